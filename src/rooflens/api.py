@@ -1,0 +1,100 @@
+"""The Python API: names and paths in, analyses out. Adapts user input to the pure core."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from rooflens.core import analysis as _core
+from rooflens.core.errors import InvalidInputError
+from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
+from rooflens.core.options import AnalysisOptions, Conventions, Quantization
+from rooflens.core.results import Analysis
+from rooflens.core.validation import positive_int_array
+from rooflens.hardware.catalog import get_device
+from rooflens.models.catalog import load_model
+
+ModelLike = str | os.PathLike[str] | ModelSpec
+DeviceLike = str | os.PathLike[str] | Device
+ConventionName = Literal["rooflens", "llm-viewer"]
+
+
+def resolve_model(model: ModelLike) -> ModelSpec:
+    return model if isinstance(model, ModelSpec) else load_model(model)
+
+
+def resolve_device(hardware: DeviceLike) -> Device:
+    return hardware if isinstance(hardware, Device) else get_device(hardware)
+
+
+def make_options(
+    *,
+    w_bits: int = 16,
+    a_bits: int = 16,
+    kv_bits: int = 16,
+    group_size: int | None = None,
+    flash_attention: bool = False,
+    conventions: ConventionName = "rooflens",
+    allow_long_context: bool = False,
+) -> AnalysisOptions:
+    """Build validated options; a bad value raises InvalidInputError naming the field."""
+    if conventions not in ("rooflens", "llm-viewer"):
+        raise InvalidInputError("conventions", conventions, "'rooflens' or 'llm-viewer'")
+    try:
+        quant = Quantization(w_bits=w_bits, a_bits=a_bits, kv_bits=kv_bits, group_size=group_size)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0])
+        accepted = ("one of 32, 16, 8, 4, 3, 2, 1" if field.endswith("bits")
+                    else "a positive integer")
+        raise InvalidInputError(field, err.get("input"), accepted) from None
+    conv = Conventions.llm_viewer() if conventions == "llm-viewer" else Conventions()
+    return AnalysisOptions(quantization=quant, flash_attention=bool(flash_attention),
+                           conventions=conv, allow_long_context=bool(allow_long_context))
+
+
+def analyze(
+    model: ModelLike,
+    hardware: DeviceLike,
+    *,
+    batch: object = 1,
+    prompt_len: object = 2048,
+    gen_len: object | None = None,
+    **options: object,
+) -> Analysis:
+    """Roofline analysis of `model` on `hardware`.
+
+    `model`: a bundled Hugging Face id, a config.json or model folder, a Hub id, or a ModelSpec.
+    `hardware`: a catalog name or alias, a device TOML file, or a Device.
+    Sizes may be arrays, which broadcast. Options: w_bits, a_bits, kv_bits, group_size,
+    flash_attention, conventions ('rooflens' | 'llm-viewer'), allow_long_context.
+    """
+    return _core.analyze(
+        resolve_model(model), resolve_device(hardware), batch=batch, prompt_len=prompt_len,
+        gen_len=gen_len, options=make_options(**options),  # type: ignore[arg-type]
+    )
+
+
+def sweep(
+    model: ModelLike,
+    hardware: DeviceLike,
+    *,
+    batch: object = 1,
+    prompt_len: object = 2048,
+    gen_len: object | None = None,
+    **options: object,
+) -> pd.DataFrame:
+    """Every combination of the given batch sizes, prompt and generation lengths, in one
+    vectorized pass: one row per point with stage totals, memory and generation figures."""
+    axes = [positive_int_array("batch", batch), positive_int_array("prompt_len", prompt_len)]
+    if gen_len is not None:
+        axes.append(positive_int_array("gen_len", gen_len))
+    grids = np.meshgrid(*(a.reshape(-1) for a in axes), indexing="ij")
+    result = analyze(model, hardware, batch=grids[0], prompt_len=grids[1],
+                     gen_len=grids[2] if gen_len is not None else None, **options)
+    return result.summary()

@@ -1,0 +1,65 @@
+"""Human-readable numbers and rich tables for the CLI."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from rich.table import Table
+
+_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
+
+
+def si(value: float, unit: str = "", digits: int = 3) -> str:
+    """1.23e12 -> '1.23 T' + unit (SI prefixes, as the seed's tables print)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    for scale, prefix in _PREFIXES:
+        if abs(value) >= scale:
+            return f"{value / scale:.{digits}g} {prefix}{unit}"
+    return f"{value:.{digits}g} {unit}".rstrip()
+
+
+def seconds(value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value / 1e-9:.3g} ns"
+
+
+def operators_table(frame: pd.DataFrame, stage: str, total_time: float) -> Table:
+    table = Table(title=f"{stage}: per operator (block operators are per layer)")
+    for col, justify in (("operator", "left"), ("×", "right"), ("OPs", "right"),
+                         ("memory", "right"), ("intensity", "right"), ("attainable", "right"),
+                         ("bound", "left"), ("dtype", "left"), ("time", "right"),
+                         ("share", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for row in frame.itertuples():
+        share = row.count * row.time / total_time if total_time else 0.0
+        style = "red" if row.bound == "compute" else None
+        table.add_row(
+            row.name, f"{row.count:g}", si(row.ops), si(row.memory_access, "B"),
+            f"{row.arithmetic_intensity:.3g}", si(row.performance, "OP/s"), row.bound,
+            row.compute_dtype, seconds(row.time), f"{share:.1%}", style=style,
+        )
+    return table
+
+
+def key_value_table(title: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=title, show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def frame_table(frame: pd.DataFrame, title: str) -> Table:
+    table = Table(title=title)
+    for col in frame.columns:
+        table.add_column(str(col))
+    for row in frame.itertuples(index=False):
+        table.add_row(*(str(v) for v in row))
+    return table

@@ -1,0 +1,109 @@
+"""The entry point of the core: (model, device, sizes, options) -> Analysis."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rooflens.core.errors import InvalidInputError
+from rooflens.core.generation import decode_totals
+from rooflens.core.graph import Graph, build_graph
+from rooflens.core.hardware import Device
+from rooflens.core.memory import kv_cache_bytes, peak_activation_bytes, weight_bytes
+from rooflens.core.model import ModelSpec
+from rooflens.core.operators import Step
+from rooflens.core.options import AnalysisOptions
+from rooflens.core.pricing import price_step
+from rooflens.core.results import Analysis, Footprint
+from rooflens.core.validation import positive_int_array
+
+
+def analyze(
+    model: ModelSpec,
+    device: Device,
+    *,
+    batch: object = 1,
+    prompt_len: object = 2048,
+    gen_len: object | None = None,
+    options: AnalysisOptions | None = None,
+) -> Analysis:
+    """Price prefill of `prompt_len` tokens, the first decode step after it, and (given
+    `gen_len`) the whole generation. Sizes may be arrays; they broadcast against each other."""
+    options = options or AnalysisOptions()
+    b = positive_int_array("batch", batch)
+    s = positive_int_array("prompt_len", prompt_len)
+    g = None if gen_len is None else positive_int_array("gen_len", gen_len)
+    _check_context(model, options, s, g)
+
+    graph = build_graph(model, options, device)
+    quant = options.quantization
+    one, zero = np.ones_like(s), np.zeros_like(s)
+    prefill = Step(batch=b, new_tokens=s, past=zero)
+    decode = Step(batch=b, new_tokens=one, past=s)
+    steps = {
+        "prefill": price_step(graph, device, quant, prefill),
+        "decode": price_step(graph, device, quant, decode),
+    }
+    act = {name: peak_activation_bytes(graph, quant, st) for name, st in
+           (("prefill", prefill), ("decode", decode))}
+    memory = {
+        "prefill": _footprint(graph, model, device, options, b, s, act["prefill"]),
+        "decode": _footprint(graph, model, device, options, b, s + 1, act["decode"]),
+    }
+    generation = None
+    if g is not None:
+        after = Step(batch=b, new_tokens=one, past=s + 1)
+        later = price_step(graph, device, quant, after)
+        generation = _generation(steps, later, b, g)
+        peak_act = np.maximum(act["prefill"], act["decode"])
+        memory["generation"] = _footprint(graph, model, device, options, b, s + g - 1, peak_act)
+    return Analysis(
+        model=model, device=device, options=options, batch=b, prompt_len=s, gen_len=g,
+        params=graph.params(), steps=steps, memory=memory, generation=generation,
+    )
+
+
+def _check_context(model: ModelSpec, options: AnalysisOptions, s: np.ndarray,
+                   g: np.ndarray | None) -> None:
+    if options.allow_long_context:
+        return
+    # The decode step after the prompt feeds position s, so it needs s + 1 positions.
+    needed = s + (1 if g is None else np.maximum(g - 1, 1))
+    if np.any(needed > model.max_positions):
+        field = "prompt_len" if g is None else "prompt_len + gen_len"
+        raise InvalidInputError(
+            field, int(np.max(needed)),
+            f"a context of at most {model.max_positions} tokens (max positions of "
+            f"{model.name}); allow_long_context=True analyses beyond it",
+        )
+
+
+def _footprint(graph: Graph, model: ModelSpec, device: Device, options: AnalysisOptions,
+               b: np.ndarray, tokens: np.ndarray, activations: np.ndarray) -> Footprint:
+    quant = options.quantization
+    weights = weight_bytes(graph, quant)
+    kv = kv_cache_bytes(model, quant, b, tokens)
+    # Every tensor scales with the batch, so one sequence's share fixes the largest batch.
+    per_sequence = (kv + activations) / b
+    room = device.memory_capacity - weights
+    max_batch = np.where(room > 0, np.floor(room / per_sequence), 0)
+    return Footprint(weights=np.full_like(kv, weights), kv_cache=kv, activations=activations,
+                     capacity=device.memory_capacity, max_batch=max_batch)
+
+
+def _generation(steps: dict, later, b: np.ndarray, g: np.ndarray) -> dict[str, np.ndarray]:
+    prefill = steps["prefill"]
+    ttft = prefill.total(prefill.time)
+    decode = decode_totals(steps["decode"], later, g - 1)
+    e2e = ttft + decode["time"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tpot = np.where(g > 1, decode["time"] / (g - 1), np.nan)
+    shape = np.broadcast_shapes(ttft.shape, e2e.shape)
+    return {
+        "ttft": np.broadcast_to(ttft, shape),
+        "tpot": np.broadcast_to(tpot, shape),
+        "e2e_latency": e2e,
+        "throughput": b * g / e2e,
+        "decode_time": decode["time"],
+        "ops": prefill.total(prefill.ops) + decode["ops"],
+        "memory_access": prefill.total(prefill.memory_access) + decode["memory_access"],
+    }

@@ -1,0 +1,35 @@
+"""Typed exceptions: every message names the field, the value and what is accepted."""
+
+from __future__ import annotations
+
+
+class RooflensError(Exception):
+    """Base class of every error rooflens raises on bad input."""
+
+
+class InvalidInputError(RooflensError, ValueError):
+    """A parameter of an analysis is out of range or of the wrong type."""
+
+    def __init__(self, field: str, value: object, accepted: str) -> None:
+        self.field, self.value, self.accepted = field, value, accepted
+        super().__init__(f"{field}={value!r} is invalid: expected {accepted}")
+
+
+class ModelConfigError(RooflensError, ValueError):
+    """A model configuration is malformed, incomplete or of an unsupported type."""
+
+
+class UnknownModelError(RooflensError, LookupError):
+    """A model name matches no bundled model, local path or reachable hub entry."""
+
+
+class ModelFetchError(RooflensError):
+    """A model that is not bundled could not be fetched (offline, or the hub refused)."""
+
+
+class HardwareSpecError(RooflensError, ValueError):
+    """A device description is malformed or incomplete."""
+
+
+class UnknownHardwareError(RooflensError, LookupError):
+    """A device name matches no catalog entry."""

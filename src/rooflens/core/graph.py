@@ -1,0 +1,185 @@
+"""Model description -> ordered operator graph of one decoder block plus embedding and head.
+
+Tensor names wire the operators together so memory liveness can be read off the graph.
+Checkpoints that fuse projections (GPT-2's c_attn, Phi-3's qkv_proj) are analysed with the
+same unfused graph: the parameters are identical, only the input reads differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
+from rooflens.core.operators import (
+    Activation,
+    AttentionScores,
+    AttentionValues,
+    Embedding,
+    FlashAttention,
+    Linear,
+    Norm,
+    Operator,
+    ResidualAdd,
+    Softmax,
+    TiedLinear,
+    flash_block_sizes,
+)
+from rooflens.core.options import AnalysisOptions
+
+
+@dataclass(frozen=True)
+class Graph:
+    operators: tuple[Operator, ...]
+    num_layers: int
+
+    def count(self, op: Operator) -> int:
+        """How many times the network runs this operator per step."""
+        return self.num_layers if op.scope == "block" else 1
+
+    def params(self) -> int:
+        return sum(self.count(op) * op.params() for op in self.operators)
+
+
+def build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | None = None) -> Graph:
+    ops = [*_embedding(model), *_block(model, options, device), *_head(model, options)]
+    return Graph(operators=tuple(ops), num_layers=model.num_layers)
+
+
+def _embedding(m: ModelSpec) -> list[Operator]:
+    ops: list[Operator] = [
+        Embedding("embed_tokens", "head", ("ids",), "e0", rows=m.vocab_size, width=m.token_embed_dim)
+    ]
+    last = "e0"
+    if m.embed_dim is not None:
+        ops.append(Linear("project_in", "head", (last,), "e1", in_features=m.embed_dim,
+                          out_features=m.hidden_size, quantized=False))
+        last = "e1"
+    if m.learned_positions:
+        ops.append(Embedding("embed_positions", "head", (last,), "x", rows=m.learned_positions,
+                             width=m.hidden_size, add_to_input=True))
+    else:
+        ops[-1] = _rename_output(ops[-1], "x")
+    return ops
+
+
+def _rename_output(op: Operator, output: str) -> Operator:
+    from dataclasses import replace
+
+    return replace(op, output=output)
+
+
+def _norm(m: ModelSpec, o: AnalysisOptions, name: str, src: str, dst: str, scope: str = "block",
+          width: int | None = None, repeats: int = 1) -> Norm:
+    return Norm(name, scope, (src,), dst, width=width or m.hidden_size, kind=m.norm,
+                bias=m.norm_bias, repeats=repeats, conventions=o.conventions)
+
+
+def _attention(m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str) -> list[Operator]:
+    h, kvh, d = m.num_heads, m.num_kv_heads, m.head_dim
+    ops: list[Operator] = [
+        Linear("q_proj", "block", (src,), "q", in_features=m.hidden_size, out_features=m.q_dim,
+               bias=m.qkv_bias),
+        Linear("k_proj", "block", (src,), "k", in_features=m.hidden_size, out_features=m.kv_dim,
+               bias=m.qkv_bias, to_kv_cache=True),
+        Linear("v_proj", "block", (src,), "v", in_features=m.hidden_size, out_features=m.kv_dim,
+               bias=m.qkv_bias, to_kv_cache=True),
+    ]
+    q = "q"
+    if m.qk_norm:
+        ops.append(_norm(m, o, "q_norm", "q", "qn", width=d, repeats=h))
+        # The normed keys go to the cache: count them as a KV store, not a temporary.
+        ops.append(_norm(m, o, "k_norm", "k", "k", width=d, repeats=kvh))
+        q = "qn"
+    if o.flash_attention:
+        block_rows = _flash_block_rows(m, o, device)
+        ops.append(FlashAttention("flash_attention", "block", (q, "k", "v"), "attn", num_heads=h,
+                                  num_kv_heads=kvh, head_dim=d, block_rows=block_rows))
+    else:
+        ops += [
+            AttentionScores("qk_matmul", "block", (q, "k"), "scores", num_heads=h,
+                            num_kv_heads=kvh, head_dim=d),
+            Softmax("softmax", "block", ("scores",), "probs", num_heads=h),
+            AttentionValues("sv_matmul", "block", ("probs", "v"), "attn", num_heads=h,
+                            num_kv_heads=kvh, head_dim=d),
+        ]
+    ops.append(Linear("o_proj", "block", ("attn",), "attn_out", in_features=m.q_dim,
+                      out_features=m.hidden_size, bias=m.out_bias))
+    if m.post_norms:
+        ops.append(_norm(m, o, "post_attn_norm", "attn_out", "attn_out_n"))
+    return ops
+
+
+def _flash_block_rows(m: ModelSpec, o: AnalysisOptions, device: Device | None) -> int:
+    if device is None or device.onchip_memory_per_unit is None:
+        from rooflens.core.errors import InvalidInputError
+
+        name = device.name if device else None
+        raise InvalidInputError(
+            "flash_attention", True,
+            f"a device with onchip_memory_per_unit (device {name!r} lacks it) to size the tiles",
+        )
+    block_rows, _ = flash_block_sizes(device.onchip_memory_per_unit, m.head_dim,
+                                      o.quantization.a_bits / 8)
+    return block_rows
+
+
+def _mlp(m: ModelSpec, o: AnalysisOptions, src: str) -> list[Operator]:
+    ops: list[Operator] = []
+    if m.gated_mlp:
+        ops.append(Linear("gate_proj", "block", (src,), "gate", in_features=m.hidden_size,
+                          out_features=m.intermediate_size, bias=m.mlp_bias))
+    ops.append(Linear("up_proj", "block", (src,), "up", in_features=m.hidden_size,
+                      out_features=m.intermediate_size, bias=m.mlp_bias))
+    act_in = ("gate", "up") if m.gated_mlp else ("up",)
+    ops.append(Activation("mlp_act", "block", act_in, "act", width=m.intermediate_size,
+                          function=m.activation, gated=m.gated_mlp))
+    ops.append(Linear("down_proj", "block", ("act",), "mlp_out", in_features=m.intermediate_size,
+                      out_features=m.hidden_size, bias=m.mlp_bias))
+    if m.post_norms:
+        ops.append(_norm(m, o, "post_mlp_norm", "mlp_out", "mlp_out_n"))
+    return ops
+
+
+def _block(m: ModelSpec, o: AnalysisOptions, device: Device | None) -> list[Operator]:
+    attn_out = "attn_out_n" if m.post_norms else "attn_out"
+    mlp_out = "mlp_out_n" if m.post_norms else "mlp_out"
+    add = ResidualAdd
+    if m.parallel_block:
+        # Attention and MLP both read the block input; one add sums all three (GPT-J, NeoX, Falcon).
+        ops: list[Operator] = [_norm(m, o, "attn_norm", "x", "xa")]
+        mlp_src = "xa"
+        if m.norms_per_block >= 2:
+            ops.append(_norm(m, o, "mlp_norm", "x", "xm"))
+            mlp_src = "xm"
+        ops += _attention(m, o, device, "xa")
+        ops += _mlp(m, o, mlp_src)
+        ops.append(add("residual_add", "block", ("x", attn_out, mlp_out), "y",
+                       width=m.hidden_size, conventions=o.conventions))
+        return ops
+    ops = [_norm(m, o, "attn_norm", "x", "xa"), *_attention(m, o, device, "xa")]
+    ops.append(add("attn_add", "block", ("x", attn_out), "x2", width=m.hidden_size,
+                   conventions=o.conventions))
+    ops.append(_norm(m, o, "mlp_norm", "x2", "xm"))
+    ops += _mlp(m, o, "xm")
+    ops.append(add("mlp_add", "block", ("x2", mlp_out), "y", width=m.hidden_size,
+                   conventions=o.conventions))
+    return ops
+
+
+def _head(m: ModelSpec, o: AnalysisOptions) -> list[Operator]:
+    ops: list[Operator] = []
+    last = "y"
+    if m.final_norm:
+        ops.append(_norm(m, o, "final_norm", last, "yn", scope="head"))
+        last = "yn"
+    if m.embed_dim is not None:
+        ops.append(Linear("project_out", "head", (last,), "yp", in_features=m.hidden_size,
+                          out_features=m.embed_dim, quantized=False))
+        last = "yp"
+    head_cls = TiedLinear if m.tied_embeddings else Linear
+    # Only each sequence's last position is needed to pick the next token.
+    ops.append(head_cls("lm_head", "head", (last,), "logits", in_features=m.token_embed_dim,
+                        out_features=m.vocab_size, bias=m.lm_head_bias, quantized=False,
+                        last_token_only=True))
+    return ops

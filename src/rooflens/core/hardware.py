@@ -1,0 +1,70 @@
+"""The immutable description of a device: peaks, memory, links."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+
+ComputeDtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "fp4"]
+
+# Storage bit-width -> tensor-core data types that compute at it, in order of preference.
+# Integer types come first because the quantization this models (seed 000, sec. 3.1.1) is integer.
+_DTYPES_BY_BITS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (4, ("int4", "fp4")),
+    (8, ("int8", "fp8")),
+    (16, ("bf16", "fp16")),
+    (32, ("fp32",)),
+)
+
+
+class Device(BaseModel):
+    """A compute device as the roofline sees it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    display_name: str = ""
+    aliases: tuple[str, ...] = ()
+    vendor: str = ""
+    kind: Literal["gpu", "tpu", "apple-soc", "cpu", "other"] = "gpu"
+    memory_capacity: PositiveFloat
+    memory_bandwidth: PositiveFloat
+    peak_ops: dict[ComputeDtype, PositiveFloat] = Field(min_length=1)
+    sparse_peak_ops: dict[ComputeDtype, PositiveFloat] = Field(default_factory=dict)
+    compute_units: PositiveInt | None = None
+    onchip_memory_per_unit: PositiveFloat | None = None
+    interconnect_bandwidth: PositiveFloat | None = None
+    host_bandwidth: PositiveFloat | None = None
+    tdp: PositiveFloat | None = None
+    sources: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_has_float_peak(self) -> Device:
+        if not set(self.peak_ops) & {"fp32", "fp16", "bf16"}:
+            raise ValueError("peak_ops needs at least one of fp32, fp16 or bf16")
+        return self
+
+    def matrix_dtype(self, bits: int) -> str:
+        """Compute dtype for matrix work on operands of `bits`: the narrowest the device has,
+        raised to the next wider one where it lacks that width (INT4 on an H100 runs as INT8)."""
+        for width, dtypes in _DTYPES_BY_BITS:
+            if width < bits:
+                continue
+            for dtype in dtypes:
+                if dtype in self.peak_ops:
+                    return dtype
+        return self.vector_dtype()
+
+    def vector_dtype(self) -> str:
+        """Element-wise work (norms, softmax, activations) runs on the vector units, whose
+        throughput the datasheets give as the non-tensor FP32 peak."""
+        if "fp32" in self.peak_ops:
+            return "fp32"
+        return "bf16" if "bf16" in self.peak_ops else "fp16"
+
+    @property
+    def onchip_memory_total(self) -> float | None:
+        if self.onchip_memory_per_unit is None or self.compute_units is None:
+            return None
+        return self.onchip_memory_per_unit * self.compute_units

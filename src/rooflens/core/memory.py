@@ -1,0 +1,44 @@
+"""Memory footprint: weights, KV cache, and peak temporaries from graph liveness."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rooflens.core.graph import Graph
+from rooflens.core.model import ModelSpec
+from rooflens.core.operators import Precision, Step
+from rooflens.core.options import Quantization
+
+
+def weight_bytes(graph: Graph, quant: Quantization) -> float:
+    """Stored parameters at their precision (quantized linears with their scales)."""
+    return float(sum(graph.count(op) * op.weight_bytes(quant) for op in graph.operators))
+
+
+def kv_cache_bytes(model: ModelSpec, quant: Quantization, batch: np.ndarray,
+                   tokens: np.ndarray) -> np.ndarray:
+    """K and V of every layer: 2 x layers x kv_heads x head_dim x tokens x bytes."""
+    per_token = 2 * model.num_layers * model.kv_dim * quant.kv_bits / 8
+    return batch * tokens * per_token
+
+
+def peak_activation_bytes(graph: Graph, quant: Quantization, step: Step) -> np.ndarray:
+    """Largest sum of temporaries alive at once while one step runs.
+
+    A tensor lives from the operator that writes it to the last one that reads it; one decoder
+    block stands for all, since blocks run one after another and reuse their buffers.
+    """
+    prec = Precision(quant)
+    ops = graph.operators
+    produced = {op.output: i for i, op in enumerate(ops)}
+    last_use = dict(produced)
+    for i, op in enumerate(ops):
+        for name in op.inputs:
+            if name in produced:
+                last_use[name] = max(last_use[name], i)
+    sizes = {op.output: op.output_bytes(step, prec) for op in ops}
+    shape = np.broadcast_shapes(*(np.shape(s) for s in sizes.values()))
+    live = np.zeros((len(ops), *shape))
+    for name, start in produced.items():
+        live[start : last_use[name] + 1] += sizes[name]
+    return live.max(axis=0)

@@ -1,0 +1,74 @@
+"""The normalized, immutable description of a decoder-only LLM."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, PositiveInt, model_validator
+
+NormKind = Literal["rmsnorm", "layernorm"]
+
+
+class ModelSpec(BaseModel):
+    """Everything the analysis needs to know about an architecture, nothing about a checkpoint."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    model_type: str
+    num_layers: PositiveInt
+    hidden_size: PositiveInt
+    num_heads: PositiveInt
+    num_kv_heads: PositiveInt
+    head_dim: PositiveInt
+    intermediate_size: PositiveInt
+    vocab_size: PositiveInt
+    max_positions: PositiveInt
+    tied_embeddings: bool
+    gated_mlp: bool
+    activation: str
+    norm: NormKind
+    norm_bias: bool = False
+    # Norms per block: 2 in a sequential block, 1 where attention and MLP share one (GPT-J,
+    # Falcon-7B), 4 with Gemma-2's extra post-norms.
+    norms_per_block: PositiveInt = 2
+    post_norms: bool = False
+    parallel_block: bool = False
+    qk_norm: bool = False
+    qkv_bias: bool = False
+    out_bias: bool = False
+    mlp_bias: bool = False
+    lm_head_bias: bool = False
+    final_norm: bool = True
+    learned_positions: int = 0
+    # OPT-350m embeds in a narrower width and projects in and out of the residual stream.
+    embed_dim: PositiveInt | None = None
+    sliding_window: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _check_heads(self) -> ModelSpec:
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(
+                f"num_heads={self.num_heads} must be a multiple of "
+                f"num_kv_heads={self.num_kv_heads}"
+            )
+        if self.learned_positions < 0:
+            raise ValueError(f"learned_positions={self.learned_positions} must be >= 0")
+        return self
+
+    @property
+    def q_dim(self) -> int:
+        return self.num_heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        return self.num_kv_heads * self.head_dim
+
+    @property
+    def gqa_group(self) -> int:
+        """Query heads that share one key/value head (1 = MHA, num_heads = MQA)."""
+        return self.num_heads // self.num_kv_heads
+
+    @property
+    def token_embed_dim(self) -> int:
+        return self.embed_dim or self.hidden_size

@@ -1,0 +1,361 @@
+"""Operators of a decoder-only transformer and their cost formulas.
+
+Every formula lives here, once. Sizes are numpy arrays (any broadcastable shape), so one call
+prices a whole sweep. OPs count 2 per multiply-accumulate (seed 000, Table 1). Bytes are split
+into weight, activation and KV-cache loads and stores, as LLM-Viewer does (seed 000, sec. 2.4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from rooflens.core.options import Conventions, Quantization
+
+Scope = Literal["block", "head"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One forward pass: `batch` sequences, each adding `new_tokens` after `past` cached ones."""
+
+    batch: np.ndarray
+    new_tokens: np.ndarray
+    past: np.ndarray
+
+    @property
+    def tokens(self) -> np.ndarray:
+        return self.batch * self.new_tokens
+
+    @property
+    def keys(self) -> np.ndarray:
+        """Keys each new token can see at most: the cache plus this step's tokens."""
+        return self.past + self.new_tokens
+
+    @property
+    def causal_pairs(self) -> np.ndarray:
+        """(query, key) pairs a causal mask leaves per sequence and head."""
+        q = self.new_tokens
+        return q * self.past + q * (q + 1) / 2
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Bytes per element of each tensor class, derived from the quantization settings."""
+
+    quant: Quantization
+
+    @property
+    def act(self) -> float:
+        return self.quant.a_bits / 8
+
+    @property
+    def kv(self) -> float:
+        return self.quant.kv_bits / 8
+
+    @property
+    def unquantized(self) -> float:
+        return self.quant.unquantized_bits / 8
+
+
+@dataclass(frozen=True)
+class Cost:
+    ops: np.ndarray
+    load_weight: np.ndarray
+    load_act: np.ndarray
+    store_act: np.ndarray
+    load_kv: np.ndarray
+    store_kv: np.ndarray
+
+    FIELDS = ("ops", "load_weight", "load_act", "store_act", "load_kv", "store_kv")
+
+
+def _cost(**fields: object) -> Cost:
+    return Cost(**{f: np.asarray(fields.get(f, 0.0), dtype=np.float64) for f in Cost.FIELDS})
+
+
+@dataclass(frozen=True)
+class Operator:
+    """Base: a named node reading `inputs` and producing `output` (tensor names, for liveness)."""
+
+    name: str
+    scope: Scope
+    inputs: tuple[str, ...]
+    output: str
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        raise NotImplementedError
+
+    def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
+        """Bytes of the temporary this operator writes (0 when it writes to the KV cache)."""
+        return self.cost(step, prec).store_act
+
+    def compute_bits(self, quant: Quantization) -> int | None:
+        """Operand width of matrix work, or None for element-wise work on the vector units."""
+        return None
+
+    def params(self) -> int:
+        return 0
+
+    def weight_bytes(self, quant: Quantization) -> float:
+        return self.params() * quant.unquantized_bits / 8
+
+
+@dataclass(frozen=True)
+class Linear(Operator):
+    """y = x W (+ b). `last_token_only` prices a head that only needs each sequence's last token;
+    `to_kv_cache` stores the output in the KV cache (k_proj, v_proj)."""
+
+    in_features: int = 0
+    out_features: int = 0
+    bias: bool = False
+    quantized: bool = True
+    last_token_only: bool = False
+    to_kv_cache: bool = False
+
+    def _rows(self, step: Step) -> np.ndarray:
+        return step.batch if self.last_token_only else step.tokens
+
+    def _weight_bits(self, quant: Quantization) -> float:
+        if self.quantized:
+            return quant.weight_bits_per_param(self.in_features)
+        return float(quant.unquantized_bits)
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        rows = self._rows(step)
+        out = rows * self.out_features
+        weights = self.in_features * self.out_features * self._weight_bits(prec.quant) / 8
+        bias = self.out_features * prec.unquantized if self.bias else 0.0
+        out_bytes = out * (prec.kv if self.to_kv_cache else prec.act)
+        return _cost(
+            # 2 OPs per MAC over rows x in x out, plus one add per output for the bias.
+            ops=2 * rows * self.in_features * self.out_features + (out if self.bias else 0),
+            load_weight=weights + bias,
+            load_act=rows * self.in_features * prec.act,
+            store_act=0 if self.to_kv_cache else out_bytes,
+            store_kv=out_bytes if self.to_kv_cache else 0,
+        )
+
+    def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
+        if self.to_kv_cache:
+            return np.zeros_like(step.tokens, dtype=np.float64)
+        return self._rows(step) * self.out_features * prec.act
+
+    def compute_bits(self, quant: Quantization) -> int:
+        w_bits = quant.w_bits if self.quantized else quant.unquantized_bits
+        # Both operands must share the compute precision: weight-only quantization (W4A16)
+        # dequantizes and computes at the activation's width (seed 000, sec. 3.1.1).
+        return max(w_bits, quant.a_bits)
+
+    def params(self) -> int:
+        return self.in_features * self.out_features + (self.out_features if self.bias else 0)
+
+    def weight_bytes(self, quant: Quantization) -> float:
+        main = self.in_features * self.out_features * self._weight_bits(quant) / 8
+        return main + (self.out_features * quant.unquantized_bits / 8 if self.bias else 0)
+
+
+@dataclass(frozen=True)
+class TiedLinear(Linear):
+    """lm_head sharing the token embedding's matrix: loads it, owns no parameters."""
+
+    def params(self) -> int:
+        return self.out_features if self.bias else 0
+
+    def weight_bytes(self, quant: Quantization) -> float:
+        return self.out_features * quant.unquantized_bits / 8 if self.bias else 0.0
+
+
+@dataclass(frozen=True)
+class Embedding(Operator):
+    """Gather one row per token; only the gathered rows travel, the table stays in memory."""
+
+    rows: int = 0
+    width: int = 0
+    add_to_input: bool = False  # learned position embeddings are added to the token embedding
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        elems = step.tokens * self.width
+        return _cost(
+            ops=elems if self.add_to_input else 0,
+            load_weight=elems * prec.unquantized,
+            load_act=elems * prec.act if self.add_to_input else 0,
+            store_act=elems * prec.act,
+        )
+
+    def params(self) -> int:
+        return self.rows * self.width
+
+
+@dataclass(frozen=True)
+class Norm(Operator):
+    """RMSNorm or LayerNorm over `width` elements, `repeats` times per token (per head for
+    Qwen3's q/k norms)."""
+
+    width: int = 0
+    kind: Literal["rmsnorm", "layernorm"] = "rmsnorm"
+    bias: bool = False
+    repeats: int = 1
+    conventions: Conventions = Conventions()
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        elems = step.tokens * self.width * self.repeats
+        # RMSNorm: square, sum, scale, gain = 4; LayerNorm: mean, subtract, square, sum, scale,
+        # gain, shift = 7 (LLM-Viewer counts 7 for both).
+        per_elem = (
+            self.conventions.rmsnorm_ops_per_element
+            if self.kind == "rmsnorm"
+            else self.conventions.layernorm_ops_per_element
+        )
+        loads_weight = self.conventions.norm_loads_weight
+        return _cost(
+            ops=per_elem * elems,
+            load_weight=self.params() * prec.unquantized if loads_weight else 0,
+            load_act=elems * prec.act,
+            store_act=elems * prec.act,
+        )
+
+    def params(self) -> int:
+        return self.width * (2 if self.bias else 1)
+
+
+@dataclass(frozen=True)
+class AttentionScores(Operator):
+    """S = Q K^T. Eager kernels compute the whole q x keys block and mask it afterwards. K is
+    read once per key/value head: GQA/MQA heads share it."""
+
+    num_heads: int = 0
+    num_kv_heads: int = 0
+    head_dim: int = 0
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        scores = step.batch * self.num_heads * step.new_tokens * step.keys
+        return _cost(
+            ops=2 * scores * self.head_dim,
+            load_act=step.tokens * self.num_heads * self.head_dim * prec.act,
+            load_kv=step.batch * self.num_kv_heads * step.keys * self.head_dim * prec.kv,
+            store_act=scores * prec.act,
+        )
+
+    def compute_bits(self, quant: Quantization) -> int:
+        return max(quant.a_bits, quant.kv_bits)
+
+
+@dataclass(frozen=True)
+class Softmax(Operator):
+    num_heads: int = 0
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        scores = step.batch * self.num_heads * step.new_tokens * step.keys
+        # max, subtract, exp, sum, divide: 5 OPs per score (seed 000, Table 1).
+        return _cost(ops=5 * scores, load_act=scores * prec.act, store_act=scores * prec.act)
+
+
+@dataclass(frozen=True)
+class AttentionValues(Operator):
+    """O = P V, with V read once per key/value head."""
+
+    num_heads: int = 0
+    num_kv_heads: int = 0
+    head_dim: int = 0
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        scores = step.batch * self.num_heads * step.new_tokens * step.keys
+        return _cost(
+            ops=2 * scores * self.head_dim,
+            load_act=scores * prec.act,
+            load_kv=step.batch * self.num_kv_heads * step.keys * self.head_dim * prec.kv,
+            store_act=step.tokens * self.num_heads * self.head_dim * prec.act,
+        )
+
+    def compute_bits(self, quant: Quantization) -> int:
+        return max(quant.a_bits, quant.kv_bits)
+
+
+def flash_block_sizes(onchip_bytes: float, head_dim: int, act_bytes: float) -> tuple[int, int]:
+    """(Br, Bc) = (min(ceil(M/4d), d), ceil(M/4d)) for on-chip memory of M elements
+    (FlashAttention, Dao et al. 2022, Algorithm 1)."""
+    elems = onchip_bytes / act_bytes
+    bc = max(1, int(np.ceil(elems / (4 * head_dim))))
+    return min(bc, head_dim), bc
+
+
+@dataclass(frozen=True)
+class FlashAttention(Operator):
+    """QK^T, softmax and PV fused (FlashAttention-2, Dao 2023): scores never reach memory.
+
+    Q is read and O written once. The query rows of one key/value head (the GQA group packed
+    together) are cut into blocks of `block_rows`; each block streams the K and V it can see
+    under the causal mask, so K/V traffic grows with the number of query blocks.
+    """
+
+    num_heads: int = 0
+    num_kv_heads: int = 0
+    head_dim: int = 0
+    block_rows: int = 128
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        group = self.num_heads // self.num_kv_heads
+        tokens_per_block = max(self.block_rows / group, 1.0)
+        blocks = np.ceil(step.new_tokens / tokens_per_block)
+        # Block i (1-based) sees past + i*tokens_per_block keys, the last one all of them.
+        keys_streamed = (
+            (blocks - 1) * step.past + tokens_per_block * (blocks - 1) * blocks / 2 + step.keys
+        )
+        pairs = step.batch * self.num_heads * step.causal_pairs
+        qo_bytes = step.tokens * self.num_heads * self.head_dim * prec.act
+        return _cost(
+            # Two matmuls over the unmasked pairs, plus the softmax's 5 OPs per score.
+            ops=4 * pairs * self.head_dim + 5 * pairs,
+            load_act=qo_bytes,
+            load_kv=2 * step.batch * self.num_kv_heads * keys_streamed * self.head_dim * prec.kv,
+            store_act=qo_bytes,
+        )
+
+    def compute_bits(self, quant: Quantization) -> int:
+        return max(quant.a_bits, quant.kv_bits)
+
+
+# Element-wise OPs of an activation function per element (x*sigmoid(x): exp, add, divide,
+# multiply; tanh-GELU: cube, 2 multiplies, add, tanh, add, 2 multiplies).
+ACTIVATION_OPS = {"relu": 1, "silu": 4, "swish": 4, "gelu": 8, "gelu_new": 8, "gelu_fast": 8,
+                  "gelu_pytorch_tanh": 8, "gelu_python": 8, "quick_gelu": 4, "tanh": 4}
+
+
+@dataclass(frozen=True)
+class Activation(Operator):
+    """act(gate) * up for gated MLPs, act(x) otherwise, over the intermediate width."""
+
+    width: int = 0
+    function: str = "silu"
+    gated: bool = True
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        elems = step.tokens * self.width
+        per_elem = ACTIVATION_OPS[self.function] + (1 if self.gated else 0)
+        return _cost(
+            ops=per_elem * elems,
+            load_act=(2 if self.gated else 1) * elems * prec.act,
+            store_act=elems * prec.act,
+        )
+
+
+@dataclass(frozen=True)
+class ResidualAdd(Operator):
+    """Sum of the residual stream and one or two branch outputs."""
+
+    width: int = 0
+    conventions: Conventions = Conventions()
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        elems = step.tokens * self.width
+        terms = len(self.inputs)
+        # Every input is read; LLM-Viewer reads only one of the two (docs/conventions.md).
+        reads = terms if self.conventions.residual_add_reads_all_inputs else terms - 1
+        return _cost(
+            ops=(terms - 1) * elems,
+            load_act=reads * elems * prec.act,
+            store_act=elems * prec.act,
+        )

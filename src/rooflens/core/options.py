@@ -1,0 +1,68 @@
+"""Analysis settings: quantization, attention kernel and counting conventions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+Bits = Literal[32, 16, 8, 4, 3, 2, 1]
+
+
+class Quantization(BaseModel):
+    """Bit-widths of weights, activations and KV cache (seed 000, sec. 3.1.1).
+
+    `group_size` is the number of weights sharing one fp16 scale and one `w_bits` zero point
+    (GPTQ/AWQ layout); None means one scale and zero point per output channel.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    w_bits: Bits = 16
+    a_bits: Bits = 16
+    kv_bits: Bits = 16
+    group_size: PositiveInt | None = None
+
+    @property
+    def unquantized_bits(self) -> int:
+        """Embeddings, lm_head, norms and biases stay at 16 bits (32 in an fp32 run), as
+        GPTQ, AWQ and bitsandbytes keep them."""
+        return 32 if self.w_bits == 32 else 16
+
+    def weight_bits_per_param(self, in_features: int) -> float:
+        """Stored bits per weight of a quantized linear layer, scales and zero points included."""
+        if self.w_bits >= 16:
+            return float(self.w_bits)
+        group = self.group_size or in_features
+        return self.w_bits + (16 + self.w_bits) / group
+
+
+class Conventions(BaseModel):
+    """Counting choices where tools differ. The defaults are rooflens's; `llm_viewer()` gives the
+    choices of the original LLM-Viewer so its published tables reproduce (docs/conventions.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    residual_add_reads_all_inputs: bool = True
+    rmsnorm_ops_per_element: PositiveInt = 4
+    layernorm_ops_per_element: PositiveInt = 7
+    norm_loads_weight: bool = True
+
+    @classmethod
+    def llm_viewer(cls) -> Conventions:
+        return cls(
+            residual_add_reads_all_inputs=False,
+            rmsnorm_ops_per_element=7,
+            norm_loads_weight=False,
+        )
+
+
+class AnalysisOptions(BaseModel):
+    """Everything besides model, device and sizes that changes the analysis."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    quantization: Quantization = Field(default_factory=Quantization)
+    flash_attention: bool = False
+    conventions: Conventions = Field(default_factory=Conventions)
+    allow_long_context: bool = False

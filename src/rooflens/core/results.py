@@ -1,0 +1,189 @@
+"""Results of an analysis: arrays inside, tables and plain dicts outside."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rooflens.core.errors import InvalidInputError
+from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
+from rooflens.core.options import AnalysisOptions
+from rooflens.core.pricing import BYTE_FIELDS, StepCosts
+
+OPERATOR_COLUMNS = (
+    "stage", "name", "scope", "count", "ops", "memory_access", *BYTE_FIELDS,
+    "arithmetic_intensity", "performance", "bound", "compute_dtype", "time",
+)
+
+_GENERATION_HEADLINES = ("ttft", "tpot", "e2e_latency", "throughput")
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Bytes resident at a stage's peak (arrays shaped like the sweep)."""
+
+    weights: np.ndarray
+    kv_cache: np.ndarray
+    activations: np.ndarray
+    capacity: float
+    max_batch: np.ndarray
+
+    @property
+    def total(self) -> np.ndarray:
+        return self.weights + self.kv_cache + self.activations
+
+    @property
+    def fits(self) -> np.ndarray:
+        return self.total <= self.capacity
+
+    def as_dict(self) -> dict[str, np.ndarray | float]:
+        return {
+            "weights": self.weights, "kv_cache": self.kv_cache, "activations": self.activations,
+            "total": self.total, "capacity": self.capacity, "fits": self.fits,
+            "max_batch": self.max_batch,
+        }
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and 0-d arrays -> Python numbers; NaN -> None (valid JSON)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class Analysis:
+    model: ModelSpec
+    device: Device
+    options: AnalysisOptions
+    batch: np.ndarray
+    prompt_len: np.ndarray
+    gen_len: np.ndarray | None
+    params: int
+    steps: dict[str, StepCosts]
+    memory: dict[str, Footprint]
+    generation: dict[str, np.ndarray] | None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.steps["prefill"].ops.shape[1:]
+
+    @property
+    def is_point(self) -> bool:
+        return self.shape == ()
+
+    def _require_point(self, what: str) -> None:
+        if not self.is_point:
+            raise InvalidInputError(
+                what, f"a sweep of shape {self.shape}", "a single point; use summary() for sweeps"
+            )
+
+    def operators(self) -> pd.DataFrame:
+        """One row per operator and stage; block operators are per layer (`count` = layers)."""
+        self._require_point("operators")
+        frames = []
+        for stage, st in self.steps.items():
+            frame = pd.DataFrame({
+                "stage": stage, "name": st.names, "scope": st.scopes, "count": st.counts,
+                "ops": st.ops, "memory_access": st.memory_access,
+                **{f: st.fields[f] for f in BYTE_FIELDS},
+                "arithmetic_intensity": st.arithmetic_intensity,
+                "performance": st.performance,
+                "bound": np.where(st.compute_bound, "compute", "memory"),
+                "compute_dtype": st.dtypes, "time": st.time,
+            })
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)[list(OPERATOR_COLUMNS)]
+
+    def totals(self) -> dict[str, dict[str, np.ndarray]]:
+        """Network totals per stage: per-layer figures times layers, plus the head."""
+        out = {}
+        for stage, st in self.steps.items():
+            row = {"time": st.total(st.time), "ops": st.total(st.ops),
+                   "memory_access": st.total(st.memory_access)}
+            row |= {f: st.total(st.fields[f]) for f in BYTE_FIELDS}
+            row["compute_bound_time"] = st.total(np.where(st.compute_bound, st.time, 0.0))
+            out[stage] = row
+        return out
+
+    def bottlenecks(self, stage: str, top: int = 3) -> list[dict[str, Any]]:
+        """Operators taking the largest share of a stage's time, with what bounds them."""
+        self._require_point("bottlenecks")
+        st = self.steps[stage]
+        times = st.counts * st.time
+        order = np.argsort(-times)[:top]
+        total = times.sum()
+        return [
+            {"name": st.names[i], "share": float(times[i] / total) if total else 0.0,
+             "bound": "compute" if st.compute_bound[i] else "memory"}
+            for i in order
+        ]
+
+    def summary(self) -> pd.DataFrame:
+        """One row per sweep point: inputs, stage totals, memory and generation figures."""
+        shape = self.shape
+        cols: dict[str, np.ndarray] = {
+            "batch": self.batch, "prompt_len": self.prompt_len,
+        }
+        if self.gen_len is not None:
+            cols["gen_len"] = self.gen_len
+        for stage, row in self.totals().items():
+            for key in ("time", "ops", "memory_access"):
+                cols[f"{stage}_{key}"] = row[key]
+        for stage, fp in self.memory.items():
+            cols[f"{stage}_memory_total"] = fp.total
+            cols[f"{stage}_fits"] = fp.fits
+        for key, value in (self.generation or {}).items():
+            cols[key if key in _GENERATION_HEADLINES else f"generation_{key}"] = value
+        flat = {k: np.broadcast_to(v, shape).reshape(-1) for k, v in cols.items()}
+        frame = pd.DataFrame(flat)
+        inputs = [c for c in ("batch", "prompt_len", "gen_len") if c in frame]
+        frame[inputs] = frame[inputs].astype(np.int64)
+        return frame
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (SI units: OPs, bytes, seconds, OP/s)."""
+        self._require_point("to_dict")
+        q = self.options.quantization
+        out: dict[str, Any] = {
+            "model": self.model.name,
+            "hardware": self.device.name,
+            "params": self.params,
+            "inputs": {
+                "batch": _plain(self.batch), "prompt_len": _plain(self.prompt_len),
+                "gen_len": None if self.gen_len is None else _plain(self.gen_len),
+                "w_bits": q.w_bits, "a_bits": q.a_bits, "kv_bits": q.kv_bits,
+                "group_size": q.group_size, "flash_attention": self.options.flash_attention,
+            },
+            "estimate": "roofline bound",
+            "operators": [
+                {k: _plain(v) for k, v in row.items()}
+                for row in self.operators().to_dict(orient="records")
+            ],
+            "totals": {
+                stage: {k: _plain(v) for k, v in row.items()} | {
+                    "bottlenecks": self.bottlenecks(stage)
+                }
+                for stage, row in self.totals().items()
+            },
+            "memory": {
+                stage: {k: _plain(v) for k, v in fp.as_dict().items()}
+                for stage, fp in self.memory.items()
+            },
+        }
+        if self.generation is not None:
+            out["generation"] = {k: _plain(v) for k, v in self.generation.items()}
+        return out
+
+    def _repr_html_(self) -> str:
+        if not self.is_point:
+            return self.summary()._repr_html_()
+        return self.operators()._repr_html_()

@@ -1,0 +1,24 @@
+"""Checks of user-given sizes: one clear message, never a silent fix."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rooflens.core.errors import InvalidInputError
+
+
+def positive_int_array(field: str, value: object) -> np.ndarray:
+    """A positive integer or array of them, as float64 (costs overflow int64 otherwise)."""
+    accepted = "a positive integer or an array of positive integers"
+    if isinstance(value, bool | np.bool_):
+        raise InvalidInputError(field, value, accepted)
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(field, value, accepted) from exc
+    if arr.size == 0 or arr.dtype.kind not in "iuf":
+        raise InvalidInputError(field, value, accepted)
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)) or np.any(arr <= 0):
+        raise InvalidInputError(field, value, accepted)
+    return arr

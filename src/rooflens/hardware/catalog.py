@@ -1,0 +1,94 @@
+"""The device catalog (one TOML file per device) and user-defined devices."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from rooflens.core.errors import HardwareSpecError, UnknownHardwareError
+from rooflens.core.hardware import Device
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def device_from_dict(data: dict[str, Any], origin: str = "device") -> Device:
+    """Validate a device description; errors name the field, its value and what is accepted."""
+    try:
+        return Device.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "device"
+        value = err.get("input")
+        shown = "(missing)" if err["type"] == "missing" else repr(value)
+        raise HardwareSpecError(f"{origin}: {field}={shown} is invalid: {err['msg']}") from None
+
+
+def _parse_toml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise HardwareSpecError(f"{origin} is not valid TOML: {exc}") from None
+
+
+@cache
+def catalog() -> dict[str, Device]:
+    """Every bundled device by its name."""
+    folder = resources.files("rooflens.hardware").joinpath("devices")
+    devices = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            data = _parse_toml(entry.read_text("utf-8"), entry.name)
+            devices[data.get("name", entry.name)] = device_from_dict(data, entry.name)
+    return devices
+
+
+def _key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+@cache
+def _index() -> dict[str, str]:
+    index = {}
+    for name, device in catalog().items():
+        for label in (name, device.display_name, *device.aliases):
+            if label:
+                index.setdefault(_key(label), name)
+    return index
+
+
+def load_device_file(path: str | os.PathLike[str]) -> Device:
+    file = Path(path)
+    try:
+        text = file.read_text("utf-8")
+    except OSError as exc:
+        raise HardwareSpecError(f"cannot read {file}: {exc.strerror or exc}") from None
+    data = _parse_toml(text, str(file))
+    data.setdefault("name", file.stem)
+    return device_from_dict(data, str(file))
+
+
+def get_device(name: str | os.PathLike[str]) -> Device:
+    """A catalog name or alias (case, spaces and dashes ignored), or a path to a TOML file."""
+    text = os.fspath(name)
+    found = _index().get(_key(text))
+    if found is not None:
+        return catalog()[found]
+    if text.endswith(".toml") or Path(text).is_file():
+        return load_device_file(text)
+    names = list(catalog())
+    close = difflib.get_close_matches(text.lower(), names, n=3, cutoff=0.4)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise UnknownHardwareError(
+        f"unknown hardware {text!r}: {hint}(`rooflens hardware` lists all {len(names)} devices; "
+        f"a TOML file path defines your own)"
+    )

@@ -1,0 +1,219 @@
+"""Hugging Face config.json -> ModelSpec, one reader per supported model_type.
+
+Where a config omits a field, the default of that model's transformers config class applies
+(the config means exactly that); the structural sizes have no default and must be present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from rooflens.core.errors import ModelConfigError
+from rooflens.core.model import ModelSpec
+
+
+class _Config:
+    """Read access to a config dict whose errors name the model type and field."""
+
+    def __init__(self, raw: Mapping[str, Any], model_type: str) -> None:
+        self.raw, self.model_type = raw, model_type
+
+    def req(self, *keys: str) -> Any:
+        for key in keys:
+            if self.raw.get(key) is not None:
+                return self.raw[key]
+        names = " or ".join(repr(k) for k in keys)
+        raise ModelConfigError(f"config.json of model_type {self.model_type!r} lacks {names}")
+
+    def get(self, key: str, default: Any) -> Any:
+        value = self.raw.get(key)
+        return default if value is None else value
+
+
+def _llama_like(c: _Config, name: str, **overrides: Any) -> ModelSpec:
+    heads = c.req("num_attention_heads")
+    hidden = c.req("hidden_size")
+    fields: dict[str, Any] = dict(
+        name=name, model_type=c.model_type,
+        num_layers=c.req("num_hidden_layers"), hidden_size=hidden, num_heads=heads,
+        num_kv_heads=c.get("num_key_value_heads", heads),
+        head_dim=c.get("head_dim", hidden // heads),
+        intermediate_size=c.req("intermediate_size"), vocab_size=c.req("vocab_size"),
+        max_positions=c.get("max_position_embeddings", 2048),
+        tied_embeddings=c.get("tie_word_embeddings", False),
+        gated_mlp=True, activation=c.get("hidden_act", "silu"), norm="rmsnorm",
+        qkv_bias=c.get("attention_bias", False), out_bias=c.get("attention_bias", False),
+        mlp_bias=c.get("mlp_bias", False), sliding_window=c.raw.get("sliding_window"),
+    )
+    fields.update(overrides)
+    return _spec(fields)
+
+
+def _qwen2(c: _Config, name: str) -> ModelSpec:
+    # Qwen2 always has q/k/v biases and no o_proj bias.
+    window = c.raw.get("sliding_window") if c.get("use_sliding_window", False) else None
+    return _llama_like(c, name, qkv_bias=True, out_bias=False, sliding_window=window)
+
+
+def _qwen3(c: _Config, name: str) -> ModelSpec:
+    window = c.raw.get("sliding_window") if c.get("use_sliding_window", False) else None
+    return _llama_like(c, name, qk_norm=True, sliding_window=window)
+
+
+def _gemma(c: _Config, name: str) -> ModelSpec:
+    act = c.get("hidden_activation", c.get("hidden_act", "gelu_pytorch_tanh"))
+    return _llama_like(c, name, tied_embeddings=c.get("tie_word_embeddings", True),
+                       activation=act, head_dim=c.get("head_dim", 256))
+
+
+def _gemma2(c: _Config, name: str) -> ModelSpec:
+    act = c.get("hidden_activation", c.get("hidden_act", "gelu_pytorch_tanh"))
+    return _llama_like(c, name, tied_embeddings=c.get("tie_word_embeddings", True),
+                       activation=act, head_dim=c.get("head_dim", 256), post_norms=True,
+                       norms_per_block=4)
+
+
+def _gpt2(c: _Config, name: str) -> ModelSpec:
+    hidden = c.req("n_embd")
+    positions = c.get("n_positions", 1024)
+    return _spec(dict(
+        name=name, model_type=c.model_type, num_layers=c.req("n_layer"), hidden_size=hidden,
+        num_heads=c.req("n_head"), num_kv_heads=c.req("n_head"),
+        head_dim=hidden // c.req("n_head"), intermediate_size=c.get("n_inner", 4 * hidden),
+        vocab_size=c.req("vocab_size"), max_positions=positions,
+        tied_embeddings=c.get("tie_word_embeddings", True), gated_mlp=False,
+        activation=c.get("activation_function", "gelu_new"), norm="layernorm", norm_bias=True,
+        qkv_bias=True, out_bias=True, mlp_bias=True, learned_positions=positions,
+    ))
+
+
+def _opt(c: _Config, name: str) -> ModelSpec:
+    hidden = c.req("hidden_size")
+    heads = c.req("num_attention_heads")
+    positions = c.get("max_position_embeddings", 2048)
+    bias = c.get("enable_bias", True)
+    embed = c.get("word_embed_proj_dim", hidden)
+    final_norm = c.get("do_layer_norm_before", True) and not c.get(
+        "_remove_final_layer_norm", False)
+    return _spec(dict(
+        name=name, model_type=c.model_type, num_layers=c.req("num_hidden_layers"),
+        hidden_size=hidden, num_heads=heads, num_kv_heads=heads, head_dim=hidden // heads,
+        intermediate_size=c.req("ffn_dim"), vocab_size=c.req("vocab_size"),
+        max_positions=positions, tied_embeddings=c.get("tie_word_embeddings", True),
+        gated_mlp=False, activation=c.get("activation_function", "relu"), norm="layernorm",
+        norm_bias=c.get("layer_norm_elementwise_affine", True), qkv_bias=bias, out_bias=bias,
+        mlp_bias=bias, final_norm=final_norm,
+        # OPT's learned positions start at offset 2, so the table has two extra rows.
+        learned_positions=positions + 2, embed_dim=None if embed == hidden else embed,
+    ))
+
+
+def _gptj(c: _Config, name: str) -> ModelSpec:
+    hidden = c.req("n_embd")
+    heads = c.req("n_head")
+    return _spec(dict(
+        name=name, model_type=c.model_type, num_layers=c.req("n_layer"), hidden_size=hidden,
+        num_heads=heads, num_kv_heads=heads, head_dim=hidden // heads,
+        intermediate_size=c.get("n_inner", 4 * hidden), vocab_size=c.req("vocab_size"),
+        max_positions=c.get("n_positions", 2048),
+        tied_embeddings=c.get("tie_word_embeddings", False), gated_mlp=False,
+        activation=c.get("activation_function", "gelu_new"), norm="layernorm", norm_bias=True,
+        parallel_block=True, norms_per_block=1, mlp_bias=True, lm_head_bias=True,
+    ))
+
+
+def _gpt_neox(c: _Config, name: str) -> ModelSpec:
+    hidden = c.req("hidden_size")
+    heads = c.req("num_attention_heads")
+    parallel = c.get("use_parallel_residual", True)
+    bias = c.get("attention_bias", True)
+    return _spec(dict(
+        name=name, model_type=c.model_type, num_layers=c.req("num_hidden_layers"),
+        hidden_size=hidden, num_heads=heads, num_kv_heads=heads, head_dim=hidden // heads,
+        intermediate_size=c.req("intermediate_size"), vocab_size=c.req("vocab_size"),
+        max_positions=c.get("max_position_embeddings", 2048),
+        tied_embeddings=c.get("tie_word_embeddings", False), gated_mlp=False,
+        activation=c.get("hidden_act", "gelu"), norm="layernorm", norm_bias=True,
+        parallel_block=parallel, qkv_bias=bias, out_bias=bias, mlp_bias=True,
+    ))
+
+
+def _falcon(c: _Config, name: str) -> ModelSpec:
+    hidden = c.req("hidden_size")
+    heads = c.req("num_attention_heads", "n_head")
+    new_arch = c.get("new_decoder_architecture", False)
+    if new_arch:
+        kv_heads = c.get("num_kv_heads", c.get("n_head_kv", heads))
+    elif c.get("multi_query", True):
+        kv_heads = 1
+    else:
+        kv_heads = heads
+    parallel = new_arch or c.get("parallel_attn", True)
+    # The new architecture has separate attention and MLP norms; the old parallel one shares one.
+    norms = 2 if (new_arch or not parallel) else 1
+    if new_arch and c.get("num_ln_in_parallel_attn", 2) == 1:
+        norms = 1
+    bias = c.get("bias", False)
+    return _spec(dict(
+        name=name, model_type="falcon", num_layers=c.req("num_hidden_layers", "n_layer"),
+        hidden_size=hidden, num_heads=heads, num_kv_heads=kv_heads, head_dim=hidden // heads,
+        intermediate_size=c.get("ffn_hidden_size", 4 * hidden), vocab_size=c.req("vocab_size"),
+        max_positions=c.get("max_position_embeddings", 2048),
+        tied_embeddings=c.get("tie_word_embeddings", True), gated_mlp=False,
+        activation=c.get("activation", "gelu"), norm="layernorm", norm_bias=True,
+        parallel_block=parallel, norms_per_block=norms, qkv_bias=bias, out_bias=bias,
+        mlp_bias=bias,
+    ))
+
+
+READERS: dict[str, Callable[[_Config, str], ModelSpec]] = {
+    "llama": _llama_like,
+    "mistral": _llama_like,
+    "phi3": _llama_like,
+    "qwen2": _qwen2,
+    "qwen3": _qwen3,
+    "gemma": _gemma,
+    "gemma2": _gemma2,
+    "opt": _opt,
+    "gpt2": _gpt2,
+    "gptj": _gptj,
+    "gpt_neox": _gpt_neox,
+    "falcon": _falcon,
+    "RefinedWeb": _falcon,
+    "RefinedWebModel": _falcon,
+}
+SUPPORTED_MODEL_TYPES = tuple(sorted(READERS))
+
+
+def _spec(fields: dict[str, Any]) -> ModelSpec:
+    try:
+        return ModelSpec(**fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "config"
+        raise ModelConfigError(
+            f"config.json of model_type {fields.get('model_type')!r}: {field}="
+            f"{err.get('input')!r} is invalid: {err['msg']}"
+        ) from None
+
+
+def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> ModelSpec:
+    """Normalize a parsed config.json into a ModelSpec."""
+    if not isinstance(config, Mapping):
+        raise ModelConfigError(f"config.json must hold a JSON object, got {type(config).__name__}")
+    model_type = config.get("model_type")
+    if model_type is None:
+        raise ModelConfigError(
+            f"config.json lacks 'model_type'; supported: {', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
+    reader = READERS.get(model_type)
+    if reader is None:
+        raise ModelConfigError(
+            f"model_type {model_type!r} is not supported; supported: "
+            f"{', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
+    label = name or config.get("_name_or_path") or model_type
+    return reader(_Config(config, model_type), str(label))
