@@ -1,9 +1,9 @@
 """rooflens: how a large language model runs on a piece of hardware, and why.
 
-    >>> import rooflens
-    >>> result = rooflens.analyze("meta-llama/Llama-2-7b-hf", "a6000", batch=1, prompt_len=2048)
-    >>> result.operators()          # per-operator roofline rows (pandas)
-    >>> result.to_dict()            # JSON-ready
+>>> import rooflens
+>>> result = rooflens.analyze("meta-llama/Llama-2-7b-hf", "a6000", batch=1, prompt_len=2048)
+>>> result.operators()          # per-operator roofline rows (pandas)
+>>> result.to_dict()            # JSON-ready
 """
 
 from rooflens.api import analyze, make_options, resolve_device, resolve_model, sweep
@@ -29,9 +29,28 @@ from rooflens.models import SUPPORTED_MODEL_TYPES, bundled_models, load_model, s
 __version__ = "0.1.0"
 
 __all__ = [
-    "SUPPORTED_MODEL_TYPES", "Analysis", "AnalysisOptions", "Conventions", "Device",
-    "HardwareSpecError", "InvalidInputError", "ModelConfigError", "ModelFetchError", "ModelSpec",
-    "Quantization", "RooflensError", "UnknownHardwareError", "UnknownModelError", "analyze",
-    "bundled_models", "get_device", "hardware_catalog", "load_model", "make_options",
-    "resolve_device", "resolve_model", "spec_from_config", "sweep",
+    "SUPPORTED_MODEL_TYPES",
+    "Analysis",
+    "AnalysisOptions",
+    "Conventions",
+    "Device",
+    "HardwareSpecError",
+    "InvalidInputError",
+    "ModelConfigError",
+    "ModelFetchError",
+    "ModelSpec",
+    "Quantization",
+    "RooflensError",
+    "UnknownHardwareError",
+    "UnknownModelError",
+    "analyze",
+    "bundled_models",
+    "get_device",
+    "hardware_catalog",
+    "load_model",
+    "make_options",
+    "resolve_device",
+    "resolve_model",
+    "spec_from_config",
+    "sweep",
 ]

@@ -50,12 +50,17 @@ def make_options(
     except ValidationError as exc:
         err = exc.errors()[0]
         field = str(err["loc"][0])
-        accepted = ("one of 32, 16, 8, 4, 3, 2, 1" if field.endswith("bits")
-                    else "a positive integer")
+        accepted = (
+            "one of 32, 16, 8, 4, 3, 2, 1" if field.endswith("bits") else "a positive integer"
+        )
         raise InvalidInputError(field, err.get("input"), accepted) from None
     conv = Conventions.llm_viewer() if conventions == "llm-viewer" else Conventions()
-    return AnalysisOptions(quantization=quant, flash_attention=bool(flash_attention),
-                           conventions=conv, allow_long_context=bool(allow_long_context))
+    return AnalysisOptions(
+        quantization=quant,
+        flash_attention=bool(flash_attention),
+        conventions=conv,
+        allow_long_context=bool(allow_long_context),
+    )
 
 
 def analyze(
@@ -75,8 +80,12 @@ def analyze(
     flash_attention, conventions ('rooflens' | 'llm-viewer'), allow_long_context.
     """
     return _core.analyze(
-        resolve_model(model), resolve_device(hardware), batch=batch, prompt_len=prompt_len,
-        gen_len=gen_len, options=make_options(**options),  # type: ignore[arg-type]
+        resolve_model(model),
+        resolve_device(hardware),
+        batch=batch,
+        prompt_len=prompt_len,
+        gen_len=gen_len,
+        options=make_options(**options),  # type: ignore[arg-type]
     )
 
 
@@ -95,6 +104,12 @@ def sweep(
     if gen_len is not None:
         axes.append(positive_int_array("gen_len", gen_len))
     grids = np.meshgrid(*(a.reshape(-1) for a in axes), indexing="ij")
-    result = analyze(model, hardware, batch=grids[0], prompt_len=grids[1],
-                     gen_len=grids[2] if gen_len is not None else None, **options)
+    result = analyze(
+        model,
+        hardware,
+        batch=grids[0],
+        prompt_len=grids[1],
+        gen_len=grids[2] if gen_len is not None else None,
+        **options,
+    )
     return result.summary()

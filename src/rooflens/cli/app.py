@@ -15,21 +15,27 @@ import typer
 from rich.console import Console
 
 from rooflens.api import make_options, resolve_device, resolve_model
+from rooflens.cli import format as fmt
 from rooflens.core import analysis as core
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
 from rooflens.core.results import Analysis
-from rooflens.cli import format as fmt
 from rooflens.hardware.catalog import catalog, device_from_dict
 from rooflens.models.catalog import bundled_models, load_model
 from rooflens.models.config import SUPPORTED_MODEL_TYPES
 
 app = typer.Typer(
     help="Roofline analysis of LLM inference: operators, bounds, latency and memory.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
 )
-console = Console()
 err_console = Console(stderr=True)
+
+
+def _console() -> Console:
+    """Full-width tables when piped to a file (rich would squeeze them to 80 columns)."""
+    return Console() if sys.stdout.isatty() else Console(width=150)
 
 
 class OutputFormat(str, enum.Enum):
@@ -67,42 +73,88 @@ def _clean_errors(func: F) -> F:
 
 
 # Shared options --------------------------------------------------------------------------------
-ModelArg = Annotated[str, typer.Argument(
-    help="Bundled Hugging Face id (see `rooflens models`), config.json / model folder, or Hub id.")]
-HardwareOpt = Annotated[str | None, typer.Option(
-    "--hardware", "-H", help="Catalog device (see `rooflens hardware`) or a device TOML file.")]
-BandwidthOpt = Annotated[float | None, typer.Option(
-    help="Memory bandwidth in bytes/s: defines a custom device, or overrides --hardware's.")]
-MemoryOpt = Annotated[float | None, typer.Option(
-    "--memory", help="Memory capacity in bytes: for a custom device, or overriding --hardware's.")]
-PeakOpt = Annotated[list[str] | None, typer.Option(
-    "--peak", help="Peak OP/s per dtype, e.g. --peak bf16=989e12 (repeatable).")]
+ModelArg = Annotated[
+    str,
+    typer.Argument(
+        help="Bundled Hugging Face id (see `rooflens models`), config.json, model folder or Hub id."
+    ),
+]
+HardwareOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--hardware", "-H", help="Catalog device (see `rooflens hardware`) or a device TOML file."
+    ),
+]
+BandwidthOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Memory bandwidth in bytes/s: defines a custom device, or overrides --hardware's."
+    ),
+]
+MemoryOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--memory",
+        help="Memory capacity in bytes: for a custom device, or overriding --hardware's.",
+    ),
+]
+PeakOpt = Annotated[
+    list[str] | None,
+    typer.Option("--peak", help="Peak OP/s per dtype, e.g. --peak bf16=989e12 (repeatable)."),
+]
 WBits = Annotated[int, typer.Option(help="Weight bits (32, 16, 8, 4, 3, 2, 1).")]
 ABits = Annotated[int, typer.Option(help="Activation bits.")]
 KVBits = Annotated[int, typer.Option(help="KV-cache bits.")]
-GroupOpt = Annotated[int | None, typer.Option(
-    help="Weights per quantization group (fp16 scale + zero point); default per channel.")]
-FlashOpt = Annotated[bool, typer.Option(
-    "--flash-attention/--no-flash-attention", help="Fuse attention (FlashAttention-2 tiling).")]
-ConventionOpt = Annotated[ConventionSet, typer.Option(
-    help="Counting conventions: rooflens's, or the original LLM-Viewer's.")]
+GroupOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Weights per quantization group (fp16 scale + zero point); default per channel."
+    ),
+]
+FlashOpt = Annotated[
+    bool,
+    typer.Option(
+        "--flash-attention/--no-flash-attention", help="Fuse attention (FlashAttention-2 tiling)."
+    ),
+]
+ConventionOpt = Annotated[
+    ConventionSet,
+    typer.Option(help="Counting conventions: rooflens's, or the original LLM-Viewer's."),
+]
 LongOpt = Annotated[bool, typer.Option(help="Allow contexts beyond the model's max positions.")]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
-def _device(hardware: str | None, bandwidth: float | None, memory: float | None,
-            peak: list[str] | None) -> Device:
+def _device(
+    hardware: str | None, bandwidth: float | None, memory: float | None, peak: list[str] | None
+) -> Device:
     peaks = _parse_peaks(peak or [])
     if hardware is None:
-        missing = [n for n, v in (("--bandwidth", bandwidth), ("--memory", memory),
-                                  ("--peak", peaks or None)) if v is None]
+        missing = [
+            n
+            for n, v in (
+                ("--bandwidth", bandwidth),
+                ("--memory", memory),
+                ("--peak", peaks or None),
+            )
+            if v is None
+        ]
         if missing:
             raise InvalidInputError(
-                "--hardware", None,
+                "--hardware",
+                None,
                 f"a catalog device or file, or a custom device from --bandwidth, --memory and "
-                f"--peak (missing: {', '.join(missing)})")
-        return device_from_dict({"name": "custom", "memory_bandwidth": bandwidth,
-                                 "memory_capacity": memory, "peak_ops": peaks}, "custom device")
+                f"--peak (missing: {', '.join(missing)})",
+            )
+        return device_from_dict(
+            {
+                "name": "custom",
+                "memory_bandwidth": bandwidth,
+                "memory_capacity": memory,
+                "peak_ops": peaks,
+            },
+            "custom device",
+        )
     base = resolve_device(hardware)
     if bandwidth is None and memory is None and not peaks:
         return base
@@ -151,14 +203,23 @@ def parse_sizes(field: str, text: str) -> np.ndarray:
         raise InvalidInputError(field, text, accepted) from None
 
 
-def _run(model: str, hardware: str | None, bandwidth: float | None, memory: float | None,
-         peak: list[str] | None, batch: Any, prompt_len: Any, gen_len: Any, **options: Any
-         ) -> Analysis:
+def _run(
+    model: str,
+    hardware: str | None,
+    bandwidth: float | None,
+    memory: float | None,
+    peak: list[str] | None,
+    batch: Any,
+    prompt_len: Any,
+    gen_len: Any,
+    **options: Any,
+) -> Analysis:
     spec = resolve_model(model)
     device = _device(hardware, bandwidth, memory, peak)
     opts = make_options(**options)
-    return core.analyze(spec, device, batch=batch, prompt_len=prompt_len, gen_len=gen_len,
-                        options=opts)
+    return core.analyze(
+        spec, device, batch=batch, prompt_len=prompt_len, gen_len=gen_len, options=opts
+    )
 
 
 def _emit(data: Any, frame: pd.DataFrame | None, output: OutputFormat) -> None:
@@ -176,19 +237,40 @@ def analyze(
     hardware: HardwareOpt = None,
     batch: Annotated[int, typer.Option(help="Sequences per step.")] = 1,
     prompt_len: Annotated[int, typer.Option(help="Prompt tokens (decode: context).")] = 2048,
-    gen_len: Annotated[int | None, typer.Option(help="Generated tokens: adds TTFT, TPOT, "
-                                                     "latency and throughput.")] = None,
+    gen_len: Annotated[
+        int | None, typer.Option(help="Generated tokens: adds TTFT, TPOT, latency and throughput.")
+    ] = None,
     stage: Annotated[Stage, typer.Option(help="Which stage's operators to show.")] = Stage.all,
-    w_bits: WBits = 16, a_bits: ABits = 16, kv_bits: KVBits = 16, group_size: GroupOpt = None,
-    flash_attention: FlashOpt = False, conventions: ConventionOpt = ConventionSet.rooflens,
-    allow_long_context: LongOpt = False, bandwidth: BandwidthOpt = None, memory: MemoryOpt = None,
-    peak: PeakOpt = None, output: FormatOpt = OutputFormat.table,
+    w_bits: WBits = 16,
+    a_bits: ABits = 16,
+    kv_bits: KVBits = 16,
+    group_size: GroupOpt = None,
+    flash_attention: FlashOpt = False,
+    conventions: ConventionOpt = ConventionSet.rooflens,
+    allow_long_context: LongOpt = False,
+    bandwidth: BandwidthOpt = None,
+    memory: MemoryOpt = None,
+    peak: PeakOpt = None,
+    output: FormatOpt = OutputFormat.table,
 ) -> None:
     """Per-operator roofline of prefill and decode, network totals, memory and generation."""
-    result = _run(model, hardware, bandwidth, memory, peak, batch, prompt_len, gen_len,
-                  w_bits=w_bits, a_bits=a_bits, kv_bits=kv_bits, group_size=group_size,
-                  flash_attention=flash_attention, conventions=conventions.value,
-                  allow_long_context=allow_long_context)
+    result = _run(
+        model,
+        hardware,
+        bandwidth,
+        memory,
+        peak,
+        batch,
+        prompt_len,
+        gen_len,
+        w_bits=w_bits,
+        a_bits=a_bits,
+        kv_bits=kv_bits,
+        group_size=group_size,
+        flash_attention=flash_attention,
+        conventions=conventions.value,
+        allow_long_context=allow_long_context,
+    )
     stages = ["prefill", "decode"] if stage is Stage.all else [stage.value]
     frame = result.operators()
     frame = frame[frame.stage.isin(stages)]
@@ -202,8 +284,9 @@ def analyze(
 
 def _print_analysis(result: Analysis, frame: pd.DataFrame, stages: list[str]) -> None:
     q = result.options.quantization
-    console.print(
-        f"[bold]{result.model.name}[/bold] on [bold]{result.device.display_name or result.device.name}"
+    _console().print(
+        f"[bold]{result.model.name}[/bold] on "
+        f"[bold]{result.device.display_name or result.device.name}"
         f"[/bold] · {fmt.si(result.params)} params · batch {int(result.batch)} · prompt "
         f"{int(result.prompt_len)} · W{q.w_bits}A{q.a_bits}KV{q.kv_bits}"
         f"{' · FlashAttention' if result.options.flash_attention else ''} · roofline bound"
@@ -211,28 +294,47 @@ def _print_analysis(result: Analysis, frame: pd.DataFrame, stages: list[str]) ->
     totals = result.totals()
     for stage in stages:
         t = totals[stage]
-        console.print(fmt.operators_table(frame[frame.stage == stage], stage, float(t["time"])))
+        _console().print(fmt.operators_table(frame[frame.stage == stage], stage, float(t["time"])))
         m = result.memory[stage]
-        console.print(fmt.key_value_table(f"{stage}: network", [
-            ("time", fmt.seconds(float(t["time"]))), ("OPs", fmt.si(float(t["ops"]))),
-            ("memory access", fmt.si(float(t["memory_access"]), "B")),
-            ("weights", fmt.si(float(m.weights), "B")),
-            ("KV cache", fmt.si(float(m.kv_cache), "B")),
-            ("peak activations", fmt.si(float(m.activations), "B")),
-            ("total memory", f"{fmt.si(float(m.total), 'B')} of {fmt.si(m.capacity, 'B')}"
-                             f" {'fits' if m.fits else 'DOES NOT FIT'}"),
-            ("largest batch that fits", f"{int(m.max_batch)}"),
-            ("bottleneck", ", ".join(f"{b['name']} {b['share']:.0%} ({b['bound']})"
-                                     for b in result.bottlenecks(stage))),
-        ]))
+        _console().print(
+            fmt.key_value_table(
+                f"{stage}: network",
+                [
+                    ("time", fmt.seconds(float(t["time"]))),
+                    ("OPs", fmt.si(float(t["ops"]))),
+                    ("memory access", fmt.si(float(t["memory_access"]), "B")),
+                    ("weights", fmt.si(float(m.weights), "B")),
+                    ("KV cache", fmt.si(float(m.kv_cache), "B")),
+                    ("peak activations", fmt.si(float(m.activations), "B")),
+                    (
+                        "total memory",
+                        f"{fmt.si(float(m.total), 'B')} of {fmt.si(m.capacity, 'B')}"
+                        f" {'fits' if m.fits else 'DOES NOT FIT'}",
+                    ),
+                    ("largest batch that fits", f"{int(m.max_batch)}"),
+                    (
+                        "bottleneck",
+                        ", ".join(
+                            f"{b['name']} {b['share']:.0%} ({b['bound']})"
+                            for b in result.bottlenecks(stage)
+                        ),
+                    ),
+                ],
+            )
+        )
     if result.generation is not None:
         g = result.generation
-        console.print(fmt.key_value_table(f"generation of {int(result.gen_len)} tokens", [
-            ("time to first token", fmt.seconds(float(g["ttft"]))),
-            ("time per output token", fmt.seconds(float(g["tpot"]))),
-            ("end-to-end latency", fmt.seconds(float(g["e2e_latency"]))),
-            ("throughput", f"{float(g['throughput']):.4g} tokens/s"),
-        ]))
+        _console().print(
+            fmt.key_value_table(
+                f"generation of {int(result.gen_len)} tokens",
+                [
+                    ("time to first token", fmt.seconds(float(g["ttft"]))),
+                    ("time per output token", fmt.seconds(float(g["tpot"]))),
+                    ("end-to-end latency", fmt.seconds(float(g["e2e_latency"]))),
+                    ("throughput", f"{float(g['throughput']):.4g} tokens/s"),
+                ],
+            )
+        )
 
 
 @app.command("memory")
@@ -243,15 +345,34 @@ def memory_cmd(
     batch: Annotated[int, typer.Option(help="Sequences.")] = 1,
     prompt_len: Annotated[int, typer.Option(help="Prompt tokens.")] = 2048,
     gen_len: Annotated[int, typer.Option(help="Generated tokens.")] = 1,
-    w_bits: WBits = 16, a_bits: ABits = 16, kv_bits: KVBits = 16, group_size: GroupOpt = None,
-    flash_attention: FlashOpt = False, allow_long_context: LongOpt = False,
-    bandwidth: BandwidthOpt = None, memory: MemoryOpt = None, peak: PeakOpt = None,
+    w_bits: WBits = 16,
+    a_bits: ABits = 16,
+    kv_bits: KVBits = 16,
+    group_size: GroupOpt = None,
+    flash_attention: FlashOpt = False,
+    allow_long_context: LongOpt = False,
+    bandwidth: BandwidthOpt = None,
+    memory: MemoryOpt = None,
+    peak: PeakOpt = None,
     output: FormatOpt = OutputFormat.table,
 ) -> None:
     """Memory footprint per stage: weights, KV cache, peak activations, fit and largest batch."""
-    result = _run(model, hardware, bandwidth, memory, peak, batch, prompt_len, gen_len,
-                  w_bits=w_bits, a_bits=a_bits, kv_bits=kv_bits, group_size=group_size,
-                  flash_attention=flash_attention, allow_long_context=allow_long_context)
+    result = _run(
+        model,
+        hardware,
+        bandwidth,
+        memory,
+        peak,
+        batch,
+        prompt_len,
+        gen_len,
+        w_bits=w_bits,
+        a_bits=a_bits,
+        kv_bits=kv_bits,
+        group_size=group_size,
+        flash_attention=flash_attention,
+        allow_long_context=allow_long_context,
+    )
     data = result.to_dict()["memory"]
     frame = pd.DataFrame([{"stage": s, **v} for s, v in data.items()])
     if output is not OutputFormat.table:
@@ -261,7 +382,7 @@ def memory_cmd(
     for col in ("weights", "kv_cache", "activations", "total", "capacity"):
         shown[col] = shown[col].map(lambda v: fmt.si(v, "B"))
     shown["max_batch"] = shown["max_batch"].map(int)
-    console.print(fmt.frame_table(shown, f"{result.model.name} on {result.device.name}: memory"))
+    _console().print(fmt.frame_table(shown, f"{result.model.name} on {result.device.name}: memory"))
 
 
 @app.command()
@@ -270,12 +391,19 @@ def sweep(
     model: ModelArg,
     hardware: HardwareOpt = None,
     batch: Annotated[str, typer.Option(help="Batch sizes: 1,8,32 or 1:256:x2.")] = "1",
-    prompt_len: Annotated[str, typer.Option(help="Prompt lengths: 128,2048 or 128:8192:x2.")]
-    = "2048",
+    prompt_len: Annotated[
+        str, typer.Option(help="Prompt lengths: 128,2048 or 128:8192:x2.")
+    ] = "2048",
     gen_len: Annotated[str | None, typer.Option(help="Generation lengths, same syntax.")] = None,
-    w_bits: WBits = 16, a_bits: ABits = 16, kv_bits: KVBits = 16, group_size: GroupOpt = None,
-    flash_attention: FlashOpt = False, allow_long_context: LongOpt = False,
-    bandwidth: BandwidthOpt = None, memory: MemoryOpt = None, peak: PeakOpt = None,
+    w_bits: WBits = 16,
+    a_bits: ABits = 16,
+    kv_bits: KVBits = 16,
+    group_size: GroupOpt = None,
+    flash_attention: FlashOpt = False,
+    allow_long_context: LongOpt = False,
+    bandwidth: BandwidthOpt = None,
+    memory: MemoryOpt = None,
+    peak: PeakOpt = None,
     output: FormatOpt = OutputFormat.table,
 ) -> None:
     """Every combination of batch, prompt and generation lengths, in one vectorized pass."""
@@ -283,10 +411,22 @@ def sweep(
     if gen_len is not None:
         axes.append(parse_sizes("--gen-len", gen_len))
     grids = np.meshgrid(*axes, indexing="ij")
-    result = _run(model, hardware, bandwidth, memory, peak, grids[0], grids[1],
-                  grids[2] if gen_len is not None else None, w_bits=w_bits, a_bits=a_bits,
-                  kv_bits=kv_bits, group_size=group_size, flash_attention=flash_attention,
-                  allow_long_context=allow_long_context)
+    result = _run(
+        model,
+        hardware,
+        bandwidth,
+        memory,
+        peak,
+        grids[0],
+        grids[1],
+        grids[2] if gen_len is not None else None,
+        w_bits=w_bits,
+        a_bits=a_bits,
+        kv_bits=kv_bits,
+        group_size=group_size,
+        flash_attention=flash_attention,
+        allow_long_context=allow_long_context,
+    )
     frame = result.summary()
     if output is OutputFormat.json:
         _emit(json.loads(frame.to_json(orient="records")), frame, output)
@@ -294,9 +434,23 @@ def sweep(
     if output is OutputFormat.csv:
         _emit(None, frame, output)
         return
-    cols = [c for c in ("batch", "prompt_len", "gen_len", "prefill_time", "decode_time",
-                        "ttft", "tpot", "throughput", "generation_memory_total",
-                        "decode_memory_total", "decode_fits") if c in frame]
+    cols = [
+        c
+        for c in (
+            "batch",
+            "prompt_len",
+            "gen_len",
+            "prefill_time",
+            "decode_time",
+            "ttft",
+            "tpot",
+            "throughput",
+            "generation_memory_total",
+            "decode_memory_total",
+            "decode_fits",
+        )
+        if c in frame
+    ]
     shown = frame[cols].copy()
     for col in cols:
         if col.endswith("time") or col in ("ttft", "tpot"):
@@ -305,7 +459,7 @@ def sweep(
             shown[col] = shown[col].map(lambda v: fmt.si(v, "B"))
         elif col == "throughput":
             shown[col] = shown[col].map(lambda v: f"{v:.4g} tok/s")
-    console.print(fmt.frame_table(shown, f"{result.model.name} on {result.device.name}"))
+    _console().print(fmt.frame_table(shown, f"{result.model.name} on {result.device.name}"))
 
 
 @app.command()
@@ -318,20 +472,33 @@ def models(output: FormatOpt = OutputFormat.table) -> None:
     rows = []
     for model_id in sorted(bundled_models(), key=str.lower):
         m = load_model(model_id)
-        rows.append({
-            "id": model_id, "model_type": m.model_type,
-            "params": build_graph(m, AnalysisOptions()).params(), "layers": m.num_layers,
-            "hidden": m.hidden_size, "heads": m.num_heads, "kv_heads": m.num_kv_heads,
-            "head_dim": m.head_dim, "intermediate": m.intermediate_size,
-            "vocab": m.vocab_size, "max_positions": m.max_positions,
-        })
+        rows.append(
+            {
+                "id": model_id,
+                "model_type": m.model_type,
+                "params": build_graph(m, AnalysisOptions()).params(),
+                "layers": m.num_layers,
+                "hidden": m.hidden_size,
+                "heads": m.num_heads,
+                "kv_heads": m.num_kv_heads,
+                "head_dim": m.head_dim,
+                "intermediate": m.intermediate_size,
+                "vocab": m.vocab_size,
+                "max_positions": m.max_positions,
+            }
+        )
     frame = pd.DataFrame(rows)
     if output is not OutputFormat.table:
         _emit(rows, frame, output)
         return
     shown = frame.assign(params=frame.params.map(fmt.si))
-    console.print(fmt.frame_table(shown, f"bundled models ({len(rows)}); supported model_types: "
-                                         f"{', '.join(SUPPORTED_MODEL_TYPES)}"))
+    _console().print(
+        fmt.frame_table(
+            shown,
+            f"bundled models ({len(rows)}); supported model_types: "
+            f"{', '.join(SUPPORTED_MODEL_TYPES)}",
+        )
+    )
 
 
 @app.command()
@@ -350,30 +517,41 @@ def hardware(
         rows = [(k, str(v)) for k, v in data.items() if not isinstance(v, dict)]
         rows += [(f"peak {k}", fmt.si(v, "OP/s")) for k, v in device.peak_ops.items()]
         rows += [(f"source: {k}", v) for k, v in device.sources.items()]
-        console.print(fmt.key_value_table(device.display_name or device.name, rows))
+        _console().print(fmt.key_value_table(device.display_name or device.name, rows))
         return
     rows = []
     for dev in catalog().values():
         best16 = max(dev.peak_ops.get("bf16", 0), dev.peak_ops.get("fp16", 0)) or None
-        rows.append({
-            "name": dev.name, "vendor": dev.vendor, "kind": dev.kind,
-            "memory_capacity": dev.memory_capacity, "memory_bandwidth": dev.memory_bandwidth,
-            "peak_16bit": best16, "peak_int8": dev.peak_ops.get("int8"),
-            "ridge_16bit": best16 / dev.memory_bandwidth if best16 else None, "tdp": dev.tdp,
-        })
+        rows.append(
+            {
+                "name": dev.name,
+                "vendor": dev.vendor,
+                "kind": dev.kind,
+                "memory_capacity": dev.memory_capacity,
+                "memory_bandwidth": dev.memory_bandwidth,
+                "peak_16bit": best16,
+                "peak_int8": dev.peak_ops.get("int8"),
+                "ridge_16bit": best16 / dev.memory_bandwidth if best16 else None,
+                "tdp": dev.tdp,
+            }
+        )
     frame = pd.DataFrame(rows)
     if output is not OutputFormat.table:
         _emit(rows, frame, output)
         return
-    shown = pd.DataFrame({
-        "name": frame.name, "vendor": frame.vendor, "kind": frame.kind,
-        "memory": frame.memory_capacity.map(lambda v: fmt.si(v, "B")),
-        "bandwidth": frame.memory_bandwidth.map(lambda v: fmt.si(v, "B/s")),
-        "16-bit peak": frame.peak_16bit.map(lambda v: fmt.si(v, "OP/s")),
-        "int8 peak": frame.peak_int8.map(lambda v: fmt.si(v, "OP/s")),
-        "ridge (OP/B)": frame.ridge_16bit.map(lambda v: "—" if pd.isna(v) else f"{v:.0f}"),
-    })
-    console.print(fmt.frame_table(shown, f"hardware catalog ({len(rows)} devices)"))
+    shown = pd.DataFrame(
+        {
+            "name": frame.name,
+            "vendor": frame.vendor,
+            "kind": frame.kind,
+            "memory": frame.memory_capacity.map(lambda v: fmt.si(v, "B")),
+            "bandwidth": frame.memory_bandwidth.map(lambda v: fmt.si(v, "B/s")),
+            "16-bit peak": frame.peak_16bit.map(lambda v: fmt.si(v, "OP/s")),
+            "int8 peak": frame.peak_int8.map(lambda v: fmt.si(v, "OP/s")),
+            "ridge (OP/B)": frame.ridge_16bit.map(lambda v: "—" if pd.isna(v) else f"{v:.0f}"),
+        }
+    )
+    _console().print(fmt.frame_table(shown, f"hardware catalog ({len(rows)} devices)"))
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+from rich import box
 from rich.table import Table
 
 _PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
@@ -30,19 +31,37 @@ def seconds(value: float) -> str:
 
 
 def operators_table(frame: pd.DataFrame, stage: str, total_time: float) -> Table:
-    table = Table(title=f"{stage}: per operator (block operators are per layer)")
-    for col, justify in (("operator", "left"), ("×", "right"), ("OPs", "right"),
-                         ("memory", "right"), ("intensity", "right"), ("attainable", "right"),
-                         ("bound", "left"), ("dtype", "left"), ("time", "right"),
-                         ("share", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table = Table(
+        title=f"{stage}: per operator (block operators are per layer)", box=box.SIMPLE_HEAVY
+    )
+    for col, justify in (
+        ("operator", "left"),
+        ("×", "right"),
+        ("OPs", "right"),
+        ("memory", "right"),
+        ("intensity", "right"),
+        ("attainable", "right"),
+        ("bound", "left"),
+        ("dtype", "left"),
+        ("time", "right"),
+        ("share", "right"),
+    ):
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for row in frame.itertuples():
         share = row.count * row.time / total_time if total_time else 0.0
         style = "red" if row.bound == "compute" else None
         table.add_row(
-            row.name, f"{row.count:g}", si(row.ops), si(row.memory_access, "B"),
-            f"{row.arithmetic_intensity:.3g}", si(row.performance, "OP/s"), row.bound,
-            row.compute_dtype, seconds(row.time), f"{share:.1%}", style=style,
+            row.name,
+            f"{row.count:g}",
+            si(row.ops),
+            si(row.memory_access, "B"),
+            f"{row.arithmetic_intensity:.3g}",
+            si(row.performance, "OP/s"),
+            row.bound,
+            row.compute_dtype,
+            seconds(row.time),
+            f"{share:.1%}",
+            style=style,
         )
     return table
 

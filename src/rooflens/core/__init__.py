@@ -20,8 +20,21 @@ from rooflens.core.options import AnalysisOptions, Conventions, Quantization
 from rooflens.core.results import Analysis, Footprint
 
 __all__ = [
-    "Analysis", "AnalysisOptions", "Conventions", "Device", "Footprint", "Graph",
-    "HardwareSpecError", "InvalidInputError", "ModelConfigError", "ModelFetchError",
-    "ModelSpec", "Quantization", "RooflensError", "UnknownHardwareError", "UnknownModelError",
-    "analyze", "build_graph",
+    "Analysis",
+    "AnalysisOptions",
+    "Conventions",
+    "Device",
+    "Footprint",
+    "Graph",
+    "HardwareSpecError",
+    "InvalidInputError",
+    "ModelConfigError",
+    "ModelFetchError",
+    "ModelSpec",
+    "Quantization",
+    "RooflensError",
+    "UnknownHardwareError",
+    "UnknownModelError",
+    "analyze",
+    "build_graph",
 ]

@@ -33,6 +33,11 @@ def analyze(
     s = positive_int_array("prompt_len", prompt_len)
     g = None if gen_len is None else positive_int_array("gen_len", gen_len)
     _check_context(model, options, s, g)
+    # One common shape for every size keeps the operator axis first everywhere downstream.
+    if g is None:
+        b, s = (np.array(a) for a in np.broadcast_arrays(b, s))
+    else:
+        b, s, g = (np.array(a) for a in np.broadcast_arrays(b, s, g))
 
     graph = build_graph(model, options, device)
     quant = options.quantization
@@ -43,8 +48,10 @@ def analyze(
         "prefill": price_step(graph, device, quant, prefill),
         "decode": price_step(graph, device, quant, decode),
     }
-    act = {name: peak_activation_bytes(graph, quant, st) for name, st in
-           (("prefill", prefill), ("decode", decode))}
+    act = {
+        name: peak_activation_bytes(graph, quant, st)
+        for name, st in (("prefill", prefill), ("decode", decode))
+    }
     memory = {
         "prefill": _footprint(graph, model, device, options, b, s, act["prefill"]),
         "decode": _footprint(graph, model, device, options, b, s + 1, act["decode"]),
@@ -57,13 +64,22 @@ def analyze(
         peak_act = np.maximum(act["prefill"], act["decode"])
         memory["generation"] = _footprint(graph, model, device, options, b, s + g - 1, peak_act)
     return Analysis(
-        model=model, device=device, options=options, batch=b, prompt_len=s, gen_len=g,
-        params=graph.params(), steps=steps, memory=memory, generation=generation,
+        model=model,
+        device=device,
+        options=options,
+        batch=b,
+        prompt_len=s,
+        gen_len=g,
+        params=graph.params(),
+        steps=steps,
+        memory=memory,
+        generation=generation,
     )
 
 
-def _check_context(model: ModelSpec, options: AnalysisOptions, s: np.ndarray,
-                   g: np.ndarray | None) -> None:
+def _check_context(
+    model: ModelSpec, options: AnalysisOptions, s: np.ndarray, g: np.ndarray | None
+) -> None:
     if options.allow_long_context:
         return
     # The decode step after the prompt feeds position s, so it needs s + 1 positions.
@@ -71,14 +87,22 @@ def _check_context(model: ModelSpec, options: AnalysisOptions, s: np.ndarray,
     if np.any(needed > model.max_positions):
         field = "prompt_len" if g is None else "prompt_len + gen_len"
         raise InvalidInputError(
-            field, int(np.max(needed)),
+            field,
+            int(np.max(needed)),
             f"a context of at most {model.max_positions} tokens (max positions of "
             f"{model.name}); allow_long_context=True analyses beyond it",
         )
 
 
-def _footprint(graph: Graph, model: ModelSpec, device: Device, options: AnalysisOptions,
-               b: np.ndarray, tokens: np.ndarray, activations: np.ndarray) -> Footprint:
+def _footprint(
+    graph: Graph,
+    model: ModelSpec,
+    device: Device,
+    options: AnalysisOptions,
+    b: np.ndarray,
+    tokens: np.ndarray,
+    activations: np.ndarray,
+) -> Footprint:
     quant = options.quantization
     weights = weight_bytes(graph, quant)
     kv = kv_cache_bytes(model, quant, b, tokens)
@@ -86,8 +110,13 @@ def _footprint(graph: Graph, model: ModelSpec, device: Device, options: Analysis
     per_sequence = (kv + activations) / b
     room = device.memory_capacity - weights
     max_batch = np.where(room > 0, np.floor(room / per_sequence), 0)
-    return Footprint(weights=np.full_like(kv, weights), kv_cache=kv, activations=activations,
-                     capacity=device.memory_capacity, max_batch=max_batch)
+    return Footprint(
+        weights=np.full_like(kv, weights),
+        kv_cache=kv,
+        activations=activations,
+        capacity=device.memory_capacity,
+        max_batch=max_batch,
+    )
 
 
 def _generation(steps: dict, later, b: np.ndarray, g: np.ndarray) -> dict[str, np.ndarray]:

@@ -18,8 +18,9 @@ def _series(a: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.
     return n * a + b * n * (lo + hi - 1) / 2
 
 
-def sum_of_max_lines(a1: np.ndarray, b1: np.ndarray, a2: np.ndarray, b2: np.ndarray,
-                     n: np.ndarray) -> np.ndarray:
+def sum_of_max_lines(
+    a1: np.ndarray, b1: np.ndarray, a2: np.ndarray, b2: np.ndarray, n: np.ndarray
+) -> np.ndarray:
     """sum_{t=0}^{n-1} max(a1 + b1 t, a2 + b2 t), elementwise."""
     d0, k = a1 - a2, b1 - b2
     zero = np.zeros_like(d0)
@@ -38,8 +39,9 @@ def sum_of_max_lines(a1: np.ndarray, b1: np.ndarray, a2: np.ndarray, b2: np.ndar
     return first + second
 
 
-def decode_totals(at_first: StepCosts, at_second: StepCosts, steps: np.ndarray
-                  ) -> dict[str, np.ndarray]:
+def decode_totals(
+    at_first: StepCosts, at_second: StepCosts, steps: np.ndarray
+) -> dict[str, np.ndarray]:
     """Time, OPs and bytes summed over `steps` decode steps, the first priced by `at_first`
     and the one after it by `at_second` (one more token of context)."""
     peaks = at_first.peaks.reshape(at_first.peaks.shape + (1,) * (at_first.ops.ndim - 1))

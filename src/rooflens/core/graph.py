@@ -7,8 +7,9 @@ same unfused graph: the parameters are identical, only the input reads differ.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.operators import (
@@ -48,42 +49,100 @@ def build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | Non
 
 def _embedding(m: ModelSpec) -> list[Operator]:
     ops: list[Operator] = [
-        Embedding("embed_tokens", "head", ("ids",), "e0", rows=m.vocab_size, width=m.token_embed_dim)
+        Embedding(
+            "embed_tokens", "head", ("ids",), "e0", rows=m.vocab_size, width=m.token_embed_dim
+        )
     ]
     last = "e0"
     if m.embed_dim is not None:
-        ops.append(Linear("project_in", "head", (last,), "e1", in_features=m.embed_dim,
-                          out_features=m.hidden_size, quantized=False))
+        ops.append(
+            Linear(
+                "project_in",
+                "head",
+                (last,),
+                "e1",
+                in_features=m.embed_dim,
+                out_features=m.hidden_size,
+                quantized=False,
+            )
+        )
         last = "e1"
     if m.learned_positions:
-        ops.append(Embedding("embed_positions", "head", (last,), "x", rows=m.learned_positions,
-                             width=m.hidden_size, add_to_input=True))
+        ops.append(
+            Embedding(
+                "embed_positions",
+                "head",
+                (last,),
+                "x",
+                rows=m.learned_positions,
+                width=m.hidden_size,
+                add_to_input=True,
+            )
+        )
     else:
         ops[-1] = _rename_output(ops[-1], "x")
     return ops
 
 
 def _rename_output(op: Operator, output: str) -> Operator:
-    from dataclasses import replace
-
     return replace(op, output=output)
 
 
-def _norm(m: ModelSpec, o: AnalysisOptions, name: str, src: str, dst: str, scope: str = "block",
-          width: int | None = None, repeats: int = 1) -> Norm:
-    return Norm(name, scope, (src,), dst, width=width or m.hidden_size, kind=m.norm,
-                bias=m.norm_bias, repeats=repeats, conventions=o.conventions)
+def _norm(
+    m: ModelSpec,
+    o: AnalysisOptions,
+    name: str,
+    src: str,
+    dst: str,
+    scope: str = "block",
+    width: int | None = None,
+    repeats: int = 1,
+) -> Norm:
+    return Norm(
+        name,
+        scope,
+        (src,),
+        dst,
+        width=width or m.hidden_size,
+        kind=m.norm,
+        bias=m.norm_bias,
+        repeats=repeats,
+        conventions=o.conventions,
+    )
 
 
 def _attention(m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str) -> list[Operator]:
     h, kvh, d = m.num_heads, m.num_kv_heads, m.head_dim
     ops: list[Operator] = [
-        Linear("q_proj", "block", (src,), "q", in_features=m.hidden_size, out_features=m.q_dim,
-               bias=m.qkv_bias),
-        Linear("k_proj", "block", (src,), "k", in_features=m.hidden_size, out_features=m.kv_dim,
-               bias=m.qkv_bias, to_kv_cache=True),
-        Linear("v_proj", "block", (src,), "v", in_features=m.hidden_size, out_features=m.kv_dim,
-               bias=m.qkv_bias, to_kv_cache=True),
+        Linear(
+            "q_proj",
+            "block",
+            (src,),
+            "q",
+            in_features=m.hidden_size,
+            out_features=m.q_dim,
+            bias=m.qkv_bias,
+        ),
+        Linear(
+            "k_proj",
+            "block",
+            (src,),
+            "k",
+            in_features=m.hidden_size,
+            out_features=m.kv_dim,
+            bias=m.qkv_bias,
+            to_kv_cache=True,
+        ),
+        Linear(
+            "v_proj",
+            "block",
+            (src,),
+            "v",
+            in_features=m.hidden_size,
+            out_features=m.kv_dim,
+            bias=m.qkv_bias,
+            to_kv_cache=True,
+        ),
     ]
     q = "q"
     if m.qk_norm:
@@ -93,18 +152,45 @@ def _attention(m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str
         q = "qn"
     if o.flash_attention:
         block_rows = _flash_block_rows(m, o, device)
-        ops.append(FlashAttention("flash_attention", "block", (q, "k", "v"), "attn", num_heads=h,
-                                  num_kv_heads=kvh, head_dim=d, block_rows=block_rows))
+        ops.append(
+            FlashAttention(
+                "flash_attention",
+                "block",
+                (q, "k", "v"),
+                "attn",
+                num_heads=h,
+                num_kv_heads=kvh,
+                head_dim=d,
+                block_rows=block_rows,
+            )
+        )
     else:
         ops += [
-            AttentionScores("qk_matmul", "block", (q, "k"), "scores", num_heads=h,
-                            num_kv_heads=kvh, head_dim=d),
+            AttentionScores(
+                "qk_matmul", "block", (q, "k"), "scores", num_heads=h, num_kv_heads=kvh, head_dim=d
+            ),
             Softmax("softmax", "block", ("scores",), "probs", num_heads=h),
-            AttentionValues("sv_matmul", "block", ("probs", "v"), "attn", num_heads=h,
-                            num_kv_heads=kvh, head_dim=d),
+            AttentionValues(
+                "sv_matmul",
+                "block",
+                ("probs", "v"),
+                "attn",
+                num_heads=h,
+                num_kv_heads=kvh,
+                head_dim=d,
+            ),
         ]
-    ops.append(Linear("o_proj", "block", ("attn",), "attn_out", in_features=m.q_dim,
-                      out_features=m.hidden_size, bias=m.out_bias))
+    ops.append(
+        Linear(
+            "o_proj",
+            "block",
+            ("attn",),
+            "attn_out",
+            in_features=m.q_dim,
+            out_features=m.hidden_size,
+            bias=m.out_bias,
+        )
+    )
     if m.post_norms:
         ops.append(_norm(m, o, "post_attn_norm", "attn_out", "attn_out_n"))
     return ops
@@ -112,30 +198,66 @@ def _attention(m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str
 
 def _flash_block_rows(m: ModelSpec, o: AnalysisOptions, device: Device | None) -> int:
     if device is None or device.onchip_memory_per_unit is None:
-        from rooflens.core.errors import InvalidInputError
-
         name = device.name if device else None
         raise InvalidInputError(
-            "flash_attention", True,
+            "flash_attention",
+            True,
             f"a device with onchip_memory_per_unit (device {name!r} lacks it) to size the tiles",
         )
-    block_rows, _ = flash_block_sizes(device.onchip_memory_per_unit, m.head_dim,
-                                      o.quantization.a_bits / 8)
+    block_rows, _ = flash_block_sizes(
+        device.onchip_memory_per_unit, m.head_dim, o.quantization.a_bits / 8
+    )
     return block_rows
 
 
 def _mlp(m: ModelSpec, o: AnalysisOptions, src: str) -> list[Operator]:
     ops: list[Operator] = []
     if m.gated_mlp:
-        ops.append(Linear("gate_proj", "block", (src,), "gate", in_features=m.hidden_size,
-                          out_features=m.intermediate_size, bias=m.mlp_bias))
-    ops.append(Linear("up_proj", "block", (src,), "up", in_features=m.hidden_size,
-                      out_features=m.intermediate_size, bias=m.mlp_bias))
+        ops.append(
+            Linear(
+                "gate_proj",
+                "block",
+                (src,),
+                "gate",
+                in_features=m.hidden_size,
+                out_features=m.intermediate_size,
+                bias=m.mlp_bias,
+            )
+        )
+    ops.append(
+        Linear(
+            "up_proj",
+            "block",
+            (src,),
+            "up",
+            in_features=m.hidden_size,
+            out_features=m.intermediate_size,
+            bias=m.mlp_bias,
+        )
+    )
     act_in = ("gate", "up") if m.gated_mlp else ("up",)
-    ops.append(Activation("mlp_act", "block", act_in, "act", width=m.intermediate_size,
-                          function=m.activation, gated=m.gated_mlp))
-    ops.append(Linear("down_proj", "block", ("act",), "mlp_out", in_features=m.intermediate_size,
-                      out_features=m.hidden_size, bias=m.mlp_bias))
+    ops.append(
+        Activation(
+            "mlp_act",
+            "block",
+            act_in,
+            "act",
+            width=m.intermediate_size,
+            function=m.activation,
+            gated=m.gated_mlp,
+        )
+    )
+    ops.append(
+        Linear(
+            "down_proj",
+            "block",
+            ("act",),
+            "mlp_out",
+            in_features=m.intermediate_size,
+            out_features=m.hidden_size,
+            bias=m.mlp_bias,
+        )
+    )
     if m.post_norms:
         ops.append(_norm(m, o, "post_mlp_norm", "mlp_out", "mlp_out_n"))
     return ops
@@ -154,16 +276,35 @@ def _block(m: ModelSpec, o: AnalysisOptions, device: Device | None) -> list[Oper
             mlp_src = "xm"
         ops += _attention(m, o, device, "xa")
         ops += _mlp(m, o, mlp_src)
-        ops.append(add("residual_add", "block", ("x", attn_out, mlp_out), "y",
-                       width=m.hidden_size, conventions=o.conventions))
+        ops.append(
+            add(
+                "residual_add",
+                "block",
+                ("x", attn_out, mlp_out),
+                "y",
+                width=m.hidden_size,
+                conventions=o.conventions,
+            )
+        )
         return ops
     ops = [_norm(m, o, "attn_norm", "x", "xa"), *_attention(m, o, device, "xa")]
-    ops.append(add("attn_add", "block", ("x", attn_out), "x2", width=m.hidden_size,
-                   conventions=o.conventions))
+    ops.append(
+        add(
+            "attn_add",
+            "block",
+            ("x", attn_out),
+            "x2",
+            width=m.hidden_size,
+            conventions=o.conventions,
+        )
+    )
     ops.append(_norm(m, o, "mlp_norm", "x2", "xm"))
     ops += _mlp(m, o, "xm")
-    ops.append(add("mlp_add", "block", ("x2", mlp_out), "y", width=m.hidden_size,
-                   conventions=o.conventions))
+    ops.append(
+        add(
+            "mlp_add", "block", ("x2", mlp_out), "y", width=m.hidden_size, conventions=o.conventions
+        )
+    )
     return ops
 
 
@@ -174,12 +315,31 @@ def _head(m: ModelSpec, o: AnalysisOptions) -> list[Operator]:
         ops.append(_norm(m, o, "final_norm", last, "yn", scope="head"))
         last = "yn"
     if m.embed_dim is not None:
-        ops.append(Linear("project_out", "head", (last,), "yp", in_features=m.hidden_size,
-                          out_features=m.embed_dim, quantized=False))
+        ops.append(
+            Linear(
+                "project_out",
+                "head",
+                (last,),
+                "yp",
+                in_features=m.hidden_size,
+                out_features=m.embed_dim,
+                quantized=False,
+            )
+        )
         last = "yp"
     head_cls = TiedLinear if m.tied_embeddings else Linear
     # Only each sequence's last position is needed to pick the next token.
-    ops.append(head_cls("lm_head", "head", (last,), "logits", in_features=m.token_embed_dim,
-                        out_features=m.vocab_size, bias=m.lm_head_bias, quantized=False,
-                        last_token_only=True))
+    ops.append(
+        head_cls(
+            "lm_head",
+            "head",
+            (last,),
+            "logits",
+            in_features=m.token_embed_dim,
+            out_features=m.vocab_size,
+            bias=m.lm_head_bias,
+            quantized=False,
+            last_token_only=True,
+        )
+    )
     return ops

@@ -15,8 +15,9 @@ def weight_bytes(graph: Graph, quant: Quantization) -> float:
     return float(sum(graph.count(op) * op.weight_bytes(quant) for op in graph.operators))
 
 
-def kv_cache_bytes(model: ModelSpec, quant: Quantization, batch: np.ndarray,
-                   tokens: np.ndarray) -> np.ndarray:
+def kv_cache_bytes(
+    model: ModelSpec, quant: Quantization, batch: np.ndarray, tokens: np.ndarray
+) -> np.ndarray:
     """K and V of every layer: 2 x layers x kv_heads x head_dim x tokens x bytes."""
     per_token = 2 * model.num_layers * model.kv_dim * quant.kv_bits / 8
     return batch * tokens * per_token

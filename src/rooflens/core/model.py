@@ -49,8 +49,7 @@ class ModelSpec(BaseModel):
     def _check_heads(self) -> ModelSpec:
         if self.num_heads % self.num_kv_heads:
             raise ValueError(
-                f"num_heads={self.num_heads} must be a multiple of "
-                f"num_kv_heads={self.num_kv_heads}"
+                f"num_heads={self.num_heads} must be a multiple of num_kv_heads={self.num_kv_heads}"
             )
         if self.learned_positions < 0:
             raise ValueError(f"learned_positions={self.learned_positions} must be >= 0")

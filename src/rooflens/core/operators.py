@@ -7,7 +7,7 @@ into weight, activation and KV-cache loads and stores, as LLM-Viewer does (seed 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -198,7 +198,7 @@ class Norm(Operator):
     kind: Literal["rmsnorm", "layernorm"] = "rmsnorm"
     bias: bool = False
     repeats: int = 1
-    conventions: Conventions = Conventions()
+    conventions: Conventions = field(default_factory=Conventions)
 
     def cost(self, step: Step, prec: Precision) -> Cost:
         elems = step.tokens * self.width * self.repeats
@@ -320,8 +320,18 @@ class FlashAttention(Operator):
 
 # Element-wise OPs of an activation function per element (x*sigmoid(x): exp, add, divide,
 # multiply; tanh-GELU: cube, 2 multiplies, add, tanh, add, 2 multiplies).
-ACTIVATION_OPS = {"relu": 1, "silu": 4, "swish": 4, "gelu": 8, "gelu_new": 8, "gelu_fast": 8,
-                  "gelu_pytorch_tanh": 8, "gelu_python": 8, "quick_gelu": 4, "tanh": 4}
+ACTIVATION_OPS = {
+    "relu": 1,
+    "silu": 4,
+    "swish": 4,
+    "gelu": 8,
+    "gelu_new": 8,
+    "gelu_fast": 8,
+    "gelu_pytorch_tanh": 8,
+    "gelu_python": 8,
+    "quick_gelu": 4,
+    "tanh": 4,
+}
 
 
 @dataclass(frozen=True)
@@ -347,7 +357,7 @@ class ResidualAdd(Operator):
     """Sum of the residual stream and one or two branch outputs."""
 
     width: int = 0
-    conventions: Conventions = Conventions()
+    conventions: Conventions = field(default_factory=Conventions)
 
     def cost(self, step: Step, prec: Precision) -> Cost:
         elems = step.tokens * self.width

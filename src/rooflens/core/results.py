@@ -15,8 +15,18 @@ from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import BYTE_FIELDS, StepCosts
 
 OPERATOR_COLUMNS = (
-    "stage", "name", "scope", "count", "ops", "memory_access", *BYTE_FIELDS,
-    "arithmetic_intensity", "performance", "bound", "compute_dtype", "time",
+    "stage",
+    "name",
+    "scope",
+    "count",
+    "ops",
+    "memory_access",
+    *BYTE_FIELDS,
+    "arithmetic_intensity",
+    "performance",
+    "bound",
+    "compute_dtype",
+    "time",
 )
 
 _GENERATION_HEADLINES = ("ttft", "tpot", "e2e_latency", "throughput")
@@ -42,8 +52,12 @@ class Footprint:
 
     def as_dict(self) -> dict[str, np.ndarray | float]:
         return {
-            "weights": self.weights, "kv_cache": self.kv_cache, "activations": self.activations,
-            "total": self.total, "capacity": self.capacity, "fits": self.fits,
+            "weights": self.weights,
+            "kv_cache": self.kv_cache,
+            "activations": self.activations,
+            "total": self.total,
+            "capacity": self.capacity,
+            "fits": self.fits,
             "max_batch": self.max_batch,
         }
 
@@ -91,15 +105,22 @@ class Analysis:
         self._require_point("operators")
         frames = []
         for stage, st in self.steps.items():
-            frame = pd.DataFrame({
-                "stage": stage, "name": st.names, "scope": st.scopes, "count": st.counts,
-                "ops": st.ops, "memory_access": st.memory_access,
-                **{f: st.fields[f] for f in BYTE_FIELDS},
-                "arithmetic_intensity": st.arithmetic_intensity,
-                "performance": st.performance,
-                "bound": np.where(st.compute_bound, "compute", "memory"),
-                "compute_dtype": st.dtypes, "time": st.time,
-            })
+            frame = pd.DataFrame(
+                {
+                    "stage": stage,
+                    "name": st.names,
+                    "scope": st.scopes,
+                    "count": st.counts,
+                    "ops": st.ops,
+                    "memory_access": st.memory_access,
+                    **{f: st.fields[f] for f in BYTE_FIELDS},
+                    "arithmetic_intensity": st.arithmetic_intensity,
+                    "performance": st.performance,
+                    "bound": np.where(st.compute_bound, "compute", "memory"),
+                    "compute_dtype": st.dtypes,
+                    "time": st.time,
+                }
+            )
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)[list(OPERATOR_COLUMNS)]
 
@@ -107,8 +128,11 @@ class Analysis:
         """Network totals per stage: per-layer figures times layers, plus the head."""
         out = {}
         for stage, st in self.steps.items():
-            row = {"time": st.total(st.time), "ops": st.total(st.ops),
-                   "memory_access": st.total(st.memory_access)}
+            row = {
+                "time": st.total(st.time),
+                "ops": st.total(st.ops),
+                "memory_access": st.total(st.memory_access),
+            }
             row |= {f: st.total(st.fields[f]) for f in BYTE_FIELDS}
             row["compute_bound_time"] = st.total(np.where(st.compute_bound, st.time, 0.0))
             out[stage] = row
@@ -122,8 +146,11 @@ class Analysis:
         order = np.argsort(-times)[:top]
         total = times.sum()
         return [
-            {"name": st.names[i], "share": float(times[i] / total) if total else 0.0,
-             "bound": "compute" if st.compute_bound[i] else "memory"}
+            {
+                "name": st.names[i],
+                "share": float(times[i] / total) if total else 0.0,
+                "bound": "compute" if st.compute_bound[i] else "memory",
+            }
             for i in order
         ]
 
@@ -131,7 +158,8 @@ class Analysis:
         """One row per sweep point: inputs, stage totals, memory and generation figures."""
         shape = self.shape
         cols: dict[str, np.ndarray] = {
-            "batch": self.batch, "prompt_len": self.prompt_len,
+            "batch": self.batch,
+            "prompt_len": self.prompt_len,
         }
         if self.gen_len is not None:
             cols["gen_len"] = self.gen_len
@@ -158,10 +186,14 @@ class Analysis:
             "hardware": self.device.name,
             "params": self.params,
             "inputs": {
-                "batch": _plain(self.batch), "prompt_len": _plain(self.prompt_len),
+                "batch": _plain(self.batch),
+                "prompt_len": _plain(self.prompt_len),
                 "gen_len": None if self.gen_len is None else _plain(self.gen_len),
-                "w_bits": q.w_bits, "a_bits": q.a_bits, "kv_bits": q.kv_bits,
-                "group_size": q.group_size, "flash_attention": self.options.flash_attention,
+                "w_bits": q.w_bits,
+                "a_bits": q.a_bits,
+                "kv_bits": q.kv_bits,
+                "group_size": q.group_size,
+                "flash_attention": self.options.flash_attention,
             },
             "estimate": "roofline bound",
             "operators": [
@@ -169,9 +201,8 @@ class Analysis:
                 for row in self.operators().to_dict(orient="records")
             ],
             "totals": {
-                stage: {k: _plain(v) for k, v in row.items()} | {
-                    "bottlenecks": self.bottlenecks(stage)
-                }
+                stage: {k: _plain(v) for k, v in row.items()}
+                | {"bottlenecks": self.bottlenecks(stage)}
                 for stage, row in self.totals().items()
             },
             "memory": {

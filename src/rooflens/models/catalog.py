@@ -81,8 +81,10 @@ def load_model(name: str | os.PathLike[str]) -> ModelSpec:
         return spec_from_config(bundled_config(bundled), name=bundled)
     path = Path(text).expanduser()
     if path.exists():
-        return spec_from_config(read_config_file(path), name=path.stem if path.is_file()
-                                and path.name != "config.json" else _folder_name(path))
+        return spec_from_config(
+            read_config_file(path),
+            name=path.stem if path.is_file() and path.name != "config.json" else _folder_name(path),
+        )
     if text.count("/") == 1 and not text.startswith((".", "/")):
         return spec_from_config(_fetch(text), name=text)
     close = difflib.get_close_matches(text, list(bundled_models()), n=3, cutoff=0.5)

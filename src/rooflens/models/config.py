@@ -37,16 +37,24 @@ def _llama_like(c: _Config, name: str, **overrides: Any) -> ModelSpec:
     heads = c.req("num_attention_heads")
     hidden = c.req("hidden_size")
     fields: dict[str, Any] = dict(
-        name=name, model_type=c.model_type,
-        num_layers=c.req("num_hidden_layers"), hidden_size=hidden, num_heads=heads,
+        name=name,
+        model_type=c.model_type,
+        num_layers=c.req("num_hidden_layers"),
+        hidden_size=hidden,
+        num_heads=heads,
         num_kv_heads=c.get("num_key_value_heads", heads),
         head_dim=c.get("head_dim", hidden // heads),
-        intermediate_size=c.req("intermediate_size"), vocab_size=c.req("vocab_size"),
+        intermediate_size=c.req("intermediate_size"),
+        vocab_size=c.req("vocab_size"),
         max_positions=c.get("max_position_embeddings", 2048),
         tied_embeddings=c.get("tie_word_embeddings", False),
-        gated_mlp=True, activation=c.get("hidden_act", "silu"), norm="rmsnorm",
-        qkv_bias=c.get("attention_bias", False), out_bias=c.get("attention_bias", False),
-        mlp_bias=c.get("mlp_bias", False), sliding_window=c.raw.get("sliding_window"),
+        gated_mlp=True,
+        activation=c.get("hidden_act", "silu"),
+        norm="rmsnorm",
+        qkv_bias=c.get("attention_bias", False),
+        out_bias=c.get("attention_bias", False),
+        mlp_bias=c.get("mlp_bias", False),
+        sliding_window=c.raw.get("sliding_window"),
     )
     fields.update(overrides)
     return _spec(fields)
@@ -65,29 +73,54 @@ def _qwen3(c: _Config, name: str) -> ModelSpec:
 
 def _gemma(c: _Config, name: str) -> ModelSpec:
     act = c.get("hidden_activation", c.get("hidden_act", "gelu_pytorch_tanh"))
-    return _llama_like(c, name, tied_embeddings=c.get("tie_word_embeddings", True),
-                       activation=act, head_dim=c.get("head_dim", 256))
+    return _llama_like(
+        c,
+        name,
+        tied_embeddings=c.get("tie_word_embeddings", True),
+        activation=act,
+        head_dim=c.get("head_dim", 256),
+    )
 
 
 def _gemma2(c: _Config, name: str) -> ModelSpec:
     act = c.get("hidden_activation", c.get("hidden_act", "gelu_pytorch_tanh"))
-    return _llama_like(c, name, tied_embeddings=c.get("tie_word_embeddings", True),
-                       activation=act, head_dim=c.get("head_dim", 256), post_norms=True,
-                       norms_per_block=4)
+    return _llama_like(
+        c,
+        name,
+        tied_embeddings=c.get("tie_word_embeddings", True),
+        activation=act,
+        head_dim=c.get("head_dim", 256),
+        post_norms=True,
+        norms_per_block=4,
+    )
 
 
 def _gpt2(c: _Config, name: str) -> ModelSpec:
     hidden = c.req("n_embd")
     positions = c.get("n_positions", 1024)
-    return _spec(dict(
-        name=name, model_type=c.model_type, num_layers=c.req("n_layer"), hidden_size=hidden,
-        num_heads=c.req("n_head"), num_kv_heads=c.req("n_head"),
-        head_dim=hidden // c.req("n_head"), intermediate_size=c.get("n_inner", 4 * hidden),
-        vocab_size=c.req("vocab_size"), max_positions=positions,
-        tied_embeddings=c.get("tie_word_embeddings", True), gated_mlp=False,
-        activation=c.get("activation_function", "gelu_new"), norm="layernorm", norm_bias=True,
-        qkv_bias=True, out_bias=True, mlp_bias=True, learned_positions=positions,
-    ))
+    return _spec(
+        dict(
+            name=name,
+            model_type=c.model_type,
+            num_layers=c.req("n_layer"),
+            hidden_size=hidden,
+            num_heads=c.req("n_head"),
+            num_kv_heads=c.req("n_head"),
+            head_dim=hidden // c.req("n_head"),
+            intermediate_size=c.get("n_inner", 4 * hidden),
+            vocab_size=c.req("vocab_size"),
+            max_positions=positions,
+            tied_embeddings=c.get("tie_word_embeddings", True),
+            gated_mlp=False,
+            activation=c.get("activation_function", "gelu_new"),
+            norm="layernorm",
+            norm_bias=True,
+            qkv_bias=True,
+            out_bias=True,
+            mlp_bias=True,
+            learned_positions=positions,
+        )
+    )
 
 
 def _opt(c: _Config, name: str) -> ModelSpec:
@@ -97,32 +130,62 @@ def _opt(c: _Config, name: str) -> ModelSpec:
     bias = c.get("enable_bias", True)
     embed = c.get("word_embed_proj_dim", hidden)
     final_norm = c.get("do_layer_norm_before", True) and not c.get(
-        "_remove_final_layer_norm", False)
-    return _spec(dict(
-        name=name, model_type=c.model_type, num_layers=c.req("num_hidden_layers"),
-        hidden_size=hidden, num_heads=heads, num_kv_heads=heads, head_dim=hidden // heads,
-        intermediate_size=c.req("ffn_dim"), vocab_size=c.req("vocab_size"),
-        max_positions=positions, tied_embeddings=c.get("tie_word_embeddings", True),
-        gated_mlp=False, activation=c.get("activation_function", "relu"), norm="layernorm",
-        norm_bias=c.get("layer_norm_elementwise_affine", True), qkv_bias=bias, out_bias=bias,
-        mlp_bias=bias, final_norm=final_norm,
-        # OPT's learned positions start at offset 2, so the table has two extra rows.
-        learned_positions=positions + 2, embed_dim=None if embed == hidden else embed,
-    ))
+        "_remove_final_layer_norm", False
+    )
+    return _spec(
+        dict(
+            name=name,
+            model_type=c.model_type,
+            num_layers=c.req("num_hidden_layers"),
+            hidden_size=hidden,
+            num_heads=heads,
+            num_kv_heads=heads,
+            head_dim=hidden // heads,
+            intermediate_size=c.req("ffn_dim"),
+            vocab_size=c.req("vocab_size"),
+            max_positions=positions,
+            tied_embeddings=c.get("tie_word_embeddings", True),
+            gated_mlp=False,
+            activation=c.get("activation_function", "relu"),
+            norm="layernorm",
+            norm_bias=c.get("layer_norm_elementwise_affine", True),
+            qkv_bias=bias,
+            out_bias=bias,
+            mlp_bias=bias,
+            final_norm=final_norm,
+            # OPT's learned positions start at offset 2, so the table has two extra rows.
+            learned_positions=positions + 2,
+            embed_dim=None if embed == hidden else embed,
+        )
+    )
 
 
 def _gptj(c: _Config, name: str) -> ModelSpec:
     hidden = c.req("n_embd")
     heads = c.req("n_head")
-    return _spec(dict(
-        name=name, model_type=c.model_type, num_layers=c.req("n_layer"), hidden_size=hidden,
-        num_heads=heads, num_kv_heads=heads, head_dim=hidden // heads,
-        intermediate_size=c.get("n_inner", 4 * hidden), vocab_size=c.req("vocab_size"),
-        max_positions=c.get("n_positions", 2048),
-        tied_embeddings=c.get("tie_word_embeddings", False), gated_mlp=False,
-        activation=c.get("activation_function", "gelu_new"), norm="layernorm", norm_bias=True,
-        parallel_block=True, norms_per_block=1, mlp_bias=True, lm_head_bias=True,
-    ))
+    return _spec(
+        dict(
+            name=name,
+            model_type=c.model_type,
+            num_layers=c.req("n_layer"),
+            hidden_size=hidden,
+            num_heads=heads,
+            num_kv_heads=heads,
+            head_dim=hidden // heads,
+            intermediate_size=c.get("n_inner", 4 * hidden),
+            vocab_size=c.req("vocab_size"),
+            max_positions=c.get("n_positions", 2048),
+            tied_embeddings=c.get("tie_word_embeddings", False),
+            gated_mlp=False,
+            activation=c.get("activation_function", "gelu_new"),
+            norm="layernorm",
+            norm_bias=True,
+            parallel_block=True,
+            norms_per_block=1,
+            mlp_bias=True,
+            lm_head_bias=True,
+        )
+    )
 
 
 def _gpt_neox(c: _Config, name: str) -> ModelSpec:
@@ -130,15 +193,29 @@ def _gpt_neox(c: _Config, name: str) -> ModelSpec:
     heads = c.req("num_attention_heads")
     parallel = c.get("use_parallel_residual", True)
     bias = c.get("attention_bias", True)
-    return _spec(dict(
-        name=name, model_type=c.model_type, num_layers=c.req("num_hidden_layers"),
-        hidden_size=hidden, num_heads=heads, num_kv_heads=heads, head_dim=hidden // heads,
-        intermediate_size=c.req("intermediate_size"), vocab_size=c.req("vocab_size"),
-        max_positions=c.get("max_position_embeddings", 2048),
-        tied_embeddings=c.get("tie_word_embeddings", False), gated_mlp=False,
-        activation=c.get("hidden_act", "gelu"), norm="layernorm", norm_bias=True,
-        parallel_block=parallel, qkv_bias=bias, out_bias=bias, mlp_bias=True,
-    ))
+    return _spec(
+        dict(
+            name=name,
+            model_type=c.model_type,
+            num_layers=c.req("num_hidden_layers"),
+            hidden_size=hidden,
+            num_heads=heads,
+            num_kv_heads=heads,
+            head_dim=hidden // heads,
+            intermediate_size=c.req("intermediate_size"),
+            vocab_size=c.req("vocab_size"),
+            max_positions=c.get("max_position_embeddings", 2048),
+            tied_embeddings=c.get("tie_word_embeddings", False),
+            gated_mlp=False,
+            activation=c.get("hidden_act", "gelu"),
+            norm="layernorm",
+            norm_bias=True,
+            parallel_block=parallel,
+            qkv_bias=bias,
+            out_bias=bias,
+            mlp_bias=True,
+        )
+    )
 
 
 def _falcon(c: _Config, name: str) -> ModelSpec:
@@ -157,16 +234,30 @@ def _falcon(c: _Config, name: str) -> ModelSpec:
     if new_arch and c.get("num_ln_in_parallel_attn", 2) == 1:
         norms = 1
     bias = c.get("bias", False)
-    return _spec(dict(
-        name=name, model_type="falcon", num_layers=c.req("num_hidden_layers", "n_layer"),
-        hidden_size=hidden, num_heads=heads, num_kv_heads=kv_heads, head_dim=hidden // heads,
-        intermediate_size=c.get("ffn_hidden_size", 4 * hidden), vocab_size=c.req("vocab_size"),
-        max_positions=c.get("max_position_embeddings", 2048),
-        tied_embeddings=c.get("tie_word_embeddings", True), gated_mlp=False,
-        activation=c.get("activation", "gelu"), norm="layernorm", norm_bias=True,
-        parallel_block=parallel, norms_per_block=norms, qkv_bias=bias, out_bias=bias,
-        mlp_bias=bias,
-    ))
+    return _spec(
+        dict(
+            name=name,
+            model_type="falcon",
+            num_layers=c.req("num_hidden_layers", "n_layer"),
+            hidden_size=hidden,
+            num_heads=heads,
+            num_kv_heads=kv_heads,
+            head_dim=hidden // heads,
+            intermediate_size=c.get("ffn_hidden_size", 4 * hidden),
+            vocab_size=c.req("vocab_size"),
+            max_positions=c.get("max_position_embeddings", 2048),
+            tied_embeddings=c.get("tie_word_embeddings", True),
+            gated_mlp=False,
+            activation=c.get("activation", "gelu"),
+            norm="layernorm",
+            norm_bias=True,
+            parallel_block=parallel,
+            norms_per_block=norms,
+            qkv_bias=bias,
+            out_bias=bias,
+            mlp_bias=bias,
+        )
+    )
 
 
 READERS: dict[str, Callable[[_Config, str], ModelSpec]] = {

@@ -1,0 +1,45 @@
+"""Shared fixtures. Tests never touch the network."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+from rooflens.core import Device, ModelSpec
+
+
+@pytest.fixture
+def tiny_model() -> ModelSpec:
+    """A small GQA llama-style model whose costs are easy to compute by hand."""
+    return ModelSpec(
+        name="tiny",
+        model_type="llama",
+        num_layers=2,
+        hidden_size=64,
+        num_heads=4,
+        num_kv_heads=2,
+        head_dim=16,
+        intermediate_size=128,
+        vocab_size=100,
+        max_positions=4096,
+        tied_embeddings=False,
+        gated_mlp=True,
+        activation="silu",
+        norm="rmsnorm",
+    )
+
+
+@pytest.fixture
+def toy_device() -> Device:
+    """Round numbers: 1 TB/s, 100 TFLOP/s at 16 bit, ridge point 100 OP/B."""
+    return Device(
+        name="toy",
+        memory_capacity=10e9,
+        memory_bandwidth=1e12,
+        peak_ops={"fp32": 10e12, "fp16": 100e12, "int8": 200e12},
+        compute_units=10,
+        onchip_memory_per_unit=64 * 1024,
+    )

@@ -1,0 +1,140 @@
+"""Bad input: a typed exception naming the field, the value and what is accepted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import rooflens
+from rooflens import (
+    InvalidInputError,
+    ModelConfigError,
+    ModelFetchError,
+    UnknownModelError,
+)
+from rooflens.core import analyze
+
+
+@pytest.mark.parametrize("value", [0, -4, 1.5, True, "eight", [1, 0], float("nan"), []])
+@pytest.mark.parametrize("field", ["batch", "prompt_len", "gen_len"])
+def test_sizes_must_be_positive_integers(tiny_model, toy_device, field, value) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        analyze(tiny_model, toy_device, **{field: value})
+    assert info.value.field == field
+    assert field in str(info.value) and "positive integer" in str(info.value)
+
+
+def test_integral_floats_are_accepted(tiny_model, toy_device) -> None:
+    assert analyze(tiny_model, toy_device, batch=2.0, prompt_len=16.0).is_point
+
+
+def test_context_beyond_max_positions(tiny_model, toy_device) -> None:
+    with pytest.raises(InvalidInputError, match="at most 4096 tokens"):
+        analyze(tiny_model, toy_device, prompt_len=4000, gen_len=200)
+    from rooflens.core import AnalysisOptions
+
+    allowed = analyze(
+        tiny_model,
+        toy_device,
+        prompt_len=4000,
+        gen_len=200,
+        options=AnalysisOptions(allow_long_context=True),
+    )
+    assert allowed.generation is not None
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("w_bits", 5), ("kv_bits", 0), ("group_size", 0), ("conventions", "vllm")]
+)
+def test_bad_options_name_the_field(option, value) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        rooflens.make_options(**{option: value})
+    assert info.value.field == option
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    return path
+
+
+def test_truncated_config(tmp_path) -> None:
+    with pytest.raises(ModelConfigError, match="not valid JSON"):
+        rooflens.load_model(_write(tmp_path, '{"model_type": "llama", "hidden_'))
+
+
+def test_unsupported_model_type_lists_supported(tmp_path) -> None:
+    with pytest.raises(ModelConfigError, match=r"'t5' is not supported; supported: .*llama"):
+        rooflens.load_model(_write(tmp_path, json.dumps({"model_type": "t5"})))
+
+
+def test_missing_field_is_named(tmp_path) -> None:
+    cfg = {
+        "model_type": "llama",
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 128,
+        "vocab_size": 100,
+    }
+    with pytest.raises(ModelConfigError, match="lacks 'hidden_size'"):
+        rooflens.load_model(_write(tmp_path, json.dumps(cfg)))
+
+
+def test_inconsistent_heads_are_rejected(tmp_path) -> None:
+    cfg = {
+        "model_type": "llama",
+        "num_hidden_layers": 2,
+        "hidden_size": 64,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 3,
+        "intermediate_size": 128,
+        "vocab_size": 100,
+    }
+    with pytest.raises(ModelConfigError, match=r"num_key_value_heads|num_kv_heads"):
+        rooflens.load_model(_write(tmp_path, json.dumps(cfg)))
+
+
+def test_config_that_is_not_an_object(tmp_path) -> None:
+    with pytest.raises(ModelConfigError, match="JSON object"):
+        rooflens.load_model(_write(tmp_path, "[1, 2]"))
+
+
+def test_unknown_model_suggests_bundled_names() -> None:
+    with pytest.raises(UnknownModelError, match="did you mean"):
+        rooflens.load_model("Llama-2-7b-hff")
+
+
+def test_hub_fetch_offline_is_a_clear_error(monkeypatch) -> None:
+    import huggingface_hub
+
+    def refuse(**_: object) -> str:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)
+    with pytest.raises(ModelFetchError, match=r"not bundled.*could not be fetched"):
+        rooflens.load_model("someone/not-bundled-model")
+
+
+def test_hub_fetch_reads_the_downloaded_config(monkeypatch, tmp_path) -> None:
+    import huggingface_hub
+
+    cfg = {
+        "model_type": "llama",
+        "num_hidden_layers": 2,
+        "hidden_size": 64,
+        "num_attention_heads": 4,
+        "intermediate_size": 128,
+        "vocab_size": 100,
+    }
+    path = _write(tmp_path, json.dumps(cfg))
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda **_: str(path))
+    spec = rooflens.load_model("someone/tiny-llama")
+    assert spec.name == "someone/tiny-llama" and spec.hidden_size == 64
+
+
+def test_sweep_only_api_refuses_operator_table(tiny_model, toy_device) -> None:
+    result = analyze(tiny_model, toy_device, batch=[1, 2])
+    with pytest.raises(InvalidInputError, match="summary"):
+        result.operators()
+    assert len(result.summary()) == 2

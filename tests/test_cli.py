@@ -1,0 +1,217 @@
+"""The command line, through typer's runner: outputs for scripts, exit code 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from rooflens.cli.app import app, parse_sizes
+
+runner = CliRunner()
+REQUIRED_ROW_KEYS = {
+    "stage",
+    "name",
+    "ops",
+    "memory_access",
+    "load_weight",
+    "load_act",
+    "store_act",
+    "load_kv",
+    "store_kv",
+    "arithmetic_intensity",
+    "performance",
+    "bound",
+    "time",
+}
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_analyze_json_carries_the_contract() -> None:
+    res = invoke(
+        "analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--gen-len", "128", "--format", "json"
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert set(data["operators"][0]) >= REQUIRED_ROW_KEYS
+    assert {"time", "ops", "memory_access"} <= set(data["totals"]["decode"])
+    assert {"weights", "kv_cache", "activations", "total"} <= set(data["memory"]["prefill"])
+    assert data["params"] == 6738415616
+    assert data["generation"]["ttft"] > 0
+
+
+def test_analyze_stage_filter_and_csv() -> None:
+    res = invoke(
+        "analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--stage", "decode", "-f", "csv"
+    )
+    assert res.exit_code == 0
+    lines = res.stdout.strip().splitlines()
+    assert lines[0].startswith("stage,name,scope,count,ops")
+    assert all(line.startswith("decode,") for line in lines[1:])
+
+
+def test_analyze_table_for_people() -> None:
+    res = invoke(
+        "analyze",
+        "meta-llama/Llama-2-7b-hf",
+        "-H",
+        "a6000",
+        "--gen-len",
+        "16",
+        "--w-bits",
+        "4",
+        "--group-size",
+        "128",
+        "--flash-attention",
+    )
+    assert res.exit_code == 0, res.output
+    for text in ("q_proj", "flash_attention", "time per output token", "W4A16KV16"):
+        assert text in res.stdout
+
+
+def test_llm_viewer_conventions_flag() -> None:
+    res = invoke(
+        "analyze",
+        "meta-llama/Llama-2-7b-hf",
+        "-H",
+        "a6000",
+        "--conventions",
+        "llm-viewer",
+        "-f",
+        "json",
+    )
+    rows = {(r["stage"], r["name"]): r for r in json.loads(res.stdout)["operators"]}
+    assert rows[("prefill", "attn_add")]["memory_access"] == 2 * 2048 * 4096 * 2
+
+
+def test_custom_device_from_flags() -> None:
+    res = invoke(
+        "analyze",
+        "facebook/opt-125m",
+        "--bandwidth",
+        "1e12",
+        "--memory",
+        "8e9",
+        "--peak",
+        "fp16=1e14",
+        "--peak",
+        "fp32=1e13",
+        "--prompt-len",
+        "128",
+        "-f",
+        "json",
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["hardware"] == "custom"
+
+
+def test_hardware_override_is_a_what_if() -> None:
+    base = json.loads(
+        invoke("analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "-f", "json").stdout
+    )
+    faster = json.loads(
+        invoke(
+            "analyze",
+            "meta-llama/Llama-2-7b-hf",
+            "-H",
+            "a6000",
+            "--bandwidth",
+            "1536e9",
+            "-f",
+            "json",
+        ).stdout
+    )
+    assert faster["totals"]["decode"]["time"] == pytest.approx(
+        base["totals"]["decode"]["time"] / 2, rel=1e-3
+    )
+
+
+def test_memory_command() -> None:
+    res = invoke(
+        "memory",
+        "meta-llama/Llama-2-7b-hf",
+        "-H",
+        "a6000",
+        "--batch",
+        "8",
+        "--gen-len",
+        "512",
+        "-f",
+        "json",
+    )
+    data = json.loads(res.stdout)
+    assert set(data) == {"prefill", "decode", "generation"}
+    assert data["prefill"]["weights"] == 6738415616 * 2
+    assert invoke("memory", "meta-llama/Llama-2-7b-hf", "-H", "a6000").exit_code == 0
+
+
+def test_sweep_grid_and_formats() -> None:
+    res = invoke(
+        "sweep",
+        "meta-llama/Llama-2-7b-hf",
+        "-H",
+        "a6000",
+        "--batch",
+        "1:64:x2",
+        "--prompt-len",
+        "128,1024",
+        "--gen-len",
+        "64",
+        "-f",
+        "json",
+    )
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert len(rows) == 7 * 2
+    assert {"batch", "prompt_len", "gen_len", "ttft", "tpot", "throughput"} <= set(rows[0])
+    assert invoke("sweep", "meta-llama/Llama-2-7b-hf", "-H", "a6000").exit_code == 0
+    csv = invoke("sweep", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--batch", "1,2", "-f", "csv")
+    assert len(csv.stdout.strip().splitlines()) == 3
+
+
+def test_parse_sizes() -> None:
+    assert list(parse_sizes("b", "1,8,32")) == [1, 8, 32]
+    assert list(parse_sizes("b", "1:16:x2")) == [1, 2, 4, 8, 16]
+    assert list(parse_sizes("b", "128:512:+128")) == [128, 256, 384, 512]
+
+
+def test_listings() -> None:
+    models = json.loads(invoke("models", "-f", "json").stdout)
+    assert any(m["id"] == "meta-llama/Llama-2-7b-hf" for m in models)
+    devices = json.loads(invoke("hardware", "-f", "json").stdout)
+    assert len(devices) >= 20
+    one = invoke("hardware", "a6000")
+    assert one.exit_code == 0 and "source" in one.stdout
+    assert invoke("models").exit_code == 0 and invoke("hardware").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--batch", "0"),
+        ("analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--batch", "two"),
+        ("analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--prompt-len", "5000"),
+        ("analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--w-bits", "5"),
+        ("analyze", "meta-llama/Llama-2-7b-hf", "-H", "no-such-gpu"),
+        ("analyze", "meta-llama/Llama-2-7b-hf"),
+        ("analyze", "meta-llama/Llama-2-7b-hf", "--bandwidth", "1e12"),
+        ("analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--peak", "fp16"),
+        ("analyze", "not-a-model", "-H", "a6000"),
+        ("analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--batch", "4", "-f", "xml"),
+        ("sweep", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--batch", "1:x:2"),
+        ("hardware", "no-such-gpu"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_line(args) -> None:
+    res = invoke(*args)
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+
+
+def test_error_message_names_field_and_accepted() -> None:
+    res = invoke("analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--prompt-len", "5000")
+    assert "prompt_len" in res.output and "at most 4096" in res.output

@@ -1,0 +1,57 @@
+"""FlashAttention-2 tiling model, by hand on the tiny model (d = 16, GQA group 2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rooflens.core import AnalysisOptions, analyze
+from rooflens.core.operators import flash_block_sizes
+
+FLASH = AnalysisOptions(flash_attention=True)
+
+
+def test_block_sizes_follow_the_paper() -> None:
+    # 192 KiB of shared memory per SM (A100), d = 128, fp16: Bc = 192, Br = min(192, 128).
+    assert flash_block_sizes(192 * 1024, 128, 2) == (128, 192)
+
+
+def _flash(tiny_model, device, **sizes) -> dict:
+    result = analyze(tiny_model, device, options=FLASH, **sizes)
+    return {(r["stage"], r["name"]): r for r in result.operators().to_dict(orient="records")}
+
+
+def test_fused_operator_replaces_the_three(tiny_model, toy_device) -> None:
+    rows = _flash(tiny_model, toy_device, batch=2, prompt_len=8)
+    names = {name for _, name in rows}
+    assert "flash_attention" in names and not names & {"qk_matmul", "softmax", "sv_matmul"}
+
+
+def test_prefill_traffic_and_causal_ops(tiny_model, toy_device) -> None:
+    # 64 KiB on-chip, fp16, d = 16: Br = 16 rows = 8 tokens of a 2-head group per block.
+    row = _flash(tiny_model, toy_device, batch=2, prompt_len=32)[("prefill", "flash_attention")]
+    keys_streamed = 8 + 16 + 24 + 32  # 4 query blocks, each up to its causal edge
+    assert row["load_kv"] == 2 * 2 * 2 * keys_streamed * 16 * 2  # K and V, b, kv heads, bytes
+    assert row["load_act"] == row["store_act"] == 2 * 32 * 64 * 2  # Q in, O out, once
+    pairs = 2 * 4 * (32 * 33 / 2)
+    assert row["ops"] == pytest.approx(4 * pairs * 16 + 5 * pairs)
+
+
+def test_decode_reads_kv_once_per_kv_head(tiny_model, toy_device) -> None:
+    rows = _flash(tiny_model, toy_device, batch=2, prompt_len=8)
+    assert rows[("decode", "flash_attention")]["load_kv"] == 2 * 2 * 2 * 9 * 16 * 2
+
+
+def test_flash_moves_fewer_bytes_than_eager(tiny_model, toy_device) -> None:
+    eager = analyze(tiny_model, toy_device, batch=4, prompt_len=1024).totals()
+    flash = analyze(tiny_model, toy_device, batch=4, prompt_len=1024, options=FLASH).totals()
+    for stage in ("prefill", "decode"):
+        assert flash[stage]["memory_access"] < eager[stage]["memory_access"]
+        assert flash[stage]["time"] < eager[stage]["time"]
+
+
+def test_flash_needs_onchip_memory(tiny_model, toy_device) -> None:
+    from rooflens.core import InvalidInputError
+
+    bare = toy_device.model_copy(update={"onchip_memory_per_unit": None})
+    with pytest.raises(InvalidInputError, match="onchip_memory_per_unit"):
+        analyze(tiny_model, bare, options=FLASH)

@@ -1,0 +1,84 @@
+"""The device catalog, lookups and user-defined devices."""
+
+from __future__ import annotations
+
+import pytest
+
+import rooflens
+from rooflens import HardwareSpecError, UnknownHardwareError
+from rooflens.hardware import catalog, get_device, load_device_file
+
+
+def test_catalog_covers_the_kinds_of_device() -> None:
+    devices = catalog().values()
+    assert len(devices) >= 20
+    kinds = {(d.vendor, d.kind) for d in devices}
+    for wanted in [("NVIDIA", "gpu"), ("AMD", "gpu"), ("Google", "tpu"), ("Apple", "apple-soc")]:
+        assert wanted in kinds, wanted
+    assert any(d.kind == "cpu" for d in devices)
+
+
+@pytest.mark.parametrize("name", sorted(catalog()))
+def test_every_entry_is_complete_and_sourced(name: str) -> None:
+    device = catalog()[name]
+    assert device.memory_capacity > 0 and device.memory_bandwidth > 0
+    assert device.tdp is None or device.tdp > 0
+    assert {"peak_ops", "memory"} <= set(device.sources), device.sources.keys()
+    assert all(len(text) > 20 for text in device.sources.values())
+    for dtype, sparse in device.sparse_peak_ops.items():
+        assert sparse >= device.peak_ops.get(dtype, 0)
+
+
+def test_seed_a6000_figures_are_kept() -> None:
+    a6000 = get_device("a6000")
+    assert a6000.memory_bandwidth == 768e9
+    assert a6000.peak_ops["fp16"] == pytest.approx(155e12, rel=0.005)
+    assert a6000.peak_ops["int8"] == pytest.approx(310e12, rel=0.005)
+
+
+@pytest.mark.parametrize("typed", ["A6000", "rtx a6000", "RTX-A6000", "nvidia rtx a6000"])
+def test_lookup_ignores_case_and_punctuation(typed: str) -> None:
+    assert get_device(typed).name == "a6000"
+
+
+def test_unknown_device_suggests_close_names() -> None:
+    with pytest.raises(UnknownHardwareError, match=r"did you mean.*h100"):
+        get_device("h100-sxn")
+
+
+def test_user_device_from_file(tmp_path) -> None:
+    path = tmp_path / "mygpu.toml"
+    path.write_text(
+        "memory_capacity = 24e9\nmemory_bandwidth = 1e12\n[peak_ops]\nfp16 = 100e12\nfp32 = 25e12\n"
+    )
+    device = get_device(str(path))
+    assert device.name == "mygpu" and device.peak_ops["fp16"] == 100e12
+    assert rooflens.analyze("facebook/opt-125m", str(path), prompt_len=128).params > 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("memory_bandwidth = 1e12\n[peak_ops]\nfp16 = 1e14\n", "memory_capacity"),
+        (
+            "memory_capacity = 1e9\nmemory_bandwidth = -1\n[peak_ops]\nfp16 = 1e14\n",
+            "memory_bandwidth",
+        ),
+        ("memory_capacity = 1e9\nmemory_bandwidth = 1e12\n[peak_ops]\nfp9 = 1e14\n", "peak_ops"),
+        ("memory_capacity = 1e9\nmemory_bandwidth = 1e12\n[peak_ops]\nint8 = 1e14\n", "fp32, fp16"),
+        ("memory_capacity = 1e9\nmemory_bandwidth = \n", "not valid TOML"),
+    ],
+)
+def test_incomplete_device_names_the_field(tmp_path, body: str, field: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(body)
+    with pytest.raises(HardwareSpecError, match=field):
+        load_device_file(path)
+
+
+def test_missing_precision_is_raised_to_the_next(tiny_model) -> None:
+    h100 = get_device("h100-sxm")
+    assert "int4" not in h100.peak_ops
+    assert h100.matrix_dtype(4) == "int8"
+    assert h100.matrix_dtype(16) == "bf16"
+    assert h100.vector_dtype() == "fp32"

@@ -1,0 +1,73 @@
+"""Memory footprint: weights with quantization overhead, KV cache, liveness of temporaries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rooflens.core import AnalysisOptions, Quantization, analyze
+
+
+def test_weights_kv_and_peak_activations_by_hand(tiny_model, toy_device) -> None:
+    mem = analyze(tiny_model, toy_device, batch=2, prompt_len=8).memory["prefill"]
+    assert mem.weights == 86848 * 2
+    assert mem.kv_cache == 2 * 2 * 32 * 2 * 8 * 2  # K and V x layers x kv_dim x b x s x bytes
+    # Peak at mlp_act: residual x2 (2048) + gate, up and act (4096 each).
+    assert mem.activations == 2048 + 3 * 4096
+
+
+def test_group_quantization_counts_scales_and_zeros(tiny_model, toy_device) -> None:
+    quant = Quantization(w_bits=4, group_size=32)
+    mem = analyze(
+        tiny_model, toy_device, batch=2, prompt_len=8, options=AnalysisOptions(quantization=quant)
+    ).memory["prefill"]
+    linear = 2 * 36864 * (4 + (16 + 4) / 32) / 8  # fp16 scale + 4-bit zero per 32 weights
+    kept_16bit = (6400 + 6400 + 2 * 128 + 64) * 2  # embeddings, head, norms
+    assert mem.weights == pytest.approx(linear + kept_16bit)
+
+
+def test_decode_kv_includes_the_new_token(tiny_model, toy_device) -> None:
+    mem = analyze(tiny_model, toy_device, batch=1, prompt_len=100).memory
+    assert mem["decode"].kv_cache / mem["prefill"].kv_cache == pytest.approx(101 / 100)
+
+
+def test_generation_keeps_every_token_but_the_last(tiny_model, toy_device) -> None:
+    mem = analyze(tiny_model, toy_device, batch=1, prompt_len=100, gen_len=50).memory
+    per_token = 2 * 2 * 32 * 2
+    assert mem["generation"].kv_cache == per_token * 149
+
+
+def test_flash_attention_drops_the_score_matrix(tiny_model, toy_device) -> None:
+    eager = analyze(tiny_model, toy_device, batch=4, prompt_len=512).memory["prefill"]
+    flash = analyze(
+        tiny_model,
+        toy_device,
+        batch=4,
+        prompt_len=512,
+        options=AnalysisOptions(flash_attention=True),
+    ).memory["prefill"]
+    scores = 4 * 4 * 512 * 512 * 2
+    assert eager.activations >= 2 * scores  # scores and probabilities alive together
+    assert flash.activations < scores
+
+
+def test_largest_batch_fits_and_one_more_does_not(tiny_model, toy_device) -> None:
+    small = toy_device.model_copy(update={"memory_capacity": 5e6})
+    mem = analyze(tiny_model, small, batch=1, prompt_len=256).memory["decode"]
+    best = int(mem.max_batch)
+    assert best >= 1
+    at = analyze(tiny_model, small, batch=[best, best + 1], prompt_len=256).memory["decode"]
+    assert list(at.fits) == [True, False]
+
+
+def test_model_larger_than_device_fits_no_batch(tiny_model, toy_device) -> None:
+    tiny_device = toy_device.model_copy(update={"memory_capacity": 1e5})
+    mem = analyze(tiny_model, tiny_device, batch=1, prompt_len=8).memory["prefill"]
+    assert not mem.fits and mem.max_batch == 0
+
+
+def test_footprint_arrays_follow_sweep_shape(tiny_model, toy_device) -> None:
+    result = analyze(
+        tiny_model, toy_device, batch=np.array([[1], [2]]), prompt_len=np.array([8, 16, 32])
+    )
+    assert result.memory["prefill"].total.shape == (2, 3)

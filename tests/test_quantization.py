@@ -1,0 +1,71 @@
+"""Bit-widths, group scales and the compute precision rule (seed 000, sec. 3.1.1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rooflens.core import AnalysisOptions, Device, Quantization, analyze
+
+H100_LIKE = Device(
+    name="h100-like",
+    memory_capacity=80e9,
+    memory_bandwidth=3.35e12,
+    peak_ops={"fp32": 67e12, "bf16": 989e12, "fp16": 989e12, "fp8": 1979e12, "int8": 1979e12},
+)
+A100_LIKE = H100_LIKE.model_copy(
+    update={"peak_ops": {"fp32": 19.5e12, "bf16": 312e12, "int8": 624e12, "int4": 1248e12}}
+)
+
+
+def _dtypes(model, device, **bits) -> dict:
+    opts = AnalysisOptions(quantization=Quantization(**bits))
+    frame = analyze(model, device, batch=1, prompt_len=64, options=opts).operators()
+    return dict(zip(frame.name, frame.compute_dtype, strict=False))
+
+
+@pytest.mark.parametrize(
+    ("bits", "device", "linear", "attention"),
+    [
+        ({"w_bits": 4, "a_bits": 16}, H100_LIKE, "bf16", "bf16"),  # weight-only: 16-bit compute
+        ({"w_bits": 8, "a_bits": 8}, H100_LIKE, "int8", "bf16"),  # W8A8 with a 16-bit KV cache
+        ({"w_bits": 4, "a_bits": 4, "kv_bits": 4}, H100_LIKE, "int8", "int8"),  # no INT4: raised
+        ({"w_bits": 4, "a_bits": 4, "kv_bits": 4}, A100_LIKE, "int4", "int4"),
+        ({"w_bits": 2, "a_bits": 2, "kv_bits": 8}, A100_LIKE, "int4", "int8"),
+    ],
+)
+def test_compute_runs_at_shared_precision(tiny_model, bits, device, linear, attention) -> None:
+    dtypes = _dtypes(tiny_model, device, **bits)
+    assert dtypes["q_proj"] == linear
+    assert dtypes["qk_matmul"] == attention
+    assert dtypes["softmax"] == "fp32"  # vector units
+    assert dtypes["lm_head"] == "bf16"  # the head stays 16-bit, so its matmul does too
+
+
+def test_weight_bytes_scale_with_bits(tiny_model, toy_device) -> None:
+    def q_proj_weight(w_bits: int) -> float:
+        opts = AnalysisOptions(quantization=Quantization(w_bits=w_bits, group_size=64))
+        frame = analyze(tiny_model, toy_device, options=opts, prompt_len=8).operators()
+        return frame[frame.name == "q_proj"].load_weight.iloc[0]
+
+    # 64 x 64 weights; each group of 64 adds a 16-bit scale and a w_bits zero point.
+    for bits in (8, 4, 3, 2, 1):
+        assert q_proj_weight(bits) == pytest.approx(64 * 64 * bits / 8 + 64 * (16 + bits) / 8)
+    assert q_proj_weight(16) == 64 * 64 * 2
+
+
+def test_kv_and_activation_bits(tiny_model, toy_device) -> None:
+    opts = AnalysisOptions(quantization=Quantization(a_bits=8, kv_bits=4))
+    rows = analyze(tiny_model, toy_device, batch=2, prompt_len=8, options=opts).operators()
+    qk = rows[(rows.stage == "prefill") & (rows.name == "qk_matmul")].iloc[0]
+    assert qk.load_act == 16 * 64 * 1
+    assert qk.load_kv == 2 * 2 * 8 * 16 * 0.5
+
+
+def test_quantized_decode_is_faster_when_memory_bound(tiny_model, toy_device) -> None:
+    def decode_time(w_bits: int) -> float:
+        opts = AnalysisOptions(quantization=Quantization(w_bits=w_bits))
+        return analyze(tiny_model, toy_device, options=opts, prompt_len=8).totals()["decode"][
+            "time"
+        ]
+
+    assert decode_time(4) < decode_time(8) < decode_time(16)
