@@ -12,7 +12,7 @@ from rooflens.core.memory import kv_cache_bytes, peak_activation_bytes, weight_b
 from rooflens.core.model import ModelSpec
 from rooflens.core.operators import Step
 from rooflens.core.options import AnalysisOptions
-from rooflens.core.pricing import price_step
+from rooflens.core.pricing import StepCosts, price_step
 from rooflens.core.results import Analysis, Footprint
 from rooflens.core.validation import positive_int_array
 
@@ -41,13 +41,14 @@ def analyze(
 
     graph = build_graph(model, options, device)
     quant = options.quantization
+
+    def price(step: Step):
+        return price_step(graph, device, quant, step, options.calibration, options.execution)
+
     one, zero = np.ones_like(s), np.zeros_like(s)
     prefill = Step(batch=b, new_tokens=s, past=zero)
     decode = Step(batch=b, new_tokens=one, past=s)
-    steps = {
-        "prefill": price_step(graph, device, quant, prefill),
-        "decode": price_step(graph, device, quant, decode),
-    }
+    steps = {"prefill": price(prefill), "decode": price(decode)}
     act = {
         name: peak_activation_bytes(graph, quant, st)
         for name, st in (("prefill", prefill), ("decode", decode))
@@ -58,9 +59,9 @@ def analyze(
     }
     generation = None
     if g is not None:
-        after = Step(batch=b, new_tokens=one, past=s + 1)
-        later = price_step(graph, device, quant, after)
-        generation = _generation(steps, later, b, g)
+        later = price(Step(batch=b, new_tokens=one, past=s + 1))
+        middle = price(Step(batch=b, new_tokens=one, past=s + np.maximum(g - 2, 0) // 2))
+        generation = _generation(steps, later, middle, b, g)
         peak_act = np.maximum(act["prefill"], act["decode"])
         memory["generation"] = _footprint(graph, model, device, options, b, s + g - 1, peak_act)
     return Analysis(
@@ -119,10 +120,12 @@ def _footprint(
     )
 
 
-def _generation(steps: dict, later, b: np.ndarray, g: np.ndarray) -> dict[str, np.ndarray]:
+def _generation(
+    steps: dict[str, StepCosts], later: StepCosts, middle: StepCosts, b: np.ndarray, g: np.ndarray
+) -> dict[str, np.ndarray]:
     prefill = steps["prefill"]
-    ttft = prefill.total(prefill.time)
-    decode = decode_totals(steps["decode"], later, g - 1)
+    ttft = prefill.step_time()
+    decode = decode_totals(steps["decode"], later, middle, g - 1)
     e2e = ttft + decode["time"]
     with np.errstate(divide="ignore", invalid="ignore"):
         tpot = np.where(g > 1, decode["time"] / (g - 1), np.nan)

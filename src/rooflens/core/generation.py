@@ -2,7 +2,8 @@
 
 Every decode cost is affine in the context length, so each operator's time is the maximum of
 two lines (compute and memory) in the step index, and its sum over the steps has a closed
-form. Sizes stay arrays; nothing loops over steps.
+form. Sizes stay arrays; nothing loops over steps. A calibrated analysis takes each operator's
+achieved rates at the middle of the generation and holds them over it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def sum_of_max_lines(
     a1: np.ndarray, b1: np.ndarray, a2: np.ndarray, b2: np.ndarray, n: np.ndarray
 ) -> np.ndarray:
     """sum_{t=0}^{n-1} max(a1 + b1 t, a2 + b2 t), elementwise."""
-    d0, k = a1 - a2, b1 - b2
+    d0, k = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (a1 - a2, b1 - b2)))
     zero = np.zeros_like(d0)
     n = np.broadcast_to(n, d0.shape).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -40,15 +41,42 @@ def sum_of_max_lines(
 
 
 def decode_totals(
-    at_first: StepCosts, at_second: StepCosts, steps: np.ndarray
+    at_first: StepCosts, at_second: StepCosts, rates: StepCosts, steps: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Time, OPs and bytes summed over `steps` decode steps, the first priced by `at_first`
-    and the one after it by `at_second` (one more token of context)."""
-    peaks = at_first.peaks.reshape(at_first.peaks.shape + (1,) * (at_first.ops.ndim - 1))
-    c0, c1 = at_first.ops / peaks, at_second.ops / peaks
-    m0, m1 = at_first.memory_time, at_second.memory_time
-    time = at_first.total(sum_of_max_lines(c0, c1 - c0, m0, m1 - m0, steps))
+    """Time, OPs and bytes summed over `steps` decode steps: the first priced by `at_first`,
+    the next (one more token of context) by `at_second`, achieved rates taken from `rates`."""
+    c0, c1 = at_first.ops / rates.compute_rates, at_second.ops / rates.compute_rates
+    m0 = at_first.memory_access / rates.memory_rates
+    m1 = at_second.memory_access / rates.memory_rates
+    per_op = sum_of_max_lines(c0, c1 - c0, m0, m1 - m0, steps)
+    per_step_fixed = rates.total(rates.fixed) + rates.overhead_per_layer * rates.num_layers
+    kernels = at_first.total(per_op) + steps * per_step_fixed
+    time = _with_host_time(kernels, at_first, at_second, rates, steps)
     ops = at_first.total(_series(at_first.ops, at_second.ops - at_first.ops, 0, steps))
     mem0, mem1 = at_first.memory_access, at_second.memory_access
     memory = at_first.total(_series(mem0, mem1 - mem0, 0, steps))
     return {"time": time, "ops": ops, "memory_access": memory}
+
+
+def _with_host_time(
+    kernels: np.ndarray, first: StepCosts, second: StepCosts, rates: StepCosts, steps: np.ndarray
+) -> np.ndarray:
+    """Eager steps take max(kernel time, host time); the kernel time per step is taken as the
+    line through the first and last steps (exact when one side dominates throughout)."""
+    host = rates.host_time
+    if host == 0.0:
+        return kernels
+    fixed = rates.total(rates.fixed) + rates.overhead_per_layer * rates.num_layers
+    t0 = first.total(_at(first, rates)) + fixed
+    slope = second.total(_at(second, rates)) + fixed - t0
+    last = t0 + slope * np.maximum(steps - 1, 0)
+    mixed = sum_of_max_lines(t0, slope, np.full_like(t0, host), np.zeros_like(t0), steps)
+    return np.where(
+        np.minimum(t0, last) >= host,
+        kernels,
+        np.where(np.maximum(t0, last) <= host, steps * host, mixed),
+    )
+
+
+def _at(costs: StepCosts, rates: StepCosts) -> np.ndarray:
+    return np.maximum(costs.ops / rates.compute_rates, costs.memory_access / rates.memory_rates)

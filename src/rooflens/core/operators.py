@@ -8,7 +8,7 @@ into weight, activation and KV-cache loads and stores, as LLM-Viewer does (seed 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
@@ -85,6 +85,9 @@ class Operator:
     inputs: tuple[str, ...]
     output: str
 
+    # Which calibrated efficiency curves apply (rooflens.core.efficiency).
+    efficiency_class: ClassVar[str] = "vector"
+
     def cost(self, step: Step, prec: Precision) -> Cost:
         raise NotImplementedError
 
@@ -107,6 +110,8 @@ class Operator:
 class Linear(Operator):
     """y = x W (+ b). `last_token_only` prices a head that only needs each sequence's last token;
     `to_kv_cache` stores the output in the KV cache (k_proj, v_proj)."""
+
+    efficiency_class: ClassVar[str] = "matmul"
 
     in_features: int = 0
     out_features: int = 0
@@ -226,6 +231,8 @@ class AttentionScores(Operator):
     """S = Q K^T. Eager kernels compute the whole q x keys block and mask it afterwards. K is
     read once per key/value head: GQA/MQA heads share it."""
 
+    efficiency_class: ClassVar[str] = "attention"
+
     num_heads: int = 0
     num_kv_heads: int = 0
     head_dim: int = 0
@@ -256,6 +263,8 @@ class Softmax(Operator):
 @dataclass(frozen=True)
 class AttentionValues(Operator):
     """O = P V, with V read once per key/value head."""
+
+    efficiency_class: ClassVar[str] = "attention"
 
     num_heads: int = 0
     num_kv_heads: int = 0
@@ -290,6 +299,8 @@ class FlashAttention(Operator):
     together) are cut into blocks of `block_rows`; each block streams the K and V it can see
     under the causal mask, so K/V traffic grows with the number of query blocks.
     """
+
+    efficiency_class: ClassVar[str] = "attention"
 
     num_heads: int = 0
     num_kv_heads: int = 0

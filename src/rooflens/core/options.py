@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
+from rooflens.core.efficiency import EfficiencyProfile
+
 Bits = Literal[32, 16, 8, 4, 3, 2, 1]
 
 
@@ -66,3 +68,13 @@ class AnalysisOptions(BaseModel):
     flash_attention: bool = False
     conventions: Conventions = Field(default_factory=Conventions)
     allow_long_context: bool = False
+    # A measured profile turns roofline bounds into estimates; `execution` then chooses
+    # between CUDA-graph replay and eager launches (whose host time can dominate).
+    calibration: EfficiencyProfile | None = None
+    execution: Literal["graphs", "eager"] = "graphs"
+
+    @property
+    def estimate(self) -> str:
+        if self.calibration is None:
+            return "roofline bound"
+        return f"calibrated estimate ({self.calibration.device}, {self.execution})"

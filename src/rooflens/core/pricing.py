@@ -1,22 +1,29 @@
-"""Roofline pricing of one forward step, operator by operator, over arrays of sizes."""
+"""Pricing of one forward step, operator by operator, over arrays of sizes.
+
+Without a calibration profile every operator runs at the device's peak and bandwidth with no
+fixed cost: the roofline bound. With one, each runs at its measured fractions of them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
+from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.graph import Graph
 from rooflens.core.hardware import Device
 from rooflens.core.operators import Cost, Precision, Step
 from rooflens.core.options import Quantization
 
 BYTE_FIELDS = ("load_weight", "load_act", "store_act", "load_kv", "store_kv")
+Execution = Literal["graphs", "eager"]
 
 
 @dataclass(frozen=True)
 class StepCosts:
-    """Per-operator costs of one step; every array has the operator axis first."""
+    """Per-operator costs of one step; every per-operator array has the operator axis first."""
 
     names: tuple[str, ...]
     scopes: tuple[str, ...]
@@ -25,6 +32,13 @@ class StepCosts:
     peaks: np.ndarray
     bandwidth: float
     fields: dict[str, np.ndarray]
+    compute_rates: np.ndarray
+    memory_rates: np.ndarray
+    fixed: np.ndarray
+    num_layers: int
+    overhead_per_layer: float = 0.0
+    host_per_layer: float = 0.0
+    execution: Execution = "graphs"
 
     @property
     def ops(self) -> np.ndarray:
@@ -36,16 +50,16 @@ class StepCosts:
 
     @property
     def compute_time(self) -> np.ndarray:
-        return self.ops / _expand(self.peaks, self.ops)
+        return self.ops / self.compute_rates
 
     @property
     def memory_time(self) -> np.ndarray:
-        return self.memory_access / self.bandwidth
+        return self.memory_access / self.memory_rates
 
     @property
     def time(self) -> np.ndarray:
-        """Roofline time of each operator: max(OPs / peak, bytes / bandwidth)."""
-        return np.maximum(self.compute_time, self.memory_time)
+        """fixed + max(OPs / compute rate, bytes / memory rate): the roofline when uncalibrated."""
+        return _expand(self.fixed, self.ops) + np.maximum(self.compute_time, self.memory_time)
 
     @property
     def compute_bound(self) -> np.ndarray:
@@ -58,7 +72,7 @@ class StepCosts:
 
     @property
     def performance(self) -> np.ndarray:
-        """Attainable OP/s: min(peak, intensity x bandwidth)."""
+        """Attainable OP/s: min(peak, intensity x bandwidth) on the roofline."""
         t = self.time
         return np.divide(self.ops, t, out=np.zeros_like(t), where=t > 0)
 
@@ -66,12 +80,29 @@ class StepCosts:
         """Network total: block operators count once per layer."""
         return np.tensordot(self.counts, values, axes=(0, 0))
 
+    @property
+    def host_time(self) -> float:
+        return self.host_per_layer * self.num_layers if self.execution == "eager" else 0.0
+
+    def step_time(self) -> np.ndarray:
+        """The whole step: kernels plus per-layer framework overhead; run eagerly, the GPU
+        cannot finish before the host has launched everything."""
+        kernels = self.total(self.time) + self.overhead_per_layer * self.num_layers
+        return np.maximum(kernels, self.host_time)
+
 
 def _expand(per_op: np.ndarray, like: np.ndarray) -> np.ndarray:
     return per_op.reshape(per_op.shape + (1,) * (like.ndim - 1))
 
 
-def price_step(graph: Graph, device: Device, quant: Quantization, step: Step) -> StepCosts:
+def price_step(
+    graph: Graph,
+    device: Device,
+    quant: Quantization,
+    step: Step,
+    profile: EfficiencyProfile | None = None,
+    execution: Execution = "graphs",
+) -> StepCosts:
     prec = Precision(quant)
     shape = np.broadcast_shapes(step.batch.shape, step.new_tokens.shape, step.past.shape)
     costs: list[Cost] = [op.cost(step, prec) for op in graph.operators]
@@ -79,14 +110,37 @@ def price_step(graph: Graph, device: Device, quant: Quantization, step: Step) ->
         f: np.stack([np.broadcast_to(getattr(c, f), shape) for c in costs]) for f in Cost.FIELDS
     }
     dtypes = tuple(_dtype(device, op.compute_bits(quant)) for op in graph.operators)
+    peaks = np.array([device.peak_ops[d] for d in dtypes])
+    memory = sum(fields[f] for f in BYTE_FIELDS)
+    if profile is None:
+        compute_rates = np.broadcast_to(_expand(peaks, memory), memory.shape)
+        memory_rates = np.full(memory.shape, device.memory_bandwidth)
+        fixed = np.zeros(len(peaks))
+    else:
+        rates = [
+            profile.rates(
+                op.efficiency_class, fields["ops"][i], memory[i], peaks[i], device.memory_bandwidth
+            )
+            for i, op in enumerate(graph.operators)
+        ]
+        compute_rates = np.stack([r[0] for r in rates])
+        memory_rates = np.stack([r[1] for r in rates])
+        fixed = np.full(len(peaks), profile.kernel_time)
     return StepCosts(
         names=tuple(op.name for op in graph.operators),
         scopes=tuple(op.scope for op in graph.operators),
         dtypes=dtypes,
         counts=np.array([graph.count(op) for op in graph.operators], dtype=np.float64),
-        peaks=np.array([device.peak_ops[d] for d in dtypes]),
+        peaks=peaks,
         bandwidth=device.memory_bandwidth,
         fields=fields,
+        compute_rates=compute_rates,
+        memory_rates=memory_rates,
+        fixed=fixed,
+        num_layers=graph.num_layers,
+        overhead_per_layer=profile.graph_overhead_per_layer if profile else 0.0,
+        host_per_layer=profile.eager_host_per_layer if profile else 0.0,
+        execution=execution,
     )
 
 

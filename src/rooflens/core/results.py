@@ -129,7 +129,7 @@ class Analysis:
         out = {}
         for stage, st in self.steps.items():
             row = {
-                "time": st.total(st.time),
+                "time": st.step_time(),
                 "ops": st.total(st.ops),
                 "memory_access": st.total(st.memory_access),
             }
@@ -195,7 +195,7 @@ class Analysis:
                 "group_size": q.group_size,
                 "flash_attention": self.options.flash_attention,
             },
-            "estimate": "roofline bound",
+            "estimate": self.options.estimate,
             "operators": [
                 {k: _plain(v) for k, v in row.items()}
                 for row in self.operators().to_dict(orient="records")
