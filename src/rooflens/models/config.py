@@ -221,7 +221,8 @@ def _gpt_neox(c: _Config, name: str) -> ModelSpec:
 def _falcon(c: _Config, name: str) -> ModelSpec:
     hidden = c.req("hidden_size")
     heads = c.req("num_attention_heads", "n_head")
-    new_arch = c.get("new_decoder_architecture", False)
+    # The original Falcon-40B config ("RefinedWeb") predates the flag but is the new architecture.
+    new_arch = c.get("new_decoder_architecture", c.model_type == "RefinedWeb")
     if new_arch:
         kv_heads = c.get("num_kv_heads", c.get("n_head_kv", heads))
     elif c.get("multi_query", True):
