@@ -143,10 +143,19 @@ def test_sweep_only_api_refuses_operator_table(tiny_model, toy_device) -> None:
 def test_old_falcon_40b_config_reads_as_the_new_architecture(tmp_path) -> None:
     """The first Falcon-40B release ("RefinedWeb") names its KV heads n_head_kv and has no
     new_decoder_architecture flag; it must read exactly like the in-library config."""
-    old = {"model_type": "RefinedWeb", "hidden_size": 8192, "n_head": 128, "n_head_kv": 8,
-           "n_layer": 60, "vocab_size": 65024, "parallel_attn": True, "bias": False}
+    old = {
+        "model_type": "RefinedWeb",
+        "hidden_size": 8192,
+        "n_head": 128,
+        "n_head_kv": 8,
+        "n_layer": 60,
+        "vocab_size": 65024,
+        "parallel_attn": True,
+        "bias": False,
+    }
     spec = rooflens.load_model(_write(tmp_path, json.dumps(old)))
     current = rooflens.load_model("tiiuae/falcon-40b")
     assert (spec.num_kv_heads, spec.norms_per_block, spec.parallel_block) == (8, 2, True)
     assert spec.model_dump(exclude={"name", "model_type", "max_positions"}) == current.model_dump(
-        exclude={"name", "model_type", "max_positions"})
+        exclude={"name", "model_type", "max_positions"}
+    )

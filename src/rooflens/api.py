@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from rooflens.calibration.profile import bundled_profiles, load_profile
 from rooflens.core import analysis as _core
+from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
@@ -32,6 +34,23 @@ def resolve_device(hardware: DeviceLike) -> Device:
     return hardware if isinstance(hardware, Device) else get_device(hardware)
 
 
+def resolve_calibration(calibration: object, device: Device) -> EfficiencyProfile | None:
+    """None (roofline bound), "auto" (the device's bundled profile), a bundled profile name, a
+    TOML file, or an EfficiencyProfile."""
+    if calibration is None or isinstance(calibration, EfficiencyProfile):
+        return calibration
+    if calibration == "auto":
+        if device.calibration is None:
+            raise InvalidInputError(
+                "calibration",
+                "auto",
+                f"a device with a bundled profile ({', '.join(sorted(bundled_profiles()))}); "
+                f"{device.name} has none: run `rooflens calibrate` on it",
+            )
+        return load_profile(device.calibration)
+    return load_profile(str(calibration))
+
+
 def make_options(
     *,
     w_bits: int = 16,
@@ -41,10 +60,14 @@ def make_options(
     flash_attention: bool = False,
     conventions: ConventionName = "rooflens",
     allow_long_context: bool = False,
+    calibration: EfficiencyProfile | None = None,
+    execution: str = "graphs",
 ) -> AnalysisOptions:
     """Build validated options; a bad value raises InvalidInputError naming the field."""
     if conventions not in ("rooflens", "llm-viewer"):
         raise InvalidInputError("conventions", conventions, "'rooflens' or 'llm-viewer'")
+    if execution not in ("graphs", "eager"):
+        raise InvalidInputError("execution", execution, "'graphs' or 'eager'")
     try:
         quant = Quantization(w_bits=w_bits, a_bits=a_bits, kv_bits=kv_bits, group_size=group_size)
     except ValidationError as exc:
@@ -60,6 +83,8 @@ def make_options(
         flash_attention=bool(flash_attention),
         conventions=conv,
         allow_long_context=bool(allow_long_context),
+        calibration=calibration,
+        execution=execution,  # type: ignore[arg-type]
     )
 
 
@@ -77,11 +102,15 @@ def analyze(
     `model`: a bundled Hugging Face id, a config.json or model folder, a Hub id, or a ModelSpec.
     `hardware`: a catalog name or alias, a device TOML file, or a Device.
     Sizes may be arrays, which broadcast. Options: w_bits, a_bits, kv_bits, group_size,
-    flash_attention, conventions ('rooflens' | 'llm-viewer'), allow_long_context.
+    flash_attention, conventions ('rooflens' | 'llm-viewer'), allow_long_context,
+    calibration (None: roofline bound; 'auto', a profile name or file: calibrated estimate),
+    execution ('graphs' | 'eager', for calibrated estimates).
     """
+    device = resolve_device(hardware)
+    options["calibration"] = resolve_calibration(options.get("calibration"), device)
     return _core.analyze(
         resolve_model(model),
-        resolve_device(hardware),
+        device,
         batch=batch,
         prompt_len=prompt_len,
         gen_len=gen_len,

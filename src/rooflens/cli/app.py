@@ -14,7 +14,7 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-from rooflens.api import make_options, resolve_device, resolve_model
+from rooflens.api import make_options, resolve_calibration, resolve_device, resolve_model
 from rooflens.cli import format as fmt
 from rooflens.core import analysis as core
 from rooflens.core.errors import InvalidInputError, RooflensError
@@ -122,6 +122,16 @@ ConventionOpt = Annotated[
     typer.Option(help="Counting conventions: rooflens's, or the original LLM-Viewer's."),
 ]
 LongOpt = Annotated[bool, typer.Option(help="Allow contexts beyond the model's max positions.")]
+CalibrationOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Calibrated estimate from a profile: 'auto' (the device's bundled one), "
+        "a bundled profile name, or a TOML file. Default: roofline bound."
+    ),
+]
+ExecutionOpt = Annotated[
+    str, typer.Option(help="With --calibration: 'graphs' (CUDA-graph replay) or 'eager'.")
+]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
@@ -216,6 +226,7 @@ def _run(
 ) -> Analysis:
     spec = resolve_model(model)
     device = _device(hardware, bandwidth, memory, peak)
+    options["calibration"] = resolve_calibration(options.get("calibration"), device)
     opts = make_options(**options)
     return core.analyze(
         spec, device, batch=batch, prompt_len=prompt_len, gen_len=gen_len, options=opts
@@ -248,6 +259,8 @@ def analyze(
     flash_attention: FlashOpt = False,
     conventions: ConventionOpt = ConventionSet.rooflens,
     allow_long_context: LongOpt = False,
+    calibration: CalibrationOpt = None,
+    execution: ExecutionOpt = "graphs",
     bandwidth: BandwidthOpt = None,
     memory: MemoryOpt = None,
     peak: PeakOpt = None,
@@ -270,6 +283,8 @@ def analyze(
         flash_attention=flash_attention,
         conventions=conventions.value,
         allow_long_context=allow_long_context,
+        calibration=calibration,
+        execution=execution,
     )
     stages = ["prefill", "decode"] if stage is Stage.all else [stage.value]
     frame = result.operators()
@@ -351,6 +366,8 @@ def memory_cmd(
     group_size: GroupOpt = None,
     flash_attention: FlashOpt = False,
     allow_long_context: LongOpt = False,
+    calibration: CalibrationOpt = None,
+    execution: ExecutionOpt = "graphs",
     bandwidth: BandwidthOpt = None,
     memory: MemoryOpt = None,
     peak: PeakOpt = None,
@@ -372,6 +389,8 @@ def memory_cmd(
         group_size=group_size,
         flash_attention=flash_attention,
         allow_long_context=allow_long_context,
+        calibration=calibration,
+        execution=execution,
     )
     data = result.to_dict()["memory"]
     frame = pd.DataFrame([{"stage": s, **v} for s, v in data.items()])
@@ -401,6 +420,8 @@ def sweep(
     group_size: GroupOpt = None,
     flash_attention: FlashOpt = False,
     allow_long_context: LongOpt = False,
+    calibration: CalibrationOpt = None,
+    execution: ExecutionOpt = "graphs",
     bandwidth: BandwidthOpt = None,
     memory: MemoryOpt = None,
     peak: PeakOpt = None,
@@ -426,6 +447,8 @@ def sweep(
         group_size=group_size,
         flash_attention=flash_attention,
         allow_long_context=allow_long_context,
+        calibration=calibration,
+        execution=execution,
     )
     frame = result.summary()
     if output is OutputFormat.json:
@@ -556,3 +579,7 @@ def hardware(
 
 def main() -> None:
     app()
+
+
+# Commands that run on real hardware live beside these; importing registers them.
+from rooflens.cli import measure_cmds  # noqa: E402, F401

@@ -109,7 +109,8 @@ def _footprint(
     kv = kv_cache_bytes(model, quant, b, tokens)
     # Every tensor scales with the batch, so one sequence's share fixes the largest batch.
     per_sequence = (kv + activations) / b
-    room = device.memory_capacity - weights
+    framework = options.calibration.memory_overhead if options.calibration else 0.0
+    room = device.memory_capacity - weights - framework
     max_batch = np.where(room > 0, np.floor(room / per_sequence), 0)
     return Footprint(
         weights=np.full_like(kv, weights),
@@ -117,6 +118,7 @@ def _footprint(
         activations=activations,
         capacity=device.memory_capacity,
         max_batch=max_batch,
+        framework=framework,
     )
 
 

@@ -9,8 +9,9 @@ operator into an estimate:
 Fractions are piecewise linear in log10(size) between measured sizes and constant beyond them.
 Operators fall into three classes, each with its own curves: matrix multiplications, attention,
 and element-wise (vector) kernels. Frameworks add kernels the analysis does not list (rotary
-embedding, cache writes, casts): their cost is a time per decoder layer, and eager execution a
-host time per layer that the GPU waits for when it exceeds the kernels' own time.
+embedding, cache writes, casts): their cost is a time per decoder layer plus a time per layer
+and token, and eager execution a host time per layer that the GPU waits for when it exceeds the
+kernels' own time. Frameworks also hold memory the analysis does not (workspaces): a constant.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ class EfficiencyProfile(BaseModel):
     kernel_time: NonNegativeFloat = 0.0
     classes: dict[OperatorClass, ClassEfficiency]
     graph_overhead_per_layer: NonNegativeFloat = 0.0
+    graph_overhead_per_layer_token: NonNegativeFloat = 0.0
     eager_host_per_layer: NonNegativeFloat = 0.0
+    memory_overhead: NonNegativeFloat = 0.0
     provenance: dict[str, str] = Field(default_factory=dict)
 
     def rates(

@@ -49,7 +49,7 @@ def decode_totals(
     m0 = at_first.memory_access / rates.memory_rates
     m1 = at_second.memory_access / rates.memory_rates
     per_op = sum_of_max_lines(c0, c1 - c0, m0, m1 - m0, steps)
-    per_step_fixed = rates.total(rates.fixed) + rates.overhead_per_layer * rates.num_layers
+    per_step_fixed = rates.total(rates.fixed) + rates.overhead
     kernels = at_first.total(per_op) + steps * per_step_fixed
     time = _with_host_time(kernels, at_first, at_second, rates, steps)
     ops = at_first.total(_series(at_first.ops, at_second.ops - at_first.ops, 0, steps))
@@ -66,7 +66,7 @@ def _with_host_time(
     host = rates.host_time
     if host == 0.0:
         return kernels
-    fixed = rates.total(rates.fixed) + rates.overhead_per_layer * rates.num_layers
+    fixed = rates.total(rates.fixed) + rates.overhead
     t0 = first.total(_at(first, rates)) + fixed
     slope = second.total(_at(second, rates)) + fixed - t0
     last = t0 + slope * np.maximum(steps - 1, 0)

@@ -37,6 +37,8 @@ class Device(BaseModel):
     interconnect_bandwidth: PositiveFloat | None = None
     host_bandwidth: PositiveFloat | None = None
     tdp: PositiveFloat | None = None
+    # Name of the bundled efficiency profile measured on this device, if any.
+    calibration: str | None = None
     sources: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")

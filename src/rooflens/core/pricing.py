@@ -37,6 +37,8 @@ class StepCosts:
     fixed: np.ndarray
     num_layers: int
     overhead_per_layer: float = 0.0
+    overhead_per_layer_token: float = 0.0
+    tokens: np.ndarray | float = 0.0
     host_per_layer: float = 0.0
     execution: Execution = "graphs"
 
@@ -87,8 +89,13 @@ class StepCosts:
     def step_time(self) -> np.ndarray:
         """The whole step: kernels plus per-layer framework overhead; run eagerly, the GPU
         cannot finish before the host has launched everything."""
-        kernels = self.total(self.time) + self.overhead_per_layer * self.num_layers
-        return np.maximum(kernels, self.host_time)
+        return np.maximum(self.total(self.time) + self.overhead, self.host_time)
+
+    @property
+    def overhead(self) -> np.ndarray | float:
+        """Framework kernels the analysis does not list, per step."""
+        per_layer = self.overhead_per_layer + self.overhead_per_layer_token * self.tokens
+        return per_layer * self.num_layers
 
 
 def _expand(per_op: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -139,6 +146,8 @@ def price_step(
         fixed=fixed,
         num_layers=graph.num_layers,
         overhead_per_layer=profile.graph_overhead_per_layer if profile else 0.0,
+        overhead_per_layer_token=profile.graph_overhead_per_layer_token if profile else 0.0,
+        tokens=step.tokens,
         host_per_layer=profile.eager_host_per_layer if profile else 0.0,
         execution=execution,
     )

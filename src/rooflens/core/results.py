@@ -41,10 +41,11 @@ class Footprint:
     activations: np.ndarray
     capacity: float
     max_batch: np.ndarray
+    framework: float = 0.0
 
     @property
     def total(self) -> np.ndarray:
-        return self.weights + self.kv_cache + self.activations
+        return self.weights + self.kv_cache + self.activations + self.framework
 
     @property
     def fits(self) -> np.ndarray:
@@ -55,6 +56,7 @@ class Footprint:
             "weights": self.weights,
             "kv_cache": self.kv_cache,
             "activations": self.activations,
+            "framework": self.framework,
             "total": self.total,
             "capacity": self.capacity,
             "fits": self.fits,

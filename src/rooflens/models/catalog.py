@@ -73,26 +73,30 @@ def _fetch(repo_id: str) -> dict[str, Any]:
     return read_config_file(Path(local))
 
 
-def load_model(name: str | os.PathLike[str]) -> ModelSpec:
-    """A bundled HF id (or its short name), a config.json / model folder, or a Hub id."""
+def resolve_config(name: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
+    """The parsed config.json behind a model name, and the name the model goes by."""
     text = os.fspath(name)
     bundled = _match_bundled(text)
     if bundled is not None:
-        return spec_from_config(bundled_config(bundled), name=bundled)
+        return bundled_config(bundled), bundled
     path = Path(text).expanduser()
     if path.exists():
-        return spec_from_config(
-            read_config_file(path),
-            name=path.stem if path.is_file() and path.name != "config.json" else _folder_name(path),
-        )
+        is_named_file = path.is_file() and path.name != "config.json"
+        return read_config_file(path), path.stem if is_named_file else _folder_name(path)
     if text.count("/") == 1 and not text.startswith((".", "/")):
-        return spec_from_config(_fetch(text), name=text)
+        return _fetch(text), text
     close = difflib.get_close_matches(text, list(bundled_models()), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownModelError(
         f"model {text!r} is neither a bundled model, a local config.json or folder, nor a "
         f"Hugging Face id of the form org/name{hint} (`rooflens models` lists the bundled ones)"
     )
+
+
+def load_model(name: str | os.PathLike[str]) -> ModelSpec:
+    """A bundled HF id (or its short name), a config.json / model folder, or a Hub id."""
+    config, label = resolve_config(name)
+    return spec_from_config(config, name=label)
 
 
 def _folder_name(path: Path) -> str:

@@ -1,0 +1,152 @@
+"""Fit an efficiency profile from raw measurements (the JSON `rooflens calibrate` writes).
+
+1. Kernel fixed cost: the median time of single-kernel operators (adds, gathers) whose
+   roofline time is negligible: launch, ramp-up and drain of one kernel inside a CUDA graph.
+2. Per operator class, achieved fractions: each micro-benchmark is compute- or memory-bound on
+   the roofline; its achieved fraction of that bound, (roofline time) / (time - fixed cost), is
+   a sample at its size (OPs or bytes); kernels whose time is mostly the fixed cost say
+   nothing about throughput and are left out. Samples are binned by quarter decades and the median
+   taken per bin. Compute fractions are capped at 1; memory fractions at 1.5, since on-chip
+   caches can serve re-reads the analysis counts as memory traffic (FlashAttention's K/V).
+3. Framework overheads, from whole-model steps of one model: what the per-operator estimate
+   leaves unexplained per layer, as a + c x tokens (least squares); eager host time per layer
+   where eager steps are host-bound; resident memory beyond weights, KV cache and activations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from rooflens.core.analysis import analyze
+from rooflens.core.efficiency import ClassEfficiency, EfficiencyCurve, EfficiencyProfile
+from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
+from rooflens.core.options import AnalysisOptions
+
+MATRIX_CLASSES = ("matmul", "attention")
+BIN_WIDTH = 0.25  # decades
+SINGLE_KERNEL = ("ResidualAdd", "Embedding")
+
+
+def measurement_options(
+    profile: EfficiencyProfile | None = None, execution: str = "graphs"
+) -> AnalysisOptions:
+    """How measured runs are analysed: 16-bit, fused attention, any context length."""
+    return AnalysisOptions(
+        flash_attention=True, allow_long_context=True, calibration=profile, execution=execution
+    )  # type: ignore[arg-type]
+
+
+def _peak(device: Device, op_class: str) -> float:
+    dtype = device.matrix_dtype(16) if op_class in MATRIX_CLASSES else device.vector_dtype()
+    return device.peak_ops[dtype]
+
+
+def curve(samples: Iterable[tuple[float, float]], cap: float = 1.0) -> EfficiencyCurve:
+    """(size, achieved fraction) samples -> curve of per-bin medians over log10(size)."""
+    points = [(np.log10(max(size, 1.0)), frac) for size, frac in samples if size > 0]
+    if not points:
+        return EfficiencyCurve(log10_sizes=(0.0,), fractions=(1.0,))
+    logs = np.array([p[0] for p in points])
+    fracs = np.clip([p[1] for p in points], 0.01, cap)
+    bins = np.floor(logs / BIN_WIDTH)
+    centers, medians = [], []
+    for b in np.unique(bins):
+        mask = bins == b
+        centers.append(float(np.median(logs[mask])))
+        medians.append(float(np.median(fracs[mask])))
+    return EfficiencyCurve(
+        log10_sizes=tuple(centers), fractions=tuple(np.maximum.accumulate(medians).round(4))
+    )
+
+
+def fit_kernels(suite: list[dict[str, Any]], device: Device) -> tuple[float, dict]:
+    """Fixed cost per kernel and per-class efficiency curves from the micro-benchmarks."""
+    roof = [
+        max(s["ops"] / _peak(device, s["class"]), s["bytes"] / device.memory_bandwidth)
+        for s in suite
+    ]
+    tiny = [
+        s["time"]
+        for s, r in zip(suite, roof, strict=True)
+        if s["kernel"] in SINGLE_KERNEL and r < 0.05 * s["time"]
+    ]
+    fixed = float(np.median(tiny)) if tiny else 0.0
+    classes = {}
+    for op_class in ("matmul", "attention", "vector"):
+        compute, memory = [], []
+        for s in suite:
+            if s["class"] != op_class:
+                continue
+            busy = s["time"] - fixed
+            if busy < 0.25 * s["time"]:
+                continue  # launch-dominated: says nothing about achieved throughput
+            t_compute = s["ops"] / _peak(device, op_class)
+            t_memory = s["bytes"] / device.memory_bandwidth
+            if t_compute >= t_memory:
+                compute.append((s["ops"], t_compute / busy))
+            else:
+                memory.append((s["bytes"], t_memory / busy))
+        classes[op_class] = ClassEfficiency(compute=curve(compute), memory=curve(memory, cap=1.5))
+    return fixed, classes
+
+
+def _length(run: dict[str, Any]) -> int:
+    return run["new_tokens"] if run["stage"] == "prefill" else run["past"]
+
+
+def fit_overheads(
+    runs: list[dict[str, Any]], spec: ModelSpec, device: Device, kernels: EfficiencyProfile
+) -> dict[str, float]:
+    """Per-layer graph overhead (a + c x tokens), eager host time per layer, resident memory."""
+    layers = spec.num_layers
+    residuals, tokens, host, memory = [], [], [], []
+    for run in runs:
+        result = analyze(
+            spec,
+            device,
+            batch=run["batch"],
+            prompt_len=_length(run),
+            options=measurement_options(kernels),
+        )
+        predicted = float(result.totals()[run["stage"]]["time"])
+        if "graph" in run:
+            residuals.append((run["graph"] - predicted) / layers)
+            tokens.append(run["batch"] * run["new_tokens"])
+            if run["eager"] > 1.2 * run["graph"]:
+                host.append(run["eager"] / layers)
+        if "peak_memory" in run:
+            memory.append(run["peak_memory"] - float(result.memory[run["stage"]].total))
+    a = c = 0.0
+    if residuals:
+        design = np.column_stack([np.ones(len(tokens)), tokens])
+        (a, c), *_ = np.linalg.lstsq(design, np.array(residuals), rcond=None)
+    return {
+        "graph_overhead_per_layer": max(float(a), 0.0),
+        "graph_overhead_per_layer_token": max(float(c), 0.0),
+        "eager_host_per_layer": float(np.median(host)) if host else 0.0,
+        "memory_overhead": max(float(np.median(memory)), 0.0) if memory else 0.0,
+    }
+
+
+def fit_profile(raw: dict[str, Any], device: Device, spec: ModelSpec) -> EfficiencyProfile:
+    """The whole profile: kernels from the suite, overheads from `spec`'s model runs only."""
+    fixed, classes = fit_kernels(raw["suite"], device)
+    kernels = EfficiencyProfile(device=device.name, kernel_time=fixed, classes=classes)
+    runs = next(m["runs"] for m in raw["models"] if m["model"] == spec.name)
+    env = raw.get("environment", {})
+    provenance = {
+        "measured_on": str(env.get("device_name", "?")),
+        "date": str(env.get("date", "?")),
+        "driver": str(env.get("driver", "?")),
+        "torch": str(env.get("torch", "?")),
+        "transformers": str(env.get("transformers", "?")),
+        "cuda": str(env.get("cuda", "?")),
+        "overheads_fitted_on": spec.name,
+    }
+    return kernels.model_copy(
+        update={**fit_overheads(runs, spec, device, kernels), "provenance": provenance}
+    )

@@ -1,0 +1,60 @@
+"""Efficiency profiles as TOML files: bundled ones by device name, or any path."""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from rooflens.core.efficiency import EfficiencyProfile
+from rooflens.core.errors import HardwareSpecError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def bundled_profiles() -> dict[str, str]:
+    """Device name -> bundled profile file, for the devices measured with `rooflens calibrate`."""
+    folder = resources.files("rooflens.calibration").joinpath("profiles")
+    return {
+        e.name.removesuffix(".toml"): e.name for e in folder.iterdir() if e.name.endswith(".toml")
+    }
+
+
+def _parse(text: str, origin: str) -> EfficiencyProfile:
+    try:
+        return EfficiencyProfile.model_validate(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as exc:
+        raise HardwareSpecError(f"calibration profile {origin} is not valid TOML: {exc}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise HardwareSpecError(
+            f"calibration profile {origin}: {field} is invalid: {err['msg']}"
+        ) from None
+
+
+def load_profile(name: str | os.PathLike[str]) -> EfficiencyProfile:
+    """A bundled profile by device name (see `bundled_profiles()`), or a TOML file."""
+    text = os.fspath(name)
+    if text in bundled_profiles():
+        folder = resources.files("rooflens.calibration").joinpath("profiles")
+        return _parse(folder.joinpath(bundled_profiles()[text]).read_text("utf-8"), text)
+    path = Path(text)
+    if not path.is_file():
+        raise HardwareSpecError(
+            f"calibration={text!r}: no such file, and no bundled profile of that name "
+            f"(bundled: {', '.join(sorted(bundled_profiles())) or 'none'})"
+        )
+    return _parse(path.read_text("utf-8"), str(path))
+
+
+def save_profile(profile: EfficiencyProfile, path: str | os.PathLike[str]) -> None:
+    import tomli_w
+
+    Path(path).write_text(tomli_w.dumps(profile.model_dump(mode="json")), "utf-8")

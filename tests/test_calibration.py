@@ -1,0 +1,208 @@
+"""Calibration without hardware: the fit recovers efficiencies and overheads it was fed,
+calibrated pricing follows its formula, profiles round-trip, errors are computed right."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rooflens.calibration.fit import fit_kernels, fit_overheads, measurement_options
+from rooflens.calibration.profile import load_profile, save_profile
+from rooflens.calibration.report import summarize
+from rooflens.core import HardwareSpecError, analyze
+from rooflens.core.efficiency import ClassEfficiency, EfficiencyCurve, EfficiencyProfile
+from rooflens.core.operators import FlashAttention, Linear, Norm, ResidualAdd
+from rooflens.measure.suite import describe
+
+FIXED = 3e-6
+TRUE = {"matmul": (0.7, 0.8), "attention": (0.6, 0.9), "vector": (1.0, 0.75)}
+
+
+def _flat(value: float) -> EfficiencyCurve:
+    return EfficiencyCurve(log10_sizes=(0.0,), fractions=(value,))
+
+
+def _profile(**overheads: float) -> EfficiencyProfile:
+    classes = {
+        c: ClassEfficiency(compute=_flat(fc), memory=_flat(fm)) for c, (fc, fm) in TRUE.items()
+    }
+    return EfficiencyProfile(device="toy", kernel_time=FIXED, classes=classes, **overheads)
+
+
+def _synthetic_suite(device) -> list[dict]:
+    """Kernel times generated from known fractions: time = fixed + max(tc / fc, tm / fm)."""
+    cases = [
+        (Linear("l", "block", ("x",), "y", in_features=4096, out_features=4096), 1, r, 0)
+        for r in (1, 8, 64, 512, 4096, 32768)
+    ]
+    attn = FlashAttention(
+        "a", "block", ("q", "k", "v"), "o", num_heads=8, num_kv_heads=2, head_dim=64
+    )
+    cases += [(attn, 1, q, p) for q, p in ((4096, 0), (16384, 0), (1, 4096), (1, 65536))]
+    cases += [(Norm("n", "block", ("x",), "y", width=512), 1, r, 0) for r in (64, 4096, 65536)]
+    cases += [(ResidualAdd("add", "block", ("x", "y"), "z", width=8), 1, 1, 0)]
+    suite = []
+    for op, b, q, p in cases:
+        d = describe(op, b, q, p)
+        fc, fm = TRUE[op.efficiency_class]
+        peak = device.peak_ops["fp16" if op.efficiency_class != "vector" else "fp32"]
+        t = FIXED + max(d["ops"] / peak / fc, d["bytes"] / device.memory_bandwidth / fm)
+        suite.append({"class": op.efficiency_class, "kernel": type(op).__name__, **d, "time": t})
+    return suite
+
+
+def test_fit_recovers_the_efficiencies_it_was_fed(toy_device) -> None:
+    fixed, classes = fit_kernels(_synthetic_suite(toy_device), toy_device)
+    assert fixed == pytest.approx(FIXED, rel=1e-4)  # includes the tiny kernel's own bytes
+    sizes = np.logspace(3, 12, 10)  # fractions are stored to 4 decimals
+    assert np.allclose(classes["matmul"].compute(sizes), 0.7, rtol=1e-3)
+    assert np.allclose(classes["matmul"].memory(sizes), 0.8, rtol=1e-3)
+    assert np.allclose(classes["attention"].compute(sizes), 0.6, rtol=1e-3)
+    assert np.allclose(classes["vector"].memory(sizes), 0.75, rtol=1e-3)
+
+
+def test_fit_recovers_framework_overheads(tiny_model, toy_device) -> None:
+    kernels = _profile()
+    truth = _profile(
+        graph_overhead_per_layer=40e-6,
+        graph_overhead_per_layer_token=5e-9,
+        eager_host_per_layer=2e-3,
+        memory_overhead=1e9,
+    )
+    runs = []
+    for stage, b, length in [
+        ("prefill", 1, 128),
+        ("prefill", 4, 512),
+        ("prefill", 8, 2048),
+        ("decode", 1, 512),
+        ("decode", 16, 1024),
+    ]:
+        graphs, eager = (
+            analyze(
+                tiny_model,
+                toy_device,
+                batch=b,
+                prompt_len=length,
+                options=measurement_options(truth, ex),
+            )
+            for ex in ("graphs", "eager")
+        )
+        runs.append(
+            {
+                "stage": stage,
+                "batch": b,
+                "past": length if stage == "decode" else 0,
+                "new_tokens": length if stage == "prefill" else 1,
+                "graph": float(graphs.totals()[stage]["time"]),
+                "eager": float(eager.totals()[stage]["time"]),
+                "peak_memory": float(graphs.memory[stage].total),
+            }
+        )
+    fitted = fit_overheads(runs, tiny_model, toy_device, kernels)
+    assert fitted["graph_overhead_per_layer"] == pytest.approx(40e-6, rel=1e-6)
+    assert fitted["graph_overhead_per_layer_token"] == pytest.approx(5e-9, rel=1e-6)
+    assert fitted["eager_host_per_layer"] == pytest.approx(2e-3, rel=1e-9)
+    assert fitted["memory_overhead"] == pytest.approx(1e9, rel=1e-9)
+
+
+def test_calibrated_operator_time_by_hand(tiny_model, toy_device) -> None:
+    rows = analyze(
+        tiny_model, toy_device, batch=2, prompt_len=8, options=measurement_options(_profile())
+    ).operators()
+    q = rows[(rows.stage == "prefill") & (rows.name == "q_proj")].iloc[0]
+    expected = FIXED + max(q.ops / (100e12 * 0.7), q.memory_access / (1e12 * 0.8))
+    assert q.time == pytest.approx(expected)
+
+
+def test_step_time_adds_overheads_and_eager_waits_for_the_host(tiny_model, toy_device) -> None:
+    prof = _profile(graph_overhead_per_layer=1e-5, eager_host_per_layer=1e-2)
+    graphs = analyze(
+        tiny_model, toy_device, batch=1, prompt_len=64, options=measurement_options(prof)
+    )
+    eager = analyze(
+        tiny_model, toy_device, batch=1, prompt_len=64, options=measurement_options(prof, "eager")
+    )
+    step = graphs.steps["decode"]
+    assert graphs.totals()["decode"]["time"] == pytest.approx(
+        float(step.total(step.time)) + 2 * 1e-5
+    )
+    assert eager.totals()["decode"]["time"] == pytest.approx(2 * 1e-2)  # host-bound
+    assert graphs.to_dict()["estimate"] == "calibrated estimate (toy, graphs)"
+
+
+@pytest.mark.parametrize("execution", ["graphs", "eager"])
+def test_calibrated_generation_close_to_step_by_step(tiny_model, toy_device, execution) -> None:
+    prof = _profile(graph_overhead_per_layer=2e-6, eager_host_per_layer=2e-5)
+    opts = measurement_options(prof, execution)
+    b, s, g = 8, 512, 300
+    whole = analyze(tiny_model, toy_device, batch=b, prompt_len=s, gen_len=g, options=opts)
+    steps = analyze(
+        tiny_model, toy_device, batch=b, prompt_len=np.arange(s, s + g - 1), options=opts
+    )
+    # Rates are held at the mid-generation context: close, not exact.
+    assert whole.generation["decode_time"] == pytest.approx(
+        steps.totals()["decode"]["time"].sum(), rel=0.02
+    )
+
+
+def test_profile_round_trip(tmp_path) -> None:
+    prof = _profile(memory_overhead=123.0)
+    save_profile(prof, tmp_path / "p.toml")
+    assert load_profile(tmp_path / "p.toml") == prof
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("device = \n", "not valid TOML"),
+        ('device = "x"\nkernel_time = -1\n[classes]\n', "kernel_time"),
+        (
+            'device = "x"\n[classes.matmul.compute]\nlog10_sizes = [1.0]\nfractions = [2.0]\n',
+            "classes",
+        ),
+    ],
+)
+def test_bad_profiles_name_the_problem(tmp_path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(HardwareSpecError, match=message):
+        load_profile(path)
+
+
+def test_unknown_profile_lists_bundled_ones() -> None:
+    with pytest.raises(HardwareSpecError, match="no bundled profile"):
+        load_profile("no-such-profile")
+
+
+def test_error_summary_arithmetic() -> None:
+    rows = [
+        {"category": "peak memory", "model": "m", "measured": m, "roofline": r, "calibrated": c}
+        for m, r, c in ((100, 50, 110), (100, 80, 95), (200, 100, 190))
+    ]
+    s = summarize(rows)["peak memory"]
+    assert s["points"] == 3
+    assert s["roofline_median"] == pytest.approx(0.5) and s["roofline_max"] == pytest.approx(0.5)
+    assert s["calibrated_median"] == pytest.approx(0.05)
+    assert s["calibrated_max"] == pytest.approx(0.10)
+
+
+@pytest.mark.parametrize("device", ["h100-sxm", "h200-sxm"])
+def test_bundled_profiles_are_used_by_auto(device: str) -> None:
+    import rooflens
+
+    profile = load_profile(device)
+    assert profile.device == device and profile.provenance["measured_on"].startswith("NVIDIA H")
+    plain = rooflens.analyze("meta-llama/Llama-2-7b-hf", device, batch=1, prompt_len=512)
+    tuned = rooflens.analyze(
+        "meta-llama/Llama-2-7b-hf", device, batch=1, prompt_len=512, calibration="auto"
+    )
+    assert tuned.to_dict()["estimate"] == f"calibrated estimate ({device}, graphs)"
+    # Real kernels never beat the bound.
+    assert tuned.totals()["decode"]["time"] > plain.totals()["decode"]["time"]
+
+
+def test_auto_without_a_profile_is_a_clear_error() -> None:
+    import rooflens
+
+    with pytest.raises(rooflens.InvalidInputError, match=r"calibration.*bundled profile"):
+        rooflens.analyze("meta-llama/Llama-2-7b-hf", "a6000", calibration="auto")
