@@ -257,3 +257,34 @@ def test_measure_rejects_bad_input(cpu_files) -> None:
     assert bad.exit_code == 2 and "--device" in bad.output
     no_hw = runner.invoke(app, ["measure", str(cpu_files / "tiny.json"), "--device", "cpu"])
     assert no_hw.exit_code == 2 and "--hardware" in no_hw.output
+
+
+def test_measure_uses_real_weights_from_a_local_folder(tmp_path, cpu_files) -> None:
+    config = {"model_type": "llama", **TINY["llama"], "max_position_embeddings": 512}
+    source = ModelRunner(config, "cpu", torch.float32)
+    source.model.save_pretrained(tmp_path / "ckpt")
+    loaded = ModelRunner(config, "cpu", torch.float32, weights=str(tmp_path / "ckpt"))
+    for name, tensor in source.model.state_dict().items():
+        assert torch.equal(tensor, loaded.model.state_dict()[name]), name
+    res = CliRunner().invoke(
+        app,
+        [
+            "measure",
+            str(tmp_path / "ckpt"),
+            "--device",
+            "cpu",
+            "--hardware",
+            str(cpu_files / "cpu.toml"),
+            "--prompt-len",
+            "8",
+            "--gen-len",
+            "2",
+            "--calibration",
+            "auto",
+            "-f",
+            "json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.stdout)
+    assert result["weights"] == str(tmp_path / "ckpt") and result["calibration"] is None

@@ -304,7 +304,8 @@ def _print_analysis(result: Analysis, frame: pd.DataFrame, stages: list[str]) ->
         f"[bold]{result.device.display_name or result.device.name}"
         f"[/bold] · {fmt.si(result.params)} params · batch {int(result.batch)} · prompt "
         f"{int(result.prompt_len)} · W{q.w_bits}A{q.a_bits}KV{q.kv_bits}"
-        f"{' · FlashAttention' if result.options.flash_attention else ''} · roofline bound"
+        f"{' · FlashAttention' if result.options.flash_attention else ''}"
+        f" · {result.options.estimate}"
     )
     totals = result.totals()
     for stage in stages:

@@ -79,8 +79,9 @@ def measure(
     output: FormatOpt = OutputFormat.table,
     out: Annotated[Path | None, typer.Option("-o", help="Also write the JSON here.")] = None,
 ) -> None:
-    """Run MODEL (random weights) on this machine and print measured beside predicted: whole
-    steps eager and from CUDA graphs, TTFT/TPOT, peak memory, and every operator alone."""
+    """Run MODEL on this machine (random weights, or the checkpoint in a local model folder)
+    and print measured beside predicted: whole steps eager and from CUDA graphs, TTFT/TPOT,
+    peak memory, and every operator alone."""
     _torch(device)
     from rooflens.measure.session import measure as run_measure
 
@@ -93,7 +94,10 @@ def measure(
     profile = None
     if calibration is not None and not (calibration == "auto" and spec_device.calibration is None):
         profile = resolve_calibration(calibration, spec_device)
-    result = run_measure(config, spec, device, spec_device, batch, prompt_len, gen_len, profile)
+    weights = _checkpoint_folder(model)
+    result = run_measure(
+        config, spec, device, spec_device, batch, prompt_len, gen_len, profile, weights
+    )
     if out is not None:
         out.write_text(json.dumps(result, indent=1))
     if output is OutputFormat.json:
@@ -105,6 +109,14 @@ def measure(
         typer.echo(pd.DataFrame(result["rows"]).to_csv(index=False), nl=False)
         return
     _print_rows(result)
+
+
+def _checkpoint_folder(model: str) -> str | None:
+    """A local model folder holding weights: measure with them instead of random ones."""
+    folder = Path(model)
+    if folder.is_dir() and (any(folder.glob("*.safetensors")) or any(folder.glob("*.bin"))):
+        return str(folder)
+    return None
 
 
 def _print_rows(result: dict[str, Any]) -> None:

@@ -60,8 +60,9 @@ def _kernel_time_by_profiler(fn: Any) -> float:
 
 
 class ModelRunner:
-    """A model built from its config.json, on `device`, with random weights; `attention` is
-    a transformers attention implementation ("sdpa" for its stock one)."""
+    """A model built from its config.json, on `device`, with random weights, or loaded from
+    `weights`, a local checkpoint folder; `attention` is a transformers attention
+    implementation ("sdpa" for its stock one)."""
 
     def __init__(
         self,
@@ -69,6 +70,7 @@ class ModelRunner:
         device: str,
         dtype: torch.dtype = torch.bfloat16,
         attention: str = GQA_SDPA,
+        weights: str | None = None,
     ):
         from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -77,6 +79,13 @@ class ModelRunner:
         model_type = fields.pop("model_type")
         self.config = AutoConfig.for_model(model_type, **fields)
         self.device, self.dtype = device, dtype
+        if weights is not None:  # a local folder with a checkpoint: real weights
+            model = AutoModelForCausalLM.from_pretrained(
+                weights, dtype=dtype, attn_implementation=attention
+            )
+            self.model = model.to(device).eval()
+            self.config = self.model.config
+            return
         with torch.device(device):
             self.model = AutoModelForCausalLM.from_config(
                 self.config, dtype=dtype, attn_implementation=attention

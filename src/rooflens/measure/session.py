@@ -40,9 +40,10 @@ def measure(
     prompt_len: int,
     gen_len: int,
     profile: EfficiencyProfile | None = None,
+    weights: str | None = None,
 ) -> dict[str, Any]:
     """Run prefill and decode of the real model and each operator alone; predict each."""
-    runner = ModelRunner(config, device)
+    runner = ModelRunner(config, device, weights=weights)
     prefill = runner.run(batch, prompt_len, 0)
     first = runner.run(batch, 1, prompt_len)
     last = runner.run(batch, 1, prompt_len + gen_len - 2) if gen_len > 2 else first
@@ -139,6 +140,7 @@ def measure(
         "model": spec.name,
         "inputs": {"batch": batch, "prompt_len": prompt_len, "gen_len": gen_len},
         "calibration": profile.device if profile else None,
+        "weights": weights or "random",
         "rows": rows,
         "runs": {"prefill": prefill, "decode_first": first, "decode_last": last},
     }
