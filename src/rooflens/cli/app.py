@@ -213,23 +213,34 @@ def parse_sizes(field: str, text: str) -> np.ndarray:
         raise InvalidInputError(field, text, accepted) from None
 
 
-def _run(
-    model: str,
-    hardware: str | None,
-    bandwidth: float | None,
-    memory: float | None,
-    peak: list[str] | None,
-    batch: Any,
-    prompt_len: Any,
-    gen_len: Any,
-    **options: Any,
-) -> Analysis:
-    spec = resolve_model(model)
-    device = _device(hardware, bandwidth, memory, peak)
+OPTION_NAMES = (
+    "w_bits",
+    "a_bits",
+    "kv_bits",
+    "group_size",
+    "flash_attention",
+    "conventions",
+    "allow_long_context",
+    "calibration",
+    "execution",
+)
+
+
+def _run(params: dict[str, Any]) -> Analysis:
+    """The analysis a command asks for; every command names its parameters the same way."""
+    spec = resolve_model(params["model"])
+    device = _device(params["hardware"], params["bandwidth"], params["memory"], params["peak"])
+    options = {name: params[name] for name in OPTION_NAMES if name in params}
+    if isinstance(options.get("conventions"), enum.Enum):
+        options["conventions"] = options["conventions"].value
     options["calibration"] = resolve_calibration(options.get("calibration"), device)
-    opts = make_options(**options)
     return core.analyze(
-        spec, device, batch=batch, prompt_len=prompt_len, gen_len=gen_len, options=opts
+        spec,
+        device,
+        batch=params["batch"],
+        prompt_len=params["prompt_len"],
+        gen_len=params["gen_len"],
+        options=make_options(**options),
     )
 
 
@@ -267,25 +278,7 @@ def analyze(
     output: FormatOpt = OutputFormat.table,
 ) -> None:
     """Per-operator roofline of prefill and decode, network totals, memory and generation."""
-    result = _run(
-        model,
-        hardware,
-        bandwidth,
-        memory,
-        peak,
-        batch,
-        prompt_len,
-        gen_len,
-        w_bits=w_bits,
-        a_bits=a_bits,
-        kv_bits=kv_bits,
-        group_size=group_size,
-        flash_attention=flash_attention,
-        conventions=conventions.value,
-        allow_long_context=allow_long_context,
-        calibration=calibration,
-        execution=execution,
-    )
+    result = _run(locals())
     stages = ["prefill", "decode"] if stage is Stage.all else [stage.value]
     frame = result.operators()
     frame = frame[frame.stage.isin(stages)]
@@ -375,24 +368,7 @@ def memory_cmd(
     output: FormatOpt = OutputFormat.table,
 ) -> None:
     """Memory footprint per stage: weights, KV cache, peak activations, fit and largest batch."""
-    result = _run(
-        model,
-        hardware,
-        bandwidth,
-        memory,
-        peak,
-        batch,
-        prompt_len,
-        gen_len,
-        w_bits=w_bits,
-        a_bits=a_bits,
-        kv_bits=kv_bits,
-        group_size=group_size,
-        flash_attention=flash_attention,
-        allow_long_context=allow_long_context,
-        calibration=calibration,
-        execution=execution,
-    )
+    result = _run(locals())
     data = result.to_dict()["memory"]
     frame = pd.DataFrame([{"stage": s, **v} for s, v in data.items()])
     if output is not OutputFormat.table:
@@ -433,24 +409,12 @@ def sweep(
     if gen_len is not None:
         axes.append(parse_sizes("--gen-len", gen_len))
     grids = np.meshgrid(*axes, indexing="ij")
-    result = _run(
-        model,
-        hardware,
-        bandwidth,
-        memory,
-        peak,
-        grids[0],
-        grids[1],
-        grids[2] if gen_len is not None else None,
-        w_bits=w_bits,
-        a_bits=a_bits,
-        kv_bits=kv_bits,
-        group_size=group_size,
-        flash_attention=flash_attention,
-        allow_long_context=allow_long_context,
-        calibration=calibration,
-        execution=execution,
-    )
+    sizes = {
+        "batch": grids[0],
+        "prompt_len": grids[1],
+        "gen_len": grids[2] if gen_len is not None else None,
+    }
+    result = _run({**locals(), **sizes})
     frame = result.summary()
     if output is OutputFormat.json:
         _emit(json.loads(frame.to_json(orient="records")), frame, output)
