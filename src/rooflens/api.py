@@ -15,7 +15,7 @@ from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
-from rooflens.core.options import AnalysisOptions, Conventions, Quantization
+from rooflens.core.options import AnalysisOptions, Conventions, Parallelism, Quantization
 from rooflens.core.results import Analysis
 from rooflens.core.validation import positive_int_array
 from rooflens.hardware.catalog import get_device
@@ -62,6 +62,12 @@ def make_options(
     allow_long_context: bool = False,
     calibration: EfficiencyProfile | None = None,
     execution: str = "graphs",
+    tp: int = 1,
+    pp: int = 1,
+    dp: int = 1,
+    micro_batches: int = 1,
+    link_bandwidth: float | None = None,
+    link_latency: float = 5e-6,
 ) -> AnalysisOptions:
     """Build validated options; a bad value raises InvalidInputError naming the field."""
     if conventions not in ("rooflens", "llm-viewer"):
@@ -78,6 +84,18 @@ def make_options(
         )
         raise InvalidInputError(field, err.get("input"), accepted) from None
     conv = Conventions.llm_viewer() if conventions == "llm-viewer" else Conventions()
+    try:
+        par = Parallelism(
+            tp=tp,
+            pp=pp,
+            dp=dp,
+            micro_batches=micro_batches,
+            link_bandwidth=link_bandwidth,
+            link_latency=link_latency,
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InvalidInputError(str(err["loc"][0]), err.get("input"), err["msg"].lower()) from None
     return AnalysisOptions(
         quantization=quant,
         flash_attention=bool(flash_attention),
@@ -85,6 +103,7 @@ def make_options(
         allow_long_context=bool(allow_long_context),
         calibration=calibration,
         execution=execution,  # type: ignore[arg-type]
+        parallelism=par,
     )
 
 
@@ -104,7 +123,8 @@ def analyze(
     Sizes may be arrays, which broadcast. Options: w_bits, a_bits, kv_bits, group_size,
     flash_attention, conventions ('rooflens' | 'llm-viewer'), allow_long_context,
     calibration (None: roofline bound; 'auto', a profile name or file: calibrated estimate),
-    execution ('graphs' | 'eager', for calibrated estimates).
+    execution ('graphs' | 'eager', for calibrated estimates), tp, pp, dp, micro_batches,
+    link_bandwidth (bytes/s) and link_latency (s) for parallelism.
     """
     device = resolve_device(hardware)
     options["calibration"] = resolve_calibration(options.get("calibration"), device)

@@ -132,6 +132,17 @@ CalibrationOpt = Annotated[
 ExecutionOpt = Annotated[
     str, typer.Option(help="With --calibration: 'graphs' (CUDA-graph replay) or 'eager'.")
 ]
+TPOpt = Annotated[int, typer.Option("--tp", help="Tensor-parallel devices (Megatron-LM).")]
+PPOpt = Annotated[int, typer.Option("--pp", help="Pipeline stages.")]
+DPOpt = Annotated[int, typer.Option("--dp", help="Data-parallel replicas.")]
+MicroOpt = Annotated[int, typer.Option(help="Micro-batches per step in the pipeline.")]
+LinkBwOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Link bandwidth between devices, bytes/s per direction (default: the device's)."
+    ),
+]
+LinkLatOpt = Annotated[float, typer.Option(help="Latency of one ring step on the link, s.")]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
@@ -223,6 +234,12 @@ OPTION_NAMES = (
     "allow_long_context",
     "calibration",
     "execution",
+    "tp",
+    "pp",
+    "dp",
+    "micro_batches",
+    "link_bandwidth",
+    "link_latency",
 )
 
 
@@ -272,6 +289,12 @@ def analyze(
     allow_long_context: LongOpt = False,
     calibration: CalibrationOpt = None,
     execution: ExecutionOpt = "graphs",
+    tp: TPOpt = 1,
+    pp: PPOpt = 1,
+    dp: DPOpt = 1,
+    micro_batches: MicroOpt = 1,
+    link_bandwidth: LinkBwOpt = None,
+    link_latency: LinkLatOpt = 5e-6,
     bandwidth: BandwidthOpt = None,
     memory: MemoryOpt = None,
     peak: PeakOpt = None,
@@ -362,6 +385,12 @@ def memory_cmd(
     allow_long_context: LongOpt = False,
     calibration: CalibrationOpt = None,
     execution: ExecutionOpt = "graphs",
+    tp: TPOpt = 1,
+    pp: PPOpt = 1,
+    dp: DPOpt = 1,
+    micro_batches: MicroOpt = 1,
+    link_bandwidth: LinkBwOpt = None,
+    link_latency: LinkLatOpt = 5e-6,
     bandwidth: BandwidthOpt = None,
     memory: MemoryOpt = None,
     peak: PeakOpt = None,
@@ -399,6 +428,12 @@ def sweep(
     allow_long_context: LongOpt = False,
     calibration: CalibrationOpt = None,
     execution: ExecutionOpt = "graphs",
+    tp: TPOpt = 1,
+    pp: PPOpt = 1,
+    dp: DPOpt = 1,
+    micro_batches: MicroOpt = 1,
+    link_bandwidth: LinkBwOpt = None,
+    link_latency: LinkLatOpt = 5e-6,
     bandwidth: BandwidthOpt = None,
     memory: MemoryOpt = None,
     peak: PeakOpt = None,

@@ -6,7 +6,7 @@ import numpy as np
 
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.generation import decode_totals
-from rooflens.core.graph import Graph, build_graph
+from rooflens.core.graph import Graph, build_graph, link_bandwidth, local_model
 from rooflens.core.hardware import Device
 from rooflens.core.memory import kv_cache_bytes, peak_activation_bytes, weight_bytes
 from rooflens.core.model import ModelSpec
@@ -39,29 +39,45 @@ def analyze(
     else:
         b, s, g = (np.array(a) for a in np.broadcast_arrays(b, s, g))
 
+    par = options.parallelism
+    if np.any(b % par.micro_batches):
+        raise InvalidInputError("micro_batches", par.micro_batches, "a divisor of the batch size")
     graph = build_graph(model, options, device)
+    local = local_model(model, par)
     quant = options.quantization
+    # Every stage works on one micro-batch at a time; the KV cache holds the whole batch.
+    mb = b / par.micro_batches
+    slots = par.micro_batches + par.pp - 1
 
     def price(step: Step):
-        return price_step(graph, device, quant, step, options.calibration, options.execution)
+        send = _p2p_time(model, device, options, step) if par.pp > 1 else 0.0
+        return price_step(
+            graph,
+            device,
+            quant,
+            step,
+            options.calibration,
+            options.execution,
+            pipeline=(slots, send),
+        )
 
     one, zero = np.ones_like(s), np.zeros_like(s)
-    prefill = Step(batch=b, new_tokens=s, past=zero)
-    decode = Step(batch=b, new_tokens=one, past=s)
+    prefill = Step(batch=mb, new_tokens=s, past=zero)
+    decode = Step(batch=mb, new_tokens=one, past=s)
     steps = {"prefill": price(prefill), "decode": price(decode)}
     act = {
         name: peak_activation_bytes(graph, quant, st)
         for name, st in (("prefill", prefill), ("decode", decode))
     }
     memory = {
-        "prefill": _footprint(graph, model, device, options, b, s, act["prefill"]),
-        "decode": _footprint(graph, model, device, options, b, s + 1, act["decode"]),
+        "prefill": _footprint(graph, local, device, options, b, s, act["prefill"]),
+        "decode": _footprint(graph, local, device, options, b, s + 1, act["decode"]),
     }
     generation = None
     if g is not None:
-        later = price(Step(batch=b, new_tokens=one, past=s + 1))
-        middle = price(Step(batch=b, new_tokens=one, past=s + np.maximum(g - 2, 0) // 2))
-        generation = _generation(steps, later, middle, b, g)
+        later = price(Step(batch=mb, new_tokens=one, past=s + 1))
+        middle = price(Step(batch=mb, new_tokens=one, past=s + np.maximum(g - 2, 0) // 2))
+        generation = _generation(steps, later, middle, b * par.dp, g)
         peak_act = np.maximum(act["prefill"], act["decode"])
         memory["generation"] = _footprint(graph, model, device, options, b, s + g - 1, peak_act)
     return Analysis(
@@ -71,11 +87,18 @@ def analyze(
         batch=b,
         prompt_len=s,
         gen_len=g,
-        params=graph.params(),
+        params=build_graph(model, AnalysisOptions()).params(),
         steps=steps,
         memory=memory,
         generation=generation,
     )
+
+
+def _p2p_time(model: ModelSpec, device: Device, options: AnalysisOptions, step: Step) -> np.ndarray:
+    """Handing one micro-batch's activations to the next pipeline stage."""
+    par = options.parallelism
+    data = step.tokens * model.hidden_size * options.quantization.a_bits / 8
+    return data / link_bandwidth(device, par) + par.link_latency
 
 
 def _check_context(

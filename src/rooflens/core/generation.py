@@ -49,9 +49,11 @@ def decode_totals(
     m0 = at_first.memory_access / rates.memory_rates
     m1 = at_second.memory_access / rates.memory_rates
     per_op = sum_of_max_lines(c0, c1 - c0, m0, m1 - m0, steps)
-    per_step_fixed = rates.total(rates.fixed) + rates.overhead
+    # Fixed costs, framework overhead and collectives do not grow with the context.
+    per_step_fixed = rates.total(rates.fixed) + rates.overhead + at_first.total(at_first.link_time)
     kernels = at_first.total(per_op) + steps * per_step_fixed
-    time = _with_host_time(kernels, at_first, at_second, rates, steps)
+    stages = _with_host_time(kernels, at_first, at_second, rates, steps)
+    time = at_first.pipeline_slots * (stages + steps * at_first.p2p_time)
     ops = at_first.total(_series(at_first.ops, at_second.ops - at_first.ops, 0, steps))
     mem0, mem1 = at_first.memory_access, at_second.memory_access
     memory = at_first.total(_series(mem0, mem1 - mem0, 0, steps))
@@ -66,7 +68,7 @@ def _with_host_time(
     host = rates.host_time
     if host == 0.0:
         return kernels
-    fixed = rates.total(rates.fixed) + rates.overhead
+    fixed = rates.total(rates.fixed) + rates.overhead + first.total(first.link_time)
     t0 = first.total(_at(first, rates)) + fixed
     slope = second.total(_at(second, rates)) + fixed - t0
     last = t0 + slope * np.maximum(steps - 1, 0)

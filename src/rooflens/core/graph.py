@@ -16,6 +16,7 @@ from rooflens.core.operators import (
     Activation,
     AttentionScores,
     AttentionValues,
+    Collective,
     Embedding,
     FlashAttention,
     Linear,
@@ -26,7 +27,7 @@ from rooflens.core.operators import (
     TiedLinear,
     flash_block_sizes,
 )
-from rooflens.core.options import AnalysisOptions
+from rooflens.core.options import AnalysisOptions, Parallelism
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,92 @@ class Graph:
 
 
 def build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | None = None) -> Graph:
-    ops = [*_embedding(model), *_block(model, options, device), *_head(model, options)]
-    return Graph(operators=tuple(ops), num_layers=model.num_layers)
+    """The operators one device runs per step, with the number of layers it holds."""
+    par = options.parallelism
+    local = local_model(model, par)
+    ops = [*_embedding(local), *_block(local, options, device), *_head(local, options)]
+    if par.tp > 1:
+        ops = _tensor_parallel(ops, model, par, link_bandwidth(device, par))
+    return Graph(operators=tuple(ops), num_layers=local.num_layers)
+
+
+def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
+    """The slice of the model one device holds: Megatron-LM splits attention heads, MLP width
+    and vocabulary over `tp` devices (KV heads are replicated when fewer than `tp`), pipeline
+    parallelism the layers over `pp` stages."""
+    tp, pp = par.tp, par.pp
+    h, kv, inter = model.num_heads, model.num_kv_heads, model.intermediate_size
+    if h % tp or inter % tp or (kv % tp and tp % kv):
+        raise InvalidInputError(
+            "tp",
+            tp,
+            f"a divisor of {model.name}'s {h} attention heads and {inter} MLP width "
+            f"that divides, or is a multiple of, its {kv} KV heads",
+        )
+    if pp > model.num_layers:
+        raise InvalidInputError("pp", pp, f"at most the {model.num_layers} layers of {model.name}")
+    if tp == 1 and pp == 1:
+        return model
+    return model.model_copy(
+        update={
+            "num_heads": h // tp,
+            "num_kv_heads": max(kv // tp, 1),
+            "intermediate_size": inter // tp,
+            "vocab_size": -(-model.vocab_size // tp),
+            "num_layers": -(-model.num_layers // pp),
+        }
+    )
+
+
+def link_bandwidth(device: Device | None, par: Parallelism) -> float:
+    bandwidth = par.link_bandwidth or (
+        device and (device.interconnect_bandwidth or device.host_bandwidth)
+    )
+    if not bandwidth:
+        raise InvalidInputError(
+            "link_bandwidth",
+            None,
+            "a link bandwidth in bytes/s: the device lists neither interconnect nor host link",
+        )
+    return float(bandwidth)
+
+
+def _tensor_parallel(
+    ops: list[Operator], model: ModelSpec, par: Parallelism, bandwidth: float
+) -> list[Operator]:
+    """Insert Megatron-LM's collectives: an all-reduce after the vocabulary-parallel embedding
+    and after each row-parallel projection (one per branch, or one per parallel block), and an
+    all-gather of the vocabulary-parallel logits."""
+    reduce_after = {"embed_tokens", "down_proj"} | (set() if model.parallel_block else {"o_proj"})
+    renamed: dict[str, str] = {}
+    out: list[Operator] = []
+    for op in ops:
+        op = replace(op, inputs=tuple(renamed.get(name, name) for name in op.inputs))
+        out.append(op)
+        if op.name not in reduce_after and op.name != "lm_head":
+            continue
+        gather = op.name == "lm_head"
+        width = (
+            model.vocab_size
+            if gather
+            else getattr(op, "out_features", 0) or getattr(op, "width", 0)
+        )
+        out.append(
+            Collective(
+                f"{op.name}_{'all_gather' if gather else 'all_reduce'}",
+                op.scope,
+                (op.output,),
+                f"{op.output}_tp",
+                kind="all_gather" if gather else "all_reduce",
+                width=width,
+                ranks=par.tp,
+                link_bandwidth=bandwidth,
+                link_latency=par.link_latency,
+                last_token_only=gather,
+            )
+        )
+        renamed[op.output] = f"{op.output}_tp"
+    return out
 
 
 def _embedding(m: ModelSpec) -> list[Operator]:

@@ -68,8 +68,9 @@ class Cost:
     store_act: np.ndarray
     load_kv: np.ndarray
     store_kv: np.ndarray
+    link_time: np.ndarray
 
-    FIELDS = ("ops", "load_weight", "load_act", "store_act", "load_kv", "store_kv")
+    FIELDS = ("ops", "load_weight", "load_act", "store_act", "load_kv", "store_kv", "link_time")
 
 
 def _cost(**fields: object) -> Cost:
@@ -380,3 +381,28 @@ class ResidualAdd(Operator):
             load_act=reads * elems * prec.act,
             store_act=elems * prec.act,
         )
+
+
+@dataclass(frozen=True)
+class Collective(Operator):
+    """A ring collective over `ranks` devices of `width` activations per row (Patarasuk and Yuan
+    2009): all-reduce moves 2(p-1)/p of the data in 2(p-1) steps, all-gather (p-1)/p in p-1."""
+
+    kind: Literal["all_reduce", "all_gather"] = "all_reduce"
+    width: int = 0
+    ranks: int = 1
+    link_bandwidth: float = 1.0
+    link_latency: float = 0.0
+    last_token_only: bool = False
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        rows = step.batch if self.last_token_only else step.tokens
+        data = rows * self.width * prec.act
+        p = self.ranks
+        steps = 2 * (p - 1) if self.kind == "all_reduce" else p - 1
+        moved = data * steps / p
+        return _cost(link_time=moved / self.link_bandwidth + steps * self.link_latency)
+
+    def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
+        rows = step.batch if self.last_token_only else step.tokens
+        return rows * self.width * prec.act

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
 from rooflens.core.efficiency import EfficiencyProfile
 
@@ -59,6 +59,28 @@ class Conventions(BaseModel):
         )
 
 
+class Parallelism(BaseModel):
+    """How the model is spread over devices (Megatron-LM, Shoeybi et al. 2019; GPipe, Huang et
+    al. 2019). `tp` shards heads and MLP width, `pp` splits the layers into stages fed with
+    `micro_batches` micro-batches, `dp` runs independent replicas."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tp: PositiveInt = 1
+    pp: PositiveInt = 1
+    dp: PositiveInt = 1
+    micro_batches: PositiveInt = 1
+    # Per-direction bandwidth of the link between devices; default: the device's interconnect
+    # (NVLink, Infinity Fabric, ICI), else its host link (PCIe).
+    link_bandwidth: PositiveFloat | None = None
+    # Latency of one step of a ring collective: a few microseconds over NVLink with NCCL.
+    link_latency: NonNegativeFloat = 5e-6
+
+    @property
+    def devices(self) -> int:
+        return self.tp * self.pp * self.dp
+
+
 class AnalysisOptions(BaseModel):
     """Everything besides model, device and sizes that changes the analysis."""
 
@@ -70,6 +92,7 @@ class AnalysisOptions(BaseModel):
     allow_long_context: bool = False
     # A measured profile turns roofline bounds into estimates; `execution` then chooses
     # between CUDA-graph replay and eager launches (whose host time can dominate).
+    parallelism: Parallelism = Field(default_factory=Parallelism)
     calibration: EfficiencyProfile | None = None
     execution: Literal["graphs", "eager"] = "graphs"
 

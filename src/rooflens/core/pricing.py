@@ -41,6 +41,10 @@ class StepCosts:
     tokens: np.ndarray | float = 0.0
     host_per_layer: float = 0.0
     execution: Execution = "graphs"
+    # Pipeline parallelism: a step is (micro-batches + stages - 1) slots of one stage's work,
+    # each followed by sending the activations to the next stage.
+    pipeline_slots: int = 1
+    p2p_time: np.ndarray | float = 0.0
 
     @property
     def ops(self) -> np.ndarray:
@@ -59,9 +63,22 @@ class StepCosts:
         return self.memory_access / self.memory_rates
 
     @property
+    def link_time(self) -> np.ndarray:
+        return self.fields["link_time"]
+
+    @property
     def time(self) -> np.ndarray:
-        """fixed + max(OPs / compute rate, bytes / memory rate): the roofline when uncalibrated."""
-        return _expand(self.fixed, self.ops) + np.maximum(self.compute_time, self.memory_time)
+        """fixed + max(OPs / compute rate, bytes / memory rate) + time on the link: the roofline
+        when uncalibrated (collectives are priced on the link alone)."""
+        device = np.maximum(self.compute_time, self.memory_time)
+        return _expand(self.fixed, self.ops) + device + self.link_time
+
+    @property
+    def bound(self) -> np.ndarray:
+        """What limits each operator: compute, memory, or the link between devices."""
+        device = np.where(self.compute_bound, "compute", "memory")
+        link = self.link_time > np.maximum(self.compute_time, self.memory_time)
+        return np.where(link, "link", device)
 
     @property
     def compute_bound(self) -> np.ndarray:
@@ -89,7 +106,8 @@ class StepCosts:
     def step_time(self) -> np.ndarray:
         """The whole step: kernels plus per-layer framework overhead; run eagerly, the GPU
         cannot finish before the host has launched everything."""
-        return np.maximum(self.total(self.time) + self.overhead, self.host_time)
+        stage = np.maximum(self.total(self.time) + self.overhead, self.host_time)
+        return self.pipeline_slots * (stage + self.p2p_time)
 
     @property
     def overhead(self) -> np.ndarray | float:
@@ -109,6 +127,7 @@ def price_step(
     step: Step,
     profile: EfficiencyProfile | None = None,
     execution: Execution = "graphs",
+    pipeline: tuple[int, np.ndarray | float] = (1, 0.0),
 ) -> StepCosts:
     prec = Precision(quant)
     shape = np.broadcast_shapes(step.batch.shape, step.new_tokens.shape, step.past.shape)
@@ -148,6 +167,8 @@ def price_step(
         overhead_per_layer=profile.graph_overhead_per_layer if profile else 0.0,
         overhead_per_layer_token=profile.graph_overhead_per_layer_token if profile else 0.0,
         tokens=step.tokens,
+        pipeline_slots=pipeline[0],
+        p2p_time=pipeline[1],
         host_per_layer=profile.eager_host_per_layer if profile else 0.0,
         execution=execution,
     )

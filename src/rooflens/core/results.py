@@ -118,7 +118,7 @@ class Analysis:
                     **{f: st.fields[f] for f in BYTE_FIELDS},
                     "arithmetic_intensity": st.arithmetic_intensity,
                     "performance": st.performance,
-                    "bound": np.where(st.compute_bound, "compute", "memory"),
+                    "bound": st.bound,
                     "compute_dtype": st.dtypes,
                     "time": st.time,
                 }
@@ -151,7 +151,7 @@ class Analysis:
             {
                 "name": st.names[i],
                 "share": float(times[i] / total) if total else 0.0,
-                "bound": "compute" if st.compute_bound[i] else "memory",
+                "bound": str(st.bound[i]),
             }
             for i in order
         ]

@@ -1,0 +1,121 @@
+"""Tensor, pipeline and data parallelism, by hand on the tiny model (hidden 64, 4 heads,
+2 KV heads, head_dim 16, intermediate 128, vocab 100, 2 layers), fp16."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import rooflens
+from rooflens.core import AnalysisOptions, InvalidInputError, analyze, build_graph
+from rooflens.core.options import Parallelism
+
+LINK = dict(link_bandwidth=100e9, link_latency=2e-6)
+
+
+def _opts(**par) -> AnalysisOptions:
+    return AnalysisOptions(parallelism=Parallelism(**{**LINK, **par}))
+
+
+def _rows(model, device, **par) -> dict:
+    frame = analyze(model, device, batch=2, prompt_len=8, options=_opts(**par)).operators()
+    return {(r["stage"], r["name"]): r for r in frame.to_dict(orient="records")}
+
+
+def test_tensor_parallel_shards_heads_width_and_vocabulary(tiny_model, toy_device) -> None:
+    rows = _rows(tiny_model, toy_device, tp=2)
+    assert rows[("prefill", "q_proj")]["ops"] == 2 * 16 * 64 * 32  # 2 of 4 heads
+    assert rows[("prefill", "k_proj")]["store_kv"] == 16 * 16 * 2  # 1 of 2 KV heads
+    assert rows[("prefill", "gate_proj")]["load_weight"] == 64 * 64 * 2  # half the width
+    assert rows[("prefill", "down_proj")]["load_weight"] == 64 * 64 * 2
+    assert rows[("prefill", "lm_head")]["load_weight"] == 64 * 50 * 2  # half the vocabulary
+    assert rows[("prefill", "attn_norm")]["load_weight"] == 64 * 2  # replicated
+
+
+def test_ring_all_reduce_and_all_gather_times(tiny_model, toy_device) -> None:
+    rows = _rows(tiny_model, toy_device, tp=2)
+    # 16 tokens x 64 x 2 bytes = 2048 B; ring all-reduce over 2: 2(p-1)/p of it in 2 steps.
+    reduce = rows[("prefill", "o_proj_all_reduce")]
+    assert reduce["time"] == pytest.approx(2048 * 1 / 100e9 + 2 * 2e-6)
+    assert reduce["bound"] == "link" and reduce["count"] == 2
+    assert rows[("prefill", "down_proj_all_reduce")]["time"] == reduce["time"]
+    # Logits of the 2 last tokens, 100 x 2 bytes each: (p-1)/p of 400 B in one step.
+    gather = rows[("prefill", "lm_head_all_gather")]
+    assert gather["time"] == pytest.approx(200 / 100e9 + 2e-6)
+    assert ("prefill", "embed_tokens_all_reduce") in rows
+
+
+def test_parallel_blocks_reduce_once_per_layer(toy_device) -> None:
+    gptj = rooflens.load_model("EleutherAI/gpt-j-6b")
+    names = [op.name for op in build_graph(gptj, _opts(tp=4), toy_device).operators]
+    assert "o_proj_all_reduce" not in names and names.count("down_proj_all_reduce") == 1
+
+
+def test_memory_per_device_and_model_parameters(tiny_model, toy_device) -> None:
+    one = analyze(tiny_model, toy_device, batch=2, prompt_len=8)
+    two = analyze(tiny_model, toy_device, batch=2, prompt_len=8, options=_opts(tp=2))
+    assert two.params == one.params  # the model, not the shard
+    assert two.memory["prefill"].kv_cache == one.memory["prefill"].kv_cache / 2
+    per_layer = (2048 + 1024 + 1024 + 2048 + 3 * 4096) + 2 * 64  # sharded linears + norms
+    assert two.memory["prefill"].weights == 2 * (3200 + 2 * per_layer + 64 + 3200)
+
+
+def test_tensor_parallelism_needs_divisible_heads(tiny_model, toy_device) -> None:
+    with pytest.raises(InvalidInputError, match="tp=3"):
+        analyze(tiny_model, toy_device, options=_opts(tp=3))
+    quad = analyze(tiny_model, toy_device, options=_opts(tp=4))  # KV heads replicated
+    rows = quad.operators()
+    k = rows[(rows.stage == "decode") & (rows.name == "k_proj")].iloc[0]
+    assert k.store_kv == 16 * 2  # one KV head of 16 per device
+
+
+def test_pipeline_slots_and_send(tiny_model, toy_device) -> None:
+    base = analyze(tiny_model, toy_device, batch=8, prompt_len=8, options=_opts(micro_batches=4))
+    piped = analyze(
+        tiny_model, toy_device, batch=8, prompt_len=8, options=_opts(pp=2, micro_batches=4)
+    )
+    step = piped.steps["prefill"]
+    assert step.num_layers == 1 and step.pipeline_slots == 4 + 2 - 1
+    send = 2 * 8 * 64 * 2 / 100e9 + 2e-6  # a micro-batch of 2 sequences x 8 tokens
+    expected = 5 * (float(step.total(step.time)) + send)
+    assert piped.totals()["prefill"]["time"] == pytest.approx(expected)
+    assert piped.memory["prefill"].kv_cache == base.memory["prefill"].kv_cache / 2
+    with pytest.raises(InvalidInputError, match="micro_batches"):
+        analyze(tiny_model, toy_device, batch=6, options=_opts(micro_batches=4))
+
+
+def test_data_parallel_replicas_multiply_throughput(tiny_model, toy_device) -> None:
+    one = analyze(tiny_model, toy_device, batch=4, prompt_len=64, gen_len=32)
+    four = analyze(tiny_model, toy_device, batch=4, prompt_len=64, gen_len=32, options=_opts(dp=4))
+    assert four.generation["throughput"] == pytest.approx(4 * one.generation["throughput"])
+    assert four.generation["e2e_latency"] == pytest.approx(one.generation["e2e_latency"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from([1, 2, 4]), st.integers(1, 64), st.integers(16, 2048), st.floats(1.5, 20))
+def test_a_faster_link_never_slows_tensor_parallelism(tp, b, s, factor) -> None:
+    model = rooflens.load_model("meta-llama/Llama-2-7b-hf")
+    device = rooflens.get_device("h100-sxm")
+    slow, fast = (
+        analyze(
+            model,
+            device,
+            batch=b,
+            prompt_len=s,
+            gen_len=16,
+            options=AnalysisOptions(parallelism=Parallelism(tp=tp, link_bandwidth=bw)),
+        )
+        for bw in (100e9, 100e9 * factor)
+    )
+    assert fast.generation["e2e_latency"] <= slow.generation["e2e_latency"]
+
+
+def test_decode_generation_with_collectives_equals_sum_of_steps(tiny_model, toy_device) -> None:
+    opts = _opts(tp=2, pp=2, micro_batches=2)
+    whole = analyze(tiny_model, toy_device, batch=4, prompt_len=32, gen_len=50, options=opts)
+    steps = analyze(tiny_model, toy_device, batch=4, prompt_len=np.arange(32, 81), options=opts)
+    assert whole.generation["decode_time"] == pytest.approx(
+        steps.totals()["decode"]["time"].sum(), rel=1e-12
+    )
