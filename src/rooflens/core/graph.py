@@ -18,6 +18,7 @@ from rooflens.core.operators import (
     AttentionValues,
     Collective,
     Embedding,
+    ExpertLinear,
     FlashAttention,
     Linear,
     Norm,
@@ -34,23 +35,31 @@ from rooflens.core.options import AnalysisOptions, Parallelism
 class Graph:
     operators: tuple[Operator, ...]
     num_layers: int
+    total_layers: int = 0
 
-    def count(self, op: Operator) -> int:
-        """How many times the network runs this operator per step."""
-        return self.num_layers if op.scope == "block" else 1
+    def count(self, op: Operator) -> float:
+        """How many times this device runs the operator per step (block operators present in
+        only some layers: their share of this device's layers)."""
+        if op.scope != "block":
+            return 1
+        if op.layers is None:
+            return self.num_layers
+        return op.layers * self.num_layers / (self.total_layers or self.num_layers)
 
     def params(self) -> int:
-        return sum(self.count(op) * op.params() for op in self.operators)
+        return round(sum(self.count(op) * op.params() for op in self.operators))
 
 
 def build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | None = None) -> Graph:
     """The operators one device runs per step, with the number of layers it holds."""
     par = options.parallelism
     local = local_model(model, par)
-    ops = [*_embedding(local), *_block(local, options, device), *_head(local, options)]
+    mlp_layers = (model.dense_layers, model.num_layers - model.dense_layers)
+    block = _block(local, options, device, mlp_layers)
+    ops = [*_embedding(local), *block, *_head(local, options)]
     if par.tp > 1:
         ops = _tensor_parallel(ops, model, par, link_bandwidth(device, par))
-    return Graph(operators=tuple(ops), num_layers=local.num_layers)
+    return Graph(operators=tuple(ops), num_layers=local.num_layers, total_layers=model.num_layers)
 
 
 def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
@@ -68,10 +77,19 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
         )
     if pp > model.num_layers:
         raise InvalidInputError("pp", pp, f"at most the {model.num_layers} layers of {model.name}")
+    widths = [w for w in (model.expert_intermediate_size, model.shared_intermediate_size) if w]
+    if any(w % tp for w in widths):
+        raise InvalidInputError("tp", tp, f"a divisor of {model.name}'s expert widths {widths}")
     if tp == 1 and pp == 1:
         return model
+    experts = {
+        key: getattr(model, key) // tp
+        for key in ("expert_intermediate_size", "shared_intermediate_size")
+        if getattr(model, key)
+    }
     return model.model_copy(
-        update={
+        update=experts
+        | {
             "num_heads": h // tp,
             "num_kv_heads": max(kv // tp, 1),
             "intermediate_size": inter // tp,
@@ -101,6 +119,8 @@ def _tensor_parallel(
     and after each row-parallel projection (one per branch, or one per parallel block), and an
     all-gather of the vocabulary-parallel logits."""
     reduce_after = {"embed_tokens", "down_proj"} | (set() if model.parallel_block else {"o_proj"})
+    if model.is_moe:
+        reduce_after.add("moe_combine" if model.shared_intermediate_size else "expert_down_proj")
     renamed: dict[str, str] = {}
     out: list[Operator] = []
     for op in ops:
@@ -126,6 +146,7 @@ def _tensor_parallel(
                 link_bandwidth=bandwidth,
                 link_latency=par.link_latency,
                 last_token_only=gather,
+                layers=op.layers,
             )
         )
         renamed[op.output] = f"{op.output}_tp"
@@ -295,60 +316,175 @@ def _flash_block_rows(m: ModelSpec, o: AnalysisOptions, device: Device | None) -
     return block_rows
 
 
-def _mlp(m: ModelSpec, o: AnalysisOptions, src: str) -> list[Operator]:
+def _ffn(
+    m: ModelSpec, prefix: str, width: int, src: str, out: str, layers: int | None = None
+) -> list[Operator]:
+    """Gate/up projections, activation and down projection of one MLP of `width`."""
+    t = prefix.replace("_", "")
+    common = {"bias": m.mlp_bias, "layers": layers}
     ops: list[Operator] = []
     if m.gated_mlp:
         ops.append(
             Linear(
-                "gate_proj",
+                f"{prefix}gate_proj",
                 "block",
                 (src,),
-                "gate",
+                f"{t}gate",
                 in_features=m.hidden_size,
-                out_features=m.intermediate_size,
-                bias=m.mlp_bias,
+                out_features=width,
+                **common,
             )
         )
     ops.append(
         Linear(
-            "up_proj",
+            f"{prefix}up_proj",
             "block",
             (src,),
-            "up",
+            f"{t}up",
             in_features=m.hidden_size,
-            out_features=m.intermediate_size,
-            bias=m.mlp_bias,
+            out_features=width,
+            **common,
         )
     )
-    act_in = ("gate", "up") if m.gated_mlp else ("up",)
+    act_in = (f"{t}gate", f"{t}up") if m.gated_mlp else (f"{t}up",)
     ops.append(
         Activation(
-            "mlp_act",
+            f"{prefix}mlp_act",
             "block",
             act_in,
-            "act",
-            width=m.intermediate_size,
+            f"{t}act",
+            width=width,
             function=m.activation,
             gated=m.gated_mlp,
+            layers=layers,
         )
     )
     ops.append(
         Linear(
-            "down_proj",
+            f"{prefix}down_proj",
             "block",
-            ("act",),
-            "mlp_out",
-            in_features=m.intermediate_size,
+            (f"{t}act",),
+            out,
+            in_features=width,
             out_features=m.hidden_size,
-            bias=m.mlp_bias,
+            **common,
         )
     )
+    return ops
+
+
+def _experts(m: ModelSpec, src: str, out: str, layers: int) -> list[Operator]:
+    """Router and routed experts of an MoE layer (Shazeer et al. 2017; Mixtral, DeepSeekMoE)."""
+    e, k, width = m.num_experts, m.experts_per_token, m.expert_intermediate_size or 0
+    routed = {"num_experts": e, "top_k": k, "layers": layers}
+    ops: list[Operator] = [
+        Linear(
+            "router",
+            "block",
+            (src,),
+            "router_logits",
+            in_features=m.hidden_size,
+            out_features=e,
+            bias=m.router_bias,
+            quantized=False,
+            layers=layers,
+        )
+    ]
+    if m.gated_mlp:
+        ops.append(
+            ExpertLinear(
+                "expert_gate_proj",
+                "block",
+                (src,),
+                "egate",
+                in_features=m.hidden_size,
+                out_features=width,
+                **routed,
+            )
+        )
+    ops.append(
+        ExpertLinear(
+            "expert_up_proj",
+            "block",
+            (src,),
+            "eup",
+            in_features=m.hidden_size,
+            out_features=width,
+            **routed,
+        )
+    )
+    act_in = ("egate", "eup") if m.gated_mlp else ("eup",)
+    # Each token runs k experts: the activation covers k x width elements per token.
+    ops.append(
+        Activation(
+            "expert_act",
+            "block",
+            act_in,
+            "eact",
+            width=k * width,
+            function=m.activation,
+            gated=m.gated_mlp,
+            layers=layers,
+        )
+    )
+    ops.append(
+        ExpertLinear(
+            "expert_down_proj",
+            "block",
+            ("eact",),
+            out,
+            in_features=width,
+            out_features=m.hidden_size,
+            **routed,
+        )
+    )
+    return ops
+
+
+def _mlp(m: ModelSpec, o: AnalysisOptions, src: str, mlp_layers: tuple[int, int]) -> list[Operator]:
+    dense, moe = mlp_layers
+    if not m.is_moe:
+        ops = _ffn(m, "", m.intermediate_size, src, "mlp_out")
+    else:
+        ops = _ffn(m, "", m.intermediate_size, src, "mlp_out", layers=dense) if dense else []
+        if m.shared_intermediate_size:
+            ops += _experts(m, src, "routed_out", moe)
+            ops += _ffn(m, "shared_", m.shared_intermediate_size, src, "shared_out", layers=moe)
+            combine_in = ("routed_out", "shared_out")
+            if m.shared_expert_gate:
+                ops.append(
+                    Linear(
+                        "shared_expert_gate",
+                        "block",
+                        (src,),
+                        "shared_gate",
+                        in_features=m.hidden_size,
+                        out_features=1,
+                        quantized=False,
+                        layers=moe,
+                    )
+                )
+            ops.append(
+                ResidualAdd(
+                    "moe_combine",
+                    "block",
+                    combine_in,
+                    "mlp_out",
+                    width=m.hidden_size,
+                    conventions=o.conventions,
+                    layers=moe,
+                )
+            )
+        else:
+            ops += _experts(m, src, "mlp_out", moe)
     if m.post_norms:
         ops.append(_norm(m, o, "post_mlp_norm", "mlp_out", "mlp_out_n"))
     return ops
 
 
-def _block(m: ModelSpec, o: AnalysisOptions, device: Device | None) -> list[Operator]:
+def _block(
+    m: ModelSpec, o: AnalysisOptions, device: Device | None, mlp_layers: tuple[int, int]
+) -> list[Operator]:
     attn_out = "attn_out_n" if m.post_norms else "attn_out"
     mlp_out = "mlp_out_n" if m.post_norms else "mlp_out"
     add = ResidualAdd
@@ -360,7 +496,7 @@ def _block(m: ModelSpec, o: AnalysisOptions, device: Device | None) -> list[Oper
             ops.append(_norm(m, o, "mlp_norm", "x", "xm"))
             mlp_src = "xm"
         ops += _attention(m, o, device, "xa")
-        ops += _mlp(m, o, mlp_src)
+        ops += _mlp(m, o, mlp_src, mlp_layers)
         ops.append(
             add(
                 "residual_add",
@@ -384,7 +520,7 @@ def _block(m: ModelSpec, o: AnalysisOptions, device: Device | None) -> list[Oper
         )
     )
     ops.append(_norm(m, o, "mlp_norm", "x2", "xm"))
-    ops += _mlp(m, o, "xm")
+    ops += _mlp(m, o, "xm", mlp_layers)
     ops.append(
         add(
             "mlp_add", "block", ("x2", mlp_out), "y", width=m.hidden_size, conventions=o.conventions

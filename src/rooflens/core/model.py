@@ -44,6 +44,16 @@ class ModelSpec(BaseModel):
     # OPT-350m embeds in a narrower width and projects in and out of the residual stream.
     embed_dim: PositiveInt | None = None
     sliding_window: PositiveInt | None = None
+    # Mixture of experts: `num_experts` expert MLPs of `expert_intermediate_size`, each token
+    # routed to `experts_per_token`; `shared_intermediate_size` for always-on shared experts;
+    # the first `dense_layers` layers keep a dense MLP of `intermediate_size`.
+    num_experts: int = 0
+    experts_per_token: int = 0
+    expert_intermediate_size: PositiveInt | None = None
+    shared_intermediate_size: PositiveInt | None = None
+    shared_expert_gate: bool = False
+    router_bias: bool = False
+    dense_layers: int = 0
 
     @model_validator(mode="after")
     def _check_heads(self) -> ModelSpec:
@@ -51,6 +61,13 @@ class ModelSpec(BaseModel):
             raise ValueError(
                 f"num_heads={self.num_heads} must be a multiple of num_kv_heads={self.num_kv_heads}"
             )
+        if self.num_experts and not 0 < self.experts_per_token <= self.num_experts:
+            raise ValueError(
+                f"experts_per_token={self.experts_per_token} must be between 1 and "
+                f"num_experts={self.num_experts}"
+            )
+        if not 0 <= self.dense_layers <= self.num_layers:
+            raise ValueError(f"dense_layers={self.dense_layers} must be within num_layers")
         if self.learned_positions < 0:
             raise ValueError(f"learned_positions={self.learned_positions} must be >= 0")
         return self
@@ -67,6 +84,10 @@ class ModelSpec(BaseModel):
     def gqa_group(self) -> int:
         """Query heads that share one key/value head (1 = MHA, num_heads = MQA)."""
         return self.num_heads // self.num_kv_heads
+
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
 
     @property
     def token_embed_dim(self) -> int:

@@ -88,6 +88,8 @@ class Operator:
 
     # Which calibrated efficiency curves apply (rooflens.core.efficiency).
     efficiency_class: ClassVar[str] = "vector"
+    # Block operators present in only some layers (dense vs MoE MLPs) say in how many.
+    layers: int | None = None
 
     def cost(self, step: Step, prec: Precision) -> Cost:
         raise NotImplementedError
@@ -406,3 +408,41 @@ class Collective(Operator):
     def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
         rows = step.batch if self.last_token_only else step.tokens
         return rows * self.width * prec.act
+
+
+def expected_experts_hit(num_experts: int, top_k: int, tokens: np.ndarray) -> np.ndarray:
+    """Distinct experts that `tokens` tokens, each routed to `top_k` of `num_experts`, touch in
+    expectation under uniform routing: E (1 - (1 - k/E)^T) (occupancy of E bins)."""
+    return num_experts * (1 - (1 - top_k / num_experts) ** tokens)
+
+
+@dataclass(frozen=True)
+class ExpertLinear(Linear):
+    """One projection of every routed expert. Compute follows the top-k routing; the weights
+    read are those of the distinct experts the step's tokens hit."""
+
+    num_experts: int = 1
+    top_k: int = 1
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        tokens = step.tokens
+        routed = tokens * self.top_k
+        per_expert = self.in_features * self.out_features * self._weight_bits(prec.quant) / 8
+        hit = expected_experts_hit(self.num_experts, self.top_k, tokens)
+        return _cost(
+            ops=2 * routed * self.in_features * self.out_features,
+            load_weight=hit * per_expert,
+            load_act=routed * self.in_features * prec.act,
+            store_act=routed * self.out_features * prec.act,
+        )
+
+    def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
+        return step.tokens * self.top_k * self.out_features * prec.act
+
+    def params(self) -> int:
+        return self.num_experts * self.in_features * self.out_features
+
+    def weight_bytes(self, quant: Quantization) -> float:
+        return (
+            self.num_experts * self.in_features * self.out_features * (self._weight_bits(quant) / 8)
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -12,12 +13,14 @@ from rooflens.core.operators import (
     AttentionScores,
     AttentionValues,
     Embedding,
+    ExpertLinear,
     FlashAttention,
     Linear,
     Norm,
     Operator,
     ResidualAdd,
     Softmax,
+    expected_experts_hit,
 )
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -40,6 +43,15 @@ def operator_call(
         return torch.randn(*shape, dtype=dtype, device=device)
 
     tokens, keys = batch * new_tokens, past + new_tokens
+    if isinstance(op, ExpertLinear):
+        # A grouped GEMM: the routed rows spread evenly over the experts they hit.
+        hit = max(
+            1, round(float(expected_experts_hit(op.num_experts, op.top_k, np.array(float(tokens)))))
+        )
+        rows = tokens * op.top_k
+        per = -(-rows // hit)
+        x, w = t(hit, per, op.in_features), t(hit, op.in_features, op.out_features)
+        return lambda: torch.bmm(x, w).reshape(hit * per, op.out_features)[:rows]
     if isinstance(op, Linear):
         rows = batch if op.last_token_only else tokens
         x, w = t(rows, op.in_features), t(op.out_features, op.in_features)

@@ -261,6 +261,58 @@ def _falcon(c: _Config, name: str) -> ModelSpec:
     )
 
 
+def _mixtral(c: _Config, name: str) -> ModelSpec:
+    # Every layer is MoE; the config's intermediate_size is the expert width.
+    return _llama_like(
+        c,
+        name,
+        num_experts=c.req("num_local_experts"),
+        experts_per_token=c.req("num_experts_per_tok"),
+        expert_intermediate_size=c.req("intermediate_size"),
+    )
+
+
+def _moe_layers(c: _Config) -> None:
+    """Models whose MoE layers are not all layers are not supported yet: say so."""
+    if c.get("decoder_sparse_step", 1) != 1 or c.get("mlp_only_layers", []):
+        raise ModelConfigError(
+            f"model_type {c.model_type!r}: decoder_sparse_step/mlp_only_layers other than "
+            "every layer MoE are not supported"
+        )
+
+
+def _qwen2_moe(c: _Config, name: str) -> ModelSpec:
+    _moe_layers(c)
+    shared = c.get("shared_expert_intermediate_size", 0) or None
+    window = c.raw.get("sliding_window") if c.get("use_sliding_window", False) else None
+    return _llama_like(
+        c,
+        name,
+        qkv_bias=True,
+        out_bias=False,
+        sliding_window=window,
+        num_experts=c.req("num_experts"),
+        experts_per_token=c.req("num_experts_per_tok"),
+        expert_intermediate_size=c.req("moe_intermediate_size"),
+        shared_intermediate_size=shared,
+        shared_expert_gate=shared is not None,
+    )
+
+
+def _qwen3_moe(c: _Config, name: str) -> ModelSpec:
+    _moe_layers(c)
+    window = c.raw.get("sliding_window") if c.get("use_sliding_window", False) else None
+    return _llama_like(
+        c,
+        name,
+        qk_norm=True,
+        sliding_window=window,
+        num_experts=c.req("num_experts"),
+        experts_per_token=c.req("num_experts_per_tok"),
+        expert_intermediate_size=c.req("moe_intermediate_size"),
+    )
+
+
 READERS: dict[str, Callable[[_Config, str], ModelSpec]] = {
     "llama": _llama_like,
     "mistral": _llama_like,
@@ -274,6 +326,9 @@ READERS: dict[str, Callable[[_Config, str], ModelSpec]] = {
     "gptj": _gptj,
     "gpt_neox": _gpt_neox,
     "falcon": _falcon,
+    "mixtral": _mixtral,
+    "qwen2_moe": _qwen2_moe,
+    "qwen3_moe": _qwen3_moe,
     "RefinedWeb": _falcon,
     "RefinedWebModel": _falcon,
 }

@@ -1,0 +1,95 @@
+"""Mixture of experts: routing cost by hand on a tiny Mixtral-style model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import rooflens
+from rooflens.core import AnalysisOptions, ModelSpec, analyze, build_graph
+from rooflens.core.operators import expected_experts_hit
+from rooflens.core.options import Parallelism
+
+MOE = ModelSpec(
+    name="tiny-moe",
+    model_type="mixtral",
+    num_layers=2,
+    hidden_size=64,
+    num_heads=4,
+    num_kv_heads=2,
+    head_dim=16,
+    intermediate_size=128,
+    vocab_size=100,
+    max_positions=4096,
+    tied_embeddings=False,
+    gated_mlp=True,
+    activation="silu",
+    norm="rmsnorm",
+    num_experts=8,
+    experts_per_token=2,
+    expert_intermediate_size=96,
+)
+
+
+def test_expected_experts_hit() -> None:
+    assert expected_experts_hit(8, 2, np.array(1.0)) == pytest.approx(2.0)
+    assert expected_experts_hit(8, 2, np.array(2.0)) == pytest.approx(8 * (1 - 0.75**2))
+    assert expected_experts_hit(8, 2, np.array(1e4)) == pytest.approx(8.0)
+
+
+@given(st.integers(1, 256), st.integers(1, 64))
+def test_more_tokens_never_hit_fewer_experts(e, t) -> None:
+    k = max(1, e // 4)
+    assert expected_experts_hit(e, k, np.array(t + 1.0)) >= expected_experts_hit(e, k, t * 1.0)
+    assert expected_experts_hit(e, k, np.array(t * 1.0)) <= e
+
+
+def test_decode_loads_the_experts_hit_and_computes_top_k(toy_device) -> None:
+    rows = analyze(MOE, toy_device, batch=1, prompt_len=8).operators()
+    up = rows[(rows.stage == "decode") & (rows.name == "expert_up_proj")].iloc[0]
+    assert up.ops == 2 * 1 * 2 * 64 * 96  # one token through its 2 experts
+    assert up.load_weight == pytest.approx(2 * 64 * 96 * 2)  # 2 of 8 experts read
+    router = rows[(rows.stage == "decode") & (rows.name == "router")].iloc[0]
+    assert router.ops == 2 * 64 * 8
+    big = analyze(MOE, toy_device, batch=256, prompt_len=8).operators()
+    up = big[(big.stage == "decode") & (big.name == "expert_up_proj")].iloc[0]
+    assert up.load_weight == pytest.approx(8 * 64 * 96 * 2)  # every expert is hit
+
+
+def test_parameters_and_active_compute(toy_device) -> None:
+    per_layer_attn = 4096 + 2048 + 2048 + 4096 + 2 * 64
+    experts = 8 * 3 * 64 * 96
+    assert build_graph(MOE, AnalysisOptions()).params() == (
+        6400 + 2 * (per_layer_attn + 64 * 8 + experts) + 64 + 6400
+    )
+
+
+def test_dense_leading_layers_and_shared_experts(toy_device) -> None:
+    mixed = MOE.model_copy(
+        update={"dense_layers": 1, "shared_intermediate_size": 32, "shared_expert_gate": True}
+    )
+    graph = build_graph(mixed, AnalysisOptions())
+    counts = {op.name: graph.count(op) for op in graph.operators}
+    assert counts["gate_proj"] == 1 and counts["expert_up_proj"] == 1
+    assert counts["shared_up_proj"] == 1 and counts["q_proj"] == 2
+    per_layer_attn = 4096 + 2048 + 2048 + 4096 + 2 * 64
+    dense = 3 * 64 * 128
+    moe = 64 * 8 + 8 * 3 * 64 * 96 + 3 * 64 * 32 + 64
+    assert graph.params() == 6400 + 2 * per_layer_attn + dense + moe + 64 + 6400
+
+
+def test_tensor_parallel_shards_experts(toy_device) -> None:
+    opts = AnalysisOptions(parallelism=Parallelism(tp=2, link_bandwidth=1e11))
+    rows = analyze(MOE, toy_device, batch=1, prompt_len=8, options=opts).operators()
+    up = rows[(rows.stage == "decode") & (rows.name == "expert_up_proj")].iloc[0]
+    assert up.load_weight == pytest.approx(2 * 64 * 48 * 2)
+    assert "expert_down_proj_all_reduce" in set(rows.name)
+
+
+def test_bundled_moe_models_load() -> None:
+    mixtral = rooflens.load_model("mistralai/Mixtral-8x7B-Instruct-v0.1")
+    assert (mixtral.num_experts, mixtral.experts_per_token) == (8, 2)
+    qwen = rooflens.load_model("Qwen/Qwen3-30B-A3B")
+    assert qwen.expert_intermediate_size == 768 and qwen.qk_norm
