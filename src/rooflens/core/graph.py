@@ -20,6 +20,7 @@ from rooflens.core.operators import (
     Embedding,
     ExpertLinear,
     FlashAttention,
+    LatentAttention,
     Linear,
     Norm,
     Operator,
@@ -217,7 +218,71 @@ def _norm(
     )
 
 
+def _latent_attention(m: ModelSpec, o: AnalysisOptions, src: str) -> list[Operator]:
+    """DeepSeek's MLA: low-rank queries, one cached latent (plus rotary key) for K and V."""
+    h, d, c = m.num_heads, m.head_dim, m.kv_lora_rank or 0
+    ops: list[Operator] = []
+    if m.q_lora_rank:
+        ops += [
+            Linear(
+                "q_a_proj",
+                "block",
+                (src,),
+                "qa",
+                in_features=m.hidden_size,
+                out_features=m.q_lora_rank,
+                bias=m.qkv_bias,
+            ),
+            _norm(m, o, "q_a_norm", "qa", "qan", width=m.q_lora_rank),
+            Linear(
+                "q_b_proj", "block", ("qan",), "q", in_features=m.q_lora_rank, out_features=h * d
+            ),
+        ]
+    else:
+        ops.append(
+            Linear("q_proj", "block", (src,), "q", in_features=m.hidden_size, out_features=h * d)
+        )
+    v = m.v_head_dim or d
+    ops += [
+        # The latent and the rotary key are what the cache holds.
+        Linear(
+            "kv_a_proj",
+            "block",
+            (src,),
+            "kv",
+            in_features=m.hidden_size,
+            out_features=c + m.qk_rope_head_dim,
+            bias=m.qkv_bias,
+            to_kv_cache=True,
+        ),
+        _norm(m, o, "kv_a_norm", "kv", "kv", width=c),
+        LatentAttention(
+            "latent_attention",
+            "block",
+            ("q", "kv"),
+            "attn",
+            num_heads=h,
+            head_dim=d,
+            rope_dim=m.qk_rope_head_dim,
+            v_dim=v,
+            kv_lora=c,
+        ),
+        Linear(
+            "o_proj",
+            "block",
+            ("attn",),
+            "attn_out",
+            in_features=h * v,
+            out_features=m.hidden_size,
+            bias=m.out_bias,
+        ),
+    ]
+    return ops
+
+
 def _attention(m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str) -> list[Operator]:
+    if m.is_mla:
+        return _latent_attention(m, o, src)
     h, kvh, d = m.num_heads, m.num_kv_heads, m.head_dim
     ops: list[Operator] = [
         Linear(

@@ -18,8 +18,8 @@ def weight_bytes(graph: Graph, quant: Quantization) -> float:
 def kv_cache_bytes(
     model: ModelSpec, quant: Quantization, batch: np.ndarray, tokens: np.ndarray
 ) -> np.ndarray:
-    """K and V of every layer: 2 x layers x kv_heads x head_dim x tokens x bytes."""
-    per_token = 2 * model.num_layers * model.kv_dim * quant.kv_bits / 8
+    """K and V of every layer (2 x kv_heads x head_dim per token), or MLA's latent."""
+    per_token = model.num_layers * model.kv_elements_per_token * quant.kv_bits / 8
     return batch * tokens * per_token
 
 

@@ -54,6 +54,13 @@ class ModelSpec(BaseModel):
     shared_expert_gate: bool = False
     router_bias: bool = False
     dense_layers: int = 0
+    # Multi-head latent attention (DeepSeek-V2/V3): queries through a `q_lora_rank` bottleneck,
+    # keys and values cached as one `kv_lora_rank` latent plus a shared rotary key of
+    # `qk_rope_head_dim`; `head_dim` is the query/key width (no-rope + rope parts).
+    q_lora_rank: PositiveInt | None = None
+    kv_lora_rank: PositiveInt | None = None
+    qk_rope_head_dim: int = 0
+    v_head_dim: PositiveInt | None = None
 
     @model_validator(mode="after")
     def _check_heads(self) -> ModelSpec:
@@ -84,6 +91,17 @@ class ModelSpec(BaseModel):
     def gqa_group(self) -> int:
         """Query heads that share one key/value head (1 = MHA, num_heads = MQA)."""
         return self.num_heads // self.num_kv_heads
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank is not None
+
+    @property
+    def kv_elements_per_token(self) -> int:
+        """Cached values per token and layer: K and V of every KV head, or MLA's latent."""
+        if self.kv_lora_rank is not None:
+            return self.kv_lora_rank + self.qk_rope_head_dim
+        return 2 * self.kv_dim
 
     @property
     def is_moe(self) -> bool:

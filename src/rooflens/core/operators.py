@@ -446,3 +446,63 @@ class ExpertLinear(Linear):
         return (
             self.num_experts * self.in_features * self.out_features * (self._weight_bits(quant) / 8)
         )
+
+
+@dataclass(frozen=True)
+class LatentAttention(Operator):
+    """Multi-head latent attention (DeepSeek-V2, 2024) from the cached latent `c` (kv_lora
+    wide) and shared rotary key, with the up-projection W_UK|W_UV (`kv_b_proj`) inside.
+
+    Several new tokens (prefill): decompress every key's K and V, then fused causal attention
+    with `head_dim`-wide queries/keys and `v_dim`-wide values. One new token (decode): absorb
+    W_UK into the query and W_UV into the output and attend over the latent, which all heads
+    share, so the cache is read once (the "absorbed" form)."""
+
+    efficiency_class: ClassVar[str] = "attention"
+
+    num_heads: int = 0
+    head_dim: int = 0
+    rope_dim: int = 0
+    v_dim: int = 0
+    kv_lora: int = 0
+
+    def params(self) -> int:
+        return self.kv_lora * self.num_heads * (self.head_dim - self.rope_dim + self.v_dim)
+
+    def weight_bytes(self, quant: Quantization) -> float:
+        return self.params() * quant.weight_bits_per_param(self.kv_lora) / 8
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        h, d, v, r, c = self.num_heads, self.head_dim, self.v_dim, self.rope_dim, self.kv_lora
+        nope = d - r
+        b, keys = step.batch, step.keys
+        weights = self.weight_bytes(prec.quant)
+        latent = b * keys * (c + r) * prec.kv
+        q_in = step.tokens * h * d * prec.act
+        out = step.tokens * h * v * prec.act
+        pairs = b * h * step.causal_pairs
+        # Prefill: decompress K_nope and V for every key, write and read them, attend.
+        kv_rows = b * keys
+        naive_ops = 2 * kv_rows * c * h * (nope + v) + pairs * (2 * d + 2 * v + 5)
+        naive_act = 2 * kv_rows * h * (nope + v) * prec.act
+        # Decode: q_nope -> latent, attention over (latent + rope), output latent -> v.
+        scores = b * h * step.new_tokens * keys
+        absorbed_ops = (
+            2 * step.tokens * h * nope * c
+            + scores * (2 * (c + r) + 2 * c + 5)
+            + 2 * step.tokens * h * c * v
+        )
+        decode = step.new_tokens == 1
+        return _cost(
+            ops=np.where(decode, absorbed_ops, naive_ops),
+            load_weight=weights,
+            load_act=q_in + np.where(decode, 0.0, naive_act / 2),
+            store_act=out + np.where(decode, 0.0, naive_act / 2),
+            load_kv=latent,
+        )
+
+    def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
+        return step.tokens * self.num_heads * self.v_dim * prec.act
+
+    def compute_bits(self, quant: Quantization) -> int:
+        return max(quant.a_bits, quant.kv_bits)

@@ -15,6 +15,7 @@ from rooflens.core.operators import (
     Embedding,
     ExpertLinear,
     FlashAttention,
+    LatentAttention,
     Linear,
     Norm,
     Operator,
@@ -43,6 +44,8 @@ def operator_call(
         return torch.randn(*shape, dtype=dtype, device=device)
 
     tokens, keys = batch * new_tokens, past + new_tokens
+    if isinstance(op, LatentAttention):
+        return _latent_attention(op, batch, new_tokens, keys, t)
     if isinstance(op, ExpertLinear):
         # A grouped GEMM: the routed rows spread evenly over the experts they hit.
         hit = max(
@@ -94,6 +97,35 @@ def operator_call(
     if isinstance(op, AttentionScores | AttentionValues | Softmax):
         return _eager_attention_part(op, batch, new_tokens, keys, t)
     return None
+
+
+def _latent_attention(
+    op: LatentAttention, batch: int, q_len: int, keys: int, t: Callable[..., torch.Tensor]
+) -> Callable[[], object]:
+    """MLA as engines run it: decompress K/V for a prefill, absorb W_UK/W_UV to decode."""
+    h, nope, r, v, c = op.num_heads, op.head_dim - op.rope_dim, op.rope_dim, op.v_dim, op.kv_lora
+    q, latent, rope_k = t(batch, q_len, h, nope + r), t(batch, keys, c), t(batch, keys, r)
+    if q_len == 1:
+        w_uk, w_uv = t(h, nope, c), t(h, c, v)
+
+        def absorbed() -> torch.Tensor:
+            q_latent = torch.einsum("bqhn,hnc->bqhc", q[..., :nope], w_uk)
+            scores = torch.einsum("bqhc,bkc->bhqk", q_latent, latent)
+            scores = scores + torch.einsum("bqhr,bkr->bhqk", q[..., nope:], rope_k)
+            out = torch.einsum("bhqk,bkc->bqhc", torch.softmax(scores, -1), latent)
+            return torch.einsum("bqhc,hcv->bqhv", out, w_uv)
+
+        return absorbed
+    w_kv = t(c, h * (nope + v))
+
+    def decompressed() -> torch.Tensor:
+        kv = (latent @ w_kv).view(batch, keys, h, nope + v)
+        k = torch.cat([kv[..., :nope], rope_k[:, :, None, :].expand(-1, -1, h, -1)], -1)
+        return F.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), kv[..., nope:].transpose(1, 2), is_causal=True
+        )
+
+    return decompressed
 
 
 def _eager_attention_part(

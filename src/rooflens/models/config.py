@@ -313,6 +313,37 @@ def _qwen3_moe(c: _Config, name: str) -> ModelSpec:
     )
 
 
+def _deepseek(c: _Config, name: str) -> ModelSpec:
+    """DeepSeek-V2/V3: MLA attention and fine-grained MoE after `first_k_dense_replace` dense
+    layers. The multi-token-prediction module (num_nextn_predict_layers) is not part of the
+    model that generates and is left out, as DeepSeek's own 671B count leaves it out."""
+    if c.get("moe_layer_freq", 1) != 1:
+        raise ModelConfigError(
+            f"model_type {c.model_type!r}: moe_layer_freq other than 1 is not supported"
+        )
+    nope, rope = c.req("qk_nope_head_dim"), c.req("qk_rope_head_dim")
+    heads = c.req("num_attention_heads")
+    expert = c.req("moe_intermediate_size")
+    shared = c.get("n_shared_experts", 0) or 0
+    return _llama_like(
+        c,
+        name,
+        head_dim=nope + rope,
+        num_kv_heads=heads,
+        q_lora_rank=c.raw.get("q_lora_rank"),
+        kv_lora_rank=c.req("kv_lora_rank"),
+        qk_rope_head_dim=rope,
+        v_head_dim=c.req("v_head_dim"),
+        num_experts=c.req("n_routed_experts"),
+        experts_per_token=c.req("num_experts_per_tok"),
+        expert_intermediate_size=expert,
+        shared_intermediate_size=expert * shared or None,
+        # V3 routes with a learned per-expert score correction bias ("noaux_tc").
+        router_bias=c.get("topk_method", "") == "noaux_tc",
+        dense_layers=c.get("first_k_dense_replace", 0),
+    )
+
+
 READERS: dict[str, Callable[[_Config, str], ModelSpec]] = {
     "llama": _llama_like,
     "mistral": _llama_like,
@@ -327,6 +358,8 @@ READERS: dict[str, Callable[[_Config, str], ModelSpec]] = {
     "gpt_neox": _gpt_neox,
     "falcon": _falcon,
     "mixtral": _mixtral,
+    "deepseek_v2": _deepseek,
+    "deepseek_v3": _deepseek,
     "qwen2_moe": _qwen2_moe,
     "qwen3_moe": _qwen3_moe,
     "RefinedWeb": _falcon,
