@@ -68,12 +68,23 @@ def make_options(
     micro_batches: int = 1,
     link_bandwidth: float | None = None,
     link_latency: float = 5e-6,
+    kv_budget: int | None = None,
+    kv_policy: str = "h2o",
+    prompt_keep: float = 1.0,
 ) -> AnalysisOptions:
     """Build validated options; a bad value raises InvalidInputError naming the field."""
     if conventions not in ("rooflens", "llm-viewer"):
         raise InvalidInputError("conventions", conventions, "'rooflens' or 'llm-viewer'")
     if execution not in ("graphs", "eager"):
         raise InvalidInputError("execution", execution, "'graphs' or 'eager'")
+    if kv_policy not in ("h2o", "streaming"):
+        raise InvalidInputError("kv_policy", kv_policy, "'h2o' or 'streaming'")
+    if kv_budget is not None and (
+        isinstance(kv_budget, bool) or not isinstance(kv_budget, int) or kv_budget < 1
+    ):
+        raise InvalidInputError("kv_budget", kv_budget, "a positive integer number of tokens")
+    if not isinstance(prompt_keep, int | float) or not 0 < prompt_keep <= 1:
+        raise InvalidInputError("prompt_keep", prompt_keep, "a share in (0, 1]")
     try:
         quant = Quantization(w_bits=w_bits, a_bits=a_bits, kv_bits=kv_bits, group_size=group_size)
     except ValidationError as exc:
@@ -104,6 +115,9 @@ def make_options(
         calibration=calibration,
         execution=execution,  # type: ignore[arg-type]
         parallelism=par,
+        kv_budget=kv_budget,
+        kv_policy=kv_policy,  # type: ignore[arg-type]
+        prompt_keep=float(prompt_keep),
     )
 
 

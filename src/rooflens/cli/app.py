@@ -143,6 +143,19 @@ LinkBwOpt = Annotated[
     ),
 ]
 LinkLatOpt = Annotated[float, typer.Option(help="Latency of one ring step on the link, s.")]
+BudgetOpt = Annotated[
+    int | None, typer.Option(help="KV-cache budget: most keys kept per sequence (eviction).")
+]
+PolicyOpt = Annotated[
+    str,
+    typer.Option(
+        help="Eviction policy: 'h2o' (heavy hitters, with score bookkeeping) or 'streaming' "
+        "(attention sinks + recent window)."
+    ),
+]
+KeepOpt = Annotated[
+    float, typer.Option(help="Prompt compression: share of prompt tokens kept, in (0, 1].")
+]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
@@ -240,6 +253,9 @@ OPTION_NAMES = (
     "micro_batches",
     "link_bandwidth",
     "link_latency",
+    "kv_budget",
+    "kv_policy",
+    "prompt_keep",
 )
 
 
@@ -295,6 +311,9 @@ def analyze(
     micro_batches: MicroOpt = 1,
     link_bandwidth: LinkBwOpt = None,
     link_latency: LinkLatOpt = 5e-6,
+    kv_budget: BudgetOpt = None,
+    kv_policy: PolicyOpt = "h2o",
+    prompt_keep: KeepOpt = 1.0,
     bandwidth: BandwidthOpt = None,
     memory: MemoryOpt = None,
     peak: PeakOpt = None,
@@ -391,6 +410,9 @@ def memory_cmd(
     micro_batches: MicroOpt = 1,
     link_bandwidth: LinkBwOpt = None,
     link_latency: LinkLatOpt = 5e-6,
+    kv_budget: BudgetOpt = None,
+    kv_policy: PolicyOpt = "h2o",
+    prompt_keep: KeepOpt = 1.0,
     bandwidth: BandwidthOpt = None,
     memory: MemoryOpt = None,
     peak: PeakOpt = None,
@@ -434,6 +456,9 @@ def sweep(
     micro_batches: MicroOpt = 1,
     link_bandwidth: LinkBwOpt = None,
     link_latency: LinkLatOpt = 5e-6,
+    kv_budget: BudgetOpt = None,
+    kv_policy: PolicyOpt = "h2o",
+    prompt_keep: KeepOpt = 1.0,
     bandwidth: BandwidthOpt = None,
     memory: MemoryOpt = None,
     peak: PeakOpt = None,

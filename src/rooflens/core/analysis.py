@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.generation import decode_totals
-from rooflens.core.graph import Graph, build_graph, link_bandwidth, local_model
+from rooflens.core.graph import Graph, attention_spans, build_graph, link_bandwidth, local_model
 from rooflens.core.hardware import Device
 from rooflens.core.memory import kv_cache_bytes, peak_activation_bytes, weight_bytes
 from rooflens.core.model import ModelSpec
@@ -30,7 +32,9 @@ def analyze(
     `gen_len`) the whole generation. Sizes may be arrays; they broadcast against each other."""
     options = options or AnalysisOptions()
     b = positive_int_array("batch", batch)
-    s = positive_int_array("prompt_len", prompt_len)
+    asked = positive_int_array("prompt_len", prompt_len)
+    # Prompt compression keeps a share of the prompt: prefill and context shrink alike.
+    s = np.ceil(asked * options.prompt_keep)
     g = None if gen_len is None else positive_int_array("gen_len", gen_len)
     _check_context(model, options, s, g)
     # One common shape for every size keeps the operator axis first everywhere downstream.
@@ -44,6 +48,11 @@ def analyze(
         raise InvalidInputError("micro_batches", par.micro_batches, "a divisor of the batch size")
     graph = build_graph(model, options, device)
     local = local_model(model, par)
+    # Share of layers and the keys each keeps, from the whole model's layer counts.
+    spans = tuple(
+        ((layers or model.num_layers) / model.num_layers, span)
+        for layers, span in attention_spans(model, options)
+    )
     quant = options.quantization
     # Every stage works on one micro-batch at a time; the KV cache holds the whole batch.
     mb = b / par.micro_batches
@@ -70,16 +79,21 @@ def analyze(
         for name, st in (("prefill", prefill), ("decode", decode))
     }
     memory = {
-        "prefill": _footprint(graph, local, device, options, b, s, act["prefill"]),
-        "decode": _footprint(graph, local, device, options, b, s + 1, act["decode"]),
+        "prefill": _footprint(graph, local, spans, device, options, b, s, act["prefill"]),
+        "decode": _footprint(graph, local, spans, device, options, b, s + 1, act["decode"]),
     }
     generation = None
     if g is not None:
-        later = price(Step(batch=mb, new_tokens=one, past=s + 1))
-        middle = price(Step(batch=mb, new_tokens=one, past=s + np.maximum(g - 2, 0) // 2))
-        generation = _generation(steps, later, middle, b * par.dp, g)
+        breaks = sorted(
+            {span for _, span in spans if span}
+            | ({options.kv_budget} if options.kv_budget else set())
+        )
+        decode_sum = _decode_sum(price, mb, s, g - 1, breaks)
+        generation = _generation(steps["prefill"], decode_sum, b * par.dp, g)
         peak_act = np.maximum(act["prefill"], act["decode"])
-        memory["generation"] = _footprint(graph, model, device, options, b, s + g - 1, peak_act)
+        memory["generation"] = _footprint(
+            graph, local, spans, device, options, b, s + g - 1, peak_act
+        )
     return Analysis(
         model=model,
         device=device,
@@ -121,6 +135,7 @@ def _check_context(
 def _footprint(
     graph: Graph,
     model: ModelSpec,
+    spans: tuple[tuple[float, int | None], ...],
     device: Device,
     options: AnalysisOptions,
     b: np.ndarray,
@@ -129,7 +144,7 @@ def _footprint(
 ) -> Footprint:
     quant = options.quantization
     weights = weight_bytes(graph, quant)
-    kv = kv_cache_bytes(model, quant, b, tokens)
+    kv = kv_cache_bytes(model, quant, b, tokens, spans)
     # Every tensor scales with the batch, so one sequence's share fixes the largest batch.
     per_sequence = (kv + activations) / b
     framework = options.calibration.memory_overhead if options.calibration else 0.0
@@ -145,12 +160,29 @@ def _footprint(
     )
 
 
-def _generation(
-    steps: dict[str, StepCosts], later: StepCosts, middle: StepCosts, b: np.ndarray, g: np.ndarray
+def _decode_sum(
+    price, b: np.ndarray, s: np.ndarray, n: np.ndarray, spans: list[int]
 ) -> dict[str, np.ndarray]:
-    prefill = steps["prefill"]
+    """Decode steps at contexts s .. s+n-1 in closed form. Costs are affine in the context
+    until a span (window or KV budget) is reached and flat after it, so the steps are summed
+    in segments split where each span is reached."""
+    bounds = [np.zeros_like(s), *(np.clip(span - s, 0, n) for span in spans), n]
+    total = {"time": 0.0, "ops": 0.0, "memory_access": 0.0}
+    one = np.ones_like(s)
+    for lo, hi in itertools.pairwise(bounds):
+        count = np.maximum(hi - lo, 0)
+        first = price(Step(batch=b, new_tokens=one, past=s + lo))
+        second = price(Step(batch=b, new_tokens=one, past=s + lo + 1))
+        middle = price(Step(batch=b, new_tokens=one, past=s + lo + np.maximum(count - 1, 0) // 2))
+        part = decode_totals(first, second, middle, count)
+        total = {key: total[key] + part[key] for key in total}
+    return total
+
+
+def _generation(
+    prefill: StepCosts, decode: dict[str, np.ndarray], b: np.ndarray, g: np.ndarray
+) -> dict[str, np.ndarray]:
     ttft = prefill.step_time()
-    decode = decode_totals(steps["decode"], later, middle, g - 1)
     e2e = ttft + decode["time"]
     with np.errstate(divide="ignore", invalid="ignore"):
         tpot = np.where(g > 1, decode["time"] / (g - 1), np.nan)

@@ -25,6 +25,7 @@ from rooflens.core.operators import (
     Norm,
     Operator,
     ResidualAdd,
+    ScoreTracking,
     Softmax,
     TiedLinear,
     flash_block_sizes,
@@ -218,6 +219,63 @@ def _norm(
     )
 
 
+def attention_spans(m: ModelSpec, o: AnalysisOptions) -> list[tuple[int | None, int | None]]:
+    """(layers, most keys one query attends to) for each kind of attention layer: a sliding
+    window (all layers, or Gemma-2's alternate ones) and a KV-cache budget both cap it."""
+    budget = o.kv_budget
+    capped = min(filter(None, (m.sliding_window, budget)), default=None)
+    if m.sliding_window is None or m.window_layers is None:
+        return [(None, capped)]
+    return [(m.num_layers - m.window_layers, budget), (m.window_layers, capped)]
+
+
+def _attention_core(
+    m: ModelSpec,
+    o: AnalysisOptions,
+    device: Device | None,
+    q: str,
+    span: int | None,
+    layers: int | None,
+) -> list[Operator]:
+    """Scores, softmax and values (or the fused kernel) for layers attending to `span` keys."""
+    h, kvh, d = m.num_heads, m.num_kv_heads, m.head_dim
+    heads = {"num_heads": h, "num_kv_heads": kvh, "head_dim": d, "span": span, "layers": layers}
+    ops: list[Operator] = []
+    if o.flash_attention:
+        ops.append(
+            FlashAttention(
+                "flash_attention",
+                "block",
+                (q, "k", "v"),
+                "attn",
+                block_rows=_flash_block_rows(m, o, device),
+                **heads,
+            )
+        )
+    else:
+        ops += [
+            AttentionScores("qk_matmul", "block", (q, "k"), "scores", **heads),
+            Softmax(
+                "softmax", "block", ("scores",), "probs", num_heads=h, span=span, layers=layers
+            ),
+            AttentionValues("sv_matmul", "block", ("probs", "v"), "attn", **heads),
+        ]
+    if o.kv_budget is not None and o.kv_policy == "h2o":
+        ops.append(
+            ScoreTracking(
+                "h2o_scores",
+                "block",
+                (q,),
+                "h2o",
+                num_heads=h,
+                num_kv_heads=kvh,
+                span=span,
+                layers=layers,
+            )
+        )
+    return ops
+
+
 def _latent_attention(m: ModelSpec, o: AnalysisOptions, src: str) -> list[Operator]:
     """DeepSeek's MLA: low-rank queries, one cached latent (plus rotary key) for K and V."""
     h, d, c = m.num_heads, m.head_dim, m.kv_lora_rank or 0
@@ -256,16 +314,21 @@ def _latent_attention(m: ModelSpec, o: AnalysisOptions, src: str) -> list[Operat
             to_kv_cache=True,
         ),
         _norm(m, o, "kv_a_norm", "kv", "kv", width=c),
-        LatentAttention(
-            "latent_attention",
-            "block",
-            ("q", "kv"),
-            "attn",
-            num_heads=h,
-            head_dim=d,
-            rope_dim=m.qk_rope_head_dim,
-            v_dim=v,
-            kv_lora=c,
+        *(
+            LatentAttention(
+                "latent_attention",
+                "block",
+                ("q", "kv"),
+                "attn",
+                num_heads=h,
+                head_dim=d,
+                rope_dim=m.qk_rope_head_dim,
+                v_dim=v,
+                kv_lora=c,
+                span=span,
+                layers=layers,
+            )
+            for layers, span in attention_spans(m, o)
         ),
         Linear(
             "o_proj",
@@ -321,36 +384,8 @@ def _attention(m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str
         # The normed keys go to the cache: count them as a KV store, not a temporary.
         ops.append(_norm(m, o, "k_norm", "k", "k", width=d, repeats=kvh))
         q = "qn"
-    if o.flash_attention:
-        block_rows = _flash_block_rows(m, o, device)
-        ops.append(
-            FlashAttention(
-                "flash_attention",
-                "block",
-                (q, "k", "v"),
-                "attn",
-                num_heads=h,
-                num_kv_heads=kvh,
-                head_dim=d,
-                block_rows=block_rows,
-            )
-        )
-    else:
-        ops += [
-            AttentionScores(
-                "qk_matmul", "block", (q, "k"), "scores", num_heads=h, num_kv_heads=kvh, head_dim=d
-            ),
-            Softmax("softmax", "block", ("scores",), "probs", num_heads=h),
-            AttentionValues(
-                "sv_matmul",
-                "block",
-                ("probs", "v"),
-                "attn",
-                num_heads=h,
-                num_kv_heads=kvh,
-                head_dim=d,
-            ),
-        ]
+    for layers, span in attention_spans(m, o):
+        ops += _attention_core(m, o, device, q, span, layers)
     ops.append(
         Linear(
             "o_proj",

@@ -16,11 +16,17 @@ def weight_bytes(graph: Graph, quant: Quantization) -> float:
 
 
 def kv_cache_bytes(
-    model: ModelSpec, quant: Quantization, batch: np.ndarray, tokens: np.ndarray
+    model: ModelSpec,
+    quant: Quantization,
+    batch: np.ndarray,
+    tokens: np.ndarray,
+    spans: tuple[tuple[float, int | None], ...] = ((1.0, None),),
 ) -> np.ndarray:
-    """K and V of every layer (2 x kv_heads x head_dim per token), or MLA's latent."""
+    """K and V of every layer (2 x kv_heads x head_dim per token), or MLA's latent; layers with
+    a window or a KV budget (`spans`: share of layers, most keys kept) keep only that many."""
     per_token = model.num_layers * model.kv_elements_per_token * quant.kv_bits / 8
-    return batch * tokens * per_token
+    kept = sum(share * np.minimum(tokens, span or np.inf) for share, span in spans)
+    return batch * kept * per_token
 
 
 def peak_activation_bytes(graph: Graph, quant: Quantization, step: Step) -> np.ndarray:

@@ -44,6 +44,8 @@ class ModelSpec(BaseModel):
     # OPT-350m embeds in a narrower width and projects in and out of the residual stream.
     embed_dim: PositiveInt | None = None
     sliding_window: PositiveInt | None = None
+    # Layers that use the window (None: all of them; Gemma-2 alternates local and global).
+    window_layers: int | None = None
     # Mixture of experts: `num_experts` expert MLPs of `expert_intermediate_size`, each token
     # routed to `experts_per_token`; `shared_intermediate_size` for always-on shared experts;
     # the first `dense_layers` layers keep a dense MLP of `intermediate_size`.

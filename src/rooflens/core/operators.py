@@ -7,7 +7,7 @@ into weight, activation and KV-cache loads and stores, as LLM-Viewer does (seed 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -24,6 +24,11 @@ class Step:
     batch: np.ndarray
     new_tokens: np.ndarray
     past: np.ndarray
+    # Most keys one query may attend to: a sliding window or a KV-cache budget.
+    span: float = np.inf
+
+    def limited(self, span: float | None) -> Step:
+        return self if span is None else replace(self, span=min(self.span, span))
 
     @property
     def tokens(self) -> np.ndarray:
@@ -31,14 +36,17 @@ class Step:
 
     @property
     def keys(self) -> np.ndarray:
-        """Keys each new token can see at most: the cache plus this step's tokens."""
-        return self.past + self.new_tokens
+        """Keys the last new token sees: the cache plus this step's tokens, within the span."""
+        return np.minimum(self.past + self.new_tokens, self.span)
 
     @property
     def causal_pairs(self) -> np.ndarray:
-        """(query, key) pairs a causal mask leaves per sequence and head."""
-        q = self.new_tokens
-        return q * self.past + q * (q + 1) / 2
+        """(query, key) pairs a causal mask leaves per sequence and head: sum over the new
+        positions j = past+1 .. past+q of min(j, span)."""
+        first, last = self.past, self.past + self.new_tokens
+        edge = np.clip(self.span, first, last)
+        beyond = np.where(last > edge, (last - edge) * np.minimum(self.span, 1e300), 0.0)
+        return (edge * (edge + 1) - first * (first + 1)) / 2 + beyond
 
 
 @dataclass(frozen=True)
@@ -240,7 +248,10 @@ class AttentionScores(Operator):
     num_kv_heads: int = 0
     head_dim: int = 0
 
+    span: int | None = None
+
     def cost(self, step: Step, prec: Precision) -> Cost:
+        step = step.limited(self.span)
         scores = step.batch * self.num_heads * step.new_tokens * step.keys
         return _cost(
             ops=2 * scores * self.head_dim,
@@ -257,7 +268,10 @@ class AttentionScores(Operator):
 class Softmax(Operator):
     num_heads: int = 0
 
+    span: int | None = None
+
     def cost(self, step: Step, prec: Precision) -> Cost:
+        step = step.limited(self.span)
         scores = step.batch * self.num_heads * step.new_tokens * step.keys
         # max, subtract, exp, sum, divide: 5 OPs per score (seed 000, Table 1).
         return _cost(ops=5 * scores, load_act=scores * prec.act, store_act=scores * prec.act)
@@ -273,7 +287,10 @@ class AttentionValues(Operator):
     num_kv_heads: int = 0
     head_dim: int = 0
 
+    span: int | None = None
+
     def cost(self, step: Step, prec: Precision) -> Cost:
+        step = step.limited(self.span)
         scores = step.batch * self.num_heads * step.new_tokens * step.keys
         return _cost(
             ops=2 * scores * self.head_dim,
@@ -310,7 +327,10 @@ class FlashAttention(Operator):
     head_dim: int = 0
     block_rows: int = 128
 
+    span: int | None = None
+
     def cost(self, step: Step, prec: Precision) -> Cost:
+        step = step.limited(self.span)
         group = self.num_heads // self.num_kv_heads
         tokens_per_block = max(self.block_rows / group, 1.0)
         blocks = np.ceil(step.new_tokens / tokens_per_block)
@@ -318,6 +338,8 @@ class FlashAttention(Operator):
         keys_streamed = (
             (blocks - 1) * step.past + tokens_per_block * (blocks - 1) * blocks / 2 + step.keys
         )
+        if np.isfinite(step.span):  # no block streams more keys than the span
+            keys_streamed = np.minimum(keys_streamed, blocks * step.span)
         pairs = step.batch * self.num_heads * step.causal_pairs
         qo_bytes = step.tokens * self.num_heads * self.head_dim * prec.act
         return _cost(
@@ -472,7 +494,10 @@ class LatentAttention(Operator):
     def weight_bytes(self, quant: Quantization) -> float:
         return self.params() * quant.weight_bits_per_param(self.kv_lora) / 8
 
+    span: int | None = None
+
     def cost(self, step: Step, prec: Precision) -> Cost:
+        step = step.limited(self.span)
         h, d, v, r, c = self.num_heads, self.head_dim, self.v_dim, self.rope_dim, self.kv_lora
         nope = d - r
         b, keys = step.batch, step.keys
@@ -506,3 +531,25 @@ class LatentAttention(Operator):
 
     def compute_bits(self, quant: Quantization) -> int:
         return max(quant.a_bits, quant.kv_bits)
+
+
+@dataclass(frozen=True)
+class ScoreTracking(Operator):
+    """H2O's bookkeeping (Zhang et al. 2023): accumulate each cached key's attention mass per
+    KV head every step (fp32 running sums read and written) to evict the lightest."""
+
+    num_heads: int = 0
+    num_kv_heads: int = 0
+    span: int | None = None
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        step = step.limited(self.span)
+        sums = step.batch * self.num_kv_heads * step.keys * 4
+        return _cost(
+            ops=step.batch * self.num_heads * step.new_tokens * step.keys,
+            load_act=sums,
+            store_act=sums,
+        )
+
+    def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
+        return np.zeros_like(step.tokens, dtype=np.float64)

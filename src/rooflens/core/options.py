@@ -93,6 +93,12 @@ class AnalysisOptions(BaseModel):
     # A measured profile turns roofline bounds into estimates; `execution` then chooses
     # between CUDA-graph replay and eager launches (whose host time can dominate).
     parallelism: Parallelism = Field(default_factory=Parallelism)
+    # KV-cache eviction: keep at most `kv_budget` keys per sequence (H2O: heavy hitters, with
+    # score bookkeeping; StreamingLLM: attention sinks plus a recent window).
+    kv_budget: PositiveInt | None = None
+    kv_policy: Literal["h2o", "streaming"] = "h2o"
+    # Prompt compression / token pruning: the share of prompt tokens kept (LLMLingua-style).
+    prompt_keep: float = Field(default=1.0, gt=0.0, le=1.0)
     calibration: EfficiencyProfile | None = None
     execution: Literal["graphs", "eager"] = "graphs"
 

@@ -195,6 +195,8 @@ class Analysis:
                 "a_bits": q.a_bits,
                 "kv_bits": q.kv_bits,
                 "group_size": q.group_size,
+                "kv_budget": self.options.kv_budget,
+                "prompt_keep": self.options.prompt_keep,
                 "flash_attention": self.options.flash_attention,
             },
             "estimate": self.options.estimate,

@@ -92,6 +92,10 @@ def _gemma2(c: _Config, name: str) -> ModelSpec:
         head_dim=c.get("head_dim", 256),
         post_norms=True,
         norms_per_block=4,
+        # Even layers attend within the window, odd ones globally.
+        window_layers=(c.req("num_hidden_layers") + 1) // 2
+        if c.raw.get("sliding_window")
+        else None,
     )
 
 

@@ -1,0 +1,127 @@
+"""Attention spans: sliding windows, KV-cache budgets (H2O, StreamingLLM), prompt compression."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import rooflens
+from rooflens.core import AnalysisOptions, analyze
+from rooflens.core.operators import Step
+
+
+def _pairs(past: int, q: int, span: float) -> float:
+    step = Step(np.array(1.0), np.array(float(q)), np.array(float(past)), span=span)
+    return float(step.causal_pairs)
+
+
+def test_windowed_causal_pairs_by_hand() -> None:
+    assert _pairs(0, 4, np.inf) == 1 + 2 + 3 + 4
+    assert _pairs(0, 4, 2) == 1 + 2 + 2 + 2
+    assert _pairs(3, 2, 4) == 4 + 4  # positions 4 and 5, each capped at 4
+    assert _pairs(1, 3, 3) == 2 + 3 + 3
+
+
+@given(st.integers(0, 5000), st.integers(1, 3000), st.integers(1, 8000))
+def test_windowed_pairs_match_brute_force(past, q, span) -> None:
+    brute = sum(min(j, span) for j in range(past + 1, past + q + 1))
+    assert _pairs(past, q, span) == pytest.approx(brute)
+
+
+def _budget(n: int | None, policy: str = "h2o") -> AnalysisOptions:
+    return AnalysisOptions(kv_budget=n, kv_policy=policy)
+
+
+def test_budget_caps_decode_attention_and_cache(tiny_model, toy_device) -> None:
+    full = analyze(tiny_model, toy_device, batch=1, prompt_len=1000)
+    kept = analyze(
+        tiny_model, toy_device, batch=1, prompt_len=1000, options=_budget(100, "streaming")
+    )
+    assert kept.memory["decode"].kv_cache == full.memory["decode"].kv_cache * 100 / 1001
+    rows = kept.operators()
+    qk = rows[(rows.stage == "decode") & (rows.name == "qk_matmul")].iloc[0]
+    assert qk.load_kv == 1 * 2 * 100 * 16 * 2
+    assert "h2o_scores" not in set(rows.name)
+
+
+def test_h2o_pays_for_its_score_bookkeeping(tiny_model, toy_device) -> None:
+    rows = analyze(
+        tiny_model, toy_device, batch=2, prompt_len=1000, options=_budget(100)
+    ).operators()
+    track = rows[(rows.stage == "decode") & (rows.name == "h2o_scores")].iloc[0]
+    assert track.ops == 2 * 4 * 1 * 100
+    assert track.load_act == track.store_act == 2 * 2 * 100 * 4
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 64),
+    st.integers(16, 8000),
+    st.integers(1, 4000),
+    st.integers(1, 4000),
+    st.sampled_from(["h2o", "streaming"]),
+)
+def test_smaller_budget_never_costs_more_bytes(b, s, x, y, policy) -> None:
+    model = rooflens.load_model("meta-llama/Llama-2-7b-hf")
+    low, high = sorted((x, y))
+    small, large = (
+        analyze(
+            model,
+            rooflens.get_device("a6000"),
+            batch=b,
+            prompt_len=s,
+            options=AnalysisOptions(kv_budget=n, kv_policy=policy, allow_long_context=True),
+        )
+        for n in (low, high)
+    )
+    assert small.totals()["decode"]["memory_access"] <= large.totals()["decode"]["memory_access"]
+    assert small.memory["decode"].kv_cache <= large.memory["decode"].kv_cache
+
+
+@pytest.mark.parametrize("options", [_budget(300), _budget(50, "streaming")])
+def test_generation_is_exact_across_the_budget(tiny_model, toy_device, options) -> None:
+    b, s, g = 4, 200, 250  # the context crosses the budget part-way (or starts beyond it)
+    whole = analyze(tiny_model, toy_device, batch=b, prompt_len=s, gen_len=g, options=options)
+    steps = analyze(
+        tiny_model, toy_device, batch=b, prompt_len=np.arange(s, s + g - 1), options=options
+    )
+    assert whole.generation["decode_time"] == pytest.approx(
+        steps.totals()["decode"]["time"].sum(), rel=1e-12
+    )
+
+
+def test_mistral_window_and_gemma2_alternation(toy_device) -> None:
+    mistral = rooflens.load_model("mistralai/Mistral-7B-v0.1")
+    assert mistral.sliding_window == 4096 and mistral.window_layers is None
+    long = rooflens.analyze(mistral, "a6000", batch=1, prompt_len=16000)
+    short = rooflens.analyze(mistral, "a6000", batch=1, prompt_len=4095)
+    assert long.memory["decode"].kv_cache == short.memory["decode"].kv_cache
+    gemma = rooflens.load_model("google/gemma-2-9b")
+    assert gemma.window_layers == 21
+    rows = rooflens.analyze(
+        gemma, "a6000", batch=1, prompt_len=8000, flash_attention=True
+    ).operators()
+    attn = rows[(rows.stage == "decode") & (rows.name == "flash_attention")]
+    assert sorted(attn["count"]) == [21, 21] and attn.load_kv.nunique() == 2
+
+
+def test_prompt_compression_shortens_prefill(tiny_model, toy_device) -> None:
+    full = analyze(tiny_model, toy_device, batch=1, prompt_len=1000)
+    half = analyze(
+        tiny_model, toy_device, batch=1, prompt_len=1000, options=AnalysisOptions(prompt_keep=0.5)
+    )
+    q_full = full.operators().query("stage == 'prefill' and name == 'q_proj'").iloc[0]
+    q_half = half.operators().query("stage == 'prefill' and name == 'q_proj'").iloc[0]
+    assert q_half.ops == q_full.ops / 2
+    assert half.memory["decode"].kv_cache == pytest.approx(
+        full.memory["decode"].kv_cache * 501 / 1001
+    )
+
+
+def test_bad_budget_options() -> None:
+    for field, value in (("kv_budget", 0), ("kv_policy", "lru"), ("prompt_keep", 1.5)):
+        with pytest.raises(rooflens.InvalidInputError) as info:
+            rooflens.make_options(**{field: value})
+        assert info.value.field == field
