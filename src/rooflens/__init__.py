@@ -21,6 +21,7 @@ from rooflens.core import (
     RooflensError,
     UnknownHardwareError,
     UnknownModelError,
+    compare,
 )
 from rooflens.hardware import catalog as hardware_catalog
 from rooflens.hardware import get_device
@@ -45,6 +46,7 @@ __all__ = [
     "UnknownModelError",
     "analyze",
     "bundled_models",
+    "compare",
     "get_device",
     "hardware_catalog",
     "load_model",

@@ -34,6 +34,20 @@ def resolve_device(hardware: DeviceLike) -> Device:
     return hardware if isinstance(hardware, Device) else get_device(hardware)
 
 
+WHAT_IF = ("scale_bandwidth", "scale_compute", "scale_capacity", "compute_cap")
+
+
+def what_if(device: Device, options: dict[str, object]) -> Device:
+    """Apply (and remove from `options`) hardware what-if settings."""
+    scales = {name: options.pop(name) for name in WHAT_IF if name in options}
+    return device.what_if(
+        bandwidth=float(scales.get("scale_bandwidth", 1.0)),  # type: ignore[arg-type]
+        compute=float(scales.get("scale_compute", 1.0)),  # type: ignore[arg-type]
+        capacity=float(scales.get("scale_capacity", 1.0)),  # type: ignore[arg-type]
+        compute_cap=scales.get("compute_cap"),  # type: ignore[arg-type]
+    )
+
+
 def resolve_calibration(calibration: object, device: Device) -> EfficiencyProfile | None:
     """None (roofline bound), "auto" (the device's bundled profile), a bundled profile name, a
     TOML file, or an EfficiencyProfile."""
@@ -136,11 +150,12 @@ def analyze(
     `hardware`: a catalog name or alias, a device TOML file, or a Device.
     Sizes may be arrays, which broadcast. Options: w_bits, a_bits, kv_bits, group_size,
     flash_attention, conventions ('rooflens' | 'llm-viewer'), allow_long_context,
+    Hardware what-ifs: scale_bandwidth, scale_compute, scale_capacity, compute_cap.
     calibration (None: roofline bound; 'auto', a profile name or file: calibrated estimate),
     execution ('graphs' | 'eager', for calibrated estimates), tp, pp, dp, micro_batches,
     link_bandwidth (bytes/s) and link_latency (s) for parallelism.
     """
-    device = resolve_device(hardware)
+    device = what_if(resolve_device(hardware), options)
     options["calibration"] = resolve_calibration(options.get("calibration"), device)
     return _core.analyze(
         resolve_model(model),

@@ -14,12 +14,19 @@ import pandas as pd
 import typer
 from rich.console import Console
 
-from rooflens.api import make_options, resolve_calibration, resolve_device, resolve_model
+from rooflens.api import (
+    WHAT_IF,
+    make_options,
+    resolve_calibration,
+    resolve_device,
+    resolve_model,
+    what_if,
+)
 from rooflens.cli import format as fmt
 from rooflens.core import analysis as core
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
-from rooflens.core.results import Analysis
+from rooflens.core.results import Analysis, compare
 from rooflens.hardware.catalog import catalog, device_from_dict
 from rooflens.models.catalog import bundled_models, load_model
 from rooflens.models.config import SUPPORTED_MODEL_TYPES
@@ -156,6 +163,11 @@ PolicyOpt = Annotated[
 KeepOpt = Annotated[
     float, typer.Option(help="Prompt compression: share of prompt tokens kept, in (0, 1].")
 ]
+ScaleOpt = Annotated[float, typer.Option(min=0.0, help="What-if: scale the device's figure.")]
+CapOpt = Annotated[
+    float | None,
+    typer.Option(help="What-if: cap every compute peak at this OP/s (near-memory compute)."),
+]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
@@ -257,12 +269,16 @@ OPTION_NAMES = (
     "kv_policy",
     "prompt_keep",
 )
+SIZE_NAMES = ("batch", "prompt_len", "gen_len")
 
 
 def _run(params: dict[str, Any]) -> Analysis:
     """The analysis a command asks for; every command names its parameters the same way."""
     spec = resolve_model(params["model"])
-    device = _device(params["hardware"], params["bandwidth"], params["memory"], params["peak"])
+    device = _device(
+        params.get("hardware"), params.get("bandwidth"), params.get("memory"), params.get("peak")
+    )
+    device = what_if(device, {k: params[k] for k in WHAT_IF if params.get(k) is not None})
     options = {name: params[name] for name in OPTION_NAMES if name in params}
     if isinstance(options.get("conventions"), enum.Enum):
         options["conventions"] = options["conventions"].value
@@ -314,6 +330,10 @@ def analyze(
     kv_budget: BudgetOpt = None,
     kv_policy: PolicyOpt = "h2o",
     prompt_keep: KeepOpt = 1.0,
+    scale_bandwidth: ScaleOpt = 1.0,
+    scale_compute: ScaleOpt = 1.0,
+    scale_capacity: ScaleOpt = 1.0,
+    compute_cap: CapOpt = None,
     bandwidth: BandwidthOpt = None,
     memory: MemoryOpt = None,
     peak: PeakOpt = None,
@@ -413,6 +433,10 @@ def memory_cmd(
     kv_budget: BudgetOpt = None,
     kv_policy: PolicyOpt = "h2o",
     prompt_keep: KeepOpt = 1.0,
+    scale_bandwidth: ScaleOpt = 1.0,
+    scale_compute: ScaleOpt = 1.0,
+    scale_capacity: ScaleOpt = 1.0,
+    compute_cap: CapOpt = None,
     bandwidth: BandwidthOpt = None,
     memory: MemoryOpt = None,
     peak: PeakOpt = None,
@@ -459,6 +483,10 @@ def sweep(
     kv_budget: BudgetOpt = None,
     kv_policy: PolicyOpt = "h2o",
     prompt_keep: KeepOpt = 1.0,
+    scale_bandwidth: ScaleOpt = 1.0,
+    scale_compute: ScaleOpt = 1.0,
+    scale_capacity: ScaleOpt = 1.0,
+    compute_cap: CapOpt = None,
     bandwidth: BandwidthOpt = None,
     memory: MemoryOpt = None,
     peak: PeakOpt = None,
@@ -600,6 +628,87 @@ def hardware(
         }
     )
     _console().print(fmt.frame_table(shown, f"hardware catalog ({len(rows)} devices)"))
+
+
+def _setting(item: str) -> tuple[str, Any]:
+    """'w_bits=4' -> ('w_bits', 4): booleans, integers, floats, else text."""
+    key, sep, text = item.partition("=")
+    key = key.strip().replace("-", "_")
+    allowed = ("model", "hardware", *SIZE_NAMES, *OPTION_NAMES, *WHAT_IF)
+    if not sep or key not in allowed:
+        raise InvalidInputError(
+            "--vs/--base", item, f"KEY=VALUE with KEY one of {', '.join(allowed)}"
+        )
+    text = text.strip()
+    if text.lower() in ("true", "false"):
+        return key, text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return key, kind(text)
+        except ValueError:
+            pass
+    return key, None if text.lower() == "none" else text
+
+
+@app.command("compare")
+@_clean_errors
+def compare_cmd(
+    model: ModelArg,
+    hardware: HardwareOpt = None,
+    batch: Annotated[int, typer.Option(help="Sequences per step.")] = 1,
+    prompt_len: Annotated[int, typer.Option(help="Prompt tokens.")] = 2048,
+    gen_len: Annotated[int | None, typer.Option(help="Generated tokens.")] = 128,
+    base: Annotated[
+        list[str] | None,
+        typer.Option(help="Setting of analysis A, KEY=VALUE (repeatable), e.g. w_bits=8."),
+    ] = None,
+    vs: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="What B changes from A, KEY=VALUE (repeatable), e.g. w_bits=4, tp=2, "
+            "hardware=h200-sxm, model=Qwen/Qwen2.5-7B."
+        ),
+    ] = None,
+    output: FormatOpt = OutputFormat.table,
+) -> None:
+    """Two analyses side by side with ratios: a technique on and off, two devices, a teacher and
+    its distilled student."""
+    a = {
+        "model": model,
+        "hardware": hardware,
+        "batch": batch,
+        "prompt_len": prompt_len,
+        "gen_len": gen_len,
+        **dict(_setting(x) for x in base or []),
+    }
+    b = {**a, **dict(_setting(x) for x in vs or [])}
+    first, second = _run(a), _run(b)
+    frame = compare(first, second)
+    if output is not OutputFormat.table:
+        _emit(json.loads(frame.to_json(orient="records")), frame, output)
+        return
+    changed = ", ".join(f"{k}={v}" for k, v in b.items() if a.get(k) != v) or "nothing"
+    shown = pd.DataFrame(
+        {
+            "metric": frame.metric,
+            "A": [_show(v, u) for v, u in zip(frame.a, frame.unit, strict=True)],
+            "B": [_show(v, u) for v, u in zip(frame.b, frame.unit, strict=True)],
+            "B / A": frame.ratio.map(lambda r: f"{r:.3g}×"),
+        }
+    )
+    _console().print(
+        fmt.frame_table(
+            shown, f"A: {first.model.name} on {first.device.name} · B changes {changed}"
+        )
+    )
+
+
+def _show(value: float, unit: str) -> str:
+    if unit == "s":
+        return fmt.seconds(value)
+    if unit == "tokens/s":
+        return f"{value:.4g} tok/s"
+    return fmt.si(value, unit if unit != "OP" else "")
 
 
 def main() -> None:

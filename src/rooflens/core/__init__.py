@@ -17,7 +17,7 @@ from rooflens.core.graph import Graph, build_graph
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions, Conventions, Quantization
-from rooflens.core.results import Analysis, Footprint
+from rooflens.core.results import Analysis, Footprint, compare
 
 __all__ = [
     "Analysis",
@@ -37,4 +37,5 @@ __all__ = [
     "UnknownModelError",
     "analyze",
     "build_graph",
+    "compare",
 ]

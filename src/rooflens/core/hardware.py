@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
+from rooflens.core.errors import InvalidInputError
+
 ComputeDtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "fp4"]
 
 # Storage bit-width -> tensor-core data types that compute at it, in order of preference.
@@ -64,6 +66,45 @@ class Device(BaseModel):
         if "fp32" in self.peak_ops:
             return "fp32"
         return "bf16" if "bf16" in self.peak_ops else "fp16"
+
+    def what_if(
+        self,
+        bandwidth: float = 1.0,
+        compute: float = 1.0,
+        capacity: float = 1.0,
+        compute_cap: float | None = None,
+    ) -> Device:
+        """This device with memory bandwidth, every compute peak and memory capacity scaled,
+        and peaks optionally capped (near-memory compute: more bandwidth, weaker compute)."""
+        for field, value in (
+            ("scale_bandwidth", bandwidth),
+            ("scale_compute", compute),
+            ("scale_capacity", capacity),
+            ("compute_cap", compute_cap),
+        ):
+            if value is not None and not value > 0:
+                raise InvalidInputError(field, value, "a positive number")
+        if (bandwidth, compute, capacity, compute_cap) == (1.0, 1.0, 1.0, None):
+            return self
+        cap = compute_cap or float("inf")
+        changes = ", ".join(
+            f"{label} x{value:g}"
+            for label, value in (
+                ("bandwidth", bandwidth),
+                ("compute", compute),
+                ("capacity", capacity),
+            )
+            if value != 1.0
+        ) + (f", compute <= {compute_cap:.3g} OP/s" if compute_cap else "")
+        return self.model_copy(
+            update={
+                "name": f"{self.name} (what-if: {changes.lstrip(', ')})",
+                "memory_bandwidth": self.memory_bandwidth * bandwidth,
+                "memory_capacity": self.memory_capacity * capacity,
+                "peak_ops": {k: min(v * compute, cap) for k, v in self.peak_ops.items()},
+                "calibration": None,
+            }
+        )
 
     @property
     def onchip_memory_total(self) -> float | None:

@@ -222,3 +222,39 @@ class Analysis:
         if not self.is_point:
             return self.summary()._repr_html_()
         return self.operators()._repr_html_()
+
+
+COMPARED = (
+    ("prefill time", lambda a: a.totals()["prefill"]["time"], "s"),
+    ("decode step time", lambda a: a.totals()["decode"]["time"], "s"),
+    ("prefill memory access", lambda a: a.totals()["prefill"]["memory_access"], "B"),
+    ("decode memory access", lambda a: a.totals()["decode"]["memory_access"], "B"),
+    ("prefill OPs", lambda a: a.totals()["prefill"]["ops"], "OP"),
+    ("decode OPs", lambda a: a.totals()["decode"]["ops"], "OP"),
+    ("weights", lambda a: a.memory["decode"].weights, "B"),
+    ("KV cache (decode)", lambda a: a.memory["decode"].kv_cache, "B"),
+    ("total memory (decode)", lambda a: a.memory["decode"].total, "B"),
+)
+COMPARED_GENERATION = (
+    ("time to first token", "ttft", "s"),
+    ("time per output token", "tpot", "s"),
+    ("end-to-end latency", "e2e_latency", "s"),
+    ("throughput", "throughput", "tokens/s"),
+)
+
+
+def compare(a: Analysis, b: Analysis) -> pd.DataFrame:
+    """Two analyses side by side (e.g. with and without a technique): b / a for each figure."""
+    a._require_point("compare")
+    b._require_point("compare")
+    rows = [(name, float(get(a)), float(get(b)), unit) for name, get, unit in COMPARED]
+    if a.generation is not None and b.generation is not None:
+        rows += [
+            (name, float(a.generation[key]), float(b.generation[key]), unit)
+            for name, key, unit in COMPARED_GENERATION
+        ]
+    frame = pd.DataFrame(rows, columns=["metric", "a", "b", "unit"])
+    frame["ratio"] = np.divide(
+        frame.b, frame.a, out=np.full(len(frame), np.nan), where=frame.a != 0
+    )
+    return frame
