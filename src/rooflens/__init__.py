@@ -6,7 +6,14 @@
 >>> result.to_dict()            # JSON-ready
 """
 
-from rooflens.api import analyze, make_options, resolve_device, resolve_model, sweep
+from rooflens.api import (
+    analyze,
+    make_options,
+    resolve_device,
+    resolve_model,
+    speculate,
+    sweep,
+)
 from rooflens.core import (
     Analysis,
     AnalysisOptions,
@@ -54,5 +61,6 @@ __all__ = [
     "resolve_device",
     "resolve_model",
     "spec_from_config",
+    "speculate",
     "sweep",
 ]

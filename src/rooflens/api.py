@@ -17,6 +17,8 @@ from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions, Conventions, Parallelism, Quantization
 from rooflens.core.results import Analysis
+from rooflens.core.speculative import SpeculativeEstimate
+from rooflens.core.speculative import speculative as _speculative
 from rooflens.core.validation import positive_int_array
 from rooflens.hardware.catalog import get_device
 from rooflens.models.catalog import load_model
@@ -191,3 +193,34 @@ def sweep(
         **options,
     )
     return result.summary()
+
+
+def speculate(
+    model: ModelLike,
+    hardware: DeviceLike,
+    *,
+    gamma: int,
+    alpha: float,
+    draft: ModelLike | None = None,
+    medusa_heads: bool = False,
+    tree_width: int = 1,
+    batch: object = 1,
+    context: object = 1024,
+    **options: object,
+) -> SpeculativeEstimate:
+    """Speculative decoding of `model` with a `draft` model or `gamma` Medusa heads: tokens per
+    target step, time per token and speed-up over plain decoding (docs/techniques.md)."""
+    device = what_if(resolve_device(hardware), options)
+    options["calibration"] = resolve_calibration(options.get("calibration"), device)
+    return _speculative(
+        resolve_model(model),
+        device,
+        gamma=gamma,
+        alpha=alpha,
+        draft=None if draft is None else resolve_model(draft),
+        medusa_heads=medusa_heads,
+        tree_width=tree_width,
+        batch=batch,
+        context=context,
+        options=make_options(**options),  # type: ignore[arg-type]
+    )

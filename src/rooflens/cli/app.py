@@ -703,6 +703,74 @@ def compare_cmd(
     )
 
 
+@app.command()
+@_clean_errors
+def speculate(
+    model: ModelArg,
+    hardware: HardwareOpt = None,
+    draft: Annotated[
+        str | None, typer.Option(help="Draft model (any catalog model or config).")
+    ] = None,
+    medusa: Annotated[
+        bool, typer.Option(help="Draft with Medusa heads instead of a model.")
+    ] = False,
+    gamma: Annotated[int, typer.Option(help="Draft tokens per target step.")] = 4,
+    alpha: Annotated[float, typer.Option(help="Acceptance rate per drafted token.")] = 0.8,
+    tree_width: Annotated[int, typer.Option(help="Candidates verified per position.")] = 1,
+    batch: Annotated[str, typer.Option(help="Batch sizes: 1,8,32 or 1:128:x2.")] = "1,8,32",
+    context: Annotated[int, typer.Option(help="Tokens already in context.")] = 1024,
+    w_bits: WBits = 16,
+    a_bits: ABits = 16,
+    kv_bits: KVBits = 16,
+    output: FormatOpt = OutputFormat.table,
+) -> None:
+    """Speculative decoding: tokens per target step, time per token and speed-up over plain
+    decoding, across batch sizes."""
+    from rooflens.api import speculate as run
+
+    if hardware is None:
+        raise InvalidInputError("--hardware", None, "a catalog device or TOML file")
+    sizes = parse_sizes("--batch", batch)
+    est = run(
+        model,
+        hardware,
+        gamma=gamma,
+        alpha=alpha,
+        draft=draft,
+        medusa_heads=medusa,
+        tree_width=tree_width,
+        batch=sizes,
+        context=context,
+        w_bits=w_bits,
+        a_bits=a_bits,
+        kv_bits=kv_bits,
+    )
+    frame = pd.DataFrame(
+        {
+            "batch": sizes,
+            "tokens_per_step": est.tokens_per_step,
+            "plain_step": est.plain_step,
+            "draft_time": est.draft_time,
+            "verify_step": est.verify_step,
+            "time_per_token": est.time_per_token,
+            "speedup": est.speedup,
+        }
+    )
+    if output is not OutputFormat.table:
+        _emit(json.loads(frame.to_json(orient="records")), frame, output)
+        return
+    shown = frame.assign(
+        **{
+            c: frame[c].map(fmt.seconds)
+            for c in ("plain_step", "draft_time", "verify_step", "time_per_token")
+        }
+    )
+    shown["speedup"] = frame.speedup.map(lambda v: f"{v:.2f}×")
+    shown["tokens_per_step"] = frame.tokens_per_step.map(lambda v: f"{v:.2f}")
+    drafter = f"draft {draft}" if draft else f"{gamma} Medusa heads"
+    _console().print(fmt.frame_table(shown, f"{model} with {drafter}, γ={gamma}, α={alpha}"))
+
+
 def _show(value: float, unit: str) -> str:
     if unit == "s":
         return fmt.seconds(value)

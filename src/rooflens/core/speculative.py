@@ -1,0 +1,185 @@
+"""Fast decoding: speculative decoding with a draft model or draft heads, tree verification,
+and parallel (lookahead) decoding, priced with the same step analysis.
+
+Per target step a drafter proposes `gamma` tokens, and the target verifies them in one step
+of `gamma + 1` new tokens per sequence. With an acceptance rate `alpha` per token, the expected
+tokens emitted per target step are (Leviathan et al. 2023, Chen et al. 2023):
+
+    E = (1 - alpha^(gamma + 1)) / (1 - alpha)          (gamma + 1 when alpha = 1)
+
+Tree verification with `width` candidates per position (SpecInfer, Medusa) accepts a position
+when any candidate does: alpha_tree = 1 - (1 - alpha)^width, for width x (gamma + 1) verified
+tokens. Speed-up = E x t_plain / (t_draft + t_verify).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rooflens.core.analysis import analyze
+from rooflens.core.errors import InvalidInputError
+from rooflens.core.graph import build_graph
+from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
+from rooflens.core.operators import Linear, Step
+from rooflens.core.options import AnalysisOptions
+from rooflens.core.pricing import price_step
+from rooflens.core.validation import positive_int_array
+
+
+@dataclass(frozen=True)
+class SpeculativeEstimate:
+    tokens_per_step: np.ndarray
+    plain_step: np.ndarray
+    draft_time: np.ndarray
+    verify_step: np.ndarray
+    speedup: np.ndarray
+
+    @property
+    def time_per_token(self) -> np.ndarray:
+        return (self.draft_time + self.verify_step) / self.tokens_per_step
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            k: float(np.asarray(v))
+            for k, v in (
+                ("tokens_per_step", self.tokens_per_step),
+                ("plain_step", self.plain_step),
+                ("draft_time", self.draft_time),
+                ("verify_step", self.verify_step),
+                ("time_per_token", self.time_per_token),
+                ("speedup", self.speedup),
+            )
+        }
+
+
+def expected_tokens(alpha: float, gamma: int) -> float:
+    """Tokens emitted per target step: accepted drafts plus the target's own token."""
+    if alpha >= 1:
+        return gamma + 1.0
+    return (1 - alpha ** (gamma + 1)) / (1 - alpha)
+
+
+def _step_time(
+    model: ModelSpec,
+    device: Device,
+    options: AnalysisOptions,
+    batch: np.ndarray,
+    new_tokens: int,
+    past: np.ndarray,
+) -> np.ndarray:
+    graph = build_graph(model, options, device)
+    step = Step(batch=batch, new_tokens=np.full_like(past, float(new_tokens)), past=past)
+    return price_step(
+        graph, device, options.quantization, step, options.calibration, options.execution
+    ).step_time()
+
+
+def _heads_time(
+    target: ModelSpec, device: Device, options: AnalysisOptions, heads: int, batch: np.ndarray
+) -> np.ndarray:
+    """Medusa-1 heads (Cai et al. 2024): each a residual h x h layer and its own h x V head,
+    all run on the last hidden state of every sequence."""
+    step = Step(batch=batch, new_tokens=np.ones_like(batch), past=np.zeros_like(batch))
+    layers = [
+        Linear(
+            "medusa_block",
+            "head",
+            ("x",),
+            "y",
+            in_features=target.hidden_size,
+            out_features=target.hidden_size,
+            quantized=False,
+        ),
+        Linear(
+            "medusa_lm_head",
+            "head",
+            ("y",),
+            "z",
+            in_features=target.hidden_size,
+            out_features=target.vocab_size,
+            quantized=False,
+        ),
+    ]
+    from rooflens.core.graph import Graph
+
+    graph = Graph(operators=tuple(layers), num_layers=1, total_layers=1)
+    return (
+        heads
+        * price_step(
+            graph, device, options.quantization, step, options.calibration, options.execution
+        ).step_time()
+    )
+
+
+def speculative(
+    target: ModelSpec,
+    device: Device,
+    *,
+    gamma: int,
+    alpha: float,
+    draft: ModelSpec | None = None,
+    medusa_heads: bool = False,
+    tree_width: int = 1,
+    batch: object = 1,
+    context: object = 1024,
+    options: AnalysisOptions | None = None,
+) -> SpeculativeEstimate:
+    """Speculative decoding at one context length: with a `draft` model (gamma sequential
+    draft steps), or with `gamma` Medusa heads (one pass of the heads)."""
+    options = options or AnalysisOptions()
+    if not isinstance(gamma, int) or isinstance(gamma, bool) or gamma < 1:
+        raise InvalidInputError("gamma", gamma, "a positive integer number of draft tokens")
+    if not 0 <= alpha <= 1:
+        raise InvalidInputError("alpha", alpha, "an acceptance rate in [0, 1]")
+    if not isinstance(tree_width, int) or tree_width < 1:
+        raise InvalidInputError("tree_width", tree_width, "a positive integer")
+    if (draft is None) == (not medusa_heads):
+        raise InvalidInputError(
+            "draft", draft and draft.name, "either a draft model or medusa_heads=True, not both"
+        )
+    b = positive_int_array("batch", batch)
+    s = positive_int_array("context", context)
+    b, s = (np.array(x) for x in np.broadcast_arrays(b, s))
+    analyze(target, device, batch=b, prompt_len=s + gamma + 1, options=options)  # validates
+    plain = _step_time(target, device, options, b, 1, s)
+    verify = _step_time(target, device, options, b, tree_width * (gamma + 1), s)
+    if draft is not None:
+        # gamma autoregressive draft steps (at the same context: the draft keeps its own cache).
+        drafting = gamma * _step_time(draft, device, options, b * tree_width, 1, s)
+    else:
+        drafting = _heads_time(target, device, options, gamma, b)
+    tree_alpha = 1 - (1 - alpha) ** tree_width
+    tokens = np.full_like(plain, expected_tokens(tree_alpha, gamma))
+    speedup = tokens * plain / (drafting + verify)
+    return SpeculativeEstimate(
+        tokens, plain, np.broadcast_to(drafting, plain.shape), verify, speedup
+    )
+
+
+def parallel_decoding(
+    target: ModelSpec,
+    device: Device,
+    *,
+    window: int,
+    tokens_per_step: float,
+    batch: object = 1,
+    context: object = 1024,
+    options: AnalysisOptions | None = None,
+) -> SpeculativeEstimate:
+    """Parallel / lookahead decoding (Santilli et al. 2023; Fu et al. 2024): each target step
+    processes `window` guessed positions and emits `tokens_per_step` tokens on average."""
+    options = options or AnalysisOptions()
+    if not isinstance(window, int) or window < 1:
+        raise InvalidInputError("window", window, "a positive integer")
+    if not 1 <= tokens_per_step <= window:
+        raise InvalidInputError("tokens_per_step", tokens_per_step, f"a number in [1, {window}]")
+    b = positive_int_array("batch", batch)
+    s = positive_int_array("context", context)
+    b, s = (np.array(x) for x in np.broadcast_arrays(b, s))
+    plain = _step_time(target, device, options, b, 1, s)
+    step = _step_time(target, device, options, b, window, s)
+    tokens = np.full_like(plain, float(tokens_per_step))
+    return SpeculativeEstimate(tokens, plain, np.zeros_like(plain), step, tokens * plain / step)

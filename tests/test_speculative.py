@@ -1,0 +1,119 @@
+"""Speculative decoding, Medusa heads, tree verification and parallel decoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+import rooflens
+from rooflens.cli.app import app
+from rooflens.core import AnalysisOptions, analyze
+from rooflens.core.speculative import expected_tokens, parallel_decoding, speculative
+
+
+def test_expected_tokens_formula() -> None:
+    assert expected_tokens(0.0, 4) == 1.0
+    assert expected_tokens(1.0, 4) == 5.0
+    assert expected_tokens(0.5, 2) == pytest.approx(1 + 0.5 + 0.25)
+
+
+@given(st.floats(0, 0.999), st.integers(1, 16))
+def test_more_draft_tokens_never_emit_fewer(alpha, gamma) -> None:
+    assert expected_tokens(alpha, gamma + 1) >= expected_tokens(alpha, gamma)
+    assert 1 <= expected_tokens(alpha, gamma) <= gamma + 1
+
+
+def test_speedup_by_hand(tiny_model, toy_device) -> None:
+    draft = tiny_model.model_copy(update={"num_layers": 1, "name": "draft"})
+    est = speculative(tiny_model, toy_device, gamma=3, alpha=0.5, draft=draft, batch=2, context=100)
+    plain = analyze(tiny_model, toy_device, batch=2, prompt_len=100).totals()["decode"]["time"]
+    d = analyze(draft, toy_device, batch=2, prompt_len=100).totals()["decode"]["time"]
+    steps = analyze(tiny_model, toy_device, batch=2, prompt_len=100)
+    verify = est.verify_step
+    assert est.plain_step == pytest.approx(plain)
+    assert est.draft_time == pytest.approx(3 * d)
+    expected = expected_tokens(0.5, 3)
+    assert est.speedup == pytest.approx(expected * plain / (3 * d + verify))
+    assert verify > steps.totals()["decode"]["time"]  # 4 query tokens cost more than 1
+
+
+def test_speculation_pays_less_at_large_batch() -> None:
+    est = rooflens.speculate(
+        "Qwen/Qwen2.5-7B",
+        "a6000",
+        gamma=4,
+        alpha=0.8,
+        draft="Qwen/Qwen2.5-0.5B",
+        batch=np.array([1, 32, 256]),
+        context=512,
+    )
+    assert est.speedup[0] > 2 and np.all(np.diff(est.speedup) < 0)
+
+
+def test_no_acceptance_is_a_slowdown(tiny_model, toy_device) -> None:
+    est = speculative(tiny_model, toy_device, gamma=2, alpha=0.0, draft=tiny_model)
+    assert est.tokens_per_step == 1 and est.speedup < 1
+
+
+def test_medusa_and_trees(tiny_model, toy_device) -> None:
+    single = speculative(tiny_model, toy_device, gamma=3, alpha=0.6, medusa_heads=True)
+    tree = speculative(tiny_model, toy_device, gamma=3, alpha=0.6, medusa_heads=True, tree_width=3)
+    assert tree.tokens_per_step == pytest.approx(expected_tokens(1 - 0.4**3, 3))
+    assert tree.tokens_per_step > single.tokens_per_step
+    assert tree.verify_step >= single.verify_step
+
+
+def test_parallel_decoding(tiny_model, toy_device) -> None:
+    est = parallel_decoding(tiny_model, toy_device, window=8, tokens_per_step=3)
+    assert est.tokens_per_step == 3
+    assert est.speedup == pytest.approx(3 * est.plain_step / est.verify_step)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"gamma": 0, "alpha": 0.5, "medusa_heads": True}, "gamma"),
+        ({"gamma": 2, "alpha": 1.5, "medusa_heads": True}, "alpha"),
+        ({"gamma": 2, "alpha": 0.5}, "draft"),
+        ({"gamma": 2, "alpha": 0.5, "medusa_heads": True, "tree_width": 0}, "tree_width"),
+    ],
+)
+def test_bad_speculation_input(tiny_model, toy_device, kwargs, field) -> None:
+    with pytest.raises(rooflens.InvalidInputError) as info:
+        speculative(tiny_model, toy_device, **kwargs)
+    assert info.value.field == field
+
+
+def test_speculate_command() -> None:
+    res = CliRunner().invoke(
+        app,
+        [
+            "speculate",
+            "Qwen/Qwen2.5-7B",
+            "-H",
+            "h100-sxm",
+            "--draft",
+            "Qwen/Qwen2.5-0.5B",
+            "--batch",
+            "1,32",
+            "-f",
+            "json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    import json
+
+    rows = json.loads(res.stdout)
+    assert [r["batch"] for r in rows] == [1, 32] and rows[0]["speedup"] > rows[1]["speedup"]
+    bad = CliRunner().invoke(app, ["speculate", "Qwen/Qwen2.5-7B", "-H", "h100-sxm"])
+    assert bad.exit_code == 2
+
+
+def test_speculation_follows_quantization(tiny_model, toy_device) -> None:
+    opts = AnalysisOptions(quantization=rooflens.Quantization(w_bits=4))
+    q4 = speculative(tiny_model, toy_device, gamma=2, alpha=0.7, medusa_heads=True, options=opts)
+    q16 = speculative(tiny_model, toy_device, gamma=2, alpha=0.7, medusa_heads=True)
+    assert q4.plain_step < q16.plain_step
