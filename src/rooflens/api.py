@@ -73,6 +73,7 @@ def make_options(
     a_bits: int = 16,
     kv_bits: int = 16,
     group_size: int | None = None,
+    w_format: str = "int",
     flash_attention: bool = False,
     conventions: ConventionName = "rooflens",
     allow_long_context: bool = False,
@@ -102,12 +103,18 @@ def make_options(
     if not isinstance(prompt_keep, int | float) or not 0 < prompt_keep <= 1:
         raise InvalidInputError("prompt_keep", prompt_keep, "a share in (0, 1]")
     try:
-        quant = Quantization(w_bits=w_bits, a_bits=a_bits, kv_bits=kv_bits, group_size=group_size)
+        quant = Quantization(
+            w_bits=w_bits, a_bits=a_bits, kv_bits=kv_bits, group_size=group_size, w_format=w_format
+        )
     except ValidationError as exc:
         err = exc.errors()[0]
+        if not err["loc"]:  # a rule across fields: the format and the bit-widths
+            message = err["msg"].removeprefix("Value error, ")
+            raise InvalidInputError("w_format", w_format, message) from None
         field = str(err["loc"][0])
-        accepted = (
-            "one of 32, 16, 8, 4, 3, 2, 1" if field.endswith("bits") else "a positive integer"
+        accepted = {"w_format": "one of int, fp, nf4, mxfp4"}.get(
+            field,
+            "one of 32, 16, 8, 4, 3, 2, 1" if field.endswith("bits") else "a positive integer",
         )
         raise InvalidInputError(field, err.get("input"), accepted) from None
     conv = Conventions.llm_viewer() if conventions == "llm-viewer" else Conventions()

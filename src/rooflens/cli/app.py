@@ -168,6 +168,10 @@ CapOpt = Annotated[
     float | None,
     typer.Option(help="What-if: cap every compute peak at this OP/s (near-memory compute)."),
 ]
+WFormatOpt = Annotated[
+    str,
+    typer.Option(help="Weight format: int (GPTQ/AWQ), fp (FP8/FP4), nf4 (QLoRA), mxfp4 (OCP MX)."),
+]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
 
@@ -254,6 +258,7 @@ OPTION_NAMES = (
     "a_bits",
     "kv_bits",
     "group_size",
+    "w_format",
     "flash_attention",
     "conventions",
     "allow_long_context",
@@ -316,6 +321,7 @@ def analyze(
     a_bits: ABits = 16,
     kv_bits: KVBits = 16,
     group_size: GroupOpt = None,
+    w_format: WFormatOpt = "int",
     flash_attention: FlashOpt = False,
     conventions: ConventionOpt = ConventionSet.rooflens,
     allow_long_context: LongOpt = False,
@@ -420,6 +426,7 @@ def memory_cmd(
     a_bits: ABits = 16,
     kv_bits: KVBits = 16,
     group_size: GroupOpt = None,
+    w_format: WFormatOpt = "int",
     flash_attention: FlashOpt = False,
     allow_long_context: LongOpt = False,
     calibration: CalibrationOpt = None,
@@ -470,6 +477,7 @@ def sweep(
     a_bits: ABits = 16,
     kv_bits: KVBits = 16,
     group_size: GroupOpt = None,
+    w_format: WFormatOpt = "int",
     flash_attention: FlashOpt = False,
     allow_long_context: LongOpt = False,
     calibration: CalibrationOpt = None,

@@ -45,7 +45,7 @@ def decode_totals(
 ) -> dict[str, np.ndarray]:
     """Time, OPs and bytes summed over `steps` decode steps: the first priced by `at_first`,
     the next (one more token of context) by `at_second`, achieved rates taken from `rates`."""
-    c0, c1 = at_first.ops / rates.compute_rates, at_second.ops / rates.compute_rates
+    c0, c1 = _compute(at_first, rates), _compute(at_second, rates)
     m0 = at_first.memory_access / rates.memory_rates
     m1 = at_second.memory_access / rates.memory_rates
     per_op = sum_of_max_lines(c0, c1 - c0, m0, m1 - m0, steps)
@@ -81,4 +81,8 @@ def _with_host_time(
 
 
 def _at(costs: StepCosts, rates: StepCosts) -> np.ndarray:
-    return np.maximum(costs.ops / rates.compute_rates, costs.memory_access / rates.memory_rates)
+    return np.maximum(_compute(costs, rates), costs.memory_access / rates.memory_rates)
+
+
+def _compute(costs: StepCosts, rates: StepCosts) -> np.ndarray:
+    return costs.ops / rates.compute_rates + costs.fields["vector_ops"] / rates.vector_rate

@@ -49,13 +49,14 @@ class Device(BaseModel):
             raise ValueError("peak_ops needs at least one of fp32, fp16 or bf16")
         return self
 
-    def matrix_dtype(self, bits: int) -> str:
+    def matrix_dtype(self, bits: int, float_first: bool = False) -> str:
         """Compute dtype for matrix work on operands of `bits`: the narrowest the device has,
-        raised to the next wider one where it lacks that width (INT4 on an H100 runs as INT8)."""
+        raised to the next wider one where it lacks that width (INT4 on an H100 runs as INT8).
+        Float formats (FP8, MXFP4) prefer float tensor types at a width."""
         for width, dtypes in _DTYPES_BY_BITS:
             if width < bits:
                 continue
-            for dtype in dtypes:
+            for dtype in sorted(dtypes, key=lambda d: float_first and d.startswith("int")):
                 if dtype in self.peak_ops:
                     return dtype
         return self.vector_dtype()

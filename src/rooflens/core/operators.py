@@ -77,8 +77,18 @@ class Cost:
     load_kv: np.ndarray
     store_kv: np.ndarray
     link_time: np.ndarray
+    vector_ops: np.ndarray
 
-    FIELDS = ("ops", "load_weight", "load_act", "store_act", "load_kv", "store_kv", "link_time")
+    FIELDS = (
+        "ops",
+        "load_weight",
+        "load_act",
+        "store_act",
+        "load_kv",
+        "store_kv",
+        "link_time",
+        "vector_ops",
+    )
 
 
 def _cost(**fields: object) -> Cost:
@@ -110,6 +120,10 @@ class Operator:
         """Operand width of matrix work, or None for element-wise work on the vector units."""
         return None
 
+    def float_compute(self, quant: Quantization) -> bool:
+        """Whether matrix work prefers float tensor types (FP8/MXFP4 weights)."""
+        return False
+
     def params(self) -> int:
         return 0
 
@@ -139,6 +153,16 @@ class Linear(Operator):
             return quant.weight_bits_per_param(self.in_features)
         return float(quant.unquantized_bits)
 
+    def _dequant_ops(self, quant: Quantization, rows: np.ndarray, weights: float) -> np.ndarray:
+        """Weight-only quantization: every tile of weights is converted to the compute type once
+        per `dequant_rows` activation rows, on the vector units (Marlin/AWQ-style kernels)."""
+        if not self.quantized or quant.w_bits >= self.compute_bits(quant):
+            return np.zeros_like(rows, dtype=np.float64)
+        return weights * np.ceil(rows / quant.dequant_rows) * quant.DEQUANT_OPS_PER_WEIGHT
+
+    def float_compute(self, quant: Quantization) -> bool:
+        return self.quantized and quant.float_weights
+
     def cost(self, step: Step, prec: Precision) -> Cost:
         rows = self._rows(step)
         out = rows * self.out_features
@@ -152,6 +176,7 @@ class Linear(Operator):
             load_act=rows * self.in_features * prec.act,
             store_act=0 if self.to_kv_cache else out_bytes,
             store_kv=out_bytes if self.to_kv_cache else 0,
+            vector_ops=self._dequant_ops(prec.quant, rows, self.in_features * self.out_features),
         )
 
     def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
@@ -451,11 +476,15 @@ class ExpertLinear(Linear):
         routed = tokens * self.top_k
         per_expert = self.in_features * self.out_features * self._weight_bits(prec.quant) / 8
         hit = expected_experts_hit(self.num_experts, self.top_k, tokens)
+        per_hit = routed / np.maximum(hit, 1e-30)
         return _cost(
             ops=2 * routed * self.in_features * self.out_features,
             load_weight=hit * per_expert,
             load_act=routed * self.in_features * prec.act,
             store_act=routed * self.out_features * prec.act,
+            vector_ops=self._dequant_ops(
+                prec.quant, per_hit, hit * self.in_features * self.out_features
+            ),
         )
 
     def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:

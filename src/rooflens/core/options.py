@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    model_validator,
+)
 
 from rooflens.core.efficiency import EfficiencyProfile
 
@@ -24,6 +32,25 @@ class Quantization(BaseModel):
     a_bits: Bits = 16
     kv_bits: Bits = 16
     group_size: PositiveInt | None = None
+    # Weight format: integers with group scales (GPTQ/AWQ), floats with per-channel scales
+    # (FP8 E4M3 / FP4), NormalFloat4 (QLoRA) or MXFP4 (OCP microscaling).
+    w_format: Literal["int", "fp", "nf4", "mxfp4"] = "int"
+    # Weight-only kernels dequantize a weight tile once per this many activation rows.
+    dequant_rows: PositiveInt = 128
+
+    @model_validator(mode="after")
+    def _check_format(self) -> Quantization:
+        if self.w_format in ("nf4", "mxfp4") and self.w_bits != 4:
+            raise ValueError(f"w_format={self.w_format!r} stores 4-bit weights: w_bits must be 4")
+        if self.w_format == "fp" and self.w_bits not in (8, 4):
+            raise ValueError("w_format='fp' is FP8 or FP4: w_bits must be 8 or 4")
+        if self.w_format == "nf4" and self.a_bits < 16:
+            raise ValueError("w_format='nf4' is weight-only: a_bits must be 16 or 32")
+        return self
+
+    @property
+    def float_weights(self) -> bool:
+        return self.w_format in ("fp", "mxfp4")
 
     @property
     def unquantized_bits(self) -> int:
@@ -35,8 +62,18 @@ class Quantization(BaseModel):
         """Stored bits per weight of a quantized linear layer, scales and zero points included."""
         if self.w_bits >= 16:
             return float(self.w_bits)
+        if self.w_format == "nf4":
+            # Blocks of 64 with an 8-bit absmax, itself scaled in fp32 per 256 blocks (QLoRA).
+            return 4 + 8 / 64 + 32 / (64 * 256)
+        if self.w_format == "mxfp4":
+            return 4 + 8 / 32  # 32-element blocks sharing an E8M0 exponent (OCP MX v1.0)
+        if self.w_format == "fp":
+            return self.w_bits + 32 / in_features  # one fp32 scale per output channel
         group = self.group_size or in_features
         return self.w_bits + (16 + self.w_bits) / group
+
+    # Per weight dequantized: unpack, subtract the zero point or look up the code, scale.
+    DEQUANT_OPS_PER_WEIGHT: ClassVar[int] = 2
 
 
 class Conventions(BaseModel):

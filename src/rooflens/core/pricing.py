@@ -36,6 +36,7 @@ class StepCosts:
     memory_rates: np.ndarray
     fixed: np.ndarray
     num_layers: int
+    vector_rate: float = np.inf
     overhead_per_layer: float = 0.0
     overhead_per_layer_token: float = 0.0
     tokens: np.ndarray | float = 0.0
@@ -56,7 +57,8 @@ class StepCosts:
 
     @property
     def compute_time(self) -> np.ndarray:
-        return self.ops / self.compute_rates
+        """Tensor work at its achieved rate plus vector work (dequantization) at the vector peak."""
+        return self.ops / self.compute_rates + self.fields["vector_ops"] / self.vector_rate
 
     @property
     def memory_time(self) -> np.ndarray:
@@ -135,7 +137,9 @@ def price_step(
     fields = {
         f: np.stack([np.broadcast_to(getattr(c, f), shape) for c in costs]) for f in Cost.FIELDS
     }
-    dtypes = tuple(_dtype(device, op.compute_bits(quant)) for op in graph.operators)
+    dtypes = tuple(
+        _dtype(device, op.compute_bits(quant), op.float_compute(quant)) for op in graph.operators
+    )
     peaks = np.array([device.peak_ops[d] for d in dtypes])
     memory = sum(fields[f] for f in BYTE_FIELDS)
     if profile is None:
@@ -164,6 +168,7 @@ def price_step(
         memory_rates=memory_rates,
         fixed=fixed,
         num_layers=graph.num_layers,
+        vector_rate=device.peak_ops[device.vector_dtype()],
         overhead_per_layer=profile.graph_overhead_per_layer if profile else 0.0,
         overhead_per_layer_token=profile.graph_overhead_per_layer_token if profile else 0.0,
         tokens=step.tokens,
@@ -174,5 +179,5 @@ def price_step(
     )
 
 
-def _dtype(device: Device, bits: int | None) -> str:
-    return device.vector_dtype() if bits is None else device.matrix_dtype(bits)
+def _dtype(device: Device, bits: int | None, float_first: bool = False) -> str:
+    return device.vector_dtype() if bits is None else device.matrix_dtype(bits, float_first)

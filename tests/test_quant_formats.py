@@ -1,0 +1,85 @@
+"""Weight formats (int, fp, nf4, mxfp4) and the cost of dequantizing weights on the fly."""
+
+from __future__ import annotations
+
+import pytest
+
+import rooflens
+from rooflens.core import AnalysisOptions, Quantization, analyze
+
+
+@pytest.mark.parametrize(
+    ("fmt", "bits", "expected"),
+    [
+        ("int", 4, 4 + 20 / 128),  # group 128: fp16 scale + 4-bit zero
+        ("nf4", 4, 4 + 8 / 64 + 32 / 16384),  # QLoRA double quantization: 4.127 bits
+        ("mxfp4", 4, 4.25),  # 32-element blocks with an 8-bit exponent
+        ("fp", 8, 8 + 32 / 4096),  # FP8 with one fp32 scale per output channel
+    ],
+)
+def test_bits_per_weight(fmt: str, bits: int, expected: float) -> None:
+    q = Quantization(w_bits=bits, w_format=fmt, group_size=128)
+    assert q.weight_bits_per_param(4096) == pytest.approx(expected)
+
+
+def _dtype(model, device, **q) -> str:
+    rows = analyze(
+        model, device, prompt_len=64, options=AnalysisOptions(quantization=Quantization(**q))
+    ).operators()
+    return rows.set_index(["stage", "name"]).loc[("decode", "q_proj"), "compute_dtype"]
+
+
+def test_float_formats_use_float_tensor_types(tiny_model) -> None:
+    h100 = rooflens.get_device("h100-sxm")
+    assert _dtype(tiny_model, h100, w_bits=8, a_bits=8) == "int8"
+    assert _dtype(tiny_model, h100, w_bits=8, a_bits=8, w_format="fp") == "fp8"
+    b200 = rooflens.get_device("b200")
+    if "fp4" in b200.peak_ops:
+        assert _dtype(tiny_model, b200, w_bits=4, a_bits=4, w_format="mxfp4") == "fp4"
+
+
+@pytest.mark.parametrize(
+    ("q", "message"),
+    [
+        ({"w_bits": 8, "w_format": "nf4"}, "w_bits must be 4"),
+        ({"w_bits": 4, "a_bits": 8, "w_format": "nf4"}, "weight-only"),
+        ({"w_bits": 2, "w_format": "fp"}, "FP8 or FP4"),
+        ({"w_format": "awq"}, "one of int, fp, nf4, mxfp4"),
+    ],
+)
+def test_bad_format_combinations(q: dict, message: str) -> None:
+    with pytest.raises(rooflens.InvalidInputError, match=message) as info:
+        rooflens.make_options(**q)
+    assert info.value.field == "w_format"
+
+
+def _q_proj(model, device, batch: int, **q):
+    rows = analyze(
+        model,
+        device,
+        batch=batch,
+        prompt_len=8,
+        options=AnalysisOptions(quantization=Quantization(**q)),
+    ).operators()
+    return rows[(rows.stage == "decode") & (rows.name == "q_proj")].iloc[0]
+
+
+def test_weight_only_pays_dequantization_per_row_tile(tiny_model, toy_device) -> None:
+    # 64 x 64 weights, 2 ops each, once per 128 rows of activations.
+    assert _q_proj(tiny_model, toy_device, 1, w_bits=4).vector_ops == 64 * 64 * 2
+    assert _q_proj(tiny_model, toy_device, 300, w_bits=4).vector_ops == 64 * 64 * 2 * 3
+    assert _q_proj(tiny_model, toy_device, 300, w_bits=8, a_bits=8).vector_ops == 0
+    assert _q_proj(tiny_model, toy_device, 300).vector_ops == 0
+
+
+def test_dequantization_shows_at_large_batch() -> None:
+    """W4A16 decode: much faster than fp16 at batch 1, no faster at a compute-bound batch."""
+
+    def decode(bits: int, batch: int) -> float:
+        result = rooflens.analyze(
+            "meta-llama/Llama-2-7b-hf", "a6000", batch=batch, prompt_len=256, w_bits=bits
+        )
+        return float(result.totals()["decode"]["time"])
+
+    assert decode(4, 1) < 0.35 * decode(16, 1)
+    assert decode(4, 1024) > decode(16, 1024)
