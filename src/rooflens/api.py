@@ -88,6 +88,8 @@ def make_options(
     kv_budget: int | None = None,
     kv_policy: str = "h2o",
     prompt_keep: float = 1.0,
+    offload_weights: bool = False,
+    offload_kv: bool = False,
 ) -> AnalysisOptions:
     """Build validated options; a bad value raises InvalidInputError naming the field."""
     if conventions not in ("rooflens", "llm-viewer"):
@@ -141,6 +143,8 @@ def make_options(
         kv_budget=kv_budget,
         kv_policy=kv_policy,  # type: ignore[arg-type]
         prompt_keep=float(prompt_keep),
+        offload_weights=bool(offload_weights),
+        offload_kv=bool(offload_kv),
     )
 
 

@@ -168,6 +168,12 @@ CapOpt = Annotated[
     float | None,
     typer.Option(help="What-if: cap every compute peak at this OP/s (near-memory compute)."),
 ]
+OffloadOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Keep this in host memory and stream it over the host link each step (FlexGen)."
+    ),
+]
 WFormatOpt = Annotated[
     str,
     typer.Option(help="Weight format: int (GPTQ/AWQ), fp (FP8/FP4), nf4 (QLoRA), mxfp4 (OCP MX)."),
@@ -273,6 +279,8 @@ OPTION_NAMES = (
     "kv_budget",
     "kv_policy",
     "prompt_keep",
+    "offload_weights",
+    "offload_kv",
 )
 SIZE_NAMES = ("batch", "prompt_len", "gen_len")
 
@@ -336,6 +344,8 @@ def analyze(
     kv_budget: BudgetOpt = None,
     kv_policy: PolicyOpt = "h2o",
     prompt_keep: KeepOpt = 1.0,
+    offload_weights: OffloadOpt = False,
+    offload_kv: OffloadOpt = False,
     scale_bandwidth: ScaleOpt = 1.0,
     scale_compute: ScaleOpt = 1.0,
     scale_capacity: ScaleOpt = 1.0,
@@ -440,6 +450,8 @@ def memory_cmd(
     kv_budget: BudgetOpt = None,
     kv_policy: PolicyOpt = "h2o",
     prompt_keep: KeepOpt = 1.0,
+    offload_weights: OffloadOpt = False,
+    offload_kv: OffloadOpt = False,
     scale_bandwidth: ScaleOpt = 1.0,
     scale_compute: ScaleOpt = 1.0,
     scale_capacity: ScaleOpt = 1.0,
@@ -491,6 +503,8 @@ def sweep(
     kv_budget: BudgetOpt = None,
     kv_policy: PolicyOpt = "h2o",
     prompt_keep: KeepOpt = 1.0,
+    offload_weights: OffloadOpt = False,
+    offload_kv: OffloadOpt = False,
     scale_bandwidth: ScaleOpt = 1.0,
     scale_compute: ScaleOpt = 1.0,
     scale_capacity: ScaleOpt = 1.0,

@@ -68,6 +68,7 @@ def analyze(
             options.calibration,
             options.execution,
             pipeline=(slots, send),
+            offload=(options.offload_weights, options.offload_kv),
         )
 
     one, zero = np.ones_like(s), np.zeros_like(s)
@@ -145,6 +146,14 @@ def _footprint(
     quant = options.quantization
     weights = weight_bytes(graph, quant)
     kv = kv_cache_bytes(model, quant, b, tokens, spans)
+    host = 0.0
+    # Offloaded state lives in host memory; the device double-buffers two layers of it.
+    if options.offload_weights:
+        host = weights
+        weights = 2 * max(weights / graph.num_layers, _head_weights(graph, quant))
+    if options.offload_kv:
+        host = host + kv
+        kv = kv * 2 / model.num_layers
     # Every tensor scales with the batch, so one sequence's share fixes the largest batch.
     per_sequence = (kv + activations) / b
     framework = options.calibration.memory_overhead if options.calibration else 0.0
@@ -157,7 +166,12 @@ def _footprint(
         capacity=device.memory_capacity,
         max_batch=max_batch,
         framework=framework,
+        host=host,
     )
+
+
+def _head_weights(graph: Graph, quant) -> float:
+    return sum(op.weight_bytes(quant) for op in graph.operators if op.scope == "head")
 
 
 def _decode_sum(

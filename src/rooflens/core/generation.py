@@ -46,8 +46,7 @@ def decode_totals(
     """Time, OPs and bytes summed over `steps` decode steps: the first priced by `at_first`,
     the next (one more token of context) by `at_second`, achieved rates taken from `rates`."""
     c0, c1 = _compute(at_first, rates), _compute(at_second, rates)
-    m0 = at_first.memory_access / rates.memory_rates
-    m1 = at_second.memory_access / rates.memory_rates
+    m0, m1 = _transfer(at_first, rates), _transfer(at_second, rates)
     per_op = sum_of_max_lines(c0, c1 - c0, m0, m1 - m0, steps)
     # Fixed costs, framework overhead and collectives do not grow with the context.
     per_step_fixed = rates.total(rates.fixed) + rates.overhead + at_first.total(at_first.link_time)
@@ -81,7 +80,18 @@ def _with_host_time(
 
 
 def _at(costs: StepCosts, rates: StepCosts) -> np.ndarray:
-    return np.maximum(_compute(costs, rates), costs.memory_access / rates.memory_rates)
+    return np.maximum(_compute(costs, rates), _transfer(costs, rates))
+
+
+def _transfer(costs: StepCosts, rates: StepCosts) -> np.ndarray:
+    """Bytes from device memory or, when offloaded, over the host link, whichever is slower at
+    the middle of the generation (one of them dominates each operator throughout)."""
+    memory = costs.memory_access / rates.memory_rates
+    host = costs.host_bytes / costs.host_rate
+    if not np.any(np.asarray(host)):
+        return memory
+    host_wins = rates.offload_time > rates.memory_access / rates.memory_rates
+    return np.where(host_wins, host, memory)
 
 
 def _compute(costs: StepCosts, rates: StepCosts) -> np.ndarray:

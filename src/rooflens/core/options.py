@@ -134,6 +134,11 @@ class AnalysisOptions(BaseModel):
     # score bookkeeping; StreamingLLM: attention sinks plus a recent window).
     kv_budget: PositiveInt | None = None
     kv_policy: Literal["h2o", "streaming"] = "h2o"
+    # Offloading (FlexGen, ZeRO-Inference): weights and/or the KV cache live in host memory and
+    # stream over the host link every step, overlapped with compute; the device keeps a
+    # double buffer of two layers' weights.
+    offload_weights: bool = False
+    offload_kv: bool = False
     # Prompt compression / token pruning: the share of prompt tokens kept (LLMLingua-style).
     prompt_keep: float = Field(default=1.0, gt=0.0, le=1.0)
     calibration: EfficiencyProfile | None = None

@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 
 from rooflens.core.efficiency import EfficiencyProfile
+from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import Graph
 from rooflens.core.hardware import Device
 from rooflens.core.operators import Cost, Precision, Step
@@ -37,6 +38,8 @@ class StepCosts:
     fixed: np.ndarray
     num_layers: int
     vector_rate: float = np.inf
+    host_bytes: np.ndarray | float = 0.0
+    host_rate: float = np.inf
     overhead_per_layer: float = 0.0
     overhead_per_layer_token: float = 0.0
     tokens: np.ndarray | float = 0.0
@@ -69,17 +72,29 @@ class StepCosts:
         return self.fields["link_time"]
 
     @property
+    def offload_time(self) -> np.ndarray:
+        """Offloaded weights and KV cache streaming in over the host link."""
+        return self.host_bytes / self.host_rate
+
+    @property
+    def transfer_time(self) -> np.ndarray:
+        return np.maximum(self.memory_time, self.offload_time)
+
+    @property
     def time(self) -> np.ndarray:
-        """fixed + max(OPs / compute rate, bytes / memory rate) + time on the link: the roofline
-        when uncalibrated (collectives are priced on the link alone)."""
-        device = np.maximum(self.compute_time, self.memory_time)
+        """fixed + max(OPs / compute rate, bytes / memory rate, host bytes / host link) + time on
+        the device link: the roofline when uncalibrated (collectives run on the link alone)."""
+        device = np.maximum(self.compute_time, self.transfer_time)
         return _expand(self.fixed, self.ops) + device + self.link_time
 
     @property
     def bound(self) -> np.ndarray:
         """What limits each operator: compute, memory, or the link between devices."""
         device = np.where(self.compute_bound, "compute", "memory")
-        link = self.link_time > np.maximum(self.compute_time, self.memory_time)
+        device = np.where(
+            self.offload_time > np.maximum(self.compute_time, self.memory_time), "host link", device
+        )
+        link = self.link_time > np.maximum(self.compute_time, self.transfer_time)
         return np.where(link, "link", device)
 
     @property
@@ -130,6 +145,7 @@ def price_step(
     profile: EfficiencyProfile | None = None,
     execution: Execution = "graphs",
     pipeline: tuple[int, np.ndarray | float] = (1, 0.0),
+    offload: tuple[bool, bool] = (False, False),
 ) -> StepCosts:
     prec = Precision(quant)
     shape = np.broadcast_shapes(step.batch.shape, step.new_tokens.shape, step.past.shape)
@@ -169,6 +185,8 @@ def price_step(
         fixed=fixed,
         num_layers=graph.num_layers,
         vector_rate=device.peak_ops[device.vector_dtype()],
+        host_bytes=_host_bytes(fields, offload),
+        host_rate=_host_rate(device) if any(offload) else np.inf,
         overhead_per_layer=profile.graph_overhead_per_layer if profile else 0.0,
         overhead_per_layer_token=profile.graph_overhead_per_layer_token if profile else 0.0,
         tokens=step.tokens,
@@ -181,3 +199,19 @@ def price_step(
 
 def _dtype(device: Device, bits: int | None, float_first: bool = False) -> str:
     return device.vector_dtype() if bits is None else device.matrix_dtype(bits, float_first)
+
+
+def _host_bytes(fields: dict[str, np.ndarray], offload: tuple[bool, bool]) -> np.ndarray | float:
+    weights, kv = offload
+    moved = fields["load_weight"] if weights else 0.0
+    if kv:
+        moved = moved + fields["load_kv"] + fields["store_kv"]
+    return moved
+
+
+def _host_rate(device: Device) -> float:
+    if not device.host_bandwidth:
+        raise InvalidInputError(
+            "offload", True, f"a device with a host link bandwidth ({device.name} has none)"
+        )
+    return device.host_bandwidth

@@ -44,6 +44,7 @@ class Footprint:
     capacity: float
     max_batch: np.ndarray
     framework: float = 0.0
+    host: np.ndarray | float = 0.0
 
     @property
     def total(self) -> np.ndarray:
@@ -59,6 +60,7 @@ class Footprint:
             "kv_cache": self.kv_cache,
             "activations": self.activations,
             "framework": self.framework,
+            "host": self.host,
             "total": self.total,
             "capacity": self.capacity,
             "fits": self.fits,
