@@ -36,6 +36,44 @@ def resolve_device(hardware: DeviceLike) -> Device:
     return hardware if isinstance(hardware, Device) else get_device(hardware)
 
 
+def _nm(value: str | tuple[int, int] | None) -> tuple[int, int] | None:
+    if value is None or isinstance(value, tuple):
+        return value
+    n, sep, m = str(value).partition(":")
+    if not (sep and n.isdigit() and m.isdigit()):
+        raise InvalidInputError("nm_sparsity", value, "N:M like 2:4")
+    return int(n), int(m)
+
+
+def _low_rank(ratio: float | None, layers: str | tuple[str, ...] | None) -> dict[str, object]:
+    if ratio is None:
+        return {}
+    if not isinstance(ratio, int | float) or not 0 < ratio <= 1:
+        raise InvalidInputError("low_rank_ratio", ratio, "a share in (0, 1]")
+    out: dict[str, object] = {"low_rank_ratio": float(ratio)}
+    if layers is not None:
+        names = tuple(x.strip() for x in layers.split(",")) if isinstance(layers, str) else layers
+        out["low_rank_layers"] = names
+    return out
+
+
+PRUNE = ("prune_heads", "prune_width", "prune_depth")
+
+
+def prune(model: ModelSpec, options: dict[str, object]) -> ModelSpec:
+    """Apply (and remove from `options`) structured pruning."""
+    shares = {
+        name: float(options.pop(name))
+        for name in PRUNE  # type: ignore[arg-type]
+        if options.get(name) is not None
+    }
+    return model.pruned(
+        heads=shares.get("prune_heads", 0.0),
+        width=shares.get("prune_width", 0.0),
+        depth=shares.get("prune_depth", 0.0),
+    )
+
+
 WHAT_IF = ("scale_bandwidth", "scale_compute", "scale_capacity", "compute_cap")
 
 
@@ -74,6 +112,11 @@ def make_options(
     kv_bits: int = 16,
     group_size: int | None = None,
     w_format: str = "int",
+    sparsity: float = 0.0,
+    sparse_kernel: bool = False,
+    nm_sparsity: str | tuple[int, int] | None = None,
+    low_rank_ratio: float | None = None,
+    low_rank_layers: str | tuple[str, ...] | None = None,
     flash_attention: bool = False,
     conventions: ConventionName = "rooflens",
     allow_long_context: bool = False,
@@ -106,15 +149,28 @@ def make_options(
         raise InvalidInputError("prompt_keep", prompt_keep, "a share in (0, 1]")
     try:
         quant = Quantization(
-            w_bits=w_bits, a_bits=a_bits, kv_bits=kv_bits, group_size=group_size, w_format=w_format
+            w_bits=w_bits,
+            a_bits=a_bits,
+            kv_bits=kv_bits,
+            group_size=group_size,
+            w_format=w_format,
+            sparsity=sparsity,
+            sparse_kernel=bool(sparse_kernel),
+            nm_sparsity=_nm(nm_sparsity),
         )
     except ValidationError as exc:
         err = exc.errors()[0]
-        if not err["loc"]:  # a rule across fields: the format and the bit-widths
+        if not err["loc"]:  # a rule across fields: format, bit-widths, sparsity
             message = err["msg"].removeprefix("Value error, ")
-            raise InvalidInputError("w_format", w_format, message) from None
+            field = "nm_sparsity" if "sparsity" in message else "w_format"
+            value = nm_sparsity if field == "nm_sparsity" else w_format
+            raise InvalidInputError(field, value, message) from None
         field = str(err["loc"][0])
-        accepted = {"w_format": "one of int, fp, nf4, mxfp4"}.get(
+        accepted = {
+            "w_format": "one of int, fp, nf4, mxfp4",
+            "sparsity": "a share in [0, 1)",
+            "sparse_kernel": "true or false",
+        }.get(
             field,
             "one of 32, 16, 8, 4, 3, 2, 1" if field.endswith("bits") else "a positive integer",
         )
@@ -145,6 +201,7 @@ def make_options(
         prompt_keep=float(prompt_keep),
         offload_weights=bool(offload_weights),
         offload_kv=bool(offload_kv),
+        **_low_rank(low_rank_ratio, low_rank_layers),
     )
 
 
@@ -171,7 +228,7 @@ def analyze(
     device = what_if(resolve_device(hardware), options)
     options["calibration"] = resolve_calibration(options.get("calibration"), device)
     return _core.analyze(
-        resolve_model(model),
+        prune(resolve_model(model), options),
         device,
         batch=batch,
         prompt_len=prompt_len,

@@ -15,8 +15,10 @@ import typer
 from rich.console import Console
 
 from rooflens.api import (
+    PRUNE,
     WHAT_IF,
     make_options,
+    prune,
     resolve_calibration,
     resolve_device,
     resolve_model,
@@ -168,6 +170,19 @@ CapOpt = Annotated[
     float | None,
     typer.Option(help="What-if: cap every compute peak at this OP/s (near-memory compute)."),
 ]
+ShareOpt = Annotated[float, typer.Option(min=0.0, help="A share in [0, 1).")]
+SparseKernelOpt = Annotated[
+    bool,
+    typer.Option(help="Compute skips pruned weights (unstructured sparsity with a sparse kernel)."),
+]
+NMOpt = Annotated[str | None, typer.Option(help="N:M structured sparsity, e.g. 2:4.")]
+RankOpt = Annotated[
+    float | None, typer.Option(help="Low-rank factorization: rank as a share of min(in, out).")
+]
+RankLayersOpt = Annotated[
+    str | None,
+    typer.Option(help="Layers to factorize (default: all block projections), e.g. q_proj,o_proj."),
+]
 OffloadOpt = Annotated[
     bool,
     typer.Option(
@@ -281,13 +296,20 @@ OPTION_NAMES = (
     "prompt_keep",
     "offload_weights",
     "offload_kv",
+    "sparsity",
+    "sparse_kernel",
+    "nm_sparsity",
+    "low_rank_ratio",
+    "low_rank_layers",
 )
 SIZE_NAMES = ("batch", "prompt_len", "gen_len")
 
 
 def _run(params: dict[str, Any]) -> Analysis:
     """The analysis a command asks for; every command names its parameters the same way."""
-    spec = resolve_model(params["model"])
+    spec = prune(
+        resolve_model(params["model"]), {k: params[k] for k in PRUNE if params.get(k) is not None}
+    )
     device = _device(
         params.get("hardware"), params.get("bandwidth"), params.get("memory"), params.get("peak")
     )
@@ -346,6 +368,14 @@ def analyze(
     prompt_keep: KeepOpt = 1.0,
     offload_weights: OffloadOpt = False,
     offload_kv: OffloadOpt = False,
+    sparsity: ShareOpt = 0.0,
+    sparse_kernel: SparseKernelOpt = False,
+    nm_sparsity: NMOpt = None,
+    low_rank_ratio: RankOpt = None,
+    low_rank_layers: RankLayersOpt = None,
+    prune_heads: ShareOpt = 0.0,
+    prune_width: ShareOpt = 0.0,
+    prune_depth: ShareOpt = 0.0,
     scale_bandwidth: ScaleOpt = 1.0,
     scale_compute: ScaleOpt = 1.0,
     scale_capacity: ScaleOpt = 1.0,
@@ -452,6 +482,14 @@ def memory_cmd(
     prompt_keep: KeepOpt = 1.0,
     offload_weights: OffloadOpt = False,
     offload_kv: OffloadOpt = False,
+    sparsity: ShareOpt = 0.0,
+    sparse_kernel: SparseKernelOpt = False,
+    nm_sparsity: NMOpt = None,
+    low_rank_ratio: RankOpt = None,
+    low_rank_layers: RankLayersOpt = None,
+    prune_heads: ShareOpt = 0.0,
+    prune_width: ShareOpt = 0.0,
+    prune_depth: ShareOpt = 0.0,
     scale_bandwidth: ScaleOpt = 1.0,
     scale_compute: ScaleOpt = 1.0,
     scale_capacity: ScaleOpt = 1.0,
@@ -505,6 +543,14 @@ def sweep(
     prompt_keep: KeepOpt = 1.0,
     offload_weights: OffloadOpt = False,
     offload_kv: OffloadOpt = False,
+    sparsity: ShareOpt = 0.0,
+    sparse_kernel: SparseKernelOpt = False,
+    nm_sparsity: NMOpt = None,
+    low_rank_ratio: RankOpt = None,
+    low_rank_layers: RankLayersOpt = None,
+    prune_heads: ShareOpt = 0.0,
+    prune_width: ShareOpt = 0.0,
+    prune_depth: ShareOpt = 0.0,
     scale_bandwidth: ScaleOpt = 1.0,
     scale_compute: ScaleOpt = 1.0,
     scale_capacity: ScaleOpt = 1.0,
@@ -656,7 +702,7 @@ def _setting(item: str) -> tuple[str, Any]:
     """'w_bits=4' -> ('w_bits', 4): booleans, integers, floats, else text."""
     key, sep, text = item.partition("=")
     key = key.strip().replace("-", "_")
-    allowed = ("model", "hardware", *SIZE_NAMES, *OPTION_NAMES, *WHAT_IF)
+    allowed = ("model", "hardware", *SIZE_NAMES, *OPTION_NAMES, *WHAT_IF, *PRUNE)
     if not sep or key not in allowed:
         raise InvalidInputError(
             "--vs/--base", item, f"KEY=VALUE with KEY one of {', '.join(allowed)}"

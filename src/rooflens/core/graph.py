@@ -59,6 +59,8 @@ def build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | Non
     mlp_layers = (model.dense_layers, model.num_layers - model.dense_layers)
     block = _block(local, options, device, mlp_layers)
     ops = [*_embedding(local), *block, *_head(local, options)]
+    if options.low_rank_ratio is not None:
+        ops = _low_rank(ops, options.low_rank_ratio, set(options.low_rank_layers))
     if par.tp > 1:
         ops = _tensor_parallel(ops, model, par, link_bandwidth(device, par))
     return Graph(operators=tuple(ops), num_layers=local.num_layers, total_layers=model.num_layers)
@@ -99,6 +101,28 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
             "num_layers": -(-model.num_layers // pp),
         }
     )
+
+
+def _low_rank(ops: list[Operator], ratio: float, names: set[str]) -> list[Operator]:
+    """Replace each named linear by two thin ones through a rank-r bottleneck."""
+    out: list[Operator] = []
+    for op in ops:
+        if type(op) is not Linear or op.name not in names:
+            out.append(op)
+            continue
+        rank = max(1, round(ratio * min(op.in_features, op.out_features)))
+        out.append(
+            replace(
+                op,
+                name=f"{op.name}_a",
+                output=f"{op.output}_lr",
+                out_features=rank,
+                bias=False,
+                to_kv_cache=False,
+            )
+        )
+        out.append(replace(op, name=f"{op.name}_b", inputs=(f"{op.output}_lr",), in_features=rank))
+    return out
 
 
 def link_bandwidth(device: Device | None, par: Parallelism) -> float:

@@ -81,6 +81,42 @@ class ModelSpec(BaseModel):
             raise ValueError(f"learned_positions={self.learned_positions} must be >= 0")
         return self
 
+    def pruned(self, heads: float = 0.0, width: float = 0.0, depth: float = 0.0) -> ModelSpec:
+        """Structured pruning (LLM-Pruner, Sheared-LLaMA): remove a share of the attention heads
+        (KV groups kept whole), of the MLP channels (and expert channels) and of the layers."""
+        from rooflens.core.errors import InvalidInputError
+
+        for field, share in (
+            ("prune_heads", heads),
+            ("prune_width", width),
+            ("prune_depth", depth),
+        ):
+            if not 0 <= share < 1:
+                raise InvalidInputError(field, share, "a share in [0, 1)")
+        if heads == width == depth == 0:
+            return self
+        kv = max(1, round(self.num_kv_heads * (1 - heads)))
+        layers = max(1, round(self.num_layers * (1 - depth)))
+
+        def keep(size: int | None) -> int | None:
+            return None if size is None else max(1, round(size * (1 - width)))
+
+        return self.model_copy(
+            update={
+                "name": f"{self.name} (pruned: heads {heads:g}, width {width:g}, depth {depth:g})",
+                "num_heads": kv * self.gqa_group,
+                "num_kv_heads": kv,
+                "intermediate_size": keep(self.intermediate_size),
+                "expert_intermediate_size": keep(self.expert_intermediate_size),
+                "shared_intermediate_size": keep(self.shared_intermediate_size),
+                "num_layers": layers,
+                "dense_layers": min(self.dense_layers, layers),
+                "window_layers": None
+                if self.window_layers is None
+                else min(self.window_layers, layers),
+            }
+        )
+
     @property
     def q_dim(self) -> int:
         return self.num_heads * self.head_dim

@@ -124,6 +124,9 @@ class Operator:
         """Whether matrix work prefers float tensor types (FP8/MXFP4 weights)."""
         return False
 
+    def sparse_tensor(self, quant: Quantization) -> bool:
+        return False
+
     def params(self) -> int:
         return 0
 
@@ -163,6 +166,15 @@ class Linear(Operator):
     def float_compute(self, quant: Quantization) -> bool:
         return self.quantized and quant.float_weights
 
+    def _computed_share(self, quant: Quantization) -> float:
+        if self.quantized and quant.sparsity and quant.sparse_kernel:
+            return 1.0 - quant.sparsity
+        return 1.0
+
+    def sparse_tensor(self, quant: Quantization) -> bool:
+        """N:M-pruned weights run at the device's structured-sparsity peak."""
+        return self.quantized and quant.nm_sparsity is not None
+
     def cost(self, step: Step, prec: Precision) -> Cost:
         rows = self._rows(step)
         out = rows * self.out_features
@@ -170,8 +182,10 @@ class Linear(Operator):
         bias = self.out_features * prec.unquantized if self.bias else 0.0
         out_bytes = out * (prec.kv if self.to_kv_cache else prec.act)
         return _cost(
-            # 2 OPs per MAC over rows x in x out, plus one add per output for the bias.
-            ops=2 * rows * self.in_features * self.out_features + (out if self.bias else 0),
+            # 2 OPs per MAC over rows x in x out, plus one add per output for the bias; a sparse
+            # kernel skips the pruned weights.
+            ops=2 * rows * self.in_features * self.out_features * self._computed_share(prec.quant)
+            + (out if self.bias else 0),
             load_weight=weights + bias,
             load_act=rows * self.in_features * prec.act,
             store_act=0 if self.to_kv_cache else out_bytes,

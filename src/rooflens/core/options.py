@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -37,6 +38,13 @@ class Quantization(BaseModel):
     w_format: Literal["int", "fp", "nf4", "mxfp4"] = "int"
     # Weight-only kernels dequantize a weight tile once per this many activation rows.
     dequant_rows: PositiveInt = 128
+    # Pruned weights of the block's linear layers. Unstructured: the share that is zero, stored
+    # as the kept values plus a 1-bit-per-weight bitmap (never more than dense), computed dense
+    # unless `sparse_kernel`. N:M (2:4): N of every M kept with log2(M)-bit indices, computed
+    # at the device's sparse tensor peak (Mishra et al. 2021).
+    sparsity: float = Field(default=0.0, ge=0.0, lt=1.0)
+    sparse_kernel: bool = False
+    nm_sparsity: tuple[PositiveInt, PositiveInt] | None = None
 
     @model_validator(mode="after")
     def _check_format(self) -> Quantization:
@@ -46,7 +54,20 @@ class Quantization(BaseModel):
             raise ValueError("w_format='fp' is FP8 or FP4: w_bits must be 8 or 4")
         if self.w_format == "nf4" and self.a_bits < 16:
             raise ValueError("w_format='nf4' is weight-only: a_bits must be 16 or 32")
+        if self.nm_sparsity is not None:
+            n, m = self.nm_sparsity
+            if n >= m:
+                raise ValueError(f"nm_sparsity={n}:{m} must keep fewer than M (N < M), e.g. 2:4")
+            if self.sparsity:
+                raise ValueError("choose unstructured sparsity or nm_sparsity, not both")
         return self
+
+    @property
+    def kept_share(self) -> float:
+        """Share of the block's weights that are not pruned."""
+        if self.nm_sparsity is not None:
+            return self.nm_sparsity[0] / self.nm_sparsity[1]
+        return 1.0 - self.sparsity
 
     @property
     def float_weights(self) -> bool:
@@ -59,7 +80,17 @@ class Quantization(BaseModel):
         return 32 if self.w_bits == 32 else 16
 
     def weight_bits_per_param(self, in_features: int) -> float:
-        """Stored bits per weight of a quantized linear layer, scales and zero points included."""
+        """Stored bits per weight of a block linear layer: values, scales, zero points and, for
+        pruned weights, the sparse index."""
+        dense = self._dense_bits(in_features)
+        if self.nm_sparsity is not None:
+            n, m = self.nm_sparsity
+            return n / m * (dense + float(np.log2(m)))
+        if self.sparsity:
+            return min(dense, (1 - self.sparsity) * dense + 1)
+        return dense
+
+    def _dense_bits(self, in_features: int) -> float:
         if self.w_bits >= 16:
             return float(self.w_bits)
         if self.w_format == "nf4":
@@ -139,6 +170,18 @@ class AnalysisOptions(BaseModel):
     # double buffer of two layers' weights.
     offload_weights: bool = False
     offload_kv: bool = False
+    # Low-rank factorization: each listed linear W (in x out) becomes A (in x r) B (r x out)
+    # with r = low_rank_ratio x min(in, out) (e.g. ASVD, SVD-LLM).
+    low_rank_ratio: float | None = Field(default=None, gt=0.0, le=1.0)
+    low_rank_layers: tuple[str, ...] = (
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    )
     # Prompt compression / token pruning: the share of prompt tokens kept (LLMLingua-style).
     prompt_keep: float = Field(default=1.0, gt=0.0, le=1.0)
     calibration: EfficiencyProfile | None = None

@@ -156,7 +156,14 @@ def price_step(
     dtypes = tuple(
         _dtype(device, op.compute_bits(quant), op.float_compute(quant)) for op in graph.operators
     )
-    peaks = np.array([device.peak_ops[d] for d in dtypes])
+    peaks = np.array(
+        [
+            device.sparse_peak_ops.get(d, device.peak_ops[d])
+            if op.sparse_tensor(quant)
+            else device.peak_ops[d]
+            for d, op in zip(dtypes, graph.operators, strict=True)
+        ]
+    )
     memory = sum(fields[f] for f in BYTE_FIELDS)
     if profile is None:
         compute_rates = np.broadcast_to(_expand(peaks, memory), memory.shape)

@@ -1,0 +1,94 @@
+"""Sparsity (unstructured, N:M), structured pruning and low-rank factorization."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import rooflens
+from rooflens.core import AnalysisOptions, Quantization, analyze, build_graph
+
+
+def _q(model, device, **opts):
+    quant = {k: opts.pop(k) for k in ("sparsity", "sparse_kernel", "nm_sparsity") if k in opts}
+    result = analyze(
+        model,
+        device,
+        batch=2,
+        prompt_len=8,
+        options=AnalysisOptions(quantization=Quantization(**quant), **opts),
+    )
+    rows = result.operators()
+    return result, rows[(rows.stage == "prefill") & (rows.name == "q_proj")].iloc[0]
+
+
+def test_unstructured_sparsity_storage_and_compute(tiny_model, toy_device) -> None:
+    _, dense = _q(tiny_model, toy_device)
+    _, sparse = _q(tiny_model, toy_device, sparsity=0.75)
+    # fp16 values of the kept quarter plus a 1-bit bitmap: 0.25 x 16 + 1 = 5 bits per weight.
+    assert sparse.load_weight == pytest.approx(64 * 64 * 5 / 8)
+    assert sparse.ops == dense.ops  # a dense kernel computes the zeros too
+    _, fast = _q(tiny_model, toy_device, sparsity=0.75, sparse_kernel=True)
+    assert fast.ops == dense.ops / 4
+    _, light = _q(tiny_model, toy_device, sparsity=0.02)
+    assert light.load_weight == dense.load_weight  # not worth a sparse format: stays dense
+
+
+def test_two_four_uses_the_sparse_peak(tiny_model) -> None:
+    a100 = rooflens.get_device("a100-sxm4-80gb")
+    _, nm = _q(tiny_model, a100, nm_sparsity=(2, 4))
+    assert nm.load_weight == pytest.approx(64 * 64 * (0.5 * (16 + 2)) / 8)
+    assert nm.performance <= a100.sparse_peak_ops["bf16"]
+    big = rooflens.analyze("meta-llama/Llama-2-7b-hf", a100, batch=64, prompt_len=2048)
+    fast = rooflens.analyze(
+        "meta-llama/Llama-2-7b-hf", a100, batch=64, prompt_len=2048, nm_sparsity="2:4"
+    )
+    ratio = fast.totals()["prefill"]["time"] / big.totals()["prefill"]["time"]
+    assert 0.5 < ratio < 0.7  # compute-bound projections run at twice the rate
+
+
+@given(st.floats(0.0, 0.99), st.floats(0.0, 0.99))
+def test_more_sparsity_never_uses_more_memory(x, y) -> None:
+    low, high = sorted((x, y))
+    qa, qb = Quantization(sparsity=high), Quantization(sparsity=low)
+    assert qa.weight_bits_per_param(4096) <= qb.weight_bits_per_param(4096)
+
+
+def test_structured_pruning_derives_a_smaller_model() -> None:
+    llama = rooflens.load_model("meta-llama/Llama-3.1-8B")
+    small = llama.pruned(heads=0.25, width=0.5, depth=0.25)
+    assert (small.num_kv_heads, small.num_heads) == (6, 24)  # KV groups kept whole
+    assert small.intermediate_size == 7168 and small.num_layers == 24
+    full = build_graph(llama, AnalysisOptions()).params()
+    assert build_graph(small, AnalysisOptions()).params() < 0.6 * full
+    via_api = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", prune_depth=0.5)
+    assert via_api.model.num_layers == 16
+    with pytest.raises(rooflens.InvalidInputError, match="prune_width"):
+        llama.pruned(width=1.0)
+
+
+def test_low_rank_replaces_projections_by_two_thin_ones(tiny_model, toy_device) -> None:
+    opts = AnalysisOptions(low_rank_ratio=0.25, low_rank_layers=("q_proj", "gate_proj"))
+    graph = build_graph(tiny_model, opts)
+    names = [op.name for op in graph.operators]
+    assert {"q_proj_a", "q_proj_b", "gate_proj_a", "gate_proj_b"} <= set(names)
+    assert "k_proj" in names and "q_proj" not in names
+    rows = analyze(tiny_model, toy_device, batch=2, prompt_len=8, options=opts).operators()
+    a = rows[(rows.stage == "prefill") & (rows.name == "q_proj_a")].iloc[0]
+    b = rows[(rows.stage == "prefill") & (rows.name == "q_proj_b")].iloc[0]
+    assert a.ops + b.ops == 2 * 16 * (64 * 16 + 16 * 64)  # rank 16 = 0.25 x 64
+    full = build_graph(tiny_model, AnalysisOptions()).params()
+    assert graph.params() == full - 2 * (64 * 64 - 2 * 64 * 16) - 2 * (64 * 128 - 16 * (64 + 128))
+
+
+def test_bad_sparsity_settings() -> None:
+    for kwargs, field in (
+        ({"nm_sparsity": "4:2"}, "nm_sparsity"),
+        ({"nm_sparsity": "two"}, "nm_sparsity"),
+        ({"sparsity": 1.5}, "sparsity"),
+        ({"low_rank_ratio": 0}, "low_rank_ratio"),
+    ):
+        with pytest.raises(rooflens.InvalidInputError) as info:
+            rooflens.make_options(**kwargs)
+        assert info.value.field == field
