@@ -57,6 +57,29 @@ def _low_rank(ratio: float | None, layers: str | tuple[str, ...] | None) -> dict
     return out
 
 
+FUSIONS = ("qkv", "gate_up", "act", "add_norm", "flash_decoding")
+
+
+def _fusion(value: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    names = tuple(x.strip() for x in value.split(",")) if isinstance(value, str) else value
+    if names == ("all",):
+        return FUSIONS
+    unknown = [n for n in names if n not in FUSIONS]
+    if unknown:
+        raise InvalidInputError("fusion", value, f"'all' or any of {', '.join(FUSIONS)}")
+    return names
+
+
+def _early_exit(depth: float, width: int) -> dict[str, object]:
+    if not isinstance(depth, int | float) or not 0 < depth <= 1:
+        raise InvalidInputError("early_exit_depth", depth, "a share of the layers in (0, 1]")
+    if not isinstance(width, int) or width < 1:
+        raise InvalidInputError("exit_classifier_width", width, "a positive integer")
+    return {"early_exit_depth": float(depth), "exit_classifier_width": width}
+
+
 PRUNE = ("prune_heads", "prune_width", "prune_depth")
 
 
@@ -133,6 +156,9 @@ def make_options(
     prompt_keep: float = 1.0,
     offload_weights: bool = False,
     offload_kv: bool = False,
+    fusion: str | tuple[str, ...] = (),
+    early_exit_depth: float = 1.0,
+    exit_classifier_width: int = 1,
 ) -> AnalysisOptions:
     """Build validated options; a bad value raises InvalidInputError naming the field."""
     if conventions not in ("rooflens", "llm-viewer"):
@@ -202,6 +228,8 @@ def make_options(
         offload_weights=bool(offload_weights),
         offload_kv=bool(offload_kv),
         **_low_rank(low_rank_ratio, low_rank_layers),
+        fusion=_fusion(fusion),
+        **_early_exit(early_exit_depth, exit_classifier_width),
     )
 
 

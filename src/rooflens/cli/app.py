@@ -183,6 +183,14 @@ RankLayersOpt = Annotated[
     str | None,
     typer.Option(help="Layers to factorize (default: all block projections), e.g. q_proj,o_proj."),
 ]
+FusionOpt = Annotated[
+    str | None,
+    typer.Option(help="Fused kernels: 'all' or any of qkv,gate_up,act,add_norm,flash_decoding."),
+]
+ExitOpt = Annotated[
+    float, typer.Option(help="Early exit: mean share of layers a decode step runs, in (0, 1].")
+]
+ExitWidthOpt = Annotated[int, typer.Option(help="Outputs of each early-exit classifier.")]
 OffloadOpt = Annotated[
     bool,
     typer.Option(
@@ -301,6 +309,9 @@ OPTION_NAMES = (
     "nm_sparsity",
     "low_rank_ratio",
     "low_rank_layers",
+    "fusion",
+    "early_exit_depth",
+    "exit_classifier_width",
 )
 SIZE_NAMES = ("batch", "prompt_len", "gen_len")
 
@@ -376,6 +387,9 @@ def analyze(
     prune_heads: ShareOpt = 0.0,
     prune_width: ShareOpt = 0.0,
     prune_depth: ShareOpt = 0.0,
+    fusion: FusionOpt = None,
+    early_exit_depth: ExitOpt = 1.0,
+    exit_classifier_width: ExitWidthOpt = 1,
     scale_bandwidth: ScaleOpt = 1.0,
     scale_compute: ScaleOpt = 1.0,
     scale_capacity: ScaleOpt = 1.0,
@@ -490,6 +504,9 @@ def memory_cmd(
     prune_heads: ShareOpt = 0.0,
     prune_width: ShareOpt = 0.0,
     prune_depth: ShareOpt = 0.0,
+    fusion: FusionOpt = None,
+    early_exit_depth: ExitOpt = 1.0,
+    exit_classifier_width: ExitWidthOpt = 1,
     scale_bandwidth: ScaleOpt = 1.0,
     scale_compute: ScaleOpt = 1.0,
     scale_capacity: ScaleOpt = 1.0,
@@ -551,6 +568,9 @@ def sweep(
     prune_heads: ShareOpt = 0.0,
     prune_width: ShareOpt = 0.0,
     prune_depth: ShareOpt = 0.0,
+    fusion: FusionOpt = None,
+    early_exit_depth: ExitOpt = 1.0,
+    exit_classifier_width: ExitWidthOpt = 1,
     scale_bandwidth: ScaleOpt = 1.0,
     scale_compute: ScaleOpt = 1.0,
     scale_capacity: ScaleOpt = 1.0,

@@ -58,7 +58,7 @@ def analyze(
     mb = b / par.micro_batches
     slots = par.micro_batches + par.pp - 1
 
-    def price(step: Step):
+    def price(step: Step, decode: bool = True):
         send = _p2p_time(model, device, options, step) if par.pp > 1 else 0.0
         return price_step(
             graph,
@@ -69,12 +69,13 @@ def analyze(
             options.execution,
             pipeline=(slots, send),
             offload=(options.offload_weights, options.offload_kv),
+            exit_depth=options.early_exit_depth if decode else None,
         )
 
     one, zero = np.ones_like(s), np.zeros_like(s)
     prefill = Step(batch=mb, new_tokens=s, past=zero)
     decode = Step(batch=mb, new_tokens=one, past=s)
-    steps = {"prefill": price(prefill), "decode": price(decode)}
+    steps = {"prefill": price(prefill, decode=False), "decode": price(decode)}
     act = {
         name: peak_activation_bytes(graph, quant, st)
         for name, st in (("prefill", prefill), ("decode", decode))

@@ -59,6 +59,20 @@ def build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | Non
     mlp_layers = (model.dense_layers, model.num_layers - model.dense_layers)
     block = _block(local, options, device, mlp_layers)
     ops = [*_embedding(local), *block, *_head(local, options)]
+    if options.early_exit_depth < 1:
+        ops.append(
+            Linear(
+                "exit_classifier",
+                "block",
+                ("y",),
+                "exit_confidence",
+                in_features=model.hidden_size,
+                out_features=options.exit_classifier_width,
+                quantized=False,
+            )
+        )
+    if options.fusion:
+        ops = _fuse(ops, set(options.fusion))
     if options.low_rank_ratio is not None:
         ops = _low_rank(ops, options.low_rank_ratio, set(options.low_rank_layers))
     if par.tp > 1:
@@ -101,6 +115,29 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
             "num_layers": -(-model.num_layers // pp),
         }
     )
+
+
+def _fuse(ops: list[Operator], kinds: set[str]) -> list[Operator]:
+    """Mark what fused kernels keep on chip (TensorRT-LLM, DeepSpeed-Inference, xFormers):
+    k/v read q's input (qkv); up reads gate's input (gate_up); the activation runs in the
+    gate/up epilogue (act); a norm reads the residual add it follows (add_norm)."""
+    after_add = {"attn_norm", "mlp_norm", "final_norm"}
+    out: list[Operator] = []
+    for op in ops:
+        if "qkv" in kinds and op.name in ("k_proj", "v_proj"):
+            op = replace(op, input_on_chip=True, fused=True)
+        if "gate_up" in kinds and op.name == "up_proj":
+            op = replace(op, input_on_chip=True, fused=True)
+        if "act" in kinds and op.name in ("gate_proj", "up_proj"):
+            op = replace(op, output_on_chip=True)
+        if "act" in kinds and op.name == "mlp_act":
+            op = replace(op, input_on_chip=True, fused=True)
+        if "add_norm" in kinds and op.name in after_add:
+            op = replace(op, input_on_chip=True, fused=True)
+        if "flash_decoding" in kinds and isinstance(op, FlashAttention):
+            op = replace(op, split_kv=True)
+        out.append(op)
+    return out
 
 
 def _low_rank(ops: list[Operator], ratio: float, names: set[str]) -> list[Operator]:

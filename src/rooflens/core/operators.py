@@ -108,6 +108,11 @@ class Operator:
     efficiency_class: ClassVar[str] = "vector"
     # Block operators present in only some layers (dense vs MoE MLPs) say in how many.
     layers: int | None = None
+    # Operator fusion: the input is already on chip, the output stays on chip, and the work
+    # runs inside the previous operator's kernel (no kernel of its own).
+    input_on_chip: bool = False
+    output_on_chip: bool = False
+    fused: bool = False
 
     def cost(self, step: Step, prec: Precision) -> Cost:
         raise NotImplementedError
@@ -368,6 +373,11 @@ class FlashAttention(Operator):
 
     span: int | None = None
 
+    # FlashDecoding (Dao et al. 2023): split the keys of a decode step into chunks processed
+    # in parallel, each writing a partial output and log-sum-exp that a reduction reads back.
+    split_kv: bool = False
+    split_keys: int = 256
+
     def cost(self, step: Step, prec: Precision) -> Cost:
         step = step.limited(self.span)
         group = self.num_heads // self.num_kv_heads
@@ -381,12 +391,17 @@ class FlashAttention(Operator):
             keys_streamed = np.minimum(keys_streamed, blocks * step.span)
         pairs = step.batch * self.num_heads * step.causal_pairs
         qo_bytes = step.tokens * self.num_heads * self.head_dim * prec.act
+        partial = 0.0
+        if self.split_kv:
+            splits = np.where(step.new_tokens == 1, np.ceil(step.keys / self.split_keys), 0)
+            # fp32 partial outputs and log-sum-exp per split, written then read back.
+            partial = step.batch * self.num_heads * splits * (self.head_dim + 1) * 4
         return _cost(
             # Two matmuls over the unmasked pairs, plus the softmax's 5 OPs per score.
             ops=4 * pairs * self.head_dim + 5 * pairs,
-            load_act=qo_bytes,
+            load_act=qo_bytes + partial,
             load_kv=2 * step.batch * self.num_kv_heads * keys_streamed * self.head_dim * prec.kv,
-            store_act=qo_bytes,
+            store_act=qo_bytes + partial,
         )
 
     def compute_bits(self, quant: Quantization) -> int:

@@ -170,6 +170,13 @@ class AnalysisOptions(BaseModel):
     # double buffer of two layers' weights.
     offload_weights: bool = False
     offload_kv: bool = False
+    # Operator fusion: "qkv", "gate_up", "act" (into the gate/up GEMM epilogue), "add_norm",
+    # "flash_decoding" (split-KV decode attention, with FlashAttention).
+    fusion: tuple[Literal["qkv", "gate_up", "act", "add_norm", "flash_decoding"], ...] = ()
+    # Early exit (CALM, Schuster et al. 2022): decode steps leave after this share of the layers
+    # on average, paying a confidence classifier (h -> width) at every layer they pass.
+    early_exit_depth: float = Field(default=1.0, gt=0.0, le=1.0)
+    exit_classifier_width: PositiveInt = 1
     # Low-rank factorization: each listed linear W (in x out) becomes A (in x r) B (r x out)
     # with r = low_rank_ratio x min(in, out) (e.g. ASVD, SVD-LLM).
     low_rank_ratio: float | None = Field(default=None, gt=0.0, le=1.0)

@@ -6,7 +6,7 @@ fixed cost: the roofline bound. With one, each runs at its measured fractions of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -15,7 +15,7 @@ from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import Graph
 from rooflens.core.hardware import Device
-from rooflens.core.operators import Cost, Precision, Step
+from rooflens.core.operators import Cost, Operator, Precision, Step
 from rooflens.core.options import Quantization
 
 BYTE_FIELDS = ("load_weight", "load_act", "store_act", "load_kv", "store_kv")
@@ -146,10 +146,11 @@ def price_step(
     execution: Execution = "graphs",
     pipeline: tuple[int, np.ndarray | float] = (1, 0.0),
     offload: tuple[bool, bool] = (False, False),
+    exit_depth: float | None = None,
 ) -> StepCosts:
     prec = Precision(quant)
     shape = np.broadcast_shapes(step.batch.shape, step.new_tokens.shape, step.past.shape)
-    costs: list[Cost] = [op.cost(step, prec) for op in graph.operators]
+    costs: list[Cost] = [_on_chip(op, op.cost(step, prec)) for op in graph.operators]
     fields = {
         f: np.stack([np.broadcast_to(getattr(c, f), shape) for c in costs]) for f in Cost.FIELDS
     }
@@ -178,12 +179,12 @@ def price_step(
         ]
         compute_rates = np.stack([r[0] for r in rates])
         memory_rates = np.stack([r[1] for r in rates])
-        fixed = np.full(len(peaks), profile.kernel_time)
+        fixed = np.array([0.0 if op.fused else profile.kernel_time for op in graph.operators])
     return StepCosts(
         names=tuple(op.name for op in graph.operators),
         scopes=tuple(op.scope for op in graph.operators),
         dtypes=dtypes,
-        counts=np.array([graph.count(op) for op in graph.operators], dtype=np.float64),
+        counts=_counts(graph, exit_depth),
         peaks=peaks,
         bandwidth=device.memory_bandwidth,
         fields=fields,
@@ -222,3 +223,30 @@ def _host_rate(device: Device) -> float:
             "offload", True, f"a device with a host link bandwidth ({device.name} has none)"
         )
     return device.host_bandwidth
+
+
+def _on_chip(op: Operator, cost: Cost) -> Cost:
+    """Fused operators neither read an input nor write an output that stays on chip."""
+    if op.input_on_chip:
+        cost = replace(cost, load_act=np.zeros_like(cost.load_act))
+    if op.output_on_chip:
+        cost = replace(cost, store_act=np.zeros_like(cost.store_act))
+    return cost
+
+
+# Layers an early exit skips still fill their KV cache from the exit state (CALM).
+_KV_FILL = ("attn_norm", "k_proj", "v_proj", "k_norm", "kv_a_proj", "kv_a_norm")
+
+
+def _counts(graph: Graph, exit_depth: float | None) -> np.ndarray:
+    """Runs per step of each operator; with early exit (decode), most block operators run in
+    only `exit_depth` of the layers, and the exit classifiers only in decode."""
+    counts = []
+    for op in graph.operators:
+        count = graph.count(op)
+        if op.name == "exit_classifier" and exit_depth is None:
+            count = 0.0
+        elif exit_depth is not None and op.scope == "block" and op.name not in _KV_FILL:
+            count *= exit_depth
+        counts.append(count)
+    return np.array(counts, dtype=np.float64)
