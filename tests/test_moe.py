@@ -93,3 +93,24 @@ def test_bundled_moe_models_load() -> None:
     assert (mixtral.num_experts, mixtral.experts_per_token) == (8, 2)
     qwen = rooflens.load_model("Qwen/Qwen3-30B-A3B")
     assert qwen.expert_intermediate_size == 768 and qwen.qk_norm
+
+
+def test_expert_parallel_splits_experts_and_exchanges_tokens(toy_device) -> None:
+    opts = AnalysisOptions(parallelism=Parallelism(ep=4, link_bandwidth=1e11, link_latency=1e-6))
+    rows = analyze(MOE, toy_device, batch=1, prompt_len=8, options=opts).operators()
+    decode = rows[rows.stage == "decode"].set_index("name")
+    # 2 of 8 experts on this device, and half a route of the token's 2 on average.
+    assert decode.loc["expert_up_proj", "ops"] == 2 * 1 * 0.5 * 64 * 96
+    assert decode.loc["expert_up_proj", "load_weight"] == pytest.approx(
+        2 * (1 - 0.75) * 64 * 96 * 2
+    )
+    dispatch = decode.loc["moe_dispatch"]
+    # Each token goes to its 2 experts: 2 x 64 fp16 values, 3/4 of them off-device, 3 steps.
+    assert dispatch.time == pytest.approx(2 * 64 * 2 * 3 / 4 / 1e11 + 3 * 1e-6)
+    assert "moe_gather" in decode.index
+    with pytest.raises(rooflens.InvalidInputError, match="ep=3"):
+        analyze(
+            MOE,
+            toy_device,
+            options=AnalysisOptions(parallelism=Parallelism(ep=3, link_bandwidth=1e11)),
+        )

@@ -146,6 +146,7 @@ def make_options(
     calibration: EfficiencyProfile | None = None,
     execution: str = "graphs",
     tp: int = 1,
+    ep: int = 1,
     pp: int = 1,
     dp: int = 1,
     micro_batches: int = 1,
@@ -205,6 +206,7 @@ def make_options(
     try:
         par = Parallelism(
             tp=tp,
+            ep=ep,
             pp=pp,
             dp=dp,
             micro_batches=micro_batches,

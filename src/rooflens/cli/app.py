@@ -142,6 +142,7 @@ ExecutionOpt = Annotated[
     str, typer.Option(help="With --calibration: 'graphs' (CUDA-graph replay) or 'eager'.")
 ]
 TPOpt = Annotated[int, typer.Option("--tp", help="Tensor-parallel devices (Megatron-LM).")]
+EPOpt = Annotated[int, typer.Option("--ep", help="Expert-parallel devices (MoE).")]
 PPOpt = Annotated[int, typer.Option("--pp", help="Pipeline stages.")]
 DPOpt = Annotated[int, typer.Option("--dp", help="Data-parallel replicas.")]
 MicroOpt = Annotated[int, typer.Option(help="Micro-batches per step in the pipeline.")]
@@ -294,6 +295,7 @@ OPTION_NAMES = (
     "calibration",
     "execution",
     "tp",
+    "ep",
     "pp",
     "dp",
     "micro_batches",
@@ -369,6 +371,7 @@ def analyze(
     calibration: CalibrationOpt = None,
     execution: ExecutionOpt = "graphs",
     tp: TPOpt = 1,
+    ep: EPOpt = 1,
     pp: PPOpt = 1,
     dp: DPOpt = 1,
     micro_batches: MicroOpt = 1,
@@ -486,6 +489,7 @@ def memory_cmd(
     calibration: CalibrationOpt = None,
     execution: ExecutionOpt = "graphs",
     tp: TPOpt = 1,
+    ep: EPOpt = 1,
     pp: PPOpt = 1,
     dp: DPOpt = 1,
     micro_batches: MicroOpt = 1,
@@ -550,6 +554,7 @@ def sweep(
     calibration: CalibrationOpt = None,
     execution: ExecutionOpt = "graphs",
     tp: TPOpt = 1,
+    ep: EPOpt = 1,
     pp: PPOpt = 1,
     dp: DPOpt = 1,
     micro_batches: MicroOpt = 1,

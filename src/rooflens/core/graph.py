@@ -73,6 +73,8 @@ def build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | Non
         )
     if options.fusion:
         ops = _fuse(ops, set(options.fusion))
+    if par.ep > 1 and model.is_moe:
+        ops = _expert_parallel(ops, model, par, link_bandwidth(device, par))
     if options.low_rank_ratio is not None:
         ops = _low_rank(ops, options.low_rank_ratio, set(options.low_rank_layers))
     if par.tp > 1:
@@ -95,16 +97,25 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
         )
     if pp > model.num_layers:
         raise InvalidInputError("pp", pp, f"at most the {model.num_layers} layers of {model.name}")
+    ep = par.ep
+    if model.is_moe and model.num_experts % ep:
+        raise InvalidInputError(
+            "ep", ep, f"a divisor of {model.name}'s {model.num_experts} experts"
+        )
     widths = [w for w in (model.expert_intermediate_size, model.shared_intermediate_size) if w]
     if any(w % tp for w in widths):
         raise InvalidInputError("tp", tp, f"a divisor of {model.name}'s expert widths {widths}")
-    if tp == 1 and pp == 1:
+    if tp == 1 and pp == 1 and ep == 1:
         return model
     experts = {
         key: getattr(model, key) // tp
         for key in ("expert_intermediate_size", "shared_intermediate_size")
         if getattr(model, key)
     }
+    if model.is_moe and ep > 1:
+        # Each device holds E/ep experts and receives k/ep of each token's routes on average.
+        experts["num_experts"] = model.num_experts // ep
+        experts["experts_per_token"] = model.experts_per_token / ep
     return model.model_copy(
         update=experts
         | {
@@ -137,6 +148,42 @@ def _fuse(ops: list[Operator], kinds: set[str]) -> list[Operator]:
         if "flash_decoding" in kinds and isinstance(op, FlashAttention):
             op = replace(op, split_kv=True)
         out.append(op)
+    return out
+
+
+def _expert_parallel(
+    ops: list[Operator], model: ModelSpec, par: Parallelism, bandwidth: float
+) -> list[Operator]:
+    """Send each token's hidden state to its experts' devices after routing, and the expert
+    outputs back before combining them."""
+    out: list[Operator] = []
+    exchange = {
+        "kind": "all_to_all",
+        "width": model.hidden_size,
+        "ranks": par.ep,
+        "link_bandwidth": bandwidth,
+        "link_latency": par.link_latency,
+        "fan_out": model.experts_per_token,
+    }
+    for op in ops:
+        out.append(op)
+        if op.name == "router":
+            out.append(
+                Collective(
+                    "moe_dispatch",
+                    "block",
+                    (op.output,),
+                    "dispatched",
+                    layers=op.layers,
+                    **exchange,
+                )
+            )
+        if op.name == "expert_down_proj":
+            out.append(
+                Collective(
+                    "moe_gather", "block", (op.output,), "gathered", layers=op.layers, **exchange
+                )
+            )
     return out
 
 

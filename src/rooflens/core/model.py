@@ -50,7 +50,8 @@ class ModelSpec(BaseModel):
     # routed to `experts_per_token`; `shared_intermediate_size` for always-on shared experts;
     # the first `dense_layers` layers keep a dense MLP of `intermediate_size`.
     num_experts: int = 0
-    experts_per_token: int = 0
+    # Whole numbers in a model; a device's share under expert parallelism may be fractional.
+    experts_per_token: float = 0
     expert_intermediate_size: PositiveInt | None = None
     shared_intermediate_size: PositiveInt | None = None
     shared_expert_gate: bool = False

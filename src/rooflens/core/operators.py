@@ -466,7 +466,9 @@ class Collective(Operator):
     """A ring collective over `ranks` devices of `width` activations per row (Patarasuk and Yuan
     2009): all-reduce moves 2(p-1)/p of the data in 2(p-1) steps, all-gather (p-1)/p in p-1."""
 
-    kind: Literal["all_reduce", "all_gather"] = "all_reduce"
+    kind: Literal["all_reduce", "all_gather", "all_to_all"] = "all_reduce"
+    # Copies of each row sent (an all-to-all dispatches each token to its k experts' devices).
+    fan_out: float = 1.0
     width: int = 0
     ranks: int = 1
     link_bandwidth: float = 1.0
@@ -475,8 +477,9 @@ class Collective(Operator):
 
     def cost(self, step: Step, prec: Precision) -> Cost:
         rows = step.batch if self.last_token_only else step.tokens
-        data = rows * self.width * prec.act
+        data = rows * self.fan_out * self.width * prec.act
         p = self.ranks
+        # All-to-all: the (p-1)/p of the data bound elsewhere, in p-1 exchanges.
         steps = 2 * (p - 1) if self.kind == "all_reduce" else p - 1
         moved = data * steps / p
         return _cost(link_time=moved / self.link_bandwidth + steps * self.link_latency)
@@ -498,7 +501,7 @@ class ExpertLinear(Linear):
     read are those of the distinct experts the step's tokens hit."""
 
     num_experts: int = 1
-    top_k: int = 1
+    top_k: float = 1
 
     def cost(self, step: Step, prec: Precision) -> Cost:
         tokens = step.tokens

@@ -135,6 +135,9 @@ class Parallelism(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     tp: PositiveInt = 1
+    # Expert parallelism: the routed experts are spread over `ep` devices, tokens sent to
+    # them and back with all-to-all exchanges (GShard, DeepSpeed-MoE).
+    ep: PositiveInt = 1
     pp: PositiveInt = 1
     dp: PositiveInt = 1
     micro_batches: PositiveInt = 1

@@ -51,7 +51,7 @@ def operator_call(
         hit = max(
             1, round(float(expected_experts_hit(op.num_experts, op.top_k, np.array(float(tokens)))))
         )
-        rows = tokens * op.top_k
+        rows = max(1, round(tokens * op.top_k))
         per = -(-rows // hit)
         x, w = t(hit, per, op.in_features), t(hit, op.in_features, op.out_features)
         return lambda: torch.bmm(x, w).reshape(hit * per, op.out_features)[:rows]
@@ -78,9 +78,10 @@ def operator_call(
         act = ACTIVATIONS.get(op.function)
         if act is None:
             return None
-        g = t(tokens, op.width)
+        width = max(1, round(op.width))
+        g = t(tokens, width)
         if op.gated:
-            u = t(tokens, op.width)
+            u = t(tokens, width)
             return lambda: act(g) * u
         return lambda: act(g)
     if isinstance(op, ResidualAdd):
