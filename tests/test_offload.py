@@ -75,3 +75,11 @@ def test_finding_d_gpu_with_offloaded_weights_vs_cpu() -> None:
 
     ratios = [ratio(b) for b in (64, 256, 512, 1024, 2048)]
     assert all(np.diff(ratios) > 0) and ratios[-1] > 1 and ratios[2] > 1
+
+
+def test_disk_offload_streams_at_the_slower_link(tiny_model, linked) -> None:
+    opts = AnalysisOptions(offload_weights=True, offload_disk_bandwidth=2e9)
+    q = _row(analyze(tiny_model, linked, batch=1, prompt_len=8, options=opts), "decode", "q_proj")
+    assert q.time == pytest.approx(64 * 64 * 2 / 2e9)
+    with pytest.raises(rooflens.InvalidInputError, match="offload_disk_bandwidth"):
+        rooflens.make_options(offload_weights=True, offload_disk_bandwidth=-1)

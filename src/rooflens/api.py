@@ -57,6 +57,12 @@ def _low_rank(ratio: float | None, layers: str | tuple[str, ...] | None) -> dict
     return out
 
 
+def _positive(field: str, value: float | None) -> float | None:
+    if value is not None and (not isinstance(value, int | float) or value <= 0):
+        raise InvalidInputError(field, value, "a positive number of bytes/s")
+    return value
+
+
 FUSIONS = ("qkv", "gate_up", "act", "add_norm", "flash_decoding")
 
 
@@ -157,6 +163,7 @@ def make_options(
     prompt_keep: float = 1.0,
     offload_weights: bool = False,
     offload_kv: bool = False,
+    offload_disk_bandwidth: float | None = None,
     fusion: str | tuple[str, ...] = (),
     early_exit_depth: float = 1.0,
     exit_classifier_width: int = 1,
@@ -229,6 +236,7 @@ def make_options(
         prompt_keep=float(prompt_keep),
         offload_weights=bool(offload_weights),
         offload_kv=bool(offload_kv),
+        offload_disk_bandwidth=_positive("offload_disk_bandwidth", offload_disk_bandwidth),
         **_low_rank(low_rank_ratio, low_rank_layers),
         fusion=_fusion(fusion),
         **_early_exit(early_exit_depth, exit_classifier_width),

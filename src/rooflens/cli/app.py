@@ -306,6 +306,7 @@ OPTION_NAMES = (
     "prompt_keep",
     "offload_weights",
     "offload_kv",
+    "offload_disk_bandwidth",
     "sparsity",
     "sparse_kernel",
     "nm_sparsity",
@@ -382,6 +383,12 @@ def analyze(
     prompt_keep: KeepOpt = 1.0,
     offload_weights: OffloadOpt = False,
     offload_kv: OffloadOpt = False,
+    offload_disk_bandwidth: Annotated[
+        float | None,
+        typer.Option(
+            help="Offload to disk: its read bandwidth in bytes/s (e.g. 7e9 for an NVMe SSD)."
+        ),
+    ] = None,
     sparsity: ShareOpt = 0.0,
     sparse_kernel: SparseKernelOpt = False,
     nm_sparsity: NMOpt = None,
@@ -500,6 +507,12 @@ def memory_cmd(
     prompt_keep: KeepOpt = 1.0,
     offload_weights: OffloadOpt = False,
     offload_kv: OffloadOpt = False,
+    offload_disk_bandwidth: Annotated[
+        float | None,
+        typer.Option(
+            help="Offload to disk: its read bandwidth in bytes/s (e.g. 7e9 for an NVMe SSD)."
+        ),
+    ] = None,
     sparsity: ShareOpt = 0.0,
     sparse_kernel: SparseKernelOpt = False,
     nm_sparsity: NMOpt = None,
@@ -565,6 +578,12 @@ def sweep(
     prompt_keep: KeepOpt = 1.0,
     offload_weights: OffloadOpt = False,
     offload_kv: OffloadOpt = False,
+    offload_disk_bandwidth: Annotated[
+        float | None,
+        typer.Option(
+            help="Offload to disk: its read bandwidth in bytes/s (e.g. 7e9 for an NVMe SSD)."
+        ),
+    ] = None,
     sparsity: ShareOpt = 0.0,
     sparse_kernel: SparseKernelOpt = False,
     nm_sparsity: NMOpt = None,

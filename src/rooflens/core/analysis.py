@@ -70,6 +70,7 @@ def analyze(
             pipeline=(slots, send),
             offload=(options.offload_weights, options.offload_kv),
             exit_depth=options.early_exit_depth if decode else None,
+            disk_bandwidth=options.offload_disk_bandwidth,
         )
 
     one, zero = np.ones_like(s), np.zeros_like(s)

@@ -173,6 +173,8 @@ class AnalysisOptions(BaseModel):
     # double buffer of two layers' weights.
     offload_weights: bool = False
     offload_kv: bool = False
+    # Offloaded state on disk instead: it streams at the slower of the disk and the host link.
+    offload_disk_bandwidth: PositiveFloat | None = None
     # Operator fusion: "qkv", "gate_up", "act" (into the gate/up GEMM epilogue), "add_norm",
     # "flash_decoding" (split-KV decode attention, with FlashAttention).
     fusion: tuple[Literal["qkv", "gate_up", "act", "add_norm", "flash_decoding"], ...] = ()

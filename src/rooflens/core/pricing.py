@@ -147,6 +147,7 @@ def price_step(
     pipeline: tuple[int, np.ndarray | float] = (1, 0.0),
     offload: tuple[bool, bool] = (False, False),
     exit_depth: float | None = None,
+    disk_bandwidth: float | None = None,
 ) -> StepCosts:
     prec = Precision(quant)
     shape = np.broadcast_shapes(step.batch.shape, step.new_tokens.shape, step.past.shape)
@@ -194,7 +195,7 @@ def price_step(
         num_layers=graph.num_layers,
         vector_rate=device.peak_ops[device.vector_dtype()],
         host_bytes=_host_bytes(fields, offload),
-        host_rate=_host_rate(device) if any(offload) else np.inf,
+        host_rate=min(_host_rate(device), disk_bandwidth or np.inf) if any(offload) else np.inf,
         overhead_per_layer=profile.graph_overhead_per_layer if profile else 0.0,
         overhead_per_layer_token=profile.graph_overhead_per_layer_token if profile else 0.0,
         tokens=step.tokens,
