@@ -26,7 +26,8 @@ def sum_of_max_lines(
     d0, k = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (a1 - a2, b1 - b2)))
     zero = np.zeros_like(d0)
     n = np.broadcast_to(n, d0.shape).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # A near-flat difference puts the crossing at +-inf, which the clip below handles.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         cross = -d0 / k
     # Line 1 wins on [lo, hi): above the crossing if it rises faster, below it if slower.
     lo = np.where(k > 0, np.clip(np.ceil(cross), 0, n), zero)
