@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import enum
 import functools
+import inspect
 import json
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import numpy as np
 import pandas as pd
@@ -349,18 +350,7 @@ def _emit(data: Any, frame: pd.DataFrame | None, output: OutputFormat) -> None:
         sys.stdout.write(frame.to_csv(index=False))
 
 
-# Commands --------------------------------------------------------------------------------------
-@app.command()
-@_clean_errors
-def analyze(
-    model: ModelArg,
-    hardware: HardwareOpt = None,
-    batch: Annotated[int, typer.Option(help="Sequences per step.")] = 1,
-    prompt_len: Annotated[int, typer.Option(help="Prompt tokens (decode: context).")] = 2048,
-    gen_len: Annotated[
-        int | None, typer.Option(help="Generated tokens: adds TTFT, TPOT, latency and throughput.")
-    ] = None,
-    stage: Annotated[Stage, typer.Option(help="Which stage's operators to show.")] = Stage.all,
+def _analysis_options(
     w_bits: WBits = 16,
     a_bits: ABits = 16,
     kv_bits: KVBits = 16,
@@ -407,10 +397,50 @@ def analyze(
     bandwidth: BandwidthOpt = None,
     memory: MemoryOpt = None,
     peak: PeakOpt = None,
+) -> None:
+    """The options every analysis command takes; `analysis_options` merges them in."""
+
+
+def analysis_options(func: F) -> F:
+    """Add the shared analysis options to a command's signature (typer reads signatures) and
+    hand them to it as one `options` dict."""
+    shared = list(inspect.signature(_analysis_options, eval_str=True).parameters.values())
+    own = [
+        p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "options"
+    ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        options = {p.name: kwargs.pop(p.name) for p in shared if p.name in kwargs}
+        return func(*args, options=options, **kwargs)
+
+    keyword = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in shared]
+    wrapper.__signature__ = inspect.Signature([*own, *keyword])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {
+        **get_type_hints(_analysis_options, include_extras=True),
+        **get_type_hints(func, include_extras=True),
+    }
+    return wrapper  # type: ignore[return-value]
+
+
+# Commands --------------------------------------------------------------------------------------
+@app.command()
+@_clean_errors
+@analysis_options
+def analyze(
+    model: ModelArg,
+    hardware: HardwareOpt = None,
+    batch: Annotated[int, typer.Option(help="Sequences per step.")] = 1,
+    prompt_len: Annotated[int, typer.Option(help="Prompt tokens (decode: context).")] = 2048,
+    gen_len: Annotated[
+        int | None, typer.Option(help="Generated tokens: adds TTFT, TPOT, latency and throughput.")
+    ] = None,
+    stage: Annotated[Stage, typer.Option(help="Which stage's operators to show.")] = Stage.all,
     output: FormatOpt = OutputFormat.table,
+    options: dict[str, Any] | None = None,
 ) -> None:
     """Per-operator roofline of prefill and decode, network totals, memory and generation."""
-    result = _run(locals())
+    result = _run({**locals(), **(options or {})})
     stages = ["prefill", "decode"] if stage is Stage.all else [stage.value]
     frame = result.operators()
     frame = frame[frame.stage.isin(stages)]
@@ -480,61 +510,18 @@ def _print_analysis(result: Analysis, frame: pd.DataFrame, stages: list[str]) ->
 
 @app.command("memory")
 @_clean_errors
+@analysis_options
 def memory_cmd(
     model: ModelArg,
     hardware: HardwareOpt = None,
     batch: Annotated[int, typer.Option(help="Sequences.")] = 1,
     prompt_len: Annotated[int, typer.Option(help="Prompt tokens.")] = 2048,
     gen_len: Annotated[int, typer.Option(help="Generated tokens.")] = 1,
-    w_bits: WBits = 16,
-    a_bits: ABits = 16,
-    kv_bits: KVBits = 16,
-    group_size: GroupOpt = None,
-    w_format: WFormatOpt = "int",
-    flash_attention: FlashOpt = False,
-    allow_long_context: LongOpt = False,
-    calibration: CalibrationOpt = None,
-    execution: ExecutionOpt = "graphs",
-    tp: TPOpt = 1,
-    ep: EPOpt = 1,
-    pp: PPOpt = 1,
-    dp: DPOpt = 1,
-    micro_batches: MicroOpt = 1,
-    link_bandwidth: LinkBwOpt = None,
-    link_latency: LinkLatOpt = 5e-6,
-    kv_budget: BudgetOpt = None,
-    kv_policy: PolicyOpt = "h2o",
-    prompt_keep: KeepOpt = 1.0,
-    offload_weights: OffloadOpt = False,
-    offload_kv: OffloadOpt = False,
-    offload_disk_bandwidth: Annotated[
-        float | None,
-        typer.Option(
-            help="Offload to disk: its read bandwidth in bytes/s (e.g. 7e9 for an NVMe SSD)."
-        ),
-    ] = None,
-    sparsity: ShareOpt = 0.0,
-    sparse_kernel: SparseKernelOpt = False,
-    nm_sparsity: NMOpt = None,
-    low_rank_ratio: RankOpt = None,
-    low_rank_layers: RankLayersOpt = None,
-    prune_heads: ShareOpt = 0.0,
-    prune_width: ShareOpt = 0.0,
-    prune_depth: ShareOpt = 0.0,
-    fusion: FusionOpt = None,
-    early_exit_depth: ExitOpt = 1.0,
-    exit_classifier_width: ExitWidthOpt = 1,
-    scale_bandwidth: ScaleOpt = 1.0,
-    scale_compute: ScaleOpt = 1.0,
-    scale_capacity: ScaleOpt = 1.0,
-    compute_cap: CapOpt = None,
-    bandwidth: BandwidthOpt = None,
-    memory: MemoryOpt = None,
-    peak: PeakOpt = None,
     output: FormatOpt = OutputFormat.table,
+    options: dict[str, Any] | None = None,
 ) -> None:
     """Memory footprint per stage: weights, KV cache, peak activations, fit and largest batch."""
-    result = _run(locals())
+    result = _run({**locals(), **(options or {})})
     data = result.to_dict()["memory"]
     frame = pd.DataFrame([{"stage": s, **v} for s, v in data.items()])
     if output is not OutputFormat.table:
@@ -549,6 +536,7 @@ def memory_cmd(
 
 @app.command()
 @_clean_errors
+@analysis_options
 def sweep(
     model: ModelArg,
     hardware: HardwareOpt = None,
@@ -557,52 +545,8 @@ def sweep(
         str, typer.Option(help="Prompt lengths: 128,2048 or 128:8192:x2.")
     ] = "2048",
     gen_len: Annotated[str | None, typer.Option(help="Generation lengths, same syntax.")] = None,
-    w_bits: WBits = 16,
-    a_bits: ABits = 16,
-    kv_bits: KVBits = 16,
-    group_size: GroupOpt = None,
-    w_format: WFormatOpt = "int",
-    flash_attention: FlashOpt = False,
-    allow_long_context: LongOpt = False,
-    calibration: CalibrationOpt = None,
-    execution: ExecutionOpt = "graphs",
-    tp: TPOpt = 1,
-    ep: EPOpt = 1,
-    pp: PPOpt = 1,
-    dp: DPOpt = 1,
-    micro_batches: MicroOpt = 1,
-    link_bandwidth: LinkBwOpt = None,
-    link_latency: LinkLatOpt = 5e-6,
-    kv_budget: BudgetOpt = None,
-    kv_policy: PolicyOpt = "h2o",
-    prompt_keep: KeepOpt = 1.0,
-    offload_weights: OffloadOpt = False,
-    offload_kv: OffloadOpt = False,
-    offload_disk_bandwidth: Annotated[
-        float | None,
-        typer.Option(
-            help="Offload to disk: its read bandwidth in bytes/s (e.g. 7e9 for an NVMe SSD)."
-        ),
-    ] = None,
-    sparsity: ShareOpt = 0.0,
-    sparse_kernel: SparseKernelOpt = False,
-    nm_sparsity: NMOpt = None,
-    low_rank_ratio: RankOpt = None,
-    low_rank_layers: RankLayersOpt = None,
-    prune_heads: ShareOpt = 0.0,
-    prune_width: ShareOpt = 0.0,
-    prune_depth: ShareOpt = 0.0,
-    fusion: FusionOpt = None,
-    early_exit_depth: ExitOpt = 1.0,
-    exit_classifier_width: ExitWidthOpt = 1,
-    scale_bandwidth: ScaleOpt = 1.0,
-    scale_compute: ScaleOpt = 1.0,
-    scale_capacity: ScaleOpt = 1.0,
-    compute_cap: CapOpt = None,
-    bandwidth: BandwidthOpt = None,
-    memory: MemoryOpt = None,
-    peak: PeakOpt = None,
     output: FormatOpt = OutputFormat.table,
+    options: dict[str, Any] | None = None,
 ) -> None:
     """Every combination of batch, prompt and generation lengths, in one vectorized pass."""
     axes = [parse_sizes("--batch", batch), parse_sizes("--prompt-len", prompt_len)]
@@ -614,7 +558,7 @@ def sweep(
         "prompt_len": grids[1],
         "gen_len": grids[2] if gen_len is not None else None,
     }
-    result = _run({**locals(), **sizes})
+    result = _run({**locals(), **(options or {}), **sizes})
     frame = result.summary()
     if output is OutputFormat.json:
         _emit(json.loads(frame.to_json(orient="records")), frame, output)

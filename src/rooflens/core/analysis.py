@@ -131,7 +131,7 @@ def _check_context(
             field,
             int(np.max(needed)),
             f"a context of at most {model.max_positions} tokens (max positions of "
-            f"{model.name}); allow_long_context=True analyses beyond it",
+            f"{model.name}); allow_long_context=True (--allow-long-context) analyses beyond it",
         )
 
 
