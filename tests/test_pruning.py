@@ -92,3 +92,62 @@ def test_bad_sparsity_settings() -> None:
         with pytest.raises(rooflens.InvalidInputError) as info:
             rooflens.make_options(**kwargs)
         assert info.value.field == field
+
+
+def _decode(model, device, batch: int, **opts):
+    result = analyze(model, device, batch=batch, prompt_len=8, options=AnalysisOptions(**opts))
+    rows = result.operators()
+    return result, rows[rows.stage == "decode"].set_index("name")
+
+
+def test_contextual_sparsity_by_hand(tiny_model, toy_device) -> None:
+    _, dense = _decode(tiny_model, toy_device, 1)
+    _, sparse = _decode(
+        tiny_model, toy_device, 1, active_heads=0.5, active_neurons=0.25, predictor_rank=8
+    )
+    assert sparse.loc["q_proj", "ops"] == dense.loc["q_proj", "ops"] / 2
+    assert sparse.loc["q_proj", "load_weight"] == dense.loc["q_proj", "load_weight"] / 2
+    assert sparse.loc["k_proj", "ops"] == dense.loc["k_proj", "ops"]  # the KV cache stays whole
+    assert sparse.loc["down_proj", "load_act"] == dense.loc["down_proj", "load_act"] / 4
+    assert sparse.loc["qk_matmul", "load_kv"] == dense.loc["qk_matmul", "load_kv"] / 2
+    assert sparse.loc["sparsity_predictor_b", "ops"] == 2 * 8 * (4 + 128)
+    # At batch 64 the tokens' neurons together cover nearly all weights: 1 - 0.75^64.
+    _, wide = _decode(tiny_model, toy_device, 64, active_neurons=0.25)
+    _, full = _decode(tiny_model, toy_device, 64)
+    assert wide.loc["up_proj", "load_weight"] == pytest.approx(
+        full.loc["up_proj", "load_weight"] * (1 - 0.75**64)
+    )
+
+
+def test_contextual_sparsity_leaves_prefill_alone(tiny_model, toy_device) -> None:
+    plain = analyze(tiny_model, toy_device, batch=2, prompt_len=64)
+    sparse = analyze(
+        tiny_model,
+        toy_device,
+        batch=2,
+        prompt_len=64,
+        options=AnalysisOptions(active_heads=0.5, active_neurons=0.5),
+    )
+    assert sparse.totals()["prefill"]["time"] == plain.totals()["prefill"]["time"]
+    assert sparse.totals()["decode"]["time"] < plain.totals()["decode"]["time"]
+
+
+@given(st.floats(0.05, 1.0), st.floats(0.05, 1.0), st.integers(1, 256))
+def test_fewer_active_neurons_never_cost_more(x, y, b) -> None:
+    low, high = sorted((x, y))
+    model = rooflens.load_model("meta-llama/Llama-2-7b-hf")
+    a = analyze(
+        model,
+        rooflens.get_device("a6000"),
+        batch=b,
+        prompt_len=512,
+        options=AnalysisOptions(active_neurons=low),
+    )
+    c = analyze(
+        model,
+        rooflens.get_device("a6000"),
+        batch=b,
+        prompt_len=512,
+        options=AnalysisOptions(active_neurons=high),
+    )
+    assert a.totals()["decode"]["memory_access"] <= c.totals()["decode"]["memory_access"]

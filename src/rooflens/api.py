@@ -86,6 +86,15 @@ def _early_exit(depth: float, width: int) -> dict[str, object]:
     return {"early_exit_depth": float(depth), "exit_classifier_width": width}
 
 
+def _contextual(heads: float, neurons: float, rank: int) -> dict[str, object]:
+    for field, share in (("active_heads", heads), ("active_neurons", neurons)):
+        if not isinstance(share, int | float) or not 0 < share <= 1:
+            raise InvalidInputError(field, share, "a share in (0, 1]")
+    if not isinstance(rank, int) or rank < 1:
+        raise InvalidInputError("predictor_rank", rank, "a positive integer")
+    return {"active_heads": float(heads), "active_neurons": float(neurons), "predictor_rank": rank}
+
+
 PRUNE = ("prune_heads", "prune_width", "prune_depth")
 
 
@@ -167,6 +176,9 @@ def make_options(
     fusion: str | tuple[str, ...] = (),
     early_exit_depth: float = 1.0,
     exit_classifier_width: int = 1,
+    active_heads: float = 1.0,
+    active_neurons: float = 1.0,
+    predictor_rank: int = 1024,
 ) -> AnalysisOptions:
     """Build validated options; a bad value raises InvalidInputError naming the field."""
     if conventions not in ("rooflens", "llm-viewer"):
@@ -240,6 +252,7 @@ def make_options(
         **_low_rank(low_rank_ratio, low_rank_layers),
         fusion=_fusion(fusion),
         **_early_exit(early_exit_depth, exit_classifier_width),
+        **_contextual(active_heads, active_neurons, predictor_rank),
     )
 
 

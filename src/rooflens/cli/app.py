@@ -316,6 +316,9 @@ OPTION_NAMES = (
     "fusion",
     "early_exit_depth",
     "exit_classifier_width",
+    "active_heads",
+    "active_neurons",
+    "predictor_rank",
 )
 SIZE_NAMES = ("batch", "prompt_len", "gen_len")
 
@@ -390,6 +393,19 @@ def _analysis_options(
     fusion: FusionOpt = None,
     early_exit_depth: ExitOpt = 1.0,
     exit_classifier_width: ExitWidthOpt = 1,
+    active_heads: Annotated[
+        float,
+        typer.Option(
+            help="Contextual sparsity: share of heads each token uses in decode (Deja Vu)."
+        ),
+    ] = 1.0,
+    active_neurons: Annotated[
+        float,
+        typer.Option(help="Contextual sparsity: share of MLP neurons each token uses in decode."),
+    ] = 1.0,
+    predictor_rank: Annotated[
+        int, typer.Option(help="Rank of the contextual-sparsity predictors.")
+    ] = 1024,
     scale_bandwidth: ScaleOpt = 1.0,
     scale_compute: ScaleOpt = 1.0,
     scale_capacity: ScaleOpt = 1.0,

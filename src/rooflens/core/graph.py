@@ -71,6 +71,8 @@ def build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | Non
                 quantized=False,
             )
         )
+    if options.active_heads < 1 or options.active_neurons < 1:
+        ops = _contextual_sparsity(ops, local, options)
     if options.fusion:
         ops = _fuse(ops, set(options.fusion))
     if par.ep > 1 and model.is_moe:
@@ -126,6 +128,51 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
             "num_layers": -(-model.num_layers // pp),
         }
     )
+
+
+# Deja Vu's sparse channels: heads in q/o and attention, neurons in the MLP.
+_HEAD_OUT, _HEAD_IN = {"q_proj"}, {"o_proj"}
+_NEURON_OUT, _NEURON_IN = {"gate_proj", "up_proj"}, {"down_proj"}
+_ATTENTION = (AttentionScores, Softmax, AttentionValues, FlashAttention)
+
+
+def _contextual_sparsity(ops: list[Operator], m: ModelSpec, o: AnalysisOptions) -> list[Operator]:
+    """Mark the operators whose heads or neurons Deja Vu skips per token, and add its
+    predictors (one low-rank MLP per layer for heads and neurons)."""
+    heads, neurons = o.active_heads, o.active_neurons
+    out: list[Operator] = []
+    for op in ops:
+        if op.name in _HEAD_OUT | _HEAD_IN and heads < 1:
+            op = replace(op, active=heads, sparse_side="out" if op.name in _HEAD_OUT else "in")
+        elif isinstance(op, _ATTENTION) and heads < 1:
+            op = replace(op, active=heads, sparse_side="heads")
+        elif op.name in _NEURON_OUT | _NEURON_IN and neurons < 1:
+            op = replace(op, active=neurons, sparse_side="out" if op.name in _NEURON_OUT else "in")
+        out.append(op)
+    rank = o.predictor_rank
+    out += [
+        Linear(
+            "sparsity_predictor_a",
+            "block",
+            ("x",),
+            "pred",
+            in_features=m.hidden_size,
+            out_features=rank,
+            quantized=False,
+            decode_only=True,
+        ),
+        Linear(
+            "sparsity_predictor_b",
+            "block",
+            ("pred",),
+            "pred_out",
+            in_features=rank,
+            out_features=m.num_heads + m.intermediate_size,
+            quantized=False,
+            decode_only=True,
+        ),
+    ]
+    return out
 
 
 def _fuse(ops: list[Operator], kinds: set[str]) -> list[Operator]:

@@ -113,6 +113,12 @@ class Operator:
     input_on_chip: bool = False
     output_on_chip: bool = False
     fused: bool = False
+    # Contextual sparsity: in decode each token uses only this share of the operator's heads or
+    # neurons; `sparse_side` says whether they are the output ("out") or input ("in") channels.
+    active: float = 1.0
+    sparse_side: Literal["out", "in", "heads"] = "out"
+    # Runs in decode steps only (Deja Vu's predictors).
+    decode_only: bool = False
 
     def cost(self, step: Step, prec: Precision) -> Cost:
         raise NotImplementedError

@@ -182,6 +182,12 @@ class AnalysisOptions(BaseModel):
     # on average, paying a confidence classifier (h -> width) at every layer they pass.
     early_exit_depth: float = Field(default=1.0, gt=0.0, le=1.0)
     exit_classifier_width: PositiveInt = 1
+    # Contextual sparsity (Deja Vu, Liu et al. 2023): in decode each token uses this share of
+    # the attention heads and of the MLP neurons, chosen per layer by a low-rank predictor
+    # (h -> predictor_rank -> heads + neurons).
+    active_heads: float = Field(default=1.0, gt=0.0, le=1.0)
+    active_neurons: float = Field(default=1.0, gt=0.0, le=1.0)
+    predictor_rank: PositiveInt = 1024
     # Low-rank factorization: each listed linear W (in x out) becomes A (in x r) B (r x out)
     # with r = low_rank_ratio x min(in, out) (e.g. ASVD, SVD-LLM).
     low_rank_ratio: float | None = Field(default=None, gt=0.0, le=1.0)

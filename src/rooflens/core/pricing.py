@@ -151,7 +151,9 @@ def price_step(
 ) -> StepCosts:
     prec = Precision(quant)
     shape = np.broadcast_shapes(step.batch.shape, step.new_tokens.shape, step.past.shape)
-    costs: list[Cost] = [_on_chip(op, op.cost(step, prec)) for op in graph.operators]
+    costs: list[Cost] = [
+        _contextual(op, step, _on_chip(op, op.cost(step, prec))) for op in graph.operators
+    ]
     fields = {
         f: np.stack([np.broadcast_to(getattr(c, f), shape) for c in costs]) for f in Cost.FIELDS
     }
@@ -251,3 +253,27 @@ def _counts(graph: Graph, exit_depth: float | None) -> np.ndarray:
             count *= exit_depth
         counts.append(count)
     return np.array(counts, dtype=np.float64)
+
+
+def _contextual(op: Operator, step: Step, cost: Cost) -> Cost:
+    """Deja Vu in decode steps: work on the active heads or neurons of each token; weights of
+    the channels any of the step's tokens uses, 1 - (1 - f)^T in expectation."""
+    decode = step.new_tokens == 1
+    if op.decode_only:
+        return Cost(**{f: np.where(decode, getattr(cost, f), 0.0) for f in Cost.FIELDS})
+    if op.active >= 1:
+        return cost
+    f = op.active
+    touched = 1 - (1 - f) ** step.tokens
+    scale = {"ops": f, "vector_ops": f, "load_weight": touched}
+    if op.sparse_side == "heads":
+        scale |= {"load_act": f, "store_act": f, "load_kv": f}
+    else:
+        scale["store_act" if op.sparse_side == "out" else "load_act"] = f
+    return replace(
+        cost,
+        **{
+            field: np.where(decode, getattr(cost, field) * share, getattr(cost, field))
+            for field, share in scale.items()
+        },
+    )
