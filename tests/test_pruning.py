@@ -121,19 +121,24 @@ def test_contextual_sparsity_by_hand(tiny_model, toy_device) -> None:
 
 def test_contextual_sparsity_leaves_prefill_alone(tiny_model, toy_device) -> None:
     plain = analyze(tiny_model, toy_device, batch=2, prompt_len=64)
-    sparse = analyze(
+    opts = AnalysisOptions(active_heads=0.5, active_neurons=0.5, predictor_rank=8)
+    sparse = analyze(tiny_model, toy_device, batch=2, prompt_len=64, options=opts)
+    assert sparse.totals()["prefill"]["time"] == plain.totals()["prefill"]["time"]
+    assert sparse.totals()["decode"]["time"] < plain.totals()["decode"]["time"]
+    # A predictor larger than the layers it prunes costs more than it saves.
+    costly = analyze(
         tiny_model,
         toy_device,
         batch=2,
         prompt_len=64,
         options=AnalysisOptions(active_heads=0.5, active_neurons=0.5),
     )
-    assert sparse.totals()["prefill"]["time"] == plain.totals()["prefill"]["time"]
-    assert sparse.totals()["decode"]["time"] < plain.totals()["decode"]["time"]
+    assert costly.totals()["decode"]["time"] > plain.totals()["decode"]["time"]
 
 
-@given(st.floats(0.05, 1.0), st.floats(0.05, 1.0), st.integers(1, 256))
+@given(st.floats(0.05, 0.99), st.floats(0.05, 0.99), st.integers(1, 256))
 def test_fewer_active_neurons_never_cost_more(x, y, b) -> None:
+    """Among enabled settings (both pay for the predictor), a smaller share never moves more."""
     low, high = sorted((x, y))
     model = rooflens.load_model("meta-llama/Llama-2-7b-hf")
     a = analyze(
