@@ -119,3 +119,34 @@ def test_decode_generation_with_collectives_equals_sum_of_steps(tiny_model, toy_
     assert whole.generation["decode_time"] == pytest.approx(
         steps.totals()["decode"]["time"].sum(), rel=1e-12
     )
+
+
+def test_groups_wider_than_a_node_use_the_network() -> None:
+    model = rooflens.load_model("meta-llama/Llama-2-70b-hf")
+    h100 = rooflens.get_device("h100-sxm")
+    assert (h100.devices_per_node, h100.network_bandwidth) == (8, 50e9)
+
+    def reduce_time(tp: int, pp: int = 1) -> float:
+        result = analyze(
+            model,
+            h100,
+            batch=8,
+            prompt_len=1024,
+            options=AnalysisOptions(parallelism=Parallelism(tp=tp, pp=pp)),
+        )
+        rows = result.operators()
+        return rows[(rows.stage == "prefill") & (rows.name == "o_proj_all_reduce")].time.iloc[0]
+
+    data = 8 * 1024 * 8192 * 2
+    assert reduce_time(8) == pytest.approx(data * 14 / 8 / 450e9 + 14 * 5e-6)  # NVLink
+    assert reduce_time(16) == pytest.approx(data * 30 / 16 / 50e9 + 30 * 5e-6)  # network
+    # A pipeline across nodes hands activations over the network.
+    within = analyze(model, h100, options=AnalysisOptions(parallelism=Parallelism(tp=4, pp=2)))
+    across = analyze(model, h100, options=AnalysisOptions(parallelism=Parallelism(tp=8, pp=2)))
+    assert across.steps["prefill"].p2p_time > within.steps["prefill"].p2p_time
+    with pytest.raises(InvalidInputError, match="span nodes"):
+        analyze(
+            model,
+            rooflens.get_device("a100-sxm4-80gb").model_copy(update={"devices_per_node": 8}),
+            options=AnalysisOptions(parallelism=Parallelism(tp=16)),
+        )

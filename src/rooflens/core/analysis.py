@@ -115,7 +115,9 @@ def _p2p_time(model: ModelSpec, device: Device, options: AnalysisOptions, step: 
     """Handing one micro-batch's activations to the next pipeline stage."""
     par = options.parallelism
     data = step.tokens * model.hidden_size * options.quantization.a_bits / 8
-    return data / link_bandwidth(device, par) + par.link_latency
+    # Stages are laid out after the tensor-parallel groups: a pipeline wider than a node hops
+    # across the network.
+    return data / link_bandwidth(device, par, par.tp * par.pp) + par.link_latency
 
 
 def _check_context(

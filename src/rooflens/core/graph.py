@@ -76,11 +76,11 @@ def build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | Non
     if options.fusion:
         ops = _fuse(ops, set(options.fusion))
     if par.ep > 1 and model.is_moe:
-        ops = _expert_parallel(ops, model, par, link_bandwidth(device, par))
+        ops = _expert_parallel(ops, model, par, link_bandwidth(device, par, par.tp * par.ep))
     if options.low_rank_ratio is not None:
         ops = _low_rank(ops, options.low_rank_ratio, set(options.low_rank_layers))
     if par.tp > 1:
-        ops = _tensor_parallel(ops, model, par, link_bandwidth(device, par))
+        ops = _tensor_parallel(ops, model, par, link_bandwidth(device, par, par.tp))
     return Graph(operators=tuple(ops), num_layers=local.num_layers, total_layers=model.num_layers)
 
 
@@ -256,10 +256,22 @@ def _low_rank(ops: list[Operator], ratio: float, names: set[str]) -> list[Operat
     return out
 
 
-def link_bandwidth(device: Device | None, par: Parallelism) -> float:
-    bandwidth = par.link_bandwidth or (
-        device and (device.interconnect_bandwidth or device.host_bandwidth)
-    )
+def link_bandwidth(device: Device | None, par: Parallelism, ranks: int = 1) -> float:
+    """Bandwidth between the devices of a group: the override, else the device's interconnect
+    (or host link) within a node, its network bandwidth once the group spans nodes."""
+    if par.link_bandwidth:
+        return float(par.link_bandwidth)
+    per_node = device.devices_per_node if device else None
+    if device and per_node and ranks > per_node:
+        if not device.network_bandwidth:
+            raise InvalidInputError(
+                "link_bandwidth",
+                None,
+                f"a link bandwidth: {ranks} devices span nodes of {per_node} and {device.name} "
+                "lists no network bandwidth",
+            )
+        return float(device.network_bandwidth)
+    bandwidth = device and (device.interconnect_bandwidth or device.host_bandwidth)
     if not bandwidth:
         raise InvalidInputError(
             "link_bandwidth",

@@ -39,6 +39,10 @@ class Device(BaseModel):
     interconnect_bandwidth: PositiveFloat | None = None
     host_bandwidth: PositiveFloat | None = None
     tdp: PositiveFloat | None = None
+    # Between nodes: the network bandwidth per device (bytes/s per direction) in the vendor's
+    # reference system, and how many devices one node holds.
+    network_bandwidth: PositiveFloat | None = None
+    devices_per_node: PositiveInt | None = None
     # Name of the bundled efficiency profile measured on this device, if any.
     calibration: str | None = None
     sources: dict[str, str] = Field(default_factory=dict)
