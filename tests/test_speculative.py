@@ -117,3 +117,40 @@ def test_speculation_follows_quantization(tiny_model, toy_device) -> None:
     q4 = speculative(tiny_model, toy_device, gamma=2, alpha=0.7, medusa_heads=True, options=opts)
     q16 = speculative(tiny_model, toy_device, gamma=2, alpha=0.7, medusa_heads=True)
     assert q4.plain_step < q16.plain_step
+
+
+def test_analyze_reports_speculation_at_its_point() -> None:
+    res = CliRunner().invoke(
+        app,
+        [
+            "analyze",
+            "Qwen/Qwen2.5-7B",
+            "-H",
+            "h100-sxm",
+            "--batch",
+            "8",
+            "--prompt-len",
+            "1024",
+            "--draft",
+            "Qwen/Qwen2.5-0.5B",
+            "--w-bits",
+            "4",
+            "-f",
+            "json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    import json
+
+    spec = json.loads(res.stdout)["speculative"]
+    direct = rooflens.speculate(
+        "Qwen/Qwen2.5-7B",
+        "h100-sxm",
+        gamma=4,
+        alpha=0.8,
+        draft="Qwen/Qwen2.5-0.5B",
+        batch=8,
+        context=1024,
+        w_bits=4,
+    )
+    assert spec["speedup"] == pytest.approx(float(direct.speedup))

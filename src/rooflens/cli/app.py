@@ -452,6 +452,19 @@ def analyze(
         int | None, typer.Option(help="Generated tokens: adds TTFT, TPOT, latency and throughput.")
     ] = None,
     stage: Annotated[Stage, typer.Option(help="Which stage's operators to show.")] = Stage.all,
+    draft: Annotated[
+        str | None,
+        typer.Option(
+            help="Speculative decoding with this draft model: adds its estimate at this point."
+        ),
+    ] = None,
+    medusa: Annotated[
+        bool,
+        typer.Option(help="Speculative decoding with Medusa heads (instead of a draft model)."),
+    ] = False,
+    gamma: Annotated[int, typer.Option(help="Speculation: draft tokens per step.")] = 4,
+    alpha: Annotated[float, typer.Option(help="Speculation: acceptance rate per token.")] = 0.8,
+    tree_width: Annotated[int, typer.Option(help="Speculation: candidates per position.")] = 1,
     output: FormatOpt = OutputFormat.table,
     options: dict[str, Any] | None = None,
 ) -> None:
@@ -460,12 +473,43 @@ def analyze(
     stages = ["prefill", "decode"] if stage is Stage.all else [stage.value]
     frame = result.operators()
     frame = frame[frame.stage.isin(stages)]
+    speculation = None
+    if draft is not None or medusa:
+        from rooflens.core.speculative import speculative
+
+        speculation = speculative(
+            result.model,
+            result.device,
+            gamma=gamma,
+            alpha=alpha,
+            draft=None if draft is None else resolve_model(draft),
+            medusa_heads=medusa,
+            tree_width=tree_width,
+            batch=result.batch,
+            context=result.prompt_len,
+            options=result.options,
+        ).to_dict()
     if output is not OutputFormat.table:
         data = result.to_dict()
         data["operators"] = [r for r in data["operators"] if r["stage"] in stages]
+        if speculation is not None:
+            data["speculative"] = speculation
         _emit(data, frame, output)
         return
     _print_analysis(result, frame, stages)
+    if speculation is not None:
+        drafter = f"draft {draft}" if draft else f"{gamma} Medusa heads"
+        _console().print(
+            fmt.key_value_table(
+                f"speculative decoding: {drafter}, γ={gamma}, α={alpha}",
+                [
+                    ("tokens per target step", f"{speculation['tokens_per_step']:.2f}"),
+                    ("time per token", fmt.seconds(speculation["time_per_token"])),
+                    ("plain decode step", fmt.seconds(speculation["plain_step"])),
+                    ("speed-up", f"{speculation['speedup']:.2f}×"),
+                ],
+            )
+        )
 
 
 def _print_analysis(result: Analysis, frame: pd.DataFrame, stages: list[str]) -> None:
