@@ -1,0 +1,113 @@
+"""`rooflens plot`: the pictures of an analysis, to PNG, SVG or PDF."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rooflens.cli.app import (
+    HardwareOpt,
+    ModelArg,
+    _clean_errors,
+    _console,
+    _run,
+    _setting,
+    app,
+    parse_sizes,
+)
+from rooflens.core.errors import InvalidInputError
+
+
+class PlotKind(str, enum.Enum):
+    roofline = "roofline"
+    batch = "batch"
+    sequence = "sequence"
+    memory = "memory"
+    operators = "operators"
+
+
+DEFAULT_SETTINGS = {
+    "batch": {"W16A16": {}, "W8A8": {"w_bits": 8, "a_bits": 8}, "W4A16": {"w_bits": 4}},
+    "sequence": {"W16A16": {}, "W8A8": {"w_bits": 8, "a_bits": 8}, "W4A16": {"w_bits": 4}},
+    "memory": {
+        "W16": {},
+        "W8": {"w_bits": 8},
+        "W4": {"w_bits": 4},
+        "W4 KV4": {"w_bits": 4, "kv_bits": 4},
+    },
+}
+SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def parse_setting(text: str) -> tuple[str, dict[str, Any]]:
+    """'W4 KV4:w_bits=4,kv_bits=4' -> ('W4 KV4', {'w_bits': 4, 'kv_bits': 4})."""
+    label, sep, body = text.partition(":")
+    if not sep or not label.strip():
+        raise InvalidInputError("--setting", text, "LABEL:KEY=VALUE,KEY=VALUE (e.g. W4:w_bits=4)")
+    return label.strip(), dict(_setting(item) for item in body.split(",") if item.strip())
+
+
+@app.command()
+@_clean_errors
+def plot(
+    kind: Annotated[PlotKind, typer.Argument(help="What to draw.")],
+    model: ModelArg,
+    hardware: HardwareOpt = None,
+    out: Annotated[Path, typer.Option("-o", help="Output file: .png, .svg or .pdf.")] = Path(
+        "rooflens.png"
+    ),
+    batch: Annotated[
+        str, typer.Option(help="Batch size (batch plot: sizes, e.g. 1:512:x2).")
+    ] = "1",
+    prompt_len: Annotated[
+        str, typer.Option(help="Prompt length (sequence plot: lengths, e.g. 128:8192:x2).")
+    ] = "1024",
+    gen_len: Annotated[int, typer.Option(help="Generated tokens.")] = 128,
+    stage: Annotated[str, typer.Option(help="Operators plot: prefill or decode.")] = "decode",
+    setting: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A line or bar: LABEL:KEY=VALUE,... (repeatable); roofline/operators take one."
+        ),
+    ] = None,
+) -> None:
+    """Roofline with every operator, latency/throughput against batch or prompt length,
+    memory breakdown across settings, or time per operator."""
+    from rooflens.views import plots
+
+    if out.suffix.lower() not in SUFFIXES:
+        raise InvalidInputError("-o", str(out), f"a file ending in {', '.join(SUFFIXES)}")
+    if stage not in ("prefill", "decode"):
+        raise InvalidInputError("--stage", stage, "prefill or decode")
+    if hardware is None:
+        raise InvalidInputError("--hardware", None, "a catalog device or TOML file")
+    settings = dict(parse_setting(x) for x in setting or []) or DEFAULT_SETTINGS.get(
+        kind.value, {"": {}}
+    )
+    batches, prompts = parse_sizes("--batch", batch), parse_sizes("--prompt-len", prompt_len)
+    if kind in (PlotKind.roofline, PlotKind.operators):
+        options = next(iter(settings.values()))
+        result = _run(
+            {
+                "model": model,
+                "hardware": hardware,
+                "batch": int(batches[0]),
+                "prompt_len": int(prompts[0]),
+                "gen_len": gen_len,
+                **options,
+            }
+        )
+        if kind is PlotKind.roofline:
+            plots.roofline(result, out)
+        else:
+            plots.operator_times(result, stage, out)
+    elif kind is PlotKind.batch:
+        plots.batch_curves(model, hardware, settings, batches, int(prompts[0]), gen_len, out)
+    elif kind is PlotKind.sequence:
+        plots.sequence_curves(model, hardware, settings, prompts, int(batches[0]), gen_len, out)
+    else:
+        plots.memory_bars(model, hardware, settings, int(batches[0]), int(prompts[0]), gen_len, out)
+    _console().print(f"wrote {out}")

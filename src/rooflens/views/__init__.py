@@ -1,0 +1,1 @@
+"""Views of analyses: plots (matplotlib). Nothing here is imported by the core."""

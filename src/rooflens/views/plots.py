@@ -1,0 +1,238 @@
+"""Plots of analyses (matplotlib, Agg): roofline with every operator placed on it, latency and
+throughput against batch size and sequence length for several settings, memory breakdowns,
+and time per operator. Each function returns the Figure and saves it when given a path (the
+format follows the suffix: .png, .svg, .pdf). Markers and line styles, not only colours,
+tell series apart, so the figures read in grayscale."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from rooflens.api import analyze
+from rooflens.core.results import Analysis
+
+STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 1)), "x")]
+GRAYS = ["0.0", "0.35", "0.55", "0.2", "0.45", "0.65"]
+Settings = Mapping[str, Mapping[str, Any]]
+
+
+def _save(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
+    if path is not None:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return fig
+
+
+def roofline(result: Analysis, path: str | os.PathLike[str] | None = None) -> Figure:
+    """The device roofline, one per compute dtype in use, with every operator of both stages
+    at (arithmetic intensity, attainable performance)."""
+    rows = result.operators()
+    rows = rows[rows.ops > 0]
+    device = result.device
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    intensity = np.logspace(-2, 5, 200)
+    for i, dtype in enumerate(sorted(set(rows.compute_dtype))):
+        peak = device.peak_ops[dtype]
+        style, _ = STYLES[i % len(STYLES)]
+        ax.plot(
+            intensity,
+            np.minimum(peak, intensity * device.memory_bandwidth),
+            linestyle=style,
+            color="0.3",
+            label=f"roofline {dtype} ({peak / 1e12:.4g} TOP/s)",
+        )
+    for stage, marker, fill in (("prefill", "o", "0.2"), ("decode", "^", "white")):
+        sel = rows[rows.stage == stage]
+        ax.scatter(
+            sel.arithmetic_intensity.clip(lower=1e-2),
+            sel.performance,
+            marker=marker,
+            facecolors=fill,
+            edgecolors="black",
+            zorder=3,
+            label=f"{stage} operators",
+        )
+        # One label per point: operators with the same intensity and performance share it.
+        top = sel.nlargest(6, "time")
+        groups = top.groupby([top.arithmetic_intensity.round(3), top.performance.round(-6)])
+        for (x, y), group in groups:
+            ax.annotate(
+                ", ".join(group.name),
+                (max(x, 1e-2), y),
+                fontsize=7,
+                xytext=(4, -9),
+                textcoords="offset points",
+            )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="arithmetic intensity (OP/byte)",
+        ylabel="attainable performance (OP/s)",
+        title=f"{result.model.name} on {device.display_name or device.name}: roofline",
+    )
+    ax.grid(True, which="both", lw=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
+def _curves(
+    model: Any,
+    hardware: Any,
+    axis: str,
+    values: np.ndarray,
+    settings: Settings,
+    fixed: dict[str, int],
+    path: str | os.PathLike[str] | None,
+    title: str,
+) -> Figure:
+    fig, (lat, thr) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for i, (label, options) in enumerate(settings.items()):
+        style, marker = STYLES[i % len(STYLES)]
+        result = analyze(model, hardware, **{**fixed, axis: values}, **options)
+        gen = result.generation or {}
+        # Settings that do not fit the device's memory at a point leave a gap there.
+        fits = np.asarray(result.memory["generation"].fits)
+        tpot = np.where(fits, np.asarray(gen["tpot"]) * 1e3, np.nan)
+        throughput = np.where(fits, np.asarray(gen["throughput"]), np.nan)
+        kw = {
+            "linestyle": style,
+            "marker": marker,
+            "color": GRAYS[i % len(GRAYS)],
+            "label": label,
+            "markersize": 4,
+        }
+        lat.plot(values, tpot, **kw)
+        thr.plot(values, throughput, **kw)
+    name = "batch size" if axis == "batch" else "prompt length (tokens)"
+    lat.set(xscale="log", yscale="log", xlabel=name, ylabel="time per output token (ms)")
+    thr.set(xscale="log", yscale="log", xlabel=name, ylabel="throughput (tokens/s)")
+    for ax in (lat, thr):
+        ax.grid(True, which="both", lw=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{title} (points that do not fit in memory are left out)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def batch_curves(
+    model: Any,
+    hardware: Any,
+    settings: Settings,
+    batches=None,
+    prompt_len: int = 1024,
+    gen_len: int = 128,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Latency and throughput against batch size, one line per setting (seed 000, Fig. 8)."""
+    values = np.asarray(batches if batches is not None else 2 ** np.arange(0, 10))
+    return _curves(
+        model,
+        hardware,
+        "batch",
+        values,
+        settings,
+        {"prompt_len": prompt_len, "gen_len": gen_len},
+        path,
+        f"{_name(model)}: prompt {prompt_len}, {gen_len} generated tokens",
+    )
+
+
+def sequence_curves(
+    model: Any,
+    hardware: Any,
+    settings: Settings,
+    prompt_lens=None,
+    batch: int = 1,
+    gen_len: int = 128,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Latency and throughput against prompt length, one line per setting (Fig. 9)."""
+    values = np.asarray(prompt_lens if prompt_lens is not None else 2 ** np.arange(7, 13))
+    return _curves(
+        model,
+        hardware,
+        "prompt_len",
+        values,
+        settings,
+        {"batch": batch, "gen_len": gen_len},
+        path,
+        f"{_name(model)}: batch {batch}, {gen_len} generated tokens",
+    )
+
+
+def memory_bars(
+    model: Any,
+    hardware: Any,
+    settings: Settings,
+    batch: int = 1,
+    prompt_len: int = 2048,
+    gen_len: int = 128,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Weights, KV cache and peak activations per setting as stacked bars, with the device's
+    capacity marked (Fig. 7)."""
+    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(settings) + 2), 4.5))
+    labels = list(settings)
+    parts = {"weights": [], "KV cache": [], "activations": []}
+    capacity = 0.0
+    for options in settings.values():
+        mem = analyze(
+            model, hardware, batch=batch, prompt_len=prompt_len, gen_len=gen_len, **options
+        ).memory["generation"]
+        parts["weights"].append(float(mem.weights) / 1e9)
+        parts["KV cache"].append(float(mem.kv_cache) / 1e9)
+        parts["activations"].append(float(mem.activations) / 1e9)
+        capacity = mem.capacity
+    bottom = np.zeros(len(labels))
+    for (name, values), hatch, gray in zip(
+        parts.items(), ("", "//", ".."), ("0.3", "0.6", "0.85"), strict=True
+    ):
+        ax.bar(
+            labels, values, bottom=bottom, label=name, color=gray, hatch=hatch, edgecolor="black"
+        )
+        bottom += np.array(values)
+    ax.axhline(capacity / 1e9, color="black", linestyle="--", label="device capacity")
+    ax.set(
+        ylabel="memory (GB)",
+        title=f"{_name(model)}: batch {batch}, context {prompt_len + gen_len - 1}",
+    )
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def operator_times(
+    result: Analysis, stage: str = "decode", path: str | os.PathLike[str] | None = None
+) -> Figure:
+    """Time per operator over the whole network (per-layer time x layers), with its bound."""
+    rows = result.operators()
+    rows = rows[rows.stage == stage].assign(total=lambda f: f["count"] * f["time"])
+    rows = rows.sort_values("total")
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(rows) + 1.5))
+    hatches = {"compute": "//", "memory": "", "link": "xx", "host link": ".."}
+    for row in rows.itertuples():
+        ax.barh(
+            row.name,
+            row.total * 1e3,
+            color="0.6",
+            edgecolor="black",
+            hatch=hatches.get(row.bound, ""),
+        )
+    for bound, hatch in hatches.items():
+        if bound in set(rows.bound):
+            ax.barh([], [], color="0.6", edgecolor="black", hatch=hatch, label=f"{bound}-bound")
+    ax.set(xlabel="time per step (ms)", title=f"{result.model.name}: {stage}, time per operator")
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
+def _name(model: Any) -> str:
+    return getattr(model, "name", str(model))

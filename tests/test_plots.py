@@ -1,0 +1,107 @@
+"""The plots render with the expected axes, scales and series; the CLI writes each format."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import rooflens
+from rooflens.cli.app import app
+from rooflens.views import plots
+
+LLAMA = "meta-llama/Llama-2-7b-hf"
+SETTINGS = {"W16A16": {}, "W8A8": {"w_bits": 8, "a_bits": 8}, "W4A16": {"w_bits": 4}}
+
+
+def test_roofline_places_every_operator() -> None:
+    result = rooflens.analyze(LLAMA, "a6000", prompt_len=2048, w_bits=4)
+    ax = plots.roofline(result).axes[0]
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    assert "OP/byte" in ax.get_xlabel() and "OP/s" in ax.get_ylabel()
+    dtypes = set(result.operators().compute_dtype)
+    assert len(ax.get_lines()) == len(dtypes)  # one roofline per compute dtype in use
+    prefill, decode = ax.collections
+    rows = result.operators()
+    assert len(prefill.get_offsets()) == ((rows.stage == "prefill") & (rows.ops > 0)).sum()
+    assert len(decode.get_offsets()) == ((rows.stage == "decode") & (rows.ops > 0)).sum()
+
+
+def test_batch_curves_one_line_per_setting_with_gaps_where_memory_runs_out() -> None:
+    fig = plots.batch_curves(LLAMA, "rtx-4090", SETTINGS, batches=[1, 8, 64, 512], prompt_len=2048)
+    latency, throughput = fig.axes
+    assert [line.get_label() for line in latency.get_lines()] == list(SETTINGS)
+    assert "(ms)" in latency.get_ylabel() and "tokens/s" in throughput.get_ylabel()
+    assert latency.get_xscale() == "log"
+    w16 = latency.get_lines()[0].get_ydata()
+    assert np.isnan(w16[-1]) and not np.isnan(w16[0])  # batch 512 does not fit 24 GB
+
+
+def test_sequence_curves() -> None:
+    fig = plots.sequence_curves(LLAMA, "a6000", SETTINGS, prompt_lens=[128, 512, 2048])
+    assert "prompt length" in fig.axes[0].get_xlabel()
+    assert len(fig.axes[1].get_lines()) == 3
+
+
+def test_memory_bars_stack_three_parts_per_setting() -> None:
+    fig = plots.memory_bars(LLAMA, "a6000", {"W16": {}, "W4": {"w_bits": 4}}, batch=4)
+    ax = fig.axes[0]
+    assert len(ax.containers) == 3 and all(len(c) == 2 for c in ax.containers)
+    weights = [bar.get_height() for bar in ax.containers[0]]
+    assert weights[1] < weights[0] / 3
+    assert any(line.get_ydata()[0] == pytest.approx(48) for line in ax.get_lines())
+    assert "GB" in ax.get_ylabel()
+
+
+def test_operator_times_one_bar_per_operator() -> None:
+    result = rooflens.analyze(LLAMA, "a6000", prompt_len=512)
+    ax = plots.operator_times(result, "decode").axes[0]
+    decode = result.operators().query("stage == 'decode'")
+    assert len(ax.patches) == len(decode)
+    assert "ms" in ax.get_xlabel()
+
+
+@pytest.mark.parametrize(
+    ("kind", "suffix", "magic"),
+    [
+        ("roofline", ".png", b"\x89PNG"),
+        ("batch", ".svg", b"<?xml"),
+        ("memory", ".pdf", b"%PDF"),
+        ("operators", ".png", b"\x89PNG"),
+        ("sequence", ".png", b"\x89PNG"),
+    ],
+)
+def test_plot_command_writes_each_format(tmp_path, kind, suffix, magic) -> None:
+    out = tmp_path / f"plot{suffix}"
+    res = CliRunner().invoke(
+        app,
+        [
+            "plot",
+            kind,
+            LLAMA,
+            "-H",
+            "a6000",
+            "--batch",
+            "1,4",
+            "--prompt-len",
+            "128,512",
+            "-o",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plot", "roofline", LLAMA, "-H", "a6000", "-o", "x.txt"],
+        ["plot", "batch", LLAMA, "-H", "a6000", "--setting", "no-colon"],
+        ["plot", "batch", LLAMA, "-H", "a6000", "--setting", "W4:w_bits=5"],
+        ["plot", "roofline", LLAMA],
+    ],
+)
+def test_plot_bad_input(args) -> None:
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and "Traceback" not in res.output
