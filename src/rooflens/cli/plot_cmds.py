@@ -15,6 +15,7 @@ from rooflens.cli.app import (
     _console,
     _run,
     _setting,
+    analysis_options,
     app,
     parse_sizes,
 )
@@ -110,4 +111,39 @@ def plot(
         plots.sequence_curves(model, hardware, settings, prompts, int(batches[0]), gen_len, out)
     else:
         plots.memory_bars(model, hardware, settings, int(batches[0]), int(prompts[0]), gen_len, out)
+    _console().print(f"wrote {out}")
+
+
+@app.command()
+@_clean_errors
+@analysis_options
+def report(
+    model: ModelArg,
+    hardware: HardwareOpt = None,
+    batch: Annotated[int, typer.Option(help="Sequences per step.")] = 1,
+    prompt_len: Annotated[int, typer.Option(help="Prompt tokens.")] = 2048,
+    gen_len: Annotated[int | None, typer.Option(help="Generated tokens.")] = 128,
+    out: Annotated[Path, typer.Option("-o", help="Report file: .html or .md.")] = Path(
+        "rooflens-report.html"
+    ),
+    options: dict[str, Any] | None = None,
+) -> None:
+    """One self-contained report: settings, totals, memory, bottlenecks with advice, plots and
+    the operator table."""
+    from rooflens.views.report import to_html, to_markdown
+
+    if out.suffix.lower() not in (".html", ".md"):
+        raise InvalidInputError("-o", str(out), "a file ending in .html or .md")
+    result = _run(
+        {
+            "model": model,
+            "hardware": hardware,
+            "batch": batch,
+            "prompt_len": prompt_len,
+            "gen_len": gen_len,
+            **(options or {}),
+        }
+    )
+    text = to_html(result) if out.suffix.lower() == ".html" else to_markdown(result)
+    out.write_text(text, "utf-8")
     _console().print(f"wrote {out}")

@@ -1,0 +1,177 @@
+"""A self-contained report of one analysis (HTML or Markdown): settings, totals, memory, the
+bottleneck operators with advice drawn from what bounds them, the operator table, and plots
+embedded as data URIs."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from rooflens.core.results import Analysis
+
+ADVICE = {
+    "memory": "memory-bound: fewer bytes help — quantize weights or the KV cache, fuse it with "
+    "its neighbours, or batch more requests to raise its arithmetic intensity",
+    "compute": "compute-bound: lower-precision compute (INT8/FP8 activations and weights) or "
+    "2:4 sparsity on the tensor cores helps; fewer bytes will not",
+    "link": "bound by the link between devices: fewer or larger collectives (lower tp, more "
+    "pp or dp) or a faster interconnect",
+    "host link": "bound by the host link: keep more of the weights or KV cache on the device",
+}
+
+
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def sections(result: Analysis) -> dict[str, Any]:
+    """The report's content, independent of its format."""
+    from rooflens.views import plots
+
+    data = result.to_dict()
+    totals = pd.DataFrame(
+        [
+            {
+                "stage": stage,
+                "time (s)": row["time"],
+                "OPs": row["ops"],
+                "memory access (B)": row["memory_access"],
+                "compute-bound share of time": row["compute_bound_time"] / row["time"]
+                if row["time"]
+                else 0.0,
+            }
+            for stage, row in data["totals"].items()
+        ]
+    )
+    memory = pd.DataFrame(
+        [
+            {"stage": s, **{k: v for k, v in m.items() if k != "host"}}
+            for s, m in data["memory"].items()
+        ]
+    )
+    advice = []
+    for stage in ("prefill", "decode"):
+        for item in result.bottlenecks(stage):
+            advice.append(
+                {
+                    "stage": stage,
+                    "operator": item["name"],
+                    "share of stage time": item["share"],
+                    "bound": item["bound"],
+                    "advice": ADVICE[item["bound"]],
+                }
+            )
+    operators = result.operators()[
+        [
+            "stage",
+            "name",
+            "count",
+            "ops",
+            "memory_access",
+            "arithmetic_intensity",
+            "performance",
+            "bound",
+            "time",
+        ]
+    ]
+    figures = {
+        "Roofline": _png(plots.roofline(result)),
+        "Time per operator (decode)": _png(plots.operator_times(result, "decode")),
+        "Time per operator (prefill)": _png(plots.operator_times(result, "prefill")),
+    }
+    return {
+        "title": f"{result.model.name} on {result.device.display_name or result.device.name}",
+        "estimate": data["estimate"],
+        "inputs": data["inputs"],
+        "params": data["params"],
+        "totals": totals,
+        "memory": memory,
+        "generation": data.get("generation"),
+        "advice": pd.DataFrame(advice),
+        "operators": operators,
+        "figures": figures,
+    }
+
+
+def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.map(lambda v: f"{v:.4g}" if isinstance(v, float) else v)
+
+
+def to_html(result: Analysis) -> str:
+    s = sections(result)
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(s['title'])}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #bbb;"
+        "padding:3px 7px;text-align:right}th{background:#eee}img{max-width:100%}</style>",
+        "</head><body>",
+        f"<h1>{html.escape(s['title'])}</h1>",
+        f"<p>{s['params']:,} parameters · {html.escape(s['estimate'])}</p>",
+        "<h2>Settings</h2>",
+        pd.DataFrame([s["inputs"]]).to_html(index=False, na_rep="—"),
+        "<h2>Totals</h2>",
+        _fmt(s["totals"]).to_html(index=False),
+        "<h2>Memory (bytes)</h2>",
+        _fmt(s["memory"]).to_html(index=False),
+    ]
+    if s["generation"]:
+        parts += [
+            "<h2>Generation</h2>",
+            _fmt(pd.DataFrame([s["generation"]])).to_html(index=False, na_rep="—"),
+        ]
+    parts += ["<h2>Bottlenecks and what would help</h2>", _fmt(s["advice"]).to_html(index=False)]
+    for caption, uri in s["figures"].items():
+        parts.append(
+            f"<h2>{html.escape(caption)}</h2><img alt='{html.escape(caption)}' src='{uri}'>"
+        )
+    parts += ["<h2>Operators</h2>", _fmt(s["operators"]).to_html(index=False), "</body></html>"]
+    return "\n".join(parts)
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    frame = _fmt(frame)
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = [
+        "| " + " | ".join("—" if v is None else str(v) for v in row) + " |"
+        for row in frame.itertuples(index=False)
+    ]
+    return "\n".join([head, rule, *rows])
+
+
+def to_markdown(result: Analysis) -> str:
+    s = sections(result)
+    parts = [
+        f"# {s['title']}",
+        "",
+        f"{s['params']:,} parameters · {s['estimate']}",
+        "",
+        "## Settings",
+        "",
+        _md_table(pd.DataFrame([s["inputs"]])),
+        "",
+        "## Totals",
+        "",
+        _md_table(s["totals"]),
+        "",
+        "## Memory (bytes)",
+        "",
+        _md_table(s["memory"]),
+        "",
+    ]
+    if s["generation"]:
+        parts += ["## Generation", "", _md_table(pd.DataFrame([s["generation"]])), ""]
+    parts += ["## Bottlenecks and what would help", "", _md_table(s["advice"]), ""]
+    for caption, uri in s["figures"].items():
+        parts += [f"## {caption}", "", f"![{caption}]({uri})", ""]
+    parts += ["## Operators", "", _md_table(s["operators"]), ""]
+    return "\n".join(parts)

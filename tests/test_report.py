@@ -1,0 +1,72 @@
+"""The self-contained report (HTML and Markdown) and notebook rendering."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+import rooflens
+from rooflens.cli.app import app
+from rooflens.views.report import ADVICE, sections, to_html, to_markdown
+
+LLAMA = "meta-llama/Llama-2-7b-hf"
+
+
+@pytest.fixture(scope="module")
+def result():
+    return rooflens.analyze(LLAMA, "a6000", batch=4, prompt_len=2048, gen_len=64, w_bits=4)
+
+
+def test_advice_follows_what_bounds_each_bottleneck(result) -> None:
+    advice = sections(result)["advice"]
+    decode = advice[advice.stage == "decode"]
+    prefill = advice[advice.stage == "prefill"]
+    assert set(decode.bound) == {"memory"} and decode.advice.str.contains("quantize").all()
+    assert "compute" in set(prefill.bound)
+    assert prefill[prefill.bound == "compute"].advice.str.contains("lower-precision").all()
+    assert set(ADVICE) >= set(advice.bound)
+
+
+def test_html_report_is_self_contained(result) -> None:
+    text = to_html(result)
+    headings = re.findall(r"<h2>(.*?)</h2>", text)
+    for wanted in (
+        "Settings",
+        "Totals",
+        "Memory (bytes)",
+        "Generation",
+        "Bottlenecks and what would help",
+        "Roofline",
+        "Operators",
+    ):
+        assert wanted in headings
+    assert text.count("data:image/png;base64,") == 3
+    assert "http" not in text.replace("http-equiv", "")  # nothing fetched from elsewhere
+    rows = len(result.operators())
+    assert text.count("<tr>") >= rows
+
+
+def test_markdown_report(result) -> None:
+    text = to_markdown(result)
+    assert text.startswith(f"# {LLAMA} on NVIDIA RTX A6000 48GB")
+    assert text.count("](data:image/png;base64,") == 3
+    assert "## Bottlenecks and what would help" in text
+
+
+def test_notebook_rendering(result) -> None:
+    assert "<table" in result._repr_html_()
+    sweep = rooflens.analyze(LLAMA, "a6000", batch=[1, 2])
+    assert "<table" in sweep._repr_html_()
+
+
+def test_report_command(tmp_path) -> None:
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(
+        app, ["report", LLAMA, "-H", "a6000", "--flash-attention", "--tp", "2", "-o", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "flash_attention" in out.read_text()
+    bad = CliRunner().invoke(app, ["report", LLAMA, "-H", "a6000", "-o", str(tmp_path / "r.doc")])
+    assert bad.exit_code == 2
