@@ -206,3 +206,10 @@ def test_auto_without_a_profile_is_a_clear_error() -> None:
 
     with pytest.raises(rooflens.InvalidInputError, match=r"calibration.*bundled profile"):
         rooflens.analyze("meta-llama/Llama-2-7b-hf", "a6000", calibration="auto")
+
+
+def test_curve_keeps_per_bin_medians_where_efficiency_falls() -> None:
+    from rooflens.calibration.fit import curve
+
+    c = curve([(1e9, 0.5), (1e11, 0.8), (1e12, 0.7), (1e13, 0.65)])
+    assert list(c.fractions) == [0.5, 0.8, 0.7, 0.65]  # no running maximum

@@ -58,9 +58,7 @@ def curve(samples: Iterable[tuple[float, float]], cap: float = 1.0) -> Efficienc
         mask = bins == b
         centers.append(float(np.median(logs[mask])))
         medians.append(float(np.median(fracs[mask])))
-    return EfficiencyCurve(
-        log10_sizes=tuple(centers), fractions=tuple(np.maximum.accumulate(medians).round(4))
-    )
+    return EfficiencyCurve(log10_sizes=tuple(centers), fractions=tuple(np.round(medians, 4)))
 
 
 def fit_kernels(suite: list[dict[str, Any]], device: Device) -> tuple[float, dict]:
