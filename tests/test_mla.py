@@ -5,28 +5,25 @@ from __future__ import annotations
 import pytest
 
 import rooflens
-from rooflens.core import ModelSpec, analyze
+from rooflens.core import analyze
 
-MLA = ModelSpec(
-    name="tiny-mla",
-    model_type="deepseek_v3",
-    num_layers=2,
-    hidden_size=64,
-    num_heads=4,
-    num_kv_heads=4,
-    head_dim=12,
-    intermediate_size=96,
-    vocab_size=100,
-    max_positions=4096,
-    tied_embeddings=False,
-    gated_mlp=True,
-    activation="silu",
-    norm="rmsnorm",
-    q_lora_rank=24,
-    kv_lora_rank=16,
-    qk_rope_head_dim=4,
-    v_head_dim=8,
-)
+
+@pytest.fixture
+def mla(tiny_model):
+    """The tiny model with latent attention: 4 heads of 12 (4 rotary), latent 16, values 8."""
+    return tiny_model.model_copy(
+        update={
+            "name": "tiny-mla",
+            "model_type": "deepseek_v3",
+            "num_kv_heads": 4,
+            "head_dim": 12,
+            "intermediate_size": 96,
+            "q_lora_rank": 24,
+            "kv_lora_rank": 16,
+            "qk_rope_head_dim": 4,
+            "v_head_dim": 8,
+        }
+    )
 
 
 def _row(result, stage: str, name: str):
@@ -34,15 +31,15 @@ def _row(result, stage: str, name: str):
     return rows[(rows.stage == stage) & (rows.name == name)].iloc[0]
 
 
-def test_cache_holds_the_latent_and_rope_key(toy_device) -> None:
-    result = analyze(MLA, toy_device, batch=2, prompt_len=10)
+def test_cache_holds_the_latent_and_rope_key(mla, toy_device) -> None:
+    result = analyze(mla, toy_device, batch=2, prompt_len=10)
     assert result.memory["prefill"].kv_cache == 2 * 10 * 2 * (16 + 4) * 2  # b, s, layers, B
     kv_a = _row(result, "prefill", "kv_a_proj")
     assert kv_a.store_kv == 2 * 10 * 20 * 2
 
 
-def test_decode_reads_the_latent_once_for_all_heads(toy_device) -> None:
-    result = analyze(MLA, toy_device, batch=2, prompt_len=10)
+def test_decode_reads_the_latent_once_for_all_heads(mla, toy_device) -> None:
+    result = analyze(mla, toy_device, batch=2, prompt_len=10)
     attn = _row(result, "decode", "latent_attention")
     keys = 11
     assert attn.load_kv == 2 * keys * 20 * 2  # not once per head
@@ -52,8 +49,8 @@ def test_decode_reads_the_latent_once_for_all_heads(toy_device) -> None:
     assert attn.ops == absorbed
 
 
-def test_prefill_decompresses_keys_and_values(toy_device) -> None:
-    attn = _row(analyze(MLA, toy_device, batch=1, prompt_len=10), "prefill", "latent_attention")
+def test_prefill_decompresses_keys_and_values(mla, toy_device) -> None:
+    attn = _row(analyze(mla, toy_device, batch=1, prompt_len=10), "prefill", "latent_attention")
     pairs = 4 * 10 * 11 / 2
     assert attn.ops == pytest.approx(2 * 10 * 16 * 4 * (8 + 8) + pairs * (2 * 12 + 2 * 8 + 5))
 

@@ -8,29 +8,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import rooflens
-from rooflens.core import AnalysisOptions, ModelSpec, analyze, build_graph
+from rooflens.core import AnalysisOptions, analyze, build_graph
 from rooflens.core.operators import expected_experts_hit
 from rooflens.core.options import Parallelism
 
-MOE = ModelSpec(
-    name="tiny-moe",
-    model_type="mixtral",
-    num_layers=2,
-    hidden_size=64,
-    num_heads=4,
-    num_kv_heads=2,
-    head_dim=16,
-    intermediate_size=128,
-    vocab_size=100,
-    max_positions=4096,
-    tied_embeddings=False,
-    gated_mlp=True,
-    activation="silu",
-    norm="rmsnorm",
-    num_experts=8,
-    experts_per_token=2,
-    expert_intermediate_size=96,
-)
+
+@pytest.fixture
+def moe(tiny_model):
+    """The tiny model with 8 experts of width 96, 2 per token."""
+    return tiny_model.model_copy(
+        update={
+            "name": "tiny-moe",
+            "model_type": "mixtral",
+            "num_experts": 8,
+            "experts_per_token": 2,
+            "expert_intermediate_size": 96,
+        }
+    )
 
 
 def test_expected_experts_hit() -> None:
@@ -46,28 +40,28 @@ def test_more_tokens_never_hit_fewer_experts(e, t) -> None:
     assert expected_experts_hit(e, k, np.array(t * 1.0)) <= e
 
 
-def test_decode_loads_the_experts_hit_and_computes_top_k(toy_device) -> None:
-    rows = analyze(MOE, toy_device, batch=1, prompt_len=8).operators()
+def test_decode_loads_the_experts_hit_and_computes_top_k(moe, toy_device) -> None:
+    rows = analyze(moe, toy_device, batch=1, prompt_len=8).operators()
     up = rows[(rows.stage == "decode") & (rows.name == "expert_up_proj")].iloc[0]
     assert up.ops == 2 * 1 * 2 * 64 * 96  # one token through its 2 experts
     assert up.load_weight == pytest.approx(2 * 64 * 96 * 2)  # 2 of 8 experts read
     router = rows[(rows.stage == "decode") & (rows.name == "router")].iloc[0]
     assert router.ops == 2 * 64 * 8
-    big = analyze(MOE, toy_device, batch=256, prompt_len=8).operators()
+    big = analyze(moe, toy_device, batch=256, prompt_len=8).operators()
     up = big[(big.stage == "decode") & (big.name == "expert_up_proj")].iloc[0]
     assert up.load_weight == pytest.approx(8 * 64 * 96 * 2)  # every expert is hit
 
 
-def test_parameters_and_active_compute(toy_device) -> None:
+def test_parameters_and_active_compute(moe, toy_device) -> None:
     per_layer_attn = 4096 + 2048 + 2048 + 4096 + 2 * 64
     experts = 8 * 3 * 64 * 96
-    assert build_graph(MOE, AnalysisOptions()).params() == (
+    assert build_graph(moe, AnalysisOptions()).params() == (
         6400 + 2 * (per_layer_attn + 64 * 8 + experts) + 64 + 6400
     )
 
 
-def test_dense_leading_layers_and_shared_experts(toy_device) -> None:
-    mixed = MOE.model_copy(
+def test_dense_leading_layers_and_shared_experts(moe, toy_device) -> None:
+    mixed = moe.model_copy(
         update={"dense_layers": 1, "shared_intermediate_size": 32, "shared_expert_gate": True}
     )
     graph = build_graph(mixed, AnalysisOptions())
@@ -80,9 +74,9 @@ def test_dense_leading_layers_and_shared_experts(toy_device) -> None:
     assert graph.params() == 6400 + 2 * per_layer_attn + dense + moe + 64 + 6400
 
 
-def test_tensor_parallel_shards_experts(toy_device) -> None:
+def test_tensor_parallel_shards_experts(moe, toy_device) -> None:
     opts = AnalysisOptions(parallelism=Parallelism(tp=2, link_bandwidth=1e11))
-    rows = analyze(MOE, toy_device, batch=1, prompt_len=8, options=opts).operators()
+    rows = analyze(moe, toy_device, batch=1, prompt_len=8, options=opts).operators()
     up = rows[(rows.stage == "decode") & (rows.name == "expert_up_proj")].iloc[0]
     assert up.load_weight == pytest.approx(2 * 64 * 48 * 2)
     assert "expert_down_proj_all_reduce" in set(rows.name)
@@ -95,9 +89,9 @@ def test_bundled_moe_models_load() -> None:
     assert qwen.expert_intermediate_size == 768 and qwen.qk_norm
 
 
-def test_expert_parallel_splits_experts_and_exchanges_tokens(toy_device) -> None:
+def test_expert_parallel_splits_experts_and_exchanges_tokens(moe, toy_device) -> None:
     opts = AnalysisOptions(parallelism=Parallelism(ep=4, link_bandwidth=1e11, link_latency=1e-6))
-    rows = analyze(MOE, toy_device, batch=1, prompt_len=8, options=opts).operators()
+    rows = analyze(moe, toy_device, batch=1, prompt_len=8, options=opts).operators()
     decode = rows[rows.stage == "decode"].set_index("name")
     # 2 of 8 experts on this device, and half a route of the token's 2 on average.
     assert decode.loc["expert_up_proj", "ops"] == 2 * 1 * 0.5 * 64 * 96
@@ -110,7 +104,7 @@ def test_expert_parallel_splits_experts_and_exchanges_tokens(toy_device) -> None
     assert "moe_gather" in decode.index
     with pytest.raises(rooflens.InvalidInputError, match="ep=3"):
         analyze(
-            MOE,
+            moe,
             toy_device,
             options=AnalysisOptions(parallelism=Parallelism(ep=3, link_bandwidth=1e11)),
         )
