@@ -137,6 +137,54 @@ def _expand(per_op: np.ndarray, like: np.ndarray) -> np.ndarray:
     return per_op.reshape(per_op.shape + (1,) * (like.ndim - 1))
 
 
+@dataclass(frozen=True)
+class Placement:
+    """What pricing needs of a graph on a device that does not depend on sizes: each
+    operator's compute dtype, peak and efficiency class. Built once, reused for every step."""
+
+    names: tuple[str, ...]
+    scopes: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    peaks: np.ndarray
+    classes: tuple[str, ...]
+    fused: np.ndarray
+    num_layers: int
+
+    @classmethod
+    def of(cls, graph: Graph, device: Device, quant: Quantization) -> Placement:
+        ops = graph.operators
+        dtypes = tuple(
+            _dtype(device, op.compute_bits(quant), op.float_compute(quant)) for op in ops
+        )
+        peaks = [
+            device.sparse_peak_ops.get(d, device.peak_ops[d])
+            if op.sparse_tensor(quant)
+            else device.peak_ops[d]
+            for d, op in zip(dtypes, ops, strict=True)
+        ]
+        return cls(
+            names=tuple(op.name for op in ops),
+            scopes=tuple(op.scope for op in ops),
+            dtypes=dtypes,
+            peaks=np.array(peaks, dtype=np.float64),
+            classes=tuple(op.efficiency_class for op in ops),
+            fused=np.array([op.fused for op in ops]),
+            num_layers=graph.num_layers,
+        )
+
+
+def operator_fields(graph: Graph, quant: Quantization, step: Step) -> dict[str, np.ndarray]:
+    """Every cost field of every operator for `step`, operator axis first."""
+    prec = Precision(quant)
+    shape = np.broadcast_shapes(step.batch.shape, step.new_tokens.shape, step.past.shape)
+    costs: list[Cost] = [
+        _contextual(op, step, _on_chip(op, op.cost(step, prec))) for op in graph.operators
+    ]
+    return {
+        f: np.stack([np.broadcast_to(getattr(c, f), shape) for c in costs]) for f in Cost.FIELDS
+    }
+
+
 def price_step(
     graph: Graph,
     device: Device,
@@ -149,63 +197,85 @@ def price_step(
     exit_depth: float | None = None,
     disk_bandwidth: float | None = None,
 ) -> StepCosts:
-    prec = Precision(quant)
-    shape = np.broadcast_shapes(step.batch.shape, step.new_tokens.shape, step.past.shape)
-    costs: list[Cost] = [
-        _contextual(op, step, _on_chip(op, op.cost(step, prec))) for op in graph.operators
-    ]
-    fields = {
-        f: np.stack([np.broadcast_to(getattr(c, f), shape) for c in costs]) for f in Cost.FIELDS
-    }
-    dtypes = tuple(
-        _dtype(device, op.compute_bits(quant), op.float_compute(quant)) for op in graph.operators
+    return price_fields(
+        Placement.of(graph, device, quant),
+        _counts(graph, exit_depth),
+        device,
+        operator_fields(graph, quant, step),
+        step.tokens,
+        profile,
+        execution,
+        pipeline,
+        offload,
+        disk_bandwidth,
     )
-    peaks = np.array(
-        [
-            device.sparse_peak_ops.get(d, device.peak_ops[d])
-            if op.sparse_tensor(quant)
-            else device.peak_ops[d]
-            for d, op in zip(dtypes, graph.operators, strict=True)
-        ]
-    )
+
+
+def price_fields(
+    placement: Placement,
+    counts: np.ndarray,
+    device: Device,
+    fields: dict[str, np.ndarray],
+    tokens: np.ndarray,
+    profile: EfficiencyProfile | None = None,
+    execution: Execution = "graphs",
+    pipeline: tuple[int, np.ndarray | float] = (1, 0.0),
+    offload: tuple[bool, bool] = (False, False),
+    disk_bandwidth: float | None = None,
+) -> StepCosts:
+    """Turn operator fields (from any step, uniform or mixed) into priced step costs."""
     memory = sum(fields[f] for f in BYTE_FIELDS)
+    peaks = placement.peaks
     if profile is None:
         compute_rates = np.broadcast_to(_expand(peaks, memory), memory.shape)
         memory_rates = np.full(memory.shape, device.memory_bandwidth)
         fixed = np.zeros(len(peaks))
     else:
-        rates = [
-            profile.rates(
-                op.efficiency_class, fields["ops"][i], memory[i], peaks[i], device.memory_bandwidth
-            )
-            for i, op in enumerate(graph.operators)
-        ]
-        compute_rates = np.stack([r[0] for r in rates])
-        memory_rates = np.stack([r[1] for r in rates])
-        fixed = np.array([0.0 if op.fused else profile.kernel_time for op in graph.operators])
+        compute_rates, memory_rates = _calibrated_rates(
+            placement, profile, fields["ops"], memory, device.memory_bandwidth
+        )
+        fixed = np.where(placement.fused, 0.0, profile.kernel_time)
     return StepCosts(
-        names=tuple(op.name for op in graph.operators),
-        scopes=tuple(op.scope for op in graph.operators),
-        dtypes=dtypes,
-        counts=_counts(graph, exit_depth),
+        names=placement.names,
+        scopes=placement.scopes,
+        dtypes=placement.dtypes,
+        counts=counts,
         peaks=peaks,
         bandwidth=device.memory_bandwidth,
         fields=fields,
         compute_rates=compute_rates,
         memory_rates=memory_rates,
         fixed=fixed,
-        num_layers=graph.num_layers,
+        num_layers=placement.num_layers,
         vector_rate=device.peak_ops[device.vector_dtype()],
         host_bytes=_host_bytes(fields, offload),
         host_rate=min(_host_rate(device), disk_bandwidth or np.inf) if any(offload) else np.inf,
         overhead_per_layer=profile.graph_overhead_per_layer if profile else 0.0,
         overhead_per_layer_token=profile.graph_overhead_per_layer_token if profile else 0.0,
-        tokens=step.tokens,
+        tokens=tokens,
         pipeline_slots=pipeline[0],
         p2p_time=pipeline[1],
         host_per_layer=profile.eager_host_per_layer if profile else 0.0,
         execution=execution,
     )
+
+
+def _calibrated_rates(
+    placement: Placement,
+    profile: EfficiencyProfile,
+    ops: np.ndarray,
+    memory: np.ndarray,
+    bandwidth: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Achieved rates of every operator, one vectorized pass per efficiency class."""
+    compute = np.empty_like(memory)
+    mem = np.empty_like(memory)
+    classes = np.array(placement.classes)
+    for op_class in set(placement.classes):
+        rows = classes == op_class
+        peak = _expand(placement.peaks[rows], ops[rows])
+        compute[rows], mem[rows] = profile.rates(op_class, ops[rows], memory[rows], peak, bandwidth)
+    return compute, mem
 
 
 def _dtype(device: Device, bits: int | None, float_first: bool = False) -> str:
