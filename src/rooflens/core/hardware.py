@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from rooflens.core.errors import InvalidInputError
 
@@ -45,7 +54,26 @@ class Device(BaseModel):
     devices_per_node: PositiveInt | None = None
     # Name of the bundled efficiency profile measured on this device, if any.
     calibration: str | None = None
+    # Cost and power for hardware advice. Prices are dated snapshots of a public list (the
+    # date and the list are in `sources`), not quotes: they move, so users override them.
+    # On-demand cloud price in USD per device-hour (one GPU / accelerator chip).
+    hourly_price: PositiveFloat | None = None
+    # List price / MSRP in USD of one device, where the vendor publishes one.
+    purchase_price: PositiveFloat | None = None
+    # Draw in W with nothing running; left out where no datasheet or measurement gives it,
+    # so that the energy model falls back to its documented share of `tdp`.
+    idle_power: PositiveFloat | None = None
     sources: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("idle_power")
+    @classmethod
+    def _check_idle_below_tdp(cls, value: float | None, info: ValidationInfo) -> float | None:
+        # An idle draw above the rated maximum is a unit or transcription slip, and would make
+        # the energy of a loaded device come out lower than that of an idle one.
+        tdp = info.data.get("tdp")
+        if value is not None and tdp is not None and value > tdp:
+            raise ValueError(f"idle_power must not exceed tdp ({tdp:g} W)")
+        return value
 
     @model_validator(mode="after")
     def _check_has_float_peak(self) -> Device:
