@@ -210,13 +210,21 @@ class StepTable:
                 Step(batch=np.ones_like(p), new_tokens=np.ones_like(p), past=p),
             ),
             ("rows", row_g, Step(batch=rows, new_tokens=np.ones_like(rows), past=0 * rows)),
+            ("prompt", sequence_g, as_prefill),
         ):
-            tables[name] = (
+            stacked = (
                 _stacked(operator_fields(graph, q, step))
                 if graph.operators
                 else np.zeros((len(Cost.FIELDS), 0, len(step.past)))
             )
+            # Size axis first, so one lookup is one contiguous (field, operator) block.
+            tables[name] = np.ascontiguousarray(stacked.transpose(2, 0, 1))
         return tables
+
+    @cached_property
+    def _graph_order(self) -> np.ndarray:
+        """Columns of [token-wise | per-sequence | per-row] operators -> graph order."""
+        return np.argsort(np.argsort(self.batch._kinds, kind="stable"), kind="stable")
 
     def fields(
         self,
@@ -243,23 +251,26 @@ class StepTable:
             sampled = np.concatenate([np.ones(len(decode_past), bool), chunk_samples])
             return self.batch.fields(n, past, sampled)[0], tokens
         tables = self._tables
-        kinds = self.batch._kinds
         t = int(tokens)
         flavour = "decode" if np.all(chunk_tokens <= 1) else "prefill"
-        out = np.zeros((len(Cost.FIELDS), len(kinds)))
-        out[:, kinds == 0] = tables[f"token_{flavour}"][:, :, t]
-        out[:, kinds == 2] = tables["rows"][:, :, rows]
-        sequence = tables["sequence"][:, :, decode_past].sum(axis=-1)
+        sequence = tables["sequence"][decode_past].sum(axis=0)
         if len(chunk_tokens):
-            graph = self.batch._graphs[1]
-            step = Step(
-                batch=np.ones_like(chunk_tokens),
-                new_tokens=chunk_tokens,
-                past=np.asarray(chunk_past, dtype=np.float64),
-            )
-            sequence = sequence + _stacked(operator_fields(graph, self.batch.quant, step)).sum(-1)
-        sequence[_WEIGHT] = tables[f"weights_{flavour}"][_WEIGHT, :, t]
-        out[:, kinds == 1] = sequence
+            chunk_past = np.asarray(chunk_past, dtype=np.float64)
+            fresh = chunk_past == 0
+            # Whole prompts (nothing cached yet) come from a table; later chunks are priced.
+            sequence = sequence + tables["prompt"][chunk_tokens[fresh].astype(np.int64)].sum(0)
+            if not fresh.all():
+                step = Step(
+                    batch=np.ones(int((~fresh).sum())),
+                    new_tokens=chunk_tokens[~fresh],
+                    past=chunk_past[~fresh],
+                )
+                graph = self.batch._graphs[1]
+                fields = _stacked(operator_fields(graph, self.batch.quant, step))
+                sequence = sequence + fields.sum(-1)
+        sequence[_WEIGHT] = tables[f"weights_{flavour}"][t, _WEIGHT]
+        parts = (tables[f"token_{flavour}"][t], sequence, tables["rows"][rows])
+        out = np.concatenate(parts, axis=1)[:, self._graph_order]
         return dict(zip(Cost.FIELDS, out, strict=True)), tokens
 
     def step_time(
