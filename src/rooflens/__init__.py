@@ -33,6 +33,7 @@ from rooflens.core import (
 from rooflens.hardware import catalog as hardware_catalog
 from rooflens.hardware import get_device
 from rooflens.models import SUPPORTED_MODEL_TYPES, bundled_models, load_model, spec_from_config
+from rooflens.serving.api import capacity, simulate
 
 __version__ = "0.1.0"
 
@@ -53,6 +54,7 @@ __all__ = [
     "UnknownModelError",
     "analyze",
     "bundled_models",
+    "capacity",
     "compare",
     "get_device",
     "hardware_catalog",
@@ -60,6 +62,7 @@ __all__ = [
     "make_options",
     "resolve_device",
     "resolve_model",
+    "simulate",
     "spec_from_config",
     "speculate",
     "sweep",

@@ -1,0 +1,419 @@
+"""One replica's engine, iteration by iteration: admission, KV blocks, preemption, pricing.
+
+The clock advances by the analyzer's price of each iteration (rooflens.core.batching), so
+nothing here has a cost formula of its own except moving swapped KV over the host link.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from rooflens.serving.config import SchedulerConfig
+from rooflens.serving.replica import Replica
+
+Mode = Literal["full", "prefill", "decode"]
+TIMELINE = (
+    "start",
+    "duration",
+    "decode_seqs",
+    "prefill_seqs",
+    "prefill_tokens",
+    "kv_tokens",
+    "waiting",
+    "running",
+)
+
+
+@dataclass(frozen=True)
+class EngineRecord:
+    """What one engine measured: per-request times (NaN where not reached) and its timeline."""
+
+    first_token: np.ndarray
+    finish: np.ndarray
+    start: np.ndarray
+    handoff: np.ndarray
+    preemptions: np.ndarray
+    generated: np.ndarray
+    timeline: dict[str, np.ndarray]
+    kv_capacity_tokens: int
+
+
+class Engine:
+    """Serves the requests submitted to it (indices into the shared request arrays).
+
+    mode 'full' prefills and decodes; 'prefill' stops at the first token and hands the
+    request over (disaggregation); 'decode' receives requests whose prompt is already cached.
+    """
+
+    def __init__(
+        self,
+        replica: Replica,
+        config: SchedulerConfig,
+        prompt: np.ndarray,
+        output: np.ndarray,
+        ready: np.ndarray,
+        *,
+        mode: Mode = "full",
+        shared_prefix: int = 0,
+        max_len: int,
+    ) -> None:
+        self.replica, self.config, self.mode = replica, config, mode
+        self.prompt, self.output, self.ready = prompt, output, ready
+        n = len(prompt)
+        self.target = prompt.astype(np.int64).copy()
+        self.kv = np.zeros(n, dtype=np.int64)
+        self.generated = np.zeros(n, dtype=np.int64)
+        self.units = np.zeros(n, dtype=np.int64)
+        self.swapped = np.zeros(n, dtype=bool)
+        self.preemptions = np.zeros(n, dtype=np.int64)
+        self.first_token = np.full(n, np.nan)
+        self.finish = np.full(n, np.nan)
+        self.start = np.full(n, np.nan)
+        self.handoff = np.full(n, np.nan)
+        paged = config.kv_layout == "paged"
+        self.unit = config.block_size if paged else 1
+        self.capacity = replica.kv_tokens // self.unit
+        self.prefix = shared_prefix if config.prefix_sharing else 0
+        self.prefix_cached = False
+        # The shared prefix is held once, for every request, from the first that computes it.
+        self.used = self._units_for(self.prefix) if self.prefix else 0
+        self.reserve = None if paged else self._units_for(max_len - self.prefix)
+        if mode == "decode":
+            self.kv[:] = self.target
+            self.generated[:] = 1
+        self.pending: list[int] = []
+        self.next_pending = 0
+        self.waiting: list[tuple[float, int, int]] = []
+        self.running: list[int] = []
+        self.clock = 0.0
+        self.finished = 0
+        self.timeline: dict[str, list[float]] = {k: [] for k in TIMELINE}
+        self._sequence = 0
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def _units_for(self, tokens: int | np.ndarray) -> int | np.ndarray:
+        return -(-np.maximum(tokens, 0) // self.unit)
+
+    def _held(self, kv: int | np.ndarray) -> int | np.ndarray:
+        """Units a request with `kv` cached tokens holds (its share beyond the shared prefix)."""
+        if self.reserve is not None:
+            return self.reserve
+        return self._units_for(kv - self.prefix)
+
+    def submit(self, requests: list[int]) -> None:
+        """Hand requests to this engine, in order of readiness."""
+        self.pending.extend(requests)
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.pending) - self.finished
+
+    def _queue(self, i: int, front: bool = False) -> None:
+        # Preempted requests go back first (vLLM requeues them at the head).
+        if front:
+            key = -1.0 - self.preemptions[i]
+        elif self.config.queue == "spf":
+            key = float(self.target[i])
+        else:
+            key = float(self.ready[i])
+        self._sequence += 1
+        heapq.heappush(self.waiting, (key, self._sequence, i))
+
+    def _arrive(self) -> None:
+        while self.next_pending < len(self.pending):
+            i = self.pending[self.next_pending]
+            if self.ready[i] > self.clock:
+                break
+            self._queue(i)
+            self.next_pending += 1
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self, until: float = math.inf, progress: Callable[[int], None] | None = None) -> None:
+        """Iterate until every submitted request is done or the clock reaches `until`."""
+        while True:
+            self._arrive()
+            if not self.running and not self.waiting:
+                if self.next_pending >= len(self.pending):
+                    return
+                nxt = float(self.ready[self.pending[self.next_pending]])
+                if nxt >= until:
+                    return
+                self.clock = max(self.clock, nxt)
+                continue
+            if self.clock >= until:
+                return
+            before = self.finished
+            if self.config.policy == "static":
+                self._static_batch()
+            else:
+                self._iteration()
+            if progress and self.finished != before:
+                progress(self.finished - before)
+
+    def _iteration(self) -> None:
+        cfg = self.config
+        if self.mode == "decode":
+            decoders, swap = self._grow(self._decoders())
+            admitted, swap_in = self._admit(cfg.max_tokens - len(decoders), whole=True)
+            self._run(decoders + [i for i, _ in admitted], [], swap + swap_in)
+        elif cfg.policy == "continuous":
+            # Waiting prompts take an iteration of their own; decoding pauses meanwhile.
+            chunks, swap = self._admit(cfg.max_tokens, whole=True) if self.waiting else ([], 0.0)
+            if chunks:
+                self._run([], chunks, swap)
+                return
+            decoders, swap_out = self._grow(self._decoders())
+            self._run(decoders, [], swap + swap_out)
+        else:
+            # Decodes first, then prompt chunks of running requests, then new requests.
+            decoders, swap = self._grow(self._decoders())
+            budget = cfg.max_tokens - len(decoders)
+            chunks = self._continue_prefills(budget)
+            admitted, swap_in = self._admit(budget - sum(c for _, c in chunks), whole=False)
+            self._run(decoders, chunks + admitted, swap + swap_in)
+
+    def _run(self, decoders: list[int], chunks: list[tuple[int, int]], swap_time: float) -> None:
+        if decoders or chunks:
+            self._step(decoders, chunks, swap_time)
+        elif swap_time:
+            self._advance(swap_time, [], [])
+        elif self.running:
+            # Prompt chunks blocked on KV blocks that only they hold: free the latest.
+            self._advance(self._preempt(self.running[-1]), [], [])
+        else:
+            self._stall()
+
+    def _decoders(self) -> list[int]:
+        return [i for i in self.running if self.kv[i] >= self.target[i] and not self.swapped[i]]
+
+    def _stall(self) -> None:
+        """Nothing can run: the head of the queue waits for blocks no one will free."""
+        i = self.waiting[0][2]
+        raise RuntimeError(
+            f"request {i} ({self.target[i]} prompt tokens) cannot be admitted to an idle "
+            f"replica with {self.capacity * self.unit} KV tokens"
+        )
+
+    # -- admission, growth, preemption ---------------------------------------------------------
+
+    def _admit(self, budget: int, whole: bool) -> tuple[list[tuple[int, int]], float]:
+        chunks: list[tuple[int, int]] = []
+        swap_time = 0.0
+        cfg = self.config
+        while self.waiting and len(self.running) < cfg.max_batch:
+            i = self.waiting[0][2]
+            if self.swapped[i]:
+                need = self._held(self.kv[i] + 1)
+                if need > self.capacity - self.used:
+                    break
+                swap_time += self._swap_seconds(i)
+                self.swapped[i] = False
+                self._take(i, need)
+                continue
+            if self.mode == "decode":
+                need = self._held(self.kv[i] + 1)
+                if need > self.capacity - self.used:
+                    break
+                self._take(i, need)
+                chunks.append((i, 0))
+                continue
+            if self.prefix_cached and self.kv[i] < self.prefix:
+                self.kv[i] = self.prefix
+            remaining = int(self.target[i] - self.kv[i])
+            chunk = remaining if whole else min(remaining, budget, cfg.chunk)
+            # A whole prompt longer than the budget still runs alone (it could never fit).
+            if chunk <= 0 or (chunk > budget and (chunks or not whole)):
+                break
+            need = self._held(self.kv[i] + chunk) - self.units[i]
+            if need > self.capacity - self.used:
+                break
+            self._take(i, need)
+            chunks.append((i, chunk))
+            budget -= chunk
+        return chunks, swap_time
+
+    def _take(self, i: int, units: int) -> None:
+        heapq.heappop(self.waiting)
+        self.units[i] += units
+        self.used += units
+        self.running.append(i)
+        if np.isnan(self.start[i]):
+            self.start[i] = self.clock
+
+    def _continue_prefills(self, budget: int) -> list[tuple[int, int]]:
+        chunks = []
+        for i in self.running:
+            if budget <= 0:
+                break
+            remaining = int(self.target[i] - self.kv[i])
+            if remaining <= 0 or self.swapped[i]:
+                continue
+            chunk = min(remaining, budget, self.config.chunk)
+            need = self._held(self.kv[i] + chunk) - self.units[i]
+            if need > self.capacity - self.used:
+                break
+            self.units[i] += need
+            self.used += need
+            chunks.append((i, chunk))
+            budget -= chunk
+        return chunks
+
+    def _grow(self, decoders: list[int]) -> tuple[list[int], float]:
+        """Blocks for each decoder's next token; preempt the latest admitted when short."""
+        swap_time = 0.0
+        while decoders:
+            ids = np.fromiter(decoders, np.int64, len(decoders))
+            extra = self._held(self.kv[ids] + 1) - self.units[ids]
+            need = int(np.sum(extra))
+            if need <= self.capacity - self.used:
+                self.units[ids] += extra
+                self.used += need
+                return decoders, swap_time
+            victim = self.running[-1]
+            swap_time += self._preempt(victim)
+            decoders = [i for i in decoders if i != victim]
+        return decoders, swap_time
+
+    def _preempt(self, i: int) -> float:
+        self.running.remove(i)
+        self.used -= self.units[i]
+        self.units[i] = 0
+        self.preemptions[i] += 1
+        seconds = 0.0
+        if self.config.preemption == "swap" and self.kv[i] >= self.target[i]:
+            self.swapped[i] = True
+            seconds = self._swap_seconds(i)
+        else:
+            # Recompute: the prompt and every token generated so far become the new prompt,
+            # whose prefill samples the next token.
+            self.target[i] = self.prompt[i] + self.generated[i]
+            self.kv[i] = 0
+        self._queue(i, front=True)
+        return seconds
+
+    def _swap_seconds(self, i: int) -> float:
+        """A request's KV cache moving over the host link (out on preemption, in on return)."""
+        if not self.replica.host_bandwidth:
+            return 0.0
+        return float(self.kv[i] * self.replica.kv_bytes_per_token / self.replica.host_bandwidth)
+
+    # -- one priced iteration ------------------------------------------------------------------
+
+    def _step(self, decoders: list[int], chunks: list[tuple[int, int]], swap_time: float) -> None:
+        dec = np.array(decoders, dtype=np.int64)
+        ids = np.array([i for i, _ in chunks], dtype=np.int64)
+        sizes = np.array([c for _, c in chunks], dtype=np.float64)
+        past = self.kv[ids].astype(np.float64)
+        samples = past + sizes >= self.target[ids]
+        seconds = self.replica.step_time(self.kv[dec], sizes, past, samples) + swap_time
+        self._advance(seconds, decoders, chunks, float(sizes.sum()))
+        self.kv[dec] += 1
+        self.generated[dec] += 1
+        self.kv[ids] += sizes.astype(np.int64)
+        if self.prefix and len(ids) and np.any(self.kv[ids] >= self.prefix):
+            self.prefix_cached = True
+        done_prefill = ids[samples]
+        self.generated[done_prefill] += 1
+        fresh = done_prefill[np.isnan(self.first_token[done_prefill])]
+        self.first_token[fresh] = self.clock
+        self._retire(np.concatenate([dec, done_prefill]))
+
+    def _advance(
+        self, seconds: float, decoders: list[int], chunks: list[tuple[int, int]], tokens: float = 0
+    ) -> None:
+        row = (
+            self.clock,
+            seconds,
+            len(decoders),
+            len(chunks),
+            tokens,
+            self.used * self.unit,
+            len(self.waiting),
+            len(self.running),
+        )
+        for key, value in zip(TIMELINE, row, strict=True):
+            self.timeline[key].append(value)
+        self.clock += seconds
+
+    def _retire(self, ids: np.ndarray) -> None:
+        done = ids[self.generated[ids] >= self.output[ids]]
+        if self.mode == "prefill":
+            prefilled = ids[self.kv[ids] >= self.target[ids]]
+            self.handoff[prefilled] = self.clock
+            done = prefilled
+        if not len(done):
+            return
+        self.finish[done] = self.clock
+        self.finished += len(done)
+        gone = set(done.tolist())
+        self.running = [i for i in self.running if i not in gone]
+        freed = int(self.units[done].sum())
+        self.units[done] = 0
+        self.used -= freed
+
+    # -- request-level batching ----------------------------------------------------------------
+
+    def _static_batch(self) -> None:
+        """FasterTransformer: a batch of waiting requests, padded to its longest prompt, decodes
+        until its longest output is done; finished requests keep their slots until then."""
+        cfg = self.config
+        batch: list[int] = []
+        while self.waiting and len(batch) < cfg.max_batch:
+            i = self.waiting[0][2]
+            need = self._held(self.target[i] + self.output[i])
+            if need > self.capacity - self.used:
+                break
+            self._take(i, need)
+            batch.append(i)
+        if not batch:
+            self._stall()
+        ids = np.array(batch)
+        width, longest = int(self.target[ids].max()), int(self.output[ids].max())
+        b = len(ids)
+        prefill = self.replica.step_time(
+            np.zeros(0, np.int64), np.full(b, float(width)), np.zeros(b), np.ones(b, bool)
+        )
+        self._advance(prefill, [], [(int(i), width) for i in ids], float(b * width))
+        self.first_token[ids] = self.clock
+        steps = longest - 1
+        if steps:
+            k = np.arange(steps, dtype=np.float64)[:, None]
+            times = self.replica.table.batch.step_time(
+                np.ones((steps, b)), np.broadcast_to(width + k, (steps, b))
+            )
+            ends = self.clock + np.cumsum(times)
+            for t, seconds in zip(ends - times, times, strict=True):
+                row = (t, seconds, b, 0, 0.0, self.used * self.unit, len(self.waiting), b)
+                for key, value in zip(TIMELINE, row, strict=True):
+                    self.timeline[key].append(value)
+            last = np.maximum(self.output[ids] - 2, 0)
+            self.finish[ids] = np.where(self.output[ids] > 1, ends[last], self.clock)
+            self.clock = float(ends[-1])
+        else:
+            self.finish[ids] = self.clock
+        self.generated[ids] = self.output[ids]
+        self.kv[ids] = self.target[ids] + self.output[ids] - 1
+        self.finished += b
+        self.running = []
+        self.used -= int(self.units[ids].sum())
+        self.units[ids] = 0
+
+    def record(self) -> EngineRecord:
+        return EngineRecord(
+            first_token=self.first_token,
+            finish=self.finish,
+            start=self.start,
+            handoff=self.handoff,
+            preemptions=self.preemptions,
+            generated=self.generated,
+            timeline={k: np.array(v) for k, v in self.timeline.items()},
+            kv_capacity_tokens=int(self.capacity * self.unit),
+        )

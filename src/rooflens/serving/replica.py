@@ -1,0 +1,105 @@
+"""One serving replica as the simulator sees it: step prices and KV-cache room."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rooflens.core.batching import MixedBatch, StepTable
+from rooflens.core.errors import InvalidInputError
+from rooflens.core.graph import build_graph, local_model
+from rooflens.core.hardware import Device
+from rooflens.core.memory import kv_cache_bytes, peak_activation_bytes, weight_bytes
+from rooflens.core.model import ModelSpec
+from rooflens.core.operators import Step
+from rooflens.core.options import AnalysisOptions
+
+
+@dataclass(frozen=True)
+class Replica:
+    """A model instance on `devices` devices (tensor parallel). Byte figures are per device."""
+
+    table: StepTable
+    devices: int
+    memory: float
+    weights: float
+    activation_reserve: float
+    framework: float
+    kv_bytes_per_token: float
+    host_bandwidth: float | None
+    link_bandwidth: float | None
+
+    @property
+    def kv_capacity(self) -> float:
+        """KV-cache bytes per device: memory less weights, activations and framework."""
+        return self.memory - self.weights - self.activation_reserve - self.framework
+
+    @property
+    def kv_tokens(self) -> int:
+        return int(self.kv_capacity // self.kv_bytes_per_token)
+
+    def step_time(self, *args: np.ndarray) -> float:
+        return self.table.step_time(*args)
+
+
+def _check_options(options: AnalysisOptions) -> None:
+    par = options.parallelism
+    unsupported = {
+        "pp": (par.pp, 1, "1 (pipeline-parallel serving is not simulated; use tp)"),
+        "dp": (par.dp, 1, "1 (data parallelism is the cluster's replicas)"),
+        "micro_batches": (par.micro_batches, 1, "1"),
+        "early_exit_depth": (options.early_exit_depth, 1.0, "1.0 (early exit is not simulated)"),
+    }
+    for field, (value, default, accepted) in unsupported.items():
+        if value != default:
+            raise InvalidInputError(field, value, accepted)
+
+
+def build_replica(
+    model: ModelSpec,
+    device: Device,
+    options: AnalysisOptions,
+    *,
+    max_tokens: int,
+    max_context: int,
+    max_rows: int,
+) -> Replica:
+    """Price steps of up to `max_tokens` tokens and `max_rows` sequences at contexts up to
+    `max_context` from tables; reserve activations for a `max_tokens` step."""
+    _check_options(options)
+    quant = options.quantization
+    graph = build_graph(model, options, device)
+    batch = MixedBatch(
+        graph,
+        device,
+        quant,
+        options.calibration,
+        options.execution,
+        (options.offload_weights, options.offload_kv),
+        options.offload_disk_bandwidth,
+    )
+    local = local_model(model, options.parallelism)
+    one = np.ones(())
+    reserve = float(peak_activation_bytes(graph, quant, Step(one, one * max_tokens, 0 * one)))
+    weights = weight_bytes(graph, quant)
+    replica = Replica(
+        table=StepTable(batch, max_tokens, max_context, max_rows),
+        devices=options.parallelism.tp,
+        memory=device.memory_capacity,
+        weights=0.0 if options.offload_weights else weights,
+        activation_reserve=reserve,
+        framework=options.calibration.memory_overhead if options.calibration else 0.0,
+        kv_bytes_per_token=float(kv_cache_bytes(local, quant, one, one)),
+        host_bandwidth=device.host_bandwidth,
+        link_bandwidth=device.interconnect_bandwidth or device.network_bandwidth,
+    )
+    if replica.kv_capacity <= 0:
+        raise InvalidInputError(
+            "hardware",
+            device.name,
+            f"a device with room for a KV cache: weights {weights / 1e9:.1f} GB + activations "
+            f"{reserve / 1e9:.1f} GB per device exceed its {device.memory_capacity / 1e9:.0f} GB "
+            "(quantize, add tensor parallelism, or lower max_tokens)",
+        )
+    return replica

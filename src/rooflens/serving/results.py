@@ -1,0 +1,116 @@
+"""What a simulation measured: per-request latencies, percentiles, throughput, goodput."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rooflens.serving.config import SLO
+
+PERCENTILES = (50, 90, 99)
+LATENCIES = ("ttft", "tpot", "e2e", "queueing")
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """`requests`: one row per request (times in seconds from the first arrival);
+    `timeline`: one row per engine iteration; `kv_capacity`: KV tokens per replica."""
+
+    requests: pd.DataFrame
+    timeline: pd.DataFrame
+    kv_capacity: int
+    replicas: int
+    slo: SLO | None = None
+
+    @property
+    def duration(self) -> float:
+        """From the first arrival to the last completion."""
+        frame = self.requests
+        return float(frame["finish"].max() - frame["arrival"].min())
+
+    def meets_slo(self) -> pd.Series:
+        """Per request: TTFT and TPOT within the SLO (one-token answers have no TPOT)."""
+        if self.slo is None:
+            raise ValueError("no SLO was given")
+        frame = self.requests
+        tpot_ok = frame["tpot"].isna() | (frame["tpot"] <= self.slo.tpot)
+        return (frame["ttft"] <= self.slo.ttft) & tpot_ok
+
+    def percentile(self, metric: str, q: float) -> float:
+        values = self.requests[metric].dropna().to_numpy()
+        return float(np.percentile(values, q)) if len(values) else float("nan")
+
+    def within_slo(self) -> bool:
+        """The SLO's percentile of TTFT and of TPOT both within their objectives."""
+        if self.slo is None:
+            raise ValueError("no SLO was given")
+        q = self.slo.percentile
+        tpot = self.percentile("tpot", q)
+        return self.percentile("ttft", q) <= self.slo.ttft and (
+            np.isnan(tpot) or tpot <= self.slo.tpot
+        )
+
+    def summary(self) -> dict[str, Any]:
+        frame, seconds = self.requests, self.duration
+        out: dict[str, Any] = {
+            "requests": len(frame),
+            "duration": seconds,
+            "request_throughput": len(frame) / seconds,
+            "output_token_throughput": float(frame["output_len"].sum()) / seconds,
+            "token_throughput": float((frame["prompt_len"] + frame["output_len"]).sum()) / seconds,
+        }
+        for metric in LATENCIES:
+            out[f"{metric}_mean"] = float(frame[metric].mean())
+            for q in PERCENTILES:
+                out[f"{metric}_p{q}"] = self.percentile(metric, q)
+        line = self.timeline
+        busy = line["duration"].sum()
+        weights = line["duration"] / busy if busy else 0.0
+        out["mean_batch"] = float(((line["decode_seqs"] + line["prefill_seqs"]) * weights).sum())
+        out["peak_kv_share"] = float(line["kv_tokens"].max() / self.kv_capacity)
+        out["preemptions"] = int(frame["preemptions"].sum())
+        if self.slo is not None:
+            ok = self.meets_slo()
+            out["slo_attainment"] = float(ok.mean())
+            out["goodput"] = float(ok.sum()) / seconds
+            out["within_slo"] = self.within_slo()
+        return out
+
+    def in_system(self) -> float:
+        """Time-averaged requests waiting or running, read off the engines' timelines (for
+        Little's law: it should equal throughput x mean latency)."""
+        line = self.timeline
+        area = ((line["waiting"] + line["running"]) * line["duration"]).sum()
+        return float(area / self.duration)
+
+
+def request_frame(
+    arrival: np.ndarray,
+    prompt: np.ndarray,
+    output: np.ndarray,
+    times: dict[str, np.ndarray],
+    assignment: np.ndarray,
+) -> pd.DataFrame:
+    first, finish, start = times["first_token"], times["finish"], times["start"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(output > 1, (finish - first) / (output - 1), np.nan)
+    return pd.DataFrame(
+        {
+            "arrival": arrival,
+            "prompt_len": prompt,
+            "output_len": output,
+            "replica": assignment,
+            "start": start,
+            "first_token": first,
+            "finish": finish,
+            "ttft": first - arrival,
+            "tpot": tpot,
+            "e2e": finish - arrival,
+            "queueing": start - arrival,
+            "preemptions": times["preemptions"],
+            "generated": times["generated"],
+        }
+    )

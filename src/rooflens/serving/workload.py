@@ -1,0 +1,206 @@
+"""Request load for the serving simulator: arrivals and prompt/output lengths, or a trace.
+
+Everything random is drawn from one seeded generator, so a workload is reproducible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+
+from rooflens.core.errors import InvalidInputError
+
+LengthKind = Literal["fixed", "uniform", "normal", "lognormal", "empirical"]
+ArrivalKind = Literal["poisson", "gamma", "fixed"]
+
+_LENGTH_FORMS = (
+    "fixed:N, uniform:LOW:HIGH, normal:MEAN:STD, lognormal:MEDIAN:SIGMA or empirical:N,N,..."
+)
+
+
+class LengthDistribution(BaseModel):
+    """Token counts: drawn values are rounded and clipped to [1, `maximum`]."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: LengthKind = "fixed"
+    # fixed: a; uniform: a..b; normal: mean a, std b; lognormal: median a, sigma b.
+    a: PositiveFloat = 512
+    b: float = 0.0
+    values: tuple[PositiveInt, ...] = ()
+    maximum: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> LengthDistribution:
+        if self.kind == "uniform" and self.b < self.a:
+            raise ValueError("uniform needs LOW <= HIGH")
+        if self.kind in ("normal", "lognormal") and self.b < 0:
+            raise ValueError(f"{self.kind} needs a spread >= 0")
+        if self.kind == "empirical" and not self.values:
+            raise ValueError("empirical needs at least one value")
+        return self
+
+    @classmethod
+    def parse(cls, field: str, text: str) -> LengthDistribution:
+        """'fixed:512', 'uniform:128:1024', 'normal:512:64', 'lognormal:400:0.8',
+        'empirical:100,200,350'."""
+        kind, _, rest = text.partition(":")
+        try:
+            if kind == "empirical":
+                return cls(kind=kind, values=tuple(int(v) for v in rest.split(",")))
+            numbers = [float(v) for v in rest.split(":")] if rest else []
+            if kind == "fixed" and len(numbers) == 1:
+                return cls(kind=kind, a=numbers[0])
+            if kind in ("uniform", "normal", "lognormal") and len(numbers) == 2:
+                return cls(kind=kind, a=numbers[0], b=numbers[1])
+        except ValueError:
+            pass
+        raise InvalidInputError(field, text, _LENGTH_FORMS)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        if self.kind == "fixed":
+            raw = np.full(n, self.a)
+        elif self.kind == "uniform":
+            raw = rng.uniform(self.a, self.b + 1, n)
+            raw = np.floor(raw)
+        elif self.kind == "normal":
+            raw = rng.normal(self.a, self.b, n)
+        elif self.kind == "lognormal":
+            raw = self.a * np.exp(rng.normal(0.0, self.b, n))
+        else:
+            raw = rng.choice(np.array(self.values, dtype=np.float64), n)
+        top = self.maximum or np.inf
+        return np.clip(np.round(raw), 1, top).astype(np.int64)
+
+    @property
+    def mean(self) -> float:
+        """Mean before clipping (for sizing tables and reports)."""
+        if self.kind == "fixed":
+            return self.a
+        if self.kind == "uniform":
+            return (self.a + self.b) / 2
+        if self.kind == "normal":
+            return self.a
+        if self.kind == "lognormal":
+            return self.a * float(np.exp(self.b**2 / 2))
+        return float(np.mean(self.values))
+
+
+class ArrivalProcess(BaseModel):
+    """Request arrivals at `rate` per second: Poisson, gamma-distributed gaps with coefficient
+    of variation `cv` (cv > 1 is burstier than Poisson), or evenly spaced."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: ArrivalKind = "poisson"
+    rate: PositiveFloat = 1.0
+    cv: PositiveFloat = 1.0
+
+    def gaps(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Gaps at rate 1: scaling by 1/rate keeps the same draws for every rate, so a capacity
+        search compares rates on common random numbers."""
+        if self.kind == "fixed":
+            return np.ones(n)
+        if self.kind == "poisson":
+            return rng.exponential(1.0, n)
+        shape = 1.0 / self.cv**2
+        return rng.gamma(shape, 1.0 / shape, n)
+
+
+class Workload(BaseModel):
+    """Synthetic requests: `requests` arrivals with drawn prompt and output lengths. Every
+    prompt starts with the same `shared_prefix` tokens (a system prompt), which prefix sharing
+    can cache once."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    requests: PositiveInt = 1000
+    arrivals: ArrivalProcess = Field(default_factory=ArrivalProcess)
+    prompt: LengthDistribution = Field(default_factory=LengthDistribution)
+    output: LengthDistribution = Field(
+        default_factory=lambda: LengthDistribution(kind="fixed", a=128)
+    )
+    shared_prefix: int = Field(default=0, ge=0)
+    seed: int = 0
+
+    def at_rate(self, rate: float) -> Workload:
+        return self.model_copy(update={"arrivals": self.arrivals.model_copy(update={"rate": rate})})
+
+    def draw(self) -> Requests:
+        rng = np.random.default_rng(self.seed)
+        gaps = self.arrivals.gaps(rng, self.requests)
+        prompt = self.prompt.sample(rng, self.requests) + self.shared_prefix
+        output = self.output.sample(rng, self.requests)
+        arrival = (np.cumsum(gaps) - gaps[0]) / self.arrivals.rate
+        return Requests(arrival, prompt, output, self.shared_prefix)
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Arrival time (s), prompt and output length (tokens) of each request, in arrival order."""
+
+    arrival: np.ndarray
+    prompt: np.ndarray
+    output: np.ndarray
+    shared_prefix: int = 0
+
+    def __post_init__(self) -> None:
+        if not (len(self.arrival) == len(self.prompt) == len(self.output)) or not len(self):
+            raise InvalidInputError("requests", len(self.arrival), "at least one request")
+        if np.any(np.diff(self.arrival) < 0) or np.any(self.arrival < 0):
+            raise InvalidInputError("arrival_time", "unsorted", "non-negative, in order")
+        for field, values in (("prompt_len", self.prompt), ("output_len", self.output)):
+            if np.any(values < 1):
+                raise InvalidInputError(field, int(values.min()), "at least 1 token")
+
+    def __len__(self) -> int:
+        return len(self.arrival)
+
+    @property
+    def duration(self) -> float:
+        return float(self.arrival[-1] - self.arrival[0])
+
+    def subset(self, index: np.ndarray) -> Requests:
+        return Requests(
+            self.arrival[index], self.prompt[index], self.output[index], self.shared_prefix
+        )
+
+
+# Column names accepted in a trace, first the canonical one.
+_TRACE_COLUMNS = {
+    "arrival_time": ("arrival_time", "timestamp", "arrival"),
+    "prompt_len": ("prompt_len", "input_len", "prompt_tokens", "input_tokens"),
+    "output_len": ("output_len", "output_tokens", "completion_tokens"),
+}
+
+
+def load_trace(path: str | Path) -> Requests:
+    """A CSV or JSONL file with an arrival time in seconds and prompt and output lengths per
+    request (column names in _TRACE_COLUMNS). Rows are sorted by arrival."""
+    path = Path(path)
+    if path.suffix not in (".csv", ".jsonl"):
+        raise InvalidInputError("trace", str(path), "a .csv or .jsonl file")
+    try:
+        frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_json(path, lines=True)
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError("trace", str(path), f"a readable trace file ({exc})") from None
+    columns = {}
+    for field, names in _TRACE_COLUMNS.items():
+        found = [n for n in names if n in frame.columns]
+        if not found:
+            raise InvalidInputError("trace", str(path), f"a column {field} (or {names[1:]})")
+        columns[field] = pd.to_numeric(frame[found[0]], errors="coerce").to_numpy()
+    if any(np.isnan(v).any() for v in columns.values()):
+        raise InvalidInputError("trace", str(path), "numbers in every row")
+    order = np.argsort(columns["arrival_time"], kind="stable")
+    arrival = columns["arrival_time"][order]
+    return Requests(
+        arrival - arrival[0],
+        columns["prompt_len"][order].astype(np.int64),
+        columns["output_len"][order].astype(np.int64),
+    )

@@ -1,0 +1,368 @@
+"""Serving simulator: invariants, the analyzer at zero load, and the orderings the papers report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import rooflens
+from rooflens.core import AnalysisOptions
+from rooflens.core.errors import InvalidInputError
+from rooflens.core.options import Parallelism
+from rooflens.serving import (
+    SLO,
+    ArrivalProcess,
+    ClusterConfig,
+    LengthDistribution,
+    Requests,
+    SchedulerConfig,
+    Workload,
+    load_trace,
+    run,
+)
+from rooflens.serving.replica import build_replica
+
+LLAMA = "meta-llama/Llama-2-7b-hf"
+
+
+def _requests(arrival, prompt, output, prefix: int = 0) -> Requests:
+    return Requests(
+        np.asarray(arrival, dtype=float),
+        np.asarray(prompt, dtype=np.int64),
+        np.asarray(output, dtype=np.int64),
+        prefix,
+    )
+
+
+def _squeezed(model, device, options, scheduler, kv_tokens: int):
+    """The device with room for exactly `kv_tokens` tokens of KV cache beside the model."""
+    replica = build_replica(
+        model, device, options, max_tokens=scheduler.max_tokens, max_context=64, max_rows=8
+    )
+    fixed = replica.weights + replica.activation_reserve
+    room = kv_tokens * replica.kv_bytes_per_token + 1
+    return device.model_copy(update={"memory_capacity": fixed + room})
+
+
+# -- workloads -----------------------------------------------------------------------------------
+
+
+def test_workloads_are_seeded_and_follow_their_distributions() -> None:
+    w = Workload(
+        requests=4000,
+        arrivals=ArrivalProcess(kind="poisson", rate=8.0),
+        prompt=LengthDistribution(kind="uniform", a=100, b=200),
+        output=LengthDistribution(kind="lognormal", a=50, b=0.5),
+        seed=3,
+    )
+    a, b = w.draw(), w.draw()
+    np.testing.assert_array_equal(a.arrival, b.arrival)
+    assert a.prompt.min() >= 100 and a.prompt.max() <= 200
+    assert np.median(a.output) == pytest.approx(50, rel=0.05)
+    # 4000 Poisson arrivals at 8/s span about 500 s.
+    assert a.duration == pytest.approx(500, rel=0.05)
+    fixed = Workload(requests=5, arrivals=ArrivalProcess(kind="fixed", rate=2.0)).draw()
+    np.testing.assert_allclose(fixed.arrival, [0, 0.5, 1.0, 1.5, 2.0])
+    bursty = Workload(requests=4000, arrivals=ArrivalProcess(kind="gamma", rate=1.0, cv=3.0))
+    gaps = np.diff(bursty.draw().arrival)
+    assert np.std(gaps) / np.mean(gaps) == pytest.approx(3.0, rel=0.15)
+
+
+def test_length_strings_parse_and_bad_ones_name_the_field() -> None:
+    assert LengthDistribution.parse("prompt", "normal:512:64").b == 64
+    empirical = LengthDistribution.parse("output", "empirical:10,20,30")
+    assert set(empirical.sample(np.random.default_rng(0), 50)) <= {10, 20, 30}
+    with pytest.raises(InvalidInputError, match="prompt='gauss:3'"):
+        LengthDistribution.parse("prompt", "gauss:3")
+
+
+def test_traces_load_from_csv_and_jsonl(tmp_path) -> None:
+    csv = tmp_path / "t.csv"
+    csv.write_text("timestamp,input_len,output_len\n5.0,100,20\n2.0,50,10\n")
+    requests = load_trace(csv)
+    np.testing.assert_array_equal(requests.arrival, [0.0, 3.0])
+    np.testing.assert_array_equal(requests.prompt, [50, 100])
+    jsonl = tmp_path / "t.jsonl"
+    rows = [{"arrival_time": 0.1, "prompt_len": 7, "output_len": 3}]
+    jsonl.write_text("\n".join(json.dumps(r) for r in rows))
+    assert load_trace(jsonl).prompt.tolist() == [7]
+    (tmp_path / "bad.csv").write_text("when,prompt_len,output_len\n1,2,3\n")
+    with pytest.raises(InvalidInputError, match="arrival_time"):
+        load_trace(tmp_path / "bad.csv")
+
+
+# -- invariants ----------------------------------------------------------------------------------
+
+SCHEDULERS = st.builds(
+    SchedulerConfig,
+    policy=st.sampled_from(["static", "continuous", "chunked"]),
+    max_batch=st.integers(1, 8),
+    max_tokens=st.sampled_from([64, 256]),
+    chunk_size=st.sampled_from([None, 16]),
+    queue=st.sampled_from(["fcfs", "spf"]),
+    kv_layout=st.sampled_from(["paged", "contiguous"]),
+    block_size=st.sampled_from([1, 16]),
+    max_len=st.just(120),
+    preemption=st.sampled_from(["recompute", "swap"]),
+    prefix_sharing=st.booleans(),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    scheduler=SCHEDULERS,
+    prompts=st.lists(st.integers(1, 60), min_size=1, max_size=12),
+    outputs=st.data(),
+    gaps=st.data(),
+    cluster=st.sampled_from(
+        [
+            ClusterConfig(),
+            ClusterConfig(replicas=2, router="least_outstanding"),
+            ClusterConfig(disaggregated=True, decode_replicas=2),
+        ]
+    ),
+)
+def test_every_request_finishes_once_within_memory_and_in_order(
+    tiny_model, toy_device, scheduler, prompts, outputs, gaps, cluster
+) -> None:
+    assume(not (cluster.disaggregated and scheduler.policy == "static"))
+    n = len(prompts)
+    out = outputs.draw(st.lists(st.integers(1, 40), min_size=n, max_size=n))
+    arrival = np.cumsum(gaps.draw(st.lists(st.floats(0, 2e-4), min_size=n, max_size=n)))
+    requests = _requests(arrival, np.array(prompts) + 4, out, prefix=4)
+    options = AnalysisOptions()
+    device = _squeezed(tiny_model, toy_device, options, scheduler, kv_tokens=130)
+    result = run(tiny_model, device, options, requests, scheduler, cluster)
+    frame = result.requests
+    # Every request finishes exactly once with all its tokens, after it arrived.
+    assert frame["finish"].notna().all() and len(frame) == n
+    np.testing.assert_array_equal(frame["generated"], out)
+    assert (frame["first_token"] >= frame["arrival"]).all()
+    assert (frame["finish"] >= frame["first_token"]).all()
+    assert (frame["start"] >= frame["arrival"]).all()
+    line = result.timeline
+    # KV use never exceeds the capacity; time never runs backwards on any engine.
+    assert (line["kv_tokens"] <= result.kv_capacity).all()
+    assert (line["duration"] >= 0).all()
+    for _, engine in line.groupby("engine"):
+        ends = engine["start"] + engine["duration"]
+        assert (engine["start"].to_numpy()[1:] >= ends.to_numpy()[:-1] - 1e-12).all()
+
+
+# -- the analyzer at zero load ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("policy", "options"),
+    [
+        ("continuous", {"calibration": "auto"}),
+        ("chunked", {"flash_attention": True, "w_bits": 4}),
+        ("static", {}),
+        ("continuous", {"tp": 2}),
+    ],
+)
+def test_a_lone_request_sees_the_analyzers_prefill_and_decode(policy, options) -> None:
+    prompt, gen = 700, 64
+    analysis = rooflens.analyze(LLAMA, "h100", batch=1, prompt_len=prompt, gen_len=gen, **options)
+    result = rooflens.simulate(
+        LLAMA,
+        "h100",
+        _requests([0.0], [prompt], [gen]),
+        scheduler=SchedulerConfig(policy=policy),
+        **options,
+    )
+    row = result.requests.iloc[0]
+    assert row["ttft"] == pytest.approx(float(analysis.generation["ttft"]), rel=1e-9)
+    # The analyzer sums decode steps in closed form: exact on the roofline, and within 1e-5
+    # of the step-by-step sum where calibrated efficiency curves bend.
+    exact = "calibration" not in options
+    tpot = float(analysis.generation["tpot"])
+    assert row["tpot"] == pytest.approx(tpot, rel=1e-9 if exact else 1e-5)
+
+
+def test_weights_leave_less_room_for_kv_with_more_precision() -> None:
+    few = rooflens.simulate(LLAMA, "a10", _requests([0.0], [100], [2]))
+    more = rooflens.simulate(LLAMA, "a10", _requests([0.0], [100], [2]), w_bits=4)
+    # A10: 24 GB; 7B weights take 13.5 GB in fp16 and about 3.5 GB at 4 bits.
+    assert more.kv_capacity > 2 * few.kv_capacity
+
+
+# -- what the papers report ---------------------------------------------------------------------
+
+CHAT = Workload(
+    requests=400,
+    arrivals=ArrivalProcess(kind="poisson", rate=4.0),
+    prompt=LengthDistribution(kind="lognormal", a=600, b=0.6, maximum=3000),
+    output=LengthDistribution(kind="lognormal", a=150, b=0.6, maximum=800),
+    seed=1,
+)
+
+
+def test_continuous_batching_sustains_more_than_static_at_the_same_slo() -> None:
+    slo = SLO(ttft=2.0, tpot=0.1)
+    static = rooflens.capacity(
+        LLAMA, "h100", CHAT, slo, scheduler=SchedulerConfig(policy="static", max_batch=64)
+    )
+    continuous = rooflens.capacity(
+        LLAMA, "h100", CHAT, slo, scheduler=SchedulerConfig(policy="continuous", max_batch=64)
+    )
+    assert continuous.rate > 1.5 * static.rate > 0
+    assert continuous.result is not None and continuous.result.within_slo()
+    # The search brackets the answer: the next rate it tried above it failed.
+    failed = continuous.probes[~continuous.probes["within_slo"]]
+    assert failed["rate"].min() <= continuous.rate * 1.05
+
+
+def test_paging_admits_more_concurrent_requests_than_contiguous_allocation() -> None:
+    burst = CHAT.at_rate(50.0)
+    paged = rooflens.simulate(
+        LLAMA, "a100-sxm4-40gb", burst, scheduler=SchedulerConfig(kv_layout="paged")
+    )
+    contiguous = rooflens.simulate(
+        LLAMA, "a100-sxm4-40gb", burst, scheduler=SchedulerConfig(kv_layout="contiguous")
+    )
+    assert paged.timeline["running"].max() > 3 * contiguous.timeline["running"].max()
+    assert paged.summary()["request_throughput"] > contiguous.summary()["request_throughput"]
+
+
+def test_chunked_prefill_lowers_tail_time_per_token_under_mixed_load() -> None:
+    mixed = CHAT.model_copy(
+        update={"prompt": LengthDistribution(kind="uniform", a=1000, b=3000)}
+    ).at_rate(3.0)
+    whole = rooflens.simulate(LLAMA, "h100", mixed, scheduler=SchedulerConfig(policy="continuous"))
+    chunked = rooflens.simulate(
+        LLAMA, "h100", mixed, scheduler=SchedulerConfig(policy="chunked", max_tokens=512)
+    )
+    assert chunked.percentile("tpot", 99) < 0.9 * whole.percentile("tpot", 99)
+
+
+def test_littles_law_on_a_steady_run() -> None:
+    result = rooflens.simulate(LLAMA, "h100", CHAT.at_rate(6.0))
+    frame = result.requests
+    throughput = len(frame) / result.duration
+    assert result.in_system() == pytest.approx(throughput * frame["e2e"].mean(), rel=0.03)
+
+
+def test_preemption_by_recompute_and_by_swap(tiny_model, toy_device) -> None:
+    options = AnalysisOptions()
+    scheduler = SchedulerConfig(max_batch=16, block_size=4)
+    device = _squeezed(tiny_model, toy_device, options, scheduler, kv_tokens=200)
+    device = device.model_copy(update={"host_bandwidth": 1e9})
+    requests = _requests(np.zeros(8), np.full(8, 20), np.full(8, 60))
+    results = {
+        mode: run(
+            tiny_model,
+            device,
+            options,
+            requests,
+            scheduler.model_copy(update={"preemption": mode}),
+        )
+        for mode in ("recompute", "swap")
+    }
+    for result in results.values():
+        assert result.summary()["preemptions"] > 0
+        np.testing.assert_array_equal(result.requests["generated"], 60)
+    # Swapping 256 bytes per token over 1 GB/s costs time that recompute does not spend.
+    assert results["swap"].duration != results["recompute"].duration
+
+
+def test_prefix_sharing_skips_the_shared_prompt_and_its_memory(tiny_model, toy_device) -> None:
+    options = AnalysisOptions()
+    # The first request computes the 80-token prefix; five more arrive while it decodes.
+    arrival = np.r_[0.0, 1e-6 + np.arange(5) * 1e-7]
+    requests = _requests(arrival, np.full(6, 90), np.full(6, 50), prefix=80)
+    plain, shared = (
+        run(tiny_model, toy_device, options, requests, SchedulerConfig(prefix_sharing=on))
+        for on in (False, True)
+    )
+    assert shared.timeline["prefill_tokens"].sum() == 90 + 5 * 10
+    assert plain.timeline["prefill_tokens"].sum() == 6 * 90
+    # Six private copies of 90 + 50 tokens in blocks of 16 against one shared prefix.
+    assert plain.timeline["kv_tokens"].max() == 6 * 144
+    assert shared.timeline["kv_tokens"].max() == 80 + 6 * 64
+    assert shared.requests["ttft"].iloc[1:].max() < plain.requests["ttft"].iloc[1:].min()
+
+
+def test_disaggregation_hands_the_kv_cache_over_the_link(tiny_model, toy_device) -> None:
+    options = AnalysisOptions()
+    requests = _requests([0.0], [1000], [5])
+    link = 1e6  # bytes/s: 256 bytes x 1000 tokens take 0.256 s
+    cluster = ClusterConfig(disaggregated=True, kv_link_bandwidth=link)
+    split = run(tiny_model, toy_device, options, requests, cluster=cluster)
+    together = run(tiny_model, toy_device, options, requests)
+    row, base = split.requests.iloc[0], together.requests.iloc[0]
+    assert row["ttft"] == pytest.approx(base["ttft"])
+    # The second token waits for the hand-over, then decodes as before.
+    assert row["finish"] == pytest.approx(base["finish"] + 0.256, rel=1e-6)
+
+
+def test_two_replicas_serve_twice_the_overload() -> None:
+    overload = CHAT.at_rate(1000.0)
+    one = rooflens.simulate(LLAMA, "h100", overload)
+    two = rooflens.simulate(
+        LLAMA, "h100", overload, cluster=ClusterConfig(replicas=2, router="least_outstanding")
+    )
+    ratio = two.summary()["request_throughput"] / one.summary()["request_throughput"]
+    assert ratio == pytest.approx(2.0, rel=0.15)
+    assert set(two.requests["replica"]) == {0, 1}
+
+
+def test_tensor_parallel_replicas_hold_more_kv() -> None:
+    one = rooflens.simulate(LLAMA, "a10", _requests([0.0], [10], [2]))
+    two = rooflens.simulate(LLAMA, "a10", _requests([0.0], [10], [2]), tp=2)
+    # Each of the two devices holds half the weights and half of every token's KV cache.
+    assert two.kv_capacity > 2 * one.kv_capacity
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+
+def test_bad_settings_name_the_field(tiny_model, toy_device) -> None:
+    options = AnalysisOptions()
+    with pytest.raises(InvalidInputError, match="max_len=50"):
+        run(
+            tiny_model, toy_device, options, _requests([0], [40], [20]), SchedulerConfig(max_len=50)
+        )
+    with pytest.raises(InvalidInputError, match="pp=2"):
+        run(
+            tiny_model,
+            toy_device,
+            AnalysisOptions(parallelism=Parallelism(pp=2)),
+            _requests([0], [4], [2]),
+        )
+    with pytest.raises(InvalidInputError, match="hardware='a10'"):
+        rooflens.simulate("meta-llama/Llama-2-13b-hf", "a10", _requests([0], [4], [2]))
+    small = _squeezed(tiny_model, toy_device, options, SchedulerConfig(), kv_tokens=30)
+    with pytest.raises(InvalidInputError, match="KV capacity"):
+        run(tiny_model, small, options, _requests([0], [40], [20]))
+    with pytest.raises(InvalidInputError, match="policy='static'"):
+        run(
+            tiny_model,
+            toy_device,
+            options,
+            _requests([0], [4], [2]),
+            SchedulerConfig(policy="static"),
+            ClusterConfig(disaggregated=True),
+        )
+    with pytest.raises(InvalidInputError, match="output_len"):
+        _requests([0], [4], [0])
+
+
+def test_ten_thousand_requests_benchmark(benchmark) -> None:
+    """Continuous batching of a 7B model on an H100: 10,000 chat requests."""
+    workload = Workload(
+        requests=10_000,
+        arrivals=ArrivalProcess(kind="poisson", rate=40.0),
+        prompt=LengthDistribution(kind="lognormal", a=512, b=0.8, maximum=3000),
+        output=LengthDistribution(kind="lognormal", a=128, b=0.8, maximum=1000),
+    )
+    result = benchmark.pedantic(
+        rooflens.simulate, args=(LLAMA, "h100", workload), rounds=1, iterations=1
+    )
+    assert len(result.requests) == 10_000 and result.requests["finish"].notna().all()
