@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
+
+from rooflens.core.errors import InvalidInputError
 
 Policy = Literal["static", "continuous", "chunked"]
 
@@ -72,4 +82,55 @@ class SLO(BaseModel):
     ttft: PositiveFloat = 1.0
     tpot: PositiveFloat = 0.05
     # Percentile the capacity search holds to the objectives.
-    percentile: float = 99.0
+    percentile: float = Field(default=99.0, gt=0, le=100)
+
+
+_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
+_SLO_FORM = "KEY=VALUE pairs like ttft=1s,tpot=50ms (or ttft_p99=2s,tpot_p99=60ms)"
+
+
+def _seconds(field: str, text: str) -> float:
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(unit):
+            number = text[: -len(unit)]
+            break
+    else:
+        unit, number = "s", text
+    try:
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        raise InvalidInputError(field, text, "a duration like 2s, 60ms or 500us") from None
+    if value <= 0:
+        raise InvalidInputError(field, text, "a positive duration")
+    return value
+
+
+def parse_slo(text: str) -> SLO:
+    """'ttft=1s,tpot=50ms' or 'ttft_p99=2s,tpot_p99=60ms' (the percentile in the keys)."""
+    values: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        name, _, percentile = key.strip().partition("_p")
+        if not sep or name not in ("ttft", "tpot"):
+            raise InvalidInputError("--slo", text, _SLO_FORM)
+        values[name] = _seconds(f"--slo {key.strip()}", value.strip())
+        if percentile:
+            try:
+                values["percentile"] = float(percentile)
+            except ValueError:
+                raise InvalidInputError("--slo", text, _SLO_FORM) from None
+    if not {"ttft", "tpot"} & set(values):
+        raise InvalidInputError("--slo", text, _SLO_FORM)
+    return build(SLO, "--slo", **values)
+
+
+def build(cls: type[BaseModel], field: str, **values: object) -> BaseModel:
+    """Validate settings into `cls`; a bad value raises InvalidInputError naming it."""
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = ".".join(str(p) for p in err["loc"]) or field
+        value = values.get(name, err.get("input"))
+        message = err["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
+        raise InvalidInputError(name, value, message[:1].lower() + message[1:]) from None

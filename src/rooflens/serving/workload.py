@@ -11,7 +11,15 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
 
 from rooflens.core.errors import InvalidInputError
 
@@ -19,7 +27,8 @@ LengthKind = Literal["fixed", "uniform", "normal", "lognormal", "empirical"]
 ArrivalKind = Literal["poisson", "gamma", "fixed"]
 
 _LENGTH_FORMS = (
-    "fixed:N, uniform:LOW:HIGH, normal:MEAN:STD, lognormal:MEDIAN:SIGMA or empirical:N,N,..."
+    "fixed:N, uniform:LOW:HIGH, normal:MEAN:STD[:MAX], lognormal:MEDIAN:SIGMA[:MAX] or "
+    "empirical:N,N,..."
 )
 
 
@@ -47,8 +56,8 @@ class LengthDistribution(BaseModel):
 
     @classmethod
     def parse(cls, field: str, text: str) -> LengthDistribution:
-        """'fixed:512', 'uniform:128:1024', 'normal:512:64', 'lognormal:400:0.8',
-        'empirical:100,200,350'."""
+        """'fixed:512', 'uniform:128:1024', 'normal:512:64', 'lognormal:400:0.8:4096' (an
+        optional third number caps normal and lognormal draws), 'empirical:100,200,350'."""
         kind, _, rest = text.partition(":")
         try:
             if kind == "empirical":
@@ -58,7 +67,9 @@ class LengthDistribution(BaseModel):
                 return cls(kind=kind, a=numbers[0])
             if kind in ("uniform", "normal", "lognormal") and len(numbers) == 2:
                 return cls(kind=kind, a=numbers[0], b=numbers[1])
-        except ValueError:
+            if kind in ("normal", "lognormal") and len(numbers) == 3:
+                return cls(kind=kind, a=numbers[0], b=numbers[1], maximum=int(numbers[2]))
+        except (ValueError, ValidationError):
             pass
         raise InvalidInputError(field, text, _LENGTH_FORMS)
 

@@ -1,0 +1,279 @@
+"""`rooflens simulate`: serve a request load through a scheduler, priced by the analyzer."""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from rooflens.cli import format as fmt
+from rooflens.cli.app import (
+    OPTION_NAMES,
+    PRUNE,
+    WHAT_IF,
+    FormatOpt,
+    HardwareOpt,
+    ModelArg,
+    OutputFormat,
+    _clean_errors,
+    _console,
+    _device,
+    analysis_options,
+    app,
+    err_console,
+)
+from rooflens.core.errors import InvalidInputError
+from rooflens.serving.api import capacity as capacity_search
+from rooflens.serving.api import simulate as run_simulation
+from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig, build, parse_slo
+from rooflens.serving.results import LATENCIES, PERCENTILES, SimulationResult
+from rooflens.serving.workload import (
+    ArrivalProcess,
+    LengthDistribution,
+    Requests,
+    Workload,
+    load_trace,
+)
+from rooflens.views import serving_plots
+
+
+class Scheduler(str, enum.Enum):
+    static = "static"
+    continuous = "continuous"
+    chunked = "chunked"
+
+
+class Arrival(str, enum.Enum):
+    poisson = "poisson"
+    gamma = "gamma"
+    fixed = "fixed"
+
+
+# Runs with more requests than this (or any capacity search) show a progress bar on stderr.
+PROGRESS_FROM = 2000
+LengthOpt = Annotated[
+    str,
+    typer.Option(
+        help="Length distribution: fixed:N, uniform:LOW:HIGH, normal:MEAN:STD[:MAX], "
+        "lognormal:MEDIAN:SIGMA[:MAX] or empirical:N,N,…"
+    ),
+]
+
+
+def _workload(params: dict[str, Any]) -> Workload:
+    arrivals = build(
+        ArrivalProcess, "--rate", kind=params["arrival"].value, rate=params["rate"], cv=params["cv"]
+    )
+    return build(
+        Workload,
+        "--requests",
+        requests=params["requests"],
+        arrivals=arrivals,
+        prompt=LengthDistribution.parse("--prompt", params["prompt"]),
+        output=LengthDistribution.parse("--output", params["output"]),
+        shared_prefix=params["shared_prefix"],
+        seed=params["seed"],
+    )
+
+
+def _progress(total: int, label: str) -> tuple[Progress | None, Any]:
+    if total < PROGRESS_FROM and label == "requests":
+        return None, None
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+    task = bar.add_task(f"simulating ({label})", total=total)
+    return bar, lambda n: bar.advance(task, n)
+
+
+def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
+    s = result.summary()
+    rows = [
+        ("requests", f"{s['requests']} over {fmt.seconds(s['duration'])}"),
+        ("request throughput", f"{s['request_throughput']:.4g} req/s"),
+        ("output tokens", f"{s['output_token_throughput']:.4g} tok/s"),
+    ]
+    for metric in LATENCIES:
+        shown = " / ".join(fmt.seconds(s[f"{metric}_p{q}"]) for q in PERCENTILES)
+        rows.append((f"{metric} p50 / p90 / p99", shown))
+    rows += [
+        ("mean sequences per step", f"{s['mean_batch']:.1f}"),
+        ("peak KV cache use", f"{100 * s['peak_kv_share']:.0f} % of {result.kv_capacity} tokens"),
+        ("preemptions", str(s["preemptions"])),
+    ]
+    if result.slo is not None:
+        rows += [
+            ("SLO attainment", f"{100 * s['slo_attainment']:.1f} % of requests"),
+            ("goodput", f"{s['goodput']:.4g} req/s"),
+            (f"p{result.slo.percentile:g} within SLO", "yes" if s["within_slo"] else "no"),
+        ]
+    return rows
+
+
+@app.command()
+@_clean_errors
+@analysis_options
+def simulate(
+    model: ModelArg,
+    hardware: HardwareOpt = None,
+    requests: Annotated[int, typer.Option(help="Synthetic requests to draw.")] = 1000,
+    rate: Annotated[float, typer.Option(help="Arrival rate in requests/s.")] = 4.0,
+    arrival: Annotated[Arrival, typer.Option(help="Arrival process.")] = Arrival.poisson,
+    cv: Annotated[float, typer.Option(help="Gamma arrivals: coefficient of variation.")] = 2.0,
+    prompt: LengthOpt = "lognormal:512:0.8:3072",
+    output: LengthOpt = "lognormal:128:0.8:1024",
+    shared_prefix: Annotated[int, typer.Option(help="Tokens every prompt shares.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed of the workload.")] = 0,
+    trace: Annotated[
+        Path | None,
+        typer.Option(help="CSV/JSONL trace (arrival_time, prompt_len, output_len) instead."),
+    ] = None,
+    scheduler: Annotated[Scheduler, typer.Option(help="Batching policy.")] = Scheduler.continuous,
+    max_batch: Annotated[int, typer.Option(help="Most sequences per iteration.")] = 256,
+    max_tokens: Annotated[int, typer.Option(help="Most tokens per iteration.")] = 8192,
+    chunk_size: Annotated[int | None, typer.Option(help="Chunked: most prompt tokens.")] = None,
+    queue: Annotated[str, typer.Option(help="Queue order: fcfs or spf.")] = "fcfs",
+    kv_layout: Annotated[str, typer.Option(help="paged or contiguous.")] = "paged",
+    block_size: Annotated[int, typer.Option(help="Paged KV: tokens per block.")] = 16,
+    max_len: Annotated[int | None, typer.Option(help="Contiguous KV: tokens reserved.")] = None,
+    preemption: Annotated[str, typer.Option(help="recompute or swap.")] = "recompute",
+    prefix_sharing: Annotated[bool, typer.Option(help="Cache the shared prefix once.")] = False,
+    replicas: Annotated[int, typer.Option(help="Replicas behind the router.")] = 1,
+    router: Annotated[str, typer.Option(help="round_robin or least_outstanding.")] = "round_robin",
+    disaggregated: Annotated[bool, typer.Option(help="Separate prefill and decode.")] = False,
+    prefill_replicas: Annotated[int, typer.Option(help="Disaggregated: prefill pool.")] = 1,
+    decode_replicas: Annotated[int, typer.Option(help="Disaggregated: decode pool.")] = 1,
+    kv_link_bandwidth: Annotated[
+        float | None, typer.Option(help="Disaggregated: KV hand-over link, bytes/s.")
+    ] = None,
+    slo: Annotated[
+        str | None, typer.Option(help="Objectives, e.g. ttft=1s,tpot=50ms or ttft_p99=2s,…")
+    ] = None,
+    capacity: Annotated[
+        bool, typer.Option(help="Search the highest arrival rate within the SLO.")
+    ] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="Timeline (or capacity curve) to .png/.svg/.pdf.")
+    ] = None,
+    requests_out: Annotated[
+        Path | None, typer.Option(help="Per-request times to a CSV file.")
+    ] = None,
+    output_format: FormatOpt = OutputFormat.table,
+    *,
+    options: dict[str, Any],
+) -> None:
+    """Simulate serving: TTFT, time per token, throughput and goodput under a request load."""
+    params = dict(locals()) | options
+    device = _device(hardware, options.get("bandwidth"), options.get("memory"), options.get("peak"))
+    analysis = {k: options[k] for k in (*OPTION_NAMES, *PRUNE, *WHAT_IF) if options.get(k)}
+    if isinstance(analysis.get("conventions"), enum.Enum):
+        analysis["conventions"] = analysis["conventions"].value
+    sched = build(
+        SchedulerConfig,
+        "--scheduler",
+        policy=scheduler.value,
+        max_batch=max_batch,
+        max_tokens=max_tokens,
+        chunk_size=chunk_size,
+        queue=queue,
+        kv_layout=kv_layout,
+        block_size=block_size,
+        max_len=max_len,
+        preemption=preemption,
+        prefix_sharing=prefix_sharing,
+    )
+    cluster = build(
+        ClusterConfig,
+        "--replicas",
+        replicas=replicas,
+        router=router,
+        disaggregated=disaggregated,
+        prefill_replicas=prefill_replicas,
+        decode_replicas=decode_replicas,
+        kv_link_bandwidth=kv_link_bandwidth,
+    )
+    objectives = parse_slo(slo) if slo else None
+    workload = _workload(params)
+    if capacity:
+        _capacity(
+            model, device, workload, objectives, sched, cluster, analysis, plot, output_format
+        )
+        return
+    load: Requests | Workload = load_trace(trace) if trace else workload
+    bar, advance = _progress(len(load) if trace else workload.requests, "requests")
+    with bar or nullcontext():
+        result = run_simulation(
+            model, device, load, scheduler=sched, cluster=cluster, slo=objectives,
+            progress=advance, **analysis,
+        )  # fmt: skip
+    if requests_out:
+        result.requests.to_csv(requests_out, index=False)
+    if plot:
+        serving_plots.timeline(result, plot)
+    _print(result, output_format, f"{model} on {device.display_name or device.name}")
+
+
+def _capacity(
+    model: str,
+    device: Any,
+    workload: Workload,
+    slo: SLO | None,
+    scheduler: SchedulerConfig,
+    cluster: ClusterConfig,
+    analysis: dict[str, Any],
+    plot: Path | None,
+    output_format: OutputFormat,
+) -> None:
+    if slo is None:
+        raise InvalidInputError("--slo", None, "objectives for --capacity, e.g. ttft=1s,tpot=50ms")
+    bar, advance = _progress(24, "capacity search")
+    with bar or nullcontext():
+        found = capacity_search(
+            model, device, workload, slo, scheduler=scheduler, cluster=cluster,
+            progress=advance, **analysis,
+        )  # fmt: skip
+    if plot:
+        serving_plots.capacity_curve(found, plot)
+    if output_format is OutputFormat.json:
+        data = {"capacity": found.rate, "probes": found.probes.to_dict(orient="records")}
+        if found.result is not None:
+            data["at_capacity"] = found.result.summary()
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    elif output_format is OutputFormat.csv:
+        sys.stdout.write(found.probes.to_csv(index=False))
+    else:
+        console = _console()
+        console.print(f"capacity within the SLO: [bold]{found.rate:.4g} requests/s[/bold]")
+        shown = found.probes.copy()
+        for column in shown.columns:
+            if column.startswith(("ttft", "tpot")):
+                shown[column] = shown[column].map(fmt.seconds)
+        shown["rate"] = shown["rate"].map(lambda v: f"{v:.4g}/s")
+        console.print(fmt.frame_table(shown, "rates tried"))
+        if found.result is not None:
+            console.print(fmt.key_value_table("at capacity", _summary_rows(found.result)))
+
+
+def _print(result: SimulationResult, output_format: OutputFormat, title: str) -> None:
+    if output_format is OutputFormat.json:
+        data = {"summary": result.summary(), "kv_capacity_tokens": result.kv_capacity}
+        sys.stdout.write(json.dumps(data, indent=2, default=_plain) + "\n")
+    elif output_format is OutputFormat.csv:
+        sys.stdout.write(result.requests.to_csv(index=False))
+    else:
+        _console().print(fmt.key_value_table(title, _summary_rows(result)))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else str(value)

@@ -1,0 +1,96 @@
+"""Plots of serving simulations: the engine over time, latency distributions against the SLO,
+and latency percentiles against the arrival rate from a capacity search."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from rooflens.serving.results import SimulationResult
+from rooflens.serving.simulate import CapacityResult
+from rooflens.views.plots import GRAYS, STYLES, _save, plt
+
+Path = str | os.PathLike[str] | None
+
+
+def timeline(result: SimulationResult, path: Path = None) -> Figure:
+    """Requests in the running batch, KV-cache use and queue length over time (every engine)."""
+    line = result.timeline.sort_values("start", kind="stable")
+    fig, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
+    t = line["start"].to_numpy()
+    for engine, rows in line.groupby("engine"):
+        style, _ = STYLES[int(engine) % len(STYLES)]
+        label = f"engine {engine}"
+        axes[0].step(
+            rows["start"], rows["running"], where="post", linestyle=style, color="0.2", label=label
+        )
+        share = 100 * rows["kv_tokens"] / result.kv_capacity
+        axes[1].step(rows["start"], share, where="post", linestyle=style, color="0.2")
+        axes[2].step(rows["start"], rows["waiting"], where="post", linestyle=style, color="0.2")
+    axes[0].set_ylabel("requests running")
+    axes[1].set_ylabel("KV cache used (%)")
+    axes[1].set_ylim(0, 105)
+    axes[2].set_ylabel("requests waiting")
+    axes[2].set_xlabel("time (s)")
+    if line["engine"].nunique() > 1:
+        axes[0].legend(fontsize=8)
+    if len(t):
+        axes[2].set_xlim(0, float(t.max()))
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def latency_cdf(results: Mapping[str, SimulationResult], path: Path = None) -> Figure:
+    """Cumulative distributions of TTFT and TPOT, one line per run, the SLO marked."""
+    fig, (ttft_ax, tpot_ax) = plt.subplots(1, 2, figsize=(10, 4.2))
+    slo = None
+    for i, (label, result) in enumerate(results.items()):
+        style, _ = STYLES[i % len(STYLES)]
+        slo = slo or result.slo
+        for ax, metric, scale in ((ttft_ax, "ttft", 1.0), (tpot_ax, "tpot", 1e3)):
+            values = np.sort(result.requests[metric].dropna().to_numpy()) * scale
+            share = 100 * np.arange(1, len(values) + 1) / max(len(values), 1)
+            ax.plot(values, share, linestyle=style, color=GRAYS[i % len(GRAYS)], label=label)
+    if slo is not None:
+        ttft_ax.axvline(slo.ttft, color="0.5", linestyle=":", label=f"SLO {slo.ttft:g} s")
+        tpot_ax.axvline(
+            slo.tpot * 1e3, color="0.5", linestyle=":", label=f"SLO {slo.tpot * 1e3:g} ms"
+        )
+    ttft_ax.set_xlabel("time to first token (s)")
+    tpot_ax.set_xlabel("time per output token (ms)")
+    for ax in (ttft_ax, tpot_ax):
+        ax.set_ylabel("requests (%)")
+        ax.set_xscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def capacity_curve(capacity: CapacityResult, path: Path = None) -> Figure:
+    """The capacity search's probes: TTFT and TPOT percentiles against the arrival rate, the
+    SLO and the capacity found."""
+    probes = capacity.probes.sort_values("rate")
+    ttft_col = next(c for c in probes.columns if c.startswith("ttft_p"))
+    tpot_col = next(c for c in probes.columns if c.startswith("tpot_p"))
+    fig, (ttft_ax, tpot_ax) = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, col, scale, unit in ((ttft_ax, ttft_col, 1.0, "s"), (tpot_ax, tpot_col, 1e3, "ms")):
+        ax.plot(probes["rate"], probes[col] * scale, marker="o", color="0.2", label=col)
+        ax.axvline(
+            capacity.rate, color="0.5", linestyle="--", label=f"capacity {capacity.rate:.3g}/s"
+        )
+        ax.set_xlabel("arrival rate (requests/s)")
+        ax.set_ylabel(f"{col.replace('_p', ' p')} ({unit})")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+    slo = capacity.result.slo if capacity.result is not None else None
+    if slo is not None:
+        ttft_ax.axhline(slo.ttft, color="0.5", linestyle=":", label="SLO")
+        tpot_ax.axhline(slo.tpot * 1e3, color="0.5", linestyle=":", label="SLO")
+    for ax in (ttft_ax, tpot_ax):
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -1,0 +1,126 @@
+"""`rooflens simulate` and the serving plots."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import rooflens
+from rooflens.cli.app import app
+from rooflens.serving import SLO, ArrivalProcess, ClusterConfig, LengthDistribution, Workload
+from rooflens.serving.config import parse_slo
+from rooflens.views import serving_plots
+
+LLAMA = "meta-llama/Llama-2-7b-hf"
+SMALL = ["--requests", "60", "--rate", "8", "--prompt", "uniform:100:400", "--output", "fixed:20"]
+runner = CliRunner()
+
+
+def test_simulate_prints_a_summary_and_writes_requests_and_a_plot(tmp_path) -> None:
+    out, png = tmp_path / "requests.csv", tmp_path / "timeline.png"
+    args = ["simulate", LLAMA, "-H", "h100", *SMALL, "--slo", "ttft=1s,tpot=50ms"]
+    result = runner.invoke(app, [*args, "--requests-out", str(out), "--plot", str(png)])
+    assert result.exit_code == 0, result.output
+    assert "request throughput" in result.output and "goodput" in result.output
+    frame = pd.read_csv(out)
+    assert len(frame) == 60 and frame["finish"].notna().all()
+    assert png.stat().st_size > 10_000
+
+
+def test_simulate_json_equals_the_api() -> None:
+    result = runner.invoke(
+        app, ["simulate", LLAMA, "-H", "h100", *SMALL, "-f", "json", "--w-bits", "4"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)["summary"]
+    workload = Workload(
+        requests=60,
+        arrivals=ArrivalProcess(rate=8),
+        prompt=LengthDistribution(kind="uniform", a=100, b=400),
+        output=LengthDistribution(kind="fixed", a=20),
+    )
+    direct = rooflens.simulate(LLAMA, "h100", workload, w_bits=4).summary()
+    assert summary["ttft_p99"] == pytest.approx(direct["ttft_p99"], rel=1e-12)
+    assert summary["requests"] == 60
+
+
+def test_simulate_a_trace_to_csv(tmp_path) -> None:
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text(
+        "\n".join(
+            json.dumps({"arrival_time": t, "prompt_len": 200, "output_len": 10}) for t in range(5)
+        )
+    )
+    result = runner.invoke(
+        app, ["simulate", LLAMA, "-H", "a100-sxm4-80gb", "--trace", str(trace), "-f", "csv"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith("arrival,prompt_len") and len(lines) == 6
+
+
+def test_capacity_search_from_the_cli(tmp_path) -> None:
+    png = tmp_path / "capacity.png"
+    args = [
+        "simulate",
+        LLAMA,
+        "-H",
+        "h100",
+        *SMALL,
+        "--capacity",
+        "--slo",
+        "ttft_p90=0.5s,tpot_p90=20ms",
+    ]
+    result = runner.invoke(app, [*args, "-f", "json", "--plot", str(png)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    passing = [p["rate"] for p in data["probes"] if p["within_slo"]]
+    assert data["capacity"] == max(passing) > 0
+    assert data["at_capacity"]["within_slo"] is True
+    assert png.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--slo", "ttft=soon"], "--slo ttft='soon'"),
+        (["--slo", "latency=1s"], "--slo='latency=1s'"),
+        (["--queue", "lifo"], "queue='lifo'"),
+        (["--max-batch", "0"], "max_batch=0"),
+        (["--prompt", "gauss:1"], "--prompt='gauss:1'"),
+        (["--capacity"], "--slo=None"),
+        (["--replicas", "2", "--disaggregated"], "replicas"),
+        (["--tp", "3"], "tp=3"),
+    ],
+)
+def test_bad_simulate_options_exit_2_naming_the_field(extra, message) -> None:
+    result = runner.invoke(app, ["simulate", LLAMA, "-H", "h100", *SMALL, *extra])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_slo_strings() -> None:
+    slo = parse_slo("ttft_p90=2s,tpot_p90=60ms")
+    assert (slo.ttft, slo.tpot, slo.percentile) == (2.0, 0.06, 90.0)
+    assert parse_slo("tpot=500us").tpot == pytest.approx(5e-4)
+
+
+def test_serving_plots_have_their_axes_and_series() -> None:
+    workload = Workload(requests=40, arrivals=ArrivalProcess(rate=20), seed=2)
+    slo = SLO(ttft=0.5, tpot=0.03)
+    two = rooflens.simulate(LLAMA, "h100", workload, cluster=ClusterConfig(replicas=2), slo=slo)
+    fig = serving_plots.timeline(two)
+    running, kv, waiting = fig.axes
+    assert len(running.get_lines()) == 2  # one per engine
+    assert "KV" in kv.get_ylabel() and waiting.get_xlabel() == "time (s)"
+    one = rooflens.simulate(LLAMA, "h100", workload, slo=slo)
+    ttft, tpot = serving_plots.latency_cdf({"two": two, "one": one}).axes
+    assert [line.get_label() for line in ttft.get_lines()] == ["two", "one", "SLO 0.5 s"]
+    assert tpot.get_xscale() == "log" and "(ms)" in tpot.get_xlabel()
+    found = rooflens.capacity(LLAMA, "h100", workload, slo)
+    ttft, _ = serving_plots.capacity_curve(found).axes
+    assert len(ttft.get_lines()[0].get_xdata()) == len(found.probes)
+    assert ttft.get_xlabel() == "arrival rate (requests/s)"
