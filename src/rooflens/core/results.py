@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rooflens.core.economics import economics
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
@@ -185,6 +186,25 @@ class Analysis:
         frame[inputs] = frame[inputs].astype(np.int64)
         return frame
 
+    def economics(
+        self, hourly_price: float | None = None, grid_intensity: float | None = None
+    ) -> dict[str, np.ndarray]:
+        """Power, energy per token and request, cost per million tokens (at `hourly_price` USD
+        per device-hour, default the catalog's) and carbon (at `grid_intensity` gCO2e/kWh),
+        for every device of the deployment (rooflens.core.economics documents the model)."""
+        par = self.options.parallelism
+        return economics(
+            self.steps,
+            self.generation,
+            self.device,
+            par.devices,
+            self.batch * par.dp,
+            self.prompt_len,
+            self.gen_len,
+            hourly_price,
+            grid_intensity,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (SI units: OPs, bytes, seconds, OP/s)."""
         self._require_point("to_dict")
@@ -223,6 +243,8 @@ class Analysis:
         }
         if self.generation is not None:
             out["generation"] = {k: _plain(v) for k, v in self.generation.items()}
+        if self.device.tdp is not None:
+            out["economics"] = {k: _plain(v) for k, v in self.economics().items()}
         return out
 
     def _repr_html_(self) -> str:

@@ -1,0 +1,110 @@
+"""Energy, money and carbon of an analysed step or generation.
+
+Power follows the linear utilization model of Fan, Weber and Barroso ("Power provisioning
+for a warehouse-sized computer", ISCA 2007): P = P_idle + (P_max - P_idle) * u, with P_max the
+device's TDP. The utilization u of a step is read off its roofline: the share of the step
+the tensor units are busy at their achieved rate, plus MEMORY_POWER_WEIGHT times the share
+the memory system is busy streaming (memory-bound work leaves the arithmetic units mostly
+idle and draws less, as Splitwise (Patel et al., ISCA 2024) reports for token generation).
+Where the catalog has no idle figure, P_idle is IDLE_SHARE of the TDP. Both constants are
+assumptions stated here, not measurements.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rooflens.core.errors import InvalidInputError
+from rooflens.core.hardware import Device
+from rooflens.core.pricing import StepCosts
+
+# Assumed: idle draw as a share of TDP where no figure is published (data-centre GPUs idle
+# at roughly a tenth of their TDP).
+IDLE_SHARE = 0.1
+# Assumed: power of memory-bound streaming relative to compute-bound work, per unit of busy
+# time above idle.
+MEMORY_POWER_WEIGHT = 0.6
+SECONDS_PER_HOUR = 3600.0
+JOULES_PER_KWH = 3.6e6
+
+
+def idle_power(device: Device) -> float:
+    tdp = _tdp(device)
+    return device.idle_power if device.idle_power is not None else IDLE_SHARE * tdp
+
+
+def _tdp(device: Device) -> float:
+    if device.tdp is None:
+        raise InvalidInputError(
+            "hardware", device.name, "a device with a TDP for energy figures (its catalog has none)"
+        )
+    return device.tdp
+
+
+def utilization(step: StepCosts) -> np.ndarray:
+    """Busy share of a step, compute counted fully and memory streaming at its weight."""
+    total = step.step_time()
+    compute = step.total(step.compute_time)
+    memory = step.total(step.memory_time)
+    stream = np.maximum(memory - compute, 0.0)
+    busy = np.minimum(compute, total) + MEMORY_POWER_WEIGHT * stream
+    return np.clip(np.divide(busy, total, out=np.zeros_like(total), where=total > 0), 0.0, 1.0)
+
+
+def step_power(step: StepCosts, device: Device) -> np.ndarray:
+    """Watts one device draws while running the step."""
+    idle = idle_power(device)
+    return idle + (_tdp(device) - idle) * utilization(step)
+
+
+def economics(
+    steps: dict[str, StepCosts],
+    generation: dict[str, np.ndarray] | None,
+    device: Device,
+    devices: int,
+    sequences: np.ndarray,
+    prompt_len: np.ndarray,
+    gen_len: np.ndarray | None,
+    hourly_price: float | None = None,
+    grid_intensity: float | None = None,
+) -> dict[str, np.ndarray]:
+    """Energy (J) and, given a price per device-hour and a grid intensity (gCO2e/kWh), cost
+    (USD) and carbon (gCO2e), per token and per request, for `devices` devices serving
+    `sequences` sequences together."""
+    prefill_w = devices * step_power(steps["prefill"], device)
+    decode_w = devices * step_power(steps["decode"], device)
+    prefill_t = steps["prefill"].step_time()
+    decode_t = steps["decode"].step_time()
+    out = {
+        "prefill_power": prefill_w,
+        "decode_power": decode_w,
+        # Prefill energy is charged to prompt tokens, decode energy to generated tokens.
+        "energy_per_prompt_token": prefill_w * prefill_t / (sequences * prompt_len),
+        "energy_per_output_token": decode_w * decode_t / sequences,
+    }
+    seconds = {"input": prefill_t / (sequences * prompt_len), "output": decode_t / sequences}
+    if generation is not None and gen_len is not None:
+        decode_total = generation["decode_time"]
+        # Every decode step of the generation at the first decode step's power.
+        request = (prefill_w * prefill_t + decode_w * decode_total) / sequences
+        out["energy_per_request"] = request
+        out["energy_per_output_token"] = np.where(
+            gen_len > 1,
+            decode_w * decode_total / np.maximum(sequences * (gen_len - 1), 1),
+            out["energy_per_output_token"],
+        )
+        seconds["output"] = np.where(
+            gen_len > 1, decode_total / np.maximum(sequences * (gen_len - 1), 1), seconds["output"]
+        )
+    price = device.hourly_price if hourly_price is None else hourly_price
+    if price is not None:
+        per_second = devices * price / SECONDS_PER_HOUR
+        out["cost_per_million_input"] = per_second * seconds["input"] * 1e6
+        out["cost_per_million_output"] = per_second * seconds["output"] * 1e6
+    if grid_intensity is not None:
+        out["carbon_per_million_output"] = (
+            out["energy_per_output_token"] * 1e6 / JOULES_PER_KWH * grid_intensity
+        )
+        if "energy_per_request" in out:
+            out["carbon_per_request"] = out["energy_per_request"] / JOULES_PER_KWH * grid_intensity
+    return out

@@ -1,0 +1,93 @@
+"""Energy, cost and carbon, by hand on the toy device."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rooflens
+from rooflens.core import AnalysisOptions, analyze
+from rooflens.core.economics import IDLE_SHARE, MEMORY_POWER_WEIGHT, utilization
+from rooflens.core.errors import InvalidInputError
+from rooflens.core.options import Parallelism
+
+
+@pytest.fixture
+def priced(toy_device):
+    return toy_device.model_copy(update={"tdp": 500.0, "hourly_price": 3.6})
+
+
+def test_power_follows_the_binding_resource(tiny_model, priced) -> None:
+    result = analyze(tiny_model, priced, batch=1, prompt_len=64, gen_len=9)
+    e = result.economics()
+    decode = result.steps["decode"]
+    # Uncalibrated roofline: every operator busy for its whole time, so the step is the sum of
+    # per-operator maxima; memory-bound time counts at the memory weight.
+    compute = decode.total(decode.compute_time)
+    memory = decode.total(decode.memory_time)
+    total = decode.step_time()
+    u = (min(compute, total) + MEMORY_POWER_WEIGHT * max(memory - compute, 0)) / total
+    assert float(utilization(decode)) == pytest.approx(u)
+    idle = IDLE_SHARE * 500
+    assert float(e["decode_power"]) == pytest.approx(idle + (500 - idle) * u)
+    # The memory-bound decode draws less than the compute-bound prefill of 64 tokens.
+    assert idle < float(e["decode_power"]) < float(e["prefill_power"])
+
+
+def test_cost_and_energy_per_token_and_request(tiny_model, priced) -> None:
+    result = analyze(tiny_model, priced, batch=4, prompt_len=64, gen_len=9)
+    e = result.economics(grid_intensity=400.0)
+    gen = result.generation
+    per_second = 3.6 / 3600  # USD per device-second
+    tpot = float(gen["tpot"])
+    assert float(e["cost_per_million_output"]) == pytest.approx(per_second * tpot / 4 * 1e6)
+    prefill = float(result.steps["prefill"].step_time())
+    assert float(e["cost_per_million_input"]) == pytest.approx(per_second * prefill / 256 * 1e6)
+    request = (
+        float(e["prefill_power"]) * prefill + float(e["decode_power"]) * float(gen["decode_time"])
+    ) / 4
+    assert float(e["energy_per_request"]) == pytest.approx(request)
+    assert float(e["carbon_per_request"]) == pytest.approx(request / 3.6e6 * 400)
+    # A price given explicitly overrides the catalog's.
+    assert float(result.economics(hourly_price=7.2)["cost_per_million_output"]) == pytest.approx(
+        2 * float(e["cost_per_million_output"])
+    )
+
+
+def test_every_device_of_the_deployment_is_paid_for(tiny_model, priced) -> None:
+    one = analyze(tiny_model, priced, batch=8, prompt_len=64, gen_len=9)
+    dp = analyze(
+        tiny_model,
+        priced,
+        batch=8,
+        prompt_len=64,
+        gen_len=9,
+        options=AnalysisOptions(parallelism=Parallelism(dp=2)),
+    )
+    # Two replicas serve twice the sequences at twice the price: same cost per token.
+    a, b = one.economics(), dp.economics()
+    assert float(b["cost_per_million_output"]) == pytest.approx(float(a["cost_per_million_output"]))
+    assert float(b["decode_power"]) == pytest.approx(2 * float(a["decode_power"]))
+
+
+def test_published_idle_power_is_used(tiny_model, priced) -> None:
+    quiet = priced.model_copy(update={"idle_power": 20.0})
+    e = analyze(tiny_model, quiet, batch=1, prompt_len=8).economics()
+    u = float(utilization(analyze(tiny_model, quiet, batch=1, prompt_len=8).steps["prefill"]))
+    assert float(e["prefill_power"]) == pytest.approx(20 + 480 * u)
+
+
+def test_sweeps_and_json() -> None:
+    result = rooflens.analyze("meta-llama/Llama-2-7b-hf", "h100", batch=[1, 64], prompt_len=512)
+    cost = result.economics()["cost_per_million_output"]
+    assert cost.shape == (2,) and cost[1] < cost[0] / 10  # batching amortizes the weights
+    point = rooflens.analyze("meta-llama/Llama-2-7b-hf", "h100", batch=1, prompt_len=512)
+    assert point.to_dict()["economics"]["cost_per_million_output"] > 0
+
+
+def test_a_device_without_tdp_has_no_energy(tiny_model, toy_device) -> None:
+    result = analyze(tiny_model, toy_device, batch=1, prompt_len=8)
+    assert "economics" not in result.to_dict()
+    with pytest.raises(InvalidInputError, match="TDP"):
+        result.economics()
+    assert np.isfinite(float(result.totals()["decode"]["time"]))
