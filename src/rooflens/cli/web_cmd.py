@@ -1,0 +1,35 @@
+"""`rooflens web`: the local web viewer."""
+
+from __future__ import annotations
+
+import threading
+import webbrowser
+from typing import Annotated
+
+import typer
+
+from rooflens.cli.app import _clean_errors, _console, app
+
+
+@app.command()
+@_clean_errors
+def web(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; the default serves this machine only.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    open_browser: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the page in a browser.")
+    ] = False,
+) -> None:
+    """Serve the web viewer: pick a model and a device, see the operator graph, roofline,
+    memory, batch and sequence curves, and compare two configurations."""
+    import uvicorn
+
+    from rooflens.web import create_app
+
+    url = f"http://{host}:{port}/"
+    _console().print(f"rooflens web viewer on {url} (Ctrl+C stops it); API reference: {url}docs")
+    if open_browser:
+        threading.Timer(1.0, webbrowser.open, (url,)).start()
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")

@@ -1,0 +1,206 @@
+"""The local web viewer: one page, its assets, and a JSON API (FastAPI).
+
+Everything is served from this process: the page, plotly.js from the `plotly` package, and the
+API reference at /docs, a page of ours that renders /openapi.json (FastAPI's own loads Swagger UI
+from a CDN, which an offline machine cannot reach).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rooflens import __version__
+from rooflens.web import schemas as s
+from rooflens.web import service
+from rooflens.web.service import WebInputError
+
+STATIC = Path(__file__).parent / "static"
+ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {"model": s.ErrorOut, "description": "Invalid input: which field, and why."},
+    413: {"model": s.ErrorOut, "description": f"Body over {s.MAX_BODY_BYTES} bytes."},
+}
+
+
+def plotly_js() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+# Errors ----------------------------------------------------------------------------------------
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def error_response(status: int, items: list[dict[str, Any]], message: str) -> JSONResponse:
+    return JSONResponse({"message": message, "detail": items}, status_code=status)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    items = [
+        {
+            "loc": [p if isinstance(p, int) else str(p) for p in e["loc"]],
+            "msg": str(e["msg"]),
+            "type": str(e["type"]),
+        }
+        for e in exc.errors()
+    ]
+    first = exc.errors()[0] if exc.errors() else {}
+    field = ".".join(str(p) for p in first.get("loc", ())[1:]) or "body"
+    if first.get("type") == "missing":
+        message = f"{field} is missing"
+    else:
+        message = f"{field}={_shown(first.get('input'))} is invalid: {first.get('msg', '')}"
+    return error_response(422, items, message)
+
+
+async def _input_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, WebInputError)
+    loc = ["body", *exc.loc]
+    field = ".".join(str(p) for p in exc.loc)
+    name = str(exc.loc[-1]) if exc.loc else ""
+    # The core names a field by itself ("w_bits=5 is invalid…"): name it by its path instead.
+    if name and exc.message.startswith(f"{name}="):
+        message = field + exc.message[len(name) :]
+    elif exc.message.startswith(field):
+        message = exc.message
+    else:
+        message = f"{field}: {exc.message}"
+    return error_response(422, [{"loc": loc, "msg": exc.message, "type": exc.kind}], message)
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes (413), declared or streamed, before any parsing.
+    The body is read here (it is small by then) and handed on whole."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+        await self.app(scope, _replay([{"type": "http.request", "body": body}], receive), send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"the request body is over {self.limit} bytes"
+        item = {"loc": ["body"], "msg": message, "type": "too_large"}
+        await error_response(413, [item], message)(scope, receive, send)
+
+
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    """A receive channel that gives `messages` first, then waits on `then` (disconnects)."""
+    queue = list(messages)
+
+    async def receive() -> Message:
+        if queue:
+            return queue.pop(0)
+        if then is None:
+            return {"type": "http.disconnect"}
+        return await then()
+
+    return receive
+
+
+# App -------------------------------------------------------------------------------------------
+def create_app() -> FastAPI:
+    """The viewer's app: page at /, API under /api, schema at /openapi.json, reference at /docs."""
+    app = FastAPI(
+        title="rooflens",
+        version=__version__,
+        description="Roofline analysis of LLM inference: the API behind `rooflens web`.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.add_middleware(BodyLimit, limit=s.MAX_BODY_BYTES)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(WebInputError, _input_error)
+    _pages(app)
+    _api(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _pages(app: FastAPI) -> None:
+    page = (STATIC / "index.html").read_text("utf-8")
+    docs = (STATIC / "docs.html").read_text("utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def reference() -> HTMLResponse:
+        return HTMLResponse(docs, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly() -> FileResponse:
+        return FileResponse(plotly_js(), media_type="text/javascript")
+
+
+def _api(app: FastAPI) -> None:
+    @app.get("/api/models", response_model=list[s.ModelInfo], responses=ERRORS, tags=["catalog"])
+    def models(
+        q: str = Query("", max_length=100, description="Words that must all appear in the id."),
+        limit: int = Query(s.MAX_MODELS_LISTED, ge=1, le=s.MAX_MODELS_LISTED),
+    ) -> list[dict[str, Any]]:
+        """Search the bundled models (the only ones a request may name)."""
+        return service.search_models(q, limit)
+
+    @app.get("/api/devices", response_model=list[s.DeviceInfo], tags=["catalog"])
+    def devices() -> list[dict[str, Any]]:
+        """The device catalog."""
+        return service.devices()
+
+    @app.post("/api/model", response_model=s.ModelInfo, responses=ERRORS, tags=["catalog"])
+    def upload(request: s.UploadRequest) -> dict[str, Any]:
+        """Check an uploaded config.json (parsed in memory, never stored) and describe it."""
+        return service.upload(request)
+
+    @app.post("/api/analyze", response_model=s.AnalysisOut, responses=ERRORS, tags=["analysis"])
+    def analyze(request: s.AnalyzeRequest) -> dict[str, Any]:
+        """One analysis: operators with their bounds, stage totals with bottlenecks and advice,
+        memory, generation figures, speculative decoding; the same numbers as
+        `rooflens.analyze`."""
+        return service.analyze(request)
+
+    @app.post("/api/sweep", response_model=s.SweepOut, responses=ERRORS, tags=["analysis"])
+    def sweep(request: s.SweepRequest) -> dict[str, Any]:
+        """Every combination of batch sizes, prompt and generation lengths (as
+        `rooflens.sweep`)."""
+        return service.sweep(request)
+
+    @app.post("/api/compare", response_model=s.CompareOut, responses=ERRORS, tags=["analysis"])
+    def compare(request: s.CompareRequest) -> dict[str, Any]:
+        """Two scenarios side by side: each figure of A and B, and B / A."""
+        return service.compare_request(request)
+
+    @app.post("/api/view", response_model=s.ViewOut, responses=ERRORS, tags=["page"])
+    def view(request: s.ViewRequest) -> dict[str, Any]:
+        """Everything the page shows after a change, in one answer: the shown scenario's
+        analysis, batch and prompt-length curves of A (and B), and A against B."""
+        return service.view(request)

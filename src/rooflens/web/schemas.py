@@ -1,0 +1,495 @@
+"""The web API's contract: request and response models (pydantic), with the caps on sizes.
+
+Every request model forbids unknown fields and non-finite numbers, so a typo or a NaN is a 422
+naming the field rather than a silently ignored or propagated value. The `group` and `title`
+of each option are what the page builds its form from (through /openapi.json).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rooflens.api import FUSIONS
+from rooflens.calibration.profile import bundled_profiles
+from rooflens.core.hardware import ComputeDtype
+
+MAX_BODY_BYTES = 256 * 1024
+MAX_BATCH = 1 << 16
+MAX_TOKENS = 1 << 21
+MAX_DEVICES = 1024
+MAX_SWEEP_VALUES = 64
+MAX_SWEEP_POINTS = 4096
+MAX_MODELS_LISTED = 200
+
+Bits = Literal[32, 16, 8, 4, 3, 2, 1]
+Fusion = Literal[FUSIONS]  # type: ignore[valid-type]
+# Only bundled profiles: a profile given by path would let a request read a file.
+CalibrationName = Literal[("auto", *sorted(bundled_profiles()))]  # type: ignore[valid-type]
+
+
+def _opt(default: Any, group: str, title: str, description: str, **limits: Any) -> Any:
+    return Field(
+        default, title=title, description=description, json_schema_extra={"group": group}, **limits
+    )
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Options(Strict):
+    """Every option of `rooflens.analyze`: precision, attention, parallelism, KV cache, offload,
+    sparsity, pruning, kernels, calibration and hardware what-ifs (docs/techniques.md)."""
+
+    w_bits: Bits = _opt(16, "Precision", "weight bits", "Bits per weight.")
+    a_bits: Bits = _opt(16, "Precision", "activation bits", "Bits per activation.")
+    kv_bits: Bits = _opt(16, "Precision", "KV-cache bits", "Bits per cached key/value.")
+    group_size: int | None = _opt(
+        None,
+        "Precision",
+        "quantization group",
+        "Weights per quantization group (fp16 scale + zero point); empty: per channel.",
+        ge=1,
+        le=1 << 20,
+    )
+    w_format: Literal["int", "fp", "nf4", "mxfp4"] = _opt(
+        "int", "Precision", "weight format", "int (GPTQ/AWQ), fp (FP8/FP4), nf4, mxfp4."
+    )
+    flash_attention: bool = _opt(
+        False, "Attention", "FlashAttention", "Fuse attention (FlashAttention-2 tiling)."
+    )
+    conventions: Literal["rooflens", "llm-viewer"] = _opt(
+        "rooflens", "Attention", "conventions", "Counting conventions: rooflens's or LLM-Viewer's."
+    )
+    allow_long_context: bool = _opt(
+        False, "Attention", "allow long context", "Analyse beyond the model's max positions."
+    )
+    tp: int = _opt(
+        1, "Parallelism", "tensor parallel", "Tensor-parallel devices.", ge=1, le=MAX_DEVICES
+    )
+    ep: int = _opt(
+        1, "Parallelism", "expert parallel", "Expert-parallel devices.", ge=1, le=MAX_DEVICES
+    )
+    pp: int = _opt(1, "Parallelism", "pipeline stages", "Pipeline stages.", ge=1, le=MAX_DEVICES)
+    dp: int = _opt(
+        1, "Parallelism", "data parallel", "Data-parallel replicas.", ge=1, le=MAX_DEVICES
+    )
+    micro_batches: int = _opt(
+        1, "Parallelism", "micro-batches", "Micro-batches per pipeline step.", ge=1, le=MAX_DEVICES
+    )
+    link_bandwidth: float | None = _opt(
+        None,
+        "Parallelism",
+        "link bandwidth (B/s)",
+        "Between devices, per direction; empty: the device's.",
+        gt=0,
+        le=1e16,
+    )
+    link_latency: float | None = _opt(
+        None,
+        "Parallelism",
+        "link latency (s)",
+        "Latency of one ring step; empty: the calibration's, else 5 µs.",
+        ge=0,
+        le=1,
+    )
+    kv_budget: int | None = _opt(
+        None,
+        "KV cache",
+        "KV budget (tokens)",
+        "Most keys kept per sequence (eviction); empty: all.",
+        ge=1,
+        le=MAX_TOKENS,
+    )
+    kv_policy: Literal["h2o", "streaming"] = _opt(
+        "h2o", "KV cache", "eviction policy", "h2o (heavy hitters) or streaming (sinks + window)."
+    )
+    prompt_keep: float = _opt(
+        1.0, "KV cache", "prompt kept", "Prompt compression: share of tokens kept.", gt=0, le=1
+    )
+    offload_weights: bool = _opt(
+        False, "Offload", "offload weights", "Stream weights from host memory each step."
+    )
+    offload_kv: bool = _opt(
+        False, "Offload", "offload KV cache", "Stream the KV cache from host memory each step."
+    )
+    offload_disk_bandwidth: float | None = _opt(
+        None,
+        "Offload",
+        "disk bandwidth (B/s)",
+        "Offload to disk at this read bandwidth; empty: host memory.",
+        gt=0,
+        le=1e16,
+    )
+    sparsity: float = _opt(
+        0.0, "Sparsity", "weight sparsity", "Share of pruned weights, in [0, 1).", ge=0, lt=1
+    )
+    sparse_kernel: bool = _opt(False, "Sparsity", "sparse kernel", "Compute skips pruned weights.")
+    nm_sparsity: str | None = _opt(
+        None, "Sparsity", "N:M sparsity", "Structured sparsity, e.g. 2:4.", max_length=16
+    )
+    low_rank_ratio: float | None = _opt(
+        None, "Sparsity", "low-rank ratio", "Rank as a share of min(in, out).", gt=0, le=1
+    )
+    low_rank_layers: str | None = _opt(
+        None,
+        "Sparsity",
+        "low-rank layers",
+        "Comma-separated projections, e.g. q_proj,o_proj; empty: all.",
+        max_length=500,
+    )
+    prune_heads: float = _opt(
+        0.0, "Pruning", "prune heads", "Share of attention heads removed.", ge=0, lt=1
+    )
+    prune_width: float = _opt(
+        0.0, "Pruning", "prune width", "Share of MLP channels removed.", ge=0, lt=1
+    )
+    prune_depth: float = _opt(0.0, "Pruning", "prune depth", "Share of layers removed.", ge=0, lt=1)
+    fusion: list[Fusion] = _opt(
+        [], "Kernels", "fused kernels", "Kernels fused together.", max_length=len(FUSIONS)
+    )
+    early_exit_depth: float = _opt(
+        1.0, "Kernels", "early-exit depth", "Mean share of layers a decode step runs.", gt=0, le=1
+    )
+    exit_classifier_width: int = _opt(
+        1, "Kernels", "exit classifier width", "Outputs of each exit classifier.", ge=1, le=1 << 20
+    )
+    active_heads: float = _opt(
+        1.0, "Kernels", "active heads", "Contextual sparsity: share of heads used.", gt=0, le=1
+    )
+    active_neurons: float = _opt(
+        1.0, "Kernels", "active neurons", "Contextual sparsity: share of neurons used.", gt=0, le=1
+    )
+    predictor_rank: int = _opt(
+        1024, "Kernels", "predictor rank", "Rank of the sparsity predictors.", ge=1, le=1 << 16
+    )
+    calibration: CalibrationName | None = _opt(
+        None,
+        "Calibration",
+        "calibration",
+        "Empty: roofline bound; auto or a device: estimate from a measured profile.",
+    )
+    execution: Literal["graphs", "eager"] = _opt(
+        "graphs", "Calibration", "execution", "With a calibration: CUDA graphs or eager."
+    )
+    scale_bandwidth: float = _opt(
+        1.0, "What-if hardware", "× bandwidth", "Scale memory bandwidth.", gt=0, le=1e6
+    )
+    scale_compute: float = _opt(
+        1.0, "What-if hardware", "× compute", "Scale every compute peak.", gt=0, le=1e6
+    )
+    scale_capacity: float = _opt(
+        1.0, "What-if hardware", "× capacity", "Scale memory capacity.", gt=0, le=1e6
+    )
+    compute_cap: float | None = _opt(
+        None, "What-if hardware", "compute cap (OP/s)", "Cap every compute peak.", gt=0, le=1e20
+    )
+
+
+class Speculative(Strict):
+    """Speculative decoding: on when `draft` or `medusa_heads` is set."""
+
+    draft: str | None = _opt(
+        None, "Speculative decoding", "draft model", "A bundled model as drafter.", max_length=200
+    )
+    medusa_heads: bool = _opt(
+        False, "Speculative decoding", "Medusa heads", "Draft with Medusa heads instead."
+    )
+    gamma: int = _opt(4, "Speculative decoding", "γ", "Draft tokens per step.", ge=1, le=64)
+    alpha: float = _opt(0.8, "Speculative decoding", "α", "Acceptance rate per token.", ge=0, le=1)
+    tree_width: int = _opt(
+        1, "Speculative decoding", "tree width", "Candidates per position.", ge=1, le=64
+    )
+
+
+class ModelRef(Strict):
+    """A bundled model by id (GET /api/models), or an uploaded config.json; never a path or a
+    Hub download."""
+
+    id: str | None = Field(
+        None, max_length=200, description="Bundled Hugging Face id, or its short name."
+    )
+    config: dict[str, Any] | None = Field(
+        None, description="A parsed config.json (read in memory only)."
+    )
+    name: str = Field("uploaded", max_length=100, description="Label of an uploaded config.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelRef:
+        if (self.id is None) == (self.config is None):
+            raise ValueError("give either id (a bundled model) or config (a config.json)")
+        return self
+
+
+class DeviceRef(Strict):
+    """A catalog device (GET /api/devices), optionally with figures overridden, or a device of
+    your own from bandwidth, capacity and peaks."""
+
+    name: str | None = Field(
+        None, max_length=100, description="Catalog name or alias; empty: a custom device."
+    )
+    memory_bandwidth: float | None = Field(None, gt=0, le=1e16, description="Bytes/s.")
+    memory_capacity: float | None = Field(None, gt=0, le=1e16, description="Bytes.")
+    peak_ops: dict[ComputeDtype, float] = Field(
+        default_factory=dict, description="Peak OP/s per compute dtype, e.g. {'bf16': 989e12}."
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> DeviceRef:
+        bad = [k for k, v in self.peak_ops.items() if not 0 < v <= 1e20]
+        if bad:
+            raise ValueError(f"peak_ops[{bad[0]}] must be in (0, 1e20] OP/s")
+        if self.name is None:
+            missing = [
+                k
+                for k in ("memory_bandwidth", "memory_capacity", "peak_ops")
+                if not getattr(self, k)
+            ]
+            if missing:
+                raise ValueError(
+                    f"a custom device (no name) needs memory_bandwidth, memory_capacity and "
+                    f"peak_ops; missing: {', '.join(missing)}"
+                )
+        return self
+
+
+class Setup(Strict):
+    model: ModelRef
+    device: DeviceRef
+    options: Options = Field(default_factory=Options)
+
+
+class Scenario(Setup):
+    """One analysis: model, device, sizes and options."""
+
+    batch: int = Field(1, ge=1, le=MAX_BATCH, description="Sequences per step.")
+    prompt_len: int = Field(2048, ge=1, le=MAX_TOKENS, description="Prompt tokens.")
+    gen_len: int | None = Field(
+        128,
+        ge=1,
+        le=MAX_TOKENS,
+        description="Generated tokens (TTFT, TPOT, latency, throughput); null: none.",
+    )
+    speculative: Speculative = Field(default_factory=Speculative)
+
+
+class AnalyzeRequest(Scenario):
+    stage: Literal["prefill", "decode", "all"] = Field(
+        "all", description="Which stage's operators to list."
+    )
+
+
+class SweepRequest(Setup):
+    """Every combination of the given sizes (at most 64 values an axis, 4096 points)."""
+
+    batch: list[int] = Field([1], min_length=1, max_length=MAX_SWEEP_VALUES)
+    prompt_len: list[int] = Field([2048], min_length=1, max_length=MAX_SWEEP_VALUES)
+    gen_len: list[int] | None = Field(None, min_length=1, max_length=MAX_SWEEP_VALUES)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> SweepRequest:
+        for field, values, top in (
+            ("batch", self.batch, MAX_BATCH),
+            ("prompt_len", self.prompt_len, MAX_TOKENS),
+            ("gen_len", self.gen_len or [], MAX_TOKENS),
+        ):
+            if any(not 1 <= v <= top for v in values):
+                raise ValueError(f"{field}: every value must be in [1, {top}]")
+        points = len(self.batch) * len(self.prompt_len) * len(self.gen_len or [1])
+        if points > MAX_SWEEP_POINTS:
+            raise ValueError(f"{points} points asked; a sweep has at most {MAX_SWEEP_POINTS}")
+        return self
+
+
+class CompareRequest(Strict):
+    a: Scenario
+    b: Scenario
+
+
+class ViewRequest(Strict):
+    """What the page needs after each change: the shown scenario's analysis and curves, and A
+    against B when there is a B."""
+
+    a: Scenario
+    b: Scenario | None = None
+    show: Literal["a", "b"] = "a"
+
+
+class UploadRequest(Strict):
+    config: dict[str, Any] = Field(description="A parsed config.json.")
+    name: str = Field("uploaded", max_length=100)
+
+
+# Responses -------------------------------------------------------------------------------------
+Number = float | None
+
+
+class ModelInfo(BaseModel):
+    id: str
+    model_type: str
+    params: int
+    num_layers: int
+    hidden_size: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    intermediate_size: int
+    vocab_size: int
+    max_positions: int
+    num_experts: int
+
+
+class DeviceInfo(BaseModel):
+    name: str
+    display_name: str
+    vendor: str
+    kind: str
+    memory_capacity: float
+    memory_bandwidth: float
+    peak_ops: dict[str, float]
+    interconnect_bandwidth: Number
+    host_bandwidth: Number
+    calibration: str | None
+
+
+class Operator(BaseModel):
+    stage: str
+    index: int = Field(description="Position in its stage's graph order.")
+    name: str
+    scope: str = Field(description="block (per layer, × count) or head (once).")
+    count: float
+    ops: Number
+    memory_access: Number
+    load_weight: Number
+    load_act: Number
+    store_act: Number
+    load_kv: Number
+    store_kv: Number
+    vector_ops: Number
+    link_time: Number
+    arithmetic_intensity: Number
+    performance: Number
+    bound: str
+    compute_dtype: str
+    time: Number = Field(description="Seconds per layer (block) or per step (head).")
+    total_time: Number = Field(description="time × count.")
+    share: Number = Field(description="Share of its stage's operator time.")
+
+
+class Bottleneck(BaseModel):
+    name: str
+    share: float
+    bound: str
+    advice: str
+
+
+class StageTotals(BaseModel):
+    time: Number
+    ops: Number
+    memory_access: Number
+    load_weight: Number
+    load_act: Number
+    store_act: Number
+    load_kv: Number
+    store_kv: Number
+    compute_bound_time: Number
+    bottlenecks: list[Bottleneck]
+
+
+class Memory(BaseModel):
+    weights: Number
+    kv_cache: Number
+    activations: Number
+    framework: Number
+    host: Number
+    total: Number
+    capacity: Number
+    fits: bool
+    max_batch: Number
+
+
+class Generation(BaseModel):
+    ttft: Number
+    tpot: Number
+    e2e_latency: Number
+    throughput: Number
+    decode_time: Number
+    ops: Number
+    memory_access: Number
+
+
+class SpeculativeOut(BaseModel):
+    tokens_per_step: Number
+    plain_step: Number
+    draft_time: Number
+    verify_step: Number
+    time_per_token: Number
+    speedup: Number
+
+
+class Roofline(BaseModel):
+    memory_bandwidth: float
+    peaks: dict[str, float] = Field(description="Peak OP/s of each compute dtype in use.")
+
+
+class AnalysisOut(BaseModel):
+    model: ModelInfo
+    device: DeviceInfo
+    estimate: str
+    inputs: dict[str, Any]
+    operators: list[Operator]
+    totals: dict[str, StageTotals]
+    memory: dict[str, Memory]
+    generation: Generation | None
+    speculative: SpeculativeOut | None
+    roofline: Roofline
+
+
+class SweepOut(BaseModel):
+    columns: list[str]
+    rows: list[dict[str, float | int | bool | None]]
+
+
+class Curve(BaseModel):
+    axis: Literal["batch", "prompt_len"]
+    x: list[int]
+    time_per_token: list[Number] = Field(description="TPOT, or the decode step without gen_len.")
+    throughput: list[Number] = Field(description="Tokens/s.")
+    memory_total: list[Number]
+    fits: list[bool]
+    error: str | None = None
+
+
+class CompareRow(BaseModel):
+    metric: str
+    a: Number
+    b: Number
+    unit: str
+    ratio: Number = Field(description="b / a.")
+
+
+class CompareOut(BaseModel):
+    rows: list[CompareRow]
+    a: str = Field(description="A's model on its device.")
+    b: str
+
+
+class ViewOut(BaseModel):
+    analysis: AnalysisOut
+    curves: dict[str, dict[str, Curve]] = Field(
+        description="axis -> a/b -> curve (B only when given)."
+    )
+    compare: CompareOut | None
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    message: str = Field(description="The first error: field, value and what is accepted.")
+    detail: list[ErrorItem]

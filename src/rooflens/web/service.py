@@ -1,0 +1,477 @@
+"""What the web API computes, without HTTP: requests in, plain JSON-ready dicts out.
+
+Models resolve only to the bundled catalog or an uploaded config held in memory, devices only to
+the catalog or figures given in the request, calibration only to bundled profiles: no request
+reads a file path or reaches the Hugging Face Hub (`rooflens.api.resolve_model` would do both).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from rooflens import api
+from rooflens.core.errors import InvalidInputError, RooflensError
+from rooflens.core.graph import build_graph
+from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
+from rooflens.core.operators import ACTIVATION_OPS
+from rooflens.core.options import AnalysisOptions
+from rooflens.core.pricing import BYTE_FIELDS
+from rooflens.core.results import Analysis, compare
+from rooflens.core.speculative import speculative
+from rooflens.hardware.catalog import catalog, device_from_dict
+from rooflens.models.catalog import bundled_config, bundled_models
+from rooflens.models.config import spec_from_config
+from rooflens.views.report import ADVICE
+from rooflens.web import schemas as s
+
+Loc = tuple[str | int, ...]
+SIZES = ("batch", "prompt_len", "gen_len")
+# Limits on an uploaded architecture, far above any real model, so that a crafted config cannot
+# make one request price an absurdly large graph.
+SPEC_LIMITS = {
+    "num_layers": 4096,
+    "hidden_size": 1 << 18,
+    "num_heads": 1 << 14,
+    "head_dim": 1 << 14,
+    "intermediate_size": 1 << 20,
+    "vocab_size": 1 << 24,
+    "num_experts": 1 << 14,
+    "expert_intermediate_size": 1 << 20,
+    "shared_intermediate_size": 1 << 20,
+    "q_lora_rank": 1 << 18,
+    "kv_lora_rank": 1 << 18,
+    "embed_dim": 1 << 18,
+    "v_head_dim": 1 << 14,
+}
+CURVE_BATCHES = tuple(2**k for k in range(11))
+CURVE_PROMPTS = tuple(2**k for k in range(4, 21))
+
+
+class WebInputError(Exception):
+    """Bad input found past schema validation; `loc` is the path of the field in the request."""
+
+    def __init__(self, loc: Loc, message: str, kind: str = "invalid_input") -> None:
+        super().__init__(message)
+        self.loc, self.message, self.kind = loc, message, kind
+
+
+def _field_loc(field: str) -> Loc:
+    """Where a field the core names sits in a Scenario."""
+    name = field.split(" ")[0].lstrip("-").replace("-", "_")
+    if name in s.Options.model_fields:
+        return ("options", name)
+    if name in s.Speculative.model_fields:
+        return ("speculative", name)
+    if name == "context":
+        return ("prompt_len",)
+    return (name,)
+
+
+@contextmanager
+def located(prefix: Loc, part: str | None = None) -> Iterator[None]:
+    """Turn the core's errors into WebInputErrors that point into the request."""
+    try:
+        yield
+    except InvalidInputError as exc:
+        raise WebInputError(prefix + _field_loc(exc.field), str(exc)) from None
+    except RooflensError as exc:
+        raise WebInputError(prefix + ((part,) if part else ()), str(exc)) from None
+
+
+# Models ----------------------------------------------------------------------------------------
+def bundled_id(name: str) -> str | None:
+    """The bundled id a name means: the id or its short name, case ignored."""
+    ids = bundled_models()
+    lowered = {i.lower(): i for i in ids}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    short = [i for i in ids if i.rsplit("/", 1)[-1].lower() == name.lower()]
+    return short[0] if len(short) == 1 else None
+
+
+def _unknown_model(name: str) -> str:
+    close = difflib.get_close_matches(name, list(bundled_models()), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return (
+        f"id={name!r} is invalid: expected a bundled model (GET /api/models) or an uploaded "
+        f"config.json; paths and Hub ids are not read{hint}"
+    )
+
+
+@cache
+def _bundled_spec(model_id: str) -> ModelSpec:
+    return spec_from_config(bundled_config(model_id), name=model_id)
+
+
+def spec_from_upload(config: Mapping[str, Any], name: str, loc: Loc) -> ModelSpec:
+    """A config.json parsed into a ModelSpec in memory; nothing is written or executed."""
+    try:
+        spec = spec_from_config(config, name=name or "uploaded")
+    except RooflensError as exc:
+        raise WebInputError((*loc, "config"), str(exc)) from None
+    except (TypeError, ValueError, ArithmeticError, AttributeError, KeyError) as exc:
+        # spec_from_config trusts a config's types (e.g. integer division of sizes); a crafted
+        # upload can break that, which is bad input, not a server fault.
+        raise WebInputError(
+            (*loc, "config"),
+            f"config is not a usable config.json: {type(exc).__name__}: {exc}"[:300],
+        ) from None
+    if spec.activation not in ACTIVATION_OPS:
+        # The core prices only the activations it knows; it trusts the config for the rest.
+        raise WebInputError(
+            (*loc, "config"),
+            f"config: activation={spec.activation!r} is invalid: expected one of "
+            f"{', '.join(ACTIVATION_OPS)}",
+        )
+    for field, top in SPEC_LIMITS.items():
+        value = getattr(spec, field)
+        if value is not None and value > top:
+            raise WebInputError(
+                (*loc, "config"), f"config: {field}={value} is invalid: expected at most {top}"
+            )
+    return spec
+
+
+def resolve_model(ref: s.ModelRef, loc: Loc) -> ModelSpec:
+    if ref.config is not None:
+        return spec_from_upload(ref.config, ref.name, loc)
+    found = bundled_id(ref.id or "")
+    if found is None:
+        raise WebInputError((*loc, "id"), _unknown_model(ref.id or ""))
+    return _bundled_spec(found)
+
+
+def resolve_draft(name: str | None, loc: Loc) -> ModelSpec | None:
+    if name is None:
+        return None
+    found = bundled_id(name)
+    if found is None:
+        raise WebInputError(loc, _unknown_model(name).replace("id=", "draft=", 1))
+    return _bundled_spec(found)
+
+
+@cache
+def model_catalog() -> tuple[dict[str, Any], ...]:
+    return tuple(model_info(_bundled_spec(i), i) for i in sorted(bundled_models(), key=str.lower))
+
+
+def model_info(spec: ModelSpec, model_id: str | None = None) -> dict[str, Any]:
+    return {
+        "id": model_id or spec.name,
+        "model_type": spec.model_type,
+        "params": build_graph(spec, AnalysisOptions()).params(),
+        "num_layers": spec.num_layers,
+        "hidden_size": spec.hidden_size,
+        "num_heads": spec.num_heads,
+        "num_kv_heads": spec.num_kv_heads,
+        "head_dim": spec.head_dim,
+        "intermediate_size": spec.intermediate_size,
+        "vocab_size": spec.vocab_size,
+        "max_positions": spec.max_positions,
+        "num_experts": spec.num_experts,
+    }
+
+
+def search_models(query: str, limit: int) -> list[dict[str, Any]]:
+    words = query.lower().split()
+    return [
+        m
+        for m in model_catalog()
+        if all(w in f"{m['id']} {m['model_type']}".lower() for w in words)
+    ][:limit]
+
+
+# Devices ---------------------------------------------------------------------------------------
+def _key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+@cache
+def _device_index() -> dict[str, str]:
+    index: dict[str, str] = {}
+    for name, device in catalog().items():
+        for label in (name, device.display_name, *device.aliases):
+            if label:
+                index.setdefault(_key(label), name)
+    return index
+
+
+def catalog_device(name: str, loc: Loc) -> Device:
+    found = _device_index().get(_key(name))
+    if found is None:
+        close = difflib.get_close_matches(name.lower(), list(catalog()), n=3, cutoff=0.4)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise WebInputError(
+            (*loc, "name"),
+            f"name={name!r} is invalid: expected a catalog device (GET /api/devices){hint}",
+        )
+    return catalog()[found]
+
+
+def resolve_device(ref: s.DeviceRef, loc: Loc) -> Device:
+    peaks = {str(k): float(v) for k, v in ref.peak_ops.items()}
+    if ref.name is None:
+        data: dict[str, Any] = {"name": "custom", "peak_ops": {}}
+    else:
+        base = catalog_device(ref.name, loc)
+        if ref.memory_bandwidth is None and ref.memory_capacity is None and not peaks:
+            return base
+        data = base.model_dump()
+        data["name"] = f"{base.name} (modified)"
+    if ref.memory_bandwidth is not None:
+        data["memory_bandwidth"] = ref.memory_bandwidth
+    if ref.memory_capacity is not None:
+        data["memory_capacity"] = ref.memory_capacity
+    data["peak_ops"] = {**data["peak_ops"], **peaks}
+    with located(loc, "peak_ops"):
+        return device_from_dict(data, "device")
+
+
+def device_info(device: Device) -> dict[str, Any]:
+    return {
+        "name": device.name,
+        "display_name": device.display_name or device.name,
+        "vendor": device.vendor,
+        "kind": device.kind,
+        "memory_capacity": device.memory_capacity,
+        "memory_bandwidth": device.memory_bandwidth,
+        "peak_ops": dict(device.peak_ops),
+        "interconnect_bandwidth": device.interconnect_bandwidth,
+        "host_bandwidth": device.host_bandwidth,
+        "calibration": device.calibration,
+    }
+
+
+# Analyses --------------------------------------------------------------------------------------
+def _options(options: s.Options) -> dict[str, Any]:
+    out = options.model_dump()
+    out["fusion"] = tuple(dict.fromkeys(out["fusion"]))
+    if out["link_latency"] is None:
+        del out["link_latency"]  # the API's default: a calibrated profile's link, else 5 µs
+    return out
+
+
+def run(setup: s.Setup, loc: Loc, **sizes: Any) -> Analysis:
+    """The analysis `rooflens.api.analyze` gives for this setup and these sizes."""
+    model = resolve_model(setup.model, (*loc, "model"))
+    device = resolve_device(setup.device, (*loc, "device"))
+    with located(loc):
+        return api.analyze(model, device, **sizes, **_options(setup.options))
+
+
+def run_scenario(scenario: s.Scenario, loc: Loc = ()) -> Analysis:
+    return run(
+        scenario,
+        loc,
+        batch=scenario.batch,
+        prompt_len=scenario.prompt_len,
+        gen_len=scenario.gen_len,
+    )
+
+
+def _num(value: Any) -> Any:
+    """JSON-safe: numpy scalars to Python numbers, NaN and infinities to None."""
+    if isinstance(value, np.ndarray):
+        value = value.item() if value.ndim == 0 else value.tolist()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _operators(result: Analysis, stage: str) -> list[dict[str, Any]]:
+    frame = result.operators()
+    if stage != "all":
+        frame = frame[frame.stage == stage]
+    rows = []
+    for stage_name, group in frame.groupby("stage", sort=False):
+        total = (group["count"] * group["time"]).sum()
+        for index, row in enumerate(group.to_dict(orient="records")):
+            spent = row["count"] * row["time"]
+            row |= {
+                "index": index,
+                "total_time": spent,
+                "share": spent / total if total else 0.0,
+                "stage": str(stage_name),
+            }
+            rows.append({k: _num(v) for k, v in row.items()})
+    return rows
+
+
+def _totals(result: Analysis) -> dict[str, Any]:
+    out = {}
+    for stage, row in result.totals().items():
+        keys = ("time", "ops", "memory_access", *BYTE_FIELDS, "compute_bound_time")
+        out[stage] = {k: _num(row[k]) for k in keys} | {
+            "bottlenecks": [
+                b | {"advice": ADVICE.get(b["bound"], "")} for b in result.bottlenecks(stage)
+            ]
+        }
+    return out
+
+
+def _speculative(result: Analysis, spec: s.Speculative, loc: Loc) -> dict[str, Any] | None:
+    if spec.draft is None and not spec.medusa_heads:
+        return None
+    draft = resolve_draft(spec.draft, (*loc, "speculative", "draft"))
+    with located(loc):
+        estimate = speculative(
+            result.model,
+            result.device,
+            gamma=spec.gamma,
+            alpha=spec.alpha,
+            draft=draft,
+            medusa_heads=spec.medusa_heads,
+            tree_width=spec.tree_width,
+            batch=result.batch,
+            context=result.prompt_len,
+            options=result.options,
+        )
+    return {k: _num(v) for k, v in estimate.to_dict().items()}
+
+
+def analysis_payload(
+    result: Analysis, scenario: s.Scenario, loc: Loc = (), stage: str = "all"
+) -> dict[str, Any]:
+    frame_ops = _operators(result, stage)
+    dtypes = sorted({op["compute_dtype"] for op in _operators(result, "all") if op["ops"]})
+    info = model_info(result.model)
+    info["params"] = int(result.params)
+    q = result.options.quantization
+    return {
+        "model": info,
+        "device": device_info(result.device),
+        "estimate": result.options.estimate,
+        "inputs": {
+            "batch": int(result.batch),
+            "prompt_len": int(result.prompt_len),
+            "gen_len": None if result.gen_len is None else int(result.gen_len),
+            "w_bits": q.w_bits,
+            "a_bits": q.a_bits,
+            "kv_bits": q.kv_bits,
+        },
+        "operators": frame_ops,
+        "totals": _totals(result),
+        "memory": {
+            stage_name: {k: _num(v) for k, v in fp.as_dict().items()}
+            for stage_name, fp in result.memory.items()
+        },
+        "generation": None
+        if result.generation is None
+        else {k: _num(v) for k, v in result.generation.items()},
+        "speculative": _speculative(result, scenario.speculative, loc),
+        "roofline": {
+            "memory_bandwidth": result.device.memory_bandwidth,
+            "peaks": {d: result.device.peak_ops[d] for d in dtypes if d in result.device.peak_ops},
+        },
+    }
+
+
+def analyze(request: s.AnalyzeRequest) -> dict[str, Any]:
+    return analysis_payload(run_scenario(request), request, stage=request.stage)
+
+
+def sweep(request: s.SweepRequest) -> dict[str, Any]:
+    axes = [np.array(request.batch), np.array(request.prompt_len)]
+    if request.gen_len is not None:
+        axes.append(np.array(request.gen_len))
+    grids = np.meshgrid(*axes, indexing="ij")
+    sizes = {"gen_len": None} | dict(zip(SIZES, grids, strict=False))
+    frame = run(request, (), **sizes).summary()
+    return {
+        "columns": list(frame.columns),
+        "rows": [{k: _num(v) for k, v in r.items()} for r in frame.to_dict(orient="records")],
+    }
+
+
+# The page's view -------------------------------------------------------------------------------
+def _curve_values(axis: str, scenario: s.Scenario) -> list[int]:
+    """Powers of two along the axis plus the scenario's own value, within what the model and
+    the options accept (context length, micro-batch divisibility)."""
+    if axis == "batch":
+        step = scenario.options.micro_batches
+        values = {b for b in CURVE_BATCHES if b % step == 0} | {scenario.batch}
+        return sorted(values)
+    limit = s.MAX_TOKENS
+    if not scenario.options.allow_long_context:
+        spec = resolve_model(scenario.model, ("model",))
+        keep = scenario.options.prompt_keep
+        limit = int((spec.max_positions - max((scenario.gen_len or 2) - 1, 1)) / keep)
+    return sorted({p for p in CURVE_PROMPTS if p <= limit} | {scenario.prompt_len})
+
+
+def curve(scenario: s.Scenario, axis: str) -> dict[str, Any]:
+    """Time per token, throughput and memory along batch or prompt length, in one pass."""
+    x = _curve_values(axis, scenario)
+    sizes = {"batch": scenario.batch, "prompt_len": scenario.prompt_len}
+    sizes |= {"gen_len": scenario.gen_len, axis: np.array(x)}
+    empty = {"axis": axis, "x": x, "time_per_token": [], "throughput": [], "memory_total": []}
+    try:
+        result = run(scenario, (), **sizes)
+    except WebInputError as exc:
+        # The point itself analysed; a size along the axis the options cannot take leaves the
+        # curve out with the reason rather than failing the whole view.
+        return empty | {"fits": [], "error": exc.message}
+    if result.generation is not None:
+        per_token, throughput = result.generation["tpot"], result.generation["throughput"]
+        memory = result.memory["generation"]
+    else:
+        per_token = result.totals()["decode"]["time"]
+        throughput = result.batch * result.options.parallelism.dp / per_token
+        memory = result.memory["decode"]
+    shape = (len(x),)
+    return {
+        "axis": axis,
+        "x": x,
+        "time_per_token": [_num(v) for v in np.broadcast_to(per_token, shape)],
+        "throughput": [_num(v) for v in np.broadcast_to(throughput, shape)],
+        "memory_total": [_num(v) for v in np.broadcast_to(memory.total, shape)],
+        "fits": [bool(v) for v in np.broadcast_to(memory.fits, shape)],
+        "error": None,
+    }
+
+
+def compare_payload(a: Analysis, b: Analysis) -> dict[str, Any]:
+    frame = compare(a, b)
+    return {
+        "rows": [{k: _num(v) for k, v in r.items()} for r in frame.to_dict(orient="records")],
+        "a": f"{a.model.name} on {a.device.name}",
+        "b": f"{b.model.name} on {b.device.name}",
+    }
+
+
+def compare_request(request: s.CompareRequest) -> dict[str, Any]:
+    return compare_payload(run_scenario(request.a, ("a",)), run_scenario(request.b, ("b",)))
+
+
+def view(request: s.ViewRequest) -> dict[str, Any]:
+    scenarios: dict[str, s.Scenario] = {"a": request.a}
+    if request.b is not None:
+        scenarios["b"] = request.b
+    results = {k: run_scenario(v, (k,)) for k, v in scenarios.items()}
+    shown = request.show if request.show in results else "a"
+    curves = {
+        axis: {k: curve(v, axis) for k, v in scenarios.items()} for axis in ("batch", "prompt_len")
+    }
+    return {
+        "analysis": analysis_payload(results[shown], scenarios[shown], (shown,)),
+        "curves": curves,
+        "compare": compare_payload(results["a"], results["b"]) if "b" in results else None,
+    }
+
+
+def upload(request: s.UploadRequest) -> dict[str, Any]:
+    return model_info(spec_from_upload(request.config, request.name, ()))
+
+
+def devices() -> list[dict[str, Any]]:
+    return [device_info(d) for d in catalog().values()]

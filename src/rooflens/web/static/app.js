@@ -1,0 +1,779 @@
+// rooflens web viewer: the form is built from the API's own schema (/openapi.json), the whole
+// state lives in the URL hash, and every change asks /api/view for what the panels show.
+"use strict";
+
+const COLORS = { memory: "#4e79a7", compute: "#e15759", link: "#b07aa1", "host link": "#9c755f" };
+// Operators that read the same input and run side by side in the block.
+const PARALLEL = [
+  ["q_proj", "k_proj", "v_proj"],
+  ["gate_proj", "up_proj"],
+  ["expert_gate_proj", "expert_up_proj"],
+  ["shared_gate_proj", "shared_up_proj"],
+];
+const BASIC = {
+  model: "meta-llama/Llama-3.1-8B", config: "", config_name: "", device: "h100-sxm",
+  bw: null, mem: null, peaks: "", batch: 1, prompt_len: 2048, gen_len: 128,
+};
+const BASIC_KIND = { bw: "float", mem: "float", batch: "int", prompt_len: "int", gen_len: "int" };
+const OPEN_GROUPS = ["Precision", "Attention"];
+const STAGES = ["prefill", "decode", "generation"];
+
+let FIELDS = [];      // analysis options from the schema: {key, section, kind, choices, nullable, ...}
+let DEFAULTS = {};    // one configuration with every default
+const state = { a: null, b: null, show: "a", stage: "decode", op: null };
+let last = null;      // the last /api/view answer
+let seq = 0;
+let timer = null;
+let rendered = 0;
+
+const $ = (sel) => document.querySelector(sel);
+const esc = (v) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const clone = (o) => JSON.parse(JSON.stringify(o));
+
+// Numbers ---------------------------------------------------------------------------------------
+const PREFIXES = [[1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
+const p3 = (v) => String(Number(v.toPrecision(3)));
+function si(v, unit = "") {
+  if (v == null || !isFinite(v)) return "—";
+  for (const [scale, prefix] of PREFIXES) {
+    if (Math.abs(v) >= scale) return `${p3(v / scale)} ${prefix}${unit}`;
+  }
+  return `${p3(v)} ${unit}`.trim();
+}
+function secs(v) {
+  if (v == null || !isFinite(v)) return "—";
+  for (const [scale, unit] of [[1, "s"], [1e-3, "ms"], [1e-6, "µs"]]) {
+    if (v >= scale) return `${p3(v / scale)} ${unit}`;
+  }
+  return `${p3(v / 1e-9)} ns`;
+}
+function pct(v) {
+  if (v == null || !isFinite(v)) return "—";
+  return v > 0 && v < 0.01 ? `${p3(v * 100)}%` : `${Math.round(v * 100)}%`;
+}
+const ratio = (v) => (v == null || !isFinite(v) ? "—" : `${p3(v)}×`);
+
+// The schema -> form fields ---------------------------------------------------------------------
+function field(key, section, prop, schemas) {
+  let p = prop;
+  let nullable = false;
+  if (p.anyOf) {
+    const alts = p.anyOf.filter((a) => a.type !== "null");
+    nullable = alts.length < p.anyOf.length;
+    p = { ...alts[0], ...p };
+  }
+  if (p.$ref) p = { ...schemas[p.$ref.split("/").pop()], ...p };
+  const choices = p.enum || (p.items && p.items.enum) || null;
+  const kind = p.type === "array" ? "multi" : choices ? "select"
+    : { boolean: "bool", integer: "int", number: "float" }[p.type] || "text";
+  return {
+    key, section, kind, choices, nullable, title: p.title || key, help: p.description || "",
+    group: p.group || section, default: p.default ?? null,
+    min: p.minimum ?? p.exclusiveMinimum, max: p.maximum ?? p.exclusiveMaximum,
+  };
+}
+
+function fieldsFrom(openapi) {
+  const schemas = openapi.components.schemas;
+  const out = [];
+  for (const [section, name] of [["options", "Options"], ["speculative", "Speculative"]]) {
+    for (const [key, prop] of Object.entries(schemas[name].properties)) {
+      out.push(field(key, section, prop, schemas));
+    }
+  }
+  return out;
+}
+
+function inputFor(f) {
+  const attrs = `data-key="${f.key}" id="opt-${f.key}" title="${esc(f.help)}"`;
+  if (f.kind === "bool") {
+    return `<label class="check"><input type="checkbox" ${attrs}> ${esc(f.title)}</label>`;
+  }
+  if (f.kind === "multi") {
+    const boxes = f.choices.map((c) => `<label class="check"><input type="checkbox" data-key="${f.key}"
+      value="${esc(c)}"> ${esc(c)}</label>`).join("");
+    return `<div class="multi" title="${esc(f.help)}"><span>${esc(f.title)}</span>${boxes}</div>`;
+  }
+  let control;
+  if (f.kind === "select") {
+    const none = f.nullable ? `<option value="">—</option>` : "";
+    const opts = f.choices.map((c) => `<option value="${esc(c)}">${esc(c)}</option>`).join("");
+    control = `<select ${attrs}>${none}${opts}</select>`;
+  } else if (f.kind === "int" || f.kind === "float") {
+    const step = f.kind === "int" ? "1" : "any";
+    const bounds = (f.min != null ? ` min="${f.min}"` : "") + (f.max != null ? ` max="${f.max}"` : "");
+    const hint = f.nullable ? ` placeholder="none"` : "";
+    control = `<input type="number" step="${step}"${bounds}${hint} ${attrs}>`;
+  } else {
+    const list = f.key === "draft" ? ` list="model-list"` : "";
+    control = `<input type="text"${list} placeholder="${f.nullable ? "none" : ""}" ${attrs}>`;
+  }
+  return `<label>${esc(f.title)} ${control}</label>`;
+}
+
+function buildForm() {
+  const groups = {};
+  for (const f of FIELDS) (groups[f.group] ||= []).push(f);
+  $("#option-groups").innerHTML = Object.entries(groups).map(([name, fs]) =>
+    `<details class="group"${OPEN_GROUPS.includes(name) ? " open" : ""}>
+      <summary>${esc(name)}</summary>${fs.map(inputFor).join("")}</details>`).join("");
+}
+
+const kindOf = (key) => (FIELDS.find((f) => f.key === key) || { kind: BASIC_KIND[key] || "text" });
+
+// Form <-> state --------------------------------------------------------------------------------
+function readInput(el) {
+  const f = kindOf(el.dataset.key);
+  if (f.kind === "multi") {
+    return [...document.querySelectorAll(`input[data-key="${f.key}"]:checked`)].map((e) => e.value);
+  }
+  if (f.kind === "bool") return el.checked;
+  if (el.value === "") return f.nullable || f.kind === "int" || f.kind === "float" ? null : "";
+  if (f.kind === "int" || f.kind === "float") return Number(el.value);
+  if (f.kind === "select" && typeof f.choices[0] === "number") return Number(el.value);
+  return el.value;
+}
+
+function fillForm() {
+  const cfg = state[state.show];
+  for (const el of document.querySelectorAll("#controls [data-key]")) {
+    const value = cfg[el.dataset.key];
+    if (el.type === "checkbox" && kindOf(el.dataset.key).kind === "multi") {
+      el.checked = (value || []).includes(el.value);
+    } else if (el.type === "checkbox") {
+      el.checked = Boolean(value);
+    } else {
+      el.value = value == null ? "" : value;
+    }
+  }
+  if (cfg.config) $("#model").value = "";
+  for (const radio of document.querySelectorAll('input[name="stage"]')) {
+    radio.checked = radio.value === state.stage;
+  }
+  $("#uploaded").hidden = !cfg.config;
+  $("#uploaded span").textContent = cfg.config ? `uploaded: ${cfg.config_name}` : "";
+  $("#device-custom").open ||= cfg.device === "custom" || cfg.bw != null || cfg.mem != null;
+  $("#tab-b").hidden = !state.b;
+  $("#drop-b").hidden = !state.b;
+  $("#add-b").hidden = Boolean(state.b);
+  for (const tab of document.querySelectorAll(".tab")) {
+    tab.classList.toggle("active", tab.dataset.show === state.show);
+  }
+  $("#editing").textContent = state.b
+    ? `Editing ${state.show.toUpperCase()}: the panels show ${state.show.toUpperCase()}; the table at the bottom compares A with B.`
+    : "";
+}
+
+function parsePeaks(text) {
+  const peaks = {};
+  for (const item of text.split(",").map((x) => x.trim()).filter(Boolean)) {
+    const [dtype, value] = item.split("=").map((x) => x.trim());
+    peaks[dtype] = value ?? "";
+  }
+  return peaks;
+}
+
+function scenario(cfg) {
+  const model = cfg.config
+    ? { config: JSON.parse(cfg.config), name: cfg.config_name || "uploaded" }
+    : { id: cfg.model };
+  const device = cfg.device === "custom" ? {} : { name: cfg.device };
+  if (cfg.bw != null) device.memory_bandwidth = cfg.bw;
+  if (cfg.mem != null) device.memory_capacity = cfg.mem;
+  if (cfg.peaks) device.peak_ops = parsePeaks(cfg.peaks);
+  const out = { model, device, batch: cfg.batch, prompt_len: cfg.prompt_len, gen_len: cfg.gen_len,
+    options: {}, speculative: {} };
+  for (const f of FIELDS) out[f.section][f.key] = cfg[f.key];
+  return out;
+}
+
+// URL -------------------------------------------------------------------------------------------
+const same = (x, y) => JSON.stringify(x) === JSON.stringify(y);
+
+function encode(v) {
+  if (v == null) return "";
+  if (typeof v === "boolean") return v ? "1" : "0";
+  return Array.isArray(v) ? v.join(",") : String(v);
+}
+
+function decode(key, text) {
+  const f = kindOf(key);
+  if (f.kind === "bool") return text === "1" || text === "true";
+  if (f.kind === "multi") return text ? text.split(",") : [];
+  if (text === "" && (f.nullable || f.kind === "int" || f.kind === "float")) return null;
+  if (f.kind === "int" || f.kind === "float") return Number(text);
+  if (f.kind === "select" && typeof f.choices[0] === "number") return Number(text);
+  return text;
+}
+
+function writeURL() {
+  const params = new URLSearchParams();
+  for (const [key, v] of Object.entries(state.a)) if (!same(v, DEFAULTS[key])) params.set(key, encode(v));
+  if (state.b) {
+    params.set("cmp", "1");
+    for (const [key, v] of Object.entries(state.b)) {
+      if (!same(v, state.a[key])) params.set(`b.${key}`, encode(v));
+    }
+  }
+  if (state.show !== "a") params.set("show", state.show);
+  if (state.stage !== "decode") params.set("stage", state.stage);
+  if (state.op != null) params.set("op", state.op);
+  history.replaceState(null, "", `#${params.toString()}`);
+}
+
+function readURL() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  state.a = clone(DEFAULTS);
+  for (const [key, text] of params) if (key in DEFAULTS) state.a[key] = decode(key, text);
+  state.b = null;
+  if (params.get("cmp") === "1") {
+    state.b = clone(state.a);
+    for (const [key, text] of params) {
+      if (key.startsWith("b.") && key.slice(2) in DEFAULTS) state.b[key.slice(2)] = decode(key.slice(2), text);
+    }
+  }
+  state.show = params.get("show") === "b" && state.b ? "b" : "a";
+  state.stage = STAGES.includes(params.get("stage")) ? params.get("stage") : "decode";
+  state.op = params.has("op") && params.get("op") !== "" ? Number(params.get("op")) : null;
+}
+
+// Talking to the API ----------------------------------------------------------------------------
+function changed() {
+  writeURL();
+  clearTimeout(timer);
+  timer = setTimeout(refresh, 120);
+}
+
+async function refresh() {
+  const id = ++seq;
+  let body;
+  try {
+    body = { a: scenario(state.a), b: state.b ? scenario(state.b) : null, show: state.show };
+  } catch (e) {
+    showError({ message: `the uploaded config in the URL is not valid JSON: ${e.message}` });
+    return;
+  }
+  document.body.classList.add("busy");
+  let res, data;
+  try {
+    res = await fetch("/api/view", {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+    });
+    data = await res.json();
+  } catch (e) {
+    if (id === seq) showError({ message: `no answer from the server: ${e.message}` });
+    return;
+  } finally {
+    if (id === seq) document.body.classList.remove("busy");
+  }
+  if (id !== seq) return;
+  if (!res.ok) { showError(data); return; }
+  clearError();
+  last = data;
+  render();
+}
+
+const LOC_KEYS = { id: "model", config: "model", name: "device", memory_bandwidth: "bw",
+  memory_capacity: "mem", peak_ops: "peaks" };
+
+function showError(data) {
+  const box = $("#error");
+  const loc = (data.detail && data.detail[0] && data.detail[0].loc) || [];
+  const which = ["a", "b"].includes(loc[1]) ? loc[1] : null;
+  const key = [...loc].reverse().map((p) => LOC_KEYS[p] || p).find((p) => p in (DEFAULTS || {}));
+  const where = which && state.b ? ` (in ${which.toUpperCase()})` : "";
+  box.textContent = `${data.message || "error"}${where}`;
+  box.hidden = false;
+  for (const el of document.querySelectorAll(".invalid")) el.classList.remove("invalid");
+  if (key && (!which || which === state.show)) {
+    for (const el of document.querySelectorAll(`[data-key="${key}"]`)) el.classList.add("invalid");
+  }
+}
+
+function clearError() {
+  $("#error").hidden = true;
+  for (const el of document.querySelectorAll(".invalid")) el.classList.remove("invalid");
+}
+
+// Panels ----------------------------------------------------------------------------------------
+const graphStage = () => (state.stage === "prefill" ? "prefill" : "decode");
+const stageOps = (stage) => last.analysis.operators.filter((o) => o.stage === stage);
+
+function render() {
+  const an = last.analysis;
+  const dev = an.device;
+  $("#headline").textContent =
+    `${an.model.id} on ${dev.display_name} · ${si(an.model.params)} params · ${an.estimate}`;
+  $("#model-info").textContent = `${an.model.model_type} · ${an.model.num_layers} layers · hidden ` +
+    `${an.model.hidden_size} · ${an.model.num_heads}/${an.model.num_kv_heads} heads · ` +
+    `max ${an.model.max_positions} positions`;
+  $("#device-info").textContent = `${si(dev.memory_bandwidth, "B/s")} · ${si(dev.memory_capacity, "B")} · ` +
+    Object.entries(dev.peak_ops).map(([k, v]) => `${k} ${si(v, "OP/s")}`).join(", ");
+  renderTotals(an);
+  renderWhy(an);
+  renderGraph();
+  renderDetails();
+  renderRoofline(an);
+  renderMemory(an);
+  renderCurve("batch", "#batch-curve", "batch size");
+  renderCurve("prompt_len", "#seq-curve", "prompt length (tokens)");
+  renderCompare();
+  renderTable();
+  document.body.dataset.rendered = String(++rendered);
+}
+
+function card(title, rows, current) {
+  const body = rows.map(([label, value, id]) =>
+    `<div><span>${esc(label)}</span><b${id ? ` id="${id}"` : ""}>${esc(value)}</b></div>`).join("");
+  return `<div class="card${current ? " current" : ""}"><h3>${esc(title)}</h3>${body}</div>`;
+}
+
+function renderTotals(an) {
+  const t = an.totals;
+  const stageRows = (st) => [
+    ["time", secs(t[st].time), `total-${st}-time`],
+    ["OPs", si(t[st].ops)],
+    ["memory access", si(t[st].memory_access, "B")],
+    ["compute-bound", pct(t[st].compute_bound_time / t[st].time)],
+  ];
+  const cards = [
+    card("Prefill", stageRows("prefill"), state.stage === "prefill"),
+    card("Decode step", stageRows("decode"), state.stage === "decode"),
+  ];
+  const g = an.generation;
+  if (g) {
+    cards.push(card(`Generation of ${an.inputs.gen_len} tokens`, [
+      ["time to first token", secs(g.ttft), "total-ttft"],
+      ["time per output token", secs(g.tpot), "total-tpot"],
+      ["end-to-end", secs(g.e2e_latency), "total-e2e"],
+      ["throughput", `${si(g.throughput)} tok/s`, "total-throughput"],
+    ], state.stage === "generation"));
+  }
+  const mem = an.memory.generation || an.memory.decode;
+  cards.push(card("Memory", [
+    ["total", `${si(mem.total, "B")} of ${si(mem.capacity, "B")}`, "total-memory"],
+    ["fits", mem.fits ? "yes" : "NO"],
+    ["largest batch that fits", si(mem.max_batch)],
+  ]));
+  if (an.speculative) {
+    const sp = an.speculative;
+    cards.push(card("Speculative decoding", [
+      ["tokens per step", p3(sp.tokens_per_step)],
+      ["time per token", secs(sp.time_per_token)],
+      ["speed-up", ratio(sp.speedup)],
+    ]));
+  }
+  $("#totals").innerHTML = cards.join("");
+}
+
+function boundShares(ops) {
+  const total = ops.reduce((s, o) => s + (o.total_time || 0), 0) || 1;
+  const shares = {};
+  for (const o of ops) shares[o.bound] = (shares[o.bound] || 0) + (o.total_time || 0) / total;
+  return shares;
+}
+
+function renderWhy(an) {
+  const stage = graphStage();
+  const t = an.totals[stage];
+  const ops = stageOps(stage);
+  // The ridge point of the dtype doing most of the stage's work (matrix products, usually).
+  const work = {};
+  for (const o of ops) work[o.compute_dtype] = (work[o.compute_dtype] || 0) + o.ops * o.count;
+  const dtype = Object.keys(work).reduce((a, b) => (work[b] > work[a] ? b : a));
+  const peak = an.device.peak_ops[dtype];
+  const ridge = peak / an.device.memory_bandwidth;
+  const intensity = t.ops / t.memory_access;
+  const shares = Object.entries(boundShares(ops)).sort((x, y) => y[1] - x[1])
+    .map(([bound, share]) => `${pct(share)} ${bound}-bound`).join(", ");
+  const moved = [["weights", t.load_weight], ["KV cache", t.load_kv + t.store_kv],
+    ["activations", t.load_act + t.store_act]]
+    .map(([what, bytes]) => `${pct(bytes / t.memory_access)} ${what}`).join(", ");
+  const verdict = intensity < ridge
+    ? "below the ridge point: the device waits on memory, and fewer bytes make it faster"
+    : "above the ridge point: the device is busy computing, and fewer bytes will not help";
+  const label = stage === "prefill" ? "Prefill" : "A decode step";
+  const items = t.bottlenecks.map((b) =>
+    `<li><b>${esc(b.name)}</b> ${pct(b.share)} <span class="bound" style="color:${COLORS[b.bound]}">${esc(b.bound)}</span>: ${esc(b.advice)}</li>`).join("");
+  $("#why").innerHTML = `<h2>Why it takes ${esc(secs(t.time))}</h2>
+    <p>${label} spends its operator time ${esc(shares)}. It does ${esc(si(intensity))} OP per byte
+    against a ridge point of ${esc(si(ridge))} OP/byte (${esc(dtype)} peak ÷
+    bandwidth), ${verdict}. It moves ${esc(si(t.memory_access, "B"))}: ${esc(moved)}.</p>
+    <ul>${items}</ul>`;
+}
+
+// The decoder block as a graph ------------------------------------------------------------------
+const NODE = { w: 168, h: 42, gx: 12, gy: 20, lane: 44, top: 12 };
+
+function rowsOf(ops) {
+  const together = (a, b) => PARALLEL.some((g) => g.includes(a.name) && g.includes(b.name));
+  const rows = [];
+  for (const op of ops) {
+    const row = rows[rows.length - 1];
+    if (row && row[0].scope === op.scope && together(row[row.length - 1], op)) row.push(op);
+    else rows.push([op]);
+  }
+  return rows;
+}
+
+function layout(ops) {
+  const rows = rowsOf(ops);
+  const widest = Math.max(...rows.map((r) => r.length));
+  const width = NODE.lane + widest * (NODE.w + NODE.gx) + NODE.gx;
+  let y = NODE.top;
+  let frame = null;
+  const placed = rows.map((row, i) => {
+    const inBlock = row[0].scope === "block";
+    if (inBlock && !frame) { y += 22; frame = { y0: y - 18, first: i }; }
+    if (!inBlock && frame && frame.y1 == null) { frame.y1 = y - NODE.gy + 8; y += 14; }
+    const span = row.length * NODE.w + (row.length - 1) * NODE.gx;
+    const x0 = NODE.lane + (width - NODE.lane - span) / 2;
+    const nodes = row.map((op, k) => ({ op, x: x0 + k * (NODE.w + NODE.gx), y }));
+    y += NODE.h + NODE.gy;
+    return nodes;
+  });
+  if (frame && frame.y1 == null) frame.y1 = y - NODE.gy + 8;
+  return { placed, width, height: y, frame };
+}
+
+function edges(placed) {
+  const lines = [];
+  for (let i = 1; i < placed.length; i++) {
+    for (const a of placed[i - 1]) {
+      for (const b of placed[i]) {
+        lines.push(`<line class="edge" x1="${a.x + NODE.w / 2}" y1="${a.y + NODE.h}"
+          x2="${b.x + NODE.w / 2}" y2="${b.y}" marker-end="url(#arrow)"/>`);
+      }
+    }
+  }
+  return lines.join("");
+}
+
+function residuals(placed) {
+  // Each residual add joins the input of its sub-block (the row after the previous add).
+  const paths = [];
+  let entry = placed.findIndex((r) => r[0].op.scope === "block");
+  placed.forEach((row, i) => {
+    if (row.length !== 1 || !/(^|_)add$/.test(row[0].op.name) || entry < 0) return;
+    const from = placed[entry][0];
+    const to = row[0];
+    const x = NODE.lane - 18;
+    const y0 = from.y - NODE.gy / 2;
+    paths.push(`<path class="residual" d="M ${from.x + NODE.w / 2} ${y0} H ${x} V ${to.y + NODE.h / 2}
+      H ${to.x}" marker-end="url(#arrow)"/>`);
+    entry = i + 1 < placed.length && placed[i + 1][0].op.scope === "block" ? i + 1 : -1;
+  });
+  return paths.join("");
+}
+
+function nodeSVG({ op, x, y }) {
+  const color = COLORS[op.bound] || "#777";
+  const label = op.scope === "block" ? `${secs(op.time)} ×${op.count}` : secs(op.time);
+  const bar = Math.max(2, (op.share || 0) * (NODE.w - 2));
+  const selected = state.op === op.index ? " selected" : "";
+  return `<g class="node${selected}" data-index="${op.index}" data-name="${esc(op.name)}"
+      transform="translate(${x},${y})" tabindex="0" role="button">
+    <title>${esc(op.name)}: ${esc(op.bound)}-bound, ${esc(pct(op.share))} of the stage</title>
+    <rect class="box" width="${NODE.w}" height="${NODE.h}" rx="5" fill="${color}22" stroke="${color}"/>
+    <rect class="bar" x="1" y="${NODE.h - 6}" width="${bar}" height="5" fill="${color}"/>
+    <text x="8" y="16" class="name">${esc(op.name)}</text>
+    <text x="8" y="31" class="time">${esc(label)} · ${esc(pct(op.share))}</text>
+  </g>`;
+}
+
+function renderGraph() {
+  const stage = graphStage();
+  const ops = stageOps(stage);
+  const { placed, width, height, frame } = layout(ops);
+  const layers = ops.find((o) => o.scope === "block");
+  const frameSVG = frame ? `<rect class="frame" x="${NODE.lane - 30}" y="${frame.y0}"
+      width="${width - NODE.lane + 26}" height="${frame.y1 - frame.y0}" rx="8"/>
+    <text class="frame-label" x="${NODE.lane - 24}" y="${frame.y0 + 13}">decoder block × ${layers.count} layers</text>` : "";
+  $("#graph").innerHTML = `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}">
+    <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6"
+      orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#888"/></marker></defs>
+    ${frameSVG}${edges(placed)}${residuals(placed)}${placed.flat().map(nodeSVG).join("")}</svg>`;
+  const what = state.stage === "generation"
+    ? "a decode step (the generation repeats it after one prefill)"
+    : stage === "prefill" ? "prefill" : "a decode step";
+  $("#graph-title").textContent = `Operators of ${what}: time per layer, share of the step`;
+  $("#graph-legend").innerHTML = Object.entries(COLORS).map(([b, c]) =>
+    `<span><i style="background:${c}"></i>${esc(b)}-bound</span>`).join("");
+}
+
+function renderDetails() {
+  const box = $("#node-details");
+  const op = state.op == null ? null : stageOps(graphStage()).find((o) => o.index === state.op);
+  if (!op) {
+    box.innerHTML = `<p class="muted">Click an operator in the graph or on the roofline.</p>`;
+    return;
+  }
+  const an = last.analysis;
+  const peak = an.device.peak_ops[op.compute_dtype];
+  const advice = (an.totals[op.stage].bottlenecks.find((b) => b.bound === op.bound) || {}).advice;
+  const rows = [
+    ["stage", op.stage], ["bound", `${op.bound}-bound`], ["compute dtype", op.compute_dtype],
+    [op.scope === "block" ? "time per layer" : "time", secs(op.time)],
+    ["time, all layers", secs(op.total_time)], ["share of the step", pct(op.share)],
+    ["OPs", si(op.ops)], ["memory access", si(op.memory_access, "B")],
+    ["· weights read", si(op.load_weight, "B")], ["· activations read", si(op.load_act, "B")],
+    ["· activations written", si(op.store_act, "B")], ["· KV cache read", si(op.load_kv, "B")],
+    ["· KV cache written", si(op.store_kv, "B")],
+    ["arithmetic intensity", `${si(op.arithmetic_intensity)} OP/B`],
+    ["performance", `${si(op.performance, "OP/s")} (${pct(op.performance / peak)} of peak)`],
+    ["link time", secs(op.link_time)], ["layers", String(op.count)],
+  ];
+  box.innerHTML = `<h3 id="node-name" style="color:${COLORS[op.bound]}">${esc(op.name)}</h3>
+    <table>${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join("")}</table>
+    ${advice ? `<p class="advice">${esc(advice)}</p>` : ""}`;
+}
+
+function select(stage, index) {
+  if (stage !== graphStage()) state.stage = stage;
+  state.op = index;
+  writeURL();
+  fillForm();
+  renderTotals(last.analysis);
+  renderWhy(last.analysis);
+  renderGraph();
+  renderDetails();
+  renderRoofline(last.analysis);
+  renderTable();
+}
+
+// Charts ----------------------------------------------------------------------------------------
+const PLOT_CONFIG = { displaylogo: false, responsive: true };
+const DASHES = ["solid", "dash", "dot", "dashdot"];
+const logspace = (a, b, n) => Array.from({ length: n }, (_, i) => 10 ** (a + ((b - a) * i) / (n - 1)));
+
+function renderRoofline(an) {
+  const bw = an.roofline.memory_bandwidth;
+  const xs = logspace(-2, 5, 120);
+  const traces = Object.entries(an.roofline.peaks).map(([dtype, peak], i) => ({
+    x: xs, y: xs.map((x) => Math.min(peak, x * bw)), mode: "lines", hoverinfo: "skip",
+    name: `roof ${dtype} (${si(peak, "OP/s")})`, line: { color: "#555", dash: DASHES[i % 4], width: 1.5 },
+  }));
+  for (const [stage, symbol] of [["prefill", "circle"], ["decode", "triangle-up-open"]]) {
+    const ops = stageOps(stage).filter((o) => o.ops > 0);
+    traces.push({
+      name: `${stage} operators`, mode: "markers", x: ops.map((o) => Math.max(o.arithmetic_intensity, 1e-2)),
+      y: ops.map((o) => o.performance), text: ops.map((o) => o.name),
+      customdata: ops.map((o) => [stage, o.index]),
+      hovertemplate: "%{text}<br>%{x:.3g} OP/B<br>%{y:.3s}OP/s<extra>" + stage + "</extra>",
+      marker: { symbol, size: 9, color: ops.map((o) => COLORS[o.bound]), line: { width: 1.5, color: ops.map((o) => COLORS[o.bound]) } },
+    });
+  }
+  const op = state.op == null ? null : stageOps(graphStage()).find((o) => o.index === state.op);
+  const on = op && op.ops > 0;
+  traces.push({
+    name: "selected", mode: "markers+text", x: on ? [Math.max(op.arithmetic_intensity, 1e-2)] : [],
+    y: on ? [op.performance] : [], text: on ? [op.name] : [], textposition: "top center",
+    hoverinfo: "skip", marker: { symbol: "circle-open", size: 22, color: "#000", line: { width: 3 } },
+  });
+  const el = $("#roofline");
+  Plotly.react(el, traces, {
+    title: { text: "Roofline: every operator", font: { size: 14 } },
+    xaxis: { type: "log", title: { text: "arithmetic intensity (OP/byte)" } },
+    yaxis: { type: "log", title: { text: "attainable performance (OP/s)" } },
+    legend: { orientation: "h", y: -0.25 }, margin: { l: 60, r: 10, t: 36, b: 40 }, height: 420,
+  }, PLOT_CONFIG);
+  if (!el.dataset.bound) {
+    el.on("plotly_click", (ev) => {
+      const cd = ev.points[0] && ev.points[0].customdata;
+      if (cd) select(cd[0], cd[1]);
+    });
+    el.dataset.bound = "1";
+  }
+}
+
+function renderMemory(an) {
+  const stages = Object.keys(an.memory);
+  const parts = [["weights", "#4e79a7"], ["kv_cache", "#f28e2b"], ["activations", "#59a14f"],
+    ["framework", "#bab0ac"]];
+  const traces = parts.map(([key, color]) => ({
+    type: "bar", name: key.replace("_", " "), x: stages, marker: { color },
+    y: stages.map((s) => (an.memory[s][key] || 0) / 1e9),
+  }));
+  const capacity = an.memory[stages[0]].capacity / 1e9;
+  const host = Math.max(...stages.map((s) => an.memory[s].host || 0));
+  Plotly.react($("#memory"), traces, {
+    barmode: "stack",
+    title: { text: `Memory (GB)${host ? ` · ${si(host, "B")} offloaded to the host` : ""}`, font: { size: 14 } },
+    shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: capacity, y1: capacity,
+      line: { color: "#c00", dash: "dash", width: 2 } }],
+    annotations: [{ xref: "paper", x: 1, y: capacity, xanchor: "right", yanchor: "bottom",
+      text: `device capacity ${si(capacity * 1e9, "B")}`, showarrow: false, font: { color: "#c00" } }],
+    yaxis: { title: { text: "GB" }, rangemode: "tozero" },
+    legend: { orientation: "h", y: -0.2 }, margin: { l: 50, r: 10, t: 36, b: 40 }, height: 420,
+  }, PLOT_CONFIG);
+}
+
+function renderCurve(axis, sel, label) {
+  const traces = [];
+  const notes = [];
+  for (const [which, curve] of Object.entries(last.curves[axis])) {
+    const name = state.b ? `${which.toUpperCase()} ` : "";
+    if (curve.error) { notes.push(`${name}${curve.error}`); continue; }
+    const kept = (ys) => ys.map((v, i) => (curve.fits[i] ? v : null));
+    const color = which === "a" ? "#4e79a7" : "#e15759";
+    traces.push({ x: curve.x, y: kept(curve.time_per_token).map((v) => v && v * 1e3), name: `${name}ms per token`,
+      mode: "lines+markers", line: { color }, marker: { size: 5 } });
+    traces.push({ x: curve.x, y: kept(curve.throughput), name: `${name}tokens/s`, yaxis: "y2",
+      mode: "lines+markers", line: { color, dash: "dash" }, marker: { size: 5, symbol: "square" } });
+  }
+  const cfg = state[state.show];
+  const current = axis === "batch" ? cfg.batch : cfg.prompt_len;
+  Plotly.react($(sel), traces, {
+    title: { text: `Against ${label} (gaps: does not fit in memory)`, font: { size: 14 } },
+    xaxis: { type: "log", title: { text: label } },
+    yaxis: { title: { text: "time per output token (ms)" }, rangemode: "tozero" },
+    yaxis2: { title: { text: "throughput (tokens/s)" }, overlaying: "y", side: "right",
+      rangemode: "tozero", showgrid: false },
+    shapes: [{ type: "line", yref: "paper", x0: current, x1: current, y0: 0, y1: 1, line: { color: "#999", dash: "dot" } }],
+    annotations: notes.map((text, i) => ({ xref: "paper", yref: "paper", x: 0, y: 1 - i * 0.08, text: esc(text), showarrow: false, xanchor: "left" })),
+    legend: { orientation: "h", y: -0.25 }, margin: { l: 60, r: 60, t: 36, b: 40 }, height: 380,
+  }, PLOT_CONFIG);
+}
+
+const UNIT_FORMAT = { s: secs, B: (v) => si(v, "B"), OP: (v) => si(v), "tokens/s": (v) => `${si(v)} tok/s` };
+
+function renderCompare() {
+  const box = $("#compare");
+  box.hidden = !last.compare;
+  if (!last.compare) return;
+  const changes = Object.keys(state.b).filter((k) => !same(state.a[k], state.b[k]) && k !== "config")
+    .map((k) => `${k}: ${encode(state.a[k]) || "—"} → ${encode(state.b[k]) || "—"}`);
+  const rows = last.compare.rows.map((r) => {
+    const f = UNIT_FORMAT[r.unit] || ((v) => si(v, r.unit));
+    const better = r.unit === "tokens/s" ? r.ratio > 1 : r.ratio < 1;
+    const cls = r.ratio == null || Math.abs(r.ratio - 1) < 1e-9 ? "" : better ? "better" : "worse";
+    return `<tr><th>${esc(r.metric)}</th><td>${esc(f(r.a))}</td><td>${esc(f(r.b))}</td>
+      <td class="${cls}">${esc(ratio(r.ratio))}</td></tr>`;
+  }).join("");
+  box.innerHTML = `<h2>A against B</h2>
+    <p class="muted">A: ${esc(last.compare.a)} · B: ${esc(last.compare.b)} · B changes
+    ${esc(changes.join(", ") || "nothing yet: pick B above and change it")}</p>
+    <table id="compare-table"><tr><th>metric</th><th>A</th><th>B</th><th>B / A</th></tr>${rows}</table>`;
+}
+
+function renderTable() {
+  const ops = stageOps(graphStage());
+  const head = ["operator", "×", "OPs", "memory", "OP/B", "OP/s", "bound", "time", "share"];
+  const rows = ops.map((o) => `<tr data-index="${o.index}"${o.index === state.op ? ' class="selected"' : ""}>
+    <th>${esc(o.name)}</th><td>${o.count}</td><td>${si(o.ops)}</td><td>${si(o.memory_access, "B")}</td>
+    <td>${si(o.arithmetic_intensity)}</td><td>${si(o.performance)}</td><td>${esc(o.bound)}</td>
+    <td>${secs(o.time)}</td><td>${pct(o.share)}</td></tr>`).join("");
+  $("#operator-table").innerHTML =
+    `<table><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>${rows}</table>`;
+}
+
+// Events ----------------------------------------------------------------------------------------
+function onInput(ev) {
+  const el = ev.target;
+  if (el.name === "stage") {
+    switchStage(el.value);
+    return;
+  }
+  const key = el.dataset.key;
+  if (!key) return;
+  const value = readInput(el);
+  // A partly typed model name is not a request yet; Enter or leaving the field sends it.
+  if (key === "model" && ev.type === "input" && !known(value)) return;
+  const cfg = state[state.show];
+  cfg[key] = value;
+  if (key === "model") { cfg.config = ""; cfg.config_name = ""; }
+  if (key === "device" && value === "custom") $("#device-custom").open = true;
+  state.op = key === "model" ? null : state.op;
+  fillForm();
+  changed();
+}
+
+function switchStage(stage) {
+  // The selected operator stays selected under its name (its index differs between stages).
+  const name = last && state.op != null
+    ? (stageOps(graphStage()).find((o) => o.index === state.op) || {}).name : null;
+  state.stage = stage;
+  if (!last) { writeURL(); return; }
+  const match = stageOps(graphStage()).find((o) => o.name === name);
+  select(graphStage(), match ? match.index : null);
+}
+
+let MODEL_IDS = new Set();
+const known = (v) => MODEL_IDS.has(String(v).toLowerCase());
+
+async function onUpload(ev) {
+  const file = ev.target.files[0];
+  if (!file) return;
+  let config;
+  try {
+    config = JSON.parse(await file.text());
+  } catch (e) {
+    showError({ message: `${file.name} is not valid JSON: ${e.message}` });
+    return;
+  }
+  const name = file.name.replace(/\.json$/i, "").replace(/^config$/, "uploaded");
+  const res = await fetch("/api/model", { method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ config, name }) });
+  const data = await res.json();
+  if (!res.ok) { showError(data); return; }
+  const cfg = state[state.show];
+  Object.assign(cfg, { config: JSON.stringify(config), config_name: name, model: "" });
+  state.op = null;
+  ev.target.value = "";
+  fillForm();
+  changed();
+}
+
+function wire() {
+  const controls = $("#controls");
+  controls.addEventListener("input", onInput);
+  controls.addEventListener("change", onInput);
+  $("#upload").addEventListener("change", onUpload);
+  $("#drop-upload").addEventListener("click", () => {
+    Object.assign(state[state.show], { config: "", config_name: "", model: DEFAULTS.model });
+    fillForm(); changed();
+  });
+  for (const tab of document.querySelectorAll(".tab")) {
+    tab.addEventListener("click", () => { state.show = tab.dataset.show; fillForm(); changed(); });
+  }
+  $("#add-b").addEventListener("click", () => {
+    state.b = clone(state.a); state.show = "b"; fillForm(); changed();
+  });
+  $("#drop-b").addEventListener("click", () => {
+    state.b = null; state.show = "a"; fillForm(); changed();
+  });
+  $("#graph").addEventListener("click", (ev) => {
+    const node = ev.target.closest(".node");
+    if (node) select(graphStage(), Number(node.dataset.index));
+  });
+  $("#graph").addEventListener("keydown", (ev) => {
+    const node = ev.target.closest(".node");
+    if (node && (ev.key === "Enter" || ev.key === " ")) select(graphStage(), Number(node.dataset.index));
+  });
+  $("#copy-link").addEventListener("click", () => navigator.clipboard.writeText(location.href));
+  window.addEventListener("hashchange", () => { readURL(); fillForm(); refresh(); });
+}
+
+async function start() {
+  const get = (url) => fetch(url).then((r) => r.json());
+  const [openapi, models, devices] = await Promise.all([
+    get("/openapi.json"), get("/api/models"), get("/api/devices"),
+  ]);
+  FIELDS = fieldsFrom(openapi);
+  DEFAULTS = { ...BASIC };
+  for (const f of FIELDS) DEFAULTS[f.key] = f.default;
+  MODEL_IDS = new Set(models.map((m) => m.id.toLowerCase()));
+  $("#model-list").innerHTML = models.map((m) =>
+    `<option value="${esc(m.id)}">${esc(m.model_type)} · ${si(m.params)} params</option>`).join("");
+  $("#device").innerHTML = devices.map((d) =>
+    `<option value="${esc(d.name)}">${esc(d.display_name)}</option>`).join("") +
+    `<option value="custom">custom device…</option>`;
+  buildForm();
+  readURL();
+  fillForm();
+  wire();
+  writeURL();
+  refresh();
+}
+
+start();

@@ -1,0 +1,444 @@
+"""The web API through FastAPI's test client: the same numbers as `rooflens.api`, a 422 that
+names the field, caps on sizes, and no way to make it read a path or reach the Hub."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from rooflens import api
+from rooflens.core.results import compare
+from rooflens.hardware.catalog import catalog
+from rooflens.models.catalog import bundled_config, bundled_models
+from rooflens.web import create_app
+from rooflens.web import schemas as s
+
+LLAMA = "meta-llama/Llama-3.1-8B"
+SCENARIO = {"model": {"id": LLAMA}, "device": {"name": "h100-sxm"}, "batch": 4, "prompt_len": 1024}
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    return TestClient(create_app())
+
+
+def post(client: TestClient, path: str, body: object) -> dict:
+    res = client.post(path, json=body)
+    assert res.status_code == 200, res.text
+    return res.json()
+
+
+def error(client: TestClient, path: str, body: object, status: int = 422) -> dict:
+    res = client.post(path, json=body)
+    assert res.status_code == status, res.text
+    return res.json()
+
+
+# Same numbers as the Python API ----------------------------------------------------------------
+def test_analyze_totals_equal_the_python_api(client: TestClient) -> None:
+    options = {"w_bits": 4, "group_size": 128, "flash_attention": True, "kv_bits": 8}
+    data = post(client, "/api/analyze", {**SCENARIO, "gen_len": 256, "options": options})
+    want = api.analyze(LLAMA, "h100-sxm", batch=4, prompt_len=1024, gen_len=256, **options)
+    for stage, row in want.totals().items():
+        for key in ("time", "ops", "memory_access", "load_weight", "load_kv"):
+            assert data["totals"][stage][key] == pytest.approx(float(row[key]), rel=1e-12)
+    assert data["generation"]["tpot"] == pytest.approx(float(want.generation["tpot"]), rel=1e-12)
+    assert data["memory"]["decode"]["weights"] == float(want.memory["decode"].weights)
+    assert data["model"]["params"] == want.params == 8_030_261_248
+
+
+def test_analyze_operators_follow_the_graph_with_shares(client: TestClient) -> None:
+    data = post(client, "/api/analyze", {**SCENARIO, "stage": "decode"})
+    ops = data["operators"]
+    want = api.analyze(LLAMA, "h100-sxm", batch=4, prompt_len=1024, gen_len=128).operators()
+    want = want[want.stage == "decode"]
+    assert [o["name"] for o in ops] == list(want.name)
+    assert [o["index"] for o in ops] == list(range(len(ops)))
+    assert {o["stage"] for o in ops} == {"decode"}
+    assert sum(o["share"] for o in ops) == pytest.approx(1.0)
+    q = next(o for o in ops if o["name"] == "q_proj")
+    row = want[want.name == "q_proj"].iloc[0]
+    assert q["time"] == pytest.approx(row.time) and q["bound"] == row.bound == "memory"
+    assert q["total_time"] == pytest.approx(row.time * row["count"])
+
+
+def test_bottlenecks_carry_the_report_advice(client: TestClient) -> None:
+    from rooflens.views.report import ADVICE
+
+    data = post(client, "/api/analyze", SCENARIO)
+    decode = data["totals"]["decode"]["bottlenecks"]
+    assert [b["name"] for b in decode] == ["up_proj", "down_proj", "gate_proj"]
+    assert all(b["advice"] == ADVICE["memory"] for b in decode)
+
+
+def test_roofline_lists_the_peaks_in_use(client: TestClient) -> None:
+    data = post(client, "/api/analyze", {**SCENARIO, "options": {"w_bits": 8, "a_bits": 8}})
+    h100 = catalog()["h100-sxm"]
+    # W8A8 projections on INT8, attention on the 16-bit KV cache in BF16, norms on FP32.
+    assert data["roofline"] == {
+        "memory_bandwidth": h100.memory_bandwidth,
+        "peaks": {d: h100.peak_ops[d] for d in ("bf16", "fp32", "int8")},
+    }
+    dtypes = {o["name"]: o["compute_dtype"] for o in data["operators"]}
+    assert dtypes["q_proj"] == "int8" and dtypes["qk_matmul"] == "bf16"
+
+
+def test_sweep_equals_the_python_api(client: TestClient) -> None:
+    body = {
+        "model": {"id": LLAMA},
+        "device": {"name": "a6000"},
+        "batch": [1, 8, 64],
+        "prompt_len": [128, 2048],
+        "gen_len": [64],
+    }
+    data = post(client, "/api/sweep", body)
+    want = api.sweep(LLAMA, "a6000", batch=[1, 8, 64], prompt_len=[128, 2048], gen_len=[64])
+    assert data["columns"] == list(want.columns)
+    assert len(data["rows"]) == 6
+    got = [r["tpot"] for r in data["rows"]]
+    np.testing.assert_allclose(got, want.tpot.to_numpy(), rtol=1e-12)
+
+
+def test_compare_is_b_over_a(client: TestClient) -> None:
+    b = {**SCENARIO, "options": {"w_bits": 4}}
+    data = post(client, "/api/compare", {"a": SCENARIO, "b": b})
+    first = api.analyze(LLAMA, "h100-sxm", batch=4, prompt_len=1024, gen_len=128)
+    second = api.analyze(LLAMA, "h100-sxm", batch=4, prompt_len=1024, gen_len=128, w_bits=4)
+    want = compare(first, second).set_index("metric")
+    rows = {r["metric"]: r for r in data["rows"]}
+    assert set(rows) == set(want.index)
+    for metric, row in rows.items():
+        assert row["ratio"] == pytest.approx(want.loc[metric, "ratio"], rel=1e-12)
+    assert rows["decode step time"]["ratio"] < 0.35  # 4-bit weights: a third of the bytes
+
+
+def test_custom_and_overridden_devices(client: TestClient) -> None:
+    custom = {"memory_bandwidth": 1e12, "memory_capacity": 24e9, "peak_ops": {"bf16": 165e12}}
+    data = post(client, "/api/analyze", {**SCENARIO, "device": custom})
+    want = api.analyze(
+        LLAMA,
+        api.resolve_device("h100-sxm").model_copy(
+            update={
+                "name": "custom",
+                "memory_bandwidth": 1e12,
+                "memory_capacity": 24e9,
+                "peak_ops": {"bf16": 165e12},
+            }
+        ),
+        batch=4,
+        prompt_len=1024,
+        gen_len=128,
+    )
+    assert data["totals"]["decode"]["time"] == pytest.approx(float(want.totals()["decode"]["time"]))
+    assert data["device"]["name"] == "custom"
+    faster = {"name": "H100", "memory_bandwidth": 6.7e12}
+    data2 = post(client, "/api/analyze", {**SCENARIO, "device": faster})
+    assert data2["device"]["name"] == "h100-sxm (modified)"
+    ratio = (
+        data2["totals"]["decode"]["time"]
+        / post(client, "/api/analyze", SCENARIO)["totals"]["decode"]["time"]
+    )
+    assert ratio == pytest.approx(0.5, rel=0.02)  # decode is memory-bound: twice the bandwidth
+
+
+def test_what_if_and_speculative_options(client: TestClient) -> None:
+    body = {
+        **SCENARIO,
+        "options": {"scale_bandwidth": 2.0, "prune_depth": 0.25},
+        "speculative": {"draft": "meta-llama/Llama-2-7b-hf", "gamma": 3, "alpha": 0.7},
+    }
+    data = post(client, "/api/analyze", body)
+    want = api.analyze(
+        LLAMA,
+        "h100-sxm",
+        batch=4,
+        prompt_len=1024,
+        gen_len=128,
+        scale_bandwidth=2.0,
+        prune_depth=0.25,
+    )
+    assert data["totals"]["decode"]["time"] == pytest.approx(float(want.totals()["decode"]["time"]))
+    assert data["model"]["num_layers"] == 24
+    spec = api.speculate(
+        LLAMA,
+        "h100-sxm",
+        gamma=3,
+        alpha=0.7,
+        draft="meta-llama/Llama-2-7b-hf",
+        batch=4,
+        context=1024,
+        scale_bandwidth=2.0,
+    )
+    assert data["speculative"]["tokens_per_step"] == pytest.approx(float(spec.tokens_per_step))
+    assert data["speculative"]["speedup"] > 0
+
+
+def test_view_answers_the_page_in_one_request(client: TestClient) -> None:
+    b = {**SCENARIO, "options": {"w_bits": 4}}
+    data = post(client, "/api/view", {"a": SCENARIO, "b": b, "show": "b"})
+    assert data["analysis"]["inputs"]["w_bits"] == 4
+    batch = data["curves"]["batch"]
+    assert set(batch) == {"a", "b"}
+    assert batch["a"]["x"] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+    tpot = api.analyze(LLAMA, "h100-sxm", batch=64, prompt_len=1024, gen_len=128).generation["tpot"]
+    assert batch["a"]["time_per_token"][6] == pytest.approx(float(tpot))
+    prompts = data["curves"]["prompt_len"]["a"]["x"]
+    assert 1024 in prompts and max(prompts) <= 131072 - 127
+    assert data["compare"]["rows"][1]["metric"] == "decode step time"
+
+
+@pytest.mark.parametrize("model", sorted(bundled_models()))
+def test_every_bundled_model_is_viewable(client: TestClient, model: str) -> None:
+    data = post(client, "/api/view", {"a": {**SCENARIO, "model": {"id": model}, "prompt_len": 512}})
+    ops = data["analysis"]["operators"]
+    assert data["analysis"]["model"]["id"] == model
+    assert {o["stage"] for o in ops} == {"prefill", "decode"}
+    assert all(o["bound"] in ("memory", "compute", "link", "host link") for o in ops)
+    assert all(len(c["a"]["x"]) == len(c["a"]["throughput"]) > 3 for c in data["curves"].values())
+
+
+def test_curves_respect_micro_batches_and_context(client: TestClient) -> None:
+    a = {**SCENARIO, "options": {"micro_batches": 4, "pp": 2}}
+    data = post(client, "/api/view", {"a": a})
+    assert data["curves"]["batch"]["a"]["x"][0] == 4
+    assert all(x % 4 == 0 for x in data["curves"]["batch"]["a"]["x"])
+    gpt2 = {**SCENARIO, "model": {"id": "openai-community/gpt2"}, "prompt_len": 512}
+    data = post(client, "/api/view", {"a": gpt2})
+    assert max(data["curves"]["prompt_len"]["a"]["x"]) <= 1024 - 127
+    assert data["compare"] is None
+
+
+# Models: the catalog or an upload, nothing else ------------------------------------------------
+def test_uploaded_config_gives_the_bundled_numbers(client: TestClient) -> None:
+    config = bundled_config(LLAMA)
+    info = post(client, "/api/model", {"config": config, "name": "my-llama"})
+    assert info["id"] == "my-llama" and info["params"] == 8_030_261_248
+    by_id = post(client, "/api/analyze", SCENARIO)
+    uploaded = post(client, "/api/analyze", {**SCENARIO, "model": {"config": config}})
+    assert uploaded["totals"] == by_id["totals"]
+    assert uploaded["model"]["id"] == "uploaded"
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        {"id": "/etc/passwd"},
+        {"id": "src/rooflens/models/configs/meta-llama--Llama-3.1-8B.json"},
+        {"id": "~/.cache/huggingface"},
+        {"id": "someorg/some-model"},
+        {"id": "../../../etc/hosts"},
+    ],
+)
+def test_a_model_name_never_reads_a_path_or_the_hub(
+    client: TestClient, ref: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the web API must not read files or the Hub for a model name")
+
+    monkeypatch.setattr("rooflens.models.catalog.read_config_file", forbidden)
+    monkeypatch.setattr("rooflens.models.catalog._fetch", forbidden)
+    data = error(client, "/api/analyze", {**SCENARIO, "model": ref})
+    assert data["detail"][0]["loc"] == ["body", "model", "id"]
+    assert "paths and Hub ids are not read" in data["message"]
+
+
+def test_short_bundled_names_resolve(client: TestClient) -> None:
+    data = post(client, "/api/analyze", {**SCENARIO, "model": {"id": "llama-3.1-8b"}})
+    assert data["model"]["id"] == LLAMA
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "src/rooflens/hardware/devices/h100-sxm.toml"])
+def test_a_device_name_never_reads_a_path(client: TestClient, name: str) -> None:
+    data = error(client, "/api/analyze", {**SCENARIO, "device": {"name": name}})
+    assert data["detail"][0]["loc"] == ["body", "device", "name"]
+    assert "catalog device" in data["message"]
+
+
+def test_calibration_only_names_bundled_profiles(client: TestClient) -> None:
+    data = error(client, "/api/analyze", {**SCENARIO, "options": {"calibration": "/etc/passwd"}})
+    assert data["detail"][0]["loc"] == ["body", "options", "calibration"]
+    ok = post(client, "/api/analyze", {**SCENARIO, "options": {"calibration": "auto"}})
+    assert ok["estimate"].startswith("calibrated estimate (h100-sxm")
+
+
+def test_bad_uploads_are_422_naming_config(client: TestClient) -> None:
+    config = bundled_config(LLAMA)
+    for bad in (
+        {"model_type": "llama"},
+        {**config, "num_attention_heads": 0},
+        {**config, "num_attention_heads": "32"},
+        {**config, "model_type": ["llama"]},
+        {**config, "num_hidden_layers": 10**9},
+        {**config, "model_type": "bert"},
+    ):
+        data = error(client, "/api/model", {"config": bad})
+        assert data["detail"][0]["loc"] == ["body", "config"], data
+        assert data["message"].startswith("config"), data["message"]
+
+
+# 422s name the field ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("change", "loc", "words"),
+    [
+        ({"batch": 0}, ["body", "batch"], "greater than or equal to 1"),
+        ({"batch": s.MAX_BATCH + 1}, ["body", "batch"], "less than or equal"),
+        ({"options": {"w_bits": 5}}, ["body", "options", "w_bits"], "32, 16, 8, 4, 3, 2 or 1"),
+        ({"options": {"fusion": ["qkv", "warp"]}}, ["body", "options", "fusion", 1], "'qkv'"),
+        ({"options": {"nm_sparsity": "4:2"}}, ["body", "options", "nm_sparsity"], "N < M"),
+        (
+            {"options": {"micro_batches": 3}},
+            ["body", "options", "micro_batches"],
+            "a divisor of the batch size",
+        ),
+        ({"prompt_len": 131072}, ["body", "prompt_len"], "at most 131072 tokens"),
+        ({"colour": "red"}, ["body", "colour"], "Extra inputs are not permitted"),
+        ({"device": {}}, ["body", "device"], "missing: memory_bandwidth"),
+        ({"device": {"name": "h100", "peak_ops": {"fp64": 1e12}}}, None, "fp64"),
+        ({"options": {"tp": 3}}, ["body", "options", "tp"], "tp"),
+        ({"speculative": {"draft": "x", "gamma": 2}}, ["body", "speculative", "draft"], "draft"),
+    ],
+)
+def test_422_names_the_field_and_why(
+    client: TestClient, change: dict, loc: list | None, words: str
+) -> None:
+    data = error(client, "/api/analyze", {**SCENARIO, **change})
+    if loc is not None:
+        assert data["detail"][0]["loc"] == loc
+    field = ".".join(str(p) for p in data["detail"][0]["loc"][1:])
+    assert data["message"].startswith(field), data["message"]
+    assert words in data["message"]
+
+
+def test_non_finite_numbers_are_refused(client: TestClient) -> None:
+    body = json.dumps({**SCENARIO, "options": {"prompt_keep": float("nan")}})
+    res = client.post("/api/analyze", content=body, headers={"content-type": "application/json"})
+    assert res.status_code == 422
+    assert res.json()["detail"][0]["loc"] == ["body", "options", "prompt_keep"]
+
+
+def test_compare_points_into_a_or_b(client: TestClient) -> None:
+    bad = {**SCENARIO, "options": {"kv_bits": 7}}
+    data = error(client, "/api/compare", {"a": SCENARIO, "b": bad})
+    assert data["detail"][0]["loc"] == ["body", "b", "options", "kv_bits"]
+    data = error(client, "/api/view", {"a": {**SCENARIO, "options": {"micro_batches": 8}}})
+    assert data["detail"][0]["loc"] == ["body", "a", "options", "micro_batches"]
+
+
+def test_malformed_json_is_422(client: TestClient) -> None:
+    res = client.post("/api/view", content=b"{", headers={"content-type": "application/json"})
+    assert res.status_code == 422
+    assert res.json()["detail"][0]["type"] == "json_invalid"
+
+
+# Caps ------------------------------------------------------------------------------------------
+def test_body_size_is_capped(client: TestClient) -> None:
+    config = {**bundled_config(LLAMA), "padding": "x" * s.MAX_BODY_BYTES}
+    data = error(client, "/api/model", {"config": config}, status=413)
+    assert str(s.MAX_BODY_BYTES) in data["message"]
+
+
+def test_streamed_body_size_is_capped(client: TestClient) -> None:
+    def chunks():
+        for _ in range(5):
+            yield b" " * (s.MAX_BODY_BYTES // 4)
+
+    res = client.post("/api/view", content=chunks(), headers={"content-type": "application/json"})
+    assert res.status_code == 413
+
+
+def test_sweep_sizes_are_capped(client: TestClient) -> None:
+    base = {"model": {"id": LLAMA}, "device": {"name": "h100-sxm"}}
+    data = error(client, "/api/sweep", {**base, "batch": list(range(1, s.MAX_SWEEP_VALUES + 2))})
+    assert data["detail"][0]["loc"] == ["body", "batch"]
+    square = list(range(1, s.MAX_SWEEP_VALUES + 1))
+    assert len(
+        post(client, "/api/sweep", {**base, "batch": square, "prompt_len": square})["rows"]
+    ) == (s.MAX_SWEEP_POINTS)
+    cube = {**base, "batch": square, "prompt_len": square, "gen_len": [1, 2]}
+    data = error(client, "/api/sweep", cube)
+    assert f"a sweep has at most {s.MAX_SWEEP_POINTS}" in data["message"]
+    data = error(client, "/api/sweep", {**base, "batch": [0]})
+    assert "batch: every value must be in [1, 65536]" in data["message"]
+
+
+# Catalog, pages and assets ---------------------------------------------------------------------
+def test_model_search(client: TestClient) -> None:
+    everything = client.get("/api/models").json()
+    assert len(everything) == len(bundled_models())
+    llama = client.get("/api/models", params={"q": "llama 70b"}).json()
+    assert [m["id"] for m in llama] == ["meta-llama/Llama-2-70b-hf", "meta-llama/Llama-3.1-70B"]
+    assert llama[0]["num_layers"] == 80
+    assert len(client.get("/api/models", params={"limit": 3}).json()) == 3
+    res = client.get("/api/models", params={"limit": 0})
+    assert res.status_code == 422 and res.json()["detail"][0]["loc"] == ["query", "limit"]
+
+
+def test_devices_are_the_catalog(client: TestClient) -> None:
+    devices = client.get("/api/devices").json()
+    assert [d["name"] for d in devices] == list(catalog())
+    h100 = next(d for d in devices if d["name"] == "h100-sxm")
+    assert h100["memory_bandwidth"] == 3.35e12 and h100["calibration"] == "h100-sxm"
+
+
+def test_page_and_assets_are_all_local(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(u.startswith(("/", "#", "data:")) for u in sources), sources
+    for url in [u for u in sources if u.startswith("/") and u != "/docs"]:
+        assert client.get(url).status_code == 200, url
+    plotly_js = client.get("/vendor/plotly.min.js")
+    assert plotly_js.headers["content-type"].startswith("text/javascript")
+    assert b"plotly" in plotly_js.content[:2000].lower() and len(plotly_js.content) > 1_000_000
+    for asset in ("/static/app.js", "/static/docs.js", "/static/style.css", "/docs"):
+        text = client.get(asset).text
+        assert not re.search(r"https?://(?!127\.0\.0\.1)", text), asset
+
+
+def test_openapi_schema_is_served_and_docs_is_offline(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert set(schema["paths"]) == {
+        "/api/models",
+        "/api/devices",
+        "/api/model",
+        "/api/analyze",
+        "/api/sweep",
+        "/api/compare",
+        "/api/view",
+    }
+    options = schema["components"]["schemas"]["Options"]["properties"]
+    # Every option the Python API takes is in the contract (the page's form is built from it).
+    wanted = set(api.make_options.__kwdefaults__) | set(api.PRUNE) | set(api.WHAT_IF)
+    assert wanted == set(options)
+    assert options["w_bits"]["group"] == "Precision"
+    view = schema["paths"]["/api/view"]["post"]["responses"]
+    assert view["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/openapi.json" in docs.text
+    assert client.get("/redoc").status_code == 404
+
+
+def test_no_endpoint_serves_files_outside_static(client: TestClient) -> None:
+    for url in ("/static/../app.py", "/static/%2e%2e/app.py", "/static/../../api.py"):
+        assert client.get(url).status_code == 404, url
+
+
+def test_cli_web_serves_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from rooflens.cli.app import app
+
+    seen: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
+    res = CliRunner().invoke(app, ["web", "--port", "8123"])
+    assert res.exit_code == 0, res.output
+    assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
+    assert seen["app"].title == "rooflens"
+    assert "http://127.0.0.1:8123/" in res.output
+    bad = CliRunner().invoke(app, ["web", "--port", "70000"])
+    assert bad.exit_code == 2
