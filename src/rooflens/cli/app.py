@@ -900,4 +900,4 @@ def main() -> None:
 
 
 # Commands that run on real hardware live beside these; importing registers them.
-from rooflens.cli import measure_cmds, plot_cmds, serve_cmds, web_cmd  # noqa: E402, F401
+from rooflens.cli import advise_cmds, measure_cmds, plot_cmds, serve_cmds, web_cmd  # noqa: E402, F401

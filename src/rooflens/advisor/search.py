@@ -1,0 +1,329 @@
+"""Which hardware serves a workload within its SLO most cheaply: a search over devices, tensor
+parallelism, weight and KV quantization and batch limits, screened by a steady-state model on
+the analyzer's step times and confirmed for the top picks by the serving simulator.
+
+Steady state of one continuous-batching replica running B requests at once, each with a
+prompt of s and g output tokens (decode step t_d(B) at the mean context s + g/2, prefill of
+one prompt t_p): decoding pauses while prompts are prefilled (vLLM's default scheduler), so
+per unit time a share f = λ t_p goes to prefill and (1 - f) / t_d(B) decode steps produce
+B tokens each. Tokens balance, λ (g - 1) = B (1 - f) / t_d(B), which gives
+
+    λ(B) = B / (t_d(B) (g - 1) + B t_p)     TPOT(B) = t_d(B) / (1 - λ t_p)
+
+and a prompt waits for the running step, then for the prompts that arrived with it:
+TTFT_q ≈ t_d + t_p (1 + n_q), n_q the q-quantile of the arrivals in t_d + t_p (normal
+approximation of the Poisson count). The largest B within memory and the SLO sets a
+replica's capacity; replicas = ceil(rate / capacity).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt
+
+from rooflens.api import make_options, resolve_device, resolve_model
+from rooflens.core import analysis as core
+from rooflens.core.economics import step_power
+from rooflens.core.errors import InvalidInputError, RooflensError
+from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
+from rooflens.hardware.catalog import catalog
+from rooflens.serving.api import simulate
+from rooflens.serving.config import SLO, SchedulerConfig
+from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
+
+BATCHES = np.array([1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512])
+RANKS = {"cost": "cost_per_million", "energy": "energy_per_million", "latency": "e2e"}
+
+
+class Target(BaseModel):
+    """The load to serve: requests per second with prompts and answers of these lengths."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt_len: PositiveInt = 1000
+    output_len: PositiveInt = 300
+    rate: PositiveFloat = 1.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    device: Device
+    tp: int
+    w_bits: int
+    kv_bits: int
+
+
+def candidates(
+    devices: Iterable[Device],
+    tps: Sequence[int] = (1, 2, 4, 8),
+    w_bits: Sequence[int] = (16, 8, 4),
+    kv_bits: Sequence[int] = (16, 8),
+) -> list[Candidate]:
+    """Devices × tensor parallelism within one node × weight and KV widths."""
+    out = []
+    for device in devices:
+        node = device.devices_per_node or (8 if device.interconnect_bandwidth else 1)
+        for tp in tps:
+            if tp > node:
+                continue
+            out += [Candidate(device, tp, w, kv) for w in w_bits for kv in kv_bits]
+    return out
+
+
+def _screen(model: ModelSpec, cand: Candidate, target: Target, slo: SLO) -> dict[str, object]:
+    """One candidate through the steady-state model; a row of the advice table."""
+    s, g = target.prompt_len, target.output_len
+    options = make_options(w_bits=cand.w_bits, kv_bits=cand.kv_bits, tp=cand.tp)
+    mid = s + g // 2
+    # One vectorized analysis: decode at batch B and mean context, then one prompt's prefill.
+    batch = np.r_[BATCHES, 1]
+    prompt = np.r_[np.full(len(BATCHES), mid), s]
+    result = core.analyze(model, cand.device, batch=batch, prompt_len=prompt, options=options)
+    decode, prefill = result.steps["decode"], result.steps["prefill"]
+    t_d = decode.step_time()[:-1]
+    t_p = float(prefill.step_time()[-1])
+    mem = result.memory["decode"]
+    kv_token = float(mem.kv_cache[0]) / (mid + 1)
+    room = (
+        cand.device.memory_capacity
+        - float(mem.weights[0])
+        - float(result.memory["prefill"].activations[-1])
+    )
+    max_batch = math.floor(room / (kv_token * (s + g))) if room > 0 else 0
+    rate = BATCHES / (t_d * max(g - 1, 1) + BATCHES * t_p)
+    busy = rate * t_p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tpot = np.where(busy < 1, t_d / (1 - busy), np.inf)
+    z = NormalDist().inv_cdf(slo.percentile / 100)
+    mean_arrivals = rate * (t_d + t_p)
+    ttft = t_d + t_p * (1 + mean_arrivals + z * np.sqrt(mean_arrivals))
+    fits = max_batch >= BATCHES
+    meets = fits & (tpot <= slo.tpot) & (ttft <= slo.ttft)
+    row: dict[str, object] = {
+        "device": cand.device.name,
+        "tp": cand.tp,
+        "w_bits": cand.w_bits,
+        "kv_bits": cand.kv_bits,
+        "hourly_price": cand.device.hourly_price,
+        "max_batch_memory": max_batch,
+        "prefill_time": t_p,
+    }
+    if not meets.any():
+        return row | {"feasible": False, "binds": _why_not(fits, tpot, ttft, slo)}
+    best = int(np.flatnonzero(meets)[-1])
+    replicas = math.ceil(target.rate / rate[best])
+    # The batch each replica actually runs at its share of the load.
+    load = target.rate / replicas
+    b_load = float(np.interp(load, rate[: best + 1], BATCHES[: best + 1]))
+    at = {k: float(np.interp(b_load, BATCHES, v)) for k, v in (("t_d", t_d), ("tpot", tpot))}
+    share = load * t_p
+    power = (
+        share * float(step_power(prefill, cand.device)[-1])
+        + (1 - share) * float(np.interp(b_load, BATCHES, step_power(decode, cand.device)[:-1]))
+        if cand.device.tdp
+        else np.nan
+    )
+    arrivals = load * (at["t_d"] + t_p)
+    ttft_load = at["t_d"] + t_p * (1 + arrivals + z * math.sqrt(arrivals))
+    devices = replicas * cand.tp
+    tokens_per_hour = target.rate * (s + g) * 3600
+    price = cand.device.hourly_price
+    return row | {
+        "feasible": True,
+        "binds": _binds(best, fits, tpot, ttft, slo, decode.total(decode.compute_time)[:-1], t_d),
+        "batch_limit": int(BATCHES[best]),
+        "replica_capacity": float(rate[best]),
+        "replicas": replicas,
+        "devices": devices,
+        "batch_at_load": b_load,
+        "ttft": ttft_load,
+        "tpot": at["tpot"],
+        "e2e": ttft_load + (g - 1) * at["tpot"],
+        "cost_per_hour": devices * price if price else np.nan,
+        "cost_per_million": devices * price / tokens_per_hour * 1e6 if price else np.nan,
+        "energy_per_million": replicas * cand.tp * power * 3600 / tokens_per_hour * 1e6,
+    }
+
+
+def _why_not(fits: np.ndarray, tpot: np.ndarray, ttft: np.ndarray, slo: SLO) -> str:
+    if not fits[0]:
+        return "memory capacity: the weights and one request's KV cache do not fit"
+    if tpot[0] > slo.tpot:
+        return f"TPOT objective: even one request decodes at {tpot[0] * 1e3:.1f} ms per token"
+    return f"TTFT objective: one prompt alone takes {ttft[0]:.2f} s to its first token"
+
+
+def _binds(
+    best: int,
+    fits: np.ndarray,
+    tpot: np.ndarray,
+    ttft: np.ndarray,
+    slo: SLO,
+    compute: np.ndarray,
+    t_d: np.ndarray,
+) -> str:
+    """What keeps a replica from running a larger batch, in plain words."""
+    if best == len(BATCHES) - 1:
+        return f"batch limit: {BATCHES[best]} requests at once"
+    nxt = best + 1
+    if not fits[nxt]:
+        return f"memory capacity: KV cache for more than {BATCHES[best]} requests does not fit"
+    resource = "compute" if compute[nxt] > 0.5 * t_d[nxt] else "memory bandwidth"
+    if tpot[nxt] > slo.tpot:
+        return (
+            f"TPOT objective: at batch {BATCHES[nxt]} a token takes {tpot[nxt] * 1e3:.1f} ms "
+            f"(decode bound by {resource})"
+        )
+    return f"TTFT objective: at batch {BATCHES[nxt]} prompts wait {ttft[nxt]:.2f} s"
+
+
+@dataclass(frozen=True)
+class Advice:
+    """Every candidate (feasible or not, with why), ranked; `pareto` marks the front of cost
+    per million tokens against end-to-end latency."""
+
+    table: pd.DataFrame
+    rank: str
+    target: Target
+    slo: SLO
+
+    @property
+    def feasible(self) -> pd.DataFrame:
+        return self.table[self.table["feasible"]]
+
+    def top(self, n: int = 5) -> pd.DataFrame:
+        return self.feasible.head(n)
+
+    def explain(self, row: pd.Series) -> str:
+        """One pick in plain words."""
+        w = f"W{row['w_bits']} KV{row['kv_bits']}"
+        tp = f"TP={row['tp']} " if row["tp"] > 1 else ""
+        head = f"{int(row['replicas'])} × {tp}{row['device']} ({w})"
+        cost = (
+            f"${row['cost_per_hour']:.2f}/h, ${row['cost_per_million']:.3f} per million tokens"
+            if np.isfinite(row["cost_per_hour"])
+            else "no price in the catalog"
+        )
+        return (
+            f"{head}: each replica serves up to {row['replica_capacity']:.3g} req/s with at most "
+            f"{int(row['batch_limit'])} requests at once; what binds: {row['binds']}. At "
+            f"{self.target.rate:g} req/s: TTFT ≈ {row['ttft']:.2f} s, TPOT ≈ "
+            f"{row['tpot'] * 1e3:.1f} ms; {cost}."
+        )
+
+
+def pareto_front(cost: np.ndarray, latency: np.ndarray) -> np.ndarray:
+    """Points no other point beats on both cost and latency (ties kept)."""
+    cost, latency = np.asarray(cost, dtype=float), np.asarray(latency, dtype=float)
+    better_or_equal = (cost[None, :] <= cost[:, None]) & (latency[None, :] <= latency[:, None])
+    strictly = (cost[None, :] < cost[:, None]) | (latency[None, :] < latency[:, None])
+    dominated = (better_or_equal & strictly).any(axis=1)
+    return ~dominated & np.isfinite(cost) & np.isfinite(latency)
+
+
+def advise(
+    model: ModelSpec | str,
+    target: Target,
+    slo: SLO,
+    *,
+    devices: Iterable[Device | str] | None = None,
+    tps: Sequence[int] = (1, 2, 4, 8),
+    w_bits: Sequence[int] = (16, 8, 4),
+    kv_bits: Sequence[int] = (16, 8),
+    rank: str = "cost",
+    budget: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Advice:
+    """Screen every candidate and rank the feasible ones by `rank` ('cost', 'energy' or
+    'latency'); `budget` (USD per hour) drops the dearer ones. Devices default to the
+    catalog's priced devices."""
+    if rank not in RANKS:
+        raise InvalidInputError("rank", rank, "one of " + ", ".join(RANKS))
+    spec = resolve_model(model) if isinstance(model, str) else model
+    pool = (
+        [d for d in catalog().values() if d.hourly_price]
+        if devices is None
+        else [resolve_device(d) if isinstance(d, str) else d for d in devices]
+    )
+    if not pool:
+        raise InvalidInputError("devices", devices, "at least one device")
+    rows = []
+    for cand in candidates(pool, tps, w_bits, kv_bits):
+        try:
+            rows.append(_screen(spec, cand, target, slo))
+        except RooflensError as exc:
+            rows.append(
+                {"device": cand.device.name, "tp": cand.tp, "w_bits": cand.w_bits,
+                 "kv_bits": cand.kv_bits, "feasible": False, "binds": str(exc)}
+            )  # fmt: skip
+        if progress:
+            progress(1)
+    return _rank(pd.DataFrame(rows), rank, budget, target, slo)
+
+
+def _rank(table: pd.DataFrame, rank: str, budget: float | None, target: Target, slo: SLO) -> Advice:
+    for column in ("cost_per_hour", "cost_per_million", "energy_per_million", "e2e"):
+        if column not in table:
+            table[column] = np.nan
+    for column in ("replicas", "devices", "batch_limit"):
+        if column in table:
+            table[column] = table[column].astype("Int64")
+    if budget is not None:
+        over = table["feasible"] & (table["cost_per_hour"] > budget)
+        table.loc[over, "feasible"] = False
+        table.loc[over, "binds"] = f"over the budget of ${budget:g}/h"
+    table["pareto"] = False
+    ok = table["feasible"].to_numpy(dtype=bool)
+    table.loc[ok, "pareto"] = pareto_front(
+        table.loc[ok, "cost_per_million"].to_numpy(), table.loc[ok, "e2e"].to_numpy()
+    )
+    key = RANKS[rank]
+    table = table.sort_values(
+        ["feasible", key, "e2e"], ascending=[False, True, True], na_position="last"
+    ).reset_index(drop=True)
+    return Advice(table=table, rank=rank, target=target, slo=slo)
+
+
+def verify(advice: Advice, model: ModelSpec | str, top: int = 3, requests: int = 300) -> Advice:
+    """Run the top picks through the serving simulator (one replica at its share of the load,
+    Poisson arrivals, continuous batching with the pick's batch limit) and record the SLO
+    percentile of TTFT and TPOT it measures. Picks the simulator finds outside the SLO move
+    below those it confirms, marked 'fails in simulation'."""
+    spec = resolve_model(model) if isinstance(model, str) else model
+    table = advice.table.copy()
+    for column in ("simulated_ttft", "simulated_tpot"):
+        table[column] = np.nan
+    table["verified"] = pd.NA
+    q = advice.slo.percentile
+    for i in table.index[table["feasible"]][:top]:
+        row = table.loc[i]
+        workload = Workload(
+            requests=requests,
+            arrivals=ArrivalProcess(rate=advice.target.rate / row["replicas"]),
+            prompt=LengthDistribution(kind="fixed", a=advice.target.prompt_len),
+            output=LengthDistribution(kind="fixed", a=advice.target.output_len),
+        )
+        result = simulate(
+            spec,
+            row["device"],
+            workload,
+            scheduler=SchedulerConfig(max_batch=int(row["batch_limit"])),
+            slo=advice.slo,
+            w_bits=int(row["w_bits"]),
+            kv_bits=int(row["kv_bits"]),
+            tp=int(row["tp"]),
+        )
+        table.loc[i, "simulated_ttft"] = result.percentile("ttft", q)
+        table.loc[i, "simulated_tpot"] = result.percentile("tpot", q)
+        table.loc[i, "verified"] = result.within_slo()
+    failed = table["verified"].eq(False).fillna(False).astype(bool)
+    table.loc[failed, "binds"] = "fails in simulation: " + table.loc[failed, "binds"]
+    order = np.lexsort((np.arange(len(table)), failed.to_numpy(), ~table["feasible"].to_numpy()))
+    return replace(advice, table=table.iloc[order].reset_index(drop=True))

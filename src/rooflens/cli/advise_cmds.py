@@ -1,0 +1,143 @@
+"""`rooflens advise`: the cheapest setup that serves a workload within its SLO."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from rooflens.advisor.search import RANKS, Target, advise, candidates, verify
+from rooflens.api import resolve_device
+from rooflens.cli import format as fmt
+from rooflens.cli.app import (
+    FormatOpt,
+    ModelArg,
+    OutputFormat,
+    _clean_errors,
+    _console,
+    app,
+    err_console,
+)
+from rooflens.core.errors import InvalidInputError
+from rooflens.hardware.catalog import catalog
+from rooflens.serving.config import build, parse_slo
+
+SHOWN = ["device", "tp", "w_bits", "kv_bits", "replicas", "batch_limit", "ttft", "tpot",
+         "cost_per_hour", "cost_per_million", "energy_per_million", "pareto"]  # fmt: skip
+
+
+def _workload(text: str) -> Target:
+    """'prompt=1000,output=300,rate=20'."""
+    values: dict[str, float] = {}
+    names = {"prompt": "prompt_len", "output": "output_len", "rate": "rate"}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or key.strip() not in names:
+            raise InvalidInputError("--workload", text, "prompt=N,output=N,rate=R")
+        try:
+            values[names[key.strip()]] = float(value)
+        except ValueError:
+            raise InvalidInputError(f"--workload {key.strip()}", value, "a number") from None
+    for key in ("prompt_len", "output_len"):
+        if key in values:
+            values[key] = int(values[key])
+    return build(Target, "--workload", **values)
+
+
+def _ints(field: str, text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise InvalidInputError(field, text, "comma-separated integers, e.g. 1,2,4,8") from None
+
+
+@app.command("advise")
+@_clean_errors
+def advise_cmd(
+    model: ModelArg,
+    workload: Annotated[
+        str, typer.Option(help="Load to serve: prompt=TOKENS,output=TOKENS,rate=REQ_PER_S.")
+    ] = "prompt=1000,output=300,rate=10",
+    slo: Annotated[
+        str, typer.Option(help="Objectives, e.g. ttft_p99=2s,tpot_p99=60ms.")
+    ] = "ttft_p99=2s,tpot_p99=60ms",
+    devices: Annotated[
+        str | None, typer.Option(help="Comma-separated devices (default: every priced one).")
+    ] = None,
+    tp: Annotated[str, typer.Option(help="Tensor-parallel widths to try.")] = "1,2,4,8",
+    w_bits: Annotated[str, typer.Option(help="Weight widths to try.")] = "16,8,4",
+    kv_bits: Annotated[str, typer.Option(help="KV-cache widths to try.")] = "16,8",
+    rank: Annotated[str, typer.Option(help="Rank by cost, energy or latency.")] = "cost",
+    budget: Annotated[float | None, typer.Option(help="Most USD per hour.")] = None,
+    verify_top: Annotated[
+        int, typer.Option("--verify", help="Confirm this many top picks in the simulator.")
+    ] = 3,
+    top: Annotated[int, typer.Option(help="Picks to show.")] = 5,
+    plot: Annotated[Path | None, typer.Option(help="Pareto front to .png/.svg/.pdf.")] = None,
+    output_format: FormatOpt = OutputFormat.table,
+) -> None:
+    """Search devices × tensor parallelism × quantization for the setup that meets the SLO
+    at the lowest cost (or energy, or latency); explain the top picks."""
+    target, objectives = _workload(workload), parse_slo(slo)
+    if rank not in RANKS:
+        raise InvalidInputError("--rank", rank, "one of " + ", ".join(RANKS))
+    pool = (
+        [resolve_device(d.strip()) for d in devices.split(",")]
+        if devices
+        else [d for d in catalog().values() if d.hourly_price]
+    )
+    widths = (_ints("--tp", tp), _ints("--w-bits", w_bits), _ints("--kv-bits", kv_bits))
+    total = len(candidates(pool, *widths))
+    bar = Progress("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err_console, transient=True)  # fmt: skip
+    task = bar.add_task("screening setups", total=total)
+    with bar if total > 200 and output_format is OutputFormat.table else nullcontext():
+        advice = advise(model, target, objectives, devices=pool, tps=widths[0],
+                        w_bits=widths[1], kv_bits=widths[2], rank=rank, budget=budget,
+                        progress=lambda n: bar.advance(task, n))  # fmt: skip
+    if verify_top:
+        advice = verify(advice, model, top=verify_top)
+    if plot:
+        from rooflens.views.advisor_plots import pareto
+
+        pareto(advice, plot)
+    picks = advice.top(top)
+    if output_format is OutputFormat.json:
+        data = {
+            "picks": json.loads(picks.to_json(orient="records")),
+            "explanations": [advice.explain(row) for _, row in picks.iterrows()],
+            "rejected": int((~advice.table["feasible"]).sum()),
+        }
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    elif output_format is OutputFormat.csv:
+        sys.stdout.write(advice.table.to_csv(index=False))
+    else:
+        _print(advice, picks)
+
+
+def _print(advice, picks) -> None:
+    console = _console()
+    if picks.empty:
+        reasons = advice.table["binds"].value_counts().head(3)
+        console.print("[red]No setup meets the SLO.[/red] Most common reasons:")
+        for reason, count in reasons.items():
+            console.print(f"  {count} setups: {reason}")
+        return
+    shown = picks[[c for c in SHOWN if c in picks]].copy()
+    for column in ("ttft", "tpot"):
+        shown[column] = shown[column].map(fmt.seconds)
+    shown["cost_per_hour"] = shown["cost_per_hour"].map(lambda v: f"${v:.2f}")
+    shown["cost_per_million"] = shown["cost_per_million"].map(lambda v: f"${v:.4f}")
+    shown["energy_per_million"] = shown["energy_per_million"].map(lambda v: fmt.si(v, "J"))
+    if "verified" in picks:
+        shown["simulated"] = picks["verified"].map({True: "meets SLO", False: "misses"}).fillna("")
+    console.print(fmt.frame_table(shown, f"best setups by {advice.rank}"))
+    for i, (_, row) in enumerate(picks.head(3).iterrows(), 1):
+        console.print(f"{i}. {advice.explain(row)}")
+    rejected = int((~advice.table["feasible"]).sum())
+    console.print(f"{len(advice.feasible)} setups meet the SLO; {rejected} do not.")

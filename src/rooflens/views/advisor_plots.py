@@ -1,0 +1,39 @@
+"""The advisor's picture: cost per million tokens against latency, the Pareto front drawn."""
+
+from __future__ import annotations
+
+import os
+
+from matplotlib.figure import Figure
+
+from rooflens.advisor.search import Advice
+from rooflens.views.plots import _save, plt
+
+
+def pareto(advice: Advice, path: str | os.PathLike[str] | None = None) -> Figure:
+    """Every feasible setup at (end-to-end latency, cost per million tokens); the front of
+    setups no other beats on both is joined, and the best pick named."""
+    ok = advice.feasible.dropna(subset=["cost_per_million", "e2e"])
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    ax.scatter(ok["e2e"], ok["cost_per_million"], marker="o", facecolors="white",
+               edgecolors="0.5", label="feasible setups")  # fmt: skip
+    front = ok[ok["pareto"]].sort_values("e2e")
+    ax.plot(front["e2e"], front["cost_per_million"], marker="s", color="0.1", label="Pareto front")
+    for _, row in front.iterrows():
+        ax.annotate(
+            f"{row['device']} ×{int(row['devices'])} W{row['w_bits']}",
+            (row["e2e"], row["cost_per_million"]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=7,
+        )
+    ax.set_xlabel("end-to-end latency per request (s)")
+    ax.set_ylabel("cost per million tokens (USD)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    t = advice.target
+    ax.set_title(f"{t.rate:g} req/s, {t.prompt_len}+{t.output_len} tokens", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)

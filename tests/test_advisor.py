@@ -1,0 +1,135 @@
+"""Hardware advice: hand-checked cases, the Pareto front, monotonicity, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import rooflens
+from rooflens.advisor import Target, advise, pareto_front, verify
+from rooflens.cli.app import app
+from rooflens.serving import SLO
+
+LLAMA_70B = "meta-llama/Llama-2-70b-hf"
+LLAMA_8B = "meta-llama/Llama-3.1-8B"
+CHAT = Target(prompt_len=1000, output_len=300, rate=20)
+runner = CliRunner()
+
+
+def test_a_model_that_fits_only_on_one_device() -> None:
+    # 70B parameters in fp16 are 138 GB: an H200 (141 GB) holds them, an A10 (24 GB) does not.
+    advice = advise(
+        LLAMA_70B, Target(prompt_len=200, output_len=50, rate=0.2), SLO(ttft=5, tpot=0.5),
+        devices=["a10", "h200-sxm"], tps=(1,), w_bits=(16,), kv_bits=(16,),
+    )  # fmt: skip
+    table = advice.table.set_index("device")
+    assert table.loc["h200-sxm", "feasible"] and not table.loc["a10", "feasible"]
+    assert table.loc["a10", "binds"].startswith("memory capacity")
+    assert list(advice.feasible["device"]) == ["h200-sxm"]
+
+
+def test_an_slo_only_tensor_parallelism_meets() -> None:
+    # W8 Llama-2-70B reads 69 GB per token: 20.6 ms on one H100 (3.35 TB/s), about half on two.
+    slo = SLO(ttft=2, tpot=0.015)
+    advice = advise(
+        LLAMA_70B, Target(prompt_len=500, output_len=100, rate=0.5), slo,
+        devices=["h100-sxm"], tps=(1, 2), w_bits=(8,), kv_bits=(16,),
+    )  # fmt: skip
+    table = advice.table.set_index("tp")
+    assert not table.loc[1, "feasible"] and table.loc[1, "binds"].startswith("TPOT objective")
+    assert table.loc[2, "feasible"] and table.loc[2, "tpot"] <= slo.tpot
+
+
+def test_pareto_front_by_hand() -> None:
+    cost = np.array([1.0, 2.0, 3.0, 2.0, 1.0])
+    latency = np.array([5.0, 3.0, 1.0, 4.0, 6.0])
+    # (2, 4) is beaten by (2, 3); (1, 6) by (1, 5).
+    assert pareto_front(cost, latency).tolist() == [True, True, True, False, False]
+
+
+@pytest.fixture(scope="module")
+def chat_advice():
+    return advise(LLAMA_8B, CHAT, SLO(ttft=2, tpot=0.06))
+
+
+def test_the_front_lists_no_dominated_setup(chat_advice) -> None:
+    ok = chat_advice.feasible
+    front = ok[ok["pareto"]]
+    assert len(front) >= 2
+    for _, row in front.iterrows():
+        beaten = (ok["cost_per_million"] <= row["cost_per_million"]) & (ok["e2e"] <= row["e2e"])
+        strictly = (ok["cost_per_million"] < row["cost_per_million"]) | (ok["e2e"] < row["e2e"])
+        assert not (beaten & strictly).any()
+    # Ranked by cost: the first pick is the cheapest feasible setup.
+    assert ok.iloc[0]["cost_per_million"] == ok["cost_per_million"].min()
+
+
+@pytest.mark.parametrize(("tight", "loose"), [((1.0, 0.03), (2.0, 0.06)), ((0.5, 0.02), (5, 0.2))])
+def test_a_looser_slo_never_costs_more(tight, loose) -> None:
+    devices = ["h100-sxm", "a100-sxm4-80gb", "l40s", "rtx-4090"]
+    best = [
+        advise(LLAMA_8B, CHAT, SLO(ttft=t, tpot=p), devices=devices)
+        .feasible["cost_per_million"]
+        .min()
+        for t, p in (tight, loose)
+    ]
+    assert best[1] <= best[0]
+
+
+def test_a_cheaper_device_stays_on_the_front(chat_advice) -> None:
+    on_front = chat_advice.feasible[chat_advice.feasible["pareto"]]
+    name = on_front.iloc[-1]["device"]
+    pool = [rooflens.resolve_device(d) for d in ("h100-sxm", "a100-sxm4-80gb", "l40s", name)]
+    before = advise(LLAMA_8B, CHAT, chat_advice.slo, devices=pool)
+    cheaper = [d.model_copy(update={"hourly_price": d.hourly_price / 2}) if d.name == name else d
+               for d in pool]  # fmt: skip
+    after = advise(LLAMA_8B, CHAT, chat_advice.slo, devices=cheaper)
+    front = lambda a: set(a.feasible[a.feasible["pareto"]]["device"])  # noqa: E731
+    assert name in front(before) and name in front(after)
+
+
+def test_budget_and_other_rankings(chat_advice) -> None:
+    budget = advise(LLAMA_8B, CHAT, chat_advice.slo, budget=5.0)
+    assert (budget.feasible["cost_per_hour"] <= 5.0).all()
+    assert budget.table["binds"].str.startswith("over the budget").any()
+    fast = advise(LLAMA_8B, CHAT, chat_advice.slo, rank="latency")
+    assert fast.feasible.iloc[0]["e2e"] == fast.feasible["e2e"].min()
+
+
+def test_the_simulator_confirms_the_top_pick(chat_advice) -> None:
+    checked = verify(chat_advice, LLAMA_8B, top=1, requests=200)
+    top = checked.table.iloc[0]
+    assert top["verified"] is True or top["verified"] == True  # noqa: E712
+    assert top["simulated_ttft"] <= chat_advice.slo.ttft
+    assert top["simulated_tpot"] <= chat_advice.slo.tpot
+    assert "each replica serves up to" in checked.explain(top)
+
+
+def test_advise_cli(tmp_path) -> None:
+    png = tmp_path / "pareto.png"
+    args = ["advise", LLAMA_8B, "--workload", "prompt=1000,output=300,rate=20", "--slo",
+            "ttft_p99=2s,tpot_p99=60ms", "--devices", "h100-sxm,l40s", "--verify", "1"]  # fmt: skip
+    result = runner.invoke(app, [*args, "--plot", str(png)])
+    assert result.exit_code == 0, result.output
+    assert "best setups by cost" in result.output and "what binds" in result.output
+    assert png.stat().st_size > 10_000
+    data = json.loads(runner.invoke(app, [*args, "-f", "json"]).output)
+    assert data["picks"][0]["verified"] is True and len(data["explanations"]) == len(data["picks"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--workload", "prompt=1000,users=3"], "--workload="),
+        (["--slo", "ttft=quick"], "--slo ttft='quick'"),
+        (["--rank", "vibes"], "--rank='vibes'"),
+        (["--tp", "two"], "--tp='two'"),
+        (["--devices", "h900"], "h900"),
+    ],
+)
+def test_bad_advise_input_exits_2(extra, message) -> None:
+    result = runner.invoke(app, ["advise", LLAMA_8B, "--verify", "0", *extra])
+    assert result.exit_code == 2 and message in result.output
