@@ -91,3 +91,25 @@ def test_a_device_without_tdp_has_no_energy(tiny_model, toy_device) -> None:
     with pytest.raises(InvalidInputError, match="TDP"):
         result.economics()
     assert np.isfinite(float(result.totals()["decode"]["time"]))
+
+
+def test_analyze_prints_energy_and_cost() -> None:
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    args = [
+        "analyze",
+        "meta-llama/Llama-2-7b-hf",
+        "-H",
+        "h100",
+        "--batch",
+        "16",
+        "--gen-len",
+        "256",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    api = rooflens.analyze("meta-llama/Llama-2-7b-hf", "h100", batch=16, gen_len=256)
+    output = float(api.economics()["cost_per_million_output"])
+    assert "energy and cost" in result.output and f"output ${output:.4f}" in result.output

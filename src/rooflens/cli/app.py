@@ -566,6 +566,29 @@ def _print_analysis(result: Analysis, frame: pd.DataFrame, stages: list[str]) ->
                 ],
             )
         )
+    if result.device.tdp is not None:
+        _console().print(fmt.key_value_table("energy and cost", _economics_rows(result)))
+
+
+def _economics_rows(result: Analysis) -> list[tuple[str, str]]:
+    """Power, energy and price per token (docs/advisor.md gives the model)."""
+    e = {k: float(v) for k, v in result.economics().items()}
+    rows = [
+        ("power (prefill / decode)", f"{e['prefill_power']:.0f} W / {e['decode_power']:.0f} W"),
+        ("energy per output token", fmt.si(e["energy_per_output_token"], "J")),
+    ]
+    if "energy_per_request" in e:
+        rows.append(("energy per request", fmt.si(e["energy_per_request"], "J")))
+    if "cost_per_million_output" in e:
+        price = result.device.hourly_price
+        rows.append(
+            (
+                f"cost per million tokens at ${price:g}/device-h",
+                f"input ${e['cost_per_million_input']:.4f} · output "
+                f"${e['cost_per_million_output']:.4f}",
+            )
+        )
+    return rows
 
 
 @app.command("memory")
