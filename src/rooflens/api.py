@@ -166,7 +166,7 @@ def make_options(
     dp: int = 1,
     micro_batches: int = 1,
     link_bandwidth: float | None = None,
-    link_latency: float = 5e-6,
+    link_latency: float | None = None,
     kv_budget: int | None = None,
     kv_policy: str = "h2o",
     prompt_keep: float = 1.0,
@@ -274,7 +274,8 @@ def analyze(
     Hardware what-ifs: scale_bandwidth, scale_compute, scale_capacity, compute_cap.
     calibration (None: roofline bound; 'auto', a profile name or file: calibrated estimate),
     execution ('graphs' | 'eager', for calibrated estimates), tp, pp, dp, micro_batches,
-    link_bandwidth (bytes/s) and link_latency (s) for parallelism.
+    link_bandwidth (bytes/s) and link_latency (s) for parallelism (default: a calibrated
+    profile's fitted link, else the device's interconnect and 5 µs).
     """
     device = what_if(resolve_device(hardware), options)
     options["calibration"] = resolve_calibration(options.get("calibration"), device)

@@ -57,4 +57,6 @@ def load_profile(name: str | os.PathLike[str]) -> EfficiencyProfile:
 def save_profile(profile: EfficiencyProfile, path: str | os.PathLike[str]) -> None:
     import tomli_w
 
-    Path(path).write_text(tomli_w.dumps(profile.model_dump(mode="json")), "utf-8")
+    # TOML has no null: figures not measured (the link, say) are left out and read back as None.
+    data = profile.model_dump(mode="json", exclude_none=True)
+    Path(path).write_text(tomli_w.dumps(data), "utf-8")

@@ -1,10 +1,12 @@
 """Measured vs roofline vs calibrated: per point, summarized, with a scatter plot.
 
     python -m rooflens.calibration.report MEASUREMENTS.json [...] --docs docs --profiles DIR
+        [--parallel TP.json ...]
 
 Each raw file (from `python -m rooflens.measure.validate`) gives one device. The profile is
 fitted with the suite and the first model's runs, then predicts both models; the second
-model is out of sample. The reverse fit is reported too.
+model is out of sample. The reverse fit is reported too. Files measured over several devices
+(`python -m rooflens.measure.parallel`) add a section per device (report_parallel).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from rooflens.calibration.fit import fit_profile, measurement_options
-from rooflens.calibration.profile import save_profile
+from rooflens.calibration.links import with_link
+from rooflens.calibration.profile import load_profile, save_profile
 from rooflens.core.analysis import analyze
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.hardware import Device
@@ -30,6 +33,10 @@ TARGETS = {  # category -> (median, max) |error| targets, None where no target a
     "decode step (eager)": (0.25, None),
     "operators (alone)": (0.15, None),
     "peak memory": (0.10, 0.10),
+    "collectives (alone)": (0.10, 0.25),
+    "TP prefill (graphs)": (0.10, 0.25),
+    "TP decode step (graphs)": (0.10, 0.25),
+    "TP decode step (eager)": (0.25, None),
 }
 
 
@@ -311,11 +318,37 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="hand-written text placed before the generated sections",
     )
+    parser.add_argument(
+        "--parallel",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="measurements over several devices (python -m rooflens.measure.parallel)",
+    )
     args = parser.parse_args(argv)
     lines = [args.preamble.read_text()] if args.preamble else ["# Validation", ""]
     for path in args.raw:
         lines += device_section(json.loads(path.read_text()), args.docs, args.profiles)
+    lines += parallel_sections([json.loads(p.read_text()) for p in args.parallel], args.profiles)
     (args.docs / "validation.md").write_text("\n".join(lines))
+
+
+def parallel_sections(raws: list[dict[str, Any]], profiles: Path | None) -> list[str]:
+    """A section per device; with `profiles`, its profile gains the fitted link."""
+    # Imported here: that module builds on this one's tables.
+    from rooflens.calibration.report_parallel import parallel_section
+
+    lines: list[str] = []
+    for hardware in sorted({raw["hardware"] for raw in raws}):
+        group = [raw for raw in raws if raw["hardware"] == hardware]
+        refitted = profiles / f"{hardware}.toml" if profiles is not None else None
+        profile = load_profile(refitted if refitted and refitted.is_file() else hardware)
+        section, fit = parallel_section(group, get_device(hardware), profile)
+        lines += section
+        if refitted is not None:
+            how = fit.describe(group[0]["environment"]["backend"])
+            save_profile(with_link(profile, fit, how), refitted)
+    return lines
 
 
 if __name__ == "__main__":

@@ -153,7 +153,13 @@ LinkBwOpt = Annotated[
         help="Link bandwidth between devices, bytes/s per direction (default: the device's)."
     ),
 ]
-LinkLatOpt = Annotated[float, typer.Option(help="Latency of one ring step on the link, s.")]
+LinkLatOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Latency of one ring step on the link, s (default: the calibrated profile's, "
+        "else 5e-6)."
+    ),
+]
 BudgetOpt = Annotated[
     int | None, typer.Option(help="KV-cache budget: most keys kept per sequence (eviction).")
 ]
@@ -370,7 +376,7 @@ def _analysis_options(
     dp: DPOpt = 1,
     micro_batches: MicroOpt = 1,
     link_bandwidth: LinkBwOpt = None,
-    link_latency: LinkLatOpt = 5e-6,
+    link_latency: LinkLatOpt = None,
     kv_budget: BudgetOpt = None,
     kv_policy: PolicyOpt = "h2o",
     prompt_keep: KeepOpt = 1.0,

@@ -19,12 +19,20 @@ from rooflens.cli.app import (
     _console,
     app,
 )
+from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
 from rooflens.models.catalog import resolve_config
 from rooflens.models.config import spec_from_config
 
 DeviceOpt = Annotated[str, typer.Option("--device", help="Where to run: 'cuda' or 'cpu'.")]
+TPOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--tp", help="Devices to spread over, one process each (NCCL on GPUs, gloo on CPUs)."
+    ),
+]
 HardwareOpt = Annotated[
     str | None,
     typer.Option(
@@ -78,10 +86,12 @@ def measure(
     calibration: CalibrationOpt = "auto",
     output: FormatOpt = OutputFormat.table,
     out: Annotated[Path | None, typer.Option("-o", help="Also write the JSON here.")] = None,
+    tp: TPOpt = None,
 ) -> None:
     """Run MODEL on this machine (random weights, or the checkpoint in a local model folder)
     and print measured beside predicted: whole steps eager and from CUDA graphs, TTFT/TPOT,
-    peak memory, and every operator alone."""
+    peak memory, and every operator alone. With --tp N: the model sharded over N devices (one
+    process each) and the collectives between them instead of the operators."""
     _torch(device)
     from rooflens.measure.session import measure as run_measure
 
@@ -95,9 +105,14 @@ def measure(
     if calibration is not None and not (calibration == "auto" and spec_device.calibration is None):
         profile = resolve_calibration(calibration, spec_device)
     weights = _checkpoint_folder(model)
-    result = run_measure(
-        config, spec, device, spec_device, batch, prompt_len, gen_len, profile, weights
-    )
+    if tp is not None:
+        result = _measure_tp(
+            config, spec, device, spec_device, (batch, prompt_len, gen_len), profile, tp, weights
+        )
+    else:
+        result = run_measure(
+            config, spec, device, spec_device, batch, prompt_len, gen_len, profile, weights
+        )
     if out is not None:
         out.write_text(json.dumps(result, indent=1))
     if output is OutputFormat.json:
@@ -109,6 +124,26 @@ def measure(
         typer.echo(pd.DataFrame(result["rows"]).to_csv(index=False), nl=False)
         return
     _print_rows(result)
+
+
+def _measure_tp(
+    config: dict[str, Any],
+    spec: ModelSpec,
+    device: str,
+    spec_device: Device,
+    sizes: tuple[int, int, int],
+    profile: EfficiencyProfile | None,
+    tp: int,
+    weights: str | None,
+) -> dict[str, Any]:
+    from rooflens.measure.parallel import check_model, check_world
+    from rooflens.measure.session import measure_tp
+
+    if weights is not None:
+        raise InvalidInputError("--tp", tp, "a model built from its config (random weights)")
+    check_world(device, tp)
+    check_model(config, spec, spec_device, tp)
+    return measure_tp(config, spec, device, spec_device, *sizes, profile, tp)
 
 
 def _checkpoint_folder(model: str) -> str | None:
@@ -124,7 +159,10 @@ def _print_rows(result: dict[str, Any]) -> None:
     _console().print(
         f"[bold]{result['model']}[/bold] on {env['device_name']} (driver {env.get('driver', '—')},"
         f" torch {env['torch']}, transformers {env['transformers']}) · {result['inputs']}"
+        + (f" · tp={result['tp']} over {env['backend']}" if "tp" in result else "")
     )
+    if result.get("tp") == 1:
+        _console().print("collectives over one device cross no link: their times are in the JSON")
     rows = []
     for r in result["rows"]:
         show = (lambda v: fmt.si(v, "B")) if r["unit"] == "B" else fmt.seconds
@@ -154,10 +192,32 @@ def calibrate(
     ] = "meta-llama/Llama-2-7b-hf",
     out: Annotated[Path, typer.Option("-o", help="Profile TOML to write.")] = Path("profile.toml"),
     raw: Annotated[Path | None, typer.Option(help="Also keep the raw measurements (JSON).")] = None,
+    collectives: Annotated[
+        bool,
+        typer.Option(
+            "--collectives",
+            help="Instead: time all-reduce, all-gather and all-to-all over --tp devices and "
+            "add the fitted link bandwidth and latency to the --calibration profile.",
+        ),
+    ] = False,
+    tp: TPOpt = None,
+    calibration: Annotated[
+        str,
+        typer.Option(
+            help="With --collectives: the profile the link is added to ('auto': the device's "
+            "bundled one, a profile name or a TOML file)."
+        ),
+    ] = "auto",
 ) -> None:
     """Micro-benchmark this device, time a model's real steps, and fit an efficiency profile
-    for `--calibration` (a few minutes on a GPU)."""
+    for `--calibration` (a few minutes on a GPU). With --collectives, fit the link between
+    devices instead (one process per device)."""
     _torch(device)
+    if collectives:
+        _calibrate_link(device, hardware, tp, calibration, out, raw)
+        return
+    if tp is not None:
+        raise InvalidInputError("--tp", tp, "only with --collectives: the suite runs on one device")
     from rooflens.calibration.fit import fit_profile
     from rooflens.calibration.profile import save_profile
     from rooflens.measure.environment import describe
@@ -187,4 +247,34 @@ def calibrate(
         f"wrote {out}: kernel {profile.kernel_time * 1e6:.2f} µs, framework "
         f"{profile.graph_overhead_per_layer * 1e6:.1f} µs per layer, eager host "
         f"{profile.eager_host_per_layer * 1e6:.0f} µs per layer"
+    )
+
+
+def _calibrate_link(
+    device: str, hardware: str | None, tp: int | None, base: str, out: Path, raw: Path | None
+) -> None:
+    """Collectives over `tp` processes (default: every GPU, or 2 on a CPU), the link fitted
+    on them and written into the base profile."""
+    import torch
+
+    from rooflens.calibration.links import fit_link, with_link
+    from rooflens.calibration.profile import save_profile
+    from rooflens.measure.parallel import check_world, measure_parallel
+
+    spec_device = _device_spec(device, hardware)
+    tp = tp if tp is not None else (torch.cuda.device_count() if device == "cuda" else 2)
+    check_world(device, tp)
+    if tp < 2:
+        raise InvalidInputError("--tp", tp, "2 or more devices: one device crosses no link")
+    profile = resolve_calibration(base, spec_device)
+    data = measure_parallel(None, None, device, spec_device, tp)
+    if raw is not None:
+        raw.write_text(json.dumps(data, indent=1))
+    fit = fit_link(data["collectives"], profile.kernel_time if profile else 0.0)
+    env = data["environment"]
+    how = f"{fit.describe(env['backend'])}, {env['device_name']}, {env['date']}"
+    save_profile(with_link(profile, fit, how), out)
+    _console().print(
+        f"wrote {out}: link {fit.bandwidth / 1e9:.1f} GB/s per direction, "
+        f"{fit.latency * 1e6:.2f} µs per ring step ({how})"
     )

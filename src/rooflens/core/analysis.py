@@ -8,7 +8,14 @@ import numpy as np
 
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.generation import decode_totals
-from rooflens.core.graph import Graph, attention_spans, build_graph, link_bandwidth, local_model
+from rooflens.core.graph import (
+    Graph,
+    attention_spans,
+    build_graph,
+    link_bandwidth,
+    link_latency,
+    local_model,
+)
 from rooflens.core.hardware import Device
 from rooflens.core.memory import kv_cache_bytes, peak_activation_bytes, weight_bytes
 from rooflens.core.model import ModelSpec
@@ -117,7 +124,8 @@ def _p2p_time(model: ModelSpec, device: Device, options: AnalysisOptions, step: 
     data = step.tokens * model.hidden_size * options.quantization.a_bits / 8
     # Stages are laid out after the tensor-parallel groups: a pipeline wider than a node hops
     # across the network.
-    return data / link_bandwidth(device, par, par.tp * par.pp) + par.link_latency
+    link = options.calibration
+    return data / link_bandwidth(device, par, par.tp * par.pp, link) + link_latency(par, link)
 
 
 def _check_context(

@@ -12,6 +12,7 @@ and element-wise (vector) kernels. Frameworks add kernels the analysis does not 
 embedding, cache writes, casts): their cost is a time per decoder layer plus a time per layer
 and token, and eager execution a host time per layer that the GPU waits for when it exceeds the
 kernels' own time. Frameworks also hold memory the analysis does not (workspaces): a constant.
+Collectives between devices take the link bandwidth and latency fitted on measured ones.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    model_validator,
+)
 
 OperatorClass = Literal["matmul", "attention", "vector"]
 
@@ -65,6 +73,11 @@ class EfficiencyProfile(BaseModel):
     graph_overhead_per_layer_token: NonNegativeFloat = 0.0
     eager_host_per_layer: NonNegativeFloat = 0.0
     memory_overhead: NonNegativeFloat = 0.0
+    # The link between devices as measured collectives fit it (`rooflens calibrate
+    # --collectives`): per-direction bandwidth and time per ring step, used for parallelism
+    # within a node where the user gives no link figures; provenance["link"] says how.
+    link_bandwidth: PositiveFloat | None = None
+    link_latency: NonNegativeFloat | None = None
     provenance: dict[str, str] = Field(default_factory=dict)
 
     def rates(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
@@ -30,7 +31,7 @@ from rooflens.core.operators import (
     TiedLinear,
     flash_block_sizes,
 )
-from rooflens.core.options import AnalysisOptions, Parallelism
+from rooflens.core.options import DEFAULT_LINK_LATENCY, AnalysisOptions, Parallelism
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,15 @@ def build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | Non
         ops = _contextual_sparsity(ops, local, options)
     if options.fusion:
         ops = _fuse(ops, set(options.fusion))
+    link = options.calibration
     if par.ep > 1 and model.is_moe:
-        ops = _expert_parallel(ops, model, par, link_bandwidth(device, par, par.tp * par.ep))
+        bandwidth = link_bandwidth(device, par, par.tp * par.ep, link)
+        ops = _expert_parallel(ops, model, par, bandwidth, link_latency(par, link))
     if options.low_rank_ratio is not None:
         ops = _low_rank(ops, options.low_rank_ratio, set(options.low_rank_layers))
     if par.tp > 1:
-        ops = _tensor_parallel(ops, model, par, link_bandwidth(device, par, par.tp))
+        bandwidth = link_bandwidth(device, par, par.tp, link)
+        ops = _tensor_parallel(ops, model, par, bandwidth, link_latency(par, link))
     return Graph(operators=tuple(ops), num_layers=local.num_layers, total_layers=model.num_layers)
 
 
@@ -199,7 +203,7 @@ def _fuse(ops: list[Operator], kinds: set[str]) -> list[Operator]:
 
 
 def _expert_parallel(
-    ops: list[Operator], model: ModelSpec, par: Parallelism, bandwidth: float
+    ops: list[Operator], model: ModelSpec, par: Parallelism, bandwidth: float, latency: float
 ) -> list[Operator]:
     """Send each token's hidden state to its experts' devices after routing, and the expert
     outputs back before combining them."""
@@ -209,7 +213,7 @@ def _expert_parallel(
         "width": model.hidden_size,
         "ranks": par.ep,
         "link_bandwidth": bandwidth,
-        "link_latency": par.link_latency,
+        "link_latency": latency,
         "fan_out": model.experts_per_token,
     }
     for op in ops:
@@ -256,9 +260,15 @@ def _low_rank(ops: list[Operator], ratio: float, names: set[str]) -> list[Operat
     return out
 
 
-def link_bandwidth(device: Device | None, par: Parallelism, ranks: int = 1) -> float:
-    """Bandwidth between the devices of a group: the override, else the device's interconnect
-    (or host link) within a node, its network bandwidth once the group spans nodes."""
+def link_bandwidth(
+    device: Device | None,
+    par: Parallelism,
+    ranks: int = 1,
+    calibrated: EfficiencyProfile | None = None,
+) -> float:
+    """Bandwidth between the devices of a group: the override, else the device's network
+    bandwidth once the group spans nodes; within a node, the bandwidth fitted on measured
+    collectives, else the device's interconnect (or host link)."""
     if par.link_bandwidth:
         return float(par.link_bandwidth)
     per_node = device.devices_per_node if device else None
@@ -271,6 +281,8 @@ def link_bandwidth(device: Device | None, par: Parallelism, ranks: int = 1) -> f
                 "lists no network bandwidth",
             )
         return float(device.network_bandwidth)
+    if calibrated is not None and calibrated.link_bandwidth:
+        return float(calibrated.link_bandwidth)
     bandwidth = device and (device.interconnect_bandwidth or device.host_bandwidth)
     if not bandwidth:
         raise InvalidInputError(
@@ -281,8 +293,17 @@ def link_bandwidth(device: Device | None, par: Parallelism, ranks: int = 1) -> f
     return float(bandwidth)
 
 
+def link_latency(par: Parallelism, calibrated: EfficiencyProfile | None = None) -> float:
+    """Time per ring step: the override, else the fitted one, else the default."""
+    if par.link_latency is not None:
+        return float(par.link_latency)
+    if calibrated is not None and calibrated.link_latency is not None:
+        return float(calibrated.link_latency)
+    return DEFAULT_LINK_LATENCY
+
+
 def _tensor_parallel(
-    ops: list[Operator], model: ModelSpec, par: Parallelism, bandwidth: float
+    ops: list[Operator], model: ModelSpec, par: Parallelism, bandwidth: float, latency: float
 ) -> list[Operator]:
     """Insert Megatron-LM's collectives: an all-reduce after the vocabulary-parallel embedding
     and after each row-parallel projection (one per branch, or one per parallel block), and an
@@ -313,7 +334,7 @@ def _tensor_parallel(
                 width=width,
                 ranks=par.tp,
                 link_bandwidth=bandwidth,
-                link_latency=par.link_latency,
+                link_latency=latency,
                 last_token_only=gather,
                 layers=op.layers,
             )

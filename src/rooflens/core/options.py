@@ -18,6 +18,8 @@ from pydantic import (
 from rooflens.core.efficiency import EfficiencyProfile
 
 Bits = Literal[32, 16, 8, 4, 3, 2, 1]
+# A few microseconds per ring step over NVLink with NCCL.
+DEFAULT_LINK_LATENCY = 5e-6
 
 
 class Quantization(BaseModel):
@@ -144,8 +146,9 @@ class Parallelism(BaseModel):
     # Per-direction bandwidth of the link between devices; default: the device's interconnect
     # (NVLink, Infinity Fabric, ICI), else its host link (PCIe).
     link_bandwidth: PositiveFloat | None = None
-    # Latency of one step of a ring collective: a few microseconds over NVLink with NCCL.
-    link_latency: NonNegativeFloat = 5e-6
+    # Latency of one step of a ring collective; default: a calibrated profile's, else
+    # DEFAULT_LINK_LATENCY.
+    link_latency: NonNegativeFloat | None = None
 
     @property
     def devices(self) -> int:

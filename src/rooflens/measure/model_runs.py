@@ -5,6 +5,7 @@ cache; peak device memory is read from PyTorch's allocator."""
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -130,8 +131,16 @@ class ModelRunner:
             torch.cuda.empty_cache()
 
     @torch.inference_mode()
-    def run(self, batch: int, new_tokens: int, past: int, graphs: bool = True) -> dict[str, Any]:
-        """Time one step eagerly and (on a GPU) from a CUDA graph; measure peak memory."""
+    def run(
+        self,
+        batch: int,
+        new_tokens: int,
+        past: int,
+        graphs: bool = True,
+        before: Callable[[], object] | None = None,
+    ) -> dict[str, Any]:
+        """Time one step eagerly and (on a GPU) from a CUDA graph; measure peak memory.
+        `before` runs ahead of each timed call (the processes of a sharded model meet)."""
         self._release()
         if self.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
@@ -141,11 +150,13 @@ class ModelRunner:
             torch.cuda.synchronize()
             result["peak_memory"] = torch.cuda.max_memory_allocated()
         result["eager"] = time_eager(
-            call, self.device, repeats=3 if new_tokens > 1 else 5, warmup=1
+            call, self.device, repeats=3 if new_tokens > 1 else 5, warmup=1, before=before
         )
         if self.device == "cuda" and graphs:
             try:
-                result["graph"] = time_graph(call, calls_per_graph=1, repeats=5, warmup=2)
+                result["graph"] = time_graph(
+                    call, calls_per_graph=1, repeats=5, warmup=2, before=before
+                )
                 result["graph_method"] = "cuda-graph replay"
             except RuntimeError as exc:
                 torch.cuda.synchronize()

@@ -15,13 +15,22 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_eager(fn: Callable[[], object], device: str, repeats: int = 5, warmup: int = 2) -> float:
-    """Seconds per call, host launches included (what eager frameworks pay)."""
+def time_eager(
+    fn: Callable[[], object],
+    device: str,
+    repeats: int = 5,
+    warmup: int = 2,
+    before: Callable[[], object] | None = None,
+) -> float:
+    """Seconds per call, host launches included (what eager frameworks pay). `before` runs
+    ahead of each timed call, untimed (processes of a group meet there)."""
     for _ in range(warmup):
         fn()
     _sync(device)
     samples = []
     for _ in range(repeats):
+        if before is not None:
+            before()
         start = time.perf_counter()
         fn()
         _sync(device)
@@ -34,6 +43,7 @@ def time_graph(
     calls_per_graph: int = 10,
     repeats: int = 5,
     warmup: int = 2,
+    before: Callable[[], object] | None = None,
 ) -> float:
     """Seconds per call of `fn` captured `calls_per_graph` times in one CUDA graph and replayed:
     the GPU's own time, with kernel launches taken off the host. A list of calls on distinct
@@ -55,6 +65,8 @@ def time_graph(
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     samples = []
     for _ in range(repeats):
+        if before is not None:
+            before()
         start.record()
         graph.replay()
         end.record()
