@@ -102,7 +102,7 @@ def test_budget_and_other_rankings(chat_advice) -> None:
 def test_the_simulator_confirms_the_top_pick(chat_advice) -> None:
     checked = verify(chat_advice, LLAMA_8B, top=1, requests=200)
     top = checked.table.iloc[0]
-    assert top["verified"] is True or top["verified"] == True  # noqa: E712
+    assert bool(top["verified"])
     assert top["simulated_ttft"] <= chat_advice.slo.ttft
     assert top["simulated_tpot"] <= chat_advice.slo.tpot
     assert "each replica serves up to" in checked.explain(top)

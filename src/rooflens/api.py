@@ -256,6 +256,17 @@ def make_options(
     )
 
 
+def resolve(
+    model: ModelLike, hardware: DeviceLike, options: dict[str, object]
+) -> tuple[ModelSpec, Device, AnalysisOptions]:
+    """The model (pruned as asked), the device (with what-ifs applied) and validated options,
+    from the keyword options every entry point takes."""
+    device = what_if(resolve_device(hardware), options)
+    options["calibration"] = resolve_calibration(options.get("calibration"), device)
+    spec = prune(resolve_model(model), options)
+    return spec, device, make_options(**options)  # type: ignore[arg-type]
+
+
 def analyze(
     model: ModelLike,
     hardware: DeviceLike,
@@ -277,15 +288,9 @@ def analyze(
     link_bandwidth (bytes/s) and link_latency (s) for parallelism (default: a calibrated
     profile's fitted link, else the device's interconnect and 5 µs).
     """
-    device = what_if(resolve_device(hardware), options)
-    options["calibration"] = resolve_calibration(options.get("calibration"), device)
+    spec, device, opts = resolve(model, hardware, options)
     return _core.analyze(
-        prune(resolve_model(model), options),
-        device,
-        batch=batch,
-        prompt_len=prompt_len,
-        gen_len=gen_len,
-        options=make_options(**options),  # type: ignore[arg-type]
+        spec, device, batch=batch, prompt_len=prompt_len, gen_len=gen_len, options=opts
     )
 
 
@@ -330,10 +335,9 @@ def speculate(
 ) -> SpeculativeEstimate:
     """Speculative decoding of `model` with a `draft` model or `gamma` Medusa heads: tokens per
     target step, time per token and speed-up over plain decoding (docs/techniques.md)."""
-    device = what_if(resolve_device(hardware), options)
-    options["calibration"] = resolve_calibration(options.get("calibration"), device)
+    spec, device, opts = resolve(model, hardware, options)
     return _speculative(
-        resolve_model(model),
+        spec,
         device,
         gamma=gamma,
         alpha=alpha,
@@ -342,5 +346,5 @@ def speculate(
         tree_width=tree_width,
         batch=batch,
         context=context,
-        options=make_options(**options),  # type: ignore[arg-type]
+        options=opts,
     )

@@ -102,8 +102,7 @@ def _screen(model: ModelSpec, cand: Candidate, target: Target, slo: SLO) -> dict
     with np.errstate(divide="ignore", invalid="ignore"):
         tpot = np.where(busy < 1, t_d / (1 - busy), np.inf)
     z = NormalDist().inv_cdf(slo.percentile / 100)
-    mean_arrivals = rate * (t_d + t_p)
-    ttft = t_d + t_p * (1 + mean_arrivals + z * np.sqrt(mean_arrivals))
+    ttft = _ttft(t_d, t_p, rate, z)
     fits = max_batch >= BATCHES
     meets = fits & (tpot <= slo.tpot) & (ttft <= slo.ttft)
     row: dict[str, object] = {
@@ -130,8 +129,7 @@ def _screen(model: ModelSpec, cand: Candidate, target: Target, slo: SLO) -> dict
         if cand.device.tdp
         else np.nan
     )
-    arrivals = load * (at["t_d"] + t_p)
-    ttft_load = at["t_d"] + t_p * (1 + arrivals + z * math.sqrt(arrivals))
+    ttft_load = float(_ttft(at["t_d"], t_p, load, z))
     devices = replicas * cand.tp
     tokens_per_hour = target.rate * (s + g) * 3600
     price = cand.device.hourly_price
@@ -150,6 +148,13 @@ def _screen(model: ModelSpec, cand: Candidate, target: Target, slo: SLO) -> dict
         "cost_per_million": devices * price / tokens_per_hour * 1e6 if price else np.nan,
         "energy_per_million": replicas * cand.tp * power * 3600 / tokens_per_hour * 1e6,
     }
+
+
+def _ttft(t_d: np.ndarray | float, t_p: float, rate: np.ndarray | float, z: float) -> np.ndarray:
+    """The q-quantile of the time to first token: the running step, then the prompts that
+    arrived with this one (Poisson count, normal approximation with quantile `z`)."""
+    arrivals = rate * (t_d + t_p)
+    return t_d + t_p * (1 + arrivals + z * np.sqrt(arrivals))
 
 
 def _why_not(fits: np.ndarray, tpot: np.ndarray, ttft: np.ndarray, slo: SLO) -> str:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from rooflens.advisor.search import RANKS, Target, advise, candidates, verify
 from rooflens.api import resolve_device
@@ -93,13 +92,11 @@ def advise_cmd(
     )
     widths = (_ints("--tp", tp), _ints("--w-bits", w_bits), _ints("--kv-bits", kv_bits))
     total = len(candidates(pool, *widths))
-    bar = Progress("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=err_console, transient=True)  # fmt: skip
-    task = bar.add_task("screening setups", total=total)
+    bar, advance = fmt.progress_bar(err_console, "screening setups", total)
     with bar if total > 200 and output_format is OutputFormat.table else nullcontext():
         advice = advise(model, target, objectives, devices=pool, tps=widths[0],
                         w_bits=widths[1], kv_bits=widths[2], rank=rank, budget=budget,
-                        progress=lambda n: bar.advance(task, n))  # fmt: skip
+                        progress=advance)  # fmt: skip
     if verify_top:
         advice = verify(advice, model, top=verify_top)
     if plot:

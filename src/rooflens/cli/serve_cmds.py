@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.progress import Progress
 
 from rooflens.cli import format as fmt
 from rooflens.cli.app import (
@@ -85,16 +85,7 @@ def _workload(params: dict[str, Any]) -> Workload:
 def _progress(total: int, label: str) -> tuple[Progress | None, Any]:
     if total < PROGRESS_FROM and label == "requests":
         return None, None
-    bar = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    )
-    task = bar.add_task(f"simulating ({label})", total=total)
-    return bar, lambda n: bar.advance(task, n)
+    return fmt.progress_bar(err_console, f"simulating ({label})", total)
 
 
 def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:

@@ -5,27 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rooflens.api import (
-    DeviceLike,
-    ModelLike,
-    make_options,
-    prune,
-    resolve_calibration,
-    resolve_device,
-    resolve_model,
-    what_if,
-)
+from rooflens.api import DeviceLike, ModelLike, resolve
 from rooflens.core.errors import InvalidInputError
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.results import SimulationResult
 from rooflens.serving.simulate import CapacityResult, Progress, find_capacity, run
 from rooflens.serving.workload import Requests, Workload, load_trace
-
-
-def _resolve(model: ModelLike, hardware: DeviceLike, options: dict[str, object]):
-    device = what_if(resolve_device(hardware), options)
-    options["calibration"] = resolve_calibration(options.get("calibration"), device)
-    return prune(resolve_model(model), options), device, make_options(**options)  # type: ignore[arg-type]
 
 
 def _requests(workload: Workload | Requests | str | Path) -> Requests:
@@ -52,7 +37,7 @@ def simulate(
     """Serve a workload (synthetic, drawn requests, or a CSV/JSONL trace) with `model` on
     replicas of `hardware`; analyzer options (w_bits, flash_attention, tp, calibration …)
     price every iteration."""
-    spec, device, opts = _resolve(model, hardware, options)
+    spec, device, opts = resolve(model, hardware, options)
     requests = _requests(workload if workload is not None else Workload())
     return run(spec, device, opts, requests, scheduler, cluster, slo, progress)
 
@@ -72,7 +57,7 @@ def capacity(
     """The highest arrival rate at which the SLO's percentile of TTFT and TPOT hold."""
     if not isinstance(workload, Workload):
         raise InvalidInputError("workload", workload, "a synthetic Workload (its rate is varied)")
-    spec, device, opts = _resolve(model, hardware, options)
+    spec, device, opts = resolve(model, hardware, options)
     return find_capacity(
         spec, device, opts, workload, slo, scheduler, cluster, tolerance, progress=progress
     )

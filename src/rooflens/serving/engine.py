@@ -390,10 +390,9 @@ class Engine:
                 np.ones((steps, b)), np.broadcast_to(width + k, (steps, b))
             )
             ends = self.clock + np.cumsum(times)
-            for t, seconds in zip(ends - times, times, strict=True):
-                row = (t, seconds, b, 0, 0.0, self.used * self.unit, len(self.waiting), b)
-                for key, value in zip(TIMELINE, row, strict=True):
-                    self.timeline[key].append(value)
+            columns = (ends - times, times, b, 0, 0.0, self.used * self.unit, len(self.waiting), b)
+            for key, values in zip(TIMELINE, columns, strict=True):
+                self.timeline[key].extend(np.broadcast_to(values, times.shape).tolist())
             last = np.maximum(self.output[ids] - 2, 0)
             self.finish[ids] = np.where(self.output[ids] > 1, ends[last], self.clock)
             self.clock = float(ends[-1])

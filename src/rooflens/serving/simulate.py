@@ -164,8 +164,3 @@ def find_capacity(
             if not low and mid < 1e-6:
                 break
     return CapacityResult(rate=low, result=best, probes=pd.DataFrame(probes))
-
-
-def timeline_frame(result: SimulationResult) -> pd.DataFrame:
-    """Iterations of every engine on one time axis, in order."""
-    return result.timeline.sort_values("start", kind="stable").reset_index(drop=True)
