@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -45,12 +44,6 @@ def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def spawn(task: dict[str, Any], world: int) -> dict[str, Any]:
     """Run `task` in `world` processes, one per device; what rank 0 returns."""
     import torch.multiprocessing as mp
@@ -60,11 +53,14 @@ def spawn(task: dict[str, Any], world: int) -> dict[str, Any]:
     os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "rank0.json"
-        mp.spawn(_worker, args=(world, _free_port(), task, str(out)), nprocs=world, join=True)
+        # Rendezvous through a file in the private folder: a free TCP port picked here could
+        # be taken by another process before the workers bind it.
+        store = f"file://{Path(folder) / 'rendezvous'}"
+        mp.spawn(_worker, args=(world, store, task, str(out)), nprocs=world, join=True)
         return json.loads(out.read_text())
 
 
-def _worker(rank: int, world: int, port: int, task: dict[str, Any], out: str) -> None:
+def _worker(rank: int, world: int, store: str, task: dict[str, Any], out: str) -> None:
     device = task["device"]
     options: dict[str, Any] = {"timeout": timedelta(minutes=10)}
     if device == "cuda":
@@ -73,12 +69,13 @@ def _worker(rank: int, world: int, port: int, task: dict[str, Any], out: str) ->
     else:  # processes share the cores: one thread each
         torch.set_num_threads(1)
     backend = "nccl" if device == "cuda" else "gloo"
-    url = f"tcp://127.0.0.1:{port}"
-    dist.init_process_group(backend, init_method=url, rank=rank, world_size=world, **options)
+    dist.init_process_group(backend, init_method=store, rank=rank, world_size=world, **options)
     try:
         result = run_task(task)
         if rank == 0:
             Path(out).write_text(json.dumps(result))
+        # No process tears its connections down while another still uses them.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
