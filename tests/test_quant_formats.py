@@ -39,18 +39,19 @@ def test_float_formats_use_float_tensor_types(tiny_model) -> None:
 
 
 @pytest.mark.parametrize(
-    ("q", "message"),
+    ("q", "field", "message"),
     [
-        ({"w_bits": 8, "w_format": "nf4"}, "w_bits must be 4"),
-        ({"w_bits": 4, "a_bits": 8, "w_format": "nf4"}, "weight-only"),
-        ({"w_bits": 2, "w_format": "fp"}, "FP8 or FP4"),
-        ({"w_format": "awq"}, "one of int, fp, nf4, mxfp4"),
+        ({"w_bits": 8, "w_format": "nf4"}, "w_bits", "expected 4 with w_format='nf4'"),
+        ({"w_bits": 4, "a_bits": 8, "w_format": "nf4"}, "a_bits", "weight-only"),
+        ({"w_bits": 2, "w_format": "fp"}, "w_bits", "FP8 or FP4"),
+        ({"w_format": "awq"}, "w_format", "one of int, fp, nf4, mxfp4"),
     ],
 )
-def test_bad_format_combinations(q: dict, message: str) -> None:
+def test_bad_format_combinations(q: dict, field: str, message: str) -> None:
+    # Each rule across settings names the setting the user would change.
     with pytest.raises(rooflens.InvalidInputError, match=message) as info:
         rooflens.make_options(**q)
-    assert info.value.field == "w_format"
+    assert info.value.field == field
 
 
 def _q_proj(model, device, batch: int, **q):

@@ -15,6 +15,7 @@ from rooflens import api
 from rooflens.core.results import compare
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import bundled_config, bundled_models
+from rooflens.settings import SETTING_NAMES
 from rooflens.web import create_app
 from rooflens.web import schemas as s
 
@@ -414,9 +415,8 @@ def test_openapi_schema_is_served_and_docs_is_offline(client: TestClient) -> Non
         "/api/advise",
     }
     options = schema["components"]["schemas"]["Options"]["properties"]
-    # Every option the Python API takes is in the contract (the page's form is built from it).
-    wanted = set(api.make_options.__kwdefaults__) | set(api.PRUNE) | set(api.WHAT_IF)
-    assert wanted == set(options)
+    # Every declared setting is in the contract (the page's form is built from it).
+    assert set(SETTING_NAMES) == set(options)
     assert options["w_bits"]["group"] == "Precision"
     view = schema["paths"]["/api/view"]["post"]["responses"]
     assert view["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")

@@ -113,7 +113,7 @@ def advise_cmd(
     picks = advice.top(top)
     if output_format is OutputFormat.json:
         data = {
-            "picks": json.loads(picks.to_json(orient="records")),
+            "picks": json.loads(picks.to_json(orient="records", double_precision=15)),
             "explanations": [advice.explain(row) for _, row in picks.iterrows()],
             "rejected": int((~advice.table["feasible"]).sum()),
         }

@@ -8,23 +8,14 @@ import inspect
 import json
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar, get_type_hints
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
 
-from rooflens.api import (
-    PRUNE,
-    WHAT_IF,
-    make_options,
-    prune,
-    resolve_calibration,
-    resolve_device,
-    resolve_model,
-    what_if,
-)
+from rooflens.api import resolve_calibration, resolve_device, resolve_model
 from rooflens.cli import format as fmt
 from rooflens.core import analysis as core
 from rooflens.core.errors import InvalidInputError, RooflensError
@@ -33,6 +24,14 @@ from rooflens.core.results import Analysis, compare
 from rooflens.hardware.catalog import catalog, device_from_dict
 from rooflens.models.catalog import bundled_models, load_model
 from rooflens.models.config import SUPPORTED_MODEL_TYPES
+from rooflens.settings import (
+    SETTING_NAMES,
+    Settings,
+    accepted,
+    parse_settings,
+    setting_from_text,
+    setting_kinds,
+)
 
 app = typer.Typer(
     help="Roofline analysis of LLM inference: operators, bounds, latency and memory.",
@@ -58,11 +57,6 @@ class Stage(str, enum.Enum):
     prefill = "prefill"
     decode = "decode"
     all = "all"
-
-
-class ConventionSet(str, enum.Enum):
-    rooflens = "rooflens"
-    llm_viewer = "llm-viewer"
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -112,100 +106,14 @@ PeakOpt = Annotated[
     list[str] | None,
     typer.Option("--peak", help="Peak OP/s per dtype, e.g. --peak bf16=989e12 (repeatable)."),
 ]
-WBits = Annotated[int, typer.Option(help="Weight bits (32, 16, 8, 4, 3, 2, 1).")]
-ABits = Annotated[int, typer.Option(help="Activation bits.")]
-KVBits = Annotated[int, typer.Option(help="KV-cache bits.")]
-GroupOpt = Annotated[
-    int | None,
-    typer.Option(
-        help="Weights per quantization group (fp16 scale + zero point); default per channel."
-    ),
-]
-FlashOpt = Annotated[
-    bool,
-    typer.Option(
-        "--flash-attention/--no-flash-attention", help="Fuse attention (FlashAttention-2 tiling)."
-    ),
-]
-ConventionOpt = Annotated[
-    ConventionSet,
-    typer.Option(help="Counting conventions: rooflens's, or the original LLM-Viewer's."),
-]
-LongOpt = Annotated[bool, typer.Option(help="Allow contexts beyond the model's max positions.")]
 CalibrationOpt = Annotated[
     str | None,
     typer.Option(
         help="Calibrated estimate from a profile: 'auto' (the device's bundled one), "
-        "a bundled profile name, or a TOML file. Default: roofline bound."
+        "a bundled profile name, or a TOML file. Empty: roofline bound."
     ),
 ]
-ExecutionOpt = Annotated[
-    str, typer.Option(help="With --calibration: 'graphs' (CUDA-graph replay) or 'eager'.")
-]
-TPOpt = Annotated[int, typer.Option("--tp", help="Tensor-parallel devices (Megatron-LM).")]
-EPOpt = Annotated[int, typer.Option("--ep", help="Expert-parallel devices (MoE).")]
-PPOpt = Annotated[int, typer.Option("--pp", help="Pipeline stages.")]
-DPOpt = Annotated[int, typer.Option("--dp", help="Data-parallel replicas.")]
-MicroOpt = Annotated[int, typer.Option(help="Micro-batches per step in the pipeline.")]
-LinkBwOpt = Annotated[
-    float | None,
-    typer.Option(
-        help="Link bandwidth between devices, bytes/s per direction (default: the device's)."
-    ),
-]
-LinkLatOpt = Annotated[
-    float | None,
-    typer.Option(
-        help="Latency of one ring step on the link, s (default: the calibrated profile's, "
-        "else 5e-6)."
-    ),
-]
-BudgetOpt = Annotated[
-    int | None, typer.Option(help="KV-cache budget: most keys kept per sequence (eviction).")
-]
-PolicyOpt = Annotated[
-    str,
-    typer.Option(
-        help="Eviction policy: 'h2o' (heavy hitters, with score bookkeeping) or 'streaming' "
-        "(attention sinks + recent window)."
-    ),
-]
-KeepOpt = Annotated[
-    float, typer.Option(help="Prompt compression: share of prompt tokens kept, in (0, 1].")
-]
-ScaleOpt = Annotated[float, typer.Option(min=0.0, help="What-if: scale the device's figure.")]
-CapOpt = Annotated[
-    float | None,
-    typer.Option(help="What-if: cap every compute peak at this OP/s (near-memory compute)."),
-]
-ShareOpt = Annotated[float, typer.Option(min=0.0, help="A share in [0, 1).")]
-SparseKernelOpt = Annotated[
-    bool,
-    typer.Option(help="Compute skips pruned weights (unstructured sparsity with a sparse kernel)."),
-]
-NMOpt = Annotated[str | None, typer.Option(help="N:M structured sparsity, e.g. 2:4.")]
-RankOpt = Annotated[
-    float | None, typer.Option(help="Low-rank factorization: rank as a share of min(in, out).")
-]
-RankLayersOpt = Annotated[
-    str | None,
-    typer.Option(help="Layers to factorize (default: all block projections), e.g. q_proj,o_proj."),
-]
-FusionOpt = Annotated[
-    str | None,
-    typer.Option(help="Fused kernels: 'all' or any of qkv,gate_up,act,add_norm,flash_decoding."),
-]
-ExitOpt = Annotated[
-    float, typer.Option(help="Early exit: mean share of layers a decode step runs, in (0, 1].")
-]
-ExitWidthOpt = Annotated[int, typer.Option(help="Outputs of each early-exit classifier.")]
-OffloadOpt = Annotated[
-    bool,
-    typer.Option(
-        help="Keep this in host memory and stream it over the host link each step (FlexGen)."
-    ),
-]
-WFormatOpt = Annotated[
+FormatOpt = Annotated[
     str,
     typer.Option(help="Weight format: int (GPTQ/AWQ), fp (FP8/FP4), nf4 (QLoRA), mxfp4 (OCP MX)."),
 ]
@@ -290,65 +198,37 @@ def parse_sizes(field: str, text: str) -> np.ndarray:
         raise InvalidInputError(field, text, accepted) from None
 
 
-OPTION_NAMES = (
-    "w_bits",
-    "a_bits",
-    "kv_bits",
-    "group_size",
-    "w_format",
-    "flash_attention",
-    "conventions",
-    "allow_long_context",
-    "calibration",
-    "execution",
-    "tp",
-    "ep",
-    "pp",
-    "dp",
-    "micro_batches",
-    "link_bandwidth",
-    "link_latency",
-    "kv_budget",
-    "kv_policy",
-    "prompt_keep",
-    "offload_weights",
-    "offload_kv",
-    "offload_disk_bandwidth",
-    "sparsity",
-    "sparse_kernel",
-    "nm_sparsity",
-    "low_rank_ratio",
-    "low_rank_layers",
-    "fusion",
-    "early_exit_depth",
-    "exit_classifier_width",
-    "active_heads",
-    "active_neurons",
-    "predictor_rank",
-)
 SIZE_NAMES = ("batch", "prompt_len", "gen_len")
+
+
+def _settings(params: dict[str, Any]) -> Settings:
+    """The declared settings among a command's parameters; an option left empty on the
+    command line keeps the setting's default."""
+    values = {}
+    for name, field in Settings.model_fields.items():
+        value = params.get(name)
+        if value is None and field.default is not None:
+            continue
+        values[name] = value
+    return parse_settings(values)
 
 
 def _run(params: dict[str, Any]) -> Analysis:
     """The analysis a command asks for; every command names its parameters the same way."""
-    spec = prune(
-        resolve_model(params["model"]), {k: params[k] for k in PRUNE if params.get(k) is not None}
-    )
+    settings = _settings(params)
+    spec = settings.pruned(resolve_model(params["model"]))
     device = _device(
         params.get("hardware"), params.get("bandwidth"), params.get("memory"), params.get("peak")
     )
-    device = what_if(device, {k: params[k] for k in WHAT_IF if params.get(k) is not None})
-    options = {name: params[name] for name in OPTION_NAMES if name in params}
-    if isinstance(options.get("conventions"), enum.Enum):
-        options["conventions"] = options["conventions"].value
-    options["calibration"] = resolve_calibration(options.get("calibration"), device)
+    device = settings.what_if(device)
+    profile = resolve_calibration(settings.calibration, device)
     return core.analyze(
         spec,
         device,
         batch=params["batch"],
         prompt_len=params["prompt_len"],
         gen_len=params["gen_len"],
-        options=make_options(**options),
+        options=settings.analysis_options(profile),
     )
 
 
@@ -359,74 +239,47 @@ def _emit(data: Any, frame: pd.DataFrame | None, output: OutputFormat) -> None:
         sys.stdout.write(frame.to_csv(index=False))
 
 
-def _analysis_options(
-    w_bits: WBits = 16,
-    a_bits: ABits = 16,
-    kv_bits: KVBits = 16,
-    group_size: GroupOpt = None,
-    w_format: WFormatOpt = "int",
-    flash_attention: FlashOpt = False,
-    conventions: ConventionOpt = ConventionSet.rooflens,
-    allow_long_context: LongOpt = False,
-    calibration: CalibrationOpt = None,
-    execution: ExecutionOpt = "graphs",
-    tp: TPOpt = 1,
-    ep: EPOpt = 1,
-    pp: PPOpt = 1,
-    dp: DPOpt = 1,
-    micro_batches: MicroOpt = 1,
-    link_bandwidth: LinkBwOpt = None,
-    link_latency: LinkLatOpt = None,
-    kv_budget: BudgetOpt = None,
-    kv_policy: PolicyOpt = "h2o",
-    prompt_keep: KeepOpt = 1.0,
-    offload_weights: OffloadOpt = False,
-    offload_kv: OffloadOpt = False,
-    offload_disk_bandwidth: Annotated[
-        float | None,
-        typer.Option(
-            help="Offload to disk: its read bandwidth in bytes/s (e.g. 7e9 for an NVMe SSD)."
-        ),
-    ] = None,
-    sparsity: ShareOpt = 0.0,
-    sparse_kernel: SparseKernelOpt = False,
-    nm_sparsity: NMOpt = None,
-    low_rank_ratio: RankOpt = None,
-    low_rank_layers: RankLayersOpt = None,
-    prune_heads: ShareOpt = 0.0,
-    prune_width: ShareOpt = 0.0,
-    prune_depth: ShareOpt = 0.0,
-    fusion: FusionOpt = None,
-    early_exit_depth: ExitOpt = 1.0,
-    exit_classifier_width: ExitWidthOpt = 1,
-    active_heads: Annotated[
-        float,
-        typer.Option(
-            help="Contextual sparsity: share of heads each token uses in decode (Deja Vu)."
-        ),
-    ] = 1.0,
-    active_neurons: Annotated[
-        float,
-        typer.Option(help="Contextual sparsity: share of MLP neurons each token uses in decode."),
-    ] = 1.0,
-    predictor_rank: Annotated[
-        int, typer.Option(help="Rank of the contextual-sparsity predictors.")
-    ] = 1024,
-    scale_bandwidth: ScaleOpt = 1.0,
-    scale_compute: ScaleOpt = 1.0,
-    scale_capacity: ScaleOpt = 1.0,
-    compute_cap: CapOpt = None,
+def _device_options(
     bandwidth: BandwidthOpt = None,
     memory: MemoryOpt = None,
     peak: PeakOpt = None,
 ) -> None:
-    """The options every analysis command takes; `analysis_options` merges them in."""
+    """The flags that define a custom device or override a catalog one's figures."""
+
+
+def _setting_option(name: str) -> inspect.Parameter:
+    """The command-line option of one declared setting: its flag, type, default, help (with
+    what it accepts) and help panel all come from `rooflens.settings.Settings`."""
+    field = Settings.model_fields[name]
+    flag = "--" + name.replace("_", "-")
+    kinds = setting_kinds(name)
+    if bool in kinds:
+        kind: Any = bool
+        decls = [f"{flag}/--no-{flag[2:]}"]
+    else:
+        kind = int if int in kinds else float if float in kinds else str
+        kind = kind | None
+        decls = [flag]
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    help_text = f"{field.description} [{accepted(Settings, name)}]"
+    option = typer.Option(*decls, help=help_text, rich_help_panel=str(extra.get("group")))
+    default = field.default if not isinstance(field.default, tuple) or field.default else None
+    if isinstance(default, tuple | list):
+        default = ",".join(default)
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option]
+    )
 
 
 def analysis_options(func: F) -> F:
-    """Add the shared analysis options to a command's signature (typer reads signatures) and
-    hand them to it as one `options` dict."""
-    shared = list(inspect.signature(_analysis_options, eval_str=True).parameters.values())
+    """Add every declared setting (and the custom-device flags) to a command's options, and
+    hand them to it as one `options` dict. Typer reads options from a signature, so the
+    signature is built from the declaration."""
+    device = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        for p in inspect.signature(_device_options, eval_str=True).parameters.values()
+    ]
+    shared = [*(_setting_option(name) for name in SETTING_NAMES), *device]
     own = [
         p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "options"
     ]
@@ -436,12 +289,8 @@ def analysis_options(func: F) -> F:
         options = {p.name: kwargs.pop(p.name) for p in shared if p.name in kwargs}
         return func(*args, options=options, **kwargs)
 
-    keyword = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in shared]
-    wrapper.__signature__ = inspect.Signature([*own, *keyword])  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {
-        **get_type_hints(_analysis_options, include_extras=True),
-        **get_type_hints(func, include_extras=True),
-    }
+    wrapper.__signature__ = inspect.Signature([*own, *shared])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *shared]}
     return wrapper  # type: ignore[return-value]
 
 
@@ -675,7 +524,7 @@ def sweep(
     result = _run({**locals(), **(options or {}), **sizes})
     frame = result.summary()
     if output is OutputFormat.json:
-        _emit(json.loads(frame.to_json(orient="records")), frame, output)
+        _emit(json.loads(frame.to_json(orient="records", double_precision=15)), frame, output)
         return
     if output is OutputFormat.csv:
         _emit(None, frame, output)
@@ -801,23 +650,25 @@ def hardware(
 
 
 def _setting(item: str) -> tuple[str, Any]:
-    """'w_bits=4' -> ('w_bits', 4): booleans, integers, floats, else text."""
+    """'w_bits=4' -> ('w_bits', 4), each value read as its declared type."""
     key, sep, text = item.partition("=")
     key = key.strip().replace("-", "_")
-    allowed = ("model", "hardware", *SIZE_NAMES, *OPTION_NAMES, *WHAT_IF, *PRUNE)
+    allowed = ("model", "hardware", *SIZE_NAMES, *SETTING_NAMES)
     if not sep or key not in allowed:
         raise InvalidInputError(
             "--vs/--base", item, f"KEY=VALUE with KEY one of {', '.join(allowed)}"
         )
     text = text.strip()
-    if text.lower() in ("true", "false"):
-        return key, text.lower() == "true"
-    for kind in (int, float):
+    if key in SETTING_NAMES:
+        return key, setting_from_text(key, text)
+    if key in SIZE_NAMES:
+        if key == "gen_len" and text.lower() in ("", "none"):
+            return key, None
         try:
-            return key, kind(text)
+            return key, int(text)
         except ValueError:
-            pass
-    return key, None if text.lower() == "none" else text
+            raise InvalidInputError(key, text, "a positive integer") from None
+    return key, text
 
 
 @app.command("compare")
@@ -855,7 +706,7 @@ def compare_cmd(
     first, second = _run(a), _run(b)
     frame = compare(first, second)
     if output is not OutputFormat.table:
-        _emit(json.loads(frame.to_json(orient="records")), frame, output)
+        _emit(json.loads(frame.to_json(orient="records", double_precision=15)), frame, output)
         return
     changed = ", ".join(f"{k}={v}" for k, v in b.items() if a.get(k) != v) or "nothing"
     shown = pd.DataFrame(
@@ -875,6 +726,7 @@ def compare_cmd(
 
 @app.command()
 @_clean_errors
+@analysis_options
 def speculate(
     model: ModelArg,
     hardware: HardwareOpt = None,
@@ -889,21 +741,19 @@ def speculate(
     tree_width: Annotated[int, typer.Option(help="Candidates verified per position.")] = 1,
     batch: Annotated[str, typer.Option(help="Batch sizes: 1,8,32 or 1:128:x2.")] = "1,8,32",
     context: Annotated[int, typer.Option(help="Tokens already in context.")] = 1024,
-    w_bits: WBits = 16,
-    a_bits: ABits = 16,
-    kv_bits: KVBits = 16,
     output: FormatOpt = OutputFormat.table,
+    options: dict[str, Any] | None = None,
 ) -> None:
     """Speculative decoding: tokens per target step, time per token and speed-up over plain
     decoding, across batch sizes."""
     from rooflens.api import speculate as run
 
-    if hardware is None:
-        raise InvalidInputError("--hardware", None, "a catalog device or TOML file")
+    opts = options or {}
+    device = _device(hardware, opts.get("bandwidth"), opts.get("memory"), opts.get("peak"))
     sizes = parse_sizes("--batch", batch)
     est = run(
         model,
-        hardware,
+        device,
         gamma=gamma,
         alpha=alpha,
         draft=draft,
@@ -911,9 +761,7 @@ def speculate(
         tree_width=tree_width,
         batch=sizes,
         context=context,
-        w_bits=w_bits,
-        a_bits=a_bits,
-        kv_bits=kv_bits,
+        **_settings(opts).model_dump(exclude_defaults=True),
     )
     frame = pd.DataFrame(
         {
@@ -927,7 +775,7 @@ def speculate(
         }
     )
     if output is not OutputFormat.table:
-        _emit(json.loads(frame.to_json(orient="records")), frame, output)
+        _emit(json.loads(frame.to_json(orient="records", double_precision=15)), frame, output)
         return
     shown = frame.assign(
         **{

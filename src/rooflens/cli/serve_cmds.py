@@ -14,9 +14,6 @@ from rich.progress import Progress
 
 from rooflens.cli import format as fmt
 from rooflens.cli.app import (
-    OPTION_NAMES,
-    PRUNE,
-    WHAT_IF,
     FormatOpt,
     HardwareOpt,
     ModelArg,
@@ -24,6 +21,7 @@ from rooflens.cli.app import (
     _clean_errors,
     _console,
     _device,
+    _settings,
     analysis_options,
     app,
     err_console,
@@ -167,9 +165,8 @@ def simulate(
     """Simulate serving: TTFT, time per token, throughput and goodput under a request load."""
     params = dict(locals()) | options
     device = _device(hardware, options.get("bandwidth"), options.get("memory"), options.get("peak"))
-    analysis = {k: options[k] for k in (*OPTION_NAMES, *PRUNE, *WHAT_IF) if options.get(k)}
-    if isinstance(analysis.get("conventions"), enum.Enum):
-        analysis["conventions"] = analysis["conventions"].value
+    # Every setting given, falsy ones included (a zero link latency is a setting).
+    analysis = _settings(options).model_dump(exclude_defaults=True)
     sched = build(
         SchedulerConfig,
         "--scheduler",

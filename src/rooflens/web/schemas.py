@@ -12,16 +12,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rooflens.advisor.search import Target
-from rooflens.api import FUSIONS
 from rooflens.calibration.profile import bundled_profiles
 from rooflens.core.hardware import ComputeDtype
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.workload import LENGTH_FORMS
+from rooflens.settings import MAX_TOKENS, Settings, setting
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_BATCH = 1 << 16
-MAX_TOKENS = 1 << 21
-MAX_DEVICES = 1024
 MAX_SWEEP_VALUES = 64
 MAX_SWEEP_POINTS = 4096
 MAX_MODELS_LISTED = 200
@@ -35,183 +33,40 @@ MAX_STEP_TOKENS = 1 << 16
 MAX_ADVISED_DEVICES = 64
 MAX_VERIFIED = 5
 
-Bits = Literal[32, 16, 8, 4, 3, 2, 1]
-Fusion = Literal[FUSIONS]  # type: ignore[valid-type]
 # Only bundled profiles: a profile given by path would let a request read a file.
 CalibrationName = Literal[("auto", *sorted(bundled_profiles()))]  # type: ignore[valid-type]
-
-
-def _opt(default: Any, group: str, title: str, description: str, **limits: Any) -> Any:
-    return Field(
-        default, title=title, description=description, json_schema_extra={"group": group}, **limits
-    )
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-class Options(Strict):
-    """Every option of `rooflens.analyze`: precision, attention, parallelism, KV cache, offload,
-    sparsity, pruning, kernels, calibration and hardware what-ifs (docs/techniques.md)."""
+class Options(Settings):
+    """Every setting of `rooflens.analyze` (declared in `rooflens.settings`), with one change:
+    a calibration is a bundled profile, since a path would let a request read a file."""
 
-    w_bits: Bits = _opt(16, "Precision", "weight bits", "Bits per weight.")
-    a_bits: Bits = _opt(16, "Precision", "activation bits", "Bits per activation.")
-    kv_bits: Bits = _opt(16, "Precision", "KV-cache bits", "Bits per cached key/value.")
-    group_size: int | None = _opt(
-        None,
-        "Precision",
-        "quantization group",
-        "Weights per quantization group (fp16 scale + zero point); empty: per channel.",
-        ge=1,
-        le=1 << 20,
-    )
-    w_format: Literal["int", "fp", "nf4", "mxfp4"] = _opt(
-        "int", "Precision", "weight format", "int (GPTQ/AWQ), fp (FP8/FP4), nf4, mxfp4."
-    )
-    flash_attention: bool = _opt(
-        False, "Attention", "FlashAttention", "Fuse attention (FlashAttention-2 tiling)."
-    )
-    conventions: Literal["rooflens", "llm-viewer"] = _opt(
-        "rooflens", "Attention", "conventions", "Counting conventions: rooflens's or LLM-Viewer's."
-    )
-    allow_long_context: bool = _opt(
-        False, "Attention", "allow long context", "Analyse beyond the model's max positions."
-    )
-    tp: int = _opt(
-        1, "Parallelism", "tensor parallel", "Tensor-parallel devices.", ge=1, le=MAX_DEVICES
-    )
-    ep: int = _opt(
-        1, "Parallelism", "expert parallel", "Expert-parallel devices.", ge=1, le=MAX_DEVICES
-    )
-    pp: int = _opt(1, "Parallelism", "pipeline stages", "Pipeline stages.", ge=1, le=MAX_DEVICES)
-    dp: int = _opt(
-        1, "Parallelism", "data parallel", "Data-parallel replicas.", ge=1, le=MAX_DEVICES
-    )
-    micro_batches: int = _opt(
-        1, "Parallelism", "micro-batches", "Micro-batches per pipeline step.", ge=1, le=MAX_DEVICES
-    )
-    link_bandwidth: float | None = _opt(
-        None,
-        "Parallelism",
-        "link bandwidth (B/s)",
-        "Between devices, per direction; empty: the device's.",
-        gt=0,
-        le=1e16,
-    )
-    link_latency: float | None = _opt(
-        None,
-        "Parallelism",
-        "link latency (s)",
-        "Latency of one ring step; empty: the calibration's, else 5 µs.",
-        ge=0,
-        le=1,
-    )
-    kv_budget: int | None = _opt(
-        None,
-        "KV cache",
-        "KV budget (tokens)",
-        "Most keys kept per sequence (eviction); empty: all.",
-        ge=1,
-        le=MAX_TOKENS,
-    )
-    kv_policy: Literal["h2o", "streaming"] = _opt(
-        "h2o", "KV cache", "eviction policy", "h2o (heavy hitters) or streaming (sinks + window)."
-    )
-    prompt_keep: float = _opt(
-        1.0, "KV cache", "prompt kept", "Prompt compression: share of tokens kept.", gt=0, le=1
-    )
-    offload_weights: bool = _opt(
-        False, "Offload", "offload weights", "Stream weights from host memory each step."
-    )
-    offload_kv: bool = _opt(
-        False, "Offload", "offload KV cache", "Stream the KV cache from host memory each step."
-    )
-    offload_disk_bandwidth: float | None = _opt(
-        None,
-        "Offload",
-        "disk bandwidth (B/s)",
-        "Offload to disk at this read bandwidth; empty: host memory.",
-        gt=0,
-        le=1e16,
-    )
-    sparsity: float = _opt(
-        0.0, "Sparsity", "weight sparsity", "Share of pruned weights, in [0, 1).", ge=0, lt=1
-    )
-    sparse_kernel: bool = _opt(False, "Sparsity", "sparse kernel", "Compute skips pruned weights.")
-    nm_sparsity: str | None = _opt(
-        None, "Sparsity", "N:M sparsity", "Structured sparsity, e.g. 2:4.", max_length=16
-    )
-    low_rank_ratio: float | None = _opt(
-        None, "Sparsity", "low-rank ratio", "Rank as a share of min(in, out).", gt=0, le=1
-    )
-    low_rank_layers: str | None = _opt(
-        None,
-        "Sparsity",
-        "low-rank layers",
-        "Comma-separated projections, e.g. q_proj,o_proj; empty: all.",
-        max_length=500,
-    )
-    prune_heads: float = _opt(
-        0.0, "Pruning", "prune heads", "Share of attention heads removed.", ge=0, lt=1
-    )
-    prune_width: float = _opt(
-        0.0, "Pruning", "prune width", "Share of MLP channels removed.", ge=0, lt=1
-    )
-    prune_depth: float = _opt(0.0, "Pruning", "prune depth", "Share of layers removed.", ge=0, lt=1)
-    fusion: list[Fusion] = _opt(
-        [], "Kernels", "fused kernels", "Kernels fused together.", max_length=len(FUSIONS)
-    )
-    early_exit_depth: float = _opt(
-        1.0, "Kernels", "early-exit depth", "Mean share of layers a decode step runs.", gt=0, le=1
-    )
-    exit_classifier_width: int = _opt(
-        1, "Kernels", "exit classifier width", "Outputs of each exit classifier.", ge=1, le=1 << 20
-    )
-    active_heads: float = _opt(
-        1.0, "Kernels", "active heads", "Contextual sparsity: share of heads used.", gt=0, le=1
-    )
-    active_neurons: float = _opt(
-        1.0, "Kernels", "active neurons", "Contextual sparsity: share of neurons used.", gt=0, le=1
-    )
-    predictor_rank: int = _opt(
-        1024, "Kernels", "predictor rank", "Rank of the sparsity predictors.", ge=1, le=1 << 16
-    )
-    calibration: CalibrationName | None = _opt(
+    calibration: CalibrationName | None = setting(  # type: ignore[assignment]
         None,
         "Calibration",
         "calibration",
         "Empty: roofline bound; auto or a device: estimate from a measured profile.",
-    )
-    execution: Literal["graphs", "eager"] = _opt(
-        "graphs", "Calibration", "execution", "With a calibration: CUDA graphs or eager."
-    )
-    scale_bandwidth: float = _opt(
-        1.0, "What-if hardware", "× bandwidth", "Scale memory bandwidth.", gt=0, le=1e6
-    )
-    scale_compute: float = _opt(
-        1.0, "What-if hardware", "× compute", "Scale every compute peak.", gt=0, le=1e6
-    )
-    scale_capacity: float = _opt(
-        1.0, "What-if hardware", "× capacity", "Scale memory capacity.", gt=0, le=1e6
-    )
-    compute_cap: float | None = _opt(
-        None, "What-if hardware", "compute cap (OP/s)", "Cap every compute peak.", gt=0, le=1e20
     )
 
 
 class Speculative(Strict):
     """Speculative decoding: on when `draft` or `medusa_heads` is set."""
 
-    draft: str | None = _opt(
+    draft: str | None = setting(
         None, "Speculative decoding", "draft model", "A bundled model as drafter.", max_length=200
     )
-    medusa_heads: bool = _opt(
+    medusa_heads: bool = setting(
         False, "Speculative decoding", "Medusa heads", "Draft with Medusa heads instead."
     )
-    gamma: int = _opt(4, "Speculative decoding", "γ", "Draft tokens per step.", ge=1, le=64)
-    alpha: float = _opt(0.8, "Speculative decoding", "α", "Acceptance rate per token.", ge=0, le=1)
-    tree_width: int = _opt(
+    gamma: int = setting(4, "Speculative decoding", "γ", "Draft tokens per step.", ge=1, le=64)
+    alpha: float = setting(
+        0.8, "Speculative decoding", "α", "Acceptance rate per token.", ge=0, le=1
+    )
+    tree_width: int = setting(
         1, "Speculative decoding", "tree width", "Candidates per position.", ge=1, le=64
     )
 
@@ -219,11 +74,11 @@ class Speculative(Strict):
 class Economics(Strict):
     """The price and grid intensity behind the energy and cost figures (docs/advisor.md)."""
 
-    hourly_price: float | None = _opt(
+    hourly_price: float | None = setting(
         None, "Energy and cost", "price (USD/device-h)", "Empty: the catalog's dated price.",
         gt=0, le=1e6,
     )  # fmt: skip
-    grid_intensity: float | None = _opt(
+    grid_intensity: float | None = setting(
         None, "Energy and cost", "grid (gCO2e/kWh)", "Carbon intensity; empty: no carbon.",
         ge=0, le=1e4,
     )  # fmt: skip
@@ -347,26 +202,28 @@ class ViewRequest(Strict):
 class WorkloadIn(Strict):
     """Synthetic requests for the simulator (lengths as `rooflens simulate` takes them)."""
 
-    requests: int = _opt(500, "Workload", "requests", "Requests simulated.", ge=1, le=MAX_REQUESTS)
-    rate: float = _opt(
+    requests: int = setting(
+        500, "Workload", "requests", "Requests simulated.", ge=1, le=MAX_REQUESTS
+    )
+    rate: float = setting(
         4.0, "Workload", "arrival rate (req/s)", "Mean requests per second.", gt=0, le=1e6
     )
-    arrivals: Literal["poisson", "gamma", "fixed"] = _opt(
+    arrivals: Literal["poisson", "gamma", "fixed"] = setting(
         "poisson", "Workload", "arrivals", "Poisson, gamma (bursty when cv > 1) or evenly spaced."
     )
-    cv: float = _opt(
+    cv: float = setting(
         1.0, "Workload", "burstiness (cv)", "Gamma arrivals: cv of the gaps.", gt=0, le=100
     )
-    prompt: str = _opt(
+    prompt: str = setting(
         "lognormal:1024:0.5:4096", "Workload", "prompt tokens", LENGTH_FORMS, max_length=2000
     )
-    output: str = _opt(
+    output: str = setting(
         "lognormal:256:0.5:1024", "Workload", "output tokens", LENGTH_FORMS, max_length=2000
     )
-    shared_prefix: int = _opt(
+    shared_prefix: int = setting(
         0, "Workload", "shared prefix", "Tokens every prompt starts with.", ge=0, le=MAX_TOKENS
     )
-    seed: int = _opt(0, "Workload", "seed", "Random seed.", ge=0, le=2**32 - 1)
+    seed: int = setting(0, "Workload", "seed", "Random seed.", ge=0, le=2**32 - 1)
 
 
 class SchedulerIn(SchedulerConfig):
@@ -374,35 +231,35 @@ class SchedulerIn(SchedulerConfig):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    policy: Literal["static", "continuous", "chunked"] = _opt(
+    policy: Literal["static", "continuous", "chunked"] = setting(
         "continuous", "Scheduler", "policy", "static, continuous (Orca/vLLM) or chunked (SARATHI)."
     )
-    max_batch: int = _opt(
+    max_batch: int = setting(
         256, "Scheduler", "max batch", "Requests running at once.", ge=1, le=MAX_BATCH_SERVED
     )
-    max_tokens: int = _opt(
+    max_tokens: int = setting(
         8192, "Scheduler", "tokens per step", "Tokens one iteration may process.", ge=1,
         le=MAX_STEP_TOKENS,
     )  # fmt: skip
-    chunk_size: int | None = _opt(
+    chunk_size: int | None = setting(
         None, "Scheduler", "chunk size", "Chunked: prompt tokens of one request per step; empty: "
         "the token budget.", ge=1, le=MAX_STEP_TOKENS,
     )  # fmt: skip
-    queue: Literal["fcfs", "spf"] = _opt(
+    queue: Literal["fcfs", "spf"] = setting(
         "fcfs", "Scheduler", "queue", "First come first served, or shortest prompt first."
     )
-    kv_layout: Literal["paged", "contiguous"] = _opt(
+    kv_layout: Literal["paged", "contiguous"] = setting(
         "paged", "KV memory", "KV layout", "Paged blocks, or contiguous at the maximum length."
     )
-    block_size: int = _opt(16, "KV memory", "block (tokens)", "Paged block size.", ge=1, le=4096)
-    max_len: int | None = _opt(
+    block_size: int = setting(16, "KV memory", "block (tokens)", "Paged block size.", ge=1, le=4096)
+    max_len: int | None = setting(
         None, "KV memory", "max length", "Contiguous: tokens reserved per request; empty: the "
         "model's maximum.", ge=1, le=MAX_TOKENS,
     )  # fmt: skip
-    preemption: Literal["recompute", "swap"] = _opt(
+    preemption: Literal["recompute", "swap"] = setting(
         "recompute", "KV memory", "preemption", "When blocks run out: recompute, or swap to host."
     )
-    prefix_sharing: bool = _opt(
+    prefix_sharing: bool = setting(
         False, "KV memory", "prefix sharing", "Cache the shared prefix once."
     )
 
@@ -412,16 +269,16 @@ class ClusterIn(ClusterConfig):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    replicas: int = _opt(1, "Cluster", "replicas", "Replicas behind the router.", ge=1, le=64)
-    router: Literal["round_robin", "least_outstanding"] = _opt(
+    replicas: int = setting(1, "Cluster", "replicas", "Replicas behind the router.", ge=1, le=64)
+    router: Literal["round_robin", "least_outstanding"] = setting(
         "round_robin", "Cluster", "router", "Round robin, or least outstanding requests."
     )
-    disaggregated: bool = _opt(
+    disaggregated: bool = setting(
         False, "Cluster", "disaggregated", "Separate prefill and decode pools (DistServe)."
     )
-    prefill_replicas: int = _opt(1, "Cluster", "prefill replicas", "Disaggregated.", ge=1, le=64)
-    decode_replicas: int = _opt(1, "Cluster", "decode replicas", "Disaggregated.", ge=1, le=64)
-    kv_link_bandwidth: float | None = _opt(
+    prefill_replicas: int = setting(1, "Cluster", "prefill replicas", "Disaggregated.", ge=1, le=64)
+    decode_replicas: int = setting(1, "Cluster", "decode replicas", "Disaggregated.", ge=1, le=64)
+    kv_link_bandwidth: float | None = setting(
         None, "Cluster", "KV link (B/s)", "KV hand-over; empty: the device's interconnect.",
         gt=0, le=1e16,
     )  # fmt: skip
@@ -432,16 +289,16 @@ class SLOIn(SLO):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    ttft: float = _opt(1.0, "SLO", "TTFT objective (s)", "Time to first token.", gt=0, le=1e5)
-    tpot: float = _opt(0.05, "SLO", "TPOT objective (s)", "Time per output token.", gt=0, le=1e3)
-    percentile: float = _opt(99.0, "SLO", "percentile", "Held to the objectives.", gt=0, le=100)
+    ttft: float = setting(1.0, "SLO", "TTFT objective (s)", "Time to first token.", gt=0, le=1e5)
+    tpot: float = setting(0.05, "SLO", "TPOT objective (s)", "Time per output token.", gt=0, le=1e3)
+    percentile: float = setting(99.0, "SLO", "percentile", "Held to the objectives.", gt=0, le=100)
 
 
 class AdviseSLOIn(SLOIn):
     """The advisor's objectives: looser defaults, as `rooflens advise` has."""
 
-    ttft: float = _opt(2.0, "SLO", "TTFT objective (s)", "Time to first token.", gt=0, le=1e5)
-    tpot: float = _opt(0.06, "SLO", "TPOT objective (s)", "Time per output token.", gt=0, le=1e3)
+    ttft: float = setting(2.0, "SLO", "TTFT objective (s)", "Time to first token.", gt=0, le=1e5)
+    tpot: float = setting(0.06, "SLO", "TPOT objective (s)", "Time per output token.", gt=0, le=1e3)
 
 
 class SimulateRequest(Strict):
@@ -463,9 +320,9 @@ class TargetIn(Target):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    prompt_len: int = _opt(1000, "Load", "prompt tokens", "Mean prompt.", ge=1, le=MAX_TOKENS)
-    output_len: int = _opt(300, "Load", "output tokens", "Mean answer.", ge=1, le=MAX_TOKENS)
-    rate: float = _opt(10.0, "Load", "rate (req/s)", "Requests per second.", gt=0, le=1e6)
+    prompt_len: int = setting(1000, "Load", "prompt tokens", "Mean prompt.", ge=1, le=MAX_TOKENS)
+    output_len: int = setting(300, "Load", "output tokens", "Mean answer.", ge=1, le=MAX_TOKENS)
+    rate: float = setting(10.0, "Load", "rate (req/s)", "Requests per second.", gt=0, le=1e6)
 
 
 class AdviseRequest(Strict):
@@ -474,39 +331,39 @@ class AdviseRequest(Strict):
     model: ModelRef
     target: TargetIn = Field(default_factory=TargetIn)
     slo: AdviseSLOIn = Field(default_factory=AdviseSLOIn)
-    devices: list[str] | None = _opt(
+    devices: list[str] | None = setting(
         None, "Search", "devices", "Catalog devices; empty: every priced one.",
         max_length=MAX_ADVISED_DEVICES,
     )  # fmt: skip
-    hourly_prices: dict[str, float] = _opt(
+    hourly_prices: dict[str, float] = setting(
         {},
         "Search",
         "prices (USD/h)",
         "Prices overriding the catalog's, e.g. {'h100-sxm': 2.5}; the page takes "
         "h100-sxm=2.5, a100=1.2.",
     )
-    tp: list[Literal[1, 2, 4, 8, 16]] = _opt(
+    tp: list[Literal[1, 2, 4, 8, 16]] = setting(
         [1, 2, 4, 8], "Search", "tensor parallel", "Widths tried.", min_length=1, max_length=5
     )
-    pp: list[Literal[1, 2, 4, 8]] = _opt(
+    pp: list[Literal[1, 2, 4, 8]] = setting(
         [1, 2], "Search", "pipeline stages", "Stage counts tried.", min_length=1, max_length=4
     )
-    w_bits: list[Literal[16, 8, 4]] = _opt(
+    w_bits: list[Literal[16, 8, 4]] = setting(
         [16, 8, 4], "Search", "weight bits", "Widths tried.", min_length=1, max_length=3
     )
-    kv_bits: list[Literal[16, 8, 4]] = _opt(
+    kv_bits: list[Literal[16, 8, 4]] = setting(
         [16, 8], "Search", "KV-cache bits", "Widths tried.", min_length=1, max_length=3
     )
-    rank: Literal["cost", "energy", "latency"] = _opt(
+    rank: Literal["cost", "energy", "latency"] = setting(
         "cost", "Search", "rank by", "Cost per million tokens, energy, or end-to-end latency."
     )
-    budget: float | None = _opt(
+    budget: float | None = setting(
         None, "Search", "budget (USD/h)", "Drop setups dearer than this.", gt=0, le=1e9
     )
-    verify: int = _opt(
+    verify: int = setting(
         2, "Search", "confirm top", "Top picks re-run in the simulator.", ge=0, le=MAX_VERIFIED
     )
-    top: int = _opt(10, "Search", "picks listed", "Picks in the answer.", ge=1, le=100)
+    top: int = setting(10, "Search", "picks listed", "Picks in the answer.", ge=1, le=100)
 
     @field_validator("hourly_prices")
     @classmethod

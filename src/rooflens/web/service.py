@@ -250,11 +250,7 @@ def device_info(device: Device) -> dict[str, Any]:
 # Analyses --------------------------------------------------------------------------------------
 def option_values(options: s.Options) -> dict[str, Any]:
     """The keyword options of `rooflens.analyze` a request's options stand for."""
-    out = options.model_dump()
-    out["fusion"] = tuple(dict.fromkeys(out["fusion"]))
-    if out["link_latency"] is None:
-        del out["link_latency"]  # the API's default: a calibrated profile's link, else 5 µs
-    return out
+    return options.model_dump(exclude_defaults=True)
 
 
 def run(setup: s.Setup, loc: Loc, **sizes: Any) -> Analysis:

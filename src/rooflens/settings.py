@@ -1,0 +1,488 @@
+"""Every user setting of an analysis, declared once.
+
+Each field carries its type, default, limits, help text and group. The command line's options
+(`rooflens.cli.app`), the web viewer's form and schema (`rooflens.web.schemas`), the Python
+API's keywords (`rooflens.analyze(**settings)`) and their validation are all derived from this
+one model, so a setting means the same wherever it is given. `Settings` turns into the core's
+immutable descriptions: `AnalysisOptions`, the pruned model and the what-if device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rooflens.core.efficiency import EfficiencyProfile
+from rooflens.core.errors import InvalidInputError
+from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
+from rooflens.core.options import AnalysisOptions, Conventions, Parallelism, Quantization
+
+Bits = Literal[32, 16, 8, 4, 3, 2, 1]
+FUSIONS = ("qkv", "gate_up", "act", "add_norm", "flash_decoding")
+Fusion = Literal[FUSIONS]  # type: ignore[valid-type]
+# Generous bounds that still keep every figure finite: 1,024 devices, 2 Mi tokens.
+MAX_DEVICES = 1024
+MAX_TOKENS = 1 << 21
+
+
+def setting(
+    default: Any, group: str, title: str, help: str, accepts: str | None = None, **limits: Any
+) -> Any:
+    """A declared setting: `title` labels it in the web form, `help` is its one-line help and
+    `accepts` says in words what a text or list setting takes (errors quote it)."""
+    extra = {"group": group} | ({"accepts": accepts} if accepts else {})
+    return Field(default, title=title, description=help, json_schema_extra=extra, **limits)
+
+
+def _split(value: object) -> object:
+    """'a,b' -> ('a', 'b'); lists and tuples as given."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+class Settings(BaseModel):
+    """What changes an analysis besides the model, the device and the sizes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
+
+    w_bits: Bits = setting(16, "Precision", "weight bits", "Bits per weight.")
+    a_bits: Bits = setting(16, "Precision", "activation bits", "Bits per activation.")
+    kv_bits: Bits = setting(16, "Precision", "KV-cache bits", "Bits per cached key/value.")
+    group_size: int | None = setting(
+        None,
+        "Precision",
+        "quantization group",
+        "Weights per quantization group (fp16 scale + zero point); empty: per channel.",
+        ge=1,
+        le=1 << 20,
+    )
+    w_format: Literal["int", "fp", "nf4", "mxfp4"] = setting(
+        "int",
+        "Precision",
+        "weight format",
+        "int (GPTQ/AWQ), fp (FP8/FP4), nf4 (QLoRA) or mxfp4 (OCP MX).",
+    )
+    flash_attention: bool = setting(
+        False, "Attention", "FlashAttention", "Fuse attention (FlashAttention-2 tiling)."
+    )
+    conventions: Literal["rooflens", "llm-viewer"] = setting(
+        "rooflens", "Attention", "conventions", "Counting conventions: rooflens's or LLM-Viewer's."
+    )
+    allow_long_context: bool = setting(
+        False, "Attention", "allow long context", "Analyse beyond the model's max positions."
+    )
+    tp: int = setting(
+        1, "Parallelism", "tensor parallel", "Tensor-parallel devices.", ge=1, le=MAX_DEVICES
+    )
+    ep: int = setting(
+        1, "Parallelism", "expert parallel", "Expert-parallel devices.", ge=1, le=MAX_DEVICES
+    )
+    pp: int = setting(1, "Parallelism", "pipeline stages", "Pipeline stages.", ge=1, le=MAX_DEVICES)
+    dp: int = setting(
+        1, "Parallelism", "data parallel", "Data-parallel replicas.", ge=1, le=MAX_DEVICES
+    )
+    micro_batches: int = setting(
+        1, "Parallelism", "micro-batches", "Micro-batches per pipeline step.", ge=1, le=MAX_DEVICES
+    )
+    link_bandwidth: float | None = setting(
+        None,
+        "Parallelism",
+        "link bandwidth (B/s)",
+        "Between devices, bytes/s per direction; empty: the device's.",
+        gt=0,
+        le=1e16,
+    )
+    link_latency: float | None = setting(
+        None,
+        "Parallelism",
+        "link latency (s)",
+        "Latency of one ring step, s; empty: the calibration's, else 5 µs.",
+        ge=0,
+        le=1,
+    )
+    kv_budget: int | None = setting(
+        None,
+        "KV cache",
+        "KV budget (tokens)",
+        "Most keys kept per sequence (eviction); empty: all.",
+        ge=1,
+        le=MAX_TOKENS,
+    )
+    kv_policy: Literal["h2o", "streaming"] = setting(
+        "h2o",
+        "KV cache",
+        "eviction policy",
+        "h2o (heavy hitters, with score bookkeeping) or streaming (sinks + recent window).",
+    )
+    prompt_keep: float = setting(
+        1.0, "KV cache", "prompt kept", "Prompt compression: share of tokens kept.", gt=0, le=1
+    )
+    offload_weights: bool = setting(
+        False, "Offload", "offload weights", "Stream weights from host memory each step."
+    )
+    offload_kv: bool = setting(
+        False, "Offload", "offload KV cache", "Stream the KV cache from host memory each step."
+    )
+    offload_disk_bandwidth: float | None = setting(
+        None,
+        "Offload",
+        "disk bandwidth (B/s)",
+        "Offload to disk at this read bandwidth (e.g. 7e9 for NVMe); empty: host memory.",
+        gt=0,
+        le=1e16,
+    )
+    sparsity: float = setting(
+        0.0, "Sparsity", "weight sparsity", "Share of pruned weights, in [0, 1).", ge=0, lt=1
+    )
+    sparse_kernel: bool = setting(
+        False, "Sparsity", "sparse kernel", "Compute skips pruned weights."
+    )
+    nm_sparsity: str | None = setting(
+        None,
+        "Sparsity",
+        "N:M sparsity",
+        "Structured sparsity, e.g. 2:4.",
+        accepts="N:M with N < M, like 2:4",
+        pattern=r"^[1-9][0-9]{0,3}:[1-9][0-9]{0,3}$",
+    )
+    low_rank_ratio: float | None = setting(
+        None, "Sparsity", "low-rank ratio", "Rank as a share of min(in, out).", gt=0, le=1
+    )
+    low_rank_layers: str | None = setting(
+        None,
+        "Sparsity",
+        "low-rank layers",
+        "Projections to factorize, e.g. q_proj,o_proj; empty: all block projections.",
+        accepts="projection names like q_proj,o_proj",
+        pattern=r"^[A-Za-z0-9_]+( *, *[A-Za-z0-9_]+)*$",
+        max_length=500,
+    )
+    prune_heads: float = setting(
+        0.0, "Pruning", "prune heads", "Share of attention heads removed.", ge=0, lt=1
+    )
+    prune_width: float = setting(
+        0.0, "Pruning", "prune width", "Share of MLP channels removed.", ge=0, lt=1
+    )
+    prune_depth: float = setting(
+        0.0, "Pruning", "prune depth", "Share of layers removed.", ge=0, lt=1
+    )
+    fusion: tuple[Fusion, ...] = setting(
+        (),
+        "Kernels",
+        "fused kernels",
+        "Fused kernels: all, or any of qkv, gate_up, act, add_norm, flash_decoding.",
+        accepts="all, or any of " + ", ".join(FUSIONS),
+        max_length=len(FUSIONS),
+    )
+    early_exit_depth: float = setting(
+        1.0, "Kernels", "early-exit depth", "Mean share of layers a decode step runs.", gt=0, le=1
+    )
+    exit_classifier_width: int = setting(
+        1, "Kernels", "exit classifier width", "Outputs of each exit classifier.", ge=1, le=1 << 20
+    )
+    active_heads: float = setting(
+        1.0,
+        "Kernels",
+        "active heads",
+        "Contextual sparsity (Deja Vu): share of heads a decode token uses.",
+        gt=0,
+        le=1,
+    )
+    active_neurons: float = setting(
+        1.0,
+        "Kernels",
+        "active neurons",
+        "Contextual sparsity: share of MLP neurons a decode token uses.",
+        gt=0,
+        le=1,
+    )
+    predictor_rank: int = setting(
+        1024, "Kernels", "predictor rank", "Rank of the sparsity predictors.", ge=1, le=1 << 16
+    )
+    calibration: str | EfficiencyProfile | None = setting(
+        None,
+        "Calibration",
+        "calibration",
+        "Empty: roofline bound; auto (the device's bundled profile), a profile name or a "
+        "TOML file: a calibrated estimate.",
+        accepts="auto, a bundled profile name or a profile TOML file",
+    )
+    execution: Literal["graphs", "eager"] = setting(
+        "graphs", "Calibration", "execution", "With a calibration: CUDA graphs or eager launches."
+    )
+    scale_bandwidth: float = setting(
+        1.0, "What-if hardware", "× bandwidth", "Scale the memory bandwidth.", gt=0, le=1e6
+    )
+    scale_compute: float = setting(
+        1.0, "What-if hardware", "× compute", "Scale every compute peak.", gt=0, le=1e6
+    )
+    scale_capacity: float = setting(
+        1.0, "What-if hardware", "× capacity", "Scale the memory capacity.", gt=0, le=1e6
+    )
+    compute_cap: float | None = setting(
+        None, "What-if hardware", "compute cap (OP/s)", "Cap every compute peak.", gt=0, le=1e20
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, value: object, info: Any) -> object:
+        # True == 1 would otherwise pass as 1-bit weights or one device.
+        if isinstance(value, bool) and bool not in _flatten(
+            cls.model_fields[info.field_name].annotation
+        ):
+            raise ValueError("a boolean is not a number")
+        return value
+
+    @field_validator("fusion", mode="before")
+    @classmethod
+    def _fusions(cls, value: object) -> object:
+        value = _split(value)
+        return FUSIONS if value == ("all",) else value
+
+    @field_validator("low_rank_layers", mode="before")
+    @classmethod
+    def _layers(cls, value: object) -> object:
+        return ",".join(value) if isinstance(value, list | tuple) else value
+
+    # Derived descriptions -----------------------------------------------------------------
+    def quantization(self) -> Quantization:
+        nm = None
+        if self.nm_sparsity is not None:
+            n, m = (int(x) for x in self.nm_sparsity.split(":"))
+            nm = (n, m)
+        return Quantization(
+            w_bits=self.w_bits,
+            a_bits=self.a_bits,
+            kv_bits=self.kv_bits,
+            group_size=self.group_size,
+            w_format=self.w_format,
+            sparsity=self.sparsity,
+            sparse_kernel=self.sparse_kernel,
+            nm_sparsity=nm,
+        )
+
+    def parallelism(self) -> Parallelism:
+        return Parallelism(
+            tp=self.tp,
+            ep=self.ep,
+            pp=self.pp,
+            dp=self.dp,
+            micro_batches=self.micro_batches,
+            link_bandwidth=self.link_bandwidth,
+            link_latency=self.link_latency,
+        )
+
+    def analysis_options(self, calibration: EfficiencyProfile | None = None) -> AnalysisOptions:
+        """The core's options; `calibration` is the resolved profile (names and files are
+        resolved against a device by the adapter)."""
+        low_rank: dict[str, Any] = {}
+        if self.low_rank_ratio is not None:
+            low_rank["low_rank_ratio"] = self.low_rank_ratio
+            if self.low_rank_layers is not None:
+                low_rank["low_rank_layers"] = _split(self.low_rank_layers)
+        conventions = (
+            Conventions.llm_viewer() if self.conventions == "llm-viewer" else Conventions()
+        )
+        return AnalysisOptions(
+            quantization=self.quantization(),
+            flash_attention=self.flash_attention,
+            conventions=conventions,
+            allow_long_context=self.allow_long_context,
+            calibration=calibration,
+            execution=self.execution,
+            parallelism=self.parallelism(),
+            kv_budget=self.kv_budget,
+            kv_policy=self.kv_policy,
+            prompt_keep=self.prompt_keep,
+            offload_weights=self.offload_weights,
+            offload_kv=self.offload_kv,
+            offload_disk_bandwidth=self.offload_disk_bandwidth,
+            fusion=tuple(dict.fromkeys(self.fusion)),
+            early_exit_depth=self.early_exit_depth,
+            exit_classifier_width=self.exit_classifier_width,
+            active_heads=self.active_heads,
+            active_neurons=self.active_neurons,
+            predictor_rank=self.predictor_rank,
+            **low_rank,
+        )
+
+    def pruned(self, model: ModelSpec) -> ModelSpec:
+        """The model with the structured pruning asked for (LLM-Pruner, Sheared-LLaMA)."""
+        return model.pruned(heads=self.prune_heads, width=self.prune_width, depth=self.prune_depth)
+
+    def what_if(self, device: Device) -> Device:
+        """The device with the hardware what-ifs asked for."""
+        return device.what_if(
+            bandwidth=self.scale_bandwidth,
+            compute=self.scale_compute,
+            capacity=self.scale_capacity,
+            compute_cap=self.compute_cap,
+        )
+
+    def changed(self) -> dict[str, Any]:
+        """The settings that differ from their defaults (for headers and JSON)."""
+        return {
+            name: getattr(self, name)
+            for name, field in type(self).model_fields.items()
+            if getattr(self, name) != field.default and name != "calibration"
+        }
+
+
+SETTING_NAMES: tuple[str, ...] = tuple(Settings.model_fields)
+
+
+def accepted(model: type[BaseModel], name: str) -> str:
+    """What a field of a declared model accepts, in words, from its declaration."""
+    field = model.model_fields[name]
+    annotation = field.annotation
+    choices = [a for a in _flatten(annotation) if a is not type(None)]
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    literals = [
+        v for a in choices if getattr(a, "__origin__", None) is Literal for v in get_args(a)
+    ]
+    optional = type(None) in _flatten(annotation)
+    if "accepts" in extra:
+        text = str(extra["accepts"])
+    elif literals:
+        text = "one of " + ", ".join(str(v) for v in literals)
+    elif bool in choices:
+        text = "true or false"
+    else:
+        if int in choices:
+            text = "an integer" + _range(field.metadata)
+        elif float in choices:
+            text = "a number" + _range(field.metadata)
+        else:
+            text = "text"
+    return text + (" (or empty)" if optional and field.default is None else "")
+
+
+def setting_kinds(name: str) -> set[type]:
+    """The plain Python types a declared setting takes (a Literal counts as its values' type)."""
+    kinds: set[type] = set()
+    for a in _flatten(Settings.model_fields[name].annotation):
+        if getattr(a, "__origin__", None) is Literal:
+            kinds |= {type(v) for v in get_args(a)}
+        elif getattr(a, "__origin__", None) is tuple:
+            kinds.add(tuple)
+        elif isinstance(a, type):
+            kinds.add(a)
+    return kinds
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def setting_from_text(name: str, text: str) -> object:
+    """A setting's value from text (`compare --vs w_bits=4`), read as its declared type; the
+    result is still validated by `parse_settings`."""
+    kinds = setting_kinds(name)
+    lowered = text.strip().lower()
+    if type(None) in kinds and lowered in ("", "none"):
+        return None
+    try:
+        if bool in kinds:
+            if lowered not in (*_TRUE, *_FALSE):
+                raise ValueError
+            return lowered in _TRUE
+        if int in kinds:
+            return int(text)
+        if float in kinds:
+            return float(text)
+    except ValueError:
+        raise InvalidInputError(name, text, accepted(Settings, name)) from None
+    return text
+
+
+def _flatten(annotation: object) -> list[object]:
+    args = get_args(annotation)
+    if (
+        args
+        and getattr(annotation, "__origin__", None) is not Literal
+        and getattr(annotation, "__origin__", None) is not tuple
+    ):
+        return [x for a in args for x in _flatten(a)]
+    return [annotation]
+
+
+def _number(value: float) -> str:
+    return f"{int(value)}" if float(value).is_integer() and abs(value) < 1e7 else f"{value:g}"
+
+
+def _range(metadata: list[object]) -> str:
+    low = high = None
+    low_open = high_open = False
+    for m in metadata:
+        for attr, is_low, is_open in (("ge", 1, 0), ("gt", 1, 1), ("le", 0, 0), ("lt", 0, 1)):
+            value = getattr(m, attr, None)
+            if value is None:
+                continue
+            if is_low:
+                low, low_open = value, bool(is_open)
+            else:
+                high, high_open = value, bool(is_open)
+    if low is None and high is None:
+        return ""
+    if high is None:
+        return f" {'>' if low_open else '>='} {_number(low)}"
+    if low is None:
+        return f" {'<' if high_open else '<='} {_number(high)}"
+    bounds = f"{_number(low)}, {_number(high)}"
+    return f" in {'(' if low_open else '['}{bounds}{')' if high_open else ']'}"
+
+
+def invalid_input(
+    exc: ValidationError, model: type[BaseModel], prefix: str = ""
+) -> InvalidInputError:
+    """One validation error of a declared model as the typed error every entry point shows:
+    the field, the value given and what the declaration accepts."""
+    err = exc.errors()[0]
+    if not err["loc"]:
+        message = str(err["msg"]).removeprefix("Value error, ")
+        return InvalidInputError(prefix.rstrip(".") or "settings", err.get("input"), message)
+    name = str(err["loc"][0])
+    if err["type"] == "extra_forbidden":
+        names = ", ".join(model.model_fields)
+        return InvalidInputError(prefix + name, err.get("input"), f"a known setting: {names}")
+    value = err.get("input")
+    if name in model.model_fields:
+        return InvalidInputError(prefix + name, value, accepted(model, name))
+    return InvalidInputError(prefix + name, value, str(err["msg"]))
+
+
+def parse_settings(values: Mapping[str, object] | Settings | None = None) -> Settings:
+    """Validated settings from keyword values; a bad value raises InvalidInputError naming it."""
+    if isinstance(values, Settings):
+        return values
+    try:
+        settings = Settings(**dict(values or {}))
+    except ValidationError as exc:
+        raise invalid_input(exc, Settings) from None
+    _check_combinations(settings)
+    return settings
+
+
+def _check_combinations(s: Settings) -> None:
+    """Rules across settings, each reported against the setting that breaks it."""
+    if s.w_format in ("nf4", "mxfp4") and s.w_bits != 4:
+        raise InvalidInputError("w_bits", s.w_bits, f"4 with w_format={s.w_format!r}")
+    if s.w_format == "fp" and s.w_bits not in (8, 4):
+        raise InvalidInputError("w_bits", s.w_bits, "8 or 4 with w_format='fp' (FP8 or FP4)")
+    if s.w_format == "nf4" and s.a_bits < 16:
+        raise InvalidInputError("a_bits", s.a_bits, "16 or 32: w_format='nf4' is weight-only")
+    if s.nm_sparsity is not None:
+        n, m = (int(x) for x in s.nm_sparsity.split(":"))
+        if n >= m:
+            raise InvalidInputError("nm_sparsity", s.nm_sparsity, "N:M with N < M, e.g. 2:4")
+        if s.sparsity:
+            raise InvalidInputError(
+                "nm_sparsity", s.nm_sparsity, "empty when sparsity (unstructured) is set"
+            )
+    if s.group_size is not None and s.w_bits >= 16:
+        raise InvalidInputError("group_size", s.group_size, "empty for unquantized weights")

@@ -1,0 +1,154 @@
+"""Every setting is declared once (rooflens.settings) and means the same on every entry point."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+import rooflens
+from rooflens.cli.app import app
+from rooflens.settings import SETTING_NAMES, Settings, parse_settings, setting_from_text
+from rooflens.web.app import create_app
+
+MODEL, DEVICE = "meta-llama/Llama-2-7b-hf", "h100-sxm"
+# Settings away from their defaults, falsy ones included (a zero latency is a setting).
+GIVEN = {
+    "tp": 2,
+    "link_latency": 0.0,
+    "w_bits": 8,
+    "kv_bits": 8,
+    "flash_attention": True,
+    "fusion": ("qkv", "gate_up"),
+    "scale_bandwidth": 0.5,
+    "prune_depth": 0.25,
+}
+runner = CliRunner()
+
+
+def _flags(settings: dict) -> list[str]:
+    out = []
+    for name, value in settings.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            out.append(flag if value else "--no-" + flag[2:])
+        else:
+            out += [flag, ",".join(value) if isinstance(value, tuple) else str(value)]
+    return out
+
+
+def _cli_json(*args: str) -> dict:
+    result = runner.invoke(app, [*args, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_every_entry_point_prices_the_same_step() -> None:
+    expected = rooflens.analyze(MODEL, DEVICE, batch=1, prompt_len=512, **GIVEN).totals()
+    prefill, decode = float(expected["prefill"]["time"]), float(expected["decode"]["time"])
+    default = rooflens.analyze(MODEL, DEVICE, batch=1, prompt_len=512).totals()
+    assert float(default["decode"]["time"]) != pytest.approx(decode, rel=1e-3)
+
+    cli = _cli_json("analyze", MODEL, "-H", DEVICE, "--prompt-len", "512", *_flags(GIVEN))
+    assert cli["totals"]["prefill"]["time"] == pytest.approx(prefill, rel=1e-12)
+    assert cli["totals"]["decode"]["time"] == pytest.approx(decode, rel=1e-12)
+
+    # One request of two output tokens: TTFT is the prefill step, TPOT one decode step.
+    sim = _cli_json(
+        "simulate", MODEL, "-H", DEVICE, "--requests", "1", "--prompt", "fixed:512",
+        "--output", "fixed:2", *_flags(GIVEN),
+    )["summary"]  # fmt: skip
+    assert sim["ttft_mean"] == pytest.approx(prefill, rel=1e-12)
+    assert sim["tpot_mean"] == pytest.approx(decode, rel=1e-12)
+
+    base = [f"--base={k}={','.join(v) if isinstance(v, tuple) else v}" for k, v in GIVEN.items()]
+    rows = _cli_json("compare", MODEL, "-H", DEVICE, "--prompt-len", "512", *base, "--vs=tp=2")
+    by_metric = {r["metric"]: r for r in rows}
+    assert by_metric["prefill time"]["a"] == pytest.approx(prefill, rel=1e-12)
+    assert by_metric["decode step time"]["b"] == pytest.approx(decode, rel=1e-12)
+
+    body = {
+        "model": {"id": MODEL},
+        "device": {"name": DEVICE},
+        "batch": 1,
+        "prompt_len": 512,
+        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in GIVEN.items()},
+    }
+    web = TestClient(create_app()).post("/api/analyze", json=body)
+    assert web.status_code == 200, web.text
+    totals = web.json()["totals"]
+    assert totals["prefill"]["time"] == pytest.approx(prefill, rel=1e-12)
+    assert totals["decode"]["time"] == pytest.approx(decode, rel=1e-12)
+
+
+@pytest.mark.parametrize("command", ["analyze", "memory", "sweep", "simulate", "report"])
+def test_every_setting_is_an_option_with_its_declared_default(command: str) -> None:
+    click = typer.main.get_command(app)
+    params = {p.name: p for p in click.commands[command].params}  # type: ignore[attr-defined]
+    assert set(SETTING_NAMES) <= set(params)
+    for name in SETTING_NAMES:
+        declared = Settings.model_fields[name].default
+        shown = params[name].default
+        assert shown == (declared or None if isinstance(declared, tuple) else declared), name
+        assert params[name].help.startswith(Settings.model_fields[name].description)
+
+
+def test_the_web_form_is_the_declaration() -> None:
+    schema = TestClient(create_app()).get("/openapi.json").json()
+    options = schema["components"]["schemas"]["Options"]["properties"]
+    assert set(options) == set(SETTING_NAMES)
+    # The one web-only change: a calibration is a bundled profile, never a file path.
+    for name in set(SETTING_NAMES) - {"calibration"}:
+        field = Settings.model_fields[name]
+        assert options[name]["description"] == field.description
+        assert options[name]["group"] == field.json_schema_extra["group"]
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "accepted"),
+    [
+        ({"w_bits": True}, "w_bits", "one of 32, 16, 8, 4, 3, 2, 1"),
+        ({"tp": True}, "tp", "an integer in [1, 1024]"),
+        ({"tp": 2.0}, "tp", "an integer in [1, 1024]"),
+        ({"offload_kv": "false"}, "offload_kv", "true or false"),
+        ({"link_latency": float("inf")}, "link_latency", "a number in [0, 1] (or empty)"),
+        ({"prompt_keep": 0}, "prompt_keep", "a number in (0, 1]"),
+        ({"fusion": "qkv,nope"}, "fusion", "all, or any of qkv, gate_up, act"),
+        ({"nm_sparsity": "2-4"}, "nm_sparsity", "N:M with N < M, like 2:4"),
+        ({"nm_sparsity": "4:2"}, "nm_sparsity", "N:M with N < M"),
+        ({"speed": 3}, "speed", "a known setting: w_bits"),
+    ],
+)
+def test_bad_values_name_the_setting_and_what_it_accepts(values, field, accepted) -> None:
+    with pytest.raises(rooflens.InvalidInputError) as info:
+        parse_settings(values)
+    assert info.value.field == field
+    assert accepted in info.value.accepted
+
+
+def test_text_values_are_read_as_their_declared_type() -> None:
+    assert setting_from_text("flash_attention", "no") is False
+    assert setting_from_text("offload_kv", "yes") is True
+    assert setting_from_text("w_bits", "4") == 4
+    assert setting_from_text("link_latency", "0") == 0.0
+    assert setting_from_text("group_size", "none") is None
+    with pytest.raises(rooflens.InvalidInputError, match="true or false"):
+        setting_from_text("flash_attention", "maybe")
+
+
+def test_compare_reads_booleans_as_booleans() -> None:
+    # `--vs flash_attention=no` once turned FlashAttention on (bool("no") is True).
+    rows = _cli_json(
+        "compare", MODEL, "-H", DEVICE, "--base", "flash_attention=yes", "--vs",
+        "flash_attention=no",
+    )  # fmt: skip
+    plain = rooflens.analyze(MODEL, DEVICE, prompt_len=2048, gen_len=128).totals()
+    fused = rooflens.analyze(
+        MODEL, DEVICE, prompt_len=2048, gen_len=128, flash_attention=True
+    ).totals()
+    by_metric = {r["metric"]: r for r in rows}
+    assert by_metric["prefill time"]["a"] == pytest.approx(float(fused["prefill"]["time"]))
+    assert by_metric["prefill time"]["b"] == pytest.approx(float(plain["prefill"]["time"]))
