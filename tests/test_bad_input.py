@@ -175,3 +175,34 @@ def test_old_falcon_40b_config_reads_as_the_new_architecture(tmp_path) -> None:
     assert spec.model_dump(exclude={"name", "model_type", "max_positions"}) == current.model_dump(
         exclude={"name", "model_type", "max_positions"}
     )
+
+
+# The CLI's error boundary: one plain line, exit 2, whatever the text holds -----------------------
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_user_text_is_printed_as_written_never_as_markup() -> None:
+    # "[/x]" crashed rich's markup parser; "[red]x" printed as "x".
+    res = _cli("analyze", "[/x]", "-H", "a6000")
+    assert res.exit_code == 2 and "'[/x]'" in res.output and "Traceback" not in res.output
+    res = _cli("analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--w-format", "[red]x")
+    assert res.exit_code == 2
+    assert "w_format='[red]x' is invalid: expected one of int, fp, nf4, mxfp4" in res.output
+
+
+def test_files_that_cannot_be_written_are_one_line(tmp_path) -> None:
+    missing = tmp_path / "no-such-folder" / "plot.png"
+    res = _cli("plot", "batch", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "-o", str(missing))
+    assert res.exit_code == 2, res.output
+    assert res.output.count("\n") == 1 and str(missing) in res.output
+    res = _cli(
+        "simulate", "meta-llama/Llama-2-7b-hf", "-H", "h100-sxm", "--requests", "2",
+        "--requests-out", str(tmp_path),
+    )  # fmt: skip
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and str(tmp_path) in res.output

@@ -128,7 +128,7 @@ def _print(advice, picks) -> None:
     console = _console()
     if picks.empty:
         reasons = advice.table["binds"].value_counts().head(3)
-        console.print("[red]No setup meets the SLO.[/red] Most common reasons:")
+        console.print("No setup meets the SLO. Most common reasons:", style="red")
         for reason, count in reasons.items():
             console.print(f"  {count} setups: {reason}")
         return

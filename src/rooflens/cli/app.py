@@ -6,14 +6,17 @@ import enum
 import functools
 import inspect
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
+import click
 import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from rooflens.api import resolve_calibration, resolve_device, resolve_model
 from rooflens.cli import format as fmt
@@ -39,12 +42,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err_console = Console(stderr=True)
+# Markup off: names, paths and values come from users and config files, and "[/x]" in one
+# must print as written, not style (or crash) the output.
+err_console = Console(stderr=True, markup=False, highlight=False)
 
 
 def _console() -> Console:
     """Full-width tables when piped to a file (rich would squeeze them to 80 columns)."""
-    return Console() if sys.stdout.isatty() else Console(width=150)
+    width = None if sys.stdout.isatty() else 150
+    return Console(width=width, markup=False)
 
 
 class OutputFormat(str, enum.Enum):
@@ -62,16 +68,34 @@ class Stage(str, enum.Enum):
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _fail(message: str, code: int) -> typer.Exit:
+    err_console.print(Text("error: ", style="red") + Text(message), soft_wrap=True)
+    return typer.Exit(code)
+
+
 def _clean_errors(func: F) -> F:
-    """Bad input: one line on stderr and exit code 2, never a traceback."""
+    """The error boundary of every command: bad input (a value, a file, its encoding) is one
+    line on stderr and exit code 2; anything else is a bug, one line and exit code 1
+    (ROOFLENS_DEBUG=1 shows its traceback). Never a traceback by default."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.ClickException):
+            raise
         except RooflensError as exc:
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            raise _fail(str(exc), 2) from None
+        except OSError as exc:
+            where = f" {exc.filename!r}" if exc.filename else ""
+            raise _fail(f"cannot use{where}: {exc.strerror or exc}", 2) from None
+        except UnicodeError as exc:
+            raise _fail(f"a file is not valid UTF-8 text: {exc}", 2) from None
+        except Exception as exc:
+            if os.environ.get("ROOFLENS_DEBUG"):
+                raise
+            name = type(exc).__name__
+            raise _fail(f"internal error ({name}: {exc}); please report it", 1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -385,9 +409,10 @@ def _print_analysis(
 ) -> None:
     q = result.options.quantization
     _console().print(
-        f"[bold]{result.model.name}[/bold] on "
-        f"[bold]{result.device.display_name or result.device.name}"
-        f"[/bold] · {fmt.si(result.params)} params · batch {int(result.batch)} · prompt "
+        Text(result.model.name, style="bold")
+        + " on "
+        + Text(result.device.display_name or result.device.name, style="bold")
+        + f" · {fmt.si(result.params)} params · batch {int(result.batch)} · prompt "
         f"{int(result.prompt_len)} · W{q.w_bits}A{q.a_bits}KV{q.kv_bits}"
         f"{' · FlashAttention' if result.options.flash_attention else ''}"
         f" · {result.options.estimate}"

@@ -157,7 +157,7 @@ def _checkpoint_folder(model: str) -> str | None:
 def _print_rows(result: dict[str, Any]) -> None:
     env = result["environment"]
     _console().print(
-        f"[bold]{result['model']}[/bold] on {env['device_name']} (driver {env.get('driver', '—')},"
+        f"{result['model']} on {env['device_name']} (driver {env.get('driver', '—')},"
         f" torch {env['torch']}, transformers {env['transformers']}) · {result['inputs']}"
         + (f" · tp={result['tp']} over {env['backend']}" if "tp" in result else "")
     )

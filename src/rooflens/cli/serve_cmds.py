@@ -38,7 +38,6 @@ from rooflens.serving.workload import (
     Workload,
     load_trace,
 )
-from rooflens.views import serving_plots
 
 
 class Scheduler(str, enum.Enum):
@@ -208,6 +207,8 @@ def simulate(
     if requests_out:
         result.requests.to_csv(requests_out, index=False)
     if plot:
+        from rooflens.views import serving_plots  # matplotlib: only when drawing
+
         serving_plots.timeline(result, plot)
     _print(result, output_format, f"{model} on {device.display_name or device.name}")
 
@@ -232,6 +233,8 @@ def _capacity(
             progress=advance, **analysis,
         )  # fmt: skip
     if plot:
+        from rooflens.views import serving_plots
+
         serving_plots.capacity_curve(found, plot)
     if output_format is OutputFormat.json:
         data = {"capacity": found.rate, "probes": found.probes.to_dict(orient="records")}
@@ -242,7 +245,7 @@ def _capacity(
         sys.stdout.write(found.probes.to_csv(index=False))
     else:
         console = _console()
-        console.print(f"capacity within the SLO: [bold]{found.rate:.4g} requests/s[/bold]")
+        console.print(f"capacity within the SLO: {found.rate:.4g} requests/s", style="bold")
         shown = found.probes.copy()
         for column in shown.columns:
             if column.startswith(("ttft", "tpot")):
