@@ -10,6 +10,7 @@ import pandas as pd
 
 from rooflens.calibration.profile import bundled_profiles, load_profile
 from rooflens.core import analysis as _core
+from rooflens.core.analysis import default_prompt_len
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
@@ -92,7 +93,7 @@ def analyze(
     hardware: DeviceLike,
     *,
     batch: object = 1,
-    prompt_len: object = 2048,
+    prompt_len: object | None = None,
     gen_len: object | None = None,
     **options: object,
 ) -> Analysis:
@@ -100,11 +101,14 @@ def analyze(
 
     `model`: a bundled Hugging Face id, a config.json or model folder, a Hub id, or a ModelSpec.
     `hardware`: a catalog name or alias, a device TOML file, or a Device.
-    Sizes may be arrays, which broadcast. `options` are settings of `rooflens.settings.Settings`
-    (precision, attention, parallelism, KV cache, offload, sparsity, pruning, kernels,
-    calibration, hardware what-ifs), each validated as declared there.
+    Sizes may be arrays, which broadcast; the prompt defaults to 2048 tokens or what the
+    model's context leaves after the generation. `options` are the settings declared in
+    `rooflens.settings.Settings` (precision, attention, parallelism, KV cache, offload,
+    sparsity, pruning, kernels, calibration, hardware what-ifs), validated as declared there.
     """
     spec, device, opts = resolve(model, hardware, options)
+    if prompt_len is None:
+        prompt_len = default_prompt_len(spec, None if gen_len is None else np.max(gen_len))
     return _core.analyze(
         spec, device, batch=batch, prompt_len=prompt_len, gen_len=gen_len, options=opts
     )

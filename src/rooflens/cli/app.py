@@ -21,6 +21,7 @@ from rich.text import Text
 from rooflens.api import resolve_calibration, resolve_device, resolve_model
 from rooflens.cli import format as fmt
 from rooflens.core import analysis as core
+from rooflens.core.analysis import default_prompt_len
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
 from rooflens.core.results import Analysis, compare
@@ -241,6 +242,9 @@ def _run(params: dict[str, Any]) -> Analysis:
     """The analysis a command asks for; every command names its parameters the same way."""
     settings = _settings(params)
     spec = settings.pruned(resolve_model(params["model"]))
+    prompt_len = params["prompt_len"]
+    if prompt_len is None:
+        prompt_len = default_prompt_len(spec, params["gen_len"])
     device = _device(
         params.get("hardware"), params.get("bandwidth"), params.get("memory"), params.get("peak")
     )
@@ -250,7 +254,7 @@ def _run(params: dict[str, Any]) -> Analysis:
         spec,
         device,
         batch=params["batch"],
-        prompt_len=params["prompt_len"],
+        prompt_len=prompt_len,
         gen_len=params["gen_len"],
         options=settings.analysis_options(profile),
     )
@@ -326,7 +330,13 @@ def analyze(
     model: ModelArg,
     hardware: HardwareOpt = None,
     batch: Annotated[int, typer.Option(help="Sequences per step.")] = 1,
-    prompt_len: Annotated[int, typer.Option(help="Prompt tokens (decode: context).")] = 2048,
+    prompt_len: Annotated[
+        int | None,
+        typer.Option(
+            help="Prompt tokens (decode: context). Default: 2048, or what the model's context "
+            "leaves after the generation."
+        ),
+    ] = None,
     gen_len: Annotated[
         int | None, typer.Option(help="Generated tokens: adds TTFT, TPOT, latency and throughput.")
     ] = None,
@@ -417,6 +427,17 @@ def _print_analysis(
         f"{' · FlashAttention' if result.options.flash_attention else ''}"
         f" · {result.options.estimate}"
     )
+    changed = fmt.changed_options(
+        result.options, shown=("w_bits", "a_bits", "kv_bits", "flash_attention", "execution")
+    )
+    if changed:
+        _console().print("settings: " + ", ".join(changed))
+    devices = result.options.parallelism.devices
+    if devices > 1:
+        _console().print(
+            f"{devices} devices: weights, KV cache and times are per device; power and cost "
+            "cover all of them"
+        )
     totals = result.totals()
     for stage in stages:
         t = totals[stage]
@@ -503,7 +524,9 @@ def memory_cmd(
     model: ModelArg,
     hardware: HardwareOpt = None,
     batch: Annotated[int, typer.Option(help="Sequences.")] = 1,
-    prompt_len: Annotated[int, typer.Option(help="Prompt tokens.")] = 2048,
+    prompt_len: Annotated[
+        int | None, typer.Option(help="Prompt tokens. Default: 2048, or what the context leaves.")
+    ] = None,
     gen_len: Annotated[int, typer.Option(help="Generated tokens.")] = 1,
     output: FormatOpt = OutputFormat.table,
     options: dict[str, Any] | None = None,
@@ -702,7 +725,9 @@ def compare_cmd(
     model: ModelArg,
     hardware: HardwareOpt = None,
     batch: Annotated[int, typer.Option(help="Sequences per step.")] = 1,
-    prompt_len: Annotated[int, typer.Option(help="Prompt tokens.")] = 2048,
+    prompt_len: Annotated[
+        int | None, typer.Option(help="Prompt tokens. Default: 2048, or what the context leaves.")
+    ] = None,
     gen_len: Annotated[int | None, typer.Option(help="Generated tokens.")] = 128,
     base: Annotated[
         list[str] | None,

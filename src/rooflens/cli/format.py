@@ -33,6 +33,33 @@ def seconds(value: float) -> str:
     return f"{value / 1e-9:.3g} ns"
 
 
+def changed_options(options: object, shown: tuple[str, ...] = ()) -> list[str]:
+    """'name=value' for every analysis option that differs from its default (nested
+    descriptions flattened), so a header says everything that changed the answer."""
+    from rooflens.core.options import AnalysisOptions
+
+    def flat(data: dict, out: dict) -> dict:
+        for key, value in data.items():
+            if isinstance(value, dict) and key != "calibration":
+                flat(value, out)
+            else:
+                out[key] = value
+        return out
+
+    default = flat(AnalysisOptions().model_dump(), {})
+    given = flat(options.model_dump(), {})  # type: ignore[attr-defined]
+    items = []
+    for key, value in given.items():
+        if key in shown or key == "calibration" or value == default.get(key):
+            continue
+        if key == "nm_sparsity":
+            value = ":".join(str(v) for v in value)
+        elif isinstance(value, list | tuple):
+            value = ",".join(str(v) for v in value) if value else "none"
+        items.append(f"{key}={value}")
+    return items
+
+
 def operators_table(frame: pd.DataFrame, stage: str, total_time: float) -> Table:
     table = Table(
         title=f"{stage}: per operator (block operators are per layer)", box=box.SIMPLE_HEAVY

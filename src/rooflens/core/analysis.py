@@ -124,13 +124,28 @@ def _p2p_time(model: ModelSpec, device: Device, options: AnalysisOptions, step: 
     return data / link_bandwidth(device, par, par.tp * par.pp, link) + link_latency(par, link)
 
 
+DEFAULT_PROMPT_LEN = 2048
+
+
+def _positions_after_prompt(gen_len: np.ndarray | int | None) -> np.ndarray | int:
+    # The decode step after the prompt feeds position s, so it needs s + 1 positions; a
+    # generation of g tokens feeds g - 1 more.
+    return 1 if gen_len is None else np.maximum(np.asarray(gen_len) - 1, 1)
+
+
+def default_prompt_len(model: ModelSpec, gen_len: int | None = None) -> int:
+    """The prompt an analysis takes when none is given: 2048 tokens, or what the model's
+    context leaves after the generation (GPT-2's 1024 positions, OPT's 2048)."""
+    room = model.max_positions - int(np.max(_positions_after_prompt(gen_len)))
+    return max(1, min(DEFAULT_PROMPT_LEN, room))
+
+
 def _check_context(
     model: ModelSpec, options: AnalysisOptions, s: np.ndarray, g: np.ndarray | None
 ) -> None:
     if options.allow_long_context:
         return
-    # The decode step after the prompt feeds position s, so it needs s + 1 positions.
-    needed = s + (1 if g is None else np.maximum(g - 1, 1))
+    needed = s + _positions_after_prompt(g)
     if np.any(needed > model.max_positions):
         field = "prompt_len" if g is None else "prompt_len + gen_len"
         raise InvalidInputError(
