@@ -206,3 +206,22 @@ def test_files_that_cannot_be_written_are_one_line(tmp_path) -> None:
     )  # fmt: skip
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output and str(tmp_path) in res.output
+
+
+def test_json_output_never_holds_nan() -> None:
+    # One-token answers have no time per output token: null, not the invalid JSON `NaN`.
+    res = _cli(
+        "simulate", "meta-llama/Llama-2-7b-hf", "-H", "h100-sxm", "--requests", "5",
+        "--output", "fixed:1", "-f", "json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "NaN" not in res.stdout and json.loads(res.stdout)["summary"]["tpot_mean"] is None
+
+
+def test_json_ready_turns_missing_numbers_into_null() -> None:
+    import numpy as np
+
+    from rooflens.cli.format import to_json
+
+    data = {"a": np.float64("nan"), "b": np.array([1.0, np.inf]), "c": np.int64(3)}
+    assert json.loads(to_json(data)) == {"a": None, "b": [1.0, None], "c": 3}

@@ -117,7 +117,7 @@ def advise_cmd(
             "explanations": [advice.explain(row) for _, row in picks.iterrows()],
             "rejected": int((~advice.table["feasible"]).sum()),
         }
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.write(fmt.to_json(data))
     elif output_format is OutputFormat.csv:
         sys.stdout.write(advice.table.to_csv(index=False))
     else:

@@ -262,7 +262,7 @@ def _run(params: dict[str, Any]) -> Analysis:
 
 def _emit(data: Any, frame: pd.DataFrame | None, output: OutputFormat) -> None:
     if output is OutputFormat.json:
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.write(fmt.to_json(data))
     elif output is OutputFormat.csv and frame is not None:
         sys.stdout.write(frame.to_csv(index=False))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 
@@ -22,6 +23,24 @@ def si(value: float, unit: str = "", digits: int = 3) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.{digits}g} {prefix}{unit}"
     return f"{value:.{digits}g} {unit}".rstrip()
+
+
+def json_ready(value: object) -> object:
+    """Plain JSON values: numpy scalars and arrays as Python numbers and lists, and a number
+    that does not exist (NaN, an infinity) as null, never as the invalid JSON `NaN`."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return json_ready(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def to_json(value: object) -> str:
+    return json.dumps(json_ready(value), indent=2, allow_nan=False, default=str) + "\n"
 
 
 def seconds(value: float) -> str:

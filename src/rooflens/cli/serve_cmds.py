@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import json
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -240,7 +239,7 @@ def _capacity(
         data = {"capacity": found.rate, "probes": found.probes.to_dict(orient="records")}
         if found.result is not None:
             data["at_capacity"] = found.result.summary()
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.write(fmt.to_json(data))
     elif output_format is OutputFormat.csv:
         sys.stdout.write(found.probes.to_csv(index=False))
     else:
@@ -259,12 +258,8 @@ def _capacity(
 def _print(result: SimulationResult, output_format: OutputFormat, title: str) -> None:
     if output_format is OutputFormat.json:
         data = {"summary": result.summary(), "kv_capacity_tokens": result.kv_capacity}
-        sys.stdout.write(json.dumps(data, indent=2, default=_plain) + "\n")
+        sys.stdout.write(fmt.to_json(data))
     elif output_format is OutputFormat.csv:
         sys.stdout.write(result.requests.to_csv(index=False))
     else:
         _console().print(fmt.key_value_table(title, _summary_rows(result)))
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else str(value)
