@@ -77,7 +77,7 @@ def test_every_entry_point_prices_the_same_step() -> None:
         "prompt_len": 512,
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in GIVEN.items()},
     }
-    web = TestClient(create_app()).post("/api/analyze", json=body)
+    web = TestClient(create_app(), base_url="http://127.0.0.1").post("/api/analyze", json=body)
     assert web.status_code == 200, web.text
     totals = web.json()["totals"]
     assert totals["prefill"]["time"] == pytest.approx(prefill, rel=1e-12)
@@ -97,7 +97,7 @@ def test_every_setting_is_an_option_with_its_declared_default(command: str) -> N
 
 
 def test_the_web_form_is_the_declaration() -> None:
-    schema = TestClient(create_app()).get("/openapi.json").json()
+    schema = TestClient(create_app(), base_url="http://127.0.0.1").get("/openapi.json").json()
     options = schema["components"]["schemas"]["Options"]["properties"]
     assert set(options) == set(SETTING_NAMES)
     # The one web-only change: a calibration is a bundled profile, never a file path.

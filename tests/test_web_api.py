@@ -25,7 +25,7 @@ SCENARIO = {"model": {"id": LLAMA}, "device": {"name": "h100-sxm"}, "batch": 4, 
 
 @pytest.fixture(scope="module")
 def client() -> TestClient:
-    return TestClient(create_app())
+    return TestClient(create_app(), base_url="http://127.0.0.1")
 
 
 def post(client: TestClient, path: str, body: object) -> dict:
@@ -461,3 +461,39 @@ def test_energy_and_cost_follow_the_given_price(client: TestClient) -> None:
     assert post(client, "/api/analyze", {**SCENARIO, "device": custom})["economics"] is None
     bad = error(client, "/api/analyze", {**SCENARIO, "economics": {"grid_intensity": -1}})
     assert bad["detail"][0]["loc"] == ["body", "economics", "grid_intensity"]
+
+
+def test_only_loopback_host_names_are_served() -> None:
+    # DNS rebinding: a page at evil.example points its name at 127.0.0.1; its requests still
+    # say Host: evil.example and must not reach the API.
+    app = create_app()
+    for host in ("127.0.0.1:8000", "localhost", "[::1]:8000"):
+        assert TestClient(app, base_url=f"http://{host}").get("/api/devices").status_code == 200
+    refused = TestClient(app, base_url="http://evil.example:8000").get("/api/devices")
+    assert refused.status_code == 400
+    assert refused.json()["message"].startswith("host 'evil.example' is not served")
+    lan = TestClient(create_app(("127.0.0.1", "10.1.2.3")), base_url="http://10.1.2.3:8000")
+    assert lan.get("/api/devices").status_code == 200
+
+
+def test_pages_forbid_framing_and_foreign_scripts(client: TestClient) -> None:
+    headers = client.get("/").headers
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_web_warns_when_bound_beyond_loopback(monkeypatch) -> None:
+    import uvicorn
+
+    from rooflens.cli.app import app as cli
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw))
+    res = CliRunner().invoke(cli, ["web", "--host", "0.0.0.0"])
+    assert res.exit_code == 0, res.output
+    assert "warning: serving on 0.0.0.0, beyond this machine" in res.output
+    assert seen["host"] == "0.0.0.0"
+    quiet = CliRunner().invoke(cli, ["web"])
+    assert "warning" not in quiet.output

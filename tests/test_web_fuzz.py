@@ -15,7 +15,7 @@ from rooflens.models.catalog import bundled_config
 from rooflens.web import create_app
 from rooflens.web import schemas as s
 
-CLIENT = TestClient(create_app(), raise_server_exceptions=False)
+CLIENT = TestClient(create_app(), base_url="http://127.0.0.1", raise_server_exceptions=False)
 POSTS = (
     "/api/model",
     "/api/analyze",

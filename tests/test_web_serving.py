@@ -26,7 +26,7 @@ SMALL = {"requests": 120, "rate": 6.0, "prompt": "uniform:200:800", "output": "f
 
 @pytest.fixture(scope="module")
 def client() -> TestClient:
-    return TestClient(create_app())
+    return TestClient(create_app(), base_url="http://127.0.0.1")
 
 
 def post(client: TestClient, path: str, body: dict, status: int = 200) -> dict:

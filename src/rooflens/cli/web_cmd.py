@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from rooflens.cli.app import _clean_errors, _console, app
+from rooflens.cli.app import _clean_errors, _console, app, err_console
 
 
 @app.command()
@@ -27,9 +27,17 @@ def web(
     import uvicorn
 
     from rooflens.web import create_app
+    from rooflens.web.app import LOOPBACK_HOSTS, host_name
 
     url = f"http://{host}:{port}/"
+    if host_name(host) not in LOOPBACK_HOSTS:
+        err_console.print(
+            f"warning: serving on {host}, beyond this machine: anyone who can reach it can use "
+            "the viewer and its API (there is no login); requests must name this address",
+            style="yellow",
+        )
+    allowed = tuple(dict.fromkeys((*LOOPBACK_HOSTS, host_name(host))))
     _console().print(f"rooflens web viewer on {url} (Ctrl+C stops it); API reference: {url}docs")
     if open_browser:
         threading.Timer(1.0, webbrowser.open, (url,)).start()
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(allowed), host=host, port=port, log_level="warning")

@@ -128,9 +128,64 @@ def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
     return receive
 
 
+# The names a browser uses for this machine. A page elsewhere can point its own DNS name at
+# 127.0.0.1 (DNS rebinding) and then read the API as same-origin; its Host header still
+# carries that name, so only requests naming these hosts are served.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# Everything the page loads is served here: scripts only from this origin; plotly sets
+# inline styles; images and downloads are data: and blob: URLs; no framing by other pages.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+
+
+def host_name(header: str) -> str:
+    """The host of a Host header, without its port ('[::1]:8000' -> '::1')."""
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class GuardHeaders:
+    """Serve only requests whose Host is an allowed name (400 otherwise), and add the
+    content-security and framing headers to every response."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...]) -> None:
+        self.app, self.allowed = app, {h.lower() for h in allowed_hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host = host_name(dict(scope["headers"]).get(b"host", b"").decode("latin-1")).lower()
+        if host not in self.allowed:
+            message = f"host {host!r} is not served: use one of {', '.join(sorted(self.allowed))}"
+            item = {"loc": ["header", "host"], "msg": message, "type": "host_not_allowed"}
+            await error_response(400, [item], message)(scope, receive, send)
+            return
+
+        async def send_guarded(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+                    (b"x-frame-options", b"DENY"),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_guarded)
+
+
 # App -------------------------------------------------------------------------------------------
-def create_app() -> FastAPI:
-    """The viewer's app: page at /, API under /api, schema at /openapi.json, reference at /docs."""
+def create_app(allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> FastAPI:
+    """The viewer's app: page at /, API under /api, schema at /openapi.json, reference at /docs.
+    `allowed_hosts`: the Host names served (loopback by default; `rooflens web --host` adds
+    the address it binds to)."""
     app = FastAPI(
         title="rooflens",
         version=__version__,
@@ -139,6 +194,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     app.add_middleware(BodyLimit, limit=s.MAX_BODY_BYTES)
+    app.add_middleware(GuardHeaders, allowed_hosts=allowed_hosts)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(WebInputError, _input_error)
     _pages(app)
