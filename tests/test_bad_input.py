@@ -225,3 +225,25 @@ def test_json_ready_turns_missing_numbers_into_null() -> None:
 
     data = {"a": np.float64("nan"), "b": np.array([1.0, np.inf]), "c": np.int64(3)}
     assert json.loads(to_json(data)) == {"a": None, "b": [1.0, None], "c": 3}
+
+
+@pytest.mark.parametrize(
+    "text", ["1:0:x2", "1:1000000000000:+1", "0:8:x2", "1:8:x1", "1:1000:xinf", "-5,3", "1:2:+0"]
+)
+def test_sweep_ranges_are_bounded(text: str) -> None:
+    # Each once raised OverflowError or MemoryError (7 TiB), or ran forever.
+    res = _cli("sweep", "meta-llama/Llama-2-7b-hf", "-H", "a6000", f"--batch={text}")
+    assert res.exit_code == 2, res.output
+    assert f"batch={text!r} is invalid" in res.output and "Traceback" not in res.output
+
+
+def test_sweep_size_is_capped() -> None:
+    with pytest.raises(InvalidInputError, match="at most 1000000 points"):
+        rooflens.sweep(
+            "meta-llama/Llama-2-7b-hf", "a6000", batch=range(1, 2001), prompt_len=range(1, 1001)
+        )
+    res = _cli(
+        "sweep", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--batch", "1:2000:+1",
+        "--prompt-len", "1:1000:+1",
+    )  # fmt: skip
+    assert res.exit_code == 2 and "2000 x 1000 = 2000000 points" in res.output

@@ -114,6 +114,22 @@ def analyze(
     )
 
 
+# A sweep holds every operator's fields at every point (a few kB a point): a million points
+# is already gigabytes.
+MAX_SWEEP_POINTS = 1_000_000
+MAX_AXIS_VALUES = 100_000
+
+
+def check_sweep_size(axes: list[np.ndarray]) -> None:
+    """Refuse a sweep whose grid is over MAX_SWEEP_POINTS points, naming its size."""
+    points = int(np.prod([a.size for a in axes], dtype=np.float64))
+    if points > MAX_SWEEP_POINTS:
+        shape = " x ".join(str(a.size) for a in axes)
+        raise InvalidInputError(
+            "sweep", f"{shape} = {points} points", f"at most {MAX_SWEEP_POINTS} points"
+        )
+
+
 def sweep(
     model: ModelLike,
     hardware: DeviceLike,
@@ -128,6 +144,7 @@ def sweep(
     axes = [positive_int_array("batch", batch), positive_int_array("prompt_len", prompt_len)]
     if gen_len is not None:
         axes.append(positive_int_array("gen_len", gen_len))
+    check_sweep_size(axes)
     grids = np.meshgrid(*(a.reshape(-1) for a in axes), indexing="ij")
     result = analyze(
         model,

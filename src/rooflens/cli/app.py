@@ -18,7 +18,13 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from rooflens.api import resolve_calibration, resolve_device, resolve_model
+from rooflens.api import (
+    MAX_AXIS_VALUES,
+    check_sweep_size,
+    resolve_calibration,
+    resolve_device,
+    resolve_model,
+)
 from rooflens.cli import format as fmt
 from rooflens.core import analysis as core
 from rooflens.core.analysis import default_prompt_len
@@ -203,23 +209,35 @@ def _parse_peaks(items: list[str]) -> dict[str, float]:
 
 def parse_sizes(field: str, text: str) -> np.ndarray:
     """'1,8,32', '1:1024:x2' (geometric) or '128:4096:+128' (arithmetic) -> array of ints."""
-    accepted = "integers like 1,8,32 or ranges START:STOP:xFACTOR / START:STOP:+STEP"
+    accepted = (
+        "positive integers like 1,8,32 or ranges START:STOP:xFACTOR / START:STOP:+STEP with "
+        f"1 <= START <= STOP and at most {MAX_AXIS_VALUES} values"
+    )
     try:
         if ":" not in text:
-            return np.array([int(v) for v in text.split(",")])
-        start_s, stop_s, step_s = text.split(":")
-        start, stop = int(start_s), int(stop_s)
-        if step_s.startswith("x"):
-            factor = float(step_s[1:])
-            if factor <= 1 or start <= 0:
+            values = np.array([int(v) for v in text.split(",")], dtype=np.int64)
+        else:
+            start_s, stop_s, step_s = text.split(":")
+            start, stop = int(start_s), int(stop_s)
+            if not 1 <= start <= stop:
                 raise ValueError
-            count = int(np.floor(np.log(stop / start) / np.log(factor) + 1e-9)) + 1
-            return np.unique(np.round(start * factor ** np.arange(count)).astype(np.int64))
-        step = int(step_s.lstrip("+"))
-        if step <= 0:
+            if step_s.startswith("x"):
+                factor = float(step_s[1:])
+                if not factor > 1 or not np.isfinite(factor):
+                    raise ValueError
+                count = int(np.floor(np.log(stop / start) / np.log(factor) + 1e-9)) + 1
+                if count > MAX_AXIS_VALUES:
+                    raise ValueError
+                values = np.unique(np.round(start * factor ** np.arange(count)).astype(np.int64))
+            else:
+                step = int(step_s.lstrip("+"))
+                if step <= 0 or (stop - start) // step + 1 > MAX_AXIS_VALUES:
+                    raise ValueError
+                values = np.arange(start, stop + 1, step, dtype=np.int64)
+        if values.size > MAX_AXIS_VALUES or np.any(values < 1):
             raise ValueError
-        return np.arange(start, stop + 1, step)
-    except ValueError:
+        return values
+    except (ValueError, OverflowError):
         raise InvalidInputError(field, text, accepted) from None
 
 
@@ -560,9 +578,10 @@ def sweep(
     options: dict[str, Any] | None = None,
 ) -> None:
     """Every combination of batch, prompt and generation lengths, in one vectorized pass."""
-    axes = [parse_sizes("--batch", batch), parse_sizes("--prompt-len", prompt_len)]
+    axes = [parse_sizes("batch", batch), parse_sizes("prompt_len", prompt_len)]
     if gen_len is not None:
-        axes.append(parse_sizes("--gen-len", gen_len))
+        axes.append(parse_sizes("gen_len", gen_len))
+    check_sweep_size(axes)
     grids = np.meshgrid(*axes, indexing="ij")
     sizes = {
         "batch": grids[0],
@@ -800,7 +819,7 @@ def speculate(
 
     opts = options or {}
     device = _device(hardware, opts.get("bandwidth"), opts.get("memory"), opts.get("peak"))
-    sizes = parse_sizes("--batch", batch)
+    sizes = parse_sizes("batch", batch)
     est = run(
         model,
         device,

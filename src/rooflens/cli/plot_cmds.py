@@ -88,7 +88,7 @@ def plot(
     settings = dict(parse_setting(x) for x in setting or []) or DEFAULT_SETTINGS.get(
         kind.value, {"": {}}
     )
-    batches, prompts = parse_sizes("--batch", batch), parse_sizes("--prompt-len", prompt_len)
+    batches, prompts = parse_sizes("batch", batch), parse_sizes("prompt_len", prompt_len)
     if kind in (PlotKind.roofline, PlotKind.operators):
         options = next(iter(settings.values()))
         result = _run(
