@@ -55,8 +55,9 @@ err_console = Console(stderr=True, markup=False, highlight=False)
 
 
 def _console() -> Console:
-    """Full-width tables when piped to a file (rich would squeeze them to 80 columns)."""
-    width = None if sys.stdout.isatty() else 150
+    """The terminal's width (COLUMNS when set); full-width tables when piped to a file (rich
+    would squeeze them to 80 columns)."""
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 150
     return Console(width=width, markup=False)
 
 
@@ -144,9 +145,15 @@ CalibrationOpt = Annotated[
         "a bundled profile name, or a TOML file. Empty: roofline bound."
     ),
 ]
+WideOpt = Annotated[
+    bool, typer.Option("--wide", help="Every column (default: the ones that fit 80 columns).")
+]
 FormatOpt = Annotated[
     str,
     typer.Option(help="Weight format: int (GPTQ/AWQ), fp (FP8/FP4), nf4 (QLoRA), mxfp4 (OCP MX)."),
+]
+WideOpt = Annotated[
+    bool, typer.Option("--wide", help="Every column (default: the ones that fit 80 columns).")
 ]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
 
@@ -379,6 +386,7 @@ def analyze(
     grid_intensity: Annotated[
         float | None, typer.Option(help="Grid carbon intensity (gCO2e/kWh): adds carbon.")
     ] = None,
+    wide: WideOpt = False,
     output: FormatOpt = OutputFormat.table,
     options: dict[str, Any] | None = None,
 ) -> None:
@@ -413,7 +421,7 @@ def analyze(
             data["speculative"] = speculation
         _emit(data, frame, output)
         return
-    _print_analysis(result, frame, stages, money)
+    _print_analysis(result, frame, stages, money, wide)
     if speculation is not None:
         drafter = f"draft {draft}" if draft else f"{gamma} Medusa heads"
         _console().print(
@@ -434,6 +442,7 @@ def _print_analysis(
     frame: pd.DataFrame,
     stages: list[str],
     money: dict[str, float | None] | None = None,
+    wide: bool = False,
 ) -> None:
     q = result.options.quantization
     _console().print(
@@ -459,7 +468,9 @@ def _print_analysis(
     totals = result.totals()
     for stage in stages:
         t = totals[stage]
-        _console().print(fmt.operators_table(frame[frame.stage == stage], stage, float(t["time"])))
+        _console().print(
+            fmt.operators_table(frame[frame.stage == stage], stage, float(t["time"]), wide)
+        )
         m = result.memory[stage]
         _console().print(
             fmt.key_value_table(
@@ -626,7 +637,7 @@ def sweep(
 
 @app.command()
 @_clean_errors
-def models(output: FormatOpt = OutputFormat.table) -> None:
+def models(wide: WideOpt = False, output: FormatOpt = OutputFormat.table) -> None:
     """The bundled models, with their computed parameter counts."""
     from rooflens.core.graph import build_graph
     from rooflens.core.options import AnalysisOptions
@@ -654,6 +665,8 @@ def models(output: FormatOpt = OutputFormat.table) -> None:
         _emit(rows, frame, output)
         return
     shown = frame.assign(params=frame.params.map(fmt.si))
+    if not wide:
+        shown = shown[["id", "model_type", "params", "layers", "max_positions"]]
     _console().print(
         fmt.frame_table(
             shown,
@@ -676,10 +689,13 @@ def hardware(
         if output is not OutputFormat.table:
             _emit(data, pd.json_normalize(data), output)
             return
-        rows = [(k, str(v)) for k, v in data.items() if not isinstance(v, dict)]
+        rows = [(k, fmt.device_field(k, v)) for k, v in data.items() if not isinstance(v, dict)]
         rows += [(f"peak {k}", fmt.si(v, "OP/s")) for k, v in device.peak_ops.items()]
-        rows += [(f"source: {k}", v) for k, v in device.sources.items()]
+        rows += [
+            (f"2:4 sparse peak {k}", fmt.si(v, "OP/s")) for k, v in device.sparse_peak_ops.items()
+        ]
         _console().print(fmt.key_value_table(device.display_name or device.name, rows))
+        _console().print(fmt.key_value_table("sources", list(device.sources.items()), fold=True))
         return
     rows = []
     for dev in catalog().values():

@@ -12,7 +12,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
+_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+# The unit of each numeric device field, for `rooflens hardware NAME`.
+DEVICE_UNITS = {
+    "memory_capacity": "B",
+    "memory_bandwidth": "B/s",
+    "onchip_memory_per_unit": "B",
+    "interconnect_bandwidth": "B/s",
+    "host_bandwidth": "B/s",
+    "network_bandwidth": "B/s",
+    "tdp": "W",
+    "idle_power": "W",
+}
 
 
 def si(value: float, unit: str = "", digits: int = 3) -> str:
@@ -41,6 +52,19 @@ def json_ready(value: object) -> object:
 
 def to_json(value: object) -> str:
     return json.dumps(json_ready(value), indent=2, allow_nan=False, default=str) + "\n"
+
+
+def device_field(key: str, value: object) -> str:
+    """A device figure for people: SI units, lists joined, a missing figure as a dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "—"
+    if key in DEVICE_UNITS and isinstance(value, int | float):
+        return si(float(value), DEVICE_UNITS[key])
+    if key in ("hourly_price", "purchase_price") and isinstance(value, int | float):
+        return f"${value:,.2f}" + ("/h" if key == "hourly_price" else "")
+    return str(value)
 
 
 def seconds(value: float) -> str:
@@ -79,46 +103,55 @@ def changed_options(options: object, shown: tuple[str, ...] = ()) -> list[str]:
     return items
 
 
-def operators_table(frame: pd.DataFrame, stage: str, total_time: float) -> Table:
+# The columns of the operator table; the compact set fits an 80-column terminal.
+OPERATOR_COLUMNS = (
+    ("operator", "left"),
+    ("×", "right"),
+    ("OPs", "right"),
+    ("memory", "right"),
+    ("intensity", "right"),
+    ("attainable", "right"),
+    ("bound", "left"),
+    ("dtype", "left"),
+    ("time", "right"),
+    ("share", "right"),
+)
+COMPACT_OPERATOR_COLUMNS = ("operator", "×", "OPs", "memory", "bound", "time", "share")
+
+
+def operators_table(
+    frame: pd.DataFrame, stage: str, total_time: float, wide: bool = False
+) -> Table:
+    shown = [c for c in OPERATOR_COLUMNS if wide or c[0] in COMPACT_OPERATOR_COLUMNS]
     table = Table(
         title=f"{stage}: per operator (block operators are per layer)", box=box.SIMPLE_HEAVY
     )
-    for col, justify in (
-        ("operator", "left"),
-        ("×", "right"),
-        ("OPs", "right"),
-        ("memory", "right"),
-        ("intensity", "right"),
-        ("attainable", "right"),
-        ("bound", "left"),
-        ("dtype", "left"),
-        ("time", "right"),
-        ("share", "right"),
-    ):
+    for col, justify in shown:
         table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for row in frame.itertuples():
         share = row.count * row.time / total_time if total_time else 0.0
         style = "red" if row.bound == "compute" else None
-        table.add_row(
-            row.name,
-            f"{row.count:g}",
-            si(row.ops),
-            si(row.memory_access, "B"),
-            f"{row.arithmetic_intensity:.3g}",
-            si(row.performance, "OP/s"),
-            row.bound,
-            row.compute_dtype,
-            seconds(row.time),
-            f"{share:.1%}",
-            style=style,
-        )
+        cells = {
+            "operator": row.name,
+            "×": f"{row.count:g}",
+            "OPs": si(row.ops),
+            "memory": si(row.memory_access, "B"),
+            "intensity": f"{row.arithmetic_intensity:.3g}",
+            "attainable": si(row.performance, "OP/s"),
+            "bound": row.bound,
+            "dtype": row.compute_dtype,
+            "time": seconds(row.time),
+            "share": f"{share:.1%}",
+        }
+        table.add_row(*(cells[c] for c, _ in shown), style=style)
     return table
 
 
-def key_value_table(title: str, rows: list[tuple[str, str]]) -> Table:
+def key_value_table(title: str, rows: list[tuple[str, str]], fold: bool = False) -> Table:
+    """Two columns; `fold`: long texts (sources) left-aligned and folded, never cut."""
     table = Table(title=title, show_header=False)
     table.add_column("what")
-    table.add_column("value", justify="right")
+    table.add_column("value", justify="left" if fold else "right", overflow="fold")
     for key, value in rows:
         table.add_row(key, value)
     return table
@@ -127,7 +160,8 @@ def key_value_table(title: str, rows: list[tuple[str, str]]) -> Table:
 def frame_table(frame: pd.DataFrame, title: str) -> Table:
     table = Table(title=title)
     for col in frame.columns:
-        table.add_column(str(col))
+        # Ids and names have no spaces to wrap at: fold them rather than cut them to "dee…".
+        table.add_column(str(col), overflow="fold")
     for row in frame.itertuples(index=False):
         table.add_row(*(str(v) for v in row))
     return table

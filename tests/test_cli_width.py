@@ -1,0 +1,46 @@
+"""The CLI reads well in an 80-column terminal: no line wider, no cell cut short."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from rooflens.cli import format as fmt
+from rooflens.cli.app import app
+
+COMMANDS = [
+    ["analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--gen-len", "128", "--tp", "2"],
+    ["models"],
+    ["hardware"],
+    ["hardware", "h100-sxm"],
+    ["memory", "meta-llama/Llama-2-7b-hf", "-H", "a6000"],
+    ["sweep", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--batch", "1,8", "--gen-len", "64"],
+    ["compare", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--vs", "w_bits=4"],
+    ["simulate", "meta-llama/Llama-2-7b-hf", "-H", "h100-sxm", "--requests", "20"],
+]
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_output_fits_80_columns(args: list[str]) -> None:
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines and max(len(line) for line in lines) <= 80
+    assert not any("…" in line for line in lines), [line for line in lines if "…" in line]
+
+
+def test_wide_shows_every_operator_column() -> None:
+    args = ["analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--stage", "decode"]
+    compact = CliRunner().invoke(app, args, env={"COLUMNS": "80"}).stdout
+    wide = CliRunner().invoke(app, [*args, "--wide"], env={"COLUMNS": "200"}).stdout
+    assert "attainable" not in compact and "intensity" not in compact
+    assert "attainable" in wide and "intensity" in wide and "dtype" in wide
+
+
+def test_device_figures_read_with_si_units() -> None:
+    assert fmt.device_field("memory_capacity", 80e9) == "80 GB"
+    assert fmt.device_field("onchip_memory_per_unit", 262144.0) == "262 kB"
+    assert fmt.device_field("aliases", ("H100", "H100-SXM5")) == "H100, H100-SXM5"
+    assert fmt.device_field("purchase_price", None) == "—"
+    assert fmt.device_field("hourly_price", 3.49) == "$3.49/h"
+    assert fmt.si(1.5e3, "J") == "1.5 kJ"
