@@ -482,12 +482,7 @@ def _print_analysis(
                     ("weights", fmt.si(float(m.weights), "B")),
                     ("KV cache", fmt.si(float(m.kv_cache), "B")),
                     ("peak activations", fmt.si(float(m.activations), "B")),
-                    (
-                        "total memory",
-                        f"{fmt.si(float(m.total), 'B')} of {fmt.si(m.capacity, 'B')}"
-                        f" {'fits' if m.fits else 'DOES NOT FIT'}",
-                    ),
-                    ("largest batch that fits", f"{int(m.max_batch)}"),
+                    ("total memory", f"{fmt.si(float(m.total), 'B')} of {fmt.si(m.capacity, 'B')}"),
                     (
                         "bottleneck",
                         ", ".join(
@@ -498,6 +493,14 @@ def _print_analysis(
                 ],
             )
         )
+    peak = result.peak_memory
+    over = "the whole generation" if result.generation is not None else "prefill and decode"
+    verdict = "fits" if peak.fits else "DOES NOT FIT"
+    _console().print(
+        f"memory at the peak of {over}: {fmt.si(float(peak.total), 'B')} of "
+        f"{fmt.si(peak.capacity, 'B')}, {verdict}; largest batch that fits: {int(peak.max_batch)}",
+        style=None if peak.fits else "bold red",
+    )
     if result.generation is not None:
         g = result.generation
         _console().print(
@@ -618,9 +621,8 @@ def sweep(
             "ttft",
             "tpot",
             "throughput",
-            "generation_memory_total",
-            "decode_memory_total",
-            "decode_fits",
+            "peak_memory",
+            "fits",
         )
         if c in frame
     ]
@@ -628,7 +630,7 @@ def sweep(
     for col in cols:
         if col.endswith("time") or col in ("ttft", "tpot"):
             shown[col] = shown[col].map(fmt.seconds)
-        elif col.endswith("memory_total"):
+        elif col.endswith("memory_total") or col == "peak_memory":
             shown[col] = shown[col].map(lambda v: fmt.si(v, "B"))
         elif col == "throughput":
             shown[col] = shown[col].map(lambda v: f"{v:.4g} tok/s")

@@ -70,6 +70,20 @@ class Footprint:
         }
 
 
+def _larger(a: Footprint, b: Footprint) -> Footprint:
+    """Point by point, the footprint with the larger total (and the smaller largest batch)."""
+    first = a.total >= b.total
+    return Footprint(
+        weights=np.where(first, a.weights, b.weights),
+        kv_cache=np.where(first, a.kv_cache, b.kv_cache),
+        activations=np.where(first, a.activations, b.activations),
+        capacity=a.capacity,
+        max_batch=np.minimum(a.max_batch, b.max_batch),
+        framework=a.framework,
+        host=np.where(first, a.host, b.host),
+    )
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars and 0-d arrays -> Python numbers; NaN -> None (valid JSON)."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
@@ -97,6 +111,19 @@ class Analysis:
     @property
     def shape(self) -> tuple[int, ...]:
         return self.steps["prefill"].ops.shape[1:]
+
+    @property
+    def peak_memory(self) -> Footprint:
+        """The footprint at the run's peak: the whole generation (its longest context with the
+        larger of the prefill's and decode's activations) when there is one, else the larger
+        of the prefill and decode steps. "Fits" and "largest batch" everywhere mean this."""
+        if "generation" in self.memory:
+            return self.memory["generation"]
+        return _larger(self.memory["prefill"], self.memory["decode"])
+
+    @property
+    def fits(self) -> np.ndarray:
+        return self.peak_memory.fits
 
     @property
     def is_point(self) -> bool:
@@ -179,6 +206,8 @@ class Analysis:
         for stage, fp in self.memory.items():
             cols[f"{stage}_memory_total"] = fp.total
             cols[f"{stage}_fits"] = fp.fits
+        peak = self.peak_memory
+        cols["peak_memory"], cols["fits"], cols["max_batch"] = peak.total, peak.fits, peak.max_batch
         for key, value in (self.generation or {}).items():
             cols[key if key in _GENERATION_HEADLINES else f"generation_{key}"] = value
         flat = {k: np.broadcast_to(v, shape).reshape(-1) for k, v in cols.items()}
