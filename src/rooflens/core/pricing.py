@@ -180,9 +180,14 @@ def operator_fields(graph: Graph, quant: Quantization, step: Step) -> dict[str, 
     costs: list[Cost] = [
         _contextual(op, step, _on_chip(op, op.cost(step, prec))) for op in graph.operators
     ]
-    return {
-        f: np.stack([np.broadcast_to(getattr(c, f), shape) for c in costs]) for f in Cost.FIELDS
-    }
+    out = {}
+    for f in Cost.FIELDS:
+        # Assignment broadcasts each operator's value into its row: no per-operator views.
+        table = np.empty((len(costs), *shape))
+        for i, c in enumerate(costs):
+            table[i] = getattr(c, f)
+        out[f] = table
+    return out
 
 
 def price_step(
