@@ -122,12 +122,15 @@ def test_unknown_model_suggests_bundled_names() -> None:
 
 
 def test_hub_fetch_offline_is_a_clear_error(monkeypatch) -> None:
+    import socket
+
     import huggingface_hub
 
-    def refuse(**_: object) -> str:
+    def refuse(*_: object, **__: object) -> str:
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
     with pytest.raises(ModelFetchError, match=r"not bundled.*could not be fetched"):
         rooflens.load_model("someone/not-bundled-model")
 

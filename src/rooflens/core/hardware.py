@@ -17,12 +17,16 @@ from pydantic import (
 
 from rooflens.core.errors import InvalidInputError
 
-ComputeDtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4", "fp4"]
+ComputeDtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "fp6", "int8", "int4", "fp4"]
 
 # Storage bit-width -> tensor-core data types that compute at it, in order of preference.
 # Integer types come first because the quantization this models (seed 000, sec. 3.1.1) is integer.
+# `fp4` is the FP4 (E2M1) tensor peak, whatever the block scaling (NVFP4, MXFP4): vendors print
+# one figure for both. FP6 (E2M3/E3M2) holds every FP4 value, so 4-bit work on a device with
+# FP6 but no FP4 tensor type runs at the FP6 peak.
 _DTYPES_BY_BITS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (4, ("int4", "fp4")),
+    (6, ("fp6",)),
     (8, ("int8", "fp8")),
     (16, ("bf16", "fp16")),
     (32, ("fp32",)),

@@ -5,6 +5,10 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import socket
+import threading
+import urllib.parse
+import urllib.request
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -15,6 +19,28 @@ from rooflens.core.model import ModelSpec
 from rooflens.models.config import spec_from_config
 
 _CONFIGS = "configs"
+# A reachable Hub (or proxy) accepts a TCP connection well within this; without a network the
+# check fails at once or at this timeout, instead of huggingface_hub's retries (~23 s).
+_CONNECT_TIMEOUT = 1.0
+
+# Unbundled id -> bundled id whose published config.json agrees on every field that
+# models/config.py reads (layers, widths, heads, experts, vocabulary, positions, window): the
+# base and the chat/instruct release of one checkpoint architecture. Resolved with a note in
+# the model's name. Pairs that differ (e.g. Mixtral-8x22B-Instruct's 32768-token vocabulary
+# against the base's 32000, Qwen2.5 and Qwen3's differing max_position_embeddings) are left out.
+_SAME_ARCHITECTURE: dict[str, str] = {
+    "mistralai/Mixtral-8x7B-v0.1": "mistralai/Mixtral-8x7B-Instruct-v0.1",
+    "mistralai/Mistral-7B-Instruct-v0.1": "mistralai/Mistral-7B-v0.1",
+    "meta-llama/Llama-2-7b-chat-hf": "meta-llama/Llama-2-7b-hf",
+    "meta-llama/Llama-2-13b-chat-hf": "meta-llama/Llama-2-13b-hf",
+    "meta-llama/Llama-2-70b-chat-hf": "meta-llama/Llama-2-70b-hf",
+    "meta-llama/Meta-Llama-3-8B-Instruct": "meta-llama/Meta-Llama-3-8B",
+    "meta-llama/Llama-3.1-8B-Instruct": "meta-llama/Llama-3.1-8B",
+    "meta-llama/Llama-3.1-70B-Instruct": "meta-llama/Llama-3.1-70B",
+    "google/gemma-7b-it": "google/gemma-7b",
+    "google/gemma-2-2b-it": "google/gemma-2-2b",
+    "google/gemma-2-9b-it": "google/gemma-2-9b",
+}
 
 
 @cache
@@ -58,18 +84,78 @@ def read_config_file(path: Path) -> dict[str, Any]:
         ) from None
 
 
+def nearest_bundled(name: str, n: int = 3) -> list[str]:
+    """Bundled ids closest to `name` (case ignored; a name without org/ is compared with the
+    short names), for "did you mean" hints."""
+    ids = {(i if "/" in name else i.split("/", 1)[1]).lower(): i for i in bundled_models()}
+    close = difflib.get_close_matches(name.lower(), list(ids), n=n, cutoff=0.5)
+    return [ids[c] for c in close]
+
+
+def _did_you_mean(name: str) -> str:
+    close = nearest_bundled(name)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def _same_architecture(name: str) -> str | None:
+    """The bundled id whose config is architecturally identical to the unbundled `name` (an
+    org/name id, or its short name)."""
+    for unbundled, bundled in _SAME_ARCHITECTURE.items():
+        if name.lower() in (unbundled.lower(), unbundled.split("/", 1)[1].lower()):
+            return bundled if bundled in bundled_models() else None
+    return None
+
+
+def _hub_unreachable(endpoint: str, timeout: float | None = None) -> str | None:
+    """Why the Hub (or the HTTPS proxy in the environment) cannot be reached, or None: one TCP
+    connection attempt, bounded in time even where name resolution hangs."""
+    timeout = _CONNECT_TIMEOUT if timeout is None else timeout
+    via = urllib.request.getproxies().get("https") or endpoint
+    url = urllib.parse.urlsplit(via if "//" in via else f"//{via}")
+    host, port = url.hostname or "", url.port or (80 if url.scheme == "http" else 443)
+    outcome: list[str | None] = []
+
+    def attempt() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as exc:
+            outcome.append(f"cannot connect to {host}:{port}: {exc.strerror or exc}")
+
+    # getaddrinfo has no timeout of its own: a daemon thread keeps a hung lookup from blocking.
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout + 0.5)
+    return outcome[0] if outcome else f"no answer from {host}:{port} within {timeout:g} s"
+
+
+def _fetch_error(repo_id: str, why: str) -> ModelFetchError:
+    return ModelFetchError(
+        f"model {repo_id!r} is not bundled and its config.json could not be fetched from "
+        f"the Hugging Face Hub ({why.splitlines()[0]}){_did_you_mean(repo_id)} "
+        "(pass a local config.json or model folder instead; `rooflens models` lists the "
+        "bundled ones)"
+    )
+
+
 def _fetch(repo_id: str) -> dict[str, Any]:
-    from huggingface_hub import hf_hub_download
+    """A Hub config: huggingface_hub's cached copy, else one download once the Hub answers."""
+    from huggingface_hub import constants, hf_hub_download
 
     try:
+        cached = hf_hub_download(repo_id=repo_id, filename="config.json", local_files_only=True)
+        return read_config_file(Path(cached))
+    except Exception:  # not in the cache (the hub raises several types for that)
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+        raise _fetch_error(repo_id, "HF_HUB_OFFLINE is set and it is not in the local cache")
+    unreachable = _hub_unreachable(constants.ENDPOINT)
+    if unreachable:
+        raise _fetch_error(repo_id, f"offline: {unreachable}")
+    try:
         local = hf_hub_download(repo_id=repo_id, filename="config.json")
-    except Exception as exc:  # the hub raises many types: offline, gated, missing repo
-        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
-        why = "HF_HUB_OFFLINE is set" if offline else f"{type(exc).__name__}: {exc}"
-        raise ModelFetchError(
-            f"model {repo_id!r} is not bundled and its config.json could not be fetched from "
-            f"the Hugging Face Hub ({why.splitlines()[0]}); pass a local config.json instead"
-        ) from None
+    except Exception as exc:  # the hub raises many types: gated, missing repo, refused
+        raise _fetch_error(repo_id, f"{type(exc).__name__}: {exc}") from None
     return read_config_file(Path(local))
 
 
@@ -83,13 +169,16 @@ def resolve_config(name: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
     if path.exists():
         is_named_file = path.is_file() and path.name != "config.json"
         return read_config_file(path), path.stem if is_named_file else _folder_name(path)
+    twin = _same_architecture(text)
+    if twin is not None:
+        # Visible wherever the model's name is shown: the config read is the twin's.
+        return bundled_config(twin), f"{text} (config of bundled {twin}: same architecture)"
     if text.count("/") == 1 and not text.startswith((".", "/")):
         return _fetch(text), text
-    close = difflib.get_close_matches(text, list(bundled_models()), n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownModelError(
         f"model {text!r} is neither a bundled model, a local config.json or folder, nor a "
-        f"Hugging Face id of the form org/name{hint} (`rooflens models` lists the bundled ones)"
+        f"Hugging Face id of the form org/name{_did_you_mean(text)} (`rooflens models` lists "
+        "the bundled ones)"
     )
 
 

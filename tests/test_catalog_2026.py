@@ -1,0 +1,182 @@
+"""Devices of 2025-2026: every figure equals the one typed here from its source, FP4/FP6 compute
+is priced at its own peak, and scale-up domains are modelled as nodes."""
+
+from __future__ import annotations
+
+import pytest
+
+import rooflens
+from rooflens.core import AnalysisOptions, Device, Quantization, analyze
+from rooflens.hardware import catalog, get_device
+
+MIB = 2**20
+GIB = 2**30
+
+# name: (memory bytes, bandwidth B/s, dense peaks, interconnect B/s per direction,
+#        devices_per_node, tdp W); typed from the sources in each TOML's [sources].
+EXPECTED = {
+    "gb200": (
+        189471 * MIB,  # nvidia-smi
+        8e12,  # 576 TB/s / 72
+        {"fp32": 80e12, "bf16": 2.5e15, "fp8": 5e15, "fp6": 5e15, "int8": 5e15, "fp4": 10e15},
+        900e9,  # NVLink 5: 1.8 TB/s bidirectional
+        72,
+        1200,
+    ),
+    "gb300": (
+        284208 * MIB,
+        8e12,
+        {"fp32": 80e12, "bf16": 2.5e15, "fp8": 5e15, "fp6": 5e15, "int8": 0.16e15, "fp4": 15e15},
+        900e9,
+        72,
+        1400,
+    ),
+    "b300": (
+        288e9,  # vendor figure, no driver total published
+        8e12,
+        {
+            "fp32": 75e12,
+            "bf16": 2.25e15,
+            "fp8": 4.5e15,
+            "fp6": 4.5e15,
+            "int8": 0.125e15,
+            "fp4": 13.5e15,
+        },
+        900e9,
+        8,
+        None,
+    ),
+    "h20": (
+        97871 * MIB,
+        4.0e12,
+        {"fp32": 44e12, "tf32": 74e12, "bf16": 148e12, "fp8": 296e12, "int8": 296e12},
+        450e9,
+        8,
+        400,
+    ),
+    "rtx-pro-6000-server": (
+        97887 * MIB,
+        1597e9,
+        {"fp32": 120e12, "bf16": 480e12, "fp8": 960e12, "fp6": 960e12, "fp4": 1920e12},
+        None,  # PCIe only
+        None,
+        600,
+    ),
+    "mi355x": (
+        309220868096,  # rocm-smi
+        8e12,
+        {
+            "fp32": 157.3e12,
+            "bf16": 2516.6e12,
+            "fp8": 5033.2e12,
+            "fp6": 10066.3e12,
+            "fp4": 10066.3e12,
+        },
+        537.6e9,
+        8,
+        1400,
+    ),
+    "gaudi3": (131072 * MIB, 3.67e12, {"bf16": 1835e12, "fp8": 1835e12}, 525e9, 8, 900),
+    "tpu7x": (192 * GIB, 7.2e12, {"bf16": 2307e12, "fp8": 4614e12}, 600e9, None, None),
+    "apple-m3-ultra": (512 * GIB, 819e9, {"fp32": 28.63e12}, None, None, None),
+    "apple-m4-max": (128 * GIB, 546e9, {"fp32": 17.18e12}, None, None, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_new_device_figures_match_their_sources(name: str) -> None:
+    memory, bandwidth, peaks, link, per_node, tdp = EXPECTED[name]
+    device = get_device(name)
+    assert device.memory_capacity == memory
+    assert device.memory_bandwidth == bandwidth
+    for dtype, peak in peaks.items():
+        assert device.peak_ops[dtype] == pytest.approx(peak, rel=1e-12), dtype
+    assert device.interconnect_bandwidth == link
+    assert device.devices_per_node == per_node
+    assert device.tdp == tdp
+    for key in ("peak_ops", "memory"):
+        assert "20" in device.sources[key]  # every source carries a year or a date
+
+
+def test_vendor_sparse_figures_are_halved() -> None:
+    # NVIDIA prints 2:4-sparse figures: the catalog's dense peak is half of them.
+    for name in ("gb200", "b300", "gb300"):
+        device = get_device(name)
+        for dtype in ("bf16", "fp8", "fp6"):
+            assert device.sparse_peak_ops[dtype] == 2 * device.peak_ops[dtype], (name, dtype)
+    # ... except where NVIDIA prints a separate dense FP4 figure (Blackwell Ultra).
+    assert get_device("b300").peak_ops["fp4"] == 108e15 / 8
+    assert get_device("b300").sparse_peak_ops["fp4"] == 144e15 / 8
+
+
+@pytest.mark.parametrize(
+    ("typed", "name"),
+    [
+        ("GB200 NVL72", "gb200"),
+        ("B300 SXM6 AC", "b300"),
+        ("Ironwood", "tpu7x"),
+        ("RTX PRO 6000 Blackwell Server Edition", "rtx-pro-6000-server"),
+        ("Gaudi 3", "gaudi3"),
+        ("HL-325L", "gaudi3"),
+        ("M3 Ultra", "apple-m3-ultra"),
+        ("m4 max", "apple-m4-max"),
+    ],
+)
+def test_new_devices_are_found_by_their_common_names(typed: str, name: str) -> None:
+    assert get_device(typed).name == name
+
+
+def test_an_nvl72_rack_is_one_nvlink_domain() -> None:
+    """Tensor parallelism over 64 GB200s stays on NVLink (900 GB/s); 64 B300s span 8 nodes
+    and fall back to the per-GPU network (800 Gb/s = 100 GB/s)."""
+    from rooflens.core.graph import link_bandwidth
+    from rooflens.core.options import Parallelism
+
+    assert link_bandwidth(get_device("gb200"), Parallelism(), ranks=64) == 900e9
+    assert link_bandwidth(get_device("b300"), Parallelism(), ranks=64) == 100e9
+
+
+def test_fp4_gemm_on_b200_runs_at_the_fp4_peak() -> None:
+    """One prefill q_proj of OPT-125m (768x768 with bias) over 8 x 1024 tokens, W4A4 in FP4:
+    2 * 8192 * 768 * 768 + 8192 * 768 OPs at B200's 9 PFLOP/s dense FP4. Its intensity,
+    about 1467 OP/B, is past the ridge (9e15 / 8e12 = 1125), so the GEMM is compute-bound."""
+    ops = 2 * 8192 * 768 * 768 + 8192 * 768
+    expected = ops / 9e15  # 1.0744e-6 s
+    model = rooflens.load_model("facebook/opt-125m")
+    for w_format in ("fp", "mxfp4"):
+        quant = Quantization(w_bits=4, a_bits=4, w_format=w_format)
+        rows = (
+            analyze(
+                model,
+                get_device("b200"),
+                prompt_len=1024,
+                batch=8,
+                options=AnalysisOptions(quantization=quant),
+            )
+            .operators()
+            .set_index(["stage", "name"])
+        )
+        row = rows.loc[("prefill", "q_proj")]
+        assert row.compute_dtype == "fp4" and row.bound == "compute"
+        assert row.ops == ops
+        assert row.time == pytest.approx(expected, rel=1e-12)
+
+
+def _device(**peaks: float) -> Device:
+    return Device(name="d", memory_capacity=1e9, memory_bandwidth=1e12, peak_ops=peaks)
+
+
+def test_fp6_serves_4_bit_work_only_where_fp4_is_missing() -> None:
+    fp6_only = _device(bf16=1e15, fp8=2e15, fp6=2e15, int8=2e15)
+    assert fp6_only.matrix_dtype(4, float_first=True) == "fp6"
+    assert fp6_only.matrix_dtype(8) == "int8"  # FP6 cannot hold 8-bit operands
+    with_fp4 = _device(bf16=1e15, fp8=2e15, fp6=2e15, fp4=4e15)
+    assert with_fp4.matrix_dtype(4, float_first=True) == "fp4"
+    assert get_device("mi355x").matrix_dtype(4, float_first=True) == "fp4"
+
+
+def test_every_catalog_fp4_device_also_lists_fp8() -> None:
+    # FP4 tensor hardware always comes with FP8; an entry with one but not the other is a typo.
+    for device in catalog().values():
+        if "fp4" in device.peak_ops:
+            assert device.peak_ops["fp8"] <= device.peak_ops["fp4"], device.name
