@@ -69,6 +69,9 @@ class ClassEfficiency(BaseModel):
 
     compute: EfficiencyCurve
     memory: EfficiencyCurve
+    # Time per kernel of this class on top of the profile's kernel_time (an FP8 GEMM also
+    # quantizes its input; engine profiles fit one per class and data type).
+    fixed: NonNegativeFloat = 0.0
 
 
 class EfficiencyProfile(BaseModel):
@@ -101,6 +104,10 @@ class EfficiencyProfile(BaseModel):
         if op_class not in self.classes:
             op_class = PARENT_CLASS.get(op_class, op_class)
         return self.classes[op_class]  # type: ignore[index]
+
+    def fixed_time(self, op_class: str, dtype: str | None = None) -> float:
+        """Fixed time of one kernel of this class and data type."""
+        return self.kernel_time + self.curves(op_class, dtype).fixed
 
     def rates(
         self,

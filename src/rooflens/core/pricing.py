@@ -269,7 +269,7 @@ def price_fields(
         compute_rates, memory_rates = _calibrated_rates(
             placement, profile, fields["ops"], memory, device.memory_bandwidth
         )
-        fixed = np.where(placement.fused, 0.0, profile.kernel_time)
+        fixed = np.where(placement.fused, 0.0, _fixed_times(placement, profile))
         fields = _measured_collectives(placement, profile, fields)
     return StepCosts(
         names=placement.names,
@@ -306,13 +306,7 @@ def _calibrated_rates(
     """Achieved rates of every operator, one vectorized pass per (class, data type)."""
     compute = np.empty_like(memory)
     mem = np.empty_like(memory)
-    keys = list(
-        zip(
-            placement.engine_classes or placement.classes,
-            placement.curve_dtypes or placement.dtypes,
-            strict=True,
-        )
-    )
+    keys = _curve_keys(placement)
     for op_class, dtype in set(keys):
         rows = np.array([k == (op_class, dtype) for k in keys])
         peak = _expand(placement.peaks[rows], ops[rows])
@@ -320,6 +314,22 @@ def _calibrated_rates(
             op_class, ops[rows], memory[rows], peak, bandwidth, dtype
         )
     return compute, mem
+
+
+def _curve_keys(placement: Placement) -> list[tuple[str, str]]:
+    return list(
+        zip(
+            placement.engine_classes or placement.classes,
+            placement.curve_dtypes or placement.dtypes,
+            strict=True,
+        )
+    )
+
+
+def _fixed_times(placement: Placement, profile: EfficiencyProfile) -> np.ndarray:
+    """Fixed time of each operator's kernel (a few distinct values: one per class and type)."""
+    known = {key: profile.fixed_time(*key) for key in set(_curve_keys(placement))}
+    return np.array([known[key] for key in _curve_keys(placement)], dtype=np.float64)
 
 
 def _measured_collectives(
