@@ -151,7 +151,7 @@ def test_unknown_engine_and_device_are_refused() -> None:
         load_engine_profile("vllm", "a100-sxm4-80gb")
     with pytest.raises(InvalidInputError, match="compiled profiles exist for no device"):
         load_engine_profile("compiled", "h100-sxm")
-    with pytest.raises(InvalidInputError, match="0.24.0"):
+    with pytest.raises(InvalidInputError, match=r"0\.24\.0"):
         load_engine_profile("vllm", "h100-sxm", version="0.1")
 
 
