@@ -12,8 +12,8 @@ is the one pricing uses), then, per operator class and data type:
    quantization of its input).
 2. Achieved fractions: a row bound by compute on the roofline gives (OPs / peak) / (time -
    fixed) at its OPs, one bound by memory (bytes / bandwidth) / (time - fixed) at its bytes;
-   rows whose time is mostly the fixed cost are left out; per quarter-decade bin the median,
-   capped at 1 (an engine kernel never beats the roofline bound).
+   per quarter-decade bin the median, capped at 1 (an engine kernel never beats the roofline
+   bound).
 3. Collectives: median time per message size, per kind and group size, kept as a log-log table.
 
 Rooflens does not need the package to run: it is read only to refit (`rooflens calibrate
@@ -73,6 +73,8 @@ NCCL_KINDS = {"all_reduce": "all_reduce", "all_gather": "all_gather", "alltoall"
 # DeepSeek-V3 latent attention, the only geometry the MLA tables measure (its config.json).
 MLA_DIMS = {"head_dim": 192, "rope_dim": 64, "v_dim": 128, "kv_lora": 512}
 HOLDOUT = 2  # every other shape is held out to measure the fit's error
+FLOOR = 1e-4  # smallest fraction kept: tiny kernels reach a few thousandths of a peak
+MIN_ROWS = 20  # fewer measured rows than this fit nothing: the class falls back
 
 
 class AiconfiguratorMissing(RooflensError):
@@ -254,7 +256,10 @@ def moe_samples(df: pd.DataFrame) -> list[Samples]:
             memory[idx] = np.broadcast_to(total_m, len(part))
         peak = {"fp8_block": "fp8", "w4a16": "bf16"}.get(dtype, dtype)
         shape = rows[["num_tokens", *keys]].to_numpy()
-        out.append(Samples("moe", dtype, peak, ops, memory, rows["latency"] * 1e-3, shape))
+        # rooflens prices the three expert GEMMs one by one, each a third of the layer's OPs
+        # and bytes: the curves are fitted per GEMM, a third of the layer's time each.
+        time = rows["latency"].to_numpy() * 1e-3 / 3
+        out.append(Samples("moe", dtype, peak, ops / 3, memory / 3, time, shape))
     return out
 
 
@@ -292,13 +297,13 @@ def mla_samples(context: pd.DataFrame | None, generation: pd.DataFrame | None) -
 
 
 def vector_samples(df: pd.DataFrame) -> list[Samples]:
-    """Per-token FP8 quantization of an m x k activation: the element-wise kernel measured.
-    Reads 2 bytes and writes 1 per element plus a 4-byte scale per row; 3 OPs per element
-    (absolute value, max, scale-and-cast)."""
+    """Static-scale FP8 quantization of an m x k activation, the element-wise kernel measured
+    with every engine (`scale_matrix`): reads 2 bytes and writes 1 per element, 2 OPs per
+    element (scale, cast). (`compute_scale` rows are differences of two kernels: not used.)"""
     m, k = df["m"].to_numpy(float), df["k"].to_numpy(float)
     return [
         Samples(
-            "vector", "bf16", "vector", 3 * m * k, 3 * m * k + 4 * m, df["latency"] * 1e-3,
+            "vector", "bf16", "vector", 2 * m * k, 3 * m * k, df["latency"].to_numpy() * 1e-3,
             df[["m", "k"]].to_numpy(),
         )
     ]  # fmt: skip
@@ -323,13 +328,13 @@ def fit_curves(s: Samples, device: Device) -> ClassEfficiency:
     fixed = fixed_cost(s, device)
     t_compute, t_memory = _roofline(s, device)
     time = np.asarray(s.time, dtype=float)
-    busy = time - fixed
-    useful = busy > 0.25 * time
+    # Every row counts, short ones too (leaving out those the fixed time dominates biases the
+    # small sizes' fractions low); a row faster than fixed + roofline gets the cap.
+    busy = np.maximum(time - fixed, 1e-12)
     compute_bound = t_compute >= t_memory
-    pick_c = useful & compute_bound
-    pick_m = useful & ~compute_bound
-    compute = curve(zip(s.ops[pick_c], t_compute[pick_c] / busy[pick_c], strict=True), cap=1.0)
-    memory = curve(zip(s.memory[pick_m], t_memory[pick_m] / busy[pick_m], strict=True), cap=1.0)
+    c, m = compute_bound, ~compute_bound
+    compute = curve(zip(s.ops[c], t_compute[c] / busy[c], strict=True), cap=1.0, floor=FLOOR)
+    memory = curve(zip(s.memory[m], t_memory[m] / busy[m], strict=True), cap=1.0, floor=FLOOR)
     return ClassEfficiency(compute=compute, memory=memory, fixed=round(fixed, 9))
 
 
@@ -459,7 +464,7 @@ def fit_engine(
         ("attention", ["generation_attention_perf"], lambda d: _attention_samples(d, True)),
         ("moe", ["moe_perf"], moe_samples),
         ("mla", ["context_mla_perf", "generation_mla_perf"], mla_samples),
-        ("quantize", ["computescale_perf"], vector_samples),
+        ("quantize", ["scale_matrix_perf"], vector_samples),
     ]
     for op, tables, reader in readers:
         folder = pick_version(root, system, op, engine, version)
@@ -469,7 +474,7 @@ def fit_engine(
         provenance[f"db.{op}"] = f"{engine} {folder.name}, collected {collection_date(folder)}"  # type: ignore[union-attr]
         # Rows recorded with no time (failed measurements) say nothing.
         kept = [_subset(x, np.asarray(x.time) > 0) for x in reader(*frames)]
-        samples += [x for x in kept if len(x.time)]
+        samples += [x for x in kept if len(x.time) >= MIN_ROWS]
     full: tuple[dict, dict] = ({}, {})
     half: tuple[dict, dict] = ({}, {})
     for s in samples:
