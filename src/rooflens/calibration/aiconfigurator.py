@@ -500,11 +500,22 @@ def fit_engine(
         if cls not in classes:
             fallbacks[cls] = f"not measured for {engine}: priced with the {parent} curves"
     for dtype in ("fp8", "fp4"):
-        if f"matmul:{dtype}" not in dtype_classes and dtype in device.peak_ops:
+        if dtype not in device.peak_ops:
+            runs_as = device.matrix_dtype(8 if dtype == "fp8" else 4, True)
+            fallbacks[f"matmul:{dtype}"] = (
+                f"{device.name} has no {dtype} tensor type: such operands compute as {runs_as}, "
+                f"priced with the {runs_as} curves"
+            )
+        elif f"matmul:{dtype}" not in dtype_classes:
             fallbacks[f"matmul:{dtype}"] = (
                 f"no {dtype} GEMM measured: the bf16 curves' fractions of the {dtype} peak"
             )
-    fallbacks["matmul:w4a16"] = "weight-only 4-bit GEMMs compute in bf16: the bf16 curves"
+    for cls in ("matmul", "moe"):
+        if f"{cls}:w4a16" not in dtype_classes:
+            fallbacks[f"{cls}:w4a16"] = (
+                "no weight-only 4-bit kernel measured: the bf16 curves' fractions of the bf16 "
+                "peak, over the 4-bit weights' bytes"
+            )
     fallbacks["sizes"] = "beyond the measured sizes the fractions stay those of the nearest size"
     collectives = {}
     nccl_dir = pick_version(root, system, "comm", "nccl", None)

@@ -186,8 +186,7 @@ class Placement:
             num_layers=graph.num_layers,
             engine_classes=tuple(_engine_class(op) for op in ops),
             curve_dtypes=tuple(
-                _kv_dtype(device, quant) if op.efficiency_class == "attention" else d
-                for op, d in zip(ops, dtypes, strict=True)
+                _curve_dtype(op, d, device, quant) for op, d in zip(ops, dtypes, strict=True)
             ),
             collectives=tuple(
                 (op.kind, op.ranks) if isinstance(op, Collective) else None for op in ops
@@ -203,9 +202,17 @@ def _engine_class(op: Operator) -> str:
     return op.efficiency_class
 
 
-def _kv_dtype(device: Device, quant: Quantization) -> str:
-    """The KV-cache type attention kernels read, as the device names it (bf16, fp8, ...)."""
-    return device.matrix_dtype(quant.kv_bits, True) if quant.kv_bits < 16 else "bf16"
+def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) -> str:
+    """Which data type's curves price an operator: attention by the KV-cache type it reads,
+    weight-only quantized GEMMs by their kernel (w4a16: dequantize in the main loop), FP8
+    with scales per block (group_size) by the block-scaled kernels, others by compute type."""
+    if op.efficiency_class == "attention":
+        return device.matrix_dtype(quant.kv_bits, True) if quant.kv_bits < 16 else "bf16"
+    if getattr(op, "quantized", False) and quant.w_bits < quant.a_bits:
+        return f"w{quant.w_bits}a{quant.a_bits}"
+    if dtype == "fp8" and getattr(op, "quantized", False) and quant.group_size is not None:
+        return "fp8_block"
+    return dtype
 
 
 def operator_fields(graph: Graph, quant: Quantization, step: Step) -> dict[str, np.ndarray]:
