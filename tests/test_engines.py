@@ -238,3 +238,26 @@ def test_cli_fits_a_profile_from_a_data_dir(tables, tmp_path) -> None:
     profile = load_profile(out)
     assert isinstance(profile, EngineProfile)
     assert profile.classes["matmul"].fixed == pytest.approx(FIXED, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("quant", "linear", "attention"),
+    [
+        (Quantization(), "bf16", "bf16"),
+        (Quantization(w_bits=8, a_bits=8, w_format="fp", kv_bits=8), "fp8", "fp8"),
+        (Quantization(w_bits=8, a_bits=8, w_format="fp", group_size=128), "fp8_block", "bf16"),
+        (Quantization(w_bits=4, group_size=128), "w4a16", "bf16"),
+    ],
+)
+def test_each_operator_takes_the_curves_of_its_data_type(quant, linear, attention) -> None:
+    from rooflens.core.pricing import Placement
+
+    model = load_model("meta-llama/Llama-3.1-8B")
+    device = get_device("h100-sxm")
+    graph = build_graph(model, AnalysisOptions(quantization=quant, flash_attention=True), device)
+    placement = Placement.of(graph, device, quant)
+    picked = dict(zip(placement.names, placement.curve_dtypes, strict=True))
+    assert (picked["q_proj"], picked["flash_attention"]) == (linear, attention)
+    profile = load_engine_profile("vllm", "h100-sxm")
+    expected = profile.dtype_classes.get(f"matmul:{linear}", profile.classes["matmul"])
+    assert profile.curves("matmul", linear) == expected
