@@ -47,20 +47,24 @@ def _peak(device: Device, op_class: str) -> float:
     return device.peak_ops[dtype]
 
 
-def curve(samples: Iterable[tuple[float, float]], cap: float = 1.0) -> EfficiencyCurve:
+def curve(
+    samples: Iterable[tuple[float, float]], cap: float = 1.0, floor: float = 0.01
+) -> EfficiencyCurve:
     """(size, achieved fraction) samples -> curve of per-bin medians over log10(size)."""
     points = [(np.log10(max(size, 1.0)), frac) for size, frac in samples if size > 0]
     if not points:
         return EfficiencyCurve(log10_sizes=(0.0,), fractions=(1.0,))
     logs = np.array([p[0] for p in points])
-    fracs = np.clip([p[1] for p in points], 0.01, cap)
+    fracs = np.clip([p[1] for p in points], floor, cap)
     bins = np.floor(logs / BIN_WIDTH)
     centers, medians = [], []
     for b in np.unique(bins):
         mask = bins == b
         centers.append(float(np.median(logs[mask])))
         medians.append(float(np.median(fracs[mask])))
-    return EfficiencyCurve(log10_sizes=tuple(centers), fractions=tuple(np.round(medians, 4)))
+    return EfficiencyCurve(
+        log10_sizes=tuple(centers), fractions=tuple(float(f"{m:.4g}") for m in medians)
+    )
 
 
 def fit_kernels(suite: list[dict[str, Any]], device: Device) -> tuple[float, dict]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from rooflens.core.efficiency import EfficiencyProfile
+from rooflens.core.efficiency import EfficiencyProfile, EngineProfile
 from rooflens.core.errors import HardwareSpecError
 
 if sys.version_info >= (3, 11):
@@ -26,9 +26,12 @@ def bundled_profiles() -> dict[str, str]:
     }
 
 
-def _parse(text: str, origin: str) -> EfficiencyProfile:
+def parse_profile(text: str, origin: str) -> EfficiencyProfile:
+    """A profile from TOML text: an engine profile where it names its engine."""
     try:
-        return EfficiencyProfile.model_validate(tomllib.loads(text))
+        data = tomllib.loads(text)
+        kind = EngineProfile if "engine" in data else EfficiencyProfile
+        return kind.model_validate(data)
     except tomllib.TOMLDecodeError as exc:
         raise HardwareSpecError(f"calibration profile {origin} is not valid TOML: {exc}") from None
     except ValidationError as exc:
@@ -44,14 +47,14 @@ def load_profile(name: str | os.PathLike[str]) -> EfficiencyProfile:
     text = os.fspath(name)
     if text in bundled_profiles():
         folder = resources.files("rooflens.calibration").joinpath("profiles")
-        return _parse(folder.joinpath(bundled_profiles()[text]).read_text("utf-8"), text)
+        return parse_profile(folder.joinpath(bundled_profiles()[text]).read_text("utf-8"), text)
     path = Path(text)
     if not path.is_file():
         raise HardwareSpecError(
             f"calibration={text!r}: no such file, and no bundled profile of that name "
             f"(bundled: {', '.join(sorted(bundled_profiles())) or 'none'})"
         )
-    return _parse(path.read_text("utf-8"), str(path))
+    return parse_profile(path.read_text("utf-8"), str(path))
 
 
 def save_profile(profile: EfficiencyProfile, path: str | os.PathLike[str]) -> None:

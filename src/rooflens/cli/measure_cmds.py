@@ -182,6 +182,37 @@ def _print_rows(result: dict[str, Any]) -> None:
     _console().print(fmt.frame_table(pd.DataFrame(rows), "measured vs predicted"))
 
 
+def _calibrate_engine(
+    system: str,
+    engine: str,
+    version: str | None,
+    data_dir: Path | None,
+    hardware: str | None,
+    out: Path,
+) -> None:
+    from rooflens.calibration.aiconfigurator import SYSTEMS, data_root, fit_engine, package_version
+    from rooflens.calibration.profile import save_profile
+
+    root = data_root(data_dir)
+    devices = {v: k for k, v in SYSTEMS.items()}
+    system = SYSTEMS.get(system, system)
+    if hardware is None and system not in devices:
+        raise InvalidInputError(
+            "--hardware", None, f"the catalog device {system} is (known: {', '.join(devices)})"
+        )
+    device = resolve_device(hardware or devices[system])
+    fit = fit_engine(root, system, engine, device, version, package_version())
+    save_profile(fit.profile, out)
+    worst = max(
+        (e["median"] for k, e in fit.held_out.items() if e["n"] and not k.startswith("coll")),
+        default=float("nan"),
+    )
+    _console().print(
+        f"wrote {out}: {engine} {fit.profile.engine_version} on {device.name} "
+        f"({len(fit.held_out)} operator tables; worst held-out median error {worst:.0%})"
+    )
+
+
 @app.command()
 @_clean_errors
 def calibrate(
@@ -208,10 +239,33 @@ def calibrate(
             "bundled one, a profile name or a TOML file)."
         ),
     ] = "auto",
+    from_aiconfigurator: Annotated[
+        str | None,
+        typer.Option(
+            "--from-aiconfigurator",
+            help="Instead: fit an engine profile from aiconfigurator-core's operator "
+            "databases of this system (h100_sxm, h200_sxm, b200_sxm or a device name).",
+        ),
+    ] = None,
+    engine: Annotated[
+        str, typer.Option(help="With --from-aiconfigurator: vllm, sglang or trtllm.")
+    ] = "vllm",
+    version: Annotated[
+        str | None,
+        typer.Option(help="With --from-aiconfigurator: the engine version (default: newest)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="With --from-aiconfigurator: a systems/data folder to read instead."),
+    ] = None,
 ) -> None:
     """Micro-benchmark this device, time a model's real steps, and fit an efficiency profile
     for `--calibration` (a few minutes on a GPU). With --collectives, fit the link between
-    devices instead (one process per device)."""
+    devices instead (one process per device). With --from-aiconfigurator, fit a serving
+    engine's profile from measured operator tables instead (no GPU needed)."""
+    if from_aiconfigurator is not None:
+        _calibrate_engine(from_aiconfigurator, engine, version, data_dir, hardware, out)
+        return
     _torch(device)
     if collectives:
         _calibrate_link(device, hardware, tp, calibration, out, raw)

@@ -13,6 +13,11 @@ embedding, cache writes, casts): their cost is a time per decoder layer plus a t
 and token, and eager execution a host time per layer that the GPU waits for when it exceeds the
 kernels' own time. Frameworks also hold memory the analysis does not (workspaces): a constant.
 Collectives between devices take the link bandwidth and latency fitted on measured ones.
+
+An engine profile (`EngineProfile`, fitted from a serving engine's operator databases) refines
+this: curves per operator class AND data type (a GEMM in FP8 has its own curve, attention its
+own per KV-cache type), classes of their own for MoE expert GEMMs and latent attention, and
+measured collective times per kind, group size and message size in place of the link model.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ from pydantic import (
 )
 
 OperatorClass = Literal["matmul", "attention", "vector"]
+# Engine profiles price MoE expert GEMMs and latent attention with curves of their own; a
+# profile without them prices these as the class they belong to.
+EngineClass = Literal["matmul", "attention", "vector", "moe", "mla"]
+PARENT_CLASS = {"moe": "matmul", "mla": "attention"}
+CollectiveKind = Literal["all_reduce", "custom_all_reduce", "all_gather", "all_to_all"]
 
 
 class EfficiencyCurve(BaseModel):
@@ -59,6 +69,9 @@ class ClassEfficiency(BaseModel):
 
     compute: EfficiencyCurve
     memory: EfficiencyCurve
+    # Time per kernel of this class on top of the profile's kernel_time (an FP8 GEMM also
+    # quantizes its input; engine profiles fit one per class and data type).
+    fixed: NonNegativeFloat = 0.0
 
 
 class EfficiencyProfile(BaseModel):
@@ -80,9 +93,140 @@ class EfficiencyProfile(BaseModel):
     link_latency: NonNegativeFloat | None = None
     provenance: dict[str, str] = Field(default_factory=dict)
 
+    @property
+    def label(self) -> str:
+        """How an analysis header names the profile."""
+        return self.device
+
+    def curves(self, op_class: str, dtype: str | None = None) -> ClassEfficiency:
+        """The curves of a class (MoE and latent attention: their parent class's); transformers
+        profiles have one set per class whatever the data type."""
+        if op_class not in self.classes:
+            op_class = PARENT_CLASS.get(op_class, op_class)
+        return self.classes[op_class]  # type: ignore[index]
+
+    def fixed_time(self, op_class: str, dtype: str | None = None) -> float:
+        """Fixed time of one kernel of this class and data type."""
+        return self.kernel_time + self.curves(op_class, dtype).fixed
+
     def rates(
-        self, op_class: str, ops: np.ndarray, memory: np.ndarray, peak: float, bandwidth: float
+        self,
+        op_class: str,
+        ops: np.ndarray,
+        memory: np.ndarray,
+        peak: float | np.ndarray,
+        bandwidth: float,
+        dtype: str | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Achieved (OP/s, bytes/s) of an operator of this class and size."""
-        curves = self.classes[op_class]  # type: ignore[index]
+        """Achieved (OP/s, bytes/s) of an operator of this class, data type and size."""
+        curves = self.curves(op_class, dtype)
         return peak * curves.compute(ops), bandwidth * curves.memory(memory)
+
+    def collective_time(
+        self, kind: str, ranks: int, message_bytes: np.ndarray
+    ) -> np.ndarray | None:
+        """Measured time of a collective, or None: priced on the link model."""
+        return None
+
+
+class CollectiveCurve(BaseModel):
+    """Measured time of one collective over `ranks` devices against its message size."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ranks: int = Field(ge=2)
+    log10_bytes: tuple[float, ...] = Field(min_length=1)
+    log10_seconds: tuple[float, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> CollectiveCurve:
+        if len(self.log10_bytes) != len(self.log10_seconds):
+            raise ValueError("log10_bytes and log10_seconds must have the same length")
+        if any(b <= a for a, b in zip(self.log10_bytes, self.log10_bytes[1:], strict=False)):
+            raise ValueError("log10_bytes must increase")
+        return self
+
+    def __call__(self, message_bytes: np.ndarray) -> np.ndarray:
+        # Piecewise linear in log-log between measured sizes; below the smallest the time stays
+        # that of the smallest (latency-bound); above the largest it grows in proportion to the
+        # bytes (bandwidth-bound at the largest measured rate).
+        logs = np.log10(np.maximum(message_bytes, 1.0))
+        top = self.log10_bytes[-1]
+        inside = np.interp(np.minimum(logs, top), self.log10_bytes, self.log10_seconds)
+        return 10.0 ** (inside + np.maximum(logs - top, 0.0))
+
+
+class CollectiveTable(BaseModel):
+    """One collective kind, a curve per measured group size."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    curves: tuple[CollectiveCurve, ...] = Field(min_length=1)
+
+    @property
+    def ranks(self) -> tuple[int, ...]:
+        return tuple(c.ranks for c in self.curves)
+
+    def __call__(self, ranks: int, message_bytes: np.ndarray) -> np.ndarray:
+        """Time over `ranks` devices: the measured group, else the smallest larger one (a
+        group is never faster than a smaller one), else the largest measured."""
+        larger = [c for c in self.curves if c.ranks >= ranks]
+        pick = (
+            min(larger, key=lambda c: c.ranks)
+            if larger
+            else max(self.curves, key=lambda c: c.ranks)
+        )
+        return pick(message_bytes)
+
+
+class EngineProfile(EfficiencyProfile):
+    """A serving engine's efficiency on a device, fitted from operator-level measurements
+    (`rooflens calibrate --from-aiconfigurator`): usable wherever an EfficiencyProfile is."""
+
+    engine: str
+    engine_version: str
+    classes: dict[EngineClass, ClassEfficiency]  # type: ignore[assignment]
+    # "class:dtype" -> curves measured for that data type (KV-cache type for attention);
+    # missing types fall back as `fallbacks` says.
+    dtype_classes: dict[str, ClassEfficiency] = Field(default_factory=dict)
+    collectives: dict[CollectiveKind, CollectiveTable] = Field(default_factory=dict)
+    # Host and scheduler time per engine iteration; None: the operator data does not measure it.
+    host_per_iteration: NonNegativeFloat | None = None
+    fallbacks: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _never_beyond_roofline(self) -> EngineProfile:
+        # An engine's kernel cannot beat the roofline bound of the operator it runs.
+        for name, cls in [*self.classes.items(), *self.dtype_classes.items()]:
+            if max(cls.compute.fractions + cls.memory.fractions) > 1.0:
+                raise ValueError(f"{name}: fractions must be at most 1 in an engine profile")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"{self.engine} {self.engine_version} profile, {self.device}"
+
+    def curves(self, op_class: str, dtype: str | None = None) -> ClassEfficiency:
+        key = f"{op_class}:{dtype}"
+        if key in self.dtype_classes:
+            return self.dtype_classes[key]
+        return super().curves(op_class, dtype)
+
+    def collective_time(
+        self, kind: str, ranks: int, message_bytes: np.ndarray
+    ) -> np.ndarray | None:
+        """The engine picks its custom all-reduce where it is faster and measured (it falls back
+        to NCCL beyond the sizes it handles); other kinds run on NCCL."""
+        nccl = self.collectives.get(kind)  # type: ignore[call-overload]
+        times = None if nccl is None else nccl(ranks, message_bytes)
+        custom = self.collectives.get("custom_all_reduce")
+        if kind == "all_reduce" and custom is not None and ranks <= max(custom.ranks):
+            own = custom(ranks, message_bytes)
+            if times is None:
+                return own
+            # Beyond the largest message measured the engine hands over to NCCL.
+            largest = max(c.log10_bytes[-1] for c in custom.curves)
+            handled = np.log10(np.maximum(message_bytes, 1.0)) <= largest
+            times = np.where(handled, np.minimum(times, own), times)
+        return times

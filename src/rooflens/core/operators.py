@@ -78,6 +78,9 @@ class Cost:
     store_kv: np.ndarray
     link_time: np.ndarray
     vector_ops: np.ndarray
+    # The message a device puts into a collective (bytes): what measured collectives are
+    # tabulated against (rooflens.core.efficiency.EngineProfile).
+    link_bytes: np.ndarray
 
     FIELDS = (
         "ops",
@@ -88,6 +91,7 @@ class Cost:
         "store_kv",
         "link_time",
         "vector_ops",
+        "link_bytes",
     )
 
 
@@ -488,7 +492,9 @@ class Collective(Operator):
         # All-to-all: the (p-1)/p of the data bound elsewhere, in p-1 exchanges.
         steps = 2 * (p - 1) if self.kind == "all_reduce" else p - 1
         moved = data * steps / p
-        return _cost(link_time=moved / self.link_bandwidth + steps * self.link_latency)
+        return _cost(
+            link_time=moved / self.link_bandwidth + steps * self.link_latency, link_bytes=data
+        )
 
     def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
         rows = step.batch if self.last_token_only else step.tokens

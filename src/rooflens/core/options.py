@@ -212,4 +212,4 @@ class AnalysisOptions(BaseModel):
     def estimate(self) -> str:
         if self.calibration is None:
             return "roofline bound"
-        return f"calibrated estimate ({self.calibration.device}, {self.execution})"
+        return f"calibrated estimate ({self.calibration.label}, {self.execution})"

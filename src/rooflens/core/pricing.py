@@ -15,7 +15,15 @@ from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import Graph
 from rooflens.core.hardware import Device
-from rooflens.core.operators import Cost, Operator, Precision, Step
+from rooflens.core.operators import (
+    Collective,
+    Cost,
+    ExpertLinear,
+    LatentAttention,
+    Operator,
+    Precision,
+    Step,
+)
 from rooflens.core.options import Quantization
 
 BYTE_FIELDS = ("load_weight", "load_act", "store_act", "load_kv", "store_kv")
@@ -149,6 +157,12 @@ class Placement:
     classes: tuple[str, ...]
     fused: np.ndarray
     num_layers: int
+    # What engine profiles price apart: MoE expert GEMMs ("moe") and latent attention ("mla")
+    # have classes of their own, attention's curves follow the KV-cache type, and collectives
+    # are looked up by kind and group size.
+    engine_classes: tuple[str, ...] = ()
+    curve_dtypes: tuple[str, ...] = ()
+    collectives: tuple[tuple[str, int] | None, ...] = ()
 
     @classmethod
     def of(cls, graph: Graph, device: Device, quant: Quantization) -> Placement:
@@ -170,7 +184,35 @@ class Placement:
             classes=tuple(op.efficiency_class for op in ops),
             fused=np.array([op.fused for op in ops]),
             num_layers=graph.num_layers,
+            engine_classes=tuple(_engine_class(op) for op in ops),
+            curve_dtypes=tuple(
+                _curve_dtype(op, d, device, quant) for op, d in zip(ops, dtypes, strict=True)
+            ),
+            collectives=tuple(
+                (op.kind, op.ranks) if isinstance(op, Collective) else None for op in ops
+            ),
         )
+
+
+def _engine_class(op: Operator) -> str:
+    if isinstance(op, ExpertLinear):
+        return "moe"
+    if isinstance(op, LatentAttention):
+        return "mla"
+    return op.efficiency_class
+
+
+def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) -> str:
+    """Which data type's curves price an operator: attention by the KV-cache type it reads,
+    weight-only quantized GEMMs by their kernel (w4a16: dequantize in the main loop), FP8
+    with scales per block (group_size) by the block-scaled kernels, others by compute type."""
+    if op.efficiency_class == "attention":
+        return device.matrix_dtype(quant.kv_bits, True) if quant.kv_bits < 16 else "bf16"
+    if getattr(op, "quantized", False) and quant.w_bits < quant.a_bits:
+        return f"w{quant.w_bits}a{quant.a_bits}"
+    if dtype == "fp8" and getattr(op, "quantized", False) and quant.group_size is not None:
+        return "fp8_block"
+    return dtype
 
 
 def operator_fields(graph: Graph, quant: Quantization, step: Step) -> dict[str, np.ndarray]:
@@ -239,7 +281,8 @@ def price_fields(
         compute_rates, memory_rates = _calibrated_rates(
             placement, profile, fields["ops"], memory, device.memory_bandwidth
         )
-        fixed = np.where(placement.fused, 0.0, profile.kernel_time)
+        fixed = np.where(placement.fused, 0.0, _fixed_times(placement, profile))
+        fields = _measured_collectives(placement, profile, fields)
     return StepCosts(
         names=placement.names,
         scopes=placement.scopes,
@@ -272,15 +315,53 @@ def _calibrated_rates(
     memory: np.ndarray,
     bandwidth: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Achieved rates of every operator, one vectorized pass per efficiency class."""
+    """Achieved rates of every operator, one vectorized pass per (class, data type)."""
     compute = np.empty_like(memory)
     mem = np.empty_like(memory)
-    classes = np.array(placement.classes)
-    for op_class in set(placement.classes):
-        rows = classes == op_class
+    keys = _curve_keys(placement)
+    for op_class, dtype in set(keys):
+        rows = np.array([k == (op_class, dtype) for k in keys])
         peak = _expand(placement.peaks[rows], ops[rows])
-        compute[rows], mem[rows] = profile.rates(op_class, ops[rows], memory[rows], peak, bandwidth)
+        compute[rows], mem[rows] = profile.rates(
+            op_class, ops[rows], memory[rows], peak, bandwidth, dtype
+        )
     return compute, mem
+
+
+def _curve_keys(placement: Placement) -> list[tuple[str, str]]:
+    return list(
+        zip(
+            placement.engine_classes or placement.classes,
+            placement.curve_dtypes or placement.dtypes,
+            strict=True,
+        )
+    )
+
+
+def _fixed_times(placement: Placement, profile: EfficiencyProfile) -> np.ndarray:
+    """Fixed time of each operator's kernel (a few distinct values: one per class and type)."""
+    known = {key: profile.fixed_time(*key) for key in set(_curve_keys(placement))}
+    return np.array([known[key] for key in _curve_keys(placement)], dtype=np.float64)
+
+
+def _measured_collectives(
+    placement: Placement, profile: EfficiencyProfile, fields: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Collectives at the profile's measured time for their kind, group and message size,
+    where it has one; else they keep the link model's time."""
+    link_time = fields["link_time"]
+    replaced = None
+    for row, collective in enumerate(placement.collectives):
+        if collective is None:
+            continue
+        measured = profile.collective_time(*collective, fields["link_bytes"][row])
+        if measured is None:
+            continue
+        if replaced is None:
+            replaced = link_time.copy()
+        # A collective moving nothing (no tokens at this point) takes no time.
+        replaced[row] = np.where(fields["link_bytes"][row] > 0, measured, 0.0)
+    return fields if replaced is None else fields | {"link_time": replaced}
 
 
 def _dtype(device: Device, bits: int | None, float_first: bool = False) -> str:

@@ -1,0 +1,634 @@
+"""Fit an engine profile from the operator databases of `aiconfigurator-core` (Apache-2.0).
+
+The package ships per-operator latencies measured with each serving engine:
+`systems/data/<system>/<op>/<engine>/<version>/<table>.parquet` beside a `collection_meta.yaml`.
+Each row is one kernel (a GEMM, an attention call, a fused MoE layer, a collective) at one size.
+The fit prices every row with rooflens's own operator formulas (so the roofline it compares to
+is the one pricing uses), then, per operator class and data type:
+
+1. Fixed time per kernel, per class and data type: the 1st percentile of the rows' time beyond
+   their roofline bound (launch, ramp-up and drain inside a CUDA graph, which the engines
+   capture decode steps in, plus what every kernel of the kind adds, like an FP8 GEMM's
+   quantization of its input).
+2. Achieved fractions: a row bound by compute on the roofline gives (OPs / peak) / (time -
+   fixed) at its OPs, one bound by memory (bytes / bandwidth) / (time - fixed) at its bytes;
+   per quarter-decade bin the median, capped at 1 (an engine kernel never beats the roofline
+   bound).
+3. Collectives: median time per message size, per kind and group size, kept as a log-log table.
+
+Rooflens does not need the package to run: it is read only to refit (`rooflens calibrate
+--from-aiconfigurator`); tables are read from parquet (pyarrow) or, for tests, CSV.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rooflens.calibration.fit import curve
+from rooflens.core.efficiency import (
+    ClassEfficiency,
+    CollectiveCurve,
+    CollectiveTable,
+    EfficiencyCurve,
+    EngineProfile,
+)
+from rooflens.core.errors import InvalidInputError, RooflensError
+from rooflens.core.hardware import Device
+from rooflens.core.operators import (
+    Cost,
+    ExpertLinear,
+    FlashAttention,
+    LatentAttention,
+    Linear,
+    Precision,
+    Step,
+)
+from rooflens.core.options import Quantization
+
+PACKAGE = "aiconfigurator-core"
+ENGINES = ("vllm", "sglang", "trtllm")
+# rooflens device name -> aiconfigurator system folder.
+SYSTEMS = {"h100-sxm": "h100_sxm", "h200-sxm": "h200_sxm", "b200": "b200_sxm"}
+# aiconfigurator type names -> rooflens quantization settings (weights, activations, format).
+GEMM_TYPES = {
+    "bfloat16": ("bf16", Quantization()),
+    "fp8": ("fp8", Quantization(w_bits=8, a_bits=8, w_format="fp")),
+    "fp8_block": ("fp8_block", Quantization(w_bits=8, a_bits=8, w_format="fp", group_size=128)),
+    "nvfp4": ("fp4", Quantization(w_bits=4, a_bits=4, w_format="mxfp4", group_size=16)),
+}
+MOE_TYPES = GEMM_TYPES | {
+    "w4a16_mxfp4": ("w4a16", Quantization(w_bits=4, w_format="mxfp4", group_size=32)),
+}
+KV_TYPES = {"bfloat16": ("bf16", 16), "fp8": ("fp8", 8)}
+# Bytes per element of a collective's message (aiconfigurator counts elements).
+COMM_BYTES = {"half": 2, "bfloat16": 2, "int8": 1}
+NCCL_KINDS = {"all_reduce": "all_reduce", "all_gather": "all_gather", "alltoall": "all_to_all"}
+# DeepSeek-V3 latent attention, the only geometry the MLA tables measure (its config.json).
+MLA_DIMS = {"head_dim": 192, "rope_dim": 64, "v_dim": 128, "kv_lora": 512}
+HOLDOUT = 2  # every other shape is held out to measure the fit's error
+FLOOR = 1e-4  # smallest fraction kept: tiny kernels reach a few thousandths of a peak
+MIN_ROWS = 20  # fewer measured rows than this fit nothing: the class falls back
+
+
+class AiconfiguratorMissing(RooflensError):
+    """Neither the package nor a --data-dir: nothing to fit from."""
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Rows of one operator class and data type, priced on rooflens's roofline."""
+
+    op_class: str
+    dtype: str
+    peak_dtype: str
+    ops: np.ndarray
+    memory: np.ndarray
+    time: np.ndarray
+    sizes: np.ndarray  # a row's shape key: held-out rows are every other distinct shape
+
+
+def data_root(data_dir: Path | None = None) -> Path:
+    """The `systems/data` folder: --data-dir, else the installed package's."""
+    if data_dir is not None:
+        if not Path(data_dir).is_dir():
+            raise InvalidInputError("data_dir", str(data_dir), "a folder of <system>/<op> tables")
+        return Path(data_dir)
+    try:
+        import aiconfigurator_core  # type: ignore[import-not-found]
+    except ImportError:
+        raise AiconfiguratorMissing(
+            f"fitting engine profiles reads the {PACKAGE} databases: pip install {PACKAGE} "
+            "(or give --data-dir)"
+        ) from None
+    return Path(aiconfigurator_core.__file__).parent / "systems" / "data"
+
+
+def _version_key(version: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else -1 for p in re.split(r"[.a-z]+", version) if p)
+
+
+def pick_version(root: Path, system: str, op: str, engine: str, version: str | None) -> Path | None:
+    """The folder of `op` measured with `engine`: `version` where it was measured, else the
+    newest version measured."""
+    folder = root / system / op / engine
+    if not folder.is_dir():
+        return None
+    versions = [p for p in folder.iterdir() if p.is_dir() and any(p.glob("*_perf.*"))]
+    if not versions:
+        return None
+    exact = [p for p in versions if p.name == version]
+    return exact[0] if exact else max(versions, key=lambda p: _version_key(p.name))
+
+
+def read_table(folder: Path, table: str) -> pd.DataFrame | None:
+    """`<table>.parquet`, else `<table>.csv` (test fixtures)."""
+    parquet, csv = folder / f"{table}.parquet", folder / f"{table}.csv"
+    if parquet.is_file():
+        return pd.read_parquet(parquet)
+    if csv.is_file():
+        return pd.read_csv(csv)
+    return None
+
+
+def collection_date(folder: Path) -> str:
+    """Dates collection_meta.yaml records (`collected_at`, else dated notes), or say none."""
+    meta = folder / "collection_meta.yaml"
+    if not meta.is_file():
+        return "no collection_meta.yaml"
+    text = meta.read_text("utf-8")
+    dates = re.findall(r"collected_at:\s*'?(\d{4}-\d{2}-\d{2})", text) or re.findall(
+        r"(\d{4}-\d{2}-\d{2})", text
+    )
+    kind = re.search(r"^provenance:\s*(\w+)", text, re.M)
+    label = kind.group(1) if kind else "unknown"
+    return f"{max(dates)} ({label})" if dates else f"not recorded ({label})"
+
+
+def _priced(cost: Cost) -> tuple[np.ndarray, np.ndarray]:
+    memory = cost.load_weight + cost.load_act + cost.store_act + cost.load_kv + cost.store_kv
+    return np.asarray(cost.ops, dtype=float), np.asarray(memory, dtype=float)
+
+
+def _ones(n: int) -> np.ndarray:
+    return np.ones(n)
+
+
+def gemm_samples(df: pd.DataFrame) -> list[Samples]:
+    """GEMM m x k by k x n: rooflens's Linear with k inputs, n outputs, m tokens."""
+    out = []
+    for name, (dtype, quant) in GEMM_TYPES.items():
+        rows = df[df["gemm_dtype"] == name]
+        if rows.empty:
+            continue
+        ops, memory = [], []
+        for (n, k), part in rows.groupby(["n", "k"], sort=False):
+            step = Step(part["m"].to_numpy(float), _ones(len(part)), 0 * _ones(len(part)))
+            op = Linear("gemm", "block", ("x",), "y", in_features=int(k), out_features=int(n))
+            o, m = _priced(op.cost(step, Precision(quant)))
+            ops.append(pd.Series(np.broadcast_to(o, len(part)), index=part.index))
+            memory.append(pd.Series(np.broadcast_to(m, len(part)), index=part.index))
+        ops_s, mem_s = pd.concat(ops).loc[rows.index], pd.concat(memory).loc[rows.index]
+        peak = "fp8" if dtype == "fp8_block" else dtype
+        out.append(
+            Samples(
+                "matmul",
+                dtype,
+                peak,
+                ops_s.to_numpy(),
+                mem_s.to_numpy(),
+                rows["latency"].to_numpy() * 1e-3,
+                rows[["m", "n", "k"]].to_numpy(),
+            )
+        )
+    return out
+
+
+def _attention_samples(df: pd.DataFrame, decode: bool) -> list[Samples]:
+    """FlashAttention per row: prefill of `isl` new tokens; decode of one token over `step`
+    cached ones. Full-attention rows only (window_size 0)."""
+    df = df[(df.get("window_size", 0) == 0) & (df["attn_dtype"] == "bfloat16")]
+    out = []
+    for name, (dtype, kv_bits) in KV_TYPES.items():
+        rows = df[df["kv_cache_dtype"] == name]
+        if rows.empty:
+            continue
+        quant = Quantization(kv_bits=kv_bits)
+        ops, memory = np.empty(len(rows)), np.empty(len(rows))
+        keys = ["num_heads", "num_key_value_heads", "head_dim"]
+        position = pd.Series(np.arange(len(rows)), index=rows.index)
+        for (h, g, d), part in rows.groupby(keys, sort=False):
+            b = part["batch_size"].to_numpy(float)
+            if decode:
+                step = Step(b, _ones(len(part)), part["step"].to_numpy(float))
+            else:
+                step = Step(b, part["isl"].to_numpy(float), 0 * b)
+            op = FlashAttention(
+                "attention", "block", ("q",), "o", num_heads=int(h), num_kv_heads=int(g),
+                head_dim=int(d),
+            )  # fmt: skip
+            o, m = _priced(op.cost(step, Precision(quant)))
+            idx = position[part.index].to_numpy()
+            ops[idx], memory[idx] = np.broadcast_to(o, len(part)), np.broadcast_to(m, len(part))
+        length = rows["step"] if decode else rows["isl"]
+        shape = np.column_stack([rows["batch_size"], length, rows["num_heads"], rows["head_dim"]])
+        phase = "decode" if decode else "prefill"
+        out.append(
+            Samples(f"attention_{phase}", dtype, "bf16", ops, memory, rows["latency"] * 1e-3, shape)
+        )
+    return out
+
+
+def moe_samples(df: pd.DataFrame) -> list[Samples]:
+    """A fused MoE layer (routing, the gate/up/down expert GEMMs, the combine) per row: three
+    rooflens ExpertLinears over the experts and route share one device holds. Balanced routing
+    only, as rooflens assumes."""
+    df = df[df["distribution"] == "balanced"]
+    out = []
+    for name, (dtype, quant) in MOE_TYPES.items():
+        rows = df[df["moe_dtype"] == name]
+        if rows.empty:
+            continue
+        ops, memory = np.empty(len(rows)), np.empty(len(rows))
+        position = pd.Series(np.arange(len(rows)), index=rows.index)
+        keys = ["hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size"]
+        for (hid, inter, k, e, tp, ep), part in rows.groupby(keys, sort=False):
+            tokens = part["num_tokens"].to_numpy(float)
+            step = Step(tokens, _ones(len(part)), 0 * tokens)
+            width = max(int(inter) // int(tp), 1)
+            experts, top_k = max(int(e) // int(ep), 1), int(k) / int(ep)
+            total_o = total_m = 0.0
+            for fan_in, fan_out in ((hid, width), (hid, width), (width, hid)):
+                op = ExpertLinear(
+                    "expert", "block", ("x",), "y", in_features=int(fan_in),
+                    out_features=int(fan_out), num_experts=experts, top_k=top_k,
+                )  # fmt: skip
+                o, m = _priced(op.cost(step, Precision(quant)))
+                total_o, total_m = total_o + o, total_m + m
+            idx = position[part.index].to_numpy()
+            ops[idx] = np.broadcast_to(total_o, len(part))
+            memory[idx] = np.broadcast_to(total_m, len(part))
+        peak = {"fp8_block": "fp8", "w4a16": "bf16"}.get(dtype, dtype)
+        shape = rows[["num_tokens", *keys]].to_numpy()
+        # rooflens prices the three expert GEMMs one by one, each a third of the layer's OPs
+        # and bytes: the curves are fitted per GEMM, a third of the layer's time each.
+        time = rows["latency"].to_numpy() * 1e-3 / 3
+        out.append(Samples("moe", dtype, peak, ops / 3, memory / 3, time, shape))
+    return out
+
+
+def mla_samples(context: pd.DataFrame | None, generation: pd.DataFrame | None) -> list[Samples]:
+    """Latent attention kernels (DeepSeek-V3 geometry, `num_heads` on one device)."""
+    out = []
+    for df, decode in ((context, False), (generation, True)):
+        if df is None:
+            continue
+        for name, (dtype, kv_bits) in KV_TYPES.items():
+            rows = df[df["kv_cache_dtype"] == name].drop_duplicates(
+                ["num_heads", "batch_size", "isl", "step"]
+            )
+            if rows.empty:
+                continue
+            ops, memory = np.empty(len(rows)), np.empty(len(rows))
+            position = pd.Series(np.arange(len(rows)), index=rows.index)
+            for h, part in rows.groupby("num_heads", sort=False):
+                b = part["batch_size"].to_numpy(float)
+                if decode:
+                    step = Step(b, _ones(len(part)), part["step"].to_numpy(float))
+                else:
+                    step = Step(b, part["isl"].to_numpy(float), 0 * b)
+                op = LatentAttention("mla", "block", ("q",), "o", num_heads=int(h), **MLA_DIMS)
+                o, m = _priced(op.cost(step, Precision(Quantization(kv_bits=kv_bits))))
+                idx = position[part.index].to_numpy()
+                ops[idx] = np.broadcast_to(o, len(part))
+                memory[idx] = np.broadcast_to(m, len(part))
+            phase = "decode" if decode else "prefill"
+            shape = rows[["batch_size", "isl", "step", "num_heads"]].to_numpy()
+            out.append(
+                Samples(f"mla_{phase}", dtype, "bf16", ops, memory, rows["latency"] * 1e-3, shape)
+            )
+    return out
+
+
+def vector_samples(df: pd.DataFrame) -> list[Samples]:
+    """Static-scale FP8 quantization of an m x k activation, the element-wise kernel measured
+    with every engine (`scale_matrix`): reads 2 bytes and writes 1 per element, 2 OPs per
+    element (scale, cast). (`compute_scale` rows are differences of two kernels: not used.)"""
+    m, k = df["m"].to_numpy(float), df["k"].to_numpy(float)
+    return [
+        Samples(
+            "vector", "bf16", "vector", 2 * m * k, 3 * m * k, df["latency"].to_numpy() * 1e-3,
+            df[["m", "k"]].to_numpy(),
+        )
+    ]  # fmt: skip
+
+
+def _roofline(s: Samples, device: Device) -> tuple[np.ndarray, np.ndarray]:
+    peak = device.peak_ops[device.vector_dtype() if s.peak_dtype == "vector" else s.peak_dtype]
+    return s.ops / peak, s.memory / device.memory_bandwidth
+
+
+def fixed_cost(s: Samples, device: Device) -> float:
+    """Time of the table's kernels beyond their roofline bound, at its 1st percentile: the
+    launch and drain of a kernel (and what the smallest kernels of this class always add,
+    such as an FP8 GEMM's input quantization). A few rows beat the bound (caches): the
+    percentile leaves them out."""
+    excess = np.asarray(s.time, dtype=float) - np.maximum(*_roofline(s, device))
+    return max(float(np.percentile(excess, 1)), 0.0)
+
+
+def fit_curves(s: Samples, device: Device) -> ClassEfficiency:
+    """Per-bin median achieved fractions of the compute and memory bounds (see module doc)."""
+    fixed = fixed_cost(s, device)
+    t_compute, t_memory = _roofline(s, device)
+    time = np.asarray(s.time, dtype=float)
+    # Every row counts, short ones too (leaving out those the fixed time dominates biases the
+    # small sizes' fractions low); a row faster than fixed + roofline gets the cap.
+    busy = np.maximum(time - fixed, 1e-12)
+    compute_bound = t_compute >= t_memory
+    c, m = compute_bound, ~compute_bound
+    compute = curve(zip(s.ops[c], t_compute[c] / busy[c], strict=True), cap=1.0, floor=FLOOR)
+    memory = curve(zip(s.memory[m], t_memory[m] / busy[m], strict=True), cap=1.0, floor=FLOOR)
+    return ClassEfficiency(compute=compute, memory=memory, fixed=round(fixed, 9))
+
+
+def predict(s: Samples, device: Device, curves: ClassEfficiency) -> np.ndarray:
+    """Time the profile gives these rows: EfficiencyProfile.rates inside StepCosts.time."""
+    t_compute, t_memory = _roofline(s, device)
+    return curves.fixed + np.maximum(
+        t_compute / curves.compute(s.ops), t_memory / curves.memory(s.memory)
+    )
+
+
+def _holdout(s: Samples) -> tuple[np.ndarray, np.ndarray]:
+    """Every other distinct shape (in sorted order) is held out."""
+    _, inverse = np.unique(np.asarray(s.sizes, dtype=float), axis=0, return_inverse=True)
+    held = inverse.ravel() % HOLDOUT == 1
+    return ~held, held
+
+
+def _subset(s: Samples, rows: np.ndarray) -> Samples:
+    return Samples(
+        s.op_class,
+        s.dtype,
+        s.peak_dtype,
+        s.ops[rows],
+        s.memory[rows],
+        np.asarray(s.time)[rows],
+        np.asarray(s.sizes)[rows],
+    )
+
+
+def errors(values: np.ndarray) -> dict[str, float]:
+    a = np.abs(values)
+    if not len(a):
+        return {"median": np.nan, "p90": np.nan, "n": 0}
+    return {"median": float(np.median(a)), "p90": float(np.percentile(a, 90)), "n": len(a)}
+
+
+def collective_tables(
+    df: pd.DataFrame, kind_column: str | None, source: str, kinds: dict[str, str]
+) -> dict[str, tuple[pd.DataFrame, str]]:
+    """Rows per rooflens collective kind, with message sizes in bytes."""
+    dtype_col = next(c for c in ("nccl_dtype", "allreduce_dtype") if c in df.columns)
+    df = df[df[dtype_col].isin(COMM_BYTES) & (df["latency"] > 0)].copy()
+    df["bytes"] = df["message_size"] * df[dtype_col].map(COMM_BYTES)
+    if "backend" in df.columns:  # the engines run decode in CUDA graphs
+        graph = df["backend"].astype(str).str.contains("graph")
+        df = df[graph] if graph.any() else df
+    out = {}
+    for name, kind in kinds.items():
+        rows = df if kind_column is None else df[df[kind_column] == name]
+        rows = rows[rows[dtype_col] != "int8"] if (rows[dtype_col] != "int8").any() else rows
+        if not rows.empty:
+            out[kind] = (rows, source)
+    return out
+
+
+def collective_table(rows: pd.DataFrame, source: str) -> CollectiveTable:
+    """Median measured time per message size, one curve per group size."""
+    curves = []
+    for ranks, part in rows.groupby("num_gpus"):
+        med = part.groupby("bytes")["latency"].median()
+        curves.append(
+            CollectiveCurve(
+                ranks=int(ranks),
+                log10_bytes=tuple(np.log10(med.index.to_numpy(float))),
+                log10_seconds=tuple(np.log10(med.to_numpy(float) * 1e-3)),
+            )
+        )
+    return CollectiveTable(source=source, curves=tuple(curves))
+
+
+def collective_errors(rows: pd.DataFrame, source: str) -> dict[str, float]:
+    """Fit on every other message size per group, error on the others."""
+    misses = []
+    for _, part in rows.groupby("num_gpus"):
+        med = part.groupby("bytes")["latency"].median()
+        if len(med) < 3:
+            continue
+        fit, held = med.iloc[::2], med.iloc[1::2]
+        held = held[held.index < fit.index[-1]]  # interpolation, not extrapolation
+        c = CollectiveCurve(
+            ranks=int(part["num_gpus"].iloc[0]),
+            log10_bytes=tuple(np.log10(fit.index.to_numpy(float))),
+            log10_seconds=tuple(np.log10(fit.to_numpy(float))),
+        )
+        misses.append(c(held.index.to_numpy(float)) / held.to_numpy(float) - 1)
+    return errors(np.concatenate(misses)) if misses else {"median": np.nan, "p90": np.nan, "n": 0}
+
+
+@dataclass(frozen=True)
+class Fit:
+    profile: EngineProfile
+    held_out: dict[str, dict[str, float]]  # "class:dtype" or "collective:kind" -> errors
+
+
+def fit_engine(
+    root: Path,
+    system: str,
+    engine: str,
+    device: Device,
+    version: str | None = None,
+    package_version: str = "unknown",
+) -> Fit:
+    """The engine's profile on `system`, and the held-out errors of the same fit on half the
+    shapes."""
+    if engine not in ENGINES:
+        raise InvalidInputError("engine", engine, f"one of {', '.join(ENGINES)}")
+    if not (root / system).is_dir():
+        have = sorted(p.name for p in root.iterdir() if p.is_dir())
+        raise InvalidInputError("system", system, f"a system of {root}: {', '.join(have)}")
+    gemm_dir = pick_version(root, system, "gemm", engine, version)
+    if gemm_dir is None:
+        raise InvalidInputError(
+            "engine", engine, f"an engine with GEMM tables on {system} ({root / system / 'gemm'})"
+        )
+    version = version or gemm_dir.name
+    provenance = {
+        "source": f"{PACKAGE} {package_version} (Apache-2.0), systems/data/{system}",
+        "system": system,
+        "fit_date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "host_per_iteration": "not measured: the operator databases time kernels, not steps",
+    }
+    samples: list[Samples] = []
+    readers: list[tuple[str, list[str], Callable[..., list[Samples]]]] = [
+        ("gemm", ["gemm_perf"], gemm_samples),
+        ("attention", ["context_attention_perf"], lambda d: _attention_samples(d, False)),
+        ("attention", ["generation_attention_perf"], lambda d: _attention_samples(d, True)),
+        ("moe", ["moe_perf"], moe_samples),
+        ("mla", ["context_mla_perf", "generation_mla_perf"], mla_samples),
+        ("quantize", ["scale_matrix_perf"], vector_samples),
+    ]
+    for op, tables, reader in readers:
+        folder = pick_version(root, system, op, engine, version)
+        frames = [read_table(folder, t) if folder else None for t in tables]
+        if all(f is None for f in frames):
+            continue
+        provenance[f"db.{op}"] = f"{engine} {folder.name}, collected {collection_date(folder)}"  # type: ignore[union-attr]
+        # Rows recorded with no time (failed measurements) say nothing.
+        kept = [_subset(x, np.asarray(x.time) > 0) for x in reader(*frames)]
+        samples += [x for x in kept if len(x.time) >= MIN_ROWS]
+    full: tuple[dict, dict] = ({}, {})
+    half: tuple[dict, dict] = ({}, {})
+    for s in samples:
+        fit_part, _ = _holdout(s)
+        _store(s, fit_curves(s, device), *full)
+        _store(s, fit_curves(_subset(s, fit_part), device), *half)
+    classes, dtype_classes = _merge_phases(*full)
+    half_classes, half_dtypes = _merge_phases(*half)
+    held_out: dict[str, dict[str, float]] = {}
+    fallbacks: dict[str, str] = {}
+    for s in samples:
+        cls = s.op_class.split("_")[0]
+        curves = half_dtypes.get(f"{cls}:{s.dtype}") or half_classes[cls]
+        held_s = _subset(s, _holdout(s)[1])
+        held_out[f"{s.op_class}:{s.dtype}"] = errors(
+            predict(held_s, device, curves) / np.asarray(held_s.time) - 1
+        )
+    for cls in ("matmul", "attention", "vector"):
+        if cls not in classes:
+            classes[cls] = ClassEfficiency(compute=_FLAT, memory=_FLAT)
+            fallbacks[cls] = "not measured: priced at the roofline bound"
+    for cls, parent in (("moe", "matmul"), ("mla", "attention")):
+        if cls not in classes:
+            fallbacks[cls] = f"not measured for {engine}: priced with the {parent} curves"
+    for dtype in ("fp8", "fp4"):
+        if dtype not in device.peak_ops:
+            runs_as = device.matrix_dtype(8 if dtype == "fp8" else 4, True)
+            fallbacks[f"matmul:{dtype}"] = (
+                f"{device.name} has no {dtype} tensor type: such operands compute as {runs_as}, "
+                f"priced with the {runs_as} curves"
+            )
+        elif f"matmul:{dtype}" not in dtype_classes:
+            fallbacks[f"matmul:{dtype}"] = (
+                f"no {dtype} GEMM measured: the bf16 curves' fractions of the {dtype} peak"
+            )
+    for cls in ("matmul", "moe"):
+        if f"{cls}:w4a16" not in dtype_classes:
+            fallbacks[f"{cls}:w4a16"] = (
+                "no weight-only 4-bit kernel measured: the bf16 curves' fractions of the bf16 "
+                "peak, over the 4-bit weights' bytes"
+            )
+    fallbacks["sizes"] = "beyond the measured sizes the fractions stay those of the nearest size"
+    collectives = {}
+    nccl_dir = pick_version(root, system, "comm", "nccl", None)
+    nccl = read_table(nccl_dir, "nccl_perf") if nccl_dir else None
+    parts: dict[str, tuple[pd.DataFrame, str]] = {}
+    if nccl is not None:
+        provenance["db.nccl"] = f"nccl {nccl_dir.name}, collected {collection_date(nccl_dir)}"  # type: ignore[union-attr]
+        parts |= collective_tables(nccl, "op_name", f"NCCL {nccl_dir.name}", NCCL_KINDS)  # type: ignore[union-attr]
+    custom_dir = pick_version(root, system, "comm", engine, version)
+    custom = read_table(custom_dir, "custom_allreduce_perf") if custom_dir else None
+    if custom is not None:
+        provenance["db.custom_all_reduce"] = (
+            f"{engine} {custom_dir.name}, collected {collection_date(custom_dir)}"  # type: ignore[union-attr]
+        )
+        parts |= collective_tables(
+            custom, None, f"{engine} {custom_dir.name} custom all-reduce",  # type: ignore[union-attr]
+            {"all_reduce": "custom_all_reduce"},
+        )  # fmt: skip
+    for kind, (rows, source) in parts.items():
+        collectives[kind] = collective_table(rows, source)
+        held_out[f"collective:{kind}"] = collective_errors(rows, source)
+    if not collectives:
+        fallbacks["collectives"] = "none measured: the link model"
+    profile = EngineProfile(
+        device=device.name,
+        engine=engine,
+        engine_version=version,
+        kernel_time=0.0,
+        classes=classes,
+        dtype_classes=dtype_classes,
+        collectives=collectives,
+        fallbacks=fallbacks,
+        provenance=provenance,
+    )
+    return Fit(profile, held_out)
+
+
+_FLAT = EfficiencyCurve(log10_sizes=(0.0,), fractions=(1.0,))
+
+
+def _store(s: Samples, curves: ClassEfficiency, classes: dict, dtype_classes: dict) -> None:
+    # bf16 curves are the class's own; other types' curves override them for that type.
+    if s.dtype == "bf16":
+        classes[s.op_class] = curves
+    else:
+        dtype_classes[f"{s.op_class}:{s.dtype}"] = curves
+
+
+def _merge_phases(classes: dict, dtype_classes: dict) -> tuple[dict, dict]:
+    """Attention and MLA: prefill rows are compute-bound, decode rows memory-bound on the
+    roofline, so the compute curve comes from prefill and the memory curve from decode."""
+    merged_classes = {k: v for k, v in classes.items() if "_" not in k}
+    merged_dtypes = {k: v for k, v in dtype_classes.items() if "_" not in k.split(":")[0]}
+    for source, target, key_of in (
+        (classes, merged_classes, lambda cls, dt: cls),
+        (dtype_classes, merged_dtypes, lambda cls, dt: f"{cls}:{dt}"),
+    ):
+        for key in list(source):
+            name, _, dtype = key.partition(":")
+            if not name.endswith("_prefill"):
+                continue
+            cls = name.removesuffix("_prefill")
+            decode_key = f"{cls}_decode" + (f":{dtype}" if dtype else "")
+            prefill = source[key]
+            decode = source.get(decode_key, prefill)
+            target[key_of(cls, dtype)] = ClassEfficiency(
+                compute=prefill.compute,
+                memory=decode.memory,
+                fixed=decode.fixed,  # the fixed time matters in short decode kernels
+            )
+        for key in list(source):  # decode measured without prefill
+            name, _, dtype = key.partition(":")
+            if name.endswith("_decode"):
+                cls = name.removesuffix("_decode")
+                target.setdefault(key_of(cls, dtype), source[key])
+    return merged_classes, merged_dtypes
+
+
+def package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(PACKAGE)
+    except Exception:  # not installed: a --data-dir copy
+        return "unknown"
+
+
+def shipped_profiles(root: Path, out_dir: Path, version_label: str) -> list[str]:
+    """Refit every shipped profile (vllm, sglang, trtllm on each device of SYSTEMS) into
+    `out_dir`; returns the held-out errors as markdown table rows for docs/engines.md."""
+    from rooflens.calibration.profile import save_profile
+    from rooflens.hardware.catalog import get_device
+
+    rows = []
+    for device_name, system in SYSTEMS.items():
+        device = get_device(device_name)
+        for engine in ENGINES:
+            fit = fit_engine(root, system, engine, device, package_version=version_label)
+            save_profile(fit.profile, out_dir / f"{engine}-{device_name}.toml")
+            for key, err in fit.held_out.items():
+                rows.append(
+                    f"| {device_name} | {engine} {fit.profile.engine_version} | {key} | "
+                    f"{err['median']:.1%} | {err['p90']:.1%} | {err['n']} |"
+                )
+    return rows
+
+
+if __name__ == "__main__":  # python -m rooflens.calibration.aiconfigurator [DATA_DIR]
+    import sys
+
+    here = Path(__file__).resolve().parents[1] / "engines" / "profiles"
+    data = data_root(Path(sys.argv[1]) if len(sys.argv) > 1 else None)
+    label = sys.argv[2] if len(sys.argv) > 2 else package_version()
+    print("| device | engine | operator:dtype | median abs. error | p90 | held-out rows |")
+    print("|---|---|---|---|---|---|")
+    print("\n".join(shipped_profiles(data, here, label)))

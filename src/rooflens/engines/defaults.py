@@ -1,0 +1,24 @@
+"""What an engine does unless told otherwise: the figures its serving simulation starts from."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+
+
+class EngineDefaults(BaseModel):
+    """An engine's documented defaults, each with where it was read (`sources`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    engine: str
+    version: str
+    # Share of device memory the engine takes for weights, activations and KV cache (its own
+    # setting's meaning is in `memory_setting`).
+    memory_fraction: float = Field(gt=0.0, le=1.0)
+    memory_setting: str
+    # Tokens one scheduler iteration may run (prefill chunks plus decodes) and sequences.
+    max_batched_tokens: PositiveInt
+    max_sequences: PositiveInt
+    # Batch sizes whose decode steps replay a captured CUDA graph (others run eagerly or pad up).
+    cuda_graph_sizes: tuple[int, ...]
+    sources: dict[str, str]

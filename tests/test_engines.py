@@ -1,0 +1,263 @@
+"""Engine profiles: the fit from operator tables, their pricing, resolution and the CLI."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from rooflens.calibration.aiconfigurator import AiconfiguratorMissing, data_root, fit_engine
+from rooflens.calibration.profile import load_profile
+from rooflens.cli.app import app
+from rooflens.core.efficiency import CollectiveCurve, EngineProfile
+from rooflens.core.errors import InvalidInputError
+from rooflens.core.graph import build_graph
+from rooflens.core.operators import Linear, Precision, Step
+from rooflens.core.options import AnalysisOptions, Parallelism, Quantization
+from rooflens.core.pricing import price_step
+from rooflens.engines import DEFAULTS, ENGINES, load_engine_profile
+from rooflens.hardware.catalog import get_device
+from rooflens.models.catalog import load_model
+
+H100 = get_device("h100-sxm")
+FIXED = 3e-6  # seconds: the synthetic kernels' launch cost
+COMPUTE_FRACTION, MEMORY_FRACTION = 0.5, 0.8
+NCCL_BYTES = (1024, 4096, 16384)  # elements of 2 bytes in the tables
+
+
+def _gemm_law(m: np.ndarray, n: int, k: int) -> np.ndarray:
+    """The synthetic engine: fixed + max(OPs / (0.5 peak), bytes / (0.8 bandwidth)), in ms."""
+    cost = Linear("g", "block", ("x",), "y", in_features=k, out_features=n).cost(
+        Step(m, np.ones_like(m), np.zeros_like(m)), Precision(Quantization())
+    )
+    memory = cost.load_weight + cost.load_act + cost.store_act
+    t = FIXED + np.maximum(
+        cost.ops / (COMPUTE_FRACTION * H100.peak_ops["bf16"]),
+        memory / (MEMORY_FRACTION * H100.memory_bandwidth),
+    )
+    return t * 1e3
+
+
+def _nccl_ms(kind: str, ranks: int, elements: int) -> float:
+    return {"all_reduce": 0.01, "all_gather": 0.008, "alltoall": 0.012}[kind] * (
+        1 + ranks / 8 + elements / 16384
+    )
+
+
+@pytest.fixture
+def tables(tmp_path):
+    """A toy aiconfigurator database: bf16 GEMMs of a known law, NCCL and custom all-reduce."""
+    gemm = tmp_path / "toy" / "gemm" / "vllm" / "1.0"
+    gemm.mkdir(parents=True)
+    rows = []
+    for n, k in ((64, 64), (4096, 4096), (8192, 2048)):
+        m = np.array([1, 2, 4, 8, 16, 64, 256, 1024, 4096, 16384], dtype=float)
+        for mi, t in zip(m, _gemm_law(m, n, k), strict=True):
+            rows.append({"gemm_dtype": "bfloat16", "m": mi, "n": n, "k": k, "latency": t})
+    pd.DataFrame(rows).to_csv(gemm / "gemm_perf.csv", index=False)
+    (gemm / "collection_meta.yaml").write_text(
+        "provenance: collected\ntables:\n  gemm_perf:\n    collections:\n"
+        "      - collected_at: '2026-08-13'\n"
+    )
+    nccl = tmp_path / "toy" / "comm" / "nccl" / "2.0"
+    nccl.mkdir(parents=True)
+    rows = [
+        {"op_name": kind, "nccl_dtype": "half", "num_gpus": p, "message_size": e,
+         "latency": _nccl_ms(kind, p, e)}
+        for kind in ("all_reduce", "all_gather", "alltoall")
+        for p in (2, 4)
+        for e in NCCL_BYTES
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_csv(nccl / "nccl_perf.csv", index=False)
+    custom = tmp_path / "toy" / "comm" / "vllm" / "1.0"
+    custom.mkdir(parents=True)
+    rows = [
+        {"allreduce_dtype": "bfloat16", "num_gpus": 4, "message_size": e, "latency": 0.004,
+         "backend": backend}
+        for e in (1024, 4096)
+        for backend in ("vllm_graph", "vllm_eager")
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_csv(custom / "custom_allreduce_perf.csv", index=False)
+    return tmp_path
+
+
+def test_the_fit_recovers_a_known_law(tables) -> None:
+    fit = fit_engine(tables, "toy", "vllm", H100, package_version="9.9")
+    matmul = fit.profile.classes["matmul"]
+    assert matmul.fixed == pytest.approx(FIXED, rel=0.01)
+    assert np.allclose(matmul.compute.fractions, COMPUTE_FRACTION, rtol=0.01)
+    # Where a kernel's roofline time is a sliver of its fixed time the fraction is ill-defined
+    # (a nanosecond of the fitted fixed time moves it); beyond 300 kB it is the law's.
+    sizes = np.array(matmul.memory.log10_sizes)
+    assert np.allclose(np.array(matmul.memory.fractions)[sizes > 5.5], MEMORY_FRACTION, rtol=0.01)
+    # Held out shapes are priced within a percent of the law.
+    assert fit.held_out["matmul:bf16"]["median"] < 0.01
+
+
+def test_provenance_names_source_versions_and_dates(tables) -> None:
+    profile = fit_engine(tables, "toy", "vllm", H100, package_version="9.9").profile
+    assert (profile.engine, profile.engine_version, profile.device) == ("vllm", "1.0", "h100-sxm")
+    prov = profile.provenance
+    assert prov["source"].startswith("aiconfigurator-core 9.9")
+    assert prov["db.gemm"] == "vllm 1.0, collected 2026-08-13 (collected)"
+    assert prov["db.nccl"].startswith("nccl 2.0")
+    assert "fit_date" in prov and "host_per_iteration" in prov
+    assert profile.host_per_iteration is None
+    # Not measured: attention and element-wise kernels at the roofline, MoE on the GEMM curves.
+    assert "roofline" in profile.fallbacks["attention"]
+    assert "matmul" in profile.fallbacks["moe"]
+
+
+def test_collectives_at_measured_sizes_equal_the_table(tables) -> None:
+    profile = fit_engine(tables, "toy", "vllm", H100).profile
+    sizes = np.array(NCCL_BYTES, dtype=float)
+    for kind, name in (("all_gather", "all_gather"), ("all_to_all", "alltoall")):
+        expected = [_nccl_ms(name, 4, int(e)) * 1e-3 for e in NCCL_BYTES]
+        assert np.allclose(profile.collective_time(kind, 4, 2 * sizes), expected, rtol=1e-9)
+    # All-reduce: the engine's custom kernel (CUDA-graph rows) where measured and faster...
+    custom = profile.collective_time("all_reduce", 4, 2 * sizes[:2])
+    assert np.allclose(custom, 0.004e-3)
+    # ...NCCL beyond the largest message the custom kernel was measured at.
+    beyond = profile.collective_time("all_reduce", 4, np.array([2 * 16384.0]))
+    assert beyond[0] == pytest.approx(_nccl_ms("all_reduce", 4, 16384) * 1e-3)
+    # Three devices, neither measured: the smallest larger group measured (4) bounds them.
+    three = profile.collective_time("all_gather", 3, np.array([2048.0]))
+    assert three[0] == pytest.approx(_nccl_ms("all_gather", 4, 1024) * 1e-3)
+
+
+def test_collective_curve_interpolates_in_log_log() -> None:
+    curve = CollectiveCurve(ranks=2, log10_bytes=(3.0, 5.0), log10_seconds=(-5.0, -3.0))
+    # Halfway in log10(bytes): halfway in log10(time); flat below, proportional above.
+    assert curve(np.array([1e4]))[0] == pytest.approx(1e-4)
+    assert curve(np.array([10.0]))[0] == pytest.approx(1e-5)
+    assert curve(np.array([1e6]))[0] == pytest.approx(1e-2)
+
+
+def test_engine_profile_refuses_fractions_beyond_the_roofline(tables) -> None:
+    profile = fit_engine(tables, "toy", "vllm", H100).profile
+    data = profile.model_dump()
+    data["classes"]["matmul"]["compute"]["fractions"] = (1.2,) * len(
+        data["classes"]["matmul"]["compute"]["fractions"]
+    )
+    with pytest.raises(ValueError, match="at most 1"):
+        EngineProfile.model_validate(data)
+
+
+def test_unknown_engine_and_device_are_refused() -> None:
+    with pytest.raises(InvalidInputError) as err:
+        load_engine_profile("tgi", "h100-sxm")
+    assert err.value.field == "engine"
+    with pytest.raises(InvalidInputError, match="vllm profiles exist for b200, h100-sxm, h200-sxm"):
+        load_engine_profile("vllm", "a100-sxm4-80gb")
+    with pytest.raises(InvalidInputError, match="compiled profiles exist for no device"):
+        load_engine_profile("compiled", "h100-sxm")
+    with pytest.raises(InvalidInputError, match=r"0\.24\.0"):
+        load_engine_profile("vllm", "h100-sxm", version="0.1")
+
+
+def test_missing_package_names_the_install(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "aiconfigurator_core", None)
+    with pytest.raises(AiconfiguratorMissing, match="pip install aiconfigurator-core"):
+        data_root(None)
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm"])
+@pytest.mark.parametrize("device", ["h100-sxm", "h200-sxm", "b200"])
+def test_shipped_profiles_load_with_provenance(engine: str, device: str) -> None:
+    profile = load_engine_profile(engine, device)
+    assert isinstance(profile, EngineProfile)
+    assert (profile.engine, profile.device) == (engine, device)
+    assert profile.provenance["source"].startswith("aiconfigurator-core 0.12.0")
+    assert {"all_reduce", "custom_all_reduce", "all_gather", "all_to_all"} <= set(
+        profile.collectives
+    )
+
+
+def test_transformers_resolves_to_the_bundled_calibration() -> None:
+    assert load_engine_profile("transformers", "h100-sxm") == load_profile("h100-sxm")
+    assert set(ENGINES) == {"transformers", "compiled", "vllm", "sglang", "trtllm"}
+    assert DEFAULTS["vllm"].memory_fraction == 0.9
+    assert DEFAULTS["trtllm"].memory_fraction == 0.9
+    assert 0.8 < DEFAULTS["sglang"].memory_fraction < 0.9
+
+
+@pytest.mark.parametrize("kv_bits", [16, 8])
+def test_no_operator_beats_its_roofline_bound(kv_bits: int) -> None:
+    """Every operator priced with an engine profile takes at least its roofline time, and the
+    step is slower than the roofline bound."""
+    model = load_model("meta-llama/Llama-3.1-8B")
+    device = get_device("h200-sxm")
+    quant = Quantization(kv_bits=kv_bits)
+    options = AnalysisOptions(quantization=quant, flash_attention=True)
+    graph = build_graph(model, options, device)
+    step = Step(np.array([1.0, 8.0, 64.0]), np.array([1.0, 1.0, 1.0]), np.array([512.0] * 3))
+    prefill = Step(np.array([1.0, 4.0]), np.array([512.0, 2048.0]), np.array([0.0, 0.0]))
+    profile = load_engine_profile("vllm", "h200-sxm")
+    for s in (step, prefill):
+        bound = price_step(graph, device, quant, s)
+        engine = price_step(graph, device, quant, s, profile)
+        assert np.all(engine.time >= bound.time * (1 - 1e-12))
+        assert np.all(engine.step_time() > bound.step_time())
+
+
+def test_tensor_parallel_collectives_take_the_measured_time() -> None:
+    model = load_model("meta-llama/Llama-3.1-8B")
+    device = get_device("h100-sxm")
+    profile = load_engine_profile("vllm", "h100-sxm")
+    options = AnalysisOptions(parallelism=Parallelism(tp=4), calibration=profile)
+    graph = build_graph(model, options, device)
+    step = Step(np.array([8.0]), np.array([1.0]), np.array([1024.0]))
+    costs = price_step(graph, device, Quantization(), step, profile)
+    rows = [i for i, op in enumerate(graph.operators) if type(op).__name__ == "Collective"]
+    assert rows
+    for i in rows:
+        op = graph.operators[i]
+        message = costs.fields["link_bytes"][i]
+        expected = profile.collective_time(op.kind, op.ranks, message)
+        assert costs.link_time[i] == pytest.approx(expected)
+    reduces = [i for i in rows if graph.operators[i].kind == "all_reduce"]
+    assert reduces
+    for i in reduces:
+        # 8 tokens x 4096 x 2 bytes over 4 H100s: vLLM 0.24.0's custom all-reduce measured
+        # 5.234 us at 32768 elements in CUDA graphs (NCCL: 11.27 us).
+        assert costs.fields["link_bytes"][i][0] == 8 * 4096 * 2
+        assert costs.link_time[i][0] == pytest.approx(5.234e-6, rel=1e-3)
+
+
+def test_cli_fits_a_profile_from_a_data_dir(tables, tmp_path) -> None:
+    out = tmp_path / "engine.toml"
+    res = CliRunner().invoke(
+        app,
+        ["calibrate", "--from-aiconfigurator", "toy", "--engine", "vllm", "--hardware",
+         "h100-sxm", "--data-dir", str(tables), "-o", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    profile = load_profile(out)
+    assert isinstance(profile, EngineProfile)
+    assert profile.classes["matmul"].fixed == pytest.approx(FIXED, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("quant", "linear", "attention"),
+    [
+        (Quantization(), "bf16", "bf16"),
+        (Quantization(w_bits=8, a_bits=8, w_format="fp", kv_bits=8), "fp8", "fp8"),
+        (Quantization(w_bits=8, a_bits=8, w_format="fp", group_size=128), "fp8_block", "bf16"),
+        (Quantization(w_bits=4, group_size=128), "w4a16", "bf16"),
+    ],
+)
+def test_each_operator_takes_the_curves_of_its_data_type(quant, linear, attention) -> None:
+    from rooflens.core.pricing import Placement
+
+    model = load_model("meta-llama/Llama-3.1-8B")
+    device = get_device("h100-sxm")
+    graph = build_graph(model, AnalysisOptions(quantization=quant, flash_attention=True), device)
+    placement = Placement.of(graph, device, quant)
+    picked = dict(zip(placement.names, placement.curve_dtypes, strict=True))
+    assert (picked["q_proj"], picked["flash_attention"]) == (linear, attention)
+    profile = load_engine_profile("vllm", "h100-sxm")
+    expected = profile.dtype_classes.get(f"matmul:{linear}", profile.classes["matmul"])
+    assert profile.curves("matmul", linear) == expected
