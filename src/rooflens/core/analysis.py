@@ -93,6 +93,7 @@ def analyze(
         breaks = sorted(
             {span for _, span in spans if span}
             | ({options.kv_budget} if options.kv_budget else set())
+            | _sparse_breaks(model, int(np.max(s + g)))
         )
         decode_sum = _decode_sum(price, mb, s, g - 1, breaks)
         generation = _generation(steps["prefill"], decode_sum, b * par.dp, g)
@@ -199,6 +200,16 @@ def _decode_sum(
         part = decode_totals(first, second, middle, count)
         total = {key: total[key] + part[key] for key in total}
     return total
+
+
+def _sparse_breaks(model: ModelSpec, longest: int) -> set[int]:
+    """Contexts where a decode step's cost changes slope besides the spans: DSA's top-k, and
+    every chunk boundary of chunked attention (a new chunk starts with one key again)."""
+    breaks = {model.index_topk} if model.index_topk else set()
+    chunk = model.attention_chunk
+    if chunk and model.chunk_layers:
+        breaks |= set(range(chunk, longest + chunk, chunk))
+    return breaks
 
 
 def _generation(
