@@ -8,8 +8,20 @@ from rooflens.models.config import _Config, _llama_like
 from rooflens.models.readers.common import count_layers, text_config, vision_config
 from rooflens.models.readers.vision import siglip_vision
 
+# Gemma3TextConfig's defaults that Google's own configs rely on (gemma-3-27b-it's config.json
+# names no vocab_size; gemma-3-4b-it's no heads either). Widths and depth stay required.
+_TEXT_DEFAULTS = {
+    "vocab_size": 262_208,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 4,
+    "head_dim": 256,
+}
+
 
 def read_gemma3_text(c: _Config, name: str) -> ModelSpec:
+    c = _Config(
+        {**_TEXT_DEFAULTS, **{k: v for k, v in c.raw.items() if v is not None}}, c.model_type
+    )
     layers = c.req("num_hidden_layers")
     pattern = c.get("sliding_window_pattern", 6)
     default = [

@@ -1,0 +1,37 @@
+"""Multi-token prediction modules (DeepSeek-V3, 2024, sec. 2.2; GLM-4.5; Kimi K2).
+
+Each MTP module joins the main model's last hidden state with the next token's embedding and
+runs one more decoder block to predict one token further: RMSNorms of both (enorm, hnorm), a
+projection 2h -> h (eh_proj), one MoE block like the main model's, a final norm and an output
+head. Checkpoints store each module's own copy of the embedding and head.
+"""
+
+from __future__ import annotations
+
+from rooflens.core.graph import Graph, build_graph
+from rooflens.core.model import ModelSpec
+from rooflens.core.options import AnalysisOptions
+
+
+def mtp_graph(model: ModelSpec, options: AnalysisOptions | None = None) -> Graph:
+    """One MTP module as a one-layer model (embedding, block, final norm, head); the joining
+    norms and projection are counted by `mtp_params`."""
+    one = model.model_copy(
+        update={
+            "num_layers": 1,
+            "dense_layers": 0 if model.is_moe else model.dense_layers,
+            "window_layers": None,
+            "chunk_layers": None,
+            "mtp_layers": 0,
+        }
+    )
+    return build_graph(one, options or AnalysisOptions())
+
+
+def mtp_params(model: ModelSpec) -> int:
+    """Parameters of all `mtp_layers` modules: left out of the generating model's count."""
+    if not model.mtp_layers:
+        return 0
+    h = model.hidden_size
+    joining = 2 * h + 2 * h * h  # enorm, hnorm, eh_proj
+    return model.mtp_layers * (mtp_graph(model).params() + joining)
