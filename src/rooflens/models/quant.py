@@ -37,7 +37,7 @@ _ALWAYS_16BIT = re.compile(
 )
 _CLASS_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("indexer", re.compile(r"indexer")),
-    ("router", re.compile(r"router|shared_expert_gate|(^|\.)gate\$?$")),
+    ("router", re.compile(r"router|shared_expert_gate|score_correction|(^|\.)gate\$?$")),
     ("shared_experts", re.compile(r"shared_expert")),
     ("experts", re.compile(r"experts")),
     ("attention", re.compile(r"attn|attention|[qkvo]_proj|q_[ab]_proj|kv_[ab]_proj|wq|wkv")),

@@ -18,5 +18,6 @@ def read_minimax_m2(c: _Config, name: str) -> ModelSpec:
         experts_per_token=c.req("num_experts_per_tok"),
         expert_intermediate_size=expert,
         router_bias=c.get("use_routing_bias", True),
-        mtp_layers=c.get("num_mtp_modules", 0) if c.get("use_mtp", False) else 0,
+        # use_mtp/num_mtp_modules describe training: the released checkpoints ship no MTP
+        # weights (their 228,689,764,864 parameters are the main model's), so none are read.
     )
