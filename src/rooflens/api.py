@@ -274,9 +274,13 @@ def analyze(
     batch: object = 1,
     prompt_len: object = 2048,
     gen_len: object | None = None,
+    images: object = 0,
     **options: object,
 ) -> Analysis:
     """Roofline analysis of `model` on `hardware`.
+
+    `images`: images per request for a multimodal model (its vision encoder runs as a stage
+    of its own, `steps["vision"]`, before the prefill, which reads the images' tokens).
 
     `model`: a bundled Hugging Face id, a config.json or model folder, a Hub id, or a ModelSpec.
     `hardware`: a catalog name or alias, a device TOML file, or a Device.
@@ -290,7 +294,13 @@ def analyze(
     """
     spec, device, opts = resolve(model, hardware, options)
     return _core.analyze(
-        spec, device, batch=batch, prompt_len=prompt_len, gen_len=gen_len, options=opts
+        spec,
+        device,
+        batch=batch,
+        prompt_len=prompt_len,
+        gen_len=gen_len,
+        options=opts,
+        images=images,
     )
 
 

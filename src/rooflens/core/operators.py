@@ -39,11 +39,14 @@ class Step:
 
     @property
     def keys(self) -> np.ndarray:
-        """Keys the last new token sees: the cache plus this step's tokens, within the span
-        (and, chunked, within its chunk: position j sees (j-1) mod C + 1 keys)."""
+        """Keys the last new token sees: the cache plus this step's tokens, within the span.
+        Chunked, a decode token at position j sees the (j-1) mod C + 1 keys of its chunk; a
+        step of several tokens is priced as q x (at most C) blocks, as a window of C."""
         last = self.past + self.new_tokens
         if np.isfinite(self.chunk):
-            last = (last - 1) % self.chunk + 1
+            last = np.where(
+                self.new_tokens == 1, (last - 1) % self.chunk + 1, np.minimum(last, self.chunk)
+            )
         return np.minimum(last, self.span)
 
     @property
