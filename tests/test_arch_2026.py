@@ -143,8 +143,9 @@ def test_gpt_oss_parameters_by_hand() -> None:
 
 def test_attention_sinks_cost_four_ops_per_query_and_head() -> None:
     sinks = AttentionSinks("attention_sinks", "block", ("q",), "s", num_heads=2)
-    cost = sinks.cost(Step(batch=np.array(2.0), new_tokens=np.array(5.0), past=np.array(0.0)),
-                      _prec())  # fmt: skip
+    cost = sinks.cost(
+        Step(batch=np.array(2.0), new_tokens=np.array(5.0), past=np.array(0.0)), _prec()
+    )
     assert float(cost.ops) == 4 * 2 * 5 * 2
     assert float(cost.load_weight) == 2 * 2  # two bf16 logits
     assert sinks.params() == 2
@@ -167,8 +168,9 @@ def test_alternating_windows_cap_attention_and_kv_cache() -> None:
     assert float(windowed[0].cost(decode, _prec()).ops) == 2 * 1 * 2 * 1 * 3 * 4
     # KV: 2 x 4 values x 2 bytes per token and layer; 10 tokens in the full layer, 3 kept in
     # the sliding one.
-    kv = kv_cache_bytes(spec, Quantization(), np.array(1.0), np.array(10.0),
-                        kv_spans(spec, AnalysisOptions()))  # fmt: skip
+    kv = kv_cache_bytes(
+        spec, Quantization(), np.array(1.0), np.array(10.0), kv_spans(spec, AnalysisOptions())
+    )
     assert float(kv) == 16 * 10 + 16 * 3
 
 
@@ -208,8 +210,9 @@ def test_chunked_attention_pairs_keys_and_kv_cache() -> None:
     decode = Step(batch=np.array(1.0), new_tokens=np.array(1.0), past=np.array(9.0), chunk=4)
     assert float(decode.keys) == 2  # position 10 is the 2nd of its chunk
     spec = spec_from_config(LLAMA4)
-    kv = kv_cache_bytes(spec, Quantization(), np.array(1.0), np.array(10.0),
-                        kv_spans(spec, AnalysisOptions()))  # fmt: skip
+    kv = kv_cache_bytes(
+        spec, Quantization(), np.array(1.0), np.array(10.0), kv_spans(spec, AnalysisOptions())
+    )
     # 16 bytes per token and layer; the global layer holds 10 tokens, chunked ones one chunk.
     assert float(kv) == 16 * 10 + 3 * 16 * 4
 
@@ -232,8 +235,10 @@ def test_generation_in_closed_form_across_chunk_boundaries(toy_device) -> None:
     s, g = 6, 12
     whole = rooflens.analyze(spec, toy_device, prompt_len=s, gen_len=g)
     # Decode steps run at contexts 6..16, crossing chunk starts at 8, 12 and 16.
-    steps = [rooflens.analyze(spec, toy_device, prompt_len=c).totals()["decode"]
-             for c in range(s, s + g - 1)]  # fmt: skip
+    steps = [
+        rooflens.analyze(spec, toy_device, prompt_len=c).totals()["decode"]
+        for c in range(s, s + g - 1)
+    ]
     prefill = whole.totals()["prefill"]
     assert float(whole.generation["ops"]) == pytest.approx(
         float(prefill["ops"]) + sum(float(st["ops"]) for st in steps), rel=1e-12
@@ -279,37 +284,72 @@ def test_dsa_indexer_parameters_scores_and_topk_attention() -> None:
         ({"quant_method": "fp8", "weight_block_size": [128, 128]}, 8 + 32 / 16384, 8, ()),
         ({"quant_method": "mxfp4"}, 4.25, 16, ()),
         (
-            {"quant_method": "modelopt", "quant_algo": "NVFP4", "group_size": 16,
-             "exclude_modules": ["lm_head", "model.layers.0.self_attn*"]},
-            4.5, 4, ("attention",),
+            {
+                "quant_method": "modelopt",
+                "quant_algo": "NVFP4",
+                "group_size": 16,
+                "exclude_modules": ["lm_head", "model.layers.0.self_attn*"],
+            },
+            4.5,
+            4,
+            ("attention",),
         ),
         (
-            {"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True,
-             "modules_to_not_convert": ["visual"]},
-            4 + 20 / 128, 16, (),
+            {
+                "quant_method": "awq",
+                "bits": 4,
+                "group_size": 128,
+                "zero_point": True,
+                "modules_to_not_convert": ["visual"],
+            },
+            4 + 20 / 128,
+            16,
+            (),
         ),
         ({"quant_method": "gptq", "bits": 8, "group_size": -1}, 8 + 24 / 4096, 16, ()),
         (
-            {"quant_method": "compressed-tensors",
-             "config_groups": {"group_0": {
-                 "targets": ["Linear"],
-                 "weights": {"num_bits": 8, "type": "float", "strategy": "block",
-                             "block_structure": [128, 128]},
-                 "input_activations": {"num_bits": 8, "type": "float", "dynamic": True}}},
-             "ignore": ["lm_head", "re:.*mlp.gate$"]},
-            8 + 32 / 16384, 8, ("router",),
+            {
+                "quant_method": "compressed-tensors",
+                "config_groups": {
+                    "group_0": {
+                        "targets": ["Linear"],
+                        "weights": {
+                            "num_bits": 8,
+                            "type": "float",
+                            "strategy": "block",
+                            "block_structure": [128, 128],
+                        },
+                        "input_activations": {"num_bits": 8, "type": "float", "dynamic": True},
+                    }
+                },
+                "ignore": ["lm_head", "re:.*mlp.gate$"],
+            },
+            8 + 32 / 16384,
+            8,
+            ("router",),
         ),
         (
-            {"quant_method": "compressed-tensors",
-             "config_groups": {"group_0": {
-                 "weights": {"num_bits": 4, "type": "float", "strategy": "tensor_group",
-                             "group_size": 16},
-                 "input_activations": {"num_bits": 4, "type": "float"}}},
-             "ignore": ["lm_head", "re:.*self_attn.*", "model.layers.0.mlp.shared_experts"]},
-            4.5, 4, ("attention", "shared_experts"),
+            {
+                "quant_method": "compressed-tensors",
+                "config_groups": {
+                    "group_0": {
+                        "weights": {
+                            "num_bits": 4,
+                            "type": "float",
+                            "strategy": "tensor_group",
+                            "group_size": 16,
+                        },
+                        "input_activations": {"num_bits": 4, "type": "float"},
+                    }
+                },
+                "ignore": ["lm_head", "re:.*self_attn.*", "model.layers.0.mlp.shared_experts"],
+            },
+            4.5,
+            4,
+            ("attention", "shared_experts"),
         ),
     ],
-)  # fmt: skip
+)
 def test_quantization_config_bits_per_weight(config, bits, a_bits, skipped) -> None:
     checkpoint = read_quantization_config(config)
     assert checkpoint.quantization.weight_bits_per_param(4096) == pytest.approx(bits)
@@ -420,8 +460,14 @@ def test_every_new_model_analyses_with_its_checkpoint_precision(model_id: str) -
         "quantization": default_quantization(spec),
         "unquantized_modules": unquantized_modules(spec),
     }
-    result = rooflens.core.analyze(spec, rooflens.get_device("h200-sxm"), prompt_len=512,
-                                   gen_len=8, options=AnalysisOptions(**native), images=images)  # fmt: skip
+    result = rooflens.core.analyze(
+        spec,
+        rooflens.get_device("h200-sxm"),
+        prompt_len=512,
+        gen_len=8,
+        options=AnalysisOptions(**native),
+        images=images,
+    )
     assert {"prefill", "decode"} <= set(result.steps)
     assert ("vision" in result.steps) == bool(spec.vision)
     assert float(result.generation["ttft"]) > 0 and float(result.generation["tpot"]) > 0
