@@ -486,3 +486,17 @@ def test_gpt_oss_20b_serves_requests() -> None:
     # Alone at t = 0, the first request sees the analyzer's prefill.
     alone = rooflens.analyze("openai/gpt-oss-20b", "h100-sxm", prompt_len=600, gen_len=12)
     assert rows.iloc[0]["ttft"] == pytest.approx(float(alone.generation["ttft"]), rel=1e-9)
+
+
+def test_mtp_modules_draft_for_built_in_speculative_decoding() -> None:
+    one = rooflens.speculate("deepseek-ai/DeepSeek-V3", "h200-sxm", gamma=1, alpha=0.8, mtp=True)
+    two = rooflens.speculate("deepseek-ai/DeepSeek-V3", "h200-sxm", gamma=2, alpha=0.8, mtp=True)
+    # Leviathan et al.: (1 - a^(g+1)) / (1 - a) tokens per target step.
+    assert float(one.tokens_per_step) == pytest.approx(1.8)
+    assert float(two.tokens_per_step) == pytest.approx(1 + 0.8 + 0.64)
+    # gamma sequential steps of the same module; one module is far cheaper than 61 layers.
+    assert float(two.draft_time) == pytest.approx(2 * float(one.draft_time))
+    assert float(one.draft_time) < float(one.plain_step) / 5
+    with pytest.raises(InvalidInputError) as info:
+        rooflens.speculate("moonshotai/Kimi-K2-Instruct", "h200-sxm", gamma=1, alpha=0.8, mtp=True)
+    assert info.value.field == "mtp"

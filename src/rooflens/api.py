@@ -338,13 +338,15 @@ def speculate(
     alpha: float,
     draft: ModelLike | None = None,
     medusa_heads: bool = False,
+    mtp: bool = False,
     tree_width: int = 1,
     batch: object = 1,
     context: object = 1024,
     **options: object,
 ) -> SpeculativeEstimate:
-    """Speculative decoding of `model` with a `draft` model or `gamma` Medusa heads: tokens per
-    target step, time per token and speed-up over plain decoding (docs/techniques.md)."""
+    """Speculative decoding of `model` with a `draft` model, `gamma` Medusa heads or its own
+    MTP modules (`mtp=True`): tokens per target step, time per token and speed-up over plain
+    decoding (docs/techniques.md)."""
     spec, device, opts = resolve(model, hardware, options)
     return _speculative(
         spec,
@@ -353,6 +355,7 @@ def speculate(
         alpha=alpha,
         draft=None if draft is None else resolve_model(draft),
         medusa_heads=medusa_heads,
+        mtp=mtp,
         tree_width=tree_width,
         batch=batch,
         context=context,
