@@ -13,12 +13,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rooflens.core.graph import Graph, build_graph
+from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.operators import Linear, Norm
 from rooflens.core.options import AnalysisOptions
 
 
-def mtp_graph(model: ModelSpec, options: AnalysisOptions | None = None) -> Graph:
+def mtp_graph(
+    model: ModelSpec, options: AnalysisOptions | None = None, device: Device | None = None
+) -> Graph:
     """One MTP module: the joining norms and projection, then a one-layer model (embedding,
     block, final norm, head) that prices a draft step as well as counting parameters."""
     one = model.model_copy(
@@ -31,7 +34,7 @@ def mtp_graph(model: ModelSpec, options: AnalysisOptions | None = None) -> Graph
         }
     )
     options = options or AnalysisOptions()
-    graph = build_graph(one, options)
+    graph = build_graph(one, options, device)
     h = model.hidden_size
     norm = {"width": h, "kind": model.norm, "conventions": options.conventions}
     joining = (

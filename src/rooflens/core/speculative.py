@@ -162,7 +162,7 @@ def speculative(
     elif mtp:
         # Each draft token is one MTP module step: one block with its own cache, and a head.
         step = Step(batch=b * tree_width, new_tokens=np.ones_like(s, dtype=float), past=s)
-        module = mtp_graph(target, options)
+        module = mtp_graph(target, options, device)
         drafting = (
             gamma
             * price_step(
