@@ -275,6 +275,26 @@ def test_dsa_indexer_parameters_scores_and_topk_attention() -> None:
     assert float(kv) == 10 * (12 + 8)
 
 
+def test_glm5_shared_indexer_layers_skip_the_indexer() -> None:
+    config = {
+        **DSA,
+        "model_type": "glm_moe_dsa",
+        "num_hidden_layers": 4,
+        "first_k_dense_replace": 4,
+        "indexer_types": ["full", "shared", "shared", "full"],
+    }
+    spec = spec_from_config(config)
+    assert spec.index_layers == 2
+    graph = build_graph(spec, AnalysisOptions())
+    indexer = sum(
+        graph.count(op) * op.params() for op in graph.operators if op.name.startswith("indexer_")
+    )
+    assert indexer == 2 * 88  # two layers hold an indexer of 88 parameters
+    # Index keys cached in the two indexer layers only: 8 bytes per token there.
+    kv = kv_cache_bytes(spec, Quantization(), np.array(1.0), np.array(10.0))
+    assert float(kv) == 10 * (4 * 12 + 2 * 8)
+
+
 # --- Checkpoint quantization ---------------------------------------------------------------
 
 
@@ -445,6 +465,7 @@ NEW_MODELS = [
     "deepseek-ai/DeepSeek-V3.2",
     "zai-org/GLM-4.5",
     "zai-org/GLM-4.5-Air",
+    "zai-org/GLM-5.1",
     "moonshotai/Kimi-K2-Instruct",
     "MiniMaxAI/MiniMax-M2",
     "Qwen/Qwen3-VL-4B-Instruct",

@@ -623,7 +623,7 @@ def _lightning_indexer(m: ModelSpec, o: AnalysisOptions, src: str, q_src: str) -
     then the scores over every key and the top-k selection."""
     hi, di = m.index_heads, m.index_head_dim
     q_width = m.q_lora_rank or m.hidden_size
-    return [
+    ops: list[Operator] = [
         Linear(
             "indexer_q_proj", "block", (q_src,), "iq", in_features=q_width, out_features=hi * di
         ),
@@ -666,6 +666,9 @@ def _lightning_indexer(m: ModelSpec, o: AnalysisOptions, src: str, q_src: str) -
             top_k=m.index_topk or 0,
         ),
     ]
+    if m.index_layers is None:
+        return ops
+    return [replace(op, layers=m.index_layers) for op in ops]
 
 
 def _attention(m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str) -> list[Operator]:

@@ -107,6 +107,9 @@ class ModelSpec(BaseModel):
     index_heads: int = 0
     index_head_dim: int = 0
     index_topk: PositiveInt | None = None
+    # Layers that run their own indexer (None: all); the others reuse the previous one's
+    # top-k (GLM-5's "shared" indexer layers).
+    index_layers: int | None = None
     # Multi-token-prediction modules (DeepSeek-V3, GLM-4.5, Kimi K2): not part of the model that
     # generates; counted apart (rooflens.models.mtp_params) and usable as built-in drafts.
     mtp_layers: int = 0
@@ -154,7 +157,7 @@ class ModelSpec(BaseModel):
             )
         if not 0 <= self.dense_layers <= self.num_layers:
             raise ValueError(f"dense_layers={self.dense_layers} must be within num_layers")
-        for field in ("window_layers", "chunk_layers"):
+        for field in ("window_layers", "chunk_layers", "index_layers"):
             value = getattr(self, field)
             if value is not None and not 0 <= value <= self.num_layers:
                 raise ValueError(f"{field}={value} must be within num_layers")
@@ -200,6 +203,9 @@ class ModelSpec(BaseModel):
                 "chunk_layers": None
                 if self.chunk_layers is None
                 else min(self.chunk_layers, layers),
+                "index_layers": None
+                if self.index_layers is None
+                else min(self.index_layers, layers),
             }
         )
 
@@ -228,9 +234,15 @@ class ModelSpec(BaseModel):
         return 2 * self.kv_dim
 
     @property
-    def index_key_bytes(self) -> int:
-        """Bytes per token and layer of DSA's cached index key: FP8 values and an fp32 scale."""
-        return self.index_head_dim + INDEX_KEY_SCALE_BYTES if self.index_topk else 0
+    def index_key_bytes(self) -> float:
+        """Bytes per token and layer of DSA's cached index key (FP8 values and an fp32 scale),
+        averaged over the layers that run an indexer."""
+        if not self.index_topk:
+            return 0.0
+        share = (
+            self.num_layers if self.index_layers is None else self.index_layers
+        ) / self.num_layers
+        return (self.index_head_dim + INDEX_KEY_SCALE_BYTES) * share
 
     @property
     def is_moe(self) -> bool:

@@ -1,5 +1,5 @@
-"""DeepSeek-V3 descendants: DeepSeek-V3.2 (DSA: a lightning indexer then MLA over the top-k
-keys), Kimi K2 (the V3 layout at 384 experts), and GLM-4.5/4.6 (GQA attention with the V3
+"""DeepSeek-V3 descendants: DeepSeek-V3.2 and GLM-5 (DSA: a lightning indexer then MLA over
+the top-k keys), Kimi K2 (the V3 layout at 384 experts), and GLM-4.5/4.6 (GQA attention with the V3
 MoE layout) (transformers' DeepseekV32Config, Glm4MoeConfig)."""
 
 from __future__ import annotations
@@ -16,6 +16,26 @@ def read_deepseek_v32(c: _Config, name: str) -> ModelSpec:
             "index_heads": c.get("index_n_heads", 64),
             "index_head_dim": c.get("index_head_dim", 128),
             "index_topk": c.get("index_topk", 2048),
+        }
+    )
+
+
+def read_glm_moe_dsa(c: _Config, name: str) -> ModelSpec:
+    """GLM-5: DeepSeek-V3.2's layout; `indexer_types` "shared" layers reuse the previous
+    layer's top-k instead of running an indexer (GlmMoeDsaConfig's default: every layer)."""
+    spec = read_deepseek_v32(c, name)
+    types = c.get("indexer_types", None)
+    if types is None:
+        return spec.model_copy(update={"index_heads": c.get("index_n_heads", 32)})
+    if len(types) != spec.num_layers:
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: indexer_types has {len(types)} "
+            f"entries for num_hidden_layers={spec.num_layers}"
+        )
+    return spec.model_copy(
+        update={
+            "index_heads": c.get("index_n_heads", 32),
+            "index_layers": sum(1 for t in types if t == "full"),
         }
     )
 
