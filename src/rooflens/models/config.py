@@ -403,7 +403,10 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
         )
     label = name or config.get("_name_or_path") or model_type
     spec = reader(_Config(config, model_type), str(label))
-    quant = read_quantization_config(config.get("quantization_config"))
+    # Wrappers may keep it with their language model (Kimi K2.5's text_config).
+    text = config.get("text_config")
+    nested = text.get("quantization_config") if isinstance(text, Mapping) else None
+    quant = read_quantization_config(config.get("quantization_config") or nested)
     return spec if quant is None else spec.model_copy(update={"checkpoint_quant": quant})
 
 
