@@ -95,9 +95,13 @@ def analyze(
     batch: object = 1,
     prompt_len: object | None = None,
     gen_len: object | None = None,
+    images: object = 0,
     **options: object,
 ) -> Analysis:
     """Roofline analysis of `model` on `hardware`.
+
+    `images`: images per request for a multimodal model (its vision encoder runs as a stage
+    of its own, `steps["vision"]`, before the prefill, which reads the images' tokens).
 
     `model`: a bundled Hugging Face id, a config.json or model folder, a Hub id, or a ModelSpec.
     `hardware`: a catalog name or alias, a device TOML file, or a Device.
@@ -110,7 +114,13 @@ def analyze(
     if prompt_len is None:
         prompt_len = default_prompt_len(spec, None if gen_len is None else np.max(gen_len))
     return _core.analyze(
-        spec, device, batch=batch, prompt_len=prompt_len, gen_len=gen_len, options=opts
+        spec,
+        device,
+        batch=batch,
+        prompt_len=prompt_len,
+        gen_len=gen_len,
+        options=opts,
+        images=images,
     )
 
 
@@ -165,13 +175,15 @@ def speculate(
     alpha: float,
     draft: ModelLike | None = None,
     medusa_heads: bool = False,
+    mtp: bool = False,
     tree_width: int = 1,
     batch: object = 1,
     context: object = 1024,
     **options: object,
 ) -> SpeculativeEstimate:
-    """Speculative decoding of `model` with a `draft` model or `gamma` Medusa heads: tokens per
-    target step, time per token and speed-up over plain decoding (docs/techniques.md)."""
+    """Speculative decoding of `model` with a `draft` model, `gamma` Medusa heads or its own
+    MTP modules (`mtp=True`): tokens per target step, time per token and speed-up over plain
+    decoding (docs/techniques.md)."""
     spec, device, opts = resolve(model, hardware, options)
     return _speculative(
         spec,
@@ -180,6 +192,7 @@ def speculate(
         alpha=alpha,
         draft=None if draft is None else resolve_model(draft),
         medusa_heads=medusa_heads,
+        mtp=mtp,
         tree_width=tree_width,
         batch=batch,
         context=context,

@@ -24,6 +24,7 @@ from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import StepCosts, price_step
 from rooflens.core.results import Analysis, Footprint
 from rooflens.core.validation import positive_int_array
+from rooflens.core.vision import price_images
 
 
 def analyze(
@@ -34,14 +35,20 @@ def analyze(
     prompt_len: object = 2048,
     gen_len: object | None = None,
     options: AnalysisOptions | None = None,
+    images: object = 0,
 ) -> Analysis:
     """Price prefill of `prompt_len` tokens, the first decode step after it, and (given
-    `gen_len`) the whole generation. Sizes may be arrays; they broadcast against each other."""
+    `gen_len`) the whole generation. Sizes may be arrays; they broadcast against each other.
+    `images` per request (multimodal models) adds a vision stage before the prefill and the
+    images' tokens to the prompt."""
     options = options or AnalysisOptions()
     b = positive_int_array("batch", batch)
     asked = positive_int_array("prompt_len", prompt_len)
     # Prompt compression keeps a share of the prompt: prefill and context shrink alike.
     s = np.ceil(asked * options.prompt_keep)
+    n_images = _images(model, images)
+    if n_images is not None:
+        s = s + n_images * model.vision.tokens_per_image  # type: ignore[union-attr]
     g = None if gen_len is None else positive_int_array("gen_len", gen_len)
     _check_context(model, options, s, g)
     # One common shape for every size keeps the operator axis first everywhere downstream.
@@ -80,6 +87,10 @@ def analyze(
     prefill = Step(batch=mb, new_tokens=s, past=zero)
     decode = Step(batch=mb, new_tokens=one, past=s)
     steps = {"prefill": price(prefill, decode=False), "decode": price(decode)}
+    if n_images is not None:
+        steps["vision"] = price_images(
+            model, device, np.broadcast_to(mb * n_images, s.shape), options
+        )
     act = {
         name: peak_activation_bytes(graph, quant, st)
         for name, st in (("prefill", prefill), ("decode", decode))
@@ -93,9 +104,10 @@ def analyze(
         breaks = sorted(
             {span for _, span in spans if span}
             | ({options.kv_budget} if options.kv_budget else set())
+            | _sparse_breaks(model, int(np.max(s + g)))
         )
         decode_sum = _decode_sum(price, mb, s, g - 1, breaks)
-        generation = _generation(steps["prefill"], decode_sum, b * par.dp, g)
+        generation = _generation(steps["prefill"], decode_sum, b * par.dp, g, steps.get("vision"))
         peak_act = np.maximum(act["prefill"], act["decode"])
         memory["generation"] = _footprint(
             graph, local, spans, device, options, b, s + g - 1, peak_act
@@ -216,10 +228,34 @@ def _decode_sum(
     return total
 
 
+def _sparse_breaks(model: ModelSpec, longest: int) -> set[int]:
+    """Contexts where a decode step's cost changes slope besides the spans: DSA's top-k, and
+    every chunk boundary of chunked attention (a new chunk starts with one key again)."""
+    breaks = {model.index_topk} if model.index_topk else set()
+    chunk = model.attention_chunk
+    if chunk and model.chunk_layers:
+        breaks |= set(range(chunk, longest + chunk, chunk))
+    return breaks
+
+
+def _images(model: ModelSpec, images: object) -> np.ndarray | None:
+    """Images per request: None for none, else positive counts (a model with a vision tower)."""
+    if isinstance(images, int | np.integer) and not isinstance(images, bool) and images == 0:
+        return None
+    if model.vision is None:
+        raise InvalidInputError("images", images, f"0: {model.name} has no vision encoder")
+    return positive_int_array("images", images)
+
+
 def _generation(
-    prefill: StepCosts, decode: dict[str, np.ndarray], b: np.ndarray, g: np.ndarray
+    prefill: StepCosts,
+    decode: dict[str, np.ndarray],
+    b: np.ndarray,
+    g: np.ndarray,
+    vision: StepCosts | None = None,
 ) -> dict[str, np.ndarray]:
-    ttft = prefill.step_time()
+    # The vision encoder runs before the prefill that reads its tokens.
+    ttft = prefill.step_time() + (vision.step_time() if vision is not None else 0.0)
     e2e = ttft + decode["time"]
     with np.errstate(divide="ignore", invalid="ignore"):
         tpot = np.where(g > 1, decode["time"] / (g - 1), np.nan)

@@ -16,11 +16,13 @@ from rooflens.core.model import ModelSpec
 from rooflens.core.operators import (
     Activation,
     AttentionScores,
+    AttentionSinks,
     AttentionValues,
     Collective,
     Embedding,
     ExpertLinear,
     FlashAttention,
+    IndexerScores,
     LatentAttention,
     Linear,
     Norm,
@@ -74,6 +76,8 @@ def build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | Non
         )
     if options.active_heads < 1 or options.active_neurons < 1:
         ops = _contextual_sparsity(ops, local, options)
+    if options.unquantized_modules:
+        ops = _keep_16bit(ops, set(options.unquantized_modules))
     if options.fusion:
         ops = _fuse(ops, set(options.fusion))
     link = options.calibration
@@ -132,6 +136,46 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
             "num_layers": -(-model.num_layers // pp),
         }
     )
+
+
+def module_class(name: str) -> str | None:
+    """The class of module a block operator belongs to, as a checkpoint's quantization_config
+    names them (rooflens.core.model.MODULE_CLASSES), or None."""
+    if name.startswith("indexer_"):
+        return "indexer"
+    if name.startswith("expert_"):
+        return "experts"
+    if name.startswith("shared_"):
+        return "shared_experts"
+    if name == "router":
+        return "router"
+    if name in ("gate_proj", "up_proj", "down_proj"):
+        return "mlp"
+    if name in _ATTENTION_LINEARS:
+        return "attention"
+    return None
+
+
+_ATTENTION_LINEARS = {
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "q_a_proj",
+    "q_b_proj",
+    "kv_a_proj",
+    "latent_attention",
+}
+
+
+def _keep_16bit(ops: list[Operator], classes: set[str]) -> list[Operator]:
+    """Leave the modules a checkpoint does not quantize at 16 bits."""
+    return [
+        replace(op, quantized=False)
+        if hasattr(op, "quantized") and module_class(op.name) in classes
+        else op
+        for op in ops
+    ]
 
 
 # Deja Vu's sparse channels: heads in q/o and attention, neurons in the MLP.
@@ -407,10 +451,29 @@ def _norm(
     )
 
 
+def attention_layers(
+    m: ModelSpec, o: AnalysisOptions
+) -> list[tuple[int | None, int | None, int | None]]:
+    """(layers, most keys one query attends to, chunk) for each kind of attention layer:
+    `attention_spans`, with Llama 4's chunked layers apart."""
+    if m.attention_chunk is None or m.chunk_layers is None:
+        return [(layers, span, None) for layers, span in attention_spans(m, o)]
+    kinds = [
+        (m.num_layers - m.chunk_layers, o.kv_budget, None),
+        (m.chunk_layers, o.kv_budget, m.attention_chunk),
+    ]
+    return [kind for kind in kinds if kind[0]]
+
+
 def attention_spans(m: ModelSpec, o: AnalysisOptions) -> list[tuple[int | None, int | None]]:
     """(layers, most keys one query attends to) for each kind of attention layer: a sliding
-    window (all layers, or Gemma-2's alternate ones) and a KV-cache budget both cap it."""
+    window (all layers, or Gemma-2's alternate ones) and a KV-cache budget both cap it. A
+    chunked layer keeps at most one chunk of keys."""
     budget = o.kv_budget
+    if m.attention_chunk is not None and m.chunk_layers is not None:
+        capped = min(filter(None, (m.attention_chunk, budget)), default=None)
+        kinds = [(m.num_layers - m.chunk_layers, budget), (m.chunk_layers, capped)]
+        return [kind for kind in kinds if kind[0]]
     capped = min(filter(None, (m.sliding_window, budget)), default=None)
     if m.sliding_window is None or m.window_layers is None:
         return [(None, capped)]
@@ -431,10 +494,13 @@ def _attention_core(
     q: str,
     span: int | None,
     layers: int | None,
+    chunk: int | None = None,
 ) -> list[Operator]:
-    """Scores, softmax and values (or the fused kernel) for layers attending to `span` keys."""
+    """Scores, softmax and values (or the fused kernel) for layers attending to `span` keys
+    (within their chunk, chunked)."""
     h, kvh, d = m.num_heads, m.num_kv_heads, m.head_dim
     heads = {"num_heads": h, "num_kv_heads": kvh, "head_dim": d, "span": span, "layers": layers}
+    heads["chunk"] = chunk
     ops: list[Operator] = []
     if o.flash_attention:
         ops.append(
@@ -451,7 +517,14 @@ def _attention_core(
         ops += [
             AttentionScores("qk_matmul", "block", (q, "k"), "scores", **heads),
             Softmax(
-                "softmax", "block", ("scores",), "probs", num_heads=h, span=span, layers=layers
+                "softmax",
+                "block",
+                ("scores",),
+                "probs",
+                num_heads=h,
+                span=span,
+                layers=layers,
+                chunk=chunk,
             ),
             AttentionValues("sv_matmul", "block", ("probs", "v"), "attn", **heads),
         ]
@@ -509,19 +582,25 @@ def _latent_attention(m: ModelSpec, o: AnalysisOptions, src: str) -> list[Operat
             to_kv_cache=True,
         ),
         _norm(m, o, "kv_a_norm", "kv", "kv", width=c),
+    ]
+    topk = m.index_topk
+    if topk is not None:
+        ops += _lightning_indexer(m, o, src, "qan" if m.q_lora_rank else src)
+    ops += [
         *(
             LatentAttention(
                 "latent_attention",
                 "block",
-                ("q", "kv"),
+                ("q", "kv", "topk") if topk else ("q", "kv"),
                 "attn",
                 num_heads=h,
                 head_dim=d,
                 rope_dim=m.qk_rope_head_dim,
                 v_dim=v,
                 kv_lora=c,
-                span=span,
+                span=min(filter(None, (span, topk)), default=None),
                 layers=layers,
+                sparse=topk is not None,
             )
             for layers, span in attention_spans(m, o)
         ),
@@ -536,6 +615,60 @@ def _latent_attention(m: ModelSpec, o: AnalysisOptions, src: str) -> list[Operat
         ),
     ]
     return ops
+
+
+def _lightning_indexer(m: ModelSpec, o: AnalysisOptions, src: str, q_src: str) -> list[Operator]:
+    """DeepSeek Sparse Attention's indexer (DeepSeek-V3.2): index queries from the query
+    latent, one shared index key per token (LayerNorm'd, cached in FP8), per-head weights,
+    then the scores over every key and the top-k selection."""
+    hi, di = m.index_heads, m.index_head_dim
+    q_width = m.q_lora_rank or m.hidden_size
+    ops: list[Operator] = [
+        Linear(
+            "indexer_q_proj", "block", (q_src,), "iq", in_features=q_width, out_features=hi * di
+        ),
+        Linear(
+            "indexer_k_proj",
+            "block",
+            (src,),
+            "ik",
+            in_features=m.hidden_size,
+            out_features=di,
+            to_kv_cache=True,
+        ),
+        Norm(
+            "indexer_k_norm",
+            "block",
+            ("ik",),
+            "ik",
+            width=di,
+            kind="layernorm",
+            bias=True,
+            conventions=o.conventions,
+        ),
+        # DeepSeek's inference code keeps weights_proj in bf16 in the FP8 checkpoint.
+        Linear(
+            "indexer_weights_proj",
+            "block",
+            (src,),
+            "iw",
+            in_features=m.hidden_size,
+            out_features=hi,
+            quantized=False,
+        ),
+        IndexerScores(
+            "indexer_scores",
+            "block",
+            ("iq", "iw"),
+            "topk",
+            num_heads=hi,
+            head_dim=di,
+            top_k=m.index_topk or 0,
+        ),
+    ]
+    if m.index_layers is None:
+        return ops
+    return [replace(op, layers=m.index_layers) for op in ops]
 
 
 def _attention(m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str) -> list[Operator]:
@@ -574,13 +707,19 @@ def _attention(m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str
         ),
     ]
     q = "q"
-    if m.qk_norm:
+    if m.qk_norm and m.qk_norm_whole:
+        ops.append(_norm(m, o, "q_norm", "q", "qn", width=m.q_dim))
+        ops.append(_norm(m, o, "k_norm", "k", "k", width=m.kv_dim))
+        q = "qn"
+    elif m.qk_norm:
         ops.append(_norm(m, o, "q_norm", "q", "qn", width=d, repeats=h))
         # The normed keys go to the cache: count them as a KV store, not a temporary.
         ops.append(_norm(m, o, "k_norm", "k", "k", width=d, repeats=kvh))
         q = "qn"
-    for layers, span in attention_spans(m, o):
-        ops += _attention_core(m, o, device, q, span, layers)
+    for layers, span, chunk in attention_layers(m, o):
+        ops += _attention_core(m, o, device, q, span, layers, chunk)
+    if m.attention_sinks:
+        ops.append(AttentionSinks("attention_sinks", "block", (q,), "sinks", num_heads=h))
     ops.append(
         Linear(
             "o_proj",
@@ -694,6 +833,7 @@ def _experts(m: ModelSpec, src: str, out: str, layers: int) -> list[Operator]:
                 "egate",
                 in_features=m.hidden_size,
                 out_features=width,
+                bias=m.mlp_bias,
                 **routed,
             )
         )
@@ -705,6 +845,7 @@ def _experts(m: ModelSpec, src: str, out: str, layers: int) -> list[Operator]:
             "eup",
             in_features=m.hidden_size,
             out_features=width,
+            bias=m.mlp_bias,
             **routed,
         )
     )
@@ -730,6 +871,7 @@ def _experts(m: ModelSpec, src: str, out: str, layers: int) -> list[Operator]:
             out,
             in_features=width,
             out_features=m.hidden_size,
+            bias=m.mlp_bias,
             **routed,
         )
     )

@@ -30,9 +30,11 @@ def kv_cache_bytes(
     tokens: np.ndarray,
     spans: tuple[tuple[float, int | None], ...] = ((1.0, None),),
 ) -> np.ndarray:
-    """K and V of every layer (2 x kv_heads x head_dim per token), or MLA's latent; layers with
+    """K and V of every layer (2 x kv_heads x head_dim per token), or MLA's latent (plus DSA's
+    FP8 index key); layers with
     a window or a KV budget (`spans`: share of layers, most keys kept) keep only that many."""
-    per_token = model.num_layers * model.kv_elements_per_token * quant.kv_bits / 8
+    per_layer = model.kv_elements_per_token * quant.kv_bits / 8 + model.index_key_bytes
+    per_token = model.num_layers * per_layer
     return batch * kv_tokens_kept(tokens, spans) * per_token
 
 

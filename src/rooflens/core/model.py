@@ -6,9 +6,55 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, PositiveInt, field_validator, model_validator
 
-from rooflens.core.operators import ACTIVATION_OPS
+from rooflens.core.operators import ACTIVATION_OPS, INDEX_KEY_SCALE_BYTES
+from rooflens.core.options import Quantization
 
 NormKind = Literal["rmsnorm", "layernorm"]
+
+
+ModuleClass = Literal["attention", "indexer", "mlp", "experts", "shared_experts", "router"]
+MODULE_CLASSES: tuple[str, ...] = ModuleClass.__args__  # type: ignore[attr-defined]
+
+
+class CheckpointQuant(BaseModel):
+    """How a checkpoint stores its block linears (its config's `quantization_config`):
+    `quantization` for every module class but `unquantized`, which stay 16-bit."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    method: str
+    quantization: Quantization
+    unquantized: tuple[ModuleClass, ...] = ()
+
+
+class VisionSpec(BaseModel):
+    """A ViT encoder and its projector into the language model (SigLIP, Qwen3-VL, Pixtral,
+    Llama 4): a patch embedding of `patch_inputs` values per patch, `num_layers`
+    bidirectional blocks over `patches` patches per image, then projector linears (in, out)
+    that hand `tokens_per_image` tokens to the language model (after pooling or merging)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    num_layers: PositiveInt
+    hidden_size: PositiveInt
+    num_heads: PositiveInt
+    intermediate_size: PositiveInt
+    patches: PositiveInt
+    tokens_per_image: PositiveInt
+    patch_inputs: PositiveInt
+    patch_bias: bool = True
+    gated_mlp: bool = False
+    activation: str = "gelu_pytorch_tanh"
+    norm: NormKind = "layernorm"
+    bias: bool = True
+    # Rows of a learned position table (0: rotary positions only).
+    position_rows: int = 0
+    final_norm: bool = True
+    projector: tuple[tuple[PositiveInt, PositiveInt], ...] = ()
+    projector_bias: bool = True
+    # Norms inside the projector, by width, and their kind.
+    projector_norms: tuple[PositiveInt, ...] = ()
+    projector_norm: NormKind = "layernorm"
 
 
 class ModelSpec(BaseModel):
@@ -37,6 +83,8 @@ class ModelSpec(BaseModel):
     post_norms: bool = False
     parallel_block: bool = False
     qk_norm: bool = False
+    # q/k norms over the whole projection (MiniMax-M2) rather than per head (Qwen3, Gemma 3).
+    qk_norm_whole: bool = False
     qkv_bias: bool = False
     out_bias: bool = False
     mlp_bias: bool = False
@@ -48,6 +96,27 @@ class ModelSpec(BaseModel):
     sliding_window: PositiveInt | None = None
     # Layers that use the window (None: all of them; Gemma-2 alternates local and global).
     window_layers: int | None = None
+    # Chunked local attention (Llama 4): `chunk_layers` layers attend only to the keys of their
+    # own `attention_chunk`-token chunk; the others attend globally.
+    attention_chunk: PositiveInt | None = None
+    chunk_layers: int | None = None
+    # A learned logit per head joins every softmax (gpt-oss's attention sinks).
+    attention_sinks: bool = False
+    # DeepSeek Sparse Attention (V3.2): a lightning indexer of `index_heads` x `index_head_dim`
+    # scores every cached key in FP8, then attention reads only the `index_topk` best.
+    index_heads: int = 0
+    index_head_dim: int = 0
+    index_topk: PositiveInt | None = None
+    # Layers that run their own indexer (None: all); the others reuse the previous one's
+    # top-k (GLM-5's "shared" indexer layers).
+    index_layers: int | None = None
+    # Multi-token-prediction modules (DeepSeek-V3, GLM-4.5, Kimi K2): not part of the model that
+    # generates; counted apart (rooflens.models.mtp_params) and usable as built-in drafts.
+    mtp_layers: int = 0
+    # The checkpoint's stored precision (quantization_config), None for 16-bit checkpoints.
+    checkpoint_quant: CheckpointQuant | None = None
+    # The vision encoder of a multimodal wrapper, priced as its own stage (core.vision).
+    vision: VisionSpec | None = None
     # Mixture of experts: `num_experts` expert MLPs of `expert_intermediate_size`, each token
     # routed to `experts_per_token`; `shared_intermediate_size` for always-on shared experts;
     # the first `dense_layers` layers keep a dense MLP of `intermediate_size`.
@@ -88,6 +157,12 @@ class ModelSpec(BaseModel):
             )
         if not 0 <= self.dense_layers <= self.num_layers:
             raise ValueError(f"dense_layers={self.dense_layers} must be within num_layers")
+        for field in ("window_layers", "chunk_layers", "index_layers"):
+            value = getattr(self, field)
+            if value is not None and not 0 <= value <= self.num_layers:
+                raise ValueError(f"{field}={value} must be within num_layers")
+        if self.index_topk is not None and not (self.index_heads and self.index_head_dim):
+            raise ValueError("index_topk needs index_heads and index_head_dim")
         if self.learned_positions < 0:
             raise ValueError(f"learned_positions={self.learned_positions} must be >= 0")
         return self
@@ -125,6 +200,12 @@ class ModelSpec(BaseModel):
                 "window_layers": None
                 if self.window_layers is None
                 else min(self.window_layers, layers),
+                "chunk_layers": None
+                if self.chunk_layers is None
+                else min(self.chunk_layers, layers),
+                "index_layers": None
+                if self.index_layers is None
+                else min(self.index_layers, layers),
             }
         )
 
@@ -151,6 +232,17 @@ class ModelSpec(BaseModel):
         if self.kv_lora_rank is not None:
             return self.kv_lora_rank + self.qk_rope_head_dim
         return 2 * self.kv_dim
+
+    @property
+    def index_key_bytes(self) -> float:
+        """Bytes per token and layer of DSA's cached index key (FP8 values and an fp32 scale),
+        averaged over the layers that run an indexer."""
+        if not self.index_topk:
+            return 0.0
+        share = (
+            self.num_layers if self.index_layers is None else self.index_layers
+        ) / self.num_layers
+        return (self.index_head_dim + INDEX_KEY_SCALE_BYTES) * share
 
     @property
     def is_moe(self) -> bool:

@@ -26,9 +26,12 @@ class Step:
     past: np.ndarray
     # Most keys one query may attend to: a sliding window or a KV-cache budget.
     span: float = np.inf
+    # Chunked local attention (Llama 4): a query sees only the keys of its own chunk.
+    chunk: float = np.inf
 
-    def limited(self, span: float | None) -> Step:
-        return self if span is None else replace(self, span=min(self.span, span))
+    def limited(self, span: float | None, chunk: float | None = None) -> Step:
+        step = self if span is None else replace(self, span=min(self.span, span))
+        return step if chunk is None else replace(step, chunk=min(step.chunk, chunk))
 
     @property
     def tokens(self) -> np.ndarray:
@@ -36,17 +39,38 @@ class Step:
 
     @property
     def keys(self) -> np.ndarray:
-        """Keys the last new token sees: the cache plus this step's tokens, within the span."""
-        return np.minimum(self.past + self.new_tokens, self.span)
+        """Keys the last new token sees: the cache plus this step's tokens, within the span.
+        Chunked, a decode token at position j sees the (j-1) mod C + 1 keys of its chunk; a
+        step of several tokens is priced as q x (at most C) blocks, as a window of C."""
+        last = self.past + self.new_tokens
+        if np.isfinite(self.chunk):
+            last = np.where(
+                self.new_tokens == 1, (last - 1) % self.chunk + 1, np.minimum(last, self.chunk)
+            )
+        return np.minimum(last, self.span)
 
     @property
     def causal_pairs(self) -> np.ndarray:
         """(query, key) pairs a causal mask leaves per sequence and head: sum over the new
-        positions j = past+1 .. past+q of min(j, span)."""
+        positions j = past+1 .. past+q of min(j, span); chunked, of min((j-1) mod C + 1, span)."""
         first, last = self.past, self.past + self.new_tokens
+        if np.isfinite(self.chunk):
+            return self._chunked_pairs(last) - self._chunked_pairs(first)
         edge = np.clip(self.span, first, last)
         beyond = np.where(last > edge, (last - edge) * np.minimum(self.span, 1e300), 0.0)
         return (edge * (edge + 1) - first * (first + 1)) / 2 + beyond
+
+    def _capped_sum(self, n: np.ndarray) -> np.ndarray:
+        """sum_{i=1}^{n} min(i, span)."""
+        edge = np.minimum(n, self.span)
+        return edge * (edge + 1) / 2 + np.where(
+            n > edge, (n - edge) * np.minimum(self.span, 1e300), 0
+        )
+
+    def _chunked_pairs(self, n: np.ndarray) -> np.ndarray:
+        """Pairs of positions 1..n: whole chunks of C, then the partial one."""
+        c = self.chunk
+        return np.floor(n / c) * self._capped_sum(np.asarray(c)) + self._capped_sum(n % c)
 
 
 @dataclass(frozen=True)
@@ -303,9 +327,10 @@ class AttentionScores(Operator):
     head_dim: int = 0
 
     span: int | None = None
+    chunk: int | None = None
 
     def cost(self, step: Step, prec: Precision) -> Cost:
-        step = step.limited(self.span)
+        step = step.limited(self.span, self.chunk)
         scores = step.batch * self.num_heads * step.new_tokens * step.keys
         return _cost(
             ops=2 * scores * self.head_dim,
@@ -323,9 +348,10 @@ class Softmax(Operator):
     num_heads: int = 0
 
     span: int | None = None
+    chunk: int | None = None
 
     def cost(self, step: Step, prec: Precision) -> Cost:
-        step = step.limited(self.span)
+        step = step.limited(self.span, self.chunk)
         scores = step.batch * self.num_heads * step.new_tokens * step.keys
         # max, subtract, exp, sum, divide: 5 OPs per score (seed 000, Table 1).
         return _cost(ops=5 * scores, load_act=scores * prec.act, store_act=scores * prec.act)
@@ -342,9 +368,10 @@ class AttentionValues(Operator):
     head_dim: int = 0
 
     span: int | None = None
+    chunk: int | None = None
 
     def cost(self, step: Step, prec: Precision) -> Cost:
-        step = step.limited(self.span)
+        step = step.limited(self.span, self.chunk)
         scores = step.batch * self.num_heads * step.new_tokens * step.keys
         return _cost(
             ops=2 * scores * self.head_dim,
@@ -382,6 +409,7 @@ class FlashAttention(Operator):
     block_rows: int = 128
 
     span: int | None = None
+    chunk: int | None = None
 
     # FlashDecoding (Dao et al. 2023): split the keys of a decode step into chunks processed
     # in parallel, each writing a partial output and log-sum-exp that a reduction reads back.
@@ -389,7 +417,7 @@ class FlashAttention(Operator):
     split_keys: int = 256
 
     def cost(self, step: Step, prec: Precision) -> Cost:
-        step = step.limited(self.span)
+        step = step.limited(self.span, self.chunk)
         group = self.num_heads // self.num_kv_heads
         tokens_per_block = max(self.block_rows / group, 1.0)
         blocks = np.ceil(step.new_tokens / tokens_per_block)
@@ -397,8 +425,9 @@ class FlashAttention(Operator):
         keys_streamed = (
             (blocks - 1) * step.past + tokens_per_block * (blocks - 1) * blocks / 2 + step.keys
         )
-        if np.isfinite(step.span):  # no block streams more keys than the span
-            keys_streamed = np.minimum(keys_streamed, blocks * step.span)
+        cap = min(step.span, step.chunk)
+        if np.isfinite(cap):  # no block streams more keys than the span or its chunk
+            keys_streamed = np.minimum(keys_streamed, blocks * cap)
         pairs = step.batch * self.num_heads * step.causal_pairs
         qo_bytes = step.tokens * self.num_heads * self.head_dim * prec.act
         partial = 0.0
@@ -431,6 +460,9 @@ ACTIVATION_OPS = {
     "gelu_python": 8,
     "quick_gelu": 4,
     "tanh": 4,
+    # gpt-oss's clamped SwiGLU: clamp(gate, max=l) 1, clamp(up, -l, l) 2, alpha*g 1, sigmoid 3,
+    # g*sigmoid 1, up + 1 1 (the gated product adds the last multiply).
+    "swiglu_oai": 9,
 }
 
 
@@ -521,9 +553,11 @@ class ExpertLinear(Linear):
         per_expert = self.in_features * self.out_features * self._weight_bits(prec.quant) / 8
         hit = expected_experts_hit(self.num_experts, self.top_k, tokens)
         per_hit = routed / np.maximum(hit, 1e-30)
+        bias = self.out_features * prec.unquantized if self.bias else 0.0
         return _cost(
-            ops=2 * routed * self.in_features * self.out_features,
-            load_weight=hit * per_expert,
+            ops=2 * routed * self.in_features * self.out_features
+            + (routed * self.out_features if self.bias else 0),
+            load_weight=hit * (per_expert + bias),
             load_act=routed * self.in_features * prec.act,
             store_act=routed * self.out_features * prec.act,
             vector_ops=self._dequant_ops(
@@ -535,12 +569,10 @@ class ExpertLinear(Linear):
         return step.tokens * self.top_k * self.out_features * prec.act
 
     def params(self) -> int:
-        return self.num_experts * self.in_features * self.out_features
+        return self.num_experts * super().params()
 
     def weight_bytes(self, quant: Quantization) -> float:
-        return (
-            self.num_experts * self.in_features * self.out_features * (self._weight_bits(quant) / 8)
-        )
+        return self.num_experts * super().weight_bytes(quant)
 
 
 @dataclass(frozen=True)
@@ -560,17 +592,23 @@ class LatentAttention(Operator):
     rope_dim: int = 0
     v_dim: int = 0
     kv_lora: int = 0
+    quantized: bool = True
+    # DeepSeek Sparse Attention runs MLA in its absorbed (MQA) form for prefill too, each query
+    # over the keys its indexer picked (`span` = index_topk) (DeepSeek-V3.2 report, sec. 2).
+    sparse: bool = False
 
     def params(self) -> int:
         return self.kv_lora * self.num_heads * (self.head_dim - self.rope_dim + self.v_dim)
 
     def weight_bytes(self, quant: Quantization) -> float:
-        return self.params() * quant.weight_bits_per_param(self.kv_lora) / 8
+        bits = quant.weight_bits_per_param(self.kv_lora) if self.quantized else 16
+        return self.params() * bits / 8
 
     span: int | None = None
+    chunk: int | None = None
 
     def cost(self, step: Step, prec: Precision) -> Cost:
-        step = step.limited(self.span)
+        step = step.limited(self.span, self.chunk)
         h, d, v, r, c = self.num_heads, self.head_dim, self.v_dim, self.rope_dim, self.kv_lora
         nope = d - r
         b, keys = step.batch, step.keys
@@ -591,6 +629,17 @@ class LatentAttention(Operator):
             + 2 * step.tokens * h * c * v
         )
         decode = step.new_tokens == 1
+        if self.sparse:
+            # Every query scores only its selected keys; every cached latent is read once.
+            sparse_ops = absorbed_ops + (pairs - scores) * (2 * (c + r) + 2 * c + 5)
+            rows = np.where(decode, keys, step.past + step.new_tokens)
+            return _cost(
+                ops=sparse_ops,
+                load_weight=weights,
+                load_act=q_in,
+                store_act=out,
+                load_kv=b * rows * (c + r) * prec.kv,
+            )
         return _cost(
             ops=np.where(decode, absorbed_ops, naive_ops),
             load_weight=weights,
@@ -614,9 +663,10 @@ class ScoreTracking(Operator):
     num_heads: int = 0
     num_kv_heads: int = 0
     span: int | None = None
+    chunk: int | None = None
 
     def cost(self, step: Step, prec: Precision) -> Cost:
-        step = step.limited(self.span)
+        step = step.limited(self.span, self.chunk)
         sums = step.batch * self.num_kv_heads * step.keys * 4
         return _cost(
             ops=step.batch * self.num_heads * step.new_tokens * step.keys,
@@ -626,3 +676,58 @@ class ScoreTracking(Operator):
 
     def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
         return np.zeros_like(step.tokens, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class AttentionSinks(Operator):
+    """gpt-oss's attention sinks: one learned logit per head joins each softmax's max and
+    denominator (max, subtract, exp, add: 4 OPs per query and head)."""
+
+    num_heads: int = 0
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        return _cost(
+            ops=4 * step.tokens * self.num_heads,
+            load_weight=self.num_heads * prec.unquantized,
+        )
+
+    def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
+        return np.zeros_like(step.tokens, dtype=np.float64)
+
+    def params(self) -> int:
+        return self.num_heads
+
+
+# The indexer's keys are cached in FP8 with one fp32 scale per key (DeepSeek-V3.2 inference).
+INDEX_KEY_SCALE_BYTES = 4
+
+
+@dataclass(frozen=True)
+class IndexerScores(Operator):
+    """DeepSeek Sparse Attention's lightning indexer (DeepSeek-V3.2 report, eq. 1): each query
+    scores every earlier key, I = sum_h w_h ReLU(q_h . k), in FP8 (dot product 2d, ReLU and
+    weighted sum 2 per head), then keeps the `top_k` best (one comparison per score)."""
+
+    efficiency_class: ClassVar[str] = "attention"
+
+    num_heads: int = 0
+    head_dim: int = 0
+    top_k: int = 2048
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        pairs = step.batch * step.causal_pairs
+        keys = step.batch * (step.past + step.new_tokens)
+        return _cost(
+            ops=pairs * self.num_heads * (2 * self.head_dim + 2),
+            vector_ops=pairs,
+            load_act=step.tokens * self.num_heads * (self.head_dim + 1) * prec.act,
+            load_kv=keys * (self.head_dim + INDEX_KEY_SCALE_BYTES),
+            # int32 indices of the selected keys.
+            store_act=step.tokens * np.minimum(step.past + step.new_tokens, self.top_k) * 4,
+        )
+
+    def compute_bits(self, quant: Quantization) -> int:
+        return 8
+
+    def float_compute(self, quant: Quantization) -> bool:
+        return True

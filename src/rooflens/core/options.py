@@ -37,7 +37,10 @@ class Quantization(BaseModel):
     group_size: PositiveInt | None = None
     # Weight format: integers with group scales (GPTQ/AWQ), floats with per-channel scales
     # (FP8 E4M3 / FP4), NormalFloat4 (QLoRA) or MXFP4 (OCP microscaling).
-    w_format: Literal["int", "fp", "nf4", "mxfp4"] = "int"
+    w_format: Literal["int", "fp", "nf4", "mxfp4", "nvfp4"] = "int"
+    # Float formats ("fp"): weights sharing one fp32 scale: per output channel, per tensor, or
+    # per block of this many weights (DeepSeek-V3's 128x128 FP8 blocks: 16384).
+    w_scale: Literal["channel", "tensor"] | PositiveInt = "channel"
     # Weight-only kernels dequantize a weight tile once per this many activation rows.
     dequant_rows: PositiveInt = 128
     # Pruned weights of the block's linear layers. Unstructured: the share that is zero, stored
@@ -50,7 +53,7 @@ class Quantization(BaseModel):
 
     @model_validator(mode="after")
     def _check_format(self) -> Quantization:
-        if self.w_format in ("nf4", "mxfp4") and self.w_bits != 4:
+        if self.w_format in ("nf4", "mxfp4", "nvfp4") and self.w_bits != 4:
             raise ValueError(f"w_format={self.w_format!r} stores 4-bit weights: w_bits must be 4")
         if self.w_format == "fp" and self.w_bits not in (8, 4):
             raise ValueError("w_format='fp' is FP8 or FP4: w_bits must be 8 or 4")
@@ -73,7 +76,7 @@ class Quantization(BaseModel):
 
     @property
     def float_weights(self) -> bool:
-        return self.w_format in ("fp", "mxfp4")
+        return self.w_format in ("fp", "mxfp4", "nvfp4")
 
     @property
     def unquantized_bits(self) -> int:
@@ -100,8 +103,16 @@ class Quantization(BaseModel):
             return 4 + 8 / 64 + 32 / (64 * 256)
         if self.w_format == "mxfp4":
             return 4 + 8 / 32  # 32-element blocks sharing an E8M0 exponent (OCP MX v1.0)
+        if self.w_format == "nvfp4":
+            # 16-element blocks sharing an FP8 E4M3 scale (NVIDIA NVFP4; the per-tensor fp32
+            # global scale adds < 1e-6 bit).
+            return 4 + 8 / 16
         if self.w_format == "fp":
-            return self.w_bits + 32 / in_features  # one fp32 scale per output channel
+            # One fp32 scale per output channel, per block of weights, or per tensor (< 1e-6 bit).
+            if self.w_scale == "tensor":
+                return float(self.w_bits)
+            per_scale = in_features if self.w_scale == "channel" else self.w_scale
+            return self.w_bits + 32 / per_scale
         group = self.group_size or in_features
         return self.w_bits + (16 + self.w_bits) / group
 
@@ -161,6 +172,10 @@ class AnalysisOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     quantization: Quantization = Field(default_factory=Quantization)
+    # Module classes whose linears stay 16-bit whatever `quantization` says (a checkpoint's
+    # modules_to_not_convert / ignore list, rooflens.models.quant): attention, indexer, mlp,
+    # experts, shared_experts, router.
+    unquantized_modules: tuple[str, ...] = ()
     flash_attention: bool = False
     conventions: Conventions = Field(default_factory=Conventions)
     allow_long_context: bool = False

@@ -23,6 +23,7 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import build_graph
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
+from rooflens.core.mtp import mtp_graph
 from rooflens.core.operators import Linear, Step
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import price_step
@@ -122,13 +123,16 @@ def speculative(
     alpha: float,
     draft: ModelSpec | None = None,
     medusa_heads: bool = False,
+    mtp: bool = False,
     tree_width: int = 1,
     batch: object = 1,
     context: object = 1024,
     options: AnalysisOptions | None = None,
 ) -> SpeculativeEstimate:
     """Speculative decoding at one context length: with a `draft` model (gamma sequential
-    draft steps), or with `gamma` Medusa heads (one pass of the heads)."""
+    draft steps), with `gamma` Medusa heads (one pass of the heads), or with the target's own
+    multi-token-prediction modules (`mtp`: gamma sequential steps of one MTP module, as
+    DeepSeek-V3 and GLM-4.5 are served)."""
     options = options or AnalysisOptions()
     if not isinstance(gamma, int) or isinstance(gamma, bool) or gamma < 1:
         raise InvalidInputError("gamma", gamma, "a positive integer number of draft tokens")
@@ -136,9 +140,15 @@ def speculative(
         raise InvalidInputError("alpha", alpha, "an acceptance rate in [0, 1]")
     if not isinstance(tree_width, int) or tree_width < 1:
         raise InvalidInputError("tree_width", tree_width, "a positive integer")
-    if (draft is None) == (not medusa_heads):
+    if (draft is not None) + bool(medusa_heads) + bool(mtp) != 1:
         raise InvalidInputError(
-            "draft", draft and draft.name, "either a draft model or medusa_heads=True, not both"
+            "draft",
+            draft and draft.name,
+            "exactly one of a draft model, medusa_heads=True or mtp=True",
+        )
+    if mtp and not target.mtp_layers:
+        raise InvalidInputError(
+            "mtp", mtp, f"False: {target.name} has no multi-token-prediction modules"
         )
     b = positive_int_array("batch", batch)
     s = positive_int_array("context", context)
@@ -149,6 +159,16 @@ def speculative(
     if draft is not None:
         # gamma autoregressive draft steps (at the same context: the draft keeps its own cache).
         drafting = gamma * _step_time(draft, device, options, b * tree_width, 1, s)
+    elif mtp:
+        # Each draft token is one MTP module step: one block with its own cache, and a head.
+        step = Step(batch=b * tree_width, new_tokens=np.ones_like(s, dtype=float), past=s)
+        module = mtp_graph(target, options, device)
+        drafting = (
+            gamma
+            * price_step(
+                module, device, options.quantization, step, options.calibration, options.execution
+            ).step_time()
+        )
     else:
         drafting = _heads_time(target, device, options, gamma, b)
     tree_alpha = 1 - (1 - alpha) ** tree_width

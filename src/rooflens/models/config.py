@@ -319,8 +319,9 @@ def _qwen3_moe(c: _Config, name: str) -> ModelSpec:
 
 def _deepseek(c: _Config, name: str) -> ModelSpec:
     """DeepSeek-V2/V3: MLA attention and fine-grained MoE after `first_k_dense_replace` dense
-    layers. The multi-token-prediction module (num_nextn_predict_layers) is not part of the
-    model that generates and is left out, as DeepSeek's own 671B count leaves it out."""
+    layers. The multi-token-prediction modules (num_nextn_predict_layers) are not part of the
+    model that generates: recorded in `mtp_layers`, left out of the graph, as DeepSeek's own
+    671B count leaves them out."""
     if c.get("moe_layer_freq", 1) != 1:
         raise ModelConfigError(
             f"model_type {c.model_type!r}: moe_layer_freq other than 1 is not supported"
@@ -345,6 +346,7 @@ def _deepseek(c: _Config, name: str) -> ModelSpec:
         # V3 routes with a learned per-expert score correction bias ("noaux_tc").
         router_bias=c.get("topk_method", "") == "noaux_tc",
         dense_layers=c.get("first_k_dense_replace", 0),
+        mtp_layers=c.get("num_nextn_predict_layers", 0),
     )
 
 
@@ -400,4 +402,17 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
             f"{', '.join(SUPPORTED_MODEL_TYPES)}"
         )
     label = name or config.get("_name_or_path") or model_type
-    return reader(_Config(config, model_type), str(label))
+    spec = reader(_Config(config, model_type), str(label))
+    # Wrappers may keep it with their language model (Kimi K2.5's text_config).
+    text = config.get("text_config")
+    nested = text.get("quantization_config") if isinstance(text, Mapping) else None
+    quant = read_quantization_config(config.get("quantization_config") or nested)
+    return spec if quant is None else spec.model_copy(update={"checkpoint_quant": quant})
+
+
+# The 2025-2026 architectures build on the helpers above (rooflens.models.readers).
+from rooflens.models.quant import read_quantization_config  # noqa: E402
+from rooflens.models.readers import NEW_READERS  # noqa: E402
+
+READERS.update(NEW_READERS)
+SUPPORTED_MODEL_TYPES = tuple(sorted(READERS))

@@ -1,0 +1,52 @@
+"""Multi-token prediction modules (DeepSeek-V3, 2024, sec. 2.2; GLM-4.5; Kimi K2).
+
+Each MTP module joins the main model's last hidden state with the next token's embedding and
+runs one more decoder block to predict one token further: RMSNorms of both (enorm, hnorm), a
+projection 2h -> h (eh_proj), one MoE block like the main model's, a final norm and an output
+head. Checkpoints store each module's own copy of the embedding and head. Served, the modules
+draft tokens for the main model to verify (built-in speculative decoding,
+rooflens.core.speculative with `mtp=True`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rooflens.core.graph import Graph, build_graph
+from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
+from rooflens.core.operators import Linear, Norm
+from rooflens.core.options import AnalysisOptions
+
+
+def mtp_graph(
+    model: ModelSpec, options: AnalysisOptions | None = None, device: Device | None = None
+) -> Graph:
+    """One MTP module: the joining norms and projection, then a one-layer model (embedding,
+    block, final norm, head) that prices a draft step as well as counting parameters."""
+    one = model.model_copy(
+        update={
+            "num_layers": 1,
+            "dense_layers": 0 if model.is_moe else model.dense_layers,
+            "window_layers": None,
+            "chunk_layers": None,
+            "mtp_layers": 0,
+        }
+    )
+    options = options or AnalysisOptions()
+    graph = build_graph(one, options, device)
+    h = model.hidden_size
+    norm = {"width": h, "kind": model.norm, "conventions": options.conventions}
+    joining = (
+        Norm("mtp_enorm", "head", ("e",), "en", **norm),
+        Norm("mtp_hnorm", "head", ("h",), "hn", **norm),
+        Linear("mtp_eh_proj", "head", ("en", "hn"), "x", in_features=2 * h, out_features=h),
+    )
+    return replace(graph, operators=joining + graph.operators)
+
+
+def mtp_params(model: ModelSpec) -> int:
+    """Parameters of all `mtp_layers` modules: left out of the generating model's count."""
+    if not model.mtp_layers:
+        return 0
+    return model.mtp_layers * mtp_graph(model).params()

@@ -1,0 +1,190 @@
+"""The vision encoder of a multimodal model, priced as its own prefill stage.
+
+A ViT turns each image into `patches` patch embeddings, runs `num_layers` bidirectional blocks
+over them (every patch attends to every patch of its image: the full q x k block, which the
+eager attention operators price), and a projector hands `tokens_per_image` tokens to the
+language model, whose prefill then includes them as prompt tokens.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rooflens.core.graph import Graph
+from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec, VisionSpec
+from rooflens.core.operators import (
+    Activation,
+    AttentionScores,
+    AttentionValues,
+    Embedding,
+    Linear,
+    Norm,
+    Operator,
+    ResidualAdd,
+    Softmax,
+    Step,
+)
+from rooflens.core.options import AnalysisOptions
+from rooflens.core.pricing import StepCosts, price_step
+from rooflens.core.validation import positive_int_array
+
+
+def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph:
+    """Patch embedding, one ViT block (times num_layers) and the projector. The encoder runs
+    at 16 bits: checkpoints quantize the language model, not the vision tower."""
+    conv = (options or AnalysisOptions()).conventions
+    h, heads = v.hidden_size, v.num_heads
+    d = h // heads
+    common = {"bias": v.bias, "quantized": False}
+
+    def norm(name: str, src: str, dst: str, width: int, scope: str = "block", kind=v.norm) -> Norm:
+        return Norm(
+            name,
+            scope,
+            (src,),
+            dst,
+            width=width,
+            kind=kind,
+            bias=kind == "layernorm",
+            conventions=conv,
+        )
+
+    # The patch embedding is a convolution with stride = kernel: one GEMM over the patches.
+    ops: list[Operator] = [
+        Linear(
+            "vision_patch_embed",
+            "head",
+            ("pixels",),
+            "p0",
+            in_features=v.patch_inputs,
+            out_features=h,
+            bias=v.patch_bias,
+            quantized=False,
+        ),
+    ]
+    if v.position_rows:
+        ops.append(
+            Embedding(
+                "vision_positions",
+                "head",
+                ("p0",),
+                "x",
+                rows=v.position_rows,
+                width=h,
+                add_to_input=True,
+            )
+        )
+    else:
+        ops[-1] = Linear(
+            "vision_patch_embed",
+            "head",
+            ("pixels",),
+            "x",
+            in_features=v.patch_inputs,
+            out_features=h,
+            bias=v.patch_bias,
+            quantized=False,
+        )
+    attn = {"num_heads": heads, "num_kv_heads": heads, "head_dim": d}
+    ops += [
+        norm("vision_attn_norm", "x", "xa", h),
+        Linear("vision_q_proj", "block", ("xa",), "q", in_features=h, out_features=h, **common),
+        Linear("vision_k_proj", "block", ("xa",), "k", in_features=h, out_features=h, **common),
+        Linear("vision_v_proj", "block", ("xa",), "v", in_features=h, out_features=h, **common),
+        AttentionScores("vision_qk_matmul", "block", ("q", "k"), "scores", **attn),
+        Softmax("vision_softmax", "block", ("scores",), "probs", num_heads=heads),
+        AttentionValues("vision_sv_matmul", "block", ("probs", "v"), "attn", **attn),
+        Linear("vision_o_proj", "block", ("attn",), "ao", in_features=h, out_features=h, **common),
+        ResidualAdd("vision_attn_add", "block", ("x", "ao"), "x2", width=h, conventions=conv),
+        norm("vision_mlp_norm", "x2", "xm", h),
+    ]
+    width = v.intermediate_size
+    if v.gated_mlp:
+        ops.append(
+            Linear(
+                "vision_gate_proj",
+                "block",
+                ("xm",),
+                "g",
+                in_features=h,
+                out_features=width,
+                **common,
+            )
+        )
+    ops += [
+        Linear(
+            "vision_up_proj", "block", ("xm",), "u", in_features=h, out_features=width, **common
+        ),
+        Activation(
+            "vision_mlp_act",
+            "block",
+            ("g", "u") if v.gated_mlp else ("u",),
+            "a",
+            width=width,
+            function=v.activation,
+            gated=v.gated_mlp,
+        ),
+        Linear(
+            "vision_down_proj", "block", ("a",), "mo", in_features=width, out_features=h, **common
+        ),
+        ResidualAdd("vision_mlp_add", "block", ("x2", "mo"), "y", width=h, conventions=conv),
+    ]
+    last = "y"
+    if v.final_norm:
+        ops.append(norm("vision_final_norm", last, "yn", h, scope="head"))
+        last = "yn"
+    # Projector norms and linears run on the merged tokens; priced per patch, an upper bound
+    # where patches are merged (the parameters are exact).
+    for i, width in enumerate(v.projector_norms):
+        ops.append(
+            norm(f"vision_projector_norm{i}", last, f"pn{i}", width, "head", v.projector_norm)
+        )
+        last = f"pn{i}"
+    for i, (n_in, n_out) in enumerate(v.projector):
+        ops.append(
+            Linear(
+                f"vision_projector{i}",
+                "head",
+                (last,),
+                f"proj{i}",
+                in_features=n_in,
+                out_features=n_out,
+                bias=v.projector_bias,
+                quantized=False,
+            )
+        )
+        last = f"proj{i}"
+    return Graph(operators=tuple(ops), num_layers=v.num_layers, total_layers=v.num_layers)
+
+
+def vision_params(model: ModelSpec) -> int:
+    """Parameters of the vision tower and projector (0 for a text-only model)."""
+    return vision_graph(model.vision).params() if model.vision else 0
+
+
+def price_images(
+    model: ModelSpec,
+    device: Device,
+    images: object,
+    options: AnalysisOptions | None = None,
+) -> StepCosts:
+    """The vision stage for `images` images per request (arrays broadcast): every image's
+    patches through the encoder at once, as a prefill of `patches` tokens per image."""
+    if model.vision is None:
+        from rooflens.core.errors import InvalidInputError
+
+        raise InvalidInputError("images", images, f"0: {model.name} has no vision encoder")
+    options = options or AnalysisOptions()
+    n = positive_int_array("images", images)
+    v = model.vision
+    patches = np.full_like(n, v.patches, dtype=np.float64)
+    step = Step(batch=n, new_tokens=patches, past=np.zeros_like(patches))
+    return price_step(
+        vision_graph(v, options),
+        device,
+        options.quantization,
+        step,
+        options.calibration,
+        options.execution,
+    )

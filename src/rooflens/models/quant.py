@@ -1,0 +1,180 @@
+"""A checkpoint's `quantization_config` -> how it stores its block linears (CheckpointQuant).
+
+The stored precision is the analysis's default (`default_quantization`, `unquantized_modules`)
+unless the user asks for other widths. An unknown `quant_method` is refused, never read as
+16-bit. Field meanings follow transformers' quantization config classes
+(transformers/utils/quantization_config.py) and compressed-tensors' QuantizationArgs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from rooflens.core.errors import ModelConfigError
+from rooflens.core.model import CheckpointQuant, ModelSpec
+from rooflens.core.options import Quantization
+
+
+def default_quantization(spec: ModelSpec) -> Quantization:
+    """The checkpoint's stored precision, or 16-bit for a 16-bit checkpoint."""
+    return spec.checkpoint_quant.quantization if spec.checkpoint_quant else Quantization()
+
+
+def unquantized_modules(spec: ModelSpec) -> tuple[str, ...]:
+    """Module classes the checkpoint leaves at 16 bits (AnalysisOptions.unquantized_modules)."""
+    return spec.checkpoint_quant.unquantized if spec.checkpoint_quant else ()
+
+
+# Names in modules_to_not_convert / ignore lists -> module class; embeddings, lm_head, norms
+# and vision towers are 16-bit in rooflens anyway. Checked in order: first match wins.
+_ALWAYS_16BIT = re.compile(
+    r"lm_head|embed|norm|vision|visual|multi_modal_projector|mm_projector|patch_merger|"
+    r"\bmtp\b|eh_proj|shared_head"
+)
+_CLASS_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("indexer", re.compile(r"indexer")),
+    ("router", re.compile(r"router|shared_expert_gate|score_correction|(^|\.)gate\$?$")),
+    ("shared_experts", re.compile(r"shared_expert")),
+    ("experts", re.compile(r"experts")),
+    ("attention", re.compile(r"attn|attention|[qkvo]_proj|q_[ab]_proj|kv_[ab]_proj|wq|wkv")),
+    ("mlp", re.compile(r"mlp|feed_forward|gate_proj|up_proj|down_proj")),
+)
+
+
+def module_classes(names: Iterable[str], method: str) -> tuple[str, ...]:
+    """Module classes a list of module names or patterns (regexes after `re:`) covers."""
+    found: list[str] = []
+    for raw in names:
+        name = str(raw).removeprefix("re:").lower()
+        if _ALWAYS_16BIT.search(name):
+            continue
+        for cls, pattern in _CLASS_PATTERNS:
+            if pattern.search(name):
+                if cls not in found:
+                    found.append(cls)
+                break
+        else:
+            raise ModelConfigError(
+                f"quantization_config ({method}): cannot tell which module {raw!r} in its "
+                "list of unquantized modules is; rooflens knows attention, indexer, mlp, "
+                "experts, shared_experts, router, embeddings, lm_head, norms and vision modules"
+            )
+    return tuple(found)
+
+
+def _fp8(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    # transformers' FineGrainedFP8Config: 128x128 blocks unless weight_block_size says
+    # otherwise (null: one scale per tensor); activations quantized too ("dynamic"/"static").
+    block = q.get("weight_block_size", [128, 128])
+    scale: Any = "tensor" if block is None else int(block[0]) * int(block[1])
+    fields = {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": scale}
+    return fields, list(q.get("modules_to_not_convert") or q.get("ignored_layers") or [])
+
+
+def _mxfp4(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    # gpt-oss: MXFP4 weights, bf16 activations (the reference kernels upcast on Hopper).
+    return {"w_bits": 4, "w_format": "mxfp4"}, list(q.get("modules_to_not_convert") or [])
+
+
+def _int_weight_only(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    # AWQ / GPTQ: `bits`-bit integer weights in groups of `group_size` (-1: per channel).
+    bits = q.get("bits", q.get("w_bit", 4))
+    group = q.get("group_size", q.get("q_group_size", 128))
+    fields = {"w_bits": int(bits), "group_size": None if group in (-1, None) else int(group)}
+    return fields, list(q.get("modules_to_not_convert") or [])
+
+
+def _bitsandbytes(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    skip = list(q.get("llm_int8_skip_modules") or [])
+    if q.get("load_in_4bit"):
+        kind = q.get("bnb_4bit_quant_type", "fp4")
+        return ({"w_bits": 4, "w_format": "nf4"} if kind == "nf4" else {"w_bits": 4}), skip
+    # LLM.int8(): int8 weights with one scale per output channel.
+    return {"w_bits": 8}, skip
+
+
+def _modelopt(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    inner = q.get("quantization", q)
+    algo = str(inner.get("quant_algo", "")).upper()
+    skip = list(inner.get("exclude_modules") or q.get("ignore") or [])
+    if algo == "NVFP4":
+        return {"w_bits": 4, "a_bits": 4, "w_format": "nvfp4"}, skip
+    if algo == "FP8":
+        return {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": "tensor"}, skip
+    raise ModelConfigError(
+        f"quantization_config (modelopt): quant_algo={algo or None!r} is not supported; "
+        "supported: NVFP4, FP8"
+    )
+
+
+def _compressed_tensors(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    groups = q.get("config_groups") or {}
+    if not groups:
+        raise ModelConfigError("quantization_config (compressed-tensors) lacks 'config_groups'")
+    weights = [g.get("weights") or {} for g in groups.values()]
+    if any(w != weights[0] for w in weights):
+        raise ModelConfigError(
+            "quantization_config (compressed-tensors): config groups with different weight "
+            "schemes are not supported; rooflens prices one scheme for all linears"
+        )
+    w = weights[0]
+    bits, kind = int(w.get("num_bits", 8)), w.get("type", "int")
+    strategy, group = w.get("strategy", "tensor"), w.get("group_size")
+    acts = next(iter(groups.values())).get("input_activations") or {}
+    fields: dict[str, Any] = {"w_bits": bits, "a_bits": int(acts.get("num_bits", 16))}
+    if kind == "float" and bits == 4 and group == 16:
+        fields["w_format"] = "nvfp4"  # NVFP4: 16-element groups with an FP8 scale
+    elif kind == "float":
+        fields["w_format"] = "fp"
+        if strategy == "block":
+            rows, cols = w.get("block_structure") or [128, 128]
+            fields["w_scale"] = int(rows) * int(cols)
+        elif strategy in ("tensor", "channel"):
+            fields["w_scale"] = strategy
+        elif strategy == "group":
+            fields["w_scale"] = int(group)
+    else:
+        fields["group_size"] = int(group) if strategy == "group" and group else None
+    return fields, list(q.get("ignore") or [])
+
+
+QUANT_METHODS: dict[str, Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[str]]]] = {
+    "fp8": _fp8,
+    "mxfp4": _mxfp4,
+    "awq": _int_weight_only,
+    "gptq": _int_weight_only,
+    "bitsandbytes": _bitsandbytes,
+    "modelopt": _modelopt,
+    "compressed-tensors": _compressed_tensors,
+}
+
+
+def read_quantization_config(raw: object) -> CheckpointQuant | None:
+    """A config.json's `quantization_config` (None when absent)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ModelConfigError(f"quantization_config must be an object, got {type(raw).__name__}")
+    method = raw.get("quant_method")
+    reader = QUANT_METHODS.get(str(method))
+    if reader is None:
+        raise ModelConfigError(
+            f"quantization_config: quant_method={method!r} is not supported; supported: "
+            f"{', '.join(QUANT_METHODS)}"
+        )
+    fields, skipped = reader(raw)
+    try:
+        quant = Quantization(**fields)
+    except ValidationError as exc:
+        raise ModelConfigError(
+            f"quantization_config ({method}): {exc.errors()[0]['msg']} ({fields})"
+        ) from None
+    return CheckpointQuant(
+        method=str(method),
+        quantization=quant,
+        unquantized=module_classes(skipped, str(method)),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,29 @@
+"""Readers of the attention, MoE and multimodal architectures of 2025-2026, one module per
+family; `config.py` registers them (READERS)."""
+
+from rooflens.models.readers.deepseek import (
+    read_deepseek_v32,
+    read_glm4_moe,
+    read_glm_moe_dsa,
+    read_kimi_k2,
+)
+from rooflens.models.readers.gemma3 import read_gemma3, read_gemma3_text
+from rooflens.models.readers.gpt_oss import read_gpt_oss
+from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
+from rooflens.models.readers.minimax import read_minimax_m2
+from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl
+
+NEW_READERS = {
+    "gpt_oss": read_gpt_oss,
+    "llama4": read_llama4,
+    "llama4_text": read_llama4_text,
+    "gemma3": read_gemma3,
+    "gemma3_text": read_gemma3_text,
+    "deepseek_v32": read_deepseek_v32,
+    "glm4_moe": read_glm4_moe,
+    "glm_moe_dsa": read_glm_moe_dsa,
+    "kimi_k2": read_kimi_k2,
+    "minimax_m2": read_minimax_m2,
+    "qwen3_vl": read_qwen3_vl,
+    "mistral3": read_mistral3,
+}

@@ -1,0 +1,71 @@
+"""DeepSeek-V3 descendants: DeepSeek-V3.2 and GLM-5 (DSA: a lightning indexer then MLA over
+the top-k keys), Kimi K2 (the V3 layout at 384 experts), and GLM-4.5/4.6 (GQA attention with the V3
+MoE layout) (transformers' DeepseekV32Config, Glm4MoeConfig)."""
+
+from __future__ import annotations
+
+from rooflens.core.errors import ModelConfigError
+from rooflens.core.model import ModelSpec
+from rooflens.models.config import _Config, _deepseek, _llama_like
+
+
+def read_deepseek_v32(c: _Config, name: str) -> ModelSpec:
+    spec = _deepseek(c, name)
+    return spec.model_copy(
+        update={
+            "index_heads": c.get("index_n_heads", 64),
+            "index_head_dim": c.get("index_head_dim", 128),
+            "index_topk": c.get("index_topk", 2048),
+        }
+    )
+
+
+def read_glm_moe_dsa(c: _Config, name: str) -> ModelSpec:
+    """GLM-5: DeepSeek-V3.2's layout; `indexer_types` "shared" layers reuse the previous
+    layer's top-k instead of running an indexer (GlmMoeDsaConfig's default: every layer)."""
+    spec = read_deepseek_v32(c, name)
+    types = c.get("indexer_types", None)
+    if types is None:
+        return spec.model_copy(update={"index_heads": c.get("index_n_heads", 32)})
+    if len(types) != spec.num_layers:
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: indexer_types has {len(types)} "
+            f"entries for num_hidden_layers={spec.num_layers}"
+        )
+    return spec.model_copy(
+        update={
+            "index_heads": c.get("index_n_heads", 32),
+            "index_layers": sum(1 for t in types if t == "full"),
+        }
+    )
+
+
+def read_kimi_k2(c: _Config, name: str) -> ModelSpec:
+    # Kimi K2 ships the DeepSeek-V3 architecture (its config names DeepseekV3ForCausalLM).
+    return _deepseek(c, name)
+
+
+def read_glm4_moe(c: _Config, name: str) -> ModelSpec:
+    if c.get("moe_layer_freq", 1) != 1:
+        raise ModelConfigError(
+            f"model_type {c.model_type!r}: moe_layer_freq other than 1 is not supported"
+        )
+    expert = c.req("moe_intermediate_size")
+    shared = c.get("n_shared_experts", 1) or 0
+    bias = c.get("attention_bias", False)
+    return _llama_like(
+        c,
+        name,
+        # q/k/v carry attention_bias, o_proj never (Glm4MoeAttention).
+        qkv_bias=bias,
+        out_bias=False,
+        qk_norm=c.get("use_qk_norm", False),
+        num_experts=c.req("n_routed_experts"),
+        experts_per_token=c.req("num_experts_per_tok"),
+        expert_intermediate_size=expert,
+        shared_intermediate_size=expert * shared or None,
+        # Routed with a learned per-expert score correction (e_score_correction_bias).
+        router_bias=True,
+        dense_layers=c.get("first_k_dense_replace", 1),
+        mtp_layers=c.get("num_nextn_predict_layers", c.get("num_mtp_layers", 0)),
+    )

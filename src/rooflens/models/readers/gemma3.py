@@ -1,0 +1,51 @@
+"""Gemma 3 (Google, 2025): 5 local (sliding-window) layers per global one, q/k norms, Gemma-2's
+pre- and post-norms, and a SigLIP vision tower (transformers' Gemma3TextConfig)."""
+
+from __future__ import annotations
+
+from rooflens.core.model import ModelSpec
+from rooflens.models.config import _Config, _llama_like
+from rooflens.models.readers.common import count_layers, text_config, vision_config
+from rooflens.models.readers.vision import siglip_vision
+
+# Gemma3TextConfig's defaults that Google's own configs rely on (gemma-3-27b-it's config.json
+# names no vocab_size; gemma-3-4b-it's no heads either). Widths and depth stay required.
+_TEXT_DEFAULTS = {
+    "vocab_size": 262_208,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 4,
+    "head_dim": 256,
+}
+
+
+def read_gemma3_text(c: _Config, name: str) -> ModelSpec:
+    c = _Config(
+        {**_TEXT_DEFAULTS, **{k: v for k, v in c.raw.items() if v is not None}}, c.model_type
+    )
+    layers = c.req("num_hidden_layers")
+    pattern = c.get("sliding_window_pattern", 6)
+    default = [
+        "sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(layers)
+    ]
+    types = c.get("layer_types", default)
+    return _llama_like(
+        c,
+        name,
+        activation=c.get("hidden_activation", c.get("hidden_act", "gelu_pytorch_tanh")),
+        tied_embeddings=c.get("tie_word_embeddings", True),
+        head_dim=c.get("head_dim", 256),
+        max_positions=c.get("max_position_embeddings", 131072),
+        qk_norm=True,
+        post_norms=True,
+        norms_per_block=4,
+        sliding_window=c.get("sliding_window", 4096),
+        window_layers=count_layers(c, types, "sliding_attention"),
+    )
+
+
+def read_gemma3(c: _Config, name: str) -> ModelSpec:
+    spec = read_gemma3_text(text_config(c, "gemma3_text"), name)
+    vision = siglip_vision(
+        vision_config(c), spec.hidden_size, c.get("mm_tokens_per_image", 256), rms_in=True
+    )
+    return spec.model_copy(update={"model_type": c.model_type, "vision": vision})

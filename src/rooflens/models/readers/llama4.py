@@ -1,0 +1,46 @@
+"""Llama 4 (Meta, 2025): chunked local attention with NoPE global layers every 4th, MoE with a
+shared expert on every `interleave_moe_layer_step`-th layer, top-1 routing
+(transformers' Llama4TextConfig)."""
+
+from __future__ import annotations
+
+from rooflens.core.model import ModelSpec
+from rooflens.models.config import _Config, _llama_like
+from rooflens.models.readers.common import count_layers, text_config, vision_config
+from rooflens.models.readers.vision import llama4_vision
+
+
+def read_llama4_text(c: _Config, name: str) -> ModelSpec:
+    layers = c.req("num_hidden_layers")
+    interval = c.get("no_rope_layer_interval", 4)
+    # no_rope_layers[i] = 1: layer i uses RoPE and chunked attention; 0: NoPE, global.
+    rope = c.get("no_rope_layers", None) or [int((i + 1) % interval != 0) for i in range(layers)]
+    chunk = c.get("attention_chunk_size", 8192)
+    default_types = [
+        "chunked_attention" if r and chunk is not None else "full_attention" for r in rope
+    ]
+    types = c.get("layer_types", default_types)
+    step = c.get("interleave_moe_layer_step", 1)
+    moe_layers = c.get("moe_layers", list(range(step - 1, layers, step)))
+    expert = c.req("intermediate_size")
+    heads = c.req("num_attention_heads")
+    return _llama_like(
+        c,
+        name,
+        head_dim=c.get("head_dim", c.req("hidden_size") // heads),
+        # Dense layers use intermediate_size_mlp; experts and the shared expert intermediate_size.
+        intermediate_size=c.get("intermediate_size_mlp", 16384),
+        attention_chunk=chunk,
+        chunk_layers=count_layers(c, types, "chunked_attention") if chunk else None,
+        num_experts=c.get("num_local_experts", 16),
+        experts_per_token=c.get("num_experts_per_tok", 1),
+        expert_intermediate_size=expert,
+        shared_intermediate_size=expert,
+        dense_layers=layers - len(moe_layers),
+    )
+
+
+def read_llama4(c: _Config, name: str) -> ModelSpec:
+    spec = read_llama4_text(text_config(c, "llama4_text"), name)
+    vision = llama4_vision(vision_config(c), spec.hidden_size)
+    return spec.model_copy(update={"model_type": c.model_type, "vision": vision})

@@ -1,0 +1,523 @@
+"""The architectures of 2025-2026, each mechanism on a toy config whose costs are computed by
+hand here: attention sinks, alternating windows, chunked attention, interleaved MoE with a
+shared expert, DSA's indexer and top-k, checkpoint quantization with excluded modules, and a
+multimodal wrapper's vision stage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rooflens
+from rooflens.core import AnalysisOptions, Quantization, build_graph
+from rooflens.core.errors import InvalidInputError, ModelConfigError
+from rooflens.core.graph import kv_spans
+from rooflens.core.memory import kv_cache_bytes, weight_bytes
+from rooflens.core.mtp import mtp_params
+from rooflens.core.operators import (
+    AttentionScores,
+    AttentionSinks,
+    FlashAttention,
+    IndexerScores,
+    LatentAttention,
+    Step,
+)
+from rooflens.core.vision import price_images, vision_params
+from rooflens.models import load_model, spec_from_config
+from rooflens.models.quant import (
+    default_quantization,
+    read_quantization_config,
+    unquantized_modules,
+)
+from rooflens.serving import Requests
+
+GPT_OSS = {
+    "model_type": "gpt_oss",
+    "num_hidden_layers": 2,
+    "hidden_size": 8,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "head_dim": 4,
+    "intermediate_size": 6,
+    "vocab_size": 16,
+    "num_local_experts": 4,
+    "num_experts_per_tok": 2,
+    "sliding_window": 3,
+    "layer_types": ["sliding_attention", "full_attention"],
+    "max_position_embeddings": 64,
+    "quantization_config": {
+        "quant_method": "mxfp4",
+        "modules_to_not_convert": [
+            "model.layers.*.self_attn",
+            "model.layers.*.mlp.router",
+            "model.embed_tokens",
+            "lm_head",
+        ],
+    },
+}
+
+LLAMA4 = {
+    "model_type": "llama4_text",
+    "num_hidden_layers": 4,
+    "hidden_size": 8,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "head_dim": 4,
+    "intermediate_size": 6,
+    "intermediate_size_mlp": 10,
+    "vocab_size": 16,
+    "num_local_experts": 4,
+    "num_experts_per_tok": 1,
+    "interleave_moe_layer_step": 2,
+    "attention_chunk_size": 4,
+    "max_position_embeddings": 64,
+}
+
+DSA = {
+    "model_type": "deepseek_v32",
+    "num_hidden_layers": 1,
+    "hidden_size": 8,
+    "num_attention_heads": 2,
+    "q_lora_rank": 4,
+    "kv_lora_rank": 4,
+    "qk_nope_head_dim": 2,
+    "qk_rope_head_dim": 2,
+    "v_head_dim": 2,
+    "intermediate_size": 6,
+    "moe_intermediate_size": 2,
+    "n_routed_experts": 2,
+    "num_experts_per_tok": 1,
+    "n_shared_experts": 1,
+    "first_k_dense_replace": 1,
+    "vocab_size": 16,
+    "index_n_heads": 2,
+    "index_head_dim": 4,
+    "index_topk": 3,
+    "max_position_embeddings": 64,
+}
+
+GEMMA3 = {
+    "model_type": "gemma3",
+    "mm_tokens_per_image": 1,
+    "text_config": {
+        "model_type": "gemma3_text",
+        "num_hidden_layers": 2,
+        "hidden_size": 8,
+        "intermediate_size": 6,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 4,
+        "vocab_size": 16,
+        "sliding_window": 3,
+        "sliding_window_pattern": 2,
+        "max_position_embeddings": 64,
+    },
+    "vision_config": {
+        "hidden_size": 4,
+        "intermediate_size": 6,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "patch_size": 2,
+        "image_size": 4,
+    },
+}
+
+
+def _op(graph, cls, **match):
+    ops = [op for op in graph.operators if isinstance(op, cls)]
+    return [op for op in ops if all(getattr(op, k) == v for k, v in match.items())]
+
+
+# --- gpt-oss: sinks, alternating windows, biased MoE ---------------------------------------
+
+
+def test_gpt_oss_parameters_by_hand() -> None:
+    spec = spec_from_config(GPT_OSS)
+    assert (spec.window_layers, spec.attention_sinks, spec.activation) == (1, True, "swiglu_oai")
+    # Per layer: 2 norms 16; q 8x8+8, k 8x4+4, v 8x4+4, o 8x8+8; sinks 2; router 8x4+4;
+    # 4 experts of gate 8x6+6, up 8x6+6, down 6x8+8.
+    layer = 16 + 72 + 36 + 36 + 72 + 2 + 36 + 4 * (54 + 54 + 56)
+    assert layer == 926
+    assert build_graph(spec, AnalysisOptions()).params() == 2 * layer + 128 + 128 + 8
+
+
+def test_attention_sinks_cost_four_ops_per_query_and_head() -> None:
+    sinks = AttentionSinks("attention_sinks", "block", ("q",), "s", num_heads=2)
+    cost = sinks.cost(
+        Step(batch=np.array(2.0), new_tokens=np.array(5.0), past=np.array(0.0)), _prec()
+    )
+    assert float(cost.ops) == 4 * 2 * 5 * 2
+    assert float(cost.load_weight) == 2 * 2  # two bf16 logits
+    assert sinks.params() == 2
+
+
+def _prec(**q):
+    from rooflens.core.operators import Precision
+
+    return Precision(Quantization(**q))
+
+
+def test_alternating_windows_cap_attention_and_kv_cache() -> None:
+    spec = spec_from_config(GPT_OSS)
+    graph = build_graph(spec, AnalysisOptions())
+    decode = Step(batch=np.array(1.0), new_tokens=np.array(1.0), past=np.array(10.0))
+    full, windowed = _op(graph, AttentionScores, span=None), _op(graph, AttentionScores, span=3)
+    assert (full[0].layers, windowed[0].layers) == (1, 1)
+    # 2 b H q k d: the full layer sees 11 keys, the sliding one its window of 3.
+    assert float(full[0].cost(decode, _prec()).ops) == 2 * 1 * 2 * 1 * 11 * 4
+    assert float(windowed[0].cost(decode, _prec()).ops) == 2 * 1 * 2 * 1 * 3 * 4
+    # KV: 2 x 4 values x 2 bytes per token and layer; 10 tokens in the full layer, 3 kept in
+    # the sliding one.
+    kv = kv_cache_bytes(
+        spec, Quantization(), np.array(1.0), np.array(10.0), kv_spans(spec, AnalysisOptions())
+    )
+    assert float(kv) == 16 * 10 + 16 * 3
+
+
+def test_mxfp4_experts_and_the_modules_left_at_16_bits() -> None:
+    spec = spec_from_config(GPT_OSS)
+    quant = default_quantization(spec)
+    assert (quant.w_format, quant.w_bits, quant.a_bits) == ("mxfp4", 4, 16)
+    assert unquantized_modules(spec) == ("attention", "router")
+    options = AnalysisOptions(quantization=quant, unquantized_modules=unquantized_modules(spec))
+    # Per layer: attention 192 weights and 24 biases at 2 bytes; sinks 4; norms 32; router
+    # 36 x 2; experts 576 weights at 4.25 bits (MXFP4) plus 80 bf16 biases.
+    layer = 192 * 2 + 24 * 2 + 4 + 32 + 72 + 576 * 4.25 / 8 + 80 * 2
+    head = 128 * 2 + 128 * 2 + 16
+    assert weight_bytes(build_graph(spec, options), quant) == pytest.approx(2 * layer + head)
+    # Quantizing attention too stores its 192 weights at 4.25 bits instead.
+    everything = weight_bytes(build_graph(spec, AnalysisOptions(quantization=quant)), quant)
+    assert everything == pytest.approx(2 * (layer - 192 * 2 + 192 * 4.25 / 8) + head)
+
+
+# --- Llama 4: chunked attention, interleaved MoE with a shared expert ----------------------
+
+
+def test_llama4_layers_and_parameters_by_hand() -> None:
+    spec = spec_from_config(LLAMA4)
+    # NoPE (global) on every 4th layer, chunked elsewhere; MoE on layers 1 and 3.
+    assert (spec.chunk_layers, spec.attention_chunk, spec.dense_layers) == (3, 4, 2)
+    attention = 4 * (64 + 32 + 32 + 64 + 16)  # q, k, v, o and two norms per layer
+    dense = 2 * 3 * 8 * 10  # gate, up, down of width 10 in two layers
+    moe = 2 * (8 * 4 + 4 * 3 * 8 * 6 + 3 * 8 * 6)  # router, 4 experts, shared expert
+    assert build_graph(spec, AnalysisOptions()).params() == attention + dense + moe + 264
+
+
+def test_chunked_attention_pairs_keys_and_kv_cache() -> None:
+    chunked = Step(batch=np.array(1.0), new_tokens=np.array(10.0), past=np.array(0.0), chunk=4)
+    # Positions 1..10 see 1,2,3,4,1,2,3,4,1,2 keys of their own chunk.
+    assert float(chunked.causal_pairs) == 23
+    decode = Step(batch=np.array(1.0), new_tokens=np.array(1.0), past=np.array(9.0), chunk=4)
+    assert float(decode.keys) == 2  # position 10 is the 2nd of its chunk
+    spec = spec_from_config(LLAMA4)
+    kv = kv_cache_bytes(
+        spec, Quantization(), np.array(1.0), np.array(10.0), kv_spans(spec, AnalysisOptions())
+    )
+    # 16 bytes per token and layer; the global layer holds 10 tokens, chunked ones one chunk.
+    assert float(kv) == 16 * 10 + 3 * 16 * 4
+
+
+def test_chunked_flash_attention_counts_only_pairs_within_chunks(toy_device) -> None:
+    spec = spec_from_config(LLAMA4)
+    options = AnalysisOptions(flash_attention=True)
+    toy = toy_device.model_copy(update={"onchip_memory_per_unit": 64 * 1024})
+    graph = build_graph(spec, options, toy)
+    prefill = Step(batch=np.array(1.0), new_tokens=np.array(10.0), past=np.array(0.0))
+    (chunked,) = _op(graph, FlashAttention, chunk=4)
+    (full,) = _op(graph, FlashAttention, chunk=None)
+    # (4d + 5) b H pairs with d = 4, H = 2: 23 pairs chunked, 55 causal.
+    assert float(chunked.cost(prefill, _prec()).ops) == 21 * 2 * 23
+    assert float(full.cost(prefill, _prec()).ops) == 21 * 2 * 55
+
+
+def test_generation_in_closed_form_across_chunk_boundaries(toy_device) -> None:
+    spec = spec_from_config(LLAMA4)
+    s, g = 6, 12
+    whole = rooflens.analyze(spec, toy_device, prompt_len=s, gen_len=g)
+    # Decode steps run at contexts 6..16, crossing chunk starts at 8, 12 and 16.
+    steps = [
+        rooflens.analyze(spec, toy_device, prompt_len=c).totals()["decode"]
+        for c in range(s, s + g - 1)
+    ]
+    prefill = whole.totals()["prefill"]
+    assert float(whole.generation["ops"]) == pytest.approx(
+        float(prefill["ops"]) + sum(float(st["ops"]) for st in steps), rel=1e-12
+    )
+    assert float(whole.generation["decode_time"]) == pytest.approx(
+        sum(float(st["time"]) for st in steps), rel=1e-9
+    )
+
+
+# --- DeepSeek-V3.2: the lightning indexer and top-k MLA ------------------------------------
+
+
+def test_dsa_indexer_parameters_scores_and_topk_attention() -> None:
+    spec = spec_from_config(DSA)
+    graph = build_graph(spec, AnalysisOptions())
+    names = {op.name: op for op in graph.operators}
+    # wq_b 4 -> 2x4, wk 8 -> 4, LayerNorm(4) with bias, weights_proj 8 -> 2.
+    indexer = sum(names[n].params() for n in names if n.startswith("indexer_"))
+    assert indexer == 4 * 8 + 8 * 4 + 8 + 8 * 2
+    (scores,) = _op(graph, IndexerScores)
+    prefill = Step(batch=np.array(1.0), new_tokens=np.array(5.0), past=np.array(0.0))
+    cost = scores.cost(prefill, _prec())
+    # 15 causal pairs, 2 heads x (2 x 4 dot + ReLU + weight) each, one comparison per score.
+    assert (float(cost.ops), float(cost.vector_ops)) == (15 * 2 * 10, 15)
+    decode = Step(batch=np.array(1.0), new_tokens=np.array(1.0), past=np.array(10.0))
+    # Every one of the 11 keys scored; its FP8 index key and fp32 scale read.
+    assert float(scores.cost(decode, _prec()).load_kv) == 11 * (4 + 4)
+    (mla,) = _op(graph, LatentAttention)
+    assert mla.span == 3 and mla.sparse
+    # MLA reads only the top-3 latents (4 + 2 values at 2 bytes).
+    assert float(mla.cost(decode, _prec()).load_kv) == 3 * 6 * 2
+    # The cache: latent and rotary key (6 x 2 bytes) plus the 8-byte index key per token.
+    kv = kv_cache_bytes(spec, Quantization(), np.array(1.0), np.array(10.0))
+    assert float(kv) == 10 * (12 + 8)
+
+
+def test_glm5_shared_indexer_layers_skip_the_indexer() -> None:
+    config = {
+        **DSA,
+        "model_type": "glm_moe_dsa",
+        "num_hidden_layers": 4,
+        "first_k_dense_replace": 4,
+        "indexer_types": ["full", "shared", "shared", "full"],
+    }
+    spec = spec_from_config(config)
+    assert spec.index_layers == 2
+    graph = build_graph(spec, AnalysisOptions())
+    indexer = sum(
+        graph.count(op) * op.params() for op in graph.operators if op.name.startswith("indexer_")
+    )
+    assert indexer == 2 * 88  # two layers hold an indexer of 88 parameters
+    # Index keys cached in the two indexer layers only: 8 bytes per token there.
+    kv = kv_cache_bytes(spec, Quantization(), np.array(1.0), np.array(10.0))
+    assert float(kv) == 10 * (4 * 12 + 2 * 8)
+
+
+# --- Checkpoint quantization ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "bits", "a_bits", "skipped"),
+    [
+        ({"quant_method": "fp8", "weight_block_size": [128, 128]}, 8 + 32 / 16384, 8, ()),
+        ({"quant_method": "mxfp4"}, 4.25, 16, ()),
+        (
+            {
+                "quant_method": "modelopt",
+                "quant_algo": "NVFP4",
+                "group_size": 16,
+                "exclude_modules": ["lm_head", "model.layers.0.self_attn*"],
+            },
+            4.5,
+            4,
+            ("attention",),
+        ),
+        (
+            {
+                "quant_method": "awq",
+                "bits": 4,
+                "group_size": 128,
+                "zero_point": True,
+                "modules_to_not_convert": ["visual"],
+            },
+            4 + 20 / 128,
+            16,
+            (),
+        ),
+        ({"quant_method": "gptq", "bits": 8, "group_size": -1}, 8 + 24 / 4096, 16, ()),
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "config_groups": {
+                    "group_0": {
+                        "targets": ["Linear"],
+                        "weights": {
+                            "num_bits": 8,
+                            "type": "float",
+                            "strategy": "block",
+                            "block_structure": [128, 128],
+                        },
+                        "input_activations": {"num_bits": 8, "type": "float", "dynamic": True},
+                    }
+                },
+                "ignore": ["lm_head", "re:.*mlp.gate$"],
+            },
+            8 + 32 / 16384,
+            8,
+            ("router",),
+        ),
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "config_groups": {
+                    "group_0": {
+                        "weights": {
+                            "num_bits": 4,
+                            "type": "float",
+                            "strategy": "tensor_group",
+                            "group_size": 16,
+                        },
+                        "input_activations": {"num_bits": 4, "type": "float"},
+                    }
+                },
+                "ignore": ["lm_head", "re:.*self_attn.*", "model.layers.0.mlp.shared_experts"],
+            },
+            4.5,
+            4,
+            ("attention", "shared_experts"),
+        ),
+    ],
+)
+def test_quantization_config_bits_per_weight(config, bits, a_bits, skipped) -> None:
+    checkpoint = read_quantization_config(config)
+    assert checkpoint.quantization.weight_bits_per_param(4096) == pytest.approx(bits)
+    assert checkpoint.quantization.a_bits == a_bits
+    assert checkpoint.unquantized == skipped
+
+
+def test_unknown_quant_method_and_module_are_refused() -> None:
+    with pytest.raises(ModelConfigError, match=r"'hqq'.*supported: fp8, mxfp4"):
+        read_quantization_config({"quant_method": "hqq"})
+    with pytest.raises(ModelConfigError, match="'foo'"):
+        read_quantization_config({"quant_method": "mxfp4", "modules_to_not_convert": ["foo"]})
+    with pytest.raises(ModelConfigError, match="quant_method=None"):
+        spec_from_config({**GPT_OSS, "quantization_config": {"bits": 4}})
+
+
+def test_bundled_fp8_checkpoint_reads_its_blocks() -> None:
+    spec = load_model("deepseek-ai/DeepSeek-V3")
+    q = default_quantization(spec)
+    assert (q.w_format, q.w_bits, q.a_bits, q.w_scale) == ("fp", 8, 8, 16384)
+    assert default_quantization(load_model("meta-llama/Llama-2-7b-hf")) == Quantization()
+
+
+# --- Multimodal wrapper --------------------------------------------------------------------
+
+
+def test_gemma3_wrapper_reads_the_language_model_and_the_vision_tower(toy_device) -> None:
+    spec = spec_from_config(GEMMA3)
+    assert (spec.model_type, spec.window_layers, spec.qk_norm) == ("gemma3", 1, True)
+    # Language model: q 64, k 32, v 32, o 64, q/k norms 4 + 4, four norms 32, MLP 3 x 48.
+    assert build_graph(spec, AnalysisOptions()).params() == 2 * 376 + 128 + 8
+    # Vision: patch conv 12 -> 4 with bias, 4 learned positions, one block (2 LayerNorms,
+    # q/k/v/o with biases, fc1/fc2 with biases), post LayerNorm, projector RMSNorm and a
+    # 4 -> 8 linear without bias.
+    assert vision_params(spec) == 52 + 16 + 16 + 80 + 30 + 28 + 8 + 4 + 32
+    vision = price_images(spec, toy_device, 1)
+    qk = vision.names.index("vision_qk_matmul")
+    # Bidirectional: all 4 x 4 patch pairs, 2 heads of 2 dims: 2 b H q k d.
+    assert float(vision.ops[qk]) == 2 * 1 * 2 * 4 * 4 * 2
+    with_image = rooflens.analyze(spec, toy_device, prompt_len=10, gen_len=2, images=1)
+    assert float(with_image.prompt_len) == 11  # one image token joins the prompt
+    assert float(with_image.generation["ttft"]) == pytest.approx(
+        float(with_image.steps["prefill"].step_time() + with_image.steps["vision"].step_time())
+    )
+
+
+def test_images_for_a_text_only_model_are_refused(toy_device) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        rooflens.analyze(spec_from_config(GPT_OSS), toy_device, prompt_len=8, images=1)
+    assert info.value.field == "images"
+
+
+# --- Config errors -------------------------------------------------------------------------
+
+
+def test_unknown_model_type_names_the_supported_ones() -> None:
+    with pytest.raises(ModelConfigError, match=r"'nope'.*gpt_oss.*llama4"):
+        spec_from_config({"model_type": "nope"})
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({k: v for k, v in GPT_OSS.items() if k != "num_local_experts"}, "num_local_experts"),
+        ({k: v for k, v in DSA.items() if k != "kv_lora_rank"}, "kv_lora_rank"),
+        ({"model_type": "llama4"}, "text_config"),
+        ({**GPT_OSS, "layer_types": ["full_attention"]}, "layer_types"),
+    ],
+)
+def test_a_missing_or_inconsistent_field_is_named(config, field) -> None:
+    with pytest.raises(ModelConfigError, match=field):
+        spec_from_config(config)
+
+
+# --- MTP and the bundled models ------------------------------------------------------------
+
+
+def test_mtp_modules_counted_apart_as_deepseek_v3_stores_them() -> None:
+    # DeepSeek-V3's checkpoint (less FP8 scales) holds 684,489,845,504 parameters, of which
+    # 671,026,419,200 are the main model (tests/data/published_params.toml).
+    spec = load_model("deepseek-ai/DeepSeek-V3")
+    assert mtp_params(spec) == 684_489_845_504 - 671_026_419_200
+    assert mtp_params(load_model("moonshotai/Kimi-K2-Instruct")) == 0
+
+
+NEW_MODELS = [
+    "openai/gpt-oss-20b",
+    "openai/gpt-oss-120b",
+    "meta-llama/Llama-4-Scout-17B-16E",
+    "meta-llama/Llama-4-Maverick-17B-128E",
+    "google/gemma-3-1b-it",
+    "google/gemma-3-27b-it",
+    "deepseek-ai/DeepSeek-V3.2",
+    "zai-org/GLM-4.5",
+    "zai-org/GLM-4.5-Air",
+    "zai-org/GLM-5.1",
+    "moonshotai/Kimi-K2-Instruct",
+    "MiniMaxAI/MiniMax-M2",
+    "Qwen/Qwen3-VL-4B-Instruct",
+    "mistralai/Mistral-Small-3.2-24B-Instruct-2506",
+]
+
+
+@pytest.mark.parametrize("model_id", NEW_MODELS)
+def test_every_new_model_analyses_with_its_checkpoint_precision(model_id: str) -> None:
+    spec = load_model(model_id)
+    images = 1 if spec.vision else 0
+    native = {
+        "quantization": default_quantization(spec),
+        "unquantized_modules": unquantized_modules(spec),
+    }
+    result = rooflens.core.analyze(
+        spec,
+        rooflens.get_device("h200-sxm"),
+        prompt_len=512,
+        gen_len=8,
+        options=AnalysisOptions(**native),
+        images=images,
+    )
+    assert {"prefill", "decode"} <= set(result.steps)
+    assert ("vision" in result.steps) == bool(spec.vision)
+    assert float(result.generation["ttft"]) > 0 and float(result.generation["tpot"]) > 0
+    memory = result.memory["generation"]
+    assert float(memory.kv_cache) > 0 and float(memory.total) > float(memory.weights)
+    if spec.checkpoint_quant is not None:  # a quantized checkpoint stores fewer bytes
+        plain = rooflens.core.analyze(spec, rooflens.get_device("h200-sxm"), prompt_len=512)
+        assert float(memory.weights) < float(plain.memory["decode"].weights)
+
+
+def test_gpt_oss_20b_serves_requests() -> None:
+    requests = Requests(np.array([0.0, 0.05]), np.array([600, 300]), np.array([12, 6]), 0)
+    result = rooflens.simulate("openai/gpt-oss-20b", "h100-sxm", requests)
+    rows = result.requests
+    assert len(rows) == 2 and (rows["ttft"] > 0).all() and (rows["tpot"] > 0).all()
+    # Alone at t = 0, the first request sees the analyzer's prefill.
+    alone = rooflens.analyze("openai/gpt-oss-20b", "h100-sxm", prompt_len=600, gen_len=12)
+    assert rows.iloc[0]["ttft"] == pytest.approx(float(alone.generation["ttft"]), rel=1e-9)
+
+
+def test_mtp_modules_draft_for_built_in_speculative_decoding() -> None:
+    one = rooflens.speculate("deepseek-ai/DeepSeek-V3", "h200-sxm", gamma=1, alpha=0.8, mtp=True)
+    two = rooflens.speculate("deepseek-ai/DeepSeek-V3", "h200-sxm", gamma=2, alpha=0.8, mtp=True)
+    # Leviathan et al.: (1 - a^(g+1)) / (1 - a) tokens per target step.
+    assert float(one.tokens_per_step) == pytest.approx(1.8)
+    assert float(two.tokens_per_step) == pytest.approx(1 + 0.8 + 0.64)
+    # gamma sequential steps of the same module; one module is far cheaper than 61 layers.
+    assert float(two.draft_time) == pytest.approx(2 * float(one.draft_time))
+    assert float(one.draft_time) < float(one.plain_step) / 5
+    with pytest.raises(InvalidInputError) as info:
+        rooflens.speculate("moonshotai/Kimi-K2-Instruct", "h200-sxm", gamma=1, alpha=0.8, mtp=True)
+    assert info.value.field == "mtp"
