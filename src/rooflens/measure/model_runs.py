@@ -12,10 +12,12 @@ import torch
 
 from rooflens.measure.timing import time_eager, time_graph
 
-GQA_SDPA = "rooflens_sdpa_gqa"
+# No "sdpa" in the name: transformers would then demand the model's own SDPA support, which
+# Gemma-2 withholds for its logit soft-capping (see docs/measurement.md).
+GQA_ATTENTION = "rooflens_gqa"
 
 
-def _sdpa_gqa(
+def _gqa_attention(
     module: Any,
     query: torch.Tensor,
     key: torch.Tensor,
@@ -23,19 +25,39 @@ def _sdpa_gqa(
     attention_mask: torch.Tensor | None,
     scaling: float | None = None,
     dropout: float = 0.0,
+    sliding_window: int | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """Attention that reads each K/V head once (as FlashAttention and serving engines do).
 
     transformers' own SDPA path repeats K and V for every query head whenever it has a mask,
-    which a static cache always brings. Here the cache holds exactly the step's keys, so the
-    mask is the plain causal one (prefill) or none (one new token), and no mask is needed.
+    which a static cache always brings. The runner's cache holds exactly the keys a step
+    attends (a windowed layer's decode cache holds the window), so a decode attends every key
+    and a prefill is causal, banded to the window where the prompt is longer than it.
+    Soft-capping of the logits (Gemma-2) is left out: FlashAttention applies it in registers.
     """
     q_len, k_len = query.shape[2], key.shape[2]
     if q_len not in (1, k_len):
-        raise ValueError("GQA attention expects a full cache: one new token, or a prefill")
+        raise ValueError(
+            f"attention of {q_len} new tokens over {k_len} keys: the runner measures a decode "
+            "step (one new token) or a prefill into an empty cache"
+        )
+    mask = None
+    if q_len > 1 and sliding_window is not None and q_len > sliding_window:
+        # Query i sees keys i - window < j <= i. A dense band mask: SDPA computes every score.
+        rows = torch.arange(q_len, device=query.device)
+        offset = rows[:, None] - rows[None, :]
+        mask = (offset >= 0) & (offset < sliding_window)
+    # Most keys one query of this layer attends: what attention_spans prices per layer.
+    module.rooflens_keys = k_len if sliding_window is None else min(k_len, sliding_window)
     out = torch.nn.functional.scaled_dot_product_attention(
-        query, key, value, is_causal=q_len > 1, scale=scaling, enable_gqa=True
+        query,
+        key,
+        value,
+        attn_mask=mask,
+        is_causal=q_len > 1 and mask is None,
+        scale=scaling,
+        enable_gqa=True,
     )
     return out.transpose(1, 2).contiguous(), None
 
@@ -43,7 +65,30 @@ def _sdpa_gqa(
 def _register_attention() -> None:
     from transformers import AttentionInterface
 
-    AttentionInterface.register(GQA_SDPA, _sdpa_gqa)
+    AttentionInterface.register(GQA_ATTENTION, _gqa_attention)
+
+
+def layer_windows(config: Any) -> list[int | None]:
+    """The sliding window of each decoder layer as transformers applies it: every layer's
+    (Mistral, Phi-3), those `layer_types` marks sliding (Gemma-2, Qwen with the window on), or
+    none."""
+    layers = config.num_hidden_layers
+    window = getattr(config, "sliding_window", None)
+    types = getattr(config, "layer_types", None)
+    if window is None:
+        return [None] * layers
+    if types is not None:
+        return [window if kind == "sliding_attention" else None for kind in types]
+    return [window] * layers
+
+
+# Config names transformers no longer knows: the architecture they stand for, its defaults, and
+# the fields renamed since (Falcon's first configs, "RefinedWeb").
+_FALCON_FIELDS = {"n_head": "num_attention_heads", "n_layer": "num_hidden_layers"}
+MODEL_TYPE_ALIASES = {
+    "RefinedWebModel": ("falcon", {"new_decoder_architecture": False}, _FALCON_FIELDS),
+    "RefinedWeb": ("falcon", {"new_decoder_architecture": True}, _FALCON_FIELDS),
+}
 
 
 def _kernel_time_by_profiler(fn: Any) -> float:
@@ -60,52 +105,103 @@ def _kernel_time_by_profiler(fn: Any) -> float:
     return total_us / 1e6
 
 
+def transformers_config(config: dict[str, Any]) -> Any:
+    """The transformers config object for a config.json's fields."""
+    from transformers import AutoConfig
+
+    fields = {k: v for k, v in config.items() if k not in ("architectures", "auto_map")}
+    model_type = fields.pop("model_type")
+    if model_type in MODEL_TYPE_ALIASES:
+        model_type, defaults, renamed = MODEL_TYPE_ALIASES[model_type]
+        fields = defaults | {renamed.get(k, k): v for k, v in fields.items()}
+    return AutoConfig.for_model(model_type, **fields)
+
+
+# Torch.compile's mode for the compiled engine: inductor's fused kernels replayed from CUDA
+# graphs, what engines built on torch.compile run; it compiles in tens of seconds where
+# "max-autotune" would benchmark GEMM configurations for minutes.
+COMPILE_MODE = "reduce-overhead"
+
+
 class ModelRunner:
     """A model built from its config.json, on `device`, with random weights, or loaded from
     `weights`, a local checkpoint folder; `attention` is a transformers attention
-    implementation ("sdpa" for its stock one)."""
+    implementation ("sdpa" for its stock one): where a model class refuses the default one, its
+    own SDPA, then eager, is used (`self.attention` says which). `compiled` runs the forward
+    through torch.compile (COMPILE_MODE)."""
 
     def __init__(
         self,
         config: dict[str, Any],
         device: str,
         dtype: torch.dtype = torch.bfloat16,
-        attention: str = GQA_SDPA,
+        attention: str = GQA_ATTENTION,
         weights: str | None = None,
+        compiled: bool = False,
     ):
-        from transformers import AutoConfig, AutoModelForCausalLM
+        from transformers import AutoModelForCausalLM
 
         _register_attention()
-        fields = {k: v for k, v in config.items() if k not in ("architectures", "auto_map")}
-        model_type = fields.pop("model_type")
-        self.config = AutoConfig.for_model(model_type, **fields)
-        self.device, self.dtype = device, dtype
+        self.config = transformers_config(config)
+        self.device, self.dtype, self.compiled = device, dtype, compiled
         if weights is not None:  # a local folder with a checkpoint: real weights
             model = AutoModelForCausalLM.from_pretrained(
                 weights, dtype=dtype, attn_implementation=attention
             )
             self.model = model.to(device).eval()
             self.config = self.model.config
-            return
-        with torch.device(device):
-            self.model = AutoModelForCausalLM.from_config(
-                self.config, dtype=dtype, attn_implementation=attention
-            ).eval()
+            self.attention = attention
+        else:
+            fallbacks = [attention] + [a for a in ("sdpa", "eager") if a != attention]
+            for choice in fallbacks:
+                try:
+                    with torch.device(device):
+                        self.model = AutoModelForCausalLM.from_config(
+                            self.config, dtype=dtype, attn_implementation=choice
+                        ).eval()
+                except (ValueError, KeyError):  # the class does not dispatch to this one
+                    if choice == fallbacks[-1]:
+                        raise
+                    continue
+                self.attention = choice
+                break
+        self.forward = self.model.forward
+        if compiled:
+            self.forward = torch.compile(self.model.forward, mode=COMPILE_MODE, dynamic=False)
 
     def params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
+    def attended_keys(self) -> list[int]:
+        """Most keys one query attended in each attention layer during the last step (the
+        runner's own attention only; empty with transformers' attention)."""
+        return [int(m.rooflens_keys) for m in self.model.modules() if hasattr(m, "rooflens_keys")]
+
+    def _cache(self, new_tokens: int, past: int) -> Any:
+        """A static cache of exactly the keys each layer attends: the whole sequence, or for a
+        windowed layer's decode the window (the last token sees the window's keys only)."""
+        from transformers import StaticCache
+        from transformers.cache_utils import StaticLayer
+
+        total = past + new_tokens
+        cache = StaticCache(config=self.config, max_cache_len=total)
+        windows = layer_windows(self.config)
+        if len(cache.layers) == len(windows):  # transformers' own sliding layers roll a copy
+            cache.layers = [
+                StaticLayer(max_cache_len=total if past == 0 or w is None else min(total, w))
+                for w in windows
+            ]
+        return cache
+
     def _step(self, batch: int, new_tokens: int, past: int):
         """A repeatable step: transformers' static cache advances its own fill counter on every
         call, so each call ends by winding the counters back (one fused kernel)."""
-        from transformers import StaticCache
-
-        cache = StaticCache(config=self.config, max_cache_len=past + new_tokens)
+        cache = self._cache(new_tokens, past)
         ids = torch.randint(0, self.config.vocab_size, (batch, new_tokens), device=self.device)
         position = torch.arange(past, past + new_tokens, device=self.device)
 
         def forward() -> object:
-            return self.model(
+            return self.forward(
                 ids,
                 past_key_values=cache,
                 cache_position=position,
@@ -115,8 +211,8 @@ class ModelRunner:
 
         forward()  # allocates the cache
         counters = [layer.cumulative_length for layer in cache.layers]
-        for counter in counters:
-            counter.fill_(past)
+        for layer, counter in zip(cache.layers, counters, strict=True):
+            counter.fill_(layer.max_cache_len - new_tokens)
 
         def call() -> object:
             logits = forward()
@@ -126,8 +222,10 @@ class ModelRunner:
         return call
 
     def _release(self) -> None:
-        gc.collect()
+        """Device memory of the last step back to the driver (a CPU run has nothing to free:
+        a full collection there costs a second in a process holding transformers)."""
         if self.device == "cuda":
+            gc.collect()
             torch.cuda.empty_cache()
 
     @torch.inference_mode()
@@ -149,10 +247,17 @@ class ModelRunner:
         if self.device == "cuda":
             torch.cuda.synchronize()
             result["peak_memory"] = torch.cuda.max_memory_allocated()
-        result["eager"] = time_eager(
-            call, self.device, repeats=3 if new_tokens > 1 else 5, warmup=1, before=before
-        )
-        if self.device == "cuda" and graphs:
+        if self.compiled:
+            # reduce-overhead replays its own CUDA graphs, which cannot be captured again: the
+            # step is timed by wall clock around the compiled call, after it has compiled.
+            seconds = time_eager(call, self.device, repeats=10, warmup=3, before=before)
+            method = f"torch.compile(mode={COMPILE_MODE!r}), wall clock per call"
+            result |= {"eager": seconds, "graph": seconds, "graph_method": method}
+        else:
+            result["eager"] = time_eager(
+                call, self.device, repeats=3 if new_tokens > 1 else 5, warmup=1, before=before
+            )
+        if self.device == "cuda" and graphs and not self.compiled:
             try:
                 result["graph"] = time_graph(
                     call, calls_per_graph=1, repeats=5, warmup=2, before=before
@@ -162,6 +267,13 @@ class ModelRunner:
                 torch.cuda.synchronize()
                 result["graph"] = _kernel_time_by_profiler(call)
                 result["graph_method"] = f"kernel sum by profiler ({str(exc).splitlines()[0]})"
+        result["attention"] = self.attention
+        keys = self.attended_keys()
+        if keys:
+            result["attended_keys"] = keys
+        experts = getattr(self.config, "_experts_implementation", None)
+        if experts is not None:
+            result["experts_implementation"] = experts
         del call
         self._release()
         return result

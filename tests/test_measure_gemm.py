@@ -1,0 +1,60 @@
+"""The GEMM check's shape list against aiconfigurator's H200 database, and its report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from rooflens.measure.gemm_check import (
+    REFERENCE,
+    load_shapes,
+    report,
+    run,
+    shapes_with_latencies,
+)
+
+# The database's bf16 rows for the listed shapes, extracted from aiconfigurator-core 0.12.0's
+# systems/data/h200_sxm/gemm/*/*/gemm_perf.parquet (Apache-2.0) by read_aiconfigurator.
+EXTRACT = Path(__file__).parent / "data" / "aiconfigurator_h200_gemm_bf16.csv"
+
+
+def test_committed_shapes_carry_the_database_latencies() -> None:
+    shapes = load_shapes()
+    expected = shapes_with_latencies(pd.read_csv(EXTRACT))
+    assert len(shapes) == 64 and len({(s["m"], s["n"], s["k"]) for s in shapes}) == 64
+    assert [(s["m"], s["n"], s["k"]) for s in shapes] == [
+        (s["m"], s["n"], s["k"]) for s in expected
+    ]
+    for got, want in zip(shapes, expected, strict=True):
+        assert got["db_ms"].keys() == want["db_ms"].keys()
+        for name, value in want["db_ms"].items():
+            assert got["db_ms"][name] == pytest.approx(value, rel=1e-9)
+    assert all(REFERENCE in s["db_ms"] for s in shapes)
+    # One row read off the parquet by hand: vLLM 0.24.0, F.linear, m=1, n=k=4096.
+    first = next(s for s in shapes if (s["m"], s["n"], s["k"]) == (1, 4096, 4096))
+    assert first["db_ms"][REFERENCE] == pytest.approx(0.01255733354224099, rel=1e-12)
+    # Decode-like to prefill-like rows, over the database's range.
+    assert {s["m"] for s in shapes} == {1, 8, 32, 128, 512, 2048, 8192, 32768}
+
+
+def test_report_is_the_median_absolute_relative_error() -> None:
+    rows = [
+        {"torch_s": 1.1e-3, "db_ms": {REFERENCE: 1.0}},
+        {"torch_s": 1.8e-3, "db_ms": {REFERENCE: 2.0, "sglang-0.5.14": 1.5}},
+        {"torch_s": 5.0e-3, "db_ms": {REFERENCE: 4.0}},
+        {"error": "out of memory", "db_ms": {REFERENCE: 4.0}},
+    ]
+    summary = report(rows)
+    assert summary[REFERENCE]["median_abs_error"] == pytest.approx(0.1)  # of 0.1, 0.1, 0.25
+    assert summary[REFERENCE]["max_abs_error"] == pytest.approx(0.25)
+    assert summary[REFERENCE]["shapes"] == 3
+    assert summary["sglang-0.5.14"]["median_abs_error"] == pytest.approx(0.2)
+    assert "trtllm-1.3.0rc20" not in summary
+
+
+def test_run_times_each_shape_on_the_cpu() -> None:
+    rows = run([{"m": 4, "n": 32, "k": 16, "db_ms": {}}], "cpu", torch.float32)
+    assert rows[0]["torch_s"] > 0 and (rows[0]["m"], rows[0]["n"], rows[0]["k"]) == (4, 32, 16)
