@@ -220,6 +220,12 @@ def test_layer_patterns_count_each_kind_of_layer() -> None:
     jamba = load_model("ai21labs/Jamba-v0.1")
     # Attention at layers 4, 12, 20, 28; MoE at every odd layer.
     assert (jamba.mixer_layers, jamba.attention_layers, jamba.dense_layers) == (28, 4, 16)
+    minimax = load_model("MiniMaxAI/MiniMax-Text-01")
+    assert (minimax.mixer_layers, minimax.attention_layers) == (70, 10)
+    kimi = load_model("moonshotai/Kimi-Linear-48B-A3B-Instruct")
+    # KDA in 20 layers, MLA in 7 (layers 4, 8, ..., 24, 27), the first layer's MLP dense.
+    assert (kimi.mixer_layers, kimi.attention_layers, kimi.dense_layers) == (20, 7, 1)
+    assert kimi.is_mla
     falcon = load_model("tiiuae/Falcon-H1-0.5B-Base")
     graph = build_graph(falcon, AnalysisOptions())
     # Side by side: attention and Mamba2 in each of the 36 layers, one three-way add.

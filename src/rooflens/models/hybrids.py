@@ -219,10 +219,96 @@ def _granite_hybrid(c: _Config, name: str) -> ModelSpec:
     )
 
 
+def _minimax(c: _Config, name: str) -> ModelSpec:
+    """MiniMax-Text-01/M1: lightning attention with full softmax attention every 8th layer
+    (`layer_types`, or the original `attn_type_list`: 0 lightning, 1 softmax), every layer MoE."""
+    n = c.req("num_hidden_layers")
+    kinds = c.raw.get("layer_types")
+    if kinds is None and c.raw.get("attn_type_list") is not None:
+        codes = {0: "linear_attention", 1: "full_attention"}
+        kinds = [codes.get(k, str(k)) for k in c.raw["attn_type_list"]]
+    if kinds is None:  # the transformers default alternates
+        kinds = ["full_attention" if (i + 1) % 2 else "linear_attention" for i in range(n)]
+    counts = _count(c, kinds, "layer_types", {"linear_attention", "full_attention"})
+    heads, hidden = c.req("num_attention_heads"), c.req("hidden_size")
+    head_dim = c.get("head_dim", hidden // heads)
+    mixer = Mixer(
+        kind="lightning",
+        num_heads=heads,
+        head_dim=head_dim,
+        num_key_heads=heads,
+        key_dim=head_dim,
+        chunk_size=c.get("block_size", 256),
+    )
+    return _llama_like(
+        c,
+        name,
+        head_dim=head_dim,
+        num_experts=c.req("num_local_experts"),
+        experts_per_token=c.req("num_experts_per_tok"),
+        expert_intermediate_size=c.req("intermediate_size"),
+        mixer=mixer,
+        mixer_layers=counts["linear_attention"],
+        attention_layers=counts["full_attention"],
+    )
+
+
+def _kimi_linear(c: _Config, name: str) -> ModelSpec:
+    """Kimi Linear: Kimi Delta Attention and MLA (no rotary) 3:1 (`linear_attn_config`'s
+    1-based `kda_layers`/`full_attn_layers`), DeepSeek-style MoE after `first_k_dense_replace`
+    dense layers."""
+    n = c.req("num_hidden_layers")
+    linear = c.req("linear_attn_config")
+    kinds = c.raw.get("layer_types")
+    if kinds is None and "full_attn_layers" in linear:
+        full = set(linear["full_attn_layers"])
+        kinds = ["full_attention" if i + 1 in full else "linear_attention" for i in range(n)]
+    if kinds is None:  # the transformers default
+        kinds = ["full_attention" if i and i % 4 == 0 else "linear_attention" for i in range(n)]
+    counts = _count(c, kinds, "layer_types", {"linear_attention", "full_attention"})
+    heads, dim = linear.get("num_heads", 32), linear.get("head_dim", 128)
+    mixer = Mixer(
+        kind="kda",
+        num_heads=heads,
+        head_dim=dim,
+        num_key_heads=heads,
+        key_dim=dim,
+        conv_kernel=linear.get("short_conv_kernel_size", 4),
+        # The decay and output gates go through a head_dim-wide bottleneck (f_a/f_b, g_a/g_b).
+        low_rank=dim,
+        chunk_size=64,
+    )
+    nope, rope = c.req("qk_nope_head_dim"), c.req("qk_rope_head_dim")
+    expert = c.req("moe_intermediate_size")
+    shared = c.get("num_shared_experts", 1)
+    return _llama_like(
+        c,
+        name,
+        head_dim=nope + rope,
+        num_kv_heads=c.req("num_attention_heads"),
+        q_lora_rank=c.raw.get("q_lora_rank"),
+        kv_lora_rank=c.req("kv_lora_rank"),
+        qk_rope_head_dim=rope,
+        v_head_dim=c.req("v_head_dim"),
+        num_experts=c.req("num_experts"),
+        experts_per_token=c.req("num_experts_per_token", "num_experts_per_tok"),
+        expert_intermediate_size=expert,
+        shared_intermediate_size=expert * shared or None,
+        # Sigmoid routing with a per-expert score correction bias, as DeepSeek-V3.
+        router_bias=True,
+        dense_layers=c.get("first_k_dense_replace", 1),
+        mixer=mixer,
+        mixer_layers=counts["linear_attention"],
+        attention_layers=counts["full_attention"],
+    )
+
+
 HYBRID_READERS: dict[str, Callable[[_Config, str], ModelSpec]] = {
     "qwen3_next": _qwen3_next,
     "nemotron_h": _nemotron_h,
     "jamba": _jamba,
     "falcon_h1": _falcon_h1,
     "granitemoehybrid": _granite_hybrid,
+    "minimax": _minimax,
+    "kimi_linear": _kimi_linear,
 }
