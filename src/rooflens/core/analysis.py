@@ -180,7 +180,9 @@ def _footprint(
 ) -> Footprint:
     quant = options.quantization
     weights = weight_bytes(graph, quant)
-    kv = kv_cache_bytes(model, quant, b, tokens, spans)
+    # Pipeline stages hold their share of the (global) mixer layers' state.
+    held = graph.num_layers / (graph.total_layers or graph.num_layers)
+    kv = kv_cache_bytes(model, quant, b, tokens, spans, held)
     host = 0.0
     # Offloaded state lives in host memory; the device double-buffers two layers of it.
     if options.offload_weights:

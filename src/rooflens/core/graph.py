@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
+from rooflens.core.mixers import mixer_operators
 from rooflens.core.model import ModelSpec
 from rooflens.core.operators import (
     Activation,
@@ -59,7 +60,7 @@ def build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | Non
     """The operators one device runs per step, with the number of layers it holds."""
     par = options.parallelism
     local = local_model(model, par)
-    mlp_layers = (model.dense_layers, model.num_layers - model.dense_layers)
+    mlp_layers = (model.dense_layers, model.mlp_layers_count - model.dense_layers)
     block = _block(local, options, device, mlp_layers)
     ops = [*_embedding(local), *block, *_head(local, options)]
     if options.early_exit_depth < 1:
@@ -115,6 +116,13 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
     widths = [w for w in (model.expert_intermediate_size, model.shared_intermediate_size) if w]
     if any(w % tp for w in widths):
         raise InvalidInputError("tp", tp, f"a divisor of {model.name}'s expert widths {widths}")
+    if model.mixer is not None and not model.mixer.splits_over(tp):
+        raise InvalidInputError(
+            "tp",
+            tp,
+            f"a divisor of {model.name}'s {model.mixer.num_heads} recurrent-mixer heads that "
+            f"divides, or is a multiple of, its {model.mixer.num_key_heads} key heads",
+        )
     if tp == 1 and pp == 1 and ep == 1:
         return model
     experts = {
@@ -126,6 +134,8 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
         # Each device holds E/ep experts and receives k/ep of each token's routes on average.
         experts["num_experts"] = model.num_experts // ep
         experts["experts_per_token"] = model.experts_per_token / ep
+    if model.mixer is not None:
+        experts["mixer"] = model.mixer.split(tp)
     return model.model_copy(
         update=experts
         | {
@@ -352,7 +362,9 @@ def _tensor_parallel(
     """Insert Megatron-LM's collectives: an all-reduce after the vocabulary-parallel embedding
     and after each row-parallel projection (one per branch, or one per parallel block), and an
     all-gather of the vocabulary-parallel logits."""
-    reduce_after = {"embed_tokens", "down_proj"} | (set() if model.parallel_block else {"o_proj"})
+    reduce_after = {"embed_tokens", "down_proj", "mixer_out_proj"} | (
+        set() if model.parallel_block else {"o_proj"}
+    )
     if model.is_moe:
         reduce_after.add("moe_combine" if model.shared_intermediate_size else "expert_down_proj")
     renamed: dict[str, str] = {}
@@ -475,6 +487,9 @@ def attention_spans(m: ModelSpec, o: AnalysisOptions) -> list[tuple[int | None, 
         kinds = [(m.num_layers - m.chunk_layers, budget), (m.chunk_layers, capped)]
         return [kind for kind in kinds if kind[0]]
     capped = min(filter(None, (m.sliding_window, budget)), default=None)
+    if m.is_hybrid:
+        # Only the attention layers of a hybrid cache keys (recurrent layers keep a state).
+        return [(m.attention_layers_count, capped)]
     if m.sliding_window is None or m.window_layers is None:
         return [(None, capped)]
     return [(m.num_layers - m.window_layers, budget), (m.window_layers, capped)]
@@ -483,7 +498,8 @@ def attention_spans(m: ModelSpec, o: AnalysisOptions) -> list[tuple[int | None, 
 def kv_spans(m: ModelSpec, o: AnalysisOptions) -> tuple[tuple[float, int | None], ...]:
     """(share of layers, most keys each keeps) for the KV cache, from `attention_spans`."""
     return tuple(
-        ((layers or m.num_layers) / m.num_layers, span) for layers, span in attention_spans(m, o)
+        ((m.num_layers if layers is None else layers) / m.num_layers, span)
+        for layers, span in attention_spans(m, o)
     )
 
 
@@ -881,7 +897,7 @@ def _experts(m: ModelSpec, src: str, out: str, layers: int) -> list[Operator]:
 def _mlp(m: ModelSpec, o: AnalysisOptions, src: str, mlp_layers: tuple[int, int]) -> list[Operator]:
     dense, moe = mlp_layers
     if not m.is_moe:
-        ops = _ffn(m, "", m.intermediate_size, src, "mlp_out")
+        ops = _ffn(m, "", m.intermediate_size, src, "mlp_out", layers=m.mlp_layers)
     else:
         ops = _ffn(m, "", m.intermediate_size, src, "mlp_out", layers=dense) if dense else []
         if m.shared_intermediate_size:
@@ -922,6 +938,8 @@ def _mlp(m: ModelSpec, o: AnalysisOptions, src: str, mlp_layers: tuple[int, int]
 def _block(
     m: ModelSpec, o: AnalysisOptions, device: Device | None, mlp_layers: tuple[int, int]
 ) -> list[Operator]:
+    if m.is_hybrid:
+        return _hybrid_block(m, o, device, mlp_layers)
     attn_out = "attn_out_n" if m.post_norms else "attn_out"
     mlp_out = "mlp_out_n" if m.post_norms else "mlp_out"
     add = ResidualAdd
@@ -963,6 +981,78 @@ def _block(
             "mlp_add", "block", ("x2", mlp_out), "y", width=m.hidden_size, conventions=o.conventions
         )
     )
+    return ops
+
+
+def _gated_attention(m: ModelSpec, ops: list[Operator], src: str) -> list[Operator]:
+    """Qwen3-Next's output gate: attn * sigmoid(x W_g) before o_proj (W_g is the second half of
+    its q_proj)."""
+    out: list[Operator] = []
+    for op in ops:
+        if op.name == "o_proj":
+            out += [
+                Linear(
+                    "attn_gate_proj",
+                    "block",
+                    (src,),
+                    "attn_gate",
+                    in_features=m.hidden_size,
+                    out_features=m.q_dim,
+                    bias=m.qkv_bias,
+                ),
+                Activation(
+                    "attn_gate_act",
+                    "block",
+                    ("attn", "attn_gate"),
+                    "attn_gated",
+                    width=m.q_dim,
+                    function="sigmoid",
+                ),
+            ]
+            op = replace(op, inputs=("attn_gated",))
+        out.append(op)
+    return out
+
+
+def _hybrid_block(
+    m: ModelSpec, o: AnalysisOptions, device: Device | None, mlp_layers: tuple[int, int]
+) -> list[Operator]:
+    """A block whose layers differ: each operator says in how many layers it appears. A layer
+    holds attention or the recurrent mixer (both side by side in Falcon-H1, summed into the
+    residual), then an MLP where `mlp_layers` says so (Nemotron-H has MLP-only layers)."""
+    n = m.num_layers
+    attention, mixer = m.attention_layers_count, m.mixer_layers
+    side_by_side = attention + mixer > n
+    mixing = n if side_by_side else attention + mixer
+    conv = o.conventions
+
+    def add(name: str, inputs: tuple[str, ...], out: str, layers: int) -> ResidualAdd:
+        return ResidualAdd(
+            name, "block", inputs, out, width=m.hidden_size, conventions=conv, layers=layers
+        )
+
+    ops: list[Operator] = []
+    if mixing:
+        ops.append(replace(_norm(m, o, "attn_norm", "x", "xa"), layers=mixing))
+    if attention:
+        attn = _attention(m, o, device, "xa")
+        if m.attention_output_gate:
+            attn = _gated_attention(m, attn, "xa")
+        ops += [replace(op, layers=attention) for op in attn]
+    if mixer and m.mixer is not None:
+        ops += mixer_operators(m.mixer, m.hidden_size, "xa", "mix_out", mixer, conv)
+    if side_by_side:
+        ops.append(add("attn_add", ("x", "attn_out", "mix_out"), "x2", n))
+    else:
+        if attention:
+            ops.append(add("attn_add", ("x", "attn_out"), "x2", attention))
+        if mixer:
+            ops.append(add("mixer_add", ("x", "mix_out"), "x2", mixer))
+    mlp = m.mlp_layers_count
+    if mlp:
+        ops.append(replace(_norm(m, o, "mlp_norm", "x2", "xm"), layers=mlp))
+        ops += _mlp(m, o, "xm", mlp_layers)
+        ops.append(add("mlp_add", ("x2", "mlp_out"), "y", mlp))
     return ops
 
 

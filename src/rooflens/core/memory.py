@@ -16,11 +16,31 @@ def weight_bytes(graph: Graph, quant: Quantization) -> float:
 
 
 def kv_tokens_kept(
-    tokens: np.ndarray, spans: tuple[tuple[float, int | None], ...] = ((1.0, None),)
+    tokens: np.ndarray,
+    spans: tuple[tuple[float, int | None], ...] = ((1.0, None),),
+    state_tokens: float = 0.0,
 ) -> np.ndarray:
     """Tokens' worth of every layer's KV cache a sequence of `tokens` holds: layers with a
-    window or a KV budget (`spans`: share of layers, most keys kept) keep only that many."""
-    return sum(share * np.minimum(tokens, span or np.inf) for share, span in spans)
+    window or a KV budget (`spans`: share of layers, most keys kept) keep only that many; a
+    recurrent state (`state_tokens`: its bytes in tokens' worth of KV) is held whole from the
+    sequence's first token, whatever its length."""
+    kept = sum(share * np.minimum(tokens, span or np.inf) for share, span in spans)
+    return kept + state_tokens * (np.asarray(tokens) > 0) if state_tokens else kept
+
+
+def kv_bytes_per_token(model: ModelSpec, quant: Quantization) -> float:
+    """K and V of every layer (2 x kv_heads x head_dim per token), or MLA's latent plus DSA's
+    FP8 index key."""
+    per_layer = model.kv_elements_per_token * quant.kv_bits / 8 + model.index_key_bytes
+    return model.num_layers * per_layer
+
+
+def state_bytes(model: ModelSpec, quant: Quantization) -> float:
+    """The fixed recurrent state of one sequence: every mixer layer's scan state and
+    convolution window (core.mixers.Mixer.state_bytes)."""
+    if model.mixer is None:
+        return 0.0
+    return model.mixer_layers * model.mixer.state_bytes(quant.kv_bits)
 
 
 def kv_cache_bytes(
@@ -29,13 +49,14 @@ def kv_cache_bytes(
     batch: np.ndarray,
     tokens: np.ndarray,
     spans: tuple[tuple[float, int | None], ...] = ((1.0, None),),
+    layer_share: float = 1.0,
 ) -> np.ndarray:
-    """K and V of every layer (2 x kv_heads x head_dim per token), or MLA's latent (plus DSA's
-    FP8 index key); layers with
-    a window or a KV budget (`spans`: share of layers, most keys kept) keep only that many."""
-    per_layer = model.kv_elements_per_token * quant.kv_bits / 8 + model.index_key_bytes
-    per_token = model.num_layers * per_layer
-    return batch * kv_tokens_kept(tokens, spans) * per_token
+    """K and V of every layer (2 x kv_heads x head_dim per token), or MLA's latent (plus DSA's FP8 index key); layers with
+    a window or a KV budget (`spans`: share of layers, most keys kept) keep only that many; plus
+    the recurrent state of the mixer layers, constant in the context (`layer_share`: the share
+    of the model's layers this device holds)."""
+    kv = batch * kv_tokens_kept(tokens, spans) * kv_bytes_per_token(model, quant)
+    return kv + batch * state_bytes(model, quant) * layer_share
 
 
 def peak_activation_bytes(graph: Graph, quant: Quantization, step: Step) -> np.ndarray:

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, PositiveInt, field_validator, model_validator
 
+from rooflens.core.mixers import Mixer
 from rooflens.core.operators import ACTIVATION_OPS, INDEX_KEY_SCALE_BYTES
 from rooflens.core.options import Quantization
 
@@ -135,6 +136,16 @@ class ModelSpec(BaseModel):
     kv_lora_rank: PositiveInt | None = None
     qk_rope_head_dim: int = 0
     v_head_dim: PositiveInt | None = None
+    # Hybrids (docs/model.md, "Recurrent mixers and hybrids"): `mixer_layers` layers hold the
+    # fixed-state `mixer`; `attention_layers` hold softmax attention (None: all); `mlp_layers`
+    # hold an MLP (None: all). A layer holds one mixer, except when attention and the mixer are
+    # in every layer side by side (Falcon-H1). `attention_output_gate`: sigmoid(x W_g) scales
+    # the attention output (Qwen3-Next).
+    mixer: Mixer | None = None
+    mixer_layers: int = 0
+    attention_layers: int | None = None
+    mlp_layers: int | None = None
+    attention_output_gate: bool = False
 
     @field_validator("activation")
     @classmethod
@@ -165,7 +176,24 @@ class ModelSpec(BaseModel):
             raise ValueError("index_topk needs index_heads and index_head_dim")
         if self.learned_positions < 0:
             raise ValueError(f"learned_positions={self.learned_positions} must be >= 0")
+        self._check_hybrid()
         return self
+
+    def _check_hybrid(self) -> None:
+        n = self.num_layers
+        for name in ("mixer_layers", "attention_layers", "mlp_layers"):
+            count = getattr(self, name)
+            if count is not None and not 0 <= count <= n:
+                raise ValueError(f"{name}={count} must be within num_layers={n}")
+        if (self.mixer is None) != (self.mixer_layers == 0):
+            raise ValueError("mixer and mixer_layers > 0 go together")
+        attention = self.attention_layers_count
+        side_by_side = attention == n and self.mixer_layers == n
+        if attention + self.mixer_layers > n and not side_by_side:
+            raise ValueError(
+                f"attention_layers={attention} + mixer_layers={self.mixer_layers} exceed "
+                f"num_layers={n}: layers hold one mixer, or both in every layer"
+            )
 
     def pruned(self, heads: float = 0.0, width: float = 0.0, depth: float = 0.0) -> ModelSpec:
         """Structured pruning (LLM-Pruner, Sheared-LLaMA): remove a share of the attention heads
@@ -181,6 +209,12 @@ class ModelSpec(BaseModel):
                 raise InvalidInputError(field, share, "a share in [0, 1)")
         if heads == width == depth == 0:
             return self
+        if depth and self.is_hybrid:
+            raise InvalidInputError(
+                "prune_depth",
+                depth,
+                "0 for hybrid models (which kinds of layer go is not modelled)",
+            )
         kv = max(1, round(self.num_kv_heads * (1 - heads)))
         layers = max(1, round(self.num_layers * (1 - depth)))
 
@@ -247,6 +281,23 @@ class ModelSpec(BaseModel):
     @property
     def is_moe(self) -> bool:
         return self.num_experts > 0
+
+    @property
+    def is_hybrid(self) -> bool:
+        """Layers differ in what they hold (recurrent mixers, attention-only or MLP-only)."""
+        return (
+            self.mixer is not None
+            or self.attention_layers is not None
+            or (self.mlp_layers is not None)
+        )
+
+    @property
+    def attention_layers_count(self) -> int:
+        return self.num_layers if self.attention_layers is None else self.attention_layers
+
+    @property
+    def mlp_layers_count(self) -> int:
+        return self.num_layers if self.mlp_layers is None else self.mlp_layers
 
     @property
     def token_embed_dim(self) -> int:

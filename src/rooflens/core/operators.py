@@ -451,6 +451,10 @@ class FlashAttention(Operator):
 # multiply; tanh-GELU: cube, 2 multiplies, add, tanh, add, 2 multiplies).
 ACTIVATION_OPS = {
     "relu": 1,
+    # Squared ReLU (Nemotron-H): max, square.
+    "relu2": 2,
+    # 1 / (1 + exp(-x)): exp, add, divide (gates of linear-attention layers).
+    "sigmoid": 3,
     "silu": 4,
     "swish": 4,
     "gelu": 8,

@@ -371,6 +371,10 @@ READERS: dict[str, Callable[[_Config, str], ModelSpec]] = {
     "RefinedWeb": _falcon,
     "RefinedWebModel": _falcon,
 }
+# Hybrids with recurrent mixers live in their own module, which builds on the helpers above.
+from rooflens.models.hybrids import HYBRID_READERS  # noqa: E402
+
+READERS.update(HYBRID_READERS)
 SUPPORTED_MODEL_TYPES = tuple(sorted(READERS))
 
 

@@ -82,9 +82,9 @@ class Engine:
         self.prefix = shared_prefix if config.prefix_sharing else 0
         self.prefix_cached = False
         # The shared prefix is held once, for every request, from the first that computes it.
-        kept = replica.kv_kept
-        self.used = self._units_for(kept(self.prefix)) if self.prefix else 0
-        self.reserve = None if paged else self._units_for(kept(max_len) - kept(self.prefix))
+        kept, shared = replica.kv_kept, replica.shared_kept
+        self.used = self._units_for(shared(self.prefix)) if self.prefix else 0
+        self.reserve = None if paged else self._units_for(kept(max_len) - shared(self.prefix))
         if mode == "decode":
             self.kv[:] = self.target
             self.generated[:] = 1
@@ -107,8 +107,8 @@ class Engine:
         windowed layers hold only their window)."""
         if self.reserve is not None:
             return self.reserve
-        kept = self.replica.kv_kept
-        return self._units_for(kept(kv) - kept(self.prefix))
+        kept, shared = self.replica.kv_kept, self.replica.shared_kept
+        return self._units_for(kept(kv) - shared(self.prefix))
 
     def submit(self, requests: list[int]) -> None:
         """Hand requests to this engine, in order of readiness."""

@@ -11,9 +11,10 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import build_graph, kv_spans, local_model
 from rooflens.core.hardware import Device
 from rooflens.core.memory import (
-    kv_cache_bytes,
+    kv_bytes_per_token,
     kv_tokens_kept,
     peak_activation_bytes,
+    state_bytes,
     weight_bytes,
 )
 from rooflens.core.model import ModelSpec
@@ -36,6 +37,9 @@ class Replica:
     link_bandwidth: float | None
     # (share of layers, most keys kept): sliding windows and KV budgets cap what is cached.
     kv_spans: tuple[tuple[float, int | None], ...] = ((1.0, None),)
+    # A recurrent mixer's fixed state per sequence, in tokens' worth of all-layer KV: each
+    # request holds it whole from its first token (core.memory.kv_tokens_kept).
+    state_tokens: float = 0.0
 
     @property
     def kv_capacity(self) -> float:
@@ -49,6 +53,14 @@ class Replica:
     def kv_kept(self, tokens: int | np.ndarray) -> int | np.ndarray:
         """Tokens' worth of all-layer KV cache a sequence of `tokens` holds: layers with a
         window or a budget keep only that many keys, rounded up to whole tokens."""
+        if self.kv_spans == ((1.0, None),) and not self.state_tokens:
+            return tokens
+        kept = kv_tokens_kept(tokens, self.kv_spans, self.state_tokens)
+        return np.ceil(kept - 1e-9).astype(np.int64)
+
+    def shared_kept(self, tokens: int | np.ndarray) -> int | np.ndarray:
+        """What a prefix shared by many requests holds: its KV only (each request keeps its own
+        recurrent state)."""
         if self.kv_spans == ((1.0, None),):
             return tokens
         return np.ceil(kv_tokens_kept(tokens, self.kv_spans) - 1e-9).astype(np.int64)
@@ -104,10 +116,11 @@ def build_replica(
         weights=0.0 if options.offload_weights else weights,
         activation_reserve=reserve,
         framework=options.calibration.memory_overhead if options.calibration else 0.0,
-        kv_bytes_per_token=float(kv_cache_bytes(local, quant, one, one)),
+        kv_bytes_per_token=kv_bytes_per_token(local, quant),
         host_bandwidth=device.host_bandwidth,
         link_bandwidth=device.interconnect_bandwidth or device.network_bandwidth,
         kv_spans=kv_spans(model, options),
+        state_tokens=state_bytes(local, quant) / kv_bytes_per_token(local, quant),
     )
     if replica.kv_capacity <= 0:
         raise InvalidInputError(

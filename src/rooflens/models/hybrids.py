@@ -1,0 +1,314 @@
+"""config.json readers of hybrids with recurrent mixers (core.mixers): which layers hold
+attention, a recurrent mixer or an MLP, and the mixer's shapes. One reader per model_type; where
+a config omits a field, the default of that model's transformers config class applies."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rooflens.core.errors import ModelConfigError
+from rooflens.core.mixers import Mixer
+from rooflens.core.model import ModelSpec
+from rooflens.models.config import _Config, _llama_like, _moe_layers
+
+
+def _count(c: _Config, kinds: Sequence[str], field: str, accepted: set[str]) -> dict[str, int]:
+    unknown = set(kinds) - accepted
+    if unknown:
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: {field} holds {sorted(unknown)}; "
+            f"supported: {sorted(accepted)}"
+        )
+    if len(kinds) != c.req("num_hidden_layers"):
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: {field} has {len(kinds)} entries for "
+            f"num_hidden_layers={c.req('num_hidden_layers')}"
+        )
+    return {kind: sum(1 for k in kinds if k == kind) for kind in accepted}
+
+
+def _layer_types(c: _Config, linear: str = "linear_attention") -> dict[str, int]:
+    """`layer_types`, or every `full_attention_interval`-th layer full attention (Qwen3-Next)."""
+    n = c.req("num_hidden_layers")
+    kinds = c.raw.get("layer_types")
+    if kinds is None:
+        every = c.get("full_attention_interval", 4)
+        kinds = [linear if (i + 1) % every else "full_attention" for i in range(n)]
+    return _count(c, kinds, "layer_types", {linear, "full_attention"})
+
+
+def _qwen3_next(c: _Config, name: str) -> ModelSpec:
+    """Qwen3-Next: Gated DeltaNet and gated full attention 3:1, every layer MoE with a gated
+    shared expert."""
+    _moe_layers(c)
+    counts = _layer_types(c)
+    mixer = Mixer(
+        kind="gated_deltanet",
+        num_heads=c.req("linear_num_value_heads"),
+        head_dim=c.req("linear_value_head_dim"),
+        num_key_heads=c.req("linear_num_key_heads"),
+        key_dim=c.req("linear_key_head_dim"),
+        conv_kernel=c.get("linear_conv_kernel_dim", 4),
+        # The fla chunk_gated_delta_rule kernel works in chunks of 64 tokens.
+        chunk_size=64,
+    )
+    return _llama_like(
+        c,
+        name,
+        qk_norm=True,
+        num_experts=c.req("num_experts"),
+        experts_per_token=c.req("num_experts_per_tok"),
+        expert_intermediate_size=c.req("moe_intermediate_size"),
+        shared_intermediate_size=c.get("shared_expert_intermediate_size", 0) or None,
+        shared_expert_gate=True,
+        attention_output_gate=True,
+        mixer=mixer,
+        mixer_layers=counts["linear_attention"],
+        attention_layers=counts["full_attention"],
+    )
+
+
+def _mamba2(c: _Config, heads: int, head_dim: int, **fields: Any) -> Mixer:
+    return Mixer(kind="mamba2", num_heads=heads, head_dim=head_dim, **fields)
+
+
+_NEMOTRON_SYMBOLS = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe"}
+
+
+def _nemotron_h(c: _Config, name: str) -> ModelSpec:
+    """Nemotron-H: each layer is one of Mamba2 (M), attention (*) or a squared-ReLU MLP (-)."""
+    pattern = c.raw.get("hybrid_override_pattern")
+    if pattern is not None:
+        kinds = [_NEMOTRON_SYMBOLS.get(s, s) for s in pattern]
+    else:
+        kinds = c.req("layers_block_type")
+    kinds = ["attention" if k == "full_attention" else k for k in kinds]
+    counts = _count(c, kinds, "hybrid_override_pattern", {"mamba", "attention", "mlp"})
+    hidden = c.req("hidden_size")
+    heads = c.req("num_attention_heads")
+    mixer = _mamba2(
+        c,
+        c.req("mamba_num_heads"),
+        c.req("mamba_head_dim"),
+        num_key_heads=c.get("n_groups", 8),
+        key_dim=c.get("ssm_state_size", 128),
+        conv_kernel=c.get("conv_kernel", 4),
+        chunk_size=c.get("chunk_size", 128),
+        in_bias=c.get("use_bias", False),
+        out_bias=c.get("use_bias", False),
+        conv_bias=c.get("use_conv_bias", True),
+        state_bits=32 if c.get("mamba_ssm_cache_dtype", "float32") == "float32" else None,
+    )
+    return _llama_like(
+        c,
+        name,
+        head_dim=c.get("head_dim", c.get("attention_head_dim", hidden // heads)),
+        gated_mlp=False,
+        activation=c.get("mlp_hidden_act", "relu2"),
+        mixer=mixer,
+        mixer_layers=counts["mamba"],
+        attention_layers=counts["attention"],
+        mlp_layers=counts["mlp"],
+    )
+
+
+def _jamba(c: _Config, name: str) -> ModelSpec:
+    """Jamba: one attention layer per `attn_layer_period`, Mamba (version 1) in the others; an
+    MoE MLP every `expert_layer_period` layers, a dense one elsewhere."""
+    n, hidden = c.req("num_hidden_layers"), c.req("hidden_size")
+    attention = sum(
+        1 for i in range(n) if i % c.get("attn_layer_period", 8) == c.get("attn_layer_offset", 4)
+    )
+    moe = sum(
+        1
+        for i in range(n)
+        if i % c.get("expert_layer_period", 2) == c.get("expert_layer_offset", 1)
+    )
+    inner = c.get("mamba_expand", 2) * hidden
+    rank = c.get("mamba_dt_rank", "auto")
+    mixer = Mixer(
+        kind="mamba1",
+        # Mamba1: every inner channel is a one-wide head with its own d_state state.
+        num_heads=inner,
+        head_dim=1,
+        num_key_heads=1,
+        key_dim=c.get("mamba_d_state", 16),
+        conv_kernel=c.get("mamba_d_conv", 4),
+        low_rank=math.ceil(hidden / 16) if rank == "auto" else rank,
+        in_bias=c.get("mamba_proj_bias", False),
+        out_bias=c.get("mamba_proj_bias", False),
+        conv_bias=c.get("mamba_conv_bias", True),
+        out_norm=False,
+        inner_norms=True,
+    )
+    experts = c.get("num_experts", 16)
+    moe_fields: dict[str, Any] = {}
+    if experts > 1 and moe:
+        moe_fields = dict(
+            num_experts=experts,
+            experts_per_token=c.get("num_experts_per_tok", 2),
+            expert_intermediate_size=c.req("intermediate_size"),
+            dense_layers=n - moe,
+        )
+    return _llama_like(
+        c, name, mixer=mixer, mixer_layers=n - attention, attention_layers=attention, **moe_fields
+    )
+
+
+def _falcon_h1(c: _Config, name: str) -> ModelSpec:
+    """Falcon-H1: attention and Mamba2 side by side in every layer, then a gated MLP."""
+    n, hidden = c.req("num_hidden_layers"), c.req("hidden_size")
+    inner = c.get("mamba_d_ssm", None) or c.get("mamba_expand", 2) * hidden
+    heads = c.get("mamba_n_heads", 128)
+    head_dim = c.get("mamba_d_head", "auto")
+    mixer = _mamba2(
+        c,
+        heads,
+        inner // heads if head_dim == "auto" else head_dim,
+        num_key_heads=c.get("mamba_n_groups", 1),
+        key_dim=c.get("mamba_d_state", 256),
+        conv_kernel=c.get("mamba_d_conv", 4),
+        chunk_size=c.get("mamba_chunk_size", 256),
+        in_bias=c.get("mamba_proj_bias", False),
+        out_bias=c.get("projectors_bias", False),
+        conv_bias=c.get("mamba_conv_bias", True),
+        out_norm=c.get("mamba_rms_norm", False),
+    )
+    return _llama_like(c, name, mixer=mixer, mixer_layers=n, attention_layers=n)
+
+
+def _granite_hybrid(c: _Config, name: str) -> ModelSpec:
+    """Granite-4.0-H: Mamba2 or attention per `layer_types`; every layer an MoE plus a shared
+    MLP (the shared MLP alone when there are no experts)."""
+    counts = _count(c, c.req("layer_types"), "layer_types", {"mamba", "attention"})
+    hidden = c.req("hidden_size")
+    heads = c.get("mamba_n_heads", 128)
+    head_dim = c.get("mamba_d_head", "auto")
+    inner = c.get("mamba_expand", 2) * hidden
+    mixer = _mamba2(
+        c,
+        heads,
+        inner // heads if head_dim == "auto" else head_dim,
+        num_key_heads=c.get("mamba_n_groups", 1),
+        key_dim=c.get("mamba_d_state", 256),
+        conv_kernel=c.get("mamba_d_conv", 4),
+        chunk_size=c.get("mamba_chunk_size", 256),
+        in_bias=c.get("mamba_proj_bias", False),
+        out_bias=c.get("mamba_proj_bias", False),
+        conv_bias=c.get("mamba_conv_bias", True),
+    )
+    shared = c.get("shared_intermediate_size", 1024)
+    experts = c.get("num_local_experts", 8)
+    mlp: dict[str, Any] = {"intermediate_size": shared}
+    if experts:
+        mlp = dict(
+            num_experts=experts,
+            experts_per_token=c.get("num_experts_per_tok", 2),
+            expert_intermediate_size=c.req("intermediate_size"),
+            shared_intermediate_size=shared,
+        )
+    return _llama_like(
+        c,
+        name,
+        mixer=mixer,
+        mixer_layers=counts["mamba"],
+        attention_layers=counts["attention"],
+        **mlp,
+    )
+
+
+def _minimax(c: _Config, name: str) -> ModelSpec:
+    """MiniMax-Text-01/M1: lightning attention with full softmax attention every 8th layer
+    (`layer_types`, or the original `attn_type_list`: 0 lightning, 1 softmax), every layer MoE."""
+    n = c.req("num_hidden_layers")
+    kinds = c.raw.get("layer_types")
+    if kinds is None and c.raw.get("attn_type_list") is not None:
+        codes = {0: "linear_attention", 1: "full_attention"}
+        kinds = [codes.get(k, str(k)) for k in c.raw["attn_type_list"]]
+    if kinds is None:  # the transformers default alternates
+        kinds = ["full_attention" if (i + 1) % 2 else "linear_attention" for i in range(n)]
+    counts = _count(c, kinds, "layer_types", {"linear_attention", "full_attention"})
+    heads, hidden = c.req("num_attention_heads"), c.req("hidden_size")
+    head_dim = c.get("head_dim", hidden // heads)
+    mixer = Mixer(
+        kind="lightning",
+        num_heads=heads,
+        head_dim=head_dim,
+        num_key_heads=heads,
+        key_dim=head_dim,
+        chunk_size=c.get("block_size", 256),
+    )
+    return _llama_like(
+        c,
+        name,
+        head_dim=head_dim,
+        num_experts=c.req("num_local_experts"),
+        experts_per_token=c.req("num_experts_per_tok"),
+        expert_intermediate_size=c.req("intermediate_size"),
+        mixer=mixer,
+        mixer_layers=counts["linear_attention"],
+        attention_layers=counts["full_attention"],
+    )
+
+
+def _kimi_linear(c: _Config, name: str) -> ModelSpec:
+    """Kimi Linear: Kimi Delta Attention and MLA (no rotary) 3:1 (`linear_attn_config`'s
+    1-based `kda_layers`/`full_attn_layers`), DeepSeek-style MoE after `first_k_dense_replace`
+    dense layers."""
+    n = c.req("num_hidden_layers")
+    linear = c.req("linear_attn_config")
+    kinds = c.raw.get("layer_types")
+    if kinds is None and "full_attn_layers" in linear:
+        full = set(linear["full_attn_layers"])
+        kinds = ["full_attention" if i + 1 in full else "linear_attention" for i in range(n)]
+    if kinds is None:  # the transformers default
+        kinds = ["full_attention" if i and i % 4 == 0 else "linear_attention" for i in range(n)]
+    counts = _count(c, kinds, "layer_types", {"linear_attention", "full_attention"})
+    heads, dim = linear.get("num_heads", 32), linear.get("head_dim", 128)
+    mixer = Mixer(
+        kind="kda",
+        num_heads=heads,
+        head_dim=dim,
+        num_key_heads=heads,
+        key_dim=dim,
+        conv_kernel=linear.get("short_conv_kernel_size", 4),
+        # The decay and output gates go through a head_dim-wide bottleneck (f_a/f_b, g_a/g_b).
+        low_rank=dim,
+        chunk_size=64,
+    )
+    nope, rope = c.req("qk_nope_head_dim"), c.req("qk_rope_head_dim")
+    expert = c.req("moe_intermediate_size")
+    shared = c.get("num_shared_experts", 1)
+    return _llama_like(
+        c,
+        name,
+        head_dim=nope + rope,
+        num_kv_heads=c.req("num_attention_heads"),
+        q_lora_rank=c.raw.get("q_lora_rank"),
+        kv_lora_rank=c.req("kv_lora_rank"),
+        qk_rope_head_dim=rope,
+        v_head_dim=c.req("v_head_dim"),
+        num_experts=c.req("num_experts"),
+        experts_per_token=c.req("num_experts_per_token", "num_experts_per_tok"),
+        expert_intermediate_size=expert,
+        shared_intermediate_size=expert * shared or None,
+        # Sigmoid routing with a per-expert score correction bias, as DeepSeek-V3.
+        router_bias=True,
+        dense_layers=c.get("first_k_dense_replace", 1),
+        mixer=mixer,
+        mixer_layers=counts["linear_attention"],
+        attention_layers=counts["full_attention"],
+    )
+
+
+HYBRID_READERS: dict[str, Callable[[_Config, str], ModelSpec]] = {
+    "qwen3_next": _qwen3_next,
+    "nemotron_h": _nemotron_h,
+    "jamba": _jamba,
+    "falcon_h1": _falcon_h1,
+    "granitemoehybrid": _granite_hybrid,
+    "minimax": _minimax,
+    "kimi_linear": _kimi_linear,
+}
