@@ -6,6 +6,7 @@ nothing here has a cost formula of its own except moving swapped KV over the hos
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections.abc import Callable
@@ -18,6 +19,9 @@ from rooflens.serving.config import SchedulerConfig
 from rooflens.serving.replica import Replica
 
 Mode = Literal["full", "prefill", "decode"]
+# Called with the requests an engine has just finished (a prefill engine: handed over) and
+# their finish times, so that a closed loop can send each client's next request.
+OnFinish = Callable[[np.ndarray, np.ndarray], None]
 TIMELINE = (
     "start",
     "duration",
@@ -42,6 +46,8 @@ class EngineRecord:
     generated: np.ndarray
     timeline: dict[str, np.ndarray]
     kv_capacity_tokens: int
+    # Gaps between consecutive tokens of the same request, pooled over requests.
+    itl: np.ndarray
 
 
 class Engine:
@@ -62,8 +68,14 @@ class Engine:
         mode: Mode = "full",
         shared_prefix: int = 0,
         max_len: int,
+        last_token: np.ndarray | None = None,
+        on_finish: OnFinish | None = None,
     ) -> None:
+        """`ready` may be filled in while the engine runs (a closed loop) for requests not yet
+        submitted; `last_token`: when each request's latest token came out (a decode engine
+        receives it from the prefill engine), for inter-token gaps."""
         self.replica, self.config, self.mode = replica, config, mode
+        self.on_finish = on_finish
         self.prompt, self.output, self.ready = prompt, output, ready
         n = len(prompt)
         self.target = prompt.astype(np.int64).copy()
@@ -76,6 +88,8 @@ class Engine:
         self.finish = np.full(n, np.nan)
         self.start = np.full(n, np.nan)
         self.handoff = np.full(n, np.nan)
+        self.last_token = np.full(n, np.nan) if last_token is None else last_token
+        self.gaps: list[np.ndarray] = []
         paged = config.kv_layout == "paged"
         self.unit = config.block_size if paged else 1
         self.capacity = replica.kv_tokens // self.unit
@@ -114,6 +128,19 @@ class Engine:
         """Hand requests to this engine, in order of readiness."""
         self.pending.extend(requests)
 
+    def submit_one(self, i: int) -> None:
+        """Hand over one request while running: it joins the pending ones by readiness."""
+        ready = self.ready
+        bisect.insort(self.pending, i, lo=self.next_pending, key=lambda j: ready[j])
+
+    def next_event(self) -> float:
+        """When this engine next has something to do (inf: nothing submitted is left)."""
+        if self.running or self.waiting:
+            return self.clock
+        if self.next_pending < len(self.pending):
+            return max(self.clock, float(self.ready[self.pending[self.next_pending]]))
+        return math.inf
+
     @property
     def outstanding(self) -> int:
         return len(self.pending) - self.finished
@@ -141,25 +168,31 @@ class Engine:
 
     def run(self, until: float = math.inf, progress: Callable[[int], None] | None = None) -> None:
         """Iterate until every submitted request is done or the clock reaches `until`."""
-        while True:
-            self._arrive()
-            if not self.running and not self.waiting:
-                if self.next_pending >= len(self.pending):
-                    return
-                nxt = float(self.ready[self.pending[self.next_pending]])
-                if nxt >= until:
-                    return
-                self.clock = max(self.clock, nxt)
-                continue
-            if self.clock >= until:
-                return
-            before = self.finished
-            if self.config.policy == "static":
-                self._static_batch()
-            else:
-                self._iteration()
-            if progress and self.finished != before:
-                progress(self.finished - before)
+        while self.once(until, progress):
+            pass
+
+    def once(self, until: float = math.inf, progress: Callable[[int], None] | None = None) -> bool:
+        """One iteration (or a wait for the next arrival); False when there is nothing to do
+        before `until`."""
+        self._arrive()
+        if not self.running and not self.waiting:
+            if self.next_pending >= len(self.pending):
+                return False
+            nxt = float(self.ready[self.pending[self.next_pending]])
+            if nxt >= until:
+                return False
+            self.clock = max(self.clock, nxt)
+            return True
+        if self.clock >= until:
+            return False
+        before = self.finished
+        if self.config.policy == "static":
+            self._static_batch()
+        else:
+            self._iteration()
+        if progress and self.finished != before:
+            progress(self.finished - before)
+        return True
 
     def _iteration(self) -> None:
         cfg = self.config
@@ -168,8 +201,17 @@ class Engine:
             admitted, swap_in = self._admit(cfg.max_tokens - len(decoders), whole=True)
             self._run(decoders + [i for i, _ in admitted], [], swap + swap_in)
         elif cfg.policy == "continuous":
-            # Waiting prompts take an iteration of their own; decoding pauses meanwhile.
-            chunks, swap = self._admit(cfg.max_tokens, whole=True) if self.waiting else ([], 0.0)
+            # Waiting prompts take an iteration of their own; decoding pauses meanwhile. With a
+            # chunk size, prompts are cut into chunks of it (SGLang's chunked prefill).
+            if cfg.chunk_size is None:
+                chunks, swap = (
+                    self._admit(cfg.max_tokens, whole=True) if self.waiting else ([], 0.0)
+                )
+            else:
+                chunks = self._continue_prefills(cfg.max_tokens)
+                budget = cfg.max_tokens - sum(c for _, c in chunks)
+                admitted, swap = self._admit(budget, whole=False)
+                chunks += admitted
             if chunks:
                 self._run([], chunks, swap)
                 return
@@ -331,7 +373,15 @@ class Engine:
         self.generated[done_prefill] += 1
         fresh = done_prefill[np.isnan(self.first_token[done_prefill])]
         self.first_token[fresh] = self.clock
-        self._retire(np.concatenate([dec, done_prefill]))
+        produced = np.concatenate([dec, done_prefill])
+        self._tokens_out(produced)
+        self._retire(produced)
+
+    def _tokens_out(self, ids: np.ndarray) -> None:
+        """Requests `ids` each emitted a token now: record the gap since each one's last."""
+        gaps = self.clock - self.last_token[ids]
+        self.gaps.append(gaps[~np.isnan(gaps)])
+        self.last_token[ids] = self.clock
 
     def _advance(
         self, seconds: float, decoders: list[int], chunks: list[tuple[int, int]], tokens: float = 0
@@ -365,6 +415,8 @@ class Engine:
         freed = int(self.units[done].sum())
         self.units[done] = 0
         self.used -= freed
+        if self.on_finish:
+            self.on_finish(done, self.finish[done])
 
     # -- request-level batching ----------------------------------------------------------------
 
@@ -390,6 +442,7 @@ class Engine:
         )
         self._advance(prefill, [], [(int(i), width) for i in ids], float(b * width))
         self.first_token[ids] = self.clock
+        self.last_token[ids] = self.clock
         steps = longest - 1
         if steps:
             k = np.arange(steps, dtype=np.float64)[:, None]
@@ -402,6 +455,9 @@ class Engine:
                 self.timeline[key].extend(np.broadcast_to(values, times.shape).tolist())
             last = np.maximum(self.output[ids] - 2, 0)
             self.finish[ids] = np.where(self.output[ids] > 1, ends[last], self.clock)
+            # Step k's gap is every request's that still has a token to produce in it.
+            still = (self.output[ids][None, :] - 1 > np.arange(steps)[:, None]).sum(axis=1)
+            self.gaps.append(np.repeat(times, still))
             self.clock = float(ends[-1])
         else:
             self.finish[ids] = self.clock
@@ -411,6 +467,8 @@ class Engine:
         self.running = []
         self.used -= int(self.units[ids].sum())
         self.units[ids] = 0
+        if self.on_finish:
+            self.on_finish(ids, self.finish[ids])
 
     def record(self) -> EngineRecord:
         return EngineRecord(
@@ -422,4 +480,5 @@ class Engine:
             generated=self.generated,
             timeline={k: np.array(v) for k, v in self.timeline.items()},
             kv_capacity_tokens=int(self.capacity * self.unit),
+            itl=np.concatenate(self.gaps) if self.gaps else np.zeros(0),
         )
