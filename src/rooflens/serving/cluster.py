@@ -162,11 +162,13 @@ def _lockstep(engines: list[Engine]) -> None:
         engines[0].run()
         return
     while True:
-        when = [e.next_event() for e in engines]
+        when = np.array([e.next_event() for e in engines])
         k = int(np.argmin(when))
         if when[k] == np.inf:
             return
-        engines[k].once()
+        # Nothing another engine sends can arrive before its next iteration ends.
+        horizon = float(np.min(np.delete(when, k)))
+        engines[k].once(horizon=horizon)
 
 
 def _closed_loop(

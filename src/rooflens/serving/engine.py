@@ -19,6 +19,8 @@ from rooflens.serving.config import SchedulerConfig
 from rooflens.serving.replica import Replica
 
 Mode = Literal["full", "prefill", "decode"]
+# Fewer decode-only steps than this are cheaper one by one than priced as a run.
+MIN_RUN = 4
 # Called with the requests an engine has just finished (a prefill engine: handed over) and
 # their finish times, so that a closed loop can send each client's next request.
 OnFinish = Callable[[np.ndarray, np.ndarray], None]
@@ -168,12 +170,18 @@ class Engine:
 
     def run(self, until: float = math.inf, progress: Callable[[int], None] | None = None) -> None:
         """Iterate until every submitted request is done or the clock reaches `until`."""
-        while self.once(until, progress):
+        while self.once(until, progress, horizon=until):
             pass
 
-    def once(self, until: float = math.inf, progress: Callable[[int], None] | None = None) -> bool:
-        """One iteration (or a wait for the next arrival); False when there is nothing to do
-        before `until`."""
+    def once(
+        self,
+        until: float = math.inf,
+        progress: Callable[[int], None] | None = None,
+        horizon: float = math.inf,
+    ) -> bool:
+        """One iteration (or a wait for the next arrival, or a run of decode-only iterations
+        that start before `horizon`, when nothing else can join them); False when there is
+        nothing to do before `until`."""
         self._arrive()
         if not self.running and not self.waiting:
             if self.next_pending >= len(self.pending):
@@ -188,7 +196,7 @@ class Engine:
         before = self.finished
         if self.config.policy == "static":
             self._static_batch()
-        else:
+        elif not self._decode_run(horizon):
             self._iteration()
         if progress and self.finished != before:
             progress(self.finished - before)
@@ -238,6 +246,57 @@ class Engine:
             self._advance(self._preempt(self.running[-1]), [], [])
         else:
             self._stall()
+
+    def _decode_run(self, horizon: float) -> bool:
+        """Decode-only iterations in one vectorized pass, up to the first request's last token:
+        only when nothing waits, every running request decodes, no submitted request becomes
+        ready before a step would start (and none can arrive before `horizon`), and the KV
+        blocks for the whole run are free. False: take one ordinary iteration instead."""
+        if self.waiting or self.mode == "prefill" or len(self.running) < 1:
+            return False
+        ids = np.fromiter(self.running, np.int64, len(self.running))
+        if np.any(self.kv[ids] < self.target[ids]) or np.any(self.swapped[ids]):
+            return False
+        steps = int((self.output[ids] - self.generated[ids]).min())
+        if self.next_pending < len(self.pending):
+            horizon = min(horizon, float(self.ready[self.pending[self.next_pending]]))
+        durations = self.timeline["duration"]
+        if durations and durations[-1] > 0 and horizon < math.inf:
+            # Steps only lengthen as contexts grow: the last one bounds how many fit.
+            steps = min(steps, int((horizon - self.clock) / durations[-1]) + 2)
+        free = self.capacity - self.used
+        while (
+            steps >= MIN_RUN
+            and int(np.sum(self._held(self.kv[ids] + steps) - self.units[ids])) > free
+        ):
+            steps //= 2
+        if steps < MIN_RUN:
+            return False
+        times = self.replica.decode_run(self.kv[ids], steps)
+        if times is None:
+            return False
+        starts = self.clock + np.cumsum(times) - times
+        steps = int(np.count_nonzero(starts < horizon))
+        if steps < MIN_RUN:
+            return False
+        times, starts = times[:steps], starts[:steps]
+        extra = self._held(self.kv[ids] + steps) - self.units[ids]
+        self.units[ids] += extra
+        self.used += int(extra.sum())
+        b = len(ids)
+        # KV in use is shown at the run's end for each of its steps (it only grows within it).
+        columns = (starts, times, b, 0, 0.0, self.used * self.unit, 0, b)
+        for key, values in zip(TIMELINE, columns, strict=True):
+            self.timeline[key].extend(np.broadcast_to(values, times.shape).tolist())
+        first_gap = self.clock + times[0] - self.last_token[ids]
+        self.gaps.append(first_gap[~np.isnan(first_gap)])
+        self.gaps.append(np.repeat(times[1:], b))
+        self.clock = float(starts[-1] + times[-1])
+        self.last_token[ids] = self.clock
+        self.kv[ids] += steps
+        self.generated[ids] += steps
+        self._retire(ids)
+        return True
 
     def _decoders(self) -> list[int]:
         return [i for i in self.running if self.kv[i] >= self.target[i] and not self.swapped[i]]
