@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -27,6 +28,7 @@ from rooflens.cli.app import (
 )
 from rooflens.core.errors import InvalidInputError
 from rooflens.serving.api import capacity as capacity_search
+from rooflens.serving.api import scheduler_of
 from rooflens.serving.api import simulate as run_simulation
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig, build, parse_slo
 from rooflens.serving.results import LATENCIES, PERCENTILES, SimulationResult
@@ -53,6 +55,19 @@ class Arrival(str, enum.Enum):
 
 # Runs with more requests than this (or any capacity search) show a progress bar on stderr.
 PROGRESS_FROM = 2000
+# Requests/s when neither --rate nor --concurrency is given.
+DEFAULT_RATE = 4.0
+SCHEDULER_FIELDS = (
+    "max_batch",
+    "max_tokens",
+    "chunk_size",
+    "queue",
+    "kv_layout",
+    "block_size",
+    "max_len",
+    "preemption",
+    "prefix_sharing",
+)
 LengthOpt = Annotated[
     str,
     typer.Option(
@@ -63,8 +78,9 @@ LengthOpt = Annotated[
 
 
 def _workload(params: dict[str, Any]) -> Workload:
+    rate = DEFAULT_RATE if params["rate"] is None else params["rate"]
     arrivals = build(
-        ArrivalProcess, "--rate", kind=params["arrival"].value, rate=params["rate"], cv=params["cv"]
+        ArrivalProcess, "--rate", kind=params["arrival"].value, rate=rate, cv=params["cv"]
     )
     return build(
         Workload,
@@ -90,8 +106,10 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
         ("requests", f"{s['requests']} over {fmt.seconds(s['duration'])}"),
         ("request throughput", f"{s['request_throughput']:.4g} req/s"),
         ("output tokens", f"{s['output_token_throughput']:.4g} tok/s"),
+        ("output tokens per GPU", f"{s['output_throughput_per_gpu']:.4g} tok/s"),
+        ("output tokens per user", _rate(s["output_throughput_per_user"])),
     ]
-    for metric in LATENCIES:
+    for metric in (*LATENCIES, "itl"):
         shown = " / ".join(fmt.seconds(s[f"{metric}_p{q}"]) for q in PERCENTILES)
         rows.append((f"{metric} p50 / p90 / p99", shown))
     rows += [
@@ -115,7 +133,17 @@ def simulate(
     model: ModelArg,
     hardware: HardwareOpt = None,
     requests: Annotated[int, typer.Option(help="Synthetic requests to draw.")] = 1000,
-    rate: Annotated[float, typer.Option(help="Arrival rate in requests/s.")] = 4.0,
+    rate: Annotated[
+        float | None, typer.Option(help=f"Arrival rate in requests/s [default: {DEFAULT_RATE:g}].")
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="Closed loop: this many clients, each sending on its last answer."),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(help="Engine scheduler defaults: vllm, sglang or trtllm (options override)."),
+    ] = None,
     arrival: Annotated[Arrival, typer.Option(help="Arrival process.")] = Arrival.poisson,
     cv: Annotated[float, typer.Option(help="Gamma arrivals: coefficient of variation.")] = 2.0,
     prompt: LengthOpt = "lognormal:512:0.8:3072",
@@ -126,16 +154,26 @@ def simulate(
         Path | None,
         typer.Option(help="CSV/JSONL trace (arrival_time, prompt_len, output_len) instead."),
     ] = None,
-    scheduler: Annotated[Scheduler, typer.Option(help="Batching policy.")] = Scheduler.continuous,
-    max_batch: Annotated[int, typer.Option(help="Most sequences per iteration.")] = 256,
-    max_tokens: Annotated[int, typer.Option(help="Most tokens per iteration.")] = 8192,
-    chunk_size: Annotated[int | None, typer.Option(help="Chunked: most prompt tokens.")] = None,
-    queue: Annotated[str, typer.Option(help="Queue order: fcfs or spf.")] = "fcfs",
-    kv_layout: Annotated[str, typer.Option(help="paged or contiguous.")] = "paged",
-    block_size: Annotated[int, typer.Option(help="Paged KV: tokens per block.")] = 16,
+    scheduler: Annotated[
+        Scheduler | None, typer.Option(help="Batching policy [default: continuous].")
+    ] = None,
+    max_batch: Annotated[
+        int | None, typer.Option(help="Most sequences per iteration [default: 256].")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Most tokens per iteration [default: 8192].")
+    ] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Most prompt tokens per chunk.")] = None,
+    queue: Annotated[str | None, typer.Option(help="Queue order: fcfs or spf.")] = None,
+    kv_layout: Annotated[str | None, typer.Option(help="paged or contiguous.")] = None,
+    block_size: Annotated[
+        int | None, typer.Option(help="Paged KV: tokens per block [default: 16].")
+    ] = None,
     max_len: Annotated[int | None, typer.Option(help="Contiguous KV: tokens reserved.")] = None,
-    preemption: Annotated[str, typer.Option(help="recompute or swap.")] = "recompute",
-    prefix_sharing: Annotated[bool, typer.Option(help="Cache the shared prefix once.")] = False,
+    preemption: Annotated[str | None, typer.Option(help="recompute or swap.")] = None,
+    prefix_sharing: Annotated[
+        bool | None, typer.Option(help="Cache the shared prefix once [default: off].")
+    ] = None,
     replicas: Annotated[int, typer.Option(help="Replicas behind the router.")] = 1,
     router: Annotated[str, typer.Option(help="round_robin or least_outstanding.")] = "round_robin",
     disaggregated: Annotated[bool, typer.Option(help="Separate prefill and decode.")] = False,
@@ -144,6 +182,10 @@ def simulate(
     kv_link_bandwidth: Annotated[
         float | None, typer.Option(help="Disaggregated: KV hand-over link, bytes/s.")
     ] = None,
+    prefill_tp: Annotated[int | None, typer.Option(help="Disaggregated: prefill TP.")] = None,
+    prefill_ep: Annotated[int | None, typer.Option(help="Disaggregated: prefill EP.")] = None,
+    decode_tp: Annotated[int | None, typer.Option(help="Disaggregated: decode TP.")] = None,
+    decode_ep: Annotated[int | None, typer.Option(help="Disaggregated: decode EP.")] = None,
     slo: Annotated[
         str | None, typer.Option(help="Objectives, e.g. ttft=1s,tpot=50ms or ttft_p99=2s,…")
     ] = None,
@@ -165,20 +207,16 @@ def simulate(
     device = _device(hardware, options.get("bandwidth"), options.get("memory"), options.get("peak"))
     # Every setting given, falsy ones included (a zero link latency is a setting).
     analysis = _settings(options).model_dump(exclude_defaults=True)
-    sched = build(
-        SchedulerConfig,
-        "--scheduler",
-        policy=scheduler.value,
-        max_batch=max_batch,
-        max_tokens=max_tokens,
-        chunk_size=chunk_size,
-        queue=queue,
-        kv_layout=kv_layout,
-        block_size=block_size,
-        max_len=max_len,
-        preemption=preemption,
-        prefix_sharing=prefix_sharing,
-    )
+    chosen = {k: params[k] for k in SCHEDULER_FIELDS if params[k] is not None}
+    if scheduler is not None:
+        chosen["policy"] = scheduler.value
+    # Only the settings given replace the preset's (or the defaults).
+    sched = scheduler_of(build(SchedulerConfig, "--scheduler", **chosen), preset, device)
+    if concurrency is not None and (rate is not None or trace or capacity):
+        given = "--rate" if rate is not None else "--trace" if trace else "--capacity"
+        raise InvalidInputError(
+            "--concurrency", concurrency, f"either --concurrency or {given}, not both"
+        )
     cluster = build(
         ClusterConfig,
         "--replicas",
@@ -188,6 +226,10 @@ def simulate(
         prefill_replicas=prefill_replicas,
         decode_replicas=decode_replicas,
         kv_link_bandwidth=kv_link_bandwidth,
+        prefill_tp=prefill_tp,
+        prefill_ep=prefill_ep,
+        decode_tp=decode_tp,
+        decode_ep=decode_ep,
     )
     objectives = parse_slo(slo) if slo else None
     workload = _workload(params)
@@ -197,11 +239,14 @@ def simulate(
         )
         return
     load: Requests | Workload = load_trace(trace) if trace else workload
+    if concurrency is not None:
+        # Lengths only: the closed loop decides when requests are sent.
+        load = Workload(**{k: v for k, v in workload if k != "arrivals"})
     bar, advance = _progress(len(load) if trace else workload.requests, "requests")
     with bar or nullcontext():
         result = run_simulation(
             model, device, load, scheduler=sched, cluster=cluster, slo=objectives,
-            progress=advance, **analysis,
+            progress=advance, concurrency=concurrency, **analysis,
         )  # fmt: skip
     if requests_out:
         result.requests.to_csv(requests_out, index=False)
@@ -263,3 +308,7 @@ def _print(result: SimulationResult, output_format: OutputFormat, title: str) ->
         sys.stdout.write(result.requests.to_csv(index=False))
     else:
         _console().print(fmt.key_value_table(title, _summary_rows(result)))
+
+
+def _rate(value: float) -> str:
+    return f"{value:.4g} tok/s" if math.isfinite(value) else "—"

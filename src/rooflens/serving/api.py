@@ -7,7 +7,9 @@ from pathlib import Path
 
 from rooflens.api import DeviceLike, ModelLike, resolve
 from rooflens.core.errors import InvalidInputError
+from rooflens.core.hardware import Device
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
+from rooflens.serving.presets import preset_for
 from rooflens.serving.results import SimulationResult
 from rooflens.serving.simulate import CapacityResult, Progress, find_capacity, run
 from rooflens.serving.workload import Requests, Workload, load_trace
@@ -23,6 +25,39 @@ def _requests(workload: Workload | Requests | str | Path) -> Requests:
     raise InvalidInputError("workload", workload, "a Workload, Requests or a trace file path")
 
 
+def scheduler_of(
+    scheduler: SchedulerConfig | None, preset: str | None, device: Device
+) -> SchedulerConfig | None:
+    """The scheduler a run uses: an engine's preset (sized for `device`) with the settings
+    given explicitly in `scheduler` (its fields set by the caller) in place of the preset's."""
+    if preset is None:
+        return scheduler
+    base = preset_for(preset, device)
+    if scheduler is None:
+        return base
+    return base.model_copy(update={k: getattr(scheduler, k) for k in scheduler.model_fields_set})
+
+
+def _closed_loop_requests(workload: Workload | Requests | str | Path) -> Requests:
+    """Requests for a closed loop: lengths only, so a workload that sets arrivals is refused."""
+    if isinstance(workload, Workload) and "arrivals" in workload.model_fields_set:
+        raise InvalidInputError(
+            "concurrency", "with an arrival rate", "either concurrency or an arrival rate, not both"
+        )
+    requests = _requests(workload)
+    if isinstance(workload, Workload):
+        return Requests(
+            0 * requests.arrival, requests.prompt, requests.output, requests.shared_prefix
+        )
+    if requests.arrival.any():
+        raise InvalidInputError(
+            "concurrency",
+            "with a trace's arrival times",
+            "either concurrency or arrival times (requests with all arrivals at 0)",
+        )
+    return requests
+
+
 def simulate(
     model: ModelLike,
     hardware: DeviceLike,
@@ -32,14 +67,23 @@ def simulate(
     cluster: ClusterConfig | None = None,
     slo: SLO | None = None,
     progress: Progress = None,
+    concurrency: int | None = None,
+    preset: str | None = None,
     **options: object,
 ) -> SimulationResult:
     """Serve a workload (synthetic, drawn requests, or a CSV/JSONL trace) with `model` on
-    replicas of `hardware`; analyzer options (w_bits, flash_attention, tp, calibration …)
-    price every iteration."""
+    replicas of `hardware`; analyzer options (w_bits, flash_attention, tp, ep, calibration …)
+    price every iteration.
+
+    `concurrency=C`: C clients in a closed loop, each sending its next request when its last
+    one finishes (vLLM's benchmark_serving --max-concurrency); exclusive with an arrival rate.
+    `preset`: an engine's scheduler defaults ('vllm', 'sglang', 'trtllm'); the fields set in
+    `scheduler` override it."""
     spec, device, opts = resolve(model, hardware, options)
-    requests = _requests(workload if workload is not None else Workload())
-    return run(spec, device, opts, requests, scheduler, cluster, slo, progress)
+    load = workload if workload is not None else Workload()
+    requests = _requests(load) if concurrency is None else _closed_loop_requests(load)
+    sched = scheduler_of(scheduler, preset, device)
+    return run(spec, device, opts, requests, sched, cluster, slo, progress, concurrency=concurrency)
 
 
 def capacity(
@@ -52,12 +96,14 @@ def capacity(
     cluster: ClusterConfig | None = None,
     tolerance: float = 0.02,
     progress: Progress = None,
+    preset: str | None = None,
     **options: object,
 ) -> CapacityResult:
     """The highest arrival rate at which the SLO's percentile of TTFT and TPOT hold."""
     if not isinstance(workload, Workload):
         raise InvalidInputError("workload", workload, "a synthetic Workload (its rate is varied)")
     spec, device, opts = resolve(model, hardware, options)
+    sched = scheduler_of(scheduler, preset, device)
     return find_capacity(
-        spec, device, opts, workload, slo, scheduler, cluster, tolerance, progress=progress
+        spec, device, opts, workload, slo, sched, cluster, tolerance, progress=progress
     )

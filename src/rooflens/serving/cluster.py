@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from rooflens.serving.config import ClusterConfig, SchedulerConfig
-from rooflens.serving.engine import Engine, EngineRecord, Mode
+from rooflens.serving.engine import Engine, EngineRecord, Mode, OnFinish
 from rooflens.serving.replica import Replica
 from rooflens.serving.workload import Requests
 
@@ -45,6 +45,8 @@ def _pool(
     size: int,
     mode: Mode,
     max_len: int,
+    last_token: np.ndarray | None = None,
+    on_finish: OnFinish | None = None,
 ) -> list[Engine]:
     return [
         Engine(
@@ -56,9 +58,21 @@ def _pool(
             mode=mode,
             shared_prefix=requests.shared_prefix,
             max_len=max_len,
+            last_token=last_token,
+            on_finish=on_finish,
         )
         for _ in range(size)
     ]
+
+
+def transfer_seconds(
+    prefill: Replica, decode: Replica, prompt: np.ndarray, link: float | None
+) -> np.ndarray:
+    """The KV hand-over of each prompt: every device of the smaller pool sends or receives its
+    1/TP shard of the cache over its own link (the same TP on both sides: its own shard)."""
+    link = link or prefill.link_bandwidth or np.inf
+    total = prefill.kv_kept(prompt) * prefill.kv_bytes_per_token * prefill.devices
+    return total / min(prefill.devices, decode.devices) / link
 
 
 def serve(
@@ -68,9 +82,20 @@ def serve(
     requests: Requests,
     max_len: int,
     progress: Progress = None,
+    concurrency: int | None = None,
+    decode_replica: Replica | None = None,
 ) -> tuple[list[EngineRecord], np.ndarray, dict[str, np.ndarray]]:
     """Run the cluster. Returns each engine's record, each request's engine, and request
-    times merged over engines (first token, finish, start, preemptions, KV hand-over)."""
+    times merged over engines (arrival, first token, finish, start, preemptions, hand-over).
+
+    `concurrency`: a closed loop of that many clients, each sending its next request when its
+    last one finishes (the requests' arrival times are then ignored). `decode_replica`: the
+    decode pool's replica when it differs from the prefill pool's (disaggregation)."""
+    decode_replica = decode_replica or replica
+    if concurrency is not None:
+        return _closed_loop(
+            replica, decode_replica, config, cluster, requests, max_len, progress, concurrency
+        )
     order = np.argsort(requests.arrival, kind="stable")
     if not cluster.disaggregated:
         engines = _pool(
@@ -78,18 +103,26 @@ def serve(
         )
         assignment = _route(engines, requests.arrival, order, cluster.router, progress)
         records = [e.record() for e in engines]
-        return records, assignment, _merge(records, assignment)
+        return records, assignment, _merge(records, assignment) | {"arrival": requests.arrival}
     prefill = _pool(
         replica, config, requests, requests.arrival, cluster.prefill_replicas, "prefill", max_len
     )
     on_prefill = _route(prefill, requests.arrival, order, cluster.router, None)
     first = _merge([e.record() for e in prefill], on_prefill)
     handed = first["handoff"]
-    link = cluster.kv_link_bandwidth or replica.link_bandwidth or np.inf
-    # Each device sends its shard of the prompt's KV cache over its own link.
-    ready = handed + replica.kv_kept(requests.prompt) * replica.kv_bytes_per_token / link
+    moved = transfer_seconds(replica, decode_replica, requests.prompt, cluster.kv_link_bandwidth)
+    ready = handed + moved
     needs_decode = requests.output > 1
-    decode = _pool(replica, config, requests, ready, cluster.decode_replicas, "decode", max_len)
+    decode = _pool(
+        decode_replica,
+        config,
+        requests,
+        ready,
+        cluster.decode_replicas,
+        "decode",
+        max_len,
+        last_token=first["first_token"].copy(),
+    )
     decode_order = np.argsort(np.where(needs_decode, ready, np.inf), kind="stable")
     decode_order = decode_order[: int(needs_decode.sum())]
     on_decode = _route(decode, ready, decode_order, cluster.router, progress)
@@ -100,9 +133,132 @@ def serve(
     times["finish"] = np.where(needs_decode, second["finish"], first["handoff"])
     times["preemptions"] = first["preemptions"] + second["preemptions"]
     times["generated"] = np.where(needs_decode, second["generated"], first["generated"])
+    times["arrival"] = requests.arrival
     records = [e.record() for e in prefill] + [e.record() for e in decode]
     assignment = np.where(needs_decode, on_decode + len(prefill), on_prefill)
     return records, assignment, times
+
+
+class _Router:
+    """Picks an engine for each request sent while the engines run (a closed loop)."""
+
+    def __init__(self, engines: list[Engine], rule: str, assignment: np.ndarray) -> None:
+        self.engines, self.rule, self.assignment = engines, rule, assignment
+        self.turn = 0
+
+    def send(self, i: int) -> None:
+        if self.rule == "round_robin":
+            k, self.turn = self.turn % len(self.engines), self.turn + 1
+        else:
+            k = int(np.argmin([e.outstanding for e in self.engines]))
+        self.assignment[i] = k
+        self.engines[k].submit_one(i)
+
+
+def _lockstep(engines: list[Engine]) -> None:
+    """Advance whichever engine is furthest behind, one iteration at a time, so that a request
+    one engine sends another is never in that engine's past by more than one iteration."""
+    if len(engines) == 1:
+        engines[0].run()
+        return
+    while True:
+        when = np.array([e.next_event() for e in engines])
+        k = int(np.argmin(when))
+        if when[k] == np.inf:
+            return
+        # Nothing another engine sends can arrive before its next iteration ends.
+        horizon = float(np.min(np.delete(when, k)))
+        engines[k].once(horizon=horizon)
+
+
+def _closed_loop(
+    replica: Replica,
+    decode_replica: Replica,
+    config: SchedulerConfig,
+    cluster: ClusterConfig,
+    requests: Requests,
+    max_len: int,
+    progress: Progress,
+    concurrency: int,
+) -> tuple[list[EngineRecord], np.ndarray, dict[str, np.ndarray]]:
+    """Client c sends requests c, c + C, c + 2C, … each when the one before has finished
+    (zero think time), as vLLM's benchmark_serving --max-concurrency and genai-perf do."""
+    n = len(requests)
+    clients = min(concurrency, n)
+    sent = np.full(n, np.inf)
+    sent[:clients] = 0.0
+    full = not cluster.disaggregated
+    first_pool = _pool(
+        replica,
+        config,
+        requests,
+        sent,
+        cluster.replicas if full else cluster.prefill_replicas,
+        "full" if full else "prefill",
+        max_len,
+    )
+    on_first = np.full(n, -1, dtype=np.int64)
+    to_first = _Router(first_pool, cluster.router, on_first)
+
+    def next_of_clients(done: np.ndarray, times: np.ndarray) -> None:
+        if progress:
+            progress(len(done))
+        for i, t in zip(done.tolist(), times.tolist(), strict=True):
+            if i + clients < n:
+                sent[i + clients] = t
+                to_first.send(i + clients)
+
+    engines = list(first_pool)
+    decode_pool: list[Engine] = []
+    on_decode = np.full(n, -1, dtype=np.int64)
+    if full:
+        for engine in first_pool:
+            engine.on_finish = next_of_clients
+    else:
+        moved = transfer_seconds(
+            replica, decode_replica, requests.prompt, cluster.kv_link_bandwidth
+        )
+        decode_ready = np.full(n, np.inf)
+        last_token = np.full(n, np.nan)
+        decode_pool = _pool(
+            decode_replica,
+            config,
+            requests,
+            decode_ready,
+            cluster.decode_replicas,
+            "decode",
+            max_len,
+            last_token=last_token,
+            on_finish=next_of_clients,
+        )
+        to_decode = _Router(decode_pool, cluster.router, on_decode)
+
+        def hand_over(done: np.ndarray, times: np.ndarray) -> None:
+            last_token[done] = times
+            decode_ready[done] = times + moved[done]
+            one_token = requests.output[done] <= 1
+            for i in done[~one_token].tolist():
+                to_decode.send(i)
+            next_of_clients(done[one_token], times[one_token])
+
+        for engine in first_pool:
+            engine.on_finish = hand_over
+        engines += decode_pool
+    for i in range(clients):
+        to_first.send(i)
+    _lockstep(engines)
+    first = _merge([e.record() for e in first_pool], on_first)
+    first["arrival"] = sent
+    records = [e.record() for e in engines]
+    if full:
+        return records, on_first, first
+    second = _merge([e.record() for e in decode_pool], on_decode)
+    decoded = on_decode >= 0
+    first["finish"] = np.where(decoded, second["finish"], first["handoff"])
+    first["preemptions"] = first["preemptions"] + second["preemptions"]
+    first["generated"] = np.where(decoded, second["generated"], first["generated"])
+    assignment = np.where(decoded, on_decode + len(first_pool), on_first)
+    return records, assignment, first
 
 
 def _merge(records: list[EngineRecord], assignment: np.ndarray) -> dict[str, np.ndarray]:

@@ -63,6 +63,11 @@ class ClusterConfig(BaseModel):
     decode_replicas: PositiveInt = 1
     # Bytes/s for the KV hand-over; None: the device's interconnect (else its network link).
     kv_link_bandwidth: PositiveFloat | None = None
+    # Each pool's tensor and expert parallelism; None: the analyzer options' tp and ep.
+    prefill_tp: PositiveInt | None = None
+    prefill_ep: PositiveInt | None = None
+    decode_tp: PositiveInt | None = None
+    decode_ep: PositiveInt | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ClusterConfig:
@@ -70,6 +75,11 @@ class ClusterConfig(BaseModel):
             raise ValueError(
                 "a disaggregated cluster sizes its pools with prefill_replicas and "
                 "decode_replicas; leave replicas at 1"
+            )
+        pools = (self.prefill_tp, self.prefill_ep, self.decode_tp, self.decode_ep)
+        if not self.disaggregated and any(v is not None for v in pools):
+            raise ValueError(
+                "prefill_tp/ep and decode_tp/ep size the pools of a disaggregated cluster"
             )
         return self
 

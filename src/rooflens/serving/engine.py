@@ -6,6 +6,7 @@ nothing here has a cost formula of its own except moving swapped KV over the hos
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections.abc import Callable
@@ -18,6 +19,11 @@ from rooflens.serving.config import SchedulerConfig
 from rooflens.serving.replica import Replica
 
 Mode = Literal["full", "prefill", "decode"]
+# Fewer decode-only steps than this are cheaper one by one than priced as a run.
+MIN_RUN = 4
+# Called with the requests an engine has just finished (a prefill engine: handed over) and
+# their finish times, so that a closed loop can send each client's next request.
+OnFinish = Callable[[np.ndarray, np.ndarray], None]
 TIMELINE = (
     "start",
     "duration",
@@ -42,6 +48,8 @@ class EngineRecord:
     generated: np.ndarray
     timeline: dict[str, np.ndarray]
     kv_capacity_tokens: int
+    # Gaps between consecutive tokens of the same request, pooled over requests.
+    itl: np.ndarray
 
 
 class Engine:
@@ -62,8 +70,14 @@ class Engine:
         mode: Mode = "full",
         shared_prefix: int = 0,
         max_len: int,
+        last_token: np.ndarray | None = None,
+        on_finish: OnFinish | None = None,
     ) -> None:
+        """`ready` may be filled in while the engine runs (a closed loop) for requests not yet
+        submitted; `last_token`: when each request's latest token came out (a decode engine
+        receives it from the prefill engine), for inter-token gaps."""
         self.replica, self.config, self.mode = replica, config, mode
+        self.on_finish = on_finish
         self.prompt, self.output, self.ready = prompt, output, ready
         n = len(prompt)
         self.target = prompt.astype(np.int64).copy()
@@ -76,6 +90,8 @@ class Engine:
         self.finish = np.full(n, np.nan)
         self.start = np.full(n, np.nan)
         self.handoff = np.full(n, np.nan)
+        self.last_token = np.full(n, np.nan) if last_token is None else last_token
+        self.gaps: list[np.ndarray] = []
         paged = config.kv_layout == "paged"
         self.unit = config.block_size if paged else 1
         self.capacity = replica.kv_tokens // self.unit
@@ -114,6 +130,19 @@ class Engine:
         """Hand requests to this engine, in order of readiness."""
         self.pending.extend(requests)
 
+    def submit_one(self, i: int) -> None:
+        """Hand over one request while running: it joins the pending ones by readiness."""
+        ready = self.ready
+        bisect.insort(self.pending, i, lo=self.next_pending, key=lambda j: ready[j])
+
+    def next_event(self) -> float:
+        """When this engine next has something to do (inf: nothing submitted is left)."""
+        if self.running or self.waiting:
+            return self.clock
+        if self.next_pending < len(self.pending):
+            return max(self.clock, float(self.ready[self.pending[self.next_pending]]))
+        return math.inf
+
     @property
     def outstanding(self) -> int:
         return len(self.pending) - self.finished
@@ -141,25 +170,37 @@ class Engine:
 
     def run(self, until: float = math.inf, progress: Callable[[int], None] | None = None) -> None:
         """Iterate until every submitted request is done or the clock reaches `until`."""
-        while True:
-            self._arrive()
-            if not self.running and not self.waiting:
-                if self.next_pending >= len(self.pending):
-                    return
-                nxt = float(self.ready[self.pending[self.next_pending]])
-                if nxt >= until:
-                    return
-                self.clock = max(self.clock, nxt)
-                continue
-            if self.clock >= until:
-                return
-            before = self.finished
-            if self.config.policy == "static":
-                self._static_batch()
-            else:
-                self._iteration()
-            if progress and self.finished != before:
-                progress(self.finished - before)
+        while self.once(until, progress, horizon=until):
+            pass
+
+    def once(
+        self,
+        until: float = math.inf,
+        progress: Callable[[int], None] | None = None,
+        horizon: float = math.inf,
+    ) -> bool:
+        """One iteration (or a wait for the next arrival, or a run of decode-only iterations
+        that start before `horizon`, when nothing else can join them); False when there is
+        nothing to do before `until`."""
+        self._arrive()
+        if not self.running and not self.waiting:
+            if self.next_pending >= len(self.pending):
+                return False
+            nxt = float(self.ready[self.pending[self.next_pending]])
+            if nxt >= until:
+                return False
+            self.clock = max(self.clock, nxt)
+            return True
+        if self.clock >= until:
+            return False
+        before = self.finished
+        if self.config.policy == "static":
+            self._static_batch()
+        elif not self._decode_run(horizon):
+            self._iteration()
+        if progress and self.finished != before:
+            progress(self.finished - before)
+        return True
 
     def _iteration(self) -> None:
         cfg = self.config
@@ -168,8 +209,17 @@ class Engine:
             admitted, swap_in = self._admit(cfg.max_tokens - len(decoders), whole=True)
             self._run(decoders + [i for i, _ in admitted], [], swap + swap_in)
         elif cfg.policy == "continuous":
-            # Waiting prompts take an iteration of their own; decoding pauses meanwhile.
-            chunks, swap = self._admit(cfg.max_tokens, whole=True) if self.waiting else ([], 0.0)
+            # Waiting prompts take an iteration of their own; decoding pauses meanwhile. With a
+            # chunk size, prompts are cut into chunks of it (SGLang's chunked prefill).
+            if cfg.chunk_size is None:
+                chunks, swap = (
+                    self._admit(cfg.max_tokens, whole=True) if self.waiting else ([], 0.0)
+                )
+            else:
+                chunks = self._continue_prefills(cfg.max_tokens)
+                budget = cfg.max_tokens - sum(c for _, c in chunks)
+                admitted, swap = self._admit(budget, whole=False)
+                chunks += admitted
             if chunks:
                 self._run([], chunks, swap)
                 return
@@ -196,6 +246,57 @@ class Engine:
             self._advance(self._preempt(self.running[-1]), [], [])
         else:
             self._stall()
+
+    def _decode_run(self, horizon: float) -> bool:
+        """Decode-only iterations in one vectorized pass, up to the first request's last token:
+        only when nothing waits, every running request decodes, no submitted request becomes
+        ready before a step would start (and none can arrive before `horizon`), and the KV
+        blocks for the whole run are free. False: take one ordinary iteration instead."""
+        if self.waiting or self.mode == "prefill" or len(self.running) < 1:
+            return False
+        ids = np.fromiter(self.running, np.int64, len(self.running))
+        if np.any(self.kv[ids] < self.target[ids]) or np.any(self.swapped[ids]):
+            return False
+        steps = int((self.output[ids] - self.generated[ids]).min())
+        if self.next_pending < len(self.pending):
+            horizon = min(horizon, float(self.ready[self.pending[self.next_pending]]))
+        durations = self.timeline["duration"]
+        if durations and durations[-1] > 0 and horizon < math.inf:
+            # Steps only lengthen as contexts grow: the last one bounds how many fit.
+            steps = min(steps, int((horizon - self.clock) / durations[-1]) + 2)
+        free = self.capacity - self.used
+        while (
+            steps >= MIN_RUN
+            and int(np.sum(self._held(self.kv[ids] + steps) - self.units[ids])) > free
+        ):
+            steps //= 2
+        if steps < MIN_RUN:
+            return False
+        times = self.replica.decode_run(self.kv[ids], steps)
+        if times is None:
+            return False
+        starts = self.clock + np.cumsum(times) - times
+        steps = int(np.count_nonzero(starts < horizon))
+        if steps < MIN_RUN:
+            return False
+        times, starts = times[:steps], starts[:steps]
+        extra = self._held(self.kv[ids] + steps) - self.units[ids]
+        self.units[ids] += extra
+        self.used += int(extra.sum())
+        b = len(ids)
+        # KV in use is shown at the run's end for each of its steps (it only grows within it).
+        columns = (starts, times, b, 0, 0.0, self.used * self.unit, 0, b)
+        for key, values in zip(TIMELINE, columns, strict=True):
+            self.timeline[key].extend(np.broadcast_to(values, times.shape).tolist())
+        first_gap = self.clock + times[0] - self.last_token[ids]
+        self.gaps.append(first_gap[~np.isnan(first_gap)])
+        self.gaps.append(np.repeat(times[1:], b))
+        self.clock = float(starts[-1] + times[-1])
+        self.last_token[ids] = self.clock
+        self.kv[ids] += steps
+        self.generated[ids] += steps
+        self._retire(ids)
+        return True
 
     def _decoders(self) -> list[int]:
         return [i for i in self.running if self.kv[i] >= self.target[i] and not self.swapped[i]]
@@ -331,7 +432,15 @@ class Engine:
         self.generated[done_prefill] += 1
         fresh = done_prefill[np.isnan(self.first_token[done_prefill])]
         self.first_token[fresh] = self.clock
-        self._retire(np.concatenate([dec, done_prefill]))
+        produced = np.concatenate([dec, done_prefill])
+        self._tokens_out(produced)
+        self._retire(produced)
+
+    def _tokens_out(self, ids: np.ndarray) -> None:
+        """Requests `ids` each emitted a token now: record the gap since each one's last."""
+        gaps = self.clock - self.last_token[ids]
+        self.gaps.append(gaps[~np.isnan(gaps)])
+        self.last_token[ids] = self.clock
 
     def _advance(
         self, seconds: float, decoders: list[int], chunks: list[tuple[int, int]], tokens: float = 0
@@ -365,6 +474,8 @@ class Engine:
         freed = int(self.units[done].sum())
         self.units[done] = 0
         self.used -= freed
+        if self.on_finish:
+            self.on_finish(done, self.finish[done])
 
     # -- request-level batching ----------------------------------------------------------------
 
@@ -390,6 +501,7 @@ class Engine:
         )
         self._advance(prefill, [], [(int(i), width) for i in ids], float(b * width))
         self.first_token[ids] = self.clock
+        self.last_token[ids] = self.clock
         steps = longest - 1
         if steps:
             k = np.arange(steps, dtype=np.float64)[:, None]
@@ -402,6 +514,9 @@ class Engine:
                 self.timeline[key].extend(np.broadcast_to(values, times.shape).tolist())
             last = np.maximum(self.output[ids] - 2, 0)
             self.finish[ids] = np.where(self.output[ids] > 1, ends[last], self.clock)
+            # Step k's gap is every request's that still has a token to produce in it.
+            still = (self.output[ids][None, :] - 1 > np.arange(steps)[:, None]).sum(axis=1)
+            self.gaps.append(np.repeat(times, still))
             self.clock = float(ends[-1])
         else:
             self.finish[ids] = self.clock
@@ -411,6 +526,8 @@ class Engine:
         self.running = []
         self.used -= int(self.units[ids].sum())
         self.units[ids] = 0
+        if self.on_finish:
+            self.on_finish(ids, self.finish[ids])
 
     def record(self) -> EngineRecord:
         return EngineRecord(
@@ -422,4 +539,5 @@ class Engine:
             generated=self.generated,
             timeline={k: np.array(v) for k, v in self.timeline.items()},
             kv_capacity_tokens=int(self.capacity * self.unit),
+            itl=np.concatenate(self.gaps) if self.gaps else np.zeros(0),
         )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-from rooflens.core.batching import MixedBatch, StepTable
+from rooflens.core.batching import _WEIGHT, MixedBatch, StepTable
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import build_graph, kv_spans, local_model
 from rooflens.core.hardware import Device
@@ -18,8 +19,9 @@ from rooflens.core.memory import (
     weight_bytes,
 )
 from rooflens.core.model import ModelSpec
-from rooflens.core.operators import Step
+from rooflens.core.operators import Cost, Step
 from rooflens.core.options import AnalysisOptions
+from rooflens.core.pricing import price_fields
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,60 @@ class Replica:
 
     def step_time(self, *args: np.ndarray) -> float:
         return self.table.step_time(*args)
+
+    def decode_run(self, past: np.ndarray, steps: int) -> np.ndarray | None:
+        """Times of `steps` decode-only iterations of sequences at contexts `past`, each step
+        one token further, priced in one vectorized pass; None where the iterations leave the
+        step table, or where a per-sequence cost bends over the contexts they cover (a window
+        or a budget), so the caller prices step by step."""
+        low, high = int(past.min()), int(past.max()) + steps
+        bends = self._bends
+        if high >= len(bends) or bends[high] != bends[low]:
+            return None
+        return decode_run_times(self.table, past, steps)
+
+    @cached_property
+    def _bends(self) -> np.ndarray:
+        """bends[p]: contexts up to p where a per-sequence cost is not affine (its second
+        difference is not zero): a run over [low, high] is affine when bends agree."""
+        sequence = self.table._tables["sequence"]
+        second = np.abs(np.diff(sequence, 2, axis=0))
+        bent = np.any(second > 1e-9 * (np.abs(sequence[1:-1]) + 1.0), axis=(1, 2))
+        return np.concatenate(([0, 0], np.cumsum(bent)))
+
+
+def decode_run_times(table: StepTable, past: np.ndarray, steps: int) -> np.ndarray:
+    """StepTable.fields of decode steps j = 0..steps-1 at contexts past + j: per-sequence
+    fields are affine in the context (attention reads and computes over it linearly), so step
+    j's are step 0's plus j times the sum of the slopes; exact where the table's second
+    differences vanish over the contexts covered (Replica.decode_run checks)."""
+    rows = len(past)
+    tables = table._tables
+    sequence = tables["sequence"]
+    base_sequence = sequence[past].sum(axis=0)
+    base_sequence[_WEIGHT] = tables["weights_decode"][rows, _WEIGHT]
+    low = int(past.min())
+    slope_sequence = rows * (sequence[low + 1] - sequence[low])
+    slope_sequence[_WEIGHT] = 0.0
+    token, head = tables["token_decode"][rows], tables["rows"][rows]
+    base = np.concatenate((token, base_sequence, head), axis=1)[:, table._graph_order]
+    slope = np.concatenate((np.zeros_like(token), slope_sequence, np.zeros_like(head)), axis=1)[
+        :, table._graph_order
+    ]
+    fields = base[..., None] + slope[..., None] * np.arange(steps, dtype=np.float64)
+    mb = table.batch
+    costs = price_fields(
+        mb.placement,
+        mb.counts,
+        mb.device,
+        dict(zip(Cost.FIELDS, fields, strict=True)),
+        np.full(steps, float(rows)),
+        mb.profile,
+        mb.execution,
+        offload=mb.offload,
+        disk_bandwidth=mb.disk_bandwidth,
+    )
+    return np.asarray(costs.step_time(), dtype=np.float64)
 
 
 def _check_options(options: AnalysisOptions) -> None:

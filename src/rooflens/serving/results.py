@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -12,18 +12,24 @@ from rooflens.serving.config import SLO
 
 PERCENTILES = (50, 90, 99)
 LATENCIES = ("ttft", "tpot", "e2e", "queueing")
+# The distributions a benchmark reports (vLLM's benchmark_serving, genai-perf), in seconds.
+BENCHMARK = ("ttft", "tpot", "itl", "e2e")
 
 
 @dataclass(frozen=True)
 class SimulationResult:
     """`requests`: one row per request (times in seconds from the first arrival);
-    `timeline`: one row per engine iteration; `kv_capacity`: KV tokens per replica."""
+    `timeline`: one row per engine iteration; `kv_capacity`: KV tokens per replica;
+    `itl`: every gap between consecutive tokens of one request, pooled over requests;
+    `devices`: accelerators in the cluster (for throughput per GPU)."""
 
     requests: pd.DataFrame
     timeline: pd.DataFrame
     kv_capacity: int
     replicas: int
     slo: SLO | None = None
+    itl: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    devices: int = 1
 
     @property
     def duration(self) -> float:
@@ -39,9 +45,44 @@ class SimulationResult:
         tpot_ok = frame["tpot"].isna() | (frame["tpot"] <= self.slo.tpot)
         return (frame["ttft"] <= self.slo.ttft) & tpot_ok
 
+    def values(self, metric: str) -> np.ndarray:
+        """A latency's samples: one per request, or every token gap for 'itl' (NaN dropped)."""
+        if metric == "itl":
+            return self.itl
+        return self.requests[metric].dropna().to_numpy()
+
     def percentile(self, metric: str, q: float) -> float:
-        values = self.requests[metric].dropna().to_numpy()
+        values = self.values(metric)
         return float(np.percentile(values, q)) if len(values) else float("nan")
+
+    def distribution(self, metric: str) -> dict[str, float | None]:
+        """{mean, p50, p90, p99} in seconds; None where there is no sample (TPOT of one-token
+        answers)."""
+        values = self.values(metric)
+        if not len(values):
+            return {"mean": None} | {f"p{q}": None for q in PERCENTILES}
+        return {"mean": float(values.mean())} | {
+            f"p{q}": float(np.percentile(values, q)) for q in PERCENTILES
+        }
+
+    def benchmark(self) -> dict[str, Any]:
+        """What a serving benchmark reports: `ttft`, `tpot`, `itl`, `e2e` as {mean, p50, p90,
+        p99} seconds, throughputs, and output tokens/s per GPU and per user; None (JSON null)
+        where a quantity does not exist."""
+        s = self.summary()
+        out: dict[str, Any] = {m: self.distribution(m) for m in BENCHMARK}
+        for key in (
+            "requests",
+            "duration",
+            "request_throughput",
+            "output_token_throughput",
+            "token_throughput",
+            "output_throughput_per_gpu",
+            "output_throughput_per_user",
+        ):
+            value = s[key]
+            out[key] = None if isinstance(value, float) and not np.isfinite(value) else value
+        return out
 
     def within_slo(self) -> bool:
         """The SLO's percentile of TTFT and of TPOT both within their objectives."""
@@ -62,8 +103,15 @@ class SimulationResult:
             "output_token_throughput": float(frame["output_len"].sum()) / seconds,
             "token_throughput": float((frame["prompt_len"] + frame["output_len"]).sum()) / seconds,
         }
-        for metric in LATENCIES:
-            out[f"{metric}_mean"] = float(frame[metric].mean())
+        out["output_throughput_per_gpu"] = out["output_token_throughput"] / self.devices
+        # Per user: tokens/s one request sees while decoding, 1/TPOT, averaged over requests.
+        per_user = 1.0 / frame["tpot"].dropna().to_numpy()
+        out["output_throughput_per_user"] = (
+            float(per_user.mean()) if len(per_user) else float("nan")
+        )
+        for metric in (*LATENCIES, "itl"):
+            values = self.values(metric)
+            out[f"{metric}_mean"] = float(values.mean()) if len(values) else float("nan")
             for q in PERCENTILES:
                 out[f"{metric}_p{q}"] = self.percentile(metric, q)
         line = self.timeline
@@ -95,6 +143,8 @@ def request_frame(
     assignment: np.ndarray,
 ) -> pd.DataFrame:
     first, finish, start = times["first_token"], times["finish"], times["start"]
+    # A closed loop decides when each request is sent: the simulation's times win.
+    arrival = times.get("arrival", arrival)
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where(output > 1, (finish - first) / (output - 1), np.nan)
     return pd.DataFrame(

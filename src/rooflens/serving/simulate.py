@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from rooflens.core.errors import InvalidInputError
@@ -68,10 +70,17 @@ def run(
     slo: SLO | None = None,
     progress: Progress = None,
     replica: Replica | None = None,
+    concurrency: int | None = None,
+    decode_replica: Replica | None = None,
 ) -> SimulationResult:
-    """Serve `requests` and measure every request's latencies."""
+    """Serve `requests` and measure every request's latencies. `concurrency`: a closed loop
+    of that many clients (the requests' arrival times are ignored). The pools of a
+    disaggregated cluster may run their own parallelism (cluster.prefill_tp …): `replica`
+    and `decode_replica` are built from `options` with those applied unless given."""
     scheduler = scheduler or SchedulerConfig()
     cluster = cluster or ClusterConfig()
+    if concurrency is not None and concurrency < 1:
+        raise InvalidInputError("concurrency", concurrency, "a positive number of clients")
     if cluster.disaggregated and scheduler.policy == "static":
         raise InvalidInputError(
             "policy", "static", "'continuous' or 'chunked' in a disaggregated cluster"
@@ -80,9 +89,20 @@ def run(
     max_len = _max_len(model, scheduler, longest)
     if options.allow_long_context is False and longest > model.max_positions:
         raise InvalidInputError("requests", longest, f"at most {model.max_positions} tokens")
-    replica = replica or prepare(model, device, options, scheduler, longest)
+    if replica is None:
+        replica = prepare(
+            model, device, pool_options(options, cluster, "prefill"), scheduler, longest
+        )
+    if decode_replica is None and cluster.disaggregated:
+        decode_options = pool_options(options, cluster, "decode")
+        if decode_options != pool_options(options, cluster, "prefill"):
+            decode_replica = prepare(model, device, decode_options, scheduler, longest)
+    decode_replica = decode_replica or replica
     _check_fits(replica, scheduler, longest, max_len)
-    records, assignment, times = serve(replica, scheduler, cluster, requests, max_len, progress)
+    _check_fits(decode_replica, scheduler, longest, max_len)
+    records, assignment, times = serve(
+        replica, scheduler, cluster, requests, max_len, progress, concurrency, decode_replica
+    )
     timeline = pd.concat(
         [
             pd.DataFrame({k: r.timeline[k] for k in TIMELINE}).assign(engine=k)
@@ -91,13 +111,37 @@ def run(
         ignore_index=True,
     )
     frame = request_frame(requests.arrival, requests.prompt, requests.output, times, assignment)
+    if cluster.disaggregated:
+        devices = (
+            cluster.prefill_replicas * replica.devices
+            + cluster.decode_replicas * decode_replica.devices
+        )
+    else:
+        devices = cluster.replicas * replica.devices
     return SimulationResult(
         requests=frame,
         timeline=timeline,
         kv_capacity=records[0].kv_capacity_tokens,
         replicas=len(records),
         slo=slo,
+        itl=np.concatenate([r.itl for r in records]),
+        devices=devices,
     )
+
+
+def pool_options(
+    options: AnalysisOptions, cluster: ClusterConfig, pool: Literal["prefill", "decode"]
+) -> AnalysisOptions:
+    """The analyzer options of one pool of a disaggregated cluster: its own TP and EP where the
+    cluster sets them (as prefill and decode workers of Dynamo or SGLang PD are sized)."""
+    if not cluster.disaggregated:
+        return options
+    tp = getattr(cluster, f"{pool}_tp") or options.parallelism.tp
+    ep = getattr(cluster, f"{pool}_ep") or options.parallelism.ep
+    if (tp, ep) == (options.parallelism.tp, options.parallelism.ep):
+        return options
+    parallelism = options.parallelism.model_copy(update={"tp": tp, "ep": ep})
+    return options.model_copy(update={"parallelism": parallelism})
 
 
 @dataclass(frozen=True)
@@ -127,12 +171,22 @@ def find_capacity(
     scheduler = scheduler or SchedulerConfig()
     base = workload.draw()
     longest = int((base.prompt + base.output).max())
-    replica = prepare(model, device, options, scheduler, longest)
+    cluster = cluster or ClusterConfig()
+    replica = prepare(model, device, pool_options(options, cluster, "prefill"), scheduler, longest)
+    decode_options = pool_options(options, cluster, "decode")
+    decode_replica = (
+        prepare(model, device, decode_options, scheduler, longest)
+        if decode_options != pool_options(options, cluster, "prefill")
+        else replica
+    )
     probes: list[dict[str, float]] = []
 
     def trial(rate: float) -> SimulationResult:
         requests = workload.at_rate(rate).draw()
-        result = run(model, device, options, requests, scheduler, cluster, slo, None, replica)
+        result = run(
+            model, device, options, requests, scheduler, cluster, slo, None, replica,
+            decode_replica=decode_replica,
+        )  # fmt: skip
         summary = result.summary()
         q = slo.percentile
         probes.append(

@@ -1,0 +1,570 @@
+"""Serving predictions against measured engine benchmarks: aiconfigurator's silicon sample.
+
+    python -m rooflens.measure.validate_engines [--data silicon_sample.csv] \
+        [--profile roofline --profile transformers] [--out docs/validation-engines.md]
+
+Every row of the sample is one benchmark of vLLM, SGLang or TensorRT-LLM at a fixed
+concurrency with fixed prompt and output lengths. Each row is mapped to a bundled model, a
+catalog device, quantization and parallelism, and simulated as a closed loop of that many
+clients with the engine's scheduler preset. The measurements are a test set: nothing is
+fitted or tuned to them. Rows that rooflens cannot express are listed with the reason.
+No torch needed: this module only reads a CSV and runs the simulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rooflens.api import resolve
+from rooflens.calibration.profile import load_profile
+from rooflens.core.efficiency import EfficiencyProfile
+from rooflens.core.errors import (
+    HardwareSpecError,
+    InvalidInputError,
+    ModelConfigError,
+    UnknownHardwareError,
+)
+from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
+from rooflens.hardware.catalog import get_device
+from rooflens.models.catalog import bundled_config, bundled_models, load_model
+from rooflens.serving.config import ClusterConfig, SchedulerConfig
+from rooflens.serving.presets import PRESETS, preset_for
+from rooflens.serving.replica import Replica
+from rooflens.serving.simulate import pool_options, prepare, run
+from rooflens.serving.workload import Requests
+
+SAMPLE_PACKAGE = "aiconfigurator_core"
+SAMPLE_FILE = ("systems", "silicon_sample.csv")
+# Requests each client sends: the first wave starts together, as a benchmark's does.
+REQUESTS_PER_CLIENT = 2
+# GEMM quantization mode -> rooflens quantization (KV cache: not stated, so 16-bit).
+QUANT_MODES: dict[str, dict[str, Any]] = {
+    "fp8": {"w_bits": 8, "a_bits": 8, "w_format": "fp"},
+    # DeepSeek's 128x128 block scales: per-channel scales in rooflens (a few bytes less).
+    "fp8_block": {"w_bits": 8, "a_bits": 8, "w_format": "fp"},
+    # NVFP4: FP4 values with an FP8 scale per 16, activations in FP4 too.
+    "nvfp4": {"w_bits": 4, "a_bits": 4, "w_format": "fp", "group_size": 16},
+    "int4_wo": {"w_bits": 4, "a_bits": 16, "w_format": "int", "group_size": 128},
+    "bf16": {"w_bits": 16, "a_bits": 16},
+}
+CHECKPOINT_DTYPES = {"bfloat16", "float16"}
+
+
+# -- profiles ---------------------------------------------------------------------------------
+def _roofline(row: pd.Series, device: Device) -> EfficiencyProfile | None:
+    return None
+
+
+def _transformers(row: pd.Series, device: Device) -> EfficiencyProfile | None:
+    """The device's bundled profile (fitted on transformers runs), where there is one."""
+    return load_profile(device.calibration) if device.calibration else None
+
+
+# Name -> resolver of a row's efficiency profile; a new profile is one more entry.
+PROFILES: dict[str, Callable[[pd.Series, Device], EfficiencyProfile | None]] = {
+    "roofline": _roofline,
+    "transformers": _transformers,
+}
+
+
+def profile_for(row: pd.Series, device: Device, profile: str) -> EfficiencyProfile | None:
+    """The efficiency profile that prices `row` under the named profile (None: roofline)."""
+    if profile not in PROFILES:
+        raise InvalidInputError("--profile", profile, f"one of {', '.join(PROFILES)}")
+    return PROFILES[profile](row, device)
+
+
+# -- one row -> one setup ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Setup:
+    """What rooflens simulates for one row: the same keys price the same replicas."""
+
+    model: str
+    device: str
+    options: tuple[tuple[str, Any], ...]
+    preset: str
+    cluster: ClusterConfig
+    concurrency: int
+    isl: int
+    osl: int
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return (self.model, self.device, self.options, self.preset, self.cluster)
+
+
+class Inexpressible(Exception):
+    """A row rooflens cannot express; the message says why."""
+
+
+def _int(value: Any, default: int = 1) -> int:
+    """aiconfigurator writes 0 or blank for 'not used': both mean 1 device."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or int(value) == 0:
+        return default
+    return int(value)
+
+
+def catalog_model(model_path: str) -> str:
+    """The bundled catalog id of a row's model: the exact id, or the base model of an
+    '-Instruct' checkpoint (instruction tuning keeps the architecture)."""
+    ids = bundled_models()
+    for candidate in (model_path, model_path.removesuffix("-Instruct")):
+        if candidate in ids:
+            return candidate
+    raise Inexpressible(f"model {model_path} is not in the bundled catalog")
+
+
+def catalog_device(system: str) -> Device:
+    """The catalog device of an aiconfigurator system name: 'h100_sxm' is 'h100-sxm',
+    'b200_sxm' the catalog's 'b200' (the SXM board is its only form)."""
+    for candidate in (system, system.removesuffix("_sxm")):
+        try:
+            return get_device(candidate)
+        except (UnknownHardwareError, HardwareSpecError):
+            continue
+    raise Inexpressible(f"system {system} is not in the hardware catalog")
+
+
+def quantization(row: pd.Series, model_id: str, is_moe: bool) -> tuple[dict[str, Any], str]:
+    """Quantization options of a row, and where they came from."""
+    gemm, moe = row.get("gemm_quant_mode"), row.get("moe_quant_mode")
+    if not isinstance(gemm, str):
+        precision = row.get("precision")
+        if isinstance(precision, str):
+            gemm = precision
+        else:
+            # Engines run a checkpoint in its own dtype unless told otherwise.
+            dtype = bundled_config(model_id).get("torch_dtype")
+            if dtype not in CHECKPOINT_DTYPES:
+                raise Inexpressible("precision not stated")
+            return dict(QUANT_MODES["bf16"]), "checkpoint dtype (not stated)"
+    if gemm not in QUANT_MODES:
+        raise Inexpressible(f"quantization {gemm} has no rooflens equivalent")
+    same = {gemm, "fp8_block" if gemm == "fp8" else gemm, "fp8" if gemm == "fp8_block" else gemm}
+    if is_moe and isinstance(moe, str) and moe not in same:
+        raise Inexpressible(f"mixed quantization (GEMM {gemm}, MoE {moe})")
+    return dict(QUANT_MODES[gemm]), gemm
+
+
+def _pool(tp: int, dp: int, moe_tp: int, moe_ep: int, is_moe: bool, where: str) -> tuple[int, int]:
+    """(tp, ep) in rooflens for attention TP `tp` x DP `dp` and MoE TP x EP over the same GPUs.
+
+    rooflens' ep spreads the experts over `ep` groups of `tp` devices, each group attending to
+    its own requests: attention DP = ep and MoE TP = attention TP. The group is one replica."""
+    if is_moe and (moe_tp, moe_ep) != (tp, dp):
+        raise Inexpressible(
+            f"{where}parallelism: attention TP x DP with MoE TP x EP other than TP x DP "
+            f"(TP {tp} x DP {dp}, MoE TP {moe_tp} x EP {moe_ep})"
+        )
+    return tp, moe_ep if is_moe else 1
+
+
+def concurrency_of(row: pd.Series) -> int:
+    """The benchmark's concurrency: batch_size for aggregated rows, else the source's note."""
+    if isinstance(row.get("batch_size"), float | int) and not np.isnan(row["batch_size"]):
+        return int(row["batch_size"])
+    found = re.search(r"silicon_concurrency=(\d+)", str(row.get("silicon_data_source", "")))
+    if not found:
+        raise Inexpressible("concurrency not stated")
+    return int(found.group(1))
+
+
+@cache
+def _model(model_id: str) -> ModelSpec:
+    return load_model(model_id)
+
+
+def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
+    """Map one row to a simulation setup; raise Inexpressible with the reason."""
+    model_id = catalog_model(str(row["model_path"]))
+    device = catalog_device(str(row["system"]))
+    if row["backend"] not in PRESETS:
+        raise Inexpressible(f"engine {row['backend']} has no scheduler preset")
+    spec = _model(model_id)
+    quant, source = quantization(row, model_id, spec.is_moe)
+    if row["mode"] == "agg":
+        if _int(row.get("pp_size")) != 1:
+            raise Inexpressible("pipeline parallelism")
+        dp = _int(row.get("attention_dp_size"))
+        tp, ep = _pool(
+            _int(row.get("tp_size")),
+            dp,
+            _int(row.get("moe_tp_size"), _int(row.get("tp_size"))),
+            _int(row.get("moe_ep_size")),
+            spec.is_moe,
+            "",
+        )
+        cluster = ClusterConfig(replicas=dp)
+    elif row["mode"] == "disagg":
+        pools = {}
+        for side in ("prefill", "decode"):
+            if _int(row.get(f"{side}_pp_size")) != 1:
+                raise Inexpressible(f"{side} pipeline parallelism")
+            dp = _int(row.get(f"{side}_attention_dp_size"))
+            tp_side = _int(row.get(f"{side}_tp_size"))
+            pools[side] = (
+                *_pool(
+                    tp_side,
+                    dp,
+                    _int(row.get(f"{side}_moe_tp_size"), tp_side),
+                    _int(row.get(f"{side}_moe_ep_size")),
+                    spec.is_moe,
+                    f"{side} ",
+                ),
+                _int(row.get(f"{side}_num_workers")) * dp,
+            )
+        (tp, ep, prefill_replicas), (decode_tp, decode_ep, decode_replicas) = (
+            pools["prefill"],
+            pools["decode"],
+        )
+        cluster = ClusterConfig(
+            disaggregated=True,
+            prefill_replicas=prefill_replicas,
+            decode_replicas=decode_replicas,
+            decode_tp=decode_tp,
+            decode_ep=decode_ep,
+        )
+    else:
+        raise Inexpressible(f"mode {row['mode']}")
+    options = quant | {"tp": tp, "ep": ep, "flash_attention": True}
+    setup = Setup(
+        model=model_id,
+        device=device.name,
+        options=tuple(sorted(options.items())),
+        preset=str(row["backend"]),
+        cluster=cluster,
+        concurrency=concurrency_of(row),
+        isl=int(row["isl"]),
+        osl=int(row["osl"]),
+    )
+    return setup, {"precision_source": source}
+
+
+# -- simulation -------------------------------------------------------------------------------
+def _replicas(
+    setup: Setup, profile: str, row: pd.Series, longest: int
+) -> tuple[Any, Device, Any, SchedulerConfig, Replica, Replica]:
+    device = get_device(setup.device)
+    calibration = profile_for(row, device, profile)
+    spec, device, options = resolve(
+        setup.model, device, dict(setup.options) | {"calibration": calibration}
+    )
+    scheduler = preset_for(setup.preset, device)
+    replica = prepare(
+        spec, device, pool_options(options, setup.cluster, "prefill"), scheduler, longest
+    )
+    decode = pool_options(options, setup.cluster, "decode")
+    decode_replica = (
+        replica
+        if decode == pool_options(options, setup.cluster, "prefill")
+        else prepare(spec, device, decode, scheduler, longest)
+    )
+    return spec, device, options, scheduler, replica, decode_replica
+
+
+def predict(
+    frame: pd.DataFrame,
+    profile: str,
+    requests_per_client: int = REQUESTS_PER_CLIENT,
+    log: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """One row per input row: predicted TTFT and TPOT (ms) under `profile`, or the reason
+    the row cannot be expressed."""
+    out = frame.copy()
+    out["profile"] = profile
+    for column in ("predicted_ttft_ms", "predicted_tpot_ms", "seconds"):
+        out[column] = np.nan
+    out["reason"] = ""
+    out["precision_source"] = ""
+    out["calibrated"] = False
+    setups: dict[Any, list[tuple[Any, Setup]]] = {}
+    for index, row in frame.iterrows():
+        try:
+            setup, notes = setup_of(row)
+        except (Inexpressible, InvalidInputError, ModelConfigError) as exc:
+            out.loc[index, "reason"] = str(exc)
+            continue
+        out.loc[index, "precision_source"] = notes["precision_source"]
+        setups.setdefault(setup.key, []).append((index, setup))
+    for group, members in enumerate(setups.values()):
+        first_index, first = members[0]
+        longest = max(s.isl + s.osl for _, s in members)
+        try:
+            spec, device, options, scheduler, replica, decode_replica = _replicas(
+                first, profile, frame.loc[first_index], longest
+            )
+        except (InvalidInputError, ModelConfigError) as exc:
+            for index, _ in members:
+                out.loc[index, "reason"] = _reason(exc)
+            continue
+        if log:
+            log(f"group {group + 1}/{len(setups)}: {first.model} on {first.device} "
+                f"{dict(first.options)} {first.preset}, {len(members)} rows")  # fmt: skip
+        for index, setup in members:
+            started = time.perf_counter()
+            n = setup.concurrency * requests_per_client
+            requests = Requests(np.zeros(n), np.full(n, setup.isl), np.full(n, setup.osl))
+            try:
+                result = run(
+                    spec, device, options, requests, scheduler, setup.cluster,
+                    replica=replica, decode_replica=decode_replica,
+                    concurrency=setup.concurrency,
+                )  # fmt: skip
+            except (InvalidInputError, RuntimeError) as exc:
+                out.loc[index, "reason"] = _reason(exc)
+                continue
+            summary = result.summary()
+            out.loc[index, "predicted_ttft_ms"] = 1e3 * summary["ttft_mean"]
+            out.loc[index, "predicted_tpot_ms"] = 1e3 * summary["tpot_mean"]
+            out.loc[index, "calibrated"] = options.calibration is not None
+            out.loc[index, "seconds"] = time.perf_counter() - started
+    return out
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).split("\n")[0]
+    if "KV capacity" in text or "room for a KV cache" in text or "cannot be admitted" in text:
+        return f"does not fit in memory as rooflens counts it ({text})"
+    return text
+
+
+# -- the report -------------------------------------------------------------------------------
+def errors(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a prediction, with |relative error| of TTFT and TPOT."""
+    done = predictions[predictions["predicted_ttft_ms"].notna()].copy()
+    for metric in ("ttft", "tpot"):
+        measured = done[f"silicon_{metric}_ms"]
+        done[f"{metric}_error"] = (done[f"predicted_{metric}_ms"] - measured).abs() / measured
+        done[f"{metric}_ratio"] = done[f"predicted_{metric}_ms"] / measured
+    return done
+
+
+def _summary(done: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    def stats(group: pd.DataFrame) -> pd.Series:
+        return pd.Series(
+            {
+                "rows": len(group),
+                "TTFT median |err|": group["ttft_error"].median(),
+                "TTFT p90 |err|": group["ttft_error"].quantile(0.9),
+                "TTFT median pred/meas": group["ttft_ratio"].median(),
+                "TPOT median |err|": group["tpot_error"].median(),
+                "TPOT p90 |err|": group["tpot_error"].quantile(0.9),
+                "TPOT median pred/meas": group["tpot_ratio"].median(),
+            }
+        )
+
+    if not by:
+        return stats(done).to_frame().T
+    return done.groupby(by).apply(stats, include_groups=False).reset_index()
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    def cell(column: str, value: Any) -> str:
+        if column == "rows":
+            return str(int(value))
+        if isinstance(value, float):
+            if "err|" in column:
+                return f"{100 * value:.0f} %"
+            return f"{value:.2f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    for _, row in table.iterrows():
+        lines.append("| " + " | ".join(cell(c, row[c]) for c in table.columns) + " |")
+    return "\n".join(lines)
+
+
+def scatter(done: pd.DataFrame, path: Path) -> None:
+    """Predicted against measured TTFT and TPOT, one row of panels per profile."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    profiles = list(dict.fromkeys(done["profile"]))
+    fig, axes = plt.subplots(len(profiles), 2, figsize=(10, 4.6 * len(profiles)), squeeze=False)
+    colours = {"vllm": "tab:blue", "sglang": "tab:orange", "trtllm": "tab:green"}
+    for r, profile in enumerate(profiles):
+        mine = done[done["profile"] == profile]
+        for c, metric in enumerate(("ttft", "tpot")):
+            ax = axes[r][c]
+            for engine, part in mine.groupby("backend"):
+                ax.scatter(
+                    part[f"silicon_{metric}_ms"],
+                    part[f"predicted_{metric}_ms"],
+                    s=8,
+                    alpha=0.6,
+                    label=engine,
+                    color=colours.get(str(engine)),
+                )
+            values = mine[[f"silicon_{metric}_ms", f"predicted_{metric}_ms"]].to_numpy()
+            low, high = np.nanmin(values), np.nanmax(values)
+            ax.plot([low, high], [low, high], "k--", lw=0.8)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel(f"measured {metric.upper()} (ms)")
+            ax.set_ylabel(f"predicted {metric.upper()} (ms)")
+            ax.set_title(f"{metric.upper()}, profile {profile}")
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def report(
+    predictions: pd.DataFrame,
+    source: str,
+    seconds: float,
+    requests_per_client: int,
+    plot: str | None,
+) -> str:
+    """docs/validation-engines.md from the predictions of every profile."""
+    done = errors(predictions)
+    first = predictions[predictions["profile"] == predictions["profile"].iloc[0]]
+    total = len(first)
+    expressed = first[first["reason"] == ""]
+    missing = first[first["reason"] != ""]
+    lines = [
+        "# Validation: serving engines",
+        "",
+        "Generated by `python -m rooflens.measure.validate_engines`; do not edit by hand.",
+        "",
+        f"Data: `{source}`, {total} measured runs of vLLM, SGLang and TensorRT-LLM from "
+        "aiconfigurator's silicon sample (`aiconfigurator-core` 0.12.0, Apache-2.0): each is a "
+        "benchmark at a fixed concurrency with fixed prompt (isl) and output (osl) lengths, "
+        "reporting mean TTFT and TPOT. **Test set only**: nothing in rooflens is fitted or "
+        "tuned to these numbers.",
+        "",
+        "How each row is predicted: its model is looked up in the bundled catalog (exact id, "
+        "or the base of an `-Instruct` checkpoint), its system in the hardware catalog; the "
+        "GEMM quantization sets weights and activations (fp8 and fp8_block: FP8, nvfp4: FP4 "
+        "with 16-value groups, int4_wo: 4-bit weights; where the row states no precision, the "
+        "checkpoint's bf16/fp16, which engines use by default); the KV cache is 16-bit (the "
+        "sample does not state it). FlashAttention is on. Attention TP x DP with MoE TP x EP "
+        "maps to rooflens' `tp` and `ep` when MoE TP equals attention TP and EP equals "
+        "attention DP; each DP rank is a replica. Disaggregated rows run separate prefill and "
+        "decode pools of their own TP/EP, workers x DP replicas each, with the KV cache handed "
+        "over the device's interconnect. The simulator runs a closed loop of the row's "
+        f"concurrency with {requests_per_client} requests per client, all clients starting "
+        "together as a benchmark's first wave does, with the engine's scheduler preset "
+        "(`rooflens.serving.presets`, sized for the device). Error = |predicted - measured| / "
+        "measured; pred/meas > 1 is an overestimate.",
+        "",
+        f"Profiles: `roofline` (no calibration: the hardware's bound), `transformers` (the "
+        f"device's bundled calibration profile, fitted on Hugging Face transformers runs, where "
+        f"one exists; other devices stay at the roofline). Run time: {seconds:.0f} s for all "
+        "profiles on this 2-core machine.",
+        "",
+        "## Coverage",
+        "",
+        f"{len(expressed)} of {total} rows simulated; {len(missing)} not expressible:",
+        "",
+    ]
+    reasons = (
+        missing["reason"]
+        .str.replace(r"model \S+ is not", "model is not", regex=True)
+        .str.replace(r"system \S+ is not", "system is not", regex=True)
+        .str.replace(r" \(.*\)$", "", regex=True)
+        .value_counts()
+    )
+    lines += ["| reason | rows |", "|---|---|"]
+    lines += [f"| {reason} | {count} |" for reason, count in reasons.items()]
+    unknown_models = missing[missing["reason"].str.contains("bundled catalog")]["model_path"]
+    if len(unknown_models):
+        lines += [
+            "",
+            "Models not (yet) in the catalog: "
+            + ", ".join(f"{m} ({n})" for m, n in unknown_models.value_counts().items())
+            + ".",
+        ]
+    unknown_systems = missing[missing["reason"].str.contains("hardware catalog")]["system"]
+    if len(unknown_systems):
+        lines += [
+            "",
+            "Systems not in the catalog: "
+            + ", ".join(f"{m} ({n})" for m, n in unknown_systems.value_counts().items())
+            + ".",
+        ]
+    for profile, mine in done.groupby("profile", sort=False):
+        lines += [
+            "",
+            f"## Profile `{profile}`",
+            "",
+            "Overall:",
+            "",
+            _markdown(_summary(mine, [])),
+            "",
+            "By system, engine and model:",
+            "",
+            _markdown(_summary(mine, ["system", "backend", "model_path"])),
+            "",
+            "By mode and prompt length:",
+            "",
+            _markdown(_summary(mine, ["mode", "isl"])),
+        ]
+    if plot:
+        lines += ["", f"![predicted against measured TTFT and TPOT]({plot})"]
+    return "\n".join(lines) + "\n"
+
+
+def sample_path(data: str | None) -> Path:
+    """--data, else the silicon sample inside an installed aiconfigurator-core."""
+    if data:
+        return Path(data)
+    try:
+        files = resources.files(SAMPLE_PACKAGE)
+    except ModuleNotFoundError:
+        raise InvalidInputError(
+            "--data", None, "a silicon_sample.csv path, or aiconfigurator-core installed"
+        ) from None
+    return Path(str(files.joinpath(*SAMPLE_FILE)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", help="silicon_sample.csv (default: aiconfigurator-core's)")
+    parser.add_argument("--profile", action="append", choices=list(PROFILES))
+    parser.add_argument("--out", default="docs/validation-engines.md")
+    parser.add_argument("--plot", default="docs/validation-engines.png")
+    parser.add_argument("--csv", help="every row's prediction to this CSV file")
+    parser.add_argument("--requests-per-client", type=int, default=REQUESTS_PER_CLIENT)
+    parser.add_argument("--limit", type=int, help="only the first N rows (a quick look)")
+    args = parser.parse_args(argv)
+    path = sample_path(args.data)
+    frame = pd.read_csv(path)
+    if args.limit:
+        frame = frame.head(args.limit)
+    started = time.perf_counter()
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    parts = [
+        predict(frame, profile, args.requests_per_client, log)
+        for profile in args.profile or list(PROFILES)
+    ]
+    predictions = pd.concat(parts, ignore_index=True)
+    seconds = time.perf_counter() - started
+    out = Path(args.out)
+    plot = Path(args.plot) if args.plot else None
+    if plot and errors(predictions).shape[0]:
+        scatter(errors(predictions), plot)
+    relative = plot.name if plot and plot.parent == out.parent else (str(plot) if plot else None)
+    out.write_text(report(predictions, path.name, seconds, args.requests_per_client, relative))
+    if args.csv:
+        predictions.to_csv(args.csv, index=False)
+    print(f"{out}: {len(frame)} rows, {seconds:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
