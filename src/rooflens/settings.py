@@ -213,6 +213,13 @@ class Settings(BaseModel):
         "TOML file: a calibrated estimate.",
         accepts="auto, a bundled profile name or a profile TOML file",
     )
+    engine: Literal["transformers", "compiled", "vllm", "sglang", "trtllm"] | None = setting(
+        None,
+        "Calibration",
+        "serving engine",
+        "Estimate what this engine achieves, from its profile fitted to measured kernels "
+        "(docs/engines.md); empty: the roofline bound.",
+    )
     execution: Literal["graphs", "eager"] = setting(
         "graphs", "Calibration", "execution", "With a calibration: CUDA graphs or eager launches."
     )
@@ -484,5 +491,9 @@ def _check_combinations(s: Settings) -> None:
             raise InvalidInputError(
                 "nm_sparsity", s.nm_sparsity, "empty when sparsity (unstructured) is set"
             )
+    if s.engine is not None and s.calibration is not None:
+        raise InvalidInputError(
+            "engine", s.engine, "empty when calibration is given (an engine brings its profile)"
+        )
     if s.group_size is not None and s.w_bits >= 16:
         raise InvalidInputError("group_size", s.group_size, "empty for unquantized weights")

@@ -33,6 +33,7 @@ from rooflens.core.economics import step_power
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
+from rooflens.engines import load_engine_profile
 from rooflens.hardware.catalog import catalog
 from rooflens.serving.api import simulate
 from rooflens.serving.config import SLO, SchedulerConfig
@@ -96,7 +97,9 @@ def candidates(
     return out
 
 
-def _screen(model: ModelSpec, cand: Candidate, target: Target, slo: SLO) -> dict[str, object]:
+def _screen(
+    model: ModelSpec, cand: Candidate, target: Target, slo: SLO, engine: str | None = None
+) -> dict[str, object]:
     """One candidate through the steady-state model; a row of the advice table.
 
     With p pipeline stages, p micro-batches of b = B / p requests are in flight (vLLM's
@@ -104,7 +107,10 @@ def _screen(model: ModelSpec, cand: Candidate, target: Target, slo: SLO) -> dict
     analyzer's step with pp = p and one micro-batch), in which all B requests gain a token;
     a prompt holds each stage for a p-th of its prefill."""
     s, g, p = target.prompt_len, target.output_len, cand.pp
-    options = make_options(w_bits=cand.w_bits, kv_bits=cand.kv_bits, tp=cand.tp, pp=p)
+    profile = None if engine is None else load_engine_profile(engine, cand.device.name)
+    options = make_options(
+        w_bits=cand.w_bits, kv_bits=cand.kv_bits, tp=cand.tp, pp=p, calibration=profile
+    )
     mid = s + g // 2
     # One vectorized analysis: decode at micro-batch b and mean context, then one prefill.
     batch = np.r_[BATCHES, 1]
@@ -231,6 +237,8 @@ class Advice:
     rank: str
     target: Target
     slo: SLO
+    # The serving engine whose fitted profile priced every setup (None: roofline bounds).
+    engine: str | None = None
 
     @property
     def feasible(self) -> pd.DataFrame:
@@ -280,11 +288,13 @@ def advise(
     rank: str = "cost",
     budget: float | None = None,
     progress: Callable[[int], None] | None = None,
+    engine: str | None = None,
 ) -> Advice:
     """Screen every candidate (devices × tensor parallelism `tps` × pipeline stages `pps` ×
     weight and KV widths) and rank the feasible ones by `rank` ('cost', 'energy' or
     'latency'); `budget` (USD per hour) drops the dearer ones. Devices default to the
-    catalog's priced devices."""
+    catalog's priced devices. `engine` prices each setup with that engine's profile for its
+    device; a device the engine has no profile for is rejected, saying so."""
     if rank not in RANKS:
         raise InvalidInputError("rank", rank, "one of " + ", ".join(RANKS))
     for field, values in (("tp", tps), ("pp", pps), ("w_bits", w_bits), ("kv_bits", kv_bits)):
@@ -309,7 +319,7 @@ def advise(
     rows = []
     for cand in setups:
         try:
-            rows.append(_screen(spec, cand, target, slo))
+            rows.append(_screen(spec, cand, target, slo, engine))
         except RooflensError as exc:
             rows.append(
                 {"device": cand.device.name, "tp": cand.tp, "pp": cand.pp,
@@ -318,10 +328,17 @@ def advise(
             )  # fmt: skip
         if progress:
             progress(1)
-    return _rank(pd.DataFrame(rows), rank, budget, target, slo)
+    return _rank(pd.DataFrame(rows), rank, budget, target, slo, engine)
 
 
-def _rank(table: pd.DataFrame, rank: str, budget: float | None, target: Target, slo: SLO) -> Advice:
+def _rank(
+    table: pd.DataFrame,
+    rank: str,
+    budget: float | None,
+    target: Target,
+    slo: SLO,
+    engine: str | None = None,
+) -> Advice:
     for column in ("cost_per_hour", "cost_per_million", "energy_per_million", "e2e"):
         if column not in table:
             table[column] = np.nan
@@ -341,7 +358,7 @@ def _rank(table: pd.DataFrame, rank: str, budget: float | None, target: Target, 
     table = table.sort_values(
         ["feasible", key, "e2e"], ascending=[False, True, True], na_position="last"
     ).reset_index(drop=True)
-    return Advice(table=table, rank=rank, target=target, slo=slo)
+    return Advice(table=table, rank=rank, target=target, slo=slo, engine=engine)
 
 
 def verify(advice: Advice, model: ModelSpec | str, top: int = 3, requests: int = 300) -> Advice:
@@ -380,6 +397,7 @@ def verify(advice: Advice, model: ModelSpec | str, top: int = 3, requests: int =
                 w_bits=int(row["w_bits"]),
                 kv_bits=int(row["kv_bits"]),
                 tp=int(row["tp"]),
+                engine=advice.engine,
             )
         except RooflensError as exc:
             table.loc[i, ["verified", "binds"]] = [False, f"cannot be simulated: {exc}"]

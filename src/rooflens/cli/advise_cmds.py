@@ -25,6 +25,7 @@ from rooflens.cli.app import (
 from rooflens.core.errors import InvalidInputError
 from rooflens.hardware.catalog import catalog
 from rooflens.serving.config import build, parse_slo
+from rooflens.settings import Settings, parse_settings
 
 SHOWN = ["device", "tp", "pp", "w_bits", "kv_bits", "replicas", "batch_limit", "ttft", "tpot",
          "cost_per_hour", "cost_per_million", "energy_per_million", "pareto"]  # fmt: skip
@@ -79,11 +80,16 @@ def advise_cmd(
     ] = 3,
     top: Annotated[int, typer.Option(help="Picks to show.")] = 5,
     plot: Annotated[Path | None, typer.Option(help="Pareto front to .png/.svg/.pdf.")] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(help=Settings.model_fields["engine"].description),
+    ] = None,
     output_format: FormatOpt = OutputFormat.table,
 ) -> None:
     """Search devices × tensor parallelism × quantization for the setup that meets the SLO
     at the lowest cost (or energy, or latency); explain the top picks."""
     target, objectives = _workload(workload), parse_slo(slo)
+    engine = parse_settings({"engine": engine}).engine
     if rank not in RANKS:
         raise InvalidInputError("--rank", rank, "one of " + ", ".join(RANKS))
     pool = (
@@ -102,8 +108,7 @@ def advise_cmd(
     with bar if total > 200 and output_format is OutputFormat.table else nullcontext():
         advice = advise(model, target, objectives, devices=pool, tps=widths[0],
                         w_bits=widths[1], kv_bits=widths[2], pps=widths[3], rank=rank,
-                        budget=budget,
-                        progress=advance)  # fmt: skip
+                        budget=budget, progress=advance, engine=engine)  # fmt: skip
     if verify_top:
         advice = verify(advice, model, top=verify_top)
     if plot:

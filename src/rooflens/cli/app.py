@@ -21,9 +21,9 @@ from rich.text import Text
 from rooflens.api import (
     MAX_AXIS_VALUES,
     check_sweep_size,
-    resolve_calibration,
     resolve_device,
     resolve_model,
+    resolve_profile,
 )
 from rooflens.cli import format as fmt
 from rooflens.core import analysis as core
@@ -201,6 +201,12 @@ def _device(
     return device_from_dict(data, "--hardware with overrides")
 
 
+def _catalog_name(device: Device) -> str:
+    """The catalog device a (possibly overridden) device stands for: engine profiles are
+    fitted per catalog device."""
+    return device.name.removesuffix(" (modified)")
+
+
 def _parse_peaks(items: list[str]) -> dict[str, float]:
     peaks = {}
     for item in items:
@@ -273,8 +279,8 @@ def _run(params: dict[str, Any]) -> Analysis:
     device = _device(
         params.get("hardware"), params.get("bandwidth"), params.get("memory"), params.get("peak")
     )
+    profile = resolve_profile(settings, settings.what_if(device), _catalog_name(device))
     device = settings.what_if(device)
-    profile = resolve_calibration(settings.calibration, device)
     return core.analyze(
         spec,
         device,

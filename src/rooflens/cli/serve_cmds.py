@@ -211,7 +211,9 @@ def simulate(
     if scheduler is not None:
         chosen["policy"] = scheduler.value
     # Only the settings given replace the preset's (or the defaults).
-    sched = scheduler_of(build(SchedulerConfig, "--scheduler", **chosen), preset, device)
+    sched = scheduler_of(
+        build(SchedulerConfig, "--scheduler", **chosen), preset, device, analysis.get("engine")
+    )
     if concurrency is not None and (rate is not None or trace or capacity):
         given = "--rate" if rate is not None else "--trace" if trace else "--capacity"
         raise InvalidInputError(
@@ -302,7 +304,10 @@ def _capacity(
 
 def _print(result: SimulationResult, output_format: OutputFormat, title: str) -> None:
     if output_format is OutputFormat.json:
-        data = {"summary": result.summary(), "kv_capacity_tokens": result.kv_capacity}
+        data = result.benchmark() | {
+            "summary": result.summary(),
+            "kv_capacity_tokens": result.kv_capacity,
+        }
         sys.stdout.write(fmt.to_json(data))
     elif output_format is OutputFormat.csv:
         sys.stdout.write(result.requests.to_csv(index=False))

@@ -51,8 +51,9 @@ def kv_cache_bytes(
     spans: tuple[tuple[float, int | None], ...] = ((1.0, None),),
     layer_share: float = 1.0,
 ) -> np.ndarray:
-    """K and V of every layer (2 x kv_heads x head_dim per token), or MLA's latent (plus DSA's FP8 index key); layers with
-    a window or a KV budget (`spans`: share of layers, most keys kept) keep only that many; plus
+    """K and V of every layer (2 x kv_heads x head_dim per token), or MLA's latent (plus DSA's
+    FP8 index key); layers with a window or a KV budget (`spans`: share of layers, most keys
+    kept) keep only that many; plus
     the recurrent state of the mixer layers, constant in the context (`layer_share`: the share
     of the model's layers this device holds)."""
     kv = batch * kv_tokens_kept(tokens, spans) * kv_bytes_per_token(model, quant)

@@ -9,7 +9,7 @@ from rooflens.api import DeviceLike, ModelLike, resolve
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
-from rooflens.serving.presets import preset_for
+from rooflens.serving.presets import PRESETS, preset_for
 from rooflens.serving.results import SimulationResult
 from rooflens.serving.simulate import CapacityResult, Progress, find_capacity, run
 from rooflens.serving.workload import Requests, Workload, load_trace
@@ -26,10 +26,16 @@ def _requests(workload: Workload | Requests | str | Path) -> Requests:
 
 
 def scheduler_of(
-    scheduler: SchedulerConfig | None, preset: str | None, device: Device
+    scheduler: SchedulerConfig | None,
+    preset: str | None,
+    device: Device,
+    engine: object = None,
 ) -> SchedulerConfig | None:
     """The scheduler a run uses: an engine's preset (sized for `device`) with the settings
-    given explicitly in `scheduler` (its fields set by the caller) in place of the preset's."""
+    given explicitly in `scheduler` (its fields set by the caller) in place of the preset's.
+    Without a preset, an `engine` that has one (vllm, sglang, trtllm) brings its own."""
+    if preset is None and engine in PRESETS:
+        preset = str(engine)
     if preset is None:
         return scheduler
     base = preset_for(preset, device)
@@ -82,7 +88,7 @@ def simulate(
     spec, device, opts = resolve(model, hardware, options)
     load = workload if workload is not None else Workload()
     requests = _requests(load) if concurrency is None else _closed_loop_requests(load)
-    sched = scheduler_of(scheduler, preset, device)
+    sched = scheduler_of(scheduler, preset, device, options.get("engine"))
     return run(spec, device, opts, requests, sched, cluster, slo, progress, concurrency=concurrency)
 
 
@@ -103,7 +109,7 @@ def capacity(
     if not isinstance(workload, Workload):
         raise InvalidInputError("workload", workload, "a synthetic Workload (its rate is varied)")
     spec, device, opts = resolve(model, hardware, options)
-    sched = scheduler_of(scheduler, preset, device)
+    sched = scheduler_of(scheduler, preset, device, options.get("engine"))
     return find_capacity(
         spec, device, opts, workload, slo, sched, cluster, tolerance, progress=progress
     )

@@ -1,0 +1,84 @@
+"""`engine` is a setting like any other: analyze, simulate and advise price with its profile."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+import rooflens
+from rooflens.advisor.search import SLO, Target, advise
+from rooflens.cli.app import app
+from rooflens.engines import load_engine_profile
+from rooflens.serving.api import scheduler_of
+from rooflens.serving.presets import preset_for
+from rooflens.serving.workload import LengthDistribution, Workload
+
+MODEL = "meta-llama/Llama-3.1-8B"
+
+
+def test_an_engine_prices_with_its_profile() -> None:
+    profile = load_engine_profile("vllm", "h200-sxm")
+    by_name = rooflens.analyze(MODEL, "h200-sxm", batch=16, prompt_len=1024, engine="vllm")
+    by_profile = rooflens.analyze(MODEL, "h200-sxm", batch=16, prompt_len=1024, calibration=profile)
+    bound = rooflens.analyze(MODEL, "h200-sxm", batch=16, prompt_len=1024)
+    for stage in ("prefill", "decode"):
+        t = float(by_name.totals()[stage]["time"])
+        assert t == float(by_profile.totals()[stage]["time"])
+        assert t > float(bound.totals()[stage]["time"])
+    assert "vllm" in by_name.options.estimate
+
+
+@pytest.mark.parametrize(
+    ("settings", "accepted"),
+    [
+        ({"engine": "tgi"}, "one of transformers, compiled, vllm, sglang, trtllm"),
+        ({"engine": "vllm", "calibration": "auto"}, "empty when calibration is given"),
+    ],
+)
+def test_engine_settings_that_cannot_be(settings, accepted) -> None:
+    with pytest.raises(rooflens.InvalidInputError) as info:
+        rooflens.analyze(MODEL, "h200-sxm", **settings)
+    assert info.value.field == "engine" and accepted in info.value.accepted
+
+
+def test_a_device_without_the_engines_profile_names_those_that_have_one() -> None:
+    res = CliRunner().invoke(app, ["analyze", MODEL, "-H", "a6000", "--engine", "vllm"])
+    assert res.exit_code == 2
+    assert "vllm profiles exist for b200, h100-sxm, h200-sxm" in res.output
+
+
+def test_simulate_with_an_engine_uses_its_scheduler() -> None:
+    workload = Workload(
+        requests=4,
+        prompt=LengthDistribution(kind="fixed", a=512),
+        output=LengthDistribution(kind="fixed", a=8),
+    )
+    device = rooflens.get_device("h200-sxm")
+    assert scheduler_of(None, None, device, "sglang") == preset_for("sglang", device)
+    by_engine = rooflens.simulate(MODEL, device, workload, engine="sglang")
+    by_hand = rooflens.simulate(
+        MODEL,
+        device,
+        workload,
+        preset="sglang",
+        calibration=load_engine_profile("sglang", "h200-sxm"),
+    )
+    assert by_engine.requests.equals(by_hand.requests)
+
+
+def test_advise_rejects_devices_the_engine_has_no_profile_for() -> None:
+    advice = advise(
+        MODEL,
+        Target(prompt_len=500, output_len=100, rate=2),
+        SLO(ttft=2.0, tpot=0.06),
+        devices=["h200-sxm", "a6000"],
+        tps=(1,),
+        w_bits=(16,),
+        kv_bits=(16,),
+        pps=(1,),
+        engine="trtllm",
+    )
+    table = advice.table.set_index("device")
+    assert "trtllm profiles exist for" in table.loc["a6000", "binds"]
+    assert bool(table.loc["h200-sxm", "feasible"])
+    assert advice.engine == "trtllm"
