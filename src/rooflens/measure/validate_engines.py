@@ -73,10 +73,19 @@ def _transformers(row: pd.Series, device: Device) -> EfficiencyProfile | None:
     return load_profile(device.calibration) if device.calibration else None
 
 
+def _engine(row: pd.Series, device: Device) -> EfficiencyProfile | None:
+    """The profile fitted on the row's engine's operator database for its device (a device
+    or engine without one leaves the row inexpressible, saying so)."""
+    from rooflens.engines import load_engine_profile
+
+    return load_engine_profile(str(row["backend"]), device.name)
+
+
 # Name -> resolver of a row's efficiency profile; a new profile is one more entry.
 PROFILES: dict[str, Callable[[pd.Series, Device], EfficiencyProfile | None]] = {
     "roofline": _roofline,
     "transformers": _transformers,
+    "engine": _engine,
 }
 
 
