@@ -9,6 +9,7 @@ transformers) exists only where a profile was measured.
 from __future__ import annotations
 
 import re
+from functools import cache
 from importlib import resources
 
 from rooflens.calibration.profile import bundled_profiles, load_profile, parse_profile
@@ -26,6 +27,7 @@ DEFAULTS: dict[str, EngineDefaults] = {
 _FOLDER = "profiles"
 
 
+@cache
 def engine_profiles() -> dict[str, tuple[str, ...]]:
     """Engine -> devices with a shipped profile (files `<engine>-<device>.toml`)."""
     found: dict[str, list[str]] = {"transformers": sorted(bundled_profiles())}
@@ -35,6 +37,15 @@ def engine_profiles() -> dict[str, tuple[str, ...]]:
         if match:
             found.setdefault(match.group(1), []).append(match.group(2))
     return {engine: tuple(sorted(devices)) for engine, devices in found.items()}
+
+
+@cache
+def _shipped(engine: str, device: str) -> EfficiencyProfile:
+    """A shipped profile, parsed once (an immutable description; the advisor asks for the
+    same few per candidate)."""
+    name = f"{engine}-{device}.toml"
+    text = resources.files("rooflens.engines").joinpath(_FOLDER, name).read_text("utf-8")
+    return parse_profile(text, name)
 
 
 def load_engine_profile(engine: str, device: str, version: str | None = None) -> EfficiencyProfile:
@@ -52,9 +63,7 @@ def load_engine_profile(engine: str, device: str, version: str | None = None) ->
         )
     if engine == "transformers":
         return load_profile(device)
-    name = f"{engine}-{device}.toml"
-    text = resources.files("rooflens.engines").joinpath(_FOLDER, name).read_text("utf-8")
-    profile = parse_profile(text, name)
+    profile = _shipped(engine, device)
     shipped = getattr(profile, "engine_version", None)
     if version is not None and shipped != version:
         raise InvalidInputError(
