@@ -118,9 +118,12 @@ class EfficiencyProfile(BaseModel):
         bandwidth: float,
         dtype: str | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Achieved (OP/s, bytes/s) of an operator of this class, data type and size."""
+        """Achieved (OP/s, bytes/s) of an operator of this class, data type and size. A fitted
+        fraction above 1 (a kernel that moved fewer bytes than the analysis counts, say from
+        cache) is held at 1: an estimate is never faster than its operator's roofline bound."""
         curves = self.curves(op_class, dtype)
-        return peak * curves.compute(ops), bandwidth * curves.memory(memory)
+        compute = np.minimum(curves.compute(ops), 1.0)
+        return peak * compute, bandwidth * np.minimum(curves.memory(memory), 1.0)
 
     def collective_time(
         self, kind: str, ranks: int, message_bytes: np.ndarray

@@ -144,6 +144,7 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
             "intermediate_size": inter // tp,
             "vocab_size": -(-model.vocab_size // tp),
             "num_layers": -(-model.num_layers // pp),
+            "model_layers": model.num_layers,
         }
     )
 
@@ -471,7 +472,7 @@ def attention_layers(
     if m.attention_chunk is None or m.chunk_layers is None:
         return [(layers, span, None) for layers, span in attention_spans(m, o)]
     kinds = [
-        (m.num_layers - m.chunk_layers, o.kv_budget, None),
+        (m.all_layers - m.chunk_layers, o.kv_budget, None),
         (m.chunk_layers, o.kv_budget, m.attention_chunk),
     ]
     return [kind for kind in kinds if kind[0]]
@@ -484,7 +485,7 @@ def attention_spans(m: ModelSpec, o: AnalysisOptions) -> list[tuple[int | None, 
     budget = o.kv_budget
     if m.attention_chunk is not None and m.chunk_layers is not None:
         capped = min(filter(None, (m.attention_chunk, budget)), default=None)
-        kinds = [(m.num_layers - m.chunk_layers, budget), (m.chunk_layers, capped)]
+        kinds = [(m.all_layers - m.chunk_layers, budget), (m.chunk_layers, capped)]
         return [kind for kind in kinds if kind[0]]
     capped = min(filter(None, (m.sliding_window, budget)), default=None)
     if m.is_hybrid:
@@ -492,13 +493,13 @@ def attention_spans(m: ModelSpec, o: AnalysisOptions) -> list[tuple[int | None, 
         return [(m.attention_layers_count, capped)]
     if m.sliding_window is None or m.window_layers is None:
         return [(None, capped)]
-    return [(m.num_layers - m.window_layers, budget), (m.window_layers, capped)]
+    return [(m.all_layers - m.window_layers, budget), (m.window_layers, capped)]
 
 
 def kv_spans(m: ModelSpec, o: AnalysisOptions) -> tuple[tuple[float, int | None], ...]:
     """(share of layers, most keys each keeps) for the KV cache, from `attention_spans`."""
     return tuple(
-        ((m.num_layers if layers is None else layers) / m.num_layers, span)
+        ((m.all_layers if layers is None else layers) / m.all_layers, span)
         for layers, span in attention_spans(m, o)
     )
 
@@ -1020,7 +1021,7 @@ def _hybrid_block(
     """A block whose layers differ: each operator says in how many layers it appears. A layer
     holds attention or the recurrent mixer (both side by side in Falcon-H1, summed into the
     residual), then an MLP where `mlp_layers` says so (Nemotron-H has MLP-only layers)."""
-    n = m.num_layers
+    n = m.all_layers
     attention, mixer = m.attention_layers_count, m.mixer_layers
     side_by_side = attention + mixer > n
     mixing = n if side_by_side else attention + mixer

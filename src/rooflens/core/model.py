@@ -66,6 +66,11 @@ class ModelSpec(BaseModel):
     name: str
     model_type: str
     num_layers: PositiveInt
+    # On one pipeline stage's slice (core.graph.local_model) `num_layers` is the stage's
+    # layers; every count of layers of a kind (window_layers, chunk_layers, index_layers,
+    # attention_layers, mixer_layers, mlp_layers, dense_layers) still counts the whole
+    # model's, which this keeps.
+    model_layers: PositiveInt | None = None
     hidden_size: PositiveInt
     num_heads: PositiveInt
     num_kv_heads: PositiveInt
@@ -273,9 +278,8 @@ class ModelSpec(BaseModel):
         averaged over the layers that run an indexer."""
         if not self.index_topk:
             return 0.0
-        share = (
-            self.num_layers if self.index_layers is None else self.index_layers
-        ) / self.num_layers
+        whole = self.all_layers
+        share = (whole if self.index_layers is None else self.index_layers) / whole
         return (self.index_head_dim + INDEX_KEY_SCALE_BYTES) * share
 
     @property
@@ -292,12 +296,17 @@ class ModelSpec(BaseModel):
         )
 
     @property
+    def all_layers(self) -> int:
+        """The whole model's layers, which the per-kind layer counts refer to."""
+        return self.model_layers or self.num_layers
+
+    @property
     def attention_layers_count(self) -> int:
-        return self.num_layers if self.attention_layers is None else self.attention_layers
+        return self.all_layers if self.attention_layers is None else self.attention_layers
 
     @property
     def mlp_layers_count(self) -> int:
-        return self.num_layers if self.mlp_layers is None else self.mlp_layers
+        return self.all_layers if self.mlp_layers is None else self.mlp_layers
 
     @property
     def token_embed_dim(self) -> int:
