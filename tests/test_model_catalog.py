@@ -56,7 +56,11 @@ def test_hf_hub_offline_fails_without_trying_the_network(no_network, monkeypatch
 
 
 def test_a_hung_name_lookup_is_cut_at_the_timeout(monkeypatch) -> None:
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: time.sleep(3))
+    def hang(*_: object, **__: object) -> socket.socket:
+        time.sleep(3)  # a name lookup that never answers in time
+        raise OSError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
     for proxy in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(proxy, raising=False)
     start = time.perf_counter()
