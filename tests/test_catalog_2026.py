@@ -225,3 +225,22 @@ def test_the_seed_a6000_keeps_the_papers_capacity() -> None:
     a6000 = get_device("a6000")
     assert a6000.memory_capacity == 48e9
     assert "46068 MiB" in a6000.sources["memory"]
+
+
+def test_cli_lists_the_new_devices_and_shows_their_sources() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    runner = CliRunner()
+    listed = {
+        row["name"] for row in json.loads(runner.invoke(app, ["hardware", "-f", "json"]).stdout)
+    }
+    assert set(EXPECTED) <= listed
+    shown = json.loads(runner.invoke(app, ["hardware", "gb200", "-f", "json"]).stdout)
+    assert shown["devices_per_node"] == 72 and shown["peak_ops"]["fp4"] == 10e15
+    assert "189471MiB" in shown["sources"]["memory"]
+    table = runner.invoke(app, ["hardware", "mi355x"], env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "rocm-smi" in table.stdout
