@@ -9,7 +9,7 @@ import huggingface_hub
 import pytest
 
 import rooflens
-from rooflens.core.errors import ModelFetchError, UnknownModelError
+from rooflens.core.errors import ModelConfigError, ModelFetchError, UnknownModelError
 from rooflens.models import catalog
 
 
@@ -84,6 +84,22 @@ def test_cached_config_is_read_without_the_network(no_network, monkeypatch, tmp_
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda **kw: str(cfg))
     assert rooflens.load_model("someone/cached").hidden_size == 64
     assert no_network == []
+
+
+def test_a_corrupt_cached_config_is_reported_as_such(no_network, monkeypatch, tmp_path) -> None:
+    cfg = tmp_path / "config.json"
+    cfg.write_text("{not json")
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda **kw: str(cfg))
+    with pytest.raises(ModelConfigError, match="not valid JSON"):
+        rooflens.load_model("someone/cached")
+    assert no_network == []
+
+
+def test_hf_hub_offline_false_still_tries_the_network(no_network, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "false")
+    with pytest.raises(ModelFetchError, match="offline: cannot connect"):
+        rooflens.load_model("someone/not-bundled-model")
+    assert len(no_network) == 1
 
 
 def test_base_id_resolves_to_the_bundled_instruct_twin_with_a_note(no_network) -> None:
