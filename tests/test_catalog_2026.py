@@ -180,3 +180,67 @@ def test_every_catalog_fp4_device_also_lists_fp8() -> None:
     for device in catalog().values():
         if "fp4" in device.peak_ops:
             assert device.peak_ops["fp8"] <= device.peak_ops["fp4"], device.name
+
+
+# Driver-reported totals (nvidia-smi MiB, rocm-smi bytes, hw.memsize) or docs stating GiB,
+# each typed from the source named in the entry's `sources.memory`.
+DRIVER_CAPACITY = {
+    "h100-sxm": 81559 * MIB,
+    "h100-pcie": 81559 * MIB,
+    "h200-sxm": 143771 * MIB,
+    "b200": 183359 * MIB,
+    "a100-sxm4-80gb": 81920 * MIB,
+    "a100-pcie-80gb": 81920 * MIB,
+    "a100-sxm4-40gb": 40960 * MIB,
+    "a10": 23028 * MIB,
+    "l4": 23034 * MIB,
+    "l40": 46068 * MIB,
+    "l40s": 46068 * MIB,
+    "a40": 46068 * MIB,
+    "t4": 15360 * MIB,
+    "v100-sxm2-32gb": 32768 * MIB,
+    "rtx-3090": 24576 * MIB,
+    "rtx-4090": 24564 * MIB,
+    "rtx-5090": 32607 * MIB,
+    "mi250x": 2 * 68702699520,
+    "mi300x": 205822885888,
+    "mi325x": 256 * GIB,
+    "radeon-rx-7900-xtx": 25753026560,
+    "tpu-v4": 32 * GIB,
+    "tpu-v5p": 95 * GIB,
+    "tpu-v6e": 32 * GIB,
+    "apple-m2-ultra": 192 * GIB,
+}
+
+
+@pytest.mark.parametrize("name", sorted(DRIVER_CAPACITY))
+def test_capacity_is_what_the_device_exposes(name: str) -> None:
+    device = get_device(name)
+    assert device.memory_capacity == DRIVER_CAPACITY[name]
+    assert device.sources["memory"].startswith("Capacity:")
+
+
+def test_the_seed_a6000_keeps_the_papers_capacity() -> None:
+    # Table 1 of the seed paper is computed with 48 GB; the driver's 46068 MiB is noted only.
+    a6000 = get_device("a6000")
+    assert a6000.memory_capacity == 48e9
+    assert "46068 MiB" in a6000.sources["memory"]
+
+
+def test_cli_lists_the_new_devices_and_shows_their_sources() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    runner = CliRunner()
+    listed = {
+        row["name"] for row in json.loads(runner.invoke(app, ["hardware", "-f", "json"]).stdout)
+    }
+    assert set(EXPECTED) <= listed
+    shown = json.loads(runner.invoke(app, ["hardware", "gb200", "-f", "json"]).stdout)
+    assert shown["devices_per_node"] == 72 and shown["peak_ops"]["fp4"] == 10e15
+    assert "189471MiB" in shown["sources"]["memory"]
+    table = runner.invoke(app, ["hardware", "mi355x"], env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "rocm-smi" in table.stdout

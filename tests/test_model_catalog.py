@@ -9,7 +9,7 @@ import huggingface_hub
 import pytest
 
 import rooflens
-from rooflens.core.errors import ModelFetchError, UnknownModelError
+from rooflens.core.errors import ModelConfigError, ModelFetchError, UnknownModelError
 from rooflens.models import catalog
 
 
@@ -56,7 +56,11 @@ def test_hf_hub_offline_fails_without_trying_the_network(no_network, monkeypatch
 
 
 def test_a_hung_name_lookup_is_cut_at_the_timeout(monkeypatch) -> None:
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: time.sleep(3))
+    def hang(*_: object, **__: object) -> socket.socket:
+        time.sleep(3)  # a name lookup that never answers in time
+        raise OSError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
     for proxy in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(proxy, raising=False)
     start = time.perf_counter()
@@ -80,6 +84,22 @@ def test_cached_config_is_read_without_the_network(no_network, monkeypatch, tmp_
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda **kw: str(cfg))
     assert rooflens.load_model("someone/cached").hidden_size == 64
     assert no_network == []
+
+
+def test_a_corrupt_cached_config_is_reported_as_such(no_network, monkeypatch, tmp_path) -> None:
+    cfg = tmp_path / "config.json"
+    cfg.write_text("{not json")
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda **kw: str(cfg))
+    with pytest.raises(ModelConfigError, match="not valid JSON"):
+        rooflens.load_model("someone/cached")
+    assert no_network == []
+
+
+def test_hf_hub_offline_false_still_tries_the_network(no_network, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "false")
+    with pytest.raises(ModelFetchError, match="offline: cannot connect"):
+        rooflens.load_model("someone/not-bundled-model")
+    assert len(no_network) == 1
 
 
 def test_base_id_resolves_to_the_bundled_instruct_twin_with_a_note(no_network) -> None:

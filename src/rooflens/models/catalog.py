@@ -144,10 +144,12 @@ def _fetch(repo_id: str) -> dict[str, Any]:
 
     try:
         cached = hf_hub_download(repo_id=repo_id, filename="config.json", local_files_only=True)
-        return read_config_file(Path(cached))
     except Exception:  # not in the cache (the hub raises several types for that)
-        pass
-    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+        cached = None
+    if cached is not None:
+        return read_config_file(Path(cached))
+    # The values huggingface_hub itself reads as true.
+    if os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
         raise _fetch_error(repo_id, "HF_HUB_OFFLINE is set and it is not in the local cache")
     unreachable = _hub_unreachable(constants.ENDPOINT)
     if unreachable:
