@@ -230,11 +230,11 @@ def test_chunked_flash_attention_counts_only_pairs_within_chunks(toy_device) -> 
     assert float(full.cost(prefill, _prec()).ops) == 21 * 2 * 55
 
 
-def test_generation_in_closed_form_across_chunk_boundaries(toy_device) -> None:
+@pytest.mark.parametrize(("s", "g"), [(6, 12), (9, 10), (3, 2)])
+def test_generation_in_closed_form_across_chunk_boundaries(toy_device, s: int, g: int) -> None:
     spec = spec_from_config(LLAMA4)
-    s, g = 6, 12
     whole = rooflens.analyze(spec, toy_device, prompt_len=s, gen_len=g)
-    # Decode steps run at contexts 6..16, crossing chunk starts at 8, 12 and 16.
+    # Decode steps run at contexts s..s+g-2, crossing chunk starts (multiples of 4).
     steps = [
         rooflens.analyze(spec, toy_device, prompt_len=c).totals()["decode"]
         for c in range(s, s + g - 1)
