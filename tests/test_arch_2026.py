@@ -377,6 +377,26 @@ def test_quantization_config_bits_per_weight(config, bits, a_bits, skipped) -> N
     assert checkpoint.unquantized == skipped
 
 
+def test_fp8_kv_cache_recipes_are_read() -> None:
+    nvidia = {
+        "quant_method": "modelopt",
+        "quant_algo": "NVFP4",
+        "kv_cache_quant_algo": "FP8",
+        "group_size": 16,
+        "exclude_modules": ["lm_head"],
+    }
+    assert read_quantization_config(nvidia).quantization.kv_bits == 8
+    llmc = {
+        "quant_method": "compressed-tensors",
+        "kv_cache_scheme": {"num_bits": 8, "type": "float"},
+        "config_groups": {
+            "g": {"weights": {"num_bits": 8, "type": "float", "strategy": "channel"}}
+        },
+    }
+    quant = read_quantization_config(llmc).quantization
+    assert (quant.kv_bits, quant.a_bits, quant.w_scale) == (8, 16, "channel")
+
+
 def test_unknown_quant_method_and_module_are_refused() -> None:
     with pytest.raises(ModelConfigError, match=r"'hqq'.*supported: fp8, mxfp4"):
         read_quantization_config({"quant_method": "hqq"})
