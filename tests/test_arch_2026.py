@@ -436,6 +436,41 @@ def test_gemma3_wrapper_reads_the_language_model_and_the_vision_tower(toy_device
     )
 
 
+def test_qwen3_vl_moe_wrapper_reads_a_qwen3_moe_language_model() -> None:
+    config = {
+        "model_type": "qwen3_vl_moe",
+        "text_config": {
+            "model_type": "qwen3_vl_moe_text",
+            "num_hidden_layers": 1,
+            "hidden_size": 8,
+            "intermediate_size": 6,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+            "head_dim": 4,
+            "vocab_size": 16,
+            "num_experts": 4,
+            "num_experts_per_tok": 2,
+            "moe_intermediate_size": 3,
+            "tie_word_embeddings": False,
+        },
+        "vision_config": {
+            "depth": 1,
+            "hidden_size": 4,
+            "intermediate_size": 6,
+            "num_heads": 2,
+            "out_hidden_size": 8,
+            "deepstack_visual_indexes": [],
+        },
+    }
+    spec = spec_from_config(config)
+    assert (spec.num_experts, spec.experts_per_token, spec.qk_norm) == (4, 2, True)
+    # q 64, k 32, v 32, o 64, q/k norms 8, 2 norms 16, router 32, 4 experts of 3 x 8 x 3.
+    block = 64 + 32 + 32 + 64 + 8 + 16 + 32 + 4 * 3 * 24
+    assert build_graph(spec, AnalysisOptions()).params() == block + 128 + 128 + 8
+    # A 1024 x 1024 image: 64 x 64 patches of 16, merged 2 x 2 into 1024 tokens.
+    assert (spec.vision.patches, spec.vision.tokens_per_image) == (4096, 1024)
+
+
 def test_images_for_a_text_only_model_are_refused(toy_device) -> None:
     with pytest.raises(InvalidInputError) as info:
         rooflens.analyze(spec_from_config(GPT_OSS), toy_device, prompt_len=8, images=1)
