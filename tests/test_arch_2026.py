@@ -264,8 +264,10 @@ def test_dsa_indexer_parameters_scores_and_topk_attention() -> None:
     # 15 causal pairs, 2 heads x (2 x 4 dot + ReLU + weight) each, one comparison per score.
     assert (float(cost.ops), float(cost.vector_ops)) == (15 * 2 * 10, 15)
     decode = Step(batch=np.array(1.0), new_tokens=np.array(1.0), past=np.array(10.0))
-    # Every one of the 11 keys scored; its FP8 index key and fp32 scale read.
-    assert float(scores.cost(decode, _prec()).load_kv) == 11 * (4 + 4)
+    # Every one of the 11 keys scored; its FP8 index key and fp32 scale read; the new one's
+    # written.
+    decode_cost = scores.cost(decode, _prec())
+    assert (float(decode_cost.load_kv), float(decode_cost.store_kv)) == (11 * 8, 8)
     (mla,) = _op(graph, LatentAttention)
     assert mla.span == 3 and mla.sparse
     # MLA reads only the top-3 latents (4 + 2 values at 2 bytes).

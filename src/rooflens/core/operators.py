@@ -700,7 +700,8 @@ INDEX_KEY_SCALE_BYTES = 4
 class IndexerScores(Operator):
     """DeepSeek Sparse Attention's lightning indexer (DeepSeek-V3.2 report, eq. 1): each query
     scores every earlier key, I = sum_h w_h ReLU(q_h . k), in FP8 (dot product 2d, ReLU and
-    weighted sum 2 per head), then keeps the `top_k` best (one comparison per score)."""
+    weighted sum 2 per head), then keeps the `top_k` best (one comparison per score). It also
+    writes the new tokens' index keys to the cache."""
 
     efficiency_class: ClassVar[str] = "attention"
 
@@ -716,6 +717,8 @@ class IndexerScores(Operator):
             vector_ops=pairs,
             load_act=step.tokens * self.num_heads * (self.head_dim + 1) * prec.act,
             load_kv=keys * (self.head_dim + INDEX_KEY_SCALE_BYTES),
+            # The new tokens' index keys join the cache in FP8 with their scales.
+            store_kv=step.tokens * (self.head_dim + INDEX_KEY_SCALE_BYTES),
             # int32 indices of the selected keys.
             store_act=step.tokens * np.minimum(step.past + step.new_tokens, self.top_k) * 4,
         )
