@@ -5,6 +5,8 @@ multimodal wrapper's vision stage."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -578,3 +580,25 @@ def test_mtp_modules_draft_for_built_in_speculative_decoding() -> None:
     with pytest.raises(InvalidInputError) as info:
         rooflens.speculate("moonshotai/Kimi-K2-Instruct", "h200-sxm", gamma=1, alpha=0.8, mtp=True)
     assert info.value.field == "mtp"
+
+
+def test_verification_steps_use_the_absorbed_latent_attention() -> None:
+    mla = LatentAttention(
+        "latent_attention",
+        "block",
+        ("q", "kv"),
+        "attn",
+        num_heads=2,
+        head_dim=4,
+        rope_dim=2,
+        v_dim=2,
+        kv_lora=4,
+    )
+    verify = Step(batch=np.array(1.0), new_tokens=np.array(2.0), past=np.array(10.0))
+    spec = replace(mla, absorbed_up_to=2)
+    # Absorbed: q_nope -> latent 2 T h nope c, scores b h q k (2(c+r) + 2c + 5) over 12 keys,
+    # latent -> v 2 T h c v, with T = 2, h = 2, nope = 2, c = 4, r = 2, v = 2.
+    scores = 1 * 2 * 2 * 12
+    expected = 2 * 2 * 2 * 2 * 4 + scores * (2 * 6 + 2 * 4 + 5) + 2 * 2 * 2 * 4 * 2
+    assert float(spec.cost(verify, _prec()).ops) == expected
+    assert float(mla.cost(verify, _prec()).ops) != expected  # a 2-token prefill decompresses

@@ -590,6 +590,9 @@ class LatentAttention(Operator):
     # DeepSeek Sparse Attention runs MLA in its absorbed (MQA) form for prefill too, each query
     # over the keys its indexer picked (`span` = index_topk) (DeepSeek-V3.2 report, sec. 2).
     sparse: bool = False
+    # Steps of at most this many new tokens per sequence use the absorbed form: 1 (decode), or
+    # the verified tokens of speculative decoding, which engines run with the decode kernel.
+    absorbed_up_to: int = 1
 
     def params(self) -> int:
         return self.kv_lora * self.num_heads * (self.head_dim - self.rope_dim + self.v_dim)
@@ -622,7 +625,7 @@ class LatentAttention(Operator):
             + scores * (2 * (c + r) + 2 * c + 5)
             + 2 * step.tokens * h * c * v
         )
-        decode = step.new_tokens == 1
+        decode = step.new_tokens <= self.absorbed_up_to
         if self.sparse:
             # Every query scores only its selected keys; every cached latent is read once.
             sparse_ops = absorbed_ops + (pairs - scores) * (2 * (c + r) + 2 * c + 5)
