@@ -5,6 +5,8 @@ multimodal wrapper's vision stage."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -230,11 +232,11 @@ def test_chunked_flash_attention_counts_only_pairs_within_chunks(toy_device) -> 
     assert float(full.cost(prefill, _prec()).ops) == 21 * 2 * 55
 
 
-def test_generation_in_closed_form_across_chunk_boundaries(toy_device) -> None:
+@pytest.mark.parametrize(("s", "g"), [(6, 12), (9, 10), (3, 2)])
+def test_generation_in_closed_form_across_chunk_boundaries(toy_device, s: int, g: int) -> None:
     spec = spec_from_config(LLAMA4)
-    s, g = 6, 12
     whole = rooflens.analyze(spec, toy_device, prompt_len=s, gen_len=g)
-    # Decode steps run at contexts 6..16, crossing chunk starts at 8, 12 and 16.
+    # Decode steps run at contexts s..s+g-2, crossing chunk starts (multiples of 4).
     steps = [
         rooflens.analyze(spec, toy_device, prompt_len=c).totals()["decode"]
         for c in range(s, s + g - 1)
@@ -264,8 +266,10 @@ def test_dsa_indexer_parameters_scores_and_topk_attention() -> None:
     # 15 causal pairs, 2 heads x (2 x 4 dot + ReLU + weight) each, one comparison per score.
     assert (float(cost.ops), float(cost.vector_ops)) == (15 * 2 * 10, 15)
     decode = Step(batch=np.array(1.0), new_tokens=np.array(1.0), past=np.array(10.0))
-    # Every one of the 11 keys scored; its FP8 index key and fp32 scale read.
-    assert float(scores.cost(decode, _prec()).load_kv) == 11 * (4 + 4)
+    # Every one of the 11 keys scored; its FP8 index key and fp32 scale read; the new one's
+    # written.
+    decode_cost = scores.cost(decode, _prec())
+    assert (float(decode_cost.load_kv), float(decode_cost.store_kv)) == (11 * 8, 8)
     (mla,) = _op(graph, LatentAttention)
     assert mla.span == 3 and mla.sparse
     # MLA reads only the top-3 latents (4 + 2 values at 2 bytes).
@@ -377,6 +381,26 @@ def test_quantization_config_bits_per_weight(config, bits, a_bits, skipped) -> N
     assert checkpoint.unquantized == skipped
 
 
+def test_fp8_kv_cache_recipes_are_read() -> None:
+    nvidia = {
+        "quant_method": "modelopt",
+        "quant_algo": "NVFP4",
+        "kv_cache_quant_algo": "FP8",
+        "group_size": 16,
+        "exclude_modules": ["lm_head"],
+    }
+    assert read_quantization_config(nvidia).quantization.kv_bits == 8
+    llmc = {
+        "quant_method": "compressed-tensors",
+        "kv_cache_scheme": {"num_bits": 8, "type": "float"},
+        "config_groups": {
+            "g": {"weights": {"num_bits": 8, "type": "float", "strategy": "channel"}}
+        },
+    }
+    quant = read_quantization_config(llmc).quantization
+    assert (quant.kv_bits, quant.a_bits, quant.w_scale) == (8, 16, "channel")
+
+
 def test_unknown_quant_method_and_module_are_refused() -> None:
     with pytest.raises(ModelConfigError, match=r"'hqq'.*supported: fp8, mxfp4"):
         read_quantization_config({"quant_method": "hqq"})
@@ -414,6 +438,41 @@ def test_gemma3_wrapper_reads_the_language_model_and_the_vision_tower(toy_device
     assert float(with_image.generation["ttft"]) == pytest.approx(
         float(with_image.steps["prefill"].step_time() + with_image.steps["vision"].step_time())
     )
+
+
+def test_qwen3_vl_moe_wrapper_reads_a_qwen3_moe_language_model() -> None:
+    config = {
+        "model_type": "qwen3_vl_moe",
+        "text_config": {
+            "model_type": "qwen3_vl_moe_text",
+            "num_hidden_layers": 1,
+            "hidden_size": 8,
+            "intermediate_size": 6,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+            "head_dim": 4,
+            "vocab_size": 16,
+            "num_experts": 4,
+            "num_experts_per_tok": 2,
+            "moe_intermediate_size": 3,
+            "tie_word_embeddings": False,
+        },
+        "vision_config": {
+            "depth": 1,
+            "hidden_size": 4,
+            "intermediate_size": 6,
+            "num_heads": 2,
+            "out_hidden_size": 8,
+            "deepstack_visual_indexes": [],
+        },
+    }
+    spec = spec_from_config(config)
+    assert (spec.num_experts, spec.experts_per_token, spec.qk_norm) == (4, 2, True)
+    # q 64, k 32, v 32, o 64, q/k norms 8, 2 norms 16, router 32, 4 experts of 3 x 8 x 3.
+    block = 64 + 32 + 32 + 64 + 8 + 16 + 32 + 4 * 3 * 24
+    assert build_graph(spec, AnalysisOptions()).params() == block + 128 + 128 + 8
+    # A 1024 x 1024 image: 64 x 64 patches of 16, merged 2 x 2 into 1024 tokens.
+    assert (spec.vision.patches, spec.vision.tokens_per_image) == (4096, 1024)
 
 
 def test_images_for_a_text_only_model_are_refused(toy_device) -> None:
@@ -521,3 +580,25 @@ def test_mtp_modules_draft_for_built_in_speculative_decoding() -> None:
     with pytest.raises(InvalidInputError) as info:
         rooflens.speculate("moonshotai/Kimi-K2-Instruct", "h200-sxm", gamma=1, alpha=0.8, mtp=True)
     assert info.value.field == "mtp"
+
+
+def test_verification_steps_use_the_absorbed_latent_attention() -> None:
+    mla = LatentAttention(
+        "latent_attention",
+        "block",
+        ("q", "kv"),
+        "attn",
+        num_heads=2,
+        head_dim=4,
+        rope_dim=2,
+        v_dim=2,
+        kv_lora=4,
+    )
+    verify = Step(batch=np.array(1.0), new_tokens=np.array(2.0), past=np.array(10.0))
+    spec = replace(mla, absorbed_up_to=2)
+    # Absorbed: q_nope -> latent 2 T h nope c, scores b h q k (2(c+r) + 2c + 5) over 12 keys,
+    # latent -> v 2 T h c v, with T = 2, h = 2, nope = 2, c = 4, r = 2, v = 2.
+    scores = 1 * 2 * 2 * 12
+    expected = 2 * 2 * 2 * 2 * 4 + scores * (2 * 6 + 2 * 4 + 5) + 2 * 2 * 2 * 4 * 2
+    assert float(spec.cost(verify, _prec()).ops) == expected
+    assert float(mla.cost(verify, _prec()).ops) != expected  # a 2-token prefill decompresses

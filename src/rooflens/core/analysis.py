@@ -104,7 +104,7 @@ def analyze(
         breaks = sorted(
             {span for _, span in spans if span}
             | ({options.kv_budget} if options.kv_budget else set())
-            | _sparse_breaks(model, int(np.max(s + g)))
+            | _sparse_breaks(model, int(np.min(s)), int(np.max(s + g)))
         )
         decode_sum = _decode_sum(price, mb, s, g - 1, breaks)
         generation = _generation(steps["prefill"], decode_sum, b * par.dp, g, steps.get("vision"))
@@ -230,13 +230,15 @@ def _decode_sum(
     return total
 
 
-def _sparse_breaks(model: ModelSpec, longest: int) -> set[int]:
+def _sparse_breaks(model: ModelSpec, shortest: int, longest: int) -> set[int]:
     """Contexts where a decode step's cost changes slope besides the spans: DSA's top-k, and
-    every chunk boundary of chunked attention (a new chunk starts with one key again)."""
+    every chunk boundary of chunked attention (a new chunk starts with one key again) that
+    some generation crosses."""
     breaks = {model.index_topk} if model.index_topk else set()
     chunk = model.attention_chunk
     if chunk and model.chunk_layers:
-        breaks |= set(range(chunk, longest + chunk, chunk))
+        first = (shortest // chunk + 1) * chunk
+        breaks |= set(range(first, longest + 1, chunk))
     return breaks
 
 

@@ -644,15 +644,8 @@ def _lightning_indexer(m: ModelSpec, o: AnalysisOptions, src: str, q_src: str) -
         Linear(
             "indexer_q_proj", "block", (q_src,), "iq", in_features=q_width, out_features=hi * di
         ),
-        Linear(
-            "indexer_k_proj",
-            "block",
-            (src,),
-            "ik",
-            in_features=m.hidden_size,
-            out_features=di,
-            to_kv_cache=True,
-        ),
+        # The normed key is written to the index cache in FP8 by indexer_scores.
+        Linear("indexer_k_proj", "block", (src,), "ik", in_features=m.hidden_size, out_features=di),
         Norm(
             "indexer_k_norm",
             "block",
@@ -676,7 +669,7 @@ def _lightning_indexer(m: ModelSpec, o: AnalysisOptions, src: str, q_src: str) -
         IndexerScores(
             "indexer_scores",
             "block",
-            ("iq", "iw"),
+            ("iq", "iw", "ik"),
             "topk",
             num_heads=hi,
             head_dim=di,

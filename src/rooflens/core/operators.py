@@ -600,6 +600,9 @@ class LatentAttention(Operator):
     # DeepSeek Sparse Attention runs MLA in its absorbed (MQA) form for prefill too, each query
     # over the keys its indexer picked (`span` = index_topk) (DeepSeek-V3.2 report, sec. 2).
     sparse: bool = False
+    # Steps of at most this many new tokens per sequence use the absorbed form: 1 (decode), or
+    # the verified tokens of speculative decoding, which engines run with the decode kernel.
+    absorbed_up_to: int = 1
 
     def params(self) -> int:
         return self.kv_lora * self.num_heads * (self.head_dim - self.rope_dim + self.v_dim)
@@ -632,7 +635,7 @@ class LatentAttention(Operator):
             + scores * (2 * (c + r) + 2 * c + 5)
             + 2 * step.tokens * h * c * v
         )
-        decode = step.new_tokens == 1
+        decode = step.new_tokens <= self.absorbed_up_to
         if self.sparse:
             # Every query scores only its selected keys; every cached latent is read once.
             sparse_ops = absorbed_ops + (pairs - scores) * (2 * (c + r) + 2 * c + 5)
@@ -710,7 +713,8 @@ INDEX_KEY_SCALE_BYTES = 4
 class IndexerScores(Operator):
     """DeepSeek Sparse Attention's lightning indexer (DeepSeek-V3.2 report, eq. 1): each query
     scores every earlier key, I = sum_h w_h ReLU(q_h . k), in FP8 (dot product 2d, ReLU and
-    weighted sum 2 per head), then keeps the `top_k` best (one comparison per score)."""
+    weighted sum 2 per head), then keeps the `top_k` best (one comparison per score). It also
+    writes the new tokens' index keys to the cache."""
 
     efficiency_class: ClassVar[str] = "attention"
 
@@ -726,6 +730,8 @@ class IndexerScores(Operator):
             vector_ops=pairs,
             load_act=step.tokens * self.num_heads * (self.head_dim + 1) * prec.act,
             load_kv=keys * (self.head_dim + INDEX_KEY_SCALE_BYTES),
+            # The new tokens' index keys join the cache in FP8 with their scales.
+            store_kv=step.tokens * (self.head_dim + INDEX_KEY_SCALE_BYTES),
             # int32 indices of the selected keys.
             store_act=step.tokens * np.minimum(step.past + step.new_tokens, self.top_k) * 4,
         )

@@ -14,7 +14,7 @@ tokens. Speed-up = E x t_plain / (t_draft + t_verify).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from rooflens.core.graph import build_graph
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.mtp import mtp_graph
-from rooflens.core.operators import Linear, Step
+from rooflens.core.operators import LatentAttention, Linear, Step
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import price_step
 from rooflens.core.validation import positive_int_array
@@ -72,6 +72,13 @@ def _step_time(
     past: np.ndarray,
 ) -> np.ndarray:
     graph = build_graph(model, options, device)
+    if new_tokens > 1:
+        # Verification steps run latent attention with the decode (absorbed) kernel.
+        ops = tuple(
+            replace(op, absorbed_up_to=new_tokens) if isinstance(op, LatentAttention) else op
+            for op in graph.operators
+        )
+        graph = replace(graph, operators=ops)
     step = Step(batch=batch, new_tokens=np.full_like(past, float(new_tokens)), past=past)
     return price_step(
         graph, device, options.quantization, step, options.calibration, options.execution

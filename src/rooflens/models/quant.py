@@ -101,10 +101,12 @@ def _modelopt(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     inner = q.get("quantization", q)
     algo = str(inner.get("quant_algo", "")).upper()
     skip = list(inner.get("exclude_modules") or q.get("ignore") or [])
+    # An FP8 KV cache is part of the checkpoint's recipe (kv_cache_quant_algo).
+    kv = {"kv_bits": 8} if str(inner.get("kv_cache_quant_algo", "")).upper() == "FP8" else {}
     if algo == "NVFP4":
-        return {"w_bits": 4, "a_bits": 4, "w_format": "nvfp4"}, skip
+        return {"w_bits": 4, "a_bits": 4, "w_format": "nvfp4", **kv}, skip
     if algo == "FP8":
-        return {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": "tensor"}, skip
+        return {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": "tensor", **kv}, skip
     raise ModelConfigError(
         f"quantization_config (modelopt): quant_algo={algo or None!r} is not supported; "
         "supported: NVFP4, FP8"
@@ -126,6 +128,9 @@ def _compressed_tensors(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
     strategy, group = w.get("strategy", "tensor"), w.get("group_size")
     acts = next(iter(groups.values())).get("input_activations") or {}
     fields: dict[str, Any] = {"w_bits": bits, "a_bits": int(acts.get("num_bits", 16))}
+    kv_scheme = q.get("kv_cache_scheme") or {}
+    if kv_scheme.get("num_bits"):
+        fields["kv_bits"] = int(kv_scheme["num_bits"])
     if kind == "float" and bits == 4 and group == 16:
         fields["w_format"] = "nvfp4"  # NVFP4: 16-element groups with an FP8 scale
     elif kind == "float":

@@ -11,7 +11,7 @@ from rooflens.models.readers.gemma3 import read_gemma3, read_gemma3_text
 from rooflens.models.readers.gpt_oss import read_gpt_oss
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
 from rooflens.models.readers.minimax import read_minimax_m2
-from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl
+from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl, read_qwen3_vl_moe
 
 NEW_READERS = {
     "gpt_oss": read_gpt_oss,
@@ -25,5 +25,6 @@ NEW_READERS = {
     "kimi_k2": read_kimi_k2,
     "minimax_m2": read_minimax_m2,
     "qwen3_vl": read_qwen3_vl,
+    "qwen3_vl_moe": read_qwen3_vl_moe,
     "mistral3": read_mistral3,
 }

@@ -25,6 +25,13 @@ def read_qwen3_vl(c: _Config, name: str) -> ModelSpec:
     return spec.model_copy(update={"model_type": c.model_type, "vision": vision})
 
 
+def read_qwen3_vl_moe(c: _Config, name: str) -> ModelSpec:
+    # Qwen3-VL-MoE's language model is Qwen3-MoE; the vision tower is Qwen3-VL's.
+    spec = _language_model(c, name, "qwen3_vl_moe_text", "qwen3_moe")
+    vision = qwen3_vl_vision(vision_config(c))
+    return spec.model_copy(update={"model_type": c.model_type, "vision": vision})
+
+
 def read_mistral3(c: _Config, name: str) -> ModelSpec:
     text = text_config(c, "mistral")
     inner = "mistral" if text.model_type in ("mistral", "ministral", "ministral3") else None
