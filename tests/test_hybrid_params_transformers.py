@@ -29,6 +29,29 @@ CASES: dict[str, dict[str, Any]] = {
         "linear_key_head_dim": 8,
         "linear_value_head_dim": 12,
     },
+    "qwen3_5_text": SMALL
+    | {
+        "num_hidden_layers": 4,
+        "head_dim": 16,
+        "intermediate_size": 96,
+        "linear_num_key_heads": 2,
+        "linear_num_value_heads": 4,
+        "linear_key_head_dim": 8,
+        "linear_value_head_dim": 12,
+    },
+    "qwen3_5_moe_text": SMALL
+    | {
+        "num_hidden_layers": 4,
+        "head_dim": 16,
+        "num_experts": 4,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 32,
+        "shared_expert_intermediate_size": 48,
+        "linear_num_key_heads": 2,
+        "linear_num_value_heads": 4,
+        "linear_key_head_dim": 8,
+        "linear_value_head_dim": 12,
+    },
     "nemotron_h": SMALL
     | {
         "num_hidden_layers": 5,
