@@ -116,14 +116,17 @@ _NEMOTRON_SYMBOLS = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe"}
 
 
 def _nemotron_h(c: _Config, name: str) -> ModelSpec:
-    """Nemotron-H: each layer is one of Mamba2 (M), attention (*) or a squared-ReLU MLP (-)."""
+    """Nemotron-H: each layer is one of Mamba2 (M), attention (*), a squared-ReLU MLP (-) or an
+    MoE of squared-ReLU experts with a shared expert (E, Nemotron 3)."""
     pattern = c.raw.get("hybrid_override_pattern")
     if pattern is not None:
         kinds = [_NEMOTRON_SYMBOLS.get(s, s) for s in pattern]
     else:
-        kinds = c.req("layers_block_type")
-    kinds = ["attention" if k == "full_attention" else k for k in kinds]
-    counts = _count(c, kinds, "hybrid_override_pattern", {"mamba", "attention", "mlp"})
+        kinds = c.req("layers_block_type", "layer_types")
+    # transformers 5 names the kinds linear_attention (Mamba2) and full_attention.
+    renamed = {"linear_attention": "mamba", "full_attention": "attention"}
+    kinds = [renamed.get(k, k) for k in kinds]
+    counts = _count(c, kinds, "hybrid_override_pattern", {"mamba", "attention", "mlp", "moe"})
     hidden = c.req("hidden_size")
     heads = c.req("num_attention_heads")
     mixer = _mamba2(
@@ -139,6 +142,22 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
         conv_bias=c.get("use_conv_bias", True),
         state_bits=32 if c.get("mamba_ssm_cache_dtype", "float32") == "float32" else None,
     )
+    moe: dict[str, Any] = {}
+    if counts["moe"]:
+        if c.raw.get("moe_latent_size") is not None:
+            raise ModelConfigError(
+                f"config.json of model_type {c.model_type!r}: moe_latent_size (experts in a "
+                "latent width) is not supported"
+            )
+        moe = dict(
+            num_experts=c.get("n_routed_experts", 8),
+            experts_per_token=c.get("num_experts_per_tok", 2),
+            expert_intermediate_size=c.get("moe_intermediate_size", 7688),
+            shared_intermediate_size=c.get("moe_shared_expert_intermediate_size", 7688),
+            # Sigmoid routing with a per-expert score correction bias, as DeepSeek-V3.
+            router_bias=True,
+            dense_layers=counts["mlp"],
+        )
     return _llama_like(
         c,
         name,
@@ -148,7 +167,8 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
         mixer=mixer,
         mixer_layers=counts["mamba"],
         attention_layers=counts["attention"],
-        mlp_layers=counts["mlp"],
+        mlp_layers=counts["mlp"] + counts["moe"],
+        **moe,
     )
 
 
