@@ -244,6 +244,23 @@ def test_tensor_parallelism_splits_the_mixer_heads_and_the_state() -> None:
     assert any(o.name == "mixer_out_proj_all_reduce" for o in graph.operators)
 
 
+def test_pipeline_stages_hold_their_share_of_each_kind_of_layer() -> None:
+    model = load_model("Qwen/Qwen3-Next-80B-A3B-Instruct")
+    stage = build_graph(model, AnalysisOptions(parallelism=Parallelism(pp=2)))
+    # 48 layers over 2 stages: 18 of the 36 Gated DeltaNet layers, 6 of the 12 attention ones.
+    assert stage.count(op(stage, "mixer_scan")) == 18
+    assert stage.count(op(stage, "q_proj")) == 6
+    assert stage.count(op(stage, "attn_norm")) == 24
+    falcon = load_model("tiiuae/Falcon-H1-0.5B-Base")
+    stage = build_graph(falcon, AnalysisOptions(parallelism=Parallelism(pp=2)))
+    assert stage.count(op(stage, "mixer_scan")) == stage.count(op(stage, "q_proj")) == 18
+    one = rooflens.analyze(model, "h100-sxm", prompt_len=1000)
+    two = rooflens.analyze(model, "h100-sxm", prompt_len=1000, pp=2)
+    assert float(two.memory["decode"].kv_cache) == pytest.approx(
+        float(one.memory["decode"].kv_cache) / 2
+    )
+
+
 def test_bad_hybrid_inputs_name_the_field() -> None:
     config = {
         "model_type": "nemotron_h",

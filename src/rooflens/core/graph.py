@@ -59,7 +59,7 @@ def build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | Non
     par = options.parallelism
     local = local_model(model, par)
     mlp_layers = (model.dense_layers, model.mlp_layers_count - model.dense_layers)
-    block = _block(local, options, device, mlp_layers)
+    block = _block(local, options, device, mlp_layers, model.num_layers)
     ops = [*_embedding(local), *block, *_head(local, options)]
     if options.early_exit_depth < 1:
         ops.append(
@@ -794,10 +794,14 @@ def _mlp(m: ModelSpec, o: AnalysisOptions, src: str, mlp_layers: tuple[int, int]
 
 
 def _block(
-    m: ModelSpec, o: AnalysisOptions, device: Device | None, mlp_layers: tuple[int, int]
+    m: ModelSpec,
+    o: AnalysisOptions,
+    device: Device | None,
+    mlp_layers: tuple[int, int],
+    total_layers: int | None = None,
 ) -> list[Operator]:
     if m.is_hybrid:
-        return _hybrid_block(m, o, device, mlp_layers)
+        return _hybrid_block(m, o, device, mlp_layers, total_layers or m.num_layers)
     attn_out = "attn_out_n" if m.post_norms else "attn_out"
     mlp_out = "mlp_out_n" if m.post_norms else "mlp_out"
     add = ResidualAdd
@@ -873,13 +877,19 @@ def _gated_attention(m: ModelSpec, ops: list[Operator], src: str) -> list[Operat
 
 
 def _hybrid_block(
-    m: ModelSpec, o: AnalysisOptions, device: Device | None, mlp_layers: tuple[int, int]
+    m: ModelSpec,
+    o: AnalysisOptions,
+    device: Device | None,
+    mlp_layers: tuple[int, int],
+    total_layers: int,
 ) -> list[Operator]:
-    """A block whose layers differ: each operator says in how many layers it appears. A layer
-    holds attention or the recurrent mixer (both side by side in Falcon-H1, summed into the
-    residual), then an MLP where `mlp_layers` says so (Nemotron-H has MLP-only layers)."""
-    n = m.num_layers
-    attention, mixer = m.attention_layers_count, m.mixer_layers
+    """A block whose layers differ: each operator says in how many of the model's
+    `total_layers` it appears (a pipeline stage holds its share of each). A layer holds
+    attention or the recurrent mixer (both side by side in Falcon-H1, summed into the residual),
+    then an MLP where `mlp_layers` says so (Nemotron-H has MLP-only layers)."""
+    n = total_layers
+    attention = n if m.attention_layers is None else m.attention_layers
+    mixer = m.mixer_layers
     side_by_side = attention + mixer > n
     mixing = n if side_by_side else attention + mixer
     conv = o.conventions
@@ -906,7 +916,7 @@ def _hybrid_block(
             ops.append(add("attn_add", ("x", "attn_out"), "x2", attention))
         if mixer:
             ops.append(add("mixer_add", ("x", "mix_out"), "x2", mixer))
-    mlp = m.mlp_layers_count
+    mlp = n if m.mlp_layers is None else m.mlp_layers
     if mlp:
         ops.append(replace(_norm(m, o, "mlp_norm", "x2", "xm"), layers=mlp))
         ops += _mlp(m, o, "xm", mlp_layers)
