@@ -72,9 +72,14 @@ def shrink(config: dict) -> dict:
 
 
 def one_config_per_type() -> dict[str, dict]:
+    """One shrunken config per model_type; a multimodal wrapper is measured as its language
+    model (its `text_config`), which is what the analysis prices."""
     found: dict[str, dict] = {}
     for path in sorted(CONFIGS.glob("*.json")):
         config = json.loads(path.read_text())
+        text = config.get("text_config")
+        if isinstance(text, dict) and text.get("model_type"):
+            config = text
         found.setdefault(config["model_type"], shrink(config))
     return found
 

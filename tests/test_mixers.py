@@ -84,13 +84,13 @@ def test_gated_deltanet_toy_parameters_by_hand() -> None:
 
 def test_mamba1_kda_and_lightning_parameters_by_hand() -> None:
     # Mamba1 (Jamba): d_inner 16, d_state 4, dt rank 2. in_proj 8 x 32, conv 16 x 4 + 16,
-    # x_proj 16 x (2 + 8), dt/B/C norms 2 + 4, dt_proj 2 x 16 + 16, A_log 16 x 4 + D 16,
+    # x_proj 16 x (2 + 8), dt/B/C norms 2 + 4 + 4, dt_proj 2 x 16 + 16, A_log 16 x 4 + D 16,
     # out_proj 16 x 8.
     mamba1 = Mixer(
         kind="mamba1", num_heads=16, head_dim=1, num_key_heads=1, key_dim=4, conv_kernel=4,
         low_rank=2, conv_bias=True, out_norm=False, inner_norms=True,
     )  # fmt: skip
-    layer = 256 + 80 + 160 + 6 + 48 + 80 + 128 + 8
+    layer = 256 + 80 + 160 + 10 + 48 + 80 + 128 + 8
     assert build_graph(pure_ssm(mamba1), AnalysisOptions()).params() == layer + 264
     # KDA: 2 heads of 4, gate rank 4. q/k/v 8 x 24, beta 8 x 2, decay 8x4 + 4x8, gate 8x4 + 4x8,
     # conv 24 x 4, A_log 2 + dt_bias 8, norm 4, o_proj 64.
@@ -242,6 +242,23 @@ def test_tensor_parallelism_splits_the_mixer_heads_and_the_state() -> None:
     )
     graph = build_graph(model, AnalysisOptions(parallelism=Parallelism(tp=2, link_bandwidth=1e11)))
     assert any(o.name == "mixer_out_proj_all_reduce" for o in graph.operators)
+
+
+def test_pipeline_stages_hold_their_share_of_each_kind_of_layer() -> None:
+    model = load_model("Qwen/Qwen3-Next-80B-A3B-Instruct")
+    stage = build_graph(model, AnalysisOptions(parallelism=Parallelism(pp=2)))
+    # 48 layers over 2 stages: 18 of the 36 Gated DeltaNet layers, 6 of the 12 attention ones.
+    assert stage.count(op(stage, "mixer_scan")) == 18
+    assert stage.count(op(stage, "q_proj")) == 6
+    assert stage.count(op(stage, "attn_norm")) == 24
+    falcon = load_model("tiiuae/Falcon-H1-0.5B-Base")
+    stage = build_graph(falcon, AnalysisOptions(parallelism=Parallelism(pp=2)))
+    assert stage.count(op(stage, "mixer_scan")) == stage.count(op(stage, "q_proj")) == 18
+    one = rooflens.analyze(model, "h100-sxm", prompt_len=1000)
+    two = rooflens.analyze(model, "h100-sxm", prompt_len=1000, pp=2)
+    assert float(two.memory["decode"].kv_cache) == pytest.approx(
+        float(one.memory["decode"].kv_cache) / 2
+    )
 
 
 def test_bad_hybrid_inputs_name_the_field() -> None:

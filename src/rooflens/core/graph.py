@@ -930,7 +930,10 @@ def _mlp(m: ModelSpec, o: AnalysisOptions, src: str, mlp_layers: tuple[int, int]
 
 
 def _block(
-    m: ModelSpec, o: AnalysisOptions, device: Device | None, mlp_layers: tuple[int, int]
+    m: ModelSpec,
+    o: AnalysisOptions,
+    device: Device | None,
+    mlp_layers: tuple[int, int],
 ) -> list[Operator]:
     if m.is_hybrid:
         return _hybrid_block(m, o, device, mlp_layers)
@@ -1011,7 +1014,8 @@ def _gated_attention(m: ModelSpec, ops: list[Operator], src: str) -> list[Operat
 def _hybrid_block(
     m: ModelSpec, o: AnalysisOptions, device: Device | None, mlp_layers: tuple[int, int]
 ) -> list[Operator]:
-    """A block whose layers differ: each operator says in how many layers it appears. A layer
+    """A block whose layers differ: each operator says in how many of the model's layers it
+    appears (a pipeline stage holds its share of each: `ModelSpec.all_layers`). A layer
     holds attention or the recurrent mixer (both side by side in Falcon-H1, summed into the
     residual), then an MLP where `mlp_layers` says so (Nemotron-H has MLP-only layers)."""
     n = m.all_layers

@@ -326,7 +326,8 @@ def mixer_operators(
         if x.inner_norms:
             ops += [
                 norm("mixer_dt_norm", "dbc", "dbc", r),
-                norm("mixer_bc_norm", "dbc", "dbc", n, 2),
+                norm("mixer_b_norm", "dbc", "dbc", n),
+                norm("mixer_c_norm", "dbc", "dbc", n),
             ]
         ops.append(linear("mixer_dt_proj", "dbc", "dt", r, v, bias=True))
         ops.append(

@@ -39,10 +39,9 @@ def _layer_types(c: _Config, linear: str = "linear_attention") -> dict[str, int]
     return _count(c, kinds, "layer_types", {linear, "full_attention"})
 
 
-def _qwen3_next(c: _Config, name: str) -> ModelSpec:
-    """Qwen3-Next: Gated DeltaNet and gated full attention 3:1, every layer MoE with a gated
-    shared expert."""
-    _moe_layers(c)
+def _gated_deltanet(c: _Config, name: str, moe: bool) -> ModelSpec:
+    """Qwen3-Next and Qwen3.5: Gated DeltaNet and gated full attention 3:1; every layer MoE
+    with a gated shared expert, or (dense Qwen3.5) a gated MLP."""
     counts = _layer_types(c)
     mixer = Mixer(
         kind="gated_deltanet",
@@ -53,21 +52,60 @@ def _qwen3_next(c: _Config, name: str) -> ModelSpec:
         conv_kernel=c.get("linear_conv_kernel_dim", 4),
         # The fla chunk_gated_delta_rule kernel works in chunks of 64 tokens.
         chunk_size=64,
+        # Qwen3.5 declares its recurrent state float32.
+        state_bits=32 if c.get("mamba_ssm_dtype", None) == "float32" else None,
     )
+    experts: dict[str, Any] = {}
+    if moe:
+        _moe_layers(c)
+        experts = dict(
+            num_experts=c.req("num_experts"),
+            experts_per_token=c.req("num_experts_per_tok"),
+            expert_intermediate_size=c.req("moe_intermediate_size"),
+            shared_intermediate_size=c.get("shared_expert_intermediate_size", 0) or None,
+            shared_expert_gate=True,
+        )
+        if c.raw.get("intermediate_size") is None:
+            # Qwen3.5-MoE has no dense MLP; the spec's dense width is then unused.
+            c = _Config(
+                {**c.raw, "intermediate_size": experts["expert_intermediate_size"]}, c.model_type
+            )
     return _llama_like(
         c,
         name,
         qk_norm=True,
-        num_experts=c.req("num_experts"),
-        experts_per_token=c.req("num_experts_per_tok"),
-        expert_intermediate_size=c.req("moe_intermediate_size"),
-        shared_intermediate_size=c.get("shared_expert_intermediate_size", 0) or None,
-        shared_expert_gate=True,
         attention_output_gate=True,
         mixer=mixer,
         mixer_layers=counts["linear_attention"],
         attention_layers=counts["full_attention"],
+        **experts,
     )
+
+
+def _qwen3_next(c: _Config, name: str) -> ModelSpec:
+    return _gated_deltanet(c, name, moe=True)
+
+
+def _text_tower(c: _Config) -> _Config:
+    """Qwen3.5 checkpoints wrap the language model in `text_config` beside a vision tower,
+    which rooflens leaves out: the language model is what generates."""
+    text = c.raw.get("text_config")
+    if text is None:
+        return c
+    tied = (
+        {"tie_word_embeddings": c.raw["tie_word_embeddings"]}
+        if "tie_word_embeddings" in c.raw
+        else {}
+    )
+    return _Config({**tied, **text}, c.model_type)
+
+
+def _qwen3_5(c: _Config, name: str) -> ModelSpec:
+    return _gated_deltanet(_text_tower(c), name, moe=False)
+
+
+def _qwen3_5_moe(c: _Config, name: str) -> ModelSpec:
+    return _gated_deltanet(_text_tower(c), name, moe=True)
 
 
 def _mamba2(c: _Config, heads: int, head_dim: int, **fields: Any) -> Mixer:
@@ -78,14 +116,17 @@ _NEMOTRON_SYMBOLS = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe"}
 
 
 def _nemotron_h(c: _Config, name: str) -> ModelSpec:
-    """Nemotron-H: each layer is one of Mamba2 (M), attention (*) or a squared-ReLU MLP (-)."""
+    """Nemotron-H: each layer is one of Mamba2 (M), attention (*), a squared-ReLU MLP (-) or an
+    MoE of squared-ReLU experts with a shared expert (E, Nemotron 3)."""
     pattern = c.raw.get("hybrid_override_pattern")
     if pattern is not None:
         kinds = [_NEMOTRON_SYMBOLS.get(s, s) for s in pattern]
     else:
-        kinds = c.req("layers_block_type")
-    kinds = ["attention" if k == "full_attention" else k for k in kinds]
-    counts = _count(c, kinds, "hybrid_override_pattern", {"mamba", "attention", "mlp"})
+        kinds = c.req("layers_block_type", "layer_types")
+    # transformers 5 names the kinds linear_attention (Mamba2) and full_attention.
+    renamed = {"linear_attention": "mamba", "full_attention": "attention"}
+    kinds = [renamed.get(k, k) for k in kinds]
+    counts = _count(c, kinds, "hybrid_override_pattern", {"mamba", "attention", "mlp", "moe"})
     hidden = c.req("hidden_size")
     heads = c.req("num_attention_heads")
     mixer = _mamba2(
@@ -101,6 +142,22 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
         conv_bias=c.get("use_conv_bias", True),
         state_bits=32 if c.get("mamba_ssm_cache_dtype", "float32") == "float32" else None,
     )
+    moe: dict[str, Any] = {}
+    if counts["moe"]:
+        if c.raw.get("moe_latent_size") is not None:
+            raise ModelConfigError(
+                f"config.json of model_type {c.model_type!r}: moe_latent_size (experts in a "
+                "latent width) is not supported"
+            )
+        moe = dict(
+            num_experts=c.get("n_routed_experts", 8),
+            experts_per_token=c.get("num_experts_per_tok", 2),
+            expert_intermediate_size=c.get("moe_intermediate_size", 7688),
+            shared_intermediate_size=c.get("moe_shared_expert_intermediate_size", 7688),
+            # Sigmoid routing with a per-expert score correction bias, as DeepSeek-V3.
+            router_bias=True,
+            dense_layers=counts["mlp"],
+        )
     return _llama_like(
         c,
         name,
@@ -110,7 +167,8 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
         mixer=mixer,
         mixer_layers=counts["mamba"],
         attention_layers=counts["attention"],
-        mlp_layers=counts["mlp"],
+        mlp_layers=counts["mlp"] + counts["moe"],
+        **moe,
     )
 
 
@@ -244,8 +302,8 @@ def _minimax(c: _Config, name: str) -> ModelSpec:
         c,
         name,
         head_dim=head_dim,
-        num_experts=c.req("num_local_experts"),
-        experts_per_token=c.req("num_experts_per_tok"),
+        num_experts=c.get("num_local_experts", 8),
+        experts_per_token=c.get("num_experts_per_tok", 2),
         expert_intermediate_size=c.req("intermediate_size"),
         mixer=mixer,
         mixer_layers=counts["linear_attention"],
@@ -305,6 +363,10 @@ def _kimi_linear(c: _Config, name: str) -> ModelSpec:
 
 HYBRID_READERS: dict[str, Callable[[_Config, str], ModelSpec]] = {
     "qwen3_next": _qwen3_next,
+    "qwen3_5": _qwen3_5,
+    "qwen3_5_text": _qwen3_5,
+    "qwen3_5_moe": _qwen3_5_moe,
+    "qwen3_5_moe_text": _qwen3_5_moe,
     "nemotron_h": _nemotron_h,
     "jamba": _jamba,
     "falcon_h1": _falcon_h1,

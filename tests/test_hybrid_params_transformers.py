@@ -1,0 +1,162 @@
+"""Each hybrid reader's parameter count equals that of the transformers model built from the
+same tiny config (on the meta device: shapes only, no weights, no network)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+import transformers
+
+from rooflens.core import AnalysisOptions, build_graph
+from rooflens.models import spec_from_config
+
+SMALL = {"hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100}
+
+CASES: dict[str, dict[str, Any]] = {
+    "qwen3_next": SMALL
+    | {
+        "num_hidden_layers": 4,
+        "head_dim": 16,
+        "intermediate_size": 96,
+        "num_experts": 4,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 32,
+        "shared_expert_intermediate_size": 48,
+        "linear_num_key_heads": 2,
+        "linear_num_value_heads": 4,
+        "linear_key_head_dim": 8,
+        "linear_value_head_dim": 12,
+    },
+    "qwen3_5_text": SMALL
+    | {
+        "num_hidden_layers": 4,
+        "head_dim": 16,
+        "intermediate_size": 96,
+        "linear_num_key_heads": 2,
+        "linear_num_value_heads": 4,
+        "linear_key_head_dim": 8,
+        "linear_value_head_dim": 12,
+    },
+    "qwen3_5_moe_text": SMALL
+    | {
+        "num_hidden_layers": 4,
+        "head_dim": 16,
+        "num_experts": 4,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 32,
+        "shared_expert_intermediate_size": 48,
+        "linear_num_key_heads": 2,
+        "linear_num_value_heads": 4,
+        "linear_key_head_dim": 8,
+        "linear_value_head_dim": 12,
+    },
+    "nemotron_h": SMALL
+    | {
+        "num_hidden_layers": 5,
+        "hybrid_override_pattern": "M-M*-",
+        "head_dim": 16,
+        "intermediate_size": 96,
+        "mamba_num_heads": 8,
+        "mamba_head_dim": 8,
+        "n_groups": 2,
+        "ssm_state_size": 16,
+    },
+    "nemotron_h:moe": SMALL
+    | {
+        "num_hidden_layers": 6,
+        "hybrid_override_pattern": "MEM*E-",
+        "head_dim": 16,
+        "intermediate_size": 96,
+        "mamba_num_heads": 8,
+        "mamba_head_dim": 8,
+        "n_groups": 2,
+        "ssm_state_size": 16,
+        "n_routed_experts": 4,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 24,
+        "moe_shared_expert_intermediate_size": 40,
+    },
+    "jamba": SMALL
+    | {
+        "num_hidden_layers": 4,
+        "attn_layer_period": 4,
+        "attn_layer_offset": 2,
+        "intermediate_size": 96,
+        "num_experts": 4,
+        "mamba_d_state": 8,
+        "mamba_dt_rank": 8,
+    },
+    "falcon_h1": SMALL
+    | {
+        "num_hidden_layers": 3,
+        "head_dim": 16,
+        "intermediate_size": 96,
+        "mamba_d_ssm": 96,
+        "mamba_n_heads": 6,
+        "mamba_d_head": 16,
+        "mamba_n_groups": 2,
+        "mamba_d_state": 8,
+        "mamba_rms_norm": True,
+    },
+    "granitemoehybrid": SMALL
+    | {
+        "num_hidden_layers": 4,
+        "layer_types": ["mamba", "attention", "mamba", "mamba"],
+        "intermediate_size": 32,
+        "shared_intermediate_size": 48,
+        "num_local_experts": 4,
+        "mamba_n_heads": 8,
+        "mamba_d_head": 16,
+        "mamba_d_state": 16,
+    },
+    "minimax": SMALL
+    | {
+        "num_hidden_layers": 4,
+        "layer_types": ["linear_attention"] * 3 + ["full_attention"],
+        "head_dim": 16,
+        "intermediate_size": 32,
+        "num_local_experts": 4,
+    },
+    "kimi_linear": SMALL
+    | {
+        "num_hidden_layers": 4,
+        "num_key_value_heads": 4,
+        "intermediate_size": 96,
+        # Above its pad_token_id.
+        "vocab_size": 200000,
+        "kv_lora_rank": 32,
+        "qk_nope_head_dim": 16,
+        "qk_rope_head_dim": 8,
+        "v_head_dim": 16,
+        "num_experts": 4,
+        "num_experts_per_token": 2,
+        "moe_intermediate_size": 32,
+        "linear_attn_config": {
+            "head_dim": 8,
+            "num_heads": 4,
+            "short_conv_kernel_size": 4,
+            "kda_layers": [1, 2, 3],
+            "full_attn_layers": [4],
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_reader_counts_the_parameters_transformers_builds(case: str) -> None:
+    # A case is named by its model_type, with a suffix where one type has several cases.
+    model_type = case.split(":")[0]
+    config = transformers.AutoConfig.for_model(model_type, **CASES[case])
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(config)
+    theirs = sum(p.numel() for p in model.parameters())
+    # The routers' score-correction biases are buffers there, stored in the checkpoint all
+    # the same (as DeepSeek-V3's): rooflens counts them as parameters.
+    theirs += sum(
+        b.numel() for name, b in model.named_buffers() if name.endswith("e_score_correction_bias")
+    )
+    raw = CASES[case] | {"model_type": model_type}
+    ours = build_graph(spec_from_config(raw), AnalysisOptions())
+    assert ours.params() == theirs
