@@ -91,9 +91,13 @@ def test_every_setting_is_an_option_with_its_declared_default(command: str) -> N
     assert set(SETTING_NAMES) <= set(params)
     for name in SETTING_NAMES:
         declared = Settings.model_fields[name].default
-        shown = params[name].default
-        assert shown == (declared or None if isinstance(declared, tuple) else declared), name
+        # Left out, an option is None: the setting keeps its declared default (or a
+        # checkpoint's precision), and the help says which.
+        assert params[name].default is None, name
         assert params[name].help.startswith(Settings.model_fields[name].description)
+        if declared not in (None, ()):
+            shown = ",".join(declared) if isinstance(declared, tuple) else declared
+            assert f"default {str(shown).lower()}]" in params[name].help, name
 
 
 def test_the_web_form_is_the_declaration() -> None:
@@ -152,3 +156,22 @@ def test_compare_reads_booleans_as_booleans() -> None:
     by_metric = {r["metric"]: r for r in rows}
     assert by_metric["prefill time"]["a"] == pytest.approx(float(fused["prefill"]["time"]))
     assert by_metric["prefill time"]["b"] == pytest.approx(float(plain["prefill"]["time"]))
+
+
+def test_a_checkpoints_precision_is_the_default_and_settings_override_it() -> None:
+    # gpt-oss stores MXFP4 experts with attention and router left at 16 bits.
+    stored = rooflens.analyze("openai/gpt-oss-20b", "h100-sxm", prompt_len=1024)
+    q = stored.options.quantization
+    assert (q.w_bits, q.w_format) == (4, "mxfp4")
+    assert set(stored.options.unquantized_modules) == {"attention", "router"}
+    kv8 = rooflens.analyze("openai/gpt-oss-20b", "h100-sxm", prompt_len=1024, kv_bits=8)
+    assert (kv8.options.quantization.w_format, kv8.options.quantization.kv_bits) == ("mxfp4", 8)
+    plain = rooflens.analyze(
+        "openai/gpt-oss-20b", "h100-sxm", prompt_len=1024, w_bits=16, w_format="int"
+    )
+    assert plain.options.quantization.w_bits == 16
+    assert float(plain.memory["decode"].weights) > 2 * float(stored.memory["decode"].weights)
+    cli = _cli_json("analyze", "openai/gpt-oss-20b", "-H", "h100-sxm", "--prompt-len", "1024")
+    assert cli["totals"]["decode"]["time"] == pytest.approx(
+        float(stored.totals()["decode"]["time"]), rel=1e-12
+    )

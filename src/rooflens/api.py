@@ -86,7 +86,7 @@ def resolve(
     device = parsed.what_if(base)
     profile = resolve_profile(parsed, device, base.name)
     spec = parsed.pruned(resolve_model(model))
-    return spec, device, parsed.analysis_options(profile)
+    return spec, device, parsed.analysis_options(profile, spec)
 
 
 def resolve_profile(

@@ -62,11 +62,19 @@ class Settings(BaseModel):
         ge=1,
         le=1 << 20,
     )
-    w_format: Literal["int", "fp", "nf4", "mxfp4"] = setting(
+    w_format: Literal["int", "fp", "nf4", "mxfp4", "nvfp4"] = setting(
         "int",
         "Precision",
         "weight format",
-        "int (GPTQ/AWQ), fp (FP8/FP4), nf4 (QLoRA) or mxfp4 (OCP MX).",
+        "int (GPTQ/AWQ), fp (FP8/FP4), nf4 (QLoRA), mxfp4 (OCP MX) or nvfp4.",
+    )
+    w_scale: Literal["channel", "tensor"] | int | None = setting(
+        None,
+        "Precision",
+        "weight scales",
+        "Float weights' scales: per channel, per tensor, or per block of this many (FP8 "
+        "block); empty: per channel.",
+        accepts="channel, tensor or a block size like 128",
     )
     flash_attention: bool = setting(
         False, "Attention", "FlashAttention", "Fuse attention (FlashAttention-2 tiling)."
@@ -246,6 +254,11 @@ class Settings(BaseModel):
             raise ValueError("a boolean is not a number")
         return value
 
+    @field_validator("w_scale", mode="before")
+    @classmethod
+    def _block_size(cls, value: object) -> object:
+        return int(value) if isinstance(value, str) and value.isdigit() else value
+
     @field_validator("fusion", mode="before")
     @classmethod
     def _fusions(cls, value: object) -> object:
@@ -258,21 +271,35 @@ class Settings(BaseModel):
         return ",".join(value) if isinstance(value, list | tuple) else value
 
     # Derived descriptions -----------------------------------------------------------------
-    def quantization(self) -> Quantization:
+    def quantization(self, checkpoint: Quantization | None = None) -> Quantization:
+        """The precision of the analysis: the settings given, over the checkpoint's stored
+        precision (its `quantization_config`) where there is one, else over 16 bits."""
         nm = None
         if self.nm_sparsity is not None:
             n, m = (int(x) for x in self.nm_sparsity.split(":"))
             nm = (n, m)
-        return Quantization(
-            w_bits=self.w_bits,
-            a_bits=self.a_bits,
-            kv_bits=self.kv_bits,
-            group_size=self.group_size,
-            w_format=self.w_format,
-            sparsity=self.sparsity,
-            sparse_kernel=self.sparse_kernel,
-            nm_sparsity=nm,
-        )
+        given = {
+            "w_bits": self.w_bits,
+            "a_bits": self.a_bits,
+            "kv_bits": self.kv_bits,
+            "group_size": self.group_size,
+            "w_format": self.w_format,
+            "w_scale": "channel" if self.w_scale is None else self.w_scale,
+            "sparsity": self.sparsity,
+            "sparse_kernel": self.sparse_kernel,
+            "nm_sparsity": nm,
+        }
+        if checkpoint is not None:
+            # The checkpoint says how weights are stored; pruning is always the settings'.
+            keep = (self.model_fields_set & set(PRECISION)) | {"sparsity", "sparse_kernel"}
+            keep.add("nm_sparsity")
+            given = checkpoint.model_dump() | {k: v for k, v in given.items() if k in keep}
+        try:
+            return Quantization(**given)
+        except ValidationError as exc:
+            message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            field = next(iter(sorted(self.model_fields_set & set(PRECISION))), "w_bits")
+            raise InvalidInputError(field, getattr(self, field), message) from None
 
     def parallelism(self) -> Parallelism:
         return Parallelism(
@@ -285,9 +312,13 @@ class Settings(BaseModel):
             link_latency=self.link_latency,
         )
 
-    def analysis_options(self, calibration: EfficiencyProfile | None = None) -> AnalysisOptions:
+    def analysis_options(
+        self, calibration: EfficiencyProfile | None = None, model: ModelSpec | None = None
+    ) -> AnalysisOptions:
         """The core's options; `calibration` is the resolved profile (names and files are
-        resolved against a device by the adapter)."""
+        resolved against a device by the adapter); with `model`, a checkpoint's stored
+        precision and the modules it leaves at 16 bits are the defaults."""
+        checkpoint = model.checkpoint_quant if model is not None else None
         low_rank: dict[str, Any] = {}
         if self.low_rank_ratio is not None:
             low_rank["low_rank_ratio"] = self.low_rank_ratio
@@ -297,7 +328,8 @@ class Settings(BaseModel):
             Conventions.llm_viewer() if self.conventions == "llm-viewer" else Conventions()
         )
         return AnalysisOptions(
-            quantization=self.quantization(),
+            quantization=self.quantization(checkpoint.quantization if checkpoint else None),
+            unquantized_modules=checkpoint.unquantized if checkpoint else (),
             flash_attention=self.flash_attention,
             conventions=conventions,
             allow_long_context=self.allow_long_context,
@@ -342,6 +374,8 @@ class Settings(BaseModel):
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(Settings.model_fields)
+# The settings a checkpoint's quantization_config gives defaults for.
+PRECISION = ("w_bits", "a_bits", "kv_bits", "group_size", "w_format", "w_scale")
 
 
 def accepted(model: type[BaseModel], name: str) -> str:

@@ -260,12 +260,9 @@ SIZE_NAMES = ("batch", "prompt_len", "gen_len")
 def _settings(params: dict[str, Any]) -> Settings:
     """The declared settings among a command's parameters; an option left empty on the
     command line keeps the setting's default."""
-    values = {}
-    for name, field in Settings.model_fields.items():
-        value = params.get(name)
-        if value is None and field.default is not None:
-            continue
-        values[name] = value
+    # Options left out are None: only what was typed is set, so a checkpoint's precision
+    # stays the default where the user gave none.
+    values = {name: params[name] for name in SETTING_NAMES if params.get(name) is not None}
     return parse_settings(values)
 
 
@@ -287,7 +284,7 @@ def _run(params: dict[str, Any]) -> Analysis:
         batch=params["batch"],
         prompt_len=prompt_len,
         gen_len=params["gen_len"],
-        options=settings.analysis_options(profile),
+        options=settings.analysis_options(profile, spec),
     )
 
 
@@ -312,21 +309,19 @@ def _setting_option(name: str) -> inspect.Parameter:
     field = Settings.model_fields[name]
     flag = "--" + name.replace("_", "-")
     kinds = setting_kinds(name)
-    if bool in kinds:
-        kind: Any = bool
-        decls = [f"{flag}/--no-{flag[2:]}"]
-    else:
-        kind = int if int in kinds else float if float in kinds else str
-        kind = kind | None
-        decls = [flag]
+    decls = [f"{flag}/--no-{flag[2:]}"] if bool in kinds else [flag]
+    # Text (lists too, and a choice of words and numbers such as w_scale) is read as declared
+    # by the settings' validators; numbers are converted by the command line.
+    kind: Any = next((k for k in (bool, str, int, float) if k in kinds), str) | None
     extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-    help_text = f"{field.description} [{accepted(Settings, name)}]"
+    shown = field.default
+    if isinstance(shown, tuple):
+        shown = ",".join(shown) or "none"
+    default_text = "" if shown is None else f"; default {str(shown).lower()}"
+    help_text = f"{field.description} [{accepted(Settings, name)}{default_text}]"
     option = typer.Option(*decls, help=help_text, rich_help_panel=str(extra.get("group")))
-    default = field.default if not isinstance(field.default, tuple) or field.default else None
-    if isinstance(default, tuple | list):
-        default = ",".join(default)
     return inspect.Parameter(
-        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option]
+        name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[kind, option]
     )
 
 
@@ -460,6 +455,10 @@ def _print_analysis(
         f"{' · FlashAttention' if result.options.flash_attention else ''}"
         f" · {result.options.estimate}"
     )
+    stored = result.model.checkpoint_quant
+    if stored is not None:
+        kept = "as stored" if q == stored.quantization else "overridden by the settings given"
+        _console().print(f"checkpoint: {stored.method} quantization_config, precision {kept}")
     changed = fmt.changed_options(
         result.options, shown=("w_bits", "a_bits", "kv_bits", "flash_attention", "execution")
     )
