@@ -215,3 +215,21 @@ def test_bad_input_exits_2_with_one_clear_line(args) -> None:
 def test_error_message_names_field_and_accepted() -> None:
     res = invoke("analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--prompt-len", "5000")
     assert "prompt_len" in res.output and "at most 4096" in res.output
+
+
+def test_images_add_the_vision_stage_to_the_cli() -> None:
+    import rooflens
+
+    model, device = "google/gemma-3-27b-it", "h100-sxm"
+    api = rooflens.analyze(model, device, images=2, gen_len=32)
+    args = ["analyze", model, "-H", device, "--images", "2", "--gen-len", "32", "-f", "json"]
+    data = json.loads(invoke(*args).stdout)
+    vision = float(api.totals()["vision"]["time"])
+    assert data["totals"]["vision"]["time"] == pytest.approx(vision, rel=1e-12)
+    # The image tokens join the prompt, and the encoder's time is part of the first token's.
+    plain = rooflens.analyze(model, device, gen_len=32, prompt_len=int(api.prompt_len))
+    assert float(api.generation["ttft"]) == pytest.approx(
+        float(plain.generation["ttft"]) + vision, rel=1e-9
+    )
+    table = invoke("analyze", model, "-H", device, "--images", "1", "--gen-len", "8").stdout
+    assert "vision: network" in table

@@ -285,6 +285,7 @@ def _run(params: dict[str, Any]) -> Analysis:
         prompt_len=prompt_len,
         gen_len=params["gen_len"],
         options=settings.analysis_options(profile, spec),
+        images=params.get("images", 0),
     )
 
 
@@ -366,6 +367,14 @@ def analyze(
     gen_len: Annotated[
         int | None, typer.Option(help="Generated tokens: adds TTFT, TPOT, latency and throughput.")
     ] = None,
+    images: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Images per request (multimodal models): the vision encoder runs as a stage "
+            "before the prefill, which reads the images' tokens.",
+        ),
+    ] = 0,
     stage: Annotated[Stage, typer.Option(help="Which stage's operators to show.")] = Stage.all,
     draft: Annotated[
         str | None,
@@ -394,6 +403,8 @@ def analyze(
     """Per-operator roofline of prefill and decode, network totals, memory and generation."""
     result = _run({**locals(), **(options or {})})
     stages = ["prefill", "decode"] if stage is Stage.all else [stage.value]
+    if "vision" in result.steps and stage is Stage.all:
+        stages.insert(0, "vision")
     frame = result.operators()
     frame = frame[frame.stage.isin(stages)]
     speculation = None
@@ -476,28 +487,27 @@ def _print_analysis(
         _console().print(
             fmt.operators_table(frame[frame.stage == stage], stage, float(t["time"]), wide)
         )
-        m = result.memory[stage]
-        _console().print(
-            fmt.key_value_table(
-                f"{stage}: network",
-                [
-                    ("time", fmt.seconds(float(t["time"]))),
-                    ("OPs", fmt.si(float(t["ops"]))),
-                    ("memory access", fmt.si(float(t["memory_access"]), "B")),
-                    ("weights", fmt.si(float(m.weights), "B")),
-                    ("KV cache", fmt.si(float(m.kv_cache), "B")),
-                    ("peak activations", fmt.si(float(m.activations), "B")),
-                    ("total memory", f"{fmt.si(float(m.total), 'B')} of {fmt.si(m.capacity, 'B')}"),
-                    (
-                        "bottleneck",
-                        ", ".join(
-                            f"{b['name']} {b['share']:.0%} ({b['bound']})"
-                            for b in result.bottlenecks(stage)
-                        ),
-                    ),
-                ],
+        rows = [
+            ("time", fmt.seconds(float(t["time"]))),
+            ("OPs", fmt.si(float(t["ops"]))),
+            ("memory access", fmt.si(float(t["memory_access"]), "B")),
+        ]
+        m = result.memory.get(stage)  # the vision stage holds no KV cache of its own
+        if m is not None:
+            rows += [
+                ("weights", fmt.si(float(m.weights), "B")),
+                ("KV cache (+ recurrent state)", fmt.si(float(m.kv_cache), "B")),
+                ("peak activations", fmt.si(float(m.activations), "B")),
+                ("total memory", f"{fmt.si(float(m.total), 'B')} of {fmt.si(m.capacity, 'B')}"),
+            ]
+        bottlenecks = result.bottlenecks(stage)
+        rows.append(
+            (
+                "bottleneck",
+                ", ".join(f"{b['name']} {b['share']:.0%} ({b['bound']})" for b in bottlenecks),
             )
         )
+        _console().print(fmt.key_value_table(f"{stage}: network", rows))
     peak = result.peak_memory
     over = "the whole generation" if result.generation is not None else "prefill and decode"
     verdict = "fits" if peak.fits else "DOES NOT FIT"
