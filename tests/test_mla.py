@@ -58,6 +58,11 @@ def test_prefill_decompresses_keys_and_values(mla, toy_device) -> None:
 def test_deepseek_v3_in_the_catalog() -> None:
     v3 = rooflens.load_model("deepseek-ai/DeepSeek-V3")
     assert (v3.kv_elements_per_token, v3.num_experts, v3.dense_layers) == (576, 256, 3)
-    result = rooflens.analyze(v3, "h200-sxm", batch=1, prompt_len=2048, tp=8)
+    result = rooflens.analyze(v3, "h200-sxm", batch=1, prompt_len=2048, tp=8, w_bits=16)
     # 671B parameters in bf16 over 8 devices: about 168 GB each, more than an H200 holds.
     assert not result.memory["decode"].fits
+    # As published (FP8 weights with 128x128 block scales) it is about 85 GB each, and fits.
+    stored = rooflens.analyze(v3, "h200-sxm", batch=1, prompt_len=2048, tp=8)
+    assert stored.options.quantization.w_bits == 8
+    assert 84e9 < float(stored.memory["decode"].weights) < 86e9
+    assert stored.memory["decode"].fits

@@ -170,6 +170,13 @@ def test_a_checkpoints_precision_is_the_default_and_settings_override_it() -> No
         "openai/gpt-oss-20b", "h100-sxm", prompt_len=1024, w_bits=16, w_format="int"
     )
     assert plain.options.quantization.w_bits == 16
+    assert plain.options.unquantized_modules == ()  # the settings' weights are everywhere
+    # A weight setting replaces the stored weights whole: FP8 storage at 16 bits means nothing.
+    bf16 = rooflens.analyze("deepseek-ai/DeepSeek-V3", "h200-sxm", prompt_len=512, w_bits=16)
+    assert (bf16.options.quantization.w_format, bf16.options.quantization.w_scale) == (
+        "int",
+        "channel",
+    )
     assert float(plain.memory["decode"].weights) > 2 * float(stored.memory["decode"].weights)
     cli = _cli_json("analyze", "openai/gpt-oss-20b", "-H", "h100-sxm", "--prompt-len", "1024")
     assert cli["totals"]["decode"]["time"] == pytest.approx(

@@ -290,10 +290,15 @@ class Settings(BaseModel):
             "nm_sparsity": nm,
         }
         if checkpoint is not None:
-            # The checkpoint says how weights are stored; pruning is always the settings'.
-            keep = (self.model_fields_set & set(PRECISION)) | {"sparsity", "sparse_kernel"}
-            keep.add("nm_sparsity")
-            given = checkpoint.model_dump() | {k: v for k, v in given.items() if k in keep}
+            stored = checkpoint.model_dump()
+            set_here = self.model_fields_set
+            # Weights are stored as the checkpoint says unless a weight setting is given, then
+            # wholly as the settings say (FP8 storage with w_bits=16 would mean nothing);
+            # activations and the KV cache each likewise; pruning is always the settings'.
+            taken = [k for k in ("a_bits", "kv_bits") if k not in set_here]
+            if not set_here & set(WEIGHT_STORAGE):
+                taken += list(WEIGHT_STORAGE)
+            given = given | {k: stored[k] for k in taken}
         try:
             return Quantization(**given)
         except ValidationError as exc:
@@ -319,6 +324,10 @@ class Settings(BaseModel):
         resolved against a device by the adapter); with `model`, a checkpoint's stored
         precision and the modules it leaves at 16 bits are the defaults."""
         checkpoint = model.checkpoint_quant if model is not None else None
+        if checkpoint is not None and self.model_fields_set & set(WEIGHT_STORAGE):
+            unquantized: tuple[str, ...] = ()  # the settings' weights are everywhere
+        else:
+            unquantized = checkpoint.unquantized if checkpoint else ()
         low_rank: dict[str, Any] = {}
         if self.low_rank_ratio is not None:
             low_rank["low_rank_ratio"] = self.low_rank_ratio
@@ -329,7 +338,7 @@ class Settings(BaseModel):
         )
         return AnalysisOptions(
             quantization=self.quantization(checkpoint.quantization if checkpoint else None),
-            unquantized_modules=checkpoint.unquantized if checkpoint else (),
+            unquantized_modules=unquantized,
             flash_attention=self.flash_attention,
             conventions=conventions,
             allow_long_context=self.allow_long_context,
@@ -375,7 +384,8 @@ class Settings(BaseModel):
 
 SETTING_NAMES: tuple[str, ...] = tuple(Settings.model_fields)
 # The settings a checkpoint's quantization_config gives defaults for.
-PRECISION = ("w_bits", "a_bits", "kv_bits", "group_size", "w_format", "w_scale")
+WEIGHT_STORAGE = ("w_bits", "group_size", "w_format", "w_scale")
+PRECISION = (*WEIGHT_STORAGE, "a_bits", "kv_bits")
 
 
 def accepted(model: type[BaseModel], name: str) -> str:

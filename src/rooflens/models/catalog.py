@@ -87,9 +87,17 @@ def read_config_file(path: Path) -> dict[str, Any]:
 def nearest_bundled(name: str, n: int = 3) -> list[str]:
     """Bundled ids closest to `name` (case ignored; a name without org/ is compared with the
     short names), for "did you mean" hints."""
-    ids = {(i if "/" in name else i.split("/", 1)[1]).lower(): i for i in bundled_models()}
-    close = difflib.get_close_matches(name.lower(), list(ids), n=n, cutoff=0.5)
-    return [ids[c] for c in close]
+    wanted = name.lower()
+    short = wanted.split("/", 1)[-1]
+
+    def score(model_id: str) -> float:
+        # The model's own name weighs most: an org can differ (mistral-community, mistralai).
+        full = difflib.SequenceMatcher(None, wanted, model_id.lower()).ratio()
+        own = difflib.SequenceMatcher(None, short, model_id.split("/", 1)[-1].lower()).ratio()
+        return max(full, own) if "/" in name else own
+
+    ranked = sorted(bundled_models(), key=lambda i: (-score(i), i))
+    return [i for i in ranked[:n] if score(i) >= 0.5]
 
 
 def _did_you_mean(name: str) -> str:
