@@ -117,10 +117,12 @@ def transformers_config(config: dict[str, Any]) -> Any:
     return AutoConfig.for_model(model_type, **fields)
 
 
-# Torch.compile's mode for the compiled engine: inductor's fused kernels replayed from CUDA
-# graphs, what engines built on torch.compile run; it compiles in tens of seconds where
-# "max-autotune" would benchmark GEMM configurations for minutes.
+# Torch.compile's settings for the compiled engine: inductor's fused kernels replayed from CUDA
+# graphs ("reduce-overhead"), what engines built on torch.compile run; it compiles in tens of
+# seconds where "max-autotune" would benchmark GEMM configurations for minutes. Static shapes:
+# each measured step is one shape.
 COMPILE_MODE = "reduce-overhead"
+COMPILE_OPTIONS: dict[str, Any] = {"mode": COMPILE_MODE, "dynamic": False}
 
 
 class ModelRunner:
@@ -128,7 +130,7 @@ class ModelRunner:
     `weights`, a local checkpoint folder; `attention` is a transformers attention
     implementation ("sdpa" for its stock one): where a model class refuses the default one, its
     own SDPA, then eager, is used (`self.attention` says which). `compiled` runs the forward
-    through torch.compile (COMPILE_MODE)."""
+    through torch.compile (COMPILE_OPTIONS)."""
 
     def __init__(
         self,
@@ -167,7 +169,7 @@ class ModelRunner:
                 break
         self.forward = self.model.forward
         if compiled:
-            self.forward = torch.compile(self.model.forward, mode=COMPILE_MODE, dynamic=False)
+            self.forward = torch.compile(self.model.forward, **COMPILE_OPTIONS)
 
     def params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
