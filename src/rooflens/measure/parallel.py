@@ -33,7 +33,8 @@ from rooflens.measure.model_runs import ModelRunner
 from rooflens.measure.sharding import SHARDABLE, gather_into, shard
 from rooflens.measure.timing import time_graph
 from rooflens.measure.validate import catalog_device
-from rooflens.models.catalog import bundled_config, load_model
+from rooflens.models import spec_from_config
+from rooflens.models.catalog import resolve_config
 
 GPU_SIZES = tuple(4**k for k in range(5, 15))  # 1 KiB .. 256 MiB
 # Measured besides the priced KINDS; kept apart in the output until the analysis prices it.
@@ -386,12 +387,23 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--hardware: a catalog device or TOML file for a CPU run")
     check_world(args.device, args.tp)
     device_spec = get_device(args.hardware) if args.hardware else catalog_device(_name(0))
-    models = [(m, load_model(m), bundled_config(m)) for m in args.model]
+    models = []
+    for name in args.model:  # a bundled id or a config.json
+        config, label = resolve_config(name)
+        models.append((name, spec_from_config(config, name=label), config))
     for _, spec, config in models:
         check_model(config, spec, device_spec, args.tp)
-    kinds = None if args.no_collectives else KINDS + UNPRICED_KINDS
-    raw = measure_parallel(None, None, args.device, device_spec, args.tp, kinds=kinds)
-    Path(args.out).write_text(json.dumps(raw, indent=1))  # partial results as they come
+    raw: dict[str, Any] = {
+        "environment": None,
+        "hardware": device_spec.name,
+        "world_size": args.tp,
+        "collectives": [],
+        "models": [],
+    }
+    if not args.no_collectives:
+        kinds = KINDS + UNPRICED_KINDS
+        raw = measure_parallel(None, None, args.device, device_spec, args.tp, kinds=kinds)
+        Path(args.out).write_text(json.dumps(raw, indent=1))  # partial results as they come
     for name, spec, config in models:
         points, skipped = grid(spec, device_spec, args.tp, FEW_TP_POINTS if args.few else TP_POINTS)
         try:
@@ -399,6 +411,7 @@ def main(argv: list[str] | None = None) -> None:
                 config, spec, args.device, device_spec, args.tp, points, skipped=skipped, kinds=None
             )
             raw["models"] += one["models"]
+            raw["environment"] = raw["environment"] or one["environment"]
         except Exception as exc:  # one model failing leaves the others (and the file) standing
             why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
             raw["models"].append({"model": name, "tp": args.tp, "failed": why})
