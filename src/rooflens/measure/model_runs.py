@@ -183,10 +183,13 @@ class ModelRunner:
         """A static cache of exactly the keys each layer attends: the whole sequence, or for a
         windowed layer's decode the window (the last token sees the window's keys only)."""
         from transformers import StaticCache
-        from transformers.cache_utils import StaticLayer
 
         total = past + new_tokens
         cache = StaticCache(config=self.config, max_cache_len=total)
+        try:
+            from transformers.cache_utils import StaticLayer
+        except ImportError:  # a release without per-layer caches: its own, unsized
+            return cache
         windows = layer_windows(self.config)
         if len(cache.layers) == len(windows):  # transformers' own sliding layers roll a copy
             cache.layers = [
@@ -202,8 +205,8 @@ class ModelRunner:
         ids = torch.randint(0, self.config.vocab_size, (batch, new_tokens), device=self.device)
         position = torch.arange(past, past + new_tokens, device=self.device)
 
-        def forward() -> object:
-            return self.forward(
+        def forward(run: Callable[..., Any] = self.forward) -> object:
+            return run(
                 ids,
                 past_key_values=cache,
                 cache_position=position,
@@ -211,7 +214,9 @@ class ModelRunner:
                 use_cache=True,
             ).logits
 
-        forward()  # allocates the cache
+        # Allocates the cache eagerly, so that its tensors are marked static before any
+        # compiled call (CUDA graphs then replay on them in place).
+        forward(self.model.forward)
         counters = [layer.cumulative_length for layer in cache.layers]
         for layer, counter in zip(cache.layers, counters, strict=True):
             counter.fill_(layer.max_cache_len - new_tokens)
