@@ -30,7 +30,13 @@ part() {
     log "start $name (limit ${limit}s)"
     timeout --signal=TERM --kill-after=10 "$limit" "$@" >>"$LOG" 2>&1
     local rc=$?
-    if [ $rc -eq 0 ]; then log "done $name"; else log "FAILED $name: exit $rc (124: out of time)"; fi
+    if [ $rc -eq 0 ]; then
+        log "done $name"
+    elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+        log "STOPPED $name: out of its ${limit}s (what it wrote so far stays)"
+    else
+        log "FAILED $name: exit $rc (log.txt above says why)"
+    fi
     return 0
 }
 
@@ -53,27 +59,33 @@ if ! python3 -c 'import pydantic' 2>/dev/null; then
 fi
 python3 -c 'import rooflens.measure.grid, rooflens.measure.parallel, rooflens.measure.gemm_check' >>"$LOG" 2>&1 \
     || { log "rooflens.measure does not import here (log.txt says why)"; exit 2; }
-GPUS=$(python3 -c 'import torch; print(torch.cuda.device_count())')
+GPUS=${GPUS:-$(python3 -c 'import torch; print(torch.cuda.device_count())')}
 log "GPUs: $GPUS"
 
 # Phase 1, both GPUs at once: the model grid on GPU 0 (no model starts after 230 s); the GEMM
-# check, then the compiled engine, on GPU 1.
-part 290 grid env CUDA_VISIBLE_DEVICES=0 \
-    python3 -m rooflens.measure.grid --out "$OUT/grid.json" --deadline-s 230 --models \
-    Qwen/Qwen3-30B-A3B mistralai/Mistral-7B-v0.1 google/gemma-2-9b Qwen/Qwen3-8B \
-    deepseek-ai/DeepSeek-V2-Lite Qwen/Qwen2.5-0.5B meta-llama/Llama-2-13b-hf Qwen/Qwen2.5-14B &
-GRID=$!
-SECOND=$((GPUS > 1 ? 1 : 0))
-(
-    if [ "$SECOND" -eq 0 ]; then wait $GRID; fi # one GPU: after the grid
-    part 80 gemm_check env CUDA_VISIBLE_DEVICES=$SECOND \
+# check, then the compiled engine, on GPU 1. With one GPU they run one after another (longer).
+MODELS="Qwen/Qwen3-30B-A3B mistralai/Mistral-7B-v0.1 google/gemma-2-9b Qwen/Qwen3-8B
+    deepseek-ai/DeepSeek-V2-Lite Qwen/Qwen2.5-0.5B meta-llama/Llama-2-13b-hf Qwen/Qwen2.5-14B"
+grid() {
+    # shellcheck disable=SC2086  # MODELS is a list of words
+    part 290 grid env CUDA_VISIBLE_DEVICES=0 \
+        python3 -m rooflens.measure.grid --out "$OUT/grid.json" --deadline-s 230 --models $MODELS
+}
+second() {
+    part 80 gemm_check env CUDA_VISIBLE_DEVICES="$1" \
         python3 -m rooflens.measure.gemm_check --out "$OUT/gemm_check.json"
-    part 190 compiled env CUDA_VISIBLE_DEVICES=$SECOND \
+    part 190 compiled env CUDA_VISIBLE_DEVICES="$1" \
         python3 -m rooflens.measure.grid --compiled --out "$OUT/compiled.json" --deadline-s 100 \
         --models Qwen/Qwen2.5-0.5B Qwen/Qwen3-8B
-) &
-OTHER=$!
-wait $GRID $OTHER
+}
+if [ "$GPUS" -ge 2 ]; then
+    grid &
+    second 1 &
+    wait
+else
+    grid
+    second 0
+fi
 
 # Phase 2, both GPUs together: collectives, then Llama-3.1-8B and Qwen2.5-14B sharded over 2.
 if [ "$GPUS" -ge 2 ]; then

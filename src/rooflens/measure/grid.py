@@ -14,7 +14,7 @@ import gc
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +87,10 @@ def measure_one(
     operator_points: Sequence[tuple[int, int, int]] = OPERATOR_POINTS,
     compiled: bool = False,
     config: dict[str, Any] | None = None,
+    progress: Callable[[dict[str, Any]], object] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    """One model's steps, operators alone and framework kernels (the last two not compiled)."""
+    """One model's steps, operators alone and framework kernels (the last two not compiled);
+    `progress` sees the model's entry after each step (to write partial results)."""
     spec = load_model(model_id) if config is None else _spec(config, model_id)
     config = bundled_config(model_id) if config is None else config
     dtype = torch.bfloat16 if device == "cuda" else torch.float32  # CPUs lack fast bf16 GEMMs
@@ -114,6 +116,8 @@ def measure_one(
                 _free(device)
         if why is not None:
             entry["skipped"].append({"stage": stage, "batch": batch, "length": length, "why": why})
+        if progress is not None:
+            progress(entry)
     operators, framework = [], []
     if not compiled:
         graph = build_graph(spec, measurement_options(), device_spec)
@@ -176,6 +180,16 @@ def main(argv: list[str] | None = None) -> None:
         if args.deadline_s is not None and time.monotonic() - start > args.deadline_s:
             raw["models"].append({"model": model_id, "failed": "not started: time budget spent"})
             continue
+
+        steps: dict[str, Any] = {}  # the model's entry so far: kept should it fail later
+
+        def write(
+            entry: dict[str, Any], done: int = len(raw["models"]), steps: dict = steps
+        ) -> None:
+            steps.update(entry)
+            snapshot = raw | {"models": [*raw["models"][:done], entry | {"partial": True}]}
+            Path(args.out).write_text(json.dumps(snapshot, indent=1))
+
         try:
             entry, operators, framework = measure_one(
                 model_id,
@@ -183,12 +197,13 @@ def main(argv: list[str] | None = None) -> None:
                 device_spec,
                 points=(COMPILED_POINTS if args.compiled else POINTS)[: args.points],
                 compiled=args.compiled,
+                progress=write,
             )
             raw["models"].append(entry)
             raw["operators"] += operators
             raw["framework"] += framework
         except Exception as exc:  # one model failing leaves the others standing
-            raw["models"].append({"model": model_id, "failed": _why(exc)})
+            raw["models"].append(steps | {"model": model_id, "failed": _why(exc)})
             _log(f"{model_id} failed: {_why(exc)}")
             _free(args.device)
         Path(args.out).write_text(json.dumps(raw, indent=1))
