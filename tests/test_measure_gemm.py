@@ -58,3 +58,23 @@ def test_report_is_the_median_absolute_relative_error() -> None:
 def test_run_times_each_shape_on_the_cpu() -> None:
     rows = run([{"m": 4, "n": 32, "k": 16, "db_ms": {}}], "cpu", torch.float32)
     assert rows[0]["torch_s"] > 0 and (rows[0]["m"], rows[0]["n"], rows[0]["k"]) == (4, 32, 16)
+
+
+def test_cli_writes_each_shape_and_the_summary(tmp_path) -> None:
+    import json
+
+    from rooflens.measure.gemm_check import main
+
+    shapes = [
+        {"m": 2, "n": 16, "k": 8, "db_ms": {REFERENCE: 1e-3}},
+        {"m": 4, "n": 8, "k": 8, "db_ms": {}},
+    ]
+    (tmp_path / "shapes.json").write_text(json.dumps(shapes))
+    out = tmp_path / "gemm.json"
+    main(["--shapes", str(tmp_path / "shapes.json"), "--out", str(out), "--device", "cpu"])
+    result = json.loads(out.read_text())
+    assert [(r["m"], r["n"], r["k"]) for r in result["shapes"]] == [(2, 16, 8), (4, 8, 8)]
+    assert all(r["torch_s"] > 0 for r in result["shapes"])
+    assert result["summary"][REFERENCE]["shapes"] == 1
+    expected = abs(result["shapes"][0]["torch_s"] / 1e-6 - 1)
+    assert result["summary"][REFERENCE]["median_abs_error"] == pytest.approx(expected)

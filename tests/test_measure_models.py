@@ -139,3 +139,18 @@ def test_windowed_prefill_equals_transformers_masked_attention() -> None:
     full.model.load_state_dict(ours.model.state_dict())
     with torch.no_grad():  # the window changes the result: it was applied
         assert not torch.allclose(full.model(ids).logits[:, -1], got[:, -1], atol=1e-3)
+
+
+def test_compiled_flag_steps_through_torch_compile(monkeypatch) -> None:
+    """Dynamo traces the step (inductor itself is left to the GPU run: its compile is slow)."""
+    from rooflens.measure import model_runs
+
+    assert model_runs.COMPILE_OPTIONS == {"mode": "reduce-overhead", "dynamic": False}
+    monkeypatch.setattr(model_runs, "COMPILE_OPTIONS", {"backend": "eager", "dynamic": False})
+    config = TYPES["mistral"] | {"num_hidden_layers": 1}
+    torch.manual_seed(0)
+    runner = ModelRunner(config, "cpu", torch.float32, compiled=True)
+    result = runner.run(batch=1, new_tokens=1, past=3 * WINDOW)
+    assert result["graph"] == result["eager"] > 0
+    assert "torch.compile" in result["graph_method"]
+    assert result["attended_keys"] == [WINDOW]

@@ -87,6 +87,9 @@ def measure(
     output: FormatOpt = OutputFormat.table,
     out: Annotated[Path | None, typer.Option("-o", help="Also write the JSON here.")] = None,
     tp: TPOpt = None,
+    compiled: Annotated[
+        bool, typer.Option(help="Steps through torch.compile (reduce-overhead); not with --tp.")
+    ] = False,
 ) -> None:
     """Run MODEL on this machine (random weights, or the checkpoint in a local model folder)
     and print measured beside predicted: whole steps eager and from CUDA graphs, TTFT/TPOT,
@@ -105,13 +108,24 @@ def measure(
     if calibration is not None and not (calibration == "auto" and spec_device.calibration is None):
         profile = resolve_calibration(calibration, spec_device)
     weights = _checkpoint_folder(model)
+    if compiled and tp is not None:
+        raise InvalidInputError("--compiled", True, "a run without --tp")
     if tp is not None:
         result = _measure_tp(
             config, spec, device, spec_device, (batch, prompt_len, gen_len), profile, tp, weights
         )
     else:
         result = run_measure(
-            config, spec, device, spec_device, batch, prompt_len, gen_len, profile, weights
+            config,
+            spec,
+            device,
+            spec_device,
+            batch,
+            prompt_len,
+            gen_len,
+            profile,
+            weights,
+            compiled,
         )
     if out is not None:
         out.write_text(json.dumps(result, indent=1))

@@ -12,7 +12,7 @@ import argparse
 import json
 import statistics
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,10 +89,14 @@ def time_gemm(m: int, n: int, k: int, device: str, dtype: torch.dtype) -> float:
 
 
 def run(
-    shapes: Iterable[dict[str, Any]], device: str, dtype: torch.dtype = torch.bfloat16
+    shapes: Iterable[dict[str, Any]],
+    device: str,
+    dtype: torch.dtype = torch.bfloat16,
+    progress: Callable[[list[dict[str, Any]]], object] | None = None,
 ) -> list[dict[str, Any]]:
-    """Each shape with torch's time (s) added; a shape that fails says why and the rest go on."""
-    out = []
+    """Each shape with torch's time (s) added; a shape that fails says why and the rest go on;
+    `progress` sees the rows so far after each shape."""
+    out: list[dict[str, Any]] = []
     for shape in shapes:
         row = dict(shape)
         try:
@@ -102,6 +106,8 @@ def run(
         if device == "cuda":
             torch.cuda.empty_cache()
         out.append(row)
+        if progress is not None:
+            progress(out)
     return out
 
 
@@ -139,9 +145,14 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--out is required unless --report is given")
     from rooflens.measure.environment import describe
 
-    rows = run(load_shapes(args.shapes), args.device)
-    result = {"environment": describe(args.device), "shapes": rows, "summary": report(rows)}
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    environment = describe(args.device)
+
+    def write(rows: list[dict[str, Any]]) -> None:  # after every shape: a stopped run keeps them
+        result = {"environment": environment, "shapes": rows, "summary": report(rows)}
+        Path(args.out).write_text(json.dumps(result, indent=1))
+
+    rows = run(load_shapes(args.shapes), args.device, progress=write)
+    result = {"summary": report(rows)}
     print(json.dumps(result["summary"], indent=1), file=sys.stderr)
 
 

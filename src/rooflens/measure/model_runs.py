@@ -117,10 +117,12 @@ def transformers_config(config: dict[str, Any]) -> Any:
     return AutoConfig.for_model(model_type, **fields)
 
 
-# Torch.compile's mode for the compiled engine: inductor's fused kernels replayed from CUDA
-# graphs, what engines built on torch.compile run; it compiles in tens of seconds where
-# "max-autotune" would benchmark GEMM configurations for minutes.
+# Torch.compile's settings for the compiled engine: inductor's fused kernels replayed from CUDA
+# graphs ("reduce-overhead"), what engines built on torch.compile run; it compiles in tens of
+# seconds where "max-autotune" would benchmark GEMM configurations for minutes. Static shapes:
+# each measured step is one shape.
 COMPILE_MODE = "reduce-overhead"
+COMPILE_OPTIONS: dict[str, Any] = {"mode": COMPILE_MODE, "dynamic": False}
 
 
 class ModelRunner:
@@ -128,7 +130,7 @@ class ModelRunner:
     `weights`, a local checkpoint folder; `attention` is a transformers attention
     implementation ("sdpa" for its stock one): where a model class refuses the default one, its
     own SDPA, then eager, is used (`self.attention` says which). `compiled` runs the forward
-    through torch.compile (COMPILE_MODE)."""
+    through torch.compile (COMPILE_OPTIONS)."""
 
     def __init__(
         self,
@@ -167,7 +169,7 @@ class ModelRunner:
                 break
         self.forward = self.model.forward
         if compiled:
-            self.forward = torch.compile(self.model.forward, mode=COMPILE_MODE, dynamic=False)
+            self.forward = torch.compile(self.model.forward, **COMPILE_OPTIONS)
 
     def params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
@@ -181,10 +183,13 @@ class ModelRunner:
         """A static cache of exactly the keys each layer attends: the whole sequence, or for a
         windowed layer's decode the window (the last token sees the window's keys only)."""
         from transformers import StaticCache
-        from transformers.cache_utils import StaticLayer
 
         total = past + new_tokens
         cache = StaticCache(config=self.config, max_cache_len=total)
+        try:
+            from transformers.cache_utils import StaticLayer
+        except ImportError:  # a release without per-layer caches: its own, unsized
+            return cache
         windows = layer_windows(self.config)
         if len(cache.layers) == len(windows):  # transformers' own sliding layers roll a copy
             cache.layers = [
@@ -200,8 +205,8 @@ class ModelRunner:
         ids = torch.randint(0, self.config.vocab_size, (batch, new_tokens), device=self.device)
         position = torch.arange(past, past + new_tokens, device=self.device)
 
-        def forward() -> object:
-            return self.forward(
+        def forward(run: Callable[..., Any] = self.forward) -> object:
+            return run(
                 ids,
                 past_key_values=cache,
                 cache_position=position,
@@ -209,7 +214,9 @@ class ModelRunner:
                 use_cache=True,
             ).logits
 
-        forward()  # allocates the cache
+        # Allocates the cache eagerly, so that its tensors are marked static before any
+        # compiled call (CUDA graphs then replay on them in place).
+        forward(self.model.forward)
         counters = [layer.cumulative_length for layer in cache.layers]
         for layer, counter in zip(cache.layers, counters, strict=True):
             counter.fill_(layer.max_cache_len - new_tokens)

@@ -33,9 +33,19 @@ from rooflens.measure.model_runs import ModelRunner
 from rooflens.measure.sharding import SHARDABLE, gather_into, shard
 from rooflens.measure.timing import time_graph
 from rooflens.measure.validate import catalog_device
-from rooflens.models.catalog import bundled_config, load_model
+from rooflens.models import spec_from_config
+from rooflens.models.catalog import resolve_config
 
-GPU_SIZES = tuple(4**k for k in range(5, 16))  # 1 KiB .. 1 GiB
+GPU_SIZES = tuple(4**k for k in range(5, 15))  # 1 KiB .. 256 MiB
+# Measured besides the priced KINDS; kept apart in the output until the analysis prices it.
+UNPRICED_KINDS = ("reduce_scatter",)
+# NVLink SHARP (multicast) reduces inside the switch: not the ring the analysis prices, and on
+# shared hosts it can take the GPUs out of service. Off in NCCL, PyTorch and NVSHMEM.
+MULTICAST_OFF = {
+    "NCCL_NVLS_ENABLE": "0",
+    "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1",
+    "NVSHMEM_DISABLE_NVLS": "1",
+}
 CPU_SIZES = (4**6, 4**9, 4**12)  # 4 KiB, 256 KiB, 16 MiB
 SEED = 0
 
@@ -48,9 +58,8 @@ def spawn(task: dict[str, Any], world: int) -> dict[str, Any]:
     """Run `task` in `world` processes, one per device; what rank 0 returns."""
     import torch.multiprocessing as mp
 
-    # NVLink SHARP (multicast) reduces inside the switch: not the ring the analysis prices, and
-    # on shared hosts it can take the GPUs out of service.
-    os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
+    for name, value in MULTICAST_OFF.items():
+        os.environ[name] = value
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "rank0.json"
         # Rendezvous through a file in the private folder: a free TCP port picked here could
@@ -138,8 +147,9 @@ def _dtype(device: str) -> torch.dtype:
 
 
 def collective_call(kind: str, nbytes: int, device: str) -> tuple[Callable[[], object], int]:
-    """A collective as the analysis counts it, and its size in bytes (all-reduce: the tensor;
-    all-gather: the gathered output; all-to-all: one device's send buffer)."""
+    """A collective as the analysis counts it, and its size in bytes (all-reduce and
+    reduce-scatter: the input tensor; all-gather: the gathered output; all-to-all: one device's
+    send buffer)."""
     dtype, p = _dtype(device), world()
     size = torch.tensor([], dtype=dtype).element_size()
     n = max(p, round(nbytes / size / p) * p)  # splits evenly over the devices
@@ -157,7 +167,10 @@ def collective_call(kind: str, nbytes: int, device: str) -> tuple[Callable[[], o
     if kind == "all_to_all":
         send, receive = zeros(n), zeros(n)
         return (lambda: dist.all_to_all_single(receive, send)), n * size
-    raise ValueError(f"kind={kind!r}: expected one of {', '.join(KINDS)}")
+    if kind == "reduce_scatter":  # sized by its input, as all-reduce
+        whole, part = zeros(n), zeros(n // p)
+        return (lambda: dist.reduce_scatter_tensor(part, whole)), n * size
+    raise ValueError(f"kind={kind!r}: expected one of {', '.join(KINDS + UNPRICED_KINDS)}")
 
 
 def time_collective(
@@ -198,7 +211,7 @@ def measure_collectives(
     """Each collective at each message size."""
     sizes = sizes or (GPU_SIZES if device == "cuda" else CPU_SIZES)
     iters = iters or (20 if device == "cuda" else 3)
-    repeats = repeats or (5 if device == "cuda" else 3)
+    repeats = repeats or (15 if device == "cuda" else 3)
     rows = []
     for kind in kinds:
         for nbytes in sizes:
@@ -222,10 +235,13 @@ def check_collectives(device: str) -> dict[str, list[float]]:
     gather_into(gathered, torch.tensor([rank, rank + 0.5], device=device))
     received = torch.empty(p, device=device)
     dist.all_to_all_single(received, torch.arange(p, device=device) + 10.0 * rank)
+    part = torch.empty(2, device=device)
+    dist.reduce_scatter_tensor(part, torch.arange(2.0 * p, device=device) + 10.0 * rank)
     return {
         "all_reduce": values.tolist(),
         "all_gather": gathered.tolist(),
         "all_to_all": received.tolist(),
+        "reduce_scatter": part.tolist(),
     }
 
 
@@ -320,20 +336,28 @@ def measure_parallel(
     points: Sequence[tuple[int, int, int]] = (),
     sizes: Sequence[int] | None = None,
     skipped: Sequence[dict[str, Any]] = (),
+    kinds: Sequence[str] | None = KINDS,
 ) -> dict[str, Any]:
-    """Collectives over `tp` processes and, given a model, its sharded steps at `points`: the
-    raw measurements the report and `rooflens measure --tp` predict."""
-    task: dict[str, Any] = {"device": device, "collectives": {"sizes": sizes}}
+    """Collectives over `tp` processes (`kinds`; None: none) and, given a model, its sharded
+    steps at `points`: the raw measurements the report and `rooflens measure --tp` predict.
+    Collectives the analysis does not price come apart, under "unpriced_collectives"."""
+    task: dict[str, Any] = {"device": device}
+    if kinds:
+        task["collectives"] = {"sizes": sizes, "kinds": list(kinds)}
     if config is not None and points:
         task["model"] = {"config": config, "points": list(points)}
     raw = spawn(task, tp)
+    measured = raw.get("collectives", [])
     out = {
         "environment": raw["environment"],
         "hardware": device_spec.name,
         "world_size": raw["world_size"],
-        "collectives": raw["collectives"],
+        "collectives": [c for c in measured if c["kind"] in KINDS],
         "models": [],
     }
+    unpriced = [c for c in measured if c["kind"] not in KINDS]
+    if unpriced:
+        out["unpriced_collectives"] = unpriced
     if spec is not None:
         model = raw.get("model", {"runs": []})
         entry = {"model": spec.name, "tp": tp, "config": config, **model}
@@ -345,25 +369,54 @@ TP_POINTS = tuple(
     [(b, s, 0) for b in (1, 8, 32) for s in (128, 512, 2048)]
     + [(b, 1, c) for b in (1, 8, 32, 64) for c in (512, 2048, 8192)]
 )
+# A short grid for a time-boxed run: two prefills, three decodes.
+FEW_TP_POINTS = ((1, 512, 0), (8, 2048, 0), (1, 1, 2048), (32, 1, 2048), (64, 1, 8192))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tp", type=int, required=True, help="devices, one process each")
-    parser.add_argument("--model", default="meta-llama/Llama-3.1-8B")
+    parser.add_argument("--model", nargs="*", default=["meta-llama/Llama-3.1-8B"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--hardware", help="catalog device (default: from the GPU's name)")
+    parser.add_argument("--few", action="store_true", help="the short grid of steps")
+    parser.add_argument("--no-collectives", action="store_true")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     if args.device != "cuda" and not args.hardware:
         parser.error("--hardware: a catalog device or TOML file for a CPU run")
     check_world(args.device, args.tp)
     device_spec = get_device(args.hardware) if args.hardware else catalog_device(_name(0))
-    spec, config = load_model(args.model), bundled_config(args.model)
-    check_model(config, spec, device_spec, args.tp)
-    points, skipped = grid(spec, device_spec, args.tp, TP_POINTS)
-    raw = measure_parallel(config, spec, args.device, device_spec, args.tp, points, skipped=skipped)
-    Path(args.out).write_text(json.dumps(raw, indent=1))
+    models = []
+    for name in args.model:  # a bundled id or a config.json
+        config, label = resolve_config(name)
+        models.append((name, spec_from_config(config, name=label), config))
+    for _, spec, config in models:
+        check_model(config, spec, device_spec, args.tp)
+    raw: dict[str, Any] = {
+        "environment": None,
+        "hardware": device_spec.name,
+        "world_size": args.tp,
+        "collectives": [],
+        "models": [],
+    }
+    if not args.no_collectives:
+        kinds = KINDS + UNPRICED_KINDS
+        raw = measure_parallel(None, None, args.device, device_spec, args.tp, kinds=kinds)
+        Path(args.out).write_text(json.dumps(raw, indent=1))  # partial results as they come
+    for name, spec, config in models:
+        points, skipped = grid(spec, device_spec, args.tp, FEW_TP_POINTS if args.few else TP_POINTS)
+        try:
+            one = measure_parallel(
+                config, spec, args.device, device_spec, args.tp, points, skipped=skipped, kinds=None
+            )
+            raw["models"] += one["models"]
+            raw["environment"] = raw["environment"] or one["environment"]
+        except Exception as exc:  # one model failing leaves the others (and the file) standing
+            why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            raw["models"].append({"model": name, "tp": args.tp, "failed": why})
+            _log(f"{name} failed: {why}")
+        Path(args.out).write_text(json.dumps(raw, indent=1))
     _log(f"wrote {args.out}")
 
 

@@ -112,9 +112,11 @@ def measure(
     gen_len: int,
     profile: EfficiencyProfile | None = None,
     weights: str | None = None,
+    compiled: bool = False,
 ) -> dict[str, Any]:
-    """Run prefill and decode of the real model and each operator alone; predict each."""
-    runner = ModelRunner(config, device, weights=weights)
+    """Run prefill and decode of the real model (through torch.compile if `compiled`) and each
+    operator alone; predict each."""
+    runner = ModelRunner(config, device, weights=weights, compiled=compiled)
     prefill = runner.run(batch, prompt_len, 0)
     first = runner.run(batch, 1, prompt_len)
     last = runner.run(batch, 1, prompt_len + gen_len - 2) if gen_len > 2 else first
@@ -159,6 +161,7 @@ def measure(
         "inputs": {"batch": batch, "prompt_len": prompt_len, "gen_len": gen_len},
         "calibration": profile.device if profile else None,
         "weights": weights or "random",
+        "engine": "compiled" if compiled else "transformers",
         "rows": rows,
         "runs": {"prefill": prefill, "decode_first": first, "decode_last": last},
     }
