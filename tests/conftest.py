@@ -5,8 +5,14 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Property tests assert results, never time: no per-example deadline on a shared 2-core
+# machine. HYPOTHESIS_PROFILE=thorough runs many more examples on demand.
+settings.register_profile("ci", deadline=None)
+settings.register_profile("thorough", deadline=None, max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 from rooflens.core import Device, ModelSpec
 
