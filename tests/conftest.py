@@ -14,7 +14,7 @@ settings.register_profile("ci", deadline=None)
 settings.register_profile("thorough", deadline=None, max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-from rooflens.core import Device, ModelSpec
+from rooflens.core import Device, ModelSpec  # noqa: E402  (after the offline switch)
 
 
 @pytest.fixture
