@@ -14,6 +14,7 @@ No torch needed: this module only reads a CSV and runs the simulator.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 import time
@@ -38,6 +39,7 @@ from rooflens.core.errors import (
 )
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
+from rooflens.core.options import AnalysisOptions
 from rooflens.hardware.catalog import get_device
 from rooflens.models.catalog import bundled_config, bundled_models, load_model
 from rooflens.serving.config import ClusterConfig, SchedulerConfig
@@ -96,6 +98,7 @@ class Setup:
     device: str
     options: tuple[tuple[str, Any], ...]
     preset: str
+    # A cluster of identical parts, each with its share of the clients, is simulated as one.
     cluster: ClusterConfig
     concurrency: int
     isl: int
@@ -208,6 +211,7 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
             "",
         )
         cluster = ClusterConfig(replicas=dp)
+        parts = math.gcd(concurrency_of(row), dp)
     elif row["mode"] == "disagg":
         pools = {}
         for side in ("prefill", "decode"):
@@ -230,15 +234,18 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
             pools["prefill"],
             pools["decode"],
         )
+        parts = math.gcd(concurrency_of(row), prefill_replicas, decode_replicas)
         cluster = ClusterConfig(
             disaggregated=True,
-            prefill_replicas=prefill_replicas,
-            decode_replicas=decode_replicas,
+            prefill_replicas=prefill_replicas // parts,
+            decode_replicas=decode_replicas // parts,
             decode_tp=decode_tp,
             decode_ep=decode_ep,
         )
     else:
         raise Inexpressible(f"mode {row['mode']}")
+    if not cluster.disaggregated:
+        cluster = ClusterConfig(replicas=cluster.replicas // parts)
     options = quant | {"tp": tp, "ep": ep, "flash_attention": True}
     setup = Setup(
         model=model_id,
@@ -246,7 +253,7 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         options=tuple(sorted(options.items())),
         preset=str(row["backend"]),
         cluster=cluster,
-        concurrency=concurrency_of(row),
+        concurrency=concurrency_of(row) // parts,
         isl=int(row["isl"]),
         osl=int(row["osl"]),
     )
@@ -255,83 +262,99 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
 
 # -- simulation -------------------------------------------------------------------------------
 def _replicas(
-    setup: Setup, profile: str, row: pd.Series, longest: int
-) -> tuple[Any, Device, Any, SchedulerConfig, Replica, Replica]:
-    device = get_device(setup.device)
-    calibration = profile_for(row, device, profile)
+    setup: Setup, calibration: EfficiencyProfile | None, longest: int
+) -> tuple[ModelSpec, Device, AnalysisOptions, SchedulerConfig, Replica, Replica]:
     spec, device, options = resolve(
-        setup.model, device, dict(setup.options) | {"calibration": calibration}
+        setup.model, get_device(setup.device), dict(setup.options) | {"calibration": calibration}
     )
     scheduler = preset_for(setup.preset, device)
-    replica = prepare(
-        spec, device, pool_options(options, setup.cluster, "prefill"), scheduler, longest
-    )
+    prefill = pool_options(options, setup.cluster, "prefill")
     decode = pool_options(options, setup.cluster, "decode")
+    replica = prepare(spec, device, prefill, scheduler, longest)
     decode_replica = (
-        replica
-        if decode == pool_options(options, setup.cluster, "prefill")
-        else prepare(spec, device, decode, scheduler, longest)
+        replica if decode == prefill else prepare(spec, device, decode, scheduler, longest)
     )
     return spec, device, options, scheduler, replica, decode_replica
 
 
+def _simulate(
+    members: list[tuple[Any, Setup]],
+    calibration: EfficiencyProfile | None,
+    requests_per_client: int,
+) -> dict[Any, dict[str, Any]]:
+    """Predictions (or the reason there are none) of one group of rows sharing replicas."""
+    out: dict[Any, dict[str, Any]] = {}
+    first = members[0][1]
+    longest = max(s.isl + s.osl for _, s in members)
+    try:
+        spec, device, options, scheduler, replica, decode_replica = _replicas(
+            first, calibration, longest
+        )
+    except (InvalidInputError, ModelConfigError) as exc:
+        return {index: {"reason": _reason(exc)} for index, _ in members}
+    for index, setup in members:
+        started = time.perf_counter()
+        n = setup.concurrency * requests_per_client
+        requests = Requests(np.zeros(n), np.full(n, setup.isl), np.full(n, setup.osl))
+        try:
+            result = run(
+                spec, device, options, requests, scheduler, setup.cluster,
+                replica=replica, decode_replica=decode_replica, concurrency=setup.concurrency,
+            )  # fmt: skip
+        except (InvalidInputError, RuntimeError) as exc:
+            out[index] = {"reason": _reason(exc)}
+            continue
+        summary = result.summary()
+        out[index] = {
+            "predicted_ttft_ms": 1e3 * summary["ttft_mean"],
+            "predicted_tpot_ms": 1e3 * summary["tpot_mean"],
+            "calibrated": calibration is not None,
+            "seconds": time.perf_counter() - started,
+        }
+    return out
+
+
 def predict(
     frame: pd.DataFrame,
-    profile: str,
+    profiles: list[str],
     requests_per_client: int = REQUESTS_PER_CLIENT,
     log: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
-    """One row per input row: predicted TTFT and TPOT (ms) under `profile`, or the reason
-    the row cannot be expressed."""
-    out = frame.copy()
-    out["profile"] = profile
+    """Each input row once per profile: predicted TTFT and TPOT (ms), or the reason the row
+    cannot be expressed. Profiles that resolve to the same calibration share one simulation."""
+    base = frame.copy()
     for column in ("predicted_ttft_ms", "predicted_tpot_ms", "seconds"):
-        out[column] = np.nan
-    out["reason"] = ""
-    out["precision_source"] = ""
-    out["calibrated"] = False
+        base[column] = np.nan
+    base["reason"] = ""
+    base["precision_source"] = ""
+    base["calibrated"] = False
     setups: dict[Any, list[tuple[Any, Setup]]] = {}
     for index, row in frame.iterrows():
         try:
             setup, notes = setup_of(row)
         except (Inexpressible, InvalidInputError, ModelConfigError) as exc:
-            out.loc[index, "reason"] = str(exc)
+            base.loc[index, "reason"] = str(exc)
             continue
-        out.loc[index, "precision_source"] = notes["precision_source"]
+        base.loc[index, "precision_source"] = notes["precision_source"]
         setups.setdefault(setup.key, []).append((index, setup))
+    outs = {profile: base.copy().assign(profile=profile) for profile in profiles}
     for group, members in enumerate(setups.values()):
         first_index, first = members[0]
-        longest = max(s.isl + s.osl for _, s in members)
-        try:
-            spec, device, options, scheduler, replica, decode_replica = _replicas(
-                first, profile, frame.loc[first_index], longest
-            )
-        except (InvalidInputError, ModelConfigError) as exc:
-            for index, _ in members:
-                out.loc[index, "reason"] = _reason(exc)
-            continue
-        if log:
-            log(f"group {group + 1}/{len(setups)}: {first.model} on {first.device} "
-                f"{dict(first.options)} {first.preset}, {len(members)} rows")  # fmt: skip
-        for index, setup in members:
-            started = time.perf_counter()
-            n = setup.concurrency * requests_per_client
-            requests = Requests(np.zeros(n), np.full(n, setup.isl), np.full(n, setup.osl))
-            try:
-                result = run(
-                    spec, device, options, requests, scheduler, setup.cluster,
-                    replica=replica, decode_replica=decode_replica,
-                    concurrency=setup.concurrency,
-                )  # fmt: skip
-            except (InvalidInputError, RuntimeError) as exc:
-                out.loc[index, "reason"] = _reason(exc)
-                continue
-            summary = result.summary()
-            out.loc[index, "predicted_ttft_ms"] = 1e3 * summary["ttft_mean"]
-            out.loc[index, "predicted_tpot_ms"] = 1e3 * summary["tpot_mean"]
-            out.loc[index, "calibrated"] = options.calibration is not None
-            out.loc[index, "seconds"] = time.perf_counter() - started
-    return out
+        device = get_device(first.device)
+        shared: dict[str, dict[Any, dict[str, Any]]] = {}
+        for profile in profiles:
+            calibration = profile_for(frame.loc[first_index], device, profile)
+            key = "" if calibration is None else calibration.model_dump_json()
+            if key not in shared:
+                if log:
+                    log(f"group {group + 1}/{len(setups)} {profile}: {first.model} on "
+                        f"{first.device} {dict(first.options)} {first.preset}, "
+                        f"{len(members)} rows")  # fmt: skip
+                shared[key] = _simulate(members, calibration, requests_per_client)
+            for index, values in shared[key].items():
+                for column, value in values.items():
+                    outs[profile].loc[index, column] = value
+    return pd.concat(outs.values(), ignore_index=True)
 
 
 def _reason(exc: Exception) -> str:
@@ -549,11 +572,7 @@ def main(argv: list[str] | None = None) -> None:
         frame = frame.head(args.limit)
     started = time.perf_counter()
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    parts = [
-        predict(frame, profile, args.requests_per_client, log)
-        for profile in args.profile or list(PROFILES)
-    ]
-    predictions = pd.concat(parts, ignore_index=True)
+    predictions = predict(frame, args.profile or list(PROFILES), args.requests_per_client, log)
     seconds = time.perf_counter() - started
     out = Path(args.out)
     plot = Path(args.plot) if args.plot else None
