@@ -19,6 +19,8 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -319,9 +321,11 @@ def predict(
     profiles: list[str],
     requests_per_client: int = REQUESTS_PER_CLIENT,
     log: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> pd.DataFrame:
     """Each input row once per profile: predicted TTFT and TPOT (ms), or the reason the row
-    cannot be expressed. Profiles that resolve to the same calibration share one simulation."""
+    cannot be expressed. Profiles that resolve to the same calibration share one simulation;
+    `jobs` processes simulate groups of rows side by side."""
     base = frame.copy()
     for column in ("predicted_ttft_ms", "predicted_tpot_ms", "seconds"):
         base[column] = np.nan
@@ -338,22 +342,38 @@ def predict(
         base.loc[index, "precision_source"] = notes["precision_source"]
         setups.setdefault(setup.key, []).append((index, setup))
     outs = {profile: base.copy().assign(profile=profile) for profile in profiles}
-    for group, members in enumerate(setups.values()):
+    # One task per group and distinct calibration; the profiles that share it, per task.
+    tasks: list[tuple[list[tuple[Any, Setup]], EfficiencyProfile | None]] = []
+    users: list[list[str]] = []
+    for members in setups.values():
         first_index, first = members[0]
         device = get_device(first.device)
-        shared: dict[str, dict[Any, dict[str, Any]]] = {}
+        seen: dict[str, int] = {}
         for profile in profiles:
             calibration = profile_for(frame.loc[first_index], device, profile)
             key = "" if calibration is None else calibration.model_dump_json()
-            if key not in shared:
-                if log:
-                    log(f"group {group + 1}/{len(setups)} {profile}: {first.model} on "
-                        f"{first.device} {dict(first.options)} {first.preset}, "
-                        f"{len(members)} rows")  # fmt: skip
-                shared[key] = _simulate(members, calibration, requests_per_client)
-            for index, values in shared[key].items():
-                for column, value in values.items():
-                    outs[profile].loc[index, column] = value
+            if key not in seen:
+                seen[key] = len(tasks)
+                tasks.append((members, calibration))
+                users.append([])
+            users[seen[key]].append(profile)
+    with ProcessPoolExecutor(jobs) if jobs > 1 else nullcontext() as pool:
+        mapper = pool.map if pool else map
+        results = mapper(
+            _simulate,
+            [members for members, _ in tasks],
+            [calibration for _, calibration in tasks],
+            [requests_per_client] * len(tasks),
+        )
+        for done, (result, (members, _)) in enumerate(zip(results, tasks, strict=True)):
+            if log:
+                first = members[0][1]
+                log(f"{done + 1}/{len(tasks)}: {first.model} on {first.device} "
+                    f"{dict(first.options)} {first.preset}, {len(members)} rows")  # fmt: skip
+            for profile in users[done]:
+                for index, values in result.items():
+                    for column, value in values.items():
+                        outs[profile].loc[index, column] = value
     return pd.concat(outs.values(), ignore_index=True)
 
 
@@ -565,6 +585,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--csv", help="every row's prediction to this CSV file")
     parser.add_argument("--requests-per-client", type=int, default=REQUESTS_PER_CLIENT)
     parser.add_argument("--limit", type=int, help="only the first N rows (a quick look)")
+    parser.add_argument("--jobs", type=int, default=2, help="processes simulating side by side")
     args = parser.parse_args(argv)
     path = sample_path(args.data)
     frame = pd.read_csv(path)
@@ -572,7 +593,8 @@ def main(argv: list[str] | None = None) -> None:
         frame = frame.head(args.limit)
     started = time.perf_counter()
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    predictions = predict(frame, args.profile or list(PROFILES), args.requests_per_client, log)
+    profiles = args.profile or list(PROFILES)
+    predictions = predict(frame, profiles, args.requests_per_client, log, args.jobs)
     seconds = time.perf_counter() - started
     out = Path(args.out)
     plot = Path(args.plot) if args.plot else None
