@@ -414,6 +414,21 @@ def _summary(done: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return done.groupby(by).apply(stats, include_groups=False).reset_index()
 
 
+def _direction(ratio: float) -> str:
+    return "an underestimate" if ratio < 1 else "an overestimate"
+
+
+def _misses(done: pd.DataFrame, metric: str, count: int = 8) -> pd.DataFrame:
+    worst = done.sort_values(f"{metric}_error", ascending=False).head(count)
+    return pd.DataFrame(
+        {
+            "run": worst["id"],
+            f"measured {metric.upper()} ms": worst[f"silicon_{metric}_ms"].map("{:.4g}".format),
+            f"predicted {metric.upper()} ms": worst[f"predicted_{metric}_ms"].map("{:.4g}".format),
+        }
+    )
+
+
 def _markdown(table: pd.DataFrame) -> str:
     def cell(column: str, value: Any) -> str:
         if column == "rows":
@@ -488,8 +503,8 @@ def report(
         f"Data: `{source}`, {total} measured runs of vLLM, SGLang and TensorRT-LLM from "
         "aiconfigurator's silicon sample (`aiconfigurator-core` 0.12.0, Apache-2.0): each is a "
         "benchmark at a fixed concurrency with fixed prompt (isl) and output (osl) lengths, "
-        "reporting mean TTFT and TPOT. **Test set only**: nothing in rooflens is fitted or "
-        "tuned to these numbers.",
+        "reporting TTFT and TPOT, compared here with rooflens' means. **Test set only**: "
+        "nothing in rooflens is fitted or tuned to these numbers.",
         "",
         "How each row is predicted: its model is looked up in the bundled catalog (exact id, "
         "or the base of an `-Instruct` checkpoint), its system in the hardware catalog; the "
@@ -542,9 +557,13 @@ def report(
             + ".",
         ]
     for profile, mine in done.groupby("profile", sort=False):
+        ttft, tpot = mine["ttft_ratio"].median(), mine["tpot_ratio"].median()
         lines += [
             "",
             f"## Profile `{profile}`",
+            "",
+            f"Median predicted/measured: TTFT {ttft:.2f} ({_direction(ttft)}), TPOT "
+            f"{tpot:.2f} ({_direction(tpot)}).",
             "",
             "Overall:",
             "",
@@ -557,6 +576,12 @@ def report(
             "By mode and prompt length:",
             "",
             _markdown(_summary(mine, ["mode", "isl"])),
+            "",
+            "Largest misses (TTFT, then TPOT):",
+            "",
+            _markdown(_misses(mine, "ttft")),
+            "",
+            _markdown(_misses(mine, "tpot")),
         ]
     if plot:
         lines += ["", f"![predicted against measured TTFT and TPOT]({plot})"]
