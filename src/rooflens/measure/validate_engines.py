@@ -400,11 +400,11 @@ def _summary(done: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         return pd.Series(
             {
                 "rows": len(group),
-                "TTFT median |err|": group["ttft_error"].median(),
-                "TTFT p90 |err|": group["ttft_error"].quantile(0.9),
+                "TTFT median err": group["ttft_error"].median(),
+                "TTFT p90 err": group["ttft_error"].quantile(0.9),
                 "TTFT median pred/meas": group["ttft_ratio"].median(),
-                "TPOT median |err|": group["tpot_error"].median(),
-                "TPOT p90 |err|": group["tpot_error"].quantile(0.9),
+                "TPOT median err": group["tpot_error"].median(),
+                "TPOT p90 err": group["tpot_error"].quantile(0.9),
                 "TPOT median pred/meas": group["tpot_ratio"].median(),
             }
         )
@@ -434,7 +434,7 @@ def _markdown(table: pd.DataFrame) -> str:
         if column == "rows":
             return str(int(value))
         if isinstance(value, float):
-            if "err|" in column:
+            if column.endswith(" err"):
                 return f"{100 * value:.0f} %"
             return f"{value:.2f}"
         return str(value)
@@ -518,13 +518,14 @@ def report(
         "over the device's interconnect. The simulator runs a closed loop of the row's "
         f"concurrency with {requests_per_client} requests per client, all clients starting "
         "together as a benchmark's first wave does, with the engine's scheduler preset "
-        "(`rooflens.serving.presets`, sized for the device). Error = |predicted - measured| / "
-        "measured; pred/meas > 1 is an overestimate.",
+        "(`rooflens.serving.presets`, sized for the device). err = |predicted - measured| / "
+        "measured (its median and 90th percentile over the rows); pred/meas > 1 is an "
+        "overestimate.",
         "",
         f"Profiles: `roofline` (no calibration: the hardware's bound), `transformers` (the "
         f"device's bundled calibration profile, fitted on Hugging Face transformers runs, where "
-        f"one exists; other devices stay at the roofline). Run time: {seconds:.0f} s for all "
-        "profiles on this 2-core machine.",
+        f"one exists; other devices stay at the roofline). Run time: {seconds:.0f} s wall clock "
+        "for all profiles, two processes on a shared 2-core machine.",
         "",
         "## Coverage",
         "",
