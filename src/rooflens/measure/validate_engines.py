@@ -310,6 +310,8 @@ def _simulate(
         out[index] = {
             "predicted_ttft_ms": 1e3 * summary["ttft_mean"],
             "predicted_tpot_ms": 1e3 * summary["tpot_mean"],
+            "predicted_queueing_ms": 1e3 * summary["queueing_mean"],
+            "kv_capacity_tokens": result.kv_capacity,
             "calibrated": calibration is not None,
             "seconds": time.perf_counter() - started,
         }
@@ -327,7 +329,13 @@ def predict(
     cannot be expressed. Profiles that resolve to the same calibration share one simulation;
     `jobs` processes simulate groups of rows side by side."""
     base = frame.copy()
-    for column in ("predicted_ttft_ms", "predicted_tpot_ms", "seconds"):
+    for column in (
+        "predicted_ttft_ms",
+        "predicted_tpot_ms",
+        "predicted_queueing_ms",
+        "kv_capacity_tokens",
+        "seconds",
+    ):
         base[column] = np.nan
     base["reason"] = ""
     base["precision_source"] = ""
@@ -425,6 +433,9 @@ def _misses(done: pd.DataFrame, metric: str, count: int = 8) -> pd.DataFrame:
             "run": worst["id"],
             f"measured {metric.upper()} ms": worst[f"silicon_{metric}_ms"].map("{:.4g}".format),
             f"predicted {metric.upper()} ms": worst[f"predicted_{metric}_ms"].map("{:.4g}".format),
+            # Waiting for a batch slot or KV blocks: memory, as rooflens counts it, binds.
+            "of which queueing ms": worst["predicted_queueing_ms"].map("{:.4g}".format),
+            "KV tokens per replica": worst["kv_capacity_tokens"].map("{:.0f}".format),
         }
     )
 
@@ -511,7 +522,9 @@ def report(
         "GEMM quantization sets weights and activations (fp8 and fp8_block: FP8, nvfp4: FP4 "
         "with 16-value groups, int4_wo: 4-bit weights; where the row states no precision, the "
         "checkpoint's bf16/fp16, which engines use by default); the KV cache is 16-bit (the "
-        "sample does not state it). FlashAttention is on. Attention TP x DP with MoE TP x EP "
+        "sample does not state it: where an engine cached FP8 keys and values, rooflens holds "
+        "half as many tokens and requests queue for KV blocks, which the misses' queueing "
+        "column shows). FlashAttention is on. Attention TP x DP with MoE TP x EP "
         "maps to rooflens' `tp` and `ep` when MoE TP equals attention TP and EP equals "
         "attention DP; each DP rank is a replica. Disaggregated rows run separate prefill and "
         "decode pools of their own TP/EP, workers x DP replicas each, with the KV cache handed "
