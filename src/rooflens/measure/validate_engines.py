@@ -14,10 +14,13 @@ No torch needed: this module only reads a CSV and runs the simulator.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -38,6 +41,7 @@ from rooflens.core.errors import (
 )
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
+from rooflens.core.options import AnalysisOptions
 from rooflens.hardware.catalog import get_device
 from rooflens.models.catalog import bundled_config, bundled_models, load_model
 from rooflens.serving.config import ClusterConfig, SchedulerConfig
@@ -105,6 +109,7 @@ class Setup:
     device: str
     options: tuple[tuple[str, Any], ...]
     preset: str
+    # A cluster of identical parts, each with its share of the clients, is simulated as one.
     cluster: ClusterConfig
     concurrency: int
     isl: int
@@ -217,6 +222,7 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
             "",
         )
         cluster = ClusterConfig(replicas=dp)
+        parts = math.gcd(concurrency_of(row), dp)
     elif row["mode"] == "disagg":
         pools = {}
         for side in ("prefill", "decode"):
@@ -239,15 +245,18 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
             pools["prefill"],
             pools["decode"],
         )
+        parts = math.gcd(concurrency_of(row), prefill_replicas, decode_replicas)
         cluster = ClusterConfig(
             disaggregated=True,
-            prefill_replicas=prefill_replicas,
-            decode_replicas=decode_replicas,
+            prefill_replicas=prefill_replicas // parts,
+            decode_replicas=decode_replicas // parts,
             decode_tp=decode_tp,
             decode_ep=decode_ep,
         )
     else:
         raise Inexpressible(f"mode {row['mode']}")
+    if not cluster.disaggregated:
+        cluster = ClusterConfig(replicas=cluster.replicas // parts)
     options = quant | {"tp": tp, "ep": ep, "flash_attention": True}
     setup = Setup(
         model=model_id,
@@ -255,7 +264,7 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         options=tuple(sorted(options.items())),
         preset=str(row["backend"]),
         cluster=cluster,
-        concurrency=concurrency_of(row),
+        concurrency=concurrency_of(row) // parts,
         isl=int(row["isl"]),
         osl=int(row["osl"]),
     )
@@ -264,83 +273,125 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
 
 # -- simulation -------------------------------------------------------------------------------
 def _replicas(
-    setup: Setup, profile: str, row: pd.Series, longest: int
-) -> tuple[Any, Device, Any, SchedulerConfig, Replica, Replica]:
-    device = get_device(setup.device)
-    calibration = profile_for(row, device, profile)
+    setup: Setup, calibration: EfficiencyProfile | None, longest: int
+) -> tuple[ModelSpec, Device, AnalysisOptions, SchedulerConfig, Replica, Replica]:
     spec, device, options = resolve(
-        setup.model, device, dict(setup.options) | {"calibration": calibration}
+        setup.model, get_device(setup.device), dict(setup.options) | {"calibration": calibration}
     )
     scheduler = preset_for(setup.preset, device)
-    replica = prepare(
-        spec, device, pool_options(options, setup.cluster, "prefill"), scheduler, longest
-    )
+    prefill = pool_options(options, setup.cluster, "prefill")
     decode = pool_options(options, setup.cluster, "decode")
+    replica = prepare(spec, device, prefill, scheduler, longest)
     decode_replica = (
-        replica
-        if decode == pool_options(options, setup.cluster, "prefill")
-        else prepare(spec, device, decode, scheduler, longest)
+        replica if decode == prefill else prepare(spec, device, decode, scheduler, longest)
     )
     return spec, device, options, scheduler, replica, decode_replica
 
 
+def _simulate(
+    members: list[tuple[Any, Setup]],
+    calibration: EfficiencyProfile | None,
+    requests_per_client: int,
+) -> dict[Any, dict[str, Any]]:
+    """Predictions (or the reason there are none) of one group of rows sharing replicas."""
+    out: dict[Any, dict[str, Any]] = {}
+    first = members[0][1]
+    longest = max(s.isl + s.osl for _, s in members)
+    try:
+        spec, device, options, scheduler, replica, decode_replica = _replicas(
+            first, calibration, longest
+        )
+    except (InvalidInputError, ModelConfigError) as exc:
+        return {index: {"reason": _reason(exc)} for index, _ in members}
+    for index, setup in members:
+        started = time.perf_counter()
+        n = setup.concurrency * requests_per_client
+        requests = Requests(np.zeros(n), np.full(n, setup.isl), np.full(n, setup.osl))
+        try:
+            result = run(
+                spec, device, options, requests, scheduler, setup.cluster,
+                replica=replica, decode_replica=decode_replica, concurrency=setup.concurrency,
+            )  # fmt: skip
+        except (InvalidInputError, RuntimeError) as exc:
+            out[index] = {"reason": _reason(exc)}
+            continue
+        summary = result.summary()
+        out[index] = {
+            "predicted_ttft_ms": 1e3 * summary["ttft_mean"],
+            "predicted_tpot_ms": 1e3 * summary["tpot_mean"],
+            "predicted_queueing_ms": 1e3 * summary["queueing_mean"],
+            "kv_capacity_tokens": result.kv_capacity,
+            "calibrated": calibration is not None,
+            "seconds": time.perf_counter() - started,
+        }
+    return out
+
+
 def predict(
     frame: pd.DataFrame,
-    profile: str,
+    profiles: list[str],
     requests_per_client: int = REQUESTS_PER_CLIENT,
     log: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> pd.DataFrame:
-    """One row per input row: predicted TTFT and TPOT (ms) under `profile`, or the reason
-    the row cannot be expressed."""
-    out = frame.copy()
-    out["profile"] = profile
-    for column in ("predicted_ttft_ms", "predicted_tpot_ms", "seconds"):
-        out[column] = np.nan
-    out["reason"] = ""
-    out["precision_source"] = ""
-    out["calibrated"] = False
+    """Each input row once per profile: predicted TTFT and TPOT (ms), or the reason the row
+    cannot be expressed. Profiles that resolve to the same calibration share one simulation;
+    `jobs` processes simulate groups of rows side by side."""
+    base = frame.copy()
+    for column in (
+        "predicted_ttft_ms",
+        "predicted_tpot_ms",
+        "predicted_queueing_ms",
+        "kv_capacity_tokens",
+        "seconds",
+    ):
+        base[column] = np.nan
+    base["reason"] = ""
+    base["precision_source"] = ""
+    base["calibrated"] = False
     setups: dict[Any, list[tuple[Any, Setup]]] = {}
     for index, row in frame.iterrows():
         try:
             setup, notes = setup_of(row)
         except (Inexpressible, InvalidInputError, ModelConfigError) as exc:
-            out.loc[index, "reason"] = str(exc)
+            base.loc[index, "reason"] = str(exc)
             continue
-        out.loc[index, "precision_source"] = notes["precision_source"]
+        base.loc[index, "precision_source"] = notes["precision_source"]
         setups.setdefault(setup.key, []).append((index, setup))
-    for group, members in enumerate(setups.values()):
+    outs = {profile: base.copy().assign(profile=profile) for profile in profiles}
+    # One task per group and distinct calibration; the profiles that share it, per task.
+    tasks: list[tuple[list[tuple[Any, Setup]], EfficiencyProfile | None]] = []
+    users: list[list[str]] = []
+    for members in setups.values():
         first_index, first = members[0]
-        longest = max(s.isl + s.osl for _, s in members)
-        try:
-            spec, device, options, scheduler, replica, decode_replica = _replicas(
-                first, profile, frame.loc[first_index], longest
-            )
-        except (InvalidInputError, ModelConfigError) as exc:
-            for index, _ in members:
-                out.loc[index, "reason"] = _reason(exc)
-            continue
-        if log:
-            log(f"group {group + 1}/{len(setups)}: {first.model} on {first.device} "
-                f"{dict(first.options)} {first.preset}, {len(members)} rows")  # fmt: skip
-        for index, setup in members:
-            started = time.perf_counter()
-            n = setup.concurrency * requests_per_client
-            requests = Requests(np.zeros(n), np.full(n, setup.isl), np.full(n, setup.osl))
-            try:
-                result = run(
-                    spec, device, options, requests, scheduler, setup.cluster,
-                    replica=replica, decode_replica=decode_replica,
-                    concurrency=setup.concurrency,
-                )  # fmt: skip
-            except (InvalidInputError, RuntimeError) as exc:
-                out.loc[index, "reason"] = _reason(exc)
-                continue
-            summary = result.summary()
-            out.loc[index, "predicted_ttft_ms"] = 1e3 * summary["ttft_mean"]
-            out.loc[index, "predicted_tpot_ms"] = 1e3 * summary["tpot_mean"]
-            out.loc[index, "calibrated"] = options.calibration is not None
-            out.loc[index, "seconds"] = time.perf_counter() - started
-    return out
+        device = get_device(first.device)
+        seen: dict[str, int] = {}
+        for profile in profiles:
+            calibration = profile_for(frame.loc[first_index], device, profile)
+            key = "" if calibration is None else calibration.model_dump_json()
+            if key not in seen:
+                seen[key] = len(tasks)
+                tasks.append((members, calibration))
+                users.append([])
+            users[seen[key]].append(profile)
+    with ProcessPoolExecutor(jobs) if jobs > 1 else nullcontext() as pool:
+        mapper = pool.map if pool else map
+        results = mapper(
+            _simulate,
+            [members for members, _ in tasks],
+            [calibration for _, calibration in tasks],
+            [requests_per_client] * len(tasks),
+        )
+        for done, (result, (members, _)) in enumerate(zip(results, tasks, strict=True)):
+            if log:
+                first = members[0][1]
+                log(f"{done + 1}/{len(tasks)}: {first.model} on {first.device} "
+                    f"{dict(first.options)} {first.preset}, {len(members)} rows")  # fmt: skip
+            for profile in users[done]:
+                for index, values in result.items():
+                    for column, value in values.items():
+                        outs[profile].loc[index, column] = value
+    return pd.concat(outs.values(), ignore_index=True)
 
 
 def _reason(exc: Exception) -> str:
@@ -366,11 +417,11 @@ def _summary(done: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         return pd.Series(
             {
                 "rows": len(group),
-                "TTFT median |err|": group["ttft_error"].median(),
-                "TTFT p90 |err|": group["ttft_error"].quantile(0.9),
+                "TTFT median err": group["ttft_error"].median(),
+                "TTFT p90 err": group["ttft_error"].quantile(0.9),
                 "TTFT median pred/meas": group["ttft_ratio"].median(),
-                "TPOT median |err|": group["tpot_error"].median(),
-                "TPOT p90 |err|": group["tpot_error"].quantile(0.9),
+                "TPOT median err": group["tpot_error"].median(),
+                "TPOT p90 err": group["tpot_error"].quantile(0.9),
                 "TPOT median pred/meas": group["tpot_ratio"].median(),
             }
         )
@@ -380,12 +431,30 @@ def _summary(done: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return done.groupby(by).apply(stats, include_groups=False).reset_index()
 
 
+def _direction(ratio: float) -> str:
+    return "an underestimate" if ratio < 1 else "an overestimate"
+
+
+def _misses(done: pd.DataFrame, metric: str, count: int = 8) -> pd.DataFrame:
+    worst = done.sort_values(f"{metric}_error", ascending=False).head(count)
+    return pd.DataFrame(
+        {
+            "run": worst["id"],
+            f"measured {metric.upper()} ms": worst[f"silicon_{metric}_ms"].map("{:.4g}".format),
+            f"predicted {metric.upper()} ms": worst[f"predicted_{metric}_ms"].map("{:.4g}".format),
+            # Waiting for a batch slot or KV blocks: memory, as rooflens counts it, binds.
+            "of which queueing ms": worst["predicted_queueing_ms"].map("{:.4g}".format),
+            "KV tokens per replica": worst["kv_capacity_tokens"].map("{:.0f}".format),
+        }
+    )
+
+
 def _markdown(table: pd.DataFrame) -> str:
     def cell(column: str, value: Any) -> str:
         if column == "rows":
             return str(int(value))
         if isinstance(value, float):
-            if "err|" in column:
+            if column.endswith(" err"):
                 return f"{100 * value:.0f} %"
             return f"{value:.2f}"
         return str(value)
@@ -454,28 +523,31 @@ def report(
         f"Data: `{source}`, {total} measured runs of vLLM, SGLang and TensorRT-LLM from "
         "aiconfigurator's silicon sample (`aiconfigurator-core` 0.12.0, Apache-2.0): each is a "
         "benchmark at a fixed concurrency with fixed prompt (isl) and output (osl) lengths, "
-        "reporting mean TTFT and TPOT. **Test set only**: nothing in rooflens is fitted or "
-        "tuned to these numbers.",
+        "reporting TTFT and TPOT, compared here with rooflens' means. **Test set only**: "
+        "nothing in rooflens is fitted or tuned to these numbers.",
         "",
         "How each row is predicted: its model is looked up in the bundled catalog (exact id, "
         "or the base of an `-Instruct` checkpoint), its system in the hardware catalog; the "
         "GEMM quantization sets weights and activations (fp8 and fp8_block: FP8, nvfp4: FP4 "
         "with 16-value groups, int4_wo: 4-bit weights; where the row states no precision, the "
         "checkpoint's bf16/fp16, which engines use by default); the KV cache is 16-bit (the "
-        "sample does not state it). FlashAttention is on. Attention TP x DP with MoE TP x EP "
+        "sample does not state it: where an engine cached FP8 keys and values, rooflens holds "
+        "half as many tokens and requests queue for KV blocks, which the misses' queueing "
+        "column shows). FlashAttention is on. Attention TP x DP with MoE TP x EP "
         "maps to rooflens' `tp` and `ep` when MoE TP equals attention TP and EP equals "
         "attention DP; each DP rank is a replica. Disaggregated rows run separate prefill and "
         "decode pools of their own TP/EP, workers x DP replicas each, with the KV cache handed "
         "over the device's interconnect. The simulator runs a closed loop of the row's "
         f"concurrency with {requests_per_client} requests per client, all clients starting "
         "together as a benchmark's first wave does, with the engine's scheduler preset "
-        "(`rooflens.serving.presets`, sized for the device). Error = |predicted - measured| / "
-        "measured; pred/meas > 1 is an overestimate.",
+        "(`rooflens.serving.presets`, sized for the device). err = |predicted - measured| / "
+        "measured (its median and 90th percentile over the rows); pred/meas > 1 is an "
+        "overestimate.",
         "",
         f"Profiles: `roofline` (no calibration: the hardware's bound), `transformers` (the "
         f"device's bundled calibration profile, fitted on Hugging Face transformers runs, where "
-        f"one exists; other devices stay at the roofline). Run time: {seconds:.0f} s for all "
-        "profiles on this 2-core machine.",
+        f"one exists; other devices stay at the roofline). Run time: {seconds:.0f} s wall clock "
+        "for all profiles, two processes on a shared 2-core machine.",
         "",
         "## Coverage",
         "",
@@ -508,9 +580,13 @@ def report(
             + ".",
         ]
     for profile, mine in done.groupby("profile", sort=False):
+        ttft, tpot = mine["ttft_ratio"].median(), mine["tpot_ratio"].median()
         lines += [
             "",
             f"## Profile `{profile}`",
+            "",
+            f"Median predicted/measured: TTFT {ttft:.2f} ({_direction(ttft)}), TPOT "
+            f"{tpot:.2f} ({_direction(tpot)}).",
             "",
             "Overall:",
             "",
@@ -523,6 +599,12 @@ def report(
             "By mode and prompt length:",
             "",
             _markdown(_summary(mine, ["mode", "isl"])),
+            "",
+            "Largest misses (TTFT, then TPOT):",
+            "",
+            _markdown(_misses(mine, "ttft")),
+            "",
+            _markdown(_misses(mine, "tpot")),
         ]
     if plot:
         lines += ["", f"![predicted against measured TTFT and TPOT]({plot})"]
@@ -551,6 +633,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--csv", help="every row's prediction to this CSV file")
     parser.add_argument("--requests-per-client", type=int, default=REQUESTS_PER_CLIENT)
     parser.add_argument("--limit", type=int, help="only the first N rows (a quick look)")
+    parser.add_argument("--jobs", type=int, default=2, help="processes simulating side by side")
     args = parser.parse_args(argv)
     path = sample_path(args.data)
     frame = pd.read_csv(path)
@@ -558,11 +641,8 @@ def main(argv: list[str] | None = None) -> None:
         frame = frame.head(args.limit)
     started = time.perf_counter()
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    parts = [
-        predict(frame, profile, args.requests_per_client, log)
-        for profile in args.profile or list(PROFILES)
-    ]
-    predictions = pd.concat(parts, ignore_index=True)
+    profiles = args.profile or list(PROFILES)
+    predictions = predict(frame, profiles, args.requests_per_client, log, args.jobs)
     seconds = time.perf_counter() - started
     out = Path(args.out)
     plot = Path(args.plot) if args.plot else None

@@ -252,10 +252,12 @@ class Engine:
         only when nothing waits, every running request decodes, no submitted request becomes
         ready before a step would start (and none can arrive before `horizon`), and the KV
         blocks for the whole run are free. False: take one ordinary iteration instead."""
-        if self.waiting or self.mode == "prefill" or len(self.running) < 1:
+        if self.mode == "prefill" or len(self.running) < 1:
             return False
         ids = np.fromiter(self.running, np.int64, len(self.running))
         if np.any(self.kv[ids] < self.target[ids]) or np.any(self.swapped[ids]):
+            return False
+        if self.waiting and not self._blocked(ids):
             return False
         steps = int((self.output[ids] - self.generated[ids]).min())
         if self.next_pending < len(self.pending):
@@ -298,8 +300,35 @@ class Engine:
         self._retire(ids)
         return True
 
+    def _blocked(self, ids: np.ndarray) -> bool:
+        """The head of the queue cannot join any of the coming decode-only steps: the batch is
+        full, or its first chunk needs more blocks than the first step leaves free (decodes
+        only take more blocks, and nothing finishes before the run ends)."""
+        if len(self.running) >= self.config.max_batch:
+            return True
+        i = self.waiting[0][2]
+        if self.swapped[i] or self.prefix:
+            return False
+        cfg, remaining = self.config, int(self.target[i] - self.kv[i])
+        # Continuous batching admits prompts before the decodes grow; the others after.
+        growth = int(np.sum(self._held(self.kv[ids] + 1) - self.units[ids]))
+        if self.mode == "decode":
+            chunk = 1
+        elif cfg.policy == "continuous":
+            chunk = remaining if cfg.chunk_size is None else min(remaining, cfg.chunk)
+            growth = 0
+        else:
+            chunk = min(remaining, cfg.max_tokens - len(ids), cfg.chunk)
+            if chunk <= 0:
+                return True
+        need = self._held(self.kv[i] + chunk) - self.units[i]
+        return bool(need > self.capacity - self.used - growth)
+
     def _decoders(self) -> list[int]:
-        return [i for i in self.running if self.kv[i] >= self.target[i] and not self.swapped[i]]
+        if not self.running:
+            return []
+        ids = np.fromiter(self.running, np.int64, len(self.running))
+        return ids[(self.kv[ids] >= self.target[ids]) & ~self.swapped[ids]].tolist()
 
     def _stall(self) -> None:
         """Nothing can run: the head of the queue waits for blocks no one will free."""
@@ -356,13 +385,14 @@ class Engine:
             self.start[i] = self.clock
 
     def _continue_prefills(self, budget: int) -> list[tuple[int, int]]:
-        chunks = []
-        for i in self.running:
+        chunks: list[tuple[int, int]] = []
+        if not self.running:
+            return chunks
+        ids = np.fromiter(self.running, np.int64, len(self.running))
+        for i in ids[(self.kv[ids] < self.target[ids]) & ~self.swapped[ids]].tolist():
             if budget <= 0:
                 break
             remaining = int(self.target[i] - self.kv[i])
-            if remaining <= 0 or self.swapped[i]:
-                continue
             chunk = min(remaining, budget, self.config.chunk)
             need = self._held(self.kv[i] + chunk) - self.units[i]
             if need > self.capacity - self.used:

@@ -1,0 +1,307 @@
+"""Benchmark-style serving: closed-loop concurrency, engine presets, benchmark outputs, per-pool
+parallelism, and the vectorized decode runs against iteration-by-iteration pricing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import rooflens
+import rooflens.serving.engine as engine_module
+from rooflens.api import resolve
+from rooflens.cli.app import app
+from rooflens.core.errors import InvalidInputError
+from rooflens.hardware.catalog import get_device
+from rooflens.serving import (
+    ArrivalProcess,
+    ClusterConfig,
+    LengthDistribution,
+    Requests,
+    SchedulerConfig,
+    Workload,
+    run,
+)
+from rooflens.serving.api import scheduler_of
+from rooflens.serving.config import build
+from rooflens.serving.presets import PRESETS, preset_for
+from rooflens.serving.simulate import prepare
+
+LLAMA = "meta-llama/Llama-3.1-8B"
+NONE = np.zeros(0, dtype=np.int64)
+
+
+def _fixed(n: int, prompt: int, output: int) -> Requests:
+    return Requests(np.zeros(n), np.full(n, prompt), np.full(n, output))
+
+
+def _setup(**options: object):
+    spec, device, opts = resolve(LLAMA, "h100-sxm", dict(options))
+    return spec, device, opts
+
+
+def _prefill(replica, *prompts: int) -> float:
+    n = len(prompts)
+    return replica.step_time(NONE, np.array(prompts, float), np.zeros(n), np.ones(n, bool))
+
+
+def _decode(replica, *contexts: int) -> float:
+    return replica.step_time(np.array(contexts, dtype=np.int64))
+
+
+# -- closed loop -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", ["continuous", "chunked", "static"])
+def test_one_client_runs_requests_back_to_back(policy: str) -> None:
+    spec, device, opts = _setup()
+    scheduler = SchedulerConfig(policy=policy)
+    prompt, output, n = 100, 5, 4
+    replica = prepare(spec, device, opts, scheduler, prompt + output)
+    result = run(
+        spec, device, opts, _fixed(n, prompt, output), scheduler, replica=replica, concurrency=1
+    )
+    frame = result.requests
+    ttft = _prefill(replica, prompt)
+    steps = [_decode(replica, prompt + j) for j in range(output - 1)]
+    e2e = ttft + sum(steps)
+    np.testing.assert_allclose(frame["ttft"], ttft, rtol=1e-12)
+    np.testing.assert_allclose(frame["e2e"], e2e, rtol=1e-12)
+    # Each request is sent the moment the one before it finishes.
+    np.testing.assert_allclose(frame["arrival"], np.arange(n) * e2e, rtol=1e-12)
+    summary = result.summary()
+    assert summary["request_throughput"] == pytest.approx(1 / e2e, rel=1e-12)
+    assert summary["output_throughput_per_user"] == pytest.approx((output - 1) / sum(steps))
+    np.testing.assert_allclose(np.sort(result.itl), np.sort(np.tile(steps, n)), rtol=1e-12)
+
+
+def test_two_clients_send_their_second_wave_when_the_first_finishes() -> None:
+    spec, device, opts = _setup()
+    scheduler = SchedulerConfig(policy="continuous")
+    replica = prepare(spec, device, opts, scheduler, 64)
+    frame = run(
+        spec, device, opts, _fixed(4, 50, 3), scheduler, replica=replica, concurrency=2
+    ).requests
+    both = _prefill(replica, 50, 50)
+    e2e = both + _decode(replica, 50, 50) + _decode(replica, 51, 51)
+    np.testing.assert_allclose(frame["ttft"], both, rtol=1e-12)
+    np.testing.assert_allclose(frame["arrival"], [0, 0, e2e, e2e], rtol=1e-12)
+    np.testing.assert_allclose(frame["finish"], [e2e, e2e, 2 * e2e, 2 * e2e], rtol=1e-12)
+
+
+def test_more_clients_than_requests_send_everything_at_once() -> None:
+    spec, device, opts = _setup()
+    result = run(spec, device, opts, _fixed(3, 20, 2), concurrency=10)
+    assert (result.requests["arrival"] == 0).all()
+    assert result.requests["finish"].notna().all()
+
+
+def test_concurrency_and_an_arrival_rate_are_exclusive() -> None:
+    workload = Workload(requests=4, arrivals=ArrivalProcess(rate=3.0))
+    with pytest.raises(InvalidInputError, match="concurrency") as err:
+        rooflens.simulate(LLAMA, "h100-sxm", workload, concurrency=2)
+    assert "arrival rate" in str(err.value)
+    trace = Requests(np.array([0.0, 1.0]), np.array([10, 10]), np.array([2, 2]))
+    with pytest.raises(InvalidInputError, match="arrival times"):
+        rooflens.simulate(LLAMA, "h100-sxm", trace, concurrency=2)
+    with pytest.raises(InvalidInputError, match="concurrency"):
+        rooflens.simulate(LLAMA, "h100-sxm", Workload(requests=2), concurrency=0)
+
+
+@pytest.mark.parametrize(
+    "cluster",
+    [
+        ClusterConfig(replicas=2),
+        ClusterConfig(replicas=3, router="least_outstanding"),
+        ClusterConfig(disaggregated=True, prefill_replicas=2, decode_replicas=3),
+    ],
+)
+def test_a_closed_loop_never_has_more_requests_in_flight_than_clients(cluster) -> None:
+    spec, device, opts = _setup()
+    rng = np.random.default_rng(3)
+    n, clients = 40, 5
+    requests = Requests(np.zeros(n), rng.integers(10, 300, n), rng.integers(1, 40, n))
+    frame = run(
+        spec, device, opts, requests, SchedulerConfig(policy="chunked"), cluster, concurrency=5
+    ).requests
+    assert (frame["generated"] == frame["output_len"]).all()
+    # Request i + C is sent when request i (the same client's) finishes.
+    np.testing.assert_allclose(
+        frame["arrival"].to_numpy()[clients:], frame["finish"].to_numpy()[:-clients]
+    )
+    events = sorted([(t, 1) for t in frame["arrival"]] + [(t, -1) for t in frame["finish"]])
+    in_flight = np.cumsum([d for _, d in sorted(events, key=lambda e: (e[0], e[1]))])
+    assert in_flight.max() <= clients
+
+
+# -- the vectorized decode runs --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", ["continuous", "chunked"])
+@pytest.mark.parametrize("concurrency", [None, 3])
+def test_decode_runs_equal_pricing_every_iteration(monkeypatch, policy, concurrency) -> None:
+    spec, device, opts = _setup()
+    rng = np.random.default_rng(7)
+    n = 30
+    arrival = np.zeros(n) if concurrency else np.sort(rng.uniform(0, 0.5, n))
+    requests = Requests(arrival, rng.integers(20, 400, n), rng.integers(1, 120, n))
+    scheduler = SchedulerConfig(policy=policy, max_tokens=512)
+    fast = run(spec, device, opts, requests, scheduler, concurrency=concurrency)
+    monkeypatch.setattr(engine_module, "MIN_RUN", 10**9)
+    slow = run(spec, device, opts, requests, scheduler, concurrency=concurrency)
+    for column in ("arrival", "first_token", "finish"):
+        np.testing.assert_allclose(fast.requests[column], slow.requests[column], rtol=1e-9)
+    np.testing.assert_allclose(np.sort(fast.itl), np.sort(slow.itl), rtol=1e-9)
+    assert len(fast.timeline) == len(slow.timeline)
+
+
+def test_decode_runs_equal_iterations_when_memory_is_short(monkeypatch) -> None:
+    """A queue that cannot join (no free blocks) does not stop a decode run; preemptions and
+    admissions happen at the same times as iteration by iteration."""
+    spec, device, opts = _setup()
+    scheduler = SchedulerConfig(policy="chunked", max_tokens=256)
+    probe = prepare(spec, device, opts, scheduler, 64)
+    fixed = probe.weights + probe.activation_reserve
+    small = device.model_copy(
+        update={"memory_capacity": fixed + 600 * probe.kv_bytes_per_token + 1}
+    )
+    requests = _fixed(12, 100, 60)
+    fast = run(spec, small, opts, requests, scheduler, concurrency=8)
+    monkeypatch.setattr(engine_module, "MIN_RUN", 10**9)
+    slow = run(spec, small, opts, requests, scheduler, concurrency=8)
+    assert fast.requests["preemptions"].sum() == slow.requests["preemptions"].sum()
+    for column in ("first_token", "finish"):
+        np.testing.assert_allclose(fast.requests[column], slow.requests[column], rtol=1e-9)
+
+
+# -- outputs ---------------------------------------------------------------------------------------
+
+
+def test_itl_pools_the_gaps_of_two_requests() -> None:
+    """Continuous batching: B's prompt runs alone while A waits for its second token, so A's
+    first gap spans B's prefill and the decode after it."""
+    spec, device, opts = _setup()
+    requests = Requests(np.array([0.0, 1e-6]), np.array([100, 100]), np.array([4, 2]))
+    result = run(spec, device, opts, requests, SchedulerConfig(policy="continuous"))
+    d = result.timeline["duration"].to_numpy()
+    assert len(d) == 5  # prefill A, prefill B, decode A+B, decode A, decode A
+    expected = [d[1] + d[2], d[3], d[4], d[2]]  # A: three gaps; B: one
+    np.testing.assert_allclose(np.sort(result.itl), np.sort(expected), rtol=1e-12)
+    itl = result.distribution("itl")
+    assert itl["mean"] == pytest.approx(np.mean(expected))
+    assert itl["p50"] == pytest.approx(np.percentile(expected, 50))
+
+
+def test_benchmark_outputs_are_null_where_nothing_exists() -> None:
+    spec, device, opts = _setup()
+    result = run(spec, device, opts, _fixed(4, 30, 1), concurrency=2)
+    out = result.benchmark()
+    assert set(out) >= {"ttft", "tpot", "itl", "e2e", "output_throughput_per_gpu"}
+    assert out["tpot"] == {"mean": None, "p50": None, "p90": None, "p99": None}
+    assert out["itl"]["p99"] is None
+    assert out["output_throughput_per_user"] is None
+    assert out["ttft"]["p90"] == pytest.approx(result.percentile("ttft", 90))
+
+
+def test_cli_closed_loop_with_a_preset_writes_json_without_nan() -> None:
+    args = ["simulate", LLAMA, "-H", "h100-sxm", "--concurrency", "2", "--requests", "4"]
+    args += ["--prompt", "fixed:64", "--output", "fixed:1", "--preset", "vllm", "-f", "json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in JSON")
+
+    data = json.loads(result.stdout, parse_constant=refuse)
+    assert data["tpot"]["mean"] is None
+    assert data["ttft"]["mean"] > 0
+    assert data["summary"]["tpot_p99"] is None
+
+
+def test_cli_refuses_concurrency_with_a_rate() -> None:
+    args = ["simulate", LLAMA, "-H", "h100-sxm", "--concurrency", "2", "--rate", "3"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "--concurrency" in result.output and "--rate" in result.output
+
+
+# -- presets ---------------------------------------------------------------------------------------
+
+
+def test_presets_hold_the_engines_defaults() -> None:
+    vllm, sglang, trtllm = PRESETS["vllm"], PRESETS["sglang"], PRESETS["trtllm"]
+    assert (vllm.policy, vllm.max_tokens, vllm.max_batch, vllm.block_size) == (
+        "chunked",
+        8192,
+        1024,
+        16,
+    )
+    assert (sglang.policy, sglang.max_tokens, sglang.chunk_size, sglang.block_size) == (
+        "continuous",
+        16384,
+        8192,
+        1,
+    )
+    assert (trtllm.policy, trtllm.max_tokens, trtllm.max_batch, trtllm.block_size) == (
+        "chunked",
+        8192,
+        2048,
+        32,
+    )
+    small = preset_for("vllm", get_device("a100-sxm4-80gb"))
+    assert (small.max_tokens, small.max_batch) == (2048, 256)
+    assert preset_for("vllm", get_device("h200-sxm")) == vllm
+    assert preset_for("sglang", get_device("b200")).chunk_size == 16384
+    assert preset_for("sglang", get_device("h100-sxm")).chunk_size == 8192
+    assert preset_for("sglang", get_device("l4")).chunk_size == 2048
+    with pytest.raises(InvalidInputError, match="preset"):
+        preset_for("tgi")
+
+
+def test_explicit_settings_override_a_preset() -> None:
+    device = get_device("h100-sxm")
+    chosen = scheduler_of(SchedulerConfig(max_tokens=512), "vllm", device)
+    assert chosen.max_tokens == 512 and chosen.max_batch == 1024 and chosen.policy == "chunked"
+    assert scheduler_of(None, "trtllm", device) == PRESETS["trtllm"]
+    mine = SchedulerConfig(max_tokens=512)
+    assert scheduler_of(mine, None, device) is mine
+
+
+def test_sglang_cuts_long_prompts_into_prefill_only_chunks() -> None:
+    spec, device, opts = _setup()
+    scheduler = SchedulerConfig(policy="continuous", chunk_size=100, max_tokens=1000)
+    result = run(spec, device, opts, _fixed(1, 250, 3), scheduler)
+    line = result.timeline
+    assert line["prefill_tokens"].tolist()[:3] == [100, 100, 50]
+    assert (line["decode_seqs"][:3] == 0).all()
+
+
+# -- disaggregation and expert parallelism ------------------------------------------------------
+
+
+def test_disaggregated_pools_run_their_own_tensor_parallelism() -> None:
+    workload = Workload(
+        requests=4,
+        prompt=LengthDistribution(kind="fixed", a=200),
+        output=LengthDistribution(kind="fixed", a=20),
+    )
+    same = ClusterConfig(disaggregated=True)
+    wider = ClusterConfig(disaggregated=True, decode_tp=2, decode_replicas=2)
+    one = rooflens.simulate(LLAMA, "h100-sxm", workload, cluster=same, concurrency=1)
+    two = rooflens.simulate(LLAMA, "h100-sxm", workload, cluster=wider, concurrency=1)
+    assert (one.devices, two.devices) == (2, 5)
+    np.testing.assert_allclose(one.requests["ttft"], two.requests["ttft"], rtol=1e-12)
+    assert two.percentile("itl", 50) < one.percentile("itl", 50)
+    with pytest.raises(InvalidInputError, match="disaggregated"):
+        build(ClusterConfig, "--decode-tp", decode_tp=2)
+
+
+def test_expert_parallelism_reaches_the_simulator() -> None:
+    workload = Workload(requests=2, prompt=LengthDistribution(kind="fixed", a=500))
+    moe = "Qwen/Qwen3-30B-A3B"
+    ep1 = rooflens.simulate(moe, "h100-sxm", workload, concurrency=1)
+    ep2 = rooflens.simulate(moe, "h100-sxm", workload, concurrency=1, ep=2)
+    assert ep2.kv_capacity > ep1.kv_capacity  # half the experts' weights per device
+    assert ep2.percentile("ttft", 50) != ep1.percentile("ttft", 50)

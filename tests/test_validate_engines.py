@@ -1,0 +1,125 @@
+"""The engine validation harness on a small fixture in the silicon sample's format."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rooflens.api import resolve
+from rooflens.measure.validate_engines import (
+    Inexpressible,
+    errors,
+    main,
+    predict,
+    profile_for,
+    report,
+    setup_of,
+)
+from rooflens.serving.presets import preset_for
+from rooflens.serving.simulate import prepare
+
+COLUMNS = (
+    "id,silicon_data_source,backend,backend_version,model_path,system,precision,mode,isl,osl,"
+    "gemm_quant_mode,moe_quant_mode,batch_size,tp_size,pp_size,attention_dp_size,moe_tp_size,"
+    "moe_ep_size,prefill_batch_size,prefill_num_workers,prefill_tp_size,prefill_pp_size,"
+    "prefill_attention_dp_size,prefill_moe_tp_size,prefill_moe_ep_size,decode_batch_size,"
+    "decode_num_workers,decode_tp_size,decode_pp_size,decode_attention_dp_size,"
+    "decode_moe_tp_size,decode_moe_ep_size,silicon_ttft_ms,silicon_tpot_ms"
+)
+ROWS = [
+    # One client, a prompt shorter than vLLM's token budget: TTFT is one prefill step.
+    "a,src; silicon_concurrency=1,vllm,0.12.0,meta-llama/Llama-3.1-8B-Instruct,h100_sxm,fp8,agg,"
+    "256,32,fp8,fp8,1,1,1,1,1,1,,,,,,,,,,,,,,,20.0,5.0",
+    "b,src; silicon_concurrency=4,sglang,0.5.5,acme/Unknown-7B,h100_sxm,bf16,agg,"
+    "128,16,,,4,1,1,1,1,1,,,,,,,,,,,,,,,30.0,6.0",
+    # MoE TP 1 x EP 2 under attention TP 2: rooflens' EP cannot express it.
+    "c,src; silicon_concurrency=2,trtllm,1.0.0,Qwen/Qwen3-30B-A3B,h100_sxm,fp8,agg,"
+    "128,16,fp8,fp8,2,2,1,1,1,2,,,,,,,,,,,,,,,25.0,4.0",
+    # Disaggregated: 1 prefill worker at TP 1, 2 decode workers at TP 2; no precision stated.
+    "d,src; silicon_concurrency=4,trtllm,1.0.0,Qwen/Qwen3-32B,h200_sxm,,disagg,"
+    "128,16,,,,,,,,,1,1,1,1,1,1,1,8,2,2,1,1,2,1,40.0,12.0",
+]
+
+
+@pytest.fixture
+def sample(tmp_path) -> pd.DataFrame:
+    path = tmp_path / "silicon_sample.csv"
+    path.write_text("\n".join([COLUMNS, *ROWS]) + "\n")
+    return pd.read_csv(path)
+
+
+def test_rows_map_to_setups_or_reasons(sample) -> None:
+    a, _ = setup_of(sample.iloc[0])
+    assert a.model == "meta-llama/Llama-3.1-8B"  # the -Instruct checkpoint's base
+    assert a.device == "h100-sxm" and a.preset == "vllm" and a.concurrency == 1
+    assert dict(a.options) == {
+        "w_bits": 8,
+        "a_bits": 8,
+        "w_format": "fp",
+        "tp": 1,
+        "ep": 1,
+        "flash_attention": True,
+    }
+    with pytest.raises(Inexpressible, match="bundled catalog"):
+        setup_of(sample.iloc[1])
+    with pytest.raises(Inexpressible, match="parallelism"):
+        setup_of(sample.iloc[2])
+    d, notes = setup_of(sample.iloc[3])
+    assert notes["precision_source"] == "checkpoint dtype (not stated)"
+    assert dict(d.options)["w_bits"] == 16 and dict(d.options)["tp"] == 1
+    assert (d.cluster.decode_tp, d.cluster.prefill_replicas, d.cluster.decode_replicas) == (2, 1, 2)
+    assert d.concurrency == 4
+
+
+def test_predictions_follow_the_simulator_and_list_what_they_cannot_express(sample) -> None:
+    predictions = predict(sample, ["roofline", "transformers"], requests_per_client=2)
+    assert len(predictions) == 2 * len(sample)
+    roof = predictions[predictions["profile"] == "roofline"].set_index("id")
+    assert roof.loc["b", "reason"].startswith("model acme/Unknown-7B")
+    assert "parallelism" in roof.loc["c", "reason"]
+    assert np.isnan(roof.loc["b", "predicted_ttft_ms"])
+    # Hand check of row a: one client, so every request's TTFT is the prefill of 256 tokens.
+    spec, device, options = resolve(
+        "meta-llama/Llama-3.1-8B",
+        "h100-sxm",
+        {"w_bits": 8, "a_bits": 8, "w_format": "fp", "flash_attention": True},
+    )
+    replica = prepare(spec, device, options, preset_for("vllm", device), 288)
+    prefill = replica.step_time(np.zeros(0, np.int64), np.array([256.0]), np.zeros(1), [True])
+    assert roof.loc["a", "predicted_ttft_ms"] == pytest.approx(1e3 * prefill, rel=1e-9)
+    steps = [replica.step_time(np.array([256 + j])) for j in range(31)]
+    assert roof.loc["a", "predicted_tpot_ms"] == pytest.approx(1e3 * np.mean(steps), rel=1e-9)
+    assert roof.loc["d", "predicted_tpot_ms"] > 0
+    # The H100 and H200 have bundled profiles: calibrated predictions are slower.
+    cal = predictions[predictions["profile"] == "transformers"].set_index("id")
+    assert cal.loc["a", "calibrated"] and not roof.loc["a", "calibrated"]
+    assert cal.loc["a", "predicted_ttft_ms"] > roof.loc["a", "predicted_ttft_ms"]
+    done = errors(predictions)
+    expected = abs(roof.loc["a", "predicted_ttft_ms"] - 20.0) / 20.0
+    got = done[(done["id"] == "a") & (done["profile"] == "roofline")]["ttft_error"]
+    assert got.iloc[0] == pytest.approx(expected)
+    text = report(predictions, "fixture.csv", 1.0, 2, "plot.png")
+    assert "2 of 4 rows simulated; 2 not expressible" in text
+    assert "acme/Unknown-7B (1)" in text
+    assert "## Profile `transformers`" in text
+
+
+def test_profiles_resolve_per_row(sample) -> None:
+    from rooflens.hardware.catalog import get_device
+
+    row = sample.iloc[0]
+    assert profile_for(row, get_device("h100-sxm"), "roofline") is None
+    assert profile_for(row, get_device("h100-sxm"), "transformers") is not None
+    assert profile_for(row, get_device("b200"), "transformers") is None
+    with pytest.raises(Exception, match="profile"):
+        profile_for(row, get_device("h100-sxm"), "fitted-by-hand")
+
+
+def test_the_script_writes_the_report_and_the_plot(sample, tmp_path) -> None:
+    data = tmp_path / "silicon_sample.csv"
+    out, plot = tmp_path / "report.md", tmp_path / "scatter.png"
+    main(["--data", str(data), "--out", str(out), "--plot", str(plot), "--profile", "roofline"])
+    text = out.read_text()
+    assert "## Profile `roofline`" in text and "![predicted" in text
+    assert plot.stat().st_size > 1000
