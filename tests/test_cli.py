@@ -233,3 +233,24 @@ def test_images_add_the_vision_stage_to_the_cli() -> None:
     )
     table = invoke("analyze", model, "-H", device, "--images", "1", "--gen-len", "8").stdout
     assert "vision: network" in table
+
+
+def test_no_command_module_imports_the_app_module_back() -> None:
+    # app.py registers the command modules by importing them; they share rooflens.cli.common.
+    import ast
+    from pathlib import Path
+
+    import rooflens.cli
+
+    folder = Path(rooflens.cli.__file__).parent
+    for path in folder.glob("*.py"):
+        if path.name == "app.py":
+            continue
+        tree = ast.parse(path.read_text("utf-8"))
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+            f"rooflens.cli.{alias.name}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "rooflens.cli"
+            for alias in node.names
+        }
+        assert "rooflens.cli.app" not in imported, path.name

@@ -13,7 +13,7 @@ import typer
 from rooflens.advisor.search import RANKS, Target, advise, candidates, verify
 from rooflens.api import resolve_device
 from rooflens.cli import format as fmt
-from rooflens.cli.app import (
+from rooflens.cli.common import (
     FormatOpt,
     ModelArg,
     OutputFormat,

@@ -10,7 +10,7 @@ import typer
 
 from rooflens.api import resolve_calibration, resolve_device
 from rooflens.cli import format as fmt
-from rooflens.cli.app import (
+from rooflens.cli.common import (
     CalibrationOpt,
     FormatOpt,
     ModelArg,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rooflens.cli.app import (
+from rooflens.cli.common import (
     HardwareOpt,
     ModelArg,
     _clean_errors,

@@ -13,7 +13,7 @@ import typer
 from rich.progress import Progress
 
 from rooflens.cli import format as fmt
-from rooflens.cli.app import (
+from rooflens.cli.common import (
     FormatOpt,
     HardwareOpt,
     ModelArg,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from rooflens.cli.app import _clean_errors, _console, app, err_console
+from rooflens.cli.common import _clean_errors, _console, app, err_console
 
 
 @app.command()

@@ -1,0 +1,363 @@
+"""What every `rooflens` command shares: the Typer app, consoles, the error boundary, the
+options derived from the settings declaration, device flags, sizes and the analysis run.
+Command modules import from here; `rooflens.cli.app` imports them to register their
+commands, so no module of the package imports another that imports it back."""
+
+from __future__ import annotations
+
+import enum
+import functools
+import inspect
+import os
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import click
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from rooflens.api import (
+    MAX_AXIS_VALUES,
+    resolve_device,
+    resolve_model,
+    resolve_profile,
+)
+from rooflens.cli import format as fmt
+from rooflens.core import analysis as core
+from rooflens.core.analysis import default_prompt_len
+from rooflens.core.errors import InvalidInputError, RooflensError
+from rooflens.core.hardware import Device
+from rooflens.core.results import Analysis
+from rooflens.hardware.catalog import device_from_dict
+from rooflens.settings import (
+    SETTING_NAMES,
+    Settings,
+    accepted,
+    parse_settings,
+    setting_from_text,
+    setting_kinds,
+)
+
+app = typer.Typer(
+    help="Roofline analysis of LLM inference: operators, bounds, latency and memory.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Markup off: names, paths and values come from users and config files, and "[/x]" in one
+# must print as written, not style (or crash) the output.
+err_console = Console(stderr=True, markup=False, highlight=False)
+
+
+def _console() -> Console:
+    """The terminal's width (COLUMNS when set); full-width tables when piped to a file (rich
+    would squeeze them to 80 columns)."""
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 150
+    return Console(width=width, markup=False)
+
+
+class OutputFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class Stage(str, enum.Enum):
+    prefill = "prefill"
+    decode = "decode"
+    all = "all"
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err_console.print(Text("error: ", style="red") + Text(message), soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _clean_errors(func: F) -> F:
+    """The error boundary of every command: bad input (a value, a file, its encoding) is one
+    line on stderr and exit code 2; anything else is a bug, one line and exit code 1
+    (ROOFLENS_DEBUG=1 shows its traceback). Never a traceback by default."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.ClickException):
+            raise
+        except RooflensError as exc:
+            raise _fail(str(exc), 2) from None
+        except OSError as exc:
+            where = f" {exc.filename!r}" if exc.filename else ""
+            raise _fail(f"cannot use{where}: {exc.strerror or exc}", 2) from None
+        except UnicodeError as exc:
+            raise _fail(f"a file is not valid UTF-8 text: {exc}", 2) from None
+        except Exception as exc:
+            if os.environ.get("ROOFLENS_DEBUG"):
+                raise
+            name = type(exc).__name__
+            raise _fail(f"internal error ({name}: {exc}); please report it", 1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# Shared options --------------------------------------------------------------------------------
+ModelArg = Annotated[
+    str,
+    typer.Argument(
+        help="Bundled Hugging Face id (see `rooflens models`), config.json, model folder or Hub id."
+    ),
+]
+HardwareOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--hardware", "-H", help="Catalog device (see `rooflens hardware`) or a device TOML file."
+    ),
+]
+BandwidthOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Memory bandwidth in bytes/s: defines a custom device, or overrides --hardware's."
+    ),
+]
+MemoryOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--memory",
+        help="Memory capacity in bytes: for a custom device, or overriding --hardware's.",
+    ),
+]
+PeakOpt = Annotated[
+    list[str] | None,
+    typer.Option("--peak", help="Peak OP/s per dtype, e.g. --peak bf16=989e12 (repeatable)."),
+]
+CalibrationOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Calibrated estimate from a profile: 'auto' (the device's bundled one), "
+        "a bundled profile name, or a TOML file. Empty: roofline bound."
+    ),
+]
+WideOpt = Annotated[
+    bool, typer.Option("--wide", help="Every column (default: the ones that fit 80 columns).")
+]
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+
+
+def _device(
+    hardware: str | None, bandwidth: float | None, memory: float | None, peak: list[str] | None
+) -> Device:
+    peaks = _parse_peaks(peak or [])
+    if hardware is None:
+        missing = [
+            n
+            for n, v in (
+                ("--bandwidth", bandwidth),
+                ("--memory", memory),
+                ("--peak", peaks or None),
+            )
+            if v is None
+        ]
+        if missing:
+            raise InvalidInputError(
+                "--hardware",
+                None,
+                f"a catalog device or file, or a custom device from --bandwidth, --memory and "
+                f"--peak (missing: {', '.join(missing)})",
+            )
+        return device_from_dict(
+            {
+                "name": "custom",
+                "memory_bandwidth": bandwidth,
+                "memory_capacity": memory,
+                "peak_ops": peaks,
+            },
+            "custom device",
+        )
+    base = resolve_device(hardware)
+    if bandwidth is None and memory is None and not peaks:
+        return base
+    data = base.model_dump()
+    data["name"] = f"{base.name} (modified)"
+    if bandwidth is not None:
+        data["memory_bandwidth"] = bandwidth
+    if memory is not None:
+        data["memory_capacity"] = memory
+    data["peak_ops"] = {**data["peak_ops"], **peaks}
+    return device_from_dict(data, "--hardware with overrides")
+
+
+def _catalog_name(device: Device) -> str:
+    """The catalog device a (possibly overridden) device stands for: engine profiles are
+    fitted per catalog device."""
+    return device.name.removesuffix(" (modified)")
+
+
+def _parse_peaks(items: list[str]) -> dict[str, float]:
+    peaks = {}
+    for item in items:
+        dtype, sep, value = item.partition("=")
+        try:
+            peaks[dtype.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise InvalidInputError("--peak", item, "DTYPE=OPS, e.g. bf16=989e12")
+    return peaks
+
+
+def parse_sizes(field: str, text: str) -> np.ndarray:
+    """'1,8,32', '1:1024:x2' (geometric) or '128:4096:+128' (arithmetic) -> array of ints."""
+    accepted = (
+        "positive integers like 1,8,32 or ranges START:STOP:xFACTOR / START:STOP:+STEP with "
+        f"1 <= START <= STOP and at most {MAX_AXIS_VALUES} values"
+    )
+    try:
+        if ":" not in text:
+            values = np.array([int(v) for v in text.split(",")], dtype=np.int64)
+        else:
+            start_s, stop_s, step_s = text.split(":")
+            start, stop = int(start_s), int(stop_s)
+            if not 1 <= start <= stop:
+                raise ValueError
+            if step_s.startswith("x"):
+                factor = float(step_s[1:])
+                if not factor > 1 or not np.isfinite(factor):
+                    raise ValueError
+                count = int(np.floor(np.log(stop / start) / np.log(factor) + 1e-9)) + 1
+                if count > MAX_AXIS_VALUES:
+                    raise ValueError
+                values = np.unique(np.round(start * factor ** np.arange(count)).astype(np.int64))
+            else:
+                step = int(step_s.lstrip("+"))
+                if step <= 0 or (stop - start) // step + 1 > MAX_AXIS_VALUES:
+                    raise ValueError
+                values = np.arange(start, stop + 1, step, dtype=np.int64)
+        if values.size > MAX_AXIS_VALUES or np.any(values < 1):
+            raise ValueError
+        return values
+    except (ValueError, OverflowError):
+        raise InvalidInputError(field, text, accepted) from None
+
+
+SIZE_NAMES = ("batch", "prompt_len", "gen_len")
+
+
+def _settings(params: dict[str, Any]) -> Settings:
+    """The declared settings among a command's parameters; an option left empty on the
+    command line keeps the setting's default."""
+    # Options left out are None: only what was typed is set, so a checkpoint's precision
+    # stays the default where the user gave none.
+    values = {name: params[name] for name in SETTING_NAMES if params.get(name) is not None}
+    return parse_settings(values)
+
+
+def _run(params: dict[str, Any]) -> Analysis:
+    """The analysis a command asks for; every command names its parameters the same way."""
+    settings = _settings(params)
+    spec = settings.pruned(resolve_model(params["model"]))
+    prompt_len = params["prompt_len"]
+    if prompt_len is None:
+        prompt_len = default_prompt_len(spec, params["gen_len"])
+    device = _device(
+        params.get("hardware"), params.get("bandwidth"), params.get("memory"), params.get("peak")
+    )
+    profile = resolve_profile(settings, settings.what_if(device), _catalog_name(device))
+    device = settings.what_if(device)
+    return core.analyze(
+        spec,
+        device,
+        batch=params["batch"],
+        prompt_len=prompt_len,
+        gen_len=params["gen_len"],
+        options=settings.analysis_options(profile, spec),
+        images=params.get("images", 0),
+    )
+
+
+def _emit(data: Any, frame: pd.DataFrame | None, output: OutputFormat) -> None:
+    if output is OutputFormat.json:
+        sys.stdout.write(fmt.to_json(data))
+    elif output is OutputFormat.csv and frame is not None:
+        sys.stdout.write(frame.to_csv(index=False))
+
+
+def _device_options(
+    bandwidth: BandwidthOpt = None,
+    memory: MemoryOpt = None,
+    peak: PeakOpt = None,
+) -> None:
+    """The flags that define a custom device or override a catalog one's figures."""
+
+
+def _setting_option(name: str) -> inspect.Parameter:
+    """The command-line option of one declared setting: its flag, type, default, help (with
+    what it accepts) and help panel all come from `rooflens.settings.Settings`."""
+    field = Settings.model_fields[name]
+    flag = "--" + name.replace("_", "-")
+    kinds = setting_kinds(name)
+    decls = [f"{flag}/--no-{flag[2:]}"] if bool in kinds else [flag]
+    # Text (lists too, and a choice of words and numbers such as w_scale) is read as declared
+    # by the settings' validators; numbers are converted by the command line.
+    kind: Any = next((k for k in (bool, str, int, float) if k in kinds), str) | None
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    shown = field.default
+    if isinstance(shown, tuple):
+        shown = ",".join(shown) or "none"
+    default_text = "" if shown is None else f"; default {str(shown).lower()}"
+    help_text = f"{field.description} [{accepted(Settings, name)}{default_text}]"
+    option = typer.Option(*decls, help=help_text, rich_help_panel=str(extra.get("group")))
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[kind, option]
+    )
+
+
+def analysis_options(func: F) -> F:
+    """Add every declared setting (and the custom-device flags) to a command's options, and
+    hand them to it as one `options` dict. Typer reads options from a signature, so the
+    signature is built from the declaration."""
+    device = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        for p in inspect.signature(_device_options, eval_str=True).parameters.values()
+    ]
+    shared = [*(_setting_option(name) for name in SETTING_NAMES), *device]
+    own = [
+        p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "options"
+    ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        options = {p.name: kwargs.pop(p.name) for p in shared if p.name in kwargs}
+        return func(*args, options=options, **kwargs)
+
+    wrapper.__signature__ = inspect.Signature([*own, *shared])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *shared]}
+    return wrapper  # type: ignore[return-value]
+
+
+def _setting(item: str) -> tuple[str, Any]:
+    """'w_bits=4' -> ('w_bits', 4), each value read as its declared type."""
+    key, sep, text = item.partition("=")
+    key = key.strip().replace("-", "_")
+    allowed = ("model", "hardware", *SIZE_NAMES, *SETTING_NAMES)
+    if not sep or key not in allowed:
+        raise InvalidInputError(
+            "--vs/--base", item, f"KEY=VALUE with KEY one of {', '.join(allowed)}"
+        )
+    text = text.strip()
+    if key in SETTING_NAMES:
+        return key, setting_from_text(key, text)
+    if key in SIZE_NAMES:
+        if key == "gen_len" and text.lower() in ("", "none"):
+            return key, None
+        try:
+            return key, int(text)
+        except ValueError:
+            raise InvalidInputError(key, text, "a positive integer") from None
+    return key, text
