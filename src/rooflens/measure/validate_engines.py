@@ -367,7 +367,12 @@ def predict(
         device = get_device(first.device)
         seen: dict[str, int] = {}
         for profile in profiles:
-            calibration = profile_for(frame.loc[first_index], device, profile)
+            try:
+                calibration = profile_for(frame.loc[first_index], device, profile)
+            except InvalidInputError as exc:  # e.g. no engine profile for this system
+                for index, _ in members:
+                    outs[profile].loc[index, "reason"] = _reason(exc)
+                continue
             key = "" if calibration is None else calibration.model_dump_json()
             if key not in seen:
                 seen[key] = len(tasks)
