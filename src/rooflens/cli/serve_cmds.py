@@ -94,8 +94,10 @@ def _workload(params: dict[str, Any]) -> Workload:
     )
 
 
-def _progress(total: int, label: str) -> tuple[Progress | None, Any]:
-    if total < PROGRESS_FROM and label == "requests":
+def _progress(total: int, label: str, output: OutputFormat) -> tuple[Progress | None, Any]:
+    """A bar with its ETA on stderr for a run worth waiting on; none for JSON or CSV (a
+    script reads them) or a short run."""
+    if output is not OutputFormat.table or (total < PROGRESS_FROM and label == "requests"):
         return None, None
     return fmt.progress_bar(err_console, f"simulating ({label})", total)
 
@@ -244,7 +246,7 @@ def simulate(
     if concurrency is not None:
         # Lengths only: the closed loop decides when requests are sent.
         load = Workload(**{k: v for k, v in workload if k != "arrivals"})
-    bar, advance = _progress(len(load) if trace else workload.requests, "requests")
+    bar, advance = _progress(len(load) if trace else workload.requests, "requests", output_format)
     with bar or nullcontext():
         result = run_simulation(
             model, device, load, scheduler=sched, cluster=cluster, slo=objectives,
@@ -272,7 +274,7 @@ def _capacity(
 ) -> None:
     if slo is None:
         raise InvalidInputError("--slo", None, "objectives for --capacity, e.g. ttft=1s,tpot=50ms")
-    bar, advance = _progress(24, "capacity search")
+    bar, advance = _progress(24, "capacity search", output_format)
     with bar or nullcontext():
         found = capacity_search(
             model, device, workload, slo, scheduler=scheduler, cluster=cluster,
