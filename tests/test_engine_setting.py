@@ -82,3 +82,29 @@ def test_advise_rejects_devices_the_engine_has_no_profile_for() -> None:
     assert "trtllm profiles exist for" in table.loc["a6000", "binds"]
     assert bool(table.loc["h200-sxm", "feasible"])
     assert advice.engine == "trtllm"
+
+
+def test_one_rule_sizes_the_kv_cache_with_the_engines_memory_fraction() -> None:
+    from rooflens.core.memory import kv_room
+    from rooflens.serving.simulate import prepare
+
+    device = rooflens.get_device("h200-sxm")
+    capacity = device.memory_capacity
+    vllm, trt = load_engine_profile("vllm", "h200-sxm"), load_engine_profile("trtllm", "h200-sxm")
+    # vLLM takes 90 % of the device; TensorRT-LLM's KV cache 90 % of what weights leave free.
+    assert kv_room(capacity, 16e9, 1e9, vllm) == pytest.approx(0.9 * capacity - 17e9)
+    assert kv_room(capacity, 16e9, 1e9, trt) == pytest.approx(0.9 * (capacity - 17e9))
+    assert kv_room(capacity, 16e9, 1e9, None) == pytest.approx(capacity - 17e9)
+    # The analyzer's largest batch and the simulator's KV blocks follow the same rule.
+    result = rooflens.analyze(MODEL, device, batch=1, prompt_len=1000, gen_len=24, engine="vllm")
+    peak = result.peak_memory
+    assert peak.capacity == pytest.approx(0.9 * capacity)
+    per_sequence = float(peak.kv_cache + peak.activations)
+    assert int(peak.max_batch) == int(
+        kv_room(capacity, float(peak.weights), 0.0, vllm) // per_sequence
+    )
+    spec, dev, opts = rooflens.api.resolve(MODEL, device, {"engine": "vllm"})
+    replica = prepare(spec, dev, opts, preset_for("vllm", dev), 2048)
+    assert replica.kv_capacity == pytest.approx(
+        kv_room(capacity, replica.weights, replica.activation_reserve, vllm)
+    )

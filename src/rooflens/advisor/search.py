@@ -32,6 +32,7 @@ from rooflens.core import analysis as core
 from rooflens.core.economics import step_power
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
+from rooflens.core.memory import kv_room
 from rooflens.core.model import ModelSpec
 from rooflens.engines import load_engine_profile
 from rooflens.hardware.catalog import catalog
@@ -124,10 +125,11 @@ def _screen(
     mem = result.memory["decode"]
     # Every stage holds its layers' KV cache of all B requests.
     kv_token = float(mem.kv_cache[0]) / (mid + 1)
-    room = (
-        cand.device.memory_capacity
-        - float(mem.weights[0])
-        - float(result.memory["prefill"].activations[-1])
+    room = kv_room(
+        cand.device.memory_capacity,
+        float(mem.weights[0]),
+        float(result.memory["prefill"].activations[-1]),
+        profile,
     )
     max_batch = math.floor(room / (kv_token * (s + g))) if room > 0 else 0
     held = t_p / p  # how long a prompt holds each stage

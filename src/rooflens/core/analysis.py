@@ -17,7 +17,13 @@ from rooflens.core.graph import (
     local_model,
 )
 from rooflens.core.hardware import Device
-from rooflens.core.memory import kv_cache_bytes, peak_activation_bytes, weight_bytes
+from rooflens.core.memory import (
+    kv_cache_bytes,
+    kv_room,
+    peak_activation_bytes,
+    usable_memory,
+    weight_bytes,
+)
 from rooflens.core.model import ModelSpec
 from rooflens.core.operators import Step
 from rooflens.core.options import AnalysisOptions
@@ -193,14 +199,16 @@ def _footprint(
         kv = kv * 2 / model.num_layers
     # Every tensor scales with the batch, so one sequence's share fixes the largest batch.
     per_sequence = (kv + activations) / b
-    framework = options.calibration.memory_overhead if options.calibration else 0.0
-    room = device.memory_capacity - weights - framework
+    profile = options.calibration
+    framework = profile.memory_overhead if profile else 0.0
+    # Activations grow with the batch too: the room excludes only weights and framework.
+    room = kv_room(device.memory_capacity, weights, 0.0, profile)
     max_batch = np.where(room > 0, np.floor(room / per_sequence), 0)
     return Footprint(
         weights=np.full_like(kv, weights),
         kv_cache=kv,
         activations=activations,
-        capacity=device.memory_capacity,
+        capacity=usable_memory(device.memory_capacity, profile),
         max_batch=max_batch,
         framework=framework,
         host=host,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.graph import Graph
 from rooflens.core.model import ModelSpec
 from rooflens.core.operators import Precision, Step
@@ -41,6 +42,31 @@ def state_bytes(model: ModelSpec, quant: Quantization) -> float:
     if model.mixer is None:
         return 0.0
     return model.mixer_layers * model.mixer.state_bytes(quant.kv_bits)
+
+
+def usable_memory(capacity: float, profile: EfficiencyProfile | None) -> float:
+    """The device memory a deployment may fill: what the engine takes of the device (its
+    memory fraction, where it is a share of the whole device)."""
+    if profile is None or profile.memory_fraction_of != "device":
+        return capacity
+    return capacity * profile.memory_fraction
+
+
+def kv_room(
+    capacity: float,
+    weights: float | np.ndarray,
+    activations: float | np.ndarray,
+    profile: EfficiencyProfile | None = None,
+) -> float | np.ndarray:
+    """Bytes left for KV cache and recurrent states on one device: the memory the engine
+    takes, less weights, the activations' peak and what the framework holds beside them.
+    The analyzer's largest batch, the simulator's KV blocks and the advisor's screening all
+    size the cache by this one rule."""
+    framework = profile.memory_overhead if profile is not None else 0.0
+    free = usable_memory(capacity, profile) - weights - activations - framework
+    if profile is not None and profile.memory_fraction_of == "free":
+        return free * profile.memory_fraction  # a share of what is left (TensorRT-LLM)
+    return free
 
 
 def kv_cache_bytes(

@@ -45,7 +45,17 @@ def _shipped(engine: str, device: str) -> EfficiencyProfile:
     same few per candidate)."""
     name = f"{engine}-{device}.toml"
     text = resources.files("rooflens.engines").joinpath(_FOLDER, name).read_text("utf-8")
-    return parse_profile(text, name)
+    profile = parse_profile(text, name)
+    defaults = DEFAULTS.get(engine)
+    if defaults is None:
+        return profile
+    # The engine's memory behaviour comes with its kernels: the share of the device it takes.
+    return profile.model_copy(
+        update={
+            "memory_fraction": defaults.memory_fraction,
+            "memory_fraction_of": defaults.memory_fraction_of,
+        }
+    )
 
 
 def load_engine_profile(engine: str, device: str, version: str | None = None) -> EfficiencyProfile:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 
@@ -15,6 +17,8 @@ class EngineDefaults(BaseModel):
     # Share of device memory the engine takes for weights, activations and KV cache (its own
     # setting's meaning is in `memory_setting`).
     memory_fraction: float = Field(gt=0.0, le=1.0)
+    # "device": a share of the whole device; "free": of what weights and activations leave.
+    memory_fraction_of: Literal["device", "free"] = "device"
     memory_setting: str
     # Tokens one scheduler iteration may run (prefill chunks plus decodes) and sequences.
     max_batched_tokens: PositiveInt

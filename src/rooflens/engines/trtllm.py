@@ -8,6 +8,7 @@ DEFAULTS = EngineDefaults(
     engine="trtllm",
     version="1.0-1.3",
     memory_fraction=0.9,
+    memory_fraction_of="free",
     memory_setting=(
         "free_gpu_memory_fraction: share of the memory still free after loading weights "
         "that the KV cache takes"

@@ -8,11 +8,13 @@ from functools import cached_property
 import numpy as np
 
 from rooflens.core.batching import _WEIGHT, MixedBatch, StepTable
+from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import build_graph, kv_spans, local_model
 from rooflens.core.hardware import Device
 from rooflens.core.memory import (
     kv_bytes_per_token,
+    kv_room,
     kv_tokens_kept,
     peak_activation_bytes,
     state_bytes,
@@ -33,7 +35,8 @@ class Replica:
     memory: float
     weights: float
     activation_reserve: float
-    framework: float
+    # The engine's or framework's profile: its memory fraction and its own bytes.
+    profile: EfficiencyProfile | None
     kv_bytes_per_token: float
     host_bandwidth: float | None
     link_bandwidth: float | None
@@ -45,8 +48,9 @@ class Replica:
 
     @property
     def kv_capacity(self) -> float:
-        """KV-cache bytes per device: memory less weights, activations and framework."""
-        return self.memory - self.weights - self.activation_reserve - self.framework
+        """KV-cache bytes per device (core.memory.kv_room: the memory the engine takes, less
+        weights, the activation reserve and the framework's own bytes)."""
+        return float(kv_room(self.memory, self.weights, self.activation_reserve, self.profile))
 
     @property
     def kv_tokens(self) -> int:
@@ -171,7 +175,7 @@ def build_replica(
         memory=device.memory_capacity,
         weights=0.0 if options.offload_weights else weights,
         activation_reserve=reserve,
-        framework=options.calibration.memory_overhead if options.calibration else 0.0,
+        profile=options.calibration,
         kv_bytes_per_token=kv_bytes_per_token(local, quant),
         host_bandwidth=device.host_bandwidth,
         link_bandwidth=device.interconnect_bandwidth or device.network_bandwidth,
