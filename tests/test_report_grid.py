@@ -36,3 +36,18 @@ def test_each_step_is_priced_as_measured() -> None:
     assert rows.median_graph.iloc[1] == pytest.approx(abs(want[1] / 0.003 - 1))
     text = markdown(frame, GRID, "h200-sxm")
     assert "| Qwen/Qwen2.5-0.5B | decode | 8 | 1024 | 3.00 ms |" in text
+
+
+def test_measured_collectives_set_beside_an_engines_tables() -> None:
+    import numpy as np
+
+    from rooflens.calibration.report_parallel import engine_collectives_section
+    from rooflens.engines import load_engine_profile
+
+    table = load_engine_profile("vllm", "h200-sxm").collectives["all_reduce"]
+    priced = float(np.asarray(table(2, np.array([1 << 20])))[0])
+    raw = {
+        "collectives": [{"kind": "all_reduce", "ranks": 2, "bytes": 1 << 20, "time": 2 * priced}]
+    }
+    text = "\n".join(engine_collectives_section(raw, "vllm", "h200-sxm"))
+    assert "| all_reduce | 1 | 50.0% | 50.0% |" in text
