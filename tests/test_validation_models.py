@@ -1,0 +1,56 @@
+"""Models of the engine validation set (aiconfigurator's measured serving runs): each bundled
+config analyses at its checkpoint's precision, and the validation set's names resolve."""
+
+from __future__ import annotations
+
+import pytest
+
+import rooflens
+from rooflens.core import AnalysisOptions
+from rooflens.models import default_quantization, load_model, unquantized_modules
+from rooflens.models.catalog import resolve_config
+
+VALIDATION_MODELS = [
+    "deepseek-ai/DeepSeek-R1",
+]
+
+
+@pytest.mark.parametrize("model_id", VALIDATION_MODELS)
+def test_validation_model_analyses_prefill_decode_and_generation(model_id: str) -> None:
+    spec = load_model(model_id)
+    options = AnalysisOptions(
+        quantization=default_quantization(spec), unquantized_modules=unquantized_modules(spec)
+    )
+    result = rooflens.core.analyze(
+        spec, rooflens.get_device("h200-sxm"), prompt_len=512, gen_len=8, options=options
+    )
+    prefill, decode = result.totals()["prefill"], result.totals()["decode"]
+    # Prefill of 512 tokens does more work per step than one decode token.
+    assert float(prefill["ops"]) > 100 * float(decode["ops"]) > 0
+    generation = result.generation
+    # Time to first token is the prefill step; the 7 later tokens each take one TPOT.
+    assert float(generation["ttft"]) == pytest.approx(float(result.steps["prefill"].step_time()))
+    assert float(generation["e2e_latency"]) == pytest.approx(
+        float(generation["ttft"]) + 7 * float(generation["tpot"])
+    )
+    assert float(generation["tpot"]) > 0 and float(generation["ops"]) > float(prefill["ops"])
+    memory = result.memory["generation"]
+    assert float(memory.kv_cache) > 0 and float(memory.total) > float(memory.weights)
+
+
+def test_deepseek_r1_is_deepseek_v3_in_architecture() -> None:
+    r1, v3 = load_model("deepseek-ai/DeepSeek-R1"), load_model("deepseek-ai/DeepSeek-V3")
+    assert r1.model_copy(update={"name": v3.name}) == v3
+
+
+@pytest.mark.parametrize(
+    ("name", "bundled"),
+    [
+        ("meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B"),
+        ("deepseek-ai/DeepSeek-R1", "deepseek-ai/DeepSeek-R1"),
+    ],
+)
+def test_validation_set_names_resolve_to_bundled_configs(name: str, bundled: str) -> None:
+    _config, label = resolve_config(name)
+    assert label.startswith(name)
+    assert load_model(name).model_copy(update={"name": bundled}) == load_model(bundled)
