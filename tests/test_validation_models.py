@@ -12,6 +12,8 @@ from rooflens.models.catalog import resolve_config
 
 VALIDATION_MODELS = [
     "deepseek-ai/DeepSeek-R1",
+    "Qwen/Qwen3-235B-A22B",
+    "Qwen/Qwen3-235B-A22B-FP8",
 ]
 
 
@@ -54,3 +56,14 @@ def test_validation_set_names_resolve_to_bundled_configs(name: str, bundled: str
     _config, label = resolve_config(name)
     assert label.startswith(name)
     assert load_model(name).model_copy(update={"name": bundled}) == load_model(bundled)
+
+
+def test_qwen3_235b_fp8_checkpoint_stores_fp8_blocks_and_a_16_bit_router() -> None:
+    bf16, fp8 = load_model("Qwen/Qwen3-235B-A22B"), load_model("Qwen/Qwen3-235B-A22B-FP8")
+    assert bf16.checkpoint_quant is None
+    quant = fp8.checkpoint_quant
+    assert quant is not None and quant.method == "fp8"
+    assert (quant.quantization.w_bits, quant.quantization.a_bits) == (8, 8)
+    assert quant.quantization.w_scale == 128 * 128
+    assert quant.unquantized == ("router",)
+    assert fp8.model_copy(update={"name": bf16.name, "checkpoint_quant": None}) == bf16
