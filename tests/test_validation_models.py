@@ -14,6 +14,7 @@ VALIDATION_MODELS = [
     "deepseek-ai/DeepSeek-R1",
     "Qwen/Qwen3-235B-A22B",
     "Qwen/Qwen3-235B-A22B-FP8",
+    "MiniMaxAI/MiniMax-M2.5",
 ]
 
 
@@ -40,9 +41,16 @@ def test_validation_model_analyses_prefill_decode_and_generation(model_id: str) 
     assert float(memory.kv_cache) > 0 and float(memory.total) > float(memory.weights)
 
 
-def test_deepseek_r1_is_deepseek_v3_in_architecture() -> None:
-    r1, v3 = load_model("deepseek-ai/DeepSeek-R1"), load_model("deepseek-ai/DeepSeek-V3")
-    assert r1.model_copy(update={"name": v3.name}) == v3
+@pytest.mark.parametrize(
+    ("release", "architecture"),
+    [
+        ("deepseek-ai/DeepSeek-R1", "deepseek-ai/DeepSeek-V3"),
+        ("MiniMaxAI/MiniMax-M2.5", "MiniMaxAI/MiniMax-M2"),
+    ],
+)
+def test_later_release_keeps_its_predecessors_architecture(release: str, architecture: str) -> None:
+    spec, earlier = load_model(release), load_model(architecture)
+    assert spec.model_copy(update={"name": earlier.name}) == earlier
 
 
 @pytest.mark.parametrize(
