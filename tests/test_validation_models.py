@@ -8,7 +8,7 @@ import pytest
 import rooflens
 from rooflens.core import AnalysisOptions
 from rooflens.models import default_quantization, load_model, unquantized_modules
-from rooflens.models.catalog import resolve_config
+from rooflens.models.catalog import bundled_twin, resolve_config
 
 VALIDATION_MODELS = [
     "deepseek-ai/DeepSeek-R1",
@@ -58,6 +58,7 @@ def test_later_release_keeps_its_predecessors_architecture(release: str, archite
     [
         ("meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B"),
         ("deepseek-ai/DeepSeek-R1", "deepseek-ai/DeepSeek-R1"),
+        ("zai-org/GLM-5", "zai-org/GLM-5.1"),
     ],
 )
 def test_validation_set_names_resolve_to_bundled_configs(name: str, bundled: str) -> None:
@@ -75,3 +76,9 @@ def test_qwen3_235b_fp8_checkpoint_stores_fp8_blocks_and_a_16_bit_router() -> No
     assert quant.quantization.w_scale == 128 * 128
     assert quant.unquantized == ("router",)
     assert fp8.model_copy(update={"name": bf16.name, "checkpoint_quant": None}) == bf16
+
+
+def test_twins_are_found_by_id_or_short_name_and_only_for_unbundled_models() -> None:
+    assert bundled_twin("zai-org/GLM-5") == "zai-org/GLM-5.1"
+    assert bundled_twin("llama-3.1-8b-instruct") == "meta-llama/Llama-3.1-8B"
+    assert bundled_twin("deepseek-ai/DeepSeek-R1") is None
