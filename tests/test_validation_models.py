@@ -7,6 +7,7 @@ import pytest
 
 import rooflens
 from rooflens.core import AnalysisOptions
+from rooflens.measure.validate_engines import Inexpressible, catalog_model
 from rooflens.models import default_quantization, load_model, unquantized_modules
 from rooflens.models.catalog import bundled_twin, resolve_config
 
@@ -82,3 +83,21 @@ def test_twins_are_found_by_id_or_short_name_and_only_for_unbundled_models() -> 
     assert bundled_twin("zai-org/GLM-5") == "zai-org/GLM-5.1"
     assert bundled_twin("llama-3.1-8b-instruct") == "meta-llama/Llama-3.1-8B"
     assert bundled_twin("deepseek-ai/DeepSeek-R1") is None
+
+
+@pytest.mark.parametrize(
+    ("model_path", "bundled"),
+    [
+        ("zhipuai/GLM-5", "zai-org/GLM-5.1"),
+        ("meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B"),
+        ("deepseek-ai/DeepSeek-R1", "deepseek-ai/DeepSeek-R1"),
+        ("Qwen/Qwen3-235B-A22B-FP8", "Qwen/Qwen3-235B-A22B-FP8"),
+    ],
+)
+def test_validation_harness_maps_the_data_sets_model_names(model_path: str, bundled: str) -> None:
+    assert catalog_model(model_path) == bundled
+
+
+def test_validation_harness_names_a_model_it_cannot_find() -> None:
+    with pytest.raises(Inexpressible, match="not in the bundled catalog"):
+        catalog_model("example-org/Unknown-Model-7B")
