@@ -7,6 +7,7 @@ import pytest
 
 import rooflens
 from rooflens.core import AnalysisOptions
+from rooflens.core.vision import vision_params
 from rooflens.measure.validate_engines import Inexpressible, catalog_model
 from rooflens.models import default_quantization, load_model, unquantized_modules
 from rooflens.models.catalog import bundled_twin, resolve_config
@@ -16,6 +17,7 @@ VALIDATION_MODELS = [
     "Qwen/Qwen3-235B-A22B",
     "Qwen/Qwen3-235B-A22B-FP8",
     "MiniMaxAI/MiniMax-M2.5",
+    "moonshotai/Kimi-K2.5",
 ]
 
 
@@ -101,3 +103,39 @@ def test_validation_harness_maps_the_data_sets_model_names(model_path: str, bund
 def test_validation_harness_names_a_model_it_cannot_find() -> None:
     with pytest.raises(Inexpressible, match="not in the bundled catalog"):
         catalog_model("example-org/Unknown-Model-7B")
+
+
+def test_kimi_k25_is_kimi_k2_with_a_moonvit_tower_and_int4_experts() -> None:
+    k25, k2 = load_model("moonshotai/Kimi-K2.5"), load_model("moonshotai/Kimi-K2-Instruct")
+    language_model = k25.model_copy(
+        update={
+            "name": k2.name,
+            "model_type": k2.model_type,
+            "vision": None,
+            "checkpoint_quant": k2.checkpoint_quant,
+            "max_positions": k2.max_positions,
+        }
+    )
+    assert language_model == k2 and k25.max_positions == 262144
+    vision = k25.vision
+    assert vision is not None
+    # 1008 x 1008 pixels: 72 x 72 patches of 14, merged 2 x 2 into 1296 tokens of 4 x 1152.
+    assert (vision.patches, vision.tokens_per_image) == (72 * 72, 36 * 36)
+    assert vision.projector == ((4608, 4608), (4608, 7168))
+    per_block = 2 * 2 * 1152 + 4 * (1152 * 1152 + 1152) + 2 * 1152 * 4304 + 4304 + 1152
+    tower = 27 * per_block + (588 + 1) * 1152 + 64 * 64 * 1152 + 2 * 1152
+    projector = 2 * 1152 + 4608 * 4608 + 4608 + 4608 * 7168 + 7168
+    assert vision_params(k25) == tower + projector
+    quant = k25.checkpoint_quant
+    assert quant is not None and quant.method == "compressed-tensors"
+    assert (quant.quantization.w_bits, quant.quantization.group_size) == (4, 32)
+    assert quant.unquantized == ("attention", "shared_experts", "mlp")
+
+
+def test_kimi_k25_prices_an_image_before_the_prompt() -> None:
+    spec = load_model("moonshotai/Kimi-K2.5")
+    device = rooflens.get_device("h200-sxm")
+    with_image = rooflens.core.analyze(spec, device, prompt_len=512, gen_len=8, images=1)
+    assert float(with_image.generation["ttft"]) == pytest.approx(
+        float(with_image.steps["prefill"].step_time() + with_image.steps["vision"].step_time())
+    )
