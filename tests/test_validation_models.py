@@ -3,14 +3,19 @@ config analyses at its checkpoint's precision, and the validation set's names re
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 import rooflens
 from rooflens.core import AnalysisOptions
+from rooflens.core.errors import ModelConfigError
 from rooflens.core.vision import vision_params
 from rooflens.measure.validate_engines import Inexpressible, catalog_model
 from rooflens.models import default_quantization, load_model, unquantized_modules
-from rooflens.models.catalog import bundled_twin, resolve_config
+from rooflens.models.catalog import bundled_config, bundled_twin, resolve_config
+from rooflens.models.quant import module_classes
 
 VALIDATION_MODELS = [
     "deepseek-ai/DeepSeek-R1",
@@ -18,6 +23,7 @@ VALIDATION_MODELS = [
     "Qwen/Qwen3-235B-A22B-FP8",
     "MiniMaxAI/MiniMax-M2.5",
     "moonshotai/Kimi-K2.5",
+    "nvidia/DeepSeek-V3.1-NVFP4",
 ]
 
 
@@ -49,11 +55,13 @@ def test_validation_model_analyses_prefill_decode_and_generation(model_id: str) 
     [
         ("deepseek-ai/DeepSeek-R1", "deepseek-ai/DeepSeek-V3"),
         ("MiniMaxAI/MiniMax-M2.5", "MiniMaxAI/MiniMax-M2"),
+        ("nvidia/DeepSeek-V3.1-NVFP4", "deepseek-ai/DeepSeek-V3"),
     ],
 )
 def test_later_release_keeps_its_predecessors_architecture(release: str, architecture: str) -> None:
     spec, earlier = load_model(release), load_model(architecture)
-    assert spec.model_copy(update={"name": earlier.name}) == earlier
+    same = {"name": earlier.name, "checkpoint_quant": earlier.checkpoint_quant}
+    assert spec.model_copy(update=same) == earlier
 
 
 @pytest.mark.parametrize(
@@ -139,3 +147,36 @@ def test_kimi_k25_prices_an_image_before_the_prompt() -> None:
     assert float(with_image.generation["ttft"]) == pytest.approx(
         float(with_image.steps["prefill"].step_time() + with_image.steps["vision"].step_time())
     )
+
+
+def _modelopt_folder(folder: Path, exclude: list[str]) -> Path:
+    config = dict(bundled_config("deepseek-ai/DeepSeek-V3"))
+    del config["quantization_config"]
+    (folder / "config.json").write_text(json.dumps(config))
+    quant = {
+        "producer": {"name": "modelopt"},
+        "quantization": {"quant_algo": "NVFP4", "group_size": 16, "exclude_modules": exclude},
+    }
+    (folder / "hf_quant_config.json").write_text(json.dumps(quant))
+    return folder
+
+
+def test_a_modelopt_folder_reads_its_hf_quant_config(tmp_path: Path) -> None:
+    # DeepSeek-V3 has 61 decoder layers; "model.layers.61*" is the MTP layer after them.
+    exclude = ["lm_head", "model.layers.0.self_attn.q_a_proj", "model.layers.61*"]
+    spec = load_model(_modelopt_folder(tmp_path, exclude))
+    quant = spec.checkpoint_quant
+    assert quant is not None and quant.method == "modelopt"
+    assert (quant.quantization.w_bits, quant.quantization.a_bits) == (4, 4)
+    assert quant.quantization.w_format == "nvfp4" and quant.unquantized == ("attention",)
+
+
+def test_a_whole_decoder_layer_left_unquantized_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelConfigError, match=r"model\.layers\.3\*"):
+        load_model(_modelopt_folder(tmp_path, ["model.layers.3*"]))
+
+
+def test_the_mtp_layer_is_told_from_decoder_layers_by_the_layer_count() -> None:
+    assert module_classes(["model.layers.61*", "lm_head"], "modelopt", num_layers=61) == ()
+    with pytest.raises(ModelConfigError):
+        module_classes(["model.layers.60*"], "modelopt", num_layers=61)

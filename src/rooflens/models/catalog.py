@@ -72,9 +72,7 @@ def _match_bundled(name: str) -> str | None:
     return short[0] if len(short) == 1 else None
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Parse a config.json, never executing anything; a folder means its config.json."""
-    file = path / "config.json" if path.is_dir() else path
+def _read_json(file: Path) -> Any:
     try:
         text = file.read_text("utf-8")
     except OSError as exc:
@@ -85,6 +83,26 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ModelConfigError(
             f"{file} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a config.json, never executing anything; a folder means its config.json. A
+    ModelOpt checkpoint keeps its quantization in hf_quant_config.json beside config.json:
+    read as its quantization_config (quant_method "modelopt"), as vLLM and SGLang do."""
+    file = path / "config.json" if path.is_dir() else path
+    config = _read_json(file)
+    modelopt = file.with_name("hf_quant_config.json")
+    if (
+        file.name == "config.json"
+        and isinstance(config, dict)
+        and config.get("quantization_config") is None
+        and modelopt.is_file()
+    ):
+        quant = _read_json(modelopt)
+        if not isinstance(quant, dict):
+            raise ModelConfigError(f"{modelopt} must hold a JSON object")
+        config["quantization_config"] = {"quant_method": "modelopt", **quant}
+    return config
 
 
 def nearest_bundled(name: str, n: int = 3) -> list[str]:
