@@ -24,6 +24,8 @@ VALIDATION_MODELS = [
     "MiniMaxAI/MiniMax-M2.5",
     "moonshotai/Kimi-K2.5",
     "nvidia/DeepSeek-V3.1-NVFP4",
+    "nvidia/Qwen3-32B-NVFP4",
+    "nvidia/Llama-3.1-8B-Instruct-FP8",
 ]
 
 
@@ -56,6 +58,8 @@ def test_validation_model_analyses_prefill_decode_and_generation(model_id: str) 
         ("deepseek-ai/DeepSeek-R1", "deepseek-ai/DeepSeek-V3"),
         ("MiniMaxAI/MiniMax-M2.5", "MiniMaxAI/MiniMax-M2"),
         ("nvidia/DeepSeek-V3.1-NVFP4", "deepseek-ai/DeepSeek-V3"),
+        ("nvidia/Qwen3-32B-NVFP4", "Qwen/Qwen3-32B"),
+        ("nvidia/Llama-3.1-8B-Instruct-FP8", "meta-llama/Llama-3.1-8B"),
     ],
 )
 def test_later_release_keeps_its_predecessors_architecture(release: str, architecture: str) -> None:
@@ -102,6 +106,8 @@ def test_twins_are_found_by_id_or_short_name_and_only_for_unbundled_models() -> 
         ("meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B"),
         ("deepseek-ai/DeepSeek-R1", "deepseek-ai/DeepSeek-R1"),
         ("Qwen/Qwen3-235B-A22B-FP8", "Qwen/Qwen3-235B-A22B-FP8"),
+        ("nvidia/DeepSeek-R1-NVFP4", "deepseek-ai/DeepSeek-R1"),
+        ("nvidia/Llama-3.1-8B-Instruct-FP8", "nvidia/Llama-3.1-8B-Instruct-FP8"),
     ],
 )
 def test_validation_harness_maps_the_data_sets_model_names(model_path: str, bundled: str) -> None:
@@ -180,3 +186,24 @@ def test_the_mtp_layer_is_told_from_decoder_layers_by_the_layer_count() -> None:
     assert module_classes(["model.layers.61*", "lm_head"], "modelopt", num_layers=61) == ()
     with pytest.raises(ModelConfigError):
         module_classes(["model.layers.60*"], "modelopt", num_layers=61)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "w_bits", "w_format", "w_scale"),
+    [
+        ("nvidia/Qwen3-32B-NVFP4", 4, "nvfp4", "channel"),
+        ("nvidia/Llama-3.1-8B-Instruct-FP8", 8, "fp", "tensor"),
+    ],
+)
+def test_modelopt_checkpoints_store_every_block_linear_quantized(
+    model_id: str, w_bits: int, w_format: str, w_scale: str
+) -> None:
+    quant = load_model(model_id).checkpoint_quant
+    assert quant is not None and quant.method == "modelopt" and quant.unquantized == ()
+    stored = quant.quantization
+    assert (stored.w_bits, stored.a_bits, stored.w_format, stored.w_scale) == (
+        w_bits,
+        w_bits,
+        w_format,
+        w_scale,
+    )

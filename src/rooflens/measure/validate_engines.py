@@ -126,8 +126,13 @@ def _int(value: Any, default: int = 1) -> int:
     return int(value)
 
 
-# aiconfigurator's names for Hugging Face repos: Z.ai's GLM-5 is published as zai-org/GLM-5.
-_AIC_NAMES = {"zhipuai/GLM-5": "zai-org/GLM-5"}
+# Row models -> the id whose config the catalog holds. zhipuai/GLM-5 is aiconfigurator's name
+# for zai-org/GLM-5. nvidia/DeepSeek-R1-NVFP4 is a ModelOpt export of DeepSeek-R1 (same
+# architecture) whose quantization file is not bundled: rows state their precision anyway.
+_ROW_MODELS = {
+    "zhipuai/GLM-5": "zai-org/GLM-5",
+    "nvidia/DeepSeek-R1-NVFP4": "deepseek-ai/DeepSeek-R1",
+}
 
 
 def catalog_model(model_path: str) -> str:
@@ -135,7 +140,7 @@ def catalog_model(model_path: str) -> str:
     '-Instruct' checkpoint (instruction tuning keeps the architecture), or the catalog's
     bundled twin of the same architecture."""
     ids = bundled_models()
-    name = _AIC_NAMES.get(model_path, model_path)
+    name = _ROW_MODELS.get(model_path, model_path)
     for candidate in (name, name.removesuffix("-Instruct")):
         if candidate in ids:
             return candidate
