@@ -43,7 +43,7 @@ from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.hardware.catalog import get_device
-from rooflens.models.catalog import bundled_config, bundled_models, load_model
+from rooflens.models.catalog import bundled_config, bundled_models, bundled_twin, load_model
 from rooflens.serving.config import ClusterConfig, SchedulerConfig
 from rooflens.serving.presets import PRESETS, preset_for
 from rooflens.serving.replica import Replica
@@ -131,13 +131,27 @@ def _int(value: Any, default: int = 1) -> int:
     return int(value)
 
 
+# Row models -> the id whose config the catalog holds. zhipuai/GLM-5 is aiconfigurator's name
+# for zai-org/GLM-5. nvidia/DeepSeek-R1-NVFP4 is a ModelOpt export of DeepSeek-R1 (same
+# architecture) whose quantization file is not bundled: rows state their precision anyway.
+_ROW_MODELS = {
+    "zhipuai/GLM-5": "zai-org/GLM-5",
+    "nvidia/DeepSeek-R1-NVFP4": "deepseek-ai/DeepSeek-R1",
+}
+
+
 def catalog_model(model_path: str) -> str:
-    """The bundled catalog id of a row's model: the exact id, or the base model of an
-    '-Instruct' checkpoint (instruction tuning keeps the architecture)."""
+    """The bundled catalog id of a row's model: the exact id, the base model of an
+    '-Instruct' checkpoint (instruction tuning keeps the architecture), or the catalog's
+    bundled twin of the same architecture."""
     ids = bundled_models()
-    for candidate in (model_path, model_path.removesuffix("-Instruct")):
+    name = _ROW_MODELS.get(model_path, model_path)
+    for candidate in (name, name.removesuffix("-Instruct")):
         if candidate in ids:
             return candidate
+    twin = bundled_twin(name)
+    if twin is not None:
+        return twin
     raise Inexpressible(f"model {model_path} is not in the bundled catalog")
 
 

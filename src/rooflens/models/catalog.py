@@ -25,9 +25,10 @@ _CONNECT_TIMEOUT = 1.0
 
 # Unbundled id -> bundled id whose published config.json agrees on every field that
 # models/config.py reads (layers, widths, heads, experts, vocabulary, positions, window): the
-# base and the chat/instruct release of one checkpoint architecture. Resolved with a note in
-# the model's name. Pairs that differ (e.g. Mixtral-8x22B-Instruct's 32768-token vocabulary
-# against the base's 32000, Qwen2.5 and Qwen3's differing max_position_embeddings) are left out.
+# base and the chat/instruct release of one checkpoint architecture, or two releases of one
+# architecture (GLM-5 and GLM-5.1). Resolved with a note in the model's name. Pairs that
+# differ (e.g. Mixtral-8x22B-Instruct's 32768-token vocabulary against the base's 32000, Qwen2.5
+# and Qwen3's differing max_position_embeddings) are left out.
 _SAME_ARCHITECTURE: dict[str, str] = {
     "mistralai/Mixtral-8x7B-v0.1": "mistralai/Mixtral-8x7B-Instruct-v0.1",
     "mistralai/Mistral-7B-Instruct-v0.1": "mistralai/Mistral-7B-v0.1",
@@ -40,6 +41,8 @@ _SAME_ARCHITECTURE: dict[str, str] = {
     "google/gemma-7b-it": "google/gemma-7b",
     "google/gemma-2-2b-it": "google/gemma-2-2b",
     "google/gemma-2-9b-it": "google/gemma-2-9b",
+    # zai-org/GLM-5's published config.json differs from GLM-5.1's only in transformers_version.
+    "zai-org/GLM-5": "zai-org/GLM-5.1",
 }
 
 
@@ -69,9 +72,7 @@ def _match_bundled(name: str) -> str | None:
     return short[0] if len(short) == 1 else None
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Parse a config.json, never executing anything; a folder means its config.json."""
-    file = path / "config.json" if path.is_dir() else path
+def _read_json(file: Path) -> Any:
     try:
         text = file.read_text("utf-8")
     except OSError as exc:
@@ -82,6 +83,26 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ModelConfigError(
             f"{file} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a config.json, never executing anything; a folder means its config.json. A
+    ModelOpt checkpoint keeps its quantization in hf_quant_config.json beside config.json:
+    read as its quantization_config (quant_method "modelopt"), as vLLM and SGLang do."""
+    file = path / "config.json" if path.is_dir() else path
+    config = _read_json(file)
+    modelopt = file.with_name("hf_quant_config.json")
+    if (
+        file.name == "config.json"
+        and isinstance(config, dict)
+        and config.get("quantization_config") is None
+        and modelopt.is_file()
+    ):
+        quant = _read_json(modelopt)
+        if not isinstance(quant, dict):
+            raise ModelConfigError(f"{modelopt} must hold a JSON object")
+        config["quantization_config"] = {"quant_method": "modelopt", **quant}
+    return config
 
 
 def nearest_bundled(name: str, n: int = 3) -> list[str]:
@@ -105,9 +126,9 @@ def _did_you_mean(name: str) -> str:
     return f"; did you mean {', '.join(close)}?" if close else ""
 
 
-def _same_architecture(name: str) -> str | None:
+def bundled_twin(name: str) -> str | None:
     """The bundled id whose config is architecturally identical to the unbundled `name` (an
-    org/name id, or its short name)."""
+    org/name id, or its short name), or None."""
     for unbundled, bundled in _SAME_ARCHITECTURE.items():
         if name.lower() in (unbundled.lower(), unbundled.split("/", 1)[1].lower()):
             return bundled if bundled in bundled_models() else None
@@ -179,7 +200,7 @@ def resolve_config(name: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
     if path.exists():
         is_named_file = path.is_file() and path.name != "config.json"
         return read_config_file(path), path.stem if is_named_file else _folder_name(path)
-    twin = _same_architecture(text)
+    twin = bundled_twin(text)
     if twin is not None:
         # Visible wherever the model's name is shown: the config read is the twin's.
         return bundled_config(twin), f"{text} (config of bundled {twin}: same architecture)"

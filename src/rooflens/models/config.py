@@ -410,7 +410,7 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
     # Wrappers may keep it with their language model (Kimi K2.5's text_config).
     text = config.get("text_config")
     nested = text.get("quantization_config") if isinstance(text, Mapping) else None
-    quant = read_quantization_config(config.get("quantization_config") or nested)
+    quant = read_quantization_config(config.get("quantization_config") or nested, spec.num_layers)
     return spec if quant is None else spec.model_copy(update={"checkpoint_quant": quant})
 
 

@@ -45,12 +45,23 @@ _CLASS_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
-def module_classes(names: Iterable[str], method: str) -> tuple[str, ...]:
-    """Module classes a list of module names or patterns (regexes after `re:`) covers."""
+# A whole decoder layer by index ("model.layers.61*"): ModelOpt exports of DeepSeek-V3 and
+# GLM-5 list their MTP layer, stored after the decoder's layers, this way.
+_WHOLE_LAYER = re.compile(r"layers\.(\d+)\*?$")
+
+
+def module_classes(
+    names: Iterable[str], method: str, num_layers: int | None = None
+) -> tuple[str, ...]:
+    """Module classes a list of module names or patterns (regexes after `re:`) covers; a whole
+    layer at or past `num_layers` is an MTP layer, outside the analysed decoder."""
     found: list[str] = []
     for raw in names:
         name = str(raw).removeprefix("re:").lower()
         if _ALWAYS_16BIT.search(name):
+            continue
+        whole = _WHOLE_LAYER.search(name)
+        if whole and num_layers is not None and int(whole.group(1)) >= num_layers:
             continue
         for cls, pattern in _CLASS_PATTERNS:
             if pattern.search(name):
@@ -158,8 +169,9 @@ QUANT_METHODS: dict[str, Callable[[Mapping[str, Any]], tuple[dict[str, Any], lis
 }
 
 
-def read_quantization_config(raw: object) -> CheckpointQuant | None:
-    """A config.json's `quantization_config` (None when absent)."""
+def read_quantization_config(raw: object, num_layers: int | None = None) -> CheckpointQuant | None:
+    """A config.json's `quantization_config` (None when absent); `num_layers`, the decoder's
+    layer count, tells MTP layers in the lists of unquantized modules from decoder layers."""
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
@@ -181,5 +193,5 @@ def read_quantization_config(raw: object) -> CheckpointQuant | None:
     return CheckpointQuant(
         method=str(method),
         quantization=quant,
-        unquantized=module_classes(skipped, str(method)),  # type: ignore[arg-type]
+        unquantized=module_classes(skipped, str(method), num_layers),  # type: ignore[arg-type]
     )

@@ -9,6 +9,7 @@ from rooflens.models.readers.deepseek import (
 )
 from rooflens.models.readers.gemma3 import read_gemma3, read_gemma3_text
 from rooflens.models.readers.gpt_oss import read_gpt_oss
+from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
 from rooflens.models.readers.minimax import read_minimax_m2
 from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl, read_qwen3_vl_moe
@@ -23,6 +24,7 @@ NEW_READERS = {
     "glm4_moe": read_glm4_moe,
     "glm_moe_dsa": read_glm_moe_dsa,
     "kimi_k2": read_kimi_k2,
+    "kimi_k25": read_kimi_k25,
     "minimax_m2": read_minimax_m2,
     "qwen3_vl": read_qwen3_vl,
     "qwen3_vl_moe": read_qwen3_vl_moe,

@@ -1,0 +1,58 @@
+"""Kimi K2.5 (model_type kimi_k25): a multimodal wrapper whose `text_config` is Kimi K2's
+DeepSeek-V3 layout, with the MoonViT-3D vision tower and a patch-merger projector (shapes as in
+vLLM's kimi_k25_vit.py: MoonViT3dPretrainedModel, KimiK25MultiModalProjector)."""
+
+from __future__ import annotations
+
+from rooflens.core.errors import ModelConfigError
+from rooflens.core.model import ModelSpec, VisionSpec
+from rooflens.models.config import READERS, _Config
+from rooflens.models.readers.common import text_config, vision_config
+from rooflens.models.readers.vision import DEFAULT_IMAGE_SIDE
+
+_LANGUAGE_MODELS = ("kimi_k2", "deepseek_v3")
+
+
+def moonvit_vision(
+    v: _Config, text_hidden: int, image_side: int = DEFAULT_IMAGE_SIDE
+) -> VisionSpec:
+    """MoonViT-3D on one image: a patch convolution with bias plus a learned position table of
+    init_pos_emb_height x init_pos_emb_width rows (interpolated to the image; the temporal
+    table is fixed sin-cos), LayerNorm blocks with biases and 2D rotary positions, a final
+    LayerNorm; then kh x kw patches are merged: LayerNorm per patch, two linears with biases."""
+    h, patch = v.req("vt_hidden_size"), v.get("patch_size", 14)
+    kh, kw = v.get("merge_kernel_size", [2, 2])
+    kind = v.get("mm_projector_type", "patchmerger")
+    if kind != "patchmerger":
+        raise ModelConfigError(
+            f"config.json of model_type 'kimi_k25': vision_config.mm_projector_type={kind!r} "
+            "is not supported; supported: patchmerger"
+        )
+    # The processor resizes an image to whole merge windows of patches.
+    rows, cols = image_side // (patch * kh) * kh, image_side // (patch * kw) * kw
+    merged = h * kh * kw
+    return VisionSpec(
+        num_layers=v.req("vt_num_hidden_layers"),
+        hidden_size=h,
+        num_heads=v.req("vt_num_attention_heads"),
+        intermediate_size=v.req("vt_intermediate_size"),
+        patches=rows * cols,
+        tokens_per_image=rows * cols // (kh * kw),
+        patch_inputs=3 * patch * patch,
+        activation="gelu_pytorch_tanh",
+        position_rows=v.get("init_pos_emb_height", 64) * v.get("init_pos_emb_width", 64),
+        projector=((merged, merged), (merged, v.get("text_hidden_size", text_hidden))),
+        projector_norms=(h,),
+    )
+
+
+def read_kimi_k25(c: _Config, name: str) -> ModelSpec:
+    text = text_config(c, "kimi_k2")
+    if text.model_type not in _LANGUAGE_MODELS:
+        raise ModelConfigError(
+            f"model_type 'kimi_k25': text_config.model_type {text.model_type!r} is not "
+            f"supported; supported: {', '.join(_LANGUAGE_MODELS)}"
+        )
+    spec = READERS[text.model_type](text, name)
+    vision = moonvit_vision(vision_config(c), spec.hidden_size)
+    return spec.model_copy(update={"model_type": c.model_type, "vision": vision})
