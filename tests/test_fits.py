@@ -48,3 +48,12 @@ def test_the_cli_says_what_the_api_says() -> None:
         out = CliRunner().invoke(app, [*args, "--prompt-len", "1024", "--gen-len", "512"]).stdout
         line = next(x for x in out.splitlines() if x.startswith("memory at the peak"))
         assert f", {verdict};" in line and f"largest batch that fits: {largest}" in line
+
+
+def test_one_point_gives_plain_floats() -> None:
+    # totals() and .generation once returned 0-d arrays (array(2.875e+13)).
+    point = rooflens.analyze(MODEL, DEVICE, batch=4, prompt_len=512, gen_len=64)
+    assert type(point.totals()["prefill"]["ops"]) is float
+    assert type(point.generation["tpot"]) is float
+    sweep = rooflens.analyze(MODEL, DEVICE, batch=np.array([1, 2]), prompt_len=512, gen_len=64)
+    assert np.shape(sweep.totals()["decode"]["time"]) == (2,)

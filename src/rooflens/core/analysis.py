@@ -128,7 +128,10 @@ def analyze(
         params=build_graph(model, AnalysisOptions()).params(),
         steps=steps,
         memory=memory,
-        generation=generation,
+        # One point's figures as plain floats; a sweep's as arrays.
+        generation=None
+        if generation is None
+        else {k: float(v) if np.ndim(v) == 0 else v for k, v in generation.items()},
     )
 
 

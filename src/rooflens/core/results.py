@@ -70,6 +70,11 @@ class Footprint:
         }
 
 
+def _point(value: Any) -> Any:
+    """A 0-d array as a plain float (a sweep's arrays stay arrays)."""
+    return float(value) if np.ndim(value) == 0 else value
+
+
 def _larger(a: Footprint, b: Footprint) -> Footprint:
     """Point by point, the footprint with the larger total (and the smaller largest batch)."""
     first = a.total >= b.total
@@ -161,8 +166,9 @@ class Analysis:
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)[list(OPERATOR_COLUMNS)]
 
-    def totals(self) -> dict[str, dict[str, np.ndarray]]:
-        """Network totals per stage: per-layer figures times layers, plus the head."""
+    def totals(self) -> dict[str, dict[str, Any]]:
+        """Network totals per stage: per-layer figures times layers, plus the head (plain
+        floats for one point, arrays shaped like the sweep otherwise)."""
         out = {}
         for stage, st in self.steps.items():
             row = {
@@ -172,7 +178,7 @@ class Analysis:
             }
             row |= {f: st.total(st.fields[f]) for f in BYTE_FIELDS}
             row["compute_bound_time"] = st.total(np.where(st.compute_bound, st.time, 0.0))
-            out[stage] = row
+            out[stage] = {k: _point(v) for k, v in row.items()}
         return out
 
     def bottlenecks(self, stage: str, top: int = 3) -> list[dict[str, Any]]:
