@@ -105,3 +105,28 @@ def test_plot_command_writes_each_format(tmp_path, kind, suffix, magic) -> None:
 def test_plot_bad_input(args) -> None:
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+def test_operator_legend_matches_the_bars_and_roofline_labels_do_not_collide() -> None:
+    import matplotlib.colors as mcolors
+
+    import rooflens
+    from rooflens.views import plots
+
+    result = rooflens.analyze("meta-llama/Llama-2-7b-hf", "a6000", batch=1, prompt_len=2048)
+    fig = plots.operator_times(result, "prefill")
+    ax = fig.axes[0]
+    legend = {
+        t.get_text(): h
+        for t, h in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles, strict=True)
+    }
+    assert set(legend) == {"compute-bound", "memory-bound"}
+    grey = mcolors.to_rgba("0.6")
+    assert all(tuple(h.get_facecolor()) == grey for h in legend.values())
+    assert legend["compute-bound"].get_hatch() == "//" and not legend["memory-bound"].get_hatch()
+    fig = plots.roofline(result)
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) >= 2
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[:i])

@@ -17,6 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import EngFormatter
 
 from rooflens.api import analyze
 from rooflens.core.results import Analysis
@@ -61,17 +63,7 @@ def roofline(result: Analysis, path: str | os.PathLike[str] | None = None) -> Fi
             zorder=3,
             label=f"{stage} operators",
         )
-        # One label per point: operators with the same intensity and performance share it.
-        top = sel.nlargest(6, "time")
-        groups = top.groupby([top.arithmetic_intensity.round(3), top.performance.round(-6)])
-        for (x, y), group in groups:
-            ax.annotate(
-                ", ".join(group.name),
-                (max(x, 1e-2), y),
-                fontsize=7,
-                xytext=(4, -9),
-                textcoords="offset points",
-            )
+    _label_points(ax, rows)
     ax.set(
         xscale="log",
         yscale="log",
@@ -79,9 +71,58 @@ def roofline(result: Analysis, path: str | os.PathLike[str] | None = None) -> Fi
         ylabel="attainable performance (OP/s)",
         title=f"{result.model.name} on {device.display_name or device.name}: roofline",
     )
+    ax.yaxis.set_major_formatter(EngFormatter(unit="OP/s"))
     ax.grid(True, which="both", lw=0.3)
     ax.legend(fontsize=8, loc="lower right")
+    _separate_labels(fig, ax)
     return _save(fig, path)
+
+
+def _label_points(ax: Any, rows: Any) -> None:
+    """Name the operators that take the most time: one label for operators drawn close
+    together (within a fifth of a decade), listing each name once."""
+    top = rows.sort_values("time", ascending=False).groupby("stage").head(6)
+    x = np.log10(top.arithmetic_intensity.clip(lower=1e-2).to_numpy())
+    y = np.log10(top.performance.to_numpy())
+    names = list(top.name)
+    placed: list[tuple[float, float, list[str]]] = []
+    for xi, yi, name in zip(x, y, names, strict=True):
+        for i, (px, py, group) in enumerate(placed):
+            if abs(px - xi) < 0.2 and abs(py - yi) < 0.2:
+                if name not in group:
+                    placed[i] = (px, py, [*group, name])
+                break
+        else:
+            placed.append((xi, yi, [name]))
+    for px, py, group in placed:
+        ax.annotate(
+            ", ".join(group),
+            (10**px, 10**py),
+            fontsize=7,
+            xytext=(6, -12),
+            textcoords="offset points",
+            arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.4"},
+        )
+
+
+def _separate_labels(fig: Figure, ax: Any) -> None:
+    """Move annotations down until none overlaps another (a few passes, greedy)."""
+    fig.canvas.draw()
+    texts = [t for t in ax.texts]
+    renderer = fig.canvas.get_renderer()
+    for _ in range(30):
+        moved = False
+        boxes = [t.get_window_extent(renderer) for t in texts]
+        for i, a in enumerate(boxes):
+            for j in range(i):
+                if a.overlaps(boxes[j]):
+                    x, y = texts[i].xyann
+                    texts[i].xyann = (x, y - 9)
+                    moved = True
+                    break
+        if not moved:
+            return
+        fig.canvas.draw()
 
 
 def _curves(
@@ -226,11 +267,15 @@ def operator_times(
             edgecolor="black",
             hatch=hatches.get(row.bound, ""),
         )
-    for bound, hatch in hatches.items():
-        if bound in set(rows.bound):
-            ax.barh([], [], color="0.6", edgecolor="black", hatch=hatch, label=f"{bound}-bound")
+    # Legend entries drawn as the bars are (an empty bar container would take the default
+    # colour), one per bound present.
+    handles = [
+        Patch(facecolor="0.6", edgecolor="black", hatch=hatch, label=f"{bound}-bound")
+        for bound, hatch in hatches.items()
+        if bound in set(rows.bound)
+    ]
     ax.set(xlabel="time per step (ms)", title=f"{result.model.name}: {stage}, time per operator")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(handles=handles, fontsize=8, loc="lower right")
     return _save(fig, path)
 
 
