@@ -97,7 +97,7 @@ def test_every_setting_is_an_option_with_its_declared_default(command: str) -> N
         assert params[name].help.startswith(Settings.model_fields[name].description)
         if declared not in (None, ()):
             shown = ",".join(declared) if isinstance(declared, tuple) else declared
-            assert f"default {str(shown).lower()}]" in params[name].help, name
+            assert f"default {str(shown).lower()})" in params[name].help, name
 
 
 def test_the_web_form_is_the_declaration() -> None:
@@ -182,3 +182,10 @@ def test_a_checkpoints_precision_is_the_default_and_settings_override_it() -> No
     assert cli["totals"]["decode"]["time"] == pytest.approx(
         float(stored.totals()["decode"]["time"]), rel=1e-12
     )
+
+
+def test_the_rendered_help_shows_what_each_setting_accepts() -> None:
+    out = runner.invoke(app, ["analyze", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "Bits per weight. (one of 32, 16, 8, 4, 3, 2, 1; default 16)" in out
+    assert "(h2o, streaming; default h2o)" not in out  # literals read "one of ..."
+    assert "(one of h2o, streaming; default h2o)" in out

@@ -311,7 +311,8 @@ def _setting_option(name: str) -> inspect.Parameter:
     if isinstance(shown, tuple):
         shown = ",".join(shown) or "none"
     default_text = "" if shown is None else f"; default {str(shown).lower()}"
-    help_text = f"{field.description} [{accepted(Settings, name)}{default_text}]"
+    # Parentheses, not brackets: rich would read "[...]" in help as markup and drop it.
+    help_text = f"{field.description} ({accepted(Settings, name)}{default_text})"
     option = typer.Option(*decls, help=help_text, rich_help_panel=str(extra.get("group")))
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[kind, option]
