@@ -571,6 +571,16 @@ function select(stage, index) {
 
 // Charts ----------------------------------------------------------------------------------------
 const PLOT_CONFIG = { displaylogo: false, responsive: true };
+
+// A chart drawn while its page was hidden has plotly's default width: fit each shown chart to
+// its box again once the page (or the settings beside it) changes.
+function resizeCharts() {
+  requestAnimationFrame(() => {
+    for (const el of document.querySelectorAll("main:not([hidden]) .js-plotly-plot")) {
+      Plotly.Plots.resize(el);
+    }
+  });
+}
 const DASHES = ["solid", "dash", "dot", "dashdot"];
 const logspace = (a, b, n) => Array.from({ length: n }, (_, i) => 10 ** (a + ((b - a) * i) / (n - 1)));
 
@@ -779,6 +789,12 @@ function wire() {
     if (node && (ev.key === "Enter" || ev.key === " ")) select(graphStage(), Number(node.dataset.index));
   });
   $("#copy-link").addEventListener("click", () => navigator.clipboard.writeText(location.href));
+  $("#toggle-controls").addEventListener("click", () => {
+    const open = document.body.classList.toggle("controls-open");
+    $("#toggle-controls").setAttribute("aria-expanded", String(open));
+    resizeCharts();
+  });
+  window.addEventListener("resize", resizeCharts);
   window.addEventListener("hashchange", () => { readURL(); fillForm(); refresh(); runShownPage(); });
 }
 

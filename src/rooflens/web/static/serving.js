@@ -52,7 +52,9 @@ function buildPages(openapi, devices) {
 }
 
 function fillPages() {
+  const wasHidden = $(`#page-${state.page}`).hidden;
   for (const page of PAGES) $(`#page-${page}`).hidden = state.page !== page;
+  if (wasHidden) resizeCharts();
   for (const tab of document.querySelectorAll(".page-tab")) {
     tab.classList.toggle("active", tab.dataset.page === state.page);
   }
@@ -328,8 +330,8 @@ function renderAdvise(d) {
       <td>${money(p.cost_per_hour)}</td><td>${money(p.cost_per_million, 4)}</td>
       <td>${si(p.energy_per_million, "J")}</td><td>${esc(simulated(p))}</td><td>${p.pareto ? "★" : ""}</td></tr>`).join("");
     const why = d.picks.slice(0, 3).map((p) => `<li>${esc(p.explanation)}</li>`).join("");
-    $("#advise-picks").innerHTML = `${head}<table id="advise-table" class="picks">
-      <tr>${columns.map((c) => `<th>${c}</th>`).join("")}</tr>${rows}</table><ol>${why}</ol>`;
+    $("#advise-picks").innerHTML = `${head}<div class="scroll"><table id="advise-table" class="picks">
+      <tr>${columns.map((c) => `<th>${c}</th>`).join("")}</tr>${rows}</table></div><ol>${why}</ol>`;
   }
   renderPareto(d);
   $("#advise-rejected").innerHTML = `<h2>Setups that do not meet the objectives</h2>` + (d.rejected.length
