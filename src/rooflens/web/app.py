@@ -7,10 +7,12 @@ from a CDN, which an offline machine cannot reach).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -20,6 +22,7 @@ from rooflens import __version__
 from rooflens.web import schemas as s
 from rooflens.web import service
 from rooflens.web import serving as serving_service
+from rooflens.web.jobs import Jobs
 from rooflens.web.service import WebInputError
 
 STATIC = Path(__file__).parent / "static"
@@ -65,8 +68,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, items, message)
 
 
-async def _input_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, WebInputError)
+def input_error_body(exc: WebInputError) -> dict[str, Any]:
+    """The 422 answer's body for an input error found past schema validation."""
     loc = ["body", *exc.loc]
     field = ".".join(str(p) for p in exc.loc)
     name = str(exc.loc[-1]) if exc.loc else ""
@@ -77,7 +80,17 @@ async def _input_error(request: Request, exc: Exception) -> JSONResponse:
         message = exc.message
     else:
         message = f"{field}: {exc.message}"
-    return error_response(422, [{"loc": loc, "msg": exc.message, "type": exc.kind}], message)
+    return {"message": message, "detail": [{"loc": loc, "msg": exc.message, "type": exc.kind}]}
+
+
+async def _input_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, WebInputError)
+    return JSONResponse(input_error_body(exc), status_code=422)
+
+
+def job_error_body(exc: Exception) -> dict[str, Any] | None:
+    """A failed job's error as the page shows a 422 (None: not an input error)."""
+    return input_error_body(exc) if isinstance(exc, WebInputError) else None
 
 
 class BodyLimit:
@@ -186,19 +199,29 @@ def create_app(allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> FastAPI:
     """The viewer's app: page at /, API under /api, schema at /openapi.json, reference at /docs.
     `allowed_hosts`: the Host names served (loopback by default; `rooflens web --host` adds
     the address it binds to)."""
+    jobs = Jobs(job_error_body)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        jobs.shutdown()  # running jobs stop at their next progress report
+
     app = FastAPI(
         title="rooflens",
         version=__version__,
         description="Roofline analysis of LLM inference: the API behind `rooflens web`.",
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
+    app.state.jobs = jobs
     app.add_middleware(BodyLimit, limit=s.MAX_BODY_BYTES)
     app.add_middleware(GuardHeaders, allowed_hosts=allowed_hosts)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(WebInputError, _input_error)
     _pages(app)
     _api(app)
+    _jobs(app, jobs)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
@@ -276,3 +299,45 @@ def _api(app: FastAPI) -> None:
         what binds each, the Pareto front and the top picks confirmed in the simulator (as
         `rooflens.advise`)."""
         return serving_service.advise(request)
+
+
+def _jobs(app: FastAPI, jobs: Jobs) -> None:
+    def found(job_id: str, job: Any) -> dict[str, Any]:
+        if job is None:
+            raise HTTPException(
+                404, f"no job {job_id!r}: unknown, or dropped after {jobs.max_age_s:.0f} s"
+            )
+        return job.view()
+
+    @app.post(
+        "/api/jobs/simulate",
+        status_code=202,
+        response_model=s.JobOut,
+        responses=ERRORS,
+        tags=["jobs"],
+    )
+    def start_simulation(request: s.SimulateRequest) -> dict[str, Any]:
+        """Start POST /api/simulate's run in the background; GET /api/jobs/{id} follows it."""
+        kind = "capacity" if request.capacity else "simulate"
+        return jobs.start(kind, lambda job: serving_service.simulate(request, job)).view()
+
+    @app.post(
+        "/api/jobs/advise",
+        status_code=202,
+        response_model=s.JobOut,
+        responses=ERRORS,
+        tags=["jobs"],
+    )
+    def start_advice(request: s.AdviseRequest) -> dict[str, Any]:
+        """Start POST /api/advise's search in the background; GET /api/jobs/{id} follows it."""
+        return jobs.start("advise", lambda job: serving_service.advise(request, job)).view()
+
+    @app.get("/api/jobs/{job_id}", response_model=s.JobOut, tags=["jobs"])
+    def job_state(job_id: str) -> dict[str, Any]:
+        """A job's status and progress; its answer once done, its error once failed."""
+        return found(job_id, jobs.get(job_id))
+
+    @app.delete("/api/jobs/{job_id}", response_model=s.JobOut, tags=["jobs"])
+    def cancel_job(job_id: str) -> dict[str, Any]:
+        """Cancel a job: its computation stops at its next progress report."""
+        return found(job_id, jobs.cancel(job_id))

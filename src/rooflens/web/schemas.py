@@ -643,3 +643,19 @@ class ErrorItem(BaseModel):
 class ErrorOut(BaseModel):
     message: str = Field(description="The first error: field, value and what is accepted.")
     detail: list[ErrorItem]
+
+
+class JobOut(BaseModel):
+    """A background run: `done` of `total` steps of its current `phase`; `result` is the
+    answer of POST /api/simulate or /api/advise once `status` is done, `error` a 422's body
+    once it failed."""
+
+    id: str
+    kind: Literal["simulate", "capacity", "advise"]
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    phase: str
+    done: int
+    total: int
+    elapsed: float = Field(description="Seconds since the job started, or until it finished.")
+    result: dict[str, Any] | None = None
+    error: ErrorOut | None = None

@@ -48,9 +48,21 @@ function secs(v) {
   }
   return `${p3(v / 1e-9)} ns`;
 }
+// Shares: whole percents, one digit under 1 %, and "<0.01%" for what rounds to nothing.
 function pct(v) {
   if (v == null || !isFinite(v)) return "—";
-  return v > 0 && v < 0.01 ? `${p3(v * 100)}%` : `${Math.round(v * 100)}%`;
+  if (v > 0 && v < 1e-4) return "<0.01%";
+  if (v > 0 && v < 0.01) return `${Number((v * 100).toPrecision(1))}%`;
+  return `${Math.round(v * 100)}%`;
+}
+// Counts of things, as model names write them: 8.03e9 -> "8B", 70.6e9 -> "71B", 1.24e9 -> "1.2B".
+function count(v) {
+  if (v == null || !isFinite(v)) return "—";
+  for (const [scale, suffix] of [[1e12, "T"], [1e9, "B"], [1e6, "M"], [1e3, "K"]]) {
+    const x = v / scale;
+    if (x >= 1) return `${x >= 10 ? Math.round(x) : Number(x.toPrecision(2))}${suffix}`;
+  }
+  return String(Math.round(v));
 }
 const ratio = (v) => (v == null || !isFinite(v) ? "—" : `${p3(v)}×`);
 
@@ -210,7 +222,11 @@ function decode(key, text, f = kindOf(key)) {
   return text;
 }
 
-function writeURL() {
+let shownHash = "";   // the URL hash the page shows
+
+// The URL is the whole view. A change of settings replaces the browser's entry; a change of
+// page pushes one, so that Back returns to the page before.
+function writeURL(push = false) {
   const params = new URLSearchParams();
   for (const [key, v] of Object.entries(state.a)) if (!same(v, DEFAULTS[key])) params.set(key, encode(v));
   if (state.b) {
@@ -223,7 +239,10 @@ function writeURL() {
   if (state.stage !== "decode") params.set("stage", state.stage);
   if (state.op != null) params.set("op", state.op);
   writePages(params);
-  history.replaceState(null, "", `#${params.toString()}`);
+  const hash = `#${params.toString()}`;
+  shownHash = hash;
+  if (push && hash !== location.hash) history.pushState(null, "", hash);
+  else history.replaceState(null, "", hash);
 }
 
 function readURL() {
@@ -250,6 +269,12 @@ function changed() {
   timer = setTimeout(refresh, 120);
 }
 
+// Each page's state, shown on every result panel (style.css): idle (not run yet), running,
+// stale (the settings changed since), failed (the last good result stays, dimmed), ok.
+function setState(page, value) {
+  $(`#page-${page}`).dataset.state = value;
+}
+
 async function refresh() {
   const id = ++seq;
   let body;
@@ -257,9 +282,11 @@ async function refresh() {
     body = { a: scenario(state.a), b: state.b ? scenario(state.b) : null, show: state.show };
   } catch (e) {
     showError({ message: `the uploaded config in the URL is not valid JSON: ${e.message}` });
+    setState("analysis", "failed");
     return;
   }
   document.body.classList.add("busy");
+  setState("analysis", "running");
   let res, data;
   try {
     res = await fetch("/api/view", {
@@ -267,29 +294,39 @@ async function refresh() {
     });
     data = await res.json();
   } catch (e) {
-    if (id === seq) showError({ message: `no answer from the server: ${e.message}` });
+    if (id === seq) {
+      showError({ message: `no answer from the server: ${e.message}` }, refresh);
+      setState("analysis", "failed");
+    }
     return;
   } finally {
     if (id === seq) document.body.classList.remove("busy");
   }
   if (id !== seq) return;
-  if (!res.ok) { showError(data); return; }
+  if (!res.ok) { showError(data, refresh); setState("analysis", "failed"); return; }
   clearError();
   last = data;
+  setState("analysis", "ok");
   render();
 }
 
 const LOC_KEYS = { id: "model", config: "model", name: "device", memory_bandwidth: "bw",
   memory_capacity: "mem", peak_ops: "peaks" };
 
-function showError(data) {
-  const box = $("#error");
+let retryAction = null;
+
+// The message of a failed request, with a retry of what failed (`retry`) when it may help.
+function showError(data, retry = null) {
+  const box = $("#error-text");
   const loc = (data.detail && data.detail[0] && data.detail[0].loc) || [];
   const which = ["a", "b"].includes(loc[1]) ? loc[1] : null;
   const key = [...loc].reverse().map((p) => LOC_KEYS[p] || p).find((p) => p in (DEFAULTS || {}));
   const where = which && state.b ? ` (in ${which.toUpperCase()})` : "";
-  box.textContent = `${data.message || "error"}${where}`;
-  box.hidden = false;
+  const message = data.message || (typeof data.detail === "string" ? data.detail : "error");
+  box.textContent = `${message}${where}`;
+  retryAction = retry;
+  $("#retry").hidden = !retry;
+  $("#error").hidden = false;
   for (const el of document.querySelectorAll(".invalid")) el.classList.remove("invalid");
   if (key && (!which || which === state.show)) {
     for (const el of document.querySelectorAll(`[data-key="${key}"]`)) el.classList.add("invalid");
@@ -309,7 +346,7 @@ function render() {
   const an = last.analysis;
   const dev = an.device;
   $("#headline").textContent =
-    `${an.model.id} on ${dev.display_name} · ${si(an.model.params)} params · ${an.estimate}`;
+    `${an.model.id} on ${dev.display_name} · ${count(an.model.params)} params · ${an.estimate}`;
   $("#model-info").textContent = `${an.model.model_type} · ${an.model.num_layers} layers · hidden ` +
     `${an.model.hidden_size} · ${an.model.num_heads}/${an.model.num_kv_heads} heads · ` +
     `max ${an.model.max_positions} positions`;
@@ -326,6 +363,7 @@ function render() {
   renderCompare();
   renderTable();
   markStale();
+  rememberAnalysis();
   document.body.dataset.rendered = String(++rendered);
 }
 
@@ -705,6 +743,62 @@ function renderTable() {
     `<table><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>${rows}</table>`;
 }
 
+// Copy link, and recent runs ------------------------------------------------------------------
+async function copyLink() {
+  const button = $("#copy-link");
+  try {
+    await navigator.clipboard.writeText(location.href);
+    button.textContent = "link copied ✓";
+  } catch (e) {
+    button.textContent = "copy failed: copy the address bar";
+  }
+  setTimeout(() => { button.textContent = "copy link"; }, 2000);
+}
+
+const HISTORY_KEY = "rooflens.history";
+const HISTORY_SIZE = 15;
+
+function readHistory() {
+  try {
+    const kept = JSON.parse(localStorage.getItem(HISTORY_KEY) || "[]");
+    return Array.isArray(kept) ? kept : [];
+  } catch (e) {
+    return [];
+  }
+}
+
+// The last views, newest first, in this browser only (localStorage): a run of the serving or
+// advisor page, or an analysis shown for a while. The same view is kept once.
+function remember(what) {
+  const entry = { hash: location.hash, what, at: new Date().toISOString() };
+  const kept = [entry, ...readHistory().filter((e) => e.hash !== entry.hash)].slice(0, HISTORY_SIZE);
+  try {
+    localStorage.setItem(HISTORY_KEY, JSON.stringify(kept));
+  } catch (e) {
+    return;  // storage full or refused: the history is a convenience
+  }
+  fillHistory();
+}
+
+function fillHistory() {
+  const time = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  $("#history").innerHTML = `<option value="">recent…</option>` + readHistory().map((e) =>
+    `<option value="${esc(e.hash)}">${esc(time(e.at))} · ${esc(e.what)}</option>`).join("");
+}
+
+let rememberTimer = null;
+function rememberAnalysis() {
+  clearTimeout(rememberTimer);
+  const an = last.analysis;
+  const what = `analysis: ${an.model.id} on ${an.device.name}${state.b ? " (A/B)" : ""}`;
+  rememberTimer = setTimeout(() => { if (state.page === "analysis") remember(what); }, 1500);
+}
+
+function rememberRun(page) {
+  const d = runs[page].data;
+  remember(page === "serve" ? `serving: ${d.setup}` : `advisor: ${d.model}`);
+}
+
 // Events ----------------------------------------------------------------------------------------
 function onInput(ev) {
   const el = ev.target;
@@ -715,8 +809,15 @@ function onInput(ev) {
   const key = el.dataset.key;
   if (!key) return;
   const value = readInput(el);
-  // A partly typed model name is not a request yet; Enter or leaving the field sends it.
+  // A partly typed model name is not a request yet; Enter or leaving the field sends it, or
+  // the only id its words match.
   if (key === "model" && ev.type === "input" && !known(value)) return;
+  if (key === "model" && !known(value) && el.dataset.match) {
+    el.value = el.dataset.match;
+    delete el.dataset.match;
+    onInput(ev);
+    return;
+  }
   const cfg = state[state.show];
   cfg[key] = value;
   if (key === "model") { cfg.config = ""; cfg.config_name = ""; }
@@ -738,6 +839,29 @@ function switchStage(stage) {
 
 let MODEL_IDS = new Set();
 const known = (v) => MODEL_IDS.has(String(v).toLowerCase());
+let searchTimer = null;
+let searchSeq = 0;
+
+// The catalog searched as one types (every word must appear in the id): the suggestions
+// follow, and a search with one match selects it.
+function searchModels(text) {
+  clearTimeout(searchTimer);
+  if (known(text)) return;
+  searchTimer = setTimeout(async () => {
+    const id = ++searchSeq;
+    const res = await fetch(`/api/models?q=${encodeURIComponent(text.trim())}&limit=30`);
+    const found = res.ok ? await res.json() : [];
+    if (id !== searchSeq) return;
+    $("#model-list").innerHTML = modelOptions(found);
+    $("#model-info").textContent = text.trim() === "" ? "" : found.length === 1
+      ? `one match: ${found[0].id} (Enter to use it)` : `${found.length} matches`;
+    if (found.length === 1) $("#model").dataset.match = found[0].id;
+    else delete $("#model").dataset.match;
+  }, 120);
+}
+
+const modelOptions = (models) => models.map((m) =>
+  `<option value="${esc(m.id)}">${esc(m.model_type)} · ${count(m.params)} params</option>`).join("");
 
 async function onUpload(ev) {
   const file = ev.target.files[0];
@@ -788,14 +912,27 @@ function wire() {
     const node = ev.target.closest(".node");
     if (node && (ev.key === "Enter" || ev.key === " ")) select(graphStage(), Number(node.dataset.index));
   });
-  $("#copy-link").addEventListener("click", () => navigator.clipboard.writeText(location.href));
+  $("#copy-link").addEventListener("click", copyLink);
+  $("#model").addEventListener("input", (ev) => searchModels(ev.target.value));
+  $("#history").addEventListener("change", (ev) => {
+    if (ev.target.value) location.hash = ev.target.value;
+    ev.target.value = "";
+  });
+  $("#retry").addEventListener("click", () => { if (retryAction) retryAction(); });
   $("#toggle-controls").addEventListener("click", () => {
     const open = document.body.classList.toggle("controls-open");
     $("#toggle-controls").setAttribute("aria-expanded", String(open));
     resizeCharts();
   });
   window.addEventListener("resize", resizeCharts);
-  window.addEventListener("hashchange", () => { readURL(); fillForm(); refresh(); runShownPage(); });
+  // Back, Forward, a pasted link or a history entry: the view follows the URL.
+  const follow = () => {
+    if (location.hash === shownHash) return;
+    readURL(); fillForm(); writeURL(); refresh(); markStale();
+  };
+  window.addEventListener("hashchange", follow);
+  window.addEventListener("popstate", follow);
+
 }
 
 async function start() {
@@ -807,8 +944,7 @@ async function start() {
   DEFAULTS = { ...BASIC };
   for (const f of FIELDS) DEFAULTS[f.key] = f.default;
   MODEL_IDS = new Set(models.map((m) => m.id.toLowerCase()));
-  $("#model-list").innerHTML = models.map((m) =>
-    `<option value="${esc(m.id)}">${esc(m.model_type)} · ${si(m.params)} params</option>`).join("");
+  $("#model-list").innerHTML = modelOptions(models);
   $("#device").innerHTML = devices.map((d) =>
     `<option value="${esc(d.name)}">${esc(d.display_name)}</option>`).join("") +
     `<option value="custom">custom device…</option>`;
@@ -820,5 +956,6 @@ async function start() {
   wirePages();
   writeURL();
   refresh();
-  runShownPage();
+  markStale();
+  fillHistory();
 }

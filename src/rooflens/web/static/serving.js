@@ -129,22 +129,54 @@ function requestKey(page) {
 
 function markStale() {
   for (const page of RUN_PAGES) {
+    if (jobs[page]) continue;  // running: the answer will be to the settings sent
     const stale = runs[page] != null && requestKey(page) !== runs[page].key;
-    $(`#page-${page}`).classList.toggle("stale-results", stale);
-    if (stale) $(`#${page}-status`).textContent = "settings changed: run again to update";
+    if (stale) {
+      setState(page, "stale");
+      $(`#${page}-status`).textContent = "settings changed: run again to update";
+    } else if (runs[page] != null && $(`#page-${page}`).dataset.state === "stale") {
+      setState(page, "ok");
+      $(`#${page}-status`).textContent = "";
+    }
   }
 }
 
-function showPageError(page, data) {
+function showPageError(page, data, retry) {
   const loc = (data.detail && data.detail[0] && data.detail[0].loc) || [];
-  if (["model", "device", "options"].includes(loc[1])) { showError(data); return; }
-  showError({ message: data.message || "error" });
+  if (["model", "device", "options"].includes(loc[1])) { showError(data, retry); return; }
+  showError({ message: data.message || "error" }, retry);
   const key = [...loc].reverse().find((p) => typeof p === "string" && pageField(page, p));
   if (key) {
     for (const el of document.querySelectorAll(`#page-${page} [data-key="${key}"]`)) el.classList.add("invalid");
   }
 }
 
+const JOB_ENDPOINT = { serve: "/api/jobs/simulate", advise: "/api/jobs/advise" };
+const jobs = { serve: null, advise: null };  // the id of each page's running job
+const POLL_MS = 250;
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+function showProgress(page, job) {
+  const bar = $(`#${page}-progress`);
+  bar.hidden = !job || job.total === 0;
+  if (job && job.total) bar.value = job.done / job.total;
+  if (job) {
+    const count = job.total ? ` ${job.done} of ${job.total}` : "";
+    $(`#${page}-status`).textContent = `${job.phase || "starting"}…${count} · ${secs(job.elapsed)}`;
+  }
+}
+
+function finishRun(page, id) {
+  if (id !== pageSeq[page]) return false;
+  jobs[page] = null;
+  for (const b of document.querySelectorAll(`#page-${page} .actions button.run-button`)) b.disabled = false;
+  $(`#cancel-${page}`).hidden = true;
+  $(`#${page}-progress`).hidden = true;
+  return true;
+}
+
+// A run is a background job: started, then polled for its progress until it is done, failed
+// or cancelled. The results on the page stay (marked running) until the new ones arrive.
 async function runPage(page, capacity = false) {
   let body;
   try {
@@ -153,38 +185,68 @@ async function runPage(page, capacity = false) {
     showError({ message: `the uploaded config in the URL is not valid JSON: ${e.message}` });
     return;
   }
+  if (jobs[page]) cancelRun(page);
   const id = ++pageSeq[page];
   const status = $(`#${page}-status`);
-  const buttons = document.querySelectorAll(`#page-${page} .actions button`);
-  status.textContent = page === "advise" ? "searching…" : capacity ? "searching the capacity…" : "simulating…";
-  buttons.forEach((b) => { b.disabled = true; });
-  const began = performance.now();
-  let res, data;
+  const retry = () => runPage(page, capacity);
+  for (const b of document.querySelectorAll(`#page-${page} .actions button.run-button`)) b.disabled = true;
+  $(`#cancel-${page}`).hidden = false;
+  status.textContent = "starting…";
+  setState(page, "running");
+  for (const el of document.querySelectorAll(`#page-${page} .invalid`)) el.classList.remove("invalid");
+  let res, job;
   try {
-    res = await fetch(ENDPOINT[page], {
+    res = await fetch(JOB_ENDPOINT[page], {
       method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
     });
-    data = await res.json();
+    job = await res.json();
+    if (res.ok) {
+      jobs[page] = job.id;
+      while (!["done", "failed", "cancelled"].includes(job.status)) {
+        if (id !== pageSeq[page]) return;
+        showProgress(page, job);
+        await sleep(POLL_MS);
+        res = await fetch(`/api/jobs/${job.id}`);
+        job = await res.json();
+        if (!res.ok) break;
+      }
+    }
   } catch (e) {
-    if (id === pageSeq[page]) { status.textContent = ""; showError({ message: `no answer from the server: ${e.message}` }); }
+    if (finishRun(page, id)) {
+      status.textContent = "failed: no answer from the server";
+      showError({ message: `no answer from the server: ${e.message}` }, retry);
+      setState(page, "failed");
+    }
     return;
-  } finally {
-    if (id === pageSeq[page]) buttons.forEach((b) => { b.disabled = false; });
   }
-  if (id !== pageSeq[page]) return;
-  if (!res.ok) { status.textContent = "not run: see the message above"; showPageError(page, data); return; }
+  if (!finishRun(page, id)) return;
+  if (!res.ok || job.status === "failed") {
+    status.textContent = "failed: see the message above";
+    showPageError(page, res.ok ? job.error : job, retry);
+    setState(page, "failed");
+    return;
+  }
+  if (job.status === "cancelled") {
+    status.textContent = `cancelled after ${secs(job.elapsed)} (${job.phase}: ${job.done} of ${job.total})`;
+    setState(page, runs[page] ? "ok" : "idle");
+    markStale();
+    document.body.dataset[`${page}Cancelled`] = job.id;
+    return;
+  }
   clearError();
-  runs[page] = { key: JSON.stringify({ ...body, ...(page === "serve" ? { capacity: false } : {}) }), data };
-  status.textContent = `answered in ${secs((performance.now() - began) / 1000)}`;
-  $(`#page-${page}`).classList.remove("stale-results");
-  if (page === "serve") renderServe(data); else renderAdvise(data);
+  runs[page] = { key: JSON.stringify({ ...body, ...(page === "serve" ? { capacity: false } : {}) }), data: job.result };
+  status.textContent = `answered in ${secs(job.elapsed)}`;
+  setState(page, "ok");
+  if (page === "serve") renderServe(job.result); else renderAdvise(job.result);
   document.body.dataset[page === "serve" ? "served" : "advised"] = String(++runCount[page]);
+  rememberRun(page);
 }
 
-// A page shown from a link (or a tab) runs once with its settings; later changes wait for Run.
-function runShownPage() {
-  const page = state.page;
-  if (RUN_PAGES.includes(page) && (!runs[page] || requestKey(page) !== runs[page].key)) runPage(page);
+function cancelRun(page) {
+  const job = jobs[page];
+  if (!job) return;
+  $(`#${page}-status`).textContent = "cancelling…";
+  fetch(`/api/jobs/${job}`, { method: "DELETE" }).catch(() => {});
 }
 
 // The serving page ---------------------------------------------------------------------------------
@@ -366,7 +428,12 @@ function renderPareto(d) {
 // Events -----------------------------------------------------------------------------------------
 function wirePages() {
   for (const tab of document.querySelectorAll(".page-tab")) {
-    tab.addEventListener("click", () => { state.page = tab.dataset.page; fillForm(); writeURL(); runShownPage(); });
+    tab.addEventListener("click", () => {
+      if (state.page === tab.dataset.page) return;
+      state.page = tab.dataset.page;
+      fillForm();
+      writeURL(true);
+    });
   }
   for (const page of RUN_PAGES) {
     const root = $(`#page-${page}`);
@@ -387,6 +454,8 @@ function wirePages() {
   $("#run-serve").addEventListener("click", () => runPage("serve"));
   $("#run-capacity").addEventListener("click", () => runPage("serve", true));
   $("#run-advise").addEventListener("click", () => runPage("advise"));
+  $("#cancel-serve").addEventListener("click", () => cancelRun("serve"));
+  $("#cancel-advise").addEventListener("click", () => cancelRun("advise"));
 }
 
 start();
