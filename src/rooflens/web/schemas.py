@@ -522,6 +522,7 @@ class Curve(BaseModel):
     throughput: list[Number] = Field(description="Tokens/s.")
     memory_total: list[Number]
     fits: list[bool]
+    capacity: Number | None = Field(None, description="Device memory the totals are held to.")
     error: str | None = None
 
 

@@ -385,7 +385,19 @@ function renderTotals(an) {
     card("Prefill", stageRows("prefill"), state.stage === "prefill"),
     card("Decode step", stageRows("decode"), state.stage === "decode"),
   ];
+  const mem = an.memory.generation || an.memory.decode;
   const g = an.generation;
+  if (!mem.fits) {
+    // Throughput, cost and speed-ups of a setup that cannot run would mislead: say why instead.
+    const over = Object.entries(an.memory).filter(([, m]) => !m.fits).map(([st]) => st).join(", ");
+    $("#totals").innerHTML = cards.join("") + `<div class="card nofit" id="total-nofit">
+      <h3>Does not fit</h3><p>needs <b>${esc(si(mem.total, "B"))}</b> of
+      <b>${esc(si(mem.capacity, "B"))}</b> per device (${esc(over)})</p>
+      <p class="muted">no throughput, energy or cost for a setup that cannot run: quantize,
+      add tensor parallelism, offload, or pick a larger device.</p></div>` +
+      card("Memory", [["largest batch that fits", si(mem.max_batch)]]);
+    return;
+  }
   if (g) {
     cards.push(card(`Generation of ${an.inputs.gen_len} tokens`, [
       ["time to first token", secs(g.ttft), "total-ttft"],
@@ -394,7 +406,6 @@ function renderTotals(an) {
       ["throughput", `${si(g.throughput)} tok/s`, "total-throughput"],
     ], state.stage === "generation"));
   }
-  const mem = an.memory.generation || an.memory.decode;
   cards.push(card("Memory", [
     ["total", `${si(mem.total, "B")} of ${si(mem.capacity, "B")}`, "total-memory"],
     ["fits", mem.fits ? "yes" : "NO"],
@@ -684,12 +695,24 @@ function renderMemory(an) {
   }, PLOT_CONFIG);
 }
 
+// Where a curve stops and why: the first size that does not fit, and what it needs.
+function curveStop(curve, label) {
+  const first = curve.fits.indexOf(false);
+  if (first < 0) return null;
+  const needs = `needs ${si(curve.memory_total[first], "B")} of ${si(curve.capacity, "B")}`;
+  if (first === 0) return `nothing fits in memory: ${label} ${curve.x[0]} ${needs}`;
+  return `stops at ${label} ${curve.x[first - 1]}: ${curve.x[first]} ${needs}`;
+}
+
 function renderCurve(axis, sel, label) {
   const traces = [];
   const notes = [];
+  const short = axis === "batch" ? "batch" : "prompt";
   for (const [which, curve] of Object.entries(last.curves[axis])) {
     const name = state.b ? `${which.toUpperCase()} ` : "";
     if (curve.error) { notes.push(`${name}${curve.error}`); continue; }
+    const stop = curveStop(curve, short);
+    if (stop) notes.push(`${name}${stop}`);
     const kept = (ys) => ys.map((v, i) => (curve.fits[i] ? v : null));
     const color = which === "a" ? "#4e79a7" : "#e15759";
     traces.push({ x: curve.x, y: kept(curve.time_per_token).map((v) => v && v * 1e3), name: `${name}ms per token`,
@@ -700,15 +723,17 @@ function renderCurve(axis, sel, label) {
   const cfg = state[state.show];
   const current = axis === "batch" ? cfg.batch : cfg.prompt_len;
   Plotly.react($(sel), traces, {
-    title: { text: `Against ${label} (gaps: does not fit in memory)`, font: { size: 14 } },
+    title: { text: `Against ${label}`, font: { size: 14 } },
     xaxis: { type: "log", title: { text: label } },
     yaxis: { title: { text: "time per output token (ms)" }, rangemode: "tozero" },
     yaxis2: { title: { text: "throughput (tokens/s)" }, overlaying: "y", side: "right",
       rangemode: "tozero", showgrid: false },
     shapes: [{ type: "line", yref: "paper", x0: current, x1: current, y0: 0, y1: 1, line: { color: "#999", dash: "dot" } }],
-    annotations: notes.map((text, i) => ({ xref: "paper", yref: "paper", x: 0, y: 1 - i * 0.08, text: esc(text), showarrow: false, xanchor: "left" })),
     legend: { orientation: "h", y: -0.25 }, margin: { l: 60, r: 60, t: 36, b: 40 }, height: 380,
   }, PLOT_CONFIG);
+  const note = $(`${sel}-note`);
+  note.hidden = !notes.length;
+  note.textContent = notes.join(" · ");
 }
 
 const UNIT_FORMAT = { s: secs, B: (v) => si(v, "B"), OP: (v) => si(v), "tokens/s": (v) => `${si(v)} tok/s` };

@@ -221,9 +221,11 @@ async function runPage(page, capacity = false) {
   }
   if (!finishRun(page, id)) return;
   if (!res.ok || job.status === "failed") {
+    const error = res.ok ? job.error : job;
     status.textContent = "failed: see the message above";
-    showPageError(page, res.ok ? job.error : job, retry);
+    showPageError(page, error, retry);
     setState(page, "failed");
+    if (page === "serve") showNoFit(error.message || "");
     return;
   }
   if (job.status === "cancelled") {
@@ -247,6 +249,15 @@ function cancelRun(page) {
   if (!job) return;
   $(`#${page}-status`).textContent = "cancelling…";
   fetch(`/api/jobs/${job}`, { method: "DELETE" }).catch(() => {});
+}
+
+// A model that leaves no room for a KV cache cannot serve: its figures give way to why.
+function showNoFit(message) {
+  const why = /room for a KV cache: ([^(]*)/.exec(message);
+  if (!why) return;
+  $("#serve-cards").innerHTML = `<div class="card nofit" id="serve-nofit"><h3>Does not fit</h3>
+    <p>${esc(why[1].trim())}: no room for a KV cache, so no request can be served.</p>
+    <p class="muted">Quantize the weights, add tensor parallelism or pick a larger device.</p></div>`;
 }
 
 // The serving page ---------------------------------------------------------------------------------
