@@ -413,6 +413,9 @@ def test_openapi_schema_is_served_and_docs_is_offline(client: TestClient) -> Non
         "/api/view",
         "/api/simulate",
         "/api/advise",
+        "/api/jobs/simulate",
+        "/api/jobs/advise",
+        "/api/jobs/{job_id}",
     }
     options = schema["components"]["schemas"]["Options"]["properties"]
     # Every declared setting is in the contract (the page's form is built from it).
