@@ -620,6 +620,24 @@ function select(stage, index) {
 
 // Charts ----------------------------------------------------------------------------------------
 const PLOT_CONFIG = { displaylogo: false, responsive: true };
+const SVG_ICON = { width: 1000, height: 1000, path: "M100 800h800v100H100zM450 100h100v450l150-150 70 70-270 270-270-270 70-70 150 150z" };
+
+// Every chart: one tick notation (SI prefixes: 100T, 2G, never 10¹⁵ or "B" for billions),
+// fitted to its box, and downloadable as PNG (plotly's camera) or SVG, named after it.
+function plot(el, traces, layout) {
+  for (const [key, axis] of Object.entries(layout)) {
+    if (/^[xy]axis\d*$/.test(key)) layout[key] = { exponentformat: "SI", automargin: true, ...axis };
+  }
+  const filename = `rooflens-${el.id}`;
+  return Plotly.react(el, traces, layout, {
+    ...PLOT_CONFIG,
+    toImageButtonOptions: { format: "png", filename, scale: 2 },
+    modeBarButtonsToAdd: [{
+      name: "download-svg", title: "Download as SVG", icon: SVG_ICON,
+      click: (gd) => Plotly.downloadImage(gd, { format: "svg", filename }),
+    }],
+  });
+}
 
 // A chart drawn while its page was hidden has plotly's default width: fit each shown chart to
 // its box again once the page (or the settings beside it) changes.
@@ -648,22 +666,37 @@ function renderRoofline(an) {
       customdata: ops.map((o) => [stage, o.index]),
       hovertemplate: "%{text}<br>%{x:.3g} OP/B<br>%{y:.3s}OP/s<extra>" + stage + "</extra>",
       marker: { symbol, size: 9, color: ops.map((o) => COLORS[o.bound]), line: { width: 1.5, color: ops.map((o) => COLORS[o.bound]) } },
+      // The legend shows the stage's symbol; the bound colours have their own entries.
     });
+  }
+  // The ridge point of each roof: the intensity at which the device stops waiting on memory.
+  const ridges = Object.entries(an.roofline.peaks).map(([dtype, peak]) => [dtype, peak, peak / bw]);
+  traces.push({
+    name: "ridge points", mode: "markers+text", x: ridges.map((r) => r[2]), y: ridges.map((r) => r[1]),
+    text: ridges.map((r) => `${si(r[2])} OP/B`), textposition: "bottom right", textfont: { size: 10 },
+    hovertemplate: "%{customdata} ridge: %{x:.3s} OP/B<extra></extra>", customdata: ridges.map((r) => r[0]),
+    marker: { symbol: "diamond", size: 9, color: "#555" },
+  });
+  // What the colours mean: one legend entry per bound present.
+  const bounds = [...new Set(last.analysis.operators.filter((o) => o.ops > 0).map((o) => o.bound))];
+  for (const bound of bounds) {
+    traces.push({ name: `${bound}-bound`, mode: "markers", x: [null], y: [null], hoverinfo: "skip",
+      marker: { symbol: "square", size: 10, color: COLORS[bound] || "#777" } });
   }
   const op = state.op == null ? null : stageOps(graphStage()).find((o) => o.index === state.op);
   const on = op && op.ops > 0;
   traces.push({
-    name: "selected", mode: "markers+text", x: on ? [Math.max(op.arithmetic_intensity, 1e-2)] : [],
+    name: "selected", showlegend: false, mode: "markers+text", x: on ? [Math.max(op.arithmetic_intensity, 1e-2)] : [],
     y: on ? [op.performance] : [], text: on ? [op.name] : [], textposition: "top center",
     hoverinfo: "skip", marker: { symbol: "circle-open", size: 22, color: "#000", line: { width: 3 } },
   });
   const el = $("#roofline");
-  Plotly.react(el, traces, {
+  plot(el, traces, {
     title: { text: "Roofline: every operator", font: { size: 14 } },
     xaxis: { type: "log", title: { text: "arithmetic intensity (OP/byte)" } },
     yaxis: { type: "log", title: { text: "attainable performance (OP/s)" } },
     legend: { orientation: "h", y: -0.25 }, margin: { l: 60, r: 10, t: 36, b: 40 }, height: 420,
-  }, PLOT_CONFIG);
+  });
   if (!el.dataset.bound) {
     el.on("plotly_click", (ev) => {
       const cd = ev.points[0] && ev.points[0].customdata;
@@ -683,7 +716,7 @@ function renderMemory(an) {
   }));
   const capacity = an.memory[stages[0]].capacity / 1e9;
   const host = Math.max(...stages.map((s) => an.memory[s].host || 0));
-  Plotly.react($("#memory"), traces, {
+  plot($("#memory"), traces, {
     barmode: "stack",
     title: { text: `Memory (GB)${host ? ` · ${si(host, "B")} offloaded to the host` : ""}`, font: { size: 14 } },
     shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: capacity, y1: capacity,
@@ -692,7 +725,7 @@ function renderMemory(an) {
       text: `device capacity ${si(capacity * 1e9, "B")}`, showarrow: false, font: { color: "#c00" } }],
     yaxis: { title: { text: "GB" }, rangemode: "tozero" },
     legend: { orientation: "h", y: -0.2 }, margin: { l: 50, r: 10, t: 36, b: 40 }, height: 420,
-  }, PLOT_CONFIG);
+  });
 }
 
 // Where a curve stops and why: the first size that does not fit, and what it needs.
@@ -722,7 +755,7 @@ function renderCurve(axis, sel, label) {
   }
   const cfg = state[state.show];
   const current = axis === "batch" ? cfg.batch : cfg.prompt_len;
-  Plotly.react($(sel), traces, {
+  plot($(sel), traces, {
     title: { text: `Against ${label}`, font: { size: 14 } },
     xaxis: { type: "log", title: { text: label } },
     yaxis: { title: { text: "time per output token (ms)" }, rangemode: "tozero" },
@@ -730,7 +763,7 @@ function renderCurve(axis, sel, label) {
       rangemode: "tozero", showgrid: false },
     shapes: [{ type: "line", yref: "paper", x0: current, x1: current, y0: 0, y1: 1, line: { color: "#999", dash: "dot" } }],
     legend: { orientation: "h", y: -0.25 }, margin: { l: 60, r: 60, t: 36, b: 40 }, height: 380,
-  }, PLOT_CONFIG);
+  });
   const note = $(`${sel}-note`);
   note.hidden = !notes.length;
   note.textContent = notes.join(" · ");

@@ -312,7 +312,7 @@ function renderServe(d) {
 
 function renderTimeline(d) {
   const t = d.timeline;
-  Plotly.react($("#serve-timeline"), [
+  plot($("#serve-timeline"), [
     { x: t.time, y: t.running, name: "running", mode: "lines", line: { color: "#4e79a7", shape: "hv" } },
     { x: t.time, y: t.waiting, name: "waiting", mode: "lines", line: { color: "#e15759", shape: "hv" } },
     { x: t.time, y: t.kv_share.map((v) => v * 100), name: "KV cache used (%)", yaxis: "y2",
@@ -324,28 +324,45 @@ function renderTimeline(d) {
     yaxis2: { title: { text: "KV cache used (%)" }, overlaying: "y", side: "right", range: [0, 105],
       showgrid: false },
     legend: { orientation: "h", y: -0.25 }, margin: { l: 50, r: 50, t: 36, b: 40 }, height: 380,
-  }, PLOT_CONFIG);
+  });
+}
+
+// The x range of a latency axis: the data's, with the objective when it is near; an objective
+// far beyond the data is named at the edge instead of squeezing the curve into a corner.
+function latencyRange(values, objective) {
+  const top = Math.max(...values.filter((v) => v != null), 0) || objective;
+  const shown = objective <= top * 1.5;
+  return { range: [0, (shown ? Math.max(top, objective) : top) * 1.05], shown };
 }
 
 function renderLatencyCDF(d) {
   const share = (dist) => dist.share.map((v) => v * 100);
   const ttft = d.latencies.ttft;
   const tpot = d.latencies.tpot;
+  const tpotMs = tpot.seconds.map(ms);
+  const rx = latencyRange(ttft.seconds, d.slo.ttft);
+  const rx2 = latencyRange(tpotMs, d.slo.tpot * 1e3);
   const line = (x, axis) => ({ type: "line", xref: axis, yref: "paper", x0: x, x1: x, y0: 0, y1: 1,
     line: { color: "#c00", dash: "dash" } });
-  Plotly.react($("#serve-cdf"), [
+  const far = (text, axis) => ({ xref: `${axis} domain`, yref: "paper", x: 1, y: 0.02, xanchor: "right",
+    text, showarrow: false, font: { color: "#c00", size: 11 } });
+  const shapes = [];
+  const annotations = [];
+  if (rx.shown) shapes.push(line(d.slo.ttft, "x")); else annotations.push(far(`objective ${secs(d.slo.ttft)} →`, "x"));
+  if (rx2.shown) shapes.push(line(d.slo.tpot * 1e3, "x2")); else annotations.push(far(`objective ${secs(d.slo.tpot)} →`, "x2"));
+  plot($("#serve-cdf"), [
     { x: ttft.seconds, y: share(ttft), name: "TTFT (s)", mode: "lines", line: { color: "#4e79a7" } },
-    { x: tpot.seconds.map(ms), y: share(tpot), name: "TPOT (ms)", mode: "lines", xaxis: "x2", yaxis: "y2",
+    { x: tpotMs, y: share(tpot), name: "TPOT (ms)", mode: "lines", xaxis: "x2", yaxis: "y2",
       line: { color: "#f28e2b" } },
   ], {
     title: { text: "Share of requests within a latency (red: the objectives)", font: { size: 14 } },
-    xaxis: { domain: [0, 0.46], title: { text: "time to first token (s)" }, rangemode: "tozero" },
-    xaxis2: { domain: [0.54, 1], title: { text: "time per output token (ms)" }, rangemode: "tozero" },
+    xaxis: { domain: [0, 0.46], title: { text: "time to first token (s)" }, range: rx.range },
+    xaxis2: { domain: [0.54, 1], title: { text: "time per output token (ms)" }, range: rx2.range },
     yaxis: { title: { text: "% of requests" }, range: [0, 101] },
     yaxis2: { anchor: "x2", range: [0, 101] },
-    shapes: [line(d.slo.ttft, "x"), line(d.slo.tpot * 1e3, "x2")],
+    shapes, annotations,
     legend: { orientation: "h", y: -0.25 }, margin: { l: 50, r: 10, t: 36, b: 40 }, height: 380,
-  }, PLOT_CONFIG);
+  });
 }
 
 function renderCapacity(d) {
@@ -357,7 +374,7 @@ function renderCapacity(d) {
   const [tk, pk] = [key("ttft"), key("tpot")];
   const colors = probes.map((p) => (p.within_slo ? "#1a7f37" : "#b42318"));
   const rates = probes.map((p) => p.rate);
-  Plotly.react($("#serve-capacity"), [
+  plot($("#serve-capacity"), [
     { x: rates, y: probes.map((p) => p[tk]), name: `${tk} (s)`, mode: "lines+markers",
       line: { color: "#4e79a7" }, marker: { color: colors, size: 9 } },
     { x: rates, y: probes.map((p) => ms(p[pk])), name: `${pk} (ms)`, mode: "lines+markers", yaxis: "y2",
@@ -374,7 +391,7 @@ function renderCapacity(d) {
       { type: "line", xref: "paper", yref: "y2", x0: 0, x1: 1, y0: d.slo.tpot * 1e3, y1: d.slo.tpot * 1e3, line: { color: "#f28e2b", dash: "dot", width: 1 } },
     ],
     legend: { orientation: "h", y: -0.25 }, margin: { l: 50, r: 50, t: 36, b: 40 }, height: 380,
-  }, PLOT_CONFIG);
+  });
 }
 
 // The advisor page -----------------------------------------------------------------------------
@@ -418,9 +435,11 @@ function renderPareto(d) {
   const byDevice = {};
   for (const p of priced) (byDevice[p.device] ||= []).push(p);
   const label = (p) => `${p.device} TP${p.tp} PP${p.pp} W${p.w_bits} KV${p.kv_bits}`;
-  const traces = Object.entries(byDevice).map(([device, ps]) => ({
+  // One colour per device however many there are (the golden angle around the hue circle).
+  const hue = (i) => `hsl(${Math.round((i * 137.5) % 360)}, 65%, ${i % 2 ? 38 : 52}%)`;
+  const traces = Object.entries(byDevice).map(([device, ps], i) => ({
     x: ps.map((p) => p.e2e), y: ps.map((p) => p.cost_per_million), text: ps.map(label), name: device,
-    mode: "markers", marker: { size: 7, opacity: 0.6 },
+    mode: "markers", marker: { size: 7, opacity: 0.7, color: hue(i) },
     hovertemplate: "%{text}<br>e2e %{x:.3g} s<br>$%{y:.3g} per M tokens<extra></extra>",
   }));
   const front = priced.filter((p) => p.pareto).sort((a, b) => a.e2e - b.e2e);
@@ -428,12 +447,15 @@ function renderPareto(d) {
     name: "Pareto front", mode: "lines+markers", line: { color: "#000" },
     marker: { size: 11, symbol: "circle-open", color: "#000", line: { width: 2 } },
     hovertemplate: "%{text}<br>e2e %{x:.3g} s<br>$%{y:.3g} per M tokens<extra>front</extra>" });
-  Plotly.react($("#advise-pareto"), traces, {
+  plot($("#advise-pareto"), traces, {
     title: { text: "Cost against latency of every setup that meets the objectives", font: { size: 14 } },
     xaxis: { title: { text: "end-to-end latency of a request (s)" } },
     yaxis: { type: "log", title: { text: "USD per million tokens" } },
-    legend: { orientation: "h", y: -0.25 }, margin: { l: 60, r: 10, t: 36, b: 40 }, height: 420,
-  }, PLOT_CONFIG);
+    // The legend beside the plot, never over its axis; on a phone, the points name themselves.
+    showlegend: innerWidth >= 700,
+    legend: { x: 1.02, xanchor: "left", y: 1, font: { size: 10 } },
+    margin: { l: 60, r: 10, t: 36, b: 40 }, height: 460,
+  });
 }
 
 // Events -----------------------------------------------------------------------------------------
