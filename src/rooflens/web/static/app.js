@@ -801,6 +801,49 @@ function renderTable() {
     `<table><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>${rows}</table>`;
 }
 
+// Exports ---------------------------------------------------------------------------------------
+// The numbers as the API gave them (full precision), not as the page rounds them.
+function csv(rows, columns) {
+  const cell = (v) => {
+    if (v == null) return "";
+    const text = typeof v === "object" ? JSON.stringify(v) : String(v);
+    return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
+  return [columns.join(","), ...rows.map((r) => columns.map((c) => cell(r[c])).join(","))].join("\n") + "\n";
+}
+
+function download(name, text, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 2000);
+}
+
+const exportName = (what, ext) => {
+  const an = last.analysis;
+  const model = an.model.id.split("/").pop();
+  return `rooflens-${model}-${an.device.name}-${what}.${ext}`.replace(/[^\w.-]+/g, "_");
+};
+
+function exportAnalysis(kind) {
+  if (!last) return;
+  const an = last.analysis;
+  if (kind === "operators") {
+    const columns = Object.keys(an.operators[0] || {});
+    download(exportName("operators", "csv"), csv(an.operators, columns), "text/csv");
+  } else if (kind === "totals") {
+    const rows = Object.entries(an.totals).map(([stage, t]) => ({ stage, ...t }));
+    const columns = ["stage", ...Object.keys(rows[0]).filter((k) => k !== "stage" && k !== "bottlenecks")];
+    download(exportName("totals", "csv"), csv(rows, columns), "text/csv");
+  } else {
+    download(exportName("analysis", "json"), JSON.stringify(an, null, 1), "application/json");
+  }
+}
+
 // Copy link, and recent runs ------------------------------------------------------------------
 async function copyLink() {
   const button = $("#copy-link");
@@ -971,6 +1014,9 @@ function wire() {
     if (node && (ev.key === "Enter" || ev.key === " ")) select(graphStage(), Number(node.dataset.index));
   });
   $("#copy-link").addEventListener("click", copyLink);
+  for (const button of document.querySelectorAll("[data-export]")) {
+    button.addEventListener("click", () => exportAnalysis(button.dataset.export));
+  }
   $("#model").addEventListener("input", (ev) => searchModels(ev.target.value));
   $("#history").addEventListener("change", (ev) => {
     if (ev.target.value) location.hash = ev.target.value;

@@ -244,6 +244,19 @@ async function runPage(page, capacity = false) {
   rememberRun(page);
 }
 
+// The last answer of a page as the API gave it: JSON, and the advisor's picks as CSV.
+function exportRun(page, format) {
+  const run = runs[page];
+  if (!run) return;
+  const name = `rooflens-${page === "serve" ? "simulation" : "advice"}`;
+  if (format === "csv") {
+    const columns = Object.keys(run.data.picks[0] || {});
+    download(`${name}-picks.csv`, csv(run.data.picks, columns), "text/csv");
+  } else {
+    download(`${name}.json`, JSON.stringify(run.data, null, 1), "application/json");
+  }
+}
+
 function cancelRun(page) {
   const job = jobs[page];
   if (!job) return;
@@ -488,6 +501,10 @@ function wirePages() {
   $("#run-capacity").addEventListener("click", () => runPage("serve", true));
   $("#run-advise").addEventListener("click", () => runPage("advise"));
   $("#cancel-serve").addEventListener("click", () => cancelRun("serve"));
+  for (const button of document.querySelectorAll("[data-run-export]")) {
+    const [page, format] = button.dataset.runExport.split(":");
+    button.addEventListener("click", () => exportRun(page, format));
+  }
   $("#cancel-advise").addEventListener("click", () => cancelRun("advise"));
 }
 
