@@ -266,7 +266,7 @@ function readURL() {
 function changed() {
   writeURL();
   clearTimeout(timer);
-  timer = setTimeout(refresh, 120);
+  timer = setTimeout(refresh, 40);  // a burst of keystrokes sends one request
 }
 
 // Each page's state, shown on every result panel (style.css): idle (not run yet), running,
