@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from rooflens.advisor.search import Target
 from rooflens.calibration.profile import bundled_profiles
 from rooflens.core.hardware import ComputeDtype
+from rooflens.serving import defaults as workload_defaults
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.workload import LENGTH_FORMS
 from rooflens.settings import MAX_TOKENS, Settings, setting
@@ -200,25 +201,40 @@ class ViewRequest(Strict):
 
 # Serving and the advisor ---------------------------------------------------------------------
 class WorkloadIn(Strict):
-    """Synthetic requests for the simulator (lengths as `rooflens simulate` takes them)."""
+    """Synthetic requests for the simulator (lengths as `rooflens simulate` takes them, and
+    its defaults)."""
 
     requests: int = setting(
-        500, "Workload", "requests", "Requests simulated.", ge=1, le=MAX_REQUESTS
-    )
+        workload_defaults.REQUESTS, "Workload", "requests", "Requests simulated.", ge=1,
+        le=MAX_REQUESTS,
+    )  # fmt: skip
     rate: float = setting(
-        4.0, "Workload", "arrival rate (req/s)", "Mean requests per second.", gt=0, le=1e6
+        workload_defaults.RATE,
+        "Workload",
+        "arrival rate (req/s)",
+        "Mean requests per second.",
+        gt=0,
+        le=1e6,
     )
     arrivals: Literal["poisson", "gamma", "fixed"] = setting(
-        "poisson", "Workload", "arrivals", "Poisson, gamma (bursty when cv > 1) or evenly spaced."
+        workload_defaults.ARRIVALS,
+        "Workload",
+        "arrivals",
+        "Poisson, gamma (bursty when cv > 1) or evenly spaced.",
     )
     cv: float = setting(
-        1.0, "Workload", "burstiness (cv)", "Gamma arrivals: cv of the gaps.", gt=0, le=100
+        workload_defaults.CV,
+        "Workload",
+        "burstiness (cv)",
+        "Gamma arrivals: cv of the gaps.",
+        gt=0,
+        le=100,
     )
     prompt: str = setting(
-        "lognormal:1024:0.5:4096", "Workload", "prompt tokens", LENGTH_FORMS, max_length=2000
+        workload_defaults.PROMPT, "Workload", "prompt tokens", LENGTH_FORMS, max_length=2000
     )
     output: str = setting(
-        "lognormal:256:0.5:1024", "Workload", "output tokens", LENGTH_FORMS, max_length=2000
+        workload_defaults.OUTPUT, "Workload", "output tokens", LENGTH_FORMS, max_length=2000
     )
     shared_prefix: int = setting(
         0, "Workload", "shared prefix", "Tokens every prompt starts with.", ge=0, le=MAX_TOKENS
