@@ -451,3 +451,26 @@ def test_exports_carry_the_apis_numbers(server: str, browser, tmp_path: Path) ->
     assert download.value.suggested_filename == "rooflens-roofline.svg"
     assert "<svg" in Path(download.value.path()).read_text()[:2000]
     page.close()
+
+
+def test_model_search_as_you_type_and_copy_link(server: str, browser) -> None:
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{server}/#model={LLAMA}")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page.fill("#model", "llama 70b")
+    page.wait_for_function(
+        "() => document.getElementById('model-info').textContent === '2 matches'"
+    )
+    options = page.eval_on_selector_all("#model-list option", "os => os.map(o => o.value)")
+    assert options == ["meta-llama/Llama-2-70b-hf", "meta-llama/Llama-3.1-70B"]
+    page.fill("#model", "llama 3.1 70b")
+    page.wait_for_selector("#model-info:has-text('one match: meta-llama/Llama-3.1-70B')")
+    page.press("#model", "Enter")
+    page.wait_for_function("() => location.hash.includes('model=meta-llama%2FLlama-3.1-70B')")
+    page.wait_for_selector("#headline:has-text('Llama-3.1-70B')")
+    assert "71B params" in page.inner_text("#headline")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.click("#copy-link")
+    assert page.inner_text("#copy-link") == "link copied ✓"
+    assert page.evaluate("() => navigator.clipboard.readText()") == page.url
+    page.close()
