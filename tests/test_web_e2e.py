@@ -474,3 +474,41 @@ def test_model_search_as_you_type_and_copy_link(server: str, browser) -> None:
     assert page.inner_text("#copy-link") == "link copied ✓"
     assert page.evaluate("() => navigator.clipboard.readText()") == page.url
     page.close()
+
+
+def test_views_compared_n_ways(server: str, browser) -> None:
+    """This view against recent ones: each analysed afresh, with the API's numbers."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&prompt_len=1024")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    for batch in ("8", "64"):
+        before = page.get_attribute("body", "data-rendered")
+        page.fill("#batch", batch)
+        page.wait_for_function("b => document.body.dataset.rendered !== b", arg=before)
+        # A view shown for a moment joins the recent views.
+        page.wait_for_function(
+            "b => [...document.querySelectorAll('#history option')].some("
+            "o => o.value.includes(`batch=${b}`))",
+            arg=batch,
+        )
+    page.select_option("#opt-w_bits", "4")
+    page.wait_for_function("() => location.hash.includes('w_bits=4')")
+    page.click("#views > summary")
+    labels = page.locator("#views-list label").all_inner_texts()
+    assert labels[0].startswith("this view: Llama-3.1-8B on h100-sxm")
+    assert len(labels) == 3
+    page.click("#compare-views")
+    page.wait_for_selector("#views-compare")
+    row = page.locator("#views-compare tr", has_text="decode step time").locator("td")
+    shown = [float(row.nth(i).get_attribute("data-value")) for i in range(3)]
+    want = [
+        api.analyze(LLAMA, "h100-sxm", batch=64, prompt_len=1024, gen_len=128, w_bits=4),
+        api.analyze(LLAMA, "h100-sxm", batch=64, prompt_len=1024, gen_len=128),
+        api.analyze(LLAMA, "h100-sxm", batch=8, prompt_len=1024, gen_len=128),
+    ]
+    assert shown == pytest.approx([float(a.totals()["decode"]["time"]) for a in want], rel=1e-9)
+    assert "×" in row.nth(1).inner_text()  # each against the first
+    assert not errors, errors
+    page.close()

@@ -245,18 +245,23 @@ function writeURL(push = false) {
   else history.replaceState(null, "", hash);
 }
 
-function readURL() {
-  const params = new URLSearchParams(location.hash.slice(1));
-  state.a = clone(DEFAULTS);
-  for (const [key, text] of params) if (key in DEFAULTS) state.a[key] = decode(key, text);
-  state.b = null;
+// The configurations a URL fragment holds: A, B (or null) and which one is shown.
+function configsFrom(params) {
+  const a = clone(DEFAULTS);
+  for (const [key, text] of params) if (key in DEFAULTS) a[key] = decode(key, text);
+  let b = null;
   if (params.get("cmp") === "1") {
-    state.b = clone(state.a);
+    b = clone(a);
     for (const [key, text] of params) {
-      if (key.startsWith("b.") && key.slice(2) in DEFAULTS) state.b[key.slice(2)] = decode(key.slice(2), text);
+      if (key.startsWith("b.") && key.slice(2) in DEFAULTS) b[key.slice(2)] = decode(key.slice(2), text);
     }
   }
-  state.show = params.get("show") === "b" && state.b ? "b" : "a";
+  return { a, b, show: params.get("show") === "b" && b ? "b" : "a" };
+}
+
+function readURL() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  Object.assign(state, configsFrom(params));
   state.stage = STAGES.includes(params.get("stage")) ? params.get("stage") : "decode";
   state.op = params.has("op") && params.get("op") !== "" ? Number(params.get("op")) : null;
   readPages(params);
@@ -1058,6 +1063,7 @@ async function start() {
   fillForm();
   wire();
   wirePages();
+  wireViews();
   writeURL();
   refresh();
   markStale();
