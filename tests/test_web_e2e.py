@@ -321,6 +321,11 @@ def test_phone_and_desktop_layouts(server: str, browser, width: int, height: int
         overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
         assert overflow <= 0, (name, overflow)
     page.click('.page-tab[data-page="analysis"]')
+    if width < 900 and os.environ.get("ROOFLENS_SCREENSHOT"):
+        shot = Path(os.environ["ROOFLENS_SCREENSHOT"]).parent / "web-phone.png"
+        page.screenshot(path=str(shot.with_suffix(".raw.png")))
+        save_small(shot.with_suffix(".raw.png"), shot)
+        shot.with_suffix(".raw.png").unlink()
     # The charts follow their boxes: the roofline is as wide as its panel, in either layout.
     widths = page.evaluate(
         "() => [document.getElementById('roofline').getBoundingClientRect().width, "
