@@ -476,7 +476,7 @@ def test_model_search_as_you_type_and_copy_link(server: str, browser) -> None:
     assert "71B params" in page.inner_text("#headline")
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.click("#copy-link")
-    assert page.inner_text("#copy-link") == "link copied ✓"
+    page.wait_for_selector("#copy-link:has-text('link copied ✓')")
     assert page.evaluate("() => navigator.clipboard.readText()") == page.url
     page.close()
 
