@@ -268,10 +268,11 @@ function readURL() {
 }
 
 // Talking to the API ----------------------------------------------------------------------------
-function changed() {
+// `wait`: a burst of keystrokes sends one request; a pick from a list or a box sends at once.
+function changed(wait = 40) {
   writeURL();
   clearTimeout(timer);
-  timer = setTimeout(refresh, 40);  // a burst of keystrokes sends one request
+  timer = setTimeout(refresh, wait);
 }
 
 // Each page's state, shown on every result panel (style.css): idle (not run yet), running,
@@ -930,7 +931,7 @@ function onInput(ev) {
   if (key === "device" && value === "custom") $("#device-custom").open = true;
   state.op = key === "model" ? null : state.op;
   fillForm();
-  changed();
+  changed(el.tagName === "SELECT" || el.type === "checkbox" ? 0 : 40);
 }
 
 function switchStage(stage) {
