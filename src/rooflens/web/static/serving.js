@@ -501,6 +501,12 @@ function wirePages() {
   $("#run-capacity").addEventListener("click", () => runPage("serve", true));
   $("#run-advise").addEventListener("click", () => runPage("advise"));
   $("#cancel-serve").addEventListener("click", () => cancelRun("serve"));
+  // A page closed or left mid-run cancels its runs: nobody will read their answers.
+  window.addEventListener("pagehide", () => {
+    for (const job of Object.values(jobs)) {
+      if (job) fetch(`/api/jobs/${job}`, { method: "DELETE", keepalive: true }).catch(() => {});
+    }
+  });
   for (const button of document.querySelectorAll("[data-run-export]")) {
     const [page, format] = button.dataset.runExport.split(":");
     button.addEventListener("click", () => exportRun(page, format));
