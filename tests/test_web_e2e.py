@@ -423,6 +423,15 @@ def test_a_run_cancelled_from_the_page_stops_on_the_server(server: str, browser)
     assert job["status"] == later["status"] == "cancelled"
     assert later["done"] == job["done"] < 2000
     assert page.get_attribute("#page-serve", "data-state") == "idle"
+
+    # Leaving the page mid-run cancels the run too.
+    page.click("#run-serve")
+    page.wait_for_function("() => jobs.serve && /of 2000/.test(document.body.textContent)")
+    job_id = page.evaluate("() => jobs.serve")
+    page.goto(f"{server}/docs")
+    state = "id => fetch(`/api/jobs/${id}`).then(r => r.json()).then(j => j.status)"
+    page.wait_for_function(f"id => ({state})(id).then(s => s === 'cancelled')", arg=job_id)
+    assert page.evaluate(state, job_id) == "cancelled"
     page.close()
 
 
