@@ -18,6 +18,7 @@ from rooflens.models.catalog import bundled_config, bundled_models
 from rooflens.settings import SETTING_NAMES
 from rooflens.web import create_app
 from rooflens.web import schemas as s
+from rooflens.web.app import plotly_url
 
 LLAMA = "meta-llama/Llama-3.1-8B"
 SCENARIO = {"model": {"id": LLAMA}, "device": {"name": "h100-sxm"}, "batch": 4, "prompt_len": 1024}
@@ -396,6 +397,16 @@ def test_page_and_assets_are_all_local(client: TestClient) -> None:
     plotly_js = client.get("/vendor/plotly.min.js")
     assert plotly_js.headers["content-type"].startswith("text/javascript")
     assert b"plotly" in plotly_js.content[:2000].lower() and len(plotly_js.content) > 1_000_000
+    # The page loads it compressed, under its version's URL, cached for a year.
+    versioned = plotly_url()
+    assert f'src="{versioned}"' in client.get("/").text
+    raw = client.get(versioned, headers={"accept-encoding": "gzip"})
+    assert raw.headers["content-encoding"] == "gzip"
+    assert raw.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert int(raw.headers["content-length"]) < len(plotly_js.content) / 2
+    assert raw.content == plotly_js.content  # the client decompressed it
+    plain = client.get(versioned, headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == plotly_js.content
     for asset in ("/static/app.js", "/static/docs.js", "/static/style.css", "/docs"):
         text = client.get(asset).text
         assert not re.search(r"https?://(?!127\.0\.0\.1)", text), asset
@@ -413,6 +424,9 @@ def test_openapi_schema_is_served_and_docs_is_offline(client: TestClient) -> Non
         "/api/view",
         "/api/simulate",
         "/api/advise",
+        "/api/jobs/simulate",
+        "/api/jobs/advise",
+        "/api/jobs/{job_id}",
     }
     options = schema["components"]["schemas"]["Options"]["properties"]
     # Every declared setting is in the contract (the page's form is built from it).

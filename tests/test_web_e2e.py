@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import threading
 import time
@@ -35,6 +34,7 @@ ARGS = [
     "--disable-sync",
 ]
 LLAMA = "meta-llama/Llama-3.1-8B"
+TOP = {"x": 0, "y": 0, "width": 1440, "height": 1500}  # the top of a page, for docs/
 UNITS = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "ns": 1e-9}
 
 
@@ -74,13 +74,20 @@ def browser() -> Iterator[object]:
         chromium.close()
 
 
+def save_small(shot: Path, to: Path) -> None:
+    """A screenshot for docs/, in 256 colours (a third of the bytes, the same to the eye)."""
+    from PIL import Image
+
+    Image.open(shot).convert("RGB").quantize(colors=256).save(to, optimize=True)
+
+
 def seconds(text: str) -> float:
     value, unit = text.split()
     return float(value) * UNITS[unit]
 
 
 def test_page_end_to_end(server: str, browser, tmp_path: Path) -> None:
-    page = browser.new_page(viewport={"width": 1500, "height": 2200})
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
     requests: list[str] = []
     errors: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
@@ -150,14 +157,14 @@ def test_page_end_to_end(server: str, browser, tmp_path: Path) -> None:
     assert ratio == pytest.approx(want_ratio, abs=0.01)
 
     shot = tmp_path / "web.png"
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(shot))
     assert shot.stat().st_size > 50_000
     if os.environ.get("ROOFLENS_SCREENSHOT"):
-        shutil.copyfile(shot, os.environ["ROOFLENS_SCREENSHOT"])
+        save_small(shot, Path(os.environ["ROOFLENS_SCREENSHOT"]))
 
     # The link reproduces the view: a fresh page on the same URL shows the same state.
     link = page.url
-    again = browser.new_page(viewport={"width": 1500, "height": 2200})
+    again = browser.new_page(viewport={"width": 1440, "height": 1400})
     again.on("request", lambda r: requests.append(r.url))
     again.goto(link)
     again.wait_for_selector("#node-name", timeout=20_000)
@@ -190,13 +197,18 @@ def test_serving_and_advisor_pages(server: str, browser, tmp_path: Path) -> None
     from rooflens.serving import SLO, SchedulerConfig
     from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
 
-    page = browser.new_page(viewport={"width": 1500, "height": 2000})
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     load = "serve.requests=150&serve.rate=6&serve.prompt=uniform:200:800&serve.output=fixed:64"
     page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
-    # A link to the serving page runs its simulation.
+    # Opening the serving page runs nothing by itself: it says so, and waits for Simulate.
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    assert page.get_attribute("#page-serve", "data-state") == "idle"
+    assert "not run yet" in page.inner_text("#serve-status")
+    page.click("#run-serve")
     page.wait_for_selector("body[data-served='1']", timeout=30_000)
+    assert page.get_attribute("#page-serve", "data-state") == "ok"
     assert page.is_hidden("#page-analysis") and page.is_hidden("#sizes-fieldset")
     workload = Workload(
         requests=150,
@@ -214,6 +226,7 @@ def test_serving_and_advisor_pages(server: str, browser, tmp_path: Path) -> None
     page.select_option("#serve-policy", "chunked")
     page.fill("#serve-max_tokens", "512")
     assert "run again" in page.inner_text("#serve-status")
+    assert page.get_attribute("#page-serve", "data-state") == "stale"
     assert "serve.policy=chunked" in page.url
     page.click("#run-serve")
     page.wait_for_selector("body[data-served='2']", timeout=30_000)
@@ -227,7 +240,7 @@ def test_serving_and_advisor_pages(server: str, browser, tmp_path: Path) -> None
     assert float(page.inner_text("#serve-capacity-rate").split()[0]) == pytest.approx(rate, 5e-3)
     assert page.is_visible("#serve-capacity")
     shots = {"serving": tmp_path / "serving.png"}
-    page.screenshot(path=str(shots["serving"]), full_page=True)
+    page.screenshot(path=str(shots["serving"]), full_page=True, clip=TOP)
 
     # Too many requests for the viewer: the message names the field, which is outlined.
     page.fill("#serve-requests", "5000")
@@ -237,8 +250,10 @@ def test_serving_and_advisor_pages(server: str, browser, tmp_path: Path) -> None
     assert "workload.requests=5000 is invalid" in page.inner_text("#error")
     assert "invalid" in page.get_attribute("#serve-requests", "class")
 
-    # The advisor tab runs a search for the model on the left, confirmed in the simulator.
+    # The advisor searches for the model on the left, confirmed in the simulator.
     page.click('.page-tab[data-page="advise"]')
+    assert "not run yet" in page.inner_text("#advise-status")
+    page.click("#run-advise")
     page.wait_for_selector("body[data-advised='1']", timeout=60_000)
     assert "page=advise" in page.url and page.is_hidden("#device-fieldset")
     target = Target(prompt_len=1000, output_len=300, rate=10)  # the page's defaults
@@ -251,11 +266,263 @@ def test_serving_and_advisor_pages(server: str, browser, tmp_path: Path) -> None
     confirmed = "not simulated" if best.pp > 1 else ("meets" if best.verified else "misses")
     assert confirmed in first
     assert page.evaluate("() => document.getElementById('advise-pareto').data.length") > 2
+    # The wide table of picks scrolls in its own box; the page does not.
+    assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
     shots["advisor"] = tmp_path / "advisor.png"
-    page.screenshot(path=str(shots["advisor"]), full_page=True)
+    page.screenshot(path=str(shots["advisor"]), full_page=True, clip=TOP)
     if os.environ.get("ROOFLENS_SCREENSHOT"):
         folder = Path(os.environ["ROOFLENS_SCREENSHOT"]).parent
         for name, shot in shots.items():
-            shutil.copyfile(shot, folder / f"web-{name}.png")
+            save_small(shot, folder / f"web-{name}.png")
+
+    # The tabs are browser history: Back returns to the serving page, Forward to this one.
+    page.go_back()
+    page.wait_for_function("() => !document.getElementById('page-serve').hidden")
+    assert "page=serve" in page.url
+    page.go_forward()
+    page.wait_for_function("() => !document.getElementById('page-advise').hidden")
+    # Both runs are in the history of recent views, newest first.
+    kept = page.locator("#history option").all_inner_texts()
+    assert any("advisor: meta-llama/Llama-3.1-8B" in k for k in kept)
+    assert any("serving: meta-llama/Llama-3.1-8B on h100-sxm" in k for k in kept)
+    assert not errors, errors
+    page.close()
+
+
+VIEWPORTS = [(390, 844), (1440, 900)]
+PANELS = {
+    "analysis": "#page-analysis .result",
+    "serve": "#page-serve .panel, #page-serve .cards",
+    "advise": "#page-advise .panel",
+}
+
+
+@pytest.mark.parametrize(("width", "height"), VIEWPORTS)
+def test_phone_and_desktop_layouts(server: str, browser, width: int, height: int) -> None:
+    """No page scrolls sideways, and every panel is shown at a usable width."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&cmp=1&b.w_bits=4")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    main_width = page.evaluate("() => document.getElementById('page-analysis').clientWidth")
+    assert main_width >= (0.9 * width if width < 900 else width - 320)
+    for name, selector in PANELS.items():
+        if name != "analysis":
+            page.click(f'.page-tab[data-page="{name}"]')
+        panels = page.locator(selector)
+        assert panels.count() >= 3
+        for i in range(panels.count()):
+            panel = panels.nth(i)
+            if panel.get_attribute("id") == "serve-capacity-panel":
+                continue  # shown once a capacity search ran
+            box = panel.bounding_box()
+            assert panel.is_visible() and box["width"] >= min(0.85 * main_width, 500), (name, i)
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
+        assert overflow <= 0, (name, overflow)
+    page.click('.page-tab[data-page="analysis"]')
+    if width < 900 and os.environ.get("ROOFLENS_SCREENSHOT"):
+        shot = Path(os.environ["ROOFLENS_SCREENSHOT"]).parent / "web-phone.png"
+        page.screenshot(path=str(shot.with_suffix(".raw.png")))
+        save_small(shot.with_suffix(".raw.png"), shot)
+        shot.with_suffix(".raw.png").unlink()
+    # The charts follow their boxes: the roofline is as wide as its panel, in either layout.
+    widths = page.evaluate(
+        "() => [document.getElementById('roofline').getBoundingClientRect().width, "
+        "document.getElementById('roofline').parentElement.clientWidth]"
+    )
+    assert widths[0] == pytest.approx(widths[1] - 20, abs=4)
+    # On a phone the settings fold behind a toggle (and unfold above the page).
+    toggle = page.locator("#toggle-controls")
+    assert toggle.is_visible() == (width < 900)
+    assert page.is_visible("#controls") == (width >= 900)
+    if width < 900:
+        toggle.click()
+        assert page.is_visible("#batch")
+        assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
+        height_of = page.locator("#batch").bounding_box()["height"]
+        assert height_of >= 36  # a finger's size
+    page.goto(f"{server}/docs")
+    page.wait_for_selector("#reference h2", timeout=20_000)
+    assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
+    assert not errors, errors
+    page.close()
+
+
+def test_honest_states(server: str, browser) -> None:
+    """Failed and stale results are dimmed and said to be; a retry follows a lost answer; a
+    setup that does not fit says what it needs instead of showing figures."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{server}/#model=deepseek-ai/DeepSeek-V3&device=h200-sxm&tp=8")
+    page.wait_for_selector("#total-nofit", timeout=30_000)
+    assert "needs 170 GB of 141 GB per device" in page.inner_text("#total-nofit")
+    assert page.locator("#total-throughput, #total-cost-output").count() == 0
+    assert page.inner_text("#batch-curve-note") == (
+        "nothing fits in memory: batch 1 needs 170 GB of 141 GB"
+    )
+    page.click('.page-tab[data-page="serve"]')
+    page.click("#run-serve")
+    page.wait_for_selector("#serve-nofit", timeout=30_000)
+    assert "weights 169.6 GB + activations 1.3 GB per device exceed its 141 GB" in (
+        page.inner_text("#serve-nofit")
+    )
+    assert page.get_attribute("#page-serve", "data-state") == "failed"
+
+    # A curve that stops says where, and what the next size needs.
+    page.click('.page-tab[data-page="analysis"]')
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm")
+    page.wait_for_function(
+        "() => document.getElementById('batch-curve-note').textContent.endsWith('of 80 GB')"
+    )
+    note = page.inner_text("#batch-curve-note")
+    assert re.fullmatch(r"stops at batch \d+: \d+ needs [\d.]+ GB of 80 GB", note), note
+
+    # A 422: the last good result stays, dimmed and marked failed, until a good value.
+    before = page.inner_text("#total-decode-time")
+    page.fill("#batch", "0")
+    page.wait_for_selector("#page-analysis[data-state=failed]")
+    assert "batch=0 is invalid" in page.inner_text("#error")
+    assert page.inner_text("#total-decode-time") == before
+    dimmed = "() => getComputedStyle(document.querySelector('#why > h2')).opacity"
+    assert float(page.evaluate(dimmed)) < 0.5
+    page.fill("#batch", "2")
+    page.wait_for_selector("#page-analysis[data-state=ok]")
+    assert page.is_hidden("#error") and float(page.evaluate(dimmed)) == 1.0
+
+    # A lost answer (server gone): failed, with a retry that works once it is back.
+    page.route("**/api/view", lambda route: route.abort())
+    page.fill("#batch", "3")
+    page.wait_for_selector("#page-analysis[data-state=failed]")
+    assert "no answer from the server" in page.inner_text("#error")
+    page.unroute("**/api/view")
+    page.click("#retry")
+    page.wait_for_selector("#page-analysis[data-state=ok]")
+    assert "batch=3" in page.url
+    page.close()
+
+
+def test_a_run_cancelled_from_the_page_stops_on_the_server(server: str, browser) -> None:
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{server}/#model={LLAMA}&page=serve&serve.requests=2000&serve.rate=20")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page.click("#run-serve")
+    page.wait_for_function(
+        "() => /simulating requests… [1-9]\\d* of 2000/.test("
+        "document.getElementById('serve-status').textContent)",
+        timeout=60_000,
+    )
+    assert page.get_attribute("#page-serve", "data-state") == "running"
+    assert page.is_disabled("#run-serve")
+    page.click("#cancel-serve")
+    page.wait_for_selector("body[data-serve-cancelled]", timeout=30_000)
+    assert "cancelled after" in page.inner_text("#serve-status")
+    job_id = page.get_attribute("body", "data-serve-cancelled")
+    job = page.evaluate("id => fetch(`/api/jobs/${id}`).then(r => r.json())", job_id)
+    time.sleep(0.5)
+    later = page.evaluate("id => fetch(`/api/jobs/${id}`).then(r => r.json())", job_id)
+    assert job["status"] == later["status"] == "cancelled"
+    assert later["done"] == job["done"] < 2000
+    assert page.get_attribute("#page-serve", "data-state") == "idle"
+
+    # Leaving the page mid-run cancels the run too.
+    page.click("#run-serve")
+    page.wait_for_function("() => jobs.serve && /of 2000/.test(document.body.textContent)")
+    job_id = page.evaluate("() => jobs.serve")
+    page.goto(f"{server}/docs")
+    state = "id => fetch(`/api/jobs/${id}`).then(r => r.json()).then(j => j.status)"
+    page.wait_for_function(f"id => ({state})(id).then(s => s === 'cancelled')", arg=job_id)
+    assert page.evaluate(state, job_id) == "cancelled"
+    page.close()
+
+
+def test_exports_carry_the_apis_numbers(server: str, browser, tmp_path: Path) -> None:
+    import pandas as pd
+
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&batch=8&prompt_len=1024")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    with page.expect_download() as download:
+        page.click("#export-operators")
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    assert path.name == "rooflens-Llama-3.1-8B-h100-sxm-operators.csv"
+    got = pd.read_csv(path)
+    want = api.analyze(LLAMA, "h100-sxm", batch=8, prompt_len=1024, gen_len=128).operators()
+    assert len(got) == len(want)
+    merged = got.merge(want, on=["stage", "name"], suffixes=("", "_want"))
+    assert len(merged) == len(want)
+    for column in ("ops", "memory_access", "time", "arithmetic_intensity"):
+        assert merged[column].to_numpy() == pytest.approx(merged[f"{column}_want"].to_numpy())
+    with page.expect_download() as download:
+        page.click("#export-totals")
+    totals = pd.read_csv(download.value.path()).set_index("stage")
+    want_totals = api.analyze(LLAMA, "h100-sxm", batch=8, prompt_len=1024, gen_len=128).totals()
+    assert totals.loc["decode", "time"] == pytest.approx(float(want_totals["decode"]["time"]))
+    # A chart as SVG, through plotly's own export.
+    with page.expect_download() as download:
+        page.hover("#roofline")
+        page.click("#roofline .modebar-btn[data-title='Download as SVG']")
+    assert download.value.suggested_filename == "rooflens-roofline.svg"
+    assert "<svg" in Path(download.value.path()).read_text()[:2000]
+    page.close()
+
+
+def test_model_search_as_you_type_and_copy_link(server: str, browser) -> None:
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{server}/#model={LLAMA}")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page.fill("#model", "llama 70b")
+    page.wait_for_function(
+        "() => document.getElementById('model-info').textContent === '2 matches'"
+    )
+    options = page.eval_on_selector_all("#model-list option", "os => os.map(o => o.value)")
+    assert options == ["meta-llama/Llama-2-70b-hf", "meta-llama/Llama-3.1-70B"]
+    page.fill("#model", "llama 3.1 70b")
+    page.wait_for_selector("#model-info:has-text('one match: meta-llama/Llama-3.1-70B')")
+    page.press("#model", "Enter")
+    page.wait_for_function("() => location.hash.includes('model=meta-llama%2FLlama-3.1-70B')")
+    page.wait_for_selector("#headline:has-text('Llama-3.1-70B')")
+    assert "71B params" in page.inner_text("#headline")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.click("#copy-link")
+    page.wait_for_selector("#copy-link:has-text('link copied ✓')")
+    assert page.evaluate("() => navigator.clipboard.readText()") == page.url
+    page.close()
+
+
+def test_views_compared_n_ways(server: str, browser) -> None:
+    """This view against recent ones: each analysed afresh, with the API's numbers."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&prompt_len=1024")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    for batch in ("8", "64"):
+        before = page.get_attribute("body", "data-rendered")
+        page.fill("#batch", batch)
+        page.wait_for_function("b => document.body.dataset.rendered !== b", arg=before)
+        # A view shown for a moment joins the recent views.
+        page.wait_for_function(
+            "b => [...document.querySelectorAll('#history option')].some("
+            "o => o.value.includes(`batch=${b}`))",
+            arg=batch,
+        )
+    page.select_option("#opt-w_bits", "4")
+    page.wait_for_function("() => location.hash.includes('w_bits=4')")
+    page.click("#views > summary")
+    labels = page.locator("#views-list label").all_inner_texts()
+    assert labels[0].startswith("this view: Llama-3.1-8B on h100-sxm")
+    assert len(labels) == 3
+    page.click("#compare-views")
+    page.wait_for_selector("#views-compare")
+    row = page.locator("#views-compare tr", has_text="decode step time").locator("td")
+    shown = [float(row.nth(i).get_attribute("data-value")) for i in range(3)]
+    want = [
+        api.analyze(LLAMA, "h100-sxm", batch=64, prompt_len=1024, gen_len=128, w_bits=4),
+        api.analyze(LLAMA, "h100-sxm", batch=64, prompt_len=1024, gen_len=128),
+        api.analyze(LLAMA, "h100-sxm", batch=8, prompt_len=1024, gen_len=128),
+    ]
+    assert shown == pytest.approx([float(a.totals()["decode"]["time"]) for a in want], rel=1e-9)
+    assert "×" in row.nth(1).inner_text()  # each against the first
     assert not errors, errors
     page.close()

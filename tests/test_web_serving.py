@@ -309,3 +309,30 @@ def test_the_web_settings_default_to_the_simulators() -> None:
     for web, core in ((s.SchedulerIn, SchedulerConfig), (s.ClusterIn, ClusterConfig),
                       (s.SLOIn, SLO)):  # fmt: skip
         assert web().model_dump() == core().model_dump()
+
+
+def test_simulate_defaults_are_the_clis() -> None:
+    """The same "default" simulation gives the same answer on the page and in the CLI."""
+    import typer
+
+    from rooflens.cli import serve_cmds
+    from rooflens.cli.app import app
+    from rooflens.serving import defaults
+
+    command = typer.main.get_command(app).commands["simulate"]  # type: ignore[attr-defined]
+    cli = {p.name: p.default for p in command.params}
+    rate = cli["rate"] if cli["rate"] is not None else serve_cmds.DEFAULT_RATE
+    web = s.WorkloadIn()
+    assert (web.requests, web.rate, web.arrivals, web.cv) == (
+        cli["requests"],
+        rate,
+        cli["arrival"].value if hasattr(cli["arrival"], "value") else cli["arrival"],
+        cli["cv"],
+    )
+    assert (web.prompt, web.output) == (cli["prompt"], cli["output"])
+    assert (web.requests, web.cv, web.prompt) == (
+        defaults.REQUESTS,
+        defaults.CV,
+        defaults.PROMPT,
+    )
+    assert (web.requests, web.rate, web.cv) == (1000, 4.0, 2.0)

@@ -7,12 +7,17 @@ from a CDN, which an offline machine cannot reach).
 
 from __future__ import annotations
 
+import gzip
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,6 +25,7 @@ from rooflens import __version__
 from rooflens.web import schemas as s
 from rooflens.web import service
 from rooflens.web import serving as serving_service
+from rooflens.web.jobs import Jobs
 from rooflens.web.service import WebInputError
 
 STATIC = Path(__file__).parent / "static"
@@ -33,6 +39,22 @@ def plotly_js() -> Path:
     import plotly
 
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+# The `plotly` package ships only the full plotly.js bundle (4.8 MB; no basic or cartesian
+# build): it is served gzip-compressed (1.5 MB) under a URL naming its version, cached for a year.
+PLOTLY_CACHE = "public, max-age=31536000, immutable"
+
+
+def plotly_url() -> str:
+    import plotly
+
+    return f"/vendor/plotly-{plotly.__version__}.min.js"
+
+
+@cache
+def plotly_gzipped() -> bytes:
+    return gzip.compress(plotly_js().read_bytes(), compresslevel=6)
 
 
 # Errors ----------------------------------------------------------------------------------------
@@ -65,8 +87,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, items, message)
 
 
-async def _input_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, WebInputError)
+def input_error_body(exc: WebInputError) -> dict[str, Any]:
+    """The 422 answer's body for an input error found past schema validation."""
     loc = ["body", *exc.loc]
     field = ".".join(str(p) for p in exc.loc)
     name = str(exc.loc[-1]) if exc.loc else ""
@@ -77,7 +99,17 @@ async def _input_error(request: Request, exc: Exception) -> JSONResponse:
         message = exc.message
     else:
         message = f"{field}: {exc.message}"
-    return error_response(422, [{"loc": loc, "msg": exc.message, "type": exc.kind}], message)
+    return {"message": message, "detail": [{"loc": loc, "msg": exc.message, "type": exc.kind}]}
+
+
+async def _input_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, WebInputError)
+    return JSONResponse(input_error_body(exc), status_code=422)
+
+
+def job_error_body(exc: Exception) -> dict[str, Any] | None:
+    """A failed job's error as the page shows a 422 (None: not an input error)."""
+    return input_error_body(exc) if isinstance(exc, WebInputError) else None
 
 
 class BodyLimit:
@@ -186,25 +218,37 @@ def create_app(allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> FastAPI:
     """The viewer's app: page at /, API under /api, schema at /openapi.json, reference at /docs.
     `allowed_hosts`: the Host names served (loopback by default; `rooflens web --host` adds
     the address it binds to)."""
+    jobs = Jobs(job_error_body)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        jobs.shutdown()  # running jobs stop at their next progress report
+
     app = FastAPI(
         title="rooflens",
         version=__version__,
         description="Roofline analysis of LLM inference: the API behind `rooflens web`.",
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
+    app.state.jobs = jobs
     app.add_middleware(BodyLimit, limit=s.MAX_BODY_BYTES)
     app.add_middleware(GuardHeaders, allowed_hosts=allowed_hosts)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(WebInputError, _input_error)
     _pages(app)
     _api(app)
+    _jobs(app, jobs)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
 
 def _pages(app: FastAPI) -> None:
-    page = (STATIC / "index.html").read_text("utf-8")
+    page = (STATIC / "index.html").read_text("utf-8").replace("/vendor/plotly.min.js", plotly_url())
+    # Compressed once, off the request path, so that the first page load does not wait for it.
+    threading.Thread(target=plotly_gzipped, daemon=True).start()
     docs = (STATIC / "docs.html").read_text("utf-8")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -218,6 +262,14 @@ def _pages(app: FastAPI) -> None:
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
     def plotly() -> FileResponse:
         return FileResponse(plotly_js(), media_type="text/javascript")
+
+    @app.get(plotly_url(), include_in_schema=False)
+    def plotly_versioned(request: Request) -> Response:
+        headers = {"Cache-Control": PLOTLY_CACHE, "Vary": "Accept-Encoding"}
+        if "gzip" not in request.headers.get("accept-encoding", ""):
+            return FileResponse(plotly_js(), media_type="text/javascript", headers=headers)
+        headers["Content-Encoding"] = "gzip"
+        return Response(plotly_gzipped(), media_type="text/javascript", headers=headers)
 
 
 def _api(app: FastAPI) -> None:
@@ -276,3 +328,45 @@ def _api(app: FastAPI) -> None:
         what binds each, the Pareto front and the top picks confirmed in the simulator (as
         `rooflens.advise`)."""
         return serving_service.advise(request)
+
+
+def _jobs(app: FastAPI, jobs: Jobs) -> None:
+    def found(job_id: str, job: Any) -> dict[str, Any]:
+        if job is None:
+            raise HTTPException(
+                404, f"no job {job_id!r}: unknown, or dropped after {jobs.max_age_s:.0f} s"
+            )
+        return job.view()
+
+    @app.post(
+        "/api/jobs/simulate",
+        status_code=202,
+        response_model=s.JobOut,
+        responses=ERRORS,
+        tags=["jobs"],
+    )
+    def start_simulation(request: s.SimulateRequest) -> dict[str, Any]:
+        """Start POST /api/simulate's run in the background; GET /api/jobs/{id} follows it."""
+        kind = "capacity" if request.capacity else "simulate"
+        return jobs.start(kind, lambda job: serving_service.simulate(request, job)).view()
+
+    @app.post(
+        "/api/jobs/advise",
+        status_code=202,
+        response_model=s.JobOut,
+        responses=ERRORS,
+        tags=["jobs"],
+    )
+    def start_advice(request: s.AdviseRequest) -> dict[str, Any]:
+        """Start POST /api/advise's search in the background; GET /api/jobs/{id} follows it."""
+        return jobs.start("advise", lambda job: serving_service.advise(request, job)).view()
+
+    @app.get("/api/jobs/{job_id}", response_model=s.JobOut, tags=["jobs"])
+    def job_state(job_id: str) -> dict[str, Any]:
+        """A job's status and progress; its answer once done, its error once failed."""
+        return found(job_id, jobs.get(job_id))
+
+    @app.delete("/api/jobs/{job_id}", response_model=s.JobOut, tags=["jobs"])
+    def cancel_job(job_id: str) -> dict[str, Any]:
+        """Cancel a job: its computation stops at its next progress report."""
+        return found(job_id, jobs.cancel(job_id))

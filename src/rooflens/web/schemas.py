@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from rooflens.advisor.search import Target
 from rooflens.calibration.profile import bundled_profiles
 from rooflens.core.hardware import ComputeDtype
+from rooflens.serving import defaults as workload_defaults
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.workload import LENGTH_FORMS
 from rooflens.settings import MAX_TOKENS, Settings, setting
@@ -200,25 +201,40 @@ class ViewRequest(Strict):
 
 # Serving and the advisor ---------------------------------------------------------------------
 class WorkloadIn(Strict):
-    """Synthetic requests for the simulator (lengths as `rooflens simulate` takes them)."""
+    """Synthetic requests for the simulator (lengths as `rooflens simulate` takes them, and
+    its defaults)."""
 
     requests: int = setting(
-        500, "Workload", "requests", "Requests simulated.", ge=1, le=MAX_REQUESTS
-    )
+        workload_defaults.REQUESTS, "Workload", "requests", "Requests simulated.", ge=1,
+        le=MAX_REQUESTS,
+    )  # fmt: skip
     rate: float = setting(
-        4.0, "Workload", "arrival rate (req/s)", "Mean requests per second.", gt=0, le=1e6
+        workload_defaults.RATE,
+        "Workload",
+        "arrival rate (req/s)",
+        "Mean requests per second.",
+        gt=0,
+        le=1e6,
     )
     arrivals: Literal["poisson", "gamma", "fixed"] = setting(
-        "poisson", "Workload", "arrivals", "Poisson, gamma (bursty when cv > 1) or evenly spaced."
+        workload_defaults.ARRIVALS,
+        "Workload",
+        "arrivals",
+        "Poisson, gamma (bursty when cv > 1) or evenly spaced.",
     )
     cv: float = setting(
-        1.0, "Workload", "burstiness (cv)", "Gamma arrivals: cv of the gaps.", gt=0, le=100
+        workload_defaults.CV,
+        "Workload",
+        "burstiness (cv)",
+        "Gamma arrivals: cv of the gaps.",
+        gt=0,
+        le=100,
     )
     prompt: str = setting(
-        "lognormal:1024:0.5:4096", "Workload", "prompt tokens", LENGTH_FORMS, max_length=2000
+        workload_defaults.PROMPT, "Workload", "prompt tokens", LENGTH_FORMS, max_length=2000
     )
     output: str = setting(
-        "lognormal:256:0.5:1024", "Workload", "output tokens", LENGTH_FORMS, max_length=2000
+        workload_defaults.OUTPUT, "Workload", "output tokens", LENGTH_FORMS, max_length=2000
     )
     shared_prefix: int = setting(
         0, "Workload", "shared prefix", "Tokens every prompt starts with.", ge=0, le=MAX_TOKENS
@@ -522,6 +538,7 @@ class Curve(BaseModel):
     throughput: list[Number] = Field(description="Tokens/s.")
     memory_total: list[Number]
     fits: list[bool]
+    capacity: Number | None = Field(None, description="Device memory the totals are held to.")
     error: str | None = None
 
 
@@ -643,3 +660,19 @@ class ErrorItem(BaseModel):
 class ErrorOut(BaseModel):
     message: str = Field(description="The first error: field, value and what is accepted.")
     detail: list[ErrorItem]
+
+
+class JobOut(BaseModel):
+    """A background run: `done` of `total` steps of its current `phase`; `result` is the
+    answer of POST /api/simulate or /api/advise once `status` is done, `error` a 422's body
+    once it failed."""
+
+    id: str
+    kind: Literal["simulate", "capacity", "advise"]
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    phase: str
+    done: int
+    total: int
+    elapsed: float = Field(description="Seconds since the job started, or until it finished.")
+    result: dict[str, Any] | None = None
+    error: ErrorOut | None = None

@@ -423,7 +423,7 @@ def curve(scenario: s.Scenario, axis: str) -> dict[str, Any]:
     except WebInputError as exc:
         # The point itself analysed; a size along the axis the options cannot take leaves the
         # curve out with the reason rather than failing the whole view.
-        return empty | {"fits": [], "error": exc.message}
+        return empty | {"fits": [], "capacity": None, "error": exc.message}
     if result.generation is not None:
         per_token, throughput = result.generation["tpot"], result.generation["throughput"]
         memory = result.memory["generation"]
@@ -439,6 +439,7 @@ def curve(scenario: s.Scenario, axis: str) -> dict[str, Any]:
         "throughput": [_num(v) for v in np.broadcast_to(throughput, shape)],
         "memory_total": [_num(v) for v in np.broadcast_to(memory.total, shape)],
         "fits": [bool(v) for v in np.broadcast_to(memory.fits, shape)],
+        "capacity": _num(float(np.max(memory.capacity))),
         "error": None,
     }
 

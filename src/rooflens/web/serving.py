@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,8 @@ from rooflens.web.service import (
 )
 
 TIMELINE_POINTS = 400
+# A capacity search's most probes (find_capacity's max_probes): the total its progress counts to.
+CAPACITY_PROBES = 24
 # Fewer requests than this make a capacity search's or a confirmation's percentiles noise.
 MIN_REQUESTS = 20
 QUANTILES = np.linspace(0.0, 1.0, 101)
@@ -51,6 +53,25 @@ ADVISE_SECTIONS: dict[str, type[BaseModel]] = {
     "": s.AdviseRequest,
 }
 ALIASES: dict[str, Loc] = {"hardware": ("device",), "arrival_time": ("workload", "rate")}
+
+
+class Tracker(Protocol):
+    """Where a run reports its progress (a background job, web/jobs.py); reporting to a
+    cancelled job raises, which stops the run."""
+
+    def start_phase(self, phase: str, total: int) -> None: ...
+
+    def advance(self, steps: int = 1) -> None: ...
+
+
+class Untracked:
+    """Progress reported nowhere (a plain request)."""
+
+    def start_phase(self, phase: str, total: int) -> None:
+        return None
+
+    def advance(self, steps: int = 1) -> None:
+        return None
 
 
 def _where(sections: dict[str, type[BaseModel]], field: str) -> Loc:
@@ -160,7 +181,8 @@ def _distribution(values: pd.Series) -> dict[str, list[Any]]:
     return {"share": QUANTILES.tolist(), "seconds": [_num(float(v)) for v in seconds]}
 
 
-def simulate(request: s.SimulateRequest) -> dict[str, Any]:
+def simulate(request: s.SimulateRequest, track: Tracker | None = None) -> dict[str, Any]:
+    track = track or Untracked()
     model = resolve_model(request.model, ("model",))
     device = resolve_device(request.device, ("device",))
     options = option_values(request.options)
@@ -169,13 +191,19 @@ def simulate(request: s.SimulateRequest) -> dict[str, Any]:
         requests = workload.draw()
         _check_work(requests, request)
         settings = {"scheduler": request.scheduler, "cluster": request.cluster}
-        result = serving.simulate(model, device, requests, slo=request.slo, **settings, **options)
+        track.start_phase("simulating requests", len(requests))
+        result = serving.simulate(
+            model, device, requests, slo=request.slo, progress=track.advance, **settings,
+            **options,
+        )  # fmt: skip
         probed = capacity_workload(workload, request.scheduler) if request.capacity else None
-        found = (
-            serving.capacity(model, device, probed, request.slo, **settings, **options)
-            if probed is not None
-            else None
-        )
+        found = None
+        if probed is not None:
+            track.start_phase("searching the capacity (probes)", CAPACITY_PROBES)
+            found = serving.capacity(
+                model, device, probed, request.slo, progress=track.advance, **settings,
+                **options,
+            )  # fmt: skip
     tp = request.options.tp
     return {
         "setup": f"{model.name} on {device.name}" + (f" (TP={tp})" if tp > 1 else ""),
@@ -248,7 +276,8 @@ def _rejections(table: pd.DataFrame) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: -r["count"])
 
 
-def advise(request: s.AdviseRequest) -> dict[str, Any]:
+def advise(request: s.AdviseRequest, track: Tracker | None = None) -> dict[str, Any]:
+    track = track or Untracked()
     model = resolve_model(request.model, ("model",))
     pool = _pool(request)
     if request.verify and _verified_requests(request.target, request.verify) < MIN_REQUESTS:
@@ -258,6 +287,8 @@ def advise(request: s.AdviseRequest) -> dict[str, Any]:
             "tokens are too long to confirm in the viewer; expected 0",
         )
     with located((), where=_placed(ADVISE_SECTIONS)):
+        setups = search.candidates(pool, request.tp, request.w_bits, request.kv_bits, request.pp)
+        track.start_phase("screening setups", len(setups))
         advice = search.advise(
             model,
             request.target,
@@ -269,10 +300,14 @@ def advise(request: s.AdviseRequest) -> dict[str, Any]:
             kv_bits=request.kv_bits,
             rank=request.rank,
             budget=request.budget,
+            progress=track.advance,
         )
         if request.verify:
+            # verify() reports no progress: a cancel is seen before and after it.
+            track.start_phase("confirming the top picks in the simulator", 1)
             requests = _verified_requests(request.target, request.verify)
             advice = search.verify(advice, model, top=request.verify, requests=requests)
+            track.advance()
     table = advice.table
     feasible = advice.feasible
     points = feasible[list(s.SetupPoint.model_fields)]

@@ -48,9 +48,21 @@ function secs(v) {
   }
   return `${p3(v / 1e-9)} ns`;
 }
+// Shares: whole percents, one digit under 1 %, and "<0.01%" for what rounds to nothing.
 function pct(v) {
   if (v == null || !isFinite(v)) return "—";
-  return v > 0 && v < 0.01 ? `${p3(v * 100)}%` : `${Math.round(v * 100)}%`;
+  if (v > 0 && v < 1e-4) return "<0.01%";
+  if (v > 0 && v < 0.01) return `${Number((v * 100).toPrecision(1))}%`;
+  return `${Math.round(v * 100)}%`;
+}
+// Counts of things, as model names write them: 8.03e9 -> "8B", 70.6e9 -> "71B", 1.24e9 -> "1.2B".
+function count(v) {
+  if (v == null || !isFinite(v)) return "—";
+  for (const [scale, suffix] of [[1e12, "T"], [1e9, "B"], [1e6, "M"], [1e3, "K"]]) {
+    const x = v / scale;
+    if (x >= 1) return `${x >= 10 ? Math.round(x) : Number(x.toPrecision(2))}${suffix}`;
+  }
+  return String(Math.round(v));
 }
 const ratio = (v) => (v == null || !isFinite(v) ? "—" : `${p3(v)}×`);
 
@@ -210,7 +222,11 @@ function decode(key, text, f = kindOf(key)) {
   return text;
 }
 
-function writeURL() {
+let shownHash = "";   // the URL hash the page shows
+
+// The URL is the whole view. A change of settings replaces the browser's entry; a change of
+// page pushes one, so that Back returns to the page before.
+function writeURL(push = false) {
   const params = new URLSearchParams();
   for (const [key, v] of Object.entries(state.a)) if (!same(v, DEFAULTS[key])) params.set(key, encode(v));
   if (state.b) {
@@ -223,31 +239,46 @@ function writeURL() {
   if (state.stage !== "decode") params.set("stage", state.stage);
   if (state.op != null) params.set("op", state.op);
   writePages(params);
-  history.replaceState(null, "", `#${params.toString()}`);
+  const hash = `#${params.toString()}`;
+  shownHash = hash;
+  if (push && hash !== location.hash) history.pushState(null, "", hash);
+  else history.replaceState(null, "", hash);
+}
+
+// The configurations a URL fragment holds: A, B (or null) and which one is shown.
+function configsFrom(params) {
+  const a = clone(DEFAULTS);
+  for (const [key, text] of params) if (key in DEFAULTS) a[key] = decode(key, text);
+  let b = null;
+  if (params.get("cmp") === "1") {
+    b = clone(a);
+    for (const [key, text] of params) {
+      if (key.startsWith("b.") && key.slice(2) in DEFAULTS) b[key.slice(2)] = decode(key.slice(2), text);
+    }
+  }
+  return { a, b, show: params.get("show") === "b" && b ? "b" : "a" };
 }
 
 function readURL() {
   const params = new URLSearchParams(location.hash.slice(1));
-  state.a = clone(DEFAULTS);
-  for (const [key, text] of params) if (key in DEFAULTS) state.a[key] = decode(key, text);
-  state.b = null;
-  if (params.get("cmp") === "1") {
-    state.b = clone(state.a);
-    for (const [key, text] of params) {
-      if (key.startsWith("b.") && key.slice(2) in DEFAULTS) state.b[key.slice(2)] = decode(key.slice(2), text);
-    }
-  }
-  state.show = params.get("show") === "b" && state.b ? "b" : "a";
+  Object.assign(state, configsFrom(params));
   state.stage = STAGES.includes(params.get("stage")) ? params.get("stage") : "decode";
   state.op = params.has("op") && params.get("op") !== "" ? Number(params.get("op")) : null;
   readPages(params);
 }
 
 // Talking to the API ----------------------------------------------------------------------------
-function changed() {
+// `wait`: a burst of keystrokes sends one request; a pick from a list or a box sends at once.
+function changed(wait = 40) {
   writeURL();
   clearTimeout(timer);
-  timer = setTimeout(refresh, 120);
+  timer = setTimeout(refresh, wait);
+}
+
+// Each page's state, shown on every result panel (style.css): idle (not run yet), running,
+// stale (the settings changed since), failed (the last good result stays, dimmed), ok.
+function setState(page, value) {
+  $(`#page-${page}`).dataset.state = value;
 }
 
 async function refresh() {
@@ -257,9 +288,11 @@ async function refresh() {
     body = { a: scenario(state.a), b: state.b ? scenario(state.b) : null, show: state.show };
   } catch (e) {
     showError({ message: `the uploaded config in the URL is not valid JSON: ${e.message}` });
+    setState("analysis", "failed");
     return;
   }
   document.body.classList.add("busy");
+  setState("analysis", "running");
   let res, data;
   try {
     res = await fetch("/api/view", {
@@ -267,29 +300,39 @@ async function refresh() {
     });
     data = await res.json();
   } catch (e) {
-    if (id === seq) showError({ message: `no answer from the server: ${e.message}` });
+    if (id === seq) {
+      showError({ message: `no answer from the server: ${e.message}` }, refresh);
+      setState("analysis", "failed");
+    }
     return;
   } finally {
     if (id === seq) document.body.classList.remove("busy");
   }
   if (id !== seq) return;
-  if (!res.ok) { showError(data); return; }
+  if (!res.ok) { showError(data, refresh); setState("analysis", "failed"); return; }
   clearError();
   last = data;
+  setState("analysis", "ok");
   render();
 }
 
 const LOC_KEYS = { id: "model", config: "model", name: "device", memory_bandwidth: "bw",
   memory_capacity: "mem", peak_ops: "peaks" };
 
-function showError(data) {
-  const box = $("#error");
+let retryAction = null;
+
+// The message of a failed request, with a retry of what failed (`retry`) when it may help.
+function showError(data, retry = null) {
+  const box = $("#error-text");
   const loc = (data.detail && data.detail[0] && data.detail[0].loc) || [];
   const which = ["a", "b"].includes(loc[1]) ? loc[1] : null;
   const key = [...loc].reverse().map((p) => LOC_KEYS[p] || p).find((p) => p in (DEFAULTS || {}));
   const where = which && state.b ? ` (in ${which.toUpperCase()})` : "";
-  box.textContent = `${data.message || "error"}${where}`;
-  box.hidden = false;
+  const message = data.message || (typeof data.detail === "string" ? data.detail : "error");
+  box.textContent = `${message}${where}`;
+  retryAction = retry;
+  $("#retry").hidden = !retry;
+  $("#error").hidden = false;
   for (const el of document.querySelectorAll(".invalid")) el.classList.remove("invalid");
   if (key && (!which || which === state.show)) {
     for (const el of document.querySelectorAll(`[data-key="${key}"]`)) el.classList.add("invalid");
@@ -309,7 +352,7 @@ function render() {
   const an = last.analysis;
   const dev = an.device;
   $("#headline").textContent =
-    `${an.model.id} on ${dev.display_name} · ${si(an.model.params)} params · ${an.estimate}`;
+    `${an.model.id} on ${dev.display_name} · ${count(an.model.params)} params · ${an.estimate}`;
   $("#model-info").textContent = `${an.model.model_type} · ${an.model.num_layers} layers · hidden ` +
     `${an.model.hidden_size} · ${an.model.num_heads}/${an.model.num_kv_heads} heads · ` +
     `max ${an.model.max_positions} positions`;
@@ -326,6 +369,7 @@ function render() {
   renderCompare();
   renderTable();
   markStale();
+  rememberAnalysis();
   document.body.dataset.rendered = String(++rendered);
 }
 
@@ -347,7 +391,19 @@ function renderTotals(an) {
     card("Prefill", stageRows("prefill"), state.stage === "prefill"),
     card("Decode step", stageRows("decode"), state.stage === "decode"),
   ];
+  const mem = an.memory.generation || an.memory.decode;
   const g = an.generation;
+  if (!mem.fits) {
+    // Throughput, cost and speed-ups of a setup that cannot run would mislead: say why instead.
+    const over = Object.entries(an.memory).filter(([, m]) => !m.fits).map(([st]) => st).join(", ");
+    $("#totals").innerHTML = cards.join("") + `<div class="card nofit" id="total-nofit">
+      <h3>Does not fit</h3><p>needs <b>${esc(si(mem.total, "B"))}</b> of
+      <b>${esc(si(mem.capacity, "B"))}</b> per device (${esc(over)})</p>
+      <p class="muted">no throughput, energy or cost for a setup that cannot run: quantize,
+      add tensor parallelism, offload, or pick a larger device.</p></div>` +
+      card("Memory", [["largest batch that fits", si(mem.max_batch)]]);
+    return;
+  }
   if (g) {
     cards.push(card(`Generation of ${an.inputs.gen_len} tokens`, [
       ["time to first token", secs(g.ttft), "total-ttft"],
@@ -356,7 +412,6 @@ function renderTotals(an) {
       ["throughput", `${si(g.throughput)} tok/s`, "total-throughput"],
     ], state.stage === "generation"));
   }
-  const mem = an.memory.generation || an.memory.decode;
   cards.push(card("Memory", [
     ["total", `${si(mem.total, "B")} of ${si(mem.capacity, "B")}`, "total-memory"],
     ["fits", mem.fits ? "yes" : "NO"],
@@ -571,6 +626,34 @@ function select(stage, index) {
 
 // Charts ----------------------------------------------------------------------------------------
 const PLOT_CONFIG = { displaylogo: false, responsive: true };
+const SVG_ICON = { width: 1000, height: 1000, path: "M100 800h800v100H100zM450 100h100v450l150-150 70 70-270 270-270-270 70-70 150 150z" };
+
+// Every chart: one tick notation (SI prefixes: 100T, 2G, never 10¹⁵ or "B" for billions),
+// fitted to its box, and downloadable as PNG (plotly's camera) or SVG, named after it.
+function plot(el, traces, layout) {
+  for (const [key, axis] of Object.entries(layout)) {
+    if (/^[xy]axis\d*$/.test(key)) layout[key] = { exponentformat: "SI", automargin: true, ...axis };
+  }
+  const filename = `rooflens-${el.id}`;
+  return Plotly.react(el, traces, layout, {
+    ...PLOT_CONFIG,
+    toImageButtonOptions: { format: "png", filename, scale: 2 },
+    modeBarButtonsToAdd: [{
+      name: "download-svg", title: "Download as SVG", icon: SVG_ICON,
+      click: (gd) => Plotly.downloadImage(gd, { format: "svg", filename }),
+    }],
+  });
+}
+
+// A chart drawn while its page was hidden has plotly's default width: fit each shown chart to
+// its box again once the page (or the settings beside it) changes.
+function resizeCharts() {
+  requestAnimationFrame(() => {
+    for (const el of document.querySelectorAll("main:not([hidden]) .js-plotly-plot")) {
+      Plotly.Plots.resize(el);
+    }
+  });
+}
 const DASHES = ["solid", "dash", "dot", "dashdot"];
 const logspace = (a, b, n) => Array.from({ length: n }, (_, i) => 10 ** (a + ((b - a) * i) / (n - 1)));
 
@@ -589,22 +672,37 @@ function renderRoofline(an) {
       customdata: ops.map((o) => [stage, o.index]),
       hovertemplate: "%{text}<br>%{x:.3g} OP/B<br>%{y:.3s}OP/s<extra>" + stage + "</extra>",
       marker: { symbol, size: 9, color: ops.map((o) => COLORS[o.bound]), line: { width: 1.5, color: ops.map((o) => COLORS[o.bound]) } },
+      // The legend shows the stage's symbol; the bound colours have their own entries.
     });
+  }
+  // The ridge point of each roof: the intensity at which the device stops waiting on memory.
+  const ridges = Object.entries(an.roofline.peaks).map(([dtype, peak]) => [dtype, peak, peak / bw]);
+  traces.push({
+    name: "ridge points", mode: "markers+text", x: ridges.map((r) => r[2]), y: ridges.map((r) => r[1]),
+    text: ridges.map((r) => `${si(r[2])} OP/B`), textposition: "bottom right", textfont: { size: 10 },
+    hovertemplate: "%{customdata} ridge: %{x:.3s} OP/B<extra></extra>", customdata: ridges.map((r) => r[0]),
+    marker: { symbol: "diamond", size: 9, color: "#555" },
+  });
+  // What the colours mean: one legend entry per bound present.
+  const bounds = [...new Set(last.analysis.operators.filter((o) => o.ops > 0).map((o) => o.bound))];
+  for (const bound of bounds) {
+    traces.push({ name: `${bound}-bound`, mode: "markers", x: [null], y: [null], hoverinfo: "skip",
+      marker: { symbol: "square", size: 10, color: COLORS[bound] || "#777" } });
   }
   const op = state.op == null ? null : stageOps(graphStage()).find((o) => o.index === state.op);
   const on = op && op.ops > 0;
   traces.push({
-    name: "selected", mode: "markers+text", x: on ? [Math.max(op.arithmetic_intensity, 1e-2)] : [],
+    name: "selected", showlegend: false, mode: "markers+text", x: on ? [Math.max(op.arithmetic_intensity, 1e-2)] : [],
     y: on ? [op.performance] : [], text: on ? [op.name] : [], textposition: "top center",
     hoverinfo: "skip", marker: { symbol: "circle-open", size: 22, color: "#000", line: { width: 3 } },
   });
   const el = $("#roofline");
-  Plotly.react(el, traces, {
+  plot(el, traces, {
     title: { text: "Roofline: every operator", font: { size: 14 } },
     xaxis: { type: "log", title: { text: "arithmetic intensity (OP/byte)" } },
     yaxis: { type: "log", title: { text: "attainable performance (OP/s)" } },
     legend: { orientation: "h", y: -0.25 }, margin: { l: 60, r: 10, t: 36, b: 40 }, height: 420,
-  }, PLOT_CONFIG);
+  });
   if (!el.dataset.bound) {
     el.on("plotly_click", (ev) => {
       const cd = ev.points[0] && ev.points[0].customdata;
@@ -624,7 +722,7 @@ function renderMemory(an) {
   }));
   const capacity = an.memory[stages[0]].capacity / 1e9;
   const host = Math.max(...stages.map((s) => an.memory[s].host || 0));
-  Plotly.react($("#memory"), traces, {
+  plot($("#memory"), traces, {
     barmode: "stack",
     title: { text: `Memory (GB)${host ? ` · ${si(host, "B")} offloaded to the host` : ""}`, font: { size: 14 } },
     shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: capacity, y1: capacity,
@@ -633,15 +731,27 @@ function renderMemory(an) {
       text: `device capacity ${si(capacity * 1e9, "B")}`, showarrow: false, font: { color: "#c00" } }],
     yaxis: { title: { text: "GB" }, rangemode: "tozero" },
     legend: { orientation: "h", y: -0.2 }, margin: { l: 50, r: 10, t: 36, b: 40 }, height: 420,
-  }, PLOT_CONFIG);
+  });
+}
+
+// Where a curve stops and why: the first size that does not fit, and what it needs.
+function curveStop(curve, label) {
+  const first = curve.fits.indexOf(false);
+  if (first < 0) return null;
+  const needs = `needs ${si(curve.memory_total[first], "B")} of ${si(curve.capacity, "B")}`;
+  if (first === 0) return `nothing fits in memory: ${label} ${curve.x[0]} ${needs}`;
+  return `stops at ${label} ${curve.x[first - 1]}: ${curve.x[first]} ${needs}`;
 }
 
 function renderCurve(axis, sel, label) {
   const traces = [];
   const notes = [];
+  const short = axis === "batch" ? "batch" : "prompt";
   for (const [which, curve] of Object.entries(last.curves[axis])) {
     const name = state.b ? `${which.toUpperCase()} ` : "";
     if (curve.error) { notes.push(`${name}${curve.error}`); continue; }
+    const stop = curveStop(curve, short);
+    if (stop) notes.push(`${name}${stop}`);
     const kept = (ys) => ys.map((v, i) => (curve.fits[i] ? v : null));
     const color = which === "a" ? "#4e79a7" : "#e15759";
     traces.push({ x: curve.x, y: kept(curve.time_per_token).map((v) => v && v * 1e3), name: `${name}ms per token`,
@@ -651,16 +761,18 @@ function renderCurve(axis, sel, label) {
   }
   const cfg = state[state.show];
   const current = axis === "batch" ? cfg.batch : cfg.prompt_len;
-  Plotly.react($(sel), traces, {
-    title: { text: `Against ${label} (gaps: does not fit in memory)`, font: { size: 14 } },
+  plot($(sel), traces, {
+    title: { text: `Against ${label}`, font: { size: 14 } },
     xaxis: { type: "log", title: { text: label } },
     yaxis: { title: { text: "time per output token (ms)" }, rangemode: "tozero" },
     yaxis2: { title: { text: "throughput (tokens/s)" }, overlaying: "y", side: "right",
       rangemode: "tozero", showgrid: false },
     shapes: [{ type: "line", yref: "paper", x0: current, x1: current, y0: 0, y1: 1, line: { color: "#999", dash: "dot" } }],
-    annotations: notes.map((text, i) => ({ xref: "paper", yref: "paper", x: 0, y: 1 - i * 0.08, text: esc(text), showarrow: false, xanchor: "left" })),
     legend: { orientation: "h", y: -0.25 }, margin: { l: 60, r: 60, t: 36, b: 40 }, height: 380,
-  }, PLOT_CONFIG);
+  });
+  const note = $(`${sel}-note`);
+  note.hidden = !notes.length;
+  note.textContent = notes.join(" · ");
 }
 
 const UNIT_FORMAT = { s: secs, B: (v) => si(v, "B"), OP: (v) => si(v), "tokens/s": (v) => `${si(v)} tok/s` };
@@ -695,6 +807,105 @@ function renderTable() {
     `<table><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>${rows}</table>`;
 }
 
+// Exports ---------------------------------------------------------------------------------------
+// The numbers as the API gave them (full precision), not as the page rounds them.
+function csv(rows, columns) {
+  const cell = (v) => {
+    if (v == null) return "";
+    const text = typeof v === "object" ? JSON.stringify(v) : String(v);
+    return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
+  return [columns.join(","), ...rows.map((r) => columns.map((c) => cell(r[c])).join(","))].join("\n") + "\n";
+}
+
+function download(name, text, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 2000);
+}
+
+const exportName = (what, ext) => {
+  const an = last.analysis;
+  const model = an.model.id.split("/").pop();
+  return `rooflens-${model}-${an.device.name}-${what}.${ext}`.replace(/[^\w.-]+/g, "_");
+};
+
+function exportAnalysis(kind) {
+  if (!last) return;
+  const an = last.analysis;
+  if (kind === "operators") {
+    const columns = Object.keys(an.operators[0] || {});
+    download(exportName("operators", "csv"), csv(an.operators, columns), "text/csv");
+  } else if (kind === "totals") {
+    const rows = Object.entries(an.totals).map(([stage, t]) => ({ stage, ...t }));
+    const columns = ["stage", ...Object.keys(rows[0]).filter((k) => k !== "stage" && k !== "bottlenecks")];
+    download(exportName("totals", "csv"), csv(rows, columns), "text/csv");
+  } else {
+    download(exportName("analysis", "json"), JSON.stringify(an, null, 1), "application/json");
+  }
+}
+
+// Copy link, and recent runs ------------------------------------------------------------------
+async function copyLink() {
+  const button = $("#copy-link");
+  try {
+    await navigator.clipboard.writeText(location.href);
+    button.textContent = "link copied ✓";
+  } catch (e) {
+    button.textContent = "copy failed: copy the address bar";
+  }
+  setTimeout(() => { button.textContent = "copy link"; }, 2000);
+}
+
+const HISTORY_KEY = "rooflens.history";
+const HISTORY_SIZE = 15;
+
+function readHistory() {
+  try {
+    const kept = JSON.parse(localStorage.getItem(HISTORY_KEY) || "[]");
+    return Array.isArray(kept) ? kept : [];
+  } catch (e) {
+    return [];
+  }
+}
+
+// The last views, newest first, in this browser only (localStorage): a run of the serving or
+// advisor page, or an analysis shown for a while. The same view is kept once.
+function remember(what) {
+  const entry = { hash: location.hash, what, at: new Date().toISOString() };
+  const kept = [entry, ...readHistory().filter((e) => e.hash !== entry.hash)].slice(0, HISTORY_SIZE);
+  try {
+    localStorage.setItem(HISTORY_KEY, JSON.stringify(kept));
+  } catch (e) {
+    return;  // storage full or refused: the history is a convenience
+  }
+  fillHistory();
+}
+
+function fillHistory() {
+  const time = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  $("#history").innerHTML = `<option value="">recent…</option>` + readHistory().map((e) =>
+    `<option value="${esc(e.hash)}">${esc(time(e.at))} · ${esc(e.what)}</option>`).join("");
+}
+
+let rememberTimer = null;
+function rememberAnalysis() {
+  clearTimeout(rememberTimer);
+  const an = last.analysis;
+  const what = `analysis: ${an.model.id} on ${an.device.name}${state.b ? " (A/B)" : ""}`;
+  rememberTimer = setTimeout(() => { if (state.page === "analysis") remember(what); }, 1500);
+}
+
+function rememberRun(page) {
+  const d = runs[page].data;
+  remember(page === "serve" ? `serving: ${d.setup}` : `advisor: ${d.model}`);
+}
+
 // Events ----------------------------------------------------------------------------------------
 function onInput(ev) {
   const el = ev.target;
@@ -705,15 +916,22 @@ function onInput(ev) {
   const key = el.dataset.key;
   if (!key) return;
   const value = readInput(el);
-  // A partly typed model name is not a request yet; Enter or leaving the field sends it.
+  // A partly typed model name is not a request yet; Enter or leaving the field sends it, or
+  // the only id its words match.
   if (key === "model" && ev.type === "input" && !known(value)) return;
+  if (key === "model" && !known(value) && el.dataset.match) {
+    el.value = el.dataset.match;
+    delete el.dataset.match;
+    onInput(ev);
+    return;
+  }
   const cfg = state[state.show];
   cfg[key] = value;
   if (key === "model") { cfg.config = ""; cfg.config_name = ""; }
   if (key === "device" && value === "custom") $("#device-custom").open = true;
   state.op = key === "model" ? null : state.op;
   fillForm();
-  changed();
+  changed(el.tagName === "SELECT" || el.type === "checkbox" ? 0 : 40);
 }
 
 function switchStage(stage) {
@@ -728,6 +946,29 @@ function switchStage(stage) {
 
 let MODEL_IDS = new Set();
 const known = (v) => MODEL_IDS.has(String(v).toLowerCase());
+let searchTimer = null;
+let searchSeq = 0;
+
+// The catalog searched as one types (every word must appear in the id): the suggestions
+// follow, and a search with one match selects it.
+function searchModels(text) {
+  clearTimeout(searchTimer);
+  if (known(text)) return;
+  searchTimer = setTimeout(async () => {
+    const id = ++searchSeq;
+    const res = await fetch(`/api/models?q=${encodeURIComponent(text.trim())}&limit=30`);
+    const found = res.ok ? await res.json() : [];
+    if (id !== searchSeq) return;
+    $("#model-list").innerHTML = modelOptions(found);
+    $("#model-info").textContent = text.trim() === "" ? "" : found.length === 1
+      ? `one match: ${found[0].id} (Enter to use it)` : `${found.length} matches`;
+    if (found.length === 1) $("#model").dataset.match = found[0].id;
+    else delete $("#model").dataset.match;
+  }, 120);
+}
+
+const modelOptions = (models) => models.map((m) =>
+  `<option value="${esc(m.id)}">${esc(m.model_type)} · ${count(m.params)} params</option>`).join("");
 
 async function onUpload(ev) {
   const file = ev.target.files[0];
@@ -778,8 +1019,30 @@ function wire() {
     const node = ev.target.closest(".node");
     if (node && (ev.key === "Enter" || ev.key === " ")) select(graphStage(), Number(node.dataset.index));
   });
-  $("#copy-link").addEventListener("click", () => navigator.clipboard.writeText(location.href));
-  window.addEventListener("hashchange", () => { readURL(); fillForm(); refresh(); runShownPage(); });
+  $("#copy-link").addEventListener("click", copyLink);
+  for (const button of document.querySelectorAll("[data-export]")) {
+    button.addEventListener("click", () => exportAnalysis(button.dataset.export));
+  }
+  $("#model").addEventListener("input", (ev) => searchModels(ev.target.value));
+  $("#history").addEventListener("change", (ev) => {
+    if (ev.target.value) location.hash = ev.target.value;
+    ev.target.value = "";
+  });
+  $("#retry").addEventListener("click", () => { if (retryAction) retryAction(); });
+  $("#toggle-controls").addEventListener("click", () => {
+    const open = document.body.classList.toggle("controls-open");
+    $("#toggle-controls").setAttribute("aria-expanded", String(open));
+    resizeCharts();
+  });
+  window.addEventListener("resize", resizeCharts);
+  // Back, Forward, a pasted link or a history entry: the view follows the URL.
+  const follow = () => {
+    if (location.hash === shownHash) return;
+    readURL(); fillForm(); writeURL(); refresh(); markStale();
+  };
+  window.addEventListener("hashchange", follow);
+  window.addEventListener("popstate", follow);
+
 }
 
 async function start() {
@@ -791,8 +1054,7 @@ async function start() {
   DEFAULTS = { ...BASIC };
   for (const f of FIELDS) DEFAULTS[f.key] = f.default;
   MODEL_IDS = new Set(models.map((m) => m.id.toLowerCase()));
-  $("#model-list").innerHTML = models.map((m) =>
-    `<option value="${esc(m.id)}">${esc(m.model_type)} · ${si(m.params)} params</option>`).join("");
+  $("#model-list").innerHTML = modelOptions(models);
   $("#device").innerHTML = devices.map((d) =>
     `<option value="${esc(d.name)}">${esc(d.display_name)}</option>`).join("") +
     `<option value="custom">custom device…</option>`;
@@ -802,7 +1064,9 @@ async function start() {
   fillForm();
   wire();
   wirePages();
+  wireViews();
   writeURL();
   refresh();
-  runShownPage();
+  markStale();
+  fillHistory();
 }

@@ -52,7 +52,9 @@ function buildPages(openapi, devices) {
 }
 
 function fillPages() {
+  const wasHidden = $(`#page-${state.page}`).hidden;
   for (const page of PAGES) $(`#page-${page}`).hidden = state.page !== page;
+  if (wasHidden) resizeCharts();
   for (const tab of document.querySelectorAll(".page-tab")) {
     tab.classList.toggle("active", tab.dataset.page === state.page);
   }
@@ -127,22 +129,54 @@ function requestKey(page) {
 
 function markStale() {
   for (const page of RUN_PAGES) {
+    if (jobs[page]) continue;  // running: the answer will be to the settings sent
     const stale = runs[page] != null && requestKey(page) !== runs[page].key;
-    $(`#page-${page}`).classList.toggle("stale-results", stale);
-    if (stale) $(`#${page}-status`).textContent = "settings changed: run again to update";
+    if (stale) {
+      setState(page, "stale");
+      $(`#${page}-status`).textContent = "settings changed: run again to update";
+    } else if (runs[page] != null && $(`#page-${page}`).dataset.state === "stale") {
+      setState(page, "ok");
+      $(`#${page}-status`).textContent = "";
+    }
   }
 }
 
-function showPageError(page, data) {
+function showPageError(page, data, retry) {
   const loc = (data.detail && data.detail[0] && data.detail[0].loc) || [];
-  if (["model", "device", "options"].includes(loc[1])) { showError(data); return; }
-  showError({ message: data.message || "error" });
+  if (["model", "device", "options"].includes(loc[1])) { showError(data, retry); return; }
+  showError({ message: data.message || "error" }, retry);
   const key = [...loc].reverse().find((p) => typeof p === "string" && pageField(page, p));
   if (key) {
     for (const el of document.querySelectorAll(`#page-${page} [data-key="${key}"]`)) el.classList.add("invalid");
   }
 }
 
+const JOB_ENDPOINT = { serve: "/api/jobs/simulate", advise: "/api/jobs/advise" };
+const jobs = { serve: null, advise: null };  // the id of each page's running job
+const POLL_MS = 250;
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+function showProgress(page, job) {
+  const bar = $(`#${page}-progress`);
+  bar.hidden = !job || job.total === 0;
+  if (job && job.total) bar.value = job.done / job.total;
+  if (job) {
+    const count = job.total ? ` ${job.done} of ${job.total}` : "";
+    $(`#${page}-status`).textContent = `${job.phase || "starting"}…${count} · ${secs(job.elapsed)}`;
+  }
+}
+
+function finishRun(page, id) {
+  if (id !== pageSeq[page]) return false;
+  jobs[page] = null;
+  for (const b of document.querySelectorAll(`#page-${page} .actions button.run-button`)) b.disabled = false;
+  $(`#cancel-${page}`).hidden = true;
+  $(`#${page}-progress`).hidden = true;
+  return true;
+}
+
+// A run is a background job: started, then polled for its progress until it is done, failed
+// or cancelled. The results on the page stay (marked running) until the new ones arrive.
 async function runPage(page, capacity = false) {
   let body;
   try {
@@ -151,38 +185,92 @@ async function runPage(page, capacity = false) {
     showError({ message: `the uploaded config in the URL is not valid JSON: ${e.message}` });
     return;
   }
+  if (jobs[page]) cancelRun(page);
   const id = ++pageSeq[page];
   const status = $(`#${page}-status`);
-  const buttons = document.querySelectorAll(`#page-${page} .actions button`);
-  status.textContent = page === "advise" ? "searching…" : capacity ? "searching the capacity…" : "simulating…";
-  buttons.forEach((b) => { b.disabled = true; });
-  const began = performance.now();
-  let res, data;
+  const retry = () => runPage(page, capacity);
+  for (const b of document.querySelectorAll(`#page-${page} .actions button.run-button`)) b.disabled = true;
+  $(`#cancel-${page}`).hidden = false;
+  status.textContent = "starting…";
+  setState(page, "running");
+  for (const el of document.querySelectorAll(`#page-${page} .invalid`)) el.classList.remove("invalid");
+  let res, job;
   try {
-    res = await fetch(ENDPOINT[page], {
+    res = await fetch(JOB_ENDPOINT[page], {
       method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
     });
-    data = await res.json();
+    job = await res.json();
+    if (res.ok) {
+      jobs[page] = job.id;
+      while (!["done", "failed", "cancelled"].includes(job.status)) {
+        if (id !== pageSeq[page]) return;
+        showProgress(page, job);
+        await sleep(POLL_MS);
+        res = await fetch(`/api/jobs/${job.id}`);
+        job = await res.json();
+        if (!res.ok) break;
+      }
+    }
   } catch (e) {
-    if (id === pageSeq[page]) { status.textContent = ""; showError({ message: `no answer from the server: ${e.message}` }); }
+    if (finishRun(page, id)) {
+      status.textContent = "failed: no answer from the server";
+      showError({ message: `no answer from the server: ${e.message}` }, retry);
+      setState(page, "failed");
+    }
     return;
-  } finally {
-    if (id === pageSeq[page]) buttons.forEach((b) => { b.disabled = false; });
   }
-  if (id !== pageSeq[page]) return;
-  if (!res.ok) { status.textContent = "not run: see the message above"; showPageError(page, data); return; }
+  if (!finishRun(page, id)) return;
+  if (!res.ok || job.status === "failed") {
+    const error = res.ok ? job.error : job;
+    status.textContent = "failed: see the message above";
+    showPageError(page, error, retry);
+    setState(page, "failed");
+    if (page === "serve") showNoFit(error.message || "");
+    return;
+  }
+  if (job.status === "cancelled") {
+    status.textContent = `cancelled after ${secs(job.elapsed)} (${job.phase}: ${job.done} of ${job.total})`;
+    setState(page, runs[page] ? "ok" : "idle");
+    markStale();
+    document.body.dataset[`${page}Cancelled`] = job.id;
+    return;
+  }
   clearError();
-  runs[page] = { key: JSON.stringify({ ...body, ...(page === "serve" ? { capacity: false } : {}) }), data };
-  status.textContent = `answered in ${secs((performance.now() - began) / 1000)}`;
-  $(`#page-${page}`).classList.remove("stale-results");
-  if (page === "serve") renderServe(data); else renderAdvise(data);
+  runs[page] = { key: JSON.stringify({ ...body, ...(page === "serve" ? { capacity: false } : {}) }), data: job.result };
+  status.textContent = `answered in ${secs(job.elapsed)}`;
+  setState(page, "ok");
+  if (page === "serve") renderServe(job.result); else renderAdvise(job.result);
   document.body.dataset[page === "serve" ? "served" : "advised"] = String(++runCount[page]);
+  rememberRun(page);
 }
 
-// A page shown from a link (or a tab) runs once with its settings; later changes wait for Run.
-function runShownPage() {
-  const page = state.page;
-  if (RUN_PAGES.includes(page) && (!runs[page] || requestKey(page) !== runs[page].key)) runPage(page);
+// The last answer of a page as the API gave it: JSON, and the advisor's picks as CSV.
+function exportRun(page, format) {
+  const run = runs[page];
+  if (!run) return;
+  const name = `rooflens-${page === "serve" ? "simulation" : "advice"}`;
+  if (format === "csv") {
+    const columns = Object.keys(run.data.picks[0] || {});
+    download(`${name}-picks.csv`, csv(run.data.picks, columns), "text/csv");
+  } else {
+    download(`${name}.json`, JSON.stringify(run.data, null, 1), "application/json");
+  }
+}
+
+function cancelRun(page) {
+  const job = jobs[page];
+  if (!job) return;
+  $(`#${page}-status`).textContent = "cancelling…";
+  fetch(`/api/jobs/${job}`, { method: "DELETE" }).catch(() => {});
+}
+
+// A model that leaves no room for a KV cache cannot serve: its figures give way to why.
+function showNoFit(message) {
+  const why = /room for a KV cache: ([^(]*)/.exec(message);
+  if (!why) return;
+  $("#serve-cards").innerHTML = `<div class="card nofit" id="serve-nofit"><h3>Does not fit</h3>
+    <p>${esc(why[1].trim())}: no room for a KV cache, so no request can be served.</p>
+    <p class="muted">Quantize the weights, add tensor parallelism or pick a larger device.</p></div>`;
 }
 
 // The serving page ---------------------------------------------------------------------------------
@@ -237,7 +325,7 @@ function renderServe(d) {
 
 function renderTimeline(d) {
   const t = d.timeline;
-  Plotly.react($("#serve-timeline"), [
+  plot($("#serve-timeline"), [
     { x: t.time, y: t.running, name: "running", mode: "lines", line: { color: "#4e79a7", shape: "hv" } },
     { x: t.time, y: t.waiting, name: "waiting", mode: "lines", line: { color: "#e15759", shape: "hv" } },
     { x: t.time, y: t.kv_share.map((v) => v * 100), name: "KV cache used (%)", yaxis: "y2",
@@ -249,28 +337,45 @@ function renderTimeline(d) {
     yaxis2: { title: { text: "KV cache used (%)" }, overlaying: "y", side: "right", range: [0, 105],
       showgrid: false },
     legend: { orientation: "h", y: -0.25 }, margin: { l: 50, r: 50, t: 36, b: 40 }, height: 380,
-  }, PLOT_CONFIG);
+  });
+}
+
+// The x range of a latency axis: the data's, with the objective when it is near; an objective
+// far beyond the data is named at the edge instead of squeezing the curve into a corner.
+function latencyRange(values, objective) {
+  const top = Math.max(...values.filter((v) => v != null), 0) || objective;
+  const shown = objective <= top * 1.5;
+  return { range: [0, (shown ? Math.max(top, objective) : top) * 1.05], shown };
 }
 
 function renderLatencyCDF(d) {
   const share = (dist) => dist.share.map((v) => v * 100);
   const ttft = d.latencies.ttft;
   const tpot = d.latencies.tpot;
+  const tpotMs = tpot.seconds.map(ms);
+  const rx = latencyRange(ttft.seconds, d.slo.ttft);
+  const rx2 = latencyRange(tpotMs, d.slo.tpot * 1e3);
   const line = (x, axis) => ({ type: "line", xref: axis, yref: "paper", x0: x, x1: x, y0: 0, y1: 1,
     line: { color: "#c00", dash: "dash" } });
-  Plotly.react($("#serve-cdf"), [
+  const far = (text, axis) => ({ xref: `${axis} domain`, yref: "paper", x: 1, y: 0.02, xanchor: "right",
+    text, showarrow: false, font: { color: "#c00", size: 11 } });
+  const shapes = [];
+  const annotations = [];
+  if (rx.shown) shapes.push(line(d.slo.ttft, "x")); else annotations.push(far(`objective ${secs(d.slo.ttft)} →`, "x"));
+  if (rx2.shown) shapes.push(line(d.slo.tpot * 1e3, "x2")); else annotations.push(far(`objective ${secs(d.slo.tpot)} →`, "x2"));
+  plot($("#serve-cdf"), [
     { x: ttft.seconds, y: share(ttft), name: "TTFT (s)", mode: "lines", line: { color: "#4e79a7" } },
-    { x: tpot.seconds.map(ms), y: share(tpot), name: "TPOT (ms)", mode: "lines", xaxis: "x2", yaxis: "y2",
+    { x: tpotMs, y: share(tpot), name: "TPOT (ms)", mode: "lines", xaxis: "x2", yaxis: "y2",
       line: { color: "#f28e2b" } },
   ], {
     title: { text: "Share of requests within a latency (red: the objectives)", font: { size: 14 } },
-    xaxis: { domain: [0, 0.46], title: { text: "time to first token (s)" }, rangemode: "tozero" },
-    xaxis2: { domain: [0.54, 1], title: { text: "time per output token (ms)" }, rangemode: "tozero" },
+    xaxis: { domain: [0, 0.46], title: { text: "time to first token (s)" }, range: rx.range },
+    xaxis2: { domain: [0.54, 1], title: { text: "time per output token (ms)" }, range: rx2.range },
     yaxis: { title: { text: "% of requests" }, range: [0, 101] },
     yaxis2: { anchor: "x2", range: [0, 101] },
-    shapes: [line(d.slo.ttft, "x"), line(d.slo.tpot * 1e3, "x2")],
+    shapes, annotations,
     legend: { orientation: "h", y: -0.25 }, margin: { l: 50, r: 10, t: 36, b: 40 }, height: 380,
-  }, PLOT_CONFIG);
+  });
 }
 
 function renderCapacity(d) {
@@ -282,7 +387,7 @@ function renderCapacity(d) {
   const [tk, pk] = [key("ttft"), key("tpot")];
   const colors = probes.map((p) => (p.within_slo ? "#1a7f37" : "#b42318"));
   const rates = probes.map((p) => p.rate);
-  Plotly.react($("#serve-capacity"), [
+  plot($("#serve-capacity"), [
     { x: rates, y: probes.map((p) => p[tk]), name: `${tk} (s)`, mode: "lines+markers",
       line: { color: "#4e79a7" }, marker: { color: colors, size: 9 } },
     { x: rates, y: probes.map((p) => ms(p[pk])), name: `${pk} (ms)`, mode: "lines+markers", yaxis: "y2",
@@ -299,7 +404,7 @@ function renderCapacity(d) {
       { type: "line", xref: "paper", yref: "y2", x0: 0, x1: 1, y0: d.slo.tpot * 1e3, y1: d.slo.tpot * 1e3, line: { color: "#f28e2b", dash: "dot", width: 1 } },
     ],
     legend: { orientation: "h", y: -0.25 }, margin: { l: 50, r: 50, t: 36, b: 40 }, height: 380,
-  }, PLOT_CONFIG);
+  });
 }
 
 // The advisor page -----------------------------------------------------------------------------
@@ -328,8 +433,8 @@ function renderAdvise(d) {
       <td>${money(p.cost_per_hour)}</td><td>${money(p.cost_per_million, 4)}</td>
       <td>${si(p.energy_per_million, "J")}</td><td>${esc(simulated(p))}</td><td>${p.pareto ? "★" : ""}</td></tr>`).join("");
     const why = d.picks.slice(0, 3).map((p) => `<li>${esc(p.explanation)}</li>`).join("");
-    $("#advise-picks").innerHTML = `${head}<table id="advise-table" class="picks">
-      <tr>${columns.map((c) => `<th>${c}</th>`).join("")}</tr>${rows}</table><ol>${why}</ol>`;
+    $("#advise-picks").innerHTML = `${head}<div class="scroll"><table id="advise-table" class="picks">
+      <tr>${columns.map((c) => `<th>${c}</th>`).join("")}</tr>${rows}</table></div><ol>${why}</ol>`;
   }
   renderPareto(d);
   $("#advise-rejected").innerHTML = `<h2>Setups that do not meet the objectives</h2>` + (d.rejected.length
@@ -343,9 +448,11 @@ function renderPareto(d) {
   const byDevice = {};
   for (const p of priced) (byDevice[p.device] ||= []).push(p);
   const label = (p) => `${p.device} TP${p.tp} PP${p.pp} W${p.w_bits} KV${p.kv_bits}`;
-  const traces = Object.entries(byDevice).map(([device, ps]) => ({
+  // One colour per device however many there are (the golden angle around the hue circle).
+  const hue = (i) => `hsl(${Math.round((i * 137.5) % 360)}, 65%, ${i % 2 ? 38 : 52}%)`;
+  const traces = Object.entries(byDevice).map(([device, ps], i) => ({
     x: ps.map((p) => p.e2e), y: ps.map((p) => p.cost_per_million), text: ps.map(label), name: device,
-    mode: "markers", marker: { size: 7, opacity: 0.6 },
+    mode: "markers", marker: { size: 7, opacity: 0.7, color: hue(i) },
     hovertemplate: "%{text}<br>e2e %{x:.3g} s<br>$%{y:.3g} per M tokens<extra></extra>",
   }));
   const front = priced.filter((p) => p.pareto).sort((a, b) => a.e2e - b.e2e);
@@ -353,18 +460,26 @@ function renderPareto(d) {
     name: "Pareto front", mode: "lines+markers", line: { color: "#000" },
     marker: { size: 11, symbol: "circle-open", color: "#000", line: { width: 2 } },
     hovertemplate: "%{text}<br>e2e %{x:.3g} s<br>$%{y:.3g} per M tokens<extra>front</extra>" });
-  Plotly.react($("#advise-pareto"), traces, {
+  plot($("#advise-pareto"), traces, {
     title: { text: "Cost against latency of every setup that meets the objectives", font: { size: 14 } },
     xaxis: { title: { text: "end-to-end latency of a request (s)" } },
     yaxis: { type: "log", title: { text: "USD per million tokens" } },
-    legend: { orientation: "h", y: -0.25 }, margin: { l: 60, r: 10, t: 36, b: 40 }, height: 420,
-  }, PLOT_CONFIG);
+    // The legend beside the plot, never over its axis; on a phone, the points name themselves.
+    showlegend: innerWidth >= 700,
+    legend: { x: 1.02, xanchor: "left", y: 1, font: { size: 10 } },
+    margin: { l: 60, r: 10, t: 36, b: 40 }, height: 460,
+  });
 }
 
 // Events -----------------------------------------------------------------------------------------
 function wirePages() {
   for (const tab of document.querySelectorAll(".page-tab")) {
-    tab.addEventListener("click", () => { state.page = tab.dataset.page; fillForm(); writeURL(); runShownPage(); });
+    tab.addEventListener("click", () => {
+      if (state.page === tab.dataset.page) return;
+      state.page = tab.dataset.page;
+      fillForm();
+      writeURL(true);
+    });
   }
   for (const page of RUN_PAGES) {
     const root = $(`#page-${page}`);
@@ -385,6 +500,18 @@ function wirePages() {
   $("#run-serve").addEventListener("click", () => runPage("serve"));
   $("#run-capacity").addEventListener("click", () => runPage("serve", true));
   $("#run-advise").addEventListener("click", () => runPage("advise"));
+  $("#cancel-serve").addEventListener("click", () => cancelRun("serve"));
+  // A page closed or left mid-run cancels its runs: nobody will read their answers.
+  window.addEventListener("pagehide", () => {
+    for (const job of Object.values(jobs)) {
+      if (job) fetch(`/api/jobs/${job}`, { method: "DELETE", keepalive: true }).catch(() => {});
+    }
+  });
+  for (const button of document.querySelectorAll("[data-run-export]")) {
+    const [page, format] = button.dataset.runExport.split(":");
+    button.addEventListener("click", () => exportRun(page, format));
+  }
+  $("#cancel-advise").addEventListener("click", () => cancelRun("advise"));
 }
 
 start();

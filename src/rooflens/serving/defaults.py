@@ -1,0 +1,11 @@
+"""The synthetic workload a simulation starts from when none is given: `rooflens simulate`'s
+defaults, which the web's serving page shares (tests/test_web_serving.py holds the two equal)."""
+
+from __future__ import annotations
+
+REQUESTS = 1000
+RATE = 4.0  # requests per second
+ARRIVALS = "poisson"
+CV = 2.0  # gamma arrivals: coefficient of variation of the gaps
+PROMPT = "lognormal:512:0.8:3072"
+OUTPUT = "lognormal:128:0.8:1024"

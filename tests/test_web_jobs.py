@@ -1,0 +1,142 @@
+"""Long runs as background jobs: the answer is the plain endpoint's, progress advances, a
+cancelled run stops computing on the server, failures read as a 422, and the jobs kept are
+bounded in number and age."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from rooflens.web import create_app
+from rooflens.web.jobs import Job, Jobs
+
+LLAMA = {"model": {"id": "meta-llama/Llama-3.1-8B"}, "device": {"name": "h100-sxm"}}
+SMALL = {"requests": 60, "rate": 5, "prompt": "fixed:256", "output": "fixed:16"}
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    return TestClient(create_app(), base_url="http://127.0.0.1")
+
+
+def wait(client: TestClient, job_id: str, until: set[str], timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in until:
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+
+
+def test_a_job_answers_what_the_plain_endpoint_answers(client: TestClient) -> None:
+    body = {**LLAMA, "workload": SMALL}
+    started = client.post("/api/jobs/simulate", json=body)
+    assert started.status_code == 202
+    assert started.json()["kind"] == "simulate"
+    job = wait(client, started.json()["id"], {"done", "failed", "cancelled"})
+    assert job["status"] == "done", job
+    assert (job["phase"], job["done"], job["total"]) == ("simulating requests", 60, 60)
+    plain = client.post("/api/simulate", json=body).json()
+    assert job["result"]["summary"] == plain["summary"]
+    assert job["result"]["summary"]["requests"] == 60
+
+
+def test_a_cancelled_job_stops_computing(client: TestClient) -> None:
+    body = {**LLAMA, "workload": {**SMALL, "requests": 3000, "rate": 20}}
+    job_id = client.post("/api/jobs/simulate", json=body).json()["id"]
+    deadline = time.monotonic() + 120
+    while (job := client.get(f"/api/jobs/{job_id}").json())["done"] < 5:
+        assert job["status"] in {"queued", "running"} and time.monotonic() < deadline, job
+        time.sleep(0.05)
+    assert client.delete(f"/api/jobs/{job_id}").status_code == 200
+    stopped = wait(client, job_id, {"cancelled", "done", "failed"}, timeout=30)
+    assert stopped["status"] == "cancelled"
+    assert stopped["result"] is None
+    # Its progress stops where the cancel found it, short of the whole.
+    time.sleep(0.5)
+    later = client.get(f"/api/jobs/{job_id}").json()
+    assert later["done"] == stopped["done"] < stopped["total"] == 3000
+    # A cancel after the end changes nothing.
+    assert client.delete(f"/api/jobs/{job_id}").json()["status"] == "cancelled"
+
+
+def test_a_failed_job_reads_as_a_422(client: TestClient) -> None:
+    too_much = {**LLAMA, "workload": {"requests": 5000, "output": "fixed:2000"}}
+    job = wait(client, client.post("/api/jobs/simulate", json=too_much).json()["id"], {"failed"})
+    assert job["error"]["message"].startswith("workload.requests=5000 is invalid")
+    assert job["error"]["detail"][0]["loc"] == ["body", "workload", "requests"]
+    # A setup with no room for a KV cache says what does not fit.
+    v3 = {
+        "model": {"id": "deepseek-ai/DeepSeek-V3"},
+        "device": {"name": "h200-sxm"},
+        "options": {"tp": 8},
+        "workload": SMALL,
+    }
+    job = wait(client, client.post("/api/jobs/simulate", json=v3).json()["id"], {"failed"})
+    assert "weights 169.6 GB" in job["error"]["message"]
+    assert "exceed its 141 GB" in job["error"]["message"]
+    # Bad input is refused before any job starts; an unknown job is a 404.
+    assert (
+        client.post("/api/jobs/simulate", json={**LLAMA, "workload": {"rate": -1}}).status_code
+        == 422
+    )
+    assert client.get("/api/jobs/nope").status_code == 404
+    assert client.delete("/api/jobs/nope").status_code == 404
+
+
+def test_an_advisor_job_reports_its_setups(client: TestClient) -> None:
+    body = {
+        "model": {"id": "meta-llama/Llama-3.1-8B"},
+        "devices": ["h100-sxm", "a100-sxm4-80gb"],
+        "tp": [1, 2],
+        "pp": [1],
+        "verify": 0,
+    }
+    job = wait(client, client.post("/api/jobs/advise", json=body).json()["id"], {"done", "failed"})
+    assert job["status"] == "done", job
+    # 2 devices x 2 widths x 3 weight x 2 KV-cache widths, each screened once.
+    assert (job["phase"], job["done"], job["total"]) == ("screening setups", 24, 24)
+    assert job["result"] == client.post("/api/advise", json=body).json()
+
+
+def _blocking(release: threading.Event) -> Any:
+    def run(job: Job) -> dict[str, Any]:
+        job.start_phase("waiting", 1)
+        while not release.wait(0.01):
+            job.advance(0)  # a progress report: where a cancel is seen
+        return {"ok": True}
+
+    return run
+
+
+def test_jobs_kept_are_bounded_in_number_and_age() -> None:
+    jobs = Jobs(lambda exc: None, workers=1, max_jobs=3, max_age_s=60)
+    release = threading.Event()
+    first = jobs.start("simulate", _blocking(release))
+    queued = jobs.start("simulate", lambda job: {"ran": True})
+    # A queued job cancelled never runs.
+    assert jobs.cancel(queued.id).status == "cancelled"
+    release.set()
+    for _ in range(4):
+        jobs.start("simulate", lambda job: {"ran": True})
+    time.sleep(0.3)
+    assert len(jobs.jobs) <= 3
+    assert jobs.get(first.id) is None  # the oldest finished ones go first
+    assert queued.result is None
+    jobs.shutdown()
+
+    young = Jobs(lambda exc: None, workers=1, max_jobs=10, max_age_s=0.2)
+    hold = threading.Event()
+    old = young.start("simulate", _blocking(hold))
+    time.sleep(0.4)
+    assert young.get(old.id) is None  # too old: dropped, and its run cancelled
+    deadline = time.monotonic() + 5
+    while old.status != "cancelled":
+        assert time.monotonic() < deadline, old.status
+        time.sleep(0.01)
+    young.shutdown()
