@@ -27,6 +27,7 @@ from rooflens.cli.common import (
     err_console,
 )
 from rooflens.core.errors import InvalidInputError
+from rooflens.serving import defaults
 from rooflens.serving.api import capacity as capacity_search
 from rooflens.serving.api import scheduler_of
 from rooflens.serving.api import simulate as run_simulation
@@ -56,7 +57,7 @@ class Arrival(str, enum.Enum):
 # Runs with more requests than this (or any capacity search) show a progress bar on stderr.
 PROGRESS_FROM = 2000
 # Requests/s when neither --rate nor --concurrency is given.
-DEFAULT_RATE = 4.0
+DEFAULT_RATE = defaults.RATE
 SCHEDULER_FIELDS = (
     "max_batch",
     "max_tokens",
@@ -134,7 +135,7 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
 def simulate(
     model: ModelArg,
     hardware: HardwareOpt = None,
-    requests: Annotated[int, typer.Option(help="Synthetic requests to draw.")] = 1000,
+    requests: Annotated[int, typer.Option(help="Synthetic requests to draw.")] = defaults.REQUESTS,
     rate: Annotated[
         float | None, typer.Option(help=f"Arrival rate in requests/s [default: {DEFAULT_RATE:g}].")
     ] = None,
@@ -147,9 +148,11 @@ def simulate(
         typer.Option(help="Engine scheduler defaults: vllm, sglang or trtllm (options override)."),
     ] = None,
     arrival: Annotated[Arrival, typer.Option(help="Arrival process.")] = Arrival.poisson,
-    cv: Annotated[float, typer.Option(help="Gamma arrivals: coefficient of variation.")] = 2.0,
-    prompt: LengthOpt = "lognormal:512:0.8:3072",
-    output: LengthOpt = "lognormal:128:0.8:1024",
+    cv: Annotated[
+        float, typer.Option(help="Gamma arrivals: coefficient of variation.")
+    ] = defaults.CV,
+    prompt: LengthOpt = defaults.PROMPT,
+    output: LengthOpt = defaults.OUTPUT,
     shared_prefix: Annotated[int, typer.Option(help="Tokens every prompt shares.")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed of the workload.")] = 0,
     trace: Annotated[
