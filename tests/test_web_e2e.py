@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import threading
 import time
@@ -22,7 +23,12 @@ import rooflens
 from rooflens import api
 from rooflens.web import create_app
 
-CHROMIUM = Path("/usr/bin/chromium")
+# A Chromium to drive: ROOFLENS_CHROMIUM, else the first on PATH (Debian's `chromium`).
+_FOUND = os.environ.get("ROOFLENS_CHROMIUM") or next(
+    filter(None, (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome"))),
+    "",
+)
+CHROMIUM = Path(_FOUND) if _FOUND else None
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -60,11 +66,15 @@ def server() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser test needs Debian's chromium "
-            "(apt-get install -y --no-install-recommends chromium; .ci/run installs it)"
+    if CHROMIUM is None or not CHROMIUM.exists():
+        why = (
+            "no Chromium found (set ROOFLENS_CHROMIUM, or apt-get install -y "
+            "--no-install-recommends chromium; .ci/run installs it)"
         )
+        # CI must run the browser test; a developer's machine without a browser skips it.
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
