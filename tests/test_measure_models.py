@@ -256,3 +256,33 @@ def test_an_architecture_transformers_lacks_is_refused_with_its_reason() -> None
         "model_type 'no_such_architecture' cannot be measured: transformers "
         f"{transformers.__version__} has no such architecture to build"
     )
+
+
+def test_sparse_attention_attends_the_indexer_top_k_as_transformers_does() -> None:
+    """DeepSeek-V3.2: with top-k 8 of 20 keys, the runner's attention (the decode gathers the
+    chosen keys, the prefill masks the rest) gives transformers' own eager logits."""
+    from transformers import DynamicCache
+
+    config = TYPES["deepseek_v32"] | {"index_topk": 8}
+    torch.manual_seed(0)
+    ours = ModelRunner(config, "cpu", torch.float32)
+    stock = ModelRunner(config, "cpu", torch.float32, attention="eager")
+    stock.model.load_state_dict(ours.model.state_dict())
+    dense = ModelRunner(TYPES["deepseek_v32"], "cpu", torch.float32)  # top-k 2048: every key
+    dense.model.load_state_dict(ours.model.state_dict())
+    ids = torch.randint(0, 128, (2, 21))
+    logits = {}
+    with torch.no_grad():
+        for name, runner in (("ours", ours), ("stock", stock), ("dense", dense)):
+            cache = DynamicCache(config=runner.config)
+            prompt = runner.model(ids[:, :20], past_key_values=cache, use_cache=True).logits
+            step = runner.model(ids[:, 20:], past_key_values=cache, use_cache=True).logits
+            logits[name] = (prompt, step)
+    assert torch.allclose(logits["ours"][0], logits["stock"][0], atol=1e-4)
+    assert torch.allclose(logits["ours"][1], logits["stock"][1], atol=1e-4)
+    # The top-k was applied: attending every key gives other logits.
+    assert not torch.allclose(logits["dense"][1], logits["ours"][1], atol=1e-2)
+    assert ours.attended_keys() == [8, 8]
+    decode = ours.run(batch=2, new_tokens=1, past=3 * WINDOW)
+    assert decode["attended_keys"] == [8, 8]
+    assert decode["attention"] == "rooflens_gqa_masked"
