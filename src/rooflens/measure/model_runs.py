@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
 
 from rooflens.core.errors import ModelConfigError
 from rooflens.measure.timing import time_eager, time_graph
@@ -163,6 +164,17 @@ def _own_cache_class(config: Any, static: Any) -> Any:
     return cache
 
 
+def _language_model_config(config: Any) -> Any:
+    """The config of the model the steps run: a multimodal wrapper with no causal-LM class of
+    its own (Qwen3-VL, Mistral 3) runs its language model alone, text in and logits out."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    text = config.get_text_config(decoder=True)
+    if type(config) in MODEL_FOR_CAUSAL_LM_MAPPING or text is config:
+        return config
+    return text
+
+
 def _build(config: Any, dtype: torch.dtype, attention: str) -> torch.nn.Module:
     """transformers' causal LM for `config`, or its text model with the vocabulary head."""
     from transformers import AutoModelForCausalLM
@@ -198,12 +210,16 @@ def transformers_config(config: dict[str, Any]) -> Any:
     if model_type in MODEL_TYPE_ALIASES:
         model_type, defaults, renamed = MODEL_TYPE_ALIASES[model_type]
         fields = defaults | {renamed.get(k, k): v for k, v in fields.items()}
+    refused = (
+        f"model_type {model_type!r} cannot be measured: transformers {transformers.__version__}"
+    )
     if model_type not in CONFIG_MAPPING:
-        raise ModelConfigError(
-            f"model_type {model_type!r} cannot be measured: transformers "
-            f"{transformers.__version__} has no such architecture to build"
-        )
-    return AutoConfig.for_model(model_type, **fields)
+        raise ModelConfigError(f"{refused} has no such architecture to build")
+    try:
+        return AutoConfig.for_model(model_type, **fields)
+    except StrictDataclassError as exc:  # a field's type its config class does not accept
+        reason = str(exc).splitlines()[-1].strip()
+        raise ModelConfigError(f"{refused} refuses its config.json: {reason}") from exc
 
 
 # Torch.compile's settings for the compiled engine: inductor's fused kernels replayed from CUDA
@@ -243,6 +259,7 @@ class ModelRunner:
             self.config = self.model.config
             self.attention = attention
         else:
+            self.config = _language_model_config(self.config)
             if attention == GQA_ATTENTION and _uses_sparse_attention(self.config):
                 attention = GQA_ATTENTION_MASKED
             fallbacks = [attention] + [a for a in ("sdpa", "eager") if a != attention]
