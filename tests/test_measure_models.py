@@ -311,3 +311,13 @@ def test_every_catalog_config_builds_at_full_size_or_says_why_not() -> None:
     assert built["Qwen--Qwen3-VL-4B-Instruct"] == "Qwen3VLTextModel with a vocabulary head"
     assert built["mistralai--Mistral-Small-3.2-24B-Instruct-2506"] == "MistralForCausalLM"
     assert built["google--gemma-3-27b-it"] == "Gemma3ForConditionalGeneration"
+
+
+def test_gemma3_windowed_layers_as_transformers_builds_them() -> None:
+    """Gemma-3-1B: 26 layers, every 6th global (layers 6, 12, 18, 24): 22 windowed of 512."""
+    config = json.loads((CONFIGS / "google--gemma-3-1b-it.json").read_text())
+    windows = layer_windows(transformers_config(config))
+    assert [i + 1 for i, w in enumerate(windows) if w is None] == [6, 12, 18, 24]
+    spec = spec_from_config(config)
+    assert (spec.window_layers, spec.sliding_window) == (22, 512)
+    assert windows.count(512) == 22
