@@ -9,12 +9,17 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
 
+from rooflens.core.errors import ModelConfigError
 from rooflens.measure.timing import time_eager, time_graph
 
 # No "sdpa" in the name: transformers would then demand the model's own SDPA support, which
 # Gemma-2 withholds for its logit soft-capping (see docs/measurement.md).
 GQA_ATTENTION = "rooflens_gqa"
+# The same attention, handed transformers' causal mask: DeepSeek Sparse Attention's indexer
+# (DeepSeek-V3.2, GLM-5) masks its scores with it, and fails without one.
+GQA_ATTENTION_MASKED = "rooflens_gqa_masked"
 
 
 def _gqa_attention(
@@ -26,6 +31,7 @@ def _gqa_attention(
     scaling: float | None = None,
     dropout: float = 0.0,
     sliding_window: int | None = None,
+    indices: torch.Tensor | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """Attention that reads each K/V head once (as FlashAttention and serving engines do).
@@ -35,6 +41,8 @@ def _gqa_attention(
     attends (a windowed layer's decode cache holds the window), so a decode attends every key
     and a prefill is causal, banded to the window where the prompt is longer than it.
     Soft-capping of the logits (Gemma-2) is left out: FlashAttention applies it in registers.
+    DSA's `indices` (batch, queries, top-k) name the keys each query attends: a decode gathers
+    them (as FlashMLA's sparse kernel reads them); a prefill masks the others out.
     """
     q_len, k_len = query.shape[2], key.shape[2]
     if q_len not in (1, k_len):
@@ -50,6 +58,19 @@ def _gqa_attention(
         mask = (offset >= 0) & (offset < sliding_window)
     # Most keys one query of this layer attends: what attention_spans prices per layer.
     module.rooflens_keys = k_len if sliding_window is None else min(k_len, sliding_window)
+    if indices is not None:
+        module.rooflens_keys = min(k_len, indices.shape[-1])
+        if q_len == 1:
+            picked = indices[:, None, 0, :, None].long()  # (batch, 1, top-k, 1)
+            key = key.gather(2, picked.expand(-1, key.shape[1], -1, key.shape[-1]))
+            value = value.gather(2, picked.expand(-1, value.shape[1], -1, value.shape[-1]))
+        else:
+            selected = torch.zeros(query.shape[0], 1, q_len, k_len, dtype=torch.bool)
+            mask = selected.to(query.device).scatter_(-1, indices[:, None].long(), True)
+            if attention_mask is not None and attention_mask.dtype == torch.bool:
+                mask &= attention_mask[..., :k_len]  # the indexer's top-k may reach ahead
+            else:
+                mask &= torch.ones(q_len, k_len, dtype=torch.bool, device=query.device).tril()
     out = torch.nn.functional.scaled_dot_product_attention(
         query,
         key,
@@ -62,10 +83,25 @@ def _gqa_attention(
     return out.transpose(1, 2).contiguous(), None
 
 
+def _materialized_mask(*args: Any, **kwargs: Any) -> Any:
+    """transformers' SDPA mask, always built (it skips a purely causal one)."""
+    from transformers.masking_utils import sdpa_mask
+
+    return sdpa_mask(*args, **(kwargs | {"allow_is_causal_skip": False}))
+
+
 def _register_attention() -> None:
     from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
 
     AttentionInterface.register(GQA_ATTENTION, _gqa_attention)
+    AttentionInterface.register(GQA_ATTENTION_MASKED, _gqa_attention)
+    AttentionMaskInterface.register(GQA_ATTENTION_MASKED, _materialized_mask)
+
+
+def _uses_sparse_attention(config: Any) -> bool:
+    """DeepSeek Sparse Attention: transformers marks its layers "indexed_attention"."""
+    return "indexed_attention" in (getattr(config, "layer_types", None) or ())
 
 
 def layer_windows(config: Any) -> list[int | None]:
@@ -88,7 +124,65 @@ _FALCON_FIELDS = {"n_head": "num_attention_heads", "n_layer": "num_hidden_layers
 MODEL_TYPE_ALIASES = {
     "RefinedWebModel": ("falcon", {"new_decoder_architecture": False}, _FALCON_FIELDS),
     "RefinedWeb": ("falcon", {"new_decoder_architecture": True}, _FALCON_FIELDS),
+    # Kimi K2 is DeepSeek-V3's architecture: its config.json names DeepseekV3ForCausalLM.
+    "kimi_k2": ("deepseek_v3", {}, {}),
 }
+
+
+class _TextModelWithHead(torch.nn.Module):
+    """A language model transformers ships only inside a multimodal one (Qwen3-VL's text
+    model has no causal-LM class): its decoder and the vocabulary projection on the kept
+    positions, which is what the multimodal model runs for text."""
+
+    def __init__(self, config: Any, dtype: torch.dtype, attention: str):
+        from transformers import AutoModel
+
+        super().__init__()
+        self.model = AutoModel.from_config(config, dtype=dtype, attn_implementation=attention)
+        self.lm_head = torch.nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.lm_head.to(dtype)
+        if getattr(config, "tie_word_embeddings", False):
+            self.lm_head.weight = self.model.get_input_embeddings().weight
+
+    def forward(self, input_ids: torch.Tensor, logits_to_keep: int = 0, **kwargs: Any) -> Any:
+        from types import SimpleNamespace
+
+        hidden = self.model(input_ids, **kwargs).last_hidden_state
+        return SimpleNamespace(logits=self.lm_head(hidden[:, -logits_to_keep:]))
+
+
+def _own_cache_class(config: Any, static: Any) -> Any:
+    """The cache class a model insists on, holding `static`'s layers: MiniMax's forward takes
+    only its MiniMaxCache (a dynamic cache with its lightning-attention states beside it)."""
+    if config.model_type != "minimax":
+        return static
+    from transformers.models.minimax.modeling_minimax import MiniMaxCache
+
+    cache = MiniMaxCache()
+    cache.layers = static.layers
+    cache.linear_cache = [None] * len(static.layers)  # no state yet: the first call builds it
+    return cache
+
+
+def _language_model_config(config: Any) -> Any:
+    """The config of the model the steps run: a multimodal wrapper with no causal-LM class of
+    its own (Qwen3-VL, Mistral 3) runs its language model alone, text in and logits out."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    text = config.get_text_config(decoder=True)
+    if type(config) in MODEL_FOR_CAUSAL_LM_MAPPING or text is config:
+        return config
+    return text
+
+
+def _build(config: Any, dtype: torch.dtype, attention: str) -> torch.nn.Module:
+    """transformers' causal LM for `config`, or its text model with the vocabulary head."""
+    from transformers import AutoModelForCausalLM
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    if type(config) in MODEL_FOR_CAUSAL_LM_MAPPING:
+        return AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attention)
+    return _TextModelWithHead(config, dtype, attention)
 
 
 def _kernel_time_by_profiler(fn: Any) -> float:
@@ -107,14 +201,25 @@ def _kernel_time_by_profiler(fn: Any) -> float:
 
 def transformers_config(config: dict[str, Any]) -> Any:
     """The transformers config object for a config.json's fields."""
+    import transformers
     from transformers import AutoConfig
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
     fields = {k: v for k, v in config.items() if k not in ("architectures", "auto_map")}
     model_type = fields.pop("model_type")
     if model_type in MODEL_TYPE_ALIASES:
         model_type, defaults, renamed = MODEL_TYPE_ALIASES[model_type]
         fields = defaults | {renamed.get(k, k): v for k, v in fields.items()}
-    return AutoConfig.for_model(model_type, **fields)
+    refused = (
+        f"model_type {model_type!r} cannot be measured: transformers {transformers.__version__}"
+    )
+    if model_type not in CONFIG_MAPPING:
+        raise ModelConfigError(f"{refused} has no such architecture to build")
+    try:
+        return AutoConfig.for_model(model_type, **fields)
+    except StrictDataclassError as exc:  # a field's type its config class does not accept
+        reason = str(exc).splitlines()[-1].strip()
+        raise ModelConfigError(f"{refused} refuses its config.json: {reason}") from exc
 
 
 # Torch.compile's settings for the compiled engine: inductor's fused kernels replayed from CUDA
@@ -154,13 +259,14 @@ class ModelRunner:
             self.config = self.model.config
             self.attention = attention
         else:
+            self.config = _language_model_config(self.config)
+            if attention == GQA_ATTENTION and _uses_sparse_attention(self.config):
+                attention = GQA_ATTENTION_MASKED
             fallbacks = [attention] + [a for a in ("sdpa", "eager") if a != attention]
             for choice in fallbacks:
                 try:
                     with torch.device(device):
-                        self.model = AutoModelForCausalLM.from_config(
-                            self.config, dtype=dtype, attn_implementation=choice
-                        ).eval()
+                        self.model = _build(self.config, dtype, choice).eval()
                 except (ValueError, KeyError):  # the class does not dispatch to this one
                     if choice == fallbacks[-1]:
                         raise
@@ -171,6 +277,12 @@ class ModelRunner:
         if compiled:
             self.forward = torch.compile(self.model.forward, **COMPILE_OPTIONS)
 
+    def model_class(self) -> str:
+        """The transformers class that runs the steps (Kimi K2's is DeepSeek-V3's)."""
+        if isinstance(self.model, _TextModelWithHead):
+            return f"{type(self.model.model).__name__} with a vocabulary head"
+        return type(self.model).__name__
+
     def params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
@@ -180,27 +292,36 @@ class ModelRunner:
         return [int(m.rooflens_keys) for m in self.model.modules() if hasattr(m, "rooflens_keys")]
 
     def _cache(self, new_tokens: int, past: int) -> Any:
-        """A static cache of exactly the keys each layer attends: the whole sequence, or for a
-        windowed layer's decode the window (the last token sees the window's keys only)."""
+        """transformers' static cache for this model (recurrent layers keep their own state
+        classes, DSA layers their indexer keys), its plain attention layers sized to exactly
+        the keys each attends: the whole sequence, or for a windowed layer's decode the window
+        (the last token sees the window's keys only)."""
         from transformers import StaticCache
 
         total = past + new_tokens
         cache = StaticCache(config=self.config, max_cache_len=total)
         try:
-            from transformers.cache_utils import StaticLayer
+            from transformers.cache_utils import StaticLayer, StaticSlidingWindowLayer
         except ImportError:  # a release without per-layer caches: its own, unsized
             return cache
+        cache = _own_cache_class(self.config, cache)
         windows = layer_windows(self.config)
         if len(cache.layers) == len(windows):  # transformers' own sliding layers roll a copy
+            plain = (StaticLayer, StaticSlidingWindowLayer)
             cache.layers = [
                 StaticLayer(max_cache_len=total if past == 0 or w is None else min(total, w))
-                for w in windows
+                if type(layer) in plain
+                else layer
+                for layer, w in zip(cache.layers, windows, strict=True)
             ]
         return cache
 
     def _step(self, batch: int, new_tokens: int, past: int):
-        """A repeatable step: transformers' static cache advances its own fill counter on every
-        call, so each call ends by winding the counters back (one fused kernel)."""
+        """A repeatable step: transformers' static cache advances its own fill counters on every
+        call, so each call ends by winding the counters back (one fused kernel). A recurrent
+        layer's state has no counter: each call advances it by the same work."""
+        from transformers.cache_utils import StaticLayer
+
         cache = self._cache(new_tokens, past)
         ids = torch.randint(0, self.config.vocab_size, (batch, new_tokens), device=self.device)
         position = torch.arange(past, past + new_tokens, device=self.device)
@@ -217,11 +338,26 @@ class ModelRunner:
         # Allocates the cache eagerly, so that its tensors are marked static before any
         # compiled call (CUDA graphs then replay on them in place).
         forward(self.model.forward)
-        counters = [layer.cumulative_length for layer in cache.layers]
-        for layer, counter in zip(cache.layers, counters, strict=True):
-            counter.fill_(layer.max_cache_len - new_tokens)
+        counters = []
+        for layer in cache.layers:
+            if not isinstance(layer, StaticLayer):
+                continue
+            start = layer.max_cache_len - new_tokens
+            # A DSA layer's indexer keys have their own fill counter, as long as the cache.
+            for name in ("cumulative_length", "indexer_cumulative_length"):
+                counter = getattr(layer, name, None)
+                if isinstance(counter, torch.Tensor):
+                    counter.fill_(start)
+                    counters.append(counter)
+
+        # MiniMax keeps its lightning-attention states in a list beside the layers: a prefill
+        # starts each call without them (with one, it would run as a token-by-token decode).
+        states = getattr(cache, "linear_cache", None)
+        restart = states is not None and past == 0
 
         def call() -> object:
+            if restart:
+                states[:] = [None] * len(states)
             logits = forward()
             torch._foreach_sub_(counters, new_tokens)
             return logits
@@ -275,6 +411,7 @@ class ModelRunner:
                 result["graph"] = _kernel_time_by_profiler(call)
                 result["graph_method"] = f"kernel sum by profiler ({str(exc).splitlines()[0]})"
         result["attention"] = self.attention
+        result["model_class"] = self.model_class()
         keys = self.attended_keys()
         if keys:
             result["attended_keys"] = keys
