@@ -302,6 +302,15 @@ def _replicas(
     return spec, device, options, scheduler, replica, decode_replica
 
 
+# One row's simulation may take at most this long (a few rows need hours on 2 cores: their
+# engine iterations run one by one); past it the row is reported as not simulated, saying so.
+ROW_SECONDS = 60.0
+
+
+class _OverBudget(Exception):
+    pass
+
+
 def _simulate(
     members: list[tuple[Any, Setup]],
     calibration: EfficiencyProfile | None,
@@ -321,13 +330,21 @@ def _simulate(
         started = time.perf_counter()
         n = setup.concurrency * requests_per_client
         requests = Requests(np.zeros(n), np.full(n, setup.isl), np.full(n, setup.osl))
+
+        def budget(_: int, started: float = started) -> None:
+            if time.perf_counter() - started > ROW_SECONDS:
+                raise _OverBudget
+
         try:
             result = run(
-                spec, device, options, requests, scheduler, setup.cluster,
+                spec, device, options, requests, scheduler, setup.cluster, None, budget,
                 replica=replica, decode_replica=decode_replica, concurrency=setup.concurrency,
             )  # fmt: skip
         except (InvalidInputError, RuntimeError) as exc:
             out[index] = {"reason": _reason(exc)}
+            continue
+        except _OverBudget:
+            out[index] = {"reason": f"not simulated: over the {ROW_SECONDS:.0f} s a row may take"}
             continue
         summary = result.summary()
         out[index] = {
