@@ -302,9 +302,11 @@ def _replicas(
     return spec, device, options, scheduler, replica, decode_replica
 
 
-# One row's simulation may take at most this long (a few rows need hours on 2 cores: their
-# engine iterations run one by one); past it the row is reported as not simulated, saying so.
-ROW_SECONDS = 60.0
+# One row's simulation may take at most this long, a group of rows sharing replicas at most
+# GROUP_SECONDS (a few need hours on 2 cores: their engine iterations run one by one); past
+# either the row is reported as not simulated, saying so.
+ROW_SECONDS = 30.0
+GROUP_SECONDS = 120.0
 
 
 class _OverBudget(Exception):
@@ -326,8 +328,12 @@ def _simulate(
         )
     except (InvalidInputError, ModelConfigError) as exc:
         return {index: {"reason": _reason(exc)} for index, _ in members}
+    group_started = time.perf_counter()
     for index, setup in members:
         started = time.perf_counter()
+        if started - group_started > GROUP_SECONDS:
+            out[index] = {"reason": f"not simulated: over the {GROUP_SECONDS:.0f} s of its group"}
+            continue
         n = setup.concurrency * requests_per_client
         requests = Requests(np.zeros(n), np.full(n, setup.isl), np.full(n, setup.osl))
 
