@@ -250,3 +250,73 @@ def test_sweep_size_is_capped() -> None:
         "--prompt-len", "1:1000:+1",
     )  # fmt: skip
     assert res.exit_code == 2 and "2000 x 1000 = 2000000 points" in res.output
+
+
+# config.json: values are read as their type, never converted or guessed -------------------------
+def _qwen(**changes: object) -> dict:
+    from rooflens.models.catalog import bundled_config
+
+    return {**bundled_config("Qwen/Qwen2.5-0.5B"), **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        # Each raised ZeroDivisionError, TypeError or was accepted with a guessed value.
+        ({"num_attention_heads": 0}, "hidden_size=896 does not split into 0 heads"),
+        ({"hidden_size": "896"}, "hidden_size='896' is invalid: expected an integer"),
+        ({"num_hidden_layers": 24.0}, "num_hidden_layers=24.0 is invalid: expected an integer"),
+        ({"num_hidden_layers": True}, "num_hidden_layers=True is invalid: expected an integer"),
+        ({"tie_word_embeddings": "false"}, "tie_word_embeddings='false' is invalid: expected true"),
+        ({"num_attention_heads": 13, "num_key_value_heads": 13}, "does not split into 13 heads"),
+        ({"model_type": ["qwen2"]}, r"model_type \['qwen2'\] is not supported"),
+    ],
+)
+def test_config_values_are_refused_naming_the_field(tmp_path, changes, message) -> None:
+    with pytest.raises(ModelConfigError, match=message):
+        rooflens.load_model(_write(tmp_path, json.dumps(_qwen(**changes))))
+
+
+def test_config_head_dim_may_differ_from_the_even_split(tmp_path) -> None:
+    spec = rooflens.load_model(_write(tmp_path, json.dumps(_qwen(num_attention_heads=13,
+                                                                 num_key_value_heads=13,
+                                                                 head_dim=64))))  # fmt: skip
+    assert (spec.num_heads, spec.head_dim) == (13, 64)
+
+
+_MOE = {
+    "model_type": "qwen2_moe", "num_hidden_layers": 2, "hidden_size": 64,
+    "num_attention_heads": 4, "num_key_value_heads": 4, "intermediate_size": 128,
+    "vocab_size": 100, "num_experts": 4, "num_experts_per_tok": 2,
+    "moe_intermediate_size": 14, "shared_expert_intermediate_size": 28,
+}  # fmt: skip
+
+
+def test_moe_width_as_text_is_refused_not_repeated(tmp_path) -> None:
+    # "14" once became 1414 through arithmetic on the text.
+    assert rooflens.load_model(_write(tmp_path, json.dumps(_MOE))).expert_intermediate_size == 14
+    with pytest.raises(ModelConfigError, match="moe_intermediate_size='14' is invalid"):
+        rooflens.load_model(_write(tmp_path, json.dumps({**_MOE, "moe_intermediate_size": "14"})))
+
+
+def test_zero_experts_is_not_a_dense_model(tmp_path) -> None:
+    mixtral = {**_MOE, "model_type": "mixtral", "num_local_experts": 0}
+    with pytest.raises(ModelConfigError, match="num_experts=0 is invalid: a mixture of experts"):
+        rooflens.load_model(_write(tmp_path, json.dumps(mixtral)))
+
+
+def test_unreadable_config_files_are_model_config_errors(tmp_path) -> None:
+    path = tmp_path / "config.json"
+    path.write_bytes(b'{"model_type": "gpt2\xff"}')
+    with pytest.raises(ModelConfigError, match="not UTF-8 text"):
+        rooflens.load_model(path)
+    path.write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(ModelConfigError, match="nests JSON deeper"):
+        rooflens.load_model(path)
+    res = _cli("analyze", str(path), "-H", "a6000")
+    assert res.exit_code == 2 and "nests JSON deeper" in res.output
+
+
+def test_overlong_model_name_is_one_line() -> None:
+    res = _cli("analyze", "a" * 300, "-H", "a6000")
+    assert res.exit_code == 2 and res.output.count("\n") == 1, res.output

@@ -76,12 +76,19 @@ def read_config_file(path: Path) -> dict[str, Any]:
         text = file.read_text("utf-8")
     except OSError as exc:
         raise ModelConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ModelConfigError(
+            f"{file} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ModelConfigError(
             f"{file} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    except RecursionError:
+        # The parser recurses per nesting level; no config nests more than a few levels.
+        raise ModelConfigError(f"{file} nests JSON deeper than Python can read") from None
 
 
 def nearest_bundled(name: str, n: int = 3) -> list[str]:
