@@ -19,8 +19,8 @@ from rooflens.core.graph import (
 from rooflens.core.hardware import Device
 from rooflens.core.memory import kv_cache_bytes, peak_activation_bytes, weight_bytes
 from rooflens.core.model import ModelSpec
-from rooflens.core.operators import Step
-from rooflens.core.options import AnalysisOptions
+from rooflens.core.operators import Linear, Step
+from rooflens.core.options import AnalysisOptions, Quantization
 from rooflens.core.pricing import StepCosts, price_step
 from rooflens.core.results import Analysis, Footprint
 from rooflens.core.validation import positive_int_array
@@ -61,6 +61,7 @@ def analyze(
     if np.any(b % par.micro_batches):
         raise InvalidInputError("micro_batches", par.micro_batches, "a divisor of the batch size")
     graph = build_graph(model, options, device)
+    _check_groups(graph, options.quantization)
     local = local_model(model, par)
     spans = kv_spans(model, options)
     quant = options.quantization
@@ -124,6 +125,28 @@ def analyze(
         memory=memory,
         generation=generation,
     )
+
+
+def _check_groups(graph: Graph, quant: Quantization) -> None:
+    """Integer weights quantized in groups (GPTQ/AWQ) need the group to divide every quantized
+    layer's input width (per device under tensor parallelism): a partial group is no layout
+    the kernels store."""
+    if quant.group_size is None or quant.w_bits >= 16 or quant.w_format != "int":
+        return
+    widths = {
+        op.in_features
+        for op in graph.operators
+        if isinstance(op, Linear) and op.quantized and graph.count(op) > 0
+    }
+    uneven = sorted(w for w in widths if w % quant.group_size)
+    if uneven:
+        common = int(np.gcd.reduce(sorted(widths)))
+        raise InvalidInputError(
+            "group_size",
+            quant.group_size,
+            f"a divisor of every quantized layer's input width {sorted(widths)} "
+            f"(a divisor of {common}); {uneven} do not split into groups of it",
+        )
 
 
 def _p2p_time(model: ModelSpec, device: Device, options: AnalysisOptions, step: Step) -> np.ndarray:

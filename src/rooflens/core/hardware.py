@@ -36,7 +36,8 @@ _DTYPES_BY_BITS: tuple[tuple[int, tuple[str, ...]], ...] = (
 class Device(BaseModel):
     """A compute device as the roofline sees it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Figures are finite: an infinite capacity or a NaN bandwidth prices nothing.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     name: str
     display_name: str = ""

@@ -14,7 +14,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rooflens.core.errors import ModelConfigError, ModelFetchError, UnknownModelError
+from rooflens.core.errors import (
+    InvalidInputError,
+    ModelConfigError,
+    ModelFetchError,
+    UnknownModelError,
+)
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import spec_from_config
 
@@ -201,6 +206,10 @@ def resolve_config(name: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
 
 def load_model(name: str | os.PathLike[str]) -> ModelSpec:
     """A bundled HF id (or its short name), a config.json / model folder, or a Hub id."""
+    if not isinstance(name, str | os.PathLike):
+        raise InvalidInputError(
+            "model", name, "a bundled id, a config.json or model folder, a Hub id or a ModelSpec"
+        )
     config, label = resolve_config(name)
     return spec_from_config(config, name=label)
 

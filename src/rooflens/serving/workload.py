@@ -206,8 +206,17 @@ def load_trace(path: str | Path) -> Requests:
         if not found:
             raise InvalidInputError("trace", str(path), f"a column {field} (or {names[1:]})")
         columns[field] = pd.to_numeric(frame[found[0]], errors="coerce").to_numpy()
-    if any(np.isnan(v).any() for v in columns.values()):
-        raise InvalidInputError("trace", str(path), "numbers in every row")
+    if not len(frame):
+        raise InvalidInputError("trace", str(path), "at least one request")
+    if any(not np.isfinite(v).all() for v in columns.values()):
+        raise InvalidInputError("trace", str(path), "finite numbers in every row")
+    for field in ("prompt_len", "output_len"):
+        lengths = columns[field]
+        if np.any(lengths < 1) or np.any(lengths != np.round(lengths)) or np.any(lengths > 2**40):
+            # A length of 10.7 tokens is no request: never truncated silently.
+            raise InvalidInputError("trace", str(path), f"{field} a positive whole number")
+    if np.any(columns["arrival_time"] < 0):
+        raise InvalidInputError("trace", str(path), "arrival_time at least 0")
     order = np.argsort(columns["arrival_time"], kind="stable")
     arrival = columns["arrival_time"][order]
     return Requests(
