@@ -320,3 +320,134 @@ def test_unreadable_config_files_are_model_config_errors(tmp_path) -> None:
 def test_overlong_model_name_is_one_line() -> None:
     res = _cli("analyze", "a" * 300, "-H", "a6000")
     assert res.exit_code == 2 and res.output.count("\n") == 1, res.output
+
+
+# Devices, options and serving: finite figures, layouts that exist, counts that finished ---------
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--memory", "inf"], "memory_capacity=inf is invalid: Input should be a finite number"),
+        (["--bandwidth", "nan"], "memory_bandwidth=nan is invalid"),
+        (["--scale-capacity", "inf"], "scale_capacity=inf is invalid"),
+        (["--offload-disk-bandwidth", "nan"], "offload_disk_bandwidth=nan is invalid"),
+        (["--link-latency", "inf", "-f", "json"], "link_latency=inf is invalid"),
+    ],
+)
+def test_non_finite_numbers_are_refused(args, message) -> None:
+    # Each once raised OverflowError, TypeError or a raw pydantic ValidationError.
+    res = _cli("analyze", "openai-community/gpt2", "-H", "a6000", *args)
+    assert res.exit_code == 2 and message in res.output, res.output
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("memory_capacity = inf", "memory_capacity=inf is invalid: Input should be a finite"),
+        ('memory_capacity = "80e9"', "memory_capacity='80e9' is invalid: Input should be a valid"),
+    ],
+)
+def test_device_files_hold_finite_numbers(tmp_path, text, message) -> None:
+    path = tmp_path / "dev.toml"
+    path.write_text(f'name = "x"\n{text}\nmemory_bandwidth = 1e12\n[peak_ops]\nfp16 = 1e14\n')
+    with pytest.raises(rooflens.HardwareSpecError, match=message):
+        rooflens.get_device(path)
+
+
+def test_group_size_must_divide_the_quantized_widths() -> None:
+    # Llama-2-7B's layers read 4096 and 11008 features: groups of 100 split neither.
+    with pytest.raises(
+        InvalidInputError, match=r"group_size=100 .* \[4096, 11008\] \(a divisor of 256\)"
+    ):
+        rooflens.analyze("meta-llama/Llama-2-7b-hf", "a6000", w_bits=4, group_size=100)
+    assert rooflens.analyze("meta-llama/Llama-2-7b-hf", "a6000", w_bits=4, group_size=128).is_point
+
+
+def test_plot_where_nothing_fits_says_so(tmp_path) -> None:
+    # Mixtral does not fit a 16 GB T4 at any width: once "Data cannot be log-scaled".
+    out = tmp_path / "p.png"
+    res = _cli("plot", "batch", "mistralai/Mixtral-8x7B-Instruct-v0.1", "-H", "t4", "-o", str(out))
+    assert res.exit_code == 2 and "none fits" in res.output and not out.exists(), res.output
+
+
+def test_capacity_search_json_from_the_cli() -> None:
+    res = _cli(
+        "simulate", "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--requests", "5", "--slo", "ttft=1s",
+        "--capacity", "-f", "json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    json.loads(res.stdout)
+
+
+def test_rate_whose_arrivals_overflow_is_refused() -> None:
+    # At 1e-310 requests/s four of five arrivals were infinite and the run reported 5 done.
+    from rooflens.serving.workload import ArrivalProcess, Workload
+
+    load = Workload(requests=5, arrivals=ArrivalProcess(rate=1e-310))
+    with pytest.raises(InvalidInputError, match="rate=1e-310 is invalid: expected a rate at which"):
+        rooflens.simulate("Qwen/Qwen2.5-0.5B", "a6000", load)
+
+
+def test_capacity_of_a_burst_is_not_a_number() -> None:
+    # 20 requests once gave "3.4e7 requests/s": every rate holds the SLO when the load is one
+    # burst the replica absorbs.
+    from rooflens.serving.config import SLO
+    from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
+
+    burst = Workload(
+        requests=20,
+        arrivals=ArrivalProcess(kind="fixed", rate=1e6),
+        prompt=LengthDistribution(kind="fixed", a=64),
+        output=LengthDistribution(kind="fixed", a=8),
+    )
+    found = rooflens.capacity("Qwen/Qwen2.5-0.5B", "a6000", burst, SLO(ttft=1.0))
+    assert found.rate != found.rate and found.result is None  # NaN: null in JSON
+    assert found.warning is not None and "20 requests" in found.warning
+    res = _cli(
+        "simulate", "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--requests", "20", "--arrival", "fixed",
+        "--rate", "1e6", "--prompt", "fixed:64", "--output", "fixed:8", "--slo", "ttft=1s",
+        "--capacity", "-f", "json",
+    )  # fmt: skip
+    data = json.loads(res.stdout)
+    assert data["capacity"] is None and "no capacity found" in data["warning"]
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda: rooflens.analyze(5, "a6000"), "model"),
+        (lambda: rooflens.analyze("openai-community/gpt2", 3.5), "hardware"),
+        (lambda: rooflens.speculate("Qwen/Qwen2.5-0.5B", "a6000", gamma=2, alpha=[0.5]), "alpha"),
+        (
+            lambda: rooflens.speculate(
+                "Qwen/Qwen2.5-0.5B", "a6000", gamma=2, alpha=0.5, medusa_heads="yes"
+            ),
+            "medusa_heads",
+        ),
+        (lambda: rooflens.simulate("openai-community/gpt2", "a6000", slo="ttft=1s"), "slo"),
+        (lambda: rooflens.capacity("openai-community/gpt2", "a6000", _small_load(), None), "slo"),
+    ],
+)
+def test_api_keywords_of_the_wrong_type_are_typed_errors(call, field) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        call()
+    assert info.value.field == field
+
+
+def _small_load():
+    from rooflens.serving.workload import Workload
+
+    return Workload(requests=3)
+
+
+@pytest.mark.parametrize(
+    ("keywords", "field"),
+    [({"devices": 0}, "devices"), ({"tps": (1, True)}, "tp"), ({"rank": ["cost"]}, "rank"),
+     ({"budget": float("nan")}, "budget")],
+)  # fmt: skip
+def test_advise_keywords_of_the_wrong_type_are_typed_errors(keywords, field) -> None:
+    from rooflens.advisor.search import Target, advise
+    from rooflens.serving.config import SLO
+
+    with pytest.raises(InvalidInputError) as info:
+        advise("openai-community/gpt2", Target(), SLO(), **keywords)
+    assert info.value.field == field

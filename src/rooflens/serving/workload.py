@@ -147,7 +147,16 @@ class Workload(BaseModel):
         gaps = self.arrivals.gaps(rng, self.requests)
         prompt = self.prompt.sample(rng, self.requests) + self.shared_prefix
         output = self.output.sample(rng, self.requests)
-        arrival = (np.cumsum(gaps) - gaps[0]) / self.arrivals.rate
+        with np.errstate(over="ignore", invalid="ignore"):
+            arrival = (np.cumsum(gaps) - gaps[0]) / self.arrivals.rate
+        if not np.isfinite(arrival).all():
+            # At 1e-310 requests/s the arrivals overflow: requests that never arrive are not
+            # served, and a run must not count them as done.
+            raise InvalidInputError(
+                "rate",
+                self.arrivals.rate,
+                f"a rate at which all {self.requests} requests arrive in finite time",
+            )
         return Requests(arrival, prompt, output, self.shared_prefix)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rooflens.api import analyze
+from rooflens.core.errors import InvalidInputError
 from rooflens.core.results import Analysis
 
 STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 1)), "x")]
@@ -95,6 +96,7 @@ def _curves(
     title: str,
 ) -> Figure:
     fig, (lat, thr) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fitted = False
     for i, (label, options) in enumerate(settings.items()):
         style, marker = STYLES[i % len(STYLES)]
         result = analyze(model, hardware, **{**fixed, axis: values}, **options)
@@ -103,6 +105,7 @@ def _curves(
         fits = np.asarray(result.memory["generation"].fits)
         tpot = np.where(fits, np.asarray(gen["tpot"]) * 1e3, np.nan)
         throughput = np.where(fits, np.asarray(gen["throughput"]), np.nan)
+        fitted = fitted or bool(np.any(fits))
         kw = {
             "linestyle": style,
             "marker": marker,
@@ -112,6 +115,15 @@ def _curves(
         }
         lat.plot(values, tpot, **kw)
         thr.plot(values, throughput, **kw)
+    if not fitted:
+        # Nothing to draw (and no log axis of nothing): say so instead of an empty figure.
+        plt.close(fig)
+        raise InvalidInputError(
+            "hardware",
+            _name(hardware),
+            f"a device whose memory holds {_name(model)} at one of these points "
+            f"({axis} {values.min()}..{values.max()}; settings {', '.join(settings)}): none fits",
+        )
     name = "batch size" if axis == "batch" else "prompt length (tokens)"
     lat.set(xscale="log", yscale="log", xlabel=name, ylabel="time per output token (ms)")
     thr.set(xscale="log", yscale="log", xlabel=name, ylabel="throughput (tokens/s)")
