@@ -194,7 +194,16 @@ COMMANDS = {
     "advise": ["advise", "MODEL", "--devices", "a6000,l4", "--verify", "1", "--tp", "1,2"],
     "plot": ["plot", "KIND", "MODEL"],
     "report": ["report", "MODEL"],
-    "simulate": ["simulate", "MODEL", "--requests", "4", "--prompt", "fixed:64", "--output", "fixed:8"],
+    "simulate": [
+        "simulate",
+        "MODEL",
+        "--requests",
+        "4",
+        "--prompt",
+        "fixed:64",
+        "--output",
+        "fixed:8",
+    ],
 }
 PLOT_KINDS = ["roofline", "batch", "sequence", "memory", "operators", "pie"]
 
