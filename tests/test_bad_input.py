@@ -451,3 +451,11 @@ def test_advise_keywords_of_the_wrong_type_are_typed_errors(keywords, field) -> 
     with pytest.raises(InvalidInputError) as info:
         advise("openai-community/gpt2", Target(), SLO(), **keywords)
     assert info.value.field == field
+
+
+def test_low_rank_layers_of_numbers_is_a_typed_error() -> None:
+    # [1, 0] raised "sequence item 0: expected str instance" (TypeError).
+    with pytest.raises(InvalidInputError, match=r"low_rank_layers=\[1, 0\] is invalid"):
+        rooflens.analyze("openai-community/gpt2", "a6000", low_rank_layers=[1, 0])
+    names = rooflens.analyze("openai-community/gpt2", "a6000", low_rank_layers=["c_fc"])
+    assert names.is_point
