@@ -459,3 +459,25 @@ def test_low_rank_layers_of_numbers_is_a_typed_error() -> None:
         rooflens.analyze("openai-community/gpt2", "a6000", low_rank_layers=[1, 0])
     names = rooflens.analyze("openai-community/gpt2", "a6000", low_rank_layers=["c_fc"])
     assert names.is_point
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # MemoryError (73 TiB), ZeroDivisionError and OverflowError before these limits.
+        (["--requests", "10000000000000"], "requests=10000000000000 is invalid: expected less"),
+        (["--arrival", "gamma", "--cv", "1e-300"], "cv=1e-300 is invalid"),
+        (["--disaggregated", "--kv-link-bandwidth", "1e-300"], "kv_link_bandwidth=1e-300"),
+    ],
+)
+def test_simulation_sizes_and_rates_are_bounded(args, message) -> None:
+    res = _cli("simulate", "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--requests", "3", *args)
+    assert res.exit_code == 2 and message in res.output, res.output
+
+
+def test_advise_rate_is_bounded() -> None:
+    res = _cli(
+        "advise", "openai-community/gpt2", "--workload", "prompt=100,output=20,rate=1e308",
+        "--devices", "a6000",
+    )  # fmt: skip
+    assert res.exit_code == 2 and "rate=1e+308 is invalid" in res.output, res.output

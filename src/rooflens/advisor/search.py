@@ -25,7 +25,7 @@ from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from rooflens.api import make_options, resolve_device, resolve_model
 from rooflens.core import analysis as core
@@ -50,7 +50,8 @@ class Target(BaseModel):
 
     prompt_len: PositiveInt = 1000
     output_len: PositiveInt = 300
-    rate: PositiveFloat = 1.0
+    # At most a billion requests/s: the replica count must stay an integer.
+    rate: float = Field(default=1.0, gt=0, le=1e9)
 
 
 @dataclass(frozen=True)

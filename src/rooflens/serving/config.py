@@ -62,7 +62,8 @@ class ClusterConfig(BaseModel):
     prefill_replicas: PositiveInt = 1
     decode_replicas: PositiveInt = 1
     # Bytes/s for the KV hand-over; None: the device's interconnect (else its network link).
-    kv_link_bandwidth: PositiveFloat | None = None
+    # At least 1 MB/s: slower, a hand-over's time overflows (1e-300 B/s once crashed a run).
+    kv_link_bandwidth: float | None = Field(default=None, ge=1e6, allow_inf_nan=False)
     # Each pool's tensor and expert parallelism; None: the analyzer options' tp and ep.
     prefill_tp: PositiveInt | None = None
     prefill_ep: PositiveInt | None = None

@@ -102,6 +102,9 @@ class LengthDistribution(BaseModel):
         return float(np.mean(self.values))
 
 
+MAX_REQUESTS = 1_000_000
+
+
 class ArrivalProcess(BaseModel):
     """Request arrivals at `rate` per second: Poisson, gamma-distributed gaps with coefficient
     of variation `cv` (cv > 1 is burstier than Poisson), or evenly spaced."""
@@ -110,7 +113,9 @@ class ArrivalProcess(BaseModel):
 
     kind: ArrivalKind = "poisson"
     rate: PositiveFloat = 1.0
-    cv: PositiveFloat = 1.0
+    # Gamma gaps of shape 1/cv**2: below 1e-3 the shape overflows (and the gaps are evenly
+    # spaced anyway: kind="fixed"); above 1e3 nearly every gap is zero.
+    cv: float = Field(default=1.0, ge=1e-3, le=1e3)
 
     def gaps(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Gaps at rate 1: scaling by 1/rate keeps the same draws for every rate, so a capacity
@@ -130,7 +135,9 @@ class Workload(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    requests: PositiveInt = 1000
+    # A million requests take minutes to simulate (10,000 take seconds); more is refused
+    # rather than allocated (1e13 once asked for 73 TiB).
+    requests: int = Field(default=1000, ge=1, le=MAX_REQUESTS)
     arrivals: ArrivalProcess = Field(default_factory=ArrivalProcess)
     prompt: LengthDistribution = Field(default_factory=LengthDistribution)
     output: LengthDistribution = Field(
