@@ -481,3 +481,29 @@ def test_advise_rate_is_bounded() -> None:
         "--devices", "a6000",
     )  # fmt: skip
     assert res.exit_code == 2 and "rate=1e+308 is invalid" in res.output, res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # Each was an internal error (ValueError, IndexError, OverflowError) before.
+        (["--seed", "-1"], "seed=-1 is invalid"),
+        (["--max-tokens", "2"], "max_tokens=2 is invalid: expected at least max_batch=256"),
+        (["--max-batch", "99999999999999999999"], "max_batch=99999999999999999999 is invalid"),
+        (["--block-size", "99999999999999999999"], "block_size=99999999999999999999 is invalid"),
+        (["--memory", "1e308"], "memory_capacity=1e+308 is invalid"),
+        (["--plot", "timeline.txt"], "plot='timeline.txt' is invalid: expected a file ending in"),
+    ],
+)
+def test_simulate_options_found_by_the_fuzz_suite(args, message) -> None:
+    res = _cli(
+        "simulate", "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--requests", "4", "--prompt", "fixed:64",
+        "--output", "fixed:8", *args,
+    )  # fmt: skip
+    assert res.exit_code == 2 and message in res.output, res.output
+
+
+@pytest.mark.parametrize("command", ["analyze", "memory", "compare"])
+def test_sizes_beyond_int64_are_refused(command: str) -> None:
+    res = _cli(command, "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--gen-len", "99999999999999999999")
+    assert res.exit_code == 2 and "gen_len" in res.output, res.output

@@ -20,7 +20,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import pytest
 import typer
@@ -208,17 +207,15 @@ COMMANDS = {
 PLOT_KINDS = ["roofline", "batch", "sequence", "memory", "operators", "pie"]
 
 
-def _click_command(path: list[str]) -> click.Command:
+def _options(name: str) -> list[Any]:
+    """The options of command `name` as its parser declares them (typer vendors click, so
+    they are read by their attributes, not their class)."""
     group = typer.main.get_command(app)
-    ctx = click.Context(group)
-    command = group.get_command(ctx, path[0])
-    if isinstance(command, click.Group):
+    ctx = group.make_context("rooflens", [name], resilient_parsing=True)
+    command = group.get_command(ctx, name)
+    if hasattr(command, "commands"):  # `plot`: its subcommands share their options
         command = command.get_command(ctx, "batch")
-    return command
-
-
-def _options(name: str) -> list[click.Option]:
-    return [p for p in _click_command([name]).params if isinstance(p, click.Option)]
+    return [p for p in command.params if p.param_type_name == "option"]
 
 
 def _setting_values(name: str) -> list[str]:
@@ -249,7 +246,7 @@ def _command_line(draw: st.DrawFn, tmp: Path) -> list[str]:
     if name in ("plot", "report"):
         args += ["-o", str(tmp / ("p.png" if name == "plot" else "r.html"))]
     options = _options(name)
-    for option in draw(st.lists(st.sampled_from(options), max_size=4)) if options else []:
+    for option in draw(st.lists(st.sampled_from(options), max_size=6)) if options else []:
         flag = option.opts[0]
         if option.is_flag:
             args.append(draw(st.sampled_from([*option.opts, *option.secondary_opts])))
@@ -285,6 +282,7 @@ def check_cli(args: list[str]) -> None:
 
 def test_every_fuzzed_option_has_values(tmp_path) -> None:
     values = _option_values(tmp_path)
+    assert len(_options("analyze")) > len(SETTING_NAMES)  # the options are really read
     for name in COMMANDS:
         for option in _options(name):
             flag = option.opts[0]

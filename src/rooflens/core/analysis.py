@@ -171,6 +171,8 @@ def _positions_after_prompt(gen_len: np.ndarray | int | None) -> np.ndarray | in
 def default_prompt_len(model: ModelSpec, gen_len: int | None = None) -> int:
     """The prompt an analysis takes when none is given: 2048 tokens, or what the model's
     context leaves after the generation (GPT-2's 1024 positions, OPT's 2048)."""
+    if gen_len is not None:
+        gen_len = positive_int_array("gen_len", gen_len)
     room = model.max_positions - int(np.max(_positions_after_prompt(gen_len)))
     return max(1, min(DEFAULT_PROMPT_LEN, room))
 

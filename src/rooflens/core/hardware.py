@@ -44,7 +44,8 @@ class Device(BaseModel):
     aliases: tuple[str, ...] = ()
     vendor: str = ""
     kind: Literal["gpu", "tpu", "apple-soc", "cpu", "other"] = "gpu"
-    memory_capacity: PositiveFloat
+    # At most an exabyte: token counts derived from it stay integers.
+    memory_capacity: float = Field(gt=0, le=1e18)
     memory_bandwidth: PositiveFloat
     peak_ops: dict[ComputeDtype, PositiveFloat] = Field(min_length=1)
     sparse_peak_ops: dict[ComputeDtype, PositiveFloat] = Field(default_factory=dict)

@@ -32,14 +32,15 @@ class SchedulerConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     policy: Policy = "continuous"
-    max_batch: PositiveInt = 256
+    # Step tables are sized by these: bounded so that a typo is refused, not allocated.
+    max_batch: int = Field(default=256, ge=1, le=1_000_000)
     # Tokens one iteration may process (vLLM's max_num_batched_tokens).
-    max_tokens: PositiveInt = 8192
+    max_tokens: int = Field(default=8192, ge=1, le=10_000_000)
     # Most prompt tokens of one request in one iteration (chunked); None: the token budget.
     chunk_size: PositiveInt | None = None
     queue: Literal["fcfs", "spf"] = "fcfs"
     kv_layout: Literal["paged", "contiguous"] = "paged"
-    block_size: PositiveInt = 16
+    block_size: int = Field(default=16, ge=1, le=1_000_000)
     # Contiguous allocation reserves this many tokens per request; None: the model's maximum.
     max_len: PositiveInt | None = None
     preemption: Literal["recompute", "swap"] = "recompute"

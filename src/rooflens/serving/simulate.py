@@ -32,6 +32,12 @@ def prepare(
     longest: int,
 ) -> Replica:
     """The replica, with step tables sized for this scheduler and requests up to `longest`."""
+    if scheduler.max_tokens < scheduler.max_batch:
+        # A decode iteration of max_batch sequences is max_batch tokens; vLLM refuses
+        # max_num_batched_tokens < max_num_seqs for the same reason.
+        raise InvalidInputError(
+            "max_tokens", scheduler.max_tokens, f"at least max_batch={scheduler.max_batch}"
+        )
     return build_replica(
         model,
         device,

@@ -144,7 +144,7 @@ class Workload(BaseModel):
         default_factory=lambda: LengthDistribution(kind="fixed", a=128)
     )
     shared_prefix: int = Field(default=0, ge=0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)  # numpy's generator takes these
 
     def at_rate(self, rate: float) -> Workload:
         return self.model_copy(update={"arrivals": self.arrivals.model_copy(update={"rate": rate})})

@@ -27,7 +27,13 @@ GRAYS = ["0.0", "0.35", "0.55", "0.2", "0.45", "0.65"]
 Settings = Mapping[str, Mapping[str, Any]]
 
 
+SUFFIXES = (".png", ".svg", ".pdf")
+
+
 def _save(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
+    if path is not None and os.path.splitext(path)[1].lower() not in SUFFIXES:
+        plt.close(fig)
+        raise InvalidInputError("plot", os.fspath(path), f"a file ending in {', '.join(SUFFIXES)}")
     if path is not None:
         fig.savefig(path, dpi=120, bbox_inches="tight")
     return fig
