@@ -507,3 +507,10 @@ def test_simulate_options_found_by_the_fuzz_suite(args, message) -> None:
 def test_sizes_beyond_int64_are_refused(command: str) -> None:
     res = _cli(command, "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--gen-len", "99999999999999999999")
     assert res.exit_code == 2 and "gen_len" in res.output, res.output
+
+
+def test_batch_plot_of_one_token_answers_says_so(tmp_path) -> None:
+    # gen_len 1 has no time per output token: once "Data cannot be log-scaled".
+    out = str(tmp_path / "p.png")
+    res = _cli("plot", "batch", "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--gen-len", "1", "-o", out)
+    assert res.exit_code == 2 and "gen_len=1 is invalid: expected at least 2" in res.output

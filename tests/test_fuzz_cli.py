@@ -266,6 +266,12 @@ def _no_nan(text: str) -> Any:
     return json.loads(text, parse_constant=refuse)
 
 
+def _format(args: list[str]) -> str | None:
+    """The output format a command line asks for: its last -f/--format wins."""
+    given = [v for flag, v in zip(args, args[1:], strict=False) if flag in ("-f", "--format")]
+    return given[-1] if given else None
+
+
 def check_cli(args: list[str]) -> None:
     """The properties every command line must have, whatever its arguments."""
     res = CliRunner().invoke(app, args)
@@ -276,8 +282,11 @@ def check_cli(args: list[str]) -> None:
     assert "Traceback" not in res.output, where
     if res.exit_code == 2:
         assert res.stdout == "" or res.stdout.endswith("\n"), where
-    elif "json" in args and args[args.index("json") - 1] in ("-f", "--format"):
-        _no_nan(res.stdout)
+    elif _format(args) == "json":
+        try:
+            _no_nan(res.stdout)
+        except ValueError as exc:
+            raise AssertionError(f"stdout is not JSON ({exc})\n{where}") from None
 
 
 def test_every_fuzzed_option_has_values(tmp_path) -> None:

@@ -102,7 +102,7 @@ def _curves(
     title: str,
 ) -> Figure:
     fig, (lat, thr) = plt.subplots(1, 2, figsize=(11, 4.5))
-    fitted = False
+    fitted = timed = False
     for i, (label, options) in enumerate(settings.items()):
         style, marker = STYLES[i % len(STYLES)]
         result = analyze(model, hardware, **{**fixed, axis: values}, **options)
@@ -112,6 +112,7 @@ def _curves(
         tpot = np.where(fits, np.asarray(gen["tpot"]) * 1e3, np.nan)
         throughput = np.where(fits, np.asarray(gen["throughput"]), np.nan)
         fitted = fitted or bool(np.any(fits))
+        timed = timed or bool(np.any(np.isfinite(tpot)))
         kw = {
             "linestyle": style,
             "marker": marker,
@@ -129,6 +130,11 @@ def _curves(
             _name(hardware),
             f"a device whose memory holds {_name(model)} at one of these points "
             f"({axis} {values.min()}..{values.max()}; settings {', '.join(settings)}): none fits",
+        )
+    if not timed:
+        plt.close(fig)
+        raise InvalidInputError(
+            "gen_len", fixed["gen_len"], "at least 2: one token has no time per output token"
         )
     name = "batch size" if axis == "batch" else "prompt length (tokens)"
     lat.set(xscale="log", yscale="log", xlabel=name, ylabel="time per output token (ms)")
