@@ -14,6 +14,7 @@ CI runs a bounded sample (a few dozen examples per test). Many more on demand:
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -268,7 +269,7 @@ def _no_nan(text: str) -> Any:
 
 def _format(args: list[str]) -> str | None:
     """The output format a command line asks for: its last -f/--format wins."""
-    given = [v for flag, v in zip(args, args[1:], strict=False) if flag in ("-f", "--format")]
+    given = [v for flag, v in itertools.pairwise(args) if flag in ("-f", "--format")]
     return given[-1] if given else None
 
 
