@@ -250,3 +250,267 @@ def test_sweep_size_is_capped() -> None:
         "--prompt-len", "1:1000:+1",
     )  # fmt: skip
     assert res.exit_code == 2 and "2000 x 1000 = 2000000 points" in res.output
+
+
+# config.json: values are read as their type, never converted or guessed -------------------------
+def _qwen(**changes: object) -> dict:
+    from rooflens.models.catalog import bundled_config
+
+    return {**bundled_config("Qwen/Qwen2.5-0.5B"), **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        # Each raised ZeroDivisionError, TypeError or was accepted with a guessed value.
+        ({"num_attention_heads": 0}, "hidden_size=896 does not split into 0 heads"),
+        ({"hidden_size": "896"}, "hidden_size='896' is invalid: expected an integer"),
+        ({"num_hidden_layers": 24.0}, "num_hidden_layers=24.0 is invalid: expected an integer"),
+        ({"num_hidden_layers": True}, "num_hidden_layers=True is invalid: expected an integer"),
+        ({"tie_word_embeddings": "false"}, "tie_word_embeddings='false' is invalid: expected true"),
+        ({"num_attention_heads": 13, "num_key_value_heads": 13}, "does not split into 13 heads"),
+        ({"model_type": ["qwen2"]}, r"model_type \['qwen2'\] is not supported"),
+    ],
+)
+def test_config_values_are_refused_naming_the_field(tmp_path, changes, message) -> None:
+    with pytest.raises(ModelConfigError, match=message):
+        rooflens.load_model(_write(tmp_path, json.dumps(_qwen(**changes))))
+
+
+def test_config_head_dim_may_differ_from_the_even_split(tmp_path) -> None:
+    spec = rooflens.load_model(_write(tmp_path, json.dumps(_qwen(num_attention_heads=13,
+                                                                 num_key_value_heads=13,
+                                                                 head_dim=64))))  # fmt: skip
+    assert (spec.num_heads, spec.head_dim) == (13, 64)
+
+
+_MOE = {
+    "model_type": "qwen2_moe", "num_hidden_layers": 2, "hidden_size": 64,
+    "num_attention_heads": 4, "num_key_value_heads": 4, "intermediate_size": 128,
+    "vocab_size": 100, "num_experts": 4, "num_experts_per_tok": 2,
+    "moe_intermediate_size": 14, "shared_expert_intermediate_size": 28,
+}  # fmt: skip
+
+
+def test_moe_width_as_text_is_refused_not_repeated(tmp_path) -> None:
+    # "14" once became 1414 through arithmetic on the text.
+    assert rooflens.load_model(_write(tmp_path, json.dumps(_MOE))).expert_intermediate_size == 14
+    with pytest.raises(ModelConfigError, match="moe_intermediate_size='14' is invalid"):
+        rooflens.load_model(_write(tmp_path, json.dumps({**_MOE, "moe_intermediate_size": "14"})))
+
+
+def test_zero_experts_is_not_a_dense_model(tmp_path) -> None:
+    mixtral = {**_MOE, "model_type": "mixtral", "num_local_experts": 0}
+    with pytest.raises(ModelConfigError, match="num_experts=0 is invalid: a mixture of experts"):
+        rooflens.load_model(_write(tmp_path, json.dumps(mixtral)))
+
+
+def test_unreadable_config_files_are_model_config_errors(tmp_path) -> None:
+    path = tmp_path / "config.json"
+    path.write_bytes(b'{"model_type": "gpt2\xff"}')
+    with pytest.raises(ModelConfigError, match="not UTF-8 text"):
+        rooflens.load_model(path)
+    path.write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(ModelConfigError, match="nests JSON deeper"):
+        rooflens.load_model(path)
+    res = _cli("analyze", str(path), "-H", "a6000")
+    assert res.exit_code == 2 and "nests JSON deeper" in res.output
+
+
+def test_overlong_model_name_is_one_line() -> None:
+    res = _cli("analyze", "a" * 300, "-H", "a6000")
+    assert res.exit_code == 2 and res.output.count("\n") == 1, res.output
+
+
+# Devices, options and serving: finite figures, layouts that exist, counts that finished ---------
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--memory", "inf"], "memory_capacity=inf is invalid: Input should be a finite number"),
+        (["--bandwidth", "nan"], "memory_bandwidth=nan is invalid"),
+        (["--scale-capacity", "inf"], "scale_capacity=inf is invalid"),
+        (["--offload-disk-bandwidth", "nan"], "offload_disk_bandwidth=nan is invalid"),
+        (["--link-latency", "inf", "-f", "json"], "link_latency=inf is invalid"),
+    ],
+)
+def test_non_finite_numbers_are_refused(args, message) -> None:
+    # Each once raised OverflowError, TypeError or a raw pydantic ValidationError.
+    res = _cli("analyze", "openai-community/gpt2", "-H", "a6000", *args)
+    assert res.exit_code == 2 and message in res.output, res.output
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("memory_capacity = inf", "memory_capacity=inf is invalid: Input should be a finite"),
+        ('memory_capacity = "80e9"', "memory_capacity='80e9' is invalid: Input should be a valid"),
+    ],
+)
+def test_device_files_hold_finite_numbers(tmp_path, text, message) -> None:
+    path = tmp_path / "dev.toml"
+    path.write_text(f'name = "x"\n{text}\nmemory_bandwidth = 1e12\n[peak_ops]\nfp16 = 1e14\n')
+    with pytest.raises(rooflens.HardwareSpecError, match=message):
+        rooflens.get_device(path)
+
+
+def test_group_size_must_divide_the_quantized_widths() -> None:
+    # Llama-2-7B's layers read 4096 and 11008 features: groups of 100 split neither.
+    with pytest.raises(
+        InvalidInputError, match=r"group_size=100 .* \[4096, 11008\] \(a divisor of 256\)"
+    ):
+        rooflens.analyze("meta-llama/Llama-2-7b-hf", "a6000", w_bits=4, group_size=100)
+    assert rooflens.analyze("meta-llama/Llama-2-7b-hf", "a6000", w_bits=4, group_size=128).is_point
+
+
+def test_plot_where_nothing_fits_says_so(tmp_path) -> None:
+    # Mixtral does not fit a 16 GB T4 at any width: once "Data cannot be log-scaled".
+    out = tmp_path / "p.png"
+    res = _cli("plot", "batch", "mistralai/Mixtral-8x7B-Instruct-v0.1", "-H", "t4", "-o", str(out))
+    assert res.exit_code == 2 and "none fits" in res.output and not out.exists(), res.output
+
+
+def test_capacity_search_json_from_the_cli() -> None:
+    res = _cli(
+        "simulate", "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--requests", "5", "--slo", "ttft=1s",
+        "--capacity", "-f", "json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    json.loads(res.stdout)
+
+
+def test_rate_whose_arrivals_overflow_is_refused() -> None:
+    # At 1e-310 requests/s four of five arrivals were infinite and the run reported 5 done.
+    from rooflens.serving.workload import ArrivalProcess, Workload
+
+    load = Workload(requests=5, arrivals=ArrivalProcess(rate=1e-310))
+    with pytest.raises(InvalidInputError, match="rate=1e-310 is invalid: expected a rate at which"):
+        rooflens.simulate("Qwen/Qwen2.5-0.5B", "a6000", load)
+
+
+def test_capacity_of_a_burst_is_not_a_number() -> None:
+    # 20 requests once gave "3.4e7 requests/s": every rate holds the SLO when the load is one
+    # burst the replica absorbs.
+    from rooflens.serving.config import SLO
+    from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
+
+    burst = Workload(
+        requests=20,
+        arrivals=ArrivalProcess(kind="fixed", rate=1e6),
+        prompt=LengthDistribution(kind="fixed", a=64),
+        output=LengthDistribution(kind="fixed", a=8),
+    )
+    found = rooflens.capacity("Qwen/Qwen2.5-0.5B", "a6000", burst, SLO(ttft=1.0))
+    assert found.rate != found.rate and found.result is None  # NaN: null in JSON
+    assert found.warning is not None and "20 requests" in found.warning
+    res = _cli(
+        "simulate", "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--requests", "20", "--arrival", "fixed",
+        "--rate", "1e6", "--prompt", "fixed:64", "--output", "fixed:8", "--slo", "ttft=1s",
+        "--capacity", "-f", "json",
+    )  # fmt: skip
+    data = json.loads(res.stdout)
+    assert data["capacity"] is None and "no capacity found" in data["warning"]
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda: rooflens.analyze(5, "a6000"), "model"),
+        (lambda: rooflens.analyze("openai-community/gpt2", 3.5), "hardware"),
+        (lambda: rooflens.speculate("Qwen/Qwen2.5-0.5B", "a6000", gamma=2, alpha=[0.5]), "alpha"),
+        (
+            lambda: rooflens.speculate(
+                "Qwen/Qwen2.5-0.5B", "a6000", gamma=2, alpha=0.5, medusa_heads="yes"
+            ),
+            "medusa_heads",
+        ),
+        (lambda: rooflens.simulate("openai-community/gpt2", "a6000", slo="ttft=1s"), "slo"),
+        (lambda: rooflens.capacity("openai-community/gpt2", "a6000", _small_load(), None), "slo"),
+    ],
+)
+def test_api_keywords_of_the_wrong_type_are_typed_errors(call, field) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        call()
+    assert info.value.field == field
+
+
+def _small_load():
+    from rooflens.serving.workload import Workload
+
+    return Workload(requests=3)
+
+
+@pytest.mark.parametrize(
+    ("keywords", "field"),
+    [({"devices": 0}, "devices"), ({"tps": (1, True)}, "tp"), ({"rank": ["cost"]}, "rank"),
+     ({"budget": float("nan")}, "budget")],
+)  # fmt: skip
+def test_advise_keywords_of_the_wrong_type_are_typed_errors(keywords, field) -> None:
+    from rooflens.advisor.search import Target, advise
+    from rooflens.serving.config import SLO
+
+    with pytest.raises(InvalidInputError) as info:
+        advise("openai-community/gpt2", Target(), SLO(), **keywords)
+    assert info.value.field == field
+
+
+def test_low_rank_layers_of_numbers_is_a_typed_error() -> None:
+    # [1, 0] raised "sequence item 0: expected str instance" (TypeError).
+    with pytest.raises(InvalidInputError, match=r"low_rank_layers=\[1, 0\] is invalid"):
+        rooflens.analyze("openai-community/gpt2", "a6000", low_rank_layers=[1, 0])
+    names = rooflens.analyze("openai-community/gpt2", "a6000", low_rank_layers=["c_fc"])
+    assert names.is_point
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # MemoryError (73 TiB), ZeroDivisionError and OverflowError before these limits.
+        (["--requests", "10000000000000"], "requests=10000000000000 is invalid: expected less"),
+        (["--arrival", "gamma", "--cv", "1e-300"], "cv=1e-300 is invalid"),
+        (["--disaggregated", "--kv-link-bandwidth", "1e-300"], "kv_link_bandwidth=1e-300"),
+    ],
+)
+def test_simulation_sizes_and_rates_are_bounded(args, message) -> None:
+    res = _cli("simulate", "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--requests", "3", *args)
+    assert res.exit_code == 2 and message in res.output, res.output
+
+
+def test_advise_rate_is_bounded() -> None:
+    res = _cli(
+        "advise", "openai-community/gpt2", "--workload", "prompt=100,output=20,rate=1e308",
+        "--devices", "a6000",
+    )  # fmt: skip
+    assert res.exit_code == 2 and "rate=1e+308 is invalid" in res.output, res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # Each was an internal error (ValueError, IndexError, OverflowError) before.
+        (["--seed", "-1"], "seed=-1 is invalid"),
+        (["--max-tokens", "2"], "max_tokens=2 is invalid: expected at least max_batch=256"),
+        (["--max-batch", "99999999999999999999"], "max_batch=99999999999999999999 is invalid"),
+        (["--block-size", "99999999999999999999"], "block_size=99999999999999999999 is invalid"),
+        (["--memory", "1e308"], "memory_capacity=1e+308 is invalid"),
+        (["--plot", "timeline.txt"], "plot='timeline.txt' is invalid: expected a file ending in"),
+    ],
+)
+def test_simulate_options_found_by_the_fuzz_suite(args, message) -> None:
+    res = _cli(
+        "simulate", "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--requests", "4", "--prompt", "fixed:64",
+        "--output", "fixed:8", *args,
+    )  # fmt: skip
+    assert res.exit_code == 2 and message in res.output, res.output
+
+
+@pytest.mark.parametrize("command", ["analyze", "memory", "compare"])
+def test_sizes_beyond_int64_are_refused(command: str) -> None:
+    res = _cli(command, "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--gen-len", "99999999999999999999")
+    assert res.exit_code == 2 and "gen_len" in res.output, res.output
+
+
+def test_batch_plot_of_one_token_answers_says_so(tmp_path) -> None:
+    # gen_len 1 has no time per output token: once "Data cannot be log-scaled".
+    out = str(tmp_path / "p.png")
+    res = _cli("plot", "batch", "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--gen-len", "1", "-o", out)
+    assert res.exit_code == 2 and "gen_len=1 is invalid: expected at least 2" in res.output

@@ -70,6 +70,9 @@ def test_capacity_search_from_the_cli(tmp_path) -> None:
         "-H",
         "h100",
         *SMALL,
+        # 60 requests are one burst the replica absorbs at any rate: too few for a capacity.
+        "--requests",
+        "200",
         "--capacity",
         "--slo",
         "ttft_p90=0.5s,tpot_p90=20ms",

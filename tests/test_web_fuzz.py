@@ -286,7 +286,9 @@ def test_simulate_inputs_are_answered_or_named(body: dict[str, Any]) -> None:
 def test_capacity_inputs_are_answered_or_named(body: dict[str, Any]) -> None:
     res = send("/api/simulate", body)
     if res.status_code == 200:
-        assert res.json()["capacity"]["rate"] >= 0
+        # null: the load is too small to find a capacity (rooflens.capacity's warning).
+        rate = res.json()["capacity"]["rate"]
+        assert rate is None or rate >= 0
 
 
 CATALOG_NAMES = ["h100-sxm", "a10", "l4", "t4", "tpu-v5e", "mi300x", "rtx-4090", "gtx-1"]

@@ -268,7 +268,9 @@ class Settings(BaseModel):
     @field_validator("low_rank_layers", mode="before")
     @classmethod
     def _layers(cls, value: object) -> object:
-        return ",".join(value) if isinstance(value, list | tuple) else value
+        # A list of names is the text "a,b"; any other list is left for the type check.
+        listed = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        return ",".join(value) if listed else value
 
     # Derived descriptions -----------------------------------------------------------------
     def quantization(self, checkpoint: Quantization | None = None) -> Quantization:

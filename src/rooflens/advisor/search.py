@@ -25,7 +25,7 @@ from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from rooflens.api import make_options, resolve_device, resolve_model
 from rooflens.core import analysis as core
@@ -51,7 +51,8 @@ class Target(BaseModel):
 
     prompt_len: PositiveInt = 1000
     output_len: PositiveInt = 300
-    rate: PositiveFloat = 1.0
+    # At most a billion requests/s: the replica count must stay an integer.
+    rate: float = Field(default=1.0, gt=0, le=1e9)
 
 
 @dataclass(frozen=True)
@@ -277,6 +278,14 @@ def pareto_front(cost: np.ndarray, latency: np.ndarray) -> np.ndarray:
     return ~dominated & np.isfinite(cost) & np.isfinite(latency)
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def advise(
     model: ModelSpec | str,
     target: Target,
@@ -297,16 +306,26 @@ def advise(
     'latency'); `budget` (USD per hour) drops the dearer ones. Devices default to the
     catalog's priced devices. `engine` prices each setup with that engine's profile for its
     device; a device the engine has no profile for is rejected, saying so."""
-    if rank not in RANKS:
+    if not isinstance(rank, str) or rank not in RANKS:
         raise InvalidInputError("rank", rank, "one of " + ", ".join(RANKS))
+    for field, value, kind in (("target", target, Target), ("slo", slo, SLO)):
+        if not isinstance(value, kind):
+            raise InvalidInputError(field, value, f"a {kind.__name__}")
     for field, values in (("tp", tps), ("pp", pps), ("w_bits", w_bits), ("kv_bits", kv_bits)):
-        if not values or any(not isinstance(v, int) or v < 1 for v in values):
-            raise InvalidInputError(field, tuple(values), "one or more positive integers")
-    spec = resolve_model(model) if isinstance(model, str) else model
+        listed = isinstance(values, Sequence) and not isinstance(values, str)
+        if not listed or not values or any(not _is_count(v) for v in values):
+            raise InvalidInputError(field, values, "one or more positive integers")
+    if budget is not None and not (_is_number(budget) and 0 < budget < math.inf):
+        raise InvalidInputError("budget", budget, "a positive number of USD per hour, or None")
+    if engine is not None and not isinstance(engine, str):
+        raise InvalidInputError("engine", engine, "an engine name, or None")
+    spec = resolve_model(model)
+    if devices is not None and (isinstance(devices, str) or not isinstance(devices, Iterable)):
+        raise InvalidInputError("devices", devices, "a list of devices or device names")
     pool = (
         [d for d in catalog().values() if d.hourly_price]
         if devices is None
-        else [resolve_device(d) if isinstance(d, str) else d for d in devices]
+        else [resolve_device(d) for d in devices]
     )
     if not pool:
         raise InvalidInputError("devices", devices, "at least one device")

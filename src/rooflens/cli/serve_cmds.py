@@ -288,7 +288,11 @@ def _capacity(
 
         serving_plots.capacity_curve(found, plot)
     if output_format is OutputFormat.json:
-        data = {"capacity": found.rate, "probes": found.probes.to_dict(orient="records")}
+        data = {
+            "capacity": found.rate,
+            "warning": found.warning,
+            "probes": found.probes.to_dict(orient="records"),
+        }
         if found.result is not None:
             data["at_capacity"] = found.result.summary()
         sys.stdout.write(fmt.to_json(data))
@@ -296,7 +300,10 @@ def _capacity(
         sys.stdout.write(found.probes.to_csv(index=False))
     else:
         console = _console()
-        console.print(f"capacity within the SLO: {found.rate:.4g} requests/s", style="bold")
+        if found.warning is not None:
+            console.print(found.warning, style="bold")
+        else:
+            console.print(f"capacity within the SLO: {found.rate:.4g} requests/s", style="bold")
         shown = found.probes.copy()
         for column in shown.columns:
             if column.startswith(("ttft", "tpot")):

@@ -25,8 +25,8 @@ from rooflens.core.memory import (
     weight_bytes,
 )
 from rooflens.core.model import ModelSpec
-from rooflens.core.operators import Step
-from rooflens.core.options import AnalysisOptions
+from rooflens.core.operators import Linear, Step
+from rooflens.core.options import AnalysisOptions, Quantization
 from rooflens.core.pricing import StepCosts, price_step
 from rooflens.core.results import Analysis, Footprint
 from rooflens.core.validation import positive_int_array
@@ -67,6 +67,7 @@ def analyze(
     if np.any(b % par.micro_batches):
         raise InvalidInputError("micro_batches", par.micro_batches, "a divisor of the batch size")
     graph = build_graph(model, options, device)
+    _check_groups(graph, options.quantization)
     local = local_model(model, par)
     spans = kv_spans(model, options)
     quant = options.quantization
@@ -135,6 +136,28 @@ def analyze(
     )
 
 
+def _check_groups(graph: Graph, quant: Quantization) -> None:
+    """Integer weights quantized in groups (GPTQ/AWQ) need the group to divide every quantized
+    layer's input width (per device under tensor parallelism): a partial group is no layout
+    the kernels store."""
+    if quant.group_size is None or quant.w_bits >= 16 or quant.w_format != "int":
+        return
+    widths = {
+        op.in_features
+        for op in graph.operators
+        if isinstance(op, Linear) and op.quantized and graph.count(op) > 0
+    }
+    uneven = sorted(w for w in widths if w % quant.group_size)
+    if uneven:
+        common = int(np.gcd.reduce(sorted(widths)))
+        raise InvalidInputError(
+            "group_size",
+            quant.group_size,
+            f"a divisor of every quantized layer's input width {sorted(widths)} "
+            f"(a divisor of {common}); {uneven} do not split into groups of it",
+        )
+
+
 def _p2p_time(model: ModelSpec, device: Device, options: AnalysisOptions, step: Step) -> np.ndarray:
     """Handing one micro-batch's activations to the next pipeline stage."""
     par = options.parallelism
@@ -157,6 +180,8 @@ def _positions_after_prompt(gen_len: np.ndarray | int | None) -> np.ndarray | in
 def default_prompt_len(model: ModelSpec, gen_len: int | None = None) -> int:
     """The prompt an analysis takes when none is given: 2048 tokens, or what the model's
     context leaves after the generation (GPT-2's 1024 positions, OPT's 2048)."""
+    if gen_len is not None:
+        gen_len = positive_int_array("gen_len", gen_len)
     room = model.max_positions - int(np.max(_positions_after_prompt(gen_len)))
     return max(1, min(DEFAULT_PROMPT_LEN, room))
 

@@ -36,14 +36,16 @@ _DTYPES_BY_BITS: tuple[tuple[int, tuple[str, ...]], ...] = (
 class Device(BaseModel):
     """A compute device as the roofline sees it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Figures are finite: an infinite capacity or a NaN bandwidth prices nothing.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     name: str
     display_name: str = ""
     aliases: tuple[str, ...] = ()
     vendor: str = ""
     kind: Literal["gpu", "tpu", "apple-soc", "cpu", "other"] = "gpu"
-    memory_capacity: PositiveFloat
+    # At most an exabyte: token counts derived from it stay integers.
+    memory_capacity: float = Field(gt=0, le=1e18)
     memory_bandwidth: PositiveFloat
     peak_ops: dict[ComputeDtype, PositiveFloat] = Field(min_length=1)
     sparse_peak_ops: dict[ComputeDtype, PositiveFloat] = Field(default_factory=dict)

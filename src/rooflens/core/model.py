@@ -166,6 +166,13 @@ class ModelSpec(BaseModel):
             raise ValueError(
                 f"num_heads={self.num_heads} must be a multiple of num_kv_heads={self.num_kv_heads}"
             )
+        moe = self.expert_intermediate_size is not None or self.experts_per_token
+        if moe and self.num_experts < 1:
+            # Zero experts with expert widths is no model: never read silently as dense.
+            raise ValueError(
+                f"num_experts={self.num_experts} is invalid: a mixture of experts needs at "
+                "least 1 expert"
+            )
         if self.num_experts and not 0 < self.experts_per_token <= self.num_experts:
             raise ValueError(
                 f"experts_per_token={self.experts_per_token} must be between 1 and "

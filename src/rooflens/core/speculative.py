@@ -143,10 +143,14 @@ def speculative(
     options = options or AnalysisOptions()
     if not isinstance(gamma, int) or isinstance(gamma, bool) or gamma < 1:
         raise InvalidInputError("gamma", gamma, "a positive integer number of draft tokens")
-    if not 0 <= alpha <= 1:
+    real = isinstance(alpha, int | float | np.integer | np.floating) and not isinstance(alpha, bool)
+    if not real or not 0 <= alpha <= 1:
         raise InvalidInputError("alpha", alpha, "an acceptance rate in [0, 1]")
-    if not isinstance(tree_width, int) or tree_width < 1:
+    if not isinstance(tree_width, int) or isinstance(tree_width, bool) or tree_width < 1:
         raise InvalidInputError("tree_width", tree_width, "a positive integer")
+    for field, flag in (("medusa_heads", medusa_heads), ("mtp", mtp)):
+        if not isinstance(flag, bool):
+            raise InvalidInputError(field, flag, "True or False")
     if (draft is not None) + bool(medusa_heads) + bool(mtp) != 1:
         raise InvalidInputError(
             "draft",

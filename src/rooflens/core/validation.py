@@ -14,7 +14,7 @@ def positive_int_array(field: str, value: object) -> np.ndarray:
         raise InvalidInputError(field, value, accepted)
     try:
         arr = np.asarray(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # 10**20 overflows int64
         raise InvalidInputError(field, value, accepted) from exc
     if arr.size == 0 or arr.dtype.kind not in "iuf":
         raise InvalidInputError(field, value, accepted)

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rooflens.core.errors import HardwareSpecError, UnknownHardwareError
+from rooflens.core.errors import HardwareSpecError, InvalidInputError, UnknownHardwareError
 from rooflens.core.hardware import Device
 
 if sys.version_info >= (3, 11):
@@ -23,8 +23,11 @@ else:  # pragma: no cover
 
 def device_from_dict(data: dict[str, Any], origin: str = "device") -> Device:
     """Validate a device description; errors name the field, its value and what is accepted."""
+    # Strict: a TOML's "80e9" is text, not a number (TOML arrays are lists: aliases a tuple).
+    if isinstance(data.get("aliases"), list):
+        data = {**data, "aliases": tuple(data["aliases"])}
     try:
-        return Device.model_validate(data)
+        return Device.model_validate(data, strict=True)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "device"
@@ -79,6 +82,10 @@ def load_device_file(path: str | os.PathLike[str]) -> Device:
 
 def get_device(name: str | os.PathLike[str]) -> Device:
     """A catalog name or alias (case, spaces and dashes ignored), or a path to a TOML file."""
+    if not isinstance(name, str | os.PathLike):
+        raise InvalidInputError(
+            "hardware", name, "a catalog device name, a device TOML file or a Device"
+        )
     text = os.fspath(name)
     found = _index().get(_key(text))
     if found is not None:

@@ -14,7 +14,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rooflens.core.errors import ModelConfigError, ModelFetchError, UnknownModelError
+from rooflens.core.errors import (
+    InvalidInputError,
+    ModelConfigError,
+    ModelFetchError,
+    UnknownModelError,
+)
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import spec_from_config
 
@@ -77,12 +82,19 @@ def _read_json(file: Path) -> Any:
         text = file.read_text("utf-8")
     except OSError as exc:
         raise ModelConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ModelConfigError(
+            f"{file} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ModelConfigError(
             f"{file} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    except RecursionError:
+        # The parser recurses per nesting level; no config nests more than a few levels.
+        raise ModelConfigError(f"{file} nests JSON deeper than Python can read") from None
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -215,6 +227,10 @@ def resolve_config(name: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
 
 def load_model(name: str | os.PathLike[str]) -> ModelSpec:
     """A bundled HF id (or its short name), a config.json / model folder, or a Hub id."""
+    if not isinstance(name, str | os.PathLike):
+        raise InvalidInputError(
+            "model", name, "a bundled id, a config.json or model folder, a Hub id or a ModelSpec"
+        )
     config, label = resolve_config(name)
     return spec_from_config(config, name=label)
 

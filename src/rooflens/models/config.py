@@ -6,6 +6,7 @@ Where a config omits a field, the default of that model's transformers config cl
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,28 +15,81 @@ from pydantic import ValidationError
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.model import ModelSpec
 
+# What a field read with a default of this type must hold; "an integer" is never a string
+# ("14" once became 1414 through arithmetic) nor a boolean.
+_KINDS: dict[type, str] = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a finite number",
+    list: "a JSON array",
+    dict: "a JSON object",
+}
+
+
+def _is_kind(value: Any, kind: type) -> bool:
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return number and math.isfinite(value)
+    return isinstance(value, kind)
+
 
 class _Config:
-    """Read access to a config dict whose errors name the model type and field."""
+    """Read access to a config dict whose errors name the model type and field. Values are
+    checked against the type they are read as: nothing is converted or guessed."""
 
     def __init__(self, raw: Mapping[str, Any], model_type: str) -> None:
         self.raw, self.model_type = raw, model_type
 
-    def req(self, *keys: str) -> Any:
+    def _checked(self, key: str, value: Any, kind: type | None) -> Any:
+        if kind is not None and not _is_kind(value, kind):
+            raise ModelConfigError(
+                f"config.json of model_type {self.model_type!r}: {key}={value!r} is invalid: "
+                f"expected {_KINDS[kind]}"
+            )
+        return value
+
+    def req(self, *keys: str, kind: type = int) -> Any:
+        """The first of `keys` present, which must be of `kind` (sizes: an integer)."""
         for key in keys:
             if self.raw.get(key) is not None:
-                return self.raw[key]
+                return self._checked(key, self.raw[key], kind)
         names = " or ".join(repr(k) for k in keys)
         raise ModelConfigError(f"config.json of model_type {self.model_type!r} lacks {names}")
 
     def get(self, key: str, default: Any) -> Any:
+        """`key`, or `default` where absent; present, it must be of the default's type (a
+        float default takes integers too; a text default, such as "auto", is not checked)."""
         value = self.raw.get(key)
-        return default if value is None else value
+        if value is None:
+            return default
+        kind = next((k for k in _KINDS if type(default) is k), None)
+        return self._checked(key, value, kind)
+
+    def per_head(self, hidden: int, heads: int, field: str = "hidden_size") -> int:
+        """The head width a config without `head_dim` implies: `hidden` split evenly over
+        `heads`; a split that leaves a remainder is refused rather than rounded."""
+        if heads < 1 or hidden % heads:
+            raise ModelConfigError(
+                f"config.json of model_type {self.model_type!r}: {field}={hidden} does not "
+                f"split into {heads} heads: expected a positive head count dividing it, or "
+                "an explicit head_dim"
+            )
+        return hidden // heads
+
+    def head_dim(self, hidden: int, heads: int) -> int:
+        """The config's `head_dim`, else the even split of `hidden` over `heads`."""
+        if self.raw.get("head_dim") is not None:
+            return self.req("head_dim")
+        return self.per_head(hidden, heads)
 
 
 def _llama_like(c: _Config, name: str, **overrides: Any) -> ModelSpec:
     heads = c.req("num_attention_heads")
     hidden = c.req("hidden_size")
+    # An override (Gemma's 256, MLA's nope + rope) stands for the config's own head_dim.
+    head_dim = overrides.pop("head_dim") if "head_dim" in overrides else c.head_dim(hidden, heads)
     fields: dict[str, Any] = dict(
         name=name,
         model_type=c.model_type,
@@ -43,7 +97,7 @@ def _llama_like(c: _Config, name: str, **overrides: Any) -> ModelSpec:
         hidden_size=hidden,
         num_heads=heads,
         num_kv_heads=c.get("num_key_value_heads", heads),
-        head_dim=c.get("head_dim", hidden // heads),
+        head_dim=head_dim,
         intermediate_size=c.req("intermediate_size"),
         vocab_size=c.req("vocab_size"),
         max_positions=c.get("max_position_embeddings", 2048),
@@ -110,7 +164,7 @@ def _gpt2(c: _Config, name: str) -> ModelSpec:
             hidden_size=hidden,
             num_heads=c.req("n_head"),
             num_kv_heads=c.req("n_head"),
-            head_dim=hidden // c.req("n_head"),
+            head_dim=c.per_head(hidden, c.req("n_head"), "n_embd"),
             intermediate_size=c.get("n_inner", 4 * hidden),
             vocab_size=c.req("vocab_size"),
             max_positions=positions,
@@ -144,7 +198,7 @@ def _opt(c: _Config, name: str) -> ModelSpec:
             hidden_size=hidden,
             num_heads=heads,
             num_kv_heads=heads,
-            head_dim=hidden // heads,
+            head_dim=c.per_head(hidden, heads),
             intermediate_size=c.req("ffn_dim"),
             vocab_size=c.req("vocab_size"),
             max_positions=positions,
@@ -175,7 +229,7 @@ def _gptj(c: _Config, name: str) -> ModelSpec:
             hidden_size=hidden,
             num_heads=heads,
             num_kv_heads=heads,
-            head_dim=hidden // heads,
+            head_dim=c.per_head(hidden, heads),
             intermediate_size=c.get("n_inner", 4 * hidden),
             vocab_size=c.req("vocab_size"),
             max_positions=c.get("n_positions", 2048),
@@ -205,7 +259,7 @@ def _gpt_neox(c: _Config, name: str) -> ModelSpec:
             hidden_size=hidden,
             num_heads=heads,
             num_kv_heads=heads,
-            head_dim=hidden // heads,
+            head_dim=c.per_head(hidden, heads),
             intermediate_size=c.req("intermediate_size"),
             vocab_size=c.req("vocab_size"),
             max_positions=c.get("max_position_embeddings", 2048),
@@ -247,7 +301,7 @@ def _falcon(c: _Config, name: str) -> ModelSpec:
             hidden_size=hidden,
             num_heads=heads,
             num_kv_heads=kv_heads,
-            head_dim=hidden // heads,
+            head_dim=c.per_head(hidden, heads),
             intermediate_size=c.get("ffn_hidden_size", 4 * hidden),
             vocab_size=c.req("vocab_size"),
             max_positions=c.get("max_position_embeddings", 2048),
@@ -379,14 +433,18 @@ SUPPORTED_MODEL_TYPES = tuple(sorted(READERS))
 
 
 def _spec(fields: dict[str, Any]) -> ModelSpec:
+    # Strict: a config's "4096" is not the integer 4096, true is not 1.
     try:
-        return ModelSpec(**fields)
+        return ModelSpec.model_validate(fields, strict=True)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "config"
+        where = f"config.json of model_type {fields.get('model_type')!r}"
+        message = err["msg"].removeprefix("Value error, ")
+        if not err["loc"]:  # a rule across fields names them in its message
+            raise ModelConfigError(f"{where}: {message}") from None
+        field = ".".join(str(p) for p in err["loc"])
         raise ModelConfigError(
-            f"config.json of model_type {fields.get('model_type')!r}: {field}="
-            f"{err.get('input')!r} is invalid: {err['msg'].removeprefix('Value error, ')}"
+            f"{where}: {field}={err.get('input')!r} is invalid: {message}"
         ) from None
 
 
@@ -399,7 +457,7 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
         raise ModelConfigError(
             f"config.json lacks 'model_type'; supported: {', '.join(SUPPORTED_MODEL_TYPES)}"
         )
-    reader = READERS.get(model_type)
+    reader = READERS.get(model_type) if isinstance(model_type, str) else None
     if reader is None:
         raise ModelConfigError(
             f"model_type {model_type!r} is not supported; supported: "

@@ -122,7 +122,7 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
     if pattern is not None:
         kinds = [_NEMOTRON_SYMBOLS.get(s, s) for s in pattern]
     else:
-        kinds = c.req("layers_block_type", "layer_types")
+        kinds = c.req("layers_block_type", "layer_types", kind=list)
     # transformers 5 names the kinds linear_attention (Mamba2) and full_attention.
     renamed = {"linear_attention": "mamba", "full_attention": "attention"}
     kinds = [renamed.get(k, k) for k in kinds]
@@ -161,7 +161,7 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
-        head_dim=c.get("head_dim", c.get("attention_head_dim", hidden // heads)),
+        head_dim=c.get("head_dim", c.get("attention_head_dim", 0)) or c.per_head(hidden, heads),
         gated_mlp=False,
         activation=c.get("mlp_hidden_act", "relu2"),
         mixer=mixer,
@@ -224,7 +224,7 @@ def _falcon_h1(c: _Config, name: str) -> ModelSpec:
     mixer = _mamba2(
         c,
         heads,
-        inner // heads if head_dim == "auto" else head_dim,
+        c.per_head(inner, heads, "mamba inner width") if head_dim == "auto" else head_dim,
         num_key_heads=c.get("mamba_n_groups", 1),
         key_dim=c.get("mamba_d_state", 256),
         conv_kernel=c.get("mamba_d_conv", 4),
@@ -240,7 +240,7 @@ def _falcon_h1(c: _Config, name: str) -> ModelSpec:
 def _granite_hybrid(c: _Config, name: str) -> ModelSpec:
     """Granite-4.0-H: Mamba2 or attention per `layer_types`; every layer an MoE plus a shared
     MLP (the shared MLP alone when there are no experts)."""
-    counts = _count(c, c.req("layer_types"), "layer_types", {"mamba", "attention"})
+    counts = _count(c, c.req("layer_types", kind=list), "layer_types", {"mamba", "attention"})
     hidden = c.req("hidden_size")
     heads = c.get("mamba_n_heads", 128)
     head_dim = c.get("mamba_d_head", "auto")
@@ -248,7 +248,7 @@ def _granite_hybrid(c: _Config, name: str) -> ModelSpec:
     mixer = _mamba2(
         c,
         heads,
-        inner // heads if head_dim == "auto" else head_dim,
+        c.per_head(inner, heads, "mamba inner width") if head_dim == "auto" else head_dim,
         num_key_heads=c.get("mamba_n_groups", 1),
         key_dim=c.get("mamba_d_state", 256),
         conv_kernel=c.get("mamba_d_conv", 4),
@@ -289,7 +289,7 @@ def _minimax(c: _Config, name: str) -> ModelSpec:
         kinds = ["full_attention" if (i + 1) % 2 else "linear_attention" for i in range(n)]
     counts = _count(c, kinds, "layer_types", {"linear_attention", "full_attention"})
     heads, hidden = c.req("num_attention_heads"), c.req("hidden_size")
-    head_dim = c.get("head_dim", hidden // heads)
+    head_dim = c.head_dim(hidden, heads)
     mixer = Mixer(
         kind="lightning",
         num_heads=heads,
@@ -316,7 +316,7 @@ def _kimi_linear(c: _Config, name: str) -> ModelSpec:
     1-based `kda_layers`/`full_attn_layers`), DeepSeek-style MoE after `first_k_dense_replace`
     dense layers."""
     n = c.req("num_hidden_layers")
-    linear = c.req("linear_attn_config")
+    linear = c.req("linear_attn_config", kind=dict)
     kinds = c.raw.get("layer_types")
     if kinds is None and "full_attn_layers" in linear:
         full = set(linear["full_attn_layers"])

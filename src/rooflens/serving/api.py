@@ -14,6 +14,21 @@ from rooflens.serving.results import SimulationResult
 from rooflens.serving.simulate import CapacityResult, Progress, find_capacity, run
 from rooflens.serving.workload import Requests, Workload, load_trace
 
+_TYPES: dict[str, tuple[type, str]] = {
+    "scheduler": (SchedulerConfig, "a SchedulerConfig"),
+    "cluster": (ClusterConfig, "a ClusterConfig"),
+    "slo": (SLO, "an SLO"),
+    "preset": (str, "an engine name: " + ", ".join(PRESETS)),
+}
+
+
+def _check_types(**values: object) -> None:
+    """Keywords of the serving entries are their declared type or None."""
+    for field, value in values.items():
+        kind, accepted = _TYPES[field]
+        if value is not None and not isinstance(value, kind):
+            raise InvalidInputError(field, value, f"{accepted} or None")
+
 
 def _requests(workload: Workload | Requests | str | Path) -> Requests:
     if isinstance(workload, Workload):
@@ -85,6 +100,11 @@ def simulate(
     one finishes (vLLM's benchmark_serving --max-concurrency); exclusive with an arrival rate.
     `preset`: an engine's scheduler defaults ('vllm', 'sglang', 'trtllm'); the fields set in
     `scheduler` override it."""
+    _check_types(scheduler=scheduler, cluster=cluster, slo=slo, preset=preset)
+    if concurrency is not None and (
+        not isinstance(concurrency, int) or isinstance(concurrency, bool)
+    ):
+        raise InvalidInputError("concurrency", concurrency, "a positive integer or None")
     spec, device, opts = resolve(model, hardware, options)
     load = workload if workload is not None else Workload()
     requests = _requests(load) if concurrency is None else _closed_loop_requests(load)
@@ -108,6 +128,9 @@ def capacity(
     """The highest arrival rate at which the SLO's percentile of TTFT and TPOT hold."""
     if not isinstance(workload, Workload):
         raise InvalidInputError("workload", workload, "a synthetic Workload (its rate is varied)")
+    if not isinstance(slo, SLO):
+        raise InvalidInputError("slo", slo, "an SLO to hold the capacity to")
+    _check_types(scheduler=scheduler, cluster=cluster, preset=preset)
     spec, device, opts = resolve(model, hardware, options)
     sched = scheduler_of(scheduler, preset, device, options.get("engine"))
     return find_capacity(

@@ -32,14 +32,15 @@ class SchedulerConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     policy: Policy = "continuous"
-    max_batch: PositiveInt = 256
+    # Step tables are sized by these: bounded so that a typo is refused, not allocated.
+    max_batch: int = Field(default=256, ge=1, le=1_000_000)
     # Tokens one iteration may process (vLLM's max_num_batched_tokens).
-    max_tokens: PositiveInt = 8192
+    max_tokens: int = Field(default=8192, ge=1, le=10_000_000)
     # Most prompt tokens of one request in one iteration (chunked); None: the token budget.
     chunk_size: PositiveInt | None = None
     queue: Literal["fcfs", "spf"] = "fcfs"
     kv_layout: Literal["paged", "contiguous"] = "paged"
-    block_size: PositiveInt = 16
+    block_size: int = Field(default=16, ge=1, le=1_000_000)
     # Contiguous allocation reserves this many tokens per request; None: the model's maximum.
     max_len: PositiveInt | None = None
     preemption: Literal["recompute", "swap"] = "recompute"
@@ -62,7 +63,8 @@ class ClusterConfig(BaseModel):
     prefill_replicas: PositiveInt = 1
     decode_replicas: PositiveInt = 1
     # Bytes/s for the KV hand-over; None: the device's interconnect (else its network link).
-    kv_link_bandwidth: PositiveFloat | None = None
+    # At least 1 MB/s: slower, a hand-over's time overflows (1e-300 B/s once crashed a run).
+    kv_link_bandwidth: float | None = Field(default=None, ge=1e6, allow_inf_nan=False)
     # Each pool's tensor and expert parallelism; None: the analyzer options' tp and ep.
     prefill_tp: PositiveInt | None = None
     prefill_ep: PositiveInt | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -31,6 +32,12 @@ def prepare(
     longest: int,
 ) -> Replica:
     """The replica, with step tables sized for this scheduler and requests up to `longest`."""
+    if scheduler.max_tokens < scheduler.max_batch:
+        # A decode iteration of max_batch sequences is max_batch tokens; vLLM refuses
+        # max_num_batched_tokens < max_num_seqs for the same reason.
+        raise InvalidInputError(
+            "max_tokens", scheduler.max_tokens, f"at least max_batch={scheduler.max_batch}"
+        )
     return build_replica(
         model,
         device,
@@ -151,6 +158,9 @@ class CapacityResult:
     rate: float
     result: SimulationResult | None
     probes: pd.DataFrame
+    # Why no capacity was found (`rate` is then NaN): the requests are too few to load the
+    # replicas, so every rate tried holds the SLO.
+    warning: str | None = None
 
 
 def find_capacity(
@@ -207,6 +217,16 @@ def find_capacity(
         result = trial(high)
         if not result.within_slo():
             break
+        served = result.summary()["request_throughput"]
+        if high > 2 * served or not math.isfinite(high * 2):
+            # Requests arrive over twice as fast as they are served, yet the SLO holds: the
+            # whole load is one burst the replicas absorb, so any higher rate would pass too.
+            warning = (
+                f"no capacity found: the {workload.requests} requests are served within the SLO "
+                f"even as one burst (tried up to {high:.4g} requests/s, served "
+                f"{served:.4g}/s); simulate more requests"
+            )
+            return CapacityResult(math.nan, None, pd.DataFrame(probes), warning)
         low, best, high = high, result, high * 2
     while len(probes) < max_probes and (high - low) > tolerance * high:
         mid = (low + high) / 2 if low else high / 2

@@ -102,6 +102,9 @@ class LengthDistribution(BaseModel):
         return float(np.mean(self.values))
 
 
+MAX_REQUESTS = 1_000_000
+
+
 class ArrivalProcess(BaseModel):
     """Request arrivals at `rate` per second: Poisson, gamma-distributed gaps with coefficient
     of variation `cv` (cv > 1 is burstier than Poisson), or evenly spaced."""
@@ -110,7 +113,9 @@ class ArrivalProcess(BaseModel):
 
     kind: ArrivalKind = "poisson"
     rate: PositiveFloat = 1.0
-    cv: PositiveFloat = 1.0
+    # Gamma gaps of shape 1/cv**2: below 1e-3 the shape overflows (and the gaps are evenly
+    # spaced anyway: kind="fixed"); above 1e3 nearly every gap is zero.
+    cv: float = Field(default=1.0, ge=1e-3, le=1e3)
 
     def gaps(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Gaps at rate 1: scaling by 1/rate keeps the same draws for every rate, so a capacity
@@ -130,14 +135,16 @@ class Workload(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    requests: PositiveInt = 1000
+    # A million requests take minutes to simulate (10,000 take seconds); more is refused
+    # rather than allocated (1e13 once asked for 73 TiB).
+    requests: int = Field(default=1000, ge=1, le=MAX_REQUESTS)
     arrivals: ArrivalProcess = Field(default_factory=ArrivalProcess)
     prompt: LengthDistribution = Field(default_factory=LengthDistribution)
     output: LengthDistribution = Field(
         default_factory=lambda: LengthDistribution(kind="fixed", a=128)
     )
     shared_prefix: int = Field(default=0, ge=0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)  # numpy's generator takes these
 
     def at_rate(self, rate: float) -> Workload:
         return self.model_copy(update={"arrivals": self.arrivals.model_copy(update={"rate": rate})})
@@ -147,7 +154,16 @@ class Workload(BaseModel):
         gaps = self.arrivals.gaps(rng, self.requests)
         prompt = self.prompt.sample(rng, self.requests) + self.shared_prefix
         output = self.output.sample(rng, self.requests)
-        arrival = (np.cumsum(gaps) - gaps[0]) / self.arrivals.rate
+        with np.errstate(over="ignore", invalid="ignore"):
+            arrival = (np.cumsum(gaps) - gaps[0]) / self.arrivals.rate
+        if not np.isfinite(arrival).all():
+            # At 1e-310 requests/s the arrivals overflow: requests that never arrive are not
+            # served, and a run must not count them as done.
+            raise InvalidInputError(
+                "rate",
+                self.arrivals.rate,
+                f"a rate at which all {self.requests} requests arrive in finite time",
+            )
         return Requests(arrival, prompt, output, self.shared_prefix)
 
 
@@ -206,8 +222,17 @@ def load_trace(path: str | Path) -> Requests:
         if not found:
             raise InvalidInputError("trace", str(path), f"a column {field} (or {names[1:]})")
         columns[field] = pd.to_numeric(frame[found[0]], errors="coerce").to_numpy()
-    if any(np.isnan(v).any() for v in columns.values()):
-        raise InvalidInputError("trace", str(path), "numbers in every row")
+    if not len(frame):
+        raise InvalidInputError("trace", str(path), "at least one request")
+    if any(not np.isfinite(v).all() for v in columns.values()):
+        raise InvalidInputError("trace", str(path), "finite numbers in every row")
+    for field in ("prompt_len", "output_len"):
+        lengths = columns[field]
+        if np.any(lengths < 1) or np.any(lengths != np.round(lengths)) or np.any(lengths > 2**40):
+            # A length of 10.7 tokens is no request: never truncated silently.
+            raise InvalidInputError("trace", str(path), f"{field} a positive whole number")
+    if np.any(columns["arrival_time"] < 0):
+        raise InvalidInputError("trace", str(path), "arrival_time at least 0")
     order = np.argsort(columns["arrival_time"], kind="stable")
     arrival = columns["arrival_time"][order]
     return Requests(

@@ -21,6 +21,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import EngFormatter
 
 from rooflens.api import analyze
+from rooflens.core.errors import InvalidInputError
 from rooflens.core.results import Analysis
 
 STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 1)), "x")]
@@ -28,7 +29,13 @@ GRAYS = ["0.0", "0.35", "0.55", "0.2", "0.45", "0.65"]
 Settings = Mapping[str, Mapping[str, Any]]
 
 
+SUFFIXES = (".png", ".svg", ".pdf")
+
+
 def _save(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
+    if path is not None and os.path.splitext(path)[1].lower() not in SUFFIXES:
+        plt.close(fig)
+        raise InvalidInputError("plot", os.fspath(path), f"a file ending in {', '.join(SUFFIXES)}")
     if path is not None:
         fig.savefig(path, dpi=120, bbox_inches="tight")
     return fig
@@ -136,6 +143,7 @@ def _curves(
     title: str,
 ) -> Figure:
     fig, (lat, thr) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fitted = timed = False
     for i, (label, options) in enumerate(settings.items()):
         style, marker = STYLES[i % len(STYLES)]
         result = analyze(model, hardware, **{**fixed, axis: values}, **options)
@@ -144,6 +152,8 @@ def _curves(
         fits = np.asarray(result.memory["generation"].fits)
         tpot = np.where(fits, np.asarray(gen["tpot"]) * 1e3, np.nan)
         throughput = np.where(fits, np.asarray(gen["throughput"]), np.nan)
+        fitted = fitted or bool(np.any(fits))
+        timed = timed or bool(np.any(np.isfinite(tpot)))
         kw = {
             "linestyle": style,
             "marker": marker,
@@ -153,6 +163,20 @@ def _curves(
         }
         lat.plot(values, tpot, **kw)
         thr.plot(values, throughput, **kw)
+    if not fitted:
+        # Nothing to draw (and no log axis of nothing): say so instead of an empty figure.
+        plt.close(fig)
+        raise InvalidInputError(
+            "hardware",
+            _name(hardware),
+            f"a device whose memory holds {_name(model)} at one of these points "
+            f"({axis} {values.min()}..{values.max()}; settings {', '.join(settings)}): none fits",
+        )
+    if not timed:
+        plt.close(fig)
+        raise InvalidInputError(
+            "gen_len", fixed["gen_len"], "at least 2: one token has no time per output token"
+        )
     name = "batch size" if axis == "batch" else "prompt length (tokens)"
     lat.set(xscale="log", yscale="log", xlabel=name, ylabel="time per output token (ms)")
     thr.set(xscale="log", yscale="log", xlabel=name, ylabel="throughput (tokens/s)")

@@ -21,7 +21,7 @@ def count_layers(c: _Config, types: Sequence[str], kind: str) -> int:
 
 def text_config(c: _Config, default_type: str) -> _Config:
     """The language model's config nested under `text_config` of a multimodal wrapper."""
-    inner = c.req("text_config")
+    inner = c.req("text_config", kind=dict)
     if not isinstance(inner, dict):
         raise ModelConfigError(
             f"config.json of model_type {c.model_type!r}: text_config must be an object"
@@ -30,7 +30,7 @@ def text_config(c: _Config, default_type: str) -> _Config:
 
 
 def vision_config(c: _Config) -> _Config:
-    inner = c.req("vision_config")
+    inner = c.req("vision_config", kind=dict)
     if not isinstance(inner, dict):
         raise ModelConfigError(
             f"config.json of model_type {c.model_type!r}: vision_config must be an object"

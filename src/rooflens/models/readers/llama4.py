@@ -27,7 +27,7 @@ def read_llama4_text(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
-        head_dim=c.get("head_dim", c.req("hidden_size") // heads),
+        head_dim=c.head_dim(c.req("hidden_size"), heads),
         # Dense layers use intermediate_size_mlp; experts and the shared expert intermediate_size.
         intermediate_size=c.get("intermediate_size_mlp", 16384),
         attention_chunk=chunk,
