@@ -581,7 +581,10 @@ class Distribution(BaseModel):
 
 
 class CapacityOut(BaseModel):
-    rate: float = Field(description="Highest arrival rate found within the SLO (req/s).")
+    rate: float | None = Field(
+        description="Highest arrival rate found within the SLO (req/s); null when none was."
+    )
+    warning: str | None = Field(None, description="Why no rate is reported, when none is.")
     requests: int = Field(
         description="Requests each probe ran: the workload's, or fewer to fit the viewer's cap."
     )

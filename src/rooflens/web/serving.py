@@ -216,7 +216,9 @@ def simulate(request: s.SimulateRequest, track: Tracker | None = None) -> dict[s
         "capacity": None
         if found is None
         else {
-            "rate": found.rate,
+            # No number where the search could not find one (a load that is one burst).
+            "rate": _num(found.rate),
+            "warning": found.warning,
             "requests": probed.requests,
             "probes": [
                 {k: _num(v) for k, v in row.items()}

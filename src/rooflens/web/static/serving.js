@@ -312,7 +312,9 @@ function renderServe(d) {
   ];
   if (d.capacity) {
     cards.push(card("Capacity", [
-      ["highest rate within the SLO", `${p3(d.capacity.rate)} req/s`, "serve-capacity-rate"],
+      ["highest rate within the SLO", d.capacity.rate == null ? "none found"
+        : `${p3(d.capacity.rate)} req/s`, "serve-capacity-rate"],
+      ...(d.capacity.warning ? [["why", d.capacity.warning]] : []),
       ["rates tried", String(d.capacity.probes.length)],
       ["requests per probe", String(d.capacity.requests)],
     ]));
@@ -393,13 +395,15 @@ function renderCapacity(d) {
     { x: rates, y: probes.map((p) => ms(p[pk])), name: `${pk} (ms)`, mode: "lines+markers", yaxis: "y2",
       line: { color: "#f28e2b", dash: "dash" }, marker: { color: colors, size: 9, symbol: "square" } },
   ], {
-    title: { text: `Capacity search: ${p3(d.capacity.rate)} req/s is the highest rate within the SLO ` +
+    title: { text: (d.capacity.rate == null ? `Capacity search: ${d.capacity.warning} `
+      : `Capacity search: ${p3(d.capacity.rate)} req/s is the highest rate within the SLO `) +
       "(green: met, red: missed)", font: { size: 14 } },
     xaxis: { title: { text: "arrival rate (requests/s)" } },
     yaxis: { title: { text: "TTFT (s)" }, rangemode: "tozero" },
     yaxis2: { title: { text: "TPOT (ms)" }, overlaying: "y", side: "right", rangemode: "tozero", showgrid: false },
     shapes: [
-      { type: "line", yref: "paper", x0: d.capacity.rate, x1: d.capacity.rate, y0: 0, y1: 1, line: { color: "#1a7f37", dash: "dot" } },
+      ...(d.capacity.rate == null ? [] : [{ type: "line", yref: "paper", x0: d.capacity.rate,
+        x1: d.capacity.rate, y0: 0, y1: 1, line: { color: "#1a7f37", dash: "dot" } }]),
       { type: "line", xref: "paper", yref: "y", x0: 0, x1: 1, y0: d.slo.ttft, y1: d.slo.ttft, line: { color: "#4e79a7", dash: "dot", width: 1 } },
       { type: "line", xref: "paper", yref: "y2", x0: 0, x1: 1, y0: d.slo.tpot * 1e3, y1: d.slo.tpot * 1e3, line: { color: "#f28e2b", dash: "dot", width: 1 } },
     ],
