@@ -588,8 +588,12 @@ def report(
         "",
         f"Profiles: `roofline` (no calibration: the hardware's bound), `transformers` (the "
         f"device's bundled calibration profile, fitted on Hugging Face transformers runs, where "
-        f"one exists; other devices stay at the roofline). Run time: {seconds:.0f} s wall clock "
-        "for all profiles, two processes on a shared 2-core machine.",
+        f"one exists; other devices stay at the roofline), `engine` (the row's engine's profile "
+        f"for its system, fitted on that engine's operator database only, docs/engines.md; a "
+        f"system without one leaves the row out of that profile). A row whose simulation "
+        f"would run past {ROW_SECONDS:.0f} s, or past {GROUP_SECONDS:.0f} s for its group, is "
+        f"listed as not simulated. Run time: {seconds:.0f} s wall clock for all profiles, two "
+        "processes on a shared 2-core machine.",
         "",
         "## Coverage",
         "",
