@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-import click
 import numpy as np
 import pandas as pd
 import typer
@@ -89,7 +88,7 @@ def _clean_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (typer.Exit, typer.Abort, click.ClickException):
+        except (typer.Exit, typer.Abort, typer.TyperException):  # typer's own usage errors
             raise
         except RooflensError as exc:
             raise _fail(str(exc), 2) from None
