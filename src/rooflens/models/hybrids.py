@@ -112,6 +112,24 @@ def _mamba2(c: _Config, heads: int, head_dim: int, **fields: Any) -> Mixer:
     return Mixer(kind="mamba2", num_heads=heads, head_dim=head_dim, **fields)
 
 
+def _prefixed_mamba2(c: _Config, inner: int, **fields: Any) -> Mixer:
+    """Mamba2 as Falcon-H1 and Granite-4.0-H name its fields (`mamba_*`, one default set)."""
+    heads = c.get("mamba_n_heads", 128)
+    head_dim = c.get("mamba_d_head", "auto")
+    return _mamba2(
+        c,
+        heads,
+        c.per_head(inner, heads, "mamba inner width") if head_dim == "auto" else head_dim,
+        num_key_heads=c.get("mamba_n_groups", 1),
+        key_dim=c.get("mamba_d_state", 256),
+        conv_kernel=c.get("mamba_d_conv", 4),
+        chunk_size=c.get("mamba_chunk_size", 256),
+        in_bias=c.get("mamba_proj_bias", False),
+        conv_bias=c.get("mamba_conv_bias", True),
+        **fields,
+    )
+
+
 _NEMOTRON_SYMBOLS = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe"}
 
 
@@ -219,19 +237,10 @@ def _falcon_h1(c: _Config, name: str) -> ModelSpec:
     """Falcon-H1: attention and Mamba2 side by side in every layer, then a gated MLP."""
     n, hidden = c.req("num_hidden_layers"), c.req("hidden_size")
     inner = c.get("mamba_d_ssm", None) or c.get("mamba_expand", 2) * hidden
-    heads = c.get("mamba_n_heads", 128)
-    head_dim = c.get("mamba_d_head", "auto")
-    mixer = _mamba2(
+    mixer = _prefixed_mamba2(
         c,
-        heads,
-        c.per_head(inner, heads, "mamba inner width") if head_dim == "auto" else head_dim,
-        num_key_heads=c.get("mamba_n_groups", 1),
-        key_dim=c.get("mamba_d_state", 256),
-        conv_kernel=c.get("mamba_d_conv", 4),
-        chunk_size=c.get("mamba_chunk_size", 256),
-        in_bias=c.get("mamba_proj_bias", False),
+        inner,
         out_bias=c.get("projectors_bias", False),
-        conv_bias=c.get("mamba_conv_bias", True),
         out_norm=c.get("mamba_rms_norm", False),
     )
     return _llama_like(c, name, mixer=mixer, mixer_layers=n, attention_layers=n)
@@ -242,21 +251,8 @@ def _granite_hybrid(c: _Config, name: str) -> ModelSpec:
     MLP (the shared MLP alone when there are no experts)."""
     counts = _count(c, c.req("layer_types", kind=list), "layer_types", {"mamba", "attention"})
     hidden = c.req("hidden_size")
-    heads = c.get("mamba_n_heads", 128)
-    head_dim = c.get("mamba_d_head", "auto")
     inner = c.get("mamba_expand", 2) * hidden
-    mixer = _mamba2(
-        c,
-        heads,
-        c.per_head(inner, heads, "mamba inner width") if head_dim == "auto" else head_dim,
-        num_key_heads=c.get("mamba_n_groups", 1),
-        key_dim=c.get("mamba_d_state", 256),
-        conv_kernel=c.get("mamba_d_conv", 4),
-        chunk_size=c.get("mamba_chunk_size", 256),
-        in_bias=c.get("mamba_proj_bias", False),
-        out_bias=c.get("mamba_proj_bias", False),
-        conv_bias=c.get("mamba_conv_bias", True),
-    )
+    mixer = _prefixed_mamba2(c, inner, out_bias=c.get("mamba_proj_bias", False))
     shared = c.get("shared_intermediate_size", 1024)
     experts = c.get("num_local_experts", 8)
     mlp: dict[str, Any] = {"intermediate_size": shared}
