@@ -108,3 +108,13 @@ def test_one_rule_sizes_the_kv_cache_with_the_engines_memory_fraction() -> None:
     assert replica.kv_capacity == pytest.approx(
         kv_room(capacity, replica.weights, replica.activation_reserve, vllm)
     )
+
+
+def test_a_what_if_device_has_no_engine_profile() -> None:
+    # Kernels were measured on the real device: as calibration="auto", the engine says so.
+    with pytest.raises(rooflens.InvalidInputError, match="vllm profiles exist for"):
+        rooflens.analyze(MODEL, "h200-sxm", engine="vllm", scale_bandwidth=2.0)
+    res = CliRunner().invoke(
+        app, ["analyze", MODEL, "-H", "h200-sxm", "--engine", "vllm", "--bandwidth", "5e12"]
+    )
+    assert res.exit_code == 2 and "vllm profiles exist for" in res.output

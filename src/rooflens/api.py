@@ -82,23 +82,21 @@ def resolve(
     """The model (pruned as asked), the device (with what-ifs applied) and the core's options,
     from the settings every entry point takes."""
     parsed = parse_settings(settings)
-    base = resolve_device(hardware)
-    device = parsed.what_if(base)
-    profile = resolve_profile(parsed, device, base.name)
+    device = parsed.what_if(resolve_device(hardware))
+    profile = resolve_profile(parsed, device)
     spec = parsed.pruned(resolve_model(model))
     return spec, device, parsed.analysis_options(profile, spec)
 
 
-def resolve_profile(
-    settings: Settings, device: Device, catalog_name: str
-) -> EfficiencyProfile | None:
-    """The profile that turns bounds into estimates: the engine's for the catalog device it
-    was fitted on (what-ifs keep the base device's kernels), else the calibration asked for,
-    else none (the roofline bound)."""
+def resolve_profile(settings: Settings, device: Device) -> EfficiencyProfile | None:
+    """The profile that turns bounds into estimates: the engine's fitted on this catalog
+    device, else the calibration asked for, else none (the roofline bound). A what-if or
+    overridden device is not the one measured: like `calibration="auto"`, an engine then
+    names the devices it has a profile for."""
     if settings.engine is not None:
         from rooflens.engines import load_engine_profile
 
-        return load_engine_profile(settings.engine, catalog_name)
+        return load_engine_profile(settings.engine, device.name)
     return resolve_calibration(settings.calibration, device)
 
 

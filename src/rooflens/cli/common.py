@@ -192,12 +192,6 @@ def _device(
     return device_from_dict(data, "--hardware with overrides")
 
 
-def _catalog_name(device: Device) -> str:
-    """The catalog device a (possibly overridden) device stands for: engine profiles are
-    fitted per catalog device."""
-    return device.name.removesuffix(" (modified)")
-
-
 def _parse_peaks(items: list[str]) -> dict[str, float]:
     peaks = {}
     for item in items:
@@ -267,8 +261,8 @@ def _run(params: dict[str, Any]) -> Analysis:
     device = _device(
         params.get("hardware"), params.get("bandwidth"), params.get("memory"), params.get("peak")
     )
-    profile = resolve_profile(settings, settings.what_if(device), _catalog_name(device))
     device = settings.what_if(device)
+    profile = resolve_profile(settings, device)
     return core.analyze(
         spec,
         device,
