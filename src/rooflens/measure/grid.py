@@ -162,6 +162,11 @@ def main(argv: list[str] | None = None) -> None:
         help="the first N (batch, new tokens, past) points of the grid (default: all)",
     )
     parser.add_argument(
+        "--all-points",
+        action="store_true",
+        help="with --compiled: the whole grid's points, not the three compiled ones",
+    )
+    parser.add_argument(
         "--deadline-s", type=float, default=None, help="start no model after this many seconds"
     )
     args = parser.parse_args(argv)
@@ -195,7 +200,9 @@ def main(argv: list[str] | None = None) -> None:
                 model_id,
                 args.device,
                 device_spec,
-                points=(COMPILED_POINTS if args.compiled else POINTS)[: args.points],
+                points=(COMPILED_POINTS if args.compiled and not args.all_points else POINTS)[
+                    : args.points
+                ],
                 compiled=args.compiled,
                 progress=write,
             )
