@@ -275,6 +275,10 @@ class ModelRunner:
                 break
         self.forward = self.model.forward
         if compiled:
+            # Models share transformers' forward code: without a reset the graphs compiled for
+            # the models before count against dynamo's recompile limit, and past it the steps
+            # silently run eagerly.
+            torch._dynamo.reset()
             self.forward = torch.compile(self.model.forward, **COMPILE_OPTIONS)
 
     def model_class(self) -> str:
