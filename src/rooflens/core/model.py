@@ -119,6 +119,9 @@ class ModelSpec(BaseModel):
     # Multi-token-prediction modules (DeepSeek-V3, GLM-4.5, Kimi K2): not part of the model that
     # generates; counted apart (rooflens.models.mtp_params) and usable as built-in drafts.
     mtp_layers: int = 0
+    # Whether each MTP module stores its own embedding and output head (DeepSeek-V3, GLM-4.5)
+    # or uses the main model's (GLM-5: its checkpoint's MTP layer holds neither).
+    mtp_own_embeddings: bool = True
     # The checkpoint's stored precision (quantization_config), None for 16-bit checkpoints.
     checkpoint_quant: CheckpointQuant | None = None
     # The vision encoder of a multimodal wrapper, priced as its own stage (core.vision).
