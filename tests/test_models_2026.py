@@ -135,3 +135,166 @@ def test_hub_fetch_reads_a_modelopt_hf_quant_config(monkeypatch, tmp_path) -> No
 def test_hub_fetch_without_hf_quant_config_is_16_bit(monkeypatch, tmp_path) -> None:
     _fake_hub(monkeypatch, tmp_path, {"config.json": _TINY_LLAMA})
     assert load_model("someone/tiny").checkpoint_quant is None
+
+
+# --- Kimi K3: KDA + gated MLA, latent MoE, Block Attention Residuals --------------------------
+
+# A tiny kimi_k3: hidden 64, 4 layers (MLA at layers 2 and 4, KDA at 1 and 3: 1-based), 4 KDA
+# heads of 16, 4 MLA heads, 8 experts of 32 in a latent width of 48, two shared experts, one
+# dense first layer of 96, AttnRes blocks of 2 layers.
+TINY_K3_TEXT = {
+    "model_type": "kimi_linear",
+    "vocab_size": 100,
+    "hidden_size": 64,
+    "intermediate_size": 96,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
+    "hidden_act": "situ",
+    "q_lora_rank": 32,
+    "kv_lora_rank": 16,
+    "qk_nope_head_dim": 8,
+    "qk_rope_head_dim": 4,
+    "v_head_dim": 8,
+    "mla_use_output_gate": True,
+    "num_experts": 8,
+    "num_experts_per_token": 2,
+    "num_shared_experts": 2,
+    "moe_intermediate_size": 32,
+    "routed_expert_hidden_size": 48,
+    "first_k_dense_replace": 1,
+    "attn_res_block_size": 2,
+    "tie_word_embeddings": False,
+    "linear_attn_config": {
+        "num_heads": 4,
+        "head_dim": 16,
+        "short_conv_kernel_size": 4,
+        "use_full_rank_gate": True,
+        "full_attn_layers": [2, 4],
+        "kda_layers": [1, 3],
+    },
+}
+TINY_K3 = {
+    "model_type": "kimi_k3",
+    "text_config": TINY_K3_TEXT,
+    "vision_config": {
+        "vt_hidden_size": 32,
+        "vt_num_hidden_layers": 2,
+        "vt_num_attention_heads": 2,
+        "vt_intermediate_size": 64,
+        "qkv_hidden_size": 48,
+        "patch_size": 14,
+        "merge_kernel_size": [2, 2],
+        "init_pos_emb_height": 4,
+        "init_pos_emb_width": 4,
+        "mm_projector_type": "patchmergerv2",
+        "text_hidden_size": 64,
+    },
+}
+
+
+def test_tiny_kimi_k3_parameters_by_hand() -> None:
+    from rooflens.core.vision import vision_params
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_K3)
+    h, v, k = 64, 4 * 16, 4 * 16
+    kda = (
+        h * (2 * k + v)  # q, k, v projections
+        + h * 4  # beta, one per head
+        + h * 16 + 16 * k  # decay through a head_dim bottleneck (f_a, f_b)
+        + h * v  # full-rank output gate (g_proj)
+        + 3 * 64 * 4  # short convolutions over q, k, v
+        + 4 + k  # A_log per head, dt_bias per key channel
+        + 16  # output RMSNorm over a head
+        + v * h  # o_proj
+    )  # fmt: skip
+    mla = (
+        h * 32 + 32 + 32 * 4 * 12  # q_a, its norm, q_b (nope 8 + rope 4 per head)
+        + h * (16 + 4) + 16  # kv_a (latent + rotary key), its norm
+        + 16 * 4 * (8 + 8)  # kv_b (keys' nope part and values)
+        + h * 4 * 8  # output gate (g_proj) over H x v_head_dim
+        + 4 * 8 * h  # o_proj
+    )  # fmt: skip
+    moe = (
+        h * 8 + 8  # router with its score-correction bias
+        + h * 48 + 48 + 48 * h  # latent projections in and out, latent RMSNorm
+        + 8 * 3 * 48 * 32  # experts in the latent width
+        + 3 * h * 64  # two shared experts of 32
+    )  # fmt: skip
+    dense = 3 * h * 96
+    per_layer_norms = 2 * h + 2 * (2 * h)  # two RMSNorms, two AttnRes (query and key norm)
+    lm = 2 * 100 * h + 2 * kda + 2 * mla + 3 * moe + dense + 4 * per_layer_norms + 3 * h
+    ours = build_graph(spec, AnalysisOptions()).params()
+    assert ours == lm
+    # MoonViT (K3 layout): q/k/v 48 wide over a 32-wide stream, no biases, RMSNorms.
+    vit = 3 * 14 * 14 * 32 + 16 * 32 + 2 * (4 * 32 * 48 + 2 * 32 * 64 + 2 * 32) + 32
+    projector = 128 * 128 + 128 * 64 + 64
+    assert vision_params(spec) == vit + projector
+
+
+def test_attention_residual_sources_and_cost() -> None:
+    from rooflens.core.graph import depth_sources
+    from rooflens.core.operators import DepthAttention, Precision, Step
+    from rooflens.core.options import Quantization
+
+    # 5 layers in blocks of 2: 1, 2, 2, 3, 3 sources; the output sees b0, two blocks, a partial.
+    assert depth_sources(5, 2) == (11 / 5, 4)
+    # Kimi K3: 93 layers in blocks of 12, at most 9 sources (the K3 report's "9 candidates").
+    mean, final = depth_sources(93, 12)
+    assert final == 9 and 1 < mean < 9
+    op = DepthAttention("res", "block", ("x",), "x", width=64, sources=3)
+    step = Step(batch=np.array(2.0), new_tokens=np.array(5.0), past=np.array(0.0))
+    cost = op.cost(step, Precision(Quantization()))
+    # 10 tokens x 3 sources x (norm 4 + dot 2 + sum 2 per element x 64 + softmax 5).
+    assert float(cost.ops) == 10 * 3 * (8 * 64 + 5)
+    assert float(cost.load_act) == 10 * 3 * 64 * 2 and float(cost.store_act) == 10 * 64 * 2
+
+
+def test_situ_activation_ops() -> None:
+    from rooflens.core.operators import Activation, Precision, Step
+    from rooflens.core.options import Quantization
+
+    act = Activation("a", "block", ("g", "u"), "y", width=10, function="situ", gated=True)
+    step = Step(batch=np.array(1.0), new_tokens=np.array(3.0), past=np.array(0.0))
+    # Gate 10 + up 6 + the product 1, per element.
+    assert float(act.cost(step, Precision(Quantization())).ops) == 3 * 10 * 17
+
+
+def test_latent_moe_runs_experts_in_the_latent_width() -> None:
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_K3)
+    graph = build_graph(spec, AnalysisOptions())
+    up = op(graph, "expert_up_proj")
+    assert (up.in_features, op(graph, "expert_down_proj").out_features) == (48, 48)
+    assert (op(graph, "latent_in_proj").out_features, op(graph, "latent_out_proj").in_features) == (
+        48,
+        48,
+    )
+    # Expert parallelism exchanges the latent, not the hidden state.
+    from rooflens.core.options import Parallelism
+
+    ep = build_graph(spec, AnalysisOptions(parallelism=Parallelism(ep=2, link_bandwidth=1e11)))
+    assert op(ep, "moe_dispatch").width == 48
+
+
+def test_kimi_k3_matches_its_checkpoint_and_serves() -> None:
+    from rooflens.core.vision import vision_params
+
+    spec = load_model("moonshotai/Kimi-K3")
+    assert (spec.mixer_layers, spec.attention_layers, spec.dense_layers) == (69, 24, 1)
+    assert (spec.expert_latent_size, spec.attn_res_block) == (3584, 12)
+    assert spec.mixer.full_rank_gate and spec.attention_output_gate
+    total = build_graph(spec, AnalysisOptions()).params() + vision_params(spec)
+    # The checkpoint's tensors hold 2,779,931,837,184 parameters; its KDA A_log holds 128
+    # values per layer where rooflens counts one per head (96): 69 x 32 short.
+    assert total == 2_779_931_837_184 - 69 * 32
+    quant = default_quantization(spec)
+    assert (quant.w_format, quant.w_bits) == ("mxfp4", 4)
+    assert spec.checkpoint_quant.unquantized == ("attention", "shared_experts", "mlp")
+    result = rooflens.analyze("moonshotai/Kimi-K3", "gb200", prompt_len=2048, gen_len=8, tp=16)
+    assert float(result.generation["tpot"]) > 0
+    requests = Requests(np.array([0.0, 0.01]), np.array([512, 256]), np.array([4, 4]), 0)
+    served = rooflens.simulate("moonshotai/Kimi-K3", "gb200", requests, tp=16)
+    assert (served.requests["ttft"] > 0).all()

@@ -56,6 +56,10 @@ class VisionSpec(BaseModel):
     # Norms inside the projector, by width, and their kind.
     projector_norms: tuple[PositiveInt, ...] = ()
     projector_norm: NormKind = "layernorm"
+    # The projector's norms after its linears rather than before (Kimi K3's post_norm).
+    projector_norms_after: bool = False
+    # Width of q, k and v when it differs from hidden_size (Kimi K3's MoonViT: 1536 over 1024).
+    attention_width: PositiveInt | None = None
 
 
 class ModelSpec(BaseModel):
@@ -135,6 +139,9 @@ class ModelSpec(BaseModel):
     expert_intermediate_size: PositiveInt | None = None
     shared_intermediate_size: PositiveInt | None = None
     shared_expert_gate: bool = False
+    # Latent MoE (Kimi K3, Nemotron 3 Super): routed experts work in this narrower width, with
+    # one projection into it (then an RMSNorm) and one back out, shared by all experts.
+    expert_latent_size: PositiveInt | None = None
     router_bias: bool = False
     dense_layers: int = 0
     # Multi-head latent attention (DeepSeek-V2/V3): queries through a `q_lora_rank` bottleneck,
@@ -154,6 +161,9 @@ class ModelSpec(BaseModel):
     attention_layers: int | None = None
     mlp_layers: int | None = None
     attention_output_gate: bool = False
+    # Block Attention Residuals (Kimi K3): each sublayer's input is a learned softmax over the
+    # embedding and the sums of earlier blocks of this many layers (core.graph.depth_sources).
+    attn_res_block: PositiveInt | None = None
 
     @field_validator("activation")
     @classmethod
@@ -189,6 +199,8 @@ class ModelSpec(BaseModel):
                 raise ValueError(f"{field}={value} must be within num_layers")
         if self.index_topk is not None and not (self.index_heads and self.index_head_dim):
             raise ValueError("index_topk needs index_heads and index_head_dim")
+        if self.attn_res_block is not None and self.parallel_block:
+            raise ValueError("attn_res_block needs sequential blocks (parallel_block is set)")
         if self.learned_positions < 0:
             raise ValueError(f"learned_positions={self.learned_positions} must be >= 0")
         self._check_hybrid()

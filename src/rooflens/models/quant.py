@@ -162,6 +162,8 @@ def _compressed_tensors(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
         fields["kv_bits"] = int(kv_scheme["num_bits"])
     if kind == "float" and bits == 4 and group == 16:
         fields["w_format"] = "nvfp4"  # NVFP4: 16-element groups with an FP8 scale
+    elif kind == "float" and bits == 4 and group == 32 and "mxfp4" in str(q.get("format")):
+        fields["w_format"] = "mxfp4"  # MXFP4: 32-element groups with an E8M0 scale (Kimi K3)
     elif kind == "float":
         fields["w_format"] = "fp"
         if strategy == "block":
