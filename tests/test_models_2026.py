@@ -298,3 +298,110 @@ def test_kimi_k3_matches_its_checkpoint_and_serves() -> None:
     requests = Requests(np.array([0.0, 0.01]), np.array([512, 256]), np.array([4, 4]), 0)
     served = rooflens.simulate("moonshotai/Kimi-K3", "gb200", requests, tp=16)
     assert (served.requests["ttft"] > 0).all()
+
+
+# --- Gemma 4: global layers of their own shape, keys as values ----------------------------------
+
+# Tiny gemma4_text: 6 layers, layers 3 and 6 global (1-based); window layers 2 KV heads of 16,
+# global layers 1 KV head of 32 whose keys are the values.
+TINY_GEMMA4 = {
+    "model_type": "gemma4_text",
+    "hidden_size": 64,
+    "intermediate_size": 96,
+    "num_hidden_layers": 6,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "global_head_dim": 32,
+    "num_global_key_value_heads": 1,
+    "attention_k_eq_v": True,
+    "vocab_size": 100,
+    "hidden_size_per_layer_input": 0,
+    "sliding_window": 8,
+    "layer_types": (["sliding_attention"] * 2 + ["full_attention"]) * 2,
+}
+
+# Gemma 4 31B's language model: the fields of google/gemma-4-31B-it's text_config as a public
+# engine asserts them (hidden 5376, 60 layers 5:1, 32 heads, 16 KV heads of 256 in window layers,
+# 4 of 512 in global ones, keys as values, window 1024).
+GEMMA4_31B_TEXT = {
+    "model_type": "gemma4_text",
+    "vocab_size": 262144,
+    "hidden_size": 5376,
+    "intermediate_size": 21504,
+    "num_hidden_layers": 60,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 16,
+    "num_global_key_value_heads": 4,
+    "head_dim": 256,
+    "global_head_dim": 512,
+    "sliding_window": 1024,
+    "max_position_embeddings": 262144,
+    "attention_k_eq_v": True,
+    "hidden_size_per_layer_input": 0,
+    "num_kv_shared_layers": 0,
+    "enable_moe_block": False,
+    "layer_types": (["sliding_attention"] * 5 + ["full_attention"]) * 10,
+}
+
+
+@pytest.mark.parametrize("k_eq_v", [True, False])
+def test_gemma4_parameters_equal_transformers(k_eq_v: bool) -> None:
+    import torch
+    import transformers
+
+    from rooflens.models import spec_from_config
+
+    config = TINY_GEMMA4 | {"attention_k_eq_v": k_eq_v}
+    fields = {k: v for k, v in config.items() if k != "model_type"}
+    with torch.device("meta"):
+        model = transformers.Gemma4ForCausalLM(transformers.Gemma4TextConfig(**fields))
+    reference = sum(p.numel() for p in model.parameters())
+    assert build_graph(spec_from_config(config), AnalysisOptions()).params() == reference
+
+
+def test_gemma4_global_layers_by_hand() -> None:
+    from rooflens.core.graph import kv_spans
+    from rooflens.core.memory import kv_cache_bytes
+    from rooflens.core.options import Quantization
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_GEMMA4)
+    assert (spec.window_layers, spec.global_head_dim, spec.global_kv_heads) == (4, 32, 1)
+    graph = build_graph(spec, AnalysisOptions())
+    q = [o for o in graph.operators if o.name == "q_proj"]
+    assert sorted((o.layers, o.out_features) for o in q) == [(2, 4 * 32), (4, 4 * 16)]
+    # Keys are the values in global layers: v_proj only in the 4 window layers.
+    assert [o.layers for o in graph.operators if o.name == "v_proj"] == [4]
+    # KV per token: window layers 2 x 2 heads x 16 (at most 8 tokens), global 2 x 1 x 32.
+    tokens = np.array(20.0)
+    kv = kv_cache_bytes(
+        spec, Quantization(), np.array(1.0), tokens, kv_spans(spec, AnalysisOptions())
+    )
+    assert float(kv) == 2 * (4 * 8 * 2 * 2 * 16 + 2 * 20 * 2 * 1 * 32)
+
+
+def test_gemma4_31b_language_model() -> None:
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config({"model_type": "gemma4", "text_config": GEMMA4_31B_TEXT})
+    # The model card's "30.7B dense" (its ~550M vision encoder is left out).
+    assert round(build_graph(spec, AnalysisOptions()).params() / 1e8) == 307
+    result = rooflens.analyze(spec, "h200-sxm", prompt_len=8192, gen_len=2)
+    # 50 window layers keep 1024 tokens of 2 x 16 x 256, 10 global ones all 8193 of 2 x 4 x 512.
+    expected = 2 * (50 * 1024 * 2 * 16 * 256 + 10 * 8193 * 2 * 4 * 512)
+    assert float(result.memory["decode"].kv_cache) == pytest.approx(expected, rel=1e-12)
+    requests = Requests(np.array([0.0, 0.01]), np.array([2048, 512]), np.array([4, 4]), 0)
+    served = rooflens.simulate(spec, "h200-sxm", requests)
+    assert (served.requests["tpot"] > 0).all()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("hidden_size_per_layer_input", 256), ("num_kv_shared_layers", 2), ("enable_moe_block", True)],
+)
+def test_gemma4_mechanisms_not_priced_are_refused(field: str, value: object) -> None:
+    from rooflens.models import spec_from_config
+
+    with pytest.raises(ModelConfigError, match=field):
+        spec_from_config(TINY_GEMMA4 | {field: value})

@@ -122,6 +122,11 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
     widths = [w for w in (model.expert_intermediate_size, model.shared_intermediate_size) if w]
     if any(w % tp for w in widths):
         raise InvalidInputError("tp", tp, f"a divisor of {model.name}'s expert widths {widths}")
+    gkv = model.global_kv_heads
+    if gkv is not None and gkv % tp and tp % gkv:
+        raise InvalidInputError(
+            "tp", tp, f"a divisor or multiple of {model.name}'s {gkv} global-layer KV heads"
+        )
     if model.mixer is not None and not model.mixer.splits_over(tp):
         raise InvalidInputError(
             "tp",
@@ -142,6 +147,8 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
         experts["experts_per_token"] = model.experts_per_token / ep
     if model.mixer is not None:
         experts["mixer"] = model.mixer.split(tp)
+    if gkv is not None:
+        experts["global_kv_heads"] = max(gkv // tp, 1)
     return model.model_copy(
         update=experts
         | {
@@ -506,11 +513,20 @@ def attention_spans(m: ModelSpec, o: AnalysisOptions) -> list[tuple[int | None, 
 
 
 def kv_spans(m: ModelSpec, o: AnalysisOptions) -> tuple[tuple[float, int | None], ...]:
-    """(share of layers, most keys each keeps) for the KV cache, from `attention_spans`."""
-    return tuple(
+    """(share of layers, most keys each keeps) for the KV cache, from `attention_spans`. Gemma
+    4's global layers weigh by their KV width relative to a window layer's (`kv_bytes_per_token`
+    counts every layer at the window layers' width)."""
+    spans = [
         ((m.all_layers if layers is None else layers) / m.all_layers, span)
         for layers, span in attention_spans(m, o)
-    )
+    ]
+    if m.global_head_dim is not None:
+        local = local_model(m, o.parallelism)
+        ratio = (local.global_kv_heads or local.num_kv_heads) * m.global_head_dim
+        ratio /= local.num_kv_heads * m.head_dim
+        # attention_spans lists the global layers first, then the window layers.
+        spans[0] = (spans[0][0] * ratio, spans[0][1])
+    return tuple(spans)
 
 
 def _attention_core(
@@ -690,9 +706,38 @@ def _lightning_indexer(m: ModelSpec, o: AnalysisOptions, src: str, q_src: str) -
     return [replace(op, layers=m.index_layers) for op in ops]
 
 
+def _two_shape_attention(
+    m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str
+) -> list[Operator]:
+    """Gemma 4: the window layers' attention at (num_kv_heads, head_dim), the global layers'
+    at (global_kv_heads, global_head_dim), each operator counted in its own layers; global
+    layers whose keys are the values have no v_proj and read the keys as values."""
+    plain = {"global_head_dim": None, "global_kv_heads": None, "global_k_eq_v": False}
+    window = m.model_copy(update=plain | {"window_layers": None})
+    whole = m.model_copy(
+        update=plain
+        | {
+            "head_dim": m.global_head_dim,
+            "num_kv_heads": m.global_kv_heads or m.num_kv_heads,
+            "sliding_window": None,
+            "window_layers": None,
+        }
+    )
+    ops = [replace(op, layers=m.window_layers) for op in _attention(window, o, device, src)]
+    for op in _attention(whole, o, device, src):
+        if m.global_k_eq_v and op.name == "v_proj":
+            continue
+        if m.global_k_eq_v and "v" in op.inputs:
+            op = replace(op, inputs=tuple("k" if name == "v" else name for name in op.inputs))
+        ops.append(replace(op, layers=m.all_layers - (m.window_layers or 0)))
+    return ops
+
+
 def _attention(m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str) -> list[Operator]:
     if m.is_mla:
         return _latent_attention(m, o, src)
+    if m.global_head_dim is not None:
+        return _two_shape_attention(m, o, device, src)
     h, kvh, d = m.num_heads, m.num_kv_heads, m.head_dim
     ops: list[Operator] = [
         Linear(

@@ -106,6 +106,11 @@ class ModelSpec(BaseModel):
     sliding_window: PositiveInt | None = None
     # Layers that use the window (None: all of them; Gemma-2 alternates local and global).
     window_layers: int | None = None
+    # Gemma 4's global (non-window) layers attend with their own head size and KV heads, and
+    # with keys that are also the values (no v_proj) where `global_k_eq_v`.
+    global_head_dim: PositiveInt | None = None
+    global_kv_heads: PositiveInt | None = None
+    global_k_eq_v: bool = False
     # Chunked local attention (Llama 4): `chunk_layers` layers attend only to the keys of their
     # own `attention_chunk`-token chunk; the others attend globally.
     attention_chunk: PositiveInt | None = None
@@ -199,6 +204,15 @@ class ModelSpec(BaseModel):
                 raise ValueError(f"{field}={value} must be within num_layers")
         if self.index_topk is not None and not (self.index_heads and self.index_head_dim):
             raise ValueError("index_topk needs index_heads and index_head_dim")
+        if self.global_head_dim is not None and (
+            self.window_layers is None or self.sliding_window is None or self.is_mla
+        ):
+            raise ValueError("global_head_dim needs window layers (and no MLA) to tell apart")
+        if self.global_kv_heads is not None and self.num_heads % self.global_kv_heads:
+            raise ValueError(
+                f"num_heads={self.num_heads} must be a multiple of "
+                f"global_kv_heads={self.global_kv_heads}"
+            )
         if self.attn_res_block is not None and self.parallel_block:
             raise ValueError("attn_res_block needs sequential blocks (parallel_block is set)")
         if self.learned_positions < 0:
