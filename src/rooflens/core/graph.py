@@ -20,6 +20,7 @@ from rooflens.core.operators import (
     AttentionSinks,
     AttentionValues,
     Collective,
+    DepthAttention,
     Embedding,
     ExpertLinear,
     FlashAttention,
@@ -34,7 +35,12 @@ from rooflens.core.operators import (
     TiedLinear,
     flash_block_sizes,
 )
-from rooflens.core.options import DEFAULT_LINK_LATENCY, AnalysisOptions, Parallelism
+from rooflens.core.options import (
+    DEFAULT_LINK_LATENCY,
+    AnalysisOptions,
+    Conventions,
+    Parallelism,
+)
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,11 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
     widths = [w for w in (model.expert_intermediate_size, model.shared_intermediate_size) if w]
     if any(w % tp for w in widths):
         raise InvalidInputError("tp", tp, f"a divisor of {model.name}'s expert widths {widths}")
+    gkv = model.global_kv_heads
+    if gkv is not None and gkv % tp and tp % gkv:
+        raise InvalidInputError(
+            "tp", tp, f"a divisor or multiple of {model.name}'s {gkv} global-layer KV heads"
+        )
     if model.mixer is not None and not model.mixer.splits_over(tp):
         raise InvalidInputError(
             "tp",
@@ -136,6 +147,8 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
         experts["experts_per_token"] = model.experts_per_token / ep
     if model.mixer is not None:
         experts["mixer"] = model.mixer.split(tp)
+    if gkv is not None:
+        experts["global_kv_heads"] = max(gkv // tp, 1)
     return model.model_copy(
         update=experts
         | {
@@ -162,7 +175,9 @@ def module_class(name: str) -> str | None:
         return "router"
     if name in ("gate_proj", "up_proj", "down_proj"):
         return "mlp"
-    if name in _ATTENTION_LINEARS:
+    # A recurrent mixer and the attention output gate live in the attention module of their
+    # checkpoints (self_attn, linear_attn): the lists of unquantized modules name them so.
+    if name in _ATTENTION_LINEARS or name.startswith("mixer_") or name == "attn_gate_proj":
         return "attention"
     return None
 
@@ -265,7 +280,8 @@ def _expert_parallel(
     out: list[Operator] = []
     exchange = {
         "kind": "all_to_all",
-        "width": model.hidden_size,
+        # Latent MoE dispatches the narrower latent (its purpose).
+        "width": model.expert_latent_size or model.hidden_size,
         "ranks": par.ep,
         "link_bandwidth": bandwidth,
         "link_latency": latency,
@@ -497,11 +513,20 @@ def attention_spans(m: ModelSpec, o: AnalysisOptions) -> list[tuple[int | None, 
 
 
 def kv_spans(m: ModelSpec, o: AnalysisOptions) -> tuple[tuple[float, int | None], ...]:
-    """(share of layers, most keys each keeps) for the KV cache, from `attention_spans`."""
-    return tuple(
+    """(share of layers, most keys each keeps) for the KV cache, from `attention_spans`. Gemma
+    4's global layers weigh by their KV width relative to a window layer's (`kv_bytes_per_token`
+    counts every layer at the window layers' width)."""
+    spans = [
         ((m.all_layers if layers is None else layers) / m.all_layers, span)
         for layers, span in attention_spans(m, o)
-    )
+    ]
+    if m.global_head_dim is not None:
+        local = local_model(m, o.parallelism)
+        ratio = (local.global_kv_heads or local.num_kv_heads) * m.global_head_dim
+        ratio /= local.num_kv_heads * m.head_dim
+        # attention_spans lists the global layers first, then the window layers.
+        spans[0] = (spans[0][0] * ratio, spans[0][1])
+    return tuple(spans)
 
 
 def _attention_core(
@@ -681,9 +706,38 @@ def _lightning_indexer(m: ModelSpec, o: AnalysisOptions, src: str, q_src: str) -
     return [replace(op, layers=m.index_layers) for op in ops]
 
 
+def _two_shape_attention(
+    m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str
+) -> list[Operator]:
+    """Gemma 4: the window layers' attention at (num_kv_heads, head_dim), the global layers'
+    at (global_kv_heads, global_head_dim), each operator counted in its own layers; global
+    layers whose keys are the values have no v_proj and read the keys as values."""
+    plain = {"global_head_dim": None, "global_kv_heads": None, "global_k_eq_v": False}
+    window = m.model_copy(update=plain | {"window_layers": None})
+    whole = m.model_copy(
+        update=plain
+        | {
+            "head_dim": m.global_head_dim,
+            "num_kv_heads": m.global_kv_heads or m.num_kv_heads,
+            "sliding_window": None,
+            "window_layers": None,
+        }
+    )
+    ops = [replace(op, layers=m.window_layers) for op in _attention(window, o, device, src)]
+    for op in _attention(whole, o, device, src):
+        if m.global_k_eq_v and op.name == "v_proj":
+            continue
+        if m.global_k_eq_v and "v" in op.inputs:
+            op = replace(op, inputs=tuple("k" if name == "v" else name for name in op.inputs))
+        ops.append(replace(op, layers=m.all_layers - (m.window_layers or 0)))
+    return ops
+
+
 def _attention(m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str) -> list[Operator]:
     if m.is_mla:
         return _latent_attention(m, o, src)
+    if m.global_head_dim is not None:
+        return _two_shape_attention(m, o, device, src)
     h, kvh, d = m.num_heads, m.num_kv_heads, m.head_dim
     ops: list[Operator] = [
         Linear(
@@ -817,7 +871,9 @@ def _ffn(
     return ops
 
 
-def _experts(m: ModelSpec, src: str, out: str, layers: int) -> list[Operator]:
+def _experts(
+    m: ModelSpec, src: str, out: str, layers: int, conventions: Conventions
+) -> list[Operator]:
     """Router and routed experts of an MoE layer (Shazeer et al. 2017; Mixtral, DeepSeekMoE)."""
     e, k, width = m.num_experts, m.experts_per_token, m.expert_intermediate_size or 0
     routed = {"num_experts": e, "top_k": k, "layers": layers}
@@ -834,6 +890,22 @@ def _experts(m: ModelSpec, src: str, out: str, layers: int) -> list[Operator]:
             layers=layers,
         )
     ]
+    # Latent MoE: the experts read and write a narrower width d, one projection h -> d (and an
+    # RMSNorm) before them and one d -> h after, shared by all experts and kept at 16 bits.
+    d_in, expert_out = m.expert_latent_size or m.hidden_size, out
+    if m.expert_latent_size:
+        latent = {"quantized": False, "layers": layers}
+        ops += [
+            Linear(
+                "latent_in_proj", "block", (src,), "lat", in_features=m.hidden_size,
+                out_features=d_in, **latent,
+            ),
+            Norm(
+                "latent_norm", "block", ("lat",), "lat", width=d_in, kind=m.norm,
+                conventions=conventions, layers=layers,
+            ),
+        ]  # fmt: skip
+        src, expert_out = "lat", "lat_out"
     if m.gated_mlp:
         ops.append(
             ExpertLinear(
@@ -841,7 +913,7 @@ def _experts(m: ModelSpec, src: str, out: str, layers: int) -> list[Operator]:
                 "block",
                 (src,),
                 "egate",
-                in_features=m.hidden_size,
+                in_features=d_in,
                 out_features=width,
                 bias=m.mlp_bias,
                 **routed,
@@ -853,7 +925,7 @@ def _experts(m: ModelSpec, src: str, out: str, layers: int) -> list[Operator]:
             "block",
             (src,),
             "eup",
-            in_features=m.hidden_size,
+            in_features=d_in,
             out_features=width,
             bias=m.mlp_bias,
             **routed,
@@ -878,13 +950,20 @@ def _experts(m: ModelSpec, src: str, out: str, layers: int) -> list[Operator]:
             "expert_down_proj",
             "block",
             ("eact",),
-            out,
+            expert_out,
             in_features=width,
-            out_features=m.hidden_size,
+            out_features=d_in,
             bias=m.mlp_bias,
             **routed,
         )
     )
+    if m.expert_latent_size:
+        ops.append(
+            Linear(
+                "latent_out_proj", "block", (expert_out,), out, in_features=d_in,
+                out_features=m.hidden_size, quantized=False, layers=layers,
+            )
+        )  # fmt: skip
     return ops
 
 
@@ -895,7 +974,7 @@ def _mlp(m: ModelSpec, o: AnalysisOptions, src: str, mlp_layers: tuple[int, int]
     else:
         ops = _ffn(m, "", m.intermediate_size, src, "mlp_out", layers=dense) if dense else []
         if m.shared_intermediate_size:
-            ops += _experts(m, src, "routed_out", moe)
+            ops += _experts(m, src, "routed_out", moe, o.conventions)
             ops += _ffn(m, "shared_", m.shared_intermediate_size, src, "shared_out", layers=moe)
             combine_in = ("routed_out", "shared_out")
             if m.shared_expert_gate:
@@ -923,7 +1002,7 @@ def _mlp(m: ModelSpec, o: AnalysisOptions, src: str, mlp_layers: tuple[int, int]
                 )
             )
         else:
-            ops += _experts(m, src, "mlp_out", moe)
+            ops += _experts(m, src, "mlp_out", moe, o.conventions)
     if m.post_norms:
         ops.append(_norm(m, o, "post_mlp_norm", "mlp_out", "mlp_out_n"))
     return ops
@@ -960,7 +1039,9 @@ def _block(
             )
         )
         return ops
-    ops = [_norm(m, o, "attn_norm", "x", "xa"), *_attention(m, o, device, "xa")]
+    res = _attention_residual(m, o, "block")
+    ops = [*res("attn_res", "x"), _norm(m, o, "attn_norm", "x", "xa")]
+    ops += _attention(m, o, device, "xa")
     ops.append(
         add(
             "attn_add",
@@ -971,6 +1052,7 @@ def _block(
             conventions=o.conventions,
         )
     )
+    ops += res("mlp_res", "x2")
     ops.append(_norm(m, o, "mlp_norm", "x2", "xm"))
     ops += _mlp(m, o, "xm", mlp_layers)
     ops.append(
@@ -994,7 +1076,8 @@ def _gated_attention(m: ModelSpec, ops: list[Operator], src: str) -> list[Operat
                     (src,),
                     "attn_gate",
                     in_features=m.hidden_size,
-                    out_features=m.q_dim,
+                    # The attention output's width (H x v_head_dim under MLA: Kimi K3).
+                    out_features=op.in_features,
                     bias=m.qkv_bias,
                 ),
                 Activation(
@@ -1002,7 +1085,7 @@ def _gated_attention(m: ModelSpec, ops: list[Operator], src: str) -> list[Operat
                     "block",
                     ("attn", "attn_gate"),
                     "attn_gated",
-                    width=m.q_dim,
+                    width=op.in_features,
                     function="sigmoid",
                 ),
             ]
@@ -1030,7 +1113,9 @@ def _hybrid_block(
         )
 
     ops: list[Operator] = []
+    res = _attention_residual(m, o, "block")
     if mixing:
+        ops += res("attn_res", "x")
         ops.append(replace(_norm(m, o, "attn_norm", "x", "xa"), layers=mixing))
     if attention:
         attn = _attention(m, o, device, "xa")
@@ -1048,14 +1133,42 @@ def _hybrid_block(
             ops.append(add("mixer_add", ("x", "mix_out"), "x2", mixer))
     mlp = m.mlp_layers_count
     if mlp:
+        ops += res("mlp_res", "x2")
         ops.append(replace(_norm(m, o, "mlp_norm", "x2", "xm"), layers=mlp))
         ops += _mlp(m, o, "xm", mlp_layers)
         ops.append(add("mlp_add", ("x2", "mlp_out"), "y", mlp))
     return ops
 
 
+def depth_sources(layers: int, block: int) -> tuple[float, int]:
+    """Block Attention Residuals (Kimi K3 report, Eq. 10): the sources layer l (0-based) attends
+    over are the embedding, the l // block sealed block sums and, past a block's first layer,
+    the current block's partial sum. Returns their mean over the layers and the count the
+    output attends over (every block, the last one partial)."""
+    per_layer = [1 + i // block + (1 if i % block else 0) for i in range(layers)]
+    return sum(per_layer) / layers, 1 + layers // block + (1 if layers % block else 0)
+
+
+def _attention_residual(m: ModelSpec, o: AnalysisOptions, scope: str):
+    """A function adding one AttnRes operator over the stream `x` (nothing without AttnRes)."""
+
+    def add(name: str, x: str) -> list[Operator]:
+        if m.attn_res_block is None:
+            return []
+        mean, final = depth_sources(m.all_layers, m.attn_res_block)
+        sources = final if scope == "head" else mean
+        return [
+            DepthAttention(
+                name, scope, (x,), x, width=m.hidden_size, sources=sources,
+                conventions=o.conventions,
+            )
+        ]  # fmt: skip
+
+    return add
+
+
 def _head(m: ModelSpec, o: AnalysisOptions) -> list[Operator]:
-    ops: list[Operator] = []
+    ops: list[Operator] = _attention_residual(m, o, "head")("output_res", "y")
     last = "y"
     if m.final_norm:
         ops.append(_norm(m, o, "final_norm", last, "yn", scope="head"))

@@ -68,6 +68,9 @@ class Mixer(BaseModel):
     inner_norms: bool = False
     # Width the recurrent state is stored at (Nemotron-H declares float32); None: the KV cache's.
     state_bits: PositiveInt | None = None
+    # KDA's output gate as one full-rank projection hidden -> value width (Kimi K3) rather than
+    # through the rank-`low_rank` bottleneck (Kimi Linear).
+    full_rank_gate: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> Mixer:
@@ -368,9 +371,14 @@ def mixer_operators(
             linear("mixer_beta_proj", src, "beta", hidden, h),
             linear("mixer_decay_a_proj", src, "fa", hidden, r),
             linear("mixer_decay_b_proj", "fa", "decay", r, k),
-            linear("mixer_gate_a_proj", src, "ga", hidden, r),
-            linear("mixer_gate_b_proj", "ga", "z", r, v),
         ]
+        if x.full_rank_gate:
+            ops.append(linear("mixer_gate_proj", src, "z", hidden, v))
+        else:
+            ops += [
+                linear("mixer_gate_a_proj", src, "ga", hidden, r),
+                linear("mixer_gate_b_proj", "ga", "z", r, v),
+            ]
         ops += conv("qkv", "qkv_c")
         ops.append(
             StateScan(

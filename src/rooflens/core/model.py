@@ -56,6 +56,10 @@ class VisionSpec(BaseModel):
     # Norms inside the projector, by width, and their kind.
     projector_norms: tuple[PositiveInt, ...] = ()
     projector_norm: NormKind = "layernorm"
+    # The projector's norms after its linears rather than before (Kimi K3's post_norm).
+    projector_norms_after: bool = False
+    # Width of q, k and v when it differs from hidden_size (Kimi K3's MoonViT: 1536 over 1024).
+    attention_width: PositiveInt | None = None
 
 
 class ModelSpec(BaseModel):
@@ -102,6 +106,11 @@ class ModelSpec(BaseModel):
     sliding_window: PositiveInt | None = None
     # Layers that use the window (None: all of them; Gemma-2 alternates local and global).
     window_layers: int | None = None
+    # Gemma 4's global (non-window) layers attend with their own head size and KV heads, and
+    # with keys that are also the values (no v_proj) where `global_k_eq_v`.
+    global_head_dim: PositiveInt | None = None
+    global_kv_heads: PositiveInt | None = None
+    global_k_eq_v: bool = False
     # Chunked local attention (Llama 4): `chunk_layers` layers attend only to the keys of their
     # own `attention_chunk`-token chunk; the others attend globally.
     attention_chunk: PositiveInt | None = None
@@ -119,6 +128,9 @@ class ModelSpec(BaseModel):
     # Multi-token-prediction modules (DeepSeek-V3, GLM-4.5, Kimi K2): not part of the model that
     # generates; counted apart (rooflens.models.mtp_params) and usable as built-in drafts.
     mtp_layers: int = 0
+    # Whether each MTP module stores its own embedding and output head (DeepSeek-V3, GLM-4.5)
+    # or uses the main model's (GLM-5: its checkpoint's MTP layer holds neither).
+    mtp_own_embeddings: bool = True
     # The checkpoint's stored precision (quantization_config), None for 16-bit checkpoints.
     checkpoint_quant: CheckpointQuant | None = None
     # The vision encoder of a multimodal wrapper, priced as its own stage (core.vision).
@@ -132,6 +144,9 @@ class ModelSpec(BaseModel):
     expert_intermediate_size: PositiveInt | None = None
     shared_intermediate_size: PositiveInt | None = None
     shared_expert_gate: bool = False
+    # Latent MoE (Kimi K3, Nemotron 3 Super): routed experts work in this narrower width, with
+    # one projection into it (then an RMSNorm) and one back out, shared by all experts.
+    expert_latent_size: PositiveInt | None = None
     router_bias: bool = False
     dense_layers: int = 0
     # Multi-head latent attention (DeepSeek-V2/V3): queries through a `q_lora_rank` bottleneck,
@@ -151,6 +166,9 @@ class ModelSpec(BaseModel):
     attention_layers: int | None = None
     mlp_layers: int | None = None
     attention_output_gate: bool = False
+    # Block Attention Residuals (Kimi K3): each sublayer's input is a learned softmax over the
+    # embedding and the sums of earlier blocks of this many layers (core.graph.depth_sources).
+    attn_res_block: PositiveInt | None = None
 
     @field_validator("activation")
     @classmethod
@@ -186,6 +204,17 @@ class ModelSpec(BaseModel):
                 raise ValueError(f"{field}={value} must be within num_layers")
         if self.index_topk is not None and not (self.index_heads and self.index_head_dim):
             raise ValueError("index_topk needs index_heads and index_head_dim")
+        if self.global_head_dim is not None and (
+            self.window_layers is None or self.sliding_window is None or self.is_mla
+        ):
+            raise ValueError("global_head_dim needs window layers (and no MLA) to tell apart")
+        if self.global_kv_heads is not None and self.num_heads % self.global_kv_heads:
+            raise ValueError(
+                f"num_heads={self.num_heads} must be a multiple of "
+                f"global_kv_heads={self.global_kv_heads}"
+            )
+        if self.attn_res_block is not None and self.parallel_block:
+            raise ValueError("attn_res_block needs sequential blocks (parallel_block is set)")
         if self.learned_positions < 0:
             raise ValueError(f"learned_positions={self.learned_positions} must be >= 0")
         self._check_hybrid()

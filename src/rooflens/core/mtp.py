@@ -3,7 +3,8 @@
 Each MTP module joins the main model's last hidden state with the next token's embedding and
 runs one more decoder block to predict one token further: RMSNorms of both (enorm, hnorm), a
 projection 2h -> h (eh_proj), one MoE block like the main model's, a final norm and an output
-head. Checkpoints store each module's own copy of the embedding and head. Served, the modules
+head. DeepSeek-V3 and GLM-4.5 checkpoints store each module's own copy of the embedding and
+head; GLM-5's uses the main model's. Served, the modules
 draft tokens for the main model to verify (built-in speculative decoding,
 rooflens.core.speculative with `mtp=True`).
 """
@@ -45,8 +46,24 @@ def mtp_graph(
     return replace(graph, operators=joining + graph.operators)
 
 
+# The operators of an MTP module that are the model's embedding and head (stored in the
+# module's own weights, or shared with the main model: `ModelSpec.mtp_own_embeddings`).
+_SHARED_WITH_MAIN = ("embed_tokens", "lm_head")
+
+
 def mtp_params(model: ModelSpec) -> int:
-    """Parameters of all `mtp_layers` modules: left out of the generating model's count."""
+    """Parameters of all `mtp_layers` modules: left out of the generating model's count. A
+    module that uses the main model's embedding and head stores neither."""
     if not model.mtp_layers:
         return 0
-    return model.mtp_layers * mtp_graph(model).params()
+    graph = mtp_graph(model)
+    own = graph.params()
+    if not model.mtp_own_embeddings:
+        own -= round(
+            sum(
+                graph.count(op) * op.params()
+                for op in graph.operators
+                if op.name in _SHARED_WITH_MAIN
+            )
+        )
+    return model.mtp_layers * own

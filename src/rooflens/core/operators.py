@@ -467,6 +467,10 @@ ACTIVATION_OPS = {
     # gpt-oss's clamped SwiGLU: clamp(gate, max=l) 1, clamp(up, -l, l) 2, alpha*g 1, sigmoid 3,
     # g*sigmoid 1, up + 1 1 (the gated product adds the last multiply).
     "swiglu_oai": 9,
+    # Kimi K3's SiTU, (b tanh(g/b) sigmoid(g)) * (b' tanh(u/b')): on the gate divide, tanh 4,
+    # scale, sigmoid 3, multiply = 10; on the up input divide, tanh 4, scale = 6 (the gated
+    # product adds the last multiply).
+    "situ": 16,
 }
 
 
@@ -486,6 +490,34 @@ class Activation(Operator):
             load_act=(2 if self.gated else 1) * elems * prec.act,
             store_act=elems * prec.act,
         )
+
+
+@dataclass(frozen=True)
+class DepthAttention(Operator):
+    """Attention Residuals (Kimi Team 2026, arXiv 2603.15031, Eq. 9-10): a sublayer's input is
+    a softmax over `sources` earlier depth representations (the embedding, sealed block sums,
+    the current block's partial sum), each RMSNorm'd as its key and weighted by one learned
+    query of `width`; `sources` may be a mean over the layers it stands for."""
+
+    width: int = 0
+    sources: float = 1.0
+    conventions: Conventions = field(default_factory=Conventions)
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        n, h = self.sources, self.width
+        norm = self.conventions.rmsnorm_ops_per_element
+        return _cost(
+            # Per source: its RMSNorm, the dot product with the query, the weighted sum (2 each
+            # per element); 5 per source for the softmax (max, subtract, exp, sum, divide).
+            ops=step.tokens * n * ((norm + 4) * h + 5),
+            load_weight=self.params() * prec.unquantized,
+            load_act=step.tokens * n * h * prec.act,
+            store_act=step.tokens * h * prec.act,
+        )
+
+    def params(self) -> int:
+        # The pseudo-query and the key norm's gain.
+        return 2 * self.width
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ language model, whose prefill then includes them as prompt tokens.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from rooflens.core.graph import Graph
@@ -35,7 +37,9 @@ def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph
     at 16 bits: checkpoints quantize the language model, not the vision tower."""
     conv = (options or AnalysisOptions()).conventions
     h, heads = v.hidden_size, v.num_heads
-    d = h // heads
+    # q, k and v may be wider than the stream (Kimi K3's MoonViT); o_proj maps back.
+    inner = v.attention_width or h
+    d = inner // heads
     common = {"bias": v.bias, "quantized": False}
 
     def norm(name: str, src: str, dst: str, width: int, scope: str = "block", kind=v.norm) -> Norm:
@@ -89,13 +93,15 @@ def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph
     attn = {"num_heads": heads, "num_kv_heads": heads, "head_dim": d}
     ops += [
         norm("vision_attn_norm", "x", "xa", h),
-        Linear("vision_q_proj", "block", ("xa",), "q", in_features=h, out_features=h, **common),
-        Linear("vision_k_proj", "block", ("xa",), "k", in_features=h, out_features=h, **common),
-        Linear("vision_v_proj", "block", ("xa",), "v", in_features=h, out_features=h, **common),
+        Linear("vision_q_proj", "block", ("xa",), "q", in_features=h, out_features=inner, **common),
+        Linear("vision_k_proj", "block", ("xa",), "k", in_features=h, out_features=inner, **common),
+        Linear("vision_v_proj", "block", ("xa",), "v", in_features=h, out_features=inner, **common),
         AttentionScores("vision_qk_matmul", "block", ("q", "k"), "scores", **attn),
         Softmax("vision_softmax", "block", ("scores",), "probs", num_heads=heads),
         AttentionValues("vision_sv_matmul", "block", ("probs", "v"), "attn", **attn),
-        Linear("vision_o_proj", "block", ("attn",), "ao", in_features=h, out_features=h, **common),
+        Linear(
+            "vision_o_proj", "block", ("attn",), "ao", in_features=inner, out_features=h, **common
+        ),
         ResidualAdd("vision_attn_add", "block", ("x", "ao"), "x2", width=h, conventions=conv),
         norm("vision_mlp_norm", "x2", "xm", h),
     ]
@@ -136,17 +142,20 @@ def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph
         last = "yn"
     # Projector norms and linears run on the merged tokens; priced per patch, an upper bound
     # where patches are merged (the parameters are exact).
+    norms: list[Operator] = []
+    linears: list[Operator] = []
     for i, width in enumerate(v.projector_norms):
-        ops.append(
-            norm(f"vision_projector_norm{i}", last, f"pn{i}", width, "head", v.projector_norm)
+        norms.append(
+            norm(
+                f"vision_projector_norm{i}", f"pn{i - 1}", f"pn{i}", width, "head", v.projector_norm
+            )
         )
-        last = f"pn{i}"
     for i, (n_in, n_out) in enumerate(v.projector):
-        ops.append(
+        linears.append(
             Linear(
                 f"vision_projector{i}",
                 "head",
-                (last,),
+                (f"proj{i - 1}",),
                 f"proj{i}",
                 in_features=n_in,
                 out_features=n_out,
@@ -154,7 +163,9 @@ def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph
                 quantized=False,
             )
         )
-        last = f"proj{i}"
+    for op in [*linears, *norms] if v.projector_norms_after else [*norms, *linears]:
+        ops.append(replace(op, inputs=(last,)))
+        last = op.output
     return Graph(operators=tuple(ops), num_layers=v.num_layers, total_layers=v.num_layers)
 
 

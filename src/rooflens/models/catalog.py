@@ -103,18 +103,25 @@ def read_config_file(path: Path) -> dict[str, Any]:
     read as its quantization_config (quant_method "modelopt"), as vLLM and SGLang do."""
     file = path / "config.json" if path.is_dir() else path
     config = _read_json(file)
-    modelopt = file.with_name("hf_quant_config.json")
-    if (
-        file.name == "config.json"
-        and isinstance(config, dict)
-        and config.get("quantization_config") is None
-        and modelopt.is_file()
-    ):
-        quant = _read_json(modelopt)
-        if not isinstance(quant, dict):
-            raise ModelConfigError(f"{modelopt} must hold a JSON object")
-        config["quantization_config"] = {"quant_method": "modelopt", **quant}
+    if file.name == "config.json":
+        return _with_modelopt(config, file.with_name("hf_quant_config.json"))
     return config
+
+
+def _with_modelopt(config: Any, modelopt: Path | None) -> Any:
+    """`config` with the ModelOpt recipe in `modelopt` (an hf_quant_config.json) as its
+    quantization_config, where it has none and the file exists."""
+    if (
+        modelopt is None
+        or not isinstance(config, dict)
+        or config.get("quantization_config") is not None
+        or not modelopt.is_file()
+    ):
+        return config
+    quant = _read_json(modelopt)
+    if not isinstance(quant, dict):
+        raise ModelConfigError(f"{modelopt} must hold a JSON object")
+    return {**config, "quantization_config": {"quant_method": "modelopt", **quant}}
 
 
 def nearest_bundled(name: str, n: int = 3) -> list[str]:
@@ -179,8 +186,25 @@ def _fetch_error(repo_id: str, why: str) -> ModelFetchError:
     )
 
 
+def _modelopt_file(repo_id: str, local_only: bool) -> Path | None:
+    """The repository's hf_quant_config.json (a ModelOpt checkpoint's recipe), or None where
+    it has none (most repositories) or, with `local_only`, where it is not cached."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        local = hf_hub_download(
+            repo_id=repo_id, filename="hf_quant_config.json", local_files_only=local_only
+        )
+    except Exception:  # absent from the repository or the cache: the config says it all
+        return None
+    # Only a file of that name is a recipe (a cache answers with the file it holds).
+    return Path(local) if Path(local).name == "hf_quant_config.json" else None
+
+
 def _fetch(repo_id: str) -> dict[str, Any]:
-    """A Hub config: huggingface_hub's cached copy, else one download once the Hub answers."""
+    """A Hub config: huggingface_hub's cached copy, else one download once the Hub answers;
+    with it the repository's hf_quant_config.json where there is one (ModelOpt checkpoints
+    keep their precision there, not in config.json)."""
     from huggingface_hub import constants, hf_hub_download
 
     try:
@@ -188,7 +212,7 @@ def _fetch(repo_id: str) -> dict[str, Any]:
     except Exception:  # not in the cache (the hub raises several types for that)
         cached = None
     if cached is not None:
-        return read_config_file(Path(cached))
+        return _with_modelopt(read_config_file(Path(cached)), _modelopt_file(repo_id, True))
     # The values huggingface_hub itself reads as true.
     if os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
         raise _fetch_error(repo_id, "HF_HUB_OFFLINE is set and it is not in the local cache")
@@ -199,7 +223,7 @@ def _fetch(repo_id: str) -> dict[str, Any]:
         local = hf_hub_download(repo_id=repo_id, filename="config.json")
     except Exception as exc:  # the hub raises many types: gated, missing repo, refused
         raise _fetch_error(repo_id, f"{type(exc).__name__}: {exc}") from None
-    return read_config_file(Path(local))
+    return _with_modelopt(read_config_file(Path(local)), _modelopt_file(repo_id, False))
 
 
 def resolve_config(name: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:

@@ -328,10 +328,18 @@ def _kimi_linear(c: _Config, name: str) -> ModelSpec:
         num_key_heads=heads,
         key_dim=dim,
         conv_kernel=linear.get("short_conv_kernel_size", 4),
-        # The decay and output gates go through a head_dim-wide bottleneck (f_a/f_b, g_a/g_b).
+        # The decay and output gates go through a head_dim-wide bottleneck (f_a/f_b, g_a/g_b);
+        # Kimi K3's output gate is one full-rank projection (g_proj).
         low_rank=dim,
+        full_rank_gate=_flag(c, linear, "use_full_rank_gate"),
         chunk_size=64,
     )
+    latent = c.get("routed_expert_hidden_size", 0) or None
+    if latent is not None and not c.get("latent_moe_use_norm", True):
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: latent_moe_use_norm=false is not "
+            "supported (rooflens prices the latent MoE with its RMSNorm)"
+        )
     nope, rope = c.req("qk_nope_head_dim"), c.req("qk_rope_head_dim")
     expert = c.req("moe_intermediate_size")
     shared = c.get("num_shared_experts", 1)
@@ -354,7 +362,23 @@ def _kimi_linear(c: _Config, name: str) -> ModelSpec:
         mixer=mixer,
         mixer_layers=counts["linear_attention"],
         attention_layers=counts["full_attention"],
+        # Kimi K3: a sigmoid gate on MLA's output (g_proj), routed experts in a latent width,
+        # Block Attention Residuals.
+        attention_output_gate=c.get("mla_use_output_gate", False),
+        expert_latent_size=latent,
+        attn_res_block=c.get("attn_res_block_size", 0) or None,
     )
+
+
+def _flag(c: _Config, section: dict[str, Any], key: str) -> bool:
+    """A boolean of a nested section (linear_attn_config), false where absent."""
+    value = section.get(key, False)
+    if not isinstance(value, bool):
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: {key}={value!r} is invalid: "
+            "expected true or false"
+        )
+    return value
 
 
 HYBRID_READERS: dict[str, Callable[[_Config, str], ModelSpec]] = {

@@ -108,12 +108,30 @@ def _bitsandbytes(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return {"w_bits": 8}, skip
 
 
+# ModelOpt's KV-cache recipes (kv_cache_quant_algo, as TensorRT-LLM's QuantAlgo names them):
+# the checkpoint's KV precision, the analysis's default kv_bits.
+_MODELOPT_KV_BITS = {"FP8": 8, "INT8": 8, "NVFP4": 4}
+
+
+def _modelopt_kv(raw: object) -> dict[str, Any]:
+    if raw is None or str(raw).upper() == "NONE":
+        return {}
+    bits = _MODELOPT_KV_BITS.get(str(raw).upper())
+    if bits is None:
+        raise ModelConfigError(
+            f"quantization_config (modelopt): kv_cache_quant_algo={raw!r} is not supported; "
+            f"supported: {', '.join(_MODELOPT_KV_BITS)} or null"
+        )
+    return {"kv_bits": bits}
+
+
 def _modelopt(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     inner = q.get("quantization", q)
     algo = str(inner.get("quant_algo", "")).upper()
     skip = list(inner.get("exclude_modules") or q.get("ignore") or [])
-    # An FP8 KV cache is part of the checkpoint's recipe (kv_cache_quant_algo).
-    kv = {"kv_bits": 8} if str(inner.get("kv_cache_quant_algo", "")).upper() == "FP8" else {}
+    kv = _modelopt_kv(inner.get("kv_cache_quant_algo"))
+    if algo in ("", "NONE") and kv:  # a recipe that quantizes the KV cache only
+        return kv, skip
     if algo == "NVFP4":
         return {"w_bits": 4, "a_bits": 4, "w_format": "nvfp4", **kv}, skip
     if algo == "FP8":
@@ -144,6 +162,8 @@ def _compressed_tensors(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
         fields["kv_bits"] = int(kv_scheme["num_bits"])
     if kind == "float" and bits == 4 and group == 16:
         fields["w_format"] = "nvfp4"  # NVFP4: 16-element groups with an FP8 scale
+    elif kind == "float" and bits == 4 and group == 32 and "mxfp4" in str(q.get("format")):
+        fields["w_format"] = "mxfp4"  # MXFP4: 32-element groups with an E8M0 scale (Kimi K3)
     elif kind == "float":
         fields["w_format"] = "fp"
         if strategy == "block":

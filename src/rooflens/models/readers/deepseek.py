@@ -23,7 +23,9 @@ def read_deepseek_v32(c: _Config, name: str) -> ModelSpec:
 def read_glm_moe_dsa(c: _Config, name: str) -> ModelSpec:
     """GLM-5: DeepSeek-V3.2's layout; `indexer_types` "shared" layers reuse the previous
     layer's top-k instead of running an indexer (GlmMoeDsaConfig's default: every layer)."""
-    spec = read_deepseek_v32(c, name)
+    # GLM-5's MTP layer (model.layers.78) stores no embed_tokens or shared_head.head: it uses
+    # the main model's embedding and lm_head.
+    spec = read_deepseek_v32(c, name).model_copy(update={"mtp_own_embeddings": False})
     types = c.get("indexer_types", None)
     if types is None:
         return spec.model_copy(update={"index_heads": c.get("index_n_heads", 32)})

@@ -1,0 +1,407 @@
+"""Models and checkpoints of 2026: Nemotron 3, GLM-5's MTP layer, ModelOpt's KV-cache recipe
+and its Hub fetch, and the new families' mechanisms on hand-checked tiny configs."""
+
+from __future__ import annotations
+
+import json
+
+import huggingface_hub
+import numpy as np
+import pytest
+
+import rooflens
+from rooflens.core import AnalysisOptions, build_graph
+from rooflens.core.errors import ModelConfigError
+from rooflens.core.mtp import mtp_params
+from rooflens.models import load_model
+from rooflens.models.quant import default_quantization, read_quantization_config
+from rooflens.serving import Requests
+from rooflens.settings import Settings
+
+
+def op(graph, name: str):
+    return next(o for o in graph.operators if o.name == name)
+
+
+# --- Nemotron 3 ------------------------------------------------------------------------------
+
+
+def test_nemotron_3_nano_counts_its_moe_mamba_and_attention_layers() -> None:
+    spec = load_model("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16")
+    # MEMEM*E...: 23 Mamba2, 23 MoE, 6 attention layers; no dense MLP layer.
+    assert (spec.mixer_layers, spec.attention_layers, spec.mlp_layers) == (23, 6, 23)
+    assert (spec.num_experts, spec.experts_per_token, spec.dense_layers) == (128, 6, 0)
+    graph = build_graph(spec, AnalysisOptions())
+    assert graph.count(op(graph, "mixer_scan")) == 23
+    assert graph.count(op(graph, "q_proj")) == 6
+    # The model card's 31.6B, to the parameter as llama.cpp counts the converted checkpoint.
+    assert graph.params() == 31_577_940_288
+
+
+def test_nemotron_3_nano_generates_and_serves() -> None:
+    result = rooflens.analyze(
+        "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "h200-sxm", prompt_len=2048, gen_len=16
+    )
+    assert float(result.generation["ttft"]) > 0 and float(result.generation["tpot"]) > 0
+    requests = Requests(np.array([0.0, 0.02]), np.array([512, 256]), np.array([8, 4]), 0)
+    served = rooflens.simulate("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "h200-sxm", requests)
+    assert (served.requests["tpot"] > 0).all()
+
+
+# --- GLM-5's MTP layer -----------------------------------------------------------------------
+
+
+def test_glm5_mtp_layer_stores_no_embedding_or_head() -> None:
+    glm = load_model("zai-org/GLM-5.1")
+    assert not glm.mtp_own_embeddings
+    with_copies = glm.model_copy(update={"mtp_own_embeddings": True})
+    # Untied embedding and head, each vocabulary x hidden = 154880 x 6144.
+    assert mtp_params(with_copies) - mtp_params(glm) == 2 * 154_880 * 6_144
+    main = build_graph(glm, AnalysisOptions()).params()
+    # The report's 744B leaves the MTP layer out; the checkpoint's 754B keeps it.
+    assert round(main / 1e9) == 744 and round((main + mtp_params(glm)) / 1e9) == 754
+    # DeepSeek-V3 and GLM-4.5 still store their own copies.
+    assert load_model("zai-org/GLM-4.5").mtp_own_embeddings
+
+
+# --- ModelOpt's KV-cache recipe --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("algo", "kv_bits"), [("FP8", 8), ("fp8", 8), ("NVFP4", 4), ("INT8", 8), (None, 16)]
+)
+def test_modelopt_kv_cache_algo_is_the_checkpoints_kv_precision(algo, kv_bits) -> None:
+    recipe = {"quant_method": "modelopt", "quant_algo": "FP8", "kv_cache_quant_algo": algo}
+    assert read_quantization_config(recipe).quantization.kv_bits == kv_bits
+
+
+def test_a_kv_only_modelopt_recipe_keeps_16_bit_weights() -> None:
+    recipe = {"quant_method": "modelopt", "quant_algo": None, "kv_cache_quant_algo": "FP8"}
+    quant = read_quantization_config(recipe).quantization
+    assert (quant.w_bits, quant.a_bits, quant.kv_bits) == (16, 16, 8)
+
+
+def test_an_unknown_kv_cache_algo_is_refused() -> None:
+    recipe = {"quant_method": "modelopt", "quant_algo": "FP8", "kv_cache_quant_algo": "FP6"}
+    with pytest.raises(ModelConfigError, match=r"kv_cache_quant_algo='FP6'.*FP8, INT8, NVFP4"):
+        read_quantization_config(recipe)
+
+
+def test_the_checkpoint_kv_precision_is_a_default_the_setting_overrides() -> None:
+    spec = load_model("nvidia/Qwen3-32B-NVFP4")
+    assert default_quantization(spec).kv_bits == 8
+    assert Settings().analysis_options(model=spec).quantization.kv_bits == 8
+    assert Settings(kv_bits=16).analysis_options(model=spec).quantization.kv_bits == 16
+
+
+_TINY_LLAMA = {
+    "model_type": "llama",
+    "num_hidden_layers": 2,
+    "hidden_size": 64,
+    "num_attention_heads": 4,
+    "intermediate_size": 128,
+    "vocab_size": 100,
+}
+
+
+def _fake_hub(monkeypatch, folder, files: dict[str, object]) -> list[tuple[str, bool]]:
+    """huggingface_hub.hf_hub_download over a folder holding `files` (no network)."""
+    calls: list[tuple[str, bool]] = []
+    for name, content in files.items():
+        (folder / name).write_text(json.dumps(content))
+
+    def download(*, repo_id: str, filename: str, local_files_only: bool = False, **_: object):
+        calls.append((filename, local_files_only))
+        if not (folder / filename).is_file():
+            raise FileNotFoundError(f"{repo_id} has no {filename}")
+        return str(folder / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    return calls
+
+
+def test_hub_fetch_reads_a_modelopt_hf_quant_config(monkeypatch, tmp_path) -> None:
+    recipe = {"quantization": {"quant_algo": "NVFP4", "kv_cache_quant_algo": "FP8"}}
+    calls = _fake_hub(
+        monkeypatch, tmp_path, {"config.json": _TINY_LLAMA, "hf_quant_config.json": recipe}
+    )
+    spec = load_model("someone/tiny-nvfp4")
+    quant = default_quantization(spec)
+    assert (spec.checkpoint_quant.method, quant.w_format, quant.kv_bits) == ("modelopt", "nvfp4", 8)
+    # Found in the cache, so nothing is asked of the network.
+    assert calls == [("config.json", True), ("hf_quant_config.json", True)]
+
+
+def test_hub_fetch_without_hf_quant_config_is_16_bit(monkeypatch, tmp_path) -> None:
+    _fake_hub(monkeypatch, tmp_path, {"config.json": _TINY_LLAMA})
+    assert load_model("someone/tiny").checkpoint_quant is None
+
+
+# --- Kimi K3: KDA + gated MLA, latent MoE, Block Attention Residuals --------------------------
+
+# A tiny kimi_k3: hidden 64, 4 layers (MLA at layers 2 and 4, KDA at 1 and 3: 1-based), 4 KDA
+# heads of 16, 4 MLA heads, 8 experts of 32 in a latent width of 48, two shared experts, one
+# dense first layer of 96, AttnRes blocks of 2 layers.
+TINY_K3_TEXT = {
+    "model_type": "kimi_linear",
+    "vocab_size": 100,
+    "hidden_size": 64,
+    "intermediate_size": 96,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
+    "hidden_act": "situ",
+    "q_lora_rank": 32,
+    "kv_lora_rank": 16,
+    "qk_nope_head_dim": 8,
+    "qk_rope_head_dim": 4,
+    "v_head_dim": 8,
+    "mla_use_output_gate": True,
+    "num_experts": 8,
+    "num_experts_per_token": 2,
+    "num_shared_experts": 2,
+    "moe_intermediate_size": 32,
+    "routed_expert_hidden_size": 48,
+    "first_k_dense_replace": 1,
+    "attn_res_block_size": 2,
+    "tie_word_embeddings": False,
+    "linear_attn_config": {
+        "num_heads": 4,
+        "head_dim": 16,
+        "short_conv_kernel_size": 4,
+        "use_full_rank_gate": True,
+        "full_attn_layers": [2, 4],
+        "kda_layers": [1, 3],
+    },
+}
+TINY_K3 = {
+    "model_type": "kimi_k3",
+    "text_config": TINY_K3_TEXT,
+    "vision_config": {
+        "vt_hidden_size": 32,
+        "vt_num_hidden_layers": 2,
+        "vt_num_attention_heads": 2,
+        "vt_intermediate_size": 64,
+        "qkv_hidden_size": 48,
+        "patch_size": 14,
+        "merge_kernel_size": [2, 2],
+        "init_pos_emb_height": 4,
+        "init_pos_emb_width": 4,
+        "mm_projector_type": "patchmergerv2",
+        "text_hidden_size": 64,
+    },
+}
+
+
+def test_tiny_kimi_k3_parameters_by_hand() -> None:
+    from rooflens.core.vision import vision_params
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_K3)
+    h, v, k = 64, 4 * 16, 4 * 16
+    kda = (
+        h * (2 * k + v)  # q, k, v projections
+        + h * 4  # beta, one per head
+        + h * 16 + 16 * k  # decay through a head_dim bottleneck (f_a, f_b)
+        + h * v  # full-rank output gate (g_proj)
+        + 3 * 64 * 4  # short convolutions over q, k, v
+        + 4 + k  # A_log per head, dt_bias per key channel
+        + 16  # output RMSNorm over a head
+        + v * h  # o_proj
+    )  # fmt: skip
+    mla = (
+        h * 32 + 32 + 32 * 4 * 12  # q_a, its norm, q_b (nope 8 + rope 4 per head)
+        + h * (16 + 4) + 16  # kv_a (latent + rotary key), its norm
+        + 16 * 4 * (8 + 8)  # kv_b (keys' nope part and values)
+        + h * 4 * 8  # output gate (g_proj) over H x v_head_dim
+        + 4 * 8 * h  # o_proj
+    )  # fmt: skip
+    moe = (
+        h * 8 + 8  # router with its score-correction bias
+        + h * 48 + 48 + 48 * h  # latent projections in and out, latent RMSNorm
+        + 8 * 3 * 48 * 32  # experts in the latent width
+        + 3 * h * 64  # two shared experts of 32
+    )  # fmt: skip
+    dense = 3 * h * 96
+    per_layer_norms = 2 * h + 2 * (2 * h)  # two RMSNorms, two AttnRes (query and key norm)
+    lm = 2 * 100 * h + 2 * kda + 2 * mla + 3 * moe + dense + 4 * per_layer_norms + 3 * h
+    ours = build_graph(spec, AnalysisOptions()).params()
+    assert ours == lm
+    # MoonViT (K3 layout): q/k/v 48 wide over a 32-wide stream, no biases, RMSNorms.
+    vit = 3 * 14 * 14 * 32 + 16 * 32 + 2 * (4 * 32 * 48 + 2 * 32 * 64 + 2 * 32) + 32
+    projector = 128 * 128 + 128 * 64 + 64
+    assert vision_params(spec) == vit + projector
+
+
+def test_attention_residual_sources_and_cost() -> None:
+    from rooflens.core.graph import depth_sources
+    from rooflens.core.operators import DepthAttention, Precision, Step
+    from rooflens.core.options import Quantization
+
+    # 5 layers in blocks of 2: 1, 2, 2, 3, 3 sources; the output sees b0, two blocks, a partial.
+    assert depth_sources(5, 2) == (11 / 5, 4)
+    # Kimi K3: 93 layers in blocks of 12, at most 9 sources (the K3 report's "9 candidates").
+    mean, final = depth_sources(93, 12)
+    assert final == 9 and 1 < mean < 9
+    op = DepthAttention("res", "block", ("x",), "x", width=64, sources=3)
+    step = Step(batch=np.array(2.0), new_tokens=np.array(5.0), past=np.array(0.0))
+    cost = op.cost(step, Precision(Quantization()))
+    # 10 tokens x 3 sources x (norm 4 + dot 2 + sum 2 per element x 64 + softmax 5).
+    assert float(cost.ops) == 10 * 3 * (8 * 64 + 5)
+    assert float(cost.load_act) == 10 * 3 * 64 * 2 and float(cost.store_act) == 10 * 64 * 2
+
+
+def test_situ_activation_ops() -> None:
+    from rooflens.core.operators import Activation, Precision, Step
+    from rooflens.core.options import Quantization
+
+    act = Activation("a", "block", ("g", "u"), "y", width=10, function="situ", gated=True)
+    step = Step(batch=np.array(1.0), new_tokens=np.array(3.0), past=np.array(0.0))
+    # Gate 10 + up 6 + the product 1, per element.
+    assert float(act.cost(step, Precision(Quantization())).ops) == 3 * 10 * 17
+
+
+def test_latent_moe_runs_experts_in_the_latent_width() -> None:
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_K3)
+    graph = build_graph(spec, AnalysisOptions())
+    up = op(graph, "expert_up_proj")
+    assert (up.in_features, op(graph, "expert_down_proj").out_features) == (48, 48)
+    assert (op(graph, "latent_in_proj").out_features, op(graph, "latent_out_proj").in_features) == (
+        48,
+        48,
+    )
+    # Expert parallelism exchanges the latent, not the hidden state.
+    from rooflens.core.options import Parallelism
+
+    ep = build_graph(spec, AnalysisOptions(parallelism=Parallelism(ep=2, link_bandwidth=1e11)))
+    assert op(ep, "moe_dispatch").width == 48
+
+
+def test_kimi_k3_matches_its_checkpoint_and_serves() -> None:
+    from rooflens.core.vision import vision_params
+
+    spec = load_model("moonshotai/Kimi-K3")
+    assert (spec.mixer_layers, spec.attention_layers, spec.dense_layers) == (69, 24, 1)
+    assert (spec.expert_latent_size, spec.attn_res_block) == (3584, 12)
+    assert spec.mixer.full_rank_gate and spec.attention_output_gate
+    total = build_graph(spec, AnalysisOptions()).params() + vision_params(spec)
+    # The checkpoint's tensors hold 2,779,931,837,184 parameters; its KDA A_log holds 128
+    # values per layer where rooflens counts one per head (96): 69 x 32 short.
+    assert total == 2_779_931_837_184 - 69 * 32
+    quant = default_quantization(spec)
+    assert (quant.w_format, quant.w_bits) == ("mxfp4", 4)
+    assert spec.checkpoint_quant.unquantized == ("attention", "shared_experts", "mlp")
+    result = rooflens.analyze("moonshotai/Kimi-K3", "gb200", prompt_len=2048, gen_len=8, tp=16)
+    assert float(result.generation["tpot"]) > 0
+    requests = Requests(np.array([0.0, 0.01]), np.array([512, 256]), np.array([4, 4]), 0)
+    served = rooflens.simulate("moonshotai/Kimi-K3", "gb200", requests, tp=16)
+    assert (served.requests["ttft"] > 0).all()
+
+
+# --- Gemma 4: global layers of their own shape, keys as values ----------------------------------
+
+# Tiny gemma4_text: 6 layers, layers 3 and 6 global (1-based); window layers 2 KV heads of 16,
+# global layers 1 KV head of 32 whose keys are the values.
+TINY_GEMMA4 = {
+    "model_type": "gemma4_text",
+    "hidden_size": 64,
+    "intermediate_size": 96,
+    "num_hidden_layers": 6,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "global_head_dim": 32,
+    "num_global_key_value_heads": 1,
+    "attention_k_eq_v": True,
+    "vocab_size": 100,
+    "hidden_size_per_layer_input": 0,
+    "sliding_window": 8,
+    "layer_types": (["sliding_attention"] * 2 + ["full_attention"]) * 2,
+}
+
+# Gemma 4 31B's language model: the fields of google/gemma-4-31B-it's text_config as a public
+# engine asserts them (hidden 5376, 60 layers 5:1, 32 heads, 16 KV heads of 256 in window layers,
+# 4 of 512 in global ones, keys as values, window 1024).
+GEMMA4_31B_TEXT = {
+    "model_type": "gemma4_text",
+    "vocab_size": 262144,
+    "hidden_size": 5376,
+    "intermediate_size": 21504,
+    "num_hidden_layers": 60,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 16,
+    "num_global_key_value_heads": 4,
+    "head_dim": 256,
+    "global_head_dim": 512,
+    "sliding_window": 1024,
+    "max_position_embeddings": 262144,
+    "attention_k_eq_v": True,
+    "hidden_size_per_layer_input": 0,
+    "num_kv_shared_layers": 0,
+    "enable_moe_block": False,
+    "layer_types": (["sliding_attention"] * 5 + ["full_attention"]) * 10,
+}
+
+
+@pytest.mark.parametrize("k_eq_v", [True, False])
+def test_gemma4_parameters_equal_transformers(k_eq_v: bool) -> None:
+    import torch
+    import transformers
+
+    from rooflens.models import spec_from_config
+
+    config = TINY_GEMMA4 | {"attention_k_eq_v": k_eq_v}
+    fields = {k: v for k, v in config.items() if k != "model_type"}
+    with torch.device("meta"):
+        model = transformers.Gemma4ForCausalLM(transformers.Gemma4TextConfig(**fields))
+    reference = sum(p.numel() for p in model.parameters())
+    assert build_graph(spec_from_config(config), AnalysisOptions()).params() == reference
+
+
+def test_gemma4_global_layers_by_hand() -> None:
+    from rooflens.core.graph import kv_spans
+    from rooflens.core.memory import kv_cache_bytes
+    from rooflens.core.options import Quantization
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_GEMMA4)
+    assert (spec.window_layers, spec.global_head_dim, spec.global_kv_heads) == (4, 32, 1)
+    graph = build_graph(spec, AnalysisOptions())
+    q = [o for o in graph.operators if o.name == "q_proj"]
+    assert sorted((o.layers, o.out_features) for o in q) == [(2, 4 * 32), (4, 4 * 16)]
+    # Keys are the values in global layers: v_proj only in the 4 window layers.
+    assert [o.layers for o in graph.operators if o.name == "v_proj"] == [4]
+    # KV per token: window layers 2 x 2 heads x 16 (at most 8 tokens), global 2 x 1 x 32.
+    tokens = np.array(20.0)
+    kv = kv_cache_bytes(
+        spec, Quantization(), np.array(1.0), tokens, kv_spans(spec, AnalysisOptions())
+    )
+    assert float(kv) == 2 * (4 * 8 * 2 * 2 * 16 + 2 * 20 * 2 * 1 * 32)
+
+
+def test_gemma4_31b_language_model() -> None:
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config({"model_type": "gemma4", "text_config": GEMMA4_31B_TEXT})
+    # The model card's "30.7B dense" (its ~550M vision encoder is left out).
+    assert round(build_graph(spec, AnalysisOptions()).params() / 1e8) == 307
+    result = rooflens.analyze(spec, "h200-sxm", prompt_len=8192, gen_len=2)
+    # 50 window layers keep 1024 tokens of 2 x 16 x 256, 10 global ones all 8193 of 2 x 4 x 512.
+    expected = 2 * (50 * 1024 * 2 * 16 * 256 + 10 * 8193 * 2 * 4 * 512)
+    assert float(result.memory["decode"].kv_cache) == pytest.approx(expected, rel=1e-12)
+    requests = Requests(np.array([0.0, 0.01]), np.array([2048, 512]), np.array([4, 4]), 0)
+    served = rooflens.simulate(spec, "h200-sxm", requests)
+    assert (served.requests["tpot"] > 0).all()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("hidden_size_per_layer_input", 256), ("num_kv_shared_layers", 2), ("enable_moe_block", True)],
+)
+def test_gemma4_mechanisms_not_priced_are_refused(field: str, value: object) -> None:
+    from rooflens.models import spec_from_config
+
+    with pytest.raises(ModelConfigError, match=field):
+        spec_from_config(TINY_GEMMA4 | {field: value})
