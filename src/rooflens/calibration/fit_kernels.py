@@ -1,0 +1,210 @@
+"""Fit a kernel-level transformers profile: operator classes from the micro-benchmarks, each
+framework kernel kind from the framework kernels measured alone, host time per kernel from
+eager steps, all on the models named in-sample only.
+
+1. Operator classes and the fixed time per kernel: the micro-benchmarks (`fit.fit_kernels`).
+2. Framework kernel kinds (`rooflens.core.framework_kernels`): each measured framework call
+   (an unfused RMSNorm module, the gated activation as the MLP runs it, the MoE router and
+   top-k, the MoE experts as the model calls them) launched n kernels moving B bytes (counted
+   from the model as the analysis counts them) in t seconds; per kind, t = n x fixed +
+   B / (bandwidth x fraction), least squares on relative errors over the in-sample models.
+   The experts' call includes their grouped GEMMs: those are priced with the matmul curves
+   and the rest is the dispatch kernels'. Kinds not measured alone (rotary, cache writes,
+   copies: "elementwise"; MLA's decompression copies) take the norm kind's rates: the same
+   eager element-wise kernels.
+3. Eager host time per kernel launched: over the in-sample eager decode steps the host holds
+   up (eager well above graph replay), eager time / kernels the step launches, the median.
+4. Resident memory beyond the analysis: kept from the profile this refines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from rooflens.calibration.fit import fit_kernels, measurement_options
+from rooflens.core.analysis import analyze
+from rooflens.core.efficiency import ClassEfficiency, EfficiencyCurve, EfficiencyProfile
+from rooflens.core.framework_kernels import FrameworkKernels, kernels_per_call
+from rooflens.core.graph import build_graph
+from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
+
+# Framework measurements (`rooflens.measure.framework`) -> kernel kind they time.
+MEASURED_KIND = {
+    "attn_norm module": "norm",
+    "q_norm module": "norm",
+    "k_norm module": "norm",
+    "gated activation as the MLP runs it": "activation",
+    "moe router and top-k": "router",
+    "moe experts as the model calls them": "moe_dispatch",
+}
+# The analysis operators a measured call also runs, priced with their own class curves.
+ANALYSIS_PART = {
+    "norm": (),
+    "activation": (),
+    "router": ("router",),
+    "moe_dispatch": ("expert_gate_proj", "expert_up_proj", "expert_act", "expert_down_proj"),
+}
+# Kinds never measured alone take a measured kind's rates.
+BORROWED = {"elementwise": "norm", "mla_expand": "norm"}
+HOST_BOUND = 1.5  # eager / graph above which an eager step is taken as host-bound
+
+
+def flat(fraction: float) -> EfficiencyCurve:
+    return EfficiencyCurve(log10_sizes=(0.0,), fractions=(float(f"{fraction:.4g}"),))
+
+
+def fit_kind(
+    samples: Iterable[tuple[float, float, float]], bandwidth: float
+) -> tuple[float, float]:
+    """(kernels, bytes, seconds) samples -> (fixed seconds per kernel, bandwidth fraction) of
+    t = kernels x fixed + bytes / (bandwidth x fraction), least squares on relative error.
+    The fraction is kept within (0.01, 1.5] and the fixed time non-negative."""
+    rows = np.array(list(samples), dtype=np.float64)
+    if rows.size == 0:
+        raise ValueError("no samples")
+    n, b, t = rows.T
+    design = np.column_stack([n / t, b / t])
+    (fixed, inverse_rate), *_ = np.linalg.lstsq(design, np.ones(len(t)), rcond=None)
+    if inverse_rate <= 0 or fixed < 0:
+        # One term alone explains it: refit the other with the first held at zero.
+        fixed = max(float(np.median((t - b * max(inverse_rate, 0.0)) / n)), 0.0)
+        inverse_rate = max(float(np.median((t - n * fixed) / b)), 1e-30)
+    fraction = float(np.clip(1.0 / (inverse_rate * bandwidth), 0.01, 1.5))
+    return float(fixed), fraction
+
+
+def _kind_rows(graph_ops: Iterable[Any], kind: str) -> list[FrameworkKernels]:
+    return [op for op in graph_ops if isinstance(op, FrameworkKernels) and op.kind == kind]
+
+
+def kind_samples(
+    framework: list[dict[str, Any]],
+    specs: dict[str, ModelSpec],
+    device: Device,
+    kernels: EfficiencyProfile,
+) -> dict[str, list[tuple[float, float, float]]]:
+    """Per kind, (kernels, bytes, seconds) of each measured framework call of the `specs`
+    models: kernels and bytes as the analysis counts them (the extra kernels plus the analysis
+    operator they accompany), the seconds less what the analysis operators inside the call
+    take on the profile's curves."""
+    probe = kernels.model_copy(update={"framework": "transformers"})
+    out: dict[str, list[tuple[float, float, float]]] = {}
+    for row in framework:
+        kind = MEASURED_KIND.get(row["kernel"])
+        if kind is None or row["model"] not in specs or "time" not in row:
+            continue
+        spec = specs[row["model"]]
+        stage = "prefill" if row["new_tokens"] > 1 else "decode"
+        context = row["new_tokens"] if stage == "prefill" else row["past"]
+        options = measurement_options(probe)
+        result = analyze(spec, device, batch=row["batch"], prompt_len=context, options=options)
+        table = result.operators()
+        table = table[table.stage == stage].drop_duplicates("name")
+        by_name = table.set_index("name")
+        operator = row["operator"] if kind in ("norm", "activation") else None
+        extra = _extra_name(table, kind, operator)
+        count = float(_extra_kernels(spec, device, probe, extra))
+        extra_bytes = float(by_name.loc[extra, "memory_access"])
+        inside = ANALYSIS_PART[kind] or (row["operator"],)
+        seconds = row["time"]
+        n, moved = count, extra_bytes
+        if ANALYSIS_PART[kind]:
+            # The call also runs these analysis operators: their time on the class curves
+            # is not the dispatch kernels'.
+            seconds -= float(sum(by_name.loc[name, "time"] for name in inside))
+        else:
+            n += 1.0  # the analysis operator's own kernel, moving its own bytes
+            moved += float(by_name.loc[row["operator"], "memory_access"])
+        if seconds > 0:
+            out.setdefault(kind, []).append((n, moved, seconds))
+    return out
+
+
+def _extra_name(table: Any, kind: str, operator: str | None) -> str:
+    names = [n for n in table.name if n.endswith(f"({kind})")]
+    if operator is not None:
+        names = [n for n in names if n.startswith(f"{operator} (")]
+    return names[0]
+
+
+def _extra_kernels(spec: ModelSpec, device: Device, profile: EfficiencyProfile, name: str) -> int:
+    graph = build_graph(spec, measurement_options(profile), device)
+    return next(kernels_per_call(op) for op in graph.operators if op.name == name)
+
+
+def launched_kernels(spec: ModelSpec, device: Device, profile: EfficiencyProfile) -> float:
+    """Kernels one step of `spec` launches under `profile`'s framework."""
+    graph = build_graph(spec, measurement_options(profile), device)
+    return float(sum(graph.count(op) * kernels_per_call(op) for op in graph.operators))
+
+
+def fit_host_per_kernel(
+    models: list[dict[str, Any]],
+    specs: dict[str, ModelSpec],
+    device: Device,
+    profile: EfficiencyProfile,
+) -> float:
+    """Median of eager time / kernels launched over the host-bound in-sample steps."""
+    per_kernel = []
+    for model in models:
+        if model["model"] not in specs:
+            continue
+        launched = launched_kernels(specs[model["model"]], device, profile)
+        for run in model["runs"]:
+            if run["eager"] > HOST_BOUND * run["graph"]:
+                per_kernel.append(run["eager"] / launched)
+    return float(np.median(per_kernel)) if per_kernel else 0.0
+
+
+def fit_transformers_profile(
+    suite: list[dict[str, Any]],
+    grid: dict[str, Any],
+    in_sample: dict[str, ModelSpec],
+    device: Device,
+    base: EfficiencyProfile | None = None,
+) -> EfficiencyProfile:
+    """The kernel-level profile from the micro-benchmarks and the `in_sample` grid models."""
+    fixed, classes = fit_kernels(suite, device)
+    kernels = EfficiencyProfile(device=device.name, kernel_time=fixed, classes=classes)
+    samples = kind_samples(grid["framework"], in_sample, device, kernels)
+    kinds: dict[str, ClassEfficiency] = {}
+    fits: dict[str, tuple[float, float]] = {}
+    for kind, rows in sorted(samples.items()):
+        fits[kind] = fit_kind(rows, device.memory_bandwidth)
+    for kind, source in BORROWED.items():
+        if source in fits:
+            fits[kind] = fits[source]
+    for kind, (per_kernel, fraction) in fits.items():
+        kinds[kind] = ClassEfficiency(
+            compute=flat(1.0), memory=flat(fraction), fixed=max(per_kernel - fixed, 0.0)
+        )
+    profile = kernels.model_copy(update={"framework": "transformers", "kernel_kinds": kinds})
+    host = fit_host_per_kernel(grid["models"], in_sample, device, profile)
+    env = grid.get("environment", {})
+    provenance = {
+        "measured_on": str(env.get("device_name", "?")),
+        "date": str(env.get("date", "?")),
+        "driver": str(env.get("driver", "?")),
+        "torch": str(env.get("torch", "?")),
+        "transformers": str(env.get("transformers", "?")),
+        "cuda": str(env.get("cuda", "?")),
+        "kernels_fitted_on": "micro-benchmarks; framework kernels and eager steps of "
+        + ", ".join(sorted(in_sample)),
+        "borrowed_kinds": ", ".join(f"{k} from {v}" for k, v in BORROWED.items()),
+    }
+    if base is not None:
+        provenance = {**base.provenance, **provenance}
+    return profile.model_copy(
+        update={
+            "eager_host_per_kernel": host,
+            "memory_overhead": base.memory_overhead if base is not None else 0.0,
+            "link_bandwidth": base.link_bandwidth if base is not None else None,
+            "link_latency": base.link_latency if base is not None else None,
+            "collectives": base.collectives if base is not None else {},
+            "provenance": provenance,
+        }
+    )
