@@ -4,17 +4,21 @@ eager steps, all on the models named in-sample only.
 
 1. Operator classes and the fixed time per kernel: the micro-benchmarks (`fit.fit_kernels`).
 2. Framework kernel kinds (`rooflens.core.framework_kernels`): each measured framework call
-   (an unfused RMSNorm module, the gated activation as the MLP runs it, the MoE router and
-   top-k, the MoE experts as the model calls them) launched n kernels moving B bytes (counted
-   from the model as the analysis counts them) in t seconds; per kind, t = n x fixed +
-   B / (bandwidth x fraction), least squares on relative errors over the in-sample models.
-   The experts' call includes their grouped GEMMs: those are priced with the matmul curves
-   and the rest is the dispatch kernels'. Kinds not measured alone (rotary, cache writes,
-   copies: "elementwise"; MLA's decompression copies) take the norm kind's rates: the same
-   eager element-wise kernels.
-3. Eager host time per kernel launched: over the in-sample eager decode steps the host holds
+   (an unfused RMSNorm module, the gated activation as the MLP runs it) launched n kernels
+   moving B bytes (counted from the model as the analysis counts them) in t seconds; per
+   kind, t = n x fixed + B / (bandwidth x fraction), least squares on relative errors over
+   the in-sample models. Kinds not measured alone (rotary, cache writes, copies:
+   "elementwise"; MLA's decompression copies; the MoE router's softmax and top-k and the
+   dispatch kernels around the grouped GEMMs) take the norm kind's rates: the same eager
+   element-wise kernels.
+3. The "moe" class (expert GEMMs as transformers groups them, `torch._grouped_mm`): the MoE
+   experts as the model calls them, less their dispatch kernels and activation priced as
+   above, is the three expert GEMMs' time; their OPs (compute-bound steps) or bytes
+   (memory-bound) over it give a flat compute and memory fraction, the median over the
+   in-sample calls.
+4. Eager host time per kernel launched: over the in-sample eager decode steps the host holds
    up (eager well above graph replay), eager time / kernels the step launches, the median.
-4. Resident memory beyond the analysis: kept from the profile this refines.
+5. Resident memory beyond the analysis: kept from the profile this refines.
 """
 
 from __future__ import annotations
@@ -38,18 +42,18 @@ MEASURED_KIND = {
     "q_norm module": "norm",
     "k_norm module": "norm",
     "gated activation as the MLP runs it": "activation",
-    "moe router and top-k": "router",
-    "moe experts as the model calls them": "moe_dispatch",
 }
-# The analysis operators a measured call also runs, priced with their own class curves.
-ANALYSIS_PART = {
-    "norm": (),
-    "activation": (),
-    "router": ("router",),
-    "moe_dispatch": ("expert_gate_proj", "expert_up_proj", "expert_act", "expert_down_proj"),
-}
+EXPERTS_CALL = "moe experts as the model calls them"
+EXPERT_GEMMS = ("expert_gate_proj", "expert_up_proj", "expert_down_proj")
 # Kinds never measured alone take a measured kind's rates.
-BORROWED = {"elementwise": "norm", "mla_expand": "norm"}
+# The router's measured call is not: DeepSeek-V2's casts the hidden states to fp32 and runs
+# its GEMM in fp32, which the analysis's router operator does not price.
+BORROWED = {
+    "elementwise": "norm",
+    "mla_expand": "norm",
+    "moe_dispatch": "norm",
+    "router": "norm",
+}
 HOST_BOUND = 1.5  # eager / graph above which an eager step is taken as host-bound
 
 
@@ -105,35 +109,69 @@ def kind_samples(
         table = result.operators()
         table = table[table.stage == stage].drop_duplicates("name")
         by_name = table.set_index("name")
-        operator = row["operator"] if kind in ("norm", "activation") else None
-        extra = _extra_name(table, kind, operator)
+        extra = _extra_name(table, kind, row["operator"])
         count = float(_extra_kernels(spec, device, probe, extra))
         extra_bytes = float(by_name.loc[extra, "memory_access"])
-        inside = ANALYSIS_PART[kind] or (row["operator"],)
+        # The measured call is the analysis operator's own kernel plus the extra ones.
+        n = count + 1.0
+        moved = extra_bytes + float(by_name.loc[row["operator"], "memory_access"])
         seconds = row["time"]
-        n, moved = count, extra_bytes
-        if ANALYSIS_PART[kind]:
-            # The call also runs these analysis operators: their time on the class curves
-            # is not the dispatch kernels'.
-            seconds -= float(sum(by_name.loc[name, "time"] for name in inside))
-        else:
-            n += 1.0  # the analysis operator's own kernel, moving its own bytes
-            moved += float(by_name.loc[row["operator"], "memory_access"])
         if seconds > 0:
             out.setdefault(kind, []).append((n, moved, seconds))
     return out
 
 
-def _extra_name(table: Any, kind: str, operator: str | None) -> str:
-    names = [n for n in table.name if n.endswith(f"({kind})")]
-    if operator is not None:
-        names = [n for n in names if n.startswith(f"{operator} (")]
-    return names[0]
+def _extra_name(table: Any, kind: str, operator: str) -> str:
+    return next(n for n in table.name if n == f"{operator} ({kind})")
 
 
 def _extra_kernels(spec: ModelSpec, device: Device, profile: EfficiencyProfile, name: str) -> int:
     graph = build_graph(spec, measurement_options(profile), device)
     return next(kernels_per_call(op) for op in graph.operators if op.name == name)
+
+
+def fit_moe_class(
+    framework: list[dict[str, Any]],
+    specs: dict[str, ModelSpec],
+    device: Device,
+    profile: EfficiencyProfile,
+) -> ClassEfficiency | None:
+    """Flat compute and memory fractions of the grouped expert GEMMs (see the module doc)."""
+    compute, memory = [], []
+    for row in framework:
+        if row["kernel"] != EXPERTS_CALL or row["model"] not in specs or "time" not in row:
+            continue
+        stage = "prefill" if row["new_tokens"] > 1 else "decode"
+        context = row["new_tokens"] if stage == "prefill" else row["past"]
+        result = analyze(
+            specs[row["model"]],
+            device,
+            batch=row["batch"],
+            prompt_len=context,
+            options=measurement_options(profile),
+        )
+        table = result.operators()
+        table = table[table.stage == stage].drop_duplicates("name").set_index("name")
+        around = [n for n in table.index if n.endswith("(moe_dispatch)")] + ["expert_act"]
+        around += [n for n in table.index if n.startswith("expert_act (")]
+        gemms = row["time"] - float(table.loc[around, "time"].sum())
+        gemms -= len(EXPERT_GEMMS) * profile.fixed_time("moe")
+        ops = float(table.loc[list(EXPERT_GEMMS), "ops"].sum())
+        moved = float(table.loc[list(EXPERT_GEMMS), "memory_access"].sum())
+        if gemms <= 0:
+            continue
+        peak = device.peak_ops[device.matrix_dtype(16)]
+        if ops / peak > moved / device.memory_bandwidth:
+            compute.append(ops / peak / gemms)
+        else:
+            memory.append(moved / device.memory_bandwidth / gemms)
+    if not compute and not memory:
+        return None
+    matmul = profile.classes["matmul"]
+    return ClassEfficiency(
+        compute=flat(min(float(np.median(compute)), 1.0)) if compute else matmul.compute,
+        memory=flat(min(float(np.median(memory)), 1.5)) if memory else matmul.memory,
+    )
 
 
 def launched_kernels(spec: ModelSpec, device: Device, profile: EfficiencyProfile) -> float:
@@ -183,6 +221,9 @@ def fit_transformers_profile(
             compute=flat(1.0), memory=flat(fraction), fixed=max(per_kernel - fixed, 0.0)
         )
     profile = kernels.model_copy(update={"framework": "transformers", "kernel_kinds": kinds})
+    moe = fit_moe_class(grid["framework"], in_sample, device, profile)
+    if moe is not None:
+        profile = profile.model_copy(update={"classes": {**profile.classes, "moe": moe}})
     host = fit_host_per_kernel(grid["models"], in_sample, device, profile)
     env = grid.get("environment", {})
     provenance = {

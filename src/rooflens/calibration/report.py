@@ -247,14 +247,21 @@ def _points_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def device_section(raw: dict[str, Any], docs: Path, profiles: Path | None) -> list[str]:
+def device_section(
+    raw: dict[str, Any],
+    docs: Path,
+    profiles: Path | None,
+    shipped: EfficiencyProfile | None = None,
+) -> list[str]:
+    """The device's per-layer fit on its two models; `shipped`: the profile saved instead
+    (the kernel-level one cross-validated on a grid)."""
     device = get_device(raw["hardware"])
     models = [m["model"] for m in raw["models"]]
     env = raw["environment"]
     primary = fit_profile(raw, device, load_model(models[0]))
     reverse = fit_profile(raw, device, load_model(models[-1]))
     if profiles is not None:
-        save_profile(primary, profiles / f"{device.name}.toml")
+        save_profile(shipped or primary, profiles / f"{device.name}.toml")
     rows = model_rows(raw, device, primary) + operator_rows(raw, device, primary)
     rev_rows = model_rows(raw, device, reverse) + operator_rows(raw, device, reverse)
     figure = docs / f"validation-{device.name}.png"
@@ -325,12 +332,53 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="measurements over several devices (python -m rooflens.measure.parallel)",
     )
+    parser.add_argument(
+        "--grid",
+        type=Path,
+        default=None,
+        help="a measurement grid (python -m rooflens.measure.grid): cross-validated over its "
+        "models, its out-of-sample table first, its first fold's profile shipped",
+    )
     args = parser.parse_args(argv)
-    lines = [args.preamble.read_text()] if args.preamble else ["# Validation", ""]
-    for path in args.raw:
-        lines += device_section(json.loads(path.read_text()), args.docs, args.profiles)
+    raws = [json.loads(path.read_text()) for path in args.raw]
+    grid_lines, shipped = [], {}
+    if args.grid is not None:
+        grid_lines, shipped = grid_section(json.loads(args.grid.read_text()), raws, args.docs)
+    preamble = args.preamble.read_text() if args.preamble else "# Validation\n"
+    title, _, rest = preamble.partition("\n")
+    lines = [title, "", *grid_lines, rest]
+    for raw in raws:
+        lines += device_section(raw, args.docs, args.profiles, shipped.get(raw["hardware"]))
     lines += parallel_sections([json.loads(p.read_text()) for p in args.parallel], args.profiles)
     (args.docs / "validation.md").write_text("\n".join(lines))
+
+
+def grid_section(
+    grid: dict[str, Any], raws: list[dict[str, Any]], docs: Path
+) -> tuple[list[str], dict[str, EfficiencyProfile]]:
+    """The grid's out-of-sample summary (docs/validation-grid.md in full), and the kernel-level
+    profile fitted on its first fold checked on the device's own two models as well."""
+    # Imported here: report_grid builds on the fit modules, not on this one.
+    from rooflens.calibration.report_grid import cross_validate, markdown, out_of_sample_section
+
+    hardware = grid["hardware"]
+    raw = next(r for r in raws if r["hardware"] == hardware)
+    steps, operators, fitted = cross_validate(grid, raw["suite"], hardware, load_profile(hardware))
+    (docs / "validation-grid.md").write_text(
+        markdown(grid, steps, operators, fitted, hardware), "utf-8"
+    )
+    device = get_device(hardware)
+    rows = model_rows(raw, device, fitted[0]) + operator_rows(raw, device, fitted[0])
+    models = ", ".join(m["model"].split("/")[-1] for m in raw["models"])
+    lines = [
+        *out_of_sample_section(grid, steps, operators, hardware),
+        f"The profile shipped for `{hardware}` is fold 1's. On {models} (measured earlier, "
+        "in no fold) it gives:",
+        "",
+        *_summary_table(summarize(rows)),
+        "",
+    ]
+    return lines, {hardware: fitted[0]}
 
 
 def parallel_sections(raws: list[dict[str, Any]], profiles: Path | None) -> list[str]:

@@ -93,10 +93,15 @@ def transformers_kernels(
 
 
 def _extra(
-    parent: Operator, kind: str, kernels: int, per_token: float, more: dict | None = None
+    parent: Operator,
+    kind: str,
+    kernels: int,
+    per_token: float,
+    more: dict | None = None,
+    label: str | None = None,
 ) -> Operator:
     return FrameworkKernels(
-        f"{parent.name} ({kind})",
+        f"{parent.name} ({label or kind})",
         parent.scope,
         (parent.output,),
         f"{parent.output}.{kind}",
@@ -172,13 +177,16 @@ def _latent(op: LatentAttention, model: ModelSpec, act: float) -> list[tuple]:
     per_token = ("elementwise", 10 + 2 + 1 + 1, rotary + cache + cat + copy)
     nope = d - r
     expand = h * (nope + v)
-    per_key = {
-        # kv_b_proj reads the latent and writes the heads' K and V parts; the copies read and
-        # write the key (nope and rope parts); attention then reads the expanded K and V.
-        "bytes_per_key": act * (c + expand) + 2 * act * h * d + act * h * (d + v),
-        "ops_per_key": 2.0 * c * expand,
-    }
-    return [per_token, ("mla_expand", 3, 0.0, per_key)]
+    # kv_b_proj over every key: reads the latent, writes the heads' K and V parts (a GEMM).
+    gemm = {"bytes_per_key": act * (c + expand), "ops_per_key": 2.0 * c * expand}
+    # The key assembled by two copies (read and write the nope and rope parts), then
+    # attention reads the expanded K and V, which the analysis's absorbed form does not.
+    copies = {"bytes_per_key": 2 * act * h * d + act * h * (d + v)}
+    return [
+        per_token,
+        ("mla_expand", 1, 0.0, gemm),
+        ("elementwise", 2, 0.0, copies, "elementwise, expanded cache"),
+    ]
 
 
 def _router(model: ModelSpec, experts: int, act: float) -> tuple:
