@@ -1,0 +1,97 @@
+"""transformers' extra kernels counted from the model, their kinds fitted, eager host time
+per kernel launched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rooflens
+from rooflens.calibration.fit_kernels import fit_kind, launched_kernels
+from rooflens.calibration.profile import load_profile
+from rooflens.core.efficiency import ClassEfficiency, EfficiencyCurve, EfficiencyProfile
+from rooflens.engines import load_engine_profile
+from rooflens.hardware import get_device
+from rooflens.models import load_model
+
+GRID = Path(__file__).parents[1] / "src/rooflens/calibration/measurements/grid-h200-sxm.json"
+FLAT = EfficiencyCurve(log10_sizes=(0.0,), fractions=(1.0,))
+
+
+def _profile(**update: object) -> EfficiencyProfile:
+    ideal = ClassEfficiency(compute=FLAT, memory=FLAT)
+    base = EfficiencyProfile(
+        device="h200-sxm",
+        classes={"matmul": ideal, "attention": ideal, "vector": ideal},
+        framework="transformers",
+    )
+    return base.model_copy(update=update)
+
+
+def test_kind_fit_recovers_fixed_time_and_bandwidth() -> None:
+    # t = n x 2 µs + bytes / (0.5 x 1 TB/s), exactly.
+    samples = [(n, b, n * 2e-6 + b / 0.5e12) for n, b in ((8, 1e9), (8, 4e6), (2, 1e8))]
+    fixed, fraction = fit_kind(samples, 1e12)
+    assert fixed == pytest.approx(2e-6, rel=1e-9)
+    assert fraction == pytest.approx(0.5, rel=1e-9)
+
+
+def test_kernels_of_a_small_dense_model_hand_counted() -> None:
+    """Qwen2.5-0.5B, 24 layers. Per layer: RMSNorm 8 kernels twice, q/k/v/o 4 GEMMs (bias
+    folded), attention 1 + rotary 10 + cache writes 2 + output copy 1, two residual adds,
+    gate/up/down 3, act(gate) * up 2: 16 + 4 + 14 + 2 + 3 + 2 = 41. Head: embedding 1, final
+    RMSNorm 8, lm_head 1."""
+    spec = load_model("Qwen/Qwen2.5-0.5B")
+    assert launched_kernels(spec, get_device("h200-sxm"), _profile()) == 24 * 41 + 10
+
+
+def test_unfused_rmsnorm_bytes_are_those_torch_dispatched() -> None:
+    """The measured module's bytes (counted from torch's dispatch on the H200) equal the
+    analysis norm's plus its extra kernels', within the weight read (a few kB)."""
+    grid = json.loads(GRID.read_text("utf-8"))
+    row = next(
+        f
+        for f in grid["framework"]
+        if f["model"] == "mistralai/Mistral-7B-v0.1" and f["kernel"] == "attn_norm module"
+    )
+    result = rooflens.analyze(
+        "mistralai/Mistral-7B-v0.1",
+        "h200-sxm",
+        batch=row["batch"],
+        prompt_len=row["new_tokens"],
+        calibration=_profile(),
+    )
+    table = result.operators()
+    table = table[table.stage == "prefill"].set_index("name")
+    counted = (
+        table.loc["attn_norm", "memory_access"] + table.loc["attn_norm (norm)", "memory_access"]
+    )
+    assert counted == pytest.approx(row["kernel_bytes"], abs=2 * 4096 * 2)
+
+
+def test_eager_step_waits_for_the_host_per_kernel() -> None:
+    """1 ms per kernel: the host's 994 ms hide the GPU's few milliseconds."""
+    profile = _profile(eager_host_per_kernel=1e-3)
+    options = {"calibration": profile, "execution": "eager", "flash_attention": True}
+    result = rooflens.analyze("Qwen/Qwen2.5-0.5B", "h200-sxm", batch=1, prompt_len=64, **options)
+    assert float(result.totals()["decode"]["time"]) == pytest.approx((24 * 41 + 10) * 1e-3)
+
+
+def test_engine_and_device_profiles_add_no_framework_rows() -> None:
+    vllm = load_engine_profile("vllm", "h200-sxm")
+    assert vllm.framework is None and vllm.kernel_kinds == {}
+    names = rooflens.analyze("Qwen/Qwen2.5-0.5B", "h200-sxm", calibration=vllm).operators().name
+    assert not any("(" in n for n in names)
+    shipped = load_profile("h200-sxm")
+    assert shipped.framework == "transformers"
+    names = rooflens.analyze("Qwen/Qwen2.5-0.5B", "h200-sxm", calibration=shipped).operators().name
+    assert "attn_norm (norm)" in set(names)
+
+
+def test_framework_kernels_leave_the_roofline_bound_alone() -> None:
+    plain = rooflens.analyze("Qwen/Qwen3-30B-A3B", "h200-sxm", batch=4, prompt_len=512)
+    assert not any("(" in n for n in plain.operators().name)
+    assert np.isfinite(float(plain.totals()["decode"]["time"]))
