@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import rooflens
+from rooflens.calibration.collectives import fit_tables, held_out_rows
 from rooflens.calibration.fit_kernels import fit_kind, launched_kernels
 from rooflens.calibration.profile import load_profile
 from rooflens.core.efficiency import ClassEfficiency, EfficiencyCurve, EfficiencyProfile
@@ -95,3 +96,22 @@ def test_framework_kernels_leave_the_roofline_bound_alone() -> None:
     plain = rooflens.analyze("Qwen/Qwen3-30B-A3B", "h200-sxm", batch=4, prompt_len=512)
     assert not any("(" in n for n in plain.operators().name)
     assert np.isfinite(float(plain.totals()["decode"]["time"]))
+
+
+def test_collective_tables_hold_measured_times_and_predict_held_out_sizes() -> None:
+    """Times t = 10 µs x (bytes / 1 KiB)^0.5 are a straight line in log-log: an interior size
+    left out is predicted exactly; the smallest, left out, takes the next one's time
+    (latency-bound below the table)."""
+    sizes = [1024 * 4**i for i in range(5)]
+    measured = [
+        {"kind": "all_reduce", "ranks": 2, "bytes": b, "time": 1e-5 * (b / 1024) ** 0.5}
+        for b in sizes
+    ]
+    tables = fit_tables(measured, "test", fixed=0.0)
+    assert tables["all_reduce"].ranks == (2,)
+    rows = {r["bytes"]: r for r in held_out_rows(measured)}
+    assert rows[16384]["predicted"] == pytest.approx(rows[16384]["measured"], rel=1e-12)
+    assert rows[1024]["predicted"] == pytest.approx(2e-5, rel=1e-12)
+    profile = _profile(collectives=tables)
+    assert profile.collective_time("all_reduce", 2, np.array([4096.0]))[0] == pytest.approx(2e-5)
+    assert profile.collective_time("all_reduce", 8, np.array([4096.0])) is None

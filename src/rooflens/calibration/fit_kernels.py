@@ -2,7 +2,9 @@
 framework kernel kind from the framework kernels measured alone, host time per kernel from
 eager steps, all on the models named in-sample only.
 
-1. Operator classes and the fixed time per kernel: the micro-benchmarks (`fit.fit_kernels`).
+1. Operator classes and the fixed time per kernel (`fit.fit_kernels`): the micro-benchmarks
+   and the in-sample models' operators timed alone (their real shapes: mid-size GEMMs,
+   per-head norms, expert GEMMs as batched GEMMs).
 2. Framework kernel kinds (`rooflens.core.framework_kernels`): each measured framework call
    (an unfused RMSNorm module, the gated activation as the MLP runs it) launched n kernels
    moving B bytes (counted from the model as the analysis counts them) in t seconds; per
@@ -17,7 +19,8 @@ eager steps, all on the models named in-sample only.
    (memory-bound) over it give a flat compute and memory fraction, the median over the
    in-sample calls.
 4. Eager host time per kernel launched: over the in-sample eager decode steps the host holds
-   up (eager well above graph replay), eager time / kernels the step launches, the median.
+   up (eager well above graph replay), eager time against kernels the step launches, least
+   squares on relative error.
 5. Resident memory beyond the analysis: kept from the profile this refines.
 """
 
@@ -130,6 +133,23 @@ def _extra_kernels(spec: ModelSpec, device: Device, profile: EfficiencyProfile, 
     return next(kernels_per_call(op) for op in graph.operators if op.name == name)
 
 
+def operators_as_suite(grid: dict[str, Any], models: Iterable[str]) -> list[dict[str, Any]]:
+    """The grid's operators timed alone, of `models` only, as micro-benchmark samples."""
+    chosen = set(models)
+    return [
+        {**op, "kernel": _kernel_kind(op["name"])}
+        for op in grid.get("operators", [])
+        if op["model"] in chosen and "time" in op
+    ]
+
+
+def _kernel_kind(name: str) -> str:
+    # Single-kernel operators (adds, gathers) also give the fixed time per kernel.
+    if name.endswith("_add") or name == "moe_combine":
+        return "ResidualAdd"
+    return "Embedding" if name == "embed_tokens" else name
+
+
 def fit_moe_class(
     framework: list[dict[str, Any]],
     specs: dict[str, ModelSpec],
@@ -186,16 +206,22 @@ def fit_host_per_kernel(
     device: Device,
     profile: EfficiencyProfile,
 ) -> float:
-    """Median of eager time / kernels launched over the host-bound in-sample steps."""
-    per_kernel = []
+    """Host time per kernel launched over the host-bound in-sample steps: eager time =
+    kernels x h, least squares on relative error (h = sum(k/e) / sum((k/e)^2))."""
+    ratios = []
     for model in models:
         if model["model"] not in specs:
             continue
         launched = launched_kernels(specs[model["model"]], device, profile)
-        for run in model["runs"]:
-            if run["eager"] > HOST_BOUND * run["graph"]:
-                per_kernel.append(run["eager"] / launched)
-    return float(np.median(per_kernel)) if per_kernel else 0.0
+        ratios += [
+            launched / run["eager"]
+            for run in model["runs"]
+            if run["eager"] > HOST_BOUND * run["graph"]
+        ]
+    if not ratios:
+        return 0.0
+    r = np.array(ratios)
+    return float(r.sum() / (r**2).sum())
 
 
 def fit_transformers_profile(
@@ -206,7 +232,7 @@ def fit_transformers_profile(
     base: EfficiencyProfile | None = None,
 ) -> EfficiencyProfile:
     """The kernel-level profile from the micro-benchmarks and the `in_sample` grid models."""
-    fixed, classes = fit_kernels(suite, device)
+    fixed, classes = fit_kernels(suite + operators_as_suite(grid, in_sample), device)
     kernels = EfficiencyProfile(device=device.name, kernel_time=fixed, classes=classes)
     samples = kind_samples(grid["framework"], in_sample, device, kernels)
     kinds: dict[str, ClassEfficiency] = {}
@@ -239,6 +265,8 @@ def fit_transformers_profile(
     }
     if base is not None:
         provenance = {**base.provenance, **provenance}
+        provenance.pop("overheads_fitted_on", None)
+        provenance.pop("transferred_from", None)
     return profile.model_copy(
         update={
             "eager_host_per_kernel": host,
@@ -248,4 +276,40 @@ def fit_transformers_profile(
             "collectives": base.collectives if base is not None else {},
             "provenance": provenance,
         }
+    )
+
+
+def transfer_profile(
+    suite: list[dict[str, Any]],
+    device: Device,
+    source: EfficiencyProfile,
+    base: EfficiencyProfile | None = None,
+) -> EfficiencyProfile:
+    """A kernel-level profile for a device whose framework kernels were not measured: its own
+    operator classes and fixed time from its micro-benchmarks; the framework kernel kinds (as
+    fractions of its bandwidth and time beyond its fixed time), the grouped expert GEMMs'
+    fractions and the host time per kernel from `source`, fitted on another device of the
+    same kernels (Hopper to Hopper). `provenance["transferred_from"]` says so."""
+    fixed, classes = fit_kernels(suite, device)
+    if "moe" in source.classes:
+        classes = {**classes, "moe": source.classes["moe"]}
+    provenance = {
+        **(base.provenance if base is not None else {}),
+        "kernels_fitted_on": "micro-benchmarks",
+        "transferred_from": f"{source.device}: framework kernel kinds, grouped expert GEMMs, "
+        "eager host per kernel (" + source.provenance.get("kernels_fitted_on", "?") + ")",
+    }
+    provenance.pop("overheads_fitted_on", None)
+    return EfficiencyProfile(
+        device=device.name,
+        kernel_time=fixed,
+        classes=classes,
+        framework=source.framework,
+        kernel_kinds=source.kernel_kinds,
+        eager_host_per_kernel=source.eager_host_per_kernel,
+        memory_overhead=base.memory_overhead if base is not None else 0.0,
+        link_bandwidth=base.link_bandwidth if base is not None else None,
+        link_latency=base.link_latency if base is not None else None,
+        collectives=base.collectives if base is not None else {},
+        provenance=provenance,
     )

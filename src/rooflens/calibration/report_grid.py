@@ -104,9 +104,13 @@ def predictions(
 
 
 def operator_predictions(
-    grid: dict[str, Any], device: str, calibration: str | EfficiencyProfile
+    grid: dict[str, Any], device: str, calibration: EfficiencyProfile
 ) -> pd.DataFrame:
-    """Each analysis operator timed alone beside its calibrated and roofline time."""
+    """Each analysis operator timed alone beside its calibrated and roofline time. Alone, an
+    operator runs the analysis's own kernel (experts as one batched GEMM, a fused norm), so it
+    is priced with the kernel classes, not the framework's grouped expert GEMMs ("moe")."""
+    kernel_classes = {k: v for k, v in calibration.classes.items() if k != "moe"}
+    calibration = calibration.model_copy(update={"classes": kernel_classes})
     rows = []
     for op in grid.get("operators", []):
         if "time" not in op:

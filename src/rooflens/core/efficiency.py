@@ -208,9 +208,12 @@ class EfficiencyProfile(BaseModel):
     def collective_time(
         self, kind: str, ranks: int, message_bytes: np.ndarray
     ) -> np.ndarray | None:
-        """Measured time of a collective, or None: priced on the link model."""
+        """Measured time of a collective over a group size measured, or None: priced on the
+        link model (a table of 2 devices says nothing of a ring of 8)."""
         table = self.collectives.get(kind)  # type: ignore[call-overload]
-        return None if table is None else table(ranks, message_bytes)
+        if table is None or ranks not in table.ranks:
+            return None
+        return table(ranks, message_bytes)
 
 
 class EngineProfile(EfficiencyProfile):
