@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 import rooflens
-from rooflens.calibration.fit_kernels import fit_transformers_profile
+from rooflens.calibration.fit_kernels import BORROWED, fit_transformers_profile
 from rooflens.calibration.profile import load_profile, save_profile
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.hardware import get_device
@@ -219,11 +219,15 @@ def per_model_table(parts: dict[str, pd.DataFrame]) -> list[str]:
 
 
 def profile_line(profile: EfficiencyProfile) -> str:
+    measured = {k: c for k, c in profile.kernel_kinds.items() if k not in BORROWED}
     kinds = ", ".join(
         f"{kind} {c.memory.fractions[0]:.0%} of bandwidth + "
         f"{(profile.kernel_time + c.fixed) * 1e6:.2f} µs"
-        for kind, c in sorted(profile.kernel_kinds.items())
+        for kind, c in sorted(measured.items())
     )
+    borrowed = sorted(k for k in profile.kernel_kinds if k in BORROWED)
+    if borrowed:
+        kinds += f" ({', '.join(borrowed)} at the {BORROWED[borrowed[0]]} kind's rates)"
     moe = profile.classes.get("moe")
     moe_text = (
         f"; grouped expert GEMMs at {moe.compute.fractions[0]:.0%} of the bf16 peak or "

@@ -155,10 +155,10 @@ def _rmsnorm(op: Norm, model: ModelSpec, act: float) -> tuple:
 
 def _attention(heads: int, kv_heads: int, qk_dim: int, v_dim: int, act: float) -> tuple:
     """Rotary on q and k, 5 kernels each (neg and cat of rotate_half, two multiplies, an add:
-    10 x the tensor plus cos and sin read twice), the cache write of k and v (index_copy_,
+    10 x the tensor's bytes, plus cos and sin read once each), the cache write of k and v (index_copy_,
     read and write), and the output's transpose to contiguous (read and write)."""
     q, k = heads * qk_dim, kv_heads * qk_dim
-    rotary = sum(10 * act * e + 2 * 2 * act * qk_dim for e in (q, k))
+    rotary = sum(10 * act * e + 2 * act * qk_dim for e in (q, k))
     cache = 2 * act * (k + kv_heads * v_dim)
     copy = 2 * act * heads * v_dim
     return ("elementwise", 10 + 2 + 1, rotary + cache + copy)
@@ -170,7 +170,7 @@ def _latent(op: LatentAttention, model: ModelSpec, act: float) -> list[tuple]:
     whole cache: kv_b_proj over every key (a GEMM), the key assembled by two copies, then
     attention over the expanded K and V (what the analysis's absorbed form does not read)."""
     h, d, r, v, c = op.num_heads, op.head_dim, op.rope_dim, op.v_dim, op.kv_lora
-    rotary = 10 * act * (h * r + r) + 2 * 2 * 2 * act * r
+    rotary = 10 * act * (h * r + r) + 2 * 2 * act * r
     cache = 2 * act * (c + r)
     cat = 2 * act * h * d
     copy = 2 * act * h * v
