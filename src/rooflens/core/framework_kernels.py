@@ -155,8 +155,8 @@ def _rmsnorm(op: Norm, model: ModelSpec, act: float) -> tuple:
 
 def _attention(heads: int, kv_heads: int, qk_dim: int, v_dim: int, act: float) -> tuple:
     """Rotary on q and k, 5 kernels each (neg and cat of rotate_half, two multiplies, an add:
-    10 x the tensor's bytes, plus cos and sin read once each), the cache write of k and v (index_copy_,
-    read and write), and the output's transpose to contiguous (read and write)."""
+    10 x the tensor's bytes, plus cos and sin read once each), the cache write of k and v
+    (index_copy_, read and write), and the output's transpose to contiguous (read and write)."""
     q, k = heads * qk_dim, kv_heads * qk_dim
     rotary = sum(10 * act * e + 2 * act * qk_dim for e in (q, k))
     cache = 2 * act * (k + kv_heads * v_dim)
