@@ -115,3 +115,24 @@ def test_collective_tables_hold_measured_times_and_predict_held_out_sizes() -> N
     profile = _profile(collectives=tables)
     assert profile.collective_time("all_reduce", 2, np.array([4096.0]))[0] == pytest.approx(2e-5)
     assert profile.collective_time("all_reduce", 8, np.array([4096.0])) is None
+
+
+def test_calibrate_refines_a_kernel_level_profile_on_this_machine() -> None:
+    """The committed H200 run (micro-benchmarks, Llama-2-7B's steps): classes and fixed time
+    from its suite, the bundled profile's kernel kinds, host time per kernel from its eager
+    steps (least squares on relative error over those at least 1.5 x their graph time)."""
+    from rooflens.calibration.fit import fit_kernels
+    from rooflens.calibration.fit_kernels import refine_profile
+
+    measurements = GRID.parent / "h200-sxm.json"
+    raw = json.loads(measurements.read_text("utf-8"))
+    device, source = get_device("h200-sxm"), load_profile("h200-sxm")
+    spec = load_model("meta-llama/Llama-2-7b-hf")
+    refined = refine_profile(raw, device, spec, source)
+    assert refined.kernel_time == fit_kernels(raw["suite"], device)[0]
+    assert refined.kernel_kinds == source.kernel_kinds and refined.framework == "transformers"
+    launched = launched_kernels(spec, device, refined)
+    runs = next(m for m in raw["models"] if m["model"] == spec.name)["runs"]
+    ratios = np.array([launched / r["eager"] for r in runs if r["eager"] > 1.5 * r["graph"]])
+    assert refined.eager_host_per_kernel == pytest.approx(ratios.sum() / (ratios**2).sum())
+    assert 0.9e9 < refined.memory_overhead < 1.3e9

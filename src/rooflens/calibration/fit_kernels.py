@@ -313,3 +313,34 @@ def transfer_profile(
         collectives=base.collectives if base is not None else {},
         provenance=provenance,
     )
+
+
+def refine_profile(
+    raw: dict[str, Any], device: Device, spec: ModelSpec, source: EfficiencyProfile
+) -> EfficiencyProfile:
+    """What `rooflens calibrate` writes where the device has a kernel-level profile: this
+    machine's micro-benchmarks for the operator classes, `source`'s framework kernel kinds,
+    and from this machine's steps of `spec` its host time per kernel (the host is this
+    machine's CPU) and the memory the framework holds."""
+    from rooflens.calibration.fit import fit_overheads
+
+    profile = transfer_profile(raw["suite"], device, source)
+    runs = next(m for m in raw["models"] if m["model"] == spec.name)
+    host = fit_host_per_kernel([runs], {spec.name: spec}, device, profile)
+    memory = fit_overheads(runs["runs"], spec, device, profile)["memory_overhead"]
+    env = raw.get("environment", {})
+    provenance = {
+        **profile.provenance,
+        "measured_on": str(env.get("device_name", "?")),
+        "date": str(env.get("date", "?")),
+        "torch": str(env.get("torch", "?")),
+        "transformers": str(env.get("transformers", "?")),
+        "eager_host_fitted_on": spec.name if host else "none host-bound: kept from the source",
+    }
+    return profile.model_copy(
+        update={
+            "eager_host_per_kernel": host or source.eager_host_per_kernel,
+            "memory_overhead": memory,
+            "provenance": provenance,
+        }
+    )
