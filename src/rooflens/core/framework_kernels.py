@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -78,6 +79,18 @@ class FrameworkKernels(Operator):
         )
 
 
+class Extra(NamedTuple):
+    """Kernels of one kind after an analysis operator: their count and bytes per new token
+    beyond the operator's own; per cached key of a decode step, bytes and matrix OPs."""
+
+    kind: str
+    kernels: int
+    bytes_per_token: float
+    bytes_per_key: float = 0.0
+    ops_per_key: float = 0.0
+    label: str | None = None
+
+
 def transformers_kernels(
     ops: Sequence[Operator], model: ModelSpec, quant: Quantization
 ) -> list[Operator]:
@@ -86,45 +99,39 @@ def transformers_kernels(
     out: list[Operator] = []
     for op in ops:
         out.append(op)
-        if op.fused:
-            continue
-        out += [_extra(op, *spec) for spec in _extras(op, model, act)]
+        if not op.fused:
+            out += [_operator(op, extra) for extra in _extras(op, model, act)]
     return out
 
 
-def _extra(
-    parent: Operator,
-    kind: str,
-    kernels: int,
-    per_token: float,
-    more: dict | None = None,
-    label: str | None = None,
-) -> Operator:
+def _operator(parent: Operator, extra: Extra) -> Operator:
     return FrameworkKernels(
-        f"{parent.name} ({label or kind})",
+        f"{parent.name} ({extra.label or extra.kind})",
         parent.scope,
         (parent.output,),
-        f"{parent.output}.{kind}",
+        f"{parent.output}.{extra.label or extra.kind}",
         layers=parent.layers,
-        kind=kind,
-        kernels=kernels,
-        bytes_per_token=per_token,
-        **(more or {}),
+        kind=extra.kind,
+        kernels=extra.kernels,
+        bytes_per_token=extra.bytes_per_token,
+        bytes_per_key=extra.bytes_per_key,
+        ops_per_key=extra.ops_per_key,
     )
 
 
-def _extras(op: Operator, model: ModelSpec, act: float) -> list[tuple]:
-    """(kind, kernels, bytes per token[, per-key fields]) beyond what `op` itself counts."""
+def _extras(op: Operator, model: ModelSpec, act: float) -> list[Extra]:
+    """What transformers runs beyond `op` itself."""
     if isinstance(op, Norm) and op.kind == "rmsnorm":
         return [_rmsnorm(op, model, act)]
-    if isinstance(op, Activation) and op.gated:
+    if isinstance(op, Activation) and op.gated and not op.name.startswith("expert_"):
         # act_fn(gate) * up: act reads and writes I, mul reads two and writes one; the
-        # analysis counts one fused kernel reading two and writing one.
-        return [("activation", 1, 2 * act * op.width)]
+        # analysis counts one fused kernel reading two and writing one. (The routed experts'
+        # activation is part of their dispatch path, below.)
+        return [Extra("activation", 1, 2 * act * op.width)]
     if isinstance(op, FlashAttention | AttentionScores):
         return [_attention(op.num_heads, op.num_kv_heads, op.head_dim, op.head_dim, act)]
     if isinstance(op, LatentAttention):
-        return _latent(op, model, act)
+        return _latent(op, act)
     if isinstance(op, Linear) and op.name == "router":
         return [_router(model, op.out_features, act)]
     if isinstance(op, ExpertLinear) and op.name == "expert_down_proj":
@@ -132,7 +139,7 @@ def _extras(op: Operator, model: ModelSpec, act: float) -> list[tuple]:
     return []
 
 
-def _rmsnorm(op: Norm, model: ModelSpec, act: float) -> tuple:
+def _rmsnorm(op: Norm, model: ModelSpec, act: float) -> Extra:
     """transformers' RMSNorm: x.to(fp32), pow(2), mean, + eps, rsqrt, x * r, .to(bf16),
     weight * x (8 kernels); Gemma's scales by (1 + weight) in fp32 and casts back (10). Per
     row of `width`: 36 bytes per element in bf16 (x in, fp32 through), 24 per row."""
@@ -150,10 +157,10 @@ def _rmsnorm(op: Norm, model: ModelSpec, act: float) -> tuple:
         total = (act + FP32) * w + 2 * FP32 * w + FP32 * w + 2 * FP32 * w
         total += (FP32 + act) * w + 2 * act * w + row_bytes
         kernels = 8
-    return ("norm", kernels - 1, total - 2 * act * w)
+    return Extra("norm", kernels - 1, total - 2 * act * w)
 
 
-def _attention(heads: int, kv_heads: int, qk_dim: int, v_dim: int, act: float) -> tuple:
+def _attention(heads: int, kv_heads: int, qk_dim: int, v_dim: int, act: float) -> Extra:
     """Rotary on q and k, 5 kernels each (neg and cat of rotate_half, two multiplies, an add:
     10 x the tensor's bytes, plus cos and sin read once each), the cache write of k and v
     (index_copy_, read and write), and the output's transpose to contiguous (read and write)."""
@@ -161,10 +168,10 @@ def _attention(heads: int, kv_heads: int, qk_dim: int, v_dim: int, act: float) -
     rotary = sum(10 * act * e + 2 * act * qk_dim for e in (q, k))
     cache = 2 * act * (k + kv_heads * v_dim)
     copy = 2 * act * heads * v_dim
-    return ("elementwise", 10 + 2 + 1, rotary + cache + copy)
+    return Extra("elementwise", 10 + 2 + 1, rotary + cache + copy)
 
 
-def _latent(op: LatentAttention, model: ModelSpec, act: float) -> list[tuple]:
+def _latent(op: LatentAttention, act: float) -> list[Extra]:
     """transformers' MLA (DeepseekV2Attention, 5.x): rotary on the rope parts, the latent and
     rope key written to the cache, the query's cat, and every decode step decompresses the
     whole cache: kv_b_proj over every key (a GEMM), the key assembled by two copies, then
@@ -174,30 +181,33 @@ def _latent(op: LatentAttention, model: ModelSpec, act: float) -> list[tuple]:
     cache = 2 * act * (c + r)
     cat = 2 * act * h * d
     copy = 2 * act * h * v
-    per_token = ("elementwise", 10 + 2 + 1 + 1, rotary + cache + cat + copy)
     nope = d - r
     expand = h * (nope + v)
-    # kv_b_proj over every key: reads the latent, writes the heads' K and V parts (a GEMM).
-    gemm = {"bytes_per_key": act * (c + expand), "ops_per_key": 2.0 * c * expand}
-    # The key assembled by two copies (read and write the nope and rope parts), then
-    # attention reads the expanded K and V, which the analysis's absorbed form does not.
-    copies = {"bytes_per_key": 2 * act * h * d + act * h * (d + v)}
     return [
-        per_token,
-        ("mla_expand", 1, 0.0, gemm),
-        ("elementwise", 2, 0.0, copies, "elementwise, expanded cache"),
+        Extra("elementwise", 10 + 2 + 1 + 1, rotary + cache + cat + copy),
+        # kv_b_proj over every key: reads the latent, writes the heads' K and V parts (a GEMM).
+        Extra("mla_expand", 1, 0.0, act * (c + expand), 2.0 * c * expand),
+        # The key assembled by two copies (read and write the nope and rope parts), then
+        # attention reads the expanded K and V, which the analysis's absorbed form does not.
+        Extra(
+            "elementwise",
+            2,
+            0.0,
+            2 * act * h * d + act * h * (d + v),
+            label="elementwise, expanded cache",
+        ),
     ]
 
 
-def _router(model: ModelSpec, experts: int, act: float) -> tuple:
+def _router(model: ModelSpec, experts: int, act: float) -> Extra:
     """After the router GEMM: softmax in fp32, top-k, and the weights' sum, divide and cast
     (Qwen-MoE: softmax, topk, sum, div_, to; DeepSeek: to, to, softmax, topk, mul): 5
     kernels, the logits read and the fp32 probabilities written and read."""
     k = model.experts_per_token
-    return ("router", 5, (act + 2 * FP32) * experts + (FP32 + INDEX) * k * 4 + act * k)
+    return Extra("router", 5, (act + 2 * FP32) * experts + (FP32 + INDEX) * k * 4 + act * k)
 
 
-def _moe_dispatch(op: ExpertLinear, act: float) -> tuple:
+def _moe_dispatch(op: ExpertLinear, act: float) -> Extra:
     """transformers' grouped-GEMM experts path around its GEMMs (21 kernels, the analysis
     counts 4): sort of the top-k ids, floor_divide, gathers of token rows and weights, cast,
     histc, cumsum, ge, clamp_, masked_fill_, masked fills of both GEMM outputs, silu and
@@ -206,7 +216,7 @@ def _moe_dispatch(op: ExpertLinear, act: float) -> tuple:
     weight multiply, scatter, index, sum) and 6 x width beyond the analysis's fused act."""
     k, h, width = op.top_k, op.out_features, op.in_features
     per_copy = act * (11 * h + 6 * width) + 6 * INDEX
-    return ("moe_dispatch", 17, k * per_copy + act * h)
+    return Extra("moe_dispatch", 17, k * per_copy + act * h)
 
 
 def kernels_per_call(op: Operator) -> int:
