@@ -136,3 +136,23 @@ def test_calibrate_refines_a_kernel_level_profile_on_this_machine() -> None:
     ratios = np.array([launched / r["eager"] for r in runs if r["eager"] > 1.5 * r["graph"]])
     assert refined.eager_host_per_kernel == pytest.approx(ratios.sum() / (ratios**2).sum())
     assert 0.9e9 < refined.memory_overhead < 1.3e9
+
+
+def test_rotary_timed_alone_is_an_elementwise_sample_with_its_bytes_by_hand() -> None:
+    """Qwen2.5-0.5B: 14 query and 2 KV heads of 64. Rotary per token: 10 x 2 bytes x (14 + 2)
+    x 64 = 20480, plus cos and sin read once for each of q and k: 2 x 2 x 2 x 64 = 512."""
+    from rooflens.calibration.fit_kernels import kind_samples
+
+    row = {
+        "model": "Qwen/Qwen2.5-0.5B",
+        "kernel": "rotary as the attention runs it",
+        "operator": "attention",
+        "batch": 1,
+        "new_tokens": 512,
+        "past": 0,
+        "kernels": 10,
+        "time": 3e-5,
+    }
+    spec = {"Qwen/Qwen2.5-0.5B": load_model("Qwen/Qwen2.5-0.5B")}
+    samples = kind_samples([row], spec, get_device("h200-sxm"), _profile())
+    assert samples == {"elementwise": [(10, 512 * (20480 + 512), 3e-5)]}

@@ -15,9 +15,9 @@ eager steps, all on the models named in-sample only.
    element-wise kernels.
 3. The "moe" class (expert GEMMs as transformers groups them, `torch._grouped_mm`): the MoE
    experts as the model calls them, less their dispatch kernels and activation priced as
-   above, is the three expert GEMMs' time; their OPs (compute-bound steps) or bytes
-   (memory-bound) over it give a flat compute and memory fraction, the median over the
-   in-sample calls.
+   above, is the three expert GEMMs' time; their OPs (compute-bound calls) or bytes
+   (memory-bound) over it give compute and memory fractions, binned against size as the
+   operator classes are (flat where one size was measured).
 4. Eager host time per kernel launched: over the in-sample eager decode steps the host holds
    up (eager well above graph replay), eager time against kernels the step launches, least
    squares on relative error.
@@ -31,10 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from rooflens.calibration.fit import fit_kernels, measurement_options
+from rooflens.calibration.fit import curve, fit_kernels, measurement_options
 from rooflens.core.analysis import analyze
 from rooflens.core.efficiency import ClassEfficiency, EfficiencyCurve, EfficiencyProfile
-from rooflens.core.framework_kernels import FrameworkKernels, kernels_per_call
+from rooflens.core.framework_kernels import (
+    cache_write_bytes,
+    kernels_per_call,
+    output_copy_bytes,
+    rotary_bytes,
+)
 from rooflens.core.graph import build_graph
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
@@ -46,11 +51,18 @@ MEASURED_KIND = {
     "k_norm module": "norm",
     "gated activation as the MLP runs it": "activation",
 }
+# Measured alone by the sweep (`rooflens.measure.framework_sweep`): parts of the kernels
+# after attention, priced per token from the model's widths.
+ATTENTION_PARTS = (
+    "rotary as the attention runs it",
+    "cache write (index_copy_)",
+    "attention output to contiguous",
+)
 EXPERTS_CALL = "moe experts as the model calls them"
 EXPERT_GEMMS = ("expert_gate_proj", "expert_up_proj", "expert_down_proj")
-# Kinds never measured alone take a measured kind's rates.
-# The router's measured call is not: DeepSeek-V2's casts the hidden states to fp32 and runs
-# its GEMM in fp32, which the analysis's router operator does not price.
+# Kinds not measured alone take a measured kind's rates: the same eager element-wise
+# kernels. (The router's measured call is not used: DeepSeek-V2's casts the hidden states to
+# fp32 and runs its GEMM in fp32, which the analysis's router operator does not price.)
 BORROWED = {
     "elementwise": "norm",
     "mla_expand": "norm",
@@ -84,10 +96,6 @@ def fit_kind(
     return float(fixed), fraction
 
 
-def _kind_rows(graph_ops: Iterable[Any], kind: str) -> list[FrameworkKernels]:
-    return [op for op in graph_ops if isinstance(op, FrameworkKernels) and op.kind == kind]
-
-
 def kind_samples(
     framework: list[dict[str, Any]],
     specs: dict[str, ModelSpec],
@@ -95,37 +103,44 @@ def kind_samples(
     kernels: EfficiencyProfile,
 ) -> dict[str, list[tuple[float, float, float]]]:
     """Per kind, (kernels, bytes, seconds) of each measured framework call of the `specs`
-    models: kernels and bytes as the analysis counts them (the extra kernels plus the analysis
-    operator they accompany), the seconds less what the analysis operators inside the call
-    take on the profile's curves."""
+    models, kernels and bytes as the analysis counts them: a norm or activation module is its
+    analysis operator's kernel plus the extra ones; the attention parts (sweep) their own."""
     probe = kernels.model_copy(update={"framework": "transformers"})
     out: dict[str, list[tuple[float, float, float]]] = {}
     for row in framework:
-        kind = MEASURED_KIND.get(row["kernel"])
-        if kind is None or row["model"] not in specs or "time" not in row:
+        if row["model"] not in specs or row.get("time", 0) <= 0:
             continue
         spec = specs[row["model"]]
+        if row["kernel"] in ATTENTION_PARTS:
+            tokens = row["batch"] * row["new_tokens"]
+            moved = tokens * _attention_part_bytes(row["kernel"], spec)
+            out.setdefault("elementwise", []).append((row["kernels"], moved, row["time"]))
+            continue
+        kind = MEASURED_KIND.get(row["kernel"])
+        if kind is None:
+            continue
         stage = "prefill" if row["new_tokens"] > 1 else "decode"
         context = row["new_tokens"] if stage == "prefill" else row["past"]
         options = measurement_options(probe)
         result = analyze(spec, device, batch=row["batch"], prompt_len=context, options=options)
         table = result.operators()
-        table = table[table.stage == stage].drop_duplicates("name")
-        by_name = table.set_index("name")
-        extra = _extra_name(table, kind, row["operator"])
-        count = float(_extra_kernels(spec, device, probe, extra))
-        extra_bytes = float(by_name.loc[extra, "memory_access"])
-        # The measured call is the analysis operator's own kernel plus the extra ones.
-        n = count + 1.0
-        moved = extra_bytes + float(by_name.loc[row["operator"], "memory_access"])
-        seconds = row["time"]
-        if seconds > 0:
-            out.setdefault(kind, []).append((n, moved, seconds))
+        by_name = table[table.stage == stage].drop_duplicates("name").set_index("name")
+        extra = f"{row['operator']} ({kind})"
+        n = float(_extra_kernels(spec, device, probe, extra)) + 1.0
+        moved = float(by_name.loc[extra, "memory_access"])
+        moved += float(by_name.loc[row["operator"], "memory_access"])
+        out.setdefault(kind, []).append((n, moved, row["time"]))
     return out
 
 
-def _extra_name(table: Any, kind: str, operator: str) -> str:
-    return next(n for n in table.name if n == f"{operator} ({kind})")
+def _attention_part_bytes(kernel: str, spec: ModelSpec) -> float:
+    """Bytes per token of one part of the kernels after attention, in bf16."""
+    heads, kv_heads, dim = spec.num_heads, spec.num_kv_heads, spec.head_dim
+    if kernel.startswith("rotary"):
+        return rotary_bytes(heads, kv_heads, dim, 2.0)
+    if kernel.startswith("cache write"):
+        return cache_write_bytes(kv_heads, dim, dim, 2.0)
+    return output_copy_bytes(heads, dim, 2.0)
 
 
 def _extra_kernels(spec: ModelSpec, device: Device, profile: EfficiencyProfile, name: str) -> int:
@@ -182,15 +197,15 @@ def fit_moe_class(
             continue
         peak = device.peak_ops[device.matrix_dtype(16)]
         if ops / peak > moved / device.memory_bandwidth:
-            compute.append(ops / peak / gemms)
+            compute.append((ops, ops / peak / gemms))
         else:
-            memory.append(moved / device.memory_bandwidth / gemms)
+            memory.append((moved, moved / device.memory_bandwidth / gemms))
     if not compute and not memory:
         return None
     matmul = profile.classes["matmul"]
     return ClassEfficiency(
-        compute=flat(min(float(np.median(compute)), 1.0)) if compute else matmul.compute,
-        memory=flat(min(float(np.median(memory)), 1.5)) if memory else matmul.memory,
+        compute=curve(compute) if compute else matmul.compute,
+        memory=curve(memory, cap=1.5) if memory else matmul.memory,
     )
 
 
@@ -240,7 +255,7 @@ def fit_transformers_profile(
     for kind, rows in sorted(samples.items()):
         fits[kind] = fit_kind(rows, device.memory_bandwidth)
     for kind, source in BORROWED.items():
-        if source in fits:
+        if kind not in fits and source in fits:
             fits[kind] = fits[source]
     for kind, (per_kernel, fraction) in fits.items():
         kinds[kind] = ClassEfficiency(

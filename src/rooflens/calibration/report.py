@@ -363,12 +363,23 @@ def main(argv: list[str] | None = None) -> None:
         help="a measurement grid (python -m rooflens.measure.grid): cross-validated over its "
         "models, its out-of-sample table first, its first fold's profile shipped",
     )
+    parser.add_argument(
+        "--sweep",
+        type=Path,
+        default=None,
+        help="with --grid: framework kernels over more sizes "
+        "(python -m rooflens.measure.framework_sweep) for the fits",
+    )
     args = parser.parse_args(argv)
     raws = [json.loads(path.read_text()) for path in args.raw]
     grid_lines: list[str] = []
     shipped: dict[str, EfficiencyProfile] = {}
     if args.grid is not None:
-        grid_lines, shipped = grid_section(json.loads(args.grid.read_text()), raws, args.docs)
+        from rooflens.calibration.report_grid import with_sweep
+
+        sweep = json.loads(args.sweep.read_text()) if args.sweep else None
+        grid = with_sweep(json.loads(args.grid.read_text()), sweep)
+        grid_lines, shipped = grid_section(grid, raws, args.docs)
         source = next(iter(shipped.values()))
         for raw in raws:
             if raw["hardware"] not in shipped:

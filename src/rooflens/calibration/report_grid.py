@@ -126,6 +126,14 @@ def operator_predictions(
     return frame.dropna()
 
 
+def with_sweep(grid: dict[str, Any], sweep: dict[str, Any] | None) -> dict[str, Any]:
+    """The grid with a sweep's framework kernels (`rooflens.measure.framework_sweep`) added to
+    what the fits read; its few-layer steps are not predicted."""
+    if sweep is None:
+        return grid
+    return {**grid, "framework": [*grid.get("framework", []), *sweep.get("framework", [])]}
+
+
 def cross_validate(
     grid: dict[str, Any],
     suite: list[dict[str, Any]],
@@ -218,6 +226,11 @@ def per_model_table(parts: dict[str, pd.DataFrame]) -> list[str]:
     return lines
 
 
+def _span(fractions: tuple[float, ...]) -> str:
+    low, high = min(fractions), max(fractions)
+    return f"{low:.0%}" if round(low, 2) == round(high, 2) else f"{low:.0%}–{high:.0%}"
+
+
 def profile_line(profile: EfficiencyProfile) -> str:
     measured = {k: c for k, c in profile.kernel_kinds.items() if k not in BORROWED}
     kinds = ", ".join(
@@ -230,8 +243,8 @@ def profile_line(profile: EfficiencyProfile) -> str:
         kinds += f" ({', '.join(borrowed)} at the {BORROWED[borrowed[0]]} kind's rates)"
     moe = profile.classes.get("moe")
     moe_text = (
-        f"; grouped expert GEMMs at {moe.compute.fractions[0]:.0%} of the bf16 peak or "
-        f"{moe.memory.fractions[0]:.0%} of the bandwidth"
+        f"; grouped expert GEMMs at {_span(moe.compute.fractions)} of the bf16 peak or "
+        f"{_span(moe.memory.fractions)} of the bandwidth"
         if moe is not None
         else ""
     )
@@ -310,8 +323,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--suite", required=True, help="micro-benchmarks JSON (its 'suite')")
     parser.add_argument("--out", default="docs/validation-grid.md")
     parser.add_argument("--profile", default=None, help="where to save fold 1's profile")
+    parser.add_argument("--sweep", default=None, help="framework_sweep JSON: more sizes to fit")
     args = parser.parse_args(argv)
-    grid = json.loads(Path(args.measured).read_text("utf-8"))
+    grid = with_sweep(
+        json.loads(Path(args.measured).read_text("utf-8")),
+        json.loads(Path(args.sweep).read_text("utf-8")) if args.sweep else None,
+    )
     suite = json.loads(Path(args.suite).read_text("utf-8"))["suite"]
     device = grid["hardware"]
     base = load_profile(device)

@@ -160,15 +160,28 @@ def _rmsnorm(op: Norm, model: ModelSpec, act: float) -> Extra:
     return Extra("norm", kernels - 1, total - 2 * act * w)
 
 
+def rotary_bytes(heads: int, kv_heads: int, dim: int, act: float) -> float:
+    """Bytes per token of rotary on q and k, 5 kernels each (neg and cat of rotate_half, two
+    multiplies, an add): 10 x the tensor's bytes, plus cos and sin read once each."""
+    return sum(10 * act * n * dim + 2 * act * dim for n in (heads, kv_heads))
+
+
+def cache_write_bytes(kv_heads: int, k_dim: int, v_dim: int, act: float) -> float:
+    """Bytes per token of the static cache's write of k and v (index_copy_: read, write)."""
+    return 2 * act * kv_heads * (k_dim + v_dim)
+
+
+def output_copy_bytes(heads: int, v_dim: int, act: float) -> float:
+    """Bytes per token of the attention output's transpose to contiguous (read, write)."""
+    return 2 * act * heads * v_dim
+
+
 def _attention(heads: int, kv_heads: int, qk_dim: int, v_dim: int, act: float) -> Extra:
-    """Rotary on q and k, 5 kernels each (neg and cat of rotate_half, two multiplies, an add:
-    10 x the tensor's bytes, plus cos and sin read once each), the cache write of k and v
-    (index_copy_, read and write), and the output's transpose to contiguous (read and write)."""
-    q, k = heads * qk_dim, kv_heads * qk_dim
-    rotary = sum(10 * act * e + 2 * act * qk_dim for e in (q, k))
-    cache = 2 * act * (k + kv_heads * v_dim)
-    copy = 2 * act * heads * v_dim
-    return Extra("elementwise", 10 + 2 + 1, rotary + cache + copy)
+    """Rotary on q and k (10 kernels), the cache write of k and v (2), the output copy (1)."""
+    moved = rotary_bytes(heads, kv_heads, qk_dim, act)
+    moved += cache_write_bytes(kv_heads, qk_dim, v_dim, act)
+    moved += output_copy_bytes(heads, v_dim, act)
+    return Extra("elementwise", 10 + 2 + 1, moved)
 
 
 def _latent(op: LatentAttention, act: float) -> list[Extra]:
@@ -226,4 +239,12 @@ def kernels_per_call(op: Operator) -> int:
     return op.kernels if isinstance(op, FrameworkKernels) else 1
 
 
-__all__ = ["KINDS", "FrameworkKernels", "kernels_per_call", "transformers_kernels"]
+__all__ = [
+    "KINDS",
+    "FrameworkKernels",
+    "cache_write_bytes",
+    "kernels_per_call",
+    "output_copy_bytes",
+    "rotary_bytes",
+    "transformers_kernels",
+]
