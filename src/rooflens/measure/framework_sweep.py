@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--deadline-s", type=float, default=None, help="start no model after this many seconds"
     )
+    parser.add_argument("--points", type=int, default=None, help="the first N points only")
     args = parser.parse_args(argv)
     start = time.monotonic()
     env = describe(args.device)
@@ -134,7 +135,10 @@ def main(argv: list[str] | None = None) -> None:
             continue
         try:
             config = few_layers(bundled_config(model_id), args.layers)
-            entry, framework = sweep_model(model_id, config, args.device, repeats=args.repeats)
+            points = POINTS[: args.points]
+            entry, framework = sweep_model(
+                model_id, config, args.device, points=points, repeats=args.repeats
+            )
             raw["models"].append(entry)
             raw["framework"] += framework
         except Exception as exc:  # one model failing leaves the others standing
