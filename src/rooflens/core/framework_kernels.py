@@ -1,14 +1,19 @@
 """Kernels Hugging Face transformers launches that the analysis does not list, counted from
 the model as operators of their own (added when a calibration profile names the framework).
 
-The analysis prices each operator as one ideal kernel. transformers (5.x, eager modules, a
-static cache) runs more: its RMSNorm is eight element-wise kernels through fp32, the gated
-activation two, rotary embedding five per tensor, the cache write one per tensor, the
-attention output one copy, the MoE router five after its GEMM, and the grouped-GEMM experts
-path seventeen around its GEMMs (sort, gather, masked fills, scatter, sum). Each is counted
-with the bytes it moves (reads plus writes, as `rooflens.measure.framework` counts them from
-torch's dispatch), minus what the analysis operator it accompanies already counts, and priced
-by its kind's fitted rates (`EfficiencyProfile.kernel_kinds`).
+The analysis prices each operator as one ideal kernel. transformers (5.17, the version the
+committed measurements ran; eager modules, a static cache) runs more: its RMSNorm is eight
+element-wise kernels through fp32, the gated activation two, rotary embedding five per
+tensor, the cache write one per tensor, the attention output one copy, the MoE router five
+after its GEMM, the grouped-GEMM experts path seventeen around its GEMMs (sort, gather, masked
+fills, scatter, sum), and latent attention decompresses its whole cache every decode step.
+Each is counted with the bytes it moves (reads plus writes, as `rooflens.measure.framework`
+counts them from torch's dispatch), minus what the analysis operator it accompanies already
+counts, and priced by its kind's fitted rates (`EfficiencyProfile.kernel_kinds`).
+
+Not counted: a step's own few kernels (rotary tables, positions), Gemma-2's embedding scale
+and logit soft-capping. The output copy is counted in decode too, where a one-token output
+is already contiguous and transformers launches none (one kernel per layer too many).
 """
 
 from __future__ import annotations
@@ -221,8 +226,9 @@ def _router(model: ModelSpec, experts: int, act: float) -> Extra:
 
 
 def _moe_dispatch(op: ExpertLinear, act: float) -> Extra:
-    """transformers' grouped-GEMM experts path around its GEMMs (21 kernels, the analysis
-    counts 4): sort of the top-k ids, floor_divide, gathers of token rows and weights, cast,
+    """transformers' grouped-GEMM experts path around its GEMMs as 5.17 (the version measured)
+    runs it (21 kernels, the analysis counts 4; 5.24 drops the masked fills and scatters
+    indices only, 16): sort of the top-k ids, floor_divide, gathers of token rows and weights, cast,
     histc, cumsum, ge, clamp_, masked_fill_, masked fills of both GEMM outputs, silu and
     multiply unfused, the routing-weight multiply, arange, index_put_ (scatter), index, sum
     over the k copies. Per routed copy of a token: 11 x hidden x bytes (gather, masked fill,
