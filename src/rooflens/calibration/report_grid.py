@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 import rooflens
-from rooflens.calibration.fit_kernels import BORROWED, fit_transformers_profile
+from rooflens.calibration.fit_kernels import fit_transformers_profile
 from rooflens.calibration.profile import load_profile, save_profile
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.hardware import get_device
@@ -232,15 +232,17 @@ def _span(fractions: tuple[float, ...]) -> str:
 
 
 def profile_line(profile: EfficiencyProfile) -> str:
-    measured = {k: c for k, c in profile.kernel_kinds.items() if k not in BORROWED}
+    pairs = [p.split(" from ") for p in profile.provenance.get("borrowed_kinds", "").split(", ")]
+    borrowed = {pair[0]: pair[1] for pair in pairs if len(pair) == 2}
+    measured = {k: c for k, c in profile.kernel_kinds.items() if k not in borrowed}
     kinds = ", ".join(
         f"{kind} {c.memory.fractions[0]:.0%} of bandwidth + "
         f"{(profile.kernel_time + c.fixed) * 1e6:.2f} µs"
         for kind, c in sorted(measured.items())
     )
-    borrowed = sorted(k for k in profile.kernel_kinds if k in BORROWED)
     if borrowed:
-        kinds += f" ({', '.join(borrowed)} at the {BORROWED[borrowed[0]]} kind's rates)"
+        sources = sorted(set(borrowed.values()))
+        kinds += f" ({', '.join(sorted(borrowed))} at the {', '.join(sources)} kind's rates)"
     moe = profile.classes.get("moe")
     moe_text = (
         f"; grouped expert GEMMs at {_span(moe.compute.fractions)} of the bf16 peak or "

@@ -222,7 +222,7 @@ def parallel_section(
         {**r, "calibrated": held.get((r["kind"], r["ranks"], r["bytes"]), r["calibrated"])}
         for r in ring
     ]
-    tables = fit_tables(measured, f"measured, {fit.describe()}", fixed)
+    tables = fit_tables(measured, _tables_source(raws), fixed)
     linked = with_link(profile, fit, fit.describe()).model_copy(update={"collectives": tables})
     steps = [r for raw in raws for r in step_rows(raw, device, linked)]
     lines = [
@@ -273,8 +273,14 @@ def collective_tables(
 ) -> dict[str, CollectiveTable]:
     """The measured tables that `parallel_section` prices steps with, to ship in a profile."""
     measured = [c for raw in raws for c in raw["collectives"]]
-    fit = fit_link(measured, profile.kernel_time)
-    return fit_tables(measured, f"measured, {fit.describe()}", profile.kernel_time)
+    return fit_tables(measured, _tables_source(raws), profile.kernel_time)
+
+
+def _tables_source(raws: list[dict[str, Any]]) -> str:
+    env = raws[0]["environment"]
+    count = sum(len(raw["collectives"]) for raw in raws)
+    backend = f"NCCL {env['nccl']}" if "nccl" in env else env.get("backend", "?")
+    return f"{count} collectives measured {env.get('date', '?')[:10]} over {backend}"
 
 
 def engine_collectives_section(raw: dict[str, Any], engine: str, device: str) -> list[str]:
