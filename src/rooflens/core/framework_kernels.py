@@ -43,8 +43,6 @@ from rooflens.core.options import Quantization
 
 FP32 = 4.0  # bytes: transformers' norms and routers compute in fp32
 INDEX = 8.0  # bytes: int64 indices (top-k, sort)
-# Kinds: each has its own fitted rates where measured; the others take the vector class's.
-KINDS = ("norm", "activation", "elementwise", "router", "moe_dispatch", "mla_expand")
 
 
 @dataclass(frozen=True)
@@ -246,7 +244,6 @@ def kernels_per_call(op: Operator) -> int:
 
 
 __all__ = [
-    "KINDS",
     "FrameworkKernels",
     "cache_write_bytes",
     "kernels_per_call",
