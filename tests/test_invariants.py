@@ -56,6 +56,13 @@ def test_no_calibrated_operator_beats_its_roofline_bound(engine: str, device: st
         bound = rooflens.analyze(model, device, **sizes, **settings).operators()
         estimate = rooflens.analyze(model, device, **sizes, **settings, calibration=profile)
         est = estimate.operators()
+        # A transformers profile adds its framework's kernels as rows of their own, each named
+        # after the operator it follows; the analysis's operators keep their order.
+        analysed = est["name"].isin(set(bound["name"])).to_numpy()
+        extra = est["name"][~analysed]
+        assert all(n.split(" (")[0] in set(bound["name"]) and n.endswith(")") for n in extra)
+        assert (est["time"][~analysed] > 0).all()
+        est = est[analysed].reset_index(drop=True)
         assert list(est["name"]) == list(bound["name"])
         # Collectives are priced on an assumed link (5 µs a ring step), not a hardware bound:
         # a measured all-reduce may beat it. Compute and memory bounds are physical.

@@ -90,3 +90,34 @@ def test_priced_operator_bytes_ride_along(llama) -> None:
         llama.model, BATCH, NEW, "cpu", priced=lambda name: {"ops": 1.0, "bytes": 2.0}
     )
     assert all(r["roofline_bytes"] == 2.0 for r in rows)
+
+
+def test_rotary_cache_write_and_output_copy_counted_by_hand(llama) -> None:
+    """Rotary on q (4 heads) and k (2 heads) of width 16: neg and cat of rotate_half, q * cos,
+    rotated * sin, the add: 5 kernels per tensor moving 20 bytes per bf16 element plus cos
+    and sin read once each (2 bytes x 16 per token each). The cache write: index_copy_ of k and
+    v; the output copy reads and writes the output once."""
+    calls = framework_calls(llama.model, BATCH, NEW)
+    rotary = count_kernels(calls["rotary as the attention runs it"][1]())
+    q, k = ROWS * 4 * 16, ROWS * 2 * 16
+    assert rotary["kernels"] == 10
+    assert rotary["kernel_bytes"] == 20 * (q + k) + 2 * (2 * 2 * ROWS * 16)
+    write = count_kernels(calls["cache write (index_copy_)"][1]())
+    assert write["aten"] == ["index_copy_.default", "index_copy_.default"]
+    copy = count_kernels(calls["attention output to contiguous"][1]())
+    assert copy["kernels"] == 1 and copy["kernel_bytes"] == 2 * 2 * q
+
+
+def test_few_layer_sweep_on_cpu() -> None:
+    from rooflens.measure.framework_sweep import few_layers, sweep_model
+
+    config = few_layers(LLAMA | {"num_hidden_layers": 3, "layer_types": ["full_attention"] * 3}, 2)
+    assert config["num_hidden_layers"] == 2 and config["layer_types"] == ["full_attention"] * 2
+    deepseek = few_layers({"num_hidden_layers": 27, "first_k_dense_replace": 3}, 2)
+    assert deepseek["num_hidden_layers"] == 4  # its first MoE layer kept
+    entry, framework = sweep_model("tiny", config, "cpu", points=((2, 1, 4), (1, 4, 0)), repeats=2)
+    assert [r["stage"] for r in entry["runs"]] == ["decode", "prefill"]
+    assert all(len(r["eager_repeats"]) == 2 for r in entry["runs"])
+    kinds = {row["kernel"] for row in framework}
+    assert {"attn_norm module", "rotary as the attention runs it"} <= kinds
+    assert all("time" in row for row in framework)

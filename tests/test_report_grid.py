@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 import rooflens
-from rooflens.calibration.report_grid import markdown, predictions, summary
+from rooflens.calibration.report_grid import predictions, quantities, summary_table
 
 GRID = {
     "environment": {"device_name": "NVIDIA H200", "torch": "2.11", "date": "2026-11-30"},
@@ -31,11 +32,38 @@ def test_each_step_is_priced_as_measured() -> None:
     want = [float(prefill.totals()["prefill"]["time"]), float(decode.totals()["decode"]["time"])]
     assert list(frame.estimate_graph) == pytest.approx(want, rel=1e-12)
     assert list(frame.error_graph) == pytest.approx([want[0] / 0.004 - 1, want[1] / 0.003 - 1])
-    rows = summary(frame)
-    assert list(rows.stage) == ["prefill", "decode"]
-    assert rows.median_graph.iloc[1] == pytest.approx(abs(want[1] / 0.003 - 1))
-    text = markdown(frame, GRID, "h200-sxm")
-    assert "| Qwen/Qwen2.5-0.5B | decode | 8 | 1024 | 3.00 ms |" in text
+
+
+def test_out_of_sample_table_from_a_fixture() -> None:
+    """Hand-made errors: model a has prefill errors 2 % and 4 %, model b 20 %; the worst
+    model's median (20 %) breaks the per-model target; eager and operators are judged on the
+    median over all points."""
+    steps = pd.DataFrame(
+        {
+            "model": ["x/a", "x/a", "x/b", "x/a"],
+            "stage": ["prefill", "prefill", "prefill", "decode"],
+            "error_graph": [0.02, -0.04, 0.20, 0.01],
+            "bound_share": [0.5, 0.5, 0.5, 0.4],
+            "bound": [1.0, 1.0, 1.0, 1.0],
+            "measured_eager": [4.0, 4.0, 4.0, 4.0],
+            "error_eager": [0.0, 0.0, 0.0, -0.05],
+        }
+    )
+    operators = pd.DataFrame(
+        {"model": ["x/a"], "name": ["q_proj"], "measured": [2.0], "bound": [1.0], "estimate": [2.1]}
+    )
+    parts = quantities(steps, operators)
+    assert list(parts["prefill (graphs)"].error) == pytest.approx([0.02, 0.04, 0.20])
+    lines = summary_table(parts)
+    assert lines[2] == (
+        "| prefill (graphs) | 3 | 50.0 % / 50.0 % | 4.0 % / 20.0 % | b (20.0 %) | "
+        "≤ 5.0 % / ≤ 15.0 % | **no** |"
+    )
+    assert lines[3].endswith("| a (1.0 %) | ≤ 5.0 % / ≤ 15.0 % | yes |")
+    assert lines[4] == (
+        "| decode step (eager) | 1 | 75.0 % / 75.0 % | 5.0 % / 5.0 % | a (5.0 %) | ≤ 10.0 % | yes |"
+    )
+    assert "| operators (alone) | 1 | 50.0 % / 50.0 % | 5.0 % / 5.0 %" in lines[5]
 
 
 def test_measured_collectives_set_beside_an_engines_tables() -> None:

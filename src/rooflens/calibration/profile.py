@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from importlib import resources
@@ -46,8 +47,7 @@ def load_profile(name: str | os.PathLike[str]) -> EfficiencyProfile:
     """A bundled profile by device name (see `bundled_profiles()`), or a TOML file."""
     text = os.fspath(name)
     if text in bundled_profiles():
-        folder = resources.files("rooflens.calibration").joinpath("profiles")
-        return parse_profile(folder.joinpath(bundled_profiles()[text]).read_text("utf-8"), text)
+        return _bundled(text)
     path = Path(text)
     if not path.is_file():
         raise HardwareSpecError(
@@ -55,6 +55,13 @@ def load_profile(name: str | os.PathLike[str]) -> EfficiencyProfile:
             f"(bundled: {', '.join(sorted(bundled_profiles())) or 'none'})"
         )
     return parse_profile(path.read_text("utf-8"), str(path))
+
+
+@functools.cache
+def _bundled(name: str) -> EfficiencyProfile:
+    # Bundled files do not change while the program runs and profiles are frozen: parse once.
+    folder = resources.files("rooflens.calibration").joinpath("profiles")
+    return parse_profile(folder.joinpath(bundled_profiles()[name]).read_text("utf-8"), name)
 
 
 def save_profile(profile: EfficiencyProfile, path: str | os.PathLike[str]) -> None:

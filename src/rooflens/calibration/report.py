@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rooflens.calibration.fit import fit_profile, measurement_options
+from rooflens.calibration.fit_kernels import transfer_profile
 from rooflens.calibration.links import with_link
 from rooflens.calibration.profile import load_profile, save_profile
 from rooflens.core.analysis import analyze
@@ -247,18 +248,47 @@ def _points_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def device_section(raw: dict[str, Any], docs: Path, profiles: Path | None) -> list[str]:
+def device_section(
+    raw: dict[str, Any],
+    docs: Path,
+    profiles: Path | None,
+    shipped: EfficiencyProfile | None = None,
+) -> list[str]:
+    """The device's two models against the profile shipped (`shipped`, the kernel-level one,
+    which none of their steps went into) and against the per-layer fit on one of them."""
     device = get_device(raw["hardware"])
     models = [m["model"] for m in raw["models"]]
     env = raw["environment"]
     primary = fit_profile(raw, device, load_model(models[0]))
     reverse = fit_profile(raw, device, load_model(models[-1]))
     if profiles is not None:
-        save_profile(primary, profiles / f"{device.name}.toml")
+        save_profile(shipped or primary, profiles / f"{device.name}.toml")
     rows = model_rows(raw, device, primary) + operator_rows(raw, device, primary)
     rev_rows = model_rows(raw, device, reverse) + operator_rows(raw, device, reverse)
     figure = docs / f"validation-{device.name}.png"
-    scatter(rows, env["device_name"], figure)
+    head: list[str] = []
+    if shipped is not None:
+        kernel_rows = model_rows(raw, device, shipped) + operator_rows(raw, device, shipped)
+        scatter(kernel_rows, env["device_name"], figure)
+        origin = shipped.provenance.get("transferred_from")
+        how = (
+            f"its micro-benchmarks, with the framework kernels of {origin}"
+            if origin
+            else shipped.provenance.get("kernels_fitted_on", "?")
+        )
+        head = [
+            "### Profile shipped (kernel-level), out of sample on both models",
+            "",
+            f"Fitted on {how}; none of these models' steps.",
+            "",
+            *_summary_table(summarize(kernel_rows)),
+            "",
+            "The per-layer fit below (one model's steps, a framework overhead per layer and "
+            "token) is kept for comparison.",
+            "",
+        ]
+    else:
+        scatter(rows, env["device_name"], figure)
     lines = [
         f"## {env['device_name']} (`{device.name}`)",
         "",
@@ -266,6 +296,7 @@ def device_section(raw: dict[str, Any], docs: Path, profiles: Path | None) -> li
         f"PyTorch {env['torch']}, transformers {env['transformers']}, Python {env['python']}. "
         f"Models built from their configs with random bf16 weights.",
         "",
+        *head,
         f"Profile fitted on the micro-benchmarks and **{models[0]}**'s steps "
         f"(kernel {primary.kernel_time * 1e6:.2f} µs; framework overhead "
         f"{primary.graph_overhead_per_layer * 1e6:.1f} µs + "
@@ -325,18 +356,73 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="measurements over several devices (python -m rooflens.measure.parallel)",
     )
+    parser.add_argument(
+        "--grid",
+        type=Path,
+        default=None,
+        help="a measurement grid (python -m rooflens.measure.grid): cross-validated over its "
+        "models, its out-of-sample table first, its first fold's profile shipped",
+    )
+    parser.add_argument(
+        "--sweep",
+        type=Path,
+        default=None,
+        help="with --grid: framework kernels over more sizes "
+        "(python -m rooflens.measure.framework_sweep) for the fits",
+    )
     args = parser.parse_args(argv)
-    lines = [args.preamble.read_text()] if args.preamble else ["# Validation", ""]
-    for path in args.raw:
-        lines += device_section(json.loads(path.read_text()), args.docs, args.profiles)
+    raws = [json.loads(path.read_text()) for path in args.raw]
+    grid_lines: list[str] = []
+    shipped: dict[str, EfficiencyProfile] = {}
+    if args.grid is not None:
+        from rooflens.calibration.report_grid import with_sweep
+
+        sweep = json.loads(args.sweep.read_text()) if args.sweep else None
+        grid = with_sweep(json.loads(args.grid.read_text()), sweep)
+        grid_lines, shipped = grid_section(grid, raws, args.docs)
+        source = next(iter(shipped.values()))
+        for raw in raws:
+            if raw["hardware"] not in shipped:
+                device = get_device(raw["hardware"])
+                base = load_profile(raw["hardware"])
+                shipped[raw["hardware"]] = transfer_profile(raw["suite"], device, source, base)
+    preamble = args.preamble.read_text() if args.preamble else "# Validation\n"
+    title, _, rest = preamble.partition("\n")
+    lines = [title, "", *grid_lines, rest]
+    for raw in raws:
+        lines += device_section(raw, args.docs, args.profiles, shipped.get(raw["hardware"]))
     lines += parallel_sections([json.loads(p.read_text()) for p in args.parallel], args.profiles)
     (args.docs / "validation.md").write_text("\n".join(lines))
+
+
+def grid_section(
+    grid: dict[str, Any], raws: list[dict[str, Any]], docs: Path
+) -> tuple[list[str], dict[str, EfficiencyProfile]]:
+    """The grid's out-of-sample summary (docs/validation-grid.md in full), and the kernel-level
+    profile fitted on its first fold checked on the device's own two models as well."""
+    # Imported here: report_grid builds on the fit modules, not on this one.
+    from rooflens.calibration.report_grid import cross_validate, markdown, out_of_sample_section
+
+    hardware = grid["hardware"]
+    raw = next(r for r in raws if r["hardware"] == hardware)
+    steps, operators, fitted = cross_validate(grid, raw["suite"], hardware, load_profile(hardware))
+    (docs / "validation-grid.md").write_text(
+        markdown(grid, steps, operators, fitted, hardware), "utf-8"
+    )
+    lines = [
+        *out_of_sample_section(grid, steps, operators, hardware),
+        f"The profile shipped for `{hardware}` is fold 1's; the other devices' take its "
+        "framework kernels with their own micro-benchmarks. Each device's section below checks "
+        "the shipped profile on two more models, measured earlier and in no fit.",
+        "",
+    ]
+    return lines, {hardware: fitted[0]}
 
 
 def parallel_sections(raws: list[dict[str, Any]], profiles: Path | None) -> list[str]:
     """A section per device; with `profiles`, its profile gains the fitted link."""
     # Imported here: that module builds on this one's tables.
-    from rooflens.calibration.report_parallel import parallel_section
+    from rooflens.calibration.report_parallel import collective_tables, parallel_section
 
     lines: list[str] = []
     for hardware in sorted({raw["hardware"] for raw in raws}):
@@ -347,7 +433,10 @@ def parallel_sections(raws: list[dict[str, Any]], profiles: Path | None) -> list
         lines += section
         if refitted is not None:
             how = fit.describe(group[0]["environment"]["backend"])
-            save_profile(with_link(profile, fit, how), refitted)
+            tables = collective_tables(group, profile)
+            save_profile(
+                with_link(profile, fit, how).model_copy(update={"collectives": tables}), refitted
+            )
     return lines
 
 

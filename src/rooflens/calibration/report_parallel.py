@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from rooflens.calibration.collectives import fit_tables, held_out_rows
 from rooflens.calibration.links import (
     LinkFit,
     collective_time,
@@ -22,7 +23,7 @@ from rooflens.calibration.links import (
 )
 from rooflens.calibration.report import _summary_table, summarize
 from rooflens.core.analysis import analyze
-from rooflens.core.efficiency import EfficiencyProfile
+from rooflens.core.efficiency import CollectiveTable, EfficiencyProfile
 from rooflens.core.graph import link_bandwidth
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
@@ -209,17 +210,36 @@ def parallel_section(
 ) -> tuple[list[str], LinkFit]:
     """Markdown for one device's multi-device measurements, and the link fitted on them."""
     fixed = profile.kernel_time
-    fit = fit_link((c for raw in raws for c in raw["collectives"]), fixed)
+    measured = [c for raw in raws for c in raw["collectives"]]
+    fit = fit_link(measured, fixed)
     link = (fit.bandwidth, fit.latency, fixed)
-    collectives = [r for raw in raws for r in collective_rows(raw, device, *link)]
-    linked = with_link(profile, fit, fit.describe())
+    ring = [r for raw in raws for r in collective_rows(raw, device, *link)]
+    # Calibrated collectives: the measured tables, each size predicted without itself.
+    held = {
+        (h["kind"], h["ranks"], h["bytes"]): h["predicted"] for h in held_out_rows(measured, fixed)
+    }
+    collectives = [
+        {**r, "calibrated": held.get((r["kind"], r["ranks"], r["bytes"]), r["calibrated"])}
+        for r in ring
+    ]
+    tables = fit_tables(measured, _tables_source(raws), fixed)
+    linked = with_link(profile, fit, fit.describe()).model_copy(update={"collectives": tables})
     steps = [r for raw in raws for r in step_rows(raw, device, linked)]
     lines = [
         *_header(raws, device, fit),
-        f"Steps predicted with `tp` set, calibrated with the `{profile.device}` profile "
-        "plus the fitted link.",
+        "Collectives calibrated with tables per kind and group size (log-log between measured "
+        "sizes, as the engine profiles hold them): each size below predicted from the table "
+        "without it (every other size left out in turn). Steps predicted with `tp` set, "
+        f"calibrated with the `{profile.device}` profile plus the tables of all sizes (the "
+        "fitted link for group sizes not measured).",
         "",
         *_summary_table(summarize(collectives + steps)),
+        "",
+        "The ring model with the fitted link, for comparison (in sample):",
+        "",
+        *_by_kind(ring),
+        "",
+        "Tables, each size held out:",
         "",
         *_by_kind(collectives),
         "",
@@ -246,6 +266,21 @@ def parallel_section(
         "",
     ]
     return lines, fit
+
+
+def collective_tables(
+    raws: list[dict[str, Any]], profile: EfficiencyProfile
+) -> dict[str, CollectiveTable]:
+    """The measured tables that `parallel_section` prices steps with, to ship in a profile."""
+    measured = [c for raw in raws for c in raw["collectives"]]
+    return fit_tables(measured, _tables_source(raws), profile.kernel_time)
+
+
+def _tables_source(raws: list[dict[str, Any]]) -> str:
+    env = raws[0]["environment"]
+    count = sum(len(raw["collectives"]) for raw in raws)
+    backend = f"NCCL {env['nccl']}" if "nccl" in env else env.get("backend", "?")
+    return f"{count} collectives measured {env.get('date', '?')[:10]} over {backend}"
 
 
 def engine_collectives_section(raw: dict[str, Any], engine: str, device: str) -> list[str]:

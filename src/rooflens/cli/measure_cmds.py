@@ -309,6 +309,18 @@ def calibrate(
     data["models"] = [measure_model(config, spec, device, spec_device, **grid)]
     if raw is not None:
         raw.write_text(json.dumps(data, indent=1))
+    source = _kernel_level_profile(spec_device.name)
+    if source is not None:
+        # The device has a kernel-level profile: refine its kernels on this machine.
+        from rooflens.calibration.fit_kernels import refine_profile
+
+        profile = refine_profile(data, spec_device, spec, source)
+        save_profile(profile, out)
+        _console().print(
+            f"wrote {out}: kernel {profile.kernel_time * 1e6:.2f} µs, framework kernels of "
+            f"{source.device}, eager host {profile.eager_host_per_kernel * 1e6:.1f} µs per kernel"
+        )
+        return
     profile = fit_profile(data, spec_device, spec)
     save_profile(profile, out)
     _console().print(
@@ -316,6 +328,16 @@ def calibrate(
         f"{profile.graph_overhead_per_layer * 1e6:.1f} µs per layer, eager host "
         f"{profile.eager_host_per_layer * 1e6:.0f} µs per layer"
     )
+
+
+def _kernel_level_profile(device: str) -> Any:
+    """The device's bundled profile where it counts framework kernels, else None."""
+    from rooflens.calibration.profile import bundled_profiles, load_profile
+
+    if device not in bundled_profiles():
+        return None
+    profile = load_profile(device)
+    return profile if profile.framework is not None else None
 
 
 def _calibrate_link(

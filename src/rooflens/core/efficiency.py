@@ -11,7 +11,11 @@ Operators fall into three classes, each with its own curves: matrix multiplicati
 and element-wise (vector) kernels. Frameworks add kernels the analysis does not list (rotary
 embedding, cache writes, casts): their cost is a time per decoder layer plus a time per layer
 and token, and eager execution a host time per layer that the GPU waits for when it exceeds the
-kernels' own time. Frameworks also hold memory the analysis does not (workspaces): a constant.
+kernels' own time. A profile that names its framework (`framework = "transformers"`) instead
+has those kernels counted from the model as operators of their own
+(rooflens.core.framework_kernels), each kind priced by its `kernel_kinds` entry, and eager
+execution a host time per kernel launched. Frameworks also hold memory the analysis does not
+(workspaces): a constant.
 Collectives between devices take the link bandwidth and latency fitted on measured ones.
 
 An engine profile (`EngineProfile`, fitted from a serving engine's operator databases) refines
@@ -39,6 +43,8 @@ OperatorClass = Literal["matmul", "attention", "vector"]
 # profile without them prices these as the class they belong to.
 EngineClass = Literal["matmul", "attention", "vector", "moe", "mla"]
 PARENT_CLASS = {"moe": "matmul", "mla": "attention"}
+# Efficiency class of a framework kernel of some kind (rooflens.core.framework_kernels).
+KERNEL_PREFIX = "kernel:"
 CollectiveKind = Literal["all_reduce", "custom_all_reduce", "all_gather", "all_to_all"]
 
 
@@ -72,71 +78,6 @@ class ClassEfficiency(BaseModel):
     # Time per kernel of this class on top of the profile's kernel_time (an FP8 GEMM also
     # quantizes its input; engine profiles fit one per class and data type).
     fixed: NonNegativeFloat = 0.0
-
-
-class EfficiencyProfile(BaseModel):
-    """A device's measured efficiency, as `rooflens calibrate` fits it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    device: str
-    kernel_time: NonNegativeFloat = 0.0
-    classes: dict[OperatorClass, ClassEfficiency]
-    graph_overhead_per_layer: NonNegativeFloat = 0.0
-    graph_overhead_per_layer_token: NonNegativeFloat = 0.0
-    eager_host_per_layer: NonNegativeFloat = 0.0
-    memory_overhead: NonNegativeFloat = 0.0
-    # Share of the device's memory the framework or engine takes for weights, activations and
-    # KV cache (vLLM's gpu_memory_utilization, SGLang's mem_fraction_static, TensorRT-LLM's
-    # free_gpu_memory_fraction); 1 for a framework that takes what it needs.
-    memory_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
-    # Of what: the whole device (vLLM, SGLang), or what is free once weights, activations and
-    # the framework are in place (TensorRT-LLM's KV-cache fraction).
-    memory_fraction_of: Literal["device", "free"] = "device"
-    # The link between devices as measured collectives fit it (`rooflens calibrate
-    # --collectives`): per-direction bandwidth and time per ring step, used for parallelism
-    # within a node where the user gives no link figures; provenance["link"] says how.
-    link_bandwidth: PositiveFloat | None = None
-    link_latency: NonNegativeFloat | None = None
-    provenance: dict[str, str] = Field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        """How an analysis header names the profile."""
-        return self.device
-
-    def curves(self, op_class: str, dtype: str | None = None) -> ClassEfficiency:
-        """The curves of a class (MoE and latent attention: their parent class's); transformers
-        profiles have one set per class whatever the data type."""
-        if op_class not in self.classes:
-            op_class = PARENT_CLASS.get(op_class, op_class)
-        return self.classes[op_class]  # type: ignore[index]
-
-    def fixed_time(self, op_class: str, dtype: str | None = None) -> float:
-        """Fixed time of one kernel of this class and data type."""
-        return self.kernel_time + self.curves(op_class, dtype).fixed
-
-    def rates(
-        self,
-        op_class: str,
-        ops: np.ndarray,
-        memory: np.ndarray,
-        peak: float | np.ndarray,
-        bandwidth: float,
-        dtype: str | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Achieved (OP/s, bytes/s) of an operator of this class, data type and size. A fitted
-        fraction above 1 (a kernel that moved fewer bytes than the analysis counts, say from
-        cache) is held at 1: an estimate is never faster than its operator's roofline bound."""
-        curves = self.curves(op_class, dtype)
-        compute = np.minimum(curves.compute(ops), 1.0)
-        return peak * compute, bandwidth * np.minimum(curves.memory(memory), 1.0)
-
-    def collective_time(
-        self, kind: str, ranks: int, message_bytes: np.ndarray
-    ) -> np.ndarray | None:
-        """Measured time of a collective, or None: priced on the link model."""
-        return None
 
 
 class CollectiveCurve(BaseModel):
@@ -190,6 +131,91 @@ class CollectiveTable(BaseModel):
         return pick(message_bytes)
 
 
+class EfficiencyProfile(BaseModel):
+    """A device's measured efficiency, as `rooflens calibrate` fits it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    device: str
+    kernel_time: NonNegativeFloat = 0.0
+    # Curves per class; "moe" (expert GEMMs as the framework groups them) and "mla" are
+    # optional, priced as their parent class where absent.
+    classes: dict[EngineClass, ClassEfficiency]
+    graph_overhead_per_layer: NonNegativeFloat = 0.0
+    graph_overhead_per_layer_token: NonNegativeFloat = 0.0
+    eager_host_per_layer: NonNegativeFloat = 0.0
+    memory_overhead: NonNegativeFloat = 0.0
+    # Share of the device's memory the framework or engine takes for weights, activations and
+    # KV cache (vLLM's gpu_memory_utilization, SGLang's mem_fraction_static, TensorRT-LLM's
+    # free_gpu_memory_fraction); 1 for a framework that takes what it needs.
+    memory_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
+    # Of what: the whole device (vLLM, SGLang), or what is free once weights, activations and
+    # the framework are in place (TensorRT-LLM's KV-cache fraction).
+    memory_fraction_of: Literal["device", "free"] = "device"
+    # The link between devices as measured collectives fit it (`rooflens calibrate
+    # --collectives`): per-direction bandwidth and time per ring step, used for parallelism
+    # within a node where the user gives no link figures; provenance["link"] says how.
+    link_bandwidth: PositiveFloat | None = None
+    link_latency: NonNegativeFloat | None = None
+    # The framework whose extra kernels (unfused norms, rotary, casts, cache writes, MoE
+    # routing) the analysis adds as operators of their own; None: none are added.
+    framework: Literal["transformers"] | None = None
+    # Per kind of framework kernel: memory curve against bytes per kernel, `fixed` per kernel
+    # on top of kernel_time; a kind not listed is priced with the vector class.
+    kernel_kinds: dict[str, ClassEfficiency] = Field(default_factory=dict)
+    # Eager execution: host time per kernel launched, on top of eager_host_per_layer.
+    eager_host_per_kernel: NonNegativeFloat = 0.0
+    # Measured collectives per kind (see EngineProfile), in place of the link model.
+    collectives: dict[CollectiveKind, CollectiveTable] = Field(default_factory=dict)
+    provenance: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """How an analysis header names the profile."""
+        return self.device
+
+    def curves(self, op_class: str, dtype: str | None = None) -> ClassEfficiency:
+        """The curves of a class (MoE and latent attention: their parent class's); transformers
+        profiles have one set per class whatever the data type; framework kernels
+        ("kernel:<kind>") their kind's, else the vector class's."""
+        if op_class.startswith(KERNEL_PREFIX):
+            kind = self.kernel_kinds.get(op_class.removeprefix(KERNEL_PREFIX))
+            return kind if kind is not None else self.classes["vector"]
+        if op_class not in self.classes:
+            op_class = PARENT_CLASS.get(op_class, op_class)
+        return self.classes[op_class]  # type: ignore[index]
+
+    def fixed_time(self, op_class: str, dtype: str | None = None) -> float:
+        """Fixed time of one kernel of this class and data type."""
+        return self.kernel_time + self.curves(op_class, dtype).fixed
+
+    def rates(
+        self,
+        op_class: str,
+        ops: np.ndarray,
+        memory: np.ndarray,
+        peak: float | np.ndarray,
+        bandwidth: float,
+        dtype: str | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Achieved (OP/s, bytes/s) of an operator of this class, data type and size. A fitted
+        fraction above 1 (a kernel that moved fewer bytes than the analysis counts, say from
+        cache) is held at 1: an estimate is never faster than its operator's roofline bound."""
+        curves = self.curves(op_class, dtype)
+        compute = np.minimum(curves.compute(ops), 1.0)
+        return peak * compute, bandwidth * np.minimum(curves.memory(memory), 1.0)
+
+    def collective_time(
+        self, kind: str, ranks: int, message_bytes: np.ndarray
+    ) -> np.ndarray | None:
+        """Measured time of a collective over a group size measured, or None: priced on the
+        link model (a table of 2 devices says nothing of a ring of 8)."""
+        table = self.collectives.get(kind)  # type: ignore[call-overload]
+        if table is None or ranks not in table.ranks:
+            return None
+        return table(ranks, message_bytes)
+
+
 class EngineProfile(EfficiencyProfile):
     """A serving engine's efficiency on a device, fitted from operator-level measurements
     (`rooflens calibrate --from-aiconfigurator`): usable wherever an EfficiencyProfile is."""
@@ -200,7 +226,6 @@ class EngineProfile(EfficiencyProfile):
     # "class:dtype" -> curves measured for that data type (KV-cache type for attention);
     # missing types fall back as `fallbacks` says.
     dtype_classes: dict[str, ClassEfficiency] = Field(default_factory=dict)
-    collectives: dict[CollectiveKind, CollectiveTable] = Field(default_factory=dict)
     # Host and scheduler time per engine iteration; None: the operator data does not measure it.
     host_per_iteration: NonNegativeFloat | None = None
     fallbacks: dict[str, str] = Field(default_factory=dict)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
+from rooflens.core.framework_kernels import transformers_kernels
 from rooflens.core.hardware import Device
 from rooflens.core.mixers import mixer_operators
 from rooflens.core.model import ModelSpec
@@ -96,6 +97,8 @@ def build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | Non
     if par.tp > 1:
         bandwidth = link_bandwidth(device, par, par.tp, link)
         ops = _tensor_parallel(ops, model, par, bandwidth, link_latency(par, link))
+    if link is not None and link.framework == "transformers":
+        ops = transformers_kernels(ops, local, options.quantization)
     return Graph(operators=tuple(ops), num_layers=local.num_layers, total_layers=model.num_layers)
 
 

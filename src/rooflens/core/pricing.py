@@ -13,6 +13,7 @@ import numpy as np
 
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
+from rooflens.core.framework_kernels import kernels_per_call
 from rooflens.core.graph import Graph
 from rooflens.core.hardware import Device
 from rooflens.core.operators import (
@@ -53,6 +54,9 @@ class StepCosts:
     tokens: np.ndarray | float = 0.0
     host_per_layer: float = 0.0
     execution: Execution = "graphs"
+    # Eager execution: host time per kernel launched, and the kernels each operator launches.
+    host_per_kernel: float = 0.0
+    kernels: np.ndarray | float = 1.0
     # Pipeline parallelism: a step is (micro-batches + stages - 1) slots of one stage's work,
     # each followed by sending the activations to the next stage.
     pipeline_slots: int = 1
@@ -126,7 +130,10 @@ class StepCosts:
 
     @property
     def host_time(self) -> float:
-        return self.host_per_layer * self.num_layers if self.execution == "eager" else 0.0
+        if self.execution != "eager":
+            return 0.0
+        launched = float(np.dot(self.counts, np.broadcast_to(self.kernels, self.counts.shape)))
+        return self.host_per_layer * self.num_layers + self.host_per_kernel * launched
 
     def step_time(self) -> np.ndarray:
         """The whole step: kernels plus per-layer framework overhead; run eagerly, the GPU
@@ -163,6 +170,8 @@ class Placement:
     engine_classes: tuple[str, ...] = ()
     curve_dtypes: tuple[str, ...] = ()
     collectives: tuple[tuple[str, int] | None, ...] = ()
+    # Kernels one call of each operator launches (framework kernels count several; fused: 0).
+    kernels: np.ndarray | None = None
 
     @classmethod
     def of(cls, graph: Graph, device: Device, quant: Quantization) -> Placement:
@@ -191,6 +200,7 @@ class Placement:
             collectives=tuple(
                 (op.kind, op.ranks) if isinstance(op, Collective) else None for op in ops
             ),
+            kernels=np.array([kernels_per_call(op) for op in ops], dtype=np.float64),
         )
 
 
@@ -282,6 +292,8 @@ def price_fields(
             placement, profile, fields["ops"], memory, device.memory_bandwidth
         )
         fixed = np.where(placement.fused, 0.0, _fixed_times(placement, profile))
+        if placement.kernels is not None:
+            fixed = fixed * np.maximum(placement.kernels, 1.0)
         fields = _measured_collectives(placement, profile, fields)
     return StepCosts(
         names=placement.names,
@@ -305,6 +317,8 @@ def price_fields(
         p2p_time=pipeline[1],
         host_per_layer=profile.eager_host_per_layer if profile else 0.0,
         execution=execution,
+        host_per_kernel=profile.eager_host_per_kernel if profile else 0.0,
+        kernels=1.0 if placement.kernels is None else placement.kernels,
     )
 
 
@@ -319,11 +333,14 @@ def _calibrated_rates(
     compute = np.empty_like(memory)
     mem = np.empty_like(memory)
     keys = _curve_keys(placement)
+    # A row of several kernels reads its memory curve at the bytes of one of them.
+    per_kernel = 1.0 if placement.kernels is None else np.maximum(placement.kernels, 1.0)
+    per_kernel = _expand(np.broadcast_to(per_kernel, (len(keys),)), memory)
     for op_class, dtype in set(keys):
         rows = np.array([k == (op_class, dtype) for k in keys])
         peak = _expand(placement.peaks[rows], ops[rows])
         compute[rows], mem[rows] = profile.rates(
-            op_class, ops[rows], memory[rows], peak, bandwidth, dtype
+            op_class, ops[rows], memory[rows] / per_kernel[rows], peak, bandwidth, dtype
         )
     return compute, mem
 

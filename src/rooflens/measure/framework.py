@@ -153,9 +153,70 @@ def framework_calls(
             return lambda: mlp.act_fn(g) * u  # as the MLP's forward writes it
 
         calls["gated activation as the MLP runs it"] = ("mlp_act", gated)
+    if attn is not None:
+        calls |= _attention_calls(attn, config, batch, new_tokens, rand)
     block = _moe_block(model)
     if block is not None:
         calls |= _moe_calls(block, config, tokens, hidden, rand)
+    return calls
+
+
+def _attention_calls(
+    attn: torch.nn.Module,
+    config: Any,
+    batch: int,
+    new_tokens: int,
+    rand: Callable[..., torch.Tensor],
+) -> dict[str, tuple[str, Callable[[], Callable[[], object]]]]:
+    """The element-wise kernels around the attention kernel, as transformers' attention
+    modules run them: rotary embedding of q and k (the module's own apply_rotary_pos_emb,
+    where it has the common one), the static cache's write of k and v (index_copy_ into a
+    cache of 2 x new tokens), and the output's transpose to contiguous."""
+    import inspect
+
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    calls: dict[str, tuple[str, Callable[[], Callable[[], object]]]] = {}
+    rotary = getattr(inspect.getmodule(type(attn)), "apply_rotary_pos_emb", None)
+    if rotary is not None and list(inspect.signature(rotary).parameters)[:4] == [
+        "q",
+        "k",
+        "cos",
+        "sin",
+    ]:
+
+        def rotate() -> Callable[[], object]:
+            q, k = (
+                rand(batch, heads, new_tokens, head_dim),
+                rand(batch, kv_heads, new_tokens, head_dim),
+            )
+            cos, sin = rand(batch, new_tokens, head_dim), rand(batch, new_tokens, head_dim)
+            return lambda: rotary(q, k, cos, sin)
+
+        calls["rotary as the attention runs it"] = ("attention", rotate)
+
+    def cache_write() -> Callable[[], object]:
+        k, v = (
+            rand(batch, kv_heads, new_tokens, head_dim),
+            rand(batch, kv_heads, new_tokens, head_dim),
+        )
+        keys = rand(batch, kv_heads, 2 * new_tokens, head_dim)
+        values = rand(batch, kv_heads, 2 * new_tokens, head_dim)
+        where = torch.arange(new_tokens, 2 * new_tokens, device=k.device)
+
+        def call() -> None:
+            keys.index_copy_(2, where, k)
+            values.index_copy_(2, where, v)
+
+        return call
+
+    def output_copy() -> Callable[[], object]:
+        out = rand(batch, heads, new_tokens, head_dim)
+        return lambda: out.transpose(1, 2).contiguous()
+
+    calls["cache write (index_copy_)"] = ("attention", cache_write)
+    calls["attention output to contiguous"] = ("attention", output_copy)
     return calls
 
 
