@@ -8,14 +8,7 @@ import numpy as np
 
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.generation import decode_totals
-from rooflens.core.graph import (
-    Graph,
-    build_graph,
-    kv_spans,
-    link_bandwidth,
-    link_latency,
-    local_model,
-)
+from rooflens.core.graph import Graph, build_graph, kv_spans
 from rooflens.core.hardware import Device
 from rooflens.core.memory import (
     kv_cache_bytes,
@@ -29,6 +22,8 @@ from rooflens.core.operators import Linear, Step
 from rooflens.core.options import AnalysisOptions, Quantization
 from rooflens.core.pricing import StepCosts, price_step
 from rooflens.core.results import Analysis, Footprint
+from rooflens.core.techniques import offload
+from rooflens.core.techniques.parallelism import link_bandwidth, link_latency, local_model
 from rooflens.core.validation import positive_int_array
 from rooflens.core.vision import price_images
 
@@ -217,14 +212,14 @@ def _footprint(
     # Pipeline stages hold their share of the (global) mixer layers' state.
     held = graph.num_layers / (graph.total_layers or graph.num_layers)
     kv = kv_cache_bytes(model, quant, b, tokens, spans, held)
-    host = 0.0
-    # Offloaded state lives in host memory; the device double-buffers two layers of it.
-    if options.offload_weights:
-        host = weights
-        weights = 2 * max(weights / graph.num_layers, _head_weights(graph, quant))
-    if options.offload_kv:
-        host = host + kv
-        kv = kv * 2 / model.num_layers
+    weights, kv, host = offload.resident(
+        weights,
+        kv,
+        (options.offload_weights, options.offload_kv),
+        graph.num_layers,
+        model.num_layers,
+        _head_weights(graph, quant) if options.offload_weights else 0.0,
+    )
     # Every tensor scales with the batch, so one sequence's share fixes the largest batch.
     per_sequence = (kv + activations) / b
     profile = options.calibration

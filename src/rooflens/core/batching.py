@@ -31,10 +31,10 @@ from rooflens.core.pricing import (
     Execution,
     Placement,
     StepCosts,
-    _counts,
     operator_fields,
     price_fields,
 )
+from rooflens.core.techniques import early_exit
 
 _PROBE_PAST = 7.0
 _WEIGHT = Cost.FIELDS.index("load_weight")
@@ -74,7 +74,7 @@ class MixedBatch:
 
     @cached_property
     def counts(self) -> np.ndarray:
-        return _counts(self.graph, None)
+        return early_exit.counts(self.graph, None)
 
     @cached_property
     def _kinds(self) -> np.ndarray:

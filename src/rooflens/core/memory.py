@@ -9,6 +9,7 @@ from rooflens.core.graph import Graph
 from rooflens.core.model import ModelSpec
 from rooflens.core.operators import Precision, Step
 from rooflens.core.options import Quantization
+from rooflens.core.techniques import fusion
 
 
 def weight_bytes(graph: Graph, quant: Quantization) -> float:
@@ -100,7 +101,7 @@ def peak_activation_bytes(graph: Graph, quant: Quantization, step: Step) -> np.n
         for name in op.inputs:
             if name in produced:
                 last_use[name] = max(last_use[name], i)
-    sizes = {op.output: op.output_bytes(step, prec) * (not op.output_on_chip) for op in ops}
+    sizes = {op.output: fusion.stored_output(op, op.output_bytes(step, prec)) for op in ops}
     shape = np.broadcast_shapes(*(np.shape(s) for s in sizes.values()))
     live = np.zeros((len(ops), *shape))
     for name, start in produced.items():

@@ -13,6 +13,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from rooflens.core.options import Conventions, Quantization
+from rooflens.core.techniques import weight_sparsity
 
 Scope = Literal["block", "head"]
 
@@ -136,8 +137,9 @@ class Operator:
     efficiency_class: ClassVar[str] = "vector"
     # Block operators present in only some layers (dense vs MoE MLPs) say in how many.
     layers: int | None = None
-    # Operator fusion: the input is already on chip, the output stays on chip, and the work
-    # runs inside the previous operator's kernel (no kernel of its own).
+    # Marks set by technique passes (rooflens.core.techniques), priced there.
+    # Fusion: the input is already on chip, the output stays on chip, and the work runs inside
+    # the previous operator's kernel (no kernel of its own).
     input_on_chip: bool = False
     output_on_chip: bool = False
     fused: bool = False
@@ -206,13 +208,10 @@ class Linear(Operator):
         return self.quantized and quant.float_weights
 
     def _computed_share(self, quant: Quantization) -> float:
-        if self.quantized and quant.sparsity and quant.sparse_kernel:
-            return 1.0 - quant.sparsity
-        return 1.0
+        return weight_sparsity.computed_share(quant) if self.quantized else 1.0
 
     def sparse_tensor(self, quant: Quantization) -> bool:
-        """N:M-pruned weights run at the device's structured-sparsity peak."""
-        return self.quantized and quant.nm_sparsity is not None
+        return self.quantized and weight_sparsity.at_sparse_peak(quant)
 
     def cost(self, step: Step, prec: Precision) -> Cost:
         rows = self._rows(step)
@@ -660,29 +659,6 @@ class LatentAttention(Operator):
 
     def compute_bits(self, quant: Quantization) -> int:
         return max(quant.a_bits, quant.kv_bits)
-
-
-@dataclass(frozen=True)
-class ScoreTracking(Operator):
-    """H2O's bookkeeping (Zhang et al. 2023): accumulate each cached key's attention mass per
-    KV head every step (fp32 running sums read and written) to evict the lightest."""
-
-    num_heads: int = 0
-    num_kv_heads: int = 0
-    span: int | None = None
-    chunk: int | None = None
-
-    def cost(self, step: Step, prec: Precision) -> Cost:
-        step = step.limited(self.span, self.chunk)
-        sums = step.batch * self.num_kv_heads * step.keys * 4
-        return _cost(
-            ops=step.batch * self.num_heads * step.new_tokens * step.keys,
-            load_act=sums,
-            store_act=sums,
-        )
-
-    def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
-        return np.zeros_like(step.tokens, dtype=np.float64)
 
 
 @dataclass(frozen=True)

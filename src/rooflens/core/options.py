@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -16,6 +15,7 @@ from pydantic import (
 )
 
 from rooflens.core.efficiency import EfficiencyProfile
+from rooflens.core.techniques import weight_sparsity
 
 Bits = Literal[32, 16, 8, 4, 3, 2, 1]
 # A few microseconds per ring step over NVLink with NCCL.
@@ -43,10 +43,8 @@ class Quantization(BaseModel):
     w_scale: Literal["channel", "tensor"] | PositiveInt = "channel"
     # Weight-only kernels dequantize a weight tile once per this many activation rows.
     dequant_rows: PositiveInt = 128
-    # Pruned weights of the block's linear layers. Unstructured: the share that is zero, stored
-    # as the kept values plus a 1-bit-per-weight bitmap (never more than dense), computed dense
-    # unless `sparse_kernel`. N:M (2:4): N of every M kept with log2(M)-bit indices, computed
-    # at the device's sparse tensor peak (Mishra et al. 2021).
+    # Pruned weights of the block's linear layers (rooflens.core.techniques.weight_sparsity):
+    # unstructured (the share that is zero; computed dense unless `sparse_kernel`) or N:M.
     sparsity: float = Field(default=0.0, ge=0.0, lt=1.0)
     sparse_kernel: bool = False
     nm_sparsity: tuple[PositiveInt, PositiveInt] | None = None
@@ -70,9 +68,7 @@ class Quantization(BaseModel):
     @property
     def kept_share(self) -> float:
         """Share of the block's weights that are not pruned."""
-        if self.nm_sparsity is not None:
-            return self.nm_sparsity[0] / self.nm_sparsity[1]
-        return 1.0 - self.sparsity
+        return weight_sparsity.kept_share(self)
 
     @property
     def float_weights(self) -> bool:
@@ -87,13 +83,7 @@ class Quantization(BaseModel):
     def weight_bits_per_param(self, in_features: int) -> float:
         """Stored bits per weight of a block linear layer: values, scales, zero points and, for
         pruned weights, the sparse index."""
-        dense = self._dense_bits(in_features)
-        if self.nm_sparsity is not None:
-            n, m = self.nm_sparsity
-            return n / m * (dense + float(np.log2(m)))
-        if self.sparsity:
-            return min(dense, (1 - self.sparsity) * dense + 1)
-        return dense
+        return weight_sparsity.stored_bits(self, self._dense_bits(in_features))
 
     def _dense_bits(self, in_features: int) -> float:
         if self.w_bits >= 16:

@@ -6,13 +6,12 @@ fixed cost: the roofline bound. With one, each runs at its measured fractions of
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from rooflens.core.efficiency import EfficiencyProfile
-from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import Graph
 from rooflens.core.hardware import Device
 from rooflens.core.operators import (
@@ -25,6 +24,8 @@ from rooflens.core.operators import (
     Step,
 )
 from rooflens.core.options import Quantization
+from rooflens.core.techniques import contextual_sparsity, early_exit, fusion
+from rooflens.core.techniques import offload as offloading
 
 BYTE_FIELDS = ("load_weight", "load_act", "store_act", "load_kv", "store_kv")
 Execution = Literal["graphs", "eager"]
@@ -220,7 +221,8 @@ def operator_fields(graph: Graph, quant: Quantization, step: Step) -> dict[str, 
     prec = Precision(quant)
     shape = np.broadcast_shapes(step.batch.shape, step.new_tokens.shape, step.past.shape)
     costs: list[Cost] = [
-        _contextual(op, step, _on_chip(op, op.cost(step, prec))) for op in graph.operators
+        contextual_sparsity.price(op, step, fusion.price(op, op.cost(step, prec)))
+        for op in graph.operators
     ]
     out = {}
     for f in Cost.FIELDS:
@@ -246,7 +248,7 @@ def price_step(
 ) -> StepCosts:
     return price_fields(
         Placement.of(graph, device, quant),
-        _counts(graph, exit_depth),
+        early_exit.counts(graph, exit_depth),
         device,
         operator_fields(graph, quant, step),
         step.tokens,
@@ -281,7 +283,7 @@ def price_fields(
         compute_rates, memory_rates = _calibrated_rates(
             placement, profile, fields["ops"], memory, device.memory_bandwidth
         )
-        fixed = np.where(placement.fused, 0.0, _fixed_times(placement, profile))
+        fixed = fusion.launch_times(placement.fused, _fixed_times(placement, profile))
         fields = _measured_collectives(placement, profile, fields)
     return StepCosts(
         names=placement.names,
@@ -296,8 +298,8 @@ def price_fields(
         fixed=fixed,
         num_layers=placement.num_layers,
         vector_rate=device.peak_ops[device.vector_dtype()],
-        host_bytes=_host_bytes(fields, offload),
-        host_rate=min(_host_rate(device), disk_bandwidth or np.inf) if any(offload) else np.inf,
+        host_bytes=offloading.host_bytes(fields, offload),
+        host_rate=offloading.host_rate(device, offload, disk_bandwidth),
         overhead_per_layer=profile.graph_overhead_per_layer if profile else 0.0,
         overhead_per_layer_token=profile.graph_overhead_per_layer_token if profile else 0.0,
         tokens=tokens,
@@ -366,70 +368,3 @@ def _measured_collectives(
 
 def _dtype(device: Device, bits: int | None, float_first: bool = False) -> str:
     return device.vector_dtype() if bits is None else device.matrix_dtype(bits, float_first)
-
-
-def _host_bytes(fields: dict[str, np.ndarray], offload: tuple[bool, bool]) -> np.ndarray | float:
-    weights, kv = offload
-    moved = fields["load_weight"] if weights else 0.0
-    if kv:
-        moved = moved + fields["load_kv"] + fields["store_kv"]
-    return moved
-
-
-def _host_rate(device: Device) -> float:
-    if not device.host_bandwidth:
-        raise InvalidInputError(
-            "offload", True, f"a device with a host link bandwidth ({device.name} has none)"
-        )
-    return device.host_bandwidth
-
-
-def _on_chip(op: Operator, cost: Cost) -> Cost:
-    """Fused operators neither read an input nor write an output that stays on chip."""
-    if op.input_on_chip:
-        cost = replace(cost, load_act=np.zeros_like(cost.load_act))
-    if op.output_on_chip:
-        cost = replace(cost, store_act=np.zeros_like(cost.store_act))
-    return cost
-
-
-# Layers an early exit skips still fill their KV cache from the exit state (CALM).
-_KV_FILL = ("attn_norm", "k_proj", "v_proj", "k_norm", "kv_a_proj", "kv_a_norm")
-
-
-def _counts(graph: Graph, exit_depth: float | None) -> np.ndarray:
-    """Runs per step of each operator; with early exit (decode), most block operators run in
-    only `exit_depth` of the layers, and the exit classifiers only in decode."""
-    counts = []
-    for op in graph.operators:
-        count = graph.count(op)
-        if op.name == "exit_classifier" and exit_depth is None:
-            count = 0.0
-        elif exit_depth is not None and op.scope == "block" and op.name not in _KV_FILL:
-            count *= exit_depth
-        counts.append(count)
-    return np.array(counts, dtype=np.float64)
-
-
-def _contextual(op: Operator, step: Step, cost: Cost) -> Cost:
-    """Deja Vu in decode steps: work on the active heads or neurons of each token; weights of
-    the channels any of the step's tokens uses, 1 - (1 - f)^T in expectation."""
-    decode = step.new_tokens == 1
-    if op.decode_only:
-        return Cost(**{f: np.where(decode, getattr(cost, f), 0.0) for f in Cost.FIELDS})
-    if op.active >= 1:
-        return cost
-    f = op.active
-    touched = 1 - (1 - f) ** step.tokens
-    scale = {"ops": f, "vector_ops": f, "load_weight": touched}
-    if op.sparse_side == "heads":
-        scale |= {"load_act": f, "store_act": f, "load_kv": f}
-    else:
-        scale["store_act" if op.sparse_side == "out" else "load_act"] = f
-    return replace(
-        cost,
-        **{
-            field: np.where(decode, getattr(cost, field) * share, getattr(cost, field))
-            for field, share in scale.items()
-        },
-    )
