@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from rooflens.core.cache import BoundedCache
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.mixers import mixer_operators
@@ -77,9 +78,17 @@ class Graph:
         return round(sum(self.count(op) * op.params() for op in self.operators))
 
 
+_GRAPHS = BoundedCache(64)
+
+
 def build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | None = None) -> Graph:
     """The operators one device runs per step, with the number of layers it holds: the model's
-    own operators, then each technique's pass (`GRAPH_PASSES`) in turn."""
+    own operators, then each technique's pass (`GRAPH_PASSES`) in turn. Built once per
+    (model, options, device): the graph is immutable."""
+    return _GRAPHS.get((model, options, device), lambda: _build_graph(model, options, device))
+
+
+def _build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | None) -> Graph:
     local = local_model(model, options.parallelism)
     mlp_layers = (model.dense_layers, model.mlp_layers_count - model.dense_layers)
     block = _block(local, options, device, mlp_layers)

@@ -6,28 +6,28 @@ fixed cost: the roofline bound. With one, each runs at its measured fractions of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
+from rooflens.core.cache import BoundedCache
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.graph import Graph
 from rooflens.core.hardware import Device
 from rooflens.core.operators import (
     Collective,
-    Cost,
     ExpertLinear,
     LatentAttention,
     Operator,
-    Precision,
     Step,
 )
 from rooflens.core.options import Quantization
-from rooflens.core.techniques import contextual_sparsity, early_exit, fusion
+from rooflens.core.plan import BYTE_FIELDS, StepFields, step_plan
+from rooflens.core.techniques import early_exit, fusion
 from rooflens.core.techniques import offload as offloading
 
-BYTE_FIELDS = ("load_weight", "load_act", "store_act", "load_kv", "store_kv")
 Execution = Literal["graphs", "eager"]
 
 
@@ -41,7 +41,7 @@ class StepCosts:
     counts: np.ndarray
     peaks: np.ndarray
     bandwidth: float
-    fields: dict[str, np.ndarray]
+    fields: Mapping[str, np.ndarray]
     compute_rates: np.ndarray
     memory_rates: np.ndarray
     fixed: np.ndarray
@@ -65,7 +65,7 @@ class StepCosts:
 
     @property
     def memory_access(self) -> np.ndarray:
-        return sum(self.fields[f] for f in BYTE_FIELDS)
+        return memory_access(self.fields)
 
     @property
     def compute_time(self) -> np.ndarray:
@@ -216,22 +216,32 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
     return dtype
 
 
+def memory_access(fields: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Bytes each operator moves: every byte field."""
+    if isinstance(fields, StepFields):
+        return fields.memory_access()
+    return sum(fields[f] for f in BYTE_FIELDS)
+
+
 def operator_fields(graph: Graph, quant: Quantization, step: Step) -> dict[str, np.ndarray]:
     """Every cost field of every operator for `step`, operator axis first."""
-    prec = Precision(quant)
-    shape = np.broadcast_shapes(step.batch.shape, step.new_tokens.shape, step.past.shape)
-    costs: list[Cost] = [
-        contextual_sparsity.price(op, step, fusion.price(op, op.cost(step, prec)))
-        for op in graph.operators
-    ]
-    out = {}
-    for f in Cost.FIELDS:
-        # Assignment broadcasts each operator's value into its row: no per-operator views.
-        table = np.empty((len(costs), *shape))
-        for i, c in enumerate(costs):
-            table[i] = getattr(c, f)
-        out[f] = table
-    return out
+    return dict(step_plan(graph, quant).fields(step))
+
+
+_PLACEMENTS = BoundedCache(64)
+_COUNTS = BoundedCache(64)
+
+
+def placement(graph: Graph, device: Device, quant: Quantization) -> Placement:
+    """`Placement.of`, built once per graph, device and precision."""
+    return _PLACEMENTS.get(
+        (quant,), lambda: Placement.of(graph, device, quant), identities=(graph, device)
+    )
+
+
+def operator_counts(graph: Graph, exit_depth: float | None = None) -> np.ndarray:
+    """Runs per step of each operator (`early_exit.counts`), built once per graph."""
+    return _COUNTS.get((exit_depth,), lambda: early_exit.counts(graph, exit_depth), (graph,))
 
 
 def price_step(
@@ -247,10 +257,10 @@ def price_step(
     disk_bandwidth: float | None = None,
 ) -> StepCosts:
     return price_fields(
-        Placement.of(graph, device, quant),
-        early_exit.counts(graph, exit_depth),
+        placement(graph, device, quant),
+        operator_counts(graph, exit_depth),
         device,
-        operator_fields(graph, quant, step),
+        step_plan(graph, quant).fields(step),
         step.tokens,
         profile,
         execution,
@@ -264,7 +274,7 @@ def price_fields(
     placement: Placement,
     counts: np.ndarray,
     device: Device,
-    fields: dict[str, np.ndarray],
+    fields: Mapping[str, np.ndarray],
     tokens: np.ndarray,
     profile: EfficiencyProfile | None = None,
     execution: Execution = "graphs",
@@ -273,15 +283,15 @@ def price_fields(
     disk_bandwidth: float | None = None,
 ) -> StepCosts:
     """Turn operator fields (from any step, uniform or mixed) into priced step costs."""
-    memory = sum(fields[f] for f in BYTE_FIELDS)
     peaks = placement.peaks
     if profile is None:
-        compute_rates = np.broadcast_to(_expand(peaks, memory), memory.shape)
-        memory_rates = np.full(memory.shape, device.memory_bandwidth)
+        shape = np.shape(fields["ops"])
+        compute_rates = np.broadcast_to(peaks.reshape((-1,) + (1,) * (len(shape) - 1)), shape)
+        memory_rates = np.broadcast_to(np.float64(device.memory_bandwidth), shape)
         fixed = np.zeros(len(peaks))
     else:
         compute_rates, memory_rates = _calibrated_rates(
-            placement, profile, fields["ops"], memory, device.memory_bandwidth
+            placement, profile, fields["ops"], memory_access(fields), device.memory_bandwidth
         )
         fixed = fusion.launch_times(placement.fused, _fixed_times(placement, profile))
         fields = _measured_collectives(placement, profile, fields)
@@ -347,8 +357,8 @@ def _fixed_times(placement: Placement, profile: EfficiencyProfile) -> np.ndarray
 
 
 def _measured_collectives(
-    placement: Placement, profile: EfficiencyProfile, fields: dict[str, np.ndarray]
-) -> dict[str, np.ndarray]:
+    placement: Placement, profile: EfficiencyProfile, fields: Mapping[str, np.ndarray]
+) -> Mapping[str, np.ndarray]:
     """Collectives at the profile's measured time for their kind, group and message size,
     where it has one; else they keep the link model's time."""
     link_time = fields["link_time"]

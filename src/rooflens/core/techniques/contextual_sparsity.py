@@ -2,8 +2,8 @@
 the attention heads and MLP neurons, picked per layer by a low-rank predictor.
 
 Graph: marks the operators whose heads or neurons are skipped (`Operator.active`,
-`sparse_side`) and adds the predictors (`decode_only`). Pricing: `price` scales their decode
-costs.
+`sparse_side`) and adds the predictors (`decode_only`). Pricing: `priced` scales the terms of
+their decode costs by this module's atoms.
 """
 
 from __future__ import annotations
@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rooflens.core.operators import (
+    Atom,
     AttentionScores,
     AttentionValues,
-    Cost,
     FlashAttention,
     Linear,
     Operator,
     Softmax,
     Step,
+    Term,
+    Terms,
 )
 
 if TYPE_CHECKING:
@@ -82,25 +84,38 @@ def apply(
     return out
 
 
-def price(op: Operator, step: Step, cost: Cost) -> Cost:
+def priced(op: Operator, terms: Terms) -> Terms:
     """Deja Vu in decode steps: work on the active heads or neurons of each token; weights of
-    the channels any of the step's tokens uses, 1 - (1 - f)^T in expectation."""
-    decode = step.new_tokens == 1
+    the channels any of the step's tokens uses, 1 - (1 - f)^T in expectation; the predictors
+    run in decode only."""
     if op.decode_only:
-        return Cost(**{f: np.where(decode, getattr(cost, f), 0.0) for f in Cost.FIELDS})
+        return {field: _times(t, ("decode",)) for field, t in terms.items()}
     if op.active >= 1:
-        return cost
-    f = op.active
-    touched = 1 - (1 - f) ** step.tokens
-    scale = {"ops": f, "vector_ops": f, "load_weight": touched}
+        return terms
+    share, touched = ("active_share", op.active), ("touched", op.active)
+    scale = {"ops": share, "vector_ops": share, "load_weight": touched}
     if op.sparse_side == "heads":
-        scale |= {"load_act": f, "store_act": f, "load_kv": f}
+        scale |= {"load_act": share, "store_act": share, "load_kv": share}
     else:
-        scale["store_act" if op.sparse_side == "out" else "load_act"] = f
-    return replace(
-        cost,
-        **{
-            field: np.where(decode, getattr(cost, field) * share, getattr(cost, field))
-            for field, share in scale.items()
-        },
-    )
+        scale["store_act" if op.sparse_side == "out" else "load_act"] = share
+    return {field: _times(t, scale[field]) if field in scale else t for field, t in terms.items()}
+
+
+def _times(terms: tuple[Term, ...], atom: Atom) -> tuple[Term, ...]:
+    return tuple((coef, (*atoms, atom)) for coef, atoms in terms)
+
+
+def _decode(step: Step) -> np.ndarray:
+    return np.where(step.new_tokens == 1, 1.0, 0.0)
+
+
+def _active_share(step: Step, share: float) -> np.ndarray:
+    return np.where(step.new_tokens == 1, share, 1.0)
+
+
+def _touched(step: Step, share: float) -> np.ndarray:
+    """Share of the channels some token of a decode step uses: 1 - (1 - f)^T."""
+    return np.where(step.new_tokens == 1, 1 - (1 - share) ** step.tokens, 1.0)
+
+
+ATOMS = {"decode": _decode, "active_share": _active_share, "touched": _touched}

@@ -2,7 +2,7 @@
 intermediates on chip and run inside the previous operator's kernel.
 
 Graph: marks `Operator.input_on_chip`, `output_on_chip` and `fused` (and FlashDecoding's
-split-KV attention). Pricing: `price` drops the on-chip reads and writes, `launch_times` the
+split-KV attention). Pricing: `priced` drops the on-chip reads and writes, `launch_times` the
 fused kernels' fixed time, `stored_output` the on-chip temporaries from memory liveness.
 """
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rooflens.core.operators import Cost, FlashAttention, Operator
+from rooflens.core.operators import FlashAttention, Operator, Term, Terms
 
 if TYPE_CHECKING:
     from rooflens.core.hardware import Device
@@ -55,13 +55,12 @@ def apply(
     return out
 
 
-def price(op: Operator, cost: Cost) -> Cost:
+def priced(op: Operator, terms: Terms) -> Terms:
     """Fused operators neither read an input nor write an output that stays on chip."""
-    if op.input_on_chip:
-        cost = replace(cost, load_act=np.zeros_like(cost.load_act))
+    on_chip = {"load_act"} if op.input_on_chip else set()
     if op.output_on_chip:
-        cost = replace(cost, store_act=np.zeros_like(cost.store_act))
-    return cost
+        on_chip.add("store_act")
+    return {field: t for field, t in terms.items() if field not in on_chip}
 
 
 def launch_times(fused: np.ndarray, fixed: np.ndarray) -> np.ndarray:
@@ -69,6 +68,6 @@ def launch_times(fused: np.ndarray, fixed: np.ndarray) -> np.ndarray:
     return np.where(fused, 0.0, fixed)
 
 
-def stored_output(op: Operator, output_bytes: np.ndarray) -> np.ndarray:
-    """Bytes of an operator's temporary held in memory: none when it stays on chip."""
-    return output_bytes * (not op.output_on_chip)
+def stored_output(op: Operator, output: tuple[Term, ...]) -> tuple[Term, ...]:
+    """An operator's temporary held in memory: none when it stays on chip."""
+    return () if op.output_on_chip else output

@@ -12,17 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from rooflens.core.operators import (
     AttentionScores,
     AttentionValues,
-    Cost,
     FlashAttention,
     Operator,
     Precision,
-    Step,
-    _cost,
+    Term,
+    Terms,
 )
 
 if TYPE_CHECKING:
@@ -41,17 +38,13 @@ class ScoreTracking(Operator):
     span: int | None = None
     chunk: int | None = None
 
-    def cost(self, step: Step, prec: Precision) -> Cost:
-        step = step.limited(self.span, self.chunk)
-        sums = step.batch * self.num_kv_heads * step.keys * 4
-        return _cost(
-            ops=step.batch * self.num_heads * step.new_tokens * step.keys,
-            load_act=sums,
-            store_act=sums,
-        )
+    def terms(self, prec: Precision) -> Terms:
+        scores = (("scores", self.span, self.chunk),)
+        sums = ((self.num_kv_heads * 4, (("batch_keys", self.span, self.chunk),)),)
+        return {"ops": ((self.num_heads, scores),), "load_act": sums, "store_act": sums}
 
-    def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
-        return np.zeros_like(step.tokens, dtype=np.float64)
+    def output_terms(self, prec: Precision) -> tuple[Term, ...]:
+        return ()
 
 
 def apply(
