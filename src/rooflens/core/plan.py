@@ -70,6 +70,8 @@ class StepPlan:
     coefficients: dict[str, np.ndarray]
     # Bytes alive while each operator runs (graph liveness) -> [operators x features].
     live: np.ndarray
+    # Every field's matrix and `live`, stacked: a step of few points computes them all at once.
+    stacked: np.ndarray
     # Operators priced by their own cost, and those whose temporary is.
     own_cost: tuple[int, ...]
     own_output: tuple[int, ...]
@@ -121,17 +123,28 @@ class StepFields(Mapping[str, np.ndarray]):
         plan: StepPlan,
         table: np.ndarray,
         shape: tuple[int, ...],
-        computed: dict[str, np.ndarray] | None = None,
+        given: dict[str, np.ndarray] | None = None,
     ) -> None:
         self._plan, self._table, self._shape = plan, table, shape
-        self._computed = dict(computed or {})
+        # Fields given in place of the plan's (measured collective times).
+        self._given = dict(given or {})
+        self._computed = dict(self._given)
 
     def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._computed and self._table.shape[1] <= _AT_ONCE:
+            self._compute_all()
         if name not in self._computed:
             coefficients = self._plan.coefficients[name]
             values = _product(coefficients, self._table)
             self._computed[name] = values.reshape((len(coefficients), *self._shape))
         return self._computed[name]
+
+    def _compute_all(self) -> None:
+        plan = self._plan
+        n = len(plan.graph.operators)
+        values = _product(plan.stacked, self._table).reshape((-1, n, *self._shape))
+        names = (*plan.coefficients, "live")
+        self._computed = dict(zip(names, values, strict=True)) | self._given
 
     def __iter__(self) -> Iterator[str]:
         return iter(Cost.FIELDS)
@@ -140,17 +153,29 @@ class StepFields(Mapping[str, np.ndarray]):
         return len(Cost.FIELDS)
 
     def __or__(self, other: Mapping[str, np.ndarray]) -> StepFields:
-        return StepFields(self._plan, self._table, self._shape, self._computed | dict(other))
+        return StepFields(self._plan, self._table, self._shape, self._given | dict(other))
+
+    def known_zero(self, name: str) -> bool:
+        """Whether a field is zero at every step: no operator has a term in it."""
+        return name not in self._given and not self._plan.coefficients[name].any()
 
     def peak_activation_bytes(self) -> np.ndarray:
         """Largest sum of temporaries alive at once while the step runs."""
+        if "live" not in self._computed and self._table.shape[1] <= _AT_ONCE:
+            self._compute_all()
+        if "live" in self._computed:
+            return self._computed["live"].max(axis=0)
         return _product(self._plan.live, self._table).max(axis=0).reshape(self._shape)
 
     def memory_access(self) -> np.ndarray:
         """All bytes each operator moves (the byte fields summed)."""
-        if any(f in self._computed for f in BYTE_FIELDS):
+        if any(f in self._given for f in BYTE_FIELDS):
             return sum(self[f] for f in BYTE_FIELDS)
         return self["memory_access"]
+
+
+# Steps of at most this many points compute every field at once (one product, not ten).
+_AT_ONCE = 64
 
 
 def _product(coefficients: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -187,12 +212,14 @@ def build_plan(graph: Graph, quant: Quantization) -> StepPlan:
     for i, row in enumerate(outputs):
         for j, coef in row:
             out[i, j] += coef
+    live = _liveness(ops) @ out
     return StepPlan(
         graph=graph,
         prec=prec,
         features=tuple(columns),
         coefficients=coefficients,
-        live=_liveness(ops) @ out,
+        live=live,
+        stacked=np.concatenate([*coefficients.values(), live]),
         own_cost=tuple(i for i, op in enumerate(ops) if not priced_by_terms(op)),
         own_output=tuple(
             i

@@ -42,6 +42,7 @@ class StepCosts:
     peaks: np.ndarray
     bandwidth: float
     fields: Mapping[str, np.ndarray]
+    # Achieved rates, broadcasting against the fields (one per operator when uncalibrated).
     compute_rates: np.ndarray
     memory_rates: np.ndarray
     fixed: np.ndarray
@@ -70,7 +71,10 @@ class StepCosts:
     @property
     def compute_time(self) -> np.ndarray:
         """Tensor work at its achieved rate plus vector work (dequantization) at the vector peak."""
-        return self.ops / self.compute_rates + self.fields["vector_ops"] / self.vector_rate
+        tensor = self.ops / self.compute_rates
+        if _known_zero(self.fields, "vector_ops"):
+            return tensor  # a sweep skips adding a table of zeros
+        return tensor + self.fields["vector_ops"] / self.vector_rate
 
     @property
     def memory_time(self) -> np.ndarray:
@@ -87,14 +91,20 @@ class StepCosts:
 
     @property
     def transfer_time(self) -> np.ndarray:
+        if np.ndim(self.host_bytes) == 0 and self.host_bytes == 0:
+            return self.memory_time  # nothing offloaded
         return np.maximum(self.memory_time, self.offload_time)
 
     @property
     def time(self) -> np.ndarray:
         """fixed + max(OPs / compute rate, bytes / memory rate, host bytes / host link) + time on
         the device link: the roofline when uncalibrated (collectives run on the link alone)."""
-        device = np.maximum(self.compute_time, self.transfer_time)
-        return _expand(self.fixed, self.ops) + device + self.link_time
+        time = np.maximum(self.compute_time, self.transfer_time)
+        if np.any(self.fixed):
+            time = _expand(self.fixed, self.ops) + time
+        if not _known_zero(self.fields, "link_time"):
+            time = time + self.link_time
+        return time
 
     @property
     def bound(self) -> np.ndarray:
@@ -140,6 +150,11 @@ class StepCosts:
         """Framework kernels the analysis does not list, per step."""
         per_layer = self.overhead_per_layer + self.overhead_per_layer_token * self.tokens
         return per_layer * self.num_layers
+
+
+def _known_zero(fields: Mapping[str, np.ndarray], name: str) -> bool:
+    """Whether a field is zero for every operator whatever the step (known from its plan)."""
+    return isinstance(fields, StepFields) and fields.known_zero(name)
 
 
 def _expand(per_op: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -285,9 +300,9 @@ def price_fields(
     """Turn operator fields (from any step, uniform or mixed) into priced step costs."""
     peaks = placement.peaks
     if profile is None:
-        shape = np.shape(fields["ops"])
-        compute_rates = np.broadcast_to(peaks.reshape((-1,) + (1,) * (len(shape) - 1)), shape)
-        memory_rates = np.broadcast_to(np.float64(device.memory_bandwidth), shape)
+        # Uncalibrated rates are the peaks: one per operator, broadcast over the points.
+        compute_rates = peaks.reshape((-1,) + (1,) * (np.ndim(fields["ops"]) - 1))
+        memory_rates = np.float64(device.memory_bandwidth)
         fixed = np.zeros(len(peaks))
     else:
         compute_rates, memory_rates = _calibrated_rates(
