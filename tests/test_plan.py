@@ -109,3 +109,24 @@ def test_the_plan_prices_as_the_operators_do_one_by_one(name, setting, batch, ne
         memory = memory + reference["load_kv"] + reference["store_kv"]
         assert _close(fields.memory_access(), memory)
         assert _close(fields.peak_activation_bytes(), _liveness_by_hand(graph, quant, step))
+
+
+def test_the_cache_keeps_few_results_found_by_value_or_identity() -> None:
+    from rooflens.core.cache import BoundedCache
+
+    cache = BoundedCache(2)
+    calls: list[object] = []
+
+    def compute(tag: object) -> object:
+        calls.append(tag)
+        return object()
+
+    first = cache.get((1, "a"), lambda: compute("a"))
+    assert cache.get((1, "a"), lambda: compute("again")) is first  # equal values hit
+    unhashable = {"device": 1}
+    second = cache.get((unhashable,), lambda: compute("dict"))
+    assert cache.get((unhashable,), lambda: compute("again")) is second  # same object hits
+    assert cache.get(({"device": 1},), lambda: compute("copy")) is not second  # by identity
+    cache.get((2,), lambda: compute("b"))  # a third and fourth entry evict the oldest
+    cache.get((1, "a"), lambda: compute("a2"))
+    assert calls == ["a", "dict", "copy", "b", "a2"]
