@@ -40,7 +40,7 @@ from rooflens.core.techniques import (
     kv_eviction,
     low_rank,
     parallelism,
-    unquantized,
+    quantization,
 )
 from rooflens.core.techniques.parallelism import local_model
 
@@ -51,7 +51,7 @@ GRAPH_PASSES = (
     kv_eviction.apply,
     early_exit.apply,
     contextual_sparsity.apply,
-    unquantized.apply,
+    quantization.apply,
     fusion.apply,
     parallelism.expert_parallel,
     low_rank.apply,

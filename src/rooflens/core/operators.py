@@ -19,7 +19,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from rooflens.core.options import Conventions, Quantization
-from rooflens.core.techniques import weight_sparsity
+from rooflens.core.techniques import quantization, weight_sparsity
 
 Scope = Literal["block", "head"]
 
@@ -298,14 +298,12 @@ class Linear(Operator):
         return float(quant.unquantized_bits)
 
     def _dequantizes(self, quant: Quantization) -> bool:
-        """Weight-only quantization: every tile of weights is converted to the compute type once
-        per `dequant_rows` activation rows, on the vector units (Marlin/AWQ-style kernels)."""
-        return self.quantized and quant.w_bits < self.compute_bits(quant)
+        return self.quantized and quantization.dequantizes(quant, self.compute_bits(quant))
 
     def _dequant_ops(self, quant: Quantization, rows: np.ndarray, weights: float) -> np.ndarray:
         if not self._dequantizes(quant):
             return np.zeros_like(rows, dtype=np.float64)
-        return weights * np.ceil(rows / quant.dequant_rows) * quant.DEQUANT_OPS_PER_WEIGHT
+        return weights * np.ceil(rows / quant.dequant_rows) * quantization.DEQUANT_OPS_PER_WEIGHT
 
     def float_compute(self, quant: Quantization) -> bool:
         return self.quantized and quant.float_weights
@@ -334,7 +332,7 @@ class Linear(Operator):
         }
         if self._dequantizes(quant):
             tiles = ("ceil_rows", rows[0], quant.dequant_rows)
-            terms["vector_ops"] = ((n_in * n_out * quant.DEQUANT_OPS_PER_WEIGHT, (tiles,)),)
+            terms["vector_ops"] = ((n_in * n_out * quantization.DEQUANT_OPS_PER_WEIGHT, (tiles,)),)
         return terms
 
     def compute_bits(self, quant: Quantization) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from rooflens.core.efficiency import EfficiencyProfile
-from rooflens.core.techniques import weight_sparsity
+from rooflens.core.techniques import quantization, weight_sparsity
 
 Bits = Literal[32, 16, 8, 4, 3, 2, 1]
 # A few microseconds per ring step over NVLink with NCCL.
@@ -83,31 +83,7 @@ class Quantization(BaseModel):
     def weight_bits_per_param(self, in_features: int) -> float:
         """Stored bits per weight of a block linear layer: values, scales, zero points and, for
         pruned weights, the sparse index."""
-        return weight_sparsity.stored_bits(self, self._dense_bits(in_features))
-
-    def _dense_bits(self, in_features: int) -> float:
-        if self.w_bits >= 16:
-            return float(self.w_bits)
-        if self.w_format == "nf4":
-            # Blocks of 64 with an 8-bit absmax, itself scaled in fp32 per 256 blocks (QLoRA).
-            return 4 + 8 / 64 + 32 / (64 * 256)
-        if self.w_format == "mxfp4":
-            return 4 + 8 / 32  # 32-element blocks sharing an E8M0 exponent (OCP MX v1.0)
-        if self.w_format == "nvfp4":
-            # 16-element blocks sharing an FP8 E4M3 scale (NVIDIA NVFP4; the per-tensor fp32
-            # global scale adds < 1e-6 bit).
-            return 4 + 8 / 16
-        if self.w_format == "fp":
-            # One fp32 scale per output channel, per block of weights, or per tensor (< 1e-6 bit).
-            if self.w_scale == "tensor":
-                return float(self.w_bits)
-            per_scale = in_features if self.w_scale == "channel" else self.w_scale
-            return self.w_bits + 32 / per_scale
-        group = self.group_size or in_features
-        return self.w_bits + (16 + self.w_bits) / group
-
-    # Per weight dequantized: unpack, subtract the zero point or look up the code, scale.
-    DEQUANT_OPS_PER_WEIGHT: ClassVar[int] = 2
+        return weight_sparsity.stored_bits(self, quantization.stored_bits(self, in_features))
 
 
 class Conventions(BaseModel):
