@@ -29,7 +29,6 @@ from rooflens.core.operators import (
     Step,
     Term,
     Terms,
-    evaluate,
     priced_by_terms,
 )
 from rooflens.core.options import Quantization
@@ -279,6 +278,6 @@ def _evaluate_with(terms: tuple[Term, ...], step: Step, own: Cost | None) -> np.
             elif a[0] in RULE_ATOMS:
                 value = value * RULE_ATOMS[a[0]](step, *a[1:])
             else:
-                value = value * evaluate(((1.0, (a,)),), step)
+                value = value * STEP_ATOMS[a[0]](step, *a[1:])
         total = total + value
     return total
