@@ -289,9 +289,6 @@ class Linear(Operator):
     last_token_only: bool = False
     to_kv_cache: bool = False
 
-    def _rows(self, step: Step) -> np.ndarray:
-        return step.batch if self.last_token_only else step.tokens
-
     def _weight_bits(self, quant: Quantization) -> float:
         if self.quantized:
             return quant.weight_bits_per_param(self.in_features)
