@@ -350,6 +350,6 @@ def _generation(
         "e2e_latency": e2e,
         "throughput": b * g / e2e,
         "decode_time": decode["time"],
-        "ops": prefill.total(prefill.ops) + decode["ops"],
-        "memory_access": prefill.total(prefill.memory_access) + decode["memory_access"],
+        "ops": prefill.field_total("ops") + decode["ops"],
+        "memory_access": prefill.field_total("memory_access") + decode["memory_access"],
     }

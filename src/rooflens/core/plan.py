@@ -154,6 +154,14 @@ class StepFields(Mapping[str, np.ndarray]):
     def __or__(self, other: Mapping[str, np.ndarray]) -> StepFields:
         return StepFields(self._plan, self._table, self._shape, self._given | dict(other))
 
+    def total(self, name: str, counts: np.ndarray) -> np.ndarray:
+        """Sum over operators of counts x a field, without its table when it is not built:
+        (counts x coefficients) x features."""
+        if name in self._computed:
+            return np.tensordot(counts, self._computed[name], axes=(0, 0))
+        weights = counts @ self._plan.coefficients[name]
+        return np.einsum("f,fp->p", weights, self._table).reshape(self._shape)
+
     def known_zero(self, name: str) -> bool:
         """Whether a field is zero at every step: no operator has a term in it."""
         return name not in self._given and not self._plan.coefficients[name].any()

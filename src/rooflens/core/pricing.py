@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -68,7 +69,7 @@ class StepCosts:
     def memory_access(self) -> np.ndarray:
         return memory_access(self.fields)
 
-    @property
+    @cached_property
     def compute_time(self) -> np.ndarray:
         """Tensor work at its achieved rate plus vector work (dequantization) at the vector peak."""
         tensor = self.ops / self.compute_rates
@@ -76,7 +77,7 @@ class StepCosts:
             return tensor  # a sweep skips adding a table of zeros
         return tensor + self.fields["vector_ops"] / self.vector_rate
 
-    @property
+    @cached_property
     def memory_time(self) -> np.ndarray:
         return self.memory_access / self.memory_rates
 
@@ -89,13 +90,13 @@ class StepCosts:
         """Offloaded weights and KV cache streaming in over the host link."""
         return self.host_bytes / self.host_rate
 
-    @property
+    @cached_property
     def transfer_time(self) -> np.ndarray:
         if np.ndim(self.host_bytes) == 0 and self.host_bytes == 0:
             return self.memory_time  # nothing offloaded
         return np.maximum(self.memory_time, self.offload_time)
 
-    @property
+    @cached_property
     def time(self) -> np.ndarray:
         """fixed + max(OPs / compute rate, bytes / memory rate, host bytes / host link) + time on
         the device link: the roofline when uncalibrated (collectives run on the link alone)."""
@@ -134,6 +135,13 @@ class StepCosts:
     def total(self, values: np.ndarray) -> np.ndarray:
         """Network total: block operators count once per layer."""
         return np.tensordot(self.counts, values, axes=(0, 0))
+
+    def field_total(self, name: str) -> np.ndarray:
+        """Network total of a cost field (or "memory_access"): from the plan's coefficients
+        when the field's table was never needed (a sweep's byte fields)."""
+        if isinstance(self.fields, StepFields):
+            return self.fields.total(name, self.counts)
+        return self.total(self.memory_access if name == "memory_access" else self.fields[name])
 
     @property
     def host_time(self) -> float:
