@@ -129,8 +129,8 @@ def test_new_devices_are_found_by_their_common_names(typed: str, name: str) -> N
 def test_an_nvl72_rack_is_one_nvlink_domain() -> None:
     """Tensor parallelism over 64 GB200s stays on NVLink (900 GB/s); 64 B300s span 8 nodes
     and fall back to the per-GPU network (800 Gb/s = 100 GB/s)."""
-    from rooflens.core.graph import link_bandwidth
     from rooflens.core.options import Parallelism
+    from rooflens.core.techniques.parallelism import link_bandwidth
 
     assert link_bandwidth(get_device("gb200"), Parallelism(), ranks=64) == 900e9
     assert link_bandwidth(get_device("b300"), Parallelism(), ranks=64) == 100e9

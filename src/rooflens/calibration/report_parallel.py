@@ -24,10 +24,10 @@ from rooflens.calibration.links import (
 from rooflens.calibration.report import _summary_table, summarize
 from rooflens.core.analysis import analyze
 from rooflens.core.efficiency import CollectiveTable, EfficiencyProfile
-from rooflens.core.graph import link_bandwidth
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import DEFAULT_LINK_LATENCY, Parallelism
+from rooflens.core.techniques.parallelism import link_bandwidth
 from rooflens.models.catalog import load_model
 from rooflens.models.config import spec_from_config
 

@@ -3,32 +3,35 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
+from rooflens.core.cache import BoundedCache
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.generation import decode_totals
-from rooflens.core.graph import (
-    Graph,
-    build_graph,
-    kv_spans,
-    link_bandwidth,
-    link_latency,
-    local_model,
-)
+from rooflens.core.graph import Graph, build_graph, kv_spans
 from rooflens.core.hardware import Device
 from rooflens.core.memory import (
     kv_cache_bytes,
     kv_room,
-    peak_activation_bytes,
     usable_memory,
     weight_bytes,
 )
 from rooflens.core.model import ModelSpec
 from rooflens.core.operators import Linear, Step
 from rooflens.core.options import AnalysisOptions, Quantization
-from rooflens.core.pricing import StepCosts, price_step
+from rooflens.core.plan import StepFields, StepPlan, step_plan
+from rooflens.core.pricing import (
+    Placement,
+    StepCosts,
+    operator_counts,
+    placement,
+    price_fields,
+)
 from rooflens.core.results import Analysis, Footprint
+from rooflens.core.techniques import offload
+from rooflens.core.techniques.parallelism import link_bandwidth, link_latency, local_model
 from rooflens.core.validation import positive_int_array
 from rooflens.core.vision import price_images
 
@@ -47,7 +50,7 @@ def analyze(
     `gen_len`) the whole generation. Sizes may be arrays; they broadcast against each other.
     `images` per request (multimodal models) adds a vision stage before the prefill and the
     images' tokens to the prompt."""
-    options = options or AnalysisOptions()
+    options = options or _DEFAULT_OPTIONS
     b = positive_int_array("batch", batch)
     asked = positive_int_array("prompt_len", prompt_len)
     # Prompt compression keeps a share of the prompt: prefill and context shrink alike.
@@ -66,45 +69,47 @@ def analyze(
     par = options.parallelism
     if np.any(b % par.micro_batches):
         raise InvalidInputError("micro_batches", par.micro_batches, "a divisor of the batch size")
-    graph = build_graph(model, options, device)
-    _check_groups(graph, options.quantization)
-    local = local_model(model, par)
-    spans = kv_spans(model, options)
-    quant = options.quantization
+    prep = _prepare(model, options, device)
+    spans = prep.spans
     # Every stage works on one micro-batch at a time; the KV cache holds the whole batch.
     mb = b / par.micro_batches
     slots = par.micro_batches + par.pp - 1
 
-    def price(step: Step, decode: bool = True):
+    def price(step: Step, decode: bool = True, fields: StepFields | None = None) -> StepCosts:
         send = _p2p_time(model, device, options, step) if par.pp > 1 else 0.0
-        return price_step(
-            graph,
+        return price_fields(
+            prep.placement,
+            prep.decode_counts if decode else prep.prefill_counts,
             device,
-            quant,
-            step,
+            prep.plan.fields(step) if fields is None else fields,
+            step.tokens,
             options.calibration,
             options.execution,
             pipeline=(slots, send),
             offload=(options.offload_weights, options.offload_kv),
-            exit_depth=options.early_exit_depth if decode else None,
             disk_bandwidth=options.offload_disk_bandwidth,
         )
 
     one, zero = np.ones_like(s), np.zeros_like(s)
     prefill = Step(batch=mb, new_tokens=s, past=zero)
     decode = Step(batch=mb, new_tokens=one, past=s)
-    steps = {"prefill": price(prefill, decode=False), "decode": price(decode)}
+    # One evaluation of each step's features gives its costs and its activations.
+    prefill_fields, decode_fields = prep.plan.fields(prefill), prep.plan.fields(decode)
+    steps = {
+        "prefill": price(prefill, decode=False, fields=prefill_fields),
+        "decode": price(decode, fields=decode_fields),
+    }
     if n_images is not None:
         steps["vision"] = price_images(
             model, device, np.broadcast_to(mb * n_images, s.shape), options
         )
     act = {
-        name: peak_activation_bytes(graph, quant, st)
-        for name, st in (("prefill", prefill), ("decode", decode))
+        "prefill": prefill_fields.peak_activation_bytes(),
+        "decode": decode_fields.peak_activation_bytes(),
     }
     memory = {
-        "prefill": _footprint(graph, local, spans, device, options, b, s, act["prefill"]),
-        "decode": _footprint(graph, local, spans, device, options, b, s + 1, act["decode"]),
+        "prefill": _footprint(prep, device, options, b, s, act["prefill"]),
+        "decode": _footprint(prep, device, options, b, s + 1, act["decode"]),
     }
     generation = None
     if g is not None:
@@ -116,9 +121,7 @@ def analyze(
         decode_sum = _decode_sum(price, mb, s, g - 1, breaks)
         generation = _generation(steps["prefill"], decode_sum, b * par.dp, g, steps.get("vision"))
         peak_act = np.maximum(act["prefill"], act["decode"])
-        memory["generation"] = _footprint(
-            graph, local, spans, device, options, b, s + g - 1, peak_act
-        )
+        memory["generation"] = _footprint(prep, device, options, b, s + g - 1, peak_act)
     return Analysis(
         model=model,
         device=device,
@@ -126,7 +129,7 @@ def analyze(
         batch=b,
         prompt_len=s,
         gen_len=g,
-        params=build_graph(model, AnalysisOptions()).params(),
+        params=prep.params,
         steps=steps,
         memory=memory,
         # One point's figures as plain floats; a sweep's as arrays.
@@ -134,6 +137,51 @@ def analyze(
         if generation is None
         else {k: float(v) if np.ndim(v) == 0 else v for k, v in generation.items()},
     )
+
+
+_DEFAULT_OPTIONS = AnalysisOptions()
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What an analysis needs of (model, options, device) whatever the sizes."""
+
+    graph: Graph
+    local: ModelSpec
+    spans: tuple[tuple[float, int | None], ...]
+    plan: StepPlan
+    placement: Placement
+    prefill_counts: np.ndarray
+    decode_counts: np.ndarray
+    params: int
+    weights: float
+    head_weights: float
+
+
+def _build_prepared(model: ModelSpec, options: AnalysisOptions, device: Device) -> _Prepared:
+    graph = build_graph(model, options, device)
+    quant = options.quantization
+    _check_groups(graph, quant)
+    return _Prepared(
+        graph=graph,
+        local=local_model(model, options.parallelism),
+        spans=kv_spans(model, options),
+        plan=step_plan(graph, quant),
+        placement=placement(graph, device, quant),
+        prefill_counts=operator_counts(graph, None),
+        decode_counts=operator_counts(graph, options.early_exit_depth),
+        params=build_graph(model, _DEFAULT_OPTIONS).params(),
+        weights=weight_bytes(graph, quant),
+        head_weights=sum(op.weight_bytes(quant) for op in graph.operators if op.scope == "head"),
+    )
+
+
+_PREPARED = BoundedCache(64)
+
+
+def _prepare(model: ModelSpec, options: AnalysisOptions, device: Device) -> _Prepared:
+    """Graph, plan and placement of (model, options, device), built once (a bounded cache)."""
+    return _PREPARED.get((model, options, device), lambda: _build_prepared(model, options, device))
 
 
 def _check_groups(graph: Graph, quant: Quantization) -> None:
@@ -203,28 +251,26 @@ def _check_context(
 
 
 def _footprint(
-    graph: Graph,
-    model: ModelSpec,
-    spans: tuple[tuple[float, int | None], ...],
+    prep: _Prepared,
     device: Device,
     options: AnalysisOptions,
     b: np.ndarray,
     tokens: np.ndarray,
     activations: np.ndarray,
 ) -> Footprint:
+    graph, model = prep.graph, prep.local
     quant = options.quantization
-    weights = weight_bytes(graph, quant)
     # Pipeline stages hold their share of the (global) mixer layers' state.
     held = graph.num_layers / (graph.total_layers or graph.num_layers)
-    kv = kv_cache_bytes(model, quant, b, tokens, spans, held)
-    host = 0.0
-    # Offloaded state lives in host memory; the device double-buffers two layers of it.
-    if options.offload_weights:
-        host = weights
-        weights = 2 * max(weights / graph.num_layers, _head_weights(graph, quant))
-    if options.offload_kv:
-        host = host + kv
-        kv = kv * 2 / model.num_layers
+    kv = kv_cache_bytes(model, quant, b, tokens, prep.spans, held)
+    weights, kv, host = offload.resident(
+        prep.weights,
+        kv,
+        (options.offload_weights, options.offload_kv),
+        graph.num_layers,
+        model.num_layers,
+        prep.head_weights,
+    )
     # Every tensor scales with the batch, so one sequence's share fixes the largest batch.
     per_sequence = (kv + activations) / b
     profile = options.calibration
@@ -243,10 +289,6 @@ def _footprint(
     )
 
 
-def _head_weights(graph: Graph, quant) -> float:
-    return sum(op.weight_bytes(quant) for op in graph.operators if op.scope == "head")
-
-
 def _decode_sum(
     price, b: np.ndarray, s: np.ndarray, n: np.ndarray, spans: list[int]
 ) -> dict[str, np.ndarray]:
@@ -254,10 +296,12 @@ def _decode_sum(
     until a span (window or KV budget) is reached and flat after it, so the steps are summed
     in segments split where each span is reached."""
     bounds = [np.zeros_like(s), *(np.clip(span - s, 0, n) for span in spans), n]
-    total = {"time": 0.0, "ops": 0.0, "memory_access": 0.0}
+    total = {key: np.zeros_like(s, dtype=np.float64) for key in ("time", "ops", "memory_access")}
     one = np.ones_like(s)
     for lo, hi in itertools.pairwise(bounds):
         count = np.maximum(hi - lo, 0)
+        if not np.any(count):
+            continue  # no decode step in this segment at any point
         first = price(Step(batch=b, new_tokens=one, past=s + lo))
         second = price(Step(batch=b, new_tokens=one, past=s + lo + 1))
         middle = price(Step(batch=b, new_tokens=one, past=s + lo + np.maximum(count - 1, 0) // 2))
@@ -306,6 +350,6 @@ def _generation(
         "e2e_latency": e2e,
         "throughput": b * g / e2e,
         "decode_time": decode["time"],
-        "ops": prefill.total(prefill.ops) + decode["ops"],
-        "memory_access": prefill.total(prefill.memory_access) + decode["memory_access"],
+        "ops": prefill.field_total("ops") + decode["ops"],
+        "memory_access": prefill.field_total("memory_access") + decode["memory_access"],
     }

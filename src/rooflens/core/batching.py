@@ -27,14 +27,15 @@ from rooflens.core.graph import Graph
 from rooflens.core.hardware import Device
 from rooflens.core.operators import Collective, Cost, Operator, Step
 from rooflens.core.options import Quantization
+from rooflens.core.plan import build_plan
 from rooflens.core.pricing import (
     Execution,
     Placement,
     StepCosts,
-    _counts,
     operator_fields,
     price_fields,
 )
+from rooflens.core.techniques import early_exit
 
 _PROBE_PAST = 7.0
 _WEIGHT = Cost.FIELDS.index("load_weight")
@@ -45,10 +46,11 @@ _NO_SAMPLES = np.zeros(0, dtype=bool)
 def _depends_on_context(op: Operator, graph: Graph, quant: Quantization) -> bool:
     """Whether an operator's cost (weights aside) changes with the cached context: attention
     and its bookkeeping do, token-wise operators do not."""
-    single = Graph(operators=(op,), num_layers=graph.num_layers)
+    # A one-off plan, kept out of the plan cache.
+    single = build_plan(Graph(operators=(op,), num_layers=graph.num_layers), quant)
     one = np.ones(1)
-    near = operator_fields(single, quant, Step(batch=one, new_tokens=one, past=0 * one))
-    far = operator_fields(single, quant, Step(batch=one, new_tokens=one, past=_PROBE_PAST * one))
+    near = single.fields(Step(batch=one, new_tokens=one, past=0 * one))
+    far = single.fields(Step(batch=one, new_tokens=one, past=_PROBE_PAST * one))
     return any(not np.allclose(near[f], far[f]) for f in Cost.FIELDS if f not in ("load_weight",))
 
 
@@ -74,7 +76,7 @@ class MixedBatch:
 
     @cached_property
     def counts(self) -> np.ndarray:
-        return _counts(self.graph, None)
+        return early_exit.counts(self.graph, None)
 
     @cached_property
     def _kinds(self) -> np.ndarray:

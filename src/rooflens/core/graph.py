@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from rooflens.core.efficiency import EfficiencyProfile
+from rooflens.core.cache import BoundedCache
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.framework_kernels import transformers_kernels
 from rooflens.core.hardware import Device
@@ -20,7 +20,6 @@ from rooflens.core.operators import (
     AttentionScores,
     AttentionSinks,
     AttentionValues,
-    Collective,
     DepthAttention,
     Embedding,
     ExpertLinear,
@@ -31,16 +30,34 @@ from rooflens.core.operators import (
     Norm,
     Operator,
     ResidualAdd,
-    ScoreTracking,
     Softmax,
     TiedLinear,
     flash_block_sizes,
 )
-from rooflens.core.options import (
-    DEFAULT_LINK_LATENCY,
-    AnalysisOptions,
-    Conventions,
-    Parallelism,
+from rooflens.core.options import AnalysisOptions, Conventions
+from rooflens.core.techniques import (
+    contextual_sparsity,
+    early_exit,
+    fusion,
+    kv_eviction,
+    low_rank,
+    parallelism,
+    quantization,
+)
+from rooflens.core.techniques.parallelism import local_model
+
+# Each technique's graph pass, in the order they apply: (ops, model, the device's slice of it,
+# options, device) -> ops. Tensor parallelism comes last: its collectives follow the
+# projections the passes before it leave.
+GRAPH_PASSES = (
+    kv_eviction.apply,
+    early_exit.apply,
+    contextual_sparsity.apply,
+    quantization.apply,
+    fusion.apply,
+    parallelism.expert_parallel,
+    low_rank.apply,
+    parallelism.tensor_parallel,
 )
 
 
@@ -63,360 +80,29 @@ class Graph:
         return round(sum(self.count(op) * op.params() for op in self.operators))
 
 
+_GRAPHS = BoundedCache(64)
+
+
 def build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | None = None) -> Graph:
-    """The operators one device runs per step, with the number of layers it holds."""
-    par = options.parallelism
-    local = local_model(model, par)
+    """The operators one device runs per step, with the number of layers it holds: the model's
+    own operators, then each technique's pass (`GRAPH_PASSES`) in turn. Built once per
+    (model, options, device): the graph is immutable."""
+    return _GRAPHS.get((model, options, device), lambda: _build_graph(model, options, device))
+
+
+def _build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | None) -> Graph:
+    local = local_model(model, options.parallelism)
     mlp_layers = (model.dense_layers, model.mlp_layers_count - model.dense_layers)
     block = _block(local, options, device, mlp_layers)
     ops = [*_embedding(local), *block, *_head(local, options)]
-    if options.early_exit_depth < 1:
-        ops.append(
-            Linear(
-                "exit_classifier",
-                "block",
-                ("y",),
-                "exit_confidence",
-                in_features=model.hidden_size,
-                out_features=options.exit_classifier_width,
-                quantized=False,
-            )
-        )
-    if options.active_heads < 1 or options.active_neurons < 1:
-        ops = _contextual_sparsity(ops, local, options)
-    if options.unquantized_modules:
-        ops = _keep_16bit(ops, set(options.unquantized_modules))
-    if options.fusion:
-        ops = _fuse(ops, set(options.fusion))
-    link = options.calibration
-    if par.ep > 1 and model.is_moe:
-        bandwidth = link_bandwidth(device, par, par.tp * par.ep, link)
-        ops = _expert_parallel(ops, model, par, bandwidth, link_latency(par, link))
-    if options.low_rank_ratio is not None:
-        ops = _low_rank(ops, options.low_rank_ratio, set(options.low_rank_layers))
-    if par.tp > 1:
-        bandwidth = link_bandwidth(device, par, par.tp, link)
-        ops = _tensor_parallel(ops, model, par, bandwidth, link_latency(par, link))
-    if link is not None and link.framework == "transformers":
+    for graph_pass in GRAPH_PASSES:
+        ops = graph_pass(ops, model, local, options, device)
+    # A profile of transformers' kernels adds the framework's own kernels as rows after the
+    # operators they belong to (rooflens.core.framework_kernels).
+    profile = options.calibration
+    if profile is not None and profile.framework == "transformers":
         ops = transformers_kernels(ops, local, options.quantization)
     return Graph(operators=tuple(ops), num_layers=local.num_layers, total_layers=model.num_layers)
-
-
-def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
-    """The slice of the model one device holds: Megatron-LM splits attention heads, MLP width
-    and vocabulary over `tp` devices (KV heads are replicated when fewer than `tp`), pipeline
-    parallelism the layers over `pp` stages."""
-    tp, pp = par.tp, par.pp
-    h, kv, inter = model.num_heads, model.num_kv_heads, model.intermediate_size
-    if h % tp or inter % tp or (kv % tp and tp % kv):
-        raise InvalidInputError(
-            "tp",
-            tp,
-            f"a divisor of {model.name}'s {h} attention heads and {inter} MLP width "
-            f"that divides, or is a multiple of, its {kv} KV heads",
-        )
-    if pp > model.num_layers:
-        raise InvalidInputError("pp", pp, f"at most the {model.num_layers} layers of {model.name}")
-    ep = par.ep
-    if model.is_moe and model.num_experts % ep:
-        raise InvalidInputError(
-            "ep", ep, f"a divisor of {model.name}'s {model.num_experts} experts"
-        )
-    widths = [w for w in (model.expert_intermediate_size, model.shared_intermediate_size) if w]
-    if any(w % tp for w in widths):
-        raise InvalidInputError("tp", tp, f"a divisor of {model.name}'s expert widths {widths}")
-    gkv = model.global_kv_heads
-    if gkv is not None and gkv % tp and tp % gkv:
-        raise InvalidInputError(
-            "tp", tp, f"a divisor or multiple of {model.name}'s {gkv} global-layer KV heads"
-        )
-    if model.mixer is not None and not model.mixer.splits_over(tp):
-        raise InvalidInputError(
-            "tp",
-            tp,
-            f"a divisor of {model.name}'s {model.mixer.num_heads} recurrent-mixer heads that "
-            f"divides, or is a multiple of, its {model.mixer.num_key_heads} key heads",
-        )
-    if tp == 1 and pp == 1 and ep == 1:
-        return model
-    experts = {
-        key: getattr(model, key) // tp
-        for key in ("expert_intermediate_size", "shared_intermediate_size")
-        if getattr(model, key)
-    }
-    if model.is_moe and ep > 1:
-        # Each device holds E/ep experts and receives k/ep of each token's routes on average.
-        experts["num_experts"] = model.num_experts // ep
-        experts["experts_per_token"] = model.experts_per_token / ep
-    if model.mixer is not None:
-        experts["mixer"] = model.mixer.split(tp)
-    if gkv is not None:
-        experts["global_kv_heads"] = max(gkv // tp, 1)
-    return model.model_copy(
-        update=experts
-        | {
-            "num_heads": h // tp,
-            "num_kv_heads": max(kv // tp, 1),
-            "intermediate_size": inter // tp,
-            "vocab_size": -(-model.vocab_size // tp),
-            "num_layers": -(-model.num_layers // pp),
-            "model_layers": model.num_layers,
-        }
-    )
-
-
-def module_class(name: str) -> str | None:
-    """The class of module a block operator belongs to, as a checkpoint's quantization_config
-    names them (rooflens.core.model.MODULE_CLASSES), or None."""
-    if name.startswith("indexer_"):
-        return "indexer"
-    if name.startswith("expert_"):
-        return "experts"
-    if name.startswith("shared_"):
-        return "shared_experts"
-    if name == "router":
-        return "router"
-    if name in ("gate_proj", "up_proj", "down_proj"):
-        return "mlp"
-    # A recurrent mixer and the attention output gate live in the attention module of their
-    # checkpoints (self_attn, linear_attn): the lists of unquantized modules name them so.
-    if name in _ATTENTION_LINEARS or name.startswith("mixer_") or name == "attn_gate_proj":
-        return "attention"
-    return None
-
-
-_ATTENTION_LINEARS = {
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "q_a_proj",
-    "q_b_proj",
-    "kv_a_proj",
-    "latent_attention",
-}
-
-
-def _keep_16bit(ops: list[Operator], classes: set[str]) -> list[Operator]:
-    """Leave the modules a checkpoint does not quantize at 16 bits."""
-    return [
-        replace(op, quantized=False)
-        if hasattr(op, "quantized") and module_class(op.name) in classes
-        else op
-        for op in ops
-    ]
-
-
-# Deja Vu's sparse channels: heads in q/o and attention, neurons in the MLP.
-_HEAD_OUT, _HEAD_IN = {"q_proj"}, {"o_proj"}
-_NEURON_OUT, _NEURON_IN = {"gate_proj", "up_proj"}, {"down_proj"}
-_ATTENTION = (AttentionScores, Softmax, AttentionValues, FlashAttention)
-
-
-def _contextual_sparsity(ops: list[Operator], m: ModelSpec, o: AnalysisOptions) -> list[Operator]:
-    """Mark the operators whose heads or neurons Deja Vu skips per token, and add its
-    predictors (one low-rank MLP per layer for heads and neurons)."""
-    heads, neurons = o.active_heads, o.active_neurons
-    out: list[Operator] = []
-    for op in ops:
-        if op.name in _HEAD_OUT | _HEAD_IN and heads < 1:
-            op = replace(op, active=heads, sparse_side="out" if op.name in _HEAD_OUT else "in")
-        elif isinstance(op, _ATTENTION) and heads < 1:
-            op = replace(op, active=heads, sparse_side="heads")
-        elif op.name in _NEURON_OUT | _NEURON_IN and neurons < 1:
-            op = replace(op, active=neurons, sparse_side="out" if op.name in _NEURON_OUT else "in")
-        out.append(op)
-    rank = o.predictor_rank
-    out += [
-        Linear(
-            "sparsity_predictor_a",
-            "block",
-            ("x",),
-            "pred",
-            in_features=m.hidden_size,
-            out_features=rank,
-            quantized=False,
-            decode_only=True,
-        ),
-        Linear(
-            "sparsity_predictor_b",
-            "block",
-            ("pred",),
-            "pred_out",
-            in_features=rank,
-            out_features=m.num_heads + m.intermediate_size,
-            quantized=False,
-            decode_only=True,
-        ),
-    ]
-    return out
-
-
-def _fuse(ops: list[Operator], kinds: set[str]) -> list[Operator]:
-    """Mark what fused kernels keep on chip (TensorRT-LLM, DeepSpeed-Inference, xFormers):
-    k/v read q's input (qkv); up reads gate's input (gate_up); the activation runs in the
-    gate/up epilogue (act); a norm reads the residual add it follows (add_norm)."""
-    after_add = {"attn_norm", "mlp_norm", "final_norm"}
-    out: list[Operator] = []
-    for op in ops:
-        if "qkv" in kinds and op.name in ("k_proj", "v_proj"):
-            op = replace(op, input_on_chip=True, fused=True)
-        if "gate_up" in kinds and op.name == "up_proj":
-            op = replace(op, input_on_chip=True, fused=True)
-        if "act" in kinds and op.name in ("gate_proj", "up_proj"):
-            op = replace(op, output_on_chip=True)
-        if "act" in kinds and op.name == "mlp_act":
-            op = replace(op, input_on_chip=True, fused=True)
-        if "add_norm" in kinds and op.name in after_add:
-            op = replace(op, input_on_chip=True, fused=True)
-        if "flash_decoding" in kinds and isinstance(op, FlashAttention):
-            op = replace(op, split_kv=True)
-        out.append(op)
-    return out
-
-
-def _expert_parallel(
-    ops: list[Operator], model: ModelSpec, par: Parallelism, bandwidth: float, latency: float
-) -> list[Operator]:
-    """Send each token's hidden state to its experts' devices after routing, and the expert
-    outputs back before combining them."""
-    out: list[Operator] = []
-    exchange = {
-        "kind": "all_to_all",
-        # Latent MoE dispatches the narrower latent (its purpose).
-        "width": model.expert_latent_size or model.hidden_size,
-        "ranks": par.ep,
-        "link_bandwidth": bandwidth,
-        "link_latency": latency,
-        "fan_out": model.experts_per_token,
-    }
-    for op in ops:
-        out.append(op)
-        if op.name == "router":
-            out.append(
-                Collective(
-                    "moe_dispatch",
-                    "block",
-                    (op.output,),
-                    "dispatched",
-                    layers=op.layers,
-                    **exchange,
-                )
-            )
-        if op.name == "expert_down_proj":
-            out.append(
-                Collective(
-                    "moe_gather", "block", (op.output,), "gathered", layers=op.layers, **exchange
-                )
-            )
-    return out
-
-
-def _low_rank(ops: list[Operator], ratio: float, names: set[str]) -> list[Operator]:
-    """Replace each named linear by two thin ones through a rank-r bottleneck."""
-    out: list[Operator] = []
-    for op in ops:
-        if type(op) is not Linear or op.name not in names:
-            out.append(op)
-            continue
-        rank = max(1, round(ratio * min(op.in_features, op.out_features)))
-        out.append(
-            replace(
-                op,
-                name=f"{op.name}_a",
-                output=f"{op.output}_lr",
-                out_features=rank,
-                bias=False,
-                to_kv_cache=False,
-            )
-        )
-        out.append(replace(op, name=f"{op.name}_b", inputs=(f"{op.output}_lr",), in_features=rank))
-    return out
-
-
-def link_bandwidth(
-    device: Device | None,
-    par: Parallelism,
-    ranks: int = 1,
-    calibrated: EfficiencyProfile | None = None,
-) -> float:
-    """Bandwidth between the devices of a group: the override, else the device's network
-    bandwidth once the group spans nodes; within a node, the bandwidth fitted on measured
-    collectives, else the device's interconnect (or host link)."""
-    if par.link_bandwidth:
-        return float(par.link_bandwidth)
-    per_node = device.devices_per_node if device else None
-    if device and per_node and ranks > per_node:
-        if not device.network_bandwidth:
-            raise InvalidInputError(
-                "link_bandwidth",
-                None,
-                f"a link bandwidth: {ranks} devices span nodes of {per_node} and {device.name} "
-                "lists no network bandwidth",
-            )
-        return float(device.network_bandwidth)
-    if calibrated is not None and calibrated.link_bandwidth:
-        return float(calibrated.link_bandwidth)
-    bandwidth = device and (device.interconnect_bandwidth or device.host_bandwidth)
-    if not bandwidth:
-        raise InvalidInputError(
-            "link_bandwidth",
-            None,
-            "a link bandwidth in bytes/s: the device lists neither interconnect nor host link",
-        )
-    return float(bandwidth)
-
-
-def link_latency(par: Parallelism, calibrated: EfficiencyProfile | None = None) -> float:
-    """Time per ring step: the override, else the fitted one, else the default."""
-    if par.link_latency is not None:
-        return float(par.link_latency)
-    if calibrated is not None and calibrated.link_latency is not None:
-        return float(calibrated.link_latency)
-    return DEFAULT_LINK_LATENCY
-
-
-def _tensor_parallel(
-    ops: list[Operator], model: ModelSpec, par: Parallelism, bandwidth: float, latency: float
-) -> list[Operator]:
-    """Insert Megatron-LM's collectives: an all-reduce after the vocabulary-parallel embedding
-    and after each row-parallel projection (one per branch, or one per parallel block), and an
-    all-gather of the vocabulary-parallel logits."""
-    reduce_after = {"embed_tokens", "down_proj", "mixer_out_proj"} | (
-        set() if model.parallel_block else {"o_proj"}
-    )
-    if model.is_moe:
-        reduce_after.add("moe_combine" if model.shared_intermediate_size else "expert_down_proj")
-    renamed: dict[str, str] = {}
-    out: list[Operator] = []
-    for op in ops:
-        op = replace(op, inputs=tuple(renamed.get(name, name) for name in op.inputs))
-        out.append(op)
-        if op.name not in reduce_after and op.name != "lm_head":
-            continue
-        gather = op.name == "lm_head"
-        width = (
-            model.vocab_size
-            if gather
-            else getattr(op, "out_features", 0) or getattr(op, "width", 0)
-        )
-        out.append(
-            Collective(
-                f"{op.name}_{'all_gather' if gather else 'all_reduce'}",
-                op.scope,
-                (op.output,),
-                f"{op.output}_tp",
-                kind="all_gather" if gather else "all_reduce",
-                width=width,
-                ranks=par.tp,
-                link_bandwidth=bandwidth,
-                link_latency=latency,
-                last_token_only=gather,
-                layers=op.layers,
-            )
-        )
-        renamed[op.output] = f"{op.output}_tp"
-    return out
 
 
 def _embedding(m: ModelSpec) -> list[Operator]:
@@ -573,19 +259,6 @@ def _attention_core(
             ),
             AttentionValues("sv_matmul", "block", ("probs", "v"), "attn", **heads),
         ]
-    if o.kv_budget is not None and o.kv_policy == "h2o":
-        ops.append(
-            ScoreTracking(
-                "h2o_scores",
-                "block",
-                (q,),
-                "h2o",
-                num_heads=h,
-                num_kv_heads=kvh,
-                span=span,
-                layers=layers,
-            )
-        )
     return ops
 
 

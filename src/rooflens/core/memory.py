@@ -7,8 +7,9 @@ import numpy as np
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.graph import Graph
 from rooflens.core.model import ModelSpec
-from rooflens.core.operators import Precision, Step
+from rooflens.core.operators import Step
 from rooflens.core.options import Quantization
+from rooflens.core.plan import step_plan
 
 
 def weight_bytes(graph: Graph, quant: Quantization) -> float:
@@ -90,19 +91,7 @@ def peak_activation_bytes(graph: Graph, quant: Quantization, step: Step) -> np.n
     """Largest sum of temporaries alive at once while one step runs.
 
     A tensor lives from the operator that writes it to the last one that reads it; one decoder
-    block stands for all, since blocks run one after another and reuse their buffers.
+    block stands for all, since blocks run one after another and reuse their buffers
+    (the liveness matrix of `rooflens.core.plan`).
     """
-    prec = Precision(quant)
-    ops = graph.operators
-    produced = {op.output: i for i, op in enumerate(ops)}
-    last_use = dict(produced)
-    for i, op in enumerate(ops):
-        for name in op.inputs:
-            if name in produced:
-                last_use[name] = max(last_use[name], i)
-    sizes = {op.output: op.output_bytes(step, prec) * (not op.output_on_chip) for op in ops}
-    shape = np.broadcast_shapes(*(np.shape(s) for s in sizes.values()))
-    live = np.zeros((len(ops), *shape))
-    for name, start in produced.items():
-        live[start : last_use[name] + 1] += sizes[name]
-    return live.max(axis=0)
+    return step_plan(graph, quant).peak_activation_bytes(step)

@@ -70,10 +70,10 @@ class ModelSpec(BaseModel):
     name: str
     model_type: str
     num_layers: PositiveInt
-    # On one pipeline stage's slice (core.graph.local_model) `num_layers` is the stage's
-    # layers; every count of layers of a kind (window_layers, chunk_layers, index_layers,
-    # attention_layers, mixer_layers, mlp_layers, dense_layers) still counts the whole
-    # model's, which this keeps.
+    # On one pipeline stage's slice (techniques.parallelism.local_model) `num_layers` is the
+    # stage's layers; every count of layers of a kind (window_layers, chunk_layers, index_layers,
+    # attention_layers, mixer_layers, mlp_layers, dense_layers) still counts the whole model's,
+    # which this keeps.
     model_layers: PositiveInt | None = None
     hidden_size: PositiveInt
     num_heads: PositiveInt

@@ -3,6 +3,12 @@
 Every formula lives here, once. Sizes are numpy arrays (any broadcastable shape), so one call
 prices a whole sweep. OPs count 2 per multiply-accumulate (seed 000, Table 1). Bytes are split
 into weight, activation and KV-cache loads and stores, as LLM-Viewer does (seed 000, sec. 2.4).
+
+Most operators state each cost field as `terms`: a sum of coefficients (fixed by the operator
+and the precision) times products of step atoms (`STEP_ATOMS`: tokens, batch, attention
+scores, ...). `cost` evaluates them for one operator; `rooflens.core.plan` evaluates those of a
+whole graph for all sizes at once as one matrix product. An operator may instead define `cost`
+itself (any numpy formula of the step): it is then priced by calling it.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from rooflens.core.options import Conventions, Quantization
+from rooflens.core.techniques import quantization, weight_sparsity
 
 Scope = Literal["block", "head"]
 
@@ -123,6 +130,89 @@ def _cost(**fields: object) -> Cost:
     return Cost(**{f: np.asarray(fields.get(f, 0.0), dtype=np.float64) for f in Cost.FIELDS})
 
 
+# An atom names a quantity of a step: (kind, *parameters), e.g. ("scores", span, chunk).
+Atom = tuple
+# coefficient x the product of atoms, in their order.
+Term = tuple[float, tuple[Atom, ...]]
+Terms = dict[str, tuple[Term, ...]]
+ONE: Atom = ("one",)
+TOKENS: Atom = ("tokens",)
+BATCH: Atom = ("batch",)
+
+
+def _scores(step: Step, span: float | None, chunk: float | None) -> np.ndarray:
+    """Scores per head: batch x new tokens x the keys each sees (the full q x keys block)."""
+    s = step.limited(span, chunk)
+    return s.batch * s.new_tokens * s.keys
+
+
+def _batch_keys(step: Step, span: float | None, chunk: float | None) -> np.ndarray:
+    """Keys read per KV head: batch x the keys the last new token sees."""
+    s = step.limited(span, chunk)
+    return s.batch * s.keys
+
+
+def _pairs(step: Step, span: float | None, chunk: float | None) -> np.ndarray:
+    """Unmasked (query, key) pairs per head under the causal mask, over the batch."""
+    s = step.limited(span, chunk)
+    return s.batch * s.causal_pairs
+
+
+def _streamed_keys(
+    step: Step, rows_per_block: float, span: float | None, chunk: float | None
+) -> np.ndarray:
+    """Keys FlashAttention streams per KV head, over the batch: query block i (1-based) of
+    `rows_per_block` tokens sees past + i x rows_per_block keys, the last one all of them, and
+    no block more than the span or its chunk (FlashAttention-2, Dao 2023)."""
+    s = step.limited(span, chunk)
+    blocks = np.ceil(s.new_tokens / rows_per_block)
+    streamed = (blocks - 1) * s.past + rows_per_block * (blocks - 1) * blocks / 2 + s.keys
+    cap = min(s.span, s.chunk)
+    if np.isfinite(cap):
+        streamed = np.minimum(streamed, blocks * cap)
+    return s.batch * streamed
+
+
+def _splits(step: Step, split_keys: int, span: float | None, chunk: float | None) -> np.ndarray:
+    """FlashDecoding's key splits over the batch: ceil(keys / split) per decode sequence."""
+    s = step.limited(span, chunk)
+    return s.batch * np.where(s.new_tokens == 1, np.ceil(s.keys / split_keys), 0)
+
+
+def _ceil_rows(step: Step, rows: Atom, per: int) -> np.ndarray:
+    """Tiles of `per` rows: ceil(rows / per)."""
+    return np.ceil(STEP_ATOMS[rows[0]](step, *rows[1:]) / per)
+
+
+STEP_ATOMS = {
+    "one": lambda step: np.ones(np.shape(step.tokens)),
+    "tokens": lambda step: step.tokens,
+    "batch": lambda step: step.batch,
+    "scores": _scores,
+    "batch_keys": _batch_keys,
+    "pairs": _pairs,
+    "streamed_keys": _streamed_keys,
+    "splits": _splits,
+    "ceil_rows": _ceil_rows,
+}
+
+
+def evaluate(terms: tuple[Term, ...], step: Step) -> np.ndarray | float:
+    """Sum of coefficient x atoms of `terms` at `step` (0.0 for none)."""
+    total: np.ndarray | float = 0.0
+    for coef, atoms in terms:
+        value: np.ndarray | float = coef
+        for atom in atoms:
+            value = value * STEP_ATOMS[atom[0]](step, *atom[1:])
+        total = total + value
+    return total
+
+
+def priced_by_terms(op: Operator) -> bool:
+    """Whether an operator states its costs as terms (else its own `cost` prices it)."""
+    return type(op).cost is Operator.cost
+
+
 @dataclass(frozen=True)
 class Operator:
     """Base: a named node reading `inputs` and producing `output` (tensor names, for liveness)."""
@@ -136,8 +226,9 @@ class Operator:
     efficiency_class: ClassVar[str] = "vector"
     # Block operators present in only some layers (dense vs MoE MLPs) say in how many.
     layers: int | None = None
-    # Operator fusion: the input is already on chip, the output stays on chip, and the work
-    # runs inside the previous operator's kernel (no kernel of its own).
+    # Marks set by technique passes (rooflens.core.techniques), priced there.
+    # Fusion: the input is already on chip, the output stays on chip, and the work runs inside
+    # the previous operator's kernel (no kernel of its own).
     input_on_chip: bool = False
     output_on_chip: bool = False
     fused: bool = False
@@ -148,12 +239,23 @@ class Operator:
     # Runs in decode steps only (Deja Vu's predictors).
     decode_only: bool = False
 
-    def cost(self, step: Step, prec: Precision) -> Cost:
+    def terms(self, prec: Precision) -> Terms:
+        """Each cost field as terms (fields left out cost nothing)."""
         raise NotImplementedError
+
+    def cost(self, step: Step, prec: Precision) -> Cost:
+        terms = self.terms(prec)
+        return _cost(**{f: evaluate(t, step) for f, t in terms.items()})
+
+    def output_terms(self, prec: Precision) -> tuple[Term, ...]:
+        """Bytes of the temporary this operator writes, as terms: what it stores."""
+        return self.terms(prec).get("store_act", ())
 
     def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
         """Bytes of the temporary this operator writes (0 when it writes to the KV cache)."""
-        return self.cost(step, prec).store_act
+        if not priced_by_terms(self):
+            return self.cost(step, prec).store_act
+        return np.asarray(evaluate(self.output_terms(prec), step), dtype=np.float64)
 
     def compute_bits(self, quant: Quantization) -> int | None:
         """Operand width of matrix work, or None for element-wise work on the vector units."""
@@ -187,55 +289,48 @@ class Linear(Operator):
     last_token_only: bool = False
     to_kv_cache: bool = False
 
-    def _rows(self, step: Step) -> np.ndarray:
-        return step.batch if self.last_token_only else step.tokens
-
     def _weight_bits(self, quant: Quantization) -> float:
         if self.quantized:
             return quant.weight_bits_per_param(self.in_features)
         return float(quant.unquantized_bits)
 
+    def _dequantizes(self, quant: Quantization) -> bool:
+        return self.quantized and quantization.dequantizes(quant, self.compute_bits(quant))
+
     def _dequant_ops(self, quant: Quantization, rows: np.ndarray, weights: float) -> np.ndarray:
-        """Weight-only quantization: every tile of weights is converted to the compute type once
-        per `dequant_rows` activation rows, on the vector units (Marlin/AWQ-style kernels)."""
-        if not self.quantized or quant.w_bits >= self.compute_bits(quant):
+        if not self._dequantizes(quant):
             return np.zeros_like(rows, dtype=np.float64)
-        return weights * np.ceil(rows / quant.dequant_rows) * quant.DEQUANT_OPS_PER_WEIGHT
+        return weights * np.ceil(rows / quant.dequant_rows) * quantization.DEQUANT_OPS_PER_WEIGHT
 
     def float_compute(self, quant: Quantization) -> bool:
         return self.quantized and quant.float_weights
 
     def _computed_share(self, quant: Quantization) -> float:
-        if self.quantized and quant.sparsity and quant.sparse_kernel:
-            return 1.0 - quant.sparsity
-        return 1.0
+        return weight_sparsity.computed_share(quant) if self.quantized else 1.0
 
     def sparse_tensor(self, quant: Quantization) -> bool:
-        """N:M-pruned weights run at the device's structured-sparsity peak."""
-        return self.quantized and quant.nm_sparsity is not None
+        return self.quantized and weight_sparsity.at_sparse_peak(quant)
 
-    def cost(self, step: Step, prec: Precision) -> Cost:
-        rows = self._rows(step)
-        out = rows * self.out_features
-        weights = self.in_features * self.out_features * self._weight_bits(prec.quant) / 8
-        bias = self.out_features * prec.unquantized if self.bias else 0.0
-        out_bytes = out * (prec.kv if self.to_kv_cache else prec.act)
-        return _cost(
+    def terms(self, prec: Precision) -> Terms:
+        rows = (BATCH if self.last_token_only else TOKENS,)
+        n_in, n_out = self.in_features, self.out_features
+        quant = prec.quant
+        weights = n_in * n_out * self._weight_bits(quant) / 8
+        bias = n_out * prec.unquantized if self.bias else 0.0
+        out = ((n_out * (prec.kv if self.to_kv_cache else prec.act), rows),)
+        terms: Terms = {
             # 2 OPs per MAC over rows x in x out, plus one add per output for the bias; a sparse
             # kernel skips the pruned weights.
-            ops=2 * rows * self.in_features * self.out_features * self._computed_share(prec.quant)
-            + (out if self.bias else 0),
-            load_weight=weights + bias,
-            load_act=rows * self.in_features * prec.act,
-            store_act=0 if self.to_kv_cache else out_bytes,
-            store_kv=out_bytes if self.to_kv_cache else 0,
-            vector_ops=self._dequant_ops(prec.quant, rows, self.in_features * self.out_features),
-        )
-
-    def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
-        if self.to_kv_cache:
-            return np.zeros_like(step.tokens, dtype=np.float64)
-        return self._rows(step) * self.out_features * prec.act
+            "ops": ((2 * n_in * n_out * self._computed_share(quant), rows),)
+            + (((n_out, rows),) if self.bias else ()),
+            "load_weight": ((weights + bias, (ONE,)),),
+            "load_act": ((n_in * prec.act, rows),),
+            "store_kv" if self.to_kv_cache else "store_act": out,
+        }
+        if self._dequantizes(quant):
+            tiles = ("ceil_rows", rows[0], quant.dequant_rows)
+            terms["vector_ops"] = ((n_in * n_out * quantization.DEQUANT_OPS_PER_WEIGHT, (tiles,)),)
+        return terms
 
     def compute_bits(self, quant: Quantization) -> int:
         w_bits = quant.w_bits if self.quantized else quant.unquantized_bits
@@ -270,14 +365,15 @@ class Embedding(Operator):
     width: int = 0
     add_to_input: bool = False  # learned position embeddings are added to the token embedding
 
-    def cost(self, step: Step, prec: Precision) -> Cost:
-        elems = step.tokens * self.width
-        return _cost(
-            ops=elems if self.add_to_input else 0,
-            load_weight=elems * prec.unquantized,
-            load_act=elems * prec.act if self.add_to_input else 0,
-            store_act=elems * prec.act,
-        )
+    def terms(self, prec: Precision) -> Terms:
+        w = self.width
+        terms: Terms = {
+            "load_weight": ((w * prec.unquantized, (TOKENS,)),),
+            "store_act": ((w * prec.act, (TOKENS,)),),
+        }
+        if self.add_to_input:
+            terms |= {"ops": ((w, (TOKENS,)),), "load_act": ((w * prec.act, (TOKENS,)),)}
+        return terms
 
     def params(self) -> int:
         return self.rows * self.width
@@ -294,8 +390,8 @@ class Norm(Operator):
     repeats: int = 1
     conventions: Conventions = field(default_factory=Conventions)
 
-    def cost(self, step: Step, prec: Precision) -> Cost:
-        elems = step.tokens * self.width * self.repeats
+    def terms(self, prec: Precision) -> Terms:
+        elems = self.width * self.repeats
         # RMSNorm: square, sum, scale, gain = 4; LayerNorm: mean, subtract, square, sum, scale,
         # gain, shift = 7 (LLM-Viewer counts 7 for both).
         per_elem = (
@@ -303,13 +399,14 @@ class Norm(Operator):
             if self.kind == "rmsnorm"
             else self.conventions.layernorm_ops_per_element
         )
-        loads_weight = self.conventions.norm_loads_weight
-        return _cost(
-            ops=per_elem * elems,
-            load_weight=self.params() * prec.unquantized if loads_weight else 0,
-            load_act=elems * prec.act,
-            store_act=elems * prec.act,
-        )
+        terms: Terms = {
+            "ops": ((per_elem * elems, (TOKENS,)),),
+            "load_act": ((elems * prec.act, (TOKENS,)),),
+            "store_act": ((elems * prec.act, (TOKENS,)),),
+        }
+        if self.conventions.norm_loads_weight:
+            terms["load_weight"] = ((self.params() * prec.unquantized, (ONE,)),)
+        return terms
 
     def params(self) -> int:
         return self.width * (2 if self.bias else 1)
@@ -329,15 +426,17 @@ class AttentionScores(Operator):
     span: int | None = None
     chunk: int | None = None
 
-    def cost(self, step: Step, prec: Precision) -> Cost:
-        step = step.limited(self.span, self.chunk)
-        scores = step.batch * self.num_heads * step.new_tokens * step.keys
-        return _cost(
-            ops=2 * scores * self.head_dim,
-            load_act=step.tokens * self.num_heads * self.head_dim * prec.act,
-            load_kv=step.batch * self.num_kv_heads * step.keys * self.head_dim * prec.kv,
-            store_act=scores * prec.act,
-        )
+    def terms(self, prec: Precision) -> Terms:
+        h, d = self.num_heads, self.head_dim
+        scores = (("scores", self.span, self.chunk),)
+        return {
+            "ops": ((2 * h * d, scores),),
+            "load_act": ((h * d * prec.act, (TOKENS,)),),
+            "load_kv": (
+                (self.num_kv_heads * d * prec.kv, (("batch_keys", self.span, self.chunk),)),
+            ),
+            "store_act": ((h * prec.act, scores),),
+        }
 
     def compute_bits(self, quant: Quantization) -> int:
         return max(quant.a_bits, quant.kv_bits)
@@ -350,11 +449,15 @@ class Softmax(Operator):
     span: int | None = None
     chunk: int | None = None
 
-    def cost(self, step: Step, prec: Precision) -> Cost:
-        step = step.limited(self.span, self.chunk)
-        scores = step.batch * self.num_heads * step.new_tokens * step.keys
+    def terms(self, prec: Precision) -> Terms:
+        h = self.num_heads
+        scores = (("scores", self.span, self.chunk),)
         # max, subtract, exp, sum, divide: 5 OPs per score (seed 000, Table 1).
-        return _cost(ops=5 * scores, load_act=scores * prec.act, store_act=scores * prec.act)
+        return {
+            "ops": ((5 * h, scores),),
+            "load_act": ((h * prec.act, scores),),
+            "store_act": ((h * prec.act, scores),),
+        }
 
 
 @dataclass(frozen=True)
@@ -370,15 +473,17 @@ class AttentionValues(Operator):
     span: int | None = None
     chunk: int | None = None
 
-    def cost(self, step: Step, prec: Precision) -> Cost:
-        step = step.limited(self.span, self.chunk)
-        scores = step.batch * self.num_heads * step.new_tokens * step.keys
-        return _cost(
-            ops=2 * scores * self.head_dim,
-            load_act=scores * prec.act,
-            load_kv=step.batch * self.num_kv_heads * step.keys * self.head_dim * prec.kv,
-            store_act=step.tokens * self.num_heads * self.head_dim * prec.act,
-        )
+    def terms(self, prec: Precision) -> Terms:
+        h, d = self.num_heads, self.head_dim
+        scores = (("scores", self.span, self.chunk),)
+        return {
+            "ops": ((2 * h * d, scores),),
+            "load_act": ((h * prec.act, scores),),
+            "load_kv": (
+                (self.num_kv_heads * d * prec.kv, (("batch_keys", self.span, self.chunk),)),
+            ),
+            "store_act": ((h * d * prec.act, (TOKENS,)),),
+        }
 
     def compute_bits(self, quant: Quantization) -> int:
         return max(quant.a_bits, quant.kv_bits)
@@ -416,32 +521,23 @@ class FlashAttention(Operator):
     split_kv: bool = False
     split_keys: int = 256
 
-    def cost(self, step: Step, prec: Precision) -> Cost:
-        step = step.limited(self.span, self.chunk)
-        group = self.num_heads // self.num_kv_heads
-        tokens_per_block = max(self.block_rows / group, 1.0)
-        blocks = np.ceil(step.new_tokens / tokens_per_block)
-        # Block i (1-based) sees past + i*tokens_per_block keys, the last one all of them.
-        keys_streamed = (
-            (blocks - 1) * step.past + tokens_per_block * (blocks - 1) * blocks / 2 + step.keys
-        )
-        cap = min(step.span, step.chunk)
-        if np.isfinite(cap):  # no block streams more keys than the span or its chunk
-            keys_streamed = np.minimum(keys_streamed, blocks * cap)
-        pairs = step.batch * self.num_heads * step.causal_pairs
-        qo_bytes = step.tokens * self.num_heads * self.head_dim * prec.act
-        partial = 0.0
+    def terms(self, prec: Precision) -> Terms:
+        h, d, span, chunk = self.num_heads, self.head_dim, self.span, self.chunk
+        group = h // self.num_kv_heads
+        streamed = ("streamed_keys", max(self.block_rows / group, 1.0), span, chunk)
+        pairs = (("pairs", span, chunk),)
+        # Q read and O written once.
+        qo = ((h * d * prec.act, (TOKENS,)),)
         if self.split_kv:
-            splits = np.where(step.new_tokens == 1, np.ceil(step.keys / self.split_keys), 0)
             # fp32 partial outputs and log-sum-exp per split, written then read back.
-            partial = step.batch * self.num_heads * splits * (self.head_dim + 1) * 4
-        return _cost(
+            qo += ((h * (d + 1) * 4, (("splits", self.split_keys, span, chunk),)),)
+        return {
             # Two matmuls over the unmasked pairs, plus the softmax's 5 OPs per score.
-            ops=4 * pairs * self.head_dim + 5 * pairs,
-            load_act=qo_bytes + partial,
-            load_kv=2 * step.batch * self.num_kv_heads * keys_streamed * self.head_dim * prec.kv,
-            store_act=qo_bytes + partial,
-        )
+            "ops": ((4 * h * d, pairs), (5 * h, pairs)),
+            "load_act": qo,
+            "load_kv": ((2 * self.num_kv_heads * d * prec.kv, (streamed,)),),
+            "store_act": qo,
+        }
 
     def compute_bits(self, quant: Quantization) -> int:
         return max(quant.a_bits, quant.kv_bits)
@@ -482,14 +578,14 @@ class Activation(Operator):
     function: str = "silu"
     gated: bool = True
 
-    def cost(self, step: Step, prec: Precision) -> Cost:
-        elems = step.tokens * self.width
+    def terms(self, prec: Precision) -> Terms:
+        w = self.width
         per_elem = ACTIVATION_OPS[self.function] + (1 if self.gated else 0)
-        return _cost(
-            ops=per_elem * elems,
-            load_act=(2 if self.gated else 1) * elems * prec.act,
-            store_act=elems * prec.act,
-        )
+        return {
+            "ops": ((per_elem * w, (TOKENS,)),),
+            "load_act": (((2 if self.gated else 1) * w * prec.act, (TOKENS,)),),
+            "store_act": ((w * prec.act, (TOKENS,)),),
+        }
 
 
 @dataclass(frozen=True)
@@ -527,16 +623,15 @@ class ResidualAdd(Operator):
     width: int = 0
     conventions: Conventions = field(default_factory=Conventions)
 
-    def cost(self, step: Step, prec: Precision) -> Cost:
-        elems = step.tokens * self.width
-        terms = len(self.inputs)
+    def terms(self, prec: Precision) -> Terms:
+        w, summed = self.width, len(self.inputs)
         # Every input is read; LLM-Viewer reads only one of the two (docs/conventions.md).
-        reads = terms if self.conventions.residual_add_reads_all_inputs else terms - 1
-        return _cost(
-            ops=(terms - 1) * elems,
-            load_act=reads * elems * prec.act,
-            store_act=elems * prec.act,
-        )
+        reads = summed if self.conventions.residual_add_reads_all_inputs else summed - 1
+        return {
+            "ops": (((summed - 1) * w, (TOKENS,)),),
+            "load_act": ((reads * w * prec.act, (TOKENS,)),),
+            "store_act": ((w * prec.act, (TOKENS,)),),
+        }
 
 
 @dataclass(frozen=True)
@@ -553,20 +648,23 @@ class Collective(Operator):
     link_latency: float = 0.0
     last_token_only: bool = False
 
-    def cost(self, step: Step, prec: Precision) -> Cost:
-        rows = step.batch if self.last_token_only else step.tokens
-        data = rows * self.fan_out * self.width * prec.act
+    def terms(self, prec: Precision) -> Terms:
+        rows = (BATCH if self.last_token_only else TOKENS,)
+        data = self.fan_out * self.width * prec.act
         p = self.ranks
         # All-to-all: the (p-1)/p of the data bound elsewhere, in p-1 exchanges.
         steps = 2 * (p - 1) if self.kind == "all_reduce" else p - 1
-        moved = data * steps / p
-        return _cost(
-            link_time=moved / self.link_bandwidth + steps * self.link_latency, link_bytes=data
-        )
+        return {
+            "link_time": (
+                (data * steps / p / self.link_bandwidth, rows),
+                (steps * self.link_latency, (ONE,)),
+            ),
+            "link_bytes": ((data, rows),),
+        }
 
-    def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
-        rows = step.batch if self.last_token_only else step.tokens
-        return rows * self.width * prec.act
+    def output_terms(self, prec: Precision) -> tuple[Term, ...]:
+        rows = (BATCH if self.last_token_only else TOKENS,)
+        return ((self.width * prec.act, rows),)
 
 
 def expected_experts_hit(num_experts: int, top_k: int, tokens: np.ndarray) -> np.ndarray:
@@ -695,43 +793,15 @@ class LatentAttention(Operator):
 
 
 @dataclass(frozen=True)
-class ScoreTracking(Operator):
-    """H2O's bookkeeping (Zhang et al. 2023): accumulate each cached key's attention mass per
-    KV head every step (fp32 running sums read and written) to evict the lightest."""
-
-    num_heads: int = 0
-    num_kv_heads: int = 0
-    span: int | None = None
-    chunk: int | None = None
-
-    def cost(self, step: Step, prec: Precision) -> Cost:
-        step = step.limited(self.span, self.chunk)
-        sums = step.batch * self.num_kv_heads * step.keys * 4
-        return _cost(
-            ops=step.batch * self.num_heads * step.new_tokens * step.keys,
-            load_act=sums,
-            store_act=sums,
-        )
-
-    def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
-        return np.zeros_like(step.tokens, dtype=np.float64)
-
-
-@dataclass(frozen=True)
 class AttentionSinks(Operator):
     """gpt-oss's attention sinks: one learned logit per head joins each softmax's max and
     denominator (max, subtract, exp, add: 4 OPs per query and head)."""
 
     num_heads: int = 0
 
-    def cost(self, step: Step, prec: Precision) -> Cost:
-        return _cost(
-            ops=4 * step.tokens * self.num_heads,
-            load_weight=self.num_heads * prec.unquantized,
-        )
-
-    def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
-        return np.zeros_like(step.tokens, dtype=np.float64)
+    def terms(self, prec: Precision) -> Terms:
+        h = self.num_heads
+        return {"ops": ((4 * h, (TOKENS,)),), "load_weight": ((h * prec.unquantized, (ONE,)),)}
 
     def params(self) -> int:
         return self.num_heads

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
-import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -16,6 +15,7 @@ from pydantic import (
 )
 
 from rooflens.core.efficiency import EfficiencyProfile
+from rooflens.core.techniques import quantization, weight_sparsity
 
 Bits = Literal[32, 16, 8, 4, 3, 2, 1]
 # A few microseconds per ring step over NVLink with NCCL.
@@ -43,10 +43,8 @@ class Quantization(BaseModel):
     w_scale: Literal["channel", "tensor"] | PositiveInt = "channel"
     # Weight-only kernels dequantize a weight tile once per this many activation rows.
     dequant_rows: PositiveInt = 128
-    # Pruned weights of the block's linear layers. Unstructured: the share that is zero, stored
-    # as the kept values plus a 1-bit-per-weight bitmap (never more than dense), computed dense
-    # unless `sparse_kernel`. N:M (2:4): N of every M kept with log2(M)-bit indices, computed
-    # at the device's sparse tensor peak (Mishra et al. 2021).
+    # Pruned weights of the block's linear layers (rooflens.core.techniques.weight_sparsity):
+    # unstructured (the share that is zero; computed dense unless `sparse_kernel`) or N:M.
     sparsity: float = Field(default=0.0, ge=0.0, lt=1.0)
     sparse_kernel: bool = False
     nm_sparsity: tuple[PositiveInt, PositiveInt] | None = None
@@ -70,9 +68,7 @@ class Quantization(BaseModel):
     @property
     def kept_share(self) -> float:
         """Share of the block's weights that are not pruned."""
-        if self.nm_sparsity is not None:
-            return self.nm_sparsity[0] / self.nm_sparsity[1]
-        return 1.0 - self.sparsity
+        return weight_sparsity.kept_share(self)
 
     @property
     def float_weights(self) -> bool:
@@ -87,37 +83,7 @@ class Quantization(BaseModel):
     def weight_bits_per_param(self, in_features: int) -> float:
         """Stored bits per weight of a block linear layer: values, scales, zero points and, for
         pruned weights, the sparse index."""
-        dense = self._dense_bits(in_features)
-        if self.nm_sparsity is not None:
-            n, m = self.nm_sparsity
-            return n / m * (dense + float(np.log2(m)))
-        if self.sparsity:
-            return min(dense, (1 - self.sparsity) * dense + 1)
-        return dense
-
-    def _dense_bits(self, in_features: int) -> float:
-        if self.w_bits >= 16:
-            return float(self.w_bits)
-        if self.w_format == "nf4":
-            # Blocks of 64 with an 8-bit absmax, itself scaled in fp32 per 256 blocks (QLoRA).
-            return 4 + 8 / 64 + 32 / (64 * 256)
-        if self.w_format == "mxfp4":
-            return 4 + 8 / 32  # 32-element blocks sharing an E8M0 exponent (OCP MX v1.0)
-        if self.w_format == "nvfp4":
-            # 16-element blocks sharing an FP8 E4M3 scale (NVIDIA NVFP4; the per-tensor fp32
-            # global scale adds < 1e-6 bit).
-            return 4 + 8 / 16
-        if self.w_format == "fp":
-            # One fp32 scale per output channel, per block of weights, or per tensor (< 1e-6 bit).
-            if self.w_scale == "tensor":
-                return float(self.w_bits)
-            per_scale = in_features if self.w_scale == "channel" else self.w_scale
-            return self.w_bits + 32 / per_scale
-        group = self.group_size or in_features
-        return self.w_bits + (16 + self.w_bits) / group
-
-    # Per weight dequantized: unpack, subtract the zero point or look up the code, scale.
-    DEQUANT_OPS_PER_WEIGHT: ClassVar[int] = 2
+        return weight_sparsity.stored_bits(self, quantization.stored_bits(self, in_features))
 
 
 class Conventions(BaseModel):

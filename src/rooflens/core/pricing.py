@@ -6,28 +6,30 @@ fixed cost: the roofline bound. With one, each runs at its measured fractions of
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
 
+from rooflens.core.cache import BoundedCache
 from rooflens.core.efficiency import EfficiencyProfile
-from rooflens.core.errors import InvalidInputError
 from rooflens.core.framework_kernels import kernels_per_call
 from rooflens.core.graph import Graph
 from rooflens.core.hardware import Device
 from rooflens.core.operators import (
     Collective,
-    Cost,
     ExpertLinear,
     LatentAttention,
     Operator,
-    Precision,
     Step,
 )
 from rooflens.core.options import Quantization
+from rooflens.core.plan import BYTE_FIELDS, StepFields, step_plan
+from rooflens.core.techniques import early_exit, fusion
+from rooflens.core.techniques import offload as offloading
 
-BYTE_FIELDS = ("load_weight", "load_act", "store_act", "load_kv", "store_kv")
 Execution = Literal["graphs", "eager"]
 
 
@@ -41,7 +43,8 @@ class StepCosts:
     counts: np.ndarray
     peaks: np.ndarray
     bandwidth: float
-    fields: dict[str, np.ndarray]
+    fields: Mapping[str, np.ndarray]
+    # Achieved rates, broadcasting against the fields (one per operator when uncalibrated).
     compute_rates: np.ndarray
     memory_rates: np.ndarray
     fixed: np.ndarray
@@ -68,14 +71,17 @@ class StepCosts:
 
     @property
     def memory_access(self) -> np.ndarray:
-        return sum(self.fields[f] for f in BYTE_FIELDS)
+        return memory_access(self.fields)
 
-    @property
+    @cached_property
     def compute_time(self) -> np.ndarray:
         """Tensor work at its achieved rate plus vector work (dequantization) at the vector peak."""
-        return self.ops / self.compute_rates + self.fields["vector_ops"] / self.vector_rate
+        tensor = self.ops / self.compute_rates
+        if _known_zero(self.fields, "vector_ops"):
+            return tensor  # a sweep skips adding a table of zeros
+        return tensor + self.fields["vector_ops"] / self.vector_rate
 
-    @property
+    @cached_property
     def memory_time(self) -> np.ndarray:
         return self.memory_access / self.memory_rates
 
@@ -88,16 +94,22 @@ class StepCosts:
         """Offloaded weights and KV cache streaming in over the host link."""
         return self.host_bytes / self.host_rate
 
-    @property
+    @cached_property
     def transfer_time(self) -> np.ndarray:
+        if np.ndim(self.host_bytes) == 0 and self.host_bytes == 0:
+            return self.memory_time  # nothing offloaded
         return np.maximum(self.memory_time, self.offload_time)
 
-    @property
+    @cached_property
     def time(self) -> np.ndarray:
         """fixed + max(OPs / compute rate, bytes / memory rate, host bytes / host link) + time on
         the device link: the roofline when uncalibrated (collectives run on the link alone)."""
-        device = np.maximum(self.compute_time, self.transfer_time)
-        return _expand(self.fixed, self.ops) + device + self.link_time
+        time = np.maximum(self.compute_time, self.transfer_time)
+        if np.any(self.fixed):
+            time = _expand(self.fixed, self.ops) + time
+        if not _known_zero(self.fields, "link_time"):
+            time = time + self.link_time
+        return time
 
     @property
     def bound(self) -> np.ndarray:
@@ -128,6 +140,13 @@ class StepCosts:
         """Network total: block operators count once per layer."""
         return np.tensordot(self.counts, values, axes=(0, 0))
 
+    def field_total(self, name: str) -> np.ndarray:
+        """Network total of a cost field (or "memory_access"): from the plan's coefficients
+        when the field's table was never needed (a sweep's byte fields)."""
+        if isinstance(self.fields, StepFields):
+            return self.fields.total(name, self.counts)
+        return self.total(self.memory_access if name == "memory_access" else self.fields[name])
+
     @property
     def host_time(self) -> float:
         if self.execution != "eager":
@@ -146,6 +165,11 @@ class StepCosts:
         """Framework kernels the analysis does not list, per step."""
         per_layer = self.overhead_per_layer + self.overhead_per_layer_token * self.tokens
         return per_layer * self.num_layers
+
+
+def _known_zero(fields: Mapping[str, np.ndarray], name: str) -> bool:
+    """Whether a field is zero for every operator whatever the step (known from its plan)."""
+    return isinstance(fields, StepFields) and fields.known_zero(name)
 
 
 def _expand(per_op: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -225,21 +249,32 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
     return dtype
 
 
+def memory_access(fields: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Bytes each operator moves: every byte field."""
+    if isinstance(fields, StepFields):
+        return fields.memory_access()
+    return sum(fields[f] for f in BYTE_FIELDS)
+
+
 def operator_fields(graph: Graph, quant: Quantization, step: Step) -> dict[str, np.ndarray]:
     """Every cost field of every operator for `step`, operator axis first."""
-    prec = Precision(quant)
-    shape = np.broadcast_shapes(step.batch.shape, step.new_tokens.shape, step.past.shape)
-    costs: list[Cost] = [
-        _contextual(op, step, _on_chip(op, op.cost(step, prec))) for op in graph.operators
-    ]
-    out = {}
-    for f in Cost.FIELDS:
-        # Assignment broadcasts each operator's value into its row: no per-operator views.
-        table = np.empty((len(costs), *shape))
-        for i, c in enumerate(costs):
-            table[i] = getattr(c, f)
-        out[f] = table
-    return out
+    return dict(step_plan(graph, quant).fields(step))
+
+
+_PLACEMENTS = BoundedCache(64)
+_COUNTS = BoundedCache(64)
+
+
+def placement(graph: Graph, device: Device, quant: Quantization) -> Placement:
+    """`Placement.of`, built once per graph, device and precision."""
+    return _PLACEMENTS.get(
+        (quant,), lambda: Placement.of(graph, device, quant), identities=(graph, device)
+    )
+
+
+def operator_counts(graph: Graph, exit_depth: float | None = None) -> np.ndarray:
+    """Runs per step of each operator (`early_exit.counts`), built once per graph."""
+    return _COUNTS.get((exit_depth,), lambda: early_exit.counts(graph, exit_depth), (graph,))
 
 
 def price_step(
@@ -255,10 +290,10 @@ def price_step(
     disk_bandwidth: float | None = None,
 ) -> StepCosts:
     return price_fields(
-        Placement.of(graph, device, quant),
-        _counts(graph, exit_depth),
+        placement(graph, device, quant),
+        operator_counts(graph, exit_depth),
         device,
-        operator_fields(graph, quant, step),
+        step_plan(graph, quant).fields(step),
         step.tokens,
         profile,
         execution,
@@ -272,7 +307,7 @@ def price_fields(
     placement: Placement,
     counts: np.ndarray,
     device: Device,
-    fields: dict[str, np.ndarray],
+    fields: Mapping[str, np.ndarray],
     tokens: np.ndarray,
     profile: EfficiencyProfile | None = None,
     execution: Execution = "graphs",
@@ -281,17 +316,17 @@ def price_fields(
     disk_bandwidth: float | None = None,
 ) -> StepCosts:
     """Turn operator fields (from any step, uniform or mixed) into priced step costs."""
-    memory = sum(fields[f] for f in BYTE_FIELDS)
     peaks = placement.peaks
     if profile is None:
-        compute_rates = np.broadcast_to(_expand(peaks, memory), memory.shape)
-        memory_rates = np.full(memory.shape, device.memory_bandwidth)
+        # Uncalibrated rates are the peaks: one per operator, broadcast over the points.
+        compute_rates = peaks.reshape((-1,) + (1,) * (np.ndim(fields["ops"]) - 1))
+        memory_rates = np.float64(device.memory_bandwidth)
         fixed = np.zeros(len(peaks))
     else:
         compute_rates, memory_rates = _calibrated_rates(
-            placement, profile, fields["ops"], memory, device.memory_bandwidth
+            placement, profile, fields["ops"], memory_access(fields), device.memory_bandwidth
         )
-        fixed = np.where(placement.fused, 0.0, _fixed_times(placement, profile))
+        fixed = fusion.launch_times(placement.fused, _fixed_times(placement, profile))
         if placement.kernels is not None:
             fixed = fixed * np.maximum(placement.kernels, 1.0)
         fields = _measured_collectives(placement, profile, fields)
@@ -308,8 +343,8 @@ def price_fields(
         fixed=fixed,
         num_layers=placement.num_layers,
         vector_rate=device.peak_ops[device.vector_dtype()],
-        host_bytes=_host_bytes(fields, offload),
-        host_rate=min(_host_rate(device), disk_bandwidth or np.inf) if any(offload) else np.inf,
+        host_bytes=offloading.host_bytes(fields, offload),
+        host_rate=offloading.host_rate(device, offload, disk_bandwidth),
         overhead_per_layer=profile.graph_overhead_per_layer if profile else 0.0,
         overhead_per_layer_token=profile.graph_overhead_per_layer_token if profile else 0.0,
         tokens=tokens,
@@ -362,8 +397,8 @@ def _fixed_times(placement: Placement, profile: EfficiencyProfile) -> np.ndarray
 
 
 def _measured_collectives(
-    placement: Placement, profile: EfficiencyProfile, fields: dict[str, np.ndarray]
-) -> dict[str, np.ndarray]:
+    placement: Placement, profile: EfficiencyProfile, fields: Mapping[str, np.ndarray]
+) -> Mapping[str, np.ndarray]:
     """Collectives at the profile's measured time for their kind, group and message size,
     where it has one; else they keep the link model's time."""
     link_time = fields["link_time"]
@@ -383,70 +418,3 @@ def _measured_collectives(
 
 def _dtype(device: Device, bits: int | None, float_first: bool = False) -> str:
     return device.vector_dtype() if bits is None else device.matrix_dtype(bits, float_first)
-
-
-def _host_bytes(fields: dict[str, np.ndarray], offload: tuple[bool, bool]) -> np.ndarray | float:
-    weights, kv = offload
-    moved = fields["load_weight"] if weights else 0.0
-    if kv:
-        moved = moved + fields["load_kv"] + fields["store_kv"]
-    return moved
-
-
-def _host_rate(device: Device) -> float:
-    if not device.host_bandwidth:
-        raise InvalidInputError(
-            "offload", True, f"a device with a host link bandwidth ({device.name} has none)"
-        )
-    return device.host_bandwidth
-
-
-def _on_chip(op: Operator, cost: Cost) -> Cost:
-    """Fused operators neither read an input nor write an output that stays on chip."""
-    if op.input_on_chip:
-        cost = replace(cost, load_act=np.zeros_like(cost.load_act))
-    if op.output_on_chip:
-        cost = replace(cost, store_act=np.zeros_like(cost.store_act))
-    return cost
-
-
-# Layers an early exit skips still fill their KV cache from the exit state (CALM).
-_KV_FILL = ("attn_norm", "k_proj", "v_proj", "k_norm", "kv_a_proj", "kv_a_norm")
-
-
-def _counts(graph: Graph, exit_depth: float | None) -> np.ndarray:
-    """Runs per step of each operator; with early exit (decode), most block operators run in
-    only `exit_depth` of the layers, and the exit classifiers only in decode."""
-    counts = []
-    for op in graph.operators:
-        count = graph.count(op)
-        if op.name == "exit_classifier" and exit_depth is None:
-            count = 0.0
-        elif exit_depth is not None and op.scope == "block" and op.name not in _KV_FILL:
-            count *= exit_depth
-        counts.append(count)
-    return np.array(counts, dtype=np.float64)
-
-
-def _contextual(op: Operator, step: Step, cost: Cost) -> Cost:
-    """Deja Vu in decode steps: work on the active heads or neurons of each token; weights of
-    the channels any of the step's tokens uses, 1 - (1 - f)^T in expectation."""
-    decode = step.new_tokens == 1
-    if op.decode_only:
-        return Cost(**{f: np.where(decode, getattr(cost, f), 0.0) for f in Cost.FIELDS})
-    if op.active >= 1:
-        return cost
-    f = op.active
-    touched = 1 - (1 - f) ** step.tokens
-    scale = {"ops": f, "vector_ops": f, "load_weight": touched}
-    if op.sparse_side == "heads":
-        scale |= {"load_act": f, "store_act": f, "load_kv": f}
-    else:
-        scale["store_act" if op.sparse_side == "out" else "load_act"] = f
-    return replace(
-        cost,
-        **{
-            field: np.where(decode, getattr(cost, field) * share, getattr(cost, field))
-            for field, share in scale.items()
-        },
-    )

@@ -173,10 +173,10 @@ class Analysis:
         for stage, st in self.steps.items():
             row = {
                 "time": st.step_time(),
-                "ops": st.total(st.ops),
-                "memory_access": st.total(st.memory_access),
+                "ops": st.field_total("ops"),
+                "memory_access": st.field_total("memory_access"),
             }
-            row |= {f: st.total(st.fields[f]) for f in BYTE_FIELDS}
+            row |= {f: st.field_total(f) for f in BYTE_FIELDS}
             row["compute_bound_time"] = st.total(np.where(st.compute_bound, st.time, 0.0))
             out[stage] = {k: _point(v) for k, v in row.items()}
         return out

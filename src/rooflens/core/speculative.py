@@ -72,7 +72,7 @@ def _step_time(
     past: np.ndarray,
 ) -> np.ndarray:
     graph = build_graph(model, options, device)
-    if new_tokens > 1:
+    if new_tokens > 1 and any(isinstance(op, LatentAttention) for op in graph.operators):
         # Verification steps run latent attention with the decode (absorbed) kernel.
         ops = tuple(
             replace(op, absorbed_up_to=new_tokens) if isinstance(op, LatentAttention) else op

@@ -10,6 +10,8 @@ from rooflens.core.errors import InvalidInputError
 def positive_int_array(field: str, value: object) -> np.ndarray:
     """A positive integer or array of them, as float64 (costs overflow int64 otherwise)."""
     accepted = "a positive integer or an array of positive integers"
+    if type(value) is int and 0 < value < 2**63:
+        return np.array(float(value))  # the common case, without the array checks
     if isinstance(value, bool | np.bool_):
         raise InvalidInputError(field, value, accepted)
     try:

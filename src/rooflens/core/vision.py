@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from rooflens.core.cache import BoundedCache
 from rooflens.core.graph import Graph
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec, VisionSpec
@@ -169,6 +170,10 @@ def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph
     return Graph(operators=tuple(ops), num_layers=v.num_layers, total_layers=v.num_layers)
 
 
+# Built once per (vision tower, options): the graph's plan is then reused too.
+_VISION_GRAPHS = BoundedCache(16)
+
+
 def vision_params(model: ModelSpec) -> int:
     """Parameters of the vision tower and projector (0 for a text-only model)."""
     return vision_graph(model.vision).params() if model.vision else 0
@@ -191,8 +196,9 @@ def price_images(
     v = model.vision
     patches = np.full_like(n, v.patches, dtype=np.float64)
     step = Step(batch=n, new_tokens=patches, past=np.zeros_like(patches))
+    graph = _VISION_GRAPHS.get((v, options), lambda: vision_graph(v, options))
     return price_step(
-        vision_graph(v, options),
+        graph,
         device,
         options.quantization,
         step,

@@ -1,0 +1,73 @@
+"""Operator fusion (TensorRT-LLM, DeepSpeed-Inference, xFormers): fused kernels keep
+intermediates on chip and run inside the previous operator's kernel.
+
+Graph: marks `Operator.input_on_chip`, `output_on_chip` and `fused` (and FlashDecoding's
+split-KV attention). Pricing: `priced` drops the on-chip reads and writes, `launch_times` the
+fused kernels' fixed time, `stored_output` the on-chip temporaries from memory liveness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rooflens.core.operators import FlashAttention, Operator, Term, Terms
+
+if TYPE_CHECKING:
+    from rooflens.core.hardware import Device
+    from rooflens.core.model import ModelSpec
+    from rooflens.core.options import AnalysisOptions
+
+# The norms that follow a residual add (add_norm fuses the add into them).
+_AFTER_ADD = {"attn_norm", "mlp_norm", "final_norm"}
+
+
+def apply(
+    ops: list[Operator],
+    model: ModelSpec,
+    local: ModelSpec,
+    options: AnalysisOptions,
+    device: Device | None,
+) -> list[Operator]:
+    """Mark what fused kernels keep on chip: k/v read q's input (qkv); up reads gate's input
+    (gate_up); the activation runs in the gate/up epilogue (act); a norm reads the residual add
+    it follows (add_norm); decode attention splits its keys (flash_decoding)."""
+    kinds = set(options.fusion)
+    if not kinds:
+        return ops
+    out: list[Operator] = []
+    for op in ops:
+        if "qkv" in kinds and op.name in ("k_proj", "v_proj"):
+            op = replace(op, input_on_chip=True, fused=True)
+        if "gate_up" in kinds and op.name == "up_proj":
+            op = replace(op, input_on_chip=True, fused=True)
+        if "act" in kinds and op.name in ("gate_proj", "up_proj"):
+            op = replace(op, output_on_chip=True)
+        if "act" in kinds and op.name == "mlp_act":
+            op = replace(op, input_on_chip=True, fused=True)
+        if "add_norm" in kinds and op.name in _AFTER_ADD:
+            op = replace(op, input_on_chip=True, fused=True)
+        if "flash_decoding" in kinds and isinstance(op, FlashAttention):
+            op = replace(op, split_kv=True)
+        out.append(op)
+    return out
+
+
+def priced(op: Operator, terms: Terms) -> Terms:
+    """Fused operators neither read an input nor write an output that stays on chip."""
+    on_chip = {"load_act"} if op.input_on_chip else set()
+    if op.output_on_chip:
+        on_chip.add("store_act")
+    return {field: t for field, t in terms.items() if field not in on_chip}
+
+
+def launch_times(fused: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """A fused operator runs inside its neighbour's kernel: no fixed launch time of its own."""
+    return np.where(fused, 0.0, fixed)
+
+
+def stored_output(op: Operator, output: tuple[Term, ...]) -> tuple[Term, ...]:
+    """An operator's temporary held in memory: none when it stays on chip."""
+    return () if op.output_on_chip else output

@@ -1,0 +1,235 @@
+"""Parallelism over devices (Megatron-LM, Shoeybi et al. 2019; GShard, DeepSpeed-MoE; GPipe):
+the slice of the model one device holds, the collectives tensor and expert parallelism add
+to its graph, and the link they run on. Pipeline stages' hand-offs are priced in
+`rooflens.core.analysis`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from rooflens.core.efficiency import EfficiencyProfile
+from rooflens.core.errors import InvalidInputError
+from rooflens.core.model import ModelSpec
+from rooflens.core.operators import Collective, Operator
+from rooflens.core.options import DEFAULT_LINK_LATENCY, AnalysisOptions, Parallelism
+
+if TYPE_CHECKING:
+    from rooflens.core.hardware import Device
+
+
+def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
+    """The slice of the model one device holds: Megatron-LM splits attention heads, MLP width
+    and vocabulary over `tp` devices (KV heads are replicated when fewer than `tp`), pipeline
+    parallelism the layers over `pp` stages."""
+    tp, pp = par.tp, par.pp
+    h, kv, inter = model.num_heads, model.num_kv_heads, model.intermediate_size
+    if h % tp or inter % tp or (kv % tp and tp % kv):
+        raise InvalidInputError(
+            "tp",
+            tp,
+            f"a divisor of {model.name}'s {h} attention heads and {inter} MLP width "
+            f"that divides, or is a multiple of, its {kv} KV heads",
+        )
+    if pp > model.num_layers:
+        raise InvalidInputError("pp", pp, f"at most the {model.num_layers} layers of {model.name}")
+    ep = par.ep
+    if model.is_moe and model.num_experts % ep:
+        raise InvalidInputError(
+            "ep", ep, f"a divisor of {model.name}'s {model.num_experts} experts"
+        )
+    widths = [w for w in (model.expert_intermediate_size, model.shared_intermediate_size) if w]
+    if any(w % tp for w in widths):
+        raise InvalidInputError("tp", tp, f"a divisor of {model.name}'s expert widths {widths}")
+    gkv = model.global_kv_heads
+    if gkv is not None and gkv % tp and tp % gkv:
+        raise InvalidInputError(
+            "tp", tp, f"a divisor or multiple of {model.name}'s {gkv} global-layer KV heads"
+        )
+    if model.mixer is not None and not model.mixer.splits_over(tp):
+        raise InvalidInputError(
+            "tp",
+            tp,
+            f"a divisor of {model.name}'s {model.mixer.num_heads} recurrent-mixer heads that "
+            f"divides, or is a multiple of, its {model.mixer.num_key_heads} key heads",
+        )
+    if tp == 1 and pp == 1 and ep == 1:
+        return model
+    experts = {
+        key: getattr(model, key) // tp
+        for key in ("expert_intermediate_size", "shared_intermediate_size")
+        if getattr(model, key)
+    }
+    if model.is_moe and ep > 1:
+        # Each device holds E/ep experts and receives k/ep of each token's routes on average.
+        experts["num_experts"] = model.num_experts // ep
+        experts["experts_per_token"] = model.experts_per_token / ep
+    if model.mixer is not None:
+        experts["mixer"] = model.mixer.split(tp)
+    if gkv is not None:
+        experts["global_kv_heads"] = max(gkv // tp, 1)
+    return model.model_copy(
+        update=experts
+        | {
+            "num_heads": h // tp,
+            "num_kv_heads": max(kv // tp, 1),
+            "intermediate_size": inter // tp,
+            "vocab_size": -(-model.vocab_size // tp),
+            "num_layers": -(-model.num_layers // pp),
+            "model_layers": model.num_layers,
+        }
+    )
+
+
+def expert_parallel(
+    ops: list[Operator],
+    model: ModelSpec,
+    local: ModelSpec,
+    options: AnalysisOptions,
+    device: Device | None,
+) -> list[Operator]:
+    """Expert parallelism: all-to-all exchanges around the routed experts."""
+    par = options.parallelism
+    if par.ep <= 1 or not model.is_moe:
+        return ops
+    link = options.calibration
+    bandwidth = link_bandwidth(device, par, par.tp * par.ep, link)
+    return _expert_parallel(ops, model, par, bandwidth, link_latency(par, link))
+
+
+def tensor_parallel(
+    ops: list[Operator],
+    model: ModelSpec,
+    local: ModelSpec,
+    options: AnalysisOptions,
+    device: Device | None,
+) -> list[Operator]:
+    """Tensor parallelism: Megatron-LM's all-reduces and the logits' all-gather."""
+    par = options.parallelism
+    if par.tp <= 1:
+        return ops
+    link = options.calibration
+    bandwidth = link_bandwidth(device, par, par.tp, link)
+    return _tensor_parallel(ops, model, par, bandwidth, link_latency(par, link))
+
+
+def _expert_parallel(
+    ops: list[Operator], model: ModelSpec, par: Parallelism, bandwidth: float, latency: float
+) -> list[Operator]:
+    """Send each token's hidden state to its experts' devices after routing, and the expert
+    outputs back before combining them."""
+    out: list[Operator] = []
+    exchange = {
+        "kind": "all_to_all",
+        # Latent MoE dispatches the narrower latent (its purpose).
+        "width": model.expert_latent_size or model.hidden_size,
+        "ranks": par.ep,
+        "link_bandwidth": bandwidth,
+        "link_latency": latency,
+        "fan_out": model.experts_per_token,
+    }
+    for op in ops:
+        out.append(op)
+        if op.name == "router":
+            out.append(
+                Collective(
+                    "moe_dispatch",
+                    "block",
+                    (op.output,),
+                    "dispatched",
+                    layers=op.layers,
+                    **exchange,
+                )
+            )
+        if op.name == "expert_down_proj":
+            out.append(
+                Collective(
+                    "moe_gather", "block", (op.output,), "gathered", layers=op.layers, **exchange
+                )
+            )
+    return out
+
+
+def link_bandwidth(
+    device: Device | None,
+    par: Parallelism,
+    ranks: int = 1,
+    calibrated: EfficiencyProfile | None = None,
+) -> float:
+    """Bandwidth between the devices of a group: the override, else the device's network
+    bandwidth once the group spans nodes; within a node, the bandwidth fitted on measured
+    collectives, else the device's interconnect (or host link)."""
+    if par.link_bandwidth:
+        return float(par.link_bandwidth)
+    per_node = device.devices_per_node if device else None
+    if device and per_node and ranks > per_node:
+        if not device.network_bandwidth:
+            raise InvalidInputError(
+                "link_bandwidth",
+                None,
+                f"a link bandwidth: {ranks} devices span nodes of {per_node} and {device.name} "
+                "lists no network bandwidth",
+            )
+        return float(device.network_bandwidth)
+    if calibrated is not None and calibrated.link_bandwidth:
+        return float(calibrated.link_bandwidth)
+    bandwidth = device and (device.interconnect_bandwidth or device.host_bandwidth)
+    if not bandwidth:
+        raise InvalidInputError(
+            "link_bandwidth",
+            None,
+            "a link bandwidth in bytes/s: the device lists neither interconnect nor host link",
+        )
+    return float(bandwidth)
+
+
+def link_latency(par: Parallelism, calibrated: EfficiencyProfile | None = None) -> float:
+    """Time per ring step: the override, else the fitted one, else the default."""
+    if par.link_latency is not None:
+        return float(par.link_latency)
+    if calibrated is not None and calibrated.link_latency is not None:
+        return float(calibrated.link_latency)
+    return DEFAULT_LINK_LATENCY
+
+
+def _tensor_parallel(
+    ops: list[Operator], model: ModelSpec, par: Parallelism, bandwidth: float, latency: float
+) -> list[Operator]:
+    """Insert Megatron-LM's collectives: an all-reduce after the vocabulary-parallel embedding
+    and after each row-parallel projection (one per branch, or one per parallel block), and an
+    all-gather of the vocabulary-parallel logits."""
+    reduce_after = {"embed_tokens", "down_proj", "mixer_out_proj"} | (
+        set() if model.parallel_block else {"o_proj"}
+    )
+    if model.is_moe:
+        reduce_after.add("moe_combine" if model.shared_intermediate_size else "expert_down_proj")
+    renamed: dict[str, str] = {}
+    out: list[Operator] = []
+    for op in ops:
+        op = replace(op, inputs=tuple(renamed.get(name, name) for name in op.inputs))
+        out.append(op)
+        if op.name not in reduce_after and op.name != "lm_head":
+            continue
+        gather = op.name == "lm_head"
+        width = (
+            model.vocab_size
+            if gather
+            else getattr(op, "out_features", 0) or getattr(op, "width", 0)
+        )
+        out.append(
+            Collective(
+                f"{op.name}_{'all_gather' if gather else 'all_reduce'}",
+                op.scope,
+                (op.output,),
+                f"{op.output}_tp",
+                kind="all_gather" if gather else "all_reduce",
+                width=width,
+                ranks=par.tp,
+                link_bandwidth=bandwidth,
+                link_latency=latency,
+                last_token_only=gather,
+                layers=op.layers,
+            )
+        )
+        renamed[op.output] = f"{op.output}_tp"
+    return out

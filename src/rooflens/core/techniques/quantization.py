@@ -1,0 +1,102 @@
+"""Weight quantization: how quantized weights are stored, when kernels dequantize them, and
+the modules a checkpoint leaves unquantized (its `modules_to_not_convert` / ignore list,
+rooflens.models.quant), whose linears stay at 16 bits whatever the settings say. The
+bit-widths themselves (weights, activations, KV cache) are `rooflens.core.options.Quantization`,
+which every operator's formula reads. (No runtime imports of the core: `options` uses this
+module.)"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rooflens.core.hardware import Device
+    from rooflens.core.model import ModelSpec
+    from rooflens.core.operators import Operator
+    from rooflens.core.options import AnalysisOptions, Quantization
+
+# Per weight dequantized: unpack, subtract the zero point or look up the code, scale.
+DEQUANT_OPS_PER_WEIGHT = 2
+
+
+def stored_bits(quant: Quantization, in_features: int) -> float:
+    """Stored bits per weight of a quantized linear layer before pruning: values, scales and
+    zero points."""
+    if quant.w_bits >= 16:
+        return float(quant.w_bits)
+    if quant.w_format == "nf4":
+        # Blocks of 64 with an 8-bit absmax, itself scaled in fp32 per 256 blocks (QLoRA).
+        return 4 + 8 / 64 + 32 / (64 * 256)
+    if quant.w_format == "mxfp4":
+        return 4 + 8 / 32  # 32-element blocks sharing an E8M0 exponent (OCP MX v1.0)
+    if quant.w_format == "nvfp4":
+        # 16-element blocks sharing an FP8 E4M3 scale (NVIDIA NVFP4; the per-tensor fp32
+        # global scale adds < 1e-6 bit).
+        return 4 + 8 / 16
+    if quant.w_format == "fp":
+        # One fp32 scale per output channel, per block of weights, or per tensor (< 1e-6 bit).
+        if quant.w_scale == "tensor":
+            return float(quant.w_bits)
+        per_scale = in_features if quant.w_scale == "channel" else quant.w_scale
+        return quant.w_bits + 32 / per_scale
+    group = quant.group_size or in_features
+    return quant.w_bits + (16 + quant.w_bits) / group
+
+
+def dequantizes(quant: Quantization, compute_bits: int) -> bool:
+    """Weight-only quantization: weights narrower than the compute type are converted to it
+    tile by tile, once per `dequant_rows` activation rows, on the vector units (Marlin/AWQ-style
+    kernels)."""
+    return quant.w_bits < compute_bits
+
+
+def apply(
+    ops: list[Operator],
+    model: ModelSpec,
+    local: ModelSpec,
+    options: AnalysisOptions,
+    device: Device | None,
+) -> list[Operator]:
+    """Leave the modules a checkpoint does not quantize at 16 bits."""
+    classes = set(options.unquantized_modules)
+    if not classes:
+        return ops
+    return [
+        replace(op, quantized=False)
+        if hasattr(op, "quantized") and module_class(op.name) in classes
+        else op
+        for op in ops
+    ]
+
+
+def module_class(name: str) -> str | None:
+    """The class of module a block operator belongs to, as a checkpoint's quantization_config
+    names them (rooflens.core.model.MODULE_CLASSES), or None."""
+    if name.startswith("indexer_"):
+        return "indexer"
+    if name.startswith("expert_"):
+        return "experts"
+    if name.startswith("shared_"):
+        return "shared_experts"
+    if name == "router":
+        return "router"
+    if name in ("gate_proj", "up_proj", "down_proj"):
+        return "mlp"
+    # A recurrent mixer and the attention output gate live in the attention module of their
+    # checkpoints (self_attn, linear_attn): the lists of unquantized modules name them so.
+    if name in _ATTENTION_LINEARS or name.startswith("mixer_") or name == "attn_gate_proj":
+        return "attention"
+    return None
+
+
+_ATTENTION_LINEARS = {
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "q_a_proj",
+    "q_b_proj",
+    "kv_a_proj",
+    "latent_attention",
+}
