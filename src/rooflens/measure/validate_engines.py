@@ -761,6 +761,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--csv", help="every row's prediction to this CSV file")
     parser.add_argument("--requests-per-client", type=int, default=REQUESTS_PER_CLIENT)
     parser.add_argument("--limit", type=int, help="only the first N rows (a quick look)")
+    parser.add_argument(
+        "--systems",
+        default="h100_sxm,h200_sxm,b200_sxm",
+        help="the sample's systems to simulate, comma-separated (default: those with engine "
+        "profiles); 'all' for every row",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="processes simulating side by side")
     parser.add_argument(
         "--aic-estimates",
@@ -770,6 +776,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     path = sample_path(args.data)
     frame = pd.read_csv(path)
+    source = path.name
+    if args.systems != "all":
+        wanted = args.systems.split(",")
+        left = frame[~frame["system"].isin(wanted)]
+        frame = frame[frame["system"].isin(wanted)]
+        if len(left):
+            others = ", ".join(sorted(left["system"].unique()))
+            source += (
+                f" (its {len(frame):,} rows of {', '.join(wanted)}; {len(left):,} of {others} "
+                "left out: no engine profile)"
+            )
     if args.limit:
         frame = frame.head(args.limit)
     started = time.perf_counter()
@@ -788,7 +805,7 @@ def main(argv: list[str] | None = None) -> None:
         else None
     )
     out.write_text(
-        report(predictions, path.name, seconds, args.requests_per_client, relative, estimates)
+        report(predictions, source, seconds, args.requests_per_client, relative, estimates)
     )
     if args.csv:
         predictions.to_csv(args.csv, index=False)
