@@ -44,7 +44,7 @@ def test_engine_settings_that_cannot_be(settings, accepted) -> None:
 def test_a_device_without_the_engines_profile_names_those_that_have_one() -> None:
     res = CliRunner().invoke(app, ["analyze", MODEL, "-H", "a6000", "--engine", "vllm"])
     assert res.exit_code == 2
-    assert "vllm profiles exist for b200, h100-sxm, h200-sxm" in res.output
+    assert "vllm profiles exist for b200, b300, gb200, gb300, h100-sxm, h200-sxm" in res.output
 
 
 def test_simulate_with_an_engine_uses_its_scheduler() -> None:

@@ -123,3 +123,58 @@ def test_the_script_writes_the_report_and_the_plot(sample, tmp_path) -> None:
     text = out.read_text()
     assert "## Profile `roofline`" in text and "![predicted" in text
     assert plot.stat().st_size > 1000
+
+
+def test_the_means_leave_out_the_warm_up_waves(sample) -> None:
+    """Row d runs 4 clients: with 3 requests each, the first 2 waves (8 requests) are warm-up
+    and the reported means are those of the last 4 requests the simulator serves."""
+    from rooflens.measure import validate_engines
+    from rooflens.serving.simulate import run
+    from rooflens.serving.workload import Requests
+
+    row = sample.iloc[[3]]
+    got = predict(row, ["roofline"], requests_per_client=3).iloc[0]
+    setup, _ = setup_of(row.iloc[0])
+    spec, device, options, scheduler, replica, decode = validate_engines._replicas(
+        setup, None, setup.isl + setup.osl
+    )
+    n = 3 * setup.concurrency
+    result = run(
+        spec, device, options, Requests(np.zeros(n), np.full(n, 128), np.full(n, 16)),
+        scheduler, setup.cluster, replica=replica, decode_replica=decode,
+        concurrency=setup.concurrency,
+    )  # fmt: skip
+    last = result.requests.iloc[8:]
+    assert len(last) == 4
+    assert got["predicted_ttft_ms"] == pytest.approx(1e3 * last["ttft"].mean(), rel=1e-12)
+    assert got["predicted_tpot_ms"] == pytest.approx(1e3 * last["tpot"].mean(), rel=1e-12)
+    # The first wave starts together and waits longer than the steady state.
+    assert result.requests["ttft"].iloc[:4].mean() >= last["ttft"].mean()
+    assert validate_engines.warmup_per_client(1) == 0
+
+
+def test_aiconfigurator_estimates_sit_beside_rooflens_on_the_same_rows(sample) -> None:
+    from rooflens.measure.validate_engines import side_by_side
+
+    done = errors(predict(sample, ["roofline"], requests_per_client=2))
+    estimates = pd.DataFrame(
+        {
+            "id": ["a", "b", "d"],
+            # a: 30 ms against a measured 20 (+50 %); b: rooflens cannot express it.
+            "aic_ttft_ms": [30.0, 10.0, np.nan],
+            "aic_tpot_ms": [4.0, 1.0, np.nan],
+            "aic_reason": [np.nan, np.nan, "prefill_batch_size is required for disagg mode."],
+            "aic_package": "aiconfigurator 0.12.0",
+            "estimated": "2026-11-30",
+        }
+    )
+    lines = side_by_side(done, estimates)
+    text = "\n".join(lines)
+    assert "3 asked, 2 answered, 1 also simulated" in text
+    table = [line for line in text.splitlines() if line.startswith("| AIConfigurator |")]
+    # One row (a): TTFT |30 - 20| / 20 = 50 %, TPOT |4 - 5| / 5 = 20 %, ratios 1.50 and 0.80.
+    assert table == ["| AIConfigurator | 1 | 50 % | 50 % | 1.50 | 20 % | 20 % | 0.80 |"]
+    roof = done[(done["profile"] == "roofline") & (done["id"] == "a")].iloc[0]
+    assert f"| roofline | 1 | {100 * roof['ttft_error']:.0f} % |" in text
+    assert "| prefill_batch_size is required | 1 |" in text
+    assert side_by_side(done, estimates.iloc[[1]]) == []

@@ -55,7 +55,14 @@ from rooflens.core.options import Quantization
 PACKAGE = "aiconfigurator-core"
 ENGINES = ("vllm", "sglang", "trtllm")
 # rooflens device name -> aiconfigurator system folder.
-SYSTEMS = {"h100-sxm": "h100_sxm", "h200-sxm": "h200_sxm", "b200": "b200_sxm"}
+SYSTEMS = {
+    "h100-sxm": "h100_sxm",
+    "h200-sxm": "h200_sxm",
+    "b200": "b200_sxm",
+    "b300": "b300_sxm",
+    "gb200": "gb200",
+    "gb300": "gb300",
+}
 # aiconfigurator type names -> rooflens quantization settings (weights, activations, format).
 GEMM_TYPES = {
     "bfloat16": ("bf16", Quantization()),

@@ -52,8 +52,13 @@ from rooflens.serving.workload import Requests
 
 SAMPLE_PACKAGE = "aiconfigurator_core"
 SAMPLE_FILE = ("systems", "silicon_sample.csv")
-# Requests each client sends: the first wave starts together, as a benchmark's does.
-REQUESTS_PER_CLIENT = 2
+# Requests each client sends, and the first waves left out of the means as warm-up: the
+# benchmarks behind the sample report a steady state (vLLM's and SGLang's bench_serving send
+# 1,000 prompts by default; NVIDIA's genai-perf recipes send 10 per client after 2 per client
+# of warm-up), where requests no longer start together. Six waves, two of them warm-up, keep
+# the harness's run time within bounds.
+REQUESTS_PER_CLIENT = 6
+WARMUP_PER_CLIENT = 2
 # GEMM quantization mode -> rooflens quantization (KV cache: not stated, so 16-bit).
 QUANT_MODES: dict[str, dict[str, Any]] = {
     "fp8": {"w_bits": 8, "a_bits": 8, "w_format": "fp"},
@@ -309,6 +314,11 @@ ROW_SECONDS = 30.0
 GROUP_SECONDS = 120.0
 
 
+def warmup_per_client(requests_per_client: int) -> int:
+    """Waves left out as warm-up: WARMUP_PER_CLIENT, but always at least one wave measured."""
+    return min(WARMUP_PER_CLIENT, requests_per_client - 1)
+
+
 class _OverBudget(Exception):
     pass
 
@@ -352,11 +362,11 @@ def _simulate(
         except _OverBudget:
             out[index] = {"reason": f"not simulated: over the {ROW_SECONDS:.0f} s a row may take"}
             continue
-        summary = result.summary()
+        steady = result.requests.iloc[setup.concurrency * warmup_per_client(requests_per_client) :]
         out[index] = {
-            "predicted_ttft_ms": 1e3 * summary["ttft_mean"],
-            "predicted_tpot_ms": 1e3 * summary["tpot_mean"],
-            "predicted_queueing_ms": 1e3 * summary["queueing_mean"],
+            "predicted_ttft_ms": 1e3 * float(steady["ttft"].mean()),
+            "predicted_tpot_ms": 1e3 * float(steady["tpot"].dropna().mean()),
+            "predicted_queueing_ms": 1e3 * float(steady["queueing"].mean()),
             "kv_capacity_tokens": result.kv_capacity,
             "calibrated": calibration is not None,
             "seconds": time.perf_counter() - started,
@@ -491,6 +501,72 @@ def _misses(done: pd.DataFrame, metric: str, count: int = 8) -> pd.DataFrame:
     )
 
 
+AIC_ESTIMATES = Path("docs/data/aiconfigurator-estimates.csv")
+
+
+def side_by_side(done: pd.DataFrame, estimates: pd.DataFrame) -> list[str]:
+    """AIConfigurator's own estimates (scripts/aiconfigurator_estimates.py) and rooflens'
+    profiles on the same rows: those every profile simulated and AIConfigurator estimated."""
+    aic = estimates.dropna(subset=["aic_ttft_ms", "aic_tpot_ms"]).drop_duplicates("id")
+    profiles = list(dict.fromkeys(done["profile"]))
+    common = set(aic["id"])
+    for profile in profiles:
+        common &= set(done.loc[done["profile"] == profile, "id"])
+    if not common:
+        return []
+    first = done[(done["profile"] == profiles[0]) & done["id"].isin(common)].drop_duplicates("id")
+    theirs = first.drop(columns=["profile"]).merge(aic[["id", "aic_ttft_ms", "aic_tpot_ms"]])
+    theirs["predicted_ttft_ms"] = theirs["aic_ttft_ms"]
+    theirs["predicted_tpot_ms"] = theirs["aic_tpot_ms"]
+    theirs = errors(theirs.assign(profile="AIConfigurator"))
+    ours = done[done["id"].isin(common)].drop_duplicates(["profile", "id"])
+    both = pd.concat([theirs, ours], ignore_index=True)
+    overall = _summary(both, ["profile"])
+    overall["profile"] = pd.Categorical(overall["profile"], ["AIConfigurator", *profiles])
+    overall = overall.sort_values("profile").rename(columns={"profile": "estimate"})
+    wide = both.pivot_table(
+        index=["system", "backend"], columns="profile", values=["ttft_error", "tpot_error"],
+        aggfunc="median",
+    )  # fmt: skip
+    counts = theirs.groupby(["system", "backend"]).size()
+    per = pd.DataFrame({"rows": counts})
+    for metric in ("ttft", "tpot"):
+        for name in ("AIConfigurator", "engine", "roofline"):
+            if (f"{metric}_error", name) in wide.columns:
+                per[f"{metric.upper()} {name} err"] = wide[(f"{metric}_error", name)]
+    missing = estimates[estimates["aic_ttft_ms"].isna()]
+    reasons = (
+        missing["aic_reason"].fillna("").str.replace(r" (at|for) .*$", "", regex=True)
+        .str.slice(0, 90).value_counts()
+    )  # fmt: skip
+    package = estimates["aic_package"].iloc[0] if "aic_package" in estimates else "aiconfigurator"
+    when = estimates["estimated"].iloc[0] if "estimated" in estimates else ""
+    return [
+        "",
+        "## Side by side with AIConfigurator's own estimate",
+        "",
+        f"AIConfigurator ({package}, run offline on {when} by "
+        "`scripts/aiconfigurator_estimates.py`: its `estimate` in the row's mode, batch size and "
+        "parallelism, on its own operator databases) for a sample of up to 6 expressible rows "
+        f"per system, engine and model; {len(estimates)} asked, {len(aic)} answered, "
+        f"{len(common)} also simulated by every rooflens profile, compared on exactly those "
+        "rows. Its databases are the ones rooflens' engine profiles are fitted on, at the "
+        "engine version they hold, which is often newer than the run's.",
+        "",
+        _markdown(overall),
+        "",
+        "By system and engine (median |error|):",
+        "",
+        _markdown(per.reset_index()),
+        "",
+        "Rows AIConfigurator gave no estimate for, by its reason:",
+        "",
+        "| reason | rows |",
+        "|---|---|",
+        *[f"| {reason or 'none given'} | {count} |" for reason, count in reasons.items()],
+    ]
+
+
 def _markdown(table: pd.DataFrame) -> str:
     def cell(column: str, value: Any) -> str:
         if column == "rows":
@@ -550,6 +626,7 @@ def report(
     seconds: float,
     requests_per_client: int,
     plot: str | None,
+    estimates: pd.DataFrame | None = None,
 ) -> str:
     """docs/validation-engines.md from the predictions of every profile."""
     done = errors(predictions)
@@ -581,7 +658,10 @@ def report(
         "decode pools of their own TP/EP, workers x DP replicas each, with the KV cache handed "
         "over the device's interconnect. The simulator runs a closed loop of the row's "
         f"concurrency with {requests_per_client} requests per client, all clients starting "
-        "together as a benchmark's first wave does, with the engine's scheduler preset "
+        f"together, the first {warmup_per_client(requests_per_client)} per client left out of "
+        "the means as warm-up (the benchmarks report a steady state: bench_serving's 1,000 "
+        "prompts by default, genai-perf recipes' 10 per client after 2 of warm-up), with the "
+        "engine's scheduler preset "
         "(`rooflens.serving.presets`, sized for the device). err = |predicted - measured| / "
         "measured (its median and 90th percentile over the rows); pred/meas > 1 is an "
         "overestimate.",
@@ -652,6 +732,8 @@ def report(
             "",
             _markdown(_misses(mine, "tpot")),
         ]
+    if estimates is not None:
+        lines += side_by_side(done, estimates)
     if plot:
         lines += ["", f"![predicted against measured TTFT and TPOT]({plot})"]
     return "\n".join(lines) + "\n"
@@ -679,10 +761,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--csv", help="every row's prediction to this CSV file")
     parser.add_argument("--requests-per-client", type=int, default=REQUESTS_PER_CLIENT)
     parser.add_argument("--limit", type=int, help="only the first N rows (a quick look)")
+    parser.add_argument(
+        "--systems",
+        default="h100_sxm,h200_sxm,b200_sxm",
+        help="the sample's systems to simulate, comma-separated (default: those with engine "
+        "profiles); 'all' for every row",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="processes simulating side by side")
+    parser.add_argument(
+        "--aic-estimates",
+        default=str(AIC_ESTIMATES),
+        help="AIConfigurator's estimates to set beside rooflens' (skipped where absent)",
+    )
     args = parser.parse_args(argv)
     path = sample_path(args.data)
     frame = pd.read_csv(path)
+    source = path.name
+    if args.systems != "all":
+        wanted = args.systems.split(",")
+        left = frame[~frame["system"].isin(wanted)]
+        frame = frame[frame["system"].isin(wanted)]
+        if len(left):
+            others = ", ".join(sorted(left["system"].unique()))
+            source += (
+                f" (its {len(frame):,} rows of {', '.join(wanted)}; {len(left):,} of {others} "
+                "left out: no engine profile)"
+            )
     if args.limit:
         frame = frame.head(args.limit)
     started = time.perf_counter()
@@ -695,7 +799,14 @@ def main(argv: list[str] | None = None) -> None:
     if plot and errors(predictions).shape[0]:
         scatter(errors(predictions), plot)
     relative = plot.name if plot and plot.parent == out.parent else (str(plot) if plot else None)
-    out.write_text(report(predictions, path.name, seconds, args.requests_per_client, relative))
+    estimates = (
+        pd.read_csv(args.aic_estimates)
+        if args.aic_estimates and Path(args.aic_estimates).exists()
+        else None
+    )
+    out.write_text(
+        report(predictions, source, seconds, args.requests_per_client, relative, estimates)
+    )
     if args.csv:
         predictions.to_csv(args.csv, index=False)
     print(f"{out}: {len(frame)} rows, {seconds:.0f} s", file=sys.stderr)
