@@ -17,8 +17,15 @@ POINTS = ((1, 512, 0), (4, 2048, 0), (1, 1, 2048), (32, 1, 2048))
 
 def _synthetic_grid(a: float, c: float) -> dict:
     """Steps of Llama-2-7B timed as the h200 kernels plus a + c x tokens per layer."""
+    # Compiled steps run without transformers' framework kernel rows.
     truth = load_profile("h200-sxm").model_copy(
-        update={"graph_overhead_per_layer": a, "graph_overhead_per_layer_token": c}
+        update={
+            "graph_overhead_per_layer": a,
+            "graph_overhead_per_layer_token": c,
+            "framework": None,
+            "kernel_kinds": {},
+            "eager_host_per_kernel": 0.0,
+        }
     )
     runs = []
     for batch, new, past in POINTS:
@@ -42,6 +49,7 @@ def test_the_fit_recovers_known_overheads_and_keeps_the_kernels() -> None:
     assert profile.graph_overhead_per_layer == pytest.approx(40e-6, rel=1e-6)
     assert profile.graph_overhead_per_layer_token == pytest.approx(2e-8, rel=1e-6)
     assert profile.eager_host_per_layer == 0.0  # compiled steps replay their own graphs
+    assert profile.framework is None and not profile.kernel_kinds
     assert profile.classes == kernels.classes and profile.kernel_time == kernels.kernel_time
     assert profile.provenance["overheads_fitted_on"] == "meta-llama/Llama-2-7b-hf, compiled"
     frame = predictions(grid, profile, "h200-sxm")

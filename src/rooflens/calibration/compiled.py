@@ -37,8 +37,13 @@ def fit_compiled(
     """The device's kernels with the overheads of `fit_model`'s compiled steps."""
     runs = next(m["runs"] for m in grid["models"] if m["model"] == fit_model)
     spec, device_spec = load_model(fit_model), get_device(device)
+    # Compiling fuses transformers' extra kernels (norms, rotary, casts) into its own: the
+    # device profile's framework kernel rows and their eager host time do not apply.
     base = kernels.model_copy(
         update={
+            "framework": None,
+            "kernel_kinds": {},
+            "eager_host_per_kernel": 0.0,
             "graph_overhead_per_layer": 0.0,
             "graph_overhead_per_layer_token": 0.0,
             "eager_host_per_layer": 0.0,
