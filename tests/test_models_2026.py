@@ -1,5 +1,6 @@
 """Models and checkpoints of 2026: Nemotron 3, GLM-5's MTP layer, ModelOpt's KV-cache recipe
-and its Hub fetch, and the new families' mechanisms on hand-checked tiny configs."""
+and its Hub fetch, Gemma 4's MoE block, and the new families' mechanisms on hand-checked tiny
+configs."""
 
 from __future__ import annotations
 
@@ -345,19 +346,107 @@ GEMMA4_31B_TEXT = {
 }
 
 
-@pytest.mark.parametrize("k_eq_v", [True, False])
-def test_gemma4_parameters_equal_transformers(k_eq_v: bool) -> None:
+# Gemma 4's MoE block (26B-A4B): 8 experts of 24, top-2, beside the dense MLP of 96.
+TINY_GEMMA4_MOE = TINY_GEMMA4 | {
+    "enable_moe_block": True,
+    "num_experts": 8,
+    "top_k_experts": 2,
+    "moe_intermediate_size": 24,
+}
+
+
+def _transformers_gemma4_params(config: dict) -> int:
     import torch
     import transformers
 
-    from rooflens.models import spec_from_config
-
-    config = TINY_GEMMA4 | {"attention_k_eq_v": k_eq_v}
     fields = {k: v for k, v in config.items() if k != "model_type"}
     with torch.device("meta"):
         model = transformers.Gemma4ForCausalLM(transformers.Gemma4TextConfig(**fields))
-    reference = sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("k_eq_v", [True, False])
+@pytest.mark.parametrize("moe", [False, True])
+def test_gemma4_parameters_equal_transformers(k_eq_v: bool, moe: bool) -> None:
+    from rooflens.models import spec_from_config
+
+    config = (TINY_GEMMA4_MOE if moe else TINY_GEMMA4) | {"attention_k_eq_v": k_eq_v}
+    reference = _transformers_gemma4_params(config)
     assert build_graph(spec_from_config(config), AnalysisOptions()).params() == reference
+
+
+def test_gemma4_moe_block_by_hand() -> None:
+    from rooflens.core.operators import Precision, Step
+    from rooflens.core.options import Quantization
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_GEMMA4_MOE)
+    assert (spec.num_experts, spec.experts_per_token, spec.expert_intermediate_size) == (8, 2, 24)
+    assert spec.moe_beside_mlp and spec.dense_layers == 0
+    graph = build_graph(spec, AnalysisOptions())
+    # Every layer holds both the dense MLP and the experts.
+    assert graph.count(op(graph, "down_proj")) == graph.count(op(graph, "expert_down_proj")) == 6
+    # The router and the experts' pre-norm read the residual stream, not the MLP's normed input.
+    assert op(graph, "router_norm").inputs == op(graph, "moe_pre_norm").inputs == ("x2",)
+    assert op(graph, "router").inputs == ("xr",) and op(graph, "expert_up_proj").inputs == ("xe",)
+    assert op(graph, "moe_combine").inputs == ("dense_out_n", "routed_out_n")
+    # Per layer: dense MLP 3 x 64 x 96; experts 8 x 3 x 64 x 24; router 64 x 8, its scale 64 and
+    # per-expert scale 8; three more RMSNorms of 64.
+    block = sum(graph.count(o) * o.params() for o in graph.operators if o.scope == "block")
+    moe_part = 3 * 64 * 96 + 8 * 3 * 64 * 24 + 64 * 8 + 64 + 8 + 3 * 64
+    dense = spec.model_copy(
+        update={
+            "num_experts": 0,
+            "experts_per_token": 0,
+            "expert_intermediate_size": None,
+            "moe_beside_mlp": False,
+        }
+    )
+    plain = build_graph(dense, AnalysisOptions())
+    plain_block = sum(plain.count(o) * o.params() for o in plain.operators if o.scope == "block")
+    assert block - plain_block == 6 * (moe_part - 3 * 64 * 96)
+    # A decode step of 4 sequences: 4 tokens, each through 2 experts of 24 (gate, up, down).
+    step = Step(batch=np.array(4.0), new_tokens=np.array(1.0), past=np.array(10.0))
+    prec = Precision(Quantization())
+    experts = sum(
+        float(op(graph, name).cost(step, prec).ops)
+        for name in ("expert_gate_proj", "expert_up_proj", "expert_down_proj")
+    )
+    assert experts == 4 * 2 * 3 * 2 * 64 * 24
+
+
+def test_gemma4_26b_a4b_bundled_equals_transformers_and_serves() -> None:
+    from rooflens.models.catalog import bundled_config
+
+    spec = load_model("google/gemma-4-26B-A4B")
+    assert (spec.num_experts, spec.experts_per_token, spec.window_layers) == (128, 8, 25)
+    assert (spec.global_kv_heads, spec.global_head_dim, spec.moe_beside_mlp) == (2, 512, True)
+    ours = build_graph(spec, AnalysisOptions()).params()
+    text = bundled_config("google/gemma-4-26B-A4B")["text_config"]
+    assert ours == _transformers_gemma4_params(text) == 25_233_141_760
+    result = rooflens.analyze("google/gemma-4-26B-A4B", "h200-sxm", prompt_len=4096, gen_len=4)
+    assert float(result.generation["ttft"]) > 0 and float(result.generation["tpot"]) > 0
+    tp = rooflens.analyze("google/gemma-4-26B-A4B", "h200-sxm", prompt_len=4096, gen_len=4, tp=2)
+    assert float(tp.generation["tpot"]) > 0
+    requests = Requests(np.array([0.0, 0.01]), np.array([1024, 512]), np.array([4, 4]), 0)
+    served = rooflens.simulate("google/gemma-4-26B-A4B", "h200-sxm", requests)
+    assert (served.requests["tpot"] > 0).all()
+
+
+@pytest.mark.parametrize(
+    ("model_id", "unquantized"),
+    [
+        ("nvidia/Gemma-4-31B-IT-NVFP4", ("attention",)),
+        ("nvidia/Gemma-4-26B-A4B-NVFP4", ("mlp", "router", "attention")),
+    ],
+)
+def test_gemma4_nvfp4_checkpoints(model_id: str, unquantized: tuple[str, ...]) -> None:
+    spec = load_model(model_id)
+    quant = default_quantization(spec)
+    # NVFP4 weights; the KV recipe is config.json's kv_cache_scheme (FP8), not a
+    # kv_cache_quant_algo.
+    assert (quant.w_format, quant.w_bits, quant.a_bits, quant.kv_bits) == ("nvfp4", 4, 4, 8)
+    assert spec.checkpoint_quant.unquantized == unquantized
 
 
 def test_gemma4_global_layers_by_hand() -> None:
@@ -398,7 +487,7 @@ def test_gemma4_31b_language_model() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("hidden_size_per_layer_input", 256), ("num_kv_shared_layers", 2), ("enable_moe_block", True)],
+    [("hidden_size_per_layer_input", 256), ("num_kv_shared_layers", 2)],
 )
 def test_gemma4_mechanisms_not_priced_are_refused(field: str, value: object) -> None:
     from rooflens.models import spec_from_config

@@ -872,20 +872,27 @@ def _ffn(
 
 
 def _experts(
-    m: ModelSpec, src: str, out: str, layers: int, conventions: Conventions
+    m: ModelSpec,
+    src: str,
+    out: str,
+    layers: int,
+    conventions: Conventions,
+    router_src: str | None = None,
 ) -> list[Operator]:
-    """Router and routed experts of an MoE layer (Shazeer et al. 2017; Mixtral, DeepSeekMoE)."""
+    """Router and routed experts of an MoE layer (Shazeer et al. 2017; Mixtral, DeepSeekMoE).
+    The router reads `router_src` where it has an input of its own (Gemma 4), else `src`."""
     e, k, width = m.num_experts, m.experts_per_token, m.expert_intermediate_size or 0
     routed = {"num_experts": e, "top_k": k, "layers": layers}
     ops: list[Operator] = [
         Linear(
             "router",
             "block",
-            (src,),
+            (router_src or src,),
             "router_logits",
             in_features=m.hidden_size,
             out_features=e,
-            bias=m.router_bias,
+            # Gemma 4's per-expert scale of the top-k weights: E values, counted as a bias.
+            bias=m.router_bias or m.moe_beside_mlp,
             quantized=False,
             layers=layers,
         )
@@ -967,9 +974,45 @@ def _experts(
     return ops
 
 
-def _mlp(m: ModelSpec, o: AnalysisOptions, src: str, mlp_layers: tuple[int, int]) -> list[Operator]:
+def _moe_beside_mlp(
+    m: ModelSpec, o: AnalysisOptions, src: str, residual: str, layers: int
+) -> list[Operator]:
+    """Gemma 4's MoE block (transformers' Gemma4TextDecoderLayer): the dense MLP on the normed
+    input, normed after; the router on the residual stream through a weightless RMSNorm and a
+    learned scale (priced as one RMSNorm); the experts on the residual stream through their own
+    pre-norm, normed after; the two branches summed."""
+    return [
+        *_ffn(m, "", m.intermediate_size, src, "dense_out", layers=layers),
+        replace(_norm(m, o, "mlp_post_norm", "dense_out", "dense_out_n"), layers=layers),
+        replace(_norm(m, o, "router_norm", residual, "xr"), layers=layers),
+        replace(_norm(m, o, "moe_pre_norm", residual, "xe"), layers=layers),
+        *_experts(m, "xe", "routed_out", layers, o.conventions, router_src="xr"),
+        replace(_norm(m, o, "moe_post_norm", "routed_out", "routed_out_n"), layers=layers),
+        ResidualAdd(
+            "moe_combine",
+            "block",
+            ("dense_out_n", "routed_out_n"),
+            "mlp_out",
+            width=m.hidden_size,
+            conventions=o.conventions,
+            layers=layers,
+        ),
+    ]
+
+
+def _mlp(
+    m: ModelSpec,
+    o: AnalysisOptions,
+    src: str,
+    mlp_layers: tuple[int, int],
+    residual: str = "x2",
+) -> list[Operator]:
+    """The MLP (dense, MoE, or both) from the normed input `src`; `residual` is the block's
+    residual stream, which Gemma 4's router and experts read."""
     dense, moe = mlp_layers
-    if not m.is_moe:
+    if m.moe_beside_mlp:
+        ops = _moe_beside_mlp(m, o, src, residual, moe)
+    elif not m.is_moe:
         ops = _ffn(m, "", m.intermediate_size, src, "mlp_out", layers=m.mlp_layers)
     else:
         ops = _ffn(m, "", m.intermediate_size, src, "mlp_out", layers=dense) if dense else []

@@ -149,6 +149,9 @@ class ModelSpec(BaseModel):
     expert_latent_size: PositiveInt | None = None
     router_bias: bool = False
     dense_layers: int = 0
+    # Gemma 4 (26B-A4B): the routed experts run beside the dense MLP of `intermediate_size` in
+    # every layer, each branch with its own norms; router and experts read the residual stream.
+    moe_beside_mlp: bool = False
     # Multi-head latent attention (DeepSeek-V2/V3): queries through a `q_lora_rank` bottleneck,
     # keys and values cached as one `kv_lora_rank` latent plus a shared rotary key of
     # `qk_rope_head_dim`; `head_dim` is the query/key width (no-rope + rope parts).
@@ -196,6 +199,10 @@ class ModelSpec(BaseModel):
                 f"experts_per_token={self.experts_per_token} must be between 1 and "
                 f"num_experts={self.num_experts}"
             )
+        if self.moe_beside_mlp and (
+            not self.num_experts or self.dense_layers or self.shared_intermediate_size
+        ):
+            raise ValueError("moe_beside_mlp needs experts, no dense_layers and no shared experts")
         if not 0 <= self.dense_layers <= self.num_layers:
             raise ValueError(f"dense_layers={self.dense_layers} must be within num_layers")
         for field in ("window_layers", "chunk_layers", "index_layers"):
