@@ -494,3 +494,244 @@ def test_gemma4_mechanisms_not_priced_are_refused(field: str, value: object) -> 
 
     with pytest.raises(ModelConfigError, match=field):
         spec_from_config(TINY_GEMMA4 | {field: value})
+
+
+# --- DeepSeek-V4: window + compressed KV, grouped output, hyper-connections ----------------------
+
+# A tiny deepseek_v4: 4 layers (window only, CSA of ratio 4, HCA of ratio 16, CSA),
+# 4 heads of 32 over one shared KV head, window 8, indexer of 2 heads of 8 keeping the top 3
+# entries, output in 2 groups of rank 8, 2 residual streams, 4 experts of 16 (top 2) and a
+# shared one, the first layer hash-routed.
+TINY_V4 = {
+    "model_type": "deepseek_v4",
+    "vocab_size": 100,
+    "hidden_size": 64,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 1,
+    "head_dim": 32,
+    "q_lora_rank": 16,
+    "qk_rope_head_dim": 8,
+    "o_groups": 2,
+    "o_lora_rank": 8,
+    "index_n_heads": 2,
+    "index_head_dim": 8,
+    "index_topk": 3,
+    "sliding_window": 8,
+    "layer_types": [
+        "sliding_attention",
+        "compressed_sparse_attention",
+        "heavily_compressed_attention",
+        "compressed_sparse_attention",
+    ],
+    "compress_rates": {"compressed_sparse_attention": 4, "heavily_compressed_attention": 16},
+    "hc_mult": 2,
+    "hc_sinkhorn_iters": 3,
+    "n_routed_experts": 4,
+    "num_experts_per_tok": 2,
+    "n_shared_experts": 1,
+    "moe_intermediate_size": 16,
+    "num_hash_layers": 1,
+    "num_nextn_predict_layers": 1,
+    "tie_word_embeddings": False,
+}
+
+
+def _transformers_v4_params(config: dict) -> int:
+    import torch
+    import transformers
+
+    fields = {k: v for k, v in config.items() if k not in ("model_type", "quantization_config")}
+    with torch.device("meta"):
+        model = transformers.DeepseekV4ForCausalLM(transformers.DeepseekV4Config(**fields))
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_tiny_deepseek_v4_parameters_by_hand() -> None:
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_V4)
+    assert (spec.csa_layers, spec.csa_ratio, spec.hca_layers, spec.hca_ratio) == (2, 4, 1, 16)
+    h, heads, d = 64, 4, 32
+    attention = (
+        h * 16 + 16 + 16 * heads * d  # q_a, its norm, q_b
+        + h * d + d  # kv_proj (one head, key = value), kv_norm
+        + heads  # sinks
+        + heads * d * 8 + 2 * 8 * h  # o_a (2 groups of 64 -> 8), o_b (16 -> 64)
+    )  # fmt: skip
+    csa = (
+        2 * h * 2 * d + 4 * 2 * d + d  # compressor kv and gate (two series), position bias, norm
+        + 16 * 2 * 8  # indexer q_b
+        + 2 * h * 2 * 8 + 4 * 2 * 8 + 8  # indexer compressor
+        + h * 2  # indexer weights
+    )  # fmt: skip
+    hca = 2 * h * d + 16 * d + d
+    hyper = 2 * (8 * 2 * h + 8 + 3)  # two per layer: fn (2+2)*2 x 2h, base, 3 scales
+    moe = h * 4 + 4 * 3 * h * 16 + 3 * h * 16  # router, experts, shared expert
+    layer = attention + hyper + moe + 2 * h  # and two RMSNorms
+    head = 2 * 2 * h + 2 + 1  # hc_head: fn 2 x 2h, base 2, scale 1
+    total = 2 * 100 * h + 4 * layer + 2 * csa + hca + head + h
+    assert (
+        build_graph(spec, AnalysisOptions()).params() == total == _transformers_v4_params(TINY_V4)
+    )
+
+
+def test_deepseek_v4_attention_by_hand() -> None:
+    from rooflens.core.compressed import CompressedAttention, CompressedIndexerScores
+    from rooflens.core.operators import Precision, Step
+    from rooflens.core.options import Quantization
+
+    prec = Precision(Quantization())
+    attn = CompressedAttention(
+        "a", "block", ("q", "kv"), "o", num_heads=4, head_dim=32, window=8, ratio=4, top_k=3
+    )
+    # Decode at position 40: the 8 window keys and min(40 / 4, 3) = 3 selected entries.
+    decode = attn.cost(
+        Step(batch=np.array(2.0), new_tokens=np.array(1.0), past=np.array(39.0)), prec
+    )
+    assert float(decode.ops) == 2 * 4 * 11 * (4 * 32 + 5) + 4 * 2 * 4
+    assert float(decode.load_kv) == 2 * 11 * 32 * 2
+    # Prefill of 8 tokens: window pairs 1 + ... + 8 = 36, entries j / 4 summed = 9; the cache
+    # holds 8 tokens and 2 entries, each read once.
+    prefill = attn.cost(
+        Step(batch=np.array(1.0), new_tokens=np.array(8.0), past=np.array(0.0)), prec
+    )
+    assert float(prefill.ops) == 4 * 45 * (4 * 32 + 5) + 4 * 8 * 4
+    assert float(prefill.load_kv) == 10 * 32 * 2
+    # HCA: every entry attended: at position 40 with ratio 16, 2.5 entries.
+    hca = CompressedAttention(
+        "a", "block", ("q",), "o", num_heads=4, head_dim=32, window=8, ratio=16
+    )
+    step = Step(batch=np.array(1.0), new_tokens=np.array(1.0), past=np.array(39.0))
+    assert float(hca.cost(step, prec).load_kv) == (8 + 2.5) * 32 * 2
+    # The indexer scores all 10 entries (2 heads of 8) at position 40.
+    scores = CompressedIndexerScores("i", "block", ("iq",), "t", num_heads=2, head_dim=8, ratio=4)
+    assert float(scores.cost(step, prec).ops) == 10 * 2 * (2 * 8 + 2)
+
+
+def test_deepseek_v4_hyper_connection_by_hand() -> None:
+    from rooflens.core.compressed import HyperConnection
+    from rooflens.core.operators import Precision, Step
+    from rooflens.core.options import Quantization
+
+    prec = Precision(Quantization())
+    step = Step(batch=np.array(3.0), new_tokens=np.array(1.0), past=np.array(5.0))
+    post = HyperConnection("p", "block", ("x", "o"), "y", width=64, streams=4, stage="post")
+    cost = post.cost(step, prec)
+    # post (x) output 4h, comb^T streams 2 x 16 h, the sum 4h; reads 4 streams and the output,
+    # writes 4 streams.
+    assert float(cost.ops) == 3 * 64 * (2 * 16 + 8)
+    assert float(cost.store_act) == 3 * 4 * 64 * 2
+    pre = HyperConnection("p", "block", ("x",), "xc", width=64, streams=4, sinkhorn_iters=20)
+    # Norm 4 x 256, projection 2 x 256 x 24, 6 x 24, Sinkhorn 4 x 20 x 16, collapse 2 x 256.
+    assert float(pre.cost(step, prec).ops) == 3 * (4 * 256 + 2 * 256 * 24 + 144 + 1280 + 512)
+    assert pre.params() == 24 * 256 + 24 + 3
+
+
+def test_deepseek_v4_kv_cache_by_hand() -> None:
+    from rooflens.core.graph import kv_spans
+    from rooflens.core.memory import kv_cache_bytes
+    from rooflens.core.options import Quantization
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_V4)
+    n = np.array(64.0)
+    kv = kv_cache_bytes(spec, Quantization(), np.array(1.0), n, kv_spans(spec, AnalysisOptions()))
+    # 4 layers x 8 window tokens; 2 CSA layers x 16 entries of 32 and their index keys of 8;
+    # 1 HCA layer x 4 entries of 32; 2 bytes each.
+    assert float(kv) == 2 * (4 * 8 * 32 + 2 * 16 * (32 + 8) + 4 * 32)
+
+
+def test_deepseek_v4_pro_kv_cache_at_1m_tokens_is_the_published_one() -> None:
+    from rooflens.core.graph import kv_spans
+    from rooflens.core.memory import kv_cache_bytes
+    from rooflens.core.options import Quantization
+
+    spec = load_model("deepseek-ai/DeepSeek-V4-Pro")
+    tokens = np.array(2.0**20)
+    kv = kv_cache_bytes(
+        spec, Quantization(), np.array(1.0), tokens, kv_spans(spec, AnalysisOptions())
+    )
+    # DeepSeek's 9.62 GiB per 1M-token sequence in bf16: 30 CSA layers of 262,144 entries
+    # (512 + 128 index), 31 HCA layers of 8192, 61 windows of 128.
+    assert float(kv) == 2 * (30 * 262_144 * 640 + 31 * 8192 * 512 + 61 * 128 * 512)
+    assert round(float(kv) / 2**30, 2) == 9.62
+
+
+def test_deepseek_v4_generation_equals_sum_of_decode_steps(toy_device) -> None:
+    from rooflens.core import analyze
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_V4)
+    # Decode from 4 to 40 crosses the window (8) and the top-k cap (3 x 4 = 12).
+    b, s, g = 2, 4, 37
+    result = analyze(spec, toy_device, batch=b, prompt_len=s, gen_len=g)
+    steps = analyze(spec, toy_device, batch=b, prompt_len=np.arange(s, s + g - 1))
+    decode = steps.totals()["decode"]
+    assert result.generation["decode_time"] == pytest.approx(decode["time"].sum(), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "params"),
+    [
+        ("deepseek-ai/DeepSeek-V4-Flash", 284_332_230_231),
+        ("deepseek-ai/DeepSeek-V4-Pro", 1_572_997_179_491),
+    ],
+)
+def test_deepseek_v4_bundled_equals_transformers(model_id: str, params: int) -> None:
+    from rooflens.models.catalog import bundled_config
+
+    spec = load_model(model_id)
+    assert build_graph(spec, AnalysisOptions()).params() == params
+    assert _transformers_v4_params(bundled_config(model_id)) == params
+
+
+def test_deepseek_v4_layer_kinds_from_compress_ratios() -> None:
+    flash, pro = (
+        load_model("deepseek-ai/DeepSeek-V4-Flash"),
+        load_model("deepseek-ai/DeepSeek-V4-Pro"),
+    )
+    # Flash: two window-only layers, then CSA and HCA alternating (21 and 20); Pro: 30 and 31.
+    assert (flash.csa_layers, flash.hca_layers, flash.num_layers) == (21, 20, 43)
+    assert (pro.csa_layers, pro.hca_layers, pro.num_layers) == (30, 31, 61)
+    assert (flash.index_topk, pro.index_topk, flash.hc_streams, flash.mtp_layers) == (
+        512,
+        1024,
+        4,
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("num_key_value_heads", 2),
+        ("layer_types", ["sliding_attention"] * 3 + ["full_attention"]),
+    ],
+)
+def test_deepseek_v4_unsupported_fields_are_refused(field: str, value: object) -> None:
+    from rooflens.models import spec_from_config
+
+    with pytest.raises(ModelConfigError, match=field):
+        spec_from_config(TINY_V4 | {field: value})
+
+
+def test_deepseek_v4_compress_ratios_outside_the_rates_are_refused() -> None:
+    from rooflens.models import spec_from_config
+
+    config = {k: v for k, v in TINY_V4.items() if k != "layer_types"}
+    with pytest.raises(ModelConfigError, match="compress_ratios"):
+        spec_from_config(config | {"compress_ratios": [0, 4, 8, 4, 0]})
+    # A window-only MTP layer (ratio 0 past the last layer) is read.
+    spec = spec_from_config(config | {"compress_ratios": [0, 4, 16, 4, 0]})
+    assert (spec.csa_layers, spec.hca_layers) == (2, 1)
+
+
+def test_deepseek_v4_flash_generates_and_serves() -> None:
+    result = rooflens.analyze(
+        "deepseek-ai/DeepSeek-V4-Flash", "h200-sxm", prompt_len=8192, gen_len=8, tp=8
+    )
+    assert float(result.generation["ttft"]) > 0 and float(result.generation["tpot"]) > 0
+    requests = Requests(np.array([0.0, 0.01]), np.array([2048, 512]), np.array([4, 4]), 0)
+    served = rooflens.simulate("deepseek-ai/DeepSeek-V4-Flash", "h200-sxm", requests, tp=4)
+    assert (served.requests["tpot"] > 0).all()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from rooflens.core.compressed import compressed_attention_operators, hyper_connection
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
@@ -127,6 +128,10 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
         raise InvalidInputError(
             "tp", tp, f"a divisor or multiple of {model.name}'s {gkv} global-layer KV heads"
         )
+    if model.o_groups and model.o_groups % tp:
+        raise InvalidInputError(
+            "tp", tp, f"a divisor of {model.name}'s {model.o_groups} output-projection groups"
+        )
     if model.mixer is not None and not model.mixer.splits_over(tp):
         raise InvalidInputError(
             "tp",
@@ -149,6 +154,9 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
         experts["mixer"] = model.mixer.split(tp)
     if gkv is not None:
         experts["global_kv_heads"] = max(gkv // tp, 1)
+    if model.o_groups:
+        # DeepSeek-V4's grouped output projection splits with its heads.
+        experts["o_groups"] = model.o_groups // tp
     return model.model_copy(
         update=experts
         | {
@@ -191,6 +199,11 @@ _ATTENTION_LINEARS = {
     "q_b_proj",
     "kv_a_proj",
     "latent_attention",
+    # DeepSeek-V4 (core.compressed).
+    "kv_proj",
+    "o_a_proj",
+    "compressor_kv_proj",
+    "compressor_gate_proj",
 }
 
 
@@ -516,6 +529,8 @@ def kv_spans(m: ModelSpec, o: AnalysisOptions) -> tuple[tuple[float, int | None]
     """(share of layers, most keys each keeps) for the KV cache, from `attention_spans`. Gemma
     4's global layers weigh by their KV width relative to a window layer's (`kv_bytes_per_token`
     counts every layer at the window layers' width)."""
+    if m.compressed_attention:
+        return _compressed_kv_spans(m, o)
     spans = [
         ((m.all_layers if layers is None else layers) / m.all_layers, span)
         for layers, span in attention_spans(m, o)
@@ -526,6 +541,21 @@ def kv_spans(m: ModelSpec, o: AnalysisOptions) -> tuple[tuple[float, int | None]
         ratio /= local.num_kv_heads * m.head_dim
         # attention_spans lists the global layers first, then the window layers.
         spans[0] = (spans[0][0] * ratio, spans[0][1])
+    return tuple(spans)
+
+
+def _compressed_kv_spans(m: ModelSpec, o: AnalysisOptions) -> tuple[tuple[float, int | None], ...]:
+    """DeepSeek-V4's cache in shares of `kv_bytes_per_token` (one d-wide vector per token in
+    every layer): every layer keeps the window; CSA layers one entry per `csa_ratio` tokens and
+    its index key (index_head_dim wide, at the cache's width); HCA layers one entry per
+    `hca_ratio` tokens."""
+    n = m.all_layers
+    spans: list[tuple[float, int | None]] = [(1.0, m.sliding_window)]
+    if m.csa_layers:
+        entry = m.csa_layers / n / m.csa_ratio
+        spans += [(entry, None), (entry * m.index_head_dim / m.kv_dim, None)]
+    if m.hca_layers:
+        spans.append((m.hca_layers / n / m.hca_ratio, None))
     return tuple(spans)
 
 
@@ -734,6 +764,8 @@ def _two_shape_attention(
 
 
 def _attention(m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str) -> list[Operator]:
+    if m.compressed_attention:
+        return compressed_attention_operators(m, o.conventions, src)
     if m.is_mla:
         return _latent_attention(m, o, src)
     if m.global_head_dim is not None:
@@ -1059,6 +1091,8 @@ def _block(
 ) -> list[Operator]:
     if m.is_hybrid:
         return _hybrid_block(m, o, device, mlp_layers)
+    if m.hc_streams:
+        return _hyper_block(m, o, device, mlp_layers)
     attn_out = "attn_out_n" if m.post_norms else "attn_out"
     mlp_out = "mlp_out_n" if m.post_norms else "mlp_out"
     add = ResidualAdd
@@ -1104,6 +1138,25 @@ def _block(
         )
     )
     return ops
+
+
+def _hyper_block(
+    m: ModelSpec, o: AnalysisOptions, device: Device | None, mlp_layers: tuple[int, int]
+) -> list[Operator]:
+    """DeepSeek-V4's block: each sublayer reads the collapse of the `hc_streams` residual
+    streams and writes the streams back mixed with its output (core.compressed), in place of
+    the residual adds."""
+    conv = o.conventions
+    return [
+        hyper_connection(m, conv, "pre", ("x",), "xc", "hc_attn_pre"),
+        _norm(m, o, "attn_norm", "xc", "xa"),
+        *_attention(m, o, device, "xa"),
+        hyper_connection(m, conv, "post", ("x", "attn_out"), "x2", "hc_attn_post"),
+        hyper_connection(m, conv, "pre", ("x2",), "x2c", "hc_mlp_pre"),
+        _norm(m, o, "mlp_norm", "x2c", "xm"),
+        *_mlp(m, o, "xm", mlp_layers),
+        hyper_connection(m, conv, "post", ("x2", "mlp_out"), "y", "hc_mlp_post"),
+    ]
 
 
 def _gated_attention(m: ModelSpec, ops: list[Operator], src: str) -> list[Operator]:
@@ -1213,6 +1266,9 @@ def _attention_residual(m: ModelSpec, o: AnalysisOptions, scope: str):
 def _head(m: ModelSpec, o: AnalysisOptions) -> list[Operator]:
     ops: list[Operator] = _attention_residual(m, o, "head")("output_res", "y")
     last = "y"
+    if m.hc_streams:
+        ops.append(hyper_connection(m, o.conventions, "head", ("y",), "yc", "hc_head", "head"))
+        last = "yc"
     if m.final_norm:
         ops.append(_norm(m, o, "final_norm", last, "yn", scope="head"))
         last = "yn"

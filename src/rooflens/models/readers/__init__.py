@@ -7,6 +7,7 @@ from rooflens.models.readers.deepseek import (
     read_glm_moe_dsa,
     read_kimi_k2,
 )
+from rooflens.models.readers.deepseek_v4 import read_deepseek_v4
 from rooflens.models.readers.gemma3 import read_gemma3, read_gemma3_text
 from rooflens.models.readers.gemma4 import read_gemma4, read_gemma4_text
 from rooflens.models.readers.gpt_oss import read_gpt_oss
@@ -25,6 +26,7 @@ NEW_READERS = {
     "gemma4": read_gemma4,
     "gemma4_text": read_gemma4_text,
     "deepseek_v32": read_deepseek_v32,
+    "deepseek_v4": read_deepseek_v4,
     "glm4_moe": read_glm4_moe,
     "glm_moe_dsa": read_glm_moe_dsa,
     "kimi_k2": read_kimi_k2,
