@@ -735,3 +735,157 @@ def test_deepseek_v4_flash_generates_and_serves() -> None:
     requests = Requests(np.array([0.0, 0.01]), np.array([2048, 512]), np.array([4, 4]), 0)
     served = rooflens.simulate("deepseek-ai/DeepSeek-V4-Flash", "h200-sxm", requests, tp=4)
     assert (served.requests["tpot"] > 0).all()
+
+
+# --- MiniMax-M3: MiniMax Sparse Attention, dense then MoE layers ---------------------------------
+
+# A tiny minimax_m3: 4 layers (the first dense, the first two full attention), 4 heads of 16 over
+# 2 KV heads, an indexer of 2 heads of 8 keeping 2 blocks of 4 keys, 4 experts of 16 (top 2) and
+# a shared expert of 16, a dense MLP of 32.
+TINY_M3 = {
+    "model_type": "minimax_m3",
+    "vocab_size": 100,
+    "hidden_size": 64,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "intermediate_size": 16,
+    "moe_intermediate_size": 16,
+    "shared_intermediate_size": 16,
+    "dense_intermediate_size": 32,
+    "num_local_experts": 4,
+    "num_experts_per_tok": 2,
+    "n_shared_experts": 1,
+    "moe_layer_freq": [0, 1, 1, 1],
+    "hidden_act": "swigluoai",
+    "use_qk_norm": True,
+    "qk_norm_type": "per_head",
+    "use_routing_bias": True,
+    "num_nextn_predict_layers": 1,
+    "tie_word_embeddings": False,
+    "sparse_attention_config": {
+        "use_sparse_attention": True,
+        "sparse_attention_freq": [0, 0, 1, 1],
+        "sparse_block_size": 4,
+        "sparse_topk_blocks": 2,
+        "sparse_num_index_heads": 2,
+        "sparse_index_dim": 8,
+        "sparse_local_block": 1,
+        "sparse_init_block": 0,
+    },
+}
+
+
+def _transformers_m3_params(config: dict) -> int:
+    import torch
+    from transformers.models.minimax_m3_vl import configuration_minimax_m3_vl as conf
+    from transformers.models.minimax_m3_vl import modeling_minimax_m3_vl as modeling
+
+    fields = {k: v for k, v in config.items() if k not in ("model_type", "architectures")}
+    with torch.device("meta"):
+        model = modeling.MiniMaxM3VLForCausalLM(conf.MiniMaxM3VLTextConfig(**fields))
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_tiny_minimax_m3_parameters_by_hand() -> None:
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_M3)
+    assert (spec.sparse_layers, spec.sparse_block, spec.sparse_blocks, spec.dense_layers) == (
+        2,
+        4,
+        2,
+        1,
+    )
+    h = 64
+    attention = h * 64 + 2 * h * 32 + 64 * h + 2 * 16  # q, k, v, o, per-head q/k norms
+    indexer = h * 16 + h * 8 + 2 * 8  # q (2 heads of 8), k (one of 8), their norms
+    dense = 3 * h * 32
+    moe = h * 4 + 4 + 4 * 3 * h * 16 + 3 * h * 16  # router and its bias, experts, shared
+    total = 2 * 100 * h + 4 * (attention + 2 * h) + 2 * indexer + dense + 3 * moe + h
+    ours = build_graph(spec, AnalysisOptions()).params()
+    # transformers holds the score-correction bias as a buffer, the checkpoint as a tensor.
+    assert ours == total == _transformers_m3_params(TINY_M3) + 3 * 4
+
+
+def test_minimax_m3_sparse_attention_by_hand() -> None:
+    from rooflens.core.block_sparse import BlockIndexerScores
+    from rooflens.core.graph import kv_spans
+    from rooflens.core.memory import kv_cache_bytes
+    from rooflens.core.operators import Precision, Step
+    from rooflens.core.options import Quantization
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_M3)
+    graph = build_graph(spec, AnalysisOptions())
+    scores = [o for o in graph.operators if o.name == "qk_matmul"]
+    # Two full layers see every key, two sparse ones at most 2 blocks of 4.
+    assert sorted((o.layers, o.span or 0) for o in scores) == [(2, 0), (2, 8)]
+    prec = Precision(Quantization())
+    step = Step(batch=np.array(1.0), new_tokens=np.array(1.0), past=np.array(19.0))
+    sparse = next(o for o in scores if o.span == 8)
+    # Decode at position 20: 4 heads x 8 selected keys x 2 x 16; K read per KV head: 2 x 8 x 16.
+    assert float(sparse.cost(step, prec).ops) == 4 * 8 * 2 * 16
+    assert float(sparse.cost(step, prec).load_kv) == 2 * 8 * 16 * 2
+    # The indexer scores all 20 keys per head (2 x 8 + 1 for the block max).
+    indexer = BlockIndexerScores(
+        "i", "block", ("q", "k"), "b", num_heads=2, head_dim=8, block=4, top_blocks=2
+    )
+    cost = indexer.cost(step, prec)
+    assert float(cost.ops) == 20 * 2 * (2 * 8 + 1)
+    assert float(cost.load_kv) == 20 * 8 * 2
+    # The cache keeps every key: K and V of 2 heads of 16 in 4 layers, 8-wide index keys in 2.
+    kv = kv_cache_bytes(
+        spec, Quantization(), np.array(1.0), np.array(50.0), kv_spans(spec, AnalysisOptions())
+    )
+    assert float(kv) == pytest.approx(50 * 2 * (4 * 2 * 2 * 16 + 2 * 8), rel=1e-12)
+
+
+def test_minimax_m3_generation_equals_sum_of_decode_steps(toy_device) -> None:
+    from rooflens.core import analyze
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_M3)
+    # Decode from 3 to 30 crosses the sparse layers' cap of 8 keys.
+    b, s, g = 2, 3, 28
+    result = analyze(spec, toy_device, batch=b, prompt_len=s, gen_len=g)
+    steps = analyze(spec, toy_device, batch=b, prompt_len=np.arange(s, s + g - 1))
+    decode = steps.totals()["decode"]
+    assert result.generation["decode_time"] == pytest.approx(decode["time"].sum(), rel=1e-9)
+
+
+def test_minimax_m3_bundled_generates_and_serves() -> None:
+    from rooflens.models.catalog import bundled_config
+
+    spec = load_model("MiniMaxAI/MiniMax-M3")
+    assert (spec.sparse_layers, spec.dense_layers, spec.num_experts, spec.mtp_layers) == (
+        57,
+        3,
+        128,
+        1,
+    )
+    assert spec.activation == "swiglu_oai" and spec.qk_norm and not spec.qk_norm_whole
+    ours = build_graph(spec, AnalysisOptions()).params()
+    reference = _transformers_m3_params(bundled_config("MiniMaxAI/MiniMax-M3"))
+    assert ours == reference + 57 * 128 == 426_174_572_928
+    sparse = rooflens.analyze(spec, "h200-sxm", prompt_len=65536, gen_len=4, tp=8)
+    dense = spec.model_copy(update={"sparse_layers": 0})
+    full = rooflens.analyze(dense, "h200-sxm", prompt_len=65536, gen_len=4, tp=8)
+    # At 64k tokens the sparse layers' attention reads 2048 keys per query, not all of them.
+    assert sparse.generation["ttft"] < full.generation["ttft"]
+    requests = Requests(np.array([0.0, 0.01]), np.array([2048, 512]), np.array([4, 4]), 0)
+    served = rooflens.simulate("MiniMaxAI/MiniMax-M3", "h200-sxm", requests, tp=8)
+    assert (served.requests["tpot"] > 0).all()
+
+
+def test_minimax_m3_unsupported_sparse_fields_are_refused() -> None:
+    from rooflens.models import spec_from_config
+
+    config = TINY_M3 | {
+        "sparse_attention_config": TINY_M3["sparse_attention_config"] | {"sparse_init_block": 1}
+    }
+    with pytest.raises(ModelConfigError, match="sparse_init_block"):
+        spec_from_config(config)
+    with pytest.raises(ModelConfigError, match="moe_layer_freq"):
+        spec_from_config(TINY_M3 | {"moe_layer_freq": [0, 1, 2, 1]})

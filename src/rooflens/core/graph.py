@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from rooflens.core.block_sparse import block_indexer_operators
 from rooflens.core.compressed import compressed_attention_operators, hyper_connection
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
@@ -497,7 +498,16 @@ def attention_layers(
     m: ModelSpec, o: AnalysisOptions
 ) -> list[tuple[int | None, int | None, int | None]]:
     """(layers, most keys one query attends to, chunk) for each kind of attention layer:
-    `attention_spans`, with Llama 4's chunked layers apart."""
+    `attention_spans`, with Llama 4's chunked layers apart and MiniMax-M3's sparse layers,
+    which attend to their selected blocks but keep every key."""
+    if m.sparse_layers:
+        keys = m.sparse_block * m.sparse_blocks
+        capped = min(filter(None, (keys, o.kv_budget)))
+        kinds = [
+            (m.all_layers - m.sparse_layers, o.kv_budget, None),
+            (m.sparse_layers, capped, None),
+        ]
+        return [kind for kind in kinds if kind[0]]
     if m.attention_chunk is None or m.chunk_layers is None:
         return [(layers, span, None) for layers, span in attention_spans(m, o)]
     kinds = [
@@ -541,6 +551,11 @@ def kv_spans(m: ModelSpec, o: AnalysisOptions) -> tuple[tuple[float, int | None]
         ratio /= local.num_kv_heads * m.head_dim
         # attention_spans lists the global layers first, then the window layers.
         spans[0] = (spans[0][0] * ratio, spans[0][1])
+    if m.sparse_layers:
+        # MiniMax-M3's index key (replicated under tensor parallelism) beside K and V.
+        local = local_model(m, o.parallelism)
+        share = m.sparse_layers / m.all_layers * m.index_head_dim / (2 * local.kv_dim)
+        spans.append((share, None))
     return tuple(spans)
 
 
@@ -812,6 +827,8 @@ def _attention(m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str
         # The normed keys go to the cache: count them as a KV store, not a temporary.
         ops.append(_norm(m, o, "k_norm", "k", "k", width=d, repeats=kvh))
         q = "qn"
+    if m.sparse_layers:
+        ops += block_indexer_operators(m, o.conventions, src)
     for layers, span, chunk in attention_layers(m, o):
         ops += _attention_core(m, o, device, q, span, layers, chunk)
     if m.attention_sinks:

@@ -181,6 +181,12 @@ class ModelSpec(BaseModel):
     hca_layers: int = 0
     o_groups: int = 0
     o_lora_rank: int = 0
+    # MiniMax Sparse Attention (MiniMax-M3, core.block_sparse): in `sparse_layers` layers an
+    # indexer (index_heads x index_head_dim, one cached key per token) keeps the `sparse_blocks`
+    # best blocks of `sparse_block` keys, and attention reads only those.
+    sparse_block: int = 0
+    sparse_blocks: int = 0
+    sparse_layers: int = 0
     # Manifold-constrained hyper-connections (DeepSeek-V4): the residual stream is this many
     # streams, mixed around every sublayer (0: a plain residual stream).
     hc_streams: int = 0
@@ -248,6 +254,17 @@ class ModelSpec(BaseModel):
                 "compressed attention needs one KV head, a sliding window, no MLA, an indexer "
                 "for its csa_layers, ratios for its layers, and csa_layers + hca_layers within "
                 "num_layers"
+            )
+        if self.sparse_layers and (
+            not (self.sparse_block and self.sparse_blocks and self.index_heads)
+            or not self.index_head_dim
+            or self.is_mla
+            or self.compressed_attention
+            or self.sparse_layers > self.num_layers
+        ):
+            raise ValueError(
+                "sparse_layers needs sparse_block, sparse_blocks and an indexer (index_heads, "
+                "index_head_dim), no MLA or compressed attention, and at most num_layers"
             )
         if self.o_groups and (self.num_heads % self.o_groups or not self.o_lora_rank):
             raise ValueError(
@@ -324,6 +341,9 @@ class ModelSpec(BaseModel):
                 "index_layers": None
                 if self.index_layers is None
                 else min(self.index_layers, layers),
+                "sparse_layers": min(self.sparse_layers, layers),
+                "csa_layers": min(self.csa_layers, layers),
+                "hca_layers": min(self.hca_layers, max(layers - self.csa_layers, 0)),
             }
         )
 

@@ -14,7 +14,7 @@ from rooflens.models.readers.gpt_oss import read_gpt_oss
 from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
-from rooflens.models.readers.minimax import read_minimax_m2
+from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
 from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl, read_qwen3_vl_moe
 
 NEW_READERS = {
@@ -33,6 +33,7 @@ NEW_READERS = {
     "kimi_k25": read_kimi_k25,
     "kimi_k3": read_kimi_k3,
     "minimax_m2": read_minimax_m2,
+    "minimax_m3": read_minimax_m3,
     "qwen3_vl": read_qwen3_vl,
     "qwen3_vl_moe": read_qwen3_vl_moe,
     "mistral3": read_mistral3,
