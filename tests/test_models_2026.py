@@ -652,8 +652,8 @@ def test_deepseek_v4_pro_kv_cache_at_1m_tokens_is_the_published_one() -> None:
     kv = kv_cache_bytes(
         spec, Quantization(), np.array(1.0), tokens, kv_spans(spec, AnalysisOptions())
     )
-    # DeepSeek's 9.62 GiB per 1M-token sequence in bf16: 30 CSA layers of 262,144 entries
-    # (512 + 128 index), 31 HCA layers of 8192, 61 windows of 128.
+    # vLLM's 9.62 GiB per 1M-token sequence in bf16 (its DeepSeek V4 post): 30 CSA layers of
+    # 262,144 entries (512 + 128 index), 31 HCA layers of 8192, 61 windows of 128.
     assert float(kv) == 2 * (30 * 262_144 * 640 + 31 * 8192 * 512 + 61 * 128 * 512)
     assert round(float(kv) / 2**30, 2) == 9.62
 

@@ -97,7 +97,7 @@ class KVCompressor(Operator):
     """Pools the projected tokens (kv, gate: `series` x `width` each; CSA's two overlapping
     series, HCA's one) into one entry per `ratio` tokens: softmax over the window of
     gate + position bias, weighted sum, RMSNorm; the entry joins the KV cache at its width
-    (index keys too: the V4 report's 9.62 GiB for 1M tokens of V4-Pro in bf16 counts them so)."""
+    (index keys too: vLLM's 9.62 GiB for a 1M-token V4-Pro sequence in bf16 counts them so)."""
 
     ratio: int = 4
     width: int = 0
