@@ -150,7 +150,10 @@ def test_unknown_engine_and_device_are_refused() -> None:
     with pytest.raises(InvalidInputError) as err:
         load_engine_profile("tgi", "h100-sxm")
     assert err.value.field == "engine"
-    with pytest.raises(InvalidInputError, match="vllm profiles exist for b200, b300, gb200, gb300, h100-sxm, h200-sxm"):
+    with pytest.raises(
+        InvalidInputError,
+        match="vllm profiles exist for b200, b300, gb200, gb300, h100-sxm, h200-sxm",
+    ):
         load_engine_profile("vllm", "a100-sxm4-80gb")
     with pytest.raises(InvalidInputError, match="compiled profiles exist for h200-sxm"):
         load_engine_profile("compiled", "h100-sxm")

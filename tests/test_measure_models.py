@@ -41,6 +41,7 @@ SHRINK = {
     "num_experts": 4,
     "n_routed_experts": 4,
     "num_experts_per_tok": 2,
+    "top_k_experts": 2,
     "num_experts_per_token": 2,
     "num_expert_group": 1,
     "moe_intermediate_size": 32,
@@ -88,8 +89,16 @@ SHRINK |= {
 }
 TOKEN_IDS = ("bos_token_id", "eos_token_id", "pad_token_id")
 # Bundled configs whose language model transformers cannot build without the checkpoint's own
-# code: Kimi K3 (model_type kimi_linear, but with SiTU, a latent MoE and attention residuals).
-NEEDS_REMOTE_CODE = {"moonshotai--Kimi-K3.json"}
+# code: Kimi K3 (model_type kimi_linear, but with SiTU, a latent MoE and attention residuals);
+# MiniMax-M3 (transformers ships it only inside its multimodal minimax_m3_vl classes).
+# DeepSeek-V4 builds, but attends through its own compressor modules (window plus compressed
+# entries), not through the attention function whose keys measure records.
+NEEDS_REMOTE_CODE = {
+    "moonshotai--Kimi-K3.json",
+    "MiniMaxAI--MiniMax-M3.json",
+    "deepseek-ai--DeepSeek-V4-Flash.json",
+    "deepseek-ai--DeepSeek-V4-Pro.json",
+}
 
 
 def one_of_each(kinds: list) -> list:
@@ -295,6 +304,10 @@ UNMEASURABLE = {
         f"model_type 'llama4' cannot be measured: transformers {transformers.__version__} "
         "refuses its config.json: TypeError: Field 'attn_temperature_tuning' expected bool, "
         "got int (value: 4)"
+    ),
+    "MiniMaxAI--MiniMax-M3": (
+        f"model_type 'minimax_m3' cannot be measured: transformers {transformers.__version__} "
+        "has no such architecture to build"
     ),
     # Kimi K3 ships its own modeling code (trust_remote_code), which measure does not run.
     "moonshotai--Kimi-K3": (

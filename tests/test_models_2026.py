@@ -1,5 +1,6 @@
 """Models and checkpoints of 2026: Nemotron 3, GLM-5's MTP layer, ModelOpt's KV-cache recipe
-and its Hub fetch, and the new families' mechanisms on hand-checked tiny configs."""
+and its Hub fetch, Gemma 4's MoE block, and the new families' mechanisms on hand-checked tiny
+configs."""
 
 from __future__ import annotations
 
@@ -345,19 +346,107 @@ GEMMA4_31B_TEXT = {
 }
 
 
-@pytest.mark.parametrize("k_eq_v", [True, False])
-def test_gemma4_parameters_equal_transformers(k_eq_v: bool) -> None:
+# Gemma 4's MoE block (26B-A4B): 8 experts of 24, top-2, beside the dense MLP of 96.
+TINY_GEMMA4_MOE = TINY_GEMMA4 | {
+    "enable_moe_block": True,
+    "num_experts": 8,
+    "top_k_experts": 2,
+    "moe_intermediate_size": 24,
+}
+
+
+def _transformers_gemma4_params(config: dict) -> int:
     import torch
     import transformers
 
-    from rooflens.models import spec_from_config
-
-    config = TINY_GEMMA4 | {"attention_k_eq_v": k_eq_v}
     fields = {k: v for k, v in config.items() if k != "model_type"}
     with torch.device("meta"):
         model = transformers.Gemma4ForCausalLM(transformers.Gemma4TextConfig(**fields))
-    reference = sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("k_eq_v", [True, False])
+@pytest.mark.parametrize("moe", [False, True])
+def test_gemma4_parameters_equal_transformers(k_eq_v: bool, moe: bool) -> None:
+    from rooflens.models import spec_from_config
+
+    config = (TINY_GEMMA4_MOE if moe else TINY_GEMMA4) | {"attention_k_eq_v": k_eq_v}
+    reference = _transformers_gemma4_params(config)
     assert build_graph(spec_from_config(config), AnalysisOptions()).params() == reference
+
+
+def test_gemma4_moe_block_by_hand() -> None:
+    from rooflens.core.operators import Precision, Step
+    from rooflens.core.options import Quantization
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_GEMMA4_MOE)
+    assert (spec.num_experts, spec.experts_per_token, spec.expert_intermediate_size) == (8, 2, 24)
+    assert spec.moe_beside_mlp and spec.dense_layers == 0
+    graph = build_graph(spec, AnalysisOptions())
+    # Every layer holds both the dense MLP and the experts.
+    assert graph.count(op(graph, "down_proj")) == graph.count(op(graph, "expert_down_proj")) == 6
+    # The router and the experts' pre-norm read the residual stream, not the MLP's normed input.
+    assert op(graph, "router_norm").inputs == op(graph, "moe_pre_norm").inputs == ("x2",)
+    assert op(graph, "router").inputs == ("xr",) and op(graph, "expert_up_proj").inputs == ("xe",)
+    assert op(graph, "moe_combine").inputs == ("dense_out_n", "routed_out_n")
+    # Per layer: dense MLP 3 x 64 x 96; experts 8 x 3 x 64 x 24; router 64 x 8, its scale 64 and
+    # per-expert scale 8; three more RMSNorms of 64.
+    block = sum(graph.count(o) * o.params() for o in graph.operators if o.scope == "block")
+    moe_part = 3 * 64 * 96 + 8 * 3 * 64 * 24 + 64 * 8 + 64 + 8 + 3 * 64
+    dense = spec.model_copy(
+        update={
+            "num_experts": 0,
+            "experts_per_token": 0,
+            "expert_intermediate_size": None,
+            "moe_beside_mlp": False,
+        }
+    )
+    plain = build_graph(dense, AnalysisOptions())
+    plain_block = sum(plain.count(o) * o.params() for o in plain.operators if o.scope == "block")
+    assert block - plain_block == 6 * (moe_part - 3 * 64 * 96)
+    # A decode step of 4 sequences: 4 tokens, each through 2 experts of 24 (gate, up, down).
+    step = Step(batch=np.array(4.0), new_tokens=np.array(1.0), past=np.array(10.0))
+    prec = Precision(Quantization())
+    experts = sum(
+        float(op(graph, name).cost(step, prec).ops)
+        for name in ("expert_gate_proj", "expert_up_proj", "expert_down_proj")
+    )
+    assert experts == 4 * 2 * 3 * 2 * 64 * 24
+
+
+def test_gemma4_26b_a4b_bundled_equals_transformers_and_serves() -> None:
+    from rooflens.models.catalog import bundled_config
+
+    spec = load_model("google/gemma-4-26B-A4B")
+    assert (spec.num_experts, spec.experts_per_token, spec.window_layers) == (128, 8, 25)
+    assert (spec.global_kv_heads, spec.global_head_dim, spec.moe_beside_mlp) == (2, 512, True)
+    ours = build_graph(spec, AnalysisOptions()).params()
+    text = bundled_config("google/gemma-4-26B-A4B")["text_config"]
+    assert ours == _transformers_gemma4_params(text) == 25_233_141_760
+    result = rooflens.analyze("google/gemma-4-26B-A4B", "h200-sxm", prompt_len=4096, gen_len=4)
+    assert float(result.generation["ttft"]) > 0 and float(result.generation["tpot"]) > 0
+    tp = rooflens.analyze("google/gemma-4-26B-A4B", "h200-sxm", prompt_len=4096, gen_len=4, tp=2)
+    assert float(tp.generation["tpot"]) > 0
+    requests = Requests(np.array([0.0, 0.01]), np.array([1024, 512]), np.array([4, 4]), 0)
+    served = rooflens.simulate("google/gemma-4-26B-A4B", "h200-sxm", requests)
+    assert (served.requests["tpot"] > 0).all()
+
+
+@pytest.mark.parametrize(
+    ("model_id", "unquantized"),
+    [
+        ("nvidia/Gemma-4-31B-IT-NVFP4", ("attention",)),
+        ("nvidia/Gemma-4-26B-A4B-NVFP4", ("mlp", "router", "attention")),
+    ],
+)
+def test_gemma4_nvfp4_checkpoints(model_id: str, unquantized: tuple[str, ...]) -> None:
+    spec = load_model(model_id)
+    quant = default_quantization(spec)
+    # NVFP4 weights; the KV recipe is config.json's kv_cache_scheme (FP8), not a
+    # kv_cache_quant_algo.
+    assert (quant.w_format, quant.w_bits, quant.a_bits, quant.kv_bits) == ("nvfp4", 4, 4, 8)
+    assert spec.checkpoint_quant.unquantized == unquantized
 
 
 def test_gemma4_global_layers_by_hand() -> None:
@@ -398,10 +487,405 @@ def test_gemma4_31b_language_model() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("hidden_size_per_layer_input", 256), ("num_kv_shared_layers", 2), ("enable_moe_block", True)],
+    [("hidden_size_per_layer_input", 256), ("num_kv_shared_layers", 2)],
 )
 def test_gemma4_mechanisms_not_priced_are_refused(field: str, value: object) -> None:
     from rooflens.models import spec_from_config
 
     with pytest.raises(ModelConfigError, match=field):
         spec_from_config(TINY_GEMMA4 | {field: value})
+
+
+# --- DeepSeek-V4: window + compressed KV, grouped output, hyper-connections ----------------------
+
+# A tiny deepseek_v4: 4 layers (window only, CSA of ratio 4, HCA of ratio 16, CSA),
+# 4 heads of 32 over one shared KV head, window 8, indexer of 2 heads of 8 keeping the top 3
+# entries, output in 2 groups of rank 8, 2 residual streams, 4 experts of 16 (top 2) and a
+# shared one, the first layer hash-routed.
+TINY_V4 = {
+    "model_type": "deepseek_v4",
+    "vocab_size": 100,
+    "hidden_size": 64,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 1,
+    "head_dim": 32,
+    "q_lora_rank": 16,
+    "qk_rope_head_dim": 8,
+    "o_groups": 2,
+    "o_lora_rank": 8,
+    "index_n_heads": 2,
+    "index_head_dim": 8,
+    "index_topk": 3,
+    "sliding_window": 8,
+    "layer_types": [
+        "sliding_attention",
+        "compressed_sparse_attention",
+        "heavily_compressed_attention",
+        "compressed_sparse_attention",
+    ],
+    "compress_rates": {"compressed_sparse_attention": 4, "heavily_compressed_attention": 16},
+    "hc_mult": 2,
+    "hc_sinkhorn_iters": 3,
+    "n_routed_experts": 4,
+    "num_experts_per_tok": 2,
+    "n_shared_experts": 1,
+    "moe_intermediate_size": 16,
+    "num_hash_layers": 1,
+    "num_nextn_predict_layers": 1,
+    "tie_word_embeddings": False,
+}
+
+
+def _transformers_v4_params(config: dict) -> int:
+    import torch
+    import transformers
+
+    fields = {k: v for k, v in config.items() if k not in ("model_type", "quantization_config")}
+    with torch.device("meta"):
+        model = transformers.DeepseekV4ForCausalLM(transformers.DeepseekV4Config(**fields))
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_tiny_deepseek_v4_parameters_by_hand() -> None:
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_V4)
+    assert (spec.csa_layers, spec.csa_ratio, spec.hca_layers, spec.hca_ratio) == (2, 4, 1, 16)
+    h, heads, d = 64, 4, 32
+    attention = (
+        h * 16 + 16 + 16 * heads * d  # q_a, its norm, q_b
+        + h * d + d  # kv_proj (one head, key = value), kv_norm
+        + heads  # sinks
+        + heads * d * 8 + 2 * 8 * h  # o_a (2 groups of 64 -> 8), o_b (16 -> 64)
+    )  # fmt: skip
+    csa = (
+        2 * h * 2 * d + 4 * 2 * d + d  # compressor kv and gate (two series), position bias, norm
+        + 16 * 2 * 8  # indexer q_b
+        + 2 * h * 2 * 8 + 4 * 2 * 8 + 8  # indexer compressor
+        + h * 2  # indexer weights
+    )  # fmt: skip
+    hca = 2 * h * d + 16 * d + d
+    hyper = 2 * (8 * 2 * h + 8 + 3)  # two per layer: fn (2+2)*2 x 2h, base, 3 scales
+    moe = h * 4 + 4 * 3 * h * 16 + 3 * h * 16  # router, experts, shared expert
+    layer = attention + hyper + moe + 2 * h  # and two RMSNorms
+    head = 2 * 2 * h + 2 + 1  # hc_head: fn 2 x 2h, base 2, scale 1
+    total = 2 * 100 * h + 4 * layer + 2 * csa + hca + head + h
+    assert (
+        build_graph(spec, AnalysisOptions()).params() == total == _transformers_v4_params(TINY_V4)
+    )
+
+
+def test_deepseek_v4_attention_by_hand() -> None:
+    from rooflens.core.compressed import CompressedAttention, CompressedIndexerScores
+    from rooflens.core.operators import Precision, Step
+    from rooflens.core.options import Quantization
+
+    prec = Precision(Quantization())
+    attn = CompressedAttention(
+        "a", "block", ("q", "kv"), "o", num_heads=4, head_dim=32, window=8, ratio=4, top_k=3
+    )
+    # Decode at position 40: the 8 window keys and min(40 / 4, 3) = 3 selected entries.
+    decode = attn.cost(
+        Step(batch=np.array(2.0), new_tokens=np.array(1.0), past=np.array(39.0)), prec
+    )
+    assert float(decode.ops) == 2 * 4 * 11 * (4 * 32 + 5) + 4 * 2 * 4
+    assert float(decode.load_kv) == 2 * 11 * 32 * 2
+    # Prefill of 8 tokens: window pairs 1 + ... + 8 = 36, entries j / 4 summed = 9; the cache
+    # holds 8 tokens and 2 entries, each read once.
+    prefill = attn.cost(
+        Step(batch=np.array(1.0), new_tokens=np.array(8.0), past=np.array(0.0)), prec
+    )
+    assert float(prefill.ops) == 4 * 45 * (4 * 32 + 5) + 4 * 8 * 4
+    assert float(prefill.load_kv) == 10 * 32 * 2
+    # HCA: every entry attended: at position 40 with ratio 16, 2.5 entries.
+    hca = CompressedAttention(
+        "a", "block", ("q",), "o", num_heads=4, head_dim=32, window=8, ratio=16
+    )
+    step = Step(batch=np.array(1.0), new_tokens=np.array(1.0), past=np.array(39.0))
+    assert float(hca.cost(step, prec).load_kv) == (8 + 2.5) * 32 * 2
+    # The indexer scores all 10 entries (2 heads of 8) at position 40.
+    scores = CompressedIndexerScores("i", "block", ("iq",), "t", num_heads=2, head_dim=8, ratio=4)
+    assert float(scores.cost(step, prec).ops) == 10 * 2 * (2 * 8 + 2)
+
+
+def test_deepseek_v4_hyper_connection_by_hand() -> None:
+    from rooflens.core.compressed import HyperConnection
+    from rooflens.core.operators import Precision, Step
+    from rooflens.core.options import Quantization
+
+    prec = Precision(Quantization())
+    step = Step(batch=np.array(3.0), new_tokens=np.array(1.0), past=np.array(5.0))
+    post = HyperConnection("p", "block", ("x", "o"), "y", width=64, streams=4, stage="post")
+    cost = post.cost(step, prec)
+    # post (x) output 4h, comb^T streams 2 x 16 h, the sum 4h; reads 4 streams and the output,
+    # writes 4 streams.
+    assert float(cost.ops) == 3 * 64 * (2 * 16 + 8)
+    assert float(cost.store_act) == 3 * 4 * 64 * 2
+    pre = HyperConnection("p", "block", ("x",), "xc", width=64, streams=4, sinkhorn_iters=20)
+    # Norm 4 x 256, projection 2 x 256 x 24, 6 x 24, Sinkhorn 4 x 20 x 16, collapse 2 x 256.
+    assert float(pre.cost(step, prec).ops) == 3 * (4 * 256 + 2 * 256 * 24 + 144 + 1280 + 512)
+    assert pre.params() == 24 * 256 + 24 + 3
+
+
+def test_deepseek_v4_kv_cache_by_hand() -> None:
+    from rooflens.core.graph import kv_spans
+    from rooflens.core.memory import kv_cache_bytes
+    from rooflens.core.options import Quantization
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_V4)
+    n = np.array(64.0)
+    kv = kv_cache_bytes(spec, Quantization(), np.array(1.0), n, kv_spans(spec, AnalysisOptions()))
+    # 4 layers x 8 window tokens; 2 CSA layers x 16 entries of 32 and their index keys of 8;
+    # 1 HCA layer x 4 entries of 32; 2 bytes each.
+    assert float(kv) == 2 * (4 * 8 * 32 + 2 * 16 * (32 + 8) + 4 * 32)
+
+
+def test_deepseek_v4_pro_kv_cache_at_1m_tokens_is_the_published_one() -> None:
+    from rooflens.core.graph import kv_spans
+    from rooflens.core.memory import kv_cache_bytes
+    from rooflens.core.options import Quantization
+
+    spec = load_model("deepseek-ai/DeepSeek-V4-Pro")
+    tokens = np.array(2.0**20)
+    kv = kv_cache_bytes(
+        spec, Quantization(), np.array(1.0), tokens, kv_spans(spec, AnalysisOptions())
+    )
+    # vLLM's 9.62 GiB per 1M-token sequence in bf16 (its DeepSeek V4 post): 30 CSA layers of
+    # 262,144 entries (512 + 128 index), 31 HCA layers of 8192, 61 windows of 128.
+    assert float(kv) == 2 * (30 * 262_144 * 640 + 31 * 8192 * 512 + 61 * 128 * 512)
+    assert round(float(kv) / 2**30, 2) == 9.62
+
+
+def test_deepseek_v4_generation_equals_sum_of_decode_steps(toy_device) -> None:
+    from rooflens.core import analyze
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_V4)
+    # Decode from 4 to 40 crosses the window (8) and the top-k cap (3 x 4 = 12).
+    b, s, g = 2, 4, 37
+    result = analyze(spec, toy_device, batch=b, prompt_len=s, gen_len=g)
+    steps = analyze(spec, toy_device, batch=b, prompt_len=np.arange(s, s + g - 1))
+    decode = steps.totals()["decode"]
+    assert result.generation["decode_time"] == pytest.approx(decode["time"].sum(), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "params"),
+    [
+        ("deepseek-ai/DeepSeek-V4-Flash", 284_332_230_231),
+        ("deepseek-ai/DeepSeek-V4-Pro", 1_572_997_179_491),
+    ],
+)
+def test_deepseek_v4_bundled_equals_transformers(model_id: str, params: int) -> None:
+    from rooflens.models.catalog import bundled_config
+
+    spec = load_model(model_id)
+    assert build_graph(spec, AnalysisOptions()).params() == params
+    assert _transformers_v4_params(bundled_config(model_id)) == params
+
+
+def test_deepseek_v4_layer_kinds_from_compress_ratios() -> None:
+    flash, pro = (
+        load_model("deepseek-ai/DeepSeek-V4-Flash"),
+        load_model("deepseek-ai/DeepSeek-V4-Pro"),
+    )
+    # Flash: two window-only layers, then CSA and HCA alternating (21 and 20); Pro: 30 and 31.
+    assert (flash.csa_layers, flash.hca_layers, flash.num_layers) == (21, 20, 43)
+    assert (pro.csa_layers, pro.hca_layers, pro.num_layers) == (30, 31, 61)
+    assert (flash.index_topk, pro.index_topk, flash.hc_streams, flash.mtp_layers) == (
+        512,
+        1024,
+        4,
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("num_key_value_heads", 2),
+        ("layer_types", ["sliding_attention"] * 3 + ["full_attention"]),
+    ],
+)
+def test_deepseek_v4_unsupported_fields_are_refused(field: str, value: object) -> None:
+    from rooflens.models import spec_from_config
+
+    with pytest.raises(ModelConfigError, match=field):
+        spec_from_config(TINY_V4 | {field: value})
+
+
+def test_deepseek_v4_compress_ratios_outside_the_rates_are_refused() -> None:
+    from rooflens.models import spec_from_config
+
+    config = {k: v for k, v in TINY_V4.items() if k != "layer_types"}
+    with pytest.raises(ModelConfigError, match="compress_ratios"):
+        spec_from_config(config | {"compress_ratios": [0, 4, 8, 4, 0]})
+    # A window-only MTP layer (ratio 0 past the last layer) is read.
+    spec = spec_from_config(config | {"compress_ratios": [0, 4, 16, 4, 0]})
+    assert (spec.csa_layers, spec.hca_layers) == (2, 1)
+
+
+def test_deepseek_v4_flash_generates_and_serves() -> None:
+    result = rooflens.analyze(
+        "deepseek-ai/DeepSeek-V4-Flash", "h200-sxm", prompt_len=8192, gen_len=8, tp=8
+    )
+    assert float(result.generation["ttft"]) > 0 and float(result.generation["tpot"]) > 0
+    requests = Requests(np.array([0.0, 0.01]), np.array([2048, 512]), np.array([4, 4]), 0)
+    served = rooflens.simulate("deepseek-ai/DeepSeek-V4-Flash", "h200-sxm", requests, tp=4)
+    assert (served.requests["tpot"] > 0).all()
+
+
+# --- MiniMax-M3: MiniMax Sparse Attention, dense then MoE layers ---------------------------------
+
+# A tiny minimax_m3: 4 layers (the first dense, the first two full attention), 4 heads of 16 over
+# 2 KV heads, an indexer of 2 heads of 8 keeping 2 blocks of 4 keys, 4 experts of 16 (top 2) and
+# a shared expert of 16, a dense MLP of 32.
+TINY_M3 = {
+    "model_type": "minimax_m3",
+    "vocab_size": 100,
+    "hidden_size": 64,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "intermediate_size": 16,
+    "moe_intermediate_size": 16,
+    "shared_intermediate_size": 16,
+    "dense_intermediate_size": 32,
+    "num_local_experts": 4,
+    "num_experts_per_tok": 2,
+    "n_shared_experts": 1,
+    "moe_layer_freq": [0, 1, 1, 1],
+    "hidden_act": "swigluoai",
+    "use_qk_norm": True,
+    "qk_norm_type": "per_head",
+    "use_routing_bias": True,
+    "num_nextn_predict_layers": 1,
+    "tie_word_embeddings": False,
+    "sparse_attention_config": {
+        "use_sparse_attention": True,
+        "sparse_attention_freq": [0, 0, 1, 1],
+        "sparse_block_size": 4,
+        "sparse_topk_blocks": 2,
+        "sparse_num_index_heads": 2,
+        "sparse_index_dim": 8,
+        "sparse_local_block": 1,
+        "sparse_init_block": 0,
+    },
+}
+
+
+def _transformers_m3_params(config: dict) -> int:
+    import torch
+    from transformers.models.minimax_m3_vl import configuration_minimax_m3_vl as conf
+    from transformers.models.minimax_m3_vl import modeling_minimax_m3_vl as modeling
+
+    fields = {k: v for k, v in config.items() if k not in ("model_type", "architectures")}
+    with torch.device("meta"):
+        model = modeling.MiniMaxM3VLForCausalLM(conf.MiniMaxM3VLTextConfig(**fields))
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_tiny_minimax_m3_parameters_by_hand() -> None:
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_M3)
+    assert (spec.sparse_layers, spec.sparse_block, spec.sparse_blocks, spec.dense_layers) == (
+        2,
+        4,
+        2,
+        1,
+    )
+    h = 64
+    attention = h * 64 + 2 * h * 32 + 64 * h + 2 * 16  # q, k, v, o, per-head q/k norms
+    indexer = h * 16 + h * 8 + 2 * 8  # q (2 heads of 8), k (one of 8), their norms
+    dense = 3 * h * 32
+    moe = h * 4 + 4 + 4 * 3 * h * 16 + 3 * h * 16  # router and its bias, experts, shared
+    total = 2 * 100 * h + 4 * (attention + 2 * h) + 2 * indexer + dense + 3 * moe + h
+    ours = build_graph(spec, AnalysisOptions()).params()
+    # transformers holds the score-correction bias as a buffer, the checkpoint as a tensor.
+    assert ours == total == _transformers_m3_params(TINY_M3) + 3 * 4
+
+
+def test_minimax_m3_sparse_attention_by_hand() -> None:
+    from rooflens.core.block_sparse import BlockIndexerScores
+    from rooflens.core.graph import kv_spans
+    from rooflens.core.memory import kv_cache_bytes
+    from rooflens.core.operators import Precision, Step
+    from rooflens.core.options import Quantization
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_M3)
+    graph = build_graph(spec, AnalysisOptions())
+    scores = [o for o in graph.operators if o.name == "qk_matmul"]
+    # Two full layers see every key, two sparse ones at most 2 blocks of 4.
+    assert sorted((o.layers, o.span or 0) for o in scores) == [(2, 0), (2, 8)]
+    prec = Precision(Quantization())
+    step = Step(batch=np.array(1.0), new_tokens=np.array(1.0), past=np.array(19.0))
+    sparse = next(o for o in scores if o.span == 8)
+    # Decode at position 20: 4 heads x 8 selected keys x 2 x 16; K read per KV head: 2 x 8 x 16.
+    assert float(sparse.cost(step, prec).ops) == 4 * 8 * 2 * 16
+    assert float(sparse.cost(step, prec).load_kv) == 2 * 8 * 16 * 2
+    # The indexer scores all 20 keys per head (2 x 8 + 1 for the block max).
+    indexer = BlockIndexerScores(
+        "i", "block", ("q", "k"), "b", num_heads=2, head_dim=8, block=4, top_blocks=2
+    )
+    cost = indexer.cost(step, prec)
+    assert float(cost.ops) == 20 * 2 * (2 * 8 + 1)
+    assert float(cost.load_kv) == 20 * 8 * 2
+    # The cache keeps every key: K and V of 2 heads of 16 in 4 layers, 8-wide index keys in 2.
+    kv = kv_cache_bytes(
+        spec, Quantization(), np.array(1.0), np.array(50.0), kv_spans(spec, AnalysisOptions())
+    )
+    assert float(kv) == pytest.approx(50 * 2 * (4 * 2 * 2 * 16 + 2 * 8), rel=1e-12)
+
+
+def test_minimax_m3_generation_equals_sum_of_decode_steps(toy_device) -> None:
+    from rooflens.core import analyze
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_M3)
+    # Decode from 3 to 30 crosses the sparse layers' cap of 8 keys.
+    b, s, g = 2, 3, 28
+    result = analyze(spec, toy_device, batch=b, prompt_len=s, gen_len=g)
+    steps = analyze(spec, toy_device, batch=b, prompt_len=np.arange(s, s + g - 1))
+    decode = steps.totals()["decode"]
+    assert result.generation["decode_time"] == pytest.approx(decode["time"].sum(), rel=1e-9)
+
+
+def test_minimax_m3_bundled_generates_and_serves() -> None:
+    from rooflens.models.catalog import bundled_config
+
+    spec = load_model("MiniMaxAI/MiniMax-M3")
+    assert (spec.sparse_layers, spec.dense_layers, spec.num_experts, spec.mtp_layers) == (
+        57,
+        3,
+        128,
+        1,
+    )
+    assert spec.activation == "swiglu_oai" and spec.qk_norm and not spec.qk_norm_whole
+    ours = build_graph(spec, AnalysisOptions()).params()
+    reference = _transformers_m3_params(bundled_config("MiniMaxAI/MiniMax-M3"))
+    assert ours == reference + 57 * 128 == 426_174_572_928
+    sparse = rooflens.analyze(spec, "h200-sxm", prompt_len=65536, gen_len=4, tp=8)
+    dense = spec.model_copy(update={"sparse_layers": 0})
+    full = rooflens.analyze(dense, "h200-sxm", prompt_len=65536, gen_len=4, tp=8)
+    # At 64k tokens the sparse layers' attention reads 2048 keys per query, not all of them.
+    assert sparse.generation["ttft"] < full.generation["ttft"]
+    requests = Requests(np.array([0.0, 0.01]), np.array([2048, 512]), np.array([4, 4]), 0)
+    served = rooflens.simulate("MiniMaxAI/MiniMax-M3", "h200-sxm", requests, tp=8)
+    assert (served.requests["tpot"] > 0).all()
+
+
+def test_minimax_m3_unsupported_sparse_fields_are_refused() -> None:
+    from rooflens.models import spec_from_config
+
+    config = TINY_M3 | {
+        "sparse_attention_config": TINY_M3["sparse_attention_config"] | {"sparse_init_block": 1}
+    }
+    with pytest.raises(ModelConfigError, match="sparse_init_block"):
+        spec_from_config(config)
+    with pytest.raises(ModelConfigError, match="moe_layer_freq"):
+        spec_from_config(TINY_M3 | {"moe_layer_freq": [0, 1, 2, 1]})

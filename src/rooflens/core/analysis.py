@@ -315,6 +315,12 @@ def _sparse_breaks(model: ModelSpec, shortest: int, longest: int) -> set[int]:
     every chunk boundary of chunked attention (a new chunk starts with one key again) that
     some generation crosses."""
     breaks = {model.index_topk} if model.index_topk else set()
+    if model.csa_layers and model.index_topk:
+        # DeepSeek-V4: the indexer's top-k caps the compressed entries at topk x ratio tokens.
+        breaks.add(model.index_topk * model.csa_ratio)
+    if model.sparse_layers:
+        # MiniMax-M3: attention reads at most sparse_blocks blocks of keys.
+        breaks.add(model.sparse_block * model.sparse_blocks)
     chunk = model.attention_chunk
     if chunk and model.chunk_layers:
         first = (shortest // chunk + 1) * chunk

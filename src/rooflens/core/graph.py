@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from rooflens.core.block_sparse import block_indexer_operators
 from rooflens.core.cache import BoundedCache
+from rooflens.core.compressed import compressed_attention_operators, hyper_connection
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.framework_kernels import transformers_kernels
 from rooflens.core.hardware import Device
@@ -173,7 +175,16 @@ def attention_layers(
     m: ModelSpec, o: AnalysisOptions
 ) -> list[tuple[int | None, int | None, int | None]]:
     """(layers, most keys one query attends to, chunk) for each kind of attention layer:
-    `attention_spans`, with Llama 4's chunked layers apart."""
+    `attention_spans`, with Llama 4's chunked layers apart and MiniMax-M3's sparse layers,
+    which attend to their selected blocks but keep every key."""
+    if m.sparse_layers:
+        keys = m.sparse_block * m.sparse_blocks
+        capped = min(filter(None, (keys, o.kv_budget)))
+        kinds = [
+            (m.all_layers - m.sparse_layers, o.kv_budget, None),
+            (m.sparse_layers, capped, None),
+        ]
+        return [kind for kind in kinds if kind[0]]
     if m.attention_chunk is None or m.chunk_layers is None:
         return [(layers, span, None) for layers, span in attention_spans(m, o)]
     kinds = [
@@ -205,6 +216,8 @@ def kv_spans(m: ModelSpec, o: AnalysisOptions) -> tuple[tuple[float, int | None]
     """(share of layers, most keys each keeps) for the KV cache, from `attention_spans`. Gemma
     4's global layers weigh by their KV width relative to a window layer's (`kv_bytes_per_token`
     counts every layer at the window layers' width)."""
+    if m.compressed_attention:
+        return _compressed_kv_spans(m, o)
     spans = [
         ((m.all_layers if layers is None else layers) / m.all_layers, span)
         for layers, span in attention_spans(m, o)
@@ -215,6 +228,26 @@ def kv_spans(m: ModelSpec, o: AnalysisOptions) -> tuple[tuple[float, int | None]
         ratio /= local.num_kv_heads * m.head_dim
         # attention_spans lists the global layers first, then the window layers.
         spans[0] = (spans[0][0] * ratio, spans[0][1])
+    if m.sparse_layers:
+        # MiniMax-M3's index key (replicated under tensor parallelism) beside K and V.
+        local = local_model(m, o.parallelism)
+        share = m.sparse_layers / m.all_layers * m.index_head_dim / (2 * local.kv_dim)
+        spans.append((share, None))
+    return tuple(spans)
+
+
+def _compressed_kv_spans(m: ModelSpec, o: AnalysisOptions) -> tuple[tuple[float, int | None], ...]:
+    """DeepSeek-V4's cache in shares of `kv_bytes_per_token` (one d-wide vector per token in
+    every layer): every layer keeps the window; CSA layers one entry per `csa_ratio` tokens and
+    its index key (index_head_dim wide, at the cache's width); HCA layers one entry per
+    `hca_ratio` tokens."""
+    n = m.all_layers
+    spans: list[tuple[float, int | None]] = [(1.0, m.sliding_window)]
+    if m.csa_layers:
+        entry = m.csa_layers / n / m.csa_ratio
+        spans += [(entry, None), (entry * m.index_head_dim / m.kv_dim, None)]
+    if m.hca_layers:
+        spans.append((m.hca_layers / n / m.hca_ratio, None))
     return tuple(spans)
 
 
@@ -410,6 +443,8 @@ def _two_shape_attention(
 
 
 def _attention(m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str) -> list[Operator]:
+    if m.compressed_attention:
+        return compressed_attention_operators(m, o.conventions, src)
     if m.is_mla:
         return _latent_attention(m, o, src)
     if m.global_head_dim is not None:
@@ -456,6 +491,8 @@ def _attention(m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str
         # The normed keys go to the cache: count them as a KV store, not a temporary.
         ops.append(_norm(m, o, "k_norm", "k", "k", width=d, repeats=kvh))
         q = "qn"
+    if m.sparse_layers:
+        ops += block_indexer_operators(m, o.conventions, src)
     for layers, span, chunk in attention_layers(m, o):
         ops += _attention_core(m, o, device, q, span, layers, chunk)
     if m.attention_sinks:
@@ -548,20 +585,27 @@ def _ffn(
 
 
 def _experts(
-    m: ModelSpec, src: str, out: str, layers: int, conventions: Conventions
+    m: ModelSpec,
+    src: str,
+    out: str,
+    layers: int,
+    conventions: Conventions,
+    router_src: str | None = None,
 ) -> list[Operator]:
-    """Router and routed experts of an MoE layer (Shazeer et al. 2017; Mixtral, DeepSeekMoE)."""
+    """Router and routed experts of an MoE layer (Shazeer et al. 2017; Mixtral, DeepSeekMoE).
+    The router reads `router_src` where it has an input of its own (Gemma 4), else `src`."""
     e, k, width = m.num_experts, m.experts_per_token, m.expert_intermediate_size or 0
     routed = {"num_experts": e, "top_k": k, "layers": layers}
     ops: list[Operator] = [
         Linear(
             "router",
             "block",
-            (src,),
+            (router_src or src,),
             "router_logits",
             in_features=m.hidden_size,
             out_features=e,
-            bias=m.router_bias,
+            # Gemma 4's per-expert scale of the top-k weights: E values, counted as a bias.
+            bias=m.router_bias or m.moe_beside_mlp,
             quantized=False,
             layers=layers,
         )
@@ -643,9 +687,45 @@ def _experts(
     return ops
 
 
-def _mlp(m: ModelSpec, o: AnalysisOptions, src: str, mlp_layers: tuple[int, int]) -> list[Operator]:
+def _moe_beside_mlp(
+    m: ModelSpec, o: AnalysisOptions, src: str, residual: str, layers: int
+) -> list[Operator]:
+    """Gemma 4's MoE block (transformers' Gemma4TextDecoderLayer): the dense MLP on the normed
+    input, normed after; the router on the residual stream through a weightless RMSNorm and a
+    learned scale (priced as one RMSNorm); the experts on the residual stream through their own
+    pre-norm, normed after; the two branches summed."""
+    return [
+        *_ffn(m, "", m.intermediate_size, src, "dense_out", layers=layers),
+        replace(_norm(m, o, "mlp_post_norm", "dense_out", "dense_out_n"), layers=layers),
+        replace(_norm(m, o, "router_norm", residual, "xr"), layers=layers),
+        replace(_norm(m, o, "moe_pre_norm", residual, "xe"), layers=layers),
+        *_experts(m, "xe", "routed_out", layers, o.conventions, router_src="xr"),
+        replace(_norm(m, o, "moe_post_norm", "routed_out", "routed_out_n"), layers=layers),
+        ResidualAdd(
+            "moe_combine",
+            "block",
+            ("dense_out_n", "routed_out_n"),
+            "mlp_out",
+            width=m.hidden_size,
+            conventions=o.conventions,
+            layers=layers,
+        ),
+    ]
+
+
+def _mlp(
+    m: ModelSpec,
+    o: AnalysisOptions,
+    src: str,
+    mlp_layers: tuple[int, int],
+    residual: str = "x2",
+) -> list[Operator]:
+    """The MLP (dense, MoE, or both) from the normed input `src`; `residual` is the block's
+    residual stream, which Gemma 4's router and experts read."""
     dense, moe = mlp_layers
-    if not m.is_moe:
+    if m.moe_beside_mlp:
+        ops = _moe_beside_mlp(m, o, src, residual, moe)
+    elif not m.is_moe:
         ops = _ffn(m, "", m.intermediate_size, src, "mlp_out", layers=m.mlp_layers)
     else:
         ops = _ffn(m, "", m.intermediate_size, src, "mlp_out", layers=dense) if dense else []
@@ -692,6 +772,8 @@ def _block(
 ) -> list[Operator]:
     if m.is_hybrid:
         return _hybrid_block(m, o, device, mlp_layers)
+    if m.hc_streams:
+        return _hyper_block(m, o, device, mlp_layers)
     attn_out = "attn_out_n" if m.post_norms else "attn_out"
     mlp_out = "mlp_out_n" if m.post_norms else "mlp_out"
     add = ResidualAdd
@@ -737,6 +819,25 @@ def _block(
         )
     )
     return ops
+
+
+def _hyper_block(
+    m: ModelSpec, o: AnalysisOptions, device: Device | None, mlp_layers: tuple[int, int]
+) -> list[Operator]:
+    """DeepSeek-V4's block: each sublayer reads the collapse of the `hc_streams` residual
+    streams and writes the streams back mixed with its output (core.compressed), in place of
+    the residual adds."""
+    conv = o.conventions
+    return [
+        hyper_connection(m, conv, "pre", ("x",), "xc", "hc_attn_pre"),
+        _norm(m, o, "attn_norm", "xc", "xa"),
+        *_attention(m, o, device, "xa"),
+        hyper_connection(m, conv, "post", ("x", "attn_out"), "x2", "hc_attn_post"),
+        hyper_connection(m, conv, "pre", ("x2",), "x2c", "hc_mlp_pre"),
+        _norm(m, o, "mlp_norm", "x2c", "xm"),
+        *_mlp(m, o, "xm", mlp_layers),
+        hyper_connection(m, conv, "post", ("x2", "mlp_out"), "y", "hc_mlp_post"),
+    ]
 
 
 def _gated_attention(m: ModelSpec, ops: list[Operator], src: str) -> list[Operator]:
@@ -846,6 +947,9 @@ def _attention_residual(m: ModelSpec, o: AnalysisOptions, scope: str):
 def _head(m: ModelSpec, o: AnalysisOptions) -> list[Operator]:
     ops: list[Operator] = _attention_residual(m, o, "head")("output_res", "y")
     last = "y"
+    if m.hc_streams:
+        ops.append(hyper_connection(m, o.conventions, "head", ("y",), "yc", "hc_head", "head"))
+        last = "yc"
     if m.final_norm:
         ops.append(_norm(m, o, "final_norm", last, "yn", scope="head"))
         last = "yn"

@@ -149,6 +149,9 @@ class ModelSpec(BaseModel):
     expert_latent_size: PositiveInt | None = None
     router_bias: bool = False
     dense_layers: int = 0
+    # Gemma 4 (26B-A4B): the routed experts run beside the dense MLP of `intermediate_size` in
+    # every layer, each branch with its own norms; router and experts read the residual stream.
+    moe_beside_mlp: bool = False
     # Multi-head latent attention (DeepSeek-V2/V3): queries through a `q_lora_rank` bottleneck,
     # keys and values cached as one `kv_lora_rank` latent plus a shared rotary key of
     # `qk_rope_head_dim`; `head_dim` is the query/key width (no-rope + rope parts).
@@ -166,6 +169,28 @@ class ModelSpec(BaseModel):
     attention_layers: int | None = None
     mlp_layers: int | None = None
     attention_output_gate: bool = False
+    # DeepSeek-V4 (core.compressed): one shared KV head (keys are the values) over the last
+    # `sliding_window` tokens in every layer, plus compressed entries of `csa_ratio` tokens
+    # (`csa_layers` layers, the indexer's top-k of them: index_heads, index_head_dim, index_topk)
+    # or of `hca_ratio` tokens (`hca_layers` layers, all of them); the rest attend to the
+    # window only. The attention output is projected per group of heads (`o_groups` x
+    # `o_lora_rank`), then to the hidden size.
+    csa_ratio: int = 0
+    csa_layers: int = 0
+    hca_ratio: int = 0
+    hca_layers: int = 0
+    o_groups: int = 0
+    o_lora_rank: int = 0
+    # MiniMax Sparse Attention (MiniMax-M3, core.block_sparse): in `sparse_layers` layers an
+    # indexer (index_heads x index_head_dim, one cached key per token) keeps the `sparse_blocks`
+    # best blocks of `sparse_block` keys, and attention reads only those.
+    sparse_block: int = 0
+    sparse_blocks: int = 0
+    sparse_layers: int = 0
+    # Manifold-constrained hyper-connections (DeepSeek-V4): the residual stream is this many
+    # streams, mixed around every sublayer (0: a plain residual stream).
+    hc_streams: int = 0
+    hc_sinkhorn_iters: int = 0
     # Block Attention Residuals (Kimi K3): each sublayer's input is a learned softmax over the
     # embedding and the sums of earlier blocks of this many layers (core.graph.depth_sources).
     attn_res_block: PositiveInt | None = None
@@ -196,6 +221,10 @@ class ModelSpec(BaseModel):
                 f"experts_per_token={self.experts_per_token} must be between 1 and "
                 f"num_experts={self.num_experts}"
             )
+        if self.moe_beside_mlp and (
+            not self.num_experts or self.dense_layers or self.shared_intermediate_size
+        ):
+            raise ValueError("moe_beside_mlp needs experts, no dense_layers and no shared experts")
         if not 0 <= self.dense_layers <= self.num_layers:
             raise ValueError(f"dense_layers={self.dense_layers} must be within num_layers")
         for field in ("window_layers", "chunk_layers", "index_layers"):
@@ -213,6 +242,37 @@ class ModelSpec(BaseModel):
                 f"num_heads={self.num_heads} must be a multiple of "
                 f"global_kv_heads={self.global_kv_heads}"
             )
+        if self.compressed_attention and (
+            self.is_mla
+            or self.sliding_window is None
+            or self.num_kv_heads != 1
+            or self.csa_layers + self.hca_layers > self.num_layers
+            or (self.csa_layers and not (self.csa_ratio and self.index_topk))
+            or (self.hca_layers and not self.hca_ratio)
+        ):
+            raise ValueError(
+                "compressed attention needs one KV head, a sliding window, no MLA, an indexer "
+                "for its csa_layers, ratios for its layers, and csa_layers + hca_layers within "
+                "num_layers"
+            )
+        if self.sparse_layers and (
+            not (self.sparse_block and self.sparse_blocks and self.index_heads)
+            or not self.index_head_dim
+            or self.is_mla
+            or self.compressed_attention
+            or self.sparse_layers > self.num_layers
+        ):
+            raise ValueError(
+                "sparse_layers needs sparse_block, sparse_blocks and an indexer (index_heads, "
+                "index_head_dim), no MLA or compressed attention, and at most num_layers"
+            )
+        if self.o_groups and (self.num_heads % self.o_groups or not self.o_lora_rank):
+            raise ValueError(
+                f"o_groups={self.o_groups} must divide num_heads={self.num_heads} and needs "
+                "o_lora_rank"
+            )
+        if self.hc_streams and (self.parallel_block or self.attn_res_block is not None):
+            raise ValueError("hc_streams needs sequential blocks without attention residuals")
         if self.attn_res_block is not None and self.parallel_block:
             raise ValueError("attn_res_block needs sequential blocks (parallel_block is set)")
         if self.learned_positions < 0:
@@ -281,6 +341,9 @@ class ModelSpec(BaseModel):
                 "index_layers": None
                 if self.index_layers is None
                 else min(self.index_layers, layers),
+                "sparse_layers": min(self.sparse_layers, layers),
+                "csa_layers": min(self.csa_layers, layers),
+                "hca_layers": min(self.hca_layers, max(layers - self.csa_layers, 0)),
             }
         )
 
@@ -302,17 +365,26 @@ class ModelSpec(BaseModel):
         return self.kv_lora_rank is not None
 
     @property
+    def compressed_attention(self) -> bool:
+        """DeepSeek-V4's window + compressed-entry attention (core.compressed)."""
+        return bool(self.csa_ratio or self.hca_ratio)
+
+    @property
     def kv_elements_per_token(self) -> int:
-        """Cached values per token and layer: K and V of every KV head, or MLA's latent."""
+        """Cached values per token and layer: K and V of every KV head, MLA's latent, or
+        DeepSeek-V4's one vector that is both key and value."""
         if self.kv_lora_rank is not None:
             return self.kv_lora_rank + self.qk_rope_head_dim
+        if self.compressed_attention:
+            return self.kv_dim
         return 2 * self.kv_dim
 
     @property
     def index_key_bytes(self) -> float:
         """Bytes per token and layer of DSA's cached index key (FP8 values and an fp32 scale),
         averaged over the layers that run an indexer."""
-        if not self.index_topk:
+        if not self.index_topk or self.compressed_attention:
+            # DeepSeek-V4 caches index keys per compressed entry (core.graph.kv_spans).
             return 0.0
         whole = self.all_layers
         share = (whole if self.index_layers is None else self.index_layers) / whole

@@ -32,6 +32,9 @@ def mtp_graph(
             "window_layers": None,
             "chunk_layers": None,
             "mtp_layers": 0,
+            # DeepSeek-V4's MTP layer attends to its window only (compress ratio 0).
+            "csa_layers": 0,
+            "hca_layers": 0,
         }
     )
     options = options or AnalysisOptions()

@@ -130,6 +130,11 @@ def _modelopt(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     algo = str(inner.get("quant_algo", "")).upper()
     skip = list(inner.get("exclude_modules") or q.get("ignore") or [])
     kv = _modelopt_kv(inner.get("kv_cache_quant_algo"))
+    scheme = q.get("kv_cache_scheme") or {}
+    if not kv and scheme.get("num_bits"):
+        # Newer ModelOpt exports write the KV recipe into config.json in compressed-tensors'
+        # form (Gemma 4 NVFP4: {"num_bits": 8, "type": "float"}) instead of kv_cache_quant_algo.
+        kv = {"kv_bits": int(scheme["num_bits"])}
     if algo in ("", "NONE") and kv:  # a recipe that quantizes the KV cache only
         return kv, skip
     if algo == "NVFP4":

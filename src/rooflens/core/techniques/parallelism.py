@@ -41,6 +41,10 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
     widths = [w for w in (model.expert_intermediate_size, model.shared_intermediate_size) if w]
     if any(w % tp for w in widths):
         raise InvalidInputError("tp", tp, f"a divisor of {model.name}'s expert widths {widths}")
+    if model.o_groups and model.o_groups % tp:
+        raise InvalidInputError(
+            "tp", tp, f"a divisor of {model.name}'s {model.o_groups} output-projection groups"
+        )
     gkv = model.global_kv_heads
     if gkv is not None and gkv % tp and tp % gkv:
         raise InvalidInputError(
@@ -68,6 +72,9 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
         experts["mixer"] = model.mixer.split(tp)
     if gkv is not None:
         experts["global_kv_heads"] = max(gkv // tp, 1)
+    if model.o_groups:
+        # DeepSeek-V4's grouped output projection splits with its heads.
+        experts["o_groups"] = model.o_groups // tp
     return model.model_copy(
         update=experts
         | {

@@ -99,4 +99,9 @@ _ATTENTION_LINEARS = {
     "q_b_proj",
     "kv_a_proj",
     "latent_attention",
+    # DeepSeek-V4 (core.compressed).
+    "kv_proj",
+    "o_a_proj",
+    "compressor_kv_proj",
+    "compressor_gate_proj",
 }

@@ -7,13 +7,14 @@ from rooflens.models.readers.deepseek import (
     read_glm_moe_dsa,
     read_kimi_k2,
 )
+from rooflens.models.readers.deepseek_v4 import read_deepseek_v4
 from rooflens.models.readers.gemma3 import read_gemma3, read_gemma3_text
 from rooflens.models.readers.gemma4 import read_gemma4, read_gemma4_text
 from rooflens.models.readers.gpt_oss import read_gpt_oss
 from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
-from rooflens.models.readers.minimax import read_minimax_m2
+from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
 from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl, read_qwen3_vl_moe
 
 NEW_READERS = {
@@ -25,12 +26,14 @@ NEW_READERS = {
     "gemma4": read_gemma4,
     "gemma4_text": read_gemma4_text,
     "deepseek_v32": read_deepseek_v32,
+    "deepseek_v4": read_deepseek_v4,
     "glm4_moe": read_glm4_moe,
     "glm_moe_dsa": read_glm_moe_dsa,
     "kimi_k2": read_kimi_k2,
     "kimi_k25": read_kimi_k25,
     "kimi_k3": read_kimi_k3,
     "minimax_m2": read_minimax_m2,
+    "minimax_m3": read_minimax_m3,
     "qwen3_vl": read_qwen3_vl,
     "qwen3_vl_moe": read_qwen3_vl_moe,
     "mistral3": read_mistral3,

@@ -2,8 +2,9 @@
 q/k norms, window layers 5:1) whose global layers attend with their own head size
 (`global_head_dim`) and, where `attention_k_eq_v`, with `num_global_key_value_heads` heads whose
 keys are also the values (no v_proj). The wrapper (`gemma4`) is analysed as its language model;
-its vision and audio towers are left out. Per-layer embeddings (E2B, E4B), KV sharing across
-layers and the MoE block (26B-A4B) are refused by name."""
+its vision and audio towers are left out. The MoE block (26B-A4B: `enable_moe_block`) runs
+routed experts beside the dense MLP. Per-layer embeddings (E2B, E4B) and KV sharing across
+layers are refused by name."""
 
 from __future__ import annotations
 
@@ -59,8 +60,16 @@ def read_gemma4_text(c: _Config, name: str) -> ModelSpec:
         _refuse(c, "hidden_size_per_layer_input", per_layer, "per-layer embeddings, as in E2B/E4B")
     if c.get("num_kv_shared_layers", 0):
         _refuse(c, "num_kv_shared_layers", c.raw["num_kv_shared_layers"], "KV sharing")
+    # 26B-A4B: routed experts beside the dense MLP in every layer. use_double_wide_mlp only
+    # widens the MLP of KV-sharing layers, which are refused above.
+    moe: dict[str, Any] = {}
     if c.get("enable_moe_block", False):
-        _refuse(c, "enable_moe_block", True, "the MoE block beside the MLP, as in 26B-A4B")
+        moe = {
+            "num_experts": c.req("num_experts"),
+            "experts_per_token": c.req("top_k_experts"),
+            "expert_intermediate_size": c.req("moe_intermediate_size"),
+            "moe_beside_mlp": True,
+        }
     default = ["sliding_attention" if (i + 1) % 6 else "full_attention" for i in range(layers)]
     types = list(c.get("layer_types", default))
     # Gemma4TextConfig forces the last layer global.
@@ -80,6 +89,7 @@ def read_gemma4_text(c: _Config, name: str) -> ModelSpec:
         global_head_dim=head_dim,
         global_kv_heads=kv_heads,
         global_k_eq_v=c.get("attention_k_eq_v", False),
+        **moe,
     )
 
 

@@ -1,8 +1,10 @@
 """MiniMax-M2 (2025): full attention with q/k RMSNorms over the whole projection, and an MoE of
-`num_local_experts` with a score-correction bias, top-8 (transformers' MiniMaxM2Config)."""
+`num_local_experts` with a score-correction bias, top-8 (transformers' MiniMaxM2Config).
+MiniMax-M3 (2026): per-head q/k norms, MiniMax Sparse Attention, dense then MoE layers."""
 
 from __future__ import annotations
 
+from rooflens.core.errors import ModelConfigError
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _llama_like
 
@@ -20,4 +22,61 @@ def read_minimax_m2(c: _Config, name: str) -> ModelSpec:
         router_bias=c.get("use_routing_bias", True),
         # use_mtp/num_mtp_modules describe training: the released checkpoints ship no MTP
         # weights (their 228,689,764,864 parameters are the main model's), so none are read.
+    )
+
+
+def _layer_flags(c: _Config, field: str, flags: object, layers: int) -> list[int]:
+    if not isinstance(flags, list) or len(flags) != layers or any(f not in (0, 1) for f in flags):
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: {field}={flags!r} is not supported; "
+            f"supported: {layers} flags of 0 or 1"
+        )
+    return flags
+
+
+def read_minimax_m3(c: _Config, name: str) -> ModelSpec:
+    """MiniMax-M3 (transformers' MiniMaxM3VLTextConfig): GQA with per-head q/k RMSNorms and
+    partial rotary, MiniMax Sparse Attention in the layers `sparse_attention_config` flags
+    (core.block_sparse), dense MLPs in the layers `moe_layer_freq` leaves 0 and an MoE with one
+    shared expert in the others, gpt-oss's clamped SwiGLU, and MTP modules."""
+    layers = c.req("num_hidden_layers")
+    moe = _layer_flags(c, "moe_layer_freq", c.get("moe_layer_freq", [1] * layers), layers)
+    dense = layers - sum(moe)
+    if moe[dense:] != [1] * (layers - dense):
+        # rooflens places dense layers first (first_k_dense_replace), as M3's are.
+        _layer_flags(c, "moe_layer_freq (dense layers first)", moe, -1)
+    sparse_cfg = c.get("sparse_attention_config", None) or {}
+    use_sparse = sparse_cfg.get("use_sparse_attention", False)
+    sparse = 0
+    if use_sparse:
+        freq = sparse_cfg.get("sparse_attention_freq", [1] * layers)
+        sparse = sum(_layer_flags(c, "sparse_attention_config.sparse_attention_freq", freq, layers))
+        if sparse_cfg.get("sparse_init_block", 0):
+            raise ModelConfigError(
+                f"config.json of model_type {c.model_type!r}: "
+                "sparse_attention_config.sparse_init_block other than 0 is not supported"
+            )
+    experts = c.req("num_local_experts")
+    expert = c.get("moe_intermediate_size", c.req("intermediate_size"))
+    shared = c.get("n_shared_experts", 1) or 0
+    activation = c.get("hidden_act", "swigluoai")
+    return _llama_like(
+        c,
+        name,
+        activation="swiglu_oai" if activation == "swigluoai" else activation,
+        intermediate_size=c.get("dense_intermediate_size", 12288),
+        qk_norm=c.get("use_qk_norm", True),
+        qk_norm_whole=c.get("qk_norm_type", "per_head") == "per_layer",
+        num_experts=experts,
+        experts_per_token=c.req("num_experts_per_tok"),
+        expert_intermediate_size=expert,
+        shared_intermediate_size=c.get("shared_intermediate_size", expert) * shared or None,
+        router_bias=c.get("use_routing_bias", True),
+        dense_layers=dense,
+        index_heads=sparse_cfg.get("sparse_num_index_heads", 4) if sparse else 0,
+        index_head_dim=sparse_cfg.get("sparse_index_dim", 128) if sparse else 0,
+        sparse_block=sparse_cfg.get("sparse_block_size", 128) if sparse else 0,
+        sparse_blocks=sparse_cfg.get("sparse_topk_blocks", 16) if sparse else 0,
+        sparse_layers=sparse,
+        mtp_layers=c.get("num_nextn_predict_layers", 0),
     )
