@@ -264,3 +264,27 @@ def test_each_operator_takes_the_curves_of_its_data_type(quant, linear, attentio
     profile = load_engine_profile("vllm", "h100-sxm")
     expected = profile.dtype_classes.get(f"matmul:{linear}", profile.classes["matmul"])
     assert profile.curves("matmul", linear) == expected
+
+
+def test_an_operator_priced_beyond_its_fitted_sizes_is_stated() -> None:
+    """A long FP8 prefill of a 70B model asks the vLLM H200 GEMM curve for more OPs than its
+    database held: the analysis says so, naming the curve and its fitted range."""
+    import rooflens
+
+    profile = load_engine_profile("vllm", "h200-sxm")
+    top = 10 ** profile.curves("matmul", "fp8").compute.log10_sizes[-1]
+    big = rooflens.analyze(
+        "meta-llama/Llama-3.1-70B", "h200-sxm", batch=256, prompt_len=32768, engine="vllm",
+        w_bits=8, a_bits=8, w_format="fp", allow_long_context=True,
+    )  # fmt: skip
+    q_proj = [n for n in big.notes if n.startswith("prefill: q_proj:")]
+    assert len(q_proj) == 1
+    assert f"-{top:.3g} OPs its matmul:fp8 compute curve was fitted over" in q_proj[0]
+    # q_proj's OPs: 2 x tokens x 8192 x 8192 (hand count), past the curve's end.
+    assert f"{2 * 256 * 32768 * 8192 * 8192:.3g} OPs" in q_proj[0]
+    assert big.to_dict()["notes"] == big.notes
+    small = rooflens.analyze("meta-llama/Llama-3.1-8B", "h200-sxm", batch=1, prompt_len=128,
+                             engine="vllm")  # fmt: skip
+    assert small.notes == []
+    assert rooflens.analyze("meta-llama/Llama-3.1-70B", "h200-sxm", batch=256,
+                            prompt_len=32768, allow_long_context=True).notes == []  # fmt: skip

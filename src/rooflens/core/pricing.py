@@ -60,6 +60,9 @@ class StepCosts:
     # Eager execution: host time per kernel launched, and the kernels each operator launches.
     host_per_kernel: float = 0.0
     kernels: np.ndarray | float = 1.0
+    # Operators priced beyond the sizes their profile's curve was fitted over (its end value
+    # is used there): "name: which curve, size, fitted range" for the analysis's notes.
+    beyond_fit: tuple[str, ...] = ()
     # Pipeline parallelism: a step is (micro-batches + stages - 1) slots of one stage's work,
     # each followed by sending the activations to the next stage.
     pipeline_slots: int = 1
@@ -330,6 +333,7 @@ def price_fields(
         if placement.kernels is not None:
             fixed = fixed * np.maximum(placement.kernels, 1.0)
         fields = _measured_collectives(placement, profile, fields)
+        beyond = beyond_fit(placement, profile, fields, compute_rates, memory_rates)
     return StepCosts(
         names=placement.names,
         scopes=placement.scopes,
@@ -354,7 +358,55 @@ def price_fields(
         execution=execution,
         host_per_kernel=profile.eager_host_per_kernel if profile else 0.0,
         kernels=1.0 if placement.kernels is None else placement.kernels,
+        beyond_fit=beyond if profile is not None else (),
     )
+
+
+def beyond_fit(
+    placement: Placement,
+    profile: EfficiencyProfile,
+    fields: Mapping[str, np.ndarray],
+    compute_rates: np.ndarray,
+    memory_rates: np.ndarray,
+) -> tuple[str, ...]:
+    """The operators whose bounding curve (compute or memory, whichever takes longer) is read
+    outside the sizes it was fitted over, at any point: a profile holds its end value there,
+    an extrapolation the analysis states rather than hides. Collectives are priced by their
+    own tables or the link model, not by a curve."""
+    ops, memory = fields["ops"], memory_access(fields)
+    per_kernel = 1.0 if placement.kernels is None else np.maximum(placement.kernels, 1.0)
+    per_kernel = _expand(np.broadcast_to(per_kernel, (len(placement.names),)), memory)
+    compute_time = ops / np.broadcast_to(compute_rates, ops.shape)
+    memory_time = memory / np.broadcast_to(memory_rates, memory.shape)
+    keys = _curve_keys(placement)
+    notes = []
+    for row, key in enumerate(keys):
+        if placement.collectives and placement.collectives[row] is not None:
+            continue
+        curves = profile.curves(*key)
+        compute_bound = compute_time[row] >= memory_time[row]
+        for bound, size, curve, kind, unit in (
+            (compute_bound, ops[row], curves.compute, "compute", "OPs"),
+            (~compute_bound, memory[row] / per_kernel[row], curves.memory, "memory", "bytes"),
+        ):
+            sizes = np.asarray(size)[np.asarray(bound) & (np.asarray(size) > 0)]
+            if not sizes.size:
+                continue
+            if len(curve.log10_sizes) == 1:
+                continue  # one fraction for every size: no fitted range to leave
+            lo, hi = 10 ** curve.log10_sizes[0], 10 ** curve.log10_sizes[-1]
+            if sizes.max() > hi:
+                found = sizes.max()
+            elif sizes.min() < lo:
+                found = sizes.min()
+            else:
+                continue
+            what = f"{key[0]}:{key[1]}" if key[1] else key[0]
+            notes.append(
+                f"{placement.names[row]}: {found:.3g} {unit} lies outside the {lo:.3g}-{hi:.3g} "
+                f"{unit} its {what} {kind} curve was fitted over; the curve's end value prices it"
+            )
+    return tuple(dict.fromkeys(notes))
 
 
 def _calibrated_rates(

@@ -53,6 +53,14 @@ class Footprint:
         return self.weights + self.kv_cache + self.activations + self.framework
 
     @property
+    def notes(self) -> list[str]:
+        """What the estimate rests on beyond its measurements: operators whose profile curve
+        is read outside the sizes it was fitted over (empty for the roofline bound)."""
+        return [
+            f"{stage}: {note}" for stage, step in self.steps.items() for note in step.beyond_fit
+        ]
+
+    @property
     def fits(self) -> np.ndarray:
         return self.total <= self.capacity
 
@@ -125,6 +133,14 @@ class Analysis:
         if "generation" in self.memory:
             return self.memory["generation"]
         return _larger(self.memory["prefill"], self.memory["decode"])
+
+    @property
+    def notes(self) -> list[str]:
+        """What the estimate rests on beyond its measurements: operators whose profile curve
+        is read outside the sizes it was fitted over (empty for the roofline bound)."""
+        return [
+            f"{stage}: {note}" for stage, step in self.steps.items() for note in step.beyond_fit
+        ]
 
     @property
     def fits(self) -> np.ndarray:
@@ -272,6 +288,7 @@ class Analysis:
                 "flash_attention": self.options.flash_attention,
             },
             "estimate": self.options.estimate,
+            "notes": self.notes,
             "operators": [
                 {k: _plain(v) for k, v in row.items()}
                 for row in self.operators().to_dict(orient="records")
