@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from rooflens.calibration.profile import bundled_profiles, load_profile
 from rooflens.core import analysis as _core
@@ -23,6 +23,9 @@ from rooflens.core.validation import positive_int_array
 from rooflens.hardware.catalog import get_device
 from rooflens.models.catalog import load_model
 from rooflens.settings import Settings, parse_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ModelLike = str | os.PathLike[str] | ModelSpec
 DeviceLike = str | os.PathLike[str] | Device

@@ -4,10 +4,9 @@ the other commands register from their modules (imported at the end of this one)
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
-import pandas as pd
 import typer
 from rich.text import Text
 
@@ -35,6 +34,9 @@ from rooflens.core.results import Analysis, compare
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import bundled_models, load_model
 from rooflens.models.config import SUPPORTED_MODEL_TYPES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["app", "main", "parse_sizes"]
 
@@ -269,6 +271,8 @@ def memory_cmd(
     options: dict[str, Any] | None = None,
 ) -> None:
     """Memory footprint per stage: weights, KV cache, peak activations, fit and largest batch."""
+    import pandas as pd
+
     result = _run({**locals(), **(options or {})})
     data = result.to_dict()["memory"]
     frame = pd.DataFrame([{"stage": s, **v} for s, v in data.items()])
@@ -346,6 +350,8 @@ def sweep(
 @_clean_errors
 def models(wide: WideOpt = False, output: FormatOpt = OutputFormat.table) -> None:
     """The bundled models, with their computed parameter counts."""
+    import pandas as pd
+
     from rooflens.core.graph import build_graph
     from rooflens.core.options import AnalysisOptions
 
@@ -390,6 +396,8 @@ def hardware(
     output: FormatOpt = OutputFormat.table,
 ) -> None:
     """The device catalog (or one device with the sources of its figures)."""
+    import pandas as pd
+
     if name is not None:
         device = resolve_device(name)
         data = device.model_dump()
@@ -464,6 +472,8 @@ def compare_cmd(
 ) -> None:
     """Two analyses side by side with ratios: a technique on and off, two devices, a teacher and
     its distilled student."""
+    import pandas as pd
+
     a = {
         "model": model,
         "hardware": hardware,
@@ -516,6 +526,8 @@ def speculate(
 ) -> None:
     """Speculative decoding: tokens per target step, time per token and speed-up over plain
     decoding, across batch sizes."""
+    import pandas as pd
+
     from rooflens.api import speculate as run
 
     opts = options or {}

@@ -7,10 +7,9 @@ import math
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import Progress
 
 from rooflens.cli import format as fmt
 from rooflens.cli.common import (
@@ -28,18 +27,16 @@ from rooflens.cli.common import (
 )
 from rooflens.core.errors import InvalidInputError
 from rooflens.serving import defaults
-from rooflens.serving.api import capacity as capacity_search
-from rooflens.serving.api import scheduler_of
-from rooflens.serving.api import simulate as run_simulation
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig, build, parse_slo
-from rooflens.serving.results import LATENCIES, PERCENTILES, SimulationResult
-from rooflens.serving.workload import (
-    ArrivalProcess,
-    LengthDistribution,
-    Requests,
-    Workload,
-    load_trace,
-)
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from rooflens.serving.results import SimulationResult
+    from rooflens.serving.workload import Requests, Workload
+
+# The simulator (pandas, the scheduler) is imported inside the commands that run it: `rooflens
+# --help` and the analyzer's commands start without it.
 
 
 class Scheduler(str, enum.Enum):
@@ -79,6 +76,8 @@ LengthOpt = Annotated[
 
 
 def _workload(params: dict[str, Any]) -> Workload:
+    from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
+
     rate = DEFAULT_RATE if params["rate"] is None else params["rate"]
     arrivals = build(
         ArrivalProcess, "--rate", kind=params["arrival"].value, rate=rate, cv=params["cv"]
@@ -104,6 +103,8 @@ def _progress(total: int, label: str, output: OutputFormat) -> tuple[Progress | 
 
 
 def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
+    from rooflens.serving.results import LATENCIES, PERCENTILES
+
     s = result.summary()
     rows = [
         ("requests", f"{s['requests']} over {fmt.seconds(s['duration'])}"),
@@ -208,6 +209,10 @@ def simulate(
     options: dict[str, Any],
 ) -> None:
     """Simulate serving: TTFT, time per token, throughput and goodput under a request load."""
+    from rooflens.serving.api import scheduler_of
+    from rooflens.serving.api import simulate as run_simulation
+    from rooflens.serving.workload import Workload, load_trace
+
     params = dict(locals()) | options
     device = _device(hardware, options.get("bandwidth"), options.get("memory"), options.get("peak"))
     # Every setting given, falsy ones included (a zero link latency is a setting).
@@ -275,6 +280,8 @@ def _capacity(
     plot: Path | None,
     output_format: OutputFormat,
 ) -> None:
+    from rooflens.serving.api import capacity as capacity_search
+
     if slo is None:
         raise InvalidInputError("--slo", None, "objectives for --capacity, e.g. ttft=1s,tpot=50ms")
     bar, advance = _progress(24, "capacity search", output_format)

@@ -7,8 +7,6 @@ import json
 import os
 import socket
 import threading
-import urllib.parse
-import urllib.request
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -150,6 +148,10 @@ def bundled_twin(name: str) -> str | None:
 def _hub_unreachable(endpoint: str, timeout: float | None = None) -> str | None:
     """Why the Hub (or the HTTPS proxy in the environment) cannot be reached, or None: one TCP
     connection attempt, bounded in time even where name resolution hangs."""
+    # 30 ms of http and ssl modules: imported only when the Hub is asked.
+    import urllib.parse
+    import urllib.request
+
     timeout = _CONNECT_TIMEOUT if timeout is None else timeout
     via = urllib.request.getproxies().get("https") or endpoint
     url = urllib.parse.urlsplit(via if "//" in via else f"//{via}")
