@@ -16,7 +16,7 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
-from rooflens.core.results import Analysis
+from rooflens.core.results import Analysis, Footprint
 from rooflens.core.speculative import SpeculativeEstimate
 from rooflens.core.speculative import speculative as _speculative
 from rooflens.core.validation import positive_int_array
@@ -143,6 +143,25 @@ def analyze(
 # is already gigabytes.
 MAX_SWEEP_POINTS = 1_000_000
 MAX_AXIS_VALUES = 100_000
+
+
+def peak_footprint(
+    model: ModelSpec,
+    device: Device,
+    options: AnalysisOptions,
+    *,
+    prompt_len: int,
+    gen_len: int,
+    batch: int = 1,
+) -> Footprint:
+    """What "fits" means in every view (docs/model.md, "Fits"): the memory per device at
+    the peak of a whole generation of `batch` requests of `prompt_len` + `gen_len` tokens (the
+    last step's context with the larger of prefill's and decode's activations), with the
+    largest batch of such requests that fits. The simulator asks it of its workload's largest
+    request, the advisor of its target's."""
+    return _core.analyze(
+        model, device, batch=batch, prompt_len=prompt_len, gen_len=gen_len, options=options
+    ).peak_memory
 
 
 def check_sweep_size(axes: list[np.ndarray]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import sys
@@ -121,6 +122,16 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
         ("peak KV cache use", f"{100 * s['peak_kv_share']:.0f} % of {result.kv_capacity} tokens"),
         ("preemptions", str(s["preemptions"])),
     ]
+    if result.memory is not None:
+        # The analyzer's verdict, in its words (docs/model.md, "Fits").
+        m = result.memory
+        rows.append(
+            (
+                f"memory at the peak ({m.batch} × {m.prompt_len} + {m.gen_len} tokens)",
+                f"{fmt.si(m.peak, 'B')} of {fmt.si(m.capacity, 'B')}, "
+                f"{'fits' if m.fits else 'DOES NOT FIT'}; largest batch that fits: {m.max_batch}",
+            )
+        )
     if result.slo is not None:
         rows += [
             ("SLO attainment", f"{100 * s['slo_attainment']:.1f} % of requests"),
@@ -327,6 +338,8 @@ def _print(result: SimulationResult, output_format: OutputFormat, title: str) ->
             "summary": result.summary(),
             "kv_capacity_tokens": result.kv_capacity,
         }
+        if result.memory is not None:
+            data["memory"] = dataclasses.asdict(result.memory) | {"fits": result.memory.fits}
         sys.stdout.write(fmt.to_json(data))
     elif output_format is OutputFormat.csv:
         sys.stdout.write(result.requests.to_csv(index=False))
