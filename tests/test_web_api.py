@@ -16,7 +16,7 @@ from rooflens.core.results import compare
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import bundled_config, bundled_models
 from rooflens.settings import SETTING_NAMES
-from rooflens.web import create_app
+from rooflens.web import create_app, service
 from rooflens.web import schemas as s
 from rooflens.web.app import plotly_url
 
@@ -67,6 +67,28 @@ def test_analyze_operators_follow_the_graph_with_shares(client: TestClient) -> N
     row = want[want.name == "q_proj"].iloc[0]
     assert q["time"] == pytest.approx(row.time) and q["bound"] == row.bound == "memory"
     assert q["total_time"] == pytest.approx(row.time * row["count"])
+
+
+@pytest.mark.parametrize(
+    ("model", "options"),
+    [
+        (LLAMA, {"gen_len": 128}),
+        ("deepseek-ai/DeepSeek-V3", {"tp": 8, "w_bits": 8, "gen_len": 64}),
+        ("google/gemma-3-27b-it", {"images": 1, "kv_budget": 512}),
+        ("openai/gpt-oss-120b", {"tp": 2, "offload_kv": True}),
+    ],
+)
+def test_operator_columns_are_the_operator_table(model: str, options: dict) -> None:
+    # The web reads the table's columns without building a frame; they must be the frame's.
+    result = api.analyze(model, "h100-sxm", batch=4, prompt_len=1024, **options)
+    frame = result.operators().to_dict(orient="list")
+    want = {
+        k: [None if isinstance(v, float) and not np.isfinite(v) else v for v in values]
+        for k, values in frame.items()
+    }
+    got = service.operator_columns(result)
+    assert list(got) == list(want)
+    assert got == want
 
 
 def test_bottlenecks_carry_the_report_advice(client: TestClient) -> None:
