@@ -51,7 +51,10 @@ def test_the_cli_says_what_the_api_says() -> None:
     largest = int(rooflens.analyze(MODEL, DEVICE, batch=1, **SIZES).peak_memory.max_batch)
     for batch, verdict in ((largest, "fits"), (largest + 1, "DOES NOT FIT")):
         args = ["analyze", MODEL, "-H", DEVICE, "--batch", str(batch), "--w-bits", "4"]
-        out = CliRunner().invoke(app, [*args, "--prompt-len", "1024", "--gen-len", "512"]).stdout
+        # A wide terminal whatever runs the test (a pytest-xdist worker has COLUMNS set, so
+        # rich would wrap the line at 80 columns).
+        sizes = ["--prompt-len", "1024", "--gen-len", "512"]
+        out = CliRunner().invoke(app, [*args, *sizes], env={"COLUMNS": "200"}).stdout
         line = next(x for x in out.splitlines() if x.startswith("memory at the peak"))
         assert f", {verdict};" in line and f"largest batch that fits: {largest}" in line
 
