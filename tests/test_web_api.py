@@ -16,7 +16,7 @@ from rooflens.core.results import compare
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import bundled_config, bundled_models
 from rooflens.settings import SETTING_NAMES
-from rooflens.web import create_app, service
+from rooflens.web import create_app
 from rooflens.web import schemas as s
 from rooflens.web.app import plotly_url
 
@@ -79,16 +79,20 @@ def test_analyze_operators_follow_the_graph_with_shares(client: TestClient) -> N
     ],
 )
 def test_operator_columns_are_the_operator_table(model: str, options: dict) -> None:
-    # The web reads the table's columns without building a frame; they must be the frame's.
+    # The web and the CLI read the table's columns without building a frame; they must be
+    # the frame's, value for value (NaN where the frame has NaN).
     result = api.analyze(model, "h100-sxm", batch=4, prompt_len=1024, **options)
     frame = result.operators().to_dict(orient="list")
-    want = {
-        k: [None if isinstance(v, float) and not np.isfinite(v) else v for v in values]
-        for k, values in frame.items()
-    }
-    got = service.operator_columns(result)
-    assert list(got) == list(want)
-    assert got == want
+    got = api.operator_columns(result)
+    assert list(got) == list(frame)
+
+    def same(a: object, b: object) -> bool:
+        both_nan = isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b)
+        return type(a) is type(b) and (a == b or both_nan)
+
+    for column, values in frame.items():
+        assert len(got[column]) == len(values)
+        assert all(same(a, b) for a, b in zip(got[column], values, strict=True)), column
 
 
 def test_bottlenecks_carry_the_report_advice(client: TestClient) -> None:

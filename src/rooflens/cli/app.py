@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.text import Text
 
-from rooflens.api import check_sweep_size, resolve_device, resolve_model
+from rooflens.api import check_sweep_size, operator_rows, resolve_device, resolve_model
 from rooflens.cli import format as fmt
 from rooflens.cli.common import (
     FormatOpt,
@@ -36,7 +36,7 @@ from rooflens.models.catalog import bundled_models, load_model
 from rooflens.models.config import SUPPORTED_MODEL_TYPES
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 __all__ = ["app", "main", "parse_sizes"]
 
@@ -97,8 +97,6 @@ def analyze(
     stages = ["prefill", "decode"] if stage is Stage.all else [stage.value]
     if "vision" in result.steps and stage is Stage.all:
         stages.insert(0, "vision")
-    frame = result.operators()
-    frame = frame[frame.stage.isin(stages)]
     speculation = None
     if draft is not None or medusa:
         from rooflens.core.speculative import speculative
@@ -119,13 +117,16 @@ def analyze(
     if hourly_price is not None or grid_intensity is not None:
         result.economics(**money)  # bad figures fail here, before any output
     if output is not OutputFormat.table:
+        frame = result.operators()
+        frame = frame[frame.stage.isin(stages)]
         data = result.to_dict(**money)
         data["operators"] = [r for r in data["operators"] if r["stage"] in stages]
         if speculation is not None:
             data["speculative"] = speculation
         _emit(data, frame, output)
         return
-    _print_analysis(result, frame, stages, money, wide)
+    # The table reads plain rows: pandas stays unloaded for `rooflens analyze`.
+    _print_analysis(result, operator_rows(result), stages, money, wide)
     if speculation is not None:
         drafter = f"draft {draft}" if draft else f"{gamma} Medusa heads"
         _console().print(
@@ -143,7 +144,7 @@ def analyze(
 
 def _print_analysis(
     result: Analysis,
-    frame: pd.DataFrame,
+    operators: list[dict[str, Any]],
     stages: list[str],
     money: dict[str, float | None] | None = None,
     wide: bool = False,
@@ -177,7 +178,9 @@ def _print_analysis(
     for stage in stages:
         t = totals[stage]
         _console().print(
-            fmt.operators_table(frame[frame.stage == stage], stage, float(t["time"]), wide)
+            fmt.operators_table(
+                [r for r in operators if r["stage"] == stage], stage, float(t["time"]), wide
+            )
         )
         rows = [
             ("time", fmt.seconds(float(t["time"]))),

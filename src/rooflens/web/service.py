@@ -23,7 +23,7 @@ from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import BYTE_FIELDS
-from rooflens.core.results import OPERATOR_COLUMNS, Analysis, compare
+from rooflens.core.results import Analysis, compare
 from rooflens.core.speculative import speculative
 from rooflens.hardware.catalog import catalog, catalog_name, device_from_dict
 from rooflens.models.catalog import bundled_id, bundled_models, bundled_spec
@@ -256,47 +256,11 @@ def _num(value: Any) -> Any:
     return value
 
 
-def _plain(values: Any, size: int) -> list[Any]:
-    """A column as Python values (NaN and infinities as None, as JSON needs)."""
-    array = np.broadcast_to(np.asarray(values), (size,))
-    if array.dtype.kind == "f":
-        return [v if math.isfinite(v) else None for v in array.tolist()]
-    return array.tolist()
-
-
-def operator_columns(result: Analysis) -> dict[str, list[Any]]:
-    """Analysis.operators() as plain columns, read from the priced steps without building a
-    frame: a frame per request cost as much as the analysis itself. The same columns in the
-    same order (tests/test_web_api.py compares them)."""
-    columns: dict[str, list[Any]] = {c: [] for c in OPERATOR_COLUMNS}
-    for stage, st in result.steps.items():
-        size = len(st.names)
-        values = {
-            "stage": [stage] * size,
-            "name": st.names,
-            "scope": st.scopes,
-            "count": st.counts,
-            "ops": st.ops,
-            "memory_access": st.memory_access,
-            **{f: st.fields[f] for f in BYTE_FIELDS},
-            "vector_ops": st.fields["vector_ops"],
-            "link_time": st.link_time,
-            "arithmetic_intensity": st.arithmetic_intensity,
-            "performance": st.performance,
-            "bound": st.bound,
-            "compute_dtype": st.dtypes,
-            "time": st.time,
-        }
-        for column in OPERATOR_COLUMNS:
-            columns[column] += _plain(values[column], size)
-    return columns
-
-
 def _operators(result: Analysis) -> list[dict[str, Any]]:
     """Every stage's operator rows (Analysis.operators, in its order: stage by stage), each
     with its place in its stage, its time over all its layers and its share of the stage."""
     result._require_point("operators")
-    columns = operator_columns(result)
+    columns = {k: [_num(v) for v in values] for k, values in api.operator_columns(result).items()}
     rows = [
         dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
     ]
