@@ -98,6 +98,7 @@ def memory_verdict(
         prompt, output, batch, float(at.total), float(at.capacity), int(one.max_batch)
     )
     if not verdict.fits:
+        # A profile's framework memory counts with the activations: neither is KV cache.
         weights, act = float(at.weights), float(at.activations) + float(at.framework)
         gb = 1e9
         if weights + act > verdict.capacity:
