@@ -73,3 +73,16 @@ def test_documented_command_runs(doc: str, command: str, tmp_path, monkeypatch) 
 def test_documented_python_runs(doc: str, code: str, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     exec(compile(code, f"{doc} example", "exec"), {})
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    # The README's second line is how a new user runs the tests; CI must run exactly that.
+    readme_command = (ROOT / "README.md").read_text("utf-8").split("```bash\n", 1)[1]
+    test_command = readme_command.splitlines()[1]
+    assert test_command.endswith("python3 -m pytest")
+    # PyPI's Linux torch is a CUDA build of several GB: the CPU index, and no pinned torch.
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in test_command
+    assert "torch==" not in test_command
+    ci = (ROOT / ".ci" / "run").read_text("utf-8").splitlines()
+    assert test_command in ci
+    assert ci[-1] == test_command

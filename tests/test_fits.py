@@ -1,12 +1,18 @@
-"""One meaning of "fits": the peak memory of the whole run, the same in every view."""
+"""One meaning of "fits": the peak memory of the whole run, the same in every view: analyze,
+sweep, the CLI, the simulator and the advisor (docs/model.md, "Fits")."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 import rooflens
+from rooflens.advisor.search import BATCHES, Target, advise
 from rooflens.cli.app import app
+from rooflens.core.errors import InvalidInputError
+from rooflens.serving.config import SLO, SchedulerConfig
+from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
 
 MODEL, DEVICE = "meta-llama/Llama-2-7b-hf", "a6000"
 SIZES = {"prompt_len": 1024, "gen_len": 512, "w_bits": 4}
@@ -45,7 +51,10 @@ def test_the_cli_says_what_the_api_says() -> None:
     largest = int(rooflens.analyze(MODEL, DEVICE, batch=1, **SIZES).peak_memory.max_batch)
     for batch, verdict in ((largest, "fits"), (largest + 1, "DOES NOT FIT")):
         args = ["analyze", MODEL, "-H", DEVICE, "--batch", str(batch), "--w-bits", "4"]
-        out = CliRunner().invoke(app, [*args, "--prompt-len", "1024", "--gen-len", "512"]).stdout
+        # A wide terminal whatever runs the test (a pytest-xdist worker has COLUMNS set, so
+        # rich would wrap the line at 80 columns).
+        sizes = ["--prompt-len", "1024", "--gen-len", "512"]
+        out = CliRunner().invoke(app, [*args, *sizes], env={"COLUMNS": "200"}).stdout
         line = next(x for x in out.splitlines() if x.startswith("memory at the peak"))
         assert f", {verdict};" in line and f"largest batch that fits: {largest}" in line
 
@@ -57,3 +66,67 @@ def test_one_point_gives_plain_floats() -> None:
     assert type(point.generation["tpot"]) is float
     sweep = rooflens.analyze(MODEL, DEVICE, batch=np.array([1, 2]), prompt_len=512, gen_len=64)
     assert np.shape(sweep.totals()["decode"]["time"]) == (2,)
+
+
+def _workload(requests: int, prompt: int, output: int) -> Workload:
+    return Workload(
+        requests=requests,
+        arrivals=ArrivalProcess(rate=50.0),
+        prompt=LengthDistribution(kind="fixed", a=prompt),
+        output=LengthDistribution(kind="fixed", a=output),
+    )
+
+
+def test_simulate_says_what_analyze_says() -> None:
+    prompt, output = SIZES["prompt_len"], SIZES["gen_len"]
+    largest = int(rooflens.analyze(MODEL, DEVICE, batch=1, **SIZES).peak_memory.max_batch)
+    workload = _workload(4, prompt, output)
+    for max_batch, held in ((256, largest), (8, 8)):
+        result = rooflens.simulate(
+            MODEL, DEVICE, workload, scheduler=SchedulerConfig(max_batch=max_batch), w_bits=4
+        )
+        verdict = result.memory
+        assert (verdict.prompt_len, verdict.gen_len) == (prompt, output)
+        assert (verdict.max_batch, verdict.batch, verdict.fits) == (largest, held, True)
+        # The peak of `held` such requests at once, as analyze prices it.
+        at = rooflens.analyze(MODEL, DEVICE, batch=held, **SIZES).peak_memory
+        assert verdict.peak == float(at.total) and verdict.capacity == float(at.capacity)
+
+
+def test_simulate_fits_exactly_where_analyze_does() -> None:
+    prompt, output = SIZES["prompt_len"], SIZES["gen_len"]
+    peak = float(rooflens.analyze(MODEL, DEVICE, batch=1, **SIZES).peak_memory.total)
+    # A step of one prompt reserves the activations analyze counts; a few tokens' slack covers
+    # the scheduler keeping the last token's KV, which the generation's peak never holds.
+    scheduler = SchedulerConfig(max_batch=4, max_tokens=prompt)
+    workload = _workload(2, prompt, output)
+    for memory, fits in ((peak + 2e6, True), (peak - 1e6, False)):
+        device = rooflens.get_device(DEVICE).model_copy(update={"memory_capacity": memory})
+        assert bool(rooflens.analyze(MODEL, device, batch=1, **SIZES).fits) == fits
+        if fits:
+            result = rooflens.simulate(MODEL, device, workload, scheduler=scheduler, w_bits=4)
+            assert (result.memory.max_batch, result.memory.fits) == (1, True)
+            assert len(result.requests) == 2
+        else:
+            with pytest.raises(InvalidInputError, match=r"hardware=.*room for a KV cache"):
+                rooflens.simulate(MODEL, device, workload, scheduler=scheduler, w_bits=4)
+
+
+def test_advise_admits_what_analyze_says_fits() -> None:
+    target = Target(prompt_len=SIZES["prompt_len"], output_len=SIZES["gen_len"], rate=1.0)
+    slo = SLO(ttft=60.0, tpot=10.0)
+    one = rooflens.analyze(MODEL, DEVICE, batch=1, **SIZES).peak_memory
+    largest = int(one.max_batch)
+    only = {"tps": (1,), "pps": (1,), "w_bits": (4,), "kv_bits": (16,)}
+    row = advise(MODEL, target, slo, devices=[DEVICE], **only).table.iloc[0]
+    assert row["max_batch_memory"] == largest and row["feasible"]
+    # With an SLO this loose only memory binds: the largest screened batch within `largest`.
+    assert row["batch_limit"] == max(b for b in BATCHES if b <= largest)
+    assert row["binds"].startswith("memory capacity")
+    device = rooflens.get_device(DEVICE)
+    for memory, fits in ((float(one.total), True), (float(one.total) - 1e6, False)):
+        squeezed = device.model_copy(update={"memory_capacity": memory})
+        row = advise(MODEL, target, slo, devices=[squeezed], **only).table.iloc[0]
+        assert bool(rooflens.analyze(MODEL, squeezed, batch=1, **SIZES).fits) == fits
+        assert bool(row["feasible"]) == fits
+        assert row["max_batch_memory"] == int(fits)

@@ -69,6 +69,32 @@ def test_analyze_operators_follow_the_graph_with_shares(client: TestClient) -> N
     assert q["total_time"] == pytest.approx(row.time * row["count"])
 
 
+@pytest.mark.parametrize(
+    ("model", "options"),
+    [
+        (LLAMA, {"gen_len": 128}),
+        ("deepseek-ai/DeepSeek-V3", {"tp": 8, "w_bits": 8, "gen_len": 64}),
+        ("google/gemma-3-27b-it", {"images": 1, "kv_budget": 512}),
+        ("openai/gpt-oss-120b", {"tp": 2, "offload_kv": True}),
+    ],
+)
+def test_operator_columns_are_the_operator_table(model: str, options: dict) -> None:
+    # The web and the CLI read the table's columns without building a frame; they must be
+    # the frame's, value for value (NaN where the frame has NaN).
+    result = api.analyze(model, "h100-sxm", batch=4, prompt_len=1024, **options)
+    frame = result.operators().to_dict(orient="list")
+    got = api.operator_columns(result)
+    assert list(got) == list(frame)
+
+    def same(a: object, b: object) -> bool:
+        both_nan = isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b)
+        return type(a) is type(b) and (a == b or both_nan)
+
+    for column, values in frame.items():
+        assert len(got[column]) == len(values)
+        assert all(same(a, b) for a, b in zip(got[column], values, strict=True)), column
+
+
 def test_bottlenecks_carry_the_report_advice(client: TestClient) -> None:
     from rooflens.views.report import ADVICE
 

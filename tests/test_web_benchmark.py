@@ -37,3 +37,21 @@ def test_page_update_with_comparison(benchmark, client: TestClient, model: str) 
     data = res.json()
     assert data["analysis"]["inputs"]["w_bits"] == 4
     assert {r["metric"] for r in data["compare"]["rows"]} >= {"decode step time", "throughput"}
+
+
+def test_one_analysis_request(benchmark, client: TestClient) -> None:
+    """One POST /api/analyze (scripts/web_throughput.py measures the same through a real
+    server: docs/performance.md)."""
+    body = {
+        "model": {"id": "meta-llama/Llama-2-7b-hf"},
+        "device": {"name": "a6000"},
+        "prompt_len": 1024,
+        "gen_len": 128,
+    }
+    res = benchmark.pedantic(
+        client.post, args=("/api/analyze",), kwargs={"json": body}, rounds=50, warmup_rounds=5
+    )
+    assert res.status_code == 200, res.text
+    data = res.json()
+    assert data["inputs"]["prompt_len"] == 1024
+    assert sum(o["share"] for o in data["operators"] if o["stage"] == "decode") == pytest.approx(1)

@@ -33,9 +33,21 @@ from rooflens.core import (
 from rooflens.hardware import catalog as hardware_catalog
 from rooflens.hardware import get_device
 from rooflens.models import SUPPORTED_MODEL_TYPES, bundled_models, load_model, spec_from_config
-from rooflens.serving.api import capacity, simulate
 
 __version__ = "0.1.0"
+
+# The serving simulator (and pandas with it) loads on first use of rooflens.simulate or
+# rooflens.capacity, so that importing rooflens, and starting the command line, stays light.
+_SERVING = ("capacity", "simulate")
+
+
+def __getattr__(name: str) -> object:
+    if name in _SERVING:
+        from rooflens.serving import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'rooflens' has no attribute {name!r}")
+
 
 __all__ = [
     "SUPPORTED_MODEL_TYPES",

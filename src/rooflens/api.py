@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from rooflens.calibration.profile import bundled_profiles, load_profile
 from rooflens.core import analysis as _core
@@ -16,13 +16,17 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
-from rooflens.core.results import Analysis
+from rooflens.core.pricing import BYTE_FIELDS
+from rooflens.core.results import OPERATOR_COLUMNS, Analysis, Footprint
 from rooflens.core.speculative import SpeculativeEstimate
 from rooflens.core.speculative import speculative as _speculative
 from rooflens.core.validation import positive_int_array
 from rooflens.hardware.catalog import get_device
 from rooflens.models.catalog import load_model
 from rooflens.settings import Settings, parse_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ModelLike = str | os.PathLike[str] | ModelSpec
 DeviceLike = str | os.PathLike[str] | Device
@@ -140,6 +144,61 @@ def analyze(
 # is already gigabytes.
 MAX_SWEEP_POINTS = 1_000_000
 MAX_AXIS_VALUES = 100_000
+
+
+def peak_footprint(
+    model: ModelSpec,
+    device: Device,
+    options: AnalysisOptions,
+    *,
+    prompt_len: int,
+    gen_len: int,
+    batch: int = 1,
+) -> Footprint:
+    """What "fits" means in every view (docs/model.md, "Fits"): the memory per device at
+    the peak of a whole generation of `batch` requests of `prompt_len` + `gen_len` tokens (the
+    last step's context with the larger of prefill's and decode's activations), with the
+    largest batch of such requests that fits. The simulator asks it of its workload's largest
+    request, the advisor of its target's."""
+    return _core.analyze(
+        model, device, batch=batch, prompt_len=prompt_len, gen_len=gen_len, options=options
+    ).peak_memory
+
+
+def operator_columns(result: Analysis) -> dict[str, list[object]]:
+    """Analysis.operators() as columns of Python values (the same columns in the same order,
+    stage by stage), read from the priced steps without pandas: for the CLI's table and the
+    web's rows, where building a frame cost as much as the analysis (tests/test_web_api.py
+    checks them equal)."""
+    result._require_point("operators")
+    columns: dict[str, list[object]] = {c: [] for c in OPERATOR_COLUMNS}
+    for stage, st in result.steps.items():
+        size = len(st.names)
+        values = {
+            "stage": [stage] * size,
+            "name": st.names,
+            "scope": st.scopes,
+            "count": st.counts,
+            "ops": st.ops,
+            "memory_access": st.memory_access,
+            **{f: st.fields[f] for f in BYTE_FIELDS},
+            "vector_ops": st.fields["vector_ops"],
+            "link_time": st.link_time,
+            "arithmetic_intensity": st.arithmetic_intensity,
+            "performance": st.performance,
+            "bound": st.bound,
+            "compute_dtype": st.dtypes,
+            "time": st.time,
+        }
+        for column in OPERATOR_COLUMNS:
+            columns[column] += np.broadcast_to(np.asarray(values[column]), (size,)).tolist()
+    return columns
+
+
+def operator_rows(result: Analysis) -> list[dict[str, object]]:
+    """operator_columns as one dict per operator."""
+    columns = operator_columns(result)
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 def check_sweep_size(axes: list[np.ndarray]) -> None:

@@ -27,12 +27,11 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
-from rooflens.api import make_options, resolve_device, resolve_model
+from rooflens.api import make_options, peak_footprint, resolve_device, resolve_model
 from rooflens.core import analysis as core
 from rooflens.core.economics import step_power
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
-from rooflens.core.memory import kv_room
 from rooflens.core.model import ModelSpec
 from rooflens.engines import load_engine_profile
 from rooflens.hardware.catalog import catalog
@@ -123,16 +122,10 @@ def _screen(
     t_p = float(prefill.step_time()[-1])
     sizes = p * BATCHES  # requests running at once: B = p x b
     compute = decode.total(decode.compute_time)[:-1]
-    mem = result.memory["decode"]
-    # Every stage holds its layers' KV cache of all B requests.
-    kv_token = float(mem.kv_cache[0]) / (mid + 1)
-    room = kv_room(
-        cand.device.memory_capacity,
-        float(mem.weights[0]),
-        float(result.memory["prefill"].activations[-1]),
-        profile,
-    )
-    max_batch = math.floor(room / (kv_token * (s + g))) if room > 0 else 0
+    # Memory admits as many requests as `rooflens analyze` says fit (docs/model.md, "Fits"): the
+    # peak of a whole s + g generation; every stage holds its layers' KV cache of all of them.
+    peak = peak_footprint(model, cand.device, options, prompt_len=s, gen_len=g)
+    max_batch = int(peak.max_batch)
     held = t_p / p  # how long a prompt holds each stage
     rate = sizes / (t_d * max(g - 1, 1) + sizes * held)
     busy = rate * held

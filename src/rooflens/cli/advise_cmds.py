@@ -6,11 +6,10 @@ import json
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rooflens.advisor.search import RANKS, Target, advise, candidates, verify
 from rooflens.api import resolve_device
 from rooflens.cli import format as fmt
 from rooflens.cli.common import (
@@ -27,12 +26,19 @@ from rooflens.hardware.catalog import catalog
 from rooflens.serving.config import build, parse_slo
 from rooflens.settings import Settings, parse_settings
 
+if TYPE_CHECKING:
+    from rooflens.advisor.search import Target
+
+# The advisor (pandas, the simulator) is imported when `rooflens advise` runs.
+
 SHOWN = ["device", "tp", "pp", "w_bits", "kv_bits", "replicas", "batch_limit", "ttft", "tpot",
          "cost_per_hour", "cost_per_million", "energy_per_million", "pareto"]  # fmt: skip
 
 
 def _workload(text: str) -> Target:
     """'prompt=1000,output=300,rate=20'."""
+    from rooflens.advisor.search import Target
+
     values: dict[str, float] = {}
     names = {"prompt": "prompt_len", "output": "output_len", "rate": "rate"}
     for item in filter(None, (p.strip() for p in text.split(","))):
@@ -88,6 +94,8 @@ def advise_cmd(
 ) -> None:
     """Search devices × tensor parallelism × quantization for the setup that meets the SLO
     at the lowest cost (or energy, or latency); explain the top picks."""
+    from rooflens.advisor.search import RANKS, advise, candidates, verify
+
     target, objectives = _workload(workload), parse_slo(slo)
     engine = parse_settings({"engine": engine}).engine
     if rank not in RANKS:

@@ -4,14 +4,13 @@ the other commands register from their modules (imported at the end of this one)
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
-import pandas as pd
 import typer
 from rich.text import Text
 
-from rooflens.api import check_sweep_size, resolve_device, resolve_model
+from rooflens.api import check_sweep_size, operator_rows, resolve_device, resolve_model
 from rooflens.cli import format as fmt
 from rooflens.cli.common import (
     FormatOpt,
@@ -35,6 +34,9 @@ from rooflens.core.results import Analysis, compare
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import bundled_models, load_model
 from rooflens.models.config import SUPPORTED_MODEL_TYPES
+
+if TYPE_CHECKING:
+    pass
 
 __all__ = ["app", "main", "parse_sizes"]
 
@@ -95,8 +97,6 @@ def analyze(
     stages = ["prefill", "decode"] if stage is Stage.all else [stage.value]
     if "vision" in result.steps and stage is Stage.all:
         stages.insert(0, "vision")
-    frame = result.operators()
-    frame = frame[frame.stage.isin(stages)]
     speculation = None
     if draft is not None or medusa:
         from rooflens.core.speculative import speculative
@@ -117,13 +117,16 @@ def analyze(
     if hourly_price is not None or grid_intensity is not None:
         result.economics(**money)  # bad figures fail here, before any output
     if output is not OutputFormat.table:
+        frame = result.operators()
+        frame = frame[frame.stage.isin(stages)]
         data = result.to_dict(**money)
         data["operators"] = [r for r in data["operators"] if r["stage"] in stages]
         if speculation is not None:
             data["speculative"] = speculation
         _emit(data, frame, output)
         return
-    _print_analysis(result, frame, stages, money, wide)
+    # The table reads plain rows: pandas stays unloaded for `rooflens analyze`.
+    _print_analysis(result, operator_rows(result), stages, money, wide)
     if speculation is not None:
         drafter = f"draft {draft}" if draft else f"{gamma} Medusa heads"
         _console().print(
@@ -141,7 +144,7 @@ def analyze(
 
 def _print_analysis(
     result: Analysis,
-    frame: pd.DataFrame,
+    operators: list[dict[str, Any]],
     stages: list[str],
     money: dict[str, float | None] | None = None,
     wide: bool = False,
@@ -175,7 +178,9 @@ def _print_analysis(
     for stage in stages:
         t = totals[stage]
         _console().print(
-            fmt.operators_table(frame[frame.stage == stage], stage, float(t["time"]), wide)
+            fmt.operators_table(
+                [r for r in operators if r["stage"] == stage], stage, float(t["time"]), wide
+            )
         )
         rows = [
             ("time", fmt.seconds(float(t["time"]))),
@@ -269,6 +274,8 @@ def memory_cmd(
     options: dict[str, Any] | None = None,
 ) -> None:
     """Memory footprint per stage: weights, KV cache, peak activations, fit and largest batch."""
+    import pandas as pd
+
     result = _run({**locals(), **(options or {})})
     data = result.to_dict()["memory"]
     frame = pd.DataFrame([{"stage": s, **v} for s, v in data.items()])
@@ -346,6 +353,8 @@ def sweep(
 @_clean_errors
 def models(wide: WideOpt = False, output: FormatOpt = OutputFormat.table) -> None:
     """The bundled models, with their computed parameter counts."""
+    import pandas as pd
+
     from rooflens.core.graph import build_graph
     from rooflens.core.options import AnalysisOptions
 
@@ -390,6 +399,8 @@ def hardware(
     output: FormatOpt = OutputFormat.table,
 ) -> None:
     """The device catalog (or one device with the sources of its figures)."""
+    import pandas as pd
+
     if name is not None:
         device = resolve_device(name)
         data = device.model_dump()
@@ -464,6 +475,8 @@ def compare_cmd(
 ) -> None:
     """Two analyses side by side with ratios: a technique on and off, two devices, a teacher and
     its distilled student."""
+    import pandas as pd
+
     a = {
         "model": model,
         "hardware": hardware,
@@ -516,6 +529,8 @@ def speculate(
 ) -> None:
     """Speculative decoding: tokens per target step, time per token and speed-up over plain
     decoding, across batch sizes."""
+    import pandas as pd
+
     from rooflens.api import speculate as run
 
     opts = options or {}

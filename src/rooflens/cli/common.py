@@ -11,10 +11,9 @@ import inspect
 import os
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import numpy as np
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.text import Text
@@ -47,6 +46,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 # Markup off: names, paths and values come from users and config files, and "[/x]" in one
 # must print as written, not style (or crash) the output.
 err_console = Console(stderr=True, markup=False, highlight=False)

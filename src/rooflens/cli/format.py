@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from rich import box
 from rich.console import Console
 from rich.progress import (
@@ -17,6 +17,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 # The unit of each numeric device field, for `rooflens hardware NAME`.
@@ -126,27 +129,28 @@ COMPACT_OPERATOR_COLUMNS = ("operator", "×", "OPs", "memory", "bound", "time", 
 
 
 def operators_table(
-    frame: pd.DataFrame, stage: str, total_time: float, wide: bool = False
+    rows: list[dict[str, Any]], stage: str, total_time: float, wide: bool = False
 ) -> Table:
+    """One stage's operators (rooflens.api.operator_rows)."""
     shown = [c for c in OPERATOR_COLUMNS if wide or c[0] in COMPACT_OPERATOR_COLUMNS]
     table = Table(
         title=f"{stage}: per operator (block operators are per layer)", box=box.SIMPLE_HEAVY
     )
     for col, justify in shown:
         table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for row in frame.itertuples():
-        share = row.count * row.time / total_time if total_time else 0.0
-        style = "red" if row.bound == "compute" else None
+    for row in rows:
+        share = row["count"] * row["time"] / total_time if total_time else 0.0
+        style = "red" if row["bound"] == "compute" else None
         cells = {
-            "operator": row.name,
-            "×": f"{row.count:g}",
-            "OPs": si(row.ops),
-            "memory": si(row.memory_access, "B"),
-            "intensity": f"{row.arithmetic_intensity:.3g}",
-            "attainable": si(row.performance, "OP/s"),
-            "bound": row.bound,
-            "dtype": row.compute_dtype,
-            "time": seconds(row.time),
+            "operator": row["name"],
+            "×": f"{row['count']:g}",
+            "OPs": si(row["ops"]),
+            "memory": si(row["memory_access"], "B"),
+            "intensity": f"{row['arithmetic_intensity']:.3g}",
+            "attainable": si(row["performance"], "OP/s"),
+            "bound": row["bound"],
+            "dtype": row["compute_dtype"],
+            "time": seconds(row["time"]),
             "share": f"{share:.1%}",
         }
         table.add_row(*(cells[c] for c, _ in shown), style=style)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import Progress
 
 from rooflens.cli import format as fmt
 from rooflens.cli.common import (
@@ -28,18 +28,16 @@ from rooflens.cli.common import (
 )
 from rooflens.core.errors import InvalidInputError
 from rooflens.serving import defaults
-from rooflens.serving.api import capacity as capacity_search
-from rooflens.serving.api import scheduler_of
-from rooflens.serving.api import simulate as run_simulation
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig, build, parse_slo
-from rooflens.serving.results import LATENCIES, PERCENTILES, SimulationResult
-from rooflens.serving.workload import (
-    ArrivalProcess,
-    LengthDistribution,
-    Requests,
-    Workload,
-    load_trace,
-)
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from rooflens.serving.results import SimulationResult
+    from rooflens.serving.workload import Requests, Workload
+
+# The simulator (pandas, the scheduler) is imported inside the commands that run it: `rooflens
+# --help` and the analyzer's commands start without it.
 
 
 class Scheduler(str, enum.Enum):
@@ -79,6 +77,8 @@ LengthOpt = Annotated[
 
 
 def _workload(params: dict[str, Any]) -> Workload:
+    from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
+
     rate = DEFAULT_RATE if params["rate"] is None else params["rate"]
     arrivals = build(
         ArrivalProcess, "--rate", kind=params["arrival"].value, rate=rate, cv=params["cv"]
@@ -104,6 +104,8 @@ def _progress(total: int, label: str, output: OutputFormat) -> tuple[Progress | 
 
 
 def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
+    from rooflens.serving.results import LATENCIES, PERCENTILES
+
     s = result.summary()
     rows = [
         ("requests", f"{s['requests']} over {fmt.seconds(s['duration'])}"),
@@ -120,6 +122,16 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
         ("peak KV cache use", f"{100 * s['peak_kv_share']:.0f} % of {result.kv_capacity} tokens"),
         ("preemptions", str(s["preemptions"])),
     ]
+    if result.memory is not None:
+        # The analyzer's verdict, in its words (docs/model.md, "Fits").
+        m = result.memory
+        rows.append(
+            (
+                f"memory at the peak ({m.batch} × {m.prompt_len} + {m.gen_len} tokens)",
+                f"{fmt.si(m.peak, 'B')} of {fmt.si(m.capacity, 'B')}, "
+                f"{'fits' if m.fits else 'DOES NOT FIT'}; largest batch that fits: {m.max_batch}",
+            )
+        )
     if result.slo is not None:
         rows += [
             ("SLO attainment", f"{100 * s['slo_attainment']:.1f} % of requests"),
@@ -208,6 +220,10 @@ def simulate(
     options: dict[str, Any],
 ) -> None:
     """Simulate serving: TTFT, time per token, throughput and goodput under a request load."""
+    from rooflens.serving.api import scheduler_of
+    from rooflens.serving.api import simulate as run_simulation
+    from rooflens.serving.workload import Workload, load_trace
+
     params = dict(locals()) | options
     device = _device(hardware, options.get("bandwidth"), options.get("memory"), options.get("peak"))
     # Every setting given, falsy ones included (a zero link latency is a setting).
@@ -275,6 +291,8 @@ def _capacity(
     plot: Path | None,
     output_format: OutputFormat,
 ) -> None:
+    from rooflens.serving.api import capacity as capacity_search
+
     if slo is None:
         raise InvalidInputError("--slo", None, "objectives for --capacity, e.g. ttft=1s,tpot=50ms")
     bar, advance = _progress(24, "capacity search", output_format)
@@ -320,6 +338,8 @@ def _print(result: SimulationResult, output_format: OutputFormat, title: str) ->
             "summary": result.summary(),
             "kv_capacity_tokens": result.kv_capacity,
         }
+        if result.memory is not None:
+            data["memory"] = dataclasses.asdict(result.memory) | {"fits": result.memory.fits}
         sys.stdout.write(fmt.to_json(data))
     elif output_format is OutputFormat.csv:
         sys.stdout.write(result.requests.to_csv(index=False))

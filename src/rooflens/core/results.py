@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from rooflens.core.economics import economics
 from rooflens.core.errors import InvalidInputError
@@ -15,6 +14,9 @@ from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import BYTE_FIELDS, StepCosts
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 OPERATOR_COLUMNS = (
     "stage",
@@ -158,6 +160,8 @@ class Analysis:
 
     def operators(self) -> pd.DataFrame:
         """One row per operator and stage; block operators are per layer (`count` = layers)."""
+        import pandas as pd  # only where a frame is built: importing rooflens stays light
+
         self._require_point("operators")
         frames = []
         for stage, st in self.steps.items():
@@ -215,6 +219,8 @@ class Analysis:
 
     def summary(self) -> pd.DataFrame:
         """One row per sweep point: inputs, stage totals, memory and generation figures."""
+        import pandas as pd  # only where a frame is built: importing rooflens stays light
+
         shape = self.shape
         cols: dict[str, np.ndarray] = {
             "batch": self.batch,
@@ -337,6 +343,8 @@ COMPARED_GENERATION = (
 
 def compare(a: Analysis, b: Analysis) -> pd.DataFrame:
     """Two analyses side by side (e.g. with and without a technique): b / a for each figure."""
+    import pandas as pd  # only where a frame is built: importing rooflens stays light
+
     a._require_point("compare")
     b._require_point("compare")
     rows = [(name, float(get(a)), float(get(b)), unit) for name, get, unit in COMPARED]

@@ -69,6 +69,11 @@ def _index() -> dict[str, str]:
     return index
 
 
+def catalog_name(name: str) -> str | None:
+    """The catalog device a name or alias means (case, spaces and dashes ignored), or None."""
+    return _index().get(_key(name))
+
+
 def load_device_file(path: str | os.PathLike[str]) -> Device:
     file = Path(path)
     try:
@@ -87,7 +92,7 @@ def get_device(name: str | os.PathLike[str]) -> Device:
             "hardware", name, "a catalog device name, a device TOML file or a Device"
         )
     text = os.fspath(name)
-    found = _index().get(_key(text))
+    found = catalog_name(text)
     if found is not None:
         return catalog()[found]
     if text.endswith(".toml") or Path(text).is_file():

@@ -7,8 +7,6 @@ import json
 import os
 import socket
 import threading
-import urllib.parse
-import urllib.request
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -68,7 +66,8 @@ def bundled_config(model_id: str) -> dict[str, Any]:
     return json.loads(text)
 
 
-def _match_bundled(name: str) -> str | None:
+def bundled_id(name: str) -> str | None:
+    """The bundled id a name means: the id or its short name (unique), case ignored."""
     ids = bundled_models()
     lowered = {i.lower(): i for i in ids}
     if name.lower() in lowered:
@@ -157,6 +156,10 @@ def bundled_twin(name: str) -> str | None:
 def _hub_unreachable(endpoint: str, timeout: float | None = None) -> str | None:
     """Why the Hub (or the HTTPS proxy in the environment) cannot be reached, or None: one TCP
     connection attempt, bounded in time even where name resolution hangs."""
+    # 30 ms of http and ssl modules: imported only when the Hub is asked.
+    import urllib.parse
+    import urllib.request
+
     timeout = _CONNECT_TIMEOUT if timeout is None else timeout
     via = urllib.request.getproxies().get("https") or endpoint
     url = urllib.parse.urlsplit(via if "//" in via else f"//{via}")
@@ -229,7 +232,7 @@ def _fetch(repo_id: str) -> dict[str, Any]:
 def resolve_config(name: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
     """The parsed config.json behind a model name, and the name the model goes by."""
     text = os.fspath(name)
-    bundled = _match_bundled(text)
+    bundled = bundled_id(text)
     if bundled is not None:
         return bundled_config(bundled), bundled
     path = Path(text).expanduser()
@@ -255,8 +258,17 @@ def load_model(name: str | os.PathLike[str]) -> ModelSpec:
         raise InvalidInputError(
             "model", name, "a bundled id, a config.json or model folder, a Hub id or a ModelSpec"
         )
+    bundled = bundled_id(os.fspath(name))
+    if bundled is not None:
+        return bundled_spec(bundled)
     config, label = resolve_config(name)
     return spec_from_config(config, name=label)
+
+
+@cache
+def bundled_spec(model_id: str) -> ModelSpec:
+    """A bundled model, parsed once (ModelSpec is immutable)."""
+    return spec_from_config(bundled_config(model_id), name=model_id)
 
 
 def _folder_name(path: Path) -> str:

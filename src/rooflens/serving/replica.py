@@ -129,7 +129,8 @@ def decode_run_times(table: StepTable, past: np.ndarray, steps: int) -> np.ndarr
     return np.asarray(costs.step_time(), dtype=np.float64)
 
 
-def _check_options(options: AnalysisOptions) -> None:
+def check_options(options: AnalysisOptions) -> None:
+    """Settings the simulator does not model are refused, naming them."""
     par = options.parallelism
     unsupported = {
         "pp": (par.pp, 1, "1 (pipeline-parallel serving is not simulated; use tp)"),
@@ -153,7 +154,7 @@ def build_replica(
 ) -> Replica:
     """Price steps of up to `max_tokens` tokens and `max_rows` sequences at contexts up to
     `max_context` from tables; reserve activations for a `max_tokens` step."""
-    _check_options(options)
+    check_options(options)
     quant = options.quantization
     graph = build_graph(model, options, device)
     batch = MixedBatch(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from rooflens.serving.config import SLO
+
+if TYPE_CHECKING:
+    from rooflens.serving.simulate import MemoryVerdict
 
 PERCENTILES = (50, 90, 99)
 LATENCIES = ("ttft", "tpot", "e2e", "queueing")
@@ -30,6 +33,8 @@ class SimulationResult:
     slo: SLO | None = None
     itl: np.ndarray = field(default_factory=lambda: np.zeros(0))
     devices: int = 1
+    # Whether the deployment fits, as the analyzer says it (serving.simulate.memory_verdict).
+    memory: MemoryVerdict | None = None
 
     @property
     def duration(self) -> float:

@@ -10,6 +10,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from rooflens.api import peak_footprint
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
@@ -17,7 +18,7 @@ from rooflens.core.options import AnalysisOptions
 from rooflens.serving.cluster import serve
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.engine import TIMELINE
-from rooflens.serving.replica import Replica, build_replica
+from rooflens.serving.replica import Replica, build_replica, check_options
 from rooflens.serving.results import SimulationResult, request_frame
 from rooflens.serving.workload import Requests, Workload
 
@@ -57,14 +58,89 @@ def _max_len(model: ModelSpec, scheduler: SchedulerConfig, longest: int) -> int:
     return max_len
 
 
-def _check_fits(replica: Replica, scheduler: SchedulerConfig, longest: int, max_len: int) -> None:
-    need = replica.kv_kept(max_len if scheduler.kv_layout == "contiguous" else longest)
-    if need > replica.kv_tokens:
+@dataclass(frozen=True)
+class MemoryVerdict:
+    """Whether the deployment fits, as `rooflens analyze` says it (docs/model.md, "Fits"): the
+    peak over the whole generation of the workload's largest request (`prompt_len` +
+    `gen_len`), with `batch` of them at once: as many as the scheduler holds, at most the
+    `max_batch` that fit. Bytes per device."""
+
+    prompt_len: int
+    gen_len: int
+    batch: int
+    peak: float
+    capacity: float
+    max_batch: int
+
+    @property
+    def fits(self) -> bool:
+        return self.peak <= self.capacity
+
+
+def memory_verdict(
+    model: ModelSpec,
+    device: Device,
+    options: AnalysisOptions,
+    scheduler: SchedulerConfig,
+    requests: Requests,
+) -> MemoryVerdict:
+    """The run's "fits", from the analyzer's peak of its largest request (the longest prompt
+    and answer together; of equal ones, the longest prompt, whose prefill holds the most
+    activations); raises, naming the device, where it does not fit."""
+    largest = int(np.lexsort((requests.prompt, requests.prompt + requests.output))[-1])
+    prompt, output = int(requests.prompt[largest]), int(requests.output[largest])
+    one = peak_footprint(model, device, options, prompt_len=prompt, gen_len=output)
+    batch = max(1, min(scheduler.max_batch, int(one.max_batch)))
+    at = one if batch == 1 else peak_footprint(
+        model, device, options, prompt_len=prompt, gen_len=output, batch=batch
+    )  # fmt: skip
+    verdict = MemoryVerdict(
+        prompt, output, batch, float(at.total), float(at.capacity), int(one.max_batch)
+    )
+    if not verdict.fits:
+        # A profile's framework memory counts with the activations: neither is KV cache.
+        weights, act = float(at.weights), float(at.activations) + float(at.framework)
+        gb = 1e9
+        if weights + act > verdict.capacity:
+            need = f"weights {weights / gb:.1f} GB + activations {act / gb:.1f} GB"
+        else:
+            kv = float(at.kv_cache)
+            need = (
+                f"weights {weights / gb:.1f} GB + KV cache {kv / gb:.2f} GB + activations "
+                f"{act / gb:.1f} GB at the end of a {prompt} + {output}-token request"
+            )
         raise InvalidInputError(
-            "requests",
-            f"{need} tokens of KV cache for one request",
-            f"at most the replica's KV capacity of {replica.kv_tokens} tokens",
+            "hardware",
+            device.name,
+            f"a device with room for a KV cache: {need} per device exceed its "
+            f"{verdict.capacity / gb:.0f} GB (quantize, add tensor parallelism, or shorten the "
+            "requests)",
         )
+    return verdict
+
+
+def _check_admissible(
+    replica: Replica, scheduler: SchedulerConfig, longest: int, max_len: int
+) -> None:
+    """The deployment fits (memory_verdict); the scheduler's own KV accounting must still
+    admit its longest request, else the scheduler setting that prevents it is named."""
+    contiguous = scheduler.kv_layout == "contiguous"
+    need = replica.kv_kept(max_len if contiguous else longest)
+    if need <= replica.kv_tokens:
+        return
+    if contiguous:
+        raise InvalidInputError(
+            "max_len",
+            max_len,
+            f"at most the replica's KV capacity of {replica.kv_tokens} tokens: a contiguous "
+            "layout reserves max_len tokens for every request",
+        )
+    raise InvalidInputError(
+        "max_tokens",
+        scheduler.max_tokens,
+        f"a step whose activation reserve leaves the replica's KV capacity ({replica.kv_tokens} "
+        f"tokens) room for the longest request ({need} tokens)",
+    )
 
 
 def run(
@@ -96,6 +172,7 @@ def run(
     max_len = _max_len(model, scheduler, longest)
     if options.allow_long_context is False and longest > model.max_positions:
         raise InvalidInputError("requests", longest, f"at most {model.max_positions} tokens")
+    verdict = _pools_verdict(model, device, options, scheduler, cluster, requests)
     if replica is None:
         replica = prepare(
             model, device, pool_options(options, cluster, "prefill"), scheduler, longest
@@ -105,8 +182,8 @@ def run(
         if decode_options != pool_options(options, cluster, "prefill"):
             decode_replica = prepare(model, device, decode_options, scheduler, longest)
     decode_replica = decode_replica or replica
-    _check_fits(replica, scheduler, longest, max_len)
-    _check_fits(decode_replica, scheduler, longest, max_len)
+    _check_admissible(replica, scheduler, longest, max_len)
+    _check_admissible(decode_replica, scheduler, longest, max_len)
     records, assignment, times = serve(
         replica, scheduler, cluster, requests, max_len, progress, concurrency, decode_replica
     )
@@ -133,7 +210,26 @@ def run(
         slo=slo,
         itl=np.concatenate([r.itl for r in records]),
         devices=devices,
+        memory=verdict,
     )
+
+
+def _pools_verdict(
+    model: ModelSpec,
+    device: Device,
+    options: AnalysisOptions,
+    scheduler: SchedulerConfig,
+    cluster: ClusterConfig,
+    requests: Requests,
+) -> MemoryVerdict:
+    """memory_verdict of every pool (a disaggregated cluster's may differ in parallelism);
+    the tighter one (fewer requests fit) is the run's."""
+    prefill, decode = (pool_options(options, cluster, pool) for pool in ("prefill", "decode"))
+    pools = [prefill] if decode == prefill else [prefill, decode]
+    for pool in pools:
+        check_options(pool)
+    verdicts = [memory_verdict(model, device, o, scheduler, requests) for o in pools]
+    return min(verdicts, key=lambda v: v.max_batch)
 
 
 def pool_options(
@@ -182,6 +278,8 @@ def find_capacity(
     base = workload.draw()
     longest = int((base.prompt + base.output).max())
     cluster = cluster or ClusterConfig()
+    # Whether it fits is the analyzer's verdict, asked before the scheduler's step tables.
+    _pools_verdict(model, device, options, scheduler, cluster, base)
     replica = prepare(model, device, pool_options(options, cluster, "prefill"), scheduler, longest)
     decode_options = pool_options(options, cluster, "decode")
     decode_replica = (

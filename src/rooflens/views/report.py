@@ -9,7 +9,6 @@ import html
 import io
 from typing import Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from rooflens.core.results import Analysis
@@ -26,6 +25,8 @@ ADVICE = {
 
 
 def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt  # where figures are drawn: the web imports ADVICE only
+
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)

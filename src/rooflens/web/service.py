@@ -25,8 +25,8 @@ from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import BYTE_FIELDS
 from rooflens.core.results import Analysis, compare
 from rooflens.core.speculative import speculative
-from rooflens.hardware.catalog import catalog, device_from_dict
-from rooflens.models.catalog import bundled_config, bundled_models
+from rooflens.hardware.catalog import catalog, catalog_name, device_from_dict
+from rooflens.models.catalog import bundled_id, bundled_models, bundled_spec
 from rooflens.models.config import spec_from_config
 from rooflens.views.report import ADVICE
 from rooflens.web import schemas as s
@@ -88,17 +88,7 @@ def located(
         raise WebInputError(prefix + ((part,) if part else ()), str(exc)) from None
 
 
-# Models ----------------------------------------------------------------------------------------
-def bundled_id(name: str) -> str | None:
-    """The bundled id a name means: the id or its short name, case ignored."""
-    ids = bundled_models()
-    lowered = {i.lower(): i for i in ids}
-    if name.lower() in lowered:
-        return lowered[name.lower()]
-    short = [i for i in ids if i.rsplit("/", 1)[-1].lower() == name.lower()]
-    return short[0] if len(short) == 1 else None
-
-
+# Models: the catalog's own lookups (bundled_id, bundled_spec), never a path or the Hub ------------
 def _unknown_model(name: str) -> str:
     close = difflib.get_close_matches(name, list(bundled_models()), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -106,11 +96,6 @@ def _unknown_model(name: str) -> str:
         f"id={name!r} is invalid: expected a bundled model (GET /api/models) or an uploaded "
         f"config.json; paths and Hub ids are not read{hint}"
     )
-
-
-@cache
-def _bundled_spec(model_id: str) -> ModelSpec:
-    return spec_from_config(bundled_config(model_id), name=model_id)
 
 
 def spec_from_upload(config: Mapping[str, Any], name: str, loc: Loc) -> ModelSpec:
@@ -141,7 +126,7 @@ def resolve_model(ref: s.ModelRef, loc: Loc) -> ModelSpec:
     found = bundled_id(ref.id or "")
     if found is None:
         raise WebInputError((*loc, "id"), _unknown_model(ref.id or ""))
-    return _bundled_spec(found)
+    return bundled_spec(found)
 
 
 def resolve_draft(name: str | None, loc: Loc) -> ModelSpec | None:
@@ -150,19 +135,22 @@ def resolve_draft(name: str | None, loc: Loc) -> ModelSpec | None:
     found = bundled_id(name)
     if found is None:
         raise WebInputError(loc, _unknown_model(name).replace("id=", "draft=", 1))
-    return _bundled_spec(found)
+    return bundled_spec(found)
 
 
 @cache
 def model_catalog() -> tuple[dict[str, Any], ...]:
-    return tuple(model_info(_bundled_spec(i), i) for i in sorted(bundled_models(), key=str.lower))
+    return tuple(model_info(bundled_spec(i), i) for i in sorted(bundled_models(), key=str.lower))
 
 
-def model_info(spec: ModelSpec, model_id: str | None = None) -> dict[str, Any]:
+def model_info(
+    spec: ModelSpec, model_id: str | None = None, params: int | None = None
+) -> dict[str, Any]:
+    """`params`: the count when known (an analysis has it), else counted from the graph."""
     return {
         "id": model_id or spec.name,
         "model_type": spec.model_type,
-        "params": build_graph(spec, AnalysisOptions()).params(),
+        "params": build_graph(spec, AnalysisOptions()).params() if params is None else params,
         "num_layers": spec.num_layers,
         "hidden_size": spec.hidden_size,
         "num_heads": spec.num_heads,
@@ -184,24 +172,10 @@ def search_models(query: str, limit: int) -> list[dict[str, Any]]:
     ][:limit]
 
 
-# Devices ---------------------------------------------------------------------------------------
-def _key(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum())
-
-
-@cache
-def _device_index() -> dict[str, str]:
-    index: dict[str, str] = {}
-    for name, device in catalog().items():
-        for label in (name, device.display_name, *device.aliases):
-            if label:
-                index.setdefault(_key(label), name)
-    return index
-
-
+# Devices: the catalog's name and alias lookup, never a file ------------------------------------
 def catalog_device(name: str, loc: Loc) -> Device:
     """The catalog device a name or alias means; `loc` is where the name sits."""
-    found = _device_index().get(_key(name))
+    found = catalog_name(name)
     if found is None:
         close = difflib.get_close_matches(name.lower(), list(catalog()), n=3, cutoff=0.4)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -282,22 +256,25 @@ def _num(value: Any) -> Any:
     return value
 
 
-def _operators(result: Analysis, stage: str) -> list[dict[str, Any]]:
-    frame = result.operators()
-    if stage != "all":
-        frame = frame[frame.stage == stage]
-    rows = []
-    for stage_name, group in frame.groupby("stage", sort=False):
-        total = (group["count"] * group["time"]).sum()
-        for index, row in enumerate(group.to_dict(orient="records")):
-            spent = row["count"] * row["time"]
-            row |= {
-                "index": index,
-                "total_time": spent,
-                "share": spent / total if total else 0.0,
-                "stage": str(stage_name),
-            }
-            rows.append({k: _num(v) for k, v in row.items()})
+def _operators(result: Analysis) -> list[dict[str, Any]]:
+    """Every stage's operator rows (Analysis.operators, in its order: stage by stage), each
+    with its place in its stage, its time over all its layers and its share of the stage."""
+    result._require_point("operators")
+    columns = {k: [_num(v) for v in values] for k, values in api.operator_columns(result).items()}
+    rows = [
+        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
+    ]
+    stage_time: dict[str, float] = {}
+    for row in rows:
+        row["total_time"] = _num(row["count"] * row["time"])
+        stage_time[row["stage"]] = stage_time.get(row["stage"], 0.0) + (row["total_time"] or 0.0)
+    place: dict[str, int] = {}
+    for row in rows:
+        total = stage_time[row["stage"]]
+        row["index"] = place[row["stage"]] = place.get(row["stage"], -1) + 1
+        row["share"] = (
+            _num(row["total_time"] / total) if total and row["total_time"] is not None else 0.0
+        )
     return rows
 
 
@@ -344,10 +321,10 @@ def _economics(result: Analysis, money: s.Economics, loc: Loc) -> dict[str, Any]
 def analysis_payload(
     result: Analysis, scenario: s.Scenario, loc: Loc = (), stage: str = "all"
 ) -> dict[str, Any]:
-    frame_ops = _operators(result, stage)
-    dtypes = sorted({op["compute_dtype"] for op in _operators(result, "all") if op["ops"]})
-    info = model_info(result.model)
-    info["params"] = int(result.params)
+    every = _operators(result)
+    frame_ops = every if stage == "all" else [op for op in every if op["stage"] == stage]
+    dtypes = sorted({op["compute_dtype"] for op in every if op["ops"]})
+    info = model_info(result.model, params=int(result.params))
     q = result.options.quantization
     return {
         "model": info,
