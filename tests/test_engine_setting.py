@@ -118,3 +118,19 @@ def test_a_what_if_device_has_no_engine_profile() -> None:
         app, ["analyze", MODEL, "-H", "h200-sxm", "--engine", "vllm", "--bandwidth", "5e12"]
     )
     assert res.exit_code == 2 and "vllm profiles exist for" in res.output
+
+
+def test_the_cli_says_when_a_profile_is_read_beyond_its_fitted_sizes() -> None:
+    runner = CliRunner()
+    big = runner.invoke(
+        app,
+        ["analyze", "meta-llama/Llama-3.1-70B", "-H", "h200-sxm", "--engine", "vllm",
+         "--batch", "64", "--prompt-len", "32768", "--gen-len", "16", "--w-bits", "8",
+         "--a-bits", "8", "--w-format", "fp", "--allow-long-context"],
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert big.exit_code == 0, big.output
+    note = next(line for line in big.output.splitlines() if line.startswith("note: "))
+    assert "priced beyond the sizes their profile was fitted over" in note and "q_proj" in note
+    small = runner.invoke(app, ["analyze", MODEL, "-H", "h200-sxm", "--engine", "vllm"])
+    assert small.exit_code == 0 and "note: " not in small.output

@@ -174,6 +174,15 @@ def _print_analysis(
             f"{devices} devices: weights, KV cache and times are per device; power and cost "
             "cover all of them"
         )
+    notes = result.notes
+    if notes:
+        # Each note names one operator; the first says what they all mean.
+        names = sorted({note.split(": ")[1] for note in notes})
+        _console().print(
+            f"note: {len(names)} operator(s) priced beyond the sizes their profile was fitted "
+            f"over ({', '.join(names)}), at the curve's end value; e.g. {notes[0]}",
+            markup=False,
+        )
     totals = result.totals()
     for stage in stages:
         t = totals[stage]
