@@ -620,6 +620,19 @@ def scatter(done: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+PROFILE_TEXT = {
+    "roofline": "`roofline` (no calibration: the hardware's bound)",
+    "transformers": "`transformers` (the device's bundled calibration profile, fitted on Hugging "
+    "Face transformers runs, where one exists; other devices stay at the roofline)",
+    "engine": "`engine` (the row's engine's profile for its system, fitted on that engine's "
+    "operator database only, docs/engines.md; a system without one leaves the row out)",
+}
+
+
+def _profiles_text(profiles: list[str]) -> str:
+    return ", ".join(PROFILE_TEXT[p] for p in profiles)
+
+
 def report(
     predictions: pd.DataFrame,
     source: str,
@@ -666,14 +679,10 @@ def report(
         "measured (its median and 90th percentile over the rows); pred/meas > 1 is an "
         "overestimate.",
         "",
-        f"Profiles: `roofline` (no calibration: the hardware's bound), `transformers` (the "
-        f"device's bundled calibration profile, fitted on Hugging Face transformers runs, where "
-        f"one exists; other devices stay at the roofline), `engine` (the row's engine's profile "
-        f"for its system, fitted on that engine's operator database only, docs/engines.md; a "
-        f"system without one leaves the row out of that profile). A row whose simulation "
-        f"would run past {ROW_SECONDS:.0f} s, or past {GROUP_SECONDS:.0f} s for its group, is "
-        f"listed as not simulated. Run time: {seconds:.0f} s wall clock for all profiles, two "
-        "processes on a shared 2-core machine.",
+        f"Profiles: {_profiles_text(list(dict.fromkeys(predictions['profile'])))}. A row "
+        f"whose simulation would run past {ROW_SECONDS:.0f} s, or past {GROUP_SECONDS:.0f} s "
+        f"for its group, is listed as not simulated. Run time: {seconds:.0f} s wall clock for "
+        "these profiles, two processes on a shared 2-core machine.",
         "",
         "## Coverage",
         "",
