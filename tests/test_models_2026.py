@@ -889,3 +889,41 @@ def test_minimax_m3_unsupported_sparse_fields_are_refused() -> None:
         spec_from_config(config)
     with pytest.raises(ModelConfigError, match="moe_layer_freq"):
         spec_from_config(TINY_M3 | {"moe_layer_freq": [0, 1, 2, 1]})
+
+
+def test_deepseek_v4_routed_experts_are_stored_in_fp4() -> None:
+    """DeepSeek-V4 keeps its routed experts in FP4 (E2M1, an E8M0 scale per 32 values) inside
+    an FP8 checkpoint: the experts' weights weigh 4.25 bits each, everything else as stored."""
+    import rooflens
+    from rooflens.core.graph import build_graph
+    from rooflens.core.operators import ExpertLinear
+    from rooflens.models import load_model
+
+    spec = load_model("deepseek-ai/DeepSeek-V4-Flash")
+    assert spec.checkpoint_quant.experts.w_bits == 4
+    assert spec.checkpoint_quant.experts.w_format == "mxfp4"
+    fp4 = rooflens.analyze(spec, "b200", tp=8, batch=1, prompt_len=1024)
+    assert fp4.options.expert_quantization == spec.checkpoint_quant.experts
+    assert fp4.to_dict()["inputs"]["expert_weights"] == {"w_bits": 4, "w_format": "mxfp4"}
+    as_fp8 = spec.model_copy(
+        update={"checkpoint_quant": spec.checkpoint_quant.model_copy(update={"experts": None})}
+    )
+    fp8 = rooflens.analyze(as_fp8, "b200", tp=8, batch=1, prompt_len=1024)
+    # By hand: every routed-expert matrix moves from the checkpoint's FP8 bits per weight to
+    # 4 + 8/32, on this device's share of the experts.
+    graph = build_graph(as_fp8, fp8.options, fp8.device)
+    quant = fp8.options.quantization
+    saved = sum(
+        graph.count(op) * op.num_experts * op.in_features * op.out_features
+        * (quant.weight_bits_per_param(op.in_features) - 4.25) / 8
+        for op in graph.operators
+        if isinstance(op, ExpertLinear)
+    )  # fmt: skip
+    assert saved > 0
+    weights_fp8 = float(fp8.memory["decode"].weights)
+    weights_fp4 = float(fp4.memory["decode"].weights)
+    assert weights_fp8 - weights_fp4 == pytest.approx(saved, rel=1e-9)
+    # A weight setting replaces the stored weights whole, experts included.
+    given = rooflens.analyze(spec, "b200", tp=8, batch=1, prompt_len=1024, w_bits=8, a_bits=8,
+                             w_format="fp")  # fmt: skip
+    assert given.options.expert_quantization is None

@@ -326,10 +326,12 @@ class Settings(BaseModel):
         resolved against a device by the adapter); with `model`, a checkpoint's stored
         precision and the modules it leaves at 16 bits are the defaults."""
         checkpoint = model.checkpoint_quant if model is not None else None
+        experts = None
         if checkpoint is not None and self.model_fields_set & set(WEIGHT_STORAGE):
             unquantized: tuple[str, ...] = ()  # the settings' weights are everywhere
         else:
             unquantized = checkpoint.unquantized if checkpoint else ()
+            experts = checkpoint.experts if checkpoint else None
         low_rank: dict[str, Any] = {}
         if self.low_rank_ratio is not None:
             low_rank["low_rank_ratio"] = self.low_rank_ratio
@@ -341,6 +343,7 @@ class Settings(BaseModel):
         return AnalysisOptions(
             quantization=self.quantization(checkpoint.quantization if checkpoint else None),
             unquantized_modules=unquantized,
+            expert_quantization=experts,
             flash_attention=self.flash_attention,
             conventions=conventions,
             allow_long_context=self.allow_long_context,

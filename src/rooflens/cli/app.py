@@ -162,7 +162,13 @@ def _print_analysis(
     stored = result.model.checkpoint_quant
     if stored is not None:
         kept = "as stored" if q == stored.quantization else "overridden by the settings given"
-        _console().print(f"checkpoint: {stored.method} quantization_config, precision {kept}")
+        experts = result.options.expert_quantization
+        apart = (
+            f"; routed experts W{experts.w_bits} {experts.w_format}" if experts is not None else ""
+        )
+        _console().print(
+            f"checkpoint: {stored.method} quantization_config, precision {kept}{apart}"
+        )
     changed = fmt.changed_options(
         result.options, shown=("w_bits", "a_bits", "kv_bits", "flash_attention", "execution")
     )

@@ -92,6 +92,8 @@ def changed_options(options: object, shown: tuple[str, ...] = ()) -> list[str]:
 
     def flat(data: dict, out: dict) -> dict:
         for key, value in data.items():
+            if key == "expert_quantization":
+                continue  # the checkpoint line says how the experts are stored
             if isinstance(value, dict) and key != "calibration":
                 flat(value, out)
             else:

@@ -26,6 +26,9 @@ class CheckpointQuant(BaseModel):
     method: str
     quantization: Quantization
     unquantized: tuple[ModuleClass, ...] = ()
+    # The routed experts' own storage where it differs from `quantization` (DeepSeek-V4: FP4
+    # experts in an FP8 checkpoint, its config's `expert_dtype`).
+    experts: Quantization | None = None
 
 
 class VisionSpec(BaseModel):

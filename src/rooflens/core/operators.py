@@ -680,11 +680,15 @@ class ExpertLinear(Linear):
 
     num_experts: int = 1
     top_k: float = 1
+    # The experts' own storage where a checkpoint keeps them apart (techniques.quantization);
+    # None: the analysis's quantization.
+    weight_quant: Quantization | None = None
 
     def cost(self, step: Step, prec: Precision) -> Cost:
         tokens = step.tokens
         routed = tokens * self.top_k
-        per_expert = self.in_features * self.out_features * self._weight_bits(prec.quant) / 8
+        stored = self.weight_quant or prec.quant
+        per_expert = self.in_features * self.out_features * self._weight_bits(stored) / 8
         hit = expected_experts_hit(self.num_experts, self.top_k, tokens)
         per_hit = routed / np.maximum(hit, 1e-30)
         bias = self.out_features * prec.unquantized if self.bias else 0.0
@@ -695,7 +699,7 @@ class ExpertLinear(Linear):
             load_act=routed * self.in_features * prec.act,
             store_act=routed * self.out_features * prec.act,
             vector_ops=self._dequant_ops(
-                prec.quant, per_hit, hit * self.in_features * self.out_features
+                stored, per_hit, hit * self.in_features * self.out_features
             ),
         )
 
@@ -706,7 +710,7 @@ class ExpertLinear(Linear):
         return self.num_experts * super().params()
 
     def weight_bytes(self, quant: Quantization) -> float:
-        return self.num_experts * super().weight_bytes(quant)
+        return self.num_experts * super().weight_bytes(self.weight_quant or quant)
 
 
 @dataclass(frozen=True)

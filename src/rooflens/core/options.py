@@ -142,6 +142,9 @@ class AnalysisOptions(BaseModel):
     # modules_to_not_convert / ignore list, rooflens.models.quant): attention, indexer, mlp,
     # experts, shared_experts, router.
     unquantized_modules: tuple[str, ...] = ()
+    # The routed experts' storage where a checkpoint keeps them apart from `quantization`
+    # (rooflens.core.model.CheckpointQuant.experts); None: as `quantization` says.
+    expert_quantization: Quantization | None = None
     flash_attention: bool = False
     conventions: Conventions = Field(default_factory=Conventions)
     allow_long_context: bool = False

@@ -289,6 +289,12 @@ class Analysis:
                 "kv_bits": q.kv_bits,
                 "group_size": q.group_size,
                 "w_format": q.w_format,
+                "expert_weights": None
+                if self.options.expert_quantization is None
+                else {
+                    "w_bits": self.options.expert_quantization.w_bits,
+                    "w_format": self.options.expert_quantization.w_format,
+                },
                 "kv_budget": self.options.kv_budget,
                 "prompt_keep": self.options.prompt_keep,
                 "flash_attention": self.options.flash_attention,

@@ -469,6 +469,14 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
     text = config.get("text_config")
     nested = text.get("quantization_config") if isinstance(text, Mapping) else None
     quant = read_quantization_config(config.get("quantization_config") or nested, spec.num_layers)
+    if quant is not None and config.get("expert_dtype") == "fp4":
+        # DeepSeek-V4 stores its routed experts in FP4 E2M1 with an E8M0 scale per 32 values,
+        # the rest as its quantization_config says (vLLM serves them with its MXFP4 MoE
+        # method: models/deepseek_v4, VllmMxfp4MoEMethod).
+        experts = quant.quantization.model_copy(
+            update={"w_bits": 4, "w_format": "mxfp4", "group_size": None, "w_scale": "channel"}
+        )
+        quant = quant.model_copy(update={"experts": experts})
     return spec if quant is None else spec.model_copy(update={"checkpoint_quant": quant})
 
 

@@ -58,16 +58,20 @@ def apply(
     options: AnalysisOptions,
     device: Device | None,
 ) -> list[Operator]:
-    """Leave the modules a checkpoint does not quantize at 16 bits."""
+    """Leave the modules a checkpoint does not quantize at 16 bits, and give the routed
+    experts their own storage where the checkpoint keeps them apart."""
     classes = set(options.unquantized_modules)
-    if not classes:
+    experts = options.expert_quantization
+    if not classes and experts is None:
         return ops
-    return [
-        replace(op, quantized=False)
-        if hasattr(op, "quantized") and module_class(op.name) in classes
-        else op
-        for op in ops
-    ]
+    out = []
+    for op in ops:
+        if hasattr(op, "quantized") and module_class(op.name) in classes:
+            op = replace(op, quantized=False)
+        elif experts is not None and hasattr(op, "weight_quant"):
+            op = replace(op, weight_quant=experts)
+        out.append(op)
+    return out
 
 
 def module_class(name: str) -> str | None:
