@@ -16,8 +16,7 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
-from rooflens.core.pricing import BYTE_FIELDS
-from rooflens.core.results import OPERATOR_COLUMNS, Analysis, Footprint
+from rooflens.core.results import Analysis, Footprint
 from rooflens.core.speculative import SpeculativeEstimate
 from rooflens.core.speculative import speculative as _speculative
 from rooflens.core.validation import positive_int_array
@@ -166,33 +165,9 @@ def peak_footprint(
 
 
 def operator_columns(result: Analysis) -> dict[str, list[object]]:
-    """Analysis.operators() as columns of Python values (the same columns in the same order,
-    stage by stage), read from the priced steps without pandas: for the CLI's table and the
-    web's rows, where building a frame cost as much as the analysis (tests/test_web_api.py
-    checks them equal)."""
-    result._require_point("operators")
-    columns: dict[str, list[object]] = {c: [] for c in OPERATOR_COLUMNS}
-    for stage, st in result.steps.items():
-        size = len(st.names)
-        values = {
-            "stage": [stage] * size,
-            "name": st.names,
-            "scope": st.scopes,
-            "count": st.counts,
-            "ops": st.ops,
-            "memory_access": st.memory_access,
-            **{f: st.fields[f] for f in BYTE_FIELDS},
-            "vector_ops": st.fields["vector_ops"],
-            "link_time": st.link_time,
-            "arithmetic_intensity": st.arithmetic_intensity,
-            "performance": st.performance,
-            "bound": st.bound,
-            "compute_dtype": st.dtypes,
-            "time": st.time,
-        }
-        for column in OPERATOR_COLUMNS:
-            columns[column] += np.broadcast_to(np.asarray(values[column]), (size,)).tolist()
-    return columns
+    """Analysis.operators() as columns of Python values, without pandas (the CLI's table and
+    the web's rows: building a frame cost as much as the analysis)."""
+    return result.operator_columns()
 
 
 def operator_rows(result: Analysis) -> list[dict[str, object]]:

@@ -158,33 +158,39 @@ class Analysis:
                 what, f"a sweep of shape {self.shape}", "a single point; use summary() for sweeps"
             )
 
+    def operator_columns(self) -> dict[str, list[object]]:
+        """One list per column of `operators()`, stage by stage, as plain Python values: the
+        one place the operator rows are read from the priced steps (the CLI's table and the
+        web build no frame)."""
+        self._require_point("operators")
+        columns: dict[str, list[object]] = {c: [] for c in OPERATOR_COLUMNS}
+        for stage, st in self.steps.items():
+            size = len(st.names)
+            values = {
+                "stage": [stage] * size,
+                "name": st.names,
+                "scope": st.scopes,
+                "count": st.counts,
+                "ops": st.ops,
+                "memory_access": st.memory_access,
+                **{f: st.fields[f] for f in BYTE_FIELDS},
+                "vector_ops": st.fields["vector_ops"],
+                "link_time": st.link_time,
+                "arithmetic_intensity": st.arithmetic_intensity,
+                "performance": st.performance,
+                "bound": st.bound,
+                "compute_dtype": st.dtypes,
+                "time": st.time,
+            }
+            for column in OPERATOR_COLUMNS:
+                columns[column] += np.broadcast_to(np.asarray(values[column]), (size,)).tolist()
+        return columns
+
     def operators(self) -> pd.DataFrame:
         """One row per operator and stage; block operators are per layer (`count` = layers)."""
         import pandas as pd  # only where a frame is built: importing rooflens stays light
 
-        self._require_point("operators")
-        frames = []
-        for stage, st in self.steps.items():
-            frame = pd.DataFrame(
-                {
-                    "stage": stage,
-                    "name": st.names,
-                    "scope": st.scopes,
-                    "count": st.counts,
-                    "ops": st.ops,
-                    "memory_access": st.memory_access,
-                    **{f: st.fields[f] for f in BYTE_FIELDS},
-                    "vector_ops": st.fields["vector_ops"],
-                    "link_time": st.link_time,
-                    "arithmetic_intensity": st.arithmetic_intensity,
-                    "performance": st.performance,
-                    "bound": st.bound,
-                    "compute_dtype": st.dtypes,
-                    "time": st.time,
-                }
-            )
-            frames.append(frame)
-        return pd.concat(frames, ignore_index=True)[list(OPERATOR_COLUMNS)]
+        return pd.DataFrame(self.operator_columns(), columns=list(OPERATOR_COLUMNS))
 
     def totals(self) -> dict[str, dict[str, Any]]:
         """Network totals per stage: per-layer figures times layers, plus the head (plain
