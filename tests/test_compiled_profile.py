@@ -77,3 +77,12 @@ def test_the_shipped_compiled_profile_prices_the_engine_and_names_its_source() -
     by_profile = rooflens.analyze("Qwen/Qwen3-8B", "h200-sxm", batch=1, prompt_len=2048,
                                   calibration=profile).totals()["decode"]["time"]  # fmt: skip
     assert by_engine == pytest.approx(by_profile, rel=1e-12)
+
+
+def test_the_header_names_the_compiled_engine() -> None:
+    estimate = rooflens.analyze("Qwen/Qwen3-8B", "h200-sxm", engine="compiled").options.estimate
+    assert estimate.startswith("calibrated estimate (compiled (torch 2.11")
+    assert "profile, h200-sxm, graphs)" in estimate
+    # The transformers profile keeps its device name alone.
+    assert rooflens.analyze("Qwen/Qwen3-8B", "h200-sxm", engine="transformers").options.estimate \
+        == "calibrated estimate (h200-sxm, graphs)"  # fmt: skip

@@ -54,6 +54,7 @@ def fit_compiled(
     overheads = fit_overheads(runs, spec, device_spec, base)
     env = grid.get("environment", {})
     provenance = {
+        "engine": f"compiled (torch {env.get('torch', '?')})",
         "source": "torch.compile(mode='reduce-overhead') steps measured by rooflens.measure.grid",
         "measured_on": str(env.get("device_name", "?")),
         "date": str(env.get("date", "?")),

@@ -171,8 +171,10 @@ class EfficiencyProfile(BaseModel):
 
     @property
     def label(self) -> str:
-        """How an analysis header names the profile."""
-        return self.device
+        """How an analysis header names the profile: the engine it describes, where its
+        provenance names one (the compiled engine's), and the device."""
+        engine = self.provenance.get("engine")
+        return f"{engine} profile, {self.device}" if engine else self.device
 
     def curves(self, op_class: str, dtype: str | None = None) -> ClassEfficiency:
         """The curves of a class (MoE and latent attention: their parent class's); transformers
