@@ -150,3 +150,29 @@ def test_groups_wider_than_a_node_use_the_network() -> None:
             rooflens.get_device("a100-sxm4-80gb").model_copy(update={"devices_per_node": 8}),
             options=AnalysisOptions(parallelism=Parallelism(tp=16)),
         )
+
+
+def test_experts_spread_inside_the_tensor_parallel_group() -> None:
+    """SGLang's and TensorRT-LLM's --tp 4 --ep 4: attention split 4 ways, each device holds a
+    quarter of the experts at full width and sees every token (no all-to-all); the tp
+    all-reduce after the experts combines them. Per device the expert work and weights equal
+    plain tp = 4 (experts split by width), by hand: 2 x 8 tokens x (8/4 routes) x 2048 x 768."""
+    import rooflens
+    from rooflens.core.errors import InvalidInputError
+
+    model = "Qwen/Qwen3-30B-A3B"
+    inside = rooflens.analyze(model, "h200-sxm", batch=8, prompt_len=1024, tp=4, ep=4, moe_tp=1)
+    plain = rooflens.analyze(model, "h200-sxm", batch=8, prompt_len=1024, tp=4)
+    ops = inside.operators()
+    decode = ops[ops.stage == "decode"].set_index("name")
+    assert decode.loc["expert_gate_proj", "ops"] == 2 * 8 * (8 / 4) * 2048 * 768
+    assert not any(name.startswith("moe_") for name in decode.index)
+    assert "expert_down_proj_all_reduce" in decode.index
+    assert inside.options.parallelism.devices == 4
+    plain_ops = plain.operators()
+    plain_decode = plain_ops[plain_ops.stage == "decode"].set_index("name")
+    for name in ("q_proj", "expert_gate_proj", "expert_down_proj"):
+        assert decode.loc[name, "ops"] == plain_decode.loc[name, "ops"]
+    with pytest.raises(InvalidInputError) as err:
+        rooflens.analyze(model, "h200-sxm", tp=4, ep=4, moe_tp=2)
+    assert err.value.field == "moe_tp"

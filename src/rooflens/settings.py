@@ -91,6 +91,15 @@ class Settings(BaseModel):
     ep: int = setting(
         1, "Parallelism", "expert parallel", "Expert-parallel devices.", ge=1, le=MAX_DEVICES
     )
+    moe_tp: int | None = setting(
+        None,
+        "Parallelism",
+        "MoE tensor parallel",
+        "Devices each expert's width is split over when the experts share the tensor-parallel "
+        "group (ep x moe_tp = tp, as SGLang's and TensorRT-LLM's --ep); empty: ep groups of tp.",
+        ge=1,
+        le=MAX_DEVICES,
+    )
     pp: int = setting(1, "Parallelism", "pipeline stages", "Pipeline stages.", ge=1, le=MAX_DEVICES)
     dp: int = setting(
         1, "Parallelism", "data parallel", "Data-parallel replicas.", ge=1, le=MAX_DEVICES
@@ -312,6 +321,7 @@ class Settings(BaseModel):
         return Parallelism(
             tp=self.tp,
             ep=self.ep,
+            moe_tp=self.moe_tp,
             pp=self.pp,
             dp=self.dp,
             micro_batches=self.micro_batches,
@@ -543,6 +553,10 @@ def _check_combinations(s: Settings) -> None:
     if s.engine is not None and s.calibration is not None:
         raise InvalidInputError(
             "engine", s.engine, "empty when calibration is given (an engine brings its profile)"
+        )
+    if s.moe_tp is not None and s.moe_tp * s.ep != s.tp:
+        raise InvalidInputError(
+            "moe_tp", s.moe_tp, f"tp / ep = {s.tp / s.ep:g}: the experts share the tp devices"
         )
     if s.group_size is not None and s.w_bits >= 16:
         raise InvalidInputError("group_size", s.group_size, "empty for unquantized weights")

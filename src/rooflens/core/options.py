@@ -117,6 +117,11 @@ class Parallelism(BaseModel):
     # Expert parallelism: the routed experts are spread over `ep` devices, tokens sent to
     # them and back with all-to-all exchanges (GShard, DeepSpeed-MoE).
     ep: PositiveInt = 1
+    # Expert parallelism inside the tensor-parallel group (SGLang's and TensorRT-LLM's --ep):
+    # the tp devices that share every token's attention hold E/ep experts each, each expert
+    # split over moe_tp of them (ep x moe_tp = tp); no token exchange, the group's all-reduce
+    # combines the experts' outputs. None: `ep` groups of `tp` devices, as above.
+    moe_tp: PositiveInt | None = None
     pp: PositiveInt = 1
     dp: PositiveInt = 1
     micro_batches: PositiveInt = 1
@@ -126,6 +131,17 @@ class Parallelism(BaseModel):
     # Latency of one step of a ring collective; default: a calibrated profile's, else
     # DEFAULT_LINK_LATENCY.
     link_latency: NonNegativeFloat | None = None
+
+    @model_validator(mode="after")
+    def _experts_in_the_group(self) -> Parallelism:
+        if self.moe_tp is not None and self.moe_tp * self.ep != self.tp:
+            raise ValueError(f"moe_tp x ep must equal tp ({self.moe_tp} x {self.ep} != {self.tp})")
+        return self
+
+    @property
+    def expert_tp(self) -> int:
+        """Devices each expert's width is split over."""
+        return self.tp if self.moe_tp is None else self.moe_tp
 
     @property
     def devices(self) -> int:

@@ -243,7 +243,17 @@ def pool_options(
     ep = getattr(cluster, f"{pool}_ep") or options.parallelism.ep
     if (tp, ep) == (options.parallelism.tp, options.parallelism.ep):
         return options
-    parallelism = options.parallelism.model_copy(update={"tp": tp, "ep": ep})
+    # A pool of its own TP and EP keeps the experts inside its own tp group.
+    moe_tp = options.parallelism.moe_tp
+    if moe_tp is not None:
+        if tp % ep:
+            raise InvalidInputError(
+                "moe_tp",
+                moe_tp,
+                f"empty for a {pool} pool of tp={tp} and ep={ep} (ep must divide tp)",
+            )
+        moe_tp = tp // ep
+    parallelism = options.parallelism.model_copy(update={"tp": tp, "ep": ep, "moe_tp": moe_tp})
     return options.model_copy(update={"parallelism": parallelism})
 
 

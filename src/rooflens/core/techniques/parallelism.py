@@ -38,9 +38,13 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
         raise InvalidInputError(
             "ep", ep, f"a divisor of {model.name}'s {model.num_experts} experts"
         )
-    widths = [w for w in (model.expert_intermediate_size, model.shared_intermediate_size) if w]
-    if any(w % tp for w in widths):
-        raise InvalidInputError("tp", tp, f"a divisor of {model.name}'s expert widths {widths}")
+    # Routed experts split over expert_tp (moe_tp inside the tp group), shared experts over tp.
+    moe_tp = par.expert_tp
+    routed, shared = model.expert_intermediate_size, model.shared_intermediate_size
+    if (routed and routed % moe_tp) or (shared and shared % tp):
+        widths = [w for w in (routed, shared) if w]
+        field, value = ("moe_tp", moe_tp) if routed and routed % moe_tp else ("tp", tp)
+        raise InvalidInputError(field, value, f"a divisor of {model.name}'s expert widths {widths}")
     if model.o_groups and model.o_groups % tp:
         raise InvalidInputError(
             "tp", tp, f"a divisor of {model.name}'s {model.o_groups} output-projection groups"
@@ -59,11 +63,11 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
         )
     if tp == 1 and pp == 1 and ep == 1:
         return model
-    experts = {
-        key: getattr(model, key) // tp
-        for key in ("expert_intermediate_size", "shared_intermediate_size")
-        if getattr(model, key)
-    }
+    experts = {}
+    if routed:
+        experts["expert_intermediate_size"] = routed // moe_tp
+    if shared:
+        experts["shared_intermediate_size"] = shared // tp
     if model.is_moe and ep > 1:
         # Each device holds E/ep experts and receives k/ep of each token's routes on average.
         experts["num_experts"] = model.num_experts // ep
@@ -95,9 +99,11 @@ def expert_parallel(
     options: AnalysisOptions,
     device: Device | None,
 ) -> list[Operator]:
-    """Expert parallelism: all-to-all exchanges around the routed experts."""
+    """Expert parallelism: all-to-all exchanges around the routed experts. Inside the tp group
+    (moe_tp set) there are none: every device already holds every token after attention, and
+    tensor parallelism's all-reduce after the experts combines their outputs."""
     par = options.parallelism
-    if par.ep <= 1 or not model.is_moe:
+    if par.ep <= 1 or not model.is_moe or par.moe_tp is not None:
         return ops
     link = options.calibration
     bandwidth = link_bandwidth(device, par, par.tp * par.ep, link)
