@@ -60,9 +60,10 @@ class StepCosts:
     # Eager execution: host time per kernel launched, and the kernels each operator launches.
     host_per_kernel: float = 0.0
     kernels: np.ndarray | float = 1.0
-    # Operators priced beyond the sizes their profile's curve was fitted over (its end value
-    # is used there): "name: which curve, size, fitted range" for the analysis's notes.
-    beyond_fit: tuple[str, ...] = ()
+    # What priced these costs, kept to say on demand (`beyond_fit`) which operators a profile
+    # curve prices outside the sizes it was fitted over; the simulator never asks.
+    placement: Placement | None = None
+    profile: EfficiencyProfile | None = None
     # Pipeline parallelism: a step is (micro-batches + stages - 1) slots of one stage's work,
     # each followed by sending the activations to the next stage.
     pipeline_slots: int = 1
@@ -71,6 +72,16 @@ class StepCosts:
     @property
     def ops(self) -> np.ndarray:
         return self.fields["ops"]
+
+    @cached_property
+    def beyond_fit(self) -> tuple[str, ...]:
+        """Operators priced beyond the sizes their profile's curve was fitted over (its end
+        value is used there): "name: which curve, size, fitted range"; none uncalibrated."""
+        if self.profile is None or self.placement is None:
+            return ()
+        return beyond_fit(
+            self.placement, self.profile, self.fields, self.compute_rates, self.memory_rates
+        )
 
     @property
     def memory_access(self) -> np.ndarray:
@@ -333,7 +344,6 @@ def price_fields(
         if placement.kernels is not None:
             fixed = fixed * np.maximum(placement.kernels, 1.0)
         fields = _measured_collectives(placement, profile, fields)
-        beyond = beyond_fit(placement, profile, fields, compute_rates, memory_rates)
     return StepCosts(
         names=placement.names,
         scopes=placement.scopes,
@@ -358,7 +368,8 @@ def price_fields(
         execution=execution,
         host_per_kernel=profile.eager_host_per_kernel if profile else 0.0,
         kernels=1.0 if placement.kernels is None else placement.kernels,
-        beyond_fit=beyond if profile is not None else (),
+        placement=placement,
+        profile=profile,
     )
 
 

@@ -55,14 +55,6 @@ class Footprint:
         return self.weights + self.kv_cache + self.activations + self.framework
 
     @property
-    def notes(self) -> list[str]:
-        """What the estimate rests on beyond its measurements: operators whose profile curve
-        is read outside the sizes it was fitted over (empty for the roofline bound)."""
-        return [
-            f"{stage}: {note}" for stage, step in self.steps.items() for note in step.beyond_fit
-        ]
-
-    @property
     def fits(self) -> np.ndarray:
         return self.total <= self.capacity
 
