@@ -13,6 +13,24 @@ from rooflens.models.readers.vision import DEFAULT_IMAGE_SIDE
 _LANGUAGE_MODELS = ("kimi_k2", "deepseek_v3")
 
 
+def moonvit_grid(
+    v: _Config, model_type: str, projector: str, image_side: int
+) -> tuple[int, int, int, int]:
+    """What MoonViT's towers share (Kimi K2.5's and K3's): the projector kind checked, then
+    (width, patch size, patches, merge window size) for one image, which the processor resizes
+    to whole kh x kw merge windows of patches."""
+    kind = v.get("mm_projector_type", projector)
+    if kind != projector:
+        raise ModelConfigError(
+            f"config.json of model_type {model_type!r}: vision_config.mm_projector_type={kind!r} "
+            f"is not supported; supported: {projector}"
+        )
+    h, patch = v.req("vt_hidden_size"), v.get("patch_size", 14)
+    kh, kw = v.get("merge_kernel_size", [2, 2])
+    rows, cols = image_side // (patch * kh) * kh, image_side // (patch * kw) * kw
+    return h, patch, rows * cols, kh * kw
+
+
 def moonvit_vision(
     v: _Config, text_hidden: int, image_side: int = DEFAULT_IMAGE_SIDE
 ) -> VisionSpec:
@@ -20,24 +38,15 @@ def moonvit_vision(
     init_pos_emb_height x init_pos_emb_width rows (interpolated to the image; the temporal
     table is fixed sin-cos), LayerNorm blocks with biases and 2D rotary positions, a final
     LayerNorm; then kh x kw patches are merged: LayerNorm per patch, two linears with biases."""
-    h, patch = v.req("vt_hidden_size"), v.get("patch_size", 14)
-    kh, kw = v.get("merge_kernel_size", [2, 2])
-    kind = v.get("mm_projector_type", "patchmerger")
-    if kind != "patchmerger":
-        raise ModelConfigError(
-            f"config.json of model_type 'kimi_k25': vision_config.mm_projector_type={kind!r} "
-            "is not supported; supported: patchmerger"
-        )
-    # The processor resizes an image to whole merge windows of patches.
-    rows, cols = image_side // (patch * kh) * kh, image_side // (patch * kw) * kw
-    merged = h * kh * kw
+    h, patch, patches, window = moonvit_grid(v, "kimi_k25", "patchmerger", image_side)
+    merged = h * window
     return VisionSpec(
         num_layers=v.req("vt_num_hidden_layers"),
         hidden_size=h,
         num_heads=v.req("vt_num_attention_heads"),
         intermediate_size=v.req("vt_intermediate_size"),
-        patches=rows * cols,
-        tokens_per_image=rows * cols // (kh * kw),
+        patches=patches,
+        tokens_per_image=patches // window,
         patch_inputs=3 * patch * patch,
         activation="gelu_pytorch_tanh",
         position_rows=v.get("init_pos_emb_height", 64) * v.get("init_pos_emb_width", 64),

@@ -10,31 +10,23 @@ from rooflens.core.errors import ModelConfigError
 from rooflens.core.model import ModelSpec, VisionSpec
 from rooflens.models.config import READERS, _Config
 from rooflens.models.readers.common import text_config, vision_config
+from rooflens.models.readers.kimi_k25 import moonvit_grid
 from rooflens.models.readers.vision import DEFAULT_IMAGE_SIDE
 
 
 def moonvit_k3_vision(
     v: _Config, text_hidden: int, image_side: int = DEFAULT_IMAGE_SIDE
 ) -> VisionSpec:
-    h, patch = v.req("vt_hidden_size"), v.get("patch_size", 14)
-    kh, kw = v.get("merge_kernel_size", [2, 2])
-    kind = v.get("mm_projector_type", "patchmergerv2")
-    if kind != "patchmergerv2":
-        raise ModelConfigError(
-            f"config.json of model_type 'kimi_k3': vision_config.mm_projector_type={kind!r} "
-            "is not supported; supported: patchmergerv2"
-        )
-    # The processor resizes an image to whole merge windows of patches (as Kimi K2.5's).
-    rows, cols = image_side // (patch * kh) * kh, image_side // (patch * kw) * kw
-    merged = h * kh * kw
+    h, patch, patches, window = moonvit_grid(v, "kimi_k3", "patchmergerv2", image_side)
+    merged = h * window
     return VisionSpec(
         num_layers=v.req("vt_num_hidden_layers"),
         hidden_size=h,
         num_heads=v.req("vt_num_attention_heads"),
         intermediate_size=v.req("vt_intermediate_size"),
         attention_width=v.get("qkv_hidden_size", h),
-        patches=rows * cols,
-        tokens_per_image=rows * cols // (kh * kw),
+        patches=patches,
+        tokens_per_image=patches // window,
         patch_inputs=3 * patch * patch,
         patch_bias=v.get("patch_embed_proj_bias", False),
         activation=v.get("activation_func", "gelu_pytorch_tanh"),
