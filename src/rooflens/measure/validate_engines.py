@@ -55,9 +55,9 @@ SAMPLE_FILE = ("systems", "silicon_sample.csv")
 # Requests each client sends, and the first waves left out of the means as warm-up: the
 # benchmarks behind the sample report a steady state (vLLM's and SGLang's bench_serving send
 # 1,000 prompts by default; NVIDIA's genai-perf recipes send 10 per client after 2 per client
-# of warm-up), where requests no longer start together. Six waves, two of them warm-up, keep
+# of warm-up), where requests no longer start together. Four waves, two of them warm-up, keep
 # the harness's run time within bounds.
-REQUESTS_PER_CLIENT = 6
+REQUESTS_PER_CLIENT = 4
 WARMUP_PER_CLIENT = 2
 # GEMM quantization mode -> rooflens quantization (KV cache: not stated, so 16-bit).
 QUANT_MODES: dict[str, dict[str, Any]] = {
