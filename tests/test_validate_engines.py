@@ -33,9 +33,9 @@ ROWS = [
     "256,32,fp8,fp8,1,1,1,1,1,1,,,,,,,,,,,,,,,20.0,5.0",
     "b,src; silicon_concurrency=4,sglang,0.5.5,acme/Unknown-7B,h100_sxm,bf16,agg,"
     "128,16,,,4,1,1,1,1,1,,,,,,,,,,,,,,,30.0,6.0",
-    # MoE TP 1 x EP 2 under attention TP 2: rooflens' EP cannot express it.
+    # MoE TP 1 x EP 4 under attention TP 2 x DP 2: rooflens cannot express it.
     "c,src; silicon_concurrency=2,trtllm,1.0.0,Qwen/Qwen3-30B-A3B,h100_sxm,fp8,agg,"
-    "128,16,fp8,fp8,2,2,1,1,1,2,,,,,,,,,,,,,,,25.0,4.0",
+    "128,16,fp8,fp8,2,2,1,2,1,4,,,,,,,,,,,,,,,25.0,4.0",
     # Disaggregated: 1 prefill worker at TP 1, 2 decode workers at TP 2; no precision stated.
     "d,src; silicon_concurrency=4,trtllm,1.0.0,Qwen/Qwen3-32B,h200_sxm,,disagg,"
     "128,16,,,,,,,,,1,1,1,1,1,1,1,8,2,2,1,1,2,1,40.0,12.0",
@@ -65,6 +65,12 @@ def test_rows_map_to_setups_or_reasons(sample) -> None:
         setup_of(sample.iloc[1])
     with pytest.raises(Inexpressible, match="parallelism"):
         setup_of(sample.iloc[2])
+    # MoE TP 1 x EP 2 under attention TP 2 (no attention DP): the experts share the TP group.
+    inside = sample.iloc[2].copy()
+    inside["attention_dp_size"], inside["moe_ep_size"] = 1, 2
+    c, _ = setup_of(inside)
+    assert (dict(c.options)["tp"], dict(c.options)["ep"], dict(c.options)["moe_tp"]) == (2, 2, 1)
+    assert c.cluster.replicas == 1
     d, notes = setup_of(sample.iloc[3])
     assert notes["precision_source"] == "checkpoint dtype (not stated)"
     assert dict(d.options)["w_bits"] == 16 and dict(d.options)["tp"] == 1

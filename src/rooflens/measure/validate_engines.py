@@ -192,17 +192,27 @@ def quantization(row: pd.Series, model_id: str, is_moe: bool) -> tuple[dict[str,
     return dict(QUANT_MODES[gemm]), gemm
 
 
-def _pool(tp: int, dp: int, moe_tp: int, moe_ep: int, is_moe: bool, where: str) -> tuple[int, int]:
-    """(tp, ep) in rooflens for attention TP `tp` x DP `dp` and MoE TP x EP over the same GPUs.
+def _pool(
+    tp: int, dp: int, moe_tp: int, moe_ep: int, is_moe: bool, where: str
+) -> tuple[int, int, bool]:
+    """(tp, ep, experts inside the tp group) in rooflens for attention TP `tp` x DP `dp` and
+    MoE TP x EP over the same GPUs.
 
-    rooflens' ep spreads the experts over `ep` groups of `tp` devices, each group attending to
-    its own requests: attention DP = ep and MoE TP = attention TP. The group is one replica."""
-    if is_moe and (moe_tp, moe_ep) != (tp, dp):
-        raise Inexpressible(
-            f"{where}parallelism: attention TP x DP with MoE TP x EP other than TP x DP "
-            f"(TP {tp} x DP {dp}, MoE TP {moe_tp} x EP {moe_ep})"
-        )
-    return tp, moe_ep if is_moe else 1
+    Either rooflens' ep spreads the experts over `ep` groups of `tp` devices, each group
+    attending to its own requests (attention DP = ep, MoE TP = attention TP; the group is one
+    replica), or, without attention DP, the experts share the tp group (moe_tp x ep = tp, as
+    `--tp N --ep N` runs them)."""
+    if not is_moe:
+        return tp, 1, False
+    if (moe_tp, moe_ep) == (tp, dp):
+        return tp, moe_ep, False
+    if dp == 1 and moe_tp * moe_ep == tp:
+        return tp, moe_ep, True
+    raise Inexpressible(
+        f"{where}parallelism: attention TP x DP with MoE TP x EP other than TP x DP, or "
+        f"(without attention DP) over the TP group (TP {tp} x DP {dp}, MoE TP {moe_tp} x EP "
+        f"{moe_ep})"
+    )
 
 
 def concurrency_of(row: pd.Series) -> int:
@@ -232,7 +242,7 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         if _int(row.get("pp_size")) != 1:
             raise Inexpressible("pipeline parallelism")
         dp = _int(row.get("attention_dp_size"))
-        tp, ep = _pool(
+        tp, ep, inside = _pool(
             _int(row.get("tp_size")),
             dp,
             _int(row.get("moe_tp_size"), _int(row.get("tp_size"))),
@@ -260,10 +270,18 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
                 ),
                 _int(row.get(f"{side}_num_workers")) * dp,
             )
-        (tp, ep, prefill_replicas), (decode_tp, decode_ep, decode_replicas) = (
+        (tp, ep, inside, prefill_replicas), (decode_tp, decode_ep, decode_inside, _) = (
             pools["prefill"],
             pools["decode"],
         )
+        decode_replicas = pools["decode"][3]
+        # One moe_tp setting serves both pools: their experts spread alike, or one has no EP.
+        if inside != decode_inside and (ep if decode_inside else decode_ep) > 1:
+            raise Inexpressible(
+                "prefill and decode pools spread their experts differently (over attention "
+                "DP groups in one, inside the TP group in the other)"
+            )
+        inside = inside or decode_inside
         parts = math.gcd(concurrency_of(row), prefill_replicas, decode_replicas)
         cluster = ClusterConfig(
             disaggregated=True,
@@ -277,6 +295,8 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     if not cluster.disaggregated:
         cluster = ClusterConfig(replicas=cluster.replicas // parts)
     options = quant | {"tp": tp, "ep": ep, "flash_attention": True}
+    if inside:
+        options["moe_tp"] = tp // ep
     setup = Setup(
         model=model_id,
         device=device.name,
