@@ -97,6 +97,24 @@ def test_the_fit_recovers_a_known_law(tables) -> None:
     assert fit.held_out["matmul:bf16"]["median"] < 0.01
 
 
+def test_a_gemm_table_with_a_host_floor_is_refused_and_falls_back(tables) -> None:
+    """A GEMM table whose fastest kernel is 25 times the fastest bf16 GEMM (vLLM 0.24.0's
+    fp8_block tables: 55-240 us for every shape) is not fitted: block-FP8 GEMMs take the fp8
+    curves and the profile says why; an FP8 table at the bf16 law is kept."""
+    gemm = tables / "toy" / "gemm" / "vllm" / "1.0"
+    bf16 = pd.read_csv(gemm / "gemm_perf.csv")
+    floor = 24 * bf16["latency"].min()  # on top of the fastest: 25 times it
+    fp8 = bf16.assign(gemm_dtype="fp8")
+    block = bf16.assign(gemm_dtype="fp8_block", latency=bf16["latency"] + floor)
+    pd.concat([bf16, fp8, block]).to_csv(gemm / "gemm_perf.csv", index=False)
+    profile = fit_engine(tables, "toy", "vllm", H100).profile
+    assert "matmul:fp8" in profile.dtype_classes
+    assert "matmul:fp8_block" not in profile.dtype_classes
+    note = profile.fallbacks["matmul:fp8_block"]
+    assert "25 times the fastest bf16 GEMM" in note and "fp8 curves" in note
+    assert profile.curves("matmul", "fp8_block") == profile.dtype_classes["matmul:fp8"]
+
+
 def test_provenance_names_source_versions_and_dates(tables) -> None:
     profile = fit_engine(tables, "toy", "vllm", H100, package_version="9.9").profile
     assert (profile.engine, profile.engine_version, profile.device) == ("vllm", "1.0", "h100-sxm")
@@ -249,6 +267,8 @@ def test_cli_fits_a_profile_from_a_data_dir(tables, tmp_path) -> None:
         (Quantization(), "bf16", "bf16"),
         (Quantization(w_bits=8, a_bits=8, w_format="fp", kv_bits=8), "fp8", "fp8"),
         (Quantization(w_bits=8, a_bits=8, w_format="fp", group_size=128), "fp8_block", "bf16"),
+        # DeepSeek-V3's checkpoint: scales per 128 x 128 block of weights.
+        (Quantization(w_bits=8, a_bits=8, w_format="fp", w_scale=16384), "fp8_block", "bf16"),
         (Quantization(w_bits=4, group_size=128), "w4a16", "bf16"),
     ],
 )
@@ -261,9 +281,20 @@ def test_each_operator_takes_the_curves_of_its_data_type(quant, linear, attentio
     placement = Placement.of(graph, device, quant)
     picked = dict(zip(placement.names, placement.curve_dtypes, strict=True))
     assert (picked["q_proj"], picked["flash_attention"]) == (linear, attention)
-    profile = load_engine_profile("vllm", "h100-sxm")
+    profile = load_engine_profile("sglang", "h100-sxm")
     expected = profile.dtype_classes.get(f"matmul:{linear}", profile.classes["matmul"])
     assert profile.curves("matmul", linear) == expected
+
+
+def test_vllm_block_fp8_gemms_take_the_fp8_curves_and_its_moe_the_block_ones() -> None:
+    """vLLM 0.24.0's fp8_block GEMM table is refused (its floor, 55 us on the H100), its
+    block-FP8 MoE table kept: a DeepSeek-style checkpoint's dense GEMMs price on the fp8
+    curves, its experts on the fp8_block ones."""
+    profile = load_engine_profile("vllm", "h100-sxm")
+    assert "matmul:fp8_block" not in profile.dtype_classes
+    assert "55.1 us" in profile.fallbacks["matmul:fp8_block"]
+    assert profile.curves("matmul", "fp8_block") == profile.dtype_classes["matmul:fp8"]
+    assert profile.curves("moe", "fp8_block") == profile.dtype_classes["moe:fp8_block"]
 
 
 def test_an_operator_priced_beyond_its_fitted_sizes_is_stated() -> None:

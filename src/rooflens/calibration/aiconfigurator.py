@@ -33,6 +33,7 @@ import pandas as pd
 
 from rooflens.calibration.fit import curve
 from rooflens.core.efficiency import (
+    DTYPE_FALLBACK,
     ClassEfficiency,
     CollectiveCurve,
     CollectiveTable,
@@ -79,6 +80,11 @@ COMM_BYTES = {"half": 2, "bfloat16": 2, "int8": 1}
 NCCL_KINDS = {"all_reduce": "all_reduce", "all_gather": "all_gather", "alltoall": "all_to_all"}
 # DeepSeek-V3 latent attention, the only geometry the MLA tables measure (its config.json).
 MLA_DIMS = {"head_dim": 192, "rope_dim": 64, "v_dim": 128, "kv_lora": 512}
+# A GEMM table whose fastest kernel is this many times the engine's fastest bf16 GEMM is not
+# a kernel's time: vLLM 0.24.0's fp8_block tables start at 55-240 us whatever the shape, while
+# every other GEMM table of every engine here starts at 2-12 us (host time around the call,
+# which the engines' CUDA graphs leave out). Such a table is not fitted; its type falls back.
+GEMM_FLOOR_RATIO = 10.0
 HOLDOUT = 2  # every other shape is held out to measure the fit's error
 FLOOR = 1e-4  # smallest fraction kept: tiny kernels reach a few thousandths of a peak
 MIN_ROWS = 20  # fewer measured rows than this fit nothing: the class falls back
@@ -482,6 +488,7 @@ def fit_engine(
         # Rows recorded with no time (failed measurements) say nothing.
         kept = [_subset(x, np.asarray(x.time) > 0) for x in reader(*frames)]
         samples += [x for x in kept if len(x.time) >= MIN_ROWS]
+    samples, refused = _plausible_gemms(samples)
     full: tuple[dict, dict] = ({}, {})
     half: tuple[dict, dict] = ({}, {})
     for s in samples:
@@ -491,7 +498,7 @@ def fit_engine(
     classes, dtype_classes = _merge_phases(*full)
     half_classes, half_dtypes = _merge_phases(*half)
     held_out: dict[str, dict[str, float]] = {}
-    fallbacks: dict[str, str] = {}
+    fallbacks: dict[str, str] = dict(refused)
     for s in samples:
         cls = s.op_class.split("_")[0]
         curves = half_dtypes.get(f"{cls}:{s.dtype}") or half_classes[cls]
@@ -558,6 +565,27 @@ def fit_engine(
         provenance=provenance,
     )
     return Fit(profile, held_out)
+
+
+def _plausible_gemms(samples: list[Samples]) -> tuple[list[Samples], dict[str, str]]:
+    """The samples without GEMM tables whose floor is GEMM_FLOOR_RATIO times the bf16 GEMMs'
+    (see GEMM_FLOOR_RATIO), and the fallback each refused type takes."""
+    bf16 = [float(np.min(s.time)) for s in samples if (s.op_class, s.dtype) == ("matmul", "bf16")]
+    if not bf16:
+        return samples, {}
+    kept, refused = [], {}
+    for s in samples:
+        floor = float(np.min(s.time))
+        if s.op_class == "matmul" and floor > GEMM_FLOOR_RATIO * bf16[0]:
+            to = DTYPE_FALLBACK.get(s.dtype, "bf16")
+            refused[f"matmul:{s.dtype}"] = (
+                f"its GEMM table is not used: its fastest kernel takes {floor * 1e6:.1f} us, "
+                f"{floor / bf16[0]:.0f} times the fastest bf16 GEMM ({bf16[0] * 1e6:.1f} us), "
+                f"time around the kernel that no other table shows; priced with the {to} curves"
+            )
+        else:
+            kept.append(s)
+    return kept, refused
 
 
 _FLAT = EfficiencyCurve(log10_sizes=(0.0,), fractions=(1.0,))

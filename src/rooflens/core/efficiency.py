@@ -45,6 +45,9 @@ EngineClass = Literal["matmul", "attention", "vector", "moe", "mla"]
 PARENT_CLASS = {"moe": "matmul", "mla": "attention"}
 # Efficiency class of a framework kernel of some kind (rooflens.core.framework_kernels).
 KERNEL_PREFIX = "kernel:"
+# A data type an engine profile has no curves for is priced with these (block-scaled FP8
+# kernels run the FP8 tensor cores as per-tensor FP8 does, with more scales to read).
+DTYPE_FALLBACK = {"fp8_block": "fp8"}
 CollectiveKind = Literal["all_reduce", "custom_all_reduce", "all_gather", "all_to_all"]
 
 
@@ -245,9 +248,10 @@ class EngineProfile(EfficiencyProfile):
         return f"{self.engine} {self.engine_version} profile, {self.device}"
 
     def curves(self, op_class: str, dtype: str | None = None) -> ClassEfficiency:
-        key = f"{op_class}:{dtype}"
-        if key in self.dtype_classes:
-            return self.dtype_classes[key]
+        for kind in (dtype, DTYPE_FALLBACK.get(str(dtype))):
+            key = f"{op_class}:{kind}"
+            if key in self.dtype_classes:
+                return self.dtype_classes[key]
         return super().curves(op_class, dtype)
 
     def collective_time(

@@ -253,12 +253,15 @@ def _engine_class(op: Operator) -> str:
 def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) -> str:
     """Which data type's curves price an operator: attention by the KV-cache type it reads,
     weight-only quantized GEMMs by their kernel (w4a16: dequantize in the main loop), FP8
-    with scales per block (group_size) by the block-scaled kernels, others by compute type."""
+    with scales per block (a group_size, or a w_scale block as DeepSeek-V3's 128 x 128) by
+    the block-scaled kernels (a profile without them falls back to the fp8 curves), others by
+    compute type."""
     if op.efficiency_class == "attention":
         return device.matrix_dtype(quant.kv_bits, True) if quant.kv_bits < 16 else "bf16"
     if getattr(op, "quantized", False) and quant.w_bits < quant.a_bits:
         return f"w{quant.w_bits}a{quant.a_bits}"
-    if dtype == "fp8" and getattr(op, "quantized", False) and quant.group_size is not None:
+    blocks = quant.group_size is not None or isinstance(quant.w_scale, int)
+    if dtype == "fp8" and getattr(op, "quantized", False) and blocks:
         return "fp8_block"
     return dtype
 
