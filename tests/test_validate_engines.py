@@ -49,6 +49,37 @@ def sample(tmp_path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+@pytest.mark.parametrize(
+    ("model", "precision", "gemm", "expected", "source"),
+    [
+        # gpt-oss stores MXFP4 experts and 16-bit attention: an "fp4" row runs it as stored.
+        ("openai/gpt-oss-120b", "fp4", "nvfp4", {}, "checkpoint as stored (mxfp4)"),
+        # DeepSeek-R1 stores block FP8: an "fp8" row runs it as stored...
+        ("deepseek-ai/DeepSeek-R1", "fp8", "fp8", {}, "checkpoint as stored (fp8)"),
+        # ...an "fp4" row is another checkpoint (NVIDIA's NVFP4 export): the row's label.
+        (
+            "deepseek-ai/DeepSeek-R1", "fp4", "nvfp4",
+            {"w_bits": 4, "a_bits": 4, "w_format": "fp", "group_size": 16}, "nvfp4",
+        ),
+        # A 16-bit checkpoint at FP8 block scales: 128 x 128 blocks.
+        (
+            "Qwen/Qwen3-32B", "fp8", "fp8_block",
+            {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": 16384}, "fp8_block",
+        ),
+    ],
+)  # fmt: skip
+def test_a_quantized_checkpoint_runs_as_stored_at_its_own_precision(
+    sample, model, precision, gemm, expected, source
+) -> None:
+    row = sample.iloc[0].copy()
+    row["model_path"], row["precision"] = model, precision
+    row["gemm_quant_mode"] = row["moe_quant_mode"] = gemm
+    setup, notes = setup_of(row)
+    options = {k: v for k, v in setup.options if k not in ("tp", "ep", "flash_attention")}
+    assert options == expected
+    assert notes["precision_source"] == source
+
+
 def test_rows_map_to_setups_or_reasons(sample) -> None:
     a, _ = setup_of(sample.iloc[0])
     assert a.model == "meta-llama/Llama-3.1-8B"  # the -Instruct checkpoint's base

@@ -62,8 +62,8 @@ WARMUP_PER_CLIENT = 2
 # GEMM quantization mode -> rooflens quantization (KV cache: not stated, so 16-bit).
 QUANT_MODES: dict[str, dict[str, Any]] = {
     "fp8": {"w_bits": 8, "a_bits": 8, "w_format": "fp"},
-    # DeepSeek's 128x128 block scales: per-channel scales in rooflens (a few bytes less).
-    "fp8_block": {"w_bits": 8, "a_bits": 8, "w_format": "fp"},
+    # DeepSeek's scales per 128 x 128 block of weights.
+    "fp8_block": {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": 128 * 128},
     # NVFP4: FP4 values with an FP8 scale per 16, activations in FP4 too.
     "nvfp4": {"w_bits": 4, "a_bits": 4, "w_format": "fp", "group_size": 16},
     "int4_wo": {"w_bits": 4, "a_bits": 16, "w_format": "int", "group_size": 128},
@@ -171,8 +171,27 @@ def catalog_device(system: str) -> Device:
     raise Inexpressible(f"system {system} is not in the hardware catalog")
 
 
+# A row's precision -> (weight bits, float or integer weights) of a checkpoint stored so.
+PRECISION_STORAGE = {"fp8": (8, "float"), "fp4": (4, "float"), "int4": (4, "int")}
+
+
+def served_as_stored(row: pd.Series, spec: ModelSpec) -> bool:
+    """Whether the row runs its checkpoint as stored: a quantized checkpoint (gpt-oss's MXFP4
+    experts, DeepSeek-V3's block FP8, Kimi K2.5's INT4 experts) at the precision it is stored
+    in. The engines load such a checkpoint's own quantization, with the modules it leaves at
+    16 bits (gpt-oss's attention, Kimi's dense layers), whatever the sample's coarser label."""
+    stored = spec.checkpoint_quant
+    if stored is None:
+        return False
+    family = "int" if stored.quantization.w_format == "int" else "float"
+    return PRECISION_STORAGE.get(str(row.get("precision"))) == (stored.quantization.w_bits, family)
+
+
 def quantization(row: pd.Series, model_id: str, is_moe: bool) -> tuple[dict[str, Any], str]:
     """Quantization options of a row, and where they came from."""
+    spec = _model(model_id)
+    if served_as_stored(row, spec):
+        return {}, f"checkpoint as stored ({spec.checkpoint_quant.method})"  # type: ignore[union-attr]
     gemm, moe = row.get("gemm_quant_mode"), row.get("moe_quant_mode")
     if not isinstance(gemm, str):
         precision = row.get("precision")
@@ -679,10 +698,15 @@ def report(
         "nothing in rooflens is fitted or tuned to these numbers.",
         "",
         "How each row is predicted: its model is looked up in the bundled catalog (exact id, "
-        "or the base of an `-Instruct` checkpoint), its system in the hardware catalog; the "
-        "GEMM quantization sets weights and activations (fp8 and fp8_block: FP8, nvfp4: FP4 "
+        "or the base of an `-Instruct` checkpoint), its system in the hardware catalog; a "
+        "quantized checkpoint at the precision it is stored in (gpt-oss's MXFP4 experts, "
+        "DeepSeek-V3's block FP8, Kimi K2.5's INT4 experts) runs as stored, with the modules "
+        "it keeps at 16 bits, as the engines load it; otherwise the "
+        "GEMM quantization sets weights and activations (fp8: FP8, fp8_block: FP8 with scales "
+        "per 128 x 128 block, nvfp4: FP4 "
         "with 16-value groups, int4_wo: 4-bit weights; where the row states no precision, the "
-        "checkpoint's bf16/fp16, which engines use by default); the KV cache is 16-bit (the "
+        "checkpoint's bf16/fp16, which engines use by default); the KV cache is 16-bit, "
+        "unless the checkpoint states its own (ModelOpt's FP8 exports) (the "
         "sample does not state it: where an engine cached FP8 keys and values, rooflens holds "
         "half as many tokens and requests queue for KV blocks, which the misses' queueing "
         "column shows). FlashAttention is on. Attention TP x DP with MoE TP x EP "
