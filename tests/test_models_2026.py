@@ -14,6 +14,7 @@ import rooflens
 from rooflens.core import AnalysisOptions, build_graph
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.mtp import mtp_params
+from rooflens.hardware.catalog import get_device
 from rooflens.models import load_model
 from rooflens.models.quant import default_quantization, read_quantization_config
 from rooflens.serving import Requests
@@ -25,6 +26,21 @@ def op(graph, name: str):
 
 
 # --- Nemotron 3 ------------------------------------------------------------------------------
+
+
+def _serves_as_analyzed(model: object, device: str, prompt: int, **options: object) -> None:
+    """A lone request in the simulator takes the analysis's TTFT and TPOT for its prompt and
+    4 generated tokens (two paths through the pricing agree), and no decode step beats
+    reading the step's weights at the device's bandwidth (the roofline's memory floor)."""
+    result = rooflens.analyze(model, device, prompt_len=prompt, gen_len=4, **options)
+    lone = Requests(np.array([0.0]), np.array([prompt]), np.array([4]), 0)
+    served = rooflens.simulate(model, device, lone, **options).requests.iloc[0]
+    assert served["ttft"] == pytest.approx(float(result.generation["ttft"]), rel=1e-9)
+    assert served["tpot"] == pytest.approx(float(result.generation["tpot"]), rel=1e-9)
+    rows = result.operators()
+    decode = rows[rows["stage"] == "decode"]
+    weights = float((decode["count"] * decode["load_weight"]).sum())
+    assert float(result.generation["tpot"]) >= weights / get_device(device).memory_bandwidth
 
 
 def test_nemotron_3_nano_counts_its_moe_mamba_and_attention_layers() -> None:
@@ -44,9 +60,7 @@ def test_nemotron_3_nano_generates_and_serves() -> None:
         "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "h200-sxm", prompt_len=2048, gen_len=16
     )
     assert float(result.generation["ttft"]) > 0 and float(result.generation["tpot"]) > 0
-    requests = Requests(np.array([0.0, 0.02]), np.array([512, 256]), np.array([8, 4]), 0)
-    served = rooflens.simulate("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "h200-sxm", requests)
-    assert (served.requests["tpot"] > 0).all()
+    _serves_as_analyzed("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "h200-sxm", 512)
 
 
 # --- GLM-5's MTP layer -----------------------------------------------------------------------
@@ -296,9 +310,7 @@ def test_kimi_k3_matches_its_checkpoint_and_serves() -> None:
     assert spec.checkpoint_quant.unquantized == ("attention", "shared_experts", "mlp")
     result = rooflens.analyze("moonshotai/Kimi-K3", "gb200", prompt_len=2048, gen_len=8, tp=16)
     assert float(result.generation["tpot"]) > 0
-    requests = Requests(np.array([0.0, 0.01]), np.array([512, 256]), np.array([4, 4]), 0)
-    served = rooflens.simulate("moonshotai/Kimi-K3", "gb200", requests, tp=16)
-    assert (served.requests["ttft"] > 0).all()
+    _serves_as_analyzed("moonshotai/Kimi-K3", "gb200", 512, tp=16)
 
 
 # --- Gemma 4: global layers of their own shape, keys as values ----------------------------------
@@ -428,9 +440,7 @@ def test_gemma4_26b_a4b_bundled_equals_transformers_and_serves() -> None:
     assert float(result.generation["ttft"]) > 0 and float(result.generation["tpot"]) > 0
     tp = rooflens.analyze("google/gemma-4-26B-A4B", "h200-sxm", prompt_len=4096, gen_len=4, tp=2)
     assert float(tp.generation["tpot"]) > 0
-    requests = Requests(np.array([0.0, 0.01]), np.array([1024, 512]), np.array([4, 4]), 0)
-    served = rooflens.simulate("google/gemma-4-26B-A4B", "h200-sxm", requests)
-    assert (served.requests["tpot"] > 0).all()
+    _serves_as_analyzed("google/gemma-4-26B-A4B", "h200-sxm", 1024)
 
 
 @pytest.mark.parametrize(
@@ -480,9 +490,7 @@ def test_gemma4_31b_language_model() -> None:
     # 50 window layers keep 1024 tokens of 2 x 16 x 256, 10 global ones all 8193 of 2 x 4 x 512.
     expected = 2 * (50 * 1024 * 2 * 16 * 256 + 10 * 8193 * 2 * 4 * 512)
     assert float(result.memory["decode"].kv_cache) == pytest.approx(expected, rel=1e-12)
-    requests = Requests(np.array([0.0, 0.01]), np.array([2048, 512]), np.array([4, 4]), 0)
-    served = rooflens.simulate(spec, "h200-sxm", requests)
-    assert (served.requests["tpot"] > 0).all()
+    _serves_as_analyzed(spec, "h200-sxm", 2048)
 
 
 @pytest.mark.parametrize(
@@ -732,9 +740,7 @@ def test_deepseek_v4_flash_generates_and_serves() -> None:
         "deepseek-ai/DeepSeek-V4-Flash", "h200-sxm", prompt_len=8192, gen_len=8, tp=8
     )
     assert float(result.generation["ttft"]) > 0 and float(result.generation["tpot"]) > 0
-    requests = Requests(np.array([0.0, 0.01]), np.array([2048, 512]), np.array([4, 4]), 0)
-    served = rooflens.simulate("deepseek-ai/DeepSeek-V4-Flash", "h200-sxm", requests, tp=4)
-    assert (served.requests["tpot"] > 0).all()
+    _serves_as_analyzed("deepseek-ai/DeepSeek-V4-Flash", "h200-sxm", 2048, tp=4)
 
 
 # --- MiniMax-M3: MiniMax Sparse Attention, dense then MoE layers ---------------------------------
@@ -874,9 +880,7 @@ def test_minimax_m3_bundled_generates_and_serves() -> None:
     full = rooflens.analyze(dense, "h200-sxm", prompt_len=65536, gen_len=4, tp=8)
     # At 64k tokens the sparse layers' attention reads 2048 keys per query, not all of them.
     assert sparse.generation["ttft"] < full.generation["ttft"]
-    requests = Requests(np.array([0.0, 0.01]), np.array([2048, 512]), np.array([4, 4]), 0)
-    served = rooflens.simulate("MiniMaxAI/MiniMax-M3", "h200-sxm", requests, tp=8)
-    assert (served.requests["tpot"] > 0).all()
+    _serves_as_analyzed("MiniMaxAI/MiniMax-M3", "h200-sxm", 2048, tp=8)
 
 
 def test_minimax_m3_unsupported_sparse_fields_are_refused() -> None:
