@@ -319,3 +319,25 @@ def test_an_operator_priced_beyond_its_fitted_sizes_is_stated() -> None:
     assert small.notes == []
     assert rooflens.analyze("meta-llama/Llama-3.1-70B", "h200-sxm", batch=256,
                             prompt_len=32768, allow_long_context=True).notes == []  # fmt: skip
+
+
+def test_an_engine_documented_moe_kernel_prices_its_type() -> None:
+    """TensorRT-LLM runs MXFP4 experts with MXFP8 activations on Blackwell: its w4a8 rows fit
+    the w4a16 curves (the operator rooflens prices), the rows' time a third per expert GEMM."""
+    from rooflens.calibration.aiconfigurator import MOE_KERNELS, moe_samples
+
+    rows = pd.DataFrame(
+        {
+            "distribution": "balanced", "moe_dtype": "w4a8_mxfp4_mxfp8", "hidden_size": 2880,
+            "inter_size": 2880, "topk": 4, "num_experts": 128, "moe_tp_size": 1,
+            "moe_ep_size": 1, "num_tokens": [1, 16, 256], "latency": [0.03, 0.15, 0.3],
+        }
+    )  # fmt: skip
+    assert moe_samples(rows) == []  # no w4a8 type of its own
+    (w4a16,) = moe_samples(rows, MOE_KERNELS[("trtllm", "b200_sxm")])
+    assert (w4a16.op_class, w4a16.dtype, w4a16.peak_dtype) == ("moe", "w4a16", "bf16")
+    assert np.allclose(w4a16.time, np.array([0.03, 0.15, 0.3]) * 1e-3 / 3)
+    assert ("trtllm", "h200_sxm") not in MOE_KERNELS
+    note = load_engine_profile("trtllm", "b200").fallbacks["moe:w4a16"]
+    assert "w4a8_mxfp4_mxfp8" in note
+    assert "moe:w4a16" not in load_engine_profile("trtllm", "h200-sxm").fallbacks

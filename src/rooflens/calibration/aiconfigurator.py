@@ -74,6 +74,14 @@ GEMM_TYPES = {
 MOE_TYPES = GEMM_TYPES | {
     "w4a16_mxfp4": ("w4a16", Quantization(w_bits=4, w_format="mxfp4", group_size=32)),
 }
+# The MoE kernel an engine runs for a type on some systems, where its documentation names one
+# other than the type's own table: TensorRT-LLM runs MXFP4 experts with MXFP8 activations on
+# Blackwell (its GPT-OSS deployment guide, "MoE Backend Support Matrix": B200/GB200/B300/GB300
+# MXFP8 activations, MXFP4 weights, TRTLLM backend, the default; H200: BF16 activations,
+# TRITON). Those rows are priced as the W4A16 operator rooflens prices such experts as, so the
+# fitted fractions are of that operator's roofline.
+BLACKWELL = ("b200_sxm", "b300_sxm", "gb200", "gb300")
+MOE_KERNELS = {("trtllm", system): {"w4a16_mxfp4": "w4a8_mxfp4_mxfp8"} for system in BLACKWELL}
 KV_TYPES = {"bfloat16": ("bf16", 16), "fp8": ("fp8", 8)}
 # Bytes per element of a collective's message (aiconfigurator counts elements).
 COMM_BYTES = {"half": 2, "bfloat16": 2, "int8": 1}
@@ -238,14 +246,15 @@ def _attention_samples(df: pd.DataFrame, decode: bool) -> list[Samples]:
     return out
 
 
-def moe_samples(df: pd.DataFrame) -> list[Samples]:
+def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list[Samples]:
     """A fused MoE layer (routing, the gate/up/down expert GEMMs, the combine) per row: three
     rooflens ExpertLinears over the experts and route share one device holds. Balanced routing
-    only, as rooflens assumes."""
+    only, as rooflens assumes. `kernels`: the table an engine runs for a type instead of the
+    type's own (MOE_KERNELS)."""
     df = df[df["distribution"] == "balanced"]
     out = []
     for name, (dtype, quant) in MOE_TYPES.items():
-        rows = df[df["moe_dtype"] == name]
+        rows = df[df["moe_dtype"] == (kernels or {}).get(name, name)]
         if rows.empty:
             continue
         ops, memory = np.empty(len(rows)), np.empty(len(rows))
@@ -475,7 +484,7 @@ def fit_engine(
         ("gemm", ["gemm_perf"], gemm_samples),
         ("attention", ["context_attention_perf"], lambda d: _attention_samples(d, False)),
         ("attention", ["generation_attention_perf"], lambda d: _attention_samples(d, True)),
-        ("moe", ["moe_perf"], moe_samples),
+        ("moe", ["moe_perf"], lambda d: moe_samples(d, MOE_KERNELS.get((engine, system)))),
         ("mla", ["context_mla_perf", "generation_mla_perf"], mla_samples),
         ("quantize", ["scale_matrix_perf"], vector_samples),
     ]
@@ -529,6 +538,13 @@ def fit_engine(
             fallbacks[f"{cls}:w4a16"] = (
                 "no weight-only 4-bit kernel measured: the bf16 curves' fractions of the bf16 "
                 "peak, over the 4-bit weights' bytes"
+            )
+    for own, runs in MOE_KERNELS.get((engine, system), {}).items():
+        key = f"moe:{MOE_TYPES[own][0]}"
+        if key in dtype_classes:
+            fallbacks[key] = (
+                f"fitted from the {runs} table, the kernel {engine} runs for {own} experts "
+                f"on {system} (its documentation), priced as the {MOE_TYPES[own][0]} operator"
             )
     fallbacks["sizes"] = "beyond the measured sizes the fractions stay those of the nearest size"
     collectives = {}
