@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 import rooflens
 from rooflens.advisor.search import SLO, Target, advise
 from rooflens.cli.app import app
-from rooflens.engines import load_engine_profile
+from rooflens.engines import DEFAULTS, load_engine_profile
 from rooflens.serving.api import scheduler_of
 from rooflens.serving.presets import preset_for
 from rooflens.serving.workload import LengthDistribution, Workload
@@ -19,13 +19,32 @@ MODEL = "meta-llama/Llama-3.1-8B"
 def test_an_engine_prices_with_its_profile() -> None:
     profile = load_engine_profile("vllm", "h200-sxm")
     by_name = rooflens.analyze(MODEL, "h200-sxm", batch=16, prompt_len=1024, engine="vllm")
-    by_profile = rooflens.analyze(MODEL, "h200-sxm", batch=16, prompt_len=1024, calibration=profile)
+    # The engine brings its profile and the kernels its model code fuses.
+    fused = DEFAULTS["vllm"].fusion
+    by_profile = rooflens.analyze(
+        MODEL, "h200-sxm", batch=16, prompt_len=1024, calibration=profile, fusion=fused
+    )
     bound = rooflens.analyze(MODEL, "h200-sxm", batch=16, prompt_len=1024)
     for stage in ("prefill", "decode"):
         t = float(by_name.totals()[stage]["time"])
         assert t == float(by_profile.totals()[stage]["time"])
         assert t > float(bound.totals()[stage]["time"])
     assert "vllm" in by_name.options.estimate
+    assert by_name.options.fusion == ("qkv", "gate_up", "act", "add_norm")
+
+
+def test_the_fusion_setting_overrides_the_engines() -> None:
+    """Given, the setting wins (empty: nothing fused); the engine's fusion removes the fixed
+    time of k, v and up (one GEMM each with q and gate) and of the activation and adds."""
+    unfused = rooflens.analyze(MODEL, "h200-sxm", batch=16, prompt_len=1024, engine="vllm",
+                               fusion=())  # fmt: skip
+    assert unfused.options.fusion == ()
+    fused = rooflens.analyze(MODEL, "h200-sxm", batch=16, prompt_len=1024, engine="vllm")
+    for stage in ("prefill", "decode"):
+        assert fused.totals()[stage]["time"] < unfused.totals()[stage]["time"]
+    qkv = rooflens.analyze(MODEL, "h200-sxm", batch=16, prompt_len=1024, engine="vllm",
+                           fusion=("qkv",))  # fmt: skip
+    assert qkv.options.fusion == ("qkv",)
 
 
 @pytest.mark.parametrize(
@@ -62,6 +81,7 @@ def test_simulate_with_an_engine_uses_its_scheduler() -> None:
         workload,
         preset="sglang",
         calibration=load_engine_profile("sglang", "h200-sxm"),
+        fusion=DEFAULTS["sglang"].fusion,
     )
     assert by_engine.requests.equals(by_hand.requests)
 

@@ -193,7 +193,9 @@ class Settings(BaseModel):
         (),
         "Kernels",
         "fused kernels",
-        "Fused kernels: all, or any of qkv, gate_up, act, add_norm, flash_decoding.",
+        "Fused kernels: all, or any of qkv, gate_up, act, add_norm, flash_decoding; unset "
+        "with an engine: what its model code fuses (vllm, sglang, trtllm: qkv, gate_up, act, "
+        "add_norm).",
         accepts="all, or any of " + ", ".join(FUSIONS),
         max_length=len(FUSIONS),
     )
@@ -329,6 +331,17 @@ class Settings(BaseModel):
             link_latency=self.link_latency,
         )
 
+    def fused_kernels(self) -> tuple[Fusion, ...]:
+        """The fusion setting where given, else the kernels the engine's model code fuses
+        (`rooflens.engines.DEFAULTS`), else none."""
+        if "fusion" not in self.model_fields_set and self.engine is not None:
+            from rooflens.engines import DEFAULTS
+
+            defaults = DEFAULTS.get(self.engine)
+            if defaults is not None:
+                return defaults.fusion  # type: ignore[return-value]
+        return tuple(dict.fromkeys(self.fusion))
+
     def analysis_options(
         self, calibration: EfficiencyProfile | None = None, model: ModelSpec | None = None
     ) -> AnalysisOptions:
@@ -366,7 +379,7 @@ class Settings(BaseModel):
             offload_weights=self.offload_weights,
             offload_kv=self.offload_kv,
             offload_disk_bandwidth=self.offload_disk_bandwidth,
-            fusion=tuple(dict.fromkeys(self.fusion)),
+            fusion=self.fused_kernels(),
             early_exit_depth=self.early_exit_depth,
             exit_classifier_width=self.exit_classifier_width,
             active_heads=self.active_heads,

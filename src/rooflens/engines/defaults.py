@@ -25,4 +25,7 @@ class EngineDefaults(BaseModel):
     max_sequences: PositiveInt
     # Batch sizes whose decode steps replay a captured CUDA graph (others run eagerly or pad up).
     cuda_graph_sizes: tuple[int, ...]
+    # Kernels the engine's model code fuses (rooflens.core.techniques.fusion's kinds): what an
+    # analysis with this engine fuses unless the fusion setting says otherwise.
+    fusion: tuple[str, ...] = ()
     sources: dict[str, str]

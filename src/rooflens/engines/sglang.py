@@ -31,7 +31,13 @@ DEFAULTS = EngineDefaults(
     max_batched_tokens=CHUNKED_PREFILL,
     max_sequences=GRAPH_MAX_BATCH,
     cuda_graph_sizes=(1, 2, 4, 8, 12, 16, 24, 32, *range(40, GRAPH_MAX_BATCH + 1, 8)),
+    fusion=("qkv", "gate_up", "act", "add_norm"),
     sources={
+        "fusion": (
+            "python/sglang/srt/models/llama.py (and the other decoders): QKVParallelLinear "
+            "qkv_proj, MergedColumnParallelLinear gate_up_proj, SiluAndMul, RMSNorm's fused "
+            "residual add"
+        ),
         "memory_fraction": (
             "python/sglang/srt/server_args.py _handle_gpu_memory_settings (formula in "
             "mem_fraction_static); 0.88 when the device memory is unknown"

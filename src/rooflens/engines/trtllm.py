@@ -16,7 +16,13 @@ DEFAULTS = EngineDefaults(
     max_batched_tokens=8192,
     max_sequences=2048,
     cuda_graph_sizes=(1, 2, 4, 8, 16, 32, 64, 128),
+    fusion=("qkv", "gate_up", "act", "add_norm"),
     sources={
+        "fusion": (
+            "tensorrt_llm/_torch/modules/attention.py (one qkv_proj Linear), "
+            "gated_mlp.py (gate_up_proj with the activation fused), rms_norm.py (the "
+            "residual add fused into the norm)"
+        ),
         "memory_fraction": (
             "TensorRT-LLM docs, 'How to Change KV Cache Behavior' "
             "(nvidia.github.io/TensorRT-LLM/examples/kvcacheconfig.html): default 0.9"

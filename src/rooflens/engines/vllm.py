@@ -19,7 +19,13 @@ DEFAULTS = EngineDefaults(
     max_batched_tokens=8192,
     max_sequences=1024,
     cuda_graph_sizes=_capture_sizes(512),
+    fusion=("qkv", "gate_up", "act", "add_norm"),
     sources={
+        "fusion": (
+            "vllm/model_executor/models/llama.py (and the other decoders): QKVParallelLinear "
+            "qkv_proj, MergedColumnParallelLinear gate_up_proj, SiluAndMul, RMSNorm's fused "
+            "residual add (fused_add_rms_norm)"
+        ),
         "memory_fraction": "vllm/config/cache.py CacheConfig.gpu_memory_utilization = 0.9",
         "max_batched_tokens": (
             "vllm/engine/arg_utils.py EngineArgs.get_batch_defaults: device memory >= 70 GiB and "
