@@ -75,7 +75,7 @@ def test_a_quantized_checkpoint_runs_as_stored_at_its_own_precision(
     row["model_path"], row["precision"] = model, precision
     row["gemm_quant_mode"] = row["moe_quant_mode"] = gemm
     setup, notes = setup_of(row)
-    options = {k: v for k, v in setup.options if k not in ("tp", "ep", "flash_attention")}
+    options = {k: v for k, v in setup.options if k not in ("tp", "ep", "flash_attention", "fusion")}
     assert options == expected
     assert notes["precision_source"] == source
 
@@ -91,6 +91,9 @@ def test_rows_map_to_setups_or_reasons(sample) -> None:
         "tp": 1,
         "ep": 1,
         "flash_attention": True,
+        # vLLM's model code: one QKV GEMM, one gate/up GEMM, the activation and the residual
+        # adds fused.
+        "fusion": ("qkv", "gate_up", "act", "add_norm"),
     }
     with pytest.raises(Inexpressible, match="bundled catalog"):
         setup_of(sample.iloc[1])
@@ -120,8 +123,9 @@ def test_predictions_follow_the_simulator_and_list_what_they_cannot_express(samp
     spec, device, options = resolve(
         "meta-llama/Llama-3.1-8B",
         "h100-sxm",
-        {"w_bits": 8, "a_bits": 8, "w_format": "fp", "flash_attention": True},
-    )
+        {"w_bits": 8, "a_bits": 8, "w_format": "fp", "flash_attention": True,
+         "fusion": ("qkv", "gate_up", "act", "add_norm")},
+    )  # fmt: skip
     replica = prepare(spec, device, options, preset_for("vllm", device), 288)
     prefill = replica.step_time(np.zeros(0, np.int64), np.array([256.0]), np.zeros(1), [True])
     assert roof.loc["a", "predicted_ttft_ms"] == pytest.approx(1e3 * prefill, rel=1e-9)

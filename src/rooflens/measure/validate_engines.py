@@ -42,6 +42,7 @@ from rooflens.core.errors import (
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
+from rooflens.engines import DEFAULTS as ENGINE_DEFAULTS
 from rooflens.hardware.catalog import get_device
 from rooflens.models.catalog import bundled_config, bundled_models, bundled_twin, load_model
 from rooflens.serving.config import ClusterConfig, SchedulerConfig
@@ -313,7 +314,9 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         raise Inexpressible(f"mode {row['mode']}")
     if not cluster.disaggregated:
         cluster = ClusterConfig(replicas=cluster.replicas // parts)
-    options = quant | {"tp": tp, "ep": ep, "flash_attention": True}
+    # The engine's own kernels: FlashAttention and the fusions its model code makes.
+    fusion = ENGINE_DEFAULTS[str(row["backend"])].fusion
+    options = quant | {"tp": tp, "ep": ep, "flash_attention": True, "fusion": fusion}
     if inside:
         options["moe_tp"] = tp // ep
     setup = Setup(
