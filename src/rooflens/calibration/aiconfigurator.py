@@ -16,6 +16,11 @@ is the one pricing uses), then, per operator class and data type:
    bound).
 3. Collectives: median time per message size, per kind and group size, kept as a log-log table.
 
+Two departures from reading each table as its type's kernels, each stated in the profile's
+`fallbacks`: a GEMM table whose floor is GEMM_FLOOR_RATIO times the bf16 GEMMs' is not fitted
+(its type takes DTYPE_FALLBACK's curves), and where an engine documents running another MoE
+kernel for a type on a system (MOE_KERNELS) that kernel's rows fit the type's curves.
+
 Rooflens does not need the package to run: it is read only to refit (`rooflens calibrate
 --from-aiconfigurator`); tables are read from parquet (pyarrow) or, for tests, CSV.
 """
