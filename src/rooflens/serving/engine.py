@@ -207,7 +207,11 @@ class Engine:
         if self.mode == "decode":
             decoders, swap = self._grow(self._decoders())
             admitted, swap_in = self._admit(cfg.max_tokens - len(decoders), whole=True)
-            self._run(decoders + [i for i, _ in admitted], [], swap + swap_in)
+            # Handed-over requests decode at once; one preempted here by recomputation
+            # prefills its prompt and tokens so far on this replica first.
+            handed = [i for i, chunk in admitted if chunk == 0]
+            recomputed = [(i, chunk) for i, chunk in admitted if chunk > 0]
+            self._run(decoders + handed, recomputed, swap + swap_in)
         elif cfg.policy == "continuous":
             # Waiting prompts take an iteration of their own; decoding pauses meanwhile. With a
             # chunk size, prompts are cut into chunks of it (SGLang's chunked prefill).
@@ -312,7 +316,7 @@ class Engine:
         cfg, remaining = self.config, int(self.target[i] - self.kv[i])
         # Continuous batching admits prompts before the decodes grow; the others after.
         growth = int(np.sum(self._held(self.kv[ids] + 1) - self.units[ids]))
-        if self.mode == "decode":
+        if self.mode == "decode" and self.kv[i] >= self.target[i]:
             chunk = 1
         elif cfg.policy == "continuous":
             chunk = remaining if cfg.chunk_size is None else min(remaining, cfg.chunk)
@@ -354,7 +358,7 @@ class Engine:
                 self.swapped[i] = False
                 self._take(i, need)
                 continue
-            if self.mode == "decode":
+            if self.mode == "decode" and self.kv[i] >= self.target[i]:
                 need = self._held(self.kv[i] + 1)
                 if need > self.capacity - self.used:
                     break
