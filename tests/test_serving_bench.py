@@ -305,3 +305,21 @@ def test_expert_parallelism_reaches_the_simulator() -> None:
     ep2 = rooflens.simulate(moe, "h100-sxm", workload, concurrency=1, ep=2)
     assert ep2.kv_capacity > ep1.kv_capacity  # half the experts' weights per device
     assert ep2.percentile("ttft", 50) != ep1.percentile("ttft", 50)
+
+
+def test_a_decode_pool_short_of_kv_recomputes_its_preempted_requests() -> None:
+    """24 requests of 600 + 300 tokens from 8 clients on a decode pool holding 4,432 KV tokens:
+    it preempts, and a preempted request prefills its prompt and tokens so far there, then
+    decodes on. (It used to rejoin as a decoder with no context and take one step per token
+    alone, preempted again each time: 775 preemptions, 4,534 iterations.)"""
+    device = rooflens.get_device("h100-sxm").model_copy(update={"memory_capacity": 25.3e9})
+    n = 24
+    requests = Requests(np.zeros(n), np.full(n, 600), np.full(n, 300))
+    result = rooflens.simulate(
+        LLAMA, device, requests, cluster=ClusterConfig(disaggregated=True), concurrency=8
+    )
+    frame = result.requests
+    assert result.kv_capacity == 4432
+    assert (frame["generated"] == frame["output_len"]).all()
+    assert 0 < frame["preemptions"].sum() < n
+    assert len(result.timeline) == 1511
