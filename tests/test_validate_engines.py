@@ -110,6 +110,11 @@ def test_rows_map_to_setups_or_reasons(sample) -> None:
     assert dict(d.options)["w_bits"] == 16 and dict(d.options)["tp"] == 1
     assert (d.cluster.decode_tp, d.cluster.prefill_replicas, d.cluster.decode_replicas) == (2, 1, 2)
     assert d.concurrency == 4
+    # Most disaggregated rows leave the worker counts blank: not recorded, so not one worker.
+    unstated = sample.iloc[3].copy()
+    unstated["decode_num_workers"] = np.nan
+    with pytest.raises(Inexpressible, match="decode worker count not stated"):
+        setup_of(unstated)
 
 
 def test_predictions_follow_the_simulator_and_list_what_they_cannot_express(sample) -> None:

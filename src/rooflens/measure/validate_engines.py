@@ -277,6 +277,11 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         for side in ("prefill", "decode"):
             if _int(row.get(f"{side}_pp_size")) != 1:
                 raise Inexpressible(f"{side} pipeline parallelism")
+            workers = row.get(f"{side}_num_workers")
+            # Blank is "not recorded" here, not "one": the concurrency's spread over the pool
+            # would be a guess.
+            if pd.isna(workers) or int(workers) < 1:
+                raise Inexpressible(f"{side} worker count not stated")
             dp = _int(row.get(f"{side}_attention_dp_size"))
             tp_side = _int(row.get(f"{side}_tp_size"))
             pools[side] = (
@@ -288,7 +293,7 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
                     spec.is_moe,
                     f"{side} ",
                 ),
-                _int(row.get(f"{side}_num_workers")) * dp,
+                int(workers) * dp,
             )
         (tp, ep, inside, prefill_replicas), (decode_tp, decode_ep, decode_inside, _) = (
             pools["prefill"],
@@ -720,10 +725,12 @@ def report(
         "attention TP, the experts run inside the TP group (`moe_tp` = MoE TP, `ep` = EP, "
         "as SGLang's and TensorRT-LLM's `--tp N --ep N`). Disaggregated rows run separate "
         "prefill and decode pools of their own TP/EP, workers x DP replicas each, with the KV "
-        "cache handed over the device's interconnect. The simulator runs a closed loop of "
-        f"the row's concurrency with {requests_per_client} requests per client, all clients "
-        f"starting together, the first {warmup_per_client(requests_per_client)} per client "
-        "left out of the means as warm-up (the benchmarks report a steady state: "
+        "cache handed over the device's interconnect (rows that leave the worker counts blank "
+        "are not simulated: how the concurrency spreads is not known). The simulator runs a "
+        f"closed loop of the row's concurrency with {requests_per_client} requests per "
+        "client, all clients starting together, the first "
+        f"{warmup_per_client(requests_per_client)} per client left out of the means as "
+        "warm-up (the benchmarks report a steady state: "
         "bench_serving's 1,000 prompts by default, genai-perf recipes' 10 per client after 2 "
         "of warm-up), with the "
         "engine's scheduler preset "
