@@ -17,7 +17,7 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import build_graph
 from rooflens.core.operators import Linear, Precision, Step
 from rooflens.core.options import AnalysisOptions, Parallelism, Quantization
-from rooflens.core.pricing import price_step
+from rooflens.core.pricing import memory_access, price_step
 from rooflens.engines import DEFAULTS, ENGINES, load_engine_profile
 from rooflens.hardware.catalog import get_device
 from rooflens.models.catalog import load_model
@@ -222,6 +222,38 @@ def test_no_operator_beats_its_roofline_bound(kv_bits: int) -> None:
         engine = price_step(graph, device, quant, s, profile)
         assert np.all(engine.time >= bound.time * (1 - 1e-12))
         assert np.all(engine.step_time() > bound.step_time())
+
+
+def test_an_engine_profile_prices_each_operator_in_its_roofline_regime(tables) -> None:
+    """As the fit explains each kernel: a memory-bound GEMM takes its memory curve's time even
+    where the compute curve (fitted on compute-bound kernels) is low at its OP count, and a
+    compute-bound one its compute curve's time whatever the memory curve says."""
+    profile = fit_engine(tables, "toy", "vllm", H100).profile
+    data = profile.model_dump()
+    matmul = data["classes"]["matmul"]
+    # Compute fractions low at decode's OP counts, memory fractions low at prefill's bytes.
+    matmul["compute"] = {"log10_sizes": (9.0, 13.0), "fractions": (0.001, 0.5)}
+    matmul["memory"] = {"log10_sizes": (8.2, 8.6), "fractions": (0.5, 0.001)}
+    matmul["fixed"] = 0.0
+    slow = EngineProfile.model_validate(data)
+    curves = slow.classes["matmul"]
+    model = load_model("meta-llama/Llama-3.1-8B")
+    graph = build_graph(model, AnalysisOptions(), H100)
+    # One decode token (memory-bound: 2 OPs per weight byte pair) and a 16,384-token prefill.
+    step = Step(np.array([1.0, 1.0]), np.array([1.0, 16384.0]), np.array([0.0, 0.0]))
+    costs = price_step(graph, H100, Quantization(), step, slow)
+    row = [op.name for op in graph.operators].index("gate_proj")
+    ops, memory = costs.fields["ops"][row], memory_access(costs.fields)[row]
+    # Hand check: 4096 x 14336 bf16 weights, 2 OPs per weight and token.
+    assert ops[0] == 2 * 4096 * 14336 and memory[0] >= 2 * 4096 * 14336
+    peak, bandwidth = H100.peak_ops["bf16"], H100.memory_bandwidth
+    assert ops[0] / peak < memory[0] / bandwidth and ops[1] / peak > memory[1] / bandwidth
+    compute_time = ops / (peak * curves.compute(ops))
+    memory_time = memory / (bandwidth * curves.memory(memory))
+    # The other curve would have taken longer: the longer of both is not what is priced.
+    assert compute_time[0] > memory_time[0] and memory_time[1] > compute_time[1]
+    assert costs.time[row][0] == pytest.approx(memory_time[0])
+    assert costs.time[row][1] == pytest.approx(compute_time[1])
 
 
 def test_tensor_parallel_collectives_take_the_measured_time() -> None:

@@ -366,10 +366,14 @@ def fit_curves(s: Samples, device: Device) -> ClassEfficiency:
 
 
 def predict(s: Samples, device: Device, curves: ClassEfficiency) -> np.ndarray:
-    """Time the profile gives these rows: EfficiencyProfile.rates inside StepCosts.time."""
+    """Time the profile gives these rows: EngineProfile.rates inside StepCosts.time, each row
+    in its roofline regime as the fit explained it."""
     t_compute, t_memory = _roofline(s, device)
-    return curves.fixed + np.maximum(
-        t_compute / curves.compute(s.ops), t_memory / curves.memory(s.memory)
+    compute_bound = t_compute >= t_memory
+    return curves.fixed + np.where(
+        compute_bound,
+        t_compute / curves.compute(s.ops),
+        t_memory / curves.memory(s.memory),
     )
 
 

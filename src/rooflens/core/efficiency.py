@@ -21,12 +21,13 @@ Collectives between devices take the link bandwidth and latency fitted on measur
 An engine profile (`EngineProfile`, fitted from a serving engine's operator databases) refines
 this: curves per operator class AND data type (a GEMM in FP8 has its own curve, attention its
 own per KV-cache type), classes of their own for MoE expert GEMMs and latent attention, and
-measured collective times per kind, group size and message size in place of the link model.
+measured collective times per kind, group size and message size in place of the link model;
+and it prices an operator by the curve of its roofline regime alone (`in_regime`).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import (
@@ -194,6 +195,10 @@ class EfficiencyProfile(BaseModel):
         """Fixed time of one kernel of this class and data type."""
         return self.kernel_time + self.curves(op_class, dtype).fixed
 
+    # True: an operator takes its roofline regime's calibrated time only, the other bound held
+    # at the roofline (EngineProfile); False: the longer of both calibrated times.
+    in_regime: ClassVar[bool] = False
+
     def rates(
         self,
         op_class: str,
@@ -202,13 +207,22 @@ class EfficiencyProfile(BaseModel):
         peak: float | np.ndarray,
         bandwidth: float,
         dtype: str | None = None,
+        compute_bound: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Achieved (OP/s, bytes/s) of an operator of this class, data type and size. A fitted
         fraction above 1 (a kernel that moved fewer bytes than the analysis counts, say from
-        cache) is held at 1: an estimate is never faster than its operator's roofline bound."""
+        cache) is held at 1: an estimate is never faster than its operator's roofline bound.
+        `compute_bound`: each operator's roofline regime where `memory` is not its whole
+        traffic (bytes per kernel of a row of several); else read from `ops` and `memory`."""
         curves = self.curves(op_class, dtype)
         compute = np.minimum(curves.compute(ops), 1.0)
-        return peak * compute, bandwidth * np.minimum(curves.memory(memory), 1.0)
+        memory_fraction = np.minimum(curves.memory(memory), 1.0)
+        if self.in_regime:
+            if compute_bound is None:
+                compute_bound = ops / peak >= memory / bandwidth
+            compute = np.where(compute_bound, compute, 1.0)
+            memory_fraction = np.where(compute_bound, 1.0, memory_fraction)
+        return peak * compute, bandwidth * memory_fraction
 
     def collective_time(
         self, kind: str, ranks: int, message_bytes: np.ndarray
@@ -223,7 +237,13 @@ class EfficiencyProfile(BaseModel):
 
 class EngineProfile(EfficiencyProfile):
     """A serving engine's efficiency on a device, fitted from operator-level measurements
-    (`rooflens calibrate --from-aiconfigurator`): usable wherever an EfficiencyProfile is."""
+    (`rooflens calibrate --from-aiconfigurator`): usable wherever an EfficiencyProfile is.
+
+    Its curves price an operator in its roofline regime alone (`in_regime`), as the fit
+    explained each measured kernel: a memory-bound kernel by its memory curve, whatever the
+    compute curve (fitted on compute-bound kernels only) reads at its small OP count."""
+
+    in_regime: ClassVar[bool] = True
 
     engine: str
     engine_version: str

@@ -441,8 +441,9 @@ def _calibrated_rates(
         rows = np.array([k == (op_class, dtype) for k in keys])
         peak = _expand(placement.peaks[rows], ops[rows])
         compute[rows], mem[rows] = profile.rates(
-            op_class, ops[rows], memory[rows] / per_kernel[rows], peak, bandwidth, dtype
-        )
+            op_class, ops[rows], memory[rows] / per_kernel[rows], peak, bandwidth, dtype,
+            compute_bound=ops[rows] / peak >= memory[rows] / bandwidth,
+        )  # fmt: skip
     return compute, mem
 
 
