@@ -171,14 +171,16 @@ def test_the_script_writes_the_report_and_the_plot(sample, tmp_path) -> None:
     assert plot.stat().st_size > 1000
 
 
-def test_the_means_leave_out_the_warm_up_waves(sample) -> None:
-    """Row d runs 4 clients: with 3 requests each, the first 2 waves (8 requests) are warm-up
-    and the reported means are those of the last 4 requests the simulator serves."""
+def test_the_means_take_every_request_of_the_measured_phase(sample) -> None:
+    """Row a at 8 clients with 4,096-token prompts, 3 requests each: the clients start
+    together, as aiperf's measured phase does after its warm-up phase has drained, so the
+    first wave queues for vLLM's 8,192-token budget, and all 24 requests are in the means."""
     from rooflens.measure import validate_engines
     from rooflens.serving.simulate import run
     from rooflens.serving.workload import Requests
 
-    row = sample.iloc[[3]]
+    row = sample.iloc[[0]].copy()
+    row["batch_size"], row["isl"] = 8.0, 4096
     got = predict(row, ["roofline"], requests_per_client=3).iloc[0]
     setup, _ = setup_of(row.iloc[0])
     spec, device, options, scheduler, replica, decode = validate_engines._replicas(
@@ -186,17 +188,18 @@ def test_the_means_leave_out_the_warm_up_waves(sample) -> None:
     )
     n = 3 * setup.concurrency
     result = run(
-        spec, device, options, Requests(np.zeros(n), np.full(n, 128), np.full(n, 16)),
+        spec, device, options, Requests(np.zeros(n), np.full(n, 4096), np.full(n, 32)),
         scheduler, setup.cluster, replica=replica, decode_replica=decode,
         concurrency=setup.concurrency,
     )  # fmt: skip
-    last = result.requests.iloc[8:]
-    assert len(last) == 4
-    assert got["predicted_ttft_ms"] == pytest.approx(1e3 * last["ttft"].mean(), rel=1e-12)
-    assert got["predicted_tpot_ms"] == pytest.approx(1e3 * last["tpot"].mean(), rel=1e-12)
-    # The first wave starts together and waits longer than the steady state.
-    assert result.requests["ttft"].iloc[:4].mean() >= last["ttft"].mean()
-    assert validate_engines.warmup_per_client(1) == 0
+    served = result.requests
+    assert len(served) == 24
+    assert got["predicted_ttft_ms"] == pytest.approx(1e3 * served["ttft"].mean(), rel=1e-12)
+    assert got["predicted_tpot_ms"] == pytest.approx(1e3 * served["tpot"].mean(), rel=1e-12)
+    # Two prompts fit the budget per step: the first wave's last pair waits for three steps.
+    first = served["ttft"].iloc[:8]
+    assert first.max() > 3.5 * first.min()
+    assert got["predicted_ttft_ms"] > 1e3 * served["ttft"].iloc[8:].mean()
 
 
 def test_aiconfigurator_estimates_sit_beside_rooflens_on_the_same_rows(sample) -> None:

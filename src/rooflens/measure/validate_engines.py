@@ -53,13 +53,12 @@ from rooflens.serving.workload import Requests
 
 SAMPLE_PACKAGE = "aiconfigurator_core"
 SAMPLE_FILE = ("systems", "silicon_sample.csv")
-# Requests each client sends, and the first waves left out of the means as warm-up: the
-# benchmarks behind the sample report a steady state (vLLM's and SGLang's bench_serving send
-# 1,000 prompts by default; NVIDIA's genai-perf recipes send 10 per client after 2 per client
-# of warm-up), where requests no longer start together. Four waves, two of them warm-up, keep
-# the harness's run time within bounds.
-REQUESTS_PER_CLIENT = 4
-WARMUP_PER_CLIENT = 2
+# Requests each client sends, all of them in the means: the benchmark as AIConfigurator's
+# scripts run it (aiperf --concurrency C --num-requests C x 10 in its Dynamo deployment guide,
+# x 20 and x 50 in its templates), whose warm-up requests are a phase of their own that
+# drains before the measured phase starts its C clients together (aiperf's credit phases).
+# Ten per client, the fewest those scripts send, bound the harness's run time.
+REQUESTS_PER_CLIENT = 10
 # GEMM quantization mode -> rooflens quantization (KV cache: not stated, so 16-bit).
 QUANT_MODES: dict[str, dict[str, Any]] = {
     "fp8": {"w_bits": 8, "a_bits": 8, "w_format": "fp"},
@@ -354,16 +353,12 @@ def _replicas(
     return spec, device, options, scheduler, replica, decode_replica
 
 
-# One row's simulation may take at most this long, a group of rows sharing replicas at most
-# GROUP_SECONDS (a few need hours on 2 cores: their engine iterations run one by one); past
-# either the row is reported as not simulated, saying so.
-ROW_SECONDS = 30.0
-GROUP_SECONDS = 120.0
-
-
-def warmup_per_client(requests_per_client: int) -> int:
-    """Waves left out as warm-up: WARMUP_PER_CLIENT, but always at least one wave measured."""
-    return min(WARMUP_PER_CLIENT, requests_per_client - 1)
+# One row's simulation may take at most so long, a group of rows sharing replicas at most
+# so long (a few need hours on 2 cores: their engine iterations run one by one); past
+# either the row is reported as not simulated, saying so. Both scale with the requests each
+# client sends (3 s and 12 s per request per client).
+ROW_SECONDS_PER_REQUEST = 3.0
+GROUP_SECONDS_PER_REQUEST = 12.0
 
 
 class _OverBudget(Exception):
@@ -386,16 +381,18 @@ def _simulate(
     except (InvalidInputError, ModelConfigError) as exc:
         return {index: {"reason": _reason(exc)} for index, _ in members}
     group_started = time.perf_counter()
+    row_seconds = ROW_SECONDS_PER_REQUEST * requests_per_client
+    group_seconds = GROUP_SECONDS_PER_REQUEST * requests_per_client
     for index, setup in members:
         started = time.perf_counter()
-        if started - group_started > GROUP_SECONDS:
-            out[index] = {"reason": f"not simulated: over the {GROUP_SECONDS:.0f} s of its group"}
+        if started - group_started > group_seconds:
+            out[index] = {"reason": f"not simulated: over the {group_seconds:.0f} s of its group"}
             continue
         n = setup.concurrency * requests_per_client
         requests = Requests(np.zeros(n), np.full(n, setup.isl), np.full(n, setup.osl))
 
         def budget(_: int, started: float = started) -> None:
-            if time.perf_counter() - started > ROW_SECONDS:
+            if time.perf_counter() - started > row_seconds:
                 raise _OverBudget
 
         try:
@@ -407,13 +404,13 @@ def _simulate(
             out[index] = {"reason": _reason(exc)}
             continue
         except _OverBudget:
-            out[index] = {"reason": f"not simulated: over the {ROW_SECONDS:.0f} s a row may take"}
+            out[index] = {"reason": f"not simulated: over the {row_seconds:.0f} s a row may take"}
             continue
-        steady = result.requests.iloc[setup.concurrency * warmup_per_client(requests_per_client) :]
+        served = result.requests
         out[index] = {
-            "predicted_ttft_ms": 1e3 * float(steady["ttft"].mean()),
-            "predicted_tpot_ms": 1e3 * float(steady["tpot"].dropna().mean()),
-            "predicted_queueing_ms": 1e3 * float(steady["queueing"].mean()),
+            "predicted_ttft_ms": 1e3 * float(served["ttft"].mean()),
+            "predicted_tpot_ms": 1e3 * float(served["tpot"].dropna().mean()),
+            "predicted_queueing_ms": 1e3 * float(served["queueing"].mean()),
             "kv_capacity_tokens": result.kv_capacity,
             "calibrated": calibration is not None,
             "seconds": time.perf_counter() - started,
@@ -728,18 +725,17 @@ def report(
         "cache handed over the device's interconnect (rows that leave the worker counts blank "
         "are not simulated: how the concurrency spreads is not known). The simulator runs a "
         f"closed loop of the row's concurrency with {requests_per_client} requests per "
-        "client, all clients starting together, the first "
-        f"{warmup_per_client(requests_per_client)} per client left out of the means as "
-        "warm-up (the benchmarks report a steady state: "
-        "bench_serving's 1,000 prompts by default, genai-perf recipes' 10 per client after 2 "
-        "of warm-up), with the "
+        "client, all clients starting together and every request in the means, as "
+        "AIConfigurator's benchmark scripts run aiperf (10 to 50 requests per client, after "
+        "a warm-up phase that drains before the measured one starts), with the "
         "engine's scheduler preset "
         "(`rooflens.serving.presets`, sized for the device). err = |predicted - measured| / "
         "measured (its median and 90th percentile over the rows); pred/meas > 1 is an "
         "overestimate.",
         "",
         f"Profiles: {_profiles_text(list(dict.fromkeys(predictions['profile'])))}. A row "
-        f"whose simulation would run past {ROW_SECONDS:.0f} s, or past {GROUP_SECONDS:.0f} s "
+        f"whose simulation would run past {ROW_SECONDS_PER_REQUEST * requests_per_client:.0f} s, "
+        f"or past {GROUP_SECONDS_PER_REQUEST * requests_per_client:.0f} s "
         f"for its group, is listed as not simulated. Run time: {seconds:.0f} s wall clock for "
         "these profiles, two processes on a shared 2-core machine.",
         "",
