@@ -88,6 +88,8 @@ def test_rows_map_to_setups_or_reasons(sample) -> None:
         "w_bits": 8,
         "a_bits": 8,
         "w_format": "fp",
+        # vLLM quantizes a 16-bit checkpoint online: activation scales computed each step.
+        "a_scale": "dynamic",
         "tp": 1,
         "ep": 1,
         "flash_attention": True,
@@ -95,6 +97,10 @@ def test_rows_map_to_setups_or_reasons(sample) -> None:
         # adds fused.
         "fusion": ("qkv", "gate_up", "act", "add_norm"),
     }
+    # TensorRT-LLM serves FP8 from ModelOpt checkpoints, whose activation scales are stored.
+    trtllm = sample.iloc[0].copy()
+    trtllm["backend"] = "trtllm"
+    assert dict(setup_of(trtllm)[0].options)["a_scale"] == "static"
     with pytest.raises(Inexpressible, match="bundled catalog"):
         setup_of(sample.iloc[1])
     with pytest.raises(Inexpressible, match="parallelism"):

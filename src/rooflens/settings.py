@@ -76,6 +76,13 @@ class Settings(BaseModel):
         "block); empty: per channel.",
         accepts="channel, tensor or a block size like 128",
     )
+    a_scale: Literal["dynamic", "static"] | None = setting(
+        None,
+        "Precision",
+        "activation scales",
+        "8-bit activations' scales: computed each step (dynamic) or stored in the checkpoint "
+        "(static); empty: the checkpoint's, else the engine's for per-tensor FP8, else dynamic.",
+    )
     flash_attention: bool = setting(
         False, "Attention", "FlashAttention", "Fuse attention (FlashAttention-2 tiling)."
     )
@@ -298,10 +305,12 @@ class Settings(BaseModel):
             "group_size": self.group_size,
             "w_format": self.w_format,
             "w_scale": "channel" if self.w_scale is None else self.w_scale,
+            "a_scale": self.a_scale or "dynamic",
             "sparsity": self.sparsity,
             "sparse_kernel": self.sparse_kernel,
             "nm_sparsity": nm,
         }
+        taken: list[str] = []
         if checkpoint is not None:
             stored = checkpoint.model_dump()
             set_here = self.model_fields_set
@@ -309,15 +318,39 @@ class Settings(BaseModel):
             # wholly as the settings say (FP8 storage with w_bits=16 would mean nothing);
             # activations and the KV cache each likewise; pruning is always the settings'.
             taken = [k for k in ("a_bits", "kv_bits") if k not in set_here]
+            if "a_bits" in taken and "a_scale" not in set_here:
+                taken.append("a_scale")
             if not set_here & set(WEIGHT_STORAGE):
                 taken += list(WEIGHT_STORAGE)
             given = given | {k: stored[k] for k in taken}
+        # Activations taken from a checkpoint with 8-bit activations come with its scales.
+        stored_scale = checkpoint is not None and checkpoint.a_bits == 8 and "a_bits" in taken
+        if self.a_scale is None and not stored_scale:
+            given["a_scale"] = self._engine_activation_scale(given)
         try:
             return Quantization(**given)
         except ValidationError as exc:
             message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
             field = next(iter(sorted(self.model_fields_set & set(PRECISION))), "w_bits")
             raise InvalidInputError(field, getattr(self, field), message) from None
+
+    def _engine_activation_scale(self, given: dict[str, Any]) -> str:
+        """Per-tensor FP8 quantized here (no checkpoint saying how): the scales the engine's
+        FP8 path uses (`rooflens.engines.DEFAULTS`); otherwise computed each step."""
+        per_tensor_fp8 = (
+            given["a_bits"] == 8
+            and given["w_bits"] == 8
+            and given["w_format"] == "fp"
+            and given["group_size"] is None
+            and not isinstance(given["w_scale"], int)
+        )
+        if per_tensor_fp8 and self.engine is not None:
+            from rooflens.engines import DEFAULTS
+
+            defaults = DEFAULTS.get(self.engine)
+            if defaults is not None:
+                return defaults.fp8_activation_scale
+        return "dynamic"
 
     def parallelism(self) -> Parallelism:
         return Parallelism(
@@ -413,7 +446,7 @@ class Settings(BaseModel):
 SETTING_NAMES: tuple[str, ...] = tuple(Settings.model_fields)
 # The settings a checkpoint's quantization_config gives defaults for.
 WEIGHT_STORAGE = ("w_bits", "group_size", "w_format", "w_scale")
-PRECISION = (*WEIGHT_STORAGE, "a_bits", "kv_bits")
+PRECISION = (*WEIGHT_STORAGE, "a_bits", "a_scale", "kv_bits")
 
 
 def accepted(model: type[BaseModel], name: str) -> str:

@@ -216,6 +216,25 @@ def gemm_samples(df: pd.DataFrame) -> list[Samples]:
     return out
 
 
+def static_scale_samples(fp8: Samples, compute_scale: pd.DataFrame) -> Samples | None:
+    """Per-tensor FP8 GEMMs with static activation scales (read from the checkpoint): the
+    measured FP8 rows, which compute their activations' scale each call (the databases'
+    collectors load weights without an input scale), less that pass as its own table times it
+    at the row's m and k (aiconfigurator derives its fp8_static GEMMs the same way). Rows whose
+    shape the table did not time (0: a failed measurement) are left out; None where that is
+    most of them (SGLang 0.5.14 times 0 for nearly every shape)."""
+    table = compute_scale[compute_scale["latency"] > 0]
+    scale = table.groupby(["m", "k"])["latency"].median() * 1e-3
+    keys = pd.MultiIndex.from_arrays([fp8.sizes[:, 0], fp8.sizes[:, 2]], names=["m", "k"])
+    left = np.asarray(fp8.time, dtype=float) - scale.reindex(keys).to_numpy()
+    kept = left > 0  # NaN (not timed) compares False
+    if kept.sum() < len(left) / 2:
+        return None
+    return _subset(
+        Samples("matmul", "fp8_static", "fp8", fp8.ops, fp8.memory, left, fp8.sizes), kept
+    )
+
+
 def _attention_samples(df: pd.DataFrame, decode: bool) -> list[Samples]:
     """FlashAttention per row: prefill of `isl` new tokens; decode of one token over `step`
     cached ones. Full-attention rows only (window_size 0)."""
@@ -507,6 +526,19 @@ def fit_engine(
         kept = [_subset(x, np.asarray(x.time) > 0) for x in reader(*frames)]
         samples += [x for x in kept if len(x.time) >= MIN_ROWS]
     samples, refused = _plausible_gemms(samples)
+    fp8 = next((x for x in samples if (x.op_class, x.dtype) == ("matmul", "fp8")), None)
+    quantize_dir = pick_version(root, system, "quantize", engine, version)
+    compute_scale = read_table(quantize_dir, "computescale_perf") if quantize_dir else None
+    static = (
+        static_scale_samples(fp8, compute_scale)
+        if fp8 is not None and compute_scale is not None
+        else None
+    )
+    if static is not None:
+        samples.append(static)
+        provenance["db.computescale"] = (
+            f"{engine} {quantize_dir.name}, collected {collection_date(quantize_dir)}"  # type: ignore[union-attr]
+        )
     full: tuple[dict, dict] = ({}, {})
     half: tuple[dict, dict] = ({}, {})
     for s in samples:
@@ -542,6 +574,11 @@ def fit_engine(
             fallbacks[f"matmul:{dtype}"] = (
                 f"no {dtype} GEMM measured: the bf16 curves' fractions of the {dtype} peak"
             )
+    if "matmul:fp8" in dtype_classes and "matmul:fp8_static" not in dtype_classes:
+        fallbacks["matmul:fp8_static"] = (
+            "no activation-scale pass measured apart from the FP8 GEMMs: static activation "
+            "scales are priced as the fp8 GEMMs, which compute theirs"
+        )
     for cls in ("matmul", "moe"):
         if f"{cls}:w4a16" not in dtype_classes:
             fallbacks[f"{cls}:w4a16"] = (

@@ -41,6 +41,10 @@ class Quantization(BaseModel):
     # Float formats ("fp"): weights sharing one fp32 scale: per output channel, per tensor, or
     # per block of this many weights (DeepSeek-V3's 128x128 FP8 blocks: 16384).
     w_scale: Literal["channel", "tensor"] | PositiveInt = "channel"
+    # 8-bit activations' scale: computed from each step's activations before every GEMM
+    # (dynamic: online FP8 quantization, vLLM's and SGLang's --quantization fp8) or stored in
+    # the checkpoint (static: ModelOpt's per-tensor FP8 exports), which skips that pass.
+    a_scale: Literal["dynamic", "static"] = "dynamic"
     # Weight-only kernels dequantize a weight tile once per this many activation rows.
     dequant_rows: PositiveInt = 128
     # Pruned weights of the block's linear layers (rooflens.core.techniques.weight_sparsity):
@@ -55,6 +59,8 @@ class Quantization(BaseModel):
             raise ValueError(f"w_format={self.w_format!r} stores 4-bit weights: w_bits must be 4")
         if self.w_format == "fp" and self.w_bits not in (8, 4):
             raise ValueError("w_format='fp' is FP8 or FP4: w_bits must be 8 or 4")
+        if self.a_scale == "static" and self.a_bits != 8:
+            raise ValueError("a_scale='static' is a scale for 8-bit activations: a_bits must be 8")
         if self.w_format == "nf4" and self.a_bits < 16:
             raise ValueError("w_format='nf4' is weight-only: a_bits must be 16 or 32")
         if self.nm_sparsity is not None:

@@ -254,8 +254,9 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
     """Which data type's curves price an operator: attention by the KV-cache type it reads,
     weight-only quantized GEMMs by their kernel (w4a16: dequantize in the main loop), FP8
     with scales per block (a group_size, or a w_scale block as DeepSeek-V3's 128 x 128) by
-    the block-scaled kernels (a profile without them falls back to the fp8 curves), others by
-    compute type."""
+    the block-scaled kernels (a profile without them falls back to the fp8 curves), per-tensor
+    FP8 with static activation scales by kernels without the scale pass (fp8_static), others
+    by compute type."""
     if op.efficiency_class == "attention":
         return device.matrix_dtype(quant.kv_bits, True) if quant.kv_bits < 16 else "bf16"
     if getattr(op, "quantized", False) and quant.w_bits < quant.a_bits:
@@ -263,6 +264,8 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
     blocks = quant.group_size is not None or isinstance(quant.w_scale, int)
     if dtype == "fp8" and getattr(op, "quantized", False) and blocks:
         return "fp8_block"
+    if dtype == "fp8" and getattr(op, "quantized", False) and quant.a_scale == "static":
+        return "fp8_static"
     return dtype
 
 

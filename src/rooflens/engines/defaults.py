@@ -28,4 +28,7 @@ class EngineDefaults(BaseModel):
     # Kernels the engine's model code fuses (rooflens.core.techniques.fusion's kinds): what an
     # analysis with this engine fuses unless the fusion setting says otherwise.
     fusion: tuple[str, ...] = ()
+    # Scales of FP8 activations for a per-tensor FP8 model the user quantizes (no checkpoint
+    # saying otherwise): computed each step (online quantization) or calibrated offline.
+    fp8_activation_scale: Literal["dynamic", "static"] = "dynamic"
     sources: dict[str, str]

@@ -33,6 +33,10 @@ DEFAULTS = EngineDefaults(
     cuda_graph_sizes=(1, 2, 4, 8, 12, 16, 24, 32, *range(40, GRAPH_MAX_BATCH + 1, 8)),
     fusion=("qkv", "gate_up", "act", "add_norm"),
     sources={
+        "fp8_activation_scale": (
+            "SGLang docs, Quantization: --quantization fp8 quantizes a 16-bit checkpoint "
+            "online, its activations' scales computed at run time"
+        ),
         "fusion": (
             "python/sglang/srt/models/llama.py (and the other decoders): QKVParallelLinear "
             "qkv_proj, MergedColumnParallelLinear gate_up_proj, SiluAndMul, RMSNorm's fused "

@@ -17,7 +17,13 @@ DEFAULTS = EngineDefaults(
     max_sequences=2048,
     cuda_graph_sizes=(1, 2, 4, 8, 16, 32, 64, 128),
     fusion=("qkv", "gate_up", "act", "add_norm"),
+    fp8_activation_scale="static",
     sources={
+        "fp8_activation_scale": (
+            "TensorRT-LLM docs, Quantization (nvidia.github.io/TensorRT-LLM/features/"
+            "quantization.html): FP8 runs pre-quantized Model Optimizer checkpoints, whose "
+            "per-tensor FP8 recipe stores calibrated (static) activation scales"
+        ),
         "fusion": (
             "tensorrt_llm/_torch/modules/attention.py (one qkv_proj Linear), "
             "gated_mlp.py (gate_up_proj with the activation fused), rms_norm.py (the "

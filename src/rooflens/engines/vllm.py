@@ -21,6 +21,10 @@ DEFAULTS = EngineDefaults(
     cuda_graph_sizes=_capture_sizes(512),
     fusion=("qkv", "gate_up", "act", "add_norm"),
     sources={
+        "fp8_activation_scale": (
+            "vLLM docs, FP8 W8A8 (docs.vllm.ai quantization/fp8): --quantization fp8 "
+            "quantizes a 16-bit checkpoint online, activations with dynamic per-tensor scales"
+        ),
         "fusion": (
             "vllm/model_executor/models/llama.py (and the other decoders): QKVParallelLinear "
             "qkv_proj, MergedColumnParallelLinear gate_up_proj, SiluAndMul, RMSNorm's fused "

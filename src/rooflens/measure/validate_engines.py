@@ -318,9 +318,13 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         raise Inexpressible(f"mode {row['mode']}")
     if not cluster.disaggregated:
         cluster = ClusterConfig(replicas=cluster.replicas // parts)
-    # The engine's own kernels: FlashAttention and the fusions its model code makes.
-    fusion = ENGINE_DEFAULTS[str(row["backend"])].fusion
-    options = quant | {"tp": tp, "ep": ep, "flash_attention": True, "fusion": fusion}
+    # The engine's own kernels: FlashAttention and the fusions its model code makes; per-tensor
+    # FP8 that the row labels (no checkpoint saying how) runs with the engine's activation
+    # scales (TensorRT-LLM serves ModelOpt's calibrated FP8, vLLM and SGLang quantize online).
+    engine = ENGINE_DEFAULTS[str(row["backend"])]
+    options = quant | {"tp": tp, "ep": ep, "flash_attention": True, "fusion": engine.fusion}
+    if quant == QUANT_MODES["fp8"]:
+        options["a_scale"] = engine.fp8_activation_scale
     if inside:
         options["moe_tp"] = tp // ep
     setup = Setup(

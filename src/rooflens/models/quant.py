@@ -83,6 +83,8 @@ def _fp8(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     block = q.get("weight_block_size", [128, 128])
     scale: Any = "tensor" if block is None else int(block[0]) * int(block[1])
     fields = {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": scale}
+    if q.get("activation_scheme") == "static":
+        fields["a_scale"] = "static"
     return fields, list(q.get("modules_to_not_convert") or q.get("ignored_layers") or [])
 
 
@@ -140,7 +142,9 @@ def _modelopt(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     if algo == "NVFP4":
         return {"w_bits": 4, "a_bits": 4, "w_format": "nvfp4", **kv}, skip
     if algo == "FP8":
-        return {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": "tensor", **kv}, skip
+        # ModelOpt's per-tensor FP8 recipe calibrates the activations' scales (input_scale).
+        fp8 = {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": "tensor", "a_scale": "static"}
+        return fp8 | kv, skip
     raise ModelConfigError(
         f"quantization_config (modelopt): quant_algo={algo or None!r} is not supported; "
         "supported: NVFP4, FP8"
@@ -162,6 +166,8 @@ def _compressed_tensors(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
     strategy, group = w.get("strategy", "tensor"), w.get("group_size")
     acts = next(iter(groups.values())).get("input_activations") or {}
     fields: dict[str, Any] = {"w_bits": bits, "a_bits": int(acts.get("num_bits", 16))}
+    if fields["a_bits"] == 8 and acts.get("dynamic") is False:
+        fields["a_scale"] = "static"
     kv_scheme = q.get("kv_cache_scheme") or {}
     if kv_scheme.get("num_bits"):
         fields["kv_bits"] = int(kv_scheme["num_bits"])
