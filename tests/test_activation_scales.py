@@ -80,7 +80,7 @@ def test_a_checkpoints_scales_win_over_the_engines() -> None:
 def test_a_static_scale_needs_8_bit_activations() -> None:
     with pytest.raises(InvalidInputError, match="a_scale") as caught:
         parse_settings({"a_scale": "static"}).quantization()
-    assert "a_bits must be 8" in str(caught.value)
+    assert "expected 8-bit activations (a_bits=8)" in str(caught.value)
     with pytest.raises(InvalidInputError, match="dynamic, static"):
         parse_settings({"a_scale": "calibrated"})
 

@@ -60,7 +60,7 @@ class Quantization(BaseModel):
         if self.w_format == "fp" and self.w_bits not in (8, 4):
             raise ValueError("w_format='fp' is FP8 or FP4: w_bits must be 8 or 4")
         if self.a_scale == "static" and self.a_bits != 8:
-            raise ValueError("a_scale='static' is a scale for 8-bit activations: a_bits must be 8")
+            raise ValueError("8-bit activations (a_bits=8) with a static scale")
         if self.w_format == "nf4" and self.a_bits < 16:
             raise ValueError("w_format='nf4' is weight-only: a_bits must be 16 or 32")
         if self.nm_sparsity is not None:
