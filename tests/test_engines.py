@@ -373,3 +373,23 @@ def test_an_engine_documented_moe_kernel_prices_its_type() -> None:
     note = load_engine_profile("trtllm", "b200").fallbacks["moe:w4a16"]
     assert "w4a8_mxfp4_mxfp8" in note
     assert "moe:w4a16" not in load_engine_profile("trtllm", "h200-sxm").fallbacks
+
+
+@pytest.mark.parametrize(("source", "kernels", "moved"), [("static_scaled_fp8_quant", 1, 3),
+                                                         ("sglang", 4, 13)])  # fmt: skip
+def test_element_wise_rows_are_read_as_the_kernels_they_time(source, kernels, moved) -> None:
+    """vLLM's scale_matrix rows time one quantize kernel; SGLang's collector times a PyTorch
+    expression of four (divide, clamp, cast, copy: 13 bytes per element): the fitted fixed
+    time is per kernel, so SGLang's element-wise operators are not priced at four launches."""
+    from rooflens.calibration.aiconfigurator import fit_curves, predict, vector_samples
+
+    m, k = np.meshgrid(2.0 ** np.arange(0, 15), np.array([64.0, 1024.0, 8192.0]))
+    m, k = m.ravel(), k.ravel()
+    seconds = kernels * FIXED + moved * m * k / (MEMORY_FRACTION * H100.memory_bandwidth)
+    table = pd.DataFrame({"m": m, "k": k, "latency": seconds * 1e3, "kernel_source": source})
+    (samples,) = vector_samples(table)
+    assert samples.kernels == kernels
+    assert samples.memory[0] == moved * m[0] * k[0]
+    curves = fit_curves(samples, H100)
+    assert curves.fixed == pytest.approx(FIXED, rel=0.02)
+    assert np.median(np.abs(predict(samples, H100, curves) / seconds - 1)) < 0.01

@@ -118,6 +118,7 @@ class Samples:
     memory: np.ndarray
     time: np.ndarray
     sizes: np.ndarray  # a row's shape key: held-out rows are every other distinct shape
+    kernels: int = 1  # kernels each row times one after another (its `fixed` is per kernel)
 
 
 def data_root(data_dir: Path | None = None) -> Path:
@@ -342,15 +343,25 @@ def mla_samples(context: pd.DataFrame | None, generation: pd.DataFrame | None) -
     return out
 
 
+# What a `scale_matrix` row times, by its kernel_source: kernels run one after another, and
+# bytes moved and OPs per element over all of them. vLLM's static_scaled_fp8_quant and
+# TensorRT-LLM's quantize op are one kernel (read 2 bytes, write 1; scale and cast). SGLang's
+# collector times a PyTorch expression instead, out.copy_((x / scale).clamp(...).to(fp8))
+# (collector/sglang/collect_computescale.py): divide, clamp and cast read 2 bytes and write
+# 2, 2 and 1, the copy reads 1 and writes 1.
+SCALE_MATRIX_KERNELS: dict[str, tuple[int, int, int]] = {"sglang": (4, 13, 3)}
+
+
 def vector_samples(df: pd.DataFrame) -> list[Samples]:
     """Static-scale FP8 quantization of an m x k activation, the element-wise kernel measured
-    with every engine (`scale_matrix`): reads 2 bytes and writes 1 per element, 2 OPs per
-    element (scale, cast). (`compute_scale` rows are differences of two kernels: not used.)"""
+    with every engine (`scale_matrix`); the `compute_scale` rows are read for fp8_static."""
     m, k = df["m"].to_numpy(float), df["k"].to_numpy(float)
+    source = str(df["kernel_source"].iloc[0]) if "kernel_source" in df.columns else ""
+    kernels, moved, ops = SCALE_MATRIX_KERNELS.get(source, (1, 3, 2))
     return [
         Samples(
-            "vector", "bf16", "vector", 2 * m * k, 3 * m * k, df["latency"].to_numpy() * 1e-3,
-            df[["m", "k"]].to_numpy(),
+            "vector", "bf16", "vector", ops * m * k, moved * m * k,
+            df["latency"].to_numpy() * 1e-3, df[["m", "k"]].to_numpy(), kernels,
         )
     ]  # fmt: skip
 
@@ -381,7 +392,7 @@ def fit_curves(s: Samples, device: Device) -> ClassEfficiency:
     c, m = compute_bound, ~compute_bound
     compute = curve(zip(s.ops[c], t_compute[c] / busy[c], strict=True), cap=1.0, floor=FLOOR)
     memory = curve(zip(s.memory[m], t_memory[m] / busy[m], strict=True), cap=1.0, floor=FLOOR)
-    return ClassEfficiency(compute=compute, memory=memory, fixed=round(fixed, 9))
+    return ClassEfficiency(compute=compute, memory=memory, fixed=round(fixed / s.kernels, 9))
 
 
 def predict(s: Samples, device: Device, curves: ClassEfficiency) -> np.ndarray:
@@ -389,7 +400,7 @@ def predict(s: Samples, device: Device, curves: ClassEfficiency) -> np.ndarray:
     in its roofline regime as the fit explained it."""
     t_compute, t_memory = _roofline(s, device)
     compute_bound = t_compute >= t_memory
-    return curves.fixed + np.where(
+    return curves.fixed * s.kernels + np.where(
         compute_bound,
         t_compute / curves.compute(s.ops),
         t_memory / curves.memory(s.memory),
@@ -412,6 +423,7 @@ def _subset(s: Samples, rows: np.ndarray) -> Samples:
         s.memory[rows],
         np.asarray(s.time)[rows],
         np.asarray(s.sizes)[rows],
+        s.kernels,
     )
 
 
