@@ -30,7 +30,7 @@ def test_an_engine_prices_with_its_profile() -> None:
         assert t == float(by_profile.totals()[stage]["time"])
         assert t > float(bound.totals()[stage]["time"])
     assert "vllm" in by_name.options.estimate
-    assert by_name.options.fusion == ("qkv", "gate_up", "act", "add_norm")
+    assert by_name.options.fusion == ("qkv", "gate_up", "act", "add_norm", "moe")
 
 
 def test_the_fusion_setting_overrides_the_engines() -> None:

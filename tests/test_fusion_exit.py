@@ -32,6 +32,30 @@ def test_each_fusion_keeps_its_intermediates_on_chip(tiny_model, toy_device) -> 
     assert fused[(p, "mlp_norm")]["load_act"] == 0 and fused[(p, "attn_add")]["load_act"] > 0
 
 
+def test_moe_blocks_fuse_as_the_engines_run_them() -> None:
+    """Shared experts are the engines' dense MLP (gate/up one GEMM, the activation in it); the
+    routed experts' activation runs inside the grouped expert kernels (moe), whose measured
+    time the MoE curves hold: it moves no bytes and launches nothing of its own, while the
+    expert GEMMs keep the traffic they were fitted with."""
+    from rooflens.hardware.catalog import get_device
+    from rooflens.models.catalog import load_model
+
+    model, device = load_model("deepseek-ai/DeepSeek-V3"), get_device("h200-sxm")
+    plain = _rows(model, device)
+    fused = _rows(model, device, fusion=("gate_up", "act", "moe"))
+    p = "prefill"
+    assert fused[(p, "shared_up_proj")]["load_act"] == 0
+    assert fused[(p, "shared_gate_proj")]["store_act"] == 0
+    assert fused[(p, "shared_mlp_act")]["load_act"] == 0
+    assert plain[(p, "expert_act")]["memory_access"] > 0
+    assert fused[(p, "expert_act")]["memory_access"] == 0
+    for name in ("expert_gate_proj", "expert_up_proj", "expert_down_proj"):
+        assert fused[(p, name)]["memory_access"] == plain[(p, name)]["memory_access"]
+    # Without moe, the routed experts' activation is a kernel of its own.
+    act_only = _rows(model, device, fusion=("act",))
+    assert act_only[(p, "expert_act")]["memory_access"] == plain[(p, "expert_act")]["memory_access"]
+
+
 def test_fused_kernels_pay_no_launch_of_their_own(tiny_model, toy_device) -> None:
     flat = EfficiencyCurve(log10_sizes=(0.0,), fractions=(1.0,))
     profile = EfficiencyProfile(

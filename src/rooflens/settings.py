@@ -21,7 +21,7 @@ from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions, Conventions, Parallelism, Quantization
 
 Bits = Literal[32, 16, 8, 4, 3, 2, 1]
-FUSIONS = ("qkv", "gate_up", "act", "add_norm", "flash_decoding")
+FUSIONS = ("qkv", "gate_up", "act", "add_norm", "moe", "flash_decoding")
 Fusion = Literal[FUSIONS]  # type: ignore[valid-type]
 # Generous bounds that still keep every figure finite: 1,024 devices, 2 Mi tokens.
 MAX_DEVICES = 1024
@@ -200,9 +200,9 @@ class Settings(BaseModel):
         (),
         "Kernels",
         "fused kernels",
-        "Fused kernels: all, or any of qkv, gate_up, act, add_norm, flash_decoding; unset "
-        "with an engine: what its model code fuses (vllm, sglang, trtllm: qkv, gate_up, act, "
-        "add_norm).",
+        "Fused kernels: all, or any of qkv, gate_up, act, add_norm, moe, flash_decoding; "
+        "unset with an engine: what its model code fuses (vllm, sglang, trtllm: qkv, gate_up, "
+        "act, add_norm, moe).",
         accepts="all, or any of " + ", ".join(FUSIONS),
         max_length=len(FUSIONS),
     )

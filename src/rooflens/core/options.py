@@ -185,8 +185,9 @@ class AnalysisOptions(BaseModel):
     # Offloaded state on disk instead: it streams at the slower of the disk and the host link.
     offload_disk_bandwidth: PositiveFloat | None = None
     # Operator fusion: "qkv", "gate_up", "act" (into the gate/up GEMM epilogue), "add_norm",
+    # "moe" (the routed experts' activation inside the grouped expert kernels),
     # "flash_decoding" (split-KV decode attention, with FlashAttention).
-    fusion: tuple[Literal["qkv", "gate_up", "act", "add_norm", "flash_decoding"], ...] = ()
+    fusion: tuple[Literal["qkv", "gate_up", "act", "add_norm", "moe", "flash_decoding"], ...] = ()
     # Early exit (CALM, Schuster et al. 2022): decode steps leave after this share of the layers
     # on average, paying a confidence classifier (h -> width) at every layer they pass.
     early_exit_depth: float = Field(default=1.0, gt=0.0, le=1.0)

@@ -31,7 +31,7 @@ DEFAULTS = EngineDefaults(
     max_batched_tokens=CHUNKED_PREFILL,
     max_sequences=GRAPH_MAX_BATCH,
     cuda_graph_sizes=(1, 2, 4, 8, 12, 16, 24, 32, *range(40, GRAPH_MAX_BATCH + 1, 8)),
-    fusion=("qkv", "gate_up", "act", "add_norm"),
+    fusion=("qkv", "gate_up", "act", "add_norm", "moe"),
     sources={
         "fp8_activation_scale": (
             "SGLang docs, Quantization: --quantization fp8 quantizes a 16-bit checkpoint "
@@ -40,7 +40,8 @@ DEFAULTS = EngineDefaults(
         "fusion": (
             "python/sglang/srt/models/llama.py (and the other decoders): QKVParallelLinear "
             "qkv_proj, MergedColumnParallelLinear gate_up_proj, SiluAndMul, RMSNorm's fused "
-            "residual add"
+            "residual add; shared experts built as that MLP; routed experts in "
+            "srt/layers/moe/fused_moe_triton (FusedMoE: w13, the activation, w2)"
         ),
         "memory_fraction": (
             "python/sglang/srt/server_args.py _handle_gpu_memory_settings (formula in "

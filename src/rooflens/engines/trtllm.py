@@ -16,7 +16,7 @@ DEFAULTS = EngineDefaults(
     max_batched_tokens=8192,
     max_sequences=2048,
     cuda_graph_sizes=(1, 2, 4, 8, 16, 32, 64, 128),
-    fusion=("qkv", "gate_up", "act", "add_norm"),
+    fusion=("qkv", "gate_up", "act", "add_norm", "moe"),
     fp8_activation_scale="static",
     sources={
         "fp8_activation_scale": (
@@ -27,7 +27,8 @@ DEFAULTS = EngineDefaults(
         "fusion": (
             "tensorrt_llm/_torch/modules/attention.py (one qkv_proj Linear), "
             "gated_mlp.py (gate_up_proj with the activation fused), rms_norm.py (the "
-            "residual add fused into the norm)"
+            "residual add fused into the norm); shared experts as GatedMLP; routed experts "
+            "in _torch/modules/fused_moe (one MoE module: FC1, the activation, FC2)"
         ),
         "memory_fraction": (
             "TensorRT-LLM docs, 'How to Change KV Cache Behavior' "

@@ -19,7 +19,7 @@ DEFAULTS = EngineDefaults(
     max_batched_tokens=8192,
     max_sequences=1024,
     cuda_graph_sizes=_capture_sizes(512),
-    fusion=("qkv", "gate_up", "act", "add_norm"),
+    fusion=("qkv", "gate_up", "act", "add_norm", "moe"),
     sources={
         "fp8_activation_scale": (
             "vLLM docs, FP8 W8A8 (docs.vllm.ai quantization/fp8): --quantization fp8 "
@@ -28,7 +28,8 @@ DEFAULTS = EngineDefaults(
         "fusion": (
             "vllm/model_executor/models/llama.py (and the other decoders): QKVParallelLinear "
             "qkv_proj, MergedColumnParallelLinear gate_up_proj, SiluAndMul, RMSNorm's fused "
-            "residual add (fused_add_rms_norm)"
+            "residual add (fused_add_rms_norm); shared experts built as that MLP; routed "
+            "experts in model_executor/layers/fused_moe (FusedMoE: w13, the activation, w2)"
         ),
         "memory_fraction": "vllm/config/cache.py CacheConfig.gpu_memory_utilization = 0.9",
         "max_batched_tokens": (

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 # The norms that follow a residual add (add_norm fuses the add into them).
 _AFTER_ADD = {"attn_norm", "mlp_norm", "final_norm"}
+# GEMMs whose output the activation reads (act keeps it on chip).
+_GATE_UP = {"gate_proj", "up_proj", "shared_gate_proj", "shared_up_proj"}
 
 
 def apply(
@@ -32,8 +34,10 @@ def apply(
     device: Device | None,
 ) -> list[Operator]:
     """Mark what fused kernels keep on chip: k/v read q's input (qkv); up reads gate's input
-    (gate_up); the activation runs in the gate/up epilogue (act); a norm reads the residual add
-    it follows (add_norm); decode attention splits its keys (flash_decoding)."""
+    (gate_up); the activation runs in the gate/up epilogue (act), the dense MLP's and the
+    shared experts' alike; the routed experts' activation runs inside the grouped expert
+    kernels (moe: FusedMoE in vLLM and SGLang, TensorRT-LLM's MoE module); a norm reads the
+    residual add it follows (add_norm); decode attention splits its keys (flash_decoding)."""
     kinds = set(options.fusion)
     if not kinds:
         return ops
@@ -41,12 +45,14 @@ def apply(
     for op in ops:
         if "qkv" in kinds and op.name in ("k_proj", "v_proj"):
             op = replace(op, input_on_chip=True, fused=True)
-        if "gate_up" in kinds and op.name == "up_proj":
+        if "gate_up" in kinds and op.name in ("up_proj", "shared_up_proj"):
             op = replace(op, input_on_chip=True, fused=True)
-        if "act" in kinds and op.name in ("gate_proj", "up_proj"):
+        if "act" in kinds and op.name in _GATE_UP:
             op = replace(op, output_on_chip=True)
-        if "act" in kinds and op.name == "mlp_act":
+        if "act" in kinds and op.name in ("mlp_act", "shared_mlp_act"):
             op = replace(op, input_on_chip=True, fused=True)
+        if "moe" in kinds and op.name == "expert_act":
+            op = replace(op, input_on_chip=True, output_on_chip=True, fused=True)
         if "add_norm" in kinds and op.name in _AFTER_ADD:
             op = replace(op, input_on_chip=True, fused=True)
         if "flash_decoding" in kinds and isinstance(op, FlashAttention):
