@@ -18,11 +18,16 @@ from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
-from rooflens.core.options import AnalysisOptions, Conventions, Parallelism, Quantization
+from rooflens.core.options import (
+    FUSIONS,
+    AnalysisOptions,
+    Conventions,
+    Fusion,
+    Parallelism,
+    Quantization,
+)
 
 Bits = Literal[32, 16, 8, 4, 3, 2, 1]
-FUSIONS = ("qkv", "gate_up", "act", "add_norm", "moe", "flash_decoding")
-Fusion = Literal[FUSIONS]  # type: ignore[valid-type]
 # Generous bounds that still keep every figure finite: 1,024 devices, 2 Mi tokens.
 MAX_DEVICES = 1024
 MAX_TOKENS = 1 << 21

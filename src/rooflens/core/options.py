@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -18,6 +18,11 @@ from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.techniques import quantization, weight_sparsity
 
 Bits = Literal[32, 16, 8, 4, 3, 2, 1]
+# The fused kernels: "qkv", "gate_up", "act" (into the gate/up GEMM epilogue), "add_norm",
+# "moe" (the routed experts' activation inside the grouped expert kernels), "flash_decoding"
+# (split-KV decode attention, with FlashAttention).
+Fusion = Literal["qkv", "gate_up", "act", "add_norm", "moe", "flash_decoding"]
+FUSIONS: tuple[str, ...] = get_args(Fusion)
 # A few microseconds per ring step over NVLink with NCCL.
 DEFAULT_LINK_LATENCY = 5e-6
 
@@ -184,10 +189,8 @@ class AnalysisOptions(BaseModel):
     offload_kv: bool = False
     # Offloaded state on disk instead: it streams at the slower of the disk and the host link.
     offload_disk_bandwidth: PositiveFloat | None = None
-    # Operator fusion: "qkv", "gate_up", "act" (into the gate/up GEMM epilogue), "add_norm",
-    # "moe" (the routed experts' activation inside the grouped expert kernels),
-    # "flash_decoding" (split-KV decode attention, with FlashAttention).
-    fusion: tuple[Literal["qkv", "gate_up", "act", "add_norm", "moe", "flash_decoding"], ...] = ()
+    # Operator fusion (FUSIONS; rooflens.core.techniques.fusion).
+    fusion: tuple[Fusion, ...] = ()
     # Early exit (CALM, Schuster et al. 2022): decode steps leave after this share of the layers
     # on average, paying a confidence classifier (h -> width) at every layer they pass.
     early_exit_depth: float = Field(default=1.0, gt=0.0, le=1.0)
