@@ -88,8 +88,8 @@ def test_rows_map_to_setups_or_reasons(sample) -> None:
         "w_bits": 8,
         "a_bits": 8,
         "w_format": "fp",
-        # vLLM quantizes a 16-bit checkpoint online: activation scales computed each step.
-        "a_scale": "dynamic",
+        # vLLM quantizes a 16-bit checkpoint online: activation scales computed each step, the
+        # default (no a_scale).
         "tp": 1,
         "ep": 1,
         "flash_attention": True,

@@ -10,7 +10,7 @@ immutable descriptions: `AnalysisOptions`, the pruned model and the what-if devi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -26,6 +26,9 @@ from rooflens.core.options import (
     Parallelism,
     Quantization,
 )
+
+if TYPE_CHECKING:
+    from rooflens.engines.defaults import EngineDefaults
 
 Bits = Literal[32, 16, 8, 4, 3, 2, 1]
 # Generous bounds that still keep every figure finite: 1,024 devices, 2 Mi tokens.
@@ -328,34 +331,27 @@ class Settings(BaseModel):
             if not set_here & set(WEIGHT_STORAGE):
                 taken += list(WEIGHT_STORAGE)
             given = given | {k: stored[k] for k in taken}
-        # Activations taken from a checkpoint with 8-bit activations come with its scales.
-        stored_scale = checkpoint is not None and checkpoint.a_bits == 8 and "a_bits" in taken
-        if self.a_scale is None and not stored_scale:
-            given["a_scale"] = self._engine_activation_scale(given)
         try:
-            return Quantization(**given)
+            quant = Quantization(**given)
         except ValidationError as exc:
             message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
             field = next(iter(sorted(self.model_fields_set & set(PRECISION))), "w_bits")
             raise InvalidInputError(field, getattr(self, field), message) from None
+        # Per-tensor FP8 quantized here (neither set nor stored with the checkpoint's
+        # activations): the scales the engine's FP8 path uses.
+        stored_scale = checkpoint is not None and checkpoint.a_bits == 8 and "a_bits" in taken
+        engine = self._engine_defaults()
+        if self.a_scale is None and not stored_scale and quant.per_tensor_fp8 and engine:
+            return quant.model_copy(update={"a_scale": engine.fp8_activation_scale})
+        return quant
 
-    def _engine_activation_scale(self, given: dict[str, Any]) -> str:
-        """Per-tensor FP8 quantized here (no checkpoint saying how): the scales the engine's
-        FP8 path uses (`rooflens.engines.DEFAULTS`); otherwise computed each step."""
-        per_tensor_fp8 = (
-            given["a_bits"] == 8
-            and given["w_bits"] == 8
-            and given["w_format"] == "fp"
-            and given["group_size"] is None
-            and not isinstance(given["w_scale"], int)
-        )
-        if per_tensor_fp8 and self.engine is not None:
-            from rooflens.engines import DEFAULTS
+    def _engine_defaults(self) -> EngineDefaults | None:
+        """What the chosen engine does unless told otherwise (`rooflens.engines.DEFAULTS`)."""
+        if self.engine is None:
+            return None
+        from rooflens.engines import DEFAULTS
 
-            defaults = DEFAULTS.get(self.engine)
-            if defaults is not None:
-                return defaults.fp8_activation_scale
-        return "dynamic"
+        return DEFAULTS.get(self.engine)
 
     def parallelism(self) -> Parallelism:
         return Parallelism(
@@ -372,12 +368,9 @@ class Settings(BaseModel):
     def fused_kernels(self) -> tuple[Fusion, ...]:
         """The fusion setting where given, else the kernels the engine's model code fuses
         (`rooflens.engines.DEFAULTS`), else none."""
-        if "fusion" not in self.model_fields_set and self.engine is not None:
-            from rooflens.engines import DEFAULTS
-
-            defaults = DEFAULTS.get(self.engine)
-            if defaults is not None:
-                return defaults.fusion  # type: ignore[return-value]
+        engine = self._engine_defaults()
+        if "fusion" not in self.model_fields_set and engine is not None:
+            return engine.fusion  # type: ignore[return-value]
         return tuple(dict.fromkeys(self.fusion))
 
     def analysis_options(

@@ -86,6 +86,17 @@ class Quantization(BaseModel):
         return self.w_format in ("fp", "mxfp4", "nvfp4")
 
     @property
+    def block_scaled(self) -> bool:
+        """Weights scaled per group or per block (a group_size, or a w_scale block)."""
+        return self.group_size is not None or isinstance(self.w_scale, int)
+
+    @property
+    def per_tensor_fp8(self) -> bool:
+        """FP8 weights and activations with one scale per tensor or channel (the kind whose
+        activation scales are either computed each step or stored: `a_scale`)."""
+        return (self.w_bits, self.a_bits, self.w_format) == (8, 8, "fp") and not self.block_scaled
+
+    @property
     def unquantized_bits(self) -> int:
         """Embeddings, lm_head, norms and biases stay at 16 bits (32 in an fp32 run), as
         GPTQ, AWQ and bitsandbytes keep them."""

@@ -261,8 +261,7 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
         return device.matrix_dtype(quant.kv_bits, True) if quant.kv_bits < 16 else "bf16"
     if getattr(op, "quantized", False) and quant.w_bits < quant.a_bits:
         return f"w{quant.w_bits}a{quant.a_bits}"
-    blocks = quant.group_size is not None or isinstance(quant.w_scale, int)
-    if dtype == "fp8" and getattr(op, "quantized", False) and blocks:
+    if dtype == "fp8" and getattr(op, "quantized", False) and quant.block_scaled:
         return "fp8_block"
     if dtype == "fp8" and getattr(op, "quantized", False) and quant.a_scale == "static":
         return "fp8_static"

@@ -42,7 +42,6 @@ from rooflens.core.errors import (
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
-from rooflens.engines import DEFAULTS as ENGINE_DEFAULTS
 from rooflens.hardware.catalog import get_device
 from rooflens.models.catalog import bundled_config, bundled_models, bundled_twin, load_model
 from rooflens.serving.config import ClusterConfig, SchedulerConfig
@@ -50,6 +49,7 @@ from rooflens.serving.presets import PRESETS, preset_for
 from rooflens.serving.replica import Replica
 from rooflens.serving.simulate import pool_options, prepare, run
 from rooflens.serving.workload import Requests
+from rooflens.settings import parse_settings
 
 SAMPLE_PACKAGE = "aiconfigurator_core"
 SAMPLE_FILE = ("systems", "silicon_sample.csv")
@@ -318,13 +318,15 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         raise Inexpressible(f"mode {row['mode']}")
     if not cluster.disaggregated:
         cluster = ClusterConfig(replicas=cluster.replicas // parts)
-    # The engine's own kernels: FlashAttention and the fusions its model code makes; per-tensor
-    # FP8 that the row labels (no checkpoint saying how) runs with the engine's activation
-    # scales (TensorRT-LLM serves ModelOpt's calibrated FP8, vLLM and SGLang quantize online).
-    engine = ENGINE_DEFAULTS[str(row["backend"])]
-    options = quant | {"tp": tp, "ep": ep, "flash_attention": True, "fusion": engine.fusion}
-    if quant == QUANT_MODES["fp8"]:
-        options["a_scale"] = engine.fp8_activation_scale
+    # FlashAttention, and the engine's own kernels and FP8 activation scales by the rules an
+    # analysis with `engine=` follows (the harness passes the engine's profile apart, as
+    # `calibration`, which `engine` excludes); dynamic scales are every analysis's default.
+    rules = parse_settings(quant | {"engine": str(row["backend"])})
+    fusion = rules.fused_kernels()
+    options = quant | {"tp": tp, "ep": ep, "flash_attention": True, "fusion": fusion}
+    scale = rules.quantization().a_scale
+    if scale != "dynamic":
+        options["a_scale"] = scale
     if inside:
         options["moe_tp"] = tp // ep
     setup = Setup(
@@ -365,6 +367,14 @@ ROW_SECONDS_PER_REQUEST = 3.0
 GROUP_SECONDS_PER_REQUEST = 12.0
 
 
+def time_budgets(requests_per_client: int) -> tuple[float, float]:
+    """Seconds one row's simulation, and one group's, may take."""
+    return (
+        ROW_SECONDS_PER_REQUEST * requests_per_client,
+        GROUP_SECONDS_PER_REQUEST * requests_per_client,
+    )
+
+
 class _OverBudget(Exception):
     pass
 
@@ -385,8 +395,7 @@ def _simulate(
     except (InvalidInputError, ModelConfigError) as exc:
         return {index: {"reason": _reason(exc)} for index, _ in members}
     group_started = time.perf_counter()
-    row_seconds = ROW_SECONDS_PER_REQUEST * requests_per_client
-    group_seconds = GROUP_SECONDS_PER_REQUEST * requests_per_client
+    row_seconds, group_seconds = time_budgets(requests_per_client)
     for index, setup in members:
         started = time.perf_counter()
         if started - group_started > group_seconds:
@@ -690,6 +699,7 @@ def report(
     estimates: pd.DataFrame | None = None,
 ) -> str:
     """docs/validation-engines.md from the predictions of every profile."""
+    row_seconds, group_seconds = time_budgets(requests_per_client)
     done = errors(predictions)
     first = predictions[predictions["profile"] == predictions["profile"].iloc[0]]
     total = len(first)
@@ -741,8 +751,7 @@ def report(
         "overestimate.",
         "",
         f"Profiles: {_profiles_text(list(dict.fromkeys(predictions['profile'])))}. A row "
-        f"whose simulation would run past {ROW_SECONDS_PER_REQUEST * requests_per_client:.0f} s, "
-        f"or past {GROUP_SECONDS_PER_REQUEST * requests_per_client:.0f} s "
+        f"whose simulation would run past {row_seconds:.0f} s, or past {group_seconds:.0f} s "
         f"for its group, is listed as not simulated. Run time: {seconds:.0f} s wall clock for "
         "these profiles, two processes on a shared 2-core machine.",
         "",
