@@ -101,7 +101,7 @@ def test_static_fp8_gemms_take_their_own_curves() -> None:
     assert picked["dynamic"]["q_proj"] == "fp8"
     assert picked["static"]["q_proj"] == "fp8_static"
     assert picked["static"]["lm_head"] == picked["dynamic"]["lm_head"]  # 16-bit either way
-    # TensorRT-LLM's shipped H100 profile: the scale pass, 5 us of its 12 us FP8 floor, gone.
+    # TensorRT-LLM's shipped H100 profile: the scale pass, 7 us of its 12 us FP8 floor, gone.
     trtllm = load_engine_profile("trtllm", "h100-sxm")
     assert trtllm.curves("matmul", "fp8_static").fixed < trtllm.curves("matmul", "fp8").fixed
     # SGLang's tables time no scale pass apart (all 0): its fp8 curves, stated.
@@ -155,3 +155,16 @@ def test_a_table_of_zeros_leaves_static_scales_on_the_fp8_curves(tmp_path) -> No
     assert "matmul:fp8_static" not in profile.dtype_classes
     assert profile.curves("matmul", "fp8_static") == profile.dtype_classes["matmul:fp8"]
     assert "priced as the fp8 GEMMs" in profile.fallbacks["matmul:fp8_static"]
+
+
+def test_shapes_the_scale_table_did_not_time_are_left_out(tmp_path) -> None:
+    """A 0 in the scale table is a failed measurement: those GEMM rows drop out of the static
+    fit (vLLM's B200 table has 8 such rows); the rest still fit it."""
+    _database(tmp_path, SCALE)
+    path = tmp_path / "toy" / "quantize" / "vllm" / "1.0" / "computescale_perf.csv"
+    table = pd.read_csv(path)
+    table.loc[table["k"] == 64, "latency"] = 0.0  # one of the four shapes' k
+    table.to_csv(path, index=False)
+    fit = fit_engine(tmp_path, "toy", "vllm", H100)
+    assert fit.held_out["matmul:fp8_static"]["n"] == fit.held_out["matmul:fp8"]["n"] * 3 // 4
+    assert fit.profile.dtype_classes["matmul:fp8_static"].fixed < FIXED + SCALE / 2

@@ -208,19 +208,18 @@ class EfficiencyProfile(BaseModel):
         peak: float | np.ndarray,
         bandwidth: float,
         dtype: str | None = None,
-        compute_bound: np.ndarray | None = None,
+        *,
+        compute_bound: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Achieved (OP/s, bytes/s) of an operator of this class, data type and size. A fitted
         fraction above 1 (a kernel that moved fewer bytes than the analysis counts, say from
         cache) is held at 1: an estimate is never faster than its operator's roofline bound.
-        `compute_bound`: each operator's roofline regime where `memory` is not its whole
-        traffic (bytes per kernel of a row of several); else read from `ops` and `memory`."""
+        `compute_bound`: each operator's roofline regime, from its whole traffic (`memory` is
+        bytes per kernel, which a row of several kernels divides)."""
         curves = self.curves(op_class, dtype)
         compute = np.minimum(curves.compute(ops), 1.0)
         memory_fraction = np.minimum(curves.memory(memory), 1.0)
         if self.in_regime:
-            if compute_bound is None:
-                compute_bound = ops / peak >= memory / bandwidth
             compute = np.where(compute_bound, compute, 1.0)
             memory_fraction = np.where(compute_bound, 1.0, memory_fraction)
         return peak * compute, bandwidth * memory_fraction
