@@ -340,11 +340,13 @@ def test_an_operator_priced_beyond_its_fitted_sizes_is_stated() -> None:
         "meta-llama/Llama-3.1-70B", "h200-sxm", batch=256, prompt_len=32768, engine="vllm",
         w_bits=8, a_bits=8, w_format="fp", allow_long_context=True,
     )  # fmt: skip
-    q_proj = [n for n in big.notes if n.startswith("prefill: q_proj:")]
-    assert len(q_proj) == 1
-    assert f"-{top:.3g} OPs its matmul:fp8 compute curve was fitted over" in q_proj[0]
-    # q_proj's OPs: 2 x tokens x 8192 x 8192 (hand count), past the curve's end.
-    assert f"{2 * 256 * 32768 * 8192 * 8192:.3g} OPs" in q_proj[0]
+    # vLLM fuses q, k and v into one GEMM: the note names the kernel by its three operators.
+    qkv = [n for n in big.notes if n.startswith("prefill: q_proj+k_proj+v_proj:")]
+    assert len(qkv) == 1
+    assert not [n for n in big.notes if n.startswith(("prefill: k_proj", "prefill: v_proj"))]
+    assert f"-{top:.3g} OPs its matmul:fp8 compute curve was fitted over" in qkv[0]
+    # The kernel's OPs: 2 x tokens x 8192 x (8192 + 2 x 1024) (hand count), past the curve's end.
+    assert f"{2 * 256 * 32768 * 8192 * (8192 + 2 * 1024):.3g} OPs" in qkv[0]
     assert big.to_dict()["notes"] == big.notes
     small = rooflens.analyze("meta-llama/Llama-3.1-8B", "h200-sxm", batch=1, prompt_len=128,
                              engine="vllm")  # fmt: skip

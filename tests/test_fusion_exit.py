@@ -74,6 +74,41 @@ def test_fused_kernels_pay_no_launch_of_their_own(tiny_model, toy_device) -> Non
     assert saved == pytest.approx(2 * 2 * 1e-5 + 2 * 2 * (64 * 2) / 1e12, rel=1e-6)
 
 
+def test_a_fused_gemm_takes_the_efficiency_of_its_joint_kernel(tiny_model, toy_device) -> None:
+    """k and v fused into q's GEMM (and up into gate's) run as one kernel: each part's bytes
+    move at the memory fraction the curve gives the joint kernel's bytes, not its own."""
+    # Fraction 0.1 at 10 kB rising to 1 at 100 kB (linear in log10 of the bytes).
+    rising = EfficiencyCurve(log10_sizes=(4.0, 5.0), fractions=(0.1, 1.0))
+    flat = EfficiencyCurve(log10_sizes=(0.0,), fractions=(1.0,))
+    profile = EfficiencyProfile(
+        device="toy",
+        classes={
+            "matmul": ClassEfficiency(compute=flat, memory=rising),
+            "attention": ClassEfficiency(compute=flat, memory=flat),
+            "vector": ClassEfficiency(compute=flat, memory=flat),
+        },
+    )
+    rows = _rows(tiny_model, toy_device, calibration=profile, fusion=("qkv", "gate_up"))
+    d = "decode"
+    q, k, v = (rows[(d, name)]["memory_access"] for name in ("q_proj", "k_proj", "v_proj"))
+    # Hand count, 2 sequences, fp16: q reads its 64 x 64 weights and 2 x 64 inputs and writes
+    # 2 x 64 outputs; k and v read 64 x 32 weights (their input is q's) and write 2 x 32.
+    assert q == 2 * (64 * 64 + 2 * 64 + 2 * 64)
+    assert k == v == 2 * (64 * 32 + 2 * 32)
+    joint = q + k + v  # 25,344 bytes: fraction 0.1 + 0.9 x log10(2.5344)
+    fraction = 0.1 + 0.9 * np.log10(joint / 1e4)
+    for name, moved in (("q_proj", q), ("k_proj", k), ("v_proj", v)):
+        assert rows[(d, name)]["time"] == pytest.approx(moved / (1e12 * fraction), rel=1e-9)
+    gate, up = rows[(d, "gate_proj")]["memory_access"], rows[(d, "up_proj")]["memory_access"]
+    fraction = 0.1 + 0.9 * np.log10((gate + up) / 1e4)
+    assert rows[(d, "up_proj")]["time"] == pytest.approx(up / (1e12 * fraction), rel=1e-9)
+    # Unfused, k_proj's 4,352 bytes sit below the curve's range: fraction 0.1.
+    alone = _rows(tiny_model, toy_device, calibration=profile)
+    assert alone[(d, "k_proj")]["time"] == pytest.approx(
+        alone[(d, "k_proj")]["memory_access"] / 1e11, rel=1e-9
+    )
+
+
 def test_flash_decoding_adds_the_split_reduction(tiny_model, toy_device) -> None:
     base = _rows(tiny_model, toy_device, flash_attention=True)
     split = _rows(tiny_model, toy_device, flash_attention=True, fusion=("flash_decoding",))

@@ -232,6 +232,9 @@ class Operator:
     input_on_chip: bool = False
     output_on_chip: bool = False
     fused: bool = False
+    # Fusion: the operator whose GEMM this one's weights are concatenated into (k/v into q's,
+    # up into gate's): one kernel, whose efficiency is that of the joint size.
+    joins: str | None = None
     # Contextual sparsity: in decode each token uses only this share of the operator's heads or
     # neurons; `sparse_side` says whether they are the output ("out") or input ("in") channels.
     active: float = 1.0

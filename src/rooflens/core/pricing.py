@@ -210,6 +210,8 @@ class Placement:
     collectives: tuple[tuple[str, int] | None, ...] = ()
     # Kernels one call of each operator launches (framework kernels count several; fused: 0).
     kernels: np.ndarray | None = None
+    # The operator whose kernel each one runs in (fusion.kernel_leaders); None: its own.
+    leaders: np.ndarray | None = None
 
     @classmethod
     def of(cls, graph: Graph, device: Device, quant: Quantization) -> Placement:
@@ -239,6 +241,7 @@ class Placement:
                 (op.kind, op.ranks) if isinstance(op, Collective) else None for op in ops
             ),
             kernels=np.array([kernels_per_call(op) for op in ops], dtype=np.float64),
+            leaders=fusion.kernel_leaders(ops),
         )
 
 
@@ -389,16 +392,22 @@ def beyond_fit(
     outside the sizes it was fitted over, at any point: a profile holds its end value there,
     an extrapolation the analysis states rather than hides. Collectives are priced by their
     own tables or the link model, not by a curve."""
-    ops, memory = fields["ops"], memory_access(fields)
+    ops = _joint(placement, fields["ops"])
+    memory = _joint(placement, memory_access(fields))
     per_kernel = 1.0 if placement.kernels is None else np.maximum(placement.kernels, 1.0)
     per_kernel = _expand(np.broadcast_to(per_kernel, (len(placement.names),)), memory)
     compute_time = ops / np.broadcast_to(compute_rates, ops.shape)
     memory_time = memory / np.broadcast_to(memory_rates, memory.shape)
     keys = _curve_keys(placement)
     notes = []
+    leaders = np.arange(len(keys)) if placement.leaders is None else placement.leaders
     for row, key in enumerate(keys):
         if placement.collectives and placement.collectives[row] is not None:
             continue
+        if leaders[row] != row:
+            continue  # its kernel's leader states it
+        # A fused kernel is named by every operator it runs ("q_proj+k_proj+v_proj").
+        name = "+".join(placement.names[i] for i in np.flatnonzero(leaders == row))
         curves = profile.curves(*key)
         compute_bound = compute_time[row] >= memory_time[row]
         for bound, size, curve, kind, unit in (
@@ -419,7 +428,7 @@ def beyond_fit(
                 continue
             what = f"{key[0]}:{key[1]}" if key[1] else key[0]
             notes.append(
-                f"{placement.names[row]}: {found:.3g} {unit} lies outside the {lo:.3g}-{hi:.3g} "
+                f"{name}: {found:.3g} {unit} lies outside the {lo:.3g}-{hi:.3g} "
                 f"{unit} its {what} {kind} curve was fitted over; the curve's end value prices it"
             )
     return tuple(dict.fromkeys(notes))
@@ -432,7 +441,10 @@ def _calibrated_rates(
     memory: np.ndarray,
     bandwidth: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Achieved rates of every operator, one vectorized pass per (class, data type)."""
+    """Achieved rates of every operator, one vectorized pass per (class, data type); an
+    operator run inside another's kernel (a fused QKV or gate/up GEMM) at the joint kernel's
+    size and regime."""
+    ops, memory = _joint(placement, ops), _joint(placement, memory)
     compute = np.empty_like(memory)
     mem = np.empty_like(memory)
     keys = _curve_keys(placement)
@@ -447,6 +459,17 @@ def _calibrated_rates(
             compute_bound=ops[rows] / peak >= memory[rows] / bandwidth,
         )  # fmt: skip
     return compute, mem
+
+
+def _joint(placement: Placement, values: np.ndarray) -> np.ndarray:
+    """Each operator's value summed over the kernel it runs in (its own where it has one)."""
+    leaders = placement.leaders
+    if leaders is None or bool(np.all(leaders == np.arange(len(leaders)))):
+        return values
+    values = np.asarray(values, dtype=np.float64)
+    total = np.zeros_like(values)
+    np.add.at(total, leaders, values)
+    return total[leaders]
 
 
 def _curve_keys(placement: Placement) -> list[tuple[str, str]]:
