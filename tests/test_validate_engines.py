@@ -233,3 +233,35 @@ def test_aiconfigurator_estimates_sit_beside_rooflens_on_the_same_rows(sample) -
     assert f"| roofline | 1 | {100 * roof['ttft_error']:.0f} % |" in text
     assert "| prefill_batch_size is required | 1 |" in text
     assert side_by_side(done, estimates.iloc[[1]]) == []
+
+
+def test_ttft_splits_into_a_time_per_prompt_token_and_one_per_request() -> None:
+    """Two runs of one series at 1,000 and 3,000 prompt tokens: measured 150 and 350 ms (100 ms
+    per 1,000 tokens, 50 ms per request), predicted 110 and 310 ms (the same slope, 10 ms):
+    the split shows a 40 ms gap at a slope ratio of 1. A series of one prompt length, and
+    one above the concurrency the split reads, are left out."""
+    from rooflens.measure.validate_engines import SPLIT_MAX_CONCURRENCY, _split_lines, ttft_split
+
+    base = {
+        "backend": "vllm", "backend_version": "0.1", "model_path": "m", "system": "s",
+        "tp_size": 1, "moe_ep_size": 1, "attention_dp_size": 1, "osl": 100, "mode": "agg",
+        "silicon_tpot_ms": 10.0, "predicted_tpot_ms": 10.0,
+    }  # fmt: skip
+    rows = [
+        base | {"batch_size": 4, "isl": 1000, "silicon_ttft_ms": 150.0, "predicted_ttft_ms": 110.0},
+        base | {"batch_size": 4, "isl": 3000, "silicon_ttft_ms": 350.0, "predicted_ttft_ms": 310.0},
+        base | {"batch_size": 2, "isl": 1000, "silicon_ttft_ms": 90.0, "predicted_ttft_ms": 80.0},
+        base | {"batch_size": SPLIT_MAX_CONCURRENCY + 1, "isl": 1000, "silicon_ttft_ms": 900.0,
+                "predicted_ttft_ms": 100.0},
+        base | {"batch_size": SPLIT_MAX_CONCURRENCY + 1, "isl": 3000, "silicon_ttft_ms": 1900.0,
+                "predicted_ttft_ms": 200.0},
+    ]  # fmt: skip
+    done = errors(pd.DataFrame(rows))
+    split = ttft_split(done)
+    assert len(split) == 1 and split["runs"].iloc[0] == 2
+    assert split["measured slope"].iloc[0] == pytest.approx(100.0)
+    assert split["predicted slope"].iloc[0] == pytest.approx(100.0)
+    assert split["measured intercept"].iloc[0] == pytest.approx(50.0)
+    assert split["predicted intercept"].iloc[0] == pytest.approx(10.0)
+    table = "\n".join(_split_lines(done))
+    assert "| vllm | m | 1 | 2 | 1.00 | 50.00 | 10.00 | 40.00 |" in table

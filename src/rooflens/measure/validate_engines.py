@@ -558,6 +558,75 @@ def _misses(done: pd.DataFrame, metric: str, count: int = 8) -> pd.DataFrame:
     )
 
 
+# Series the TTFT split reads: aggregated runs at these concurrencies or fewer, where a
+# request's TTFT is mostly its own prefill (the closed loop's queueing stays small).
+SPLIT_MAX_CONCURRENCY = 8
+_SERIES = ["backend", "backend_version", "model_path", "system", "tp_size", "moe_ep_size",
+           "attention_dp_size", "batch_size", "osl"]  # fmt: skip
+
+
+def ttft_split(done: pd.DataFrame) -> pd.DataFrame:
+    """Each series of runs that differ only in prompt length (same engine and version, model,
+    system, parallelism, concurrency and output length), measured and predicted TTFT fitted
+    as a straight line in the prompt length: the time per 1,000 prompt tokens (slope) and
+    the time left at none (intercept). A per-request cost outside the kernels shows as an
+    intercept gap with matching slopes."""
+    runs = done[(done["mode"] == "agg") & (done["batch_size"] <= SPLIT_MAX_CONCURRENCY)]
+    rows = []
+    for key, series in runs.groupby(_SERIES, dropna=False):
+        if series["isl"].nunique() < 2:
+            continue
+        x = series["isl"].to_numpy(dtype=np.float64) / 1e3
+        measured = np.polyfit(x, series["silicon_ttft_ms"].to_numpy(dtype=np.float64), 1)
+        predicted = np.polyfit(x, series["predicted_ttft_ms"].to_numpy(dtype=np.float64), 1)
+        rows.append(dict(zip(_SERIES, key, strict=True)) | {
+            "runs": len(series),
+            "measured slope": measured[0], "predicted slope": predicted[0],
+            "measured intercept": measured[1], "predicted intercept": predicted[1],
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _split_lines(done: pd.DataFrame) -> list[str]:
+    split = ttft_split(done)
+    if split.empty:
+        return []
+    split["slope ratio"] = split["predicted slope"] / split["measured slope"]
+    split["gap"] = split["measured intercept"] - split["predicted intercept"]
+    table = (
+        split.groupby(["backend", "model_path"])
+        .agg(
+            series=("runs", "size"),
+            runs=("runs", "sum"),
+            slope=("slope ratio", "median"),
+            measured=("measured intercept", "median"),
+            predicted=("predicted intercept", "median"),
+            gap=("gap", "median"),
+        )
+        .reset_index()
+        .sort_values("gap", ascending=False)
+    )
+    table = table.rename(
+        columns={
+            "slope": "slope pred/meas",
+            "measured": "intercept meas ms",
+            "predicted": "intercept pred ms",
+            "gap": "meas - pred ms",
+        }
+    )
+    return [
+        "",
+        "TTFT split into a time per prompt token and a time per request: each series of "
+        "aggregated runs that differ only in prompt length (same engine version, model, "
+        f"system, parallelism, output length and concurrency, at most {SPLIT_MAX_CONCURRENCY} "
+        "clients), measured and predicted TTFT fitted as a line in the prompt length; medians "
+        "over the series of each engine and model. A slope ratio near 1 with a positive gap "
+        "is time each request pays whatever its prompt that no operator table holds.",
+        "",
+        _markdown(table),
+    ]
+
+
 AIC_ESTIMATES = Path("docs/data/aiconfigurator-estimates.csv")
 
 
@@ -805,6 +874,8 @@ def report(
             "By mode and prompt length:",
             "",
             _markdown(_summary(mine, ["mode", "isl"])),
+            "",
+            *_split_lines(mine),
             "",
             "Largest misses (TTFT, then TPOT):",
             "",
