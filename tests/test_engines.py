@@ -235,6 +235,7 @@ def test_an_engine_profile_prices_each_operator_in_its_roofline_regime(tables) -
     matmul["compute"] = {"log10_sizes": (9.0, 13.0), "fractions": (0.001, 0.5)}
     matmul["memory"] = {"log10_sizes": (8.2, 8.6), "fractions": (0.5, 0.001)}
     matmul["fixed"] = 0.0
+    matmul["compute_grid"] = matmul["memory_grid"] = None  # the size curves alone
     slow = EngineProfile.model_validate(data)
     curves = slow.classes["matmul"]
     model = load_model("meta-llama/Llama-3.1-8B")
@@ -395,3 +396,78 @@ def test_element_wise_rows_are_read_as_the_kernels_they_time(source, kernels, mo
     curves = fit_curves(samples, H100)
     assert curves.fixed == pytest.approx(FIXED, rel=0.02)
     assert np.median(np.abs(predict(samples, H100, curves) / seconds - 1)) < 0.01
+
+
+def _shaped_law(m: np.ndarray, n: int, k: int) -> np.ndarray:
+    """A synthetic engine whose memory-bound GEMMs depend on shape, not size alone: 0.8 of the
+    bandwidth with more outputs than inputs (k < n), 0.4 with more inputs (k > n), 0.6
+    square; compute-bound ones 0.5 of the peak whatever the shape. In ms."""
+    cost = Linear("g", "block", ("x",), "y", in_features=k, out_features=n).cost(
+        Step(m, np.ones_like(m), np.zeros_like(m)), Precision(Quantization())
+    )
+    memory = cost.load_weight + cost.load_act + cost.store_act
+    fraction = 0.8 if k < n else 0.4 if k > n else 0.6
+    t = FIXED + np.maximum(
+        cost.ops / (COMPUTE_FRACTION * H100.peak_ops["bf16"]),
+        memory / (fraction * H100.memory_bandwidth),
+    )
+    return t * 1e3
+
+
+def test_gemm_shape_grids_recover_a_law_in_k_over_n(tmp_path) -> None:
+    """Same bytes, different shapes: a size curve alone takes their median; the grids give
+    each shape its own fraction back."""
+    gemm = tmp_path / "toy" / "gemm" / "vllm" / "1.0"
+    gemm.mkdir(parents=True)
+    m = np.array([1, 2, 4, 8, 16, 32, 4096, 16384], dtype=float)
+    shapes = ((1, 4), (4, 1), (2, 2), (1, 2), (2, 1))
+    # And a tiny square GEMM, whose time is nearly all the fixed time the fit takes out.
+    sizes = [(2048 * a, 2048 * b) for a, b in shapes] + [(64, 64)]
+    rows = [
+        {"gemm_dtype": "bfloat16", "m": mi, "n": n, "k": k, "latency": t}
+        for n, k in sizes
+        for mi, t in zip(m, _shaped_law(m, n, k), strict=True)
+    ]
+    pd.DataFrame(rows).to_csv(gemm / "gemm_perf.csv", index=False)
+    (gemm / "collection_meta.yaml").write_text("provenance: collected\n")
+    fit = fit_engine(tmp_path, "toy", "vllm", H100, package_version="9.9")
+    matmul = fit.profile.classes["matmul"]
+    assert matmul.memory_grid is not None and matmul.compute_grid is not None
+    # One decode token through the 2048 x 8192 (k / n = 4) and 8192 x 2048 (1/4) GEMMs: the
+    # same bytes, at the law's 0.4 and 0.8 of the bandwidth.
+    one = Step(np.ones(1), np.ones(1), np.zeros(1))
+    for (n, k), fraction in (((2048, 8192), 0.4), ((8192, 2048), 0.8)):
+        cost = Linear("g", "block", ("x",), "y", in_features=k, out_features=n).cost(
+            one, Precision(Quantization())
+        )
+        moved = cost.load_weight + cost.load_act + cost.store_act
+        assert matmul.memory_grid(moved, np.array([k / n])) == pytest.approx(fraction, rel=0.01)
+        # The size curve alone gives both shapes one fraction, at neither.
+        assert abs(matmul.memory(moved) - fraction) > 0.05
+
+
+def test_a_gemm_is_priced_by_its_shape_grid(tables) -> None:
+    """Pricing reads the grid at the GEMM kernel's size and k / n: a fused Q/K/V kernel at its
+    input width over the three outputs summed; an operator that is not a GEMM keeps the size
+    curve."""
+    from rooflens.core.efficiency import ShapeGrid
+
+    profile = fit_engine(tables, "toy", "vllm", H100).profile
+    data = profile.model_dump()
+    # 0.3 of the bandwidth at k / n = 1/10, 0.1 at 10 (linear in log10 between), any size.
+    grid = ShapeGrid(log10_sizes=(6.0,), log10_ratios=(-1.0, 1.0), fractions=((0.3, 0.1),))
+    data["classes"]["matmul"]["memory_grid"] = grid.model_dump()
+    shaped = EngineProfile.model_validate(data)
+    model = load_model("meta-llama/Llama-3.1-8B")
+    graph = build_graph(model, AnalysisOptions(fusion=("qkv",)), H100)
+    step = Step(np.array([1.0]), np.array([1.0]), np.array([0.0]))
+    plain = price_step(graph, H100, Quantization(), step, profile)
+    costs = price_step(graph, H100, Quantization(), step, shaped)
+    names = [op.name for op in graph.operators]
+    # down_proj: 14336 inputs, 4096 outputs; q/k/v: 4096 inputs, 4096 + 2 x 1024 outputs.
+    for name, ratio in (("down_proj", 14336 / 4096), ("k_proj", 4096 / 6144)):
+        fraction = 0.2 - 0.1 * np.log10(ratio)
+        row = names.index(name)
+        assert costs.memory_rates[row] == pytest.approx(H100.memory_bandwidth * fraction)
+    norm = names.index("attn_norm")
+    assert costs.memory_rates[norm] == pytest.approx(plain.memory_rates[norm])

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rooflens.calibration.fit import curve
+from rooflens.calibration.fit import BIN_WIDTH, curve
 from rooflens.core.efficiency import (
     DTYPE_FALLBACK,
     ClassEfficiency,
@@ -44,6 +44,8 @@ from rooflens.core.efficiency import (
     CollectiveTable,
     EfficiencyCurve,
     EngineProfile,
+    ShapeGrid,
+    by_shape,
 )
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
@@ -119,6 +121,7 @@ class Samples:
     time: np.ndarray
     sizes: np.ndarray  # a row's shape key: held-out rows are every other distinct shape
     kernels: int = 1  # kernels each row times one after another (its `fixed` is per kernel)
+    aspect: np.ndarray | None = None  # GEMMs: k / n, the shape grids' second axis
 
 
 def data_root(data_dir: Path | None = None) -> Path:
@@ -212,6 +215,7 @@ def gemm_samples(df: pd.DataFrame) -> list[Samples]:
                 mem_s.to_numpy(),
                 rows["latency"].to_numpy() * 1e-3,
                 rows[["m", "n", "k"]].to_numpy(),
+                aspect=(rows["k"] / rows["n"]).to_numpy(dtype=float),
             )
         )
     return out
@@ -232,8 +236,12 @@ def static_scale_samples(fp8: Samples, compute_scale: pd.DataFrame) -> Samples |
     if kept.sum() < len(left) / 2:
         return None
     return _subset(
-        Samples("matmul", "fp8_static", "fp8", fp8.ops, fp8.memory, left, fp8.sizes), kept
-    )
+        Samples(
+            "matmul", "fp8_static", "fp8", fp8.ops, fp8.memory, left, fp8.sizes,
+            aspect=fp8.aspect,
+        ),
+        kept,
+    )  # fmt: skip
 
 
 def _attention_samples(df: pd.DataFrame, decode: bool) -> list[Samples]:
@@ -392,7 +400,47 @@ def fit_curves(s: Samples, device: Device) -> ClassEfficiency:
     c, m = compute_bound, ~compute_bound
     compute = curve(zip(s.ops[c], t_compute[c] / busy[c], strict=True), cap=1.0, floor=FLOOR)
     memory = curve(zip(s.memory[m], t_memory[m] / busy[m], strict=True), cap=1.0, floor=FLOOR)
-    return ClassEfficiency(compute=compute, memory=memory, fixed=round(fixed / s.kernels, 9))
+    if s.aspect is None:
+        return ClassEfficiency(compute=compute, memory=memory, fixed=round(fixed / s.kernels, 9))
+    achieved = np.clip(np.where(compute_bound, t_compute, t_memory) / busy, FLOOR, 1.0)
+    return ClassEfficiency(
+        compute=compute,
+        memory=memory,
+        fixed=round(fixed / s.kernels, 9),
+        compute_grid=shape_grid(s.ops[c], s.aspect[c], achieved[c]),
+        memory_grid=shape_grid(s.memory[m], s.aspect[m], achieved[m]),
+    )
+
+
+def shape_grid(sizes: np.ndarray, ratios: np.ndarray, fractions: np.ndarray) -> ShapeGrid | None:
+    """Per-cell medians of the achieved fractions over bins of BIN_WIDTH decades of size and
+    of k / n, each axis at its bins' median; an empty cell takes the nearest filled one of its
+    size (else of its ratio). None without rows."""
+    if not len(sizes):
+        return None
+    axes, cells = [], []
+    for values in (np.log10(np.maximum(sizes, 1.0)), np.log10(ratios)):
+        bins = np.floor(values / BIN_WIDTH)
+        labels, cell = np.unique(bins, return_inverse=True)
+        axes.append([round(float(np.median(values[cell == b])), 4) for b in range(len(labels))])
+        cells.append(cell.ravel())
+    grid = np.full((len(axes[0]), len(axes[1])), np.nan)
+    frame = pd.DataFrame({"i": cells[0], "j": cells[1], "f": fractions})
+    for (i, j), median in frame.groupby(["i", "j"])["f"].median().items():
+        grid[i, j] = median
+    for along in (1, 0):  # fill along the ratio first, then along the size
+        view = grid if along == 1 else grid.T
+        for line in view:
+            filled = np.flatnonzero(~np.isnan(line))
+            if filled.size:
+                empty = np.flatnonzero(np.isnan(line))
+                nearest = np.abs(empty[:, None] - filled[None, :]).argmin(axis=1)
+                line[empty] = line[filled[nearest]]
+    return ShapeGrid(
+        log10_sizes=tuple(axes[0]),
+        log10_ratios=tuple(axes[1]),
+        fractions=tuple(tuple(float(f"{f:.4g}") for f in row) for row in grid),
+    )
 
 
 def predict(s: Samples, device: Device, curves: ClassEfficiency) -> np.ndarray:
@@ -400,10 +448,12 @@ def predict(s: Samples, device: Device, curves: ClassEfficiency) -> np.ndarray:
     in its roofline regime as the fit explained it."""
     t_compute, t_memory = _roofline(s, device)
     compute_bound = t_compute >= t_memory
+    compute = by_shape(curves.compute, curves.compute_grid, s.ops, s.aspect)
+    memory = by_shape(curves.memory, curves.memory_grid, s.memory, s.aspect)
     return curves.fixed * s.kernels + np.where(
         compute_bound,
-        t_compute / curves.compute(s.ops),
-        t_memory / curves.memory(s.memory),
+        t_compute / np.minimum(compute, 1.0),
+        t_memory / np.minimum(memory, 1.0),
     )
 
 
@@ -424,6 +474,7 @@ def _subset(s: Samples, rows: np.ndarray) -> Samples:
         np.asarray(s.time)[rows],
         np.asarray(s.sizes)[rows],
         s.kernels,
+        None if s.aspect is None else s.aspect[rows],
     )
 
 

@@ -27,6 +27,7 @@ and it prices an operator by the curve of its roofline regime alone (`in_regime`
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -75,11 +76,67 @@ class EfficiencyCurve(BaseModel):
         return np.interp(np.log10(np.maximum(size, 1.0)), self.log10_sizes, self.fractions)
 
 
+class ShapeGrid(BaseModel):
+    """A GEMM class's achieved fraction against size (OPs or bytes) and shape, k / n (inputs
+    over outputs): bilinear in log10 of both, flat beyond the edges. At one size a GEMM with
+    few outputs and many inputs runs slower than one with many outputs and few inputs, which
+    a curve of size alone averages away."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    log10_sizes: tuple[float, ...] = Field(min_length=1)
+    log10_ratios: tuple[float, ...] = Field(min_length=1)
+    # One row per size, one column per ratio.
+    fractions: tuple[tuple[float, ...], ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> ShapeGrid:
+        if len(self.fractions) != len(self.log10_sizes) or any(
+            len(row) != len(self.log10_ratios) for row in self.fractions
+        ):
+            raise ValueError("fractions must have one row per size and one column per ratio")
+        for axis in (self.log10_sizes, self.log10_ratios):
+            if any(b <= a for a, b in pairwise(axis)):
+                raise ValueError("log10_sizes and log10_ratios must increase")
+        if any(not 0 < f <= 1.5 for row in self.fractions for f in row):
+            raise ValueError("fractions must lie in (0, 1.5]")
+        return self
+
+    def __call__(self, size: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+        grid = np.asarray(self.fractions, dtype=np.float64)
+        # An axis of one point: the neighbour the interpolation reads is that point again.
+        grid = np.pad(grid, [(0, int(n == 1)) for n in grid.shape], mode="edge")
+        i, a = _cell(self.log10_sizes, np.log10(np.maximum(size, 1.0)))
+        j, b = _cell(self.log10_ratios, np.log10(ratio))
+        return (
+            (1 - a) * (1 - b) * grid[i, j]
+            + a * (1 - b) * grid[i + 1, j]
+            + (1 - a) * b * grid[i, j + 1]
+            + a * b * grid[i + 1, j + 1]
+        )
+
+
+def _cell(axis: tuple[float, ...], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower grid index of each x and its weight toward the next (0 at or beyond the edges);
+    an axis of one point repeats it."""
+    points = np.asarray(axis if len(axis) > 1 else (axis[0], axis[0] + 1.0), dtype=np.float64)
+    x = np.clip(x, points[0], points[-1])
+    lower = np.clip(np.searchsorted(points, x, side="right") - 1, 0, len(points) - 2)
+    weight = (x - points[lower]) / (points[lower + 1] - points[lower])
+    if len(axis) == 1:
+        return np.zeros_like(lower), np.zeros_like(weight)
+    return lower, weight
+
+
 class ClassEfficiency(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     compute: EfficiencyCurve
     memory: EfficiencyCurve
+    # GEMM classes of engine profiles: each regime's fraction against size and k / n, read in
+    # place of the size curve for GEMMs (ShapeGrid); None: the size curves alone.
+    compute_grid: ShapeGrid | None = None
+    memory_grid: ShapeGrid | None = None
     # Time per kernel of this class on top of the profile's kernel_time (an FP8 GEMM also
     # quantizes its input; engine profiles fit one per class and data type).
     fixed: NonNegativeFloat = 0.0
@@ -210,15 +267,18 @@ class EfficiencyProfile(BaseModel):
         dtype: str | None = None,
         *,
         compute_bound: np.ndarray,
+        aspect: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Achieved (OP/s, bytes/s) of an operator of this class, data type and size. A fitted
         fraction above 1 (a kernel that moved fewer bytes than the analysis counts, say from
         cache) is held at 1: an estimate is never faster than its operator's roofline bound.
         `compute_bound`: each operator's roofline regime, from its whole traffic (`memory` is
-        bytes per kernel, which a row of several kernels divides)."""
+        bytes per kernel, which a row of several kernels divides). `aspect`: each GEMM's k / n
+        (NaN for other operators), which the class's shape grids read where it has them."""
         curves = self.curves(op_class, dtype)
-        compute = np.minimum(curves.compute(ops), 1.0)
-        memory_fraction = np.minimum(curves.memory(memory), 1.0)
+        compute = by_shape(curves.compute, curves.compute_grid, ops, aspect)
+        memory_fraction = by_shape(curves.memory, curves.memory_grid, memory, aspect)
+        compute, memory_fraction = np.minimum(compute, 1.0), np.minimum(memory_fraction, 1.0)
         if self.in_regime:
             compute = np.where(compute_bound, compute, 1.0)
             memory_fraction = np.where(compute_bound, 1.0, memory_fraction)
@@ -233,6 +293,19 @@ class EfficiencyProfile(BaseModel):
         if table is None or ranks not in table.ranks:
             return None
         return table(ranks, message_bytes)
+
+
+def by_shape(
+    curve: EfficiencyCurve, grid: ShapeGrid | None, size: np.ndarray, aspect: np.ndarray | None
+) -> np.ndarray:
+    """A size curve's fraction, or its shape grid's for the GEMMs (a finite k / n)."""
+    if grid is None or aspect is None:
+        return curve(size)
+    aspect = np.broadcast_to(aspect, np.shape(size))
+    gemm = np.isfinite(aspect) & (aspect > 0)
+    if not gemm.any():
+        return curve(size)
+    return np.where(gemm, grid(size, np.where(gemm, aspect, 1.0)), curve(size))
 
 
 class EngineProfile(EfficiencyProfile):

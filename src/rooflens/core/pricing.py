@@ -212,10 +212,14 @@ class Placement:
     kernels: np.ndarray | None = None
     # The operator whose kernel each one runs in (fusion.kernel_leaders); None: its own.
     leaders: np.ndarray | None = None
+    # Each GEMM's kernel's inputs per output (k / n, its fused parts' outputs summed); NaN for
+    # other operators. Engine profiles' shape factors read it.
+    aspects: np.ndarray | None = None
 
     @classmethod
     def of(cls, graph: Graph, device: Device, quant: Quantization) -> Placement:
         ops = graph.operators
+        leaders = fusion.kernel_leaders(ops)
         dtypes = tuple(
             _dtype(device, op.compute_bits(quant), op.float_compute(quant)) for op in ops
         )
@@ -241,8 +245,19 @@ class Placement:
                 (op.kind, op.ranks) if isinstance(op, Collective) else None for op in ops
             ),
             kernels=np.array([kernels_per_call(op) for op in ops], dtype=np.float64),
-            leaders=fusion.kernel_leaders(ops),
+            leaders=leaders,
+            aspects=_aspects(ops, leaders),
         )
+
+
+def _aspects(ops: tuple[Operator, ...], leaders: np.ndarray) -> np.ndarray:
+    """k / n of each GEMM's kernel: its inputs over the outputs of every part fused into it."""
+    inputs = np.array([getattr(op, "in_features", 0) or np.nan for op in ops], dtype=np.float64)
+    outputs = np.array([getattr(op, "out_features", 0) for op in ops], dtype=np.float64)
+    joint = np.zeros(len(ops))
+    np.add.at(joint, leaders, outputs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(joint[leaders] > 0, inputs / joint[leaders], np.nan)
 
 
 def _engine_class(op: Operator) -> str:
@@ -454,9 +469,10 @@ def _calibrated_rates(
     for op_class, dtype in set(keys):
         rows = np.array([k == (op_class, dtype) for k in keys])
         peak = _expand(placement.peaks[rows], ops[rows])
+        aspect = None if placement.aspects is None else _expand(placement.aspects[rows], ops[rows])
         compute[rows], mem[rows] = profile.rates(
             op_class, ops[rows], memory[rows] / per_kernel[rows], peak, bandwidth, dtype,
-            compute_bound=ops[rows] / peak >= memory[rows] / bandwidth,
+            compute_bound=ops[rows] / peak >= memory[rows] / bandwidth, aspect=aspect,
         )  # fmt: skip
     return compute, mem
 
