@@ -27,6 +27,7 @@ and it prices an operator by the curve of its roofline regime alone (`in_regime`
 
 from __future__ import annotations
 
+from functools import cached_property
 from itertools import pairwise
 from typing import ClassVar, Literal
 
@@ -102,12 +103,22 @@ class ShapeGrid(BaseModel):
             raise ValueError("fractions must lie in (0, 1.5]")
         return self
 
-    def __call__(self, size: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    @cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Both axes and the grid as arrays, built once; an axis of one point is repeated one
+        decade on, so the interpolation always has a cell (of equal corners) to read."""
         grid = np.asarray(self.fractions, dtype=np.float64)
-        # An axis of one point: the neighbour the interpolation reads is that point again.
         grid = np.pad(grid, [(0, int(n == 1)) for n in grid.shape], mode="edge")
-        i, a = _cell(self.log10_sizes, np.log10(np.maximum(size, 1.0)))
-        j, b = _cell(self.log10_ratios, np.log10(ratio))
+        axes = tuple(
+            np.asarray(axis if len(axis) > 1 else (axis[0], axis[0] + 1.0), dtype=np.float64)
+            for axis in (self.log10_sizes, self.log10_ratios)
+        )
+        return axes[0], axes[1], grid
+
+    def __call__(self, size: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+        sizes, ratios, grid = self._arrays
+        i, a = _cell(sizes, np.log10(np.maximum(size, 1.0)))
+        j, b = _cell(ratios, np.log10(ratio))
         return (
             (1 - a) * (1 - b) * grid[i, j]
             + a * (1 - b) * grid[i + 1, j]
@@ -116,16 +127,11 @@ class ShapeGrid(BaseModel):
         )
 
 
-def _cell(axis: tuple[float, ...], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lower grid index of each x and its weight toward the next (0 at or beyond the edges);
-    an axis of one point repeats it."""
-    points = np.asarray(axis if len(axis) > 1 else (axis[0], axis[0] + 1.0), dtype=np.float64)
+def _cell(points: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower grid index of each x and its weight toward the next (held at the edges)."""
     x = np.clip(x, points[0], points[-1])
     lower = np.clip(np.searchsorted(points, x, side="right") - 1, 0, len(points) - 2)
-    weight = (x - points[lower]) / (points[lower + 1] - points[lower])
-    if len(axis) == 1:
-        return np.zeros_like(lower), np.zeros_like(weight)
-    return lower, weight
+    return lower, (x - points[lower]) / (points[lower + 1] - points[lower])
 
 
 class ClassEfficiency(BaseModel):
