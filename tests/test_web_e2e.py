@@ -533,6 +533,8 @@ def test_views_compared_n_ways(server: str, browser) -> None:
     page.select_option("#opt-w_bits", "4")
     page.wait_for_function("() => location.hash.includes('w_bits=4')")
     page.click("#views > summary")
+    # Under load the list may not be drawn yet when the summary opens: wait for its rows.
+    page.wait_for_function("() => document.querySelectorAll('#views-list label').length >= 3")
     labels = page.locator("#views-list label").all_inner_texts()
     assert labels[0].startswith("this view: Llama-3.1-8B on h100-sxm")
     assert len(labels) == 3
