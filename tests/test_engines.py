@@ -162,6 +162,12 @@ def test_engine_profile_refuses_fractions_beyond_the_roofline(tables) -> None:
     )
     with pytest.raises(ValueError, match="at most 1"):
         EngineProfile.model_validate(data)
+    # A shape grid beyond the roofline is refused alike.
+    data = profile.model_dump()
+    grid = data["classes"]["matmul"]["memory_grid"]
+    grid["fractions"] = tuple((1.2,) * len(row) for row in grid["fractions"])
+    with pytest.raises(ValueError, match="at most 1"):
+        EngineProfile.model_validate(data)
 
 
 def test_unknown_engine_and_device_are_refused() -> None:

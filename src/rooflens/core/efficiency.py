@@ -338,7 +338,10 @@ class EngineProfile(EfficiencyProfile):
     def _never_beyond_roofline(self) -> EngineProfile:
         # An engine's kernel cannot beat the roofline bound of the operator it runs.
         for name, cls in [*self.classes.items(), *self.dtype_classes.items()]:
-            if max(cls.compute.fractions + cls.memory.fractions) > 1.0:
+            grids = [g for g in (cls.compute_grid, cls.memory_grid) if g is not None]
+            fractions = [*cls.compute.fractions, *cls.memory.fractions]
+            fractions += [f for grid in grids for row in grid.fractions for f in row]
+            if max(fractions) > 1.0:
                 raise ValueError(f"{name}: fractions must be at most 1 in an engine profile")
         return self
 

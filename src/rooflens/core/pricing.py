@@ -210,7 +210,8 @@ class Placement:
     collectives: tuple[tuple[str, int] | None, ...] = ()
     # Kernels one call of each operator launches (framework kernels count several; fused: 0).
     kernels: np.ndarray | None = None
-    # The operator whose kernel each one runs in (fusion.kernel_leaders); None: its own.
+    # The operator whose kernel each one runs in (fusion.kernel_leaders); None: every one its
+    # own.
     leaders: np.ndarray | None = None
     # Each GEMM's kernel's inputs per output (k / n, its fused parts' outputs summed); NaN for
     # other operators. Engine profiles' shape factors read it.
@@ -250,14 +251,13 @@ class Placement:
         )
 
 
-def _aspects(ops: tuple[Operator, ...], leaders: np.ndarray) -> np.ndarray:
+def _aspects(ops: tuple[Operator, ...], leaders: np.ndarray | None) -> np.ndarray:
     """k / n of each GEMM's kernel: its inputs over the outputs of every part fused into it."""
     inputs = np.array([getattr(op, "in_features", 0) or np.nan for op in ops], dtype=np.float64)
     outputs = np.array([getattr(op, "out_features", 0) for op in ops], dtype=np.float64)
-    joint = np.zeros(len(ops))
-    np.add.at(joint, leaders, outputs)
+    joint = fusion.kernel_totals(leaders, outputs)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(joint[leaders] > 0, inputs / joint[leaders], np.nan)
+        return np.where(joint > 0, inputs / joint, np.nan)
 
 
 def _engine_class(op: Operator) -> str:
@@ -479,13 +479,7 @@ def _calibrated_rates(
 
 def _joint(placement: Placement, values: np.ndarray) -> np.ndarray:
     """Each operator's value summed over the kernel it runs in (its own where it has one)."""
-    leaders = placement.leaders
-    if leaders is None or bool(np.all(leaders == np.arange(len(leaders)))):
-        return values
-    values = np.asarray(values, dtype=np.float64)
-    total = np.zeros_like(values)
-    np.add.at(total, leaders, values)
-    return total[leaders]
+    return fusion.kernel_totals(placement.leaders, values)
 
 
 def _curve_keys(placement: Placement) -> list[tuple[str, str]]:

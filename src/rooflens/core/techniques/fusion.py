@@ -74,17 +74,28 @@ def priced(op: Operator, terms: Terms) -> Terms:
     return {field: t for field, t in terms.items() if field not in on_chip}
 
 
-def kernel_leaders(ops: Sequence[Operator]) -> np.ndarray:
+def kernel_leaders(ops: Sequence[Operator]) -> np.ndarray | None:
     """Index of the operator whose kernel each one runs in: the nearest earlier operator of the
-    scope it `joins`, else its own. Pricing reads a calibrated curve at the joint kernel's size
-    (a fused QKV GEMM is one large GEMM, not three small ones at their small sizes' efficiency)."""
+    scope it `joins`, else its own; None when every operator runs its own. Pricing reads a
+    calibrated curve at the joint kernel's size (a fused QKV GEMM is one large GEMM, not three
+    small ones at their small sizes' efficiency)."""
     leaders = np.arange(len(ops))
     last: dict[tuple[str, str], int] = {}
     for i, op in enumerate(ops):
         if op.joins is not None and (op.joins, op.scope) in last:
             leaders[i] = leaders[last[op.joins, op.scope]]
         last[op.name, op.scope] = i
-    return leaders
+    return None if bool(np.all(leaders == np.arange(len(ops)))) else leaders
+
+
+def kernel_totals(leaders: np.ndarray | None, values: np.ndarray) -> np.ndarray:
+    """Each operator's value summed over the kernel it runs in (`kernel_leaders`), operator
+    axis first; unchanged when every operator runs its own."""
+    if leaders is None:
+        return values
+    total = np.zeros(np.shape(values), dtype=np.float64)
+    np.add.at(total, leaders, values)
+    return total[leaders]
 
 
 def launch_times(fused: np.ndarray, fixed: np.ndarray) -> np.ndarray:
