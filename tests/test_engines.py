@@ -378,6 +378,8 @@ def test_an_engine_documented_moe_kernel_prices_its_type() -> None:
     (w4a16,) = moe_samples(rows, MOE_KERNELS[("trtllm", "b200_sxm")])
     assert (w4a16.op_class, w4a16.dtype, w4a16.peak_dtype) == ("moe", "w4a16", "bf16")
     assert np.allclose(w4a16.time, np.array([0.03, 0.15, 0.3]) * 1e-3 / 3)
+    # The moe grids' shape: tokens routed to each expert, tokens x top-k / experts.
+    assert np.allclose(w4a16.aspect, np.array([1, 16, 256]) * 4 / 128)
     assert ("trtllm", "h200_sxm") not in MOE_KERNELS
     note = load_engine_profile("trtllm", "b200").fallbacks["moe:w4a16"]
     assert "w4a8_mxfp4_mxfp8" in note
@@ -477,3 +479,35 @@ def test_a_gemm_is_priced_by_its_shape_grid(tables) -> None:
         assert costs.memory_rates[row] == pytest.approx(H100.memory_bandwidth * fraction)
     norm = names.index("attn_norm")
     assert costs.memory_rates[norm] == pytest.approx(plain.memory_rates[norm])
+
+
+def test_expert_gemms_are_priced_by_the_tokens_routed_to_each_expert(tables) -> None:
+    """The moe grids read an expert GEMM's kernel at the step's tokens x top-k / experts (its
+    OPs over one routed token's through every expert): at 4 and at 64 tokens the same GEMM
+    takes the grid's fraction at 4 x 8 / 128 and 64 x 8 / 128 tokens per expert."""
+    from rooflens.core.efficiency import ClassEfficiency, EfficiencyCurve, ShapeGrid
+
+    profile = fit_engine(tables, "toy", "vllm", H100).profile
+    data = profile.model_dump()
+    flat = EfficiencyCurve(log10_sizes=(0.0,), fractions=(1.0,))
+    # 0.2 of the bandwidth at 0.1 tokens per expert, 0.6 at 10 (linear in log10 between).
+    grid = ShapeGrid(log10_sizes=(6.0,), log10_ratios=(-1.0, 1.0), fractions=((0.2, 0.6),))
+    data["classes"]["moe"] = ClassEfficiency(
+        compute=flat, memory=flat, memory_grid=grid
+    ).model_dump()
+    shaped = EngineProfile.model_validate(data)
+    model = load_model("Qwen/Qwen3-30B-A3B")  # 128 experts, 8 per token
+    graph = build_graph(model, AnalysisOptions(fusion=("qkv", "gate_up", "moe")), H100)
+    names = [op.name for op in graph.operators]
+    for tokens in (4.0, 64.0):
+        step = Step(np.array([tokens]), np.array([1.0]), np.array([0.0]))
+        costs = price_step(graph, H100, Quantization(), step, shaped)
+        fraction = 0.4 + 0.2 * np.log10(tokens * 8 / 128)
+        for name in ("expert_gate_proj", "expert_down_proj"):
+            row = names.index(name)
+            assert costs.memory_rates[row][0] == pytest.approx(H100.memory_bandwidth * fraction)
+        # A dense GEMM keeps the matmul curves.
+        q = names.index("q_proj")
+        assert costs.memory_rates[q][0] == pytest.approx(
+            price_step(graph, H100, Quantization(), step, profile).memory_rates[q][0]
+        )

@@ -121,7 +121,8 @@ class Samples:
     time: np.ndarray
     sizes: np.ndarray  # a row's shape key: held-out rows are every other distinct shape
     kernels: int = 1  # kernels each row times one after another (its `fixed` is per kernel)
-    aspect: np.ndarray | None = None  # GEMMs: k / n, the shape grids' second axis
+    # The shape grids' second axis: GEMMs' k / n, expert GEMMs' tokens routed to each expert.
+    aspect: np.ndarray | None = None
 
 
 def data_root(data_dir: Path | None = None) -> Path:
@@ -282,15 +283,17 @@ def _attention_samples(df: pd.DataFrame, decode: bool) -> list[Samples]:
 def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list[Samples]:
     """A fused MoE layer (routing, the gate/up/down expert GEMMs, the combine) per row: three
     rooflens ExpertLinears over the experts and route share one device holds. Balanced routing
-    only, as rooflens assumes. `kernels`: the table an engine runs for a type instead of the
-    type's own (MOE_KERNELS)."""
+    only, as rooflens assumes. The shape the `moe` grids read is the tokens routed to each
+    expert (OPs over one routed token's OPs through every expert, as pricing reads it:
+    rooflens.core.pricing.shape_ratios). `kernels`: the table an engine runs for a type
+    instead of the type's own (MOE_KERNELS)."""
     df = df[df["distribution"] == "balanced"]
     out = []
     for name, (dtype, quant) in MOE_TYPES.items():
         rows = df[df["moe_dtype"] == (kernels or {}).get(name, name)]
         if rows.empty:
             continue
-        ops, memory = np.empty(len(rows)), np.empty(len(rows))
+        ops, memory, routed = np.empty(len(rows)), np.empty(len(rows)), np.empty(len(rows))
         position = pd.Series(np.arange(len(rows)), index=rows.index)
         keys = ["hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size"]
         for (hid, inter, k, e, tp, ep), part in rows.groupby(keys, sort=False):
@@ -298,7 +301,7 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
             step = Step(tokens, _ones(len(part)), 0 * tokens)
             width = max(int(inter) // int(tp), 1)
             experts, top_k = max(int(e) // int(ep), 1), int(k) / int(ep)
-            total_o = total_m = 0.0
+            total_o = total_m = work = 0.0
             for fan_in, fan_out in ((hid, width), (hid, width), (width, hid)):
                 op = ExpertLinear(
                     "expert", "block", ("x",), "y", in_features=int(fan_in),
@@ -306,15 +309,17 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
                 )  # fmt: skip
                 o, m = _priced(op.cost(step, Precision(quant)))
                 total_o, total_m = total_o + o, total_m + m
+                work += 2.0 * op.in_features * op.out_features * op.num_experts
             idx = position[part.index].to_numpy()
             ops[idx] = np.broadcast_to(total_o, len(part))
             memory[idx] = np.broadcast_to(total_m, len(part))
+            routed[idx] = np.broadcast_to(total_o / work, len(part))
         peak = {"fp8_block": "fp8", "w4a16": "bf16"}.get(dtype, dtype)
         shape = rows[["num_tokens", *keys]].to_numpy()
         # rooflens prices the three expert GEMMs one by one, each a third of the layer's OPs
         # and bytes: the curves are fitted per GEMM, a third of the layer's time each.
         time = rows["latency"].to_numpy() * 1e-3 / 3
-        out.append(Samples("moe", dtype, peak, ops / 3, memory / 3, time, shape))
+        out.append(Samples("moe", dtype, peak, ops / 3, memory / 3, time, shape, aspect=routed))
     return out
 
 
@@ -414,8 +419,8 @@ def fit_curves(s: Samples, device: Device) -> ClassEfficiency:
 
 def shape_grid(sizes: np.ndarray, ratios: np.ndarray, fractions: np.ndarray) -> ShapeGrid | None:
     """Per-cell medians of the achieved fractions over bins of BIN_WIDTH decades of size and
-    of k / n, each axis at its bins' median; an empty cell takes the nearest filled one of its
-    size (else of its ratio). None without rows."""
+    of the shape ratio (k / n; tokens per expert), each axis at its bins' median; an empty
+    cell takes the nearest filled one of its size (else of its ratio). None without rows."""
     if not len(sizes):
         return None
     axes, cells = [], []

@@ -78,10 +78,12 @@ class EfficiencyCurve(BaseModel):
 
 
 class ShapeGrid(BaseModel):
-    """A GEMM class's achieved fraction against size (OPs or bytes) and shape, k / n (inputs
-    over outputs): bilinear in log10 of both, flat beyond the edges. At one size a GEMM with
-    few outputs and many inputs runs slower than one with many outputs and few inputs, which
-    a curve of size alone averages away."""
+    """A GEMM class's achieved fraction against size (OPs or bytes) and shape: bilinear in
+    log10 of both, flat beyond the edges. The shape of a GEMM is k / n (inputs over outputs):
+    at one size a GEMM with few outputs and many inputs runs slower than one with many outputs
+    and few inputs. Of expert GEMMs (`moe`) it is the tokens routed to each expert: at one
+    size a layer of many lightly loaded experts runs slower than one of few full ones. A curve
+    of size alone averages both away."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -139,8 +141,9 @@ class ClassEfficiency(BaseModel):
 
     compute: EfficiencyCurve
     memory: EfficiencyCurve
-    # GEMM classes of engine profiles: each regime's fraction against size and k / n, read in
-    # place of the size curve for GEMMs (ShapeGrid); None: the size curves alone.
+    # GEMM classes of engine profiles: each regime's fraction against size and shape (k / n;
+    # of expert GEMMs tokens per expert), read in place of the size curve (ShapeGrid); None:
+    # the size curves alone.
     compute_grid: ShapeGrid | None = None
     memory_grid: ShapeGrid | None = None
     # Time per kernel of this class on top of the profile's kernel_time (an FP8 GEMM also
@@ -279,8 +282,9 @@ class EfficiencyProfile(BaseModel):
         fraction above 1 (a kernel that moved fewer bytes than the analysis counts, say from
         cache) is held at 1: an estimate is never faster than its operator's roofline bound.
         `compute_bound`: each operator's roofline regime, from its whole traffic (`memory` is
-        bytes per kernel, which a row of several kernels divides). `aspect`: each GEMM's k / n
-        (NaN for other operators), which the class's shape grids read where it has them."""
+        bytes per kernel, which a row of several kernels divides). `aspect`: each GEMM's shape
+        (k / n; an expert GEMM's tokens per expert; NaN for other operators), which the class's
+        shape grids read where it has them."""
         curves = self.curves(op_class, dtype)
         compute = by_shape(curves.compute, curves.compute_grid, ops, aspect)
         memory_fraction = by_shape(curves.memory, curves.memory_grid, memory, aspect)
@@ -304,7 +308,7 @@ class EfficiencyProfile(BaseModel):
 def by_shape(
     curve: EfficiencyCurve, grid: ShapeGrid | None, size: np.ndarray, aspect: np.ndarray | None
 ) -> np.ndarray:
-    """A size curve's fraction, or its shape grid's for the GEMMs (a finite k / n)."""
+    """A size curve's fraction, or its shape grid's for the GEMMs (a finite shape ratio)."""
     if grid is None or aspect is None:
         return curve(size)
     aspect = np.broadcast_to(aspect, np.shape(size))

@@ -214,8 +214,13 @@ class Placement:
     # own.
     leaders: np.ndarray | None = None
     # Each GEMM's kernel's inputs per output (k / n, its fused parts' outputs summed); NaN for
-    # other operators. Engine profiles' shape factors read it.
+    # other operators and for expert GEMMs, whose shape is the step's (`expert_work`). Engine
+    # profiles' shape grids read it.
     aspects: np.ndarray | None = None
+    # Expert GEMMs: OPs of one token through every expert's kernel this device holds
+    # (2 x k x n x experts); a step's OPs over it are the tokens routed to each expert, the
+    # shape the `moe` grids read. NaN for other operators.
+    expert_work: np.ndarray | None = None
 
     @classmethod
     def of(cls, graph: Graph, device: Device, quant: Quantization) -> Placement:
@@ -248,16 +253,51 @@ class Placement:
             kernels=np.array([kernels_per_call(op) for op in ops], dtype=np.float64),
             leaders=leaders,
             aspects=_aspects(ops, leaders),
+            expert_work=_expert_work(ops, leaders),
         )
 
 
 def _aspects(ops: tuple[Operator, ...], leaders: np.ndarray | None) -> np.ndarray:
-    """k / n of each GEMM's kernel: its inputs over the outputs of every part fused into it."""
-    inputs = np.array([getattr(op, "in_features", 0) or np.nan for op in ops], dtype=np.float64)
+    """k / n of each GEMM's kernel: its inputs over the outputs of every part fused into it
+    (NaN for expert GEMMs: `_expert_work`)."""
+    inputs = np.array(
+        [np.nan if isinstance(op, ExpertLinear) else getattr(op, "in_features", 0) or np.nan
+         for op in ops],
+        dtype=np.float64,
+    )  # fmt: skip
     outputs = np.array([getattr(op, "out_features", 0) for op in ops], dtype=np.float64)
     joint = fusion.kernel_totals(leaders, outputs)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(joint > 0, inputs / joint, np.nan)
+
+
+def _expert_work(ops: tuple[Operator, ...], leaders: np.ndarray | None) -> np.ndarray | None:
+    """2 x k x n x experts of each expert GEMM's kernel (its fused parts' outputs summed), as
+    ExpertLinear.cost counts a routed token's OPs; NaN for other operators. None without
+    expert GEMMs."""
+    if not any(isinstance(op, ExpertLinear) for op in ops):
+        return None
+    work = np.array(
+        [2.0 * op.in_features * op.out_features * op.num_experts
+         if isinstance(op, ExpertLinear) else 0.0 for op in ops],
+        dtype=np.float64,
+    )  # fmt: skip
+    joint = fusion.kernel_totals(leaders, work)
+    return np.where(joint > 0, joint, np.nan)
+
+
+def shape_ratios(placement: Placement, ops: np.ndarray) -> np.ndarray | None:
+    """What the shape grids read for each operator of a step: a GEMM's k / n; an expert
+    GEMM's tokens routed to each expert (its kernel's OPs over `expert_work`); NaN for
+    others. `ops`: each kernel's OPs, operator axis first."""
+    if placement.aspects is None:
+        return None
+    ratio = _expand(placement.aspects, ops)
+    if placement.expert_work is None:
+        return ratio
+    work = _expand(placement.expert_work, ops)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.isfinite(work), ops / work, ratio)
 
 
 def _engine_class(op: Operator) -> str:
@@ -466,10 +506,11 @@ def _calibrated_rates(
     # A row of several kernels reads its memory curve at the bytes of one of them.
     per_kernel = 1.0 if placement.kernels is None else np.maximum(placement.kernels, 1.0)
     per_kernel = _expand(np.broadcast_to(per_kernel, (len(keys),)), memory)
+    ratios = shape_ratios(placement, ops)
     for op_class, dtype in set(keys):
         rows = np.array([k == (op_class, dtype) for k in keys])
         peak = _expand(placement.peaks[rows], ops[rows])
-        aspect = None if placement.aspects is None else _expand(placement.aspects[rows], ops[rows])
+        aspect = None if ratios is None else np.broadcast_to(ratios, ops.shape)[rows]
         compute[rows], mem[rows] = profile.rates(
             op_class, ops[rows], memory[rows] / per_kernel[rows], peak, bandwidth, dtype,
             compute_bound=ops[rows] / peak >= memory[rows] / bandwidth, aspect=aspect,
