@@ -308,7 +308,9 @@ def test_cli_fits_a_profile_from_a_data_dir(tables, tmp_path) -> None:
         (Quantization(w_bits=8, a_bits=8, w_format="fp", group_size=128), "fp8_block", "bf16"),
         # DeepSeek-V3's checkpoint: scales per 128 x 128 block of weights.
         (Quantization(w_bits=8, a_bits=8, w_format="fp", w_scale=16384), "fp8_block", "bf16"),
-        (Quantization(w_bits=4, group_size=128), "w4a16", "bf16"),
+        # Integer weight-only (GPTQ, AWQ, WNA16) and MXFP4 weights run different kernels.
+        (Quantization(w_bits=4, group_size=128), "w4a16_int", "bf16"),
+        (Quantization(w_bits=4, w_format="mxfp4", group_size=32), "w4a16", "bf16"),
     ],
 )
 def test_each_operator_takes_the_curves_of_its_data_type(quant, linear, attention) -> None:
@@ -511,3 +513,46 @@ def test_expert_gemms_are_priced_by_the_tokens_routed_to_each_expert(tables) -> 
         assert costs.memory_rates[q][0] == pytest.approx(
             price_step(graph, H100, Quantization(), step, profile).memory_rates[q][0]
         )
+
+
+def test_integer_4bit_experts_take_their_own_curves_else_the_mxfp4_ones() -> None:
+    """Kimi K2.5's INT4 experts (compressed-tensors WNA16, Marlin) price on moe:w4a16_int where
+    an engine measured it (vLLM's int4_wo table), gpt-oss's MXFP4 experts on moe:w4a16; a
+    profile without INT4 MoE rows gives INT4 experts the MXFP4 curves and says so."""
+    from rooflens.api import resolve
+    from rooflens.core.pricing import Placement
+
+    picked = {}
+    for model_id in ("moonshotai/Kimi-K2.5", "openai/gpt-oss-120b"):
+        spec, device, options = resolve(model_id, get_device("h200-sxm"), {"tp": 8})
+        graph = build_graph(spec, options, device)
+        placement = Placement.of(graph, device, options.quantization)
+        picked[model_id] = dict(zip(placement.names, placement.curve_dtypes, strict=True))
+    assert picked["moonshotai/Kimi-K2.5"]["expert_gate_proj"] == "w4a16_int"
+    assert picked["openai/gpt-oss-120b"]["expert_gate_proj"] == "w4a16"
+    vllm = load_engine_profile("vllm", "h200-sxm")
+    assert vllm.curves("moe", "w4a16_int") == vllm.dtype_classes["moe:w4a16_int"]
+    trtllm = load_engine_profile("trtllm", "h200-sxm")
+    assert "moe:w4a16_int" not in trtllm.dtype_classes
+    assert trtllm.curves("moe", "w4a16_int") == trtllm.dtype_classes["moe:w4a16"]
+    assert "INT4" in trtllm.fallbacks["moe:w4a16_int"]
+
+
+def test_mxfp4_expert_tables_leave_out_marlin_rows_where_others_are_measured() -> None:
+    """vLLM times gpt-oss's MXFP4 kernels and compressed-tensors MXFP4 on Marlin in one type;
+    the fit keeps the former, and Marlin's alone where a table has nothing else."""
+    from rooflens.calibration.aiconfigurator import moe_samples
+
+    both = pd.DataFrame(
+        {
+            "distribution": "balanced", "moe_dtype": "w4a16_mxfp4", "hidden_size": 2880,
+            "inter_size": 2880, "topk": 4, "num_experts": 128, "moe_tp_size": 1,
+            "moe_ep_size": 1, "num_tokens": [1, 8, 1, 8], "latency": [0.03, 0.12, 0.05, 0.2],
+            "kernel_source": ["vllm_gptossmxfp4moe_flashinfer_trtllm"] * 2
+            + ["vllm_compressedtensorsw4a4mxfp4moe_marlin"] * 2,
+        }
+    )  # fmt: skip
+    (kept,) = moe_samples(both)
+    assert np.allclose(kept.time, np.array([0.03, 0.12]) * 1e-3 / 3)
+    (marlin_only,) = moe_samples(both[both["kernel_source"].str.contains("marlin")])
+    assert np.allclose(marlin_only.time, np.array([0.05, 0.2]) * 1e-3 / 3)

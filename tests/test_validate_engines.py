@@ -56,9 +56,11 @@ def sample(tmp_path) -> pd.DataFrame:
         ("openai/gpt-oss-120b", "fp4", "nvfp4", {}, "checkpoint as stored (mxfp4)"),
         # DeepSeek-R1 stores block FP8: an "fp8" row runs it as stored...
         ("deepseek-ai/DeepSeek-R1", "fp8", "fp8", {}, "checkpoint as stored (fp8)"),
-        # ...an "fp4" row is another checkpoint (NVIDIA's NVFP4 export): the row's label.
+        # ...an "fp4" row is another checkpoint, NVIDIA's NVFP4 export, run as it is stored.
+        ("deepseek-ai/DeepSeek-R1", "fp4", "nvfp4", {}, "checkpoint as stored (modelopt)"),
+        # A model with no NVFP4 export bundled: the row's label.
         (
-            "deepseek-ai/DeepSeek-R1", "fp4", "nvfp4",
+            "meta-llama/Llama-3.1-70B", "fp4", "nvfp4",
             {"w_bits": 4, "a_bits": 4, "w_format": "fp", "group_size": 16}, "nvfp4",
         ),
         # A 16-bit checkpoint at FP8 block scales: 128 x 128 blocks.
@@ -78,6 +80,24 @@ def test_a_quantized_checkpoint_runs_as_stored_at_its_own_precision(
     options = {k: v for k, v in setup.options if k not in ("tp", "ep", "flash_attention", "fusion")}
     assert options == expected
     assert notes["precision_source"] == source
+
+
+def test_nvfp4_rows_run_nvidias_export_with_its_16_bit_attention_and_fp8_cache(sample) -> None:
+    """No engine quantizes to NVFP4 on load: an NVFP4 DeepSeek-R1 row runs NVIDIA's ModelOpt
+    export of that architecture, which keeps the latent-attention projections at 16 bits and
+    caches keys and values in FP8; an FP8 row of the same model runs DeepSeek's own."""
+    from rooflens.api import resolve
+
+    row = sample.iloc[0].copy()
+    row["model_path"], row["precision"] = "deepseek-ai/DeepSeek-R1", "fp4"
+    row["gemm_quant_mode"] = row["moe_quant_mode"] = "nvfp4"
+    setup, _ = setup_of(row)
+    assert setup.model == "nvidia/DeepSeek-V3.1-NVFP4"
+    _, _, options = resolve(setup.model, "b200", dict(setup.options))
+    assert "attention" in options.unquantized_modules
+    assert (options.quantization.w_bits, options.quantization.kv_bits) == (4, 8)
+    row["precision"] = row["gemm_quant_mode"] = row["moe_quant_mode"] = "fp8"
+    assert setup_of(row)[0].model == "deepseek-ai/DeepSeek-R1"
 
 
 def test_rows_map_to_setups_or_reasons(sample) -> None:

@@ -80,7 +80,15 @@ GEMM_TYPES = {
 }
 MOE_TYPES = GEMM_TYPES | {
     "w4a16_mxfp4": ("w4a16", Quantization(w_bits=4, w_format="mxfp4", group_size=32)),
+    # INT4 weight-only experts (compressed-tensors' WNA16 as Kimi K2's checkpoints store them):
+    # Marlin kernels, priced apart from MXFP4's (w4a16_int; rooflens.core.pricing).
+    "int4_wo": ("w4a16_int", Quantization(w_bits=4, w_format="int", group_size=32)),
 }
+# MXFP4 experts: the engines run gpt-oss's format (quant_method mxfp4, the checkpoints rooflens
+# bundles) with their own kernels (vLLM's kernel_source "gptossmxfp4moe_flashinfer_trtllm"
+# on Blackwell, "..._triton" on Hopper) and other MXFP4 formats (compressed-tensors) with
+# Marlin; a table holding both fits the former.
+MXFP4_OTHER_KERNEL = "marlin"
 # The MoE kernel an engine runs for a type on some systems, where its documentation names one
 # other than the type's own table: TensorRT-LLM runs MXFP4 experts with MXFP8 activations on
 # Blackwell (its GPT-OSS deployment guide, "MoE Backend Support Matrix": B200/GB200/B300/GB300
@@ -291,6 +299,9 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
     out = []
     for name, (dtype, quant) in MOE_TYPES.items():
         rows = df[df["moe_dtype"] == (kernels or {}).get(name, name)]
+        if name == "w4a16_mxfp4" and "kernel_source" in rows.columns:
+            other = rows["kernel_source"].astype(str).str.contains(MXFP4_OTHER_KERNEL)
+            rows = rows[~other] if (~other).any() else rows
         if rows.empty:
             continue
         ops, memory, routed = np.empty(len(rows)), np.empty(len(rows)), np.empty(len(rows))
@@ -314,7 +325,7 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
             ops[idx] = np.broadcast_to(total_o, len(part))
             memory[idx] = np.broadcast_to(total_m, len(part))
             routed[idx] = np.broadcast_to(total_o / work, len(part))
-        peak = {"fp8_block": "fp8", "w4a16": "bf16"}.get(dtype, dtype)
+        peak = {"fp8_block": "fp8", "w4a16": "bf16", "w4a16_int": "bf16"}.get(dtype, dtype)
         shape = rows[["num_tokens", *keys]].to_numpy()
         # rooflens prices the three expert GEMMs one by one, each a third of the layer's OPs
         # and bytes: the curves are fitted per GEMM, a third of the layer's time each.
@@ -646,6 +657,10 @@ def fit_engine(
         fallbacks["matmul:fp8_static"] = (
             "no activation-scale pass measured apart from the FP8 GEMMs: static activation "
             "scales are priced as the fp8 GEMMs, which compute theirs"
+        )
+    if "moe:w4a16_int" not in dtype_classes:
+        fallbacks["moe:w4a16_int"] = (
+            "no INT4 weight-only MoE kernel measured: the w4a16 (MXFP4) curves, else bf16's"
         )
     for cls in ("matmul", "moe"):
         if f"{cls}:w4a16" not in dtype_classes:

@@ -310,7 +310,8 @@ def _engine_class(op: Operator) -> str:
 
 def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) -> str:
     """Which data type's curves price an operator: attention by the KV-cache type it reads,
-    weight-only quantized GEMMs by their kernel (w4a16: dequantize in the main loop), FP8
+    weight-only quantized GEMMs by their kernel (w4a16: dequantize in the main loop; w4a16_int
+    for integer weights), FP8
     with scales per block (a group_size, or a w_scale block as DeepSeek-V3's 128 x 128) by
     the block-scaled kernels (a profile without them falls back to the fp8 curves), per-tensor
     FP8 with static activation scales by kernels without the scale pass (fp8_static), others
@@ -318,7 +319,10 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
     if op.efficiency_class == "attention":
         return device.matrix_dtype(quant.kv_bits, True) if quant.kv_bits < 16 else "bf16"
     if getattr(op, "quantized", False) and quant.w_bits < quant.a_bits:
-        return f"w{quant.w_bits}a{quant.a_bits}"
+        stored = getattr(op, "weight_quant", None) or quant
+        # Integer weights (GPTQ, AWQ, compressed-tensors WNA16) run Marlin-type kernels,
+        # float ones (MXFP4) their own: each its curves where measured (DTYPE_FALLBACK).
+        return f"w{quant.w_bits}a{quant.a_bits}" + ("_int" if stored.w_format == "int" else "")
     if dtype == "fp8" and getattr(op, "quantized", False) and quant.block_scaled:
         return "fp8_block"
     if dtype == "fp8" and getattr(op, "quantized", False) and quant.a_scale == "static":

@@ -160,6 +160,28 @@ def catalog_model(model_path: str) -> str:
     raise Inexpressible(f"model {model_path} is not in the bundled catalog")
 
 
+# NVFP4 checkpoints the engines serve (none of them quantizes to NVFP4 on load): NVIDIA's
+# ModelOpt exports, bundled with their quantization files. Their DeepSeek-V3-architecture
+# export keeps the latent-attention projections at 16 bits and caches keys and values in FP8
+# (its exclude_modules and kv_cache_quant_algo); DeepSeek-R1 and V3 have the same
+# architecture as V3.1.
+NVFP4_EXPORTS = {
+    "deepseek-ai/DeepSeek-R1": "nvidia/DeepSeek-V3.1-NVFP4",
+    "deepseek-ai/DeepSeek-V3": "nvidia/DeepSeek-V3.1-NVFP4",
+    "Qwen/Qwen3-32B": "nvidia/Qwen3-32B-NVFP4",
+}
+
+
+def nvfp4_export(row: pd.Series, model_id: str) -> str:
+    """The checkpoint an NVFP4 row of `model_id` runs: NVIDIA's bundled NVFP4 export of its
+    architecture where there is one (NVFP4_EXPORTS), else `model_id` quantized as the row
+    says."""
+    nvfp4 = row.get("gemm_quant_mode") == "nvfp4" or (
+        not isinstance(row.get("gemm_quant_mode"), str) and row.get("precision") == "fp4"
+    )
+    return NVFP4_EXPORTS.get(model_id, model_id) if nvfp4 else model_id
+
+
 def catalog_device(system: str) -> Device:
     """The catalog device of an aiconfigurator system name: 'h100_sxm' is 'h100-sxm',
     'b200_sxm' the catalog's 'b200' (the SXM board is its only form)."""
@@ -251,7 +273,7 @@ def _model(model_id: str) -> ModelSpec:
 
 def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     """Map one row to a simulation setup; raise Inexpressible with the reason."""
-    model_id = catalog_model(str(row["model_path"]))
+    model_id = nvfp4_export(row, catalog_model(str(row["model_path"])))
     device = catalog_device(str(row["system"]))
     if row["backend"] not in PRESETS:
         raise Inexpressible(f"engine {row['backend']} has no scheduler preset")
@@ -789,7 +811,11 @@ def report(
         "or the base of an `-Instruct` checkpoint), its system in the hardware catalog; a "
         "quantized checkpoint at the precision it is stored in (gpt-oss's MXFP4 experts, "
         "DeepSeek-V3's block FP8, Kimi K2.5's INT4 experts) runs as stored, with the modules "
-        "it keeps at 16 bits, as the engines load it; otherwise the "
+        "it keeps at 16 bits, as the engines load it; an NVFP4 row of a model NVIDIA "
+        "publishes an NVFP4 export of (DeepSeek-R1 and V3: its DeepSeek-V3.1 export, same "
+        "architecture; Qwen3-32B) runs that export as stored, since no engine quantizes to "
+        "NVFP4 on load (DeepSeek's keeps the latent-attention projections at 16 bits and "
+        "caches FP8 keys and values); otherwise the "
         "GEMM quantization sets weights and activations (fp8: FP8 with per-tensor scales, "
         "the activations' static on TensorRT-LLM, which serves ModelOpt's calibrated "
         "checkpoints, and computed each step on vLLM and SGLang, which quantize online; "
