@@ -9,6 +9,7 @@ import pytest
 from rooflens.api import resolve
 from rooflens.measure.validate_engines import (
     Inexpressible,
+    deployed_scheduler,
     errors,
     main,
     predict,
@@ -197,10 +198,27 @@ def test_the_script_writes_the_report_and_the_plot(sample, tmp_path) -> None:
     assert plot.stat().st_size > 1000
 
 
+def test_the_deployment_sizes_the_iteration_to_the_workload() -> None:
+    """AIConfigurator's benchmark deployments: a budget of batch + isl + 1,500 tokens per
+    iteration (TensorRT-LLM's rounded up to its 32-token blocks), the batch as the most
+    sequences, SGLang's prompt chunks beside the running decodes (enable-mixed-chunk)."""
+    from rooflens.hardware.catalog import get_device
+
+    h100 = get_device("h100-sxm")
+    vllm = deployed_scheduler(preset_for("vllm", h100), "vllm", 1024, 8)
+    assert (vllm.policy, vllm.max_tokens, vllm.max_batch) == ("chunked", 2532, 8)
+    trtllm = deployed_scheduler(preset_for("trtllm", h100), "trtllm", 1024, 8)
+    assert (trtllm.max_tokens, trtllm.max_batch) == (2560, 8)
+    sglang = deployed_scheduler(preset_for("sglang", h100), "sglang", 1024, 8)
+    assert (sglang.policy, sglang.max_tokens, sglang.chunk_size) == ("chunked", 2532, 8192)
+    assert preset_for("sglang", h100).policy == "continuous"  # the engine's own default
+
+
 def test_the_means_take_every_request_of_the_measured_phase(sample) -> None:
     """Row a at 8 clients with 4,096-token prompts, 3 requests each: the clients start
     together, as aiperf's measured phase does after its warm-up phase has drained, so the
-    first wave queues for vLLM's 8,192-token budget, and all 24 requests are in the means."""
+    first wave queues for the deployment's 5,604-token budget (about one prompt per step),
+    and all 24 requests are in the means."""
     from rooflens.measure import validate_engines
     from rooflens.serving.simulate import run
     from rooflens.serving.workload import Requests
@@ -209,9 +227,10 @@ def test_the_means_take_every_request_of_the_measured_phase(sample) -> None:
     row["batch_size"], row["isl"] = 8.0, 4096
     got = predict(row, ["roofline"], requests_per_client=3).iloc[0]
     setup, _ = setup_of(row.iloc[0])
-    spec, device, options, scheduler, replica, decode = validate_engines._replicas(
-        setup, None, setup.isl + setup.osl
+    spec, device, options, _, replica, decode = validate_engines._replicas(
+        setup, None, setup.isl + setup.osl, 8 + 4096 + 1500
     )
+    scheduler = deployed_scheduler(preset_for("vllm", device), "vllm", 4096, 8)
     n = 3 * setup.concurrency
     result = run(
         spec, device, options, Requests(np.zeros(n), np.full(n, 4096), np.full(n, 32)),
@@ -222,9 +241,9 @@ def test_the_means_take_every_request_of_the_measured_phase(sample) -> None:
     assert len(served) == 24
     assert got["predicted_ttft_ms"] == pytest.approx(1e3 * served["ttft"].mean(), rel=1e-12)
     assert got["predicted_tpot_ms"] == pytest.approx(1e3 * served["tpot"].mean(), rel=1e-12)
-    # Two prompts fit the budget per step: the first wave's last pair waits for three steps.
+    # About one prompt per step: the first wave's last request waits for six steps or more.
     first = served["ttft"].iloc[:8]
-    assert first.max() > 3.5 * first.min()
+    assert first.max() > 5.5 * first.min()
     assert got["predicted_ttft_ms"] > 1e3 * served["ttft"].iloc[8:].mean()
 
 

@@ -6,7 +6,8 @@
 Every row of the sample is one benchmark of vLLM, SGLang or TensorRT-LLM at a fixed
 concurrency with fixed prompt and output lengths. Each row is mapped to a bundled model, a
 catalog device, quantization and parallelism, and simulated as a closed loop of that many
-clients with the engine's scheduler preset. The measurements are a test set: nothing is
+clients with the engine's scheduler preset, sized as the measured deployments size it
+(`deployed_scheduler`). The measurements are a test set: nothing is
 fitted or tuned to them. Rows that rooflens cannot express are listed with the reason.
 No torch needed: this module only reads a CSV and runs the simulator.
 """
@@ -365,13 +366,40 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
 
 
 # -- simulation -------------------------------------------------------------------------------
+# How the measured deployments schedule: AIConfigurator's benchmark generator (its rule
+# plugins src/aiconfigurator/generator/rule_plugin/benchmark/{vllm,sglang,trtllm}.rule) sizes
+# each worker to the workload instead of the engines' defaults. vLLM: max-num-seqs the batch,
+# max-num-batched-tokens batch + isl + 1500. TensorRT-LLM: max_batch_size the batch,
+# max_num_tokens batch + isl + 1500 rounded up to its 32-token blocks. SGLang:
+# max-running-requests the batch, max-prefill-tokens isl + 1500, enable-mixed-chunk (prompt
+# chunks run beside the running decodes, as rooflens' chunked policy; its chunk size stays
+# the default). A prompt thus mostly prefills alone or with part of the next.
+DEPLOYED_MARGIN = 1500
+
+
+def deployed_scheduler(
+    preset: SchedulerConfig, engine: str, isl: int, batch: int
+) -> SchedulerConfig:
+    """`preset` as AIConfigurator's benchmark deployment of a workload of `isl`-token prompts
+    at `batch` concurrent requests sets it (DEPLOYED_MARGIN)."""
+    budget = batch + isl + DEPLOYED_MARGIN
+    if engine == "trtllm":
+        budget = -(-budget // preset.block_size) * preset.block_size
+    update: dict[str, Any] = {"max_tokens": budget, "max_batch": batch}
+    if engine == "sglang":
+        update["policy"] = "chunked"
+    return preset.model_copy(update=update)
+
+
 def _replicas(
-    setup: Setup, calibration: EfficiencyProfile | None, longest: int
+    setup: Setup, calibration: EfficiencyProfile | None, longest: int, max_tokens: int
 ) -> tuple[ModelSpec, Device, AnalysisOptions, SchedulerConfig, Replica, Replica]:
+    """The group's replicas, step tables sized for budgets up to `max_tokens`."""
     spec, device, options = resolve(
         setup.model, get_device(setup.device), dict(setup.options) | {"calibration": calibration}
     )
     scheduler = preset_for(setup.preset, device)
+    scheduler = scheduler.model_copy(update={"max_tokens": max(scheduler.max_tokens, max_tokens)})
     prefill = pool_options(options, setup.cluster, "prefill")
     decode = pool_options(options, setup.cluster, "decode")
     replica = prepare(spec, device, prefill, scheduler, longest)
@@ -410,9 +438,10 @@ def _simulate(
     out: dict[Any, dict[str, Any]] = {}
     first = members[0][1]
     longest = max(s.isl + s.osl for _, s in members)
+    budget = max(s.concurrency + s.isl + DEPLOYED_MARGIN + 32 for _, s in members)
     try:
-        spec, device, options, scheduler, replica, decode_replica = _replicas(
-            first, calibration, longest
+        spec, device, options, _, replica, decode_replica = _replicas(
+            first, calibration, longest, budget
         )
     except (InvalidInputError, ModelConfigError) as exc:
         return {index: {"reason": _reason(exc)} for index, _ in members}
@@ -424,6 +453,9 @@ def _simulate(
             out[index] = {"reason": f"not simulated: over the {group_seconds:.0f} s of its group"}
             continue
         n = setup.concurrency * requests_per_client
+        scheduler = deployed_scheduler(
+            preset_for(setup.preset, device), setup.preset, setup.isl, setup.concurrency
+        )
         requests = Requests(np.zeros(n), np.full(n, setup.isl), np.full(n, setup.osl))
 
         def budget(_: int, started: float = started) -> None:
@@ -838,10 +870,14 @@ def report(
         "are not simulated: how the concurrency spreads is not known). The simulator runs a "
         f"closed loop of the row's concurrency with {requests_per_client} requests per "
         "client, all clients starting together and every request in the means, as "
-        "AIConfigurator's benchmark scripts run aiperf (10 to 50 requests per client, after "
-        "a warm-up phase that drains before the measured one starts), with the "
-        "engine's scheduler preset "
-        "(`rooflens.serving.presets`, sized for the device). err = |predicted - measured| / "
+        "AIConfigurator's benchmark scripts run aiperf (20 requests per client by default, "
+        "after a warm-up phase of 2 per client that drains before the measured one starts), "
+        "with the engine's scheduler preset (`rooflens.serving.presets`) sized as "
+        "AIConfigurator's benchmark deployments size it (its generator's benchmark rule "
+        "plugins): at most the row's batch of sequences and batch + isl + 1500 tokens per "
+        "iteration (TensorRT-LLM: rounded up to 32-token blocks; SGLang: isl + 1500 prompt "
+        "tokens per iteration beside the running decodes, enable-mixed-chunk), so a prompt "
+        "mostly prefills alone or with part of the next. err = |predicted - measured| / "
         "measured (its median and 90th percentile over the rows); pred/meas > 1 is an "
         "overestimate.",
         "",
