@@ -49,6 +49,7 @@ from rooflens.core.efficiency import (
 )
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
+from rooflens.core.mixers import StateScan
 from rooflens.core.operators import (
     Cost,
     ExpertLinear,
@@ -334,6 +335,57 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
     return out
 
 
+# Kernels of a `gdn_perf` row: the chunked scan of a prefill, the recurrent update of a decode
+# step (fla's kernels as the engines call them); its causal_conv1d rows are the convolution,
+# which the vector curves price.
+GDN_KERNELS = {"chunk_gated_delta_rule": False, "fused_recurrent_gated_delta_rule": True}
+
+
+def gdn_samples(df: pd.DataFrame) -> list[Samples]:
+    """Gated DeltaNet's scan per row: rooflens's StateScan (kind gated_deltanet) over
+    `num_v_heads` value heads of `head_v_dim` with `num_k_heads` key heads of `head_k_dim`,
+    the heads one device holds; prefill rows `batch_size` sequences of `seq_len` new tokens,
+    decode rows one token each over a carried state. Both phases in one class: the shape its
+    grids read is the scan's OPs per byte, which parts the chunked prefill (about 100) from
+    the recurrent decode (about 2) whatever their bytes."""
+    frames = []
+    source = df["kernel_source"].astype(str)
+    keys = ["num_v_heads", "head_v_dim", "num_k_heads", "head_k_dim"]
+    for kernel, decode in GDN_KERNELS.items():
+        rows = df[source.str.startswith(kernel)]
+        for (h, p, g, n), part in rows.groupby(keys, sort=False):
+            b = part["batch_size"].to_numpy(float)
+            ones = _ones(len(part))
+            step = (
+                Step(b, ones, ones) if decode else Step(b, part["seq_len"].to_numpy(float), 0 * b)
+            )
+            k, v = int(g) * int(n), int(h) * int(p)
+            op = StateScan(
+                "mixer_scan", "block", ("x",), "y", kind="gated_deltanet", num_heads=int(h),
+                head_dim=int(p), num_key_heads=int(g), key_dim=int(n),
+                in_width=2 * k + v + 2 * int(h), extra_params=2 * int(h),
+            )  # fmt: skip
+            o, m = _priced(op.cost(step, Precision(Quantization())))
+            frames.append(
+                part.assign(
+                    ops=np.broadcast_to(o, len(part)),
+                    moved=np.broadcast_to(m, len(part)),
+                    decode=float(decode),
+                )
+            )
+    if not frames:
+        return []
+    rows = pd.concat(frames)
+    ops, memory = rows["ops"].to_numpy(float), rows["moved"].to_numpy(float)
+    shape = rows[["decode", "batch_size", "seq_len", *keys]].to_numpy(float)
+    return [
+        Samples(
+            "gdn", "bf16", "bf16", ops, memory, rows["latency"].to_numpy() * 1e-3, shape,
+            aspect=ops / memory,
+        )
+    ]  # fmt: skip
+
+
 def mla_samples(context: pd.DataFrame | None, generation: pd.DataFrame | None) -> list[Samples]:
     """Latent attention kernels (DeepSeek-V3 geometry, `num_heads` on one device)."""
     out = []
@@ -593,6 +645,7 @@ def fit_engine(
         ("attention", ["generation_attention_perf"], lambda d: _attention_samples(d, True)),
         ("moe", ["moe_perf"], lambda d: moe_samples(d, MOE_KERNELS.get((engine, system)))),
         ("mla", ["context_mla_perf", "generation_mla_perf"], mla_samples),
+        ("linear_attention", ["gdn_perf"], gdn_samples),
         ("quantize", ["scale_matrix_perf"], vector_samples),
     ]
     for op, tables, reader in readers:
@@ -639,7 +692,7 @@ def fit_engine(
         if cls not in classes:
             classes[cls] = ClassEfficiency(compute=_FLAT, memory=_FLAT)
             fallbacks[cls] = "not measured: priced at the roofline bound"
-    for cls, parent in (("moe", "matmul"), ("mla", "attention")):
+    for cls, parent in (("moe", "matmul"), ("mla", "attention"), ("gdn", "attention")):
         if cls not in classes:
             fallbacks[cls] = f"not measured for {engine}: priced with the {parent} curves"
     for dtype in ("fp8", "fp4"):

@@ -42,10 +42,10 @@ from pydantic import (
 )
 
 OperatorClass = Literal["matmul", "attention", "vector"]
-# Engine profiles price MoE expert GEMMs and latent attention with curves of their own; a
-# profile without them prices these as the class they belong to.
-EngineClass = Literal["matmul", "attention", "vector", "moe", "mla"]
-PARENT_CLASS = {"moe": "matmul", "mla": "attention"}
+# Engine profiles price MoE expert GEMMs, latent attention and Gated DeltaNet's scan with
+# curves of their own; a profile without them prices these as the class they belong to.
+EngineClass = Literal["matmul", "attention", "vector", "moe", "mla", "gdn"]
+PARENT_CLASS = {"moe": "matmul", "mla": "attention", "gdn": "attention"}
 # Efficiency class of a framework kernel of some kind (rooflens.core.framework_kernels).
 KERNEL_PREFIX = "kernel:"
 # A data type an engine profile has no curves for is priced with these (block-scaled FP8
@@ -210,8 +210,8 @@ class EfficiencyProfile(BaseModel):
 
     device: str
     kernel_time: NonNegativeFloat = 0.0
-    # Curves per class; "moe" (expert GEMMs as the framework groups them) and "mla" are
-    # optional, priced as their parent class where absent.
+    # Curves per class; "moe" (expert GEMMs as the framework groups them), "mla" and "gdn"
+    # are optional, priced as their parent class where absent.
     classes: dict[EngineClass, ClassEfficiency]
     graph_overhead_per_layer: NonNegativeFloat = 0.0
     graph_overhead_per_layer_token: NonNegativeFloat = 0.0

@@ -18,6 +18,7 @@ from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.framework_kernels import kernels_per_call
 from rooflens.core.graph import Graph
 from rooflens.core.hardware import Device
+from rooflens.core.mixers import StateScan
 from rooflens.core.operators import (
     Collective,
     ExpertLinear,
@@ -221,6 +222,9 @@ class Placement:
     # (2 x k x n x experts); a step's OPs over it are the tokens routed to each expert, the
     # shape the `moe` grids read. NaN for other operators.
     expert_work: np.ndarray | None = None
+    # Operators whose shape grids read their OPs per byte (Gated DeltaNet's scan: the chunked
+    # prefill and the recurrent decode step are one operator); None: none.
+    by_intensity: np.ndarray | None = None
 
     @classmethod
     def of(cls, graph: Graph, device: Device, quant: Quantization) -> Placement:
@@ -254,6 +258,7 @@ class Placement:
             leaders=leaders,
             aspects=_aspects(ops, leaders),
             expert_work=_expert_work(ops, leaders),
+            by_intensity=_by_intensity(ops),
         )
 
 
@@ -286,18 +291,27 @@ def _expert_work(ops: tuple[Operator, ...], leaders: np.ndarray | None) -> np.nd
     return np.where(joint > 0, joint, np.nan)
 
 
-def shape_ratios(placement: Placement, ops: np.ndarray) -> np.ndarray | None:
+def _by_intensity(ops: tuple[Operator, ...]) -> np.ndarray | None:
+    gdn = np.array([_engine_class(op) == "gdn" for op in ops])
+    return gdn if gdn.any() else None
+
+
+def shape_ratios(placement: Placement, ops: np.ndarray, memory: np.ndarray) -> np.ndarray | None:
     """What the shape grids read for each operator of a step: a GEMM's k / n; an expert
-    GEMM's tokens routed to each expert (its kernel's OPs over `expert_work`); NaN for
-    others. `ops`: each kernel's OPs, operator axis first."""
+    GEMM's tokens routed to each expert (its kernel's OPs over `expert_work`); Gated
+    DeltaNet's scan its OPs per byte; NaN for others. `ops`, `memory`: each kernel's,
+    operator axis first."""
     if placement.aspects is None:
         return None
     ratio = _expand(placement.aspects, ops)
-    if placement.expert_work is None:
-        return ratio
-    work = _expand(placement.expert_work, ops)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(np.isfinite(work), ops / work, ratio)
+        if placement.expert_work is not None:
+            work = _expand(placement.expert_work, ops)
+            ratio = np.where(np.isfinite(work), ops / work, ratio)
+        if placement.by_intensity is not None:
+            scan = _expand(placement.by_intensity, ops)
+            ratio = np.where(scan, ops / np.maximum(memory, 1.0), ratio)
+    return ratio
 
 
 def _engine_class(op: Operator) -> str:
@@ -305,6 +319,8 @@ def _engine_class(op: Operator) -> str:
         return "moe"
     if isinstance(op, LatentAttention):
         return "mla"
+    if isinstance(op, StateScan) and op.kind == "gated_deltanet":
+        return "gdn"
     return op.efficiency_class
 
 
@@ -510,7 +526,7 @@ def _calibrated_rates(
     # A row of several kernels reads its memory curve at the bytes of one of them.
     per_kernel = 1.0 if placement.kernels is None else np.maximum(placement.kernels, 1.0)
     per_kernel = _expand(np.broadcast_to(per_kernel, (len(keys),)), memory)
-    ratios = shape_ratios(placement, ops)
+    ratios = shape_ratios(placement, ops, memory)
     for op_class, dtype in set(keys):
         rows = np.array([k == (op_class, dtype) for k in keys])
         peak = _expand(placement.peaks[rows], ops[rows])
