@@ -214,6 +214,16 @@ def test_the_deployment_sizes_the_iteration_to_the_workload() -> None:
     assert preset_for("sglang", h100).policy == "continuous"  # the engine's own default
 
 
+def test_the_plot_lies_beside_the_report_unless_told(sample, tmp_path) -> None:
+    """A report written elsewhere never overwrites the docs' plot: its own sits beside it."""
+    out = tmp_path / "look" / "report.md"
+    out.parent.mkdir()
+    main(["--data", str(tmp_path / "silicon_sample.csv"), "--out", str(out),
+          "--profile", "roofline"])  # fmt: skip
+    assert (tmp_path / "look" / "report.png").stat().st_size > 1000
+    assert "](report.png)" in out.read_text()
+
+
 def test_the_means_take_every_request_of_the_measured_phase(sample) -> None:
     """Row a at 8 clients with 4,096-token prompts, 3 requests each: the clients start
     together, as aiperf's measured phase does after its warm-up phase has drained, so the

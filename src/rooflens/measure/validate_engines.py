@@ -970,15 +970,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", help="silicon_sample.csv (default: aiconfigurator-core's)")
     parser.add_argument("--profile", action="append", choices=list(PROFILES))
     parser.add_argument("--out", default="docs/validation-engines.md")
-    parser.add_argument("--plot", default="docs/validation-engines.png")
+    parser.add_argument("--plot", help="the scatter plot (default: --out's name as .png)")
     parser.add_argument("--csv", help="every row's prediction to this CSV file")
     parser.add_argument("--requests-per-client", type=int, default=REQUESTS_PER_CLIENT)
     parser.add_argument("--limit", type=int, help="only the first N rows (a quick look)")
     parser.add_argument(
         "--systems",
-        default="h100_sxm,h200_sxm,b200_sxm",
-        help="the sample's systems to simulate, comma-separated (default: those with engine "
-        "profiles); 'all' for every row",
+        default="all",
+        help="the sample's systems to simulate, comma-separated (default: every row; a row "
+        "of a system without an engine profile says so)",
     )
     parser.add_argument("--jobs", type=int, default=2, help="processes simulating side by side")
     parser.add_argument(
@@ -1008,10 +1008,10 @@ def main(argv: list[str] | None = None) -> None:
     predictions = predict(frame, profiles, args.requests_per_client, log, args.jobs)
     seconds = time.perf_counter() - started
     out = Path(args.out)
-    plot = Path(args.plot) if args.plot else None
-    if plot and errors(predictions).shape[0]:
+    plot = Path(args.plot) if args.plot else out.with_suffix(".png")
+    if errors(predictions).shape[0]:
         scatter(errors(predictions), plot)
-    relative = plot.name if plot and plot.parent == out.parent else (str(plot) if plot else None)
+    relative = plot.name if plot.parent == out.parent else str(plot)
     estimates = (
         pd.read_csv(args.aic_estimates)
         if args.aic_estimates and Path(args.aic_estimates).exists()
