@@ -558,48 +558,55 @@ def test_mxfp4_expert_tables_leave_out_marlin_rows_where_others_are_measured() -
     assert np.allclose(marlin_only.time, np.array([0.05, 0.2]) * 1e-3 / 3)
 
 
-def _gdn_rows(decode: bool, fraction: float) -> list[dict]:
-    """gdn_perf rows of a synthetic engine: the scan at `fraction` of the bandwidth, priced on
-    rooflens's own StateScan (Qwen3-Next's heads at TP 1 and 2)."""
-    from rooflens.core.mixers import StateScan
-
+def _scan_rows(scan, width: int, decode: bool, fraction: float) -> list[dict]:
+    """Rows of a recurrent-scan table (gdn_perf, kda_perf) of a synthetic engine whose scan
+    runs at `fraction` of the bandwidth: `scan` (a model's StateScan) at several batches,
+    and the convolution rows such tables also hold, which the fit must leave out."""
     rows = []
-    for h, g in ((32, 16), (16, 8)):
-        op = StateScan(
-            "mixer_scan", "block", ("x",), "y", kind="gated_deltanet", num_heads=h,
-            head_dim=128, num_key_heads=g, key_dim=128, in_width=2 * g * 128 + h * 128 + 2 * h,
-            extra_params=2 * h,
-        )  # fmt: skip
-        for b in (1, 4, 16, 64):
-            for s in (1,) if decode else (256, 1024, 4096):
-                step = Step(
-                    np.array([b]), np.array([1.0 if decode else s]), np.array([1.0 * decode])
-                )
-                cost = op.cost(step, Precision(Quantization()))
-                moved = float(memory_access(cost.__dict__)[0])
-                seconds = FIXED + moved / (fraction * H100.memory_bandwidth)
-                rows.append({
-                    "kernel_source": "fused_recurrent_gated_delta_rule_packed_decode" if decode
-                    else "chunk_gated_delta_rule", "batch_size": b, "seq_len": s,
-                    "num_v_heads": h, "head_v_dim": 128, "num_k_heads": g, "head_k_dim": 128,
-                    "latency": seconds * 1e3,
-                })  # fmt: skip
+    for b in (1, 2, 4, 8, 16, 32, 64):
+        for s in (1,) if decode else (256, 1024, 4096):
+            new = 1.0 if decode else float(s)
+            cost = scan.cost(Step(np.array([b]), np.array([new]), np.array([1.0 * decode])),
+                             Precision(Quantization()))  # fmt: skip
+            moved = float(memory_access(cost.__dict__)[0])
+            common = {
+                "phase": "generation" if decode else "context", "batch_size": b, "seq_len": s,
+                "num_v_heads": scan.num_heads, "head_v_dim": scan.head_dim,
+                "num_k_heads": scan.num_key_heads, "head_k_dim": scan.key_dim, "d_model": width,
+            }  # fmt: skip
+            seconds = FIXED + moved / (fraction * H100.memory_bandwidth)
+            rows.append(common | {"kernel_source": "scan", "latency": seconds * 1e3})
+            rows.append(common | {"kernel_source": "causal_conv1d_fn", "latency": 1.0})
     return rows
 
 
-def test_gated_deltanet_scans_take_their_own_curves_by_ops_per_byte(tables) -> None:
-    """A Gated DeltaNet table whose chunked prefill runs at 0.1 of the bandwidth and whose
-    recurrent decode runs at 0.6: the gdn class's grid, read at the scan's OPs per byte,
-    gives Qwen3-Next's scan each phase's fraction back; its held-out error is the law's."""
-    folder = tables / "toy" / "linear_attention" / "vllm" / "1.0"
-    folder.mkdir(parents=True)
-    rows = _gdn_rows(False, 0.1) + _gdn_rows(True, 0.6)
-    pd.DataFrame(rows).to_csv(folder / "gdn_perf.csv", index=False)
-    fit = fit_engine(tables, "toy", "vllm", H100)
-    assert fit.held_out["gdn:bf16"]["median"] < 0.02
-    model = load_model("Qwen/Qwen3-Next-80B-A3B-Instruct")
+@pytest.mark.parametrize(
+    ("folder", "table", "cls", "model_id"),
+    [
+        ("linear_attention", "gdn_perf", "gdn", "Qwen/Qwen3-Next-80B-A3B-Instruct"),
+        ("kda", "kda_perf", "kda", "moonshotai/Kimi-Linear-48B-A3B-Instruct"),
+    ],
+)
+def test_recurrent_scans_take_their_own_curves_by_ops_per_byte(
+    tables, folder, table, cls, model_id
+) -> None:
+    """A scan table whose chunked prefill runs at 0.1 of the bandwidth and whose recurrent
+    decode runs at 0.6: the class's grid, read at the scan's OPs per byte, gives the model's
+    scan (at TP 2) each phase's fraction back; held out, the law within 2 %."""
+    from rooflens.core.mixers import StateScan
+
+    model = load_model(model_id)
     graph = build_graph(model, AnalysisOptions(parallelism=Parallelism(tp=2)), H100)
     row = [op.name for op in graph.operators].index("mixer_scan")
+    scan = graph.operators[row]
+    assert isinstance(scan, StateScan)
+    path = tables / "toy" / folder / "vllm" / "1.0"
+    path.mkdir(parents=True)
+    rows = _scan_rows(scan, model.hidden_size, False, 0.1)
+    rows += _scan_rows(scan, model.hidden_size, True, 0.6)
+    pd.DataFrame(rows).to_csv(path / f"{table}.csv", index=False)
+    fit = fit_engine(tables, "toy", "vllm", H100)
+    assert fit.held_out[f"{cls}:bf16"]["median"] < 0.02
     # (Kernels of a few MB are mostly the fitted fixed time: their fractions are not the
     # law's, as in the GEMM fit; these are 10-70 MB.)
     for batch, new, past, fraction in ((4.0, 1024.0, 0.0, 0.1), (64.0, 1.0, 500.0, 0.6)):
@@ -608,7 +615,7 @@ def test_gated_deltanet_scans_take_their_own_curves_by_ops_per_byte(tables) -> N
         assert costs.memory_rates[row][0] == pytest.approx(
             fraction * H100.memory_bandwidth, rel=0.05
         )
-    # Without a gdn table the scan keeps the attention curves (here the roofline).
-    (folder / "gdn_perf.csv").unlink()
+    # Without the table the scan keeps the attention curves (here the roofline).
+    (path / f"{table}.csv").unlink()
     plain = fit_engine(tables, "toy", "vllm", H100).profile
-    assert "gdn" not in plain.classes and "attention" in plain.fallbacks["gdn"]
+    assert cls not in plain.classes and "attention" in plain.fallbacks[cls]

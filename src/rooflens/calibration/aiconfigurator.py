@@ -39,6 +39,8 @@ import pandas as pd
 from rooflens.calibration.fit import BIN_WIDTH, curve
 from rooflens.core.efficiency import (
     DTYPE_FALLBACK,
+    PARENT_CLASS,
+    SCAN_CLASSES,
     ClassEfficiency,
     CollectiveCurve,
     CollectiveTable,
@@ -49,7 +51,7 @@ from rooflens.core.efficiency import (
 )
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
-from rooflens.core.mixers import StateScan
+from rooflens.core.mixers import Mixer, StateScan, mixer_operators
 from rooflens.core.operators import (
     Cost,
     ExpertLinear,
@@ -59,7 +61,7 @@ from rooflens.core.operators import (
     Precision,
     Step,
 )
-from rooflens.core.options import Quantization
+from rooflens.core.options import Conventions, Quantization
 
 PACKAGE = "aiconfigurator-core"
 ENGINES = ("vllm", "sglang", "trtllm")
@@ -130,8 +132,14 @@ class Samples:
     time: np.ndarray
     sizes: np.ndarray  # a row's shape key: held-out rows are every other distinct shape
     kernels: int = 1  # kernels each row times one after another (its `fixed` is per kernel)
-    # The shape grids' second axis: GEMMs' k / n, expert GEMMs' tokens routed to each expert.
+    # The shape grids' second axis: GEMMs' k / n, expert GEMMs' tokens routed to each expert,
+    # recurrent scans' OPs per byte.
     aspect: np.ndarray | None = None
+    # Which way an empty grid cell is filled first: from its size's other shapes ("ratio"), or
+    # from its shape's other sizes ("size": a scan's decode steps and prefills differ more
+    # than its sizes do, so a size measured only in prefill must not lend its fraction to a
+    # decode step).
+    fill_first: str = "ratio"
 
 
 def data_root(data_dir: Path | None = None) -> Path:
@@ -335,53 +343,47 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
     return out
 
 
-# Kernels of a `gdn_perf` row: the chunked scan of a prefill, the recurrent update of a decode
-# step (fla's kernels as the engines call them); its causal_conv1d rows are the convolution,
-# which the vector curves price.
-GDN_KERNELS = {"chunk_gated_delta_rule": False, "fused_recurrent_gated_delta_rule": True}
-
-
-def gdn_samples(df: pd.DataFrame) -> list[Samples]:
-    """Gated DeltaNet's scan per row: rooflens's StateScan (kind gated_deltanet) over
-    `num_v_heads` value heads of `head_v_dim` with `num_k_heads` key heads of `head_k_dim`,
-    the heads one device holds; prefill rows `batch_size` sequences of `seq_len` new tokens,
-    decode rows one token each over a carried state. Both phases in one class: the shape its
-    grids read is the scan's OPs per byte, which parts the chunked prefill (about 100) from
-    the recurrent decode (about 2) whatever their bytes."""
-    frames = []
-    source = df["kernel_source"].astype(str)
-    keys = ["num_v_heads", "head_v_dim", "num_k_heads", "head_k_dim"]
-    for kernel, decode in GDN_KERNELS.items():
-        rows = df[source.str.startswith(kernel)]
-        for (h, p, g, n), part in rows.groupby(keys, sort=False):
-            b = part["batch_size"].to_numpy(float)
-            ones = _ones(len(part))
-            step = (
-                Step(b, ones, ones) if decode else Step(b, part["seq_len"].to_numpy(float), 0 * b)
-            )
-            k, v = int(g) * int(n), int(h) * int(p)
-            op = StateScan(
-                "mixer_scan", "block", ("x",), "y", kind="gated_deltanet", num_heads=int(h),
-                head_dim=int(p), num_key_heads=int(g), key_dim=int(n),
-                in_width=2 * k + v + 2 * int(h), extra_params=2 * int(h),
-            )  # fmt: skip
-            o, m = _priced(op.cost(step, Precision(Quantization())))
-            frames.append(
-                part.assign(
-                    ops=np.broadcast_to(o, len(part)),
-                    moved=np.broadcast_to(m, len(part)),
-                    decode=float(decode),
-                )
-            )
-    if not frames:
+def scan_samples(df: pd.DataFrame, kind: str) -> list[Samples]:
+    """A recurrent mixer's scan per row of its table (`gdn_perf`: Gated DeltaNet; `kda_perf`:
+    Kimi Delta Attention): rooflens's StateScan as mixer_operators builds it for the heads one
+    device holds (`num_v_heads` of `head_v_dim`, `num_k_heads` of `head_k_dim`); a context
+    row is a prefill of `batch_size` sequences of `seq_len` tokens, a generation row one
+    token each over a carried state. The rows' causal_conv1d kernels are the convolution,
+    which the vector curves price, and "verify" rows are speculative decoding's: neither is
+    read. Both phases in one class, whose grids read the scan's OPs per byte: it parts the
+    chunked prefill (about 100) from the recurrent step (about 2) whatever their bytes."""
+    scan_rows = ~df["kernel_source"].astype(str).str.contains("conv")
+    rows = df[scan_rows & df["phase"].isin(["context", "generation"])]
+    if rows.empty:
         return []
-    rows = pd.concat(frames)
-    ops, memory = rows["ops"].to_numpy(float), rows["moved"].to_numpy(float)
-    shape = rows[["decode", "batch_size", "seq_len", *keys]].to_numpy(float)
+    ops, memory = np.empty(len(rows)), np.empty(len(rows))
+    position = pd.Series(np.arange(len(rows)), index=rows.index)
+    keys = ["num_v_heads", "head_v_dim", "num_k_heads", "head_k_dim", "d_model"]
+    for (h, p, g, n, width), part in rows.groupby(keys, sort=False):
+        mixer = Mixer(
+            kind=kind, num_heads=int(h), head_dim=int(p), num_key_heads=int(g), key_dim=int(n),
+            conv_kernel=4, low_rank=1 if kind == "kda" else 0,
+        )  # fmt: skip
+        scan = next(
+            op
+            for op in mixer_operators(mixer, int(width), "x", "y", 1, Conventions())
+            if isinstance(op, StateScan)
+        )
+        decode = (part["phase"] == "generation").to_numpy()
+        b = part["batch_size"].to_numpy(float)
+        new = np.where(decode, 1.0, part["seq_len"].to_numpy(float))
+        o, m = _priced(
+            scan.cost(Step(b, new, np.where(decode, 1.0, 0.0)), Precision(Quantization()))
+        )
+        idx = position[part.index].to_numpy()
+        ops[idx], memory[idx] = np.broadcast_to(o, len(part)), np.broadcast_to(m, len(part))
+    shape = np.column_stack(
+        [rows["phase"] == "generation", rows[["batch_size", "seq_len", *keys]].to_numpy(float)]
+    )
     return [
         Samples(
-            "gdn", "bf16", "bf16", ops, memory, rows["latency"].to_numpy() * 1e-3, shape,
-            aspect=ops / memory,
+            SCAN_CLASSES[kind], "bf16", "bf16", ops, memory, rows["latency"].to_numpy() * 1e-3,
+            shape.astype(float), aspect=ops / memory, fill_first="size",
         )
     ]  # fmt: skip
 
@@ -475,15 +477,18 @@ def fit_curves(s: Samples, device: Device) -> ClassEfficiency:
         compute=compute,
         memory=memory,
         fixed=round(fixed / s.kernels, 9),
-        compute_grid=shape_grid(s.ops[c], s.aspect[c], achieved[c]),
-        memory_grid=shape_grid(s.memory[m], s.aspect[m], achieved[m]),
+        compute_grid=shape_grid(s.ops[c], s.aspect[c], achieved[c], s.fill_first),
+        memory_grid=shape_grid(s.memory[m], s.aspect[m], achieved[m], s.fill_first),
     )
 
 
-def shape_grid(sizes: np.ndarray, ratios: np.ndarray, fractions: np.ndarray) -> ShapeGrid | None:
+def shape_grid(
+    sizes: np.ndarray, ratios: np.ndarray, fractions: np.ndarray, fill_first: str = "ratio"
+) -> ShapeGrid | None:
     """Per-cell medians of the achieved fractions over bins of BIN_WIDTH decades of size and
-    of the shape ratio (k / n; tokens per expert), each axis at its bins' median; an empty
-    cell takes the nearest filled one of its size (else of its ratio). None without rows."""
+    of the shape ratio (k / n; tokens per expert; OPs per byte), each axis at its bins'
+    median; an empty cell takes the nearest filled one of its size, else of its ratio
+    (`fill_first` "size": of its ratio, else of its size). None without rows."""
     if not len(sizes):
         return None
     axes, cells = [], []
@@ -496,7 +501,7 @@ def shape_grid(sizes: np.ndarray, ratios: np.ndarray, fractions: np.ndarray) -> 
     frame = pd.DataFrame({"i": cells[0], "j": cells[1], "f": fractions})
     for (i, j), median in frame.groupby(["i", "j"])["f"].median().items():
         grid[i, j] = median
-    for along in (1, 0):  # fill along the ratio first, then along the size
+    for along in (1, 0) if fill_first == "ratio" else (0, 1):  # 1: along the ratio
         view = grid if along == 1 else grid.T
         for line in view:
             filled = np.flatnonzero(~np.isnan(line))
@@ -543,6 +548,7 @@ def _subset(s: Samples, rows: np.ndarray) -> Samples:
         np.asarray(s.sizes)[rows],
         s.kernels,
         None if s.aspect is None else s.aspect[rows],
+        s.fill_first,
     )
 
 
@@ -645,7 +651,8 @@ def fit_engine(
         ("attention", ["generation_attention_perf"], lambda d: _attention_samples(d, True)),
         ("moe", ["moe_perf"], lambda d: moe_samples(d, MOE_KERNELS.get((engine, system)))),
         ("mla", ["context_mla_perf", "generation_mla_perf"], mla_samples),
-        ("linear_attention", ["gdn_perf"], gdn_samples),
+        ("linear_attention", ["gdn_perf"], lambda d: scan_samples(d, "gated_deltanet")),
+        ("kda", ["kda_perf"], lambda d: scan_samples(d, "kda")),
         ("quantize", ["scale_matrix_perf"], vector_samples),
     ]
     for op, tables, reader in readers:
@@ -692,7 +699,7 @@ def fit_engine(
         if cls not in classes:
             classes[cls] = ClassEfficiency(compute=_FLAT, memory=_FLAT)
             fallbacks[cls] = "not measured: priced at the roofline bound"
-    for cls, parent in (("moe", "matmul"), ("mla", "attention"), ("gdn", "attention")):
+    for cls, parent in PARENT_CLASS.items():
         if cls not in classes:
             fallbacks[cls] = f"not measured for {engine}: priced with the {parent} curves"
     for dtype in ("fp8", "fp4"):

@@ -42,10 +42,13 @@ from pydantic import (
 )
 
 OperatorClass = Literal["matmul", "attention", "vector"]
-# Engine profiles price MoE expert GEMMs, latent attention and Gated DeltaNet's scan with
-# curves of their own; a profile without them prices these as the class they belong to.
-EngineClass = Literal["matmul", "attention", "vector", "moe", "mla", "gdn"]
-PARENT_CLASS = {"moe": "matmul", "mla": "attention", "gdn": "attention"}
+# Engine profiles price MoE expert GEMMs, latent attention and the recurrent scans they have
+# tables for (Gated DeltaNet's, Kimi Delta Attention's) with curves of their own; a profile
+# without them prices these as the class they belong to.
+EngineClass = Literal["matmul", "attention", "vector", "moe", "mla", "gdn", "kda"]
+PARENT_CLASS = {"moe": "matmul", "mla": "attention", "gdn": "attention", "kda": "attention"}
+# The engine class of a recurrent mixer's scan, by mixer kind (others: the attention class).
+SCAN_CLASSES = {"gated_deltanet": "gdn", "kda": "kda"}
 # Efficiency class of a framework kernel of some kind (rooflens.core.framework_kernels).
 KERNEL_PREFIX = "kernel:"
 # A data type an engine profile has no curves for is priced with these (block-scaled FP8
@@ -210,8 +213,8 @@ class EfficiencyProfile(BaseModel):
 
     device: str
     kernel_time: NonNegativeFloat = 0.0
-    # Curves per class; "moe" (expert GEMMs as the framework groups them), "mla" and "gdn"
-    # are optional, priced as their parent class where absent.
+    # Curves per class; "moe" (expert GEMMs as the framework groups them), "mla", "gdn" and
+    # "kda" are optional, priced as their parent class where absent (PARENT_CLASS).
     classes: dict[EngineClass, ClassEfficiency]
     graph_overhead_per_layer: NonNegativeFloat = 0.0
     graph_overhead_per_layer_token: NonNegativeFloat = 0.0

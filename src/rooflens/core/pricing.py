@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from rooflens.core.cache import BoundedCache
-from rooflens.core.efficiency import EfficiencyProfile
+from rooflens.core.efficiency import SCAN_CLASSES, EfficiencyProfile
 from rooflens.core.framework_kernels import kernels_per_call
 from rooflens.core.graph import Graph
 from rooflens.core.hardware import Device
@@ -222,7 +222,7 @@ class Placement:
     # (2 x k x n x experts); a step's OPs over it are the tokens routed to each expert, the
     # shape the `moe` grids read. NaN for other operators.
     expert_work: np.ndarray | None = None
-    # Operators whose shape grids read their OPs per byte (Gated DeltaNet's scan: the chunked
+    # Operators whose shape grids read their OPs per byte (the recurrent scans: the chunked
     # prefill and the recurrent decode step are one operator); None: none.
     by_intensity: np.ndarray | None = None
 
@@ -292,14 +292,14 @@ def _expert_work(ops: tuple[Operator, ...], leaders: np.ndarray | None) -> np.nd
 
 
 def _by_intensity(ops: tuple[Operator, ...]) -> np.ndarray | None:
-    gdn = np.array([_engine_class(op) == "gdn" for op in ops])
-    return gdn if gdn.any() else None
+    scans = np.array([_engine_class(op) in SCAN_CLASSES.values() for op in ops])
+    return scans if scans.any() else None
 
 
 def shape_ratios(placement: Placement, ops: np.ndarray, memory: np.ndarray) -> np.ndarray | None:
     """What the shape grids read for each operator of a step: a GEMM's k / n; an expert
-    GEMM's tokens routed to each expert (its kernel's OPs over `expert_work`); Gated
-    DeltaNet's scan its OPs per byte; NaN for others. `ops`, `memory`: each kernel's,
+    GEMM's tokens routed to each expert (its kernel's OPs over `expert_work`); a recurrent
+    scan its OPs per byte; NaN for others. `ops`, `memory`: each kernel's,
     operator axis first."""
     if placement.aspects is None:
         return None
@@ -319,8 +319,8 @@ def _engine_class(op: Operator) -> str:
         return "moe"
     if isinstance(op, LatentAttention):
         return "mla"
-    if isinstance(op, StateScan) and op.kind == "gated_deltanet":
-        return "gdn"
+    if isinstance(op, StateScan) and op.kind in SCAN_CLASSES:
+        return SCAN_CLASSES[op.kind]
     return op.efficiency_class
 
 
