@@ -198,6 +198,16 @@ def test_the_script_writes_the_report_and_the_plot(sample, tmp_path) -> None:
     assert plot.stat().st_size > 1000
 
 
+def test_only_rows_recording_a_generated_configuration_run_it() -> None:
+    from rooflens.measure.validate_engines import source_kind
+
+    assert source_kind("db-dump/2026-04-27; config_id=733; workflow_run_id=758") == (
+        "generated configuration"
+    )
+    assert source_kind("source_file=/x/aic-auto-gap-analysis/data/q.csv") == "gap-analysis file"
+    assert source_kind("source_file=2026-03-25.csv; image=trtllm") == "dated benchmark file"
+
+
 def test_the_deployment_sizes_the_iteration_to_the_workload() -> None:
     """AIConfigurator's benchmark deployments: a budget of batch + isl + 1,500 tokens per
     iteration (TensorRT-LLM's rounded up to its 32-token blocks), the batch as the most
@@ -235,8 +245,11 @@ def test_the_means_take_every_request_of_the_measured_phase(sample) -> None:
 
     row = sample.iloc[[0]].copy()
     row["batch_size"], row["isl"] = 8.0, 4096
+    # A configuration AIConfigurator generated: deployed as its benchmark rules say.
+    row["silicon_data_source"] = "db-dump/2026-04-27; config_id=7; silicon_concurrency=8"
     got = predict(row, ["roofline"], requests_per_client=3).iloc[0]
     setup, _ = setup_of(row.iloc[0])
+    assert setup.generated and not setup_of(sample.iloc[0])[0].generated
     spec, device, options, _, replica, decode = validate_engines._replicas(
         setup, None, setup.isl + setup.osl, 8 + 4096 + 1500
     )

@@ -6,10 +6,10 @@
 Every row of the sample is one benchmark of vLLM, SGLang or TensorRT-LLM at a fixed
 concurrency with fixed prompt and output lengths. Each row is mapped to a bundled model, a
 catalog device, quantization and parallelism, and simulated as a closed loop of that many
-clients with the engine's scheduler preset, sized as the measured deployments size it
-(`deployed_scheduler`). The measurements are a test set: nothing is
-fitted or tuned to them. Rows that rooflens cannot express are listed with the reason.
-No torch needed: this module only reads a CSV and runs the simulator.
+clients with the engine's scheduler preset (sized as AIConfigurator deploys a benchmark where
+the row records such a configuration: `deployed_scheduler`). The measurements are a test
+set: nothing is fitted or tuned to them. Rows that rooflens cannot express are listed with
+the reason. No torch needed: this module only reads a CSV and runs the simulator.
 """
 
 from __future__ import annotations
@@ -120,6 +120,9 @@ class Setup:
     concurrency: int
     isl: int
     osl: int
+    # Deployed as AIConfigurator's generator deploys a benchmark (deployed_scheduler), which
+    # the row's source records; else the engine's defaults.
+    generated: bool = False
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -361,14 +364,33 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         concurrency=concurrency_of(row) // parts,
         isl=int(row["isl"]),
         osl=int(row["osl"]),
+        generated=generated_deployment(row),
     )
     return setup, {"precision_source": source}
 
 
+def source_kind(source: str) -> str:
+    """The kind of record a row comes from: a configuration AIConfigurator generated (its
+    database dump, with `config_id`), a gap-analysis file (older engine releases), or a dated
+    benchmark file (the engine image, no configuration)."""
+    if "config_id=" in source:
+        return "generated configuration"
+    return "gap-analysis file" if "gap-analysis" in source else "dated benchmark file"
+
+
+def generated_deployment(row: pd.Series) -> bool:
+    """Whether the row's source records a configuration AIConfigurator generated (its database
+    dump's `config_id`): only then is the deployment's scheduler sizing known. The sample's
+    other sources (dated CSV files, gap-analysis files of older engine releases) record the
+    engine image and no configuration."""
+    return source_kind(str(row.get("silicon_data_source", ""))) == "generated configuration"
+
+
 # -- simulation -------------------------------------------------------------------------------
-# How the measured deployments schedule: AIConfigurator's benchmark generator (its rule
-# plugins src/aiconfigurator/generator/rule_plugin/benchmark/{vllm,sglang,trtllm}.rule) sizes
-# each worker to the workload instead of the engines' defaults. vLLM: max-num-seqs the batch,
+# How the generated deployments schedule (rows whose source records an AIConfigurator
+# configuration; others run the engine's defaults): AIConfigurator's benchmark generator (its
+# rule plugins src/aiconfigurator/generator/rule_plugin/benchmark/{vllm,sglang,trtllm}.rule)
+# sizes each worker to the workload instead of the engines' defaults. vLLM: max-num-seqs the batch,
 # max-num-batched-tokens batch + isl + 1500. TensorRT-LLM: max_batch_size the batch,
 # max_num_tokens batch + isl + 1500 rounded up to its 32-token blocks. SGLang:
 # max-running-requests the batch, max-prefill-tokens isl + 1500, enable-mixed-chunk (prompt
@@ -438,7 +460,9 @@ def _simulate(
     out: dict[Any, dict[str, Any]] = {}
     first = members[0][1]
     longest = max(s.isl + s.osl for _, s in members)
-    budget = max(s.concurrency + s.isl + DEPLOYED_MARGIN + 32 for _, s in members)
+    budget = max(
+        (s.concurrency + s.isl + DEPLOYED_MARGIN + 32 if s.generated else 0 for _, s in members)
+    )
     try:
         spec, device, options, _, replica, decode_replica = _replicas(
             first, calibration, longest, budget
@@ -453,9 +477,9 @@ def _simulate(
             out[index] = {"reason": f"not simulated: over the {group_seconds:.0f} s of its group"}
             continue
         n = setup.concurrency * requests_per_client
-        scheduler = deployed_scheduler(
-            preset_for(setup.preset, device), setup.preset, setup.isl, setup.concurrency
-        )
+        scheduler = preset_for(setup.preset, device)
+        if setup.generated:
+            scheduler = deployed_scheduler(scheduler, setup.preset, setup.isl, setup.concurrency)
         requests = Requests(np.zeros(n), np.full(n, setup.isl), np.full(n, setup.osl))
 
         def budget(_: int, started: float = started) -> None:
@@ -872,12 +896,15 @@ def report(
         "client, all clients starting together and every request in the means, as "
         "AIConfigurator's benchmark scripts run aiperf (20 requests per client by default, "
         "after a warm-up phase of 2 per client that drains before the measured one starts), "
-        "with the engine's scheduler preset (`rooflens.serving.presets`) sized as "
-        "AIConfigurator's benchmark deployments size it (its generator's benchmark rule "
-        "plugins): at most the row's batch of sequences and batch + isl + 1500 tokens per "
-        "iteration (TensorRT-LLM: rounded up to 32-token blocks; SGLang: isl + 1500 prompt "
-        "tokens per iteration beside the running decodes, enable-mixed-chunk), so a prompt "
-        "mostly prefills alone or with part of the next. err = |predicted - measured| / "
+        "with the engine's scheduler preset (`rooflens.serving.presets`); a row whose "
+        "source records a configuration AIConfigurator generated (`config_id`) runs it "
+        "sized as AIConfigurator's benchmark deployments size it (its generator's benchmark "
+        "rule plugins): at most the row's batch of sequences and batch + isl + 1500 tokens "
+        "per iteration (TensorRT-LLM: rounded up to 32-token blocks; SGLang: isl + 1500 "
+        "prompt tokens per iteration beside the running decodes, enable-mixed-chunk), so a "
+        "prompt mostly prefills alone or with part of the next; the other sources record no "
+        "configuration, and those rows run the engine's defaults. "
+        "err = |predicted - measured| / "
         "measured (its median and 90th percentile over the rows); pred/meas > 1 is an "
         "overestimate.",
         "",
@@ -936,6 +963,16 @@ def report(
             "By mode and prompt length:",
             "",
             _markdown(_summary(mine, ["mode", "isl"])),
+            "",
+            "By the record a run comes from (generated configurations run as AIConfigurator "
+            "deploys them, the others with the engine's defaults):",
+            "",
+            _markdown(
+                _summary(
+                    mine.assign(source=mine["silicon_data_source"].astype(str).map(source_kind)),
+                    ["source", "backend"],
+                )
+            ),
             "",
             *_split_lines(mine),
             "",
