@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -139,7 +140,7 @@ class Samples:
     # from its shape's other sizes ("size": a scan's decode steps and prefills differ more
     # than its sizes do, so a size measured only in prefill must not lend its fraction to a
     # decode step).
-    fill_first: str = "ratio"
+    fill_first: Literal["ratio", "size"] = "ratio"
 
 
 def data_root(data_dir: Path | None = None) -> Path:
@@ -329,7 +330,7 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
                 )  # fmt: skip
                 o, m = _priced(op.cost(step, Precision(quant)))
                 total_o, total_m = total_o + o, total_m + m
-                work += 2.0 * op.in_features * op.out_features * op.num_experts
+                work += op.ops_per_routed_token * op.num_experts
             idx = position[part.index].to_numpy()
             ops[idx] = np.broadcast_to(total_o, len(part))
             memory[idx] = np.broadcast_to(total_m, len(part))
@@ -483,7 +484,10 @@ def fit_curves(s: Samples, device: Device) -> ClassEfficiency:
 
 
 def shape_grid(
-    sizes: np.ndarray, ratios: np.ndarray, fractions: np.ndarray, fill_first: str = "ratio"
+    sizes: np.ndarray,
+    ratios: np.ndarray,
+    fractions: np.ndarray,
+    fill_first: Literal["ratio", "size"] = "ratio",
 ) -> ShapeGrid | None:
     """Per-cell medians of the achieved fractions over bins of BIN_WIDTH decades of size and
     of the shape ratio (k / n; tokens per expert; OPs per byte), each axis at its bins'

@@ -687,6 +687,11 @@ class ExpertLinear(Linear):
     # None: the analysis's quantization.
     weight_quant: Quantization | None = None
 
+    @property
+    def ops_per_routed_token(self) -> int:
+        """OPs of one token in one expert: its multiply-adds and the bias."""
+        return 2 * self.in_features * self.out_features + (self.out_features if self.bias else 0)
+
     def cost(self, step: Step, prec: Precision) -> Cost:
         tokens = step.tokens
         routed = tokens * self.top_k
@@ -696,8 +701,7 @@ class ExpertLinear(Linear):
         per_hit = routed / np.maximum(hit, 1e-30)
         bias = self.out_features * prec.unquantized if self.bias else 0.0
         return _cost(
-            ops=2 * routed * self.in_features * self.out_features
-            + (routed * self.out_features if self.bias else 0),
+            ops=routed * self.ops_per_routed_token,
             load_weight=hit * (per_expert + bias),
             load_act=routed * self.in_features * prec.act,
             store_act=routed * self.out_features * prec.act,

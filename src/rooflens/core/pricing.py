@@ -218,9 +218,9 @@ class Placement:
     # other operators and for expert GEMMs, whose shape is the step's (`expert_work`). Engine
     # profiles' shape grids read it.
     aspects: np.ndarray | None = None
-    # Expert GEMMs: OPs of one token through every expert's kernel this device holds
-    # (2 x k x n x experts); a step's OPs over it are the tokens routed to each expert, the
-    # shape the `moe` grids read. NaN for other operators.
+    # Expert GEMMs: OPs of one token through every expert this device holds
+    # (ExpertLinear.ops_per_routed_token x experts); a step's OPs over it are the tokens
+    # routed to each expert, the shape the `moe` grids read. NaN for other operators.
     expert_work: np.ndarray | None = None
     # Operators whose shape grids read their OPs per byte (the recurrent scans: the chunked
     # prefill and the recurrent decode step are one operator); None: none.
@@ -277,14 +277,13 @@ def _aspects(ops: tuple[Operator, ...], leaders: np.ndarray | None) -> np.ndarra
 
 
 def _expert_work(ops: tuple[Operator, ...], leaders: np.ndarray | None) -> np.ndarray | None:
-    """2 x k x n x experts of each expert GEMM's kernel (its fused parts' outputs summed), as
-    ExpertLinear.cost counts a routed token's OPs; NaN for other operators. None without
-    expert GEMMs."""
+    """OPs of one token through every expert of each expert GEMM's kernel (its fused parts
+    summed); NaN for other operators. None without expert GEMMs."""
     if not any(isinstance(op, ExpertLinear) for op in ops):
         return None
     work = np.array(
-        [2.0 * op.in_features * op.out_features * op.num_experts
-         if isinstance(op, ExpertLinear) else 0.0 for op in ops],
+        [op.ops_per_routed_token * op.num_experts if isinstance(op, ExpertLinear) else 0.0
+         for op in ops],
         dtype=np.float64,
     )  # fmt: skip
     joint = fusion.kernel_totals(leaders, work)
