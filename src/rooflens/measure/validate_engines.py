@@ -120,8 +120,9 @@ class Setup:
     concurrency: int
     isl: int
     osl: int
-    # Deployed as AIConfigurator's generator deploys a benchmark (deployed_scheduler), which
-    # the row's source records; else the engine's defaults.
+    # Deployed as AIConfigurator's generator deploys a benchmark (deployed_scheduler): only a
+    # row whose source records a configuration it generated (source_kind) says how it was
+    # deployed; the others run the engine's defaults.
     generated: bool = False
 
     @property
@@ -176,13 +177,19 @@ NVFP4_EXPORTS = {
 }
 
 
+def gemm_label(row: pd.Series) -> str | None:
+    """The row's GEMM quantization: its gemm_quant_mode, else its precision, else None."""
+    for column in ("gemm_quant_mode", "precision"):
+        if isinstance(row.get(column), str):
+            return str(row[column])
+    return None
+
+
 def nvfp4_export(row: pd.Series, model_id: str) -> str:
     """The checkpoint an NVFP4 row of `model_id` runs: NVIDIA's bundled NVFP4 export of its
     architecture where there is one (NVFP4_EXPORTS), else `model_id` quantized as the row
     says."""
-    nvfp4 = row.get("gemm_quant_mode") == "nvfp4" or (
-        not isinstance(row.get("gemm_quant_mode"), str) and row.get("precision") == "fp4"
-    )
+    nvfp4 = gemm_label(row) in ("nvfp4", "fp4")
     return NVFP4_EXPORTS.get(model_id, model_id) if nvfp4 else model_id
 
 
@@ -218,17 +225,13 @@ def quantization(row: pd.Series, model_id: str, is_moe: bool) -> tuple[dict[str,
     spec = _model(model_id)
     if served_as_stored(row, spec):
         return {}, f"checkpoint as stored ({spec.checkpoint_quant.method})"  # type: ignore[union-attr]
-    gemm, moe = row.get("gemm_quant_mode"), row.get("moe_quant_mode")
-    if not isinstance(gemm, str):
-        precision = row.get("precision")
-        if isinstance(precision, str):
-            gemm = precision
-        else:
-            # Engines run a checkpoint in its own dtype unless told otherwise.
-            dtype = bundled_config(model_id).get("torch_dtype")
-            if dtype not in CHECKPOINT_DTYPES:
-                raise Inexpressible("precision not stated")
-            return dict(QUANT_MODES["bf16"]), "checkpoint dtype (not stated)"
+    gemm, moe = gemm_label(row), row.get("moe_quant_mode")
+    if gemm is None:
+        # Engines run a checkpoint in its own dtype unless told otherwise.
+        dtype = bundled_config(model_id).get("torch_dtype")
+        if dtype not in CHECKPOINT_DTYPES:
+            raise Inexpressible("precision not stated")
+        return dict(QUANT_MODES["bf16"]), "checkpoint dtype (not stated)"
     if gemm not in QUANT_MODES:
         raise Inexpressible(f"quantization {gemm} has no rooflens equivalent")
     same = {gemm, "fp8_block" if gemm == "fp8" else gemm, "fp8" if gemm == "fp8_block" else gemm}
@@ -364,7 +367,7 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         concurrency=concurrency_of(row) // parts,
         isl=int(row["isl"]),
         osl=int(row["osl"]),
-        generated=generated_deployment(row),
+        generated=source_kind(str(row.get("silicon_data_source", ""))) == "generated configuration",
     )
     return setup, {"precision_source": source}
 
@@ -376,14 +379,6 @@ def source_kind(source: str) -> str:
     if "config_id=" in source:
         return "generated configuration"
     return "gap-analysis file" if "gap-analysis" in source else "dated benchmark file"
-
-
-def generated_deployment(row: pd.Series) -> bool:
-    """Whether the row's source records a configuration AIConfigurator generated (its database
-    dump's `config_id`): only then is the deployment's scheduler sizing known. The sample's
-    other sources (dated CSV files, gap-analysis files of older engine releases) record the
-    engine image and no configuration."""
-    return source_kind(str(row.get("silicon_data_source", ""))) == "generated configuration"
 
 
 # -- simulation -------------------------------------------------------------------------------
@@ -411,6 +406,15 @@ def deployed_scheduler(
     if engine == "sglang":
         update["policy"] = "chunked"
     return preset.model_copy(update=update)
+
+
+def row_scheduler(setup: Setup) -> SchedulerConfig:
+    """The scheduler a row runs: its engine's preset for the device, deployed as generated
+    where the row records a generated configuration."""
+    preset = preset_for(setup.preset, get_device(setup.device))
+    if not setup.generated:
+        return preset
+    return deployed_scheduler(preset, setup.preset, setup.isl, setup.concurrency)
 
 
 def _replicas(
@@ -460,12 +464,10 @@ def _simulate(
     out: dict[Any, dict[str, Any]] = {}
     first = members[0][1]
     longest = max(s.isl + s.osl for _, s in members)
-    budget = max(
-        (s.concurrency + s.isl + DEPLOYED_MARGIN + 32 if s.generated else 0 for _, s in members)
-    )
+    schedulers = {index: row_scheduler(setup) for index, setup in members}
     try:
         spec, device, options, _, replica, decode_replica = _replicas(
-            first, calibration, longest, budget
+            first, calibration, longest, max(s.max_tokens for s in schedulers.values())
         )
     except (InvalidInputError, ModelConfigError) as exc:
         return {index: {"reason": _reason(exc)} for index, _ in members}
@@ -477,9 +479,7 @@ def _simulate(
             out[index] = {"reason": f"not simulated: over the {group_seconds:.0f} s of its group"}
             continue
         n = setup.concurrency * requests_per_client
-        scheduler = preset_for(setup.preset, device)
-        if setup.generated:
-            scheduler = deployed_scheduler(scheduler, setup.preset, setup.isl, setup.concurrency)
+        scheduler = schedulers[index]
         requests = Requests(np.zeros(n), np.full(n, setup.isl), np.full(n, setup.osl))
 
         def budget(_: int, started: float = started) -> None:
