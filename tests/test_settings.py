@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 import rooflens
 from rooflens.cli.app import app
+from rooflens.serving.config import ADVISE_SLO, SLO, ClusterConfig, SchedulerConfig, Target
 from rooflens.settings import SETTING_NAMES, Settings, parse_settings, setting_from_text
 from rooflens.web.app import create_app
 
@@ -189,3 +190,56 @@ def test_the_rendered_help_shows_what_each_setting_accepts() -> None:
     assert "Bits per weight. (one of 32, 16, 8, 4, 3, 2, 1; default 16)" in out
     assert "(h2o, streaming; default h2o)" not in out  # literals read "one of ..."
     assert "(one of h2o, streaming; default h2o)" in out
+
+
+SERVING_MODELS = {"SchedulerIn": SchedulerConfig, "ClusterIn": ClusterConfig, "SLOIn": SLO}
+
+
+@pytest.mark.parametrize("declared", [SchedulerConfig, ClusterConfig])
+def test_every_serving_setting_is_a_simulate_option_from_its_declaration(declared) -> None:
+    click = typer.main.get_command(app)
+    params = {p.name: p for p in click.commands["simulate"].params}  # type: ignore[attr-defined]
+    for name, field in declared.model_fields.items():
+        flag = "--" + field.json_schema_extra.get("flag", name).replace("_", "-")
+        assert flag in params[name].opts, name
+        # Left out, an option is None: the declared default (or the preset's) stands.
+        assert params[name].default is None, name
+        assert params[name].help.startswith(field.description), name
+        if field.default is not None:
+            assert f"default {str(field.default).lower()})" in params[name].help, name
+
+
+def test_the_web_serving_forms_are_the_declarations_with_the_viewers_caps() -> None:
+    schema = TestClient(create_app(), base_url="http://127.0.0.1").get("/openapi.json").json()
+    for web, declared in SERVING_MODELS.items():
+        fields = schema["components"]["schemas"][web]["properties"]
+        assert set(fields) == set(declared.model_fields), web
+        for name, field in declared.model_fields.items():
+            assert fields[name]["description"] == field.description, name
+            assert fields[name]["group"] == field.json_schema_extra["group"], name
+            assert fields[name]["title"] == field.title, name
+    scheduler = schema["components"]["schemas"]["SchedulerIn"]["properties"]
+    # The viewer caps the work one request may ask for; the declaration allows more.
+    assert scheduler["max_batch"]["maximum"] == 4096
+    assert SchedulerConfig(max_batch=100_000).max_batch == 100_000
+    advise = schema["components"]["schemas"]["AdviseSLOIn"]["properties"]
+    assert (advise["ttft"]["default"], advise["tpot"]["default"]) == (2.0, 0.06)
+
+
+def test_a_serving_setting_given_on_the_command_line_replaces_the_presets() -> None:
+    base = ["simulate", MODEL, "-H", DEVICE, "--requests", "20", "--concurrency", "4"]
+    base += ["--prompt", "fixed:64", "--output", "fixed:8", "--preset", "vllm"]
+    preset = _cli_json(*base)
+    capped = _cli_json(*base, "--max-batch", "1", "--scheduler", "continuous")
+    # One sequence at a time: each request waits for the one before, so TTFT grows.
+    assert capped["ttft"]["mean"] > preset["ttft"]["mean"]
+    assert capped["summary"]["mean_batch"] == pytest.approx(1.0)
+
+
+def test_advise_defaults_are_the_declared_load_and_objectives() -> None:
+    click = typer.main.get_command(app)
+    params = {p.name: p for p in click.commands["advise"].params}  # type: ignore[attr-defined]
+    assert "prompt=1000,output=300,rate=10" in params["workload"].help
+    assert "ttft_p99=2s,tpot_p99=60ms" in params["slo"].help
+    assert Target() == Target(prompt_len=1000, output_len=300, rate=10.0)
+    assert SLO(ttft=2.0, tpot=0.06, percentile=99.0) == ADVISE_SLO

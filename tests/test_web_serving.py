@@ -311,8 +311,7 @@ def test_the_schema_lists_both_endpoints_and_device_prices(client: TestClient) -
 
 
 def test_the_web_settings_default_to_the_simulators() -> None:
-    # The web subclasses restate each field (for caps and form titles): their defaults must
-    # stay those of the models they extend.
+    # The web's models are the declarations with the viewer's caps: the same defaults.
     for web, core in ((s.SchedulerIn, SchedulerConfig), (s.ClusterIn, ClusterConfig),
                       (s.SLOIn, SLO)):  # fmt: skip
         assert web().model_dump() == core().model_dump()

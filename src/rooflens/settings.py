@@ -37,11 +37,19 @@ MAX_TOKENS = 1 << 21
 
 
 def setting(
-    default: Any, group: str, title: str, help: str, accepts: str | None = None, **limits: Any
+    default: Any,
+    group: str,
+    title: str,
+    help: str,
+    accepts: str | None = None,
+    flag: str | None = None,
+    **limits: Any,
 ) -> Any:
-    """A declared setting: `title` labels it in the web form, `help` is its one-line help and
-    `accepts` says in words what a text or list setting takes (errors quote it)."""
+    """A declared setting: `title` labels it in the web form, `help` is its one-line help,
+    `accepts` says in words what a text or list setting takes (errors quote it) and `flag`
+    names its command-line option where that is not the field's name."""
     extra = {"group": group} | ({"accepts": accepts} if accepts else {})
+    extra |= {"flag": flag} if flag else {}
     return Field(default, title=title, description=help, json_schema_extra=extra, **limits)
 
 
@@ -473,10 +481,10 @@ def accepted(model: type[BaseModel], name: str) -> str:
     return text + (" (or empty)" if optional and field.default is None else "")
 
 
-def setting_kinds(name: str) -> set[type]:
+def setting_kinds(name: str, model: type[BaseModel] = Settings) -> set[type]:
     """The plain Python types a declared setting takes (a Literal counts as its values' type)."""
     kinds: set[type] = set()
-    for a in _flatten(Settings.model_fields[name].annotation):
+    for a in _flatten(model.model_fields[name].annotation):
         if getattr(a, "__origin__", None) is Literal:
             kinds |= {type(v) for v in get_args(a)}
         elif getattr(a, "__origin__", None) is tuple:

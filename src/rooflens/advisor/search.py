@@ -25,7 +25,6 @@ from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from rooflens.api import make_options, peak_footprint, resolve_device, resolve_model
 from rooflens.core import analysis as core
@@ -36,22 +35,11 @@ from rooflens.core.model import ModelSpec
 from rooflens.engines import load_engine_profile
 from rooflens.hardware.catalog import catalog
 from rooflens.serving.api import simulate
-from rooflens.serving.config import SLO, SchedulerConfig
+from rooflens.serving.config import SLO, SchedulerConfig, Target
 from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
 
 BATCHES = np.array([1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512])
 RANKS = {"cost": "cost_per_million", "energy": "energy_per_million", "latency": "e2e"}
-
-
-class Target(BaseModel):
-    """The load to serve: requests per second with prompts and answers of these lengths."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    prompt_len: PositiveInt = 1000
-    output_len: PositiveInt = 300
-    # At most a billion requests/s: the replica count must stay an integer.
-    rate: float = Field(default=1.0, gt=0, le=1e9)
 
 
 @dataclass(frozen=True)

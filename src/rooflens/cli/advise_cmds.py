@@ -6,7 +6,7 @@ import json
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -23,11 +23,8 @@ from rooflens.cli.common import (
 )
 from rooflens.core.errors import InvalidInputError
 from rooflens.hardware.catalog import catalog
-from rooflens.serving.config import build, parse_slo
+from rooflens.serving.config import ADVISE_SLO, SLO, Target, build, parse_slo
 from rooflens.settings import Settings, parse_settings
-
-if TYPE_CHECKING:
-    from rooflens.advisor.search import Target
 
 # The advisor (pandas, the simulator) is imported when `rooflens advise` runs.
 
@@ -35,10 +32,17 @@ SHOWN = ["device", "tp", "pp", "w_bits", "kv_bits", "replicas", "batch_limit", "
          "cost_per_hour", "cost_per_million", "energy_per_million", "pareto"]  # fmt: skip
 
 
+def _load_text(target: Target) -> str:
+    return f"prompt={target.prompt_len},output={target.output_len},rate={target.rate:g}"
+
+
+def _slo_text(slo: SLO) -> str:
+    p = f"{slo.percentile:g}"
+    return f"ttft_p{p}={slo.ttft:g}s,tpot_p{p}={1e3 * slo.tpot:g}ms"
+
+
 def _workload(text: str) -> Target:
     """'prompt=1000,output=300,rate=20'."""
-    from rooflens.advisor.search import Target
-
     values: dict[str, float] = {}
     names = {"prompt": "prompt_len", "output": "output_len", "rate": "rate"}
     for item in filter(None, (p.strip() for p in text.split(","))):
@@ -67,11 +71,18 @@ def _ints(field: str, text: str) -> tuple[int, ...]:
 def advise_cmd(
     model: ModelArg,
     workload: Annotated[
-        str, typer.Option(help="Load to serve: prompt=TOKENS,output=TOKENS,rate=REQ_PER_S.")
-    ] = "prompt=1000,output=300,rate=10",
+        str | None,
+        typer.Option(
+            help="Load to serve: prompt=TOKENS,output=TOKENS,rate=REQ_PER_S; a key left out "
+            f"keeps its default ({_load_text(Target())})."
+        ),
+    ] = None,
     slo: Annotated[
-        str, typer.Option(help="Objectives, e.g. ttft_p99=2s,tpot_p99=60ms.")
-    ] = "ttft_p99=2s,tpot_p99=60ms",
+        str | None,
+        typer.Option(
+            help=f"Objectives, e.g. ttft_p99=2s,tpot_p99=60ms (default {_slo_text(ADVISE_SLO)})."
+        ),
+    ] = None,
     devices: Annotated[
         str | None, typer.Option(help="Comma-separated devices (default: every priced one).")
     ] = None,
@@ -96,7 +107,8 @@ def advise_cmd(
     at the lowest cost (or energy, or latency); explain the top picks."""
     from rooflens.advisor.search import RANKS, advise, candidates, verify
 
-    target, objectives = _workload(workload), parse_slo(slo)
+    target = _workload(workload) if workload else Target()
+    objectives = parse_slo(slo) if slo else ADVISE_SLO
     engine = parse_settings({"engine": engine}).engine
     if rank not in RANKS:
         raise InvalidInputError("--rank", rank, "one of " + ", ".join(RANKS))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import numpy as np
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.text import Text
 
@@ -291,50 +292,63 @@ def _device_options(
     """The flags that define a custom device or override a catalog one's figures."""
 
 
-def _setting_option(name: str) -> inspect.Parameter:
+def declared_option(model: type[BaseModel], name: str) -> inspect.Parameter:
     """The command-line option of one declared setting: its flag, type, default, help (with
-    what it accepts) and help panel all come from `rooflens.settings.Settings`."""
-    field = Settings.model_fields[name]
-    flag = "--" + name.replace("_", "-")
-    kinds = setting_kinds(name)
+    what it accepts) and help panel all come from the field of `model` that declares it."""
+    field = model.model_fields[name]
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    flag = "--" + str(extra.get("flag", name)).replace("_", "-")
+    kinds = setting_kinds(name, model)
     decls = [f"{flag}/--no-{flag[2:]}"] if bool in kinds else [flag]
     # Text (lists too, and a choice of words and numbers such as w_scale) is read as declared
     # by the settings' validators; numbers are converted by the command line.
     kind: Any = next((k for k in (bool, str, int, float) if k in kinds), str) | None
-    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
     shown = field.default
     if isinstance(shown, tuple):
         shown = ",".join(shown) or "none"
     default_text = "" if shown is None else f"; default {str(shown).lower()}"
     # Parentheses, not brackets: rich would read "[...]" in help as markup and drop it.
-    help_text = f"{field.description} ({accepted(Settings, name)}{default_text})"
+    help_text = f"{field.description} ({accepted(model, name)}{default_text})"
     option = typer.Option(*decls, help=help_text, rich_help_panel=str(extra.get("group")))
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[kind, option]
     )
 
 
+def declared_options(
+    model: type[BaseModel], into: str, more: tuple[inspect.Parameter, ...] = ()
+) -> Callable[[F], F]:
+    """Add every field of `model` (and `more`) to a command's options, and hand those typed on
+    the command line to it as one dict, keyword `into`; an option left out is not in it, so
+    the declared default (or a preset's value) stands. Typer reads options from a signature,
+    so the signature is built from the declaration."""
+    shared = [*(declared_option(model, name) for name in model.model_fields), *more]
+
+    def decorate(func: F) -> F:
+        own = [p for p in inspect.signature(func, eval_str=True).parameters.values()]
+        own = [p for p in own if p.name != into]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            typed = {p.name: kwargs.pop(p.name) for p in shared if p.name in kwargs}
+            given = {name: value for name, value in typed.items() if value is not None}
+            return func(*args, **{into: given}, **kwargs)
+
+        wrapper.__signature__ = inspect.Signature([*own, *shared])  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *shared]}
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
 def analysis_options(func: F) -> F:
-    """Add every declared setting (and the custom-device flags) to a command's options, and
-    hand them to it as one `options` dict. Typer reads options from a signature, so the
-    signature is built from the declaration."""
-    device = [
+    """Every declared analysis setting (`rooflens.settings.Settings`) and the custom-device
+    flags as a command's options, handed to it as one `options` dict."""
+    device = tuple(
         p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
         for p in inspect.signature(_device_options, eval_str=True).parameters.values()
-    ]
-    shared = [*(_setting_option(name) for name in SETTING_NAMES), *device]
-    own = [
-        p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "options"
-    ]
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        options = {p.name: kwargs.pop(p.name) for p in shared if p.name in kwargs}
-        return func(*args, options=options, **kwargs)
-
-    wrapper.__signature__ = inspect.Signature([*own, *shared])  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in [*own, *shared]}
-    return wrapper  # type: ignore[return-value]
+    )
+    return declared_options(Settings, "options", device)(func)
 
 
 def _setting(item: str) -> tuple[str, Any]:

@@ -24,6 +24,7 @@ from rooflens.cli.common import (
     _settings,
     analysis_options,
     app,
+    declared_options,
     err_console,
 )
 from rooflens.core.errors import InvalidInputError
@@ -40,12 +41,6 @@ if TYPE_CHECKING:
 # --help` and the analyzer's commands start without it.
 
 
-class Scheduler(str, enum.Enum):
-    static = "static"
-    continuous = "continuous"
-    chunked = "chunked"
-
-
 class Arrival(str, enum.Enum):
     poisson = "poisson"
     gamma = "gamma"
@@ -56,17 +51,6 @@ class Arrival(str, enum.Enum):
 PROGRESS_FROM = 2000
 # Requests/s when neither --rate nor --concurrency is given.
 DEFAULT_RATE = defaults.RATE
-SCHEDULER_FIELDS = (
-    "max_batch",
-    "max_tokens",
-    "chunk_size",
-    "queue",
-    "kv_layout",
-    "block_size",
-    "max_len",
-    "preemption",
-    "prefix_sharing",
-)
 LengthOpt = Annotated[
     str,
     typer.Option(
@@ -76,22 +60,35 @@ LengthOpt = Annotated[
 ]
 
 
-def _workload(params: dict[str, Any]) -> Workload:
+def _workload(
+    requests: int,
+    rate: float | None,
+    arrival: Arrival,
+    cv: float,
+    prompt: str,
+    output: str,
+    *,
+    shared_prefix: int,
+    seed: int,
+) -> Workload:
     from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
 
-    rate = DEFAULT_RATE if params["rate"] is None else params["rate"]
     arrivals = build(
-        ArrivalProcess, "--rate", kind=params["arrival"].value, rate=rate, cv=params["cv"]
+        ArrivalProcess,
+        "--rate",
+        kind=arrival.value,
+        rate=DEFAULT_RATE if rate is None else rate,
+        cv=cv,
     )
     return build(
         Workload,
         "--requests",
-        requests=params["requests"],
+        requests=requests,
         arrivals=arrivals,
-        prompt=LengthDistribution.parse("--prompt", params["prompt"]),
-        output=LengthDistribution.parse("--output", params["output"]),
-        shared_prefix=params["shared_prefix"],
-        seed=params["seed"],
+        prompt=LengthDistribution.parse("--prompt", prompt),
+        output=LengthDistribution.parse("--output", output),
+        shared_prefix=shared_prefix,
+        seed=seed,
     )
 
 
@@ -144,12 +141,14 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
 @app.command()
 @_clean_errors
 @analysis_options
+@declared_options(SchedulerConfig, "scheduling")
+@declared_options(ClusterConfig, "deployment")
 def simulate(
     model: ModelArg,
     hardware: HardwareOpt = None,
     requests: Annotated[int, typer.Option(help="Synthetic requests to draw.")] = defaults.REQUESTS,
     rate: Annotated[
-        float | None, typer.Option(help=f"Arrival rate in requests/s [default: {DEFAULT_RATE:g}].")
+        float | None, typer.Option(help=f"Arrival rate in requests/s (default {DEFAULT_RATE:g}).")
     ] = None,
     concurrency: Annotated[
         int | None,
@@ -171,38 +170,6 @@ def simulate(
         Path | None,
         typer.Option(help="CSV/JSONL trace (arrival_time, prompt_len, output_len) instead."),
     ] = None,
-    scheduler: Annotated[
-        Scheduler | None, typer.Option(help="Batching policy [default: continuous].")
-    ] = None,
-    max_batch: Annotated[
-        int | None, typer.Option(help="Most sequences per iteration [default: 256].")
-    ] = None,
-    max_tokens: Annotated[
-        int | None, typer.Option(help="Most tokens per iteration [default: 8192].")
-    ] = None,
-    chunk_size: Annotated[int | None, typer.Option(help="Most prompt tokens per chunk.")] = None,
-    queue: Annotated[str | None, typer.Option(help="Queue order: fcfs or spf.")] = None,
-    kv_layout: Annotated[str | None, typer.Option(help="paged or contiguous.")] = None,
-    block_size: Annotated[
-        int | None, typer.Option(help="Paged KV: tokens per block [default: 16].")
-    ] = None,
-    max_len: Annotated[int | None, typer.Option(help="Contiguous KV: tokens reserved.")] = None,
-    preemption: Annotated[str | None, typer.Option(help="recompute or swap.")] = None,
-    prefix_sharing: Annotated[
-        bool | None, typer.Option(help="Cache the shared prefix once [default: off].")
-    ] = None,
-    replicas: Annotated[int, typer.Option(help="Replicas behind the router.")] = 1,
-    router: Annotated[str, typer.Option(help="round_robin or least_outstanding.")] = "round_robin",
-    disaggregated: Annotated[bool, typer.Option(help="Separate prefill and decode.")] = False,
-    prefill_replicas: Annotated[int, typer.Option(help="Disaggregated: prefill pool.")] = 1,
-    decode_replicas: Annotated[int, typer.Option(help="Disaggregated: decode pool.")] = 1,
-    kv_link_bandwidth: Annotated[
-        float | None, typer.Option(help="Disaggregated: KV hand-over link, bytes/s.")
-    ] = None,
-    prefill_tp: Annotated[int | None, typer.Option(help="Disaggregated: prefill TP.")] = None,
-    prefill_ep: Annotated[int | None, typer.Option(help="Disaggregated: prefill EP.")] = None,
-    decode_tp: Annotated[int | None, typer.Option(help="Disaggregated: decode TP.")] = None,
-    decode_ep: Annotated[int | None, typer.Option(help="Disaggregated: decode EP.")] = None,
     slo: Annotated[
         str | None, typer.Option(help="Objectives, e.g. ttft=1s,tpot=50ms or ttft_p99=2s,…")
     ] = None,
@@ -218,44 +185,31 @@ def simulate(
     output_format: FormatOpt = OutputFormat.table,
     *,
     options: dict[str, Any],
+    scheduling: dict[str, Any],
+    deployment: dict[str, Any],
 ) -> None:
     """Simulate serving: TTFT, time per token, throughput and goodput under a request load."""
     from rooflens.serving.api import scheduler_of
     from rooflens.serving.api import simulate as run_simulation
     from rooflens.serving.workload import Workload, load_trace
 
-    params = dict(locals()) | options
     device = _device(hardware, options.get("bandwidth"), options.get("memory"), options.get("peak"))
     # Every setting given, falsy ones included (a zero link latency is a setting).
     analysis = _settings(options).model_dump(exclude_defaults=True)
-    chosen = {k: params[k] for k in SCHEDULER_FIELDS if params[k] is not None}
-    if scheduler is not None:
-        chosen["policy"] = scheduler.value
-    # Only the settings given replace the preset's (or the defaults).
+    # Only the scheduler settings given replace the preset's (or the defaults).
     sched = scheduler_of(
-        build(SchedulerConfig, "--scheduler", **chosen), preset, device, analysis.get("engine")
+        build(SchedulerConfig, "--scheduler", **scheduling), preset, device, analysis.get("engine")
     )
     if concurrency is not None and (rate is not None or trace or capacity):
         given = "--rate" if rate is not None else "--trace" if trace else "--capacity"
         raise InvalidInputError(
             "--concurrency", concurrency, f"either --concurrency or {given}, not both"
         )
-    cluster = build(
-        ClusterConfig,
-        "--replicas",
-        replicas=replicas,
-        router=router,
-        disaggregated=disaggregated,
-        prefill_replicas=prefill_replicas,
-        decode_replicas=decode_replicas,
-        kv_link_bandwidth=kv_link_bandwidth,
-        prefill_tp=prefill_tp,
-        prefill_ep=prefill_ep,
-        decode_tp=decode_tp,
-        decode_ep=decode_ep,
-    )
+    cluster = build(ClusterConfig, "--replicas", **deployment)
     objectives = parse_slo(slo) if slo else None
-    workload = _workload(params)
+    workload = _workload(
+        requests, rate, arrival, cv, prompt, output, shared_prefix=shared_prefix, seed=seed
+    )
     if capacity:
         _capacity(
             model, device, workload, objectives, sched, cluster, analysis, plot, output_format

@@ -1,22 +1,20 @@
-"""Settings of a simulated deployment: the scheduler of each replica and the cluster around it."""
+"""Settings of a simulated deployment: the scheduler of each replica, the cluster around it, its
+objectives, and the load the advisor sizes for."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PositiveFloat,
-    PositiveInt,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from rooflens.core.errors import InvalidInputError
+from rooflens.settings import MAX_DEVICES, MAX_TOKENS, setting
 
 Policy = Literal["static", "continuous", "chunked"]
+# Step tables are sized by the scheduler's limits: bounded so that a typo is refused, not
+# allocated. Replica counts and pool widths share the analyzer's bound on devices.
+MAX_SEQUENCES = 1_000_000
+MAX_STEP_TOKENS = 10_000_000
 
 
 class SchedulerConfig(BaseModel):
@@ -27,24 +25,63 @@ class SchedulerConfig(BaseModel):
                 decoding (Orca's scheduling as vLLM runs it by default);
     chunked     every iteration carries all decodes plus prompt chunks up to a token budget
                 (SARATHI; vLLM chunked prefill; DeepSpeed-FastGen's SplitFuse).
+
+    Each field is declared once here; `rooflens simulate`'s options and the web form's
+    fields are derived from it.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    policy: Policy = "continuous"
-    # Step tables are sized by these: bounded so that a typo is refused, not allocated.
-    max_batch: int = Field(default=256, ge=1, le=1_000_000)
-    # Tokens one iteration may process (vLLM's max_num_batched_tokens).
-    max_tokens: int = Field(default=8192, ge=1, le=10_000_000)
-    # Most prompt tokens of one request in one iteration (chunked); None: the token budget.
-    chunk_size: PositiveInt | None = None
-    queue: Literal["fcfs", "spf"] = "fcfs"
-    kv_layout: Literal["paged", "contiguous"] = "paged"
-    block_size: int = Field(default=16, ge=1, le=1_000_000)
-    # Contiguous allocation reserves this many tokens per request; None: the model's maximum.
-    max_len: PositiveInt | None = None
-    preemption: Literal["recompute", "swap"] = "recompute"
-    prefix_sharing: bool = False
+    policy: Policy = setting(
+        "continuous",
+        "Scheduler",
+        "policy",
+        "Batching: static, continuous (Orca/vLLM) or chunked (SARATHI).",
+        flag="scheduler",
+    )
+    max_batch: int = setting(
+        256, "Scheduler", "max batch", "Most sequences per iteration.", ge=1, le=MAX_SEQUENCES
+    )
+    # vLLM's max_num_batched_tokens.
+    max_tokens: int = setting(
+        8192,
+        "Scheduler",
+        "tokens per step",
+        "Most tokens one iteration may process.",
+        ge=1,
+        le=MAX_STEP_TOKENS,
+    )
+    chunk_size: int | None = setting(
+        None,
+        "Scheduler",
+        "chunk size",
+        "Chunked: most prompt tokens of one request per iteration; empty: the token budget.",
+        ge=1,
+        le=MAX_STEP_TOKENS,
+    )
+    queue: Literal["fcfs", "spf"] = setting(
+        "fcfs", "Scheduler", "queue", "First come first served, or shortest prompt first."
+    )
+    kv_layout: Literal["paged", "contiguous"] = setting(
+        "paged", "KV memory", "KV layout", "Paged blocks, or contiguous at the maximum length."
+    )
+    block_size: int = setting(
+        16, "KV memory", "block (tokens)", "Paged KV: tokens per block.", ge=1, le=MAX_TOKENS
+    )
+    max_len: int | None = setting(
+        None,
+        "KV memory",
+        "max length",
+        "Contiguous KV: tokens reserved per request; empty: the model's maximum.",
+        ge=1,
+        le=MAX_TOKENS,
+    )
+    preemption: Literal["recompute", "swap"] = setting(
+        "recompute", "KV memory", "preemption", "When blocks run out: recompute, or swap to host."
+    )
+    prefix_sharing: bool = setting(
+        False, "KV memory", "prefix sharing", "Cache the prompts' shared prefix once."
+    )
 
     @property
     def chunk(self) -> int:
@@ -55,21 +92,50 @@ class ClusterConfig(BaseModel):
     """Replicas behind a router, or separate prefill and decode pools (disaggregation, as in
     DistServe and Splitwise) handing each request's KV cache over a link."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    replicas: PositiveInt = 1
-    router: Literal["round_robin", "least_outstanding"] = "round_robin"
-    disaggregated: bool = False
-    prefill_replicas: PositiveInt = 1
-    decode_replicas: PositiveInt = 1
-    # Bytes/s for the KV hand-over; None: the device's interconnect (else its network link).
+    replicas: int = setting(
+        1, "Cluster", "replicas", "Replicas behind the router.", ge=1, le=MAX_DEVICES
+    )
+    router: Literal["round_robin", "least_outstanding"] = setting(
+        "round_robin", "Cluster", "router", "Round robin, or least outstanding requests."
+    )
+    disaggregated: bool = setting(
+        False, "Cluster", "disaggregated", "Separate prefill and decode pools (DistServe)."
+    )
+    prefill_replicas: int = setting(
+        1, "Cluster", "prefill replicas", "Disaggregated: prefill pool.", ge=1, le=MAX_DEVICES
+    )
+    decode_replicas: int = setting(
+        1, "Cluster", "decode replicas", "Disaggregated: decode pool.", ge=1, le=MAX_DEVICES
+    )
     # At least 1 MB/s: slower, a hand-over's time overflows (1e-300 B/s once crashed a run).
-    kv_link_bandwidth: float | None = Field(default=None, ge=1e6, allow_inf_nan=False)
+    kv_link_bandwidth: float | None = setting(
+        None,
+        "Cluster",
+        "KV link (B/s)",
+        "Disaggregated: the KV hand-over link in bytes/s; empty: the device's interconnect "
+        "(else its network link).",
+        ge=1e6,
+        le=1e16,
+    )
     # Each pool's tensor and expert parallelism; None: the analyzer options' tp and ep.
-    prefill_tp: PositiveInt | None = None
-    prefill_ep: PositiveInt | None = None
-    decode_tp: PositiveInt | None = None
-    decode_ep: PositiveInt | None = None
+    prefill_tp: int | None = setting(
+        None, "Cluster", "prefill TP", "Disaggregated: prefill pool's TP; empty: tp.", ge=1,
+        le=MAX_DEVICES,
+    )  # fmt: skip
+    prefill_ep: int | None = setting(
+        None, "Cluster", "prefill EP", "Disaggregated: prefill pool's EP; empty: ep.", ge=1,
+        le=MAX_DEVICES,
+    )  # fmt: skip
+    decode_tp: int | None = setting(
+        None, "Cluster", "decode TP", "Disaggregated: decode pool's TP; empty: tp.", ge=1,
+        le=MAX_DEVICES,
+    )  # fmt: skip
+    decode_ep: int | None = setting(
+        None, "Cluster", "decode EP", "Disaggregated: decode pool's EP; empty: ep.", ge=1,
+        le=MAX_DEVICES,
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _check(self) -> ClusterConfig:
@@ -89,12 +155,28 @@ class ClusterConfig(BaseModel):
 class SLO(BaseModel):
     """Service-level objectives on time to first token and time per output token."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    ttft: PositiveFloat = 1.0
-    tpot: PositiveFloat = 0.05
+    ttft: float = setting(1.0, "SLO", "TTFT objective (s)", "Time to first token.", gt=0, le=1e5)
+    tpot: float = setting(0.05, "SLO", "TPOT objective (s)", "Time per output token.", gt=0, le=1e3)
     # Percentile the capacity search holds to the objectives.
-    percentile: float = Field(default=99.0, gt=0, le=100)
+    percentile: float = setting(99.0, "SLO", "percentile", "Held to the objectives.", gt=0, le=100)
+
+
+class Target(BaseModel):
+    """The load to serve: requests per second with prompts and answers of these lengths (each
+    field declared once here; `rooflens advise --workload` and the web form derive from it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    prompt_len: int = setting(1000, "Load", "prompt tokens", "Mean prompt.", ge=1, le=MAX_TOKENS)
+    output_len: int = setting(300, "Load", "output tokens", "Mean answer.", ge=1, le=MAX_TOKENS)
+    # At most a billion requests/s: the replica count must stay an integer.
+    rate: float = setting(10.0, "Load", "rate (req/s)", "Requests per second.", gt=0, le=1e9)
+
+
+# The objectives `rooflens advise` and the advisor page hold a setup to unless told others.
+ADVISE_SLO = SLO(ttft=2.0, tpot=0.06)
 
 
 _UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}

@@ -7,15 +7,16 @@ of each option are what the page builds its form from (through /openapi.json).
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import annotated_types
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from rooflens.advisor.search import Target
 from rooflens.calibration.profile import bundled_profiles
 from rooflens.core.hardware import ComputeDtype
 from rooflens.serving import defaults as workload_defaults
-from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
+from rooflens.serving.config import ADVISE_SLO, SLO, ClusterConfig, SchedulerConfig, Target
 from rooflens.serving.workload import LENGTH_FORMS
 from rooflens.settings import MAX_TOKENS, Settings, setting
 
@@ -242,79 +243,49 @@ class WorkloadIn(Strict):
     seed: int = setting(0, "Workload", "seed", "Random seed.", ge=0, le=2**32 - 1)
 
 
-class SchedulerIn(SchedulerConfig):
-    """One replica's scheduler (docs/serving.md), with the web's caps."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    policy: Literal["static", "continuous", "chunked"] = setting(
-        "continuous", "Scheduler", "policy", "static, continuous (Orca/vLLM) or chunked (SARATHI)."
-    )
-    max_batch: int = setting(
-        256, "Scheduler", "max batch", "Requests running at once.", ge=1, le=MAX_BATCH_SERVED
-    )
-    max_tokens: int = setting(
-        8192, "Scheduler", "tokens per step", "Tokens one iteration may process.", ge=1,
-        le=MAX_STEP_TOKENS,
-    )  # fmt: skip
-    chunk_size: int | None = setting(
-        None, "Scheduler", "chunk size", "Chunked: prompt tokens of one request per step; empty: "
-        "the token budget.", ge=1, le=MAX_STEP_TOKENS,
-    )  # fmt: skip
-    queue: Literal["fcfs", "spf"] = setting(
-        "fcfs", "Scheduler", "queue", "First come first served, or shortest prompt first."
-    )
-    kv_layout: Literal["paged", "contiguous"] = setting(
-        "paged", "KV memory", "KV layout", "Paged blocks, or contiguous at the maximum length."
-    )
-    block_size: int = setting(16, "KV memory", "block (tokens)", "Paged block size.", ge=1, le=4096)
-    max_len: int | None = setting(
-        None, "KV memory", "max length", "Contiguous: tokens reserved per request; empty: the "
-        "model's maximum.", ge=1, le=MAX_TOKENS,
-    )  # fmt: skip
-    preemption: Literal["recompute", "swap"] = setting(
-        "recompute", "KV memory", "preemption", "When blocks run out: recompute, or swap to host."
-    )
-    prefix_sharing: bool = setting(
-        False, "KV memory", "prefix sharing", "Cache the shared prefix once."
-    )
+def derived(
+    model: type[BaseModel],
+    name: str,
+    doc: str,
+    caps: dict[str, float] | None = None,
+    defaults: dict[str, Any] | None = None,
+) -> Any:
+    """`model` as the web takes it: every field as declared there, with tighter upper bounds
+    (`caps`, the viewer's limits on work) or other defaults where given."""
+    fields: dict[str, Any] = {}
+    for field in {*(caps or {}), *(defaults or {})}:
+        info = copy.copy(model.model_fields[field])
+        if caps and field in caps:
+            kept = [m for m in info.metadata if not isinstance(m, annotated_types.Le)]
+            info.metadata = [*kept, annotated_types.Le(caps[field])]
+        if defaults and field in defaults:
+            info.default = defaults[field]
+        fields[field] = (info.annotation, info)
+    return create_model(name, __base__=model, __doc__=doc, **fields)
 
 
-class ClusterIn(ClusterConfig):
-    """Replicas behind a router, or disaggregated prefill and decode pools."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    replicas: int = setting(1, "Cluster", "replicas", "Replicas behind the router.", ge=1, le=64)
-    router: Literal["round_robin", "least_outstanding"] = setting(
-        "round_robin", "Cluster", "router", "Round robin, or least outstanding requests."
-    )
-    disaggregated: bool = setting(
-        False, "Cluster", "disaggregated", "Separate prefill and decode pools (DistServe)."
-    )
-    prefill_replicas: int = setting(1, "Cluster", "prefill replicas", "Disaggregated.", ge=1, le=64)
-    decode_replicas: int = setting(1, "Cluster", "decode replicas", "Disaggregated.", ge=1, le=64)
-    kv_link_bandwidth: float | None = setting(
-        None, "Cluster", "KV link (B/s)", "KV hand-over; empty: the device's interconnect.",
-        gt=0, le=1e16,
-    )  # fmt: skip
-
-
-class SLOIn(SLO):
-    """Objectives on time to first token and time per output token, at a percentile."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    ttft: float = setting(1.0, "SLO", "TTFT objective (s)", "Time to first token.", gt=0, le=1e5)
-    tpot: float = setting(0.05, "SLO", "TPOT objective (s)", "Time per output token.", gt=0, le=1e3)
-    percentile: float = setting(99.0, "SLO", "percentile", "Held to the objectives.", gt=0, le=100)
-
-
-class AdviseSLOIn(SLOIn):
-    """The advisor's objectives: looser defaults, as `rooflens advise` has."""
-
-    ttft: float = setting(2.0, "SLO", "TTFT objective (s)", "Time to first token.", gt=0, le=1e5)
-    tpot: float = setting(0.06, "SLO", "TPOT objective (s)", "Time per output token.", gt=0, le=1e3)
+SchedulerIn = derived(
+    SchedulerConfig,
+    "SchedulerIn",
+    "One replica's scheduler (docs/serving.md), with the web's caps.",
+    caps={
+        "max_batch": MAX_BATCH_SERVED,
+        "max_tokens": MAX_STEP_TOKENS,
+        "chunk_size": MAX_STEP_TOKENS,
+        "block_size": 4096,
+    },
+)
+ClusterIn = derived(
+    ClusterConfig,
+    "ClusterIn",
+    "Replicas behind a router, or disaggregated prefill and decode pools.",
+    caps={"replicas": 64, "prefill_replicas": 64, "decode_replicas": 64},
+)
+SLOIn = derived(SLO, "SLOIn", "Objectives on time to first token and time per output token.")
+# The advisor's objectives: looser defaults, as `rooflens advise` has.
+AdviseSLOIn = derived(
+    SLOIn, "AdviseSLOIn", "The advisor's objectives.", defaults=ADVISE_SLO.model_dump()
+)
 
 
 class SimulateRequest(Strict):
@@ -331,14 +302,7 @@ class SimulateRequest(Strict):
     capacity: bool = Field(False, description="Also search the capacity (slower).")
 
 
-class TargetIn(Target):
-    """The load the advisor sizes for."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    prompt_len: int = setting(1000, "Load", "prompt tokens", "Mean prompt.", ge=1, le=MAX_TOKENS)
-    output_len: int = setting(300, "Load", "output tokens", "Mean answer.", ge=1, le=MAX_TOKENS)
-    rate: float = setting(10.0, "Load", "rate (req/s)", "Requests per second.", gt=0, le=1e6)
+TargetIn = derived(Target, "TargetIn", "The load the advisor sizes for.", caps={"rate": 1e6})
 
 
 class AdviseRequest(Strict):
