@@ -1,10 +1,11 @@
-"""What an engine does unless told otherwise: the figures its serving simulation starts from."""
+"""What an engine does unless told otherwise: its memory behaviour, fusions and FP8 scales (its
+scheduler's defaults are a `SchedulerConfig` beside these, `SCHEDULER` in its module)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class EngineDefaults(BaseModel):
@@ -20,11 +21,6 @@ class EngineDefaults(BaseModel):
     # "device": a share of the whole device; "free": of what weights and activations leave.
     memory_fraction_of: Literal["device", "free"] = "device"
     memory_setting: str
-    # Tokens one scheduler iteration may run (prefill chunks plus decodes) and sequences.
-    max_batched_tokens: PositiveInt
-    max_sequences: PositiveInt
-    # Batch sizes whose decode steps replay a captured CUDA graph (others run eagerly or pad up).
-    cuda_graph_sizes: tuple[int, ...]
     # Kernels the engine's model code fuses (rooflens.core.techniques.fusion's kinds): what an
     # analysis with this engine fuses unless the fusion setting says otherwise.
     fusion: tuple[str, ...] = ()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from rooflens.core.hardware import Device
 from rooflens.engines.defaults import EngineDefaults
+from rooflens.serving.config import SchedulerConfig
 
 
 def mem_fraction_static(
@@ -17,8 +19,44 @@ def mem_fraction_static(
     return round((gpu_mib - reserved) / gpu_mib, 3)
 
 
+_GIB = 2**30
+# chunked_prefill_size and cuda_graph_max_bs on 80 GB GPUs (server_args.py).
 CHUNKED_PREFILL = 8192
 GRAPH_MAX_BATCH = 256
+
+# SGLang 0.4-0.5, `sglang.launch_server` (python/sglang/srt/server_args.py).
+SCHEDULER = SchedulerConfig(
+    # Prefill batches run on their own (enable_mixed_chunk defaults to False), decoding
+    # pauses meanwhile; long prompts are cut into chunks of chunked_prefill_size.
+    policy="continuous",
+    # max_running_requests defaults to the request pool the KV cache allows,
+    # min(max(tokens / context_len * 512, 2048), 4096) in model_runner: at most 4096. Decodes
+    # beyond cuda_graph_max_bs run without a CUDA graph; they are not held back.
+    max_batch=4096,
+    # max_prefill_tokens default 16384: the tokens one prefill batch may hold.
+    max_tokens=16384,
+    # chunked_prefill_size: 8192 for GPUs under 160 GiB (H100, H200); 16384 above (B200).
+    chunk_size=CHUNKED_PREFILL,
+    # schedule_policy default "fcfs" (longest-prefix-match only helps shared prefixes).
+    queue="fcfs",
+    # page_size default 1: the radix cache allocates token by token.
+    block_size=1,
+    # Decode out of memory: requests are retracted and recomputed later.
+    preemption="recompute",
+    # RadixAttention prefix caching is on unless --disable-radix-cache.
+    prefix_sharing=True,
+)
+
+
+def scheduler_for(device: Device | None) -> SchedulerConfig:
+    """The scheduler on `device` (None: an 80 GB-class GPU)."""
+    if device is None:
+        return SCHEDULER
+    # server_args: chunked_prefill_size 2048 under 35 GiB, 8192 under 160 GiB, else 16384.
+    memory = device.memory_capacity
+    chunk = 2048 if memory < 35 * _GIB else 8192 if memory < 160 * _GIB else 16384
+    return SCHEDULER.model_copy(update={"chunk_size": chunk})
+
 
 DEFAULTS = EngineDefaults(
     engine="sglang",
@@ -28,9 +66,6 @@ DEFAULTS = EngineDefaults(
         "mem_fraction_static: share of the device's memory for weights and KV cache "
         "(here as computed for an 80 GB H100 at tp 1)"
     ),
-    max_batched_tokens=CHUNKED_PREFILL,
-    max_sequences=GRAPH_MAX_BATCH,
-    cuda_graph_sizes=(1, 2, 4, 8, 12, 16, 24, 32, *range(40, GRAPH_MAX_BATCH + 1, 8)),
     fusion=("qkv", "gate_up", "act", "add_norm", "moe"),
     sources={
         "fp8_activation_scale": (
@@ -46,17 +81,6 @@ DEFAULTS = EngineDefaults(
         "memory_fraction": (
             "python/sglang/srt/server_args.py _handle_gpu_memory_settings (formula in "
             "mem_fraction_static); 0.88 when the device memory is unknown"
-        ),
-        "max_batched_tokens": (
-            "server_args.py: chunked_prefill_size chosen by device memory, 8192 on 80 GB GPUs"
-        ),
-        "max_sequences": (
-            "server_args.py: max_running_requests is derived from the KV pool; the CUDA-graph "
-            "batch limit (cuda_graph_max_bs 256 on 80 GB GPUs) bounds graph-replayed decodes"
-        ),
-        "cuda_graph_sizes": (
-            "server_args.py / cuda_graph_runner.py: 1, 2, 4, 8, 12, 16, 24, 32, then every 8 "
-            "up to cuda_graph_max_bs (not re-verified for every 0.5.x release)"
         ),
     },
 )

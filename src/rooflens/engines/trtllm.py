@@ -2,7 +2,36 @@
 
 from __future__ import annotations
 
+from rooflens.core.hardware import Device
 from rooflens.engines.defaults import EngineDefaults
+from rooflens.serving.config import SchedulerConfig
+
+# TensorRT-LLM 0.20-1.x, `trtllm-serve` / LLM API (tensorrt_llm BuildConfig, KvCacheConfig).
+SCHEDULER = SchedulerConfig(
+    # In-flight batching: context (prefill) and generation requests share every iteration.
+    # enable_chunked_prefill defaults to False; rooflens cuts a prompt that overruns the
+    # iteration's remaining budget (docs/serving.md).
+    policy="chunked",
+    # tensorrt_llm/llmapi/llm_args.py: max_batch_size default 2048.
+    max_batch=2048,
+    # tensorrt_llm/llmapi/llm_args.py: max_num_tokens default 8192.
+    max_tokens=8192,
+    chunk_size=None,
+    queue="fcfs",
+    # KvCacheConfig.tokens_per_block default 32.
+    block_size=32,
+    # The default capacity policy GUARANTEED_NO_EVICT never preempts; rooflens recomputes
+    # if memory runs out (docs/serving.md).
+    preemption="recompute",
+    # KvCacheConfig.enable_block_reuse default True.
+    prefix_sharing=True,
+)
+
+
+def scheduler_for(device: Device | None) -> SchedulerConfig:
+    """The scheduler on `device`: the same on every GPU."""
+    return SCHEDULER
+
 
 DEFAULTS = EngineDefaults(
     engine="trtllm",
@@ -13,9 +42,6 @@ DEFAULTS = EngineDefaults(
         "free_gpu_memory_fraction: share of the memory still free after loading weights "
         "that the KV cache takes"
     ),
-    max_batched_tokens=8192,
-    max_sequences=2048,
-    cuda_graph_sizes=(1, 2, 4, 8, 16, 32, 64, 128),
     fusion=("qkv", "gate_up", "act", "add_norm", "moe"),
     fp8_activation_scale="static",
     sources={
@@ -33,12 +59,6 @@ DEFAULTS = EngineDefaults(
         "memory_fraction": (
             "TensorRT-LLM docs, 'How to Change KV Cache Behavior' "
             "(nvidia.github.io/TensorRT-LLM/examples/kvcacheconfig.html): default 0.9"
-        ),
-        "max_batched_tokens": "tensorrt_llm/llmapi/llm_args.py: max_num_tokens default 8192",
-        "max_sequences": "tensorrt_llm/llmapi/llm_args.py: max_batch_size default 2048",
-        "cuda_graph_sizes": (
-            "tensorrt_llm/llmapi/llm_args.py CudaGraphConfig: powers of two up to 128 when no "
-            "batch sizes are given (not re-verified for every 1.x release)"
         ),
     },
 )

@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+from rooflens.core.hardware import Device
 from rooflens.engines.defaults import EngineDefaults
+from rooflens.serving.config import SchedulerConfig
+
+_GIB = 2**30
+
+# vLLM V1 (0.10-0.12), `vllm serve` (usage context OPENAI_API_SERVER).
+SCHEDULER = SchedulerConfig(
+    # V1 always schedules chunked prefill: decodes first, then prompt chunks in the budget
+    # (vllm/engine/arg_utils.py, _set_default_args: "V1 always uses chunked prefills").
+    policy="chunked",
+    # EngineArgs.get_batch_defaults: >= 70 GiB and not A100: max_num_seqs 1024.
+    max_batch=1024,
+    # EngineArgs.get_batch_defaults: >= 70 GiB and not A100: max_num_batched_tokens 8192
+    # (the LLM class: 16384).
+    max_tokens=8192,
+    # long_prefill_token_threshold defaults to 0: no cap per request below the budget.
+    chunk_size=None,
+    # SchedulerConfig.policy default "fcfs".
+    queue="fcfs",
+    # CacheConfig.block_size default 16 on CUDA.
+    block_size=16,
+    # V1 preempts by recomputation only (the latest-admitted running request).
+    preemption="recompute",
+    # V1 enables prefix caching by default.
+    prefix_sharing=True,
+)
 
 
-def _capture_sizes(largest: int) -> tuple[int, ...]:
-    # 1, 2, 4, then every 8 up to 256, then every 16 up to the largest capture size.
-    sizes = [1, 2, 4, *range(8, 256, 8), *range(256, largest + 1, 16)]
-    return tuple(s for s in sizes if s <= largest)
+def scheduler_for(device: Device | None) -> SchedulerConfig:
+    """The scheduler on `device` (None: a GPU of at least 70 GiB)."""
+    if device is None:
+        return SCHEDULER
+    if device.memory_capacity < 70 * _GIB or "a100" in device.name.lower():
+        # EngineArgs.get_batch_defaults: other GPUs get 2048 tokens and 256 sequences.
+        return SCHEDULER.model_copy(update={"max_tokens": 2048, "max_batch": 256})
+    return SCHEDULER
 
 
 DEFAULTS = EngineDefaults(
@@ -16,9 +46,6 @@ DEFAULTS = EngineDefaults(
     version="0.11-0.24",
     memory_fraction=0.9,
     memory_setting="gpu_memory_utilization: share of the device's memory for the instance",
-    max_batched_tokens=8192,
-    max_sequences=1024,
-    cuda_graph_sizes=_capture_sizes(512),
     fusion=("qkv", "gate_up", "act", "add_norm", "moe"),
     sources={
         "fp8_activation_scale": (
@@ -32,17 +59,5 @@ DEFAULTS = EngineDefaults(
             "experts in model_executor/layers/fused_moe (FusedMoE: w13, the activation, w2)"
         ),
         "memory_fraction": "vllm/config/cache.py CacheConfig.gpu_memory_utilization = 0.9",
-        "max_batched_tokens": (
-            "vllm/engine/arg_utils.py EngineArgs.get_batch_defaults: device memory >= 70 GiB and "
-            "not A100, OPENAI_API_SERVER -> 8192 (LLM class 16384); else 2048"
-        ),
-        "max_sequences": (
-            "vllm/engine/arg_utils.py EngineArgs.get_batch_defaults: 1024 on >= 70 GiB devices, "
-            "else 256"
-        ),
-        "cuda_graph_sizes": (
-            "vllm/config/compilation.py: capture sizes 1, 2, 4, 8..248 step 8, 256.. step 16 up "
-            "to max_cudagraph_capture_size (default min(2 x max_num_seqs, 512))"
-        ),
     },
 )
