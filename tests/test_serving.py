@@ -425,3 +425,27 @@ def test_ten_thousand_requests_benchmark(benchmark) -> None:
         rooflens.simulate, args=(LLAMA, "h100", workload), rounds=1, iterations=1
     )
     assert len(result.requests) == 10_000 and result.requests["finish"].notna().all()
+
+
+def test_whole_prompts_join_an_iteration_only_if_they_fit(tiny_model, toy_device) -> None:
+    options = AnalysisOptions()
+    # Two 60-token prompts and a 150-token one, all at t = 0, under a 100-token budget.
+    requests = _requests(np.zeros(3), [60, 60, 150], [3, 3, 3])
+    base = SchedulerConfig(policy="chunked", max_tokens=100, max_batch=8)
+    split, whole = (
+        run(tiny_model, toy_device, options, requests, base.model_copy(update={"split_prompts": s}))
+        for s in (True, False)
+    )
+    # Split: 60 + 40 of the second; then one decode, its last 20 and 79 of the third.
+    assert split.timeline["prefill_tokens"][:2].tolist() == [100.0, 99.0]
+    # Whole: the first prompt alone (the second does not fit beside it), then the second
+    # beside the first's decode; the 150-token prompt waits until nothing else runs, then
+    # runs alone over the budget.
+    tokens = whole.timeline["prefill_tokens"].tolist()
+    decodes = whole.timeline["decode_seqs"].tolist()
+    assert tokens[:2] == [60.0, 60.0] and decodes[:2] == [0, 1]
+    alone = tokens.index(150.0)
+    assert decodes[alone] == 0 and whole.timeline["prefill_seqs"][alone] == 1
+    # The long prompt waits for the others' decodes instead of starting in chunks at once.
+    assert whole.requests["ttft"][2] > split.requests["ttft"][2]
+    np.testing.assert_array_equal(whole.requests["generated"], 3)

@@ -9,9 +9,10 @@ from rooflens.serving.config import SchedulerConfig
 # TensorRT-LLM 0.20-1.x, `trtllm-serve` / LLM API (tensorrt_llm BuildConfig, KvCacheConfig).
 SCHEDULER = SchedulerConfig(
     # In-flight batching: context (prefill) and generation requests share every iteration.
-    # enable_chunked_prefill defaults to False; rooflens cuts a prompt that overruns the
-    # iteration's remaining budget (docs/serving.md).
     policy="chunked",
+    # llm_args.py: enable_chunked_prefill defaults to False: a context request joins an
+    # iteration only if its whole prompt fits in the tokens the generation requests leave.
+    split_prompts=False,
     # tensorrt_llm/llmapi/llm_args.py: max_batch_size default 2048.
     max_batch=2048,
     # tensorrt_llm/llmapi/llm_args.py: max_num_tokens default 8192.

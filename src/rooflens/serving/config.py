@@ -59,6 +59,14 @@ class SchedulerConfig(BaseModel):
         ge=1,
         le=MAX_STEP_TOKENS,
     )
+    split_prompts: bool = setting(
+        True,
+        "Scheduler",
+        "split prompts",
+        "Chunked: cut a prompt to fit an iteration's remaining tokens; off: a prompt joins an "
+        "iteration only whole, one longer than the budget alone (TensorRT-LLM without "
+        "enable_chunked_prefill).",
+    )
     queue: Literal["fcfs", "spf"] = setting(
         "fcfs", "Scheduler", "queue", "First come first served, or shortest prompt first."
     )

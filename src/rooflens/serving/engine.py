@@ -230,11 +230,16 @@ class Engine:
             decoders, swap_out = self._grow(self._decoders())
             self._run(decoders, [], swap + swap_out)
         else:
-            # Decodes first, then prompt chunks of running requests, then new requests.
+            # Decodes first, then prompt chunks of running requests, then new requests (whole
+            # ones only, when prompts are not split: alone if longer than the budget).
             decoders, swap = self._grow(self._decoders())
             budget = cfg.max_tokens - len(decoders)
             chunks = self._continue_prefills(budget)
-            admitted, swap_in = self._admit(budget - sum(c for _, c in chunks), whole=False)
+            admitted, swap_in = self._admit(
+                budget - sum(c for _, c in chunks),
+                whole=not cfg.split_prompts,
+                alone=not decoders and not chunks,
+            )
             self._run(decoders, chunks + admitted, swap + swap_in)
 
     def _run(self, decoders: list[int], chunks: list[tuple[int, int]], swap_time: float) -> None:
@@ -321,6 +326,11 @@ class Engine:
         elif cfg.policy == "continuous":
             chunk = remaining if cfg.chunk_size is None else min(remaining, cfg.chunk)
             growth = 0
+        elif not cfg.split_prompts:
+            # Whole prompts only: one that does not fit beside the decodes waits for them.
+            chunk = remaining
+            if chunk > cfg.max_tokens - len(ids):
+                return True
         else:
             chunk = min(remaining, cfg.max_tokens - len(ids), cfg.chunk)
             if chunk <= 0:
@@ -344,7 +354,12 @@ class Engine:
 
     # -- admission, growth, preemption ---------------------------------------------------------
 
-    def _admit(self, budget: int, whole: bool) -> tuple[list[tuple[int, int]], float]:
+    def _admit(
+        self, budget: int, whole: bool, alone: bool = True
+    ) -> tuple[list[tuple[int, int]], float]:
+        """Waiting requests that join this iteration, in queue order, within `budget` tokens:
+        prompt chunks, or `whole` prompts, the first of which may overrun the budget if the
+        iteration has nothing else (`alone`)."""
         chunks: list[tuple[int, int]] = []
         swap_time = 0.0
         cfg = self.config
@@ -370,7 +385,7 @@ class Engine:
             remaining = int(self.target[i] - self.kv[i])
             chunk = remaining if whole else min(remaining, budget, cfg.chunk)
             # A whole prompt longer than the budget still runs alone (it could never fit).
-            if chunk <= 0 or (chunk > budget and (chunks or not whole)):
+            if chunk <= 0 or (chunk > budget and (chunks or not whole or not alone)):
                 break
             need = self._held(self.kv[i] + chunk) - self.units[i]
             if need > self.capacity - self.used:
