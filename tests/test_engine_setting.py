@@ -130,6 +130,33 @@ def test_one_rule_sizes_the_kv_cache_with_the_engines_memory_fraction() -> None:
     )
 
 
+def test_the_memory_fraction_setting_replaces_the_engines() -> None:
+    from rooflens.core.memory import kv_room
+    from rooflens.serving.simulate import prepare
+
+    device = rooflens.get_device("h200-sxm")
+    capacity = device.memory_capacity
+    # vLLM: a share of the device, here 0.5 instead of its default 0.9.
+    result = rooflens.analyze(
+        MODEL, device, batch=1, prompt_len=1000, gen_len=24, engine="vllm", memory_fraction=0.5
+    )
+    assert result.peak_memory.capacity == pytest.approx(0.5 * capacity)
+    # TensorRT-LLM: a share of what weights and activations leave (AIConfigurator's generated
+    # deployments set 0.8), in the simulator's KV blocks too.
+    spec, dev, opts = rooflens.api.resolve(
+        MODEL, device, {"engine": "trtllm", "memory_fraction": 0.8}
+    )
+    assert opts.calibration.memory_fraction == 0.8
+    replica = prepare(spec, dev, opts, preset_for("trtllm", dev), 2048)
+    free = capacity - replica.weights - replica.activation_reserve
+    assert replica.kv_capacity == pytest.approx(0.8 * free)
+    assert replica.kv_capacity == pytest.approx(
+        kv_room(capacity, replica.weights, replica.activation_reserve, opts.calibration)
+    )
+    with pytest.raises(rooflens.InvalidInputError, match=r"memory_fraction=0\.5"):
+        rooflens.analyze(MODEL, device, memory_fraction=0.5)
+
+
 def test_a_what_if_device_has_no_engine_profile() -> None:
     # Kernels were measured on the real device: as calibration="auto", the engine says so.
     with pytest.raises(rooflens.InvalidInputError, match="vllm profiles exist for"):

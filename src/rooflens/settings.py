@@ -265,6 +265,17 @@ class Settings(BaseModel):
     execution: Literal["graphs", "eager"] = setting(
         "graphs", "Calibration", "execution", "With a calibration: CUDA graphs or eager launches."
     )
+    memory_fraction: float | None = setting(
+        None,
+        "Calibration",
+        "memory fraction",
+        "With an engine or a calibration: the share of memory the engine takes, as its own "
+        "setting means it (vLLM's gpu_memory_utilization and SGLang's mem_fraction_static: "
+        "of the device; TensorRT-LLM's free_gpu_memory_fraction: of what weights and "
+        "activations leave); empty: the engine's default.",
+        gt=0,
+        le=1,
+    )
     scale_bandwidth: float = setting(
         1.0, "What-if hardware", "× bandwidth", "Scale the memory bandwidth.", gt=0, le=1e6
     )
@@ -402,6 +413,15 @@ class Settings(BaseModel):
         conventions = (
             Conventions.llm_viewer() if self.conventions == "llm-viewer" else Conventions()
         )
+        if self.memory_fraction is not None:
+            if calibration is None:
+                raise InvalidInputError(
+                    "memory_fraction",
+                    self.memory_fraction,
+                    "empty without an engine or a calibration (the roofline bound takes the "
+                    "whole device)",
+                )
+            calibration = calibration.model_copy(update={"memory_fraction": self.memory_fraction})
         return AnalysisOptions(
             quantization=self.quantization(checkpoint.quantization if checkpoint else None),
             unquantized_modules=unquantized,
