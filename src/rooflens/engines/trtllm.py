@@ -10,9 +10,11 @@ from rooflens.serving.config import SchedulerConfig
 SCHEDULER = SchedulerConfig(
     # In-flight batching: context (prefill) and generation requests share every iteration.
     policy="chunked",
-    # llm_args.py: enable_chunked_prefill defaults to False: a context request joins an
-    # iteration only if its whole prompt fits in the tokens the generation requests leave.
-    split_prompts=False,
+    # llm_args.py: enable_chunked_prefill defaults to False (a context request joins only
+    # whole). Whole prompts under the default 8192-token budget would keep an 8192-token
+    # prompt out of every iteration that decodes anything, which measured TensorRT-LLM runs
+    # of such prompts do not show (docs/serving.md): rooflens cuts prompts, as chunked.
+    split_prompts=True,
     # tensorrt_llm/llmapi/llm_args.py: max_batch_size default 2048.
     max_batch=2048,
     # tensorrt_llm/llmapi/llm_args.py: max_num_tokens default 8192.
