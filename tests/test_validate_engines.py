@@ -210,15 +210,16 @@ def test_only_rows_recording_a_generated_configuration_run_it() -> None:
 
 def test_the_deployment_sizes_the_iteration_to_the_workload() -> None:
     """AIConfigurator's benchmark deployments: a budget of batch + isl + 1,500 tokens per
-    iteration (TensorRT-LLM's rounded up to its 32-token blocks), the batch as the most
-    sequences, SGLang's prompt chunks beside the running decodes (enable-mixed-chunk)."""
+    iteration (TensorRT-LLM's rounded up to its 32-token blocks, whole prompts), the batch as
+    the most sequences, SGLang's prompt chunks beside the running decodes (enable-mixed-chunk)."""
     from rooflens.hardware.catalog import get_device
 
     h100 = get_device("h100-sxm")
     vllm = deployed_scheduler(preset_for("vllm", h100), "vllm", 1024, 8)
     assert (vllm.policy, vllm.max_tokens, vllm.max_batch) == ("chunked", 2532, 8)
     trtllm = deployed_scheduler(preset_for("trtllm", h100), "trtllm", 1024, 8)
-    assert (trtllm.max_tokens, trtllm.max_batch) == (2560, 8)
+    assert (trtllm.max_tokens, trtllm.max_batch, trtllm.split_prompts) == (2560, 8, False)
+    assert vllm.split_prompts and preset_for("trtllm", h100).split_prompts
     sglang = deployed_scheduler(preset_for("sglang", h100), "sglang", 1024, 8)
     assert (sglang.policy, sglang.max_tokens, sglang.chunk_size) == ("chunked", 2532, 8192)
     assert preset_for("sglang", h100).policy == "continuous"  # the engine's own default

@@ -387,7 +387,8 @@ def source_kind(source: str) -> str:
 # rule plugins src/aiconfigurator/generator/rule_plugin/benchmark/{vllm,sglang,trtllm}.rule)
 # sizes each worker to the workload instead of the engines' defaults. vLLM: max-num-seqs the batch,
 # max-num-batched-tokens batch + isl + 1500. TensorRT-LLM: max_batch_size the batch,
-# max_num_tokens batch + isl + 1500 rounded up to its 32-token blocks. SGLang:
+# max_num_tokens batch + isl + 1500 rounded up to its 32-token blocks, whole prompts
+# (backend_templates/trtllm/extra_engine_args*.yaml.j2: enable_chunked_prefill false). SGLang:
 # max-running-requests the batch, max-prefill-tokens isl + 1500, enable-mixed-chunk (prompt
 # chunks run beside the running decodes, as rooflens' chunked policy; its chunk size stays
 # the default). A prompt thus mostly prefills alone or with part of the next.
@@ -400,9 +401,12 @@ def deployed_scheduler(
     """`preset` as AIConfigurator's benchmark deployment of a workload of `isl`-token prompts
     at `batch` concurrent requests sets it (DEPLOYED_MARGIN)."""
     budget = batch + isl + DEPLOYED_MARGIN
-    if engine == "trtllm":
-        budget = -(-budget // preset.block_size) * preset.block_size
     update: dict[str, Any] = {"max_tokens": budget, "max_batch": batch}
+    if engine == "trtllm":
+        update["max_tokens"] = -(-budget // preset.block_size) * preset.block_size
+        # Its engine-args template leaves enable_chunked_prefill off: whole prompts, which
+        # this budget always fits beside the batch's decodes.
+        update["split_prompts"] = False
     if engine == "sglang":
         update["policy"] = "chunked"
     return preset.model_copy(update=update)
@@ -900,7 +904,8 @@ def report(
         "source records a configuration AIConfigurator generated (`config_id`) runs it "
         "sized as AIConfigurator's benchmark deployments size it (its generator's benchmark "
         "rule plugins): at most the row's batch of sequences and batch + isl + 1500 tokens "
-        "per iteration (TensorRT-LLM: rounded up to 32-token blocks; SGLang: isl + 1500 "
+        "per iteration (TensorRT-LLM: rounded up to 32-token blocks, whole prompts, as its "
+        "engine-args template leaves chunked prefill off; SGLang: isl + 1500 "
         "prompt tokens per iteration beside the running decodes, enable-mixed-chunk), so a "
         "prompt mostly prefills alone or with part of the next; the other sources record no "
         "configuration, and those rows run the engine's defaults. "
