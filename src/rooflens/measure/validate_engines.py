@@ -60,6 +60,10 @@ SAMPLE_FILE = ("systems", "silicon_sample.csv")
 # drains before the measured phase starts its C clients together (aiperf's credit phases).
 # Ten per client, the fewest those scripts send, bound the harness's run time.
 REQUESTS_PER_CLIENT = 10
+# vLLM's gpu_memory_utilization default in every release the sample names (0.11.2-0.19.0;
+# its unnamed and nightly ones were measured by 2026-04): 0.9 until 0.22 made it 0.92, the
+# default of the release the shipped profiles' kernels come from (vllm/config/cache.py).
+VLLM_SAMPLE_MEMORY_FRACTION = 0.9
 # GEMM quantization mode -> rooflens quantization (KV cache: not stated, so 16-bit).
 QUANT_MODES: dict[str, dict[str, Any]] = {
     "fp8": {"w_bits": 8, "a_bits": 8, "w_format": "fp"},
@@ -85,10 +89,14 @@ def _transformers(row: pd.Series, device: Device) -> EfficiencyProfile | None:
 
 def _engine(row: pd.Series, device: Device) -> EfficiencyProfile | None:
     """The profile fitted on the row's engine's operator database for its device (a device
-    or engine without one leaves the row inexpressible, saying so)."""
+    or engine without one leaves the row inexpressible, saying so), with the memory its
+    engine's release takes."""
     from rooflens.engines import load_engine_profile
 
-    return load_engine_profile(str(row["backend"]), device.name)
+    profile = load_engine_profile(str(row["backend"]), device.name)
+    if row["backend"] == "vllm":
+        return profile.model_copy(update={"memory_fraction": VLLM_SAMPLE_MEMORY_FRACTION})
+    return profile
 
 
 # Name -> resolver of a row's efficiency profile; a new profile is one more entry.
@@ -885,7 +893,9 @@ def report(
         "unless the checkpoint states its own (ModelOpt's FP8 exports) (the "
         "sample does not state it: where an engine cached FP8 keys and values, rooflens holds "
         "half as many tokens and requests queue for KV blocks, which the misses' queueing "
-        "column shows). FlashAttention is on, with the fusions the row's engine makes (QKV, "
+        "column shows); the engine takes its release's share of memory (vLLM 0.9: every "
+        "release the sample names predates 0.22's 0.92). FlashAttention is on, with the "
+        "fusions the row's engine makes (QKV, "
         "gate/up, activation, residual add into the norm, the routed experts' activation "
         "inside the MoE kernels: `rooflens.engines.DEFAULTS`). "
         "Attention TP x DP with MoE TP x EP "
