@@ -93,6 +93,9 @@ def test_capacity_search_from_the_cli(tmp_path) -> None:
         (["--slo", "latency=1s"], "--slo='latency=1s'"),
         (["--queue", "lifo"], "queue='lifo'"),
         (["--max-batch", "0"], "max_batch=0"),
+        # The option's name as typed where it is not the field's (policy).
+        (["--scheduler", "lifo"], "scheduler='lifo'"),
+        (["--prefill-tp", "2"], "prefill_tp=2 is invalid: expected empty unless disaggregated"),
         (["--prompt", "gauss:1"], "--prompt='gauss:1'"),
         (["--capacity"], "--slo=None"),
         (["--replicas", "2", "--disaggregated"], "replicas"),

@@ -198,14 +198,17 @@ def simulate(
     analysis = _settings(options).model_dump(exclude_defaults=True)
     # Only the scheduler settings given replace the preset's (or the defaults).
     sched = scheduler_of(
-        build(SchedulerConfig, "--scheduler", **scheduling), preset, device, analysis.get("engine")
+        build(SchedulerConfig, "--scheduler", flags=True, **scheduling),
+        preset,
+        device,
+        analysis.get("engine"),
     )
     if concurrency is not None and (rate is not None or trace or capacity):
         given = "--rate" if rate is not None else "--trace" if trace else "--capacity"
         raise InvalidInputError(
             "--concurrency", concurrency, f"either --concurrency or {given}, not both"
         )
-    cluster = build(ClusterConfig, "--replicas", **deployment)
+    cluster = build(ClusterConfig, "--replicas", flags=True, **deployment)
     objectives = parse_slo(slo) if slo else None
     workload = _workload(
         requests, rate, arrival, cv, prompt, output, shared_prefix=shared_prefix, seed=seed

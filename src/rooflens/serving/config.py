@@ -3,9 +3,9 @@ objectives, and the load the advisor sizes for."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from rooflens.core.errors import InvalidInputError
 from rooflens.settings import MAX_DEVICES, MAX_TOKENS, setting
@@ -145,19 +145,23 @@ class ClusterConfig(BaseModel):
         le=MAX_DEVICES,
     )  # fmt: skip
 
-    @model_validator(mode="after")
-    def _check(self) -> ClusterConfig:
-        if self.disaggregated and self.replicas != 1:
+    @field_validator("disaggregated")
+    @classmethod
+    def _one_replica_when_disaggregated(cls, value: bool, info: ValidationInfo) -> bool:
+        replicas = info.data.get("replicas", 1)
+        if value and replicas != 1:
             raise ValueError(
-                "a disaggregated cluster sizes its pools with prefill_replicas and "
-                "decode_replicas; leave replicas at 1"
+                f"false with replicas={replicas}: a disaggregated cluster sizes its pools with "
+                "prefill_replicas and decode_replicas (leave replicas at 1)"
             )
-        pools = (self.prefill_tp, self.prefill_ep, self.decode_tp, self.decode_ep)
-        if not self.disaggregated and any(v is not None for v in pools):
-            raise ValueError(
-                "prefill_tp/ep and decode_tp/ep size the pools of a disaggregated cluster"
-            )
-        return self
+        return value
+
+    @field_validator("prefill_tp", "prefill_ep", "decode_tp", "decode_ep")
+    @classmethod
+    def _pools_only_when_disaggregated(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and not info.data.get("disaggregated", False):
+            raise ValueError("empty unless disaggregated (it sizes a disaggregated pool)")
+        return value
 
 
 class SLO(BaseModel):
@@ -226,8 +230,9 @@ def parse_slo(text: str) -> SLO:
     return build(SLO, "--slo", **values)
 
 
-def build(cls: type[BaseModel], field: str, **values: object) -> BaseModel:
-    """Validate settings into `cls`; a bad value raises InvalidInputError naming it."""
+def build(cls: type[BaseModel], field: str, *, flags: bool = False, **values: object) -> Any:
+    """Validate settings into `cls`; a bad value raises InvalidInputError naming it (`flags`:
+    a field whose command-line option has another name by that name, as typed)."""
     try:
         return cls(**values)
     except ValidationError as exc:
@@ -235,4 +240,7 @@ def build(cls: type[BaseModel], field: str, **values: object) -> BaseModel:
         name = ".".join(str(p) for p in err["loc"]) or field
         value = values.get(name, err.get("input"))
         message = err["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
+        extra = cls.model_fields[name].json_schema_extra if name in cls.model_fields else None
+        if flags and isinstance(extra, dict) and "flag" in extra:
+            name = str(extra["flag"])
         raise InvalidInputError(name, value, message[:1].lower() + message[1:]) from None
