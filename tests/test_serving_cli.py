@@ -47,6 +47,33 @@ def test_simulate_json_equals_the_api() -> None:
     assert summary["requests"] == 60
 
 
+def test_simulate_says_what_priced_it_and_which_scheduler_ran() -> None:
+    """The engine brings its profile and its scheduler preset: the header, the table and
+    the JSON name both."""
+    args = ["simulate", "meta-llama/Llama-3.1-8B", "-H", "h200-sxm", "--engine", "trtllm"]
+    args += [
+        "--concurrency",
+        "4",
+        "--requests",
+        "8",
+        "--prompt",
+        "fixed:256",
+        "--output",
+        "fixed:8",
+    ]
+    table = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    words = " ".join(table.output.split())  # the title wraps at the table's width
+    assert "calibrated estimate (trtllm 1.3.0rc20 profile, h200-sxm, graphs)" in words
+    assert "chunked: 8192 tokens, 2048 sequences per iteration" in words
+    data = json.loads(runner.invoke(app, [*args, "--max-tokens", "4096", "-f", "json"]).output)
+    assert data["estimate"].startswith("calibrated estimate (trtllm 1.3.0rc20 profile")
+    assert (data["scheduler"]["policy"], data["scheduler"]["max_tokens"]) == ("chunked", 4096)
+    assert data["scheduler"]["max_batch"] == 2048  # the preset's, the option replaced tokens
+    bound = runner.invoke(app, ["simulate", LLAMA, "-H", "h100", *SMALL, "-f", "json"])
+    assert json.loads(bound.output)["estimate"] == "roofline bound"
+
+
 def test_simulate_a_trace_to_csv(tmp_path) -> None:
     trace = tmp_path / "trace.jsonl"
     trace.write_text(

@@ -114,6 +114,16 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
     for metric in (*LATENCIES, "itl"):
         shown = " / ".join(fmt.seconds(s[f"{metric}_p{q}"]) for q in PERCENTILES)
         rows.append((f"{metric} p50 / p90 / p99", shown))
+    if result.scheduler is not None:
+        sched = result.scheduler
+        split = "" if sched.split_prompts or sched.policy != "chunked" else ", whole prompts"
+        rows.append(
+            (
+                "scheduler",
+                f"{sched.policy}{split}: {sched.max_tokens} tokens, {sched.max_batch} sequences "
+                "per iteration",
+            )
+        )
     rows += [
         ("mean sequences per step", f"{s['mean_batch']:.1f}"),
         ("peak KV cache use", f"{100 * s['peak_kv_share']:.0f} % of {result.kv_capacity} tokens"),
@@ -234,7 +244,9 @@ def simulate(
         from rooflens.views import serving_plots  # matplotlib: only when drawing
 
         serving_plots.timeline(result, plot)
-    _print(result, output_format, f"{model} on {device.display_name or device.name}")
+    _print(
+        result, output_format, f"{model} on {device.display_name or device.name}, {result.estimate}"
+    )
 
 
 def _capacity(
@@ -294,6 +306,8 @@ def _print(result: SimulationResult, output_format: OutputFormat, title: str) ->
         data = result.benchmark() | {
             "summary": result.summary(),
             "kv_capacity_tokens": result.kv_capacity,
+            "estimate": result.estimate,
+            "scheduler": None if result.scheduler is None else result.scheduler.model_dump(),
         }
         if result.memory is not None:
             data["memory"] = dataclasses.asdict(result.memory) | {"fits": result.memory.fits}

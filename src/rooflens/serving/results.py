@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from rooflens.serving.config import SLO
+from rooflens.serving.config import SLO, SchedulerConfig
 
 if TYPE_CHECKING:
     from rooflens.serving.simulate import MemoryVerdict
@@ -35,6 +35,10 @@ class SimulationResult:
     devices: int = 1
     # Whether the deployment fits, as the analyzer says it (serving.simulate.memory_verdict).
     memory: MemoryVerdict | None = None
+    # What priced the iterations (the analyzer's estimate: the engine's profile, or the
+    # roofline bound) and the scheduler that batched them (a preset with its overrides).
+    estimate: str = "roofline bound"
+    scheduler: SchedulerConfig | None = None
 
     @property
     def duration(self) -> float:

@@ -211,6 +211,8 @@ def run(
         itl=np.concatenate([r.itl for r in records]),
         devices=devices,
         memory=verdict,
+        estimate=options.estimate,
+        scheduler=scheduler,
     )
 
 

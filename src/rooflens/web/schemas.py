@@ -560,6 +560,14 @@ class SimulateOut(BaseModel):
     summary: dict[str, float | int | bool | None]
     kv_capacity: int = Field(description="KV-cache tokens per replica.")
     replicas: int = Field(description="Engines simulated.")
+    estimate: str = Field(
+        description="What priced the iterations: an engine's or a calibration's profile, or "
+        "the roofline bound."
+    )
+    scheduler: dict[str, Any] | None = Field(
+        description="The scheduler that batched them: its settings, an engine's preset where "
+        "one applied."
+    )
     slo: dict[str, float]
     timeline: Timeline
     latencies: dict[str, Distribution] = Field(description="ttft, tpot, e2e, queueing.")

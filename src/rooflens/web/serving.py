@@ -210,6 +210,8 @@ def simulate(request: s.SimulateRequest, track: Tracker | None = None) -> dict[s
         "summary": {k: _num(v) for k, v in result.summary().items()},
         "kv_capacity": result.kv_capacity,
         "replicas": result.replicas,
+        "estimate": result.estimate,
+        "scheduler": None if result.scheduler is None else result.scheduler.model_dump(),
         "slo": request.slo.model_dump(),
         "timeline": _timeline(result),
         "latencies": {m: _distribution(result.requests[m]) for m in LATENCIES},

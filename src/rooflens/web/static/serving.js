@@ -308,6 +308,7 @@ function renderServe(d) {
       ["peak KV-cache use", pct(s.peak_kv_share)],
       ["KV capacity per replica", `${si(d.kv_capacity)} tokens`],
       ["preemptions", String(s.preemptions)],
+      ["priced by", d.estimate, "serve-estimate"],
     ]),
   ];
   if (d.capacity) {
