@@ -171,9 +171,14 @@ def test_advise_cli(tmp_path) -> None:
     result = runner.invoke(app, [*args, "--plot", str(png)])
     assert result.exit_code == 0, result.output
     assert "best setups by cost" in result.output and "what binds" in result.output
+    assert "roofline bound" in " ".join(result.output.split())
     assert png.stat().st_size > 10_000
     data = json.loads(runner.invoke(app, [*args, "-f", "json"]).output)
     assert data["picks"][0]["verified"] is True and len(data["explanations"]) == len(data["picks"])
+    assert data["estimate"] == "roofline bound"
+    engine = ["advise", LLAMA_8B, "--devices", "h100-sxm", "--verify", "0", "--engine", "vllm"]
+    priced = json.loads(runner.invoke(app, [*engine, "--tp", "1", "-f", "json"]).output)
+    assert priced["estimate"] == "estimated with vllm's fitted profiles"
 
 
 @pytest.mark.parametrize(

@@ -141,12 +141,18 @@ def advise_cmd(
             "picks": json.loads(picks.to_json(orient="records", double_precision=15)),
             "explanations": [advice.explain(row) for _, row in picks.iterrows()],
             "rejected": int((~advice.table["feasible"]).sum()),
+            "estimate": _estimate(advice.engine),
         }
         sys.stdout.write(fmt.to_json(data))
     elif output_format is OutputFormat.csv:
         sys.stdout.write(advice.table.to_csv(index=False))
     else:
         _print(advice, picks)
+
+
+def _estimate(engine: str | None) -> str:
+    """What priced every setup: an engine's fitted profiles, or the roofline bounds."""
+    return "roofline bound" if engine is None else f"estimated with {engine}'s fitted profiles"
 
 
 def _print(advice, picks) -> None:
@@ -165,7 +171,8 @@ def _print(advice, picks) -> None:
     shown["energy_per_million"] = shown["energy_per_million"].map(lambda v: fmt.si(v, "J"))
     if "verified" in picks:
         shown["simulated"] = picks["verified"].map({True: "meets SLO", False: "misses"}).fillna("")
-    console.print(fmt.frame_table(shown, f"best setups by {advice.rank}"))
+    title = f"best setups by {advice.rank}, {_estimate(advice.engine)}"
+    console.print(fmt.frame_table(shown, title))
     for i, (_, row) in enumerate(picks.head(3).iterrows(), 1):
         console.print(f"{i}. {advice.explain(row)}")
     rejected = int((~advice.table["feasible"]).sum())
