@@ -196,3 +196,14 @@ def test_advise_cli(tmp_path) -> None:
 def test_bad_advise_input_exits_2(extra, message) -> None:
     result = runner.invoke(app, ["advise", LLAMA_8B, "--verify", "0", *extra])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_a_pareto_plot_with_no_feasible_setup_says_so(tmp_path) -> None:
+    # GPT-2's 1,024-token context holds no 1,000 + 300-token request: nothing to place on log
+    # axes (once an internal error), the picture says so and the table says why.
+    png = tmp_path / "pareto.png"
+    args = ["advise", "openai-community/gpt2", "--devices", "a6000", "--verify", "0"]
+    result = runner.invoke(app, [*args, "--plot", str(png)])
+    assert result.exit_code == 0, result.output
+    assert "No setup meets the SLO" in result.output and "max positions" in result.output
+    assert png.stat().st_size > 10_000

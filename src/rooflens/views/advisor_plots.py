@@ -29,10 +29,15 @@ def pareto(advice: Advice, path: str | os.PathLike[str] | None = None) -> Figure
         )
     ax.set_xlabel("end-to-end latency per request (s)")
     ax.set_ylabel("cost per million tokens (USD)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    if ok.empty:
+        # Nothing to place on log axes: the picture says so (the table says why).
+        ax.text(0.5, 0.5, "no setup meets the objectives", ha="center", va="center",
+                transform=ax.transAxes)  # fmt: skip
+    else:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
     t = advice.target
     ax.set_title(f"{t.rate:g} req/s, {t.prompt_len}+{t.output_len} tokens", fontsize=10)
     fig.tight_layout()
