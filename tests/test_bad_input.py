@@ -385,6 +385,14 @@ def test_rate_whose_arrivals_overflow_is_refused() -> None:
     load = Workload(requests=5, arrivals=ArrivalProcess(rate=1e-310))
     with pytest.raises(InvalidInputError, match="rate=1e-310 is invalid: expected a rate at which"):
         rooflens.simulate("Qwen/Qwen2.5-0.5B", "a6000", load)
+    # At 1e-300 they were finite, near 1e300 s, where a step of milliseconds vanishes in
+    # rounding: time per output token came out 0 (and tokens per user infinite).
+    slow = Workload(requests=2, arrivals=ArrivalProcess(rate=1e-300))
+    with pytest.raises(InvalidInputError, match=r"arrive within 1e\+09 s"):
+        rooflens.simulate("Qwen/Qwen2.5-0.5B", "a6000", slow)
+    # Two requests a year still arrive within it.
+    yearly = Workload(requests=2, arrivals=ArrivalProcess(rate=2 / 3.15e7))
+    assert rooflens.simulate("Qwen/Qwen2.5-0.5B", "a6000", yearly).requests["tpot"].min() > 0
 
 
 def test_capacity_of_a_burst_is_not_a_number() -> None:

@@ -23,6 +23,9 @@ from pydantic import (
 
 from rooflens.core.errors import InvalidInputError
 
+# The latest arrival a run accepts (s): the clock still resolves 0.1 µs there.
+LATEST_ARRIVAL = 1e9
+
 LengthKind = Literal["fixed", "uniform", "normal", "lognormal", "empirical"]
 ArrivalKind = Literal["poisson", "gamma", "fixed"]
 
@@ -156,13 +159,15 @@ class Workload(BaseModel):
         output = self.output.sample(rng, self.requests)
         with np.errstate(over="ignore", invalid="ignore"):
             arrival = (np.cumsum(gaps) - gaps[0]) / self.arrivals.rate
-        if not np.isfinite(arrival).all():
+        if not (np.isfinite(arrival) & (arrival <= LATEST_ARRIVAL)).all():
             # At 1e-310 requests/s the arrivals overflow: requests that never arrive are not
-            # served, and a run must not count them as done.
+            # served, and a run must not count them as done. Long before, the clock stops
+            # resolving a step: at 1e300 s a millisecond vanishes in rounding (TPOT 0).
             raise InvalidInputError(
                 "rate",
                 self.arrivals.rate,
-                f"a rate at which all {self.requests} requests arrive in finite time",
+                f"a rate at which all {self.requests} requests arrive within "
+                f"{LATEST_ARRIVAL:.0e} s (about 32 years)",
             )
         return Requests(arrival, prompt, output, self.shared_prefix)
 
