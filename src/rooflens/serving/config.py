@@ -96,6 +96,15 @@ class SchedulerConfig(BaseModel):
         return min(self.chunk_size or self.max_tokens, self.max_tokens)
 
 
+def _pool_width(pool: str, axis: str) -> Any:
+    """The declaration of one disaggregated pool's tensor or expert parallelism."""
+    name = axis.upper()
+    return setting(
+        None, "Cluster", f"{pool} {name}", f"Disaggregated: {pool} pool's {name}; empty: {axis}.",
+        ge=1, le=MAX_DEVICES,
+    )  # fmt: skip
+
+
 class ClusterConfig(BaseModel):
     """Replicas behind a router, or separate prefill and decode pools (disaggregation, as in
     DistServe and Splitwise) handing each request's KV cache over a link."""
@@ -128,22 +137,10 @@ class ClusterConfig(BaseModel):
         le=1e16,
     )
     # Each pool's tensor and expert parallelism; None: the analyzer options' tp and ep.
-    prefill_tp: int | None = setting(
-        None, "Cluster", "prefill TP", "Disaggregated: prefill pool's TP; empty: tp.", ge=1,
-        le=MAX_DEVICES,
-    )  # fmt: skip
-    prefill_ep: int | None = setting(
-        None, "Cluster", "prefill EP", "Disaggregated: prefill pool's EP; empty: ep.", ge=1,
-        le=MAX_DEVICES,
-    )  # fmt: skip
-    decode_tp: int | None = setting(
-        None, "Cluster", "decode TP", "Disaggregated: decode pool's TP; empty: tp.", ge=1,
-        le=MAX_DEVICES,
-    )  # fmt: skip
-    decode_ep: int | None = setting(
-        None, "Cluster", "decode EP", "Disaggregated: decode pool's EP; empty: ep.", ge=1,
-        le=MAX_DEVICES,
-    )  # fmt: skip
+    prefill_tp: int | None = _pool_width("prefill", "tp")
+    prefill_ep: int | None = _pool_width("prefill", "ep")
+    decode_tp: int | None = _pool_width("decode", "tp")
+    decode_ep: int | None = _pool_width("decode", "ep")
 
     @field_validator("disaggregated")
     @classmethod
