@@ -331,3 +331,26 @@ def test_ttft_splits_into_a_time_per_prompt_token_and_one_per_request() -> None:
     assert split["predicted intercept"].iloc[0] == pytest.approx(10.0)
     table = "\n".join(_split_lines(done))
     assert "| vllm | m | 1 | 2 | 1.00 | 50.00 | 10.00 | 40.00 |" in table
+
+
+def test_a_row_past_its_cpu_budget_says_so(sample, monkeypatch) -> None:
+    """The budget counts the simulating process's CPU time, not the wall clock: sleeping
+    (another process's load) spends none of it; simulating past it reports the row."""
+    import time
+
+    from rooflens.measure import validate_engines
+
+    row = sample.iloc[[0]]
+    monkeypatch.setattr(validate_engines, "ROW_SECONDS_PER_REQUEST", 1e-9)
+    got = predict(row, ["roofline"], requests_per_client=2).iloc[0]
+    assert got["reason"] == "not simulated: over the 0 CPU s a row may take"
+    monkeypatch.setattr(validate_engines, "ROW_SECONDS_PER_REQUEST", 0.5)
+    slept = validate_engines.run
+
+    def slow_run(*args, **kwargs):
+        time.sleep(1.5)  # wall clock past the 1 s budget, no CPU spent
+        return slept(*args, **kwargs)
+
+    monkeypatch.setattr(validate_engines, "run", slow_run)
+    got = predict(row, ["roofline"], requests_per_client=2).iloc[0]
+    assert got["reason"] == "" and got["predicted_tpot_ms"] > 0
