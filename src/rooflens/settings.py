@@ -501,6 +501,12 @@ def accepted(model: type[BaseModel], name: str) -> str:
     return text + (" (or empty)" if optional and field.default is None else "")
 
 
+def option_name(model: type[BaseModel], name: str) -> str:
+    """The command-line name of a declared field: its `flag` where it has one, else its name."""
+    extra = model.model_fields[name].json_schema_extra
+    return str(extra.get("flag", name)) if isinstance(extra, dict) else name
+
+
 def setting_kinds(name: str, model: type[BaseModel] = Settings) -> set[type]:
     """The plain Python types a declared setting takes (a Literal counts as its values' type)."""
     kinds: set[type] = set()

@@ -36,6 +36,7 @@ from rooflens.settings import (
     SETTING_NAMES,
     Settings,
     accepted,
+    option_name,
     parse_settings,
     setting_from_text,
     setting_kinds,
@@ -297,7 +298,7 @@ def declared_option(model: type[BaseModel], name: str) -> inspect.Parameter:
     what it accepts) and help panel all come from the field of `model` that declares it."""
     field = model.model_fields[name]
     extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-    flag = "--" + str(extra.get("flag", name)).replace("_", "-")
+    flag = "--" + option_name(model, name).replace("_", "-")
     kinds = setting_kinds(name, model)
     decls = [f"{flag}/--no-{flag[2:]}"] if bool in kinds else [flag]
     # Text (lists too, and a choice of words and numbers such as w_scale) is read as declared

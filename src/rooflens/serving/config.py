@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from rooflens.core.errors import InvalidInputError
-from rooflens.settings import MAX_DEVICES, MAX_TOKENS, setting
+from rooflens.settings import MAX_DEVICES, MAX_TOKENS, option_name, setting
 
 Policy = Literal["static", "continuous", "chunked"]
 # Step tables are sized by the scheduler's limits: bounded so that a typo is refused, not
@@ -237,7 +237,6 @@ def build(cls: type[BaseModel], field: str, *, flags: bool = False, **values: ob
         name = ".".join(str(p) for p in err["loc"]) or field
         value = values.get(name, err.get("input"))
         message = err["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
-        extra = cls.model_fields[name].json_schema_extra if name in cls.model_fields else None
-        if flags and isinstance(extra, dict) and "flag" in extra:
-            name = str(extra["flag"])
+        if flags and name in cls.model_fields:
+            name = option_name(cls, name)
         raise InvalidInputError(name, value, message[:1].lower() + message[1:]) from None
