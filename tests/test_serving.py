@@ -79,6 +79,11 @@ def test_length_strings_parse_and_bad_ones_name_the_field() -> None:
     assert set(empirical.sample(np.random.default_rng(0), 50)) <= {10, 20, 30}
     with pytest.raises(InvalidInputError, match="prompt='gauss:3'"):
         LengthDistribution.parse("prompt", "gauss:3")
+    # A bare count is a fixed length; a bare non-count is refused like any other form.
+    assert LengthDistribution.parse("prompt", "1024") == LengthDistribution(kind="fixed", a=1024)
+    for bad in ("0", "-5", "1e3", "10.5"):
+        with pytest.raises(InvalidInputError, match="N \\(fixed\\)"):
+            LengthDistribution.parse("prompt", bad)
 
 
 def test_traces_load_from_csv_and_jsonl(tmp_path) -> None:

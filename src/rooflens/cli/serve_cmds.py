@@ -53,10 +53,7 @@ PROGRESS_FROM = 2000
 DEFAULT_RATE = defaults.RATE
 LengthOpt = Annotated[
     str,
-    typer.Option(
-        help="Length distribution: fixed:N, uniform:LOW:HIGH, normal:MEAN:STD[:MAX], "
-        "lognormal:MEDIAN:SIGMA[:MAX] or empirical:N,N,…"
-    ),
+    typer.Option(help=f"Length distribution: {defaults.LENGTH_FORMS}"),
 ]
 
 

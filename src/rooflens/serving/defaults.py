@@ -9,3 +9,10 @@ ARRIVALS = "poisson"
 CV = 2.0  # gamma arrivals: coefficient of variation of the gaps
 PROMPT = "lognormal:512:0.8:3072"
 OUTPUT = "lognormal:128:0.8:1024"
+
+# How a prompt or output length distribution is written (the parser's, the CLI's and the web's
+# help).
+LENGTH_FORMS = (
+    "N (fixed), fixed:N, uniform:LOW:HIGH, normal:MEAN:STD[:MAX], lognormal:MEDIAN:SIGMA[:MAX] "
+    "or empirical:N,N,..."
+)

@@ -22,17 +22,13 @@ from pydantic import (
 )
 
 from rooflens.core.errors import InvalidInputError
+from rooflens.serving.defaults import LENGTH_FORMS
 
 # The latest arrival a run accepts (s): the clock still resolves 0.1 µs there.
 LATEST_ARRIVAL = 1e9
 
 LengthKind = Literal["fixed", "uniform", "normal", "lognormal", "empirical"]
 ArrivalKind = Literal["poisson", "gamma", "fixed"]
-
-LENGTH_FORMS = (
-    "fixed:N, uniform:LOW:HIGH, normal:MEAN:STD[:MAX], lognormal:MEDIAN:SIGMA[:MAX] or "
-    "empirical:N,N,..."
-)
 
 
 class LengthDistribution(BaseModel):
@@ -59,9 +55,12 @@ class LengthDistribution(BaseModel):
 
     @classmethod
     def parse(cls, field: str, text: str) -> LengthDistribution:
-        """'fixed:512', 'uniform:128:1024', 'normal:512:64', 'lognormal:400:0.8:4096' (an
+        """'512' or 'fixed:512', 'uniform:128:1024', 'normal:512:64', 'lognormal:400:0.8:4096' (an
         optional third number caps normal and lognormal draws), 'empirical:100,200,350'."""
         kind, _, rest = text.partition(":")
+        if not rest and kind.isdigit():
+            # A bare count is a fixed length, as `analyze --prompt-len` takes it.
+            kind, rest = "fixed", kind
         try:
             if kind == "empirical":
                 return cls(kind=kind, values=tuple(int(v) for v in rest.split(",")))

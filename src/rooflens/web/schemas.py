@@ -17,7 +17,6 @@ from rooflens.calibration.profile import bundled_profiles
 from rooflens.core.hardware import ComputeDtype
 from rooflens.serving import defaults as workload_defaults
 from rooflens.serving.config import ADVISE_SLO, SLO, ClusterConfig, SchedulerConfig, Target
-from rooflens.serving.workload import LENGTH_FORMS
 from rooflens.settings import MAX_TOKENS, Settings, setting
 
 MAX_BODY_BYTES = 256 * 1024
@@ -232,10 +231,18 @@ class WorkloadIn(Strict):
         le=100,
     )
     prompt: str = setting(
-        workload_defaults.PROMPT, "Workload", "prompt tokens", LENGTH_FORMS, max_length=2000
+        workload_defaults.PROMPT,
+        "Workload",
+        "prompt tokens",
+        workload_defaults.LENGTH_FORMS,
+        max_length=2000,
     )
     output: str = setting(
-        workload_defaults.OUTPUT, "Workload", "output tokens", LENGTH_FORMS, max_length=2000
+        workload_defaults.OUTPUT,
+        "Workload",
+        "output tokens",
+        workload_defaults.LENGTH_FORMS,
+        max_length=2000,
     )
     shared_prefix: int = setting(
         0, "Workload", "shared prefix", "Tokens every prompt starts with.", ge=0, le=MAX_TOKENS
