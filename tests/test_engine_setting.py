@@ -47,6 +47,29 @@ def test_the_fusion_setting_overrides_the_engines() -> None:
     assert qkv.options.fusion == ("qkv",)
 
 
+def test_an_estimate_fuses_attention_unless_told() -> None:
+    """Profiles time fused attention kernels: an estimate runs attention as one operator; the
+    roofline bound keeps LLM-Viewer's three; a stated setting wins either way."""
+
+    kinds = {"qk_matmul", "softmax", "sv_matmul", "flash_attention"}
+
+    def attention(**settings: object) -> tuple[bool, list[str]]:
+        a = rooflens.analyze(MODEL, "h200-sxm", batch=4, prompt_len=512, **settings)
+        return a.options.flash_attention, [n for n in a.operators()["name"] if n in kinds]
+
+    unfused = ["qk_matmul", "softmax", "sv_matmul"]
+    assert attention() == (False, unfused * 2)
+    assert attention(engine="sglang") == (True, ["flash_attention"] * 2)
+    assert attention(calibration="auto") == (True, ["flash_attention"] * 2)
+    assert attention(engine="sglang", flash_attention=False) == (False, unfused * 2)
+    assert attention(flash_attention=True)[0] is True
+    runner = CliRunner()
+    header = runner.invoke(app, ["analyze", MODEL, "-H", "h200", "--engine", "vllm"]).output
+    assert "· FlashAttention" in header.splitlines()[0] + header.splitlines()[1]
+    off = ["analyze", MODEL, "-H", "h200", "--engine", "vllm", "--no-flash-attention"]
+    assert "FlashAttention" not in runner.invoke(app, off).output.split("settings:")[0]
+
+
 @pytest.mark.parametrize(
     ("settings", "accepted"),
     [

@@ -174,6 +174,10 @@ def test_page_end_to_end(server: str, browser, tmp_path: Path) -> None:
     four = api.analyze(LLAMA, "h100-sxm", batch=64, prompt_len=1024, gen_len=128, w_bits=4)
     want_ratio = float(four.totals()["decode"]["time"] / at64.totals()["decode"]["time"])
     assert ratio == pytest.approx(want_ratio, abs=0.01)
+    # FlashAttention left empty follows the estimate (off for this bound); stated, it is kept.
+    assert page.input_value("#opt-flash_attention") == ""
+    page.select_option("#opt-flash_attention", "true")
+    page.wait_for_function("() => location.hash.includes('b.flash_attention=1')")
 
     shot = tmp_path / "web.png"
     page.screenshot(path=str(shot))
@@ -189,6 +193,7 @@ def test_page_end_to_end(server: str, browser, tmp_path: Path) -> None:
     again.wait_for_selector("#node-name", timeout=20_000)
     assert again.input_value("#batch") == "64"
     assert again.input_value("#opt-w_bits") == "4"  # B is the configuration shown
+    assert again.input_value("#opt-flash_attention") == "true"
     assert again.inner_text("#node-name") == "q_proj"
     assert again.inner_text("#total-decode-time") == page.inner_text("#total-decode-time")
 

@@ -99,8 +99,13 @@ class Settings(BaseModel):
         "8-bit activations' scales: computed each step (dynamic) or stored in the checkpoint "
         "(static); empty: the checkpoint's, else the engine's for per-tensor FP8, else dynamic.",
     )
-    flash_attention: bool = setting(
-        False, "Attention", "FlashAttention", "Fuse attention (FlashAttention-2 tiling)."
+    flash_attention: bool | None = setting(
+        None,
+        "Attention",
+        "FlashAttention",
+        "Fuse attention (FlashAttention-2 tiling); empty: on for a calibrated estimate (every "
+        "engine runs fused attention kernels, and profiles time them), off for the roofline "
+        "bound, as LLM-Viewer counts it.",
     )
     conventions: Literal["rooflens", "llm-viewer"] = setting(
         "rooflens", "Attention", "conventions", "Counting conventions: rooflens's or LLM-Viewer's."
@@ -392,6 +397,12 @@ class Settings(BaseModel):
             return engine.fusion  # type: ignore[return-value]
         return tuple(dict.fromkeys(self.fusion))
 
+    def fused_attention(self, calibrated: bool) -> bool:
+        """The FlashAttention setting where given, else on for a calibrated estimate: the
+        engines' profiles and the measured ones were fitted on fused attention kernels, so
+        pricing the scores' matrix through memory would apply them to work no engine does."""
+        return calibrated if self.flash_attention is None else self.flash_attention
+
     def analysis_options(
         self, calibration: EfficiencyProfile | None = None, model: ModelSpec | None = None
     ) -> AnalysisOptions:
@@ -426,7 +437,7 @@ class Settings(BaseModel):
             quantization=self.quantization(checkpoint.quantization if checkpoint else None),
             unquantized_modules=unquantized,
             expert_quantization=experts,
-            flash_attention=self.flash_attention,
+            flash_attention=self.fused_attention(calibration is not None),
             conventions=conventions,
             allow_long_context=self.allow_long_context,
             calibration=calibration,

@@ -76,7 +76,9 @@ function field(key, section, prop, schemas) {
     p = { ...alts[0], ...p };
   }
   if (p.$ref) p = { ...schemas[p.$ref.split("/").pop()], ...p };
-  const choices = p.enum || (p.items && p.items.enum) || null;
+  // A switch that may also be left empty (the estimate decides) is a choice of three.
+  const choices = p.enum || (p.items && p.items.enum)
+    || (p.type === "boolean" && nullable ? [true, false] : null);
   const kind = p.type === "array" ? "multi" : choices ? "select"
     : { boolean: "bool", integer: "int", number: "float" }[p.type] || "text";
   return {
@@ -137,6 +139,7 @@ const kindOf = (key) => (FIELDS.find((f) => f.key === key) || { kind: BASIC_KIND
 
 // Form <-> state --------------------------------------------------------------------------------
 const numeric = (f) => f.choices && typeof f.choices[0] === "number";
+const switched = (f) => f.choices && typeof f.choices[0] === "boolean";
 
 function readInput(el, f = kindOf(el.dataset.key), root = document) {
   if (f.kind === "multi") {
@@ -147,6 +150,7 @@ function readInput(el, f = kindOf(el.dataset.key), root = document) {
   if (el.value === "") return f.nullable || f.kind === "int" || f.kind === "float" ? null : "";
   if (f.kind === "int" || f.kind === "float") return Number(el.value);
   if (f.kind === "select" && numeric(f)) return Number(el.value);
+  if (f.kind === "select" && switched(f)) return el.value === "true";
   return el.value;
 }
 
@@ -219,6 +223,7 @@ function decode(key, text, f = kindOf(key)) {
   if (text === "" && (f.nullable || f.kind === "int" || f.kind === "float")) return null;
   if (f.kind === "int" || f.kind === "float") return Number(text);
   if (f.kind === "select" && numeric(f)) return Number(text);
+  if (f.kind === "select" && switched(f)) return text === "1" || text === "true";
   return text;
 }
 
