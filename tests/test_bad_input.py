@@ -25,6 +25,17 @@ def test_sizes_must_be_positive_integers(tiny_model, toy_device, field, value) -
     assert field in str(info.value) and "positive integer" in str(info.value)
 
 
+@pytest.mark.parametrize("value", ["4", 0, [4, -1], float("inf")])
+def test_the_generation_is_checked_before_it_sets_the_default_prompt(value) -> None:
+    # Without a prompt length the API reads the longest generation first (GPT-2's 1024
+    # positions less the 99 the 100th token's predecessors take): a string once reached numpy.
+    with pytest.raises(InvalidInputError) as info:
+        rooflens.analyze("openai-community/gpt2", "a6000", gen_len=value)
+    assert info.value.field == "gen_len"
+    longest = rooflens.analyze("openai-community/gpt2", "a6000", gen_len=[4, 100])
+    assert longest.prompt_len.max() == 1024 - 99
+
+
 def test_integral_floats_are_accepted(tiny_model, toy_device) -> None:
     assert analyze(tiny_model, toy_device, batch=2.0, prompt_len=16.0).is_point
 

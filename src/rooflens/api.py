@@ -127,7 +127,7 @@ def analyze(
     """
     spec, device, opts = resolve(model, hardware, options)
     if prompt_len is None:
-        prompt_len = default_prompt_len(spec, None if gen_len is None else np.max(gen_len))
+        prompt_len = default_prompt_len(spec, gen_len)
     return _core.analyze(
         spec,
         device,

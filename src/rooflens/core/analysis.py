@@ -225,9 +225,10 @@ def _positions_after_prompt(gen_len: np.ndarray | int | None) -> np.ndarray | in
     return 1 if gen_len is None else np.maximum(np.asarray(gen_len) - 1, 1)
 
 
-def default_prompt_len(model: ModelSpec, gen_len: int | None = None) -> int:
+def default_prompt_len(model: ModelSpec, gen_len: object | None = None) -> int:
     """The prompt an analysis takes when none is given: 2048 tokens, or what the model's
-    context leaves after the generation (GPT-2's 1024 positions, OPT's 2048)."""
+    context leaves after the generation (GPT-2's 1024 positions, OPT's 2048); `gen_len` may be
+    an array (the longest counts), and is validated as a size."""
     if gen_len is not None:
         gen_len = positive_int_array("gen_len", gen_len)
     room = model.max_positions - int(np.max(_positions_after_prompt(gen_len)))
