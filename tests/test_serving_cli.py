@@ -66,12 +66,16 @@ def test_simulate_says_what_priced_it_and_which_scheduler_ran() -> None:
     words = " ".join(table.output.split())  # the title wraps at the table's width
     assert "calibrated estimate (trtllm 1.3.0rc20 profile, h200-sxm, graphs)" in words
     assert "chunked: 8192 tokens, 2048 sequences per iteration" in words
+    # The kernels the engine's defaults fuse, which its profile's label does not say.
+    assert "│ kernels │ fused attention; fused: qkv, gate_up, act, add_norm, moe │" in words
     data = json.loads(runner.invoke(app, [*args, "--max-tokens", "4096", "-f", "json"]).output)
     assert data["estimate"].startswith("calibrated estimate (trtllm 1.3.0rc20 profile")
     assert (data["scheduler"]["policy"], data["scheduler"]["max_tokens"]) == ("chunked", 4096)
     assert data["scheduler"]["max_batch"] == 2048  # the preset's, the option replaced tokens
     bound = runner.invoke(app, ["simulate", LLAMA, "-H", "h100", *SMALL, "-f", "json"])
     assert json.loads(bound.output)["estimate"] == "roofline bound"
+    assert json.loads(bound.output)["kernels"] == "unfused attention; fused: nothing else"
+    assert data["kernels"] == "fused attention; fused: qkv, gate_up, act, add_norm, moe"
 
 
 def test_simulate_a_trace_to_csv(tmp_path) -> None:

@@ -245,6 +245,7 @@ def test_serving_and_advisor_pages(server: str, browser, tmp_path: Path) -> None
     assert seconds(page.inner_text("#serve-tpot-p50")) == pytest.approx(want["tpot_p50"], rel=5e-3)
     assert float(page.inner_text("#serve-rps")) == pytest.approx(want["request_throughput"], 5e-3)
     assert page.evaluate("() => document.getElementById('serve-timeline').data.length") == 3
+    assert page.inner_text("#serve-kernels") == "unfused attention; fused: nothing else"
 
     # Chunked prefill: the change waits for Run, then the figures follow.
     page.select_option("#serve-policy", "chunked")

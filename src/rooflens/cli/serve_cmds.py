@@ -122,6 +122,7 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
             )
         )
     rows += [
+        ("kernels", result.kernels),
         ("mean sequences per step", f"{s['mean_batch']:.1f}"),
         ("peak KV cache use", f"{100 * s['peak_kv_share']:.0f} % of {result.kv_capacity} tokens"),
         ("preemptions", str(s["preemptions"])),
@@ -304,6 +305,7 @@ def _print(result: SimulationResult, output_format: OutputFormat, title: str) ->
             "summary": result.summary(),
             "kv_capacity_tokens": result.kv_capacity,
             "estimate": result.estimate,
+            "kernels": result.kernels,
             "scheduler": None if result.scheduler is None else result.scheduler.model_dump(),
         }
         if result.memory is not None:

@@ -234,3 +234,10 @@ class AnalysisOptions(BaseModel):
         if self.calibration is None:
             return "roofline bound"
         return f"calibrated estimate ({self.calibration.label}, {self.execution})"
+
+    @property
+    def kernels(self) -> str:
+        """The kernels priced as one, in words: what the settings or an engine's defaults
+        chose, which the estimate's label does not say."""
+        attention = "fused attention" if self.flash_attention else "unfused attention"
+        return f"{attention}; fused: {', '.join(self.fusion) if self.fusion else 'nothing else'}"

@@ -38,6 +38,7 @@ class SimulationResult:
     # What priced the iterations (the analyzer's estimate: the engine's profile, or the
     # roofline bound) and the scheduler that batched them (a preset with its overrides).
     estimate: str = "roofline bound"
+    kernels: str = "unfused attention; fused: nothing else"
     scheduler: SchedulerConfig | None = None
 
     @property

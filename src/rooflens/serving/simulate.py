@@ -212,6 +212,7 @@ def run(
         devices=devices,
         memory=verdict,
         estimate=options.estimate,
+        kernels=options.kernels,
         scheduler=scheduler,
     )
 

@@ -571,6 +571,10 @@ class SimulateOut(BaseModel):
         description="What priced the iterations: an engine's or a calibration's profile, or "
         "the roofline bound."
     )
+    kernels: str = Field(
+        description="The kernels priced as one (attention, fused GEMMs and element-wise work), "
+        "as the settings or the engine's defaults chose them."
+    )
     scheduler: dict[str, Any] | None = Field(
         description="The scheduler that batched them: its settings, an engine's preset where "
         "one applied."

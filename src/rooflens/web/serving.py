@@ -211,6 +211,7 @@ def simulate(request: s.SimulateRequest, track: Tracker | None = None) -> dict[s
         "kv_capacity": result.kv_capacity,
         "replicas": result.replicas,
         "estimate": result.estimate,
+        "kernels": result.kernels,
         "scheduler": None if result.scheduler is None else result.scheduler.model_dump(),
         "slo": request.slo.model_dump(),
         "timeline": _timeline(result),

@@ -309,6 +309,7 @@ function renderServe(d) {
       ["KV capacity per replica", `${si(d.kv_capacity)} tokens`],
       ["preemptions", String(s.preemptions)],
       ["priced by", d.estimate, "serve-estimate"],
+      ["kernels", d.kernels, "serve-kernels"],
     ]),
   ];
   if (d.capacity) {
