@@ -39,6 +39,10 @@ def test_the_fusion_setting_overrides_the_engines() -> None:
     unfused = rooflens.analyze(MODEL, "h200-sxm", batch=16, prompt_len=1024, engine="vllm",
                                fusion=())  # fmt: skip
     assert unfused.options.fusion == ()
+    stated_none = rooflens.analyze(MODEL, "h200-sxm", batch=16, prompt_len=1024, engine="vllm",
+                                   fusion="none")  # fmt: skip
+    assert stated_none.options.fusion == ()
+    assert stated_none.totals()["decode"]["time"] == unfused.totals()["decode"]["time"]
     fused = rooflens.analyze(MODEL, "h200-sxm", batch=16, prompt_len=1024, engine="vllm")
     for stage in ("prefill", "decode"):
         assert fused.totals()[stage]["time"] < unfused.totals()[stage]["time"]

@@ -121,7 +121,7 @@ def test_the_web_form_is_the_declaration() -> None:
         ({"offload_kv": "false"}, "offload_kv", "true or false"),
         ({"link_latency": float("inf")}, "link_latency", "a number in [0, 1] (or empty)"),
         ({"prompt_keep": 0}, "prompt_keep", "a number in (0, 1]"),
-        ({"fusion": "qkv,nope"}, "fusion", "all, or any of qkv, gate_up, act"),
+        ({"fusion": "qkv,nope"}, "fusion", "all, none, or any of qkv, gate_up, act"),
         ({"nm_sparsity": "2-4"}, "nm_sparsity", "N:M with N < M, like 2:4"),
         ({"nm_sparsity": "4:2"}, "nm_sparsity", "N:M with N < M"),
         ({"speed": 3}, "speed", "a known setting: w_bits"),

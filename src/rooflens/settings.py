@@ -221,10 +221,10 @@ class Settings(BaseModel):
         (),
         "Kernels",
         "fused kernels",
-        "Fused kernels: all, or any of qkv, gate_up, act, add_norm, moe, flash_decoding; "
+        "Fused kernels: all, none, or any of qkv, gate_up, act, add_norm, moe, flash_decoding; "
         "unset with an engine: what its model code fuses (vllm, sglang, trtllm: qkv, gate_up, "
         "act, add_norm, moe).",
-        accepts="all, or any of " + ", ".join(FUSIONS),
+        accepts="all, none, or any of " + ", ".join(FUSIONS),
         max_length=len(FUSIONS),
     )
     early_exit_depth: float = setting(
@@ -313,7 +313,9 @@ class Settings(BaseModel):
     @classmethod
     def _fusions(cls, value: object) -> object:
         value = _split(value)
-        return FUSIONS if value == ("all",) else value
+        # "none" states nothing fused, as the help's default reads (with an engine: not its
+        # fusions either).
+        return FUSIONS if value == ("all",) else () if value == ("none",) else value
 
     @field_validator("low_rank_layers", mode="before")
     @classmethod
