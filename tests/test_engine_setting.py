@@ -66,12 +66,17 @@ def test_an_estimate_fuses_attention_unless_told() -> None:
     assert attention(engine="sglang") == (True, ["flash_attention"] * 2)
     assert attention(calibration="auto") == (True, ["flash_attention"] * 2)
     assert attention(engine="sglang", flash_attention=False) == (False, unfused * 2)
-    assert attention(flash_attention=True)[0] is True
+    assert attention(flash_attention=True) == (True, ["flash_attention"] * 2)
+    # The CLI's header says which: "· FlashAttention" before the estimate, or nothing.
     runner = CliRunner()
-    header = runner.invoke(app, ["analyze", MODEL, "-H", "h200", "--engine", "vllm"]).output
-    assert "· FlashAttention" in header.splitlines()[0] + header.splitlines()[1]
-    off = ["analyze", MODEL, "-H", "h200", "--engine", "vllm", "--no-flash-attention"]
-    assert "FlashAttention" not in runner.invoke(app, off).output.split("settings:")[0]
+    on = ["analyze", MODEL, "-H", "h200", "--engine", "vllm"]
+    for args, fused in ((on, True), ([*on, "--no-flash-attention"], False)):
+        res = runner.invoke(app, args, env={"COLUMNS": "400"})
+        assert res.exit_code == 0, res.output
+        header = res.output.splitlines()[0]
+        assert "calibrated estimate (vllm" in header
+        assert ("· FlashAttention ·" in header) is fused
+        assert ("softmax" in res.output) is not fused
 
 
 @pytest.mark.parametrize(

@@ -221,9 +221,8 @@ class Settings(BaseModel):
         (),
         "Kernels",
         "fused kernels",
-        "Fused kernels: all, none, or any of qkv, gate_up, act, add_norm, moe, flash_decoding; "
-        "unset with an engine: what its model code fuses (vllm, sglang, trtllm: qkv, gate_up, "
-        "act, add_norm, moe).",
+        "Operators run as one kernel each; unset with an engine: what its model code fuses "
+        "(vllm, sglang, trtllm: qkv, gate_up, act, add_norm, moe).",
         accepts="all, none, or any of " + ", ".join(FUSIONS),
         max_length=len(FUSIONS),
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from rooflens.core.options import AnalysisOptions
 from rooflens.serving.config import SLO, SchedulerConfig
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class SimulationResult:
     # What priced the iterations (the analyzer's estimate: the engine's profile, or the
     # roofline bound) and the scheduler that batched them (a preset with its overrides).
     estimate: str = "roofline bound"
-    kernels: str = "unfused attention; fused: nothing else"
+    kernels: str = field(default_factory=lambda: AnalysisOptions().kernels)
     scheduler: SchedulerConfig | None = None
 
     @property
