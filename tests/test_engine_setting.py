@@ -92,6 +92,41 @@ def test_engine_settings_that_cannot_be(settings, accepted) -> None:
     assert info.value.field == "engine" and accepted in info.value.accepted
 
 
+@pytest.mark.parametrize(
+    ("spelling", "engine"),
+    [("TensorRT-LLM", "trtllm"), ("trt-llm", "trtllm"), ("tensorrt_llm", "trtllm"),
+     ("vLLM", "vllm"), (" SGLang ", "sglang"), ("torch.compile", "compiled")],
+)  # fmt: skip
+def test_engines_go_by_their_projects_spellings(spelling: str, engine: str) -> None:
+    """An engine's own spelling names it everywhere: the setting, the scheduler preset it
+    brings, the advisor and the profile lookup."""
+    device = rooflens.get_device("h200-sxm")
+    by_spelling = rooflens.analyze(MODEL, device, batch=4, prompt_len=256, engine=spelling)
+    by_name = rooflens.analyze(MODEL, device, batch=4, prompt_len=256, engine=engine)
+    assert by_spelling.options.estimate == by_name.options.estimate
+    assert by_spelling.totals()["decode"]["time"] == by_name.totals()["decode"]["time"]
+    assert load_engine_profile(spelling, "h200-sxm") == load_engine_profile(engine, "h200-sxm")
+    if engine in DEFAULTS:
+        assert scheduler_of(None, None, device, spelling) == preset_for(engine, device)
+        assert preset_for(spelling, device) == preset_for(engine, device)
+
+
+def test_the_cli_and_the_advisor_take_an_engines_own_spelling() -> None:
+    res = CliRunner().invoke(app, ["analyze", MODEL, "-H", "h200-sxm", "--engine", "TensorRT-LLM",
+                                   "--gen-len", "4"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    version = load_engine_profile("trtllm", "h200-sxm").engine_version
+    assert f"trtllm {version} profile" in " ".join(res.output.split())
+    advice = advise(MODEL, Target(prompt_len=500, output_len=100, rate=2), SLO(ttft=2.0, tpot=0.06),
+                    devices=["h200-sxm"], tps=(1,), w_bits=(16,), kv_bits=(16,), pps=(1,),
+                    engine="vLLM")  # fmt: skip
+    assert advice.engine == "vllm"
+    # A name no engine goes by is still refused, as written.
+    res = CliRunner().invoke(app, ["analyze", MODEL, "-H", "h200-sxm", "--engine", "tensorrt"])
+    assert res.exit_code == 2
+    assert "engine='tensorrt' is invalid" in res.output
+
+
 def test_a_device_without_the_engines_profile_names_those_that_have_one() -> None:
     res = CliRunner().invoke(app, ["analyze", MODEL, "-H", "a6000", "--engine", "vllm"])
     assert res.exit_code == 2

@@ -537,3 +537,12 @@ def test_web_warns_when_bound_beyond_loopback(monkeypatch) -> None:
     assert seen["host"] == "0.0.0.0"
     quiet = CliRunner().invoke(cli, ["web"])
     assert "warning" not in quiet.output
+
+
+def test_an_engine_goes_by_its_projects_spelling_in_the_web_api(client: TestClient) -> None:
+    options = {"engine": "TensorRT-LLM"}
+    data = post(client, "/api/analyze", {**SCENARIO, "options": options})
+    want = api.analyze(LLAMA, "h100-sxm", batch=4, prompt_len=1024, engine="trtllm")
+    assert data["totals"]["decode"]["time"] == pytest.approx(float(want.totals()["decode"]["time"]))
+    body = error(client, "/api/analyze", {**SCENARIO, "options": {"engine": "tgi"}})
+    assert body["message"].startswith("options.engine='tgi' is invalid")

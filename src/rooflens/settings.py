@@ -31,6 +31,26 @@ if TYPE_CHECKING:
     from rooflens.engines.defaults import EngineDefaults
 
 Bits = Literal[32, 16, 8, 4, 3, 2, 1]
+# Other names the engines go by (in any case), for the engine setting.
+ENGINE_SPELLINGS = {
+    "tensorrt-llm": "trtllm",
+    "tensorrt_llm": "trtllm",
+    "trt-llm": "trtllm",
+    "trt_llm": "trtllm",
+    "torch.compile": "compiled",
+    "torch-compile": "compiled",
+}
+
+
+def engine_name(value: object) -> object:
+    """An engine's name as rooflens writes it, from its projects' own spellings too
+    ("TensorRT-LLM", "vLLM"); anything else unchanged, for validation to name."""
+    if not isinstance(value, str):
+        return value
+    name = value.strip().lower()
+    return ENGINE_SPELLINGS.get(name, name)
+
+
 # Generous bounds that still keep every figure finite: 1,024 devices, 2 Mi tokens.
 MAX_DEVICES = 1024
 MAX_TOKENS = 1 << 21
@@ -302,6 +322,11 @@ class Settings(BaseModel):
         ):
             raise ValueError("a boolean is not a number")
         return value
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _engine_name(cls, value: object) -> object:
+        return engine_name(value)
 
     @field_validator("w_scale", mode="before")
     @classmethod

@@ -37,6 +37,7 @@ from rooflens.hardware.catalog import catalog
 from rooflens.serving.api import simulate
 from rooflens.serving.config import SLO, SchedulerConfig, Target
 from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
+from rooflens.settings import engine_name
 
 BATCHES = np.array([1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512])
 RANKS = {"cost": "cost_per_million", "energy": "energy_per_million", "latency": "e2e"}
@@ -300,6 +301,7 @@ def advise(
         raise InvalidInputError("budget", budget, "a positive number of USD per hour, or None")
     if engine is not None and not isinstance(engine, str):
         raise InvalidInputError("engine", engine, "an engine name, or None")
+    engine = None if engine is None else str(engine_name(engine))
     spec = resolve_model(model)
     if devices is not None and (isinstance(devices, str) or not isinstance(devices, Iterable)):
         raise InvalidInputError("devices", devices, "a list of devices or device names")

@@ -63,6 +63,7 @@ from rooflens.core.operators import (
     Step,
 )
 from rooflens.core.options import Conventions, Quantization
+from rooflens.settings import engine_name
 
 PACKAGE = "aiconfigurator-core"
 ENGINES = ("vllm", "sglang", "trtllm")
@@ -631,6 +632,7 @@ def fit_engine(
 ) -> Fit:
     """The engine's profile on `system`, and the held-out errors of the same fit on half the
     shapes."""
+    engine = str(engine_name(engine))
     if engine not in ENGINES:
         raise InvalidInputError("engine", engine, f"one of {', '.join(ENGINES)}")
     if not (root / system).is_dir():

@@ -17,6 +17,7 @@ from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
 from rooflens.engines import sglang, trtllm, vllm
 from rooflens.engines.defaults import EngineDefaults
+from rooflens.settings import engine_name
 
 ENGINES = ("transformers", "compiled", "vllm", "sglang", "trtllm")
 DEFAULTS: dict[str, EngineDefaults] = {
@@ -61,6 +62,7 @@ def _shipped(engine: str, device: str) -> EfficiencyProfile:
 def load_engine_profile(engine: str, device: str, version: str | None = None) -> EfficiencyProfile:
     """The profile pricing `engine` on `device` (a catalog device name): for transformers the
     device's bundled calibration profile, else the shipped engine profile."""
+    engine = str(engine_name(engine))
     if engine not in ENGINES:
         raise InvalidInputError("engine", engine, f"one of {', '.join(ENGINES)}")
     have = engine_profiles().get(engine, ())

@@ -13,6 +13,7 @@ from rooflens.serving.presets import PRESETS, preset_for
 from rooflens.serving.results import SimulationResult
 from rooflens.serving.simulate import CapacityResult, Progress, find_capacity, run
 from rooflens.serving.workload import Requests, Workload, load_trace
+from rooflens.settings import engine_name
 
 _TYPES: dict[str, tuple[type, str]] = {
     "scheduler": (SchedulerConfig, "a SchedulerConfig"),
@@ -49,6 +50,7 @@ def scheduler_of(
     """The scheduler a run uses: an engine's preset (sized for `device`) with the settings
     given explicitly in `scheduler` (its fields set by the caller) in place of the preset's.
     Without a preset, an `engine` that has one (vllm, sglang, trtllm) brings its own."""
+    engine = engine_name(engine)
     if preset is None and engine in PRESETS:
         preset = str(engine)
     if preset is None:

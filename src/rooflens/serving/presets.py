@@ -11,6 +11,7 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.engines import sglang, trtllm, vllm
 from rooflens.serving.config import SchedulerConfig, build
+from rooflens.settings import engine_name
 
 # Each engine's scheduler lives in its module (rooflens.engines.<engine>), with its sources.
 _ENGINES = {"vllm": vllm, "sglang": sglang, "trtllm": trtllm}
@@ -20,6 +21,7 @@ PRESETS: dict[str, SchedulerConfig] = {name: module.SCHEDULER for name, module i
 def preset_for(name: str, device: Device | None = None) -> SchedulerConfig:
     """The engine's scheduler defaults, sized for `device` where the engine sizes them by GPU
     memory (None: a GPU of at least 70 GiB)."""
+    name = engine_name(name)
     if name not in PRESETS:
         raise InvalidInputError("preset", name, f"one of {', '.join(PRESETS)}")
     return _ENGINES[name].scheduler_for(device)
