@@ -80,7 +80,8 @@ def _workload(requests: int, prompt: int, output: int) -> Workload:
 def test_simulate_says_what_analyze_says() -> None:
     prompt, output = SIZES["prompt_len"], SIZES["gen_len"]
     largest = int(rooflens.analyze(MODEL, DEVICE, batch=1, **SIZES).peak_memory.max_batch)
-    workload = _workload(4, prompt, output)
+    assert largest > 12
+    workload = _workload(largest + 50, prompt, output)
     for max_batch, held in ((256, largest), (8, 8)):
         result = rooflens.simulate(
             MODEL, DEVICE, workload, scheduler=SchedulerConfig(max_batch=max_batch), w_bits=4
@@ -91,6 +92,23 @@ def test_simulate_says_what_analyze_says() -> None:
         # The peak of `held` such requests at once, as analyze prices it.
         at = rooflens.analyze(MODEL, DEVICE, batch=held, **SIZES).peak_memory
         assert verdict.peak == float(at.total) and verdict.capacity == float(at.capacity)
+
+
+def test_the_peak_holds_no_more_requests_than_the_run_sends() -> None:
+    """A closed loop of C clients holds at most C requests at once, a workload of N at most N:
+    the peak shown is theirs, not the scheduler's largest batch."""
+    prompt, output = SIZES["prompt_len"], SIZES["gen_len"]
+    largest = int(rooflens.analyze(MODEL, DEVICE, batch=1, **SIZES).peak_memory.max_batch)
+    three = rooflens.simulate(MODEL, DEVICE, _workload(3, prompt, output), w_bits=4)
+    lengths = {"prompt": LengthDistribution(kind="fixed", a=prompt),
+               "output": LengthDistribution(kind="fixed", a=output)}  # fmt: skip
+    five_clients = rooflens.simulate(
+        MODEL, DEVICE, Workload(requests=40, **lengths), concurrency=5, w_bits=4
+    )
+    for verdict, held in ((three.memory, 3), (five_clients.memory, 5)):
+        assert (verdict.batch, verdict.max_batch) == (held, largest)
+        at = rooflens.analyze(MODEL, DEVICE, batch=held, **SIZES).peak_memory
+        assert verdict.peak == float(at.total)
 
 
 def test_simulate_fits_exactly_where_analyze_does() -> None:

@@ -62,8 +62,9 @@ def _max_len(model: ModelSpec, scheduler: SchedulerConfig, longest: int) -> int:
 class MemoryVerdict:
     """Whether the deployment fits, as `rooflens analyze` says it (docs/model.md, "Fits"): the
     peak over the whole generation of the workload's largest request (`prompt_len` +
-    `gen_len`), with `batch` of them at once: as many as the scheduler holds, at most the
-    `max_batch` that fit. Bytes per device."""
+    `gen_len`), with `batch` of them at once: as many as the run can hold (the scheduler's
+    batch, the requests, the clients of a closed loop), at most the `max_batch` that fit.
+    Bytes per device."""
 
     prompt_len: int
     gen_len: int
@@ -83,6 +84,7 @@ def memory_verdict(
     options: AnalysisOptions,
     scheduler: SchedulerConfig,
     requests: Requests,
+    concurrency: int | None = None,
 ) -> MemoryVerdict:
     """The run's "fits", from the analyzer's peak of its largest request (the longest prompt
     and answer together; of equal ones, the longest prompt, whose prefill holds the most
@@ -90,7 +92,9 @@ def memory_verdict(
     largest = int(np.lexsort((requests.prompt, requests.prompt + requests.output))[-1])
     prompt, output = int(requests.prompt[largest]), int(requests.output[largest])
     one = peak_footprint(model, device, options, prompt_len=prompt, gen_len=output)
-    batch = max(1, min(scheduler.max_batch, int(one.max_batch)))
+    # No more run at once than the scheduler batches, the workload sends or its clients keep.
+    held = min(scheduler.max_batch, len(requests), concurrency or len(requests))
+    batch = max(1, min(held, int(one.max_batch)))
     at = one if batch == 1 else peak_footprint(
         model, device, options, prompt_len=prompt, gen_len=output, batch=batch
     )  # fmt: skip
@@ -172,7 +176,7 @@ def run(
     max_len = _max_len(model, scheduler, longest)
     if options.allow_long_context is False and longest > model.max_positions:
         raise InvalidInputError("requests", longest, f"at most {model.max_positions} tokens")
-    verdict = _pools_verdict(model, device, options, scheduler, cluster, requests)
+    verdict = _pools_verdict(model, device, options, scheduler, cluster, requests, concurrency)
     if replica is None:
         replica = prepare(
             model, device, pool_options(options, cluster, "prefill"), scheduler, longest
@@ -224,6 +228,7 @@ def _pools_verdict(
     scheduler: SchedulerConfig,
     cluster: ClusterConfig,
     requests: Requests,
+    concurrency: int | None = None,
 ) -> MemoryVerdict:
     """memory_verdict of every pool (a disaggregated cluster's may differ in parallelism);
     the tighter one (fewer requests fit) is the run's."""
@@ -231,7 +236,7 @@ def _pools_verdict(
     pools = [prefill] if decode == prefill else [prefill, decode]
     for pool in pools:
         check_options(pool)
-    verdicts = [memory_verdict(model, device, o, scheduler, requests) for o in pools]
+    verdicts = [memory_verdict(model, device, o, scheduler, requests, concurrency) for o in pools]
     return min(verdicts, key=lambda v: v.max_batch)
 
 
