@@ -172,6 +172,10 @@ def test_advise_cli(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert "best setups by cost" in result.output and "what binds" in result.output
     assert "roofline bound" in " ".join(result.output.split())
+    # Headers a person reads, not the table's column names.
+    for header in ("W bits", "max batch", "$/hour", "$/M tokens"):
+        assert header in result.output
+    assert "cost_per" not in result.output
     assert png.stat().st_size > 10_000
     data = json.loads(runner.invoke(app, [*args, "-f", "json"]).output)
     assert data["picks"][0]["verified"] is True and len(data["explanations"]) == len(data["picks"])

@@ -30,6 +30,10 @@ from rooflens.settings import Settings, parse_settings
 
 SHOWN = ["device", "tp", "pp", "w_bits", "kv_bits", "replicas", "batch_limit", "ttft", "tpot",
          "cost_per_hour", "cost_per_million", "energy_per_million", "pareto"]  # fmt: skip
+# Headers short enough not to break mid-word in a terminal (tokens: prompt and output).
+HEADERS = {"w_bits": "W bits", "kv_bits": "KV bits", "batch_limit": "max batch",
+           "cost_per_hour": "$/hour", "cost_per_million": "$/M tokens",
+           "energy_per_million": "energy/M tokens"}  # fmt: skip
 
 
 def _load_text(target: Target) -> str:
@@ -172,7 +176,7 @@ def _print(advice, picks) -> None:
     if "verified" in picks:
         shown["simulated"] = picks["verified"].map({True: "meets SLO", False: "misses"}).fillna("")
     title = f"best setups by {advice.rank}, {_estimate(advice.engine)}"
-    console.print(fmt.frame_table(shown, title))
+    console.print(fmt.frame_table(shown.rename(columns=HEADERS), title))
     for i, (_, row) in enumerate(picks.head(3).iterrows(), 1):
         console.print(f"{i}. {advice.explain(row)}")
     rejected = int((~advice.table["feasible"]).sum())
