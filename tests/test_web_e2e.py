@@ -95,7 +95,7 @@ def save_small(shot: Path, to: Path) -> None:
 def si_bytes(value: float) -> str:
     """Bytes as the page writes them: three significant digits and an SI prefix."""
     for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if value >= scale:
+        if float(f"{value:.3g}") >= scale:
             return f"{float(f'{value / scale:.3g}'):g} {prefix}B"
     return f"{float(f'{value:.3g}'):g} B"
 
@@ -202,6 +202,19 @@ def test_page_end_to_end(server: str, browser, tmp_path: Path) -> None:
     assert not outside, outside
     page.close()
     again.close()
+
+
+def test_numbers_round_before_their_prefix(server: str, browser) -> None:
+    """The page writes 999.9 MB as 1 GB and 0.99996 s as 1 s, as the CLI does."""
+    page = browser.new_page()
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    shown = page.evaluate(
+        "() => [si(999.9e6, 'B'), si(999.4e6, 'B'), si(1.5e3, 'J'), secs(0.99996), "
+        "secs(0.9994), secs(0.00099996)]"
+    )
+    assert shown == ["1 GB", "999 MB", "1.5 kJ", "1 s", "999 ms", "1 ms"]
+    page.close()
 
 
 def test_a_bad_value_names_the_field(server: str, browser) -> None:

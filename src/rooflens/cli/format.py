@@ -21,7 +21,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     import pandas as pd
 
-_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+_PREFIXES = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 # The unit of each numeric device field, for `rooflens hardware NAME`.
 DEVICE_UNITS = {
     "memory_capacity": "B",
@@ -39,8 +39,10 @@ def si(value: float, unit: str = "", digits: int = 3) -> str:
     """1.23e12 -> '1.23 T' + unit (SI prefixes, as the seed's tables print)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
+    # Rounded before the prefix is chosen: 999.9e6 reads 1 G, not 1e+03 M.
+    rounded = float(f"{value:.{digits}g}")
     for scale, prefix in _PREFIXES:
-        if abs(value) >= scale:
+        if abs(rounded) >= scale:
             return f"{value / scale:.{digits}g} {prefix}{unit}"
     return f"{value:.{digits}g} {unit}".rstrip()
 
@@ -79,8 +81,13 @@ def device_field(key: str, value: object) -> str:
 def seconds(value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
+    # Rounded before the unit is chosen: 0.99996 s reads 1 s, not 1e+03 ms; and whole seconds
+    # from a thousand on, not 1.82e+03 s.
+    rounded = float(f"{value:.3g}")
+    if rounded >= 1000:
+        return f"{value:,.0f} s"
     for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):
-        if value >= scale:
+        if rounded >= scale:
             return f"{value / scale:.3g} {unit}"
     return f"{value / 1e-9:.3g} ns"
 

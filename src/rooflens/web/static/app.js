@@ -34,17 +34,20 @@ const clone = (o) => JSON.parse(JSON.stringify(o));
 // Numbers ---------------------------------------------------------------------------------------
 const PREFIXES = [[1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
 const p3 = (v) => String(Number(v.toPrecision(3)));
+// Each rounds before it picks the prefix or unit: 999.9e6 reads 1 G, not 1000 M.
 function si(v, unit = "") {
   if (v == null || !isFinite(v)) return "—";
+  const rounded = Number(v.toPrecision(3));
   for (const [scale, prefix] of PREFIXES) {
-    if (Math.abs(v) >= scale) return `${p3(v / scale)} ${prefix}${unit}`;
+    if (Math.abs(rounded) >= scale) return `${p3(v / scale)} ${prefix}${unit}`;
   }
   return `${p3(v)} ${unit}`.trim();
 }
 function secs(v) {
   if (v == null || !isFinite(v)) return "—";
+  const rounded = Number(v.toPrecision(3));
   for (const [scale, unit] of [[1, "s"], [1e-3, "ms"], [1e-6, "µs"]]) {
-    if (v >= scale) return `${p3(v / scale)} ${unit}`;
+    if (rounded >= scale) return `${p3(v / scale)} ${unit}`;
   }
   return `${p3(v / 1e-9)} ns`;
 }
