@@ -533,3 +533,44 @@ def test_batch_plot_of_one_token_answers_says_so(tmp_path) -> None:
     out = str(tmp_path / "p.png")
     res = _cli("plot", "batch", "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--gen-len", "1", "-o", out)
     assert res.exit_code == 2 and "gen_len=1 is invalid: expected at least 2" in res.output
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["simulate", "m", "--concurrency", "1.5"],
+         "--concurrency='1.5' is invalid: expected an integer"),
+        (["analyze", "m", "--batch=x"], "--batch='x' is invalid: expected an integer"),
+        (["analyze", "m", "--format", "xml"],
+         "--format='xml' is invalid: expected one of table, json, csv"),
+        (["simulate", "m", "--arrival", "x"],
+         "--arrival='x' is invalid: expected one of poisson, gamma, fixed"),
+        (["analyze", "m", "--bogus"], "No such option: --bogus (see `rooflens analyze --help`)"),
+        (["analyze"], "Missing argument 'model'. (see `rooflens analyze --help`)"),
+    ],
+)  # fmt: skip
+def test_the_script_says_typers_usage_errors_in_one_line(capsys, argv, line) -> None:
+    """What typer refuses before a command runs reads like what rooflens refuses: one line
+    naming the option, the value and what it accepts, exit code 2 (typer would draw a box)."""
+    from rooflens.cli.app import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {line}\n"
+
+
+def test_the_script_exits_as_its_commands_do(capsys) -> None:
+    from rooflens.cli.app import main
+
+    with pytest.raises(SystemExit) as info:
+        main(
+            ["analyze", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "--gen-len", "2", "-f", "json"]
+        )
+    assert info.value.code == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "meta-llama/Llama-3.1-8B"
+    with pytest.raises(SystemExit) as info:
+        main(["analyze", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "--tp", "3"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.startswith("error: tp=3 is invalid")

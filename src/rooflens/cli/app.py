@@ -4,6 +4,7 @@ the other commands register from their modules (imported at the end of this one)
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
@@ -28,7 +29,9 @@ from rooflens.cli.common import (
     _settings,
     analysis_options,
     app,
+    err_console,
     parse_sizes,
+    usage_error_line,
 )
 from rooflens.core.results import Analysis, compare
 from rooflens.hardware.catalog import catalog
@@ -597,8 +600,21 @@ def _show(value: float, unit: str) -> str:
     return fmt.si(value, unit if unit != "OP" else "")
 
 
-def main() -> None:
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """The `rooflens` script: the commands, with typer's usage errors (a value of the wrong
+    type, an unknown option) as one line on stderr and exit code 2, as all bad input."""
+    try:
+        code = app(args=argv, prog_name="rooflens", standalone_mode=False)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except typer.TyperException as exc:  # typer's parsing errors (click's, vendored)
+        message = exc.format_message()
+        if message:  # a bare `rooflens` printed its help already, and exits 2 as typer does
+            line = Text("error: ", style="red") + Text(usage_error_line(exc))
+            err_console.print(line, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 # Commands that run on real hardware live beside these; importing registers them.

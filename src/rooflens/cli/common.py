@@ -9,6 +9,7 @@ import enum
 import functools
 import inspect
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -81,6 +82,34 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _fail(message: str, code: int) -> typer.Exit:
     err_console.print(Text("error: ", style="red") + Text(message), soft_wrap=True)
     return typer.Exit(code)
+
+
+# What typer's parsers accept, by the pydantic error a refused value raised.
+_PARSED_AS = {
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_parsing": "a number",
+    "bool_parsing": "true or false",
+}
+
+
+def usage_error_line(exc: typer.TyperException) -> str:
+    """Typer's usage error (a value it could not parse, an unknown or incomplete option) as
+    one line like every other bad input's: the option, the value and what it accepts."""
+    param = getattr(exc, "param", None)
+    cause = exc.__cause__
+    errors = cause.errors() if cause is not None and hasattr(cause, "errors") else []
+    if param is None or not errors or "input" not in errors[0]:
+        command = getattr(getattr(exc, "ctx", None), "command_path", "rooflens")
+        return f"{exc.format_message()} (see `{command} --help`)"
+    option = max(param.opts, key=len) if param.opts else param.name
+    error = errors[0]
+    choices = re.search(r"is not one of (.+?)\.?$", str(error.get("msg", "")))
+    if choices:
+        accepted = "one of " + choices.group(1).replace("'", "")
+    else:
+        accepted = _PARSED_AS.get(error.get("type", ""), str(error.get("msg", "")))
+    return f"{option}={error['input']!r} is invalid: expected {accepted}"
 
 
 def _clean_errors(func: F) -> F:
