@@ -211,9 +211,9 @@ def test_numbers_round_before_their_prefix(server: str, browser) -> None:
     page.wait_for_selector("body[data-rendered]", timeout=20_000)
     shown = page.evaluate(
         "() => [si(999.9e6, 'B'), si(999.4e6, 'B'), si(1.5e3, 'J'), secs(0.99996), "
-        "secs(0.9994), secs(0.00099996)]"
+        "secs(0.9994), secs(0.00099996), secs(0)]"
     )
-    assert shown == ["1 GB", "999 MB", "1.5 kJ", "1 s", "999 ms", "1 ms"]
+    assert shown == ["1 GB", "999 MB", "1.5 kJ", "1 s", "999 ms", "1 ms", "0 s"]
     page.close()
 
 

@@ -84,6 +84,8 @@ def seconds(value: float) -> str:
     # Rounded before the unit is chosen: 0.99996 s reads 1 s, not 1e+03 ms; and whole seconds
     # from a thousand on, not 1.82e+03 s.
     rounded = float(f"{value:.3g}")
+    if rounded == 0:
+        return "0 s"  # nothing: no unit is nearer
     if rounded >= 1000:
         return f"{value:,.0f} s"
     for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):

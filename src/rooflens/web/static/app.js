@@ -46,6 +46,7 @@ function si(v, unit = "") {
 function secs(v) {
   if (v == null || !isFinite(v)) return "—";
   const rounded = Number(v.toPrecision(3));
+  if (rounded === 0) return "0 s";
   for (const [scale, unit] of [[1, "s"], [1e-3, "ms"], [1e-6, "µs"]]) {
     if (rounded >= scale) return `${p3(v / scale)} ${unit}`;
   }
