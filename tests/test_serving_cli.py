@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 import rooflens
 from rooflens.cli.app import app
+from rooflens.engines import DEFAULTS
 from rooflens.serving import SLO, ArrivalProcess, ClusterConfig, LengthDistribution, Workload
 from rooflens.serving.config import parse_slo
 from rooflens.views import serving_plots
@@ -161,3 +162,47 @@ def test_serving_plots_have_their_axes_and_series() -> None:
     ttft, _ = serving_plots.capacity_curve(found).axes
     assert len(ttft.get_lines()[0].get_xdata()) == len(found.probes)
     assert ttft.get_xlabel() == "arrival rate (requests/s)"
+
+
+def _fixed(requests: int, prompt: int, output: int) -> Workload:
+    return Workload(
+        requests=requests,
+        prompt=LengthDistribution(kind="fixed", a=prompt),
+        output=LengthDistribution(kind="fixed", a=output),
+    )
+
+
+def test_the_kv_cache_says_how_many_requests_it_holds() -> None:
+    """Llama-3.1-8B caches 2 x 8 heads x 128 x 2 bytes x 32 layers = 131,072 bytes a token: its
+    pool holds floor(bytes / 131,072) tokens, so many 2,304-token requests. gpt-oss-20b keeps
+    128 keys in half its layers: it holds more requests than its all-layer token count says."""
+    result = rooflens.simulate("meta-llama/Llama-3.1-8B", "h100-sxm", _fixed(8, 2048, 256),
+                               concurrency=4)  # fmt: skip
+    assert result.kv_room == int(result.kv_bytes // 131_072) // 2304
+    windowed = rooflens.simulate("openai/gpt-oss-20b", "h100-sxm", _fixed(8, 8192, 256),
+                                 concurrency=4)  # fmt: skip
+    assert windowed.kv_room > 1.8 * (windowed.kv_capacity // (8192 + 256))
+
+
+def test_memory_at_the_peak_is_what_the_run_held() -> None:
+    """Weights, the activation reserve and the framework's bytes, and the KV cache at its
+    fullest; never more than the engine may fill (vLLM: its share of the device)."""
+    bound = rooflens.simulate("meta-llama/Llama-3.1-8B", "h100-sxm", _fixed(16, 2048, 64),
+                              concurrency=8)  # fmt: skip
+    assert 16.06e9 < bound.beside_kv < bound.usable_memory
+    share = bound.timeline["kv_tokens"].max() / bound.kv_capacity
+    assert bound.peak_memory == pytest.approx(bound.beside_kv + share * bound.kv_bytes)
+    assert bound.beside_kv + bound.kv_bytes == pytest.approx(bound.usable_memory, rel=1e-3)
+    engine = rooflens.simulate("meta-llama/Llama-3.1-8B", "h100-sxm", _fixed(16, 2048, 64),
+                               concurrency=8, engine="vllm")  # fmt: skip
+    fraction = DEFAULTS["vllm"].memory_fraction
+    assert engine.usable_memory == pytest.approx(fraction * bound.usable_memory)
+    assert engine.peak_memory <= engine.usable_memory
+    args = ["simulate", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "--concurrency", "8",
+            "--requests", "16", "--prompt", "2048", "--output", "64"]  # fmt: skip
+    out = " ".join(runner.invoke(app, args, env={"COLUMNS": "200"}).output.split())
+    assert f"room for {bound.kv_room} of the longest requests (2048 + 64 tokens)" in out
+    assert "memory at the peak" in out and "largest batch" not in out
+    data = json.loads(runner.invoke(app, [*args, "-f", "json"]).output)
+    assert data["kv_room_requests"] == bound.kv_room
+    assert data["peak_memory_bytes"] == pytest.approx(bound.peak_memory)

@@ -97,6 +97,21 @@ def _progress(total: int, label: str, output: OutputFormat) -> tuple[Progress | 
     return fmt.progress_bar(err_console, f"simulating ({label})", total)
 
 
+def _kv_use(result: SimulationResult, peak_share: float) -> str:
+    """The KV cache's peak share, its bytes and how many of the longest requests it holds
+    (its token count alone misleads where windows or a hybrid's few attention layers keep
+    fewer keys per token)."""
+    if not result.kv_bytes:
+        return f"{100 * peak_share:.0f} % of {result.kv_capacity} tokens"
+    longest = (
+        f" ({result.memory.prompt_len} + {result.memory.gen_len} tokens)" if result.memory else ""
+    )
+    return (
+        f"{100 * peak_share:.0f} % of {fmt.si(result.kv_bytes, 'B')} per device: room for "
+        f"{result.kv_room} of the longest requests{longest}"
+    )
+
+
 def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
     from rooflens.serving.results import LATENCIES, PERCENTILES
 
@@ -124,17 +139,18 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
     rows += [
         ("kernels", result.kernels),
         ("mean sequences per step", f"{s['mean_batch']:.1f}"),
-        ("peak KV cache use", f"{100 * s['peak_kv_share']:.0f} % of {result.kv_capacity} tokens"),
+        ("peak KV cache use", _kv_use(result, s["peak_kv_share"])),
         ("preemptions", str(s["preemptions"])),
     ]
-    if result.memory is not None:
-        # The analyzer's verdict, in its words (docs/model.md, "Fits").
-        m = result.memory
+    if result.usable_memory:
+        # What the run held at its fullest: the analyzer's verdict for a batch of whole prompts
+        # at once (JSON "memory") would count activations no iteration of the scheduler holds.
         rows.append(
             (
-                f"memory at the peak ({m.batch} × {m.prompt_len} + {m.gen_len} tokens)",
-                f"{fmt.si(m.peak, 'B')} of {fmt.si(m.capacity, 'B')}, "
-                f"{'fits' if m.fits else 'DOES NOT FIT'}; largest batch that fits: {m.max_batch}",
+                "memory at the peak",
+                f"{fmt.si(result.peak_memory, 'B')} of {fmt.si(result.usable_memory, 'B')} per "
+                f"device: {fmt.si(result.beside_kv, 'B')} weights, activation reserve and "
+                "framework, the rest KV cache",
             )
         )
     if result.slo is not None:
@@ -304,6 +320,10 @@ def _print(result: SimulationResult, output_format: OutputFormat, title: str) ->
         data = result.benchmark() | {
             "summary": result.summary(),
             "kv_capacity_tokens": result.kv_capacity,
+            "kv_capacity_bytes": result.kv_bytes,
+            "kv_room_requests": result.kv_room,
+            "peak_memory_bytes": result.peak_memory,
+            "usable_memory_bytes": result.usable_memory,
             "estimate": result.estimate,
             "kernels": result.kernels,
             "scheduler": None if result.scheduler is None else result.scheduler.model_dump(),

@@ -18,6 +18,7 @@ from rooflens.core.memory import (
     kv_tokens_kept,
     peak_activation_bytes,
     state_bytes,
+    usable_memory,
     weight_bytes,
 )
 from rooflens.core.model import ModelSpec
@@ -51,6 +52,18 @@ class Replica:
         """KV-cache bytes per device (core.memory.kv_room: the memory the engine takes, less
         weights, the activation reserve and the framework's own bytes)."""
         return float(kv_room(self.memory, self.weights, self.activation_reserve, self.profile))
+
+    @property
+    def usable_memory(self) -> float:
+        """Bytes per device the deployment may fill (core.memory.usable_memory)."""
+        return float(usable_memory(self.memory, self.profile))
+
+    @property
+    def beside_kv(self) -> float:
+        """Bytes per device held apart from the KV cache: weights, the activation reserve and
+        the framework's own."""
+        framework = self.profile.memory_overhead if self.profile is not None else 0.0
+        return self.weights + self.activation_reserve + framework
 
     @property
     def kv_tokens(self) -> int:

@@ -23,7 +23,13 @@ BENCHMARK = ("ttft", "tpot", "itl", "e2e")
 @dataclass(frozen=True)
 class SimulationResult:
     """`requests`: one row per request (times in seconds from the first arrival);
-    `timeline`: one row per engine iteration; `kv_capacity`: KV tokens per replica;
+    `timeline`: one row per engine iteration; `kv_capacity`: KV tokens per replica, each the
+    keys and values of every attention layer (a sequence through sliding windows or a hybrid's
+    few attention layers holds fewer: `kv_room` counts whole requests); `kv_bytes`: the
+    KV-cache bytes per device of a (decode) replica; `kv_room`: how many of the workload's
+    longest requests it holds at once; `beside_kv` and `usable_memory`: its bytes per device
+    held apart from the KV cache (weights, activation reserve, framework) and the bytes the
+    engine may fill;
     `itl`: every gap between consecutive tokens of one request, pooled over requests;
     `devices`: accelerators in the cluster (for throughput per GPU)."""
 
@@ -31,6 +37,10 @@ class SimulationResult:
     timeline: pd.DataFrame
     kv_capacity: int
     replicas: int
+    kv_bytes: float = 0.0
+    kv_room: int = 0
+    beside_kv: float = 0.0
+    usable_memory: float = 0.0
     slo: SLO | None = None
     itl: np.ndarray = field(default_factory=lambda: np.zeros(0))
     devices: int = 1
@@ -41,6 +51,13 @@ class SimulationResult:
     estimate: str = "roofline bound"
     kernels: str = field(default_factory=lambda: AnalysisOptions().kernels)
     scheduler: SchedulerConfig | None = None
+
+    @property
+    def peak_memory(self) -> float:
+        """Bytes per device at the run's peak: what is held beside the KV cache, and the KV
+        cache's fullest share of its pool."""
+        peak_share = float(self.timeline["kv_tokens"].max() / self.kv_capacity)
+        return self.beside_kv + peak_share * self.kv_bytes
 
     @property
     def duration(self) -> float:

@@ -123,6 +123,15 @@ def memory_verdict(
     return verdict
 
 
+def _kv_room(replica: Replica, scheduler: SchedulerConfig, longest: int, max_len: int) -> int:
+    """How many of the workload's longest requests the replica's KV cache holds at once, as
+    its scheduler counts them (a contiguous layout reserves max_len for each)."""
+    contiguous = scheduler.kv_layout == "contiguous"
+    return int(
+        replica.kv_tokens // max(1, int(replica.kv_kept(max_len if contiguous else longest)))
+    )
+
+
 def _check_admissible(
     replica: Replica, scheduler: SchedulerConfig, longest: int, max_len: int
 ) -> None:
@@ -210,6 +219,10 @@ def run(
         requests=frame,
         timeline=timeline,
         kv_capacity=records[0].kv_capacity_tokens,
+        kv_bytes=decode_replica.kv_capacity,
+        kv_room=_kv_room(decode_replica, scheduler, longest, max_len),
+        beside_kv=decode_replica.beside_kv,
+        usable_memory=decode_replica.usable_memory,
         replicas=len(records),
         slo=slo,
         itl=np.concatenate([r.itl for r in records]),
