@@ -122,9 +122,10 @@ def test_the_cli_and_the_advisor_take_an_engines_own_spelling() -> None:
                     engine="vLLM")  # fmt: skip
     assert advice.engine == "vllm"
     # A name no engine goes by is still refused, as written.
-    res = CliRunner().invoke(app, ["analyze", MODEL, "-H", "h200-sxm", "--engine", "tensorrt"])
-    assert res.exit_code == 2
-    assert "engine='tensorrt' is invalid" in res.output
+    for name in ("tensorrt", "TGI"):
+        res = CliRunner().invoke(app, ["analyze", MODEL, "-H", "h200-sxm", "--engine", name])
+        assert res.exit_code == 2
+        assert f"engine='{name}' is invalid" in res.output
 
 
 def test_a_device_without_the_engines_profile_names_those_that_have_one() -> None:

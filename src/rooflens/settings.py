@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from rooflens.engines.defaults import EngineDefaults
 
 Bits = Literal[32, 16, 8, 4, 3, 2, 1]
-# Other names the engines go by (in any case), for the engine setting.
+# The serving engines rooflens prices (rooflens.engines), and the other names they go by
+# (in any case).
+ENGINE_NAMES = ("transformers", "compiled", "vllm", "sglang", "trtllm")
 ENGINE_SPELLINGS = {
     "tensorrt-llm": "trtllm",
     "tensorrt_llm": "trtllm",
@@ -44,11 +46,12 @@ ENGINE_SPELLINGS = {
 
 def engine_name(value: object) -> object:
     """An engine's name as rooflens writes it, from its projects' own spellings too
-    ("TensorRT-LLM", "vLLM"); anything else unchanged, for validation to name."""
+    ("TensorRT-LLM", "vLLM"); anything else as given, for validation to name."""
     if not isinstance(value, str):
         return value
     name = value.strip().lower()
-    return ENGINE_SPELLINGS.get(name, name)
+    name = ENGINE_SPELLINGS.get(name, name)
+    return name if name in ENGINE_NAMES else value
 
 
 # Generous bounds that still keep every figure finite: 1,024 devices, 2 Mi tokens.
@@ -279,7 +282,7 @@ class Settings(BaseModel):
         "TOML file: a calibrated estimate.",
         accepts="auto, a bundled profile name or a profile TOML file",
     )
-    engine: Literal["transformers", "compiled", "vllm", "sglang", "trtllm"] | None = setting(
+    engine: Literal[ENGINE_NAMES] | None = setting(  # type: ignore[valid-type]
         None,
         "Calibration",
         "serving engine",

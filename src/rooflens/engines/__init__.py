@@ -17,9 +17,9 @@ from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
 from rooflens.engines import sglang, trtllm, vllm
 from rooflens.engines.defaults import EngineDefaults
-from rooflens.settings import engine_name
+from rooflens.settings import ENGINE_NAMES, engine_name
 
-ENGINES = ("transformers", "compiled", "vllm", "sglang", "trtllm")
+ENGINES = ENGINE_NAMES
 DEFAULTS: dict[str, EngineDefaults] = {
     "vllm": vllm.DEFAULTS,
     "sglang": sglang.DEFAULTS,
