@@ -168,7 +168,8 @@ def test_advise_cli(tmp_path) -> None:
     png = tmp_path / "pareto.png"
     args = ["advise", LLAMA_8B, "--workload", "prompt=1000,output=300,rate=20", "--slo",
             "ttft_p99=2s,tpot_p99=60ms", "--devices", "h100-sxm,l40s", "--verify", "1"]  # fmt: skip
-    result = runner.invoke(app, [*args, "--plot", str(png)])
+    # A wide terminal whatever runs the test (a pytest-xdist worker sets COLUMNS=80).
+    result = runner.invoke(app, [*args, "--plot", str(png)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "best setups by cost" in result.output and "what binds" in result.output
     assert "roofline bound" in " ".join(result.output.split())
@@ -207,7 +208,8 @@ def test_a_pareto_plot_with_no_feasible_setup_says_so(tmp_path) -> None:
     # axes (once an internal error), the picture says so and the table says why.
     png = tmp_path / "pareto.png"
     args = ["advise", "openai-community/gpt2", "--devices", "a6000", "--verify", "0"]
-    result = runner.invoke(app, [*args, "--plot", str(png)])
+    # A wide terminal whatever runs the test (a pytest-xdist worker sets COLUMNS=80).
+    result = runner.invoke(app, [*args, "--plot", str(png)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "No setup meets the SLO" in result.output and "max positions" in result.output
     assert png.stat().st_size > 10_000
