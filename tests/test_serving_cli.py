@@ -191,6 +191,7 @@ def test_memory_at_the_peak_is_what_the_run_held() -> None:
                               concurrency=8)  # fmt: skip
     assert 16.06e9 < bound.beside_kv < bound.usable_memory
     share = bound.timeline["kv_tokens"].max() / bound.kv_capacity
+    assert bound.summary()["peak_kv_share"] == pytest.approx(share)
     assert bound.peak_memory == pytest.approx(bound.beside_kv + share * bound.kv_bytes)
     assert bound.beside_kv + bound.kv_bytes == pytest.approx(bound.usable_memory, rel=1e-3)
     engine = rooflens.simulate("meta-llama/Llama-3.1-8B", "h100-sxm", _fixed(16, 2048, 64),

@@ -53,11 +53,15 @@ class SimulationResult:
     scheduler: SchedulerConfig | None = None
 
     @property
+    def peak_kv_share(self) -> float:
+        """The KV cache's fullest share of its pool, over every replica's iterations."""
+        return float(self.timeline["kv_tokens"].max() / self.kv_capacity)
+
+    @property
     def peak_memory(self) -> float:
         """Bytes per device at the run's peak: what is held beside the KV cache, and the KV
-        cache's fullest share of its pool."""
-        peak_share = float(self.timeline["kv_tokens"].max() / self.kv_capacity)
-        return self.beside_kv + peak_share * self.kv_bytes
+        cache at its fullest."""
+        return self.beside_kv + self.peak_kv_share * self.kv_bytes
 
     @property
     def duration(self) -> float:
@@ -146,7 +150,7 @@ class SimulationResult:
         busy = line["duration"].sum()
         weights = line["duration"] / busy if busy else 0.0
         out["mean_batch"] = float(((line["decode_seqs"] + line["prefill_seqs"]) * weights).sum())
-        out["peak_kv_share"] = float(line["kv_tokens"].max() / self.kv_capacity)
+        out["peak_kv_share"] = self.peak_kv_share
         out["preemptions"] = int(frame["preemptions"].sum())
         if self.slo is not None:
             ok = self.meets_slo()
