@@ -107,7 +107,10 @@ def test_engines_go_by_their_projects_spellings(spelling: str, engine: str) -> N
     assert by_spelling.totals()["decode"]["time"] == by_name.totals()["decode"]["time"]
     assert load_engine_profile(spelling, "h200-sxm") == load_engine_profile(engine, "h200-sxm")
     if engine in DEFAULTS:
-        assert scheduler_of(None, None, device, spelling) == preset_for(engine, device)
+        workload = Workload(requests=2, prompt=LengthDistribution(kind="fixed", a=256),
+                            output=LengthDistribution(kind="fixed", a=4))  # fmt: skip
+        served = rooflens.simulate(MODEL, device, workload, engine=spelling)
+        assert served.scheduler == preset_for(engine, device)
         assert preset_for(spelling, device) == preset_for(engine, device)
 
 

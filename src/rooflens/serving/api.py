@@ -13,7 +13,7 @@ from rooflens.serving.presets import PRESETS, preset_for
 from rooflens.serving.results import SimulationResult
 from rooflens.serving.simulate import CapacityResult, Progress, find_capacity, run
 from rooflens.serving.workload import Requests, Workload, load_trace
-from rooflens.settings import engine_name
+from rooflens.settings import parse_settings
 
 _TYPES: dict[str, tuple[type, str]] = {
     "scheduler": (SchedulerConfig, "a SchedulerConfig"),
@@ -50,7 +50,6 @@ def scheduler_of(
     """The scheduler a run uses: an engine's preset (sized for `device`) with the settings
     given explicitly in `scheduler` (its fields set by the caller) in place of the preset's.
     Without a preset, an `engine` that has one (vllm, sglang, trtllm) brings its own."""
-    engine = engine_name(engine)
     if preset is None and engine in PRESETS:
         preset = str(engine)
     if preset is None:
@@ -107,10 +106,13 @@ def simulate(
         not isinstance(concurrency, int) or isinstance(concurrency, bool)
     ):
         raise InvalidInputError("concurrency", concurrency, "a positive integer or None")
-    spec, device, opts = resolve(model, hardware, options)
+    # Parsed once: the engine as the settings read it (its projects' spellings too) brings its
+    # scheduler.
+    settings = parse_settings(options)
+    spec, device, opts = resolve(model, hardware, settings)
     load = workload if workload is not None else Workload()
     requests = _requests(load) if concurrency is None else _closed_loop_requests(load)
-    sched = scheduler_of(scheduler, preset, device, options.get("engine"))
+    sched = scheduler_of(scheduler, preset, device, settings.engine)
     return run(spec, device, opts, requests, sched, cluster, slo, progress, concurrency=concurrency)
 
 
@@ -133,8 +135,9 @@ def capacity(
     if not isinstance(slo, SLO):
         raise InvalidInputError("slo", slo, "an SLO to hold the capacity to")
     _check_types(scheduler=scheduler, cluster=cluster, preset=preset)
-    spec, device, opts = resolve(model, hardware, options)
-    sched = scheduler_of(scheduler, preset, device, options.get("engine"))
+    settings = parse_settings(options)
+    spec, device, opts = resolve(model, hardware, settings)
+    sched = scheduler_of(scheduler, preset, device, settings.engine)
     return find_capacity(
         spec, device, opts, workload, slo, sched, cluster, tolerance, progress=progress
     )
