@@ -101,8 +101,6 @@ def _kv_use(result: SimulationResult, peak_share: float) -> str:
     """The KV cache's peak share, its bytes and how many of the longest requests it holds
     (its token count alone misleads where windows or a hybrid's few attention layers keep
     fewer keys per token)."""
-    if not result.kv_bytes:
-        return f"{100 * peak_share:.0f} % of {result.kv_capacity} tokens"
     longest = (
         f" ({result.memory.prompt_len} + {result.memory.gen_len} tokens)" if result.memory else ""
     )
@@ -142,17 +140,16 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
         ("peak KV cache use", _kv_use(result, s["peak_kv_share"])),
         ("preemptions", str(s["preemptions"])),
     ]
-    if result.usable_memory:
-        # What the run held at its fullest: the analyzer's verdict for a batch of whole prompts
-        # at once (JSON "memory") would count activations no iteration of the scheduler holds.
-        rows.append(
-            (
-                "memory at the peak",
-                f"{fmt.si(result.peak_memory, 'B')} of {fmt.si(result.usable_memory, 'B')} per "
-                f"device: {fmt.si(result.beside_kv, 'B')} weights, activation reserve and "
-                "framework, the rest KV cache",
-            )
+    # What the run held at its fullest: the analyzer's verdict for a batch of whole prompts at
+    # once (JSON "memory") would count activations no iteration of the scheduler holds.
+    rows.append(
+        (
+            "memory at the peak",
+            f"{fmt.si(result.peak_memory, 'B')} of {fmt.si(result.usable_memory, 'B')} per "
+            f"device: {fmt.si(result.beside_kv, 'B')} weights, activation reserve and "
+            "framework, the rest KV cache",
         )
+    )
     if result.slo is not None:
         rows += [
             ("SLO attainment", f"{100 * s['slo_attainment']:.1f} % of requests"),

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from rooflens.core.options import AnalysisOptions
 from rooflens.serving.config import SLO, SchedulerConfig
 
 if TYPE_CHECKING:
@@ -37,19 +36,20 @@ class SimulationResult:
     timeline: pd.DataFrame
     kv_capacity: int
     replicas: int
-    kv_bytes: float = 0.0
-    kv_room: int = 0
-    beside_kv: float = 0.0
-    usable_memory: float = 0.0
+    kv_bytes: float
+    kv_room: int
+    beside_kv: float
+    usable_memory: float
+    # What priced the iterations (the analyzer's estimate: the engine's profile, or the
+    # roofline bound) and the kernels it priced as one.
+    estimate: str
+    kernels: str
     slo: SLO | None = None
     itl: np.ndarray = field(default_factory=lambda: np.zeros(0))
     devices: int = 1
     # Whether the deployment fits, as the analyzer says it (serving.simulate.memory_verdict).
     memory: MemoryVerdict | None = None
-    # What priced the iterations (the analyzer's estimate: the engine's profile, or the
-    # roofline bound) and the scheduler that batched them (a preset with its overrides).
-    estimate: str = "roofline bound"
-    kernels: str = field(default_factory=lambda: AnalysisOptions().kernels)
+    # The scheduler that batched them (a preset with its overrides).
     scheduler: SchedulerConfig | None = None
 
     @property

@@ -123,13 +123,11 @@ def memory_verdict(
     return verdict
 
 
-def _kv_room(replica: Replica, scheduler: SchedulerConfig, longest: int, max_len: int) -> int:
-    """How many of the workload's longest requests the replica's KV cache holds at once, as
-    its scheduler counts them (a contiguous layout reserves max_len for each)."""
+def _kv_need(replica: Replica, scheduler: SchedulerConfig, longest: int, max_len: int) -> int:
+    """KV tokens the workload's longest request takes, as the scheduler counts them (a
+    contiguous layout reserves max_len for each request)."""
     contiguous = scheduler.kv_layout == "contiguous"
-    return int(
-        replica.kv_tokens // max(1, int(replica.kv_kept(max_len if contiguous else longest)))
-    )
+    return int(replica.kv_kept(max_len if contiguous else longest))
 
 
 def _check_admissible(
@@ -137,11 +135,10 @@ def _check_admissible(
 ) -> None:
     """The deployment fits (memory_verdict); the scheduler's own KV accounting must still
     admit its longest request, else the scheduler setting that prevents it is named."""
-    contiguous = scheduler.kv_layout == "contiguous"
-    need = replica.kv_kept(max_len if contiguous else longest)
+    need = _kv_need(replica, scheduler, longest, max_len)
     if need <= replica.kv_tokens:
         return
-    if contiguous:
+    if scheduler.kv_layout == "contiguous":
         raise InvalidInputError(
             "max_len",
             max_len,
@@ -220,7 +217,8 @@ def run(
         timeline=timeline,
         kv_capacity=records[0].kv_capacity_tokens,
         kv_bytes=decode_replica.kv_capacity,
-        kv_room=_kv_room(decode_replica, scheduler, longest, max_len),
+        # How many of the longest requests the cache holds at once (admitted, each fits).
+        kv_room=decode_replica.kv_tokens // _kv_need(decode_replica, scheduler, longest, max_len),
         beside_kv=decode_replica.beside_kv,
         usable_memory=decode_replica.usable_memory,
         replicas=len(records),
