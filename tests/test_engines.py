@@ -388,6 +388,32 @@ def test_an_engine_documented_moe_kernel_prices_its_type() -> None:
     assert "moe:w4a16" not in load_engine_profile("trtllm", "h200-sxm").fallbacks
 
 
+def test_balanced_moe_rows_are_priced_with_the_experts_they_read() -> None:
+    """A `balanced` row deals its T·k routes out round robin: at 8 tokens of top-4 over 128
+    experts it reads 32 experts' weights (uniform routing would read 28.5 in expectation), and
+    from 32 tokens on all 128; the fitted fraction is of those bytes. `power_law` rows are not
+    fitted."""
+    from rooflens.calibration.aiconfigurator import moe_samples
+
+    rows = pd.DataFrame(
+        {
+            "distribution": ["balanced"] * 3 + ["power_law_1.2"], "moe_dtype": "bfloat16",
+            "hidden_size": 256, "inter_size": 512, "topk": 4, "num_experts": 128,
+            "moe_tp_size": 1, "moe_ep_size": 1, "num_tokens": [8, 32, 64, 8],
+            "latency": [0.01, 0.02, 0.03, 0.005],
+        }
+    )  # fmt: skip
+    (bf16,) = moe_samples(rows)
+    assert len(bf16.time) == 3
+    tokens = np.array([8.0, 32.0, 64.0])
+    experts = np.minimum(128, tokens * 4)  # 32, 128, 128
+    # One of the three GEMMs (a third of the layer): its experts' bf16 weights, and each
+    # routed token's input (256 or 512 wide) and output in and out, 2 bytes each.
+    weights = experts * 256 * 512 * 2
+    activations = tokens * 4 * (256 + 512) * 2
+    assert np.allclose(bf16.memory, weights + activations)
+
+
 @pytest.mark.parametrize(("source", "kernels", "moved"), [("static_scaled_fp8_quant", 1, 3),
                                                          ("sglang", 4, 13)])  # fmt: skip
 def test_element_wise_rows_are_read_as_the_kernels_they_time(source, kernels, moved) -> None:

@@ -9,8 +9,14 @@ from hypothesis import strategies as st
 
 import rooflens
 from rooflens.core import AnalysisOptions, analyze, build_graph
-from rooflens.core.operators import expected_experts_hit
-from rooflens.core.options import Parallelism
+from rooflens.core.operators import (
+    ExpertLinear,
+    Precision,
+    Step,
+    balanced_experts_hit,
+    expected_experts_hit,
+)
+from rooflens.core.options import Parallelism, Quantization
 
 
 @pytest.fixture
@@ -31,6 +37,27 @@ def test_expected_experts_hit() -> None:
     assert expected_experts_hit(8, 2, np.array(1.0)) == pytest.approx(2.0)
     assert expected_experts_hit(8, 2, np.array(2.0)) == pytest.approx(8 * (1 - 0.75**2))
     assert expected_experts_hit(8, 2, np.array(1e4)) == pytest.approx(8.0)
+
+
+def test_balanced_routing_deals_routes_to_as_many_experts_as_it_can() -> None:
+    """A benchmark's round-robin routing: T tokens of k routes touch min(E, T·k) experts,
+    where uniform routing touches E (1 - (1 - k/E)^T): at T·k = E, 8 and 8 (1 - 0.75^4)."""
+    assert balanced_experts_hit(8, 2, np.array(1.0)) == 2.0
+    assert balanced_experts_hit(8, 2, np.array(4.0)) == 8.0
+    assert balanced_experts_hit(8, 2, np.array(100.0)) == 8.0
+    assert expected_experts_hit(8, 2, np.array(4.0)) == pytest.approx(8 * (1 - 0.75**4))
+    step = Step(np.array([4.0]), np.ones(1), np.zeros(1))
+    prec = Precision(Quantization())
+    up = ExpertLinear("up", "block", ("x",), "y", in_features=64, out_features=96,
+                      num_experts=8, top_k=2)  # fmt: skip
+    balanced = ExpertLinear("up", "block", ("x",), "y", in_features=64, out_features=96,
+                            num_experts=8, top_k=2, routing="balanced")  # fmt: skip
+    per_expert = 64 * 96 * 2  # bf16 bytes of one expert's projection
+    assert balanced.cost(step, prec).load_weight[0] == pytest.approx(8 * per_expert)
+    assert up.cost(step, prec).load_weight[0] == pytest.approx(8 * (1 - 0.75**4) * per_expert)
+    # Routing sets only the weights read: the work and the activations are the same.
+    assert balanced.cost(step, prec).ops[0] == up.cost(step, prec).ops[0] == 4 * 2 * 2 * 64 * 96
+    assert balanced.cost(step, prec).load_act[0] == up.cost(step, prec).load_act[0]
 
 
 @given(st.integers(1, 256), st.integers(1, 64))

@@ -301,9 +301,12 @@ def _attention_samples(df: pd.DataFrame, decode: bool) -> list[Samples]:
 
 def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list[Samples]:
     """A fused MoE layer (routing, the gate/up/down expert GEMMs, the combine) per row: three
-    rooflens ExpertLinears over the experts and route share one device holds. Balanced routing
-    only, as rooflens assumes. The shape the `moe` grids read is the tokens routed to each
-    expert (OPs over one routed token's OPs through every expert, as pricing reads it:
+    rooflens ExpertLinears over the experts and route share one device holds. The `balanced`
+    rows only (the `power_law` ones skew the load on purpose), priced as they route: round
+    robin, so a row of T tokens reads min(E, T·k) experts' weights, where serving's uniform
+    routing reads fewer (`ExpertLinear.routing`); the fraction is of the bytes the kernel
+    moved. The shape the `moe` grids read is the tokens routed to each expert (OPs over one
+    routed token's OPs through every expert, as pricing reads it:
     rooflens.core.pricing.shape_ratios). `kernels`: the table an engine runs for a type
     instead of the type's own (MOE_KERNELS)."""
     df = df[df["distribution"] == "balanced"]
@@ -328,6 +331,7 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
                 op = ExpertLinear(
                     "expert", "block", ("x",), "y", in_features=int(fan_in),
                     out_features=int(fan_out), num_experts=experts, top_k=top_k,
+                    routing="balanced",
                 )  # fmt: skip
                 o, m = _priced(op.cost(step, Precision(quant)))
                 total_o, total_m = total_o + o, total_m + m

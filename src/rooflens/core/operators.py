@@ -670,10 +670,20 @@ class Collective(Operator):
         return ((self.width * prec.act, rows),)
 
 
-def expected_experts_hit(num_experts: int, top_k: int, tokens: np.ndarray) -> np.ndarray:
+def expected_experts_hit(num_experts: int, top_k: float, tokens: np.ndarray) -> np.ndarray:
     """Distinct experts that `tokens` tokens, each routed to `top_k` of `num_experts`, touch in
     expectation under uniform routing: E (1 - (1 - k/E)^T) (occupancy of E bins)."""
     return num_experts * (1 - (1 - top_k / num_experts) ** tokens)
+
+
+def balanced_experts_hit(num_experts: int, top_k: float, tokens: np.ndarray) -> np.ndarray:
+    """Distinct experts touched when the T·k routes are dealt out round robin, as operator
+    benchmarks route (aiconfigurator's `balanced` rows): min(E, T·k). Uniform routing
+    touches fewer (E (1 - e^(-Tk/E)) near T·k = E: 63 % of them)."""
+    return np.minimum(num_experts, tokens * top_k)
+
+
+EXPERTS_HIT = {"uniform": expected_experts_hit, "balanced": balanced_experts_hit}
 
 
 @dataclass(frozen=True)
@@ -686,6 +696,10 @@ class ExpertLinear(Linear):
     # The experts' own storage where a checkpoint keeps them apart (techniques.quantization);
     # None: the analysis's quantization.
     weight_quant: Quantization | None = None
+    # How tokens pick experts, which sets the weights a step reads (EXPERTS_HIT): "uniform"
+    # (each token's experts at random: serving) or "balanced" (round robin: the benchmarks
+    # engine profiles are fitted on).
+    routing: Literal["uniform", "balanced"] = "uniform"
 
     @property
     def ops_per_routed_token(self) -> int:
@@ -697,7 +711,7 @@ class ExpertLinear(Linear):
         routed = tokens * self.top_k
         stored = self.weight_quant or prec.quant
         per_expert = self.in_features * self.out_features * self._weight_bits(stored) / 8
-        hit = expected_experts_hit(self.num_experts, self.top_k, tokens)
+        hit = EXPERTS_HIT[self.routing](self.num_experts, self.top_k, tokens)
         per_hit = routed / np.maximum(hit, 1e-30)
         bias = self.out_features * prec.unquantized if self.bias else 0.0
         return _cost(

@@ -1,0 +1,156 @@
+"""Do expert GEMMs take the time of the experts' weights they read? A check on operator data
+the engine profiles are not fitted on: aiconfigurator's `power_law` MoE rows.
+
+    python scripts/moe_routing_check.py DATA_DIR [--old-ref REV]
+
+The profiles fit the `balanced` rows, which deal a step's T·k routes out round robin and so
+read min(E, T·k) experts' weights; the `power_law` rows skew the load on purpose and read
+fewer. Each power-law row (one device's experts, no expert parallelism) is priced here with
+the experts its load touches, averaged over draws of the benchmark's load generator (loads
+from a power law on [xmin, xmax], scaled to T·k routes and rounded, as its documentation and
+source describe), by the shipped profile, and by the profile of git revision REV priced as
+rooflens priced every step before (its fit counted uniform routing's experts for the balanced
+rows too). Prints median |error| and median predicted / measured per system and engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rooflens.calibration import aiconfigurator as aic
+from rooflens.calibration.profile import parse_profile
+from rooflens.core.operators import ExpertLinear, Precision, Step, expected_experts_hit
+from rooflens.hardware import get_device
+
+SYSTEMS = {"h100-sxm": "h100_sxm", "h200-sxm": "h200_sxm", "b200": "b200_sxm"}
+DRAWS = 64
+
+
+@functools.cache
+def touched(tokens: int, experts: int, top_k: int, alpha: float) -> float:
+    """Experts with at least one route, in the mean over DRAWS draws of the generator."""
+    rng = np.random.default_rng([tokens, experts, top_k, int(alpha * 100)])
+    routes = tokens * top_k
+    low, high = (1.0, 0.8 * tokens) if routes > experts else (0.01, 2.0)
+    a = 1.0 - alpha
+    load = ((high**a - low**a) * rng.random((DRAWS, experts)) + low**a) ** (1.0 / a)
+    load = np.round(load / load.sum(axis=1, keepdims=True) * routes)
+    counts = []
+    for draw in load:  # the rounding's remainder: onto the busiest, off the least loaded
+        order = np.argsort(-draw, kind="stable")
+        delta = int(routes - draw.sum())
+        for i in range(abs(delta)):
+            j = order[i % experts] if delta > 0 else order[-(i % experts) - 1]
+            draw[j if delta > 0 or draw[j] > 0 else order[0]] += 1 if delta > 0 else -1
+        counts.append(np.count_nonzero(draw))
+    return float(np.mean(counts))
+
+
+def power_law_samples(
+    df: pd.DataFrame, kernels: dict[str, str] | None, hits: Callable[[int, int, int, float], float]
+) -> list[aic.Samples]:
+    """aic.moe_samples' pricing of the power-law rows (one device's experts), reading the
+    weights of `hits(tokens, experts, top_k, alpha)` experts."""
+    df = df[df["distribution"].astype(str).str.startswith("power_law") & (df["moe_ep_size"] == 1)]
+    out = []
+    for name, (dtype, quant) in aic.MOE_TYPES.items():
+        rows = df[df["moe_dtype"] == (kernels or {}).get(name, name)]
+        if name == "w4a16_mxfp4" and "kernel_source" in rows.columns:
+            other = rows["kernel_source"].astype(str).str.contains(aic.MXFP4_OTHER_KERNEL)
+            rows = rows[~other] if (~other).any() else rows
+        rows = rows[rows["latency"] > 0]
+        if rows.empty:
+            continue
+        ops, memory, routed = np.empty(len(rows)), np.empty(len(rows)), np.empty(len(rows))
+        for i, (_, row) in enumerate(rows.iterrows()):
+            tokens, e, k = int(row["num_tokens"]), int(row["num_experts"]), int(row["topk"])
+            hit = hits(tokens, e, k, float(str(row["distribution"]).rsplit("_", 1)[1]))
+            width = max(int(row["inter_size"]) // int(row["moe_tp_size"]), 1)
+            hid = int(row["hidden_size"])
+            step = Step(np.array([float(tokens)]), np.ones(1), np.zeros(1))
+            total_o = total_m = work = 0.0
+            for fan_in, fan_out in ((hid, width), (hid, width), (width, hid)):
+                op = ExpertLinear(
+                    "expert", "block", ("x",), "y", in_features=fan_in, out_features=fan_out,
+                    num_experts=e, top_k=k, routing="balanced",
+                )  # fmt: skip
+                cost = op.cost(step, Precision(quant))
+                o, m = aic._priced(cost)
+                dealt = min(e, tokens * k)  # the experts the balanced pricing read
+                total_o += float(o[0])
+                total_m += float(m[0]) + (hit - dealt) * float(cost.load_weight[0]) / dealt
+                work += op.ops_per_routed_token * op.num_experts
+            ops[i], memory[i], routed[i] = total_o, total_m, total_o / work
+        peak = {"fp8_block": "fp8", "w4a16": "bf16", "w4a16_int": "bf16"}.get(dtype, dtype)
+        time = rows["latency"].to_numpy() * 1e-3 / 3
+        sizes = rows[["num_tokens", "hidden_size", "num_experts"]].to_numpy()
+        out.append(aic.Samples("moe", dtype, peak, ops / 3, memory / 3, time, sizes, aspect=routed))
+    return out
+
+
+def uniform(tokens: int, experts: int, top_k: int, alpha: float) -> float:
+    """Uniform routing's experts, as rooflens priced any step of T tokens (and counted for
+    the balanced rows) before."""
+    return float(expected_experts_hit(experts, top_k, np.array(float(tokens))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("data", type=Path, help="aiconfigurator-core's systems/data folder")
+    parser.add_argument("--old-ref", default="HEAD", help="git revision of the old profiles")
+    args = parser.parse_args()
+    here = Path(__file__).resolve().parents[1] / "src" / "rooflens" / "engines" / "profiles"
+    lines = [
+        "| system | engine | routes | rows | new: median err | new: pred/meas | "
+        "old: median err | old: pred/meas |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for device_name, system in SYSTEMS.items():
+        device = get_device(device_name)
+        for engine in aic.ENGINES:
+            path = here / f"{engine}-{device_name}.toml"
+            new = parse_profile(path.read_text(), str(path))
+            old_text = subprocess.run(
+                ["git", "show", f"{args.old_ref}:{path.relative_to(here.parents[3])}"],
+                capture_output=True, text=True, check=True, cwd=here,
+            ).stdout  # fmt: skip
+            old = parse_profile(old_text, f"{args.old_ref}:{path.name}")
+            folder = aic.pick_version(args.data, system, "moe", engine, new.engine_version)
+            table = aic.read_table(folder, "moe_perf") if folder else None
+            if table is None:
+                continue
+            kernels = aic.MOE_KERNELS.get((engine, system))
+            ratios: dict[str, list[np.ndarray]] = {"new": [], "old": [], "few": []}
+            pairs = zip(
+                power_law_samples(table, kernels, touched),
+                power_law_samples(table, kernels, uniform),
+                strict=True,
+            )
+            for s_new, s_old in pairs:
+                key = f"moe:{s_new.dtype}"
+                curves_new = new.dtype_classes.get(key) or new.classes["moe"]
+                curves_old = old.dtype_classes.get(key) or old.classes["moe"]
+                ratios["new"].append(aic.predict(s_new, device, curves_new) / s_new.time)
+                ratios["old"].append(aic.predict(s_old, device, curves_old) / s_old.time)
+                ratios["few"].append(s_new.aspect <= 1.0)  # T·k <= E: routes per expert <= 1
+            new_r, old_r = np.concatenate(ratios["new"]), np.concatenate(ratios["old"])
+            few = np.concatenate(ratios["few"])
+            for label, rows in (("T·k ≤ E", few), ("T·k > E", ~few)):
+                n, o = new_r[rows], old_r[rows]
+                lines.append(
+                    f"| {device_name} | {engine} | {label} | {rows.sum()} | "
+                    f"{np.median(abs(n - 1)):.1%} | {np.median(n):.2f} | "
+                    f"{np.median(abs(o - 1)):.1%} | {np.median(o):.2f} |"
+                )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""scripts/moe_routing_check.py prices aiconfigurator's power-law MoE rows with the experts
+their skewed loads touch (docs/engines.md): its experts and bytes must be what it says."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rooflens.calibration.aiconfigurator import moe_samples
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "moe_routing_check.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("moe_routing_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("tokens", "alpha"), [(1, 1.01), (8, 1.2), (32, 1.01), (512, 1.2)])
+def test_a_skewed_load_touches_at_most_the_dealt_experts(tokens, alpha) -> None:
+    """Of 128 experts, top-4: a skewed load never touches more experts than its routes or the
+    experts there are; from a few tokens on, some experts take several routes."""
+    touched = _script().touched(tokens, 128, 4, alpha)
+    assert 1 <= touched <= min(128, tokens * 4)
+    if 8 <= tokens <= 32:
+        assert touched < tokens * 4  # skewed: some experts take several routes
+
+
+def test_power_law_rows_are_priced_like_the_fit_with_their_experts() -> None:
+    """Given the experts a balanced row reads, the script's pricing of a power-law row is
+    the fit's (moe_samples'); with fewer experts only the weights' bytes drop."""
+    script = _script()
+    common = {
+        "moe_dtype": "bfloat16", "hidden_size": 256, "inter_size": 512, "topk": 4,
+        "num_experts": 128, "moe_tp_size": 1, "moe_ep_size": 1, "num_tokens": [8, 64],
+        "latency": [0.01, 0.03],
+    }  # fmt: skip
+    balanced = moe_samples(pd.DataFrame(common | {"distribution": "balanced"}))[0]
+    skewed = pd.DataFrame(common | {"distribution": "power_law_1.2"})
+    dealt = script.power_law_samples(skewed, None, lambda t, e, k, a: min(e, t * k))[0]
+    assert np.allclose(dealt.memory, balanced.memory)
+    assert np.allclose(dealt.ops, balanced.ops)
+    assert np.allclose(dealt.aspect, balanced.aspect)
+    ten = script.power_law_samples(skewed, None, lambda t, e, k, a: 10.0)[0]
+    per_expert = 256 * 512 * 2  # one GEMM's bf16 weights of one expert
+    assert np.allclose(balanced.memory - ten.memory, (np.array([32, 128]) - 10) * per_expert)
+    # Rows with expert parallelism are left out (the generator's rank logic is not modelled).
+    assert script.power_law_samples(skewed.assign(moe_ep_size=2), None, lambda *a: 1.0) == []
