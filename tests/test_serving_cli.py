@@ -48,6 +48,19 @@ def test_simulate_json_equals_the_api() -> None:
     assert summary["requests"] == 60
 
 
+def test_lengths_go_by_analyze_names_too() -> None:
+    """--prompt-len and --gen-len, as `analyze` names them, set the same lengths as --prompt
+    and --output (a count or any distribution)."""
+    base = ["simulate", LLAMA, "-H", "h100", "--requests", "12", "--rate", "4", "-f", "json"]
+    named = runner.invoke(app, [*base, "--prompt", "100", "--output", "fixed:20"])
+    aliased = runner.invoke(app, [*base, "--prompt-len", "100", "--gen-len", "fixed:20"])
+    assert named.exit_code == aliased.exit_code == 0, aliased.output
+    first, second = json.loads(named.output)["summary"], json.loads(aliased.output)["summary"]
+    assert first == second
+    # 100 prompt and 20 output tokens per request: all tokens are six times the output's.
+    assert second["token_throughput"] == pytest.approx(6 * second["output_token_throughput"])
+
+
 def test_simulate_says_what_priced_it_and_which_scheduler_ran() -> None:
     """The engine brings its profile and its scheduler preset: the header, the table and
     the JSON name both."""

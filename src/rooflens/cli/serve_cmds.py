@@ -51,9 +51,14 @@ class Arrival(str, enum.Enum):
 PROGRESS_FROM = 2000
 # Requests/s when neither --rate nor --concurrency is given.
 DEFAULT_RATE = defaults.RATE
-LengthOpt = Annotated[
+# --prompt-len and --gen-len as `analyze` names the lengths, for a fixed length or any form.
+PromptOpt = Annotated[
     str,
-    typer.Option(help=f"Length distribution: {defaults.LENGTH_FORMS}"),
+    typer.Option("--prompt", "--prompt-len", help=f"Prompt lengths: {defaults.LENGTH_FORMS}"),
+]
+OutputOpt = Annotated[
+    str,
+    typer.Option("--output", "--gen-len", help=f"Output lengths: {defaults.LENGTH_FORMS}"),
 ]
 
 
@@ -183,8 +188,8 @@ def simulate(
     cv: Annotated[
         float, typer.Option(help="Gamma arrivals: coefficient of variation.")
     ] = defaults.CV,
-    prompt: LengthOpt = defaults.PROMPT,
-    output: LengthOpt = defaults.OUTPUT,
+    prompt: PromptOpt = defaults.PROMPT,
+    output: OutputOpt = defaults.OUTPUT,
     shared_prefix: Annotated[int, typer.Option(help="Tokens every prompt shares.")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed of the workload.")] = 0,
     trace: Annotated[
