@@ -61,10 +61,7 @@ def power_law_samples(
     df = df[df["distribution"].astype(str).str.startswith("power_law") & (df["moe_ep_size"] == 1)]
     out = []
     for name, (dtype, quant) in aic.MOE_TYPES.items():
-        rows = df[df["moe_dtype"] == (kernels or {}).get(name, name)]
-        if name == "w4a16_mxfp4" and "kernel_source" in rows.columns:
-            other = rows["kernel_source"].astype(str).str.contains(aic.MXFP4_OTHER_KERNEL)
-            rows = rows[~other] if (~other).any() else rows
+        rows = aic.moe_type_rows(df, name, kernels)
         rows = rows[rows["latency"] > 0]
         if rows.empty:
             continue
@@ -88,7 +85,7 @@ def power_law_samples(
                 total_m += float(m[0]) + (hit - dealt) * float(cost.load_weight[0]) / dealt
                 work += op.ops_per_routed_token * op.num_experts
             ops[i], memory[i], routed[i] = total_o, total_m, total_o / work
-        peak = {"fp8_block": "fp8", "w4a16": "bf16", "w4a16_int": "bf16"}.get(dtype, dtype)
+        peak = aic.MOE_PEAK.get(dtype, dtype)
         time = rows["latency"].to_numpy() * 1e-3 / 3
         sizes = rows[["num_tokens", "hidden_size", "num_experts"]].to_numpy()
         out.append(aic.Samples("moe", dtype, peak, ops / 3, memory / 3, time, sizes, aspect=routed))

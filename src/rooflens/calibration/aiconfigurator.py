@@ -299,6 +299,20 @@ def _attention_samples(df: pd.DataFrame, decode: bool) -> list[Samples]:
     return out
 
 
+# The tensor type a MoE type's experts compute in (block FP8 as FP8, 4-bit weights at 16 bits).
+MOE_PEAK = {"fp8_block": "fp8", "w4a16": "bf16", "w4a16_int": "bf16"}
+
+
+def moe_type_rows(df: pd.DataFrame, name: str, kernels: dict[str, str] | None) -> pd.DataFrame:
+    """A MoE table's rows of one type (MOE_TYPES): the table an engine runs for it
+    (`kernels`, MOE_KERNELS), and of MXFP4 rows gpt-oss's kernels rather than Marlin's."""
+    rows = df[df["moe_dtype"] == (kernels or {}).get(name, name)]
+    if name == "w4a16_mxfp4" and "kernel_source" in rows.columns:
+        other = rows["kernel_source"].astype(str).str.contains(MXFP4_OTHER_KERNEL)
+        rows = rows[~other] if (~other).any() else rows
+    return rows
+
+
 def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list[Samples]:
     """A fused MoE layer (routing, the gate/up/down expert GEMMs, the combine) per row: three
     rooflens ExpertLinears over the experts and route share one device holds. The `balanced`
@@ -312,10 +326,7 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
     df = df[df["distribution"] == "balanced"]
     out = []
     for name, (dtype, quant) in MOE_TYPES.items():
-        rows = df[df["moe_dtype"] == (kernels or {}).get(name, name)]
-        if name == "w4a16_mxfp4" and "kernel_source" in rows.columns:
-            other = rows["kernel_source"].astype(str).str.contains(MXFP4_OTHER_KERNEL)
-            rows = rows[~other] if (~other).any() else rows
+        rows = moe_type_rows(df, name, kernels)
         if rows.empty:
             continue
         ops, memory, routed = np.empty(len(rows)), np.empty(len(rows)), np.empty(len(rows))
@@ -340,7 +351,7 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
             ops[idx] = np.broadcast_to(total_o, len(part))
             memory[idx] = np.broadcast_to(total_m, len(part))
             routed[idx] = np.broadcast_to(total_o / work, len(part))
-        peak = {"fp8_block": "fp8", "w4a16": "bf16", "w4a16_int": "bf16"}.get(dtype, dtype)
+        peak = MOE_PEAK.get(dtype, dtype)
         shape = rows[["num_tokens", *keys]].to_numpy()
         # rooflens prices the three expert GEMMs one by one, each a third of the layer's OPs
         # and bytes: the curves are fitted per GEMM, a third of the layer's time each.
