@@ -1,7 +1,7 @@
 """Do expert GEMMs take the time of the experts' weights they read? A check on operator data
 the engine profiles are not fitted on: aiconfigurator's `power_law` MoE rows.
 
-    python scripts/moe_routing_check.py DATA_DIR [--old-ref REV]
+    python scripts/moe_routing_check.py DATA_DIR [--old-ref REV]   (REV: OLD_REF)
 
 The profiles fit the `balanced` rows, which deal a step's T·k routes out round robin and so
 read min(E, T·k) experts' weights; the `power_law` rows skew the load on purpose and read
@@ -29,6 +29,8 @@ from rooflens.calibration.profile import parse_profile
 from rooflens.core.operators import ExpertLinear, Precision, Step, expected_experts_hit
 from rooflens.hardware import get_device
 
+# The last revision whose profiles counted uniform routing's experts for the balanced rows.
+OLD_REF = "a412ffd"
 SYSTEMS = {"h100-sxm": "h100_sxm", "h200-sxm": "h200_sxm", "b200": "b200_sxm"}
 DRAWS = 64
 
@@ -101,7 +103,9 @@ def uniform(tokens: int, experts: int, top_k: int, alpha: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data", type=Path, help="aiconfigurator-core's systems/data folder")
-    parser.add_argument("--old-ref", default="HEAD", help="git revision of the old profiles")
+    parser.add_argument(
+        "--old-ref", default=OLD_REF, help="git revision of profiles fitted the old way"
+    )
     args = parser.parse_args()
     here = Path(__file__).resolve().parents[1] / "src" / "rooflens" / "engines" / "profiles"
     lines = [
