@@ -53,6 +53,17 @@ def usable_memory(capacity: float, profile: EfficiencyProfile | None) -> float:
     return capacity * profile.memory_fraction
 
 
+def beside_kv(
+    weights: float | np.ndarray,
+    activations: float | np.ndarray,
+    profile: EfficiencyProfile | None = None,
+) -> float | np.ndarray:
+    """Bytes one device holds apart from the KV cache: weights, the activations' peak and
+    what the framework holds beside them."""
+    framework = profile.memory_overhead if profile is not None else 0.0
+    return weights + activations + framework
+
+
 def kv_room(
     capacity: float,
     weights: float | np.ndarray,
@@ -60,11 +71,9 @@ def kv_room(
     profile: EfficiencyProfile | None = None,
 ) -> float | np.ndarray:
     """Bytes left for KV cache and recurrent states on one device: the memory the engine
-    takes, less weights, the activations' peak and what the framework holds beside them.
-    The analyzer's largest batch, the simulator's KV blocks and the advisor's screening all
-    size the cache by this one rule."""
-    framework = profile.memory_overhead if profile is not None else 0.0
-    free = usable_memory(capacity, profile) - weights - activations - framework
+    takes, less what it holds beside them (beside_kv). The analyzer's largest batch, the
+    simulator's KV blocks and the advisor's screening all size the cache by this one rule."""
+    free = usable_memory(capacity, profile) - beside_kv(weights, activations, profile)
     if profile is not None and profile.memory_fraction_of == "free":
         return free * profile.memory_fraction  # a share of what is left (TensorRT-LLM)
     return free

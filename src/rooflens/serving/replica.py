@@ -13,6 +13,7 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import build_graph, kv_spans, local_model
 from rooflens.core.hardware import Device
 from rooflens.core.memory import (
+    beside_kv,
     kv_bytes_per_token,
     kv_room,
     kv_tokens_kept,
@@ -60,10 +61,9 @@ class Replica:
 
     @property
     def beside_kv(self) -> float:
-        """Bytes per device held apart from the KV cache: weights, the activation reserve and
-        the framework's own."""
-        framework = self.profile.memory_overhead if self.profile is not None else 0.0
-        return self.weights + self.activation_reserve + framework
+        """Bytes per device held apart from the KV cache (core.memory.beside_kv: weights, the
+        activation reserve and the framework's own)."""
+        return float(beside_kv(self.weights, self.activation_reserve, self.profile))
 
     @property
     def kv_tokens(self) -> int:
