@@ -16,6 +16,7 @@ rows too). Prints median |error| and median predicted / measured per system and 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import subprocess
 from collections.abc import Callable
@@ -26,7 +27,7 @@ import pandas as pd
 
 from rooflens.calibration import aiconfigurator as aic
 from rooflens.calibration.profile import parse_profile
-from rooflens.core.operators import ExpertLinear, Precision, Step, expected_experts_hit
+from rooflens.core.operators import ExpertLinear, expected_experts_hit
 from rooflens.hardware import get_device
 
 # The last revision whose profiles counted uniform routing's experts for the balanced rows.
@@ -58,39 +59,30 @@ def touched(tokens: int, experts: int, top_k: int, alpha: float) -> float:
 def power_law_samples(
     df: pd.DataFrame, kernels: dict[str, str] | None, hits: Callable[[int, int, int, float], float]
 ) -> list[aic.Samples]:
-    """aic.moe_samples' pricing of the power-law rows (one device's experts), reading the
-    weights of `hits(tokens, experts, top_k, alpha)` experts."""
-    df = df[df["distribution"].astype(str).str.startswith("power_law") & (df["moe_ep_size"] == 1)]
+    """The fit's pricing of the power-law rows (aic.moe_samples, one device's experts, no
+    expert parallelism), with the weights of `hits(tokens, experts, top_k, alpha)` experts
+    in place of the min(E, T·k) a balanced row reads."""
+    skewed = df["distribution"].astype(str).str.startswith("power_law")
+    df = df[skewed & (df["moe_ep_size"] == 1) & (df["latency"] > 0)]
+    names = {dtype: name for name, (dtype, _) in aic.MOE_TYPES.items()}
     out = []
-    for name, (dtype, quant) in aic.MOE_TYPES.items():
-        rows = aic.moe_type_rows(df, name, kernels)
-        rows = rows[rows["latency"] > 0]
-        if rows.empty:
-            continue
-        ops, memory, routed = np.empty(len(rows)), np.empty(len(rows)), np.empty(len(rows))
-        for i, (_, row) in enumerate(rows.iterrows()):
-            tokens, e, k = int(row["num_tokens"]), int(row["num_experts"]), int(row["topk"])
-            hit = hits(tokens, e, k, float(str(row["distribution"]).rsplit("_", 1)[1]))
-            width = max(int(row["inter_size"]) // int(row["moe_tp_size"]), 1)
-            hid = int(row["hidden_size"])
-            step = Step(np.array([float(tokens)]), np.ones(1), np.zeros(1))
-            total_o = total_m = work = 0.0
-            for fan_in, fan_out in ((hid, width), (hid, width), (width, hid)):
-                op = ExpertLinear(
-                    "expert", "block", ("x",), "y", in_features=fan_in, out_features=fan_out,
-                    num_experts=e, top_k=k, routing="balanced",
-                )  # fmt: skip
-                cost = op.cost(step, Precision(quant))
-                o, m = aic._priced(cost)
-                dealt = min(e, tokens * k)  # the experts the balanced pricing read
-                total_o += float(o[0])
-                total_m += float(m[0]) + (hit - dealt) * float(cost.load_weight[0]) / dealt
-                work += op.ops_per_routed_token * op.num_experts
-            ops[i], memory[i], routed[i] = total_o, total_m, total_o / work
-        peak = aic.MOE_PEAK.get(dtype, dtype)
-        time = rows["latency"].to_numpy() * 1e-3 / 3
-        sizes = rows[["num_tokens", "hidden_size", "num_experts"]].to_numpy()
-        out.append(aic.Samples("moe", dtype, peak, ops / 3, memory / 3, time, sizes, aspect=routed))
+    for s in aic.moe_samples(df.assign(distribution="balanced"), kernels):
+        quant = aic.MOE_TYPES[names[s.dtype]][1]
+        rows = aic.moe_type_rows(df, names[s.dtype], kernels)  # moe_samples' order
+        tokens, experts, top_k = (
+            rows[c].to_numpy(int) for c in ("num_tokens", "num_experts", "topk")
+        )
+        alphas = rows["distribution"].str.rsplit("_", n=1).str[1].astype(float).to_numpy()
+        hit = np.array([hits(*a) for a in zip(tokens, experts, top_k, alphas, strict=True)])
+        # One expert's bytes, a third of its gate, up and down GEMMs' (as the samples are).
+        width = np.maximum(rows["inter_size"] // rows["moe_tp_size"], 1)
+        per_expert = np.array([
+            sum(ExpertLinear("e", "block", ("x",), "y", in_features=a, out_features=b)
+                .weight_bytes(quant) for a, b in ((h, w), (h, w), (w, h))) / 3
+            for h, w in zip(rows["hidden_size"], width, strict=True)
+        ])  # fmt: skip
+        dealt = np.minimum(experts, tokens * top_k)
+        out.append(dataclasses.replace(s, memory=s.memory + (hit - dealt) * per_expert))
     return out
 
 

@@ -32,12 +32,22 @@ def test_a_skewed_load_touches_at_most_the_dealt_experts(tokens, alpha) -> None:
         assert touched < tokens * 4  # skewed: some experts take several routes
 
 
-def test_power_law_rows_are_priced_like_the_fit_with_their_experts() -> None:
+@pytest.mark.parametrize(
+    ("dtype", "per_expert"),
+    [
+        ("bfloat16", 256 * 512 * 2),  # 2 bytes a weight
+        # FP8 and 32 bits of scale per output channel, spread over its inputs: 256 in gate
+        # and up, 512 in down; a third of the three GEMMs.
+        ("fp8", (2 * 256 * 512 * (1 + 4 / 256) + 512 * 256 * (1 + 4 / 512)) / 3),
+    ],
+)
+def test_power_law_rows_are_priced_like_the_fit_with_their_experts(dtype, per_expert) -> None:
     """Given the experts a balanced row reads, the script's pricing of a power-law row is
-    the fit's (moe_samples'); with fewer experts only the weights' bytes drop."""
+    the fit's (moe_samples'); with fewer experts only the weights' bytes drop, by each
+    expert's share of the three GEMMs."""
     script = _script()
     common = {
-        "moe_dtype": "bfloat16", "hidden_size": 256, "inter_size": 512, "topk": 4,
+        "moe_dtype": dtype, "hidden_size": 256, "inter_size": 512, "topk": 4,
         "num_experts": 128, "moe_tp_size": 1, "moe_ep_size": 1, "num_tokens": [8, 64],
         "latency": [0.01, 0.03],
     }  # fmt: skip
@@ -48,7 +58,6 @@ def test_power_law_rows_are_priced_like_the_fit_with_their_experts() -> None:
     assert np.allclose(dealt.ops, balanced.ops)
     assert np.allclose(dealt.aspect, balanced.aspect)
     ten = script.power_law_samples(skewed, None, lambda t, e, k, a: 10.0)[0]
-    per_expert = 256 * 512 * 2  # one GEMM's bf16 weights of one expert
     assert np.allclose(balanced.memory - ten.memory, (np.array([32, 128]) - 10) * per_expert)
     # Rows with expert parallelism are left out (the generator's rank logic is not modelled).
     assert script.power_law_samples(skewed.assign(moe_ep_size=2), None, lambda *a: 1.0) == []
