@@ -157,6 +157,36 @@ def test_decode_runs_equal_pricing_every_iteration(monkeypatch, policy, concurre
     assert len(fast.timeline) == len(slow.timeline)
 
 
+def test_a_decode_run_stops_where_a_sequence_reaches_its_window() -> None:
+    """Gemma 3's sliding layers keep 512 tokens: the cost per sequence bends there. A run of one
+    sequence below the window and one past it prices each on its own piece, step for step as
+    iteration by iteration, and ends before the first reaches the bend."""
+    spec, device, opts = resolve("google/gemma-3-1b-it", "h100-sxm", {})
+    replica = prepare(spec, device, opts, SchedulerConfig(policy="chunked"), 2048)
+    past = np.array([100, 700])
+    times = replica.decode_run(past, 1000)
+    assert len(times) == 411  # contexts 100 … 510: the bend's neighbours are left out
+    expected = [_decode(replica, *(past + j)) for j in range(len(times))]
+    np.testing.assert_allclose(times, expected, rtol=1e-12)
+    assert replica.decode_run(np.array([511, 700]), 10) is None
+
+
+@pytest.mark.parametrize("concurrency", [None, 4])
+def test_decode_runs_equal_iterations_across_a_window(monkeypatch, concurrency) -> None:
+    spec, device, opts = resolve("google/gemma-3-1b-it", "h100-sxm", {})
+    rng = np.random.default_rng(11)
+    n = 16
+    arrival = np.zeros(n) if concurrency else np.sort(rng.uniform(0, 0.2, n))
+    requests = Requests(arrival, rng.integers(50, 900, n), rng.integers(100, 700, n))
+    scheduler = SchedulerConfig(policy="chunked", max_tokens=512)
+    fast = run(spec, device, opts, requests, scheduler, concurrency=concurrency)
+    monkeypatch.setattr(engine_module, "MIN_RUN", 10**9)
+    slow = run(spec, device, opts, requests, scheduler, concurrency=concurrency)
+    for column in ("arrival", "first_token", "finish"):
+        np.testing.assert_allclose(fast.requests[column], slow.requests[column], rtol=1e-9)
+    np.testing.assert_allclose(np.sort(fast.itl), np.sort(slow.itl), rtol=1e-9)
+
+
 def test_decode_runs_equal_iterations_when_memory_is_short(monkeypatch) -> None:
     """A queue that cannot join (no free blocks) does not stop a decode run; preemptions and
     admissions happen at the same times as iteration by iteration."""

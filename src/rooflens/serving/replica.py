@@ -88,13 +88,16 @@ class Replica:
         return self.table.step_time(*args)
 
     def decode_run(self, past: np.ndarray, steps: int) -> np.ndarray | None:
-        """Times of `steps` decode-only iterations of sequences at contexts `past`, each step
-        one token further, priced in one vectorized pass; None where the iterations leave the
-        step table, or where a per-sequence cost bends over the contexts they cover (a window
-        or a budget), so the caller prices step by step."""
-        low, high = int(past.min()), int(past.max()) + steps
+        """Times of up to `steps` decode-only iterations of sequences at contexts `past`, each
+        step one token further, priced in one vectorized pass. The run stops before any
+        sequence reaches a context where its per-sequence cost bends (a window or a budget) or
+        leaves the step table, so it may be shorter than asked; None when not one step is left
+        (the caller prices step by step)."""
         bends = self._bends
-        if high >= len(bends) or bends[high] != bends[low]:
+        # The last context of each sequence's affine piece: bends[] stays put up to it.
+        last = np.searchsorted(bends, bends[np.minimum(past, len(bends) - 1)], side="right") - 1
+        steps = min(steps, int((last - past).min()))
+        if steps < 1:
             return None
         return decode_run_times(self.table, past, steps)
 
@@ -112,14 +115,14 @@ def decode_run_times(table: StepTable, past: np.ndarray, steps: int) -> np.ndarr
     """StepTable.fields of decode steps j = 0..steps-1 at contexts past + j: per-sequence
     fields are affine in the context (attention reads and computes over it linearly), so step
     j's are step 0's plus j times the sum of the slopes; exact where the table's second
-    differences vanish over the contexts covered (Replica.decode_run checks)."""
+    differences vanish over the contexts each sequence covers (Replica.decode_run checks)."""
     rows = len(past)
     tables = table._tables
     sequence = tables["sequence"]
     base_sequence = sequence[past].sum(axis=0)
     base_sequence[_WEIGHT] = tables["weights_decode"][rows, _WEIGHT]
-    low = int(past.min())
-    slope_sequence = rows * (sequence[low + 1] - sequence[low])
+    # Each sequence on its own affine piece (before or past a window, say): its own slope.
+    slope_sequence = (sequence[past + 1] - sequence[past]).sum(axis=0)
     slope_sequence[_WEIGHT] = 0.0
     token, head = tables["token_decode"][rows], tables["rows"][rows]
     base = np.concatenate((token, base_sequence, head), axis=1)[:, table._graph_order]
