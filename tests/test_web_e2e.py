@@ -21,6 +21,7 @@ import uvicorn
 
 import rooflens
 from rooflens import api
+from rooflens.cli import format as fmt
 from rooflens.web import create_app
 
 # A Chromium to drive: ROOFLENS_CHROMIUM, else the first on PATH (Debian's `chromium`).
@@ -205,15 +206,18 @@ def test_page_end_to_end(server: str, browser, tmp_path: Path) -> None:
 
 
 def test_numbers_round_before_their_prefix(server: str, browser) -> None:
-    """The page writes 999.9 MB as 1 GB and 0.99996 s as 1 s, as the CLI does."""
+    """The page writes 999.9 MB as 1 GB and 0.99996 s as 1 s, and 2.5e18 OPs as 2.5 EOP, as
+    the CLI does."""
     page = browser.new_page()
     page.goto(f"{server}/#model={LLAMA}&device=h100-sxm")
     page.wait_for_selector("body[data-rendered]", timeout=20_000)
     shown = page.evaluate(
         "() => [si(999.9e6, 'B'), si(999.4e6, 'B'), si(1.5e3, 'J'), secs(0.99996), "
-        "secs(0.9994), secs(0.00099996), secs(0)]"
+        "secs(0.9994), secs(0.00099996), secs(0), si(2.5e18, 'OP'), si(999.9e15, 'OP')]"
     )
-    assert shown == ["1 GB", "999 MB", "1.5 kJ", "1 s", "999 ms", "1 ms", "0 s"]
+    expected = ["1 GB", "999 MB", "1.5 kJ", "1 s", "999 ms", "1 ms", "0 s", "2.5 EOP", "1 EOP"]
+    assert shown == expected
+    assert [fmt.si(2.5e18, "OP"), fmt.si(999.9e15, "OP")] == expected[-2:]
     page.close()
 
 

@@ -32,7 +32,8 @@ const esc = (v) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 const clone = (o) => JSON.parse(JSON.stringify(o));
 
 // Numbers ---------------------------------------------------------------------------------------
-const PREFIXES = [[1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
+// The CLI's prefixes (rooflens.cli.format): a long prefill's OPs reach exa.
+const PREFIXES = [[1e18, "E"], [1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
 const p3 = (v) => String(Number(v.toPrecision(3)));
 // Each rounds before it picks the prefix or unit: 999.9e6 reads 1 G, not 1000 M.
 function si(v, unit = "") {
