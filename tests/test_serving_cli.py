@@ -220,3 +220,7 @@ def test_memory_at_the_peak_is_what_the_run_held() -> None:
     data = json.loads(runner.invoke(app, [*args, "-f", "json"]).output)
     assert data["kv_room_requests"] == bound.kv_room
     assert data["peak_memory_bytes"] == pytest.approx(bound.peak_memory)
+    # The CLI's JSON and the web API report the deployment with the same keys and values.
+    deployment = bound.deployment()
+    assert data["scheduler"] == deployment.pop("scheduler")
+    assert {k: data[k] for k in deployment} == pytest.approx(deployment)

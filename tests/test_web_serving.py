@@ -75,10 +75,15 @@ def test_simulate_equals_the_python_api(chunked) -> None:
     assert data["summary"].keys() == summary.keys()
     for key, value in summary.items():
         assert data["summary"][key] == pytest.approx(value, rel=1e-12), key
-    assert data["kv_capacity"] == want.kv_capacity
-    assert data["kv_room"] == want.kv_room > 0
-    for key in ("kv_bytes", "peak_memory", "usable_memory"):
-        assert data[key] == pytest.approx(getattr(want, key), rel=1e-12) and data[key] > 0
+    assert data["kv_capacity_tokens"] == want.kv_capacity
+    assert data["kv_room_requests"] == want.kv_room > 0
+    for key, attribute in (
+        ("kv_capacity_bytes", "kv_bytes"),
+        ("peak_memory_bytes", "peak_memory"),
+        ("usable_memory_bytes", "usable_memory"),
+    ):
+        assert data[key] == pytest.approx(getattr(want, attribute), rel=1e-12)
+        assert data[key] > 0
     assert data["replicas"] == want.replicas == 2
     assert data["slo"] == {"ttft": 0.5, "tpot": 0.02, "percentile": 90.0}
     assert data["setup"] == f"{LLAMA} on h100-sxm"

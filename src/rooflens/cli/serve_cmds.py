@@ -319,17 +319,7 @@ def _capacity(
 
 def _print(result: SimulationResult, output_format: OutputFormat, title: str) -> None:
     if output_format is OutputFormat.json:
-        data = result.benchmark() | {
-            "summary": result.summary(),
-            "kv_capacity_tokens": result.kv_capacity,
-            "kv_capacity_bytes": result.kv_bytes,
-            "kv_room_requests": result.kv_room,
-            "peak_memory_bytes": result.peak_memory,
-            "usable_memory_bytes": result.usable_memory,
-            "estimate": result.estimate,
-            "kernels": result.kernels,
-            "scheduler": None if result.scheduler is None else result.scheduler.model_dump(),
-        }
+        data = result.benchmark() | {"summary": result.summary()} | result.deployment()
         if result.memory is not None:
             data["memory"] = dataclasses.asdict(result.memory) | {"fits": result.memory.fits}
         sys.stdout.write(fmt.to_json(data))

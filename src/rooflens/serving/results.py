@@ -97,6 +97,23 @@ class SimulationResult:
             f"p{q}": float(np.percentile(values, q)) for q in PERCENTILES
         }
 
+    def deployment(self) -> dict[str, Any]:
+        """What the run says of the deployment itself, as the CLI's JSON and the web API both
+        report it: KV capacity (tokens per replica, bytes per device, the longest requests it
+        holds), memory per device at the peak and usable, what priced the iterations, the
+        kernels priced as one, and the scheduler's settings."""
+        return {
+            "kv_capacity_tokens": self.kv_capacity,
+            "kv_capacity_bytes": self.kv_bytes,
+            "kv_room_requests": self.kv_room,
+            "peak_memory_bytes": self.peak_memory,
+            "usable_memory_bytes": self.usable_memory,
+            "replicas": self.replicas,
+            "estimate": self.estimate,
+            "kernels": self.kernels,
+            "scheduler": None if self.scheduler is None else self.scheduler.model_dump(),
+        }
+
     def benchmark(self) -> dict[str, Any]:
         """What a serving benchmark reports: `ttft`, `tpot`, `itl`, `e2e` as {mean, p50, p90,
         p99} seconds, throughputs, and output tokens/s per GPU and per user; None (JSON null)

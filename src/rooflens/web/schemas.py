@@ -565,19 +565,19 @@ class CapacityOut(BaseModel):
 class SimulateOut(BaseModel):
     setup: str
     summary: dict[str, float | int | bool | None]
-    kv_capacity: int = Field(
+    kv_capacity_tokens: int = Field(
         description="KV-cache tokens per replica, each the keys and values of every attention "
         "layer (sliding windows and a hybrid's few attention layers keep fewer per token)."
     )
-    kv_bytes: float = Field(description="KV-cache bytes per device of a (decode) replica.")
-    kv_room: int = Field(
+    kv_capacity_bytes: float = Field(description="KV-cache bytes per device of a (decode) replica.")
+    kv_room_requests: int = Field(
         description="How many of the workload's longest requests one replica's KV cache holds."
     )
-    peak_memory: float = Field(
+    peak_memory_bytes: float = Field(
         description="Bytes per device at the run's peak: weights, activation reserve, framework "
         "and the KV cache at its fullest."
     )
-    usable_memory: float = Field(description="Bytes per device the engine may fill.")
+    usable_memory_bytes: float = Field(description="Bytes per device the engine may fill.")
     replicas: int = Field(description="Engines simulated.")
     estimate: str = Field(
         description="What priced the iterations: an engine's or a calibration's profile, or "

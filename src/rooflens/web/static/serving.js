@@ -306,9 +306,9 @@ function renderServe(d) {
     card("Engines", [
       ["replicas", String(d.replicas)], ["mean batch", p3(s.mean_batch), "serve-mean-batch"],
       ["peak KV-cache use", pct(s.peak_kv_share)],
-      ["KV cache per device", si(d.kv_bytes, "B"), "serve-kv-bytes"],
-      ["longest requests it holds", String(d.kv_room), "serve-kv-room"],
-      ["memory at the peak", `${si(d.peak_memory, "B")} of ${si(d.usable_memory, "B")}`,
+      ["KV cache per device", si(d.kv_capacity_bytes, "B"), "serve-kv-bytes"],
+      ["longest requests it holds", String(d.kv_room_requests), "serve-kv-room"],
+      ["memory at the peak", `${si(d.peak_memory_bytes, "B")} of ${si(d.usable_memory_bytes, "B")}`,
         "serve-peak-memory"],
       ["preemptions", String(s.preemptions)],
       ["priced by", d.estimate, "serve-estimate"],
