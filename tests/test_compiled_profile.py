@@ -1,4 +1,4 @@
-"""The compiled engine's profile: the device's kernels, overheads fitted on one model's steps."""
+"""The compiled engine's profile: the device's kernels, overheads fitted on some models' steps."""
 
 from __future__ import annotations
 
@@ -8,60 +8,79 @@ from importlib import resources
 import pytest
 
 import rooflens
-from rooflens.calibration.compiled import fit_compiled, markdown, predictions
+from rooflens.calibration.compiled import FIT_MODELS, fit_compiled, markdown, predictions
 from rooflens.calibration.profile import load_profile
 from rooflens.engines import load_engine_profile
 
 POINTS = ((1, 512, 0), (4, 2048, 0), (1, 1, 2048), (32, 1, 2048))
 
 
-def _synthetic_grid(a: float, c: float) -> dict:
-    """Steps of Llama-2-7B timed as the h200 kernels plus a + c x tokens per layer."""
+def _synthetic_grid(a: float, e: float) -> dict:
+    """Steps of the fit models (and one more), timed as the h200 kernels plus a + e x tokens x
+    hidden size per layer."""
     # Compiled steps run without transformers' framework kernel rows.
     truth = load_profile("h200-sxm").model_copy(
         update={
             "graph_overhead_per_layer": a,
-            "graph_overhead_per_layer_token": c,
+            "graph_overhead_per_layer_element": e,
             "framework": None,
             "kernel_kinds": {},
             "eager_host_per_kernel": 0.0,
         }
     )
-    runs = []
-    for batch, new, past in POINTS:
-        stage = "prefill" if new > 1 else "decode"
-        result = rooflens.analyze(
-            "meta-llama/Llama-2-7b-hf", "h200-sxm", batch=batch,
-            prompt_len=new if stage == "prefill" else past, flash_attention=True,
-            calibration=truth,
-        )  # fmt: skip
-        seconds = float(result.totals()[stage]["time"])
-        runs.append({"stage": stage, "batch": batch, "new_tokens": new, "past": past,
-                     "eager": seconds, "graph": seconds})  # fmt: skip
-    return {"environment": {"device_name": "NVIDIA H200", "date": "2026-11-30"},
-            "models": [{"model": "meta-llama/Llama-2-7b-hf", "runs": runs}]}  # fmt: skip
+    models = []
+    for name in (*FIT_MODELS, "Qwen/Qwen3-8B"):
+        runs = []
+        for batch, new, past in POINTS:
+            stage = "prefill" if new > 1 else "decode"
+            result = rooflens.analyze(
+                name, "h200-sxm", batch=batch, prompt_len=new if stage == "prefill" else past,
+                flash_attention=True, calibration=truth,
+            )  # fmt: skip
+            seconds = float(result.totals()[stage]["time"])
+            runs.append({"stage": stage, "batch": batch, "new_tokens": new, "past": past,
+                         "eager": seconds, "graph": seconds})  # fmt: skip
+        models.append({"model": name, "runs": runs})
+    return {"environment": {"device_name": "NVIDIA H200", "date": "2026-11-30"}, "models": models}
 
 
 def test_the_fit_recovers_known_overheads_and_keeps_the_kernels() -> None:
-    grid = _synthetic_grid(a=40e-6, c=2e-8)
+    grid = _synthetic_grid(a=25e-6, e=1.2e-11)
     kernels = load_profile("h200-sxm")
     profile = fit_compiled(grid, kernels, "h200-sxm")
-    assert profile.graph_overhead_per_layer == pytest.approx(40e-6, rel=1e-6)
-    assert profile.graph_overhead_per_layer_token == pytest.approx(2e-8, rel=1e-6)
+    assert profile.graph_overhead_per_layer == pytest.approx(25e-6, rel=1e-6)
+    assert profile.graph_overhead_per_layer_element == pytest.approx(1.2e-11, rel=1e-6)
+    assert profile.graph_overhead_per_layer_token == 0.0
     assert profile.eager_host_per_layer == 0.0  # compiled steps replay their own graphs
     assert profile.framework is None and not profile.kernel_kinds
     assert profile.classes == kernels.classes and profile.kernel_time == kernels.kernel_time
-    assert profile.provenance["overheads_fitted_on"] == "meta-llama/Llama-2-7b-hf, compiled"
+    assert profile.provenance["overheads_fitted_on"] == f"{', '.join(FIT_MODELS)}, compiled"
     frame = predictions(grid, profile, "h200-sxm")
     assert frame["error"].abs().max() < 1e-9
-    text = markdown(frame, grid, "meta-llama/Llama-2-7b-hf")
-    assert "| meta-llama/Llama-2-7b-hf (fit) | decode | 32 | 2048 |" in text
+    text = markdown(frame, grid, FIT_MODELS)
+    assert "| Qwen/Qwen2.5-0.5B (fit) | decode | 32 | 2048 |" in text
+    assert "| Qwen/Qwen3-8B | decode | 32 | 2048 |" in text  # out of sample, no mark
+    with pytest.raises(ValueError, match="no steps of Qwen/Qwen3-32B"):
+        fit_compiled(grid, kernels, "h200-sxm", ("Qwen/Qwen3-32B",))
+
+
+def test_the_element_overhead_is_tokens_times_hidden_per_layer() -> None:
+    """By hand: Qwen2.5-0.5B (24 layers, hidden 896), a prefill of 2 x 100 tokens: an
+    overhead of 1e-11 s per layer, token and hidden channel adds 24 x 200 x 896 x 1e-11 s."""
+    kernels = load_profile("h200-sxm")
+    with_it = kernels.model_copy(update={"graph_overhead_per_layer_element": 1e-11})
+    times = [
+        float(rooflens.analyze("Qwen/Qwen2.5-0.5B", "h200-sxm", batch=2, prompt_len=100,
+                               calibration=p).totals()["prefill"]["time"])
+        for p in (kernels, with_it)
+    ]  # fmt: skip
+    assert times[1] - times[0] == pytest.approx(24 * 200 * 896 * 1e-11, rel=1e-9)
 
 
 def test_the_shipped_compiled_profile_prices_the_engine_and_names_its_source() -> None:
     profile = load_engine_profile("compiled", "h200-sxm")
     assert profile.eager_host_per_layer == 0.0
-    assert "Llama-2-7b-hf" in profile.provenance["overheads_fitted_on"]
+    assert profile.provenance["overheads_fitted_on"] == f"{', '.join(FIT_MODELS)}, compiled"
     assert profile.provenance["date"].startswith("2026-11-30")
     # The committed measurement it was fitted on is shipped beside it.
     raw = json.loads(
@@ -69,8 +88,8 @@ def test_the_shipped_compiled_profile_prices_the_engine_and_names_its_source() -
         .joinpath("measurements", "compiled-grid-h200-sxm.json")
         .read_text()
     )
-    fit = next(m for m in raw["models"] if m["model"] == "meta-llama/Llama-2-7b-hf")
-    assert len(fit["runs"]) == 5
+    fitted = [m for m in raw["models"] if m["model"] in FIT_MODELS]
+    assert [len(m["runs"]) for m in fitted] == [5, 5, 5]
     # `--engine compiled` prices with exactly this profile.
     by_engine = rooflens.analyze("Qwen/Qwen3-8B", "h200-sxm", batch=1, prompt_len=2048,
                                  engine="compiled").totals()["decode"]["time"]  # fmt: skip

@@ -102,12 +102,16 @@ def _length(run: dict[str, Any]) -> int:
     return run["new_tokens"] if run["stage"] == "prefill" else run["past"]
 
 
-def fit_overheads(
+def _overhead_samples(
     runs: list[dict[str, Any]], spec: ModelSpec, device: Device, kernels: EfficiencyProfile
-) -> dict[str, float]:
-    """Per-layer graph overhead (a + c x tokens), eager host time per layer, resident memory."""
+) -> dict[str, list[float]]:
+    """Per measured step of one model: what the kernels leave unexplained per layer, the
+    step's tokens, tokens x hidden size, its weight (1 / measured time per layer), and the
+    eager host time and resident memory where measured."""
     layers = spec.num_layers
-    residuals, tokens, weights, host, memory = [], [], [], [], []
+    out: dict[str, list[float]] = {
+        k: [] for k in ("residual", "tokens", "elements", "weight", "host", "memory")
+    }
     for run in runs:
         result = analyze(
             spec,
@@ -118,23 +122,61 @@ def fit_overheads(
         )
         predicted = float(result.totals()[run["stage"]]["time"])
         if "graph" in run:
-            residuals.append((run["graph"] - predicted) / layers)
-            tokens.append(run["batch"] * run["new_tokens"])
-            weights.append(layers / run["graph"])
+            tokens = run["batch"] * run["new_tokens"]
+            out["residual"].append((run["graph"] - predicted) / layers)
+            out["tokens"].append(tokens)
+            out["elements"].append(tokens * spec.hidden_size)
+            out["weight"].append(layers / run["graph"])
             if run["eager"] > 1.2 * run["graph"]:
-                host.append(run["eager"] / layers)
+                out["host"].append(run["eager"] / layers)
         if "peak_memory" in run:
-            memory.append(run["peak_memory"] - float(result.memory[run["stage"]].total))
-    a = c = 0.0
-    if residuals:
-        # Each step weighs by 1 / its measured time per layer: the fit minimizes relative error.
-        w = np.array(weights)
-        design = np.column_stack([np.ones(len(tokens)), tokens]) * w[:, None]
-        (a, c), *_ = np.linalg.lstsq(design, np.array(residuals) * w, rcond=None)
+            out["memory"].append(run["peak_memory"] - float(result.memory[run["stage"]].total))
+    return out
+
+
+def _per_layer_line(samples: dict[str, list[float]], scale: str) -> tuple[float, float]:
+    """a + c x `scale` (tokens or elements) per layer, each step weighed by 1 / its measured
+    time per layer: the fit minimizes relative error. Both clipped at 0."""
+    if not samples["residual"]:
+        return 0.0, 0.0
+    w = np.array(samples["weight"])
+    design = np.column_stack([np.ones(len(w)), samples[scale]]) * w[:, None]
+    (a, c), *_ = np.linalg.lstsq(design, np.array(samples["residual"]) * w, rcond=None)
+    return max(float(a), 0.0), max(float(c), 0.0)
+
+
+def fit_overheads(
+    runs: list[dict[str, Any]], spec: ModelSpec, device: Device, kernels: EfficiencyProfile
+) -> dict[str, float]:
+    """Per-layer graph overhead (a + c x tokens), eager host time per layer, resident memory."""
+    samples = _overhead_samples(runs, spec, device, kernels)
+    a, c = _per_layer_line(samples, "tokens")
+    host, memory = samples["host"], samples["memory"]
     return {
-        "graph_overhead_per_layer": max(float(a), 0.0),
-        "graph_overhead_per_layer_token": max(float(c), 0.0),
+        "graph_overhead_per_layer": a,
+        "graph_overhead_per_layer_token": c,
         "eager_host_per_layer": float(np.median(host)) if host else 0.0,
+        "memory_overhead": max(float(np.median(memory)), 0.0) if memory else 0.0,
+    }
+
+
+def fit_element_overheads(
+    models: list[tuple[ModelSpec, list[dict[str, Any]]]],
+    device: Device,
+    kernels: EfficiencyProfile,
+) -> dict[str, float]:
+    """One per-layer graph overhead, a + e x tokens x hidden size, over several models' steps
+    (the element-wise work around the kernels grows with both; a per-token term fitted on one
+    model's width misprices another's), and the resident memory beyond the analyzer's."""
+    pooled: dict[str, list[float]] = {}
+    for spec, runs in models:
+        for key, values in _overhead_samples(runs, spec, device, kernels).items():
+            pooled.setdefault(key, []).extend(values)
+    a, e = _per_layer_line(pooled, "elements")
+    memory = pooled["memory"]
+    return {
+        "graph_overhead_per_layer": a,
+        "graph_overhead_per_layer_element": e,
         "memory_overhead": max(float(np.median(memory)), 0.0) if memory else 0.0,
     }
 

@@ -95,7 +95,9 @@ class MixedBatch:
         ops = tuple(
             op for op, k in zip(self.graph.operators, self._kinds, strict=True) if k == kind
         )
-        return Graph(operators=ops, num_layers=self.graph.num_layers)
+        return Graph(
+            operators=ops, num_layers=self.graph.num_layers, hidden_size=self.graph.hidden_size
+        )
 
     @cached_property
     def _graphs(self) -> tuple[Graph, Graph, Graph]:

@@ -216,8 +216,12 @@ class EfficiencyProfile(BaseModel):
     # Curves per class; "moe" (expert GEMMs as the framework groups them), "mla", "gdn" and
     # "kda" are optional, priced as their parent class where absent (PARENT_CLASS).
     classes: dict[EngineClass, ClassEfficiency]
+    # Time per layer of a step the listed kernels do not account for (seconds): a constant,
+    # one per token, and one per token and hidden channel (element-wise work that compiling
+    # fuses around the kernels reads and writes about tokens x hidden values).
     graph_overhead_per_layer: NonNegativeFloat = 0.0
     graph_overhead_per_layer_token: NonNegativeFloat = 0.0
+    graph_overhead_per_layer_element: NonNegativeFloat = 0.0
     eager_host_per_layer: NonNegativeFloat = 0.0
     memory_overhead: NonNegativeFloat = 0.0
     # Share of the device's memory the framework or engine takes for weights, activations and

@@ -68,6 +68,8 @@ class Graph:
     operators: tuple[Operator, ...]
     num_layers: int
     total_layers: int = 0
+    # The model's hidden size: what a profile's per-element overhead scales with.
+    hidden_size: int = 0
 
     def count(self, op: Operator) -> float:
         """How many times this device runs the operator per step (block operators present in
@@ -104,7 +106,12 @@ def _build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | No
     profile = options.calibration
     if profile is not None and profile.framework == "transformers":
         ops = transformers_kernels(ops, local, options.quantization)
-    return Graph(operators=tuple(ops), num_layers=local.num_layers, total_layers=model.num_layers)
+    return Graph(
+        operators=tuple(ops),
+        num_layers=local.num_layers,
+        total_layers=model.num_layers,
+        hidden_size=local.hidden_size,
+    )
 
 
 def _embedding(m: ModelSpec) -> list[Operator]:

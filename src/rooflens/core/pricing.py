@@ -55,6 +55,8 @@ class StepCosts:
     host_rate: float = np.inf
     overhead_per_layer: float = 0.0
     overhead_per_layer_token: float = 0.0
+    overhead_per_layer_element: float = 0.0
+    hidden_size: int = 0
     tokens: np.ndarray | float = 0.0
     host_per_layer: float = 0.0
     execution: Execution = "graphs"
@@ -178,8 +180,9 @@ class StepCosts:
     @property
     def overhead(self) -> np.ndarray | float:
         """Framework kernels the analysis does not list, per step."""
-        per_layer = self.overhead_per_layer + self.overhead_per_layer_token * self.tokens
-        return per_layer * self.num_layers
+        per_element = self.overhead_per_layer_element * self.hidden_size
+        per_token = self.overhead_per_layer_token + per_element
+        return (self.overhead_per_layer + per_token * self.tokens) * self.num_layers
 
 
 def _known_zero(fields: Mapping[str, np.ndarray], name: str) -> bool:
@@ -203,6 +206,7 @@ class Placement:
     classes: tuple[str, ...]
     fused: np.ndarray
     num_layers: int
+    hidden_size: int = 0
     # What engine profiles price apart: MoE expert GEMMs ("moe") and latent attention ("mla")
     # have classes of their own, attention's curves follow the KV-cache type, and collectives
     # are looked up by kind and group size.
@@ -247,6 +251,7 @@ class Placement:
             classes=tuple(op.efficiency_class for op in ops),
             fused=np.array([op.fused for op in ops]),
             num_layers=graph.num_layers,
+            hidden_size=graph.hidden_size,
             engine_classes=tuple(_engine_class(op) for op in ops),
             curve_dtypes=tuple(
                 _curve_dtype(op, d, device, quant) for op, d in zip(ops, dtypes, strict=True)
@@ -443,6 +448,8 @@ def price_fields(
         host_rate=offloading.host_rate(device, offload, disk_bandwidth),
         overhead_per_layer=profile.graph_overhead_per_layer if profile else 0.0,
         overhead_per_layer_token=profile.graph_overhead_per_layer_token if profile else 0.0,
+        overhead_per_layer_element=profile.graph_overhead_per_layer_element if profile else 0.0,
+        hidden_size=placement.hidden_size,
         tokens=tokens,
         pipeline_slots=pipeline[0],
         p2p_time=pipeline[1],
