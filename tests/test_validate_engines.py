@@ -176,6 +176,16 @@ def test_predictions_follow_the_simulator_and_list_what_they_cannot_express(samp
     assert "2 of 4 rows simulated; 2 not expressible" in text
     assert "acme/Unknown-7B (1)" in text
     assert "## Profile `transformers`" in text
+    # The targets' systems get a table of their own: row d moved to a GB200 leaves row a.
+    moved = predictions.assign(
+        system=np.where(predictions["id"] == "d", "gb200", predictions["system"])
+    )
+    section = report(moved, "fixture.csv", 1.0, 2, None).split("## Profile `roofline`")[1]
+    overall, targets = section.split("On the systems the targets are stated for")[:2]
+    assert "\n| 2 |" in overall.split("Overall:")[1]
+    target_table = targets.split("\n\n")[1]
+    roof_a = done[(done["id"] == "a") & (done["profile"] == "roofline")].iloc[0]
+    assert f"| 1 | {100 * roof_a['ttft_error']:.0f} % |" in target_table
 
 
 def test_profiles_resolve_per_row(sample) -> None:
