@@ -12,6 +12,7 @@ import pytest
 
 import rooflens
 from rooflens.core import AnalysisOptions, Quantization, build_graph
+from rooflens.core.efficiency import ClassEfficiency, EfficiencyCurve, EfficiencyProfile
 from rooflens.core.errors import InvalidInputError, ModelConfigError
 from rooflens.core.graph import kv_spans
 from rooflens.core.memory import kv_cache_bytes, weight_bytes
@@ -433,6 +434,18 @@ def test_gemma3_wrapper_reads_the_language_model_and_the_vision_tower(toy_device
     qk = vision.names.index("vision_qk_matmul")
     # Bidirectional: all 4 x 4 patch pairs, 2 heads of 2 dims: 2 b H q k d.
     assert float(vision.ops[qk]) == 2 * 1 * 2 * 4 * 4 * 2
+    # A profile's per-element overhead reaches the encoder's layers at its own width:
+    # 1 layer x 4 patches x hidden 4 x 1e-9 s.
+    flat = EfficiencyCurve(log10_sizes=(0.0,), fractions=(1.0,))
+    classes = {
+        c: ClassEfficiency(compute=flat, memory=flat) for c in ("matmul", "attention", "vector")
+    }
+    profile = EfficiencyProfile(
+        device="toy", classes=classes, graph_overhead_per_layer_element=1e-9
+    )
+    options = AnalysisOptions(calibration=profile)
+    with_overhead = price_images(spec, toy_device, 1, options)
+    assert float(with_overhead.overhead) == pytest.approx(1 * 4 * 4 * 1e-9)
     with_image = rooflens.analyze(spec, toy_device, prompt_len=10, gen_len=2, images=1)
     assert float(with_image.prompt_len) == 11  # one image token joins the prompt
     assert float(with_image.generation["ttft"]) == pytest.approx(

@@ -167,7 +167,12 @@ def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph
     for op in [*linears, *norms] if v.projector_norms_after else [*norms, *linears]:
         ops.append(replace(op, inputs=(last,)))
         last = op.output
-    return Graph(operators=tuple(ops), num_layers=v.num_layers, total_layers=v.num_layers)
+    return Graph(
+        operators=tuple(ops),
+        num_layers=v.num_layers,
+        total_layers=v.num_layers,
+        hidden_size=v.hidden_size,
+    )
 
 
 # Built once per (vision tower, options): the graph's plan is then reused too.
