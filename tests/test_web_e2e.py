@@ -257,8 +257,15 @@ def test_serving_and_advisor_pages(server: str, browser, tmp_path: Path) -> None
         prompt=LengthDistribution.parse("prompt", "uniform:200:800"),
         output=LengthDistribution.parse("output", "fixed:64"),
     )
-    want = rooflens.simulate(LLAMA, "h100-sxm", workload, slo=SLO()).summary()
+    result = rooflens.simulate(LLAMA, "h100-sxm", workload, slo=SLO())
+    want = result.summary()
     assert seconds(page.inner_text("#serve-ttft-p99")) == pytest.approx(want["ttft_p99"], rel=5e-3)
+    # The deployment's memory, as the API reports it, written with the CLI's prefixes.
+    assert page.inner_text("#serve-kv-bytes") == fmt.si(result.kv_bytes, "B")
+    assert page.inner_text("#serve-kv-room") == str(result.kv_room)
+    assert page.inner_text("#serve-peak-memory") == (
+        f"{fmt.si(result.peak_memory, 'B')} of {fmt.si(result.usable_memory, 'B')}"
+    )
     assert seconds(page.inner_text("#serve-tpot-p50")) == pytest.approx(want["tpot_p50"], rel=5e-3)
     assert float(page.inner_text("#serve-rps")) == pytest.approx(want["request_throughput"], 5e-3)
     assert page.evaluate("() => document.getElementById('serve-timeline').data.length") == 3
