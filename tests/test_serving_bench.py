@@ -148,9 +148,14 @@ def test_decode_runs_equal_pricing_every_iteration(monkeypatch, policy, concurre
     arrival = np.zeros(n) if concurrency else np.sort(rng.uniform(0, 0.5, n))
     requests = Requests(arrival, rng.integers(20, 400, n), rng.integers(1, 120, n))
     scheduler = SchedulerConfig(policy=policy, max_tokens=512)
-    fast = run(spec, device, opts, requests, scheduler, concurrency=concurrency)
+    _runs_equal_iterations(monkeypatch, (spec, device, opts), requests, scheduler, concurrency)
+
+
+def _runs_equal_iterations(monkeypatch, setup, requests, scheduler, concurrency) -> None:
+    """The same requests served with vectorized decode runs and iteration by iteration."""
+    fast = run(*setup, requests, scheduler, concurrency=concurrency)
     monkeypatch.setattr(engine_module, "MIN_RUN", 10**9)
-    slow = run(spec, device, opts, requests, scheduler, concurrency=concurrency)
+    slow = run(*setup, requests, scheduler, concurrency=concurrency)
     for column in ("arrival", "first_token", "finish"):
         np.testing.assert_allclose(fast.requests[column], slow.requests[column], rtol=1e-9)
     np.testing.assert_allclose(np.sort(fast.itl), np.sort(slow.itl), rtol=1e-9)
@@ -179,12 +184,7 @@ def test_decode_runs_equal_iterations_across_a_window(monkeypatch, concurrency) 
     arrival = np.zeros(n) if concurrency else np.sort(rng.uniform(0, 0.2, n))
     requests = Requests(arrival, rng.integers(50, 900, n), rng.integers(100, 700, n))
     scheduler = SchedulerConfig(policy="chunked", max_tokens=512)
-    fast = run(spec, device, opts, requests, scheduler, concurrency=concurrency)
-    monkeypatch.setattr(engine_module, "MIN_RUN", 10**9)
-    slow = run(spec, device, opts, requests, scheduler, concurrency=concurrency)
-    for column in ("arrival", "first_token", "finish"):
-        np.testing.assert_allclose(fast.requests[column], slow.requests[column], rtol=1e-9)
-    np.testing.assert_allclose(np.sort(fast.itl), np.sort(slow.itl), rtol=1e-9)
+    _runs_equal_iterations(monkeypatch, (spec, device, opts), requests, scheduler, concurrency)
 
 
 def test_decode_runs_equal_iterations_when_memory_is_short(monkeypatch) -> None:
