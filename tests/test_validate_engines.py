@@ -9,6 +9,7 @@ import pytest
 from rooflens.api import resolve
 from rooflens.measure.validate_engines import (
     Inexpressible,
+    concurrency_band,
     deployed_scheduler,
     errors,
     main,
@@ -186,6 +187,11 @@ def test_predictions_follow_the_simulator_and_list_what_they_cannot_express(samp
     target_table = targets.split("\n\n")[1]
     roof_a = done[(done["id"] == "a") & (done["profile"] == "roofline")].iloc[0]
     assert f"| 1 | {100 * roof_a['ttft_error']:.0f} % |" in target_table
+    # Row a has one client, row d four: both in the first concurrency band, in one row.
+    bands = section.split("By concurrency (clients of the closed loop):")[1].split("\n\n")[1]
+    assert bands.splitlines()[2].startswith("| 1-8 | 2 |") and len(bands.splitlines()) == 3
+    sample_bands = concurrency_band(pd.DataFrame({"batch_size": [1.0, 8, 9, 32, 33, 128, 129]}))
+    assert list(sample_bands) == ["1-8", "1-8", "9-32", "9-32", "33-128", "33-128", "129+"]
 
 
 def test_profiles_resolve_per_row(sample) -> None:

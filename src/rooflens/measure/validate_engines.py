@@ -25,6 +25,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -632,7 +633,21 @@ def _summary(done: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
     if not by:
         return stats(done).to_frame().T
-    return done.groupby(by).apply(stats, include_groups=False).reset_index()
+    return done.groupby(by, observed=True).apply(stats, include_groups=False).reset_index()
+
+
+# Bands of a run's concurrency for the report: few clients (a request's TTFT mostly its own
+# prefill), some, many (queueing and batching dominate).
+CONCURRENCY_BANDS = (1, 9, 33, 129)
+
+
+def concurrency_band(frame: pd.DataFrame) -> pd.Series:
+    """Each run's concurrency band, named by its range ("1-8", …, "129+"), ordered."""
+    edges = [*CONCURRENCY_BANDS, np.inf]
+    names = [f"{low}-{high - 1}" for low, high in pairwise(CONCURRENCY_BANDS)]
+    names.append(f"{CONCURRENCY_BANDS[-1]}+")
+    clients = frame.apply(concurrency_of, axis=1)
+    return pd.cut(clients, edges, right=False, labels=names)
 
 
 # The systems the accuracy targets are stated for.
@@ -992,6 +1007,10 @@ def report(
             "By mode and prompt length:",
             "",
             _markdown(_summary(mine, ["mode", "isl"])),
+            "",
+            "By concurrency (clients of the closed loop):",
+            "",
+            _markdown(_summary(mine.assign(clients=concurrency_band(mine)), ["clients"])),
             "",
             "By the record a run comes from (generated configurations run as AIConfigurator "
             "deploys them, the others with the engine's defaults):",
