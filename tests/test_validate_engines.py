@@ -14,6 +14,7 @@ from rooflens.measure.validate_engines import (
     errors,
     main,
     predict,
+    prefill_iterations,
     profile_for,
     report,
     setup_of,
@@ -187,6 +188,12 @@ def test_predictions_follow_the_simulator_and_list_what_they_cannot_express(samp
     target_table = targets.split("\n\n")[1]
     roof_a = done[(done["id"] == "a") & (done["profile"] == "roofline")].iloc[0]
     assert f"| 1 | {100 * roof_a['ttft_error']:.0f} % |" in target_table
+    # Row a: one client, each request's TTFT spans its own prefill, one iteration.
+    assert roof.loc["a", "prefill_iterations"] == 1.0
+    assert np.isnan(roof.loc["d", "prefill_iterations"])  # disaggregated: not counted
+    gaps = section.split("TTFT per prefill iteration")[1].split("\n\n")[1]
+    gap_a = 20.0 - roof.loc["a", "predicted_ttft_ms"]
+    assert f"| vllm | meta-llama/Llama-3.1-8B-Instruct | 1 | 1.00 | {gap_a:.2f} |" in gaps
     # Row a has one client, row d four: both in the first concurrency band, in one row.
     bands = section.split("By concurrency (clients of the closed loop):")[1].split("\n\n")[1]
     assert bands.splitlines()[2].startswith("| 1-8 | 2 |") and len(bands.splitlines()) == 3
@@ -370,3 +377,22 @@ def test_a_row_past_its_cpu_budget_says_so(sample, monkeypatch) -> None:
     monkeypatch.setattr(validate_engines, "run", slow_run)
     got = predict(row, ["roofline"], requests_per_client=2).iloc[0]
     assert got["reason"] == "" and got["predicted_tpot_ms"] > 0
+
+
+def test_prefill_iterations_count_the_prefills_within_each_ttft() -> None:
+    """Engine 0 prefills at [0, 1) and [1, 2) and decodes at [2, 3); engine 1 prefills at
+    [0, 4). Request 0 (engine 0) is sent at 0, first token at 2: both prefills. Request 1
+    (engine 0) is sent at 1, first token at 2: the second only (the first ended at its
+    sending). Request 2 (engine 1): its one prefill. Mean 4 / 3."""
+    requests = pd.DataFrame(
+        {"replica": [0, 0, 1], "arrival": [0.0, 1.0, 0.0], "first_token": [2.0, 2.0, 4.0]}
+    )
+    timeline = pd.DataFrame(
+        {
+            "engine": [0, 0, 0, 1],
+            "start": [0.0, 1.0, 2.0, 0.0],
+            "duration": [1.0, 1.0, 1.0, 4.0],
+            "prefill_tokens": [100, 50, 0, 300],
+        }
+    )
+    assert prefill_iterations(requests, timeline) == pytest.approx(4 / 3)
