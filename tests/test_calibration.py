@@ -96,7 +96,7 @@ def test_a_long_prefill_does_not_set_the_decode_overhead(tiny_model, toy_device)
         ("decode", b, 1024) for b in (1, 8, 32, 64)
     ]
     runs = _overhead_runs(model, toy_device, truth, points, {("prefill", 8, 2048): 1.05})
-    fitted = fit_overheads(runs, model, toy_device, _profile())
+    fitted = fit_overheads([(model, runs)], toy_device, _profile())
     assert fitted["graph_overhead_per_layer"] == pytest.approx(60e-6, rel=0.1)
     # Plain least squares puts it far off: at -207 µs here (clipped to 0 in a profile).
     design = np.column_stack([np.ones(len(runs)), [r["batch"] * r["new_tokens"] for r in runs]])
@@ -147,7 +147,7 @@ def test_fit_recovers_framework_overheads(tiny_model, toy_device) -> None:
                 "peak_memory": float(graphs.memory[stage].total),
             }
         )
-    fitted = fit_overheads(runs, tiny_model, toy_device, kernels)
+    fitted = fit_overheads([(tiny_model, runs)], toy_device, kernels)
     assert fitted["graph_overhead_per_layer"] == pytest.approx(40e-6, rel=1e-6)
     assert fitted["graph_overhead_per_layer_token"] == pytest.approx(5e-9, rel=1e-6)
     assert fitted["eager_host_per_layer"] == pytest.approx(2e-3, rel=1e-9)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 import rooflens
-from rooflens.calibration.fit import fit_element_overheads
+from rooflens.calibration.fit import fit_overheads
 from rooflens.calibration.profile import load_profile, save_profile
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.hardware.catalog import get_device
@@ -60,8 +60,8 @@ def fit_compiled(
             "link_latency": None,
         }
     )
-    overheads = fit_element_overheads(
-        [(load_model(name), runs[name]) for name in fit_models], device_spec, base
+    overheads = fit_overheads(
+        [(load_model(name), runs[name]) for name in fit_models], device_spec, base, "elements"
     )
     env = grid.get("environment", {})
     provenance = {

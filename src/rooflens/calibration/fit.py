@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -145,38 +145,33 @@ def _per_layer_line(samples: dict[str, list[float]], scale: str) -> tuple[float,
     return max(float(a), 0.0), max(float(c), 0.0)
 
 
+# The per-layer term each scale fits: per token (transformers' kernels around the listed
+# ones), or per token and hidden channel (the element-wise work compiling fuses).
+OVERHEAD_TERMS = {
+    "tokens": "graph_overhead_per_layer_token",
+    "elements": "graph_overhead_per_layer_element",
+}
+
+
 def fit_overheads(
-    runs: list[dict[str, Any]], spec: ModelSpec, device: Device, kernels: EfficiencyProfile
-) -> dict[str, float]:
-    """Per-layer graph overhead (a + c x tokens), eager host time per layer, resident memory."""
-    samples = _overhead_samples(runs, spec, device, kernels)
-    a, c = _per_layer_line(samples, "tokens")
-    host, memory = samples["host"], samples["memory"]
-    return {
-        "graph_overhead_per_layer": a,
-        "graph_overhead_per_layer_token": c,
-        "eager_host_per_layer": float(np.median(host)) if host else 0.0,
-        "memory_overhead": max(float(np.median(memory)), 0.0) if memory else 0.0,
-    }
-
-
-def fit_element_overheads(
     models: list[tuple[ModelSpec, list[dict[str, Any]]]],
     device: Device,
     kernels: EfficiencyProfile,
+    scale: Literal["tokens", "elements"] = "tokens",
 ) -> dict[str, float]:
-    """One per-layer graph overhead, a + e x tokens x hidden size, over several models' steps
-    (the element-wise work around the kernels grows with both; a per-token term fitted on one
-    model's width misprices another's), and the resident memory beyond the analyzer's."""
+    """Over the steps of one or more models: the per-layer graph overhead a + c x `scale`
+    (tokens, or tokens x hidden size: a per-token term fitted on one model's width misprices
+    another's), eager host time per layer, and resident memory beyond the analyzer's."""
     pooled: dict[str, list[float]] = {}
     for spec, runs in models:
         for key, values in _overhead_samples(runs, spec, device, kernels).items():
             pooled.setdefault(key, []).extend(values)
-    a, e = _per_layer_line(pooled, "elements")
-    memory = pooled["memory"]
+    a, c = _per_layer_line(pooled, scale)
+    host, memory = pooled["host"], pooled["memory"]
     return {
         "graph_overhead_per_layer": a,
-        "graph_overhead_per_layer_element": e,
+        OVERHEAD_TERMS[scale]: c,
+        "eager_host_per_layer": float(np.median(host)) if host else 0.0,
         "memory_overhead": max(float(np.median(memory)), 0.0) if memory else 0.0,
     }
 
@@ -197,5 +192,5 @@ def fit_profile(raw: dict[str, Any], device: Device, spec: ModelSpec) -> Efficie
         "overheads_fitted_on": spec.name,
     }
     return kernels.model_copy(
-        update={**fit_overheads(runs, spec, device, kernels), "provenance": provenance}
+        update={**fit_overheads([(spec, runs)], device, kernels), "provenance": provenance}
     )

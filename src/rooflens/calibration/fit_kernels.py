@@ -342,7 +342,7 @@ def refine_profile(
     profile = transfer_profile(raw["suite"], device, source)
     runs = next(m for m in raw["models"] if m["model"] == spec.name)
     host = fit_host_per_kernel([runs], {spec.name: spec}, device, profile)
-    memory = fit_overheads(runs["runs"], spec, device, profile)["memory_overhead"]
+    memory = fit_overheads([(spec, runs["runs"])], device, profile)["memory_overhead"]
     env = raw.get("environment", {})
     provenance = {
         **profile.provenance,
