@@ -32,3 +32,26 @@ def test_generation_1024_plus_1024(benchmark, llama) -> None:
     model, device = llama
     result = benchmark(analyze, model, device, batch=1, prompt_len=1024, gen_len=1024)
     assert result.generation["e2e_latency"] > result.generation["ttft"]
+
+
+def test_closed_loop_over_four_replicas(benchmark) -> None:
+    """16 clients over four replicas: engines run decode steps ahead of one another up to the
+    next time another could send them a request."""
+    from rooflens.serving import ClusterConfig, LengthDistribution, Workload
+    from rooflens.serving.api import simulate
+
+    workload = Workload(
+        requests=160,
+        prompt=LengthDistribution(kind="fixed", a=1024),
+        output=LengthDistribution(kind="fixed", a=1024),
+    )
+    result = benchmark(
+        simulate,
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "h200-sxm",
+        workload,
+        cluster=ClusterConfig(replicas=4),
+        concurrency=16,
+        engine="vllm",
+    )
+    assert (result.requests["generated"] == 1024).all()

@@ -151,15 +151,78 @@ def test_decode_runs_equal_pricing_every_iteration(monkeypatch, policy, concurre
     _runs_equal_iterations(monkeypatch, (spec, device, opts), requests, scheduler, concurrency)
 
 
-def _runs_equal_iterations(monkeypatch, setup, requests, scheduler, concurrency) -> None:
+def _runs_equal_iterations(
+    monkeypatch, setup, requests, scheduler, concurrency, cluster=None
+) -> None:
     """The same requests served with vectorized decode runs and iteration by iteration."""
-    fast = run(*setup, requests, scheduler, concurrency=concurrency)
+    cluster = cluster or ClusterConfig()
+    fast = run(*setup, requests, scheduler, cluster, concurrency=concurrency)
     monkeypatch.setattr(engine_module, "MIN_RUN", 10**9)
-    slow = run(*setup, requests, scheduler, concurrency=concurrency)
+    slow = run(*setup, requests, scheduler, cluster, concurrency=concurrency)
     for column in ("arrival", "first_token", "finish"):
         np.testing.assert_allclose(fast.requests[column], slow.requests[column], rtol=1e-9)
+    np.testing.assert_array_equal(fast.requests["replica"], slow.requests["replica"])
     np.testing.assert_allclose(np.sort(fast.itl), np.sort(slow.itl), rtol=1e-9)
     assert len(fast.timeline) == len(slow.timeline)
+
+
+CLUSTERS = [
+    ClusterConfig(replicas=3),
+    ClusterConfig(replicas=3, router="least_outstanding"),
+    ClusterConfig(disaggregated=True, prefill_replicas=2, decode_replicas=3),
+]
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_engines_running_ahead_in_a_closed_loop_equal_iterations(monkeypatch, cluster) -> None:
+    """Several engines in a closed loop each run decode-only steps up to the earliest time
+    another could send them a request; iteration by iteration (every engine one step at a time)
+    gives the same times and the same router choices."""
+    spec, device, opts = _setup()
+    rng = np.random.default_rng(5)
+    n = 36
+    requests = Requests(np.zeros(n), rng.integers(20, 1500, n), rng.integers(1, 150, n))
+    scheduler = SchedulerConfig(policy="chunked", max_tokens=1024)
+    _runs_equal_iterations(monkeypatch, (spec, device, opts), requests, scheduler, 9, cluster)
+
+
+def test_level_replicas_stay_level_in_a_closed_loop(monkeypatch) -> None:
+    """Identical replicas with identical requests finish together: a decode run's summed step
+    times differ from step-by-step sums only in the last bits, which must not split a wave of
+    requests sent at the same instant (each replica prefills all four of its clients at once)."""
+    spec, device, opts = _setup()
+    requests = _fixed(32, 1024, 200)
+    cluster = ClusterConfig(replicas=4)
+    _runs_equal_iterations(
+        monkeypatch, (spec, device, opts), requests, SchedulerConfig(), 16, cluster
+    )
+    frame = run(spec, device, opts, requests, SchedulerConfig(), cluster, concurrency=16).requests
+    # Every wave prefills four prompts together on each replica: one TTFT for all.
+    replica = prepare(spec, device, opts, SchedulerConfig(), 1224)
+    np.testing.assert_allclose(frame["ttft"], _prefill(replica, 1024, 1024, 1024, 1024))
+
+
+def test_a_closed_loop_routes_requests_in_the_order_they_are_sent() -> None:
+    """Round robin over three replicas: sorted by when they were sent, requests go to
+    replicas 0, 1, 2, 0, 1, 2, … (requests sent at the same instant in any order among
+    themselves), although an engine may run ahead of the others. Before finishes were held
+    back and passed on in time order, this workload sent two requests out of order."""
+    workload = Workload(
+        requests=90,
+        prompt=LengthDistribution(kind="uniform", a=100, b=3000),
+        output=LengthDistribution(kind="uniform", a=2, b=300),
+        seed=3,
+    )
+    result = rooflens.simulate(
+        LLAMA, "h200-sxm", workload, cluster=ClusterConfig(replicas=3), concurrency=12,
+        engine="vllm",
+    )  # fmt: skip
+    frame = result.requests.sort_values("arrival", kind="stable")
+    expected = np.arange(len(frame)) % 3
+    for _, group in frame.groupby("arrival").indices.items():
+        np.testing.assert_array_equal(
+            np.sort(frame["replica"].to_numpy()[group]), np.sort(expected[group])
+        )
 
 
 def test_a_decode_run_stops_where_a_sequence_reaches_its_window() -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
 
 from rooflens.serving.config import ClusterConfig, SchedulerConfig
-from rooflens.serving.engine import Engine, EngineRecord, Mode, OnFinish
+from rooflens.serving.engine import Engine, EngineRecord, Mode, OnFinish, same_time
 from rooflens.serving.replica import Replica
 from rooflens.serving.workload import Requests
 
@@ -29,7 +30,7 @@ def _route(
             t = float(ready[i])
             for engine in engines:
                 engine.run(until=t, progress=progress)
-            k = int(np.argmin([engine.outstanding for engine in engines]))
+            k = int(np.argmin([engine.outstanding(t) for engine in engines]))
             engines[k].submit([int(i)])
             assignment[i] = k
     for engine in engines:
@@ -146,28 +147,63 @@ class _Router:
         self.engines, self.rule, self.assignment = engines, rule, assignment
         self.turn = 0
 
-    def send(self, i: int) -> None:
+    def send(self, i: int, at: float) -> None:
+        """Request `i`, sent at `at`."""
         if self.rule == "round_robin":
             k, self.turn = self.turn % len(self.engines), self.turn + 1
         else:
-            k = int(np.argmin([e.outstanding for e in self.engines]))
+            k = int(np.argmin([e.outstanding(at) for e in self.engines]))
         self.assignment[i] = k
         self.engines[k].submit_one(i)
 
 
 def _lockstep(engines: list[Engine]) -> None:
-    """Advance whichever engine is furthest behind, one iteration at a time, so that a request
-    one engine sends another is never in that engine's past by more than one iteration."""
+    """Run engines that send each other requests (their `on_finish`) to the end.
+
+    The engine furthest behind takes its next iteration, or a decode-only run whose steps all
+    start before any other engine can next finish a request. What engines finish is held and
+    passed on in the order of the finish times (ties: in the engines' order), once no engine
+    can still finish one earlier, so a router sees requests in the order they were sent. An
+    iteration starts only once every request sent before it has been passed on; one sent while
+    it runs joins the next, as an engine admits requests only between iterations."""
     if len(engines) == 1:
         engines[0].run()
         return
+    sends = [e.on_finish for e in engines]
+    held: list[tuple[float, int, int, int]] = []  # finish time, engine, order, request
+    order = itertools.count()
+
+    def holding(k: int) -> OnFinish:
+        def hold(done: np.ndarray, times: np.ndarray) -> None:
+            for i, t in zip(done.tolist(), times.tolist(), strict=True):
+                held.append((t, k, next(order), i))
+
+        return hold
+
+    for k, engine in enumerate(engines):
+        engine.on_finish = holding(k)
     while True:
+        while held:
+            first = min(h[0] for h in held)
+            close = first + same_time(first)
+            if close >= min(e.next_emission() for e in engines):
+                break
+            sent = min((h for h in held if h[0] <= close), key=lambda h: h[1:3])
+            held.remove(sent)
+            t, k, _, i = sent
+            send = sends[k]
+            if send is not None:
+                send(np.array([i]), np.array([t]))
         when = np.array([e.next_event() for e in engines])
-        k = int(np.argmin(when))
-        if when[k] == np.inf:
-            return
-        # Nothing another engine sends can arrive before its next iteration ends.
-        horizon = float(np.min(np.delete(when, k)))
+        if when.min() == np.inf:
+            if not held:
+                return
+            continue
+        # Engines level with the furthest behind go in their order, whatever the last bits.
+        k = int(np.argmax(when <= when.min() + same_time(when.min())))
+        horizon = min(e.next_emission() for j, e in enumerate(engines) if j != k)
+        if held:
+            horizon = min(horizon, min(h[0] for h in held))
         engines[k].once(horizon=horizon)
 
 
@@ -206,7 +242,7 @@ def _closed_loop(
         for i, t in zip(done.tolist(), times.tolist(), strict=True):
             if i + clients < n:
                 sent[i + clients] = t
-                to_first.send(i + clients)
+                to_first.send(i + clients, t)
 
     engines = list(first_pool)
     decode_pool: list[Engine] = []
@@ -237,15 +273,15 @@ def _closed_loop(
             last_token[done] = times
             decode_ready[done] = times + moved[done]
             one_token = requests.output[done] <= 1
-            for i in done[~one_token].tolist():
-                to_decode.send(i)
+            for i, t in zip(done[~one_token].tolist(), times[~one_token].tolist(), strict=True):
+                to_decode.send(i, t)
             next_of_clients(done[one_token], times[one_token])
 
         for engine in first_pool:
             engine.on_finish = hand_over
         engines += decode_pool
     for i in range(clients):
-        to_first.send(i)
+        to_first.send(i, 0.0)
     _lockstep(engines)
     first = _merge([e.record() for e in first_pool], on_first)
     first["arrival"] = sent

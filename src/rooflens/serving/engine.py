@@ -36,6 +36,14 @@ TIMELINE = (
 )
 
 
+def same_time(t: float) -> float:
+    """How close another time must be to `t` to be the same instant: a decode run's step times
+    summed at once and the same steps summed a few at a time differ in their last bits, and a
+    request sent at the end of one must still join the iteration that starts at the end of the
+    other (a picosecond, relative beyond a second; none around never)."""
+    return 1e-12 * max(1.0, abs(t)) if math.isfinite(t) else 0.0
+
+
 @dataclass(frozen=True)
 class EngineRecord:
     """What one engine measured: per-request times (NaN where not reached) and its timeline."""
@@ -112,6 +120,11 @@ class Engine:
         self.finished = 0
         self.timeline: dict[str, list[float]] = {k: [] for k in TIMELINE}
         self._sequence = 0
+        # Bumped whenever the engine's state changes: next_emission's cache key.
+        self._version = 0
+        self._plan_version = -1
+        self._plan: tuple[np.ndarray, np.ndarray] | None = None
+        self._emission = math.inf
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -129,11 +142,13 @@ class Engine:
     def submit(self, requests: list[int]) -> None:
         """Hand requests to this engine, in order of readiness."""
         self.pending.extend(requests)
+        self._version += 1
 
     def submit_one(self, i: int) -> None:
         """Hand over one request while running: it joins the pending ones by readiness."""
         ready = self.ready
         bisect.insort(self.pending, i, lo=self.next_pending, key=lambda j: ready[j])
+        self._version += 1
 
     def next_event(self) -> float:
         """When this engine next has something to do (inf: nothing submitted is left)."""
@@ -143,9 +158,11 @@ class Engine:
             return max(self.clock, float(self.ready[self.pending[self.next_pending]]))
         return math.inf
 
-    @property
-    def outstanding(self) -> int:
-        return len(self.pending) - self.finished
+    def outstanding(self, at: float) -> int:
+        """Requests handed to this engine and not finished by `at` (an engine may have run
+        past it: what it finishes later is not yet known to a router at `at`)."""
+        ids = np.fromiter(self.pending, np.int64, len(self.pending))
+        return int(np.count_nonzero(~(self.finish[ids] <= at + same_time(at))))
 
     def _queue(self, i: int, front: bool = False) -> None:
         # Preempted requests go back first (vLLM requeues them at the head).
@@ -161,10 +178,13 @@ class Engine:
     def _arrive(self) -> None:
         while self.next_pending < len(self.pending):
             i = self.pending[self.next_pending]
-            if self.ready[i] > self.clock:
+            if self.ready[i] > self.clock + same_time(self.clock):
                 break
+            # One sent an instant later (last bits) arrives now: never before it was sent.
+            self.clock = max(self.clock, float(self.ready[i]))
             self._queue(i)
             self.next_pending += 1
+            self._version += 1
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -190,6 +210,7 @@ class Engine:
             if nxt >= until:
                 return False
             self.clock = max(self.clock, nxt)
+            self._version += 1
             return True
         if self.clock >= until:
             return False
@@ -198,6 +219,7 @@ class Engine:
             self._static_batch()
         elif not self._decode_run(horizon):
             self._iteration()
+        self._version += 1
         if progress and self.finished != before:
             progress(self.finished - before)
         return True
@@ -256,18 +278,37 @@ class Engine:
         else:
             self._stall()
 
-    def _decode_run(self, horizon: float) -> bool:
-        """Decode-only iterations in one vectorized pass, up to the first request's last token:
-        only when nothing waits, every running request decodes, no submitted request becomes
-        ready before a step would start (and none can arrive before `horizon`), and the KV
-        blocks for the whole run are free. False: take one ordinary iteration instead."""
+    def next_emission(self) -> float:
+        """A lower bound on when this engine next finishes (a prefill engine: hands over) a
+        request, were nothing new to reach it before then: the end of the decode-only run it
+        would take now, since a run finishes nothing before its last step; otherwise when it
+        next acts, plus a few nanoseconds (every iteration lasts longer). Cached until the
+        engine runs or is handed a request."""
+        if self._plan_version == self._version:
+            return self._emission
+        self._plan_version, self._plan = self._version, None
+        after = self.next_event()
+        self._emission = after + 4 * same_time(after)
+        arriving = self.next_pending < len(self.pending) and (
+            self.ready[self.pending[self.next_pending]] <= self.clock + same_time(self.clock)
+        )
+        if self.config.policy != "static" and not arriving:
+            plan = self._decode_plan(math.inf)
+            if plan is not None:
+                self._plan = plan
+                self._emission = self.clock + float(np.sum(plan[1]))
+        return self._emission
+
+    def _decode_plan(self, horizon: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The requests and step times of the decode-only run `_decode_run` would take now,
+        without taking it; None when it would take an ordinary iteration instead."""
         if self.mode == "prefill" or len(self.running) < 1:
-            return False
+            return None
         ids = np.fromiter(self.running, np.int64, len(self.running))
         if np.any(self.kv[ids] < self.target[ids]) or np.any(self.swapped[ids]):
-            return False
+            return None
         if self.waiting and not self._blocked(ids):
-            return False
+            return None
         steps = int((self.output[ids] - self.generated[ids]).min())
         if self.next_pending < len(self.pending):
             horizon = min(horizon, float(self.ready[self.pending[self.next_pending]]))
@@ -282,15 +323,36 @@ class Engine:
         ):
             steps //= 2
         if steps < MIN_RUN:
-            return False
+            return None
         times = self.replica.decode_run(self.kv[ids], steps)
         if times is None:
-            return False
+            return None
+        return self._before(ids, times, horizon)
+
+    def _before(
+        self, ids: np.ndarray, times: np.ndarray, horizon: float
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The run's steps that start before `horizon` (not at the same instant); None when
+        fewer than MIN_RUN."""
         starts = self.clock + np.cumsum(times) - times
-        steps = int(np.count_nonzero(starts < horizon))
-        if steps < MIN_RUN:
+        steps = int(np.count_nonzero(starts < horizon - same_time(horizon)))
+        return (ids, times[:steps]) if steps >= MIN_RUN else None
+
+    def _decode_run(self, horizon: float) -> bool:
+        """Decode-only iterations in one vectorized pass, up to the first request's last token:
+        only when nothing waits, every running request decodes, no submitted request becomes
+        ready before a step would start (and none can arrive before `horizon`), and the KV
+        blocks for the whole run are free. False: take one ordinary iteration instead."""
+        if self._plan_version == self._version and self._plan is not None:
+            # The run next_emission priced, cut where the horizon cuts it.
+            plan = self._before(*self._plan, horizon)
+        else:
+            plan = self._decode_plan(horizon)
+        if plan is None:
             return False
-        times, starts = times[:steps], starts[:steps]
+        ids, times = plan
+        starts = self.clock + np.cumsum(times) - times
+        steps = len(times)
         extra = self._held(self.kv[ids] + steps) - self.units[ids]
         self.units[ids] += extra
         self.used += int(extra.sum())
