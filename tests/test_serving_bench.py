@@ -26,6 +26,7 @@ from rooflens.serving import (
 )
 from rooflens.serving.api import scheduler_of
 from rooflens.serving.config import build
+from rooflens.serving.engine import Engine
 from rooflens.serving.presets import PRESETS, preset_for
 from rooflens.serving.simulate import prepare
 
@@ -200,6 +201,27 @@ def test_level_replicas_stay_level_in_a_closed_loop(monkeypatch) -> None:
     # Every wave prefills four prompts together on each replica: one TTFT for all.
     replica = prepare(spec, device, opts, SchedulerConfig(), 1224)
     np.testing.assert_allclose(frame["ttft"], _prefill(replica, 1024, 1024, 1024, 1024))
+
+
+def test_outstanding_requests_count_only_what_has_finished_by_then() -> None:
+    """An engine may have run past the time a router asks at: what it finishes later still
+    counts as outstanding then."""
+    spec, device, opts = _setup()
+    scheduler = SchedulerConfig(policy="chunked")
+    replica = prepare(spec, device, opts, scheduler, 256)
+    requests = Requests(np.zeros(2), np.array([100, 100]), np.array([5, 50]))
+    engine = Engine(
+        replica, scheduler, requests.prompt, requests.output, requests.arrival, max_len=256
+    )
+    engine.submit([0, 1])
+    engine.run()
+    first, last = engine.finish
+    assert first < last
+    assert engine.outstanding(0.0) == 2
+    assert engine.outstanding(first - 1e-9) == 2
+    assert engine.outstanding(first) == 1
+    assert engine.outstanding((first + last) / 2) == 1
+    assert engine.outstanding(last) == 0
 
 
 def test_a_closed_loop_routes_requests_in_the_order_they_are_sent() -> None:
