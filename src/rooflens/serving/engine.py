@@ -217,9 +217,10 @@ class Engine:
         before = self.finished
         if self.config.policy == "static":
             self._static_batch()
+            self._version += 1
         elif not self._decode_run(horizon):
             self._iteration()
-        self._version += 1
+            self._version += 1
         if progress and self.finished != before:
             progress(self.finished - before)
         return True
@@ -343,11 +344,9 @@ class Engine:
         only when nothing waits, every running request decodes, no submitted request becomes
         ready before a step would start (and none can arrive before `horizon`), and the KV
         blocks for the whole run are free. False: take one ordinary iteration instead."""
-        if self._plan_version == self._version and self._plan is not None:
-            # The run next_emission priced, cut where the horizon cuts it.
-            plan = self._before(*self._plan, horizon)
-        else:
-            plan = self._decode_plan(horizon)
+        priced = self._plan if self._plan_version == self._version else None
+        # The run next_emission priced, cut where the horizon cuts it.
+        plan = self._decode_plan(horizon) if priced is None else self._before(*priced, horizon)
         if plan is None:
             return False
         ids, times = plan
@@ -369,6 +368,12 @@ class Engine:
         self.kv[ids] += steps
         self.generated[ids] += steps
         self._retire(ids)
+        self._version += 1
+        if priced is not None and steps < len(priced[1]):
+            # A run cut short finished nothing and let nothing in: the rest of it stays priced.
+            rest = priced[1][steps:]
+            self._plan, self._plan_version = (ids, rest), self._version
+            self._emission = self.clock + float(np.sum(rest))
         return True
 
     def _blocked(self, ids: np.ndarray) -> bool:
