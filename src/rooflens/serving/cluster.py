@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Callable
 
@@ -170,13 +171,13 @@ def _lockstep(engines: list[Engine]) -> None:
         engines[0].run()
         return
     sends = [e.on_finish for e in engines]
-    held: list[tuple[float, int, int, int]] = []  # finish time, engine, order, request
+    held: list[tuple[float, int, int, int]] = []  # a heap of finish time, engine, order, request
     order = itertools.count()
 
     def holding(k: int) -> OnFinish:
         def hold(done: np.ndarray, times: np.ndarray) -> None:
             for i, t in zip(done.tolist(), times.tolist(), strict=True):
-                held.append((t, k, next(order), i))
+                heapq.heappush(held, (t, k, next(order), i))
 
         return hold
 
@@ -184,16 +185,19 @@ def _lockstep(engines: list[Engine]) -> None:
         engine.on_finish = holding(k)
     while True:
         while held:
-            first = min(h[0] for h in held)
+            first = held[0][0]
             close = first + same_time(first)
             if close >= min(e.next_emission() for e in engines):
                 break
-            sent = min((h for h in held if h[0] <= close), key=lambda h: h[1:3])
-            held.remove(sent)
-            t, k, _, i = sent
-            send = sends[k]
-            if send is not None:
-                send(np.array([i]), np.array([t]))
+            # Finishes at one instant go out together, in the engines' order: whoever gets
+            # them next iterates after that instant, so none can finish anything before it.
+            instant = []
+            while held and held[0][0] <= close:
+                instant.append(heapq.heappop(held))
+            for t, k, _, i in sorted(instant, key=lambda h: h[1:3]):
+                send = sends[k]
+                if send is not None:
+                    send(np.array([i]), np.array([t]))
         when = np.array([e.next_event() for e in engines])
         if when.min() == np.inf:
             if not held:
@@ -203,7 +207,7 @@ def _lockstep(engines: list[Engine]) -> None:
         k = int(np.argmax(when <= when.min() + same_time(when.min())))
         horizon = min(e.next_emission() for j, e in enumerate(engines) if j != k)
         if held:
-            horizon = min(horizon, min(h[0] for h in held))
+            horizon = min(horizon, held[0][0])
         engines[k].once(horizon=horizon)
 
 
