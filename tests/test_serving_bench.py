@@ -157,7 +157,17 @@ def _runs_equal_iterations(
 ) -> None:
     """The same requests served with vectorized decode runs and iteration by iteration."""
     cluster = cluster or ClusterConfig()
+    taken = []
+    decode_run = engine_module.Engine._decode_run
+
+    def counted(engine, horizon):
+        taken.append(decode_run(engine, horizon))
+        return taken[-1]
+
+    monkeypatch.setattr(engine_module.Engine, "_decode_run", counted)
     fast = run(*setup, requests, scheduler, cluster, concurrency=concurrency)
+    # The fast pass did price decode runs (else both would be iteration by iteration).
+    assert sum(taken) > 0
     monkeypatch.setattr(engine_module, "MIN_RUN", 10**9)
     slow = run(*setup, requests, scheduler, cluster, concurrency=concurrency)
     for column in ("arrival", "first_token", "finish"):
