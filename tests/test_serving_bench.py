@@ -7,12 +7,15 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import rooflens
 import rooflens.serving.engine as engine_module
 from rooflens.api import resolve
 from rooflens.cli.app import app
+from rooflens.core import AnalysisOptions
 from rooflens.core.errors import InvalidInputError
 from rooflens.hardware.catalog import get_device
 from rooflens.serving import (
@@ -28,6 +31,7 @@ from rooflens.serving.api import scheduler_of
 from rooflens.serving.config import build
 from rooflens.serving.engine import Engine
 from rooflens.serving.presets import PRESETS, preset_for
+from rooflens.serving.replica import build_replica
 from rooflens.serving.simulate import prepare
 
 LLAMA = "meta-llama/Llama-3.1-8B"
@@ -448,3 +452,45 @@ def test_a_decode_pool_short_of_kv_recomputes_its_preempted_requests() -> None:
     assert (frame["generated"] == frame["output_len"]).all()
     assert 0 < frame["preemptions"].sum() < n
     assert len(result.timeline) == 1511
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    cluster=st.sampled_from([*CLUSTERS, ClusterConfig(replicas=2)]),
+    policy=st.sampled_from(["continuous", "chunked"]),
+    clients=st.integers(1, 6),
+    lengths=st.lists(st.tuples(st.integers(1, 80), st.integers(1, 60)), min_size=1, max_size=14),
+    kv_tokens=st.sampled_from([None, 300]),
+)
+def test_any_small_closed_loop_over_engines_equals_iterations(
+    tiny_model, toy_device, cluster, policy, clients, lengths, kv_tokens
+) -> None:
+    """Property form of the comparison above: random small closed loops over several engines,
+    with and without KV memory short enough to preempt, give the same times and router choices
+    with engines running ahead as one iteration at a time."""
+    prompts, outputs = (np.array(v) for v in zip(*lengths, strict=True))
+    requests = Requests(np.zeros(len(prompts)), prompts, outputs)
+    scheduler = SchedulerConfig(policy=policy, max_batch=8, max_tokens=64, max_len=160)
+    options = AnalysisOptions()
+    device = toy_device
+    if kv_tokens is not None:
+        replica = build_replica(
+            tiny_model, device, options, max_tokens=64, max_context=160, max_rows=8
+        )
+        fixed = replica.weights + replica.activation_reserve
+        room = kv_tokens * replica.kv_bytes_per_token + 1
+        device = device.model_copy(update={"memory_capacity": fixed + room})
+    setup = (tiny_model, device, options)
+    fast = run(*setup, requests, scheduler, cluster, concurrency=clients)
+    saved = engine_module.MIN_RUN
+    engine_module.MIN_RUN = 10**9
+    try:
+        slow = run(*setup, requests, scheduler, cluster, concurrency=clients)
+    finally:
+        engine_module.MIN_RUN = saved
+    for column in ("arrival", "first_token", "finish"):
+        np.testing.assert_allclose(fast.requests[column], slow.requests[column], rtol=1e-9)
+    np.testing.assert_array_equal(fast.requests["replica"], slow.requests["replica"])
+    np.testing.assert_array_equal(fast.requests["preemptions"], slow.requests["preemptions"])
