@@ -61,3 +61,20 @@ def toy_device() -> Device:
         compute_units=10,
         onchip_memory_per_unit=64 * 1024,
     )
+
+
+@pytest.fixture
+def squeeze():
+    """A function giving the device with room for exactly `kv_tokens` tokens of KV cache
+    beside what a replica of the model holds there (weights, activation reserve, framework),
+    for tests of memory pressure."""
+    from rooflens.serving.replica import build_replica
+
+    def squeezed(model, device, options, scheduler, kv_tokens: int) -> Device:
+        replica = build_replica(
+            model, device, options, max_tokens=scheduler.max_tokens, max_context=64, max_rows=8
+        )
+        room = kv_tokens * replica.kv_bytes_per_token + 1
+        return device.model_copy(update={"memory_capacity": replica.beside_kv + room})
+
+    return squeezed

@@ -25,7 +25,6 @@ from rooflens.serving import (
     load_trace,
     run,
 )
-from rooflens.serving.replica import build_replica
 
 LLAMA = "meta-llama/Llama-2-7b-hf"
 
@@ -37,16 +36,6 @@ def _requests(arrival, prompt, output, prefix: int = 0) -> Requests:
         np.asarray(output, dtype=np.int64),
         prefix,
     )
-
-
-def _squeezed(model, device, options, scheduler, kv_tokens: int):
-    """The device with room for exactly `kv_tokens` tokens of KV cache beside the model."""
-    replica = build_replica(
-        model, device, options, max_tokens=scheduler.max_tokens, max_context=64, max_rows=8
-    )
-    fixed = replica.weights + replica.activation_reserve
-    room = kv_tokens * replica.kv_bytes_per_token + 1
-    return device.model_copy(update={"memory_capacity": fixed + room})
 
 
 # -- workloads -----------------------------------------------------------------------------------
@@ -135,7 +124,7 @@ SCHEDULERS = st.builds(
     ),
 )
 def test_every_request_finishes_once_within_memory_and_in_order(
-    tiny_model, toy_device, scheduler, prompts, outputs, gaps, cluster
+    squeeze, tiny_model, toy_device, scheduler, prompts, outputs, gaps, cluster
 ) -> None:
     assume(not (cluster.disaggregated and scheduler.policy == "static"))
     n = len(prompts)
@@ -143,7 +132,7 @@ def test_every_request_finishes_once_within_memory_and_in_order(
     arrival = np.cumsum(gaps.draw(st.lists(st.floats(0, 2e-4), min_size=n, max_size=n)))
     requests = _requests(arrival, np.array(prompts) + 4, out, prefix=4)
     options = AnalysisOptions()
-    device = _squeezed(tiny_model, toy_device, options, scheduler, kv_tokens=130)
+    device = squeeze(tiny_model, toy_device, options, scheduler, kv_tokens=130)
     result = run(tiny_model, device, options, requests, scheduler, cluster)
     frame = result.requests
     # Every request finishes exactly once with all its tokens, after it arrived.
@@ -162,7 +151,7 @@ def test_every_request_finishes_once_within_memory_and_in_order(
 
 
 def test_a_request_swapped_back_in_for_free_decodes_instead_of_looping(
-    tiny_model, toy_device
+    squeeze, tiny_model, toy_device
 ) -> None:
     # Found by the property test above: with no host link to price, a swap-in took no time, so
     # the iteration had nothing to run and freed the request again, forever.
@@ -173,7 +162,7 @@ def test_a_request_swapped_back_in_for_free_decodes_instead_of_looping(
     outputs = [17, 7, 18, 14, 28, 25, 16, 22, 14, 12, 19, 23]
     gaps = [1.07e-4, 1.7e-4, 1.81e-4, 1.16e-4, 0.0, 1.45e-4, 1e-9, 1e-9, 0.0, 1.56e-4, 1e-5, 1.2e-7]
     requests = _requests(np.cumsum(gaps), prompts, outputs, prefix=4)
-    device = _squeezed(tiny_model, toy_device, AnalysisOptions(), scheduler, kv_tokens=130)
+    device = squeeze(tiny_model, toy_device, AnalysisOptions(), scheduler, kv_tokens=130)
     assert device.host_bandwidth is None
     result = run(tiny_model, device, AnalysisOptions(), requests, scheduler, cluster)
     np.testing.assert_array_equal(result.requests["generated"], outputs)
@@ -274,10 +263,10 @@ def test_littles_law_on_a_steady_run() -> None:
     assert result.in_system() == pytest.approx(throughput * frame["e2e"].mean(), rel=0.03)
 
 
-def test_preemption_by_recompute_and_by_swap(tiny_model, toy_device) -> None:
+def test_preemption_by_recompute_and_by_swap(squeeze, tiny_model, toy_device) -> None:
     options = AnalysisOptions()
     scheduler = SchedulerConfig(max_batch=16, block_size=4)
-    device = _squeezed(tiny_model, toy_device, options, scheduler, kv_tokens=200)
+    device = squeeze(tiny_model, toy_device, options, scheduler, kv_tokens=200)
     device = device.model_copy(update={"host_bandwidth": 1e9})
     requests = _requests(np.zeros(8), np.full(8, 20), np.full(8, 60))
     results = {
@@ -340,10 +329,10 @@ def test_windows_and_kv_budgets_cap_the_cache_a_request_holds(
     assert kept - 16 < want <= kept
 
 
-def test_a_window_lets_more_long_requests_run_at_once(tiny_model, toy_device) -> None:
+def test_a_window_lets_more_long_requests_run_at_once(squeeze, tiny_model, toy_device) -> None:
     burst = _requests(np.zeros(8), np.full(8, 900), np.full(8, 20))
     scheduler = SchedulerConfig()
-    squeezed = _squeezed(tiny_model, toy_device, AnalysisOptions(), scheduler, kv_tokens=2000)
+    squeezed = squeeze(tiny_model, toy_device, AnalysisOptions(), scheduler, kv_tokens=2000)
     full = run(tiny_model, squeezed, AnalysisOptions(), burst, scheduler)
     windowed = run(
         tiny_model.model_copy(update={"sliding_window": 128}), squeezed, AnalysisOptions(), burst
@@ -387,7 +376,7 @@ def test_tensor_parallel_replicas_hold_more_kv() -> None:
 # -- bad input -----------------------------------------------------------------------------------
 
 
-def test_bad_settings_name_the_field(tiny_model, toy_device) -> None:
+def test_bad_settings_name_the_field(squeeze, tiny_model, toy_device) -> None:
     options = AnalysisOptions()
     with pytest.raises(InvalidInputError, match="max_len=50"):
         run(
@@ -402,7 +391,7 @@ def test_bad_settings_name_the_field(tiny_model, toy_device) -> None:
         )
     with pytest.raises(InvalidInputError, match="hardware='a10'"):
         rooflens.simulate("meta-llama/Llama-2-13b-hf", "a10", _requests([0], [4], [2]))
-    small = _squeezed(tiny_model, toy_device, options, SchedulerConfig(), kv_tokens=30)
+    small = squeeze(tiny_model, toy_device, options, SchedulerConfig(), kv_tokens=30)
     with pytest.raises(InvalidInputError, match="KV capacity"):
         run(tiny_model, small, options, _requests([0], [40], [20]))
     with pytest.raises(InvalidInputError, match="policy='static'"):

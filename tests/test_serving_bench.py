@@ -4,6 +4,7 @@ parallelism, and the vectorized decode runs against iteration-by-iteration prici
 from __future__ import annotations
 
 import json
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -31,7 +32,6 @@ from rooflens.serving.api import scheduler_of
 from rooflens.serving.config import build
 from rooflens.serving.engine import Engine
 from rooflens.serving.presets import PRESETS, preset_for
-from rooflens.serving.replica import build_replica
 from rooflens.serving.simulate import prepare
 
 LLAMA = "meta-llama/Llama-3.1-8B"
@@ -174,11 +174,17 @@ def _runs_equal_iterations(
     assert sum(taken) > 0
     monkeypatch.setattr(engine_module, "MIN_RUN", 10**9)
     slow = run(*setup, requests, scheduler, cluster, concurrency=concurrency)
-    for column in ("arrival", "first_token", "finish"):
-        np.testing.assert_allclose(fast.requests[column], slow.requests[column], rtol=1e-9)
-    np.testing.assert_array_equal(fast.requests["replica"], slow.requests["replica"])
+    _assert_same_serving(fast, slow)
     np.testing.assert_allclose(np.sort(fast.itl), np.sort(slow.itl), rtol=1e-9)
     assert len(fast.timeline) == len(slow.timeline)
+
+
+def _assert_same_serving(fast, slow) -> None:
+    """Two simulations of the same requests: the same times, replicas and preemptions."""
+    for column in ("arrival", "first_token", "finish"):
+        np.testing.assert_allclose(fast.requests[column], slow.requests[column], rtol=1e-9)
+    for column in ("replica", "preemptions"):
+        np.testing.assert_array_equal(fast.requests[column], slow.requests[column])
 
 
 CLUSTERS = [
@@ -465,7 +471,7 @@ def test_a_decode_pool_short_of_kv_recomputes_its_preempted_requests() -> None:
     kv_tokens=st.sampled_from([None, 300]),
 )
 def test_any_small_closed_loop_over_engines_equals_iterations(
-    tiny_model, toy_device, cluster, policy, clients, lengths, kv_tokens
+    tiny_model, toy_device, squeeze, cluster, policy, clients, lengths, kv_tokens
 ) -> None:
     """Property form of the comparison above: random small closed loops over several engines,
     with and without KV memory short enough to preempt, give the same times and router choices
@@ -474,23 +480,12 @@ def test_any_small_closed_loop_over_engines_equals_iterations(
     requests = Requests(np.zeros(len(prompts)), prompts, outputs)
     scheduler = SchedulerConfig(policy=policy, max_batch=8, max_tokens=64, max_len=160)
     options = AnalysisOptions()
-    device = toy_device
-    if kv_tokens is not None:
-        replica = build_replica(
-            tiny_model, device, options, max_tokens=64, max_context=160, max_rows=8
-        )
-        fixed = replica.weights + replica.activation_reserve
-        room = kv_tokens * replica.kv_bytes_per_token + 1
-        device = device.model_copy(update={"memory_capacity": fixed + room})
-    setup = (tiny_model, device, options)
-    fast = run(*setup, requests, scheduler, cluster, concurrency=clients)
-    saved = engine_module.MIN_RUN
-    engine_module.MIN_RUN = 10**9
-    try:
-        slow = run(*setup, requests, scheduler, cluster, concurrency=clients)
-    finally:
-        engine_module.MIN_RUN = saved
-    for column in ("arrival", "first_token", "finish"):
-        np.testing.assert_allclose(fast.requests[column], slow.requests[column], rtol=1e-9)
-    np.testing.assert_array_equal(fast.requests["replica"], slow.requests["replica"])
-    np.testing.assert_array_equal(fast.requests["preemptions"], slow.requests["preemptions"])
+    device = toy_device if kv_tokens is None else squeeze(
+        tiny_model, toy_device, options, scheduler, kv_tokens
+    )  # fmt: skip
+    setup = (tiny_model, device, options, requests, scheduler, cluster)
+    fast = run(*setup, concurrency=clients)
+    # (monkeypatch, function-scoped, would not undo the patch between examples)
+    with mock.patch.object(engine_module, "MIN_RUN", 10**9):
+        slow = run(*setup, concurrency=clients)
+    _assert_same_serving(fast, slow)

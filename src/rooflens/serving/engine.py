@@ -175,11 +175,15 @@ class Engine:
         self._sequence += 1
         heapq.heappush(self.waiting, (key, self._sequence, i))
 
+    def _due(self) -> bool:
+        """The next submitted request is ready now (or an instant later: last bits)."""
+        return self.next_pending < len(self.pending) and bool(
+            self.ready[self.pending[self.next_pending]] <= self.clock + same_time(self.clock)
+        )
+
     def _arrive(self) -> None:
-        while self.next_pending < len(self.pending):
+        while self._due():
             i = self.pending[self.next_pending]
-            if self.ready[i] > self.clock + same_time(self.clock):
-                break
             # One sent an instant later (last bits) arrives now: never before it was sent.
             self.clock = max(self.clock, float(self.ready[i]))
             self._queue(i)
@@ -290,10 +294,7 @@ class Engine:
         self._plan_version, self._plan = self._version, None
         after = self.next_event()
         self._emission = after + 4 * same_time(after)
-        arriving = self.next_pending < len(self.pending) and (
-            self.ready[self.pending[self.next_pending]] <= self.clock + same_time(self.clock)
-        )
-        if self.config.policy != "static" and not arriving:
+        if self.config.policy != "static" and not self._due():
             plan = self._decode_plan(math.inf)
             if plan is not None:
                 self._plan = plan
