@@ -47,36 +47,55 @@ def _cli_json(*args: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_every_entry_point_prices_the_same_step() -> None:
-    expected = rooflens.analyze(MODEL, DEVICE, batch=1, prompt_len=512, **GIVEN).totals()
+# Settings given at their plain values where the model or the engine would otherwise decide:
+# 16-bit weights and activations on an FP8 checkpoint, nothing fused with an engine.
+PLAIN_ON_FP8 = ("nvidia/Llama-3.1-8B-Instruct-FP8", {"w_bits": 16, "a_bits": 16}, {})
+UNFUSED_ENGINE = (
+    "meta-llama/Llama-3.1-8B",
+    {"engine": "vllm", "fusion": "none"},
+    {"engine": "vllm"},
+)
+
+
+@pytest.mark.parametrize(
+    ("model", "given", "without"),
+    [(MODEL, GIVEN, {}), PLAIN_ON_FP8, UNFUSED_ENGINE],
+    ids=["away from defaults", "16 bits on an FP8 checkpoint", "no fusion with an engine"],
+)
+def test_every_entry_point_prices_the_same_step(model: str, given: dict, without: dict) -> None:
+    """The settings given reach the step priced from every entry point, including values
+    equal to a plain default that the checkpoint or the engine would otherwise replace."""
+    expected = rooflens.analyze(model, DEVICE, batch=1, prompt_len=512, **given).totals()
     prefill, decode = float(expected["prefill"]["time"]), float(expected["decode"]["time"])
-    default = rooflens.analyze(MODEL, DEVICE, batch=1, prompt_len=512).totals()
+    default = rooflens.analyze(model, DEVICE, batch=1, prompt_len=512, **without).totals()
     assert float(default["decode"]["time"]) != pytest.approx(decode, rel=1e-3)
 
-    cli = _cli_json("analyze", MODEL, "-H", DEVICE, "--prompt-len", "512", *_flags(GIVEN))
+    cli = _cli_json("analyze", model, "-H", DEVICE, "--prompt-len", "512", *_flags(given))
     assert cli["totals"]["prefill"]["time"] == pytest.approx(prefill, rel=1e-12)
     assert cli["totals"]["decode"]["time"] == pytest.approx(decode, rel=1e-12)
 
     # One request of two output tokens: TTFT is the prefill step, TPOT one decode step.
     sim = _cli_json(
-        "simulate", MODEL, "-H", DEVICE, "--requests", "1", "--prompt", "fixed:512",
-        "--output", "fixed:2", *_flags(GIVEN),
+        "simulate", model, "-H", DEVICE, "--requests", "1", "--prompt", "fixed:512",
+        "--output", "fixed:2", *_flags(given),
     )["summary"]  # fmt: skip
     assert sim["ttft_mean"] == pytest.approx(prefill, rel=1e-12)
     assert sim["tpot_mean"] == pytest.approx(decode, rel=1e-12)
 
-    base = [f"--base={k}={','.join(v) if isinstance(v, tuple) else v}" for k, v in GIVEN.items()]
-    rows = _cli_json("compare", MODEL, "-H", DEVICE, "--prompt-len", "512", *base, "--vs=tp=2")
+    base = [f"--base={k}={','.join(v) if isinstance(v, tuple) else v}" for k, v in given.items()]
+    # B restates A's tp: it keeps every other setting of A.
+    vs = f"--vs=tp={given.get('tp', 1)}"
+    rows = _cli_json("compare", model, "-H", DEVICE, "--prompt-len", "512", *base, vs)
     by_metric = {r["metric"]: r for r in rows}
     assert by_metric["prefill time"]["a"] == pytest.approx(prefill, rel=1e-12)
     assert by_metric["decode step time"]["b"] == pytest.approx(decode, rel=1e-12)
 
     body = {
-        "model": {"id": MODEL},
+        "model": {"id": model},
         "device": {"name": DEVICE},
         "batch": 1,
         "prompt_len": 512,
-        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in GIVEN.items()},
+        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in given.items()},
     }
     web = TestClient(create_app(), base_url="http://127.0.0.1").post("/api/analyze", json=body)
     assert web.status_code == 200, web.text
@@ -187,7 +206,10 @@ def test_a_checkpoints_precision_is_the_default_and_settings_override_it() -> No
 
 def test_the_rendered_help_shows_what_each_setting_accepts() -> None:
     out = runner.invoke(app, ["analyze", "--help"], env={"COLUMNS": "200"}).stdout
-    assert "Bits per weight. (one of 32, 16, 8, 4, 3, 2, 1; default 16)" in out
+    assert (
+        "Bits per weight; empty: as stored, else 16. (one of 32, 16, 8, 4, 3, 2, 1 (or empty))"
+        in out
+    )
     assert "(h2o, streaming; default h2o)" not in out  # literals read "one of ..."
     assert "(one of h2o, streaming; default h2o)" in out
 

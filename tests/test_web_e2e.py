@@ -233,6 +233,53 @@ def test_a_bad_value_names_the_field(server: str, browser) -> None:
     page.close()
 
 
+def test_a_list_left_to_the_engine_differs_from_an_empty_one(server: str, browser) -> None:
+    """Fused kernels: "default" leaves them to the engine (its fusions); unticking it asks for
+    none; both survive the URL and price as the API does."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    page.goto(f"{server}/#model={LLAMA}&device=h200-sxm&prompt_len=128&engine=vllm")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    unset = 'input[data-key="fusion"][data-unset]'
+    assert page.is_checked(unset)
+    assert not page.is_checked('input[data-key="fusion"][value="qkv"]')
+
+    def shown_decode(**settings: object) -> None:
+        """Waits until the page shows the API's decode step time (their fusions differ by
+        2-10 %, the page rounds to 3 digits)."""
+        want = rooflens.analyze(LLAMA, "h200-sxm", prompt_len=128, gen_len=128, engine="vllm",
+                                **settings).totals()["decode"]["time"]  # fmt: skip
+        page.wait_for_function(
+            """want => {
+              const text = document.getElementById('total-decode-time').textContent;
+              const [value, unit] = text.split(' ');
+              const shown = Number(value) * {s: 1, ms: 1e-3, 'µs': 1e-6, ns: 1e-9}[unit];
+              return Math.abs(shown - want) <= 5e-3 * want;
+            }""",
+            arg=float(want),
+        )
+
+    shown_decode()
+    page.click("#option-groups summary:has-text('Kernels')")
+    page.uncheck(unset)
+    page.wait_for_function("() => /[#&]fusion=(&|$)/.test(location.hash)")
+    shown_decode(fusion="none")
+    page.check('input[data-key="fusion"][value="qkv"]')
+    page.wait_for_function("() => location.hash.includes('fusion=qkv')")
+    assert not page.is_checked(unset)
+    shown_decode(fusion="qkv")
+    page.uncheck('input[data-key="fusion"][value="qkv"]')
+    page.wait_for_function("() => /[#&]fusion=(&|$)/.test(location.hash)")
+    again = browser.new_page(viewport={"width": 1440, "height": 1400})
+    again.goto(page.url)
+    again.wait_for_selector("body[data-rendered]", timeout=20_000)
+    assert not again.is_checked(unset)  # none fused, as the link says
+    page.check(unset)
+    page.wait_for_function("() => !location.hash.includes('fusion')")
+    shown_decode()
+    page.close()
+    again.close()
+
+
 def test_serving_and_advisor_pages(server: str, browser, tmp_path: Path) -> None:
     from rooflens.advisor import Target, advise, verify
     from rooflens.serving import SLO, SchedulerConfig

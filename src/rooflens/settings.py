@@ -90,9 +90,18 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
-    w_bits: Bits = setting(16, "Precision", "weight bits", "Bits per weight.")
-    a_bits: Bits = setting(16, "Precision", "activation bits", "Bits per activation.")
-    kv_bits: Bits = setting(16, "Precision", "KV-cache bits", "Bits per cached key/value.")
+    # Precision defaults to what the checkpoint stores (its quantization_config), else 16
+    # bits: empty (None) says "not given", so an explicit 16 on an FP8 checkpoint is kept
+    # wherever the settings travel (the web form sends every field).
+    w_bits: Bits | None = setting(
+        None, "Precision", "weight bits", "Bits per weight; empty: as stored, else 16."
+    )
+    a_bits: Bits | None = setting(
+        None, "Precision", "activation bits", "Bits per activation; empty: as stored, else 16."
+    )
+    kv_bits: Bits | None = setting(
+        None, "Precision", "KV-cache bits", "Bits per cached key/value; empty: as stored, else 16."
+    )
     group_size: int | None = setting(
         None,
         "Precision",
@@ -101,11 +110,12 @@ class Settings(BaseModel):
         ge=1,
         le=1 << 20,
     )
-    w_format: Literal["int", "fp", "nf4", "mxfp4", "nvfp4"] = setting(
-        "int",
+    w_format: Literal["int", "fp", "nf4", "mxfp4", "nvfp4"] | None = setting(
+        None,
         "Precision",
         "weight format",
-        "int (GPTQ/AWQ), fp (FP8/FP4), nf4 (QLoRA), mxfp4 (OCP MX) or nvfp4.",
+        "int (GPTQ/AWQ), fp (FP8/FP4), nf4 (QLoRA), mxfp4 (OCP MX) or nvfp4; empty: as "
+        "stored, else int.",
     )
     w_scale: Literal["channel", "tensor"] | int | None = setting(
         None,
@@ -240,12 +250,12 @@ class Settings(BaseModel):
     prune_depth: float = setting(
         0.0, "Pruning", "prune depth", "Share of layers removed.", ge=0, lt=1
     )
-    fusion: tuple[Fusion, ...] = setting(
-        (),
+    fusion: tuple[Fusion, ...] | None = setting(
+        None,
         "Kernels",
         "fused kernels",
-        "Operators run as one kernel each; unset with an engine: what its model code fuses "
-        "(vllm, sglang, trtllm: qkv, gate_up, act, add_norm, moe).",
+        "Operators run as one kernel each; empty: with an engine, what its model code fuses "
+        "(vllm, sglang, trtllm: qkv, gate_up, act, add_norm, moe), else none.",
         accepts="all, none, or any of " + ", ".join(FUSIONS),
         max_length=len(FUSIONS),
     )
@@ -359,14 +369,10 @@ class Settings(BaseModel):
         if self.nm_sparsity is not None:
             n, m = (int(x) for x in self.nm_sparsity.split(":"))
             nm = (n, m)
-        given = {
-            "w_bits": self.w_bits,
-            "a_bits": self.a_bits,
-            "kv_bits": self.kv_bits,
-            "group_size": self.group_size,
-            "w_format": self.w_format,
-            "w_scale": "channel" if self.w_scale is None else self.w_scale,
-            "a_scale": self.a_scale or "dynamic",
+        # Precision not given takes the checkpoint's stored value, else Quantization's own
+        # default (16 bits, integer weights with per-channel scales, dynamic activations).
+        given_here = {name for name in PRECISION if getattr(self, name) is not None}
+        given = {name: getattr(self, name) for name in given_here} | {
             "sparsity": self.sparsity,
             "sparse_kernel": self.sparse_kernel,
             "nm_sparsity": nm,
@@ -374,21 +380,20 @@ class Settings(BaseModel):
         taken: list[str] = []
         if checkpoint is not None:
             stored = checkpoint.model_dump()
-            set_here = self.model_fields_set
             # Weights are stored as the checkpoint says unless a weight setting is given, then
             # wholly as the settings say (FP8 storage with w_bits=16 would mean nothing);
             # activations and the KV cache each likewise; pruning is always the settings'.
-            taken = [k for k in ("a_bits", "kv_bits") if k not in set_here]
-            if "a_bits" in taken and "a_scale" not in set_here:
+            taken = [k for k in ("a_bits", "kv_bits") if k not in given_here]
+            if "a_bits" in taken and "a_scale" not in given_here:
                 taken.append("a_scale")
-            if not set_here & set(WEIGHT_STORAGE):
+            if not given_here & set(WEIGHT_STORAGE):
                 taken += list(WEIGHT_STORAGE)
             given = given | {k: stored[k] for k in taken}
         try:
             quant = Quantization(**given)
         except ValidationError as exc:
             message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
-            field = next(iter(sorted(self.model_fields_set & set(PRECISION))), "w_bits")
+            field = next(iter(sorted(given_here)), "w_bits")
             raise InvalidInputError(field, getattr(self, field), message) from None
         # Per-tensor FP8 quantized here (neither set nor stored with the checkpoint's
         # activations): the scales the engine's FP8 path uses.
@@ -421,10 +426,10 @@ class Settings(BaseModel):
     def fused_kernels(self) -> tuple[Fusion, ...]:
         """The fusion setting where given, else the kernels the engine's model code fuses
         (`rooflens.engines.DEFAULTS`), else none."""
+        if self.fusion is not None:
+            return tuple(dict.fromkeys(self.fusion))
         engine = self._engine_defaults()
-        if "fusion" not in self.model_fields_set and engine is not None:
-            return engine.fusion  # type: ignore[return-value]
-        return tuple(dict.fromkeys(self.fusion))
+        return engine.fusion if engine is not None else ()  # type: ignore[return-value]
 
     def fused_attention(self, calibrated: bool) -> bool:
         """The FlashAttention setting where given, else on for a calibrated estimate: the
@@ -440,7 +445,7 @@ class Settings(BaseModel):
         precision and the modules it leaves at 16 bits are the defaults."""
         checkpoint = model.checkpoint_quant if model is not None else None
         experts = None
-        if checkpoint is not None and self.model_fields_set & set(WEIGHT_STORAGE):
+        if checkpoint is not None and any(getattr(self, k) is not None for k in WEIGHT_STORAGE):
             unquantized: tuple[str, ...] = ()  # the settings' weights are everywhere
         else:
             unquantized = checkpoint.unquantized if checkpoint else ()
@@ -568,7 +573,8 @@ def setting_from_text(name: str, text: str) -> object:
     result is still validated by `parse_settings`."""
     kinds = setting_kinds(name)
     lowered = text.strip().lower()
-    if type(None) in kinds and lowered in ("", "none"):
+    # "none" is a list's own word for "empty" (fusion=none: nothing fused), else "not given".
+    if type(None) in kinds and (lowered == "" or (lowered == "none" and tuple not in kinds)):
         return None
     try:
         if bool in kinds:
@@ -653,13 +659,15 @@ def parse_settings(values: Mapping[str, object] | Settings | None = None) -> Set
 
 
 def _check_combinations(s: Settings) -> None:
-    """Rules across settings, each reported against the setting that breaks it."""
-    if s.w_format in ("nf4", "mxfp4") and s.w_bits != 4:
-        raise InvalidInputError("w_bits", s.w_bits, f"4 with w_format={s.w_format!r}")
-    if s.w_format == "fp" and s.w_bits not in (8, 4):
-        raise InvalidInputError("w_bits", s.w_bits, "8 or 4 with w_format='fp' (FP8 or FP4)")
-    if s.w_format == "nf4" and s.a_bits < 16:
-        raise InvalidInputError("a_bits", s.a_bits, "16 or 32: w_format='nf4' is weight-only")
+    """Rules across settings, each reported against the setting that breaks it. A weight
+    setting given replaces the checkpoint's stored weights wholly, so bits not given are 16."""
+    w_bits, a_bits = s.w_bits or 16, s.a_bits or 16
+    if s.w_format in ("nf4", "mxfp4") and w_bits != 4:
+        raise InvalidInputError("w_bits", w_bits, f"4 with w_format={s.w_format!r}")
+    if s.w_format == "fp" and w_bits not in (8, 4):
+        raise InvalidInputError("w_bits", w_bits, "8 or 4 with w_format='fp' (FP8 or FP4)")
+    if s.w_format == "nf4" and a_bits < 16:
+        raise InvalidInputError("a_bits", a_bits, "16 or 32: w_format='nf4' is weight-only")
     if s.nm_sparsity is not None:
         n, m = (int(x) for x in s.nm_sparsity.split(":"))
         if n >= m:
@@ -676,5 +684,5 @@ def _check_combinations(s: Settings) -> None:
         raise InvalidInputError(
             "moe_tp", s.moe_tp, f"tp / ep = {s.tp / s.ep:g}: the experts share the tp devices"
         )
-    if s.group_size is not None and s.w_bits >= 16:
+    if s.group_size is not None and w_bits >= 16:
         raise InvalidInputError("group_size", s.group_size, "empty for unquantized weights")

@@ -111,7 +111,11 @@ function inputFor(f, prefix = "opt-") {
     return `<label class="check"><input type="checkbox" ${attrs}> ${esc(f.title)}</label>`;
   }
   if (f.kind === "multi") {
-    const boxes = f.choices.map((c) => `<label class="check"><input type="checkbox" data-key="${f.key}"
+    // A list that may be left empty (None: the estimate decides, as an engine's fusions)
+    // differs from an empty list (none at all): its first box stands for "not given".
+    const unset = f.nullable ? `<label class="check"><input type="checkbox" data-key="${f.key}"
+      data-unset value=""> default</label>` : "";
+    const boxes = unset + f.choices.map((c) => `<label class="check"><input type="checkbox" data-key="${f.key}"
       value="${esc(c)}"> ${esc(c)}</label>`).join("");
     return `<div class="multi" title="${esc(f.help)}"><span>${esc(f.title)}</span>${boxes}</div>`;
   }
@@ -148,7 +152,10 @@ const switched = (f) => f.choices && typeof f.choices[0] === "boolean";
 
 function readInput(el, f = kindOf(el.dataset.key), root = document) {
   if (f.kind === "multi") {
-    const values = [...root.querySelectorAll(`input[data-key="${f.key}"]:checked`)].map((e) => e.value);
+    // Ticking "default" clears the list to None; unticking it leaves an empty list.
+    if ("unset" in el.dataset) return el.checked ? null : [];
+    const values = [...root.querySelectorAll(`input[data-key="${f.key}"]:checked:not([data-unset])`)]
+      .map((e) => e.value);
     return numeric(f) ? values.map(Number) : values;
   }
   if (f.kind === "bool") return el.checked;
@@ -159,12 +166,18 @@ function readInput(el, f = kindOf(el.dataset.key), root = document) {
   return el.value;
 }
 
+// Whether a box of a list field is ticked for the list `value` (None ticks only "default").
+function multiChecked(el, value, f) {
+  if ("unset" in el.dataset) return value == null;
+  return (value || []).includes(numeric(f) ? Number(el.value) : el.value);
+}
+
 function fillForm() {
   const cfg = state[state.show];
   for (const el of document.querySelectorAll("#controls [data-key]")) {
     const value = cfg[el.dataset.key];
     if (el.type === "checkbox" && kindOf(el.dataset.key).kind === "multi") {
-      el.checked = (value || []).includes(el.value);
+      el.checked = multiChecked(el, value, kindOf(el.dataset.key));
     } else if (el.type === "checkbox") {
       el.checked = Boolean(value);
     } else {

@@ -67,7 +67,7 @@ function fillPages() {
     for (const el of document.querySelectorAll(`#page-${page} [data-key]`)) {
       const value = state[page][el.dataset.key];
       if (el.type === "checkbox" && pageField(page, el.dataset.key).kind === "multi") {
-        el.checked = (value || []).includes(numeric(pageField(page, el.dataset.key)) ? Number(el.value) : el.value);
+        el.checked = multiChecked(el, value, pageField(page, el.dataset.key));
       } else if (el.type === "checkbox") {
         el.checked = Boolean(value);
       } else {
