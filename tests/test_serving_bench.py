@@ -30,7 +30,7 @@ from rooflens.serving import (
 )
 from rooflens.serving.api import scheduler_of
 from rooflens.serving.config import build
-from rooflens.serving.engine import Engine
+from rooflens.serving.engine import Engine, same_time
 from rooflens.serving.presets import PRESETS, preset_for
 from rooflens.serving.simulate import prepare
 
@@ -242,6 +242,30 @@ def test_outstanding_requests_count_only_what_has_finished_by_then() -> None:
     assert engine.outstanding(first) == 1
     assert engine.outstanding((first + last) / 2) == 1
     assert engine.outstanding(last) == 0
+
+
+@pytest.mark.parametrize("policy", ["static", "continuous", "chunked"])
+def test_outstanding_counts_agree_with_the_finish_times(policy: str) -> None:
+    """The running count (finish times kept in order, a bisection per question) against
+    counting every submitted request's finish time, at each finish and between them; static
+    batches finish their requests out of order within the batch."""
+    spec, device, opts = _setup()
+    scheduler = SchedulerConfig(policy=policy, max_batch=6)
+    replica = prepare(spec, device, opts, scheduler, 700)
+    rng = np.random.default_rng(11)
+    n = 40
+    requests = Requests(np.sort(rng.uniform(0, 2, n)), rng.integers(20, 500, n),
+                        rng.integers(1, 120, n))  # fmt: skip
+    engine = Engine(
+        replica, scheduler, requests.prompt, requests.output, requests.arrival, max_len=700
+    )
+    engine.submit(list(range(n)))
+    engine.run()
+    ends = np.sort(engine.finish)
+    assert np.all(np.isfinite(ends))
+    for at in [0.0, *ends, *(ends[:-1] + np.diff(ends) / 2), ends[-1] * 2]:
+        expected = int(np.count_nonzero(~(engine.finish <= at + same_time(at))))
+        assert engine.outstanding(at) == expected
 
 
 def test_a_closed_loop_routes_requests_in_the_order_they_are_sent() -> None:

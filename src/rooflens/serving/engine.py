@@ -96,6 +96,8 @@ class Engine:
         self.preemptions = np.zeros(n, dtype=np.int64)
         self.first_token = np.full(n, np.nan)
         self.finish = np.full(n, np.nan)
+        # This engine's finish times in order: what a router counts as done by a time.
+        self.finish_times: list[float] = []
         self.start = np.full(n, np.nan)
         self.handoff = np.full(n, np.nan)
         self.last_token = np.full(n, np.nan) if last_token is None else last_token
@@ -161,8 +163,7 @@ class Engine:
     def outstanding(self, at: float) -> int:
         """Requests handed to this engine and not finished by `at` (an engine may have run
         past it: what it finishes later is not yet known to a router at `at`)."""
-        ids = np.fromiter(self.pending, np.int64, len(self.pending))
-        return int(np.count_nonzero(~(self.finish[ids] <= at + same_time(at))))
+        return len(self.pending) - bisect.bisect_right(self.finish_times, at + same_time(at))
 
     def _queue(self, i: int, front: bool = False) -> None:
         # Preempted requests go back first (vLLM requeues them at the head).
@@ -585,6 +586,7 @@ class Engine:
         if not len(done):
             return
         self.finish[done] = self.clock
+        self.finish_times.extend([self.clock] * len(done))
         self.finished += len(done)
         gone = set(done.tolist())
         self.running = [i for i in self.running if i not in gone]
@@ -637,6 +639,8 @@ class Engine:
             self.clock = float(ends[-1])
         else:
             self.finish[ids] = self.clock
+        # The batch's finishes, ordered, all after any earlier batch's.
+        self.finish_times.extend(np.sort(self.finish[ids]).tolist())
         self.generated[ids] = self.output[ids]
         self.kv[ids] = self.target[ids] + self.output[ids] - 1
         self.finished += b
