@@ -230,6 +230,12 @@ class Placement:
     # prefill and the recurrent decode step are one operator); None: none.
     by_intensity: np.ndarray | None = None
 
+    @cached_property
+    def curve_groups(self) -> tuple[tuple[tuple[str, str], np.ndarray], ...]:
+        """The operators each (class, data type) of curves prices: its key and their rows."""
+        keys = _curve_keys(self)
+        return tuple((key, np.flatnonzero([k == key for k in keys])) for key in dict.fromkeys(keys))
+
     @classmethod
     def of(cls, graph: Graph, device: Device, quant: Quantization) -> Placement:
         ops = graph.operators
@@ -528,18 +534,21 @@ def _calibrated_rates(
     ops, memory = _joint(placement, ops), _joint(placement, memory)
     compute = np.empty_like(memory)
     mem = np.empty_like(memory)
-    keys = _curve_keys(placement)
     # A row of several kernels reads its memory curve at the bytes of one of them.
-    per_kernel = 1.0 if placement.kernels is None else np.maximum(placement.kernels, 1.0)
-    per_kernel = _expand(np.broadcast_to(per_kernel, (len(keys),)), memory)
+    if placement.kernels is not None:
+        memory_per_kernel = memory / _expand(np.maximum(placement.kernels, 1.0), memory)
+    else:
+        memory_per_kernel = memory
     ratios = shape_ratios(placement, ops, memory)
-    for op_class, dtype in set(keys):
-        rows = np.array([k == (op_class, dtype) for k in keys])
-        peak = _expand(placement.peaks[rows], ops[rows])
-        aspect = None if ratios is None else np.broadcast_to(ratios, ops.shape)[rows]
+    if ratios is not None:
+        ratios = np.broadcast_to(ratios, ops.shape)
+    for (op_class, dtype), rows in placement.curve_groups:
+        group_ops, group_memory = ops[rows], memory[rows]
+        peak = _expand(placement.peaks[rows], group_ops)
         compute[rows], mem[rows] = profile.rates(
-            op_class, ops[rows], memory[rows] / per_kernel[rows], peak, bandwidth, dtype,
-            compute_bound=ops[rows] / peak >= memory[rows] / bandwidth, aspect=aspect,
+            op_class, group_ops, memory_per_kernel[rows], peak, bandwidth, dtype,
+            compute_bound=group_ops / peak >= group_memory / bandwidth,
+            aspect=None if ratios is None else ratios[rows],
         )  # fmt: skip
     return compute, mem
 
