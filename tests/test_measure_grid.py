@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from rooflens.core import Device
+from rooflens.measure import grid
 from rooflens.measure.grid import main, measure_one
 
 TINY_MOE = {
@@ -68,3 +71,29 @@ def test_failing_model_is_one_line_and_the_file_is_written(tmp_path) -> None:
     assert raw["models"][0]["model"] == "no/such"
     assert raw["models"][0]["failed"].startswith("ModelFetchError")
     assert "\n" not in raw["models"][0]["failed"]
+
+
+def test_chosen_points_only(tmp_path, monkeypatch) -> None:
+    """`--point` measures just the points asked for (one an earlier run ran out of time for),
+    in the order given."""
+    asked = []
+
+    def measure(model_id, device, spec, points, **kwargs):
+        asked.append(points)
+        return {"model": model_id, "runs": []}, [], []
+
+    monkeypatch.setattr(grid, "measure_one", measure)
+    hardware = tmp_path / "cpu.toml"
+    hardware.write_text(
+        'name = "cpu"\nmemory_capacity = 8e9\nmemory_bandwidth = 2e10\n'
+        "onchip_memory_per_unit = 1e6\n[peak_ops]\nfp32 = 1e11\n"
+    )
+    main(["--out", str(tmp_path / "grid.json"), "--device", "cpu", "--hardware", str(hardware),
+          "--compiled", "--models", "Qwen/Qwen3-30B-A3B", "--point", "32,1,2048",
+          "--point", "8,1,8192"])  # fmt: skip
+    assert asked == [((32, 1, 2048), (8, 1, 8192))]
+
+
+def test_a_bad_point_names_what_it_takes() -> None:
+    with pytest.raises(SystemExit, match=r"--point='32,1' is invalid: expected BATCH,NEW,PAST"):
+        main(["--out", "unused.json", "--device", "cpu", "--point", "32,1"])

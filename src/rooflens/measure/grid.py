@@ -148,6 +148,17 @@ def _spec(config: dict[str, Any], name: str) -> ModelSpec:
     return spec_from_config(config, name=name)
 
 
+def _point(text: str) -> tuple[int, int, int]:
+    """'32,1,2048' -> (32, 1, 2048): batch, new tokens per sequence, tokens already cached."""
+    parts = text.split(",")
+    if len(parts) != 3 or not all(part.strip().isdigit() for part in parts):
+        raise SystemExit(f"--point={text!r} is invalid: expected BATCH,NEW,PAST like 32,1,2048")
+    batch, new, past = (int(part) for part in parts)
+    if batch < 1 or new < 1:
+        raise SystemExit(f"--point={text!r} is invalid: batch and new tokens must be at least 1")
+    return batch, new, past
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
@@ -167,9 +178,22 @@ def main(argv: list[str] | None = None) -> None:
         help="with --compiled: the whole grid's points, not the three compiled ones",
     )
     parser.add_argument(
+        "--point",
+        action="append",
+        metavar="BATCH,NEW,PAST",
+        help="measure only this (batch, new tokens, past tokens) point (repeatable; e.g. a "
+        "point an earlier run ran out of time for)",
+    )
+    parser.add_argument(
         "--deadline-s", type=float, default=None, help="start no model after this many seconds"
     )
     args = parser.parse_args(argv)
+    if args.point:
+        points = tuple(_point(text) for text in args.point)
+    else:
+        points = (COMPILED_POINTS if args.compiled and not args.all_points else POINTS)[
+            : args.points
+        ]
     start = time.monotonic()
     env = describe(args.device)
     device_spec = get_device(args.hardware) if args.hardware else catalog_device(env["device_name"])
@@ -200,9 +224,7 @@ def main(argv: list[str] | None = None) -> None:
                 model_id,
                 args.device,
                 device_spec,
-                points=(COMPILED_POINTS if args.compiled and not args.all_points else POINTS)[
-                    : args.points
-                ],
+                points=points,
                 compiled=args.compiled,
                 progress=write,
             )
