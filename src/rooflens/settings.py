@@ -659,8 +659,9 @@ def parse_settings(values: Mapping[str, object] | Settings | None = None) -> Set
 
 
 def _check_combinations(s: Settings) -> None:
-    """Rules across settings, each reported against the setting that breaks it. A weight
-    setting given replaces the checkpoint's stored weights wholly, so bits not given are 16."""
+    """Rules across settings, each reported against the setting that breaks it. Bits not
+    given count as 16 here (a weight setting given replaces a checkpoint's stored weights
+    wholly); the stored precision is checked when the quantization is built."""
     w_bits, a_bits = s.w_bits or 16, s.a_bits or 16
     if s.w_format in ("nf4", "mxfp4") and w_bits != 4:
         raise InvalidInputError("w_bits", w_bits, f"4 with w_format={s.w_format!r}")
