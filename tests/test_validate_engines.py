@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from rooflens.api import resolve
+from rooflens.core.errors import InvalidInputError
 from rooflens.measure.validate_engines import (
     Inexpressible,
     concurrency_band,
@@ -324,21 +325,30 @@ def test_aiconfigurator_estimates_sit_beside_rooflens_on_the_same_rows(sample) -
     assert side_by_side(done, estimates.iloc[[1]]) == []
 
 
+SERIES_BASE = {
+    "backend": "vllm", "backend_version": "0.1", "model_path": "m", "system": "s",
+    "gemm_quant_mode": "fp8", "tp_size": 1, "moe_tp_size": 1, "moe_ep_size": 1,
+    "attention_dp_size": 1, "osl": 100, "mode": "agg", "silicon_data_source": "file",
+    "silicon_tpot_ms": 10.0, "predicted_tpot_ms": 10.0,
+}  # fmt: skip
+
+
 def test_ttft_splits_into_a_time_per_prompt_token_and_one_per_request() -> None:
     """Two runs of one series at 1,000 and 3,000 prompt tokens: measured 150 and 350 ms (100 ms
     per 1,000 tokens, 50 ms per request), predicted 110 and 310 ms (the same slope, 10 ms):
-    the split shows a 40 ms gap at a slope ratio of 1. A series of one prompt length, and
-    one above the concurrency the split reads, are left out."""
+    the split shows a 40 ms gap at a slope ratio of 1. A series of one prompt length, one
+    above the concurrency the split reads, and runs of another precision or another
+    generated deployment (each a series of one) are left out."""
     from rooflens.measure.validate_engines import SPLIT_MAX_CONCURRENCY, _split_lines, ttft_split
 
-    base = {
-        "backend": "vllm", "backend_version": "0.1", "model_path": "m", "system": "s",
-        "tp_size": 1, "moe_ep_size": 1, "attention_dp_size": 1, "osl": 100, "mode": "agg",
-        "silicon_tpot_ms": 10.0, "predicted_tpot_ms": 10.0,
-    }  # fmt: skip
+    base = SERIES_BASE
     rows = [
         base | {"batch_size": 4, "isl": 1000, "silicon_ttft_ms": 150.0, "predicted_ttft_ms": 110.0},
         base | {"batch_size": 4, "isl": 3000, "silicon_ttft_ms": 350.0, "predicted_ttft_ms": 310.0},
+        base | {"batch_size": 4, "isl": 2000, "silicon_ttft_ms": 900.0, "predicted_ttft_ms": 100.0,
+                "gemm_quant_mode": "nvfp4"},
+        base | {"batch_size": 4, "isl": 2000, "silicon_ttft_ms": 900.0, "predicted_ttft_ms": 100.0,
+                "silicon_data_source": "db-dump; config_id=7"},
         base | {"batch_size": 2, "isl": 1000, "silicon_ttft_ms": 90.0, "predicted_ttft_ms": 80.0},
         base | {"batch_size": SPLIT_MAX_CONCURRENCY + 1, "isl": 1000, "silicon_ttft_ms": 900.0,
                 "predicted_ttft_ms": 100.0},
@@ -354,6 +364,41 @@ def test_ttft_splits_into_a_time_per_prompt_token_and_one_per_request() -> None:
     assert split["predicted intercept"].iloc[0] == pytest.approx(10.0)
     table = "\n".join(_split_lines(done))
     assert "| vllm | m | 1 | 2 | 1.00 | 50.00 | 10.00 | 40.00 |" in table
+
+
+def test_ttft_against_the_output_length() -> None:
+    """A series at 128 and 1,024 output tokens (measured 300 and 100 ms, predicted 120 and
+    120): ratios 3 and 1; a series of one output length is left out."""
+    from rooflens.measure.validate_engines import _output_length_lines, output_length_ratios
+
+    base = SERIES_BASE | {"batch_size": 4, "isl": 1000}
+    rows = [
+        base | {"osl": 128, "silicon_ttft_ms": 300.0, "predicted_ttft_ms": 120.0},
+        base | {"osl": 1024, "silicon_ttft_ms": 100.0, "predicted_ttft_ms": 120.0},
+        base | {"osl": 1024, "isl": 2000, "silicon_ttft_ms": 100.0, "predicted_ttft_ms": 90.0},
+    ]
+    ratios = output_length_ratios(errors(pd.DataFrame(rows)))
+    assert len(ratios) == 1
+    assert ratios["measured"].iloc[0] == pytest.approx(3.0)
+    assert ratios["predicted"].iloc[0] == pytest.approx(1.0)
+    assert "| vllm | 1 | 3.00 | 3.00 | 3.00 | 1.00 | 1.00 | 1.00 |" in "\n".join(
+        _output_length_lines(errors(pd.DataFrame(rows)))
+    )
+
+
+def test_the_report_rebuilds_from_the_predictions_csv(sample, tmp_path) -> None:
+    """--csv then --predictions: the same report without simulating again (the run's wall
+    clock travels in the CSV); a CSV without it is refused, naming what is wanted."""
+    data = tmp_path / "silicon_sample.csv"
+    first, again, csv = tmp_path / "first.md", tmp_path / "again.md", tmp_path / "p.csv"
+    plot = ["--plot", str(tmp_path / "scatter.png")]
+    main(["--data", str(data), "--out", str(first), *plot, "--csv", str(csv),
+          "--profile", "roofline"])  # fmt: skip
+    main(["--data", str(data), "--out", str(again), *plot, "--predictions", str(csv)])
+    assert again.read_text() == first.read_text()
+    pd.read_csv(csv).drop(columns="run_seconds").to_csv(csv, index=False)
+    with pytest.raises(InvalidInputError, match="run_seconds"):
+        main(["--data", str(data), "--out", str(again), "--predictions", str(csv)])
 
 
 def test_a_row_past_its_cpu_budget_says_so(sample, monkeypatch) -> None:

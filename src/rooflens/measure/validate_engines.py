@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.typing import DataFrameGroupBy
 
 from rooflens.api import resolve
 from rooflens.calibration.profile import load_profile
@@ -696,25 +697,37 @@ def _misses(done: pd.DataFrame, metric: str, count: int = 8) -> pd.DataFrame:
 # Series the TTFT split reads: aggregated runs at these concurrencies or fewer, where a
 # request's TTFT is mostly its own prefill (the closed loop's queueing stays small).
 SPLIT_MAX_CONCURRENCY = 8
-_SERIES = ["backend", "backend_version", "model_path", "system", "tp_size", "moe_ep_size",
-           "attention_dp_size", "batch_size", "osl"]  # fmt: skip
+# What a series of runs holds fixed besides the length it varies: the engine and its release,
+# model, system, precision, parallelism, concurrency and the generated deployment if any.
+_FIXED = [
+    "backend", "backend_version", "model_path", "system", "gemm_quant_mode", "tp_size",
+    "moe_tp_size", "moe_ep_size", "attention_dp_size", "batch_size", "deployment",
+]  # fmt: skip
+
+
+def _series(done: pd.DataFrame, varied: str) -> DataFrameGroupBy:
+    """Aggregated runs grouped into series that differ only in `varied` (isl or osl)."""
+    runs = done[done["mode"] == "agg"]
+    deployment = runs["silicon_data_source"].astype(str).str.extract(r"config_id=(\d+)")[0]
+    runs = runs.assign(deployment=deployment.fillna(""))
+    fixed = [*_FIXED, "osl" if varied == "isl" else "isl"]
+    return runs.groupby(fixed, dropna=False)
 
 
 def ttft_split(done: pd.DataFrame) -> pd.DataFrame:
     """Each series of runs that differ only in prompt length (same engine and version, model,
-    system, parallelism, concurrency and output length), measured and predicted TTFT fitted
-    as a straight line in the prompt length: the time per 1,000 prompt tokens (slope) and
-    the time left at none (intercept). A per-request cost outside the kernels shows as an
-    intercept gap with matching slopes."""
-    runs = done[(done["mode"] == "agg") & (done["batch_size"] <= SPLIT_MAX_CONCURRENCY)]
+    system, precision, parallelism, concurrency, deployment and output length), measured and
+    predicted TTFT fitted as a straight line in the prompt length: the time per 1,000 prompt
+    tokens (slope) and the time left at none (intercept). A per-request cost outside the
+    kernels shows as an intercept gap with matching slopes."""
     rows = []
-    for key, series in runs.groupby(_SERIES, dropna=False):
+    for key, series in _series(done[done["batch_size"] <= SPLIT_MAX_CONCURRENCY], "isl"):
         if series["isl"].nunique() < 2:
             continue
         x = series["isl"].to_numpy(dtype=np.float64) / 1e3
         measured = np.polyfit(x, series["silicon_ttft_ms"].to_numpy(dtype=np.float64), 1)
         predicted = np.polyfit(x, series["predicted_ttft_ms"].to_numpy(dtype=np.float64), 1)
-        rows.append(dict(zip(_SERIES, key, strict=True)) | {
+        rows.append(dict(zip([*_FIXED, "osl"], key, strict=True)) | {
             "runs": len(series),
             "measured slope": measured[0], "predicted slope": predicted[0],
             "measured intercept": measured[1], "predicted intercept": predicted[1],
@@ -753,10 +766,67 @@ def _split_lines(done: pd.DataFrame) -> list[str]:
         "",
         "TTFT split into a time per prompt token and a time per request: each series of "
         "aggregated runs that differ only in prompt length (same engine version, model, "
-        f"system, parallelism, output length and concurrency, at most {SPLIT_MAX_CONCURRENCY} "
-        "clients), measured and predicted TTFT fitted as a line in the prompt length; medians "
+        "system, precision, parallelism, generated deployment, output length and "
+        f"concurrency, at most {SPLIT_MAX_CONCURRENCY} clients), measured and predicted TTFT "
+        "fitted as a line in the prompt length; medians "
         "over the series of each engine and model. A slope ratio near 1 with a positive gap "
         "is time each request pays whatever its prompt that no operator table holds.",
+        "",
+        _markdown(table),
+    ]
+
+
+def output_length_ratios(done: pd.DataFrame) -> pd.DataFrame:
+    """Each series of runs that differ only in output length: TTFT at the shortest output
+    over TTFT at the longest (medians of the runs at each), measured and predicted. A request's
+    own prefill does not depend on its output length; what does is how often and how
+    together the clients send (a closed loop's clients send again as their requests end)."""
+    rows = []
+    for key, series in _series(done, "osl"):
+        if series["osl"].nunique() < 2:
+            continue
+        short = series[series["osl"] == series["osl"].min()]
+        long = series[series["osl"] == series["osl"].max()]
+        rows.append(dict(zip([*_FIXED, "isl"], key, strict=True)) | {
+            "measured": short["silicon_ttft_ms"].median() / long["silicon_ttft_ms"].median(),
+            "predicted": short["predicted_ttft_ms"].median() / long["predicted_ttft_ms"].median(),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _output_length_lines(done: pd.DataFrame) -> list[str]:
+    ratios = output_length_ratios(done)
+    if ratios.empty:
+        return []
+    table = (
+        ratios.groupby("backend")
+        .agg(
+            series=("measured", "size"),
+            measured=("measured", "median"),
+            p10=("measured", lambda r: r.quantile(0.1)),
+            p90=("measured", lambda r: r.quantile(0.9)),
+            predicted=("predicted", "median"),
+            predicted_p10=("predicted", lambda r: r.quantile(0.1)),
+            predicted_p90=("predicted", lambda r: r.quantile(0.9)),
+        )
+        .reset_index()
+        .rename(
+            columns={
+                "measured": "measured (median)",
+                "p10": "measured p10",
+                "p90": "measured p90",
+                "predicted": "predicted (median)",
+                "predicted_p10": "predicted p10",
+                "predicted_p90": "predicted p90",
+            }
+        )
+    )
+    return [
+        "",
+        "TTFT against the output length: each series of aggregated runs that differ only in "
+        "output length (the same fixed as above, any concurrency), TTFT at the shortest "
+        "output over TTFT at the longest. A request's prefill does not depend on its output; "
+        "a ratio away from 1 is how often and how together the clients send.",
         "",
         _markdown(table),
     ]
@@ -1091,6 +1161,7 @@ def report(
             ),
             "",
             *_split_lines(mine),
+            *_output_length_lines(mine),
             *_iteration_gap_lines(mine),
             "",
             "Largest misses (TTFT, then TPOT):",
@@ -1104,6 +1175,17 @@ def report(
     if plot:
         lines += ["", f"![predicted against measured TTFT and TPOT]({plot})"]
     return "\n".join(lines) + "\n"
+
+
+def read_predictions(path: Path) -> pd.DataFrame:
+    """Predictions a run wrote with --csv, as `predict` returned them (an empty reason is
+    an empty string again, not a missing value); `run_seconds` is that run's wall clock."""
+    frame = pd.read_csv(path)
+    if "run_seconds" not in frame:
+        raise InvalidInputError(
+            "--predictions", str(path), "a CSV written by --csv (it has a run_seconds column)"
+        )
+    return frame.fillna({"reason": "", "precision_source": ""})
 
 
 def sample_path(data: str | None) -> Path:
@@ -1126,6 +1208,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="docs/validation-engines.md")
     parser.add_argument("--plot", help="the scatter plot (default: --out's name as .png)")
     parser.add_argument("--csv", help="every row's prediction to this CSV file")
+    parser.add_argument(
+        "--predictions",
+        help="rebuild the report from a CSV an earlier run wrote with --csv (no simulation)",
+    )
     parser.add_argument("--requests-per-client", type=int, default=REQUESTS_PER_CLIENT)
     parser.add_argument("--limit", type=int, help="only the first N rows (a quick look)")
     parser.add_argument(
@@ -1156,11 +1242,15 @@ def main(argv: list[str] | None = None) -> None:
             )
     if args.limit:
         frame = frame.head(args.limit)
-    started = time.perf_counter()
-    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    profiles = args.profile or list(PROFILES)
-    predictions = predict(frame, profiles, args.requests_per_client, log, args.jobs)
-    seconds = time.perf_counter() - started
+    if args.predictions:
+        predictions = read_predictions(Path(args.predictions))
+        seconds = float(predictions["run_seconds"].iloc[0])
+    else:
+        started = time.perf_counter()
+        log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+        profiles = args.profile or list(PROFILES)
+        predictions = predict(frame, profiles, args.requests_per_client, log, args.jobs)
+        seconds = time.perf_counter() - started
     out = Path(args.out)
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
     if errors(predictions).shape[0]:
@@ -1175,7 +1265,7 @@ def main(argv: list[str] | None = None) -> None:
         report(predictions, source, seconds, args.requests_per_client, relative, estimates)
     )
     if args.csv:
-        predictions.to_csv(args.csv, index=False)
+        predictions.assign(run_seconds=seconds).to_csv(args.csv, index=False)
     print(f"{out}: {len(frame)} rows, {seconds:.0f} s", file=sys.stderr)
 
 
