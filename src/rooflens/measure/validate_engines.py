@@ -779,8 +779,9 @@ def _split_lines(done: pd.DataFrame) -> list[str]:
 def output_length_ratios(done: pd.DataFrame) -> pd.DataFrame:
     """Each series of runs that differ only in output length: TTFT at the shortest output
     over TTFT at the longest (medians of the runs at each), measured and predicted. A request's
-    own prefill does not depend on its output length; what does is how often and how
-    together the clients send (a closed loop's clients send again as their requests end)."""
+    own prefill does not depend on its output length; what serves it around that does: when
+    and how together the clients send (a closed loop's clients send again as their requests
+    end), how long requests hold batch slots and KV blocks."""
     rows = []
     for key, series in _series(done, "osl"):
         if series["osl"].nunique() < 2:
@@ -826,7 +827,8 @@ def _output_length_lines(done: pd.DataFrame) -> list[str]:
         "TTFT against the output length: each series of aggregated runs that differ only in "
         "output length (the same fixed as above, any concurrency), TTFT at the shortest "
         "output over TTFT at the longest. A request's prefill does not depend on its output; "
-        "a ratio away from 1 is how often and how together the clients send.",
+        "a ratio away from 1 comes from the serving around it: when and how together the "
+        "clients send, how long requests hold batch slots and KV blocks.",
         "",
         _markdown(table),
     ]
