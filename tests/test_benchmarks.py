@@ -55,3 +55,50 @@ def test_closed_loop_over_four_replicas(benchmark) -> None:
         engine="vllm",
     )
     assert (result.requests["generated"] == 1024).all()
+
+
+def test_least_outstanding_over_eight_replicas(benchmark) -> None:
+    """256 clients over eight replicas routed to the fewest unfinished requests: each route
+    bisects every engine's finish times."""
+    from rooflens.serving import ClusterConfig, LengthDistribution, Workload
+    from rooflens.serving.api import simulate
+
+    workload = Workload(
+        requests=4000,
+        prompt=LengthDistribution(kind="fixed", a=256),
+        output=LengthDistribution(kind="fixed", a=32),
+    )
+    result = benchmark(
+        simulate,
+        "meta-llama/Llama-3.1-8B",
+        "h200-sxm",
+        workload,
+        cluster=ClusterConfig(replicas=8, router="least_outstanding"),
+        concurrency=256,
+        engine="vllm",
+    )
+    # Identical requests from a synchronized start: the router spreads them evenly.
+    assert result.requests["replica"].value_counts().tolist() == [500] * 8
+
+
+def test_disaggregated_closed_loop(benchmark) -> None:
+    """32 clients through one prefill and two decode replicas: decode runs are priced again
+    whenever a handed-over request joins, each step through the engine profile's curves."""
+    from rooflens.serving import ClusterConfig, LengthDistribution, Workload
+    from rooflens.serving.api import simulate
+
+    workload = Workload(
+        requests=192,
+        prompt=LengthDistribution(kind="fixed", a=4096),
+        output=LengthDistribution(kind="fixed", a=256),
+    )
+    result = benchmark(
+        simulate,
+        "meta-llama/Llama-3.1-8B",
+        "h200-sxm",
+        workload,
+        cluster=ClusterConfig(disaggregated=True, prefill_replicas=1, decode_replicas=2),
+        concurrency=32,
+        engine="sglang",
+    )
+    assert (result.requests["generated"] == 256).all()
