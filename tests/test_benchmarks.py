@@ -34,49 +34,41 @@ def test_generation_1024_plus_1024(benchmark, llama) -> None:
     assert result.generation["e2e_latency"] > result.generation["ttft"]
 
 
-def test_closed_loop_over_four_replicas(benchmark) -> None:
-    """16 clients over four replicas: engines run decode steps ahead of one another up to the
-    next time another could send them a request."""
-    from rooflens.serving import ClusterConfig, LengthDistribution, Workload
+def _closed_loop(benchmark, model: str, requests: int, prompt: int, output: int, **run):
+    """One closed-loop simulation of fixed-length requests, timed by pytest-benchmark."""
+    from rooflens.serving import LengthDistribution, Workload
     from rooflens.serving.api import simulate
 
     workload = Workload(
-        requests=160,
-        prompt=LengthDistribution(kind="fixed", a=1024),
-        output=LengthDistribution(kind="fixed", a=1024),
+        requests=requests,
+        prompt=LengthDistribution(kind="fixed", a=prompt),
+        output=LengthDistribution(kind="fixed", a=output),
     )
-    result = benchmark(
-        simulate,
-        "meta-llama/Llama-3.1-8B-Instruct",
-        "h200-sxm",
-        workload,
-        cluster=ClusterConfig(replicas=4),
-        concurrency=16,
-        engine="vllm",
-    )
+    return benchmark(simulate, model, "h200-sxm", workload, **run)
+
+
+def test_closed_loop_over_four_replicas(benchmark) -> None:
+    """16 clients over four replicas: engines run decode steps ahead of one another up to the
+    next time another could send them a request."""
+    from rooflens.serving import ClusterConfig
+
+    result = _closed_loop(
+        benchmark, "meta-llama/Llama-3.1-8B-Instruct", 160, 1024, 1024,
+        cluster=ClusterConfig(replicas=4), concurrency=16, engine="vllm",
+    )  # fmt: skip
     assert (result.requests["generated"] == 1024).all()
 
 
 def test_least_outstanding_over_eight_replicas(benchmark) -> None:
     """256 clients over eight replicas routed to the fewest unfinished requests: each route
     bisects every engine's finish times."""
-    from rooflens.serving import ClusterConfig, LengthDistribution, Workload
-    from rooflens.serving.api import simulate
+    from rooflens.serving import ClusterConfig
 
-    workload = Workload(
-        requests=4000,
-        prompt=LengthDistribution(kind="fixed", a=256),
-        output=LengthDistribution(kind="fixed", a=32),
-    )
-    result = benchmark(
-        simulate,
-        "meta-llama/Llama-3.1-8B",
-        "h200-sxm",
-        workload,
-        cluster=ClusterConfig(replicas=8, router="least_outstanding"),
-        concurrency=256,
+    result = _closed_loop(
+        benchmark, "meta-llama/Llama-3.1-8B", 4000, 256, 32,
+        cluster=ClusterConfig(replicas=8, router="least_outstanding"), concurrency=256,
         engine="vllm",
-    )
+    )  # fmt: skip
     # Identical requests from a synchronized start: the router spreads them evenly.
     assert result.requests["replica"].value_counts().tolist() == [500] * 8
 
@@ -84,21 +76,11 @@ def test_least_outstanding_over_eight_replicas(benchmark) -> None:
 def test_disaggregated_closed_loop(benchmark) -> None:
     """32 clients through one prefill and two decode replicas: decode runs are priced again
     whenever a handed-over request joins, each step through the engine profile's curves."""
-    from rooflens.serving import ClusterConfig, LengthDistribution, Workload
-    from rooflens.serving.api import simulate
+    from rooflens.serving import ClusterConfig
 
-    workload = Workload(
-        requests=192,
-        prompt=LengthDistribution(kind="fixed", a=4096),
-        output=LengthDistribution(kind="fixed", a=256),
-    )
-    result = benchmark(
-        simulate,
-        "meta-llama/Llama-3.1-8B",
-        "h200-sxm",
-        workload,
+    result = _closed_loop(
+        benchmark, "meta-llama/Llama-3.1-8B", 192, 4096, 256,
         cluster=ClusterConfig(disaggregated=True, prefill_replicas=1, decode_replicas=2),
-        concurrency=32,
-        engine="sglang",
-    )
+        concurrency=32, engine="sglang",
+    )  # fmt: skip
     assert (result.requests["generated"] == 256).all()
