@@ -94,6 +94,8 @@ def test_chosen_points_only(tmp_path, monkeypatch) -> None:
     assert asked == [((32, 1, 2048), (8, 1, 8192))]
 
 
-def test_a_bad_point_names_what_it_takes() -> None:
-    with pytest.raises(SystemExit, match=r"--point='32,1' is invalid: expected BATCH,NEW,PAST"):
+def test_a_bad_point_names_what_it_takes(capsys) -> None:
+    with pytest.raises(SystemExit) as stopped:
         main(["--out", "unused.json", "--device", "cpu", "--point", "32,1"])
+    assert stopped.value.code == 2
+    assert "argument --point: '32,1': expected BATCH,NEW,PAST" in capsys.readouterr().err

@@ -149,13 +149,14 @@ def _spec(config: dict[str, Any], name: str) -> ModelSpec:
 
 
 def _point(text: str) -> tuple[int, int, int]:
-    """'32,1,2048' -> (32, 1, 2048): batch, new tokens per sequence, tokens already cached."""
+    """'32,1,2048' -> (32, 1, 2048): batch, new tokens per sequence, tokens already cached
+    (argparse reports a bad one as a usage error, exit 2)."""
     parts = text.split(",")
     if len(parts) != 3 or not all(part.strip().isdigit() for part in parts):
-        raise SystemExit(f"--point={text!r} is invalid: expected BATCH,NEW,PAST like 32,1,2048")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected BATCH,NEW,PAST like 32,1,2048")
     batch, new, past = (int(part) for part in parts)
     if batch < 1 or new < 1:
-        raise SystemExit(f"--point={text!r} is invalid: batch and new tokens must be at least 1")
+        raise argparse.ArgumentTypeError(f"{text!r}: batch and new tokens must be at least 1")
     return batch, new, past
 
 
@@ -180,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--point",
         action="append",
+        type=_point,
         metavar="BATCH,NEW,PAST",
         help="measure only this (batch, new tokens, past tokens) point (repeatable; e.g. a "
         "point an earlier run ran out of time for)",
@@ -189,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.point:
-        points = tuple(_point(text) for text in args.point)
+        points = tuple(args.point)
     else:
         points = (COMPILED_POINTS if args.compiled and not args.all_points else POINTS)[
             : args.points
