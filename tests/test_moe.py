@@ -120,15 +120,22 @@ def test_expert_parallel_splits_experts_and_exchanges_tokens(moe, toy_device) ->
     opts = AnalysisOptions(parallelism=Parallelism(ep=4, link_bandwidth=1e11, link_latency=1e-6))
     rows = analyze(moe, toy_device, batch=1, prompt_len=8, options=opts).operators()
     decode = rows[rows.stage == "decode"].set_index("name")
-    # 2 of 8 experts on this device, and half a route of the token's 2 on average.
-    assert decode.loc["expert_up_proj", "ops"] == 2 * 1 * 0.5 * 64 * 96
+    # 2 of 8 experts on this device, serving the tokens of all 4 attention groups (one each),
+    # half a route of each token's 2 on average.
+    assert decode.loc["expert_up_proj", "ops"] == 2 * 4 * 0.5 * 64 * 96
     assert decode.loc["expert_up_proj", "load_weight"] == pytest.approx(
-        2 * (1 - 0.75) * 64 * 96 * 2
+        2 * (1 - 0.75**4) * 64 * 96 * 2
     )
     dispatch = decode.loc["moe_dispatch"]
     # Each token goes to its 2 experts: 2 x 64 fp16 values, 3/4 of them off-device, 3 steps.
     assert dispatch.time == pytest.approx(2 * 64 * 2 * 3 / 4 / 1e11 + 3 * 1e-6)
     assert "moe_gather" in decode.index
+    # Every device does the work one device would do for one group: the same expert OPs as
+    # without expert parallelism at the group's batch.
+    alone = analyze(moe, toy_device, batch=3, prompt_len=8).operators()
+    spread = analyze(moe, toy_device, batch=3, prompt_len=8, options=opts).operators()
+    down = [frame[frame.name == "expert_down_proj"].ops.to_numpy() for frame in (alone, spread)]
+    assert down[1] == pytest.approx(down[0])
     with pytest.raises(rooflens.InvalidInputError, match="ep=3"):
         analyze(
             moe,

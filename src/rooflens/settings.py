@@ -150,7 +150,14 @@ class Settings(BaseModel):
         1, "Parallelism", "tensor parallel", "Tensor-parallel devices.", ge=1, le=MAX_DEVICES
     )
     ep: int = setting(
-        1, "Parallelism", "expert parallel", "Expert-parallel devices.", ge=1, le=MAX_DEVICES
+        1,
+        "Parallelism",
+        "expert parallel",
+        "Expert-parallel groups: the routed experts spread over ep groups of tp devices, each "
+        "attending to its own requests (attention data parallelism) with steps alike; with "
+        "moe_tp, over the tp group instead.",
+        ge=1,
+        le=MAX_DEVICES,
     )
     moe_tp: int | None = setting(
         None,

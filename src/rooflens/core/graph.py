@@ -36,7 +36,7 @@ from rooflens.core.operators import (
     TiedLinear,
     flash_block_sizes,
 )
-from rooflens.core.options import AnalysisOptions, Conventions
+from rooflens.core.options import AnalysisOptions
 from rooflens.core.techniques import (
     contextual_sparsity,
     early_exit,
@@ -593,16 +593,20 @@ def _ffn(
 
 def _experts(
     m: ModelSpec,
+    o: AnalysisOptions,
     src: str,
     out: str,
     layers: int,
-    conventions: Conventions,
     router_src: str | None = None,
 ) -> list[Operator]:
     """Router and routed experts of an MoE layer (Shazeer et al. 2017; Mixtral, DeepSeekMoE).
     The router reads `router_src` where it has an input of its own (Gemma 4), else `src`."""
     e, k, width = m.num_experts, m.experts_per_token, m.expert_intermediate_size or 0
-    routed = {"num_experts": e, "top_k": k, "layers": layers}
+    conventions = o.conventions
+    # Under expert parallelism over attention groups the experts also serve the other
+    # groups' tokens (Parallelism.expert_token_groups).
+    groups = o.parallelism.expert_token_groups
+    routed = {"num_experts": e, "top_k": k, "layers": layers, "token_groups": groups}
     ops: list[Operator] = [
         Linear(
             "router",
@@ -659,14 +663,15 @@ def _experts(
         )
     )
     act_in = ("egate", "eup") if m.gated_mlp else ("eup",)
-    # Each token runs k experts: the activation covers k x width elements per token.
+    # Each token runs k experts: the activation covers k x width elements per token (per
+    # token of this group: k x width for each group's).
     ops.append(
         Activation(
             "expert_act",
             "block",
             act_in,
             "eact",
-            width=k * width,
+            width=k * width * groups,
             function=m.activation,
             gated=m.gated_mlp,
             layers=layers,
@@ -706,7 +711,7 @@ def _moe_beside_mlp(
         replace(_norm(m, o, "mlp_post_norm", "dense_out", "dense_out_n"), layers=layers),
         replace(_norm(m, o, "router_norm", residual, "xr"), layers=layers),
         replace(_norm(m, o, "moe_pre_norm", residual, "xe"), layers=layers),
-        *_experts(m, "xe", "routed_out", layers, o.conventions, router_src="xr"),
+        *_experts(m, o, "xe", "routed_out", layers, router_src="xr"),
         replace(_norm(m, o, "moe_post_norm", "routed_out", "routed_out_n"), layers=layers),
         ResidualAdd(
             "moe_combine",
@@ -737,7 +742,7 @@ def _mlp(
     else:
         ops = _ffn(m, "", m.intermediate_size, src, "mlp_out", layers=dense) if dense else []
         if m.shared_intermediate_size:
-            ops += _experts(m, src, "routed_out", moe, o.conventions)
+            ops += _experts(m, o, src, "routed_out", moe)
             ops += _ffn(m, "shared_", m.shared_intermediate_size, src, "shared_out", layers=moe)
             combine_in = ("routed_out", "shared_out")
             if m.shared_expert_gate:
@@ -765,7 +770,7 @@ def _mlp(
                 )
             )
         else:
-            ops += _experts(m, src, "mlp_out", moe, o.conventions)
+            ops += _experts(m, o, src, "mlp_out", moe)
     if m.post_norms:
         ops.append(_norm(m, o, "post_mlp_norm", "mlp_out", "mlp_out_n"))
     return ops

@@ -700,6 +700,10 @@ class ExpertLinear(Linear):
     # (each token's experts at random: serving) or "balanced" (round robin: the benchmarks
     # engine profiles are fitted on).
     routing: Literal["uniform", "balanced"] = "uniform"
+    # Attention groups whose tokens reach these experts, each as many as this step's: expert
+    # parallelism over attention-DP groups sends every group's tokens to every device's
+    # experts (Parallelism.expert_token_groups).
+    token_groups: int = 1
 
     @property
     def ops_per_routed_token(self) -> int:
@@ -707,7 +711,7 @@ class ExpertLinear(Linear):
         return 2 * self.in_features * self.out_features + (self.out_features if self.bias else 0)
 
     def cost(self, step: Step, prec: Precision) -> Cost:
-        tokens = step.tokens
+        tokens = step.tokens * self.token_groups
         routed = tokens * self.top_k
         stored = self.weight_quant or prec.quant
         per_expert = self.in_features * self.out_features * self._weight_bits(stored) / 8
@@ -725,7 +729,7 @@ class ExpertLinear(Linear):
         )
 
     def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
-        return step.tokens * self.top_k * self.out_features * prec.act
+        return step.tokens * self.token_groups * self.top_k * self.out_features * prec.act
 
     def params(self) -> int:
         return self.num_experts * super().params()

@@ -161,6 +161,14 @@ class Parallelism(BaseModel):
         return self
 
     @property
+    def expert_token_groups(self) -> int:
+        """Attention groups whose tokens each device's routed experts serve: across `ep`
+        groups, all of them, each assumed to run a step like the one priced (the steady
+        state of engines that step their attention-DP ranks together, and the load
+        AIConfigurator's MoE operator scales by attention_dp_size); inside the tp group, one."""
+        return self.ep if self.moe_tp is None else 1
+
+    @property
     def expert_tp(self) -> int:
         """Devices each expert's width is split over."""
         return self.tp if self.moe_tp is None else self.moe_tp
