@@ -32,7 +32,7 @@ from rooflens.serving.api import scheduler_of
 from rooflens.serving.config import build
 from rooflens.serving.engine import Engine, same_time
 from rooflens.serving.presets import PRESETS, preset_for
-from rooflens.serving.simulate import prepare
+from rooflens.serving.simulate import pool_options, prepare
 
 LLAMA = "meta-llama/Llama-3.1-8B"
 NONE = np.zeros(0, dtype=np.int64)
@@ -455,6 +455,38 @@ def test_disaggregated_pools_run_their_own_tensor_parallelism() -> None:
     assert two.percentile("itl", 50) < one.percentile("itl", 50)
     with pytest.raises(InvalidInputError, match="disaggregated"):
         build(ClusterConfig, "--decode-tp", decode_tp=2)
+
+
+def test_each_disaggregated_pool_spreads_its_experts_its_own_way() -> None:
+    """Prefill at TP 4 with its experts inside the group (moe_tp 1 x ep 4); decode ranks of
+    attention DP 4 over which EP 4 spreads the experts (no moe_tp): SGLang's and Dynamo's
+    DeepSeek deployments."""
+    moe = "Qwen/Qwen3-30B-A3B"
+    _, _, options = resolve(moe, "h100-sxm", {"tp": 4, "ep": 4})
+    cluster = ClusterConfig(
+        disaggregated=True, prefill_moe_tp=1, decode_tp=1, decode_ep=4, decode_replicas=4
+    )
+    prefill = pool_options(options, cluster, "prefill").parallelism
+    decode = pool_options(options, cluster, "decode").parallelism
+    assert (prefill.tp, prefill.ep, prefill.moe_tp, prefill.expert_token_groups) == (4, 4, 1, 1)
+    assert (decode.tp, decode.ep, decode.moe_tp, decode.expert_token_groups) == (1, 4, None, 4)
+    # Without the pool's own moe_tp the options' own rule holds: none, so spread over groups.
+    plain = ClusterConfig(disaggregated=True, decode_tp=1, decode_ep=4)
+    assert pool_options(options, plain, "prefill") == options
+    with pytest.raises(InvalidInputError, match="decode_moe_tp"):
+        pool_options(options, ClusterConfig(disaggregated=True, decode_moe_tp=2), "decode")
+    workload = Workload(requests=2, prompt=LengthDistribution(kind="fixed", a=300))
+    result = rooflens.simulate(
+        moe, "h100-sxm", workload, cluster=cluster, concurrency=1, tp=4, ep=4
+    )
+    assert result.devices == 4 + 4
+    runner = CliRunner()
+    bad = runner.invoke(
+        app,
+        ["simulate", moe, "-H", "h100-sxm", "--tp", "4", "--ep", "4", "--disaggregated",
+         "--decode-moe-tp", "3", "--requests", "2"],
+    )  # fmt: skip
+    assert bad.exit_code == 2 and "decode_moe_tp" in bad.output
 
 
 def test_expert_parallelism_reaches_the_simulator() -> None:

@@ -140,6 +140,21 @@ def test_rows_map_to_setups_or_reasons(sample) -> None:
     assert dict(d.options)["w_bits"] == 16 and dict(d.options)["tp"] == 1
     assert (d.cluster.decode_tp, d.cluster.prefill_replicas, d.cluster.decode_replicas) == (2, 1, 2)
     assert d.concurrency == 4
+    # A prefill pool with its experts inside TP 4 (EP 4), decode ranks of attention DP 4 over
+    # which EP 4 spreads the experts: each pool keeps its own layout.
+    mixed = sample.iloc[3].copy()
+    mixed["model_path"] = "Qwen/Qwen3-30B-A3B"
+    mixed[["prefill_tp_size", "prefill_moe_tp_size", "prefill_moe_ep_size"]] = 4, 1, 4
+    mixed[["decode_tp_size", "decode_attention_dp_size", "decode_moe_tp_size"]] = 1, 4, 1
+    mixed[["decode_moe_ep_size", "decode_num_workers"]] = 4, 1
+    m, _ = setup_of(mixed)
+    assert (dict(m.options)["tp"], dict(m.options)["ep"], "moe_tp" in dict(m.options)) == (
+        4,
+        4,
+        False,
+    )
+    assert (m.cluster.prefill_moe_tp, m.cluster.decode_moe_tp) == (1, None)
+    assert (m.cluster.decode_tp, m.cluster.decode_ep, m.cluster.decode_replicas) == (1, 4, 4)
     # Most disaggregated rows leave the worker counts blank: not recorded, so not one worker.
     unstated = sample.iloc[3].copy()
     unstated["decode_num_workers"] = np.nan

@@ -333,26 +333,21 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
                 ),
                 int(workers) * dp,
             )
-        (tp, ep, inside, prefill_replicas), (decode_tp, decode_ep, decode_inside, _) = (
-            pools["prefill"],
-            pools["decode"],
-        )
-        decode_replicas = pools["decode"][3]
-        # One moe_tp setting serves both pools: their experts spread alike, or one has no EP.
-        if inside != decode_inside and (ep if decode_inside else decode_ep) > 1:
-            raise Inexpressible(
-                "prefill and decode pools spread their experts differently (over attention "
-                "DP groups in one, inside the TP group in the other)"
-            )
-        inside = inside or decode_inside
+        (tp, ep, inside, prefill_replicas) = pools["prefill"]
+        (decode_tp, decode_ep, decode_inside, decode_replicas) = pools["decode"]
         parts = math.gcd(concurrency_of(row), prefill_replicas, decode_replicas)
+        # Each pool spreads its experts its own way: inside its TP group (its moe_tp), or
+        # over its attention-DP groups (none).
         cluster = ClusterConfig(
             disaggregated=True,
             prefill_replicas=prefill_replicas // parts,
             decode_replicas=decode_replicas // parts,
             decode_tp=decode_tp,
             decode_ep=decode_ep,
+            prefill_moe_tp=tp // ep if inside and ep > 1 else None,
+            decode_moe_tp=decode_tp // decode_ep if decode_inside and decode_ep > 1 else None,
         )
+        inside = False
     else:
         raise Inexpressible(f"mode {row['mode']}")
     if not cluster.disaggregated:
@@ -1068,8 +1063,9 @@ def report(
         "tokens, as many as its own; without attention DP, when MoE TP x EP equals "
         "attention TP, the experts run inside the TP group (`moe_tp` = MoE TP, `ep` = EP, "
         "as SGLang's and TensorRT-LLM's `--tp N --ep N`). Disaggregated rows run separate "
-        "prefill and decode pools of their own TP/EP, workers x DP replicas each, with the KV "
-        "cache handed over the device's interconnect (rows that leave the worker counts blank "
+        "prefill and decode pools of their own TP/EP and expert layout, workers x DP replicas "
+        "each, with the KV cache handed over the device's interconnect (rows that leave the "
+        "worker counts blank "
         "are not simulated: how the concurrency spreads is not known). The simulator runs a "
         f"closed loop of the row's concurrency with {requests_per_client} requests per "
         "client, all clients starting together and every request in the means, as "

@@ -98,7 +98,7 @@ class SchedulerConfig(BaseModel):
 
 def _pool_width(pool: str, axis: str) -> Any:
     """The declaration of one disaggregated pool's tensor or expert parallelism."""
-    name = axis.upper()
+    name = {"tp": "TP", "ep": "EP", "moe_tp": "MoE TP"}[axis]
     return setting(
         None, "Cluster", f"{pool} {name}", f"Disaggregated: {pool} pool's {name}; empty: {axis}.",
         ge=1, le=MAX_DEVICES,
@@ -141,6 +141,11 @@ class ClusterConfig(BaseModel):
     prefill_ep: int | None = _pool_width("prefill", "ep")
     decode_tp: int | None = _pool_width("decode", "tp")
     decode_ep: int | None = _pool_width("decode", "ep")
+    # A pool whose experts share its tp group while the other pool's spread over attention
+    # groups (SGLang's and Dynamo's prefill at --tp 8 --ep 8 beside decode ranks of DP
+    # attention); None: as the analyzer options' moe_tp.
+    prefill_moe_tp: int | None = _pool_width("prefill", "moe_tp")
+    decode_moe_tp: int | None = _pool_width("decode", "moe_tp")
 
     @field_validator("disaggregated")
     @classmethod
@@ -153,7 +158,9 @@ class ClusterConfig(BaseModel):
             )
         return value
 
-    @field_validator("prefill_tp", "prefill_ep", "decode_tp", "decode_ep")
+    @field_validator(
+        "prefill_tp", "prefill_ep", "decode_tp", "decode_ep", "prefill_moe_tp", "decode_moe_tp"
+    )
     @classmethod
     def _pools_only_when_disaggregated(cls, value: int | None, info: ValidationInfo) -> int | None:
         if value is not None and not info.data.get("disaggregated", False):

@@ -254,25 +254,31 @@ def _pools_verdict(
 def pool_options(
     options: AnalysisOptions, cluster: ClusterConfig, pool: Literal["prefill", "decode"]
 ) -> AnalysisOptions:
-    """The analyzer options of one pool of a disaggregated cluster: its own TP and EP where the
-    cluster sets them (as prefill and decode workers of Dynamo or SGLang PD are sized)."""
+    """The analyzer options of one pool of a disaggregated cluster: its own TP, EP and MoE TP
+    where the cluster sets them (as prefill and decode workers of Dynamo or SGLang PD are
+    sized)."""
     if not cluster.disaggregated:
         return options
-    tp = getattr(cluster, f"{pool}_tp") or options.parallelism.tp
-    ep = getattr(cluster, f"{pool}_ep") or options.parallelism.ep
-    if (tp, ep) == (options.parallelism.tp, options.parallelism.ep):
-        return options
-    # A pool of its own TP and EP keeps the experts inside its own tp group.
-    moe_tp = options.parallelism.moe_tp
-    if moe_tp is not None:
+    par = options.parallelism
+    tp = getattr(cluster, f"{pool}_tp") or par.tp
+    ep = getattr(cluster, f"{pool}_ep") or par.ep
+    moe_tp = getattr(cluster, f"{pool}_moe_tp")
+    if moe_tp is None and par.moe_tp is not None:
+        # A pool of its own TP and EP keeps the experts inside its own tp group.
         if tp % ep:
             raise InvalidInputError(
                 "moe_tp",
-                moe_tp,
+                par.moe_tp,
                 f"empty for a {pool} pool of tp={tp} and ep={ep} (ep must divide tp)",
             )
         moe_tp = tp // ep
-    parallelism = options.parallelism.model_copy(update={"tp": tp, "ep": ep, "moe_tp": moe_tp})
+    elif moe_tp is not None and moe_tp * ep != tp:
+        raise InvalidInputError(
+            f"{pool}_moe_tp", moe_tp, f"tp / ep = {tp / ep:g} of the {pool} pool (ep x moe_tp = tp)"
+        )
+    if (tp, ep, moe_tp) == (par.tp, par.ep, par.moe_tp):
+        return options
+    parallelism = par.model_copy(update={"tp": tp, "ep": ep, "moe_tp": moe_tp})
     return options.model_copy(update={"parallelism": parallelism})
 
 
