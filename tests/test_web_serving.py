@@ -15,7 +15,7 @@ import rooflens
 from rooflens.advisor.search import Target, advise, pareto_front, verify
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.results import SimulationResult
-from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
+from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Requests, Workload
 from rooflens.web import create_app
 from rooflens.web import schemas as s
 from rooflens.web.serving import iterations_at_worst
@@ -137,6 +137,20 @@ def _rate(data: dict) -> float:
     return math.nan if rate is None else rate
 
 
+def test_a_closed_loop_equals_the_python_api(client: TestClient) -> None:
+    """Clients instead of a rate: the same lengths, each request sent on the last answer."""
+    body = {**BASE, "workload": {**SMALL, "requests": 40, "concurrency": 4}}
+    data = post(client, "/api/simulate", body)
+    drawn = workload(40).draw()
+    want = rooflens.simulate(
+        LLAMA, "h100-sxm", Requests(np.zeros(40), drawn.prompt, drawn.output), concurrency=4
+    )
+    for key, value in want.summary().items():
+        assert data["summary"][key] == pytest.approx(value, rel=1e-12), key
+    open_loop = post(client, "/api/simulate", {**BASE, "workload": {**SMALL, "requests": 40}})
+    assert open_loop["summary"]["ttft_mean"] != data["summary"]["ttft_mean"]
+
+
 def test_capacity_equals_the_python_api(client: TestClient) -> None:
     body = {**BASE, "workload": {**SMALL, "requests": 60}, "capacity": True}
     data = post(client, "/api/simulate", body)
@@ -168,6 +182,9 @@ def test_a_capacity_search_probes_with_fewer_requests_when_asked_for_too_many(cl
         ({"workload": {"prompt": "gauss:3"}}, ["workload", "prompt"], "lognormal:MEDIAN"),
         ({"workload": {"output": "uniform:9:3"}}, ["workload", "output"], "uniform:LOW:HIGH"),
         ({"workload": {"requests": 0}}, ["workload", "requests"], "greater than or equal to 1"),
+        ({"workload": {"concurrency": 0}}, ["workload", "concurrency"], "greater than or equal"),
+        ({"workload": {"concurrency": 4}, "capacity": True}, ["workload", "concurrency"],
+         "closed loop has no arrival rate"),
         ({"workload": {"prompt": "fixed:200000"}}, ["scheduler", "max_len"], "(200064 tokens)"),
         ({"workload": {"prompt": "fixed:300000", "requests": 2}, "options": {
           "allow_long_context": True}, "scheduler": {"max_len": 400000}}, ["workload", "prompt"],

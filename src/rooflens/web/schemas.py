@@ -216,6 +216,16 @@ class WorkloadIn(Strict):
         gt=0,
         le=1e6,
     )
+    concurrency: int | None = setting(
+        None,
+        "Workload",
+        "clients (closed loop)",
+        "Closed loop: this many clients, each sending its next request on its last answer, as "
+        "benchmarks measure engines (the rate and arrivals then do not apply); empty: arrivals "
+        "at the rate.",
+        ge=1,
+        le=MAX_REQUESTS,
+    )
     arrivals: Literal["poisson", "gamma", "fixed"] = setting(
         workload_defaults.ARRIVALS,
         "Workload",

@@ -190,11 +190,23 @@ def simulate(request: s.SimulateRequest, track: Tracker | None = None) -> dict[s
         workload = workload_of(request.workload)
         requests = workload.draw()
         _check_work(requests, request)
+        clients = request.workload.concurrency
+        if clients is not None:
+            if request.capacity:
+                raise WebInputError(
+                    ("workload", "concurrency"),
+                    f"workload.concurrency={clients} is invalid: a closed loop has no arrival "
+                    "rate for the capacity search to raise; leave it empty or search no capacity",
+                )
+            # The clients send each request when their last is answered: lengths only.
+            requests = Requests(
+                np.zeros(len(requests)), requests.prompt, requests.output, requests.shared_prefix
+            )
         settings = {"scheduler": request.scheduler, "cluster": request.cluster}
         track.start_phase("simulating requests", len(requests))
         result = serving.simulate(
-            model, device, requests, slo=request.slo, progress=track.advance, **settings,
-            **options,
+            model, device, requests, slo=request.slo, progress=track.advance,
+            concurrency=clients, **settings, **options,
         )  # fmt: skip
         probed = capacity_workload(workload, request.scheduler) if request.capacity else None
         found = None
