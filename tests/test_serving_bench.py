@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import rooflens
-import rooflens.serving.cluster as cluster_module
 import rooflens.serving.engine as engine_module
 from rooflens.api import resolve
 from rooflens.cli.app import app
@@ -83,36 +82,24 @@ def test_one_client_runs_requests_back_to_back(policy: str) -> None:
     np.testing.assert_allclose(np.sort(result.itl), np.sort(np.tile(steps, n)), rtol=1e-12)
 
 
-def test_two_clients_start_out_of_phase_and_send_on_each_answer() -> None:
-    """The second client starts one request's time over two after the first (a lone prefill
-    and the output's decode steps at two sequences, at half the output's context); each
-    client sends its next request when its last one finishes."""
+def test_two_clients_send_their_second_wave_when_the_first_finishes() -> None:
     spec, device, opts = _setup()
     scheduler = SchedulerConfig(policy="continuous")
     replica = prepare(spec, device, opts, scheduler, 64)
-    requests = _fixed(4, 50, 3)
-    frame = run(spec, device, opts, requests, scheduler, replica=replica, concurrency=2).requests
-    spacing = (_prefill(replica, 50) + 2 * _decode(replica, 51, 51)) / 2
-    assert cluster_module.client_spacing(replica, replica, requests, 2, 1) == pytest.approx(
-        spacing, rel=1e-12
-    )
-    np.testing.assert_allclose(frame["arrival"][:2], [0, spacing], rtol=1e-12)
-    np.testing.assert_allclose(frame["arrival"][2:], frame["finish"][:2], rtol=1e-12)
-    # The first prompt prefills alone; the second arrives during the first's first decode
-    # step (spacing lies between the prefill's end and that step's) and prefills after it.
-    alone = _prefill(replica, 50)
-    assert alone < spacing < alone + _decode(replica, 50)
-    assert frame["ttft"][0] == pytest.approx(alone, rel=1e-12)
-    first_token = alone + _decode(replica, 50) + alone
-    assert frame["ttft"][1] == pytest.approx(first_token - spacing, rel=1e-12)
+    frame = run(
+        spec, device, opts, _fixed(4, 50, 3), scheduler, replica=replica, concurrency=2
+    ).requests
+    both = _prefill(replica, 50, 50)
+    e2e = both + _decode(replica, 50, 50) + _decode(replica, 51, 51)
+    np.testing.assert_allclose(frame["ttft"], both, rtol=1e-12)
+    np.testing.assert_allclose(frame["arrival"], [0, 0, e2e, e2e], rtol=1e-12)
+    np.testing.assert_allclose(frame["finish"], [e2e, e2e, 2 * e2e, 2 * e2e], rtol=1e-12)
 
 
-def test_more_clients_than_requests_send_everything_in_the_first_wave() -> None:
+def test_more_clients_than_requests_send_everything_at_once() -> None:
     spec, device, opts = _setup()
     result = run(spec, device, opts, _fixed(3, 20, 2), concurrency=10)
-    arrival = result.requests["arrival"].to_numpy()
-    assert arrival[0] == 0 and (np.diff(arrival) > 0).all()
-    np.testing.assert_allclose(np.diff(arrival), arrival[1], rtol=1e-12)
+    assert (result.requests["arrival"] == 0).all()
     assert result.requests["finish"].notna().all()
 
 
@@ -223,9 +210,7 @@ def test_engines_running_ahead_in_a_closed_loop_equal_iterations(monkeypatch, cl
 def test_level_replicas_stay_level_in_a_closed_loop(monkeypatch) -> None:
     """Identical replicas with identical requests finish together: a decode run's summed step
     times differ from step-by-step sums only in the last bits, which must not split a wave of
-    requests sent at the same instant (clients started together: each replica prefills all
-    four of its clients at once)."""
-    monkeypatch.setattr(cluster_module, "client_spacing", lambda *_: 0.0)
+    requests sent at the same instant (each replica prefills all four of its clients at once)."""
     spec, device, opts = _setup()
     requests = _fixed(32, 1024, 200)
     cluster = ClusterConfig(replicas=4)
@@ -513,13 +498,11 @@ def test_expert_parallelism_reaches_the_simulator() -> None:
     assert ep2.percentile("ttft", 50) != ep1.percentile("ttft", 50)
 
 
-def test_a_decode_pool_short_of_kv_recomputes_its_preempted_requests(monkeypatch) -> None:
+def test_a_decode_pool_short_of_kv_recomputes_its_preempted_requests() -> None:
     """24 requests of 600 + 300 tokens from 8 clients on a decode pool holding 4,432 KV tokens:
     it preempts, and a preempted request prefills its prompt and tokens so far there, then
     decodes on. (It used to rejoin as a decoder with no context and take one step per token
-    alone, preempted again each time: 775 preemptions, 4,534 iterations, the clients started
-    together.)"""
-    monkeypatch.setattr(cluster_module, "client_spacing", lambda *_: 0.0)
+    alone, preempted again each time: 775 preemptions, 4,534 iterations.)"""
     device = rooflens.get_device("h100-sxm").model_copy(update={"memory_capacity": 25.3e9})
     n = 24
     requests = Requests(np.zeros(n), np.full(n, 600), np.full(n, 300))

@@ -278,11 +278,11 @@ def test_the_plot_lies_beside_the_report_unless_told(sample, tmp_path) -> None:
 
 
 def test_the_means_take_every_request_of_the_measured_phase(sample) -> None:
-    """Row a at 8 clients with 4,096-token prompts, 3 requests each, deployed with a
-    5,604-token budget (about one prompt per step): the clients start out of phase, one
-    request's time apart over the clients, and all 24 requests are in the means."""
+    """Row a at 8 clients with 4,096-token prompts, 3 requests each: the clients start
+    together, as aiperf's measured phase does after its warm-up phase has drained, so the
+    first wave queues for the deployment's 5,604-token budget (about one prompt per step),
+    and all 24 requests are in the means."""
     from rooflens.measure import validate_engines
-    from rooflens.serving.cluster import client_spacing
     from rooflens.serving.simulate import run
     from rooflens.serving.workload import Requests
 
@@ -307,10 +307,10 @@ def test_the_means_take_every_request_of_the_measured_phase(sample) -> None:
     assert len(served) == 24
     assert got["predicted_ttft_ms"] == pytest.approx(1e3 * served["ttft"].mean(), rel=1e-12)
     assert got["predicted_tpot_ms"] == pytest.approx(1e3 * served["tpot"].mean(), rel=1e-12)
-    spacing = client_spacing(
-        replica, decode, Requests(np.zeros(n), np.full(n, 4096), np.full(n, 32)), 8, 1
-    )
-    np.testing.assert_allclose(served["arrival"].iloc[:8], np.arange(8) * spacing, rtol=1e-12)
+    # About one prompt per step: the first wave's last request waits for six steps or more.
+    first = served["ttft"].iloc[:8]
+    assert first.max() > 5.5 * first.min()
+    assert got["predicted_ttft_ms"] > 1e3 * served["ttft"].iloc[8:].mean()
 
 
 def test_aiconfigurator_estimates_sit_beside_rooflens_on_the_same_rows(sample) -> None:

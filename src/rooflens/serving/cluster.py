@@ -158,30 +158,21 @@ class _Router:
         self.engines[k].submit_one(i)
 
 
-def _lockstep(
-    engines: list[Engine], start: OnFinish = None, starts: np.ndarray | None = None
-) -> None:
-    """Run engines that send each other requests (their `on_finish`) to the end; `start`
-    sends request i at `starts[i]` (the clients' first requests).
+def _lockstep(engines: list[Engine]) -> None:
+    """Run engines that send each other requests (their `on_finish`) to the end.
 
     The engine furthest behind takes its next iteration, or a decode-only run whose steps all
     start before any other engine can next finish a request. What engines finish is held and
-    passed on in the order of the finish times (ties: in the engines' order, then the starts),
-    once no engine can still finish one earlier, so a router sees requests in the order they
-    were sent. An iteration starts only once every request sent before it has been passed on;
-    one sent while it runs joins the next, as an engine admits requests only between
-    iterations."""
-    initial = np.zeros(0) if starts is None else starts
+    passed on in the order of the finish times (ties: in the engines' order), once no engine
+    can still finish one earlier, so a router sees requests in the order they were sent. An
+    iteration starts only once every request sent before it has been passed on; one sent while
+    it runs joins the next, as an engine admits requests only between iterations."""
     if len(engines) == 1:
-        if start is not None:
-            start(np.arange(len(initial)), initial)
         engines[0].run()
         return
-    sends = [e.on_finish for e in engines] + [start]
+    sends = [e.on_finish for e in engines]
     held: list[tuple[float, int, int, int]] = []  # a heap of finish time, engine, order, request
     order = itertools.count()
-    for i, t in enumerate(initial.tolist()):
-        heapq.heappush(held, (t, len(engines), next(order), i))
 
     def holding(k: int) -> OnFinish:
         def hold(done: np.ndarray, times: np.ndarray) -> None:
@@ -231,19 +222,12 @@ def _closed_loop(
     concurrency: int,
 ) -> tuple[list[EngineRecord], np.ndarray, dict[str, np.ndarray]]:
     """Client c sends requests c, c + C, c + 2C, … each when the one before has finished
-    (zero think time), as vLLM's benchmark_serving --max-concurrency and genai-perf do. The
-    clients start out of phase (client_spacing), as they run in a benchmark's steady state."""
+    (zero think time), as vLLM's benchmark_serving --max-concurrency and genai-perf do."""
     n = len(requests)
     clients = min(concurrency, n)
-    full = not cluster.disaggregated
     sent = np.full(n, np.inf)
-    sent[:clients] = np.arange(clients) * client_spacing(
-        replica,
-        decode_replica,
-        requests,
-        clients,
-        cluster.replicas if full else cluster.decode_replicas,
-    )
+    sent[:clients] = 0.0
+    full = not cluster.disaggregated
     first_pool = _pool(
         replica,
         config,
@@ -300,12 +284,9 @@ def _closed_loop(
         for engine in first_pool:
             engine.on_finish = hand_over
         engines += decode_pool
-
-    def start(first: np.ndarray, times: np.ndarray) -> None:
-        for i, t in zip(first.tolist(), times.tolist(), strict=True):
-            to_first.send(i, t)
-
-    _lockstep(engines, start, sent[:clients])
+    for i in range(clients):
+        to_first.send(i, 0.0)
+    _lockstep(engines)
     first = _merge([e.record() for e in first_pool], on_first)
     first["arrival"] = sent
     records = [e.record() for e in engines]
@@ -318,30 +299,6 @@ def _closed_loop(
     first["generated"] = np.where(decoded, second["generated"], first["generated"])
     assignment = np.where(decoded, on_decode + len(first_pool), on_first)
     return records, assignment, first
-
-
-def client_spacing(
-    replica: Replica, decode_replica: Replica, requests: Requests, clients: int, replicas: int
-) -> float:
-    """Seconds between one client's first request and the next's: one request's time (a lone
-    prefill of the mean prompt, then the mean output's decode steps at the clients' share of
-    a decode replica, at half the output's context) spread over the clients.
-
-    Clients that all start at once stay in step on a simulator, where equal requests finish
-    together: every prompt then waits for the others', C prefills batched. A benchmark's
-    clients drift apart (their requests reach the engine a moment apart, and an idle engine
-    starts on the first), and its time to first token at a few clients is a lone prefill's
-    (docs/serving.md)."""
-    if clients <= 1:
-        return 0.0
-    prompt = float(np.mean(requests.prompt))
-    output = float(np.mean(requests.output))
-    share = -(-clients // replicas)
-    prefill = replica.step_time(
-        np.zeros(0, dtype=np.int64), np.array([prompt]), np.zeros(1), np.ones(1, dtype=bool)
-    )
-    decode = decode_replica.step_time(np.full(share, int(prompt + output / 2), dtype=np.int64))
-    return (prefill + max(output - 1, 0) * decode) / clients
 
 
 def _merge(records: list[EngineRecord], assignment: np.ndarray) -> dict[str, np.ndarray]:
