@@ -170,6 +170,8 @@ def _option_values(tmp: Path) -> dict[str, list[str]]:
         "--prefill-ep": ["1", "2", "0"],
         "--decode-tp": ["1", "2", "0"],
         "--decode-ep": ["1", "2", "0"],
+        "--prefill-moe-tp": ["1", "2", "0"],
+        "--decode-moe-tp": ["1", "2", "0"],
         "--requests-out": out,
         "--bandwidth": NUMBERS,
         "--memory": NUMBERS,
