@@ -174,5 +174,32 @@ def test_experts_spread_inside_the_tensor_parallel_group() -> None:
     for name in ("q_proj", "expert_gate_proj", "expert_down_proj"):
         assert decode.loc[name, "ops"] == plain_decode.loc[name, "ops"]
     with pytest.raises(InvalidInputError) as err:
-        rooflens.analyze(model, "h200-sxm", tp=4, ep=4, moe_tp=2)
-    assert err.value.field == "moe_tp"
+        rooflens.analyze(model, "h200-sxm", tp=4, ep=2, moe_tp=1)
+    assert err.value.field == "moe_tp" and "multiple of tp / ep = 2" in str(err.value)
+
+
+def test_experts_spread_over_attention_groups_at_their_own_expert_tp() -> None:
+    """vLLM's --tensor-parallel-size 2 --data-parallel-size 2 --enable-expert-parallel: two
+    attention groups of 2 devices, the experts spread over all 4 at full width (moe_tp 1,
+    ep 4). Each device serves both groups' tokens: 2 x 8 tokens x 2 groups x (8/4 routes) x
+    2048 x 768 OPs, the same as the experts over 2 groups at the group's TP (tp 2, ep 2) and
+    as one device's share without expert parallelism; an all-gather before the experts and a
+    reduce-scatter after them move (g-1)/g of the two groups' 8 x 2048 bf16 rows each."""
+    import rooflens
+
+    model = "Qwen/Qwen3-30B-A3B"
+    link = {"link_bandwidth": 1e11, "link_latency": 0.0}
+    wide = rooflens.analyze(model, "h200-sxm", batch=8, prompt_len=64, tp=2, ep=4, moe_tp=1, **link)
+    groups = rooflens.analyze(model, "h200-sxm", batch=8, prompt_len=64, tp=2, ep=2, **link)
+    decode = wide.operators().query("stage == 'decode'").set_index("name")
+    other = groups.operators().query("stage == 'decode'").set_index("name")
+    assert wide.options.parallelism.expert_token_groups == 2
+    assert decode.loc["expert_gate_proj", "ops"] == 2 * 8 * 2 * (8 / 4) * 2048 * 768
+    assert decode.loc["expert_gate_proj", "ops"] == other.loc["expert_gate_proj", "ops"]
+    assert decode.loc["expert_gate_proj", "load_weight"] == pytest.approx(
+        other.loc["expert_gate_proj", "load_weight"]
+    )
+    for name in ("moe_all_gather", "moe_reduce_scatter"):
+        assert decode.loc[name, "time"] == pytest.approx(8 * 2 * 2048 * 2 / 2 / 1e11)
+    assert "moe_dispatch" not in decode.index
+    assert "expert_down_proj_all_reduce" in decode.index

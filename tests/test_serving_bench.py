@@ -473,8 +473,9 @@ def test_each_disaggregated_pool_spreads_its_experts_its_own_way() -> None:
     # Without the pool's own moe_tp the options' own rule holds: none, so spread over groups.
     plain = ClusterConfig(disaggregated=True, decode_tp=1, decode_ep=4)
     assert pool_options(options, plain, "prefill") == options
+    narrow = ClusterConfig(disaggregated=True, decode_ep=2, decode_moe_tp=1)
     with pytest.raises(InvalidInputError, match="decode_moe_tp"):
-        pool_options(options, ClusterConfig(disaggregated=True, decode_moe_tp=2), "decode")
+        pool_options(options, narrow, "decode")
     workload = Workload(requests=2, prompt=LengthDistribution(kind="fixed", a=300))
     result = rooflens.simulate(
         moe, "h100-sxm", workload, cluster=cluster, concurrency=1, tp=4, ep=4
@@ -484,7 +485,7 @@ def test_each_disaggregated_pool_spreads_its_experts_its_own_way() -> None:
     bad = runner.invoke(
         app,
         ["simulate", moe, "-H", "h100-sxm", "--tp", "4", "--ep", "4", "--disaggregated",
-         "--decode-moe-tp", "3", "--requests", "2"],
+         "--decode-ep", "2", "--decode-moe-tp", "1", "--requests", "2"],
     )  # fmt: skip
     assert bad.exit_code == 2 and "decode_moe_tp" in bad.output
 

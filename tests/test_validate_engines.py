@@ -37,9 +37,9 @@ ROWS = [
     "256,32,fp8,fp8,1,1,1,1,1,1,,,,,,,,,,,,,,,20.0,5.0",
     "b,src; silicon_concurrency=4,sglang,0.5.5,acme/Unknown-7B,h100_sxm,bf16,agg,"
     "128,16,,,4,1,1,1,1,1,,,,,,,,,,,,,,,30.0,6.0",
-    # MoE TP 1 x EP 4 under attention TP 2 x DP 2: rooflens cannot express it.
+    # MoE TP 1 x EP 2 under attention TP 2 x DP 2 (4 GPUs): rooflens cannot express it.
     "c,src; silicon_concurrency=2,trtllm,1.0.0,Qwen/Qwen3-30B-A3B,h100_sxm,fp8,agg,"
-    "128,16,fp8,fp8,2,2,1,2,1,4,,,,,,,,,,,,,,,25.0,4.0",
+    "128,16,fp8,fp8,2,2,1,2,1,2,,,,,,,,,,,,,,,25.0,4.0",
     # Disaggregated: 1 prefill worker at TP 1, 2 decode workers at TP 2; no precision stated.
     "d,src; silicon_concurrency=4,trtllm,1.0.0,Qwen/Qwen3-32B,h200_sxm,,disagg,"
     "128,16,,,,,,,,,1,1,1,1,1,1,1,8,2,2,1,1,2,1,40.0,12.0",
@@ -129,6 +129,13 @@ def test_rows_map_to_setups_or_reasons(sample) -> None:
         setup_of(sample.iloc[1])
     with pytest.raises(Inexpressible, match="parallelism"):
         setup_of(sample.iloc[2])
+    # At EP 4, vLLM's data and expert parallelism: two DP groups of TP 2, the experts over
+    # all four GPUs at full width; two replicas of one client each, simulated as one.
+    wide = sample.iloc[2].copy()
+    wide["moe_ep_size"] = 4
+    w, _ = setup_of(wide)
+    assert (dict(w.options)["tp"], dict(w.options)["ep"], dict(w.options)["moe_tp"]) == (2, 4, 1)
+    assert (w.cluster.replicas, w.concurrency) == (1, 1)
     # MoE TP 1 x EP 2 under attention TP 2 (no attention DP): the experts share the TP group.
     inside = sample.iloc[2].copy()
     inside["attention_dp_size"], inside["moe_ep_size"] = 1, 2

@@ -164,7 +164,9 @@ class Settings(BaseModel):
         "Parallelism",
         "MoE tensor parallel",
         "Devices each expert's width is split over when the experts share the tensor-parallel "
-        "group (ep x moe_tp = tp, as SGLang's and TensorRT-LLM's --ep); empty: ep groups of tp.",
+        "group (ep x moe_tp = tp, as SGLang's and TensorRT-LLM's --ep) or spread over "
+        "attention groups of it (ep x moe_tp = groups x tp: vLLM's data parallelism with "
+        "--enable-expert-parallel at moe_tp 1); empty: ep groups of tp.",
         ge=1,
         le=MAX_DEVICES,
     )
@@ -688,9 +690,12 @@ def _check_combinations(s: Settings) -> None:
         raise InvalidInputError(
             "engine", s.engine, "empty when calibration is given (an engine brings its profile)"
         )
-    if s.moe_tp is not None and s.moe_tp * s.ep != s.tp:
+    if s.moe_tp is not None and (s.moe_tp * s.ep) % s.tp:
         raise InvalidInputError(
-            "moe_tp", s.moe_tp, f"tp / ep = {s.tp / s.ep:g}: the experts share the tp devices"
+            "moe_tp",
+            s.moe_tp,
+            f"a multiple of tp / ep = {s.tp / s.ep:g}: the experts share the tp devices (ep x "
+            "moe_tp = tp) or spread over attention groups of them (ep x moe_tp = groups x tp)",
         )
     if s.group_size is not None and w_bits >= 16:
         raise InvalidInputError("group_size", s.group_size, "empty for unquantized weights")

@@ -142,7 +142,11 @@ class Parallelism(BaseModel):
     # Expert parallelism inside the tensor-parallel group (SGLang's and TensorRT-LLM's --ep):
     # the tp devices that share every token's attention hold E/ep experts each, each expert
     # split over moe_tp of them (ep x moe_tp = tp); no token exchange, the group's all-reduce
-    # combines the experts' outputs. None: `ep` groups of `tp` devices, as above.
+    # combines the experts' outputs. None: `ep` groups of `tp` devices, as above. With
+    # ep x moe_tp = g x tp, g > 1, the experts spread over g attention groups of tp devices
+    # at an expert TP of their own (vLLM's --data-parallel-size g --enable-expert-parallel
+    # at moe_tp 1): every group's tokens are gathered to every device and the experts'
+    # outputs reduce-scattered back (vLLM's default allgather_reducescatter exchange).
     moe_tp: PositiveInt | None = None
     pp: PositiveInt = 1
     dp: PositiveInt = 1
@@ -156,17 +160,19 @@ class Parallelism(BaseModel):
 
     @model_validator(mode="after")
     def _experts_in_the_group(self) -> Parallelism:
-        if self.moe_tp is not None and self.moe_tp * self.ep != self.tp:
-            raise ValueError(f"moe_tp x ep must equal tp ({self.moe_tp} x {self.ep} != {self.tp})")
+        if self.moe_tp is not None and (self.moe_tp * self.ep) % self.tp:
+            raise ValueError(
+                f"moe_tp x ep must be a multiple of tp ({self.moe_tp} x {self.ep}, tp {self.tp})"
+            )
         return self
 
     @property
     def expert_token_groups(self) -> int:
-        """Attention groups whose tokens each device's routed experts serve: across `ep`
-        groups, all of them, each assumed to run a step like the one priced (the steady
+        """Attention groups whose tokens each device's routed experts serve: all the groups
+        the experts spread over, each assumed to run a step like the one priced (the steady
         state of engines that step their attention-DP ranks together, and the load
         AIConfigurator's MoE operator scales by attention_dp_size); inside the tp group, one."""
-        return self.ep if self.moe_tp is None else 1
+        return self.ep if self.moe_tp is None else self.moe_tp * self.ep // self.tp
 
     @property
     def expert_tp(self) -> int:

@@ -252,24 +252,25 @@ def quantization(row: pd.Series, model_id: str, is_moe: bool) -> tuple[dict[str,
 
 def _pool(
     tp: int, dp: int, moe_tp: int, moe_ep: int, is_moe: bool, where: str
-) -> tuple[int, int, bool]:
-    """(tp, ep, experts inside the tp group) in rooflens for attention TP `tp` x DP `dp` and
-    MoE TP x EP over the same GPUs.
+) -> tuple[int, int, int | None]:
+    """(tp, ep, moe_tp) in rooflens for attention TP `tp` x DP `dp` and MoE TP x EP over the
+    same GPUs.
 
-    Either rooflens' ep spreads the experts over `ep` groups of `tp` devices, each group
-    attending to its own requests (attention DP = ep, MoE TP = attention TP; the group is one
-    replica), or, without attention DP, the experts share the tp group (moe_tp x ep = tp, as
-    `--tp N --ep N` runs them)."""
+    rooflens' ep spreads the experts over `ep` groups of `tp` devices, each group attending
+    to its own requests (attention DP = ep, MoE TP = attention TP; moe_tp None, each group a
+    replica); without attention DP the experts may share the tp group (moe_tp x ep = tp, as
+    `--tp N --ep N` runs them); with attention DP at an MoE TP of their own, they spread over
+    the DP groups at that moe_tp (moe_tp x ep = tp x dp, as vLLM's `--data-parallel-size`
+    with `--enable-expert-parallel`)."""
     if not is_moe:
-        return tp, 1, False
+        return tp, 1, None
     if (moe_tp, moe_ep) == (tp, dp):
-        return tp, moe_ep, False
-    if dp == 1 and moe_tp * moe_ep == tp:
-        return tp, moe_ep, True
+        return tp, moe_ep, None
+    if moe_tp * moe_ep == tp * dp:
+        return tp, moe_ep, moe_tp
     raise Inexpressible(
-        f"{where}parallelism: attention TP x DP with MoE TP x EP other than TP x DP, or "
-        f"(without attention DP) over the TP group (TP {tp} x DP {dp}, MoE TP {moe_tp} x EP "
-        f"{moe_ep})"
+        f"{where}parallelism: MoE TP x EP other than the attention's TP x DP (TP {tp} x DP "
+        f"{dp}, MoE TP {moe_tp} x EP {moe_ep})"
     )
 
 
@@ -300,7 +301,7 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         if _int(row.get("pp_size")) != 1:
             raise Inexpressible("pipeline parallelism")
         dp = _int(row.get("attention_dp_size"))
-        tp, ep, inside = _pool(
+        tp, ep, moe_tp = _pool(
             _int(row.get("tp_size")),
             dp,
             _int(row.get("moe_tp_size"), _int(row.get("tp_size"))),
@@ -333,8 +334,8 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
                 ),
                 int(workers) * dp,
             )
-        (tp, ep, inside, prefill_replicas) = pools["prefill"]
-        (decode_tp, decode_ep, decode_inside, decode_replicas) = pools["decode"]
+        (tp, ep, moe_tp, prefill_replicas) = pools["prefill"]
+        (decode_tp, decode_ep, decode_moe_tp, decode_replicas) = pools["decode"]
         parts = math.gcd(concurrency_of(row), prefill_replicas, decode_replicas)
         # Each pool spreads its experts its own way: inside its TP group (its moe_tp), or
         # over its attention-DP groups (none).
@@ -344,10 +345,10 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
             decode_replicas=decode_replicas // parts,
             decode_tp=decode_tp,
             decode_ep=decode_ep,
-            prefill_moe_tp=tp // ep if inside and ep > 1 else None,
-            decode_moe_tp=decode_tp // decode_ep if decode_inside and decode_ep > 1 else None,
+            prefill_moe_tp=moe_tp if ep > 1 else None,
+            decode_moe_tp=decode_moe_tp if decode_ep > 1 else None,
         )
-        inside = False
+        moe_tp = None
     else:
         raise Inexpressible(f"mode {row['mode']}")
     if not cluster.disaggregated:
@@ -361,8 +362,8 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     scale = rules.quantization().a_scale
     if scale != "dynamic":
         options["a_scale"] = scale
-    if inside:
-        options["moe_tp"] = tp // ep
+    if moe_tp is not None:
+        options["moe_tp"] = moe_tp
     setup = Setup(
         model=model_id,
         device=device.name,
@@ -1062,7 +1063,11 @@ def report(
         "attention DP, each DP rank a replica whose experts also serve the other ranks' "
         "tokens, as many as its own; without attention DP, when MoE TP x EP equals "
         "attention TP, the experts run inside the TP group (`moe_tp` = MoE TP, `ep` = EP, "
-        "as SGLang's and TensorRT-LLM's `--tp N --ep N`). Disaggregated rows run separate "
+        "as SGLang's and TensorRT-LLM's `--tp N --ep N`); with attention DP at another MoE "
+        "TP, when MoE TP x EP equals attention TP x DP, the experts spread over the DP ranks "
+        "at that MoE TP (`moe_tp`, `ep`: vLLM's data parallelism with expert parallelism), "
+        "their tokens gathered and their outputs reduce-scattered. Disaggregated rows run "
+        "separate "
         "prefill and decode pools of their own TP/EP and expert layout, workers x DP replicas "
         "each, with the KV cache handed over the device's interconnect (rows that leave the "
         "worker counts blank "

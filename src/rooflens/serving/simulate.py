@@ -272,9 +272,11 @@ def pool_options(
                 f"empty for a {pool} pool of tp={tp} and ep={ep} (ep must divide tp)",
             )
         moe_tp = tp // ep
-    elif moe_tp is not None and moe_tp * ep != tp:
+    elif moe_tp is not None and (moe_tp * ep) % tp:
         raise InvalidInputError(
-            f"{pool}_moe_tp", moe_tp, f"tp / ep = {tp / ep:g} of the {pool} pool (ep x moe_tp = tp)"
+            f"{pool}_moe_tp",
+            moe_tp,
+            f"a multiple of tp / ep = {tp / ep:g} of the {pool} pool (ep x moe_tp = groups x tp)",
         )
     if (tp, ep, moe_tp) == (par.tp, par.ep, par.moe_tp):
         return options

@@ -100,14 +100,57 @@ def expert_parallel(
     device: Device | None,
 ) -> list[Operator]:
     """Expert parallelism: all-to-all exchanges around the routed experts. Inside the tp group
-    (moe_tp set) there are none: every device already holds every token after attention, and
-    tensor parallelism's all-reduce after the experts combines their outputs."""
+    (moe_tp set, one attention group) there are none: every device already holds every token
+    after attention, and tensor parallelism's all-reduce after the experts combines their
+    outputs. Over attention groups at an expert TP of their own (moe_tp set, groups > 1), an
+    all-gather and a reduce-scatter over the groups."""
     par = options.parallelism
-    if par.ep <= 1 or not model.is_moe or par.moe_tp is not None:
+    if par.ep <= 1 or not model.is_moe:
+        return ops
+    groups = par.expert_token_groups
+    if par.moe_tp is not None and groups == 1:
         return ops
     link = options.calibration
-    bandwidth = link_bandwidth(device, par, par.tp * par.ep, link)
+    bandwidth = link_bandwidth(device, par, par.tp * groups, link)
+    if par.moe_tp is not None:
+        return _gather_scatter(ops, model, groups, bandwidth, link_latency(par, link))
     return _expert_parallel(ops, model, par, bandwidth, link_latency(par, link))
+
+
+def _gather_scatter(
+    ops: list[Operator], model: ModelSpec, groups: int, bandwidth: float, latency: float
+) -> list[Operator]:
+    """vLLM's default exchange under data and expert parallelism (its `allgather_reducescatter`
+    all2all backend): every device gathers the hidden states of the other groups' tokens
+    before the experts, which run on all of them, and a reduce-scatter returns each group the
+    sum of the experts' outputs for its tokens. Ring costs: (g-1)/g of the g groups' rows
+    each way, the reduce-scatter priced as the all-gather it mirrors."""
+    exchange = {
+        "kind": "all_gather",
+        # One row per token of this group: the gathered rows of all groups.
+        "width": groups * (model.expert_latent_size or model.hidden_size),
+        "ranks": groups,
+        "link_bandwidth": bandwidth,
+        "link_latency": latency,
+    }
+    out: list[Operator] = []
+    for op in ops:
+        out.append(op)
+        if op.name == "router":
+            out.append(
+                Collective(
+                    "moe_all_gather", "block", (op.output,), "gathered_in",
+                    layers=op.layers, **exchange,
+                )
+            )  # fmt: skip
+        if op.name == "expert_down_proj":
+            out.append(
+                Collective(
+                    "moe_reduce_scatter", "block", (op.output,), "scattered",
+                    layers=op.layers, **exchange,
+                )
+            )  # fmt: skip
+    return out
 
 
 def tensor_parallel(
