@@ -153,9 +153,9 @@ class Settings(BaseModel):
         1,
         "Parallelism",
         "expert parallel",
-        "Expert-parallel groups: the routed experts spread over ep groups of tp devices, each "
-        "attending to its own requests (attention data parallelism) with steps alike; with "
-        "moe_tp, over the tp group instead.",
+        "Expert parallelism: each device holds 1/ep of the routed experts. Without moe_tp "
+        "they spread over ep groups of tp devices, each attending to its own requests "
+        "(attention data parallelism), the groups' steps alike; with moe_tp, see there.",
         ge=1,
         le=MAX_DEVICES,
     )
