@@ -473,6 +473,12 @@ def test_each_disaggregated_pool_spreads_its_experts_its_own_way() -> None:
     # Without the pool's own moe_tp the options' own rule holds: none, so spread over groups.
     plain = ClusterConfig(disaggregated=True, decode_tp=1, decode_ep=4)
     assert pool_options(options, plain, "prefill") == options
+    # Options with the experts over attention groups (vLLM's DP with EP at moe_tp 1): a pool of
+    # its own TP and EP keeps that expert TP over its own groups.
+    _, _, dp_ep = resolve(moe, "h100-sxm", {"tp": 2, "ep": 4, "moe_tp": 1})
+    assert pool_options(dp_ep, ClusterConfig(disaggregated=True), "decode") == dp_ep
+    wide = ClusterConfig(disaggregated=True, decode_tp=1, decode_ep=8)
+    assert pool_options(dp_ep, wide, "decode").parallelism.expert_token_groups == 8
     narrow = ClusterConfig(disaggregated=True, decode_ep=2, decode_moe_tp=1)
     with pytest.raises(InvalidInputError, match="decode_moe_tp"):
         pool_options(options, narrow, "decode")

@@ -263,15 +263,20 @@ def pool_options(
     tp = getattr(cluster, f"{pool}_tp") or par.tp
     ep = getattr(cluster, f"{pool}_ep") or par.ep
     moe_tp = getattr(cluster, f"{pool}_moe_tp")
-    if moe_tp is None and par.moe_tp is not None:
-        # A pool of its own TP and EP keeps the experts inside its own tp group.
-        if tp % ep:
+    if moe_tp is None and par.moe_tp is not None and (tp, ep) == (par.tp, par.ep):
+        moe_tp = par.moe_tp
+    elif moe_tp is None and par.moe_tp is not None:
+        # A pool of its own TP and EP keeps the experts as the options place them: inside its
+        # own tp group, or over attention groups at the same expert TP.
+        inside = par.expert_token_groups == 1
+        if (tp % ep) if inside else (par.moe_tp * ep) % tp:
             raise InvalidInputError(
                 "moe_tp",
                 par.moe_tp,
-                f"empty for a {pool} pool of tp={tp} and ep={ep} (ep must divide tp)",
+                f"empty for a {pool} pool of tp={tp} and ep={ep} (the experts cannot be "
+                "placed alike there: give the pool its own moe_tp)",
             )
-        moe_tp = tp // ep
+        moe_tp = tp // ep if inside else par.moe_tp
     elif moe_tp is not None and (moe_tp * ep) % tp:
         raise InvalidInputError(
             f"{pool}_moe_tp",
