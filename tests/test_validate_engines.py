@@ -6,14 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import rooflens
 from rooflens.api import resolve
 from rooflens.core.errors import InvalidInputError
 from rooflens.measure.validate_engines import (
     Inexpressible,
     concurrency_band,
+    concurrency_of,
     deployed_scheduler,
     errors,
     main,
+    peak_share,
     predict,
     prefill_iterations,
     profile_for,
@@ -136,6 +139,12 @@ def test_rows_map_to_setups_or_reasons(sample) -> None:
     w, _ = setup_of(wide)
     assert (dict(w.options)["tp"], dict(w.options)["ep"], dict(w.options)["moe_tp"]) == (2, 4, 1)
     assert (w.cluster.replicas, w.concurrency) == (1, 1)
+    # batch_size is each DP rank's batch: the clients are the source's 2 x 4 = 8, four on
+    # each rank; without the note, batch_size.
+    wide["batch_size"], wide["silicon_data_source"] = 4, "src; silicon_concurrency=8"
+    assert (concurrency_of(wide), setup_of(wide)[0].concurrency) == (8, 4)
+    wide["silicon_data_source"] = "src"
+    assert concurrency_of(wide) == 4
     # MoE TP 1 x EP 2 under attention TP 2 (no attention DP): the experts share the TP group.
     inside = sample.iloc[2].copy()
     inside["attention_dp_size"], inside["moe_ep_size"] = 1, 2
@@ -463,3 +472,27 @@ def test_prefill_iterations_count_the_prefills_within_each_ttft() -> None:
         }
     )
     assert prefill_iterations(requests, timeline) == pytest.approx(4 / 3)
+
+
+def test_runs_faster_than_the_peak_allows_are_listed(sample) -> None:
+    """Row a (Llama-3.1-8B, FP8, one H100, 256 + 32 tokens) measured at 1,000 clients, 1 ms
+    to the first token and 0.01 ms per token: 763,359 requests/s, whose prompts alone need
+    the H100's fastest dense peak many times over."""
+    fast = sample.copy()
+    fast.loc[0, "silicon_data_source"] = "src; silicon_concurrency=1000"
+    fast.loc[0, ["silicon_ttft_ms", "silicon_tpot_ms"]] = 1.0, 0.01
+    share = peak_share(fast)
+    ops = rooflens.analyze(
+        "meta-llama/Llama-3.1-8B", "h100-sxm", batch=1, prompt_len=256, gen_len=1,
+        **{k: v for k, v in setup_of(fast.iloc[0])[0].options if k not in ("tp", "ep")},
+    ).totals()["prefill"]["ops"]  # fmt: skip
+    rate = 1000 / (0.001 + 31 * 0.00001)
+    peak = max(rooflens.get_device("h100-sxm").peak_ops.values())
+    assert share[0] == pytest.approx(rate * ops / peak, rel=1e-12) and share[0] > 1
+    assert np.isnan(share[3])  # disaggregated
+    predictions = predict(fast, ["roofline"], requests_per_client=2)
+    text = report(predictions, "fixture.csv", 1.0, 2, None)
+    ruled = text.split("Runs the roofline rules out")[1]
+    assert f"| a | 1000 | 1 | 1 | 0.01 | {share[0]:.2f} x |" in ruled
+    calm = report(predict(sample, ["roofline"], requests_per_client=2), "f.csv", 1.0, 2, None)
+    assert calm.split("Runs the roofline rules out")[1].rstrip().endswith("None.")

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.typing import DataFrameGroupBy
 
-from rooflens.api import resolve
+from rooflens.api import analyze, resolve
 from rooflens.calibration.profile import load_profile
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import (
@@ -275,13 +275,17 @@ def _pool(
 
 
 def concurrency_of(row: pd.Series) -> int:
-    """The benchmark's concurrency: batch_size for aggregated rows, else the source's note."""
+    """The benchmark's concurrency: the source's note, else an aggregated row's batch_size.
+
+    batch_size is the engine's batch, which is the clients' count only without attention DP:
+    with it, the note states batch_size x attention_dp_size clients (168 aggregated rows), and
+    29 gap-analysis rows record an engine's batch limit below their clients."""
+    found = re.search(r"silicon_concurrency=(\d+)", str(row.get("silicon_data_source", "")))
+    if found:
+        return int(found.group(1))
     if isinstance(row.get("batch_size"), float | int) and not np.isnan(row["batch_size"]):
         return int(row["batch_size"])
-    found = re.search(r"silicon_concurrency=(\d+)", str(row.get("silicon_data_source", "")))
-    if not found:
-        raise Inexpressible("concurrency not stated")
-    return int(found.group(1))
+    raise Inexpressible("concurrency not stated")
 
 
 @cache
@@ -688,6 +692,58 @@ def _misses(done: pd.DataFrame, metric: str, count: int = 8) -> pd.DataFrame:
             "KV tokens per replica": worst["kv_capacity_tokens"].map("{:.0f}".format),
         }
     )
+
+
+@cache
+def _prompt_ops(model: str, device: str, quant: tuple[tuple[str, Any], ...], isl: int) -> float:
+    """OPs of one prompt's prefill on one device holding the whole model."""
+    analysis = analyze(model, device, batch=1, prompt_len=isl, gen_len=1, **dict(quant))
+    return float(analysis.totals()["prefill"]["ops"])
+
+
+def peak_share(done: pd.DataFrame) -> pd.Series:
+    """For each aggregated run, the share of its GPUs' fastest dense tensor peak that its
+    measured request rate needs for the prompts alone: rate = clients / (TTFT + (osl - 1) x
+    TPOT), times one prompt's OPs, over GPUs (attention TP x DP) x peak. Above 1 the measured
+    times cannot hold for the stated workload (NaN: disaggregated, or no setup)."""
+    shares = pd.Series(np.nan, index=done.index)
+    for index, row in done[done["mode"] == "agg"].iterrows():
+        try:
+            setup, _ = setup_of(row)
+        except (Inexpressible, InvalidInputError, ModelConfigError):
+            continue
+        quant = tuple((k, v) for k, v in setup.options if k not in ("tp", "ep", "moe_tp"))
+        ops = _prompt_ops(setup.model, setup.device, quant, setup.isl)
+        seconds = (row["silicon_ttft_ms"] + (setup.osl - 1) * row["silicon_tpot_ms"]) / 1e3
+        gpus = _int(row.get("tp_size")) * _int(row.get("attention_dp_size"))
+        peak = max(get_device(setup.device).peak_ops.values())
+        shares[index] = concurrency_of(row) / seconds * ops / (gpus * peak)
+    return shares
+
+
+def _ruled_out_lines(done: pd.DataFrame) -> list[str]:
+    share = peak_share(done)
+    out = done.assign(share=share)[share > 1].sort_values("share", ascending=False)
+    intro = (
+        "Runs the roofline rules out: at their measured times, the clients' requests come "
+        "faster than the run's GPUs could compute the prompts alone at their fastest dense "
+        "tensor peak (one prompt's OPs x clients / (TTFT + (osl - 1) x TPOT), over GPUs x "
+        "peak; aggregated runs). Prefix caching or outputs ending early would explain them; "
+        "they stay in every figure above."
+    )
+    if out.empty:
+        return ["", intro, "", "None."]
+    table = pd.DataFrame(
+        {
+            "run": out["id"],
+            "clients": out.apply(concurrency_of, axis=1),
+            "GPUs": out["tp_size"].map(_int) * out["attention_dp_size"].map(_int),
+            "measured TTFT ms": out["silicon_ttft_ms"].map("{:.4g}".format),
+            "measured TPOT ms": out["silicon_tpot_ms"].map("{:.4g}".format),
+            "peak needed for the prompts": out["share"].map("{:.2f} x".format),
+        }
+    )
+    return ["", intro, "", _markdown(table)]
 
 
 # Series the TTFT split reads: aggregated runs at these concurrencies or fewer, where a
@@ -1173,6 +1229,7 @@ def report(
             _markdown(_misses(mine, "ttft")),
             "",
             _markdown(_misses(mine, "tpot")),
+            *_ruled_out_lines(mine),
         ]
     if estimates is not None:
         lines += side_by_side(done, estimates)
