@@ -203,3 +203,11 @@ def test_experts_spread_over_attention_groups_at_their_own_expert_tp() -> None:
         assert decode.loc[name, "time"] == pytest.approx(8 * 2 * 2048 * 2 / 2 / 1e11)
     assert "moe_dispatch" not in decode.index
     assert "expert_down_proj_all_reduce" in decode.index
+    # SGLang's --enable-dp-attention without EP: attention DP 4, the experts' width split
+    # over all 4 GPUs (moe_tp 4, ep 1): a quarter of each expert on each, every token of
+    # the four ranks through it.
+    mtp = rooflens.analyze(model, "h200-sxm", batch=8, prompt_len=64, moe_tp=4, **link)
+    rows = mtp.operators().query("stage == 'decode'").set_index("name")
+    assert mtp.options.parallelism.expert_token_groups == 4
+    assert rows.loc["expert_gate_proj", "ops"] == 2 * 8 * 4 * 8 * 2048 * (768 / 4)
+    assert "moe_all_gather" in rows.index and "expert_down_proj_all_reduce" not in rows.index

@@ -61,7 +61,7 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
             f"a divisor of {model.name}'s {model.mixer.num_heads} recurrent-mixer heads that "
             f"divides, or is a multiple of, its {model.mixer.num_key_heads} key heads",
         )
-    if tp == 1 and pp == 1 and ep == 1:
+    if tp == 1 and pp == 1 and ep == 1 and moe_tp == 1:
         return model
     experts = {}
     if routed:
@@ -105,10 +105,8 @@ def expert_parallel(
     outputs. Over attention groups at an expert TP of their own (moe_tp set, groups > 1), an
     all-gather and a reduce-scatter over the groups."""
     par = options.parallelism
-    if par.ep <= 1 or not model.is_moe:
-        return ops
     groups = par.expert_token_groups
-    if par.moe_tp is not None and groups == 1:
+    if groups <= 1 or not model.is_moe:
         return ops
     link = options.calibration
     bandwidth = link_bandwidth(device, par, par.tp * groups, link)
