@@ -171,6 +171,11 @@ def test_rows_map_to_setups_or_reasons(sample) -> None:
     )
     assert (m.cluster.prefill_moe_tp, m.cluster.decode_moe_tp) == (1, None)
     assert (m.cluster.decode_tp, m.cluster.decode_ep, m.cluster.decode_replicas) == (1, 4, 4)
+    # A prefill pool of attention DP 4 with its experts' width over all 4 GPUs, no EP.
+    mixed[["prefill_tp_size", "prefill_attention_dp_size"]] = 1, 4
+    mixed[["prefill_moe_tp_size", "prefill_moe_ep_size"]] = 4, 1
+    m, _ = setup_of(mixed)
+    assert (dict(m.options)["tp"], dict(m.options)["ep"], m.cluster.prefill_moe_tp) == (1, 1, 4)
     # Most disaggregated rows leave the worker counts blank: not recorded, so not one worker.
     unstated = sample.iloc[3].copy()
     unstated["decode_num_workers"] = np.nan

@@ -274,6 +274,12 @@ def _pool(
     )
 
 
+def _own_layout(tp: int, ep: int, moe_tp: int | None) -> int | None:
+    """A pool's moe_tp setting: none where its experts sit as rooflens places them by default
+    (over ep groups at the attention's TP, or whole at TP without EP)."""
+    return None if moe_tp is None or (ep == 1 and moe_tp == tp) else moe_tp
+
+
 def concurrency_of(row: pd.Series) -> int:
     """The benchmark's concurrency: the source's note, else an aggregated row's batch_size.
 
@@ -349,8 +355,8 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
             decode_replicas=decode_replicas // parts,
             decode_tp=decode_tp,
             decode_ep=decode_ep,
-            prefill_moe_tp=moe_tp if ep > 1 else None,
-            decode_moe_tp=decode_moe_tp if decode_ep > 1 else None,
+            prefill_moe_tp=_own_layout(tp, ep, moe_tp),
+            decode_moe_tp=_own_layout(decode_tp, decode_ep, decode_moe_tp),
         )
         moe_tp = None
     else:
