@@ -6,7 +6,7 @@ to its graph, and the link they run on. Pipeline stages' hand-offs are priced in
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
@@ -131,24 +131,11 @@ def _gather_scatter(
         "link_bandwidth": bandwidth,
         "link_latency": latency,
     }
-    out: list[Operator] = []
-    for op in ops:
-        out.append(op)
-        if op.name == "router":
-            out.append(
-                Collective(
-                    "moe_all_gather", "block", (op.output,), "gathered_in",
-                    layers=op.layers, **exchange,
-                )
-            )  # fmt: skip
-        if op.name == "expert_down_proj":
-            out.append(
-                Collective(
-                    "moe_reduce_scatter", "block", (op.output,), "scattered",
-                    layers=op.layers, **exchange,
-                )
-            )  # fmt: skip
-    return out
+    names = {
+        "router": ("moe_all_gather", "gathered_in"),
+        "expert_down_proj": ("moe_reduce_scatter", "scattered"),
+    }
+    return _around_experts(ops, names, exchange)
 
 
 def tensor_parallel(
@@ -172,7 +159,6 @@ def _expert_parallel(
 ) -> list[Operator]:
     """Send each token's hidden state to its experts' devices after routing, and the expert
     outputs back before combining them."""
-    out: list[Operator] = []
     exchange = {
         "kind": "all_to_all",
         # Latent MoE dispatches the narrower latent (its purpose).
@@ -182,24 +168,25 @@ def _expert_parallel(
         "link_latency": latency,
         "fan_out": model.experts_per_token,
     }
+    names = {
+        "router": ("moe_dispatch", "dispatched"),
+        "expert_down_proj": ("moe_gather", "gathered"),
+    }
+    return _around_experts(ops, names, exchange)
+
+
+def _around_experts(
+    ops: list[Operator], names: dict[str, tuple[str, str]], exchange: dict[str, Any]
+) -> list[Operator]:
+    """`ops` with a collective (name, output) after each operator `names` keys: the router
+    and the experts' down projection."""
+    out: list[Operator] = []
     for op in ops:
         out.append(op)
-        if op.name == "router":
+        if op.name in names:
+            name, output = names[op.name]
             out.append(
-                Collective(
-                    "moe_dispatch",
-                    "block",
-                    (op.output,),
-                    "dispatched",
-                    layers=op.layers,
-                    **exchange,
-                )
-            )
-        if op.name == "expert_down_proj":
-            out.append(
-                Collective(
-                    "moe_gather", "block", (op.output,), "gathered", layers=op.layers, **exchange
-                )
+                Collective(name, "block", (op.output,), output, layers=op.layers, **exchange)
             )
     return out
 
