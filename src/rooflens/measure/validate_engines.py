@@ -358,7 +358,7 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
             prefill_moe_tp=_own_layout(tp, ep, moe_tp),
             decode_moe_tp=_own_layout(decode_tp, decode_ep, decode_moe_tp),
         )
-        moe_tp = None
+        moe_tp = None  # each pool carries its own (the cluster's), not the options
     else:
         raise Inexpressible(f"mode {row['mode']}")
     if not cluster.disaggregated:
