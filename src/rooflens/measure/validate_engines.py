@@ -274,12 +274,6 @@ def _pool(
     )
 
 
-def _own_layout(tp: int, ep: int, moe_tp: int | None) -> int | None:
-    """A pool's moe_tp setting: none where its experts sit as rooflens places them by default
-    (over ep groups at the attention's TP, or whole at TP without EP)."""
-    return None if moe_tp is None or (ep == 1 and moe_tp == tp) else moe_tp
-
-
 def concurrency_of(row: pd.Series) -> int:
     """The benchmark's concurrency: the source's note, else an aggregated row's batch_size.
 
@@ -347,16 +341,16 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         (tp, ep, moe_tp, prefill_replicas) = pools["prefill"]
         (decode_tp, decode_ep, decode_moe_tp, decode_replicas) = pools["decode"]
         parts = math.gcd(concurrency_of(row), prefill_replicas, decode_replicas)
-        # Each pool spreads its experts its own way: inside its TP group (its moe_tp), or
-        # over its attention-DP groups (none).
+        # Each pool places its experts its own way: _pool's moe_tp, none for rooflens'
+        # default (over ep groups at the attention's TP).
         cluster = ClusterConfig(
             disaggregated=True,
             prefill_replicas=prefill_replicas // parts,
             decode_replicas=decode_replicas // parts,
             decode_tp=decode_tp,
             decode_ep=decode_ep,
-            prefill_moe_tp=_own_layout(tp, ep, moe_tp),
-            decode_moe_tp=_own_layout(decode_tp, decode_ep, decode_moe_tp),
+            prefill_moe_tp=moe_tp,
+            decode_moe_tp=decode_moe_tp,
         )
         moe_tp = None  # each pool carries its own (the cluster's), not the options
     else:
