@@ -20,6 +20,7 @@ from rooflens.measure.validate_engines import (
     predict,
     prefill_iterations,
     profile_for,
+    recorded_layout,
     report,
     setup_of,
 )
@@ -132,12 +133,13 @@ def test_rows_map_to_setups_or_reasons(sample) -> None:
         setup_of(sample.iloc[1])
     with pytest.raises(Inexpressible, match="parallelism"):
         setup_of(sample.iloc[2])
-    # At EP 4, vLLM's data and expert parallelism: two DP groups of TP 2, the experts over
-    # all four GPUs at full width; two replicas of one client each, simulated as one.
+    # At TP 4 and EP 8, vLLM's data and expert parallelism: two DP groups of TP 4, the
+    # experts over all eight GPUs at full width; two replicas of one client each, simulated
+    # as one. (TP 2 x DP 2 with EP 4 is the N²-GPU form recorded_layout reads as 2 GPUs.)
     wide = sample.iloc[2].copy()
-    wide["moe_ep_size"] = 4
+    wide["tp_size"], wide["moe_ep_size"] = 4, 8
     w, _ = setup_of(wide)
-    assert (dict(w.options)["tp"], dict(w.options)["ep"], dict(w.options)["moe_tp"]) == (2, 4, 1)
+    assert (dict(w.options)["tp"], dict(w.options)["ep"], dict(w.options)["moe_tp"]) == (4, 8, 1)
     assert (w.cluster.replicas, w.concurrency) == (1, 1)
     # batch_size is each DP rank's batch: the clients are the source's 2 x 4 = 8, four on
     # each rank; without the note, batch_size.
@@ -183,6 +185,56 @@ def test_rows_map_to_setups_or_reasons(sample) -> None:
         setup_of(unstated)
 
 
+@pytest.mark.parametrize(
+    ("source", "backend", "layout", "read"),
+    [
+        # TensorRT-LLM / SGLang `--tp 4 --ep 4` written as TP 16 with MoE TP 4 x EP 4.
+        ("source_file=2026-04-06.csv", "trtllm", (16, 1, 4, 4), (4, 1, 1, 4)),
+        ("db-dump/2026-04-27; config_id=202", "sglang", (64, 1, 8, 8), (8, 1, 1, 8)),
+        # With attention DP: DP 64 with MoE TP 8 x EP 8 is DP 8 over EP 8.
+        ("db-dump/2026-04-27; config_id=191", "trtllm", (1, 64, 8, 8), (1, 8, 1, 8)),
+        # vLLM's `-tp 4 --enable-expert-parallel` written as TP 4 x DP 4 with EP 16.
+        ("source_file=2026-04-06.csv", "vllm", (4, 4, 1, 16), (4, 1, 1, 4)),
+        # The gap-analysis files state 4 GPUs (their ids: tp4_epnone), and ordinary layouts
+        # stay as written.
+        ("source_file=/x/aic-auto-gap-analysis/data/q.csv", "trtllm", (4, 1, 2, 2), None),
+        ("source_file=2026-04-06.csv", "trtllm", (8, 1, 1, 8), None),
+        ("source_file=2026-04-06.csv", "vllm", (1, 4, 1, 4), None),
+    ],
+)
+def test_benchmark_database_records_of_n_gpus_written_as_n_squared_are_read_as_n(
+    sample, source, backend, layout, read
+) -> None:
+    row = sample.iloc[2].copy()
+    row["silicon_data_source"], row["backend"] = source, backend
+    row[["tp_size", "attention_dp_size", "moe_tp_size", "moe_ep_size"]] = layout
+    assert recorded_layout(row) == ((*read, True) if read else (*layout, False))
+    setup, notes = setup_of(row)
+    options = dict(setup.options)
+    if read:
+        tp, dp, _, ep = read
+        assert notes["layout"] == f"read as {tp * dp} GPUs (recorded {tp * dp * ep})"
+        # Every GPU holds 1/ep of the experts at MoE TP 1.
+        assert (options["tp"], options["ep"], options.get("moe_tp", 1)) == (tp, ep, 1)
+    else:
+        assert notes["layout"] == "as recorded"
+
+
+def test_a_disaggregated_pool_written_as_n_squared_is_read_as_n(sample) -> None:
+    row = sample.iloc[3].copy()
+    row["model_path"] = "Qwen/Qwen3-30B-A3B"
+    row["silicon_data_source"] = "db-dump/2026-04-27; silicon_concurrency=4"
+    row[["decode_tp_size", "decode_moe_tp_size", "decode_moe_ep_size"]] = 16, 4, 4
+    assert recorded_layout(row, "decode_") == (4, 1, 1, 4, True)
+    setup, notes = setup_of(row)
+    assert (setup.cluster.decode_tp, setup.cluster.decode_ep, setup.cluster.decode_moe_tp) == (
+        4,
+        4,
+        1,
+    )
+    assert notes["layout"] == "decode pool read as 4 GPUs per worker"
+
+
 def test_predictions_follow_the_simulator_and_list_what_they_cannot_express(sample) -> None:
     predictions = predict(sample, ["roofline", "transformers"], requests_per_client=2)
     assert len(predictions) == 2 * len(sample)
@@ -213,6 +265,13 @@ def test_predictions_follow_the_simulator_and_list_what_they_cannot_express(samp
     assert got.iloc[0] == pytest.approx(expected)
     text = report(predictions, "fixture.csv", 1.0, 2, "plot.png")
     assert "2 of 4 rows simulated; 2 not expressible" in text
+    assert set(predictions["layout"]) == {"as recorded", ""}
+    read = predictions.assign(
+        layout=np.where(predictions["id"] == "d", "read as 4 GPUs (recorded 16)", "as recorded")
+    )
+    assert "2 of 4 rows simulated (1 of them written for N² GPUs and read as N" in report(
+        read, "fixture.csv", 1.0, 2, None
+    )
     assert "acme/Unknown-7B (1)" in text
     assert "## Profile `transformers`" in text
     # The targets' systems get a table of their own: row d moved to a GB200 leaves row a.

@@ -274,6 +274,31 @@ def _pool(
     )
 
 
+def recorded_layout(row: pd.Series, side: str = "") -> tuple[int, int, int, int, bool]:
+    """A row's (attention TP, attention DP, MoE TP, EP), of a disaggregated row's `side`
+    ("prefill_", "decode_") where given, and whether it was read from the N²-GPU form below.
+
+    The records of AIConfigurator's own benchmark database (its dated benchmark file and its
+    database dump, not the gap-analysis files) write an engine's `--tp N --ep N` (N GPUs,
+    the experts spread over them at MoE TP 1) as if it ran on N² GPUs: attention TP (or DP)
+    N² with MoE TP N x EP N (TensorRT-LLM, SGLang), or attention TP N x DP N with EP N²
+    (vLLM). The dated file's ids name the deployment (`..._tp4_ep4_<n>`: all 234 such rows
+    read N x N), and 117 of these records hold the very measurement (TTFT and TPOT equal to
+    six digits) of a record stating the N-GPU layout. Read as written they would run on N
+    times the GPUs."""
+    tp = _int(row.get(f"{side}tp_size"))
+    dp = _int(row.get(f"{side}attention_dp_size"))
+    moe_tp = _int(row.get(f"{side}moe_tp_size"), tp)
+    ep = _int(row.get(f"{side}moe_ep_size"))
+    if source_kind(str(row.get("silicon_data_source", ""))) != "gap-analysis file":
+        if moe_tp == ep > 1 and tp * dp == ep * ep and min(tp, dp) == 1:
+            # Attention DP where the record has it (TensorRT-LLM's enable_attention_dp).
+            return (1, ep, 1, ep, True) if dp > 1 else (ep, 1, 1, ep, True)
+        if moe_tp == 1 and dp == tp > 1 and ep == tp * tp:
+            return tp, 1, 1, tp, True
+    return tp, dp, moe_tp, ep, False
+
+
 def concurrency_of(row: pd.Series) -> int:
     """The benchmark's concurrency: the source's note, else an aggregated row's batch_size.
 
@@ -301,18 +326,14 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         raise Inexpressible(f"engine {row['backend']} has no scheduler preset")
     spec = _model(model_id)
     quant, source = quantization(row, model_id, spec.is_moe)
+    layout = "as recorded"
     if row["mode"] == "agg":
         if _int(row.get("pp_size")) != 1:
             raise Inexpressible("pipeline parallelism")
-        dp = _int(row.get("attention_dp_size"))
-        tp, ep, moe_tp = _pool(
-            _int(row.get("tp_size")),
-            dp,
-            _int(row.get("moe_tp_size"), _int(row.get("tp_size"))),
-            _int(row.get("moe_ep_size")),
-            spec.is_moe,
-            "",
-        )
+        tp, dp, moe_tp, moe_ep, read_n_gpus = recorded_layout(row)
+        if read_n_gpus:
+            layout = f"read as {tp * dp} GPUs (recorded {tp * dp * moe_ep})"
+        tp, ep, moe_tp = _pool(tp, dp, moe_tp, moe_ep, spec.is_moe, "")
         cluster = ClusterConfig(replicas=dp)
         parts = math.gcd(concurrency_of(row), dp)
     elif row["mode"] == "disagg":
@@ -325,17 +346,11 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
             # would be a guess.
             if pd.isna(workers) or int(workers) < 1:
                 raise Inexpressible(f"{side} worker count not stated")
-            dp = _int(row.get(f"{side}_attention_dp_size"))
-            tp_side = _int(row.get(f"{side}_tp_size"))
+            tp_side, dp, moe_tp, moe_ep, read_n_gpus = recorded_layout(row, f"{side}_")
+            if read_n_gpus:
+                layout = f"{side} pool read as {tp_side * dp} GPUs per worker"
             pools[side] = (
-                *_pool(
-                    tp_side,
-                    dp,
-                    _int(row.get(f"{side}_moe_tp_size"), tp_side),
-                    _int(row.get(f"{side}_moe_ep_size")),
-                    spec.is_moe,
-                    f"{side} ",
-                ),
+                *_pool(tp_side, dp, moe_tp, moe_ep, spec.is_moe, f"{side} "),
                 int(workers) * dp,
             )
         (tp, ep, moe_tp, prefill_replicas) = pools["prefill"]
@@ -379,7 +394,7 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         osl=int(row["osl"]),
         generated=source_kind(str(row.get("silicon_data_source", ""))) == "generated configuration",
     )
-    return setup, {"precision_source": source}
+    return setup, {"precision_source": source, "layout": layout}
 
 
 def source_kind(source: str) -> str:
@@ -570,6 +585,7 @@ def predict(
         base[column] = np.nan
     base["reason"] = ""
     base["precision_source"] = ""
+    base["layout"] = ""
     base["calibrated"] = False
     setups: dict[Any, list[tuple[Any, Setup]]] = {}
     for index, row in frame.iterrows():
@@ -579,6 +595,7 @@ def predict(
             base.loc[index, "reason"] = str(exc)
             continue
         base.loc[index, "precision_source"] = notes["precision_source"]
+        base.loc[index, "layout"] = notes["layout"]
         setups.setdefault(setup.key, []).append((index, setup))
     outs = {profile: base.copy().assign(profile=profile) for profile in profiles}
     # One task per group and distinct calibration; the profiles that share it, per task.
@@ -1122,7 +1139,13 @@ def report(
         "as SGLang's and TensorRT-LLM's `--tp N --ep N`); with attention DP at another MoE "
         "TP, when MoE TP x EP equals attention TP x DP, the experts spread over the DP ranks "
         "at that MoE TP (`moe_tp`, `ep`: vLLM's data parallelism with expert parallelism), "
-        "their tokens gathered and their outputs reduce-scattered. Disaggregated rows run "
+        "their tokens gathered and their outputs reduce-scattered. The records of "
+        "AIConfigurator's own benchmark database (its dated file and database dump) write "
+        "an engine's `--tp N --ep N` on N GPUs as if on N²: TP (or attention DP) N² with MoE "
+        "TP N x EP N, or on vLLM TP N x DP N with EP N²; rooflens reads them as N GPUs at "
+        "attention TP (or DP) N with the experts over EP N (`recorded_layout`: the dated "
+        "file's ids name `tpN_epN`, and some of these records repeat, to six digits, the "
+        "measurement of a record stating the N-GPU layout). Disaggregated rows run "
         "separate "
         "prefill and decode pools of their own TP/EP and expert layout, workers x DP replicas "
         "each, with the KV cache handed over the device's interconnect (rows that leave the "
@@ -1153,7 +1176,8 @@ def report(
         "",
         "## Coverage",
         "",
-        f"{len(expressed)} of {total} rows simulated; {len(missing)} not expressible:",
+        f"{len(expressed)} of {total} rows simulated{_read_as_n(expressed)}; {len(missing)} "
+        "not expressible:",
         "",
     ]
     reasons = (
@@ -1238,6 +1262,14 @@ def report(
     return "\n".join(lines) + "\n"
 
 
+def _read_as_n(expressed: pd.DataFrame) -> str:
+    """How many simulated rows were written for N² GPUs and read as N (recorded_layout)."""
+    if "layout" not in expressed:
+        return ""
+    read = int(expressed["layout"].str.contains("read as", regex=False).sum())
+    return f" ({read} of them written for N² GPUs and read as N, as said above)" if read else ""
+
+
 def read_predictions(path: Path) -> pd.DataFrame:
     """Predictions a run wrote with --csv, as `predict` returned them (an empty reason is
     an empty string again, not a missing value); `run_seconds` is that run's wall clock."""
@@ -1246,7 +1278,7 @@ def read_predictions(path: Path) -> pd.DataFrame:
         raise InvalidInputError(
             "--predictions", str(path), "a CSV written by --csv (it has a run_seconds column)"
         )
-    return frame.fillna({"reason": "", "precision_source": ""})
+    return frame.fillna({"reason": "", "precision_source": "", "layout": ""})
 
 
 def sample_path(data: str | None) -> Path:
