@@ -11,11 +11,13 @@ from rooflens.api import resolve
 from rooflens.core.errors import InvalidInputError
 from rooflens.measure.validate_engines import (
     Inexpressible,
+    _repeat_lines,
     concurrency_band,
     concurrency_of,
     deployed_scheduler,
     errors,
     main,
+    measurement_key,
     peak_share,
     predict,
     prefill_iterations,
@@ -560,3 +562,28 @@ def test_runs_faster_than_the_peak_allows_are_listed(sample) -> None:
     assert f"| a | 1000 | 1 | 1 | 0.01 | {share[0]:.2f} x |" in ruled
     calm = report(predict(sample, ["roofline"], requests_per_client=2), "f.csv", 1.0, 2, None)
     assert calm.split("Runs the roofline rules out")[1].rstrip().endswith("None.")
+
+
+def test_repeated_measurements_are_counted_once_and_named() -> None:
+    rows = pd.DataFrame(
+        {
+            "system": ["b200_sxm", "b200_sxm", "b200_sxm", "h200_sxm"],
+            "backend": ["sglang"] * 4,
+            "isl": [8192] * 4,
+            "osl": [1024] * 4,
+            # The first two are one run recorded twice (once without its worker counts);
+            # the last has the same times on another system.
+            "silicon_ttft_ms": [9516.669095, 9516.6690951, 3826.9, 9516.669095],
+            "silicon_tpot_ms": [39.024576, 39.024576, 29.6, 39.024576],
+            "reason": ["", "prefill worker count not stated", "", ""],
+        }
+    )
+    assert measurement_key(rows).nunique() == 3
+    assert _repeat_lines(rows)[1] == (
+        "The 4 rows hold 3 distinct measurements (same system, engine, prompt and output "
+        "lengths, TTFT and TPOT to six digits): some runs are recorded more than once. Of the "
+        "1 rows without worker counts, 1 repeat a record that states them, which is simulated."
+    )
+    # A twin that could not be simulated does not count.
+    rows.loc[0, "reason"] = "not simulated: over the 30 CPU s a row may take"
+    assert "1 rows without worker counts, 0 repeat" in _repeat_lines(rows)[1]

@@ -282,10 +282,10 @@ def recorded_layout(row: pd.Series, side: str = "") -> tuple[int, int, int, int,
     database dump, not the gap-analysis files) write an engine's `--tp N --ep N` (N GPUs,
     the experts spread over them at MoE TP 1) as if it ran on N² GPUs: attention TP (or DP)
     N² with MoE TP N x EP N (TensorRT-LLM, SGLang), or attention TP N x DP N with EP N²
-    (vLLM). The dated file's ids name the deployment (`..._tp4_ep4_<n>`: all 234 such rows
-    read N x N), and 117 of these records hold the very measurement (TTFT and TPOT equal to
-    six digits) of a record stating the N-GPU layout. Read as written they would run on N
-    times the GPUs."""
+    (vLLM). The ids of the dated file name the deployment: all 234 of its aggregated rows
+    in these forms end in `_tpN_epN_<n>`; and 117 of the 426 such records hold the very
+    measurement (TTFT and TPOT equal to six digits) of a record stating the N-GPU layout.
+    Read as written they would run on N times the GPUs."""
     tp = _int(row.get(f"{side}tp_size"))
     dp = _int(row.get(f"{side}attention_dp_size"))
     moe_tp = _int(row.get(f"{side}moe_tp_size"), tp)
@@ -1205,6 +1205,7 @@ def report(
             + ", ".join(f"{m} ({n})" for m, n in unknown_systems.value_counts().items())
             + ".",
         ]
+    lines += _repeat_lines(first)
     for profile, mine in done.groupby("profile", sort=False):
         ttft, tpot = mine["ttft_ratio"].median(), mine["tpot_ratio"].median()
         lines += [
@@ -1260,6 +1261,39 @@ def report(
     if plot:
         lines += ["", f"![predicted against measured TTFT and TPOT]({plot})"]
     return "\n".join(lines) + "\n"
+
+
+def measurement_key(frame: pd.DataFrame) -> pd.Series:
+    """One measurement: system, engine, prompt and output lengths, TTFT and TPOT to six
+    digits (two records of one run agree on all of them; two runs hardly ever do)."""
+    return (
+        frame["system"].astype(str)
+        + "|"
+        + frame["backend"].astype(str)
+        + "|"
+        + frame["isl"].astype(str)
+        + "|"
+        + frame["osl"].astype(str)
+        + "|"
+        + frame["silicon_ttft_ms"].map("{:.6g}".format)
+        + "|"
+        + frame["silicon_tpot_ms"].map("{:.6g}".format)
+    )
+
+
+def _repeat_lines(rows: pd.DataFrame) -> list[str]:
+    """How often the sample records one measurement twice, and which rows left out for want
+    of worker counts repeat a record that states them."""
+    key = measurement_key(rows)
+    unstated = rows["reason"].str.contains("worker count not stated", regex=False)
+    repeated = int((unstated & key.isin(key[~unstated & (rows["reason"] == "")])).sum())
+    return [
+        "",
+        f"The {len(rows)} rows hold {key.nunique()} distinct measurements (same system, engine, "
+        "prompt and output lengths, TTFT and TPOT to six digits): some runs are recorded "
+        f"more than once. Of the {int(unstated.sum())} rows without worker counts, "
+        f"{repeated} repeat a record that states them, which is simulated.",
+    ]
 
 
 def _read_as_n(expressed: pd.DataFrame) -> str:
