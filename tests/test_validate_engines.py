@@ -582,7 +582,7 @@ def test_repeated_measurements_are_counted_once_and_named() -> None:
     assert _repeat_lines(rows)[1] == (
         "The 4 rows hold 3 distinct measurements (same system, engine, prompt and output "
         "lengths, TTFT and TPOT to six digits): some runs are recorded more than once. Of the "
-        "1 rows without worker counts, 1 repeat a record that states them, which is simulated."
+        "1 rows without worker counts, 1 repeat a record that states them and is simulated."
     )
     # A twin that could not be simulated does not count.
     rows.loc[0, "reason"] = "not simulated: over the 30 CPU s a row may take"

@@ -1266,19 +1266,15 @@ def report(
 def measurement_key(frame: pd.DataFrame) -> pd.Series:
     """One measurement: system, engine, prompt and output lengths, TTFT and TPOT to six
     digits (two records of one run agree on all of them; two runs hardly ever do)."""
-    return (
-        frame["system"].astype(str)
-        + "|"
-        + frame["backend"].astype(str)
-        + "|"
-        + frame["isl"].astype(str)
-        + "|"
-        + frame["osl"].astype(str)
-        + "|"
-        + frame["silicon_ttft_ms"].map("{:.6g}".format)
-        + "|"
-        + frame["silicon_tpot_ms"].map("{:.6g}".format)
+    parts = (
+        frame[["system", "backend", "isl", "osl"]]
+        .astype(str)
+        .assign(
+            ttft=frame["silicon_ttft_ms"].map("{:.6g}".format),
+            tpot=frame["silicon_tpot_ms"].map("{:.6g}".format),
+        )
     )
+    return parts.agg("|".join, axis=1)
 
 
 def _repeat_lines(rows: pd.DataFrame) -> list[str]:
@@ -1292,7 +1288,7 @@ def _repeat_lines(rows: pd.DataFrame) -> list[str]:
         f"The {len(rows)} rows hold {key.nunique()} distinct measurements (same system, engine, "
         "prompt and output lengths, TTFT and TPOT to six digits): some runs are recorded "
         f"more than once. Of the {int(unstated.sum())} rows without worker counts, "
-        f"{repeated} repeat a record that states them, which is simulated.",
+        f"{repeated} repeat a record that states them and is simulated.",
     ]
 
 
