@@ -12,10 +12,12 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.measure.validate_engines import (
     Inexpressible,
     _repeat_lines,
+    _two_readings_lines,
     concurrency_band,
     concurrency_of,
     deployed_scheduler,
     errors,
+    gpus_of,
     main,
     measurement_key,
     peak_share,
@@ -25,6 +27,7 @@ from rooflens.measure.validate_engines import (
     recorded_layout,
     report,
     setup_of,
+    two_readings,
 )
 from rooflens.serving.presets import preset_for
 from rooflens.serving.simulate import prepare
@@ -211,6 +214,8 @@ def test_benchmark_database_records_of_n_gpus_written_as_n_squared_are_read_as_n
     row["silicon_data_source"], row["backend"] = source, backend
     row[["tp_size", "attention_dp_size", "moe_tp_size", "moe_ep_size"]] = layout
     assert recorded_layout(row) == ((*read, True) if read else (*layout, False))
+    # The GPUs the run had, as the peak-share check counts them.
+    assert gpus_of(row) == (read[0] * read[1] if read else layout[0] * layout[1])
     setup, notes = setup_of(row)
     options = dict(setup.options)
     if read:
@@ -587,3 +592,30 @@ def test_repeated_measurements_are_counted_once_and_named() -> None:
     # A twin that could not be simulated does not count.
     rows.loc[0, "reason"] = "not simulated: over the 30 CPU s a row may take"
     assert "1 rows without worker counts, 0 repeat" in _repeat_lines(rows)[1]
+
+
+def test_a_run_recorded_with_and_without_its_configuration_is_shown_under_both() -> None:
+    common = {"system": "b200_sxm", "backend": "sglang", "isl": 1024, "osl": 1024}
+    done = pd.DataFrame(
+        [
+            common | {"silicon_data_source": "db-dump/2026-04-27; config_id=202",
+                      "silicon_ttft_ms": 200.0, "silicon_tpot_ms": 10.0,
+                      "predicted_ttft_ms": 50.0, "predicted_tpot_ms": 9.0},
+            common | {"silicon_data_source": "source_file=2026-04-06.csv",
+                      "silicon_ttft_ms": 200.0, "silicon_tpot_ms": 10.0,
+                      "predicted_ttft_ms": 150.0, "predicted_tpot_ms": 9.5},
+            # Another run, in the dated file only.
+            common | {"silicon_data_source": "source_file=2026-04-06.csv",
+                      "silicon_ttft_ms": 300.0, "silicon_tpot_ms": 12.0,
+                      "predicted_ttft_ms": 100.0, "predicted_tpot_ms": 12.0},
+        ]
+    )  # fmt: skip
+    pairs = two_readings(done)
+    assert len(pairs) == 1
+    assert pairs.iloc[0][["predicted_ttft_ms", "predicted_ttft_ms_generated"]].tolist() == [
+        150.0,
+        50.0,
+    ]
+    table = "\n".join(_two_readings_lines(done))
+    assert "| engine defaults | 1 | 25 % | 5 % | 0.75 | 0.95 |" in table
+    assert "| generated deployment | 1 | 75 % | 10 % | 0.25 | 0.90 |" in table

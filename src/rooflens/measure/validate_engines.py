@@ -299,6 +299,12 @@ def recorded_layout(row: pd.Series, side: str = "") -> tuple[int, int, int, int,
     return tp, dp, moe_tp, ep, False
 
 
+def gpus_of(row: pd.Series) -> int:
+    """GPUs of an aggregated run: attention TP x DP as recorded_layout reads them."""
+    tp, dp, _, _, _ = recorded_layout(row)
+    return tp * dp
+
+
 def concurrency_of(row: pd.Series) -> int:
     """The benchmark's concurrency: the source's note, else an aggregated row's batch_size.
 
@@ -721,7 +727,7 @@ def _prompt_ops(model: str, device: str, quant: tuple[tuple[str, Any], ...], isl
 def peak_share(done: pd.DataFrame) -> pd.Series:
     """For each aggregated run, the share of its GPUs' fastest dense tensor peak that its
     measured request rate needs for the prompts alone: rate = clients / (TTFT + (osl - 1) x
-    TPOT), times one prompt's OPs, over GPUs (attention TP x DP) x peak. Above 1 the measured
+    TPOT), times one prompt's OPs, over GPUs (gpus_of) x peak. Above 1 the measured
     times cannot hold for the stated workload (NaN: disaggregated, or no setup)."""
     shares = pd.Series(np.nan, index=done.index)
     for index, row in done[done["mode"] == "agg"].iterrows():
@@ -732,7 +738,7 @@ def peak_share(done: pd.DataFrame) -> pd.Series:
         quant = tuple((k, v) for k, v in setup.options if k not in ("tp", "ep", "moe_tp"))
         ops = _prompt_ops(setup.model, setup.device, quant, setup.isl)
         seconds = (row["silicon_ttft_ms"] + (setup.osl - 1) * row["silicon_tpot_ms"]) / 1e3
-        gpus = _int(row.get("tp_size")) * _int(row.get("attention_dp_size"))
+        gpus = gpus_of(row)
         peak = max(get_device(setup.device).peak_ops.values())
         shares[index] = concurrency_of(row) / seconds * ops / (gpus * peak)
     return shares
@@ -754,13 +760,61 @@ def _ruled_out_lines(done: pd.DataFrame) -> list[str]:
         {
             "run": out["id"],
             "clients": out.apply(concurrency_of, axis=1),
-            "GPUs": out["tp_size"].map(_int) * out["attention_dp_size"].map(_int),
+            "GPUs": out.apply(gpus_of, axis=1),
             "measured TTFT ms": out["silicon_ttft_ms"].map("{:.4g}".format),
             "measured TPOT ms": out["silicon_tpot_ms"].map("{:.4g}".format),
             "peak needed for the prompts": out["share"].map("{:.2f} x".format),
         }
     )
     return ["", intro, "", _markdown(table)]
+
+
+def two_readings(done: pd.DataFrame) -> pd.DataFrame:
+    """Runs recorded twice, once with the configuration AIConfigurator generated (simulated at
+    its benchmark deployment's sizing) and once in a dated file (simulated at the engine's
+    defaults), both simulated: one row per run, with both predictions."""
+    kind = done["silicon_data_source"].map(source_kind)
+    keyed = done.assign(key=measurement_key(done))
+    generated = keyed[kind == "generated configuration"].drop_duplicates("key")
+    dated = keyed[kind == "dated benchmark file"].drop_duplicates("key")
+    return dated.merge(
+        generated[["key", "predicted_ttft_ms", "predicted_tpot_ms"]],
+        on="key",
+        suffixes=("", "_generated"),
+    )
+
+
+def _two_readings_lines(done: pd.DataFrame) -> list[str]:
+    pairs = two_readings(done)
+    if pairs.empty:
+        return []
+    rows = []
+    for label, suffix in (("engine defaults", ""), ("generated deployment", "_generated")):
+        ratio = {
+            m: pairs[f"predicted_{m}_ms{suffix}"] / pairs[f"silicon_{m}_ms"]
+            for m in ("ttft", "tpot")
+        }
+        rows.append(
+            {
+                "simulated as": label,
+                "runs": len(pairs),
+                **{
+                    f"{m.upper()} median err": f"{100 * (r - 1).abs().median():.0f} %"
+                    for m, r in ratio.items()
+                },
+                **{f"{m.upper()} median pred/meas": f"{r.median():.2f}" for m, r in ratio.items()},
+            }
+        )
+    return [
+        "",
+        "The same run under two readings: runs recorded both with the configuration "
+        "AIConfigurator generated (run as its benchmark deployment sizes it) and in a dated "
+        "file (no configuration: the engine's defaults), equal to six digits, both simulated. "
+        "Which deployment a run had moves its predicted TTFT by this much; rooflens keeps "
+        "each record's own reading.",
+        "",
+        _markdown(pd.DataFrame(rows)),
+    ]
 
 
 # Series the TTFT split reads: aggregated runs at these concurrencies or fewer, where a
@@ -1255,6 +1309,7 @@ def report(
             "",
             _markdown(_misses(mine, "tpot")),
             *_ruled_out_lines(mine),
+            *_two_readings_lines(mine),
         ]
     if estimates is not None:
         lines += side_by_side(done, estimates)
