@@ -617,5 +617,5 @@ def test_a_run_recorded_with_and_without_its_configuration_is_shown_under_both()
         50.0,
     ]
     table = "\n".join(_two_readings_lines(done))
-    assert "| engine defaults | 1 | 25 % | 5 % | 0.75 | 0.95 |" in table
-    assert "| generated deployment | 1 | 75 % | 10 % | 0.25 | 0.90 |" in table
+    assert "| engine defaults | 1 | 25 % | 25 % | 0.75 | 5 % | 5 % | 0.95 |" in table
+    assert "| generated deployment | 1 | 75 % | 75 % | 0.25 | 10 % | 10 % | 0.90 |" in table

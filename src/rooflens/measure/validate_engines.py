@@ -788,23 +788,16 @@ def _two_readings_lines(done: pd.DataFrame) -> list[str]:
     pairs = two_readings(done)
     if pairs.empty:
         return []
-    rows = []
-    for label, suffix in (("engine defaults", ""), ("generated deployment", "_generated")):
-        ratio = {
-            m: pairs[f"predicted_{m}_ms{suffix}"] / pairs[f"silicon_{m}_ms"]
-            for m in ("ttft", "tpot")
-        }
-        rows.append(
-            {
-                "simulated as": label,
-                "runs": len(pairs),
-                **{
-                    f"{m.upper()} median err": f"{100 * (r - 1).abs().median():.0f} %"
-                    for m, r in ratio.items()
-                },
-                **{f"{m.upper()} median pred/meas": f"{r.median():.2f}" for m, r in ratio.items()},
-            }
-        )
+    generated = pairs.assign(
+        predicted_ttft_ms=pairs["predicted_ttft_ms_generated"],
+        predicted_tpot_ms=pairs["predicted_tpot_ms_generated"],
+    )
+    both = pd.concat(
+        [
+            errors(pairs).assign(simulated_as="engine defaults"),
+            errors(generated).assign(simulated_as="generated deployment"),
+        ]
+    )
     return [
         "",
         "The same run under two readings: runs recorded both with the configuration "
@@ -813,7 +806,7 @@ def _two_readings_lines(done: pd.DataFrame) -> list[str]:
         "Which deployment a run had moves its predicted TTFT by this much; rooflens keeps "
         "each record's own reading.",
         "",
-        _markdown(pd.DataFrame(rows)),
+        _markdown(_summary(both, ["simulated_as"])),
     ]
 
 
