@@ -46,6 +46,7 @@ from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.hardware.catalog import get_device
+from rooflens.measure.inferencemax import speculation
 from rooflens.models.catalog import bundled_config, bundled_models, bundled_twin, load_model
 from rooflens.serving.config import ClusterConfig, SchedulerConfig
 from rooflens.serving.presets import PRESETS, preset_for
@@ -330,6 +331,10 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     device = catalog_device(str(row["system"]))
     if row["backend"] not in PRESETS:
         raise Inexpressible(f"engine {row['backend']} has no scheduler preset")
+    drafting, keys = speculation(row)
+    if drafting == "mtp":
+        # The record does not say so; the benchmark configuration its image ran does.
+        raise Inexpressible(f"ran MTP speculative decoding, not simulated (InferenceX {keys})")
     spec = _model(model_id)
     quant, source = quantization(row, model_id, spec.is_moe)
     layout = "as recorded"
@@ -1210,7 +1215,12 @@ def report(
         "engine-args template leaves chunked prefill off; SGLang: isl + 1500 "
         "prompt tokens per iteration beside the running decodes, enable-mixed-chunk), so a "
         "prompt mostly prefills alone or with part of the next; the other sources record no "
-        "configuration, and those rows run the engine's defaults. "
+        "configuration, and those rows run the engine's defaults. The dated files record "
+        "the engine image of InferenceX (formerly InferenceMAX) benchmarks; a row whose "
+        "image InferenceX ran only with MTP speculative decoding on the day it was measured "
+        "is not simulated, as rooflens' serving simulator does not draft tokens "
+        "(`rooflens.measure.inferencemax`, its configurations' history shipped as an "
+        "index). "
         "err = |predicted - measured| / "
         "measured (its median and 90th percentile over the rows); pred/meas > 1 is an "
         "overestimate.",
@@ -1253,6 +1263,7 @@ def report(
             + ".",
         ]
     lines += _repeat_lines(first)
+    lines += _speculation_lines(first)
     for profile, mine in done.groupby("profile", sort=False):
         ttft, tpot = mine["ttft_ratio"].median(), mine["tpot_ratio"].median()
         lines += [
@@ -1337,6 +1348,25 @@ def _repeat_lines(rows: pd.DataFrame) -> list[str]:
         "prompt and output lengths, TTFT and TPOT to six digits): some runs are recorded "
         f"more than once. Of the {int(unstated.sum())} rows without worker counts, "
         f"{repeated} repeat a record that states them and is simulated.",
+    ]
+
+
+def _speculation_lines(rows: pd.DataFrame) -> list[str]:
+    """The rows whose benchmark configuration drafted tokens (InferenceX's, by the record's
+    image and date: rooflens.measure.inferencemax), and the simulated ones that may have."""
+    kinds = rows.apply(lambda row: speculation(row)[0], axis=1)
+    if not kinds.isin(["mtp", "either"]).any():
+        return []
+    simulated = rows["reason"] == ""
+    return [
+        "",
+        f"{int((kinds == 'mtp').sum())} rows record an engine image that, on the day they "
+        "were measured, InferenceX (formerly InferenceMAX) ran only with MTP speculative "
+        "decoding for that GPU, engine, precision and model; the record does not say so, "
+        "and they are not simulated. "
+        f"{int((simulated & (kinds == 'either')).sum())} simulated rows record an image it "
+        f"ran both with and without MTP; {int((simulated & (kinds == 'none')).sum())} one "
+        "it ran only without.",
     ]
 
 

@@ -1,0 +1,155 @@
+"""Which benchmark configuration a measured run came from: SemiAnalysis' InferenceX
+(formerly InferenceMAX, github.com/SemiAnalysisAI/InferenceX, Apache-2.0).
+
+The silicon sample's dated benchmark files record each run's engine image (`image=...`) and
+measurement date but not how the engine was launched. InferenceX's configuration file
+(`.github/configs/nvidia-master.yaml`) names, per benchmark key, the image, GPU, engine,
+precision and model it runs, and whether its search space decodes speculatively
+(`spec-decoding: mtp`). Where a record's image, GPU, engine, precision, model and mode match
+only keys that decode with MTP on the record's measurement date, the run drafted tokens,
+which the record does not state (`speculation`). Nothing here reads a measured time.
+
+`condense` turns the file's history (one parsed snapshot per commit) into the index shipped
+as `data/inferencemax_configs.csv` (scripts/inferencemax_configs.py writes it from a clone).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import pandas as pd
+
+INDEX_FILE = "inferencemax_configs.csv"
+COLUMNS = [
+    "key",
+    "image",
+    "gpu",
+    "engine",
+    "precision",
+    "model_prefix",
+    "disaggregated",
+    "speculation",
+    "since",
+    "until",
+]
+# InferenceX's model prefixes -> the name the silicon sample's model path holds (lower case).
+MODEL_NAMES = {
+    "dsr1": "deepseek-r1",
+    "qwen3.5": "qwen3.5",
+    "glm5": "glm-5",
+    "gptoss": "gpt-oss",
+    "kimik2.5": "kimi-k2.5",
+    "minimaxm2.5": "minimax-m2.5",
+}
+# InferenceX's frameworks -> the sample's backend names (dynamo-*: disaggregated over Dynamo).
+ENGINES = {"trt": "trtllm", "sglang": "sglang", "vllm": "vllm"}
+
+
+def normal_image(image: str) -> str:
+    """`nvcr.io#nvidia/...` (enroot's spelling, as InferenceX and some records write it) and
+    `nvcr.io/nvidia/...` name one image."""
+    return image.strip().replace("#", "/")
+
+
+def entries(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One parsed snapshot of nvidia-master.yaml -> a row per benchmark key: what it runs and
+    the speculative decodings its search space uses ('mtp', 'none', or both joined by '|')."""
+    rows = []
+    for key, body in config.items():
+        if not isinstance(body, Mapping) or "image" not in body:
+            continue
+        framework = str(body.get("framework", ""))
+        engine = ENGINES.get(framework.removeprefix("dynamo-"))
+        gpu = re.match(r"(gb\d+|[a-z]\d+x?)", str(body.get("runner", "")))
+        if engine is None or gpu is None:
+            continue
+        kinds = {
+            str(point.get("spec-decoding", "none"))
+            for lengths in body.get("seq-len-configs") or []
+            for point in lengths.get("search-space") or []
+        }
+        rows.append(
+            {
+                "key": str(key),
+                "image": normal_image(str(body["image"])),
+                "gpu": gpu.group(1),
+                "engine": engine,
+                "precision": str(body.get("precision", "")),
+                "model_prefix": str(body.get("model-prefix", "")),
+                "disaggregated": bool(body.get("disagg", framework.startswith("dynamo-"))),
+                "speculation": "|".join(sorted(kinds)) or "none",
+            }
+        )
+    return rows
+
+
+def condense(snapshots: Iterable[tuple[str, Mapping[str, Any]]]) -> pd.DataFrame:
+    """Snapshots (date 'YYYY-MM-DD', parsed file) oldest first -> each key's states with the
+    date a state first appears (`since`) and the date of the first snapshot without it
+    (`until`, blank while it stands)."""
+    open_states: dict[str, tuple[dict[str, Any], str]] = {}
+    closed: list[dict[str, Any]] = []
+    for date, config in snapshots:
+        now = {row["key"]: row for row in entries(config)}
+        for key, (row, since) in list(open_states.items()):
+            if now.get(key) != row:
+                closed.append(row | {"since": since, "until": date})
+                del open_states[key]
+        for key, row in now.items():
+            if key not in open_states:
+                open_states[key] = (row, date)
+    closed += [row | {"since": since, "until": ""} for row, since in open_states.values()]
+    return pd.DataFrame(closed, columns=COLUMNS)
+
+
+@cache
+def shipped_index() -> pd.DataFrame:
+    """The index shipped with rooflens (its provenance in the file's leading comments)."""
+    text = resources.files("rooflens.measure").joinpath("data", INDEX_FILE)
+    with text.open() as handle:
+        return read_index(handle)
+
+
+def read_index(handle: Any) -> pd.DataFrame:
+    """An index CSV as `condense` writes it ('#' lines are provenance)."""
+    frame = pd.read_csv(handle, comment="#", dtype=str, keep_default_na=False)
+    frame["disaggregated"] = frame["disaggregated"] == "True"
+    return frame
+
+
+def _field(source: str, name: str) -> str | None:
+    found = re.search(rf"(?:^|;\s*){name}=([^;]+)", source)
+    return found.group(1).strip() if found else None
+
+
+def speculation(row: Mapping[str, Any], index: pd.DataFrame | None = None) -> tuple[str, str]:
+    """('mtp' | 'none' | 'either' | '', the matching keys) for one silicon-sample row: how the
+    InferenceX keys that match its image, GPU, engine, precision, model and mode on its
+    measurement date decode ('' where none match or the record names no image or date)."""
+    source = str(row.get("silicon_data_source", ""))
+    image, measured = _field(source, "image"), _field(source, "measured")
+    if image is None or measured is None:
+        return "", ""
+    index = shipped_index() if index is None else index
+    day = measured[:10]
+    model = str(row.get("model_path", "")).lower()
+    precision = str(row.get("precision", ""))
+    match = index[
+        (index["image"] == normal_image(image))
+        & (index["gpu"] == str(row.get("system", "")).removesuffix("_sxm"))
+        & (index["engine"] == str(row.get("backend", "")))
+        & (index["precision"].replace("nvfp4", "fp4") == precision.replace("nvfp4", "fp4"))
+        & (index["disaggregated"] == (row.get("mode") == "disagg"))
+        & index["model_prefix"].map(lambda prefix: MODEL_NAMES.get(prefix, "\0") in model)
+        & (index["since"] <= day)
+        & ((index["until"] == "") | (index["until"] > day))
+    ]
+    if match.empty:
+        return "", ""
+    kinds = set("|".join(match["speculation"]).split("|"))
+    kind = kinds.pop() if len(kinds) == 1 else "either"
+    return kind, ",".join(sorted(set(match["key"])))
