@@ -177,6 +177,9 @@ def test_runs_of_an_mtp_only_image_are_not_simulated_and_the_report_counts_them(
     (line,) = [text for text in _speculation_lines(rows) if text]
     assert line.startswith("1 rows record an engine image")
     assert "0 simulated rows record an image it ran both with and without MTP; 1 one" in line
+    # No rows, or none that drafted: no line.
+    assert _speculation_lines(rows.iloc[:0]) == []
+    assert _speculation_lines(rows.iloc[1:]) == []
 
 
 def test_the_script_condenses_a_clone_history(tmp_path) -> None:

@@ -1354,7 +1354,7 @@ def _repeat_lines(rows: pd.DataFrame) -> list[str]:
 def _speculation_lines(rows: pd.DataFrame) -> list[str]:
     """The rows whose benchmark configuration drafted tokens (InferenceX's, by the record's
     image and date: rooflens.measure.inferencemax), and the simulated ones that may have."""
-    kinds = rows.apply(lambda row: speculation(row)[0], axis=1)
+    kinds = pd.Series([speculation(row)[0] for _, row in rows.iterrows()], index=rows.index)
     if not kinds.isin(["mtp", "either"]).any():
         return []
     simulated = rows["reason"] == ""
