@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 
@@ -114,7 +114,7 @@ def shipped_index() -> pd.DataFrame:
         return read_index(handle)
 
 
-def read_index(handle: Any) -> pd.DataFrame:
+def read_index(handle: IO[str]) -> pd.DataFrame:
     """An index CSV as `condense` writes it ('#' lines are provenance)."""
     frame = pd.read_csv(handle, comment="#", dtype=str, keep_default_na=False)
     frame["disaggregated"] = frame["disaggregated"] == "True"
