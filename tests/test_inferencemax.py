@@ -164,13 +164,15 @@ def test_runs_of_an_mtp_only_image_are_not_simulated_and_the_report_counts_them(
         _sample_row(f"nvcr.io#nvidia/tensorrt-llm/release:1.2.0rc6.{post}")
         for post in ("post3", "post2")
     )
-    with pytest.raises(Inexpressible, match=r"ran MTP speculative decoding.*b200-trt-mtp"):
+    with pytest.raises(
+        Inexpressible, match=r"ran MTP speculative decoding.*b200-trt-mtp"
+    ) as refused:
         setup_of(mtp)
     setup, _ = setup_of(plain)
     assert (setup.model, setup.concurrency) == ("deepseek-ai/DeepSeek-R1", 8)
     rows = pd.DataFrame(
         [
-            mtp.to_dict() | {"reason": "ran MTP speculative decoding"},
+            mtp.to_dict() | {"reason": str(refused.value)},
             plain.to_dict() | {"reason": ""},
         ]
     )

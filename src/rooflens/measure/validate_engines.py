@@ -78,6 +78,8 @@ QUANT_MODES: dict[str, dict[str, Any]] = {
     "bf16": {"w_bits": 16, "a_bits": 16},
 }
 CHECKPOINT_DTYPES = {"bfloat16", "float16"}
+# Why a run whose benchmark configuration drafted tokens is not simulated (setup_of).
+MTP_REASON = "ran MTP speculative decoding, not simulated"
 
 
 # -- profiles ---------------------------------------------------------------------------------
@@ -334,7 +336,7 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     drafting, keys = speculation(row)
     if drafting == "mtp":
         # The record does not say so; the benchmark configuration its image ran does.
-        raise Inexpressible(f"ran MTP speculative decoding, not simulated (InferenceX {keys})")
+        raise Inexpressible(f"{MTP_REASON} (InferenceX {keys})")
     spec = _model(model_id)
     quant, source = quantization(row, model_id, spec.is_moe)
     layout = "as recorded"
@@ -1354,18 +1356,20 @@ def _repeat_lines(rows: pd.DataFrame) -> list[str]:
 def _speculation_lines(rows: pd.DataFrame) -> list[str]:
     """The rows whose benchmark configuration drafted tokens (InferenceX's, by the record's
     image and date: rooflens.measure.inferencemax), and the simulated ones that may have."""
-    kinds = pd.Series([speculation(row)[0] for _, row in rows.iterrows()], index=rows.index)
-    if not kinds.isin(["mtp", "either"]).any():
+    # setup_of refused the MTP-only ones with this reason; only simulated rows need matching.
+    drafted = int(rows["reason"].str.startswith(MTP_REASON).sum())
+    simulated = rows[rows["reason"] == ""]
+    kinds = pd.Series([speculation(row)[0] for _, row in simulated.iterrows()], dtype=str)
+    if not drafted and not (kinds == "either").any():
         return []
-    simulated = rows["reason"] == ""
     return [
         "",
-        f"{int((kinds == 'mtp').sum())} rows record an engine image that, on the day they "
+        f"{drafted} rows record an engine image that, on the day they "
         "were measured, InferenceX (formerly InferenceMAX) ran only with MTP speculative "
         "decoding for that GPU, engine, precision and model; the record does not say so, "
         "and they are not simulated. "
-        f"{int((simulated & (kinds == 'either')).sum())} simulated rows record an image it "
-        f"ran both with and without MTP; {int((simulated & (kinds == 'none')).sum())} one "
+        f"{int((kinds == 'either').sum())} simulated rows record an image it "
+        f"ran both with and without MTP; {int((kinds == 'none').sum())} one "
         "it ran only without.",
     ]
 
