@@ -6,8 +6,7 @@
 Every row of the sample is one benchmark of vLLM, SGLang or TensorRT-LLM at a fixed
 concurrency with fixed prompt and output lengths. Each row is mapped to a bundled model, a
 catalog device, quantization and parallelism, and simulated as a closed loop of that many
-clients with the engine's scheduler preset (sized as AIConfigurator deploys a benchmark where
-the row records such a configuration: `deployed_scheduler`). The measurements are a test
+clients with the engine's scheduler preset. The measurements are a test
 set: nothing is fitted or tuned to them. Rows that rooflens cannot express are listed with
 the reason. No torch needed: this module only reads a CSV and runs the simulator.
 """
@@ -133,10 +132,6 @@ class Setup:
     concurrency: int
     isl: int
     osl: int
-    # Deployed as AIConfigurator's generator deploys a benchmark (deployed_scheduler): only a
-    # row whose source records a configuration it generated (source_kind) says how it was
-    # deployed; the others run the engine's defaults.
-    generated: bool = False
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -405,69 +400,29 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         concurrency=concurrency_of(row) // parts,
         isl=int(row["isl"]),
         osl=int(row["osl"]),
-        generated=source_kind(str(row.get("silicon_data_source", ""))) == "generated configuration",
     )
     return setup, {"precision_source": source, "layout": layout}
 
 
 def source_kind(source: str) -> str:
-    """The kind of record a row comes from: a configuration AIConfigurator generated (its
-    database dump, with `config_id`), a gap-analysis file (older engine releases), or a dated
-    benchmark file (the engine image, no configuration)."""
+    """The kind of record a row comes from. InferenceX's (SemiAnalysis' public benchmark):
+    its database (`db-dump`: `config_id` and `workflow_run_id` are the keys of its configs and
+    workflow-runs tables, as NVIDIA's aisimulate reads that dump in
+    scripts/e2e_accuracy/run_e2e_accuracy.py) or its dated result files (the engine image,
+    the measurement date); or AIConfigurator's gap-analysis files (older engine releases)."""
     if "config_id=" in source:
-        return "generated configuration"
-    return "gap-analysis file" if "gap-analysis" in source else "dated benchmark file"
-
-
-# -- simulation -------------------------------------------------------------------------------
-# How the generated deployments schedule (rows whose source records an AIConfigurator
-# configuration; others run the engine's defaults): AIConfigurator's benchmark generator (its
-# rule plugins src/aiconfigurator/generator/rule_plugin/benchmark/{vllm,sglang,trtllm}.rule)
-# sizes each worker to the workload instead of the engines' defaults. vLLM: max-num-seqs the batch,
-# max-num-batched-tokens batch + isl + 1500. TensorRT-LLM: max_batch_size the batch,
-# max_num_tokens batch + isl + 1500 rounded up to its 32-token blocks, whole prompts
-# (backend_templates/trtllm/extra_engine_args*.yaml.j2: enable_chunked_prefill false). SGLang:
-# max-running-requests the batch, max-prefill-tokens isl + 1500, enable-mixed-chunk (prompt
-# chunks run beside the running decodes, as rooflens' chunked policy; its chunk size stays
-# the default). A prompt thus mostly prefills alone or with part of the next.
-DEPLOYED_MARGIN = 1500
-
-
-def deployed_scheduler(
-    preset: SchedulerConfig, engine: str, isl: int, batch: int
-) -> SchedulerConfig:
-    """`preset` as AIConfigurator's benchmark deployment of a workload of `isl`-token prompts
-    at `batch` concurrent requests sets it (DEPLOYED_MARGIN)."""
-    budget = batch + isl + DEPLOYED_MARGIN
-    update: dict[str, Any] = {"max_tokens": budget, "max_batch": batch}
-    if engine == "trtllm":
-        update["max_tokens"] = -(-budget // preset.block_size) * preset.block_size
-        # Its engine-args template leaves enable_chunked_prefill off: whole prompts, which
-        # this budget always fits beside the batch's decodes.
-        update["split_prompts"] = False
-    if engine == "sglang":
-        update["policy"] = "chunked"
-    return preset.model_copy(update=update)
-
-
-def row_scheduler(setup: Setup) -> SchedulerConfig:
-    """The scheduler a row runs: its engine's preset for the device, deployed as generated
-    where the row records a generated configuration."""
-    preset = preset_for(setup.preset, get_device(setup.device))
-    if not setup.generated:
-        return preset
-    return deployed_scheduler(preset, setup.preset, setup.isl, setup.concurrency)
+        return "InferenceX database"
+    return "gap-analysis file" if "gap-analysis" in source else "InferenceX dated file"
 
 
 def _replicas(
-    setup: Setup, calibration: EfficiencyProfile | None, longest: int, max_tokens: int
+    setup: Setup, calibration: EfficiencyProfile | None, longest: int
 ) -> tuple[ModelSpec, Device, AnalysisOptions, SchedulerConfig, Replica, Replica]:
-    """The group's replicas, step tables sized for budgets up to `max_tokens`."""
+    """The group's replicas and the engine's scheduler preset they run."""
     spec, device, options = resolve(
         setup.model, get_device(setup.device), dict(setup.options) | {"calibration": calibration}
     )
     scheduler = preset_for(setup.preset, device)
-    scheduler = scheduler.model_copy(update={"max_tokens": max(scheduler.max_tokens, max_tokens)})
     prefill = pool_options(options, setup.cluster, "prefill")
     decode = pool_options(options, setup.cluster, "decode")
     replica = prepare(spec, device, prefill, scheduler, longest)
@@ -522,10 +477,9 @@ def _simulate(
     out: dict[Any, dict[str, Any]] = {}
     first = members[0][1]
     longest = max(s.isl + s.osl for _, s in members)
-    schedulers = {index: row_scheduler(setup) for index, setup in members}
     try:
-        spec, device, options, _, replica, decode_replica = _replicas(
-            first, calibration, longest, max(s.max_tokens for s in schedulers.values())
+        spec, device, options, scheduler, replica, decode_replica = _replicas(
+            first, calibration, longest
         )
     except (InvalidInputError, ModelConfigError) as exc:
         return {index: {"reason": _reason(exc)} for index, _ in members}
@@ -539,7 +493,6 @@ def _simulate(
             }
             continue
         n = setup.concurrency * requests_per_client
-        scheduler = schedulers[index]
         requests = Requests(np.zeros(n), np.full(n, setup.isl), np.full(n, setup.osl))
 
         def budget(_: int, cpu_started: float = cpu_started) -> None:
@@ -776,52 +729,11 @@ def _ruled_out_lines(done: pd.DataFrame) -> list[str]:
     return ["", intro, "", _markdown(table)]
 
 
-def two_readings(done: pd.DataFrame) -> pd.DataFrame:
-    """Runs recorded twice, once with the configuration AIConfigurator generated (simulated at
-    its benchmark deployment's sizing) and once in a dated file (simulated at the engine's
-    defaults), both simulated: one row per run, with both predictions."""
-    kind = done["silicon_data_source"].map(source_kind)
-    keyed = done.assign(key=measurement_key(done))
-    generated = keyed[kind == "generated configuration"].drop_duplicates("key")
-    dated = keyed[kind == "dated benchmark file"].drop_duplicates("key")
-    return dated.merge(
-        generated[["key", "predicted_ttft_ms", "predicted_tpot_ms"]],
-        on="key",
-        suffixes=("", "_generated"),
-    )
-
-
-def _two_readings_lines(done: pd.DataFrame) -> list[str]:
-    pairs = two_readings(done)
-    if pairs.empty:
-        return []
-    generated = pairs.assign(
-        predicted_ttft_ms=pairs["predicted_ttft_ms_generated"],
-        predicted_tpot_ms=pairs["predicted_tpot_ms_generated"],
-    )
-    both = pd.concat(
-        [
-            errors(pairs).assign(simulated_as="engine defaults"),
-            errors(generated).assign(simulated_as="generated deployment"),
-        ]
-    )
-    return [
-        "",
-        "The same run under two readings: runs recorded both with the configuration "
-        "AIConfigurator generated (run as its benchmark deployment sizes it) and in a dated "
-        "file (no configuration: the engine's defaults), equal to six digits, both simulated. "
-        "Which deployment a run had moves its predicted TTFT by this much; rooflens keeps "
-        "each record's own reading.",
-        "",
-        _markdown(_summary(both, ["simulated_as"])),
-    ]
-
-
 # Series the TTFT split reads: aggregated runs at these concurrencies or fewer, where a
 # request's TTFT is mostly its own prefill (the closed loop's queueing stays small).
 SPLIT_MAX_CONCURRENCY = 8
 # What a series of runs holds fixed besides the length it varies: the engine and its release,
-# model, system, precision, parallelism, concurrency and the generated deployment if any.
+# model, system, precision, parallelism, concurrency and InferenceX's configuration if any.
 _FIXED = [
     "backend", "backend_version", "model_path", "system", "gemm_quant_mode", "tp_size",
     "moe_tp_size", "moe_ep_size", "attention_dp_size", "batch_size", "deployment",
@@ -889,7 +801,7 @@ def _split_lines(done: pd.DataFrame) -> list[str]:
         "",
         "TTFT split into a time per prompt token and a time per request: each series of "
         "aggregated runs that differ only in prompt length (same engine version, model, "
-        "system, precision, parallelism, generated deployment, output length and "
+        "system, precision, parallelism, InferenceX configuration, output length and "
         f"concurrency, at most {SPLIT_MAX_CONCURRENCY} clients), measured and predicted TTFT "
         "fitted as a line in the prompt length; medians "
         "over the series of each engine and model. A slope ratio near 1 with a positive gap "
@@ -1193,8 +1105,8 @@ def report(
         "as SGLang's and TensorRT-LLM's `--tp N --ep N`); with attention DP at another MoE "
         "TP, when MoE TP x EP equals attention TP x DP, the experts spread over the DP ranks "
         "at that MoE TP (`moe_tp`, `ep`: vLLM's data parallelism with expert parallelism), "
-        "their tokens gathered and their outputs reduce-scattered. The records of "
-        "AIConfigurator's own benchmark database (its dated file and database dump) write "
+        "their tokens gathered and their outputs reduce-scattered. InferenceX's records "
+        "(its dated files and its database dump) write "
         "an engine's `--tp N --ep N` on N GPUs as if on N²: TP (or attention DP) N² with MoE "
         "TP N x EP N, or on vLLM TP N x DP N with EP N²; rooflens reads them as N GPUs at "
         "attention TP (or DP) N with the experts over EP N (`recorded_layout`: the dated "
@@ -1209,16 +1121,11 @@ def report(
         "client, all clients starting together and every request in the means, as "
         "AIConfigurator's benchmark scripts run aiperf (20 requests per client by default, "
         "after a warm-up phase of 2 per client that drains before the measured one starts), "
-        "with the engine's scheduler preset (`rooflens.serving.presets`); a row whose "
-        "source records a configuration AIConfigurator generated (`config_id`) runs it "
-        "sized as AIConfigurator's benchmark deployments size it (its generator's benchmark "
-        "rule plugins): at most the row's batch of sequences and batch + isl + 1500 tokens "
-        "per iteration (TensorRT-LLM: rounded up to 32-token blocks, whole prompts, as its "
-        "engine-args template leaves chunked prefill off; SGLang: isl + 1500 "
-        "prompt tokens per iteration beside the running decodes, enable-mixed-chunk), so a "
-        "prompt mostly prefills alone or with part of the next; the other sources record no "
-        "configuration, and those rows run the engine's defaults. The dated files record "
-        "the engine image of InferenceX (formerly InferenceMAX) benchmarks; a row whose "
+        "with the engine's scheduler preset at its defaults (`rooflens.serving.presets`). "
+        "All records but the gap-analysis files are InferenceX's (formerly InferenceMAX, "
+        "SemiAnalysis' public benchmark): its dated result files, which name the engine "
+        "image, and a dump of its database, whose `config_id` and `workflow_run_id` are the "
+        "keys of its tables (as NVIDIA's aisimulate reads that dump); a row whose "
         "image InferenceX ran only with MTP speculative decoding on the day it was measured "
         "is not simulated, as rooflens' serving simulator does not draft tokens "
         "(`rooflens.measure.inferencemax`, its configurations' history shipped as an "
@@ -1295,8 +1202,7 @@ def report(
             "",
             _markdown(_summary(mine.assign(clients=concurrency_band(mine)), ["clients"])),
             "",
-            "By the record a run comes from (generated configurations run as AIConfigurator "
-            "deploys them, the others with the engine's defaults):",
+            "By the record a run comes from:",
             "",
             _markdown(
                 _summary(
@@ -1315,7 +1221,6 @@ def report(
             "",
             _markdown(_misses(mine, "tpot")),
             *_ruled_out_lines(mine),
-            *_two_readings_lines(mine),
         ]
     if estimates is not None:
         lines += side_by_side(done, estimates)
