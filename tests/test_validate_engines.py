@@ -24,6 +24,7 @@ from rooflens.measure.validate_engines import (
     profile_for,
     recorded_layout,
     report,
+    request_lengths,
     setup_of,
 )
 from rooflens.serving.presets import preset_for
@@ -246,7 +247,9 @@ def test_predictions_follow_the_simulator_and_list_what_they_cannot_express(samp
     assert roof.loc["b", "reason"].startswith("model acme/Unknown-7B")
     assert "parallelism" in roof.loc["c", "reason"]
     assert np.isnan(roof.loc["b", "predicted_ttft_ms"])
-    # Hand check of row a: one client, so every request's TTFT is the prefill of 256 tokens.
+    # Hand check of row a: one client, so each request's TTFT is the prefill of its prompt,
+    # and its TPOT the mean of its decode steps; lengths drawn as InferenceX's client draws.
+    prompts, outputs = request_lengths(setup_of(sample.iloc[0])[0], 2)
     spec, device, options = resolve(
         "meta-llama/Llama-3.1-8B",
         "h100-sxm",
@@ -254,10 +257,16 @@ def test_predictions_follow_the_simulator_and_list_what_they_cannot_express(samp
          "fusion": ("qkv", "gate_up", "act", "add_norm", "moe")},
     )  # fmt: skip
     replica = prepare(spec, device, options, preset_for("vllm", device), 288)
-    prefill = replica.step_time(np.zeros(0, np.int64), np.array([256.0]), np.zeros(1), [True])
-    assert roof.loc["a", "predicted_ttft_ms"] == pytest.approx(1e3 * prefill, rel=1e-9)
-    steps = [replica.step_time(np.array([256 + j])) for j in range(31)]
-    assert roof.loc["a", "predicted_tpot_ms"] == pytest.approx(1e3 * np.mean(steps), rel=1e-9)
+    prefills = [
+        replica.step_time(np.zeros(0, np.int64), np.array([float(p)]), np.zeros(1), [True])
+        for p in prompts
+    ]
+    assert roof.loc["a", "predicted_ttft_ms"] == pytest.approx(1e3 * np.mean(prefills), rel=1e-9)
+    tpots = [
+        np.mean([replica.step_time(np.array([p + j])) for j in range(o - 1)])
+        for p, o in zip(prompts, outputs, strict=True)
+    ]
+    assert roof.loc["a", "predicted_tpot_ms"] == pytest.approx(1e3 * np.mean(tpots), rel=1e-9)
     assert roof.loc["d", "predicted_tpot_ms"] > 0
     # The H100 and H200 have bundled profiles: calibrated predictions are slower.
     cal = predictions[predictions["profile"] == "transformers"].set_index("id")
@@ -372,7 +381,7 @@ def test_the_means_take_every_request_of_the_measured_phase(sample) -> None:
     assert scheduler == preset_for("vllm", device)
     n = 3 * setup.concurrency
     result = run(
-        spec, device, options, Requests(np.zeros(n), np.full(n, 4096), np.full(n, 32)),
+        spec, device, options, Requests(np.zeros(n), *request_lengths(setup, n)),
         scheduler, setup.cluster, replica=replica, decode_replica=decode,
         concurrency=setup.concurrency,
     )  # fmt: skip
@@ -380,10 +389,10 @@ def test_the_means_take_every_request_of_the_measured_phase(sample) -> None:
     assert len(served) == 24
     assert got["predicted_ttft_ms"] == pytest.approx(1e3 * served["ttft"].mean(), rel=1e-12)
     assert got["predicted_tpot_ms"] == pytest.approx(1e3 * served["tpot"].mean(), rel=1e-12)
-    # vLLM's default budget (8,192 tokens) takes two of these prompts per step: the first
-    # wave's last request waits for four steps.
+    # vLLM's default budget (8,192 tokens) takes two of these prompts (3,276-4,096 tokens)
+    # per step: the first wave's last request waits for about four steps.
     first = served["ttft"].iloc[:8]
-    assert 3.5 * first.min() < first.max() < 4.5 * first.min()
+    assert 3 * first.min() < first.max() < 4.5 * first.min()
     assert got["predicted_ttft_ms"] > 1e3 * served["ttft"].iloc[8:].mean()
 
 
@@ -579,3 +588,22 @@ def test_repeated_measurements_are_counted_once_and_named() -> None:
     # A twin that could not be simulated does not count.
     rows.loc[0, "reason"] = "not simulated: over the 30 CPU s a row may take"
     assert "1 rows without worker counts, 0 repeat" in _repeat_lines(rows)[1]
+
+
+def test_inferencex_runs_draw_their_lengths_as_its_client_does(sample) -> None:
+    """InferenceX's client: each prompt and output length uniform from int(0.8 L) to L,
+    prompts drawn first from numpy's generator seeded 0; AIConfigurator's gap-analysis runs
+    send the stated lengths."""
+    row = sample.iloc[0].copy()
+    row["isl"], row["osl"] = 1000, 100
+    setup, _ = setup_of(row)
+    prompts, outputs = request_lengths(setup, 500)
+    draw = np.random.RandomState(0)
+    np.testing.assert_array_equal(prompts, draw.randint(800, 1001, size=500))
+    np.testing.assert_array_equal(outputs, draw.randint(80, 101, size=500))
+    assert prompts.min() >= 800 and prompts.max() <= 1000 and outputs.min() >= 80
+    assert 880 < prompts.mean() < 920  # the middle of the range, 900
+    row["silicon_data_source"] = "source_file=/x/aic-auto-gap-analysis/data/q.csv"
+    fixed = request_lengths(setup_of(row)[0], 3)
+    np.testing.assert_array_equal(fixed[0], [1000] * 3)
+    np.testing.assert_array_equal(fixed[1], [100] * 3)

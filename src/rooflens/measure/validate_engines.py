@@ -60,8 +60,16 @@ SAMPLE_FILE = ("systems", "silicon_sample.csv")
 # scripts run it (aiperf --concurrency C --num-requests C x 10 in its Dynamo deployment guide,
 # x 20 and x 50 in its templates), whose warm-up requests are a phase of their own that
 # drains before the measured phase starts its C clients together (aiperf's credit phases).
-# Ten per client, the fewest those scripts send, bound the harness's run time.
+# Ten per client, the fewest those scripts send, bound the harness's run time. InferenceX's
+# client sends 10 per client too (benchmarks/benchmark_lib.sh: --num-prompts 10 x C, after
+# 2 x C warm-ups it awaits before the measured requests start together).
 REQUESTS_PER_CLIENT = 10
+# InferenceX's client draws each prompt and output length uniformly from int(0.8 L) to L
+# (RANDOM_RANGE_RATIO in .github/workflows/benchmark-tmpl.yml; sample_random_requests in
+# utils/bench_serving/benchmark_serving.py, prompts first, numpy seeded with its --seed 0;
+# --ignore-eos, so every output runs to its drawn length). AIConfigurator's gap-analysis runs
+# send the stated lengths.
+INFERENCEX_RANGE_RATIO = 0.8
 # vLLM's gpu_memory_utilization default in every release the sample names (0.11.2-0.19.0;
 # its unnamed and nightly ones were measured by 2026-04): 0.9 until 0.22 made it 0.92, the
 # default of the release the shipped profiles' kernels come from (vllm/config/cache.py).
@@ -132,6 +140,9 @@ class Setup:
     concurrency: int
     isl: int
     osl: int
+    # The lowest fraction of `isl` and `osl` the client draws a request's lengths from
+    # (request_lengths): 1 sends the stated lengths.
+    length_ratio: float = 1.0
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -400,6 +411,11 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         concurrency=concurrency_of(row) // parts,
         isl=int(row["isl"]),
         osl=int(row["osl"]),
+        length_ratio=(
+            1.0
+            if source_kind(str(row.get("silicon_data_source", ""))) == "gap-analysis file"
+            else INFERENCEX_RANGE_RATIO
+        ),
     )
     return setup, {"precision_source": source, "layout": layout}
 
@@ -413,6 +429,18 @@ def source_kind(source: str) -> str:
     if "config_id=" in source:
         return "InferenceX database"
     return "gap-analysis file" if "gap-analysis" in source else "InferenceX dated file"
+
+
+def request_lengths(setup: Setup, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The prompt and output lengths of a run's `n` requests, in the order its client sends
+    them: drawn as InferenceX's client draws them (INFERENCEX_RANGE_RATIO), or the stated
+    lengths where the ratio is 1."""
+    if setup.length_ratio >= 1:
+        return np.full(n, setup.isl), np.full(n, setup.osl)
+    draw = np.random.RandomState(0)  # its seed, as numpy's legacy generator it seeds
+    prompts = draw.randint(int(setup.isl * setup.length_ratio), setup.isl + 1, size=n)
+    outputs = draw.randint(int(setup.osl * setup.length_ratio), setup.osl + 1, size=n)
+    return prompts, outputs
 
 
 def _replicas(
@@ -493,7 +521,7 @@ def _simulate(
             }
             continue
         n = setup.concurrency * requests_per_client
-        requests = Requests(np.zeros(n), np.full(n, setup.isl), np.full(n, setup.osl))
+        requests = Requests(np.zeros(n), *request_lengths(setup, n))
 
         def budget(_: int, cpu_started: float = cpu_started) -> None:
             if time.process_time() - cpu_started > row_seconds:
@@ -1118,9 +1146,12 @@ def report(
         "worker counts blank "
         "are not simulated: how the concurrency spreads is not known). The simulator runs a "
         f"closed loop of the row's concurrency with {requests_per_client} requests per "
-        "client, all clients starting together and every request in the means, as "
-        "AIConfigurator's benchmark scripts run aiperf (20 requests per client by default, "
-        "after a warm-up phase of 2 per client that drains before the measured one starts), "
+        "client, all clients starting together and every request in the means, as both "
+        "benchmarks run it after a warm-up that drains first: InferenceX's client (vLLM's "
+        "`benchmark_serving.py`, 10 prompts per client, each prompt and output length drawn "
+        "uniformly from 0.8 to 1.0 of the stated one with its seed, outputs to their drawn "
+        "length) and, for the gap-analysis files, AIConfigurator's aiperf scripts (the "
+        "stated lengths; 20 requests per client by default), "
         "with the engine's scheduler preset at its defaults (`rooflens.serving.presets`). "
         "All records but the gap-analysis files are InferenceX's (formerly InferenceMAX, "
         "SemiAnalysis' public benchmark): its dated result files, which name the engine "
