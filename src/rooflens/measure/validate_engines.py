@@ -1098,8 +1098,9 @@ def report(
         "",
         f"Data: `{source}`, {total} measured runs of vLLM, SGLang and TensorRT-LLM from "
         "aiconfigurator's silicon sample (`aiconfigurator-core` 0.12.0, Apache-2.0): each is a "
-        "benchmark at a fixed concurrency with fixed prompt (isl) and output (osl) lengths, "
-        "reporting TTFT and TPOT, compared here with rooflens' means. **Test set only**: "
+        "benchmark at a fixed concurrency with stated prompt (isl) and output (osl) lengths "
+        "(InferenceX's client draws each request's from 0.8 to 1.0 of them), reporting the "
+        "mean TTFT and TPOT, compared here with rooflens' means. **Test set only**: "
         "nothing in rooflens is fitted or tuned to these numbers.",
         "",
         "How each row is predicted: its model is looked up in the bundled catalog (exact id, "
