@@ -431,6 +431,7 @@ def source_kind(source: str) -> str:
     return "gap-analysis file" if "gap-analysis" in source else "InferenceX dated file"
 
 
+# -- simulation -------------------------------------------------------------------------------
 def request_lengths(setup: Setup, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The prompt and output lengths of a run's `n` requests, in the order its client sends
     them: drawn as InferenceX's client draws them (INFERENCEX_RANGE_RATIO), or the stated
