@@ -123,6 +123,15 @@ def test_condense_keeps_each_state_with_the_days_it_held() -> None:
         (_record("lmsysorg/sglang:v0.5.8", "2026-02-20", "h200_sxm"), ("", "")),
         # No image recorded.
         ({"silicon_data_source": "db-dump/2026-04-27; config_id=733"}, ("", "")),
+        # InferenceX's database names the image as its last, unnamed field.
+        (
+            _record("nvcr.io/nvidia/trt:rc6.post3", "2026-03-20")
+            | {
+                "silicon_data_source": "db-dump/2026-04-27; config_id=7; silicon_concurrency=8; "
+                "measured=2026-03-20T00:00:00.000Z; workflow_run_id=9; nvcr.io/nvidia/trt:rc6.post3"
+            },
+            ("mtp", "dsr1-fp8-b200-trt-mtp"),
+        ),
     ],
 )
 def test_a_record_is_matched_by_image_gpu_engine_precision_model_mode_and_day(

@@ -1,13 +1,14 @@
 """Which benchmark configuration a measured run came from: SemiAnalysis' InferenceX
 (formerly InferenceMAX, github.com/SemiAnalysisAI/InferenceX, Apache-2.0).
 
-The silicon sample's dated benchmark files record each run's engine image (`image=...`) and
-measurement date but not how the engine was launched. InferenceX's configuration file
-(`.github/configs/nvidia-master.yaml`) names, per benchmark key, the image, GPU, engine,
-precision and model it runs, and whether its search space decodes speculatively
-(`spec-decoding: mtp`). Where a record's image, GPU, engine, precision, model and mode match
-only keys that decode with MTP on the record's measurement date, the run drafted tokens,
-which the record does not state (`speculation`). Nothing here reads a measured time.
+The silicon sample's InferenceX records (its dated files and its database dump) name each
+run's engine image and measurement date but not how the engine was launched. InferenceX's
+configuration file (`.github/configs/nvidia-master.yaml`) names, per benchmark key, the
+image, GPU, engine, precision and model it runs, and whether its search space decodes
+speculatively (`spec-decoding: mtp`). Where a record's image, GPU, engine, precision, model
+and mode match only keys that decode with MTP on the record's measurement date, the run
+drafted tokens, which the record does not state (`speculation`). Nothing here reads a
+measured time.
 
 `condense` turns the file's history (one parsed snapshot per commit) into the index shipped
 as `data/inferencemax_configs.csv` (scripts/inferencemax_configs.py writes it from a clone).
@@ -126,12 +127,22 @@ def _field(source: str, name: str) -> str | None:
     return found.group(1).strip() if found else None
 
 
+def recorded_image(source: str) -> str | None:
+    """The engine image a record names: `image=...` in the dated files, the last, unnamed
+    field (`lmsysorg/sglang:v0.5.9-cu130`) in InferenceX's database dump."""
+    named = _field(source, "image")
+    if named is not None:
+        return named
+    bare = [part.strip() for part in source.split(";") if "=" not in part and ":" in part]
+    return bare[-1] if bare else None
+
+
 def speculation(row: Mapping[str, Any], index: pd.DataFrame | None = None) -> tuple[str, str]:
     """('mtp' | 'none' | 'either' | '', the matching keys) for one silicon-sample row: how the
     InferenceX keys that match its image, GPU, engine, precision, model and mode on its
     measurement date decode ('' where none match or the record names no image or date)."""
     source = str(row.get("silicon_data_source", ""))
-    image, measured = _field(source, "image"), _field(source, "measured")
+    image, measured = recorded_image(source), _field(source, "measured")
     if image is None or measured is None:
         return "", ""
     index = shipped_index() if index is None else index
