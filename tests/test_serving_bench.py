@@ -96,6 +96,26 @@ def test_two_clients_send_their_second_wave_when_the_first_finishes() -> None:
     np.testing.assert_allclose(frame["finish"], [e2e, e2e, 2 * e2e, 2 * e2e], rtol=1e-12)
 
 
+def test_a_request_waits_for_the_engines_next_look_at_its_queue() -> None:
+    """SGLang's --scheduler-recv-interval 4: after the first prefill the engine looks at once,
+    then every fourth decode iteration, so the request the first client sends when its answer
+    ends two decodes later waits two more decodes before its prefill (one client alone, or an
+    interval of 1, prefills it at once)."""
+    spec, device, opts = _setup()
+    requests = Requests(np.zeros(3), np.full(3, 50), np.array([3, 10, 3]))
+    looks = SchedulerConfig(policy="continuous", receive_interval=4)
+    replica = prepare(spec, device, opts, looks, 64)
+    frame = run(spec, device, opts, requests, looks, replica=replica, concurrency=2).requests
+    both = _prefill(replica, 50, 50)
+    first_done = both + _decode(replica, 50, 50) + _decode(replica, 51, 51)
+    assert frame["arrival"][2] == pytest.approx(first_done, rel=1e-12)
+    waited = _decode(replica, 52) + _decode(replica, 53)
+    assert frame["ttft"][2] == pytest.approx(waited + _prefill(replica, 50), rel=1e-12)
+    every = looks.model_copy(update={"receive_interval": 1})
+    frame = run(spec, device, opts, requests, every, replica=replica, concurrency=2).requests
+    assert frame["ttft"][2] == pytest.approx(_prefill(replica, 50), rel=1e-12)
+
+
 def test_more_clients_than_requests_send_everything_at_once() -> None:
     spec, device, opts = _setup()
     result = run(spec, device, opts, _fixed(3, 20, 2), concurrency=10)
@@ -146,13 +166,16 @@ def test_a_closed_loop_never_has_more_requests_in_flight_than_clients(cluster) -
 
 @pytest.mark.parametrize("policy", ["continuous", "chunked"])
 @pytest.mark.parametrize("concurrency", [None, 3])
-def test_decode_runs_equal_pricing_every_iteration(monkeypatch, policy, concurrency) -> None:
+@pytest.mark.parametrize("receive_interval", [1, 7])
+def test_decode_runs_equal_pricing_every_iteration(
+    monkeypatch, policy, concurrency, receive_interval
+) -> None:
     spec, device, opts = _setup()
     rng = np.random.default_rng(7)
     n = 30
     arrival = np.zeros(n) if concurrency else np.sort(rng.uniform(0, 0.5, n))
     requests = Requests(arrival, rng.integers(20, 400, n), rng.integers(1, 120, n))
-    scheduler = SchedulerConfig(policy=policy, max_tokens=512)
+    scheduler = SchedulerConfig(policy=policy, max_tokens=512, receive_interval=receive_interval)
     _runs_equal_iterations(monkeypatch, (spec, device, opts), requests, scheduler, concurrency)
 
 
@@ -194,8 +217,11 @@ CLUSTERS = [
 ]
 
 
+@pytest.mark.parametrize("receive_interval", [1, 5])
 @pytest.mark.parametrize("cluster", CLUSTERS)
-def test_engines_running_ahead_in_a_closed_loop_equal_iterations(monkeypatch, cluster) -> None:
+def test_engines_running_ahead_in_a_closed_loop_equal_iterations(
+    monkeypatch, cluster, receive_interval
+) -> None:
     """Several engines in a closed loop each run decode-only steps up to the earliest time
     another could send them a request; iteration by iteration (every engine one step at a time)
     gives the same times and the same router choices."""
@@ -203,7 +229,9 @@ def test_engines_running_ahead_in_a_closed_loop_equal_iterations(monkeypatch, cl
     rng = np.random.default_rng(5)
     n = 36
     requests = Requests(np.zeros(n), rng.integers(20, 1500, n), rng.integers(1, 150, n))
-    scheduler = SchedulerConfig(policy="chunked", max_tokens=1024)
+    scheduler = SchedulerConfig(
+        policy="chunked", max_tokens=1024, receive_interval=receive_interval
+    )
     _runs_equal_iterations(monkeypatch, (spec, device, opts), requests, scheduler, 9, cluster)
 
 

@@ -90,6 +90,16 @@ class SchedulerConfig(BaseModel):
     prefix_sharing: bool = setting(
         False, "KV memory", "prefix sharing", "Cache the prompts' shared prefix once."
     )
+    # SGLang's --scheduler-recv-interval (managers/scheduler_recv_skipper.py).
+    receive_interval: int = setting(
+        1,
+        "Scheduler",
+        "receive interval",
+        "Decode iterations between looks for new requests; a prefill iteration or an idle "
+        "replica looks at once (SGLang's --scheduler-recv-interval).",
+        ge=1,
+        le=MAX_SEQUENCES,
+    )
 
     @property
     def chunk(self) -> int:

@@ -120,6 +120,10 @@ class Engine:
         self.running: list[int] = []
         self.clock = 0.0
         self.finished = 0
+        # Iterations since the engine last looked for new requests (SGLang's receive counter,
+        # which starts full: the first loop looks).
+        self.interval = config.receive_interval
+        self.since_receive = self.interval
         self.timeline: dict[str, list[float]] = {k: [] for k in TIMELINE}
         self._sequence = 0
         # Bumped whenever the engine's state changes: next_emission's cache key.
@@ -182,7 +186,17 @@ class Engine:
             self.ready[self.pending[self.next_pending]] <= self.clock + same_time(self.clock)
         )
 
+    def _receiving(self) -> bool:
+        """The engine looks for new requests now: every iteration, or (receive_interval > 1,
+        SGLang's scheduler_recv_skipper.py) once that many decode iterations have run since it
+        last looked, after any prefill iteration, and whenever it is idle."""
+        idle = not self.running and not self.waiting
+        return self.interval <= 1 or idle or self.since_receive >= self.interval
+
     def _arrive(self) -> None:
+        if not self._receiving():
+            return
+        self.since_receive = 0
         while self._due():
             i = self.pending[self.next_pending]
             # One sent an instant later (last bits) arrives now: never before it was sent.
@@ -295,7 +309,7 @@ class Engine:
         self._plan_version, self._plan = self._version, None
         after = self.next_event()
         self._emission = after + 4 * same_time(after)
-        if self.config.policy != "static" and not self._due():
+        if self.config.policy != "static" and not (self._due() and self._receiving()):
             plan = self._decode_plan(math.inf)
             if plan is not None:
                 self._plan = plan
@@ -313,12 +327,17 @@ class Engine:
         if self.waiting and not self._blocked(ids):
             return None
         steps = int((self.output[ids] - self.generated[ids]).min())
+        arrival = math.inf
         if self.next_pending < len(self.pending):
-            horizon = min(horizon, float(self.ready[self.pending[self.next_pending]]))
+            arrival = float(self.ready[self.pending[self.next_pending]])
+        # A request arriving during the run joins at the engine's next look for new ones.
+        waits = self.interval > 1 and arrival < horizon
+        limit = min(horizon, arrival)
         durations = self.timeline["duration"]
-        if durations and durations[-1] > 0 and horizon < math.inf:
+        if durations and durations[-1] > 0 and limit < math.inf:
             # Steps only lengthen as contexts grow: the last one bounds how many fit.
-            steps = min(steps, int((horizon - self.clock) / durations[-1]) + 2)
+            fit = int((limit - self.clock) / durations[-1]) + 2
+            steps = min(steps, fit + self.interval if waits else fit)
         free = self.capacity - self.used
         while (
             steps >= MIN_RUN
@@ -330,7 +349,21 @@ class Engine:
         times = self.replica.decode_run(self.kv[ids], steps)
         if times is None:
             return None
-        return self._before(ids, times, horizon)
+        if waits:
+            times = times[: self._next_look(times, arrival)]
+            return self._before(ids, times, horizon)
+        return self._before(ids, times, limit)
+
+    def _next_look(self, times: np.ndarray, arrival: float) -> int:
+        """Steps of a decode run after which the engine first looks for new requests with the
+        one arriving at `arrival` there: it looks after receive_interval decode steps counted
+        from its last look, so at `first`, `first + interval`, ... steps into the run."""
+        starts = self.clock + np.cumsum(times) - times
+        before = int(np.count_nonzero(starts < arrival - same_time(arrival)))
+        first = max(self.interval - self.since_receive, 0)
+        if before <= first:
+            return first
+        return first + -(-(before - first) // self.interval) * self.interval
 
     def _before(
         self, ids: np.ndarray, times: np.ndarray, horizon: float
@@ -366,6 +399,8 @@ class Engine:
         self.gaps.append(first_gap[~np.isnan(first_gap)])
         self.gaps.append(np.repeat(times[1:], b))
         self.clock = float(starts[-1] + times[-1])
+        # It looked (and restarted its count) after every receive_interval of these steps.
+        self.since_receive = (self.since_receive + steps - 1) % self.interval + 1
         self.last_token[ids] = self.clock
         self.kv[ids] += steps
         self.generated[ids] += steps
@@ -541,6 +576,9 @@ class Engine:
         samples = past + sizes >= self.target[ids]
         seconds = self.replica.step_time(self.kv[dec], sizes, past, samples) + swap_time
         self._advance(seconds, decoders, chunks, float(sizes.sum()))
+        # A prefill iteration makes the engine look for new requests next (its weight, 1000 in
+        # SGLang, passes any interval); a decode-only one counts one.
+        self.since_receive = self.interval if len(ids) else self.since_receive + 1
         self.kv[dec] += 1
         self.generated[dec] += 1
         self.kv[ids] += sizes.astype(np.int64)
