@@ -37,15 +37,24 @@ COLUMNS = [
     "since",
     "until",
 ]
-# InferenceX's model prefixes -> the name the silicon sample's model path holds (lower case).
+# InferenceX's model prefixes -> the names the silicon sample's model paths hold (lower
+# case). The database dump names DeepSeek-R1's runs DeepSeek-V3 too (the same architecture):
+# 384 of its 490 DeepSeek-V3 records repeat a DeepSeek-R1 record's TTFT to the last digit.
 MODEL_NAMES = {
-    "dsr1": "deepseek-r1",
-    "qwen3.5": "qwen3.5",
-    "glm5": "glm-5",
-    "gptoss": "gpt-oss",
-    "kimik2.5": "kimi-k2.5",
-    "minimaxm2.5": "minimax-m2.5",
+    "dsr1": ("deepseek-r1", "deepseek-v3"),
+    "qwen3.5": ("qwen3.5",),
+    "glm5": ("glm-5",),
+    "gptoss": ("gpt-oss",),
+    "kimik2.5": ("kimi-k2.5",),
+    "minimaxm2.5": ("minimax-m2.5",),
 }
+
+
+def names_model(prefix: str, model_path: str) -> bool:
+    """An InferenceX model prefix names a silicon-sample model path."""
+    return any(name in model_path.lower() for name in MODEL_NAMES.get(prefix, ()))
+
+
 # InferenceX's frameworks -> the sample's backend names (dynamo-*: disaggregated over Dynamo).
 ENGINES = {"trt": "trtllm", "sglang": "sglang", "vllm": "vllm"}
 
@@ -127,6 +136,11 @@ def _field(source: str, name: str) -> str | None:
     return found.group(1).strip() if found else None
 
 
+def measured_field(source: str) -> str | None:
+    """A record's `measured=` timestamp, else None."""
+    return _field(source, "measured")
+
+
 def recorded_image(source: str) -> str | None:
     """The engine image a record names: `image=...` in the dated files, the last, unnamed
     field (`lmsysorg/sglang:v0.5.9-cu130`) in InferenceX's database dump."""
@@ -155,7 +169,7 @@ def speculation(row: Mapping[str, Any], index: pd.DataFrame | None = None) -> tu
         & (index["engine"] == str(row.get("backend", "")))
         & (index["precision"].replace("nvfp4", "fp4") == precision.replace("nvfp4", "fp4"))
         & (index["disaggregated"] == (row.get("mode") == "disagg"))
-        & index["model_prefix"].map(lambda prefix: MODEL_NAMES.get(prefix, "\0") in model)
+        & index["model_prefix"].map(lambda prefix: names_model(prefix, model))
         & (index["since"] <= day)
         & ((index["until"] == "") | (index["until"] > day))
     ]

@@ -46,6 +46,7 @@ from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.hardware.catalog import get_device
 from rooflens.measure.inferencemax import speculation
+from rooflens.measure.inferencemax_launches import measured_day, scheduler_updates, script_names
 from rooflens.models.catalog import bundled_config, bundled_models, bundled_twin, load_model
 from rooflens.serving.config import ClusterConfig, SchedulerConfig
 from rooflens.serving.presets import PRESETS, preset_for
@@ -143,10 +144,12 @@ class Setup:
     # The lowest fraction of `isl` and `osl` the client draws a request's lengths from
     # (request_lengths): 1 sends the stated lengths.
     length_ratio: float = 1.0
+    # Scheduler fields the run's launch set over the preset's (InferenceX's SGLang scripts).
+    scheduler: tuple[tuple[str, Any], ...] = ()
 
     @property
     def key(self) -> tuple[Any, ...]:
-        return (self.model, self.device, self.options, self.preset, self.cluster)
+        return (self.model, self.device, self.options, self.preset, self.cluster, self.scheduler)
 
 
 class Inexpressible(Exception):
@@ -402,6 +405,7 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         options["a_scale"] = scale
     if moe_tp is not None:
         options["moe_tp"] = moe_tp
+    launch, script = launch_of(row)
     setup = Setup(
         model=model_id,
         device=device.name,
@@ -416,8 +420,26 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
             if source_kind(str(row.get("silicon_data_source", ""))) == "gap-analysis file"
             else INFERENCEX_RANGE_RATIO
         ),
+        scheduler=tuple(sorted(launch.items())),
     )
-    return setup, {"precision_source": source, "layout": layout}
+    return setup, {"precision_source": source, "layout": layout, "launch": script}
+
+
+def launch_of(row: pd.Series) -> tuple[dict[str, Any], str]:
+    """The scheduler fields an aggregated InferenceX run of SGLang was launched with, by its
+    benchmark script on the day it was measured (rooflens.measure.inferencemax_launches), and
+    the script; ({}, '') for other runs, or where the script's flags are not known."""
+    source = str(row.get("silicon_data_source", ""))
+    day = measured_day(row)
+    if row["backend"] != "sglang" or row["mode"] != "agg" or day is None:
+        return {}, ""
+    if source_kind(source) == "gap-analysis file":
+        return {}, ""
+    tp, dp, _, ep, _ = recorded_layout(row)
+    return scheduler_updates(
+        script_names(row), day, (tp * dp, ep, dp > 1), concurrency_of(row),
+        int(row["isl"]), int(row["osl"]),
+    )  # fmt: skip
 
 
 def source_kind(source: str) -> str:
@@ -451,7 +473,7 @@ def _replicas(
     spec, device, options = resolve(
         setup.model, get_device(setup.device), dict(setup.options) | {"calibration": calibration}
     )
-    scheduler = preset_for(setup.preset, device)
+    scheduler = preset_for(setup.preset, device).model_copy(update=dict(setup.scheduler))
     prefill = pool_options(options, setup.cluster, "prefill")
     decode = pool_options(options, setup.cluster, "decode")
     replica = prepare(spec, device, prefill, scheduler, longest)
@@ -581,6 +603,7 @@ def predict(
     base["reason"] = ""
     base["precision_source"] = ""
     base["layout"] = ""
+    base["launch"] = ""
     base["calibrated"] = False
     setups: dict[Any, list[tuple[Any, Setup]]] = {}
     for index, row in frame.iterrows():
@@ -591,6 +614,7 @@ def predict(
             continue
         base.loc[index, "precision_source"] = notes["precision_source"]
         base.loc[index, "layout"] = notes["layout"]
+        base.loc[index, "launch"] = notes["launch"]
         setups.setdefault(setup.key, []).append((index, setup))
     outs = {profile: base.copy().assign(profile=profile) for profile in profiles}
     # One task per group and distinct calibration; the profiles that share it, per task.
@@ -1154,7 +1178,12 @@ def report(
         "uniformly from 0.8 to 1.0 of the stated one with its seed, outputs to their drawn "
         "length) and, for the gap-analysis files, AIConfigurator's aiperf scripts (the "
         "stated lengths; 20 requests per client by default), "
-        "with the engine's scheduler preset at its defaults (`rooflens.serving.presets`). "
+        "with the engine's scheduler preset at its defaults (`rooflens.serving.presets`), "
+        "except that an InferenceX run of SGLang takes the scheduler flags its benchmark "
+        "script launched SGLang with on the day it was measured, where that is known "
+        "(`--scheduler-recv-interval`, `--chunked-prefill-size`, `--max-prefill-tokens`, "
+        "`--max-running-requests`, `--disable-radix-cache`; the script's versions run with "
+        "their commands recorded: `rooflens.measure.inferencemax_launches`). "
         "All records but the gap-analysis files are InferenceX's (formerly InferenceMAX, "
         "SemiAnalysis' public benchmark): its dated result files, which name the engine "
         "image, and a dump of its database, whose `config_id` and `workflow_run_id` are the "
@@ -1206,6 +1235,7 @@ def report(
         ]
     lines += _repeat_lines(first)
     lines += _speculation_lines(first)
+    lines += _launch_lines(first)
     for profile, mine in done.groupby("profile", sort=False):
         ttft, tpot = mine["ttft_ratio"].median(), mine["tpot_ratio"].median()
         lines += [
@@ -1291,6 +1321,31 @@ def _repeat_lines(rows: pd.DataFrame) -> list[str]:
     ]
 
 
+def _launch_lines(rows: pd.DataFrame) -> list[str]:
+    """How many simulated InferenceX runs of SGLang took their script's flags, by the
+    receive interval those set, and how many did not (no version known, or disagreeing)."""
+    simulated = rows[
+        rows["predicted_ttft_ms"].notna()
+        & (rows["backend"] == "sglang")
+        & (rows["mode"] == "agg")
+        & (rows["silicon_data_source"].map(source_kind) != "gap-analysis file")
+    ]
+    if simulated.empty:
+        return []
+    launches = [launch_of(row)[0] for _, row in simulated.iterrows()]
+    known = [launch for launch in launches if launch]
+    looks = pd.Series([launch.get("receive_interval", 1) for launch in known], dtype=int)
+    counts = ", ".join(f"{n} at {k}" for k, n in looks.value_counts().sort_index().items())
+    return [
+        "",
+        f"{len(known)} of the {len(simulated)} simulated aggregated InferenceX runs of SGLang "
+        "take the scheduler flags their benchmark script launched SGLang with that day "
+        f"(receive interval: {counts or 'none'}); the other {len(simulated) - len(known)} run "
+        "the preset (no version of their script known for that day and configuration, or "
+        "versions replaced that day that set different flags).",
+    ]
+
+
 def _speculation_lines(rows: pd.DataFrame) -> list[str]:
     """The rows whose benchmark configuration drafted tokens (InferenceX's, by the record's
     image and date: rooflens.measure.inferencemax), and the simulated ones that may have."""
@@ -1328,7 +1383,7 @@ def read_predictions(path: Path) -> pd.DataFrame:
         raise InvalidInputError(
             "--predictions", str(path), "a CSV written by --csv (it has a run_seconds column)"
         )
-    return frame.fillna({"reason": "", "precision_source": "", "layout": ""})
+    return frame.fillna({"reason": "", "precision_source": "", "layout": "", "launch": ""})
 
 
 def sample_path(data: str | None) -> Path:

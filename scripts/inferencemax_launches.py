@@ -1,0 +1,171 @@
+"""The index of SGLang launch flags InferenceX's benchmark scripts set, which the engine
+validation reads (`rooflens.measure.inferencemax_launches`).
+
+    python scripts/inferencemax_launches.py CLONE SAMPLE [--out INDEX.csv]
+
+CLONE is a git clone of github.com/SemiAnalysisAI/InferenceX; SAMPLE is aiconfigurator's
+silicon_sample.csv, read only for the configurations its InferenceX records ran (model,
+precision, GPU, TP, EP, attention DP, concurrency, lengths, date), never for a measured time.
+Every main-line commit that changed `benchmarks/` around those dates is read; each version of
+each single-node script that could have run one of them is run under bash with its commands
+recorded (`launch_commands`), once per configuration measured while it stood; the SGLang
+launch line's scheduler flags are kept. The default --out is the index rooflens ships.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from rooflens.measure.inferencemax_launches import (
+    FIELDS,
+    KEYS,
+    engine_of,
+    launch_commands,
+    measured_day,
+    script_env,
+    script_names,
+    sglang_scheduler,
+)
+from rooflens.measure.validate_engines import concurrency_of, recorded_layout, source_kind
+
+DEFAULT_OUT = Path("src/rooflens/measure/data/inferencemax_launches.csv")
+# Scripts of other benchmarks than fixed prompt and output lengths, and retired ones.
+SKIPPED = re.compile(r"/(multi_node|agentic|deprecated)/")
+
+
+def _git(clone: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(clone), *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def configurations(sample: pd.DataFrame) -> pd.DataFrame:
+    """One row per InferenceX configuration of SGLang the sample records, with its scripts'
+    possible names and the days it was measured."""
+    rows = []
+    for _, row in sample.iterrows():
+        if row["backend"] != "sglang" or row["mode"] != "agg":
+            continue
+        if source_kind(str(row.get("silicon_data_source", ""))) == "gap-analysis file":
+            continue
+        names, day = script_names(row), measured_day(row)
+        if not names or day is None:
+            continue
+        tp, dp, _, ep, _ = recorded_layout(row)
+        rows.append(
+            {
+                "names": tuple(names),
+                "model": str(row["model_path"]),
+                "tp": tp * dp,
+                "ep": ep,
+                "dp_attention": dp > 1,
+                "conc": concurrency_of(row),
+                "isl": int(row["isl"]),
+                "osl": int(row["osl"]),
+                "day": day,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def script_states(clone: Path, names: set[str], first: str, last: str) -> pd.DataFrame:
+    """Each single-node script named in `names`: its versions (blob) on the main line with
+    the day each landed (`since`) and the day the next did (`until`, blank while it stands),
+    from the commits that changed benchmarks/ between `first` and `last`."""
+    log = _git(
+        clone, "log", "--first-parent", "--reverse", "--format=%H %cd", "--date=short",
+        f"--until={last}", "--", "benchmarks",
+    )  # fmt: skip
+    commits = [line.split() for line in log.splitlines()]
+    # The state standing on `first`: the last commit before it, then every one after.
+    start = max([i for i, (_, day) in enumerate(commits) if day < first] or [0])
+    open_states: dict[str, tuple[str, str]] = {}
+    closed = []
+    for commit, day in commits[start:]:
+        listing = _git(clone, "ls-tree", "-r", commit, "benchmarks")
+        now = {}
+        for line in listing.splitlines():
+            meta, path = line.split("\t", 1)
+            if path.rsplit("/", 1)[-1] in names and not SKIPPED.search(path):
+                now[path] = meta.split()[2]
+        for path, (blob, since) in list(open_states.items()):
+            if now.get(path) != blob:
+                closed.append((path, blob, since, day))
+                del open_states[path]
+        for path, blob in now.items():
+            if path not in open_states:
+                open_states[path] = (blob, day)
+    closed += [(path, blob, since, "") for path, (blob, since) in open_states.items()]
+    return pd.DataFrame(closed, columns=["script", "blob", "since", "until"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("clone", type=Path, help="a git clone of SemiAnalysisAI/InferenceX")
+    parser.add_argument("sample", type=Path, help="aiconfigurator's silicon_sample.csv")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+    wanted = configurations(pd.read_csv(args.sample))
+    first = (date.fromisoformat(wanted["day"].min()) - timedelta(days=1)).isoformat()
+    last = (date.fromisoformat(wanted["day"].max()) + timedelta(days=1)).isoformat()
+    names = {name for group in wanted["names"] for name in group}
+    states = script_states(args.clone, names, first, last)
+    rows, runs = [], 0
+    for state in states.itertuples():
+        name = state.script.rsplit("/", 1)[-1]
+        during = wanted[
+            wanted["names"].map(lambda group, n=name: n in group)
+            & (wanted["day"] >= state.since)
+            & ((state.until == "") | (wanted["day"] <= state.until))
+        ]
+        keys = ["model", "tp", "ep", "dp_attention", "conc", "isl", "osl"]
+        during = during.drop_duplicates(keys[1:])
+        if during.empty:
+            continue
+        text = _git(args.clone, "cat-file", "-p", state.blob)
+        for config in during.itertuples():
+            env = script_env(config.model, config.tp, config.ep, config.dp_attention,
+                             config.conc, config.isl, config.osl)  # fmt: skip
+            runs += 1
+            launches = [c for c in launch_commands(text, state.script, env) if engine_of(c)]
+            if len(launches) != 1 or engine_of(launches[0]) != "sglang":
+                continue
+            rows.append(
+                {
+                    "script": state.script,
+                    "since": state.since,
+                    "until": state.until,
+                    "tp": config.tp,
+                    "ep": config.ep,
+                    "dp_attention": config.dp_attention,
+                    "conc": config.conc,
+                    "isl": config.isl,
+                    "osl": config.osl,
+                    "prefix_sharing": True,
+                    **sglang_scheduler(launches[0]),
+                }
+            )
+    index = pd.DataFrame(rows, columns=KEYS + FIELDS)
+    for field in FIELDS[:-1]:
+        index[field] = index[field].astype("Int64")
+    head = _git(args.clone, "log", "-1", "--format=%h %cd", "--date=short").split()
+    header = (
+        "# InferenceX (formerly InferenceMAX) single-node benchmark scripts' SGLang launch "
+        "flags, github.com/SemiAnalysisAI/InferenceX, Apache-2.0\n"
+        f"# main-line history of benchmarks/ from {first} to {last} (clone at {head[0]}, "
+        f"{head[1]}); {len(states)} script versions, {runs} configurations run under bash "
+        f"with commands recorded; extracted {date.today().isoformat()} by "
+        "scripts/inferencemax_launches.py\n"
+    )
+    args.out.write_text(header + index.to_csv(index=False))
+    print(f"{args.out}: {len(index)} rows from {runs} runs of {len(states)} script versions")
+
+
+if __name__ == "__main__":
+    main()

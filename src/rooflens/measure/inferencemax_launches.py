@@ -1,0 +1,237 @@
+"""How InferenceX launched SGLang for a measured run: the scheduler flags of its benchmark
+script on the run's date (github.com/SemiAnalysisAI/InferenceX, Apache-2.0).
+
+InferenceX runs each single-node benchmark with a shell script per model, precision and GPU
+(`benchmarks/.../dsr1_fp8_b200.sh`) that picks its engine's flags from the run's tensor
+parallelism, expert parallelism, attention DP, concurrency and lengths, and the scripts
+change over time. `launch_commands` runs one script version under bash with every external
+command replaced by a recorder, so its own conditions pick the flags; `sglang_scheduler`
+reads the scheduler flags off SGLang's launch line. scripts/inferencemax_launches.py walks a
+clone's history and writes the index shipped as `data/inferencemax_launches.csv`; the engine
+validation looks a run up there (`scheduler_updates`). Nothing here reads a measured time.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+
+from rooflens.measure.inferencemax import MODEL_NAMES, measured_field, names_model
+
+INDEX_FILE = "inferencemax_launches.csv"
+# SGLang's launch flags -> the SchedulerConfig fields they set (python/sglang/srt/server_args.py).
+SGLANG_FLAGS = {
+    "--scheduler-recv-interval": "receive_interval",
+    "--chunked-prefill-size": "chunk_size",
+    "--max-prefill-tokens": "max_tokens",
+    "--max-running-requests": "max_batch",
+}
+# The index's columns: what a run is looked up by, then the fields its script set.
+KEYS = ["script", "since", "until", "tp", "ep", "dp_attention", "conc", "isl", "osl"]
+FIELDS = [*SGLANG_FLAGS.values(), "prefix_sharing"]
+MARK = "ROOFLENS-CALL"
+# The names an SGLang benchmark script of InferenceX has had: model prefix, precision and GPU,
+# then nothing, the engine, or the runner it was written for (2025: _docker, _slurm).
+SGLANG_SUFFIXES = ("", "_sglang", "_docker", "_slurm")
+
+# Stands in for benchmark_lib.sh: every function the scripts call, and any command this
+# machine lacks, only records its arguments (bash's command_not_found_handle).
+_LIBRARY = f"""
+command_not_found_handle() {{ printf '{MARK}\\t%s\\n' "$*" >> "$ROOFLENS_CALLS"; return 0; }}
+"""
+# Commands that exist on most machines but must not run: recorders named like them, first
+# on PATH (python3 -c still computes, as scripts use it for arithmetic).
+_RECORDED = (
+    "pip", "pip3", "sleep", "curl", "wget", "nvidia-smi", "hf", "huggingface-cli", "mpirun",
+    "srun", "docker", "trtllm-serve", "vllm", "sglang", "git", "nohup", "timeout", "tail",
+)  # fmt: skip
+
+
+def _recorder(name: str) -> str:
+    return f'#!/bin/bash\nprintf \'{MARK}\\t%s\\n\' "{name} $*" >> "$ROOFLENS_CALLS"\n'
+
+
+def _python(real: str) -> str:
+    return (
+        f'#!/bin/bash\nif [ "$1" = "-c" ]; then exec {shlex.quote(real)} "$@"; fi\n'
+        f'printf \'{MARK}\\t%s\\n\' "python3 $*" >> "$ROOFLENS_CALLS"\n'
+    )
+
+
+def launch_commands(script: str, path: str, env: Mapping[str, str]) -> list[str]:
+    """The commands one benchmark script (text, its path in the repository) would run under
+    `env`, each as one line of its words, none of them run. Paths under /workspace are moved
+    into a scratch folder."""
+    real_python = subprocess.run(
+        ["bash", "-c", "command -v python3"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as scratch:
+        root = Path(scratch)
+        bin_dir, work = root / "bin", root / "workspace"
+        bin_dir.mkdir()
+        work.mkdir()
+        for name in _RECORDED:
+            (bin_dir / name).write_text(_recorder(name))
+        for name in ("python3", "python"):
+            (bin_dir / name).write_text(_python(real_python or "/usr/bin/python3"))
+        for stub in bin_dir.iterdir():
+            stub.chmod(0o755)
+        target = root / "repo" / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(script.replace("/workspace", str(work)))
+        # Every benchmark_lib.sh a script could source by a relative path.
+        for folder in [target.parent, *target.parent.parents]:
+            if folder == root:
+                break
+            (folder / "benchmark_lib.sh").write_text(_LIBRARY)
+        calls = root / "calls.txt"
+        calls.touch()
+        environment = {
+            "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "HOME": str(root),
+            "ROOFLENS_CALLS": str(calls),
+            **env,
+        }
+        # Sourced, so that an `exit` still waits for the commands it sent to the background.
+        subprocess.run(
+            ["bash", "-c", 'trap wait EXIT; . "$0"', str(target)],
+            cwd=work,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        lines = calls.read_text().splitlines()
+    return [line.split("\t", 1)[1] for line in lines if line.startswith(MARK + "\t")]
+
+
+def engine_of(command: str) -> str | None:
+    """The engine a launch line starts ('sglang', 'vllm', 'trtllm'), else None."""
+    if "sglang.launch_server" in command:
+        return "sglang"
+    if command.startswith("trtllm-serve") or " trtllm-serve " in f" {command} ":
+        return "trtllm"
+    if command.startswith("vllm serve") or "vllm.entrypoints" in command:
+        return "vllm"
+    return None
+
+
+def sglang_scheduler(command: str) -> dict[str, Any]:
+    """The SchedulerConfig fields an SGLang launch line sets (flags as `--flag value` or
+    `--flag=value`); `prefix_sharing` False with --disable-radix-cache."""
+    words = shlex.split(command)
+    found: dict[str, Any] = {}
+    for position, word in enumerate(words):
+        flag, _, attached = word.partition("=")
+        if flag in SGLANG_FLAGS:
+            following = words[position + 1] if position + 1 < len(words) else ""
+            text = attached or following
+            try:
+                found[SGLANG_FLAGS[flag]] = int(text)
+            except ValueError:
+                continue
+        elif flag == "--disable-radix-cache":
+            found["prefix_sharing"] = False
+    return found
+
+
+def script_names(row: Mapping[str, Any]) -> list[str]:
+    """The file names InferenceX's SGLang script for a silicon-sample row may have had."""
+    model = str(row.get("model_path", ""))
+    prefixes = [prefix for prefix in MODEL_NAMES if names_model(prefix, model)]
+    precision = str(row.get("precision", "")).replace("nvfp4", "fp4")
+    gpu = str(row.get("system", "")).removesuffix("_sxm")
+    return [f"{p}_{precision}_{gpu}{suffix}.sh" for p in prefixes for suffix in SGLANG_SUFFIXES]
+
+
+def measured_day(row: Mapping[str, Any]) -> str | None:
+    """The day (YYYY-MM-DD) a record says its run was measured, else None."""
+    measured = measured_field(str(row.get("silicon_data_source", "")))
+    return measured[:10] if measured else None
+
+
+def script_env(model: str, tp: int, ep: int, dp_attention: bool, conc: int, isl: int, osl: int
+               ) -> dict[str, str]:  # fmt: skip
+    """The environment InferenceX's benchmark workflow gives a script
+    (.github/workflows/benchmark-tmpl.yml; max-model-len is isl + osl + 256 in
+    utils/matrix_logic)."""
+    return {
+        "MODEL": model,
+        "TP": str(tp),
+        "EP_SIZE": str(ep),
+        "DP_ATTENTION": "true" if dp_attention else "false",
+        "CONC": str(conc),
+        "ISL": str(isl),
+        "OSL": str(osl),
+        "MAX_MODEL_LEN": str(isl + osl + 256),
+        "RANDOM_RANGE_RATIO": "0.8",
+        "RESULT_FILENAME": "result",
+        "PORT": "8888",
+        "RUN_EVAL": "false",
+        "EVAL_ONLY": "false",
+        "SPEC_DECODING": "none",
+    }
+
+
+@cache
+def shipped_index() -> pd.DataFrame:
+    """The index shipped with rooflens (its provenance in the file's leading comments)."""
+    text = resources.files("rooflens.measure").joinpath("data", INDEX_FILE)
+    with text.open() as handle:
+        return read_index(handle)
+
+
+def read_index(handle: IO[str]) -> pd.DataFrame:
+    """An index CSV as scripts/inferencemax_launches.py writes it ('#' lines: provenance)."""
+    frame = pd.read_csv(handle, comment="#", dtype={"since": str, "until": str})
+    frame["until"] = frame["until"].fillna("")
+    return frame
+
+
+def scheduler_updates(
+    script_names: list[str],
+    day: str,
+    layout: tuple[int, int, bool],
+    conc: int,
+    isl: int,
+    osl: int,
+    index: pd.DataFrame | None = None,
+) -> tuple[dict[str, Any], str]:
+    """The SGLang scheduler fields InferenceX's script set for a run on `day` (YYYY-MM-DD)
+    with (TP, EP, attention DP), concurrency and lengths, and the script's path; ({}, '')
+    where no version of the named scripts ran that configuration then, or where versions
+    that may have run that day (one replaced on that day) set different flags."""
+    index = shipped_index() if index is None else index
+    tp, ep, dp_attention = layout
+    names = index["script"].str.rsplit("/", n=1).str[-1]
+    match = index[
+        names.isin(script_names)
+        & (index["since"] <= day)
+        & ((index["until"] == "") | (index["until"] >= day))
+        & (index["tp"] == tp)
+        & (index["ep"] == ep)
+        & (index["dp_attention"] == dp_attention)
+        & (index["conc"] == conc)
+        & (index["isl"] == isl)
+        & (index["osl"] == osl)
+    ]
+    # A version replaced on `day` itself may or may not have run it: both must agree.
+    settings = match[FIELDS].drop_duplicates()
+    if len(settings) != 1:
+        return {}, ""
+    values = {
+        field: (bool(value) if field == "prefix_sharing" else int(value))
+        for field, value in settings.iloc[0].items()
+        if pd.notna(value)
+    }
+    return values, ",".join(sorted(set(match["script"])))

@@ -1,0 +1,215 @@
+"""How InferenceX launched SGLang for a measured run: a benchmark script run with its commands
+recorded, the flags read off its launch line, the index by script version and day, its use."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rooflens.measure.inferencemax import speculation
+from rooflens.measure.inferencemax_launches import (
+    engine_of,
+    launch_commands,
+    read_index,
+    scheduler_updates,
+    script_env,
+    script_names,
+    sglang_scheduler,
+)
+from rooflens.measure.validate_engines import setup_of
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A benchmark script in InferenceX's manner: its own conditions pick the flags, it computes
+# one with python3 -c, logs to /workspace, downloads, installs and benchmarks (recorded only).
+SCRIPT = """#!/usr/bin/env bash
+source "$(dirname "$0")/../benchmark_lib.sh"
+check_env_vars MODEL TP CONC ISL OSL
+nvidia-smi
+if [[ "$MODEL" != /* ]]; then hf download "$MODEL"; fi
+SERVER_LOG=/workspace/server.log
+if [[ $TP -eq 8 ]]; then
+  if [[ $CONC -ge 16 ]]; then RECV=30; else RECV=10; fi
+else
+  echo "TP=$TP not supported"
+  exit 1
+fi
+CHUNK=$(python3 -c "print(4096 * 4)")
+python3 -m sglang.launch_server --model-path=$MODEL --tensor-parallel-size=$TP \\
+  --chunked-prefill-size $CHUNK --max-running-requests=$CONC --disable-radix-cache \\
+  --scheduler-recv-interval $RECV > $SERVER_LOG 2>&1 &
+SERVER_PID=$!
+wait_for_server_ready --port "$PORT" --server-log "$SERVER_LOG" --server-pid "$SERVER_PID"
+pip install -q datasets pandas
+run_benchmark_serving --model "$MODEL" --max-concurrency "$CONC"
+"""
+PATH = "benchmarks/single_node/dsr1_fp8_b200.sh"
+
+
+def _env(tp: int = 8, conc: int = 8) -> dict[str, str]:
+    return script_env("deepseek-ai/DeepSeek-R1", tp, 1, False, conc, 1024, 1024)
+
+
+def test_a_script_runs_with_its_commands_recorded_and_its_own_conditions() -> None:
+    calls = launch_commands(SCRIPT, PATH, _env(conc=8))
+    # Everything the script calls is recorded and none of it runs; python3 -c still computes.
+    assert calls[0] == "check_env_vars MODEL TP CONC ISL OSL"
+    assert "nvidia-smi " in calls and "hf download deepseek-ai/DeepSeek-R1" in calls
+    assert "pip install -q datasets pandas" in calls
+    (launch,) = [c for c in calls if engine_of(c)]
+    assert launch.startswith("python3 -m sglang.launch_server --model-path=deepseek-ai/")
+    assert sglang_scheduler(launch) == {
+        "chunk_size": 16384,
+        "max_batch": 8,
+        "prefix_sharing": False,
+        "receive_interval": 10,
+    }
+    (launch,) = [c for c in launch_commands(SCRIPT, PATH, _env(conc=32)) if engine_of(c)]
+    assert sglang_scheduler(launch)["receive_interval"] == 30
+    # A configuration the script refuses launches nothing.
+    assert not [c for c in launch_commands(SCRIPT, PATH, _env(tp=4)) if engine_of(c)]
+
+
+def test_launch_lines_name_their_engine_and_flags() -> None:
+    assert engine_of("vllm serve openai/gpt-oss-120b --max-num-seqs 64") == "vllm"
+    assert engine_of("mpirun -n 1 trtllm-serve /m --max_num_tokens 8192") == "trtllm"
+    assert engine_of("python3 -m sglang.launch_server --tp 8") == "sglang"
+    assert engine_of("pip install sglang") is None
+    assert sglang_scheduler("python3 -m sglang.launch_server --tp 8") == {}
+    # A flag without a number is not read.
+    assert sglang_scheduler("x --max-prefill-tokens=4096 --chunked-prefill-size $C") == {
+        "max_tokens": 4096
+    }
+
+
+INDEX = """# provenance
+script,since,until,tp,ep,dp_attention,conc,isl,osl,receive_interval,chunk_size,max_tokens,max_batch,prefix_sharing
+benchmarks/dsr1_fp8_b200_docker.sh,2026-03-01,2026-03-10,8,1,False,32,1024,1024,10,16384,,256,False
+benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,32,1024,1024,30,16384,,256,False
+benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,8,1024,1024,10,,,,True
+"""
+
+
+@pytest.mark.parametrize(
+    ("day", "conc", "expected"),
+    [
+        ("2026-03-05", 32, {"receive_interval": 10, "chunk_size": 16384, "max_batch": 256}),
+        ("2026-03-12", 32, {"receive_interval": 30, "chunk_size": 16384, "max_batch": 256}),
+        # The day one version replaced the other: either may have run, and they differ.
+        ("2026-03-10", 32, None),
+        # Only flags the script set; the radix cache as SGLang's default.
+        ("2026-03-12", 8, {"receive_interval": 10, "prefix_sharing": True}),
+        ("2026-03-12", 16, None),
+        ("2026-02-27", 32, None),
+    ],
+)
+def test_a_run_takes_the_flags_of_the_script_version_of_its_day(day, conc, expected) -> None:
+    index = read_index(io.StringIO(INDEX))
+    names = ["dsr1_fp8_b200.sh", "dsr1_fp8_b200_docker.sh"]
+    updates, script = scheduler_updates(names, day, (8, 1, False), conc, 1024, 1024, index)
+    if expected is None:
+        assert (updates, script) == ({}, "")
+        return
+    assert updates == expected | ({} if "prefix_sharing" in expected else {"prefix_sharing": False})
+    assert script.endswith(".sh")
+
+
+def _record(model: str, day: str, conc: int, *, db: bool = False) -> dict:
+    image = "lmsysorg/sglang:v0.5.9-cu130"
+    source = (
+        f"db-dump/2026-04-27; config_id=202; silicon_concurrency={conc}; "
+        f"measured={day}T00:00:00.000Z; workflow_run_id=337; {image}"
+        if db
+        else f"source_file={day}.csv; model=DeepSeek-R1; silicon_concurrency={conc}; "
+        f"measured={day}T10:00:00Z; wip=False; image={image}"
+    )
+    return {
+        "id": f"{model}_{day}_c{conc}", "silicon_data_source": source, "backend": "sglang",
+        "backend_version": "0.5.9", "model_path": model, "system": "b200_sxm",
+        "precision": "fp4", "mode": "agg", "isl": 1024, "osl": 1024,
+        "gemm_quant_mode": "nvfp4", "moe_quant_mode": "nvfp4", "batch_size": conc,
+        "tp_size": 8, "pp_size": 1, "attention_dp_size": 1, "moe_tp_size": 1,
+        "moe_ep_size": 8, "silicon_ttft_ms": 1.0, "silicon_tpot_ms": 1.0,
+    }  # fmt: skip
+
+
+def test_the_database_dump_names_deepseek_r1_runs_deepseek_v3() -> None:
+    r1 = _record("deepseek-ai/DeepSeek-R1", "2026-03-25", 4)
+    v3 = _record("deepseek-ai/DeepSeek-V3", "2026-03-25", 4, db=True)
+    assert script_names(v3) == script_names(r1)
+    assert script_names(v3)[0] == "dsr1_fp4_b200.sh"
+    assert speculation(v3)[1] == speculation(r1)[1] == "dsr1-fp4-b200-sglang"
+
+
+def test_an_inferencex_sglang_run_is_simulated_with_its_scripts_flags() -> None:
+    # InferenceX's dsr1_fp4_b200.sh of 2026-03-11 to 03-27 at TP 8, EP 8, 4 clients, 1k/1k:
+    # --scheduler-recv-interval 10, --chunked-prefill-size 16384, --max-running-requests
+    # 256, --disable-radix-cache (the shipped index).
+    setup, notes = setup_of(pd.Series(_record("deepseek-ai/DeepSeek-R1", "2026-03-25", 4)))
+    assert dict(setup.scheduler) == {
+        "chunk_size": 16384,
+        "max_batch": 256,
+        "prefix_sharing": False,
+        "receive_interval": 10,
+    }
+    assert notes["launch"] == "benchmarks/single_node/dsr1_fp4_b200.sh"
+    # The same configuration from a gap-analysis file, or on another engine: the preset.
+    other = _record("deepseek-ai/DeepSeek-R1", "2026-03-25", 4) | {"backend": "vllm"}
+    assert setup_of(pd.Series(other))[0].scheduler == ()
+
+
+def test_the_script_indexes_a_clone_history(tmp_path) -> None:
+    clone = tmp_path / "InferenceX"
+    script = clone / PATH
+
+    def git(*args: str, day: str) -> None:
+        env = {"GIT_AUTHOR_DATE": f"{day}T12:00:00", "GIT_COMMITTER_DATE": f"{day}T12:00:00"}
+        subprocess.run(
+            ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            check=True, capture_output=True, env={"PATH": "/usr/bin:/bin"} | env,
+        )  # fmt: skip
+
+    script.parent.mkdir(parents=True)
+    git("init", "-q", day="2026-03-01")
+    # Day one: every concurrency looks every 10 iterations; from 03-10 by the script above.
+    for day, text in [("2026-03-01", SCRIPT.replace("RECV=30", "RECV=10")), ("2026-03-10", SCRIPT)]:
+        script.write_text(text)
+        git("add", ".", day=day)
+        git("commit", "-q", "-m", day, day=day)
+    records = [
+        _record("deepseek-ai/DeepSeek-R1", day, conc) | {"precision": "fp8"}
+        for day in ("2026-03-05", "2026-03-10", "2026-03-12")
+        for conc in (8, 32)
+    ]
+    sample, out = tmp_path / "sample.csv", tmp_path / "index.csv"
+    pd.DataFrame(records).to_csv(sample, index=False)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "inferencemax_launches.py"), str(clone),
+         str(sample), "--out", str(out)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    text = out.read_text()
+    assert text.startswith("# InferenceX (formerly InferenceMAX) single-node benchmark")
+    index = read_index(io.StringIO(text))
+    rows = zip(index["since"], index["conc"], index["receive_interval"], strict=True)
+    assert sorted(rows) == [
+        ("2026-03-01", 8, 10), ("2026-03-01", 32, 10), ("2026-03-10", 8, 10),
+        ("2026-03-10", 32, 30),
+    ]  # fmt: skip
+    names, layout = ["dsr1_fp8_b200.sh"], (8, 8, False)
+    looks = {
+        (day, conc): scheduler_updates(names, day, layout, conc, 1024, 1024, index)[0].get(
+            "receive_interval"
+        )
+        for day in ("2026-03-05", "2026-03-10", "2026-03-12")
+        for conc in (8, 32)
+    }
+    assert looks == {
+        ("2026-03-05", 8): 10, ("2026-03-05", 32): 10, ("2026-03-10", 8): 10,
+        ("2026-03-10", 32): None, ("2026-03-12", 8): 10, ("2026-03-12", 32): 30,
+    }  # fmt: skip
