@@ -1,5 +1,5 @@
-"""The index of SGLang launch flags InferenceX's benchmark scripts set, which the engine
-validation reads (`rooflens.measure.inferencemax_launches`).
+"""The index of scheduler flags InferenceX's benchmark scripts launched SGLang, vLLM and
+TensorRT-LLM with, which the engine validation reads (`rooflens.measure.inferencemax_launches`).
 
     python scripts/inferencemax_launches.py CLONE SAMPLE [--out INDEX.csv]
 
@@ -8,8 +8,9 @@ silicon_sample.csv, read only for the configurations its InferenceX records ran 
 precision, GPU, TP, EP, attention DP, concurrency, lengths, date), never for a measured time.
 Every main-line commit that changed `benchmarks/` around those dates is read; each version of
 each single-node script that could have run one of them is run under bash with its commands
-recorded (`launch_commands`), once per configuration measured while it stood; the SGLang
-launch line's scheduler flags are kept. The default --out is the index rooflens ships.
+recorded (`launch_commands`), once per configuration measured while it stood; the scheduler
+flags of the engine's launch line (and trtllm-serve's options file) are kept. The default
+--out is the index rooflens ships.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from rooflens.measure.inferencemax_launches import (
     engine_of,
     launch_commands,
     measured_day,
+    scheduler_flags,
     script_env,
     script_names,
-    sglang_scheduler,
 )
 from rooflens.measure.validate_engines import concurrency_of, recorded_layout, source_kind
 
@@ -46,11 +47,11 @@ def _git(clone: Path, *args: str) -> str:
 
 
 def configurations(sample: pd.DataFrame) -> pd.DataFrame:
-    """One row per InferenceX configuration of SGLang the sample records, with its scripts'
-    possible names and the days it was measured."""
+    """One row per aggregated InferenceX run the sample records: its engine, its scripts'
+    possible names, its configuration and the day it was measured."""
     rows = []
     for _, row in sample.iterrows():
-        if row["backend"] != "sglang" or row["mode"] != "agg":
+        if row["mode"] != "agg":
             continue
         if source_kind(str(row.get("silicon_data_source", ""))) == "gap-analysis file":
             continue
@@ -60,6 +61,7 @@ def configurations(sample: pd.DataFrame) -> pd.DataFrame:
         tp, dp, _, ep, _ = recorded_layout(row)
         rows.append(
             {
+                "engine": str(row["backend"]),
                 "names": tuple(names),
                 "model": str(row["model_path"]),
                 "tp": tp * dp,
@@ -124,8 +126,9 @@ def main() -> None:
             & (wanted["day"] >= state.since)
             & ((state.until == "") | (wanted["day"] <= state.until))
         ]
-        keys = ["model", "tp", "ep", "dp_attention", "conc", "isl", "osl"]
-        during = during.drop_duplicates(keys[1:])
+        during = during.drop_duplicates(
+            ["engine", "tp", "ep", "dp_attention", "conc", "isl", "osl"]
+        )
         if during.empty:
             continue
         text = _git(args.clone, "cat-file", "-p", state.blob)
@@ -133,11 +136,13 @@ def main() -> None:
             env = script_env(config.model, config.tp, config.ep, config.dp_attention,
                              config.conc, config.isl, config.osl)  # fmt: skip
             runs += 1
-            launches = [c for c in launch_commands(text, state.script, env) if engine_of(c)]
-            if len(launches) != 1 or engine_of(launches[0]) != "sglang":
+            commands, files = launch_commands(text, state.script, env)
+            launches = [c for c in commands if engine_of(c)]
+            if len(launches) != 1 or engine_of(launches[0]) != config.engine:
                 continue
             rows.append(
                 {
+                    "engine": config.engine,
                     "script": state.script,
                     "since": state.since,
                     "until": state.until,
@@ -148,7 +153,7 @@ def main() -> None:
                     "isl": config.isl,
                     "osl": config.osl,
                     "prefix_sharing": True,
-                    **sglang_scheduler(launches[0]),
+                    **scheduler_flags(config.engine, launches[0], files),
                 }
             )
     index = pd.DataFrame(rows, columns=KEYS + FIELDS)
@@ -156,8 +161,8 @@ def main() -> None:
         index[field] = index[field].astype("Int64")
     head = _git(args.clone, "log", "-1", "--format=%h %cd", "--date=short").split()
     header = (
-        "# InferenceX (formerly InferenceMAX) single-node benchmark scripts' SGLang launch "
-        "flags, github.com/SemiAnalysisAI/InferenceX, Apache-2.0\n"
+        "# InferenceX (formerly InferenceMAX) single-node benchmark scripts' scheduler flags "
+        "(SGLang, vLLM, TensorRT-LLM), github.com/SemiAnalysisAI/InferenceX, Apache-2.0\n"
         f"# main-line history of benchmarks/ from {first} to {last} (clone at {head[0]}, "
         f"{head[1]}); {len(states)} script versions, {runs} configurations run under bash "
         f"with commands recorded; extracted {date.today().isoformat()} by "

@@ -16,10 +16,10 @@ from rooflens.measure.inferencemax_launches import (
     engine_of,
     launch_commands,
     read_index,
+    scheduler_flags,
     scheduler_updates,
     script_env,
     script_names,
-    sglang_scheduler,
 )
 from rooflens.measure.validate_engines import setup_of
 
@@ -56,23 +56,56 @@ def _env(tp: int = 8, conc: int = 8) -> dict[str, str]:
 
 
 def test_a_script_runs_with_its_commands_recorded_and_its_own_conditions() -> None:
-    calls = launch_commands(SCRIPT, PATH, _env(conc=8))
+    calls, files = launch_commands(SCRIPT, PATH, _env(conc=8))
     # Everything the script calls is recorded and none of it runs; python3 -c still computes.
     assert calls[0] == "check_env_vars MODEL TP CONC ISL OSL"
     assert "nvidia-smi " in calls and "hf download deepseek-ai/DeepSeek-R1" in calls
     assert "pip install -q datasets pandas" in calls
     (launch,) = [c for c in calls if engine_of(c)]
     assert launch.startswith("python3 -m sglang.launch_server --model-path=deepseek-ai/")
-    assert sglang_scheduler(launch) == {
+    assert scheduler_flags("sglang", launch) == {
         "chunk_size": 16384,
         "max_batch": 8,
         "prefix_sharing": False,
         "receive_interval": 10,
     }
-    (launch,) = [c for c in launch_commands(SCRIPT, PATH, _env(conc=32)) if engine_of(c)]
-    assert sglang_scheduler(launch)["receive_interval"] == 30
+    # The server's log went to the scratch folder in place of /workspace.
+    assert list(files) == ["server.log"]
+    (launch,) = [c for c in launch_commands(SCRIPT, PATH, _env(conc=32))[0] if engine_of(c)]
+    assert scheduler_flags("sglang", launch)["receive_interval"] == 30
     # A configuration the script refuses launches nothing.
-    assert not [c for c in launch_commands(SCRIPT, PATH, _env(tp=4)) if engine_of(c)]
+    assert not [c for c in launch_commands(SCRIPT, PATH, _env(tp=4))[0] if engine_of(c)]
+
+
+# TensorRT-LLM's manner: the token budget computed in bash, the rest in an options file.
+TRT_SCRIPT = """#!/usr/bin/env bash
+source "$(dirname "$0")/../benchmark_lib.sh"
+CONFIG=dsr1-fp8.yml
+cat > $CONFIG << EOF
+kv_cache_config:
+    dtype: fp8
+    enable_block_reuse: false
+max_batch_size: $CONC
+EOF
+MAX_NUM_TOKENS=$(( ($CONC+$ISL+64+63)/64*64 ))
+mpirun -n 1 --oversubscribe trtllm-serve $MODEL --port=$PORT --max_num_tokens=$MAX_NUM_TOKENS \\
+    --max_batch_size 512 --tp_size=$TP --extra_llm_api_options=$CONFIG > /workspace/log 2>&1 &
+wait_for_server_ready --port "$PORT"
+"""
+
+
+def test_tensorrt_llms_options_file_overrides_its_command_line() -> None:
+    calls, files = launch_commands(TRT_SCRIPT, "benchmarks/x/dsr1_fp8_b200_trt.sh", _env(conc=64))
+    (launch,) = [c for c in calls if engine_of(c)]
+    assert engine_of(launch) == "trtllm"
+    # (64 + 1024 + 127) // 64 * 64 tokens; the file's 64 sequences over the line's 512.
+    assert scheduler_flags("trtllm", launch, files) == {
+        "max_tokens": 1152,
+        "max_batch": 64,
+        "prefix_sharing": False,
+    }
+    # Without the file, the command line alone.
+    assert scheduler_flags("trtllm", launch) == {"max_tokens": 1152, "max_batch": 512}
 
 
 def test_launch_lines_name_their_engine_and_flags() -> None:
@@ -80,18 +113,26 @@ def test_launch_lines_name_their_engine_and_flags() -> None:
     assert engine_of("mpirun -n 1 trtllm-serve /m --max_num_tokens 8192") == "trtllm"
     assert engine_of("python3 -m sglang.launch_server --tp 8") == "sglang"
     assert engine_of("pip install sglang") is None
-    assert sglang_scheduler("python3 -m sglang.launch_server --tp 8") == {}
+    assert scheduler_flags("sglang", "python3 -m sglang.launch_server --tp 8") == {}
     # A flag without a number is not read.
-    assert sglang_scheduler("x --max-prefill-tokens=4096 --chunked-prefill-size $C") == {
+    assert scheduler_flags("sglang", "x --max-prefill-tokens=4096 --chunked-prefill-size $C") == {
         "max_tokens": 4096
     }
+    vllm = "vllm serve m --max-num-batched-tokens 2048 --no-enable-prefix-caching --max-num-seqs 64"
+    assert scheduler_flags("vllm", vllm) == {
+        "max_tokens": 2048,
+        "max_batch": 64,
+        "prefix_sharing": False,
+    }
+    # One engine's flags are not another's.
+    assert scheduler_flags("sglang", vllm) == {}
 
 
 INDEX = """# provenance
-script,since,until,tp,ep,dp_attention,conc,isl,osl,receive_interval,chunk_size,max_tokens,max_batch,prefix_sharing
-benchmarks/dsr1_fp8_b200_docker.sh,2026-03-01,2026-03-10,8,1,False,32,1024,1024,10,16384,,256,False
-benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,32,1024,1024,30,16384,,256,False
-benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,8,1024,1024,10,,,,True
+engine,script,since,until,tp,ep,dp_attention,conc,isl,osl,receive_interval,chunk_size,max_tokens,max_batch,prefix_sharing
+sglang,benchmarks/dsr1_fp8_b200_docker.sh,2026-03-01,2026-03-10,8,1,False,32,1024,1024,10,16384,,256,False
+sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,32,1024,1024,30,16384,,256,False
+sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,8,1024,1024,10,,,,True
 """
 
 
@@ -111,7 +152,11 @@ benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,8,1024,1024,10,,,,
 def test_a_run_takes_the_flags_of_the_script_version_of_its_day(day, conc, expected) -> None:
     index = read_index(io.StringIO(INDEX))
     names = ["dsr1_fp8_b200.sh", "dsr1_fp8_b200_docker.sh"]
-    updates, script = scheduler_updates(names, day, (8, 1, False), conc, 1024, 1024, index)
+    updates, script = scheduler_updates(
+        "sglang", names, day, (8, 1, False), conc, 1024, 1024, index
+    )
+    # The same script's flags are not another engine's.
+    assert scheduler_updates("vllm", names, day, (8, 1, False), conc, 1024, 1024, index)[0] == {}
     if expected is None:
         assert (updates, script) == ({}, "")
         return
@@ -142,7 +187,10 @@ def test_the_database_dump_names_deepseek_r1_runs_deepseek_v3() -> None:
     r1 = _record("deepseek-ai/DeepSeek-R1", "2026-03-25", 4)
     v3 = _record("deepseek-ai/DeepSeek-V3", "2026-03-25", 4, db=True)
     assert script_names(v3) == script_names(r1)
-    assert script_names(v3)[0] == "dsr1_fp4_b200.sh"
+    assert script_names(v3)[:2] == ["dsr1_fp4_b200.sh", "dsr1_fp4_b200_sglang.sh"]
+    # FP4 scripts were also named nvfp4; TensorRT-LLM's carry _trt.
+    assert "dsr1_nvfp4_b200.sh" in script_names(v3)
+    assert script_names(r1 | {"backend": "trtllm"})[0] == "dsr1_fp4_b200_trt.sh"
     assert speculation(v3)[1] == speculation(r1)[1] == "dsr1-fp4-b200-sglang"
 
 
@@ -158,7 +206,7 @@ def test_an_inferencex_sglang_run_is_simulated_with_its_scripts_flags() -> None:
         "receive_interval": 10,
     }
     assert notes["launch"] == "benchmarks/single_node/dsr1_fp4_b200.sh"
-    # The same configuration from a gap-analysis file, or on another engine: the preset.
+    # The same configuration on an engine InferenceX ran no script of then: the preset.
     other = _record("deepseek-ai/DeepSeek-R1", "2026-03-25", 4) | {"backend": "vllm"}
     assert setup_of(pd.Series(other))[0].scheduler == ()
 
@@ -203,9 +251,9 @@ def test_the_script_indexes_a_clone_history(tmp_path) -> None:
     ]  # fmt: skip
     names, layout = ["dsr1_fp8_b200.sh"], (8, 8, False)
     looks = {
-        (day, conc): scheduler_updates(names, day, layout, conc, 1024, 1024, index)[0].get(
-            "receive_interval"
-        )
+        (day, conc): scheduler_updates("sglang", names, day, layout, conc, 1024, 1024, index)[
+            0
+        ].get("receive_interval")
         for day in ("2026-03-05", "2026-03-10", "2026-03-12")
         for conc in (8, 32)
     }

@@ -1,14 +1,15 @@
-"""How InferenceX launched SGLang for a measured run: the scheduler flags of its benchmark
-script on the run's date (github.com/SemiAnalysisAI/InferenceX, Apache-2.0).
+"""How InferenceX launched the engine for a measured run: the scheduler flags of its
+benchmark script on the run's date (github.com/SemiAnalysisAI/InferenceX, Apache-2.0).
 
-InferenceX runs each single-node benchmark with a shell script per model, precision and GPU
-(`benchmarks/.../dsr1_fp8_b200.sh`) that picks its engine's flags from the run's tensor
-parallelism, expert parallelism, attention DP, concurrency and lengths, and the scripts
-change over time. `launch_commands` runs one script version under bash with every external
-command replaced by a recorder, so its own conditions pick the flags; `sglang_scheduler`
-reads the scheduler flags off SGLang's launch line. scripts/inferencemax_launches.py walks a
-clone's history and writes the index shipped as `data/inferencemax_launches.csv`; the engine
-validation looks a run up there (`scheduler_updates`). Nothing here reads a measured time.
+InferenceX runs each single-node benchmark with a shell script per model, precision, GPU and
+engine (`benchmarks/.../dsr1_fp8_b200.sh`, `..._trt.sh`) that picks the engine's flags from
+the run's tensor parallelism, expert parallelism, attention DP, concurrency and lengths, and
+the scripts change over time. `launch_commands` runs one script version under bash with
+every external command replaced by a recorder, so its own conditions pick the flags;
+`scheduler_flags` reads the scheduler's off the launch line (and trtllm-serve's options
+file). scripts/inferencemax_launches.py walks a clone's history and writes the index shipped
+as `data/inferencemax_launches.csv`; the engine validation looks a run up there
+(`scheduler_updates`). Nothing here reads a measured time.
 """
 
 from __future__ import annotations
@@ -24,24 +25,48 @@ from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
+import yaml
 
 from rooflens.measure.inferencemax import MODEL_NAMES, measured_field, names_model
 
 INDEX_FILE = "inferencemax_launches.csv"
-# SGLang's launch flags -> the SchedulerConfig fields they set (python/sglang/srt/server_args.py).
-SGLANG_FLAGS = {
-    "--scheduler-recv-interval": "receive_interval",
-    "--chunked-prefill-size": "chunk_size",
-    "--max-prefill-tokens": "max_tokens",
-    "--max-running-requests": "max_batch",
+# Each engine's launch flags that take a number -> the SchedulerConfig field they set:
+# SGLang's python/sglang/srt/server_args.py, vLLM's EngineArgs, trtllm-serve's options.
+FLAGS = {
+    "sglang": {
+        "--scheduler-recv-interval": "receive_interval",
+        "--chunked-prefill-size": "chunk_size",
+        "--max-prefill-tokens": "max_tokens",
+        "--max-running-requests": "max_batch",
+    },
+    "vllm": {"--max-num-batched-tokens": "max_tokens", "--max-num-seqs": "max_batch"},
+    "trtllm": {"--max_num_tokens": "max_tokens", "--max_batch_size": "max_batch"},
 }
+# Flags without a value -> (field, value).
+SWITCHES = {
+    "sglang": {"--disable-radix-cache": ("prefix_sharing", False)},
+    "vllm": {
+        "--no-enable-prefix-caching": ("prefix_sharing", False),
+        "--enable-prefix-caching": ("prefix_sharing", True),
+    },
+    "trtllm": {},
+}
+# trtllm-serve's options file (--extra_llm_api_options, later --config): its keys override
+# the command line's; kv_cache_config.enable_block_reuse is its prefix cache.
+TRTLLM_FILE_FLAGS = ("--extra_llm_api_options", "--config")
+TRTLLM_FILE_KEYS = {"max_num_tokens": "max_tokens", "max_batch_size": "max_batch"}
 # The index's columns: what a run is looked up by, then the fields its script set.
-KEYS = ["script", "since", "until", "tp", "ep", "dp_attention", "conc", "isl", "osl"]
-FIELDS = [*SGLANG_FLAGS.values(), "prefix_sharing"]
+KEYS = ["engine", "script", "since", "until", "tp", "ep", "dp_attention", "conc", "isl", "osl"]
+FIELDS = ["receive_interval", "chunk_size", "max_tokens", "max_batch", "prefix_sharing"]
 MARK = "ROOFLENS-CALL"
-# The names an SGLang benchmark script of InferenceX has had: model prefix, precision and GPU,
-# then nothing, the engine, or the runner it was written for (2025: _docker, _slurm).
-SGLANG_SUFFIXES = ("", "_sglang", "_docker", "_slurm")
+# The names a benchmark script of InferenceX has had: model prefix, precision and GPU, then
+# the engine (SGLang and vLLM: none, or its name), and the runner it was written for (2025:
+# _docker, _slurm).
+SUFFIXES = {
+    "sglang": ("", "_sglang", "_docker", "_slurm"),
+    "vllm": ("", "_vllm", "_docker", "_slurm"),
+    "trtllm": ("_trt", "_trtllm", "_trt_docker", "_trt_slurm"),
+}
 
 # Stands in for benchmark_lib.sh: every function the scripts call, and any command this
 # machine lacks, only records its arguments (bash's command_not_found_handle).
@@ -67,10 +92,13 @@ def _python(real: str) -> str:
     )
 
 
-def launch_commands(script: str, path: str, env: Mapping[str, str]) -> list[str]:
+def launch_commands(
+    script: str, path: str, env: Mapping[str, str]
+) -> tuple[list[str], dict[str, str]]:
     """The commands one benchmark script (text, its path in the repository) would run under
-    `env`, each as one line of its words, none of them run. Paths under /workspace are moved
-    into a scratch folder."""
+    `env`, each as one line of its words, none of them run, and the text files it wrote in
+    its working folder by name (an engine's options file). Paths under /workspace are moved
+    into that folder."""
     real_python = subprocess.run(
         ["bash", "-c", "command -v python3"], capture_output=True, text=True, check=False
     ).stdout.strip()
@@ -112,7 +140,12 @@ def launch_commands(script: str, path: str, env: Mapping[str, str]) -> list[str]
             check=False,
         )
         lines = calls.read_text().splitlines()
-    return [line.split("\t", 1)[1] for line in lines if line.startswith(MARK + "\t")]
+        files = {}
+        for written in work.iterdir():
+            if written.is_file() and written.stat().st_size < 1_000_000:
+                files[written.name] = written.read_text(errors="replace")
+    commands = [line.split("\t", 1)[1] for line in lines if line.startswith(MARK + "\t")]
+    return commands, files
 
 
 def engine_of(command: str) -> str | None:
@@ -126,32 +159,54 @@ def engine_of(command: str) -> str | None:
     return None
 
 
-def sglang_scheduler(command: str) -> dict[str, Any]:
-    """The SchedulerConfig fields an SGLang launch line sets (flags as `--flag value` or
-    `--flag=value`); `prefix_sharing` False with --disable-radix-cache."""
-    words = shlex.split(command)
-    found: dict[str, Any] = {}
+def _values(words: list[str]) -> dict[str, str]:
+    """Each `--flag value` or `--flag=value` of a command's words (a flag alone: '')."""
+    found = {}
     for position, word in enumerate(words):
-        flag, _, attached = word.partition("=")
-        if flag in SGLANG_FLAGS:
-            following = words[position + 1] if position + 1 < len(words) else ""
-            text = attached or following
-            try:
-                found[SGLANG_FLAGS[flag]] = int(text)
-            except ValueError:
-                continue
-        elif flag == "--disable-radix-cache":
-            found["prefix_sharing"] = False
+        if not word.startswith("--"):
+            continue
+        flag, equals, attached = word.partition("=")
+        following = words[position + 1] if position + 1 < len(words) else ""
+        found[flag] = attached if equals else ("" if following.startswith("--") else following)
+    return found
+
+
+def scheduler_flags(engine: str, command: str, files: Mapping[str, str] | None = None
+                    ) -> dict[str, Any]:  # fmt: skip
+    """The SchedulerConfig fields an engine's launch line sets (FLAGS, SWITCHES; a flag whose
+    value is not a number is not read), with trtllm-serve's options file from `files`."""
+    values = _values(shlex.split(command))
+    found: dict[str, Any] = {}
+    for flag, field in FLAGS[engine].items():
+        if values.get(flag, "").isdigit():
+            found[field] = int(values[flag])
+    for flag, (field, value) in SWITCHES[engine].items():
+        if flag in values:
+            found[field] = value
+    options = next((values[f] for f in TRTLLM_FILE_FLAGS if values.get(f)), None)
+    if engine == "trtllm" and options and files:
+        text = files.get(options.rsplit("/", 1)[-1])
+        config = yaml.safe_load(text) if text else None
+        if isinstance(config, dict):
+            for key, field in TRTLLM_FILE_KEYS.items():
+                if isinstance(config.get(key), int):
+                    found[field] = config[key]
+            reuse = (config.get("kv_cache_config") or {}).get("enable_block_reuse")
+            if isinstance(reuse, bool):
+                found["prefix_sharing"] = reuse
     return found
 
 
 def script_names(row: Mapping[str, Any]) -> list[str]:
-    """The file names InferenceX's SGLang script for a silicon-sample row may have had."""
+    """The file names InferenceX's script for a silicon-sample row's engine, model, precision
+    and GPU may have had (FP4 spelled fp4 or nvfp4: glm5_nvfp4_b200.sh)."""
     model = str(row.get("model_path", ""))
     prefixes = [prefix for prefix in MODEL_NAMES if names_model(prefix, model)]
     precision = str(row.get("precision", "")).replace("nvfp4", "fp4")
+    precisions = [precision, "nvfp4"] if precision == "fp4" else [precision]
     gpu = str(row.get("system", "")).removesuffix("_sxm")
-    return [f"{p}_{precision}_{gpu}{suffix}.sh" for p in prefixes for suffix in SGLANG_SUFFIXES]
+    suffixes = SUFFIXES.get(str(row.get("backend", "")), ())
+    return [f"{p}_{q}_{gpu}{s}.sh" for p in prefixes for q in precisions for s in suffixes]
 
 
 def measured_day(row: Mapping[str, Any]) -> str | None:
@@ -199,6 +254,7 @@ def read_index(handle: IO[str]) -> pd.DataFrame:
 
 
 def scheduler_updates(
+    engine: str,
     script_names: list[str],
     day: str,
     layout: tuple[int, int, bool],
@@ -207,7 +263,7 @@ def scheduler_updates(
     osl: int,
     index: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """The SGLang scheduler fields InferenceX's script set for a run on `day` (YYYY-MM-DD)
+    """The scheduler fields InferenceX's script launching `engine` set for a run on `day`
     with (TP, EP, attention DP), concurrency and lengths, and the script's path; ({}, '')
     where no version of the named scripts ran that configuration then, or where versions
     that may have run that day (one replaced on that day) set different flags."""
@@ -215,7 +271,8 @@ def scheduler_updates(
     tp, ep, dp_attention = layout
     names = index["script"].str.rsplit("/", n=1).str[-1]
     match = index[
-        names.isin(script_names)
+        (index["engine"] == engine)
+        & names.isin(script_names)
         & (index["since"] <= day)
         & ((index["until"] == "") | (index["until"] >= day))
         & (index["tp"] == tp)

@@ -144,7 +144,7 @@ class Setup:
     # The lowest fraction of `isl` and `osl` the client draws a request's lengths from
     # (request_lengths): 1 sends the stated lengths.
     length_ratio: float = 1.0
-    # Scheduler fields the run's launch set over the preset's (InferenceX's SGLang scripts).
+    # Scheduler fields the run's launch set over the preset's (InferenceX's scripts).
     scheduler: tuple[tuple[str, Any], ...] = ()
 
     @property
@@ -426,18 +426,18 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
 
 
 def launch_of(row: pd.Series) -> tuple[dict[str, Any], str]:
-    """The scheduler fields an aggregated InferenceX run of SGLang was launched with, by its
-    benchmark script on the day it was measured (rooflens.measure.inferencemax_launches), and
-    the script; ({}, '') for other runs, or where the script's flags are not known."""
+    """The scheduler fields an aggregated InferenceX run was launched with, by its benchmark
+    script on the day it was measured (rooflens.measure.inferencemax_launches), and the
+    script; ({}, '') for other runs, or where the script's flags are not known."""
     source = str(row.get("silicon_data_source", ""))
     day = measured_day(row)
-    if row["backend"] != "sglang" or row["mode"] != "agg" or day is None:
+    if row["mode"] != "agg" or day is None:
         return {}, ""
     if source_kind(source) == "gap-analysis file":
         return {}, ""
     tp, dp, _, ep, _ = recorded_layout(row)
     return scheduler_updates(
-        script_names(row), day, (tp * dp, ep, dp > 1), concurrency_of(row),
+        str(row["backend"]), script_names(row), day, (tp * dp, ep, dp > 1), concurrency_of(row),
         int(row["isl"]), int(row["osl"]),
     )  # fmt: skip
 
@@ -1179,11 +1179,14 @@ def report(
         "length) and, for the gap-analysis files, AIConfigurator's aiperf scripts (the "
         "stated lengths; 20 requests per client by default), "
         "with the engine's scheduler preset at its defaults (`rooflens.serving.presets`), "
-        "except that an InferenceX run of SGLang takes the scheduler flags its benchmark "
-        "script launched SGLang with on the day it was measured, where that is known "
-        "(`--scheduler-recv-interval`, `--chunked-prefill-size`, `--max-prefill-tokens`, "
-        "`--max-running-requests`, `--disable-radix-cache`; the script's versions run with "
-        "their commands recorded: `rooflens.measure.inferencemax_launches`). "
+        "except that an aggregated InferenceX run takes the scheduler flags its benchmark "
+        "script launched the engine with on the day it was measured, where that is known "
+        "(the script's versions run with their commands recorded: "
+        "`rooflens.measure.inferencemax_launches`): SGLang's `--scheduler-recv-interval`, "
+        "`--chunked-prefill-size`, `--max-prefill-tokens`, `--max-running-requests` and "
+        "`--disable-radix-cache`, vLLM's `--max-num-batched-tokens`, `--max-num-seqs` and "
+        "prefix caching, TensorRT-LLM's `max_num_tokens`, `max_batch_size` and KV block "
+        "reuse. "
         "All records but the gap-analysis files are InferenceX's (formerly InferenceMAX, "
         "SemiAnalysis' public benchmark): its dated result files, which name the engine "
         "image, and a dump of its database, whose `config_id` and `workflow_run_id` are the "
@@ -1322,27 +1325,34 @@ def _repeat_lines(rows: pd.DataFrame) -> list[str]:
 
 
 def _launch_lines(rows: pd.DataFrame) -> list[str]:
-    """How many simulated InferenceX runs of SGLang took their script's flags, by the
-    receive interval those set, and how many did not (no version known, or disagreeing)."""
+    """How many simulated aggregated InferenceX runs took their script's flags, per engine
+    (SGLang's by the receive interval those set), and how many did not."""
     simulated = rows[
         rows["predicted_ttft_ms"].notna()
-        & (rows["backend"] == "sglang")
         & (rows["mode"] == "agg")
         & (rows["silicon_data_source"].map(source_kind) != "gap-analysis file")
     ]
     if simulated.empty:
         return []
-    launches = [launch_of(row)[0] for _, row in simulated.iterrows()]
-    known = [launch for launch in launches if launch]
-    looks = pd.Series([launch.get("receive_interval", 1) for launch in known], dtype=int)
-    counts = ", ".join(f"{n} at {k}" for k, n in looks.value_counts().sort_index().items())
+    known = {engine: 0 for engine in sorted(set(simulated["backend"]))}
+    looks: list[int] = []
+    for _, row in simulated.iterrows():
+        launch = launch_of(row)[0]
+        if launch:
+            known[row["backend"]] += 1
+            if row["backend"] == "sglang":
+                looks.append(int(launch.get("receive_interval", 1)))
+    counts = pd.Series(looks, dtype=int).value_counts().sort_index()
+    intervals = ", ".join(f"{n} at {k}" for k, n in counts.items()) or "none"
+    total = sum(known.values())
     return [
         "",
-        f"{len(known)} of the {len(simulated)} simulated aggregated InferenceX runs of SGLang "
-        "take the scheduler flags their benchmark script launched SGLang with that day "
-        f"(receive interval: {counts or 'none'}); the other {len(simulated) - len(known)} run "
-        "the preset (no version of their script known for that day and configuration, or "
-        "versions replaced that day that set different flags).",
+        f"{total} of the {len(simulated)} simulated aggregated InferenceX runs take the "
+        "scheduler flags their benchmark script launched the engine with that day ("
+        + ", ".join(f"{engine} {n}" for engine, n in known.items())
+        + f"; SGLang's receive interval: {intervals}); the other {len(simulated) - total} "
+        "run the preset (no version of their script known for that day and configuration, "
+        "or versions replaced that day that set different flags).",
     ]
 
 
