@@ -104,8 +104,13 @@ def test_tensorrt_llms_options_file_overrides_its_command_line() -> None:
         "max_batch": 64,
         "prefix_sharing": False,
     }
-    # Without the file, the command line alone.
+    # Without the file, the command line alone; a budget of fewer tokens than sequences
+    # holds the batch to it (each generating request is one of its tokens).
     assert scheduler_flags("trtllm", launch) == {"max_tokens": 1152, "max_batch": 512}
+    assert scheduler_flags("trtllm", "trtllm-serve m --max_num_tokens 1152") == {
+        "max_tokens": 1152,
+        "max_batch": 1152,
+    }
 
 
 def test_launch_lines_name_their_engine_and_flags() -> None:
