@@ -156,6 +156,7 @@ def _option_values(tmp: Path) -> dict[str, list[str]]:
         "--max-batch": INTS,
         "--max-tokens": INTS,
         "--chunk-size": INTS,
+        "--receive-interval": INTS,
         "--queue": ["fcfs", "spf", "lifo"],
         "--kv-layout": ["paged", "contiguous", "x"],
         "--block-size": INTS,

@@ -86,6 +86,13 @@ def test_simulate_says_what_priced_it_and_which_scheduler_ran() -> None:
     assert data["estimate"].startswith("calibrated estimate (trtllm 1.3.0rc20 profile")
     assert (data["scheduler"]["policy"], data["scheduler"]["max_tokens"]) == ("chunked", 4096)
     assert data["scheduler"]["max_batch"] == 2048  # the preset's, the option replaced tokens
+    # SGLang's receive interval, as set, in the table and the JSON.
+    looks = runner.invoke(app, [*args, "--receive-interval", "30"], env={"COLUMNS": "200"})
+    assert "sequences per iteration; new requests looked for every 30 decode iterations" in (
+        " ".join(looks.output.split())
+    )
+    data = json.loads(runner.invoke(app, [*args, "--receive-interval", "30", "-f", "json"]).output)
+    assert data["scheduler"]["receive_interval"] == 30
     bound = runner.invoke(app, ["simulate", LLAMA, "-H", "h100", *SMALL, "-f", "json"])
     assert json.loads(bound.output)["estimate"] == "roofline bound"
     assert json.loads(bound.output)["kernels"] == "unfused attention; fused: nothing else"

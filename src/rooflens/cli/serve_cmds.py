@@ -132,11 +132,13 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
     if result.scheduler is not None:
         sched = result.scheduler
         split = "" if sched.split_prompts or sched.policy != "chunked" else ", whole prompts"
+        looks = sched.receive_interval
+        receive = f"; new requests looked for every {looks} decode iterations" if looks > 1 else ""
         rows.append(
             (
                 "scheduler",
                 f"{sched.policy}{split}: {sched.max_tokens} tokens, {sched.max_batch} sequences "
-                "per iteration",
+                f"per iteration{receive}",
             )
         )
     rows += [
