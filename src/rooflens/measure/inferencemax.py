@@ -116,11 +116,15 @@ def condense(snapshots: Iterable[tuple[str, Mapping[str, Any]]]) -> pd.DataFrame
     return pd.DataFrame(closed, columns=COLUMNS)
 
 
+def open_shipped(name: str) -> IO[str]:
+    """A data file shipped with rooflens.measure (its provenance in its leading comments)."""
+    return resources.files("rooflens.measure").joinpath("data", name).open()
+
+
 @cache
 def shipped_index() -> pd.DataFrame:
-    """The index shipped with rooflens (its provenance in the file's leading comments)."""
-    text = resources.files("rooflens.measure").joinpath("data", INDEX_FILE)
-    with text.open() as handle:
+    """The index shipped with rooflens."""
+    with open_shipped(INDEX_FILE) as handle:
         return read_index(handle)
 
 

@@ -20,7 +20,6 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,7 +27,7 @@ import pandas as pd
 import yaml
 
 from rooflens.engines.trtllm import SCHEDULER as TRTLLM_SCHEDULER
-from rooflens.measure.inferencemax import MODEL_NAMES, measured_field, names_model
+from rooflens.measure.inferencemax import MODEL_NAMES, measured_field, names_model, open_shipped
 
 INDEX_FILE = "inferencemax_launches.csv"
 # Each engine's launch flags that take a number -> the SchedulerConfig field they set:
@@ -247,9 +246,8 @@ def script_env(model: str, tp: int, ep: int, dp_attention: bool, conc: int, isl:
 
 @cache
 def shipped_index() -> pd.DataFrame:
-    """The index shipped with rooflens (its provenance in the file's leading comments)."""
-    text = resources.files("rooflens.measure").joinpath("data", INDEX_FILE)
-    with text.open() as handle:
+    """The index shipped with rooflens."""
+    with open_shipped(INDEX_FILE) as handle:
         return read_index(handle)
 
 
