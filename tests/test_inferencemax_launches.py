@@ -131,6 +131,18 @@ def test_launch_lines_name_their_engine_and_flags() -> None:
     }
     # One engine's flags are not another's.
     assert scheduler_flags("sglang", vllm) == {}
+    # vllm serve's --config file holds flags as keys; the command line's win.
+    config = {"config.yaml": "no-enable-prefix-caching: true\nmax-num-batched-tokens: 8192\n"}
+    line = "vllm serve m --config config.yaml --max-num-seqs 64 --max-num-batched-tokens 4096"
+    assert scheduler_flags("vllm", line, config) == {
+        "max_tokens": 4096,
+        "max_batch": 64,
+        "prefix_sharing": False,
+    }
+    assert scheduler_flags("vllm", "vllm serve m --config config.yaml", config) == {
+        "max_tokens": 8192,
+        "prefix_sharing": False,
+    }
 
 
 INDEX = """# provenance

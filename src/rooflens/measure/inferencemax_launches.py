@@ -52,7 +52,9 @@ SWITCHES = {
     "trtllm": {},
 }
 # trtllm-serve's options file (--extra_llm_api_options, later --config): its keys override
-# the command line's; kv_cache_config.enable_block_reuse is its prefix cache.
+# the command line's; kv_cache_config.enable_block_reuse is its prefix cache. vllm serve's
+# --config file holds its flags as keys without the dashes (`max-num-batched-tokens: 8192`,
+# `no-enable-prefix-caching: true`), which the command line's override.
 TRTLLM_FILE_FLAGS = ("--extra_llm_api_options", "--config")
 TRTLLM_FILE_KEYS = {"max_num_tokens": "max_tokens", "max_batch_size": "max_batch"}
 # The index's columns: what a run is looked up by, then the fields its script set.
@@ -176,6 +178,14 @@ def scheduler_flags(engine: str, command: str, files: Mapping[str, str] | None =
     """The SchedulerConfig fields an engine's launch line sets (FLAGS, SWITCHES; a flag whose
     value is not a number is not read), with trtllm-serve's options file from `files`."""
     values = _values(shlex.split(command))
+    if engine == "vllm" and values.get("--config") and files:
+        config = _yaml(files, values["--config"])
+        from_file = {
+            f"--{key}": ("" if value is True else str(value))
+            for key, value in config.items()
+            if value is not False
+        }
+        values = from_file | values
     found: dict[str, Any] = {}
     for flag, field in FLAGS[engine].items():
         if values.get(flag, "").isdigit():
@@ -185,15 +195,13 @@ def scheduler_flags(engine: str, command: str, files: Mapping[str, str] | None =
             found[field] = value
     options = next((values[f] for f in TRTLLM_FILE_FLAGS if values.get(f)), None)
     if engine == "trtllm" and options and files:
-        text = files.get(options.rsplit("/", 1)[-1])
-        config = yaml.safe_load(text) if text else None
-        if isinstance(config, dict):
-            for key, field in TRTLLM_FILE_KEYS.items():
-                if isinstance(config.get(key), int):
-                    found[field] = config[key]
-            reuse = (config.get("kv_cache_config") or {}).get("enable_block_reuse")
-            if isinstance(reuse, bool):
-                found["prefix_sharing"] = reuse
+        config = _yaml(files, options)
+        for key, field in TRTLLM_FILE_KEYS.items():
+            if isinstance(config.get(key), int):
+                found[field] = config[key]
+        reuse = (config.get("kv_cache_config") or {}).get("enable_block_reuse")
+        if isinstance(reuse, bool):
+            found["prefix_sharing"] = reuse
     if engine == "trtllm" and "max_tokens" in found:
         # Each generating request is a token of max_num_tokens (TensorRT-LLM's micro-batch
         # scheduler counts context and generation tokens against it), so a budget below
@@ -201,6 +209,13 @@ def scheduler_flags(engine: str, command: str, files: Mapping[str, str] | None =
         limit = found.get("max_batch", TRTLLM_SCHEDULER.max_batch)
         found["max_batch"] = min(limit, found["max_tokens"])
     return found
+
+
+def _yaml(files: Mapping[str, str], path: str) -> dict[str, Any]:
+    """The mapping in the options file a launch line names (by its file name), else {}."""
+    text = files.get(path.rsplit("/", 1)[-1])
+    config = yaml.safe_load(text) if text else None
+    return config if isinstance(config, dict) else {}
 
 
 def script_names(row: Mapping[str, Any]) -> list[str]:
