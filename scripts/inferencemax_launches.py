@@ -157,8 +157,9 @@ def main() -> None:
                 }
             )
     index = pd.DataFrame(rows, columns=KEYS + FIELDS)
-    for field in FIELDS[:-1]:
-        index[field] = index[field].astype("Int64")
+    for field in FIELDS:
+        if field != "prefix_sharing":
+            index[field] = index[field].astype("Int64")
     head = _git(args.clone, "log", "-1", "--format=%h %cd", "--date=short").split()
     header = (
         "# InferenceX (formerly InferenceMAX) single-node benchmark scripts' scheduler flags "

@@ -122,8 +122,7 @@ class Engine:
         self.finished = 0
         # Iterations since the engine last looked for new requests (SGLang's receive counter,
         # which starts full: the first loop looks).
-        self.interval = config.receive_interval
-        self.since_receive = self.interval
+        self.since_receive = config.receive_interval
         self.timeline: dict[str, list[float]] = {k: [] for k in TIMELINE}
         self._sequence = 0
         # Bumped whenever the engine's state changes: next_emission's cache key.
@@ -185,6 +184,11 @@ class Engine:
         return self.next_pending < len(self.pending) and bool(
             self.ready[self.pending[self.next_pending]] <= self.clock + same_time(self.clock)
         )
+
+    @property
+    def interval(self) -> int:
+        """Decode iterations between the engine's looks for new requests."""
+        return self.config.receive_interval
 
     def _receiving(self) -> bool:
         """The engine looks for new requests now: every iteration, or (receive_interval > 1,
