@@ -116,6 +116,33 @@ def test_a_request_waits_for_the_engines_next_look_at_its_queue() -> None:
     assert frame["ttft"][2] == pytest.approx(_prefill(replica, 50), rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("ratio", "held"),
+    [(0.5, 3), (0.05, 0), (0.0, 0)],
+    ids=["held-to-the-timeout", "budget-share-reached", "off"],
+)
+def test_tensorrt_llm_batch_waiting_holds_a_prompt_while_another_decodes(
+    ratio: float, held: int
+) -> None:
+    """TensorRT-LLM's batch_wait_timeout_iters 3 with batch_wait_max_tokens_ratio 0.5 of a
+    512-token budget: a 50-token prompt arriving while one request decodes (50 + 1 tokens,
+    under 256) waits three decode iterations, then prefills beside the fourth decode; at a
+    share of 0.05 (25.6 tokens) or 0 it joins the first decode iteration."""
+    spec, device, opts = _setup()
+    requests = Requests(np.array([0.0, 1e-9]), np.full(2, 50), np.array([10, 2]))
+    waiting = SchedulerConfig(
+        policy="chunked", max_tokens=512, batch_wait_iterations=3, batch_wait_ratio=ratio
+    )
+    replica = prepare(spec, device, opts, waiting, 64)
+    frame = run(spec, device, opts, requests, waiting, replica=replica).requests
+    decodes = sum(_decode(replica, 50 + k) for k in range(held))
+    beside = replica.step_time(
+        np.array([50 + held]), np.array([50.0]), np.zeros(1), np.ones(1, bool)
+    )
+    expected = _prefill(replica, 50) + decodes + beside - 1e-9
+    assert frame["ttft"][1] == pytest.approx(expected, rel=1e-12)
+
+
 def test_more_clients_than_requests_send_everything_at_once() -> None:
     spec, device, opts = _setup()
     result = run(spec, device, opts, _fixed(3, 20, 2), concurrency=10)
@@ -177,6 +204,28 @@ def test_decode_runs_equal_pricing_every_iteration(
     requests = Requests(arrival, rng.integers(20, 400, n), rng.integers(1, 120, n))
     scheduler = SchedulerConfig(policy=policy, max_tokens=512, receive_interval=receive_interval)
     _runs_equal_iterations(monkeypatch, (spec, device, opts), requests, scheduler, concurrency)
+
+
+@pytest.mark.parametrize("concurrency", [None, 6])
+def test_decode_runs_equal_pricing_every_iteration_with_batch_waiting(
+    monkeypatch, concurrency
+) -> None:
+    """TensorRT-LLM's batch waiting holds prompts only in iterations that would take them,
+    which never run vectorized: runs and iteration-by-iteration pricing agree."""
+    spec, device, opts = _setup()
+    rng = np.random.default_rng(11)
+    n = 30
+    arrival = np.zeros(n) if concurrency else np.sort(rng.uniform(0, 0.5, n))
+    requests = Requests(arrival, rng.integers(20, 400, n), rng.integers(1, 120, n))
+    scheduler = SchedulerConfig(
+        policy="chunked", max_tokens=512, batch_wait_iterations=5, batch_wait_ratio=0.8
+    )
+    _runs_equal_iterations(monkeypatch, (spec, device, opts), requests, scheduler, concurrency)
+    held = run(spec, device, opts, requests, scheduler, concurrency=concurrency).requests
+    free = scheduler.model_copy(update={"batch_wait_iterations": 0})
+    unheld = run(spec, device, opts, requests, free, concurrency=concurrency).requests
+    # Holding prompts back lengthens the mean time to first token.
+    assert held["ttft"].mean() > unheld["ttft"].mean()
 
 
 def _runs_equal_iterations(

@@ -93,6 +93,15 @@ def test_simulate_says_what_priced_it_and_which_scheduler_ran() -> None:
     )
     data = json.loads(runner.invoke(app, [*args, "--receive-interval", "30", "-f", "json"]).output)
     assert data["scheduler"]["receive_interval"] == 30
+    # TensorRT-LLM's batch waiting, as set.
+    wait = ["--batch-wait-iterations", "40", "--batch-wait-ratio", "0.8"]
+    held = runner.invoke(app, [*args, *wait], env={"COLUMNS": "200"})
+    assert "prompts held up to 40 iterations or 0.8 of the budget" in " ".join(held.output.split())
+    data = json.loads(runner.invoke(app, [*args, *wait, "-f", "json"]).output)
+    assert (data["scheduler"]["batch_wait_iterations"], data["scheduler"]["batch_wait_ratio"]) == (
+        40,
+        0.8,
+    )
     bound = runner.invoke(app, ["simulate", LLAMA, "-H", "h100", *SMALL, "-f", "json"])
     assert json.loads(bound.output)["estimate"] == "roofline bound"
     assert json.loads(bound.output)["kernels"] == "unfused attention; fused: nothing else"

@@ -134,6 +134,11 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
         split = "" if sched.split_prompts or sched.policy != "chunked" else ", whole prompts"
         looks = sched.receive_interval
         receive = f"; new requests looked for every {looks} decode iterations" if looks > 1 else ""
+        if sched.policy == "chunked" and sched.batch_wait_iterations and sched.batch_wait_ratio:
+            receive += (
+                f"; prompts held up to {sched.batch_wait_iterations} iterations or "
+                f"{sched.batch_wait_ratio:g} of the budget"
+            )
         rows.append(
             (
                 "scheduler",

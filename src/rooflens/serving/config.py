@@ -100,6 +100,26 @@ class SchedulerConfig(BaseModel):
         ge=1,
         le=MAX_SEQUENCES,
     )
+    # TensorRT-LLM's batch_wait_timeout_iters and batch_wait_max_tokens_ratio
+    # (_torch/pyexecutor/py_executor.py, PyExecutor._waiting_requests).
+    batch_wait_iterations: int = setting(
+        0,
+        "Scheduler",
+        "batch wait (iterations)",
+        "Chunked: while requests decode, hold new prompts back for up to this many iterations "
+        "(TensorRT-LLM's batch_wait_timeout_iters; 0: never).",
+        ge=0,
+        le=MAX_SEQUENCES,
+    )
+    batch_wait_ratio: float = setting(
+        0.0,
+        "Scheduler",
+        "batch wait (token share)",
+        "Chunked: held prompts go once their tokens and the decodes reach this share of the "
+        "token budget (TensorRT-LLM's batch_wait_max_tokens_ratio; 0: never held).",
+        ge=0.0,
+        le=1.0,
+    )
 
     @property
     def chunk(self) -> int:

@@ -123,6 +123,9 @@ class Engine:
         # Iterations since the engine last looked for new requests (SGLang's receive counter,
         # which starts full: the first loop looks).
         self.since_receive = config.receive_interval
+        # Iterations TensorRT-LLM's batch waiting has held prompts back since it last let
+        # them go.
+        self.held_prompts = 0
         self.timeline: dict[str, list[float]] = {k: [] for k in TIMELINE}
         self._sequence = 0
         # Bumped whenever the engine's state changes: next_emission's cache key.
@@ -279,6 +282,9 @@ class Engine:
             # Decodes first, then prompt chunks of running requests, then new requests (whole
             # ones only, when prompts are not split: alone if longer than the budget).
             decoders, swap = self._grow(self._decoders())
+            if self._holding_prompts(decoders):
+                self._run(decoders, [], swap)
+                return
             budget = cfg.max_tokens - len(decoders)
             chunks = self._continue_prefills(budget)
             admitted, swap_in = self._admit(
@@ -287,6 +293,40 @@ class Engine:
                 alone=not decoders and not chunks,
             )
             self._run(decoders, chunks + admitted, swap + swap_in)
+
+    def _holding_prompts(self, decoders: list[int]) -> bool:
+        """TensorRT-LLM's batch waiting (py_executor.py, _waiting_requests): in an iteration
+        that decodes and would also take prompts, the prompts are held back until their
+        tokens (each request's whole prompt, as it counts them) and the decodes reach
+        batch_wait_ratio of the token budget, or it has held them batch_wait_iterations
+        iterations; letting them go restarts that count. Either setting at 0 never holds."""
+        cfg = self.config
+        if not decoders or not cfg.batch_wait_iterations or not cfg.batch_wait_ratio:
+            return False
+        budget = cfg.max_tokens - len(decoders)
+        contexts = prompt_tokens = 0
+        ids = np.fromiter(self.running, np.int64, len(self.running))
+        for i in ids[(self.kv[ids] < self.target[ids]) & ~self.swapped[ids]].tolist():
+            budget -= min(int(self.target[i] - self.kv[i]), budget, cfg.chunk)
+            contexts, prompt_tokens = contexts + 1, prompt_tokens + int(self.target[i])
+        # The queue's head, as far as the budget and the batch reach (KV blocks not checked:
+        # the count only decides whether prompts go now).
+        room = cfg.max_batch - len(self.running)
+        for _, _, i in heapq.nsmallest(max(room, 0), self.waiting):
+            if budget <= 0:
+                break
+            if self.swapped[i]:
+                continue
+            budget -= min(int(self.target[i] - self.kv[i]), budget, cfg.chunk)
+            contexts, prompt_tokens = contexts + 1, prompt_tokens + int(self.target[i])
+        if not contexts:
+            return False
+        enough = prompt_tokens + len(decoders) >= cfg.batch_wait_ratio * cfg.max_tokens
+        if self.held_prompts >= cfg.batch_wait_iterations or enough:
+            self.held_prompts = 0
+            return False
+        self.held_prompts += 1
+        return True
 
     def _run(self, decoders: list[int], chunks: list[tuple[int, int]], swap_time: float) -> None:
         if decoders or chunks:
