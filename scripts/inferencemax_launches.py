@@ -16,6 +16,7 @@ flags of the engine's launch line (and trtllm-serve's options file) are kept. Th
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 from datetime import date, timedelta
@@ -24,14 +25,16 @@ from pathlib import Path
 import pandas as pd
 
 from rooflens.measure.inferencemax_launches import (
+    FIELD_TYPES,
     FIELDS,
     KEYS,
     engine_of,
     launch_commands,
-    measured_day,
+    measured_at,
     scheduler_flags,
     script_env,
     script_names,
+    standing,
 )
 from rooflens.measure.validate_engines import concurrency_of, recorded_layout, source_kind
 
@@ -41,22 +44,24 @@ SKIPPED = re.compile(r"/(multi_node|agentic|deprecated)/")
 
 
 def _git(clone: Path, *args: str) -> str:
+    # Dates in UTC, as the sample's instants are written.
     return subprocess.run(
-        ["git", "-C", str(clone), *args], capture_output=True, text=True, check=True
-    ).stdout
+        ["git", "-C", str(clone), *args], capture_output=True, text=True, check=True,
+        env=os.environ | {"TZ": "UTC"},
+    ).stdout  # fmt: skip
 
 
 def configurations(sample: pd.DataFrame) -> pd.DataFrame:
     """One row per aggregated InferenceX run the sample records: its engine, its scripts'
-    possible names, its configuration and the day it was measured."""
+    possible names, its configuration and when it was measured (measured_at)."""
     rows = []
     for _, row in sample.iterrows():
         if row["mode"] != "agg":
             continue
         if source_kind(str(row.get("silicon_data_source", ""))) == "gap-analysis file":
             continue
-        names, day = script_names(row), measured_day(row)
-        if not names or day is None:
+        names, measured = script_names(row), measured_at(row)
+        if not names or measured is None:
             continue
         tp, dp, _, ep, _ = recorded_layout(row)
         rows.append(
@@ -70,7 +75,7 @@ def configurations(sample: pd.DataFrame) -> pd.DataFrame:
                 "conc": concurrency_of(row),
                 "isl": int(row["isl"]),
                 "osl": int(row["osl"]),
-                "day": day,
+                "measured": measured,
             }
         )
     return pd.DataFrame(rows)
@@ -78,18 +83,20 @@ def configurations(sample: pd.DataFrame) -> pd.DataFrame:
 
 def script_states(clone: Path, names: set[str], first: str, last: str) -> pd.DataFrame:
     """Each single-node script named in `names`: its versions (blob) on the main line with
-    the day each landed (`since`) and the day the next did (`until`, blank while it stands),
-    from the commits that changed benchmarks/ between `first` and `last`."""
+    when each landed (`since`) and when the next did (`until`, blank while it stands), in
+    UTC to the second, from the commits that changed benchmarks/ between the days `first`
+    and `last`."""
     log = _git(
-        clone, "log", "--first-parent", "--reverse", "--format=%H %cd", "--date=short",
+        clone, "log", "--first-parent", "--reverse", "--format=%H %cd",
+        "--date=format-local:%Y-%m-%dT%H:%M:%SZ",
         f"--until={last}", "--", "benchmarks",
     )  # fmt: skip
     commits = [line.split() for line in log.splitlines()]
     # The state standing on `first`: the last commit before it, then every one after.
-    start = max([i for i, (_, day) in enumerate(commits) if day < first] or [0])
+    start = max([i for i, (_, landed) in enumerate(commits) if landed < first] or [0])
     open_states: dict[str, tuple[str, str]] = {}
     closed = []
-    for commit, day in commits[start:]:
+    for commit, landed in commits[start:]:
         listing = _git(clone, "ls-tree", "-r", commit, "benchmarks")
         now = {}
         for line in listing.splitlines():
@@ -98,11 +105,11 @@ def script_states(clone: Path, names: set[str], first: str, last: str) -> pd.Dat
                 now[path] = meta.split()[2]
         for path, (blob, since) in list(open_states.items()):
             if now.get(path) != blob:
-                closed.append((path, blob, since, day))
+                closed.append((path, blob, since, landed))
                 del open_states[path]
         for path, blob in now.items():
             if path not in open_states:
-                open_states[path] = (blob, day)
+                open_states[path] = (blob, landed)
     closed += [(path, blob, since, "") for path, (blob, since) in open_states.items()]
     return pd.DataFrame(closed, columns=["script", "blob", "since", "until"])
 
@@ -114,8 +121,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     wanted = configurations(pd.read_csv(args.sample))
-    first = (date.fromisoformat(wanted["day"].min()) - timedelta(days=1)).isoformat()
-    last = (date.fromisoformat(wanted["day"].max()) + timedelta(days=1)).isoformat()
+    days = wanted["measured"].str.slice(0, 10)
+    first = (date.fromisoformat(days.min()) - timedelta(days=1)).isoformat()
+    last = (date.fromisoformat(days.max()) + timedelta(days=1)).isoformat()
     names = {name for group in wanted["names"] for name in group}
     states = script_states(args.clone, names, first, last)
     rows, runs = [], 0
@@ -123,8 +131,7 @@ def main() -> None:
         name = state.script.rsplit("/", 1)[-1]
         during = wanted[
             wanted["names"].map(lambda group, n=name: n in group)
-            & (wanted["day"] >= state.since)
-            & ((state.until == "") | (wanted["day"] <= state.until))
+            & standing(state.since, state.until, wanted["measured"])
         ]
         during = during.drop_duplicates(
             ["engine", "tp", "ep", "dp_attention", "conc", "isl", "osl"]
@@ -158,7 +165,7 @@ def main() -> None:
             )
     index = pd.DataFrame(rows, columns=KEYS + FIELDS)
     for field in FIELDS:
-        if field != "prefix_sharing":
+        if FIELD_TYPES[field] is int:
             index[field] = index[field].astype("Int64")
     head = _git(args.clone, "log", "-1", "--format=%h %cd", "--date=short").split()
     header = (

@@ -15,6 +15,7 @@ from rooflens.measure.inferencemax import speculation
 from rooflens.measure.inferencemax_launches import (
     engine_of,
     launch_commands,
+    measured_at,
     read_index,
     scheduler_flags,
     scheduler_updates,
@@ -113,6 +114,41 @@ def test_tensorrt_llms_options_file_overrides_its_command_line() -> None:
     }
 
 
+# TensorRT-LLM's batch waiting, written to the options file at 64 clients and more.
+TRT_WAITING = """#!/usr/bin/env bash
+source "$(dirname "$0")/../benchmark_lib.sh"
+cat > dsr1-fp8.yml << EOF
+enable_attention_dp: $DP_ATTENTION
+EOF
+if [[ $CONC -ge 64 ]]; then
+    cat << EOF >> dsr1-fp8.yml
+batch_wait_timeout_iters: 40
+batch_wait_max_tokens_ratio: 0.8
+EOF
+fi
+trtllm-serve $MODEL --max_num_tokens=8192 --extra_llm_api_options=dsr1-fp8.yml &
+"""
+
+
+@pytest.mark.parametrize(
+    ("conc", "dp_attention", "expected"),
+    [
+        (64, False, {"batch_wait_iterations": 40, "batch_wait_ratio": 0.8}),
+        # TensorRT-LLM holds prompts back only without attention DP.
+        (64, True, {}),
+        (32, False, {}),
+    ],
+)
+def test_tensorrt_llms_batch_waiting_is_read_from_its_options_file(
+    conc, dp_attention, expected
+) -> None:
+    env = _env(conc=conc) | {"DP_ATTENTION": "true" if dp_attention else "false"}
+    calls, files = launch_commands(TRT_WAITING, "benchmarks/x/dsr1_fp8_b200_trt.sh", env)
+    (launch,) = [c for c in calls if engine_of(c)]
+    found = scheduler_flags("trtllm", launch, files)
+    assert found == {"max_tokens": 8192, "max_batch": 2048} | expected
+
+
 def test_launch_lines_name_their_engine_and_flags() -> None:
     assert engine_of("vllm serve openai/gpt-oss-120b --max-num-seqs 64") == "vllm"
     assert engine_of("mpirun -n 1 trtllm-serve /m --max_num_tokens 8192") == "trtllm"
@@ -146,11 +182,37 @@ def test_launch_lines_name_their_engine_and_flags() -> None:
 
 
 INDEX = """# provenance
-engine,script,since,until,tp,ep,dp_attention,conc,isl,osl,receive_interval,chunk_size,max_tokens,max_batch,prefix_sharing
-sglang,benchmarks/dsr1_fp8_b200_docker.sh,2026-03-01,2026-03-10,8,1,False,32,1024,1024,10,16384,,256,False
-sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,32,1024,1024,30,16384,,256,False
-sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,8,1024,1024,10,,,,True
+engine,script,since,until,tp,ep,dp_attention,conc,isl,osl,receive_interval,chunk_size,max_tokens,max_batch,prefix_sharing,batch_wait_iterations,batch_wait_ratio
+sglang,benchmarks/dsr1_fp8_b200_docker.sh,2026-03-01,2026-03-10,8,1,False,32,1024,1024,10,16384,,256,False,,
+sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,32,1024,1024,30,16384,,256,False,,
+sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,8,1024,1024,10,,,,True,,
+trtllm,benchmarks/dsr1_fp8_b200_trt.sh,2026-01-29,,8,1,False,64,1024,1024,,,8192,8192,False,40,0.8
 """
+
+
+def test_a_record_is_measured_at_its_instant_or_on_its_day() -> None:
+    dated = "source_file=2026-03-25.csv; model=DeepSeek-R1; measured=2026-01-29T15:27:29Z"
+    dump = "db-dump/2026-04-27; config_id=75; measured=2026-01-29T00:00:00.000Z; x:y"
+    assert measured_at({"silicon_data_source": dated}) == "2026-01-29T15:27:29Z"
+    assert measured_at({"silicon_data_source": dump}) == "2026-01-29"
+    assert measured_at({"silicon_data_source": "model=x"}) is None
+
+
+def test_a_tensorrt_llm_run_takes_its_batch_waiting_typed() -> None:
+    index = read_index(io.StringIO(INDEX))
+    updates, script = scheduler_updates(
+        "trtllm", ["dsr1_fp8_b200_trt.sh"], "2026-03-25", (8, 1, False), 64, 1024, 1024, index
+    )
+    assert script == "benchmarks/dsr1_fp8_b200_trt.sh"
+    assert updates == {
+        "max_tokens": 8192,
+        "max_batch": 8192,
+        "prefix_sharing": False,
+        "batch_wait_iterations": 40,
+        "batch_wait_ratio": 0.8,
+    }
+    assert type(updates["batch_wait_iterations"]) is int
+    assert type(updates["batch_wait_ratio"]) is float
 
 
 @pytest.mark.parametrize(
@@ -262,19 +324,26 @@ def test_the_script_indexes_a_clone_history(tmp_path) -> None:
     assert text.startswith("# InferenceX (formerly InferenceMAX) single-node benchmark")
     index = read_index(io.StringIO(text))
     rows = zip(index["since"], index["conc"], index["receive_interval"], strict=True)
+    # Each version from the instant its commit landed (UTC).
     assert sorted(rows) == [
-        ("2026-03-01", 8, 10), ("2026-03-01", 32, 10), ("2026-03-10", 8, 10),
-        ("2026-03-10", 32, 30),
+        ("2026-03-01T12:00:00Z", 8, 10), ("2026-03-01T12:00:00Z", 32, 10),
+        ("2026-03-10T12:00:00Z", 8, 10), ("2026-03-10T12:00:00Z", 32, 30),
     ]  # fmt: skip
     names, layout = ["dsr1_fp8_b200.sh"], (8, 8, False)
+    measured = ("2026-03-05", "2026-03-10", "2026-03-12", "2026-03-10T11:59:59Z",
+                "2026-03-10T12:00:04Z")  # fmt: skip
     looks = {
-        (day, conc): scheduler_updates("sglang", names, day, layout, conc, 1024, 1024, index)[
+        (when, conc): scheduler_updates("sglang", names, when, layout, conc, 1024, 1024, index)[
             0
         ].get("receive_interval")
-        for day in ("2026-03-05", "2026-03-10", "2026-03-12")
+        for when in measured
         for conc in (8, 32)
     }
+    # A run measured on the day the script changed: ambiguous where the versions differ;
+    # one measured at an instant that day ran the version standing then.
     assert looks == {
         ("2026-03-05", 8): 10, ("2026-03-05", 32): 10, ("2026-03-10", 8): 10,
         ("2026-03-10", 32): None, ("2026-03-12", 8): 10, ("2026-03-12", 32): 30,
+        ("2026-03-10T11:59:59Z", 8): 10, ("2026-03-10T11:59:59Z", 32): 10,
+        ("2026-03-10T12:00:04Z", 8): 10, ("2026-03-10T12:00:04Z", 32): 30,
     }  # fmt: skip

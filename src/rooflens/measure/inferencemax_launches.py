@@ -23,6 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -56,10 +57,26 @@ SWITCHES = {
 # --config file holds its flags as keys without the dashes (`max-num-batched-tokens: 8192`,
 # `no-enable-prefix-caching: true`), which the command line's override.
 TRTLLM_FILE_FLAGS = ("--extra_llm_api_options", "--config")
-TRTLLM_FILE_KEYS = {"max_num_tokens": "max_tokens", "max_batch_size": "max_batch"}
-# The index's columns: what a run is looked up by, then the fields its script set.
+TRTLLM_FILE_KEYS = {
+    "max_num_tokens": "max_tokens",
+    "max_batch_size": "max_batch",
+    "batch_wait_timeout_iters": "batch_wait_iterations",
+    "batch_wait_max_tokens_ratio": "batch_wait_ratio",
+}
+# TensorRT-LLM holds prompts back only without attention DP (py_executor.py, _schedule).
+TRTLLM_BATCH_WAIT = ("batch_wait_iterations", "batch_wait_ratio")
+# The index's columns: what a run is looked up by, then the fields its script set, by type.
 KEYS = ["engine", "script", "since", "until", "tp", "ep", "dp_attention", "conc", "isl", "osl"]
-FIELDS = ["receive_interval", "chunk_size", "max_tokens", "max_batch", "prefix_sharing"]
+FIELD_TYPES: dict[str, type] = {
+    "receive_interval": int,
+    "chunk_size": int,
+    "max_tokens": int,
+    "max_batch": int,
+    "prefix_sharing": bool,
+    "batch_wait_iterations": int,
+    "batch_wait_ratio": float,
+}
+FIELDS = list(FIELD_TYPES)
 MARK = "ROOFLENS-CALL"
 # The names a benchmark script of InferenceX has had: model prefix, precision and GPU, then
 # the engine (SGLang and vLLM: none, or its name), and the runner it was written for (2025:
@@ -197,8 +214,12 @@ def scheduler_flags(engine: str, command: str, files: Mapping[str, str] | None =
     if engine == "trtllm" and options and files:
         config = _yaml(files, options)
         for key, field in TRTLLM_FILE_KEYS.items():
-            if isinstance(config.get(key), int):
-                found[field] = config[key]
+            value = config.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                found[field] = FIELD_TYPES[field](value)
+        if config.get("enable_attention_dp") is True:
+            for field in TRTLLM_BATCH_WAIT:
+                found.pop(field, None)
         reuse = (config.get("kv_cache_config") or {}).get("enable_block_reuse")
         if isinstance(reuse, bool):
             found["prefix_sharing"] = reuse
@@ -230,10 +251,31 @@ def script_names(row: Mapping[str, Any]) -> list[str]:
     return [f"{p}_{q}_{gpu}{s}.sh" for p in prefixes for q in precisions for s in suffixes]
 
 
-def measured_day(row: Mapping[str, Any]) -> str | None:
-    """The day (YYYY-MM-DD) a record says its run was measured, else None."""
+def measured_at(row: Mapping[str, Any]) -> str | None:
+    """When a record says its run was measured, else None: the instant (YYYY-MM-DDTHH:MM:SSZ)
+    where it records one (InferenceX's dated files: when its workflow run started, a few
+    seconds after the commit it ran on landed), else the day (YYYY-MM-DD; the database dump
+    writes days as midnight to the millisecond)."""
     measured = measured_field(str(row.get("silicon_data_source", "")))
-    return measured[:10] if measured else None
+    if not measured:
+        return None
+    if len(measured) == 20 and measured.endswith("Z") and measured[10] == "T":
+        return measured
+    return measured[:10]
+
+
+def standing(since: Any, until: Any, measured: Any) -> np.ndarray:
+    """Whether script versions (landed at `since`, replaced at `until`, '' while standing;
+    instants or days, element by element) stood when runs were measured: at a measured
+    instant, the version then standing; on a measured day, every version standing at some
+    time that day."""
+    since, until, measured = np.broadcast_arrays(
+        *(np.asarray(x, dtype=str) for x in (since, until, measured))
+    )
+    still = until == ""
+    at_instant = (since <= measured) & (still | (until > measured))
+    on_day = (since <= np.char.add(measured, "T23:59:59Z")) & (still | (until >= measured))
+    return np.where(np.char.find(measured, "T") >= 0, at_instant, on_day)
 
 
 def script_env(model: str, tp: int, ep: int, dp_attention: bool, conc: int, isl: int, osl: int
@@ -276,25 +318,25 @@ def read_index(handle: IO[str]) -> pd.DataFrame:
 def scheduler_updates(
     engine: str,
     script_names: list[str],
-    day: str,
+    measured: str,
     layout: tuple[int, int, bool],
     conc: int,
     isl: int,
     osl: int,
     index: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """The scheduler fields InferenceX's script launching `engine` set for a run on `day`
-    with (TP, EP, attention DP), concurrency and lengths, and the script's path; ({}, '')
-    where no version of the named scripts ran that configuration then, or where versions
-    that may have run that day (one replaced on that day) set different flags."""
+    """The scheduler fields InferenceX's script launching `engine` set for a run `measured`
+    (measured_at: an instant or a day) with (TP, EP, attention DP), concurrency and lengths,
+    and the script's path; ({}, '') where no version of the named scripts ran that
+    configuration then, or where versions that may have run on a measured day (one replaced
+    that day) set different flags."""
     index = shipped_index() if index is None else index
     tp, ep, dp_attention = layout
     names = index["script"].str.rsplit("/", n=1).str[-1]
     match = index[
         (index["engine"] == engine)
         & names.isin(script_names)
-        & (index["since"] <= day)
-        & ((index["until"] == "") | (index["until"] >= day))
+        & standing(index["since"], index["until"], measured)
         & (index["tp"] == tp)
         & (index["ep"] == ep)
         & (index["dp_attention"] == dp_attention)
@@ -302,12 +344,12 @@ def scheduler_updates(
         & (index["isl"] == isl)
         & (index["osl"] == osl)
     ]
-    # A version replaced on `day` itself may or may not have run it: both must agree.
+    # A version replaced on a measured day may or may not have run it: both must agree.
     settings = match[FIELDS].drop_duplicates()
     if len(settings) != 1:
         return {}, ""
     values = {
-        field: (bool(value) if field == "prefix_sharing" else int(value))
+        field: FIELD_TYPES[field](value)
         for field, value in settings.iloc[0].items()
         if pd.notna(value)
     }

@@ -46,7 +46,7 @@ from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.hardware.catalog import get_device
 from rooflens.measure.inferencemax import speculation
-from rooflens.measure.inferencemax_launches import measured_day, scheduler_updates, script_names
+from rooflens.measure.inferencemax_launches import measured_at, scheduler_updates, script_names
 from rooflens.models.catalog import bundled_config, bundled_models, bundled_twin, load_model
 from rooflens.serving.config import ClusterConfig, SchedulerConfig
 from rooflens.serving.presets import PRESETS, preset_for
@@ -427,17 +427,18 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
 
 def launch_of(row: pd.Series) -> tuple[dict[str, Any], str]:
     """The scheduler fields an aggregated InferenceX run was launched with, by its benchmark
-    script on the day it was measured (rooflens.measure.inferencemax_launches), and the
-    script; ({}, '') for other runs, or where the script's flags are not known."""
+    script when it was measured (rooflens.measure.inferencemax_launches), and the script;
+    ({}, '') for other runs, or where the script's flags are not known."""
     source = str(row.get("silicon_data_source", ""))
-    day = measured_day(row)
-    if row["mode"] != "agg" or day is None:
+    measured = measured_at(row)
+    if row["mode"] != "agg" or measured is None:
         return {}, ""
     if source_kind(source) == "gap-analysis file":
         return {}, ""
     tp, dp, _, ep, _ = recorded_layout(row)
     return scheduler_updates(
-        str(row["backend"]), script_names(row), day, (tp * dp, ep, dp > 1), concurrency_of(row),
+        str(row["backend"]), script_names(row), measured, (tp * dp, ep, dp > 1),
+        concurrency_of(row),
         int(row["isl"]), int(row["osl"]),
     )  # fmt: skip
 
