@@ -22,7 +22,7 @@ from rooflens.measure.inferencemax_launches import (
     script_env,
     script_names,
 )
-from rooflens.measure.validate_engines import setup_of
+from rooflens.measure.validate_engines import _launch_lines, launch_of, setup_of
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -288,6 +288,30 @@ def test_an_inferencex_sglang_run_is_simulated_with_its_scripts_flags() -> None:
     # The same configuration on an engine InferenceX ran no script of then: the preset.
     other = _record("deepseek-ai/DeepSeek-R1", "2026-03-25", 4) | {"backend": "vllm"}
     assert setup_of(pd.Series(other))[0].scheduler == ()
+
+
+def test_a_tensorrt_llm_run_holds_prompts_as_its_script_version_then_did() -> None:
+    # InferenceX's dsr1_fp8_b200_trt.sh gained batch waiting at 64 clients and more on 1k/1k
+    # in the commit that landed 2026-01-29 15:27:25 UTC; its dated file records the run at
+    # 15:27:29 (the database dump only the day, when the older version also stood).
+    at = "2026-01-29T15:27:29Z"
+    run = _record("deepseek-ai/DeepSeek-R1", "2026-01-29", 64) | {
+        "backend": "trtllm", "precision": "fp8", "moe_ep_size": 1,
+        "silicon_data_source": f"source_file=2026-03-25.csv; model=DeepSeek-R1; "
+        f"silicon_concurrency=64; measured={at}; wip=False; image=nvcr.io#nvidia/x:1",
+    }  # fmt: skip
+    updates, script = launch_of(pd.Series(run))
+    assert script == "benchmarks/dsr1_fp8_b200_trt.sh"
+    assert (updates["batch_wait_iterations"], updates["batch_wait_ratio"]) == (40, 0.8)
+    day_only = run | {
+        "silicon_data_source": "db-dump/2026-04-27; config_id=75; silicon_concurrency=64; "
+        "measured=2026-01-29T00:00:00.000Z; workflow_run_id=248; nvcr.io/nvidia/x:1"
+    }
+    assert launch_of(pd.Series(day_only)) == ({}, "")
+    rows = pd.DataFrame([run, day_only]).assign(predicted_ttft_ms=1.0)
+    line = " ".join(_launch_lines(rows))
+    assert "1 of the 2 simulated aggregated InferenceX runs take" in line
+    assert "TensorRT-LLM's batch waiting: 1" in line
 
 
 def test_the_script_indexes_a_clone_history(tmp_path) -> None:

@@ -1181,14 +1181,16 @@ def report(
         "stated lengths; 20 requests per client by default), "
         "with the engine's scheduler preset at its defaults (`rooflens.serving.presets`), "
         "except that an aggregated InferenceX run takes the scheduler flags its benchmark "
-        "script launched the engine with on the day it was measured, where that is known "
-        "(the script's versions run with their commands recorded: "
+        "script launched the engine with when it was measured (the version standing at the "
+        "instant a dated file records, or on the day the database records), where that is "
+        "known (the script's versions run with their commands recorded: "
         "`rooflens.measure.inferencemax_launches`): SGLang's `--scheduler-recv-interval`, "
         "`--chunked-prefill-size`, `--max-prefill-tokens`, `--max-running-requests` and "
         "`--disable-radix-cache`, vLLM's `--max-num-batched-tokens`, `--max-num-seqs` and "
         "prefix caching (on its command line or in its `--config` file), TensorRT-LLM's "
-        "`max_num_tokens`, `max_batch_size` and KV block reuse (on its command line or in "
-        "its options file). "
+        "`max_num_tokens`, `max_batch_size`, KV block reuse (on its command line or in "
+        "its options file) and batch waiting (`batch_wait_timeout_iters`, "
+        "`batch_wait_max_tokens_ratio`, without attention DP). "
         "All records but the gap-analysis files are InferenceX's (formerly InferenceMAX, "
         "SemiAnalysis' public benchmark): its dated result files, which name the engine "
         "image, and a dump of its database, whose `config_id` and `workflow_run_id` are the "
@@ -1338,23 +1340,27 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
         return []
     known = {engine: 0 for engine in sorted(set(simulated["backend"]))}
     looks: list[int] = []
+    held = 0
     for _, row in simulated.iterrows():
         launch = launch_of(row)[0]
         if launch:
             known[row["backend"]] += 1
             if row["backend"] == "sglang":
                 looks.append(int(launch.get("receive_interval", 1)))
+            held += bool(launch.get("batch_wait_iterations"))
     counts = pd.Series(looks, dtype=int).value_counts().sort_index()
     intervals = ", ".join(f"{n} at {k}" for k, n in counts.items()) or "none"
     total = sum(known.values())
     return [
         "",
         f"{total} of the {len(simulated)} simulated aggregated InferenceX runs take the "
-        "scheduler flags their benchmark script launched the engine with that day ("
+        "scheduler flags their benchmark script launched the engine with then ("
         + ", ".join(f"{engine} {n}" for engine, n in known.items())
-        + f"; SGLang's receive interval: {intervals}); the other {len(simulated) - total} "
-        "run the preset (no version of their script known for that day and configuration, "
-        "or versions replaced that day that set different flags).",
+        + f"; SGLang's receive interval: {intervals}; TensorRT-LLM's batch waiting: {held})"
+        f"; the other {len(simulated) - total} "
+        "run the preset (no version of their script known for that time and "
+        "configuration, or, for a run dated by its day only, versions replaced that day "
+        "that set different flags).",
     ]
 
 
