@@ -206,6 +206,28 @@ def test_decode_runs_equal_pricing_every_iteration(
     _runs_equal_iterations(monkeypatch, (spec, device, opts), requests, scheduler, concurrency)
 
 
+def test_batch_waiting_holds_no_later_chunk_of_a_prompt_cut_to_fit() -> None:
+    """Two 400-token prompts arrive while one request decodes: together (801 tokens) they
+    pass 1.0 of the 512-token budget and go, the second cut to the 111 tokens left. Its
+    other 289 follow in the next iteration, not held back (TensorRT-LLM would have taken
+    that prompt whole)."""
+    spec, device, opts = _setup()
+    requests = Requests(np.array([0.0, 1e-9, 1e-9]), np.array([50, 400, 400]), np.array([30, 5, 5]))
+    waiting = SchedulerConfig(
+        policy="chunked", max_tokens=512, batch_wait_iterations=3, batch_wait_ratio=1.0
+    )
+    replica = prepare(spec, device, opts, waiting, 512)
+    frame = run(spec, device, opts, requests, waiting, replica=replica).requests
+    together = replica.step_time(
+        np.array([50]), np.array([400.0, 111.0]), np.zeros(2), np.array([True, False])
+    )
+    rest = replica.step_time(
+        np.array([51, 400]), np.array([289.0]), np.array([111.0]), np.ones(1, bool)
+    )
+    expected = _prefill(replica, 50) + together + rest - 1e-9
+    assert frame["ttft"][2] == pytest.approx(expected, rel=1e-12)
+
+
 @pytest.mark.parametrize("concurrency", [None, 6])
 def test_decode_runs_equal_pricing_every_iteration_with_batch_waiting(
     monkeypatch, concurrency

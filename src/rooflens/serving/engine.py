@@ -282,33 +282,29 @@ class Engine:
             # Decodes first, then prompt chunks of running requests, then new requests (whole
             # ones only, when prompts are not split: alone if longer than the budget).
             decoders, swap = self._grow(self._decoders())
-            if self._holding_prompts(decoders):
-                self._run(decoders, [], swap)
-                return
             budget = cfg.max_tokens - len(decoders)
             chunks = self._continue_prefills(budget)
+            budget -= sum(c for _, c in chunks)
+            if self._holding_prompts(decoders, budget):
+                self._run(decoders, chunks, swap)
+                return
             admitted, swap_in = self._admit(
-                budget - sum(c for _, c in chunks),
-                whole=not cfg.split_prompts,
-                alone=not decoders and not chunks,
+                budget, whole=not cfg.split_prompts, alone=not decoders and not chunks
             )
             self._run(decoders, chunks + admitted, swap + swap_in)
 
-    def _holding_prompts(self, decoders: list[int]) -> bool:
+    def _holding_prompts(self, decoders: list[int], budget: int) -> bool:
         """TensorRT-LLM's batch waiting (py_executor.py, _waiting_requests): in an iteration
-        that decodes and would also take prompts, the prompts are held back until their
-        tokens (each request's whole prompt, as it counts them) and the decodes reach
+        that decodes and would also take new prompts, they are held back until their tokens
+        (each request's whole prompt, as it counts them) and the decodes reach
         batch_wait_ratio of the token budget, or it has held them batch_wait_iterations
-        iterations; letting them go restarts that count. Either setting at 0 never holds."""
+        iterations; letting them go restarts that count. Either setting at 0 never holds.
+        A prompt rooflens cut into chunks went whole in TensorRT-LLM (its default does not
+        chunk): its later chunks are not held, and `budget` is what they leave."""
         cfg = self.config
         if not decoders or not cfg.batch_wait_iterations or not cfg.batch_wait_ratio:
             return False
-        budget = cfg.max_tokens - len(decoders)
         contexts = prompt_tokens = 0
-        ids = np.fromiter(self.running, np.int64, len(self.running))
-        for i in ids[(self.kv[ids] < self.target[ids]) & ~self.swapped[ids]].tolist():
-            budget -= min(int(self.target[i] - self.kv[i]), budget, cfg.chunk)
-            contexts, prompt_tokens = contexts + 1, prompt_tokens + int(self.target[i])
         # The queue's head, as far as the budget and the batch reach (KV blocks not checked:
         # the count only decides whether prompts go now).
         room = cfg.max_batch - len(self.running)
