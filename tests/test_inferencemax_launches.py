@@ -23,6 +23,7 @@ from rooflens.measure.inferencemax_launches import (
     script_names,
 )
 from rooflens.measure.validate_engines import _launch_lines, launch_of, setup_of
+from rooflens.serving.presets import scheduler_with
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,13 +106,14 @@ def test_tensorrt_llms_options_file_overrides_its_command_line() -> None:
         "max_batch": 64,
         "prefix_sharing": False,
     }
-    # Without the file, the command line alone; a budget of fewer tokens than sequences
-    # holds the batch to it (each generating request is one of its tokens).
+    # Without the file, the command line alone: the flags as launched (TensorRT-LLM holds
+    # the batch to the budget when it reads them: rooflens.engines.trtllm.settle).
     assert scheduler_flags("trtllm", launch) == {"max_tokens": 1152, "max_batch": 512}
-    assert scheduler_flags("trtllm", "trtllm-serve m --max_num_tokens 1152") == {
-        "max_tokens": 1152,
-        "max_batch": 1152,
-    }
+    assert scheduler_flags("trtllm", "trtllm-serve m --max_num_tokens 1152") == {"max_tokens": 1152}
+    alone = scheduler_flags("trtllm", "trtllm-serve m --max_num_tokens 1152")
+    held = scheduler_with("trtllm", None, alone)
+    assert (held.max_tokens, held.max_batch) == (1152, 1152)  # not the default 2048
+    assert scheduler_with("trtllm", None, scheduler_flags("trtllm", launch)).max_batch == 512
 
 
 # TensorRT-LLM's batch waiting, written to the options file at 64 clients and more.
@@ -146,7 +148,7 @@ def test_tensorrt_llms_batch_waiting_is_read_from_its_options_file(
     calls, files = launch_commands(TRT_WAITING, "benchmarks/x/dsr1_fp8_b200_trt.sh", env)
     (launch,) = [c for c in calls if engine_of(c)]
     found = scheduler_flags("trtllm", launch, files)
-    assert found == {"max_tokens": 8192, "max_batch": 2048} | expected
+    assert found == {"max_tokens": 8192} | expected
 
 
 def test_launch_lines_name_their_engine_and_flags() -> None:
@@ -186,7 +188,7 @@ engine,script,since,until,tp,ep,dp_attention,conc,isl,osl,receive_interval,chunk
 sglang,benchmarks/dsr1_fp8_b200_docker.sh,2026-03-01,2026-03-10,8,1,False,32,1024,1024,10,16384,,256,False,,
 sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,32,1024,1024,30,16384,,256,False,,
 sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,8,1024,1024,10,,,,True,,
-trtllm,benchmarks/dsr1_fp8_b200_trt.sh,2026-01-29,,8,1,False,64,1024,1024,,,8192,8192,False,40,0.8
+trtllm,benchmarks/dsr1_fp8_b200_trt.sh,2026-01-29,,8,1,False,64,1024,1024,,,8192,,False,40,0.8
 """
 
 
@@ -206,7 +208,6 @@ def test_a_tensorrt_llm_run_takes_its_batch_waiting_typed() -> None:
     assert script == "benchmarks/dsr1_fp8_b200_trt.sh"
     assert updates == {
         "max_tokens": 8192,
-        "max_batch": 8192,
         "prefix_sharing": False,
         "batch_wait_iterations": 40,
         "batch_wait_ratio": 0.8,

@@ -86,6 +86,13 @@ def test_simulate_says_what_priced_it_and_which_scheduler_ran() -> None:
     assert data["estimate"].startswith("calibrated estimate (trtllm 1.3.0rc20 profile")
     assert (data["scheduler"]["policy"], data["scheduler"]["max_tokens"]) == ("chunked", 4096)
     assert data["scheduler"]["max_batch"] == 2048  # the preset's, the option replaced tokens
+    # A budget below TensorRT-LLM's batch limit holds the batch to it (vLLM would refuse).
+    small = json.loads(runner.invoke(app, [*args, "--max-tokens", "1152", "-f", "json"]).output)
+    assert (small["scheduler"]["max_tokens"], small["scheduler"]["max_batch"]) == (1152, 1152)
+    on_vllm = [a for a in args if a not in ("--engine", "trtllm")]
+    refused = runner.invoke(app, [*on_vllm, "--preset", "vllm", "--max-tokens", "512"])
+    assert refused.exit_code == 2
+    assert "max_tokens=512 is invalid: expected at least max_batch=1024" in refused.output
     # SGLang's receive interval, as set, in the table and the JSON.
     looks = runner.invoke(app, [*args, "--receive-interval", "30"], env={"COLUMNS": "200"})
     assert "sequences per iteration; new requests looked for every 30 decode iterations" in (

@@ -58,6 +58,11 @@ def scheduler_for(device: Device | None) -> SchedulerConfig:
     return SCHEDULER.model_copy(update={"chunk_size": chunk})
 
 
+def settle(config: SchedulerConfig) -> SchedulerConfig:
+    """Settings as SGLang reads them: as given."""
+    return config
+
+
 DEFAULTS = EngineDefaults(
     engine="sglang",
     version="0.5",

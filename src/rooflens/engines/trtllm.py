@@ -36,6 +36,15 @@ def scheduler_for(device: Device | None) -> SchedulerConfig:
     return SCHEDULER
 
 
+def settle(config: SchedulerConfig) -> SchedulerConfig:
+    """Settings as TensorRT-LLM reads them: a token budget below the batch limit holds the
+    batch to the budget, as its micro-batch scheduler counts each generating request as one
+    of max_num_tokens (_torch/pyexecutor/scheduler.py) where vLLM refuses such a budget."""
+    if config.max_tokens < config.max_batch:
+        return config.model_copy(update={"max_batch": config.max_tokens})
+    return config
+
+
 DEFAULTS = EngineDefaults(
     engine="trtllm",
     version="1.0-1.3",

@@ -41,6 +41,12 @@ def scheduler_for(device: Device | None) -> SchedulerConfig:
     return SCHEDULER
 
 
+def settle(config: SchedulerConfig) -> SchedulerConfig:
+    """Settings as vLLM reads them: as given (it refuses a token budget below max_num_seqs,
+    and so does rooflens' prepare)."""
+    return config
+
+
 DEFAULTS = EngineDefaults(
     engine="vllm",
     version="0.11-0.24",

@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from rooflens.engines.trtllm import SCHEDULER as TRTLLM_SCHEDULER
 from rooflens.measure.inferencemax import MODEL_NAMES, measured_field, names_model, open_shipped
 
 INDEX_FILE = "inferencemax_launches.csv"
@@ -223,12 +222,6 @@ def scheduler_flags(engine: str, command: str, files: Mapping[str, str] | None =
         reuse = (config.get("kv_cache_config") or {}).get("enable_block_reuse")
         if isinstance(reuse, bool):
             found["prefix_sharing"] = reuse
-    if engine == "trtllm" and "max_tokens" in found:
-        # Each generating request is a token of max_num_tokens (TensorRT-LLM's micro-batch
-        # scheduler counts context and generation tokens against it), so a budget below
-        # max_batch_size (2048 by default) holds the batch to it.
-        limit = found.get("max_batch", TRTLLM_SCHEDULER.max_batch)
-        found["max_batch"] = min(limit, found["max_tokens"])
     return found
 
 

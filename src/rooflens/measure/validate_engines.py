@@ -49,7 +49,7 @@ from rooflens.measure.inferencemax import speculation
 from rooflens.measure.inferencemax_launches import measured_at, scheduler_updates, script_names
 from rooflens.models.catalog import bundled_config, bundled_models, bundled_twin, load_model
 from rooflens.serving.config import ClusterConfig, SchedulerConfig
-from rooflens.serving.presets import PRESETS, preset_for
+from rooflens.serving.presets import PRESETS, scheduler_with
 from rooflens.serving.replica import Replica
 from rooflens.serving.simulate import pool_options, prepare, run
 from rooflens.serving.workload import Requests
@@ -474,7 +474,7 @@ def _replicas(
     spec, device, options = resolve(
         setup.model, get_device(setup.device), dict(setup.options) | {"calibration": calibration}
     )
-    scheduler = preset_for(setup.preset, device).model_copy(update=dict(setup.scheduler))
+    scheduler = scheduler_with(setup.preset, device, dict(setup.scheduler))
     prefill = pool_options(options, setup.cluster, "prefill")
     decode = pool_options(options, setup.cluster, "decode")
     replica = prepare(spec, device, prefill, scheduler, longest)

@@ -9,7 +9,7 @@ from rooflens.api import DeviceLike, ModelLike, resolve
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
-from rooflens.serving.presets import PRESETS, preset_for
+from rooflens.serving.presets import PRESETS, preset_for, scheduler_with
 from rooflens.serving.results import SimulationResult
 from rooflens.serving.simulate import CapacityResult, Progress, find_capacity, run
 from rooflens.serving.workload import Requests, Workload, load_trace
@@ -54,10 +54,10 @@ def scheduler_of(
         preset = str(engine)
     if preset is None:
         return scheduler
-    base = preset_for(preset, device)
     if scheduler is None:
-        return base
-    return base.model_copy(update={k: getattr(scheduler, k) for k in scheduler.model_fields_set})
+        return preset_for(preset, device)
+    chosen = {k: getattr(scheduler, k) for k in scheduler.model_fields_set}
+    return scheduler_with(preset, device, chosen)
 
 
 def _closed_loop_requests(workload: Workload | Requests | str | Path) -> Requests:

@@ -7,10 +7,13 @@ docs/serving.md says where a preset departs from its engine's scheduler.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.engines import sglang, trtllm, vllm
-from rooflens.serving.config import SchedulerConfig, build
+from rooflens.serving.config import SchedulerConfig
 from rooflens.settings import engine_name
 
 # Each engine's scheduler lives in its module (rooflens.engines.<engine>), with its sources.
@@ -27,7 +30,11 @@ def preset_for(name: str, device: Device | None = None) -> SchedulerConfig:
     return _ENGINES[name].scheduler_for(device)
 
 
-def with_overrides(base: SchedulerConfig, **settings: object) -> SchedulerConfig:
-    """`base` with the given scheduler settings replaced (None: keep the preset's), validated."""
-    chosen = {k: v for k, v in settings.items() if v is not None}
-    return build(SchedulerConfig, "scheduler", **(base.model_dump() | chosen))
+def scheduler_with(name: str, device: Device | None, chosen: Mapping[str, Any]) -> SchedulerConfig:
+    """Engine `name`'s scheduler on `device` with the `chosen` settings in place of its own,
+    as the engine reads them (`settle` in rooflens.engines.<engine>)."""
+    name = engine_name(name)
+    if name not in PRESETS:
+        raise InvalidInputError("preset", name, f"one of {', '.join(PRESETS)}")
+    module = _ENGINES[name]
+    return module.settle(module.scheduler_for(device).model_copy(update=dict(chosen)))
