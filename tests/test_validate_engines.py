@@ -484,6 +484,28 @@ def test_ttft_against_the_output_length() -> None:
     )
 
 
+def test_tensorrt_llm_runs_under_attention_dp_are_told_apart() -> None:
+    """TensorRT-LLM's runs with attention DP (measured 1,000 and 3,000 ms, predicted 200
+    each) and without (measured 100, predicted 90): medians per kind, with the reason."""
+    from rooflens.measure.validate_engines import _balance_lines
+
+    base = SERIES_BASE | {"backend": "trtllm", "batch_size": 64, "osl": 1024}
+    rows = [
+        base | {"attention_dp_size": 8, "silicon_ttft_ms": 1000.0, "predicted_ttft_ms": 200.0},
+        base | {"attention_dp_size": 8, "silicon_ttft_ms": 3000.0, "predicted_ttft_ms": 200.0},
+        base | {"attention_dp_size": 1, "silicon_ttft_ms": 100.0, "predicted_ttft_ms": 90.0},
+        base | {"backend": "vllm", "attention_dp_size": 8, "silicon_ttft_ms": 9.0,
+                "predicted_ttft_ms": 1.0},
+    ]  # fmt: skip
+    text = "\n".join(_balance_lines(errors(pd.DataFrame(rows))))
+    assert "`PyExecutor._balance_adp_requests`" in text
+    assert "| with attention DP | 2 | 87 % | 92 % | 0.13 |" in text
+    assert "| 2000.00 | 200.00 |" in text
+    assert "| without | 1 | 10 % | 10 % | 0.90 |" in text
+    # Without a run under attention DP, nothing to tell apart.
+    assert _balance_lines(errors(pd.DataFrame(rows[2:3]))) == []
+
+
 def test_the_report_rebuilds_from_the_predictions_csv(sample, tmp_path) -> None:
     """--csv then --predictions: the same report without simulating again (the run's wall
     clock travels in the CSV); a CSV without it is refused, naming what is wanted."""

@@ -953,6 +953,34 @@ def per_iteration_gap(done: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _balance_lines(done: pd.DataFrame) -> list[str]:
+    """TensorRT-LLM's aggregated runs with and without attention DP: with it, the engine's
+    balancing of new prompts across the ranks, which rooflens does not model."""
+    runs = done[(done["backend"] == "trtllm") & (done["mode"] == "agg")]
+    if runs.empty or not (runs["attention_dp_size"] > 1).any():
+        return []
+    ranks = np.where(runs["attention_dp_size"] > 1, "with attention DP", "without")
+    table = _summary(runs.assign(ranks=ranks), ["ranks"])
+    measured = runs.groupby(ranks)["silicon_ttft_ms"].median()
+    predicted = runs.groupby(ranks)["predicted_ttft_ms"].median()
+    table["TTFT measured ms (median)"] = table["ranks"].map(measured).round(1)
+    table["TTFT predicted ms (median)"] = table["ranks"].map(predicted).round(1)
+    return [
+        "",
+        "TensorRT-LLM's aggregated runs with and without attention DP. With it, InferenceX's "
+        "scripts turn on the engine's balancing of new prompts across the ranks "
+        "(`attention_dp_config.enable_balance`; DeepSeek-R1's with `timeout_iters` 60 and "
+        "`batching_wait_iters` 0, gpt-oss's at the defaults, 50 and 10): a rank prefills new "
+        "prompts only in an iteration where every rank has one waiting and a free slot, or "
+        "once that many iterations have passed without, or while some rank generates "
+        "nothing (`PyExecutor._balance_adp_requests`). rooflens simulates the ranks as "
+        "independent replicas and does not hold their prompts, so these runs' TTFT is "
+        "underestimated by up to that many decode iterations.",
+        "",
+        _markdown(table),
+    ]
+
+
 def _iteration_gap_lines(done: pd.DataFrame) -> list[str]:
     if "prefill_iterations" not in done or done["prefill_iterations"].isna().all():
         return []
@@ -1284,6 +1312,7 @@ def report(
             *_split_lines(mine),
             *_output_length_lines(mine),
             *_iteration_gap_lines(mine),
+            *_balance_lines(mine),
             "",
             "Largest misses (TTFT, then TPOT):",
             "",
