@@ -158,6 +158,8 @@ def _option_values(tmp: Path) -> dict[str, list[str]]:
         "--chunk-size": INTS,
         "--receive-interval": INTS,
         "--batch-wait-iterations": INTS,
+        "--dp-balance-timeout": INTS,
+        "--dp-balance-wait": INTS,
         "--batch-wait-ratio": ["0", "0.5", "1", "1.5", "-0.1", "nan", "x"],
         "--queue": ["fcfs", "spf", "lifo"],
         "--kv-layout": ["paged", "contiguous", "x"],

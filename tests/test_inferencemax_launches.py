@@ -116,12 +116,21 @@ def test_tensorrt_llms_options_file_overrides_its_command_line() -> None:
     assert scheduler_with("trtllm", None, scheduler_flags("trtllm", launch)).max_batch == 512
 
 
-# TensorRT-LLM's batch waiting, written to the options file at 64 clients and more.
+# TensorRT-LLM's batch waiting, written to the options file at 64 clients and more, and
+# its attention-DP balance.
 TRT_WAITING = """#!/usr/bin/env bash
 source "$(dirname "$0")/../benchmark_lib.sh"
 cat > dsr1-fp8.yml << EOF
 enable_attention_dp: $DP_ATTENTION
 EOF
+if [[ "$DP_ATTENTION" == "true" ]]; then
+    cat << EOF >> dsr1-fp8.yml
+attention_dp_config:
+    batching_wait_iters: 0
+    enable_balance: true
+    timeout_iters: 60
+EOF
+fi
 if [[ $CONC -ge 64 ]]; then
     cat << EOF >> dsr1-fp8.yml
 batch_wait_timeout_iters: 40
@@ -136,8 +145,9 @@ trtllm-serve $MODEL --max_num_tokens=8192 --extra_llm_api_options=dsr1-fp8.yml &
     ("conc", "dp_attention", "expected"),
     [
         (64, False, {"batch_wait_iterations": 40, "batch_wait_ratio": 0.8}),
-        # TensorRT-LLM holds prompts back only without attention DP.
-        (64, True, {}),
+        # TensorRT-LLM holds prompts back only without attention DP; with it, it balances
+        # them across the ranks.
+        (64, True, {"dp_balance": True, "dp_balance_timeout": 60, "dp_balance_wait": 0}),
         (32, False, {}),
     ],
 )
@@ -184,11 +194,11 @@ def test_launch_lines_name_their_engine_and_flags() -> None:
 
 
 INDEX = """# provenance
-engine,script,since,until,tp,ep,dp_attention,conc,isl,osl,receive_interval,chunk_size,max_tokens,max_batch,prefix_sharing,batch_wait_iterations,batch_wait_ratio
-sglang,benchmarks/dsr1_fp8_b200_docker.sh,2026-03-01,2026-03-10,8,1,False,32,1024,1024,10,16384,,256,False,,
-sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,32,1024,1024,30,16384,,256,False,,
-sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,8,1024,1024,10,,,,True,,
-trtllm,benchmarks/dsr1_fp8_b200_trt.sh,2026-01-29,,8,1,False,64,1024,1024,,,8192,,False,40,0.8
+engine,script,since,until,tp,ep,dp_attention,conc,isl,osl,receive_interval,chunk_size,max_tokens,max_batch,prefix_sharing,batch_wait_iterations,batch_wait_ratio,dp_balance,dp_balance_timeout,dp_balance_wait
+sglang,benchmarks/dsr1_fp8_b200_docker.sh,2026-03-01,2026-03-10,8,1,False,32,1024,1024,10,16384,,256,False,,,,,
+sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,32,1024,1024,30,16384,,256,False,,,,,
+sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,8,1024,1024,10,,,,True,,,,,
+trtllm,benchmarks/dsr1_fp8_b200_trt.sh,2026-01-29,,8,1,False,64,1024,1024,,,8192,,False,40,0.8,,,
 """
 
 
@@ -313,6 +323,36 @@ def test_a_tensorrt_llm_run_holds_prompts_as_its_script_version_then_did() -> No
     line = " ".join(_launch_lines(rows))
     assert "1 of the 2 simulated aggregated InferenceX runs take" in line
     assert "TensorRT-LLM's batch waiting: 1" in line
+
+
+def test_attention_dp_ranks_that_balance_prompts_are_simulated_together() -> None:
+    # InferenceX's dsr1_fp8_b200_trt_slurm.sh of 2026-01-14 under attention DP on 8 B200s,
+    # 64 clients (recorded as 64 ranks: read as 8), balances prompts across the ranks:
+    # all eight are simulated side by side with the 64 clients, not one rank with eight.
+    run = {
+        "id": "dp", "backend": "trtllm", "backend_version": "1.1.0rc2.post2",
+        "model_path": "deepseek-ai/DeepSeek-R1", "system": "b200_sxm", "precision": "fp8",
+        "mode": "agg", "isl": 1024, "osl": 1024, "gemm_quant_mode": "fp8",
+        "moe_quant_mode": "fp8", "batch_size": 1.0, "tp_size": 1.0, "pp_size": 1.0,
+        "attention_dp_size": 64.0, "moe_tp_size": 8.0, "moe_ep_size": 8.0,
+        "silicon_ttft_ms": 1.0, "silicon_tpot_ms": 1.0,
+        "silicon_data_source": "source_file=2026-04-06.csv; model=DeepSeek-R1; "
+        "silicon_concurrency=64; measured=2026-01-14T00:00:00.000Z; wip=False; "
+        "image=nvcr.io/nvidia/tensorrt-llm/release:1.1.0rc2.post2",
+    }  # fmt: skip
+    setup, notes = setup_of(pd.Series(run))
+    assert notes["launch"] == "benchmarks/dsr1_fp8_b200_trt_slurm.sh"
+    flags = dict(setup.scheduler)
+    assert (flags["dp_balance"], flags["dp_balance_timeout"], flags["dp_balance_wait"]) == (
+        True,
+        60,
+        0,
+    )
+    assert (setup.cluster.replicas, setup.concurrency) == (8, 64)
+    # Without the balance the eight ranks are alike: one is simulated, with its 8 clients.
+    plain = run | {"backend": "vllm"}
+    alike = setup_of(pd.Series(plain))[0]
+    assert (alike.cluster.replicas, alike.concurrency) == (1, 8)
 
 
 def test_the_script_indexes_a_clone_history(tmp_path) -> None:

@@ -228,6 +228,63 @@ def test_batch_waiting_holds_no_later_chunk_of_a_prompt_cut_to_fit() -> None:
     assert frame["ttft"][2] == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("balance", "other_rank_waits", "wait", "held"),
+    [(True, False, 0, 2), (True, True, 0, 0), (True, True, 2, 2), (False, False, 0, 0)],
+    ids=["timeout", "every-rank-waits", "batching-wait", "off"],
+)
+def test_attention_dp_ranks_let_new_prompts_go_together(
+    balance: bool, other_rank_waits: bool, wait: int, held: int
+) -> None:
+    """Two ranks of TensorRT-LLM's attention DP (timeout 3 iterations): a 50-token prompt
+    reaching rank 0 while both decode waits until rank 1 has one too, or three iterations
+    (two decodes, then it prefills beside the third); with a batching wait of 2 it waits two
+    more iterations even when both have one; without balancing it goes at once."""
+    spec, device, opts = _setup()
+    n = 4 if other_rank_waits else 3
+    requests = Requests(
+        np.array([0.0, 0.0, 1e-9, 1e-9][:n]), np.full(n, 50), np.array([20, 20, 2, 2][:n])
+    )
+    ranks = SchedulerConfig(
+        policy="chunked", max_tokens=512, dp_balance=balance, dp_balance_timeout=3,
+        dp_balance_wait=wait,
+    )  # fmt: skip
+    replica = prepare(spec, device, opts, ranks, 64)
+    cluster = ClusterConfig(replicas=2)
+    frame = run(spec, device, opts, requests, ranks, cluster, replica=replica).requests
+    assert list(frame["replica"]) == [0, 1, 0, 1][:n]
+    decodes = sum(_decode(replica, 50 + k) for k in range(held))
+    beside = replica.step_time(
+        np.array([50 + held]), np.array([50.0]), np.zeros(1), np.ones(1, bool)
+    )
+    expected = _prefill(replica, 50) + decodes + beside - 1e-9
+    assert frame["ttft"][2] == pytest.approx(expected, rel=1e-12)
+    if other_rank_waits:
+        assert frame["ttft"][3] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("concurrency", [None, 12])
+def test_decode_runs_equal_pricing_every_iteration_with_dp_balance(
+    monkeypatch, concurrency
+) -> None:
+    """Balancing ranks count a run's decode steps as they would count them one by one."""
+    spec, device, opts = _setup()
+    rng = np.random.default_rng(13)
+    n = 36
+    arrival = np.zeros(n) if concurrency else np.sort(rng.uniform(0, 0.5, n))
+    requests = Requests(arrival, rng.integers(20, 400, n), rng.integers(1, 150, n))
+    ranks = SchedulerConfig(
+        policy="chunked", max_tokens=512, dp_balance=True, dp_balance_timeout=7,
+        dp_balance_wait=2,
+    )  # fmt: skip
+    cluster = ClusterConfig(replicas=3)
+    _runs_equal_iterations(monkeypatch, (spec, device, opts), requests, ranks, concurrency, cluster)
+    free = ranks.model_copy(update={"dp_balance": False})
+    held = run(spec, device, opts, requests, ranks, cluster, concurrency=concurrency)
+    unheld = run(spec, device, opts, requests, free, cluster, concurrency=concurrency)
+    assert held.requests["ttft"].mean() > unheld.requests["ttft"].mean()
+
+
 @pytest.mark.parametrize("concurrency", [None, 6])
 def test_decode_runs_equal_pricing_every_iteration_with_batch_waiting(
     monkeypatch, concurrency

@@ -100,6 +100,13 @@ def test_simulate_says_what_priced_it_and_which_scheduler_ran() -> None:
     )
     data = json.loads(runner.invoke(app, [*args, "--receive-interval", "30", "-f", "json"]).output)
     assert data["scheduler"]["receive_interval"] == 30
+    # TensorRT-LLM's attention-DP balance, as set.
+    balance = ["--dp-balance", "--dp-balance-timeout", "60", "--dp-balance-wait", "0"]
+    ranks = runner.invoke(app, [*args, *balance, "--replicas", "2"], env={"COLUMNS": "200"})
+    assert ranks.exit_code == 0, ranks.output
+    assert "balance new prompts as attention-DP ranks (timeout 60, wait 0 iterations)" in (
+        " ".join(ranks.output.split())
+    )
     # TensorRT-LLM's batch waiting, as set.
     wait = ["--batch-wait-iterations", "40", "--batch-wait-ratio", "0.8"]
     held = runner.invoke(app, [*args, *wait], env={"COLUMNS": "200"})

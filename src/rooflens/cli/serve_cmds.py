@@ -139,6 +139,11 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
                 f"; prompts held up to {sched.batch_wait_iterations} iterations or "
                 f"{sched.batch_wait_ratio:g} of the budget"
             )
+        if sched.policy == "chunked" and sched.dp_balance:
+            receive += (
+                f"; replicas balance new prompts as attention-DP ranks (timeout "
+                f"{sched.dp_balance_timeout}, wait {sched.dp_balance_wait} iterations)"
+            )
         rows.append(
             (
                 "scheduler",

@@ -62,8 +62,14 @@ TRTLLM_FILE_KEYS = {
     "batch_wait_timeout_iters": "batch_wait_iterations",
     "batch_wait_max_tokens_ratio": "batch_wait_ratio",
 }
-# TensorRT-LLM holds prompts back only without attention DP (py_executor.py, _schedule).
+# TensorRT-LLM holds prompts back only without attention DP (py_executor.py, _schedule);
+# with it, its attention_dp_config balances them across the ranks.
 TRTLLM_BATCH_WAIT = ("batch_wait_iterations", "batch_wait_ratio")
+TRTLLM_DP_BALANCE = {
+    "enable_balance": "dp_balance",
+    "timeout_iters": "dp_balance_timeout",
+    "batching_wait_iters": "dp_balance_wait",
+}
 # The index's columns: what a run is looked up by, then the fields its script set, by type.
 KEYS = ["engine", "script", "since", "until", "tp", "ep", "dp_attention", "conc", "isl", "osl"]
 FIELD_TYPES: dict[str, type] = {
@@ -74,6 +80,9 @@ FIELD_TYPES: dict[str, type] = {
     "prefix_sharing": bool,
     "batch_wait_iterations": int,
     "batch_wait_ratio": float,
+    "dp_balance": bool,
+    "dp_balance_timeout": int,
+    "dp_balance_wait": int,
 }
 FIELDS = list(FIELD_TYPES)
 MARK = "ROOFLENS-CALL"
@@ -219,6 +228,11 @@ def scheduler_flags(engine: str, command: str, files: Mapping[str, str] | None =
         if config.get("enable_attention_dp") is True:
             for field in TRTLLM_BATCH_WAIT:
                 found.pop(field, None)
+            balance = config.get("attention_dp_config") or {}
+            for key, field in TRTLLM_DP_BALANCE.items():
+                value = balance.get(key) if isinstance(balance, dict) else None
+                if isinstance(value, FIELD_TYPES[field]):
+                    found[field] = value
         reuse = (config.get("kv_cache_config") or {}).get("enable_block_reuse")
         if isinstance(reuse, bool):
             found["prefix_sharing"] = reuse

@@ -349,6 +349,7 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     spec = _model(model_id)
     quant, source = quantization(row, model_id, spec.is_moe)
     layout = "as recorded"
+    launch, script = launch_of(row)
     if row["mode"] == "agg":
         if _int(row.get("pp_size")) != 1:
             raise Inexpressible("pipeline parallelism")
@@ -357,7 +358,9 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
             layout = f"read as {tp * dp} GPUs (recorded {tp * dp * moe_ep})"
         tp, ep, moe_tp = _pool(tp, dp, moe_tp, moe_ep, spec.is_moe, "")
         cluster = ClusterConfig(replicas=dp)
-        parts = math.gcd(concurrency_of(row), dp)
+        # Identical groups of DP ranks are simulated once, unless the ranks balance their
+        # prompts across all of them (TensorRT-LLM's attention_dp_config).
+        parts = 1 if launch.get("dp_balance") else math.gcd(concurrency_of(row), dp)
     elif row["mode"] == "disagg":
         pools = {}
         for side in ("prefill", "decode"):
@@ -405,7 +408,6 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         options["a_scale"] = scale
     if moe_tp is not None:
         options["moe_tp"] = moe_tp
-    launch, script = launch_of(row)
     setup = Setup(
         model=model_id,
         device=device.name,

@@ -34,8 +34,15 @@ def _route(
             k = int(np.argmin([engine.outstanding(t) for engine in engines]))
             engines[k].submit([int(i)])
             assignment[i] = k
-    for engine in engines:
-        engine.run(progress=progress)
+    if engines[0].peers:
+        # Ranks that balance prompts read each other's queues: they run side by side.
+        if progress:
+            for engine in engines:
+                engine.on_finish = lambda done, _times: progress(len(done))
+        _lockstep(engines)
+    else:
+        for engine in engines:
+            engine.run(progress=progress)
     return assignment
 
 
@@ -50,7 +57,7 @@ def _pool(
     last_token: np.ndarray | None = None,
     on_finish: OnFinish | None = None,
 ) -> list[Engine]:
-    return [
+    engines = [
         Engine(
             replica,
             config,
@@ -65,6 +72,11 @@ def _pool(
         )
         for _ in range(size)
     ]
+    if config.dp_balance and mode == "full" and config.policy == "chunked":
+        # One engine's attention-DP ranks, balancing new prompts across them.
+        for engine in engines:
+            engine.peers = tuple(engines)
+    return engines
 
 
 def transfer_seconds(

@@ -121,6 +121,34 @@ class SchedulerConfig(BaseModel):
         le=1.0,
     )
 
+    # TensorRT-LLM's attention_dp_config (enable_balance, timeout_iters, batching_wait_iters;
+    # _torch/pyexecutor/py_executor.py, PyExecutor._balance_adp_requests).
+    dp_balance: bool = setting(
+        False,
+        "Scheduler",
+        "DP balance",
+        "Chunked: the replicas are one engine's attention-DP ranks, which let new prompts go "
+        "when every rank has one waiting, after the timeout, or while a rank generates "
+        "nothing (TensorRT-LLM's attention_dp_config.enable_balance).",
+    )
+    dp_balance_timeout: int = setting(
+        50,
+        "Scheduler",
+        "DP balance timeout",
+        "DP balance: iterations before new prompts go anyway (TensorRT-LLM's timeout_iters).",
+        ge=1,
+        le=MAX_SEQUENCES,
+    )
+    dp_balance_wait: int = setting(
+        10,
+        "Scheduler",
+        "DP balance wait",
+        "DP balance: iterations prompts still wait once every rank has one, while every rank "
+        "generates (TensorRT-LLM's batching_wait_iters).",
+        ge=0,
+        le=MAX_SEQUENCES,
+    )
+
     @property
     def chunk(self) -> int:
         return min(self.chunk_size or self.max_tokens, self.max_tokens)

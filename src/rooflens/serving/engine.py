@@ -126,6 +126,13 @@ class Engine:
         # Iterations TensorRT-LLM's batch waiting has held prompts back since it last let
         # them go.
         self.held_prompts = 0
+        # The other attention-DP ranks of one engine with this one (the cluster sets them
+        # under dp_balance), this rank's two balancing counts, and a release another rank
+        # made for every rank.
+        self.peers: tuple[Engine, ...] = ()
+        self.dp_waited = 0
+        self.dp_batched = 0
+        self.dp_released = False
         self.timeline: dict[str, list[float]] = {k: [] for k in TIMELINE}
         self._sequence = 0
         # Bumped whenever the engine's state changes: next_emission's cache key.
@@ -285,7 +292,8 @@ class Engine:
             budget = cfg.max_tokens - len(decoders)
             chunks = self._continue_prefills(budget)
             budget -= sum(c for _, c in chunks)
-            if self._holding_prompts(decoders, budget):
+            balancing = self._balancing()
+            if self._holding_prompts(decoders, budget) or balancing:
                 self._run(decoders, chunks, swap)
                 return
             admitted, swap_in = self._admit(
@@ -322,6 +330,51 @@ class Engine:
             self.held_prompts = 0
             return False
         self.held_prompts += 1
+        return True
+
+    def _has_new(self, at: float) -> bool:
+        """Prompts wait here, or one has reached this engine by `at` (not yet taken in)."""
+        return bool(self.waiting) or (
+            self.next_pending < len(self.pending)
+            and bool(self.ready[self.pending[self.next_pending]] <= at + same_time(at))
+        )
+
+    def _balancing(self) -> bool:
+        """TensorRT-LLM's attention-DP balance (py_executor.py, _balance_adp_requests), as one
+        rank here takes it: new prompts go when every rank has one waiting and every rank is
+        below its batch limit (after dp_balance_wait more iterations while every rank
+        generates), and then on every rank; else once dp_balance_timeout iterations have
+        passed since the last time they went, or while some rank generates nothing. True:
+        hold this iteration's new prompts. TensorRT-LLM's ranks step together and share one
+        count; here each counts its own iterations (a rank with nothing waiting only counts,
+        also through a run of decode steps) and reads the others as they stand."""
+        cfg = self.config
+        if not cfg.dp_balance or len(self.peers) < 2:
+            return False
+        if not self.waiting:
+            self.dp_waited = (self.dp_waited + 1) % cfg.dp_balance_timeout
+            return False
+        if self.dp_released:
+            self.dp_released, self.dp_waited, self.dp_batched = False, 0, 0
+            return False
+        generating = [len(peer._decoders()) for peer in self.peers]
+        every_gen = all(generating)
+        if all(n < cfg.max_batch for n in generating) and all(
+            peer._has_new(self.clock) for peer in self.peers
+        ):
+            self.dp_waited = 0
+            if every_gen and self.dp_batched < cfg.dp_balance_wait:
+                self.dp_batched += 1
+                return True
+            self.dp_batched = 0
+            for peer in self.peers:
+                # The others let theirs go in their next iteration too.
+                peer.dp_released = peer is not self and peer._has_new(self.clock)
+            return False
+        self.dp_waited += 1
+        if self.dp_waited >= cfg.dp_balance_timeout or not every_gen:
+            self.dp_waited = 0
+            return False
         return True
 
     def _run(self, decoders: list[int], chunks: list[tuple[int, int]], swap_time: float) -> None:
@@ -441,6 +494,9 @@ class Engine:
         self.clock = float(starts[-1] + times[-1])
         # It looked (and restarted its count) after every receive_interval of these steps.
         self.since_receive = (self.since_receive + steps - 1) % self.interval + 1
+        if self.config.dp_balance and len(self.peers) > 1:
+            # Nothing waits during a run: each step only counts (_balancing).
+            self.dp_waited = (self.dp_waited + steps) % self.config.dp_balance_timeout
         self.last_token[ids] = self.clock
         self.kv[ids] += steps
         self.generated[ids] += steps
