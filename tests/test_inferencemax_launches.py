@@ -349,10 +349,15 @@ def test_attention_dp_ranks_that_balance_prompts_are_simulated_together() -> Non
         0,
     )
     assert (setup.cluster.replicas, setup.concurrency) == (8, 64)
+    assert setup.cluster.router == "least_outstanding"  # to the rank with the fewest
     # Without the balance the eight ranks are alike: one is simulated, with its 8 clients.
     plain = run | {"backend": "vllm"}
     alike = setup_of(pd.Series(plain))[0]
-    assert (alike.cluster.replicas, alike.concurrency) == (1, 8)
+    assert (alike.cluster.replicas, alike.concurrency, alike.cluster.router) == (
+        1,
+        8,
+        "round_robin",
+    )
 
 
 def test_the_script_indexes_a_clone_history(tmp_path) -> None:

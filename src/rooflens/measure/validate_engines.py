@@ -357,10 +357,15 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         if read_n_gpus:
             layout = f"read as {tp * dp} GPUs (recorded {tp * dp * moe_ep})"
         tp, ep, moe_tp = _pool(tp, dp, moe_tp, moe_ep, spec.is_moe, "")
-        cluster = ClusterConfig(replicas=dp)
         # Identical groups of DP ranks are simulated once, unless the ranks balance their
-        # prompts across all of them (TensorRT-LLM's attention_dp_config).
-        parts = 1 if launch.get("dp_balance") else math.gcd(concurrency_of(row), dp)
+        # prompts across all of them (TensorRT-LLM's attention_dp_config), which takes them
+        # all, each new request going to the rank with the fewest (its executor request
+        # queue's _balance_requests_across_ranks).
+        balance = bool(launch.get("dp_balance"))
+        cluster = ClusterConfig(
+            replicas=dp, router="least_outstanding" if balance else "round_robin"
+        )
+        parts = 1 if balance else math.gcd(concurrency_of(row), dp)
     elif row["mode"] == "disagg":
         pools = {}
         for side in ("prefill", "decode"):
@@ -396,7 +401,7 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     else:
         raise Inexpressible(f"mode {row['mode']}")
     if not cluster.disaggregated:
-        cluster = ClusterConfig(replicas=cluster.replicas // parts)
+        cluster = cluster.model_copy(update={"replicas": cluster.replicas // parts})
     # FlashAttention, and the engine's own kernels and FP8 activation scales by the rules an
     # analysis with `engine=` follows (the harness passes the engine's profile apart, as
     # `calibration`, which `engine` excludes); dynamic scales are every analysis's default.
