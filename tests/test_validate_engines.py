@@ -498,7 +498,7 @@ def test_tensorrt_llm_runs_under_attention_dp_are_told_apart() -> None:
                 "predicted_ttft_ms": 1.0},
     ]  # fmt: skip
     text = "\n".join(_balance_lines(errors(pd.DataFrame(rows))))
-    assert "`PyExecutor._balance_adp_requests`" in text
+    assert "`PyExecutor._balance_adp_requests`" in text and "`dp_balance`" in text
     assert "| with attention DP | 2 | 87 % | 92 % | 0.13 |" in text
     assert "| 2000.00 | 200.00 |" in text
     assert "| without | 1 | 10 % | 10 % | 0.90 |" in text

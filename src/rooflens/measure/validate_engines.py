@@ -961,8 +961,8 @@ def per_iteration_gap(done: pd.DataFrame) -> pd.DataFrame:
 
 
 def _balance_lines(done: pd.DataFrame) -> list[str]:
-    """TensorRT-LLM's aggregated runs with and without attention DP: with it, the engine's
-    balancing of new prompts across the ranks, which rooflens does not model."""
+    """TensorRT-LLM's aggregated runs with and without attention DP, whose ranks balance new
+    prompts across them (InferenceX's scripts turn that on)."""
     runs = done[(done["backend"] == "trtllm") & (done["mode"] == "agg")]
     if runs.empty or not (runs["attention_dp_size"] > 1).any():
         return []
@@ -980,9 +980,10 @@ def _balance_lines(done: pd.DataFrame) -> list[str]:
         "`batching_wait_iters` 0, gpt-oss's at the defaults, 50 and 10): a rank prefills new "
         "prompts only in an iteration where every rank has one waiting and a free slot, or "
         "once that many iterations have passed without, or while some rank generates "
-        "nothing (`PyExecutor._balance_adp_requests`). rooflens simulates the ranks as "
-        "independent replicas and does not hold their prompts, so these runs' TTFT is "
-        "underestimated by up to that many decode iterations.",
+        "nothing (`PyExecutor._balance_adp_requests`). rooflens simulates that with every "
+        "rank of the run side by side (`dp_balance`, docs/serving.md), where runs without "
+        "it simulate one of identical groups of ranks; the larger simulations take many "
+        "of these runs over the CPU-time budgets.",
         "",
         _markdown(table),
     ]
@@ -1376,7 +1377,7 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
         return []
     known = {engine: 0 for engine in sorted(set(simulated["backend"]))}
     looks: list[int] = []
-    held = 0
+    held = balanced = 0
     for _, row in simulated.iterrows():
         launch = launch_of(row)[0]
         if launch:
@@ -1384,6 +1385,7 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
             if row["backend"] == "sglang":
                 looks.append(int(launch.get("receive_interval", 1)))
             held += bool(launch.get("batch_wait_iterations"))
+            balanced += bool(launch.get("dp_balance"))
     counts = pd.Series(looks, dtype=int).value_counts().sort_index()
     intervals = ", ".join(f"{n} at {k}" for k, n in counts.items()) or "none"
     total = sum(known.values())
@@ -1392,7 +1394,8 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
         f"{total} of the {len(simulated)} simulated aggregated InferenceX runs take the "
         "scheduler flags their benchmark script launched the engine with then ("
         + ", ".join(f"{engine} {n}" for engine, n in known.items())
-        + f"; SGLang's receive interval: {intervals}; TensorRT-LLM's batch waiting: {held})"
+        + f"; SGLang's receive interval: {intervals}; TensorRT-LLM's batch waiting: {held}, "
+        f"its attention-DP balance: {balanced})"
         f"; the other {len(simulated) - total} "
         "run the preset (no version of their script known for that time and "
         "configuration, or, for a run dated by its day only, versions replaced that day "
