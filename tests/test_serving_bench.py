@@ -47,6 +47,24 @@ def _setup(**options: object):
     return spec, device, opts
 
 
+def _random_requests(seed: int, n: int, closed_loop: bool, longest_output: int) -> Requests:
+    """Prompts of 20-399 tokens and outputs of 1 to `longest_output - 1`, all sent at once
+    (a closed loop sends them) or arriving over half a second."""
+    rng = np.random.default_rng(seed)
+    arrival = np.zeros(n) if closed_loop else np.sort(rng.uniform(0, 0.5, n))
+    return Requests(arrival, rng.integers(20, 400, n), rng.integers(1, longest_output, n))
+
+
+def _held_first_token(replica, held: int) -> float:
+    """A 50-token prompt sent 1 ns after another's: the first prefills alone, then `held`
+    decode steps run before the second prefills beside the next decode."""
+    decodes = sum(_decode(replica, 50 + k) for k in range(held))
+    beside = replica.step_time(
+        np.array([50 + held]), np.array([50.0]), np.zeros(1), np.ones(1, bool)
+    )
+    return _prefill(replica, 50) + decodes + beside - 1e-9
+
+
 def _prefill(replica, *prompts: int) -> float:
     n = len(prompts)
     return replica.step_time(NONE, np.array(prompts, float), np.zeros(n), np.ones(n, bool))
@@ -135,12 +153,7 @@ def test_tensorrt_llm_batch_waiting_holds_a_prompt_while_another_decodes(
     )
     replica = prepare(spec, device, opts, waiting, 64)
     frame = run(spec, device, opts, requests, waiting, replica=replica).requests
-    decodes = sum(_decode(replica, 50 + k) for k in range(held))
-    beside = replica.step_time(
-        np.array([50 + held]), np.array([50.0]), np.zeros(1), np.ones(1, bool)
-    )
-    expected = _prefill(replica, 50) + decodes + beside - 1e-9
-    assert frame["ttft"][1] == pytest.approx(expected, rel=1e-12)
+    assert frame["ttft"][1] == pytest.approx(_held_first_token(replica, held), rel=1e-12)
 
 
 def test_more_clients_than_requests_send_everything_at_once() -> None:
@@ -198,10 +211,7 @@ def test_decode_runs_equal_pricing_every_iteration(
     monkeypatch, policy, concurrency, receive_interval
 ) -> None:
     spec, device, opts = _setup()
-    rng = np.random.default_rng(7)
-    n = 30
-    arrival = np.zeros(n) if concurrency else np.sort(rng.uniform(0, 0.5, n))
-    requests = Requests(arrival, rng.integers(20, 400, n), rng.integers(1, 120, n))
+    requests = _random_requests(7, 30, bool(concurrency), 120)
     scheduler = SchedulerConfig(policy=policy, max_tokens=512, receive_interval=receive_interval)
     _runs_equal_iterations(monkeypatch, (spec, device, opts), requests, scheduler, concurrency)
 
@@ -253,11 +263,7 @@ def test_attention_dp_ranks_let_new_prompts_go_together(
     cluster = ClusterConfig(replicas=2)
     frame = run(spec, device, opts, requests, ranks, cluster, replica=replica).requests
     assert list(frame["replica"]) == [0, 1, 0, 1][:n]
-    decodes = sum(_decode(replica, 50 + k) for k in range(held))
-    beside = replica.step_time(
-        np.array([50 + held]), np.array([50.0]), np.zeros(1), np.ones(1, bool)
-    )
-    expected = _prefill(replica, 50) + decodes + beside - 1e-9
+    expected = _held_first_token(replica, held)
     assert frame["ttft"][2] == pytest.approx(expected, rel=1e-12)
     if other_rank_waits:
         assert frame["ttft"][3] == pytest.approx(expected, rel=1e-12)
@@ -269,10 +275,7 @@ def test_decode_runs_equal_pricing_every_iteration_with_dp_balance(
 ) -> None:
     """Balancing ranks count a run's decode steps as they would count them one by one."""
     spec, device, opts = _setup()
-    rng = np.random.default_rng(13)
-    n = 36
-    arrival = np.zeros(n) if concurrency else np.sort(rng.uniform(0, 0.5, n))
-    requests = Requests(arrival, rng.integers(20, 400, n), rng.integers(1, 150, n))
+    requests = _random_requests(13, 36, bool(concurrency), 150)
     ranks = SchedulerConfig(
         policy="chunked", max_tokens=512, dp_balance=True, dp_balance_timeout=7,
         dp_balance_wait=2,
@@ -292,10 +295,7 @@ def test_decode_runs_equal_pricing_every_iteration_with_batch_waiting(
     """TensorRT-LLM's batch waiting holds prompts only in iterations that would take them,
     which never run vectorized: runs and iteration-by-iteration pricing agree."""
     spec, device, opts = _setup()
-    rng = np.random.default_rng(11)
-    n = 30
-    arrival = np.zeros(n) if concurrency else np.sort(rng.uniform(0, 0.5, n))
-    requests = Requests(arrival, rng.integers(20, 400, n), rng.integers(1, 120, n))
+    requests = _random_requests(11, 30, bool(concurrency), 120)
     scheduler = SchedulerConfig(
         policy="chunked", max_tokens=512, batch_wait_iterations=5, batch_wait_ratio=0.8
     )
