@@ -292,6 +292,7 @@ class Engine:
             budget = cfg.max_tokens - len(decoders)
             chunks = self._continue_prefills(budget)
             budget -= sum(c for _, c in chunks)
+            # Both rules count every iteration, whether or not the other holds the prompts.
             balancing = self._balancing()
             if self._holding_prompts(decoders, budget) or balancing:
                 self._run(decoders, chunks, swap)
