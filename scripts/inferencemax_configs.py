@@ -12,22 +12,15 @@ PyYAML (a dependency of huggingface_hub).
 from __future__ import annotations
 
 import argparse
-import subprocess
 from datetime import date
 from pathlib import Path
 
 import yaml
 
-from rooflens.measure.inferencemax import condense
+from rooflens.measure.inferencemax import condense, git_output
 
 CONFIG = ".github/configs/nvidia-master.yaml"
 DEFAULT_OUT = Path("src/rooflens/measure/data/inferencemax_configs.csv")
-
-
-def _git(clone: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(clone), *args], capture_output=True, text=True, check=True
-    ).stdout
 
 
 def main() -> None:
@@ -35,13 +28,17 @@ def main() -> None:
     parser.add_argument("clone", type=Path, help="a git clone of SemiAnalysisAI/InferenceX")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
-    commits = _git(args.clone, "log", "--reverse", "--format=%H %ad", "--date=short", "--", CONFIG)
+    # Author days in UTC, as the sample's measurement dates are written.
+    commits = git_output(
+        args.clone, "log", "--reverse", "--format=%H %ad", "--date=format-local:%Y-%m-%d", "--",
+        CONFIG,
+    )  # fmt: skip
     snapshots = []
     for line in commits.splitlines():
         commit, day = line.split()
         # The commit that removed the file closes every state (git lists it too).
-        listed = _git(args.clone, "ls-tree", "--name-only", commit, CONFIG).strip()
-        text = _git(args.clone, "show", f"{commit}:{CONFIG}") if listed else "{}"
+        listed = git_output(args.clone, "ls-tree", "--name-only", commit, CONFIG).strip()
+        text = git_output(args.clone, "show", f"{commit}:{CONFIG}") if listed else "{}"
         snapshots.append((day, yaml.safe_load(text) or {}))
     index = condense(snapshots)
     first, last = commits.splitlines()[0].split(), commits.splitlines()[-1].split()

@@ -16,14 +16,13 @@ flags of the engine's launch line (and trtllm-serve's options file) are kept. Th
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import subprocess
 from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
 
+from rooflens.measure.inferencemax import git_output
 from rooflens.measure.inferencemax_launches import (
     FIELD_TYPES,
     FIELDS,
@@ -41,14 +40,6 @@ from rooflens.measure.validate_engines import concurrency_of, recorded_layout, s
 DEFAULT_OUT = Path("src/rooflens/measure/data/inferencemax_launches.csv")
 # Scripts of other benchmarks than fixed prompt and output lengths, and retired ones.
 SKIPPED = re.compile(r"/(multi_node|agentic|deprecated)/")
-
-
-def _git(clone: Path, *args: str) -> str:
-    # Dates in UTC, as the sample's instants are written.
-    return subprocess.run(
-        ["git", "-C", str(clone), *args], capture_output=True, text=True, check=True,
-        env=os.environ | {"TZ": "UTC"},
-    ).stdout  # fmt: skip
 
 
 def configurations(sample: pd.DataFrame) -> pd.DataFrame:
@@ -86,7 +77,7 @@ def script_states(clone: Path, names: set[str], first: str, last: str) -> pd.Dat
     when each landed (`since`) and when the next did (`until`, blank while it stands), in
     UTC to the second, from the commits that changed benchmarks/ between the days `first`
     and `last`."""
-    log = _git(
+    log = git_output(
         clone, "log", "--first-parent", "--reverse", "--format=%H %cd",
         "--date=format-local:%Y-%m-%dT%H:%M:%SZ",
         f"--until={last}", "--", "benchmarks",
@@ -97,7 +88,7 @@ def script_states(clone: Path, names: set[str], first: str, last: str) -> pd.Dat
     open_states: dict[str, tuple[str, str]] = {}
     closed = []
     for commit, landed in commits[start:]:
-        listing = _git(clone, "ls-tree", "-r", commit, "benchmarks")
+        listing = git_output(clone, "ls-tree", "-r", commit, "benchmarks")
         now = {}
         for line in listing.splitlines():
             meta, path = line.split("\t", 1)
@@ -138,7 +129,7 @@ def main() -> None:
         )
         if during.empty:
             continue
-        text = _git(args.clone, "cat-file", "-p", state.blob)
+        text = git_output(args.clone, "cat-file", "-p", state.blob)
         for config in during.itertuples():
             env = script_env(config.model, config.tp, config.ep, config.dp_attention,
                              config.conc, config.isl, config.osl)  # fmt: skip
@@ -167,7 +158,7 @@ def main() -> None:
     for field in FIELDS:
         if FIELD_TYPES[field] is int:
             index[field] = index[field].astype("Int64")
-    head = _git(args.clone, "log", "-1", "--format=%h %cd", "--date=short").split()
+    head = git_output(args.clone, "log", "-1", "--format=%h %cd", "--date=short").split()
     header = (
         "# InferenceX (formerly InferenceMAX) single-node benchmark scripts' scheduler flags "
         "(SGLang, vLLM, TensorRT-LLM), github.com/SemiAnalysisAI/InferenceX, Apache-2.0\n"

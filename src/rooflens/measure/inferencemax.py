@@ -16,7 +16,9 @@ as `data/inferencemax_configs.csv` (scripts/inferencemax_configs.py writes it fr
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
@@ -114,6 +116,15 @@ def condense(snapshots: Iterable[tuple[str, Mapping[str, Any]]]) -> pd.DataFrame
                 open_states[key] = (row, date)
     closed += [row | {"since": since, "until": ""} for row, since in open_states.values()]
     return pd.DataFrame(closed, columns=COLUMNS)
+
+
+def git_output(clone: str | os.PathLike[str], *args: str) -> str:
+    """What `git -C clone args` prints, its dates in UTC (as the sample's measurement dates
+    are written): the scripts that extract the shipped indexes read InferenceX's clone so."""
+    return subprocess.run(
+        ["git", "-C", str(clone), *args], capture_output=True, text=True, check=True,
+        env=os.environ | {"TZ": "UTC"},
+    ).stdout  # fmt: skip
 
 
 def open_shipped(name: str) -> IO[str]:
