@@ -284,6 +284,34 @@ def test_the_database_dump_names_deepseek_r1_runs_deepseek_v3() -> None:
     assert speculation(v3)[1] == speculation(r1)[1] == "dsr1-fp4-b200-sglang"
 
 
+def test_llama_70b_runs_take_the_70b_scripts_flags_of_their_day() -> None:
+    # InferenceX's only Llama 70B benchmark ran as 70b_*: on 2025-10-29 two versions of
+    # 70b_fp8_h200_trt_slurm.sh stood (a commit at 22:37 UTC dropped an error check) and
+    # both launch trtllm-serve with --max_num_tokens 16384, block reuse off and, on 1k/1k
+    # below TP 8, batch waiting of 20 iterations or 0.9 of the budget.
+    run = {
+        "id": "llama_70b_h200_trtllm_fp8_1024x1024_c4_tp1", "backend": "trtllm",
+        "model_path": "meta-llama/Llama-3.1-70B", "system": "h200_sxm", "precision": "fp8",
+        "mode": "agg", "isl": 1024, "osl": 1024, "batch_size": 4, "tp_size": 1,
+        "attention_dp_size": 1, "moe_tp_size": 1, "moe_ep_size": 1,
+        "silicon_data_source": "source_file=2026-04-06.csv; model=Llama-3.1-70B; "
+        "silicon_concurrency=4; measured=2025-10-29T00:00:00.000Z; wip=False",
+    }  # fmt: skip
+    assert "70b_fp8_h200_trt_slurm.sh" in script_names(run)
+    assert launch_of(pd.Series(run)) == (
+        {
+            "max_tokens": 16384,
+            "prefix_sharing": False,
+            "batch_wait_iterations": 20,
+            "batch_wait_ratio": 0.9,
+        },
+        "benchmarks/70b_fp8_h200_trt_slurm.sh",
+    )
+    # 8k outputs wait for nothing; Llama-3.1-8B is not a 70B run.
+    assert "batch_wait_iterations" not in launch_of(pd.Series(run | {"osl": 8192}))[0]
+    assert script_names(run | {"model_path": "meta-llama/Llama-3.1-8B-Instruct"}) == []
+
+
 def test_an_inferencex_sglang_run_is_simulated_with_its_scripts_flags() -> None:
     # InferenceX's dsr1_fp4_b200.sh of 2026-03-11 to 03-27 at TP 8, EP 8, 4 clients, 1k/1k:
     # --scheduler-recv-interval 10, --chunked-prefill-size 16384, --max-running-requests

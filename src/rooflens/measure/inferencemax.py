@@ -42,8 +42,12 @@ COLUMNS = [
 # InferenceX's model prefixes -> the names the silicon sample's model paths hold (lower
 # case). The database dump names DeepSeek-R1's runs DeepSeek-V3 too (the same architecture):
 # 384 of its 490 DeepSeek-V3 records repeat a DeepSeek-R1 record's TTFT to the last digit.
+# Its Llama-3.1-70B records are the `70b_*` scripts' runs: the only Llama 70B benchmark
+# InferenceX had, its README naming nvidia/Llama-3.1-70B-Instruct-FP8 until 2025-09-17 and
+# its workflows Llama-3.3-70B's exports after (the same architecture).
 MODEL_NAMES = {
     "dsr1": ("deepseek-r1", "deepseek-v3"),
+    "70b": ("llama-3.1-70b", "llama-3.3-70b"),
     "qwen3.5": ("qwen3.5",),
     "glm5": ("glm-5",),
     "gptoss": ("gpt-oss",),
