@@ -1,5 +1,6 @@
-"""The index of scheduler flags InferenceX's benchmark scripts launched SGLang, vLLM and
-TensorRT-LLM with, which the engine validation reads (`rooflens.measure.inferencemax_launches`).
+"""The index of scheduler flags (and KV cache precision) InferenceX's benchmark scripts
+launched SGLang, vLLM and TensorRT-LLM with, which the engine validation reads
+(`rooflens.measure.inferencemax_launches`).
 
     python scripts/inferencemax_launches.py CLONE SAMPLE [--out INDEX.csv]
 
@@ -9,8 +10,8 @@ precision, GPU, TP, EP, attention DP, concurrency, lengths, date), never for a m
 Every main-line commit that changed `benchmarks/` around those dates is read; each version of
 each single-node script that could have run one of them is run under bash with its commands
 recorded (`launch_commands`), once per configuration measured while it stood; the scheduler
-flags of the engine's launch line (and trtllm-serve's options file) are kept. The default
---out is the index rooflens ships.
+flags and KV cache precision of the engine's launch line (and its options file) are kept. The
+default --out is the index rooflens ships.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from rooflens.measure.inferencemax_launches import (
     FIELDS,
     KEYS,
     engine_of,
+    kv_cache_bits,
     launch_commands,
     measured_at,
     scheduler_flags,
@@ -152,6 +154,7 @@ def main() -> None:
                     "osl": config.osl,
                     "prefix_sharing": True,
                     **scheduler_flags(config.engine, launches[0], files),
+                    "kv_bits": kv_cache_bits(config.engine, launches[0], files),
                 }
             )
     index = pd.DataFrame(rows, columns=KEYS + FIELDS)
@@ -161,7 +164,8 @@ def main() -> None:
     head = git_output(args.clone, "log", "-1", "--format=%h %cd", "--date=short").split()
     header = (
         "# InferenceX (formerly InferenceMAX) single-node benchmark scripts' scheduler flags "
-        "(SGLang, vLLM, TensorRT-LLM), github.com/SemiAnalysisAI/InferenceX, Apache-2.0\n"
+        "and KV cache precision (SGLang, vLLM, TensorRT-LLM), "
+        "github.com/SemiAnalysisAI/InferenceX, Apache-2.0\n"
         f"# main-line history of benchmarks/ from {first} to {last} (clone at {head[0]}, "
         f"{head[1]}); {len(states)} script versions, {runs} configurations run under bash "
         f"with commands recorded; extracted {date.today().isoformat()} by "

@@ -14,6 +14,7 @@ import pytest
 from rooflens.measure.inferencemax import speculation
 from rooflens.measure.inferencemax_launches import (
     engine_of,
+    kv_cache_bits,
     launch_commands,
     measured_at,
     read_index,
@@ -161,6 +162,41 @@ def test_tensorrt_llms_batch_waiting_is_read_from_its_options_file(
     assert found == {"max_tokens": 8192} | expected
 
 
+@pytest.mark.parametrize(
+    ("engine", "command", "files", "bits"),
+    [
+        ("vllm", "vllm serve m --kv-cache-dtype fp8 --max-num-seqs 4", {}, 8),
+        # vllm serve's --config file, its command line over it.
+        ("vllm", "vllm serve m --config c.yaml", {"c.yaml": "kv-cache-dtype: fp8\n"}, 8),
+        ("vllm", "vllm serve m --config c.yaml --kv-cache-dtype=auto",
+         {"c.yaml": "kv-cache-dtype: fp8\n"}, None),
+        ("sglang", "python3 -m sglang.launch_server --kv-cache-dtype fp8_e4m3", {}, 8),
+        ("sglang", "python3 -m sglang.launch_server --kv-cache-dtype bf16", {}, 16),
+        ("trtllm", "trtllm-serve m --extra_llm_api_options o.yml",
+         {"o.yml": "kv_cache_config:\n  dtype: fp8\n  enable_block_reuse: false\n"}, 8),
+        ("trtllm", "trtllm-serve m --config o.yml",
+         {"o.yml": "kv_cache_config:\n  dtype: auto\n"}, None),
+        ("trtllm", "trtllm-serve m --max_num_tokens 8192", {}, None),
+    ],
+)  # fmt: skip
+def test_the_kv_caches_precision_is_read_off_the_launch(engine, command, files, bits) -> None:
+    assert kv_cache_bits(engine, command, files) == bits
+
+
+def test_a_run_launched_with_an_fp8_kv_cache_holds_twice_the_tokens() -> None:
+    # 70b_fp8_h200_trt_slurm.sh's options file caches keys and values in FP8 (the shipped
+    # index); Llama-3.1-70B's checkpoint states no KV precision of its own.
+    run = pd.Series(_llama_70b_run())
+    setup, notes = setup_of(run)
+    assert dict(setup.options)["kv_bits"] == 8
+    assert notes["precision_source"] == "fp8; KV cache 8-bit as launched"
+    assert "kv_bits" not in dict(setup.scheduler)
+    # The same run on a day no script version is known for: the checkpoint's 16 bits.
+    later = str(run["silicon_data_source"]).replace("2025-10-29", "2025-12-29")
+    unknown, _ = setup_of(pd.Series(_llama_70b_run() | {"silicon_data_source": later}))
+    assert "kv_bits" not in dict(unknown.options)
+
+
 def test_launch_lines_name_their_engine_and_flags() -> None:
     assert engine_of("vllm serve openai/gpt-oss-120b --max-num-seqs 64") == "vllm"
     assert engine_of("mpirun -n 1 trtllm-serve /m --max_num_tokens 8192") == "trtllm"
@@ -194,11 +230,11 @@ def test_launch_lines_name_their_engine_and_flags() -> None:
 
 
 INDEX = """# provenance
-engine,script,since,until,tp,ep,dp_attention,conc,isl,osl,receive_interval,chunk_size,max_tokens,max_batch,prefix_sharing,batch_wait_iterations,batch_wait_ratio,dp_balance,dp_balance_timeout,dp_balance_wait
-sglang,benchmarks/dsr1_fp8_b200_docker.sh,2026-03-01,2026-03-10,8,1,False,32,1024,1024,10,16384,,256,False,,,,,
-sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,32,1024,1024,30,16384,,256,False,,,,,
-sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,8,1024,1024,10,,,,True,,,,,
-trtllm,benchmarks/dsr1_fp8_b200_trt.sh,2026-01-29,,8,1,False,64,1024,1024,,,8192,,False,40,0.8,,,
+engine,script,since,until,tp,ep,dp_attention,conc,isl,osl,receive_interval,chunk_size,max_tokens,max_batch,prefix_sharing,batch_wait_iterations,batch_wait_ratio,dp_balance,dp_balance_timeout,dp_balance_wait,kv_bits
+sglang,benchmarks/dsr1_fp8_b200_docker.sh,2026-03-01,2026-03-10,8,1,False,32,1024,1024,10,16384,,256,False,,,,,,
+sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,32,1024,1024,30,16384,,256,False,,,,,,
+sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,8,1024,1024,10,,,,True,,,,,,
+trtllm,benchmarks/dsr1_fp8_b200_trt.sh,2026-01-29,,8,1,False,64,1024,1024,,,8192,,False,40,0.8,,,,8
 """
 
 
@@ -221,6 +257,7 @@ def test_a_tensorrt_llm_run_takes_its_batch_waiting_typed() -> None:
         "prefix_sharing": False,
         "batch_wait_iterations": 40,
         "batch_wait_ratio": 0.8,
+        "kv_bits": 8,
     }
     assert type(updates["batch_wait_iterations"]) is int
     assert type(updates["batch_wait_ratio"]) is float
@@ -284,19 +321,24 @@ def test_the_database_dump_names_deepseek_r1_runs_deepseek_v3() -> None:
     assert speculation(v3)[1] == speculation(r1)[1] == "dsr1-fp4-b200-sglang"
 
 
+def _llama_70b_run() -> dict[str, object]:
+    return {
+        "id": "llama_70b_h200_trtllm_fp8_1024x1024_c4_tp1", "backend": "trtllm",
+        "model_path": "meta-llama/Llama-3.1-70B", "system": "h200_sxm", "precision": "fp8",
+        "mode": "agg", "isl": 1024, "osl": 1024, "batch_size": 4, "tp_size": 1,
+        "pp_size": 1, "attention_dp_size": 1, "moe_tp_size": 1, "moe_ep_size": 1,
+        "gemm_quant_mode": "fp8", "moe_quant_mode": "fp8",
+        "silicon_data_source": "source_file=2026-04-06.csv; model=Llama-3.1-70B; "
+        "silicon_concurrency=4; measured=2025-10-29T00:00:00.000Z; wip=False",
+    }  # fmt: skip
+
+
 def test_llama_70b_runs_take_the_70b_scripts_flags_of_their_day() -> None:
     # InferenceX's only Llama 70B benchmark ran as 70b_*: on 2025-10-29 two versions of
     # 70b_fp8_h200_trt_slurm.sh stood (a commit at 22:37 UTC dropped an error check) and
     # both launch trtllm-serve with --max_num_tokens 16384, block reuse off and, on 1k/1k
-    # below TP 8, batch waiting of 20 iterations or 0.9 of the budget.
-    run = {
-        "id": "llama_70b_h200_trtllm_fp8_1024x1024_c4_tp1", "backend": "trtllm",
-        "model_path": "meta-llama/Llama-3.1-70B", "system": "h200_sxm", "precision": "fp8",
-        "mode": "agg", "isl": 1024, "osl": 1024, "batch_size": 4, "tp_size": 1,
-        "attention_dp_size": 1, "moe_tp_size": 1, "moe_ep_size": 1,
-        "silicon_data_source": "source_file=2026-04-06.csv; model=Llama-3.1-70B; "
-        "silicon_concurrency=4; measured=2025-10-29T00:00:00.000Z; wip=False",
-    }  # fmt: skip
+    # below TP 8, batch waiting of 20 iterations or 0.9 of the budget, caching in FP8.
+    run = _llama_70b_run()
     assert "70b_fp8_h200_trt_slurm.sh" in script_names(run)
     assert launch_of(pd.Series(run)) == (
         {
@@ -304,6 +346,7 @@ def test_llama_70b_runs_take_the_70b_scripts_flags_of_their_day() -> None:
             "prefix_sharing": False,
             "batch_wait_iterations": 20,
             "batch_wait_ratio": 0.9,
+            "kv_bits": 8,
         },
         "benchmarks/70b_fp8_h200_trt_slurm.sh",
     )

@@ -7,9 +7,9 @@ the run's tensor parallelism, expert parallelism, attention DP, concurrency and 
 the scripts change over time. `launch_commands` runs one script version under bash with
 every external command replaced by a recorder, so its own conditions pick the flags;
 `scheduler_flags` reads the scheduler's off the launch line (and trtllm-serve's options
-file). scripts/inferencemax_launches.py walks a clone's history and writes the index shipped
-as `data/inferencemax_launches.csv`; the engine validation looks a run up there
-(`scheduler_updates`). Nothing here reads a measured time.
+file), `kv_cache_bits` the KV cache's precision. scripts/inferencemax_launches.py walks a
+clone's history and writes the index shipped as `data/inferencemax_launches.csv`; the engine
+validation looks a run up there (`scheduler_updates`). Nothing here reads a measured time.
 """
 
 from __future__ import annotations
@@ -70,7 +70,17 @@ TRTLLM_DP_BALANCE = {
     "timeout_iters": "dp_balance_timeout",
     "batching_wait_iters": "dp_balance_wait",
 }
-# The index's columns: what a run is looked up by, then the fields its script set, by type.
+# The KV cache's storage a launch names -> its bits: vllm serve's and SGLang's
+# --kv-cache-dtype (vLLM's CacheDType, SGLang's server_args choices), trtllm-serve's
+# kv_cache_config.dtype. "auto" (the checkpoint's own) sets nothing.
+KV_CACHE_FLAG = "--kv-cache-dtype"
+KV_CACHE_BITS = {
+    "fp8": 8, "fp8_e4m3": 8, "fp8_e5m2": 8, "fp8_inc": 8,
+    "nvfp4": 4, "fp4_e2m1": 4,
+    "bf16": 16, "bfloat16": 16, "fp16": 16, "float16": 16,
+}  # fmt: skip
+# The index's columns: what a run is looked up by, then the fields its script set, by type:
+# SchedulerConfig's, and the KV cache's bits (kv_bits, a precision setting).
 KEYS = ["engine", "script", "since", "until", "tp", "ep", "dp_attention", "conc", "isl", "osl"]
 FIELD_TYPES: dict[str, type] = {
     "receive_interval": int,
@@ -83,6 +93,7 @@ FIELD_TYPES: dict[str, type] = {
     "dp_balance": bool,
     "dp_balance_timeout": int,
     "dp_balance_wait": int,
+    "kv_bits": int,
 }
 FIELDS = list(FIELD_TYPES)
 MARK = "ROOFLENS-CALL"
@@ -198,10 +209,9 @@ def _values(words: list[str]) -> dict[str, str]:
     return found
 
 
-def scheduler_flags(engine: str, command: str, files: Mapping[str, str] | None = None
-                    ) -> dict[str, Any]:  # fmt: skip
-    """The SchedulerConfig fields an engine's launch line sets (FLAGS, SWITCHES; a flag whose
-    value is not a number is not read), with trtllm-serve's options file from `files`."""
+def _launch_values(engine: str, command: str, files: Mapping[str, str] | None
+                   ) -> dict[str, str]:  # fmt: skip
+    """A launch line's flags (_values), with those of vllm serve's --config file under."""
     values = _values(shlex.split(command))
     if engine == "vllm" and values.get("--config") and files:
         config = _yaml(files, values["--config"])
@@ -211,6 +221,27 @@ def scheduler_flags(engine: str, command: str, files: Mapping[str, str] | None =
             if value is not False
         }
         values = from_file | values
+    return values
+
+
+def kv_cache_bits(engine: str, command: str, files: Mapping[str, str] | None = None
+                  ) -> int | None:  # fmt: skip
+    """The KV cache's bits an engine's launch sets (KV_CACHE_BITS), else None: the
+    checkpoint's own."""
+    values = _launch_values(engine, command, files)
+    dtype = values.get(KV_CACHE_FLAG)
+    options = next((values[f] for f in TRTLLM_FILE_FLAGS if values.get(f)), None)
+    if engine == "trtllm" and options and files:
+        cache = _yaml(files, options).get("kv_cache_config") or {}
+        dtype = cache.get("dtype") if isinstance(cache, dict) else None
+    return KV_CACHE_BITS.get(str(dtype).lower()) if dtype is not None else None
+
+
+def scheduler_flags(engine: str, command: str, files: Mapping[str, str] | None = None
+                    ) -> dict[str, Any]:  # fmt: skip
+    """The SchedulerConfig fields an engine's launch line sets (FLAGS, SWITCHES; a flag whose
+    value is not a number is not read), with trtllm-serve's options file from `files`."""
+    values = _launch_values(engine, command, files)
     found: dict[str, Any] = {}
     for flag, field in FLAGS[engine].items():
         if values.get(flag, "").isdigit():

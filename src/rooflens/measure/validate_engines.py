@@ -350,6 +350,12 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     quant, source = quantization(row, model_id, spec.is_moe)
     layout = "as recorded"
     launch, script = launch_of(row)
+    # The KV cache's storage the engine was launched with is a precision, not a scheduler
+    # field: it sets how many tokens the cache holds and the bytes attention reads.
+    kv_bits = launch.pop("kv_bits", None)
+    if kv_bits is not None:
+        quant = quant | {"kv_bits": kv_bits}
+        source = f"{source}; KV cache {kv_bits}-bit as launched"
     if row["mode"] == "agg":
         if _int(row.get("pp_size")) != 1:
             raise Inexpressible("pipeline parallelism")
@@ -1180,12 +1186,12 @@ def report(
         "fp8_block: FP8 with scales per 128 x 128 block, nvfp4: FP4 "
         "with 16-value groups, int4_wo: 4-bit weights; where the row states no precision, the "
         "checkpoint's bf16/fp16, which engines use by default); the KV cache is 16-bit, "
-        "unless the checkpoint states its own (ModelOpt's FP8 exports) (the "
-        "sample does not state it: where an engine cached FP8 keys and values, rooflens holds "
-        "half as many tokens and requests queue for KV blocks, which the misses' queueing "
-        "column shows); the engine takes its release's share of memory (vLLM 0.9: every "
-        "release the sample names predates 0.22's 0.92). FlashAttention is on, with the "
-        "fusions the row's engine makes (QKV, "
+        "unless the checkpoint states its own (ModelOpt's FP8 exports) or the run's launch "
+        "set one (below; the sample does not state it: where an engine cached FP8 keys and "
+        "values unknown to rooflens, rooflens holds half as many tokens and requests queue "
+        "for KV blocks, which the misses' queueing column shows); the engine takes its "
+        "release's share of memory (vLLM 0.9: every release the sample names predates "
+        "0.22's 0.92). FlashAttention is on, with the fusions the row's engine makes (QKV, "
         "gate/up, activation, residual add into the norm, the routed experts' activation "
         "inside the MoE kernels: `rooflens.engines.DEFAULTS`). "
         "Attention TP x DP with MoE TP x EP "
@@ -1226,7 +1232,9 @@ def report(
         "prefix caching (on its command line or in its `--config` file), TensorRT-LLM's "
         "`max_num_tokens`, `max_batch_size`, KV block reuse (on its command line or in "
         "its options file) and batch waiting (`batch_wait_timeout_iters`, "
-        "`batch_wait_max_tokens_ratio`, without attention DP). "
+        "`batch_wait_max_tokens_ratio`, without attention DP), and the KV cache's "
+        "precision (SGLang's and vLLM's `--kv-cache-dtype`, TensorRT-LLM's "
+        "`kv_cache_config.dtype`). "
         "All records but the gap-analysis files are InferenceX's (formerly InferenceMAX, "
         "SemiAnalysis' public benchmark): its dated result files, which name the engine "
         "image, and a dump of its database, whose `config_id` and `workflow_run_id` are the "
@@ -1435,7 +1443,9 @@ def _read_as_n(expressed: pd.DataFrame) -> str:
 def read_predictions(path: Path) -> pd.DataFrame:
     """Predictions a run wrote with --csv, as `predict` returned them (an empty reason is
     an empty string again, not a missing value); `run_seconds` is that run's wall clock."""
-    frame = pd.read_csv(path)
+    # Read as text: a column whose every entry is blank would otherwise be numbers.
+    text = dict.fromkeys(("reason", "precision_source", "layout", "launch"), str)
+    frame = pd.read_csv(path, dtype=text)
     if "run_seconds" not in frame:
         raise InvalidInputError(
             "--predictions", str(path), "a CSV written by --csv (it has a run_seconds column)"
