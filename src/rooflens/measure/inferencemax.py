@@ -170,6 +170,17 @@ def recorded_image(source: str) -> str | None:
     return bare[-1] if bare else None
 
 
+def _images(index: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]:
+    """An index's keys by the image, GPU and engine they ran."""
+    return {key: rows for key, rows in index.groupby(["image", "gpu", "engine"], sort=False)}
+
+
+@cache
+def _shipped_images() -> dict[tuple[str, str, str], pd.DataFrame]:
+    # Grouped once: a report looks thousands of runs up.
+    return _images(shipped_index())
+
+
 def speculation(row: Mapping[str, Any], index: pd.DataFrame | None = None) -> tuple[str, str]:
     """('mtp' | 'none' | 'either' | '', the matching keys) for one silicon-sample row: how the
     InferenceX keys that match its image, GPU, engine, precision, model and mode on its
@@ -178,19 +189,21 @@ def speculation(row: Mapping[str, Any], index: pd.DataFrame | None = None) -> tu
     image, measured = recorded_image(source), _field(source, "measured")
     if image is None or measured is None:
         return "", ""
-    index = shipped_index() if index is None else index
+    groups = _shipped_images() if index is None else _images(index)
+    match = groups.get(
+        (normal_image(image), str(row.get("system", "")).removesuffix("_sxm"), row.get("backend"))
+    )
+    if match is None:
+        return "", ""
     day = measured[:10]
     model = str(row.get("model_path", "")).lower()
     precision = str(row.get("precision", ""))
-    match = index[
-        (index["image"] == normal_image(image))
-        & (index["gpu"] == str(row.get("system", "")).removesuffix("_sxm"))
-        & (index["engine"] == str(row.get("backend", "")))
-        & (index["precision"].replace("nvfp4", "fp4") == precision.replace("nvfp4", "fp4"))
-        & (index["disaggregated"] == (row.get("mode") == "disagg"))
-        & index["model_prefix"].map(lambda prefix: names_model(prefix, model))
-        & (index["since"] <= day)
-        & ((index["until"] == "") | (index["until"] > day))
+    match = match[
+        (match["precision"].replace("nvfp4", "fp4") == precision.replace("nvfp4", "fp4"))
+        & (match["disaggregated"] == (row.get("mode") == "disagg"))
+        & match["model_prefix"].map(lambda prefix: names_model(prefix, model))
+        & (match["since"] <= day)
+        & ((match["until"] == "") | (match["until"] > day))
     ]
     if match.empty:
         return "", ""

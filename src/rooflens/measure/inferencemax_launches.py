@@ -346,6 +346,32 @@ def shipped_index() -> pd.DataFrame:
         return read_index(handle)
 
 
+# What a run's configuration is looked up by, before its script's name and date.
+CONFIGURATION = ["engine", "tp", "ep", "dp_attention", "conc", "isl", "osl"]
+
+
+def _configurations(index: pd.DataFrame) -> dict[tuple[Any, ...], list[tuple[Any, ...]]]:
+    """An index's rows by configuration (CONFIGURATION's values): each row's script, its
+    file name, since, until, and the fields it set (None where it set none)."""
+    fields = index[FIELDS].astype(object).where(index[FIELDS].notna(), None)
+    names = index["script"].str.rsplit("/", n=1).str[-1]
+    groups: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    for key, *row in zip(
+        index[CONFIGURATION].itertuples(index=False, name=None),
+        index["script"], names, index["since"], index["until"],
+        fields.itertuples(index=False, name=None),
+        strict=True,
+    ):  # fmt: skip
+        groups.setdefault(key, []).append(tuple(row))
+    return groups
+
+
+@cache
+def _shipped_configurations() -> dict[tuple[Any, ...], list[tuple[Any, ...]]]:
+    # Grouped once: a report looks thousands of runs up.
+    return _configurations(shipped_index())
+
+
 def read_index(handle: IO[str]) -> pd.DataFrame:
     """An index CSV as scripts/inferencemax_launches.py writes it ('#' lines: provenance)."""
     frame = pd.read_csv(handle, comment="#", dtype={"since": str, "until": str})
@@ -368,27 +394,21 @@ def scheduler_updates(
     and the script's path; ({}, '') where no version of the named scripts ran that
     configuration then, or where versions that may have run on a measured day (one replaced
     that day) set different flags."""
-    index = shipped_index() if index is None else index
     tp, ep, dp_attention = layout
-    names = index["script"].str.rsplit("/", n=1).str[-1]
-    match = index[
-        (index["engine"] == engine)
-        & names.isin(script_names)
-        & standing(index["since"], index["until"], measured)
-        & (index["tp"] == tp)
-        & (index["ep"] == ep)
-        & (index["dp_attention"] == dp_attention)
-        & (index["conc"] == conc)
-        & (index["isl"] == isl)
-        & (index["osl"] == osl)
-    ]
+    groups = _shipped_configurations() if index is None else _configurations(index)
+    rows = groups.get((engine, tp, ep, dp_attention, conc, isl, osl), [])
+    named = [row for row in rows if row[1] in script_names]
+    if not named:
+        return {}, ""
+    scripts, _, since, until, settings = zip(*named, strict=True)
+    ran = standing(since, until, measured)
     # A version replaced on a measured day may or may not have run it: both must agree.
-    settings = match[FIELDS].drop_duplicates()
-    if len(settings) != 1:
+    agreed = {setting for setting, stood in zip(settings, ran, strict=True) if stood}
+    if len(agreed) != 1:
         return {}, ""
     values = {
         field: FIELD_TYPES[field](value)
-        for field, value in settings.iloc[0].items()
-        if pd.notna(value)
+        for field, value in zip(FIELDS, agreed.pop(), strict=True)
+        if value is not None
     }
-    return values, ",".join(sorted(set(match["script"])))
+    return values, ",".join(sorted({s for s, stood in zip(scripts, ran, strict=True) if stood}))
