@@ -191,6 +191,8 @@ def test_a_run_launched_with_an_fp8_kv_cache_holds_twice_the_tokens() -> None:
     assert dict(setup.options)["kv_bits"] == 8
     assert notes["precision_source"] == "fp8; KV cache 8-bit as launched"
     assert "kv_bits" not in dict(setup.scheduler)
+    line = " ".join(_launch_lines(pd.DataFrame([run]).assign(predicted_ttft_ms=1.0)))
+    assert "a KV cache launched in FP8: 1)" in line
     # The same run on a day no script version is known for: the checkpoint's 16 bits.
     later = str(run["silicon_data_source"]).replace("2025-10-29", "2025-12-29")
     unknown, _ = setup_of(pd.Series(_llama_70b_run() | {"silicon_data_source": later}))

@@ -1385,7 +1385,7 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
         return []
     known = {engine: 0 for engine in sorted(set(simulated["backend"]))}
     looks: list[int] = []
-    held = balanced = 0
+    held = balanced = fp8_cache = 0
     for _, row in simulated.iterrows():
         launch = launch_of(row)[0]
         if launch:
@@ -1394,16 +1394,18 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
                 looks.append(int(launch.get("receive_interval", 1)))
             held += bool(launch.get("batch_wait_iterations"))
             balanced += bool(launch.get("dp_balance"))
+            fp8_cache += launch.get("kv_bits") == 8
     counts = pd.Series(looks, dtype=int).value_counts().sort_index()
     intervals = ", ".join(f"{n} at {k}" for k, n in counts.items()) or "none"
     total = sum(known.values())
     return [
         "",
         f"{total} of the {len(simulated)} simulated aggregated InferenceX runs take the "
-        "scheduler flags their benchmark script launched the engine with then ("
+        "scheduler flags (and KV cache precision) their benchmark script launched the "
+        "engine with then ("
         + ", ".join(f"{engine} {n}" for engine, n in known.items())
         + f"; SGLang's receive interval: {intervals}; TensorRT-LLM's batch waiting: {held}, "
-        f"its attention-DP balance: {balanced})"
+        f"its attention-DP balance: {balanced}; a KV cache launched in FP8: {fp8_cache})"
         f"; the other {len(simulated) - total} "
         "run the preset (no version of their script known for that time and "
         "configuration, or, for a run dated by its day only, versions replaced that day "
@@ -1492,6 +1494,13 @@ def main(argv: list[str] | None = None) -> None:
         help="AIConfigurator's estimates to set beside rooflens' (skipped where absent)",
     )
     args = parser.parse_args(argv)
+    if args.predictions:
+        # The predictions hold the sample's columns: the sample itself is not needed.
+        predictions = read_predictions(Path(args.predictions))
+        seconds = float(predictions["run_seconds"].iloc[0])
+        source = Path(args.data).name if args.data else SAMPLE_FILE[-1]
+        _write(args, predictions, source, seconds)
+        return
     path = sample_path(args.data)
     frame = pd.read_csv(path)
     source = path.name
@@ -1507,15 +1516,17 @@ def main(argv: list[str] | None = None) -> None:
             )
     if args.limit:
         frame = frame.head(args.limit)
-    if args.predictions:
-        predictions = read_predictions(Path(args.predictions))
-        seconds = float(predictions["run_seconds"].iloc[0])
-    else:
-        started = time.perf_counter()
-        log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-        profiles = args.profile or list(PROFILES)
-        predictions = predict(frame, profiles, args.requests_per_client, log, args.jobs)
-        seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    profiles = args.profile or list(PROFILES)
+    predictions = predict(frame, profiles, args.requests_per_client, log, args.jobs)
+    seconds = time.perf_counter() - started
+    _write(args, predictions, source, seconds)
+
+
+def _write(args: argparse.Namespace, predictions: pd.DataFrame, source: str, seconds: float
+           ) -> None:  # fmt: skip
+    """The report, its plot and (--csv) the predictions."""
     out = Path(args.out)
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
     if errors(predictions).shape[0]:
@@ -1531,7 +1542,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.csv:
         predictions.assign(run_seconds=seconds).to_csv(args.csv, index=False)
-    print(f"{out}: {len(frame)} rows, {seconds:.0f} s", file=sys.stderr)
+    print(f"{out}: {len(predictions)} rows, {seconds:.0f} s", file=sys.stderr)
 
 
 if __name__ == "__main__":
