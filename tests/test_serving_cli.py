@@ -116,6 +116,15 @@ def test_simulate_says_what_priced_it_and_which_scheduler_ran() -> None:
         40,
         0.8,
     )
+    # An engine's kernels under another engine's scheduler: vLLM's preset, read as vLLM
+    # reads it, not TensorRT-LLM's budget rule over it (a budget below vLLM's batch limit
+    # is refused, as vLLM refuses it).
+    mixed = json.loads(runner.invoke(app, [*args, "--preset", "vllm", "-f", "json"]).output)
+    assert mixed["estimate"].startswith("calibrated estimate (trtllm 1.3.0rc20 profile")
+    vllm = json.loads(runner.invoke(app, [*on_vllm, "--preset", "vllm", "-f", "json"]).output)
+    assert mixed["scheduler"] == vllm["scheduler"]
+    refused = runner.invoke(app, [*args, "--preset", "vllm", "--max-tokens", "512"])
+    assert refused.exit_code == 2, refused.output
     bound = runner.invoke(app, ["simulate", LLAMA, "-H", "h100", *SMALL, "-f", "json"])
     assert json.loads(bound.output)["estimate"] == "roofline bound"
     assert json.loads(bound.output)["kernels"] == "unfused attention; fused: nothing else"

@@ -227,20 +227,15 @@ def simulate(
     deployment: dict[str, Any],
 ) -> None:
     """Simulate serving: TTFT, time per token, throughput and goodput under a request load."""
-    from rooflens.serving.api import scheduler_of
     from rooflens.serving.api import simulate as run_simulation
     from rooflens.serving.workload import Workload, load_trace
 
     device = _device(hardware, options.get("bandwidth"), options.get("memory"), options.get("peak"))
     # Every setting given, falsy ones included (a zero link latency is a setting).
     analysis = _settings(options).model_dump(exclude_defaults=True)
-    # Only the scheduler settings given replace the preset's (or the defaults).
-    sched = scheduler_of(
-        build(SchedulerConfig, "--scheduler", flags=True, **scheduling),
-        preset,
-        device,
-        analysis.get("engine"),
-    )
+    # Only the scheduler settings given replace the preset's (or the engine's, or the
+    # defaults): the API resolves them once, as the engine reads them.
+    sched = build(SchedulerConfig, "--scheduler", flags=True, **scheduling)
     if concurrency is not None and (rate is not None or trace or capacity):
         given = "--rate" if rate is not None else "--trace" if trace else "--capacity"
         raise InvalidInputError(
@@ -253,8 +248,9 @@ def simulate(
     )
     if capacity:
         _capacity(
-            model, device, workload, objectives, sched, cluster, analysis, plot, output_format
-        )
+            model, device, workload, objectives, sched, preset, cluster, analysis, plot,
+            output_format,
+        )  # fmt: skip
         return
     load: Requests | Workload = load_trace(trace) if trace else workload
     if concurrency is not None:
@@ -263,8 +259,8 @@ def simulate(
     bar, advance = _progress(len(load) if trace else workload.requests, "requests", output_format)
     with bar or nullcontext():
         result = run_simulation(
-            model, device, load, scheduler=sched, cluster=cluster, slo=objectives,
-            progress=advance, concurrency=concurrency, **analysis,
+            model, device, load, scheduler=sched, preset=preset, cluster=cluster,
+            slo=objectives, progress=advance, concurrency=concurrency, **analysis,
         )  # fmt: skip
     if requests_out:
         result.requests.to_csv(requests_out, index=False)
@@ -283,6 +279,7 @@ def _capacity(
     workload: Workload,
     slo: SLO | None,
     scheduler: SchedulerConfig,
+    preset: str | None,
     cluster: ClusterConfig,
     analysis: dict[str, Any],
     plot: Path | None,
@@ -295,7 +292,7 @@ def _capacity(
     bar, advance = _progress(24, "capacity search", output_format)
     with bar or nullcontext():
         found = capacity_search(
-            model, device, workload, slo, scheduler=scheduler, cluster=cluster,
+            model, device, workload, slo, scheduler=scheduler, preset=preset, cluster=cluster,
             progress=advance, **analysis,
         )  # fmt: skip
     if plot:
