@@ -1,5 +1,5 @@
-"""The index of scheduler flags (and KV cache precision) InferenceX's benchmark scripts
-launched SGLang, vLLM and TensorRT-LLM with, which the engine validation reads
+"""The index of scheduler flags (and KV cache precision and memory share) InferenceX's
+benchmark scripts launched SGLang, vLLM and TensorRT-LLM with, which the engine validation reads
 (`rooflens.measure.inferencemax_launches`).
 
     python scripts/inferencemax_launches.py CLONE SAMPLE [--out INDEX.csv]
@@ -10,8 +10,8 @@ precision, GPU, TP, EP, attention DP, concurrency, lengths, date), never for a m
 Every main-line commit that changed `benchmarks/` around those dates is read; each version of
 each single-node script that could have run one of them is run under bash with its commands
 recorded (`launch_commands`), once per configuration measured while it stood; the scheduler
-flags and KV cache precision of the engine's launch line (and its options file) are kept. The
-default --out is the index rooflens ships.
+flags, KV cache precision and memory share of the engine's launch line (and its options
+file) are kept. The default --out is the index rooflens ships.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from rooflens.measure.inferencemax_launches import (
     kv_cache_bits,
     launch_commands,
     measured_at,
+    memory_share,
     scheduler_flags,
     script_env,
     script_names,
@@ -155,6 +156,7 @@ def main() -> None:
                     "prefix_sharing": True,
                     **scheduler_flags(config.engine, launches[0], files),
                     "kv_bits": kv_cache_bits(config.engine, launches[0], files),
+                    "memory_fraction": memory_share(config.engine, launches[0], files),
                 }
             )
     index = pd.DataFrame(rows, columns=KEYS + FIELDS)
@@ -163,8 +165,8 @@ def main() -> None:
             index[field] = index[field].astype("Int64")
     head = git_output(args.clone, "log", "-1", "--format=%h %cd", "--date=short").split()
     header = (
-        "# InferenceX (formerly InferenceMAX) single-node benchmark scripts' scheduler flags "
-        "and KV cache precision (SGLang, vLLM, TensorRT-LLM), "
+        "# InferenceX (formerly InferenceMAX) single-node benchmark scripts' scheduler flags, "
+        "KV cache precision and memory share (SGLang, vLLM, TensorRT-LLM), "
         "github.com/SemiAnalysisAI/InferenceX, Apache-2.0\n"
         f"# main-line history of benchmarks/ from {first} to {last} (clone at {head[0]}, "
         f"{head[1]}); {len(states)} script versions, {runs} configurations run under bash "

@@ -11,12 +11,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from rooflens.api import resolve
+from rooflens.engines import load_engine_profile
 from rooflens.measure.inferencemax import speculation
 from rooflens.measure.inferencemax_launches import (
     engine_of,
     kv_cache_bits,
     launch_commands,
     measured_at,
+    memory_share,
     read_index,
     scheduler_flags,
     scheduler_updates,
@@ -183,6 +186,42 @@ def test_the_kv_caches_precision_is_read_off_the_launch(engine, command, files, 
     assert kv_cache_bits(engine, command, files) == bits
 
 
+@pytest.mark.parametrize(
+    ("engine", "command", "files", "share"),
+    [
+        ("vllm", "vllm serve m --gpu-memory-utilization 0.95", {}, 0.95),
+        ("vllm", "vllm serve m --config c.yaml", {"c.yaml": "gpu-memory-utilization: 0.9\n"}, 0.9),
+        ("sglang", "python3 -m sglang.launch_server --mem-fraction-static=0.82", {}, 0.82),
+        # The options file over the command line; a share outside (0, 1] is not one.
+        ("trtllm", "trtllm-serve m --kv_cache_free_gpu_memory_fraction 0.9 --config o.yml",
+         {"o.yml": "kv_cache_config:\n  free_gpu_memory_fraction: 0.8\n"}, 0.8),
+        ("trtllm", "trtllm-serve m --kv_cache_free_gpu_memory_fraction 0.75", {}, 0.75),
+        ("sglang", "python3 -m sglang.launch_server --mem-fraction-static $X", {}, None),
+        ("vllm", "vllm serve m --gpu-memory-utilization 1.5", {}, None),
+        ("vllm", "vllm serve m", {}, None),
+    ],
+)  # fmt: skip
+def test_the_memory_an_engine_may_take_is_read_off_the_launch(engine, command, files, share
+                                                             ) -> None:  # fmt: skip
+    assert memory_share(engine, command, files) == share
+
+
+def test_a_run_takes_the_memory_share_it_was_launched_with() -> None:
+    # InferenceX's dsr1_fp4_b200.sh of 2026-03-11 to 03-27 at TP 8, 4 clients, 1k/1k:
+    # --mem-fraction-static 0.85 (the shipped index), as SGLang's profile reads it (of the
+    # device); the analysis it is simulated with takes it in place of the profile's.
+    setup, _ = setup_of(pd.Series(_record("deepseek-ai/DeepSeek-R1", "2026-03-25", 4)))
+    share = dict(setup.options)["memory_fraction"]
+    assert share == 0.85
+    assert "memory_fraction" not in dict(setup.scheduler)
+    calibration = load_engine_profile("sglang", setup.device)
+    _, _, options = resolve(
+        setup.model, setup.device, dict(setup.options) | {"calibration": calibration}
+    )
+    assert options.calibration.memory_fraction == share
+    assert calibration.memory_fraction != share
+
+
 def test_a_run_launched_with_an_fp8_kv_cache_holds_twice_the_tokens() -> None:
     # 70b_fp8_h200_trt_slurm.sh's options file caches keys and values in FP8 (the shipped
     # index); Llama-3.1-70B's checkpoint states no KV precision of its own.
@@ -232,11 +271,11 @@ def test_launch_lines_name_their_engine_and_flags() -> None:
 
 
 INDEX = """# provenance
-engine,script,since,until,tp,ep,dp_attention,conc,isl,osl,receive_interval,chunk_size,max_tokens,max_batch,prefix_sharing,batch_wait_iterations,batch_wait_ratio,dp_balance,dp_balance_timeout,dp_balance_wait,kv_bits
-sglang,benchmarks/dsr1_fp8_b200_docker.sh,2026-03-01,2026-03-10,8,1,False,32,1024,1024,10,16384,,256,False,,,,,,
-sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,32,1024,1024,30,16384,,256,False,,,,,,
-sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,8,1024,1024,10,,,,True,,,,,,
-trtllm,benchmarks/dsr1_fp8_b200_trt.sh,2026-01-29,,8,1,False,64,1024,1024,,,8192,,False,40,0.8,,,,8
+engine,script,since,until,tp,ep,dp_attention,conc,isl,osl,receive_interval,chunk_size,max_tokens,max_batch,prefix_sharing,batch_wait_iterations,batch_wait_ratio,dp_balance,dp_balance_timeout,dp_balance_wait,kv_bits,memory_fraction
+sglang,benchmarks/dsr1_fp8_b200_docker.sh,2026-03-01,2026-03-10,8,1,False,32,1024,1024,10,16384,,256,False,,,,,,,
+sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,32,1024,1024,30,16384,,256,False,,,,,,,
+sglang,benchmarks/single_node/dsr1_fp8_b200.sh,2026-03-10,,8,1,False,8,1024,1024,10,,,,True,,,,,,,
+trtllm,benchmarks/dsr1_fp8_b200_trt.sh,2026-01-29,,8,1,False,64,1024,1024,,,8192,,False,40,0.8,,,,8,
 """
 
 

@@ -7,9 +7,10 @@ the run's tensor parallelism, expert parallelism, attention DP, concurrency and 
 the scripts change over time. `launch_commands` runs one script version under bash with
 every external command replaced by a recorder, so its own conditions pick the flags;
 `scheduler_flags` reads the scheduler's off the launch line (and trtllm-serve's options
-file), `kv_cache_bits` the KV cache's precision. scripts/inferencemax_launches.py walks a
-clone's history and writes the index shipped as `data/inferencemax_launches.csv`; the engine
-validation looks a run up there (`scheduler_updates`). Nothing here reads a measured time.
+file), `kv_cache_bits` the KV cache's precision, `memory_share` the memory it may take.
+scripts/inferencemax_launches.py walks a clone's history and writes the index shipped as
+`data/inferencemax_launches.csv`; the engine validation looks a run up there
+(`scheduler_updates`). Nothing here reads a measured time.
 """
 
 from __future__ import annotations
@@ -79,8 +80,18 @@ KV_CACHE_BITS = {
     "nvfp4": 4, "fp4_e2m1": 4,
     "bf16": 16, "bfloat16": 16, "fp16": 16, "float16": 16,
 }  # fmt: skip
+# The memory share for weights and KV cache a launch names (rooflens' memory_fraction, read
+# as each engine's profile reads it): vllm serve's --gpu-memory-utilization and SGLang's
+# --mem-fraction-static (of the device), trtllm-serve's --kv_cache_free_gpu_memory_fraction
+# and its options file's kv_cache_config.free_gpu_memory_fraction (of what the weights leave).
+MEMORY_FLAGS = {
+    "vllm": "--gpu-memory-utilization",
+    "sglang": "--mem-fraction-static",
+    "trtllm": "--kv_cache_free_gpu_memory_fraction",
+}
 # The index's columns: what a run is looked up by, then the fields its script set, by type:
-# SchedulerConfig's, and the KV cache's bits (kv_bits, a precision setting).
+# SchedulerConfig's, the KV cache's bits (kv_bits, a precision setting) and the memory share
+# (memory_fraction, an engine setting).
 KEYS = ["engine", "script", "since", "until", "tp", "ep", "dp_attention", "conc", "isl", "osl"]
 FIELD_TYPES: dict[str, type] = {
     "receive_interval": int,
@@ -94,6 +105,7 @@ FIELD_TYPES: dict[str, type] = {
     "dp_balance_timeout": int,
     "dp_balance_wait": int,
     "kv_bits": int,
+    "memory_fraction": float,
 }
 FIELDS = list(FIELD_TYPES)
 MARK = "ROOFLENS-CALL"
@@ -235,6 +247,24 @@ def kv_cache_bits(engine: str, command: str, files: Mapping[str, str] | None = N
         cache = _yaml(files, options).get("kv_cache_config") or {}
         dtype = cache.get("dtype") if isinstance(cache, dict) else None
     return KV_CACHE_BITS.get(str(dtype).lower()) if dtype is not None else None
+
+
+def memory_share(engine: str, command: str, files: Mapping[str, str] | None = None
+                 ) -> float | None:  # fmt: skip
+    """The share of memory an engine's launch sets for weights and KV cache (MEMORY_FLAGS),
+    else None: the engine's default."""
+    values = _launch_values(engine, command, files)
+    share: Any = values.get(MEMORY_FLAGS[engine])
+    options = next((values[f] for f in TRTLLM_FILE_FLAGS if values.get(f)), None)
+    if engine == "trtllm" and options and files:
+        cache = _yaml(files, options).get("kv_cache_config") or {}
+        if isinstance(cache, dict) and cache.get("free_gpu_memory_fraction") is not None:
+            share = cache["free_gpu_memory_fraction"]
+    try:
+        fraction = float(share)
+    except (TypeError, ValueError):
+        return None
+    return fraction if 0.0 < fraction <= 1.0 else None
 
 
 def scheduler_flags(engine: str, command: str, files: Mapping[str, str] | None = None

@@ -356,6 +356,8 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     if kv_bits is not None:
         quant = quant | {"kv_bits": kv_bits}
         source = f"{source}; KV cache {kv_bits}-bit as launched"
+    # So is the memory it was launched to take, read as the engine's profile reads it.
+    memory = launch.pop("memory_fraction", None)
     if row["mode"] == "agg":
         if _int(row.get("pp_size")) != 1:
             raise Inexpressible("pipeline parallelism")
@@ -414,6 +416,8 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     rules = parse_settings(quant | {"engine": str(row["backend"])})
     fusion = rules.fused_kernels()
     options = quant | {"tp": tp, "ep": ep, "flash_attention": True, "fusion": fusion}
+    if memory is not None:
+        options["memory_fraction"] = memory
     scale = rules.quantization().a_scale
     if scale != "dynamic":
         options["a_scale"] = scale
@@ -1191,7 +1195,8 @@ def report(
         "values unknown to rooflens, rooflens holds half as many tokens and requests queue "
         "for KV blocks, which the misses' queueing column shows); the engine takes its "
         "release's share of memory (vLLM 0.9: every release the sample names predates "
-        "0.22's 0.92). FlashAttention is on, with the fusions the row's engine makes (QKV, "
+        "0.22's 0.92), or the share its launch set (below). FlashAttention is on, with "
+        "the fusions the row's engine makes (QKV, "
         "gate/up, activation, residual add into the norm, the routed experts' activation "
         "inside the MoE kernels: `rooflens.engines.DEFAULTS`). "
         "Attention TP x DP with MoE TP x EP "
@@ -1232,9 +1237,11 @@ def report(
         "prefix caching (on its command line or in its `--config` file), TensorRT-LLM's "
         "`max_num_tokens`, `max_batch_size`, KV block reuse (on its command line or in "
         "its options file) and batch waiting (`batch_wait_timeout_iters`, "
-        "`batch_wait_max_tokens_ratio`, without attention DP), and the KV cache's "
+        "`batch_wait_max_tokens_ratio`, without attention DP), the KV cache's "
         "precision (SGLang's and vLLM's `--kv-cache-dtype`, TensorRT-LLM's "
-        "`kv_cache_config.dtype`). "
+        "`kv_cache_config.dtype`) and the memory the engine may take (vLLM's "
+        "`--gpu-memory-utilization`, SGLang's `--mem-fraction-static`, TensorRT-LLM's "
+        "`free_gpu_memory_fraction`). "
         "All records but the gap-analysis files are InferenceX's (formerly InferenceMAX, "
         "SemiAnalysis' public benchmark): its dated result files, which name the engine "
         "image, and a dump of its database, whose `config_id` and `workflow_run_id` are the "
