@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -26,7 +27,13 @@ from rooflens.measure.inferencemax_launches import (
     script_env,
     script_names,
 )
-from rooflens.measure.validate_engines import _launch_lines, launch_of, setup_of
+from rooflens.measure.validate_engines import (
+    _launch_lines,
+    _replicas,
+    launch_of,
+    peak_share,
+    setup_of,
+)
 from rooflens.serving.presets import scheduler_with
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -220,6 +227,11 @@ def test_a_run_takes_the_memory_share_it_was_launched_with() -> None:
     )
     assert options.calibration.memory_fraction == share
     assert calibration.memory_fraction != share
+    # The report's roofline check prices the prompt alone, whatever memory it may take.
+    rows = pd.DataFrame([_record("deepseek-ai/DeepSeek-R1", "2026-03-25", 4)])
+    assert np.isfinite(peak_share(rows).iloc[0])
+    # The roofline bound (no engine profile) takes the whole device.
+    assert _replicas(setup, None, 2048)[2].calibration is None
 
 
 def test_a_run_launched_with_an_fp8_kv_cache_holds_twice_the_tokens() -> None:

@@ -488,8 +488,12 @@ def _replicas(
     setup: Setup, calibration: EfficiencyProfile | None, longest: int
 ) -> tuple[ModelSpec, Device, AnalysisOptions, SchedulerConfig, Replica, Replica]:
     """The group's replicas and the engine's scheduler preset they run."""
+    given = dict(setup.options)
+    if calibration is None:
+        # The roofline bound takes the whole device: no engine's memory share applies.
+        given.pop("memory_fraction", None)
     spec, device, options = resolve(
-        setup.model, get_device(setup.device), dict(setup.options) | {"calibration": calibration}
+        setup.model, get_device(setup.device), given | {"calibration": calibration}
     )
     scheduler = scheduler_with(setup.preset, device, dict(setup.scheduler))
     prefill = pool_options(options, setup.cluster, "prefill")
@@ -766,7 +770,9 @@ def peak_share(done: pd.DataFrame) -> pd.Series:
             setup, _ = setup_of(row)
         except (Inexpressible, InvalidInputError, ModelConfigError):
             continue
-        quant = tuple((k, v) for k, v in setup.options if k not in ("tp", "ep", "moe_tp"))
+        # The precision alone: one prompt's OPs, whatever the layout and memory.
+        layout = ("tp", "ep", "moe_tp", "memory_fraction")
+        quant = tuple((k, v) for k, v in setup.options if k not in layout)
         ops = _prompt_ops(setup.model, setup.device, quant, setup.isl)
         seconds = (row["silicon_ttft_ms"] + (setup.osl - 1) * row["silicon_tpot_ms"]) / 1e3
         gpus = gpus_of(row)
@@ -1533,7 +1539,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def _write(args: argparse.Namespace, predictions: pd.DataFrame, source: str, seconds: float
            ) -> None:  # fmt: skip
-    """The report, its plot and (--csv) the predictions."""
+    """(--csv) the predictions, then the report and its plot."""
+    if args.csv:
+        predictions.assign(run_seconds=seconds).to_csv(args.csv, index=False)
     out = Path(args.out)
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
     if errors(predictions).shape[0]:
@@ -1547,8 +1555,6 @@ def _write(args: argparse.Namespace, predictions: pd.DataFrame, source: str, sec
     out.write_text(
         report(predictions, source, seconds, args.requests_per_client, relative, estimates)
     )
-    if args.csv:
-        predictions.assign(run_seconds=seconds).to_csv(args.csv, index=False)
     print(f"{out}: {len(predictions)} rows, {seconds:.0f} s", file=sys.stderr)
 
 
