@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,8 @@ import rooflens
 from rooflens.api import resolve
 from rooflens.core.errors import InvalidInputError
 from rooflens.measure.validate_engines import (
+    AIC_ESTIMATES,
+    REQUESTS_PER_CLIENT,
     Inexpressible,
     _repeat_lines,
     concurrency_band,
@@ -22,6 +26,7 @@ from rooflens.measure.validate_engines import (
     predict,
     prefill_iterations,
     profile_for,
+    read_predictions,
     recorded_layout,
     report,
     request_lengths,
@@ -629,3 +634,18 @@ def test_inferencex_runs_draw_their_lengths_as_its_client_does(sample) -> None:
     fixed = request_lengths(setup_of(row)[0], 3)
     np.testing.assert_array_equal(fixed[0], [1000] * 3)
     np.testing.assert_array_equal(fixed[1], [100] * 3)
+
+
+def test_the_shipped_engine_report_is_what_its_shipped_predictions_give() -> None:
+    """docs/validation-engines.md, rebuilt from the predictions shipped beside it (as
+    `--predictions docs/data/validation-engines-predictions.csv.gz` rebuilds it), to the
+    last character: the report says what its run predicted."""
+    root = Path(__file__).resolve().parents[1]
+    predictions = read_predictions(root / "docs/data/validation-engines-predictions.csv.gz")
+    estimates = pd.read_csv(root / AIC_ESTIMATES)
+    seconds = float(predictions["run_seconds"].iloc[0])
+    text = report(
+        predictions, "silicon_sample.csv", seconds, REQUESTS_PER_CLIENT,
+        "validation-engines.png", estimates,
+    )  # fmt: skip
+    assert text == (root / "docs/validation-engines.md").read_text()
