@@ -770,9 +770,9 @@ def peak_share(done: pd.DataFrame) -> pd.Series:
             setup, _ = setup_of(row)
         except (Inexpressible, InvalidInputError, ModelConfigError):
             continue
-        # The precision alone: one prompt's OPs, whatever the layout and memory.
-        layout = ("tp", "ep", "moe_tp", "memory_fraction")
-        quant = tuple((k, v) for k, v in setup.options if k not in layout)
+        # The precision alone: one prompt's OPs, whatever the layout and memory share.
+        apart = ("tp", "ep", "moe_tp", "memory_fraction")
+        quant = tuple((k, v) for k, v in setup.options if k not in apart)
         ops = _prompt_ops(setup.model, setup.device, quant, setup.isl)
         seconds = (row["silicon_ttft_ms"] + (setup.osl - 1) * row["silicon_tpot_ms"]) / 1e3
         gpus = gpus_of(row)
