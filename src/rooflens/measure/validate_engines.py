@@ -1414,8 +1414,8 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
     return [
         "",
         f"{total} of the {len(simulated)} simulated aggregated InferenceX runs take the "
-        "scheduler flags (and KV cache precision) their benchmark script launched the "
-        "engine with then ("
+        "scheduler flags (and KV cache precision and memory share) their benchmark script "
+        "launched the engine with then ("
         + ", ".join(f"{engine} {n}" for engine, n in known.items())
         + f"; SGLang's receive interval: {intervals}; TensorRT-LLM's batch waiting: {held}, "
         f"its attention-DP balance: {balanced}; a KV cache launched in FP8: {fp8_cache})"
