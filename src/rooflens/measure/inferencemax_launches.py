@@ -242,10 +242,8 @@ def kv_cache_bits(engine: str, command: str, files: Mapping[str, str] | None = N
     checkpoint's own."""
     values = _launch_values(engine, command, files)
     dtype = values.get(KV_CACHE_FLAG)
-    options = next((values[f] for f in TRTLLM_FILE_FLAGS if values.get(f)), None)
-    if engine == "trtllm" and options and files:
-        cache = _yaml(files, options).get("kv_cache_config") or {}
-        dtype = cache.get("dtype") if isinstance(cache, dict) else None
+    if engine == "trtllm":
+        dtype = _kv_cache_config(_trtllm_options(values, files)).get("dtype")
     return KV_CACHE_BITS.get(str(dtype).lower()) if dtype is not None else None
 
 
@@ -255,11 +253,9 @@ def memory_share(engine: str, command: str, files: Mapping[str, str] | None = No
     else None: the engine's default."""
     values = _launch_values(engine, command, files)
     share: Any = values.get(MEMORY_FLAGS[engine])
-    options = next((values[f] for f in TRTLLM_FILE_FLAGS if values.get(f)), None)
-    if engine == "trtllm" and options and files:
-        cache = _yaml(files, options).get("kv_cache_config") or {}
-        if isinstance(cache, dict) and cache.get("free_gpu_memory_fraction") is not None:
-            share = cache["free_gpu_memory_fraction"]
+    if engine == "trtllm":
+        written = _kv_cache_config(_trtllm_options(values, files)).get("free_gpu_memory_fraction")
+        share = share if written is None else written
     try:
         fraction = float(share)
     except (TypeError, ValueError):
@@ -279,9 +275,8 @@ def scheduler_flags(engine: str, command: str, files: Mapping[str, str] | None =
     for flag, (field, value) in SWITCHES[engine].items():
         if flag in values:
             found[field] = value
-    options = next((values[f] for f in TRTLLM_FILE_FLAGS if values.get(f)), None)
-    if engine == "trtllm" and options and files:
-        config = _yaml(files, options)
+    config = _trtllm_options(values, files) if engine == "trtllm" else {}
+    if config:
         for key, field in TRTLLM_FILE_KEYS.items():
             value = config.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool):
@@ -294,10 +289,24 @@ def scheduler_flags(engine: str, command: str, files: Mapping[str, str] | None =
                 value = balance.get(key) if isinstance(balance, dict) else None
                 if isinstance(value, FIELD_TYPES[field]):
                     found[field] = value
-        reuse = (config.get("kv_cache_config") or {}).get("enable_block_reuse")
+        reuse = _kv_cache_config(config).get("enable_block_reuse")
         if isinstance(reuse, bool):
             found["prefix_sharing"] = reuse
     return found
+
+
+def _trtllm_options(values: Mapping[str, str], files: Mapping[str, str] | None
+                    ) -> dict[str, Any]:  # fmt: skip
+    """The mapping in the options file trtllm-serve's launch names (TRTLLM_FILE_FLAGS; its
+    keys override the command line's), else {}."""
+    options = next((values[f] for f in TRTLLM_FILE_FLAGS if values.get(f)), None)
+    return _yaml(files, options) if options and files else {}
+
+
+def _kv_cache_config(options: Mapping[str, Any]) -> dict[str, Any]:
+    """An options file's kv_cache_config mapping, else {}."""
+    cache = options.get("kv_cache_config")
+    return cache if isinstance(cache, dict) else {}
 
 
 def _yaml(files: Mapping[str, str], path: str) -> dict[str, Any]:
