@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rooflens.api import resolve
 from rooflens.engines import load_engine_profile
 from rooflens.measure.inferencemax import speculation
 from rooflens.measure.inferencemax_launches import (
@@ -218,15 +217,12 @@ def test_a_run_takes_the_memory_share_it_was_launched_with() -> None:
     # --mem-fraction-static 0.85 (the shipped index), as SGLang's profile reads it (of the
     # device); the analysis it is simulated with takes it in place of the profile's.
     setup, _ = setup_of(pd.Series(_record("deepseek-ai/DeepSeek-R1", "2026-03-25", 4)))
-    share = dict(setup.options)["memory_fraction"]
-    assert share == 0.85
-    assert "memory_fraction" not in dict(setup.scheduler)
+    assert setup.memory_fraction == 0.85
+    assert "memory_fraction" not in dict(setup.scheduler) | dict(setup.options)
     calibration = load_engine_profile("sglang", setup.device)
-    _, _, options = resolve(
-        setup.model, setup.device, dict(setup.options) | {"calibration": calibration}
-    )
-    assert options.calibration.memory_fraction == share
-    assert calibration.memory_fraction != share
+    assert calibration.memory_fraction != 0.85
+    options = _replicas(setup, calibration, 2048)[2]
+    assert options.calibration.memory_fraction == 0.85
     # The report's roofline check prices the prompt alone, whatever memory it may take.
     rows = pd.DataFrame([_record("deepseek-ai/DeepSeek-R1", "2026-03-25", 4)])
     assert np.isfinite(peak_share(rows).iloc[0])

@@ -146,10 +146,15 @@ class Setup:
     length_ratio: float = 1.0
     # Scheduler fields the run's launch set over the preset's (InferenceX's scripts).
     scheduler: tuple[tuple[str, Any], ...] = ()
+    # The memory share the run's launch gave the engine (its profile's memory_fraction).
+    memory_fraction: float | None = None
 
     @property
     def key(self) -> tuple[Any, ...]:
-        return (self.model, self.device, self.options, self.preset, self.cluster, self.scheduler)
+        return (
+            self.model, self.device, self.options, self.preset, self.cluster, self.scheduler,
+            self.memory_fraction,
+        )  # fmt: skip
 
 
 class Inexpressible(Exception):
@@ -416,8 +421,6 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     rules = parse_settings(quant | {"engine": str(row["backend"])})
     fusion = rules.fused_kernels()
     options = quant | {"tp": tp, "ep": ep, "flash_attention": True, "fusion": fusion}
-    if memory is not None:
-        options["memory_fraction"] = memory
     scale = rules.quantization().a_scale
     if scale != "dynamic":
         options["a_scale"] = scale
@@ -438,6 +441,7 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
             else INFERENCEX_RANGE_RATIO
         ),
         scheduler=tuple(sorted(launch.items())),
+        memory_fraction=memory,
     )
     return setup, {"precision_source": source, "layout": layout, "launch": script}
 
@@ -488,12 +492,12 @@ def _replicas(
     setup: Setup, calibration: EfficiencyProfile | None, longest: int
 ) -> tuple[ModelSpec, Device, AnalysisOptions, SchedulerConfig, Replica, Replica]:
     """The group's replicas and the engine's scheduler preset they run."""
-    given = dict(setup.options)
-    if calibration is None:
-        # The roofline bound takes the whole device: no engine's memory share applies.
-        given.pop("memory_fraction", None)
+    if calibration is not None and setup.memory_fraction is not None:
+        # The engine's memory share as launched, read as its profile reads its own (the
+        # roofline bound takes the whole device).
+        calibration = calibration.model_copy(update={"memory_fraction": setup.memory_fraction})
     spec, device, options = resolve(
-        setup.model, get_device(setup.device), given | {"calibration": calibration}
+        setup.model, get_device(setup.device), dict(setup.options) | {"calibration": calibration}
     )
     scheduler = scheduler_with(setup.preset, device, dict(setup.scheduler))
     prefill = pool_options(options, setup.cluster, "prefill")
@@ -770,9 +774,7 @@ def peak_share(done: pd.DataFrame) -> pd.Series:
             setup, _ = setup_of(row)
         except (Inexpressible, InvalidInputError, ModelConfigError):
             continue
-        # The precision alone: one prompt's OPs, whatever the layout and memory share.
-        apart = ("tp", "ep", "moe_tp", "memory_fraction")
-        quant = tuple((k, v) for k, v in setup.options if k not in apart)
+        quant = tuple((k, v) for k, v in setup.options if k not in ("tp", "ep", "moe_tp"))
         ops = _prompt_ops(setup.model, setup.device, quant, setup.isl)
         seconds = (row["silicon_ttft_ms"] + (setup.osl - 1) * row["silicon_tpot_ms"]) / 1e3
         gpus = gpus_of(row)
