@@ -190,9 +190,8 @@ def speculation(row: Mapping[str, Any], index: pd.DataFrame | None = None) -> tu
     if image is None or measured is None:
         return "", ""
     groups = _shipped_images() if index is None else _images(index)
-    match = groups.get(
-        (normal_image(image), str(row.get("system", "")).removesuffix("_sxm"), row.get("backend"))
-    )
+    gpu = str(row.get("system", "")).removesuffix("_sxm")
+    match = groups.get((normal_image(image), gpu, str(row.get("backend", ""))))
     if match is None:
         return "", ""
     day = measured[:10]
