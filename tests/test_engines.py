@@ -645,3 +645,54 @@ def test_recurrent_scans_take_their_own_curves_by_ops_per_byte(
     (path / f"{table}.csv").unlink()
     plain = fit_engine(tables, "toy", "vllm", H100).profile
     assert cls not in plain.classes and "attention" in plain.fallbacks[cls]
+
+
+def test_attention_curves_price_at_the_peak_they_were_fitted_against(tables) -> None:
+    """Attention tables time kernels computing in BF16 whatever the cache type, so an FP8
+    cache's curves are shares of BF16's peak, and so is the regime the fit read each row in.
+    An FP8 model with an FP8 cache computes its attention as INT8 on the roofline, whose peak
+    on a B300 is 1/18 of BF16's: at that peak a prefill would be compute-bound and take
+    several times the table's time. Priced at the curve's own peak it takes the table's law
+    (memory-bound at BF16's peak, at half the bandwidth)."""
+    from rooflens.core.operators import FlashAttention
+
+    b300 = get_device("b300")
+    heads, kv_heads, head_dim = 32, 8, 128
+    op = FlashAttention(
+        "attention", "block", ("q",), "o", num_heads=heads, num_kv_heads=kv_heads,
+        head_dim=head_dim,
+    )  # fmt: skip
+
+    def law(ops: float, moved: float) -> float:
+        assert ops / b300.peak_ops["bf16"] < moved / b300.memory_bandwidth  # memory-bound
+        return FIXED + moved / (0.5 * b300.memory_bandwidth)
+
+    rows = []
+    for batch in (1.0, 2.0, 4.0, 8.0, 16.0):
+        for isl in (1024.0, 2048.0, 4096.0, 8192.0, 16384.0):
+            step = Step(np.array([batch]), np.array([isl]), np.array([0.0]))
+            cost = op.cost(step, Precision(Quantization(kv_bits=8)))
+            seconds = law(float(cost.ops[0]), float(memory_access(cost.__dict__)[0]))
+            rows.append({
+                "num_heads": heads, "num_key_value_heads": kv_heads, "head_dim": head_dim,
+                "batch_size": batch, "isl": isl, "step": 0, "kv_cache_dtype": "fp8",
+                "attn_dtype": "bfloat16", "window_size": 0, "latency": seconds * 1e3,
+            })  # fmt: skip
+    path = tables / "toy" / "attention" / "vllm" / "1.0"
+    path.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(path / "context_attention_perf.csv", index=False)
+    profile = fit_engine(tables, "toy", "vllm", b300).profile
+    assert profile.dtype_classes["attention:fp8"].peak == "bf16"
+    # GEMM curves stay shares of the operator's own type's peak.
+    assert profile.classes["matmul"].peak is None
+
+    fp8 = Quantization(w_bits=8, a_bits=8, w_format="fp", kv_bits=8)
+    model = load_model("meta-llama/Llama-3.1-8B")
+    graph = build_graph(model, AnalysisOptions(quantization=fp8, flash_attention=True), b300)
+    row = [op.name for op in graph.operators].index("flash_attention")
+    step = Step(np.array([2.0]), np.array([4096.0]), np.array([0.0]))
+    costs = price_step(graph, b300, fp8, step, profile)
+    assert costs.dtypes[row] == "int8"  # the roofline's compute type, shown as before
+    ops, moved = costs.fields["ops"][row][0], memory_access(costs.fields)[row][0]
+    assert costs.time[row][0] == pytest.approx(law(ops, moved), rel=0.03)
+    assert costs.time[row][0] < 0.2 * ops / b300.peak_ops["int8"]

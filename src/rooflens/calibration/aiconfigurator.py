@@ -143,6 +143,11 @@ class Samples:
     # decode step).
     fill_first: Literal["ratio", "size"] = "ratio"
 
+    @property
+    def family(self) -> str:
+        """The engine class these rows price ("attention" of "attention_prefill")."""
+        return self.op_class.split("_")[0]
+
 
 def data_root(data_dir: Path | None = None) -> Path:
     """The `systems/data` folder: --data-dir, else the installed package's."""
@@ -487,13 +492,19 @@ def fit_curves(s: Samples, device: Device) -> ClassEfficiency:
     c, m = compute_bound, ~compute_bound
     compute = curve(zip(s.ops[c], t_compute[c] / busy[c], strict=True), cap=1.0, floor=FLOOR)
     memory = curve(zip(s.memory[m], t_memory[m] / busy[m], strict=True), cap=1.0, floor=FLOOR)
+    fixed = round(fixed / s.kernels, 9)
+    # Attention kernels' tables name no compute type: their shares are of BF16's peak for every
+    # cache type, and price so. A GEMM's are of its own type's peak, and a type not measured
+    # borrows the BF16 curves as shares of its own peak (`fallbacks`).
+    peak = s.peak_dtype if PARENT_CLASS.get(s.family, s.family) == "attention" else None
     if s.aspect is None:
-        return ClassEfficiency(compute=compute, memory=memory, fixed=round(fixed / s.kernels, 9))
+        return ClassEfficiency(compute=compute, memory=memory, fixed=fixed, peak=peak)
     achieved = np.clip(np.where(compute_bound, t_compute, t_memory) / busy, FLOOR, 1.0)
     return ClassEfficiency(
         compute=compute,
         memory=memory,
-        fixed=round(fixed / s.kernels, 9),
+        fixed=fixed,
+        peak=peak,
         compute_grid=shape_grid(s.ops[c], s.aspect[c], achieved[c], s.fill_first),
         memory_grid=shape_grid(s.memory[m], s.aspect[m], achieved[m], s.fill_first),
     )
@@ -710,7 +721,7 @@ def fit_engine(
     held_out: dict[str, dict[str, float]] = {}
     fallbacks: dict[str, str] = dict(refused)
     for s in samples:
-        cls = s.op_class.split("_")[0]
+        cls = s.family
         curves = half_dtypes.get(f"{cls}:{s.dtype}") or half_classes[cls]
         held_s = _subset(s, _holdout(s)[1])
         held_out[f"{s.op_class}:{s.dtype}"] = errors(
@@ -846,6 +857,7 @@ def _merge_phases(classes: dict, dtype_classes: dict) -> tuple[dict, dict]:
                 compute=prefill.compute,
                 memory=decode.memory,
                 fixed=decode.fixed,  # the fixed time matters in short decode kernels
+                peak=prefill.peak,
             )
         for key in list(source):  # decode measured without prefill
             name, _, dtype = key.partition(":")

@@ -162,6 +162,10 @@ class ClassEfficiency(BaseModel):
     # Time per kernel of this class on top of the profile's kernel_time (an FP8 GEMM also
     # quantizes its input; engine profiles fit one per class and data type).
     fixed: NonNegativeFloat = 0.0
+    # The data type whose peak the compute fractions are shares of, wherever these curves
+    # price (engine profiles' attention and scans: BF16's, whatever the cache type, as they
+    # were fitted); None: the compute type of the operator priced.
+    peak: str | None = None
 
 
 class CollectiveCurve(BaseModel):

@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from rooflens.core.cache import BoundedCache
-from rooflens.core.efficiency import SCAN_CLASSES, EfficiencyProfile
+from rooflens.core.efficiency import SCAN_CLASSES, ClassEfficiency, EfficiencyProfile
 from rooflens.core.framework_kernels import kernels_per_call
 from rooflens.core.graph import Graph
 from rooflens.core.hardware import Device
@@ -431,7 +431,7 @@ def price_fields(
         fixed = np.zeros(len(peaks))
     else:
         compute_rates, memory_rates = _calibrated_rates(
-            placement, profile, fields["ops"], memory_access(fields), device.memory_bandwidth
+            placement, profile, fields["ops"], memory_access(fields), device
         )
         fixed = fusion.launch_times(placement.fused, _fixed_times(placement, profile))
         if placement.kernels is not None:
@@ -526,11 +526,12 @@ def _calibrated_rates(
     profile: EfficiencyProfile,
     ops: np.ndarray,
     memory: np.ndarray,
-    bandwidth: float,
+    device: Device,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Achieved rates of every operator, one vectorized pass per (class, data type); an
     operator run inside another's kernel (a fused QKV or gate/up GEMM) at the joint kernel's
-    size and regime."""
+    size and regime, and one whose curves are shares of another type's peak at that peak."""
+    bandwidth = device.memory_bandwidth
     ops, memory = _joint(placement, ops), _joint(placement, memory)
     compute = np.empty_like(memory)
     mem = np.empty_like(memory)
@@ -544,13 +545,29 @@ def _calibrated_rates(
         ratios = np.broadcast_to(ratios, ops.shape)
     for (op_class, dtype), rows in placement.curve_groups:
         group_ops, group_memory = ops[rows], memory[rows]
-        peak = _expand(placement.peaks[rows], group_ops)
+        peak = _expand(
+            _curve_peaks(placement, rows, profile.curves(op_class, dtype), device), group_ops
+        )
         compute[rows], mem[rows] = profile.rates(
             op_class, group_ops, memory_per_kernel[rows], peak, bandwidth, dtype,
             compute_bound=group_ops / peak >= group_memory / bandwidth,
             aspect=None if ratios is None else ratios[rows],
         )  # fmt: skip
     return compute, mem
+
+
+def _curve_peaks(
+    placement: Placement, rows: np.ndarray, curves: ClassEfficiency, device: Device
+) -> np.ndarray:
+    """The peaks a group's curves are shares of: the operators' own, or, for curves fitted
+    against another type's peak (engine profiles' attention, against BF16's whatever the cache
+    type), that type's, scaled as the operator's own (a sparse peak stays sparse)."""
+    own = placement.peaks[rows]
+    reference = device.peak_ops.get(curves.peak) if curves.peak else None
+    if reference is None:  # a device without that type: the operators' own peaks
+        return own
+    dense = np.array([device.peak_ops[placement.dtypes[row]] for row in rows])
+    return own * (reference / dense)
 
 
 def _joint(placement: Placement, values: np.ndarray) -> np.ndarray:
