@@ -1,6 +1,6 @@
-"""The index of scheduler flags (and KV cache precision and memory share) InferenceX's
-benchmark scripts launched SGLang, vLLM and TensorRT-LLM with, which the engine validation reads
-(`rooflens.measure.inferencemax_launches`).
+"""The index of scheduler flags (and KV cache precision, memory share and MXFP4 kernel)
+InferenceX's benchmark scripts launched SGLang, vLLM and TensorRT-LLM with, which the engine
+validation reads (`rooflens.measure.inferencemax_launches`).
 
     python scripts/inferencemax_launches.py CLONE SAMPLE [--out INDEX.csv]
 
@@ -10,8 +10,8 @@ precision, GPU, TP, EP, attention DP, concurrency, lengths, date), never for a m
 Every main-line commit that changed `benchmarks/` around those dates is read; each version of
 each single-node script that could have run one of them is run under bash with its commands
 recorded (`launch_commands`), once per configuration measured while it stood; the scheduler
-flags, KV cache precision and memory share of the engine's launch line (and its options
-file) are kept. The default --out is the index rooflens ships.
+flags, KV cache precision, memory share and MXFP4 kernel of the engine's launch line (and
+its options file and environment) are kept. The default --out is the index rooflens ships.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from rooflens.measure.inferencemax_launches import (
     launch_commands,
     measured_at,
     memory_share,
+    mxfp4_kernel,
     scheduler_flags,
     script_env,
     script_names,
@@ -157,6 +158,7 @@ def main() -> None:
                     **scheduler_flags(config.engine, launches[0], files),
                     "kv_bits": kv_cache_bits(config.engine, launches[0], files),
                     "memory_fraction": memory_share(config.engine, launches[0], files),
+                    "w4_kernel": mxfp4_kernel(config.engine, launches[0]),
                 }
             )
     index = pd.DataFrame(rows, columns=KEYS + FIELDS)
@@ -166,7 +168,7 @@ def main() -> None:
     head = git_output(args.clone, "log", "-1", "--format=%h %cd", "--date=short").split()
     header = (
         "# InferenceX (formerly InferenceMAX) single-node benchmark scripts' scheduler flags, "
-        "KV cache precision and memory share (SGLang, vLLM, TensorRT-LLM), "
+        "KV cache precision, memory share and MXFP4 kernel (SGLang, vLLM, TensorRT-LLM), "
         "github.com/SemiAnalysisAI/InferenceX, Apache-2.0\n"
         f"# main-line history of benchmarks/ from {first} to {last} (clone at {head[0]}, "
         f"{head[1]}); {len(states)} script versions, {runs} configurations run under bash "

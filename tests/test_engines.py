@@ -566,7 +566,8 @@ def test_integer_4bit_experts_take_their_own_curves_else_the_mxfp4_ones() -> Non
 
 def test_mxfp4_expert_tables_leave_out_marlin_rows_where_others_are_measured() -> None:
     """vLLM times gpt-oss's MXFP4 kernels and compressed-tensors MXFP4 on Marlin in one type;
-    the fit keeps the former, and Marlin's alone where a table has nothing else."""
+    the fit keeps the former for MXFP4 experts, and Marlin's alone where a table has nothing
+    else; Marlin's rows are also the w4a16_marlin type's, for engines told to run them."""
     from rooflens.calibration.aiconfigurator import moe_samples
 
     both = pd.DataFrame(
@@ -578,10 +579,47 @@ def test_mxfp4_expert_tables_leave_out_marlin_rows_where_others_are_measured() -
             + ["vllm_compressedtensorsw4a4mxfp4moe_marlin"] * 2,
         }
     )  # fmt: skip
-    (kept,) = moe_samples(both)
+    kept, marlin = moe_samples(both)
+    assert (kept.dtype, marlin.dtype, marlin.peak_dtype) == ("w4a16", "w4a16_marlin", "bf16")
     assert np.allclose(kept.time, np.array([0.03, 0.12]) * 1e-3 / 3)
-    (marlin_only,) = moe_samples(both[both["kernel_source"].str.contains("marlin")])
+    assert np.allclose(marlin.time, np.array([0.05, 0.2]) * 1e-3 / 3)
+    marlin_only, same = moe_samples(both[both["kernel_source"].str.contains("marlin")])
     assert np.allclose(marlin_only.time, np.array([0.05, 0.2]) * 1e-3 / 3)
+    assert np.array_equal(same.time, marlin_only.time)
+    # A table naming no kernel says nothing of Marlin's.
+    (unnamed,) = moe_samples(both.drop(columns="kernel_source").iloc[:2])
+    assert unnamed.dtype == "w4a16"
+
+
+def test_mxfp4_experts_told_onto_marlin_take_its_curves() -> None:
+    """gpt-oss's MXFP4 experts on vLLM with VLLM_MXFP4_USE_MARLIN=1 (w4_kernel marlin) price
+    on the Marlin rows' curves: on an H200 an 8k-token prefill's experts take about twice
+    as long as on gpt-oss's Triton kernel (the tables: ~550 TFLOP/s against ~200 at 8k
+    tokens), while the checkpoint's precision is unchanged. A profile without Marlin MXFP4
+    rows takes the INT4 Marlin curves and says so."""
+    from rooflens.api import resolve
+    from rooflens.core.pricing import Placement
+
+    device = get_device("h200-sxm")
+    vllm = load_engine_profile("vllm", "h200-sxm")
+    prefill = Step(np.array([1.0]), np.array([8192.0]), np.array([0.0]))
+    times = {}
+    for kernel in ("native", "marlin"):
+        spec, _, options = resolve("openai/gpt-oss-120b", device, {"w4_kernel": kernel})
+        graph = build_graph(spec, options, device)
+        quant = options.quantization
+        assert (quant.w_bits, quant.w_format, quant.w4_kernel) == (4, "mxfp4", kernel)
+        placement = Placement.of(graph, device, quant)
+        picked = dict(zip(placement.names, placement.curve_dtypes, strict=True))
+        assert picked["expert_gate_proj"] == ("w4a16_marlin" if kernel == "marlin" else "w4a16")
+        assert picked["q_proj"] == "bf16"  # attention stays unquantized
+        costs = price_step(graph, device, quant, prefill, vllm)
+        row = [op.name for op in graph.operators].index("expert_gate_proj")
+        times[kernel] = costs.time[row][0]
+    assert 1.8 < times["marlin"] / times["native"] < 3.5
+    trtllm = load_engine_profile("trtllm", "h200-sxm")
+    assert "moe:w4a16_marlin" not in trtllm.dtype_classes
+    assert "Marlin INT4" in trtllm.fallbacks["moe:w4a16_marlin"]
 
 
 def _scan_rows(scan, width: int, decode: bool, fraction: float) -> list[dict]:

@@ -20,6 +20,7 @@ from rooflens.measure.inferencemax_launches import (
     launch_commands,
     measured_at,
     memory_share,
+    mxfp4_kernel,
     read_index,
     scheduler_flags,
     scheduler_updates,
@@ -239,7 +240,7 @@ def test_a_run_launched_with_an_fp8_kv_cache_holds_twice_the_tokens() -> None:
     assert notes["precision_source"] == "fp8; KV cache 8-bit as launched"
     assert "kv_bits" not in dict(setup.scheduler)
     line = " ".join(_launch_lines(pd.DataFrame([run]).assign(predicted_ttft_ms=1.0)))
-    assert "a KV cache launched in FP8: 1)" in line
+    assert "a KV cache launched in FP8: 1; MXFP4 experts on Marlin: 0)" in line
     # The same run on a day no script version is known for: the checkpoint's 16 bits.
     later = str(run["silicon_data_source"]).replace("2025-10-29", "2025-12-29")
     unknown, _ = setup_of(pd.Series(_llama_70b_run() | {"silicon_data_source": later}))
@@ -537,3 +538,64 @@ def test_the_script_indexes_a_clone_history(tmp_path) -> None:
         ("2026-03-10T11:59:59Z", 8): 10, ("2026-03-10T11:59:59Z", 32): 10,
         ("2026-03-10T12:00:04Z", 8): 10, ("2026-03-10T12:00:04Z", 32): 30,
     }  # fmt: skip
+
+
+# vLLM's gpt-oss scripts for Hopper in the manner of InferenceX's gptoss_fp4_h200.sh (2026):
+# the MXFP4 experts told onto Marlin through the environment.
+MARLIN_SCRIPT = """#!/usr/bin/env bash
+source "$(dirname "$0")/../benchmark_lib.sh"
+export VLLM_MXFP4_USE_MARLIN=1
+vllm serve $MODEL --tensor-parallel-size $TP --max-num-seqs $CONC > /workspace/server.log 2>&1 &
+"""
+
+
+def test_an_engine_launched_with_a_kernel_variable_is_recorded_with_it() -> None:
+    env = script_env("openai/gpt-oss-120b", 1, 1, False, 4, 1024, 1024)
+    calls, _ = launch_commands(MARLIN_SCRIPT, "benchmarks/single_node/gptoss_fp4_h200.sh", env)
+    (launch,) = [c for c in calls if engine_of(c)]
+    assert launch.startswith("VLLM_MXFP4_USE_MARLIN=1 vllm serve openai/gpt-oss-120b")
+    assert engine_of(launch) == "vllm"
+    assert scheduler_flags("vllm", launch) == {"max_batch": 4}
+    assert mxfp4_kernel("vllm", launch) == "marlin"
+    # Without the export, the engine's own kernels.
+    plain = MARLIN_SCRIPT.replace("export VLLM_MXFP4_USE_MARLIN=1\n", "")
+    calls, _ = launch_commands(plain, "benchmarks/single_node/gptoss_fp4_h200.sh", env)
+    (launch,) = [c for c in calls if engine_of(c)]
+    assert launch.startswith("vllm serve") and mxfp4_kernel("vllm", launch) is None
+
+
+@pytest.mark.parametrize(
+    ("engine", "command", "kernel"),
+    [
+        ("vllm", "VLLM_MXFP4_USE_MARLIN=1 vllm serve m", "marlin"),
+        ("vllm", "VLLM_MXFP4_USE_MARLIN=0 vllm serve m", None),
+        ("vllm", "docker run -e VLLM_MXFP4_USE_MARLIN=1 img vllm serve m", "marlin"),
+        ("vllm", "VLLM_MXFP4_USE_MARLIN=yes vllm serve m", None),  # vLLM reads an integer
+        ("sglang", "VLLM_MXFP4_USE_MARLIN=1 python3 -m sglang.launch_server", None),
+    ],
+)
+def test_the_mxfp4_kernel_is_read_off_the_launch(engine, command, kernel) -> None:
+    assert mxfp4_kernel(engine, command) == kernel
+
+
+def test_a_gpt_oss_run_on_hopper_prices_its_experts_on_marlin_as_launched() -> None:
+    """InferenceX's gptoss_fp4_h200.sh exported VLLM_MXFP4_USE_MARLIN=1 (the shipped index):
+    the run keeps its checkpoint's MXFP4 weights, run by Marlin."""
+    run = {
+        "id": "2026_04_06_gpt_oss_120b_h200_sxm_vllm_fp4_agg_8192x1024_c8_tp1_ep1_254",
+        "silicon_data_source": "source_file=2026-04-06.csv; model=GPT-OSS-120B; "
+        "silicon_concurrency=8; measured=2026-03-27T00:00:00.000Z; wip=False; "
+        "image=vllm/vllm-openai:v0.18.0",
+        "backend": "vllm", "backend_version": "0.18.0", "model_path": "openai/gpt-oss-120b",
+        "system": "h200_sxm", "precision": "fp4", "mode": "agg", "isl": 8192, "osl": 1024,
+        "gemm_quant_mode": "nvfp4", "moe_quant_mode": "nvfp4", "batch_size": 8, "tp_size": 1,
+        "pp_size": 1, "attention_dp_size": 1, "moe_tp_size": 1, "moe_ep_size": 1,
+    }  # fmt: skip
+    launch, script = launch_of(pd.Series(run))
+    assert script == "benchmarks/single_node/gptoss_fp4_h200.sh"
+    assert launch["w4_kernel"] == "marlin" and launch["max_tokens"] == 8192
+    setup, notes = setup_of(pd.Series(run))
+    assert dict(setup.options)["w4_kernel"] == "marlin"
+    assert notes["precision_source"] == "checkpoint as stored (mxfp4); MXFP4 on Marlin as launched"
+    line = " ".join(_launch_lines(pd.DataFrame([run]).assign(predicted_ttft_ms=1.0)))
+    assert "MXFP4 experts on Marlin: 1)" in line

@@ -132,6 +132,13 @@ class Settings(BaseModel):
         "8-bit activations' scales: computed each step (dynamic) or stored in the checkpoint "
         "(static); empty: the checkpoint's, else the engine's for per-tensor FP8, else dynamic.",
     )
+    w4_kernel: Literal["native", "marlin"] = setting(
+        "native",
+        "Precision",
+        "4-bit float kernel",
+        "Kernel of 4-bit float weights (MXFP4) with 16-bit activations: the engine's own, or "
+        "Marlin (vLLM's VLLM_MXFP4_USE_MARLIN=1). Changes calibrated estimates only.",
+    )
     flash_attention: bool | None = setting(
         None,
         "Attention",
@@ -384,6 +391,7 @@ class Settings(BaseModel):
         given = {name: getattr(self, name) for name in given_here} | {
             "sparsity": self.sparsity,
             "sparse_kernel": self.sparse_kernel,
+            "w4_kernel": self.w4_kernel,
             "nm_sparsity": nm,
         }
         taken: list[str] = []

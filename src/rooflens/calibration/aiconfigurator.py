@@ -83,8 +83,15 @@ GEMM_TYPES = {
     "fp8_block": ("fp8_block", Quantization(w_bits=8, a_bits=8, w_format="fp", group_size=128)),
     "nvfp4": ("fp4", Quantization(w_bits=4, a_bits=4, w_format="mxfp4", group_size=16)),
 }
+# MXFP4 experts run by Marlin, where an engine is told to (vLLM's VLLM_MXFP4_USE_MARLIN=1):
+# the Marlin rows of the MXFP4 table, whatever model shape they time.
+MARLIN_MXFP4 = "w4a16_mxfp4:marlin"
 MOE_TYPES = GEMM_TYPES | {
     "w4a16_mxfp4": ("w4a16", Quantization(w_bits=4, w_format="mxfp4", group_size=32)),
+    MARLIN_MXFP4: (
+        "w4a16_marlin",
+        Quantization(w_bits=4, w_format="mxfp4", group_size=32, w4_kernel="marlin"),
+    ),
     # INT4 weight-only experts (compressed-tensors' WNA16 as Kimi K2's checkpoints store them):
     # Marlin kernels, priced apart from MXFP4's (w4a16_int; rooflens.core.pricing).
     "int4_wo": ("w4a16_int", Quantization(w_bits=4, w_format="int", group_size=32)),
@@ -305,12 +312,18 @@ def _attention_samples(df: pd.DataFrame, decode: bool) -> list[Samples]:
 
 
 # The tensor type a MoE type's experts compute in (block FP8 as FP8, 4-bit weights at 16 bits).
-MOE_PEAK = {"fp8_block": "fp8", "w4a16": "bf16", "w4a16_int": "bf16"}
+MOE_PEAK = {"fp8_block": "fp8", "w4a16": "bf16", "w4a16_int": "bf16", "w4a16_marlin": "bf16"}
 
 
 def moe_type_rows(df: pd.DataFrame, name: str, kernels: dict[str, str] | None) -> pd.DataFrame:
     """A MoE table's rows of one type (MOE_TYPES): the table an engine runs for it
-    (`kernels`, MOE_KERNELS), and of MXFP4 rows gpt-oss's kernels rather than Marlin's."""
+    (`kernels`, MOE_KERNELS), and of MXFP4 rows gpt-oss's kernels rather than Marlin's; the
+    Marlin type its own table's Marlin rows (none where no row names its kernel)."""
+    if name == MARLIN_MXFP4:
+        rows = df[df["moe_dtype"] == name.partition(":")[0]]
+        if "kernel_source" not in rows.columns:
+            return rows.iloc[:0]
+        return rows[rows["kernel_source"].astype(str).str.contains(MXFP4_OTHER_KERNEL)]
     rows = df[df["moe_dtype"] == (kernels or {}).get(name, name)]
     if name == "w4a16_mxfp4" and "kernel_source" in rows.columns:
         other = rows["kernel_source"].astype(str).str.contains(MXFP4_OTHER_KERNEL)
@@ -749,6 +762,10 @@ def fit_engine(
         fallbacks["matmul:fp8_static"] = (
             "no activation-scale pass measured apart from the FP8 GEMMs: static activation "
             "scales are priced as the fp8 GEMMs, which compute theirs"
+        )
+    if "moe:w4a16_marlin" not in dtype_classes:
+        fallbacks["moe:w4a16_marlin"] = (
+            "no Marlin MXFP4 kernel measured: the w4a16_int (Marlin INT4) curves, else bf16's"
         )
     if "moe:w4a16_int" not in dtype_classes:
         fallbacks["moe:w4a16_int"] = (

@@ -164,7 +164,9 @@ def _print_analysis(
     )
     stored = result.model.checkpoint_quant
     if stored is not None:
-        kept = "as stored" if q == stored.quantization else "overridden by the settings given"
+        # The kernel 4-bit weights run with is the engine's choice, not the checkpoint's.
+        as_run = q.model_copy(update={"w4_kernel": stored.quantization.w4_kernel})
+        kept = "as stored" if as_run == stored.quantization else "overridden by the settings given"
         experts = result.options.expert_quantization
         apart = (
             f"; routed experts W{experts.w_bits} {experts.w_format}" if experts is not None else ""

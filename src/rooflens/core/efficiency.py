@@ -54,8 +54,14 @@ KERNEL_PREFIX = "kernel:"
 # A data type an engine profile has no curves for is priced with these (block-scaled FP8
 # kernels run the FP8 tensor cores as per-tensor FP8 does, with more scales to read; FP8 with
 # static activation scales as the measured GEMMs, which compute their scales each call;
-# integer 4-bit weights as the float 4-bit ones, both dequantized in the main loop).
-DTYPE_FALLBACK = {"fp8_block": "fp8", "fp8_static": "fp8", "w4a16_int": "w4a16"}
+# integer 4-bit weights as the float 4-bit ones, both dequantized in the main loop; float
+# 4-bit weights run by Marlin as the integer ones, the same kernel's other format).
+DTYPE_FALLBACK = {
+    "fp8_block": "fp8",
+    "fp8_static": "fp8",
+    "w4a16_int": "w4a16",
+    "w4a16_marlin": "w4a16_int",
+}
 CollectiveKind = Literal["all_reduce", "custom_all_reduce", "all_gather", "all_to_all"]
 
 

@@ -337,7 +337,7 @@ def _engine_class(op: Operator) -> str:
 def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) -> str:
     """Which data type's curves price an operator: attention by the KV-cache type it reads,
     weight-only quantized GEMMs by their kernel (w4a16: dequantize in the main loop; w4a16_int
-    for integer weights), FP8
+    for integer weights, w4a16_marlin for float ones run by Marlin), FP8
     with scales per block (a group_size, or a w_scale block as DeepSeek-V3's 128 x 128) by
     the block-scaled kernels (a profile without them falls back to the fp8 curves), per-tensor
     FP8 with static activation scales by kernels without the scale pass (fp8_static), others
@@ -347,8 +347,12 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
     if getattr(op, "quantized", False) and quant.w_bits < quant.a_bits:
         stored = getattr(op, "weight_quant", None) or quant
         # Integer weights (GPTQ, AWQ, compressed-tensors WNA16) run Marlin-type kernels,
-        # float ones (MXFP4) their own: each its curves where measured (DTYPE_FALLBACK).
-        return f"w{quant.w_bits}a{quant.a_bits}" + ("_int" if stored.w_format == "int" else "")
+        # float ones (MXFP4) their own unless the engine is told Marlin (`w4_kernel`): each
+        # its curves where measured (DTYPE_FALLBACK).
+        if stored.w_format == "int":
+            return f"w{quant.w_bits}a{quant.a_bits}_int"
+        marlin = quant.w4_kernel == "marlin" and quant.w_bits == 4
+        return f"w{quant.w_bits}a{quant.a_bits}" + ("_marlin" if marlin else "")
     if dtype == "fp8" and getattr(op, "quantized", False) and quant.block_scaled:
         return "fp8_block"
     if dtype == "fp8" and getattr(op, "quantized", False) and quant.a_scale == "static":

@@ -7,7 +7,8 @@ the run's tensor parallelism, expert parallelism, attention DP, concurrency and 
 the scripts change over time. `launch_commands` runs one script version under bash with
 every external command replaced by a recorder, so its own conditions pick the flags;
 `scheduler_flags` reads the scheduler's off the launch line (and trtllm-serve's options
-file), `kv_cache_bits` the KV cache's precision, `memory_share` the memory it may take.
+file), `kv_cache_bits` the KV cache's precision, `memory_share` the memory it may take,
+`mxfp4_kernel` the MXFP4 experts' kernel.
 scripts/inferencemax_launches.py walks a clone's history and writes the index shipped as
 `data/inferencemax_launches.csv`; the engine validation looks a run up there
 (`scheduler_updates`). Nothing here reads a measured time.
@@ -90,8 +91,9 @@ MEMORY_FLAGS = {
     "trtllm": "--kv_cache_free_gpu_memory_fraction",
 }
 # The index's columns: what a run is looked up by, then the fields its script set, by type:
-# SchedulerConfig's, the KV cache's bits (kv_bits, a precision setting) and the memory share
-# (memory_fraction, an engine setting).
+# SchedulerConfig's, the KV cache's bits (kv_bits, a precision setting), the memory share
+# (memory_fraction, an engine setting) and the kernel of MXFP4 weights (w4_kernel, a
+# precision setting).
 KEYS = ["engine", "script", "since", "until", "tp", "ep", "dp_attention", "conc", "isl", "osl"]
 FIELD_TYPES: dict[str, type] = {
     "receive_interval": int,
@@ -106,6 +108,7 @@ FIELD_TYPES: dict[str, type] = {
     "dp_balance_wait": int,
     "kv_bits": int,
     "memory_fraction": float,
+    "w4_kernel": str,
 }
 FIELDS = list(FIELD_TYPES)
 MARK = "ROOFLENS-CALL"
@@ -118,10 +121,14 @@ SUFFIXES = {
     "trtllm": ("_trt", "_trtllm", "_trt_docker", "_trt_slurm"),
 }
 
+# Environment variables that choose an engine's kernels: a recorded command starts with those
+# set when it ran, as a shell line would (`VLLM_MXFP4_USE_MARLIN=1 vllm serve ...`).
+ENGINE_ENVIRONMENT = ("VLLM_MXFP4_USE_MARLIN",)
+_SET = "".join(f"${{{name}+{name}=${name} }}" for name in ENGINE_ENVIRONMENT)
 # Stands in for benchmark_lib.sh: every function the scripts call, and any command this
 # machine lacks, only records its arguments (bash's command_not_found_handle).
 _LIBRARY = f"""
-command_not_found_handle() {{ printf '{MARK}\\t%s\\n' "$*" >> "$ROOFLENS_CALLS"; return 0; }}
+command_not_found_handle() {{ printf '{MARK}\\t%s\\n' "{_SET}$*" >> "$ROOFLENS_CALLS"; return 0; }}
 """
 # Commands that exist on most machines but must not run: recorders named like them, first
 # on PATH (python3 -c still computes, as scripts use it for arithmetic).
@@ -132,7 +139,7 @@ _RECORDED = (
 
 
 def _recorder(name: str) -> str:
-    return f'#!/bin/bash\nprintf \'{MARK}\\t%s\\n\' "{name} $*" >> "$ROOFLENS_CALLS"\n'
+    return f'#!/bin/bash\nprintf \'{MARK}\\t%s\\n\' "{_SET}{name} $*" >> "$ROOFLENS_CALLS"\n'
 
 
 def _python(real: str) -> str:
@@ -200,12 +207,37 @@ def launch_commands(
 
 def engine_of(command: str) -> str | None:
     """The engine a launch line starts ('sglang', 'vllm', 'trtllm'), else None."""
+    command = _program(command)
     if "sglang.launch_server" in command:
         return "sglang"
     if command.startswith("trtllm-serve") or " trtllm-serve " in f" {command} ":
         return "trtllm"
     if command.startswith("vllm serve") or "vllm.entrypoints" in command:
         return "vllm"
+    return None
+
+
+def _program(command: str) -> str:
+    """A recorded command without the environment it was run with (ENGINE_ENVIRONMENT)."""
+    words = command.split(" ")
+    while words and words[0].partition("=")[0] in ENGINE_ENVIRONMENT:
+        words.pop(0)
+    return " ".join(words)
+
+
+def mxfp4_kernel(engine: str, command: str) -> str | None:
+    """'marlin' where a vLLM launch ran with VLLM_MXFP4_USE_MARLIN set true (vLLM reads it as
+    an integer: envs.py, maybe_convert_bool), on the command line or as docker's `-e`, else
+    None: the engine's own MXFP4 kernels."""
+    if engine != "vllm":
+        return None
+    for word in shlex.split(command):
+        name, equals, value = word.partition("=")
+        if equals and name == "VLLM_MXFP4_USE_MARLIN":
+            try:
+                return "marlin" if int(value) else None
+            except ValueError:
+                return None
     return None
 
 
@@ -415,7 +447,8 @@ def read_index(handle: IO[str]) -> pd.DataFrame:
     """An index CSV as scripts/inferencemax_launches.py writes it ('#' lines: provenance)."""
     frame = pd.read_csv(handle, comment="#", dtype={"since": str, "until": str})
     frame["until"] = frame["until"].fillna("")
-    return frame
+    # An index extracted before a field was read sets none of it.
+    return frame.reindex(columns=[*frame.columns, *(f for f in FIELDS if f not in frame)])
 
 
 def scheduler_updates(

@@ -361,6 +361,11 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     if kv_bits is not None:
         quant = quant | {"kv_bits": kv_bits}
         source = f"{source}; KV cache {kv_bits}-bit as launched"
+    # And the kernel its MXFP4 experts ran with (vLLM told to use Marlin).
+    kernel = launch.pop("w4_kernel", None)
+    if kernel is not None:
+        quant = quant | {"w4_kernel": kernel}
+        source = f"{source}; MXFP4 on {kernel.capitalize()} as launched"
     # So is the memory it was launched to take, read as the engine's profile reads it.
     memory = launch.pop("memory_fraction", None)
     if row["mode"] == "agg":
@@ -1400,7 +1405,7 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
         return []
     known = {engine: 0 for engine in sorted(set(simulated["backend"]))}
     looks: list[int] = []
-    held = balanced = fp8_cache = 0
+    held = balanced = fp8_cache = marlin = 0
     for _, row in simulated.iterrows():
         launch = launch_of(row)[0]
         if launch:
@@ -1410,17 +1415,20 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
             held += bool(launch.get("batch_wait_iterations"))
             balanced += bool(launch.get("dp_balance"))
             fp8_cache += launch.get("kv_bits") == 8
+            marlin += launch.get("w4_kernel") == "marlin"
     counts = pd.Series(looks, dtype=int).value_counts().sort_index()
     intervals = ", ".join(f"{n} at {k}" for k, n in counts.items()) or "none"
     total = sum(known.values())
     return [
         "",
         f"{total} of the {len(simulated)} simulated aggregated InferenceX runs take the "
-        "scheduler flags (and KV cache precision and memory share) their benchmark script "
+        "scheduler flags (and KV cache precision, memory share and MXFP4 kernel) their "
+        "benchmark script "
         "launched the engine with then ("
         + ", ".join(f"{engine} {n}" for engine, n in known.items())
         + f"; SGLang's receive interval: {intervals}; TensorRT-LLM's batch waiting: {held}, "
-        f"its attention-DP balance: {balanced}; a KV cache launched in FP8: {fp8_cache})"
+        f"its attention-DP balance: {balanced}; a KV cache launched in FP8: {fp8_cache}"
+        f"; MXFP4 experts on Marlin: {marlin})"
         f"; the other {len(simulated) - total} "
         "run the preset (no version of their script known for that time and "
         "configuration, or, for a run dated by its day only, versions replaced that day "
