@@ -147,7 +147,7 @@ class Samples:
     # Which way an empty grid cell is filled first: from its size's other shapes ("ratio"), or
     # from its shape's other sizes ("size": a scan's decode steps and prefills differ more
     # than its sizes do, so a size measured only in prefill must not lend its fraction to a
-    # decode step).
+    # decode step; an expert GEMM's load, tokens per expert, more than its bytes do).
     fill_first: Literal["ratio", "size"] = "ratio"
 
     @property
@@ -374,7 +374,15 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
         # rooflens prices the three expert GEMMs one by one, each a third of the layer's OPs
         # and bytes: the curves are fitted per GEMM, a third of the layer's time each.
         time = rows["latency"].to_numpy() * 1e-3 / 3
-        out.append(Samples("moe", dtype, peak, ops / 3, memory / 3, time, shape, aspect=routed))
+        # An empty cell takes its tokens per expert at other sizes first: a table of one
+        # layer shape ties its sizes to its loads, and another model's layer meets them at
+        # other pairs (on the held-out shapes, mean of the MoE medians 13.1 % to 12.7 %).
+        out.append(
+            Samples(
+                "moe", dtype, peak, ops / 3, memory / 3, time, shape, aspect=routed,
+                fill_first="size",
+            )
+        )  # fmt: skip
     return out
 
 
