@@ -734,3 +734,27 @@ def test_attention_curves_price_at_the_peak_they_were_fitted_against(tables) -> 
     ops, moved = costs.fields["ops"][row][0], memory_access(costs.fields)[row][0]
     assert costs.time[row][0] == pytest.approx(law(ops, moved), rel=0.03)
     assert costs.time[row][0] < 0.2 * ops / b300.peak_ops["int8"]
+
+
+def test_an_empty_moe_grid_cell_takes_its_load_at_another_size_first() -> None:
+    """Two cells measured: a light load (0.1 token per expert) at 10 MB at half the
+    bandwidth, a heavy one (2 per expert) at 1 GB at 0.8. The empty cell of the heavy load
+    at 10 MB, where another model's decode lands, takes the heavy load's 0.8, not the light
+    load's 0.5 at its own size; a GEMM's grid fills the other way."""
+    from rooflens.calibration.aiconfigurator import moe_samples, shape_grid
+
+    rows = pd.DataFrame(
+        {
+            "distribution": "balanced", "moe_dtype": "bfloat16", "hidden_size": 1024,
+            "inter_size": 1024, "topk": 1, "num_experts": 8, "moe_tp_size": 1,
+            "moe_ep_size": 1, "num_tokens": [1, 8], "latency": [0.01, 0.02],
+        }
+    )  # fmt: skip
+    (moe,) = moe_samples(rows)
+    assert moe.fill_first == "size"
+    sizes, loads = np.array([1e7, 1e9]), np.array([0.1, 2.0])
+    grid = shape_grid(sizes, loads, np.array([0.5, 0.8]), moe.fill_first)
+    assert grid(np.array([1e7]), np.array([2.0]))[0] == pytest.approx(0.8)
+    assert grid(np.array([1e9]), np.array([0.1]))[0] == pytest.approx(0.5)
+    by_size = shape_grid(sizes, loads, np.array([0.5, 0.8]), "ratio")
+    assert by_size(np.array([1e7]), np.array([2.0]))[0] == pytest.approx(0.5)
