@@ -515,8 +515,8 @@ def fit_curves(s: Samples, device: Device) -> ClassEfficiency:
     memory = curve(zip(s.memory[m], t_memory[m] / busy[m], strict=True), cap=1.0, floor=FLOOR)
     fixed = round(fixed / s.kernels, 9)
     # Attention kernels' rows compute in BF16 (attn_dtype bfloat16) whatever the cache type:
-    # their shares are of BF16's peak, and price so. A GEMM's are of its own type's peak, and a type not measured
-    # borrows the BF16 curves as shares of its own peak (`fallbacks`).
+    # their shares are of BF16's peak, and price so. A GEMM's are of its own type's peak,
+    # and a type not measured borrows the BF16 curves as shares of its own (`fallbacks`).
     peak = s.peak_dtype if PARENT_CLASS.get(s.family, s.family) == "attention" else None
     if s.aspect is None:
         return ClassEfficiency(compute=compute, memory=memory, fixed=fixed, peak=peak)
