@@ -593,7 +593,7 @@ def test_mxfp4_expert_tables_leave_out_marlin_rows_where_others_are_measured() -
 
 def test_mxfp4_experts_told_onto_marlin_take_its_curves() -> None:
     """gpt-oss's MXFP4 experts on vLLM with VLLM_MXFP4_USE_MARLIN=1 (w4_kernel marlin) price
-    on the Marlin rows' curves: on an H200 an 8k-token prefill's experts take about twice
+    on the Marlin rows' curves: on an H200 an 8k-token prefill's experts take two to three times
     as long as on gpt-oss's Triton kernel (the tables: ~550 TFLOP/s against ~200 at 8k
     tokens), while the checkpoint's precision is unchanged. A profile without Marlin MXFP4
     rows takes the INT4 Marlin curves and says so."""
