@@ -363,6 +363,34 @@ def test_engines_running_ahead_in_a_closed_loop_equal_iterations(
     _runs_equal_iterations(monkeypatch, (spec, device, opts), requests, scheduler, 9, cluster)
 
 
+def test_engines_take_a_priced_run_in_part_as_iterations_would(monkeypatch) -> None:
+    """A decode run already priced is taken up to another engine's next finish even when
+    fewer than MIN_RUN of its steps fit before it (no pricing is left to save): those short
+    pieces are taken, and the times and router choices equal iteration by iteration."""
+    spec, device, opts = _setup()
+    rng = np.random.default_rng(5)
+    requests = Requests(np.zeros(48), rng.integers(20, 1500, 48), rng.integers(1, 150, 48))
+    scheduler = SchedulerConfig(policy="chunked", max_tokens=1024)
+    short = []
+    decode_run = engine_module.Engine._decode_run
+
+    def counted(engine, horizon):
+        before = len(engine.timeline["duration"])
+        taken = decode_run(engine, horizon)
+        if taken and len(engine.timeline["duration"]) - before < engine_module.MIN_RUN:
+            short.append(len(engine.timeline["duration"]) - before)
+        return taken
+
+    monkeypatch.setattr(engine_module.Engine, "_decode_run", counted)
+    cluster = ClusterConfig(replicas=3, router="least_outstanding")
+    fast = run(spec, device, opts, requests, scheduler, cluster, concurrency=12)
+    assert short and min(short) >= 1
+    monkeypatch.setattr(engine_module, "MIN_RUN", 10**9)
+    slow = run(spec, device, opts, requests, scheduler, cluster, concurrency=12)
+    _assert_same_serving(fast, slow)
+    assert len(fast.timeline) == len(slow.timeline)
+
+
 def test_level_replicas_stay_level_in_a_closed_loop(monkeypatch) -> None:
     """Identical replicas with identical requests finish together: a decode run's summed step
     times differ from step-by-step sums only in the last bits, which must not split a wave of

@@ -191,13 +191,18 @@ class CollectiveCurve(BaseModel):
             raise ValueError("log10_bytes must increase")
         return self
 
+    @cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The curve's points as arrays, built once (np.interp would convert them per call)."""
+        return np.asarray(self.log10_bytes), np.asarray(self.log10_seconds)
+
     def __call__(self, message_bytes: np.ndarray) -> np.ndarray:
         # Piecewise linear in log-log between measured sizes; below the smallest the time stays
         # that of the smallest (latency-bound); above the largest it grows in proportion to the
         # bytes (bandwidth-bound at the largest measured rate).
         logs = np.log10(np.maximum(message_bytes, 1.0))
         top = self.log10_bytes[-1]
-        inside = np.interp(np.minimum(logs, top), self.log10_bytes, self.log10_seconds)
+        inside = np.interp(np.minimum(logs, top), *self._arrays)
         return 10.0 ** (inside + np.maximum(logs - top, 0.0))
 
 
@@ -209,7 +214,7 @@ class CollectiveTable(BaseModel):
     source: str
     curves: tuple[CollectiveCurve, ...] = Field(min_length=1)
 
-    @property
+    @cached_property
     def ranks(self) -> tuple[int, ...]:
         return tuple(c.ranks for c in self.curves)
 

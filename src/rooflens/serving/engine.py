@@ -460,13 +460,13 @@ class Engine:
         return first + -(-(before - first) // self.interval) * self.interval
 
     def _before(
-        self, ids: np.ndarray, times: np.ndarray, horizon: float
+        self, ids: np.ndarray, times: np.ndarray, horizon: float, least: int = MIN_RUN
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """The run's steps that start before `horizon` (not at the same instant); None when
-        fewer than MIN_RUN."""
+        fewer than `least`."""
         starts = self.clock + np.cumsum(times) - times
         steps = int(np.count_nonzero(starts < horizon - same_time(horizon)))
-        return (ids, times[:steps]) if steps >= MIN_RUN else None
+        return (ids, times[:steps]) if steps >= least else None
 
     def _decode_run(self, horizon: float) -> bool:
         """Decode-only iterations in one vectorized pass, up to the first request's last token:
@@ -475,7 +475,8 @@ class Engine:
         blocks for the whole run are free. False: take one ordinary iteration instead."""
         priced = self._plan if self._plan_version == self._version else None
         # The run next_emission priced, cut where the horizon cuts it.
-        plan = self._decode_plan(horizon) if priced is None else self._before(*priced, horizon)
+        # A run already priced costs nothing more to take in part: even one step of it.
+        plan = self._decode_plan(horizon) if priced is None else self._before(*priced, horizon, 1)
         if plan is None:
             return False
         ids, times = plan
