@@ -47,6 +47,20 @@ def test_ring_all_reduce_and_all_gather_times(tiny_model, toy_device) -> None:
     assert ("prefill", "embed_tokens_all_reduce") in rows
 
 
+def test_whole_projection_qk_norms_all_reduce_their_statistics(tiny_model, toy_device) -> None:
+    """MiniMax-M2's q/k norms span every head: under TP each device all-reduces its two sums
+    of squares (FP32) per token, 16 tokens x 2 x 4 bytes = 128 B over 2 devices in 2 steps;
+    per-head norms (Qwen3) and a single device need none."""
+    whole = tiny_model.model_copy(update={"qk_norm": True, "qk_norm_whole": True})
+    rows = _rows(whole, toy_device, tp=2)
+    statistics = rows[("prefill", "qk_norm_all_reduce")]
+    assert statistics["time"] == pytest.approx(128 * 1 / 100e9 + 2 * 2e-6)
+    assert statistics["count"] == 2
+    per_head = tiny_model.model_copy(update={"qk_norm": True})
+    assert ("prefill", "qk_norm_all_reduce") not in _rows(per_head, toy_device, tp=2)
+    assert ("prefill", "qk_norm_all_reduce") not in _rows(whole, toy_device, tp=1)
+
+
 def test_parallel_blocks_reduce_once_per_layer(toy_device) -> None:
     gptj = rooflens.load_model("EleutherAI/gpt-j-6b")
     names = [op.name for op in build_graph(gptj, _opts(tp=4), toy_device).operators]

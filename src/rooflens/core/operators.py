@@ -650,10 +650,12 @@ class Collective(Operator):
     link_bandwidth: float = 1.0
     link_latency: float = 0.0
     last_token_only: bool = False
+    # Bytes per value where they are not the activations' (a norm's FP32 statistics).
+    value_bytes: float | None = None
 
     def terms(self, prec: Precision) -> Terms:
         rows = (BATCH if self.last_token_only else TOKENS,)
-        data = self.fan_out * self.width * prec.act
+        data = self.fan_out * self.width * (self.value_bytes or prec.act)
         p = self.ranks
         # All-to-all: the (p-1)/p of the data bound elsewhere, in p-1 exchanges.
         steps = 2 * (p - 1) if self.kind == "all_reduce" else p - 1
@@ -667,7 +669,7 @@ class Collective(Operator):
 
     def output_terms(self, prec: Precision) -> tuple[Term, ...]:
         rows = (BATCH if self.last_token_only else TOKENS,)
-        return ((self.width * prec.act, rows),)
+        return ((self.width * (self.value_bytes or prec.act), rows),)
 
 
 def expected_experts_hit(num_experts: int, top_k: float, tokens: np.ndarray) -> np.ndarray:

@@ -233,6 +233,28 @@ def link_latency(par: Parallelism, calibrated: EfficiencyProfile | None = None) 
     return DEFAULT_LINK_LATENCY
 
 
+def _whole_qk_norm_statistics(
+    k_norm: Operator, par: Parallelism, bandwidth: float, latency: float
+) -> Collective:
+    """q/k norms over the whole projection (MiniMax-M2) with its heads split over `tp`
+    devices: each device sums its share of the squares, and one all-reduce of both sums (two
+    FP32 values per token) gives every device the whole (vLLM's
+    MiniMaxText01RMSNormTP.forward_qk)."""
+    return Collective(
+        "qk_norm_all_reduce",
+        k_norm.scope,
+        (k_norm.output,),
+        "qk_norm_statistics",
+        kind="all_reduce",
+        width=2,
+        value_bytes=4.0,
+        ranks=par.tp,
+        link_bandwidth=bandwidth,
+        link_latency=latency,
+        layers=k_norm.layers,
+    )
+
+
 def _tensor_parallel(
     ops: list[Operator], model: ModelSpec, par: Parallelism, bandwidth: float, latency: float
 ) -> list[Operator]:
@@ -249,6 +271,8 @@ def _tensor_parallel(
     for op in ops:
         op = replace(op, inputs=tuple(renamed.get(name, name) for name in op.inputs))
         out.append(op)
+        if op.name == "k_norm" and model.qk_norm_whole:
+            out.append(_whole_qk_norm_statistics(op, par, bandwidth, latency))
         if op.name not in reduce_after and op.name != "lm_head":
             continue
         gather = op.name == "lm_head"
