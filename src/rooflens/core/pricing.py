@@ -231,6 +231,15 @@ class Placement:
     by_intensity: np.ndarray | None = None
 
     @cached_property
+    def collective_groups(self) -> tuple[tuple[tuple[str, int], np.ndarray], ...]:
+        """The collectives of each kind and group size: its key and their rows."""
+        keys = [key for key in self.collectives if key is not None]
+        return tuple(
+            (key, np.flatnonzero([k == key for k in self.collectives]))
+            for key in dict.fromkeys(keys)
+        )
+
+    @cached_property
     def curve_groups(self) -> tuple[tuple[tuple[str, str], np.ndarray], ...]:
         """The operators each (class, data type) of curves prices: its key and their rows."""
         keys = _curve_keys(self)
@@ -602,16 +611,15 @@ def _measured_collectives(
     where it has one; else they keep the link model's time."""
     link_time = fields["link_time"]
     replaced = None
-    for row, collective in enumerate(placement.collectives):
-        if collective is None:
-            continue
-        measured = profile.collective_time(*collective, fields["link_bytes"][row])
+    for (kind, ranks), rows in placement.collective_groups:
+        moved = fields["link_bytes"][rows]
+        measured = profile.collective_time(kind, ranks, moved)
         if measured is None:
             continue
         if replaced is None:
             replaced = link_time.copy()
         # A collective moving nothing (no tokens at this point) takes no time.
-        replaced[row] = np.where(fields["link_bytes"][row] > 0, measured, 0.0)
+        replaced[rows] = np.where(moved > 0, measured, 0.0)
     return fields if replaced is None else fields | {"link_time": replaced}
 
 
