@@ -384,7 +384,7 @@ def test_engines_take_a_priced_run_in_part_as_iterations_would(monkeypatch) -> N
     monkeypatch.setattr(engine_module.Engine, "_decode_run", counted)
     cluster = ClusterConfig(replicas=3, router="least_outstanding")
     fast = run(spec, device, opts, requests, scheduler, cluster, concurrency=12)
-    assert short and min(short) >= 1
+    assert short
     monkeypatch.setattr(engine_module, "MIN_RUN", 10**9)
     slow = run(spec, device, opts, requests, scheduler, cluster, concurrency=12)
     _assert_same_serving(fast, slow)
