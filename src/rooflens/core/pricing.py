@@ -6,10 +6,10 @@ fixed cost: the roofline bound. With one, each runs at its measured fractions of
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -233,17 +233,12 @@ class Placement:
     @cached_property
     def collective_groups(self) -> tuple[tuple[tuple[str, int], np.ndarray], ...]:
         """The collectives of each kind and group size: its key and their rows."""
-        keys = [key for key in self.collectives if key is not None]
-        return tuple(
-            (key, np.flatnonzero([k == key for k in self.collectives]))
-            for key in dict.fromkeys(keys)
-        )
+        return _rows_by_key(self.collectives)
 
     @cached_property
     def curve_groups(self) -> tuple[tuple[tuple[str, str], np.ndarray], ...]:
         """The operators each (class, data type) of curves prices: its key and their rows."""
-        keys = _curve_keys(self)
-        return tuple((key, np.flatnonzero([k == key for k in keys])) for key in dict.fromkeys(keys))
+        return _rows_by_key(_curve_keys(self))
 
     @classmethod
     def of(cls, graph: Graph, device: Device, quant: Quantization) -> Placement:
@@ -280,6 +275,15 @@ class Placement:
             expert_work=_expert_work(ops, leaders),
             by_intensity=_by_intensity(ops),
         )
+
+
+def _rows_by_key(keys: Sequence[Any]) -> tuple[tuple[Any, np.ndarray], ...]:
+    """Each distinct key (in first-seen order, None left out) and the rows that hold it."""
+    return tuple(
+        (key, np.flatnonzero([k == key for k in keys]))
+        for key in dict.fromkeys(keys)
+        if key is not None
+    )
 
 
 def _aspects(ops: tuple[Operator, ...], leaders: np.ndarray | None) -> np.ndarray:
