@@ -591,6 +591,29 @@ def test_mxfp4_expert_tables_leave_out_marlin_rows_where_others_are_measured() -
     assert unnamed.dtype == "w4a16"
 
 
+def test_nvfp4_expert_tables_take_the_low_latency_kernel_at_few_tokens() -> None:
+    """TensorRT-LLM's NVFP4 tables time the CUTLASS MoE and its low-latency mode for one
+    cell: up to 128 tokens the low-latency rows stand for it, beyond the others; a cell the
+    low-latency kernel did not time keeps the others' rows."""
+    from rooflens.calibration.aiconfigurator import moe_samples
+
+    tokens = [4, 4, 128, 128, 256, 256, 8]
+    rows = pd.DataFrame(
+        {
+            "distribution": "balanced", "moe_dtype": "nvfp4", "hidden_size": 7168,
+            "inter_size": 2048, "topk": 8, "num_experts": 256, "moe_tp_size": 4,
+            "moe_ep_size": 1, "num_tokens": tokens,
+            "latency": [0.041, 0.159, 0.3, 0.9, 1.1, 1.5, 0.2],
+            "kernel_source": ["moe_torch_flow_min_latency", "moe_torch_flow_cutlass"] * 3
+            + ["moe_torch_flow_cutlass"],
+        }
+    )  # fmt: skip
+    (fp4,) = moe_samples(rows)
+    assert fp4.dtype == "fp4"
+    assert list(fp4.sizes[:, 0]) == [4, 128, 256, 8]
+    assert np.allclose(fp4.time, np.array([0.041, 0.3, 1.5, 0.2]) * 1e-3 / 3)
+
+
 def test_mxfp4_experts_told_onto_marlin_take_its_curves() -> None:
     """gpt-oss's MXFP4 experts on vLLM with VLLM_MXFP4_USE_MARLIN=1 (w4_kernel marlin) price
     on the Marlin rows' curves: on an H200 an 8k-token prefill's experts take two to three times

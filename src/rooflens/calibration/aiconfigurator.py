@@ -101,6 +101,16 @@ MOE_TYPES = GEMM_TYPES | {
 # on Blackwell, "..._triton" on Hopper) and other MXFP4 formats (compressed-tensors) with
 # Marlin; a table holding both fits the former.
 MXFP4_OTHER_KERNEL = "marlin"
+# TensorRT-LLM's NVFP4 tables time two kernels for one cell, 3-4 times apart at few tokens:
+# the CUTLASS MoE and its low-latency mode (`cutlass_min_latency_mode`). Up to this many
+# tokens the low-latency kernel's rows stand for the cell, as aiconfigurator's own TensorRT-LLM
+# path reads them (its low-latency grid first for gated NVFP4 MoE of at most 128 tokens), and
+# as InferenceX's DeepSeek-R1 FP4 scripts launch a low-latency backend
+# (`moe_config.backend: TRTLLM`) at few clients; beyond it the other kernels' rows.
+LOW_LATENCY_KERNEL = "moe_torch_flow_min_latency"
+# A MoE table row's layer shape and layout.
+MOE_SHAPE = ("hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size")
+LOW_LATENCY_TOKENS = 128
 # The MoE kernel an engine runs for a type on some systems, where its documentation names one
 # other than the type's own table: TensorRT-LLM runs MXFP4 experts with MXFP8 activations on
 # Blackwell (its GPT-OSS deployment guide, "MoE Backend Support Matrix": B200/GB200/B300/GB300
@@ -318,7 +328,9 @@ MOE_PEAK = {"fp8_block": "fp8", "w4a16": "bf16", "w4a16_int": "bf16", "w4a16_mar
 def moe_type_rows(df: pd.DataFrame, name: str, kernels: dict[str, str] | None) -> pd.DataFrame:
     """A MoE table's rows of one type (MOE_TYPES): the table an engine runs for it
     (`kernels`, MOE_KERNELS), and of MXFP4 rows gpt-oss's kernels rather than Marlin's; the
-    Marlin type its own table's Marlin rows (none where no row names its kernel)."""
+    Marlin type its own table's Marlin rows (none where no row names its kernel); where a
+    low-latency kernel was timed beside the others, its rows up to LOW_LATENCY_TOKENS tokens
+    and the others' beyond."""
     if name == MARLIN_MXFP4:
         rows = df[df["moe_dtype"] == name.partition(":")[0]]
         if "kernel_source" not in rows.columns:
@@ -328,6 +340,13 @@ def moe_type_rows(df: pd.DataFrame, name: str, kernels: dict[str, str] | None) -
     if name == "w4a16_mxfp4" and "kernel_source" in rows.columns:
         other = rows["kernel_source"].astype(str).str.contains(MXFP4_OTHER_KERNEL)
         rows = rows[~other] if (~other).any() else rows
+    if "kernel_source" in rows.columns:
+        low_latency = rows["kernel_source"].astype(str) == LOW_LATENCY_KERNEL
+        if low_latency.any():
+            cell = [*MOE_SHAPE, "num_tokens"]
+            timed = low_latency.groupby([rows[k] for k in cell]).transform("any")
+            few = rows["num_tokens"] <= LOW_LATENCY_TOKENS
+            rows = rows[np.where(few & timed, low_latency, ~low_latency)]
     return rows
 
 
@@ -349,7 +368,7 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
             continue
         ops, memory, routed = np.empty(len(rows)), np.empty(len(rows)), np.empty(len(rows))
         position = pd.Series(np.arange(len(rows)), index=rows.index)
-        keys = ["hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size"]
+        keys = list(MOE_SHAPE)
         for (hid, inter, k, e, tp, ep), part in rows.groupby(keys, sort=False):
             tokens = part["num_tokens"].to_numpy(float)
             step = Step(tokens, _ones(len(part)), 0 * tokens)
