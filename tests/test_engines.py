@@ -614,6 +614,29 @@ def test_nvfp4_expert_tables_take_the_low_latency_kernel_at_few_tokens() -> None
     assert np.allclose(fp4.time, np.array([0.041, 0.3, 1.5, 0.2]) * 1e-3 / 3)
 
 
+def test_attention_shapes_timed_by_several_kernels_take_the_engines_own() -> None:
+    """SGLang's Blackwell tables time TensorRT-LLM's, FlashInfer's and Triton's attention at
+    some shapes: SGLang's own (TensorRT-LLM's on Blackwell) stands for a shape it timed; a
+    shape only another kernel timed keeps that kernel's row; engines without a choice listed
+    keep every row."""
+    from rooflens.calibration.aiconfigurator import ATTENTION_KERNELS, _attention_samples
+
+    rows = pd.DataFrame(
+        {
+            "batch_size": [1, 1, 1, 8], "isl": [1024, 1024, 1024, 1024], "step": np.nan,
+            "num_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "window_size": 0,
+            "attn_dtype": "bfloat16", "kv_cache_dtype": "bfloat16",
+            "kernel_source": ["trtllm_mha", "triton", "flashinfer", "triton"],
+            "latency": [0.1, 0.34, 0.14, 0.9],
+        }
+    )  # fmt: skip
+    (own,) = _attention_samples(rows, False, ATTENTION_KERNELS["sglang"])
+    assert np.allclose(own.time, np.array([0.1, 0.9]) * 1e-3)
+    assert list(own.sizes[:, 0]) == [1, 8]
+    (pooled,) = _attention_samples(rows, False)
+    assert len(pooled.time) == 4
+
+
 def test_mxfp4_experts_told_onto_marlin_take_its_curves() -> None:
     """gpt-oss's MXFP4 experts on vLLM with VLLM_MXFP4_USE_MARLIN=1 (w4_kernel marlin) price
     on the Marlin rows' curves: on an H200 an 8k-token prefill's experts take two to three times

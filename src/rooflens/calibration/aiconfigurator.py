@@ -108,6 +108,13 @@ MXFP4_OTHER_KERNEL = "marlin"
 # as InferenceX's DeepSeek-R1 FP4 scripts launch a low-latency backend
 # (`moe_config.backend: TRTLLM`) at few clients; beyond it the other kernels' rows.
 LOW_LATENCY_KERNEL = "moe_torch_flow_min_latency"
+# An engine's attention kernels where its tables time several for one shape: SGLang runs
+# FlashAttention 3 for MHA on Hopper and TensorRT-LLM's kernels on Blackwell unless told
+# otherwise (server_args.py, `_get_default_attn_backend`); its Blackwell tables also time
+# Triton's (1.2 times as long at the median shared decode shape, 3.4 times in prefill) and
+# FlashInfer's.
+ATTENTION_KERNELS = {"sglang": ("fa3", "trtllm_mha")}
+ATTENTION_SHAPE = ("batch_size", "isl", "step", "num_heads", "num_key_value_heads", "head_dim")
 # A MoE table row's layer shape and layout.
 MOE_SHAPE = ("hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size")
 LOW_LATENCY_TOKENS = 128
@@ -286,10 +293,28 @@ def static_scale_samples(fp8: Samples, compute_scale: pd.DataFrame) -> Samples |
     )  # fmt: skip
 
 
-def _attention_samples(df: pd.DataFrame, decode: bool) -> list[Samples]:
+def kernel_rows(
+    rows: pd.DataFrame, chosen: pd.Series, cell: list[str], where: pd.Series | bool = True
+) -> pd.DataFrame:
+    """A table's rows with one kernel per cell: where `chosen` rows timed a cell (one value of
+    the `cell` columns) and `where` holds, theirs alone; elsewhere the other kernels'."""
+    if not chosen.any():
+        return rows
+    keys = [rows[k].fillna(-1) if k in rows else pd.Series(0, rows.index) for k in cell]
+    timed = chosen.groupby(keys).transform("any") & where
+    return rows[np.where(timed, chosen, ~chosen)]
+
+
+def _attention_samples(
+    df: pd.DataFrame, decode: bool, kernels: tuple[str, ...] = ()
+) -> list[Samples]:
     """FlashAttention per row: prefill of `isl` new tokens; decode of one token over `step`
-    cached ones. Full-attention rows only (window_size 0)."""
+    cached ones. Full-attention rows only (window_size 0); of several kernels timed at one
+    shape, the engine's (`kernels`, ATTENTION_KERNELS)."""
     df = df[(df.get("window_size", 0) == 0) & (df["attn_dtype"] == "bfloat16")]
+    if kernels and "kernel_source" in df.columns:
+        chosen = df["kernel_source"].astype(str).isin(kernels)
+        df = kernel_rows(df, chosen, [*ATTENTION_SHAPE, "kv_cache_dtype"])
     out = []
     for name, (dtype, kv_bits) in KV_TYPES.items():
         rows = df[df["kv_cache_dtype"] == name]
@@ -342,11 +367,8 @@ def moe_type_rows(df: pd.DataFrame, name: str, kernels: dict[str, str] | None) -
         rows = rows[~other] if (~other).any() else rows
     if "kernel_source" in rows.columns:
         low_latency = rows["kernel_source"].astype(str) == LOW_LATENCY_KERNEL
-        if low_latency.any():
-            cell = [*MOE_SHAPE, "num_tokens"]
-            timed = low_latency.groupby([rows[k] for k in cell]).transform("any")
-            few = rows["num_tokens"] <= LOW_LATENCY_TOKENS
-            rows = rows[np.where(few & timed, low_latency, ~low_latency)]
+        few = rows["num_tokens"] <= LOW_LATENCY_TOKENS
+        rows = kernel_rows(rows, low_latency, [*MOE_SHAPE, "num_tokens"], few)
     return rows
 
 
@@ -717,10 +739,11 @@ def fit_engine(
         "host_per_iteration": "not measured: the operator databases time kernels, not steps",
     }
     samples: list[Samples] = []
+    own = ATTENTION_KERNELS.get(engine, ())
     readers: list[tuple[str, list[str], Callable[..., list[Samples]]]] = [
         ("gemm", ["gemm_perf"], gemm_samples),
-        ("attention", ["context_attention_perf"], lambda d: _attention_samples(d, False)),
-        ("attention", ["generation_attention_perf"], lambda d: _attention_samples(d, True)),
+        ("attention", ["context_attention_perf"], lambda d: _attention_samples(d, False, own)),
+        ("attention", ["generation_attention_perf"], lambda d: _attention_samples(d, True, own)),
         ("moe", ["moe_perf"], lambda d: moe_samples(d, MOE_KERNELS.get((engine, system)))),
         ("mla", ["context_mla_perf", "generation_mla_perf"], mla_samples),
         ("linear_attention", ["gdn_perf"], lambda d: scan_samples(d, "gated_deltanet")),
