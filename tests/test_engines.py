@@ -637,6 +637,28 @@ def test_attention_shapes_timed_by_several_kernels_take_the_engines_own() -> Non
     assert len(pooled.time) == 4
 
 
+def test_provenance_names_the_kernel_a_table_of_several_is_read_as() -> None:
+    from rooflens.calibration.aiconfigurator import ATTENTION_KERNELS, kernel_choice
+
+    moe = pd.DataFrame({"kernel_source": ["moe_torch_flow_cutlass", "moe_torch_flow_min_latency"]})
+    assert kernel_choice("moe", [moe], ()) == (
+        "moe_torch_flow_min_latency's rows up to 128 tokens where it timed a shape, the other "
+        "kernels' beyond"
+    )
+    attention = pd.DataFrame({"kernel_source": ["trtllm_mha", "triton", "flashinfer"]})
+    assert kernel_choice("attention", [attention], ATTENTION_KERNELS["sglang"]) == (
+        "trtllm_mha's rows where it timed a shape; flashinfer, triton elsewhere"
+    )
+    # One kernel, or no choice for the engine: nothing to say.
+    assert kernel_choice("attention", [attention.iloc[:1]], ATTENTION_KERNELS["sglang"]) is None
+    assert kernel_choice("attention", [attention], ()) is None
+    assert (
+        load_engine_profile("trtllm", "b200")
+        .provenance["kernels.moe"]
+        .startswith("moe_torch_flow_min_latency")
+    )
+
+
 def test_mxfp4_experts_told_onto_marlin_take_its_curves() -> None:
     """gpt-oss's MXFP4 experts on vLLM with VLLM_MXFP4_USE_MARLIN=1 (w4_kernel marlin) price
     on the Marlin rows' curves: on an H200 an 8k-token prefill's experts take two to three times

@@ -305,6 +305,23 @@ def kernel_rows(
     return rows[np.where(timed, chosen, ~chosen)]
 
 
+def kernel_choice(op: str, frames: list[pd.DataFrame], own: tuple[str, ...]) -> str | None:
+    """What a profile's provenance says of the kernel its `op` tables stand for, where they
+    time several at one shape and the fit takes one (kernel_rows); None elsewhere."""
+    sources = {
+        str(k) for f in frames if "kernel_source" in f.columns for k in f["kernel_source"].unique()
+    }
+    if op == "moe" and LOW_LATENCY_KERNEL in sources:
+        return (
+            f"{LOW_LATENCY_KERNEL}'s rows up to {LOW_LATENCY_TOKENS} tokens where it timed a "
+            "shape, the other kernels' beyond"
+        )
+    if op == "attention" and len(sources) > 1 and sources & set(own):
+        mine, others = sorted(sources & set(own)), sorted(sources - set(own))
+        return f"{', '.join(mine)}'s rows where it timed a shape; {', '.join(others)} elsewhere"
+    return None
+
+
 def _attention_samples(
     df: pd.DataFrame, decode: bool, kernels: tuple[str, ...] = ()
 ) -> list[Samples]:
@@ -756,6 +773,9 @@ def fit_engine(
         if all(f is None for f in frames):
             continue
         provenance[f"db.{op}"] = f"{engine} {folder.name}, collected {collection_date(folder)}"  # type: ignore[union-attr]
+        chosen = kernel_choice(op, [f for f in frames if f is not None], own)
+        if chosen:
+            provenance[f"kernels.{op}"] = chosen
         # Rows recorded with no time (failed measurements) say nothing.
         kept = [_subset(x, np.asarray(x.time) > 0) for x in reader(*frames)]
         samples += [x for x in kept if len(x.time) >= MIN_ROWS]
