@@ -161,6 +161,8 @@ def _option_values(tmp: Path) -> dict[str, list[str]]:
         "--dp-balance-timeout": INTS,
         "--dp-balance-wait": INTS,
         "--batch-wait-ratio": ["0", "0.5", "1", "1.5", "-0.1", "nan", "x"],
+        "--draft-tokens": ["0", "1", "3", "17", "-1", "x"],
+        "--acceptance": ["0", "0.85", "1", "1.5", "-0.1", "nan", "x"],
         "--queue": ["fcfs", "spf", "lifo"],
         "--kv-layout": ["paged", "contiguous", "x"],
         "--block-size": INTS,

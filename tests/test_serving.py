@@ -443,3 +443,87 @@ def test_whole_prompts_join_an_iteration_only_if_they_fit(tiny_model, toy_device
     # The long prompt waits for the others' decodes instead of starting in chunks at once.
     assert whole.requests["ttft"][2] > split.requests["ttft"][2]
     np.testing.assert_array_equal(whole.requests["generated"], 3)
+
+
+# -- speculative decoding ------------------------------------------------------------------------
+
+
+def test_mtp_speculation_prices_a_verify_step_and_drafts_per_expected_token(
+    tiny_model, toy_device
+) -> None:
+    from rooflens.serving.replica import build_replica
+
+    model = tiny_model.model_copy(update={"mtp_layers": 1})
+    sizes = {"max_tokens": 256, "max_context": 512, "max_rows": 8}
+    plain = build_replica(model, toy_device, AnalysisOptions(), **sizes)
+    spec = build_replica(
+        model, toy_device, AnalysisOptions(), **sizes, draft_tokens=3, acceptance=1.0
+    )
+    # The MTP layer's K and V beside the model's two layers': 2 x 2 heads x 16 x 2 bytes each.
+    assert (plain.kv_bytes_per_token, spec.kv_bytes_per_token) == (256, 384)
+    assert spec.weights > plain.weights
+    past = np.array([10, 100, 300])
+    none = np.zeros(0, np.int64)
+    verify = spec.table.step_time(none, np.full(3, 4.0), past.astype(float), np.ones(3, bool))
+    draft = spec.speculation.draft.step_time(past)
+    # Every draft accepted: four tokens a step.
+    assert spec.step_time(past) == pytest.approx((verify + 3 * draft) / 4, rel=1e-12)
+    # A step that also prefills takes its whole time, for one token each.
+    mixed = spec.step_time(past, np.array([32.0]), np.array([0.0]), np.array([True]))
+    both = spec.table.step_time(
+        none, np.array([32.0, 4, 4, 4]), np.array([0.0, 10, 100, 300]), np.ones(4, bool)
+    )
+    assert mixed == pytest.approx(both + 3 * draft, rel=1e-12)
+    # A vectorized run of decode steps is the steps one by one.
+    run = spec.decode_run(past, 20)
+    assert np.allclose(run, [spec.step_time(past + j) for j in range(20)], rtol=1e-12)
+    # Half the drafts accepted, each given the last: 1 + 1/2 + 1/4 + 1/8 tokens a step.
+    half = build_replica(
+        model, toy_device, AnalysisOptions(), **sizes, draft_tokens=3, acceptance=0.5
+    )
+    assert half.speculation.per_step == pytest.approx(1.875)
+
+
+def test_a_lone_request_with_mtp_drafts_sees_the_analyzers_speculative_decoding() -> None:
+    from rooflens.core.speculative import speculative
+    from rooflens.settings import parse_settings
+
+    model = rooflens.load_model("deepseek-ai/DeepSeek-V3")
+    prompt = 900
+    result = rooflens.simulate(
+        model,
+        "h200",
+        _requests([0.0], [prompt], [2]),
+        scheduler=SchedulerConfig(draft_tokens=2, acceptance=0.7),
+        tp=8,
+    )
+    # The checkpoint's block FP8 as stored, as simulate runs it.
+    options = parse_settings({"tp": 8}).analysis_options(None, model)
+    device = rooflens.get_device("h200")
+    expected = speculative(
+        model, device, gamma=2, alpha=0.7, mtp=True, context=prompt, options=options
+    )
+    tpot = result.requests.iloc[0]["tpot"]
+    assert tpot == pytest.approx(float(expected.time_per_token), rel=1e-9)
+
+
+def test_mtp_drafts_need_an_mtp_module_and_iteration_batching() -> None:
+    with pytest.raises(InvalidInputError, match=r"draft_tokens=2.*no multi-token-prediction"):
+        rooflens.simulate(
+            LLAMA, "h100", _requests([0.0], [64], [4]), scheduler=SchedulerConfig(draft_tokens=2)
+        )
+    with pytest.raises(ValueError, match="policy=static"):
+        SchedulerConfig(policy="static", draft_tokens=1)
+
+
+def test_accepted_drafts_shorten_the_time_per_token_and_rejected_ones_lengthen_it() -> None:
+    workload = _requests([0.0, 0.0, 0.0, 0.0], [512] * 4, [64] * 4)
+
+    def tpot(**drafts: float) -> float:
+        result = rooflens.simulate(
+            "deepseek-ai/DeepSeek-V3", "h200", workload, tp=8, scheduler=SchedulerConfig(**drafts)
+        )
+        return float(result.requests["tpot"].mean())
+
+    plain = tpot()
+    assert tpot(draft_tokens=3, acceptance=0.9) < plain < tpot(draft_tokens=1, acceptance=0.0)

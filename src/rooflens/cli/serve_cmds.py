@@ -28,6 +28,7 @@ from rooflens.cli.common import (
     err_console,
 )
 from rooflens.core.errors import InvalidInputError
+from rooflens.core.speculative import expected_tokens
 from rooflens.serving import defaults
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig, build, parse_slo
 
@@ -151,6 +152,15 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
                 f"per iteration{receive}",
             )
         )
+        if sched.draft_tokens:
+            per_step = expected_tokens(sched.acceptance, sched.draft_tokens)
+            rows.append(
+                (
+                    "speculative decoding",
+                    f"MTP module drafts {sched.draft_tokens} per step, each accepted at "
+                    f"{sched.acceptance:g}: {per_step:.3g} tokens per step",
+                )
+            )
     rows += [
         ("kernels", result.kernels),
         ("mean sequences per step", f"{s['mean_batch']:.1f}"),

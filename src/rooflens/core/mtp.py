@@ -20,12 +20,10 @@ from rooflens.core.operators import Linear, Norm
 from rooflens.core.options import AnalysisOptions
 
 
-def mtp_graph(
-    model: ModelSpec, options: AnalysisOptions | None = None, device: Device | None = None
-) -> Graph:
-    """One MTP module: the joining norms and projection, then a one-layer model (embedding,
-    block, final norm, head) that prices a draft step as well as counting parameters."""
-    one = model.model_copy(
+def mtp_model(model: ModelSpec) -> ModelSpec:
+    """The one-layer model an MTP module runs: one block like the main model's (an MoE
+    block where the model has experts), attending over its own full cache."""
+    return model.model_copy(
         update={
             "num_layers": 1,
             "dense_layers": 0 if model.is_moe else model.dense_layers,
@@ -37,8 +35,15 @@ def mtp_graph(
             "hca_layers": 0,
         }
     )
+
+
+def mtp_graph(
+    model: ModelSpec, options: AnalysisOptions | None = None, device: Device | None = None
+) -> Graph:
+    """One MTP module: the joining norms and projection, then a one-layer model (embedding,
+    block, final norm, head) that prices a draft step as well as counting parameters."""
     options = options or AnalysisOptions()
-    graph = build_graph(one, options, device)
+    graph = build_graph(mtp_model(model), options, device)
     h = model.hidden_size
     norm = {"width": h, "kind": model.norm, "conventions": options.conventions}
     joining = (
@@ -54,19 +59,19 @@ def mtp_graph(
 _SHARED_WITH_MAIN = ("embed_tokens", "lm_head")
 
 
+def stored_part(model: ModelSpec, graph: Graph) -> Graph:
+    """An MTP module's graph less what it shares with the main model (its embedding and head,
+    where the checkpoint stores no copies of its own)."""
+    if model.mtp_own_embeddings:
+        return graph
+    return replace(
+        graph, operators=tuple(op for op in graph.operators if op.name not in _SHARED_WITH_MAIN)
+    )
+
+
 def mtp_params(model: ModelSpec) -> int:
     """Parameters of all `mtp_layers` modules: left out of the generating model's count. A
     module that uses the main model's embedding and head stores neither."""
     if not model.mtp_layers:
         return 0
-    graph = mtp_graph(model)
-    own = graph.params()
-    if not model.mtp_own_embeddings:
-        own -= round(
-            sum(
-                graph.count(op) * op.params()
-                for op in graph.operators
-                if op.name in _SHARED_WITH_MAIN
-            )
-        )
-    return model.mtp_layers * own
+    return model.mtp_layers * stored_part(model, mtp_graph(model)).params()

@@ -15,6 +15,8 @@ Policy = Literal["static", "continuous", "chunked"]
 # allocated. Replica counts and pool widths share the analyzer's bound on devices.
 MAX_SEQUENCES = 1_000_000
 MAX_STEP_TOKENS = 10_000_000
+# Engines draft a few tokens per step (InferenceX's MTP runs: 1-3).
+MAX_DRAFT_TOKENS = 16
 
 
 class SchedulerConfig(BaseModel):
@@ -148,6 +150,35 @@ class SchedulerConfig(BaseModel):
         ge=0,
         le=MAX_SEQUENCES,
     )
+    # Speculative decoding with the model's own multi-token-prediction module (DeepSeek-V3,
+    # GLM-4.5/5, Kimi K2): SGLang's --speculative-num-steps, TensorRT-LLM's
+    # num_nextn_predict_layers, vLLM's num_speculative_tokens.
+    draft_tokens: int = setting(
+        0,
+        "Speculation",
+        "MTP draft tokens",
+        "Speculative decoding: tokens the model's MTP module drafts per step, one at a time, "
+        "verified together by the next step (0: none).",
+        ge=0,
+        le=MAX_DRAFT_TOKENS,
+    )
+    # DeepSeek-V3's technical report (2024, sec. 5.4.3): 85-90 % for the second token.
+    acceptance: float = setting(
+        0.85,
+        "Speculation",
+        "acceptance",
+        "Speculative decoding: the chance a drafted token is accepted once the ones before it "
+        "were (DeepSeek-V3 reports 85-90 % for its MTP module's first).",
+        ge=0.0,
+        le=1.0,
+    )
+
+    @field_validator("draft_tokens")
+    @classmethod
+    def _drafts_only_with_iteration_batching(cls, value: int, info: ValidationInfo) -> int:
+        if value and info.data.get("policy") == "static":
+            raise ValueError("0 with policy=static (drafts are verified iteration by iteration)")
+        return value
 
     @property
     def chunk(self) -> int:

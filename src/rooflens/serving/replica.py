@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
 
-from rooflens.core.batching import _WEIGHT, MixedBatch, StepTable
+from rooflens.core.batching import _NO_CHUNKS, _NO_SAMPLES, _WEIGHT, MixedBatch, StepTable
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
-from rooflens.core.graph import build_graph, kv_spans, local_model
+from rooflens.core.graph import Graph, build_graph, kv_spans, local_model
 from rooflens.core.hardware import Device
 from rooflens.core.memory import (
     beside_kv,
@@ -23,9 +23,28 @@ from rooflens.core.memory import (
     weight_bytes,
 )
 from rooflens.core.model import ModelSpec
-from rooflens.core.operators import Cost, Step
+from rooflens.core.mtp import mtp_graph, mtp_model, stored_part
+from rooflens.core.operators import Cost, LatentAttention, Step
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import price_fields
+from rooflens.core.speculative import expected_tokens
+
+
+@dataclass(frozen=True)
+class Speculation:
+    """Speculative decoding with the model's MTP module: a decode step drafts `tokens` per
+    sequence, one MTP step each, and the model verifies them with the sequence's last token in
+    one step of tokens + 1 (rooflens.core.speculative); `acceptance` per drafted token."""
+
+    tokens: int
+    acceptance: float
+    # One MTP module's decode steps.
+    draft: StepTable
+
+    @property
+    def per_step(self) -> float:
+        """Tokens a sequence emits per step, on average (Leviathan et al. 2023)."""
+        return expected_tokens(self.acceptance, self.tokens)
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,7 @@ class Replica:
     # A recurrent mixer's fixed state per sequence, in tokens' worth of all-layer KV: each
     # request holds it whole from its first token (core.memory.kv_tokens_kept).
     state_tokens: float = 0.0
+    speculation: Speculation | None = None
 
     @property
     def kv_capacity(self) -> float:
@@ -84,8 +104,71 @@ class Replica:
             return tokens
         return np.ceil(kv_tokens_kept(tokens, self.kv_spans) - 1e-9).astype(np.int64)
 
-    def step_time(self, *args: np.ndarray) -> float:
-        return self.table.step_time(*args)
+    def step_time(
+        self,
+        decode_past: np.ndarray,
+        chunk_tokens: np.ndarray = _NO_CHUNKS,
+        chunk_past: np.ndarray = _NO_CHUNKS,
+        chunk_samples: np.ndarray = _NO_SAMPLES,
+    ) -> float:
+        """One iteration: sequences decoding at contexts `decode_past` and prompt chunks. With
+        speculation, the simulator takes a decode-only step as one emitted token per sequence
+        at the step's time over the tokens it emits on average; a step that also prefills
+        takes its whole time for one token each."""
+        spec = self.speculation
+        if spec is None or not len(decode_past):
+            return self.table.step_time(decode_past, chunk_tokens, chunk_past, chunk_samples)
+        past = np.asarray(decode_past, dtype=np.int64)
+        fields, tokens = self._verify_fields(past, chunk_tokens, chunk_past, chunk_samples)
+        step = self._priced(fields, np.asarray(tokens))
+        step = float(step) + spec.tokens * spec.draft.step_time(past)
+        return step if len(chunk_tokens) else step / spec.per_step
+
+    def _verify_fields(
+        self,
+        past: np.ndarray,
+        chunk_tokens: np.ndarray = _NO_CHUNKS,
+        chunk_past: np.ndarray = _NO_CHUNKS,
+        chunk_samples: np.ndarray = _NO_SAMPLES,
+    ) -> tuple[dict[str, np.ndarray], float]:
+        """Fields of a step verifying each decoding sequence's drafts (tokens + 1 new tokens
+        at its context, sampled; the head priced on one row of each), beside prompt chunks."""
+        q = self.speculation.tokens + 1  # type: ignore[union-attr]
+        return self.table.fields(
+            np.zeros(0, np.int64),
+            np.concatenate([np.asarray(chunk_tokens, np.float64), np.full(len(past), float(q))]),
+            np.concatenate([np.asarray(chunk_past, np.float64), past.astype(np.float64)]),
+            np.concatenate([np.asarray(chunk_samples, bool), np.ones(len(past), bool)]),
+        )
+
+    def _priced(self, fields: dict[str, np.ndarray], tokens: np.ndarray) -> np.ndarray:
+        mb = self.table.batch
+        costs = price_fields(
+            mb.placement,
+            mb.counts,
+            mb.device,
+            fields,
+            tokens,
+            mb.profile,
+            mb.execution,
+            offload=mb.offload,
+            disk_bandwidth=mb.disk_bandwidth,
+        )
+        return np.asarray(costs.step_time(), dtype=np.float64)
+
+    def _speculative_run(self, past: np.ndarray, steps: int) -> np.ndarray:
+        """Decode-only steps j = 0..steps-1 with speculation, each one token further: the
+        verify step's fields are affine in the contexts as decode_run_times' are (two steps
+        give them), the drafts' are the MTP module's decode steps."""
+        spec = self.speculation
+        assert spec is not None
+        first, tokens = self._verify_fields(past)
+        second, _ = self._verify_fields(past + 1)
+        j = np.arange(steps, dtype=np.float64)
+        fields = {k: first[k][..., None] + (second[k] - first[k])[..., None] * j for k in first}
+        verify = self._priced(fields, np.full(steps, float(tokens)))
+        drafts = spec.tokens * decode_run_times(spec.draft, past, steps)
+        return (verify + drafts) / spec.per_step
 
     def decode_run(self, past: np.ndarray, steps: int) -> np.ndarray | None:
         """Times of up to `steps` decode-only iterations of sequences at contexts `past`, each
@@ -99,6 +182,8 @@ class Replica:
         steps = min(steps, int((last - past).min()))
         if steps < 1:
             return None
+        if self.speculation is not None:
+            return self._speculative_run(past, steps)
         return decode_run_times(self.table, past, steps)
 
     @cached_property
@@ -167,37 +252,70 @@ def build_replica(
     max_tokens: int,
     max_context: int,
     max_rows: int,
+    draft_tokens: int = 0,
+    acceptance: float = 1.0,
 ) -> Replica:
     """Price steps of up to `max_tokens` tokens and `max_rows` sequences at contexts up to
-    `max_context` from tables; reserve activations for a `max_tokens` step."""
+    `max_context` from tables; reserve activations for a `max_tokens` step. `draft_tokens`:
+    speculative decoding with the model's MTP module (Speculation), which the replica then
+    holds too: its weights, and its layer's KV cache beside the model's."""
     check_options(options)
     quant = options.quantization
     graph = build_graph(model, options, device)
-    batch = MixedBatch(
-        graph,
-        device,
-        quant,
-        options.calibration,
-        options.execution,
-        (options.offload_weights, options.offload_kv),
-        options.offload_disk_bandwidth,
-    )
+    if draft_tokens and not model.mtp_layers:
+        raise InvalidInputError(
+            "draft_tokens", draft_tokens, f"0: {model.name} has no multi-token-prediction module"
+        )
+    if draft_tokens:
+        # Verification runs latent attention with the decode (absorbed) kernel.
+        graph = replace(
+            graph,
+            operators=tuple(
+                replace(op, absorbed_up_to=draft_tokens + 1)
+                if isinstance(op, LatentAttention)
+                else op
+                for op in graph.operators
+            ),
+        )
+
+    def tabled(g: Graph) -> StepTable:
+        batch = MixedBatch(
+            g,
+            device,
+            quant,
+            options.calibration,
+            options.execution,
+            (options.offload_weights, options.offload_kv),
+            options.offload_disk_bandwidth,
+        )
+        return StepTable(batch, max_tokens, max_context, max_rows)
+
     local = local_model(model, options.parallelism)
     one = np.ones(())
     reserve = float(peak_activation_bytes(graph, quant, Step(one, one * max_tokens, 0 * one)))
     weights = weight_bytes(graph, quant)
+    kv_per_token = kv_bytes_per_token(local, quant)
+    speculation = None
+    if draft_tokens:
+        module = mtp_graph(model, options, device)
+        weights += weight_bytes(stored_part(model, module), quant)
+        kv_per_token += kv_bytes_per_token(
+            local_model(mtp_model(model), options.parallelism), quant
+        )
+        speculation = Speculation(draft_tokens, acceptance, tabled(module))
     replica = Replica(
-        table=StepTable(batch, max_tokens, max_context, max_rows),
+        table=tabled(graph),
         devices=options.parallelism.tp,
         memory=device.memory_capacity,
         weights=0.0 if options.offload_weights else weights,
         activation_reserve=reserve,
         profile=options.calibration,
-        kv_bytes_per_token=kv_bytes_per_token(local, quant),
+        kv_bytes_per_token=kv_per_token,
         host_bandwidth=device.host_bandwidth,
         link_bandwidth=device.interconnect_bandwidth or device.network_bandwidth,
         kv_spans=kv_spans(model, options),
-        state_tokens=state_bytes(local, quant) / kv_bytes_per_token(local, quant),
+        state_tokens=state_bytes(local, quant) / kv_per_token,
+        speculation=speculation,
     )
     if replica.kv_capacity <= 0:
         raise InvalidInputError(

@@ -46,6 +46,8 @@ def prepare(
         max_tokens=scheduler.max_tokens,
         max_context=longest + 1,
         max_rows=scheduler.max_batch,
+        draft_tokens=scheduler.draft_tokens,
+        acceptance=scheduler.acceptance,
     )
 
 
