@@ -1261,9 +1261,10 @@ def report(
         "image, and a dump of its database, whose `config_id` and `workflow_run_id` are the "
         "keys of its tables (as NVIDIA's aisimulate reads that dump); a row whose "
         "image InferenceX ran only with MTP speculative decoding on the day it was measured "
-        "is not simulated, as rooflens' serving simulator does not draft tokens "
-        "(`rooflens.measure.inferencemax`, its configurations' history shipped as an "
-        "index). "
+        "is not simulated (`rooflens.measure.inferencemax`, its configurations' history "
+        "shipped as an index): the serving simulator drafts with a model's MTP module "
+        "(`--draft-tokens`, docs/serving.md), but the launch index does not hold the MTP "
+        "scripts' draft counts, and rooflens reads no MTP module of Qwen3.5's. "
         "err = |predicted - measured| / "
         "measured (its median and 90th percentile over the rows); pred/meas > 1 is an "
         "overestimate.",
