@@ -66,6 +66,19 @@ def test_nemotron_3_nano_generates_and_serves() -> None:
 # --- GLM-5's MTP layer -----------------------------------------------------------------------
 
 
+def test_qwen35_mtp_layer_is_a_full_attention_block_sharing_the_embedding() -> None:
+    from rooflens.core.mtp import mtp_graph
+
+    qwen = load_model("Qwen/Qwen3.5-397B-A17B")
+    assert (qwen.mtp_layers, qwen.mtp_own_embeddings) == (1, False)
+    with_copies = qwen.model_copy(update={"mtp_own_embeddings": True})
+    assert mtp_params(with_copies) - mtp_params(qwen) == 2 * 248_320 * 4_096
+    names = [op.name for op in mtp_graph(qwen).operators]
+    # vLLM pins Qwen3-Next's MTP layer to full attention: gated, no Gated DeltaNet mixer.
+    assert "attn_gate_proj" in names and "qk_matmul" in names
+    assert not any(name.startswith("mixer_") for name in names)
+
+
 def test_glm5_mtp_layer_stores_no_embedding_or_head() -> None:
     glm = load_model("zai-org/GLM-5.1")
     assert not glm.mtp_own_embeddings

@@ -22,10 +22,16 @@ from rooflens.core.options import AnalysisOptions
 
 def mtp_model(model: ModelSpec) -> ModelSpec:
     """The one-layer model an MTP module runs: one block like the main model's (an MoE
-    block where the model has experts), attending over its own full cache."""
+    block where the model has experts), attending over its own full cache; a hybrid's is a
+    full-attention block (vLLM's Qwen3-Next MTP pins its layer to full attention)."""
     return model.model_copy(
         update={
             "num_layers": 1,
+            "mixer": None,
+            "mixer_layers": 0,
+            # A hybrid's block keeps its own attention (Qwen3-Next's output gate).
+            "attention_layers": None if model.attention_layers is None else 1,
+            "mlp_layers": None,
             "dense_layers": 0 if model.is_moe else model.dense_layers,
             "window_layers": None,
             "chunk_layers": None,

@@ -1264,7 +1264,7 @@ def report(
         "is not simulated (`rooflens.measure.inferencemax`, its configurations' history "
         "shipped as an index): the serving simulator drafts with a model's MTP module "
         "(`--draft-tokens`, docs/serving.md), but the launch index does not hold the MTP "
-        "scripts' draft counts, and rooflens reads no MTP module of Qwen3.5's. "
+        "scripts' draft counts. "
         "err = |predicted - measured| / "
         "measured (its median and 90th percentile over the rows); pred/meas > 1 is an "
         "overestimate.",

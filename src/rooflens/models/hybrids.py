@@ -41,7 +41,8 @@ def _layer_types(c: _Config, linear: str = "linear_attention") -> dict[str, int]
 
 def _gated_deltanet(c: _Config, name: str, moe: bool) -> ModelSpec:
     """Qwen3-Next and Qwen3.5: Gated DeltaNet and gated full attention 3:1; every layer MoE
-    with a gated shared expert, or (dense Qwen3.5) a gated MLP."""
+    with a gated shared expert, or (dense Qwen3.5) a gated MLP. Qwen3.5's MTP layers
+    (`mtp_num_hidden_layers`) are recorded apart, as DeepSeek's are."""
     counts = _layer_types(c)
     mixer = Mixer(
         kind="gated_deltanet",
@@ -78,6 +79,10 @@ def _gated_deltanet(c: _Config, name: str, moe: bool) -> ModelSpec:
         mixer=mixer,
         mixer_layers=counts["linear_attention"],
         attention_layers=counts["full_attention"],
+        # Qwen3.5's multi-token-prediction layers (a full-attention block each), sharing the
+        # model's embedding and head unless the config says otherwise.
+        mtp_layers=c.get("mtp_num_hidden_layers", 0),
+        mtp_own_embeddings=c.get("mtp_use_dedicated_embeddings", False),
         **experts,
     )
 
