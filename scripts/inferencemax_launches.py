@@ -10,8 +10,9 @@ precision, GPU, TP, EP, attention DP, concurrency, lengths, date), never for a m
 Every main-line commit that changed `benchmarks/` around those dates is read; each version of
 each single-node script that could have run one of them is run under bash with its commands
 recorded (`launch_commands`), once per configuration measured while it stood; the scheduler
-flags, KV cache precision, memory share and MXFP4 kernel of the engine's launch line (and
-its options file and environment) are kept. The default --out is the index rooflens ships.
+flags (the MTP draft count among them), KV cache precision, memory share and MXFP4 kernel of
+the engine's launch line (and its options file and environment) are kept. The default --out
+is the index rooflens ships.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def configurations(sample: pd.DataFrame) -> pd.DataFrame:
             continue
         if source_kind(str(row.get("silicon_data_source", ""))) == "gap-analysis file":
             continue
-        names, measured = script_names(row), measured_at(row)
+        # A run may have been launched by the configuration's MTP script (speculation).
+        names, measured = script_names(row) + script_names(row, mtp=True), measured_at(row)
         if not names or measured is None:
             continue
         tp, dp, _, ep, _ = recorded_layout(row)

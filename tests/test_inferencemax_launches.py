@@ -599,3 +599,64 @@ def test_a_gpt_oss_run_on_hopper_prices_its_experts_on_marlin_as_launched() -> N
     assert notes["precision_source"] == "checkpoint as stored (mxfp4); MXFP4 on Marlin as launched"
     line = " ".join(_launch_lines(pd.DataFrame([run]).assign(predicted_ttft_ms=1.0)))
     assert "MXFP4 experts on Marlin: 1)" in line
+
+
+# MTP scripts: SGLang's EAGLE over the checkpoint's MTP layer, TensorRT-LLM's options file,
+# vLLM's --speculative-config.
+MTP_TRT_SCRIPT = """#!/usr/bin/env bash
+MTP=3
+if [[ "$DP_ATTENTION" == "true" ]]; then
+    MTP=1
+fi
+cat > mtp.yml << EOF
+speculative_config:
+    decoding_type: MTP
+    num_nextn_predict_layers: ${MTP}
+EOF
+trtllm-serve $MODEL --max_batch_size 64 --extra_llm_api_options=mtp.yml &
+"""
+
+
+def test_mtp_scripts_name_their_draft_count() -> None:
+    sglang = (
+        "python3 -m sglang.launch_server --model-path m --speculative-algorithm EAGLE "
+        "--speculative-num-steps 3 --speculative-eagle-topk 1 --speculative-num-draft-tokens 4"
+    )
+    assert scheduler_flags("sglang", sglang)["draft_tokens"] == 3
+    # A tree of drafts (top-k 2) is not a chain of them: not read.
+    assert "draft_tokens" not in scheduler_flags("sglang", sglang.replace("topk 1", "topk 2"))
+    path = "benchmarks/single_node/dsr1_fp4_b200_trt_mtp.sh"
+    for dp, drafts in ((False, 3), (True, 1)):
+        env = script_env("deepseek-ai/DeepSeek-R1", 8, 8 if dp else 1, dp, 8, 1024, 1024)
+        calls, files = launch_commands(MTP_TRT_SCRIPT, path, env)
+        (launch,) = [c for c in calls if engine_of(c)]
+        assert scheduler_flags("trtllm", launch, files)["draft_tokens"] == drafts
+    vllm = """vllm serve m --speculative-config '{"method": "mtp", "num_speculative_tokens": 2}'"""
+    assert scheduler_flags("vllm", vllm)["draft_tokens"] == 2
+    eagle = vllm.replace('"mtp"', '"eagle3"')
+    assert "draft_tokens" not in scheduler_flags("vllm", eagle)
+    row = {"model_path": "deepseek-ai/DeepSeek-R1", "precision": "fp4", "system": "b200_sxm",
+           "backend": "trtllm"}  # fmt: skip
+    assert "dsr1_fp4_b200_trt_mtp.sh" in script_names(row, mtp=True)
+    assert not any(name.endswith("_mtp.sh") for name in script_names(row))
+
+
+def test_a_run_inferencex_ran_only_with_mtp_drafts_as_its_script_launched() -> None:
+    """InferenceX's dsr1_fp8_b200_trt_mtp.sh of February 2026 set num_nextn_predict_layers
+    3 without attention DP (the shipped index): the run drafts 3 tokens a step."""
+    run = {
+        "id": "2026_03_25_deepseek_r1_b200_sxm_trtllm_fp8_agg_8192x1024_c4_tp8_0_ep1_0_1014",
+        "silicon_data_source": "source_file=2026-03-25.csv; model=DeepSeek-R1; "
+        "silicon_concurrency=4; measured=2026-02-05T19:55:05Z; wip=False; "
+        "image=nvcr.io#nvidia/tensorrt-llm/release:1.2.0rc6.post3",
+        "backend": "trtllm", "backend_version": "1.2.0rc6.post3",
+        "model_path": "deepseek-ai/DeepSeek-R1", "system": "b200_sxm", "precision": "fp8",
+        "mode": "agg", "isl": 8192, "osl": 1024, "gemm_quant_mode": "fp8",
+        "moe_quant_mode": "fp8", "batch_size": 4.0, "tp_size": 8.0, "pp_size": 1.0,
+        "attention_dp_size": 1.0, "moe_tp_size": 8.0, "moe_ep_size": 1.0,
+    }  # fmt: skip
+    setup, notes = setup_of(pd.Series(run))
+    assert notes["launch"] == "benchmarks/dsr1_fp8_b200_trt_mtp.sh"
+    assert dict(setup.scheduler)["draft_tokens"] == 3
+    # Its plain script ran no such configuration then: the MTP one is the run's.
+    assert launch_of(pd.Series(run))[1] != notes["launch"]

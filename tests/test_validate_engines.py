@@ -292,6 +292,12 @@ def test_predictions_follow_the_simulator_and_list_what_they_cannot_express(samp
     )
     assert "acme/Unknown-7B (1)" in text
     assert "## Profile `transformers`" in text
+    # Nothing simulated: still a report, of what could not be expressed.
+    refused = predictions[predictions["predicted_ttft_ms"].isna()]
+    aic = pd.DataFrame({"id": refused["id"], "aic_ttft_ms": 1.0, "aic_tpot_ms": 1.0})
+    assert "0 of 2 rows simulated; 2 not expressible" in report(
+        refused, "fixture.csv", 1.0, 2, None, aic
+    )
     # The targets' systems get a table of their own: row d moved to a GB200 leaves row a.
     moved = predictions.assign(
         system=np.where(predictions["id"] == "d", "gb200", predictions["system"])

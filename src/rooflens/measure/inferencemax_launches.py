@@ -16,6 +16,7 @@ scripts/inferencemax_launches.py walks a clone's history and writes the index sh
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -109,6 +110,7 @@ FIELD_TYPES: dict[str, type] = {
     "kv_bits": int,
     "memory_fraction": float,
     "w4_kernel": str,
+    "draft_tokens": int,
 }
 FIELDS = list(FIELD_TYPES)
 MARK = "ROOFLENS-CALL"
@@ -324,7 +326,38 @@ def scheduler_flags(engine: str, command: str, files: Mapping[str, str] | None =
         reuse = _kv_cache_config(config).get("enable_block_reuse")
         if isinstance(reuse, bool):
             found["prefix_sharing"] = reuse
+    drafts = draft_tokens(engine, values, config)
+    if drafts:
+        found["draft_tokens"] = drafts
     return found
+
+
+def draft_tokens(engine: str, values: Mapping[str, str], options: Mapping[str, Any]) -> int | None:
+    """Tokens a launch drafts per step with the model's MTP module, one chain of them:
+    SGLang's --speculative-num-steps (EAGLE or NEXTN, which run the checkpoint's MTP layer;
+    --speculative-eagle-topk 1), trtllm-serve's speculative_config.num_nextn_predict_layers
+    (decoding_type MTP), vllm serve's --speculative-config num_speculative_tokens (an MTP
+    method); None where it drafts otherwise or not at all."""
+    if engine == "sglang":
+        algorithm = values.get("--speculative-algorithm", "").upper()
+        steps = values.get("--speculative-num-steps", "")
+        topk = values.get("--speculative-eagle-topk", "1")
+        if algorithm in ("EAGLE", "NEXTN") and steps.isdigit() and topk == "1":
+            return int(steps)
+    elif engine == "trtllm":
+        spec = options.get("speculative_config")
+        if isinstance(spec, dict) and str(spec.get("decoding_type", "")).upper() == "MTP":
+            layers = spec.get("num_nextn_predict_layers")
+            return layers if isinstance(layers, int) and not isinstance(layers, bool) else None
+    elif engine == "vllm":
+        try:
+            spec = json.loads(values.get("--speculative-config", ""))
+        except ValueError:
+            return None
+        if isinstance(spec, dict) and "mtp" in str(spec.get("method", "")):
+            tokens = spec.get("num_speculative_tokens")
+            return tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None
+    return None
 
 
 def _trtllm_options(values: Mapping[str, str], files: Mapping[str, str] | None
@@ -348,16 +381,18 @@ def _yaml(files: Mapping[str, str], path: str) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def script_names(row: Mapping[str, Any]) -> list[str]:
+def script_names(row: Mapping[str, Any], mtp: bool = False) -> list[str]:
     """The file names InferenceX's script for a silicon-sample row's engine, model, precision
-    and GPU may have had (FP4 spelled fp4 or nvfp4: glm5_nvfp4_b200.sh)."""
+    and GPU may have had (FP4 spelled fp4 or nvfp4: glm5_nvfp4_b200.sh); `mtp`: its script
+    that drafts with the model's MTP module (dsr1_fp4_b200_trt_mtp.sh)."""
     model = str(row.get("model_path", ""))
     prefixes = [prefix for prefix in MODEL_NAMES if names_model(prefix, model)]
     precision = str(row.get("precision", "")).replace("nvfp4", "fp4")
     precisions = [precision, "nvfp4"] if precision == "fp4" else [precision]
     gpu = str(row.get("system", "")).removesuffix("_sxm")
     suffixes = SUFFIXES.get(str(row.get("backend", "")), ())
-    return [f"{p}_{q}_{gpu}{s}.sh" for p in prefixes for q in precisions for s in suffixes]
+    mark = "_mtp" if mtp else ""
+    return [f"{p}_{q}_{gpu}{s}{mark}.sh" for p in prefixes for q in precisions for s in suffixes]
 
 
 def measured_at(row: Mapping[str, Any]) -> str | None:

@@ -87,7 +87,7 @@ QUANT_MODES: dict[str, dict[str, Any]] = {
 }
 CHECKPOINT_DTYPES = {"bfloat16", "float16"}
 # Why a run whose benchmark configuration drafted tokens is not simulated (setup_of).
-MTP_REASON = "ran MTP speculative decoding, not simulated"
+MTP_REASON = "ran MTP speculative decoding, its draft count not known"
 
 
 # -- profiles ---------------------------------------------------------------------------------
@@ -348,13 +348,14 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     if row["backend"] not in PRESETS:
         raise Inexpressible(f"engine {row['backend']} has no scheduler preset")
     drafting, keys = speculation(row)
-    if drafting == "mtp":
-        # The record does not say so; the benchmark configuration its image ran does.
+    # The record does not say so; the benchmark configuration its image ran does, and the
+    # MTP script it ran says how many tokens it drafted.
+    launch, script = launch_of(row, mtp=drafting == "mtp")
+    if drafting == "mtp" and not launch.get("draft_tokens"):
         raise Inexpressible(f"{MTP_REASON} (InferenceX {keys})")
     spec = _model(model_id)
     quant, source = quantization(row, model_id, spec.is_moe)
     layout = "as recorded"
-    launch, script = launch_of(row)
     # The KV cache's storage the engine was launched with is a precision, not a scheduler
     # field: it sets how many tokens the cache holds and the bytes attention reads.
     kv_bits = launch.pop("kv_bits", None)
@@ -451,10 +452,11 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     return setup, {"precision_source": source, "layout": layout, "launch": script}
 
 
-def launch_of(row: pd.Series) -> tuple[dict[str, Any], str]:
+def launch_of(row: pd.Series, mtp: bool = False) -> tuple[dict[str, Any], str]:
     """The scheduler fields an aggregated InferenceX run was launched with, by its benchmark
-    script when it was measured (rooflens.measure.inferencemax_launches), and the script;
-    ({}, '') for other runs, or where the script's flags are not known."""
+    script when it was measured (rooflens.measure.inferencemax_launches; `mtp`: its script
+    that drafts with MTP), and the script; ({}, '') for other runs, or where the script's
+    flags are not known."""
     source = str(row.get("silicon_data_source", ""))
     measured = measured_at(row)
     if row["mode"] != "agg" or measured is None:
@@ -463,7 +465,7 @@ def launch_of(row: pd.Series) -> tuple[dict[str, Any], str]:
         return {}, ""
     tp, dp, _, ep, _ = recorded_layout(row)
     return scheduler_updates(
-        str(row["backend"]), script_names(row), measured, (tp * dp, ep, dp > 1),
+        str(row["backend"]), script_names(row, mtp), measured, (tp * dp, ep, dp > 1),
         concurrency_of(row),
         int(row["isl"]), int(row["osl"]),
     )  # fmt: skip
@@ -1040,7 +1042,7 @@ def side_by_side(done: pd.DataFrame, estimates: pd.DataFrame) -> list[str]:
     common = set(aic["id"])
     for profile in profiles:
         common &= set(done.loc[done["profile"] == profile, "id"])
-    if not common:
+    if not profiles or not common:  # nothing simulated, or nothing both estimated
         return []
     first = done[(done["profile"] == profiles[0]) & done["id"].isin(common)].drop_duplicates("id")
     theirs = first.drop(columns=["profile"]).merge(aic[["id", "aic_ttft_ms", "aic_tpot_ms"]])
@@ -1261,10 +1263,10 @@ def report(
         "image, and a dump of its database, whose `config_id` and `workflow_run_id` are the "
         "keys of its tables (as NVIDIA's aisimulate reads that dump); a row whose "
         "image InferenceX ran only with MTP speculative decoding on the day it was measured "
-        "is not simulated (`rooflens.measure.inferencemax`, its configurations' history "
-        "shipped as an index): the serving simulator drafts with a model's MTP module "
-        "(`--draft-tokens`, docs/serving.md), but the launch index does not hold the MTP "
-        "scripts' draft counts. "
+        "drafts with the model's MTP module as many tokens per step as its MTP benchmark "
+        "script launched the engine to (the launch index, below), and is not simulated "
+        "where that is not known (`rooflens.measure.inferencemax`, its configurations' "
+        "history shipped as an index). "
         "err = |predicted - measured| / "
         "measured (its median and 90th percentile over the rows); pred/meas > 1 is an "
         "overestimate.",
@@ -1440,22 +1442,45 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
 
 def _speculation_lines(rows: pd.DataFrame) -> list[str]:
     """The rows whose benchmark configuration drafted tokens (InferenceX's, by the record's
-    image and date: rooflens.measure.inferencemax), and the simulated ones that may have."""
-    # setup_of refused the MTP-only ones with this reason; only simulated rows need matching.
-    drafted = int(rows["reason"].str.startswith(MTP_REASON).sum())
+    image and date: rooflens.measure.inferencemax): those simulated with the draft count
+    their MTP script launched, with their errors, those not, and the simulated ones that may
+    have drafted."""
+    # setup_of refused the MTP-only ones it found no draft count for with this reason; some
+    # it set up went over the CPU-time budgets.
+    refused = int(rows["reason"].str.startswith(MTP_REASON).sum())
+    over = rows[rows["reason"].str.startswith("not simulated: over")]
+    slow = sum(speculation(row)[0] == "mtp" for _, row in over.iterrows())
     simulated = rows[rows["reason"] == ""]
     kinds = pd.Series([speculation(row)[0] for _, row in simulated.iterrows()], dtype=str)
-    if not drafted and not (kinds == "either").any():
+    drafted = simulated[kinds.to_numpy() == "mtp"]
+    if not refused and drafted.empty and not (kinds == "either").any():
         return []
-    return [
+    acceptance = SchedulerConfig().acceptance
+    lines = [
         "",
-        f"{drafted} rows record an engine image that, on the day they "
+        f"{refused + len(drafted) + slow} rows record an engine image that, on the day they "
         "were measured, InferenceX (formerly InferenceMAX) ran only with MTP speculative "
-        "decoding for that GPU, engine, precision and model; the record does not say so, "
-        "and they are not simulated. "
+        "decoding for that GPU, engine, precision and model; the record does not say so. "
+        f"{len(drafted)} of them are simulated drafting as many tokens per step as their "
+        "MTP script launched the engine to (SGLang's `--speculative-num-steps`, "
+        "TensorRT-LLM's `num_nextn_predict_layers`: the launch index), each accepted at "
+        f"{acceptance:g} (the simulator's default, from DeepSeek-V3's report; docs/"
+        f"serving.md); {slow} went over the CPU-time budgets; {refused} are not simulated "
+        "(no draft count known: a disaggregated run, or no version of its MTP script known "
+        "for that time and configuration). "
         f"{int((kinds == 'either').sum())} simulated rows record an image it "
-        f"ran both with and without MTP; {int((kinds == 'none').sum())} one "
-        "it ran only without.",
+        f"ran both with and without MTP (simulated without); {int((kinds == 'none').sum())} "
+        "one it ran only without.",
+    ]
+    if drafted.empty:
+        return lines
+    done = errors(drafted)
+    return [
+        *lines,
+        "",
+        "The runs simulated with MTP drafts:",
+        "",
+        _markdown(_summary(done, ["system", "backend", "model_path"])),
     ]
 
 
