@@ -254,3 +254,25 @@ def test_no_command_module_imports_the_app_module_back() -> None:
             for alias in node.names
         }
         assert "rooflens.cli.app" not in imported, path.name
+
+
+def test_analyze_and_speculate_price_a_models_own_mtp_module() -> None:
+    """--mtp: gamma steps of the model's MTP module and one verify step, as
+    rooflens.speculate(mtp=True) prices them; a model without the module is refused."""
+    import rooflens
+
+    args = ["-H", "h200", "--tp", "8", "--mtp", "--gamma", "2", "--alpha", "0.5"]
+    point = ["--batch", "8", "--prompt-len", "512"]
+    out = runner.invoke(app, ["analyze", "deepseek-ai/DeepSeek-V3", *point, *args, "-f", "json"])
+    assert out.exit_code == 0, out.output
+    spec = json.loads(out.stdout)["speculative"]
+    assert spec["tokens_per_step"] == pytest.approx(1.75)  # 1 + 1/2 + 1/4
+    api = rooflens.speculate(
+        "deepseek-ai/DeepSeek-V3", "h200", gamma=2, alpha=0.5, mtp=True, batch=8, context=512,
+        tp=8,
+    )  # fmt: skip
+    assert spec["time_per_token"] == pytest.approx(float(api.time_per_token), rel=1e-12)
+    table = runner.invoke(app, ["speculate", "deepseek-ai/DeepSeek-V3", *args, "--batch", "8"])
+    assert table.exit_code == 0 and "its MTP module" in table.stdout
+    refused = runner.invoke(app, ["speculate", "openai-community/gpt2", "-H", "a6000", "--mtp"])
+    assert refused.exit_code == 2 and "no multi-token-prediction" in refused.output

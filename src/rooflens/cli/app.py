@@ -81,6 +81,12 @@ def analyze(
         bool,
         typer.Option(help="Speculative decoding with Medusa heads (instead of a draft model)."),
     ] = False,
+    mtp: Annotated[
+        bool,
+        typer.Option(
+            help="Speculative decoding with the model's own multi-token-prediction module."
+        ),
+    ] = False,
     gamma: Annotated[int, typer.Option(help="Speculation: draft tokens per step.")] = 4,
     alpha: Annotated[float, typer.Option(help="Speculation: acceptance rate per token.")] = 0.8,
     tree_width: Annotated[int, typer.Option(help="Speculation: candidates per position.")] = 1,
@@ -101,7 +107,7 @@ def analyze(
     if "vision" in result.steps and stage is Stage.all:
         stages.insert(0, "vision")
     speculation = None
-    if draft is not None or medusa:
+    if draft is not None or medusa or mtp:
         from rooflens.core.speculative import speculative
 
         speculation = speculative(
@@ -111,6 +117,7 @@ def analyze(
             alpha=alpha,
             draft=None if draft is None else resolve_model(draft),
             medusa_heads=medusa,
+            mtp=mtp,
             tree_width=tree_width,
             batch=result.batch,
             context=result.prompt_len,
@@ -131,7 +138,7 @@ def analyze(
     # The table reads plain rows: pandas stays unloaded for `rooflens analyze`.
     _print_analysis(result, operator_rows(result), stages, money, wide)
     if speculation is not None:
-        drafter = f"draft {draft}" if draft else f"{gamma} Medusa heads"
+        drafter = _drafter(draft, medusa, gamma)
         _console().print(
             fmt.key_value_table(
                 f"speculative decoding: {drafter}, γ={gamma}, α={alpha}",
@@ -539,6 +546,9 @@ def speculate(
     medusa: Annotated[
         bool, typer.Option(help="Draft with Medusa heads instead of a model.")
     ] = False,
+    mtp: Annotated[
+        bool, typer.Option(help="Draft with the model's own multi-token-prediction module.")
+    ] = False,
     gamma: Annotated[int, typer.Option(help="Draft tokens per target step.")] = 4,
     alpha: Annotated[float, typer.Option(help="Acceptance rate per drafted token.")] = 0.8,
     tree_width: Annotated[int, typer.Option(help="Candidates verified per position.")] = 1,
@@ -563,6 +573,7 @@ def speculate(
         alpha=alpha,
         draft=draft,
         medusa_heads=medusa,
+        mtp=mtp,
         tree_width=tree_width,
         batch=sizes,
         context=context,
@@ -590,8 +601,15 @@ def speculate(
     )
     shown["speedup"] = frame.speedup.map(lambda v: f"{v:.2f}×")
     shown["tokens_per_step"] = frame.tokens_per_step.map(lambda v: f"{v:.2f}")
-    drafter = f"draft {draft}" if draft else f"{gamma} Medusa heads"
+    drafter = _drafter(draft, medusa, gamma)
     _console().print(fmt.frame_table(shown, f"{model} with {drafter}, γ={gamma}, α={alpha}"))
+
+
+def _drafter(draft: str | None, medusa: bool, gamma: int) -> str:
+    """What drafts, in words: a draft model, Medusa heads or the model's MTP module."""
+    if draft:
+        return f"draft {draft}"
+    return f"{gamma} Medusa heads" if medusa else "its MTP module"
 
 
 def _show(value: float, unit: str) -> str:
