@@ -206,6 +206,26 @@ def test_what_if_and_speculative_options(client: TestClient) -> None:
     assert data["speculative"]["speedup"] > 0
 
 
+def test_speculative_decoding_with_the_models_mtp_module(client: TestClient) -> None:
+    body = {
+        **SCENARIO,
+        "model": {"id": "deepseek-ai/DeepSeek-V3"},
+        "options": {"tp": 8},
+        "device": {"name": "h200"},
+        "speculative": {"mtp": True, "gamma": 2, "alpha": 0.5},
+    }
+    data = post(client, "/api/analyze", body)
+    spec = api.speculate(
+        "deepseek-ai/DeepSeek-V3", "h200", gamma=2, alpha=0.5, mtp=True, batch=4,
+        context=1024, tp=8,
+    )  # fmt: skip
+    assert data["speculative"]["tokens_per_step"] == pytest.approx(1.75)
+    assert data["speculative"]["time_per_token"] == pytest.approx(float(spec.time_per_token))
+    # A model without the module: 422 naming the field.
+    refused = client.post("/api/analyze", json={**body, "model": {"id": LLAMA}})
+    assert refused.status_code == 422 and "mtp" in refused.text
+
+
 def test_view_answers_the_page_in_one_request(client: TestClient) -> None:
     b = {**SCENARIO, "options": {"w_bits": 4}}
     data = post(client, "/api/view", {"a": SCENARIO, "b": b, "show": "b"})

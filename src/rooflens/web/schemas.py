@@ -55,13 +55,16 @@ class Options(Settings):
 
 
 class Speculative(Strict):
-    """Speculative decoding: on when `draft` or `medusa_heads` is set."""
+    """Speculative decoding: on when `draft`, `medusa_heads` or `mtp` is set."""
 
     draft: str | None = setting(
         None, "Speculative decoding", "draft model", "A bundled model as drafter.", max_length=200
     )
     medusa_heads: bool = setting(
         False, "Speculative decoding", "Medusa heads", "Draft with Medusa heads instead."
+    )
+    mtp: bool = setting(
+        False, "Speculative decoding", "MTP module", "Draft with the model's own MTP module."
     )
     gamma: int = setting(4, "Speculative decoding", "γ", "Draft tokens per step.", ge=1, le=64)
     alpha: float = setting(

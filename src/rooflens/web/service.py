@@ -291,7 +291,7 @@ def _totals(result: Analysis) -> dict[str, Any]:
 
 
 def _speculative(result: Analysis, spec: s.Speculative, loc: Loc) -> dict[str, Any] | None:
-    if spec.draft is None and not spec.medusa_heads:
+    if spec.draft is None and not spec.medusa_heads and not spec.mtp:
         return None
     draft = resolve_draft(spec.draft, (*loc, "speculative", "draft"))
     with located(loc):
@@ -302,6 +302,7 @@ def _speculative(result: Analysis, spec: s.Speculative, loc: Loc) -> dict[str, A
             alpha=spec.alpha,
             draft=draft,
             medusa_heads=spec.medusa_heads,
+            mtp=spec.mtp,
             tree_width=spec.tree_width,
             batch=result.batch,
             context=result.prompt_len,
