@@ -17,6 +17,7 @@ many steps of R sequence slots at once; slots with no new tokens are empty.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -285,16 +286,21 @@ class StepTable:
         chunk_samples: np.ndarray = _NO_SAMPLES,
     ) -> float:
         fields, tokens = self.fields(decode_past, chunk_tokens, chunk_past, chunk_samples)
+        return float(self.priced(fields, np.asarray(tokens)))
+
+    def priced(self, fields: Mapping[str, np.ndarray], tokens: np.ndarray) -> np.ndarray:
+        """Step times of operator fields (operator axis first, then the steps'), `tokens` per
+        step: the batch's pricing."""
         mb = self.batch
         costs = price_fields(
             mb.placement,
             mb.counts,
             mb.device,
             fields,
-            np.asarray(tokens),
+            tokens,
             mb.profile,
             mb.execution,
             offload=mb.offload,
             disk_bandwidth=mb.disk_bandwidth,
         )
-        return float(costs.step_time())
+        return np.asarray(costs.step_time(), dtype=np.float64)

@@ -26,7 +26,6 @@ from rooflens.core.model import ModelSpec
 from rooflens.core.mtp import mtp_graph, mtp_model, stored_part
 from rooflens.core.operators import Cost, LatentAttention, Step
 from rooflens.core.options import AnalysisOptions
-from rooflens.core.pricing import price_fields
 from rooflens.core.speculative import expected_tokens
 
 
@@ -120,7 +119,7 @@ class Replica:
             return self.table.step_time(decode_past, chunk_tokens, chunk_past, chunk_samples)
         past = np.asarray(decode_past, dtype=np.int64)
         fields, tokens = self._verify_fields(past, chunk_tokens, chunk_past, chunk_samples)
-        step = self._priced(fields, np.asarray(tokens))
+        step = self.table.priced(fields, np.asarray(tokens))
         step = float(step) + spec.tokens * spec.draft.step_time(past)
         return step if len(chunk_tokens) else step / spec.per_step
 
@@ -141,21 +140,6 @@ class Replica:
             np.concatenate([np.asarray(chunk_samples, bool), np.ones(len(past), bool)]),
         )
 
-    def _priced(self, fields: dict[str, np.ndarray], tokens: np.ndarray) -> np.ndarray:
-        mb = self.table.batch
-        costs = price_fields(
-            mb.placement,
-            mb.counts,
-            mb.device,
-            fields,
-            tokens,
-            mb.profile,
-            mb.execution,
-            offload=mb.offload,
-            disk_bandwidth=mb.disk_bandwidth,
-        )
-        return np.asarray(costs.step_time(), dtype=np.float64)
-
     def _speculative_run(self, past: np.ndarray, steps: int) -> np.ndarray:
         """Decode-only steps j = 0..steps-1 with speculation, each one token further: the
         verify step's fields are affine in the contexts as decode_run_times' are (two steps
@@ -166,7 +150,7 @@ class Replica:
         second, _ = self._verify_fields(past + 1)
         j = np.arange(steps, dtype=np.float64)
         fields = {k: first[k][..., None] + (second[k] - first[k])[..., None] * j for k in first}
-        verify = self._priced(fields, np.full(steps, float(tokens)))
+        verify = self.table.priced(fields, np.full(steps, float(tokens)))
         drafts = spec.tokens * decode_run_times(spec.draft, past, steps)
         return (verify + drafts) / spec.per_step
 
@@ -215,19 +199,7 @@ def decode_run_times(table: StepTable, past: np.ndarray, steps: int) -> np.ndarr
         :, table._graph_order
     ]
     fields = base[..., None] + slope[..., None] * np.arange(steps, dtype=np.float64)
-    mb = table.batch
-    costs = price_fields(
-        mb.placement,
-        mb.counts,
-        mb.device,
-        dict(zip(Cost.FIELDS, fields, strict=True)),
-        np.full(steps, float(rows)),
-        mb.profile,
-        mb.execution,
-        offload=mb.offload,
-        disk_bandwidth=mb.disk_bandwidth,
-    )
-    return np.asarray(costs.step_time(), dtype=np.float64)
+    return table.priced(dict(zip(Cost.FIELDS, fields, strict=True)), np.full(steps, float(rows)))
 
 
 def check_options(options: AnalysisOptions) -> None:
