@@ -468,12 +468,19 @@ def test_mtp_speculation_prices_a_verify_step_and_drafts_per_expected_token(
     draft = spec.speculation.draft.step_time(past)
     # Every draft accepted: four tokens a step.
     assert spec.step_time(past) == pytest.approx((verify + 3 * draft) / 4, rel=1e-12)
-    # A step that also prefills takes its whole time, for one token each.
-    mixed = spec.step_time(past, np.array([32.0]), np.array([0.0]), np.array([True]))
+    # A step that also prefills takes its whole time, for one token each, and runs the MTP
+    # module over the prompt chunk too.
+    chunk = (np.array([32.0]), np.array([0.0]), np.array([True]))
+    mixed = spec.step_time(past, *chunk)
     both = spec.table.step_time(
         none, np.array([32.0, 4, 4, 4]), np.array([0.0, 10, 100, 300]), np.ones(4, bool)
     )
-    assert mixed == pytest.approx(both + 3 * draft, rel=1e-12)
+    module = spec.speculation.draft.step_time(none, *chunk)
+    assert module > 0
+    assert mixed == pytest.approx(both + 3 * draft + module, rel=1e-12)
+    assert spec.step_time(none, *chunk) == pytest.approx(
+        plain.step_time(none, *chunk) + module, rel=1e-12
+    )
     # A vectorized run of decode steps is the steps one by one.
     run = spec.decode_run(past, 20)
     assert np.allclose(run, [spec.step_time(past + j) for j in range(20)], rtol=1e-12)

@@ -113,14 +113,21 @@ class Replica:
         """One iteration: sequences decoding at contexts `decode_past` and prompt chunks. With
         speculation, the simulator takes a decode-only step as one emitted token per sequence
         at the step's time over the tokens it emits on average; a step that also prefills
-        takes its whole time for one token each."""
+        takes its whole time for one token each, and runs the MTP module over its prompt
+        chunks too (its own cache, and the first drafts)."""
         spec = self.speculation
-        if spec is None or not len(decode_past):
+        if spec is None:
             return self.table.step_time(decode_past, chunk_tokens, chunk_past, chunk_samples)
+        step = 0.0
+        if len(chunk_tokens):
+            none = np.zeros(0, np.int64)
+            step = spec.draft.step_time(none, chunk_tokens, chunk_past, chunk_samples)
+        if not len(decode_past):
+            return step + self.table.step_time(decode_past, chunk_tokens, chunk_past, chunk_samples)
         past = np.asarray(decode_past, dtype=np.int64)
         fields, tokens = self._verify_fields(past, chunk_tokens, chunk_past, chunk_samples)
-        step = self.table.priced(fields, np.asarray(tokens))
-        step = float(step) + spec.tokens * spec.draft.step_time(past)
+        step += float(self.table.priced(fields, np.asarray(tokens)))
+        step += spec.tokens * spec.draft.step_time(past)
         return step if len(chunk_tokens) else step / spec.per_step
 
     def _verify_fields(
