@@ -151,7 +151,7 @@ class SchedulerConfig(BaseModel):
         le=MAX_SEQUENCES,
     )
     # Speculative decoding with the model's own multi-token-prediction module (DeepSeek-V3,
-    # GLM-4.5/5, Kimi K2): SGLang's --speculative-num-steps, TensorRT-LLM's
+    # GLM-4.5 and 5, MiniMax-M3, Qwen3.5): SGLang's --speculative-num-steps, TensorRT-LLM's
     # num_nextn_predict_layers, vLLM's num_speculative_tokens.
     draft_tokens: int = setting(
         0,
