@@ -125,13 +125,14 @@ class Replica:
         if not len(decode_past):
             return step + self.table.step_time(decode_past, chunk_tokens, chunk_past, chunk_samples)
         past = np.asarray(decode_past, dtype=np.int64)
-        fields, tokens = self._verify_fields(past, chunk_tokens, chunk_past, chunk_samples)
+        fields, tokens = self._verify_fields(spec, past, chunk_tokens, chunk_past, chunk_samples)
         step += float(self.table.priced(fields, np.asarray(tokens)))
         step += spec.tokens * spec.draft.step_time(past)
         return step if len(chunk_tokens) else step / spec.per_step
 
     def _verify_fields(
         self,
+        spec: Speculation,
         past: np.ndarray,
         chunk_tokens: np.ndarray = _NO_CHUNKS,
         chunk_past: np.ndarray = _NO_CHUNKS,
@@ -139,7 +140,7 @@ class Replica:
     ) -> tuple[dict[str, np.ndarray], float]:
         """Fields of a step verifying each decoding sequence's drafts (tokens + 1 new tokens
         at its context, sampled; the head priced on one row of each), beside prompt chunks."""
-        q = self.speculation.tokens + 1  # type: ignore[union-attr]
+        q = spec.tokens + 1
         return self.table.fields(
             np.zeros(0, np.int64),
             np.concatenate([np.asarray(chunk_tokens, np.float64), np.full(len(past), float(q))]),
@@ -147,14 +148,12 @@ class Replica:
             np.concatenate([np.asarray(chunk_samples, bool), np.ones(len(past), bool)]),
         )
 
-    def _speculative_run(self, past: np.ndarray, steps: int) -> np.ndarray:
+    def _speculative_run(self, spec: Speculation, past: np.ndarray, steps: int) -> np.ndarray:
         """Decode-only steps j = 0..steps-1 with speculation, each one token further: the
         verify step's fields are affine in the contexts as decode_run_times' are (two steps
         give them), the drafts' are the MTP module's decode steps."""
-        spec = self.speculation
-        assert spec is not None
-        first, tokens = self._verify_fields(past)
-        second, _ = self._verify_fields(past + 1)
+        first, tokens = self._verify_fields(spec, past)
+        second, _ = self._verify_fields(spec, past + 1)
         j = np.arange(steps, dtype=np.float64)
         fields = {k: first[k][..., None] + (second[k] - first[k])[..., None] * j for k in first}
         verify = self.table.priced(fields, np.full(steps, float(tokens)))
@@ -174,7 +173,7 @@ class Replica:
         if steps < 1:
             return None
         if self.speculation is not None:
-            return self._speculative_run(past, steps)
+            return self._speculative_run(self.speculation, past, steps)
         return decode_run_times(self.table, past, steps)
 
     @cached_property
