@@ -154,9 +154,9 @@ class Replica:
         give them), the drafts' are the MTP module's decode steps."""
         first, tokens = self._verify_fields(spec, past)
         second, _ = self._verify_fields(spec, past + 1)
-        j = np.arange(steps, dtype=np.float64)
-        fields = {k: first[k][..., None] + (second[k] - first[k])[..., None] * j for k in first}
-        verify = self.table.priced(fields, np.full(steps, float(tokens)))
+        base = np.stack([first[f] for f in Cost.FIELDS])
+        slope = np.stack([second[f] for f in Cost.FIELDS]) - base
+        verify = affine_run(self.table, base, slope, steps, tokens)
         drafts = spec.tokens * decode_run_times(spec.draft, past, steps)
         return (verify + drafts) / spec.per_step
 
@@ -204,8 +204,16 @@ def decode_run_times(table: StepTable, past: np.ndarray, steps: int) -> np.ndarr
     slope = np.concatenate((np.zeros_like(token), slope_sequence, np.zeros_like(head)), axis=1)[
         :, table._graph_order
     ]
+    return affine_run(table, base, slope, steps, rows)
+
+
+def affine_run(
+    table: StepTable, base: np.ndarray, slope: np.ndarray, steps: int, tokens: float
+) -> np.ndarray:
+    """Times of steps j = 0..steps-1 of `tokens` each whose operator fields (Cost.FIELDS x
+    operators) are `base` plus j `slope`."""
     fields = base[..., None] + slope[..., None] * np.arange(steps, dtype=np.float64)
-    return table.priced(dict(zip(Cost.FIELDS, fields, strict=True)), np.full(steps, float(rows)))
+    return table.priced(dict(zip(Cost.FIELDS, fields, strict=True)), np.full(steps, float(tokens)))
 
 
 def check_options(options: AnalysisOptions) -> None:
