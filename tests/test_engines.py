@@ -565,9 +565,11 @@ def test_integer_4bit_experts_take_their_own_curves_else_the_mxfp4_ones() -> Non
 
 
 def test_mxfp4_expert_tables_leave_out_marlin_rows_where_others_are_measured() -> None:
-    """vLLM times gpt-oss's MXFP4 kernels and compressed-tensors MXFP4 on Marlin in one type;
-    the fit keeps the former for MXFP4 experts, and Marlin's alone where a table has nothing
-    else; Marlin's rows are also the w4a16_marlin type's, for engines told to run them."""
+    """vLLM times gpt-oss's MXFP4 kernels and MXFP4 on Marlin in one type; the fit keeps the
+    former for MXFP4 experts, and Marlin's alone where a table has nothing else. Marlin's
+    rows are also the w4a16_marlin type's, for engines told to run them, at the layer shapes
+    the other kernels are timed at: Marlin rows of another layer (compressed-tensors MXFP4 of
+    896 experts, top 16, as the H100-H200-B200 tables hold) are left out of it."""
     from rooflens.calibration.aiconfigurator import moe_samples
 
     both = pd.DataFrame(
@@ -576,15 +578,24 @@ def test_mxfp4_expert_tables_leave_out_marlin_rows_where_others_are_measured() -
             "inter_size": 2880, "topk": 4, "num_experts": 128, "moe_tp_size": 1,
             "moe_ep_size": 1, "num_tokens": [1, 8, 1, 8], "latency": [0.03, 0.12, 0.05, 0.2],
             "kernel_source": ["vllm_gptossmxfp4moe_flashinfer_trtllm"] * 2
-            + ["vllm_compressedtensorsw4a4mxfp4moe_marlin"] * 2,
+            + ["vllm_gptossmxfp4moe_marlin_marlinexperts"] * 2,
         }
     )  # fmt: skip
-    kept, marlin = moe_samples(both)
+    other_layer = both.iloc[2:].assign(
+        hidden_size=3584, inter_size=3072, topk=16, num_experts=896, latency=[0.4, 0.9],
+        kernel_source="vllm_compressedtensorsw4a4mxfp4moe_marlin_marlinexperts",
+    )  # fmt: skip
+    table = pd.concat([both, other_layer], ignore_index=True)
+    kept, marlin = moe_samples(table)
     assert (kept.dtype, marlin.dtype, marlin.peak_dtype) == ("w4a16", "w4a16_marlin", "bf16")
     assert np.allclose(kept.time, np.array([0.03, 0.12]) * 1e-3 / 3)
     assert np.allclose(marlin.time, np.array([0.05, 0.2]) * 1e-3 / 3)
-    marlin_only, same = moe_samples(both[both["kernel_source"].str.contains("marlin")])
-    assert np.allclose(marlin_only.time, np.array([0.05, 0.2]) * 1e-3 / 3)
+    # Only another layer's Marlin rows beside the native ones: no Marlin type.
+    (alone,) = moe_samples(pd.concat([both.iloc[:2], other_layer], ignore_index=True))
+    assert alone.dtype == "w4a16" and np.allclose(alone.time, kept.time)
+    # Marlin's rows alone: they are both types, whatever layer they time.
+    marlin_only, same = moe_samples(table[table["kernel_source"].str.contains("marlin")])
+    assert np.allclose(marlin_only.time, np.array([0.05, 0.2, 0.4, 0.9]) * 1e-3 / 3)
     assert np.array_equal(same.time, marlin_only.time)
     # A table naming no kernel says nothing of Marlin's.
     (unnamed,) = moe_samples(both.drop(columns="kernel_source").iloc[:2])
@@ -659,17 +670,20 @@ def test_provenance_names_the_kernel_a_table_of_several_is_read_as() -> None:
     )
 
 
-def test_mxfp4_experts_told_onto_marlin_take_its_curves() -> None:
+def test_mxfp4_experts_told_onto_marlin_take_its_curves_or_the_native_ones() -> None:
     """gpt-oss's MXFP4 experts on vLLM with VLLM_MXFP4_USE_MARLIN=1 (w4_kernel marlin) price
-    on the Marlin rows' curves: on an H200 an 8k-token prefill's experts take two to three times
-    as long as on gpt-oss's Triton kernel (the tables: ~550 TFLOP/s against ~200 at 8k
-    tokens), while the checkpoint's precision is unchanged. A profile without Marlin MXFP4
-    rows takes the INT4 Marlin curves and says so."""
+    on Marlin rows at gpt-oss's layer shapes where a profile has them. The shipped tables time
+    Marlin only on another layer (896 experts, top 16), so they price as the engine's own
+    MXFP4 kernel, an upper bound (vLLM measured Marlin the faster on gpt-oss-120b, H100), and
+    say so; the checkpoint's precision is unchanged."""
     from rooflens.api import resolve
     from rooflens.core.pricing import Placement
 
     device = get_device("h200-sxm")
     vllm = load_engine_profile("vllm", "h200-sxm")
+    assert "moe:w4a16_marlin" not in vllm.dtype_classes
+    assert "27523" in vllm.fallbacks["moe:w4a16_marlin"]
+    assert vllm.curves("moe", "w4a16_marlin") == vllm.dtype_classes["moe:w4a16"]
     prefill = Step(np.array([1.0]), np.array([8192.0]), np.array([0.0]))
     times = {}
     for kernel in ("native", "marlin"):
@@ -684,10 +698,17 @@ def test_mxfp4_experts_told_onto_marlin_take_its_curves() -> None:
         costs = price_step(graph, device, quant, prefill, vllm)
         row = [op.name for op in graph.operators].index("expert_gate_proj")
         times[kernel] = costs.time[row][0]
-    assert 1.8 < times["marlin"] / times["native"] < 3.5
-    trtllm = load_engine_profile("trtllm", "h200-sxm")
-    assert "moe:w4a16_marlin" not in trtllm.dtype_classes
-    assert "Marlin INT4" in trtllm.fallbacks["moe:w4a16_marlin"]
+    assert times["marlin"] == times["native"] > 0
+    # A profile with Marlin rows at the layer's shapes prices on them.
+    marlin_curves = vllm.dtype_classes["moe:w4a16"].model_copy(update={"fixed": 1e-3})
+    told = vllm.model_copy(
+        update={"dtype_classes": {**vllm.dtype_classes, "moe:w4a16_marlin": marlin_curves}}
+    )
+    spec, _, options = resolve("openai/gpt-oss-120b", device, {"w4_kernel": "marlin"})
+    graph = build_graph(spec, options, device)
+    costs = price_step(graph, device, options.quantization, prefill, told)
+    row = [op.name for op in graph.operators].index("expert_gate_proj")
+    assert costs.time[row][0] > times["native"] + 0.9e-3
 
 
 def _scan_rows(scan, width: int, decode: bool, fraction: float) -> list[dict]:

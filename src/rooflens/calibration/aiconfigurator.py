@@ -84,7 +84,12 @@ GEMM_TYPES = {
     "nvfp4": ("fp4", Quantization(w_bits=4, a_bits=4, w_format="mxfp4", group_size=16)),
 }
 # MXFP4 experts run by Marlin, where an engine is told to (vLLM's VLLM_MXFP4_USE_MARLIN=1):
-# the Marlin rows of the MXFP4 table, whatever model shape they time.
+# the Marlin rows of the MXFP4 table at the layer shapes its own MXFP4 kernel is timed at
+# (gpt-oss's, the checkpoints rooflens serves as MXFP4). H100/H200/B200-class tables time
+# Marlin only on another checkpoint format and layer (compressed-tensors MXFP4, 896 experts,
+# top 16), and a curve from those rows priced gpt-oss's decode experts at twice the Triton
+# kernel's time, where vLLM measured Marlin the faster of the two on gpt-oss-120b on an H100
+# (vllm-project/vllm#27523); without such rows the type falls back to the MXFP4 curves.
 MARLIN_MXFP4 = "w4a16_mxfp4:marlin"
 MOE_TYPES = GEMM_TYPES | {
     "w4a16_mxfp4": ("w4a16", Quantization(w_bits=4, w_format="mxfp4", group_size=32)),
@@ -370,14 +375,20 @@ MOE_PEAK = {"fp8_block": "fp8", "w4a16": "bf16", "w4a16_int": "bf16", "w4a16_mar
 def moe_type_rows(df: pd.DataFrame, name: str, kernels: dict[str, str] | None) -> pd.DataFrame:
     """A MoE table's rows of one type (MOE_TYPES): the table an engine runs for it
     (`kernels`, MOE_KERNELS), and of MXFP4 rows gpt-oss's kernels rather than Marlin's; the
-    Marlin type its own table's Marlin rows (none where no row names its kernel); where a
-    low-latency kernel was timed beside the others, its rows up to LOW_LATENCY_TOKENS tokens
+    Marlin type its own table's Marlin rows at the layer shapes the other MXFP4 rows time
+    (every Marlin row where no other kernel is timed; none where no row names Marlin); where
+    a low-latency kernel was timed beside the others, its rows up to LOW_LATENCY_TOKENS tokens
     and the others' beyond."""
     if name == MARLIN_MXFP4:
         rows = df[df["moe_dtype"] == name.partition(":")[0]]
         if "kernel_source" not in rows.columns:
             return rows.iloc[:0]
-        return rows[rows["kernel_source"].astype(str).str.contains(MXFP4_OTHER_KERNEL)]
+        marlin = rows["kernel_source"].astype(str).str.contains(MXFP4_OTHER_KERNEL)
+        layer = ["hidden_size", "inter_size", "topk", "num_experts"]
+        native_layers = rows.loc[~marlin, layer].drop_duplicates()
+        if native_layers.empty:
+            return rows[marlin]
+        return rows[marlin].merge(native_layers, on=layer)
     rows = df[df["moe_dtype"] == (kernels or {}).get(name, name)]
     if name == "w4a16_mxfp4" and "kernel_source" in rows.columns:
         other = rows["kernel_source"].astype(str).str.contains(MXFP4_OTHER_KERNEL)
@@ -835,7 +846,9 @@ def fit_engine(
         )
     if "moe:w4a16_marlin" not in dtype_classes:
         fallbacks["moe:w4a16_marlin"] = (
-            "no Marlin MXFP4 kernel measured: the w4a16_int (Marlin INT4) curves, else bf16's"
+            "no Marlin MXFP4 kernel measured at the layer shapes of the engine's own MXFP4 "
+            "kernel (gpt-oss's): the w4a16 (MXFP4) curves, an upper bound where vLLM measured "
+            "Marlin the faster (vllm-project/vllm#27523), else bf16's"
         )
     if "moe:w4a16_int" not in dtype_classes:
         fallbacks["moe:w4a16_int"] = (
