@@ -11,12 +11,15 @@ import pandas as pd
 import pytest
 
 from rooflens.measure.inferencemax import (
+    SWEEP_WINDOW_SECONDS,
     condense,
+    condense_sweeps,
     entries,
     normal_image,
     read_index,
     shipped_index,
     speculation,
+    swept_keys,
 )
 from rooflens.measure.validate_engines import Inexpressible, _speculation_lines, setup_of
 
@@ -140,6 +143,106 @@ def test_a_record_is_matched_by_image_gpu_engine_precision_model_mode_and_day(
     assert speculation(record, condense(SNAPSHOTS)) == expected
 
 
+# One image run both ways on the H200 (InferenceX's DeepSeek-R1 TensorRT-LLM keys of January
+# 2026), and the changelog's sweeps: the plain key, both keys' entries landing together with
+# the MTP one new, and a pattern naming both.
+BOTH = {
+    "dsr1-fp8-h200-trt": _key("nvcr.io#nvidia/trt:rc2", "h200", "trt", "none"),
+    "dsr1-fp8-h200-trt-mtp": _key("nvcr.io#nvidia/trt:rc2", "h200", "trt", "mtp"),
+}
+PLAIN = [{"config-keys": ["dsr1-fp8-h200-trt"], "description": ["a"]}]
+WITH_MTP = [*PLAIN, {"config-keys": ["dsr1-fp8-h200-trt-mtp"], "description": ["b"]}]
+CHANGELOG = [
+    ("2026-01-14T20:00:00Z", PLAIN),
+    ("2026-01-14T22:26:18Z", WITH_MTP),
+    ("2026-01-15T09:00:00Z", list(reversed(WITH_MTP))),  # reordered: nothing new
+    ("2026-01-20T10:00:00Z", [*WITH_MTP, {"config-keys": ["dsr1*"]}]),
+]
+
+
+def test_condense_sweeps_keeps_each_commit_that_adds_entries_with_their_keys() -> None:
+    sweeps = condense_sweeps(CHANGELOG)
+    assert sweeps.to_dict("records") == [
+        {"landed": "2026-01-14T20:00:00Z", "keys": "dsr1-fp8-h200-trt"},
+        {"landed": "2026-01-14T22:26:18Z", "keys": "dsr1-fp8-h200-trt-mtp"},
+        {"landed": "2026-01-20T10:00:00Z", "keys": "dsr1*"},
+    ]
+    # A changelog the parser gave as something else than a list of entries adds nothing.
+    assert condense_sweeps([("2026-01-01T00:00:00Z", None)]).empty
+
+
+@pytest.mark.parametrize(
+    ("measured", "expected"),
+    [
+        # The run the MTP entry's commit started, 3 s after it landed.
+        ("2026-01-14T22:26:21Z", {"dsr1-fp8-h200-trt-mtp"}),
+        ("2026-01-14T20:00:04Z", {"dsr1-fp8-h200-trt"}),
+        # Past the window, before any sweep, or dated by its day only: none known.
+        ("2026-01-14T22:36:19Z", set()),
+        ("2026-01-14T19:59:59Z", set()),
+        ("2026-01-14T00:00:00.000Z", set()),
+        (None, set()),
+    ],
+)
+def test_a_record_timed_to_the_second_takes_the_keys_of_the_last_sweep_before_it(
+    measured, expected
+) -> None:
+    assert SWEEP_WINDOW_SECONDS == 600
+    assert swept_keys(measured, condense_sweeps(CHANGELOG)) == expected
+
+
+@pytest.mark.parametrize(
+    ("measured", "expected"),
+    [
+        ("2026-01-14T22:26:21Z", ("mtp", "dsr1-fp8-h200-trt-mtp")),
+        ("2026-01-14T20:00:04Z", ("none", "dsr1-fp8-h200-trt")),
+        # Not within a sweep's window, dated by day, or a pattern naming both keys: either.
+        ("2026-01-14T23:00:00Z", ("either", "dsr1-fp8-h200-trt,dsr1-fp8-h200-trt-mtp")),
+        ("2026-01-14T00:00:00.000Z", ("either", "dsr1-fp8-h200-trt,dsr1-fp8-h200-trt-mtp")),
+        ("2026-01-20T10:00:03Z", ("either", "dsr1-fp8-h200-trt,dsr1-fp8-h200-trt-mtp")),
+    ],
+)
+def test_a_record_of_an_image_run_both_ways_is_narrowed_to_the_keys_its_run_swept(
+    measured, expected
+) -> None:
+    record = _record("nvcr.io/nvidia/trt:rc2", "2026-01-14", system="h200_sxm")
+    record["silicon_data_source"] = record["silicon_data_source"].replace(
+        "measured=2026-01-14T13:00:07Z", f"measured={measured}"
+    )
+    index = condense([("2026-01-10", BOTH)])
+    assert speculation(record, index, condense_sweeps(CHANGELOG)) == expected
+
+
+def test_inferencex_h200_deepseek_r1_runs_that_the_mtp_commit_started_drafted() -> None:
+    """The sample's H200 TensorRT-LLM DeepSeek-R1 FP8 records of 2026-01-14T22:26:21Z started 3 s
+    after InferenceX's commit adding its MTP configurations landed (#392), whose changelog
+    entry swept only the MTP keys; its image ran both ways that day."""
+    record = _record("nvcr.io#nvidia/tensorrt-llm/release:1.1.0rc2.post2", "2026-01-14")
+    record |= {"system": "h200_sxm", "backend": "trtllm"}
+    record["silicon_data_source"] = record["silicon_data_source"].replace(
+        "T13:00:07Z", "T22:26:21Z"
+    )
+    assert speculation(record) == ("mtp", "dsr1-fp8-h200-trt-mtp")
+    timed = dict(record)
+    record["silicon_data_source"] = record["silicon_data_source"].replace(
+        "T22:26:21Z", "T00:00:00.000Z"
+    )
+    assert speculation(record)[0] == "either"
+    # The report counts the day-dated record of the same measurement, simulated without drafts.
+    measured = {"isl": 1024, "osl": 1024, "silicon_ttft_ms": 493.98, "silicon_tpot_ms": 8.5838}
+    rows = pd.DataFrame(
+        [
+            timed | measured | {"predicted_ttft_ms": 63.4, "predicted_tpot_ms": 5.45},
+            record | measured | {"predicted_ttft_ms": 60.8, "predicted_tpot_ms": 10.8},
+        ]
+    ).assign(reason="")
+    line, *table = [text for text in _speculation_lines(rows) if text]
+    assert table[0] == "The runs simulated with MTP drafts:"
+    assert "1 of them are simulated drafting" in line
+    assert "1 simulated rows record an image it ran both with and without MTP" in line
+    assert "1 of them repeat, to six digits, the measurement of a row simulated with" in line
+
+
 def test_the_shipped_index_holds_inferencex_deepseek_r1_configurations() -> None:
     index = shipped_index()
     # InferenceX's nvidia-master.yaml from February to April 2026: DeepSeek-R1 on B200 with
@@ -211,17 +314,28 @@ def test_the_script_condenses_a_clone_history(tmp_path) -> None:
         )  # fmt: skip
 
     git("init", "-q", day="2026-01-01")
-    for day, snapshot in SNAPSHOTS:
+    changelog = clone / "perf-changelog.yaml"
+    for (day, snapshot), (_, entries_then) in zip(SNAPSHOTS, CHANGELOG, strict=False):
         config.write_text(yaml.safe_dump(snapshot))
+        changelog.write_text(yaml.safe_dump(entries_then))
         git("add", ".", day=day)
         git("commit", "-q", "-m", day, day=day)
-    out = tmp_path / "index.csv"
+    out, sweeps = tmp_path / "index.csv", tmp_path / "sweeps.csv"
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "inferencemax_configs.py"), str(clone),
-         "--out", str(out)],
+         "--out", str(out), "--sweeps-out", str(sweeps)],
         check=True, capture_output=True,
     )  # fmt: skip
     text = out.read_text()
     assert text.startswith("# InferenceX (formerly InferenceMAX) benchmark configurations")
     assert "at its 3 commits from" in text
     assert read_index(io.StringIO(text)).equals(condense(SNAPSHOTS))
+    # The changelog's three versions, each landing at noon UTC of its commit's day.
+    text = sweeps.read_text()
+    assert "perf-changelog.yaml at its 3 commits from" in text
+    landed = [(f"{day}T12:00:00Z", entries_then) for (day, _), (_, entries_then) in zip(
+        SNAPSHOTS, CHANGELOG, strict=False
+    )]  # fmt: skip
+    read = pd.read_csv(io.StringIO(text), comment="#", dtype=str, keep_default_na=False)
+    assert read.equals(condense_sweeps(landed))
+    assert list(read["keys"]) == ["dsr1-fp8-h200-trt", "dsr1-fp8-h200-trt-mtp"]

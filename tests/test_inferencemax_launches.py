@@ -638,7 +638,9 @@ def test_mtp_scripts_name_their_draft_count() -> None:
     row = {"model_path": "deepseek-ai/DeepSeek-R1", "precision": "fp4", "system": "b200_sxm",
            "backend": "trtllm"}  # fmt: skip
     assert "dsr1_fp4_b200_trt_mtp.sh" in script_names(row, mtp=True)
-    assert not any(name.endswith("_mtp.sh") for name in script_names(row))
+    # InferenceX's first TensorRT-LLM MTP scripts put the mark before the launcher's name.
+    assert "dsr1_fp4_b200_trt_mtp_slurm.sh" in script_names(row, mtp=True)
+    assert not any("_mtp" in name for name in script_names(row))
 
 
 def test_a_run_inferencex_ran_only_with_mtp_drafts_as_its_script_launched() -> None:

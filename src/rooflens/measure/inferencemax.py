@@ -7,11 +7,14 @@ configuration file (`.github/configs/nvidia-master.yaml`) names, per benchmark k
 image, GPU, engine, precision and model it runs, and whether its search space decodes
 speculatively (`spec-decoding: mtp`). Where a record's image, GPU, engine, precision, model
 and mode match only keys that decode with MTP on the record's measurement date, the run
-drafted tokens, which the record does not state (`speculation`). Nothing here reads a
-measured time.
+drafted tokens, which the record does not state (`speculation`). Where the keys matching on
+that day decode both ways, a record timed to the second is narrowed to the keys the
+benchmark workflow it started in swept: InferenceX runs, on the commit that lands an entry
+of its `perf-changelog.yaml`, the keys that entry names. Nothing here reads a measured time.
 
-`condense` turns the file's history (one parsed snapshot per commit) into the index shipped
-as `data/inferencemax_configs.csv` (scripts/inferencemax_configs.py writes it from a clone).
+`condense` turns the configuration file's history (one parsed snapshot per commit) into the
+index shipped as `data/inferencemax_configs.csv`, `condense_sweeps` the changelog's into
+`data/inferencemax_sweeps.csv` (scripts/inferencemax_configs.py writes both from a clone).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import re
 import subprocess
 from collections.abc import Iterable, Mapping
+from fnmatch import fnmatchcase
 from functools import cache
 from importlib import resources
 from typing import IO, Any
@@ -27,6 +31,12 @@ from typing import IO, Any
 import pandas as pd
 
 INDEX_FILE = "inferencemax_configs.csv"
+SWEEPS_FILE = "inferencemax_sweeps.csv"
+# A benchmark workflow starts a few seconds after the commit whose changelog entry it sweeps:
+# the sample's records timed to the second start 3 to 210 s after such a commit (one, of a
+# key that commit did not name, 1,409 s after). A record timed within this long after the
+# last such commit ran one of the keys that commit named, if any of them matches it.
+SWEEP_WINDOW_SECONDS = 600
 COLUMNS = [
     "key",
     "image",
@@ -122,6 +132,46 @@ def condense(snapshots: Iterable[tuple[str, Mapping[str, Any]]]) -> pd.DataFrame
     return pd.DataFrame(closed, columns=COLUMNS)
 
 
+def entry_keys(changelog: Any) -> list[tuple[str, ...]]:
+    """One parsed snapshot of perf-changelog.yaml -> the config keys of each of its entries."""
+    if not isinstance(changelog, list):
+        return []
+    return [
+        tuple(str(key) for key in entry.get("config-keys") or [])
+        for entry in changelog
+        if isinstance(entry, Mapping)
+    ]
+
+
+def condense_sweeps(history: Iterable[tuple[str, Any]]) -> pd.DataFrame:
+    """Snapshots (instant 'YYYY-MM-DDTHH:MM:SSZ' the commit landed, parsed changelog) oldest
+    first -> a row per commit that added entries: its instant and the keys those entries name
+    ('|'-joined, sorted)."""
+    rows, before = [], set[tuple[str, ...]]()
+    for instant, changelog in history:
+        now = entry_keys(changelog)
+        added = sorted({key for keys in now if keys not in before for key in keys})
+        before = set(now)
+        if added:
+            rows.append({"landed": instant, "keys": "|".join(added)})
+    return pd.DataFrame(rows, columns=["landed", "keys"])
+
+
+def swept_keys(measured: str | None, sweeps: pd.DataFrame) -> set[str]:
+    """The keys swept by the run a record timed to the second (`measured`, as the dated files
+    write it: YYYY-MM-DDTHH:MM:SSZ) started in: the last sweep that landed at most
+    SWEEP_WINDOW_SECONDS before it. Empty for a record dated by its day only."""
+    if not measured or len(measured) != 20 or not measured.endswith("Z"):
+        return set()
+    # Instants written alike compare as text.
+    earliest = pd.Timestamp(measured) - pd.Timedelta(seconds=SWEEP_WINDOW_SECONDS)
+    landed = sweeps["landed"]
+    before = sweeps[(landed <= measured) & (landed >= earliest.strftime("%Y-%m-%dT%H:%M:%SZ"))]
+    if before.empty:
+        return set()
+    return set(str(before.sort_values("landed")["keys"].iloc[-1]).split("|"))
+
+
 def git_output(clone: str | os.PathLike[str], *args: str) -> str:
     """What `git -C clone args` prints, its dates in UTC (as the sample's measurement dates
     are written): the scripts that extract the shipped indexes read InferenceX's clone so."""
@@ -141,6 +191,13 @@ def shipped_index() -> pd.DataFrame:
     """The index shipped with rooflens."""
     with open_shipped(INDEX_FILE) as handle:
         return read_index(handle)
+
+
+@cache
+def shipped_sweeps() -> pd.DataFrame:
+    """The changelog's sweeps shipped with rooflens."""
+    with open_shipped(SWEEPS_FILE) as handle:
+        return pd.read_csv(handle, comment="#", dtype=str, keep_default_na=False)
 
 
 def read_index(handle: IO[str]) -> pd.DataFrame:
@@ -181,10 +238,14 @@ def _shipped_images() -> dict[tuple[str, str, str], pd.DataFrame]:
     return _images(shipped_index())
 
 
-def speculation(row: Mapping[str, Any], index: pd.DataFrame | None = None) -> tuple[str, str]:
+def speculation(
+    row: Mapping[str, Any], index: pd.DataFrame | None = None, sweeps: pd.DataFrame | None = None
+) -> tuple[str, str]:
     """('mtp' | 'none' | 'either' | '', the matching keys) for one silicon-sample row: how the
     InferenceX keys that match its image, GPU, engine, precision, model and mode on its
-    measurement date decode ('' where none match or the record names no image or date)."""
+    measurement date decode ('' where none match or the record names no image or date), of
+    those that decode both ways the ones its run swept where the record is timed to the
+    second and that sweep named any (`swept_keys`)."""
     source = str(row.get("silicon_data_source", ""))
     image, measured = recorded_image(source), _field(source, "measured")
     if image is None or measured is None:
@@ -206,6 +267,11 @@ def speculation(row: Mapping[str, Any], index: pd.DataFrame | None = None) -> tu
     ]
     if match.empty:
         return "", ""
+    if len(set("|".join(match["speculation"]).split("|"))) > 1:
+        swept = swept_keys(measured, shipped_sweeps() if sweeps is None else sweeps)
+        # The changelog names keys or shell patterns of them (`dsr1*`, `70b-fp8-*-vllm`).
+        ran = match["key"].map(lambda key: any(fnmatchcase(key, name) for name in swept))
+        match = match[ran] if ran.any() else match
     kinds = set("|".join(match["speculation"]).split("|"))
     kind = kinds.pop() if len(kinds) == 1 else "either"
     return kind, ",".join(sorted(set(match["key"])))

@@ -117,6 +117,8 @@ MARK = "ROOFLENS-CALL"
 # The names a benchmark script of InferenceX has had: model prefix, precision and GPU, then
 # the engine (SGLang and vLLM: none, or its name), and the runner it was written for (2025:
 # _docker, _slurm).
+# The launchers a script name may end with, after the engine's name (dsr1_fp8_h200_trt_slurm).
+LAUNCHERS = ("_docker", "_slurm")
 SUFFIXES = {
     "sglang": ("", "_sglang", "_docker", "_slurm"),
     "vllm": ("", "_vllm", "_docker", "_slurm"),
@@ -384,15 +386,25 @@ def _yaml(files: Mapping[str, str], path: str) -> dict[str, Any]:
 def script_names(row: Mapping[str, Any], mtp: bool = False) -> list[str]:
     """The file names InferenceX's script for a silicon-sample row's engine, model, precision
     and GPU may have had (FP4 spelled fp4 or nvfp4: glm5_nvfp4_b200.sh); `mtp`: its script
-    that drafts with the model's MTP module (dsr1_fp4_b200_trt_mtp.sh)."""
+    that drafts with the model's MTP module (dsr1_fp4_b200_trt_mtp.sh, or with the mark before
+    the launcher's name: dsr1_fp8_h200_trt_mtp_slurm.sh)."""
     model = str(row.get("model_path", ""))
     prefixes = [prefix for prefix in MODEL_NAMES if names_model(prefix, model)]
     precision = str(row.get("precision", "")).replace("nvfp4", "fp4")
     precisions = [precision, "nvfp4"] if precision == "fp4" else [precision]
     gpu = str(row.get("system", "")).removesuffix("_sxm")
     suffixes = SUFFIXES.get(str(row.get("backend", "")), ())
-    mark = "_mtp" if mtp else ""
-    return [f"{p}_{q}_{gpu}{s}{mark}.sh" for p in prefixes for q in precisions for s in suffixes]
+    bases = [f"{p}_{q}_{gpu}" for p in prefixes for q in precisions]
+    if not mtp:
+        return [f"{base}{s}.sh" for base in bases for s in suffixes]
+    names = [f"{base}{s}_mtp.sh" for base in bases for s in suffixes]
+    return names + [
+        f"{base}{s.removesuffix(launcher)}_mtp{launcher}.sh"
+        for base in bases
+        for s in suffixes
+        for launcher in LAUNCHERS
+        if s.endswith(launcher)
+    ]
 
 
 def measured_at(row: Mapping[str, Any]) -> str | None:

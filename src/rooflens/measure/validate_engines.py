@@ -45,7 +45,7 @@ from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.hardware.catalog import get_device
-from rooflens.measure.inferencemax import speculation
+from rooflens.measure.inferencemax import SWEEP_WINDOW_SECONDS, speculation
 from rooflens.measure.inferencemax_launches import measured_at, scheduler_updates, script_names
 from rooflens.models.catalog import bundled_config, bundled_models, bundled_twin, load_model
 from rooflens.serving.config import ClusterConfig, SchedulerConfig
@@ -1263,10 +1263,12 @@ def report(
         "image, and a dump of its database, whose `config_id` and `workflow_run_id` are the "
         "keys of its tables (as NVIDIA's aisimulate reads that dump); a row whose "
         "image InferenceX ran only with MTP speculative decoding on the day it was measured "
+        "(or ran both ways, where the row's run started as a commit landed whose "
+        "changelog entry named only the MTP configuration) "
         "drafts with the model's MTP module as many tokens per step as its MTP benchmark "
         "script launched the engine to (the launch index, below), and is not simulated "
         "where that is not known (`rooflens.measure.inferencemax`, its configurations' "
-        "history shipped as an index). "
+        "and changelog's history shipped as indexes). "
         "err = |predicted - measured| / "
         "measured (its median and 90th percentile over the rows); pred/meas > 1 is an "
         "overestimate.",
@@ -1456,11 +1458,23 @@ def _speculation_lines(rows: pd.DataFrame) -> list[str]:
     if not refused and drafted.empty and not (kinds == "either").any():
         return []
     acceptance = SchedulerConfig().acceptance
+    # Records of a drafting run that name only its day (the database's) cannot be told apart.
+    plain = simulated[kinds.to_numpy() == "either"]
+    twins = (
+        int(measurement_key(plain).isin(measurement_key(drafted)).sum())
+        if len(plain) and len(drafted)
+        else 0
+    )
     lines = [
         "",
         f"{refused + len(drafted) + slow} rows record an engine image that, on the day they "
         "were measured, InferenceX (formerly InferenceMAX) ran only with MTP speculative "
-        "decoding for that GPU, engine, precision and model; the record does not say so. "
+        "decoding for that GPU, engine, precision and model, or ran both ways while the "
+        "record's run, timed to the second, started within "
+        f"{SWEEP_WINDOW_SECONDS // 60} minutes after a commit whose changelog entry named "
+        "only the MTP configuration (InferenceX sweeps the keys an entry of its "
+        "`perf-changelog.yaml` names on the commit that lands it); the record does not say "
+        "so. "
         f"{len(drafted)} of them are simulated drafting as many tokens per step as their "
         "MTP script launched the engine to (SGLang's `--speculative-num-steps`, "
         "TensorRT-LLM's `num_nextn_predict_layers`: the launch index), each accepted at "
@@ -1469,8 +1483,9 @@ def _speculation_lines(rows: pd.DataFrame) -> list[str]:
         "(no draft count known: a disaggregated run, or no version of its MTP script known "
         "for that time and configuration). "
         f"{int((kinds == 'either').sum())} simulated rows record an image it "
-        f"ran both with and without MTP (simulated without); {int((kinds == 'none').sum())} "
-        "one it ran only without.",
+        f"ran both with and without MTP (simulated without; {twins} of them repeat, to six "
+        "digits, the measurement of a row simulated with drafts: a record of the same run "
+        f"dated by its day only); {int((kinds == 'none').sum())} one it ran only without.",
     ]
     if drafted.empty:
         return lines
