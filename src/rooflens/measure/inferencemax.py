@@ -10,7 +10,8 @@ and mode match only keys that decode with MTP on the record's measurement date, 
 drafted tokens, which the record does not state (`speculation`). Where the keys matching on
 that day decode both ways, a record timed to the second is narrowed to the keys the
 benchmark workflow it started in swept: InferenceX runs, on the commit that lands an entry
-of its `perf-changelog.yaml`, the keys that entry names. Nothing here reads a measured time.
+of its `perf-changelog.yaml`, the keys that entry names. Nothing here reads a measured
+TTFT or TPOT.
 
 `condense` turns the configuration file's history (one parsed snapshot per commit) into the
 index shipped as `data/inferencemax_configs.csv`, `condense_sweeps` the changelog's into

@@ -1458,7 +1458,7 @@ def _speculation_lines(rows: pd.DataFrame) -> list[str]:
     if not refused and drafted.empty and not (kinds == "either").any():
         return []
     acceptance = SchedulerConfig().acceptance
-    # Records of a drafting run that name only its day (the database's) cannot be told apart.
+    # Records of a drafting run that name only its day cannot be told apart by their time.
     plain = simulated[kinds.to_numpy() == "either"]
     twins = (
         int(measurement_key(plain).isin(measurement_key(drafted)).sum())
