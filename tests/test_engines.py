@@ -670,6 +670,66 @@ def test_provenance_names_the_kernel_a_table_of_several_is_read_as() -> None:
     )
 
 
+def test_a_profile_names_what_prices_the_types_and_classes_it_has_no_curves_for() -> None:
+    """A type the operator tables lack is reported with the profile's own words where it has
+    them, else with the curves `curves` reads instead; a class's own 16- and 32-bit types and
+    measured types are not."""
+    vllm = load_engine_profile("vllm", "h100-sxm")
+    assert vllm.fallback("matmul", "bf16") is None
+    assert vllm.fallback("vector", "fp32") is None
+    assert vllm.fallback("matmul", "fp8") is None  # measured
+    what, how = vllm.fallback("moe", "w4a16_marlin")
+    assert what == "moe:w4a16_marlin" and "vllm-project/vllm#27523" in how
+    # INT4 weights fall back to the 4-bit type, which vLLM's GEMM tables lack too.
+    what, how = vllm.fallback("matmul", "w4a16_int")
+    assert what == "matmul:w4a16_int"
+    assert how.startswith("not measured, nor w4a16: no weight-only 4-bit kernel measured")
+    bare = vllm.model_copy(update={"fallbacks": {}})
+    assert bare.fallback("matmul", "fp8_static") is None  # measured on vLLM's H100
+    assert bare.fallback("matmul", "int8") == ("matmul:int8", "not measured: the bf16 curves")
+    blocks = bare.model_copy(
+        update={
+            "dtype_classes": {
+                k: v for k, v in vllm.dtype_classes.items() if k != "matmul:fp8_block"
+            }
+        }
+    )
+    assert blocks.fallback("matmul", "fp8_block") == (
+        "matmul:fp8_block",
+        "not measured: the fp8 curves",
+    )
+    trtllm = load_engine_profile("trtllm", "h100-sxm")
+    assert trtllm.fallback("kda")[0] == "kda"  # a class its tables lack
+
+
+def test_an_analysis_says_which_fallback_prices_its_operators() -> None:
+    """gpt-oss's experts told onto Marlin on vLLM's H100 profile: the analysis, its JSON and
+    the CLI name the experts and the fallback that prices them; on the native kernel, and
+    for the roofline bound, there is none."""
+    import rooflens
+
+    marlin = rooflens.analyze(
+        "openai/gpt-oss-120b", "h100-sxm", engine="vllm", tp=8, batch=64, w4_kernel="marlin"
+    )
+    (line,) = marlin.fallbacks
+    assert line.startswith(
+        "expert_gate_proj, expert_up_proj, expert_down_proj (moe:w4a16_marlin): "
+    )
+    assert marlin.to_dict()["fallbacks"] == [line]
+    native = rooflens.analyze("openai/gpt-oss-120b", "h100-sxm", engine="vllm", tp=8, batch=64)
+    assert native.fallbacks == []
+    assert rooflens.analyze("openai/gpt-oss-120b", "h100-sxm", tp=8).fallbacks == []
+    out = CliRunner().invoke(
+        app,
+        ["analyze", "openai/gpt-oss-120b", "-H", "h100-sxm", "--engine", "vllm", "--tp", "8",
+         "--w4-kernel", "marlin", "--stage", "decode"],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "fallback: expert_gate_proj, expert_up_proj, expert_down_proj (moe:w4a16_marlin)" in (
+        out.output.replace("\n", " ")
+    )
+
+
 def test_mxfp4_experts_told_onto_marlin_take_its_curves_or_the_native_ones() -> None:
     """gpt-oss's MXFP4 experts on vLLM with VLLM_MXFP4_USE_MARLIN=1 (w4_kernel marlin) price
     on Marlin rows at gpt-oss's layer shapes where a profile has them. The shipped tables time

@@ -566,3 +566,21 @@ def test_an_engine_goes_by_its_projects_spelling_in_the_web_api(client: TestClie
     assert data["totals"]["decode"]["time"] == pytest.approx(float(want.totals()["decode"]["time"]))
     body = error(client, "/api/analyze", {**SCENARIO, "options": {"engine": "tgi"}})
     assert body["message"].startswith("options.engine='tgi' is invalid")
+
+
+def test_the_analysis_names_the_fallbacks_an_engine_profile_prices_with(
+    client: TestClient,
+) -> None:
+    """gpt-oss's experts on Marlin, which vLLM's H100 tables time on another layer only: the
+    payload names them and the fallback that prices them, as the API does; none for Llama."""
+    scenario = {**SCENARIO, "model": {"id": "openai/gpt-oss-120b"}}
+    options = {"engine": "vllm", "tp": 8, "w4_kernel": "marlin"}
+    data = post(client, "/api/analyze", {**scenario, "options": options})
+    want = api.analyze(
+        "openai/gpt-oss-120b", "h100-sxm", batch=4, prompt_len=1024, engine="vllm", tp=8,
+        w4_kernel="marlin",
+    )  # fmt: skip
+    assert data["fallbacks"] == want.fallbacks
+    assert "(moe:w4a16_marlin)" in data["fallbacks"][0]
+    plain = post(client, "/api/analyze", {**SCENARIO, "options": {"engine": "vllm"}})
+    assert plain["fallbacks"] == []

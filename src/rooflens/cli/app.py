@@ -201,6 +201,8 @@ def _print_analysis(
             f"over ({', '.join(names)}), at the curve's end value; e.g. {notes[0]}",
             markup=False,
         )
+    for line in result.fallbacks:
+        _console().print(f"fallback: {line}", markup=False)
     totals = result.totals()
     for stage in stages:
         t = totals[stage]

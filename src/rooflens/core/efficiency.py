@@ -63,6 +63,9 @@ DTYPE_FALLBACK = {
     "w4a16_int": "w4a16",
     "w4a16_marlin": "w4a16",
 }
+# The types a class's own curves price: the operator tables' 16-bit rows, and the 16- and 32-bit
+# arithmetic of element-wise kernels.
+OWN_DTYPES = frozenset({"bf16", "fp16", "fp32"})
 CollectiveKind = Literal["all_reduce", "custom_all_reduce", "all_gather", "all_to_all"]
 
 
@@ -394,6 +397,24 @@ class EngineProfile(EfficiencyProfile):
             if key in self.dtype_classes:
                 return self.dtype_classes[key]
         return super().curves(op_class, dtype)
+
+    def fallback(self, op_class: str, dtype: str | None = None) -> tuple[str, str] | None:
+        """(what has no curves of its own, what prices it instead), else None: a class the
+        operator tables lack, or a type of a class beyond its own (OWN_DTYPES), as the
+        profile's `fallbacks` say where they do, else as `curves` reads it."""
+        if op_class in self.fallbacks:
+            return op_class, self.fallbacks[op_class]
+        typed = f"{op_class}:{dtype}"
+        if not dtype or dtype in OWN_DTYPES or typed in self.dtype_classes:
+            return None
+        if typed in self.fallbacks:
+            return typed, self.fallbacks[typed]
+        other = DTYPE_FALLBACK.get(dtype)
+        if other is not None and f"{op_class}:{other}" in self.dtype_classes:
+            return typed, f"not measured: the {other} curves"
+        if other is not None and f"{op_class}:{other}" in self.fallbacks:
+            return typed, f"not measured, nor {other}: {self.fallbacks[f'{op_class}:{other}']}"
+        return typed, "not measured: the bf16 curves"
 
     def collective_time(
         self, kind: str, ranks: int, message_bytes: np.ndarray

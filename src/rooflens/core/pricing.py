@@ -86,6 +86,14 @@ class StepCosts:
             self.placement, self.profile, self.fields, self.compute_rates, self.memory_rates
         )
 
+    @cached_property
+    def fallbacks(self) -> tuple[str, ...]:
+        """Operators an engine profile prices with another type's or class's curves, as its
+        `fallbacks` say: "names (class:type): what prices them"; none uncalibrated."""
+        if self.profile is None or self.placement is None:
+            return ()
+        return fallback_notes(self.placement, self.profile)
+
     @property
     def memory_access(self) -> np.ndarray:
         return memory_access(self.fields)
@@ -590,6 +598,24 @@ def _curve_peaks(
 def _joint(placement: Placement, values: np.ndarray) -> np.ndarray:
     """Each operator's value summed over the kernel it runs in (its own where it has one)."""
     return fusion.kernel_totals(placement.leaders, values)
+
+
+def fallback_notes(placement: Placement, profile: EfficiencyProfile) -> tuple[str, ...]:
+    """One line per curve an engine profile lacks and prices otherwise (its `fallbacks`),
+    naming the operators it prices; collectives, priced by their own tables, are left out."""
+    fallback = getattr(profile, "fallback", None)
+    if fallback is None:
+        return ()
+    named: dict[tuple[str, str], list[str]] = {}
+    for row, key in enumerate(_curve_keys(placement)):
+        if placement.collectives and placement.collectives[row] is not None:
+            continue
+        found = fallback(*key)
+        if found is not None:
+            named.setdefault(found, []).append(placement.names[row])
+    return tuple(
+        f"{', '.join(dict.fromkeys(names))} ({what}): {how}" for (what, how), names in named.items()
+    )
 
 
 def _curve_keys(placement: Placement) -> list[tuple[str, str]]:

@@ -129,6 +129,13 @@ class Analysis:
         return _larger(self.memory["prefill"], self.memory["decode"])
 
     @property
+    def fallbacks(self) -> list[str]:
+        """Operators the engine profile prices with another type's or class's curves, and
+        what prices them (its `fallbacks`); empty for the roofline bound."""
+        lines = [line for step in self.steps.values() for line in step.fallbacks]
+        return list(dict.fromkeys(lines))
+
+    @property
     def notes(self) -> list[str]:
         """What the estimate rests on beyond its measurements: operators whose profile curve
         is read outside the sizes it was fitted over (empty for the roofline bound)."""
@@ -299,6 +306,7 @@ class Analysis:
             },
             "estimate": self.options.estimate,
             "notes": self.notes,
+            "fallbacks": self.fallbacks,
             "operators": [
                 {k: _plain(v) for k, v in row.items()}
                 for row in self.operators().to_dict(orient="records")

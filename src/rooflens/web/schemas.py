@@ -498,6 +498,10 @@ class AnalysisOut(BaseModel):
     model: ModelInfo
     device: DeviceInfo
     estimate: str
+    fallbacks: list[str] = Field(
+        description="Operators the engine profile prices with another type's or class's "
+        "curves, and what prices them (its `fallbacks`); empty for the roofline bound."
+    )
     inputs: dict[str, Any]
     operators: list[Operator]
     totals: dict[str, StageTotals]

@@ -331,6 +331,7 @@ def analysis_payload(
         "model": info,
         "device": device_info(result.device),
         "estimate": result.options.estimate,
+        "fallbacks": result.fallbacks,
         "inputs": {
             "batch": int(result.batch),
             "prompt_len": int(result.prompt_len),

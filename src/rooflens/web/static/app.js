@@ -374,8 +374,12 @@ const stageOps = (stage) => last.analysis.operators.filter((o) => o.stage === st
 function render() {
   const an = last.analysis;
   const dev = an.device;
+  // Operators the engine profile prices with another type's curves: counted, and named on hover.
+  const fallbacks = an.fallbacks || [];
   $("#headline").textContent =
-    `${an.model.id} on ${dev.display_name} · ${count(an.model.params)} params · ${an.estimate}`;
+    `${an.model.id} on ${dev.display_name} · ${count(an.model.params)} params · ${an.estimate}` +
+    (fallbacks.length ? ` · ${fallbacks.length} fallback${fallbacks.length > 1 ? "s" : ""}` : "");
+  $("#headline").title = fallbacks.map((line) => `fallback: ${line}`).join("\n");
   $("#model-info").textContent = `${an.model.model_type} · ${an.model.num_layers} layers · hidden ` +
     `${an.model.hidden_size} · ${an.model.num_heads}/${an.model.num_kv_heads} heads · ` +
     `max ${an.model.max_positions} positions`;
