@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -728,6 +729,15 @@ def test_an_analysis_says_which_fallback_prices_its_operators() -> None:
     assert "fallback: expert_gate_proj, expert_up_proj, expert_down_proj (moe:w4a16_marlin)" in (
         out.output.replace("\n", " ")
     )
+    # A simulation priced by that profile says so too, in its table and its JSON.
+    args = ["simulate", "openai/gpt-oss-120b", "-H", "h100-sxm", "--engine", "vllm", "--tp",
+            "8", "--w4-kernel", "marlin", "--concurrency", "2", "--requests", "4",
+            "--prompt-len", "256", "--gen-len", "8"]  # fmt: skip
+    served = CliRunner().invoke(app, [*args, "-f", "json"])
+    assert served.exit_code == 0, served.output
+    assert json.loads(served.output)["fallbacks"] == [line]
+    table = CliRunner().invoke(app, args)
+    assert "(moe:w4a16_marlin)" in table.output.replace("\n", " ")
 
 
 def test_mxfp4_experts_told_onto_marlin_take_its_curves_or_the_native_ones() -> None:

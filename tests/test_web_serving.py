@@ -89,6 +89,7 @@ def test_simulate_equals_the_python_api(chunked) -> None:
     assert data["setup"] == f"{LLAMA} on h100-sxm"
     assert data["estimate"] == want.estimate == "roofline bound"
     assert data["kernels"] == want.kernels == "fused attention; fused: nothing else"
+    assert data["fallbacks"] == list(want.fallbacks) == []
     assert data["scheduler"] == want.scheduler.model_dump()
     assert (data["scheduler"]["policy"], data["scheduler"]["max_tokens"]) == ("chunked", 512)
     assert data["capacity"] is None

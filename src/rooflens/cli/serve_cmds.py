@@ -161,6 +161,7 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
                     f"{sched.acceptance:g}: {per_step:.3g} tokens per step",
                 )
             )
+    rows += [("fallback", line) for line in result.fallbacks]
     rows += [
         ("kernels", result.kernels),
         ("mean sequences per step", f"{s['mean_batch']:.1f}"),

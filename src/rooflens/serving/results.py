@@ -44,6 +44,8 @@ class SimulationResult:
     # roofline bound) and the kernels it priced as one.
     estimate: str
     kernels: str
+    # Operators the engine profile prices with another type's curves (Analysis.fallbacks).
+    fallbacks: tuple[str, ...] = ()
     slo: SLO | None = None
     itl: np.ndarray = field(default_factory=lambda: np.zeros(0))
     devices: int = 1
@@ -100,8 +102,9 @@ class SimulationResult:
     def deployment(self) -> dict[str, Any]:
         """What the run says of the deployment itself, as the CLI's JSON and the web API both
         report it: KV capacity (tokens per replica, bytes per device, the longest requests it
-        holds), memory per device at the peak and usable, what priced the iterations, the
-        kernels priced as one, and the scheduler's settings."""
+        holds), memory per device at the peak and usable, what priced the iterations (and
+        the fallbacks it priced with), the kernels priced as one, and the scheduler's
+        settings."""
         return {
             "kv_capacity_tokens": self.kv_capacity,
             "kv_capacity_bytes": self.kv_bytes,
@@ -111,6 +114,7 @@ class SimulationResult:
             "replicas": self.replicas,
             "estimate": self.estimate,
             "kernels": self.kernels,
+            "fallbacks": list(self.fallbacks),
             "scheduler": None if self.scheduler is None else self.scheduler.model_dump(),
         }
 

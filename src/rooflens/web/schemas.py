@@ -604,6 +604,10 @@ class SimulateOut(BaseModel):
         description="The kernels priced as one (attention, fused GEMMs and element-wise work), "
         "as the settings or the engine's defaults chose them."
     )
+    fallbacks: list[str] = Field(
+        description="Operators the engine profile prices with another type's or class's "
+        "curves, and what prices them (its `fallbacks`); empty for the roofline bound."
+    )
     scheduler: dict[str, Any] | None = Field(
         description="The scheduler that batched them: its settings, an engine's preset where "
         "one applied."

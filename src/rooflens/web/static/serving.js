@@ -312,6 +312,7 @@ function renderServe(d) {
         "serve-peak-memory"],
       ["preemptions", String(s.preemptions)],
       ["priced by", d.estimate, "serve-estimate"],
+      ...(d.fallbacks || []).map((line) => ["fallback", line]),
       ["kernels", d.kernels, "serve-kernels"],
     ]),
   ];
