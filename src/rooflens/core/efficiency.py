@@ -294,6 +294,11 @@ class EfficiencyProfile(BaseModel):
             op_class = PARENT_CLASS.get(op_class, op_class)
         return self.classes[op_class]  # type: ignore[index]
 
+    def fallback(self, op_class: str, dtype: str | None = None) -> tuple[str, str] | None:
+        """(what has no curves of its own, what prices it instead), else None: a device
+        profile has one set of curves per class whatever the data type, by design."""
+        return None
+
     def fixed_time(self, op_class: str, dtype: str | None = None) -> float:
         """Fixed time of one kernel of this class and data type."""
         return self.kernel_time + self.curves(op_class, dtype).fixed

@@ -603,14 +603,11 @@ def _joint(placement: Placement, values: np.ndarray) -> np.ndarray:
 def fallback_notes(placement: Placement, profile: EfficiencyProfile) -> tuple[str, ...]:
     """One line per curve an engine profile lacks and prices otherwise (its `fallbacks`),
     naming the operators it prices; collectives, priced by their own tables, are left out."""
-    fallback = getattr(profile, "fallback", None)
-    if fallback is None:
-        return ()
     named: dict[tuple[str, str], list[str]] = {}
     for row, key in enumerate(_curve_keys(placement)):
         if placement.collectives and placement.collectives[row] is not None:
             continue
-        found = fallback(*key)
+        found = profile.fallback(*key)
         if found is not None:
             named.setdefault(found, []).append(placement.names[row])
     return tuple(

@@ -494,14 +494,17 @@ class Roofline(BaseModel):
     peaks: dict[str, float] = Field(description="Peak OP/s of each compute dtype in use.")
 
 
+FALLBACKS = (
+    "Operators the engine profile prices with another type's or class's curves, and what "
+    "prices them (its `fallbacks`); empty for the roofline bound."
+)
+
+
 class AnalysisOut(BaseModel):
     model: ModelInfo
     device: DeviceInfo
     estimate: str
-    fallbacks: list[str] = Field(
-        description="Operators the engine profile prices with another type's or class's "
-        "curves, and what prices them (its `fallbacks`); empty for the roofline bound."
-    )
+    fallbacks: list[str] = Field(description=FALLBACKS)
     inputs: dict[str, Any]
     operators: list[Operator]
     totals: dict[str, StageTotals]
@@ -604,10 +607,7 @@ class SimulateOut(BaseModel):
         description="The kernels priced as one (attention, fused GEMMs and element-wise work), "
         "as the settings or the engine's defaults chose them."
     )
-    fallbacks: list[str] = Field(
-        description="Operators the engine profile prices with another type's or class's "
-        "curves, and what prices them (its `fallbacks`); empty for the roofline bound."
-    )
+    fallbacks: list[str] = Field(description=FALLBACKS)
     scheduler: dict[str, Any] | None = Field(
         description="The scheduler that batched them: its settings, an engine's preset where "
         "one applied."
