@@ -33,6 +33,7 @@ from rooflens.core.pricing import (
     Execution,
     Placement,
     StepCosts,
+    fallback_notes,
     operator_fields,
     price_fields,
 )
@@ -74,6 +75,11 @@ class MixedBatch:
     @cached_property
     def placement(self) -> Placement:
         return Placement.of(self.graph, self.device, self.quant)
+
+    @cached_property
+    def fallbacks(self) -> tuple[str, ...]:
+        """What the profile prices with another type's or class's curves (fallback_notes)."""
+        return () if self.profile is None else fallback_notes(self.placement, self.profile)
 
     @cached_property
     def counts(self) -> np.ndarray:

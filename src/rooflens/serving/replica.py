@@ -68,6 +68,15 @@ class Replica:
     speculation: Speculation | None = None
 
     @property
+    def fallbacks(self) -> tuple[str, ...]:
+        """What its profile prices with another type's or class's curves: the model's steps
+        and the MTP module's drafts (MixedBatch.fallbacks)."""
+        lines = self.table.batch.fallbacks
+        if self.speculation is not None:
+            lines += self.speculation.draft.batch.fallbacks
+        return tuple(dict.fromkeys(lines))
+
+    @property
     def kv_capacity(self) -> float:
         """KV-cache bytes per device (core.memory.kv_room: the memory the engine takes, less
         weights, the activation reserve and the framework's own bytes)."""

@@ -12,11 +12,9 @@ import pandas as pd
 
 from rooflens.api import peak_footprint
 from rooflens.core.errors import InvalidInputError
-from rooflens.core.graph import build_graph
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
-from rooflens.core.pricing import Placement, fallback_notes
 from rooflens.serving.cluster import serve
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.engine import TIMELINE
@@ -232,19 +230,9 @@ def run(
         memory=verdict,
         estimate=options.estimate,
         kernels=options.kernels,
-        fallbacks=_fallbacks(model, device, options),
+        fallbacks=tuple(dict.fromkeys((*replica.fallbacks, *decode_replica.fallbacks))),
         scheduler=scheduler,
     )
-
-
-def _fallbacks(model: ModelSpec, device: Device, options: AnalysisOptions) -> tuple[str, ...]:
-    """The operators an engine profile prices with another type's or class's curves, and
-    what prices them, as an analysis says (`Analysis.fallbacks`)."""
-    if options.calibration is None:
-        return ()
-    graph = build_graph(model, options, device)
-    placement = Placement.of(graph, device, options.quantization)
-    return fallback_notes(placement, options.calibration)
 
 
 def _pools_verdict(
