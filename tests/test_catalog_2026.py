@@ -137,17 +137,18 @@ def test_an_nvl72_rack_is_one_nvlink_domain() -> None:
 
 
 def test_fp4_gemm_on_b200_runs_at_the_fp4_peak() -> None:
-    """One prefill q_proj of OPT-125m (768x768 with bias) over 8 x 1024 tokens, W4A4 in FP4:
-    2 * 8192 * 768 * 768 + 8192 * 768 OPs at B200's 9 PFLOP/s dense FP4. Its intensity,
-    about 1467 OP/B, is past the ridge (9e15 / 8e12 = 1125), so the GEMM is compute-bound."""
-    ops = 2 * 8192 * 768 * 768 + 8192 * 768
-    expected = ops / 9e15  # 1.0744e-6 s
-    model = rooflens.load_model("facebook/opt-125m")
+    """One prefill q_proj of Llama-3.1-70B (8192 x 8192, no bias) over 8 x 1024 tokens, W4A4
+    in FP4: 2 * 8192^3 OPs at B200's 9 PFLOP/s dense FP4. It reads 8192 x 8192 activations
+    and weights at half a byte and writes its 16-bit output: about 6,500 OP/B, past the
+    ridge (9e15 / 8e12 = 1125), so the GEMM is compute-bound. OPT-125m's 768 x 768 q_proj
+    is not (about 610 OP/B: its 16-bit output outweighs its 4-bit operands)."""
+    ops = 2 * 8192 * 8192 * 8192
+    expected = ops / 9e15  # 1.2217e-4 s
     for w_format in ("fp", "mxfp4"):
         quant = Quantization(w_bits=4, a_bits=4, w_format=w_format)
-        rows = (
-            analyze(
-                model,
+        rows = {
+            name: analyze(
+                rooflens.load_model(name),
                 get_device("b200"),
                 prompt_len=1024,
                 batch=8,
@@ -155,11 +156,15 @@ def test_fp4_gemm_on_b200_runs_at_the_fp4_peak() -> None:
             )
             .operators()
             .set_index(["stage", "name"])
-        )
-        row = rows.loc[("prefill", "q_proj")]
+            .loc[("prefill", "q_proj")]
+            for name in ("meta-llama/Llama-3.1-70B", "facebook/opt-125m")
+        }
+        row = rows["meta-llama/Llama-3.1-70B"]
         assert row.compute_dtype == "fp4" and row.bound == "compute"
         assert row.ops == ops
         assert row.time == pytest.approx(expected, rel=1e-12)
+        small = rows["facebook/opt-125m"]
+        assert small.compute_dtype == "fp4" and small.bound == "memory"
 
 
 def _device(**peaks: float) -> Device:

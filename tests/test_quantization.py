@@ -56,9 +56,17 @@ def test_weight_bytes_scale_with_bits(tiny_model, toy_device) -> None:
 def test_kv_and_activation_bits(tiny_model, toy_device) -> None:
     opts = AnalysisOptions(quantization=Quantization(a_bits=8, kv_bits=4))
     rows = analyze(tiny_model, toy_device, batch=2, prompt_len=8, options=opts).operators()
-    qk = rows[(rows.stage == "prefill") & (rows.name == "qk_matmul")].iloc[0]
-    assert qk.load_act == 16 * 64 * 1
-    assert qk.load_kv == 2 * 2 * 8 * 16 * 0.5
+    prefill = rows[rows.stage == "prefill"].set_index("name")
+    # 8-bit activations are the quantized GEMMs' inputs: q_proj reads 16 tokens x 64 at one
+    # byte and writes its 16 x 64 output at two; the queries attention reads stay 16-bit.
+    assert prefill.loc["q_proj", "load_act"] == 16 * 64 * 1
+    assert prefill.loc["q_proj", "store_act"] == 16 * 64 * 2
+    assert prefill.loc["qk_matmul", "load_act"] == 16 * 64 * 2
+    assert prefill.loc["qk_matmul", "load_kv"] == 2 * 2 * 8 * 16 * 0.5
+    # The residual stream and norms too: the add reads two and writes one 16 x 64 tensor.
+    assert prefill.loc["attn_add", "load_act"] + prefill.loc["attn_add", "store_act"] == (
+        3 * 16 * 64 * 2
+    )
 
 
 def test_quantized_decode_is_faster_when_memory_bound(tiny_model, toy_device) -> None:

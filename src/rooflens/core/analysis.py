@@ -209,7 +209,7 @@ def _check_groups(graph: Graph, quant: Quantization) -> None:
 def _p2p_time(model: ModelSpec, device: Device, options: AnalysisOptions, step: Step) -> np.ndarray:
     """Handing one micro-batch's activations to the next pipeline stage."""
     par = options.parallelism
-    data = step.tokens * model.hidden_size * options.quantization.a_bits / 8
+    data = step.tokens * model.hidden_size * options.quantization.stream_bits / 8
     # Stages are laid out after the tensor-parallel groups: a pipeline wider than a node hops
     # across the network.
     link = options.calibration

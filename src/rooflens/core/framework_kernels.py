@@ -98,7 +98,7 @@ def transformers_kernels(
     ops: Sequence[Operator], model: ModelSpec, quant: Quantization
 ) -> list[Operator]:
     """`ops` with transformers' extra kernels after the operators they accompany."""
-    act = quant.a_bits / 8
+    act = quant.stream_bits / 8
     out: list[Operator] = []
     for op in ops:
         out.append(op)

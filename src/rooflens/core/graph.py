@@ -529,7 +529,7 @@ def _flash_block_rows(m: ModelSpec, o: AnalysisOptions, device: Device | None) -
             f"a device with onchip_memory_per_unit (device {name!r} lacks it) to size the tiles",
         )
     block_rows, _ = flash_block_sizes(
-        device.onchip_memory_per_unit, m.head_dim, o.quantization.a_bits / 8
+        device.onchip_memory_per_unit, m.head_dim, o.quantization.stream_bits / 8
     )
     return block_rows
 

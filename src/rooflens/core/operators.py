@@ -88,6 +88,12 @@ class Precision:
 
     @property
     def act(self) -> float:
+        """Activations between operators (Quantization.stream_bits)."""
+        return self.quant.stream_bits / 8
+
+    @property
+    def gemm_input(self) -> float:
+        """A quantized GEMM's input: the activations at `a_bits`."""
         return self.quant.a_bits / 8
 
     @property
@@ -327,7 +333,7 @@ class Linear(Operator):
             "ops": ((2 * n_in * n_out * self._computed_share(quant), rows),)
             + (((n_out, rows),) if self.bias else ()),
             "load_weight": ((weights + bias, (ONE,)),),
-            "load_act": ((n_in * prec.act, rows),),
+            "load_act": ((n_in * (prec.gemm_input if self.quantized else prec.act), rows),),
             "store_kv" if self.to_kv_cache else "store_act": out,
         }
         if self._dequantizes(quant):
@@ -723,7 +729,7 @@ class ExpertLinear(Linear):
         return _cost(
             ops=routed * self.ops_per_routed_token,
             load_weight=hit * (per_expert + bias),
-            load_act=routed * self.in_features * prec.act,
+            load_act=routed * self.in_features * prec.gemm_input,
             store_act=routed * self.out_features * prec.act,
             vector_ops=self._dequant_ops(
                 stored, per_hit, hit * self.in_features * self.out_features

@@ -102,6 +102,15 @@ class Quantization(BaseModel):
         return (self.w_bits, self.a_bits, self.w_format) == (8, 8, "fp") and not self.block_scaled
 
     @property
+    def stream_bits(self) -> int:
+        """Bits of the activations between operators. Quantized activations (`a_bits` below
+        16) are the quantized GEMMs' inputs only: the GEMMs write 16-bit outputs, and the
+        residual stream, norms, attention's queries and outputs and the collectives stay at
+        16 bits (vLLM's `apply_fp8_linear` returns its input's dtype; SmoothQuant's W8A8
+        dequantizes each GEMM's output), where LLM-Viewer counts every activation at a_bits."""
+        return max(self.a_bits, 16)
+
+    @property
     def unquantized_bits(self) -> int:
         """Embeddings, lm_head, norms and biases stay at 16 bits (32 in an fp32 run), as
         GPTQ, AWQ and bitsandbytes keep them."""
