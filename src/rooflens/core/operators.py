@@ -333,13 +333,18 @@ class Linear(Operator):
             "ops": ((2 * n_in * n_out * self._computed_share(quant), rows),)
             + (((n_out, rows),) if self.bias else ()),
             "load_weight": ((weights + bias, (ONE,)),),
-            "load_act": ((n_in * (prec.gemm_input if self.quantized else prec.act), rows),),
+            "load_act": ((n_in * self.input_bytes(prec), rows),),
             "store_kv" if self.to_kv_cache else "store_act": out,
         }
         if self._dequantizes(quant):
             tiles = ("ceil_rows", rows[0], quant.dequant_rows)
             terms["vector_ops"] = ((n_in * n_out * quantization.DEQUANT_OPS_PER_WEIGHT, (tiles,)),)
         return terms
+
+    def input_bytes(self, prec: Precision) -> float:
+        """Bytes per input activation: quantized to `a_bits` for a quantized layer, else the
+        16-bit activations between operators."""
+        return prec.gemm_input if self.quantized else prec.act
 
     def compute_bits(self, quant: Quantization) -> int:
         w_bits = quant.w_bits if self.quantized else quant.unquantized_bits
@@ -729,7 +734,7 @@ class ExpertLinear(Linear):
         return _cost(
             ops=routed * self.ops_per_routed_token,
             load_weight=hit * (per_expert + bias),
-            load_act=routed * self.in_features * prec.gemm_input,
+            load_act=routed * self.in_features * self.input_bytes(prec),
             store_act=routed * self.out_features * prec.act,
             vector_ops=self._dequant_ops(
                 stored, per_hit, hit * self.in_features * self.out_features
