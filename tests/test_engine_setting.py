@@ -254,3 +254,41 @@ def test_the_cli_says_when_a_profile_is_read_beyond_its_fitted_sizes() -> None:
     assert "q_proj+k_proj+v_proj" in note
     small = runner.invoke(app, ["analyze", MODEL, "-H", "h200-sxm", "--engine", "vllm"])
     assert small.exit_code == 0 and "note: " not in small.output
+
+
+def test_an_engine_version_prices_with_that_releases_tables() -> None:
+    """SGLang's H100 databases time MoE kernels of 0.5.10 beside 0.5.14's: a 0.5.9 run is
+    priced by 0.5.10's, and the header says which release's profile priced it."""
+    moe = "Qwen/Qwen3-30B-A3B"
+    runs = {
+        v: rooflens.analyze(moe, "h100-sxm", prompt_len=4096, engine="sglang", engine_version=v)
+        for v in ("0.5.9", None)
+    }
+    assert "sglang 0.5.10 profile" in runs["0.5.9"].options.estimate
+    assert "sglang 0.5.14 profile" in runs[None].options.estimate
+    times = {v: float(r.totals()["prefill"]["time"]) for v, r in runs.items()}
+    assert times["0.5.9"] != times[None]
+    res = CliRunner().invoke(
+        app, ["analyze", moe, "-H", "h100-sxm", "--engine", "sglang", "--engine-version", "0.5.9"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "sglang 0.5.10 profile" in " ".join(res.output.split())
+
+
+@pytest.mark.parametrize(
+    ("settings", "accepted"),
+    [
+        ({"engine_version": "0.5.10"}, "empty without an engine"),
+        ({"engine": "sglang", "engine_version": "latest"}, "a release number"),
+        ({"engine": "transformers", "engine_version": "4.0"}, "none with transformers"),
+    ],
+)
+def test_engine_versions_that_cannot_be(settings, accepted) -> None:
+    with pytest.raises(rooflens.InvalidInputError) as info:
+        rooflens.analyze(MODEL, "h100-sxm", **settings)
+    assert info.value.field == "engine_version" and accepted in info.value.accepted
+    args = ["analyze", MODEL, "-H", "h100-sxm"]
+    for name, value in settings.items():
+        args += [f"--{name.replace('_', '-')}", value]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and "engine_version" in res.output

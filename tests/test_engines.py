@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from rooflens.calibration.aiconfigurator import AiconfiguratorMissing, data_root, fit_engine
+from rooflens.calibration.aiconfigurator import (
+    AiconfiguratorMissing,
+    data_root,
+    fit_engine,
+    older_versions,
+    pick_version,
+)
 from rooflens.calibration.profile import load_profile
 from rooflens.cli.app import app
 from rooflens.core.efficiency import CollectiveCurve, EngineProfile
@@ -19,7 +25,14 @@ from rooflens.core.graph import build_graph
 from rooflens.core.operators import Linear, Precision, Step
 from rooflens.core.options import AnalysisOptions, Parallelism, Quantization
 from rooflens.core.pricing import memory_access, price_step
-from rooflens.engines import DEFAULTS, ENGINES, load_engine_profile
+from rooflens.engines import (
+    DEFAULTS,
+    ENGINES,
+    engine_versions,
+    load_engine_profile,
+    nearest_version,
+    version_key,
+)
 from rooflens.hardware.catalog import get_device
 from rooflens.models.catalog import load_model
 
@@ -182,8 +195,84 @@ def test_unknown_engine_and_device_are_refused() -> None:
         load_engine_profile("vllm", "a100-sxm4-80gb")
     with pytest.raises(InvalidInputError, match="compiled profiles exist for h200-sxm"):
         load_engine_profile("compiled", "h100-sxm")
-    with pytest.raises(InvalidInputError, match=r"0\.24\.0"):
-        load_engine_profile("vllm", "h100-sxm", version="0.1")
+
+
+def _older_gemms(tables, version: str, slower: float) -> None:
+    """An older release's GEMM table: the toy law, `slower` times as long."""
+    newest = tables / "toy" / "gemm" / "vllm" / "1.0"
+    older = tables / "toy" / "gemm" / "vllm" / version
+    older.mkdir(parents=True)
+    gemm = pd.read_csv(newest / "gemm_perf.csv")
+    gemm.assign(latency=gemm["latency"] * slower).to_csv(older / "gemm_perf.csv", index=False)
+
+
+def test_an_older_releases_tables_fit_a_profile_of_their_own(tables) -> None:
+    _older_gemms(tables, "0.9", slower=2.0)
+    # A folder of another table only (wide-EP MoE) times no GEMM: not a version of GEMMs.
+    (tables / "toy" / "gemm" / "vllm" / "0.8").mkdir()
+    (tables / "toy" / "gemm" / "vllm" / "0.8" / "wideep_perf.csv").write_text("a\n1\n")
+    assert older_versions(tables, "toy", "vllm") == ["0.9"]
+    gemm = ("gemm_perf",)
+    assert pick_version(tables, "toy", "gemm", "vllm", None, gemm).name == "1.0"
+    assert pick_version(tables, "toy", "gemm", "vllm", "0.9", gemm).name == "0.9"
+    # A release between: the nearest later release's tables; one before all: the oldest's;
+    # one after all: the newest's.
+    assert pick_version(tables, "toy", "gemm", "vllm", "0.9.5", gemm).name == "1.0"
+    assert pick_version(tables, "toy", "gemm", "vllm", "0.7", gemm).name == "0.9"
+    assert pick_version(tables, "toy", "gemm", "vllm", "2.0", gemm).name == "1.0"
+    old = fit_engine(tables, "toy", "vllm", H100, "0.9", package_version="9.9").profile
+    new = fit_engine(tables, "toy", "vllm", H100, package_version="9.9").profile
+    assert (old.engine_version, new.engine_version) == ("0.9", "1.0")
+    assert old.provenance["db.gemm"].startswith("vllm 0.9")
+    # Tables the older release lacks (the collectives) come from the nearest later one.
+    assert old.provenance["db.custom_all_reduce"].startswith("vllm 1.0")
+    # The GEMMs that took twice as long: twice the launch cost, half the compute fraction.
+    assert old.classes["matmul"].fixed == pytest.approx(2 * FIXED, rel=0.01)
+    assert np.allclose(old.classes["matmul"].compute.fractions, COMPUTE_FRACTION / 2, rtol=0.01)
+
+
+@pytest.mark.parametrize(
+    ("older", "newer"),
+    [("0.5.9", "0.5.10"), ("1.3.0rc10", "1.3.0rc20"), ("1.3.0rc20", "1.3.0"),
+     ("1.1.0-dev.2", "1.1.0"), ("0.5.1-rc0.pre1", "0.5.1"), ("0.9", "0.10.0"),
+     ("nightly-dev", "0.0.1")],
+)  # fmt: skip
+def test_releases_order_by_their_numbers(older: str, newer: str) -> None:
+    assert version_key(older) < version_key(newer)
+
+
+def test_a_post_release_is_its_release() -> None:
+    assert version_key("0.5.10.post1") == version_key("0.5.10")
+    assert version_key("0.5.6") == version_key("0.5.6.post2")
+
+
+@pytest.mark.parametrize(
+    ("asked", "chosen"),
+    [("0.5.10", "0.5.10"), ("0.5.10.post1", "0.5.10"), ("0.5.6", "0.5.6.post2"),
+     ("0.5.8", "0.5.10"), ("0.5.1", "0.5.6.post2"), ("0.5.14", "0.5.14"), ("0.6.0", None)],
+)  # fmt: skip
+def test_the_nearest_later_release_prices_a_release(asked: str, chosen: str | None) -> None:
+    assert nearest_version(asked, ("0.5.6.post2", "0.5.10", "0.5.14")) == chosen
+
+
+def test_shipped_older_releases_price_their_runs() -> None:
+    """SGLang's H100 databases time GEMMs at 0.5.6.post2 and MoE kernels at 0.5.10 as well as
+    at 0.5.14; vLLM's H100 databases hold 0.24.0 only."""
+    assert engine_versions("sglang", "h100-sxm") == ("0.5.6.post2", "0.5.10", "0.5.14")
+    assert engine_versions("vllm", "h100-sxm") == ("0.24.0",)
+    assert engine_versions("vllm", "a100-sxm4-80gb") == ()
+    picked = {v: load_engine_profile("sglang", "h100-sxm", v).engine_version
+              for v in ("0.5.5", "0.5.9", "0.5.10.post1", "0.5.14", "0.6.0")}  # fmt: skip
+    assert picked == {"0.5.5": "0.5.6.post2", "0.5.9": "0.5.10", "0.5.10.post1": "0.5.10",
+                      "0.5.14": "0.5.14", "0.6.0": "0.5.14"}  # fmt: skip
+    assert load_engine_profile("vllm", "h100-sxm", "0.1").engine_version == "0.24.0"
+    # Measured: SGLang 0.5.10's bf16 MoE kernels take longer than 0.5.14's on a 4k prompt.
+    moe = {v: load_engine_profile("sglang", "h100-sxm", v) for v in ("0.5.10", "0.5.14")}
+    assert moe["0.5.10"].provenance["db.moe"].startswith("sglang 0.5.10")
+    assert moe["0.5.14"].provenance["db.moe"].startswith("sglang 0.5.14")
+    with pytest.raises(InvalidInputError) as err:
+        load_engine_profile("transformers", "h100-sxm", "4.0")
+    assert err.value.field == "engine_version"
 
 
 def test_missing_package_names_the_install(monkeypatch) -> None:
@@ -917,3 +1006,101 @@ def test_an_empty_moe_grid_cell_takes_its_load_at_another_size_first() -> None:
     assert grid(np.array([1e9]), np.array([0.1]))[0] == pytest.approx(0.5)
     by_size = shape_grid(sizes, loads, np.array([0.5, 0.8]), "ratio")
     assert by_size(np.array([1e7]), np.array([2.0]))[0] == pytest.approx(0.5)
+
+
+# The token counts the engines' MoE tables time (a table of fewer than MIN_ROWS rows fits nothing).
+MOE_TOKENS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+
+
+def _moe_ms(tokens: np.ndarray) -> np.ndarray:
+    """The synthetic fused MoE layer's time (ms): 500 us, then 100 ns per token (beyond the
+    roofline of Qwen3-30B-A3B's layer on an H100 at every count)."""
+    return 0.5 + 1e-4 * np.asarray(tokens, dtype=float)
+
+
+@pytest.fixture
+def moe_tables(tables):
+    """The toy database with a bf16 MoE table at Qwen3-30B-A3B's layer shape (hidden 2048,
+    768 wide, 128 experts, top 8), whole (TP 1) and split over 2 experts' groups (EP 2)."""
+    moe = tables / "toy" / "moe" / "vllm" / "1.0"
+    moe.mkdir(parents=True)
+    rows = [
+        {"moe_dtype": "bfloat16", "num_tokens": t, "hidden_size": 2048, "inter_size": 768,
+         "topk": 8, "num_experts": 128, "moe_tp_size": 1, "moe_ep_size": ep,
+         "distribution": "balanced", "latency": float(_moe_ms(t) / ep)}
+        for t in MOE_TOKENS
+        for ep in (1, 2)
+    ]  # fmt: skip
+    pd.DataFrame(rows).to_csv(moe / "moe_perf.csv", index=False)
+    return tables
+
+
+def _expert_gemm_time(profile, tokens: float, **parallel) -> float:
+    from rooflens.api import resolve
+
+    device = get_device("h100-sxm")
+    spec, _, options = resolve("Qwen/Qwen3-30B-A3B", device, parallel)
+    graph = build_graph(spec, options, device)
+    step = Step(np.array([1.0]), np.array([tokens]), np.array([0.0]))
+    costs = price_step(graph, device, options.quantization, step, profile)
+    return float(costs.time[[op.name for op in graph.operators].index("expert_up_proj")][0])
+
+
+def test_a_measured_moe_layer_is_priced_by_its_own_times(moe_tables) -> None:
+    fit = fit_engine(moe_tables, "toy", "vllm", H100)
+    profile = fit.profile
+    assert set(profile.moe_layers) == {"bf16/2048x768:e128:k8", "bf16/2048x768:e64:k4"}
+    layer = profile.moe_layers["bf16/2048x768:e128:k8"]
+    assert layer.tokens == MOE_TOKENS
+    assert layer.ops_per_token == 2 * 2048 * 768 * 8
+    # Each expert GEMM takes a third of the layer's measured time at a measured token count,
+    for tokens in (16, 1024):
+        assert _expert_gemm_time(profile, tokens) == pytest.approx(_moe_ms(tokens) / 3e3, 1e-3)
+    # log-log between them, in proportion beyond the largest.
+    between = np.sqrt(_moe_ms(256) * _moe_ms(512)) / 3e3
+    assert _expert_gemm_time(profile, np.sqrt(256 * 512)) == pytest.approx(between, 1e-3)
+    assert _expert_gemm_time(profile, 1) == pytest.approx(_moe_ms(1) / 3e3, 1e-3)
+    assert _expert_gemm_time(profile, 8192) == pytest.approx(2 * _moe_ms(4096) / 3e3, 1e-3)
+    # Held out every other token count: within a few percent of the law (log-log on a line).
+    assert fit.held_out["moe_layers:bf16"]["median"] < 0.1
+
+
+def test_a_moe_layer_not_measured_takes_the_curves(moe_tables) -> None:
+    profile = fit_engine(moe_tables, "toy", "vllm", H100).profile
+    without = profile.model_copy(update={"moe_layers": {}})
+    # A layer measured twice as long is priced twice as long: its measurement prices it.
+    key = "bf16/2048x768:e128:k8"
+    slower = profile.moe_layers[key].model_copy(
+        update={
+            "log10_seconds": tuple(x + np.log10(2) for x in profile.moe_layers[key].log10_seconds)
+        }
+    )
+    twice = profile.model_copy(update={"moe_layers": {**profile.moe_layers, key: slower}})
+    assert _expert_gemm_time(twice, 1024) == pytest.approx(2 * _moe_ms(1024) / 3e3, 1e-3)
+    # TP 2 splits the experts' width (2048 x 384): a shape the table lacks, priced by curves.
+    assert _expert_gemm_time(profile, 1024, tp=2) == _expert_gemm_time(without, 1024, tp=2)
+
+
+def test_a_type_without_moe_curves_takes_its_fallback_types_layers(moe_tables) -> None:
+    profile = fit_engine(moe_tables, "toy", "vllm", H100).profile
+    curve = profile.moe_layers["bf16/2048x768:e128:k8"]
+    fp8 = profile.model_copy(update={"moe_layers": {"fp8/2048x768:e128:k8": curve}})
+    ops = np.array([curve.ops_per_token * 64])
+    # Block-scaled FP8 without curves of its own is priced as FP8 is, its layers included...
+    assert fp8.layer_time("fp8_block", "2048x768:e128:k8", ops) == curve(ops)
+    # ...but not once it has curves of its own.
+    own = fp8.model_copy(
+        update={"dtype_classes": {**fp8.dtype_classes, "moe:fp8_block": profile.classes["moe"]}}
+    )
+    assert own.layer_time("fp8_block", "2048x768:e128:k8", ops) is None
+    assert profile.layer_time("bf16", "2048x384:e128:k8", ops) is None
+
+
+def test_a_profile_with_measured_layers_reads_back_as_written(moe_tables, tmp_path) -> None:
+    from rooflens.calibration.profile import parse_profile, save_profile
+
+    profile = fit_engine(moe_tables, "toy", "vllm", H100).profile
+    save_profile(profile, tmp_path / "toy.toml")
+    text = (tmp_path / "toy.toml").read_text()
+    assert f"tokens = [{', '.join(map(str, MOE_TOKENS))}]" in text  # one line per array
+    assert parse_profile(text, "toy.toml") == profile

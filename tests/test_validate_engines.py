@@ -335,6 +335,38 @@ def test_profiles_resolve_per_row(sample) -> None:
         profile_for(row, get_device("h100-sxm"), "fitted-by-hand")
 
 
+@pytest.mark.parametrize(
+    ("release", "priced_by"),
+    [("0.5.8.post1", "0.5.10"), ("0.5.5.post2", "0.5.6.post2"), ("0.5.10.post1", "0.5.10"),
+     ("nightly-dev", "0.5.14"), ("glm5-hopper", "0.5.14")],
+)  # fmt: skip
+def test_a_row_is_priced_by_its_releases_tables(sample, release, priced_by) -> None:
+    """SGLang's H100 databases time MoE kernels at 0.5.6.post2 and 0.5.10 as well as 0.5.14:
+    a run on a release is priced by its own tables, else the nearest later release's; a
+    nightly or a named build by the newest."""
+    from rooflens.hardware.catalog import get_device
+
+    row = sample.iloc[1].copy()
+    row["backend_version"] = release
+    assert profile_for(row, get_device("h100-sxm"), "engine").engine_version == priced_by
+
+
+def test_rows_of_one_setup_on_two_releases_are_priced_apart(tmp_path) -> None:
+    """Two runs alike but for the SGLang release: 0.5.5 is priced by the 0.5.6.post2 tables
+    (GEMMs, MoE as 0.5.10's), 0.5.14 by the newest, in one group of rows."""
+    row = (
+        "{id},src; silicon_concurrency=1,sglang,{release},Qwen/Qwen3-30B-A3B,h100_sxm,bf16,agg,"
+        "512,4,,,1,1,1,1,1,1,,,,,,,,,,,,,,,30.0,6.0"
+    )
+    path = tmp_path / "two.csv"
+    rows = [row.format(id="old", release="0.5.5"), row.format(id="new", release="0.5.14")]
+    path.write_text("\n".join([COLUMNS, *rows]) + "\n")
+    out = predict(pd.read_csv(path), ["engine"]).set_index("id")
+    assert out["reason"].eq("").all()
+    ttft = out["predicted_ttft_ms"]
+    assert ttft["old"] > 0 and ttft["new"] > 0 and ttft["old"] != ttft["new"]
+
+
 def test_the_script_writes_the_report_and_the_plot(sample, tmp_path) -> None:
     data = tmp_path / "silicon_sample.csv"
     out, plot = tmp_path / "report.md", tmp_path / "scatter.png"

@@ -99,7 +99,7 @@ def resolve_profile(settings: Settings, device: Device) -> EfficiencyProfile | N
     if settings.engine is not None:
         from rooflens.engines import load_engine_profile
 
-        return load_engine_profile(settings.engine, device.name)
+        return load_engine_profile(settings.engine, device.name, settings.engine_version)
     return resolve_calibration(settings.calibration, device)
 
 

@@ -316,6 +316,17 @@ class Settings(BaseModel):
         "Estimate what this engine achieves, from its profile fitted to measured kernels "
         "(docs/engines.md); empty: the roofline bound.",
     )
+    engine_version: str | None = setting(
+        None,
+        "Calibration",
+        "engine version",
+        "With an engine: the release to price, by the operator tables measured with it where "
+        "the databases hold them, else with the oldest release after it, else the newest "
+        "(docs/engines.md); empty: the newest tables.",
+        accepts="a release number such as 0.5.10 or 1.3.0rc10",
+        pattern=r"^[0-9][0-9A-Za-z.+-]*$",
+        max_length=40,
+    )
     execution: Literal["graphs", "eager"] = setting(
         "graphs", "Calibration", "execution", "With a calibration: CUDA graphs or eager launches."
     )
@@ -698,6 +709,10 @@ def _check_combinations(s: Settings) -> None:
     if s.engine is not None and s.calibration is not None:
         raise InvalidInputError(
             "engine", s.engine, "empty when calibration is given (an engine brings its profile)"
+        )
+    if s.engine_version is not None and s.engine is None:
+        raise InvalidInputError(
+            "engine_version", s.engine_version, "empty without an engine (it names its release)"
         )
     if s.moe_tp is not None and (s.moe_tp * s.ep) % s.tp:
         raise InvalidInputError(

@@ -47,8 +47,10 @@ from rooflens.core.efficiency import (
     CollectiveTable,
     EfficiencyCurve,
     EngineProfile,
+    LayerCurve,
     ShapeGrid,
     by_shape,
+    expert_layer,
 )
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
@@ -63,6 +65,7 @@ from rooflens.core.operators import (
     Step,
 )
 from rooflens.core.options import Conventions, Quantization
+from rooflens.engines import version_key
 from rooflens.settings import engine_name
 
 PACKAGE = "aiconfigurator-core"
@@ -194,21 +197,60 @@ def data_root(data_dir: Path | None = None) -> Path:
     return Path(aiconfigurator_core.__file__).parent / "systems" / "data"
 
 
-def _version_key(version: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else -1 for p in re.split(r"[.a-z]+", version) if p)
-
-
-def pick_version(root: Path, system: str, op: str, engine: str, version: str | None) -> Path | None:
-    """The folder of `op` measured with `engine`: `version` where it was measured, else the
-    newest version measured."""
+def pick_version(
+    root: Path, system: str, op: str, engine: str, version: str | None, tables: tuple[str, ...]
+) -> Path | None:
+    """The folder of `op` measured with `engine` that holds one of `tables`: `version`'s where
+    it was measured, else the oldest version's measured after it (the nearest release whose
+    kernels it could run), else the newest version's."""
     folder = root / system / op / engine
     if not folder.is_dir():
         return None
-    versions = [p for p in folder.iterdir() if p.is_dir() and any(p.glob("*_perf.*"))]
+    versions = [p for p in folder.iterdir() if any(_has_table(p, t) for t in tables)]
     if not versions:
         return None
     exact = [p for p in versions if p.name == version]
-    return exact[0] if exact else max(versions, key=lambda p: _version_key(p.name))
+    if exact:
+        return exact[0]
+    later = [] if version is None else [p for p in versions if _newer(p.name, version)]
+    if later:
+        return min(later, key=lambda p: version_key(p.name))
+    return max(versions, key=lambda p: version_key(p.name))
+
+
+def _newer(version: str, than: str) -> bool:
+    return version_key(version) > version_key(than)
+
+
+# The tables whose older measurements make a profile of their own (`older_versions`): the
+# kernels most layers run. Collectives and the recurrent scans alone do not.
+VERSIONED_TABLES = (
+    ("gemm", "gemm_perf"),
+    ("attention", "context_attention_perf"),
+    ("attention", "generation_attention_perf"),
+    ("moe", "moe_perf"),
+    ("mla", "context_mla_perf"),
+    ("mla", "generation_mla_perf"),
+)
+
+
+def older_versions(root: Path, system: str, engine: str) -> list[str]:
+    """The engine's versions before its newest GEMM tables' (the default profile's) at which
+    `system`'s databases time GEMMs, attention, MoE or latent attention: each gets a profile
+    of its own (`shipped_profiles`), its other tables taken as `pick_version` takes them."""
+    newest = pick_version(root, system, "gemm", engine, None, ("gemm_perf",))
+    if newest is None:
+        return []
+    found: set[str] = set()
+    for op, table in VERSIONED_TABLES:
+        folder = root / system / op / engine
+        if folder.is_dir():
+            found |= {p.name for p in folder.iterdir() if _has_table(p, table)}
+    return sorted((v for v in found if _newer(newest.name, v)), key=version_key)
+
+
+def _has_table(folder: Path, table: str) -> bool:
+    return any((folder / f"{table}.{kind}").is_file() for kind in ("parquet", "csv"))
 
 
 def read_table(folder: Path, table: str) -> pd.DataFrame | None:
@@ -453,6 +495,59 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
             )
         )  # fmt: skip
     return out
+
+
+# Token counts a MoE layer shape needs timed to be priced by its own measurement (fewer: the
+# `moe` curves price it).
+MIN_LAYER_POINTS = 4
+
+
+def layer_points(s: Samples) -> dict[str, tuple[float, np.ndarray, np.ndarray]]:
+    """A MoE type's rows (`moe_samples`) per layer shape on one device (`expert_layer`: the
+    tables' moe_tp and moe_ep split the experts' width and count, as rooflens does): each
+    expert GEMM's OPs per token in, and its time against the tokens in (increasing; the
+    median where shapes of other splits meet: they run the same kernel on each device)."""
+    frame = pd.DataFrame(np.asarray(s.sizes), columns=["tokens", *MOE_SHAPE])
+    frame["layer"] = [
+        expert_layer(int(h), max(int(i) // int(tp), 1), max(int(e) // int(ep), 1), int(k) / ep)
+        for h, i, k, e, tp, ep in frame[list(MOE_SHAPE)].to_numpy()
+    ]
+    frame["ops"], frame["time"] = s.ops, np.asarray(s.time)
+    out = {}
+    for layer, rows in frame.groupby("layer", sort=True):
+        med = rows.groupby("tokens")["time"].median()
+        if len(med) >= MIN_LAYER_POINTS:
+            per_token = float(np.median(rows["ops"] / rows["tokens"]))
+            out[str(layer)] = (per_token, med.index.to_numpy(float), med.to_numpy(float))
+    return out
+
+
+def layer_curves(s: Samples) -> dict[str, LayerCurve]:
+    """The measured MoE layers of a type, keyed as EngineProfile.moe_layers is."""
+    return {
+        f"{s.dtype}/{layer}": LayerCurve(
+            ops_per_token=per_token,
+            tokens=tuple(int(t) for t in tokens),
+            log10_seconds=tuple(np.round(np.log10(time), 4)),
+        )
+        for layer, (per_token, tokens, time) in layer_points(s).items()
+    }
+
+
+def layer_errors(s: Samples) -> dict[str, float]:
+    """Every other token count of each measured layer held out, priced from the others
+    (within their range: interpolation, as the layers the tables time are priced)."""
+    misses = []
+    for per_token, tokens, time in layer_points(s).values():
+        fit, held = np.arange(len(tokens)) % 2 == 0, np.arange(len(tokens)) % 2 == 1
+        inside = held & (tokens < tokens[fit][-1])
+        curve = LayerCurve(
+            ops_per_token=per_token,
+            tokens=tuple(tokens[fit]),
+            log10_seconds=tuple(np.log10(time[fit])),
+        )
+        misses.append(curve(tokens[inside] * per_token) / time[inside] - 1)
+    return errors(np.concatenate(misses)) if misses else errors(np.array([]))
 
 
 def scan_samples(df: pd.DataFrame, kind: str) -> list[Samples]:
@@ -754,7 +849,7 @@ def fit_engine(
     if not (root / system).is_dir():
         have = sorted(p.name for p in root.iterdir() if p.is_dir())
         raise InvalidInputError("system", system, f"a system of {root}: {', '.join(have)}")
-    gemm_dir = pick_version(root, system, "gemm", engine, version)
+    gemm_dir = pick_version(root, system, "gemm", engine, version, ("gemm_perf",))
     if gemm_dir is None:
         raise InvalidInputError(
             "engine", engine, f"an engine with GEMM tables on {system} ({root / system / 'gemm'})"
@@ -779,7 +874,7 @@ def fit_engine(
         ("quantize", ["scale_matrix_perf"], vector_samples),
     ]
     for op, tables, reader in readers:
-        folder = pick_version(root, system, op, engine, version)
+        folder = pick_version(root, system, op, engine, version, tuple(tables))
         frames = [read_table(folder, t) if folder else None for t in tables]
         if all(f is None for f in frames):
             continue
@@ -792,7 +887,7 @@ def fit_engine(
         samples += [x for x in kept if len(x.time) >= MIN_ROWS]
     samples, refused = _plausible_gemms(samples)
     fp8 = next((x for x in samples if (x.op_class, x.dtype) == ("matmul", "fp8")), None)
-    quantize_dir = pick_version(root, system, "quantize", engine, version)
+    quantize_dir = pick_version(root, system, "quantize", engine, version, ("computescale_perf",))
     compute_scale = read_table(quantize_dir, "computescale_perf") if quantize_dir else None
     static = (
         static_scale_samples(fp8, compute_scale)
@@ -814,6 +909,7 @@ def fit_engine(
     half_classes, half_dtypes = _merge_phases(*half)
     held_out: dict[str, dict[str, float]] = {}
     fallbacks: dict[str, str] = dict(refused)
+    moe_layers: dict[str, LayerCurve] = {}
     for s in samples:
         cls = s.family
         curves = half_dtypes.get(f"{cls}:{s.dtype}") or half_classes[cls]
@@ -821,6 +917,9 @@ def fit_engine(
         held_out[f"{s.op_class}:{s.dtype}"] = errors(
             predict(held_s, device, curves) / np.asarray(held_s.time) - 1
         )
+        if s.op_class == "moe":
+            moe_layers |= layer_curves(s)
+            held_out[f"moe_layers:{s.dtype}"] = layer_errors(s)
     for cls in ("matmul", "attention", "vector"):
         if cls not in classes:
             classes[cls] = ClassEfficiency(compute=_FLAT, memory=_FLAT)
@@ -869,13 +968,13 @@ def fit_engine(
             )
     fallbacks["sizes"] = "beyond the measured sizes the fractions stay those of the nearest size"
     collectives = {}
-    nccl_dir = pick_version(root, system, "comm", "nccl", None)
+    nccl_dir = pick_version(root, system, "comm", "nccl", None, ("nccl_perf",))
     nccl = read_table(nccl_dir, "nccl_perf") if nccl_dir else None
     parts: dict[str, tuple[pd.DataFrame, str]] = {}
     if nccl is not None:
         provenance["db.nccl"] = f"nccl {nccl_dir.name}, collected {collection_date(nccl_dir)}"  # type: ignore[union-attr]
         parts |= collective_tables(nccl, "op_name", f"NCCL {nccl_dir.name}", NCCL_KINDS)  # type: ignore[union-attr]
-    custom_dir = pick_version(root, system, "comm", engine, version)
+    custom_dir = pick_version(root, system, "comm", engine, version, ("custom_allreduce_perf",))
     custom = read_table(custom_dir, "custom_allreduce_perf") if custom_dir else None
     if custom is not None:
         provenance["db.custom_all_reduce"] = (
@@ -900,6 +999,7 @@ def fit_engine(
         collectives=collectives,
         fallbacks=fallbacks,
         provenance=provenance,
+        moe_layers=moe_layers,
     )
     return Fit(profile, held_out)
 
@@ -977,8 +1077,9 @@ def package_version() -> str:
 
 
 def shipped_profiles(root: Path, out_dir: Path, version_label: str) -> list[str]:
-    """Refit every shipped profile (vllm, sglang, trtllm on each device of SYSTEMS) into
-    `out_dir`; returns the held-out errors as markdown table rows for docs/engines.md."""
+    """Refit every shipped profile (vllm, sglang, trtllm on each device of SYSTEMS, at the
+    newest tables and at each of `older_versions`) into `out_dir`; returns the held-out errors
+    of the newest as markdown table rows for docs/engines.md."""
     from rooflens.calibration.profile import save_profile
     from rooflens.hardware.catalog import get_device
 
@@ -986,6 +1087,9 @@ def shipped_profiles(root: Path, out_dir: Path, version_label: str) -> list[str]
     for device_name, system in SYSTEMS.items():
         device = get_device(device_name)
         for engine in ENGINES:
+            for older in older_versions(root, system, engine):
+                fit = fit_engine(root, system, engine, device, older, version_label)
+                save_profile(fit.profile, out_dir / f"{engine}-{device_name}@{older}.toml")
             fit = fit_engine(root, system, engine, device, package_version=version_label)
             save_profile(fit.profile, out_dir / f"{engine}-{device_name}.toml")
             for key, err in fit.held_out.items():

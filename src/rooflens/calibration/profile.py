@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from importlib import resources
 from pathlib import Path
@@ -69,4 +70,17 @@ def save_profile(profile: EfficiencyProfile, path: str | os.PathLike[str]) -> No
 
     # TOML has no null: figures not measured (the link, say) are left out and read back as None.
     data = profile.model_dump(mode="json", exclude_none=True)
-    Path(path).write_text(tomli_w.dumps(data), "utf-8")
+    Path(path).write_text(_one_line_arrays(tomli_w.dumps(data)), "utf-8")
+
+
+# An array of numbers as tomli_w writes it: one item per line.
+_NUMBER_ARRAY = re.compile(r"\[\n((?:[ \t]+[-+0-9.eE]+,\n)+)\]")
+
+
+def _one_line_arrays(text: str) -> str:
+    """Arrays of numbers on one line each: engine profiles hold thousands of them (a curve
+    per measured MoE layer), a third of the file this way."""
+    return _NUMBER_ARRAY.sub(
+        lambda m: "[" + ", ".join(v.strip().rstrip(",") for v in m.group(1).splitlines()) + "]",
+        text,
+    )

@@ -32,19 +32,65 @@ _FOLDER = "profiles"
 def engine_profiles() -> dict[str, tuple[str, ...]]:
     """Engine -> devices with a shipped profile (files `<engine>-<device>.toml`)."""
     found: dict[str, list[str]] = {"transformers": sorted(bundled_profiles())}
-    folder = resources.files("rooflens.engines").joinpath(_FOLDER)
-    for entry in folder.iterdir():
-        match = re.fullmatch(r"([a-z]+)-(.+)\.toml", entry.name)
-        if match:
-            found.setdefault(match.group(1), []).append(match.group(2))
+    for engine, device, version in _profile_files():
+        if version is None:
+            found.setdefault(engine, []).append(device)
     return {engine: tuple(sorted(devices)) for engine, devices in found.items()}
 
 
 @cache
-def _shipped(engine: str, device: str) -> EfficiencyProfile:
+def _profile_files() -> tuple[tuple[str, str, str | None], ...]:
+    """(engine, device, version) of each shipped profile file: `<engine>-<device>.toml` (the
+    newest operator tables, version None) or `<engine>-<device>@<version>.toml` (an older
+    release's tables where the databases time them)."""
+    folder = resources.files("rooflens.engines").joinpath(_FOLDER)
+    found = []
+    for entry in folder.iterdir():
+        match = re.fullmatch(r"([a-z]+)-([^@]+?)(?:@(.+))?\.toml", entry.name)
+        if match:
+            found.append((match.group(1), match.group(2), match.group(3)))
+    return tuple(sorted(found, key=str))
+
+
+def engine_versions(engine: str, device: str) -> tuple[str, ...]:
+    """The releases whose own operator tables price `engine` on `device`, oldest first: the
+    older profiles' and the newest's (an empty tuple where none is shipped)."""
+    if (engine, device, None) not in _profile_files():
+        return ()
+    older = [v for e, d, v in _profile_files() if (e, d) == (engine, device) and v]
+    newest = getattr(_shipped(engine, device, None), "engine_version", None)
+    return (*sorted(older, key=version_key), *([newest] if newest else []))
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """A release number's order: its numbers (four places), then a pre-release (rc, dev, a,
+    b, pre) below the release itself. A post-release ranks as its release: it fixes that
+    release's code, and its kernels are the release's."""
+    match = re.match(r"(\d+(?:\.\d+)*)(.*)", version)
+    if match is None:
+        return (-1,)
+    numbers = [int(n) for n in match.group(1).split(".")][:4]
+    numbers += [0] * (4 - len(numbers))
+    pre = re.search(r"(rc|dev|alpha|beta|pre|a|b)\.?(\d*)", match.group(2))
+    return (*numbers, -1, int(pre.group(2) or 0)) if pre else (*numbers, 0, 0)
+
+
+def nearest_version(asked: str, versions: tuple[str, ...]) -> str | None:
+    """The release whose profile prices `asked`: itself (or its post-release) where shipped,
+    else the oldest after it (the nearest release whose kernels it could run), else None
+    (the newest profile)."""
+    same = [v for v in versions if version_key(v) == version_key(asked)]
+    if same:
+        return same[0]
+    later = [v for v in versions if version_key(v) > version_key(asked)]
+    return min(later, key=version_key) if later else None
+
+
+@cache
+def _shipped(engine: str, device: str, version: str | None) -> EfficiencyProfile:
     """A shipped profile, parsed once (an immutable description; the advisor asks for the
     same few per candidate)."""
-    name = f"{engine}-{device}.toml"
+    name = f"{engine}-{device}{'' if version is None else '@' + version}.toml"
     text = resources.files("rooflens.engines").joinpath(_FOLDER, name).read_text("utf-8")
     profile = parse_profile(text, name)
     defaults = DEFAULTS.get(engine)
@@ -61,7 +107,10 @@ def _shipped(engine: str, device: str) -> EfficiencyProfile:
 
 def load_engine_profile(engine: str, device: str, version: str | None = None) -> EfficiencyProfile:
     """The profile pricing `engine` on `device` (a catalog device name): for transformers the
-    device's bundled calibration profile, else the shipped engine profile."""
+    device's bundled calibration profile, else the shipped engine profile: fitted on the
+    newest operator tables, or for a `version`, on the tables of that release where the
+    databases time it, else of the oldest release after it (`nearest_version`); its label
+    names the release it stands for."""
     engine = str(engine_name(engine))
     if engine not in ENGINES:
         raise InvalidInputError("engine", engine, f"one of {', '.join(ENGINES)}")
@@ -74,17 +123,26 @@ def load_engine_profile(engine: str, device: str, version: str | None = None) ->
             f"an engine with a profile for {device}: {engine} profiles exist {where}",
         )
     if engine == "transformers":
+        if version is not None:
+            raise InvalidInputError(
+                "engine_version", version, "none with transformers (its profile is measured)"
+            )
         return load_profile(device)
-    profile = _shipped(engine, device)
-    shipped = getattr(profile, "engine_version", None)
-    if version is not None and shipped != version:
-        raise InvalidInputError(
-            "version",
-            version,
-            f"{shipped} (the version {engine}'s {device} profile was fitted on; fit another "
-            "with `rooflens calibrate --from-aiconfigurator`)",
-        )
-    return profile
+    if version is None:
+        return _shipped(engine, device, None)
+    versions = engine_versions(engine, device)
+    chosen = nearest_version(version, versions)
+    # The newest tables price the releases after them.
+    newest = chosen is None or chosen == versions[-1]
+    return _shipped(engine, device, None if newest else chosen)
 
 
-__all__ = ["DEFAULTS", "ENGINES", "EngineDefaults", "engine_profiles", "load_engine_profile"]
+__all__ = [
+    "DEFAULTS",
+    "ENGINES",
+    "EngineDefaults",
+    "engine_profiles",
+    "engine_versions",
+    "load_engine_profile",
+    "nearest_version",
+]

@@ -34,7 +34,7 @@ from pandas.api.typing import DataFrameGroupBy
 
 from rooflens.api import analyze, resolve
 from rooflens.calibration.profile import load_profile
-from rooflens.core.efficiency import EfficiencyProfile
+from rooflens.core.efficiency import EfficiencyProfile, EngineProfile
 from rooflens.core.errors import (
     HardwareSpecError,
     InvalidInputError,
@@ -102,11 +102,14 @@ def _transformers(row: pd.Series, device: Device) -> EfficiencyProfile | None:
 
 def _engine(row: pd.Series, device: Device) -> EfficiencyProfile | None:
     """The profile fitted on the row's engine's operator database for its device (a device
-    or engine without one leaves the row inexpressible, saying so), with the memory its
-    engine's release takes."""
+    or engine without one leaves the row inexpressible, saying so), at the row's release
+    where the databases time it, else the nearest later one (a nightly or named build: the
+    newest), with the memory its engine's release takes."""
     from rooflens.engines import load_engine_profile
 
-    profile = load_engine_profile(str(row["backend"]), device.name)
+    release = str(row.get("backend_version", ""))
+    version = release if release[:1].isdigit() else None
+    profile = load_engine_profile(str(row["backend"]), device.name, version)
     if row["backend"] == "vllm":
         return profile.model_copy(update={"memory_fraction": VLLM_SAMPLE_MEMORY_FRACTION})
     return profile
@@ -650,26 +653,30 @@ def predict(
         base.loc[index, "launch"] = notes["launch"]
         setups.setdefault(setup.key, []).append((index, setup))
     outs = {profile: base.copy().assign(profile=profile) for profile in profiles}
-    # One task per group and distinct calibration; the profiles that share it, per task.
+    # One task per group and distinct calibration (the rows of a group may run releases
+    # that different profiles price); the profiles that share it, per task.
     tasks: list[tuple[list[tuple[Any, Setup]], EfficiencyProfile | None]] = []
     users: list[list[str]] = []
     for members in setups.values():
-        first_index, first = members[0]
-        device = get_device(first.device)
+        device = get_device(members[0][1].device)
         seen: dict[str, int] = {}
         for profile in profiles:
-            try:
-                calibration = profile_for(frame.loc[first_index], device, profile)
-            except InvalidInputError as exc:  # e.g. no engine profile for this system
-                for index, _ in members:
+            parts: dict[str, tuple[EfficiencyProfile | None, list[tuple[Any, Setup]]]] = {}
+            for index, setup in members:
+                try:
+                    calibration = profile_for(frame.loc[index], device, profile)
+                except InvalidInputError as exc:  # e.g. no engine profile for this system
                     outs[profile].loc[index, "reason"] = _reason(exc)
-                continue
-            key = "" if calibration is None else calibration.model_dump_json()
-            if key not in seen:
-                seen[key] = len(tasks)
-                tasks.append((members, calibration))
-                users.append([])
-            users[seen[key]].append(profile)
+                    continue
+                key = _calibration_key(calibration)
+                parts.setdefault(key, (calibration, []))[1].append((index, setup))
+            for key, (calibration, part) in parts.items():
+                task = f"{key}|{[index for index, _ in part]}"
+                if task not in seen:
+                    seen[task] = len(tasks)
+                    tasks.append((part, calibration))
+                    users.append([])
+                users[seen[task]].append(profile)
     with ProcessPoolExecutor(jobs) if jobs > 1 else nullcontext() as pool:
         mapper = pool.map if pool else map
         results = mapper(
@@ -688,6 +695,17 @@ def predict(
                     for column, value in values.items():
                         outs[profile].loc[index, column] = value
     return pd.concat(outs.values(), ignore_index=True)
+
+
+def _calibration_key(calibration: EfficiencyProfile | None) -> str:
+    """What tells calibrations apart: a shipped engine profile by its release, device and the
+    memory share it takes (its measured layers make it slow to write out whole), others
+    whole."""
+    if calibration is None:
+        return ""
+    if isinstance(calibration, EngineProfile):
+        return f"{calibration.label}|{calibration.memory_fraction}"
+    return calibration.model_dump_json()
 
 
 def _reason(exc: Exception) -> str:
