@@ -349,6 +349,8 @@ def test_a_row_is_priced_by_its_releases_tables(sample, release, priced_by) -> N
     row = sample.iloc[1].copy()
     row["backend_version"] = release
     assert profile_for(row, get_device("h100-sxm"), "engine").engine_version == priced_by
+    # `engine-newest` takes the newest tables whatever the release.
+    assert profile_for(row, get_device("h100-sxm"), "engine-newest").engine_version == "0.5.14"
 
 
 def test_rows_of_one_setup_on_two_releases_are_priced_apart(tmp_path) -> None:

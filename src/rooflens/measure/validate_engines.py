@@ -105,10 +105,19 @@ def _engine(row: pd.Series, device: Device) -> EfficiencyProfile | None:
     or engine without one leaves the row inexpressible, saying so), at the row's release
     where the databases time it, else the nearest later one (a nightly or named build: the
     newest), with the memory its engine's release takes."""
+    release = str(row.get("backend_version", ""))
+    return _engine_at(row, device, release if release[:1].isdigit() else None)
+
+
+def _engine_newest(row: pd.Series, device: Device) -> EfficiencyProfile | None:
+    """As `engine`, with the newest tables whatever the row's release (what the release's
+    own tables change, measured apart)."""
+    return _engine_at(row, device, None)
+
+
+def _engine_at(row: pd.Series, device: Device, version: str | None) -> EfficiencyProfile:
     from rooflens.engines import load_engine_profile
 
-    release = str(row.get("backend_version", ""))
-    version = release if release[:1].isdigit() else None
     profile = load_engine_profile(str(row["backend"]), device.name, version)
     if row["backend"] == "vllm":
         return profile.model_copy(update={"memory_fraction": VLLM_SAMPLE_MEMORY_FRACTION})
@@ -120,6 +129,7 @@ PROFILES: dict[str, Callable[[pd.Series, Device], EfficiencyProfile | None]] = {
     "roofline": _roofline,
     "transformers": _transformers,
     "engine": _engine,
+    "engine-newest": _engine_newest,
 }
 
 
@@ -1173,7 +1183,10 @@ PROFILE_TEXT = {
     "transformers": "`transformers` (the device's bundled calibration profile, fitted on Hugging "
     "Face transformers runs, where one exists; other devices stay at the roofline)",
     "engine": "`engine` (the row's engine's profile for its system, fitted on that engine's "
-    "operator database only, docs/engines.md; a system without one leaves the row out)",
+    "operator database only, at the row's release where the databases time it, else the "
+    "nearest later one, docs/engines.md; a system without one leaves the row out)",
+    "engine-newest": "`engine-newest` (as `engine`, with the newest tables whatever the "
+    "row's release)",
 }
 
 
