@@ -1008,99 +1008,12 @@ def test_an_empty_moe_grid_cell_takes_its_load_at_another_size_first() -> None:
     assert by_size(np.array([1e7]), np.array([2.0]))[0] == pytest.approx(0.5)
 
 
-# The token counts the engines' MoE tables time (a table of fewer than MIN_ROWS rows fits nothing).
-MOE_TOKENS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
-
-
-def _moe_ms(tokens: np.ndarray) -> np.ndarray:
-    """The synthetic fused MoE layer's time (ms): 500 us, then 100 ns per token (beyond the
-    roofline of Qwen3-30B-A3B's layer on an H100 at every count)."""
-    return 0.5 + 1e-4 * np.asarray(tokens, dtype=float)
-
-
-@pytest.fixture
-def moe_tables(tables):
-    """The toy database with a bf16 MoE table at Qwen3-30B-A3B's layer shape (hidden 2048,
-    768 wide, 128 experts, top 8), whole (TP 1) and split over 2 experts' groups (EP 2)."""
-    moe = tables / "toy" / "moe" / "vllm" / "1.0"
-    moe.mkdir(parents=True)
-    rows = [
-        {"moe_dtype": "bfloat16", "num_tokens": t, "hidden_size": 2048, "inter_size": 768,
-         "topk": 8, "num_experts": 128, "moe_tp_size": 1, "moe_ep_size": ep,
-         "distribution": "balanced", "latency": float(_moe_ms(t) / ep)}
-        for t in MOE_TOKENS
-        for ep in (1, 2)
-    ]  # fmt: skip
-    pd.DataFrame(rows).to_csv(moe / "moe_perf.csv", index=False)
-    return tables
-
-
-def _expert_gemm_time(profile, tokens: float, **parallel) -> float:
-    from rooflens.api import resolve
-
-    device = get_device("h100-sxm")
-    spec, _, options = resolve("Qwen/Qwen3-30B-A3B", device, parallel)
-    graph = build_graph(spec, options, device)
-    step = Step(np.array([1.0]), np.array([tokens]), np.array([0.0]))
-    costs = price_step(graph, device, options.quantization, step, profile)
-    return float(costs.time[[op.name for op in graph.operators].index("expert_up_proj")][0])
-
-
-def test_a_measured_moe_layer_is_priced_by_its_own_times(moe_tables) -> None:
-    fit = fit_engine(moe_tables, "toy", "vllm", H100)
-    profile = fit.profile
-    assert set(profile.moe_layers) == {"bf16/2048x768:e128:k8", "bf16/2048x768:e64:k4"}
-    layer = profile.moe_layers["bf16/2048x768:e128:k8"]
-    assert layer.tokens == MOE_TOKENS
-    assert layer.ops_per_token == 2 * 2048 * 768 * 8
-    # Each expert GEMM takes a third of the layer's measured time at a measured token count,
-    for tokens in (16, 1024):
-        assert _expert_gemm_time(profile, tokens) == pytest.approx(_moe_ms(tokens) / 3e3, 1e-3)
-    # log-log between them, in proportion beyond the largest.
-    between = np.sqrt(_moe_ms(256) * _moe_ms(512)) / 3e3
-    assert _expert_gemm_time(profile, np.sqrt(256 * 512)) == pytest.approx(between, 1e-3)
-    assert _expert_gemm_time(profile, 1) == pytest.approx(_moe_ms(1) / 3e3, 1e-3)
-    assert _expert_gemm_time(profile, 8192) == pytest.approx(2 * _moe_ms(4096) / 3e3, 1e-3)
-    # Held out every other token count: within a few percent of the law (log-log on a line).
-    assert fit.held_out["moe_layers:bf16"]["median"] < 0.1
-
-
-def test_a_moe_layer_not_measured_takes_the_curves(moe_tables) -> None:
-    profile = fit_engine(moe_tables, "toy", "vllm", H100).profile
-    without = profile.model_copy(update={"moe_layers": {}})
-    # A layer measured twice as long is priced twice as long: its measurement prices it.
-    key = "bf16/2048x768:e128:k8"
-    slower = profile.moe_layers[key].model_copy(
-        update={
-            "log10_seconds": tuple(x + np.log10(2) for x in profile.moe_layers[key].log10_seconds)
-        }
-    )
-    twice = profile.model_copy(update={"moe_layers": {**profile.moe_layers, key: slower}})
-    assert _expert_gemm_time(twice, 1024) == pytest.approx(2 * _moe_ms(1024) / 3e3, 1e-3)
-    # TP 2 splits the experts' width (2048 x 384): a shape the table lacks, priced by curves.
-    assert _expert_gemm_time(profile, 1024, tp=2) == _expert_gemm_time(without, 1024, tp=2)
-
-
-def test_a_type_without_moe_curves_takes_its_fallback_types_layers(moe_tables) -> None:
-    profile = fit_engine(moe_tables, "toy", "vllm", H100).profile
-    curve = profile.moe_layers["bf16/2048x768:e128:k8"]
-    fp8 = profile.model_copy(update={"moe_layers": {"fp8/2048x768:e128:k8": curve}})
-    ops = np.array([curve.ops_per_token * 64])
-    # Block-scaled FP8 without curves of its own is priced as FP8 is, its layers included...
-    assert fp8.layer_time("fp8_block", "2048x768:e128:k8", ops) == curve(ops)
-    # ...but not once it has curves of its own.
-    own = fp8.model_copy(
-        update={"dtype_classes": {**fp8.dtype_classes, "moe:fp8_block": profile.classes["moe"]}}
-    )
-    assert own.layer_time("fp8_block", "2048x768:e128:k8", ops) is None
-    assert profile.layer_time("bf16", "2048x384:e128:k8", ops) is None
-
-
-def test_a_profile_with_measured_layers_reads_back_as_written(moe_tables, tmp_path) -> None:
+def test_a_profile_reads_back_as_written_with_one_line_per_array(tables, tmp_path) -> None:
     from rooflens.calibration.profile import parse_profile, save_profile
 
-    profile = fit_engine(moe_tables, "toy", "vllm", H100).profile
+    profile = fit_engine(tables, "toy", "vllm", H100).profile
     save_profile(profile, tmp_path / "toy.toml")
     text = (tmp_path / "toy.toml").read_text()
-    assert f"tokens = [{', '.join(map(str, MOE_TOKENS))}]" in text  # one line per array
+    sizes = profile.classes["matmul"].compute.log10_sizes
+    assert f"log10_sizes = [{', '.join(map(str, sizes))}]" in text
     assert parse_profile(text, "toy.toml") == profile

@@ -342,20 +342,21 @@ def test_profiles_resolve_per_row(sample) -> None:
 )  # fmt: skip
 def test_a_row_is_priced_by_its_releases_tables(sample, release, priced_by) -> None:
     """SGLang's H100 databases time MoE kernels at 0.5.6.post2 and 0.5.10 as well as 0.5.14:
-    a run on a release is priced by its own tables, else the nearest later release's; a
-    nightly or a named build by the newest."""
+    under `engine-release` a run on a release is priced by its own tables, else the nearest
+    later release's; a nightly or a named build by the newest."""
     from rooflens.hardware.catalog import get_device
 
     row = sample.iloc[1].copy()
     row["backend_version"] = release
-    assert profile_for(row, get_device("h100-sxm"), "engine").engine_version == priced_by
-    # `engine-newest` takes the newest tables whatever the release.
-    assert profile_for(row, get_device("h100-sxm"), "engine-newest").engine_version == "0.5.14"
+    assert profile_for(row, get_device("h100-sxm"), "engine-release").engine_version == priced_by
+    # `engine` takes the newest tables whatever the release, as an analysis does by default.
+    assert profile_for(row, get_device("h100-sxm"), "engine").engine_version == "0.5.14"
 
 
 def test_rows_of_one_setup_on_two_releases_are_priced_apart(tmp_path) -> None:
-    """Two runs alike but for the SGLang release: 0.5.5 is priced by the 0.5.6.post2 tables
-    (GEMMs, MoE as 0.5.10's), 0.5.14 by the newest, in one group of rows."""
+    """Two runs alike but for the SGLang release: under `engine-release` 0.5.5 is priced by
+    the 0.5.6.post2 tables (GEMMs; MoE 0.5.10's), 0.5.14 by the newest, in one group of
+    rows."""
     row = (
         "{id},src; silicon_concurrency=1,sglang,{release},Qwen/Qwen3-30B-A3B,h100_sxm,bf16,agg,"
         "512,4,,,1,1,1,1,1,1,,,,,,,,,,,,,,,30.0,6.0"
@@ -363,10 +364,13 @@ def test_rows_of_one_setup_on_two_releases_are_priced_apart(tmp_path) -> None:
     path = tmp_path / "two.csv"
     rows = [row.format(id="old", release="0.5.5"), row.format(id="new", release="0.5.14")]
     path.write_text("\n".join([COLUMNS, *rows]) + "\n")
-    out = predict(pd.read_csv(path), ["engine"]).set_index("id")
+    out = predict(pd.read_csv(path), ["engine-release", "engine"])
     assert out["reason"].eq("").all()
-    ttft = out["predicted_ttft_ms"]
-    assert ttft["old"] > 0 and ttft["new"] > 0 and ttft["old"] != ttft["new"]
+    ttft = out.set_index(["profile", "id"])["predicted_ttft_ms"]
+    assert ttft["engine-release", "old"] > 0 and ttft["engine-release", "new"] > 0
+    assert ttft["engine-release", "old"] != ttft["engine-release", "new"]
+    # `engine` prices both with the newest tables, as the newer release's own.
+    assert ttft["engine", "old"] == ttft["engine", "new"] == ttft["engine-release", "new"]
 
 
 def test_the_script_writes_the_report_and_the_plot(sample, tmp_path) -> None:

@@ -47,10 +47,8 @@ from rooflens.core.efficiency import (
     CollectiveTable,
     EfficiencyCurve,
     EngineProfile,
-    LayerCurve,
     ShapeGrid,
     by_shape,
-    expert_layer,
 )
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
@@ -497,59 +495,6 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
     return out
 
 
-# Token counts a MoE layer shape needs timed to be priced by its own measurement (fewer: the
-# `moe` curves price it).
-MIN_LAYER_POINTS = 4
-
-
-def layer_points(s: Samples) -> dict[str, tuple[float, np.ndarray, np.ndarray]]:
-    """A MoE type's rows (`moe_samples`) per layer shape on one device (`expert_layer`: the
-    tables' moe_tp and moe_ep split the experts' width and count, as rooflens does): each
-    expert GEMM's OPs per token in, and its time against the tokens in (increasing; the
-    median where shapes of other splits meet: they run the same kernel on each device)."""
-    frame = pd.DataFrame(np.asarray(s.sizes), columns=["tokens", *MOE_SHAPE])
-    frame["layer"] = [
-        expert_layer(int(h), max(int(i) // int(tp), 1), max(int(e) // int(ep), 1), int(k) / ep)
-        for h, i, k, e, tp, ep in frame[list(MOE_SHAPE)].to_numpy()
-    ]
-    frame["ops"], frame["time"] = s.ops, np.asarray(s.time)
-    out = {}
-    for layer, rows in frame.groupby("layer", sort=True):
-        med = rows.groupby("tokens")["time"].median()
-        if len(med) >= MIN_LAYER_POINTS:
-            per_token = float(np.median(rows["ops"] / rows["tokens"]))
-            out[str(layer)] = (per_token, med.index.to_numpy(float), med.to_numpy(float))
-    return out
-
-
-def layer_curves(s: Samples) -> dict[str, LayerCurve]:
-    """The measured MoE layers of a type, keyed as EngineProfile.moe_layers is."""
-    return {
-        f"{s.dtype}/{layer}": LayerCurve(
-            ops_per_token=per_token,
-            tokens=tuple(int(t) for t in tokens),
-            log10_seconds=tuple(np.round(np.log10(time), 4)),
-        )
-        for layer, (per_token, tokens, time) in layer_points(s).items()
-    }
-
-
-def layer_errors(s: Samples) -> dict[str, float]:
-    """Every other token count of each measured layer held out, priced from the others
-    (within their range: interpolation, as the layers the tables time are priced)."""
-    misses = []
-    for per_token, tokens, time in layer_points(s).values():
-        fit, held = np.arange(len(tokens)) % 2 == 0, np.arange(len(tokens)) % 2 == 1
-        inside = held & (tokens < tokens[fit][-1])
-        curve = LayerCurve(
-            ops_per_token=per_token,
-            tokens=tuple(tokens[fit]),
-            log10_seconds=tuple(np.log10(time[fit])),
-        )
-        misses.append(curve(tokens[inside] * per_token) / time[inside] - 1)
-    return errors(np.concatenate(misses)) if misses else errors(np.array([]))
-
-
 def scan_samples(df: pd.DataFrame, kind: str) -> list[Samples]:
     """A recurrent mixer's scan per row of its table (`gdn_perf`: Gated DeltaNet; `kda_perf`:
     Kimi Delta Attention): rooflens's StateScan as mixer_operators builds it for the heads one
@@ -909,7 +854,6 @@ def fit_engine(
     half_classes, half_dtypes = _merge_phases(*half)
     held_out: dict[str, dict[str, float]] = {}
     fallbacks: dict[str, str] = dict(refused)
-    moe_layers: dict[str, LayerCurve] = {}
     for s in samples:
         cls = s.family
         curves = half_dtypes.get(f"{cls}:{s.dtype}") or half_classes[cls]
@@ -917,9 +861,6 @@ def fit_engine(
         held_out[f"{s.op_class}:{s.dtype}"] = errors(
             predict(held_s, device, curves) / np.asarray(held_s.time) - 1
         )
-        if s.op_class == "moe":
-            moe_layers |= layer_curves(s)
-            held_out[f"moe_layers:{s.dtype}"] = layer_errors(s)
     for cls in ("matmul", "attention", "vector"):
         if cls not in classes:
             classes[cls] = ClassEfficiency(compute=_FLAT, memory=_FLAT)
@@ -999,7 +940,6 @@ def fit_engine(
         collectives=collectives,
         fallbacks=fallbacks,
         provenance=provenance,
-        moe_layers=moe_layers,
     )
     return Fit(profile, held_out)
 

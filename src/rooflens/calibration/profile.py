@@ -78,8 +78,8 @@ _NUMBER_ARRAY = re.compile(r"\[\n((?:[ \t]+[-+0-9.eE]+,\n)+)\]")
 
 
 def _one_line_arrays(text: str) -> str:
-    """Arrays of numbers on one line each: engine profiles hold thousands of them (a curve
-    per measured MoE layer), a third of the file this way."""
+    """Arrays of numbers on one line each: an engine profile holds hundreds of them (its
+    curves and grids), a file a fraction of the size that one number per line gives."""
     return _NUMBER_ARRAY.sub(
         lambda m: "[" + ", ".join(v.strip().rstrip(",") for v in m.group(1).splitlines()) + "]",
         text,

@@ -38,7 +38,6 @@ from pydantic import (
     Field,
     NonNegativeFloat,
     PositiveFloat,
-    PositiveInt,
     model_validator,
 )
 
@@ -202,54 +201,13 @@ class CollectiveCurve(BaseModel):
         return np.asarray(self.log10_bytes), np.asarray(self.log10_seconds)
 
     def __call__(self, message_bytes: np.ndarray) -> np.ndarray:
-        return measured_time(message_bytes, *self._arrays)
-
-
-def measured_time(
-    size: np.ndarray, log10_sizes: np.ndarray, log10_seconds: np.ndarray
-) -> np.ndarray:
-    """A measured kernel's time at `size`: piecewise linear in log-log between the measured
-    sizes; below the smallest the time stays that of the smallest (latency-bound); above the
-    largest it grows in proportion to the size (at the largest measured rate)."""
-    logs = np.log10(np.maximum(size, 1.0))
-    top = log10_sizes[-1]
-    inside = np.interp(np.minimum(logs, top), log10_sizes, log10_seconds)
-    return 10.0 ** (inside + np.maximum(logs - top, 0.0))
-
-
-class LayerCurve(BaseModel):
-    """Measured time of one expert GEMM of a MoE layer shape the operator tables time (a
-    third of the fused layer's time, as the `moe` curves take it) against the tokens the
-    layer takes in (its OPs over `ops_per_token`)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    ops_per_token: PositiveFloat
-    tokens: tuple[PositiveInt, ...] = Field(min_length=1)
-    log10_seconds: tuple[float, ...] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _check(self) -> LayerCurve:
-        if len(self.tokens) != len(self.log10_seconds):
-            raise ValueError("tokens and log10_seconds must have the same length")
-        if any(b <= a for a, b in pairwise(self.tokens)):
-            raise ValueError("tokens must increase")
-        return self
-
-    @cached_property
-    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.log10(self.tokens), np.asarray(self.log10_seconds)
-
-    def __call__(self, ops: np.ndarray) -> np.ndarray:
-        return measured_time(np.asarray(ops) / self.ops_per_token, *self._arrays)
-
-
-def expert_layer(in_features: int, out_features: int, experts: int, top_k: float) -> str:
-    """The key of a MoE layer's shape on one device: its GEMMs' two widths (the model's and
-    the experts' own, larger first: gate/up and down share it), the experts held and the
-    experts each token reaches among them, e.g. "7168x2048:e32:k1"."""
-    wide, narrow = max(in_features, out_features), min(in_features, out_features)
-    return f"{wide}x{narrow}:e{experts}:k{top_k:g}"
+        # Piecewise linear in log-log between measured sizes; below the smallest the time stays
+        # that of the smallest (latency-bound); above the largest it grows in proportion to the
+        # bytes (bandwidth-bound at the largest measured rate).
+        logs = np.log10(np.maximum(message_bytes, 1.0))
+        top = self.log10_bytes[-1]
+        inside = np.interp(np.minimum(logs, top), *self._arrays)
+        return 10.0 ** (inside + np.maximum(logs - top, 0.0))
 
 
 class CollectiveTable(BaseModel):
@@ -377,11 +335,6 @@ class EfficiencyProfile(BaseModel):
             memory_fraction = np.where(compute_bound, 1.0, memory_fraction)
         return peak * compute, bandwidth * memory_fraction
 
-    def layer_time(self, dtype: str, layer: str, ops: np.ndarray) -> np.ndarray | None:
-        """Measured time of an expert GEMM of this MoE layer shape (`expert_layer`) and type at
-        `ops`, or None: priced by the curves (a device profile times no layers)."""
-        return None
-
     def collective_time(
         self, kind: str, ranks: int, message_bytes: np.ndarray
     ) -> np.ndarray | None:
@@ -427,10 +380,6 @@ class EngineProfile(EfficiencyProfile):
     # Host and scheduler time per engine iteration; None: the operator data does not measure it.
     host_per_iteration: NonNegativeFloat | None = None
     fallbacks: dict[str, str] = Field(default_factory=dict)
-    # "<type>/<layer shape>" (`expert_layer`) -> the measured time of each expert GEMM of a MoE
-    # layer the operator tables time at that shape: such a layer is priced by its own
-    # measurement, others by the `moe` curves.
-    moe_layers: dict[str, LayerCurve] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _never_beyond_roofline(self) -> EngineProfile:
@@ -471,16 +420,6 @@ class EngineProfile(EfficiencyProfile):
         if other is not None and f"{op_class}:{other}" in self.fallbacks:
             return typed, f"not measured, nor {other}: {self.fallbacks[f'{op_class}:{other}']}"
         return typed, "not measured: the bf16 curves"
-
-    def layer_time(self, dtype: str, layer: str, ops: np.ndarray) -> np.ndarray | None:
-        # A type without MoE curves of its own is timed as `curves` prices it: by the layers
-        # measured in its fallback type (DTYPE_FALLBACK).
-        own = dtype in OWN_DTYPES or f"moe:{dtype}" in self.dtype_classes
-        for kind in (dtype,) if own else (dtype, DTYPE_FALLBACK.get(dtype)):
-            curve = self.moe_layers.get(f"{kind}/{layer}")
-            if curve is not None:
-                return curve(ops)
-        return None
 
     def collective_time(
         self, kind: str, ranks: int, message_bytes: np.ndarray

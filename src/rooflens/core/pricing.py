@@ -14,12 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rooflens.core.cache import BoundedCache
-from rooflens.core.efficiency import (
-    SCAN_CLASSES,
-    ClassEfficiency,
-    EfficiencyProfile,
-    expert_layer,
-)
+from rooflens.core.efficiency import SCAN_CLASSES, ClassEfficiency, EfficiencyProfile
 from rooflens.core.framework_kernels import kernels_per_call
 from rooflens.core.graph import Graph
 from rooflens.core.hardware import Device
@@ -242,9 +237,6 @@ class Placement:
     # Operators whose shape grids read their OPs per byte (the recurrent scans: the chunked
     # prefill and the recurrent decode step are one operator); None: none.
     by_intensity: np.ndarray | None = None
-    # Expert GEMMs: their MoE layer's shape on this device (`expert_layer`), which an engine
-    # profile may time as measured (`moe_layers`); None for other operators.
-    expert_layers: tuple[str | None, ...] = ()
 
     @cached_property
     def collective_groups(self) -> tuple[tuple[tuple[str, int], np.ndarray], ...]:
@@ -290,12 +282,6 @@ class Placement:
             aspects=_aspects(ops, leaders),
             expert_work=_expert_work(ops, leaders),
             by_intensity=_by_intensity(ops),
-            expert_layers=tuple(
-                expert_layer(op.in_features, op.out_features, op.num_experts, op.top_k)
-                if isinstance(op, ExpertLinear)
-                else None
-                for op in ops
-            ),
         )
 
 
@@ -475,9 +461,6 @@ def price_fields(
         fixed = fusion.launch_times(placement.fused, _fixed_times(placement, profile))
         if placement.kernels is not None:
             fixed = fixed * np.maximum(placement.kernels, 1.0)
-        compute_rates, memory_rates, fixed = _measured_layers(
-            placement, profile, fields, device, (compute_rates, memory_rates, fixed)
-        )
         fields = _measured_collectives(placement, profile, fields)
     return StepCosts(
         names=placement.names,
@@ -596,41 +579,6 @@ def _calibrated_rates(
             aspect=None if ratios is None else ratios[rows],
         )  # fmt: skip
     return compute, mem
-
-
-def _measured_layers(
-    placement: Placement,
-    profile: EfficiencyProfile,
-    fields: Mapping[str, np.ndarray],
-    device: Device,
-    priced: tuple[np.ndarray, np.ndarray, np.ndarray],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rates and fixed times of the expert GEMMs whose MoE layer the profile times at its
-    shape (`moe_layers`): those that take the measured time, the fixed time included (its
-    dequantization on the vector units within it), never beyond the roofline; the others'
-    as priced."""
-    compute, memory_rates, fixed = priced
-    measured = [
-        (row, profile.layer_time(placement.curve_dtypes[row], layer, fields["ops"][row]))
-        for row, layer in enumerate(placement.expert_layers)
-        if layer is not None
-    ]
-    measured = [(row, t) for row, t in measured if t is not None]
-    if not measured:
-        return priced
-    compute, memory_rates, fixed = compute.copy(), memory_rates.copy(), fixed.copy()
-    memory = memory_access(fields)
-    for row, time in measured:
-        ops, bytes_ = fields["ops"][row], memory[row]
-        vector = fields["vector_ops"][row] / device.peak_ops[device.vector_dtype()]
-        tensor = np.maximum(time - vector, 1e-3 * time)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            compute[row] = np.where(ops > 0, np.minimum(ops / tensor, placement.peaks[row]), 1.0)
-            memory_rates[row] = np.where(
-                bytes_ > 0, np.minimum(bytes_ / time, device.memory_bandwidth), 1.0
-            )
-        fixed[row] = 0.0
-    return compute, memory_rates, fixed
 
 
 def _curve_peaks(

@@ -102,17 +102,17 @@ def _transformers(row: pd.Series, device: Device) -> EfficiencyProfile | None:
 
 def _engine(row: pd.Series, device: Device) -> EfficiencyProfile | None:
     """The profile fitted on the row's engine's operator database for its device (a device
-    or engine without one leaves the row inexpressible, saying so), at the row's release
-    where the databases time it, else the nearest later one (a nightly or named build: the
-    newest), with the memory its engine's release takes."""
+    or engine without one leaves the row inexpressible, saying so), on the newest tables as
+    an analysis with `engine=` and no `engine_version` prices, with the memory its engine's
+    release takes."""
+    return _engine_at(row, device, None)
+
+
+def _engine_release(row: pd.Series, device: Device) -> EfficiencyProfile | None:
+    """As `engine`, at the row's release where the databases time it, else the nearest later
+    one (a nightly or named build: the newest), as `engine_version` prices it."""
     release = str(row.get("backend_version", ""))
     return _engine_at(row, device, release if release[:1].isdigit() else None)
-
-
-def _engine_newest(row: pd.Series, device: Device) -> EfficiencyProfile | None:
-    """As `engine`, with the newest tables whatever the row's release (what the release's
-    own tables change, measured apart)."""
-    return _engine_at(row, device, None)
 
 
 def _engine_at(row: pd.Series, device: Device, version: str | None) -> EfficiencyProfile:
@@ -129,7 +129,7 @@ PROFILES: dict[str, Callable[[pd.Series, Device], EfficiencyProfile | None]] = {
     "roofline": _roofline,
     "transformers": _transformers,
     "engine": _engine,
-    "engine-newest": _engine_newest,
+    "engine-release": _engine_release,
 }
 
 
@@ -709,8 +709,7 @@ def predict(
 
 def _calibration_key(calibration: EfficiencyProfile | None) -> str:
     """What tells calibrations apart: a shipped engine profile by its release, device and the
-    memory share it takes (its measured layers make it slow to write out whole), others
-    whole."""
+    memory share it takes (writing it out whole for every row is slow), others whole."""
     if calibration is None:
         return ""
     if isinstance(calibration, EngineProfile):
@@ -1183,10 +1182,9 @@ PROFILE_TEXT = {
     "transformers": "`transformers` (the device's bundled calibration profile, fitted on Hugging "
     "Face transformers runs, where one exists; other devices stay at the roofline)",
     "engine": "`engine` (the row's engine's profile for its system, fitted on that engine's "
-    "operator database only, at the row's release where the databases time it, else the "
-    "nearest later one, docs/engines.md; a system without one leaves the row out)",
-    "engine-newest": "`engine-newest` (as `engine`, with the newest tables whatever the "
-    "row's release)",
+    "operator database only, docs/engines.md; a system without one leaves the row out)",
+    "engine-release": "`engine-release` (as `engine`, on the tables of the row's release "
+    "where the databases time it, else of the nearest later one)",
 }
 
 
