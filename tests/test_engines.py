@@ -266,7 +266,7 @@ def test_shipped_older_releases_price_their_runs() -> None:
     assert picked == {"0.5.5": "0.5.6.post2", "0.5.9": "0.5.10", "0.5.10.post1": "0.5.10",
                       "0.5.14": "0.5.14", "0.6.0": "0.5.14"}  # fmt: skip
     assert load_engine_profile("vllm", "h100-sxm", "0.1").engine_version == "0.24.0"
-    # Measured: SGLang 0.5.10's bf16 MoE kernels take longer than 0.5.14's on a 4k prompt.
+    # Each release's MoE curves come from its own table.
     moe = {v: load_engine_profile("sglang", "h100-sxm", v) for v in ("0.5.10", "0.5.14")}
     assert moe["0.5.10"].provenance["db.moe"].startswith("sglang 0.5.10")
     assert moe["0.5.14"].provenance["db.moe"].startswith("sglang 0.5.14")
