@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -292,3 +294,35 @@ def test_engine_versions_that_cannot_be(settings, accepted) -> None:
         args += [f"--{name.replace('_', '-')}", value]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2 and "engine_version" in res.output
+
+
+def test_advise_prices_an_engine_version_with_that_releases_tables() -> None:
+    """`advise --engine-version` screens with the release's profile, as `analyze` does, and
+    the simulator confirms the picks with it."""
+    moe = "Qwen/Qwen3-30B-A3B"
+    kwargs = dict(devices=["h100-sxm"], tps=(1,), w_bits=(16,), kv_bits=(16,), pps=(1,),
+                  engine="sglang")  # fmt: skip
+    target, slo = Target(prompt_len=4000, output_len=50, rate=1), SLO(ttft=5.0, tpot=0.5)
+    newest = advise(moe, target, slo, **kwargs)
+    older = advise(moe, target, slo, engine_version="0.5.9", **kwargs)
+    assert (newest.engine_version, older.engine_version) == (None, "0.5.9")
+    # SGLang 0.5.10's tables price 0.5.9: another prefill time than 0.5.14's.
+    assert newest.table["ttft"].iloc[0] != older.table["ttft"].iloc[0]
+    assert older.table["ttft"].iloc[0] > 0
+    args = ["advise", moe, "--devices", "h100-sxm", "--tp", "1", "--w-bits", "16", "--kv-bits",
+            "16", "--pp", "1", "--verify", "0", "--engine", "sglang", "-f", "json"]  # fmt: skip
+    res = CliRunner().invoke(app, [*args, "--engine-version", "0.5.9"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["estimate"] == (
+        "estimated with sglang's fitted profiles for release 0.5.9"
+    )
+    # Refused as the setting is: a version without an engine, or with transformers.
+    for bad in (
+        ["--engine-version", "0.5.9"],
+        ["--engine", "transformers", "--engine-version", "1"],
+    ):
+        res = CliRunner().invoke(app, ["advise", moe, "--devices", "h100-sxm", *bad])
+        assert res.exit_code == 2 and "engine_version" in res.output
+    with pytest.raises(rooflens.InvalidInputError) as info:
+        advise(moe, target, slo, engine_version="0.5.9", **{**kwargs, "engine": None})
+    assert info.value.field == "engine_version"

@@ -714,6 +714,10 @@ def _check_combinations(s: Settings) -> None:
         raise InvalidInputError(
             "engine_version", s.engine_version, "empty without an engine (it names its release)"
         )
+    if s.engine_version is not None and s.engine == "transformers":
+        raise InvalidInputError(
+            "engine_version", s.engine_version, "none with transformers (its profile is measured)"
+        )
     if s.moe_tp is not None and (s.moe_tp * s.ep) % s.tp:
         raise InvalidInputError(
             "moe_tp",

@@ -37,7 +37,7 @@ from rooflens.hardware.catalog import catalog
 from rooflens.serving.api import simulate
 from rooflens.serving.config import SLO, SchedulerConfig, Target
 from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
-from rooflens.settings import engine_name
+from rooflens.settings import engine_name, parse_settings
 
 BATCHES = np.array([1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512])
 RANKS = {"cost": "cost_per_million", "energy": "energy_per_million", "latency": "e2e"}
@@ -88,7 +88,12 @@ def candidates(
 
 
 def _screen(
-    model: ModelSpec, cand: Candidate, target: Target, slo: SLO, engine: str | None = None
+    model: ModelSpec,
+    cand: Candidate,
+    target: Target,
+    slo: SLO,
+    engine: str | None = None,
+    engine_version: str | None = None,
 ) -> dict[str, object]:
     """One candidate through the steady-state model; a row of the advice table.
 
@@ -97,7 +102,9 @@ def _screen(
     analyzer's step with pp = p and one micro-batch), in which all B requests gain a token;
     a prompt holds each stage for a p-th of its prefill."""
     s, g, p = target.prompt_len, target.output_len, cand.pp
-    profile = None if engine is None else load_engine_profile(engine, cand.device.name)
+    profile = (
+        None if engine is None else load_engine_profile(engine, cand.device.name, engine_version)
+    )
     options = make_options(
         w_bits=cand.w_bits, kv_bits=cand.kv_bits, tp=cand.tp, pp=p, calibration=profile
     )
@@ -222,8 +229,10 @@ class Advice:
     rank: str
     target: Target
     slo: SLO
-    # The serving engine whose fitted profile priced every setup (None: roofline bounds).
+    # The serving engine whose fitted profile priced every setup (None: roofline bounds), and
+    # the release asked for (None: the newest tables).
     engine: str | None = None
+    engine_version: str | None = None
 
     @property
     def feasible(self) -> pd.DataFrame:
@@ -282,12 +291,14 @@ def advise(
     budget: float | None = None,
     progress: Callable[[int], None] | None = None,
     engine: str | None = None,
+    engine_version: str | None = None,
 ) -> Advice:
     """Screen every candidate (devices × tensor parallelism `tps` × pipeline stages `pps` ×
     weight and KV widths) and rank the feasible ones by `rank` ('cost', 'energy' or
     'latency'); `budget` (USD per hour) drops the dearer ones. Devices default to the
     catalog's priced devices. `engine` prices each setup with that engine's profile for its
-    device; a device the engine has no profile for is rejected, saying so."""
+    device (at `engine_version`, as the setting of that name reads it); a device the engine
+    has no profile for is rejected, saying so."""
     if not isinstance(rank, str) or rank not in RANKS:
         raise InvalidInputError("rank", rank, "one of " + ", ".join(RANKS))
     for field, value, kind in (("target", target, Target), ("slo", slo, SLO)):
@@ -302,6 +313,8 @@ def advise(
     if engine is not None and not isinstance(engine, str):
         raise InvalidInputError("engine", engine, "an engine name, or None")
     engine = None if engine is None else str(engine_name(engine))
+    if engine_version is not None:
+        parse_settings({"engine": engine, "engine_version": engine_version})
     spec = resolve_model(model)
     if devices is not None and (isinstance(devices, str) or not isinstance(devices, Iterable)):
         raise InvalidInputError("devices", devices, "a list of devices or device names")
@@ -323,7 +336,7 @@ def advise(
     rows = []
     for cand in setups:
         try:
-            rows.append(_screen(spec, cand, target, slo, engine))
+            rows.append(_screen(spec, cand, target, slo, engine, engine_version))
         except RooflensError as exc:
             rows.append(
                 {"device": cand.device.name, "tp": cand.tp, "pp": cand.pp,
@@ -332,7 +345,8 @@ def advise(
             )  # fmt: skip
         if progress:
             progress(1)
-    return _rank(pd.DataFrame(rows), rank, budget, target, slo, engine)
+    advice = _rank(pd.DataFrame(rows), rank, budget, target, slo, engine)
+    return replace(advice, engine_version=engine_version)
 
 
 def _rank(
@@ -402,6 +416,7 @@ def verify(advice: Advice, model: ModelSpec | str, top: int = 3, requests: int =
                 kv_bits=int(row["kv_bits"]),
                 tp=int(row["tp"]),
                 engine=advice.engine,
+                engine_version=advice.engine_version,
             )
         except RooflensError as exc:
             table.loc[i, ["verified", "binds"]] = [False, f"cannot be simulated: {exc}"]

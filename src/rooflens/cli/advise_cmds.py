@@ -105,6 +105,10 @@ def advise_cmd(
         str | None,
         typer.Option(help=Settings.model_fields["engine"].description),
     ] = None,
+    engine_version: Annotated[
+        str | None,
+        typer.Option(help=Settings.model_fields["engine_version"].description),
+    ] = None,
     output_format: FormatOpt = OutputFormat.table,
 ) -> None:
     """Search devices × tensor parallelism × quantization for the setup that meets the SLO
@@ -113,7 +117,8 @@ def advise_cmd(
 
     target = _workload(workload) if workload else Target()
     objectives = parse_slo(slo) if slo else ADVISE_SLO
-    engine = parse_settings({"engine": engine}).engine
+    chosen = parse_settings({"engine": engine, "engine_version": engine_version})
+    engine, engine_version = chosen.engine, chosen.engine_version
     if rank not in RANKS:
         raise InvalidInputError("--rank", rank, "one of " + ", ".join(RANKS))
     pool = (
@@ -132,7 +137,8 @@ def advise_cmd(
     with bar if total > 200 and output_format is OutputFormat.table else nullcontext():
         advice = advise(model, target, objectives, devices=pool, tps=widths[0],
                         w_bits=widths[1], kv_bits=widths[2], pps=widths[3], rank=rank,
-                        budget=budget, progress=advance, engine=engine)  # fmt: skip
+                        budget=budget, progress=advance, engine=engine,
+                        engine_version=engine_version)  # fmt: skip
     if verify_top:
         advice = verify(advice, model, top=verify_top)
     if plot:
@@ -145,7 +151,7 @@ def advise_cmd(
             "picks": json.loads(picks.to_json(orient="records", double_precision=15)),
             "explanations": [advice.explain(row) for _, row in picks.iterrows()],
             "rejected": int((~advice.table["feasible"]).sum()),
-            "estimate": _estimate(advice.engine),
+            "estimate": _estimate(advice.engine, advice.engine_version),
         }
         sys.stdout.write(fmt.to_json(data))
     elif output_format is OutputFormat.csv:
@@ -154,9 +160,13 @@ def advise_cmd(
         _print(advice, picks)
 
 
-def _estimate(engine: str | None) -> str:
-    """What priced every setup: an engine's fitted profiles, or the roofline bounds."""
-    return "roofline bound" if engine is None else f"estimated with {engine}'s fitted profiles"
+def _estimate(engine: str | None, version: str | None = None) -> str:
+    """What priced every setup: an engine's fitted profiles (for a release asked for), or the
+    roofline bounds."""
+    if engine is None:
+        return "roofline bound"
+    release = "" if version is None else f" for release {version}"
+    return f"estimated with {engine}'s fitted profiles{release}"
 
 
 def _print(advice, picks) -> None:
@@ -175,7 +185,7 @@ def _print(advice, picks) -> None:
     shown["energy_per_million"] = shown["energy_per_million"].map(lambda v: fmt.si(v, "J"))
     if "verified" in picks:
         shown["simulated"] = picks["verified"].map({True: "meets SLO", False: "misses"}).fillna("")
-    title = f"best setups by {advice.rank}, {_estimate(advice.engine)}"
+    title = f"best setups by {advice.rank}, {_estimate(advice.engine, advice.engine_version)}"
     console.print(fmt.frame_table(shown.rename(columns=HEADERS), title))
     for i, (_, row) in enumerate(picks.head(3).iterrows(), 1):
         console.print(f"{i}. {advice.explain(row)}")
