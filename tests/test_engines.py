@@ -220,6 +220,8 @@ def test_an_older_releases_tables_fit_a_profile_of_their_own(tables) -> None:
     assert pick_version(tables, "toy", "gemm", "vllm", "0.9.5", gemm).name == "1.0"
     assert pick_version(tables, "toy", "gemm", "vllm", "0.7", gemm).name == "0.9"
     assert pick_version(tables, "toy", "gemm", "vllm", "2.0", gemm).name == "1.0"
+    # A post-release is its release's tables, as a shipped profile picks them.
+    assert pick_version(tables, "toy", "gemm", "vllm", "0.9.post1", gemm).name == "0.9"
     old = fit_engine(tables, "toy", "vllm", H100, "0.9", package_version="9.9").profile
     new = fit_engine(tables, "toy", "vllm", H100, package_version="9.9").profile
     assert (old.engine_version, new.engine_version) == ("0.9", "1.0")

@@ -345,8 +345,7 @@ def advise(
             )  # fmt: skip
         if progress:
             progress(1)
-    advice = _rank(pd.DataFrame(rows), rank, budget, target, slo, engine)
-    return replace(advice, engine_version=engine_version)
+    return _rank(pd.DataFrame(rows), rank, budget, target, slo, engine, engine_version)
 
 
 def _rank(
@@ -356,6 +355,7 @@ def _rank(
     target: Target,
     slo: SLO,
     engine: str | None = None,
+    engine_version: str | None = None,
 ) -> Advice:
     for column in ("cost_per_hour", "cost_per_million", "energy_per_million", "e2e"):
         if column not in table:
@@ -376,7 +376,9 @@ def _rank(
     table = table.sort_values(
         ["feasible", key, "e2e"], ascending=[False, True, True], na_position="last"
     ).reset_index(drop=True)
-    return Advice(table=table, rank=rank, target=target, slo=slo, engine=engine)
+    return Advice(
+        table=table, rank=rank, target=target, slo=slo, engine=engine, engine_version=engine_version
+    )
 
 
 def verify(advice: Advice, model: ModelSpec | str, top: int = 3, requests: int = 300) -> Advice:

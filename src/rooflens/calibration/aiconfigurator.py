@@ -63,7 +63,7 @@ from rooflens.core.operators import (
     Step,
 )
 from rooflens.core.options import Conventions, Quantization
-from rooflens.engines import version_key
+from rooflens.engines import nearest_version, version_key
 from rooflens.settings import engine_name
 
 PACKAGE = "aiconfigurator-core"
@@ -198,26 +198,17 @@ def data_root(data_dir: Path | None = None) -> Path:
 def pick_version(
     root: Path, system: str, op: str, engine: str, version: str | None, tables: tuple[str, ...]
 ) -> Path | None:
-    """The folder of `op` measured with `engine` that holds one of `tables`: `version`'s where
-    it was measured, else the oldest version's measured after it (the nearest release whose
-    kernels it could run), else the newest version's."""
+    """The folder of `op` measured with `engine` that holds one of `tables`: the release
+    `nearest_version` picks for `version` among those measured, else (no version, or none
+    at or after it) the newest."""
     folder = root / system / op / engine
     if not folder.is_dir():
         return None
-    versions = [p for p in folder.iterdir() if any(_has_table(p, t) for t in tables)]
-    if not versions:
+    found = {p.name: p for p in folder.iterdir() if any(_has_table(p, t) for t in tables)}
+    if not found:
         return None
-    exact = [p for p in versions if p.name == version]
-    if exact:
-        return exact[0]
-    later = [] if version is None else [p for p in versions if _newer(p.name, version)]
-    if later:
-        return min(later, key=lambda p: version_key(p.name))
-    return max(versions, key=lambda p: version_key(p.name))
-
-
-def _newer(version: str, than: str) -> bool:
-    return version_key(version) > version_key(than)
+    chosen = None if version is None else nearest_version(version, tuple(found))
+    return found[chosen or max(found, key=version_key)]
 
 
 # The tables whose older measurements make a profile of their own (`older_versions`): the
@@ -244,7 +235,8 @@ def older_versions(root: Path, system: str, engine: str) -> list[str]:
         folder = root / system / op / engine
         if folder.is_dir():
             found |= {p.name for p in folder.iterdir() if _has_table(p, table)}
-    return sorted((v for v in found if _newer(newest.name, v)), key=version_key)
+    newest_key = version_key(newest.name)
+    return sorted((v for v in found if version_key(v) < newest_key), key=version_key)
 
 
 def _has_table(folder: Path, table: str) -> bool:

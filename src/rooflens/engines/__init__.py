@@ -79,6 +79,8 @@ def nearest_version(asked: str, versions: tuple[str, ...]) -> str | None:
     """The release whose profile prices `asked`: itself (or its post-release) where shipped,
     else the oldest after it (the nearest release whose kernels it could run), else None
     (the newest profile)."""
+    if asked in versions:
+        return asked
     same = [v for v in versions if version_key(v) == version_key(asked)]
     if same:
         return same[0]

@@ -669,7 +669,7 @@ def predict(
     users: list[list[str]] = []
     for members in setups.values():
         device = get_device(members[0][1].device)
-        seen: dict[str, int] = {}
+        seen: dict[tuple[str, tuple[Any, ...]], int] = {}
         for profile in profiles:
             parts: dict[str, tuple[EfficiencyProfile | None, list[tuple[Any, Setup]]]] = {}
             for index, setup in members:
@@ -681,7 +681,7 @@ def predict(
                 key = _calibration_key(calibration)
                 parts.setdefault(key, (calibration, []))[1].append((index, setup))
             for key, (calibration, part) in parts.items():
-                task = f"{key}|{[index for index, _ in part]}"
+                task = (key, tuple(index for index, _ in part))
                 if task not in seen:
                     seen[task] = len(tasks)
                     tasks.append((part, calibration))
