@@ -35,6 +35,7 @@ from rooflens.measure.inferencemax_launches import (
     measured_at,
     memory_share,
     mxfp4_kernel,
+    prefill_graph_tokens,
     scheduler_flags,
     script_env,
     script_names,
@@ -161,6 +162,7 @@ def main() -> None:
                     "kv_bits": kv_cache_bits(config.engine, launches[0], files),
                     "memory_fraction": memory_share(config.engine, launches[0], files),
                     "w4_kernel": mxfp4_kernel(config.engine, launches[0]),
+                    "graph_tokens": prefill_graph_tokens(config.engine, launches[0], files),
                 }
             )
     index = pd.DataFrame(rows, columns=KEYS + FIELDS)
@@ -170,7 +172,8 @@ def main() -> None:
     head = git_output(args.clone, "log", "-1", "--format=%h %cd", "--date=short").split()
     header = (
         "# InferenceX (formerly InferenceMAX) single-node benchmark scripts' scheduler flags, "
-        "KV cache precision, memory share and MXFP4 kernel (SGLang, vLLM, TensorRT-LLM), "
+        "KV cache precision, memory share, MXFP4 kernel and prefill CUDA graphs (SGLang, vLLM, "
+        "TensorRT-LLM), "
         "github.com/SemiAnalysisAI/InferenceX, Apache-2.0\n"
         f"# main-line history of benchmarks/ from {first} to {last} (clone at {head[0]}, "
         f"{head[1]}); {len(states)} script versions, {runs} configurations run under bash "

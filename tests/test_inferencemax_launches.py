@@ -21,6 +21,7 @@ from rooflens.measure.inferencemax_launches import (
     measured_at,
     memory_share,
     mxfp4_kernel,
+    prefill_graph_tokens,
     read_index,
     scheduler_flags,
     scheduler_updates,
@@ -32,6 +33,8 @@ from rooflens.measure.validate_engines import (
     _replicas,
     launch_of,
     peak_share,
+    prefill_graph_tokens_of,
+    prefill_graphs,
     setup_of,
 )
 from rooflens.serving.presets import scheduler_with
@@ -397,6 +400,8 @@ def test_llama_70b_runs_take_the_70b_scripts_flags_of_their_day() -> None:
             "batch_wait_iterations": 20,
             "batch_wait_ratio": 0.9,
             "kv_bits": 8,
+            # No piecewise graphs: TensorRT-LLM captures generation-only batches.
+            "graph_tokens": 0,
         },
         "benchmarks/70b_fp8_h200_trt_slurm.sh",
     )
@@ -662,3 +667,103 @@ def test_a_run_inferencex_ran_only_with_mtp_drafts_as_its_script_launched() -> N
     assert dict(setup.scheduler)["draft_tokens"] == 3
     # Its plain script ran no such configuration then: the MTP one is the run's.
     assert launch_of(pd.Series(run))[1] != notes["launch"]
+
+
+@pytest.mark.parametrize(
+    ("engine", "command", "files", "tokens"),
+    [
+        # vLLM's default sizes: up to twice its batch limit, at most 512 tokens.
+        ("vllm", "vllm serve m --max-num-seqs 4", None, 8),
+        ("vllm", "vllm serve m --max-num-seqs 1024", None, 512),
+        ("vllm", "vllm serve m", None, 512),
+        ("vllm", "vllm serve m --max-num-seqs 4 --max-cudagraph-capture-size 2048", None, 2048),
+        ("vllm", "vllm serve m --cuda-graph-sizes 1024", None, 1024),
+        ("vllm", "vllm serve m --config c.yaml", {"c.yaml": "cuda-graph-sizes: [8, 64, 1024]\n"},
+         1024),
+        ("vllm", "vllm serve m --config c.yaml",
+         {"c.yaml": "max-num-seqs: 16\nmax-cudagraph-capture-size: 2048\n"}, 2048),
+        ("vllm", """vllm serve m --compilation-config '{"max_cudagraph_capture_size": 4096}'""",
+         None, 4096),
+        ("vllm", """vllm serve m --compilation-config '{"cudagraph_capture_sizes": [1, 2, 96]}'""",
+         None, 96),
+        ("vllm", """vllm serve m --compilation-config '{"cudagraph_mode": "FULL_DECODE_ONLY"}'""",
+         None, 0),
+        ("vllm", "vllm serve m --compilation_config.cudagraph_mode NONE", None, 0),
+        # A pass setting alone leaves the sizes at their default.
+        ("vllm", "vllm serve m --max-num-seqs 8 "
+         "--compilation_config.pass_config.fuse_allreduce_rms true", None, 16),
+        ("vllm", "vllm serve m --enforce-eager --max-cudagraph-capture-size 2048", None, 0),
+        # TensorRT-LLM: generation-only graphs, unless piecewise graphs are on.
+        ("trtllm", "trtllm-serve m --extra_llm_api_options o.yml",
+         {"o.yml": "cuda_graph_config:\n  max_batch_size: 64\n"}, 0),
+        ("trtllm", "trtllm-serve m --extra_llm_api_options o.yml",
+         {"o.yml": "torch_compile_config:\n  capture_num_tokens: [1, 256, 8448]\n"
+                   "  enable_piecewise_cuda_graph: true\n"}, 8448),
+        ("trtllm", "trtllm-serve m --extra_llm_api_options o.yml",
+         {"o.yml": "torch_compile_config:\n  enable_piecewise_cuda_graph: true\n"}, None),
+        # SGLang: turned off where the launch says so, otherwise its release's default.
+        ("sglang", "python3 -m sglang.launch_server --model m --disable-piecewise-cuda-graph",
+         None, 0),
+        ("sglang", "python3 -m sglang.launch_server --model m --cuda-graph-max-bs 256", None, None),
+    ],
+)  # fmt: skip
+def test_the_prefill_cuda_graphs_are_read_off_the_launch(engine, command, files, tokens) -> None:
+    assert prefill_graph_tokens(engine, command, files) == tokens
+
+
+GRAPH_INDEX = """# provenance
+engine,script,since,until,tp,ep,dp_attention,conc,isl,osl,max_batch,graph_tokens
+vllm,benchmarks/single_node/kimik2.5_fp4_b200.sh,2026-03-11T16:00:00Z,2026-04-20T14:22:32Z,4,1,False,4,1024,1024,4,8
+vllm,benchmarks/single_node/kimik2.5_fp4_b200.sh,2026-04-20T14:22:32Z,,4,1,False,4,1024,1024,4,2048
+"""
+
+
+def test_script_versions_that_differ_only_in_graphs_agree_on_the_scheduler() -> None:
+    index = read_index(io.StringIO(GRAPH_INDEX))
+    names = ["kimik2.5_fp4_b200.sh"]
+
+    def looked_up(measured: str) -> dict:
+        return scheduler_updates("vllm", names, measured, (4, 1, False), 4, 1024, 1024, index)[0]
+
+    assert looked_up("2026-03-25T10:00:00Z") == {"max_batch": 4, "graph_tokens": 8}
+    assert looked_up("2026-04-22") == {"max_batch": 4, "graph_tokens": 2048}
+    # Measured the day the capture size changed: the batch limit is known, the graphs not.
+    assert looked_up("2026-04-20") == {"max_batch": 4}
+
+
+def _minimax_b200_run(measured: str, wip: bool) -> dict:
+    # As InferenceX's dated files record MiniMax-M2.5 FP8 on vLLM, B200, TP 4, 4 clients.
+    source = (
+        f"source_file=2026-03-25.csv; model=MiniMax-M2.5; silicon_concurrency=4; "
+        f"measured={measured}; wip={wip}; image=vllm/vllm-openai:v0.19.0-cu130"
+    )
+    return {
+        "id": "minimax", "silicon_data_source": source, "backend": "vllm",
+        "backend_version": "0.19.0", "model_path": "MiniMaxAI/MiniMax-M2.5",
+        "system": "b200_sxm", "precision": "fp8", "mode": "agg", "isl": 1024, "osl": 1024,
+        "gemm_quant_mode": "fp8_block", "moe_quant_mode": "fp8_block", "batch_size": 4,
+        "tp_size": 4, "pp_size": 1, "attention_dp_size": 1, "moe_tp_size": 4,
+        "moe_ep_size": 1, "silicon_ttft_ms": 61.9, "silicon_tpot_ms": 8.4, "launch": "",
+    }  # fmt: skip
+
+
+def test_a_work_in_progress_run_takes_no_main_line_flags() -> None:
+    # 2026-04-03T02:34Z on the v0.19.0 image: the main line's script still launched v0.17.0
+    # then, with vLLM's default capture sizes; the run came from a branch.
+    early = pd.Series(_minimax_b200_run("2026-04-03T02:34:55Z", wip=True))
+    assert launch_of(early) == ({}, "")
+    # Not marked, the same instant takes the main line's version then standing: graphs up
+    # to vLLM's default 512 tokens, so a 1,024-token prompt prefills without one.
+    marked = pd.Series(_minimax_b200_run("2026-04-03T02:34:55Z", wip=False))
+    assert launch_of(marked)[0]["graph_tokens"] == 512
+    assert prefill_graph_tokens_of(marked) == 512
+    assert prefill_graphs(pd.DataFrame([marked, early])).tolist() == [
+        "without CUDA graphs",
+        "not known",
+    ]
+    # From 16:31 that day the main line launches --max-cudagraph-capture-size 2048.
+    later = pd.Series(_minimax_b200_run("2026-04-22T10:00:00Z", wip=False))
+    assert prefill_graph_tokens_of(later) == 2048
+    assert prefill_graphs(pd.DataFrame([later])).tolist() == ["in a CUDA graph"]
+    # The simulation takes the scheduler's flags, never the graphs' field.
+    assert "graph_tokens" not in dict(setup_of(later)[0].scheduler)

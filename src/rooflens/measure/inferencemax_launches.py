@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import tempfile
@@ -111,8 +112,13 @@ FIELD_TYPES: dict[str, type] = {
     "memory_fraction": float,
     "w4_kernel": str,
     "draft_tokens": int,
+    "graph_tokens": int,
 }
 FIELDS = list(FIELD_TYPES)
+# Fields the report reads and the simulation does not (graph_tokens: the most tokens an
+# iteration that prefills may hold and still replay a CUDA graph, prefill_graph_tokens):
+# script versions that differ only in them still agree on how a run was scheduled.
+DESCRIPTIVE = ("graph_tokens",)
 MARK = "ROOFLENS-CALL"
 # The names a benchmark script of InferenceX has had: model prefix, precision and GPU, then
 # the engine (SGLang and vLLM: none, or its name), and the runner it was written for (2025:
@@ -362,6 +368,87 @@ def draft_tokens(engine: str, values: Mapping[str, str], options: Mapping[str, A
     return None
 
 
+# vLLM's CUDA-graph sizes when a launch names none: up to min(2 x max_num_seqs, 512) tokens
+# (vllm/config/vllm.py, _set_cudagraph_sizes), max_num_seqs 256 unless set; a prefill or
+# mixed batch within them replays its piecewise graph (cudagraph_mode FULL_AND_PIECEWISE,
+# the default from 0.11), attention outside it.
+VLLM_GRAPH_TOKENS_CAP = 512
+VLLM_MAX_NUM_SEQS = 256
+
+
+def prefill_graph_tokens(engine: str, command: str, files: Mapping[str, str] | None = None
+                         ) -> int | None:  # fmt: skip
+    """The most tokens an iteration that prefills may hold and still run as a CUDA graph, as
+    an engine's launch sets them; 0 where prefills run without graphs; None where that rests
+    on a default rooflens does not know for the release.
+
+    vLLM: --enforce-eager, or a cudagraph_mode of NONE or FULL_DECODE_ONLY, gives 0; else
+    --max-cudagraph-capture-size, the largest of --cuda-graph-sizes, or the compilation
+    config's max_cudagraph_capture_size or cudagraph_capture_sizes; else vLLM's default
+    (VLLM_GRAPH_TOKENS_CAP). TensorRT-LLM captures generation-only batches
+    (cuda_graph_config): 0, unless its options file's torch_compile_config turns on
+    enable_piecewise_cuda_graph, then the largest of its capture_num_tokens. SGLang's
+    --disable-cuda-graph or --disable-piecewise-cuda-graph gives 0; otherwise its prefill
+    graphs (piecewise, opt-in in early 2026 releases, on by default in later ones, for some
+    models and layouts only) are not read: None."""
+    values = _launch_values(engine, command, files)
+    if engine == "vllm":
+        return _vllm_graph_tokens(values)
+    if engine == "trtllm":
+        compiled = _trtllm_options(values, files).get("torch_compile_config")
+        if not isinstance(compiled, dict):
+            return 0
+        if compiled.get("enable_piecewise_cuda_graph") is not True:
+            return 0
+        sizes = compiled.get("capture_num_tokens")
+        if isinstance(sizes, list) and sizes and all(isinstance(n, int) for n in sizes):
+            return max(sizes)
+        return None
+    if "--disable-cuda-graph" in values or "--disable-piecewise-cuda-graph" in values:
+        return 0
+    return None
+
+
+def _vllm_graph_tokens(values: Mapping[str, str]) -> int | None:
+    """prefill_graph_tokens of a vllm serve launch's flags (_launch_values)."""
+    if "--enforce-eager" in values:
+        return 0
+    config: dict[str, Any] = {}
+    for flag in ("--compilation-config", "--compilation_config", "-O"):
+        try:
+            parsed = json.loads(values.get(flag) or "{}")
+        except ValueError:
+            return None
+        config |= parsed if isinstance(parsed, dict) else {}
+    for flag, value in values.items():  # --compilation_config.cudagraph_mode FULL (dotted)
+        for prefix in ("--compilation_config.", "--compilation-config."):
+            if flag.startswith(prefix):
+                config[flag.removeprefix(prefix)] = value
+    if str(config.get("cudagraph_mode", "")).upper() in ("NONE", "FULL_DECODE_ONLY"):
+        return 0
+    sizes = [_count(values.get("--max-cudagraph-capture-size"))]
+    sizes.append(_count(config.get("max_cudagraph_capture_size")))
+    # A list of sizes, in JSON or as a config file's value written out ("[8, 2048]", "2048").
+    listed = config.get("cudagraph_capture_sizes") or values.get("--cuda-graph-sizes", "")
+    counts = [_count(n) for n in re.findall(r"\d+", str(listed))]
+    sizes.append(max((n for n in counts if n is not None), default=None))
+    named = [n for n in sizes if n is not None]
+    if named:
+        return named[0]
+    max_seqs = _count(values.get("--max-num-seqs")) or VLLM_MAX_NUM_SEQS
+    return min(2 * max_seqs, VLLM_GRAPH_TOKENS_CAP)
+
+
+def _count(value: Any) -> int | None:
+    """A positive whole number written as an int or its digits, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
 def _trtllm_options(values: Mapping[str, str], files: Mapping[str, str] | None
                     ) -> dict[str, Any]:  # fmt: skip
     """The mapping in the options file trtllm-serve's launch names (TRTLLM_FILE_FLAGS; its
@@ -521,13 +608,19 @@ def scheduler_updates(
         return {}, ""
     scripts, _, since, until, settings = zip(*named, strict=True)
     ran = standing(since, until, measured)
-    # A version replaced on a measured day may or may not have run it: both must agree.
-    agreed = {setting for setting, stood in zip(settings, ran, strict=True) if stood}
+    stood = [
+        dict(zip(FIELDS, setting, strict=True))
+        for setting, standing_then in zip(settings, ran, strict=True)
+        if standing_then
+    ]
+    # A version replaced on a measured day may or may not have run it: both must agree, on
+    # the scheduling fields; a descriptive field is kept only where they agree on it too.
+    agreed = {tuple(v for f, v in fields.items() if f not in DESCRIPTIVE) for fields in stood}
     if len(agreed) != 1:
         return {}, ""
     values = {
         field: FIELD_TYPES[field](value)
-        for field, value in zip(FIELDS, agreed.pop(), strict=True)
-        if value is not None
+        for field, value in stood[0].items()
+        if value is not None and len({fields[field] for fields in stood}) == 1
     }
     return values, ",".join(sorted({s for s, stood in zip(scripts, ran, strict=True) if stood}))

@@ -382,6 +382,9 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         source = f"{source}; MXFP4 on {kernel.capitalize()} as launched"
     # So is the memory it was launched to take, read as the engine's profile reads it.
     memory = launch.pop("memory_fraction", None)
+    # Which prefills ran as CUDA graphs the report reads (prefill_graph_tokens_of); no
+    # operator table prices the host time of those that did not.
+    launch.pop("graph_tokens", None)
     if row["mode"] == "agg":
         if _int(row.get("pp_size")) != 1:
             raise Inexpressible("pipeline parallelism")
@@ -475,6 +478,11 @@ def launch_of(row: pd.Series, mtp: bool = False) -> tuple[dict[str, Any], str]:
     if row["mode"] != "agg" or measured is None:
         return {}, ""
     if source_kind(source) == "gap-analysis file":
+        return {}, ""
+    # A run InferenceX marks work in progress ran a branch's script, which the main line's
+    # history does not hold (MiniMax-M2.5 on vLLM, B200, 2026-04-03T02:34Z: the v0.19.0 image
+    # its main-line script took 14 hours later).
+    if re.search(r"\bwip=True\b", source):
         return {}, ""
     tp, dp, _, ep, _ = recorded_layout(row)
     return scheduler_updates(
@@ -1058,6 +1066,108 @@ def _iteration_gap_lines(done: pd.DataFrame) -> list[str]:
     ]
 
 
+def prefill_graph_tokens_of(row: pd.Series) -> float:
+    """The most tokens a prefill could hold and run as a CUDA graph in an aggregated
+    InferenceX run, as its script launched the engine (`prefill_graph_tokens`; the MTP
+    script where the run drafted), else NaN."""
+    launch, _ = launch_of(row, mtp="_mtp" in str(row.get("launch", "")))
+    tokens = launch.get("graph_tokens")
+    return float(tokens) if tokens is not None else np.nan
+
+
+def prefill_graphs(frame: pd.DataFrame) -> pd.Series:
+    """Each run's prompt prefill: "in a CUDA graph" where its engine's prefill graphs hold a
+    whole prompt (graph tokens >= the prompt length), "without CUDA graphs" where they do
+    not, "not known" where the launch does not say (prefill_graph_tokens_of)."""
+    tokens = frame.apply(prefill_graph_tokens_of, axis=1)
+    return pd.Series(
+        np.select(
+            [tokens.isna(), tokens >= frame["isl"]],
+            ["not known", "in a CUDA graph"],
+            "without CUDA graphs",
+        ),
+        index=frame.index,
+    )
+
+
+# Fields that, equal, make runs the same benchmark point for the pairing below.
+POINT = ["backend", "model_path", "system", "precision", "tp_size", "moe_ep_size",
+         "attention_dp_size", "isl", "osl", "batch_size"]  # fmt: skip
+
+
+def _graph_lines(done: pd.DataFrame) -> list[str]:
+    """TTFT of aggregated InferenceX runs by whether their prompts' prefills ran as CUDA
+    graphs, and the benchmark points measured both ways."""
+    runs = done[(done["mode"] == "agg") & (done["silicon_data_source"].astype(str)
+                .map(source_kind) != "gap-analysis file")]  # fmt: skip
+    if runs.empty:
+        return []
+    runs = runs.assign(prefill=prefill_graphs(runs), clients=concurrency_band(runs))
+    few = runs[runs["clients"] == runs["clients"].cat.categories[0]]
+    table = _summary(few, ["backend", "prefill"])
+    medians = few.groupby(["backend", "prefill"])[["silicon_ttft_ms", "predicted_ttft_ms"]]
+    table = table.merge(medians.median().round(1).reset_index(), on=["backend", "prefill"])
+    table = table.rename(columns={"silicon_ttft_ms": "TTFT measured ms (median)",
+                                  "predicted_ttft_ms": "TTFT predicted ms (median)"})  # fmt: skip
+    known = runs[runs["prefill"] != "not known"]
+    both = known.groupby(POINT).filter(lambda point: point["prefill"].nunique() == 2)
+    lines = [
+        "",
+        "TTFT by whether a prompt's prefill ran as a CUDA graph: aggregated InferenceX runs at "
+        f"{few['clients'].cat.categories[0]} clients, where a request's TTFT is mostly its own "
+        "prefill. The launch index reads it off the script that launched the engine "
+        "(`prefill_graph_tokens`): vLLM replays piecewise graphs for batches up to its "
+        "capture size (`--max-cudagraph-capture-size`, else min(2 x `--max-num-seqs`, 512)), "
+        "TensorRT-LLM captures generation-only batches unless its `torch_compile_config` "
+        "enables piecewise graphs, and SGLang's prefill graphs are not read (not known). The "
+        "operator tables time kernels, not the host's work of launching them, which an "
+        "iteration without a graph pays.",
+        "",
+        _markdown(table),
+    ]
+    if both.empty:
+        return lines
+    pairs = (
+        both.groupby([*POINT, "prefill"])[["silicon_ttft_ms", "predicted_ttft_ms"]]
+        .median()
+        .unstack("prefill")
+    )
+    eager, graphed = "without CUDA graphs", "in a CUDA graph"
+    summary = pd.DataFrame(
+        {
+            "points": pairs.groupby(level=["backend", "model_path"]).size(),
+            "measured TTFT without / with graphs (median)": (
+                pairs[("silicon_ttft_ms", eager)] / pairs[("silicon_ttft_ms", graphed)]
+            )
+            .groupby(level=["backend", "model_path"])
+            .median()
+            .round(2),
+            "measured - predicted ms, without (median)": (
+                pairs[("silicon_ttft_ms", eager)] - pairs[("predicted_ttft_ms", eager)]
+            )
+            .groupby(level=["backend", "model_path"])
+            .median()
+            .round(1),
+            "measured - predicted ms, with (median)": (
+                pairs[("silicon_ttft_ms", graphed)] - pairs[("predicted_ttft_ms", graphed)]
+            )
+            .groupby(level=["backend", "model_path"])
+            .median()
+            .round(1),
+        }
+    ).reset_index()
+    return [
+        *lines,
+        "",
+        "Benchmark points (engine, model, system, precision, layout, lengths, concurrency) "
+        "measured both ways, any concurrency: their scripts changed the capture size between "
+        "runs (with other flags or the engine's release at times), so the measured ratio is "
+        "an upper bound on what the graphs alone saved.",
+        "",
+        _markdown(summary),
+    ]
+
+
 AIC_ESTIMATES = Path("docs/data/aiconfigurator-estimates.csv")
 
 
@@ -1273,7 +1383,8 @@ def report(
         "with the engine's scheduler preset at its defaults (`rooflens.serving.presets`), "
         "except that an aggregated InferenceX run takes the scheduler flags its benchmark "
         "script launched the engine with when it was measured (the version standing at the "
-        "instant a dated file records, or on the day the database records), where that is "
+        "instant a dated file records, or on the day the database records; not for a run "
+        "the dated file marks work in progress, which ran a branch's script), where that is "
         "known (the script's versions run with their commands recorded: "
         "`rooflens.measure.inferencemax_launches`): SGLang's `--scheduler-recv-interval`, "
         "`--chunked-prefill-size`, `--max-prefill-tokens`, `--max-running-requests` and "
@@ -1383,6 +1494,7 @@ def report(
             *_split_lines(mine),
             *_output_length_lines(mine),
             *_iteration_gap_lines(mine),
+            *_graph_lines(mine),
             *_balance_lines(mine),
             "",
             "Largest misses (TTFT, then TPOT):",
