@@ -244,6 +244,7 @@ def advised(client: TestClient) -> tuple[dict, object]:
 
 def test_advise_equals_the_python_api(advised) -> None:
     data, want = advised
+    assert data["estimate"] == want.estimate == "roofline bound"
     # TP=2 only where a device has an interconnect (not the L40S or the RTX 4090).
     assert data["screened"] == len(want.table) == 2 * 2 * 2 + 2 * 1 * 2
     assert data["feasible"] == len(want.feasible)
@@ -323,6 +324,10 @@ def test_an_unpriced_device_is_searched_once_given_a_price(client: TestClient) -
         ({"target": {"output_len": 200000}, "verify": 2}, ["verify"], "too long to confirm"),
         ({"verify": 9}, ["verify"], "less than or equal to 5"),
         ({"model": {"id": "llama-9"}}, ["model", "id"], "bundled model"),
+        ({"engine": "tgi"}, ["engine"], "'vllm'"),
+        ({"engine_version": "0.5.9"}, ["engine_version"], "empty without an engine"),
+        ({"engine": "transformers", "engine_version": "4.5"}, ["engine_version"], "transformers"),
+        ({"engine": "sglang", "engine_version": "v0.5"}, ["engine_version"], "pattern"),
     ],
 )  # fmt: skip
 def test_bad_advise_input_names_the_field(client, change, loc, words) -> None:
@@ -331,6 +336,30 @@ def test_bad_advise_input_names_the_field(client, change, loc, words) -> None:
     data = res.json()
     assert data["detail"][0]["loc"][1 : 1 + len(loc)] == loc, data
     assert words in data["message"], data["message"]
+
+
+def test_advise_prices_with_an_engines_profiles_as_the_python_api(client: TestClient) -> None:
+    # The projects' own spelling, a release: SGLang 0.5.9 on the H100 takes its 0.5.10 tables.
+    body = {**ADVISE, "devices": ["h100-sxm", "l40s"], "w_bits": [16], "verify": 0,
+            "engine": "SGLang", "engine_version": "0.5.9"}  # fmt: skip
+    data = post(client, "/api/advise", body)
+    target = Target(prompt_len=1000, output_len=200, rate=8)
+    want = advise(LLAMA, target, SLO(ttft=2, tpot=0.06), devices=["h100-sxm", "l40s"],
+                  tps=(1, 2), pps=(1,), w_bits=(16,), kv_bits=(16,), engine="sglang",
+                  engine_version="0.5.9")  # fmt: skip
+    assert (
+        data["estimate"]
+        == want.estimate
+        == "estimated with sglang's fitted profiles for release 0.5.9"
+    )
+    assert data["feasible"] == len(want.feasible) > 0
+    for pick, (_, row) in zip(data["picks"], want.top(10).iterrows(), strict=True):
+        assert pick["device"] == row.device == "h100-sxm"
+        assert pick["tpot"] == pytest.approx(row.tpot, rel=1e-12)
+    plain = post(client, "/api/advise", {**body, "engine": None, "engine_version": None})
+    assert plain["picks"][0]["tpot"] != pytest.approx(data["picks"][0]["tpot"], rel=1e-3)
+    # No SGLang profile for the L40S: rejected, saying so.
+    assert any("l40s" in r["example"] for r in data["rejected"])
 
 
 def test_the_schema_lists_both_endpoints_and_device_prices(client: TestClient) -> None:

@@ -238,6 +238,15 @@ class Advice:
     def feasible(self) -> pd.DataFrame:
         return self.table[self.table["feasible"]]
 
+    @property
+    def estimate(self) -> str:
+        """What priced every setup: an engine's fitted profiles (for the release asked for),
+        or the roofline bounds."""
+        if self.engine is None:
+            return "roofline bound"
+        release = "" if self.engine_version is None else f" for release {self.engine_version}"
+        return f"estimated with {self.engine}'s fitted profiles{release}"
+
     def top(self, n: int = 5) -> pd.DataFrame:
         return self.feasible.head(n)
 

@@ -151,22 +151,13 @@ def advise_cmd(
             "picks": json.loads(picks.to_json(orient="records", double_precision=15)),
             "explanations": [advice.explain(row) for _, row in picks.iterrows()],
             "rejected": int((~advice.table["feasible"]).sum()),
-            "estimate": _estimate(advice.engine, advice.engine_version),
+            "estimate": advice.estimate,
         }
         sys.stdout.write(fmt.to_json(data))
     elif output_format is OutputFormat.csv:
         sys.stdout.write(advice.table.to_csv(index=False))
     else:
         _print(advice, picks)
-
-
-def _estimate(engine: str | None, version: str | None = None) -> str:
-    """What priced every setup: an engine's fitted profiles (for a release asked for), or the
-    roofline bounds."""
-    if engine is None:
-        return "roofline bound"
-    release = "" if version is None else f" for release {version}"
-    return f"estimated with {engine}'s fitted profiles{release}"
 
 
 def _print(advice, picks) -> None:
@@ -185,7 +176,7 @@ def _print(advice, picks) -> None:
     shown["energy_per_million"] = shown["energy_per_million"].map(lambda v: fmt.si(v, "J"))
     if "verified" in picks:
         shown["simulated"] = picks["verified"].map({True: "meets SLO", False: "misses"}).fillna("")
-    title = f"best setups by {advice.rank}, {_estimate(advice.engine, advice.engine_version)}"
+    title = f"best setups by {advice.rank}, {advice.estimate}"
     console.print(fmt.frame_table(shown.rename(columns=HEADERS), title))
     for i, (_, row) in enumerate(picks.head(3).iterrows(), 1):
         console.print(f"{i}. {advice.explain(row)}")

@@ -17,7 +17,7 @@ from rooflens.calibration.profile import bundled_profiles
 from rooflens.core.hardware import ComputeDtype
 from rooflens.serving import defaults as workload_defaults
 from rooflens.serving.config import ADVISE_SLO, SLO, ClusterConfig, SchedulerConfig, Target
-from rooflens.settings import MAX_TOKENS, Settings, setting
+from rooflens.settings import MAX_TOKENS, Settings, engine_name, setting
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_BATCH = 1 << 16
@@ -325,6 +325,10 @@ class SimulateRequest(Strict):
 TargetIn = derived(Target, "TargetIn", "The load the advisor sizes for.", caps={"rate": 1e6})
 
 
+# The serving engine setting's type, as `rooflens.settings` declares it.
+EngineName = Settings.model_fields["engine"].annotation
+
+
 class AdviseRequest(Strict):
     """Which setup serves the load within the SLO most cheaply (docs/advisor.md)."""
 
@@ -364,6 +368,14 @@ class AdviseRequest(Strict):
         2, "Search", "confirm top", "Top picks re-run in the simulator.", ge=0, le=MAX_VERIFIED
     )
     top: int = setting(10, "Search", "picks listed", "Picks in the answer.", ge=1, le=100)
+    # The engine whose profiles price the setups: the analysis's own declared settings.
+    engine: EngineName = copy.copy(Settings.model_fields["engine"])
+    engine_version: str | None = copy.copy(Settings.model_fields["engine_version"])
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _engine_name(cls, value: object) -> object:
+        return engine_name(value)
 
     @field_validator("hourly_prices")
     @classmethod
@@ -663,6 +675,9 @@ class Rejection(BaseModel):
 class AdviseOut(BaseModel):
     model: str
     rank: str
+    estimate: str = Field(
+        description="What priced every setup: an engine's fitted profiles, or the roofline bound."
+    )
     screened: int
     feasible: int
     picks: list[Pick]

@@ -314,6 +314,8 @@ def advise(request: s.AdviseRequest, track: Tracker | None = None) -> dict[str, 
             rank=request.rank,
             budget=request.budget,
             progress=track.advance,
+            engine=request.engine,
+            engine_version=request.engine_version,
         )
         if request.verify:
             # verify() reports no progress: a cancel is seen before and after it.
@@ -327,6 +329,7 @@ def advise(request: s.AdviseRequest, track: Tracker | None = None) -> dict[str, 
     return {
         "model": model.name,
         "rank": request.rank,
+        "estimate": advice.estimate,
         "screened": len(table),
         "feasible": len(feasible),
         "picks": [_pick(advice, row) for _, row in advice.top(request.top).iterrows()],

@@ -16,7 +16,8 @@ const NOTES = {
   serve: "The simulation prices every iteration with the model, device and options below " +
     "(of the configuration shown); the sizes come from the workload.",
   advise: "The advisor takes only the model: it searches devices, tensor parallelism and " +
-    "weight and KV-cache widths itself.",
+    "weight and KV-cache widths itself; a serving engine, where chosen, prices every setup " +
+    "with its fitted profiles.",
 };
 const PAGE_FIELDS = { serve: [], advise: [] };
 const PAGE_DEFAULTS = { serve: {}, advise: {} };
@@ -430,7 +431,8 @@ function simulated(p) {
 
 function renderAdvise(d) {
   const head = `<h2>Best setups by ${esc(d.rank)} for ${esc(d.model)}</h2>
-    <p id="advise-summary">${d.feasible} of ${d.screened} setups meet the objectives.</p>`;
+    <p id="advise-summary">${d.feasible} of ${d.screened} setups meet the objectives
+      (${esc(d.estimate)}).</p>`;
   if (!d.picks.length) {
     $("#advise-picks").innerHTML = `${head}<p class="worse">No setup meets the objectives; the
       reasons are listed below.</p>`;
