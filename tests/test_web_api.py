@@ -349,6 +349,12 @@ def test_bad_uploads_are_422_naming_config(client: TestClient) -> None:
         ({"device": {"name": "h100", "peak_ops": {"fp64": 1e12}}}, None, "fp64"),
         ({"options": {"tp": 3}}, ["body", "options", "tp"], "tp"),
         ({"speculative": {"draft": "x", "gamma": 2}}, ["body", "speculative", "draft"], "draft"),
+        # A declared setting's own words, not its pattern.
+        (
+            {"options": {"engine": "sglang", "engine_version": "v0.5"}},
+            ["body", "options", "engine_version"],
+            "expected a release number such as 0.5.10 or 1.3.0rc10",
+        ),
     ],
 )
 def test_422_names_the_field_and_why(

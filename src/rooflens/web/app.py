@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rooflens import __version__
+from rooflens.settings import Settings, accepted
 from rooflens.web import schemas as s
 from rooflens.web import service
 from rooflens.web import serving as serving_service
@@ -83,6 +84,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         message = f"{field} is missing"
     else:
         reason = str(first.get("msg", "")).removeprefix("Value error, ")
+        name = next((p for p in reversed(first.get("loc", ())) if isinstance(p, str)), "")
+        # A declared setting that says in words what it takes says so instead of its regex.
+        if first.get("type") == "string_pattern_mismatch" and name in Settings.model_fields:
+            reason = f"expected {accepted(Settings, name)}"
         message = f"{field}={_shown(first.get('input'))} is invalid: {reason}"
     return error_response(422, items, message)
 
