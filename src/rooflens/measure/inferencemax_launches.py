@@ -369,9 +369,10 @@ def draft_tokens(engine: str, values: Mapping[str, str], options: Mapping[str, A
 
 
 # vLLM's CUDA-graph sizes when a launch names none: up to min(2 x max_num_seqs, 512) tokens
-# (vllm/config/vllm.py, _set_cudagraph_sizes), max_num_seqs 256 unless set; a prefill or
-# mixed batch within them replays its piecewise graph (cudagraph_mode FULL_AND_PIECEWISE,
-# the default from 0.11), attention outside it.
+# (vllm/config/vllm.py, _set_cudagraph_sizes); an unset max_num_seqs (256, or 1,024 on
+# large GPUs in some releases) makes that 512. A prefill or mixed batch within them replays
+# its piecewise graph, attention outside it (cudagraph_mode FULL_AND_PIECEWISE, the default
+# from vLLM 0.11.0's release notes on).
 VLLM_GRAPH_TOKENS_CAP = 512
 VLLM_MAX_NUM_SEQS = 256
 
