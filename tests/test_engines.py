@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import rooflens
 from rooflens.calibration.aiconfigurator import (
     AiconfiguratorMissing,
     data_root,
@@ -24,7 +25,7 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import build_graph
 from rooflens.core.operators import Linear, Precision, Step
 from rooflens.core.options import AnalysisOptions, Parallelism, Quantization
-from rooflens.core.pricing import memory_access, price_step
+from rooflens.core.pricing import memory_access, price_step, quantize_pass_time
 from rooflens.engines import (
     DEFAULTS,
     ENGINES,
@@ -1019,3 +1020,114 @@ def test_a_profile_reads_back_as_written_with_one_line_per_array(tables, tmp_pat
     sizes = profile.classes["matmul"].compute.log10_sizes
     assert f"log10_sizes = [{', '.join(map(str, sizes))}]" in text
     assert parse_profile(text, "toy.toml") == profile
+
+
+# A synthetic FP8 engine whose GEMM rows quantize their input inside the call: a pass of
+# FIXED + 3 bytes per input element at 0.6 of the bandwidth with stored scales, that and 1
+# byte more per element computing them each call (quantize tables), then the GEMM itself.
+QUANT_FRACTION = 0.6
+
+
+def _pass_ms(m: np.ndarray, k: float, extra: bool) -> np.ndarray:
+    moved = (4 if extra else 3) * m * k
+    return (FIXED + moved / (QUANT_FRACTION * H100.memory_bandwidth)) * 1e3
+
+
+def _fp8_gemm_ms(m: np.ndarray, n: int, k: int) -> np.ndarray:
+    cost = Linear("g", "block", ("x",), "y", in_features=k, out_features=n).cost(
+        Step(m, np.ones_like(m), np.zeros_like(m)), Precision(Quantization(w_bits=8, a_bits=8))
+    )
+    memory = cost.load_weight + cost.load_act + cost.store_act
+    t = FIXED + np.maximum(
+        cost.ops / (COMPUTE_FRACTION * H100.peak_ops["fp8"]),
+        memory / (MEMORY_FRACTION * H100.memory_bandwidth),
+    )
+    return t * 1e3
+
+
+def test_fp8_gemms_are_fitted_less_their_input_quantization(tmp_path) -> None:
+    gemm = tmp_path / "toy" / "gemm" / "vllm" / "1.0"
+    quantize = tmp_path / "toy" / "quantize" / "vllm" / "1.0"
+    gemm.mkdir(parents=True)
+    quantize.mkdir(parents=True)
+    m = 2.0 ** np.arange(0, 15)
+    # And a tiny GEMM, nearly all fixed time, as the fit takes that out first.
+    shapes = ((4096, 4096), (8192, 2048), (2048, 8192), (1024, 4096), (64, 64))
+    rows = [
+        {"gemm_dtype": dtype, "m": mi, "n": n, "k": k, "latency": t}
+        for n, k in shapes
+        for dtype, law in (
+            ("bfloat16", _gemm_law(m, n, k)),
+            ("fp8", _fp8_gemm_ms(m, n, k) + _pass_ms(m, k, extra=True)),
+        )
+        for mi, t in zip(m, law, strict=True)
+    ]
+    pd.DataFrame(rows).to_csv(gemm / "gemm_perf.csv", index=False)
+    ks = sorted({k for _, k in shapes})
+    grid_m, grid_k = (a.ravel() for a in np.meshgrid(m, np.array(ks, dtype=float)))
+    source = "static_scaled_fp8_quant"
+    pd.DataFrame(
+        {"m": grid_m, "k": grid_k, "latency": _pass_ms(grid_m, grid_k, extra=False),
+         "kernel_source": source}
+    ).to_csv(quantize / "scale_matrix_perf.csv", index=False)  # fmt: skip
+    extra = _pass_ms(grid_m, grid_k, extra=True) - _pass_ms(grid_m, grid_k, extra=False)
+    pd.DataFrame({"m": grid_m, "k": grid_k, "latency": extra}).to_csv(
+        quantize / "computescale_perf.csv", index=False
+    )
+    fit = fit_engine(tmp_path, "toy", "vllm", H100, package_version="9.9")
+    profile = fit.profile
+    assert "FP8 GEMM rows fitted less" in profile.provenance["quantize"]
+    # The GEMMs alone: the law's half of the FP8 peak where compute-bound, fixed time its own.
+    gemm_curves = profile.dtype_classes["matmul:fp8"]
+    assert gemm_curves.fixed == pytest.approx(FIXED, rel=0.02)
+    assert np.allclose(gemm_curves.compute.fractions, COMPUTE_FRACTION, rtol=0.02)
+    # Stored scales run the same GEMMs.
+    assert profile.dtype_classes["matmul:fp8_static"] == gemm_curves
+    # The passes, 3 bytes per element: computing the scale moves a third more.
+    elements = np.array([1e6, 1e8])
+    for dtype, extra_bytes in (("fp8", True), ("fp8_static", False)):
+        curves = profile.dtype_classes[f"quantize:{dtype}"]
+        law = _pass_ms(elements, 1.0, extra=extra_bytes) * 1e-3
+        got = quantize_pass_time(curves, elements, H100.memory_bandwidth)
+        assert got == pytest.approx(law, rel=0.02)
+    # The whole measured rows, held out, priced as GEMM plus pass.
+    assert fit.held_out["matmul:fp8"]["median"] < 0.02
+    assert fit.held_out["matmul:fp8_static"]["median"] < 0.02
+
+
+def test_sglangs_fp8_rows_keep_their_quantization_inside() -> None:
+    # SGLang's quantize table times a PyTorch expression, not its own pass: no pass apart.
+    profile = load_engine_profile("sglang", "h100-sxm")
+    assert "quantize:fp8" not in profile.dtype_classes
+    assert "quantize:fp8" in load_engine_profile("vllm", "h100-sxm").dtype_classes
+    assert "quantize:fp8_static" in load_engine_profile("trtllm", "h100-sxm").dtype_classes
+
+
+def test_an_fp8_gemm_pays_its_input_quantization_once_per_kernel() -> None:
+    profile = load_engine_profile("vllm", "h100-sxm")
+    # The same GEMMs priced without the pass: the profile less its quantize curves.
+    kept = {k: v for k, v in profile.dtype_classes.items() if not k.startswith("quantize:")}
+    bare = profile.model_copy(update={"dtype_classes": kept})
+    kwargs = dict(batch=4, prompt_len=2048, gen_len=8, fusion=("qkv", "gate_up", "act"))
+    fp8 = dict(w_bits=8, a_bits=8, w_format="fp", a_scale="dynamic")
+
+    def prefill(calibration, **settings) -> pd.DataFrame:
+        analysis = rooflens.analyze(
+            "meta-llama/Llama-3.1-8B", "h100-sxm", calibration=calibration, **kwargs, **settings
+        )
+        return analysis.operators().set_index(["stage", "name"]).loc["prefill"]
+
+    with_pass, without = prefill(profile, **fp8), prefill(bare, **fp8)
+    tokens = 4 * 2048
+    dynamic = profile.dtype_classes["quantize:fp8"]
+    for head, width in (("q_proj", 4096), ("gate_proj", 4096), ("o_proj", 4096),
+                        ("down_proj", 14336)):  # fmt: skip
+        added = with_pass.loc[head, "time"] - without.loc[head, "time"]
+        want = quantize_pass_time(dynamic, np.array([tokens * width]), H100.memory_bandwidth)
+        assert added == pytest.approx(float(want[0]), rel=1e-9)
+        assert added > 0
+    # K and V run inside Q's kernel, up inside gate's: their shared input is quantized once.
+    for fused in ("k_proj", "v_proj", "up_proj"):
+        assert with_pass.loc[fused, "time"] == without.loc[fused, "time"]
+    # 16-bit GEMMs pay none.
+    assert prefill(profile)["time"].equals(prefill(bare)["time"])

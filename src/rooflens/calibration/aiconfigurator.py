@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -63,6 +63,7 @@ from rooflens.core.operators import (
     Step,
 )
 from rooflens.core.options import Conventions, Quantization
+from rooflens.core.pricing import QUANTIZE_BYTES, quantize_pass_time
 from rooflens.engines import nearest_version, version_key
 from rooflens.settings import engine_name
 
@@ -328,6 +329,57 @@ def static_scale_samples(fp8: Samples, compute_scale: pd.DataFrame) -> Samples |
         ),
         kept,
     )  # fmt: skip
+
+
+# Engines whose quantize tables time their own pass that quantizes a GEMM's input to FP8
+# (vLLM's static_scaled_fp8_quant and, beyond it, its dynamic per-token one; TensorRT-LLM's
+# quantize op): their FP8 GEMM rows, which quantize the input inside the call, are fitted
+# less that pass, which is priced apart (`quantize:<type>`, rooflens.core.pricing's
+# activation_quantization). SGLang's collector times a PyTorch expression in place of its
+# kernel (SCALE_MATRIX_KERNELS): its rows keep the pass inside.
+QUANTIZE_APART = ("vllm", "trtllm")
+
+
+def _at_shape(table: pd.DataFrame | None, m: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """A quantize table's time (s) at each (m, k), NaN where it timed none (0 or absent)."""
+    if table is None:
+        return np.full(len(m), np.nan)
+    timed = table[table["latency"] > 0].groupby(["m", "k"])["latency"].median() * 1e-3
+    keys = pd.MultiIndex.from_arrays([m, k], names=["m", "k"])
+    return timed.reindex(keys).to_numpy()
+
+
+def quantize_apart(
+    fp8: Samples, scale_matrix: pd.DataFrame, compute_scale: pd.DataFrame | None
+) -> tuple[list[Samples], np.ndarray] | None:
+    """The FP8 GEMM rows less their input's quantization, as the quantize tables time it at
+    the row's m and k: per-tensor FP8 with scales computed each call (`fp8`: the static pass
+    and `compute_scale`'s extra) and with stored ones (`fp8_static`, the same GEMMs: they
+    differ in the pass alone); then the two passes' own rows (class `quantize`, read 2 bytes
+    and write 1 per element, 2 OPs), and each GEMM row's pass time. None where most rows
+    have no pass timed at their shape, or would take less than it."""
+    m, k = fp8.sizes[:, 0], fp8.sizes[:, 2]
+    static = _at_shape(scale_matrix, m, k)
+    extra = np.nan_to_num(_at_shape(compute_scale, m, k))
+    dynamic = static + extra
+    left = np.asarray(fp8.time, dtype=float) - dynamic
+    kept = left > 0  # NaN (not timed) compares False
+    if kept.sum() < len(left) / 2:
+        return None
+    gemm = _subset(
+        Samples("matmul", "fp8", "fp8", fp8.ops, fp8.memory, left, fp8.sizes, aspect=fp8.aspect),
+        kept,
+    )
+    passes = []
+    rows = scale_matrix[scale_matrix["latency"] > 0]
+    pm, pk = rows["m"].to_numpy(float), rows["k"].to_numpy(float)
+    pass_extra = np.nan_to_num(_at_shape(compute_scale, pm, pk))
+    for dtype, time in (("fp8", rows["latency"].to_numpy() * 1e-3 + pass_extra),
+                        ("fp8_static", rows["latency"].to_numpy() * 1e-3)):  # fmt: skip
+        sizes = rows[["m", "k"]].to_numpy()
+        moved = QUANTIZE_BYTES * pm * pk
+        passes.append(Samples("quantize", dtype, "vector", 2 * pm * pk, moved, time, sizes))
+    return [gemm, replace(gemm, dtype="fp8_static"), *passes], dynamic[kept]
 
 
 def kernel_rows(
@@ -836,6 +888,20 @@ def fit_engine(
         provenance["db.computescale"] = (
             f"{engine} {quantize_dir.name}, collected {collection_date(quantize_dir)}"  # type: ignore[union-attr]
         )
+    scale_matrix = read_table(quantize_dir, "scale_matrix_perf") if quantize_dir else None
+    apart = (
+        quantize_apart(fp8, scale_matrix, compute_scale)
+        if engine in QUANTIZE_APART and fp8 is not None and scale_matrix is not None
+        else None
+    )
+    if apart is not None:
+        typed = ("fp8", "fp8_static")
+        samples = [x for x in samples if not (x.op_class == "matmul" and x.dtype in typed)]
+        samples += apart[0]
+        provenance["quantize"] = (
+            "FP8 GEMM rows fitted less their input's quantization as the quantize tables time "
+            "it at the row's m and k; the pass priced apart (quantize:fp8, quantize:fp8_static)"
+        )
     full: tuple[dict, dict] = ({}, {})
     half: tuple[dict, dict] = ({}, {})
     for s in samples:
@@ -853,6 +919,20 @@ def fit_engine(
         held_out[f"{s.op_class}:{s.dtype}"] = errors(
             predict(held_s, device, curves) / np.asarray(held_s.time) - 1
         )
+    if apart is not None:
+        # Held out as measured: the whole FP8 rows against GEMM and pass both priced.
+        gemm, dynamic = apart[0][0], apart[1]
+        held = _holdout(gemm)[1]
+        rows = _subset(gemm, held)
+        static_pass = _at_shape(scale_matrix, rows.sizes[:, 0], rows.sizes[:, 2])
+        for dtype, measured_pass in (("fp8", dynamic[held]), ("fp8_static", static_pass)):
+            priced = predict(rows, device, half_dtypes[f"matmul:{dtype}"]) + quantize_pass_time(
+                half_dtypes[f"quantize:{dtype}"],
+                rows.sizes[:, 0] * rows.sizes[:, 2],
+                device.memory_bandwidth,
+            )
+            whole = np.asarray(rows.time) + measured_pass
+            held_out[f"matmul:{dtype}"] = errors(priced / whole - 1)
     for cls in ("matmul", "attention", "vector"):
         if cls not in classes:
             classes[cls] = ClassEfficiency(compute=_FLAT, memory=_FLAT)

@@ -14,7 +14,12 @@ from typing import Any, Literal
 import numpy as np
 
 from rooflens.core.cache import BoundedCache
-from rooflens.core.efficiency import SCAN_CLASSES, ClassEfficiency, EfficiencyProfile
+from rooflens.core.efficiency import (
+    SCAN_CLASSES,
+    ClassEfficiency,
+    EfficiencyProfile,
+    EngineProfile,
+)
 from rooflens.core.framework_kernels import kernels_per_call
 from rooflens.core.graph import Graph
 from rooflens.core.hardware import Device
@@ -71,6 +76,9 @@ class StepCosts:
     # each followed by sending the activations to the next stage.
     pipeline_slots: int = 1
     p2p_time: np.ndarray | float = 0.0
+    # The pass that quantizes each FP8 GEMM's input before it, where a profile prices it
+    # apart (`activation_quantization`); 0 elsewhere.
+    quantize_time: np.ndarray | float = 0.0
 
     @property
     def ops(self) -> np.ndarray:
@@ -134,6 +142,8 @@ class StepCosts:
             time = _expand(self.fixed, self.ops) + time
         if not _known_zero(self.fields, "link_time"):
             time = time + self.link_time
+        if np.ndim(self.quantize_time) or self.quantize_time:
+            time = time + self.quantize_time
         return time
 
     @property
@@ -454,6 +464,7 @@ def price_fields(
         compute_rates = peaks.reshape((-1,) + (1,) * (np.ndim(fields["ops"]) - 1))
         memory_rates = np.float64(device.memory_bandwidth)
         fixed = np.zeros(len(peaks))
+        quantize: np.ndarray | float = 0.0
     else:
         compute_rates, memory_rates = _calibrated_rates(
             placement, profile, fields["ops"], memory_access(fields), device
@@ -462,6 +473,7 @@ def price_fields(
         if placement.kernels is not None:
             fixed = fixed * np.maximum(placement.kernels, 1.0)
         fields = _measured_collectives(placement, profile, fields)
+        quantize = activation_quantization(placement, profile, fields, device.memory_bandwidth)
     return StepCosts(
         names=placement.names,
         scopes=placement.scopes,
@@ -490,6 +502,7 @@ def price_fields(
         kernels=1.0 if placement.kernels is None else placement.kernels,
         placement=placement,
         profile=profile,
+        quantize_time=quantize,
     )
 
 
@@ -623,6 +636,57 @@ def _curve_keys(placement: Placement) -> list[tuple[str, str]]:
             strict=True,
         )
     )
+
+
+# Bytes the pass quantizing a GEMM's input to FP8 moves per input element: it reads the
+# 16-bit activation and writes the 8-bit one (the quantize tables' rows, docs/engines.md).
+QUANTIZE_BYTES = 3
+
+
+def activation_quantization(
+    placement: Placement,
+    profile: EfficiencyProfile,
+    fields: Mapping[str, np.ndarray],
+    bandwidth: float,
+) -> np.ndarray | float:
+    """Time of the pass that quantizes each FP8 GEMM's 16-bit input, where an engine profile
+    prices it apart from the GEMM (`quantize:<type>` curves: the databases time the engine's
+    own pass, and its GEMM curves were fitted without it): fixed + bytes / (bandwidth x
+    fraction), once per kernel (a fused GEMM's parts share one input); 0 elsewhere."""
+    if not isinstance(profile, EngineProfile):
+        return 0.0
+    keys = _curve_keys(placement)
+    curves = {
+        dtype: profile.dtype_classes.get(f"quantize:{dtype}")
+        for cls, dtype in set(keys)
+        if cls == "matmul"
+    }
+    rows = [
+        i
+        for i, (cls, dtype) in enumerate(keys)
+        if cls == "matmul" and curves.get(dtype) is not None and not placement.fused[i]
+    ]
+    if not rows:
+        return 0.0
+    # An FP8 GEMM reads its input at one byte per element: load_act counts the elements.
+    load_act = np.asarray(fields["load_act"], dtype=np.float64)
+    out = np.zeros_like(load_act)
+    for dtype in {keys[i][1] for i in rows}:
+        these = [i for i in rows if keys[i][1] == dtype]
+        quantize = curves[dtype]
+        assert quantize is not None
+        out[these] = quantize_pass_time(quantize, load_act[these], bandwidth)
+    return out
+
+
+def quantize_pass_time(
+    curves: ClassEfficiency, elements: np.ndarray, bandwidth: float
+) -> np.ndarray:
+    """One pass quantizing `elements` 16-bit values to FP8: fixed + bytes / (bandwidth x the
+    memory curve's fraction at those bytes); nothing to quantize takes no time."""
+    moved = QUANTIZE_BYTES * np.asarray(elements, dtype=np.float64)
+    busy = moved / (bandwidth * curves.memory(np.maximum(moved, 1.0)))
+    return np.where(moved > 0, curves.fixed + busy, 0.0)
 
 
 def _fixed_times(placement: Placement, profile: EfficiencyProfile) -> np.ndarray:
