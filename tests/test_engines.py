@@ -1126,6 +1126,9 @@ def test_an_fp8_gemm_pays_its_input_quantization_once_per_kernel() -> None:
         want = quantize_pass_time(dynamic, np.array([tokens * width]), H100.memory_bandwidth)
         assert added == pytest.approx(float(want[0]), rel=1e-9)
         assert added > 0
+        # The row says how much of its time the pass is.
+        assert with_pass.loc[head, "quantize_time"] == pytest.approx(added, rel=1e-9)
+        assert without.loc[head, "quantize_time"] == 0
     # K and V run inside Q's kernel, up inside gate's: their shared input is quantized once.
     for fused in ("k_proj", "v_proj", "up_proj"):
         assert with_pass.loc[fused, "time"] == without.loc[fused, "time"]

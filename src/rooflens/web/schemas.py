@@ -441,6 +441,10 @@ class Operator(BaseModel):
     store_kv: Number
     vector_ops: Number
     link_time: Number
+    quantize_time: Number = Field(
+        description="Of `time`: the pass quantizing an FP8 GEMM's input where the engine "
+        "profile prices it apart (docs/engines.md); 0 elsewhere."
+    )
     arithmetic_intensity: Number
     performance: Number
     bound: str
