@@ -9,7 +9,7 @@ is the one pricing uses), then, per operator class and data type:
 1. Fixed time per kernel, per class and data type: the 1st percentile of the rows' time beyond
    their roofline bound (launch, ramp-up and drain inside a CUDA graph, which the engines
    capture decode steps in, plus what every kernel of the kind adds, like an FP8 GEMM's
-   quantization of its input).
+   quantization of its input where the tables do not time that pass apart: SGLang's).
 2. Achieved fractions: a row bound by compute on the roofline gives (OPs / peak) / (time -
    fixed) at its OPs, one bound by memory (bytes / bandwidth) / (time - fixed) at its bytes;
    per quarter-decade bin the median, capped at 1 (an engine kernel never beats the roofline
@@ -648,7 +648,7 @@ def _roofline(s: Samples, device: Device) -> tuple[np.ndarray, np.ndarray]:
 def fixed_cost(s: Samples, device: Device) -> float:
     """Time of the table's kernels beyond their roofline bound, at its 1st percentile: the
     launch and drain of a kernel (and what the smallest kernels of this class always add,
-    such as an FP8 GEMM's input quantization). A few rows beat the bound (caches): the
+    such as SGLang's FP8 GEMM's input quantization). A few rows beat the bound (caches): the
     percentile leaves them out."""
     excess = np.asarray(s.time, dtype=float) - np.maximum(*_roofline(s, device))
     return max(float(np.percentile(excess, 1)), 0.0)

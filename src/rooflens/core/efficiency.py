@@ -169,8 +169,9 @@ class ClassEfficiency(BaseModel):
     # the size curves alone.
     compute_grid: ShapeGrid | None = None
     memory_grid: ShapeGrid | None = None
-    # Time per kernel of this class on top of the profile's kernel_time (an FP8 GEMM also
-    # quantizes its input; engine profiles fit one per class and data type).
+    # Time per kernel of this class on top of the profile's kernel_time (an FP8 GEMM's also
+    # holds the pass quantizing its input where the profile does not price it apart; engine
+    # profiles fit one per class and data type).
     fixed: NonNegativeFloat = 0.0
     # The data type whose peak the compute fractions are shares of, wherever these curves
     # price (engine profiles' attention and scans: BF16's, whatever the cache type, as they
