@@ -315,10 +315,8 @@ def static_scale_samples(fp8: Samples, compute_scale: pd.DataFrame) -> Samples |
     at the row's m and k (aiconfigurator derives its fp8_static GEMMs the same way). Rows whose
     shape the table did not time (0: a failed measurement) are left out; None where that is
     most of them (SGLang 0.5.14 times 0 for nearly every shape)."""
-    table = compute_scale[compute_scale["latency"] > 0]
-    scale = table.groupby(["m", "k"])["latency"].median() * 1e-3
-    keys = pd.MultiIndex.from_arrays([fp8.sizes[:, 0], fp8.sizes[:, 2]], names=["m", "k"])
-    left = np.asarray(fp8.time, dtype=float) - scale.reindex(keys).to_numpy()
+    scale = _at_shape(compute_scale, fp8.sizes[:, 0], fp8.sizes[:, 2])
+    left = np.asarray(fp8.time, dtype=float) - scale
     kept = left > 0  # NaN (not timed) compares False
     if kept.sum() < len(left) / 2:
         return None

@@ -81,13 +81,16 @@ def read_aiconfigurator(root: str | Path, dtype: str = "bf16") -> Any:
         rows = rows.assign(database=name, latency_ms=rows.latency, pass_ms=float("nan"))
         if dtype == "fp8" and name in FP8_PASSES:
             quantize = Path(root).parent / "quantize" / folder
-            passes = sum(
+            static, extra = (
                 pd.read_parquet(quantize / f"{table}.parquet")
                 .query("latency > 0")
                 .groupby(["m", "k"])
                 .latency.median()
                 for table in ("scale_matrix_perf", "computescale_perf")
             )
+            # As the profiles' fit reads them: the static pass, plus the dynamic one's extra
+            # where its table timed it (rooflens.calibration.aiconfigurator.quantize_apart).
+            passes = static + extra.reindex(static.index).fillna(0.0)
             keys = pd.MultiIndex.from_frame(rows[["m", "k"]])
             rows = rows.assign(pass_ms=passes.reindex(keys).to_numpy())
         tables.append(rows)
