@@ -347,6 +347,20 @@ def _at_shape(table: pd.DataFrame | None, m: np.ndarray, k: np.ndarray) -> np.nd
     return timed.reindex(keys).to_numpy()
 
 
+def input_pass_time(
+    scale_matrix: pd.DataFrame | None,
+    compute_scale: pd.DataFrame | None,
+    m: np.ndarray,
+    k: np.ndarray,
+    dynamic: bool = True,
+) -> np.ndarray:
+    """The pass quantizing an m x k FP8 GEMM input, as the quantize tables time it (s): the
+    static pass (`scale_matrix`), and with a scale computed each call (`dynamic`) the extra
+    `compute_scale` times where it timed one; NaN where the static pass was not timed."""
+    static = _at_shape(scale_matrix, m, k)
+    return static + np.nan_to_num(_at_shape(compute_scale, m, k)) if dynamic else static
+
+
 def quantize_apart(
     fp8: Samples, scale_matrix: pd.DataFrame, compute_scale: pd.DataFrame | None
 ) -> tuple[list[Samples], np.ndarray] | None:
@@ -356,10 +370,7 @@ def quantize_apart(
     differ in the pass alone); then the two passes' own rows (class `quantize`, read 2 bytes
     and write 1 per element, 2 OPs), and each GEMM row's pass time. None where most rows
     have no pass timed at their shape, or would take less than it."""
-    m, k = fp8.sizes[:, 0], fp8.sizes[:, 2]
-    static = _at_shape(scale_matrix, m, k)
-    extra = np.nan_to_num(_at_shape(compute_scale, m, k))
-    dynamic = static + extra
+    dynamic = input_pass_time(scale_matrix, compute_scale, fp8.sizes[:, 0], fp8.sizes[:, 2])
     left = np.asarray(fp8.time, dtype=float) - dynamic
     kept = left > 0  # NaN (not timed) compares False
     if kept.sum() < len(left) / 2:
@@ -371,11 +382,9 @@ def quantize_apart(
     passes = []
     rows = scale_matrix[scale_matrix["latency"] > 0]
     pm, pk = rows["m"].to_numpy(float), rows["k"].to_numpy(float)
-    pass_extra = np.nan_to_num(_at_shape(compute_scale, pm, pk))
-    for dtype, time in (("fp8", rows["latency"].to_numpy() * 1e-3 + pass_extra),
-                        ("fp8_static", rows["latency"].to_numpy() * 1e-3)):  # fmt: skip
-        sizes = rows[["m", "k"]].to_numpy()
-        moved = QUANTIZE_BYTES * pm * pk
+    sizes, moved = rows[["m", "k"]].to_numpy(), QUANTIZE_BYTES * pm * pk
+    for dtype in ("fp8", "fp8_static"):
+        time = input_pass_time(rows, compute_scale, pm, pk, dynamic=dtype == "fp8")
         passes.append(Samples("quantize", dtype, "vector", 2 * pm * pk, moved, time, sizes))
     return [gemm, replace(gemm, dtype="fp8_static"), *passes], dynamic[kept]
 
@@ -922,7 +931,9 @@ def fit_engine(
         gemm, dynamic = apart[0][0], apart[1]
         held = _holdout(gemm)[1]
         rows = _subset(gemm, held)
-        static_pass = _at_shape(scale_matrix, rows.sizes[:, 0], rows.sizes[:, 2])
+        static_pass = input_pass_time(
+            scale_matrix, None, rows.sizes[:, 0], rows.sizes[:, 2], dynamic=False
+        )
         for dtype, measured_pass in (("fp8", dynamic[held]), ("fp8_static", static_pass)):
             priced = predict(rows, device, half_dtypes[f"matmul:{dtype}"]) + quantize_pass_time(
                 half_dtypes[f"quantize:{dtype}"],

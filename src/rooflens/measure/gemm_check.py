@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from rooflens.calibration.aiconfigurator import QUANTIZE_APART
 from rooflens.measure.timing import time_kernel
 
 SHAPES_FILES = {
@@ -45,9 +46,9 @@ FP8_SOURCES = {
     "sglang-0.5.14": "sglang_sgl_kernel_fp8_scaled_mm",
     "trtllm-1.3.0rc20": "torch_flow",
 }
-# The databases whose quantize tables time their engine's own pass (SGLang's time a PyTorch
-# expression: rooflens.calibration.aiconfigurator.QUANTIZE_APART).
-FP8_PASSES = ("vllm-0.24.0", "trtllm-1.3.0rc20")
+# The databases whose quantize tables time their engine's own pass, as the profiles' fit
+# takes them (SGLang's time a PyTorch expression).
+FP8_PASSES = tuple(name for name in DATABASES if name.split("-")[0] in QUANTIZE_APART)
 TORCH_DTYPES = {"bf16": torch.bfloat16, "fp8": torch.float8_e4m3fn}
 REFERENCE = "vllm-0.24.0"  # calls F.linear, as this check does: the same cuBLAS path
 # (n, k) of real layers, each at decode-like to prefill-like row counts m.
@@ -80,19 +81,17 @@ def read_aiconfigurator(root: str | Path, dtype: str = "bf16") -> Any:
             rows = rows[(rows.gemm_dtype == "bfloat16") & (rows.kernel_source == source)]
         rows = rows.assign(database=name, latency_ms=rows.latency, pass_ms=float("nan"))
         if dtype == "fp8" and name in FP8_PASSES:
+            # The pass as the profiles' fit reads it (rooflens.calibration.aiconfigurator).
+            from rooflens.calibration.aiconfigurator import input_pass_time
+
             quantize = Path(root).parent / "quantize" / folder
-            static, extra = (
+            scale_matrix, compute_scale = (
                 pd.read_parquet(quantize / f"{table}.parquet")
-                .query("latency > 0")
-                .groupby(["m", "k"])
-                .latency.median()
                 for table in ("scale_matrix_perf", "computescale_perf")
             )
-            # As the profiles' fit reads them: the static pass, plus the dynamic one's extra
-            # where its table timed it (rooflens.calibration.aiconfigurator.quantize_apart).
-            passes = static + extra.reindex(static.index).fillna(0.0)
-            keys = pd.MultiIndex.from_frame(rows[["m", "k"]])
-            rows = rows.assign(pass_ms=passes.reindex(keys).to_numpy())
+            m, k = rows["m"].to_numpy(float), rows["k"].to_numpy(float)
+            seconds = input_pass_time(scale_matrix, compute_scale, m, k)
+            rows = rows.assign(pass_ms=seconds * 1e3)
         tables.append(rows)
     return pd.concat(tables)[["database", "m", "n", "k", "latency_ms", "pass_ms"]]
 
