@@ -767,3 +767,22 @@ def test_a_work_in_progress_run_takes_no_main_line_flags() -> None:
     assert prefill_graphs(pd.DataFrame([later])).tolist() == ["in a CUDA graph"]
     # The simulation takes the scheduler's flags, never the graphs' field.
     assert "graph_tokens" not in dict(setup_of(later)[0].scheduler)
+
+
+def test_the_report_pairs_a_point_measured_with_and_without_prefill_graphs() -> None:
+    # One benchmark point measured twice: on 2026-04-01 the main line's script left vLLM's
+    # default sizes (a 1,024-token prompt prefills without a graph), on 04-22 it captured
+    # up to 2,048 tokens.
+    from rooflens.measure.validate_engines import _graph_lines, errors
+
+    runs = []
+    for measured, ttft in (("2026-04-01T10:00:00Z", 150.0), ("2026-04-22T10:00:00Z", 60.0)):
+        run = _minimax_b200_run(measured, wip=False) | {"id": measured, "silicon_ttft_ms": ttft}
+        runs.append(run | {"predicted_ttft_ms": 30.0, "predicted_tpot_ms": 8.4})
+    lines = _graph_lines(errors(pd.DataFrame(runs)))
+    text = "\n".join(lines)
+    # At 1-8 clients, one run each way, with its measured and predicted TTFT.
+    assert "| vllm | in a CUDA graph | 1 | 50 % |" in text  # |30 - 60| / 60
+    assert "| vllm | without CUDA graphs | 1 | 80 % |" in text  # |30 - 150| / 150
+    # The pair: measured 150 / 60 ms; measured - predicted 120 and 30 ms.
+    assert "| vllm | MiniMaxAI/MiniMax-M2.5 | 1 | 2.50 | 120.00 | 30.00 |" in text

@@ -46,7 +46,12 @@ from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.hardware.catalog import get_device
 from rooflens.measure.inferencemax import SWEEP_WINDOW_SECONDS, speculation
-from rooflens.measure.inferencemax_launches import measured_at, scheduler_updates, script_names
+from rooflens.measure.inferencemax_launches import (
+    DESCRIPTIVE,
+    measured_at,
+    scheduler_updates,
+    script_names,
+)
 from rooflens.models.catalog import bundled_config, bundled_models, bundled_twin, load_model
 from rooflens.serving.config import ClusterConfig, SchedulerConfig
 from rooflens.serving.presets import PRESETS, scheduler_with
@@ -382,9 +387,10 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         source = f"{source}; MXFP4 on {kernel.capitalize()} as launched"
     # So is the memory it was launched to take, read as the engine's profile reads it.
     memory = launch.pop("memory_fraction", None)
-    # Which prefills ran as CUDA graphs the report reads (prefill_graph_tokens_of); no
-    # operator table prices the host time of those that did not.
-    launch.pop("graph_tokens", None)
+    # Fields the report reads and the simulation does not (which prefills ran as CUDA graphs:
+    # prefill_graph_tokens_of).
+    for field in DESCRIPTIVE:
+        launch.pop(field, None)
     if row["mode"] == "agg":
         if _int(row.get("pp_size")) != 1:
             raise Inexpressible("pipeline parallelism")
