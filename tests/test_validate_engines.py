@@ -513,6 +513,50 @@ def test_ttft_splits_into_a_time_per_prompt_token_and_one_per_request() -> None:
     assert "| vllm | m | 1 | 2 | 1.00 | 50.00 | 10.00 | 40.00 |" in table
 
 
+def test_ttft_splits_into_what_tensor_parallelism_divides_and_what_it_does_not() -> None:
+    """One series at TP 1, 2 and 4: measured 450, 250 and 150 ms (400 ms of work divided
+    among the GPUs, 50 ms not), predicted 410, 210 and 110 (the same work, 10 ms): a 40 ms
+    gap with the divided parts alike. An expert-parallel series at TP 4 and 8 holds a record
+    written for 16 GPUs (attention TP 16, MoE TP 4 x EP 4) of the TP 4 run: read as TP 4,
+    it is one point with that run (medians 300 ms measured), not a third TP size. A series of
+    one TP size and runs above the concurrency the split reads are left out."""
+    from rooflens.measure.validate_engines import SPLIT_MAX_CONCURRENCY, _tp_lines, ttft_by_tp
+
+    base = SERIES_BASE | {"batch_size": 4, "isl": 1000}
+    rows = [
+        base | {"tp_size": tp, "moe_tp_size": tp, "silicon_ttft_ms": 50.0 + 400.0 / tp,
+                "predicted_ttft_ms": 10.0 + 400.0 / tp}
+        for tp in (1, 2, 4)
+    ]  # fmt: skip
+    ep = base | {"model_path": "moe", "moe_ep_size": 4, "moe_tp_size": 1}
+    rows += [
+        ep | {"tp_size": 4, "silicon_ttft_ms": 300.0, "predicted_ttft_ms": 100.0},
+        ep | {"tp_size": 16, "moe_tp_size": 4, "silicon_ttft_ms": 300.0,
+              "predicted_ttft_ms": 100.0},
+        ep | {"tp_size": 8, "silicon_ttft_ms": 200.0, "predicted_ttft_ms": 60.0},
+        base | {"model_path": "alone", "silicon_ttft_ms": 90.0, "predicted_ttft_ms": 80.0},
+        base | {"tp_size": 8, "moe_tp_size": 8, "batch_size": SPLIT_MAX_CONCURRENCY + 1,
+                "silicon_ttft_ms": 900.0, "predicted_ttft_ms": 100.0},
+    ]  # fmt: skip
+    done = errors(pd.DataFrame(rows))
+    split = ttft_by_tp(done).set_index("model_path")
+    assert sorted(split.index) == ["m", "moe"]
+    assert split.loc["m", "runs"] == 3 and split.loc["m", "tp sizes"] == 3
+    assert split.loc["m", "measured divided"] == pytest.approx(400.0)
+    assert split.loc["m", "predicted divided"] == pytest.approx(400.0)
+    assert split.loc["m", "measured undivided"] == pytest.approx(50.0)
+    assert split.loc["m", "predicted undivided"] == pytest.approx(10.0)
+    # TP 4 (two records) and 8: 300 = a + b / 4, 200 = a + b / 8, so b = 800 and a = 100.
+    assert split.loc["moe", "tp sizes"] == 2 and split.loc["moe", "runs"] == 3
+    assert split.loc["moe", "measured divided"] == pytest.approx(800.0)
+    assert split.loc["moe", "measured undivided"] == pytest.approx(100.0)
+    assert split.loc["moe", "predicted undivided"] == pytest.approx(20.0)
+    table = "\n".join(_tp_lines(done))
+    assert "| vllm | m | 1 | 3 | 400.00 | 400.00 | 50.00 | 10.00 | 40.00 |" in table
+    assert "| vllm | moe | 1 | 3 | 800.00 | 320.00 | 100.00 | 20.00 | 80.00 |" in table
+    assert _tp_lines(errors(pd.DataFrame(rows[-2:]))) == []
+
+
 def test_ttft_against_the_output_length() -> None:
     """A series at 128 and 1,024 output tokens (measured 300 and 100 ms, predicted 120 and
     120): ratios 3 and 1; a series of one output length is left out."""

@@ -867,13 +867,21 @@ _FIXED = [
 ]  # fmt: skip
 
 
+def _series_keys(varied: str) -> list[str]:
+    """What a series of runs that differ only in `varied` (isl, osl or tp_size) holds fixed:
+    across TP sizes the experts' TP goes with the attention's, and both lengths stay."""
+    if varied == "tp_size":
+        return [*(c for c in _FIXED if c not in ("tp_size", "moe_tp_size")), "isl", "osl"]
+    return [*_FIXED, "osl" if varied == "isl" else "isl"]
+
+
 def _series(done: pd.DataFrame, varied: str) -> DataFrameGroupBy:
-    """Aggregated runs grouped into series that differ only in `varied` (isl or osl)."""
+    """Aggregated runs grouped into series that differ only in `varied` (isl, osl or
+    tp_size)."""
     runs = done[done["mode"] == "agg"]
     deployment = runs["silicon_data_source"].astype(str).str.extract(r"config_id=(\d+)")[0]
     runs = runs.assign(deployment=deployment.fillna(""))
-    fixed = [*_FIXED, "osl" if varied == "isl" else "isl"]
-    return runs.groupby(fixed, dropna=False)
+    return runs.groupby(_series_keys(varied), dropna=False)
 
 
 def ttft_split(done: pd.DataFrame) -> pd.DataFrame:
@@ -889,7 +897,7 @@ def ttft_split(done: pd.DataFrame) -> pd.DataFrame:
         x = series["isl"].to_numpy(dtype=np.float64) / 1e3
         measured = np.polyfit(x, series["silicon_ttft_ms"].to_numpy(dtype=np.float64), 1)
         predicted = np.polyfit(x, series["predicted_ttft_ms"].to_numpy(dtype=np.float64), 1)
-        rows.append(dict(zip([*_FIXED, "osl"], key, strict=True)) | {
+        rows.append(dict(zip(_series_keys("isl"), key, strict=True)) | {
             "runs": len(series),
             "measured slope": measured[0], "predicted slope": predicted[0],
             "measured intercept": measured[1], "predicted intercept": predicted[1],
@@ -938,6 +946,85 @@ def _split_lines(done: pd.DataFrame) -> list[str]:
     ]
 
 
+def ttft_by_tp(done: pd.DataFrame) -> pd.DataFrame:
+    """Each series of runs that differ only in tensor-parallel size (same engine and version,
+    model, system, precision, expert layout, concurrency, deployment and lengths; at most
+    SPLIT_MAX_CONCURRENCY clients), measured and predicted TTFT fitted as a straight line in
+    1 / TP: the time TP divides among its GPUs (slope: a prefill's work on one GPU) and the
+    time it does not (intercept). Work done on the GPUs shrinks with more of them; a cost of
+    the serving path around them (API server, tokenizer, scheduler, host) does not."""
+    rows = []
+    few_clients = done[(done["batch_size"] <= SPLIT_MAX_CONCURRENCY) & (done["mode"] == "agg")]
+    if few_clients.empty:
+        return pd.DataFrame()
+    # The layout as simulated: a record written for N² GPUs is one of N (recorded_layout),
+    # and often the very measurement of the record that states N.
+    read = pd.DataFrame(
+        [recorded_layout(row)[:4] for _, row in few_clients.iterrows()],
+        columns=["tp_size", "attention_dp_size", "moe_tp_size", "moe_ep_size"],
+        index=few_clients.index,
+    )
+    few_clients = few_clients.assign(**{name: read[name] for name in read.columns})
+    for key, series in _series(few_clients, "tp_size"):
+        if series["tp_size"].nunique() < 2:
+            continue
+        # One point per TP size (the median of its runs): a run recorded twice counts once.
+        at = series.groupby("tp_size")[["silicon_ttft_ms", "predicted_ttft_ms"]].median()
+        x = 1.0 / at.index.to_numpy(dtype=np.float64)
+        measured = np.polyfit(x, at["silicon_ttft_ms"].to_numpy(dtype=np.float64), 1)
+        predicted = np.polyfit(x, at["predicted_ttft_ms"].to_numpy(dtype=np.float64), 1)
+        rows.append(dict(zip(_series_keys("tp_size"), key, strict=True)) | {
+            "runs": len(series), "tp sizes": series["tp_size"].nunique(),
+            "measured divided": measured[0], "predicted divided": predicted[0],
+            "measured undivided": measured[1], "predicted undivided": predicted[1],
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _tp_lines(done: pd.DataFrame) -> list[str]:
+    by_tp = ttft_by_tp(done)
+    if by_tp.empty:
+        return []
+    by_tp["gap"] = by_tp["measured undivided"] - by_tp["predicted undivided"]
+    table = (
+        by_tp.groupby(["backend", "model_path"])
+        .agg(
+            series=("runs", "size"),
+            runs=("runs", "sum"),
+            measured_divided=("measured divided", "median"),
+            predicted_divided=("predicted divided", "median"),
+            measured=("measured undivided", "median"),
+            predicted=("predicted undivided", "median"),
+            gap=("gap", "median"),
+        )
+        .reset_index()
+        .sort_values("gap", ascending=False)
+        .rename(
+            columns={
+                "measured_divided": "divided by TP meas ms",
+                "predicted_divided": "divided by TP pred ms",
+                "measured": "not divided meas ms",
+                "predicted": "not divided pred ms",
+                "gap": "meas - pred ms",
+            }
+        )
+    )
+    return [
+        "",
+        "TTFT split into the time tensor parallelism divides and the time it does not: each "
+        "series of aggregated runs that differ only in TP size (same engine version, model, "
+        "system, precision, expert layout, InferenceX configuration, lengths and concurrency, "
+        f"at most {SPLIT_MAX_CONCURRENCY} clients), measured and predicted TTFT fitted as a "
+        "line in 1 / TP (divided: the slope, a prefill's time on one GPU; not divided: the "
+        "intercept); medians over the series of each engine and model. The GPUs' work "
+        "shrinks as TP grows; a cost of the serving path around them (API server, tokenizer, "
+        "scheduler, host) does not. A positive gap with the divided parts alike is time no "
+        "operator table holds, and more GPUs do not remove it.",
+        "",
+        _markdown(table),
+    ]
+
+
 def output_length_ratios(done: pd.DataFrame) -> pd.DataFrame:
     """Each series of runs that differ only in output length: TTFT at the shortest output
     over TTFT at the longest (medians of the runs at each), measured and predicted. A request's
@@ -950,7 +1037,7 @@ def output_length_ratios(done: pd.DataFrame) -> pd.DataFrame:
             continue
         short = series[series["osl"] == series["osl"].min()]
         long = series[series["osl"] == series["osl"].max()]
-        rows.append(dict(zip([*_FIXED, "isl"], key, strict=True)) | {
+        rows.append(dict(zip(_series_keys("osl"), key, strict=True)) | {
             "measured": short["silicon_ttft_ms"].median() / long["silicon_ttft_ms"].median(),
             "predicted": short["predicted_ttft_ms"].median() / long["predicted_ttft_ms"].median(),
         })  # fmt: skip
@@ -1498,6 +1585,7 @@ def report(
             ),
             "",
             *_split_lines(mine),
+            *_tp_lines(mine),
             *_output_length_lines(mine),
             *_iteration_gap_lines(mine),
             *_graph_lines(mine),
