@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 
 import numpy as np
@@ -110,6 +111,32 @@ def test_the_fit_recovers_a_known_law(tables) -> None:
     assert np.allclose(np.array(matmul.memory.fractions)[sizes > 5.5], MEMORY_FRACTION, rtol=0.01)
     # Held out shapes are priced within a percent of the law.
     assert fit.held_out["matmul:bf16"]["median"] < 0.01
+
+
+def test_tensorrt_llm_nvfp4_gemms_are_fitted_on_vllms_tuned_rows(tables) -> None:
+    """TensorRT-LLM's NVFP4 rows, timed outside its autotuner, at twice the law; vLLM's at the
+    law (GEMM_STAND_INS): TensorRT-LLM's profile prices NVFP4 GEMMs as vLLM's does and says
+    whose rows it read; without vLLM's table it keeps its own."""
+    b200 = get_device("b200")
+    vllm = tables / "toy" / "gemm" / "vllm" / "1.0"
+    bf16 = pd.read_csv(vllm / "gemm_perf.csv")
+    pd.concat([bf16, bf16.assign(gemm_dtype="nvfp4")]).to_csv(vllm / "gemm_perf.csv", index=False)
+    trt = tables / "toy" / "gemm" / "trtllm" / "2.0"
+    trt.mkdir(parents=True)
+    slow = bf16.assign(gemm_dtype="nvfp4", latency=2 * bf16["latency"])
+    pd.concat([bf16, slow]).to_csv(trt / "gemm_perf.csv", index=False)
+    own = fit_engine(tables, "toy", "vllm", b200).profile
+    fit = fit_engine(tables, "toy", "trtllm", b200).profile
+    assert fit.dtype_classes["matmul:fp4"] == own.dtype_classes["matmul:fp4"]
+    assert fit.dtype_classes["matmul:fp4"].fixed == pytest.approx(FIXED, rel=0.01)
+    assert fit.provenance["stand_in.matmul:fp4"].startswith("vllm 1.0's nvfp4 GEMM rows")
+    assert "outside its autotuner" in fit.provenance["stand_in.matmul:fp4"]
+    # bf16 and other types stay TensorRT-LLM's own.
+    assert fit.provenance["db.gemm"].startswith("trtllm 2.0")
+    shutil.rmtree(vllm.parent)
+    alone = fit_engine(tables, "toy", "trtllm", b200).profile
+    assert "stand_in.matmul:fp4" not in alone.provenance
+    assert alone.dtype_classes["matmul:fp4"].fixed == pytest.approx(2 * FIXED, rel=0.01)
 
 
 def test_a_gemm_table_with_a_host_floor_is_refused_and_falls_back(tables) -> None:
