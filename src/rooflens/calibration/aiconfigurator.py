@@ -141,7 +141,9 @@ MOE_KERNELS = {("trtllm", system): {"w4a16_mxfp4": "w4a8_mxfp4_mxfp8"} for syste
 # times it outside `autotune()`, at the untuned default; its MoE collector tunes. On the
 # B200 tables its NVFP4 rows take 1.36 times vLLM's at m <= 16 (1.14 at m >= 4,096), where
 # their bf16 rows (cuBLAS in both) agree within 2 %. vLLM's rows time the same work (the
-# input's NVFP4 quantization and the GEMM) with NVIDIA's tuned kernels (FlashInfer's).
+# input's NVFP4 quantization and the GEMM) on FlashInfer's kernel at its heuristic choice:
+# vLLM also autotunes FlashInfer's kernels at start-up (kernel_warmup.flashinfer_autotune)
+# and aiconfigurator's vLLM collector does not either, so they may still be slower than served.
 GEMM_STAND_INS = {"trtllm": {"nvfp4": "vllm"}}
 KV_TYPES = {"bfloat16": ("bf16", 16), "fp8": ("fp8", 8)}
 # Bytes per element of a collective's message (aiconfigurator counts elements).
