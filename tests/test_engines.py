@@ -129,13 +129,14 @@ def test_tensorrt_llm_nvfp4_gemms_are_fitted_on_vllms_tuned_rows(tables) -> None
     fit = fit_engine(tables, "toy", "trtllm", b200).profile
     assert fit.dtype_classes["matmul:fp4"] == own.dtype_classes["matmul:fp4"]
     assert fit.dtype_classes["matmul:fp4"].fixed == pytest.approx(FIXED, rel=0.01)
-    assert fit.provenance["stand_in.matmul:fp4"].startswith("vllm 1.0's nvfp4 GEMM rows")
-    assert "outside its autotuner" in fit.provenance["stand_in.matmul:fp4"]
+    assert fit.provenance["db.gemm:fp4"].startswith("vllm 1.0, collected 2026-08-13")
+    assert fit.fallbacks["matmul:fp4"].startswith("fitted from vllm's nvfp4 GEMM rows")
+    assert "outside its autotuner" in fit.fallbacks["matmul:fp4"]
     # bf16 and other types stay TensorRT-LLM's own.
     assert fit.provenance["db.gemm"].startswith("trtllm 2.0")
     shutil.rmtree(vllm.parent)
     alone = fit_engine(tables, "toy", "trtllm", b200).profile
-    assert "stand_in.matmul:fp4" not in alone.provenance
+    assert "db.gemm:fp4" not in alone.provenance and "matmul:fp4" not in alone.fallbacks
     assert alone.dtype_classes["matmul:fp4"].fixed == pytest.approx(2 * FIXED, rel=0.01)
 
 

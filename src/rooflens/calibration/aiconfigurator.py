@@ -1001,6 +1001,13 @@ def fit_engine(
                 f"fitted from the {runs} table, the kernel {engine} runs for {own} experts "
                 f"on {system} (its documentation), priced as the {MOE_TYPES[own][0]} operator"
             )
+    for table_type, other in GEMM_STAND_INS.get(engine, {}).items():
+        dtype = GEMM_TYPES[table_type][0]
+        if f"db.gemm:{dtype}" in provenance:
+            fallbacks[f"matmul:{dtype}"] = (
+                f"fitted from {other}'s {table_type} GEMM rows: {engine}'s own are timed "
+                "outside its autotuner, which its serving runs (GEMM_STAND_INS)"
+            )
     fallbacks["sizes"] = "beyond the measured sizes the fractions stay those of the nearest size"
     collectives = {}
     nccl_dir = pick_version(root, system, "comm", "nccl", None, ("nccl_perf",))
@@ -1042,7 +1049,8 @@ def _stand_in_gemms(
     samples: list[Samples], root: Path, system: str, engine: str, provenance: dict[str, str]
 ) -> list[Samples]:
     """The samples with each GEMM type of GEMM_STAND_INS[engine] fitted on the standing-in
-    engine's newest rows of `system` (noted in `provenance`), where it has enough of them."""
+    engine's newest rows of `system` (their source in `provenance`, `db.gemm:<type>`), where
+    it has enough of them."""
     for table_type, other in GEMM_STAND_INS.get(engine, {}).items():
         folder = pick_version(root, system, "gemm", other, None, ("gemm_perf",))
         rows = read_table(folder, "gemm_perf") if folder is not None else None
@@ -1059,10 +1067,8 @@ def _stand_in_gemms(
         at = own[0] if own else len(samples)
         rest = [x for i, x in enumerate(samples) if i not in own]
         samples = [*rest[:at], *kept, *rest[at:]]
-        provenance[f"stand_in.matmul:{dtype}"] = (
-            f"{other} {folder.name}'s {table_type} GEMM rows (collected "
-            f"{collection_date(folder)}): {engine}'s own are timed outside its autotuner, "
-            "which its serving runs (GEMM_STAND_INS)"
+        provenance[f"db.gemm:{dtype}"] = (
+            f"{other} {folder.name}, collected {collection_date(folder)}"
         )
     return samples
 
