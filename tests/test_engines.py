@@ -113,7 +113,7 @@ def test_the_fit_recovers_a_known_law(tables) -> None:
     assert fit.held_out["matmul:bf16"]["median"] < 0.01
 
 
-def test_tensorrt_llm_nvfp4_gemms_are_fitted_on_vllms_tuned_rows(tables) -> None:
+def test_tensorrt_llm_nvfp4_gemms_are_fitted_on_vllms_rows(tables) -> None:
     """TensorRT-LLM's NVFP4 rows, timed outside its autotuner, at twice the law; vLLM's at the
     law (GEMM_STAND_INS): TensorRT-LLM's profile prices NVFP4 GEMMs as vLLM's does and says
     whose rows it read; without vLLM's table it keeps its own."""

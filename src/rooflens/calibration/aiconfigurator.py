@@ -893,7 +893,7 @@ def fit_engine(
         # Rows recorded with no time (failed measurements) say nothing.
         kept = [_subset(x, np.asarray(x.time) > 0) for x in reader(*frames)]
         samples += [x for x in kept if len(x.time) >= MIN_ROWS]
-    samples = _stand_in_gemms(samples, root, system, engine, provenance)
+    samples, stand_ins = _stand_in_gemms(samples, root, system, engine, provenance)
     samples, refused = _plausible_gemms(samples)
     fp8 = next((x for x in samples if (x.op_class, x.dtype) == ("matmul", "fp8")), None)
     quantize_dir = pick_version(root, system, "quantize", engine, version, ("computescale_perf",))
@@ -1001,13 +1001,7 @@ def fit_engine(
                 f"fitted from the {runs} table, the kernel {engine} runs for {own} experts "
                 f"on {system} (its documentation), priced as the {MOE_TYPES[own][0]} operator"
             )
-    for table_type, other in GEMM_STAND_INS.get(engine, {}).items():
-        dtype = GEMM_TYPES[table_type][0]
-        if f"db.gemm:{dtype}" in provenance:
-            fallbacks[f"matmul:{dtype}"] = (
-                f"fitted from {other}'s {table_type} GEMM rows: {engine}'s own are timed "
-                "outside its autotuner, which its serving runs (GEMM_STAND_INS)"
-            )
+    fallbacks.update(stand_ins)
     fallbacks["sizes"] = "beyond the measured sizes the fractions stay those of the nearest size"
     collectives = {}
     nccl_dir = pick_version(root, system, "comm", "nccl", None, ("nccl_perf",))
@@ -1047,10 +1041,11 @@ def fit_engine(
 
 def _stand_in_gemms(
     samples: list[Samples], root: Path, system: str, engine: str, provenance: dict[str, str]
-) -> list[Samples]:
+) -> tuple[list[Samples], dict[str, str]]:
     """The samples with each GEMM type of GEMM_STAND_INS[engine] fitted on the standing-in
-    engine's newest rows of `system` (their source in `provenance`, `db.gemm:<type>`), where
-    it has enough of them."""
+    engine's newest rows of `system` where it has enough of them (their source in
+    `provenance`, `db.gemm:<type>`), and the fallback note of each type so fitted."""
+    notes: dict[str, str] = {}
     for table_type, other in GEMM_STAND_INS.get(engine, {}).items():
         folder = pick_version(root, system, "gemm", other, None, ("gemm_perf",))
         rows = read_table(folder, "gemm_perf") if folder is not None else None
@@ -1070,7 +1065,11 @@ def _stand_in_gemms(
         provenance[f"db.gemm:{dtype}"] = (
             f"{other} {folder.name}, collected {collection_date(folder)}"
         )
-    return samples
+        notes[f"matmul:{dtype}"] = (
+            f"fitted from {other}'s {table_type} GEMM rows: {engine}'s own are timed outside "
+            "its autotuner, which its serving runs (GEMM_STAND_INS)"
+        )
+    return samples, notes
 
 
 def _plausible_gemms(samples: list[Samples]) -> tuple[list[Samples], dict[str, str]]:
