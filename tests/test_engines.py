@@ -630,6 +630,79 @@ def test_a_gemm_is_priced_by_its_shape_grid(tables) -> None:
     assert costs.memory_rates[norm] == pytest.approx(plain.memory_rates[norm])
 
 
+def _streamed_law(m: np.ndarray, n: int, k: int) -> np.ndarray:
+    """A synthetic engine whose memory-bound GEMMs run at 0.8 of the bandwidth where their
+    weights are most of the bytes and at 0.2 where the activations are (in ms)."""
+    cost = Linear("g", "block", ("x",), "y", in_features=k, out_features=n).cost(
+        Step(m, np.ones_like(m), np.zeros_like(m)), Precision(Quantization())
+    )
+    memory = cost.load_weight + cost.load_act + cost.store_act
+    fraction = np.where(cost.load_weight >= memory / 2, 0.8, 0.2)
+    return 1e3 * (FIXED + memory / (fraction * H100.memory_bandwidth))
+
+
+def test_weight_and_activation_bound_gemms_get_a_memory_grid_each(tmp_path) -> None:
+    """A decode GEMM (8192 outputs, 2048 inputs, a few tokens) and a tall, narrow one (512 x
+    128 at 26-33k tokens) move 33-42 MB each at k / n = 1/4: one grid cell. Each kind
+    gets its own fraction back, 0.8 and 0.2, where one grid of both gave a blend; pricing
+    reads the grid of the bytes that dominate (WEIGHT_DOMINATED)."""
+    gemm = tmp_path / "toy" / "gemm" / "vllm" / "1.0"
+    gemm.mkdir(parents=True)
+    kinds = {
+        (8192, 2048): np.arange(1.0, 13.0),
+        (512, 128): np.arange(25600.0, 33000.0, 768.0),
+        # Tiny GEMMs, nearly all fixed time, from which the fit takes that time out.
+        (64, 64): np.arange(1.0, 13.0),
+    }
+    rows = [
+        {"gemm_dtype": "bfloat16", "m": mi, "n": n, "k": k, "latency": t}
+        for (n, k), m in kinds.items()
+        for mi, t in zip(m, _streamed_law(m, n, k), strict=True)
+    ]
+    pd.DataFrame(rows).to_csv(gemm / "gemm_perf.csv", index=False)
+    (gemm / "collection_meta.yaml").write_text("provenance: collected\n")
+    matmul = fit_engine(tmp_path, "toy", "vllm", H100).profile.classes["matmul"]
+    assert matmul.memory_grid is not None and matmul.activation_grid is not None
+    moved = np.array([3.4e7])
+    assert matmul.memory_grid(moved, np.array([0.25])) == pytest.approx(0.8, rel=0.01)
+    assert matmul.activation_grid(moved, np.array([0.25])) == pytest.approx(0.2, rel=0.01)
+    curves = {"compute": matmul.compute, "memory": matmul.memory}
+    rates = EngineProfile.model_validate(
+        {"device": "toy", "engine": "vllm", "engine_version": "1.0",
+         "classes": {"matmul": matmul.model_dump(), "attention": curves, "vector": curves}}
+    ).rates(
+        "matmul", np.ones(2), np.full(2, 3.4e7), H100.peak_ops["bf16"], 1.0,
+        compute_bound=np.zeros(2, dtype=bool), aspect=np.full(2, 0.25),
+        weight_share=np.array([0.99, 0.01]),
+    )[1]  # fmt: skip
+    assert rates == pytest.approx([0.8, 0.2], rel=0.01)
+
+
+def test_pricing_reads_the_weight_share_of_each_gemm_kernel(tables) -> None:
+    """Llama-3.1-70B at TP 8: k_proj has 128 outputs per device, so over a 4,096-token prefill
+    its activations are nearly all its bytes, and a decode token's q_proj is nearly all
+    weights: each takes the memory grid of its kind."""
+    from rooflens.core.efficiency import ShapeGrid
+
+    profile = fit_engine(tables, "toy", "vllm", H100).profile
+    data = profile.model_dump()
+    data["classes"]["matmul"]["memory_grid"] = ShapeGrid(
+        log10_sizes=(6.0,), log10_ratios=(0.0,), fractions=((0.7,),)
+    ).model_dump()
+    data["classes"]["matmul"]["activation_grid"] = ShapeGrid(
+        log10_sizes=(6.0,), log10_ratios=(0.0,), fractions=((0.3,),)
+    ).model_dump()
+    split = EngineProfile.model_validate(data)
+    model = load_model("meta-llama/Llama-3.1-70B")
+    graph = build_graph(model, AnalysisOptions(parallelism=Parallelism(tp=8)), H100)
+    names = [op.name for op in graph.operators]
+    for tokens, name, fraction in ((4096.0, "k_proj", 0.3), (1.0, "q_proj", 0.7)):
+        step = Step(np.array([tokens]), np.array([1.0]), np.array([0.0]))
+        costs = price_step(graph, H100, Quantization(), step, split)
+        row = names.index(name)
+        assert costs.memory_rates[row][0] == pytest.approx(H100.memory_bandwidth * fraction)
+
+
 def test_expert_gemms_are_priced_by_the_tokens_routed_to_each_expert(tables) -> None:
     """The moe grids read an expert GEMM's kernel at the step's tokens x top-k / experts (its
     OPs over one routed token's through every expert): at 4 and at 64 tokens the same GEMM

@@ -42,6 +42,7 @@ from rooflens.core.efficiency import (
     DTYPE_FALLBACK,
     PARENT_CLASS,
     SCAN_CLASSES,
+    WEIGHT_DOMINATED,
     ClassEfficiency,
     CollectiveCurve,
     CollectiveTable,
@@ -185,6 +186,9 @@ class Samples:
     # than its sizes do, so a size measured only in prefill must not lend its fraction to a
     # decode step; an expert GEMM's load, tokens per expert, more than its bytes do).
     fill_first: Literal["ratio", "size"] = "ratio"
+    # GEMM rows: the share of each row's bytes that are its weights, which parts the memory
+    # grids (ClassEfficiency.activation_grid); None: one memory grid.
+    weight_share: np.ndarray | None = None
 
     @property
     def family(self) -> str:
@@ -296,14 +300,18 @@ def gemm_samples(df: pd.DataFrame) -> list[Samples]:
         rows = df[df["gemm_dtype"] == name]
         if rows.empty:
             continue
-        ops, memory = [], []
+        ops, memory, weights = [], [], []
         for (n, k), part in rows.groupby(["n", "k"], sort=False):
             step = Step(part["m"].to_numpy(float), _ones(len(part)), 0 * _ones(len(part)))
             op = Linear("gemm", "block", ("x",), "y", in_features=int(k), out_features=int(n))
-            o, m = _priced(op.cost(step, Precision(quant)))
+            cost = op.cost(step, Precision(quant))
+            o, m = _priced(cost)
             ops.append(pd.Series(np.broadcast_to(o, len(part)), index=part.index))
             memory.append(pd.Series(np.broadcast_to(m, len(part)), index=part.index))
+            w = np.broadcast_to(np.asarray(cost.load_weight, dtype=float), len(part))
+            weights.append(pd.Series(w, index=part.index))
         ops_s, mem_s = pd.concat(ops).loc[rows.index], pd.concat(memory).loc[rows.index]
+        weight_s = pd.concat(weights).loc[rows.index]
         peak = "fp8" if dtype == "fp8_block" else dtype
         out.append(
             Samples(
@@ -315,6 +323,7 @@ def gemm_samples(df: pd.DataFrame) -> list[Samples]:
                 rows["latency"].to_numpy() * 1e-3,
                 rows[["m", "n", "k"]].to_numpy(),
                 aspect=(rows["k"] / rows["n"]).to_numpy(dtype=float),
+                weight_share=(weight_s / mem_s).to_numpy(),
             )
         )
     return out
@@ -332,13 +341,7 @@ def static_scale_samples(fp8: Samples, compute_scale: pd.DataFrame) -> Samples |
     kept = left > 0  # NaN (not timed) compares False
     if kept.sum() < len(left) / 2:
         return None
-    return _subset(
-        Samples(
-            "matmul", "fp8_static", "fp8", fp8.ops, fp8.memory, left, fp8.sizes,
-            aspect=fp8.aspect,
-        ),
-        kept,
-    )  # fmt: skip
+    return _subset(replace(fp8, dtype="fp8_static", time=left), kept)
 
 
 # Engines whose quantize tables time their own pass that quantizes a GEMM's input to FP8
@@ -387,10 +390,7 @@ def quantize_apart(
     kept = left > 0  # NaN (not timed) compares False
     if kept.sum() < len(left) / 2:
         return None
-    gemm = _subset(
-        Samples("matmul", "fp8", "fp8", fp8.ops, fp8.memory, left, fp8.sizes, aspect=fp8.aspect),
-        kept,
-    )
+    gemm = _subset(replace(fp8, dtype="fp8", time=left), kept)
     passes = []
     rows = scale_matrix[scale_matrix["latency"] > 0]
     pm, pk = rows["m"].to_numpy(float), rows["k"].to_numpy(float)
@@ -693,14 +693,32 @@ def fit_curves(s: Samples, device: Device) -> ClassEfficiency:
     if s.aspect is None:
         return ClassEfficiency(compute=compute, memory=memory, fixed=fixed, peak=peak)
     achieved = np.clip(np.where(compute_bound, t_compute, t_memory) / busy, FLOOR, 1.0)
+    # GEMMs: memory-bound rows whose weights weigh most and those whose activations do run
+    # far apart at one size and k / n (held out, the split lowered the GEMM tables' median
+    # error: docs/engines.md), so each has a grid of its own.
+    weighty = _weight_dominated(s)
+    streamed = m & ~weighty
     return ClassEfficiency(
         compute=compute,
         memory=memory,
         fixed=fixed,
         peak=peak,
         compute_grid=shape_grid(s.ops[c], s.aspect[c], achieved[c], s.fill_first),
-        memory_grid=shape_grid(s.memory[m], s.aspect[m], achieved[m], s.fill_first),
+        memory_grid=shape_grid(
+            s.memory[m & weighty], s.aspect[m & weighty], achieved[m & weighty], s.fill_first
+        ),
+        activation_grid=shape_grid(
+            s.memory[streamed], s.aspect[streamed], achieved[streamed], s.fill_first
+        ),
     )
+
+
+def _weight_dominated(s: Samples) -> np.ndarray:
+    """Rows whose weights are at least WEIGHT_DOMINATED of their bytes (all, without
+    weight shares: one memory grid)."""
+    if s.weight_share is None:
+        return np.ones(len(s.memory), dtype=bool)
+    return s.weight_share >= WEIGHT_DOMINATED
 
 
 def shape_grid(
@@ -747,6 +765,9 @@ def predict(s: Samples, device: Device, curves: ClassEfficiency) -> np.ndarray:
     compute_bound = t_compute >= t_memory
     compute = by_shape(curves.compute, curves.compute_grid, s.ops, s.aspect)
     memory = by_shape(curves.memory, curves.memory_grid, s.memory, s.aspect)
+    if curves.activation_grid is not None:
+        streamed = by_shape(curves.memory, curves.activation_grid, s.memory, s.aspect)
+        memory = np.where(_weight_dominated(s), memory, streamed)
     return curves.fixed * s.kernels + np.where(
         compute_bound,
         t_compute / np.minimum(compute, 1.0),
@@ -773,6 +794,7 @@ def _subset(s: Samples, rows: np.ndarray) -> Samples:
         s.kernels,
         None if s.aspect is None else s.aspect[rows],
         s.fill_first,
+        None if s.weight_share is None else s.weight_share[rows],
     )
 
 

@@ -66,6 +66,9 @@ DTYPE_FALLBACK = {
 # The types a class's own curves price: the operator tables' 16-bit rows, and the 16- and 32-bit
 # arithmetic of element-wise kernels.
 OWN_DTYPES = frozenset({"bf16", "fp16", "fp32"})
+# A memory-bound GEMM reads its weights' grid (`memory_grid`) when they are at least this
+# share of its bytes, else the activations' (`activation_grid`): which of the two dominates.
+WEIGHT_DOMINATED = 0.5
 CollectiveKind = Literal["all_reduce", "custom_all_reduce", "all_gather", "all_to_all"]
 
 
@@ -169,6 +172,12 @@ class ClassEfficiency(BaseModel):
     # the size curves alone.
     compute_grid: ShapeGrid | None = None
     memory_grid: ShapeGrid | None = None
+    # A memory-bound GEMM whose activations and outputs outweigh its weights (a tall, narrow
+    # one: a prefill's K/V projection at few heads per device) reads this grid, fitted on such
+    # kernels alone; one whose weights weigh most (every decode GEMM) reads `memory_grid`.
+    # At one size and k / n the two run far apart, and one grid of both would price either
+    # at the other's rate where only the other was measured. None: `memory_grid` for both.
+    activation_grid: ShapeGrid | None = None
     # Time per kernel of this class on top of the profile's kernel_time (an FP8 GEMM's also
     # holds the pass quantizing its input where the profile does not price it apart; engine
     # profiles fit one per class and data type).
@@ -319,6 +328,7 @@ class EfficiencyProfile(BaseModel):
         *,
         compute_bound: np.ndarray,
         aspect: np.ndarray | None = None,
+        weight_share: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Achieved (OP/s, bytes/s) of an operator of this class, data type and size. A fitted
         fraction above 1 (a kernel that moved fewer bytes than the analysis counts, say from
@@ -326,10 +336,14 @@ class EfficiencyProfile(BaseModel):
         `compute_bound`: each operator's roofline regime, from its whole traffic (`memory` is
         bytes per kernel, which a row of several kernels divides). `aspect`: each GEMM's shape
         (k / n; an expert GEMM's tokens per expert; NaN for other operators), which the class's
-        shape grids read where it has them."""
+        shape grids read where it has them. `weight_share`: the share of each operator's bytes
+        that are its weights, which picks a GEMM's memory grid (`activation_grid`)."""
         curves = self.curves(op_class, dtype)
         compute = by_shape(curves.compute, curves.compute_grid, ops, aspect)
         memory_fraction = by_shape(curves.memory, curves.memory_grid, memory, aspect)
+        if curves.activation_grid is not None and weight_share is not None:
+            streamed = by_shape(curves.memory, curves.activation_grid, memory, aspect)
+            memory_fraction = np.where(weight_share < WEIGHT_DOMINATED, streamed, memory_fraction)
         compute, memory_fraction = np.minimum(compute, 1.0), np.minimum(memory_fraction, 1.0)
         if self.in_regime:
             compute = np.where(compute_bound, compute, 1.0)
@@ -386,7 +400,9 @@ class EngineProfile(EfficiencyProfile):
     def _never_beyond_roofline(self) -> EngineProfile:
         # An engine's kernel cannot beat the roofline bound of the operator it runs.
         for name, cls in [*self.classes.items(), *self.dtype_classes.items()]:
-            grids = [g for g in (cls.compute_grid, cls.memory_grid) if g is not None]
+            grids = [
+                g for g in (cls.compute_grid, cls.memory_grid, cls.activation_grid) if g is not None
+            ]
             fractions = [*cls.compute.fractions, *cls.memory.fractions]
             fractions += [f for grid in grids for row in grid.fractions for f in row]
             if max(fractions) > 1.0:

@@ -466,9 +466,7 @@ def price_fields(
         fixed = np.zeros(len(peaks))
         quantize: np.ndarray | float = 0.0
     else:
-        compute_rates, memory_rates = _calibrated_rates(
-            placement, profile, fields["ops"], memory_access(fields), device
-        )
+        compute_rates, memory_rates = _calibrated_rates(placement, profile, fields, device)
         fixed = fusion.launch_times(placement.fused, _fixed_times(placement, profile))
         if placement.kernels is not None:
             fixed = fixed * np.maximum(placement.kernels, 1.0)
@@ -562,15 +560,15 @@ def beyond_fit(
 def _calibrated_rates(
     placement: Placement,
     profile: EfficiencyProfile,
-    ops: np.ndarray,
-    memory: np.ndarray,
+    fields: Mapping[str, np.ndarray],
     device: Device,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Achieved rates of every operator, one vectorized pass per (class, data type); an
     operator run inside another's kernel (a fused QKV or gate/up GEMM) at the joint kernel's
     size and regime, and one whose curves are shares of another type's peak at that peak."""
     bandwidth = device.memory_bandwidth
-    ops, memory = _joint(placement, ops), _joint(placement, memory)
+    ops, memory = _joint(placement, fields["ops"]), _joint(placement, memory_access(fields))
+    weights: np.ndarray | None = None  # the kernels' weight bytes, where a grid asks for them
     compute = np.empty_like(memory)
     mem = np.empty_like(memory)
     # A row of several kernels reads its memory curve at the bytes of one of them.
@@ -583,13 +581,17 @@ def _calibrated_rates(
         ratios = np.broadcast_to(ratios, ops.shape)
     for (op_class, dtype), rows in placement.curve_groups:
         group_ops, group_memory = ops[rows], memory[rows]
-        peak = _expand(
-            _curve_peaks(placement, rows, profile.curves(op_class, dtype), device), group_ops
-        )
+        curves = profile.curves(op_class, dtype)
+        peak = _expand(_curve_peaks(placement, rows, curves, device), group_ops)
+        share = None
+        if curves.activation_grid is not None:
+            if weights is None:
+                weights = _joint(placement, fields["load_weight"])
+            share = weights[rows] / np.maximum(group_memory, 1.0)
         compute[rows], mem[rows] = profile.rates(
             op_class, group_ops, memory_per_kernel[rows], peak, bandwidth, dtype,
             compute_bound=group_ops / peak >= group_memory / bandwidth,
-            aspect=None if ratios is None else ratios[rows],
+            aspect=None if ratios is None else ratios[rows], weight_share=share,
         )  # fmt: skip
     return compute, mem
 
