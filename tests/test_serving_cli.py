@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 import rooflens
 from rooflens.cli.app import app
 from rooflens.engines import DEFAULTS
+from rooflens.engines.validated import checked_against
 from rooflens.serving import SLO, ArrivalProcess, ClusterConfig, LengthDistribution, Workload
 from rooflens.serving.config import parse_slo
 from rooflens.views import serving_plots
@@ -82,8 +83,12 @@ def test_simulate_says_what_priced_it_and_which_scheduler_ran() -> None:
     assert "chunked: 8192 tokens, 2048 sequences per iteration" in words
     # The kernels the engine's defaults fuse, which its profile's label does not say.
     assert "│ kernels │ fused attention; fused: qkv, gate_up, act, add_norm, moe │" in words
+    # How far the engine's forecasts on that GPU fell from its measured runs.
+    checked = checked_against("trtllm", "h200-sxm", "meta-llama/Llama-3.1-8B")
+    assert f"│ checked against │ {checked.split(':')[0]}:" in words
     data = json.loads(runner.invoke(app, [*args, "--max-tokens", "4096", "-f", "json"]).output)
     assert data["estimate"].startswith("calibrated estimate (trtllm 1.3.0rc20 profile")
+    assert data["validation"] == checked
     assert (data["scheduler"]["policy"], data["scheduler"]["max_tokens"]) == ("chunked", 4096)
     assert data["scheduler"]["max_batch"] == 2048  # the preset's, the option replaced tokens
     # A budget below TensorRT-LLM's batch limit holds the batch to it (vLLM would refuse).
@@ -127,6 +132,7 @@ def test_simulate_says_what_priced_it_and_which_scheduler_ran() -> None:
     assert refused.exit_code == 2, refused.output
     bound = runner.invoke(app, ["simulate", LLAMA, "-H", "h100", *SMALL, "-f", "json"])
     assert json.loads(bound.output)["estimate"] == "roofline bound"
+    assert json.loads(bound.output)["validation"] is None
     assert json.loads(bound.output)["kernels"] == "unfused attention; fused: nothing else"
     assert data["kernels"] == "fused attention; fused: qkv, gate_up, act, add_norm, moe"
 

@@ -31,6 +31,7 @@ from rooflens.measure.validate_engines import (
     report,
     request_lengths,
     setup_of,
+    validated_table,
 )
 from rooflens.serving.presets import preset_for
 from rooflens.serving.simulate import prepare
@@ -737,3 +738,43 @@ def test_the_shipped_engine_report_is_what_its_shipped_predictions_give() -> Non
         "validation-engines.png", estimates,
     )  # fmt: skip
     assert text == (root / "docs/validation-engines.md").read_text()
+
+
+def test_the_shipped_accuracy_table_is_what_its_shipped_predictions_give() -> None:
+    """src/rooflens/engines/validated.json, which simulations quote, is what the shipped
+    predictions give (`--validated`), and one of its lines is checked by hand: vLLM's
+    Llama-3.1-70B runs on the H200, their median errors taken from the predictions here."""
+    import json
+
+    from rooflens.engines.validated import checked_against
+
+    root = Path(__file__).resolve().parents[1]
+    predictions = read_predictions(root / "docs/data/validation-engines-predictions.csv.gz")
+    shipped = json.loads((root / "src/rooflens/engines/validated.json").read_text())
+    assert shipped == json.loads(json.dumps(validated_table(predictions)))
+    rows = predictions[
+        (predictions["profile"] == "engine")
+        & (predictions["backend"] == "vllm")
+        & (predictions["system"] == "h200_sxm")
+        & (predictions["model_path"] == "meta-llama/Llama-3.1-70B")
+        & predictions["predicted_ttft_ms"].notna()
+    ]
+    figures = {}
+    for metric in ("ttft", "tpot"):
+        measured = rows[f"silicon_{metric}_ms"]
+        ratio = rows[f"predicted_{metric}_ms"] / measured
+        figures[metric] = ((ratio - 1).abs().median(), ratio.median())
+    line = checked_against("vllm", "h200-sxm", "meta-llama/Llama-3.1-70B")
+    assert line.startswith(f"{len(rows)} measured runs of this model with vllm on h200-sxm: ")
+    assert (
+        f"TTFT median error {figures['ttft'][0]:.0%} (predicted {figures['ttft'][1]:.2f} of "
+        f"measured), TPOT {figures['tpot'][0]:.0%} ({figures['tpot'][1]:.2f})"
+    ) in line
+    # A model never measured with the engine there: the engine's runs there, said so.
+    other = checked_against("vllm", "h200-sxm", "Qwen/Qwen2.5-7B")
+    everyone = (predictions["profile"] == "engine") & predictions["predicted_ttft_ms"].notna()
+    on_h200 = everyone & (predictions["backend"] == "vllm") & (predictions["system"] == "h200_sxm")
+    assert other.startswith(f"{on_h200.sum()} measured runs with vllm on h200-sxm, 0 of this model")
+    assert checked_against("sglang", "a100-sxm4-80gb", "Qwen/Qwen2.5-7B").startswith(
+        "no measured runs with sglang on a100-sxm4-80gb"
+    )

@@ -90,6 +90,8 @@ def test_simulate_equals_the_python_api(chunked) -> None:
     assert data["estimate"] == want.estimate == "roofline bound"
     assert data["kernels"] == want.kernels == "fused attention; fused: nothing else"
     assert data["fallbacks"] == list(want.fallbacks) == []
+    # A roofline bound is checked against no engine's measured runs.
+    assert data["validation"] is want.validation is None
     assert data["scheduler"] == want.scheduler.model_dump()
     assert (data["scheduler"]["policy"], data["scheduler"]["max_tokens"]) == ("chunked", 512)
     assert data["capacity"] is None
@@ -105,6 +107,17 @@ def test_latency_quantiles_are_the_requests(chunked) -> None:
         assert dist["seconds"][50] == pytest.approx(np.median(values), rel=1e-12)
         assert dist["seconds"][99] == pytest.approx(np.quantile(values, 0.99), rel=1e-12)
         assert np.all(np.diff(dist["seconds"]) >= 0)
+
+
+def test_a_simulation_with_an_engine_says_what_its_runs_measured(client: TestClient) -> None:
+    """An engine's estimate comes with how far its forecasts on that device fell from the
+    engine's measured runs, as the Python API says it."""
+    from rooflens.engines.validated import checked_against
+
+    body = {**BASE, "options": {"engine": "vllm"}, "workload": {**SMALL, "requests": 20}}
+    data = post(client, "/api/simulate", body)
+    assert data["validation"] == checked_against("vllm", "h100-sxm", LLAMA)
+    assert data["validation"].startswith("236 measured runs with vllm on h100-sxm, 0 of this")
 
 
 def test_timeline_sums_the_engines_on_an_even_grid(chunked) -> None:

@@ -162,6 +162,8 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
                 )
             )
     rows += [("fallback", line) for line in result.fallbacks]
+    if result.validation is not None:
+        rows.append(("checked against", result.validation))
     rows += [
         ("kernels", result.kernels),
         ("mean sequences per step", f"{s['mean_batch']:.1f}"),

@@ -14,6 +14,7 @@ the reason. No torch needed: this module only reads a CSV and runs the simulator
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import re
 import sys
@@ -747,6 +748,41 @@ def errors(predictions: pd.DataFrame) -> pd.DataFrame:
         done[f"{metric}_error"] = (done[f"predicted_{metric}_ms"] - measured).abs() / measured
         done[f"{metric}_ratio"] = done[f"predicted_{metric}_ms"] / measured
     return done
+
+
+def validated_table(predictions: pd.DataFrame) -> dict[str, Any]:
+    """What `rooflens.engines.validated` reads: for the `engine` profile's simulated runs, per
+    engine, device (catalog name) and model (catalog id; None: all of them), the runs and
+    the median |error| and predicted / measured of TTFT and TPOT."""
+    done = errors(predictions[predictions["profile"] == "engine"])
+    devices = {s: catalog_device(s).name for s in done["system"].unique()}
+    models = {}
+    for path in done["model_path"].unique():
+        try:
+            models[path] = catalog_model(path)
+        except Inexpressible:
+            models[path] = None
+    done = done.assign(device=done["system"].map(devices), model=done["model_path"].map(models))
+    groups = []
+    for keys, by in ((["backend", "device", "model"], True), (["backend", "device"], False)):
+        for values, group in done.groupby(keys, dropna=True):
+            groups.append(
+                {
+                    "engine": values[0],
+                    "device": values[1],
+                    "model": values[2] if by else None,
+                    "runs": len(group),
+                    **{
+                        f"{metric}_{stat}": round(float(group[f"{metric}_{stat}"].median()), 3)
+                        for metric in ("ttft", "tpot")
+                        for stat in ("error", "ratio")
+                    },
+                }
+            )
+    return {
+        "source": "docs/validation-engines.md, aiconfigurator-core 0.12.0's silicon sample",
+        "groups": groups,
+    }
 
 
 def _summary(done: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -1789,6 +1825,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--jobs", type=int, default=2, help="processes simulating side by side")
     parser.add_argument(
+        "--validated",
+        help="also write the per engine, device and model accuracy table that simulations "
+        "quote (src/rooflens/engines/validated.json)",
+    )
+    parser.add_argument(
         "--aic-estimates",
         default=str(AIC_ESTIMATES),
         help="AIConfigurator's estimates to set beside rooflens' (skipped where absent)",
@@ -1842,6 +1883,9 @@ def _write(args: argparse.Namespace, predictions: pd.DataFrame, source: str, sec
     out.write_text(
         report(predictions, source, seconds, args.requests_per_client, relative, estimates)
     )
+    if args.validated:
+        text = json.dumps(validated_table(predictions), indent=1)
+        Path(args.validated).write_text(text + "\n")
     print(f"{out}: {len(predictions)} rows, {seconds:.0f} s", file=sys.stderr)
 
 

@@ -53,6 +53,9 @@ class SimulationResult:
     memory: MemoryVerdict | None = None
     # The scheduler that batched them (a preset with its overrides).
     scheduler: SchedulerConfig | None = None
+    # How far such forecasts fell from measured runs of the engine (rooflens.engines.validated);
+    # None where no engine's measured runs check the estimate (the roofline, transformers).
+    validation: str | None = None
 
     @property
     def peak_kv_share(self) -> float:
@@ -115,6 +118,7 @@ class SimulationResult:
             "estimate": self.estimate,
             "kernels": self.kernels,
             "fallbacks": list(self.fallbacks),
+            "validation": self.validation,
             "scheduler": None if self.scheduler is None else self.scheduler.model_dump(),
         }
 

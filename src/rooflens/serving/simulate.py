@@ -15,6 +15,8 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
+from rooflens.engines import DEFAULTS
+from rooflens.engines.validated import checked_against
 from rooflens.serving.cluster import serve
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.engine import TIMELINE
@@ -232,7 +234,18 @@ def run(
         kernels=options.kernels,
         fallbacks=tuple(dict.fromkeys((*replica.fallbacks, *decode_replica.fallbacks))),
         scheduler=scheduler,
+        validation=_validation(options, model),
     )
+
+
+def _validation(options: AnalysisOptions, model: ModelSpec) -> str | None:
+    """How far forecasts of the estimate's engine on its device have fallen from that
+    engine's measured runs; None for an estimate of no serving engine."""
+    profile = options.calibration
+    engine = getattr(profile, "engine", None)
+    if profile is None or engine not in DEFAULTS:
+        return None
+    return checked_against(engine, profile.device, model.name)
 
 
 def _pools_verdict(

@@ -624,6 +624,10 @@ class SimulateOut(BaseModel):
         "as the settings or the engine's defaults chose them."
     )
     fallbacks: list[str] = Field(description=FALLBACKS)
+    validation: str | None = Field(
+        description="How far forecasts of this engine on this device fell from its measured "
+        "runs (docs/validation-engines.md); null for an estimate no engine's runs check."
+    )
     scheduler: dict[str, Any] | None = Field(
         description="The scheduler that batched them: its settings, an engine's preset where "
         "one applied."

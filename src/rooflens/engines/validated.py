@@ -1,0 +1,57 @@
+"""How far the engine profiles' serving forecasts fell from measured engine runs, per engine,
+device and model (docs/validation-engines.md), so that a simulation can say beside its own
+figures how far such figures have been off.
+
+The table (`validated.json`) is written from the shipped predictions by `python -m
+rooflens.measure.validate_engines --predictions … --validated …`, and a test checks that it
+is what they give: nothing here is fitted, it is only reported.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+# Fewer measured runs than this say too little to quote a median of.
+MIN_RUNS = 5
+
+
+@cache
+def _table() -> dict[str, Any]:
+    text = resources.files("rooflens.engines").joinpath("validated.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def _group(engine: str, device: str, model: str | None) -> dict[str, Any] | None:
+    for group in _table()["groups"]:
+        if (group["engine"], group["device"], group["model"]) == (engine, device, model):
+            return group
+    return None
+
+
+def _figures(group: dict[str, Any]) -> str:
+    return (
+        f"TTFT median error {group['ttft_error']:.0%} (predicted {group['ttft_ratio']:.2f} "
+        f"of measured), TPOT {group['tpot_error']:.0%} ({group['tpot_ratio']:.2f})"
+    )
+
+
+def checked_against(engine: str, device: str, model: str) -> str:
+    """One line on the measured runs of `engine` on `device` this forecast was checked
+    against: those of `model` where there are at least MIN_RUNS, else all of that engine
+    and device, else that there are none."""
+    where = f"{engine} on {device}"
+    source = _table()["source"]
+    own = _group(engine, device, model)
+    if own is not None and own["runs"] >= MIN_RUNS:
+        return f"{own['runs']} measured runs of this model with {where}: {_figures(own)} ({source})"
+    every = _group(engine, device, None)
+    if every is not None and every["runs"] >= MIN_RUNS:
+        mine = own["runs"] if own is not None else 0
+        return (
+            f"{every['runs']} measured runs with {where}, {mine} of this model: "
+            f"{_figures(every)} ({source})"
+        )
+    return f"no measured runs with {where} ({source})"
