@@ -341,9 +341,17 @@ class EfficiencyProfile(BaseModel):
         curves = self.curves(op_class, dtype)
         compute = by_shape(curves.compute, curves.compute_grid, ops, aspect)
         memory_fraction = by_shape(curves.memory, curves.memory_grid, memory, aspect)
-        if curves.activation_grid is not None and weight_share is not None:
-            streamed = by_shape(curves.memory, curves.activation_grid, memory, aspect)
-            memory_fraction = np.where(weight_share < WEIGHT_DOMINATED, streamed, memory_fraction)
+        if curves.activation_grid is not None and weight_share is not None and aspect is not None:
+            # Read only where activations dominate: in a decode step, almost nowhere.
+            streamed = weight_share < WEIGHT_DOMINATED
+            if streamed.any():
+                memory_fraction = np.array(np.broadcast_to(memory_fraction, streamed.shape))
+                memory_fraction[streamed] = by_shape(
+                    curves.memory,
+                    curves.activation_grid,
+                    np.broadcast_to(memory, streamed.shape)[streamed],
+                    np.broadcast_to(aspect, streamed.shape)[streamed],
+                )
         compute, memory_fraction = np.minimum(compute, 1.0), np.minimum(memory_fraction, 1.0)
         if self.in_regime:
             compute = np.where(compute_bound, compute, 1.0)
