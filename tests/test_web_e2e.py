@@ -233,6 +233,21 @@ def test_a_bad_value_names_the_field(server: str, browser) -> None:
     page.close()
 
 
+def test_an_engine_simulation_says_what_its_measured_runs_showed(server: str, browser) -> None:
+    """With an engine, the Serving page shows how far its forecasts on that device fell from
+    the engine's measured runs, as the API says it."""
+    from rooflens.engines.validated import checked_against
+
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    load = "serve.requests=20&serve.rate=4&serve.prompt=fixed:256&serve.output=fixed:16"
+    page.goto(f"{server}/#model={LLAMA}&device=h200-sxm&engine=vllm&page=serve&{load}")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page.click("#run-serve")
+    page.wait_for_selector("body[data-served='1']", timeout=30_000)
+    assert page.inner_text("#serve-validation") == checked_against("vllm", "h200-sxm", LLAMA)
+    page.close()
+
+
 def test_a_list_left_to_the_engine_differs_from_an_empty_one(server: str, browser) -> None:
     """Fused kernels: "default" leaves them to the engine (its fusions); unticking it asks for
     none; both survive the URL and price as the API does."""
@@ -317,6 +332,8 @@ def test_serving_and_advisor_pages(server: str, browser, tmp_path: Path) -> None
     assert float(page.inner_text("#serve-rps")) == pytest.approx(want["request_throughput"], 5e-3)
     assert page.evaluate("() => document.getElementById('serve-timeline').data.length") == 3
     assert page.inner_text("#serve-kernels") == "unfused attention; fused: nothing else"
+    # The roofline bound is checked against no engine's measured runs: no such line.
+    assert page.locator("#serve-validation").count() == 0
 
     # Chunked prefill: the change waits for Run, then the figures follow.
     page.select_option("#serve-policy", "chunked")
