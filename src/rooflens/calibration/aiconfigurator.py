@@ -50,6 +50,7 @@ from rooflens.core.efficiency import (
     EngineProfile,
     ShapeGrid,
     by_shape,
+    memory_by_shape,
 )
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
@@ -696,7 +697,11 @@ def fit_curves(s: Samples, device: Device) -> ClassEfficiency:
     # GEMMs: memory-bound rows whose weights weigh most and those whose activations do run
     # far apart at one size and k / n (held out, the split lowered the GEMM tables' median
     # error: docs/engines.md), so each has a grid of its own.
-    weighty = _weight_dominated(s)
+    weighty = (
+        np.ones(len(s.memory), dtype=bool)
+        if s.weight_share is None
+        else s.weight_share >= WEIGHT_DOMINATED
+    )
     streamed = m & ~weighty
     return ClassEfficiency(
         compute=compute,
@@ -711,14 +716,6 @@ def fit_curves(s: Samples, device: Device) -> ClassEfficiency:
             s.memory[streamed], s.aspect[streamed], achieved[streamed], s.fill_first
         ),
     )
-
-
-def _weight_dominated(s: Samples) -> np.ndarray:
-    """Rows whose weights are at least WEIGHT_DOMINATED of their bytes (all, without
-    weight shares: one memory grid)."""
-    if s.weight_share is None:
-        return np.ones(len(s.memory), dtype=bool)
-    return s.weight_share >= WEIGHT_DOMINATED
 
 
 def shape_grid(
@@ -764,10 +761,7 @@ def predict(s: Samples, device: Device, curves: ClassEfficiency) -> np.ndarray:
     t_compute, t_memory = _roofline(s, device)
     compute_bound = t_compute >= t_memory
     compute = by_shape(curves.compute, curves.compute_grid, s.ops, s.aspect)
-    memory = by_shape(curves.memory, curves.memory_grid, s.memory, s.aspect)
-    if curves.activation_grid is not None:
-        streamed = by_shape(curves.memory, curves.activation_grid, s.memory, s.aspect)
-        memory = np.where(_weight_dominated(s), memory, streamed)
+    memory = memory_by_shape(curves, s.memory, s.aspect, s.weight_share)
     return curves.fixed * s.kernels + np.where(
         compute_bound,
         t_compute / np.minimum(compute, 1.0),

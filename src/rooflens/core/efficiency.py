@@ -340,18 +340,7 @@ class EfficiencyProfile(BaseModel):
         that are its weights, which picks a GEMM's memory grid (`activation_grid`)."""
         curves = self.curves(op_class, dtype)
         compute = by_shape(curves.compute, curves.compute_grid, ops, aspect)
-        memory_fraction = by_shape(curves.memory, curves.memory_grid, memory, aspect)
-        if curves.activation_grid is not None and weight_share is not None and aspect is not None:
-            # Read only where activations dominate: in a decode step, almost nowhere.
-            streamed = weight_share < WEIGHT_DOMINATED
-            if streamed.any():
-                memory_fraction = np.array(np.broadcast_to(memory_fraction, streamed.shape))
-                memory_fraction[streamed] = by_shape(
-                    curves.memory,
-                    curves.activation_grid,
-                    np.broadcast_to(memory, streamed.shape)[streamed],
-                    np.broadcast_to(aspect, streamed.shape)[streamed],
-                )
+        memory_fraction = memory_by_shape(curves, memory, aspect, weight_share)
         compute, memory_fraction = np.minimum(compute, 1.0), np.minimum(memory_fraction, 1.0)
         if self.in_regime:
             compute = np.where(compute_bound, compute, 1.0)
@@ -382,6 +371,32 @@ def by_shape(
     if gemm.all():
         return grid(size, aspect)
     return np.where(gemm, grid(size, np.where(gemm, aspect, 1.0)), curve(size))
+
+
+def memory_by_shape(
+    curves: ClassEfficiency,
+    memory: np.ndarray,
+    aspect: np.ndarray | None,
+    weight_share: np.ndarray | None = None,
+) -> np.ndarray:
+    """A class's memory fraction: `by_shape` on its memory grid, except for the GEMMs whose
+    activations outweigh their weights (`weight_share` below WEIGHT_DOMINATED), which read
+    its `activation_grid` where it has one."""
+    fraction = by_shape(curves.memory, curves.memory_grid, memory, aspect)
+    if curves.activation_grid is None or weight_share is None or aspect is None:
+        return fraction
+    # Read only where activations dominate: in a decode step, almost nowhere.
+    streamed = np.asarray(weight_share) < WEIGHT_DOMINATED
+    if not streamed.any():
+        return fraction
+    fraction = np.array(np.broadcast_to(fraction, streamed.shape))
+    fraction[streamed] = by_shape(
+        curves.memory,
+        curves.activation_grid,
+        np.broadcast_to(memory, streamed.shape)[streamed],
+        np.broadcast_to(aspect, streamed.shape)[streamed],
+    )
+    return fraction
 
 
 class EngineProfile(EfficiencyProfile):
