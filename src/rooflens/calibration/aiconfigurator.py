@@ -14,7 +14,9 @@ is the one pricing uses), then, per operator class and data type:
    fixed) at its OPs, one bound by memory (bytes / bandwidth) / (time - fixed) at its bytes;
    per quarter-decade bin the median, capped at 1 (an engine kernel never beats the roofline
    bound).
-3. Collectives: median time per message size, per kind and group size, kept as a log-log table.
+3. MoE layers: per layer shape the tables time on a device, the achieved fraction of each row
+   against its tokens per expert (medians), which prices that shape in place of the grids.
+4. Collectives: median time per message size, per kind and group size, kept as a log-log table.
 
 Two departures from reading each table as its type's kernels, each stated in the profile's
 `fallbacks`: a GEMM table whose floor is GEMM_FLOOR_RATIO times the bf16 GEMMs' is not fitted
@@ -48,8 +50,10 @@ from rooflens.core.efficiency import (
     CollectiveTable,
     EfficiencyCurve,
     EngineProfile,
+    LayerCurve,
     ShapeGrid,
     by_shape,
+    expert_layer,
     memory_by_shape,
 )
 from rooflens.core.errors import InvalidInputError, RooflensError
@@ -769,6 +773,59 @@ def predict(s: Samples, device: Device, curves: ClassEfficiency) -> np.ndarray:
     )
 
 
+def moe_layer_keys(s: Samples) -> list[str]:
+    """Each MoE row's layer shape on one device (`expert_layer`), as moe_samples prices it."""
+    return [
+        expert_layer(int(hid), max(int(inter) // int(tp), 1), max(int(e) // int(ep), 1), k / ep)
+        for _, hid, inter, k, e, tp, ep in np.asarray(s.sizes, dtype=float)
+    ]
+
+
+def layer_curves(s: Samples, device: Device, curves: ClassEfficiency) -> dict[str, LayerCurve]:
+    """Per MoE layer shape of the rows, its achieved fraction of each row's roofline bound
+    (beyond the class's fixed time, as `fit_curves` reads them) against the tokens routed to
+    each expert: the median per load, capped at 1."""
+    t_compute, t_memory = _roofline(s, device)
+    busy = np.maximum(np.asarray(s.time, dtype=float) - curves.fixed * s.kernels, 1e-12)
+    frame = pd.DataFrame(
+        {
+            "layer": moe_layer_keys(s),
+            "load": np.round(np.log10(np.asarray(s.aspect, dtype=float)), 4),
+            "fraction": np.clip(np.maximum(t_compute, t_memory) / busy, FLOOR, 1.0),
+        }
+    )
+    medians = frame.groupby(["layer", "load"])["fraction"].median()
+    return {
+        str(layer): LayerCurve(
+            log10_loads=tuple(float(x) for x in part.index.get_level_values("load")),
+            fractions=tuple(float(f"{f:.4g}") for f in part.to_numpy()),
+        )
+        for layer, part in medians.groupby(level="layer")
+    }
+
+
+def layer_holdout(s: Samples) -> tuple[np.ndarray, np.ndarray]:
+    """Every other token count of each MoE layer shape (in sorted order) is held out."""
+    frame = pd.DataFrame({"layer": moe_layer_keys(s), "tokens": np.asarray(s.sizes)[:, 0]})
+    rank = frame.groupby("layer")["tokens"].rank(method="dense").to_numpy()
+    held = rank % HOLDOUT == 0
+    return ~held, held
+
+
+def predict_layers(
+    s: Samples, device: Device, curves: ClassEfficiency, layers: dict[str, LayerCurve]
+) -> np.ndarray:
+    """Time the profile gives MoE rows: their layer's fractions where it has them, else the
+    class's (`predict`)."""
+    time = predict(s, device, curves)
+    bound = np.maximum(*_roofline(s, device))
+    for i, layer in enumerate(moe_layer_keys(s)):
+        if layer in layers:
+            fraction = layers[layer](np.asarray(s.aspect)[i])
+            time[i] = curves.fixed * s.kernels + bound[i] / fraction
+    return time
+
+
 def _holdout(s: Samples) -> tuple[np.ndarray, np.ndarray]:
     """Every other distinct shape (in sorted order) is held out."""
     _, inverse = np.unique(np.asarray(s.sizes, dtype=float), axis=0, return_inverse=True)
@@ -955,6 +1012,22 @@ def fit_engine(
         held_out[f"{s.op_class}:{s.dtype}"] = errors(
             predict(held_s, device, curves) / np.asarray(held_s.time) - 1
         )
+    moe_layers: dict[str, LayerCurve] = {}
+    for s in samples:
+        if s.op_class != "moe":
+            continue
+        curves = dtype_classes.get(f"moe:{s.dtype}") or classes["moe"]
+        moe_layers |= {
+            f"{s.dtype}/{layer}": c for layer, c in layer_curves(s, device, curves).items()
+        }
+        # Held out: every other token count of each layer, against the fit on the others.
+        fit_part, held = layer_holdout(s)
+        train, held_s = _subset(s, fit_part), _subset(s, held)
+        train_curves = fit_curves(train, device)
+        layers = layer_curves(train, device, train_curves)
+        held_out[f"moe-layers:{s.dtype}"] = errors(
+            predict_layers(held_s, device, train_curves, layers) / np.asarray(held_s.time) - 1
+        )
     if apart is not None:
         # Held out as measured: the whole FP8 rows against GEMM and pass both priced.
         gemm, dynamic = apart[0][0], apart[1]
@@ -1051,6 +1124,7 @@ def fit_engine(
         collectives=collectives,
         fallbacks=fallbacks,
         provenance=provenance,
+        moe_layers=moe_layers,
     )
     return Fit(profile, held_out)
 

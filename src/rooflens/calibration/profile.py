@@ -1,8 +1,12 @@
-"""Efficiency profiles as TOML files: bundled ones by device name, or any path."""
+"""Efficiency profiles as TOML files: bundled ones by device name, or any path. An engine
+profile's MoE layer fractions (hundreds of curves) lie beside it in gzipped JSON
+(`<name>.moe-layers.json.gz`), read in milliseconds where TOML would take a third of a second."""
 
 from __future__ import annotations
 
 import functools
+import gzip
+import json
 import os
 import re
 import sys
@@ -28,14 +32,29 @@ def bundled_profiles() -> dict[str, str]:
     }
 
 
-def parse_profile(text: str, origin: str) -> EfficiencyProfile:
-    """A profile from TOML text: an engine profile where it names its engine."""
+LAYERS_SUFFIX = ".moe-layers.json.gz"
+
+
+def layers_path(path: Path) -> Path:
+    """Where the MoE layer fractions of the profile at `path` lie."""
+    return path.with_name(path.name.removesuffix(".toml") + LAYERS_SUFFIX)
+
+
+def parse_profile(text: str, origin: str, layers: bytes | None = None) -> EfficiencyProfile:
+    """A profile from TOML text (and its MoE layer fractions, gzipped JSON): an engine
+    profile where it names its engine."""
     try:
         data = tomllib.loads(text)
+        if layers is not None:
+            data["moe_layers"] = json.loads(gzip.decompress(layers))
         kind = EngineProfile if "engine" in data else EfficiencyProfile
         return kind.model_validate(data)
     except tomllib.TOMLDecodeError as exc:
         raise HardwareSpecError(f"calibration profile {origin} is not valid TOML: {exc}") from None
+    except (OSError, EOFError, ValueError) as exc:  # a damaged layers file (JSON, gzip)
+        raise HardwareSpecError(
+            f"calibration profile {origin}: its MoE layers file is not gzipped JSON: {exc}"
+        ) from None
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
@@ -55,7 +74,10 @@ def load_profile(name: str | os.PathLike[str]) -> EfficiencyProfile:
             f"calibration={text!r}: no such file, and no bundled profile of that name "
             f"(bundled: {', '.join(sorted(bundled_profiles())) or 'none'})"
         )
-    return parse_profile(path.read_text("utf-8"), str(path))
+    layers = layers_path(path)
+    return parse_profile(
+        path.read_text("utf-8"), str(path), layers.read_bytes() if layers.is_file() else None
+    )
 
 
 @functools.cache
@@ -70,7 +92,15 @@ def save_profile(profile: EfficiencyProfile, path: str | os.PathLike[str]) -> No
 
     # TOML has no null: figures not measured (the link, say) are left out and read back as None.
     data = profile.model_dump(mode="json", exclude_none=True)
-    Path(path).write_text(_one_line_arrays(tomli_w.dumps(data)), "utf-8")
+    layers = data.pop("moe_layers", None)
+    path = Path(path)
+    path.write_text(_one_line_arrays(tomli_w.dumps(data)), "utf-8")
+    if layers:
+        text = json.dumps(layers, separators=(",", ":"), sort_keys=True).encode()
+        # mtime 0: the same fit writes the same bytes.
+        layers_path(path).write_bytes(gzip.compress(text, mtime=0))
+    else:
+        layers_path(path).unlink(missing_ok=True)
 
 
 # An array of numbers as tomli_w writes it: one item per line.

@@ -205,7 +205,7 @@ def _calibrate_engine(
     out: Path,
 ) -> None:
     from rooflens.calibration.aiconfigurator import SYSTEMS, data_root, fit_engine, package_version
-    from rooflens.calibration.profile import save_profile
+    from rooflens.calibration.profile import layers_path, save_profile
 
     root = data_root(data_dir)
     devices = {v: k for k, v in SYSTEMS.items()}
@@ -221,9 +221,11 @@ def _calibrate_engine(
         (e["median"] for k, e in fit.held_out.items() if e["n"] and not k.startswith("coll")),
         default=float("nan"),
     )
+    tables = sum(not k.startswith("moe-layers") for k in fit.held_out)
+    layers = f" and {layers_path(out)}" if fit.profile.moe_layers else ""
     _console().print(
-        f"wrote {out}: {engine} {fit.profile.engine_version} on {device.name} "
-        f"({len(fit.held_out)} operator tables; worst held-out median error {worst:.0%})"
+        f"wrote {out}{layers}: {engine} {fit.profile.engine_version} on {device.name} "
+        f"({tables} operator tables; worst held-out median error {worst:.0%})"
     )
 
 

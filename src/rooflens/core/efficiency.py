@@ -220,6 +220,45 @@ class CollectiveCurve(BaseModel):
         return 10.0 ** (inside + np.maximum(logs - top, 0.0))
 
 
+class LayerCurve(BaseModel):
+    """Achieved fraction of the roofline bound of one MoE layer shape the operator tables time,
+    against the tokens routed to each expert (log10, piecewise linear, flat beyond the loads
+    measured). Expert GEMM kernels are tuned per layer shape (SGLang's and vLLM's Triton
+    configs per expert count and width), so layers of one size and load run far apart: a
+    layer measured is priced by its own fractions, others by the class's `moe` grids."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    log10_loads: tuple[float, ...] = Field(min_length=1)
+    fractions: tuple[float, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> LayerCurve:
+        if len(self.log10_loads) != len(self.fractions):
+            raise ValueError("log10_loads and fractions must have the same length")
+        if any(b <= a for a, b in pairwise(self.log10_loads)):
+            raise ValueError("log10_loads must increase")
+        if any(not 0 < f <= 1 for f in self.fractions):
+            raise ValueError("fractions must lie in (0, 1]")
+        return self
+
+    @cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.log10_loads), np.asarray(self.fractions)
+
+    def __call__(self, load: np.ndarray) -> np.ndarray:
+        # A kernel of no tokens takes the fraction of the lightest load measured.
+        return np.interp(np.log10(np.maximum(load, 1e-12)), *self._arrays)
+
+
+def expert_layer(in_features: int, out_features: int, experts: int, top_k: float) -> str:
+    """The key of a MoE layer's shape on one device: its GEMMs' two widths (the model's and
+    each expert's own share, larger first: gate/up and down share it), the experts it holds
+    and the experts each token reaches among them, e.g. "7168x256:e32:k1"."""
+    wide, narrow = max(in_features, out_features), min(in_features, out_features)
+    return f"{wide}x{narrow}:e{experts}:k{top_k:g}"
+
+
 class CollectiveTable(BaseModel):
     """One collective kind, a curve per measured group size."""
 
@@ -347,6 +386,11 @@ class EfficiencyProfile(BaseModel):
             memory_fraction = np.where(compute_bound, 1.0, memory_fraction)
         return peak * compute, bandwidth * memory_fraction
 
+    def layer_curve(self, dtype: str, layer: str) -> LayerCurve | None:
+        """The fractions of an expert GEMM of this MoE layer shape (`expert_layer`) and type,
+        or None: priced by the class's curves (a device profile times no layers)."""
+        return None
+
     def collective_time(
         self, kind: str, ranks: int, message_bytes: np.ndarray
     ) -> np.ndarray | None:
@@ -418,6 +462,9 @@ class EngineProfile(EfficiencyProfile):
     # Host and scheduler time per engine iteration; None: the operator data does not measure it.
     host_per_iteration: NonNegativeFloat | None = None
     fallbacks: dict[str, str] = Field(default_factory=dict)
+    # "<type>/<layer shape>" (`expert_layer`) -> the fractions of a MoE layer the operator
+    # tables time at that shape on one device; other layers take the `moe` curves.
+    moe_layers: dict[str, LayerCurve] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _never_beyond_roofline(self) -> EngineProfile:
@@ -460,6 +507,16 @@ class EngineProfile(EfficiencyProfile):
         if other is not None and f"{op_class}:{other}" in self.fallbacks:
             return typed, f"not measured, nor {other}: {self.fallbacks[f'{op_class}:{other}']}"
         return typed, "not measured: the bf16 curves"
+
+    def layer_curve(self, dtype: str, layer: str) -> LayerCurve | None:
+        # A type without MoE curves of its own takes the layers of the type `curves` prices it
+        # with (DTYPE_FALLBACK).
+        own = dtype in OWN_DTYPES or f"moe:{dtype}" in self.dtype_classes
+        for kind in (dtype,) if own else (dtype, DTYPE_FALLBACK.get(dtype)):
+            curve = self.moe_layers.get(f"{kind}/{layer}")
+            if curve is not None:
+                return curve
+        return None
 
     def collective_time(
         self, kind: str, ranks: int, message_bytes: np.ndarray

@@ -19,6 +19,7 @@ from rooflens.core.efficiency import (
     ClassEfficiency,
     EfficiencyProfile,
     EngineProfile,
+    expert_layer,
 )
 from rooflens.core.framework_kernels import kernels_per_call
 from rooflens.core.graph import Graph
@@ -247,6 +248,20 @@ class Placement:
     # Operators whose shape grids read their OPs per byte (the recurrent scans: the chunked
     # prefill and the recurrent decode step are one operator); None: none.
     by_intensity: np.ndarray | None = None
+    # Expert GEMMs: their MoE layer's shape on this device (`expert_layer`), which an engine
+    # profile may have fractions of its own for (`moe_layers`); None for other operators.
+    expert_layers: tuple[str | None, ...] = ()
+
+    @cached_property
+    def layer_groups(self) -> tuple[tuple[tuple[str, str], np.ndarray], ...]:
+        """The expert GEMMs of each (data type, MoE layer shape): its key and their rows."""
+        keys = [
+            None if layer is None else (dtype, layer)
+            for dtype, layer in zip(
+                self.curve_dtypes or self.dtypes, self.expert_layers, strict=False
+            )
+        ]
+        return _rows_by_key(keys)
 
     @cached_property
     def collective_groups(self) -> tuple[tuple[tuple[str, int], np.ndarray], ...]:
@@ -292,6 +307,12 @@ class Placement:
             aspects=_aspects(ops, leaders),
             expert_work=_expert_work(ops, leaders),
             by_intensity=_by_intensity(ops),
+            expert_layers=tuple(
+                expert_layer(op.in_features, op.out_features, op.num_experts, op.top_k)
+                if isinstance(op, ExpertLinear)
+                else None
+                for op in ops
+            ),
         )
 
 
@@ -593,7 +614,30 @@ def _calibrated_rates(
             compute_bound=group_ops / peak >= group_memory / bandwidth,
             aspect=None if ratios is None else ratios[rows], weight_share=share,
         )  # fmt: skip
+    if ratios is not None:
+        _layer_rates(placement, profile, ratios, compute, mem, device)
     return compute, mem
+
+
+def _layer_rates(
+    placement: Placement,
+    profile: EfficiencyProfile,
+    loads: np.ndarray,
+    compute: np.ndarray,
+    memory: np.ndarray,
+    device: Device,
+) -> None:
+    """Expert GEMMs of a MoE layer shape the profile has fractions of (`moe_layers`) take
+    them, at the tokens routed to each expert, in place of the class's grids (in place)."""
+    for (dtype, layer), rows in placement.layer_groups:
+        curve = profile.layer_curve(dtype, layer)
+        if curve is None:
+            continue
+        fraction = curve(loads[rows])
+        peaks = _curve_peaks(placement, rows, profile.curves("moe", dtype), device)
+        peak = _expand(peaks, fraction)
+        compute[rows] = peak * fraction
+        memory[rows] = device.memory_bandwidth * fraction
 
 
 def _curve_peaks(

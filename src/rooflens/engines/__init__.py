@@ -12,7 +12,12 @@ import re
 from functools import cache
 from importlib import resources
 
-from rooflens.calibration.profile import bundled_profiles, load_profile, parse_profile
+from rooflens.calibration.profile import (
+    LAYERS_SUFFIX,
+    bundled_profiles,
+    load_profile,
+    parse_profile,
+)
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
 from rooflens.engines import sglang, trtllm, vllm
@@ -93,8 +98,13 @@ def _shipped(engine: str, device: str, version: str | None) -> EfficiencyProfile
     """A shipped profile, parsed once (an immutable description; the advisor asks for the
     same few per candidate)."""
     name = f"{engine}-{device}{'' if version is None else '@' + version}.toml"
-    text = resources.files("rooflens.engines").joinpath(_FOLDER, name).read_text("utf-8")
-    profile = parse_profile(text, name)
+    folder = resources.files("rooflens.engines").joinpath(_FOLDER)
+    layers = folder.joinpath(name.removesuffix(".toml") + LAYERS_SUFFIX)
+    profile = parse_profile(
+        folder.joinpath(name).read_text("utf-8"),
+        name,
+        layers.read_bytes() if layers.is_file() else None,
+    )
     defaults = DEFAULTS.get(engine)
     if defaults is None:
         return profile

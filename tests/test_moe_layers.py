@@ -1,0 +1,208 @@
+"""MoE layer shapes the operator tables time are priced by their own fractions (`moe_layers`),
+others by the `moe` grids; the fractions travel beside the profile as gzipped JSON."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rooflens.calibration.aiconfigurator import (
+    _roofline,
+    fit_engine,
+    layer_curves,
+    moe_samples,
+    predict,
+    predict_layers,
+)
+from rooflens.calibration.profile import layers_path, load_profile, save_profile
+from rooflens.core.efficiency import (
+    ClassEfficiency,
+    EfficiencyCurve,
+    EngineProfile,
+    LayerCurve,
+    ShapeGrid,
+    expert_layer,
+)
+from rooflens.core.errors import HardwareSpecError
+from rooflens.core.graph import build_graph
+from rooflens.core.operators import Step
+from rooflens.core.options import AnalysisOptions, Quantization
+from rooflens.core.pricing import price_step
+from rooflens.engines import load_engine_profile
+from rooflens.hardware.catalog import get_device
+from rooflens.models.catalog import load_model
+
+H100 = get_device("h100-sxm")
+TOKENS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096]  # 24 rows: a fit needs 20
+# Two layers of one size and load (128 experts, top 4, widths 512 and 576: one bin of the
+# grids) whose kernels run at different fractions of their roofline bound, as per-shape tuned
+# kernels do.
+LAYERS = {512: 0.5, 576: 0.2}
+
+
+def _moe_table(fraction_of=LAYERS) -> pd.DataFrame:
+    rows = pd.DataFrame(
+        [
+            {"distribution": "balanced", "moe_dtype": "bfloat16", "hidden_size": 2048,
+             "inter_size": inter, "topk": 4, "num_experts": 128, "moe_tp_size": 1,
+             "moe_ep_size": 1, "num_tokens": t, "latency": 1.0}
+            for inter in fraction_of
+            for t in TOKENS
+        ]
+    )  # fmt: skip
+    (s,) = moe_samples(rows)
+    bound = np.maximum(*_roofline(s, H100))
+    # Each of the three GEMMs takes its bound over the layer's fraction; the row, three of them.
+    fraction = rows["inter_size"].map(fraction_of).to_numpy()
+    return rows.assign(latency=3 * bound / fraction * 1e3)
+
+
+def test_each_layer_shape_gets_its_own_fractions_which_the_grid_averages_away() -> None:
+    (s,) = moe_samples(_moe_table())
+    flat = EfficiencyCurve(log10_sizes=(0.0,), fractions=(1.0,))
+    curves = ClassEfficiency(compute=flat, memory=flat)  # no fixed time
+    layers = layer_curves(s, H100, curves)
+    assert set(layers) == {"2048x512:e128:k4", "2048x576:e128:k4"}
+    for inter, fraction in LAYERS.items():
+        curve = layers[expert_layer(2048, inter, 128, 4)]
+        # Loads: tokens x top-k / experts, from 1 x 4 / 128 on.
+        assert curve.log10_loads[0] == pytest.approx(np.log10(4 / 128), abs=1e-4)
+        assert curve.fractions == pytest.approx([fraction] * len(TOKENS))
+    by_layer = predict_layers(s, H100, curves, layers)
+    assert by_layer == pytest.approx(np.asarray(s.time), rel=1e-3)
+    from rooflens.calibration.aiconfigurator import fit_curves
+
+    grid = predict(s, H100, fit_curves(s, H100))
+    assert np.max(np.abs(grid / np.asarray(s.time) - 1)) > 0.3
+
+
+@pytest.fixture
+def database(tmp_path):
+    """A toy database: bf16 GEMMs (a fit needs them) and the two MoE layers above."""
+    gemm = tmp_path / "toy" / "gemm" / "sglang" / "1.0"
+    gemm.mkdir(parents=True)
+    m = np.array([1, 4, 16, 64, 256, 1024, 4096], dtype=float)
+    pd.DataFrame(
+        [
+            {"gemm_dtype": "bfloat16", "m": mi, "n": n, "k": 4096, "latency": 0.01 + mi * 1e-5}
+            for n in (1024, 4096, 8192)
+            for mi in m
+        ]
+    ).to_csv(gemm / "gemm_perf.csv", index=False)
+    moe = tmp_path / "toy" / "moe" / "sglang" / "1.0"
+    moe.mkdir(parents=True)
+    _moe_table().to_csv(moe / "moe_perf.csv", index=False)
+    return tmp_path
+
+
+def test_a_fit_holds_the_layers_out_by_token_count_and_they_round_trip_beside_the_profile(
+    database, tmp_path
+) -> None:
+    fit = fit_engine(database, "toy", "sglang", H100)
+    profile = fit.profile
+    assert set(profile.moe_layers) == {"bf16/2048x512:e128:k4", "bf16/2048x576:e128:k4"}
+    # Every other token count of each layer held out: 6 of 12 per layer, priced within 1 %
+    # (the class's fixed time, the fastest row's time beyond its bound, bends the fractions
+    # a little, and interpolation between the loads kept follows).
+    held = fit.held_out["moe-layers:bf16"]
+    assert held["n"] == 12
+    assert held["median"] < 0.01
+    path = tmp_path / "toy.toml"
+    save_profile(profile, path)
+    assert "moe_layers" not in path.read_text()
+    assert layers_path(path).name == "toy.moe-layers.json.gz"
+    assert load_profile(path).moe_layers == profile.moe_layers
+    # The same fit writes the same bytes (a refit changes nothing it need not).
+    first = layers_path(path).read_bytes()
+    save_profile(profile, path)
+    assert layers_path(path).read_bytes() == first
+    layers_path(path).write_bytes(gzip.compress(b"{not json"))
+    with pytest.raises(HardwareSpecError, match="MoE layers file is not gzipped JSON"):
+        load_profile(path)
+
+
+def test_a_measured_layer_takes_its_fractions_and_others_keep_the_grid() -> None:
+    """Qwen3-30B-A3B on one device: 128 experts of width 768, 8 per token. With fractions of
+    that layer (0.1 at 0.1 tokens per expert, 0.3 at 10), its expert GEMMs take them at the
+    step's tokens x 8 / 128; without, the `moe` grid's."""
+    profile = load_engine_profile("sglang", "h100-sxm")
+    flat = EfficiencyCurve(log10_sizes=(0.0,), fractions=(1.0,))
+    grid = ShapeGrid(log10_sizes=(6.0,), log10_ratios=(-1.0, 1.0), fractions=((0.5, 0.5),))
+    data = profile.model_dump()
+    data["classes"]["moe"] = ClassEfficiency(compute=flat, memory=flat, memory_grid=grid)
+    data["dtype_classes"] = {k: v for k, v in data["dtype_classes"].items() if "moe" not in k}
+    layer = expert_layer(2048, 768, 128, 8)
+    assert layer == "2048x768:e128:k8"
+    data["moe_layers"] = {f"bf16/{layer}": LayerCurve(log10_loads=(-1, 1), fractions=(0.1, 0.3))}
+    measured = EngineProfile.model_validate(data)
+    data["moe_layers"] = {}
+    unmeasured = EngineProfile.model_validate(data)
+    model = load_model("Qwen/Qwen3-30B-A3B")
+    graph = build_graph(model, AnalysisOptions(fusion=("qkv", "gate_up", "moe")), H100)
+    names = [op.name for op in graph.operators]
+    for tokens in (4.0, 64.0):
+        step = Step(np.array([tokens]), np.array([1.0]), np.array([0.0]))
+        load = tokens * 8 / 128
+        fraction = 0.2 + 0.1 * np.log10(load)
+        with_layer = price_step(graph, H100, Quantization(), step, measured)
+        without = price_step(graph, H100, Quantization(), step, unmeasured)
+        for name in ("expert_gate_proj", "expert_down_proj"):
+            row = names.index(name)
+            assert with_layer.memory_rates[row][0] == pytest.approx(
+                H100.memory_bandwidth * fraction
+            )
+            assert without.memory_rates[row][0] == pytest.approx(H100.memory_bandwidth * 0.5)
+        q = names.index("q_proj")
+        assert with_layer.memory_rates[q][0] == without.memory_rates[q][0]
+
+
+def test_shipped_profiles_hold_the_layers_of_the_models_the_tables_time() -> None:
+    """DeepSeek-R1's MoE layer (hidden 7168, 256 experts of width 2048, 8 per token) as the
+    tables time it at MoE TP 8 x EP 8: 32 experts of width 256 per device, one per token."""
+    profile = load_engine_profile("sglang", "b200")
+    curve = profile.layer_curve("fp8_block", "7168x256:e32:k1")
+    assert curve is not None
+    assert all(0 < f <= 1 for f in curve.fractions)
+    # A type without layers of its own reads its fallback type's (DTYPE_FALLBACK): none here.
+    assert profile.layer_curve("bf16", "1x1:e1:k1") is None
+
+
+def test_the_cli_writes_the_layers_beside_the_profile_it_fits(database, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    out = tmp_path / "engine.toml"
+    res = CliRunner().invoke(
+        app,
+        ["calibrate", "--from-aiconfigurator", "toy", "--engine", "sglang", "--hardware",
+         "h100-sxm", "--data-dir", str(database), "-o", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "engine.moe-layers.json.gz" in res.output.replace("\n", "")
+    # Two tables fitted (GEMM and MoE); the layers' held-out line is not a table of its own.
+    assert "2 operator tables" in res.output.replace("\n", " ")
+    assert len(load_profile(out).moe_layers) == 2
+
+
+def _script(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_holdout_script_prices_the_same_rows_both_ways() -> None:
+    """scripts/moe_layer_holdout.py on the two layers above: their own fractions price the
+    held-out token counts within 1 %, the grid (one bin for both) misses by a third or more."""
+    (s,) = moe_samples(_moe_table())
+    errors = _script("moe_layer_holdout").table_errors(s, "h100-sxm")
+    assert errors["layers median"] < 0.01
+    assert errors["grid median"] > 0.3
