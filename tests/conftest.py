@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import settings
@@ -27,6 +29,20 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     if config.args and all(Path(arg.split("::")[0]).is_file() for arg in config.args):
         return 0
     return None
+
+
+@pytest.fixture
+def load_script():
+    """Import `scripts/<name>.py` as a module (the scripts are not a package)."""
+
+    def load(name: str) -> ModuleType:
+        path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture

@@ -3,21 +3,10 @@ logged during its sustained window (docs/engines.md, clocks under the power cap)
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import datetime
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gemm_power_cap.py"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("gemm_power_cap", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_power_cap_script_reads_the_clocks_inside_its_window(tmp_path) -> None:
+def test_the_power_cap_script_reads_the_clocks_inside_its_window(tmp_path, load_script) -> None:
     """scripts/gemm_power_cap.py: medians of the SM clock and power nvidia-smi read within
     the window, and every clock-event reason flagged there (0x4: the software power cap)."""
     csv = tmp_path / "smi.csv"
@@ -28,5 +17,5 @@ def test_the_power_cap_script_reads_the_clocks_inside_its_window(tmp_path) -> No
         stamp = datetime.fromtimestamp(1_000_000 + second).strftime("%Y/%m/%d %H:%M:%S.%f")
         lines.append(f"{stamp[:-3]}, {mhz} MHz, {watts} W, {reason}")
     csv.write_text("\n".join(lines) + "\n")
-    window = _script().clocks(csv, 1_000_001, 1_000_003)
+    window = load_script("gemm_power_cap").clocks(csv, 1_000_001, 1_000_003)
     assert window == {"sm_mhz": 1470.0, "power_w": 690.0, "reasons": "0x4"}

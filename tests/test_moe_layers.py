@@ -188,21 +188,10 @@ def test_the_cli_writes_the_layers_beside_the_profile_it_fits(database, tmp_path
     assert len(load_profile(out).moe_layers) == 2
 
 
-def _script(name: str):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_holdout_script_prices_the_same_rows_both_ways() -> None:
+def test_the_holdout_script_prices_the_same_rows_both_ways(load_script) -> None:
     """scripts/moe_layer_holdout.py on the two layers above: their own fractions price the
     held-out token counts within 1 %, the grid (one bin for both) misses by a third or more."""
     (s,) = moe_samples(_moe_table())
-    errors = _script("moe_layer_holdout").table_errors(s, "h100-sxm")
+    errors = load_script("moe_layer_holdout").table_errors(s, "h100-sxm")
     assert errors["layers median"] < 0.01
     assert errors["grid median"] > 0.3

@@ -3,30 +3,18 @@ their skewed loads touch (docs/engines.md): its experts and bytes must be what i
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from rooflens.calibration.aiconfigurator import moe_samples
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "moe_routing_check.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("moe_routing_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.parametrize(("tokens", "alpha"), [(1, 1.01), (8, 1.2), (32, 1.01), (512, 1.2)])
-def test_a_skewed_load_touches_at_most_the_dealt_experts(tokens, alpha) -> None:
+def test_a_skewed_load_touches_at_most_the_dealt_experts(tokens, alpha, load_script) -> None:
     """Of 128 experts, top-4: a skewed load never touches more experts than its routes or the
     experts there are; from a few tokens on, some experts take several routes."""
-    touched = _script().touched(tokens, 128, 4, alpha)
+    touched = load_script("moe_routing_check").touched(tokens, 128, 4, alpha)
     assert 1 <= touched <= min(128, tokens * 4)
     if 8 <= tokens <= 32:
         assert touched < tokens * 4  # skewed: some experts take several routes
@@ -41,11 +29,13 @@ def test_a_skewed_load_touches_at_most_the_dealt_experts(tokens, alpha) -> None:
         ("fp8", (2 * 256 * 512 * (1 + 4 / 256) + 512 * 256 * (1 + 4 / 512)) / 3),
     ],
 )
-def test_power_law_rows_are_priced_like_the_fit_with_their_experts(dtype, per_expert) -> None:
+def test_power_law_rows_are_priced_like_the_fit_with_their_experts(
+    dtype, per_expert, load_script
+) -> None:
     """Given the experts a balanced row reads, the script's pricing of a power-law row is
     the fit's (moe_samples'); with fewer experts only the weights' bytes drop, by each
     expert's share of the three GEMMs."""
-    script = _script()
+    script = load_script("moe_routing_check")
     common = {
         "moe_dtype": dtype, "hidden_size": 256, "inter_size": 512, "topk": 4,
         "num_experts": 128, "moe_tp_size": 1, "moe_ep_size": 1, "num_tokens": [8, 64],

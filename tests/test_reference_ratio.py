@@ -3,7 +3,6 @@ point; that reference must be the same computation, so its totals must be roofle
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -15,15 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "reference_ratio.py"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("reference_ratio", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_reference_gives_rooflens_totals() -> None:
-    ref = _script()
+def test_the_reference_gives_rooflens_totals(load_script) -> None:
+    ref = load_script("reference_ratio")
     cfg = ref.bundled_config(ref.MODEL)
     model, device = ref.load_model(ref.MODEL), ref.get_device(ref.DEVICE)
     batches, prompts = np.array([1, 3, 64]), np.array([1, 17, 4000])
