@@ -157,6 +157,16 @@ def test_a_measured_layer_takes_its_fractions_and_others_keep_the_grid() -> None
             assert without.memory_rates[row][0] == pytest.approx(H100.memory_bandwidth * 0.5)
         q = names.index("q_proj")
         assert with_layer.memory_rates[q][0] == without.memory_rates[q][0]
+        assert not [n for n in with_layer.beyond_fit if "layer" in n]
+    # Beyond the loads measured (1,024 tokens: 64 per expert, the layer's last 10) the last
+    # load's fraction prices it, and the analysis says so, naming the layer.
+    step = Step(np.array([1024.0]), np.array([1.0]), np.array([0.0]))
+    notes = price_step(graph, H100, Quantization(), step, measured).beyond_fit
+    assert any(
+        n.startswith("expert_gate_proj")
+        and "64 tokens per expert lies outside the 0.1-10 its layer bf16/2048x768:e128:k8" in n
+        for n in notes
+    )
 
 
 def test_shipped_profiles_hold_the_layers_of_the_models_the_tables_time() -> None:

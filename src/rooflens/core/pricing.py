@@ -19,6 +19,7 @@ from rooflens.core.efficiency import (
     ClassEfficiency,
     EfficiencyProfile,
     EngineProfile,
+    LayerCurve,
     expert_layer,
 )
 from rooflens.core.framework_kernels import kernels_per_call
@@ -545,6 +546,8 @@ def beyond_fit(
     keys = _curve_keys(placement)
     notes = []
     leaders = np.arange(len(keys)) if placement.leaders is None else placement.leaders
+    layered = _layer_curves(placement, profile)
+    loads = shape_ratios(placement, ops, memory) if layered else None
     for row, key in enumerate(keys):
         if placement.collectives and placement.collectives[row] is not None:
             continue
@@ -552,6 +555,18 @@ def beyond_fit(
             continue  # its kernel's leader states it
         # A fused kernel is named by every operator it runs ("q_proj+k_proj+v_proj").
         name = "+".join(placement.names[i] for i in np.flatnonzero(leaders == row))
+        if row in layered:  # priced by its MoE layer's own fractions, not the class's curves
+            layer, curve = layered[row]
+            load = np.asarray(loads[row])[np.asarray(ops[row]) > 0]  # type: ignore[index]
+            lo, hi = 10 ** curve.log10_loads[0], 10 ** curve.log10_loads[-1]
+            outside = load[(load < lo) | (load > hi)]
+            if outside.size:
+                notes.append(
+                    f"{name}: {outside[0]:.3g} tokens per expert lies outside the "
+                    f"{lo:.3g}-{hi:.3g} its layer {layer} was measured at; the nearest "
+                    f"load's fraction prices it"
+                )
+            continue
         curves = profile.curves(*key)
         compute_bound = compute_time[row] >= memory_time[row]
         for bound, size, curve, kind, unit in (
@@ -638,6 +653,19 @@ def _layer_rates(
         peak = _expand(peaks, fraction)
         compute[rows] = peak * fraction
         memory[rows] = device.memory_bandwidth * fraction
+
+
+def _layer_curves(
+    placement: Placement, profile: EfficiencyProfile
+) -> dict[int, tuple[str, LayerCurve]]:
+    """The expert GEMMs the profile prices by their MoE layer's own fractions: row -> (the
+    layer's key, its curve)."""
+    found = {}
+    for (dtype, layer), rows in placement.layer_groups:
+        curve = profile.layer_curve(dtype, layer)
+        if curve is not None:
+            found |= {int(row): (f"{dtype}/{layer}", curve) for row in rows}
+    return found
 
 
 def _curve_peaks(
