@@ -114,14 +114,23 @@ def test_a_fit_holds_the_layers_out_by_token_count_and_they_round_trip_beside_th
     save_profile(profile, path)
     assert "moe_layers" not in path.read_text()
     assert layers_path(path).name == "toy.moe-layers.json.gz"
-    assert load_profile(path).moe_layers == profile.moe_layers
-    # The same fit writes the same bytes (a refit changes nothing it need not).
+    loaded = load_profile(path)
+    assert loaded.moe_layers == {}  # read when first priced
+    assert loaded.layers == profile.moe_layers
+    # The same fit writes the same bytes (a refit changes nothing it need not), and so does
+    # a profile saved as loaded.
     first = layers_path(path).read_bytes()
-    save_profile(profile, path)
+    save_profile(load_profile(path), path)
     assert layers_path(path).read_bytes() == first
+    # A damaged file is one line when the layers are first read, which a dense model never
+    # asks for.
     layers_path(path).write_bytes(gzip.compress(b"{not json"))
+    damaged = load_profile(path)
+    dense = build_graph(load_model("meta-llama/Llama-3.1-8B"), AnalysisOptions(), H100)
+    step = Step(np.array([8.0]), np.array([1.0]), np.array([0.0]))
+    assert price_step(dense, H100, Quantization(), step, damaged).step_time()[0] > 0
     with pytest.raises(HardwareSpecError, match="MoE layers file is not gzipped JSON"):
-        load_profile(path)
+        damaged.layers
 
 
 def test_a_measured_layer_takes_its_fractions_and_others_keep_the_grid() -> None:
@@ -195,7 +204,7 @@ def test_the_cli_writes_the_layers_beside_the_profile_it_fits(database, tmp_path
     assert "engine.moe-layers.json.gz" in res.output.replace("\n", "")
     # Two tables fitted (GEMM and MoE); the layers' held-out line is not a table of its own.
     assert "2 operator tables" in res.output.replace("\n", " ")
-    assert len(load_profile(out).moe_layers) == 2
+    assert len(load_profile(out).layers) == 2
 
 
 def test_the_holdout_script_prices_the_same_rows_both_ways(load_script) -> None:

@@ -13,9 +13,9 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from rooflens.core.efficiency import EfficiencyProfile, EngineProfile
+from rooflens.core.efficiency import EfficiencyProfile, EngineProfile, LayerCurve
 from rooflens.core.errors import HardwareSpecError
 
 if sys.version_info >= (3, 11):
@@ -41,26 +41,39 @@ def layers_path(path: Path) -> Path:
 
 
 def parse_profile(text: str, origin: str, layers: bytes | None = None) -> EfficiencyProfile:
-    """A profile from TOML text (and its MoE layer fractions, gzipped JSON): an engine
-    profile where it names its engine."""
+    """A profile from TOML text: an engine profile where it names its engine, with its MoE
+    layer fractions (`layers`, gzipped JSON) read when first priced."""
     try:
         data = tomllib.loads(text)
-        if layers is not None:
-            data["moe_layers"] = json.loads(gzip.decompress(layers))
         kind = EngineProfile if "engine" in data else EfficiencyProfile
-        return kind.model_validate(data)
+        profile = kind.model_validate(data)
     except tomllib.TOMLDecodeError as exc:
         raise HardwareSpecError(f"calibration profile {origin} is not valid TOML: {exc}") from None
-    except (OSError, EOFError, ValueError) as exc:  # a damaged layers file (JSON, gzip)
+    except ValidationError as exc:
+        raise _invalid(origin, exc) from None
+    if layers is None or not isinstance(profile, EngineProfile):
+        return profile
+    return profile.with_stored_layers(functools.partial(_read_layers, layers, origin))
+
+
+_LAYERS = TypeAdapter(dict[str, LayerCurve])
+
+
+def _read_layers(layers: bytes, origin: str) -> dict[str, LayerCurve]:
+    try:
+        return _LAYERS.validate_python(json.loads(gzip.decompress(layers)))
+    except ValidationError as exc:
+        raise _invalid(origin, exc, "moe_layers.") from None
+    except (OSError, EOFError, ValueError) as exc:  # gzip's and JSON's
         raise HardwareSpecError(
             f"calibration profile {origin}: its MoE layers file is not gzipped JSON: {exc}"
         ) from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise HardwareSpecError(
-            f"calibration profile {origin}: {field} is invalid: {err['msg']}"
-        ) from None
+
+
+def _invalid(origin: str, exc: ValidationError, prefix: str = "") -> HardwareSpecError:
+    err = exc.errors()[0]
+    field = prefix + ".".join(str(p) for p in err["loc"])
+    return HardwareSpecError(f"calibration profile {origin}: {field} is invalid: {err['msg']}")
 
 
 def load_profile(name: str | os.PathLike[str]) -> EfficiencyProfile:
@@ -92,7 +105,10 @@ def save_profile(profile: EfficiencyProfile, path: str | os.PathLike[str]) -> No
 
     # TOML has no null: figures not measured (the link, say) are left out and read back as None.
     data = profile.model_dump(mode="json", exclude_none=True)
-    layers = data.pop("moe_layers", None)
+    data.pop("moe_layers", None)
+    layers = None
+    if isinstance(profile, EngineProfile):
+        layers = _LAYERS.dump_python(profile.layers, mode="json")
     path = Path(path)
     path.write_text(_one_line_arrays(tomli_w.dumps(data)), "utf-8")
     if layers:

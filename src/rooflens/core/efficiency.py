@@ -27,6 +27,7 @@ and it prices an operator by the curve of its roofline regime alone (`in_regime`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from itertools import pairwise
 from typing import ClassVar, Literal
@@ -38,6 +39,7 @@ from pydantic import (
     Field,
     NonNegativeFloat,
     PositiveFloat,
+    PrivateAttr,
     model_validator,
 )
 
@@ -465,6 +467,24 @@ class EngineProfile(EfficiencyProfile):
     # "<type>/<layer shape>" (`expert_layer`) -> the fractions of a MoE layer the operator
     # tables time at that shape on one device; other layers take the `moe` curves.
     moe_layers: dict[str, LayerCurve] = Field(default_factory=dict)
+    # More such layers, stored apart from the profile and read on first use
+    # (`with_stored_layers`): most analyses price no MoE layer, and reading them takes tens
+    # of milliseconds a profile.
+    _stored_layers: Callable[[], dict[str, LayerCurve]] | None = PrivateAttr(default=None)
+
+    def with_stored_layers(self, read: Callable[[], dict[str, LayerCurve]]) -> EngineProfile:
+        """This profile with MoE layers that `read` gives when first asked for."""
+        profile = self.model_copy()
+        profile._stored_layers = read
+        return profile
+
+    @cached_property
+    def layers(self) -> dict[str, LayerCurve]:
+        """Every MoE layer the profile prices by its own fractions (`moe_layers` and those
+        stored apart)."""
+        if self._stored_layers is None:
+            return self.moe_layers
+        return {**self._stored_layers(), **self.moe_layers}
 
     @model_validator(mode="after")
     def _never_beyond_roofline(self) -> EngineProfile:
@@ -513,7 +533,7 @@ class EngineProfile(EfficiencyProfile):
         # with (DTYPE_FALLBACK).
         own = dtype in OWN_DTYPES or f"moe:{dtype}" in self.dtype_classes
         for kind in (dtype,) if own else (dtype, DTYPE_FALLBACK.get(dtype)):
-            curve = self.moe_layers.get(f"{kind}/{layer}")
+            curve = self.layers.get(f"{kind}/{layer}")
             if curve is not None:
                 return curve
         return None
