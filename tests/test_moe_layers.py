@@ -130,7 +130,7 @@ def test_a_fit_holds_the_layers_out_by_token_count_and_they_round_trip_beside_th
     step = Step(np.array([8.0]), np.array([1.0]), np.array([0.0]))
     assert price_step(dense, H100, Quantization(), step, damaged).step_time()[0] > 0
     with pytest.raises(HardwareSpecError, match="MoE layers file is not gzipped JSON"):
-        damaged.layers
+        damaged.layer_curve("bf16", "2048x512:e128:k4")
 
 
 def test_a_measured_layer_takes_its_fractions_and_others_keep_the_grid() -> None:
