@@ -1,6 +1,7 @@
 """Efficiency profiles as TOML files: bundled ones by device name, or any path. An engine
 profile's MoE layer fractions (hundreds of curves) lie beside it in gzipped JSON
-(`<name>.moe-layers.json.gz`), read in milliseconds where TOML would take a third of a second."""
+(`<name>.moe-layers.json.gz`), read when a MoE layer is first priced: tens of milliseconds,
+where in its TOML they made every load of it take a third of a second."""
 
 from __future__ import annotations
 
