@@ -178,15 +178,25 @@ def test_a_measured_layer_takes_its_fractions_and_others_keep_the_grid() -> None
     )
 
 
-def test_shipped_profiles_hold_the_layers_of_the_models_the_tables_time() -> None:
-    """DeepSeek-R1's MoE layer (hidden 7168, 256 experts of width 2048, 8 per token) as the
-    tables time it at MoE TP 8 x EP 8: 32 experts of width 256 per device, one per token."""
-    profile = load_engine_profile("sglang", "b200")
-    curve = profile.layer_curve("fp8_block", "7168x256:e32:k1")
+def test_shipped_profiles_price_the_layers_of_the_models_the_tables_time() -> None:
+    """DeepSeek-R1's MoE layer (hidden 7168, 256 experts of width 2048, 8 per token) at
+    `tp=8, ep=8`: each device holds 32 experts of width 256 and the experts take the
+    tokens of 8 groups of 32 sequences, so a decode step routes 32 x 8 x 8 / 256 = 8 tokens
+    to each expert; its expert GEMMs take the bandwidth times the shipped layer's fraction
+    there."""
+    from rooflens import api
+
+    analysis = api.analyze(
+        "deepseek-ai/DeepSeek-R1", "b200", engine="sglang", batch=32, prompt_len=1024,
+        gen_len=16, tp=8, ep=8,
+    )  # fmt: skip
+    decode = analysis.steps["decode"]
+    curve = decode.profile.layer_curve("fp8_block", "7168x256:e32:k1")
     assert curve is not None
-    assert all(0 < f <= 1 for f in curve.fractions)
-    # A type without layers of its own reads its fallback type's (DTYPE_FALLBACK): none here.
-    assert profile.layer_curve("bf16", "1x1:e1:k1") is None
+    bandwidth = get_device("b200").memory_bandwidth
+    for name in ("expert_gate_proj", "expert_down_proj"):
+        row = list(decode.names).index(name)
+        assert decode.memory_rates[row] == pytest.approx(bandwidth * curve(np.array(8.0)))
 
 
 def test_the_cli_writes_the_layers_beside_the_profile_it_fits(database, tmp_path) -> None:

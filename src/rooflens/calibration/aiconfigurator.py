@@ -530,8 +530,7 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
         for (hid, inter, k, e, tp, ep), part in rows.groupby(keys, sort=False):
             tokens = part["num_tokens"].to_numpy(float)
             step = Step(tokens, _ones(len(part)), 0 * tokens)
-            width = max(int(inter) // int(tp), 1)
-            experts, top_k = max(int(e) // int(ep), 1), int(k) / int(ep)
+            width, experts, top_k = device_layer(inter, k, e, tp, ep)
             total_o = total_m = work = 0.0
             for fan_in, fan_out in ((hid, width), (hid, width), (width, hid)):
                 op = ExpertLinear(
@@ -773,10 +772,16 @@ def predict(s: Samples, device: Device, curves: ClassEfficiency) -> np.ndarray:
     )
 
 
+def device_layer(inter: float, k: float, e: float, tp: float, ep: float) -> tuple[int, int, float]:
+    """A MoE table row's layer on one device: each expert's width there (MoE TP splits it),
+    the experts it holds (EP splits them) and the experts each token reaches among them."""
+    return max(int(inter) // int(tp), 1), max(int(e) // int(ep), 1), int(k) / int(ep)
+
+
 def moe_layer_keys(s: Samples) -> list[str]:
     """Each MoE row's layer shape on one device (`expert_layer`), as moe_samples prices it."""
     return [
-        expert_layer(int(hid), max(int(inter) // int(tp), 1), max(int(e) // int(ep), 1), k / ep)
+        expert_layer(int(hid), *device_layer(inter, k, e, tp, ep))
         for _, hid, inter, k, e, tp, ep in np.asarray(s.sizes, dtype=float)
     ]
 
@@ -819,10 +824,12 @@ def predict_layers(
     class's (`predict`)."""
     time = predict(s, device, curves)
     bound = np.maximum(*_roofline(s, device))
-    for i, layer in enumerate(moe_layer_keys(s)):
+    keys = pd.Series(moe_layer_keys(s))
+    for layer, rows in keys.groupby(keys).groups.items():
         if layer in layers:
-            fraction = layers[layer](np.asarray(s.aspect)[i])
-            time[i] = curves.fixed * s.kernels + bound[i] / fraction
+            rows = np.asarray(rows)
+            fraction = layers[layer](np.asarray(s.aspect)[rows])
+            time[rows] = curves.fixed * s.kernels + bound[rows] / fraction
     return time
 
 

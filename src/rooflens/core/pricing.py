@@ -546,7 +546,11 @@ def beyond_fit(
     keys = _curve_keys(placement)
     notes = []
     leaders = np.arange(len(keys)) if placement.leaders is None else placement.leaders
-    layered = _layer_curves(placement, profile)
+    layered = {
+        int(row): (f"{dtype}/{layer}", curve)
+        for dtype, layer, rows, curve in _measured_layers(placement, profile)
+        for row in rows
+    }
     loads = shape_ratios(placement, ops, memory) if layered else None
     for row, key in enumerate(keys):
         if placement.collectives and placement.collectives[row] is not None:
@@ -644,10 +648,7 @@ def _layer_rates(
 ) -> None:
     """Expert GEMMs of a MoE layer shape the profile has fractions of (`moe_layers`) take
     them, at the tokens routed to each expert, in place of the class's grids (in place)."""
-    for (dtype, layer), rows in placement.layer_groups:
-        curve = profile.layer_curve(dtype, layer)
-        if curve is None:
-            continue
+    for dtype, _, rows, curve in _measured_layers(placement, profile):
         fraction = curve(loads[rows])
         peaks = _curve_peaks(placement, rows, profile.curves("moe", dtype), device)
         peak = _expand(peaks, fraction)
@@ -655,16 +656,16 @@ def _layer_rates(
         memory[rows] = device.memory_bandwidth * fraction
 
 
-def _layer_curves(
+def _measured_layers(
     placement: Placement, profile: EfficiencyProfile
-) -> dict[int, tuple[str, LayerCurve]]:
-    """The expert GEMMs the profile prices by their MoE layer's own fractions: row -> (the
-    layer's key, its curve)."""
-    found = {}
+) -> list[tuple[str, str, np.ndarray, LayerCurve]]:
+    """The expert GEMMs the profile prices by their MoE layer's own fractions: per layer, its
+    type, its shape (`expert_layer`), its rows and its curve."""
+    found = []
     for (dtype, layer), rows in placement.layer_groups:
         curve = profile.layer_curve(dtype, layer)
         if curve is not None:
-            found |= {int(row): (f"{dtype}/{layer}", curve) for row in rows}
+            found.append((dtype, layer, rows, curve))
     return found
 
 
