@@ -224,3 +224,21 @@ def test_the_holdout_script_prices_the_same_rows_both_ways(load_script) -> None:
     errors = load_script("moe_layer_holdout").table_errors(s, "h100-sxm")
     assert errors["layers median"] < 0.01
     assert errors["grid median"] > 0.3
+
+
+def test_a_load_at_the_smallest_measured_one_is_inside_the_layers_range() -> None:
+    """Qwen3-30B-A3B decoding one sequence on vLLM's H200 profile routes 1 x 8 / 128 =
+    0.0625 tokens to each expert: the load of the tables' one-token rows, the layer's first
+    measured load (stored as log10 to 4 decimals, -1.2041, which reads back 0.0625029).
+    Nothing is priced beyond the fit; one token per expert beyond the last load is."""
+    from rooflens import api
+
+    analysis = api.analyze("Qwen/Qwen3-30B-A3B", "h200", engine="vllm", batch=1, prompt_len=100)
+    decode = analysis.steps["decode"]
+    curve = decode.profile.layer_curve("bf16", "2048x768:e128:k8")
+    assert curve.log10_loads[0] == -1.2041
+    assert 10 ** curve.log10_loads[0] != 0.0625
+    assert not [n for n in decode.beyond_fit if "tokens per expert" in n]
+    batch = int(np.ceil(10 ** curve.log10_loads[-1] * 128 / 8)) + 16  # one more per expert
+    wide = api.analyze("Qwen/Qwen3-30B-A3B", "h200", engine="vllm", batch=batch, prompt_len=100)
+    assert [n for n in wide.steps["decode"].beyond_fit if "tokens per expert" in n]

@@ -563,7 +563,7 @@ def beyond_fit(
             layer, curve = layered[row]
             load = np.asarray(loads[row])[np.asarray(ops[row]) > 0]  # type: ignore[index]
             lo, hi = 10 ** curve.log10_loads[0], 10 ** curve.log10_loads[-1]
-            outside = load[(load < lo) | (load > hi)]
+            outside = _outside(load, curve.log10_loads[0], curve.log10_loads[-1])
             if outside.size:
                 notes.append(
                     f"{name}: {outside[0]:.3g} tokens per expert lies outside the "
@@ -583,12 +583,10 @@ def beyond_fit(
             if len(curve.log10_sizes) == 1:
                 continue  # one fraction for every size: no fitted range to leave
             lo, hi = 10 ** curve.log10_sizes[0], 10 ** curve.log10_sizes[-1]
-            if sizes.max() > hi:
-                found = sizes.max()
-            elif sizes.min() < lo:
-                found = sizes.min()
-            else:
+            outside = _outside(sizes, curve.log10_sizes[0], curve.log10_sizes[-1])
+            if not outside.size:
                 continue
+            found = outside.max() if outside.max() > hi else outside.min()
             what = f"{key[0]}:{key[1]}" if key[1] else key[0]
             notes.append(
                 f"{name}: {found:.3g} {unit} lies outside the {lo:.3g}-{hi:.3g} "
@@ -686,6 +684,20 @@ def _curve_peaks(
 def _joint(placement: Placement, values: np.ndarray) -> np.ndarray:
     """Each operator's value summed over the kernel it runs in (its own where it has one)."""
     return fusion.kernel_totals(placement.leaders, values)
+
+
+def _outside(values: np.ndarray, log10_lo: float, log10_hi: float) -> np.ndarray:
+    """The values beyond a curve's range, compared as the curve reads them (log10) with room
+    for the stored ends' rounding (RANGE_ROUNDING): a batch of one at the smallest load
+    measured is inside the range."""
+    logs = np.log10(values)
+    return values[(logs < log10_lo - RANGE_ROUNDING) | (logs > log10_hi + RANGE_ROUNDING)]
+
+
+# Decades a size may lie beyond a curve's end and still count as measured: the fit stores
+# the MoE layers' log10 loads to 4 decimals (calibration.aiconfigurator), so a load exactly
+# at a measured end comes back up to 5e-5 decades off.
+RANGE_ROUNDING = 1e-4
 
 
 def fallback_notes(placement: Placement, profile: EfficiencyProfile) -> tuple[str, ...]:
