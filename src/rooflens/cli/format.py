@@ -135,6 +135,8 @@ OPERATOR_COLUMNS = (
     ("dtype", "left"),
     ("time", "right"),
     ("share", "right"),
+    ("of roofline", "right"),
+    ("priced by", "left"),
 )
 COMPACT_OPERATOR_COLUMNS = ("operator", "×", "OPs", "memory", "bound", "time", "share")
 
@@ -163,9 +165,16 @@ def operators_table(
             "dtype": row["compute_dtype"],
             "time": seconds(row["time"]),
             "share": f"{share:.1%}",
+            "of roofline": _share_or_dash(row["efficiency"]),
+            "priced by": row["priced_by"],
         }
         table.add_row(*(cells[c] for c, _ in shown), style=style)
     return table
+
+
+def _share_or_dash(value: float | None) -> str:
+    """A share as a percentage; "–" where there is none (NaN or None)."""
+    return "–" if value is None or not math.isfinite(value) else f"{value:.1%}"
 
 
 def key_value_table(title: str, rows: list[tuple[str, str]], fold: bool = False) -> Table:

@@ -345,6 +345,15 @@ class EfficiencyProfile(BaseModel):
             op_class = PARENT_CLASS.get(op_class, op_class)
         return self.classes[op_class]  # type: ignore[index]
 
+    def curves_name(self, op_class: str, dtype: str | None = None) -> str:
+        """The name of the curves `curves` returns (how an analysis says what priced an
+        operator): the class, its parent's, or the framework kernel kind's."""
+        if op_class.startswith(KERNEL_PREFIX):
+            return (
+                op_class if op_class.removeprefix(KERNEL_PREFIX) in self.kernel_kinds else "vector"
+            )
+        return op_class if op_class in self.classes else PARENT_CLASS.get(op_class, op_class)
+
     def fallback(self, op_class: str, dtype: str | None = None) -> tuple[str, str] | None:
         """(what has no curves of its own, what prices it instead), else None: a device
         profile has one set of curves per class whatever the data type, by design."""
@@ -391,6 +400,10 @@ class EfficiencyProfile(BaseModel):
     def layer_curve(self, dtype: str, layer: str) -> LayerCurve | None:
         """The fractions of an expert GEMM of this MoE layer shape (`expert_layer`) and type,
         or None: priced by the class's curves (a device profile times no layers)."""
+        return None
+
+    def layer_key(self, dtype: str, layer: str) -> str | None:
+        """The name of the fractions `layer_curve` returns, or None."""
         return None
 
     def collective_time(
@@ -504,11 +517,19 @@ class EngineProfile(EfficiencyProfile):
         return f"{self.engine} {self.engine_version} profile, {self.device}"
 
     def curves(self, op_class: str, dtype: str | None = None) -> ClassEfficiency:
+        key = self._typed_key(op_class, dtype)
+        return self.dtype_classes[key] if key else super().curves(op_class, dtype)
+
+    def curves_name(self, op_class: str, dtype: str | None = None) -> str:
+        return self._typed_key(op_class, dtype) or super().curves_name(op_class, dtype)
+
+    def _typed_key(self, op_class: str, dtype: str | None) -> str | None:
+        """The `dtype_classes` key pricing a class and type: its own, else DTYPE_FALLBACK's."""
         for kind in (dtype, DTYPE_FALLBACK.get(str(dtype))):
             key = f"{op_class}:{kind}"
             if key in self.dtype_classes:
-                return self.dtype_classes[key]
-        return super().curves(op_class, dtype)
+                return key
+        return None
 
     def fallback(self, op_class: str, dtype: str | None = None) -> tuple[str, str] | None:
         """(what has no curves of its own, what prices it instead), else None: a class the
@@ -529,13 +550,17 @@ class EngineProfile(EfficiencyProfile):
         return typed, "not measured: the bf16 curves"
 
     def layer_curve(self, dtype: str, layer: str) -> LayerCurve | None:
-        # A type without MoE curves of its own takes the layers of the type `curves` prices it
-        # with (DTYPE_FALLBACK).
+        key = self.layer_key(dtype, layer)
+        return None if key is None else self.layers[key]
+
+    def layer_key(self, dtype: str, layer: str) -> str | None:
+        """The `moe_layers` key pricing this layer and type ("fp8_block/7168x256:e32:k1"), or
+        None. A type without MoE curves of its own takes the layers of the type `curves`
+        prices it with (DTYPE_FALLBACK)."""
         own = dtype in OWN_DTYPES or f"moe:{dtype}" in self.dtype_classes
         for kind in (dtype,) if own else (dtype, DTYPE_FALLBACK.get(dtype)):
-            curve = self.layers.get(f"{kind}/{layer}")
-            if curve is not None:
-                return curve
+            if f"{kind}/{layer}" in self.layers:
+                return f"{kind}/{layer}"
         return None
 
     def collective_time(

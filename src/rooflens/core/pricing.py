@@ -104,6 +104,33 @@ class StepCosts:
             return ()
         return fallback_notes(self.placement, self.profile)
 
+    @cached_property
+    def priced_by(self) -> tuple[str, ...]:
+        """What prices each operator (`priced_by`): "roofline" when uncalibrated."""
+        if self.placement is None:
+            return ("roofline",) * len(self.names)
+        return priced_by(self.placement, self.profile)
+
+    @cached_property
+    def efficiency(self) -> np.ndarray:
+        """Each operator's roofline time over its estimated time: 1 on the roofline, the
+        share of the bound an engine achieves under a profile. NaN for an operator taking no
+        time, and for a collective priced by a measured table (its link model's time is
+        replaced, not kept)."""
+        compute = self.ops / _expand(self.peaks, self.ops)
+        if not _known_zero(self.fields, "vector_ops"):
+            compute = compute + self.fields["vector_ops"] / self.vector_rate
+        transfer = self.memory_access / self.bandwidth
+        if np.ndim(self.host_bytes) or self.host_bytes:
+            transfer = np.maximum(transfer, self.offload_time)
+        roofline = np.maximum(compute, transfer) + self.link_time
+        time = self.time
+        share = np.divide(roofline, time, out=np.full(np.shape(time), np.nan), where=time > 0)
+        if self.profile is not None and self.placement is not None:
+            measured = [row for row, how in enumerate(self.priced_by) if how.startswith("measured")]
+            share[measured] = np.nan
+        return share
+
     @property
     def memory_access(self) -> np.ndarray:
         return memory_access(self.fields)
@@ -547,7 +574,7 @@ def beyond_fit(
     notes = []
     leaders = np.arange(len(keys)) if placement.leaders is None else placement.leaders
     layered = {
-        int(row): (f"{dtype}/{layer}", curve)
+        int(row): (profile.layer_key(dtype, layer), curve)
         for dtype, layer, rows, curve in _measured_layers(placement, profile)
         for row in rows
     }
@@ -684,6 +711,45 @@ def _curve_peaks(
 def _joint(placement: Placement, values: np.ndarray) -> np.ndarray:
     """Each operator's value summed over the kernel it runs in (its own where it has one)."""
     return fusion.kernel_totals(placement.leaders, values)
+
+
+def priced_by(placement: Placement, profile: EfficiencyProfile | None) -> tuple[str, ...]:
+    """What prices each operator, whatever its size: "roofline" without a profile (a
+    collective: "link model"); else the profile's curves by name ("matmul:fp8_block"; with
+    " (fallback)" where the profile prices a type or class it lacks with another's, as its
+    fallback lines say), a MoE layer's own fractions ("moe layer fp8_block/7168x256:e32:k1"),
+    or a collective's measured table ("measured all_reduce, 8 devices"); an operator run in
+    another's kernel (a fused QKV GEMM) adds that kernel's leader."""
+    layered = {}
+    if profile is not None:
+        layered = {
+            int(row): f"moe layer {profile.layer_key(dtype, layer)}"
+            for dtype, layer, rows, _ in _measured_layers(placement, profile)
+            for row in rows
+        }
+    leaders = np.arange(len(placement.names)) if placement.leaders is None else placement.leaders
+    out = []
+    for row, key in enumerate(_curve_keys(placement)):
+        collective = placement.collectives[row] if placement.collectives else None
+        if collective is not None:
+            kind, ranks = collective
+            timed = None if profile is None else profile.collective_time(kind, ranks, ONE_BYTE)
+            out.append(f"measured {kind}, {ranks} devices" if timed is not None else "link model")
+            continue
+        if profile is None:
+            how = "roofline"
+        else:
+            how = layered.get(row) or profile.curves_name(*key)
+            if profile.fallback(*key) is not None:
+                how += " (fallback)"
+        if leaders[row] != row:
+            how += f", in {placement.names[leaders[row]]}'s kernel"
+        out.append(how)
+    return tuple(out)
+
+
+# A message size to ask a profile whether it times a collective at all.
+ONE_BYTE = np.ones(1)
 
 
 def _outside(values: np.ndarray, log10_lo: float, log10_hi: float) -> np.ndarray:

@@ -34,6 +34,8 @@ OPERATOR_COLUMNS = (
     "bound",
     "compute_dtype",
     "time",
+    "efficiency",
+    "priced_by",
 )
 
 _GENERATION_HEADLINES = ("ttft", "tpot", "e2e_latency", "throughput")
@@ -182,6 +184,8 @@ class Analysis:
                 "bound": st.bound,
                 "compute_dtype": st.dtypes,
                 "time": st.time,
+                "efficiency": st.efficiency,
+                "priced_by": st.priced_by,
             }
             for column in OPERATOR_COLUMNS:
                 columns[column] += np.broadcast_to(np.asarray(values[column]), (size,)).tolist()

@@ -450,6 +450,14 @@ class Operator(BaseModel):
     bound: str
     compute_dtype: str
     time: Number = Field(description="Seconds per layer (block) or per step (head).")
+    efficiency: Number = Field(
+        description="Roofline time / time: 1 on the roofline; null for an operator taking no "
+        "time or a collective priced by a measured table."
+    )
+    priced_by: str = Field(
+        description="What prices it: roofline, link model, an engine profile's curves, a MoE "
+        "layer's own fractions or a measured collective (docs/engines.md)."
+    )
     total_time: Number = Field(description="time × count.")
     share: Number = Field(description="Share of its stage's operator time.")
 

@@ -632,6 +632,8 @@ function renderDetails() {
     ["arithmetic intensity", `${si(op.arithmetic_intensity)} OP/B`],
     ["performance", `${si(op.performance, "OP/s")} (${pct(op.performance / peak)} of peak)`],
     ["link time", secs(op.link_time)], ["layers", String(op.count)],
+    ["of the roofline", op.efficiency == null ? "–" : pct(op.efficiency)],
+    ["priced by", op.priced_by],
   ];
   box.innerHTML = `<h3 id="node-name" style="color:${COLORS[op.bound]}">${esc(op.name)}</h3>
     <table>${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join("")}</table>
