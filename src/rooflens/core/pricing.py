@@ -127,8 +127,7 @@ class StepCosts:
         time = self.time
         share = np.divide(roofline, time, out=np.full(np.shape(time), np.nan), where=time > 0)
         if self.profile is not None and self.placement is not None:
-            measured = [row for row, how in enumerate(self.priced_by) if how.startswith("measured")]
-            share[measured] = np.nan
+            share[_measured_collective_rows(self.placement, self.profile)] = np.nan
         return share
 
     @property
@@ -728,13 +727,13 @@ def priced_by(placement: Placement, profile: EfficiencyProfile | None) -> tuple[
             for row in rows
         }
     leaders = np.arange(len(placement.names)) if placement.leaders is None else placement.leaders
+    measured = set() if profile is None else set(_measured_collective_rows(placement, profile))
     out = []
     for row, key in enumerate(_curve_keys(placement)):
         collective = placement.collectives[row] if placement.collectives else None
         if collective is not None:
             kind, ranks = collective
-            timed = None if profile is None else profile.collective_time(kind, ranks, ONE_BYTE)
-            out.append(f"measured {kind}, {ranks} devices" if timed is not None else "link model")
+            out.append(f"measured {kind}, {ranks} devices" if row in measured else "link model")
             continue
         if profile is None:
             how = "roofline"
@@ -746,6 +745,17 @@ def priced_by(placement: Placement, profile: EfficiencyProfile | None) -> tuple[
             how += f", in {placement.names[leaders[row]]}'s kernel"
         out.append(how)
     return tuple(out)
+
+
+def _measured_collective_rows(placement: Placement, profile: EfficiencyProfile) -> list[int]:
+    """The collectives a profile times for their kind and group size (the others keep the
+    link model)."""
+    return [
+        int(row)
+        for (kind, ranks), rows in placement.collective_groups
+        if profile.collective_time(kind, ranks, ONE_BYTE) is not None
+        for row in rows
+    ]
 
 
 # A message size to ask a profile whether it times a collective at all.
