@@ -33,8 +33,8 @@ def test_wide_shows_every_operator_column() -> None:
     args = ["analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--stage", "decode"]
     compact = CliRunner().invoke(app, args, env={"COLUMNS": "80"}).stdout
     wide = CliRunner().invoke(app, [*args, "--wide"], env={"COLUMNS": "200"}).stdout
-    assert "attainable" not in compact and "intensity" not in compact
-    assert "attainable" in wide and "intensity" in wide and "dtype" in wide
+    assert "performance" not in compact and "intensity" not in compact
+    assert "performance" in wide and "intensity" in wide and "dtype" in wide
 
 
 def test_device_figures_read_with_si_units() -> None:
