@@ -61,6 +61,20 @@ def test_operator_times_one_bar_per_operator() -> None:
     assert "ms" in ax.get_xlabel()
 
 
+def test_operator_times_mark_the_roofline_under_a_profile() -> None:
+    """Under vLLM's H200 profile each operator's bar carries a mark at its roofline time
+    (its time x efficiency, over all its layers); on the roofline itself there is none."""
+    result = rooflens.analyze("Qwen/Qwen3-30B-A3B", "h200", engine="vllm", tp=2, batch=8)
+    ax = plots.operator_times(result, "decode").axes[0]
+    (mark,) = [line for line in ax.get_lines() if line.get_label() == "roofline time"]
+    decode = result.operators().query("stage == 'decode'").dropna(subset=["efficiency"])
+    expected = decode["count"] * decode["time"] * decode["efficiency"] * 1e3
+    assert sorted(mark.get_xdata()) == pytest.approx(sorted(expected))
+    assert len(mark.get_xdata()) < len(ax.patches)  # measured collectives carry no mark
+    roofline = plots.operator_times(rooflens.analyze(LLAMA, "a6000", prompt_len=512), "decode")
+    assert not roofline.axes[0].get_lines()
+
+
 @pytest.mark.parametrize(
     ("kind", "suffix", "magic"),
     [

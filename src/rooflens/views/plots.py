@@ -277,10 +277,13 @@ def memory_bars(
 def operator_times(
     result: Analysis, stage: str = "decode", path: str | os.PathLike[str] | None = None
 ) -> Figure:
-    """Time per operator over the whole network (per-layer time x layers), with its bound."""
+    """Time per operator over the whole network (per-layer time x layers), with its bound;
+    under a profile, each bar also marks its roofline time (time x `efficiency`), so the gap
+    between the mark and the bar's end is what the engine loses against the bound."""
     rows = result.operators()
     rows = rows[rows.stage == stage].assign(total=lambda f: f["count"] * f["time"])
     rows = rows.sort_values("total")
+    bound_times = rows["total"] * rows["efficiency"]
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(rows) + 1.5))
     hatches = {"compute": "//", "memory": "", "link": "xx", "host link": ".."}
     for row in rows.itertuples():
@@ -298,6 +301,15 @@ def operator_times(
         for bound, hatch in hatches.items()
         if bound in set(rows.bound)
     ]
+    # Estimates off the roofline: the bound each operator would take on it (none where a
+    # measured collective replaced its link model, NaN efficiency).
+    if not np.allclose(rows["efficiency"].dropna(), 1.0):
+        marked = bound_times.notna()
+        (mark,) = ax.plot(
+            bound_times[marked] * 1e3, rows["name"][marked], "|", color="black",
+            markersize=12, markeredgewidth=2, label="roofline time",
+        )  # fmt: skip
+        handles.append(mark)
     ax.set(xlabel="time per step (ms)", title=f"{result.model.name}: {stage}, time per operator")
     ax.legend(handles=handles, fontsize=8, loc="lower right")
     return _save(fig, path)
