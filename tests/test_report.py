@@ -70,3 +70,19 @@ def test_report_command(tmp_path) -> None:
     assert "flash_attention" in out.read_text()
     bad = CliRunner().invoke(app, ["report", LLAMA, "-H", "a6000", "-o", str(tmp_path / "r.doc")])
     assert bad.exit_code == 2
+
+
+def test_an_engine_report_says_what_priced_each_operator() -> None:
+    """Qwen3-30B-A3B on vLLM's H200 profile at TP 2: the operator table names each row's
+    pricing (its expert GEMMs by their layer, the all-reduces by the measured table) and its
+    efficiency, the share of its roofline bound."""
+    engine = rooflens.analyze("Qwen/Qwen3-30B-A3B", "h200", engine="vllm", tp=2, batch=8)
+    table = sections(engine)["operators"]
+    assert list(table.columns[-2:]) == ["efficiency", "priced_by"]
+    experts = table[(table.stage == "decode") & (table.name == "expert_up_proj")]
+    assert experts.priced_by.tolist() == ["moe layer bf16/2048x384:e128:k8"]
+    assert 0 < experts.efficiency.iloc[0] < 1
+    text = to_markdown(engine)
+    (line,) = [r for r in text.splitlines() if r.startswith("| decode | o_proj_all_reduce |")]
+    assert "| link |" in line and line.endswith("| — | measured all_reduce, 2 devices |")
+    assert "nan" not in text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from typing import Any
 
 import pandas as pd
@@ -81,6 +82,8 @@ def sections(result: Analysis) -> dict[str, Any]:
             "performance",
             "bound",
             "time",
+            "efficiency",
+            "priced_by",
         ]
     ]
     figures = {
@@ -103,7 +106,11 @@ def sections(result: Analysis) -> dict[str, Any]:
 
 
 def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.map(lambda v: f"{v:.4g}" if isinstance(v, float) else v)
+    """Floats to 4 significant digits; a missing one (NaN: an efficiency no link model
+    kept) as "—"."""
+    return frame.map(
+        lambda v: ("—" if math.isnan(v) else f"{v:.4g}") if isinstance(v, float) else v
+    )
 
 
 def to_html(result: Analysis) -> str:
