@@ -94,3 +94,15 @@ def squeeze():
         return device.model_copy(update={"memory_capacity": replica.beside_kv + room})
 
     return squeezed
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close the figures a test leaves open (plot functions return theirs): past 20 open
+    figures matplotlib warns on stderr, inside the output of whatever CLI test runs next on
+    that worker."""
+    yield
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")

@@ -43,6 +43,7 @@ from rooflens.calibration.fit import BIN_WIDTH, curve
 from rooflens.core.efficiency import (
     DTYPE_FALLBACK,
     PARENT_CLASS,
+    PHASE_OF,
     SCAN_CLASSES,
     WEIGHT_DOMINATED,
     ClassEfficiency,
@@ -440,14 +441,19 @@ def _attention_samples(
 ) -> list[Samples]:
     """FlashAttention per row: prefill of `isl` new tokens; decode of one token over `step`
     cached ones. Full-attention rows only (window_size 0); of several kernels timed at one
-    shape, the engine's (`kernels`, ATTENTION_KERNELS)."""
-    df = df[(df.get("window_size", 0) == 0) & (df["attn_dtype"] == "bfloat16")]
+    shape, the engine's (`kernels`, ATTENTION_KERNELS). A cache type whose rows time none of
+    the engine's kernels (`foreign_kv_types`) takes its bf16 rows as they were measured,
+    priced with that type's cache: the tables time an FP8-cache prefill at about a bf16 one's
+    time (0.75-1.2 times it, by kernel and length, on TensorRT-LLM's and vLLM's H200 and
+    B200 tables), which a 16-bit cache's fractions of the smaller FP8 bound would halve."""
+    df = full_attention_rows(df)
+    foreign = foreign_kv_types(df, kernels)
     if kernels and "kernel_source" in df.columns:
         chosen = df["kernel_source"].astype(str).isin(kernels)
         df = kernel_rows(df, chosen, [*ATTENTION_SHAPE, "kv_cache_dtype"])
     out = []
     for name, (dtype, kv_bits) in KV_TYPES.items():
-        rows = df[df["kv_cache_dtype"] == name]
+        rows = df[df["kv_cache_dtype"] == ("bfloat16" if dtype in foreign else name)]
         if rows.empty:
             continue
         quant = Quantization(kv_bits=kv_bits)
@@ -474,6 +480,26 @@ def _attention_samples(
             Samples(f"attention_{phase}", dtype, "bf16", ops, memory, rows["latency"] * 1e-3, shape)
         )
     return out
+
+
+def full_attention_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows the attention curves are fitted on: full attention (window 0), bf16 queries."""
+    return df[(df.get("window_size", 0) == 0) & (df["attn_dtype"] == "bfloat16")]
+
+
+def foreign_kv_types(df: pd.DataFrame, kernels: tuple[str, ...]) -> list[str]:
+    """The cache types whose attention rows time none of the engine's own kernels
+    (`kernels`) where its other rows do: such rows time kernels it does not run (SGLang's
+    FP8-cache prefill rows, Triton's and FlashInfer's only, where it runs FlashAttention 3 or
+    TensorRT-LLM's), so they are not fitted: the type's curves come from the bf16 rows of
+    the engine's own kernels (`_attention_samples`)."""
+    if not kernels or "kernel_source" not in df.columns:
+        return []
+    own = df["kernel_source"].astype(str).isin(kernels)
+    if not own.any():
+        return []
+    timed = own.groupby(df["kv_cache_dtype"]).any()
+    return [KV_TYPES[name][0] for name, has in timed.items() if name in KV_TYPES and not has]
 
 
 # The tensor type a MoE type's experts compute in (block FP8 as FP8, 4-bit weights at 16 bits).
@@ -950,6 +976,7 @@ def fit_engine(
         "host_per_iteration": "not measured: the operator databases time kernels, not steps",
     }
     samples: list[Samples] = []
+    foreign: dict[str, str] = {}  # attention types fitted on no rows of the engine's kernels
     own = ATTENTION_KERNELS.get(engine, ())
     readers: list[tuple[str, list[str], Callable[..., list[Samples]]]] = [
         ("gemm", ["gemm_perf"], gemm_samples),
@@ -970,6 +997,16 @@ def fit_engine(
         chosen = kernel_choice(op, [f for f in frames if f is not None], own)
         if chosen:
             provenance[f"kernels.{op}"] = chosen
+        if op == "attention":
+            phase = "prefill" if tables == ["context_attention_perf"] else "decode"
+            priced_as = "attention_prefill" if phase == "prefill" else "attention"
+            for kv in foreign_kv_types(full_attention_rows(frames[0]), own):
+                others = sorted(set(frames[0]["kernel_source"].astype(str)) - set(own))
+                foreign[f"{priced_as}:{kv}"] = (
+                    f"its {kv}-cache {phase} rows time only kernels {engine} does not run here "
+                    f"({', '.join(others)}): fitted on the bf16-cache rows of its own "
+                    f"({', '.join(own)}) at their measured times, priced with the {kv} cache"
+                )
         # Rows recorded with no time (failed measurements) say nothing.
         kept = [_subset(x, np.asarray(x.time) > 0) for x in reader(*frames)]
         samples += [x for x in kept if len(x.time) >= MIN_ROWS]
@@ -1011,9 +1048,10 @@ def fit_engine(
     classes, dtype_classes = _merge_phases(*full)
     half_classes, half_dtypes = _merge_phases(*half)
     held_out: dict[str, dict[str, float]] = {}
-    fallbacks: dict[str, str] = dict(refused)
+    fallbacks: dict[str, str] = dict(refused) | foreign
     for s in samples:
-        cls = s.family
+        # Prefill rows are priced by their own class's curves, others by the merged class's.
+        cls = s.op_class if s.op_class in PHASE_OF else s.family
         curves = half_dtypes.get(f"{cls}:{s.dtype}") or half_classes[cls]
         held_s = _subset(s, _holdout(s)[1])
         held_out[f"{s.op_class}:{s.dtype}"] = errors(
@@ -1202,8 +1240,11 @@ def _store(s: Samples, curves: ClassEfficiency, classes: dict, dtype_classes: di
 
 
 def _merge_phases(classes: dict, dtype_classes: dict) -> tuple[dict, dict]:
-    """Attention and MLA: prefill rows are compute-bound, decode rows memory-bound on the
-    roofline, so the compute curve comes from prefill and the memory curve from decode."""
+    """Attention and MLA: the class (decode steps') takes its compute curve from prefill and
+    its memory curve from decode (decode rows are memory-bound on the roofline); a step that
+    prefills reads the prefill rows' own curves (`attention_prefill`, `mla_prefill`), since
+    rooflens's FlashAttention traffic makes most prefill rows memory-bound too (all of vLLM's
+    H200 bf16 rows), at fractions decode's memory curve does not give."""
     merged_classes = {k: v for k, v in classes.items() if "_" not in k}
     merged_dtypes = {k: v for k, v in dtype_classes.items() if "_" not in k.split(":")[0]}
     for source, target, key_of in (
@@ -1224,6 +1265,7 @@ def _merge_phases(classes: dict, dtype_classes: dict) -> tuple[dict, dict]:
                 fixed=decode.fixed,  # the fixed time matters in short decode kernels
                 peak=prefill.peak,
             )
+            target[key_of(name, dtype)] = prefill
         for key in list(source):  # decode measured without prefill
             name, _, dtype = key.partition(":")
             if name.endswith("_decode"):

@@ -78,7 +78,7 @@ def analyze(
     def price(step: Step, decode: bool = True, fields: StepFields | None = None) -> StepCosts:
         send = _p2p_time(model, device, options, step) if par.pp > 1 else 0.0
         return price_fields(
-            prep.placement,
+            prep.placement if decode else prep.placement.prefill,
             prep.decode_counts if decode else prep.prefill_counts,
             device,
             prep.plan.fields(step) if fields is None else fields,

@@ -148,11 +148,16 @@ class MixedBatch:
         return _interleave(self._kinds, parts, tokens.shape), tokens
 
     def price(
-        self, new_tokens: np.ndarray, past: np.ndarray, sampled: np.ndarray | None = None
+        self,
+        new_tokens: np.ndarray,
+        past: np.ndarray,
+        sampled: np.ndarray | None = None,
+        prefill: bool = False,
     ) -> StepCosts:
+        """Priced steps; `prefill`: as steps that prefill (Placement.prefill)."""
         fields, tokens = self.fields(new_tokens, past, sampled)
         return price_fields(
-            self.placement,
+            self.placement.prefill if prefill else self.placement,
             self.counts,
             self.device,
             fields,
@@ -166,7 +171,14 @@ class MixedBatch:
     def step_time(
         self, new_tokens: np.ndarray, past: np.ndarray, sampled: np.ndarray | None = None
     ) -> np.ndarray:
-        return self.price(new_tokens, past, sampled).step_time()
+        """Each step's time, a step with a prompt chunk (more than one new token for some
+        sequence) priced as one that prefills."""
+        decode_only = np.all(np.asarray(new_tokens) <= 1, axis=-1)
+        if decode_only.all() or not decode_only.any():
+            return self.price(new_tokens, past, sampled, not decode_only.all()).step_time()
+        decode = self.price(new_tokens, past, sampled).step_time()
+        prefill = self.price(new_tokens, past, sampled, prefill=True).step_time()
+        return np.where(decode_only, decode, prefill)
 
 
 def _interleave(
@@ -292,14 +304,18 @@ class StepTable:
         chunk_samples: np.ndarray = _NO_SAMPLES,
     ) -> float:
         fields, tokens = self.fields(decode_past, chunk_tokens, chunk_past, chunk_samples)
-        return float(self.priced(fields, np.asarray(tokens)))
+        prefill = bool(np.any(np.asarray(chunk_tokens) > 1))
+        return float(self.priced(fields, np.asarray(tokens), prefill))
 
-    def priced(self, fields: Mapping[str, np.ndarray], tokens: np.ndarray) -> np.ndarray:
+    def priced(
+        self, fields: Mapping[str, np.ndarray], tokens: np.ndarray, prefill: bool = False
+    ) -> np.ndarray:
         """Step times of operator fields (operator axis first, then the steps'), `tokens` per
-        step: the batch's pricing."""
+        step: the batch's pricing; `prefill`: of steps with a prompt chunk (Placement.prefill),
+        as `fields` tabulates them."""
         mb = self.batch
         costs = price_fields(
-            mb.placement,
+            mb.placement.prefill if prefill else mb.placement,
             mb.counts,
             mb.device,
             fields,

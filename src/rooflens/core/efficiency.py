@@ -47,8 +47,17 @@ OperatorClass = Literal["matmul", "attention", "vector"]
 # Engine profiles price MoE expert GEMMs, latent attention and the recurrent scans they have
 # tables for (Gated DeltaNet's, Kimi Delta Attention's) with curves of their own; a profile
 # without them prices these as the class they belong to.
-EngineClass = Literal["matmul", "attention", "vector", "moe", "mla", "gdn", "kda"]
+EngineClass = Literal[
+    "matmul", "attention", "vector", "moe", "mla", "gdn", "kda", "attention_prefill", "mla_prefill"
+]
 PARENT_CLASS = {"moe": "matmul", "mla": "attention", "gdn": "attention", "kda": "attention"}
+# Attention over prompt chunks (a prefill step's) has curves of its own in engine profiles:
+# the operator tables time it as kernels apart from decode's (FlashAttention's and FlashInfer's
+# prefill paths, TensorRT-LLM's context kernels), at fractions of the bound that decode's curves
+# do not give (docs/engines.md, Format). A profile without them prices it as the class's
+# (`curves` of the class and the same data type).
+PREFILL_CLASSES = {"attention": "attention_prefill", "mla": "mla_prefill"}
+PHASE_OF = {prefill: cls for cls, prefill in PREFILL_CLASSES.items()}
 # The engine class of a recurrent mixer's scan, by mixer kind (others: the attention class).
 SCAN_CLASSES = {"gated_deltanet": "gdn", "kda": "kda"}
 # Efficiency class of a framework kernel of some kind (rooflens.core.framework_kernels).
@@ -341,6 +350,8 @@ class EfficiencyProfile(BaseModel):
         if op_class.startswith(KERNEL_PREFIX):
             kind = self.kernel_kinds.get(op_class.removeprefix(KERNEL_PREFIX))
             return kind if kind is not None else self.classes["vector"]
+        if op_class in PHASE_OF and op_class not in self.classes:
+            return self.curves(PHASE_OF[op_class], dtype)
         if op_class not in self.classes:
             op_class = PARENT_CLASS.get(op_class, op_class)
         return self.classes[op_class]  # type: ignore[index]
@@ -352,6 +363,8 @@ class EfficiencyProfile(BaseModel):
             return (
                 op_class if op_class.removeprefix(KERNEL_PREFIX) in self.kernel_kinds else "vector"
             )
+        if op_class in PHASE_OF and op_class not in self.classes:
+            return self.curves_name(PHASE_OF[op_class], dtype)
         return op_class if op_class in self.classes else PARENT_CLASS.get(op_class, op_class)
 
     def fallback(self, op_class: str, dtype: str | None = None) -> tuple[str, str] | None:
@@ -517,11 +530,23 @@ class EngineProfile(EfficiencyProfile):
         return f"{self.engine} {self.engine_version} profile, {self.device}"
 
     def curves(self, op_class: str, dtype: str | None = None) -> ClassEfficiency:
+        if self._without_phase(op_class, dtype):
+            return self.curves(PHASE_OF[op_class], dtype)
         key = self._typed_key(op_class, dtype)
         return self.dtype_classes[key] if key else super().curves(op_class, dtype)
 
     def curves_name(self, op_class: str, dtype: str | None = None) -> str:
+        if self._without_phase(op_class, dtype):
+            return self.curves_name(PHASE_OF[op_class], dtype)
         return self._typed_key(op_class, dtype) or super().curves_name(op_class, dtype)
+
+    def _without_phase(self, op_class: str, dtype: str | None) -> bool:
+        """A prefill class this profile has no curves of at all: priced as its class is. One
+        with bf16 curves prices the types it lacks with them (a prefill kernel's own
+        fractions, as `fallback` says), not with the class's decode-fitted memory curve."""
+        if op_class not in PHASE_OF or self._typed_key(op_class, dtype):
+            return False
+        return op_class not in self.classes
 
     def _typed_key(self, op_class: str, dtype: str | None) -> str | None:
         """The `dtype_classes` key pricing a class and type: its own, else DTYPE_FALLBACK's."""
@@ -534,14 +559,17 @@ class EngineProfile(EfficiencyProfile):
     def fallback(self, op_class: str, dtype: str | None = None) -> tuple[str, str] | None:
         """(what has no curves of its own, what prices it instead), else None: a class the
         operator tables lack, or a type of a class beyond its own (OWN_DTYPES), as the
-        profile's `fallbacks` say where they do, else as `curves` reads it."""
+        profile's `fallbacks` say where they do, else as `curves` reads it. A prefill class
+        without curves of this type is its class's, with that class's fallback."""
+        if self._without_phase(op_class, dtype):
+            return self.fallback(PHASE_OF[op_class], dtype)
         if op_class in self.fallbacks:
             return op_class, self.fallbacks[op_class]
         typed = f"{op_class}:{dtype}"
+        if typed in self.fallbacks:  # stand-in rows (another kernel's or engine's) say so too
+            return typed, self.fallbacks[typed]
         if not dtype or dtype in OWN_DTYPES or typed in self.dtype_classes:
             return None
-        if typed in self.fallbacks:
-            return typed, self.fallbacks[typed]
         other = DTYPE_FALLBACK.get(dtype)
         if other is not None and f"{op_class}:{other}" in self.dtype_classes:
             return typed, f"not measured: the {other} curves"

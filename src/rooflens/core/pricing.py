@@ -7,7 +7,7 @@ fixed cost: the roofline bound. With one, each runs at its measured fractions of
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Literal
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from rooflens.core.cache import BoundedCache
 from rooflens.core.efficiency import (
+    PREFILL_CLASSES,
     SCAN_CLASSES,
     ClassEfficiency,
     EfficiencyProfile,
@@ -289,6 +290,17 @@ class Placement:
             )
         ]
         return _rows_by_key(keys)
+
+    @cached_property
+    def prefill(self) -> Placement:
+        """The same operators in a step that prefills: attention and latent attention read
+        their prefill classes' curves (PREFILL_CLASSES), which a profile without them prices
+        as the classes' own."""
+        if not any(c in PREFILL_CLASSES for c in self.engine_classes):
+            return self
+        return replace(
+            self, engine_classes=tuple(PREFILL_CLASSES.get(c, c) for c in self.engine_classes)
+        )
 
     @cached_property
     def collective_groups(self) -> tuple[tuple[tuple[str, int], np.ndarray], ...]:

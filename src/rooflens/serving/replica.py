@@ -135,7 +135,8 @@ class Replica:
             return step + self.table.step_time(decode_past, chunk_tokens, chunk_past, chunk_samples)
         past = np.asarray(decode_past, dtype=np.int64)
         fields, tokens = self._verify_fields(spec, past, chunk_tokens, chunk_past, chunk_samples)
-        step += float(self.table.priced(fields, np.asarray(tokens)))
+        prefills = bool(np.any(np.asarray(chunk_tokens) > 1))
+        step += float(self.table.priced(fields, np.asarray(tokens), prefills))
         step += spec.tokens * spec.draft.step_time(past)
         return step if len(chunk_tokens) else step / spec.per_step
 
