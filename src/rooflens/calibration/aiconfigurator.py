@@ -444,8 +444,8 @@ def _attention_samples(
     shape, the engine's (`kernels`, ATTENTION_KERNELS). A cache type whose rows time none of
     the engine's kernels (`foreign_kv_types`) takes its bf16 rows as they were measured,
     priced with that type's cache: the tables time an FP8-cache prefill at about a bf16 one's
-    time (0.75-1.2 times it, by kernel and length, on TensorRT-LLM's and vLLM's H200 and
-    B200 tables), which a 16-bit cache's fractions of the smaller FP8 bound would halve."""
+    time (0.6-1.2 times it, medians by kernel and length, on TensorRT-LLM's and vLLM's H200
+    and B200 tables), which a 16-bit cache's fractions of the smaller FP8 bound would halve."""
     df = full_attention_rows(df)
     foreign = foreign_kv_types(df, kernels)
     if kernels and "kernel_source" in df.columns:
