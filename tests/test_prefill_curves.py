@@ -197,3 +197,14 @@ def test_device_profiles_have_one_attention_class_for_both_phases() -> None:
     transformers = load_engine_profile("transformers", "h200-sxm")
     assert transformers.curves("attention_prefill") == transformers.curves("attention")
     assert transformers.curves_name("attention_prefill") == "attention"
+
+
+def test_the_vision_encoder_runs_as_a_prefill() -> None:
+    """Gemma 3's encoder passes an image's patches as one prompt: its attention reads the
+    prefill curves."""
+    analysis = api.analyze(
+        "google/gemma-3-27b-it", "h200", engine="vllm", images=1, prompt_len=512, gen_len=4
+    )
+    vision = analysis.steps["vision"]
+    attention = [how for name, how in zip(vision.names, vision.priced_by) if "matmul" in name]
+    assert attention == ["attention_prefill", "attention_prefill"]

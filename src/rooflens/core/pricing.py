@@ -490,9 +490,12 @@ def price_step(
     offload: tuple[bool, bool] = (False, False),
     exit_depth: float | None = None,
     disk_bandwidth: float | None = None,
+    prefill: bool = False,
 ) -> StepCosts:
+    """A step of `graph` priced; `prefill`: as a step that prefills (Placement.prefill)."""
+    placed = placement(graph, device, quant)
     return price_fields(
-        placement(graph, device, quant),
+        placed.prefill if prefill else placed,
         operator_counts(graph, exit_depth),
         device,
         step_plan(graph, quant).fields(step),

@@ -209,4 +209,5 @@ def price_images(
         step,
         options.calibration,
         options.execution,
+        prefill=True,
     )
