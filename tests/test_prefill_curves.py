@@ -206,5 +206,6 @@ def test_the_vision_encoder_runs_as_a_prefill() -> None:
         "google/gemma-3-27b-it", "h200", engine="vllm", images=1, prompt_len=512, gen_len=4
     )
     vision = analysis.steps["vision"]
-    attention = [how for name, how in zip(vision.names, vision.priced_by) if "matmul" in name]
+    pairs = zip(vision.names, vision.priced_by, strict=True)
+    attention = [how for name, how in pairs if "matmul" in name]
     assert attention == ["attention_prefill", "attention_prefill"]
