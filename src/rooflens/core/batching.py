@@ -42,6 +42,15 @@ from rooflens.core.techniques import early_exit
 _PROBE_PAST = 7.0
 _WEIGHT = Cost.FIELDS.index("load_weight")
 _NO_CHUNKS = np.zeros(0)
+
+
+def prefills(new_tokens: np.ndarray) -> np.ndarray:
+    """Whether a step prefills: some sequence takes more than one new token (a prompt chunk),
+    the last axis being the step's sequences. Such a step reads the token tables' prefill
+    rows and attention's prefill curves (Placement.prefill)."""
+    return np.any(np.asarray(new_tokens) > 1, axis=-1)
+
+
 _NO_SAMPLES = np.zeros(0, dtype=bool)
 
 
@@ -173,12 +182,12 @@ class MixedBatch:
     ) -> np.ndarray:
         """Each step's time, a step with a prompt chunk (more than one new token for some
         sequence) priced as one that prefills."""
-        decode_only = np.all(np.asarray(new_tokens) <= 1, axis=-1)
-        if decode_only.all() or not decode_only.any():
-            return self.price(new_tokens, past, sampled, not decode_only.all()).step_time()
-        decode = self.price(new_tokens, past, sampled).step_time()
-        prefill = self.price(new_tokens, past, sampled, prefill=True).step_time()
-        return np.where(decode_only, decode, prefill)
+        prefill = prefills(new_tokens)
+        if prefill.all() or not prefill.any():
+            return self.price(new_tokens, past, sampled, bool(prefill.all())).step_time()
+        decode_times = self.price(new_tokens, past, sampled).step_time()
+        prefill_times = self.price(new_tokens, past, sampled, prefill=True).step_time()
+        return np.where(prefill, prefill_times, decode_times)
 
 
 def _interleave(
@@ -275,7 +284,7 @@ class StepTable:
             return self.batch.fields(n, past, sampled)[0], tokens
         tables = self._tables
         t = int(tokens)
-        flavour = "decode" if np.all(chunk_tokens <= 1) else "prefill"
+        flavour = "prefill" if prefills(chunk_tokens) else "decode"
         sequence = tables["sequence"][decode_past].sum(axis=0)
         if len(chunk_tokens):
             chunk_past = np.asarray(chunk_past, dtype=np.float64)
@@ -304,8 +313,7 @@ class StepTable:
         chunk_samples: np.ndarray = _NO_SAMPLES,
     ) -> float:
         fields, tokens = self.fields(decode_past, chunk_tokens, chunk_past, chunk_samples)
-        prefill = bool(np.any(np.asarray(chunk_tokens) > 1))
-        return float(self.priced(fields, np.asarray(tokens), prefill))
+        return float(self.priced(fields, np.asarray(tokens), bool(prefills(chunk_tokens))))
 
     def priced(
         self, fields: Mapping[str, np.ndarray], tokens: np.ndarray, prefill: bool = False

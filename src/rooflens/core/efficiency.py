@@ -350,7 +350,7 @@ class EfficiencyProfile(BaseModel):
         if op_class.startswith(KERNEL_PREFIX):
             kind = self.kernel_kinds.get(op_class.removeprefix(KERNEL_PREFIX))
             return kind if kind is not None else self.classes["vector"]
-        if op_class in PHASE_OF and op_class not in self.classes:
+        if self._without_phase(op_class, dtype):
             return self.curves(PHASE_OF[op_class], dtype)
         if op_class not in self.classes:
             op_class = PARENT_CLASS.get(op_class, op_class)
@@ -363,9 +363,14 @@ class EfficiencyProfile(BaseModel):
             return (
                 op_class if op_class.removeprefix(KERNEL_PREFIX) in self.kernel_kinds else "vector"
             )
-        if op_class in PHASE_OF and op_class not in self.classes:
+        if self._without_phase(op_class, dtype):
             return self.curves_name(PHASE_OF[op_class], dtype)
         return op_class if op_class in self.classes else PARENT_CLASS.get(op_class, op_class)
+
+    def _without_phase(self, op_class: str, dtype: str | None) -> bool:
+        """A prefill class (PHASE_OF) this profile has no curves of at all: priced as its
+        class is, for the same type."""
+        return op_class in PHASE_OF and op_class not in self.classes
 
     def fallback(self, op_class: str, dtype: str | None = None) -> tuple[str, str] | None:
         """(what has no curves of its own, what prices it instead), else None: a device
@@ -530,23 +535,17 @@ class EngineProfile(EfficiencyProfile):
         return f"{self.engine} {self.engine_version} profile, {self.device}"
 
     def curves(self, op_class: str, dtype: str | None = None) -> ClassEfficiency:
-        if self._without_phase(op_class, dtype):
-            return self.curves(PHASE_OF[op_class], dtype)
         key = self._typed_key(op_class, dtype)
         return self.dtype_classes[key] if key else super().curves(op_class, dtype)
 
     def curves_name(self, op_class: str, dtype: str | None = None) -> str:
-        if self._without_phase(op_class, dtype):
-            return self.curves_name(PHASE_OF[op_class], dtype)
         return self._typed_key(op_class, dtype) or super().curves_name(op_class, dtype)
 
     def _without_phase(self, op_class: str, dtype: str | None) -> bool:
-        """A prefill class this profile has no curves of at all: priced as its class is. One
-        with bf16 curves prices the types it lacks with them (a prefill kernel's own
-        fractions, as `fallback` says), not with the class's decode-fitted memory curve."""
-        if op_class not in PHASE_OF or self._typed_key(op_class, dtype):
-            return False
-        return op_class not in self.classes
+        # Typed prefill curves count too. A prefill class with bf16 curves prices the types
+        # it lacks with them (a prefill kernel's own fractions, as `fallback` says), not with
+        # the class's decode-fitted memory curve.
+        return super()._without_phase(op_class, dtype) and not self._typed_key(op_class, dtype)
 
     def _typed_key(self, op_class: str, dtype: str | None) -> str | None:
         """The `dtype_classes` key pricing a class and type: its own, else DTYPE_FALLBACK's."""

@@ -7,7 +7,14 @@ from functools import cached_property
 
 import numpy as np
 
-from rooflens.core.batching import _NO_CHUNKS, _NO_SAMPLES, _WEIGHT, MixedBatch, StepTable
+from rooflens.core.batching import (
+    _NO_CHUNKS,
+    _NO_SAMPLES,
+    _WEIGHT,
+    MixedBatch,
+    StepTable,
+    prefills,
+)
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import Graph, build_graph, kv_spans, local_model
@@ -135,8 +142,7 @@ class Replica:
             return step + self.table.step_time(decode_past, chunk_tokens, chunk_past, chunk_samples)
         past = np.asarray(decode_past, dtype=np.int64)
         fields, tokens = self._verify_fields(spec, past, chunk_tokens, chunk_past, chunk_samples)
-        prefills = bool(np.any(np.asarray(chunk_tokens) > 1))
-        step += float(self.table.priced(fields, np.asarray(tokens), prefills))
+        step += float(self.table.priced(fields, np.asarray(tokens), bool(prefills(chunk_tokens))))
         step += spec.tokens * spec.draft.step_time(past)
         return step if len(chunk_tokens) else step / spec.per_step
 

@@ -301,9 +301,9 @@ def operator_times(
         for bound, hatch in hatches.items()
         if bound in set(rows.bound)
     ]
-    # Estimates off the roofline: the bound each operator would take on it (none where a
-    # measured collective replaced its link model, NaN efficiency).
-    if not np.allclose(rows["efficiency"].dropna(), 1.0):
+    # Estimates under a profile: the bound each operator would take on the roofline (none
+    # where a measured collective replaced its link model, NaN efficiency).
+    if result.options.calibration is not None:
         marked = bound_times.notna()
         (mark,) = ax.plot(
             bound_times[marked] * 1e3, rows["name"][marked], "|", color="black",
