@@ -179,7 +179,9 @@ def _attention_calls(
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
     calls: dict[str, tuple[str, Callable[[], Callable[[], object]]]] = {}
     rotary = getattr(inspect.getmodule(type(attn)), "apply_rotary_pos_emb", None)
-    if rotary is not None and list(inspect.signature(rotary).parameters)[:4] == [
+    # transformers 5.25 wraps it in a module a hub kernel may replace: read its forward.
+    signed = rotary.forward if isinstance(rotary, torch.nn.Module) else rotary
+    if rotary is not None and list(inspect.signature(signed).parameters)[:4] == [
         "q",
         "k",
         "cos",
