@@ -1,8 +1,13 @@
 """A step that prefills prices attention by the prefill rows' own curves (`attention_prefill`),
 a decode step by the class's (its memory curve fitted on decode rows); a cache type timed
-only with kernels the engine does not run takes the engine kernels' bf16 rows."""
+only with kernels the engine does not run takes the engine kernels' bf16 rows. Both phases'
+grids read bytes per sequence and head (`sequence_heads`): KV heads in a decode step, query
+heads in one that prefills."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,11 +19,12 @@ from rooflens.calibration.aiconfigurator import (
     _attention_samples,
     fit_engine,
     foreign_kv_types,
+    mla_samples,
 )
 from rooflens.core.efficiency import EngineProfile
 from rooflens.core.operators import FlashAttention, Precision, Step
 from rooflens.core.options import Quantization
-from rooflens.core.pricing import memory_access
+from rooflens.core.pricing import memory_access, shape_ratios
 from rooflens.engines import load_engine_profile
 from rooflens.hardware.catalog import get_device
 
@@ -28,8 +34,10 @@ PREFILL, DECODE = 0.25, 0.5  # the fractions of the memory bound each phase's ke
 HEADS, KV_HEADS, HEAD_DIM = 32, 8, 128
 
 
-def _rows(decode: bool, fraction: float) -> list[dict]:
-    """Rows of a memory-bound law: FIXED + bytes / (fraction x bandwidth)."""
+def _rows(decode: bool, fraction: float | Callable[[float], float]) -> list[dict]:
+    """Rows of a memory-bound law: FIXED + bytes / (fraction x bandwidth), the fraction a
+    constant or a function of the context (decode) or prompt (prefill) length."""
+    at = fraction if callable(fraction) else lambda length: fraction
     op = FlashAttention(
         "attention", "block", ("q",), "o", num_heads=HEADS, num_kv_heads=KV_HEADS,
         head_dim=HEAD_DIM,
@@ -48,15 +56,16 @@ def _rows(decode: bool, fraction: float) -> list[dict]:
                 "batch_size": batch, "isl": 0 if decode else length,
                 "step": length if decode else 0, "kv_cache_dtype": "bfloat16",
                 "attn_dtype": "bfloat16", "window_size": 0,
-                "latency": (FIXED + moved / (fraction * H100.memory_bandwidth)) * 1e3,
+                "latency": (FIXED + moved / (at(length) * H100.memory_bandwidth)) * 1e3,
             })  # fmt: skip
     return rows
 
 
-@pytest.fixture
-def profile(tmp_path) -> EngineProfile:
-    """A vLLM profile fitted on toy attention tables: prefill kernels at a quarter of the
-    memory bound, decode kernels at half (and a GEMM table, which every fit needs)."""
+def _toy_profile(
+    tmp_path: Path, prefill: float, decode: float | Callable[[float], float]
+) -> EngineProfile:
+    """A vLLM profile fitted on toy attention tables of these laws (and a GEMM table, which
+    every fit needs)."""
     gemm = tmp_path / "toy" / "gemm" / "vllm" / "1.0"
     gemm.mkdir(parents=True)
     m = np.array([1, 4, 16, 64, 256, 1024, 4096], dtype=float)
@@ -65,9 +74,15 @@ def profile(tmp_path) -> EngineProfile:
     ).to_csv(gemm / "gemm_perf.csv", index=False)
     attention = tmp_path / "toy" / "attention" / "vllm" / "1.0"
     attention.mkdir(parents=True)
-    pd.DataFrame(_rows(False, PREFILL)).to_csv(attention / "context_attention_perf.csv")
-    pd.DataFrame(_rows(True, DECODE)).to_csv(attention / "generation_attention_perf.csv")
+    pd.DataFrame(_rows(False, prefill)).to_csv(attention / "context_attention_perf.csv")
+    pd.DataFrame(_rows(True, decode)).to_csv(attention / "generation_attention_perf.csv")
     return fit_engine(tmp_path, "toy", "vllm", H100).profile
+
+
+@pytest.fixture
+def profile(tmp_path) -> EngineProfile:
+    """Prefill kernels at a quarter of the memory bound, decode kernels at half."""
+    return _toy_profile(tmp_path, PREFILL, DECODE)
 
 
 def test_each_phase_keeps_the_memory_curve_of_its_own_rows(profile) -> None:
@@ -209,3 +224,83 @@ def test_the_vision_encoder_runs_as_a_prefill() -> None:
     pairs = zip(vision.names, vision.priced_by, strict=True)
     attention = [how for name, how in pairs if "matmul" in name]
     assert attention == ["attention_prefill", "attention_prefill"]
+
+
+def _attention_time(analysis, stage: str) -> tuple[float, float]:
+    """The attention row's time in a step of the analysis, and its memory bound."""
+    step = analysis.steps[stage]
+    row = list(step.names).index("flash_attention")
+    return float(step.time[row]), float(memory_access(step.fields)[row]) / H100.memory_bandwidth
+
+
+def test_decode_attention_of_one_size_runs_as_its_sequences_lengths_say(tmp_path) -> None:
+    """Decode kernels over 256 cached tokens at a fifth of the memory bound, over longer
+    contexts at 0.6: 16 sequences of 256 and one of 4,096 move the same bytes (within 2 %),
+    which a curve of size alone prices alike; the grid over bytes per sequence and KV head
+    gives each the time its rows took."""
+    short, long = 0.2, 0.6
+    profile = _toy_profile(tmp_path, PREFILL, lambda length: short if length <= 256 else long)
+    bounds = {}
+    for batch, context, fraction in ((16, 256, short), (1, 4096, long)):
+        analysis = api.analyze(
+            "meta-llama/Llama-3.1-8B", "h100-sxm", calibration=profile, flash_attention=True,
+            batch=batch, prompt_len=context, gen_len=2,
+        )  # fmt: skip
+        time, bounds[batch] = _attention_time(analysis, "decode")
+        assert time == pytest.approx(FIXED + bounds[batch] / fraction, rel=0.01)
+    assert bounds[16] == pytest.approx(bounds[1], rel=0.02)
+
+
+def test_the_grids_read_bytes_per_sequence_and_kv_head_in_decode_and_query_head_in_prefill():
+    """Llama-3.1-8B at TP 2 (16 query heads and 4 KV heads a device), 4 sequences."""
+    analysis = api.analyze(
+        "meta-llama/Llama-3.1-8B", "h200", engine="vllm", tp=2, batch=4, prompt_len=1024,
+        gen_len=2,
+    )  # fmt: skip
+    for stage, heads in (("decode", 4), ("prefill", 16)):
+        step = analysis.steps[stage]
+        row = list(step.names).index("flash_attention")
+        memory = memory_access(step.fields)
+        ratios = shape_ratios(step.placement, step.fields["ops"], memory, np.array([4.0]))
+        assert ratios[row] == pytest.approx(memory[row] / (4 * heads))
+        # A GEMM reads its k / n, an element-wise kernel nothing.
+        assert ratios[list(step.names).index("o_proj")] == pytest.approx(2048 / 4096)
+        assert np.isnan(ratios[list(step.names).index("attn_norm")])
+
+
+def test_a_replica_prices_decode_steps_as_the_analysis_does() -> None:
+    """A replica's decode iteration of 8 sequences at 2,048 cached tokens, one by one and in
+    a run of steps, costs the analysis's decode step: each path gives the step its sequences."""
+    from rooflens.serving.presets import scheduler_with
+    from rooflens.serving.simulate import prepare
+
+    spec, device, options = api.resolve(
+        "meta-llama/Llama-3.1-8B", "h100-sxm", {"engine": "vllm", "flash_attention": True}
+    )
+    replica = prepare(spec, device, options, scheduler_with("vllm", device, {}), 4096)
+    analysis = api.analyze(
+        "meta-llama/Llama-3.1-8B", "h100-sxm", engine="vllm", flash_attention=True, batch=8,
+        prompt_len=2048, gen_len=2,
+    )  # fmt: skip
+    expected = float(analysis.steps["decode"].step_time())
+    past = np.full(8, 2048, np.int64)
+    assert replica.step_time(past) == pytest.approx(expected, rel=1e-6)
+    assert replica.decode_run(past, 2)[0] == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_fit_reads_bytes_per_sequence_and_the_heads_of_the_rows_phase() -> None:
+    """Rows of 32 query and 8 KV heads: prefill's grids read bytes per sequence and query
+    head, decode's per sequence and KV head; latent attention's decode one latent head."""
+    rows = pd.DataFrame(_rows(False, PREFILL))
+    (prefill,) = _attention_samples(rows, False)
+    (decode,) = _attention_samples(pd.DataFrame(_rows(True, DECODE)), True)
+    assert prefill.aspect == pytest.approx(prefill.memory / (rows["batch_size"] * HEADS))
+    assert decode.aspect == pytest.approx(decode.memory / (rows["batch_size"] * KV_HEADS))
+    latent = pd.DataFrame({
+        "kv_cache_dtype": "bfloat16", "num_heads": 16, "batch_size": [1.0, 8.0], "isl": 1,
+        "step": [4096.0, 512.0], "latency": 0.05,
+    })  # fmt: skip
+    (context,) = mla_samples(latent.assign(step=0, isl=[4096, 512]), None)
+    (generation,) = mla_samples(None, latent)
+    assert context.aspect == pytest.approx(context.memory / (latent["batch_size"] * 16))
+    assert generation.aspect == pytest.approx(generation.memory / latent["batch_size"])

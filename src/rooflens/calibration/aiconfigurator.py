@@ -56,6 +56,7 @@ from rooflens.core.efficiency import (
     by_shape,
     expert_layer,
     memory_by_shape,
+    sequence_heads,
 )
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
@@ -185,7 +186,7 @@ class Samples:
     sizes: np.ndarray  # a row's shape key: held-out rows are every other distinct shape
     kernels: int = 1  # kernels each row times one after another (its `fixed` is per kernel)
     # The shape grids' second axis: GEMMs' k / n, expert GEMMs' tokens routed to each expert,
-    # recurrent scans' OPs per byte.
+    # recurrent scans' OPs per byte, attention's bytes per sequence and head (sequence_heads).
     aspect: np.ndarray | None = None
     # Which way an empty grid cell is filled first: from its size's other shapes ("ratio"), or
     # from its shape's other sizes ("size": a scan's decode steps and prefills differ more
@@ -476,8 +477,14 @@ def _attention_samples(
         length = rows["step"] if decode else rows["isl"]
         shape = np.column_stack([rows["batch_size"], length, rows["num_heads"], rows["head_dim"]])
         phase = "decode" if decode else "prefill"
+        time = rows["latency"].to_numpy() * 1e-3
+        # The grids' second axis: bytes per sequence and head (many short pieces or few long).
+        parts = rows["batch_size"] * sequence_heads(
+            rows["num_heads"], rows["num_key_value_heads"], not decode
+        )
+        aspect = memory / parts.to_numpy(float)
         out.append(
-            Samples(f"attention_{phase}", dtype, "bf16", ops, memory, rows["latency"] * 1e-3, shape)
+            Samples(f"attention_{phase}", dtype, "bf16", ops, memory, time, shape, aspect=aspect)
         )
     return out
 
@@ -660,8 +667,12 @@ def mla_samples(context: pd.DataFrame | None, generation: pd.DataFrame | None) -
                 memory[idx] = np.broadcast_to(m, len(part))
             phase = "decode" if decode else "prefill"
             shape = rows[["batch_size", "isl", "step", "num_heads"]].to_numpy()
+            time = rows["latency"].to_numpy() * 1e-3
+            # As attention's, of one latent KV head.
+            parts = rows["batch_size"] * sequence_heads(rows["num_heads"], 1, not decode)
+            aspect = memory / parts.to_numpy(float)
             out.append(
-                Samples(f"mla_{phase}", dtype, "bf16", ops, memory, rows["latency"] * 1e-3, shape)
+                Samples(f"mla_{phase}", dtype, "bf16", ops, memory, time, shape, aspect=aspect)
             )
     return out
 
@@ -1240,11 +1251,12 @@ def _store(s: Samples, curves: ClassEfficiency, classes: dict, dtype_classes: di
 
 
 def _merge_phases(classes: dict, dtype_classes: dict) -> tuple[dict, dict]:
-    """Attention and MLA: the class (decode steps') takes its compute curve from prefill and
-    its memory curve from decode (decode rows are memory-bound on the roofline); a step that
-    prefills reads the prefill rows' own curves (`attention_prefill`, `mla_prefill`), since
-    rooflens's FlashAttention traffic makes most prefill rows memory-bound too (all of vLLM's
-    H200 bf16 rows), at fractions decode's memory curve does not give."""
+    """Attention and MLA: the class (decode steps') takes its compute curve and grid from
+    prefill and its memory curve and grid from decode (decode rows are memory-bound on the
+    roofline); a step that prefills reads the prefill rows' own curves (`attention_prefill`,
+    `mla_prefill`), since rooflens's FlashAttention traffic makes most prefill rows
+    memory-bound too (all of vLLM's H200 bf16 rows), at fractions decode's memory curve does
+    not give."""
     merged_classes = {k: v for k, v in classes.items() if "_" not in k}
     merged_dtypes = {k: v for k, v in dtype_classes.items() if "_" not in k.split(":")[0]}
     for source, target, key_of in (
@@ -1262,6 +1274,8 @@ def _merge_phases(classes: dict, dtype_classes: dict) -> tuple[dict, dict]:
             target[key_of(cls, dtype)] = ClassEfficiency(
                 compute=prefill.compute,
                 memory=decode.memory,
+                compute_grid=prefill.compute_grid,
+                memory_grid=decode.memory_grid,
                 fixed=decode.fixed,  # the fixed time matters in short decode kernels
                 peak=prefill.peak,
             )

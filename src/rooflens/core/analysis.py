@@ -83,6 +83,7 @@ def analyze(
             device,
             prep.plan.fields(step) if fields is None else fields,
             step.tokens,
+            step.batch,
             options.calibration,
             options.execution,
             pipeline=(slots, send),

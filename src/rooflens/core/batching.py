@@ -165,12 +165,14 @@ class MixedBatch:
     ) -> StepCosts:
         """Priced steps; `prefill`: as steps that prefill (Placement.prefill)."""
         fields, tokens = self.fields(new_tokens, past, sampled)
+        sequences = (np.asarray(new_tokens) > 0).sum(axis=-1)
         return price_fields(
             self.placement.prefill if prefill else self.placement,
             self.counts,
             self.device,
             fields,
             tokens,
+            sequences,
             self.profile,
             self.execution,
             offload=self.offload,
@@ -313,14 +315,20 @@ class StepTable:
         chunk_samples: np.ndarray = _NO_SAMPLES,
     ) -> float:
         fields, tokens = self.fields(decode_past, chunk_tokens, chunk_past, chunk_samples)
-        return float(self.priced(fields, np.asarray(tokens), bool(prefills(chunk_tokens))))
+        sequences = np.asarray(float(len(decode_past) + len(chunk_tokens)))
+        prefill = bool(prefills(chunk_tokens))
+        return float(self.priced(fields, np.asarray(tokens), sequences, prefill))
 
     def priced(
-        self, fields: Mapping[str, np.ndarray], tokens: np.ndarray, prefill: bool = False
+        self,
+        fields: Mapping[str, np.ndarray],
+        tokens: np.ndarray,
+        sequences: np.ndarray,
+        prefill: bool = False,
     ) -> np.ndarray:
-        """Step times of operator fields (operator axis first, then the steps'), `tokens` per
-        step: the batch's pricing; `prefill`: of steps with a prompt chunk (Placement.prefill),
-        as `fields` tabulates them."""
+        """Step times of operator fields (operator axis first, then the steps'), `tokens` and
+        `sequences` per step: the batch's pricing; `prefill`: of steps with a prompt chunk
+        (Placement.prefill), as `fields` tabulates them."""
         mb = self.batch
         costs = price_fields(
             mb.placement.prefill if prefill else mb.placement,
@@ -328,6 +336,7 @@ class StepTable:
             mb.device,
             fields,
             tokens,
+            sequences,
             mb.profile,
             mb.execution,
             offload=mb.offload,

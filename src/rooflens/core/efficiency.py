@@ -33,6 +33,7 @@ from itertools import pairwise
 from typing import ClassVar, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -115,8 +116,10 @@ class ShapeGrid(BaseModel):
     log10 of both, flat beyond the edges. The shape of a GEMM is k / n (inputs over outputs):
     at one size a GEMM with few outputs and many inputs runs slower than one with many outputs
     and few inputs. Of expert GEMMs (`moe`) it is the tokens routed to each expert: at one
-    size a layer of many lightly loaded experts runs slower than one of few full ones. A curve
-    of size alone averages both away."""
+    size a layer of many lightly loaded experts runs slower than one of few full ones. Of
+    attention and latent attention it is the bytes per sequence and head (`sequence_heads`):
+    at one size a step of many short sequences runs slower than one of few long ones. A curve
+    of size alone averages these away."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -178,9 +181,9 @@ class ClassEfficiency(BaseModel):
 
     compute: EfficiencyCurve
     memory: EfficiencyCurve
-    # GEMM classes of engine profiles: each regime's fraction against size and shape (k / n;
-    # of expert GEMMs tokens per expert), read in place of the size curve (ShapeGrid); None:
-    # the size curves alone.
+    # Engine profiles' GEMM and attention classes: each regime's fraction against size and
+    # shape (k / n; of expert GEMMs tokens per expert; of attention bytes per sequence and
+    # head), read in place of the size curve (ShapeGrid); None: the size curves alone.
     compute_grid: ShapeGrid | None = None
     memory_grid: ShapeGrid | None = None
     # A memory-bound GEMM whose activations and outputs outweigh its weights (a tall, narrow
@@ -260,6 +263,16 @@ class LayerCurve(BaseModel):
     def __call__(self, load: np.ndarray) -> np.ndarray:
         # A kernel of no tokens takes the fraction of the lightest load measured.
         return np.interp(np.log10(np.maximum(load, 1e-12)), *self._arrays)
+
+
+def sequence_heads(heads: ArrayLike, kv_heads: ArrayLike, prefill: bool) -> ArrayLike:
+    """The heads one sequence's attention divides into as attention kernels give their thread
+    blocks work: query heads in a step that prefills (FlashAttention-2 and -3 launch blocks
+    per query head), KV heads in a decode step (FlashDecoding-type kernels pack the query
+    heads of a KV head into one block; latent attention's one latent head). The attention
+    classes' shape grids read bytes per (sequence x such head): at one size many short pieces
+    of work run slower than few long ones."""
+    return heads if prefill else kv_heads
 
 
 def expert_layer(in_features: int, out_features: int, experts: int, top_k: float) -> str:
@@ -402,10 +415,11 @@ class EfficiencyProfile(BaseModel):
         fraction above 1 (a kernel that moved fewer bytes than the analysis counts, say from
         cache) is held at 1: an estimate is never faster than its operator's roofline bound.
         `compute_bound`: each operator's roofline regime, from its whole traffic (`memory` is
-        bytes per kernel, which a row of several kernels divides). `aspect`: each GEMM's shape
-        (k / n; an expert GEMM's tokens per expert; NaN for other operators), which the class's
-        shape grids read where it has them. `weight_share`: the share of each operator's bytes
-        that are its weights, which picks a GEMM's memory grid (`activation_grid`)."""
+        bytes per kernel, which a row of several kernels divides). `aspect`: each operator's
+        shape (`pricing.shape_ratios`: a GEMM's k / n, an expert GEMM's tokens per expert,
+        attention's bytes per sequence and head; NaN where none), which the class's shape grids
+        read where it has them. `weight_share`: the share of each operator's bytes that are its
+        weights, which picks a GEMM's memory grid (`activation_grid`)."""
         curves = self.curves(op_class, dtype)
         compute = by_shape(curves.compute, curves.compute_grid, ops, aspect)
         memory_fraction = memory_by_shape(curves, memory, aspect, weight_share)
@@ -438,16 +452,16 @@ class EfficiencyProfile(BaseModel):
 def by_shape(
     curve: EfficiencyCurve, grid: ShapeGrid | None, size: np.ndarray, aspect: np.ndarray | None
 ) -> np.ndarray:
-    """A size curve's fraction, or its shape grid's for the GEMMs (a finite shape ratio)."""
+    """A size curve's fraction, or its shape grid's for the operators of a finite shape ratio."""
     if grid is None or aspect is None:
         return curve(size)
     aspect = np.broadcast_to(aspect, np.shape(size))
-    gemm = np.isfinite(aspect) & (aspect > 0)
-    if not gemm.any():
+    shaped = np.isfinite(aspect) & (aspect > 0)
+    if not shaped.any():
         return curve(size)
-    if gemm.all():
+    if shaped.all():
         return grid(size, aspect)
-    return np.where(gemm, grid(size, np.where(gemm, aspect, 1.0)), curve(size))
+    return np.where(shaped, grid(size, np.where(shaped, aspect, 1.0)), curve(size))
 
 
 def memory_by_shape(

@@ -22,6 +22,7 @@ from rooflens.core.efficiency import (
     EngineProfile,
     LayerCurve,
     expert_layer,
+    sequence_heads,
 )
 from rooflens.core.framework_kernels import kernels_per_call
 from rooflens.core.graph import Graph
@@ -276,6 +277,11 @@ class Placement:
     # Operators whose shape grids read their OPs per byte (the recurrent scans: the chunked
     # prefill and the recurrent decode step are one operator); None: none.
     by_intensity: np.ndarray | None = None
+    # Attention operators: the heads each sequence's attention divides into in a decode step
+    # and in one that prefills (`sequence_heads`); their shape grids read bytes per sequence
+    # and head. NaN for other operators; None: no attention.
+    sequence_heads: np.ndarray | None = None
+    prefill_heads: np.ndarray | None = None
     # Expert GEMMs: their MoE layer's shape on this device (`expert_layer`), which an engine
     # profile may have fractions of its own for (`moe_layers`); None for other operators.
     expert_layers: tuple[str | None, ...] = ()
@@ -299,7 +305,9 @@ class Placement:
         if not any(c in PREFILL_CLASSES for c in self.engine_classes):
             return self
         return replace(
-            self, engine_classes=tuple(PREFILL_CLASSES.get(c, c) for c in self.engine_classes)
+            self,
+            engine_classes=tuple(PREFILL_CLASSES.get(c, c) for c in self.engine_classes),
+            sequence_heads=self.prefill_heads,
         )
 
     @cached_property
@@ -346,6 +354,8 @@ class Placement:
             aspects=_aspects(ops, leaders),
             expert_work=_expert_work(ops, leaders),
             by_intensity=_by_intensity(ops),
+            sequence_heads=_attention_heads(ops, prefill=False),
+            prefill_heads=_attention_heads(ops, prefill=True),
             expert_layers=tuple(
                 expert_layer(op.in_features, op.out_features, op.num_experts, op.top_k)
                 if isinstance(op, ExpertLinear)
@@ -397,11 +407,28 @@ def _by_intensity(ops: tuple[Operator, ...]) -> np.ndarray | None:
     return scans if scans.any() else None
 
 
-def shape_ratios(placement: Placement, ops: np.ndarray, memory: np.ndarray) -> np.ndarray | None:
+def _attention_heads(ops: tuple[Operator, ...], prefill: bool) -> np.ndarray | None:
+    """`sequence_heads` of each attention operator, NaN for other operators (recurrent scans
+    read their OPs per byte); None without any. Operators without KV heads of their own
+    (latent and compressed attention, indexers) read one shared head."""
+    heads = [
+        sequence_heads(
+            getattr(op, "num_heads", 0) or 1, getattr(op, "num_kv_heads", 0) or 1, prefill
+        )
+        if _engine_class(op) in PREFILL_CLASSES and not isinstance(op, StateScan)
+        else np.nan
+        for op in ops
+    ]
+    return None if np.isnan(heads).all() else np.array(heads, dtype=np.float64)
+
+
+def shape_ratios(
+    placement: Placement, ops: np.ndarray, memory: np.ndarray, sequences: np.ndarray | float
+) -> np.ndarray | None:
     """What the shape grids read for each operator of a step: a GEMM's k / n; an expert
     GEMM's tokens routed to each expert (its kernel's OPs over `expert_work`); a recurrent
-    scan its OPs per byte; NaN for others. `ops`, `memory`: each kernel's,
-    operator axis first."""
+    scan its OPs per byte; attention its bytes per sequence (of the step's `sequences`) and
+    head (`sequence_heads`); NaN for others. `ops`, `memory`: each kernel's, operator axis first."""
     if placement.aspects is None:
         return None
     ratio = _expand(placement.aspects, ops)
@@ -412,6 +439,10 @@ def shape_ratios(placement: Placement, ops: np.ndarray, memory: np.ndarray) -> n
         if placement.by_intensity is not None:
             scan = _expand(placement.by_intensity, ops)
             ratio = np.where(scan, ops / np.maximum(memory, 1.0), ratio)
+        if placement.sequence_heads is not None:
+            heads = _expand(placement.sequence_heads, ops)
+            per_head = memory / (np.maximum(sequences, 1.0) * heads)
+            ratio = np.where(np.isfinite(heads), per_head, ratio)
     return ratio
 
 
@@ -500,6 +531,7 @@ def price_step(
         device,
         step_plan(graph, quant).fields(step),
         step.tokens,
+        step.batch,
         profile,
         execution,
         pipeline,
@@ -514,13 +546,15 @@ def price_fields(
     device: Device,
     fields: Mapping[str, np.ndarray],
     tokens: np.ndarray,
+    sequences: np.ndarray | float,
     profile: EfficiencyProfile | None = None,
     execution: Execution = "graphs",
     pipeline: tuple[int, np.ndarray | float] = (1, 0.0),
     offload: tuple[bool, bool] = (False, False),
     disk_bandwidth: float | None = None,
 ) -> StepCosts:
-    """Turn operator fields (from any step, uniform or mixed) into priced step costs."""
+    """Turn operator fields (from any step, uniform or mixed) into priced step costs; `tokens`
+    and `sequences`: each step's new tokens and the sequences they belong to."""
     peaks = placement.peaks
     if profile is None:
         # Uncalibrated rates are the peaks: one per operator, broadcast over the points.
@@ -529,7 +563,9 @@ def price_fields(
         fixed = np.zeros(len(peaks))
         quantize: np.ndarray | float = 0.0
     else:
-        compute_rates, memory_rates = _calibrated_rates(placement, profile, fields, device)
+        compute_rates, memory_rates = _calibrated_rates(
+            placement, profile, fields, device, sequences
+        )
         fixed = fusion.launch_times(placement.fused, _fixed_times(placement, profile))
         if placement.kernels is not None:
             fixed = fixed * np.maximum(placement.kernels, 1.0)
@@ -592,7 +628,8 @@ def beyond_fit(
         for dtype, layer, rows, curve in _measured_layers(placement, profile)
         for row in rows
     }
-    loads = shape_ratios(placement, ops, memory) if layered else None
+    # Expert GEMMs' loads do not depend on the step's sequences.
+    loads = shape_ratios(placement, ops, memory, 1.0) if layered else None
     for row, key in enumerate(keys):
         if placement.collectives and placement.collectives[row] is not None:
             continue
@@ -641,6 +678,7 @@ def _calibrated_rates(
     profile: EfficiencyProfile,
     fields: Mapping[str, np.ndarray],
     device: Device,
+    sequences: np.ndarray | float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Achieved rates of every operator, one vectorized pass per (class, data type); an
     operator run inside another's kernel (a fused QKV or gate/up GEMM) at the joint kernel's
@@ -655,7 +693,7 @@ def _calibrated_rates(
         memory_per_kernel = memory / _expand(np.maximum(placement.kernels, 1.0), memory)
     else:
         memory_per_kernel = memory
-    ratios = shape_ratios(placement, ops, memory)
+    ratios = shape_ratios(placement, ops, memory, sequences)
     if ratios is not None:
         ratios = np.broadcast_to(ratios, ops.shape)
     for (op_class, dtype), rows in placement.curve_groups:

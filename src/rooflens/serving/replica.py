@@ -142,7 +142,9 @@ class Replica:
             return step + self.table.step_time(decode_past, chunk_tokens, chunk_past, chunk_samples)
         past = np.asarray(decode_past, dtype=np.int64)
         fields, tokens = self._verify_fields(spec, past, chunk_tokens, chunk_past, chunk_samples)
-        step += float(self.table.priced(fields, np.asarray(tokens), bool(prefills(chunk_tokens))))
+        sequences = np.asarray(float(len(chunk_tokens) + len(past)))
+        prefill = bool(prefills(chunk_tokens))
+        step += float(self.table.priced(fields, np.asarray(tokens), sequences, prefill))
         step += spec.tokens * spec.draft.step_time(past)
         return step if len(chunk_tokens) else step / spec.per_step
 
@@ -172,7 +174,7 @@ class Replica:
         second, _ = self._verify_fields(spec, past + 1)
         base = np.stack([first[f] for f in Cost.FIELDS])
         slope = np.stack([second[f] for f in Cost.FIELDS]) - base
-        verify = affine_run(self.table, base, slope, steps, tokens)
+        verify = affine_run(self.table, base, slope, steps, tokens, len(past))
         drafts = spec.tokens * decode_run_times(spec.draft, past, steps)
         return (verify + drafts) / spec.per_step
 
@@ -220,16 +222,25 @@ def decode_run_times(table: StepTable, past: np.ndarray, steps: int) -> np.ndarr
     slope = np.concatenate((np.zeros_like(token), slope_sequence, np.zeros_like(head)), axis=1)[
         :, table._graph_order
     ]
-    return affine_run(table, base, slope, steps, rows)
+    return affine_run(table, base, slope, steps, rows, rows)
 
 
 def affine_run(
-    table: StepTable, base: np.ndarray, slope: np.ndarray, steps: int, tokens: float
+    table: StepTable,
+    base: np.ndarray,
+    slope: np.ndarray,
+    steps: int,
+    tokens: float,
+    sequences: int,
 ) -> np.ndarray:
-    """Times of steps j = 0..steps-1 of `tokens` each whose operator fields (Cost.FIELDS x
-    operators) are `base` plus j `slope`."""
+    """Times of steps j = 0..steps-1 of `tokens` each, over `sequences`, whose operator
+    fields (Cost.FIELDS x operators) are `base` plus j `slope`."""
     fields = base[..., None] + slope[..., None] * np.arange(steps, dtype=np.float64)
-    return table.priced(dict(zip(Cost.FIELDS, fields, strict=True)), np.full(steps, float(tokens)))
+    return table.priced(
+        dict(zip(Cost.FIELDS, fields, strict=True)),
+        np.full(steps, float(tokens)),
+        np.full(steps, float(sequences)),
+    )
 
 
 def check_options(options: AnalysisOptions) -> None:
