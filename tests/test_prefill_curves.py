@@ -25,8 +25,12 @@ from rooflens.core.efficiency import EngineProfile
 from rooflens.core.operators import FlashAttention, Precision, Step
 from rooflens.core.options import Quantization
 from rooflens.core.pricing import memory_access, shape_ratios
+from rooflens.core.results import Analysis
 from rooflens.engines import load_engine_profile
 from rooflens.hardware.catalog import get_device
+from rooflens.serving.presets import scheduler_with
+from rooflens.serving.replica import Replica
+from rooflens.serving.simulate import prepare
 
 H100 = get_device("h100-sxm")
 FIXED = 3e-6  # seconds: each synthetic kernel's launch cost
@@ -188,20 +192,24 @@ def test_sglangs_shipped_fp8_prefill_is_its_own_kernels_bf16_law_and_says_so() -
     assert times[8] == pytest.approx(times[16], rel=0.1)
 
 
-def test_the_simulator_prices_a_step_with_a_prompt_chunk_as_a_prefill() -> None:
-    """A replica's iteration of one whole prompt costs what the analysis's prefill step
-    does; the same tokens as one-token decodes cost a decode step's."""
-    from rooflens.serving.presets import scheduler_with
-    from rooflens.serving.simulate import prepare
-
+def _replica_and_analysis(batch: int) -> tuple[Replica, Analysis]:
+    """Llama-3.1-8B on vLLM's H100 profile: a replica, and the analysis of `batch` prompts
+    of 2,048 tokens."""
     spec, device, options = api.resolve(
         "meta-llama/Llama-3.1-8B", "h100-sxm", {"engine": "vllm", "flash_attention": True}
     )
     replica = prepare(spec, device, options, scheduler_with("vllm", device, {}), 4096)
     analysis = api.analyze(
-        "meta-llama/Llama-3.1-8B", "h100-sxm", engine="vllm", flash_attention=True, batch=1,
+        "meta-llama/Llama-3.1-8B", "h100-sxm", engine="vllm", flash_attention=True, batch=batch,
         prompt_len=2048, gen_len=2,
     )  # fmt: skip
+    return replica, analysis
+
+
+def test_the_simulator_prices_a_step_with_a_prompt_chunk_as_a_prefill() -> None:
+    """A replica's iteration of one whole prompt costs what the analysis's prefill step
+    does; the same tokens as one-token decodes cost a decode step's."""
+    replica, analysis = _replica_and_analysis(1)
     chunk = replica.step_time(
         np.zeros(0, np.int64), np.array([2048.0]), np.array([0.0]), np.array([True])
     )
@@ -271,17 +279,7 @@ def test_the_grids_read_bytes_per_sequence_and_kv_head_in_decode_and_query_head_
 def test_a_replica_prices_decode_steps_as_the_analysis_does() -> None:
     """A replica's decode iteration of 8 sequences at 2,048 cached tokens, one by one and in
     a run of steps, costs the analysis's decode step: each path gives the step its sequences."""
-    from rooflens.serving.presets import scheduler_with
-    from rooflens.serving.simulate import prepare
-
-    spec, device, options = api.resolve(
-        "meta-llama/Llama-3.1-8B", "h100-sxm", {"engine": "vllm", "flash_attention": True}
-    )
-    replica = prepare(spec, device, options, scheduler_with("vllm", device, {}), 4096)
-    analysis = api.analyze(
-        "meta-llama/Llama-3.1-8B", "h100-sxm", engine="vllm", flash_attention=True, batch=8,
-        prompt_len=2048, gen_len=2,
-    )  # fmt: skip
+    replica, analysis = _replica_and_analysis(8)
     expected = float(analysis.steps["decode"].step_time())
     past = np.full(8, 2048, np.int64)
     assert replica.step_time(past) == pytest.approx(expected, rel=1e-6)
