@@ -485,6 +485,20 @@ def test_an_operator_priced_beyond_its_fitted_sizes_is_stated() -> None:
                             prompt_len=32768, allow_long_context=True).notes == []  # fmt: skip
 
 
+def test_a_gemm_beyond_its_grids_shapes_is_noted_in_its_own_terms() -> None:
+    """Qwen3.5's shared-expert gate (4,096 inputs, one output) has a k / n no GEMM of SGLang's
+    B200 tables reaches."""
+    import rooflens
+
+    analysis = rooflens.analyze(
+        "Qwen/Qwen3.5-397B-A17B", "b200", engine="sglang", tp=4, prompt_len=1024, gen_len=2
+    )
+    assert any(
+        note.startswith("decode: shared_expert_gate: 4.1e+03 k / n lies outside the ")
+        for note in analysis.notes
+    )
+
+
 def test_an_engine_documented_moe_kernel_prices_its_type() -> None:
     """TensorRT-LLM runs MXFP4 experts with MXFP8 activations on Blackwell: its w4a8 rows fit
     the w4a16 curves (the operator rooflens prices), the rows' time a third per expert GEMM."""

@@ -17,10 +17,12 @@ from rooflens.core.cache import BoundedCache
 from rooflens.core.efficiency import (
     PREFILL_CLASSES,
     SCAN_CLASSES,
+    WEIGHT_DOMINATED,
     ClassEfficiency,
     EfficiencyProfile,
     EngineProfile,
     LayerCurve,
+    ShapeGrid,
     expert_layer,
     sequence_heads,
 )
@@ -67,6 +69,8 @@ class StepCosts:
     overhead_per_layer_element: float = 0.0
     hidden_size: int = 0
     tokens: np.ndarray | float = 0.0
+    # The sequences each step's tokens belong to (which attention's shape grids read).
+    sequences: np.ndarray | float = 1.0
     host_per_layer: float = 0.0
     execution: Execution = "graphs"
     # Eager execution: host time per kernel launched, and the kernels each operator launches.
@@ -95,7 +99,12 @@ class StepCosts:
         if self.profile is None or self.placement is None:
             return ()
         return beyond_fit(
-            self.placement, self.profile, self.fields, self.compute_rates, self.memory_rates
+            self.placement,
+            self.profile,
+            self.fields,
+            self.compute_rates,
+            self.memory_rates,
+            self.sequences,
         )
 
     @cached_property
@@ -591,6 +600,7 @@ def price_fields(
         overhead_per_layer_element=profile.graph_overhead_per_layer_element if profile else 0.0,
         hidden_size=placement.hidden_size,
         tokens=tokens,
+        sequences=sequences,
         pipeline_slots=pipeline[0],
         p2p_time=pipeline[1],
         host_per_layer=profile.eager_host_per_layer if profile else 0.0,
@@ -609,11 +619,13 @@ def beyond_fit(
     fields: Mapping[str, np.ndarray],
     compute_rates: np.ndarray,
     memory_rates: np.ndarray,
+    sequences: np.ndarray | float = 1.0,
 ) -> tuple[str, ...]:
     """The operators whose bounding curve (compute or memory, whichever takes longer) is read
-    outside the sizes it was fitted over, at any point: a profile holds its end value there,
-    an extrapolation the analysis states rather than hides. Collectives are priced by their
-    own tables or the link model, not by a curve."""
+    outside the sizes it was fitted over, or whose shape grid outside the shapes it was
+    fitted over, at any point: a profile holds its end value there, an extrapolation the
+    analysis states rather than hides. Collectives are priced by their own tables or the link
+    model, not by a curve."""
     ops = _joint(placement, fields["ops"])
     memory = _joint(placement, memory_access(fields))
     per_kernel = 1.0 if placement.kernels is None else np.maximum(placement.kernels, 1.0)
@@ -628,8 +640,8 @@ def beyond_fit(
         for dtype, layer, rows, curve in _measured_layers(placement, profile)
         for row in rows
     }
-    # Expert GEMMs' loads do not depend on the step's sequences.
-    loads = shape_ratios(placement, ops, memory, 1.0) if layered else None
+    ratios = shape_ratios(placement, ops, memory, sequences)
+    shares = _joint(placement, fields["load_weight"]) / np.maximum(memory, 1.0)
     for row, key in enumerate(keys):
         if placement.collectives and placement.collectives[row] is not None:
             continue
@@ -639,7 +651,7 @@ def beyond_fit(
         name = "+".join(placement.names[i] for i in np.flatnonzero(leaders == row))
         if row in layered:  # priced by its MoE layer's own fractions, not the class's curves
             layer, curve = layered[row]
-            load = np.asarray(loads[row])[np.asarray(ops[row]) > 0]  # type: ignore[index]
+            load = np.asarray(ratios[row])[np.asarray(ops[row]) > 0]  # type: ignore[index]
             lo, hi = 10 ** curve.log10_loads[0], 10 ** curve.log10_loads[-1]
             outside = _outside(load, curve.log10_loads[0], curve.log10_loads[-1])
             if outside.size:
@@ -651,26 +663,79 @@ def beyond_fit(
             continue
         curves = profile.curves(*key)
         compute_bound = compute_time[row] >= memory_time[row]
+        what = f"{key[0]}:{key[1]}" if key[1] else key[0]
         for bound, size, curve, kind, unit in (
             (compute_bound, ops[row], curves.compute, "compute", "OPs"),
             (~compute_bound, memory[row] / per_kernel[row], curves.memory, "memory", "bytes"),
         ):
-            sizes = np.asarray(size)[np.asarray(bound) & (np.asarray(size) > 0)]
-            if not sizes.size:
+            priced = np.broadcast_to(np.asarray(bound) & (np.asarray(size) > 0), np.shape(size))
+            if not priced.any():
                 continue
-            if len(curve.log10_sizes) == 1:
-                continue  # one fraction for every size: no fitted range to leave
-            lo, hi = 10 ** curve.log10_sizes[0], 10 ** curve.log10_sizes[-1]
+            sizes = np.asarray(size)[priced]
             outside = _outside(sizes, curve.log10_sizes[0], curve.log10_sizes[-1])
-            if not outside.size:
+            # A curve of one fraction for every size has no fitted range to leave.
+            if len(curve.log10_sizes) > 1 and outside.size:
+                hi = 10 ** curve.log10_sizes[-1]
+                found = outside.max() if outside.max() > hi else outside.min()
+                notes.append(
+                    f"{name}: {found:.3g} {unit} lies outside the "
+                    f"{10 ** curve.log10_sizes[0]:.3g}-{hi:.3g} {unit} its {what} {kind} curve "
+                    f"was fitted over; the curve's end value prices it"
+                )
+            shape = np.broadcast_to(ratios[row], np.shape(size)) if ratios is not None else None
+            if shape is None or not np.isfinite(shape[priced]).any():
                 continue
-            found = outside.max() if outside.max() > hi else outside.min()
-            what = f"{key[0]}:{key[1]}" if key[1] else key[0]
-            notes.append(
-                f"{name}: {found:.3g} {unit} lies outside the {lo:.3g}-{hi:.3g} "
-                f"{unit} its {what} {kind} curve was fitted over; the curve's end value prices it"
+            streamed = np.broadcast_to(shares[row] < WEIGHT_DOMINATED, np.shape(size))
+            grids = (
+                ((curves.compute_grid, priced),)
+                if kind == "compute"
+                else _memory_grids(curves, priced, streamed)
             )
+            for grid, rows in grids:
+                note = _grid_note(grid, shape[rows], _shape_unit(placement, row))
+                if note:
+                    notes.append(
+                        f"{name}: {note} its {what} {kind} grid was fitted over; the grid's "
+                        f"edge prices it"
+                    )
     return tuple(dict.fromkeys(notes))
+
+
+def _memory_grids(
+    curves: ClassEfficiency, priced: np.ndarray, streamed: np.ndarray
+) -> tuple[tuple[ShapeGrid | None, np.ndarray], ...]:
+    """The memory grids that price a memory-bound operator's points (`memory_by_shape`)."""
+    if curves.activation_grid is None:
+        return ((curves.memory_grid, priced),)
+    return (
+        (curves.memory_grid, priced & ~streamed),
+        (curves.activation_grid, priced & streamed),
+    )
+
+
+def _shape_unit(placement: Placement, row: int) -> str:
+    """What an operator's shape ratio (`shape_ratios`) counts."""
+    if placement.expert_work is not None and np.isfinite(placement.expert_work[row]):
+        return "tokens per expert"
+    if placement.by_intensity is not None and placement.by_intensity[row]:
+        return "OPs per byte"
+    if placement.sequence_heads is not None and np.isfinite(placement.sequence_heads[row]):
+        return "bytes per sequence and head"
+    return "k / n"
+
+
+def _grid_note(grid: ShapeGrid | None, shapes: np.ndarray, unit: str) -> str | None:
+    """ "<shape> <unit> lies outside the <range>" where a grid reads a shape beyond the
+    shapes it was fitted over (its edge prices it there), else None."""
+    shapes = shapes[np.isfinite(shapes) & (shapes > 0)]
+    if grid is None or len(grid.log10_ratios) == 1 or not shapes.size:
+        return None
+    lo, hi = grid.log10_ratios[0], grid.log10_ratios[-1]
+    outside = _outside(shapes, lo, hi)
+    if not outside.size:
+        return None
+    found = outside.max() if outside.max() > 10**hi else outside.min()
+    return f"{found:.3g} {unit} lies outside the {10**lo:.3g}-{10**hi:.3g} {unit}"
 
 
 def _calibrated_rates(

@@ -1,8 +1,8 @@
-"""A step that prefills prices attention by the prefill rows' own curves (`attention_prefill`),
-a decode step by the class's (its memory curve fitted on decode rows); a cache type timed
-only with kernels the engine does not run takes the engine kernels' bf16 rows. Both phases'
-grids read bytes per sequence and head (`sequence_heads`): KV heads in a decode step, query
-heads in one that prefills."""
+"""Attention's curves. A step that prefills prices attention by the prefill rows' own curves
+(`attention_prefill`), a decode step by the class's (its memory curve fitted on decode rows);
+a cache type timed only with kernels the engine does not run takes the engine kernels' bf16
+rows. Both phases' grids read bytes per sequence and head (`sequence_heads`): KV heads in a
+decode step, query heads in one that prefills; a shape beyond the grid's is noted."""
 
 from __future__ import annotations
 
@@ -302,3 +302,27 @@ def test_the_fit_reads_bytes_per_sequence_and_the_heads_of_the_rows_phase() -> N
     (generation,) = mla_samples(None, latent)
     assert context.aspect == pytest.approx(context.memory / (latent["batch_size"] * 16))
     assert generation.aspect == pytest.approx(generation.memory / latent["batch_size"])
+
+
+def test_a_shape_beyond_the_grids_fitted_shapes_is_noted() -> None:
+    """A 32k-token prompt of Llama-3.1-70B at TP 4 streams more bytes per sequence and query
+    head than TensorRT-LLM's H100 prefill rows reach: the grid's edge prices it, and the
+    analysis says so; a 2k-token prompt lies inside."""
+
+    def grid_notes(prompt: int) -> list[str]:
+        analysis = api.analyze(
+            "meta-llama/Llama-3.1-70B", "h100-sxm", engine="trtllm", tp=4, prompt_len=prompt,
+            gen_len=2,
+        )  # fmt: skip
+        return [note for note in analysis.notes if "grid" in note]
+
+    grid = load_engine_profile("trtllm", "h100-sxm").classes["attention_prefill"].memory_grid
+    low, edge = 10 ** grid.log10_ratios[0], 10 ** grid.log10_ratios[-1]
+    (note,) = grid_notes(32768)
+    assert note.startswith("prefill: flash_attention: ")
+    assert f"bytes per sequence and head lies outside the {low:.3g}-{edge:.3g} bytes per" in note
+    assert note.endswith(
+        "its attention_prefill:bf16 memory grid was fitted over; the grid's edge prices it"
+    )
+    assert float(note.split()[2]) > edge
+    assert grid_notes(2048) == []
