@@ -1022,7 +1022,8 @@ def test_recurrent_scans_take_their_own_curves_by_ops_per_byte(
 ) -> None:
     """A scan table whose chunked prefill runs at 0.1 of the bandwidth and whose recurrent
     decode runs at 0.6: the class's grid, read at the scan's OPs per byte, gives the model's
-    scan (at TP 2) each phase's fraction back; held out, the law within 2 %."""
+    scan (at TP 2) each phase's fraction back; held out, the law within 2 %. TensorRT-LLM's
+    tables carry a 16-bit state, as these models' scans do (SCAN_STATE_BITS)."""
     from rooflens.core.mixers import StateScan
 
     model = load_model(model_id)
@@ -1030,12 +1031,14 @@ def test_recurrent_scans_take_their_own_curves_by_ops_per_byte(
     row = [op.name for op in graph.operators].index("mixer_scan")
     scan = graph.operators[row]
     assert isinstance(scan, StateScan)
-    path = tables / "toy" / folder / "vllm" / "1.0"
+    gemm = tables / "toy" / "gemm"
+    shutil.copytree(gemm / "vllm", gemm / "trtllm")  # every fit needs GEMM tables
+    path = tables / "toy" / folder / "trtllm" / "1.0"
     path.mkdir(parents=True)
     rows = _scan_rows(scan, model.hidden_size, False, 0.1)
     rows += _scan_rows(scan, model.hidden_size, True, 0.6)
     pd.DataFrame(rows).to_csv(path / f"{table}.csv", index=False)
-    fit = fit_engine(tables, "toy", "vllm", H100)
+    fit = fit_engine(tables, "toy", "trtllm", H100)
     assert fit.held_out[f"{cls}:bf16"]["median"] < 0.02
     # (Kernels of a few MB are mostly the fitted fixed time: their fractions are not the
     # law's, as in the GEMM fit; these are 10-70 MB.)
@@ -1047,8 +1050,35 @@ def test_recurrent_scans_take_their_own_curves_by_ops_per_byte(
         )
     # Without the table the scan keeps the attention curves (here the roofline).
     (path / f"{table}.csv").unlink()
-    plain = fit_engine(tables, "toy", "vllm", H100).profile
+    plain = fit_engine(tables, "toy", "trtllm", H100).profile
     assert cls not in plain.classes and "attention" in plain.fallbacks[cls]
+
+
+def test_scan_rows_are_priced_with_the_state_their_engine_carried() -> None:
+    """SGLang's and vLLM's scan tables carry an FP32 state: a decode row of b sequences moves
+    b x heads x key x value x 4 bytes of state in and out, twice what a 16-bit one would.
+    Qwen3.5-397B-A17B at TP 4 (16 value heads, 4 key heads of 128) decoding 32 sequences is
+    priced, on SGLang's B200 profile, at the 13.36 us its table measured for that shape (the
+    16-bit accounting had priced it at 23.4 us)."""
+    from rooflens.calibration.aiconfigurator import SCAN_STATE_BITS, scan_samples
+
+    assert SCAN_STATE_BITS == {"sglang": 32, "vllm": 32, "trtllm": 16}
+    shape = {
+        "num_v_heads": 16, "head_v_dim": 128, "num_k_heads": 4, "head_k_dim": 128,
+        "d_model": 4096, "kernel_source": "scan", "phase": "generation", "seq_len": 1,
+        "batch_size": [1, 32], "latency": [0.004345, 0.013359],
+    }  # fmt: skip
+    rows = pd.DataFrame(shape)
+    (wide,), (narrow,) = (scan_samples(rows, "gated_deltanet", bits) for bits in (32, 16))
+    state_bytes = rows["batch_size"].to_numpy() * 16 * 128 * 128 * 2  # in and out
+    assert wide.memory - narrow.memory == pytest.approx(state_bytes * (4 - 2))
+    analysis = rooflens.analyze(
+        "Qwen/Qwen3.5-397B-A17B", "b200", engine="sglang", tp=4, batch=32, prompt_len=1024,
+        gen_len=2,
+    )  # fmt: skip
+    decode = analysis.steps["decode"]
+    scan = float(decode.time[list(decode.names).index("mixer_scan")])
+    assert scan == pytest.approx(13.359e-6, rel=0.02)
 
 
 def test_attention_curves_price_at_the_peak_they_were_fitted_against(tables) -> None:

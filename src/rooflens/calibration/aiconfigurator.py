@@ -595,15 +595,27 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
     return out
 
 
-def scan_samples(df: pd.DataFrame, kind: str) -> list[Samples]:
+# The precision of the recurrent state the operator tables' scans carry, per engine: SGLang's
+# and vLLM's collectors hold it in FP32, as those engines serve Qwen3.5, whose checkpoints pin
+# mamba_ssm_dtype float32 (aiconfigurator's collector/{sglang,vllm}/collect_gdn.py and
+# collect_kda.py, the versions that collected the tables); TensorRT-LLM's in BF16
+# (collector/trtllm/collect_gdn.py). Priced with a 16-bit state, FP32 rows would count half
+# the state bytes they moved, and a model served with an FP32 state (its config's
+# mamba_ssm_dtype) be priced at up to twice their time.
+SCAN_STATE_BITS = {"sglang": 32, "vllm": 32, "trtllm": 16}
+
+
+def scan_samples(df: pd.DataFrame, kind: str, state_bits: int = 16) -> list[Samples]:
     """A recurrent mixer's scan per row of its table (`gdn_perf`: Gated DeltaNet; `kda_perf`:
-    Kimi Delta Attention): rooflens's StateScan as mixer_operators builds it for the heads one
-    device holds (`num_v_heads` of `head_v_dim`, `num_k_heads` of `head_k_dim`); a context
-    row is a prefill of `batch_size` sequences of `seq_len` tokens, a generation row one
-    token each over a carried state. The rows' causal_conv1d kernels are the convolution,
-    which the vector curves price, and "verify" rows are speculative decoding's: neither is
-    read. Both phases in one class, whose grids read the scan's OPs per byte: it parts the
-    chunked prefill (about 100) from the recurrent step (about 2) whatever their bytes."""
+    Kimi Delta Attention), its state of `state_bits` (SCAN_STATE_BITS): rooflens's StateScan
+    as mixer_operators builds it for the heads one device holds (`num_v_heads` of
+    `head_v_dim`, `num_k_heads` of `head_k_dim`); a context row is a prefill of `batch_size`
+    sequences of `seq_len` tokens, a generation row one token each over a carried state. The
+    rows' causal_conv1d kernels are the convolution, which the vector curves price, and
+    "verify" rows are speculative decoding's: neither is read. Both phases in one class,
+    whose grids read the scan's OPs per byte: it parts the chunked prefill (about 100) from
+    the recurrent step (about 1 with an FP32 state, 2 with a 16-bit one) whatever their
+    bytes."""
     scan_rows = ~df["kernel_source"].astype(str).str.contains("conv")
     rows = df[scan_rows & df["phase"].isin(["context", "generation"])]
     if rows.empty:
@@ -614,7 +626,7 @@ def scan_samples(df: pd.DataFrame, kind: str) -> list[Samples]:
     for (h, p, g, n, width), part in rows.groupby(keys, sort=False):
         mixer = Mixer(
             kind=kind, num_heads=int(h), head_dim=int(p), num_key_heads=int(g), key_dim=int(n),
-            conv_kernel=4, low_rank=1 if kind == "kda" else 0,
+            conv_kernel=4, low_rank=1 if kind == "kda" else 0, state_bits=state_bits,
         )  # fmt: skip
         scan = next(
             op
@@ -989,14 +1001,15 @@ def fit_engine(
     samples: list[Samples] = []
     foreign: dict[str, str] = {}  # attention types fitted on no rows of the engine's kernels
     own = ATTENTION_KERNELS.get(engine, ())
+    state = SCAN_STATE_BITS[engine]
     readers: list[tuple[str, list[str], Callable[..., list[Samples]]]] = [
         ("gemm", ["gemm_perf"], gemm_samples),
         ("attention", ["context_attention_perf"], lambda d: _attention_samples(d, False, own)),
         ("attention", ["generation_attention_perf"], lambda d: _attention_samples(d, True, own)),
         ("moe", ["moe_perf"], lambda d: moe_samples(d, MOE_KERNELS.get((engine, system)))),
         ("mla", ["context_mla_perf", "generation_mla_perf"], mla_samples),
-        ("linear_attention", ["gdn_perf"], lambda d: scan_samples(d, "gated_deltanet")),
-        ("kda", ["kda_perf"], lambda d: scan_samples(d, "kda")),
+        ("linear_attention", ["gdn_perf"], lambda d: scan_samples(d, "gated_deltanet", state)),
+        ("kda", ["kda_perf"], lambda d: scan_samples(d, "kda", state)),
         ("quantize", ["scale_matrix_perf"], vector_samples),
     ]
     for op, tables, reader in readers:
