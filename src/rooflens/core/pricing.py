@@ -671,17 +671,14 @@ def beyond_fit(
             priced = np.broadcast_to(np.asarray(bound) & (np.asarray(size) > 0), np.shape(size))
             if not priced.any():
                 continue
-            sizes = np.asarray(size)[priced]
-            outside = _outside(sizes, curve.log10_sizes[0], curve.log10_sizes[-1])
             # A curve of one fraction for every size has no fitted range to leave.
-            if len(curve.log10_sizes) > 1 and outside.size:
-                hi = 10 ** curve.log10_sizes[-1]
-                found = outside.max() if outside.max() > hi else outside.min()
-                notes.append(
-                    f"{name}: {found:.3g} {unit} lies outside the "
-                    f"{10 ** curve.log10_sizes[0]:.3g}-{hi:.3g} {unit} its {what} {kind} curve "
-                    f"was fitted over; the curve's end value prices it"
-                )
+            if len(curve.log10_sizes) > 1:
+                beyond = _beyond(np.asarray(size)[priced], curve.log10_sizes, unit)
+                if beyond:
+                    notes.append(
+                        f"{name}: {beyond} its {what} {kind} curve was fitted over; the "
+                        f"curve's end value prices it"
+                    )
             shape = np.broadcast_to(ratios[row], np.shape(size)) if ratios is not None else None
             if shape is None or not np.isfinite(shape[priced]).any():
                 continue
@@ -725,13 +722,18 @@ def _shape_unit(placement: Placement, row: int) -> str:
 
 
 def _grid_note(grid: ShapeGrid | None, shapes: np.ndarray, unit: str) -> str | None:
-    """ "<shape> <unit> lies outside the <range>" where a grid reads a shape beyond the
-    shapes it was fitted over (its edge prices it there), else None."""
+    """`_beyond` for the shapes a grid reads (its edge prices those beyond its own)."""
     shapes = shapes[np.isfinite(shapes) & (shapes > 0)]
-    if grid is None or len(grid.log10_ratios) == 1 or not shapes.size:
+    if grid is None or len(grid.log10_ratios) == 1:
         return None
-    lo, hi = grid.log10_ratios[0], grid.log10_ratios[-1]
-    outside = _outside(shapes, lo, hi)
+    return _beyond(shapes, grid.log10_ratios, unit)
+
+
+def _beyond(values: np.ndarray, log10_axis: Sequence[float], unit: str) -> str | None:
+    """ "<value> <unit> lies outside the <lo>-<hi> <unit>": the value farthest beyond the
+    fitted axis (above it where any is, else below), or None where all lie inside."""
+    lo, hi = log10_axis[0], log10_axis[-1]
+    outside = _outside(values, lo, hi)
     if not outside.size:
         return None
     found = outside.max() if outside.max() > 10**hi else outside.min()
