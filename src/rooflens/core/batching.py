@@ -121,10 +121,11 @@ class MixedBatch:
 
     def fields(
         self, new_tokens: np.ndarray, past: np.ndarray, sampled: np.ndarray | None = None
-    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Operator fields (operator axis first, then the step shape) and tokens per step.
-        `sampled` marks the sequences that produce a token this step (all non-empty ones by
-        default; a prompt chunk that does not finish its prompt samples none)."""
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """Operator fields (operator axis first, then the step shape), tokens and sequences
+        (those with new tokens) per step. `sampled` marks the sequences that produce a token
+        this step (all non-empty ones by default; a prompt chunk that does not finish its
+        prompt samples none)."""
         n = np.asarray(new_tokens, dtype=np.float64)
         p = np.asarray(past, dtype=np.float64)
         n, p = np.broadcast_arrays(n, p)
@@ -154,7 +155,7 @@ class MixedBatch:
             seq = operator_fields(sequence_g, self.quant, per_sequence)
             weights = operator_fields(sequence_g, self.quant, token_step)["load_weight"]
             parts[1] = {f: v.sum(axis=-1) for f, v in seq.items()} | {"load_weight": weights}
-        return _interleave(self._kinds, parts, tokens.shape), tokens
+        return _interleave(self._kinds, parts, tokens.shape), tokens, live.sum(axis=-1)
 
     def price(
         self,
@@ -164,8 +165,7 @@ class MixedBatch:
         prefill: bool = False,
     ) -> StepCosts:
         """Priced steps; `prefill`: as steps that prefill (Placement.prefill)."""
-        fields, tokens = self.fields(new_tokens, past, sampled)
-        sequences = (np.asarray(new_tokens) > 0).sum(axis=-1)
+        fields, tokens, sequences = self.fields(new_tokens, past, sampled)
         return price_fields(
             self.placement.prefill if prefill else self.placement,
             self.counts,
@@ -266,13 +266,14 @@ class StepTable:
         chunk_tokens: np.ndarray,
         chunk_past: np.ndarray,
         chunk_samples: np.ndarray,
-    ) -> tuple[dict[str, np.ndarray], float]:
-        """Fields of one step: decode sequences at contexts `decode_past`, and prompt chunks of
-        `chunk_tokens` after `chunk_past`, of which those flagged in `chunk_samples` end their
-        prompt (and sample a first token)."""
+    ) -> tuple[dict[str, np.ndarray], float, float]:
+        """Fields, tokens and sequences of one step: decode sequences at contexts
+        `decode_past`, and prompt chunks of `chunk_tokens` after `chunk_past`, of which those
+        flagged in `chunk_samples` end their prompt (and sample a first token)."""
         decode_past = np.asarray(decode_past, dtype=np.int64)
         chunk_tokens = np.asarray(chunk_tokens, dtype=np.float64)
         tokens = len(decode_past) + float(chunk_tokens.sum())
+        sequences = float(len(decode_past) + len(chunk_tokens))
         rows = len(decode_past) + int(np.count_nonzero(chunk_samples))
         fits = (
             tokens <= self.max_tokens
@@ -283,7 +284,7 @@ class StepTable:
             n = np.concatenate([np.ones(len(decode_past)), chunk_tokens])
             past = np.concatenate([decode_past, np.asarray(chunk_past, dtype=np.float64)])
             sampled = np.concatenate([np.ones(len(decode_past), bool), chunk_samples])
-            return self.batch.fields(n, past, sampled)[0], tokens
+            return self.batch.fields(n, past, sampled)[0], tokens, sequences
         tables = self._tables
         t = int(tokens)
         flavour = "prefill" if prefills(chunk_tokens) else "decode"
@@ -305,7 +306,7 @@ class StepTable:
         sequence[_WEIGHT] = tables[f"weights_{flavour}"][t, _WEIGHT]
         parts = (tables[f"token_{flavour}"][t], sequence, tables["rows"][rows])
         out = np.concatenate(parts, axis=1)[:, self._graph_order]
-        return dict(zip(Cost.FIELDS, out, strict=True)), tokens
+        return dict(zip(Cost.FIELDS, out, strict=True)), tokens, sequences
 
     def step_time(
         self,
@@ -314,10 +315,11 @@ class StepTable:
         chunk_past: np.ndarray = _NO_CHUNKS,
         chunk_samples: np.ndarray = _NO_SAMPLES,
     ) -> float:
-        fields, tokens = self.fields(decode_past, chunk_tokens, chunk_past, chunk_samples)
-        sequences = np.asarray(float(len(decode_past) + len(chunk_tokens)))
+        fields, tokens, sequences = self.fields(
+            decode_past, chunk_tokens, chunk_past, chunk_samples
+        )
         prefill = bool(prefills(chunk_tokens))
-        return float(self.priced(fields, np.asarray(tokens), sequences, prefill))
+        return float(self.priced(fields, np.asarray(tokens), np.asarray(sequences), prefill))
 
     def priced(
         self,

@@ -619,7 +619,7 @@ def beyond_fit(
     fields: Mapping[str, np.ndarray],
     compute_rates: np.ndarray,
     memory_rates: np.ndarray,
-    sequences: np.ndarray | float = 1.0,
+    sequences: np.ndarray | float,
 ) -> tuple[str, ...]:
     """The operators whose bounding curve (compute or memory, whichever takes longer) is read
     outside the sizes it was fitted over, or whose shape grid outside the shapes it was

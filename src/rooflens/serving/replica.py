@@ -141,10 +141,11 @@ class Replica:
         if not len(decode_past):
             return step + self.table.step_time(decode_past, chunk_tokens, chunk_past, chunk_samples)
         past = np.asarray(decode_past, dtype=np.int64)
-        fields, tokens = self._verify_fields(spec, past, chunk_tokens, chunk_past, chunk_samples)
-        sequences = np.asarray(float(len(chunk_tokens) + len(past)))
+        fields, tokens, sequences = self._verify_fields(
+            spec, past, chunk_tokens, chunk_past, chunk_samples
+        )
         prefill = bool(prefills(chunk_tokens))
-        step += float(self.table.priced(fields, np.asarray(tokens), sequences, prefill))
+        step += float(self.table.priced(fields, np.asarray(tokens), np.asarray(sequences), prefill))
         step += spec.tokens * spec.draft.step_time(past)
         return step if len(chunk_tokens) else step / spec.per_step
 
@@ -155,9 +156,10 @@ class Replica:
         chunk_tokens: np.ndarray = _NO_CHUNKS,
         chunk_past: np.ndarray = _NO_CHUNKS,
         chunk_samples: np.ndarray = _NO_SAMPLES,
-    ) -> tuple[dict[str, np.ndarray], float]:
-        """Fields of a step verifying each decoding sequence's drafts (tokens + 1 new tokens
-        at its context, sampled; the head priced on one row of each), beside prompt chunks."""
+    ) -> tuple[dict[str, np.ndarray], float, float]:
+        """Fields, tokens and sequences (StepTable.fields) of a step verifying each decoding
+        sequence's drafts (tokens + 1 new tokens at its context, sampled; the head priced on
+        one row of each), beside prompt chunks."""
         q = spec.tokens + 1
         return self.table.fields(
             np.zeros(0, np.int64),
@@ -170,11 +172,11 @@ class Replica:
         """Decode-only steps j = 0..steps-1 with speculation, each one token further: the
         verify step's fields are affine in the contexts as decode_run_times' are (two steps
         give them), the drafts' are the MTP module's decode steps."""
-        first, tokens = self._verify_fields(spec, past)
-        second, _ = self._verify_fields(spec, past + 1)
+        first, tokens, sequences = self._verify_fields(spec, past)
+        second, _, _ = self._verify_fields(spec, past + 1)
         base = np.stack([first[f] for f in Cost.FIELDS])
         slope = np.stack([second[f] for f in Cost.FIELDS]) - base
-        verify = affine_run(self.table, base, slope, steps, tokens, len(past))
+        verify = affine_run(self.table, base, slope, steps, tokens, sequences)
         drafts = spec.tokens * decode_run_times(spec.draft, past, steps)
         return (verify + drafts) / spec.per_step
 
@@ -231,7 +233,7 @@ def affine_run(
     slope: np.ndarray,
     steps: int,
     tokens: float,
-    sequences: int,
+    sequences: float,
 ) -> np.ndarray:
     """Times of steps j = 0..steps-1 of `tokens` each, over `sequences`, whose operator
     fields (Cost.FIELDS x operators) are `base` plus j `slope`."""
