@@ -307,6 +307,48 @@ def test_decode_runs_equal_pricing_every_iteration_with_batch_waiting(
     assert held["ttft"].mean() > unheld["ttft"].mean()
 
 
+@pytest.mark.parametrize("cluster", [None, ClusterConfig(replicas=3)])
+def test_decode_steps_taken_one_by_one_read_their_times_from_one_priced_run(
+    monkeypatch, cluster
+) -> None:
+    """Decode steps the engine takes one at a time because prompts wait (TensorRT-LLM's
+    batch waiting; attention-DP ranks balancing theirs) read their times from a run of them
+    priced at once: the same serving as pricing each step, with far fewer steps priced."""
+    spec, device, opts = _setup()
+    requests = _random_requests(5, 36, True, 150)
+    scheduler = SchedulerConfig(
+        policy="chunked", max_tokens=512, batch_wait_iterations=6, batch_wait_ratio=0.9,
+        dp_balance=cluster is not None, dp_balance_timeout=5,
+    )  # fmt: skip
+    cluster = cluster or ClusterConfig()
+    replica = prepare(spec, device, opts, scheduler, 512)
+    priced = []
+    step_time, decode_run = type(replica).step_time, type(replica).decode_run
+
+    def one_step(self, *args):
+        priced.append("step")
+        return step_time(self, *args)
+
+    def steps(self, *args):
+        priced.append("run")
+        return decode_run(self, *args)
+
+    monkeypatch.setattr(type(replica), "step_time", one_step)
+    monkeypatch.setattr(type(replica), "decode_run", steps)
+    monkeypatch.setattr(engine_module, "MIN_RUN", 10**9)
+    ahead = run(spec, device, opts, requests, scheduler, cluster, replica=replica, concurrency=6)
+    ahead_priced = len(priced)
+    monkeypatch.setattr(engine_module, "DECODE_STEPS_PRICED", 1)
+    priced.clear()
+    each = run(spec, device, opts, requests, scheduler, cluster, replica=replica, concurrency=6)
+    _assert_same_serving(ahead, each)
+    np.testing.assert_allclose(ahead.timeline["duration"], each.timeline["duration"], rtol=1e-12)
+    # Every step was priced alone the second time; the first read most decode steps from
+    # runs, each priced in one call.
+    assert priced == ["step"] * len(each.timeline)
+    assert ahead_priced < len(priced) / 3
+
+
 def _runs_equal_iterations(
     monkeypatch, setup, requests, scheduler, concurrency, cluster=None
 ) -> None:
@@ -324,6 +366,8 @@ def _runs_equal_iterations(
     # The fast pass did price decode runs (else both would be iteration by iteration).
     assert sum(taken) > 0
     monkeypatch.setattr(engine_module, "MIN_RUN", 10**9)
+    # Every step priced on its own, not read from a run of decode steps priced together.
+    monkeypatch.setattr(engine_module, "DECODE_STEPS_PRICED", 1)
     slow = run(*setup, requests, scheduler, cluster, concurrency=concurrency)
     _assert_same_serving(fast, slow)
     np.testing.assert_allclose(np.sort(fast.itl), np.sort(slow.itl), rtol=1e-9)

@@ -21,6 +21,10 @@ from rooflens.serving.replica import Replica
 Mode = Literal["full", "prefill", "decode"]
 # Fewer decode-only steps than this are cheaper one by one than priced as a run.
 MIN_RUN = 4
+# Decode-only steps priced together for one set of sequences that the engine takes a step at
+# a time (Engine._decode_step_time): enough to cover the steps before one of them finishes in
+# most batches, few enough that pricing those not taken costs little.
+DECODE_STEPS_PRICED = 32
 # Called with the requests an engine has just finished (a prefill engine: handed over) and
 # their finish times, so that a closed loop can send each client's next request.
 OnFinish = Callable[[np.ndarray, np.ndarray], None]
@@ -137,6 +141,9 @@ class Engine:
         self._sequence = 0
         # Bumped whenever the engine's state changes: next_emission's cache key.
         self._version = 0
+        # The decode-only steps last priced as one run (_decode_step_time): the sequences, their
+        # contexts at its first step, and its step times.
+        self._decode_steps: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._plan_version = -1
         self._plan: tuple[np.ndarray, np.ndarray] | None = None
         self._emission = math.inf
@@ -672,7 +679,10 @@ class Engine:
         sizes = np.array([c for _, c in chunks], dtype=np.float64)
         past = self.kv[ids].astype(np.float64)
         samples = past + sizes >= self.target[ids]
-        seconds = self.replica.step_time(self.kv[dec], sizes, past, samples) + swap_time
+        if len(ids) or not len(dec):
+            seconds = self.replica.step_time(self.kv[dec], sizes, past, samples) + swap_time
+        else:
+            seconds = self._decode_step_time(dec) + swap_time
         self._advance(seconds, decoders, chunks, float(sizes.sum()))
         # A prefill iteration makes the engine look for new requests next (its weight, 1000 in
         # SGLang, passes any interval); a decode-only one counts one.
@@ -689,6 +699,27 @@ class Engine:
         produced = np.concatenate([dec, done_prefill])
         self._tokens_out(produced)
         self._retire(produced)
+
+    def _decode_step_time(self, dec: np.ndarray) -> float:
+        """A decode-only step of sequences `dec`: the next step of the run priced for them while
+        they stay the same, each step one token further; else the first of a new run of such
+        steps (Replica.decode_run, up to DECODE_STEPS_PRICED of them, none past the step in
+        which one of them ends). The engine takes these steps one at a time where prompts wait
+        that any step might take (TensorRT-LLM's batch waiting and attention-DP balance hold
+        them); priced in one call, they cost about what one step priced alone does."""
+        past = self.kv[dec]
+        if self._decode_steps is not None:
+            ids, start, times = self._decode_steps
+            offset = past - start if len(ids) == len(dec) and np.array_equal(ids, dec) else None
+            if offset is not None and 0 <= offset[0] < len(times) and np.all(offset == offset[0]):
+                return float(times[offset[0]])
+        steps = min(int((self.output[dec] - self.generated[dec]).min()), DECODE_STEPS_PRICED)
+        times = self.replica.decode_run(past, steps) if steps >= 2 else None
+        if times is None:
+            self._decode_steps = None
+            return self.replica.step_time(past)
+        self._decode_steps = (dec, past, times)
+        return float(times[0])
 
     def _tokens_out(self, ids: np.ndarray) -> None:
         """Requests `ids` each emitted a token now: record the gap since each one's last."""
