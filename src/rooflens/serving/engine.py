@@ -494,9 +494,9 @@ class Engine:
         self.used += int(extra.sum())
         b = len(ids)
         # KV in use is shown at the run's end for each of its steps (it only grows within it).
-        columns = (starts, times, b, 0, 0.0, self.used * self.unit, 0, b)
+        columns = (starts.tolist(), times.tolist(), b, 0, 0.0, self.used * self.unit, 0, b)
         for key, values in zip(TIMELINE, columns, strict=True):
-            self.timeline[key].extend(np.broadcast_to(values, times.shape).tolist())
+            self.timeline[key].extend(values if isinstance(values, list) else [values] * steps)
         first_gap = self.clock + times[0] - self.last_token[ids]
         self.gaps.append(first_gap[~np.isnan(first_gap)])
         self.gaps.append(np.repeat(times[1:], b))
