@@ -35,6 +35,10 @@ from rooflens.serving.presets import PRESETS, preset_for
 from rooflens.serving.simulate import pool_options, prepare
 
 LLAMA = "meta-llama/Llama-3.1-8B"
+CLUSTERS_WITH_OVERLAP = [
+    ClusterConfig(replicas=3, router="least_outstanding"),
+    ClusterConfig(disaggregated=True, prefill_replicas=2, decode_replicas=2),
+]
 NONE = np.zeros(0, dtype=np.int64)
 
 
@@ -134,6 +138,41 @@ def test_a_request_waits_for_the_engines_next_look_at_its_queue() -> None:
     assert frame["ttft"][2] == pytest.approx(_prefill(replica, 50), rel=1e-12)
 
 
+def test_an_overlapping_scheduler_takes_a_request_two_iterations_later() -> None:
+    """The overlap schedule (SGLang's, vLLM's async scheduling, TensorRT-LLM's): the first
+    client's answer ends after two decodes and it sends its next request then, but the engine
+    formed the next iteration as the last one started and the one after as that next one
+    started, at the same instant the request was sent: two more decodes of the other request
+    run before its prefill. An idle engine takes requests at once."""
+    spec, device, opts = _setup()
+    requests = Requests(np.zeros(3), np.full(3, 50), np.array([3, 10, 3]))
+    ahead = SchedulerConfig(policy="continuous", overlap=True)
+    replica = prepare(spec, device, opts, ahead, 64)
+    frame = run(spec, device, opts, requests, ahead, replica=replica, concurrency=2).requests
+    both = _prefill(replica, 50, 50)
+    assert frame["ttft"][0] == pytest.approx(both, rel=1e-12)
+    first_done = both + _decode(replica, 50, 50) + _decode(replica, 51, 51)
+    assert frame["arrival"][2] == pytest.approx(first_done, rel=1e-12)
+    waited = _decode(replica, 52) + _decode(replica, 53)
+    assert frame["ttft"][2] == pytest.approx(waited + _prefill(replica, 50), rel=1e-12)
+    at_once = ahead.model_copy(update={"overlap": False})
+    frame = run(spec, device, opts, requests, at_once, replica=replica, concurrency=2).requests
+    assert frame["ttft"][2] == pytest.approx(_prefill(replica, 50), rel=1e-12)
+
+
+def test_a_request_arriving_mid_iteration_waits_one_more_with_overlap() -> None:
+    """A prompt arriving 1 ns into another's prefill: without overlap it prefills beside the
+    first decode; with it, the iteration after that prefill was formed when the prefill
+    started, so one decode runs alone first."""
+    spec, device, opts = _setup()
+    requests = Requests(np.array([0.0, 1e-9]), np.full(2, 50), np.array([20, 2]))
+    for overlap, held in ((False, 0), (True, 1)):
+        scheduler = SchedulerConfig(policy="chunked", max_tokens=512, overlap=overlap)
+        replica = prepare(spec, device, opts, scheduler, 64)
+        frame = run(spec, device, opts, requests, scheduler, replica=replica).requests
+        assert frame["ttft"][1] == pytest.approx(_held_first_token(replica, held), rel=1e-12)
+
+
 @pytest.mark.parametrize(
     ("ratio", "held"),
     [(0.5, 3), (0.05, 0), (0.0, 0)],
@@ -214,6 +253,22 @@ def test_decode_runs_equal_pricing_every_iteration(
     requests = _random_requests(7, 30, bool(concurrency), 120)
     scheduler = SchedulerConfig(policy=policy, max_tokens=512, receive_interval=receive_interval)
     _runs_equal_iterations(monkeypatch, (spec, device, opts), requests, scheduler, concurrency)
+
+
+@pytest.mark.parametrize("policy", ["continuous", "chunked"])
+@pytest.mark.parametrize("concurrency", [None, 3])
+@pytest.mark.parametrize("cluster", [None, CLUSTERS_WITH_OVERLAP[0], CLUSTERS_WITH_OVERLAP[1]])
+def test_decode_runs_equal_pricing_every_iteration_with_overlap(
+    monkeypatch, policy, concurrency, cluster
+) -> None:
+    """An overlapping scheduler's requests join later iterations; runs and iteration by
+    iteration pricing still agree, on one replica, across replicas, and disaggregated."""
+    spec, device, opts = _setup()
+    requests = _random_requests(3, 30, bool(concurrency), 120)
+    scheduler = SchedulerConfig(policy=policy, max_tokens=512, overlap=True)
+    _runs_equal_iterations(
+        monkeypatch, (spec, device, opts), requests, scheduler, concurrency, cluster
+    )
 
 
 def test_batch_waiting_holds_no_later_chunk_of_a_prompt_cut_to_fit() -> None:

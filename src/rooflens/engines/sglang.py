@@ -45,6 +45,8 @@ SCHEDULER = SchedulerConfig(
     preemption="recompute",
     # RadixAttention prefix caching is on unless --disable-radix-cache.
     prefix_sharing=True,
+    # disable_overlap_schedule defaults to False (server_args.py): the overlap event loop.
+    overlap=True,
 )
 
 
@@ -59,7 +61,11 @@ def scheduler_for(device: Device | None) -> SchedulerConfig:
 
 
 def settle(config: SchedulerConfig) -> SchedulerConfig:
-    """Settings as SGLang reads them: as given."""
+    """Settings as SGLang reads them: speculative decoding (EAGLE, which its MTP runs as)
+    turns the overlap schedule off (server_args.py, _handle_speculative_decoding) unless
+    SGLANG_ENABLE_SPEC_V2 is set, which rooflens does not read."""
+    if config.draft_tokens and config.overlap:
+        return config.model_copy(update={"overlap": False})
     return config
 
 

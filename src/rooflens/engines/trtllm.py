@@ -28,6 +28,8 @@ SCHEDULER = SchedulerConfig(
     preemption="recompute",
     # KvCacheConfig.enable_block_reuse default True.
     prefix_sharing=True,
+    # TorchLlmArgs.disable_overlap_scheduler defaults to False: the overlap executor loop.
+    overlap=True,
 )
 
 

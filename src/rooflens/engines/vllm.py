@@ -8,7 +8,7 @@ from rooflens.serving.config import SchedulerConfig
 
 _GIB = 2**30
 
-# vLLM V1 (0.10-0.12), `vllm serve` (usage context OPENAI_API_SERVER).
+# vLLM V1 (0.10 on), `vllm serve` (usage context OPENAI_API_SERVER).
 SCHEDULER = SchedulerConfig(
     # V1 always schedules chunked prefill: decodes first, then prompt chunks in the budget
     # (vllm/engine/arg_utils.py, _set_default_args: "V1 always uses chunked prefills").
@@ -28,6 +28,9 @@ SCHEDULER = SchedulerConfig(
     preemption="recompute",
     # V1 enables prefix caching by default.
     prefix_sharing=True,
+    # async_scheduling defaults to on since 0.14 (vllm/config/vllm.py; pull request 27614),
+    # with MTP drafts too (31998).
+    overlap=True,
 )
 
 

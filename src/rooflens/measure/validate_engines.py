@@ -81,6 +81,13 @@ INFERENCEX_RANGE_RATIO = 0.8
 # its unnamed and nightly ones were measured by 2026-04): 0.9 until 0.22 made it 0.92, the
 # default of the release the shipped profiles' kernels come from (vllm/config/cache.py).
 VLLM_SAMPLE_MEMORY_FRACTION = 0.9
+# vLLM's async scheduling (the `overlap` schedule) is its default from 0.14 (pull request
+# 27614, merged in the last week of 2025; before it, --async-scheduling turned it on). The
+# sample's runs of earlier releases: aiconfigurator's gap-analysis deployments of 0.12.0,
+# whose vLLM templates do not set it, and InferenceX's gpt-oss runs on 0.11.2, whose H100
+# scripts' config.yaml set `async-scheduling: true` from 2025-09-23 until the v0.15.1 image
+# (2026-02-25) made it the default.
+VLLM_ASYNC_DEFAULT = (0, 14)
 # GEMM quantization mode -> rooflens quantization (KV cache: not stated, so 16-bit).
 QUANT_MODES: dict[str, dict[str, Any]] = {
     "fp8": {"w_bits": 8, "a_bits": 8, "w_format": "fp"},
@@ -388,6 +395,8 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         source = f"{source}; MXFP4 on {kernel.capitalize()} as launched"
     # So is the memory it was launched to take, read as the engine's profile reads it.
     memory = launch.pop("memory_fraction", None)
+    if not overlapped(row):
+        launch["overlap"] = False
     # Fields the report reads and the simulation does not (which prefills ran as CUDA graphs:
     # prefill_graph_tokens_of).
     for field in DESCRIPTIVE:
@@ -497,6 +506,18 @@ def launch_of(row: pd.Series, mtp: bool = False) -> tuple[dict[str, Any], str]:
         concurrency_of(row),
         int(row["isl"]), int(row["osl"]),
     )  # fmt: skip
+
+
+def overlapped(row: pd.Series) -> bool:
+    """Whether the row's engine formed each iteration while the one before ran (the preset's
+    `overlap`): all but vLLM releases before 0.14 not launched with --async-scheduling
+    (VLLM_ASYNC_DEFAULT)."""
+    if row["backend"] != "vllm":
+        return True
+    found = re.match(r"(\d+)\.(\d+)", str(row.get("backend_version", "")))
+    if found is None or tuple(map(int, found.groups())) >= VLLM_ASYNC_DEFAULT:
+        return True
+    return source_kind(str(row.get("silicon_data_source", ""))) != "gap-analysis file"
 
 
 def source_kind(source: str) -> str:

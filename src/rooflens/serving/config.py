@@ -102,6 +102,18 @@ class SchedulerConfig(BaseModel):
         ge=1,
         le=MAX_SEQUENCES,
     )
+    # SGLang's overlap schedule (managers/scheduler.py, event_loop_overlap), vLLM's async
+    # scheduling (v1/core/sched/async_scheduler.py) and TensorRT-LLM's overlap scheduler
+    # (_torch/pyexecutor/py_executor.py, _executor_loop_overlap): the scheduler forms the next
+    # batch and launches it before it waits for the one on the device.
+    overlap: bool = setting(
+        False,
+        "Scheduler",
+        "overlap schedule",
+        "Form each iteration while the one before runs: a request reaching a busy replica "
+        "joins the iteration after the next (SGLang's overlap schedule, vLLM's async "
+        "scheduling, TensorRT-LLM's overlap scheduler).",
+    )
     # TensorRT-LLM's batch_wait_timeout_iters and batch_wait_max_tokens_ratio
     # (_torch/pyexecutor/py_executor.py, PyExecutor._waiting_requests).
     batch_wait_iterations: int = setting(

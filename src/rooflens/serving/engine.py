@@ -214,11 +214,26 @@ class Engine:
         idle = not self.running and not self.waiting
         return self.interval <= 1 or idle or self.since_receive >= self.interval
 
+    def _formed(self) -> float:
+        """When the coming iteration's requests were fixed, where that was before now: with
+        the overlap schedule a busy replica formed it as the iteration before it started, so a
+        request that reached it at that instant or later (a client's next, sent as the engine
+        reported the last one finished, after it had formed this one) joins the iteration after.
+        inf: it forms the iteration now (no overlap, an idle replica, or a disaggregated
+        prefill pool: TensorRT-LLM's context servers run without the overlap scheduler, and
+        rooflens keeps the others' prefill pools alike)."""
+        busy = self.running or self.waiting
+        if self.config.overlap and self.mode != "prefill" and busy and self.timeline["start"]:
+            return self.timeline["start"][-1]
+        return math.inf
+
     def _arrive(self) -> None:
         if not self._receiving():
             return
         self.since_receive = 0
-        while self._due():
+        formed = self._formed()
+        cutoff = formed - same_time(formed) if formed < math.inf else math.inf
+        while self._due() and self.ready[self.pending[self.next_pending]] < cutoff:
             i = self.pending[self.next_pending]
             # One sent an instant later (last bits) arrives now: never before it was sent.
             self.clock = max(self.clock, float(self.ready[i]))
