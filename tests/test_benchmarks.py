@@ -84,3 +84,20 @@ def test_disaggregated_closed_loop(benchmark) -> None:
         concurrency=32, engine="sglang",
     )  # fmt: skip
     assert (result.requests["generated"] == 256).all()
+
+
+def test_attention_dp_ranks_holding_prompts(benchmark) -> None:
+    """64 clients over four attention-DP ranks of TensorRT-LLM that balance new prompts and
+    batch-wait: the ranks step in lockstep, and while prompts are held each decode step is
+    taken alone, its time read from a run of such steps priced at once."""
+    from rooflens.serving import ClusterConfig, SchedulerConfig
+
+    scheduler = SchedulerConfig(
+        policy="chunked", max_tokens=8192, batch_wait_iterations=10, batch_wait_ratio=0.75,
+        dp_balance=True, dp_balance_timeout=20, dp_balance_wait=10,
+    )  # fmt: skip
+    result = _closed_loop(
+        benchmark, "meta-llama/Llama-3.1-8B", 640, 1024, 256, scheduler=scheduler,
+        cluster=ClusterConfig(replicas=4), concurrency=64, engine="trtllm",
+    )  # fmt: skip
+    assert (result.requests["generated"] == 256).all()
