@@ -31,7 +31,7 @@ from rooflens.serving import (
 from rooflens.serving.api import scheduler_of
 from rooflens.serving.config import build
 from rooflens.serving.engine import Engine, same_time
-from rooflens.serving.presets import PRESETS, preset_for
+from rooflens.serving.presets import PRESETS, preset_for, scheduler_with
 from rooflens.serving.simulate import pool_options, prepare
 
 LLAMA = "meta-llama/Llama-3.1-8B"
@@ -835,3 +835,15 @@ def test_any_small_closed_loop_over_engines_equals_iterations(
     with mock.patch.object(engine_module, "MIN_RUN", 10**9):
         slow = run(*setup, concurrency=clients)
     _assert_same_serving(fast, slow)
+
+
+def test_sglang_turns_its_overlap_schedule_off_to_draft() -> None:
+    """Every preset forms iterations ahead; SGLang drafting with MTP (EAGLE in its server
+    args) does not, while vLLM and TensorRT-LLM keep it."""
+    for name in PRESETS:
+        assert preset_for(name).overlap
+    drafting = {"draft_tokens": 2}
+    assert not scheduler_with("sglang", None, drafting).overlap
+    assert scheduler_with("vllm", None, drafting).overlap
+    assert scheduler_with("trtllm", None, drafting).overlap
+    assert scheduler_with("sglang", None, {}).overlap

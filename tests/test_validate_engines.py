@@ -778,3 +778,31 @@ def test_the_shipped_accuracy_table_is_what_its_shipped_predictions_give() -> No
     assert checked_against("sglang", "a100-sxm4-80gb", "Qwen/Qwen2.5-7B").startswith(
         "no measured runs with sglang on a100-sxm4-80gb"
     )
+
+
+@pytest.mark.parametrize(
+    ("backend", "release", "source", "overlap"),
+    [
+        # vLLM before 0.14 (async scheduling off by default), deployed without it.
+        ("vllm", "0.12.0", "source_file=/x/aic-auto-gap-analysis/data/q.csv", False),
+        # InferenceX's vLLM runs before 0.14: its gpt-oss scripts set async-scheduling: true.
+        ("vllm", "0.11.2", "source_file=2026-04-06.csv; image=vllm/vllm-openai:v0.11.2", True),
+        ("vllm", "0.19.0", "source_file=/x/aic-auto-gap-analysis/data/q.csv", True),
+        ("vllm", "nightly-5b8c30d62b754b57", "source_file=2026-04-06.csv", True),
+        ("sglang", "0.5.6.post2", "source_file=/x/aic-auto-gap-analysis/data/q.csv", True),
+        ("trtllm", "1.0.0rc3", "source_file=2026-04-06.csv", True),
+    ],
+)
+def test_the_overlap_schedule_follows_the_engines_release(
+    sample, backend, release, source, overlap
+) -> None:
+    """Every engine forms iterations ahead by default (the presets' `overlap`), vLLM only
+    from 0.14 or where launched with --async-scheduling."""
+    from rooflens.serving.presets import scheduler_with
+
+    row = sample.iloc[0].copy()
+    row["backend"], row["backend_version"], row["silicon_data_source"] = backend, release, source
+    setup, _ = setup_of(row)
+    scheduler = scheduler_with(backend, None, dict(setup.scheduler))
+    assert scheduler.overlap is overlap
+    assert preset_for(backend).overlap is True
