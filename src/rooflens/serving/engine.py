@@ -215,11 +215,11 @@ class Engine:
         return self.interval <= 1 or idle or self.since_receive >= self.interval
 
     def _formed(self) -> float:
-        """When the coming iteration's requests were fixed, where that was before now: with
-        the overlap schedule a busy replica formed it as the iteration before it started, so a
-        request that reached it at that instant or later (a client's next, sent as the engine
-        reported the last one finished, after it had formed this one) joins the iteration after.
-        inf: it forms the iteration now (no overlap, an idle replica, or a disaggregated
+        """The instant the coming iteration's requests were fixed. With the overlap schedule a
+        busy replica formed it as the iteration before it started, so a request that reached
+        the replica then or later (a client's next, sent when the engine reported the last one
+        finished, after it had formed this iteration) joins the one after. inf: the replica
+        forms it now from what has arrived (no overlap, an idle replica, or a disaggregated
         prefill pool: TensorRT-LLM's context servers run without the overlap scheduler, and
         rooflens keeps the others' prefill pools alike)."""
         busy = self.running or self.waiting
