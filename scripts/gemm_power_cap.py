@@ -2,13 +2,16 @@
 GEMMs run back to back for many seconds (as a long prefill runs them), with the SM clock,
 power and clock-event reasons nvidia-smi reports alongside.
 
-    python scripts/gemm_power_cap.py --out DIR [--seconds 45] [--size 8192]
+    python scripts/gemm_power_cap.py --out DIR [--seconds 45] [--size 8192] [--duty 0.5,0.2]
 
 Per type (bf16; fp8 e4m3 through torch._scaled_mm where the GPU has it): three bursts, each
 after 5 s idle (5 warm-up launches, then the median of 20 launches timed with CUDA events),
 then `--seconds` of back-to-back launches timed in windows of about 0.25 s. Writes
-windows.csv, smi.csv and summary.json under DIR and prints the summary. Reads the GPU's
-state only; changes no setting. Needs torch and a CUDA GPU (`--device cpu`: a smoke test).
+windows.csv, smi.csv and summary.json under DIR and prints the summary. `--duty S,...`: then,
+per share S, `--seconds` of 100 ms cycles that spend S of their time in these GEMMs and the
+rest copying a 1 GiB buffer (memory-bound, as decode steps are), the GEMMs timed apart:
+how near the power cap a mix of prefills and decode steps keeps them. Reads the GPU's state
+only; changes no setting. Needs torch and a CUDA GPU (`--device cpu`: a smoke test).
 """
 
 from __future__ import annotations
@@ -59,7 +62,23 @@ def timed(run, launches: int, device: str) -> float:
     return begin.elapsed_time(end) / launches
 
 
-def measure(dtype: str, size: int, seconds: float, device: str) -> dict:
+def duty_cycle(run, burst_ms: float, share: float, seconds: float, device: str) -> float:
+    """GEMM milliseconds per launch over the last 20 s (or all) of `seconds` of 100 ms cycles
+    spending `share` of their time in the GEMMs and the rest copying a 1 GiB buffer."""
+    source = torch.empty(2**29, dtype=torch.bfloat16, device=device)
+    target = torch.empty_like(source)
+    copy_ms = timed(lambda _: target.copy_(source), 5, device)
+    gemms = max(round(share * 100 / burst_ms), 1)
+    copies = max(round((1 - share) * 100 / copy_ms), 1)
+    segments, start = [], time.time()
+    while time.time() - start < seconds:
+        segments.append((time.time() - start, timed(run, gemms, device)))
+        timed(lambda _: target.copy_(source), copies, device)
+    late = [ms for t, ms in segments if t > seconds - 20] or [ms for _, ms in segments]
+    return statistics.median(late)
+
+
+def measure(dtype: str, size: int, seconds: float, device: str, duty: list[float]) -> dict:
     a, b = operands(dtype, size, device)
     run = launcher(dtype, a, b)
     reference = a[0].float() @ b.float()
@@ -84,6 +103,12 @@ def measure(dtype: str, size: int, seconds: float, device: str) -> dict:
     summary = {"type": dtype, "size": size, "relative_error": error,
                "burst_tflops": burst, "sustained_tflops": sustained,
                "sustained_over_burst": sustained / burst, "window_start": start}  # fmt: skip
+    summary["duty"] = []
+    for share in duty:
+        ms = duty_cycle(run, statistics.median(bursts), share, seconds, device)
+        time.sleep(10.0)
+        rate = flop / (ms * 1e-3) / 1e12
+        summary["duty"].append({"share": share, "tflops": rate, "over_burst": rate / burst})
     return {"summary": summary, "windows": windows}
 
 
@@ -113,7 +138,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=45.0)
     parser.add_argument("--size", type=int, default=8192)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--duty", default="", help="GEMM shares of 100 ms cycles: 0.5,0.2")
     args = parser.parse_args()
+    duty = [float(x) for x in args.duty.split(",") if x]
     args.out.mkdir(parents=True, exist_ok=True)
     smi = None
     if args.device == "cuda":
@@ -122,7 +149,7 @@ def main() -> None:
     types = ["bf16"]
     if args.device == "cuda" and torch.cuda.get_device_capability() >= (8, 9):
         types.append("fp8")
-    results = [measure(t, args.size, args.seconds, args.device) for t in types]
+    results = [measure(t, args.size, args.seconds, args.device, duty) for t in types]
     if smi is not None:
         smi.terminate()
     rows = [w for r in results for w in r["windows"]]
@@ -137,6 +164,9 @@ def main() -> None:
         print(f"{s['type']} {s['size']}^3: burst {s['burst_tflops']:.1f} TFLOP/s, sustained "
               f"(last 20 s) {s['sustained_tflops']:.1f}, ratio {s['sustained_over_burst']:.3f}, "
               f"relative error {s['relative_error']:.1e}, {s.get('last_20_s', {})}")  # fmt: skip
+        for d in s["duty"]:
+            print(f"  GEMMs {d['share']:.0%} of each 100 ms, the rest copying: "
+                  f"{d['tflops']:.1f} TFLOP/s, {d['over_burst']:.3f} of the burst")  # fmt: skip
 
 
 if __name__ == "__main__":
