@@ -62,10 +62,13 @@ def timed(run, launches: int, device: str) -> float:
     return begin.elapsed_time(end) / launches
 
 
-def duty_cycle(run, burst_ms: float, share: float, seconds: float, device: str) -> float:
+def duty_cycle(
+    run, burst_ms: float, share: float, seconds: float, device: str, elements: int = 2**29
+) -> float:
     """GEMM milliseconds per launch over the last 20 s (or all) of `seconds` of 100 ms cycles
-    spending `share` of their time in the GEMMs and the rest copying a 1 GiB buffer."""
-    source = torch.empty(2**29, dtype=torch.bfloat16, device=device)
+    spending `share` of their time in the GEMMs and the rest copying a buffer of `elements`
+    bf16 values (1 GiB)."""
+    source = torch.empty(elements, dtype=torch.bfloat16, device=device)
     target = torch.empty_like(source)
     copy_ms = timed(lambda _: target.copy_(source), 5, device)
     gemms = max(round(share * 100 / burst_ms), 1)

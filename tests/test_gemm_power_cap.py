@@ -19,3 +19,14 @@ def test_the_power_cap_script_reads_the_clocks_inside_its_window(tmp_path, load_
     csv.write_text("\n".join(lines) + "\n")
     window = load_script("gemm_power_cap").clocks(csv, 1_000_001, 1_000_003)
     assert window == {"sm_mhz": 1470.0, "power_w": 690.0, "reasons": "0x4"}
+
+
+def test_the_duty_cycle_times_only_its_gemm_segments(load_script) -> None:
+    """`--duty`: the milliseconds per launch of the GEMM segments alone, the copies between
+    them not counted (a stand-in launch that sleeps 2 ms, on the CPU; copies of 1,024 values
+    take microseconds)."""
+    import time
+
+    script = load_script("gemm_power_cap")
+    ms = script.duty_cycle(lambda _: time.sleep(0.002), 2.0, 0.5, 0.3, "cpu", elements=1024)
+    assert 2.0 <= ms < 4.0
