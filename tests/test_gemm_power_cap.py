@@ -22,11 +22,11 @@ def test_the_power_cap_script_reads_the_clocks_inside_its_window(tmp_path, load_
 
 
 def test_the_duty_cycle_times_only_its_gemm_segments(load_script) -> None:
-    """`--duty`: the milliseconds per launch of the GEMM segments alone, the copies between
-    them not counted (a stand-in launch that sleeps 2 ms, on the CPU; copies of 1,024 values
-    take microseconds)."""
+    """`--duty`: the milliseconds per launch of the GEMM segments alone. A stand-in launch
+    sleeps 2 ms, on the CPU, for a fifth of each 100 ms cycle (10 launches); copies of a 4 MiB
+    buffer fill the rest. Counted in, the copies would make it about 10 ms a launch."""
     import time
 
     script = load_script("gemm_power_cap")
-    ms = script.duty_cycle(lambda _: time.sleep(0.002), 2.0, 0.5, 0.3, "cpu", elements=1024)
+    ms = script.duty_cycle(lambda _: time.sleep(0.002), 2.0, 0.2, 0.5, "cpu", elements=2**21)
     assert 2.0 <= ms < 4.0
