@@ -28,8 +28,8 @@ SCHEDULER = SchedulerConfig(
     preemption="recompute",
     # V1 enables prefix caching by default.
     prefix_sharing=True,
-    # async_scheduling defaults to on since 0.14 (vllm/config/vllm.py; pull request 27614),
-    # with MTP drafts too (31998).
+    # async_scheduling defaults to on (vllm/config/vllm.py) since pull request 27614, merged
+    # at the end of 2025 (taken as 0.14), with MTP drafts too since 31998.
     overlap=True,
 )
 

@@ -45,6 +45,7 @@ from rooflens.core.errors import (
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
+from rooflens.engines import version_key
 from rooflens.hardware.catalog import get_device
 from rooflens.measure.inferencemax import SWEEP_WINDOW_SECONDS, speculation
 from rooflens.measure.inferencemax_launches import (
@@ -81,13 +82,15 @@ INFERENCEX_RANGE_RATIO = 0.8
 # its unnamed and nightly ones were measured by 2026-04): 0.9 until 0.22 made it 0.92, the
 # default of the release the shipped profiles' kernels come from (vllm/config/cache.py).
 VLLM_SAMPLE_MEMORY_FRACTION = 0.9
-# vLLM's async scheduling (the `overlap` schedule) is its default from 0.14 (pull request
-# 27614, merged in the last week of 2025; before it, --async-scheduling turned it on). The
-# sample's runs of earlier releases: aiconfigurator's gap-analysis deployments of 0.12.0,
-# whose vLLM templates do not set it, and InferenceX's gpt-oss runs on 0.11.2, whose H100
-# scripts' config.yaml set `async-scheduling: true` from 2025-09-23 until the v0.15.1 image
-# (2026-02-25) made it the default.
-VLLM_ASYNC_DEFAULT = (0, 14)
+# vLLM's async scheduling (the `overlap` schedule) became its default with pull request 27614,
+# merged in the last week of 2025 (before it, --async-scheduling turned it on); rooflens
+# takes 0.14 as the first release with it, which was not checked against vLLM's tags. The
+# sample holds no run of 0.13 or 0.14, so that boundary moves none of its rows. Its runs of
+# earlier releases: aiconfigurator's gap-analysis deployments of 0.12.0, whose vLLM
+# templates do not set it, and InferenceX's gpt-oss runs on 0.11.2, whose H100 scripts'
+# config.yaml set `async-scheduling: true` from 2025-09-23 until the v0.15.1 image
+# (2026-02-25), when InferenceX dropped the flag.
+VLLM_ASYNC_DEFAULT = "0.14"
 # GEMM quantization mode -> rooflens quantization (KV cache: not stated, so 16-bit).
 QUANT_MODES: dict[str, dict[str, Any]] = {
     "fp8": {"w_bits": 8, "a_bits": 8, "w_format": "fp"},
@@ -514,8 +517,9 @@ def overlapped(row: pd.Series) -> bool:
     (VLLM_ASYNC_DEFAULT)."""
     if row["backend"] != "vllm":
         return True
-    found = re.match(r"(\d+)\.(\d+)", str(row.get("backend_version", "")))
-    if found is None or tuple(map(int, found.groups())) >= VLLM_ASYNC_DEFAULT:
+    release = version_key(str(row.get("backend_version", "")))
+    # A nightly or named build (no release number) is a later one.
+    if release == version_key("") or release >= version_key(VLLM_ASYNC_DEFAULT):
         return True
     return source_kind(str(row.get("silicon_data_source", ""))) != "gap-analysis file"
 
