@@ -720,6 +720,20 @@ def test_sglang_cuts_long_prompts_into_prefill_only_chunks() -> None:
     assert (line["decode_seqs"][:3] == 0).all()
 
 
+def test_sglang_takes_another_whole_prompt_only_within_max_prefill_tokens() -> None:
+    """SGLang's PrefillAdder: chunked_prefill_size (1,000) bounds a prefill batch's prompt
+    tokens, max_prefill_tokens (250) only whether another whole prompt joins a batch that
+    holds one. Five 100-token prompts go two, two and one (the third's 100 over the 50
+    left); a 600-token prompt, the first of its batch, goes whole."""
+    spec, device, opts = _setup()
+    scheduler = SchedulerConfig(policy="continuous", chunk_size=1000, max_tokens=250, max_batch=8)
+    five = run(spec, device, opts, _fixed(5, 100, 2), scheduler).timeline
+    assert five["prefill_tokens"].tolist() == [200, 200, 100, 0]
+    assert five["prefill_seqs"].tolist() == [2, 2, 1, 0]
+    long = run(spec, device, opts, _fixed(1, 600, 2), scheduler).timeline
+    assert long["prefill_tokens"].tolist() == [600, 0]
+
+
 # -- disaggregation and expert parallelism ------------------------------------------------------
 
 

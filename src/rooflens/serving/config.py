@@ -57,7 +57,9 @@ class SchedulerConfig(BaseModel):
         None,
         "Scheduler",
         "chunk size",
-        "Chunked: most prompt tokens of one request per iteration; empty: the token budget.",
+        "Chunked: most prompt tokens of one request per iteration; continuous (SGLang's "
+        "chunked_prefill_size): most prompt tokens of one prefill iteration, the token budget "
+        "then only deciding whether another whole prompt joins; empty: the token budget.",
         ge=1,
         le=MAX_STEP_TOKENS,
     )

@@ -298,9 +298,18 @@ class Engine:
                     self._admit(cfg.max_tokens, whole=True) if self.waiting else ([], 0.0)
                 )
             else:
-                chunks = self._continue_prefills(cfg.max_tokens)
-                budget = cfg.max_tokens - sum(c for _, c in chunks)
-                admitted, swap = self._admit(budget, whole=False)
+                # SGLang's PrefillAdder (managers/schedule_policy.py): chunked_prefill_size
+                # bounds the prefill batch's prompt tokens, a prompt being cut to what it
+                # leaves; max_prefill_tokens only decides whether another whole prompt joins
+                # a batch that holds one.
+                chunks = self._continue_prefills(cfg.chunk_size, cfg.chunk_size)
+                taken = sum(c for _, c in chunks)
+                admitted, swap = self._admit(
+                    cfg.chunk_size - taken,
+                    whole=False,
+                    alone=not chunks,
+                    joins=cfg.max_tokens - taken,
+                )
                 chunks += admitted
             if chunks:
                 self._run([], chunks, swap)
@@ -548,7 +557,7 @@ class Engine:
         if self.mode == "decode" and self.kv[i] >= self.target[i]:
             chunk = 1
         elif cfg.policy == "continuous":
-            chunk = remaining if cfg.chunk_size is None else min(remaining, cfg.chunk)
+            chunk = remaining if cfg.chunk_size is None else min(remaining, cfg.chunk_size)
             growth = 0
         elif not cfg.split_prompts:
             # Whole prompts only: one that does not fit beside the decodes waits for them.
@@ -579,11 +588,13 @@ class Engine:
     # -- admission, growth, preemption ---------------------------------------------------------
 
     def _admit(
-        self, budget: int, whole: bool, alone: bool = True
+        self, budget: int, whole: bool, alone: bool = True, joins: int | None = None
     ) -> tuple[list[tuple[int, int]], float]:
         """Waiting requests that join this iteration, in queue order, within `budget` tokens:
         prompt chunks, or `whole` prompts, the first of which may overrun the budget if the
-        iteration has nothing else (`alone`)."""
+        iteration has nothing else (`alone`). `joins`: the tokens within which a prompt's
+        whole remainder must fit for it to join once another prompt has (SGLang's
+        max_prefill_tokens); chunks are then cut by `budget` alone."""
         chunks: list[tuple[int, int]] = []
         swap_time = 0.0
         cfg = self.config
@@ -607,7 +618,12 @@ class Engine:
             if self.prefix_cached and self.kv[i] < self.prefix:
                 self.kv[i] = self.prefix
             remaining = int(self.target[i] - self.kv[i])
-            chunk = remaining if whole else min(remaining, budget, cfg.chunk)
+            if joins is not None:
+                if joins <= 0 or ((chunks or not alone) and remaining > joins):
+                    break
+                chunk = min(remaining, budget)
+            else:
+                chunk = remaining if whole else min(remaining, budget, cfg.chunk)
             # A whole prompt longer than the budget still runs alone (it could never fit).
             if chunk <= 0 or (chunk > budget and (chunks or not whole or not alone)):
                 break
@@ -617,6 +633,8 @@ class Engine:
             self._take(i, need)
             chunks.append((i, chunk))
             budget -= chunk
+            if joins is not None:
+                joins -= chunk
         return chunks, swap_time
 
     def _take(self, i: int, units: int) -> None:
@@ -627,7 +645,10 @@ class Engine:
         if np.isnan(self.start[i]):
             self.start[i] = self.clock
 
-    def _continue_prefills(self, budget: int) -> list[tuple[int, int]]:
+    def _continue_prefills(self, budget: int, size: int | None = None) -> list[tuple[int, int]]:
+        """The next chunks of prompts already running, within `budget` tokens, each at most
+        `size` (the scheduler's chunk, unless given)."""
+        size = self.config.chunk if size is None else size
         chunks: list[tuple[int, int]] = []
         if not self.running:
             return chunks
@@ -636,7 +657,7 @@ class Engine:
             if budget <= 0:
                 break
             remaining = int(self.target[i] - self.kv[i])
-            chunk = min(remaining, budget, self.config.chunk)
+            chunk = min(remaining, budget, size)
             need = self._held(self.kv[i] + chunk) - self.units[i]
             if need > self.capacity - self.used:
                 break
