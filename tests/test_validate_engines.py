@@ -20,6 +20,7 @@ from rooflens.measure.validate_engines import (
     concurrency_of,
     errors,
     gpus_of,
+    launch_of,
     main,
     measurement_key,
     peak_share,
@@ -806,3 +807,43 @@ def test_the_overlap_schedule_follows_the_engines_release(
     scheduler = scheduler_with(backend, None, dict(setup.scheduler))
     assert scheduler.overlap is overlap
     assert preset_for(backend).overlap is True
+
+
+@pytest.mark.parametrize(
+    ("backend", "fields"),
+    [
+        # max_batch_size + ISL + 1500 tokens, prompts whole (no enable_chunked_prefill).
+        ("trtllm", {"max_batch": 8, "max_tokens": 8 + 1024 + 1500, "split_prompts": False}),
+        # max-num-batched-tokens alike; vLLM's V1 chunks prompts.
+        ("vllm", {"max_batch": 8, "max_tokens": 8 + 1024 + 1500}),
+        # max-prefill-tokens ISL + 1500; chunked_prefill_size stays the engine's own.
+        ("sglang", {"max_batch": 8, "max_tokens": 1024 + 1500}),
+    ],
+)
+def test_a_gap_analysis_run_takes_the_generators_configuration(sample, backend, fields) -> None:
+    """AIConfigurator's gap-analysis runs deployed its generator's configurations: the batch
+    limit is the row's batch size, the token budget as its rules set it."""
+    from rooflens.serving.presets import scheduler_with
+
+    row = sample.iloc[0].copy()
+    row["backend"], row["backend_version"] = backend, "0.0.1"
+    row["isl"], row["batch_size"], row["mode"] = 1024, 8.0, "agg"
+    row["silicon_data_source"] = "source_file=/x/aic-auto-gap-analysis/data/q.csv"
+    assert launch_of(row) == (fields, "aiconfigurator generator")
+    setup, notes = setup_of(row)
+    scheduler = scheduler_with(backend, None, dict(setup.scheduler))
+    assert {name: getattr(scheduler, name) for name in fields} == fields
+    assert notes["launch"] == "aiconfigurator generator"
+    # InferenceX's runs keep their scripts' flags (none known for the fixture's rows).
+    assert launch_of(sample.iloc[0]) == ({}, "")
+
+
+def test_a_gap_analysis_run_with_more_clients_than_its_batch_keeps_the_defaults(sample) -> None:
+    """A batch size below the clients leaves the workers that served them unrecorded."""
+    row = sample.iloc[0].copy()
+    row["backend"], row["isl"], row["batch_size"], row["mode"] = "trtllm", 1024, 8.0, "agg"
+    source = "source_file=/x/aic-auto-gap-analysis/q.csv; silicon_concurrency={}"
+    row["silicon_data_source"] = source.format(32)
+    assert launch_of(row) == ({}, "")
+    row["silicon_data_source"] = source.format(8)
+    assert launch_of(row)[0]["max_batch"] == 8

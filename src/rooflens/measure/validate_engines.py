@@ -91,6 +91,17 @@ VLLM_SAMPLE_MEMORY_FRACTION = 0.9
 # config.yaml set `async-scheduling: true` from 2025-09-23 until the v0.15.1 image
 # (2026-02-25), when InferenceX dropped the flag.
 VLLM_ASYNC_DEFAULT = "0.14"
+# AIConfigurator's gap-analysis runs deployed the configurations its generator writes (their
+# files' folders name engine releases its templates cover: TensorRT-LLM 1.0.0rc3, SGLang
+# 0.5.1.post1 and 0.5.6.post2, vLLM 0.12.0). An aggregated worker's batch limit is the
+# configuration's batch size, and its token budget max_batch_size + ISL + 1500 (TensorRT-LLM's
+# max_num_tokens, vLLM's max-num-batched-tokens), SGLang's max-prefill-tokens ISL + 1500:
+# src/aiconfigurator/cli/backends/trtllm.py from its first commit (2025-08-11) for
+# TensorRT-LLM, generator/rule_plugin/{trtllm,vllm,sglang}.rule from 2025-12-04 for all
+# three, the margin 1500 until 2026-06-23 (500 after; TensorRT-LLM's budget rounded up to
+# its 32-token blocks from 2026-03-17, which rooflens does not do). TensorRT-LLM's template
+# leaves enable_chunked_prefill off, so its prompts join whole.
+GENERATOR_TOKEN_MARGIN = 1500
 # GEMM quantization mode -> rooflens quantization (KV cache: not stated, so 16-bit).
 QUANT_MODES: dict[str, dict[str, Any]] = {
     "fp8": {"w_bits": 8, "a_bits": 8, "w_format": "fp"},
@@ -488,15 +499,18 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
 
 
 def launch_of(row: pd.Series, mtp: bool = False) -> tuple[dict[str, Any], str]:
-    """The scheduler fields an aggregated InferenceX run was launched with, by its benchmark
-    script when it was measured (rooflens.measure.inferencemax_launches; `mtp`: its script
-    that drafts with MTP), and the script; ({}, '') for other runs, or where the script's
-    flags are not known."""
+    """The scheduler fields an aggregated run was launched with, and what set them: an
+    InferenceX run's by its benchmark script when it was measured
+    (rooflens.measure.inferencemax_launches; `mtp`: its script that drafts with MTP), a
+    gap-analysis run's by AIConfigurator's generator (generated_launch); ({}, '') for other
+    runs, or where the script's flags are not known."""
     source = str(row.get("silicon_data_source", ""))
-    measured = measured_at(row)
-    if row["mode"] != "agg" or measured is None:
+    if row["mode"] != "agg":
         return {}, ""
     if source_kind(source) == "gap-analysis file":
+        return generated_launch(row)
+    measured = measured_at(row)
+    if measured is None:
         return {}, ""
     # A run InferenceX marks work in progress ran a branch's script, which the main line's
     # history does not hold (MiniMax-M2.5 on vLLM, B200, 2026-04-03T02:34Z: the v0.19.0 image
@@ -509,6 +523,25 @@ def launch_of(row: pd.Series, mtp: bool = False) -> tuple[dict[str, Any], str]:
         concurrency_of(row),
         int(row["isl"]), int(row["osl"]),
     )  # fmt: skip
+
+
+def generated_launch(row: pd.Series) -> tuple[dict[str, Any], str]:
+    """The scheduler fields of an aggregated gap-analysis run, as AIConfigurator's generator
+    configured its engine (GENERATOR_TOKEN_MARGIN), and what set them; ({}, '') where the row
+    states no batch size, or one below its clients (29 rows, at 2 to 32 clients per sequence
+    of the batch: the workers or attention-DP ranks that served them are not recorded)."""
+    batch = _int(row.get("batch_size"), 0)
+    if batch < 1 or concurrency_of(row) > batch * _int(row.get("attention_dp_size")):
+        return {}, ""
+    isl = int(row["isl"])
+    fields: dict[str, Any] = {"max_batch": batch}
+    if row["backend"] == "sglang":
+        fields["max_tokens"] = isl + GENERATOR_TOKEN_MARGIN
+    else:
+        fields["max_tokens"] = batch + isl + GENERATOR_TOKEN_MARGIN
+    if row["backend"] == "trtllm":
+        fields["split_prompts"] = False
+    return fields, "aiconfigurator generator"
 
 
 def overlapped(row: pd.Series) -> bool:
@@ -1554,7 +1587,12 @@ def report(
         "`kv_cache_config.dtype`), the memory the engine may take (vLLM's "
         "`--gpu-memory-utilization`, SGLang's `--mem-fraction-static`, TensorRT-LLM's "
         "`free_gpu_memory_fraction`) and the kernel of MXFP4 experts (vLLM's "
-        "`VLLM_MXFP4_USE_MARLIN` in its environment). "
+        "`VLLM_MXFP4_USE_MARLIN` in its environment), and that an aggregated gap-analysis "
+        "run takes the configuration AIConfigurator's generator wrote for it (its plain "
+        "rules: batch limit the record's batch size, TensorRT-LLM's and vLLM's token budget "
+        "batch size + ISL + 1,500, SGLang's `max_prefill_tokens` ISL + 1,500, TensorRT-LLM's "
+        "prompts whole; not where the record's batch is below its clients, whose workers "
+        "are not recorded). "
         "All records but the gap-analysis files are InferenceX's (formerly InferenceMAX, "
         "SemiAnalysis' public benchmark): its dated result files, which name the engine "
         "image, and a dump of its database, whose `config_id` and `workflow_run_id` are the "
