@@ -160,6 +160,35 @@ def test_an_overlapping_scheduler_takes_a_request_two_iterations_later() -> None
     assert frame["ttft"][2] == pytest.approx(_prefill(replica, 50), rel=1e-12)
 
 
+def test_sglang_decodes_the_requests_it_just_finished_once_more() -> None:
+    """SGLang's overlap loop forms the next decode step before it reads which requests the
+    last finished. Two 50-token prompts with outputs of 2 and 3 prefill together and decode
+    once; the step that finishes the second still carries the first (a 51-token context).
+    Then every request has finished and none arrived in time, so the replica decodes the
+    second once more (52 tokens), and the first client's next request, sent as the first
+    finished, prefills only after that. Without the rule neither step carries them."""
+    spec, device, opts = _setup()
+    requests = Requests(np.zeros(3), np.full(3, 50), np.array([2, 3, 2]))
+    sglang = SchedulerConfig(policy="continuous", overlap=True, finished_step=True)
+    replica = prepare(spec, device, opts, sglang, 64)
+    result = run(spec, device, opts, requests, sglang, replica=replica, concurrency=2)
+    frame = result.requests
+    both = _prefill(replica, 50, 50)
+    assert frame["arrival"][2] == pytest.approx(both + _decode(replica, 50, 50), rel=1e-12)
+    carried = _decode(replica, 51, 51)
+    assert frame["finish"][1] == pytest.approx(frame["arrival"][2] + carried, rel=1e-12)
+    waited = carried + _decode(replica, 52)
+    assert frame["ttft"][2] == pytest.approx(waited + _prefill(replica, 50), rel=1e-12)
+    assert result.timeline["decode_seqs"].tolist()[:5] == [0, 2, 2, 1, 0]
+    plain = sglang.model_copy(update={"finished_step": False})
+    frame = run(spec, device, opts, requests, plain, replica=replica, concurrency=2).requests
+    alone = _decode(replica, 51)
+    assert frame["finish"][1] - frame["arrival"][2] == pytest.approx(alone, rel=1e-12)
+    assert frame["ttft"][2] == pytest.approx(alone + _prefill(replica, 50), rel=1e-12)
+    assert preset_for("sglang").finished_step and not preset_for("vllm").finished_step
+    assert not preset_for("trtllm").finished_step
+
+
 def test_a_request_arriving_mid_iteration_waits_one_more_with_overlap() -> None:
     """A prompt arriving 1 ns into another's prefill: without overlap it prefills beside the
     first decode; with it, the iteration after that prefill was formed when the prefill
@@ -269,6 +298,20 @@ def test_decode_runs_equal_pricing_every_iteration_with_overlap(
     _runs_equal_iterations(
         monkeypatch, (spec, device, opts), requests, scheduler, concurrency, cluster
     )
+
+
+@pytest.mark.parametrize("cluster", [None, CLUSTERS_WITH_OVERLAP[1]])
+def test_decode_runs_equal_pricing_every_iteration_with_finished_requests_carried(
+    monkeypatch, cluster
+) -> None:
+    """SGLang's step after finishing: the step after one that finished requests is taken
+    alone, and runs still agree with pricing every iteration."""
+    spec, device, opts = _setup()
+    requests = _random_requests(5, 30, True, 120)
+    scheduler = SchedulerConfig(
+        policy="continuous", chunk_size=256, max_tokens=512, overlap=True, finished_step=True
+    )
+    _runs_equal_iterations(monkeypatch, (spec, device, opts), requests, scheduler, 3, cluster)
 
 
 def test_batch_waiting_holds_no_later_chunk_of_a_prompt_cut_to_fit() -> None:

@@ -47,6 +47,9 @@ SCHEDULER = SchedulerConfig(
     prefix_sharing=True,
     # disable_overlap_schedule defaults to False (server_args.py): the overlap event loop.
     overlap=True,
+    # The overlap loop decodes the requests the step before finished once more, their tokens
+    # dropped (scheduler_output_processor_mixin.py, process_batch_result_decode).
+    finished_step=True,
 )
 
 

@@ -116,6 +116,18 @@ class SchedulerConfig(BaseModel):
         "joins the iteration after the next (SGLang's overlap schedule, vLLM's async "
         "scheduling, TensorRT-LLM's overlap scheduler).",
     )
+    # SGLang's overlap loop forms the next decode batch before it reads which requests the
+    # last one finished (managers/scheduler_output_processor_mixin.py frees their "one extra
+    # delayed token"); vLLM's scheduler and TensorRT-LLM's skip a request they know reaches
+    # its length limit (v1/core/sched/scheduler.py; will_complete_next_iteration).
+    finished_step: bool = setting(
+        False,
+        "Scheduler",
+        "step after finishing",
+        "Overlap schedule: a request that finished still takes one more decode step unless "
+        "prompts take that iteration, and a replica whose requests all finished runs it "
+        "before it takes the next (SGLang's overlap schedule).",
+    )
     # TensorRT-LLM's batch_wait_timeout_iters and batch_wait_max_tokens_ratio
     # (_torch/pyexecutor/py_executor.py, PyExecutor._waiting_requests).
     batch_wait_iterations: int = setting(

@@ -147,6 +147,9 @@ class Engine:
         self._plan_version = -1
         self._plan: tuple[np.ndarray, np.ndarray] | None = None
         self._emission = math.inf
+        # The contexts of requests the last step finished that the next decode step still
+        # carries (SGLang's overlap loop: SchedulerConfig.finished_step).
+        self.finished_kv = np.zeros(0, dtype=np.int64)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
@@ -174,7 +177,7 @@ class Engine:
 
     def next_event(self) -> float:
         """When this engine next has something to do (inf: nothing submitted is left)."""
-        if self.running or self.waiting:
+        if self.running or self.waiting or len(self.finished_kv):
             return self.clock
         if self.next_pending < len(self.pending):
             return max(self.clock, float(self.ready[self.pending[self.next_pending]]))
@@ -222,7 +225,7 @@ class Engine:
         forms it now from what has arrived (no overlap, an idle replica, or a disaggregated
         prefill pool: TensorRT-LLM's context servers run without the overlap scheduler, and
         rooflens keeps the others' prefill pools alike)."""
-        busy = self.running or self.waiting
+        busy = self.running or self.waiting or len(self.finished_kv)
         if self.config.overlap and self.mode != "prefill" and busy and self.timeline["start"]:
             return self.timeline["start"][-1]
         return math.inf
@@ -259,6 +262,16 @@ class Engine:
         nothing to do before `until`."""
         self._arrive()
         if not self.running and not self.waiting:
+            if len(self.finished_kv):
+                if self.clock >= until:
+                    return False
+                # Every request finished, and none arrived in time for the iteration the
+                # replica formed meanwhile: it decodes the finished ones once more.
+                seconds = self.replica.step_time(self.finished_kv)
+                self._advance(seconds, [], [], finished=len(self.finished_kv))
+                self.finished_kv = self.finished_kv[:0]
+                self._version += 1
+                return True
             if self.next_pending >= len(self.pending):
                 return False
             nxt = float(self.ready[self.pending[self.next_pending]])
@@ -444,7 +457,7 @@ class Engine:
     def _decode_plan(self, horizon: float) -> tuple[np.ndarray, np.ndarray] | None:
         """The requests and step times of the decode-only run `_decode_run` would take now,
         without taking it; None when it would take an ordinary iteration instead."""
-        if self.mode == "prefill" or len(self.running) < 1:
+        if self.mode == "prefill" or len(self.running) < 1 or len(self.finished_kv):
             return None
         ids = np.fromiter(self.running, np.int64, len(self.running))
         if np.any(self.kv[ids] < self.target[ids]) or np.any(self.swapped[ids]):
@@ -715,11 +728,19 @@ class Engine:
         sizes = np.array([c for _, c in chunks], dtype=np.float64)
         past = self.kv[ids].astype(np.float64)
         samples = past + sizes >= self.target[ids]
+        finished = self.finished_kv
+        self.finished_kv = finished[:0]
         if len(ids) or not len(dec):
+            # Prompts take the iteration: the finished requests are read out before the
+            # decode step after it is formed.
+            finished = finished[:0]
             seconds = self.replica.step_time(self.kv[dec], sizes, past, samples) + swap_time
+        elif len(finished):
+            seconds = self.replica.step_time(np.concatenate([self.kv[dec], finished]))
+            seconds += swap_time
         else:
             seconds = self._decode_step_time(dec) + swap_time
-        self._advance(seconds, decoders, chunks, float(sizes.sum()))
+        self._advance(seconds, decoders, chunks, float(sizes.sum()), len(finished))
         # A prefill iteration makes the engine look for new requests next (its weight, 1000 in
         # SGLang, passes any interval); a decode-only one counts one.
         self.since_receive = self.interval if len(ids) else self.since_receive + 1
@@ -764,12 +785,19 @@ class Engine:
         self.last_token[ids] = self.clock
 
     def _advance(
-        self, seconds: float, decoders: list[int], chunks: list[tuple[int, int]], tokens: float = 0
+        self,
+        seconds: float,
+        decoders: list[int],
+        chunks: list[tuple[int, int]],
+        tokens: float = 0,
+        finished: int = 0,
     ) -> None:
+        """Record an iteration of `seconds` and move the clock past it; `finished`: requests
+        already finished that it decodes once more, counted with its decoding sequences."""
         row = (
             self.clock,
             seconds,
-            len(decoders),
+            len(decoders) + finished,
             len(chunks),
             tokens,
             self.used * self.unit,
@@ -788,6 +816,8 @@ class Engine:
             done = prefilled
         if not len(done):
             return
+        if self.config.finished_step and self.config.overlap and self.mode != "prefill":
+            self.finished_kv = self.kv[done].copy()
         self.finish[done] = self.clock
         self.finish_times.extend([self.clock] * len(done))
         self.finished += len(done)
