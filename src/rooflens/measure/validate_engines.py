@@ -93,7 +93,8 @@ VLLM_SAMPLE_MEMORY_FRACTION = 0.9
 VLLM_ASYNC_DEFAULT = "0.14"
 # AIConfigurator's gap-analysis runs deployed the configurations its generator writes (their
 # files' folders name engine releases its templates cover: TensorRT-LLM 1.0.0rc3, SGLang
-# 0.5.1.post1 and 0.5.6.post2, vLLM 0.12.0). An aggregated worker's batch limit is the
+# 0.5.1.post1 and 0.5.6.post2, vLLM 0.12.0; the two files outside those folders, Kimi K2.5's
+# and Qwen3.5-397B's, are read alike). An aggregated worker's batch limit is the
 # configuration's batch size, and its token budget max_batch_size + ISL + 1500 (TensorRT-LLM's
 # max_num_tokens, vLLM's max-num-batched-tokens), SGLang's max-prefill-tokens ISL + 1500:
 # src/aiconfigurator/cli/backends/trtllm.py from its first commit (2025-08-11) for
