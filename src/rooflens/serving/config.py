@@ -49,7 +49,9 @@ class SchedulerConfig(BaseModel):
         8192,
         "Scheduler",
         "tokens per step",
-        "Most tokens one iteration may process.",
+        "Most tokens one iteration may process; continuous with a chunk size: the prompt "
+        "tokens within which another whole prompt may join a prefill iteration (SGLang's "
+        "max_prefill_tokens).",
         ge=1,
         le=MAX_STEP_TOKENS,
     )
