@@ -777,6 +777,33 @@ def test_sglang_takes_another_whole_prompt_only_within_max_prefill_tokens() -> N
     assert long["prefill_tokens"].tolist() == [600, 0]
 
 
+def test_sglang_takes_a_prefill_token_limit_below_its_batch_limit() -> None:
+    """SGLang accepts max_prefill_tokens below max_running_requests (vLLM refuses such a
+    budget): it only keeps a second whole prompt out of a prefill batch. Four 3-token
+    prompts under a 4-token limit prefill one by one, then all four decode together."""
+    spec, device, opts = _setup()
+    scheduler = SchedulerConfig(policy="continuous", chunk_size=1000, max_tokens=2, max_batch=4)
+    line = run(spec, device, opts, _fixed(4, 3, 3), scheduler).timeline
+    assert line["prefill_tokens"].tolist()[:4] == [3, 3, 3, 3]
+    assert line["decode_seqs"].max() == 4
+    with pytest.raises(InvalidInputError, match="at least max_batch=4"):
+        run(spec, device, opts, _fixed(4, 3, 3), scheduler.model_copy(update={"policy": "chunked"}))
+
+
+def test_sglang_preset_runs_with_max_prefill_tokens_below_its_running_requests() -> None:
+    """`--engine sglang --max-tokens 2048` (its max_running_requests is 4,096): eight
+    1,500-token prompts then prefill one by one, where the default 16,384 lets five join one
+    batch and the rest wait for it: the mean client waits for fewer prompts' prefills."""
+    args = ["simulate", LLAMA, "-H", "h100-sxm", "--engine", "sglang", "--requests", "8"]
+    args += ["--prompt", "fixed:1500", "--output", "fixed:4", "--concurrency", "8", "-f", "json"]
+    limited = CliRunner().invoke(app, [*args, "--max-tokens", "2048"])
+    assert limited.exit_code == 0, limited.output
+    default = CliRunner().invoke(app, args)
+    assert default.exit_code == 0, default.output
+    ttft = json.loads(limited.stdout)["ttft"]["mean"], json.loads(default.stdout)["ttft"]["mean"]
+    assert ttft[0] < ttft[1]
+
+
 # -- disaggregation and expert parallelism ------------------------------------------------------
 
 

@@ -212,6 +212,13 @@ class SchedulerConfig(BaseModel):
     def chunk(self) -> int:
         return min(self.chunk_size or self.max_tokens, self.max_tokens)
 
+    @property
+    def budgets_prompts_only(self) -> bool:
+        """Whether max_tokens bounds only which prompts join a prefill iteration, not the
+        decodes (continuous with a chunk size: SGLang's max_prefill_tokens, which it accepts
+        below max_running_requests)."""
+        return self.policy == "continuous" and self.chunk_size is not None
+
 
 def _pool_width(pool: str, axis: str) -> Any:
     """The declaration of one disaggregated pool's tensor or expert parallelism."""

@@ -35,7 +35,7 @@ def prepare(
     longest: int,
 ) -> Replica:
     """The replica, with step tables sized for this scheduler and requests up to `longest`."""
-    if scheduler.max_tokens < scheduler.max_batch:
+    if scheduler.max_tokens < scheduler.max_batch and not scheduler.budgets_prompts_only:
         # A decode iteration of max_batch sequences is max_batch tokens; vLLM refuses
         # max_num_batched_tokens < max_num_seqs for the same reason.
         raise InvalidInputError(
@@ -45,7 +45,8 @@ def prepare(
         model,
         device,
         options,
-        max_tokens=scheduler.max_tokens,
+        # Decode steps of max_batch sequences come from the tables too.
+        max_tokens=max(scheduler.max_tokens, scheduler.max_batch),
         max_context=longest + 1,
         max_rows=scheduler.max_batch,
         draft_tokens=scheduler.draft_tokens,
