@@ -20,6 +20,7 @@ from rooflens.measure.validate_engines import (
     concurrency_of,
     errors,
     gpus_of,
+    inferencex_twins,
     launch_of,
     main,
     measurement_key,
@@ -694,13 +695,16 @@ def test_repeated_measurements_are_counted_once_and_named() -> None:
             "silicon_ttft_ms": [9516.669095, 9516.6690951, 3826.9, 9516.669095],
             "silicon_tpot_ms": [39.024576, 39.024576, 29.6, 39.024576],
             "reason": ["", "prefill worker count not stated", "", ""],
+            "launch": ["", "", "", "as InferenceX's x"],
         }
     )
     assert measurement_key(rows).nunique() == 3
     assert _repeat_lines(rows)[1] == (
         "The 4 rows hold 3 distinct measurements (same system, engine, prompt and output "
         "lengths, TTFT and TPOT to six digits): some runs are recorded more than once. Of the "
-        "1 rows without worker counts, 1 repeat a record that states them and is simulated."
+        "1 rows without worker counts, 1 repeat a record that states them and is simulated. "
+        "1 gap-analysis rows repeat an InferenceX record's measurement and are read as that "
+        "record."
     )
     # A twin that could not be simulated does not count.
     rows.loc[0, "reason"] = "not simulated: over the 30 CPU s a row may take"
@@ -836,6 +840,26 @@ def test_a_gap_analysis_run_takes_the_generators_configuration(sample, backend, 
     assert notes["launch"] == "aiconfigurator generator"
     # InferenceX's runs keep their scripts' flags (none known for the fixture's rows).
     assert launch_of(sample.iloc[0]) == ({}, "")
+
+
+def test_a_gap_analysis_row_repeating_an_inferencex_record_is_read_as_that_record(
+    sample,
+) -> None:
+    """A gap-analysis row with an InferenceX record's very measurement (TTFT within 0.05 ms,
+    TPOT within 0.005 ms, the same benchmark point) is that record's run: predicted as it,
+    with InferenceX's client (lengths drawn from 0.8 to 1.0 of the stated). A row 0.15 ms
+    away is a run of its own, read as the gap-analysis files are (the stated lengths)."""
+    record = sample.iloc[0].copy()
+    twin, other = record.copy(), record.copy()
+    gap = "source_file=kimi-k2.5-gap-analysis.csv; silicon_concurrency=1"
+    twin["id"], twin["silicon_data_source"], twin["silicon_ttft_ms"] = "g", gap, 20.04
+    other["id"], other["silicon_data_source"], other["silicon_ttft_ms"] = "h", gap, 20.15
+    frame = pd.DataFrame([record, twin, other]).reset_index(drop=True)
+    assert inferencex_twins(frame) == {1: 0}
+    got = predict(frame, ["roofline"], requests_per_client=2).set_index("id")
+    assert got.loc["g", "predicted_ttft_ms"] == got.loc["a", "predicted_ttft_ms"]
+    assert got.loc["g", "launch"] == "as InferenceX's a"
+    assert got.loc["h", "predicted_ttft_ms"] != got.loc["a", "predicted_ttft_ms"]
 
 
 def test_a_gap_analysis_run_with_more_clients_than_its_batch_keeps_the_defaults(sample) -> None:

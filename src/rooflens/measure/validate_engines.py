@@ -558,6 +558,45 @@ def overlapped(row: pd.Series) -> bool:
     return source_kind(str(row.get("silicon_data_source", ""))) != "gap-analysis file"
 
 
+# A measurement repeated in another record: TTFT and TPOT equal within these (ms), the rest of
+# the benchmark point the same (inferencex_twins).
+TWIN_TTFT_MS = 0.05
+TWIN_TPOT_MS = 0.005
+
+
+def inferencex_twins(frame: pd.DataFrame) -> dict[Any, Any]:
+    """Gap-analysis rows that repeat an InferenceX record's measurement -> that record's index.
+
+    The two gap-analysis files outside aiconfigurator's tree (Kimi K2.5 on vLLM, Qwen3.5-397B
+    on SGLang) hold InferenceX's runs: each of their 123 rows has the TTFT (to 0.1 ms) and
+    TPOT (to 0.01 ms) of an InferenceX record of the same engine, model, system, lengths and
+    clients. Such a row is read as that record, with the launch and client InferenceX ran it
+    with; the first such record in the frame's order."""
+    if frame.empty:
+        return {}
+    keys = ["backend", "model_path", "system", "mode", "isl", "osl", "clients"]
+    rows = frame.assign(
+        clients=frame["silicon_data_source"]
+        .astype(str)
+        .str.extract(r"silicon_concurrency=(\d+)", expand=False),
+        kind=frame["silicon_data_source"].astype(str).map(source_kind),
+        at=np.arange(len(frame)),
+    )
+    rows = rows[rows["clients"].notna()]
+    gap = rows[rows["kind"] == "gap-analysis file"].reset_index(names="gap_index")
+    records = rows[rows["kind"] != "gap-analysis file"].reset_index(names="twin_index")
+    pairs = gap[[*keys, "gap_index", "silicon_ttft_ms", "silicon_tpot_ms"]].merge(
+        records[[*keys, "twin_index", "at", "silicon_ttft_ms", "silicon_tpot_ms"]],
+        on=keys,
+        suffixes=("", "_twin"),
+    )
+    same = ((pairs["silicon_ttft_ms"] - pairs["silicon_ttft_ms_twin"]).abs() <= TWIN_TTFT_MS) & (
+        (pairs["silicon_tpot_ms"] - pairs["silicon_tpot_ms_twin"]).abs() <= TWIN_TPOT_MS
+    )
+    first = pairs[same].sort_values("at").drop_duplicates("gap_index")
+    return dict(zip(first["gap_index"], first["twin_index"], strict=True))
+
+
 def source_kind(source: str) -> str:
     """The kind of record a row comes from. InferenceX's (SemiAnalysis' public benchmark):
     its database (`db-dump`: `config_id` and `workflow_run_id` are the keys of its configs and
@@ -726,15 +765,21 @@ def predict(
     base["launch"] = ""
     base["calibrated"] = False
     setups: dict[Any, list[tuple[Any, Setup]]] = {}
-    for index, row in frame.iterrows():
+    twins = inferencex_twins(frame)
+    # The row each prediction reads: its own, or the InferenceX record it repeats.
+    read = {index: frame.loc[twins.get(index, index)] for index in frame.index}
+    for index in frame.index:
         try:
-            setup, notes = setup_of(row)
+            setup, notes = setup_of(read[index])
         except (Inexpressible, InvalidInputError, ModelConfigError) as exc:
             base.loc[index, "reason"] = str(exc)
             continue
         base.loc[index, "precision_source"] = notes["precision_source"]
         base.loc[index, "layout"] = notes["layout"]
-        base.loc[index, "launch"] = notes["launch"]
+        launch = notes["launch"]
+        if index in twins:
+            launch = f"as InferenceX's {read[index]['id']}" + (f": {launch}" if launch else "")
+        base.loc[index, "launch"] = launch
         setups.setdefault(setup.key, []).append((index, setup))
     outs = {profile: base.copy().assign(profile=profile) for profile in profiles}
     # One task per group and distinct calibration (the rows of a group may run releases
@@ -748,7 +793,7 @@ def predict(
             parts: dict[str, tuple[EfficiencyProfile | None, list[tuple[Any, Setup]]]] = {}
             for index, setup in members:
                 try:
-                    calibration = profile_for(frame.loc[index], device, profile)
+                    calibration = profile_for(read[index], device, profile)
                 except InvalidInputError as exc:  # e.g. no engine profile for this system
                     outs[profile].loc[index, "reason"] = _reason(exc)
                     continue
@@ -1593,7 +1638,11 @@ def report(
         "rules: batch limit the record's batch size, TensorRT-LLM's and vLLM's token budget "
         "batch size + ISL + 1,500, SGLang's `max_prefill_tokens` ISL + 1,500, TensorRT-LLM's "
         "prompts whole; not where the record's batch is below its clients, whose workers "
-        "are not recorded). "
+        "are not recorded). A gap-analysis row that repeats an InferenceX record's "
+        "measurement (the same benchmark point, TTFT within 0.05 ms and TPOT within 0.005 "
+        "ms: all the rows of the two files outside aiconfigurator's tree, Kimi K2.5 on vLLM "
+        "and Qwen3.5-397B on SGLang) is read as that record, launch and client alike "
+        "(`inferencex_twins`). "
         "All records but the gap-analysis files are InferenceX's (formerly InferenceMAX, "
         "SemiAnalysis' public benchmark): its dated result files, which name the engine "
         "image, and a dump of its database, whose `config_id` and `workflow_run_id` are the "
@@ -1728,12 +1777,14 @@ def _repeat_lines(rows: pd.DataFrame) -> list[str]:
     key = measurement_key(rows)
     unstated = rows["reason"].str.contains("worker count not stated", regex=False)
     repeated = int((unstated & key.isin(key[~unstated & (rows["reason"] == "")])).sum())
+    twins = int(rows["launch"].astype(str).str.startswith("as InferenceX's").sum())
     return [
         "",
         f"The {len(rows)} rows hold {key.nunique()} distinct measurements (same system, engine, "
         "prompt and output lengths, TTFT and TPOT to six digits): some runs are recorded "
         f"more than once. Of the {int(unstated.sum())} rows without worker counts, "
-        f"{repeated} repeat a record that states them and is simulated.",
+        f"{repeated} repeat a record that states them and is simulated. {twins} gap-analysis "
+        "rows repeat an InferenceX record's measurement and are read as that record.",
     ]
 
 
