@@ -326,3 +326,34 @@ def test_advise_prices_an_engine_version_with_that_releases_tables() -> None:
     with pytest.raises(rooflens.InvalidInputError) as info:
         advise(moe, target, slo, engine_version="0.5.9", **{**kwargs, "engine": None})
     assert info.value.field == "engine_version"
+
+
+def test_a_profiles_host_time_per_iteration_bounds_every_step() -> None:
+    """An engine profile's host_per_iteration (none of the shipped ones sets it): a decode
+    step of a few milliseconds then takes the 50 ms the host needs, in the analysis and in
+    the simulator alike, while a prefill longer than 50 ms keeps its own time."""
+    profile = load_engine_profile("vllm", "h200-sxm")
+    slow = profile.model_copy(update={"host_per_iteration": 0.05})
+    fused = DEFAULTS["vllm"].fusion
+    args = {"batch": 1, "prompt_len": 1024, "fusion": fused}
+    plain = rooflens.analyze(MODEL, "h200-sxm", calibration=profile, **args).totals()
+    held = rooflens.analyze(MODEL, "h200-sxm", calibration=slow, **args).totals()
+    assert float(plain["decode"]["time"]) < 0.05
+    assert float(held["decode"]["time"]) == pytest.approx(0.05, rel=1e-12)
+    generated = rooflens.analyze(MODEL, "h200-sxm", calibration=slow, gen_len=16, **args)
+    assert generated.generation["tpot"] == pytest.approx(0.05, rel=1e-12)
+    long = {"batch": 16, "prompt_len": 8192, "fusion": fused}
+    prefill = rooflens.analyze(MODEL, "h200-sxm", calibration=profile, **long).totals()
+    assert float(prefill["prefill"]["time"]) > 0.05
+    same = rooflens.analyze(MODEL, "h200-sxm", calibration=slow, **long).totals()
+    assert float(same["prefill"]["time"]) == float(prefill["prefill"]["time"])
+    workload = Workload(
+        requests=2,
+        prompt=LengthDistribution(kind="fixed", a=64),
+        output=LengthDistribution(kind="fixed", a=6),
+    )
+    result = rooflens.simulate(
+        MODEL, "h200-sxm", workload, preset="vllm", calibration=slow, fusion=fused,
+        concurrency=1,
+    )  # fmt: skip
+    assert result.percentile("tpot", 50) == pytest.approx(0.05, rel=1e-9)

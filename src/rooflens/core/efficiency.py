@@ -506,7 +506,9 @@ class EngineProfile(EfficiencyProfile):
     # "class:dtype" -> curves measured for that data type (KV-cache type for attention);
     # missing types fall back as `fallbacks` says.
     dtype_classes: dict[str, ClassEfficiency] = Field(default_factory=dict)
-    # Host and scheduler time per engine iteration; None: the operator data does not measure it.
+    # Host and scheduler time per engine iteration (seconds): every step lasts at least this
+    # long, as an overlap schedule prepares the next while one runs. None: the operator data
+    # does not measure it, and steps take their GPU time.
     host_per_iteration: NonNegativeFloat | None = None
     fallbacks: dict[str, str] = Field(default_factory=dict)
     # "<type>/<layer shape>" (`expert_layer`) -> the fractions of a MoE layer the operator

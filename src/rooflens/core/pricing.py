@@ -76,6 +76,8 @@ class StepCosts:
     # Eager execution: host time per kernel launched, and the kernels each operator launches.
     host_per_kernel: float = 0.0
     kernels: np.ndarray | float = 1.0
+    # An engine's host and scheduler time per iteration (EngineProfile.host_per_iteration).
+    host_per_iteration: float = 0.0
     # What priced these costs, kept to say on demand (`beyond_fit`) which operators a profile
     # curve prices outside the sizes it was fitted over; the simulator never asks.
     placement: Placement | None = None
@@ -223,10 +225,14 @@ class StepCosts:
 
     @property
     def host_time(self) -> float:
+        """The host's time per step, which the GPU's cannot undercut: an engine's time per
+        iteration (its overlap schedule prepares the next iteration while one runs), or,
+        run eagerly, the time to launch every kernel, whichever is longer."""
         if self.execution != "eager":
-            return 0.0
+            return self.host_per_iteration
         launched = float(np.dot(self.counts, np.broadcast_to(self.kernels, self.counts.shape)))
-        return self.host_per_layer * self.num_layers + self.host_per_kernel * launched
+        eager = self.host_per_layer * self.num_layers + self.host_per_kernel * launched
+        return max(eager, self.host_per_iteration)
 
     def step_time(self) -> np.ndarray:
         """The whole step: kernels plus per-layer framework overhead; run eagerly, the GPU
@@ -606,6 +612,7 @@ def price_fields(
         host_per_layer=profile.eager_host_per_layer if profile else 0.0,
         execution=execution,
         host_per_kernel=profile.eager_host_per_kernel if profile else 0.0,
+        host_per_iteration=getattr(profile, "host_per_iteration", None) or 0.0,
         kernels=1.0 if placement.kernels is None else placement.kernels,
         placement=placement,
         profile=profile,
