@@ -357,3 +357,11 @@ def test_a_profiles_host_time_per_iteration_bounds_every_step() -> None:
         concurrency=1,
     )  # fmt: skip
     assert result.percentile("tpot", 50) == pytest.approx(0.05, rel=1e-9)
+
+
+def test_the_host_time_setting_sets_the_profiles_host_time_per_iteration() -> None:
+    by_setting = rooflens.analyze(MODEL, "h200-sxm", engine="vllm", host_time=50, gen_len=8)
+    assert by_setting.generation["tpot"] == pytest.approx(0.05, rel=1e-12)
+    res = CliRunner().invoke(app, ["analyze", MODEL, "-H", "h200-sxm", "--host-time", "50"])
+    assert res.exit_code == 2
+    assert "host_time=50.0 is invalid: expected empty without an engine" in res.output

@@ -341,6 +341,16 @@ class Settings(BaseModel):
         gt=0,
         le=1,
     )
+    host_time: float | None = setting(
+        None,
+        "Calibration",
+        "host ms per step",
+        "With an engine or a calibration: the engine's host and scheduler time per iteration "
+        "(ms); every step then lasts at least this long, its GPU time or the host's, "
+        "whichever is longer; empty: the profile's (none of the shipped profiles has one).",
+        ge=0,
+        le=1e6,
+    )
     scale_bandwidth: float = setting(
         1.0, "What-if hardware", "× bandwidth", "Scale the memory bandwidth.", gt=0, le=1e6
     )
@@ -496,6 +506,15 @@ class Settings(BaseModel):
                     "whole device)",
                 )
             calibration = calibration.model_copy(update={"memory_fraction": self.memory_fraction})
+        if self.host_time is not None:
+            if calibration is None:
+                raise InvalidInputError(
+                    "host_time",
+                    self.host_time,
+                    "empty without an engine or a calibration (the roofline bound has no host)",
+                )
+            update = {"host_per_iteration": self.host_time / 1e3}
+            calibration = calibration.model_copy(update=update)
         return AnalysisOptions(
             quantization=self.quantization(checkpoint.quantization if checkpoint else None),
             unquantized_modules=unquantized,

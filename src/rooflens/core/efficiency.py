@@ -345,6 +345,10 @@ class EfficiencyProfile(BaseModel):
     kernel_kinds: dict[str, ClassEfficiency] = Field(default_factory=dict)
     # Eager execution: host time per kernel launched, on top of eager_host_per_layer.
     eager_host_per_kernel: NonNegativeFloat = 0.0
+    # Host and scheduler time per engine iteration (seconds): every step lasts at least this
+    # long, as an overlap schedule prepares the next while one runs. None: not measured (the
+    # operator databases time kernels, not steps), and steps take their GPU time.
+    host_per_iteration: NonNegativeFloat | None = None
     # Measured collectives per kind (see EngineProfile), in place of the link model.
     collectives: dict[CollectiveKind, CollectiveTable] = Field(default_factory=dict)
     provenance: dict[str, str] = Field(default_factory=dict)
@@ -506,10 +510,6 @@ class EngineProfile(EfficiencyProfile):
     # "class:dtype" -> curves measured for that data type (KV-cache type for attention);
     # missing types fall back as `fallbacks` says.
     dtype_classes: dict[str, ClassEfficiency] = Field(default_factory=dict)
-    # Host and scheduler time per engine iteration (seconds): every step lasts at least this
-    # long, as an overlap schedule prepares the next while one runs. None: the operator data
-    # does not measure it, and steps take their GPU time.
-    host_per_iteration: NonNegativeFloat | None = None
     fallbacks: dict[str, str] = Field(default_factory=dict)
     # "<type>/<layer shape>" (`expert_layer`) -> the fractions of a MoE layer the operator
     # tables time at that shape on one device; other layers take the `moe` curves.

@@ -612,7 +612,7 @@ def price_fields(
         host_per_layer=profile.eager_host_per_layer if profile else 0.0,
         execution=execution,
         host_per_kernel=profile.eager_host_per_kernel if profile else 0.0,
-        host_per_iteration=getattr(profile, "host_per_iteration", None) or 0.0,
+        host_per_iteration=(profile.host_per_iteration or 0.0) if profile else 0.0,
         kernels=1.0 if placement.kernels is None else placement.kernels,
         placement=placement,
         profile=profile,
