@@ -94,7 +94,8 @@ VLLM_ASYNC_DEFAULT = "0.14"
 # AIConfigurator's gap-analysis runs deployed the configurations its generator writes (their
 # files' folders name engine releases its templates cover: TensorRT-LLM 1.0.0rc3, SGLang
 # 0.5.1.post1 and 0.5.6.post2, vLLM 0.12.0; the two files outside those folders, Kimi K2.5's
-# and Qwen3.5-397B's, are read alike). An aggregated worker's batch limit is the
+# and Qwen3.5-397B's, repeat InferenceX's records and are read as those: inferencex_twins).
+# An aggregated worker's batch limit is the
 # configuration's batch size, and its token budget max_batch_size + ISL + 1500 (TensorRT-LLM's
 # max_num_tokens, vLLM's max-num-batched-tokens), SGLang's max-prefill-tokens ISL + 1500:
 # src/aiconfigurator/cli/backends/trtllm.py from its first commit (2025-08-11) for
@@ -363,13 +364,17 @@ def gpus_of(row: pd.Series) -> int:
     return tp * dp
 
 
+# The clients of a benchmark, as the sample's source note states them.
+CLIENTS_NOTE = r"silicon_concurrency=(\d+)"
+
+
 def concurrency_of(row: pd.Series) -> int:
     """The benchmark's concurrency: the source's note, else an aggregated row's batch_size.
 
     batch_size is the engine's batch, which is the clients' count only without attention DP:
     with it, the note states batch_size x attention_dp_size clients (168 aggregated rows), and
     29 gap-analysis rows record an engine's batch limit below their clients."""
-    found = re.search(r"silicon_concurrency=(\d+)", str(row.get("silicon_data_source", "")))
+    found = re.search(CLIENTS_NOTE, str(row.get("silicon_data_source", "")))
     if found:
         return int(found.group(1))
     if isinstance(row.get("batch_size"), float | int) and not np.isnan(row["batch_size"]):
@@ -576,9 +581,7 @@ def inferencex_twins(frame: pd.DataFrame) -> dict[Any, Any]:
         return {}
     keys = ["backend", "model_path", "system", "mode", "isl", "osl", "clients"]
     rows = frame.assign(
-        clients=frame["silicon_data_source"]
-        .astype(str)
-        .str.extract(r"silicon_concurrency=(\d+)", expand=False),
+        clients=frame["silicon_data_source"].astype(str).str.extract(CLIENTS_NOTE, expand=False),
         kind=frame["silicon_data_source"].astype(str).map(source_kind),
         at=np.arange(len(frame)),
     )

@@ -219,6 +219,14 @@ class SchedulerConfig(BaseModel):
         below max_running_requests)."""
         return self.policy == "continuous" and self.chunk_size is not None
 
+    @property
+    def iteration_tokens(self) -> int:
+        """The most tokens one iteration may process: max_tokens, or, where that budgets
+        prompts only, the batch's decodes if more."""
+        if self.budgets_prompts_only:
+            return max(self.max_tokens, self.max_batch)
+        return self.max_tokens
+
 
 def _pool_width(pool: str, axis: str) -> Any:
     """The declaration of one disaggregated pool's tensor or expert parallelism."""

@@ -297,9 +297,7 @@ class Engine:
         cfg = self.config
         if self.mode == "decode":
             decoders, swap = self._grow(self._decoders())
-            # A budget for prompts alone (budgets_prompts_only) does not hold back decodes.
-            budget = max(cfg.max_tokens, cfg.max_batch) - len(decoders)
-            admitted, swap_in = self._admit(budget, whole=True)
+            admitted, swap_in = self._admit(cfg.iteration_tokens - len(decoders), whole=True)
             # Handed-over requests decode at once; one preempted here by recomputation
             # prefills its prompt and tokens so far on this replica first.
             handed = [i for i, chunk in admitted if chunk == 0]

@@ -45,8 +45,7 @@ def prepare(
         model,
         device,
         options,
-        # Decode steps of max_batch sequences come from the tables too.
-        max_tokens=max(scheduler.max_tokens, scheduler.max_batch),
+        max_tokens=scheduler.iteration_tokens,
         max_context=longest + 1,
         max_rows=scheduler.max_batch,
         draft_tokens=scheduler.draft_tokens,
