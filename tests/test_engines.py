@@ -777,8 +777,9 @@ def test_mxfp4_expert_tables_leave_out_marlin_rows_where_others_are_measured() -
     former for MXFP4 experts, and Marlin's alone where a table has nothing else. Marlin's
     rows are also the w4a16_marlin type's, for engines told to run them, at the layer shapes
     the other kernels are timed at: Marlin rows of another layer (compressed-tensors MXFP4 of
-    896 experts, top 16, as the H100-H200-B200 tables hold) are left out of it."""
-    from rooflens.calibration.aiconfigurator import moe_samples
+    896 experts, top 16, as the H100-H200-B200 tables hold) are left out of it where such
+    rows exist, and are its rows where none do, those without expert parallelism only."""
+    from rooflens.calibration.aiconfigurator import marlin_elsewhere, moe_samples
 
     both = pd.DataFrame(
         {
@@ -798,9 +799,16 @@ def test_mxfp4_expert_tables_leave_out_marlin_rows_where_others_are_measured() -
     assert (kept.dtype, marlin.dtype, marlin.peak_dtype) == ("w4a16", "w4a16_marlin", "bf16")
     assert np.allclose(kept.time, np.array([0.03, 0.12]) * 1e-3 / 3)
     assert np.allclose(marlin.time, np.array([0.05, 0.2]) * 1e-3 / 3)
-    # Only another layer's Marlin rows beside the native ones: no Marlin type.
-    (alone,) = moe_samples(pd.concat([both.iloc[:2], other_layer], ignore_index=True))
+    assert not marlin_elsewhere(table)
+    # Only another layer's Marlin rows beside the native ones: the Marlin type is theirs,
+    # less the expert-parallel rows (an EP 8 row at 3 ms here).
+    expert_parallel = other_layer.iloc[:1].assign(moe_ep_size=8, latency=3.0)
+    elsewhere = pd.concat([both.iloc[:2], other_layer, expert_parallel], ignore_index=True)
+    alone, other = moe_samples(elsewhere)
     assert alone.dtype == "w4a16" and np.allclose(alone.time, kept.time)
+    assert other.dtype == "w4a16_marlin"
+    assert np.allclose(other.time, np.array([0.4, 0.9]) * 1e-3 / 3)
+    assert marlin_elsewhere(elsewhere)
     # Marlin's rows alone: they are both types, whatever layer they time.
     marlin_only, same = moe_samples(table[table["kernel_source"].str.contains("marlin")])
     assert np.allclose(marlin_only.time, np.array([0.05, 0.2, 0.4, 0.9]) * 1e-3 / 3)
@@ -947,22 +955,28 @@ def test_an_analysis_says_which_fallback_prices_its_operators() -> None:
     assert "(moe:w4a16_marlin)" in table.output.replace("\n", " ")
 
 
-def test_mxfp4_experts_told_onto_marlin_take_its_curves_or_the_native_ones() -> None:
-    """gpt-oss's MXFP4 experts on vLLM with VLLM_MXFP4_USE_MARLIN=1 (w4_kernel marlin) price
-    on Marlin rows at gpt-oss's layer shapes where a profile has them. The shipped tables time
-    Marlin only on another layer (896 experts, top 16), so they price as the engine's own
-    MXFP4 kernel, an upper bound (vLLM measured Marlin the faster on gpt-oss-120b, H100), and
-    say so; the checkpoint's precision is unchanged."""
+def test_mxfp4_experts_told_onto_marlin_take_its_compute_rate_and_the_native_memory_rate() -> None:
+    """gpt-oss's MXFP4 experts on vLLM with VLLM_MXFP4_USE_MARLIN=1 (w4_kernel marlin). The
+    shipped H200 table times Marlin only on another layer (896 experts, top 16), so an 8k-token
+    prefill's expert GEMMs (compute-bound) take Marlin's compute fractions from that layer's
+    tensor-parallel rows, under a quarter of the BF16 peak where gpt-oss's Triton kernel
+    reaches 0.57 at most, and a decode step's (memory-bound) the native kernel's fractions
+    of gpt-oss's own layer, an upper bound (vLLM measured Marlin the faster on gpt-oss-120b's
+    decode); the profile and the analysis say so, and the checkpoint's precision is
+    unchanged."""
+    import rooflens
     from rooflens.api import resolve
     from rooflens.core.pricing import Placement
 
     device = get_device("h200-sxm")
     vllm = load_engine_profile("vllm", "h200-sxm")
-    assert "moe:w4a16_marlin" not in vllm.dtype_classes
+    marlin_curves = vllm.dtype_classes["moe:w4a16_marlin"]
+    assert marlin_curves.memory == vllm.dtype_classes["moe:w4a16"].memory
+    assert max(marlin_curves.compute.fractions) < 0.25
     assert "27523" in vllm.fallbacks["moe:w4a16_marlin"]
-    assert vllm.curves("moe", "w4a16_marlin") == vllm.dtype_classes["moe:w4a16"]
     prefill = Step(np.array([1.0]), np.array([8192.0]), np.array([0.0]))
-    times = {}
+    decode = Step(np.array([64.0]), np.array([1.0]), np.array([2048.0]))
+    costs = {}
     for kernel in ("native", "marlin"):
         spec, _, options = resolve("openai/gpt-oss-120b", device, {"w4_kernel": kernel})
         graph = build_graph(spec, options, device)
@@ -972,20 +986,27 @@ def test_mxfp4_experts_told_onto_marlin_take_its_curves_or_the_native_ones() -> 
         picked = dict(zip(placement.names, placement.curve_dtypes, strict=True))
         assert picked["expert_gate_proj"] == ("w4a16_marlin" if kernel == "marlin" else "w4a16")
         assert picked["q_proj"] == "bf16"  # attention stays unquantized
-        costs = price_step(graph, device, quant, prefill, vllm)
         row = [op.name for op in graph.operators].index("expert_gate_proj")
-        times[kernel] = costs.time[row][0]
-    assert times["marlin"] == times["native"] > 0
-    # A profile with Marlin rows at the layer's shapes prices on them.
-    marlin_curves = vllm.dtype_classes["moe:w4a16"].model_copy(update={"fixed": 1e-3})
-    told = vllm.model_copy(
-        update={"dtype_classes": {**vllm.dtype_classes, "moe:w4a16_marlin": marlin_curves}}
-    )
-    spec, _, options = resolve("openai/gpt-oss-120b", device, {"w4_kernel": "marlin"})
-    graph = build_graph(spec, options, device)
-    costs = price_step(graph, device, options.quantization, prefill, told)
-    row = [op.name for op in graph.operators].index("expert_gate_proj")
-    assert costs.time[row][0] > times["native"] + 0.9e-3
+        for name, step in (("prefill", prefill), ("decode", decode)):
+            priced = price_step(graph, device, quant, step, vllm)
+            costs[kernel, name] = (
+                priced.time[row][0],
+                priced.compute_rates[row][0],
+                priced.memory_rates[row][0],
+            )
+    # Decode: the same memory rate (gpt-oss's layer, native kernel), so the same time.
+    assert costs["marlin", "decode"][2] == costs["native", "decode"][2]
+    assert costs["marlin", "decode"][0] == pytest.approx(costs["native", "decode"][0])
+    # Prefill: Marlin's compute rate, a fraction of the BF16 peak in its fitted range, and
+    # more than twice the native kernel's time.
+    marlin_rate = costs["marlin", "prefill"][1] / device.peak_ops["bf16"]
+    assert 0.15 < marlin_rate < 0.25
+    assert costs["marlin", "prefill"][0] > 2 * costs["native", "prefill"][0]
+    ops = rooflens.analyze(
+        "openai/gpt-oss-120b", "h200-sxm", engine="vllm", batch=64, w4_kernel="marlin"
+    ).operators()
+    (how,) = set(ops.loc[ops["name"] == "expert_gate_proj", "priced_by"])
+    assert how == ("moe:w4a16_marlin (fallback), memory-bound as moe layer w4a16/2880x2880:e128:k4")
 
 
 def _scan_rows(scan, width: int, decode: bool, fraction: float) -> list[dict]:

@@ -4,6 +4,7 @@ others by the `moe` grids; the fractions travel beside the profile as gzipped JS
 from __future__ import annotations
 
 import gzip
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -242,3 +243,66 @@ def test_a_load_at_the_smallest_measured_one_is_inside_the_layers_range() -> Non
     batch = int(np.ceil(10 ** curve.log10_loads[-1] * 128 / 8)) + 16  # one more per expert
     wide = api.analyze("Qwen/Qwen3-30B-A3B", "h200", engine="vllm", batch=batch, prompt_len=100)
     assert [n for n in wide.steps["decode"].beyond_fit if "tokens per expert" in n]
+
+
+MARLIN_SOURCE = "vllm_compressedtensorsw4a4mxfp4moe_marlin_marlinexperts"
+
+
+def _mxfp4_rows(inter: int, topk: int, experts: int, ep: int, kernel: str, fraction: float):
+    """MXFP4 MoE rows of one layer and kernel at `fraction` of their roofline bound, at TP 1
+    and 2 (24 rows: a fit needs 20)."""
+    rows = []
+    for t, tp in itertools.product(TOKENS, (1, 2)):
+        row = {
+            "distribution": "balanced", "moe_dtype": "w4a16_mxfp4", "hidden_size": 2048,
+            "inter_size": inter, "topk": topk, "num_experts": experts, "moe_tp_size": tp,
+            "moe_ep_size": ep, "num_tokens": t, "kernel_source": kernel, "latency": 1.0,
+        }  # fmt: skip
+        s = moe_samples(pd.DataFrame([row]))[0]
+        row["latency"] = 3 * float(np.maximum(*_roofline(s, H100))[0]) / fraction * 1e3
+        rows.append(row)
+    return rows
+
+
+def test_marlin_timed_on_another_layer_gives_its_compute_rate_and_the_native_memory_rate(
+    tmp_path,
+) -> None:
+    """A vLLM table timing gpt-oss's MXFP4 kernel on one layer (at half its bound) and
+    Marlin only on another (at a fifth without expert parallelism, at a hundredth with EP 8):
+    the Marlin type's compute-bound curves come from the tensor-parallel Marlin rows, its
+    memory-bound curves and fixed time are the native kernel's, and the profile says so."""
+    gemm = tmp_path / "toy" / "gemm" / "vllm" / "1.0"
+    gemm.mkdir(parents=True)
+    m = np.array([1, 4, 16, 64, 256, 1024, 4096], dtype=float)
+    pd.DataFrame(
+        [
+            {"gemm_dtype": "bfloat16", "m": mi, "n": n, "k": 4096, "latency": 0.01 + mi * 1e-5}
+            for n in (1024, 4096, 8192)
+            for mi in m
+        ]
+    ).to_csv(gemm / "gemm_perf.csv", index=False)
+    moe = tmp_path / "toy" / "moe" / "vllm" / "1.0"
+    moe.mkdir(parents=True)
+    rows = (
+        _mxfp4_rows(512, 4, 128, 1, "vllm_gptossmxfp4moe_triton", 0.5)
+        + _mxfp4_rows(576, 8, 64, 1, MARLIN_SOURCE, 0.2)
+        + _mxfp4_rows(576, 8, 64, 8, MARLIN_SOURCE, 0.01)
+    )
+    pd.DataFrame(rows).to_csv(moe / "moe_perf.csv", index=False)
+    profile = fit_engine(tmp_path, "toy", "vllm", H100).profile
+    marlin, native = profile.dtype_classes["moe:w4a16_marlin"], profile.dtype_classes["moe:w4a16"]
+    assert marlin.memory == native.memory and marlin.memory_grid == native.memory_grid
+    assert marlin.fixed == native.fixed
+    # Compute-bound: a fifth of the BF16 peak, Marlin's rows without expert parallelism (with
+    # the EP 8 rows, at a hundredth, the fractions would fall well below), at the largest
+    # sizes (the fixed time bends the smaller ones).
+    assert max(marlin.compute.fractions) == pytest.approx(0.2, rel=0.05)
+    assert min(marlin.compute.fractions) > 0.1
+    assert marlin.compute != native.compute
+    assert "tensor-parallel rows of another layer" in profile.fallbacks["moe:w4a16_marlin"]
+    # Marlin timed at the native kernel's layer too: its own curves in both regimes.
+    same = _mxfp4_rows(512, 4, 128, 1, MARLIN_SOURCE, 0.2)
+    pd.DataFrame(rows + same).to_csv(moe / "moe_perf.csv", index=False)
+    own = fit_engine(tmp_path, "toy", "vllm", H100).profile
+    assert own.dtype_classes["moe:w4a16_marlin"].memory != own.dtype_classes["moe:w4a16"].memory
+    assert "tensor-parallel" not in own.fallbacks.get("moe:w4a16_marlin", "")

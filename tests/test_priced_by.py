@@ -85,8 +85,9 @@ def test_a_layers_fraction_is_its_experts_efficiency() -> None:
 
 def test_a_fallback_says_so_in_the_row() -> None:
     """gpt-oss-120b's MXFP4 experts with Marlin on vLLM's H100 profile: no Marlin rows at
-    their layer, so the MXFP4 kernel's layer (w4a16) prices them, as their fallback line says,
-    and their rows name that layer and say so."""
+    their layer, so Marlin's curves of another layer price them compute-bound and the MXFP4
+    kernel's layer (w4a16) memory-bound, as their fallback line says, and their rows name
+    both and say so."""
     analysis = api.analyze(
         "openai/gpt-oss-120b", "h100-sxm", engine="vllm", tp=8, w4_kernel="marlin"
     )
@@ -95,7 +96,9 @@ def test_a_fallback_says_so_in_the_row() -> None:
     }
     assert marked == {"expert_gate_proj", "expert_up_proj", "expert_down_proj"}
     rows = _rows(analysis)
-    assert rows["expert_up_proj"]["priced_by"] == "moe layer w4a16/2880x360:e128:k4 (fallback)"
+    assert rows["expert_up_proj"]["priced_by"] == (
+        "moe:w4a16_marlin (fallback), memory-bound as moe layer w4a16/2880x360:e128:k4"
+    )
     for name in marked:
         assert any(name in line for line in analysis.fallbacks)
 

@@ -97,9 +97,14 @@ GEMM_TYPES = {
 # the Marlin rows of the MXFP4 table at the layer shapes its own MXFP4 kernel is timed at
 # (gpt-oss's, the checkpoints rooflens serves as MXFP4). H100/H200/B200-class tables time
 # Marlin only on another checkpoint format and layer (compressed-tensors MXFP4, 896 experts,
-# top 16), and a curve from those rows priced gpt-oss's decode experts at twice the Triton
-# kernel's time, where vLLM measured Marlin the faster of the two on gpt-oss-120b on an H100
-# (vllm-project/vllm#27523); without such rows the type falls back to the MXFP4 curves.
+# top 16). Their tensor-parallel rows (expert parallelism 1, as the launches run gpt-oss) time
+# Marlin's compute-bound rate, a property of the kernel (BF16 tensor cores fed by in-loop
+# dequantization: a median 0.18 of the BF16 peak at 3k-16k tokens on the H200, where gpt-oss's
+# Triton kernel reaches 0.37); its memory-bound expert GEMMs take the MXFP4 type's curves
+# (`marlin_compute_bound`) and layers (MEMORY_LAYERS_OF), an upper bound: vLLM measured
+# Marlin the faster of the two on gpt-oss-120b's decode (vllm-project/vllm#27523), and the
+# other layer's rows priced gpt-oss's decode experts at up to twice the Triton kernel's time.
+# Without Marlin rows the type falls back to the MXFP4 curves.
 MARLIN_MXFP4 = "w4a16_mxfp4:marlin"
 MOE_TYPES = GEMM_TYPES | {
     "w4a16_mxfp4": ("w4a16", Quantization(w_bits=4, w_format="mxfp4", group_size=32)),
@@ -513,23 +518,40 @@ def foreign_kv_types(df: pd.DataFrame, kernels: tuple[str, ...]) -> list[str]:
 MOE_PEAK = {"fp8_block": "fp8", "w4a16": "bf16", "w4a16_int": "bf16", "w4a16_marlin": "bf16"}
 
 
+def _marlin_split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A MoE table's Marlin MXFP4 rows, and of them those at the layer shapes the table's
+    other MXFP4 kernel is timed at (all of them where it times none)."""
+    rows = df[df["moe_dtype"] == MARLIN_MXFP4.partition(":")[0]]
+    if "kernel_source" not in rows.columns:
+        return rows.iloc[:0], rows.iloc[:0]
+    marlin = rows["kernel_source"].astype(str).str.contains(MXFP4_OTHER_KERNEL)
+    layer = ["hidden_size", "inter_size", "topk", "num_experts"]
+    native_layers = rows.loc[~marlin, layer].drop_duplicates()
+    if native_layers.empty:
+        return rows[marlin], rows[marlin]
+    return rows[marlin], rows[marlin].merge(native_layers, on=layer)
+
+
+def marlin_elsewhere(df: pd.DataFrame) -> bool:
+    """Whether a MoE table times Marlin's MXFP4 kernel only on layer shapes its own MXFP4
+    kernel is not timed at (MARLIN_MXFP4): the type's curves then come from another layer."""
+    every, same_layers = _marlin_split(df)
+    return not every.empty and same_layers.empty
+
+
 def moe_type_rows(df: pd.DataFrame, name: str, kernels: dict[str, str] | None) -> pd.DataFrame:
     """A MoE table's rows of one type (MOE_TYPES): the table an engine runs for it
     (`kernels`, MOE_KERNELS), and of MXFP4 rows gpt-oss's kernels rather than Marlin's; the
     Marlin type its own table's Marlin rows at the layer shapes the other MXFP4 rows time
-    (every Marlin row where no other kernel is timed; none where no row names Marlin); where
-    a low-latency kernel was timed beside the others, its rows up to LOW_LATENCY_TOKENS tokens
-    and the others' beyond."""
+    (every Marlin row where no other kernel is timed; where Marlin is timed on other layers
+    only, their rows without expert parallelism: MARLIN_MXFP4); where a low-latency kernel
+    was timed beside the others, its rows up to LOW_LATENCY_TOKENS tokens and the others'
+    beyond."""
     if name == MARLIN_MXFP4:
-        rows = df[df["moe_dtype"] == name.partition(":")[0]]
-        if "kernel_source" not in rows.columns:
-            return rows.iloc[:0]
-        marlin = rows["kernel_source"].astype(str).str.contains(MXFP4_OTHER_KERNEL)
-        layer = ["hidden_size", "inter_size", "topk", "num_experts"]
-        native_layers = rows.loc[~marlin, layer].drop_duplicates()
-        if native_layers.empty:
-            return rows[marlin]
-        return rows[marlin].merge(native_layers, on=layer)
+        every, same_layers = _marlin_split(df)
+        if not same_layers.empty:
+            return same_layers
+        return every[every["moe_ep_size"] == 1]
     rows = df[df["moe_dtype"] == (kernels or {}).get(name, name)]
     if name == "w4a16_mxfp4" and "kernel_source" in rows.columns:
         other = rows["kernel_source"].astype(str).str.contains(MXFP4_OTHER_KERNEL)
@@ -539,6 +561,19 @@ def moe_type_rows(df: pd.DataFrame, name: str, kernels: dict[str, str] | None) -
         few = rows["num_tokens"] <= LOW_LATENCY_TOKENS
         rows = kernel_rows(rows, low_latency, [*MOE_SHAPE, "num_tokens"], few)
     return rows
+
+
+def marlin_compute_bound(marlin: ClassEfficiency, mxfp4: ClassEfficiency) -> ClassEfficiency:
+    """Marlin's MXFP4 curves fitted on another layer (MARLIN_MXFP4): its compute-bound
+    fractions, and the engine's own MXFP4 kernel's memory-bound ones and fixed time."""
+    return marlin.model_copy(
+        update={
+            "memory": mxfp4.memory,
+            "memory_grid": mxfp4.memory_grid,
+            "activation_grid": mxfp4.activation_grid,
+            "fixed": mxfp4.fixed,
+        }
+    )
 
 
 def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list[Samples]:
@@ -1000,6 +1035,7 @@ def fit_engine(
     }
     samples: list[Samples] = []
     foreign: dict[str, str] = {}  # attention types fitted on no rows of the engine's kernels
+    marlin_other_layer = False
     own = ATTENTION_KERNELS.get(engine, ())
     state = SCAN_STATE_BITS[engine]
     readers: list[tuple[str, list[str], Callable[..., list[Samples]]]] = [
@@ -1031,6 +1067,8 @@ def fit_engine(
                     f"({', '.join(others)}): fitted on the bf16-cache rows of its own "
                     f"({', '.join(own)}) at their measured times, priced with the {kv} cache"
                 )
+        if op == "moe":
+            marlin_other_layer = marlin_elsewhere(frames[0])
         # Rows recorded with no time (failed measurements) say nothing.
         kept = [_subset(x, np.asarray(x.time) > 0) for x in reader(*frames)]
         samples += [x for x in kept if len(x.time) >= MIN_ROWS]
@@ -1073,6 +1111,17 @@ def fit_engine(
     half_classes, half_dtypes = _merge_phases(*half)
     held_out: dict[str, dict[str, float]] = {}
     fallbacks: dict[str, str] = dict(refused) | foreign
+    marlin_key, mxfp4_key = "moe:w4a16_marlin", "moe:w4a16"
+    if marlin_other_layer and marlin_key in dtype_classes and mxfp4_key in dtype_classes:
+        for fitted in (dtype_classes, half_dtypes):
+            fitted[marlin_key] = marlin_compute_bound(fitted[marlin_key], fitted[mxfp4_key])
+        fallbacks[marlin_key] = (
+            "no Marlin MXFP4 kernel measured at the layer shapes of the engine's own MXFP4 "
+            "kernel (gpt-oss's): compute-bound expert GEMMs take the fractions of Marlin's "
+            "tensor-parallel rows of another layer, memory-bound ones the w4a16 (MXFP4) "
+            "kernel's (its layer's fractions where measured), an upper bound where vLLM "
+            "measured Marlin the faster (vllm-project/vllm#27523)"
+        )
     for s in samples:
         # Prefill rows are priced by their own class's curves, others by the merged class's.
         cls = s.op_class if s.op_class in PHASE_OF else s.family

@@ -75,6 +75,12 @@ DTYPE_FALLBACK = {
     "w4a16_int": "w4a16",
     "w4a16_marlin": "w4a16",
 }
+# A MoE type whose memory-bound expert GEMMs take another type's layer fractions at a layer it
+# has none of its own at, its compute-bound ones its own curves: MXFP4 experts on Marlin, whose
+# curves the operator tables fit on another layer only (rooflens.calibration.aiconfigurator,
+# MARLIN_MXFP4), take the engine's own MXFP4 kernel's, which streams the same 4-bit weights
+# and which vLLM measured slower than Marlin on gpt-oss-120b's decode (vllm-project/vllm#27523).
+MEMORY_LAYERS_OF = {"w4a16_marlin": "w4a16"}
 # The types a class's own curves price: the operator tables' 16-bit rows, and the 16- and 32-bit
 # arithmetic of element-wise kernels.
 OWN_DTYPES = frozenset({"bf16", "fp16", "fp32"})
@@ -442,6 +448,11 @@ class EfficiencyProfile(BaseModel):
         """The name of the fractions `layer_curve` returns, or None."""
         return None
 
+    def memory_layer(self, dtype: str, layer: str) -> tuple[str, LayerCurve] | None:
+        """The name and fractions of another type's MoE layer that price this layer's
+        memory-bound expert GEMMs of this type (MEMORY_LAYERS_OF), or None."""
+        return None
+
     def collective_time(
         self, kind: str, ranks: int, message_bytes: np.ndarray
     ) -> np.ndarray | None:
@@ -605,6 +616,15 @@ class EngineProfile(EfficiencyProfile):
             if f"{kind}/{layer}" in self.layers:
                 return f"{kind}/{layer}"
         return None
+
+    def memory_layer(self, dtype: str, layer: str) -> tuple[str, LayerCurve] | None:
+        other = MEMORY_LAYERS_OF.get(dtype)
+        if other is None or f"moe:{dtype}" not in self.dtype_classes:
+            return None
+        key = f"{other}/{layer}"
+        if self.layer_key(dtype, layer) is not None or key not in self.layers:
+            return None
+        return key, self.layers[key]
 
     def collective_time(
         self, kind: str, ranks: int, message_bytes: np.ndarray

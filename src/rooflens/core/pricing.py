@@ -647,6 +647,9 @@ def beyond_fit(
         for dtype, layer, rows, curve in _measured_layers(placement, profile)
         for row in rows
     }
+    memory_layered = {
+        int(row): layer for _, rows, layer in _memory_layers(placement, profile) for row in rows
+    }
     ratios = shape_ratios(placement, ops, memory, sequences)
     shares = _joint(placement, fields["load_weight"]) / np.maximum(memory, 1.0)
     for row, key in enumerate(keys):
@@ -659,14 +662,7 @@ def beyond_fit(
         if row in layered:  # priced by its MoE layer's own fractions, not the class's curves
             layer, curve = layered[row]
             load = np.asarray(ratios[row])[np.asarray(ops[row]) > 0]  # type: ignore[index]
-            lo, hi = 10 ** curve.log10_loads[0], 10 ** curve.log10_loads[-1]
-            outside = _outside(load, curve.log10_loads[0], curve.log10_loads[-1])
-            if outside.size:
-                notes.append(
-                    f"{name}: {outside[0]:.3g} tokens per expert lies outside the "
-                    f"{lo:.3g}-{hi:.3g} its layer {layer} was measured at; the nearest "
-                    f"load's fraction prices it"
-                )
+            notes += _layer_note(name, layer, curve, load)
             continue
         curves = profile.curves(*key)
         compute_bound = compute_time[row] >= memory_time[row]
@@ -677,6 +673,11 @@ def beyond_fit(
         ):
             priced = np.broadcast_to(np.asarray(bound) & (np.asarray(size) > 0), np.shape(size))
             if not priced.any():
+                continue
+            if kind == "memory" and row in memory_layered:
+                layer, layer_curve = memory_layered[row]
+                load = np.broadcast_to(ratios[row], np.shape(size))[priced]  # type: ignore[index]
+                notes += _layer_note(name, layer, layer_curve, load)
                 continue
             # A curve of one fraction for every size has no fitted range to leave.
             if len(curve.log10_sizes) > 1:
@@ -703,6 +704,19 @@ def beyond_fit(
                         f"edge prices it"
                     )
     return tuple(dict.fromkeys(notes))
+
+
+def _layer_note(name: str, layer: str, curve: LayerCurve, load: np.ndarray) -> list[str]:
+    """The note on an operator priced by a MoE layer's fractions at loads (tokens per expert)
+    outside those the layer was measured at, or none."""
+    outside = _outside(load, curve.log10_loads[0], curve.log10_loads[-1])
+    if not outside.size:
+        return []
+    lo, hi = 10 ** curve.log10_loads[0], 10 ** curve.log10_loads[-1]
+    return [
+        f"{name}: {outside[0]:.3g} tokens per expert lies outside the {lo:.3g}-{hi:.3g} its "
+        f"layer {layer} was measured at; the nearest load's fraction prices it"
+    ]
 
 
 def _memory_grids(
@@ -798,13 +812,30 @@ def _layer_rates(
     device: Device,
 ) -> None:
     """Expert GEMMs of a MoE layer shape the profile has fractions of (`moe_layers`) take
-    them, at the tokens routed to each expert, in place of the class's grids (in place)."""
+    them, at the tokens routed to each expert, in place of the class's grids (in place); those
+    of a type priced memory-bound by another type's layer (`memory_layer`) take its fractions
+    for their memory rate only."""
     for dtype, _, rows, curve in _measured_layers(placement, profile):
         fraction = curve(loads[rows])
         peaks = _curve_peaks(placement, rows, profile.curves("moe", dtype), device)
         peak = _expand(peaks, fraction)
         compute[rows] = peak * fraction
         memory[rows] = device.memory_bandwidth * fraction
+    for _, rows, (_, curve) in _memory_layers(placement, profile):
+        memory[rows] = device.memory_bandwidth * curve(loads[rows])
+
+
+def _memory_layers(
+    placement: Placement, profile: EfficiencyProfile
+) -> list[tuple[str, np.ndarray, tuple[str, LayerCurve]]]:
+    """The expert GEMMs whose memory rate another type's MoE layer prices
+    (`EfficiencyProfile.memory_layer`): per layer, their type, rows and that layer."""
+    found = []
+    for (dtype, layer), rows in placement.layer_groups:
+        other = profile.memory_layer(dtype, layer)
+        if other is not None:
+            found.append((dtype, rows, other))
+    return found
 
 
 def _measured_layers(
@@ -846,11 +877,16 @@ def priced_by(placement: Placement, profile: EfficiencyProfile | None) -> tuple[
     fallback lines say), a MoE layer's own fractions ("moe layer fp8_block/7168x256:e32:k1"),
     or a collective's measured table ("measured all_reduce, 8 devices"); an operator run in
     another's kernel (a fused QKV GEMM) adds that kernel's leader."""
-    layered = {}
+    layered, memory_layered = {}, {}
     if profile is not None:
         layered = {
             int(row): f"moe layer {profile.layer_key(dtype, layer)}"
             for dtype, layer, rows, _ in _measured_layers(placement, profile)
+            for row in rows
+        }
+        memory_layered = {
+            int(row): key
+            for _, rows, (key, _) in _memory_layers(placement, profile)
             for row in rows
         }
     leaders = np.arange(len(placement.names)) if placement.leaders is None else placement.leaders
@@ -868,6 +904,8 @@ def priced_by(placement: Placement, profile: EfficiencyProfile | None) -> tuple[
             how = layered.get(row) or profile.curves_name(*key)
             if profile.fallback(*key) is not None:
                 how += " (fallback)"
+            if row in memory_layered:
+                how += f", memory-bound as moe layer {memory_layered[row]}"
         if leaders[row] != row:
             how += f", in {placement.names[leaders[row]]}'s kernel"
         out.append(how)
