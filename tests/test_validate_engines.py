@@ -101,6 +101,25 @@ def test_a_quantized_checkpoint_runs_as_stored_at_its_own_precision(
     assert notes["precision_source"] == source
 
 
+def test_fp8_gemms_beside_block_fp8_experts_read_as_one_block_fp8_checkpoint(sample) -> None:
+    """The sample's SGLang rows label a block-FP8 MoE checkpoint's GEMMs fp8 and its experts
+    fp8_block (DeepSeek's, stored so; GLM-5's; Qwen3.5's): a MoE model served from a 16-bit
+    bundled config at that pair runs block FP8 in every linear layer; a dense model's fp8
+    row, and a MoE row labelled fp8 throughout, keep per-tensor FP8."""
+    row = sample.iloc[0].copy()
+    row["model_path"], row["backend"] = "Qwen/Qwen3-30B-A3B", "sglang"
+    row["gemm_quant_mode"], row["moe_quant_mode"] = "fp8", "fp8_block"
+    setup, notes = setup_of(row)
+    assert dict(setup.options)["w_scale"] == 128 * 128
+    assert notes["precision_source"].startswith("fp8_block (GEMMs labelled fp8")
+    row["moe_quant_mode"] = "fp8"
+    setup, notes = setup_of(row)
+    assert "w_scale" not in dict(setup.options) and notes["precision_source"] == "fp8"
+    dense = sample.iloc[0].copy()
+    dense["moe_quant_mode"] = "fp8_block"
+    assert "w_scale" not in dict(setup_of(dense)[0].options)
+
+
 def test_nvfp4_rows_run_nvidias_export_with_its_16_bit_attention_and_fp8_cache(sample) -> None:
     """No engine quantizes to NVFP4 on load: an NVFP4 DeepSeek-R1 row runs NVIDIA's ModelOpt
     export of that architecture, which keeps the latent-attention projections at 16 bits and

@@ -115,6 +115,15 @@ QUANT_MODES: dict[str, dict[str, Any]] = {
     "bf16": {"w_bits": 16, "a_bits": 16},
 }
 CHECKPOINT_DTYPES = {"bfloat16", "float16"}
+# The label pair (GEMMs, experts) of a block-FP8 MoE checkpoint in the sample's SGLang rows:
+# DeepSeek-R1's and V3's rows carry it, checkpoints scaled per 128 x 128 block in every linear
+# layer (their configs' weight_block_size), and so do GLM-5's and Qwen3.5-397B's, which
+# InferenceX serves as zai-org/GLM-5-FP8 (its config, as aiconfigurator ships it:
+# weight_block_size [128, 128]) and Qwen/Qwen3.5-397B-A17B-FP8 (.github/configs/
+# nvidia-master.yaml). An FP8 checkpoint stores one scale layout, so such a row runs block FP8
+# throughout; read as per-tensor FP8 its GEMMs would be priced on another kernel's tables.
+BLOCK_FP8_LABELS = ("fp8", "fp8_block")
+BLOCK_FP8_SOURCE = "fp8_block (GEMMs labelled fp8 beside block-FP8 experts: one checkpoint)"
 # Why a run whose benchmark configuration drafted tokens is not simulated (setup_of).
 MTP_REASON = "ran MTP speculative decoding, its draft count not known"
 
@@ -306,6 +315,8 @@ def quantization(row: pd.Series, model_id: str, is_moe: bool) -> tuple[dict[str,
     same = {gemm, "fp8_block" if gemm == "fp8" else gemm, "fp8" if gemm == "fp8_block" else gemm}
     if is_moe and isinstance(moe, str) and moe not in same:
         raise Inexpressible(f"mixed quantization (GEMM {gemm}, MoE {moe})")
+    if is_moe and (gemm, moe) == BLOCK_FP8_LABELS:
+        return dict(QUANT_MODES["fp8_block"]), BLOCK_FP8_SOURCE
     return dict(QUANT_MODES[gemm]), gemm
 
 
