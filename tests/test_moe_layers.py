@@ -80,10 +80,9 @@ def test_each_layer_shape_gets_its_own_fractions_which_the_grid_averages_away() 
     assert np.max(np.abs(grid / np.asarray(s.time) - 1)) > 0.3
 
 
-@pytest.fixture
-def database(tmp_path):
-    """A toy database: bf16 GEMMs (a fit needs them) and the two MoE layers above."""
-    gemm = tmp_path / "toy" / "gemm" / "sglang" / "1.0"
+def _toy_gemms(root, engine: str) -> None:
+    """bf16 GEMM rows of a toy database (a fit needs them), under `engine`'s release 1.0."""
+    gemm = root / "toy" / "gemm" / engine / "1.0"
     gemm.mkdir(parents=True)
     m = np.array([1, 4, 16, 64, 256, 1024, 4096], dtype=float)
     pd.DataFrame(
@@ -93,6 +92,12 @@ def database(tmp_path):
             for mi in m
         ]
     ).to_csv(gemm / "gemm_perf.csv", index=False)
+
+
+@pytest.fixture
+def database(tmp_path):
+    """A toy database: bf16 GEMMs and the two MoE layers above."""
+    _toy_gemms(tmp_path, "sglang")
     moe = tmp_path / "toy" / "moe" / "sglang" / "1.0"
     moe.mkdir(parents=True)
     _moe_table().to_csv(moe / "moe_perf.csv", index=False)
@@ -271,16 +276,7 @@ def test_marlin_timed_on_another_layer_gives_its_compute_rate_and_the_native_mem
     Marlin only on another (at a fifth without expert parallelism, at a hundredth with EP 8):
     the Marlin type's compute-bound curves come from the tensor-parallel Marlin rows, its
     memory-bound curves and fixed time are the native kernel's, and the profile says so."""
-    gemm = tmp_path / "toy" / "gemm" / "vllm" / "1.0"
-    gemm.mkdir(parents=True)
-    m = np.array([1, 4, 16, 64, 256, 1024, 4096], dtype=float)
-    pd.DataFrame(
-        [
-            {"gemm_dtype": "bfloat16", "m": mi, "n": n, "k": 4096, "latency": 0.01 + mi * 1e-5}
-            for n in (1024, 4096, 8192)
-            for mi in m
-        ]
-    ).to_csv(gemm / "gemm_perf.csv", index=False)
+    _toy_gemms(tmp_path, "vllm")
     moe = tmp_path / "toy" / "moe" / "vllm" / "1.0"
     moe.mkdir(parents=True)
     rows = (
