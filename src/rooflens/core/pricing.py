@@ -648,7 +648,7 @@ def beyond_fit(
         for row in rows
     }
     memory_layered = {
-        int(row): layer for _, rows, layer in _memory_layers(placement, profile) for row in rows
+        int(row): layer for rows, layer in _memory_layers(placement, profile) for row in rows
     }
     ratios = shape_ratios(placement, ops, memory, sequences)
     shares = _joint(placement, fields["load_weight"]) / np.maximum(memory, 1.0)
@@ -821,20 +821,21 @@ def _layer_rates(
         peak = _expand(peaks, fraction)
         compute[rows] = peak * fraction
         memory[rows] = device.memory_bandwidth * fraction
-    for _, rows, (_, curve) in _memory_layers(placement, profile):
+    for rows, (_, curve) in _memory_layers(placement, profile):
         memory[rows] = device.memory_bandwidth * curve(loads[rows])
 
 
 def _memory_layers(
     placement: Placement, profile: EfficiencyProfile
-) -> list[tuple[str, np.ndarray, tuple[str, LayerCurve]]]:
+) -> list[tuple[np.ndarray, tuple[str, LayerCurve]]]:
     """The expert GEMMs whose memory rate another type's MoE layer prices
-    (`EfficiencyProfile.memory_layer`): per layer, their type, rows and that layer."""
+    (`EfficiencyProfile.memory_layer`): per layer, their rows and that layer's name and
+    fractions."""
     found = []
     for (dtype, layer), rows in placement.layer_groups:
         other = profile.memory_layer(dtype, layer)
         if other is not None:
-            found.append((dtype, rows, other))
+            found.append((rows, other))
     return found
 
 
@@ -885,9 +886,7 @@ def priced_by(placement: Placement, profile: EfficiencyProfile | None) -> tuple[
             for row in rows
         }
         memory_layered = {
-            int(row): key
-            for _, rows, (key, _) in _memory_layers(placement, profile)
-            for row in rows
+            int(row): key for rows, (key, _) in _memory_layers(placement, profile) for row in rows
         }
     leaders = np.arange(len(placement.names)) if placement.leaders is None else placement.leaders
     measured = set() if profile is None else set(_measured_collective_rows(placement, profile))
