@@ -138,7 +138,8 @@ class Settings(BaseModel):
         "4-bit float kernel",
         "Kernel of 4-bit float weights (MXFP4) with 16-bit activations: the engine's own, or "
         "Marlin (vLLM's VLLM_MXFP4_USE_MARLIN=1), priced on a profile's Marlin rows at the "
-        "model's layer shapes, else as the engine's own. Changes calibrated estimates only.",
+        "model's layer shapes, else compute-bound on Marlin's rows of another layer and "
+        "memory-bound as the engine's own. Changes calibrated estimates only.",
     )
     flash_attention: bool | None = setting(
         None,
