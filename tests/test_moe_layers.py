@@ -302,3 +302,30 @@ def test_marlin_timed_on_another_layer_gives_its_compute_rate_and_the_native_mem
     own = fit_engine(tmp_path, "toy", "vllm", H100).profile
     assert own.dtype_classes["moe:w4a16_marlin"].memory != own.dtype_classes["moe:w4a16"].memory
     assert "tensor-parallel" not in own.fallbacks.get("moe:w4a16_marlin", "")
+
+
+def test_marlin_experts_memory_bound_on_the_native_layer_say_where_its_loads_end() -> None:
+    """gpt-oss-120b's experts on Marlin, decoding 4 sequences on one H200: memory-bound, so
+    their memory rate is the native MXFP4 kernel's fractions of gpt-oss's layer; a layer
+    measured only from 1 to 10 tokens per expert prices 4 x 4 / 128 = 0.125 at its nearest
+    load and the analysis says so, naming that layer."""
+    from rooflens.api import resolve
+
+    device = get_device("h200-sxm")
+    vllm = load_engine_profile("vllm", "h200-sxm")
+    layer = "w4a16/2880x2880:e128:k4"
+    narrow = LayerCurve(log10_loads=(0.0, 1.0), fractions=(0.3, 0.3))
+    data = vllm.model_dump()  # the shipped layers stay apart: this layer alone
+    data["moe_layers"] = {layer: narrow}
+    profile = EngineProfile.model_validate(data)
+    spec, _, options = resolve("openai/gpt-oss-120b", device, {"w4_kernel": "marlin"})
+    graph = build_graph(spec, options, device)
+    step = Step(np.array([4.0]), np.array([1.0]), np.array([1024.0]))
+    costs = price_step(graph, device, options.quantization, step, profile)
+    row = list(costs.names).index("expert_gate_proj")
+    assert costs.memory_rates[row][0] == pytest.approx(device.memory_bandwidth * 0.3)
+    assert any(
+        note.startswith("expert_gate_proj")
+        and f"0.125 tokens per expert lies outside the 1-10 its layer {layer}" in note
+        for note in costs.beyond_fit
+    )
