@@ -1100,6 +1100,17 @@ def test_scan_rows_are_priced_with_the_state_their_engine_carried() -> None:
     decode = analysis.steps["decode"]
     scan = float(decode.time[list(decode.names).index("mixer_scan")])
     assert scan == pytest.approx(13.359e-6, rel=0.02)
+    # An FP8 KV cache leaves the FP32 state's scan where it was, on its own curves, with no
+    # fallback (the cache type had named the curves: gdn:fp8, "not measured").
+    fp8_cache = rooflens.analyze(
+        "Qwen/Qwen3.5-397B-A17B", "b200", engine="sglang", tp=4, batch=32, prompt_len=1024,
+        gen_len=2, kv_bits=8,
+    )  # fmt: skip
+    decode = fp8_cache.steps["decode"]
+    row = list(decode.names).index("mixer_scan")
+    assert float(decode.time[row]) == pytest.approx(scan)
+    assert decode.priced_by[row] == "gdn"
+    assert not [line for line in fp8_cache.fallbacks if "mixer_scan" in line]
 
 
 def test_attention_curves_price_at_the_peak_they_were_fitted_against(tables) -> None:

@@ -472,13 +472,17 @@ def _engine_class(op: Operator) -> str:
 
 
 def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) -> str:
-    """Which data type's curves price an operator: attention by the KV-cache type it reads,
+    """Which data type's curves price an operator: attention by the KV-cache type it reads, a
+    recurrent scan by its state's type,
     weight-only quantized GEMMs by their kernel (w4a16: dequantize in the main loop; w4a16_int
     for integer weights, w4a16_marlin for float ones run by Marlin), FP8
     with scales per block (a group_size, or a w_scale block as DeepSeek-V3's 128 x 128) by
     the block-scaled kernels (a profile without them falls back to the fp8 curves), per-tensor
     FP8 with static activation scales by kernels without the scale pass (fp8_static), others
     by compute type."""
+    if isinstance(op, StateScan):  # by the state it carries, which the KV type sets only
+        bits = op.state_bits or quant.kv_bits  # where the model states none (its cost reads so)
+        return device.matrix_dtype(bits, True) if bits < 16 else "bf16"
     if op.efficiency_class == "attention":
         return device.matrix_dtype(quant.kv_bits, True) if quant.kv_bits < 16 else "bf16"
     if getattr(op, "quantized", False) and quant.w_bits < quant.a_bits:
