@@ -136,7 +136,8 @@ LOW_LATENCY_KERNEL = "moe_torch_flow_min_latency"
 ATTENTION_KERNELS = {"sglang": ("fa3", "trtllm_mha")}
 ATTENTION_SHAPE = ("batch_size", "isl", "step", "num_heads", "num_key_value_heads", "head_dim")
 # A MoE table row's layer shape and layout.
-MOE_SHAPE = ("hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size")
+MOE_LAYER = ("hidden_size", "inter_size", "topk", "num_experts")  # a model's layer, whole
+MOE_SHAPE = (*MOE_LAYER, "moe_tp_size", "moe_ep_size")
 LOW_LATENCY_TOKENS = 128
 # The MoE kernel an engine runs for a type on some systems, where its documentation names one
 # other than the type's own table: TensorRT-LLM runs MXFP4 experts with MXFP8 activations on
@@ -525,11 +526,10 @@ def _marlin_split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     if "kernel_source" not in rows.columns:
         return rows.iloc[:0], rows.iloc[:0]
     marlin = rows["kernel_source"].astype(str).str.contains(MXFP4_OTHER_KERNEL)
-    layer = ["hidden_size", "inter_size", "topk", "num_experts"]
-    native_layers = rows.loc[~marlin, layer].drop_duplicates()
+    native_layers = rows.loc[~marlin, list(MOE_LAYER)].drop_duplicates()
     if native_layers.empty:
         return rows[marlin], rows[marlin]
-    return rows[marlin], rows[marlin].merge(native_layers, on=layer)
+    return rows[marlin], rows[marlin].merge(native_layers, on=list(MOE_LAYER))
 
 
 def marlin_elsewhere(df: pd.DataFrame) -> bool:
