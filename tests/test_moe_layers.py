@@ -123,6 +123,12 @@ def test_a_fit_holds_the_layers_out_by_token_count_and_they_round_trip_beside_th
     loaded = load_profile(path)
     assert loaded.moe_layers == {}  # read when first priced
     assert loaded.layers == profile.moe_layers
+    # A copy that changes its own layers sees them beside the stored ones, even after the
+    # original was priced (model_copy carries what an instance cached over).
+    extra = {"bf16/1x1:e1:k1": profile.moe_layers["bf16/2048x512:e128:k4"]}
+    changed = loaded.model_copy(update={"moe_layers": extra})
+    assert set(changed.layers) == set(profile.moe_layers) | set(extra)
+    assert set(loaded.layers) == set(profile.moe_layers)
     # The same fit writes the same bytes (a refit changes nothing it need not), and so does
     # a profile saved as loaded.
     first = layers_path(path).read_bytes()

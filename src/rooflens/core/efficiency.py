@@ -28,7 +28,7 @@ and it prices an operator by the curve of its roofline regime alone (`in_regime`
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cached_property
+from functools import cache, cached_property
 from itertools import pairwise
 from typing import ClassVar, Literal
 
@@ -531,18 +531,21 @@ class EngineProfile(EfficiencyProfile):
     _stored_layers: Callable[[], dict[str, LayerCurve]] | None = PrivateAttr(default=None)
 
     def with_stored_layers(self, read: Callable[[], dict[str, LayerCurve]]) -> EngineProfile:
-        """This profile with MoE layers that `read` gives when first asked for."""
+        """This profile with MoE layers that `read` gives when first asked for (read once:
+        copies of the profile share what it read)."""
         profile = self.model_copy()
-        profile._stored_layers = read
+        profile._stored_layers = cache(read)
         return profile
 
-    @cached_property
+    @property
     def layers(self) -> dict[str, LayerCurve]:
         """Every MoE layer the profile prices by its own fractions (`moe_layers` and those
-        stored apart)."""
+        stored apart). Derived on each call, not cached on the instance: a copy that changes
+        `moe_layers` (model_copy carries cached values over) must not see the old set."""
         if self._stored_layers is None:
             return self.moe_layers
-        return {**self._stored_layers(), **self.moe_layers}
+        stored = self._stored_layers()
+        return {**stored, **self.moe_layers} if self.moe_layers else stored
 
     @model_validator(mode="after")
     def _never_beyond_roofline(self) -> EngineProfile:
