@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -122,7 +123,10 @@ def test_a_fit_holds_the_layers_out_by_token_count_and_they_round_trip_beside_th
     assert layers_path(path).name == "toy.moe-layers.json.gz"
     loaded = load_profile(path)
     assert loaded.moe_layers == {}  # read when first priced
+    # Profiles travel to the validation's worker processes: pickled unread and read.
+    assert pickle.loads(pickle.dumps(load_profile(path))).layers == profile.moe_layers
     assert loaded.layers == profile.moe_layers
+    assert pickle.loads(pickle.dumps(loaded)).layers == profile.moe_layers
     # A copy that changes its own layers sees them beside the stored ones, even after the
     # original was priced (model_copy carries what an instance cached over).
     extra = {"bf16/1x1:e1:k1": profile.moe_layers["bf16/2048x512:e128:k4"]}

@@ -28,7 +28,7 @@ and it prices an operator by the curve of its roofline regime alone (`in_regime`
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache, cached_property
+from functools import cached_property
 from itertools import pairwise
 from typing import ClassVar, Literal
 
@@ -529,12 +529,14 @@ class EngineProfile(EfficiencyProfile):
     # (`with_stored_layers`): most analyses price no MoE layer, and reading them takes tens
     # of milliseconds a profile.
     _stored_layers: Callable[[], dict[str, LayerCurve]] | None = PrivateAttr(default=None)
+    # What `_stored_layers` gave, once asked (copies made after share it).
+    _stored_read: dict[str, LayerCurve] | None = PrivateAttr(default=None)
 
     def with_stored_layers(self, read: Callable[[], dict[str, LayerCurve]]) -> EngineProfile:
-        """This profile with MoE layers that `read` gives when first asked for (read once:
-        copies of the profile share what it read)."""
+        """This profile with MoE layers that `read` gives when first asked for."""
         profile = self.model_copy()
-        profile._stored_layers = cache(read)
+        profile._stored_layers = read
+        profile._stored_read = None
         return profile
 
     @property
@@ -544,7 +546,9 @@ class EngineProfile(EfficiencyProfile):
         `moe_layers` (model_copy carries cached values over) must not see the old set."""
         if self._stored_layers is None:
             return self.moe_layers
-        stored = self._stored_layers()
+        if self._stored_read is None:
+            self._stored_read = self._stored_layers()
+        stored = self._stored_read
         return {**stored, **self.moe_layers} if self.moe_layers else stored
 
     @model_validator(mode="after")
