@@ -1009,6 +1009,51 @@ def test_mxfp4_experts_told_onto_marlin_take_its_compute_rate_and_the_native_mem
     assert how == ("moe:w4a16_marlin (fallback), memory-bound as moe layer w4a16/2880x2880:e128:k4")
 
 
+def test_mxfp4_experts_with_mxfp8_activations_are_priced_on_that_kernels_rows() -> None:
+    """gpt-oss's MXFP4 experts on vLLM with VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1 (w4_kernel
+    mxfp8) run FlashInfer's TensorRT-LLM-gen kernel with MXFP8 activations. vLLM's Blackwell
+    tables time it at other layers only; its B200 profile fits the type on SGLang's rows of
+    that FlashInfer kernel at gpt-oss's layers and says so. On the B200 tables those rows take
+    less time than vLLM's own MXFP4 kernel's at gpt-oss-120b's layer (a decode step's 64
+    tokens: 0.29 ms against 0.38 ms), so the experts cost less; dense layers keep bf16. A
+    profile without the type (vLLM's H100) prices it as the engine's own MXFP4 kernel, saying
+    so."""
+    import rooflens
+    from rooflens.api import resolve
+    from rooflens.core.pricing import Placement
+
+    device = get_device("b200")
+    vllm = load_engine_profile("vllm", "b200")
+    assert "moe:w4a8_mxfp8" in vllm.dtype_classes
+    assert vllm.provenance["db.moe:w4a8_mxfp8"].startswith(
+        "sglang 0.5.14 (sglang_flashinfer_trtllm_moe)"
+    )
+    assert "MOE_STAND_INS" in vllm.fallbacks["moe:w4a8_mxfp8"]
+    decode = Step(np.array([64.0]), np.array([1.0]), np.array([2048.0]))
+    times = {}
+    for kernel in ("native", "mxfp8"):
+        spec, _, options = resolve("openai/gpt-oss-120b", device, {"w4_kernel": kernel})
+        graph = build_graph(spec, options, device)
+        quant = options.quantization
+        placement = Placement.of(graph, device, quant)
+        picked = dict(zip(placement.names, placement.curve_dtypes, strict=True))
+        assert picked["expert_gate_proj"] == ("w4a8_mxfp8" if kernel == "mxfp8" else "w4a16")
+        assert picked["q_proj"] == "bf16"
+        row = [op.name for op in graph.operators].index("expert_gate_proj")
+        times[kernel] = price_step(graph, device, quant, decode, vllm).time[row][0]
+    assert times["mxfp8"] < 0.9 * times["native"]
+    ops = rooflens.analyze(
+        "openai/gpt-oss-120b", "b200", engine="vllm", batch=64, w4_kernel="mxfp8"
+    ).operators()
+    (how,) = set(ops.loc[ops["name"] == "expert_gate_proj", "priced_by"])
+    assert how == "moe layer w4a8_mxfp8/2880x2880:e128:k4 (fallback)"
+    hopper = load_engine_profile("vllm", "h100-sxm")
+    assert hopper.fallback("moe", "w4a8_mxfp8") == (
+        "moe:w4a8_mxfp8",
+        "not measured: the w4a16 curves",
+    )
+
+
 def _scan_rows(scan, width: int, decode: bool, fraction: float) -> list[dict]:
     """Rows of a recurrent-scan table (gdn_perf, kda_perf) of a synthetic engine whose scan
     runs at `fraction` of the bandwidth: `scan` (a model's StateScan) at several batches,

@@ -243,7 +243,7 @@ def test_a_run_launched_with_an_fp8_kv_cache_holds_twice_the_tokens() -> None:
     assert notes["precision_source"] == "fp8; KV cache 8-bit as launched"
     assert "kv_bits" not in dict(setup.scheduler)
     line = " ".join(_launch_lines(pd.DataFrame([run]).assign(predicted_ttft_ms=1.0)))
-    assert "a KV cache launched in FP8: 1; MXFP4 experts on Marlin: 0)" in line
+    assert "a KV cache launched in FP8: 1; MXFP4 experts on Marlin: 0, with MXFP8" in line
     # The same run on a day no script version is known for: the checkpoint's 16 bits.
     later = str(run["silicon_data_source"]).replace("2025-10-29", "2025-12-29")
     unknown, _ = setup_of(pd.Series(_llama_70b_run() | {"silicon_data_source": later}))
@@ -562,6 +562,12 @@ def test_an_engine_launched_with_a_kernel_variable_is_recorded_with_it() -> None
     assert engine_of(launch) == "vllm"
     assert scheduler_flags("vllm", launch) == {"max_batch": 4}
     assert mxfp4_kernel("vllm", launch) == "marlin"
+    # The MXFP8-activation kernel's variable is recorded the same way.
+    mxfp8 = MARLIN_SCRIPT.replace("VLLM_MXFP4_USE_MARLIN", "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8")
+    calls, _ = launch_commands(mxfp8, "benchmarks/single_node/gptoss_fp4_b200.sh", env)
+    (launch,) = [c for c in calls if engine_of(c)]
+    assert launch.startswith("VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1 vllm serve")
+    assert mxfp4_kernel("vllm", launch) == "mxfp8"
     # Without the export, the engine's own kernels.
     plain = MARLIN_SCRIPT.replace("export VLLM_MXFP4_USE_MARLIN=1\n", "")
     calls, _ = launch_commands(plain, "benchmarks/single_node/gptoss_fp4_h200.sh", env)
@@ -576,6 +582,13 @@ def test_an_engine_launched_with_a_kernel_variable_is_recorded_with_it() -> None
         ("vllm", "VLLM_MXFP4_USE_MARLIN=0 vllm serve m", None),
         ("vllm", "docker run -e VLLM_MXFP4_USE_MARLIN=1 img vllm serve m", "marlin"),
         ("vllm", "VLLM_MXFP4_USE_MARLIN=yes vllm serve m", None),  # vLLM reads an integer
+        ("vllm", "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1 vllm serve m", "mxfp8"),
+        ("vllm", "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=0 vllm serve m", None),
+        (
+            "vllm",
+            "VLLM_MXFP4_USE_MARLIN=1 VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1 vllm serve m",
+            "marlin",
+        ),
         ("sglang", "VLLM_MXFP4_USE_MARLIN=1 python3 -m sglang.launch_server", None),
     ],
 )
@@ -603,7 +616,33 @@ def test_a_gpt_oss_run_on_hopper_prices_its_experts_on_marlin_as_launched() -> N
     assert dict(setup.options)["w4_kernel"] == "marlin"
     assert notes["precision_source"] == "checkpoint as stored (mxfp4); MXFP4 on Marlin as launched"
     line = " ".join(_launch_lines(pd.DataFrame([run]).assign(predicted_ttft_ms=1.0)))
-    assert "MXFP4 experts on Marlin: 1)" in line
+    assert "MXFP4 experts on Marlin: 1, with MXFP8 activations: 0)" in line
+
+
+def test_a_gpt_oss_run_on_b200_prices_its_experts_with_mxfp8_activations_as_launched() -> None:
+    """InferenceX's gptoss_fp4_b200.sh exported VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1 (the
+    shipped index, from the script run under bash): the run's MXFP4 experts take the
+    TensorRT-LLM-gen kernel with MXFP8 activations."""
+    run = {
+        "id": "2026_04_06_gpt_oss_120b_b200_sxm_vllm_fp4_agg_1024x1024_c64_tp1_ep1_434",
+        "silicon_data_source": "source_file=2026-04-06.csv; model=GPT-OSS-120B; "
+        "silicon_concurrency=64; measured=2026-02-25T00:00:00.000Z; wip=False; "
+        "image=vllm/vllm-openai:v0.15.1",
+        "backend": "vllm", "backend_version": "0.15.1", "model_path": "openai/gpt-oss-120b",
+        "system": "b200_sxm", "precision": "fp4", "mode": "agg", "isl": 1024, "osl": 1024,
+        "gemm_quant_mode": "nvfp4", "moe_quant_mode": "nvfp4", "batch_size": 64, "tp_size": 1,
+        "pp_size": 1, "attention_dp_size": 1, "moe_tp_size": 1, "moe_ep_size": 1,
+    }  # fmt: skip
+    launch, script = launch_of(pd.Series(run))
+    assert script == "benchmarks/single_node/gptoss_fp4_b200.sh"
+    assert launch["w4_kernel"] == "mxfp8"
+    setup, notes = setup_of(pd.Series(run))
+    assert dict(setup.options)["w4_kernel"] == "mxfp8"
+    assert notes["precision_source"].endswith(
+        "MXFP4 on TensorRT-LLM-gen with MXFP8 activations as launched"
+    )
+    line = " ".join(_launch_lines(pd.DataFrame([run]).assign(predicted_ttft_ms=1.0)))
+    assert "MXFP4 experts on Marlin: 0, with MXFP8 activations: 1)" in line
 
 
 # MTP scripts: SGLang's EAGLE over the checkpoint's MTP layer, TensorRT-LLM's options file,

@@ -314,6 +314,49 @@ def test_marlin_timed_on_another_layer_gives_its_compute_rate_and_the_native_mem
     assert "tensor-parallel" not in own.fallbacks.get("moe:w4a16_marlin", "")
 
 
+def test_a_kernel_another_engine_times_at_the_layer_fits_a_type_of_its_own(
+    tmp_path, monkeypatch
+) -> None:
+    """vLLM's MXFP4 experts with MXFP8 activations (w4_kernel mxfp8), timed at the model's
+    layer only in SGLang's table of the same system (MOE_STAND_INS): the vLLM fit gains the
+    type from those rows of that kernel alone (SGLang's other kernel, at a hundredth of its
+    bound, left out), priced as the w4a16 operator, with their source and a fallback note;
+    its own MXFP4 curves are untouched. Without enough such rows there is no such type."""
+    from rooflens.calibration import aiconfigurator
+
+    stand_in = {("vllm", "toy"): {"w4a8_mxfp8": ("w4a8_mxfp4_mxfp8", "sglang", "fi_trtllm")}}
+    monkeypatch.setattr(aiconfigurator, "MOE_STAND_INS", stand_in)
+    _toy_gemms(tmp_path, "vllm")
+    own = tmp_path / "toy" / "moe" / "vllm" / "1.0"
+    own.mkdir(parents=True)
+    pd.DataFrame(_mxfp4_rows(512, 4, 128, 1, "vllm_gptossmxfp4moe_triton", 0.5)).to_csv(
+        own / "moe_perf.csv", index=False
+    )
+    other = tmp_path / "toy" / "moe" / "sglang" / "2.0"
+    other.mkdir(parents=True)
+    rows = _mxfp4_rows(512, 4, 128, 1, "fi_trtllm", 0.8) + _mxfp4_rows(
+        512, 4, 128, 1, "other_kernel", 0.01
+    )
+    pd.DataFrame(rows).assign(moe_dtype="w4a8_mxfp4_mxfp8").to_csv(
+        other / "moe_perf.csv", index=False
+    )
+    profile = fit_engine(tmp_path, "toy", "vllm", H100).profile
+    mxfp8 = profile.dtype_classes["moe:w4a8_mxfp8"]
+    # At the largest size (where the fixed time bends least): the kernel's 0.8 of its bound,
+    # not pulled down by the other kernel's hundredth; vLLM's own MXFP4 kernel keeps its 0.5.
+    assert mxfp8.memory.fractions[-1] == pytest.approx(0.8, rel=0.02)
+    native = profile.dtype_classes["moe:w4a16"]
+    assert native.memory.fractions[-1] == pytest.approx(0.5, rel=0.02)
+    assert set(profile.layers) >= {"w4a16/2048x512:e128:k4", "w4a8_mxfp8/2048x512:e128:k4"}
+    assert profile.provenance["db.moe:w4a8_mxfp8"].startswith("sglang 2.0 (fi_trtllm)")
+    assert "priced as the w4a16 operator" in profile.fallbacks["moe:w4a8_mxfp8"]
+    pd.DataFrame(rows[:10]).assign(moe_dtype="w4a8_mxfp4_mxfp8").to_csv(
+        other / "moe_perf.csv", index=False
+    )
+    few = fit_engine(tmp_path, "toy", "vllm", H100).profile
+    assert "moe:w4a8_mxfp8" not in few.dtype_classes
+
+
 def test_marlin_experts_memory_bound_on_the_native_layer_say_where_its_loads_end() -> None:
     """gpt-oss-120b's experts on Marlin, decoding 4 sequences on one H200: memory-bound, so
     their memory rate is the native MXFP4 kernel's fractions of gpt-oss's layer; a layer

@@ -132,14 +132,17 @@ class Settings(BaseModel):
         "8-bit activations' scales: computed each step (dynamic) or stored in the checkpoint "
         "(static); empty: the checkpoint's, else the engine's for per-tensor FP8, else dynamic.",
     )
-    w4_kernel: Literal["native", "marlin"] = setting(
+    w4_kernel: Literal["native", "marlin", "mxfp8"] = setting(
         "native",
         "Precision",
         "4-bit float kernel",
-        "Kernel of 4-bit float weights (MXFP4) with 16-bit activations: the engine's own, or "
+        "Kernel of 4-bit float weights (MXFP4) with 16-bit activations: the engine's own; "
         "Marlin (vLLM's VLLM_MXFP4_USE_MARLIN=1), priced on a profile's Marlin rows at the "
         "model's layer shapes, else compute-bound on Marlin's rows of another layer and "
-        "memory-bound as the engine's own. Changes calibrated estimates only.",
+        "memory-bound as the engine's own; or, for experts, mxfp8: TensorRT-LLM-gen's kernel "
+        "with MXFP8 activations (vLLM's VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1), priced on "
+        "its rows where a profile has them (vLLM on Blackwell: FlashInfer's, as SGLang's "
+        "tables time them), else as the engine's own. Changes calibrated estimates only.",
     )
     flash_attention: bool | None = setting(
         None,

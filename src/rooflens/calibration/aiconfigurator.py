@@ -159,6 +159,20 @@ MOE_KERNELS = {("trtllm", system): {"w4a16_mxfp4": "w4a8_mxfp4_mxfp8"} for syste
 # vLLM also autotunes FlashInfer's kernels at start-up (kernel_warmup.flashinfer_autotune)
 # and aiconfigurator's vLLM collector does not either, so they may still be slower than served.
 GEMM_STAND_INS = {"trtllm": {"nvfp4": "vllm"}}
+# MoE kernels an engine runs when its launch says so (rooflens' w4_kernel setting) that its own
+# tables time only at other layers, and the engine whose tables of the same system time them
+# at the layers the checkpoints rooflens serves that way have: vLLM's
+# VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1 (which InferenceX's gpt-oss scripts for B200 export)
+# runs MXFP4 experts on FlashInfer's TensorRT-LLM-gen kernel with MXFP8 activations; its
+# Blackwell tables time that kernel on two other layers only (4096x2048, 256 experts; 7168x3072,
+# 384), SGLang's time it through the same FlashInfer call (kernel_source
+# "sglang_flashinfer_trtllm_moe") at gpt-oss's layers. Priced as the W4A16 operator rooflens
+# prices MXFP4 experts as, as MOE_KERNELS prices TensorRT-LLM's rows of that kernel.
+# engine, system -> the type rooflens prices -> (table type, standing-in engine, its kernel).
+MOE_STAND_INS = {
+    ("vllm", system): {"w4a8_mxfp8": ("w4a8_mxfp4_mxfp8", "sglang", "sglang_flashinfer_trtllm_moe")}
+    for system in BLACKWELL
+}
 KV_TYPES = {"bfloat16": ("bf16", 16), "fp8": ("fp8", 8)}
 # Bytes per element of a collective's message (aiconfigurator counts elements).
 COMM_BYTES = {"half": 2, "bfloat16": 2, "int8": 1}
@@ -1073,6 +1087,8 @@ def fit_engine(
         kept = [_subset(x, np.asarray(x.time) > 0) for x in reader(*frames)]
         samples += [x for x in kept if len(x.time) >= MIN_ROWS]
     samples, stand_ins = _stand_in_gemms(samples, root, system, engine, provenance)
+    samples, moe_stand_ins = _stand_in_moe(samples, root, system, engine, provenance)
+    stand_ins |= moe_stand_ins
     samples, refused = _plausible_gemms(samples)
     fp8 = next((x for x in samples if (x.op_class, x.dtype) == ("matmul", "fp8")), None)
     quantize_dir = pick_version(root, system, "quantize", engine, version, ("computescale_perf",))
@@ -1276,6 +1292,37 @@ def _stand_in_gemms(
         notes[f"matmul:{dtype}"] = (
             f"fitted from {other}'s {table_type} GEMM rows: {engine}'s own are timed outside "
             "its autotuner, which its serving runs (GEMM_STAND_INS)"
+        )
+    return samples, notes
+
+
+def _stand_in_moe(
+    samples: list[Samples], root: Path, system: str, engine: str, provenance: dict[str, str]
+) -> tuple[list[Samples], dict[str, str]]:
+    """The samples with each MoE type of MOE_STAND_INS[(engine, system)] fitted on the
+    standing-in engine's newest rows of its kernel on `system`, priced as the W4A16 operator,
+    where it has enough of them (their source in `provenance`, `db.moe:<type>`), and the
+    fallback note of each type so fitted."""
+    notes: dict[str, str] = {}
+    for dtype, (table_type, other, kernel) in MOE_STAND_INS.get((engine, system), {}).items():
+        folder = pick_version(root, system, "moe", other, None, ("moe_perf",))
+        rows = read_table(folder, "moe_perf") if folder is not None else None
+        if folder is None or rows is None or "kernel_source" not in rows.columns:
+            continue
+        rows = rows[rows["kernel_source"].astype(str) == kernel]
+        found = moe_samples(rows, {"w4a16_mxfp4": table_type})
+        kept = [_subset(x, np.asarray(x.time) > 0) for x in found if x.dtype == "w4a16"]
+        kept = [replace(x, dtype=dtype) for x in kept if len(x.time) >= MIN_ROWS]
+        if not kept:
+            continue
+        samples = [*samples, *kept]
+        provenance[f"db.moe:{dtype}"] = (
+            f"{other} {folder.name} ({kernel}), collected {collection_date(folder)}"
+        )
+        notes[f"moe:{dtype}"] = (
+            f"fitted from {other}'s {table_type} MoE rows of {kernel} (the kernel {engine} "
+            "runs with w4_kernel mxfp8), priced as the w4a16 operator: its own tables time it "
+            "at other layers only (MOE_STAND_INS)"
         )
     return samples, notes
 

@@ -68,12 +68,16 @@ KERNEL_PREFIX = "kernel:"
 # static activation scales as the measured GEMMs, which compute their scales each call;
 # integer 4-bit weights as the float 4-bit ones, both dequantized in the main loop; float
 # 4-bit weights run by Marlin as the engine's own float 4-bit kernel: vLLM measured Marlin the
-# faster of the two on gpt-oss-120b on an H100, vllm-project/vllm#27523, so an upper bound).
+# faster of the two on gpt-oss-120b on an H100, vllm-project/vllm#27523, so an upper bound;
+# float 4-bit experts with MXFP8 activations as the engine's own float 4-bit kernel, which
+# TensorRT-LLM's Blackwell profiles fit on those very rows: rooflens.calibration.aiconfigurator,
+# MOE_KERNELS).
 DTYPE_FALLBACK = {
     "fp8_block": "fp8",
     "fp8_static": "fp8",
     "w4a16_int": "w4a16",
     "w4a16_marlin": "w4a16",
+    "w4a8_mxfp8": "w4a16",
 }
 # A MoE type whose memory-bound expert GEMMs take another type's layer fractions at a layer it
 # has none of its own at, its compute-bound ones its own curves: MXFP4 experts on Marlin, whose

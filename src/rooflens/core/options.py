@@ -53,10 +53,12 @@ class Quantization(BaseModel):
     # Weight-only kernels dequantize a weight tile once per this many activation rows.
     dequant_rows: PositiveInt = 128
     # The kernel 4-bit float weights (MXFP4) run with 16-bit activations: the engine's own for
-    # the format (gpt-oss's Triton or FlashInfer kernels), or Marlin's, which dequantizes in
-    # its main loop as for integer weights (vLLM's VLLM_MXFP4_USE_MARLIN=1). Only calibrated
+    # the format (gpt-oss's Triton or FlashInfer kernels), Marlin's, which dequantizes in its
+    # main loop as for integer weights (vLLM's VLLM_MXFP4_USE_MARLIN=1), or, for experts,
+    # TensorRT-LLM-gen's, which quantizes their activations to MXFP8 on the way in (vLLM's
+    # VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1; TensorRT-LLM's own on Blackwell). Only calibrated
     # estimates differ: the engine profiles time each kernel apart.
-    w4_kernel: Literal["native", "marlin"] = "native"
+    w4_kernel: Literal["native", "marlin", "mxfp8"] = "native"
     # Pruned weights of the block's linear layers (rooflens.core.techniques.weight_sparsity):
     # unstructured (the share that is zero; computed dense unless `sparse_kernel`) or N:M.
     sparsity: float = Field(default=0.0, ge=0.0, lt=1.0)

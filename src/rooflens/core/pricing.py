@@ -475,7 +475,8 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
     """Which data type's curves price an operator: attention by the KV-cache type it reads, a
     recurrent scan by its state's type,
     weight-only quantized GEMMs by their kernel (w4a16: dequantize in the main loop; w4a16_int
-    for integer weights, w4a16_marlin for float ones run by Marlin), FP8
+    for integer weights, w4a16_marlin for float ones run by Marlin, w4a8_mxfp8 for float
+    experts run by TensorRT-LLM-gen with MXFP8 activations), FP8
     with scales per block (a group_size, or a w_scale block as DeepSeek-V3's 128 x 128) by
     the block-scaled kernels (a profile without them falls back to the fp8 curves), per-tensor
     FP8 with static activation scales by kernels without the scale pass (fp8_static), others
@@ -492,6 +493,8 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
         # its curves where measured (DTYPE_FALLBACK).
         if stored.w_format == "int":
             return f"w{quant.w_bits}a{quant.a_bits}_int"
+        if quant.w4_kernel == "mxfp8" and quant.w_bits == 4 and isinstance(op, ExpertLinear):
+            return "w4a8_mxfp8"  # activations quantized to MXFP8 inside the MoE kernel
         marlin = quant.w4_kernel == "marlin" and quant.w_bits == 4
         return f"w{quant.w_bits}a{quant.a_bits}" + ("_marlin" if marlin else "")
     if dtype == "fp8" and getattr(op, "quantized", False) and quant.block_scaled:

@@ -133,7 +133,7 @@ SUFFIXES = {
 
 # Environment variables that choose an engine's kernels: a recorded command starts with those
 # set when it ran, as a shell line would (`VLLM_MXFP4_USE_MARLIN=1 vllm serve ...`).
-ENGINE_ENVIRONMENT = ("VLLM_MXFP4_USE_MARLIN",)
+ENGINE_ENVIRONMENT = ("VLLM_MXFP4_USE_MARLIN", "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8")
 _SET = "".join(f"${{{name}+{name}=${name} }}" for name in ENGINE_ENVIRONMENT)
 # Stands in for benchmark_lib.sh: every function the scripts call, and any command this
 # machine lacks, only records its arguments (bash's command_not_found_handle).
@@ -235,20 +235,31 @@ def _program(command: str) -> str:
     return " ".join(words)
 
 
+# vLLM's variables that put MXFP4 experts on another kernel, and rooflens' w4_kernel for each
+# (a launch setting both is read as Marlin; none of InferenceX's scripts does).
+MXFP4_KERNELS = {
+    "VLLM_MXFP4_USE_MARLIN": "marlin",
+    "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8": "mxfp8",
+}
+
+
 def mxfp4_kernel(engine: str, command: str) -> str | None:
-    """'marlin' where a vLLM launch ran with VLLM_MXFP4_USE_MARLIN set true (vLLM reads it as
-    an integer: envs.py, maybe_convert_bool), on the command line or as docker's `-e`, else
+    """'marlin' where a vLLM launch ran with VLLM_MXFP4_USE_MARLIN set true, else 'mxfp8'
+    where it ran with VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8 set true (vLLM reads both as
+    integers: envs.py, maybe_convert_bool), on the command line or as docker's `-e`, else
     None: the engine's own MXFP4 kernels."""
     if engine != "vllm":
         return None
+    found = set()
     for word in shlex.split(command):
         name, equals, value = word.partition("=")
-        if equals and name == "VLLM_MXFP4_USE_MARLIN":
+        if equals and name in MXFP4_KERNELS:
             try:
-                return "marlin" if int(value) else None
+                if int(value):
+                    found.add(MXFP4_KERNELS[name])
             except ValueError:
-                return None
-    return None
+                continue
+    return next((kernel for kernel in MXFP4_KERNELS.values() if kernel in found), None)
 
 
 def _values(words: list[str]) -> dict[str, str]:

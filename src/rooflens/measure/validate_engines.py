@@ -124,6 +124,8 @@ CHECKPOINT_DTYPES = {"bfloat16", "float16"}
 # throughout; read as per-tensor FP8 its GEMMs would be priced on another kernel's tables.
 BLOCK_FP8_LABELS = ("fp8", "fp8_block")
 BLOCK_FP8_SOURCE = "fp8_block (GEMMs labelled fp8 beside block-FP8 experts: one checkpoint)"
+# How a row's precision note names the kernel its launch put MXFP4 experts on (w4_kernel).
+W4_KERNEL_NOTES = {"marlin": "Marlin", "mxfp8": "TensorRT-LLM-gen with MXFP8 activations"}
 # Why a run whose benchmark configuration drafted tokens is not simulated (setup_of).
 MTP_REASON = "ran MTP speculative decoding, its draft count not known"
 
@@ -419,11 +421,12 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     if kv_bits is not None:
         quant = quant | {"kv_bits": kv_bits}
         source = f"{source}; KV cache {kv_bits}-bit as launched"
-    # And the kernel its MXFP4 experts ran with (vLLM told to use Marlin).
+    # And the kernel its MXFP4 experts ran with (vLLM told to use Marlin, or TensorRT-LLM-gen's
+    # with MXFP8 activations).
     kernel = launch.pop("w4_kernel", None)
     if kernel is not None:
         quant = quant | {"w4_kernel": kernel}
-        source = f"{source}; MXFP4 on {kernel.capitalize()} as launched"
+        source = f"{source}; MXFP4 on {W4_KERNEL_NOTES[kernel]} as launched"
     # So is the memory it was launched to take, read as the engine's profile reads it.
     memory = launch.pop("memory_fraction", None)
     if not overlapped(row):
@@ -1649,7 +1652,8 @@ def report(
         "`kv_cache_config.dtype`), the memory the engine may take (vLLM's "
         "`--gpu-memory-utilization`, SGLang's `--mem-fraction-static`, TensorRT-LLM's "
         "`free_gpu_memory_fraction`) and the kernel of MXFP4 experts (vLLM's "
-        "`VLLM_MXFP4_USE_MARLIN` in its environment), and that an aggregated gap-analysis "
+        "`VLLM_MXFP4_USE_MARLIN` or `VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8` in its "
+        "environment), and that an aggregated gap-analysis "
         "run takes the configuration AIConfigurator's generator wrote for it (its plain "
         "rules: batch limit the record's batch size, TensorRT-LLM's and vLLM's token budget "
         "batch size + ISL + 1,500, SGLang's `max_prefill_tokens` ISL + 1,500, TensorRT-LLM's "
@@ -1816,7 +1820,7 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
         return []
     known = {engine: 0 for engine in sorted(set(simulated["backend"]))}
     looks: list[int] = []
-    held = balanced = fp8_cache = marlin = 0
+    held = balanced = fp8_cache = marlin = mxfp8 = 0
     for _, row in simulated.iterrows():
         launch = launch_of(row)[0]
         if launch:
@@ -1827,6 +1831,7 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
             balanced += bool(launch.get("dp_balance"))
             fp8_cache += launch.get("kv_bits") == 8
             marlin += launch.get("w4_kernel") == "marlin"
+            mxfp8 += launch.get("w4_kernel") == "mxfp8"
     counts = pd.Series(looks, dtype=int).value_counts().sort_index()
     intervals = ", ".join(f"{n} at {k}" for k, n in counts.items()) or "none"
     total = sum(known.values())
@@ -1839,7 +1844,7 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
         + ", ".join(f"{engine} {n}" for engine, n in known.items())
         + f"; SGLang's receive interval: {intervals}; TensorRT-LLM's batch waiting: {held}, "
         f"its attention-DP balance: {balanced}; a KV cache launched in FP8: {fp8_cache}"
-        f"; MXFP4 experts on Marlin: {marlin})"
+        f"; MXFP4 experts on Marlin: {marlin}, with MXFP8 activations: {mxfp8})"
         f"; the other {len(simulated) - total} "
         "run the preset (no version of their script known for that time and "
         "configuration, or, for a run dated by its day only, versions replaced that day "
