@@ -955,6 +955,19 @@ def test_an_analysis_says_which_fallback_prices_its_operators() -> None:
     assert "(moe:w4a16_marlin)" in table.output.replace("\n", " ")
 
 
+def _gpt_oss_on(device, kernel: str):
+    """gpt-oss-120b's graph and precision with its MXFP4 experts on `kernel` (w4_kernel), and
+    the data type whose curves price each operator."""
+    from rooflens.api import resolve
+    from rooflens.core.pricing import Placement
+
+    spec, _, options = resolve("openai/gpt-oss-120b", device, {"w4_kernel": kernel})
+    graph = build_graph(spec, options, device)
+    quant = options.quantization
+    placement = Placement.of(graph, device, quant)
+    return graph, quant, dict(zip(placement.names, placement.curve_dtypes, strict=True))
+
+
 def test_mxfp4_experts_told_onto_marlin_take_its_compute_rate_and_the_native_memory_rate() -> None:
     """gpt-oss's MXFP4 experts on vLLM with VLLM_MXFP4_USE_MARLIN=1 (w4_kernel marlin). The
     shipped H200 table times Marlin only on another layer (896 experts, top 16), so an 8k-token
@@ -965,8 +978,6 @@ def test_mxfp4_experts_told_onto_marlin_take_its_compute_rate_and_the_native_mem
     decode); the profile and the analysis say so, and the checkpoint's precision is
     unchanged."""
     import rooflens
-    from rooflens.api import resolve
-    from rooflens.core.pricing import Placement
 
     device = get_device("h200-sxm")
     vllm = load_engine_profile("vllm", "h200-sxm")
@@ -978,12 +989,8 @@ def test_mxfp4_experts_told_onto_marlin_take_its_compute_rate_and_the_native_mem
     decode = Step(np.array([64.0]), np.array([1.0]), np.array([2048.0]))
     costs = {}
     for kernel in ("native", "marlin"):
-        spec, _, options = resolve("openai/gpt-oss-120b", device, {"w4_kernel": kernel})
-        graph = build_graph(spec, options, device)
-        quant = options.quantization
+        graph, quant, picked = _gpt_oss_on(device, kernel)
         assert (quant.w_bits, quant.w_format, quant.w4_kernel) == (4, "mxfp4", kernel)
-        placement = Placement.of(graph, device, quant)
-        picked = dict(zip(placement.names, placement.curve_dtypes, strict=True))
         assert picked["expert_gate_proj"] == ("w4a16_marlin" if kernel == "marlin" else "w4a16")
         assert picked["q_proj"] == "bf16"  # attention stays unquantized
         row = [op.name for op in graph.operators].index("expert_gate_proj")
@@ -1019,8 +1026,6 @@ def test_mxfp4_experts_with_mxfp8_activations_are_priced_on_that_kernels_rows() 
     profile without the type (vLLM's H100) prices it as the engine's own MXFP4 kernel, saying
     so."""
     import rooflens
-    from rooflens.api import resolve
-    from rooflens.core.pricing import Placement
 
     device = get_device("b200")
     vllm = load_engine_profile("vllm", "b200")
@@ -1032,11 +1037,7 @@ def test_mxfp4_experts_with_mxfp8_activations_are_priced_on_that_kernels_rows() 
     decode = Step(np.array([64.0]), np.array([1.0]), np.array([2048.0]))
     times = {}
     for kernel in ("native", "mxfp8"):
-        spec, _, options = resolve("openai/gpt-oss-120b", device, {"w4_kernel": kernel})
-        graph = build_graph(spec, options, device)
-        quant = options.quantization
-        placement = Placement.of(graph, device, quant)
-        picked = dict(zip(placement.names, placement.curve_dtypes, strict=True))
+        graph, quant, picked = _gpt_oss_on(device, kernel)
         assert picked["expert_gate_proj"] == ("w4a8_mxfp8" if kernel == "mxfp8" else "w4a16")
         assert picked["q_proj"] == "bf16"
         row = [op.name for op in graph.operators].index("expert_gate_proj")

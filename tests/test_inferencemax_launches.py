@@ -596,53 +596,52 @@ def test_the_mxfp4_kernel_is_read_off_the_launch(engine, command, kernel) -> Non
     assert mxfp4_kernel(engine, command) == kernel
 
 
-def test_a_gpt_oss_run_on_hopper_prices_its_experts_on_marlin_as_launched() -> None:
-    """InferenceX's gptoss_fp4_h200.sh exported VLLM_MXFP4_USE_MARLIN=1 (the shipped index):
-    the run keeps its checkpoint's MXFP4 weights, run by Marlin."""
+@pytest.mark.parametrize(
+    ("record", "script", "kernel", "note", "counted"),
+    [
+        # gptoss_fp4_h200.sh exported VLLM_MXFP4_USE_MARLIN=1: the checkpoint's MXFP4
+        # weights, run by Marlin.
+        (
+            {"id": "2026_04_06_gpt_oss_120b_h200_sxm_vllm_fp4_agg_8192x1024_c8_tp1_ep1_254",
+             "measured": "2026-03-27", "version": "0.18.0", "system": "h200_sxm",
+             "isl": 8192, "conc": 8},
+            "benchmarks/single_node/gptoss_fp4_h200.sh", "marlin", "Marlin",
+            "Marlin: 1, with MXFP8 activations: 0)",
+        ),
+        # gptoss_fp4_b200.sh exported VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1: TensorRT-LLM-gen's
+        # kernel with MXFP8 activations.
+        (
+            {"id": "2026_04_06_gpt_oss_120b_b200_sxm_vllm_fp4_agg_1024x1024_c64_tp1_ep1_434",
+             "measured": "2026-02-25", "version": "0.15.1", "system": "b200_sxm",
+             "isl": 1024, "conc": 64},
+            "benchmarks/single_node/gptoss_fp4_b200.sh", "mxfp8",
+            "TensorRT-LLM-gen with MXFP8 activations", "Marlin: 0, with MXFP8 activations: 1)",
+        ),
+    ],
+)  # fmt: skip
+def test_a_gpt_oss_run_prices_its_experts_on_the_kernel_its_script_exported(
+    record, script, kernel, note, counted
+) -> None:
+    """The shipped index, read off InferenceX's scripts run under bash, names the kernel
+    vLLM's environment put gpt-oss's MXFP4 experts on; the run is priced on it and says so."""
     run = {
-        "id": "2026_04_06_gpt_oss_120b_h200_sxm_vllm_fp4_agg_8192x1024_c8_tp1_ep1_254",
+        "id": record["id"],
         "silicon_data_source": "source_file=2026-04-06.csv; model=GPT-OSS-120B; "
-        "silicon_concurrency=8; measured=2026-03-27T00:00:00.000Z; wip=False; "
-        "image=vllm/vllm-openai:v0.18.0",
-        "backend": "vllm", "backend_version": "0.18.0", "model_path": "openai/gpt-oss-120b",
-        "system": "h200_sxm", "precision": "fp4", "mode": "agg", "isl": 8192, "osl": 1024,
-        "gemm_quant_mode": "nvfp4", "moe_quant_mode": "nvfp4", "batch_size": 8, "tp_size": 1,
-        "pp_size": 1, "attention_dp_size": 1, "moe_tp_size": 1, "moe_ep_size": 1,
+        f"silicon_concurrency={record['conc']}; measured={record['measured']}T00:00:00.000Z; "
+        f"wip=False; image=vllm/vllm-openai:v{record['version']}",
+        "backend": "vllm", "backend_version": record["version"],
+        "model_path": "openai/gpt-oss-120b", "system": record["system"], "precision": "fp4",
+        "mode": "agg", "isl": record["isl"], "osl": 1024, "gemm_quant_mode": "nvfp4",
+        "moe_quant_mode": "nvfp4", "batch_size": record["conc"], "tp_size": 1, "pp_size": 1,
+        "attention_dp_size": 1, "moe_tp_size": 1, "moe_ep_size": 1,
     }  # fmt: skip
-    launch, script = launch_of(pd.Series(run))
-    assert script == "benchmarks/single_node/gptoss_fp4_h200.sh"
-    assert launch["w4_kernel"] == "marlin" and launch["max_tokens"] == 8192
+    launch, found = launch_of(pd.Series(run))
+    assert found == script and launch["w4_kernel"] == kernel
     setup, notes = setup_of(pd.Series(run))
-    assert dict(setup.options)["w4_kernel"] == "marlin"
-    assert notes["precision_source"] == "checkpoint as stored (mxfp4); MXFP4 on Marlin as launched"
+    assert dict(setup.options)["w4_kernel"] == kernel
+    assert notes["precision_source"].endswith(f"; MXFP4 on {note} as launched")
     line = " ".join(_launch_lines(pd.DataFrame([run]).assign(predicted_ttft_ms=1.0)))
-    assert "MXFP4 experts on Marlin: 1, with MXFP8 activations: 0)" in line
-
-
-def test_a_gpt_oss_run_on_b200_prices_its_experts_with_mxfp8_activations_as_launched() -> None:
-    """InferenceX's gptoss_fp4_b200.sh exported VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1 (the
-    shipped index, from the script run under bash): the run's MXFP4 experts take the
-    TensorRT-LLM-gen kernel with MXFP8 activations."""
-    run = {
-        "id": "2026_04_06_gpt_oss_120b_b200_sxm_vllm_fp4_agg_1024x1024_c64_tp1_ep1_434",
-        "silicon_data_source": "source_file=2026-04-06.csv; model=GPT-OSS-120B; "
-        "silicon_concurrency=64; measured=2026-02-25T00:00:00.000Z; wip=False; "
-        "image=vllm/vllm-openai:v0.15.1",
-        "backend": "vllm", "backend_version": "0.15.1", "model_path": "openai/gpt-oss-120b",
-        "system": "b200_sxm", "precision": "fp4", "mode": "agg", "isl": 1024, "osl": 1024,
-        "gemm_quant_mode": "nvfp4", "moe_quant_mode": "nvfp4", "batch_size": 64, "tp_size": 1,
-        "pp_size": 1, "attention_dp_size": 1, "moe_tp_size": 1, "moe_ep_size": 1,
-    }  # fmt: skip
-    launch, script = launch_of(pd.Series(run))
-    assert script == "benchmarks/single_node/gptoss_fp4_b200.sh"
-    assert launch["w4_kernel"] == "mxfp8"
-    setup, notes = setup_of(pd.Series(run))
-    assert dict(setup.options)["w4_kernel"] == "mxfp8"
-    assert notes["precision_source"].endswith(
-        "MXFP4 on TensorRT-LLM-gen with MXFP8 activations as launched"
-    )
-    line = " ".join(_launch_lines(pd.DataFrame([run]).assign(predicted_ttft_ms=1.0)))
-    assert "MXFP4 experts on Marlin: 0, with MXFP8 activations: 1)" in line
+    assert f"MXFP4 experts on {counted}" in line
 
 
 # MTP scripts: SGLang's EAGLE over the checkpoint's MTP layer, TensorRT-LLM's options file,
