@@ -324,7 +324,9 @@ def test_a_kernel_another_engine_times_at_the_layer_fits_a_type_of_its_own(
     its own MXFP4 curves are untouched. Without enough such rows there is no such type."""
     from rooflens.calibration import aiconfigurator
 
-    stand_in = {("vllm", "toy"): {"w4a8_mxfp8": ("w4a8_mxfp4_mxfp8", "sglang", "fi_trtllm")}}
+    stand_in = {
+        ("vllm", "toy"): {"w4a8_mxfp8": ("w4a16_mxfp4", "w4a8_mxfp4_mxfp8", "sglang", "fi_trtllm")}
+    }
     monkeypatch.setattr(aiconfigurator, "MOE_STAND_INS", stand_in)
     _toy_gemms(tmp_path, "vllm")
     own = tmp_path / "toy" / "moe" / "vllm" / "1.0"

@@ -168,11 +168,16 @@ GEMM_STAND_INS = {"trtllm": {"nvfp4": "vllm"}}
 # 384), SGLang's time it through the same FlashInfer call (kernel_source
 # "sglang_flashinfer_trtllm_moe") at gpt-oss's layers. Priced as the W4A16 operator rooflens
 # prices MXFP4 experts as, as MOE_KERNELS prices TensorRT-LLM's rows of that kernel.
-# engine, system -> the type rooflens prices -> (table type, standing-in engine, its kernel).
+# engine, system -> the type rooflens prices -> (the MOE_TYPES type whose operator prices the
+# rows, the table's type, the standing-in engine, its kernel).
 MOE_STAND_INS = {
-    ("vllm", system): {"w4a8_mxfp8": ("w4a8_mxfp4_mxfp8", "sglang", "sglang_flashinfer_trtllm_moe")}
+    ("vllm", system): {
+        "w4a8_mxfp8": (
+            "w4a16_mxfp4", "w4a8_mxfp4_mxfp8", "sglang", "sglang_flashinfer_trtllm_moe"
+        )
+    }
     for system in BLACKWELL
-}
+}  # fmt: skip
 KV_TYPES = {"bfloat16": ("bf16", 16), "fp8": ("fp8", 8)}
 # Bytes per element of a collective's message (aiconfigurator counts elements).
 COMM_BYTES = {"half": 2, "bfloat16": 2, "int8": 1}
@@ -1300,18 +1305,20 @@ def _stand_in_moe(
     samples: list[Samples], root: Path, system: str, engine: str, provenance: dict[str, str]
 ) -> tuple[list[Samples], dict[str, str]]:
     """The samples with each MoE type of MOE_STAND_INS[(engine, system)] fitted on the
-    standing-in engine's newest rows of its kernel on `system`, priced as the W4A16 operator,
-    where it has enough of them (their source in `provenance`, `db.moe:<type>`), and the
-    fallback note of each type so fitted."""
+    standing-in engine's newest rows of its kernel on `system`, priced as the operator of the
+    type the entry names, where it has enough of them (their source in `provenance`,
+    `db.moe:<type>`), and the fallback note of each type so fitted."""
     notes: dict[str, str] = {}
-    for dtype, (table_type, other, kernel) in MOE_STAND_INS.get((engine, system), {}).items():
+    stand_ins = MOE_STAND_INS.get((engine, system), {})
+    for dtype, (priced_as, table_type, other, kernel) in stand_ins.items():
         folder = pick_version(root, system, "moe", other, None, ("moe_perf",))
         rows = read_table(folder, "moe_perf") if folder is not None else None
         if folder is None or rows is None or "kernel_source" not in rows.columns:
             continue
         rows = rows[rows["kernel_source"].astype(str) == kernel]
-        found = moe_samples(rows, {"w4a16_mxfp4": table_type})
-        kept = [_subset(x, np.asarray(x.time) > 0) for x in found if x.dtype == "w4a16"]
+        operator = MOE_TYPES[priced_as][0]
+        found = moe_samples(rows, {priced_as: table_type})
+        kept = [_subset(x, np.asarray(x.time) > 0) for x in found if x.dtype == operator]
         kept = [replace(x, dtype=dtype) for x in kept if len(x.time) >= MIN_ROWS]
         if not kept:
             continue
@@ -1321,8 +1328,8 @@ def _stand_in_moe(
         )
         notes[f"moe:{dtype}"] = (
             f"fitted from {other}'s {table_type} MoE rows of {kernel} (the kernel {engine} "
-            "runs with w4_kernel mxfp8), priced as the w4a16 operator: its own tables time it "
-            "at other layers only (MOE_STAND_INS)"
+            f"runs for {dtype}), priced as the {operator} operator: its own tables time it at "
+            "other layers only (MOE_STAND_INS)"
         )
     return samples, notes
 
