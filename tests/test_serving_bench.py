@@ -777,6 +777,37 @@ def test_sglang_takes_another_whole_prompt_only_within_max_prefill_tokens() -> N
     assert long["prefill_tokens"].tolist() == [600, 0]
 
 
+def test_sglang_mixed_chunks_decode_beside_the_prompts() -> None:
+    """SGLang's --enable-mixed-chunk: a prefill iteration also decodes the running requests,
+    each taking one token off chunked_prefill_size (100) and max_prefill_tokens (250). Three
+    60-token prompts: the first iteration prefills 60 and 40 of the second; the next decodes
+    the first beside the second's last 20 and the third's 60 (80 of the 99 left). Unmixed,
+    that second iteration prefills alone."""
+    spec, device, opts = _setup()
+    unmixed = SchedulerConfig(policy="continuous", chunk_size=100, max_tokens=250, max_batch=8)
+    mixed = unmixed.model_copy(update={"mixed_chunk": True})
+    line = run(spec, device, opts, _fixed(3, 60, 4), mixed).timeline
+    assert line["prefill_tokens"].tolist()[:3] == [100, 80, 0]
+    assert line["decode_seqs"].tolist()[:3] == [0, 1, 3]
+    alone = run(spec, device, opts, _fixed(3, 60, 4), unmixed).timeline
+    assert alone["prefill_tokens"].tolist()[:2] == [100, 80]
+    assert alone["decode_seqs"].tolist()[:3] == [0, 0, 3]
+
+
+def test_sglang_mixed_chunks_take_the_decodes_off_the_chunk_size() -> None:
+    """Two 10-token requests decode while a 100-token prompt arrives: under a chunk size of 50
+    its chunks are 48, 48 and 4 (each iteration's two decodes take two tokens of the 50)."""
+    spec, device, opts = _setup()
+    scheduler = SchedulerConfig(
+        policy="continuous", chunk_size=50, max_tokens=1000, max_batch=8, mixed_chunk=True
+    )
+    requests = Requests(np.array([0.0, 0.0, 0.05]), np.array([10, 10, 100]), np.array([40, 40, 2]))
+    line = run(spec, device, opts, requests, scheduler).timeline
+    prefills = line[line["prefill_tokens"] > 0]
+    assert prefills["prefill_tokens"].tolist() == [20, 48, 48, 4]
+    assert prefills["decode_seqs"].tolist() == [0, 2, 2, 2]
+
+
 def test_sglang_takes_a_prefill_token_limit_below_its_batch_limit() -> None:
     """SGLang accepts max_prefill_tokens below max_running_requests (vLLM refuses such a
     budget): it only keeps a second whole prompt out of a prefill batch. Four 3-token

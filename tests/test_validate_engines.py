@@ -833,29 +833,42 @@ def test_the_overlap_schedule_follows_the_engines_release(
 
 
 @pytest.mark.parametrize(
-    ("backend", "fields"),
+    ("backend", "release", "fields"),
     [
         # max_batch_size + ISL + 1500 tokens, prompts whole (no enable_chunked_prefill).
-        ("trtllm", {"max_batch": 8, "max_tokens": 8 + 1024 + 1500, "split_prompts": False}),
+        (
+            "trtllm",
+            "0.0.1",
+            {"max_batch": 8, "max_tokens": 8 + 1024 + 1500, "split_prompts": False},
+        ),
         # max-num-batched-tokens alike; vLLM's V1 chunks prompts.
-        ("vllm", {"max_batch": 8, "max_tokens": 8 + 1024 + 1500}),
-        # max-prefill-tokens ISL + 1500; chunked_prefill_size stays the engine's own.
-        ("sglang", {"max_batch": 8, "max_tokens": 1024 + 1500}),
+        ("vllm", "0.0.1", {"max_batch": 8, "max_tokens": 8 + 1024 + 1500}),
+        # max-prefill-tokens ISL + 1500 and mixed chunks; chunked_prefill_size stays the
+        # engine's own.
+        ("sglang", "0.5.6.post2", {"max_batch": 8, "max_tokens": 1024 + 1500, "mixed_chunk": True}),
+        # A release whose template wrote neither flag before the rule set mixed chunks: the
+        # engine's defaults.
+        ("sglang", "0.5.1.post1", {"max_batch": 8}),
     ],
 )
-def test_a_gap_analysis_run_takes_the_generators_configuration(sample, backend, fields) -> None:
+def test_a_gap_analysis_run_takes_the_generators_configuration(
+    sample, backend, release, fields
+) -> None:
     """AIConfigurator's gap-analysis runs deployed its generator's configurations: the batch
     limit is the row's batch size, the token budget as its rules set it."""
     from rooflens.serving.presets import scheduler_with
 
     row = sample.iloc[0].copy()
-    row["backend"], row["backend_version"] = backend, "0.0.1"
+    row["backend"], row["backend_version"] = backend, release
     row["isl"], row["batch_size"], row["mode"] = 1024, 8.0, "agg"
     row["silicon_data_source"] = "source_file=/x/aic-auto-gap-analysis/data/q.csv"
     assert launch_of(row) == (fields, "aiconfigurator generator")
     setup, notes = setup_of(row)
     scheduler = scheduler_with(backend, None, dict(setup.scheduler))
     assert {name: getattr(scheduler, name) for name in fields} == fields
+    if release == "0.5.1.post1":
+        default = preset_for("sglang")
+        assert (scheduler.max_tokens, scheduler.mixed_chunk) == (default.max_tokens, False)
     assert notes["launch"] == "aiconfigurator generator"
     # InferenceX's runs keep their scripts' flags (none known for the fixture's rows).
     assert launch_of(sample.iloc[0]) == ({}, "")

@@ -104,6 +104,14 @@ VLLM_ASYNC_DEFAULT = "0.14"
 # its 32-token blocks from 2026-03-17, which rooflens does not do). TensorRT-LLM's template
 # leaves enable_chunked_prefill off, so its prompts join whole.
 GENERATOR_TOKEN_MARGIN = 1500
+# SGLang's rule has also set enable_mixed_chunk for aggregated workers since 2026-01-19
+# (pull requests 257 and 258), the day its templates of SGLang 0.5.1.post1, 0.5.3.post2 and
+# 0.5.4.post3 began to write --max-prefill-tokens and --enable-mixed-chunk at all; the
+# templates of later releases (0.5.6.post2 from 2026-01-23, 0.5.8 from 2026-02-11) always
+# wrote both. The sample's SGLang 0.5.1.post1 runs (Qwen3-32B on the H100) are read as
+# deployed before that day, at SGLang's own defaults for both: the gap analysis of the same
+# model and GPU on 0.5.6.post2 was measured on 2026-01-23 and 25, as that template arrived.
+SGLANG_TEMPLATES_WITHOUT_PREFILL_FLAGS = ("0.5.1.post1", "0.5.3.post2", "0.5.4.post3")
 # GEMM quantization mode -> rooflens quantization (KV cache: not stated, so 16-bit).
 QUANT_MODES: dict[str, dict[str, Any]] = {
     "fp8": {"w_bits": 8, "a_bits": 8, "w_format": "fp"},
@@ -556,7 +564,9 @@ def generated_launch(row: pd.Series) -> tuple[dict[str, Any], str]:
     isl = int(row["isl"])
     fields: dict[str, Any] = {"max_batch": batch}
     if row["backend"] == "sglang":
-        fields["max_tokens"] = isl + GENERATOR_TOKEN_MARGIN
+        if str(row.get("backend_version")) not in SGLANG_TEMPLATES_WITHOUT_PREFILL_FLAGS:
+            fields["max_tokens"] = isl + GENERATOR_TOKEN_MARGIN
+            fields["mixed_chunk"] = True
     else:
         fields["max_tokens"] = batch + isl + GENERATOR_TOKEN_MARGIN
     if row["backend"] == "trtllm":

@@ -106,6 +106,17 @@ class SchedulerConfig(BaseModel):
         ge=1,
         le=MAX_SEQUENCES,
     )
+    # SGLang's --enable-mixed-chunk (managers/scheduler.py get_new_batch_prefill mixes the
+    # running batch into the prefill batch; schedule_policy.py PrefillAdder takes its size,
+    # mixed_with_decode_tokens, off both budgets).
+    mixed_chunk: bool = setting(
+        False,
+        "Scheduler",
+        "mixed chunk",
+        "Continuous with a chunk size: a prefill iteration also decodes the running requests, "
+        "each taking one token off the chunk size and off the prompt tokens within which "
+        "another prompt may join (SGLang's --enable-mixed-chunk).",
+    )
     # SGLang's overlap schedule (managers/scheduler.py, event_loop_overlap), vLLM's async
     # scheduling (v1/core/sched/async_scheduler.py) and TensorRT-LLM's overlap scheduler
     # (_torch/pyexecutor/py_executor.py, _executor_loop_overlap): the scheduler forms the next

@@ -306,6 +306,8 @@ class Engine:
         elif cfg.policy == "continuous":
             # Waiting prompts take an iteration of their own; decoding pauses meanwhile. With a
             # chunk size, prompts are cut into chunks of it (SGLang's chunked prefill).
+            decoders, grown = [], 0.0
+            mixing = cfg.mixed_chunk and cfg.chunk_size is not None
             if cfg.chunk_size is None:
                 chunks, swap = (
                     self._admit(cfg.max_tokens, whole=True) if self.waiting else ([], 0.0)
@@ -314,18 +316,22 @@ class Engine:
                 # SGLang's PrefillAdder (managers/schedule_policy.py): chunked_prefill_size
                 # bounds the prefill batch's prompt tokens, a prompt being cut to what it
                 # leaves; max_prefill_tokens only decides whether another whole prompt joins
-                # a batch that holds one.
-                chunks = self._continue_prefills(cfg.chunk_size, cfg.chunk_size)
+                # a batch that holds one. Mixed, the decodes ride along and each takes one
+                # token off both.
+                if mixing:
+                    decoders, grown = self._grow(self._decoders())
+                size = cfg.chunk_size - len(decoders)
+                chunks = self._continue_prefills(size, size)
                 taken = sum(c for _, c in chunks)
                 admitted, swap = self._admit(
-                    cfg.chunk_size - taken,
+                    size - taken,
                     whole=False,
                     alone=not chunks,
-                    joins=cfg.max_tokens - taken,
+                    joins=cfg.max_tokens - len(decoders) - taken,
                 )
                 chunks += admitted
-            if chunks:
-                self._run([], chunks, swap)
+            if chunks or mixing:
+                self._run(decoders, chunks, swap + grown)
                 return
             decoders, swap_out = self._grow(self._decoders())
             self._run(decoders, [], swap + swap_out)
@@ -569,6 +575,11 @@ class Engine:
         growth = int(np.sum(self._held(self.kv[ids] + 1) - self.units[ids]))
         if self.mode == "decode" and self.kv[i] >= self.target[i]:
             chunk = 1
+        elif cfg.policy == "continuous" and cfg.mixed_chunk and cfg.chunk_size is not None:
+            # Mixed: the decodes grow first and take their tokens off both budgets.
+            chunk = min(remaining, cfg.chunk_size - len(ids))
+            if chunk <= 0 or cfg.max_tokens - len(ids) <= 0:
+                return True
         elif cfg.policy == "continuous":
             chunk = remaining if cfg.chunk_size is None else min(remaining, cfg.chunk_size)
             growth = 0
