@@ -112,6 +112,10 @@ GENERATOR_TOKEN_MARGIN = 1500
 # deployed before that day, at SGLang's own defaults for both: the gap analysis of the same
 # model and GPU on 0.5.6.post2 was measured on 2026-01-23 and 25, as that template arrived.
 SGLANG_TEMPLATES_WITHOUT_PREFILL_FLAGS = ("0.5.1.post1", "0.5.3.post2", "0.5.4.post3")
+# Its TensorRT-LLM templates write kv_cache_config.free_gpu_memory_fraction 0.80 unless told
+# otherwise, which its rules never do (extra_engine_args*.yaml.j2, every release's template
+# from the first commit, 2025-08-11, on), where the engine's own default is 0.9.
+GENERATOR_TRTLLM_MEMORY_FRACTION = 0.80
 # GEMM quantization mode -> rooflens quantization (KV cache: not stated, so 16-bit).
 QUANT_MODES: dict[str, dict[str, Any]] = {
     "fp8": {"w_bits": 8, "a_bits": 8, "w_format": "fp"},
@@ -571,6 +575,7 @@ def generated_launch(row: pd.Series) -> tuple[dict[str, Any], str]:
         fields["max_tokens"] = batch + isl + GENERATOR_TOKEN_MARGIN
     if row["backend"] == "trtllm":
         fields["split_prompts"] = False
+        fields["memory_fraction"] = GENERATOR_TRTLLM_MEMORY_FRACTION
     return fields, "aiconfigurator generator"
 
 
@@ -1666,9 +1671,11 @@ def report(
         "environment), and that an aggregated gap-analysis "
         "run takes the configuration AIConfigurator's generator wrote for it (its plain "
         "rules: batch limit the record's batch size, TensorRT-LLM's and vLLM's token budget "
-        "batch size + ISL + 1,500, SGLang's `max_prefill_tokens` ISL + 1,500, TensorRT-LLM's "
-        "prompts whole; not where the record's batch is below its clients, whose workers "
-        "are not recorded). A gap-analysis row that repeats an InferenceX record's "
+        "batch size + ISL + 1,500, SGLang's `max_prefill_tokens` ISL + 1,500 with mixed "
+        "chunks (its rule since 2026-01-19; the 0.5.1.post1 runs, read as deployed before, "
+        "at SGLang's defaults), TensorRT-LLM's prompts whole in its templates' 0.80 of the "
+        "free memory; not where the record's batch is below its clients, whose workers are "
+        "not recorded). A gap-analysis row that repeats an InferenceX record's "
         "measurement (the same benchmark point, TTFT within 0.05 ms and TPOT within 0.005 "
         "ms: all the rows of the two files outside aiconfigurator's tree, Kimi K2.5 on vLLM "
         "and Qwen3.5-397B on SGLang) is read as that record, launch and client alike "
