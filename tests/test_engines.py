@@ -1121,6 +1121,46 @@ def test_recurrent_scans_take_their_own_curves_by_ops_per_byte(
     assert cls not in plain.classes and "attention" in plain.fallbacks[cls]
 
 
+def test_a_scan_reads_its_grids_as_if_its_state_were_as_wide_as_the_tables(tables) -> None:
+    """An FP32-state scan table (SGLang's: SCAN_STATE_BITS) whose chunked prefill runs at 0.1
+    of the bandwidth and whose recurrent decode at 0.6. Qwen3-Next's config declares no state
+    type, so its state is 16-bit: read per byte, its decode steps lie at twice the tables'
+    OPs per byte, where the grid leans toward the prefills' 0.1 (priced so, it took 3.5 times
+    an FP32 state's time on SGLang's B200 profile). The profile keeps the tables' width
+    (ClassEfficiency.state_bits) and the scan is read as if its state were that wide: 0.6."""
+    import dataclasses
+
+    from rooflens.core.mixers import StateScan
+
+    model = load_model("Qwen/Qwen3-Next-80B-A3B-Instruct")
+    graph = build_graph(model, AnalysisOptions(parallelism=Parallelism(tp=2)), H100)
+    row = [op.name for op in graph.operators].index("mixer_scan")
+    scan = graph.operators[row]
+    assert isinstance(scan, StateScan) and scan.state_bits is None
+    wide = dataclasses.replace(scan, state_bits=32)
+    gemm = tables / "toy" / "gemm"
+    shutil.copytree(gemm / "vllm", gemm / "sglang")
+    path = tables / "toy" / "linear_attention" / "sglang" / "1.0"
+    path.mkdir(parents=True)
+    rows = _scan_rows(wide, model.hidden_size, False, 0.1)
+    rows += _scan_rows(wide, model.hidden_size, True, 0.6)
+    pd.DataFrame(rows).to_csv(path / "gdn_perf.csv", index=False)
+    profile = fit_engine(tables, "toy", "sglang", H100).profile
+    assert profile.curves("gdn", "bf16").state_bits == 32
+    step = Step(np.array([64.0]), np.array([1.0]), np.array([500.0]))
+    costs = price_step(graph, H100, Quantization(), step, profile)
+    assert costs.memory_rates[row][0] == pytest.approx(0.6 * H100.memory_bandwidth, rel=0.05)
+    # Without the width the grid is read per byte, as before: off the decode steps' fraction.
+    plain = profile.model_copy(
+        update={
+            "classes": profile.classes
+            | {"gdn": profile.classes["gdn"].model_copy(update={"state_bits": None})}
+        }
+    )
+    costs = price_step(graph, H100, Quantization(), step, plain)
+    assert costs.memory_rates[row][0] < 0.95 * 0.6 * H100.memory_bandwidth
+
+
 def test_scan_rows_are_priced_with_the_state_their_engine_carried() -> None:
     """SGLang's and vLLM's scan tables carry an FP32 state: a decode row of b sequences moves
     b x heads x key x value x 4 bytes of state in and out, twice what a 16-bit one would.

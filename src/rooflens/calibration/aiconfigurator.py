@@ -221,6 +221,8 @@ class Samples:
     # GEMM rows: the share of each row's bytes that are its weights, which parts the memory
     # grids (ClassEfficiency.activation_grid); None: one memory grid.
     weight_share: np.ndarray | None = None
+    # Recurrent scans: the width of the state the rows carried (ClassEfficiency.state_bits).
+    state_bits: int | None = None
 
     @property
     def family(self) -> str:
@@ -702,6 +704,7 @@ def scan_samples(df: pd.DataFrame, kind: str, state_bits: int = 16) -> list[Samp
         Samples(
             SCAN_CLASSES[kind], "bf16", "bf16", ops, memory, rows["latency"].to_numpy() * 1e-3,
             shape.astype(float), aspect=ops / memory, fill_first="size",
+            state_bits=state_bits,
         )
     ]  # fmt: skip
 
@@ -821,6 +824,7 @@ def fit_curves(s: Samples, device: Device) -> ClassEfficiency:
         activation_grid=shape_grid(
             s.memory[streamed], s.aspect[streamed], achieved[streamed], s.fill_first
         ),
+        state_bits=s.state_bits,
     )
 
 
@@ -956,6 +960,7 @@ def _subset(s: Samples, rows: np.ndarray) -> Samples:
         None if s.aspect is None else s.aspect[rows],
         s.fill_first,
         None if s.weight_share is None else s.weight_share[rows],
+        s.state_bits,
     )
 
 

@@ -40,6 +40,7 @@ from pydantic import (
     Field,
     NonNegativeFloat,
     PositiveFloat,
+    PositiveInt,
     PrivateAttr,
     model_validator,
 )
@@ -210,6 +211,12 @@ class ClassEfficiency(BaseModel):
     # price (engine profiles' attention and scans: BF16's, whatever the cache type, as they
     # were fitted); None: the compute type of the operator priced.
     peak: str | None = None
+    # Engine profiles' recurrent scans: the width of the state their tables carried (FP32 in
+    # SGLang's and vLLM's, BF16 in TensorRT-LLM's). Their grids read OPs per byte, and a scan
+    # whose state is of another width reads them as if its state were this wide: its decode
+    # steps then meet the tables' steps, not (a narrower state's OPs per byte being higher)
+    # the chunked prefills'. None: as the scan's own.
+    state_bits: PositiveInt | None = None
 
 
 class CollectiveCurve(BaseModel):

@@ -292,6 +292,9 @@ class Placement:
     # Operators whose shape grids read their OPs per byte (the recurrent scans: the chunked
     # prefill and the recurrent decode step are one operator); None: none.
     by_intensity: np.ndarray | None = None
+    # The recurrent scans' state widths (their own, else the KV cache's bits); NaN for other
+    # operators, None without scans.
+    state_bits: np.ndarray | None = None
     # Attention operators: the heads each sequence's attention divides into in a decode step
     # and in one that prefills (`sequence_heads`); their shape grids read bytes per sequence
     # and head. NaN for other operators; None: no attention.
@@ -369,6 +372,7 @@ class Placement:
             aspects=_aspects(ops, leaders),
             expert_work=_expert_work(ops, leaders),
             by_intensity=_by_intensity(ops),
+            state_bits=_state_bits(ops, quant),
             sequence_heads=_attention_heads(ops, prefill=False),
             prefill_heads=_attention_heads(ops, prefill=True),
             expert_layers=tuple(
@@ -422,6 +426,33 @@ def _by_intensity(ops: tuple[Operator, ...]) -> np.ndarray | None:
     return scans if scans.any() else None
 
 
+def _state_bits(ops: tuple[Operator, ...], quant: Quantization) -> np.ndarray | None:
+    """Each recurrent scan's state width in bits (its own, else the KV cache's, as its cost
+    counts), NaN for other operators; None without scans."""
+    if not any(isinstance(op, StateScan) for op in ops):
+        return None
+    return np.array(
+        [float(op.state_bits or quant.kv_bits) if isinstance(op, StateScan) else np.nan
+         for op in ops],
+        dtype=np.float64,
+    )  # fmt: skip
+
+
+def _state_widths(placement: Placement, profile: EfficiencyProfile | None) -> np.ndarray:
+    """Per operator, the factor that turns a scan's OPs per byte into what its class's grids
+    read: its state's width over the width the curves' tables carried
+    (ClassEfficiency.state_bits), 1 where either is not known."""
+    widths = np.ones(len(placement.names))
+    if placement.state_bits is None or profile is None:
+        return widths
+    for row in np.flatnonzero(np.isfinite(placement.state_bits)):
+        key = (placement.engine_classes[row], placement.curve_dtypes[row])
+        fitted = profile.curves(*key).state_bits
+        if fitted:
+            widths[row] = placement.state_bits[row] / fitted
+    return widths
+
+
 def _attention_heads(ops: tuple[Operator, ...], prefill: bool) -> np.ndarray | None:
     """`sequence_heads` of each attention operator, NaN for other operators (recurrent scans
     read their OPs per byte); None without any. Operators without KV heads of their own
@@ -438,7 +469,11 @@ def _attention_heads(ops: tuple[Operator, ...], prefill: bool) -> np.ndarray | N
 
 
 def shape_ratios(
-    placement: Placement, ops: np.ndarray, memory: np.ndarray, sequences: np.ndarray | float
+    placement: Placement,
+    ops: np.ndarray,
+    memory: np.ndarray,
+    sequences: np.ndarray | float,
+    profile: EfficiencyProfile | None = None,
 ) -> np.ndarray | None:
     """What the shape grids read for each operator of a step: a GEMM's k / n; an expert
     GEMM's tokens routed to each expert (its kernel's OPs over `expert_work`); a recurrent
@@ -452,8 +487,11 @@ def shape_ratios(
             work = _expand(placement.expert_work, ops)
             ratio = np.where(np.isfinite(work), ops / work, ratio)
         if placement.by_intensity is not None:
+            # As if its state were as wide as the tables' (`profile`'s), whose steps a
+            # narrower state's would otherwise pass, toward their chunked prefills.
             scan = _expand(placement.by_intensity, ops)
-            ratio = np.where(scan, ops / np.maximum(memory, 1.0), ratio)
+            width = _expand(_state_widths(placement, profile), ops)
+            ratio = np.where(scan, ops / np.maximum(memory, 1.0) * width, ratio)
         if placement.sequence_heads is not None:
             heads = _expand(placement.sequence_heads, ops)
             per_head = memory / (np.maximum(sequences, 1.0) * heads)
@@ -657,7 +695,7 @@ def beyond_fit(
     memory_layered = {
         int(row): layer for rows, layer in _memory_layers(placement, profile) for row in rows
     }
-    ratios = shape_ratios(placement, ops, memory, sequences)
+    ratios = shape_ratios(placement, ops, memory, sequences, profile)
     shares = _joint(placement, fields["load_weight"]) / np.maximum(memory, 1.0)
     for row, key in enumerate(keys):
         if placement.collectives and placement.collectives[row] is not None:
@@ -743,7 +781,7 @@ def _shape_unit(placement: Placement, row: int) -> str:
     if placement.expert_work is not None and np.isfinite(placement.expert_work[row]):
         return "tokens per expert"
     if placement.by_intensity is not None and placement.by_intensity[row]:
-        return "OPs per byte"
+        return "OPs per byte at the tables' state width"
     if placement.sequence_heads is not None and np.isfinite(placement.sequence_heads[row]):
         return "bytes per sequence and head"
     return "k / n"
@@ -788,7 +826,7 @@ def _calibrated_rates(
         memory_per_kernel = memory / _expand(np.maximum(placement.kernels, 1.0), memory)
     else:
         memory_per_kernel = memory
-    ratios = shape_ratios(placement, ops, memory, sequences)
+    ratios = shape_ratios(placement, ops, memory, sequences, profile)
     if ratios is not None:
         ratios = np.broadcast_to(ratios, ops.shape)
     for (op_class, dtype), rows in placement.curve_groups:
