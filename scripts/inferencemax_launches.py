@@ -36,6 +36,7 @@ from rooflens.measure.inferencemax_launches import (
     memory_share,
     mxfp4_kernel,
     prefill_graph_tokens,
+    recurrent_state_bits,
     scheduler_flags,
     script_env,
     script_names,
@@ -160,6 +161,7 @@ def main() -> None:
                     "prefix_sharing": True,
                     **scheduler_flags(config.engine, launches[0], files),
                     "kv_bits": kv_cache_bits(config.engine, launches[0], files),
+                    "state_bits": recurrent_state_bits(config.engine, launches[0], files),
                     "memory_fraction": memory_share(config.engine, launches[0], files),
                     "w4_kernel": mxfp4_kernel(config.engine, launches[0]),
                     "graph_tokens": prefill_graph_tokens(config.engine, launches[0], files),
@@ -172,8 +174,8 @@ def main() -> None:
     head = git_output(args.clone, "log", "-1", "--format=%h %cd", "--date=short").split()
     header = (
         "# InferenceX (formerly InferenceMAX) single-node benchmark scripts' scheduler flags, "
-        "KV cache precision, memory share, MXFP4 kernel and prefill CUDA graphs (SGLang, vLLM, "
-        "TensorRT-LLM), "
+        "KV cache and recurrent state precision, memory share, MXFP4 kernel and prefill CUDA "
+        "graphs (SGLang, vLLM, TensorRT-LLM), "
         "github.com/SemiAnalysisAI/InferenceX, Apache-2.0\n"
         f"# main-line history of benchmarks/ from {first} to {last} (clone at {head[0]}, "
         f"{head[1]}); {len(states)} script versions, {runs} configurations run under bash "

@@ -23,6 +23,7 @@ from rooflens.measure.inferencemax_launches import (
     mxfp4_kernel,
     prefill_graph_tokens,
     read_index,
+    recurrent_state_bits,
     scheduler_flags,
     scheduler_updates,
     script_env,
@@ -197,6 +198,44 @@ def test_the_kv_caches_precision_is_read_off_the_launch(engine, command, files, 
 
 
 @pytest.mark.parametrize(
+    ("engine", "command", "bits"),
+    [
+        ("sglang", "python3 -m sglang.launch_server --mamba-ssm-dtype bfloat16", 16),
+        ("sglang", "python3 -m sglang.launch_server --mamba-ssm-dtype=float32", 32),
+        ("vllm", "vllm serve m --mamba-ssm-cache-dtype float16", 16),
+        # vLLM's "auto" is the checkpoint's own; TensorRT-LLM names none.
+        ("vllm", "vllm serve m --mamba-ssm-cache-dtype auto", None),
+        ("sglang", "python3 -m sglang.launch_server --kv-cache-dtype fp8_e4m3", None),
+        ("trtllm", "trtllm-serve m --mamba-ssm-dtype bfloat16", None),
+    ],
+)
+def test_a_recurrent_states_precision_is_read_off_the_launch(engine, command, bits) -> None:
+    assert recurrent_state_bits(engine, command) == bits
+
+
+def test_a_qwen3_5_run_keeps_its_recurrent_state_in_the_bits_its_script_launched() -> None:
+    """InferenceX's Qwen3.5 SGLang scripts launch with --mamba-ssm-dtype bfloat16 over the
+    checkpoint's float32 (the shipped index): the run's Gated DeltaNet state is priced at 16
+    bits, and the report counts it."""
+    record = _record("Qwen/Qwen3.5-397B-A17B", "2026-03-24", 4) | {
+        "precision": "fp8", "gemm_quant_mode": "fp8", "moe_quant_mode": "fp8_block",
+        "moe_tp_size": 8, "moe_ep_size": 1,
+    }  # fmt: skip
+    record["silicon_data_source"] = str(record["silicon_data_source"]).replace(
+        "model=DeepSeek-R1", "model=Qwen-3.5-397B-A17B"
+    )
+    run = pd.Series(record)
+    launch, script = launch_of(run)
+    assert (launch["state_bits"], script) == (16, "benchmarks/single_node/qwen3.5_fp8_b200.sh")
+    setup, notes = setup_of(run)
+    assert dict(setup.options)["state_bits"] == 16
+    assert "state_bits" not in dict(setup.scheduler)
+    assert notes["precision_source"].endswith("recurrent state 16-bit as launched")
+    line = " ".join(_launch_lines(pd.DataFrame([run]).assign(predicted_ttft_ms=1.0)))
+    assert "a recurrent state launched in 16 bits: 1" in line
+
+
+@pytest.mark.parametrize(
     ("engine", "command", "files", "share"),
     [
         ("vllm", "vllm serve m --gpu-memory-utilization 0.95", {}, 0.95),
@@ -243,7 +282,8 @@ def test_a_run_launched_with_an_fp8_kv_cache_holds_twice_the_tokens() -> None:
     assert notes["precision_source"] == "fp8; KV cache 8-bit as launched"
     assert "kv_bits" not in dict(setup.scheduler)
     line = " ".join(_launch_lines(pd.DataFrame([run]).assign(predicted_ttft_ms=1.0)))
-    assert "a KV cache launched in FP8: 1; MXFP4 experts on Marlin: 0, with MXFP8" in line
+    assert "a KV cache launched in FP8: 1; a recurrent state launched in 16 bits: 0" in line
+    assert "MXFP4 experts on Marlin: 0, with MXFP8" in line
     # The same run on a day no script version is known for: the checkpoint's 16 bits.
     later = str(run["silicon_data_source"]).replace("2025-10-29", "2025-12-29")
     unknown, _ = setup_of(pd.Series(_llama_70b_run() | {"silicon_data_source": later}))

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 import rooflens
+from rooflens.api import operator_rows
 from rooflens.cli.app import app
 from rooflens.serving.config import ADVISE_SLO, SLO, ClusterConfig, SchedulerConfig, Target
 from rooflens.settings import SETTING_NAMES, Settings, parse_settings, setting_from_text
@@ -265,3 +266,26 @@ def test_advise_defaults_are_the_declared_load_and_objectives() -> None:
     assert "ttft_p99=2s,tpot_p99=60ms" in params["slo"].help
     assert Target() == Target(prompt_len=1000, output_len=300, rate=10.0)
     assert SLO(ttft=2.0, tpot=0.06, percentile=99.0) == ADVISE_SLO
+
+
+def test_a_recurrent_states_precision_sets_the_bytes_its_scan_moves() -> None:
+    """state_bits over the checkpoint's declared float32 (Qwen3.5's mamba_ssm_dtype, as
+    SGLang's --mamba-ssm-dtype bfloat16 serves it): a decode step's Gated DeltaNet scan reads
+    and writes half the state bytes; a model without a recurrent mixer refuses it, naming it."""
+
+    def scan_bytes(**settings: object) -> float:
+        result = rooflens.analyze("Qwen/Qwen3.5-397B-A17B", "b200", batch=8, prompt_len=512,
+                                  tp=8, **settings)  # fmt: skip
+        rows = [row for row in operator_rows(result) if row["stage"] == "decode"]
+        return next(float(row["load_kv"] + row["store_kv"]) for row in rows
+                    if row["name"] == "mixer_scan")  # fmt: skip
+
+    as_declared, sixteen = scan_bytes(), scan_bytes(state_bits=16)
+    assert sixteen == pytest.approx(as_declared / 2)
+    assert scan_bytes(state_bits=32) == pytest.approx(as_declared)
+    with pytest.raises(rooflens.InvalidInputError) as info:
+        rooflens.analyze(MODEL, DEVICE, state_bits=16)
+    assert info.value.field == "state_bits"
+    result = runner.invoke(app, ["analyze", MODEL, "-H", DEVICE, "--state-bits", "16"])
+    assert result.exit_code == 2
+    assert "state_bits=16" in result.output

@@ -102,6 +102,14 @@ class Settings(BaseModel):
     kv_bits: Bits | None = setting(
         None, "Precision", "KV-cache bits", "Bits per cached key/value; empty: as stored, else 16."
     )
+    # SGLang's --mamba-ssm-dtype, vLLM's --mamba-ssm-cache-dtype.
+    state_bits: Literal[16, 32] | None = setting(
+        None,
+        "Precision",
+        "recurrent state bits",
+        "Bits per element of a recurrent mixer's state (Mamba, Gated DeltaNet, KDA); empty: "
+        "as the checkpoint declares (mamba_ssm_dtype), else the KV cache's.",
+    )
     group_size: int | None = setting(
         None,
         "Precision",
@@ -545,8 +553,18 @@ class Settings(BaseModel):
         )
 
     def pruned(self, model: ModelSpec) -> ModelSpec:
-        """The model with the structured pruning asked for (LLM-Pruner, Sheared-LLaMA)."""
-        return model.pruned(heads=self.prune_heads, width=self.prune_width, depth=self.prune_depth)
+        """The model with the structured pruning asked for (LLM-Pruner, Sheared-LLaMA) and its
+        recurrent state at the precision asked for."""
+        model = model.pruned(heads=self.prune_heads, width=self.prune_width, depth=self.prune_depth)
+        if self.state_bits is None:
+            return model
+        if model.mixer is None:
+            raise InvalidInputError(
+                "state_bits", self.state_bits, "empty for a model without a recurrent mixer"
+            )
+        return model.model_copy(
+            update={"mixer": model.mixer.model_copy(update={"state_bits": self.state_bits})}
+        )
 
     def what_if(self, device: Device) -> Device:
         """The device with the hardware what-ifs asked for."""

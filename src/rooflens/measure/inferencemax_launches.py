@@ -7,7 +7,8 @@ the run's tensor parallelism, expert parallelism, attention DP, concurrency and 
 the scripts change over time. `launch_commands` runs one script version under bash with
 every external command replaced by a recorder, so its own conditions pick the flags;
 `scheduler_flags` reads the scheduler's off the launch line (and trtllm-serve's options
-file), `kv_cache_bits` the KV cache's precision, `memory_share` the memory it may take,
+file), `kv_cache_bits` the KV cache's precision, `recurrent_state_bits` a recurrent
+mixer's state's, `memory_share` the memory it may take,
 `mxfp4_kernel` the MXFP4 experts' kernel.
 scripts/inferencemax_launches.py walks a clone's history and writes the index shipped as
 `data/inferencemax_launches.csv`; the engine validation looks a run up there
@@ -83,6 +84,10 @@ KV_CACHE_BITS = {
     "nvfp4": 4, "fp4_e2m1": 4,
     "bf16": 16, "bfloat16": 16, "fp16": 16, "float16": 16,
 }  # fmt: skip
+# The recurrent state's storage a launch names -> its bits (rooflens' state_bits): SGLang's
+# --mamba-ssm-dtype and vLLM's --mamba-ssm-cache-dtype (its "auto" is the checkpoint's own).
+STATE_FLAGS = {"sglang": "--mamba-ssm-dtype", "vllm": "--mamba-ssm-cache-dtype"}
+STATE_BITS = {"float32": 32, "bfloat16": 16, "float16": 16}
 # The memory share for weights and KV cache a launch names (rooflens' memory_fraction, read
 # as each engine's profile reads it): vllm serve's --gpu-memory-utilization and SGLang's
 # --mem-fraction-static (of the device), trtllm-serve's --kv_cache_free_gpu_memory_fraction
@@ -93,9 +98,9 @@ MEMORY_FLAGS = {
     "trtllm": "--kv_cache_free_gpu_memory_fraction",
 }
 # The index's columns: what a run is looked up by, then the fields its script set, by type:
-# SchedulerConfig's, the KV cache's bits (kv_bits, a precision setting), the memory share
-# (memory_fraction, an engine setting) and the kernel of MXFP4 weights (w4_kernel, a
-# precision setting).
+# SchedulerConfig's, the KV cache's and the recurrent state's bits (kv_bits, state_bits:
+# precision settings), the memory share (memory_fraction, an engine setting) and the kernel
+# of MXFP4 weights (w4_kernel, a precision setting).
 KEYS = ["engine", "script", "since", "until", "tp", "ep", "dp_attention", "conc", "isl", "osl"]
 FIELD_TYPES: dict[str, type] = {
     "receive_interval": int,
@@ -109,6 +114,7 @@ FIELD_TYPES: dict[str, type] = {
     "dp_balance_timeout": int,
     "dp_balance_wait": int,
     "kv_bits": int,
+    "state_bits": int,
     "memory_fraction": float,
     "w4_kernel": str,
     "draft_tokens": int,
@@ -298,6 +304,17 @@ def kv_cache_bits(engine: str, command: str, files: Mapping[str, str] | None = N
     if engine == "trtllm":
         dtype = _kv_cache_config(_trtllm_options(values, files)).get("dtype")
     return KV_CACHE_BITS.get(str(dtype).lower()) if dtype is not None else None
+
+
+def recurrent_state_bits(engine: str, command: str, files: Mapping[str, str] | None = None
+                         ) -> int | None:  # fmt: skip
+    """The recurrent state's bits an engine's launch sets (STATE_BITS), else None: as the
+    checkpoint declares."""
+    flag = STATE_FLAGS.get(engine)
+    if flag is None:
+        return None
+    dtype = _launch_values(engine, command, files).get(flag)
+    return STATE_BITS.get(str(dtype).lower()) if dtype is not None else None
 
 
 def memory_share(engine: str, command: str, files: Mapping[str, str] | None = None

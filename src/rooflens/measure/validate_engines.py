@@ -433,6 +433,12 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     if kv_bits is not None:
         quant = quant | {"kv_bits": kv_bits}
         source = f"{source}; KV cache {kv_bits}-bit as launched"
+    # And its recurrent state's (SGLang's Qwen3.5 scripts: --mamba-ssm-dtype bfloat16, over
+    # the checkpoint's float32).
+    state_bits = launch.pop("state_bits", None)
+    if state_bits is not None:
+        quant = quant | {"state_bits": state_bits}
+        source = f"{source}; recurrent state {state_bits}-bit as launched"
     # And the kernel its MXFP4 experts ran with (vLLM told to use Marlin, or TensorRT-LLM-gen's
     # with MXFP8 activations).
     kernel = launch.pop("w4_kernel", None)
@@ -1664,7 +1670,8 @@ def report(
         "its options file) and batch waiting (`batch_wait_timeout_iters`, "
         "`batch_wait_max_tokens_ratio`, without attention DP), the KV cache's "
         "precision (SGLang's and vLLM's `--kv-cache-dtype`, TensorRT-LLM's "
-        "`kv_cache_config.dtype`), the memory the engine may take (vLLM's "
+        "`kv_cache_config.dtype`), a recurrent state's (SGLang's `--mamba-ssm-dtype`, "
+        "vLLM's `--mamba-ssm-cache-dtype`), the memory the engine may take (vLLM's "
         "`--gpu-memory-utilization`, SGLang's `--mem-fraction-static`, TensorRT-LLM's "
         "`free_gpu_memory_fraction`) and the kernel of MXFP4 experts (vLLM's "
         "`VLLM_MXFP4_USE_MARLIN` or `VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8` in its "
@@ -1837,7 +1844,7 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
         return []
     known = {engine: 0 for engine in sorted(set(simulated["backend"]))}
     looks: list[int] = []
-    held = balanced = fp8_cache = marlin = mxfp8 = 0
+    held = balanced = fp8_cache = bf16_state = marlin = mxfp8 = 0
     for _, row in simulated.iterrows():
         launch = launch_of(row)[0]
         if launch:
@@ -1847,6 +1854,7 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
             held += bool(launch.get("batch_wait_iterations"))
             balanced += bool(launch.get("dp_balance"))
             fp8_cache += launch.get("kv_bits") == 8
+            bf16_state += launch.get("state_bits") == 16
             marlin += launch.get("w4_kernel") == "marlin"
             mxfp8 += launch.get("w4_kernel") == "mxfp8"
     counts = pd.Series(looks, dtype=int).value_counts().sort_index()
@@ -1855,12 +1863,14 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
     return [
         "",
         f"{total} of the {len(simulated)} simulated aggregated InferenceX runs take the "
-        "scheduler flags (and KV cache precision, memory share and MXFP4 kernel) their "
+        "scheduler flags (and KV cache and recurrent state precision, memory share and MXFP4 "
+        "kernel) their "
         "benchmark script "
         "launched the engine with then ("
         + ", ".join(f"{engine} {n}" for engine, n in known.items())
         + f"; SGLang's receive interval: {intervals}; TensorRT-LLM's batch waiting: {held}, "
         f"its attention-DP balance: {balanced}; a KV cache launched in FP8: {fp8_cache}"
+        f"; a recurrent state launched in 16 bits: {bf16_state}"
         f"; MXFP4 experts on Marlin: {marlin}, with MXFP8 activations: {mxfp8})"
         f"; the other {len(simulated) - total} "
         "run the preset (no version of their script known for that time and "
