@@ -1844,7 +1844,7 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
         return []
     known = {engine: 0 for engine in sorted(set(simulated["backend"]))}
     looks: list[int] = []
-    held = balanced = fp8_cache = bf16_state = marlin = mxfp8 = 0
+    held = balanced = fp8_cache = state_16 = marlin = mxfp8 = 0
     for _, row in simulated.iterrows():
         launch = launch_of(row)[0]
         if launch:
@@ -1854,7 +1854,7 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
             held += bool(launch.get("batch_wait_iterations"))
             balanced += bool(launch.get("dp_balance"))
             fp8_cache += launch.get("kv_bits") == 8
-            bf16_state += launch.get("state_bits") == 16
+            state_16 += launch.get("state_bits") == 16
             marlin += launch.get("w4_kernel") == "marlin"
             mxfp8 += launch.get("w4_kernel") == "mxfp8"
     counts = pd.Series(looks, dtype=int).value_counts().sort_index()
@@ -1870,7 +1870,7 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
         + ", ".join(f"{engine} {n}" for engine, n in known.items())
         + f"; SGLang's receive interval: {intervals}; TensorRT-LLM's batch waiting: {held}, "
         f"its attention-DP balance: {balanced}; a KV cache launched in FP8: {fp8_cache}"
-        f"; a recurrent state launched in 16 bits: {bf16_state}"
+        f"; a recurrent state launched in 16 bits: {state_16}"
         f"; MXFP4 experts on Marlin: {marlin}, with MXFP8 activations: {mxfp8})"
         f"; the other {len(simulated) - total} "
         "run the preset (no version of their script known for that time and "
