@@ -82,12 +82,12 @@ WHAT_IF = ("scale_bandwidth", "scale_compute", "scale_capacity", "compute_cap")
 def resolve(
     model: ModelLike, hardware: DeviceLike, settings: Mapping[str, object] | Settings
 ) -> tuple[ModelSpec, Device, AnalysisOptions]:
-    """The model (pruned as asked), the device (with what-ifs applied) and the core's options,
-    from the settings every entry point takes."""
+    """The model (pruned, and its recurrent state as wide, as asked), the device (with what-ifs
+    applied) and the core's options, from the settings every entry point takes."""
     parsed = parse_settings(settings)
     device = parsed.what_if(resolve_device(hardware))
     profile = resolve_profile(parsed, device)
-    spec = parsed.pruned(resolve_model(model))
+    spec = parsed.served(resolve_model(model))
     return spec, device, parsed.analysis_options(profile, spec)
 
 

@@ -552,9 +552,9 @@ class Settings(BaseModel):
             **low_rank,
         )
 
-    def pruned(self, model: ModelSpec) -> ModelSpec:
-        """The model with the structured pruning asked for (LLM-Pruner, Sheared-LLaMA) and its
-        recurrent state at the precision asked for."""
+    def served(self, model: ModelSpec) -> ModelSpec:
+        """The model as these settings serve it: with the structured pruning asked for
+        (LLM-Pruner, Sheared-LLaMA) and its recurrent state as wide as asked."""
         model = model.pruned(heads=self.prune_heads, width=self.prune_width, depth=self.prune_depth)
         if self.state_bits is None:
             return model

@@ -287,7 +287,7 @@ def _settings(params: dict[str, Any]) -> Settings:
 def _run(params: dict[str, Any]) -> Analysis:
     """The analysis a command asks for; every command names its parameters the same way."""
     settings = _settings(params)
-    spec = settings.pruned(resolve_model(params["model"]))
+    spec = settings.served(resolve_model(params["model"]))
     prompt_len = params["prompt_len"]
     if prompt_len is None:
         prompt_len = default_prompt_len(spec, params["gen_len"])
