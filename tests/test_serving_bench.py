@@ -806,6 +806,11 @@ def test_sglang_mixed_chunks_take_the_decodes_off_the_chunk_size() -> None:
     prefills = line[line["prefill_tokens"] > 0]
     assert prefills["prefill_tokens"].tolist() == [20, 48, 48, 4]
     assert prefills["decode_seqs"].tolist() == [0, 2, 2, 2]
+    # Only SGLang's chunked prefill mixes: vLLM's preset (chunked) refuses it, naming it.
+    args = ["simulate", LLAMA, "-H", "h100-sxm", "--engine", "vllm", "--requests", "4"]
+    refused = CliRunner().invoke(app, [*args, "--mixed-chunk"])
+    assert refused.exit_code == 2
+    assert "mixed_chunk=True" in refused.output and "policy=continuous" in refused.output
 
 
 def test_sglang_takes_a_prefill_token_limit_below_its_batch_limit() -> None:

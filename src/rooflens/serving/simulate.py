@@ -41,6 +41,12 @@ def prepare(
         raise InvalidInputError(
             "max_tokens", scheduler.max_tokens, f"at least max_batch={scheduler.max_batch}"
         )
+    if scheduler.mixed_chunk and not scheduler.budgets_prompts_only:
+        # Only SGLang's chunked prefill mixes: elsewhere decodes already share iterations with
+        # prompts (chunked) or the setting would do nothing.
+        raise InvalidInputError(
+            "mixed_chunk", True, "false unless policy=continuous with a chunk_size"
+        )
     return build_replica(
         model,
         device,
