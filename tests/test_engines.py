@@ -1055,6 +1055,41 @@ def test_mxfp4_experts_with_mxfp8_activations_are_priced_on_that_kernels_rows() 
     )
 
 
+def test_block_fp8_experts_on_tensorrt_llm_gen_are_priced_on_that_kernels_rows() -> None:
+    """DeepSeek-R1's FP8 block-scaled experts on TensorRT-LLM told `moe_config.backend:
+    TRTLLM` (fp8_moe_kernel trtllm_gen) run TensorRT-LLM-gen's kernels, which its B200 tables
+    do not time (they time DeepGEMM); its B200 profile fits the type on SGLang's rows of
+    FlashInfer's call of those kernels and says so. On those tables the kernel takes a third
+    of DeepGEMM's time at 8-32 tokens under MoE TP 8 (0.057 against 0.178 ms at 8), so a
+    16-sequence decode step's expert GEMMs cost under half; the other FP8 GEMMs keep their
+    block-scaled curves. TensorRT-LLM's H200 profile has no such rows: the fp8_block curves
+    price it, saying so."""
+    b200 = load_engine_profile("trtllm", "b200")
+    assert b200.provenance["db.moe:fp8_block_trtllm_gen"].startswith(
+        "sglang 0.5.14 (sglang_flashinfer_trtllm_moe)"
+    )
+    assert "MOE_STAND_INS" in b200.fallbacks["moe:fp8_block_trtllm_gen"]
+    times = {}
+    for kernel in ("native", "trtllm_gen"):
+        ops = rooflens.analyze(
+            "deepseek-ai/DeepSeek-R1", "b200", engine="trtllm", tp=8, batch=16,
+            prompt_len=1024, fp8_moe_kernel=kernel,
+        ).operators()  # fmt: skip
+        decode = ops[ops["stage"] == "decode"].set_index("name")
+        times[kernel] = decode.loc["expert_gate_proj", "time"]
+        assert decode.loc["q_a_proj", "priced_by"] == "matmul:fp8_block"
+        layer = "fp8_block_trtllm_gen" if kernel == "trtllm_gen" else "fp8_block"
+        assert decode.loc["expert_gate_proj", "priced_by"].startswith(
+            f"moe layer {layer}/7168x256:e256:k8"
+        )
+    assert times["trtllm_gen"] < 0.5 * times["native"]
+    hopper = load_engine_profile("trtllm", "h200-sxm")
+    assert hopper.fallback("moe", "fp8_block_trtllm_gen") == (
+        "moe:fp8_block_trtllm_gen",
+        "not measured: the fp8_block curves",
+    )
+
+
 def _scan_rows(scan, width: int, decode: bool, fraction: float) -> list[dict]:
     """Rows of a recurrent-scan table (gdn_perf, kda_perf) of a synthetic engine whose scan
     runs at `fraction` of the bandwidth: `scan` (a model's StateScan) at several batches,

@@ -152,6 +152,16 @@ class Settings(BaseModel):
         "its rows where a profile has them (vLLM on Blackwell: FlashInfer's, as SGLang's "
         "tables time them), else as the engine's own. Changes calibrated estimates only.",
     )
+    fp8_moe_kernel: Literal["native", "trtllm_gen"] = setting(
+        "native",
+        "Precision",
+        "FP8 block MoE kernel",
+        "Kernel of FP8 experts with block scales (DeepSeek-V3's): the engine's own tables' "
+        "(TensorRT-LLM's on Blackwell time DeepGEMM), or trtllm_gen: TensorRT-LLM-gen's "
+        "block-scale MoE (TensorRT-LLM's moe_config.backend TRTLLM), priced on its rows where "
+        "a profile has them (TensorRT-LLM on Blackwell: FlashInfer's, as SGLang's tables time "
+        "them), else as the engine's own. Changes calibrated estimates only.",
+    )
     flash_attention: bool | None = setting(
         None,
         "Attention",
@@ -426,6 +436,7 @@ class Settings(BaseModel):
             "sparsity": self.sparsity,
             "sparse_kernel": self.sparse_kernel,
             "w4_kernel": self.w4_kernel,
+            "fp8_moe_kernel": self.fp8_moe_kernel,
             "nm_sparsity": nm,
         }
         taken: list[str] = []

@@ -170,10 +170,28 @@ GEMM_STAND_INS = {"trtllm": {"nvfp4": "vllm"}}
 # prices MXFP4 experts as, as MOE_KERNELS prices TensorRT-LLM's rows of that kernel.
 # engine, system -> the type rooflens prices -> (the MOE_TYPES type whose operator prices the
 # rows, the table's type, the standing-in engine, its kernel).
+#
+# TensorRT-LLM's FP8 block-scale experts on Blackwell: its tables time DeepGEMM's grouped GEMM
+# (aiconfigurator's collector sets moe_backend "deepgemm" for fp8_block on SM100/103), while
+# its serving resolves such experts to TensorRT-LLM-gen's kernels there (TRTLLMGenFusedMoE:
+# resolve_moe_backend, which that collector's comment cites) and InferenceX's DeepSeek-R1 FP8
+# scripts for B200 set `moe_config.backend: TRTLLM` from 2026-01-29. FlashInfer's
+# trtllm_fp8_block_scale_moe runs those kernels; SGLang's Blackwell tables time it
+# (`--moe-runner-backend flashinfer_trtllm`) at DeepSeek-V3's layer, where vLLM 0.24.0's B200
+# table times the same call at 1.02 times them (median of 1,053 shared cells) and both take
+# 0.3-0.5 times DeepGEMM's time at 1-256 tokens under MoE TP 8. FlashInfer's launcher
+# (csrc/trtllm_fused_moe_kernel_launcher.cu) runs TensorRT-LLM's trtllmgen_moe code, vendored.
 MOE_STAND_INS = {
     ("vllm", system): {
         "w4a8_mxfp8": (
             "w4a16_mxfp4", "w4a8_mxfp4_mxfp8", "sglang", "sglang_flashinfer_trtllm_moe"
+        )
+    }
+    for system in BLACKWELL
+} | {
+    ("trtllm", system): {
+        "fp8_block_trtllm_gen": (
+            "fp8_block", "fp8_block", "sglang", "sglang_flashinfer_trtllm_moe"
         )
     }
     for system in BLACKWELL
@@ -1333,8 +1351,8 @@ def _stand_in_moe(
         )
         notes[f"moe:{dtype}"] = (
             f"fitted from {other}'s {table_type} MoE rows of {kernel} (the kernel {engine} "
-            f"runs for {dtype}), priced as the {operator} operator: its own tables time it at "
-            "other layers only (MOE_STAND_INS)"
+            f"runs for {dtype}), priced as the {operator} operator: its own tables do not "
+            "time it at the layers it runs (MOE_STAND_INS)"
         )
     return samples, notes
 

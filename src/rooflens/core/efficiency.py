@@ -75,6 +75,7 @@ KERNEL_PREFIX = "kernel:"
 # MOE_KERNELS).
 DTYPE_FALLBACK = {
     "fp8_block": "fp8",
+    "fp8_block_trtllm_gen": "fp8_block",
     "fp8_static": "fp8",
     "w4a16_int": "w4a16",
     "w4a16_marlin": "w4a16",

@@ -59,6 +59,12 @@ class Quantization(BaseModel):
     # VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1; TensorRT-LLM's own on Blackwell). Only calibrated
     # estimates differ: the engine profiles time each kernel apart.
     w4_kernel: Literal["native", "marlin", "mxfp8"] = "native"
+    # The kernel FP8 experts with block scales (DeepSeek-V3's 128 x 128) run: the engine's own
+    # tables' (TensorRT-LLM's on Blackwell time DeepGEMM, as aiconfigurator's collector runs
+    # it), or TensorRT-LLM-gen's block-scale MoE (TensorRT-LLM's moe_config.backend TRTLLM,
+    # FlashInfer's trtllm_fp8_block_scale_moe as SGLang and vLLM run it on Blackwell). Only
+    # calibrated estimates differ.
+    fp8_moe_kernel: Literal["native", "trtllm_gen"] = "native"
     # Pruned weights of the block's linear layers (rooflens.core.techniques.weight_sparsity):
     # unstructured (the share that is zero; computed dense unless `sparse_kernel`) or N:M.
     sparsity: float = Field(default=0.0, ge=0.0, lt=1.0)

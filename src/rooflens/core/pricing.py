@@ -516,7 +516,8 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
     for integer weights, w4a16_marlin for float ones run by Marlin, w4a8_mxfp8 for float
     experts run by TensorRT-LLM-gen with MXFP8 activations), FP8
     with scales per block (a group_size, or a w_scale block as DeepSeek-V3's 128 x 128) by
-    the block-scaled kernels (a profile without them falls back to the fp8 curves), per-tensor
+    the block-scaled kernels (a profile without them falls back to the fp8 curves; experts on
+    TensorRT-LLM-gen's, `fp8_moe_kernel`, by that kernel's where timed), per-tensor
     FP8 with static activation scales by kernels without the scale pass (fp8_static), others
     by compute type."""
     if isinstance(op, StateScan):  # by the state it carries, which the KV type sets only
@@ -536,7 +537,8 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
         marlin = quant.w4_kernel == "marlin" and quant.w_bits == 4
         return f"w{quant.w_bits}a{quant.a_bits}" + ("_marlin" if marlin else "")
     if dtype == "fp8" and getattr(op, "quantized", False) and quant.block_scaled:
-        return "fp8_block"
+        trtllm_gen = quant.fp8_moe_kernel == "trtllm_gen" and isinstance(op, ExpertLinear)
+        return "fp8_block_trtllm_gen" if trtllm_gen else "fp8_block"
     if dtype == "fp8" and getattr(op, "quantized", False) and quant.a_scale == "static":
         return "fp8_static"
     return dtype
