@@ -30,6 +30,7 @@ from rooflens.measure.inferencemax_launches import (
     FIELDS,
     KEYS,
     engine_of,
+    fp8_moe_kernel,
     kv_cache_bits,
     launch_commands,
     measured_at,
@@ -164,6 +165,7 @@ def main() -> None:
                     "state_bits": recurrent_state_bits(config.engine, launches[0], files),
                     "memory_fraction": memory_share(config.engine, launches[0], files),
                     "w4_kernel": mxfp4_kernel(config.engine, launches[0]),
+                    "fp8_moe_kernel": fp8_moe_kernel(config.engine, launches[0], files),
                     "graph_tokens": prefill_graph_tokens(config.engine, launches[0], files),
                 }
             )
@@ -174,8 +176,8 @@ def main() -> None:
     head = git_output(args.clone, "log", "-1", "--format=%h %cd", "--date=short").split()
     header = (
         "# InferenceX (formerly InferenceMAX) single-node benchmark scripts' scheduler flags, "
-        "KV cache and recurrent state precision, memory share, MXFP4 kernel and prefill CUDA "
-        "graphs (SGLang, vLLM, TensorRT-LLM), "
+        "KV cache and recurrent state precision, memory share, MXFP4 and FP8 MoE kernels and "
+        "prefill CUDA graphs (SGLang, vLLM, TensorRT-LLM), "
         "github.com/SemiAnalysisAI/InferenceX, Apache-2.0\n"
         f"# main-line history of benchmarks/ from {first} to {last} (clone at {head[0]}, "
         f"{head[1]}); {len(states)} script versions, {runs} configurations run under bash "

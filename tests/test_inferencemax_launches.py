@@ -16,6 +16,7 @@ from rooflens.engines import load_engine_profile
 from rooflens.measure.inferencemax import speculation
 from rooflens.measure.inferencemax_launches import (
     engine_of,
+    fp8_moe_kernel,
     kv_cache_bits,
     launch_commands,
     measured_at,
@@ -646,7 +647,7 @@ def test_the_mxfp4_kernel_is_read_off_the_launch(engine, command, kernel) -> Non
              "measured": "2026-03-27", "version": "0.18.0", "system": "h200_sxm",
              "isl": 8192, "conc": 8},
             "benchmarks/single_node/gptoss_fp4_h200.sh", "marlin", "Marlin",
-            "Marlin: 1, with MXFP8 activations: 0)",
+            "Marlin: 1, with MXFP8 activations: 0;",
         ),
         # gptoss_fp4_b200.sh exported VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1: TensorRT-LLM-gen's
         # kernel with MXFP8 activations.
@@ -655,7 +656,7 @@ def test_the_mxfp4_kernel_is_read_off_the_launch(engine, command, kernel) -> Non
              "measured": "2026-02-25", "version": "0.15.1", "system": "b200_sxm",
              "isl": 1024, "conc": 64},
             "benchmarks/single_node/gptoss_fp4_b200.sh", "mxfp8",
-            "TensorRT-LLM-gen with MXFP8 activations", "Marlin: 0, with MXFP8 activations: 1)",
+            "TensorRT-LLM-gen with MXFP8 activations", "Marlin: 0, with MXFP8 activations: 1;",
         ),
     ],
 )  # fmt: skip
@@ -864,3 +865,78 @@ def test_the_report_pairs_a_point_measured_with_and_without_prefill_graphs() -> 
     assert "| vllm | without CUDA graphs | 1 | 80 % |" in text  # |30 - 150| / 150
     # The pair: measured 150 / 60 ms; measured - predicted 120 and 30 ms.
     assert "| vllm | MiniMaxAI/MiniMax-M2.5 | 1 | 2.50 | 120.00 | 30.00 |" in text
+
+
+@pytest.mark.parametrize(
+    ("engine", "command", "files", "kernel"),
+    [
+        ("trtllm", "trtllm-serve m --extra_llm_api_options o.yml",
+         {"o.yml": "moe_config:\n    backend: TRTLLM\n"}, "trtllm_gen"),
+        ("trtllm", "trtllm-serve m --config o.yml",
+         {"o.yml": "moe_config:\n    backend: DEEPGEMM\n"}, None),
+        ("trtllm", "trtllm-serve m --extra_llm_api_options o.yml",
+         {"o.yml": "kv_cache_config:\n  dtype: fp8\n"}, None),
+        # SGLang's FlashInfer TensorRT-LLM-gen MoE is what its own tables time.
+        ("sglang", "python3 -m sglang.launch_server --moe-runner-backend flashinfer_trtllm",
+         None, None),
+    ],
+)  # fmt: skip
+def test_the_moe_kernel_is_read_off_a_tensorrt_llm_launch(engine, command, files, kernel) -> None:
+    assert fp8_moe_kernel(engine, command, files) == kernel
+
+
+KERNEL_INDEX = """# provenance
+engine,script,since,until,tp,ep,dp_attention,conc,isl,osl,max_tokens,kv_bits,fp8_moe_kernel
+trtllm,benchmarks/dsr1_fp8_b200_trt.sh,2026-01-27T10:00:00Z,2026-01-29T15:27:25Z,8,1,False,8,1024,1024,8192,8,
+trtllm,benchmarks/dsr1_fp8_b200_trt.sh,2026-01-29T15:27:25Z,,8,1,False,8,1024,1024,8192,8,trtllm_gen
+"""
+
+
+def test_versions_of_a_day_that_disagree_on_the_moe_kernel_leave_only_it_unknown() -> None:
+    """DeepSeek-R1's FP8 B200 script went from DEEPGEMM to TRTLLM on 2026-01-29: a run timed
+    after that commit takes the new kernel, one dated by that day only takes its scheduler
+    flags and KV cache, both versions' alike, and the engine's own kernel."""
+    index = read_index(io.StringIO(KERNEL_INDEX))
+    names = ["dsr1_fp8_b200_trt.sh"]
+
+    def looked_up(measured: str) -> dict:
+        return scheduler_updates("trtllm", names, measured, (8, 1, False), 8, 1024, 1024, index)[0]
+
+    assert looked_up("2026-01-29T15:27:29Z") == {
+        "max_tokens": 8192, "kv_bits": 8, "fp8_moe_kernel": "trtllm_gen"
+    }  # fmt: skip
+    assert looked_up("2026-01-28T12:00:00Z") == {"max_tokens": 8192, "kv_bits": 8}
+    assert looked_up("2026-01-29") == {"max_tokens": 8192, "kv_bits": 8}
+
+
+def _dsr1_b200_trt_run(precision: str, measured: str) -> dict:
+    # As InferenceX's dated file of 2026-03-25 records DeepSeek-R1 on TensorRT-LLM, B200, TP 8.
+    source = (
+        "source_file=2026-03-25.csv; model=DeepSeek-R1; silicon_concurrency=8; "
+        f"measured={measured}; wip=False; image=nvcr.io#nvidia/tensorrt-llm/release:1.2.0rc6.post2"
+    )
+    return {
+        "id": "dsr1", "silicon_data_source": source, "backend": "trtllm",
+        "backend_version": "1.2.0rc6.post2", "model_path": "deepseek-ai/DeepSeek-R1",
+        "system": "b200_sxm", "precision": precision, "mode": "agg", "isl": 1024, "osl": 1024,
+        "gemm_quant_mode": None, "moe_quant_mode": None, "batch_size": 8, "tp_size": 8,
+        "pp_size": 1, "attention_dp_size": 1, "moe_tp_size": 8, "moe_ep_size": 1,
+        "silicon_ttft_ms": 181.5, "silicon_tpot_ms": 6.8, "launch": "",
+    }  # fmt: skip
+
+
+def test_block_fp8_experts_launched_on_tensorrt_llm_gen_are_priced_on_that_kernel() -> None:
+    """The shipped index: from 2026-01-29T15:27:25Z InferenceX's DeepSeek-R1 FP8 script for
+    B200 sets moe_config.backend TRTLLM. Its FP8 checkpoint's block-scaled experts then take
+    the kernel, and the row's precision note says so; an earlier run takes the tables' own."""
+    after = pd.Series(_dsr1_b200_trt_run("fp8", "2026-01-29T15:27:29Z"))
+    launch, script = launch_of(after)
+    assert script == "benchmarks/dsr1_fp8_b200_trt.sh"
+    assert launch["fp8_moe_kernel"] == "trtllm_gen"
+    setup, notes = setup_of(after)
+    assert dict(setup.options)["fp8_moe_kernel"] == "trtllm_gen"
+    assert notes["precision_source"].endswith("; FP8 block experts on TensorRT-LLM-gen as launched")
+    line = " ".join(_launch_lines(pd.DataFrame([after]).assign(predicted_ttft_ms=1.0, **notes)))
+    assert "FP8 block experts on TensorRT-LLM-gen: 1)" in line
+    before = pd.Series(_dsr1_b200_trt_run("fp8", "2026-01-22T12:00:00Z"))
+    assert "fp8_moe_kernel" not in dict(setup_of(before)[0].options)

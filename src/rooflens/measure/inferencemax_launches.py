@@ -99,8 +99,9 @@ MEMORY_FLAGS = {
 }
 # The index's columns: what a run is looked up by, then the fields its script set, by type:
 # SchedulerConfig's, the KV cache's and the recurrent state's bits (kv_bits, state_bits:
-# precision settings), the memory share (memory_fraction, an engine setting) and the kernel
-# of MXFP4 weights (w4_kernel, a precision setting).
+# precision settings), the memory share (memory_fraction, an engine setting) and the kernels
+# of MXFP4 weights and of FP8 block-scaled experts (w4_kernel, fp8_moe_kernel: precision
+# settings).
 KEYS = ["engine", "script", "since", "until", "tp", "ep", "dp_attention", "conc", "isl", "osl"]
 FIELD_TYPES: dict[str, type] = {
     "receive_interval": int,
@@ -117,6 +118,7 @@ FIELD_TYPES: dict[str, type] = {
     "state_bits": int,
     "memory_fraction": float,
     "w4_kernel": str,
+    "fp8_moe_kernel": str,
     "draft_tokens": int,
     "graph_tokens": int,
 }
@@ -125,6 +127,11 @@ FIELDS = list(FIELD_TYPES)
 # iteration that prefills may hold and still replay a CUDA graph, prefill_graph_tokens):
 # script versions that differ only in them still agree on how a run was scheduled.
 DESCRIPTIVE = ("graph_tokens",)
+# Fields where script versions that may have run on a measured day disagree are left unknown
+# rather than leaving the run's whole launch unknown: the MoE kernel (DeepSeek-R1's FP8 B200
+# script went from DEEPGEMM to TRTLLM on 2026-01-29, a day InferenceX measured it, both
+# versions agreeing on its scheduler flags); unknown, the engine's tables price it.
+KERNELS = ("fp8_moe_kernel",)
 MARK = "ROOFLENS-CALL"
 # The names a benchmark script of InferenceX has had: model prefix, precision and GPU, then
 # the engine (SGLang and vLLM: none, or its name), and the runner it was written for (2025:
@@ -266,6 +273,22 @@ def mxfp4_kernel(engine: str, command: str) -> str | None:
             except ValueError:
                 continue
     return next((kernel for kernel in MXFP4_KERNELS.values() if kernel in found), None)
+
+
+# trtllm-serve's MoE backends (its options file's moe_config.backend) and rooflens'
+# fp8_moe_kernel for each: TRTLLM runs TensorRT-LLM-gen's kernels (TRTLLMGenFusedMoE).
+TRTLLM_MOE_KERNELS = {"TRTLLM": "trtllm_gen"}
+
+
+def fp8_moe_kernel(engine: str, command: str, files: Mapping[str, str] | None = None
+                   ) -> str | None:  # fmt: skip
+    """'trtllm_gen' where a trtllm-serve launch's options file sets moe_config.backend TRTLLM
+    (TRTLLM_MOE_KERNELS), else None: the engine's tables' own kernel."""
+    if engine != "trtllm":
+        return None
+    config = _trtllm_options(_launch_values(engine, command, files), files).get("moe_config")
+    backend = config.get("backend") if isinstance(config, dict) else None
+    return TRTLLM_MOE_KERNELS.get(str(backend).upper()) if backend is not None else None
 
 
 def _values(words: list[str]) -> dict[str, str]:
@@ -643,8 +666,11 @@ def scheduler_updates(
         if standing_then
     ]
     # A version replaced on a measured day may or may not have run it: both must agree, on
-    # the scheduling fields; a descriptive field is kept only where they agree on it too.
-    agreed = {tuple(v for f, v in fields.items() if f not in DESCRIPTIVE) for fields in stood}
+    # the scheduling fields; a descriptive or kernel field is kept only where they agree on
+    # it too.
+    agreed = {
+        tuple(v for f, v in fields.items() if f not in DESCRIPTIVE + KERNELS) for fields in stood
+    }
     if len(agreed) != 1:
         return {}, ""
     values = {

@@ -138,6 +138,8 @@ BLOCK_FP8_LABELS = ("fp8", "fp8_block")
 BLOCK_FP8_SOURCE = "fp8_block (GEMMs labelled fp8 beside block-FP8 experts: one checkpoint)"
 # How a row's precision note names the kernel its launch put MXFP4 experts on (w4_kernel).
 W4_KERNEL_NOTES = {"marlin": "Marlin", "mxfp8": "TensorRT-LLM-gen with MXFP8 activations"}
+# How a row's precision note names the kernel its launch put FP8 block experts on.
+FP8_MOE_KERNEL_NOTES = {"trtllm_gen": "TensorRT-LLM-gen"}
 # Why a run whose benchmark configuration drafted tokens is not simulated (setup_of).
 MTP_REASON = "ran MTP speculative decoding, its draft count not known"
 
@@ -334,6 +336,16 @@ def quantization(row: pd.Series, model_id: str, is_moe: bool) -> tuple[dict[str,
     return dict(QUANT_MODES[gemm]), gemm
 
 
+def block_fp8(quant: dict[str, Any], spec: ModelSpec) -> bool:
+    """Whether a row's weights are FP8 scaled per block: as its quantization options set
+    them, else (served as stored) as its checkpoint stores its experts."""
+    if "w_bits" in quant:
+        return quant.get("w_bits") == 8 and ("w_scale" in quant or "group_size" in quant)
+    stored = spec.checkpoint_quant
+    experts = stored and (stored.experts or stored.quantization)
+    return experts is not None and experts.w_bits == 8 and experts.block_scaled
+
+
 def _pool(
     tp: int, dp: int, moe_tp: int, moe_ep: int, is_moe: bool, where: str
 ) -> tuple[int, int, int | None]:
@@ -445,6 +457,12 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     if kernel is not None:
         quant = quant | {"w4_kernel": kernel}
         source = f"{source}; MXFP4 on {W4_KERNEL_NOTES[kernel]} as launched"
+    # And the kernel its FP8 block-scaled experts ran (TensorRT-LLM told `moe_config.backend:
+    # TRTLLM`: TensorRT-LLM-gen's), where the row's experts are such FP8.
+    moe_kernel = launch.pop("fp8_moe_kernel", None)
+    if moe_kernel is not None and block_fp8(quant, spec):
+        quant = quant | {"fp8_moe_kernel": moe_kernel}
+        source = f"{source}; FP8 block experts on {FP8_MOE_KERNEL_NOTES[moe_kernel]} as launched"
     # So is the memory it was launched to take, read as the engine's profile reads it.
     memory = launch.pop("memory_fraction", None)
     if not overlapped(row):
@@ -1860,18 +1878,22 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
     counts = pd.Series(looks, dtype=int).value_counts().sort_index()
     intervals = ", ".join(f"{n} at {k}" for k, n in counts.items()) or "none"
     total = sum(known.values())
+    # Block-FP8 experts on the kernel their launch named (setup_of notes it in the row).
+    notes = simulated.get("precision_source", pd.Series(dtype=str)).fillna("").astype(str)
+    trtllm_gen = int(notes.str.contains("FP8 block experts on TensorRT-LLM-gen").sum())
     return [
         "",
         f"{total} of the {len(simulated)} simulated aggregated InferenceX runs take the "
-        "scheduler flags (and KV cache and recurrent state precision, memory share and MXFP4 "
-        "kernel) their "
+        "scheduler flags (and KV cache and recurrent state precision, memory share and MoE "
+        "kernels) their "
         "benchmark script "
         "launched the engine with then ("
         + ", ".join(f"{engine} {n}" for engine, n in known.items())
         + f"; SGLang's receive interval: {intervals}; TensorRT-LLM's batch waiting: {held}, "
         f"its attention-DP balance: {balanced}; a KV cache launched in FP8: {fp8_cache}"
         f"; a recurrent state launched in 16 bits: {state_16}"
-        f"; MXFP4 experts on Marlin: {marlin}, with MXFP8 activations: {mxfp8})"
+        f"; MXFP4 experts on Marlin: {marlin}, with MXFP8 activations: {mxfp8}"
+        f"; FP8 block experts on TensorRT-LLM-gen: {trtllm_gen})"
         f"; the other {len(simulated) - total} "
         "run the preset (no version of their script known for that time and "
         "configuration, or, for a run dated by its day only, versions replaced that day "
