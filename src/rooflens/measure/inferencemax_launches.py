@@ -283,7 +283,10 @@ TRTLLM_MOE_KERNELS = {"TRTLLM": "trtllm_gen"}
 def fp8_moe_kernel(engine: str, command: str, files: Mapping[str, str] | None = None
                    ) -> str | None:  # fmt: skip
     """'trtllm_gen' where a trtllm-serve launch's options file sets moe_config.backend TRTLLM
-    (TRTLLM_MOE_KERNELS), else None: the engine's tables' own kernel."""
+    (TRTLLM_MOE_KERNELS), else None: the engine's tables' own kernel. Read for every launch;
+    it prices block-FP8 experts only (setup_of); other types keep their profile's reading
+    (NVFP4: the low-latency kernel's rows up to 128 tokens; MXFP4 on Blackwell: the MXFP8
+    kernel's)."""
     if engine != "trtllm":
         return None
     config = _trtllm_options(_launch_values(engine, command, files), files).get("moe_config")

@@ -1880,7 +1880,8 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
     total = sum(known.values())
     # Block-FP8 experts on the kernel their launch named (setup_of notes it in the row).
     notes = simulated.get("precision_source", pd.Series(dtype=str)).fillna("").astype(str)
-    trtllm_gen = int(notes.str.contains("FP8 block experts on TensorRT-LLM-gen").sum())
+    on_gen = f"FP8 block experts on {FP8_MOE_KERNEL_NOTES['trtllm_gen']}"
+    trtllm_gen = int(notes.str.contains(on_gen, regex=False).sum())
     return [
         "",
         f"{total} of the {len(simulated)} simulated aggregated InferenceX runs take the "
@@ -1893,7 +1894,7 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
         f"its attention-DP balance: {balanced}; a KV cache launched in FP8: {fp8_cache}"
         f"; a recurrent state launched in 16 bits: {state_16}"
         f"; MXFP4 experts on Marlin: {marlin}, with MXFP8 activations: {mxfp8}"
-        f"; FP8 block experts on TensorRT-LLM-gen: {trtllm_gen})"
+        f"; {on_gen}: {trtllm_gen})"
         f"; the other {len(simulated) - total} "
         "run the preset (no version of their script known for that time and "
         "configuration, or, for a run dated by its day only, versions replaced that day "
