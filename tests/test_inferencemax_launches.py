@@ -33,6 +33,7 @@ from rooflens.measure.inferencemax_launches import (
 from rooflens.measure.validate_engines import (
     _launch_lines,
     _replicas,
+    inferencex_twins,
     launch_of,
     peak_share,
     prefill_graph_tokens_of,
@@ -486,10 +487,17 @@ def test_a_tensorrt_llm_run_holds_prompts_as_its_script_version_then_did() -> No
         "measured=2026-01-29T00:00:00.000Z; workflow_run_id=248; nvcr.io/nvidia/x:1"
     }
     assert launch_of(pd.Series(day_only)) == ({}, "")
-    rows = pd.DataFrame([run, day_only]).assign(predicted_ttft_ms=1.0)
+    # Another run of that day: the preset. The same run's record (its very TTFT and TPOT) is
+    # read as the timed record it repeats (inferencex_twins), and takes its flags.
+    other = day_only | {"silicon_tpot_ms": run["silicon_tpot_ms"] + 0.01}
+    rows = pd.DataFrame([run, other]).assign(predicted_ttft_ms=1.0)
     line = " ".join(_launch_lines(rows))
     assert "1 of the 2 simulated aggregated InferenceX runs take" in line
     assert "TensorRT-LLM's batch waiting: 1" in line
+    rows = pd.DataFrame([run, day_only]).assign(predicted_ttft_ms=1.0)
+    line = " ".join(_launch_lines(rows))
+    assert "2 of the 2 simulated aggregated InferenceX runs take" in line
+    assert "TensorRT-LLM's batch waiting: 2" in line
 
 
 def test_attention_dp_ranks_that_balance_prompts_are_simulated_together() -> None:
@@ -940,3 +948,26 @@ def test_block_fp8_experts_launched_on_tensorrt_llm_gen_are_priced_on_that_kerne
     assert "FP8 block experts on TensorRT-LLM-gen: 1)" in line
     before = pd.Series(_dsr1_b200_trt_run("fp8", "2026-01-22T12:00:00Z"))
     assert "fp8_moe_kernel" not in dict(setup_of(before)[0].options)
+
+
+def test_a_database_record_dated_by_day_is_read_as_the_timed_record_it_repeats() -> None:
+    """InferenceX's database dump dates DeepSeek-R1's FP8 B200 run of 2026-01-29 by the day
+    (and names it DeepSeek-V3), the day the script's MoE backend changed; its dated file
+    times the same run, to the same TTFT and TPOT, at 15:27:29Z, after the change. The dump's
+    record is read as the timed one: TensorRT-LLM-gen's kernel. Not so a record of another
+    day, another measurement, or a disaggregated run (whose workers only the dump states)."""
+    timed = _dsr1_b200_trt_run("fp8", "2026-01-29T15:27:29Z")
+    dump = timed | {
+        "id": "dump", "model_path": "deepseek-ai/DeepSeek-V3",
+        "silicon_data_source": "db-dump/2026-04-27; config_id=75; silicon_concurrency=8; "
+        "measured=2026-01-29T00:00:00.000Z; workflow_run_id=248; "
+        "nvcr.io/nvidia/tensorrt-llm/release:1.2.0rc6.post2",
+    }  # fmt: skip
+    other_day = dump | {"id": "later", "silicon_data_source": dump["silicon_data_source"]
+                        .replace("2026-01-29T", "2026-01-30T")}  # fmt: skip
+    other_run = dump | {"id": "slower", "silicon_tpot_ms": dump["silicon_tpot_ms"] + 0.01}
+    disagg = dump | {"id": "disagg", "mode": "disagg"}
+    frame = pd.DataFrame([timed, dump, other_day, other_run, disagg])
+    assert inferencex_twins(frame) == {1: 0}
+    assert "fp8_moe_kernel" not in launch_of(pd.Series(dump))[0]
+    assert dict(setup_of(frame.loc[0])[0].options)["fp8_moe_kernel"] == "trtllm_gen"

@@ -629,8 +629,10 @@ def inferencex_twins(frame: pd.DataFrame) -> dict[Any, Any]:
     on SGLang) hold InferenceX's runs: each of their 123 rows has the TTFT (to 0.1 ms) and
     TPOT (to 0.01 ms) of an InferenceX record of the same engine, model, system, lengths and
     clients. Such a row is read as that record, with the launch and client InferenceX ran it
-    with; the first such record in the frame's order."""
-    if frame.empty:
+    with; the first such record in the frame's order. So are the database's aggregated
+    records dated by their day only that repeat a record timed to the second (_dated_twins).
+    A frame without the measured times has none."""
+    if frame.empty or not {"silicon_ttft_ms", "silicon_tpot_ms"} <= set(frame.columns):
         return {}
     keys = ["backend", "model_path", "system", "mode", "isl", "osl", "clients"]
     rows = frame.assign(
@@ -650,7 +652,41 @@ def inferencex_twins(frame: pd.DataFrame) -> dict[Any, Any]:
         (pairs["silicon_tpot_ms"] - pairs["silicon_tpot_ms_twin"]).abs() <= TWIN_TPOT_MS
     )
     first = pairs[same].sort_values("at").drop_duplicates("gap_index")
-    return dict(zip(first["gap_index"], first["twin_index"], strict=True))
+    return dict(zip(first["gap_index"], first["twin_index"], strict=True)) | _dated_twins(rows)
+
+
+def _dated_twins(rows: pd.DataFrame) -> dict[Any, Any]:
+    """Aggregated InferenceX database records dated by their day only that repeat the
+    measurement of a dated-file record of that day timed to the second -> that record's
+    index (the first in
+    the frame's order): one run, whose script version the instant tells where the day does
+    not (a version replaced that day). The model is not compared: the dump names DeepSeek-R1's
+    runs DeepSeek-V3 too."""
+    keys = ["backend", "system", "mode", "isl", "osl", "clients", "day"]
+    when = rows.apply(measured_at, axis=1).astype(object)
+    rows = rows.assign(when=when, day=when.astype(str).str[:10])
+    timed = when.astype(str).str.endswith("Z")  # an instant, not a day (measured_at)
+    day_only = (rows["kind"] == "InferenceX database") & ~timed & when.notna()
+    # Aggregated runs only: a launch is read for them alone, and the database's disaggregated
+    # records state the worker counts their dated-file twins lack.
+    day_only &= rows["mode"] == "agg"
+    stamped = (rows["kind"] == "InferenceX dated file") & timed
+    pairs = (
+        rows[day_only]
+        .reset_index(names="day_index")[[*keys, "day_index", "silicon_ttft_ms", "silicon_tpot_ms"]]
+        .merge(
+            rows[stamped].reset_index(names="twin_index")[
+                [*keys, "twin_index", "at", "silicon_ttft_ms", "silicon_tpot_ms"]
+            ],
+            on=keys,
+            suffixes=("", "_twin"),
+        )
+    )
+    same = ((pairs["silicon_ttft_ms"] - pairs["silicon_ttft_ms_twin"]).abs() <= TWIN_TTFT_MS) & (
+        (pairs["silicon_tpot_ms"] - pairs["silicon_tpot_ms_twin"]).abs() <= TWIN_TPOT_MS
+    )
+    first = pairs[same].sort_values("at").drop_duplicates("day_index")
+    return dict(zip(first["day_index"], first["twin_index"], strict=True))
 
 
 def source_kind(source: str) -> str:
@@ -1704,7 +1740,9 @@ def report(
         "measurement (the same benchmark point, TTFT within 0.05 ms and TPOT within 0.005 "
         "ms: all the rows of the two files outside aiconfigurator's tree, Kimi K2.5 on vLLM "
         "and Qwen3.5-397B on SGLang) is read as that record, launch and client alike "
-        "(`inferencex_twins`). "
+        "(`inferencex_twins`), and so is an aggregated database record dated by its day "
+        "that repeats a dated-file record of that day timed to the second (the instant "
+        "tells which script version ran where the day does not). "
         "All records but the gap-analysis files are InferenceX's (formerly InferenceMAX, "
         "SemiAnalysis' public benchmark): its dated result files, which name the engine "
         "image, and a dump of its database, whose `config_id` and `workflow_run_id` are the "
@@ -1863,8 +1901,10 @@ def _launch_lines(rows: pd.DataFrame) -> list[str]:
     known = {engine: 0 for engine in sorted(set(simulated["backend"]))}
     looks: list[int] = []
     held = balanced = fp8_cache = state_16 = marlin = mxfp8 = 0
-    for _, row in simulated.iterrows():
-        launch = launch_of(row)[0]
+    # A record read as the one it repeats (inferencex_twins) takes that one's launch.
+    twins = inferencex_twins(rows)
+    for index, row in simulated.iterrows():
+        launch = launch_of(rows.loc[twins.get(index, index)])[0]
         if launch:
             known[row["backend"]] += 1
             if row["backend"] == "sglang":
@@ -1913,7 +1953,11 @@ def _speculation_lines(rows: pd.DataFrame) -> list[str]:
     over = rows[rows["reason"].str.startswith("not simulated: over")]
     slow = sum(speculation(row)[0] == "mtp" for _, row in over.iterrows())
     simulated = rows[rows["reason"] == ""]
-    kinds = pd.Series([speculation(row)[0] for _, row in simulated.iterrows()], dtype=str)
+    # A record read as the one it repeats (inferencex_twins) drafted as that one did.
+    read = inferencex_twins(rows)
+    kinds = pd.Series(
+        [speculation(rows.loc[read.get(index, index)])[0] for index in simulated.index], dtype=str
+    )
     drafted = simulated[kinds.to_numpy() == "mtp"]
     if not refused and drafted.empty and not (kinds == "either").any():
         return []
