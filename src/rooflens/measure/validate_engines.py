@@ -1403,8 +1403,14 @@ def prefill_graph_tokens_of(row: pd.Series) -> float:
 def prefill_graphs(frame: pd.DataFrame) -> pd.Series:
     """Each run's prompt prefill: "in a CUDA graph" where its engine's prefill graphs hold a
     whole prompt (graph tokens >= the prompt length), "without CUDA graphs" where they do
-    not, "not known" where the launch does not say (prefill_graph_tokens_of)."""
-    tokens = frame.apply(prefill_graph_tokens_of, axis=1)
+    not, "not known" where the launch does not say (prefill_graph_tokens_of; a record read
+    as the one it repeats, inferencex_twins, by that one's launch)."""
+    read = inferencex_twins(frame)
+    tokens = pd.Series(
+        [prefill_graph_tokens_of(frame.loc[read.get(index, index)]) for index in frame.index],
+        index=frame.index,
+        dtype=float,
+    )
     return pd.Series(
         np.select(
             [tokens.isna(), tokens >= frame["isl"]],
