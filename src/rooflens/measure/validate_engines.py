@@ -342,8 +342,10 @@ def block_fp8(quant: dict[str, Any], spec: ModelSpec) -> bool:
     if "w_bits" in quant:
         return quant.get("w_bits") == 8 and ("w_scale" in quant or "group_size" in quant)
     stored = spec.checkpoint_quant
-    experts = stored and (stored.experts or stored.quantization)
-    return experts is not None and experts.w_bits == 8 and experts.block_scaled
+    if stored is None:
+        return False
+    experts = stored.experts or stored.quantization
+    return experts.w_bits == 8 and experts.block_scaled
 
 
 def _pool(
@@ -658,10 +660,9 @@ def inferencex_twins(frame: pd.DataFrame) -> dict[Any, Any]:
 def _dated_twins(rows: pd.DataFrame) -> dict[Any, Any]:
     """Aggregated InferenceX database records dated by their day only that repeat the
     measurement of a dated-file record of that day timed to the second -> that record's
-    index (the first in
-    the frame's order): one run, whose script version the instant tells where the day does
-    not (a version replaced that day). The model is not compared: the dump names DeepSeek-R1's
-    runs DeepSeek-V3 too."""
+    index (the first in the frame's order): one run, whose script version the instant tells
+    where the day does not (a version replaced that day). The model is not compared: the
+    dump names DeepSeek-R1's runs DeepSeek-V3 too."""
     keys = ["backend", "system", "mode", "isl", "osl", "clients", "day"]
     when = rows.apply(measured_at, axis=1).astype(object)
     rows = rows.assign(when=when, day=when.astype(str).str[:10])
