@@ -911,3 +911,19 @@ def test_a_gap_analysis_run_with_more_clients_than_its_batch_keeps_the_defaults(
     assert launch_of(row) == ({}, "")
     row["silicon_data_source"] = source.format(8)
     assert launch_of(row)[0]["max_batch"] == 8
+
+
+def test_block_fp8_experts_are_told_from_the_rows_quantization_or_the_checkpoint() -> None:
+    """Which rows' experts a launch's block-FP8 kernel applies to: a row's quantization
+    options where it states them (DeepSeek's 128 x 128 blocks yes, per-tensor FP8 and NVFP4
+    no), else its checkpoint's (DeepSeek-R1's block FP8 yes; gpt-oss's MXFP4, Llama's bf16
+    no)."""
+    from rooflens.measure.validate_engines import QUANT_MODES, _model, block_fp8
+
+    r1 = _model("deepseek-ai/DeepSeek-R1")
+    assert block_fp8(dict(QUANT_MODES["fp8_block"]), r1)
+    assert not block_fp8(dict(QUANT_MODES["fp8"]), r1)
+    assert not block_fp8(dict(QUANT_MODES["nvfp4"]), r1)
+    assert block_fp8({"kv_bits": 8}, r1)
+    assert not block_fp8({}, _model("openai/gpt-oss-120b"))
+    assert not block_fp8({}, _model("meta-llama/Llama-3.1-70B"))
