@@ -714,7 +714,9 @@ def test_repeated_measurements_are_counted_once_and_named() -> None:
             "silicon_ttft_ms": [9516.669095, 9516.6690951, 3826.9, 9516.669095],
             "silicon_tpot_ms": [39.024576, 39.024576, 29.6, 39.024576],
             "reason": ["", "prefill worker count not stated", "", ""],
-            "launch": ["", "", "", "as InferenceX's x"],
+            "launch": ["", "", "as InferenceX's y", "as InferenceX's x"],
+            # The third, a database record read as the timed record it repeats.
+            "silicon_data_source": ["a", "b", "db-dump/x; config_id=1", "q-gap-analysis.csv"],
         }
     )
     assert measurement_key(rows).nunique() == 3
@@ -723,7 +725,8 @@ def test_repeated_measurements_are_counted_once_and_named() -> None:
         "lengths, TTFT and TPOT to six digits): some runs are recorded more than once. Of the "
         "1 rows without worker counts, 1 repeat a record that states them and is simulated. "
         "1 gap-analysis rows repeat an InferenceX record's measurement and are read as that "
-        "record."
+        "record, and 1 database records dated by their day only repeat a record of "
+        "InferenceX's dated files timed to the second and are read as it."
     )
     # A twin that could not be simulated does not count.
     rows.loc[0, "reason"] = "not simulated: over the 30 CPU s a row may take"

@@ -1884,14 +1884,17 @@ def _repeat_lines(rows: pd.DataFrame) -> list[str]:
     key = measurement_key(rows)
     unstated = rows["reason"].str.contains("worker count not stated", regex=False)
     repeated = int((unstated & key.isin(key[~unstated & (rows["reason"] == "")])).sum())
-    twins = int(rows["launch"].astype(str).str.startswith("as InferenceX's").sum())
+    read = rows["launch"].astype(str).str.startswith("as InferenceX's")
+    gap = rows["silicon_data_source"].astype(str).map(source_kind) == "gap-analysis file"
     return [
         "",
         f"The {len(rows)} rows hold {key.nunique()} distinct measurements (same system, engine, "
         "prompt and output lengths, TTFT and TPOT to six digits): some runs are recorded "
         f"more than once. Of the {int(unstated.sum())} rows without worker counts, "
-        f"{repeated} repeat a record that states them and is simulated. {twins} gap-analysis "
-        "rows repeat an InferenceX record's measurement and are read as that record.",
+        f"{repeated} repeat a record that states them and is simulated. {int((read & gap).sum())} "
+        "gap-analysis rows repeat an InferenceX record's measurement and are read as that "
+        f"record, and {int((read & ~gap).sum())} database records dated by their day only "
+        "repeat a record of InferenceX's dated files timed to the second and are read as it.",
     ]
 
 
