@@ -643,18 +643,8 @@ def inferencex_twins(frame: pd.DataFrame) -> dict[Any, Any]:
         at=np.arange(len(frame)),
     )
     rows = rows[rows["clients"].notna()]
-    gap = rows[rows["kind"] == "gap-analysis file"].reset_index(names="gap_index")
-    records = rows[rows["kind"] != "gap-analysis file"].reset_index(names="twin_index")
-    pairs = gap[[*keys, "gap_index", "silicon_ttft_ms", "silicon_tpot_ms"]].merge(
-        records[[*keys, "twin_index", "at", "silicon_ttft_ms", "silicon_tpot_ms"]],
-        on=keys,
-        suffixes=("", "_twin"),
-    )
-    same = ((pairs["silicon_ttft_ms"] - pairs["silicon_ttft_ms_twin"]).abs() <= TWIN_TTFT_MS) & (
-        (pairs["silicon_tpot_ms"] - pairs["silicon_tpot_ms_twin"]).abs() <= TWIN_TPOT_MS
-    )
-    first = pairs[same].sort_values("at").drop_duplicates("gap_index")
-    return dict(zip(first["gap_index"], first["twin_index"], strict=True)) | _dated_twins(rows)
+    gap = rows["kind"] == "gap-analysis file"
+    return _repeats(rows, gap, ~gap, keys) | _dated_twins(rows)
 
 
 def _dated_twins(rows: pd.DataFrame) -> dict[Any, Any]:
@@ -663,22 +653,31 @@ def _dated_twins(rows: pd.DataFrame) -> dict[Any, Any]:
     index (the first in the frame's order): one run, whose script version the instant tells
     where the day does not (a version replaced that day). The model is not compared: the
     dump names DeepSeek-R1's runs DeepSeek-V3 too."""
-    keys = ["backend", "system", "mode", "isl", "osl", "clients", "day"]
     when = rows.apply(measured_at, axis=1).astype(object)
-    rows = rows.assign(when=when, day=when.astype(str).str[:10])
+    rows = rows.assign(day=when.astype(str).str[:10])
     timed = when.astype(str).str.endswith("Z")  # an instant, not a day (measured_at)
-    day_only = (rows["kind"] == "InferenceX database") & ~timed & when.notna()
     # Aggregated runs only: a launch is read for them alone, and the database's disaggregated
     # records state the worker counts their dated-file twins lack.
-    day_only &= rows["mode"] == "agg"
+    day_only = (
+        (rows["kind"] == "InferenceX database") & ~timed & when.notna() & (rows["mode"] == "agg")
+    )
     stamped = (rows["kind"] == "InferenceX dated file") & timed
+    keys = ["backend", "system", "mode", "isl", "osl", "clients", "day"]
+    return _repeats(rows, day_only, stamped, keys)
+
+
+def _repeats(
+    rows: pd.DataFrame, readers: pd.Series, records: pd.Series, keys: list[str]
+) -> dict[Any, Any]:
+    """Each of the `readers` rows that repeats the measurement of a `records` row equal on
+    `keys` (TTFT within TWIN_TTFT_MS, TPOT within TWIN_TPOT_MS) -> the index of the first
+    such record in the frame's order (`at`)."""
+    measured = ["silicon_ttft_ms", "silicon_tpot_ms"]
     pairs = (
-        rows[day_only]
-        .reset_index(names="day_index")[[*keys, "day_index", "silicon_ttft_ms", "silicon_tpot_ms"]]
+        rows[readers]
+        .reset_index(names="reader")[[*keys, "reader", *measured]]
         .merge(
-            rows[stamped].reset_index(names="twin_index")[
-                [*keys, "twin_index", "at", "silicon_ttft_ms", "silicon_tpot_ms"]
-            ],
+            rows[records].reset_index(names="record")[[*keys, "record", "at", *measured]],
             on=keys,
             suffixes=("", "_twin"),
         )
@@ -686,8 +685,8 @@ def _dated_twins(rows: pd.DataFrame) -> dict[Any, Any]:
     same = ((pairs["silicon_ttft_ms"] - pairs["silicon_ttft_ms_twin"]).abs() <= TWIN_TTFT_MS) & (
         (pairs["silicon_tpot_ms"] - pairs["silicon_tpot_ms_twin"]).abs() <= TWIN_TPOT_MS
     )
-    first = pairs[same].sort_values("at").drop_duplicates("day_index")
-    return dict(zip(first["day_index"], first["twin_index"], strict=True))
+    first = pairs[same].sort_values("at").drop_duplicates("reader")
+    return dict(zip(first["reader"], first["record"], strict=True))
 
 
 def source_kind(source: str) -> str:

@@ -231,6 +231,12 @@ class SchedulerConfig(BaseModel):
         return self.policy == "continuous" and self.chunk_size is not None
 
     @property
+    def mixes_decodes(self) -> bool:
+        """Whether a prefill iteration also decodes the running requests (`mixed_chunk`,
+        which only continuous batching with a chunk size reads)."""
+        return self.mixed_chunk and self.budgets_prompts_only
+
+    @property
     def iteration_tokens(self) -> int:
         """The most tokens one iteration may process: max_tokens, or, where that budgets
         prompts only, the batch's decodes if more."""

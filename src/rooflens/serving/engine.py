@@ -307,7 +307,7 @@ class Engine:
             # Waiting prompts take an iteration of their own; decoding pauses meanwhile. With a
             # chunk size, prompts are cut into chunks of it (SGLang's chunked prefill).
             decoders, grown = [], 0.0
-            mixing = cfg.mixed_chunk and cfg.budgets_prompts_only
+            mixing = cfg.mixes_decodes
             if cfg.chunk_size is None:
                 chunks, swap = (
                     self._admit(cfg.max_tokens, whole=True) if self.waiting else ([], 0.0)
@@ -575,7 +575,7 @@ class Engine:
         growth = int(np.sum(self._held(self.kv[ids] + 1) - self.units[ids]))
         if self.mode == "decode" and self.kv[i] >= self.target[i]:
             chunk = 1
-        elif cfg.mixed_chunk and cfg.budgets_prompts_only:
+        elif cfg.mixes_decodes:
             # Mixed: the decodes grow first and take their tokens off both budgets.
             chunk = min(remaining, cfg.chunk_size - len(ids))
             if chunk <= 0 or cfg.max_tokens - len(ids) <= 0:
