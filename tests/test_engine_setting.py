@@ -365,3 +365,56 @@ def test_the_host_time_setting_sets_the_profiles_host_time_per_iteration() -> No
     res = CliRunner().invoke(app, ["analyze", MODEL, "-H", "h200-sxm", "--host-time", "50"])
     assert res.exit_code == 2
     assert "host_time=50.0 is invalid: expected empty without an engine" in res.output
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "accepted"),
+    [("w4_kernel", "marlin", "native"), ("fp8_moe_kernel", "trtllm_gen", "native"),
+     ("execution", "eager", "graphs")],
+)  # fmt: skip
+def test_kernel_settings_are_refused_for_the_roofline_bound(name, value, accepted) -> None:
+    """The roofline bound prices no kernel: a kernel setting other than its default is one
+    line naming it (typed error, exit 2), as memory_fraction and host_time are."""
+    with pytest.raises(rooflens.InvalidInputError) as info:
+        rooflens.analyze(MODEL, "h100-sxm", **{name: value})
+    assert info.value.field == name
+    assert info.value.accepted == (
+        f"{accepted} without an engine or a calibration (the roofline bound prices no kernel)"
+    )
+    flag = f"--{name.replace('_', '-')}"
+    res = CliRunner().invoke(app, ["analyze", MODEL, "-H", "h100-sxm", flag, value])
+    assert res.exit_code == 2
+    assert f"{name}='{value}' is invalid: expected {accepted} without an engine" in res.output
+
+
+def test_a_kernel_setting_no_operator_runs_says_so_and_changes_nothing() -> None:
+    """A dense BF16 model has no block-FP8 experts nor MXFP4 weights: the kernel settings for
+    them price exactly as without them, and the fallback lines (CLI, JSON, simulate) say
+    why; a model that has such experts takes the kernel and gets no such line."""
+    plain = rooflens.analyze(MODEL, "b200", engine="trtllm", gen_len=8)
+    asked = rooflens.analyze(
+        MODEL, "b200", engine="trtllm", gen_len=8, fp8_moe_kernel="trtllm_gen", w4_kernel="mxfp8"
+    )
+    for stage in ("prefill", "decode"):
+        assert float(asked.totals()[stage]["time"]) == float(plain.totals()[stage]["time"])
+    assert asked.fallbacks[-2:] == [
+        "w4_kernel=mxfp8: nothing here runs it (it applies to expert weights in 4-bit floats "
+        "(MXFP4)); priced as without it",
+        "fp8_moe_kernel=trtllm_gen: nothing here runs it (it applies to expert weights in FP8 "
+        "with block scales (DeepSeek-V3's)); priced as without it",
+    ]
+    assert not any("nothing here runs it" in line for line in plain.fallbacks)
+    deepseek = rooflens.analyze(
+        "deepseek-ai/DeepSeek-V3", "b200", engine="trtllm", tp=8, fp8_moe_kernel="trtllm_gen"
+    )
+    assert not any("nothing here runs it" in line for line in deepseek.fallbacks)
+    assert any("moe:fp8_block_trtllm_gen" in line for line in deepseek.fallbacks)
+    res = CliRunner().invoke(
+        app, ["simulate", MODEL, "-H", "b200", "--engine", "trtllm", "--concurrency", "2",
+              "--requests", "4", "--w4-kernel", "marlin", "-f", "json"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["fallbacks"][-1] == (
+        "w4_kernel=marlin: nothing here runs it (it applies to weights in 4-bit floats (MXFP4) "
+        "with 16-bit activations); priced as without it"
+    )

@@ -961,7 +961,11 @@ def _gpt_oss_on(device, kernel: str):
     from rooflens.api import resolve
     from rooflens.core.pricing import Placement
 
-    spec, _, options = resolve("openai/gpt-oss-120b", device, {"w4_kernel": kernel})
+    # A kernel setting needs a profile to price (the roofline bound refuses it).
+    profile = load_engine_profile("vllm", device.name)
+    spec, _, options = resolve(
+        "openai/gpt-oss-120b", device, {"w4_kernel": kernel, "calibration": profile}
+    )
     graph = build_graph(spec, options, device)
     quant = options.quantization
     placement = Placement.of(graph, device, quant)

@@ -373,7 +373,9 @@ def test_marlin_experts_memory_bound_on_the_native_layer_say_where_its_loads_end
     data = vllm.model_dump()  # the shipped layers stay apart: this layer alone
     data["moe_layers"] = {layer: narrow}
     profile = EngineProfile.model_validate(data)
-    spec, _, options = resolve("openai/gpt-oss-120b", device, {"w4_kernel": "marlin"})
+    spec, _, options = resolve(
+        "openai/gpt-oss-120b", device, {"w4_kernel": "marlin", "calibration": profile}
+    )
     graph = build_graph(spec, options, device)
     step = Step(np.array([4.0]), np.array([1.0]), np.array([1024.0]))
     costs = price_step(graph, device, options.quantization, step, profile)

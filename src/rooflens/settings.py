@@ -538,6 +538,15 @@ class Settings(BaseModel):
                 )
             update = {"host_per_iteration": self.host_time / 1e3}
             calibration = calibration.model_copy(update=update)
+        if calibration is None:
+            for name, accepted in KERNEL_SETTINGS.items():
+                if getattr(self, name) != accepted:
+                    raise InvalidInputError(
+                        name,
+                        getattr(self, name),
+                        f"{accepted} without an engine or a calibration (the roofline bound "
+                        "prices no kernel)",
+                    )
         return AnalysisOptions(
             quantization=self.quantization(checkpoint.quantization if checkpoint else None),
             unquantized_modules=unquantized,
@@ -599,6 +608,12 @@ SETTING_NAMES: tuple[str, ...] = tuple(Settings.model_fields)
 # The settings a checkpoint's quantization_config gives defaults for.
 WEIGHT_STORAGE = ("w_bits", "group_size", "w_format", "w_scale")
 PRECISION = (*WEIGHT_STORAGE, "a_bits", "a_scale", "kv_bits")
+# The settings that choose how kernels run, which only a calibrated estimate prices: each
+# accepts its default alone for the roofline bound.
+KERNEL_SETTINGS = {
+    name: Settings.model_fields[name].default
+    for name in ("w4_kernel", "fp8_moe_kernel", "execution")
+}
 
 
 def accepted(model: type[BaseModel], name: str) -> str:

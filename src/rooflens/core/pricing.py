@@ -303,6 +303,9 @@ class Placement:
     # Expert GEMMs: their MoE layer's shape on this device (`expert_layer`), which an engine
     # profile may have fractions of its own for (`moe_layers`); None for other operators.
     expert_layers: tuple[str | None, ...] = ()
+    # Kernel settings asked for that no operator here runs (`idle_kernels`): "setting=value:
+    # what it applies to".
+    idle_kernel_settings: tuple[str, ...] = ()
 
     @cached_property
     def layer_groups(self) -> tuple[tuple[tuple[str, str], np.ndarray], ...]:
@@ -345,6 +348,9 @@ class Placement:
         dtypes = tuple(
             _dtype(device, op.compute_bits(quant), op.float_compute(quant)) for op in ops
         )
+        curve_dtypes = tuple(
+            _curve_dtype(op, d, device, quant) for op, d in zip(ops, dtypes, strict=True)
+        )
         peaks = [
             device.sparse_peak_ops.get(d, device.peak_ops[d])
             if op.sparse_tensor(quant)
@@ -361,9 +367,7 @@ class Placement:
             num_layers=graph.num_layers,
             hidden_size=graph.hidden_size,
             engine_classes=tuple(_engine_class(op) for op in ops),
-            curve_dtypes=tuple(
-                _curve_dtype(op, d, device, quant) for op, d in zip(ops, dtypes, strict=True)
-            ),
+            curve_dtypes=curve_dtypes,
             collectives=tuple(
                 (op.kind, op.ranks) if isinstance(op, Collective) else None for op in ops
             ),
@@ -381,7 +385,30 @@ class Placement:
                 else None
                 for op in ops
             ),
+            idle_kernel_settings=idle_kernels(quant, curve_dtypes),
         )
+
+
+# The kernel settings that choose which curves price an operator (_curve_dtype): the curve
+# type each one's operators take, and what a model needs for it to apply.
+KERNEL_CHOICES = {
+    ("w4_kernel", "marlin"): ("_marlin", "weights in 4-bit floats (MXFP4) with 16-bit activations"),
+    ("w4_kernel", "mxfp8"): ("w4a8_mxfp8", "expert weights in 4-bit floats (MXFP4)"),
+    ("fp8_moe_kernel", "trtllm_gen"): (
+        "fp8_block_trtllm_gen",
+        "expert weights in FP8 with block scales (DeepSeek-V3's)",
+    ),
+}
+
+
+def idle_kernels(quant: Quantization, curve_dtypes: Sequence[str]) -> tuple[str, ...]:
+    """The kernel settings `quant` asks for that no operator's curve type takes (a model
+    without the weights they apply to): "setting=value: what it applies to"."""
+    return tuple(
+        f"{name}={value}: nothing here runs it (it applies to {what}); priced as without it"
+        for (name, value), (suffix, what) in KERNEL_CHOICES.items()
+        if getattr(quant, name) == value and not any(d.endswith(suffix) for d in curve_dtypes)
+    )
 
 
 def _rows_by_key(keys: Sequence[Any]) -> tuple[tuple[Any, np.ndarray], ...]:
@@ -989,7 +1016,8 @@ RANGE_ROUNDING = 1e-4
 
 def fallback_notes(placement: Placement, profile: EfficiencyProfile) -> tuple[str, ...]:
     """One line per curve an engine profile lacks and prices otherwise (its `fallbacks`),
-    naming the operators it prices; collectives, priced by their own tables, are left out."""
+    naming the operators it prices, and one per kernel setting no operator here runs
+    (`idle_kernels`); collectives, priced by their own tables, are left out."""
     named: dict[tuple[str, str], list[str]] = {}
     for row, key in enumerate(_curve_keys(placement)):
         if placement.collectives and placement.collectives[row] is not None:
@@ -997,8 +1025,12 @@ def fallback_notes(placement: Placement, profile: EfficiencyProfile) -> tuple[st
         found = profile.fallback(*key)
         if found is not None:
             named.setdefault(found, []).append(placement.names[row])
-    return tuple(
-        f"{', '.join(dict.fromkeys(names))} ({what}): {how}" for (what, how), names in named.items()
+    return (
+        tuple(
+            f"{', '.join(dict.fromkeys(names))} ({what}): {how}"
+            for (what, how), names in named.items()
+        )
+        + placement.idle_kernel_settings
     )
 
 

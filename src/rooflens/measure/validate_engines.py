@@ -60,7 +60,7 @@ from rooflens.serving.presets import PRESETS, scheduler_with
 from rooflens.serving.replica import Replica
 from rooflens.serving.simulate import pool_options, prepare, run
 from rooflens.serving.workload import Requests
-from rooflens.settings import parse_settings
+from rooflens.settings import KERNEL_SETTINGS, parse_settings
 
 SAMPLE_PACKAGE = "aiconfigurator_core"
 SAMPLE_FILE = ("systems", "silicon_sample.csv")
@@ -1054,7 +1054,9 @@ def peak_share(done: pd.DataFrame) -> pd.Series:
             setup, _ = setup_of(row)
         except (Inexpressible, InvalidInputError, ModelConfigError):
             continue
-        quant = tuple((k, v) for k, v in setup.options if k not in ("tp", "ep", "moe_tp"))
+        # Neither the layout nor which kernels run changes a prompt's OPs.
+        unused = ("tp", "ep", "moe_tp", *KERNEL_SETTINGS)
+        quant = tuple((k, v) for k, v in setup.options if k not in unused)
         ops = _prompt_ops(setup.model, setup.device, quant, setup.isl)
         seconds = (row["silicon_ttft_ms"] + (setup.osl - 1) * row["silicon_tpot_ms"]) / 1e3
         gpus = gpus_of(row)
