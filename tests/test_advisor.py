@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 import rooflens
 from rooflens.advisor import Target, advise, pareto_front, verify
+from rooflens.advisor.precisions import WEIGHTS
 from rooflens.cli.app import app
 from rooflens.serving import SLO
 
@@ -24,7 +25,7 @@ def test_a_model_that_fits_only_on_one_device() -> None:
     # 70B parameters in fp16 are 138 GB: an H200 (141 GB) holds them, an A10 (24 GB) does not.
     advice = advise(
         LLAMA_70B, Target(prompt_len=200, output_len=50, rate=0.2), SLO(ttft=5, tpot=0.5),
-        devices=["a10", "h200-sxm"], tps=(1,), pps=(1,), w_bits=(16,), kv_bits=(16,),
+        devices=["a10", "h200-sxm"], tps=(1,), pps=(1,), weights=("stored",), kv_bits=(16,),
     )  # fmt: skip
     table = advice.table.set_index("device")
     assert table.loc["h200-sxm", "feasible"] and not table.loc["a10", "feasible"]
@@ -33,11 +34,11 @@ def test_a_model_that_fits_only_on_one_device() -> None:
 
 
 def test_an_slo_only_tensor_parallelism_meets() -> None:
-    # W8 Llama-2-70B reads 69 GB per token: 20.6 ms on one H100 (3.35 TB/s), about half on two.
+    # FP8 Llama-2-70B reads 69 GB per token: 20.6 ms on one H100 (3.35 TB/s), about half on two.
     slo = SLO(ttft=2, tpot=0.015)
     advice = advise(
         LLAMA_70B, Target(prompt_len=500, output_len=100, rate=0.5), slo,
-        devices=["h100-sxm"], tps=(1, 2), pps=(1,), w_bits=(8,), kv_bits=(16,),
+        devices=["h100-sxm"], tps=(1, 2), pps=(1,), weights=("fp8",), kv_bits=(16,),
     )  # fmt: skip
     table = advice.table.set_index("tp")
     assert not table.loc[1, "feasible"] and table.loc[1, "binds"].startswith("TPOT objective")
@@ -45,11 +46,11 @@ def test_an_slo_only_tensor_parallelism_meets() -> None:
 
 
 def test_pipeline_stages_split_a_model_over_cards_without_nvlink() -> None:
-    # W4 Llama-2-70B is about 35 GB: no 24 GB RTX 4090 holds it, and without NVLink the search
+    # INT4 Llama-2-70B is about 35 GB: no 24 GB RTX 4090 holds it, and without NVLink the search
     # tries no tensor parallelism there, but two pipeline stages over PCIe hold half each.
     target, slo = Target(prompt_len=500, output_len=100, rate=0.5), SLO(ttft=5, tpot=0.2)
     advice = advise(LLAMA_70B, target, slo, devices=["rtx-4090"], tps=(1, 2), pps=(1, 2),
-                    w_bits=(4,), kv_bits=(8,))  # fmt: skip
+                    weights=("int4",), kv_bits=(8,))  # fmt: skip
     table = advice.table.set_index("pp")
     assert len(table) == 2  # TP=2 is not tried on the RTX 4090
     assert not table.loc[1, "feasible"] and table.loc[1, "binds"].startswith("memory capacity")
@@ -57,7 +58,7 @@ def test_pipeline_stages_split_a_model_over_cards_without_nvlink() -> None:
     assert row["feasible"] and row["devices"] == 2 * row["replicas"] and row["batch_limit"] % 2 == 0
     # A decode cycle is one micro-batch of B / 2 through both stages; a prompt holds each stage
     # for half its prefill: capacity = B / (t_d (g - 1) + B t_p / 2).
-    options = {"w_bits": 4, "kv_bits": 8, "pp": 2}
+    options = {**WEIGHTS["int4"], "kv_bits": 8, "pp": 2}
     b = int(row["batch_limit"]) // 2
     decode = rooflens.analyze(LLAMA_70B, "rtx-4090", batch=b, prompt_len=550, **options)
     t_d = float(decode.steps["decode"].step_time())
@@ -140,7 +141,7 @@ def test_a_pick_on_a_small_device_is_confirmed_with_its_own_activation_memory() 
     # the screening's one-prompt prefill, not for an 8192-token step's activations (8.7 GB).
     slo = SLO(ttft=2, tpot=0.06)
     advice = advise(LLAMA_8B, Target(prompt_len=500, output_len=100, rate=1), slo,
-                    devices=["rtx-4090"], tps=(1,), w_bits=(16,), kv_bits=(16,))  # fmt: skip
+                    devices=["rtx-4090"], tps=(1,), weights=("stored",), kv_bits=(16,))  # fmt: skip
     checked = verify(advice, LLAMA_8B, top=1, requests=100)
     assert bool(checked.table.loc[0, "verified"])
     assert checked.table.loc[0, "simulated_tpot"] <= slo.tpot
@@ -174,7 +175,7 @@ def test_advise_cli(tmp_path) -> None:
     assert "best setups by cost" in result.output and "what binds" in result.output
     assert "roofline bound" in " ".join(result.output.split())
     # Headers a person reads, not the table's column names.
-    for header in ("W bits", "max batch", "$/hour", "$/M tokens"):
+    for header in ("weights", "max batch", "$/hour", "$/M tokens"):
         assert header in result.output
     assert "cost_per" not in result.output
     assert png.stat().st_size > 10_000
@@ -196,6 +197,11 @@ def test_advise_cli(tmp_path) -> None:
         (["--devices", "h900"], "h900"),
         (["--devices", "a10", "--tp", "2"], "tp=(2,) is invalid: expected a width the devices"),
         (["--pp", "0"], "pp=(0,) is invalid"),
+        (["--weights", "fp9"], "weights=('fp9',) is invalid: expected one or more of stored"),
+        (
+            ["--devices", "h100-sxm", "--weights", "nvfp4"],
+            "weights=('nvfp4',) is invalid: expected a precision the devices have tensor cores",
+        ),
     ],
 )
 def test_bad_advise_input_exits_2(extra, message) -> None:
@@ -212,3 +218,54 @@ def test_a_pareto_plot_with_no_feasible_setup_says_so(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert "No setup meets the SLO" in result.output and "max positions" in result.output
     assert png.stat().st_size > 10_000
+
+
+def test_each_precision_is_tried_as_engines_serve_it() -> None:
+    """The weights searched: the checkpoint as stored, and the others a device has tensor
+    cores for, none re-quantizing the checkpoint into the format it is stored in."""
+    from rooflens.advisor.search import candidates
+
+    pool = [rooflens.resolve_device(d) for d in ("a100-sxm4-80gb", "h100-sxm", "b200")]
+    tried = {}
+    for model in (LLAMA_8B, "deepseek-ai/DeepSeek-V3", "openai/gpt-oss-120b"):
+        spec = rooflens.resolve_model(model)
+        setups = candidates(pool, (1,), tuple(WEIGHTS), (16,), (1,), spec)
+        tried[model] = {d: [c.weights for c in setups if c.device.name == d] for d in
+                        ("a100-sxm4-80gb", "h100-sxm", "b200")}  # fmt: skip
+    assert tried[LLAMA_8B] == {
+        "a100-sxm4-80gb": ["stored", "int4"],
+        "h100-sxm": ["stored", "fp8", "int4"],
+        "b200": ["stored", "fp8", "int4", "nvfp4"],
+    }
+    # DeepSeek-V3 is stored in FP8 (block scales): "stored" is its FP8 setup.
+    assert tried["deepseek-ai/DeepSeek-V3"]["b200"] == ["stored", "bf16", "int4", "nvfp4"]
+    assert tried["openai/gpt-oss-120b"]["h100-sxm"] == ["stored", "bf16", "fp8", "int4"]
+
+
+def test_a_setup_is_priced_as_analyze_prices_it_with_the_engine() -> None:
+    """Each row is the analysis `rooflens analyze` gives its settings, the engine's fusions,
+    the checkpoint's stored precision and the profile's fallbacks included."""
+    target = Target(prompt_len=1000, output_len=200, rate=2)
+    advice = advise("openai/gpt-oss-120b", target, SLO(ttft=5, tpot=0.2), devices=["h200-sxm"],
+                    tps=(1,), pps=(1,), kv_bits=(16,), engine="vllm")  # fmt: skip
+    table = advice.table.set_index("weights")
+    assert sorted(table.index) == ["bf16", "fp8", "int4", "stored"]
+    assert table.loc["stored", "precision"] == "W4A16 MXFP4 (attention, router at 16 bits)"
+    assert table.loc["fp8", "precision"] == "W8A8 FP8"
+    # gpt-oss's width (2,880) does not split into groups of 128: that setup says so.
+    assert not table.loc["int4", "feasible"]
+    assert table.loc["int4", "binds"].startswith("group_size=128 is invalid")
+    for weights in ("stored", "fp8"):
+        alone = rooflens.analyze("openai/gpt-oss-120b", "h200-sxm", engine="vllm", batch=1,
+                                 prompt_len=1000, kv_bits=16, **WEIGHTS[weights])  # fmt: skip
+        prefill = float(alone.steps["prefill"].step_time())
+        assert table.loc[weights, "prefill_time"] == pytest.approx(prefill, rel=1e-12)
+    assert table.loc["fp8", "stand_ins"] == ""
+    # No engine's tables time weight-only INT4 GEMMs: the row and its explanation say what
+    # priced them.
+    llama = advise(LLAMA_8B, target, SLO(ttft=5, tpot=0.2), devices=["h100-sxm"], tps=(1,),
+                   pps=(1,), kv_bits=(16,), weights=("int4",), engine="vllm")  # fmt: skip
+    row = llama.table.iloc[0]
+    assert row["feasible"] and row["precision"] == "W4A16 INT4 g128"
+    assert row["stand_ins"] == "matmul:w4a16_int"
+    assert "no measured curves for matmul:w4a16_int: priced with stand-ins" in llama.explain(row)

@@ -123,7 +123,7 @@ def test_the_cli_and_the_advisor_take_an_engines_own_spelling() -> None:
     version = load_engine_profile("trtllm", "h200-sxm").engine_version
     assert f"trtllm {version} profile" in " ".join(res.output.split())
     advice = advise(MODEL, Target(prompt_len=500, output_len=100, rate=2), SLO(ttft=2.0, tpot=0.06),
-                    devices=["h200-sxm"], tps=(1,), w_bits=(16,), kv_bits=(16,), pps=(1,),
+                    devices=["h200-sxm"], tps=(1,), weights=("stored",), kv_bits=(16,), pps=(1,),
                     engine="vLLM")  # fmt: skip
     assert advice.engine == "vllm"
     # A name no engine goes by is still refused, as written.
@@ -166,7 +166,7 @@ def test_advise_rejects_devices_the_engine_has_no_profile_for() -> None:
         SLO(ttft=2.0, tpot=0.06),
         devices=["h200-sxm", "a6000"],
         tps=(1,),
-        w_bits=(16,),
+        weights=("stored",),
         kv_bits=(16,),
         pps=(1,),
         engine="trtllm",
@@ -300,7 +300,7 @@ def test_advise_prices_an_engine_version_with_that_releases_tables() -> None:
     """`advise --engine-version` screens with the release's profile, as `analyze` does, and
     the simulator confirms the picks with it."""
     moe = "Qwen/Qwen3-30B-A3B"
-    kwargs = dict(devices=["h100-sxm"], tps=(1,), w_bits=(16,), kv_bits=(16,), pps=(1,),
+    kwargs = dict(devices=["h100-sxm"], tps=(1,), weights=("stored",), kv_bits=(16,), pps=(1,),
                   engine="sglang")  # fmt: skip
     target, slo = Target(prompt_len=4000, output_len=50, rate=1), SLO(ttft=5.0, tpot=0.5)
     newest = advise(moe, target, slo, **kwargs)
@@ -309,7 +309,7 @@ def test_advise_prices_an_engine_version_with_that_releases_tables() -> None:
     # SGLang 0.5.10's tables price 0.5.9: another prefill time than 0.5.14's.
     assert newest.table["ttft"].iloc[0] != older.table["ttft"].iloc[0]
     assert older.table["ttft"].iloc[0] > 0
-    args = ["advise", moe, "--devices", "h100-sxm", "--tp", "1", "--w-bits", "16", "--kv-bits",
+    args = ["advise", moe, "--devices", "h100-sxm", "--tp", "1", "--weights", "stored", "--kv-bits",
             "16", "--pp", "1", "--verify", "0", "--engine", "sglang", "-f", "json"]  # fmt: skip
     res = CliRunner().invoke(app, [*args, "--engine-version", "0.5.9"])
     assert res.exit_code == 0, res.output

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 import rooflens
+from rooflens.advisor.precisions import WEIGHTS
 from rooflens.advisor.search import BATCHES, Target, advise
 from rooflens.cli.app import app
 from rooflens.core.errors import InvalidInputError
@@ -133,9 +134,11 @@ def test_simulate_fits_exactly_where_analyze_does() -> None:
 def test_advise_admits_what_analyze_says_fits() -> None:
     target = Target(prompt_len=SIZES["prompt_len"], output_len=SIZES["gen_len"], rate=1.0)
     slo = SLO(ttft=60.0, tpot=10.0)
-    one = rooflens.analyze(MODEL, DEVICE, batch=1, **SIZES).peak_memory
+    # The advisor's INT4 setup, as `analyze` takes its settings.
+    sizes = {"prompt_len": SIZES["prompt_len"], "gen_len": SIZES["gen_len"], **WEIGHTS["int4"]}
+    one = rooflens.analyze(MODEL, DEVICE, batch=1, **sizes).peak_memory
     largest = int(one.max_batch)
-    only = {"tps": (1,), "pps": (1,), "w_bits": (4,), "kv_bits": (16,)}
+    only = {"tps": (1,), "pps": (1,), "weights": ("int4",), "kv_bits": (16,)}
     row = advise(MODEL, target, slo, devices=[DEVICE], **only).table.iloc[0]
     assert row["max_batch_memory"] == largest and row["feasible"]
     # With an SLO this loose only memory binds: the largest screened batch within `largest`.
@@ -145,6 +148,6 @@ def test_advise_admits_what_analyze_says_fits() -> None:
     for memory, fits in ((float(one.total), True), (float(one.total) - 1e6, False)):
         squeezed = device.model_copy(update={"memory_capacity": memory})
         row = advise(MODEL, target, slo, devices=[squeezed], **only).table.iloc[0]
-        assert bool(rooflens.analyze(MODEL, squeezed, batch=1, **SIZES).fits) == fits
+        assert bool(rooflens.analyze(MODEL, squeezed, batch=1, **sizes).fits) == fits
         assert bool(row["feasible"]) == fits
         assert row["max_batch_memory"] == int(fits)

@@ -186,6 +186,7 @@ def _option_values(tmp: Path) -> dict[str, list[str]]:
         "--tp": [*INTS, "1,2"],
         "--pp": [*INTS, "1,2"],
         "--w-bits": [*INTS, "16,8,4"],
+        "--weights": ["stored", "bf16,fp8", "int4,nvfp4", "fp9", "", ","],
         "--kv-bits": [*INTS, "16,8"],
         "--engine": ["vllm", "sglang", "trtllm", "x", ""],
     }
@@ -402,7 +403,7 @@ def test_speculate_raises_typed_errors(gamma, alpha, keywords) -> None:
 
 @_fuzz(ci=15)
 @given(
-    keywords=_keywords(["devices", "tps", "w_bits", "kv_bits", "pps", "rank", "budget", "engine"]),
+    keywords=_keywords(["devices", "tps", "weights", "kv_bits", "pps", "rank", "budget", "engine"]),
     slo=st.sampled_from([SLO(ttft=2.0), None, "x"]),
 )
 def test_advise_raises_typed_errors(keywords, slo) -> None:

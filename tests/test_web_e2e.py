@@ -380,7 +380,7 @@ def test_serving_and_advisor_pages(server: str, browser, tmp_path: Path) -> None
     tp = f"TP{best.tp} " if best.tp > 1 else ""
     pp = f"PP{best.pp} " if best.pp > 1 else ""
     assert f"{best.replicas} × {tp}{pp}{best.device}" in first
-    assert f"W{best.w_bits} / KV{best.kv_bits}" in first
+    assert f"{best.precision} / KV{best.kv_bits}" in first
     confirmed = "not simulated" if best.pp > 1 else ("meets" if best.verified else "misses")
     assert confirmed in first
     assert page.evaluate("() => document.getElementById('advise-pareto').data.length") > 2

@@ -241,7 +241,7 @@ ADVISE = {
     "devices": ["h100-sxm", "a100-sxm4-80gb", "l40s", "rtx-4090"],
     "tp": [1, 2],
     "pp": [1],
-    "w_bits": [16, 8],
+    "weights": ["stored", "fp8"],
     "kv_bits": [16],
 }
 
@@ -251,19 +251,20 @@ def advised(client: TestClient) -> tuple[dict, object]:
     data = post(client, "/api/advise", {**ADVISE, "verify": 2, "top": 6})
     target = Target(prompt_len=1000, output_len=200, rate=8)
     want = advise(LLAMA, target, SLO(ttft=2, tpot=0.06), devices=ADVISE["devices"],
-                  tps=(1, 2), pps=(1,), w_bits=(16, 8), kv_bits=(16,))  # fmt: skip
+                  tps=(1, 2), pps=(1,), weights=("stored", "fp8"), kv_bits=(16,))  # fmt: skip
     return data, verify(want, LLAMA, top=2)
 
 
 def test_advise_equals_the_python_api(advised) -> None:
     data, want = advised
     assert data["estimate"] == want.estimate == "roofline bound"
-    # TP=2 only where a device has an interconnect (not the L40S or the RTX 4090).
-    assert data["screened"] == len(want.table) == 2 * 2 * 2 + 2 * 1 * 2
+    # TP=2 only where a device has an interconnect (not the L40S or the RTX 4090); FP8 only
+    # where it has FP8 tensor cores (not the A100).
+    assert data["screened"] == len(want.table) == 2 * 2 + 2 * 1 + 1 * 2 + 1 * 2
     assert data["feasible"] == len(want.feasible)
     top = want.top(6)
-    assert [(p["device"], p["tp"], p["w_bits"]) for p in data["picks"]] == list(
-        zip(top.device, top.tp, top.w_bits, strict=True)
+    assert [(p["device"], p["tp"], p["weights"], p["precision"]) for p in data["picks"]] == list(
+        zip(top.device, top.tp, top.weights, top.precision, strict=True)
     )
     for pick, (_, row) in zip(data["picks"], top.iterrows(), strict=True):
         assert pick["cost_per_million"] == pytest.approx(row.cost_per_million, rel=1e-12)
@@ -292,7 +293,7 @@ def test_advise_points_are_the_feasible_setups_and_the_front_is_undominated(advi
 def test_pipeline_stages_are_searched_and_left_unconfirmed(client: TestClient) -> None:
     body = {"model": {"id": "meta-llama/Llama-2-70b-hf"}, "devices": ["rtx-4090"],
             "target": {"prompt_len": 500, "output_len": 100, "rate": 0.5},
-            "slo": {"ttft": 5, "tpot": 0.2}, "w_bits": [4], "kv_bits": [8],
+            "slo": {"ttft": 5, "tpot": 0.2}, "weights": ["int4"], "kv_bits": [8],
             "pp": [1, 2]}  # fmt: skip
     data = post(client, "/api/advise", body)
     assert data["screened"] == 2 and data["feasible"] == 1
@@ -316,7 +317,8 @@ def test_a_price_override_and_a_budget(client: TestClient) -> None:
 
 
 def test_an_unpriced_device_is_searched_once_given_a_price(client: TestClient) -> None:
-    body = {**ADVISE, "devices": None, "tp": [1], "w_bits": [16], "verify": 0, "top": 100}
+    body = {**ADVISE, "devices": None, "tp": [1], "weights": ["stored"], "verify": 0,
+            "top": 100}  # fmt: skip
     plain = post(client, "/api/advise", body)
     assert "t4" not in {p["device"] for p in plain["picks"]}
     priced = post(client, "/api/advise", {**body, "hourly_prices": {"t4": 0.05}})
@@ -330,6 +332,8 @@ def test_an_unpriced_device_is_searched_once_given_a_price(client: TestClient) -
         ({"hourly_prices": {"b200": 5}}, ["hourly_prices", "b200"], "one of the devices searched"),
         ({"hourly_prices": {"h100-sxm": -1}}, ["hourly_prices"], "(0, 1e6]"),
         ({"tp": [3]}, ["tp", 0], "1, 2, 4, 8 or 16"),
+        ({"weights": ["fp9"]}, ["weights", 0], "'stored', 'bf16'"),
+        ({"weights": ["nvfp4"]}, ["weights"], "tensor cores for"),
         ({"tp": [2], "devices": ["l40s"]}, ["tp"], "at most 1 in one node"),
         ({"tp": []}, ["tp"], "at least 1 item"),
         ({"rank": "speed"}, ["rank"], "'cost'"),
@@ -353,12 +357,12 @@ def test_bad_advise_input_names_the_field(client, change, loc, words) -> None:
 
 def test_advise_prices_with_an_engines_profiles_as_the_python_api(client: TestClient) -> None:
     # The projects' own spelling, a release: SGLang 0.5.9 on the H100 takes its 0.5.10 tables.
-    body = {**ADVISE, "devices": ["h100-sxm", "l40s"], "w_bits": [16], "verify": 0,
+    body = {**ADVISE, "devices": ["h100-sxm", "l40s"], "weights": ["stored"], "verify": 0,
             "engine": "SGLang", "engine_version": "0.5.9"}  # fmt: skip
     data = post(client, "/api/advise", body)
     target = Target(prompt_len=1000, output_len=200, rate=8)
     want = advise(LLAMA, target, SLO(ttft=2, tpot=0.06), devices=["h100-sxm", "l40s"],
-                  tps=(1, 2), pps=(1,), w_bits=(16,), kv_bits=(16,), engine="sglang",
+                  tps=(1, 2), pps=(1,), weights=("stored",), kv_bits=(16,), engine="sglang",
                   engine_version="0.5.9")  # fmt: skip
     assert (
         data["estimate"]

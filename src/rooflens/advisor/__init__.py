@@ -1,5 +1,17 @@
 """Hardware advice: the cheapest (or most frugal, or fastest) setup that meets an SLO."""
 
-from rooflens.advisor.search import Advice, Target, advise, candidates, pareto_front, verify
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["Advice", "Target", "advise", "candidates", "pareto_front", "verify"]
+
+
+def __getattr__(name: str) -> Any:
+    # The search (pandas, the simulator) loads when first used: the command line declares
+    # `advise`'s options from rooflens.advisor.precisions without it.
+    if name in __all__:
+        from rooflens.advisor import search
+
+        return getattr(search, name)
+    raise AttributeError(f"module 'rooflens.advisor' has no attribute {name!r}")

@@ -19,6 +19,7 @@ replica's capacity; replicas = ceil(rate / capacity).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from statistics import NormalDist
@@ -26,13 +27,13 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from rooflens.api import make_options, peak_footprint, resolve_device, resolve_model
+from rooflens.advisor.precisions import WEIGHTS, WEIGHTS_NEED, precision_label, stored_as
+from rooflens.api import peak_footprint, resolve, resolve_device, resolve_model
 from rooflens.core import analysis as core
 from rooflens.core.economics import step_power
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
-from rooflens.engines import load_engine_profile
 from rooflens.hardware.catalog import catalog
 from rooflens.serving.api import simulate
 from rooflens.serving.config import SLO, SchedulerConfig, Target
@@ -47,9 +48,23 @@ RANKS = {"cost": "cost_per_million", "energy": "energy_per_million", "latency": 
 class Candidate:
     device: Device
     tp: int
-    w_bits: int
+    weights: str
     kv_bits: int
     pp: int = 1
+
+    def settings(self, engine: str | None = None, version: str | None = None) -> dict[str, object]:
+        """The settings this setup is analyzed with, as `rooflens analyze` takes them."""
+        return WEIGHTS[self.weights] | {
+            "kv_bits": self.kv_bits, "tp": self.tp, "pp": self.pp, "engine": engine,
+            "engine_version": version,
+        }  # fmt: skip
+
+
+def stand_ins(fallbacks: Iterable[str]) -> str:
+    """The curves a profile lacks for a setup and prices with others' (each fallback line's
+    "(class:type)"), comma-separated; empty where every kernel was measured."""
+    keys = (re.search(r"\(([a-z0-9_]+:[a-z0-9_]+)\)", line) for line in fallbacks)
+    return ", ".join(dict.fromkeys(key.group(1) for key in keys if key))
 
 
 def _node_size(device: Device) -> int:
@@ -68,22 +83,27 @@ def _pipeline_fits(device: Device, devices: int) -> bool:
 def candidates(
     devices: Iterable[Device],
     tps: Sequence[int] = (1, 2, 4, 8),
-    w_bits: Sequence[int] = (16, 8, 4),
+    weights: Sequence[str] = tuple(WEIGHTS),
     kv_bits: Sequence[int] = (16, 8),
     pps: Sequence[int] = (1,),
+    model: ModelSpec | None = None,
 ) -> list[Candidate]:
-    """Devices × tensor parallelism within one node × pipeline stages × weight and KV
-    widths."""
+    """Devices × tensor parallelism within one node × pipeline stages × weight precisions
+    (WEIGHTS: those the device has tensor cores for; with `model`, none the checkpoint
+    already stores, which "stored" is) × KV widths."""
+    if model is not None and "stored" in weights:
+        weights = [w for w in weights if not stored_as(model, w)]
     out = []
     for device in devices:
         node = _node_size(device)
+        kinds = [w for w in weights if WEIGHTS_NEED.get(w, "") in ("", *device.peak_ops)]
         for tp in tps:
             if tp > node:
                 continue
             for pp in pps:
                 if pp > 1 and not _pipeline_fits(device, tp * pp):
                     continue
-                out += [Candidate(device, tp, w, kv, pp) for w in w_bits for kv in kv_bits]
+                out += [Candidate(device, tp, w, kv, pp) for w in kinds for kv in kv_bits]
     return out
 
 
@@ -102,12 +122,9 @@ def _screen(
     analyzer's step with pp = p and one micro-batch), in which all B requests gain a token;
     a prompt holds each stage for a p-th of its prefill."""
     s, g, p = target.prompt_len, target.output_len, cand.pp
-    profile = (
-        None if engine is None else load_engine_profile(engine, cand.device.name, engine_version)
-    )
-    options = make_options(
-        w_bits=cand.w_bits, kv_bits=cand.kv_bits, tp=cand.tp, pp=p, calibration=profile
-    )
+    # As `rooflens analyze` resolves these settings: the checkpoint's stored precision, the
+    # engine's profile for the device and what its model code fuses.
+    model, _, options = resolve(model, cand.device, cand.settings(engine, engine_version))
     mid = s + g // 2
     # One vectorized analysis: decode at micro-batch b and mean context, then one prefill.
     batch = np.r_[BATCHES, 1]
@@ -135,8 +152,11 @@ def _screen(
         "device": cand.device.name,
         "tp": cand.tp,
         "pp": p,
-        "w_bits": cand.w_bits,
+        "weights": cand.weights,
+        "precision": precision_label(options),
+        "w_bits": options.quantization.w_bits,
         "kv_bits": cand.kv_bits,
+        "stand_ins": stand_ins(result.fallbacks),
         "hourly_price": cand.device.hourly_price,
         "max_batch_memory": max_batch,
         "prefill_time": t_p,
@@ -252,7 +272,7 @@ class Advice:
 
     def explain(self, row: pd.Series) -> str:
         """One pick in plain words."""
-        w = f"W{row['w_bits']} KV{row['kv_bits']}"
+        w = f"{row['precision']}, KV{row['kv_bits']}"
         tp = f"TP={row['tp']} " if row["tp"] > 1 else ""
         pp = f"PP={row['pp']} " if row.get("pp", 1) > 1 else ""
         head = f"{int(row['replicas'])} × {tp}{pp}{row['device']} ({w})"
@@ -261,11 +281,18 @@ class Advice:
             if np.isfinite(row["cost_per_hour"])
             else "no price in the catalog"
         )
+        missing = row.get("stand_ins") or ""
+        unmeasured = (
+            f" The profile has no measured curves for {missing}: priced with stand-ins (the "
+            "fallback lines of `rooflens analyze` say which)."
+            if missing
+            else ""
+        )
         return (
             f"{head}: each replica serves up to {row['replica_capacity']:.3g} req/s with at most "
             f"{int(row['batch_limit'])} requests at once; what binds: {row['binds']}. At "
             f"{self.target.rate:g} req/s: TTFT ≈ {row['ttft']:.2f} s, TPOT ≈ "
-            f"{row['tpot'] * 1e3:.1f} ms; {cost}."
+            f"{row['tpot'] * 1e3:.1f} ms; {cost}.{unmeasured}"
         )
 
 
@@ -293,7 +320,7 @@ def advise(
     *,
     devices: Iterable[Device | str] | None = None,
     tps: Sequence[int] = (1, 2, 4, 8),
-    w_bits: Sequence[int] = (16, 8, 4),
+    weights: Sequence[str] = tuple(WEIGHTS),
     kv_bits: Sequence[int] = (16, 8),
     pps: Sequence[int] = (1, 2),
     rank: str = "cost",
@@ -303,20 +330,24 @@ def advise(
     engine_version: str | None = None,
 ) -> Advice:
     """Screen every candidate (devices × tensor parallelism `tps` × pipeline stages `pps` ×
-    weight and KV widths) and rank the feasible ones by `rank` ('cost', 'energy' or
-    'latency'); `budget` (USD per hour) drops the dearer ones. Devices default to the
-    catalog's priced devices. `engine` prices each setup with that engine's profile for its
-    device (at `engine_version`, as the setting of that name reads it); a device the engine
-    has no profile for is rejected, saying so."""
+    weight precisions `weights` (WEIGHTS) × KV widths) and rank the feasible ones by `rank`
+    ('cost', 'energy' or 'latency'); `budget` (USD per hour) drops the dearer ones. Devices
+    default to the catalog's priced devices. `engine` prices each setup with that engine's
+    profile for its device (at `engine_version`, as the setting of that name reads it),
+    resolved as `rooflens analyze` resolves it; a device the engine has no profile for is
+    rejected, saying so."""
     if not isinstance(rank, str) or rank not in RANKS:
         raise InvalidInputError("rank", rank, "one of " + ", ".join(RANKS))
     for field, value, kind in (("target", target, Target), ("slo", slo, SLO)):
         if not isinstance(value, kind):
             raise InvalidInputError(field, value, f"a {kind.__name__}")
-    for field, values in (("tp", tps), ("pp", pps), ("w_bits", w_bits), ("kv_bits", kv_bits)):
+    for field, values in (("tp", tps), ("pp", pps), ("kv_bits", kv_bits)):
         listed = isinstance(values, Sequence) and not isinstance(values, str)
         if not listed or not values or any(not _is_count(v) for v in values):
             raise InvalidInputError(field, values, "one or more positive integers")
+    listed = isinstance(weights, Sequence) and not isinstance(weights, str)
+    if not listed or not weights or any(w not in WEIGHTS for w in weights):
+        raise InvalidInputError("weights", weights, "one or more of " + ", ".join(WEIGHTS))
     if budget is not None and not (_is_number(budget) and 0 < budget < math.inf):
         raise InvalidInputError("budget", budget, "a positive number of USD per hour, or None")
     if engine is not None and not isinstance(engine, str):
@@ -334,12 +365,19 @@ def advise(
     )
     if not pool:
         raise InvalidInputError("devices", devices, "at least one device")
-    setups = candidates(pool, tps, w_bits, kv_bits, pps)
+    setups = candidates(pool, tps, weights, kv_bits, pps, spec)
     if not setups:
         widest = max(_node_size(d) for d in pool)
-        if not candidates(pool, tps, w_bits, kv_bits):
+        if not candidates(pool, tps, tuple(WEIGHTS), kv_bits):
             raise InvalidInputError(
                 "tp", tuple(tps), f"a width the devices allow (at most {widest} in one node here)"
+            )
+        if not candidates(pool, tps, weights, kv_bits, model=spec):
+            raise InvalidInputError(
+                "weights",
+                tuple(weights),
+                "a precision the devices have tensor cores for (fp8: FP8, nvfp4: FP4) and "
+                "the checkpoint does not already store (stored is that one)",
             )
         raise InvalidInputError("pp", tuple(pps), "stage counts the devices' links allow")
     rows = []
@@ -349,7 +387,7 @@ def advise(
         except RooflensError as exc:
             rows.append(
                 {"device": cand.device.name, "tp": cand.tp, "pp": cand.pp,
-                 "w_bits": cand.w_bits, "kv_bits": cand.kv_bits, "feasible": False,
+                 "weights": cand.weights, "kv_bits": cand.kv_bits, "feasible": False,
                  "binds": str(exc)}
             )  # fmt: skip
         if progress:
@@ -423,7 +461,7 @@ def verify(advice: Advice, model: ModelSpec | str, top: int = 3, requests: int =
                 workload,
                 scheduler=scheduler,
                 slo=advice.slo,
-                w_bits=int(row["w_bits"]),
+                **WEIGHTS[str(row["weights"])],
                 kv_bits=int(row["kv_bits"]),
                 tp=int(row["tp"]),
                 engine=advice.engine,

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from rooflens.advisor.precisions import WEIGHTS, WEIGHTS_HELP
 from rooflens.api import resolve_device
 from rooflens.cli import format as fmt
 from rooflens.cli.common import (
@@ -28,10 +29,10 @@ from rooflens.settings import Settings, parse_settings
 
 # The advisor (pandas, the simulator) is imported when `rooflens advise` runs.
 
-SHOWN = ["device", "tp", "pp", "w_bits", "kv_bits", "replicas", "batch_limit", "ttft", "tpot",
+SHOWN = ["device", "tp", "pp", "weights", "kv_bits", "replicas", "batch_limit", "ttft", "tpot",
          "cost_per_hour", "cost_per_million", "energy_per_million", "pareto"]  # fmt: skip
 # Headers short enough not to break mid-word in a terminal (tokens: prompt and output).
-HEADERS = {"w_bits": "W bits", "kv_bits": "KV bits", "batch_limit": "max batch",
+HEADERS = {"kv_bits": "KV bits", "batch_limit": "max batch",
            "cost_per_hour": "$/hour", "cost_per_million": "$/M tokens",
            "energy_per_million": "energy/M tokens"}  # fmt: skip
 
@@ -63,6 +64,10 @@ def _workload(text: str) -> Target:
     return build(Target, "--workload", **values)
 
 
+def _names(field: str, text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
 def _ints(field: str, text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(","))
@@ -92,7 +97,7 @@ def advise_cmd(
     ] = None,
     tp: Annotated[str, typer.Option(help="Tensor-parallel widths to try.")] = "1,2,4,8",
     pp: Annotated[str, typer.Option(help="Pipeline stage counts to try.")] = "1,2",
-    w_bits: Annotated[str, typer.Option(help="Weight widths to try.")] = "16,8,4",
+    weights: Annotated[str, typer.Option(help=WEIGHTS_HELP)] = ",".join(WEIGHTS),
     kv_bits: Annotated[str, typer.Option(help="KV-cache widths to try.")] = "16,8",
     rank: Annotated[str, typer.Option(help="Rank by cost, energy or latency.")] = "cost",
     budget: Annotated[float | None, typer.Option(help="Most USD per hour.")] = None,
@@ -114,6 +119,7 @@ def advise_cmd(
     """Search devices × tensor parallelism × quantization for the setup that meets the SLO
     at the lowest cost (or energy, or latency); explain the top picks."""
     from rooflens.advisor.search import RANKS, advise, candidates, verify
+    from rooflens.api import resolve_model
 
     target = _workload(workload) if workload else Target()
     objectives = parse_slo(slo) if slo else ADVISE_SLO
@@ -126,21 +132,19 @@ def advise_cmd(
         if devices
         else [d for d in catalog().values() if d.hourly_price]
     )
-    widths = (
-        _ints("--tp", tp),
-        _ints("--w-bits", w_bits),
-        _ints("--kv-bits", kv_bits),
+    tps, kinds, kvs, pps = (
+        _ints("--tp", tp), _names("--weights", weights), _ints("--kv-bits", kv_bits),
         _ints("--pp", pp),
-    )
-    total = len(candidates(pool, *widths))
+    )  # fmt: skip
+    spec = resolve_model(model)
+    total = len(candidates(pool, tps, kinds, kvs, pps, spec))
     bar, advance = fmt.progress_bar(err_console, "screening setups", total)
     with bar if total > 200 and output_format is OutputFormat.table else nullcontext():
-        advice = advise(model, target, objectives, devices=pool, tps=widths[0],
-                        w_bits=widths[1], kv_bits=widths[2], pps=widths[3], rank=rank,
-                        budget=budget, progress=advance, engine=engine,
-                        engine_version=engine_version)  # fmt: skip
+        advice = advise(spec, target, objectives, devices=pool, tps=tps, weights=kinds,
+                        kv_bits=kvs, pps=pps, rank=rank, budget=budget, progress=advance,
+                        engine=engine, engine_version=engine_version)  # fmt: skip
     if verify_top:
-        advice = verify(advice, model, top=verify_top)
+        advice = verify(advice, spec, top=verify_top)
     if plot:
         from rooflens.views.advisor_plots import pareto
 

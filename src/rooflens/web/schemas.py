@@ -13,6 +13,7 @@ from typing import Any, Literal
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from rooflens.advisor.precisions import WEIGHTS, WEIGHTS_HELP
 from rooflens.calibration.profile import bundled_profiles
 from rooflens.core.hardware import ComputeDtype
 from rooflens.serving import defaults as workload_defaults
@@ -327,6 +328,7 @@ TargetIn = derived(Target, "TargetIn", "The load the advisor sizes for.", caps={
 
 # The serving engine setting's type, as `rooflens.settings` declares it.
 EngineName = Settings.model_fields["engine"].annotation
+WeightsName = Literal[tuple(WEIGHTS)]  # type: ignore[valid-type]
 
 
 class AdviseRequest(Strict):
@@ -352,8 +354,8 @@ class AdviseRequest(Strict):
     pp: list[Literal[1, 2, 4, 8]] = setting(
         [1, 2], "Search", "pipeline stages", "Stage counts tried.", min_length=1, max_length=4
     )
-    w_bits: list[Literal[16, 8, 4]] = setting(
-        [16, 8, 4], "Search", "weight bits", "Widths tried.", min_length=1, max_length=3
+    weights: list[WeightsName] = setting(
+        list(WEIGHTS), "Search", "weights", WEIGHTS_HELP, min_length=1, max_length=len(WEIGHTS)
     )
     kv_bits: list[Literal[16, 8, 4]] = setting(
         [16, 8], "Search", "KV-cache bits", "Widths tried.", min_length=1, max_length=3
@@ -650,6 +652,8 @@ class Pick(BaseModel):
     device: str
     tp: int
     pp: int
+    weights: str = Field(description="The precision tried (the search's `weights`).")
+    precision: str = Field(description='What it is, e.g. "W8A8 FP8 block scales".')
     w_bits: int
     kv_bits: int
     replicas: int
@@ -675,6 +679,7 @@ class SetupPoint(BaseModel):
     device: str
     tp: int
     pp: int
+    weights: str
     w_bits: int
     kv_bits: int
     cost_per_million: Number

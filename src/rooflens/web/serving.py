@@ -300,7 +300,9 @@ def advise(request: s.AdviseRequest, track: Tracker | None = None) -> dict[str, 
             "tokens are too long to confirm in the viewer; expected 0",
         )
     with located((), where=_placed(ADVISE_SECTIONS)):
-        setups = search.candidates(pool, request.tp, request.w_bits, request.kv_bits, request.pp)
+        setups = search.candidates(
+            pool, request.tp, request.weights, request.kv_bits, request.pp, model
+        )
         track.start_phase("screening setups", len(setups))
         advice = search.advise(
             model,
@@ -309,7 +311,7 @@ def advise(request: s.AdviseRequest, track: Tracker | None = None) -> dict[str, 
             devices=pool,
             tps=request.tp,
             pps=request.pp,
-            w_bits=request.w_bits,
+            weights=request.weights,
             kv_bits=request.kv_bits,
             rank=request.rank,
             budget=request.budget,

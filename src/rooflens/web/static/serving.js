@@ -441,7 +441,7 @@ function renderAdvise(d) {
     const columns = ["#", "setup", "weights / KV", "batch limit", "TTFT", "TPOT", "$ per hour",
       "$ per M tokens", "energy per M tokens", "in the simulator", "Pareto"];
     const rows = d.picks.map((p, i) => `<tr class="${p.verified === false ? "misses" : ""}" data-device="${esc(p.device)}">
-      <td>${i + 1}</td><td>${esc(setupName(p))}</td><td>W${p.w_bits} / KV${p.kv_bits}</td>
+      <td>${i + 1}</td><td>${esc(setupName(p))}</td><td>${esc(p.precision)} / KV${p.kv_bits}</td>
       <td>${p.batch_limit}</td><td>${secs(p.ttft)}</td><td>${secs(p.tpot)}</td>
       <td>${money(p.cost_per_hour)}</td><td>${money(p.cost_per_million, 4)}</td>
       <td>${si(p.energy_per_million, "J")}</td><td>${esc(simulated(p))}</td><td>${p.pareto ? "★" : ""}</td></tr>`).join("");
@@ -460,7 +460,7 @@ function renderPareto(d) {
   const priced = d.points.filter((p) => p.cost_per_million != null);
   const byDevice = {};
   for (const p of priced) (byDevice[p.device] ||= []).push(p);
-  const label = (p) => `${p.device} TP${p.tp} PP${p.pp} W${p.w_bits} KV${p.kv_bits}`;
+  const label = (p) => `${p.device} TP${p.tp} PP${p.pp} ${p.weights} KV${p.kv_bits}`;
   // One colour per device however many there are (the golden angle around the hue circle).
   const hue = (i) => `hsl(${Math.round((i * 137.5) % 360)}, 65%, ${i % 2 ? 38 : 52}%)`;
   const traces = Object.entries(byDevice).map(([device, ps], i) => ({
