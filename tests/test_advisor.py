@@ -269,3 +269,32 @@ def test_a_setup_is_priced_as_analyze_prices_it_with_the_engine() -> None:
     assert row["feasible"] and row["precision"] == "W4A16 INT4 g128"
     assert row["stand_ins"] == "matmul:w4a16_int"
     assert "no measured curves for matmul:w4a16_int: priced with stand-ins" in llama.explain(row)
+
+
+def test_an_engines_picks_are_confirmed_with_its_scheduler(monkeypatch) -> None:
+    """With vLLM the simulator confirms a pick as vLLM schedules (its preset: chunked prefill
+    within its token budget), batched up to the pick's limit; without an engine, as the
+    screening assumes (one prompt per prefill iteration)."""
+    from rooflens.advisor import search
+    from rooflens.serving.presets import scheduler_with
+
+    target, slo = Target(prompt_len=1000, output_len=200, rate=5), SLO(ttft=2, tpot=0.06)
+    used = []
+    real = search.simulate
+
+    def spy(*args, **kwargs):
+        used.append(kwargs["scheduler"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search, "simulate", spy)
+    limits = {}
+    for engine in ("vllm", None):
+        advice = advise(LLAMA_8B, target, slo, devices=["h100-sxm"], tps=(1,), pps=(1,),
+                        weights=("stored",), kv_bits=(16,), engine=engine)  # fmt: skip
+        checked = verify(advice, LLAMA_8B, top=1, requests=50)
+        assert bool(checked.table.loc[0, "verified"])
+        limits[engine] = int(checked.table.loc[0, "batch_limit"])
+    device = rooflens.resolve_device("h100-sxm")
+    assert used[0] == scheduler_with("vllm", device, {"max_batch": limits["vllm"]})
+    assert used[0].policy == "chunked" and used[0].max_tokens > target.prompt_len
+    assert used[1].max_batch == limits[None] and used[1].max_tokens == target.prompt_len

@@ -37,6 +37,7 @@ from rooflens.core.model import ModelSpec
 from rooflens.hardware.catalog import catalog
 from rooflens.serving.api import simulate
 from rooflens.serving.config import SLO, SchedulerConfig, Target
+from rooflens.serving.presets import PRESETS, scheduler_with
 from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
 from rooflens.settings import engine_name, parse_settings
 
@@ -431,7 +432,8 @@ def _rank(
 def verify(advice: Advice, model: ModelSpec | str, top: int = 3, requests: int = 300) -> Advice:
     """Run the top picks through the serving simulator (one replica at its share of the load,
     Poisson arrivals, continuous batching with the pick's batch limit and one prompt per
-    prefill iteration, as the screening assumes) and record the SLO percentile of TTFT and
+    prefill iteration, as the screening assumes; with vLLM, SGLang or TensorRT-LLM, that
+    engine's scheduler with the pick's batch limit) and record the SLO percentile of TTFT and
     TPOT it measures. Picks the simulator finds outside the SLO, or cannot run, move below
     those it confirms, marked 'fails in simulation'. Pipeline-parallel picks stay unconfirmed:
     the simulator does not model pipeline stages."""
@@ -451,8 +453,16 @@ def verify(advice: Advice, model: ModelSpec | str, top: int = 3, requests: int =
             prompt=LengthDistribution(kind="fixed", a=advice.target.prompt_len),
             output=LengthDistribution(kind="fixed", a=advice.target.output_len),
         )
-        scheduler = SchedulerConfig(
-            max_batch=int(row["batch_limit"]), max_tokens=advice.target.prompt_len
+        scheduler = (
+            # A serving engine confirms as it schedules (its preset), batched up to the pick's
+            # limit: the screening's steady state only approximates its chunked prefills.
+            scheduler_with(
+                advice.engine, resolve_device(row["device"]), {"max_batch": int(row["batch_limit"])}
+            )
+            if advice.engine in PRESETS
+            else SchedulerConfig(
+                max_batch=int(row["batch_limit"]), max_tokens=advice.target.prompt_len
+            )
         )
         try:
             result = simulate(
