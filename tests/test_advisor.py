@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import rooflens
 from rooflens.advisor import Target, advise, pareto_front, verify
-from rooflens.advisor.precisions import WEIGHTS
+from rooflens.advisor.choices import WEIGHTS
 from rooflens.cli.app import app
 from rooflens.serving import SLO
 
@@ -298,3 +298,35 @@ def test_an_engines_picks_are_confirmed_with_its_scheduler(monkeypatch) -> None:
     assert used[0] == scheduler_with("vllm", device, {"max_batch": limits["vllm"]})
     assert used[0].policy == "chunked" and used[0].max_tokens > target.prompt_len
     assert used[1].max_batch == limits[None] and used[1].max_tokens == target.prompt_len
+
+
+def test_a_mixture_of_experts_is_tried_with_whole_experts_per_device_too() -> None:
+    """Over more than one device a MoE model's experts are tried split over the group (tp) and
+    whole, E / tp on each (ep); a dense model, and one device, only as tp. The ep row is the
+    analysis of `--tp N --ep N --moe-tp 1`, and the pick says EP=N."""
+    from rooflens.advisor.search import candidates
+
+    moe = "Qwen/Qwen3-30B-A3B"
+    pool = [rooflens.resolve_device("h100-sxm")]
+    layouts = {
+        model: [(c.tp, c.experts) for c in candidates(
+            pool, (1, 2), ("stored",), (16,), (1,), rooflens.resolve_model(model))]
+        for model in (moe, LLAMA_8B)
+    }  # fmt: skip
+    assert layouts == {moe: [(1, "tp"), (2, "tp"), (2, "ep")], LLAMA_8B: [(1, "tp"), (2, "tp")]}
+    target = Target(prompt_len=1000, output_len=200, rate=2)
+    advice = advise(moe, target, SLO(ttft=5, tpot=0.2), devices=pool, tps=(2,), pps=(1,),
+                    weights=("stored",), kv_bits=(16,), experts=("ep",),
+                    engine="sglang")  # fmt: skip
+    row = advice.table.iloc[0]
+    assert row["experts"] == "ep" and row["feasible"]
+    alone = rooflens.analyze(moe, "h100-sxm", engine="sglang", tp=2, ep=2, moe_tp=1, batch=1,
+                             prompt_len=1000, kv_bits=16)  # fmt: skip
+    assert row["prefill_time"] == pytest.approx(
+        float(alone.steps["prefill"].step_time()), rel=1e-12
+    )
+    assert "× TP=2 EP=2 h100-sxm" in advice.explain(row)
+    checked = verify(advice, moe, top=1, requests=50)
+    assert checked.table.loc[0, "simulated_tpot"] > 0
+    with pytest.raises(rooflens.InvalidInputError, match="one or more of tp, ep"):
+        advise(moe, target, SLO(), devices=pool, experts=("dp",))

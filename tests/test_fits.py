@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 import rooflens
-from rooflens.advisor.precisions import WEIGHTS
+from rooflens.advisor.choices import WEIGHTS
 from rooflens.advisor.search import BATCHES, Target, advise
 from rooflens.cli.app import app
 from rooflens.core.errors import InvalidInputError

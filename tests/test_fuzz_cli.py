@@ -187,6 +187,7 @@ def _option_values(tmp: Path) -> dict[str, list[str]]:
         "--pp": [*INTS, "1,2"],
         "--w-bits": [*INTS, "16,8,4"],
         "--weights": ["stored", "bf16,fp8", "int4,nvfp4", "fp9", "", ","],
+        "--experts": ["tp", "tp,ep", "ep", "dp", ""],
         "--kv-bits": [*INTS, "16,8"],
         "--engine": ["vllm", "sglang", "trtllm", "x", ""],
     }

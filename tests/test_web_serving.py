@@ -334,6 +334,7 @@ def test_an_unpriced_device_is_searched_once_given_a_price(client: TestClient) -
         ({"tp": [3]}, ["tp", 0], "1, 2, 4, 8 or 16"),
         ({"weights": ["fp9"]}, ["weights", 0], "'stored', 'bf16'"),
         ({"weights": ["nvfp4"]}, ["weights"], "tensor cores for"),
+        ({"experts": ["dp"]}, ["experts", 0], "'tp' or 'ep'"),
         ({"tp": [2], "devices": ["l40s"]}, ["tp"], "at most 1 in one node"),
         ({"tp": []}, ["tp"], "at least 1 item"),
         ({"rank": "speed"}, ["rank"], "'cost'"),

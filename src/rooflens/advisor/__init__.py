@@ -9,7 +9,7 @@ __all__ = ["Advice", "Target", "advise", "candidates", "pareto_front", "verify"]
 
 def __getattr__(name: str) -> Any:
     # The search (pandas, the simulator) loads when first used: the command line declares
-    # `advise`'s options from rooflens.advisor.precisions without it.
+    # `advise`'s options from rooflens.advisor.choices without it.
     if name in __all__:
         from rooflens.advisor import search
 

@@ -27,7 +27,13 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from rooflens.advisor.precisions import WEIGHTS, WEIGHTS_NEED, precision_label, stored_as
+from rooflens.advisor.choices import (
+    EXPERTS,
+    WEIGHTS,
+    WEIGHTS_NEED,
+    precision_label,
+    stored_as,
+)
 from rooflens.api import peak_footprint, resolve, resolve_device, resolve_model
 from rooflens.core import analysis as core
 from rooflens.core.economics import step_power
@@ -52,10 +58,12 @@ class Candidate:
     weights: str
     kv_bits: int
     pp: int = 1
+    experts: str = "tp"
 
     def settings(self, engine: str | None = None, version: str | None = None) -> dict[str, object]:
         """The settings this setup is analyzed with, as `rooflens analyze` takes them."""
-        return WEIGHTS[self.weights] | {
+        layout = {"ep": self.tp, "moe_tp": 1} if self.experts == "ep" else {}
+        return WEIGHTS[self.weights] | layout | {
             "kv_bits": self.kv_bits, "tp": self.tp, "pp": self.pp, "engine": engine,
             "engine_version": version,
         }  # fmt: skip
@@ -88,12 +96,16 @@ def candidates(
     kv_bits: Sequence[int] = (16, 8),
     pps: Sequence[int] = (1,),
     model: ModelSpec | None = None,
+    experts: Sequence[str] = EXPERTS,
 ) -> list[Candidate]:
     """Devices × tensor parallelism within one node × pipeline stages × weight precisions
     (WEIGHTS: those the device has tensor cores for; with `model`, none the checkpoint
-    already stores, which "stored" is) × KV widths."""
+    already stores, which "stored" is) × KV widths × expert layouts (EXPERTS: "ep" for a
+    mixture of experts over more than one device; with `model`, "tp" alone for a dense
+    one)."""
     if model is not None and "stored" in weights:
         weights = [w for w in weights if not stored_as(model, w)]
+    dense = model is not None and not model.is_moe
     out = []
     for device in devices:
         node = _node_size(device)
@@ -104,7 +116,9 @@ def candidates(
             for pp in pps:
                 if pp > 1 and not _pipeline_fits(device, tp * pp):
                     continue
-                out += [Candidate(device, tp, w, kv, pp) for w in kinds for kv in kv_bits]
+                layouts = [e for e in experts if e == "tp" or (tp > 1 and not dense)]
+                out += [Candidate(device, tp, w, kv, pp, e) for w in kinds for kv in kv_bits
+                        for e in layouts]  # fmt: skip
     return out
 
 
@@ -153,6 +167,7 @@ def _screen(
         "device": cand.device.name,
         "tp": cand.tp,
         "pp": p,
+        "experts": cand.experts,
         "weights": cand.weights,
         "precision": precision_label(options),
         "w_bits": options.quantization.w_bits,
@@ -275,6 +290,8 @@ class Advice:
         """One pick in plain words."""
         w = f"{row['precision']}, KV{row['kv_bits']}"
         tp = f"TP={row['tp']} " if row["tp"] > 1 else ""
+        if row.get("experts") == "ep":
+            tp += f"EP={row['tp']} "
         pp = f"PP={row['pp']} " if row.get("pp", 1) > 1 else ""
         head = f"{int(row['replicas'])} × {tp}{pp}{row['device']} ({w})"
         cost = (
@@ -324,6 +341,7 @@ def advise(
     weights: Sequence[str] = tuple(WEIGHTS),
     kv_bits: Sequence[int] = (16, 8),
     pps: Sequence[int] = (1, 2),
+    experts: Sequence[str] = EXPERTS,
     rank: str = "cost",
     budget: float | None = None,
     progress: Callable[[int], None] | None = None,
@@ -331,7 +349,8 @@ def advise(
     engine_version: str | None = None,
 ) -> Advice:
     """Screen every candidate (devices × tensor parallelism `tps` × pipeline stages `pps` ×
-    weight precisions `weights` (WEIGHTS) × KV widths) and rank the feasible ones by `rank`
+    weight precisions `weights` (WEIGHTS) × KV widths × expert layouts `experts` (EXPERTS)) and
+    rank the feasible ones by `rank`
     ('cost', 'energy' or 'latency'); `budget` (USD per hour) drops the dearer ones. Devices
     default to the catalog's priced devices. `engine` prices each setup with that engine's
     profile for its device (at `engine_version`, as the setting of that name reads it),
@@ -346,9 +365,13 @@ def advise(
         listed = isinstance(values, Sequence) and not isinstance(values, str)
         if not listed or not values or any(not _is_count(v) for v in values):
             raise InvalidInputError(field, values, "one or more positive integers")
-    listed = isinstance(weights, Sequence) and not isinstance(weights, str)
-    if not listed or not weights or any(w not in WEIGHTS for w in weights):
-        raise InvalidInputError("weights", weights, "one or more of " + ", ".join(WEIGHTS))
+    for field, values, known in (
+        ("weights", weights, tuple(WEIGHTS)),
+        ("experts", experts, EXPERTS),
+    ):
+        listed = isinstance(values, Sequence) and not isinstance(values, str)
+        if not listed or not values or any(v not in known for v in values):
+            raise InvalidInputError(field, values, "one or more of " + ", ".join(known))
     if budget is not None and not (_is_number(budget) and 0 < budget < math.inf):
         raise InvalidInputError("budget", budget, "a positive number of USD per hour, or None")
     if engine is not None and not isinstance(engine, str):
@@ -366,14 +389,14 @@ def advise(
     )
     if not pool:
         raise InvalidInputError("devices", devices, "at least one device")
-    setups = candidates(pool, tps, weights, kv_bits, pps, spec)
+    setups = candidates(pool, tps, weights, kv_bits, pps, spec, experts)
     if not setups:
         widest = max(_node_size(d) for d in pool)
         if not candidates(pool, tps, tuple(WEIGHTS), kv_bits):
             raise InvalidInputError(
                 "tp", tuple(tps), f"a width the devices allow (at most {widest} in one node here)"
             )
-        if not candidates(pool, tps, weights, kv_bits, model=spec):
+        if not candidates(pool, tps, weights, kv_bits, model=spec, experts=experts):
             raise InvalidInputError(
                 "weights",
                 tuple(weights),
@@ -388,8 +411,8 @@ def advise(
         except RooflensError as exc:
             rows.append(
                 {"device": cand.device.name, "tp": cand.tp, "pp": cand.pp,
-                 "weights": cand.weights, "kv_bits": cand.kv_bits, "feasible": False,
-                 "binds": str(exc)}
+                 "experts": cand.experts, "weights": cand.weights, "kv_bits": cand.kv_bits,
+                 "feasible": False, "binds": str(exc)}
             )  # fmt: skip
         if progress:
             progress(1)
@@ -453,29 +476,25 @@ def verify(advice: Advice, model: ModelSpec | str, top: int = 3, requests: int =
             prompt=LengthDistribution(kind="fixed", a=advice.target.prompt_len),
             output=LengthDistribution(kind="fixed", a=advice.target.output_len),
         )
+        device = resolve_device(row["device"])
+        limit = int(row["batch_limit"])
         scheduler = (
             # A serving engine confirms as it schedules (its preset), batched up to the pick's
             # limit: the screening's steady state only approximates its chunked prefills.
-            scheduler_with(
-                advice.engine, resolve_device(row["device"]), {"max_batch": int(row["batch_limit"])}
-            )
+            scheduler_with(advice.engine, device, {"max_batch": limit})
             if advice.engine in PRESETS
-            else SchedulerConfig(
-                max_batch=int(row["batch_limit"]), max_tokens=advice.target.prompt_len
-            )
+            else SchedulerConfig(max_batch=limit, max_tokens=advice.target.prompt_len)
         )
+        setup = Candidate(device, int(row["tp"]), str(row["weights"]), int(row["kv_bits"]),
+                          experts=str(row["experts"]))  # fmt: skip
         try:
             result = simulate(
                 spec,
-                row["device"],
+                device,
                 workload,
                 scheduler=scheduler,
                 slo=advice.slo,
-                **WEIGHTS[str(row["weights"])],
-                kv_bits=int(row["kv_bits"]),
-                tp=int(row["tp"]),
-                engine=advice.engine,
-                engine_version=advice.engine_version,
+                **setup.settings(advice.engine, advice.engine_version),
             )
         except RooflensError as exc:
             table.loc[i, ["verified", "binds"]] = [False, f"cannot be simulated: {exc}"]

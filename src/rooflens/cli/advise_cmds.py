@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from rooflens.advisor.precisions import WEIGHTS, WEIGHTS_HELP
+from rooflens.advisor.choices import EXPERTS, EXPERTS_HELP, WEIGHTS, WEIGHTS_HELP
 from rooflens.api import resolve_device
 from rooflens.cli import format as fmt
 from rooflens.cli.common import (
@@ -29,8 +29,9 @@ from rooflens.settings import Settings, parse_settings
 
 # The advisor (pandas, the simulator) is imported when `rooflens advise` runs.
 
-SHOWN = ["device", "tp", "pp", "weights", "kv_bits", "replicas", "batch_limit", "ttft", "tpot",
-         "cost_per_hour", "cost_per_million", "energy_per_million", "pareto"]  # fmt: skip
+SHOWN = ["device", "tp", "pp", "experts", "weights", "kv_bits", "replicas", "batch_limit",
+         "ttft", "tpot", "cost_per_hour", "cost_per_million", "energy_per_million",
+         "pareto"]  # fmt: skip
 # Headers short enough not to break mid-word in a terminal (tokens: prompt and output).
 HEADERS = {"kv_bits": "KV bits", "batch_limit": "max batch",
            "cost_per_hour": "$/hour", "cost_per_million": "$/M tokens",
@@ -64,7 +65,8 @@ def _workload(text: str) -> Target:
     return build(Target, "--workload", **values)
 
 
-def _names(field: str, text: str) -> tuple[str, ...]:
+def _names(text: str) -> tuple[str, ...]:
+    """'stored,fp8' -> ("stored", "fp8"); what they name is the advisor's to check."""
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
@@ -99,6 +101,7 @@ def advise_cmd(
     pp: Annotated[str, typer.Option(help="Pipeline stage counts to try.")] = "1,2",
     weights: Annotated[str, typer.Option(help=WEIGHTS_HELP)] = ",".join(WEIGHTS),
     kv_bits: Annotated[str, typer.Option(help="KV-cache widths to try.")] = "16,8",
+    experts: Annotated[str, typer.Option(help=EXPERTS_HELP)] = ",".join(EXPERTS),
     rank: Annotated[str, typer.Option(help="Rank by cost, energy or latency.")] = "cost",
     budget: Annotated[float | None, typer.Option(help="Most USD per hour.")] = None,
     verify_top: Annotated[
@@ -133,16 +136,18 @@ def advise_cmd(
         else [d for d in catalog().values() if d.hourly_price]
     )
     tps, kinds, kvs, pps = (
-        _ints("--tp", tp), _names("--weights", weights), _ints("--kv-bits", kv_bits),
+        _ints("--tp", tp), _names(weights), _ints("--kv-bits", kv_bits),
         _ints("--pp", pp),
     )  # fmt: skip
+    layouts = _names(experts)
     spec = resolve_model(model)
-    total = len(candidates(pool, tps, kinds, kvs, pps, spec))
+    total = len(candidates(pool, tps, kinds, kvs, pps, spec, layouts))
     bar, advance = fmt.progress_bar(err_console, "screening setups", total)
     with bar if total > 200 and output_format is OutputFormat.table else nullcontext():
         advice = advise(spec, target, objectives, devices=pool, tps=tps, weights=kinds,
-                        kv_bits=kvs, pps=pps, rank=rank, budget=budget, progress=advance,
-                        engine=engine, engine_version=engine_version)  # fmt: skip
+                        kv_bits=kvs, pps=pps, experts=layouts, rank=rank, budget=budget,
+                        progress=advance, engine=engine,
+                        engine_version=engine_version)  # fmt: skip
     if verify_top:
         advice = verify(advice, spec, top=verify_top)
     if plot:

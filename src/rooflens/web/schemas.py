@@ -13,7 +13,7 @@ from typing import Any, Literal
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from rooflens.advisor.precisions import WEIGHTS, WEIGHTS_HELP
+from rooflens.advisor.choices import EXPERTS, EXPERTS_HELP, WEIGHTS, WEIGHTS_HELP
 from rooflens.calibration.profile import bundled_profiles
 from rooflens.core.hardware import ComputeDtype
 from rooflens.serving import defaults as workload_defaults
@@ -329,6 +329,7 @@ TargetIn = derived(Target, "TargetIn", "The load the advisor sizes for.", caps={
 # The serving engine setting's type, as `rooflens.settings` declares it.
 EngineName = Settings.model_fields["engine"].annotation
 WeightsName = Literal[tuple(WEIGHTS)]  # type: ignore[valid-type]
+ExpertsName = Literal[EXPERTS]  # type: ignore[valid-type]
 
 
 class AdviseRequest(Strict):
@@ -356,6 +357,9 @@ class AdviseRequest(Strict):
     )
     weights: list[WeightsName] = setting(
         list(WEIGHTS), "Search", "weights", WEIGHTS_HELP, min_length=1, max_length=len(WEIGHTS)
+    )
+    experts: list[ExpertsName] = setting(
+        list(EXPERTS), "Search", "experts", EXPERTS_HELP, min_length=1, max_length=len(EXPERTS)
     )
     kv_bits: list[Literal[16, 8, 4]] = setting(
         [16, 8], "Search", "KV-cache bits", "Widths tried.", min_length=1, max_length=3
@@ -652,6 +656,7 @@ class Pick(BaseModel):
     device: str
     tp: int
     pp: int
+    experts: str = Field(description="How a mixture of experts' experts are laid (tp or ep).")
     weights: str = Field(description="The precision tried (the search's `weights`).")
     precision: str = Field(description='What it is, e.g. "W8A8 FP8 block scales".')
     w_bits: int
@@ -679,6 +684,7 @@ class SetupPoint(BaseModel):
     device: str
     tp: int
     pp: int
+    experts: str
     weights: str
     w_bits: int
     kv_bits: int

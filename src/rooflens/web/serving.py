@@ -301,7 +301,7 @@ def advise(request: s.AdviseRequest, track: Tracker | None = None) -> dict[str, 
         )
     with located((), where=_placed(ADVISE_SECTIONS)):
         setups = search.candidates(
-            pool, request.tp, request.weights, request.kv_bits, request.pp, model
+            pool, request.tp, request.weights, request.kv_bits, request.pp, model, request.experts
         )
         track.start_phase("screening setups", len(setups))
         advice = search.advise(
@@ -313,6 +313,7 @@ def advise(request: s.AdviseRequest, track: Tracker | None = None) -> dict[str, 
             pps=request.pp,
             weights=request.weights,
             kv_bits=request.kv_bits,
+            experts=request.experts,
             rank=request.rank,
             budget=request.budget,
             progress=track.advance,

@@ -422,7 +422,8 @@ function renderCapacity(d) {
 // The advisor page -----------------------------------------------------------------------------
 const money = (v, digits = 2) => (v == null ? "—" : `$${v.toFixed(digits)}`);
 const setupName = (p) =>
-  `${p.replicas} × ${p.tp > 1 ? `TP${p.tp} ` : ""}${p.pp > 1 ? `PP${p.pp} ` : ""}${p.device}`;
+  `${p.replicas} × ${p.tp > 1 ? `TP${p.tp} ` : ""}${p.experts === "ep" ? `EP${p.tp} ` : ""}` +
+  `${p.pp > 1 ? `PP${p.pp} ` : ""}${p.device}`;
 
 function simulated(p) {
   if (p.verified == null) return p.pp > 1 ? "not simulated (pipeline)" : "—";
@@ -460,7 +461,8 @@ function renderPareto(d) {
   const priced = d.points.filter((p) => p.cost_per_million != null);
   const byDevice = {};
   for (const p of priced) (byDevice[p.device] ||= []).push(p);
-  const label = (p) => `${p.device} TP${p.tp} PP${p.pp} ${p.weights} KV${p.kv_bits}`;
+  const label = (p) =>
+    `${p.device} TP${p.tp}${p.experts === "ep" ? ` EP${p.tp}` : ""} PP${p.pp} ${p.weights} KV${p.kv_bits}`;
   // One colour per device however many there are (the golden angle around the hue circle).
   const hue = (i) => `hsl(${Math.round((i * 137.5) % 360)}, 65%, ${i % 2 ? 38 : 52}%)`;
   const traces = Object.entries(byDevice).map(([device, ps], i) => ({

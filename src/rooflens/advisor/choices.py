@@ -1,4 +1,6 @@
-"""The weight precisions the advisor tries, as engines serve them, and how a setup's is said."""
+"""The named choices the advisor's search tries beside devices and widths: weight precisions,
+as engines serve them, and how a setup's is said; expert layouts. Light (no pandas): the
+command line and the viewer declare their search fields from it."""
 
 from __future__ import annotations
 
@@ -20,6 +22,16 @@ WEIGHTS: dict[str, dict[str, object]] = {
 # The tensor type a device needs for each: without it, the precision is not tried there.
 WEIGHTS_NEED = {"fp8": "fp8", "nvfp4": "fp4"}
 
+
+# How a mixture of experts' routed experts are laid over the tensor-parallel group: "tp",
+# each expert's width split over all its devices; "ep", whole experts, E / tp on each (expert
+# parallelism inside the group: SGLang's and TensorRT-LLM's --ep equal to --tp, vLLM's
+# --enable-expert-parallel), their outputs combined by the group's all-reduce.
+EXPERTS = ("tp", "ep")
+EXPERTS_HELP = (
+    "Expert layouts tried for a mixture of experts over more than one device: tp (each "
+    "expert split over the tensor-parallel group) and ep (whole experts, E / tp on each)."
+)
 
 # What the search's `weights` field means, for the CLI's option and the viewer's field.
 WEIGHTS_HELP = (
