@@ -192,12 +192,16 @@ def test_advise_cli(tmp_path) -> None:
     [
         (["--workload", "prompt=1000,users=3"], "--workload="),
         (["--slo", "ttft=quick"], "--slo ttft='quick'"),
-        (["--rank", "vibes"], "--rank='vibes'"),
-        (["--tp", "two"], "--tp='two'"),
+        (["--rank", "vibes"], "rank='vibes' is invalid: expected one of cost, energy, latency"),
+        (["--tp", "two"], "tp='two' is invalid: expected widths among 1, 2, 4, 8, 16"),
+        (["--tp", "3"], "tp=3 is invalid: expected widths among 1, 2, 4, 8, 16"),
+        (["--budget", "-1"], "budget=-1.0 is invalid: expected a number in (0, 1e+09]"),
+        (["--engine", "tgi"], "engine='tgi' is invalid"),
+        (["--engine-version", "0.5.9"], "engine_version='0.5.9' is invalid: expected empty"),
         (["--devices", "h900"], "h900"),
         (["--devices", "a10", "--tp", "2"], "tp=(2,) is invalid: expected a width the devices"),
-        (["--pp", "0"], "pp=(0,) is invalid"),
-        (["--weights", "fp9"], "weights=('fp9',) is invalid: expected one or more of stored"),
+        (["--pp", "0"], "pp=0 is invalid: expected counts among 1, 2, 4, 8"),
+        (["--weights", "fp9"], "weights='fp9' is invalid: expected some of stored, bf16"),
         (
             ["--devices", "h100-sxm", "--weights", "nvfp4"],
             "weights=('nvfp4',) is invalid: expected a precision the devices have tensor cores",
@@ -328,5 +332,27 @@ def test_a_mixture_of_experts_is_tried_with_whole_experts_per_device_too() -> No
     assert "× TP=2 EP=2 h100-sxm" in advice.explain(row)
     checked = verify(advice, moe, top=1, requests=50)
     assert checked.table.loc[0, "simulated_tpot"] > 0
-    with pytest.raises(rooflens.InvalidInputError, match="one or more of tp, ep"):
+    with pytest.raises(rooflens.InvalidInputError, match="expected some of tp, ep"):
         advise(moe, target, SLO(), devices=pool, experts=("dp",))
+
+
+def test_the_search_is_declared_once() -> None:
+    """The command line's search options and the viewer's search fields are the fields of one
+    declaration (AdviseSearch): same names, defaults and help; the API checks against it."""
+    import typer
+
+    from rooflens.advisor.choices import AdviseSearch, parse_search
+    from rooflens.web.schemas import AdviseRequest
+
+    group = typer.main.get_command(app)
+    ctx = group.make_context("rooflens", ["advise"], resilient_parsing=True)
+    options = {p.name: p for p in group.get_command(ctx, "advise").params}
+    for name, field in AdviseSearch.model_fields.items():
+        assert AdviseRequest.model_fields[name].default == field.default
+        assert AdviseRequest.model_fields[name].description == field.description
+        assert options[name].help.startswith(field.description)
+    # Text, a JSON array and a tuple read alike.
+    assert (
+        parse_search({"tp": "1,2"}) == parse_search({"tp": [1, 2]}) == parse_search({"tp": (1, 2)})
+    )
+    assert parse_search({}).weights == ("stored", "bf16", "fp8", "int4", "nvfp4")

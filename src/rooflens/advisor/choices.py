@@ -4,8 +4,26 @@ command line and the viewer declare their search fields from it."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
+from rooflens.settings import (
+    ENGINE_NAMES,
+    Settings,
+    _split,
+    engine_name,
+    invalid_input,
+    parse_settings,
+    setting,
+)
+
+# Devices one search may name (the viewer's answers stay small).
+MAX_ADVISED_DEVICES = 64
 
 # The weight precisions the advisor tries, as engines serve them: the checkpoint as stored;
 # BF16; FP8 weights and activations, quantized on load (vLLM's and SGLang's --quantization
@@ -21,6 +39,7 @@ WEIGHTS: dict[str, dict[str, object]] = {
 }
 # The tensor type a device needs for each: without it, the precision is not tried there.
 WEIGHTS_NEED = {"fp8": "fp8", "nvfp4": "fp4"}
+WEIGHT_NAMES = tuple(WEIGHTS)
 
 
 # How a mixture of experts' routed experts are laid over the tensor-parallel group: "tp",
@@ -73,3 +92,81 @@ def precision_label(options: AnalysisOptions) -> str:
     if options.unquantized_modules:
         label += f" ({', '.join(options.unquantized_modules)} at 16 bits)"
     return label
+
+
+def _listed(value: object) -> object:
+    """'1,2' or [1, 2] -> (1, 2): a list setting from the command line's text or a JSON
+    array, whole numbers typed as text read as numbers."""
+    parts = _split(value)
+    if isinstance(parts, tuple):
+        if any(isinstance(p, bool) for p in parts):  # True == 1 would pass as one device
+            raise ValueError("a boolean is not a number")
+        return tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in parts)
+    return parts
+
+
+class AdviseSearch(BaseModel):
+    """What `advise` searches, declared once: the command line's options, the viewer's
+    fields and the API's checks derive from it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
+
+    devices: tuple[str, ...] | None = setting(
+        None, "Search", "devices", "Catalog devices to try; empty: every priced one.",
+        accepts="catalog device names, comma-separated", max_length=MAX_ADVISED_DEVICES,
+    )  # fmt: skip
+    tp: tuple[Literal[1, 2, 4, 8, 16], ...] = setting(
+        (1, 2, 4, 8), "Search", "tensor parallel", "Tensor-parallel widths tried.",
+        accepts="widths among 1, 2, 4, 8, 16, comma-separated", min_length=1, max_length=5,
+    )  # fmt: skip
+    pp: tuple[Literal[1, 2, 4, 8], ...] = setting(
+        (1, 2), "Search", "pipeline stages", "Pipeline stage counts tried.",
+        accepts="counts among 1, 2, 4, 8, comma-separated", min_length=1, max_length=4,
+    )  # fmt: skip
+    weights: tuple[Literal[WEIGHT_NAMES], ...] = setting(  # type: ignore[valid-type]
+        WEIGHT_NAMES, "Search", "weights", WEIGHTS_HELP,
+        accepts="some of " + ", ".join(WEIGHT_NAMES) + ", comma-separated", min_length=1,
+        max_length=len(WEIGHT_NAMES),
+    )  # fmt: skip
+    experts: tuple[Literal[EXPERTS], ...] = setting(  # type: ignore[valid-type]
+        EXPERTS, "Search", "experts", EXPERTS_HELP,
+        accepts="some of " + ", ".join(EXPERTS) + ", comma-separated", min_length=1,
+        max_length=len(EXPERTS),
+    )  # fmt: skip
+    kv_bits: tuple[Literal[16, 8, 4], ...] = setting(
+        (16, 8), "Search", "KV-cache bits", "KV-cache widths tried.",
+        accepts="widths among 16, 8, 4, comma-separated", min_length=1, max_length=3,
+    )  # fmt: skip
+    rank: Literal["cost", "energy", "latency"] = setting(
+        "cost", "Search", "rank by", "Rank by cost per million tokens, energy, or end-to-end "
+        "latency.",
+    )  # fmt: skip
+    budget: float | None = setting(
+        None, "Search", "budget (USD/h)", "Drop setups dearer than this.", gt=0, le=1e9
+    )
+    # The engine whose profiles price the setups: the analysis's own declared settings.
+    engine: Literal[ENGINE_NAMES] | None = copy.copy(  # type: ignore[valid-type]
+        Settings.model_fields["engine"]
+    )
+    engine_version: str | None = copy.copy(Settings.model_fields["engine_version"])
+
+    @field_validator("devices", "tp", "pp", "weights", "experts", "kv_bits", mode="before")
+    @classmethod
+    def _lists(cls, value: object) -> object:
+        return _listed(value)
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _engine_name(cls, value: object) -> object:
+        return engine_name(value)
+
+
+def parse_search(values: Mapping[str, object]) -> AdviseSearch:
+    """Validated search settings; a bad value raises InvalidInputError naming it."""
+    try:
+        search = AdviseSearch(**dict(values))
+    except ValidationError as exc:
+        raise invalid_input(exc, AdviseSearch) from None
+    # An engine's release is checked as the analysis's settings check it.
+    parse_settings({"engine": search.engine, "engine_version": search.engine_version})
+    return search

@@ -31,6 +31,7 @@ from rooflens.advisor.choices import (
     EXPERTS,
     WEIGHTS,
     WEIGHTS_NEED,
+    parse_search,
     precision_label,
     stored_as,
 )
@@ -45,7 +46,6 @@ from rooflens.serving.api import simulate
 from rooflens.serving.config import SLO, SchedulerConfig, Target
 from rooflens.serving.presets import PRESETS, scheduler_with
 from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
-from rooflens.settings import engine_name, parse_settings
 
 BATCHES = np.array([1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512])
 RANKS = {"cost": "cost_per_million", "energy": "energy_per_million", "latency": "e2e"}
@@ -323,14 +323,6 @@ def pareto_front(cost: np.ndarray, latency: np.ndarray) -> np.ndarray:
     return ~dominated & np.isfinite(cost) & np.isfinite(latency)
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
 def advise(
     model: ModelSpec | str,
     target: Target,
@@ -356,29 +348,17 @@ def advise(
     profile for its device (at `engine_version`, as the setting of that name reads it),
     resolved as `rooflens analyze` resolves it; a device the engine has no profile for is
     rejected, saying so."""
-    if not isinstance(rank, str) or rank not in RANKS:
-        raise InvalidInputError("rank", rank, "one of " + ", ".join(RANKS))
     for field, value, kind in (("target", target, Target), ("slo", slo, SLO)):
         if not isinstance(value, kind):
             raise InvalidInputError(field, value, f"a {kind.__name__}")
-    for field, values in (("tp", tps), ("pp", pps), ("kv_bits", kv_bits)):
-        listed = isinstance(values, Sequence) and not isinstance(values, str)
-        if not listed or not values or any(not _is_count(v) for v in values):
-            raise InvalidInputError(field, values, "one or more positive integers")
-    for field, values, known in (
-        ("weights", weights, tuple(WEIGHTS)),
-        ("experts", experts, EXPERTS),
-    ):
-        listed = isinstance(values, Sequence) and not isinstance(values, str)
-        if not listed or not values or any(v not in known for v in values):
-            raise InvalidInputError(field, values, "one or more of " + ", ".join(known))
-    if budget is not None and not (_is_number(budget) and 0 < budget < math.inf):
-        raise InvalidInputError("budget", budget, "a positive number of USD per hour, or None")
-    if engine is not None and not isinstance(engine, str):
-        raise InvalidInputError("engine", engine, "an engine name, or None")
-    engine = None if engine is None else str(engine_name(engine))
-    if engine_version is not None:
-        parse_settings({"engine": engine, "engine_version": engine_version})
+    search = parse_search(
+        {"tp": tps, "pp": pps, "weights": weights, "experts": experts, "kv_bits": kv_bits,
+         "rank": rank, "budget": budget, "engine": engine, "engine_version": engine_version}
+    )  # fmt: skip
+    tps, pps, weights, experts, kv_bits = (
+        search.tp, search.pp, search.weights, search.experts, search.kv_bits
+    )  # fmt: skip
+    rank, budget, engine = search.rank, search.budget, search.engine
     spec = resolve_model(model)
     if devices is not None and (isinstance(devices, str) or not isinstance(devices, Iterable)):
         raise InvalidInputError("devices", devices, "a list of devices or device names")

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from rooflens.advisor.choices import EXPERTS, EXPERTS_HELP, WEIGHTS, WEIGHTS_HELP
+from rooflens.advisor.choices import AdviseSearch, parse_search
 from rooflens.api import resolve_device
 from rooflens.cli import format as fmt
 from rooflens.cli.common import (
@@ -20,12 +20,12 @@ from rooflens.cli.common import (
     _clean_errors,
     _console,
     app,
+    declared_options,
     err_console,
 )
 from rooflens.core.errors import InvalidInputError
 from rooflens.hardware.catalog import catalog
 from rooflens.serving.config import ADVISE_SLO, SLO, Target, build, parse_slo
-from rooflens.settings import Settings, parse_settings
 
 # The advisor (pandas, the simulator) is imported when `rooflens advise` runs.
 
@@ -65,20 +65,9 @@ def _workload(text: str) -> Target:
     return build(Target, "--workload", **values)
 
 
-def _names(text: str) -> tuple[str, ...]:
-    """'stored,fp8' -> ("stored", "fp8"); what they name is the advisor's to check."""
-    return tuple(v.strip() for v in text.split(",") if v.strip())
-
-
-def _ints(field: str, text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise InvalidInputError(field, text, "comma-separated integers, e.g. 1,2,4,8") from None
-
-
 @app.command("advise")
 @_clean_errors
+@declared_options(AdviseSearch, "search")
 def advise_cmd(
     model: ModelArg,
     workload: Annotated[
@@ -94,60 +83,40 @@ def advise_cmd(
             help=f"Objectives, e.g. ttft_p99=2s,tpot_p99=60ms (default {_slo_text(ADVISE_SLO)})."
         ),
     ] = None,
-    devices: Annotated[
-        str | None, typer.Option(help="Comma-separated devices (default: every priced one).")
-    ] = None,
-    tp: Annotated[str, typer.Option(help="Tensor-parallel widths to try.")] = "1,2,4,8",
-    pp: Annotated[str, typer.Option(help="Pipeline stage counts to try.")] = "1,2",
-    weights: Annotated[str, typer.Option(help=WEIGHTS_HELP)] = ",".join(WEIGHTS),
-    kv_bits: Annotated[str, typer.Option(help="KV-cache widths to try.")] = "16,8",
-    experts: Annotated[str, typer.Option(help=EXPERTS_HELP)] = ",".join(EXPERTS),
-    rank: Annotated[str, typer.Option(help="Rank by cost, energy or latency.")] = "cost",
-    budget: Annotated[float | None, typer.Option(help="Most USD per hour.")] = None,
     verify_top: Annotated[
         int, typer.Option("--verify", help="Confirm this many top picks in the simulator.")
     ] = 3,
     top: Annotated[int, typer.Option(help="Picks to show.")] = 5,
     plot: Annotated[Path | None, typer.Option(help="Pareto front to .png/.svg/.pdf.")] = None,
-    engine: Annotated[
-        str | None,
-        typer.Option(help=Settings.model_fields["engine"].description),
-    ] = None,
-    engine_version: Annotated[
-        str | None,
-        typer.Option(help=Settings.model_fields["engine_version"].description),
-    ] = None,
     output_format: FormatOpt = OutputFormat.table,
+    search: dict[str, object] | None = None,
 ) -> None:
     """Search devices × tensor parallelism × quantization for the setup that meets the SLO
     at the lowest cost (or energy, or latency); explain the top picks."""
-    from rooflens.advisor.search import RANKS, advise, candidates, verify
+    from rooflens.advisor.search import advise, candidates, verify
     from rooflens.api import resolve_model
 
     target = _workload(workload) if workload else Target()
     objectives = parse_slo(slo) if slo else ADVISE_SLO
-    chosen = parse_settings({"engine": engine, "engine_version": engine_version})
-    engine, engine_version = chosen.engine, chosen.engine_version
-    if rank not in RANKS:
-        raise InvalidInputError("--rank", rank, "one of " + ", ".join(RANKS))
+    # The search's options are declared once (AdviseSearch), as the viewer's fields are.
+    chosen = parse_search(search or {})
     pool = (
-        [resolve_device(d.strip()) for d in devices.split(",")]
-        if devices
+        [resolve_device(d) for d in chosen.devices]
+        if chosen.devices
         else [d for d in catalog().values() if d.hourly_price]
     )
-    tps, kinds, kvs, pps = (
-        _ints("--tp", tp), _names(weights), _ints("--kv-bits", kv_bits),
-        _ints("--pp", pp),
-    )  # fmt: skip
-    layouts = _names(experts)
     spec = resolve_model(model)
-    total = len(candidates(pool, tps, kinds, kvs, pps, spec, layouts))
+    total = len(
+        candidates(pool, chosen.tp, chosen.weights, chosen.kv_bits, chosen.pp, spec,
+                   chosen.experts)
+    )  # fmt: skip
     bar, advance = fmt.progress_bar(err_console, "screening setups", total)
     with bar if total > 200 and output_format is OutputFormat.table else nullcontext():
-        advice = advise(spec, target, objectives, devices=pool, tps=tps, weights=kinds,
-                        kv_bits=kvs, pps=pps, experts=layouts, rank=rank, budget=budget,
-                        progress=advance, engine=engine,
-                        engine_version=engine_version)  # fmt: skip
+        advice = advise(spec, target, objectives, devices=pool, tps=chosen.tp,
+                        weights=chosen.weights, kv_bits=chosen.kv_bits, pps=chosen.pp,
+                        experts=chosen.experts, rank=chosen.rank, budget=chosen.budget,
+                        progress=advance, engine=chosen.engine,
+                        engine_version=chosen.engine_version)  # fmt: skip
     if verify_top:
         advice = verify(advice, spec, top=verify_top)
     if plot:

@@ -335,7 +335,7 @@ def declared_option(model: type[BaseModel], name: str) -> inspect.Parameter:
     kind: Any = next((k for k in (bool, str, int, float) if k in kinds), str) | None
     shown = field.default
     if isinstance(shown, tuple):
-        shown = ",".join(shown) or "none"
+        shown = ",".join(str(v) for v in shown) or "none"
     default_text = "" if shown is None else f"; default {str(shown).lower()}"
     # Parentheses, not brackets: rich would read "[...]" in help as markup and drop it.
     help_text = f"{field.description} ({accepted(model, name)}{default_text})"

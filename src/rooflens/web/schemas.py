@@ -13,12 +13,12 @@ from typing import Any, Literal
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from rooflens.advisor.choices import EXPERTS, EXPERTS_HELP, WEIGHTS, WEIGHTS_HELP
+from rooflens.advisor.choices import MAX_ADVISED_DEVICES, AdviseSearch
 from rooflens.calibration.profile import bundled_profiles
 from rooflens.core.hardware import ComputeDtype
 from rooflens.serving import defaults as workload_defaults
 from rooflens.serving.config import ADVISE_SLO, SLO, ClusterConfig, SchedulerConfig, Target
-from rooflens.settings import MAX_TOKENS, Settings, engine_name, setting
+from rooflens.settings import MAX_TOKENS, Settings, setting
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_BATCH = 1 << 16
@@ -32,7 +32,6 @@ MAX_CAPACITY_ITERATIONS = 60_000
 MAX_SIMULATED_CONTEXT = 1 << 18
 MAX_BATCH_SERVED = 4096
 MAX_STEP_TOKENS = 1 << 16
-MAX_ADVISED_DEVICES = 64
 MAX_VERIFIED = 5
 
 # Only bundled profiles: a profile given by path would let a request read a file.
@@ -328,20 +327,17 @@ TargetIn = derived(Target, "TargetIn", "The load the advisor sizes for.", caps={
 
 # The serving engine setting's type, as `rooflens.settings` declares it.
 EngineName = Settings.model_fields["engine"].annotation
-WeightsName = Literal[tuple(WEIGHTS)]  # type: ignore[valid-type]
-ExpertsName = Literal[EXPERTS]  # type: ignore[valid-type]
 
 
-class AdviseRequest(Strict):
-    """Which setup serves the load within the SLO most cheaply (docs/advisor.md)."""
+class AdviseRequest(AdviseSearch):
+    """Which setup serves the load within the SLO most cheaply (docs/advisor.md): the search
+    as `rooflens.advisor.choices.AdviseSearch` declares it, and what the viewer adds."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=False, strict=False)
 
     model: ModelRef
     target: TargetIn = Field(default_factory=TargetIn)
     slo: AdviseSLOIn = Field(default_factory=AdviseSLOIn)
-    devices: list[str] | None = setting(
-        None, "Search", "devices", "Catalog devices; empty: every priced one.",
-        max_length=MAX_ADVISED_DEVICES,
-    )  # fmt: skip
     hourly_prices: dict[str, float] = setting(
         {},
         "Search",
@@ -349,39 +345,10 @@ class AdviseRequest(Strict):
         "Prices overriding the catalog's, e.g. {'h100-sxm': 2.5}; the page takes "
         "h100-sxm=2.5, a100=1.2.",
     )
-    tp: list[Literal[1, 2, 4, 8, 16]] = setting(
-        [1, 2, 4, 8], "Search", "tensor parallel", "Widths tried.", min_length=1, max_length=5
-    )
-    pp: list[Literal[1, 2, 4, 8]] = setting(
-        [1, 2], "Search", "pipeline stages", "Stage counts tried.", min_length=1, max_length=4
-    )
-    weights: list[WeightsName] = setting(
-        list(WEIGHTS), "Search", "weights", WEIGHTS_HELP, min_length=1, max_length=len(WEIGHTS)
-    )
-    experts: list[ExpertsName] = setting(
-        list(EXPERTS), "Search", "experts", EXPERTS_HELP, min_length=1, max_length=len(EXPERTS)
-    )
-    kv_bits: list[Literal[16, 8, 4]] = setting(
-        [16, 8], "Search", "KV-cache bits", "Widths tried.", min_length=1, max_length=3
-    )
-    rank: Literal["cost", "energy", "latency"] = setting(
-        "cost", "Search", "rank by", "Cost per million tokens, energy, or end-to-end latency."
-    )
-    budget: float | None = setting(
-        None, "Search", "budget (USD/h)", "Drop setups dearer than this.", gt=0, le=1e9
-    )
     verify: int = setting(
         2, "Search", "confirm top", "Top picks re-run in the simulator.", ge=0, le=MAX_VERIFIED
     )
     top: int = setting(10, "Search", "picks listed", "Picks in the answer.", ge=1, le=100)
-    # The engine whose profiles price the setups: the analysis's own declared settings.
-    engine: EngineName = copy.copy(Settings.model_fields["engine"])
-    engine_version: str | None = copy.copy(Settings.model_fields["engine_version"])
-
-    @field_validator("engine", mode="before")
-    @classmethod
-    def _engine_name(cls, value: object) -> object:
-        return engine_name(value)
 
     @field_validator("hourly_prices")
     @classmethod
