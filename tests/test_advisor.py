@@ -356,3 +356,21 @@ def test_the_search_is_declared_once() -> None:
         parse_search({"tp": "1,2"}) == parse_search({"tp": [1, 2]}) == parse_search({"tp": (1, 2)})
     )
     assert parse_search({}).weights == ("stored", "bf16", "fp8", "int4", "nvfp4")
+
+
+def test_nvfp4_is_the_export_nvidia_publishes_where_the_catalog_bundles_it() -> None:
+    """No engine quantizes to NVFP4 on load: DeepSeek-V3 at nvfp4 is NVIDIA's export as
+    stored (its latent attention kept at 16 bits), Llama-3.1-8B, without a bundled export,
+    is quantized as the recipe says."""
+    target, slo = Target(prompt_len=1000, output_len=200, rate=2), SLO(ttft=5, tpot=0.2)
+    kw = dict(devices=["b200"], pps=(1,), weights=("nvfp4",), kv_bits=(8,), experts=("tp",),
+              engine="trtllm")  # fmt: skip
+    deepseek = advise("deepseek-ai/DeepSeek-V3", target, slo, tps=(8,), **kw).table.iloc[0]
+    assert deepseek["precision"] == "W4A4 NVFP4 (attention at 16 bits)"
+    export = rooflens.analyze("nvidia/DeepSeek-V3.1-NVFP4", "b200", engine="trtllm", tp=8,
+                              kv_bits=8, batch=1, prompt_len=1000)  # fmt: skip
+    assert deepseek["prefill_time"] == pytest.approx(
+        float(export.steps["prefill"].step_time()), rel=1e-12
+    )
+    llama = advise(LLAMA_8B, target, slo, tps=(1,), **kw).table.iloc[0]
+    assert llama["precision"] == "W4A4 NVFP4"

@@ -42,6 +42,7 @@ from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.hardware.catalog import catalog
+from rooflens.models.catalog import nvfp4_export
 from rooflens.serving.api import simulate
 from rooflens.serving.config import SLO, SchedulerConfig, Target
 from rooflens.serving.presets import PRESETS, scheduler_with
@@ -67,6 +68,14 @@ class Candidate:
             "kv_bits": self.kv_bits, "tp": self.tp, "pp": self.pp, "engine": engine,
             "engine_version": version,
         }  # fmt: skip
+
+
+def checkpoint(model: ModelSpec, weights: str) -> tuple[ModelSpec, str]:
+    """The checkpoint a setup serves and the precision it takes it at: at NVFP4, the export
+    NVIDIA publishes of the model where the catalog bundles it, as stored (the engines serve
+    those; none quantizes to NVFP4 on load); else the model at `weights`."""
+    export = nvfp4_export(model.name) if weights == "nvfp4" else None
+    return (resolve_model(export), "stored") if export else (model, weights)
 
 
 def stand_ins(fallbacks: Iterable[str]) -> str:
@@ -139,7 +148,9 @@ def _screen(
     s, g, p = target.prompt_len, target.output_len, cand.pp
     # As `rooflens analyze` resolves these settings: the checkpoint's stored precision, the
     # engine's profile for the device and what its model code fuses.
-    model, _, options = resolve(model, cand.device, cand.settings(engine, engine_version))
+    served, recipe = checkpoint(model, cand.weights)
+    settings = replace(cand, weights=recipe).settings(engine, engine_version)
+    model, _, options = resolve(served, cand.device, settings)
     mid = s + g // 2
     # One vectorized analysis: decode at micro-batch b and mean context, then one prefill.
     batch = np.r_[BATCHES, 1]
@@ -465,11 +476,12 @@ def verify(advice: Advice, model: ModelSpec | str, top: int = 3, requests: int =
             if advice.engine in PRESETS
             else SchedulerConfig(max_batch=limit, max_tokens=advice.target.prompt_len)
         )
-        setup = Candidate(device, int(row["tp"]), str(row["weights"]), int(row["kv_bits"]),
+        served, recipe = checkpoint(spec, str(row["weights"]))
+        setup = Candidate(device, int(row["tp"]), recipe, int(row["kv_bits"]),
                           experts=str(row["experts"]))  # fmt: skip
         try:
             result = simulate(
-                spec,
+                served,
                 device,
                 workload,
                 scheduler=scheduler,

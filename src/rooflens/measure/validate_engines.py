@@ -54,7 +54,13 @@ from rooflens.measure.inferencemax_launches import (
     scheduler_updates,
     script_names,
 )
-from rooflens.models.catalog import bundled_config, bundled_models, bundled_twin, load_model
+from rooflens.models.catalog import (
+    bundled_config,
+    bundled_models,
+    bundled_twin,
+    load_model,
+    nvfp4_export,
+)
 from rooflens.serving.config import ClusterConfig, SchedulerConfig
 from rooflens.serving.presets import PRESETS, scheduler_with
 from rooflens.serving.replica import Replica
@@ -259,18 +265,6 @@ def catalog_model(model_path: str) -> str:
     raise Inexpressible(f"model {model_path} is not in the bundled catalog")
 
 
-# NVFP4 checkpoints the engines serve (none of them quantizes to NVFP4 on load): NVIDIA's
-# ModelOpt exports, bundled with their quantization files. Their DeepSeek-V3-architecture
-# export keeps the latent-attention projections at 16 bits and caches keys and values in FP8
-# (its exclude_modules and kv_cache_quant_algo); DeepSeek-R1 and V3 have the same
-# architecture as V3.1.
-NVFP4_EXPORTS = {
-    "deepseek-ai/DeepSeek-R1": "nvidia/DeepSeek-V3.1-NVFP4",
-    "deepseek-ai/DeepSeek-V3": "nvidia/DeepSeek-V3.1-NVFP4",
-    "Qwen/Qwen3-32B": "nvidia/Qwen3-32B-NVFP4",
-}
-
-
 def gemm_label(row: pd.Series) -> str | None:
     """The row's GEMM quantization: its gemm_quant_mode, else its precision, else None."""
     for column in ("gemm_quant_mode", "precision"):
@@ -279,12 +273,12 @@ def gemm_label(row: pd.Series) -> str | None:
     return None
 
 
-def nvfp4_export(row: pd.Series, model_id: str) -> str:
+def row_checkpoint(row: pd.Series, model_id: str) -> str:
     """The checkpoint an NVFP4 row of `model_id` runs: NVIDIA's bundled NVFP4 export of its
-    architecture where there is one (NVFP4_EXPORTS), else `model_id` quantized as the row
-    says."""
+    architecture where there is one (rooflens.models.catalog.NVFP4_EXPORTS), else `model_id`
+    quantized as the row says."""
     nvfp4 = gemm_label(row) in ("nvfp4", "fp4")
-    return NVFP4_EXPORTS.get(model_id, model_id) if nvfp4 else model_id
+    return (nvfp4_export(model_id) or model_id) if nvfp4 else model_id
 
 
 def catalog_device(system: str) -> Device:
@@ -428,7 +422,7 @@ def _model(model_id: str) -> ModelSpec:
 
 def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     """Map one row to a simulation setup; raise Inexpressible with the reason."""
-    model_id = nvfp4_export(row, catalog_model(str(row["model_path"])))
+    model_id = row_checkpoint(row, catalog_model(str(row["model_path"])))
     device = catalog_device(str(row["system"]))
     if row["backend"] not in PRESETS:
         raise Inexpressible(f"engine {row['backend']} has no scheduler preset")

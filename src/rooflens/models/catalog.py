@@ -49,6 +49,23 @@ _SAME_ARCHITECTURE: dict[str, str] = {
 }
 
 
+# NVFP4 checkpoints the engines serve (none of them quantizes to NVFP4 on load): NVIDIA's
+# ModelOpt exports, bundled with their quantization files. Their DeepSeek-V3-architecture
+# export keeps the latent-attention projections at 16 bits and caches keys and values in FP8
+# (its exclude_modules and kv_cache_quant_algo); DeepSeek-R1 and V3 have the same
+# architecture as V3.1.
+NVFP4_EXPORTS: dict[str, str] = {
+    "deepseek-ai/DeepSeek-R1": "nvidia/DeepSeek-V3.1-NVFP4",
+    "deepseek-ai/DeepSeek-V3": "nvidia/DeepSeek-V3.1-NVFP4",
+    "Qwen/Qwen3-32B": "nvidia/Qwen3-32B-NVFP4",
+}
+
+
+def nvfp4_export(model_id: str) -> str | None:
+    """The bundled NVFP4 export an engine serves in place of `model_id` at NVFP4, or None."""
+    return NVFP4_EXPORTS.get(model_id)
+
+
 @cache
 def bundled_models() -> dict[str, str]:
     """Hugging Face id -> bundled file name, for every config shipped with rooflens."""
