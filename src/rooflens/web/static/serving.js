@@ -15,9 +15,9 @@ const ENDPOINT = { serve: "/api/simulate", advise: "/api/advise" };
 const NOTES = {
   serve: "The simulation prices every iteration with the model, device and options below " +
     "(of the configuration shown); the sizes come from the workload.",
-  advise: "The advisor takes only the model: it searches devices, tensor parallelism and " +
-    "weight and KV-cache widths itself; a serving engine, where chosen, prices every setup " +
-    "with its fitted profiles.",
+  advise: "The advisor takes only the model: it searches devices, tensor parallelism, " +
+    "weight precisions, KV-cache widths and expert layouts itself; a serving engine, where " +
+    "chosen, prices every setup with its fitted profiles.",
 };
 const PAGE_FIELDS = { serve: [], advise: [] };
 const PAGE_DEFAULTS = { serve: {}, advise: {} };
