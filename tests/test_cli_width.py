@@ -56,3 +56,20 @@ def test_numbers_round_before_their_prefix(value: float, si: str, seconds: str) 
     """google/gemma-3-1b-it's 999.9 M parameters read 1 G, not '1e+03 M'."""
     assert fmt.si(value) == si
     assert fmt.seconds(value) == seconds
+
+
+def test_a_progress_bar_on_the_error_console_shows_its_label_not_markup() -> None:
+    """The error console reads no markup (an error may quote brackets): the bar's label is a
+    column of its own, styled, not a "[progress.description]" tag printed as text."""
+    from rich.console import Console
+
+    from rooflens.cli.format import progress_bar
+
+    console = Console(record=True, markup=False, force_terminal=True, width=100)
+    bar, advance = progress_bar(console, "screening [setups]", 4)
+    with bar:
+        advance(4)
+        bar.refresh()
+    text = console.export_text()
+    assert "screening [setups]" in text and "4/4" in text
+    assert "[progress" not in text

@@ -13,6 +13,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
@@ -202,7 +203,9 @@ def progress_bar(
 ) -> tuple[Progress, Callable[[int], None]]:
     """A transient bar on `console` and the callback that advances it by n."""
     bar = Progress(
-        "[progress.description]{task.description}",
+        # A column of its own, styled without markup: the error console reads none, and a
+        # label may hold brackets.
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
