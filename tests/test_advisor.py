@@ -374,3 +374,18 @@ def test_nvfp4_is_the_export_nvidia_publishes_where_the_catalog_bundles_it() -> 
     )
     llama = advise(LLAMA_8B, target, slo, tps=(1,), **kw).table.iloc[0]
     assert llama["precision"] == "W4A4 NVFP4"
+
+
+def test_picks_priced_on_stand_in_curves_are_marked() -> None:
+    """The table marks a pick whose engine's tables lack a kernel it runs (INT4 weight-only
+    GEMMs: none time them) and says which curves stood in; one fully measured is unmarked."""
+    args = ["advise", LLAMA_8B, "--engine", "vllm", "--devices", "h100-sxm", "--tp", "1",
+            "--pp", "1", "--kv-bits", "16", "--verify", "0", "--weights"]  # fmt: skip
+    marked = runner.invoke(app, [*args, "int4,fp8"], env={"COLUMNS": "200"})
+    assert marked.exit_code == 0, marked.output
+    assert "int4 †" in marked.output and "fp8 †" not in marked.output
+    assert "† priced partly on stand-in curves: matmul:w4a16_int" in marked.output
+    plain = runner.invoke(app, [*args, "fp8"], env={"COLUMNS": "200"})
+    assert "†" not in plain.output
+    data = json.loads(runner.invoke(app, [*args, "int4", "-f", "json"]).output)
+    assert data["picks"][0]["stand_ins"] == "matmul:w4a16_int"

@@ -421,3 +421,11 @@ def test_simulate_defaults_are_the_clis() -> None:
         defaults.PROMPT,
     )
     assert (web.requests, web.rate, web.cv) == (1000, 4.0, 2.0)
+
+
+def test_an_advised_pick_names_the_curves_that_stood_in(client: TestClient) -> None:
+    body = {**ADVISE, "devices": ["h100-sxm"], "tp": [1], "weights": ["int4", "fp8"],
+            "verify": 0, "engine": "vllm"}  # fmt: skip
+    picks = {p["weights"]: p for p in post(client, "/api/advise", body)["picks"]}
+    assert picks["int4"]["stand_ins"] == "matmul:w4a16_int"
+    assert picks["fp8"]["stand_ins"] == ""

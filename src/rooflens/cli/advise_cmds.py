@@ -154,9 +154,21 @@ def _print(advice, picks) -> None:
     shown["energy_per_million"] = shown["energy_per_million"].map(lambda v: fmt.si(v, "J"))
     if "verified" in picks:
         shown["simulated"] = picks["verified"].map({True: "meets SLO", False: "misses"}).fillna("")
+    # A setup priced partly on stand-in curves (kernels its engine's tables do not time).
+    standing_in = picks["stand_ins"].fillna("").astype(bool) if "stand_ins" in picks else None
+    if standing_in is not None and standing_in.any():
+        shown["weights"] = shown["weights"].where(~standing_in, shown["weights"] + " †")
     title = f"best setups by {advice.rank}, {advice.estimate}"
     console.print(fmt.frame_table(shown.rename(columns=HEADERS), title))
+    if standing_in is not None and standing_in.any():
+        console.print(f"† priced partly on stand-in curves: {_stand_ins(picks[standing_in])}")
     for i, (_, row) in enumerate(picks.head(3).iterrows(), 1):
         console.print(f"{i}. {advice.explain(row)}")
     rejected = int((~advice.table["feasible"]).sum())
     console.print(f"{len(advice.feasible)} setups meet the SLO; {rejected} do not.")
+
+
+def _stand_ins(rows) -> str:
+    """The curves the marked picks' profiles lack, each named once."""
+    keys = [k for text in rows["stand_ins"] for k in str(text).split(", ") if k]
+    return ", ".join(dict.fromkeys(keys)) + " (the fallback lines of `rooflens analyze` say how)"

@@ -626,6 +626,10 @@ class Pick(BaseModel):
     experts: str = Field(description="How a mixture of experts' experts are laid (tp or ep).")
     weights: str = Field(description="The precision tried (the search's `weights`).")
     precision: str = Field(description='What it is, e.g. "W8A8 FP8 block scales".')
+    stand_ins: str = Field(
+        description="Curves its engine's profile lacks and prices with others' (class:type, "
+        "comma-separated); empty: every kernel measured."
+    )
     w_bits: int
     kv_bits: int
     replicas: int

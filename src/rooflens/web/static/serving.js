@@ -442,13 +442,16 @@ function renderAdvise(d) {
     const columns = ["#", "setup", "weights / KV", "batch limit", "TTFT", "TPOT", "$ per hour",
       "$ per M tokens", "energy per M tokens", "in the simulator", "Pareto"];
     const rows = d.picks.map((p, i) => `<tr class="${p.verified === false ? "misses" : ""}" data-device="${esc(p.device)}">
-      <td>${i + 1}</td><td>${esc(setupName(p))}</td><td>${esc(p.precision)} / KV${p.kv_bits}</td>
+      <td>${i + 1}</td><td>${esc(setupName(p))}</td><td${p.stand_ins ? ` title="priced partly on stand-in curves: ${esc(p.stand_ins)}"` : ""}>${esc(p.precision)}${p.stand_ins ? " †" : ""} / KV${p.kv_bits}</td>
       <td>${p.batch_limit}</td><td>${secs(p.ttft)}</td><td>${secs(p.tpot)}</td>
       <td>${money(p.cost_per_hour)}</td><td>${money(p.cost_per_million, 4)}</td>
       <td>${si(p.energy_per_million, "J")}</td><td>${esc(simulated(p))}</td><td>${p.pareto ? "★" : ""}</td></tr>`).join("");
     const why = d.picks.slice(0, 3).map((p) => `<li>${esc(p.explanation)}</li>`).join("");
+    const dagger = d.picks.some((p) => p.stand_ins)
+      ? `<p class="muted" id="advise-stand-ins">† priced partly on stand-in curves (kernels the
+          engine's operator tables do not time); hover the precision for which.</p>` : "";
     $("#advise-picks").innerHTML = `${head}<div class="scroll"><table id="advise-table" class="picks">
-      <tr>${columns.map((c) => `<th>${c}</th>`).join("")}</tr>${rows}</table></div><ol>${why}</ol>`;
+      <tr>${columns.map((c) => `<th>${c}</th>`).join("")}</tr>${rows}</table></div>${dagger}<ol>${why}</ol>`;
   }
   renderPareto(d);
   $("#advise-rejected").innerHTML = `<h2>Setups that do not meet the objectives</h2>` + (d.rejected.length
