@@ -19,7 +19,6 @@ replica's capacity; replicas = ceil(rate / capacity).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from statistics import NormalDist
@@ -76,13 +75,6 @@ def checkpoint(model: ModelSpec, weights: str) -> tuple[ModelSpec, str]:
     those; none quantizes to NVFP4 on load); else the model at `weights`."""
     export = nvfp4_export(model.name) if weights == "nvfp4" else None
     return (resolve_model(export), "stored") if export else (model, weights)
-
-
-def stand_ins(fallbacks: Iterable[str]) -> str:
-    """The curves a profile lacks for a setup and prices with others' (each fallback line's
-    "(class:type)"), comma-separated; empty where every kernel was measured."""
-    keys = (re.search(r"\(([a-z0-9_]+:[a-z0-9_]+)\)", line) for line in fallbacks)
-    return ", ".join(dict.fromkeys(key.group(1) for key in keys if key))
 
 
 def _node_size(device: Device) -> int:
@@ -183,7 +175,7 @@ def _screen(
         "precision": precision_label(options),
         "w_bits": options.quantization.w_bits,
         "kv_bits": cand.kv_bits,
-        "stand_ins": stand_ins(result.fallbacks),
+        "stand_ins": ", ".join(result.stand_ins),
         "hourly_price": cand.device.hourly_price,
         "max_batch_memory": max_batch,
         "prefill_time": t_p,

@@ -118,6 +118,14 @@ class StepCosts:
         return fallback_notes(self.placement, self.profile)
 
     @cached_property
+    def stand_ins(self) -> tuple[str, ...]:
+        """The curves an engine profile lacks for these operators (stand_in_curves); none
+        uncalibrated."""
+        if self.profile is None or self.placement is None:
+            return ()
+        return stand_in_curves(self.placement, self.profile)
+
+    @cached_property
     def priced_by(self) -> tuple[str, ...]:
         """What prices each operator (`priced_by`): "roofline" when uncalibrated."""
         if self.placement is None:
@@ -1018,6 +1026,26 @@ def fallback_notes(placement: Placement, profile: EfficiencyProfile) -> tuple[st
     """One line per curve an engine profile lacks and prices otherwise (its `fallbacks`),
     naming the operators it prices, and one per kernel setting no operator here runs
     (`idle_kernels`); collectives, priced by their own tables, are left out."""
+    return (
+        tuple(
+            f"{', '.join(dict.fromkeys(names))} ({what}): {how}"
+            for (what, how), names in _fallbacks(placement, profile).items()
+        )
+        + placement.idle_kernel_settings
+    )
+
+
+def stand_in_curves(placement: Placement, profile: EfficiencyProfile) -> tuple[str, ...]:
+    """The curves ("class:type") an engine profile lacks for these operators and prices with
+    others' (fallback_notes says with which)."""
+    return tuple(dict.fromkeys(what for what, _ in _fallbacks(placement, profile)))
+
+
+def _fallbacks(
+    placement: Placement, profile: EfficiencyProfile
+) -> dict[tuple[str, str], list[str]]:
+    """Each (curve lacked, what prices it) of a profile's fallbacks, with the operators it
+    prices; collectives, priced by their own tables, are left out."""
     named: dict[tuple[str, str], list[str]] = {}
     for row, key in enumerate(_curve_keys(placement)):
         if placement.collectives and placement.collectives[row] is not None:
@@ -1025,13 +1053,7 @@ def fallback_notes(placement: Placement, profile: EfficiencyProfile) -> tuple[st
         found = profile.fallback(*key)
         if found is not None:
             named.setdefault(found, []).append(placement.names[row])
-    return (
-        tuple(
-            f"{', '.join(dict.fromkeys(names))} ({what}): {how}"
-            for (what, how), names in named.items()
-        )
-        + placement.idle_kernel_settings
-    )
+    return named
 
 
 def _curve_keys(placement: Placement) -> list[tuple[str, str]]:

@@ -139,6 +139,12 @@ class Analysis:
         return list(dict.fromkeys(lines))
 
     @property
+    def stand_ins(self) -> list[str]:
+        """The curves ("class:type") the engine profile lacks for this model and prices with
+        others' (each `fallbacks` line says with which); empty for the roofline bound."""
+        return list(dict.fromkeys(c for step in self.steps.values() for c in step.stand_ins))
+
+    @property
     def notes(self) -> list[str]:
         """What the estimate rests on beyond its measurements: operators whose profile curve
         is read outside the sizes it was fitted over (empty for the roofline bound)."""
