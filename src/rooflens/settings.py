@@ -76,7 +76,7 @@ def setting(
     return Field(default, title=title, description=help, json_schema_extra=extra, **limits)
 
 
-def _split(value: object) -> object:
+def split_items(value: object) -> object:
     """'a,b' -> ('a', 'b'); lists and tuples as given."""
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
@@ -409,7 +409,7 @@ class Settings(BaseModel):
     @field_validator("fusion", mode="before")
     @classmethod
     def _fusions(cls, value: object) -> object:
-        value = _split(value)
+        value = split_items(value)
         # "none" states nothing fused, as the help's default reads (with an engine: not its
         # fusions either).
         return FUSIONS if value == ("all",) else () if value == ("none",) else value
@@ -516,7 +516,7 @@ class Settings(BaseModel):
         if self.low_rank_ratio is not None:
             low_rank["low_rank_ratio"] = self.low_rank_ratio
             if self.low_rank_layers is not None:
-                low_rank["low_rank_layers"] = _split(self.low_rank_layers)
+                low_rank["low_rank_layers"] = split_items(self.low_rank_layers)
         conventions = (
             Conventions.llm_viewer() if self.conventions == "llm-viewer" else Conventions()
         )

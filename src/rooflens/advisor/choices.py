@@ -15,11 +15,11 @@ from rooflens.core.options import AnalysisOptions
 from rooflens.settings import (
     ENGINE_NAMES,
     Settings,
-    _split,
     engine_name,
     invalid_input,
     parse_settings,
     setting,
+    split_items,
 )
 
 # Devices one search may name (the viewer's answers stay small).
@@ -97,7 +97,7 @@ def precision_label(options: AnalysisOptions) -> str:
 def _listed(value: object) -> object:
     """'1,2' or [1, 2] -> (1, 2): a list setting from the command line's text or a JSON
     array, whole numbers typed as text read as numbers."""
-    parts = _split(value)
+    parts = split_items(value)
     if isinstance(parts, tuple):
         if any(isinstance(p, bool) for p in parts):  # True == 1 would pass as one device
             raise ValueError("a boolean is not a number")
