@@ -193,8 +193,8 @@ def test_advise_cli(tmp_path) -> None:
         (["--workload", "prompt=1000,users=3"], "--workload="),
         (["--slo", "ttft=quick"], "--slo ttft='quick'"),
         (["--rank", "vibes"], "rank='vibes' is invalid: expected one of cost, energy, latency"),
-        (["--tp", "two"], "tp='two' is invalid: expected widths among 1, 2, 4, 8, 16"),
-        (["--tp", "3"], "tp=3 is invalid: expected widths among 1, 2, 4, 8, 16"),
+        (["--tp", "two"], "tp='two' is invalid: expected widths among 1, 2, 4, 8, 16, 32, 64"),
+        (["--tp", "3"], "tp=3 is invalid: expected widths among 1, 2, 4, 8, 16, 32, 64"),
         (["--budget", "-1"], "budget=-1.0 is invalid: expected a number in (0, 1e+09]"),
         (["--engine", "tgi"], "engine='tgi' is invalid"),
         (["--engine-version", "0.5.9"], "engine_version='0.5.9' is invalid: expected empty"),
@@ -389,3 +389,14 @@ def test_picks_priced_on_stand_in_curves_are_marked() -> None:
     assert "†" not in plain.output
     data = json.loads(runner.invoke(app, [*args, "int4", "-f", "json"]).output)
     assert data["picks"][0]["stand_ins"] == "matmul:w4a16_int"
+
+
+def test_a_72_gpu_nvlink_domain_is_searched_at_wide_tensor_parallelism() -> None:
+    """A GB200 NVL72 node holds tensor-parallel groups of 32 and 64 (its devices_per_node);
+    an HGX B200 node of 8 does not, and says so."""
+    target, slo = Target(prompt_len=1000, output_len=200, rate=2), SLO(ttft=5, tpot=0.2)
+    wide = advise(LLAMA_70B, target, slo, devices=["gb200"], tps=(32, 64), pps=(1,),
+                  weights=("stored",), kv_bits=(16,))  # fmt: skip
+    assert sorted(wide.table["tp"]) == [32, 64]
+    with pytest.raises(rooflens.InvalidInputError, match="at most 8 in one node"):
+        advise(LLAMA_70B, target, slo, devices=["b200"], tps=(32,), pps=(1,))

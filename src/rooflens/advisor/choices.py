@@ -115,9 +115,11 @@ class AdviseSearch(BaseModel):
         None, "Search", "devices", "Catalog devices to try; empty: every priced one.",
         accepts="catalog device names, comma-separated", max_length=MAX_ADVISED_DEVICES,
     )  # fmt: skip
-    tp: tuple[Literal[1, 2, 4, 8, 16], ...] = setting(
-        (1, 2, 4, 8), "Search", "tensor parallel", "Tensor-parallel widths tried.",
-        accepts="widths among 1, 2, 4, 8, 16, comma-separated", min_length=1, max_length=5,
+    # Up to 64: a 72-GPU NVLink domain (GB200, GB300) holds a group of 64.
+    tp: tuple[Literal[1, 2, 4, 8, 16, 32, 64], ...] = setting(
+        (1, 2, 4, 8), "Search", "tensor parallel", "Tensor-parallel widths tried (within "
+        "one node's links).", accepts="widths among 1, 2, 4, 8, 16, 32, 64, comma-separated",
+        min_length=1, max_length=7,
     )  # fmt: skip
     pp: tuple[Literal[1, 2, 4, 8], ...] = setting(
         (1, 2), "Search", "pipeline stages", "Pipeline stage counts tried.",
