@@ -272,7 +272,7 @@ def test_a_setup_is_priced_as_analyze_prices_it_with_the_engine() -> None:
     row = llama.table.iloc[0]
     assert row["feasible"] and row["precision"] == "W4A16 INT4 g128"
     assert row["stand_ins"] == "matmul:w4a16_int"
-    assert "no measured curves for matmul:w4a16_int: priced with stand-ins" in llama.explain(row)
+    assert "no curves of its own for matmul:w4a16_int: priced with stand-ins" in llama.explain(row)
 
 
 def test_an_engines_picks_are_confirmed_with_its_scheduler(monkeypatch) -> None:

@@ -304,7 +304,7 @@ class Advice:
         )
         missing = row.get("stand_ins") or ""
         unmeasured = (
-            f" The profile has no measured curves for {missing}: priced with stand-ins (the "
+            f" The profile has no curves of its own for {missing}: priced with stand-ins (the "
             "fallback lines of `rooflens analyze` say which)."
             if missing
             else ""

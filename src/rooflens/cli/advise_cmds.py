@@ -154,7 +154,7 @@ def _print(advice, picks) -> None:
     shown["energy_per_million"] = shown["energy_per_million"].map(lambda v: fmt.si(v, "J"))
     if "verified" in picks:
         shown["simulated"] = picks["verified"].map({True: "meets SLO", False: "misses"}).fillna("")
-    # A setup priced partly on stand-in curves (kernels its engine's tables do not time).
+    # A setup priced partly on stand-in curves (where its engine's profile has none of its own).
     standing_in = picks["stand_ins"].fillna("").astype(bool) if "stand_ins" in picks else None
     if standing_in is not None and standing_in.any():
         shown["weights"] = shown["weights"].where(~standing_in, shown["weights"] + " †")

@@ -448,8 +448,9 @@ function renderAdvise(d) {
       <td>${si(p.energy_per_million, "J")}</td><td>${esc(simulated(p))}</td><td>${p.pareto ? "★" : ""}</td></tr>`).join("");
     const why = d.picks.slice(0, 3).map((p) => `<li>${esc(p.explanation)}</li>`).join("");
     const dagger = d.picks.some((p) => p.stand_ins)
-      ? `<p class="muted" id="advise-stand-ins">† priced partly on stand-in curves (kernels the
-          engine's operator tables do not time); hover the precision for which.</p>` : "";
+      ? `<p class="muted" id="advise-stand-ins">† priced partly on stand-in curves (another kernel's,
+          engine's or type's, where the engine's profile has none of its own); hover the
+          precision for which.</p>` : "";
     $("#advise-picks").innerHTML = `${head}<div class="scroll"><table id="advise-table" class="picks">
       <tr>${columns.map((c) => `<th>${c}</th>`).join("")}</tr>${rows}</table></div>${dagger}<ol>${why}</ol>`;
   }
