@@ -385,6 +385,16 @@ def test_kernel_settings_are_refused_for_the_roofline_bound(name, value, accepte
     res = CliRunner().invoke(app, ["analyze", MODEL, "-H", "h100-sxm", flag, value])
     assert res.exit_code == 2
     assert f"{name}='{value}' is invalid: expected {accepted} without an engine" in res.output
+    from fastapi.testclient import TestClient
+
+    from rooflens.web.app import create_app
+
+    web = TestClient(create_app(), base_url="http://127.0.0.1").post(
+        "/api/analyze",
+        json={"model": {"id": MODEL}, "device": {"name": "h100-sxm"}, "options": {name: value}},
+    )
+    assert web.status_code == 422
+    assert web.json()["detail"][0]["loc"] == ["body", "options", name]
 
 
 def test_a_kernel_setting_no_operator_runs_says_so_and_changes_nothing() -> None:

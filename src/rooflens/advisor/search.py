@@ -60,21 +60,20 @@ class Candidate:
     pp: int = 1
     experts: str = "tp"
 
-    def settings(self, engine: str | None = None, version: str | None = None) -> dict[str, object]:
-        """The settings this setup is analyzed with, as `rooflens analyze` takes them."""
+    def served(
+        self, model: ModelSpec, engine: str | None = None, version: str | None = None
+    ) -> tuple[ModelSpec, dict[str, object]]:
+        """The checkpoint this setup serves and the settings it is analyzed (and simulated)
+        with, as `rooflens analyze` takes them. At NVFP4, the export NVIDIA publishes of the
+        model where the catalog bundles it, as stored (the engines serve those; none
+        quantizes to NVFP4 on load); else the model at this setup's weights."""
+        export = nvfp4_export(model.name) if self.weights == "nvfp4" else None
+        checkpoint, weights = (resolve_model(export), "stored") if export else (model, self.weights)
         layout = {"ep": self.tp, "moe_tp": 1} if self.experts == "ep" else {}
-        return WEIGHTS[self.weights] | layout | {
+        return checkpoint, WEIGHTS[weights] | layout | {
             "kv_bits": self.kv_bits, "tp": self.tp, "pp": self.pp, "engine": engine,
             "engine_version": version,
         }  # fmt: skip
-
-
-def checkpoint(model: ModelSpec, weights: str) -> tuple[ModelSpec, str]:
-    """The checkpoint a setup serves and the precision it takes it at: at NVFP4, the export
-    NVIDIA publishes of the model where the catalog bundles it, as stored (the engines serve
-    those; none quantizes to NVFP4 on load); else the model at `weights`."""
-    export = nvfp4_export(model.name) if weights == "nvfp4" else None
-    return (resolve_model(export), "stored") if export else (model, weights)
 
 
 def _node_size(device: Device) -> int:
@@ -140,8 +139,7 @@ def _screen(
     s, g, p = target.prompt_len, target.output_len, cand.pp
     # As `rooflens analyze` resolves these settings: the checkpoint's stored precision, the
     # engine's profile for the device and what its model code fuses.
-    served, recipe = checkpoint(model, cand.weights)
-    settings = replace(cand, weights=recipe).settings(engine, engine_version)
+    served, settings = cand.served(model, engine, engine_version)
     model, _, options = resolve(served, cand.device, settings)
     mid = s + g // 2
     # One vectorized analysis: decode at micro-batch b and mean context, then one prefill.
@@ -468,17 +466,12 @@ def verify(advice: Advice, model: ModelSpec | str, top: int = 3, requests: int =
             if advice.engine in PRESETS
             else SchedulerConfig(max_batch=limit, max_tokens=advice.target.prompt_len)
         )
-        served, recipe = checkpoint(spec, str(row["weights"]))
-        setup = Candidate(device, int(row["tp"]), recipe, int(row["kv_bits"]),
+        setup = Candidate(device, int(row["tp"]), str(row["weights"]), int(row["kv_bits"]),
                           experts=str(row["experts"]))  # fmt: skip
+        served, settings = setup.served(spec, advice.engine, advice.engine_version)
         try:
             result = simulate(
-                served,
-                device,
-                workload,
-                scheduler=scheduler,
-                slo=advice.slo,
-                **setup.settings(advice.engine, advice.engine_version),
+                served, device, workload, scheduler=scheduler, slo=advice.slo, **settings
             )
         except RooflensError as exc:
             table.loc[i, ["verified", "binds"]] = [False, f"cannot be simulated: {exc}"]
