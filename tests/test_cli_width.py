@@ -73,3 +73,15 @@ def test_a_progress_bar_on_the_error_console_shows_its_label_not_markup() -> Non
     text = console.export_text()
     assert "screening [setups]" in text and "4/4" in text
     assert "[progress" not in text
+
+
+def test_the_command_list_wraps_each_summary_as_one_paragraph() -> None:
+    """Each command's summary wraps to the terminal, not at its docstring's line breaks."""
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert (
+        "Two analyses side by side with ratios: a technique on and off, two devices, a teacher "
+        "and its distilled student." in result.stdout
+    )
+    compare = next(c for c in app.registered_commands if c.name == "compare")
+    assert compare.short_help is not None and "\n" not in compare.short_help

@@ -3,6 +3,7 @@ the other commands register from their modules (imported at the end of this one)
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
@@ -641,3 +642,15 @@ def main(argv: list[str] | None = None) -> None:
 
 # Commands that run on real hardware live beside these; importing registers them.
 from rooflens.cli import advise_cmds, measure_cmds, plot_cmds, serve_cmds, web_cmd  # noqa: E402, F401
+
+
+def _summaries_on_one_line(commands: list[typer.models.CommandInfo]) -> None:
+    """The command list shows each docstring's first paragraph, and rich help keeps its source
+    line breaks there, mid-sentence; the list gets the paragraph as one line instead."""
+    for command in commands:
+        doc = inspect.getdoc(command.callback) if command.callback else None
+        if command.short_help is None and doc:
+            command.short_help = " ".join(doc.split("\n\n")[0].split())
+
+
+_summaries_on_one_line(app.registered_commands)
