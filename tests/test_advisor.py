@@ -214,14 +214,23 @@ def test_bad_advise_input_exits_2(extra, message) -> None:
 
 
 def test_a_pareto_plot_with_no_feasible_setup_says_so(tmp_path) -> None:
-    # GPT-2's 1,024-token context holds no 1,000 + 300-token request: nothing to place on log
-    # axes (once an internal error), the picture says so and the table says why.
+    # No setup answers within a microsecond: nothing to place on log axes (once an internal
+    # error), the picture says so and the table says why.
     png = tmp_path / "pareto.png"
-    args = ["advise", "openai-community/gpt2", "--devices", "a6000", "--verify", "0"]
+    args = ["advise", LLAMA_8B, "--devices", "a6000", "--verify", "0", "--slo", "ttft_p99=1us"]
     result = runner.invoke(app, [*args, "--plot", str(png)])
     assert result.exit_code == 0, result.output
-    assert "No setup meets the SLO" in result.output and "max positions" in result.output
+    assert "No setup meets the SLO" in result.output and "TTFT objective" in result.output
     assert png.stat().st_size > 10_000
+
+
+def test_a_load_longer_than_the_context_is_bad_input() -> None:
+    """GPT-2's 1,024 positions hold no 1,000 + 300-token request on any setup: one line naming
+    the lengths (once every setup was screened and refused alike, at a length never asked)."""
+    result = runner.invoke(app, ["advise", "openai-community/gpt2", "--verify", "0"])
+    assert result.exit_code == 2
+    assert "prompt_len + output_len=1300 is invalid" in result.output
+    assert "at most 1024 tokens" in result.output
 
 
 def test_each_precision_is_tried_as_engines_serve_it() -> None:
