@@ -590,3 +590,31 @@ def test_the_analysis_names_the_fallbacks_an_engine_profile_prices_with(
     assert "(moe:w4a16_marlin)" in data["fallbacks"][0]
     plain = post(client, "/api/analyze", {**SCENARIO, "options": {"engine": "vllm"}})
     assert plain["fallbacks"] == []
+
+
+def test_an_unstated_prompt_is_the_command_lines_default(client: TestClient) -> None:
+    """GPT-2's 1,024 positions leave 897 prompt tokens beside a 128-token generation, as
+    `rooflens analyze` takes them (a fixed 2,048 was refused, for a value nobody sent)."""
+    body = {"model": {"id": "openai-community/gpt2"}, "device": {"name": "h100-sxm"}}
+    assert post(client, "/api/analyze", body)["inputs"]["prompt_len"] == 1024 - 127
+    assert post(client, "/api/view", {"a": body})["analysis"]["inputs"]["prompt_len"] == 897
+    compared = post(client, "/api/compare", {"a": body, "b": {**body, "batch": 2}})
+    want = api.analyze("openai-community/gpt2", "h100-sxm", batch=1, gen_len=128)
+    assert compared["rows"][0]["a"] == pytest.approx(float(want.totals()["prefill"]["time"]))
+    swept = post(client, "/api/sweep", {**body, "batch": [1, 2], "gen_len": [64, 128]})
+    assert {row["prompt_len"] for row in swept["rows"]} == {897}
+    assert (
+        post(client, "/api/analyze", {**SCENARIO, "prompt_len": None})["inputs"]["prompt_len"]
+        == 2048
+    )
+
+
+def test_an_analysis_says_where_its_curves_are_read_beyond_their_fit(client: TestClient) -> None:
+    """The notes `rooflens analyze` prints (a curve read outside the sizes it was fitted over)
+    come with the viewer's analysis too."""
+    options = {"engine": "vllm", "tp": 2}
+    body = {"model": {"id": "openai/gpt-oss-120b"}, "device": {"name": "h100-sxm"}}
+    data = post(client, "/api/analyze", {**body, "options": options})
+    want = api.analyze("openai/gpt-oss-120b", "h100-sxm", gen_len=128, **options)
+    assert data["notes"] == want.notes and any("attention_sinks" in n for n in data["notes"])
+    assert post(client, "/api/analyze", SCENARIO)["notes"] == []

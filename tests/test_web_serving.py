@@ -219,6 +219,9 @@ def test_a_capacity_search_probes_with_fewer_requests_when_asked_for_too_many(cl
          ["device"], "rtx-4090"),
         ({"model": {"id": "no/such-model"}}, ["model", "id"], "bundled model"),
         ({"speed": 3}, ["speed"], "Extra inputs"),
+        # The arrival process's own bounds, whichever the arrivals (once a 500 below 1e-3).
+        ({"workload": {"cv": 0.0005}}, ["workload", "cv"], "greater than or equal to 0.001"),
+        ({"workload": {"cv": 2000}}, ["workload", "cv"], "less than or equal to 1000"),
     ],
 )  # fmt: skip
 def test_bad_simulate_input_names_the_field(client, change, loc, words) -> None:
@@ -346,6 +349,8 @@ def test_an_unpriced_device_is_searched_once_given_a_price(client: TestClient) -
         ({"engine_version": "0.5.9"}, ["engine_version"], "empty without an engine"),
         ({"engine": "transformers", "engine_version": "4.5"}, ["engine_version"], "transformers"),
         ({"engine": "sglang", "engine_version": "v0.5"}, ["engine_version"], "such as 0.5.10"),
+        ({"target": {"prompt_len": 131072, "output_len": 4096}}, ["target", "prompt_len"],
+         "prompt_len + output_len=135168 is invalid: expected a context of at most 131072"),
     ],
 )  # fmt: skip
 def test_bad_advise_input_names_the_field(client, change, loc, words) -> None:
@@ -429,3 +434,33 @@ def test_an_advised_pick_names_the_curves_that_stood_in(client: TestClient) -> N
     picks = {p["weights"]: p for p in post(client, "/api/advise", body)["picks"]}
     assert picks["int4"]["stand_ins"] == "matmul:w4a16_int"
     assert picks["fp8"]["stand_ins"] == ""
+
+
+def test_an_advice_whose_every_setup_is_refused_lists_why(client: TestClient) -> None:
+    """Every setup refused before it is priced (no compiled profile for the H100): the answer
+    the command line gives, no picks and the reason (once an internal error)."""
+    body = {**ADVISE, "devices": ["h100-sxm"], "engine": "compiled", "verify": 0}
+    data = post(client, "/api/advise", body)
+    assert data["feasible"] == 0 and data["picks"] == [] and data["points"] == []
+    [rejected] = data["rejected"]
+    assert rejected["count"] == data["screened"] == 4  # TP 1, 2 x weights stored, fp8
+    assert "compiled profiles exist for h200-sxm" in rejected["example"]
+
+
+def test_a_disaggregated_run_reports_the_decode_pools_cache(client: TestClient) -> None:
+    """KV tokens, bytes and room are all the decode pool's (its TP 8), not the prefill pool's
+    (TP 2) beside the decode pool's bytes; the label names both widths."""
+    body = {
+        "model": {"id": "meta-llama/Llama-3.1-70B"}, "device": {"name": "h100-sxm"},
+        "options": {"engine": "vllm", "tp": 4}, "workload": {**SMALL, "requests": 40},
+        "cluster": {"disaggregated": True, "prefill_replicas": 1, "decode_replicas": 1,
+                    "prefill_tp": 2, "decode_tp": 8},
+    }  # fmt: skip
+    data = post(client, "/api/simulate", body)
+    assert data["setup"] == "meta-llama/Llama-3.1-70B on h100-sxm (prefill TP=2, decode TP=8)"
+    # Llama-3.1-70B caches 80 layers x 8 KV heads x 128 x 2 x 2 bytes a token, an eighth of it
+    # on each of the 8 devices.
+    per_device = 80 * 8 * 128 * 2 * 2 / 8
+    assert data["kv_capacity_tokens"] == pytest.approx(data["kv_capacity_bytes"] / per_device, 1e-3)
+    assert data["kv_room_requests"] <= data["kv_capacity_tokens"] / 800
+    assert 0 < max(data["timeline"]["kv_share"]) <= 1

@@ -22,7 +22,8 @@ BENCHMARK = ("ttft", "tpot", "itl", "e2e")
 @dataclass(frozen=True)
 class SimulationResult:
     """`requests`: one row per request (times in seconds from the first arrival);
-    `timeline`: one row per engine iteration; `kv_capacity`: KV tokens per replica, each the
+    `timeline`: one row per engine iteration; `kv_capacity`: KV tokens per (decode) replica,
+    each the
     keys and values of every attention layer (a sequence through sliding windows or a hybrid's
     few attention layers holds fewer: `kv_room` counts whole requests); `kv_bytes`: the
     KV-cache bytes per device of a (decode) replica; `kv_room`: how many of the workload's
@@ -49,6 +50,10 @@ class SimulationResult:
     slo: SLO | None = None
     itl: np.ndarray = field(default_factory=lambda: np.zeros(0))
     devices: int = 1
+    # KV tokens of each engine of the timeline (prefill and decode pools' differ), and the
+    # first of the decode pool's engines (0 where every engine prefills and decodes).
+    engine_kv_capacity: tuple[int, ...] = ()
+    decode_from: int = 0
     # Whether the deployment fits, as the analyzer says it (serving.simulate.memory_verdict).
     memory: MemoryVerdict | None = None
     # The scheduler that batched them (a preset with its overrides).
@@ -60,13 +65,21 @@ class SimulationResult:
     @property
     def peak_kv_share(self) -> float:
         """The KV cache's fullest share of its pool, over every replica's iterations."""
-        return float(self.timeline["kv_tokens"].max() / self.kv_capacity)
+        return self._peak_share(0)
+
+    def _peak_share(self, first_engine: int) -> float:
+        engine = self.timeline["engine"].to_numpy()
+        kept = engine >= first_engine
+        if not self.engine_kv_capacity:
+            return float(self.timeline["kv_tokens"][kept].max() / self.kv_capacity)
+        capacity = np.asarray(self.engine_kv_capacity)[engine[kept]]
+        return float((self.timeline["kv_tokens"].to_numpy()[kept] / capacity).max())
 
     @property
     def peak_memory(self) -> float:
-        """Bytes per device at the run's peak: what is held beside the KV cache, and the KV
-        cache at its fullest."""
-        return self.beside_kv + self.peak_kv_share * self.kv_bytes
+        """Bytes per device of a (decode) replica at the run's peak: what is held beside the KV
+        cache, and the KV cache at its fullest."""
+        return self.beside_kv + self._peak_share(self.decode_from) * self.kv_bytes
 
     @property
     def duration(self) -> float:

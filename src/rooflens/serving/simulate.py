@@ -225,7 +225,10 @@ def run(
     return SimulationResult(
         requests=frame,
         timeline=timeline,
-        kv_capacity=records[0].kv_capacity_tokens,
+        # The decode pool's (the last engines'), as the bytes and room below.
+        kv_capacity=records[-1].kv_capacity_tokens,
+        engine_kv_capacity=tuple(r.kv_capacity_tokens for r in records),
+        decode_from=len(records) - cluster.decode_replicas if cluster.disaggregated else 0,
         kv_bytes=decode_replica.kv_capacity,
         # How many of the longest requests the cache holds at once (admitted, each fits).
         kv_room=decode_replica.kv_tokens // _kv_need(decode_replica, scheduler, longest, max_len),

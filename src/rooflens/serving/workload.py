@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from rooflens.core.errors import InvalidInputError
-from rooflens.serving.defaults import LENGTH_FORMS
+from rooflens.serving.defaults import CV_MAX, CV_MIN, LENGTH_FORMS
 
 # The latest arrival a run accepts (s): the clock still resolves 0.1 µs there.
 LATEST_ARRIVAL = 1e9
@@ -115,9 +115,7 @@ class ArrivalProcess(BaseModel):
 
     kind: ArrivalKind = "poisson"
     rate: PositiveFloat = 1.0
-    # Gamma gaps of shape 1/cv**2: below 1e-3 the shape overflows (and the gaps are evenly
-    # spaced anyway: kind="fixed"); above 1e3 nearly every gap is zero.
-    cv: float = Field(default=1.0, ge=1e-3, le=1e3)
+    cv: float = Field(default=1.0, ge=CV_MIN, le=CV_MAX)
 
     def gaps(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Gaps at rate 1: scaling by 1/rate keeps the same draws for every rate, so a capacity

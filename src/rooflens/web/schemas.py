@@ -149,7 +149,12 @@ class Scenario(Setup):
     """One analysis: model, device, sizes and options."""
 
     batch: int = Field(1, ge=1, le=MAX_BATCH, description="Sequences per step.")
-    prompt_len: int = Field(2048, ge=1, le=MAX_TOKENS, description="Prompt tokens.")
+    prompt_len: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_TOKENS,
+        description="Prompt tokens; null: 2048, or what the model's context leaves.",
+    )
     gen_len: int | None = Field(
         128,
         ge=1,
@@ -170,19 +175,20 @@ class SweepRequest(Setup):
     """Every combination of the given sizes (at most 64 values an axis, 4096 points)."""
 
     batch: list[int] = Field([1], min_length=1, max_length=MAX_SWEEP_VALUES)
-    prompt_len: list[int] = Field([2048], min_length=1, max_length=MAX_SWEEP_VALUES)
+    # None: 2048, or what the model's context leaves after the longest generation.
+    prompt_len: list[int] | None = Field(None, min_length=1, max_length=MAX_SWEEP_VALUES)
     gen_len: list[int] | None = Field(None, min_length=1, max_length=MAX_SWEEP_VALUES)
 
     @model_validator(mode="after")
     def _bounded(self) -> SweepRequest:
         for field, values, top in (
             ("batch", self.batch, MAX_BATCH),
-            ("prompt_len", self.prompt_len, MAX_TOKENS),
+            ("prompt_len", self.prompt_len or [], MAX_TOKENS),
             ("gen_len", self.gen_len or [], MAX_TOKENS),
         ):
             if any(not 1 <= v <= top for v in values):
                 raise ValueError(f"{field}: every value must be in [1, {top}]")
-        points = len(self.batch) * len(self.prompt_len) * len(self.gen_len or [1])
+        points = len(self.batch) * len(self.prompt_len or [1]) * len(self.gen_len or [1])
         if points > MAX_SWEEP_POINTS:
             raise ValueError(f"{points} points asked; a sweep has at most {MAX_SWEEP_POINTS}")
         return self
@@ -240,8 +246,8 @@ class WorkloadIn(Strict):
         "Workload",
         "burstiness (cv)",
         "Gamma arrivals: cv of the gaps.",
-        gt=0,
-        le=100,
+        ge=workload_defaults.CV_MIN,
+        le=workload_defaults.CV_MAX,
     )
     prompt: str = setting(
         workload_defaults.PROMPT,
@@ -497,11 +503,18 @@ FALLBACKS = (
 )
 
 
+NOTES = (
+    "Operators whose profile curve is read outside the sizes it was fitted over, and what "
+    "prices them there (`rooflens analyze`'s `notes`); empty for the roofline bound."
+)
+
+
 class AnalysisOut(BaseModel):
     model: ModelInfo
     device: DeviceInfo
     estimate: str
     fallbacks: list[str] = Field(description=FALLBACKS)
+    notes: list[str] = Field(description=NOTES)
     inputs: dict[str, Any]
     operators: list[Operator]
     totals: dict[str, StageTotals]

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rooflens import api
+from rooflens.core.analysis import default_prompt_len
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.graph import build_graph
 from rooflens.core.hardware import Device
@@ -235,6 +236,15 @@ def run(setup: s.Setup, loc: Loc, **sizes: Any) -> Analysis:
         return api.analyze(model, device, **sizes, **option_values(setup.options))
 
 
+def with_prompt(scenario: s.Scenario, loc: Loc = ()) -> s.Scenario:
+    """The scenario with its prompt length: as given, or `rooflens analyze`'s default for its
+    model (2048 tokens, or what the context leaves after the generation)."""
+    if scenario.prompt_len is not None:
+        return scenario
+    spec = resolve_model(scenario.model, (*loc, "model"))
+    return scenario.model_copy(update={"prompt_len": default_prompt_len(spec, scenario.gen_len)})
+
+
 def run_scenario(scenario: s.Scenario, loc: Loc = ()) -> Analysis:
     return run(
         scenario,
@@ -332,6 +342,7 @@ def analysis_payload(
         "device": device_info(result.device),
         "estimate": result.options.estimate,
         "fallbacks": result.fallbacks,
+        "notes": result.notes,
         "inputs": {
             "batch": int(result.batch),
             "prompt_len": int(result.prompt_len),
@@ -359,11 +370,16 @@ def analysis_payload(
 
 
 def analyze(request: s.AnalyzeRequest) -> dict[str, Any]:
+    request = with_prompt(request)
     return analysis_payload(run_scenario(request), request, stage=request.stage)
 
 
 def sweep(request: s.SweepRequest) -> dict[str, Any]:
-    axes = [np.array(request.batch), np.array(request.prompt_len)]
+    prompts = request.prompt_len
+    if prompts is None:
+        spec = resolve_model(request.model, ("model",))
+        prompts = [default_prompt_len(spec, request.gen_len)]
+    axes = [np.array(request.batch), np.array(prompts)]
     if request.gen_len is not None:
         axes.append(np.array(request.gen_len))
     grids = np.meshgrid(*axes, indexing="ij")
@@ -433,13 +449,14 @@ def compare_payload(a: Analysis, b: Analysis) -> dict[str, Any]:
 
 
 def compare_request(request: s.CompareRequest) -> dict[str, Any]:
-    return compare_payload(run_scenario(request.a, ("a",)), run_scenario(request.b, ("b",)))
+    a, b = with_prompt(request.a, ("a",)), with_prompt(request.b, ("b",))
+    return compare_payload(run_scenario(a, ("a",)), run_scenario(b, ("b",)))
 
 
 def view(request: s.ViewRequest) -> dict[str, Any]:
-    scenarios: dict[str, s.Scenario] = {"a": request.a}
+    scenarios: dict[str, s.Scenario] = {"a": with_prompt(request.a, ("a",))}
     if request.b is not None:
-        scenarios["b"] = request.b
+        scenarios["b"] = with_prompt(request.b, ("b",))
     results = {k: run_scenario(v, (k,)) for k, v in scenarios.items()}
     shown = request.show if request.show in results else "a"
     curves = {

@@ -166,13 +166,24 @@ def _timeline(result: SimulationResult, points: int = TIMELINE_POINTS) -> dict[s
         busy = (at >= 0) & (grid <= start[at.clip(0)] + rows["duration"].to_numpy()[at.clip(0)])
         for total, column in ((running, "running"), (waiting, "waiting"), (kv, "kv_tokens")):
             total += np.where(busy, rows[column].to_numpy()[at.clip(0)], 0.0)
-    engines = max(int(line["engine"].nunique()), 1)
+    # Of the pools' KV tokens together (a disaggregated cluster's prefill and decode engines
+    # hold different amounts).
+    capacity = sum(result.engine_kv_capacity[int(e)] for e in line["engine"].unique())
     return {
         "time": grid.tolist(),
         "running": running.tolist(),
         "waiting": waiting.tolist(),
-        "kv_share": (kv / (result.kv_capacity * engines)).tolist(),
+        "kv_share": (kv / max(capacity, 1)).tolist(),
     }
+
+
+def _widths(request: s.SimulateRequest) -> str:
+    """The tensor parallelism of the setup's label: each pool's where they are disaggregated."""
+    tp, cluster = request.options.tp, request.cluster
+    if cluster.disaggregated:
+        prefill, decode = cluster.prefill_tp or tp, cluster.decode_tp or tp
+        return f" (prefill TP={prefill}, decode TP={decode})"
+    return f" (TP={tp})" if tp > 1 else ""
 
 
 def _distribution(values: pd.Series) -> dict[str, list[Any]]:
@@ -216,9 +227,8 @@ def simulate(request: s.SimulateRequest, track: Tracker | None = None) -> dict[s
                 model, device, probed, request.slo, progress=track.advance, **settings,
                 **options,
             )  # fmt: skip
-    tp = request.options.tp
     return {
-        "setup": f"{model.name} on {device.name}" + (f" (TP={tp})" if tp > 1 else ""),
+        "setup": f"{model.name} on {device.name}{_widths(request)}",
         "summary": {k: _num(v) for k, v in result.summary().items()},
         **result.deployment(),
         "slo": request.slo.model_dump(),
@@ -328,7 +338,8 @@ def advise(request: s.AdviseRequest, track: Tracker | None = None) -> dict[str, 
             track.advance()
     table = advice.table
     feasible = advice.feasible
-    points = feasible[list(s.SetupPoint.model_fields)]
+    # Where no setup was analysed (each refused before pricing), the table lacks their columns.
+    points = feasible.reindex(columns=list(s.SetupPoint.model_fields))
     return {
         "model": model.name,
         "rank": request.rank,

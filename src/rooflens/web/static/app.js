@@ -374,12 +374,18 @@ const stageOps = (stage) => last.analysis.operators.filter((o) => o.stage === st
 function render() {
   const an = last.analysis;
   const dev = an.device;
-  // Operators the engine profile prices with another type's curves: counted, and named on hover.
+  // Operators the engine profile prices with another type's curves, or outside the sizes its
+  // curves were fitted over: counted, and named on hover.
   const fallbacks = an.fallbacks || [];
+  const notes = an.notes || [];
+  const counted = (n, what) => (n ? ` · ${n} ${what}${n > 1 ? "s" : ""}` : "");
   $("#headline").textContent =
     `${an.model.id} on ${dev.display_name} · ${count(an.model.params)} params · ${an.estimate}` +
-    (fallbacks.length ? ` · ${fallbacks.length} fallback${fallbacks.length > 1 ? "s" : ""}` : "");
-  $("#headline").title = fallbacks.map((line) => `fallback: ${line}`).join("\n");
+    counted(fallbacks.length, "fallback") + counted(notes.length, "extrapolation");
+  $("#headline").title = [
+    ...fallbacks.map((line) => `fallback: ${line}`),
+    ...notes.map((line) => `extrapolated: ${line}`),
+  ].join("\n");
   $("#model-info").textContent = `${an.model.model_type} · ${an.model.num_layers} layers · hidden ` +
     `${an.model.hidden_size} · ${an.model.num_heads}/${an.model.num_kv_heads} heads · ` +
     `max ${an.model.max_positions} positions`;
