@@ -342,6 +342,12 @@ def test_overlong_model_name_is_one_line() -> None:
         (["--scale-capacity", "inf"], "scale_capacity=inf is invalid"),
         (["--offload-disk-bandwidth", "nan"], "offload_disk_bandwidth=nan is invalid"),
         (["--link-latency", "inf", "-f", "json"], "link_latency=inf is invalid"),
+        # Finite, but so small that every time overflowed to infinity ($inf per million tokens).
+        (["--bandwidth", "1e-300"], "memory_bandwidth=1e-300 is invalid: Input should be greater"),
+        (["--peak", "bf16=1e-300"], "peak_ops.bf16=1e-300 is invalid"),
+        (["--compute-cap", "1e-300"], "compute_cap=1e-300 is invalid"),
+        (["--scale-bandwidth", "1e-300"], "scale_bandwidth=1e-300 is invalid"),
+        (["--link-bandwidth", "1e-300", "--tp", "2"], "link_bandwidth=1e-300 is invalid"),
     ],
 )
 def test_non_finite_numbers_are_refused(args, message) -> None:

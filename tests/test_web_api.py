@@ -618,3 +618,23 @@ def test_an_analysis_says_where_its_curves_are_read_beyond_their_fit(client: Tes
     want = api.analyze("openai/gpt-oss-120b", "h100-sxm", gen_len=128, **options)
     assert data["notes"] == want.notes and any("attention_sinks" in n for n in data["notes"])
     assert post(client, "/api/analyze", SCENARIO)["notes"] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "loc"),
+    [
+        ({"device": {"name": "h100-sxm", "memory_bandwidth": 1e-300}},
+         ["device", "memory_bandwidth"]),
+        ({"device": {"name": "h100-sxm", "peak_ops": {"bf16": 1e-300}}},
+         ["device", "peak_ops", "bf16"]),
+        ({"options": {"compute_cap": 1e-300}}, ["options", "compute_cap"]),
+        ({"options": {"scale_compute": 1e-300}}, ["options", "scale_compute"]),
+    ],
+)  # fmt: skip
+def test_figures_too_small_to_time_anything_are_422(client: TestClient, change, loc) -> None:
+    """Each made every time infinite: a 500 from the analysis, nulls from the simulator."""
+    for path, body in (("/api/analyze", SCENARIO), ("/api/simulate", {**SCENARIO, "workload": {}})):
+        body = {k: v for k, v in body.items() if k not in ("batch", "prompt_len")} | change
+        data = error(client, path, body)
+        assert data["detail"][0]["loc"][1:] == loc, data
+        assert "1e-300 is invalid" in data["message"]

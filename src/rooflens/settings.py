@@ -212,7 +212,7 @@ class Settings(BaseModel):
         "Parallelism",
         "link bandwidth (B/s)",
         "Between devices, bytes/s per direction; empty: the device's.",
-        gt=0,
+        ge=1,
         le=1e16,
     )
     link_latency: float | None = setting(
@@ -251,7 +251,7 @@ class Settings(BaseModel):
         "Offload",
         "disk bandwidth (B/s)",
         "Offload to disk at this read bandwidth (e.g. 7e9 for NVMe); empty: host memory.",
-        gt=0,
+        ge=1,
         le=1e16,
     )
     sparsity: float = setting(
@@ -373,17 +373,19 @@ class Settings(BaseModel):
         ge=0,
         le=1e6,
     )
+    # A millionth either way: much slower and a step's time overflows (1e-300 made every time
+    # infinite), and no what-if question needs it.
     scale_bandwidth: float = setting(
-        1.0, "What-if hardware", "× bandwidth", "Scale the memory bandwidth.", gt=0, le=1e6
+        1.0, "What-if hardware", "× bandwidth", "Scale the memory bandwidth.", ge=1e-6, le=1e6
     )
     scale_compute: float = setting(
-        1.0, "What-if hardware", "× compute", "Scale every compute peak.", gt=0, le=1e6
+        1.0, "What-if hardware", "× compute", "Scale every compute peak.", ge=1e-6, le=1e6
     )
     scale_capacity: float = setting(
-        1.0, "What-if hardware", "× capacity", "Scale the memory capacity.", gt=0, le=1e6
+        1.0, "What-if hardware", "× capacity", "Scale the memory capacity.", ge=1e-6, le=1e6
     )
     compute_cap: float | None = setting(
-        None, "What-if hardware", "compute cap (OP/s)", "Cap every compute peak.", gt=0, le=1e20
+        None, "What-if hardware", "compute cap (OP/s)", "Cap every compute peak.", ge=1, le=1e20
     )
 
     @field_validator("*", mode="before")

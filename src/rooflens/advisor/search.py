@@ -361,13 +361,6 @@ def advise(
     )  # fmt: skip
     rank, budget, engine = search.rank, search.budget, search.engine
     spec = resolve_model(model)
-    # Checked once here: every setup would be refused alike, at the context it analyses.
-    if target.prompt_len + target.output_len > spec.max_positions:
-        raise InvalidInputError(
-            "prompt_len + output_len",
-            target.prompt_len + target.output_len,
-            f"a context of at most {spec.max_positions} tokens (max positions of {spec.name})",
-        )
     if devices is not None and (isinstance(devices, str) or not isinstance(devices, Iterable)):
         raise InvalidInputError("devices", devices, "a list of devices or device names")
     pool = (
@@ -377,6 +370,13 @@ def advise(
     )
     if not pool:
         raise InvalidInputError("devices", devices, "at least one device")
+    # Checked once here: every setup would be refused alike, at the context it analyses.
+    if target.prompt_len + target.output_len > spec.max_positions:
+        raise InvalidInputError(
+            "prompt_len + output_len",
+            target.prompt_len + target.output_len,
+            f"a context of at most {spec.max_positions} tokens (max positions of {spec.name})",
+        )
     setups = candidates(pool, tps, weights, kv_bits, pps, spec, experts)
     if not setups:
         widest = max(_node_size(d) for d in pool)

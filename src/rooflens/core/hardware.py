@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -33,6 +33,11 @@ _DTYPES_BY_BITS: tuple[tuple[int, tuple[str, ...]], ...] = (
 )
 
 
+# A rate (bytes or OPs per second) of at least one a second: below it times overflow to
+# infinity (1e-300 B/s), and no device is that slow.
+Rate = Annotated[float, Field(ge=1.0, le=1e21)]
+
+
 class Device(BaseModel):
     """A compute device as the roofline sees it."""
 
@@ -46,17 +51,17 @@ class Device(BaseModel):
     kind: Literal["gpu", "tpu", "apple-soc", "cpu", "other"] = "gpu"
     # At most an exabyte: token counts derived from it stay integers.
     memory_capacity: float = Field(gt=0, le=1e18)
-    memory_bandwidth: PositiveFloat
-    peak_ops: dict[ComputeDtype, PositiveFloat] = Field(min_length=1)
-    sparse_peak_ops: dict[ComputeDtype, PositiveFloat] = Field(default_factory=dict)
+    memory_bandwidth: Rate
+    peak_ops: dict[ComputeDtype, Rate] = Field(min_length=1)
+    sparse_peak_ops: dict[ComputeDtype, Rate] = Field(default_factory=dict)
     compute_units: PositiveInt | None = None
     onchip_memory_per_unit: PositiveFloat | None = None
-    interconnect_bandwidth: PositiveFloat | None = None
-    host_bandwidth: PositiveFloat | None = None
+    interconnect_bandwidth: Rate | None = None
+    host_bandwidth: Rate | None = None
     tdp: PositiveFloat | None = None
     # Between nodes: the network bandwidth per device (bytes/s per direction) in the vendor's
     # reference system, and how many devices one node holds.
-    network_bandwidth: PositiveFloat | None = None
+    network_bandwidth: Rate | None = None
     devices_per_node: PositiveInt | None = None
     # Name of the bundled efficiency profile measured on this device, if any.
     calibration: str | None = None

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from rooflens.advisor.choices import MAX_ADVISED_DEVICES, AdviseSearch
 from rooflens.calibration.profile import bundled_profiles
-from rooflens.core.hardware import ComputeDtype
+from rooflens.core.hardware import ComputeDtype, Rate
 from rooflens.serving import defaults as workload_defaults
 from rooflens.serving.config import ADVISE_SLO, SLO, ClusterConfig, SchedulerConfig, Target
 from rooflens.settings import MAX_TOKENS, Settings, setting
@@ -114,17 +114,15 @@ class DeviceRef(Strict):
     name: str | None = Field(
         None, max_length=100, description="Catalog name or alias; empty: a custom device."
     )
-    memory_bandwidth: float | None = Field(None, gt=0, le=1e16, description="Bytes/s.")
+    # The device's own bounds (rooflens.core.hardware.Rate).
+    memory_bandwidth: Rate | None = Field(None, description="Bytes/s.")
     memory_capacity: float | None = Field(None, gt=0, le=1e16, description="Bytes.")
-    peak_ops: dict[ComputeDtype, float] = Field(
+    peak_ops: dict[ComputeDtype, Rate] = Field(
         default_factory=dict, description="Peak OP/s per compute dtype, e.g. {'bf16': 989e12}."
     )
 
     @model_validator(mode="after")
     def _complete(self) -> DeviceRef:
-        bad = [k for k, v in self.peak_ops.items() if not 0 < v <= 1e20]
-        if bad:
-            raise ValueError(f"peak_ops[{bad[0]}] must be in (0, 1e20] OP/s")
         if self.name is None:
             missing = [
                 k
