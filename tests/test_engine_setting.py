@@ -428,3 +428,44 @@ def test_a_kernel_setting_no_operator_runs_says_so_and_changes_nothing() -> None
         "w4_kernel=marlin: nothing here runs it (it applies to weights in 4-bit floats (MXFP4) "
         "with 16-bit activations); priced as without it"
     )
+
+
+LINK_NOTE = (
+    "link_bandwidth=1e+09: nothing here runs on the link model (the profile's measured tables "
+    "time every collective, if any); priced as without it"
+)
+
+
+def test_a_link_setting_no_collective_runs_on_says_so() -> None:
+    """vLLM's H100 tables time the TP-2 all-reduces, so a slower link changes nothing there and
+    says so (analyze, simulate); pipeline stages send over the link, and the roofline prices
+    every collective on it: no such line."""
+    plain = rooflens.analyze(MODEL, "h100-sxm", engine="vllm", tp=2, gen_len=8)
+    slow = rooflens.analyze(MODEL, "h100-sxm", engine="vllm", tp=2, gen_len=8, link_bandwidth=1e9)
+    for stage in ("prefill", "decode"):
+        assert float(slow.totals()[stage]["time"]) == float(plain.totals()[stage]["time"])
+    assert LINK_NOTE in slow.fallbacks and LINK_NOTE not in plain.fallbacks
+    staged = rooflens.analyze(MODEL, "h100-sxm", engine="vllm", tp=2, pp=2, link_bandwidth=1e9)
+    bound = rooflens.analyze(MODEL, "h100-sxm", tp=2, link_bandwidth=1e9)
+    assert not any("link model" in line for line in (*staged.fallbacks, *bound.fallbacks))
+    res = CliRunner().invoke(
+        app, ["simulate", MODEL, "-H", "h100-sxm", "--engine", "vllm", "--tp", "2",
+              "--link-bandwidth", "1e9", "--requests", "4", "-f", "json"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert LINK_NOTE in json.loads(res.output)["fallbacks"]
+
+
+@pytest.mark.parametrize(
+    ("command", "extra", "message"),
+    [
+        ("analyze", ["--ep", "2"], "ep=2 is invalid: expected 1: meta-llama/Llama-3.1-8B has no "
+         "routed experts"),
+        ("simulate", ["--prompt-keep", "0.5", "--requests", "4"],
+         "prompt_keep=0.5 is invalid: expected 1.0 (prompt compression is not simulated"),
+    ],
+)  # fmt: skip
+def test_settings_that_would_change_nothing_are_refused(command, extra, message) -> None:
+    """Each was accepted and priced exactly as without it."""
+    res = CliRunner().invoke(app, [command, MODEL, "-H", "h100-sxm", *extra])
+    assert res.exit_code == 2 and message in res.output, res.output

@@ -118,6 +118,15 @@ class StepCosts:
         return fallback_notes(self.placement, self.profile)
 
     @cached_property
+    def on_link_model(self) -> bool:
+        """Whether a collective of this step is priced by the link model (pricing's
+        on_link_model; always, uncalibrated, where there is one), or its pipeline stages
+        send their activations over the link."""
+        if np.any(np.asarray(self.p2p_time) > 0):
+            return True
+        return self.placement is not None and on_link_model(self.placement, self.profile)
+
+    @cached_property
     def stand_ins(self) -> tuple[str, ...]:
         """The curves an engine profile lacks for these operators (stand_in_curves); none
         uncalibrated."""
@@ -1032,6 +1041,30 @@ def fallback_notes(placement: Placement, profile: EfficiencyProfile) -> tuple[st
             for (what, how), names in _fallbacks(placement, profile).items()
         )
         + placement.idle_kernel_settings
+    )
+
+
+def on_link_model(placement: Placement, profile: EfficiencyProfile | None) -> bool:
+    """Whether a collective here is priced by the link model: none of the profile's tables
+    times its kind and group size (or there is no profile)."""
+    measured = set() if profile is None else set(_measured_collective_rows(placement, profile))
+    return any(
+        kind is not None and row not in measured for row, kind in enumerate(placement.collectives)
+    )
+
+
+def idle_link_settings(
+    link_bandwidth: float | None, link_latency: float | None, on_link: bool
+) -> tuple[str, ...]:
+    """The link settings asked for where nothing runs on the link model (a profile's tables
+    time every collective, or there is none): "setting=value: why it prices nothing"."""
+    if on_link:
+        return ()
+    return tuple(
+        f"{name}={value:g}: nothing here runs on the link model (the profile's measured "
+        "tables time every collective, if any); priced as without it"
+        for name, value in (("link_bandwidth", link_bandwidth), ("link_latency", link_latency))
+        if value is not None
     )
 
 

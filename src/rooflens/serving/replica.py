@@ -253,6 +253,11 @@ def check_options(options: AnalysisOptions) -> None:
         "dp": (par.dp, 1, "1 (data parallelism is the cluster's replicas)"),
         "micro_batches": (par.micro_batches, 1, "1"),
         "early_exit_depth": (options.early_exit_depth, 1.0, "1.0 (early exit is not simulated)"),
+        "prompt_keep": (
+            options.prompt_keep,
+            1.0,
+            "1.0 (prompt compression is not simulated; draw shorter prompts)",
+        ),
     }
     for field, (value, default, accepted) in unsupported.items():
         if value != default:

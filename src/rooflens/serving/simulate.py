@@ -15,6 +15,7 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
+from rooflens.core.pricing import idle_link_settings, on_link_model
 from rooflens.engines import DEFAULTS
 from rooflens.engines.validated import checked_against
 from rooflens.serving.cluster import serve
@@ -241,10 +242,29 @@ def run(
         memory=verdict,
         estimate=options.estimate,
         kernels=options.kernels,
-        fallbacks=tuple(dict.fromkeys((*replica.fallbacks, *decode_replica.fallbacks))),
+        fallbacks=tuple(
+            dict.fromkeys(
+                (
+                    *replica.fallbacks,
+                    *decode_replica.fallbacks,
+                    *_idle_links(options, (replica, decode_replica)),
+                )
+            )
+        ),
         scheduler=scheduler,
         validation=_validation(options, model),
     )
+
+
+def _idle_links(options: AnalysisOptions, replicas: tuple[Replica, ...]) -> tuple[str, ...]:
+    """The link settings no collective of these replicas' steps runs on (a profile's tables
+    time them all, or there are none), as an analysis says them."""
+    if options.calibration is None:
+        return ()
+    par = options.parallelism
+    batches = [r.table.batch for r in replicas]
+    on_link = any(on_link_model(b.placement, b.profile) for b in batches)
+    return idle_link_settings(par.link_bandwidth, par.link_latency, on_link)
 
 
 def _validation(options: AnalysisOptions, model: ModelSpec) -> str | None:

@@ -34,6 +34,9 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
     if pp > model.num_layers:
         raise InvalidInputError("pp", pp, f"at most the {model.num_layers} layers of {model.name}")
     ep = par.ep
+    if not model.is_moe and ep > 1:
+        # Nothing would be spread: a dense model priced as if ep were 1, without a word.
+        raise InvalidInputError("ep", ep, f"1: {model.name} has no routed experts")
     if model.is_moe and model.num_experts % ep:
         raise InvalidInputError(
             "ep", ep, f"a divisor of {model.name}'s {model.num_experts} experts"
