@@ -436,6 +436,17 @@ def test_capacity_of_a_burst_is_not_a_number() -> None:
     assert data["capacity"] is None and "no capacity found" in data["warning"]
 
 
+def test_capacity_under_an_slo_no_rate_meets_is_not_a_number() -> None:
+    # A microsecond to the first token gave "0 requests/s" with no word of why.
+    from rooflens.serving.config import SLO
+    from rooflens.serving.workload import Workload
+
+    found = rooflens.capacity("Qwen/Qwen2.5-0.5B", "a6000", Workload(requests=20), SLO(ttft=1e-6))
+    assert found.rate != found.rate and found.result is None  # NaN: null in JSON
+    assert found.warning is not None and "the SLO fails at every rate tried" in found.warning
+    assert (found.probes["within_slo"] == False).all()  # noqa: E712
+
+
 @pytest.mark.parametrize(
     ("call", "field"),
     [

@@ -422,4 +422,11 @@ def find_capacity(
             high = mid
             if not low and mid < 1e-6:
                 break
+    if best is None:
+        slowest = min(p["rate"] for p in probes)
+        warning = (
+            f"no capacity found: the SLO fails at every rate tried, down to {slowest:.3g} "
+            "requests/s (requests nearly alone)"
+        )
+        return CapacityResult(math.nan, None, pd.DataFrame(probes), warning)
     return CapacityResult(rate=low, result=best, probes=pd.DataFrame(probes))
