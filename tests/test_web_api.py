@@ -638,3 +638,19 @@ def test_figures_too_small_to_time_anything_are_422(client: TestClient, change, 
         data = error(client, path, body)
         assert data["detail"][0]["loc"][1:] == loc, data
         assert "1e-300 is invalid" in data["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "change", "loc"),
+    [
+        ("/api/analyze", {"batch": True}, ["batch"]),
+        ("/api/analyze", {"gen_len": False}, ["gen_len"]),
+        ("/api/sweep", {"batch": [True, 2]}, ["batch", 0]),
+        ("/api/simulate", {"workload": {"requests": True}}, ["workload", "requests"]),
+    ],
+)
+def test_a_boolean_is_no_size(client: TestClient, path: str, change: dict, loc: list) -> None:
+    """true once passed as 1 (a batch of one), as the options have long refused it."""
+    body = {"model": {"id": LLAMA}, "device": {"name": "h100-sxm"}} | change
+    data = error(client, path, body)
+    assert data["detail"][0]["loc"][1:] == loc, data

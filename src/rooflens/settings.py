@@ -392,11 +392,7 @@ class Settings(BaseModel):
     @classmethod
     def _no_bool_numbers(cls, value: object, info: Any) -> object:
         # True == 1 would otherwise pass as 1-bit weights or one device.
-        if isinstance(value, bool) and bool not in _flatten(
-            cls.model_fields[info.field_name].annotation
-        ):
-            raise ValueError("a boolean is not a number")
-        return value
+        return not_a_bool_number(cls.model_fields[info.field_name].annotation, value)
 
     @field_validator("engine", mode="before")
     @classmethod
@@ -686,6 +682,14 @@ def setting_from_text(name: str, text: str) -> object:
     except ValueError:
         raise InvalidInputError(name, text, accepted(Settings, name)) from None
     return text
+
+
+def not_a_bool_number(annotation: object, value: object) -> object:
+    """`value`, unless it is a boolean where `annotation` takes none (pydantic reads True as
+    1 in a number's place): a field validator's check, raising ValueError."""
+    if isinstance(value, bool) and bool not in _flatten(annotation):
+        raise ValueError("a boolean is not a number")
+    return value
 
 
 def _flatten(annotation: object) -> list[object]:

@@ -11,14 +11,23 @@ import copy
 from typing import Any, Literal
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from rooflens.advisor.choices import MAX_ADVISED_DEVICES, AdviseSearch
 from rooflens.calibration.profile import bundled_profiles
 from rooflens.core.hardware import ComputeDtype, Rate
 from rooflens.serving import defaults as workload_defaults
 from rooflens.serving.config import ADVISE_SLO, SLO, ClusterConfig, SchedulerConfig, Target
-from rooflens.settings import MAX_TOKENS, Settings, setting
+from rooflens.settings import MAX_TOKENS, Settings, not_a_bool_number, setting
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_BATCH = 1 << 16
@@ -40,6 +49,12 @@ CalibrationName = Literal[("auto", *sorted(bundled_profiles()))]  # type: ignore
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, value: object, info: ValidationInfo) -> object:
+        # "batch": true would otherwise pass as one sequence.
+        return not_a_bool_number(cls.model_fields[info.field_name].annotation, value)
 
 
 class Options(Settings):
@@ -172,10 +187,11 @@ class AnalyzeRequest(Scenario):
 class SweepRequest(Setup):
     """Every combination of the given sizes (at most 64 values an axis, 4096 points)."""
 
-    batch: list[int] = Field([1], min_length=1, max_length=MAX_SWEEP_VALUES)
+    # Strict integers: a list's true or 2.5 is no size (the field-level check sees the list).
+    batch: list[StrictInt] = Field([1], min_length=1, max_length=MAX_SWEEP_VALUES)
     # None: 2048, or what the model's context leaves after the longest generation.
-    prompt_len: list[int] | None = Field(None, min_length=1, max_length=MAX_SWEEP_VALUES)
-    gen_len: list[int] | None = Field(None, min_length=1, max_length=MAX_SWEEP_VALUES)
+    prompt_len: list[StrictInt] | None = Field(None, min_length=1, max_length=MAX_SWEEP_VALUES)
+    gen_len: list[StrictInt] | None = Field(None, min_length=1, max_length=MAX_SWEEP_VALUES)
 
     @model_validator(mode="after")
     def _bounded(self) -> SweepRequest:
