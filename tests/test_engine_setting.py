@@ -232,12 +232,13 @@ def test_the_memory_fraction_setting_replaces_the_engines() -> None:
 
 def test_a_what_if_device_has_no_engine_profile() -> None:
     # Kernels were measured on the real device: as calibration="auto", the engine says so.
-    with pytest.raises(rooflens.InvalidInputError, match="vllm profiles exist for"):
+    with pytest.raises(rooflens.InvalidInputError, match="not on a what-if of it") as info:
         rooflens.analyze(MODEL, "h200-sxm", engine="vllm", scale_bandwidth=2.0)
+    assert info.value.field == "scale_bandwidth"
     res = CliRunner().invoke(
         app, ["analyze", MODEL, "-H", "h200-sxm", "--engine", "vllm", "--bandwidth", "5e12"]
     )
-    assert res.exit_code == 2 and "vllm profiles exist for" in res.output
+    assert res.exit_code == 2 and "vllm profile was measured there, not on" in res.output
 
 
 def test_the_cli_says_when_a_profile_is_read_beyond_its_fitted_sizes() -> None:
@@ -463,9 +464,22 @@ def test_a_link_setting_no_collective_runs_on_says_so() -> None:
          "routed experts"),
         ("simulate", ["--prompt-keep", "0.5", "--requests", "4"],
          "prompt_keep=0.5 is invalid: expected 1.0 (prompt compression is not simulated"),
+        # A what-if device is not the one the engine's tables were measured on (the message
+        # said the engine had no profile for the H100, beside a list naming it).
+        ("analyze", ["--engine", "vllm", "--scale-capacity", "0.5"],
+         "scale_capacity=0.5 is invalid: expected 1.0 with an engine: its profile was measured "
+         "on the catalog device"),
+        ("analyze", ["--engine", "vllm", "--bandwidth", "2e12"],
+         "expected h100-sxm as the catalog has it: its vllm profile was measured there, not on "
+         "h100-sxm (modified)"),
+        # Not a single setup to screen ("No setup meets the SLO", exit 0, before).
+        ("advise", ["--engine", "trtllm", "--devices", "a100-sxm4-80gb"],
+         "engine='trtllm' is invalid: expected an engine with a profile for a device searched "
+         "(a100-sxm4-80gb)"),
     ],
 )  # fmt: skip
 def test_settings_that_would_change_nothing_are_refused(command, extra, message) -> None:
     """Each was accepted and priced exactly as without it."""
-    res = CliRunner().invoke(app, [command, MODEL, "-H", "h100-sxm", *extra])
+    device = [] if command == "advise" else ["-H", "h100-sxm"]
+    res = CliRunner().invoke(app, [command, MODEL, *device, *extra])
     assert res.exit_code == 2 and message in res.output, res.output

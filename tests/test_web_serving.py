@@ -349,6 +349,8 @@ def test_an_unpriced_device_is_searched_once_given_a_price(client: TestClient) -
         ({"engine_version": "0.5.9"}, ["engine_version"], "empty without an engine"),
         ({"engine": "transformers", "engine_version": "4.5"}, ["engine_version"], "transformers"),
         ({"engine": "sglang", "engine_version": "v0.5"}, ["engine_version"], "such as 0.5.10"),
+        ({"engine": "compiled", "devices": ["h100-sxm"]}, ["engine"],
+         "a profile for a device searched (h100-sxm): compiled profiles exist for h200-sxm"),
         ({"target": {"prompt_len": 131072, "output_len": 4096}}, ["target", "prompt_len"],
          "prompt_len + output_len=135168 is invalid: expected a context of at most 131072"),
     ],
@@ -437,14 +439,16 @@ def test_an_advised_pick_names_the_curves_that_stood_in(client: TestClient) -> N
 
 
 def test_an_advice_whose_every_setup_is_refused_lists_why(client: TestClient) -> None:
-    """Every setup refused before it is priced (no compiled profile for the H100): the answer
-    the command line gives, no picks and the reason (once an internal error)."""
-    body = {**ADVISE, "devices": ["h100-sxm"], "engine": "compiled", "verify": 0}
+    """Every setup refused before it is priced (Qwen2.5-0.5B's 14 heads do not split over 4
+    devices): the answer the command line gives, no picks and the reason (once an internal
+    error)."""
+    body = {**ADVISE, "model": {"id": "Qwen/Qwen2.5-0.5B"}, "devices": ["h100-sxm"],
+            "tp": [4], "verify": 0}  # fmt: skip
     data = post(client, "/api/advise", body)
     assert data["feasible"] == 0 and data["picks"] == [] and data["points"] == []
     [rejected] = data["rejected"]
-    assert rejected["count"] == data["screened"] == 4  # TP 1, 2 x weights stored, fp8
-    assert "compiled profiles exist for h200-sxm" in rejected["example"]
+    assert rejected["count"] == data["screened"] == 2  # weights stored, fp8
+    assert "tp=4 is invalid: expected a divisor of Qwen/Qwen2.5-0.5B's 14" in rejected["example"]
 
 
 def test_a_disaggregated_run_reports_the_decode_pools_cache(client: TestClient) -> None:

@@ -99,6 +99,15 @@ def resolve_profile(settings: Settings, device: Device) -> EfficiencyProfile | N
     if settings.engine is not None:
         from rooflens.engines import load_engine_profile
 
+        for name in WHAT_IF:
+            if getattr(settings, name) != Settings.model_fields[name].default:
+                raise InvalidInputError(
+                    name,
+                    getattr(settings, name),
+                    f"{Settings.model_fields[name].default or 'empty'} with an engine: its "
+                    "profile was measured on the catalog device, not on a what-if of it (the "
+                    "roofline bound, without an engine, takes what-ifs)",
+                )
         return load_engine_profile(settings.engine, device.name, settings.engine_version)
     return resolve_calibration(settings.calibration, device)
 

@@ -40,6 +40,7 @@ from rooflens.core.economics import step_power
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
+from rooflens.engines import engine_profiles
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import nvfp4_export
 from rooflens.serving.api import simulate
@@ -370,6 +371,18 @@ def advise(
     )
     if not pool:
         raise InvalidInputError("devices", devices, "at least one device")
+    if engine is not None:
+        # Devices the engine has no profile for are each refused below, saying so; none is
+        # bad input, as `rooflens analyze --engine` says it.
+        have = engine_profiles().get(engine, ())
+        if not any(d.name in have for d in pool):
+            where = ", ".join(have) or "no device yet"
+            raise InvalidInputError(
+                "engine",
+                engine,
+                f"an engine with a profile for a device searched "
+                f"({', '.join(d.name for d in pool)}): {engine} profiles exist for {where}",
+            )
     # Checked once here: every setup would be refused alike, at the context it analyses.
     if target.prompt_len + target.output_len > spec.max_positions:
         raise InvalidInputError(

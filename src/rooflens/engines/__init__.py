@@ -128,6 +128,13 @@ def load_engine_profile(engine: str, device: str, version: str | None = None) ->
         raise InvalidInputError("engine", engine, f"one of {', '.join(ENGINES)}")
     have = engine_profiles().get(engine, ())
     if device not in have:
+        base = device.split(" (")[0]
+        if base in have:  # "h100-sxm (modified)": figures overridden
+            accepted = (
+                f"{base} as the catalog has it: its {engine} profile was measured there, "
+                f"not on {device}"
+            )
+            raise InvalidInputError("engine", engine, accepted)
         where = f"for {', '.join(have)}" if have else "for no device yet"
         raise InvalidInputError(
             "engine",

@@ -28,8 +28,9 @@ def host_rate(device: Device, offload: tuple[bool, bool], disk_bandwidth: float 
     if not any(offload):
         return np.inf
     if not device.host_bandwidth:
+        field = "offload_weights" if offload[0] else "offload_kv"
         raise InvalidInputError(
-            "offload", True, f"a device with a host link bandwidth ({device.name} has none)"
+            field, True, f"a device with a host link bandwidth ({device.name} has none)"
         )
     return min(device.host_bandwidth, disk_bandwidth or np.inf)
 
