@@ -1436,3 +1436,27 @@ def test_an_fp8_gemm_pays_its_input_quantization_once_per_kernel() -> None:
         assert with_pass.loc[fused, "time"] == without.loc[fused, "time"]
     # 16-bit GEMMs pay none.
     assert prefill(profile)["time"].equals(prefill(bare)["time"])
+
+
+@pytest.mark.parametrize(
+    ("engine", "device"), [("sglang", "b200"), ("vllm", "h200-sxm"), ("trtllm", "b200")]
+)
+def test_a_scan_on_the_attention_curves_stays_within_its_bound_and_says_so(engine, device) -> None:
+    """Jamba's Mamba scan (fp32 work on the CUDA cores) has no table of its own: priced with
+    the attention curves, fractions of the tensor cores' bf16 peak, it came out up to 1.98
+    times faster than its own roofline bound (SGLang, B200, 256 x 4,096 tokens), and no
+    fallback line said which curves priced it."""
+    result = rooflens.analyze(
+        "ai21labs/Jamba-v0.1", device, engine=engine, tp=2, batch=256, prompt_len=4096, gen_len=4
+    )
+    ops = result.operators()
+    scans = ops[ops["name"] == "mixer_scan"]
+    assert len(scans) == 2 and (scans["efficiency"] <= 1 + 1e-12).all()
+    assert (
+        "mixer_scan (scan:bf16): no table times it; the attention_prefill curves price it"
+        in result.fallbacks
+    )
+    assert "scan:bf16" in result.stand_ins
+    # Gated DeltaNet has tables of its own: no such line.
+    qwen = rooflens.analyze("Qwen/Qwen3.5-397B-A17B", device, engine=engine, tp=8, gen_len=4)
+    assert not any("scan:" in line for line in qwen.fallbacks)

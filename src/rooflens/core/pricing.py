@@ -336,6 +336,15 @@ class Placement:
         return _rows_by_key(keys)
 
     @cached_property
+    def foreign_scans(self) -> np.ndarray:
+        """The recurrent scans no class of their own prices (Mamba's, Mamba2's, lightning
+        attention's; Gated DeltaNet and KDA have theirs): the attention curves price them."""
+        if self.state_bits is None:
+            return np.zeros(len(self.names), dtype=bool)
+        own = np.array([c in SCAN_CLASSES.values() for c in self.engine_classes or self.classes])
+        return ~np.isnan(self.state_bits) & ~own
+
+    @cached_property
     def prefill(self) -> Placement:
         """The same operators in a step that prefills: attention and latent attention read
         their prefill classes' curves (PREFILL_CLASSES), which a profile without them prices
@@ -672,6 +681,14 @@ def price_fields(
         compute_rates, memory_rates = _calibrated_rates(
             placement, profile, fields, device, sequences
         )
+        # A scan no table times runs on the attention curves, fractions of the tensor cores'
+        # peak; its own work (Mamba's selective scan: fp32 on the CUDA cores) is bounded by
+        # its own type's peak, which its roofline reads: priced faster than it otherwise.
+        foreign = placement.foreign_scans
+        if foreign.any():
+            own_peak = peaks.reshape((-1,) + (1,) * (np.ndim(compute_rates) - 1))
+            capped = np.minimum(compute_rates, own_peak)
+            compute_rates = np.where(foreign.reshape(own_peak.shape), capped, compute_rates)
         fixed = fusion.launch_times(placement.fused, _fixed_times(placement, profile))
         if placement.kernels is not None:
             fixed = fixed * np.maximum(placement.kernels, 1.0)
@@ -1080,10 +1097,13 @@ def _fallbacks(
     """Each (curve lacked, what prices it) of a profile's fallbacks, with the operators it
     prices; collectives, priced by their own tables, are left out."""
     named: dict[tuple[str, str], list[str]] = {}
+    foreign = placement.foreign_scans
     for row, key in enumerate(_curve_keys(placement)):
         if placement.collectives and placement.collectives[row] is not None:
             continue
         found = profile.fallback(*key)
+        if found is None and foreign[row]:
+            found = (f"scan:{key[1]}", f"no table times it; the {key[0]} curves price it")
         if found is not None:
             named.setdefault(found, []).append(placement.names[row])
     return named
