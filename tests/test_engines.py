@@ -1460,3 +1460,71 @@ def test_a_scan_on_the_attention_curves_stays_within_its_bound_and_says_so(engin
     # Gated DeltaNet has tables of its own: no such line.
     qwen = rooflens.analyze("Qwen/Qwen3.5-397B-A17B", device, engine=engine, tp=8, gen_len=4)
     assert not any("scan:" in line for line in qwen.fallbacks)
+
+
+def test_wide_query_groups_take_curves_of_their_own(tables) -> None:
+    """Decode rows of 8 query heads per KV head at half the bandwidth, and of 128 over one (a
+    multi-query kernel) at a fiftieth, some at the very bytes per sequence and head of the
+    narrow ones: fitted apart (`attention:bf16_wide`), each prices its own law, and a
+    grouped-query decode no longer dips into the wide rows' share between two of its
+    lengths (TensorRT-LLM's B200 profile priced Llama-3.1-70B's decode 2.7 times slower at
+    1,152 tokens than at 2,048)."""
+    from rooflens.core.efficiency import WIDE_GROUP
+    from rooflens.core.operators import FlashAttention
+
+    b200 = get_device("b200")
+    share = {8: 0.5, 128: 0.02}
+    shapes = {8: (64, 8), 128: (128, 1)}  # group: (heads, KV heads)
+    rows = []
+    for group, (heads, kv) in shapes.items():
+        op = FlashAttention(
+            "attention", "block", ("q",), "o", num_heads=heads, num_kv_heads=kv, head_dim=128
+        )
+        for batch in (1.0, 4.0, 16.0, 64.0):
+            for cached in (255.0, 511.0, 1023.0, 1151.0, 2047.0, 4095.0, 8191.0):
+                step = Step(np.array([batch]), np.array([1.0]), np.array([cached]))
+                moved = float(memory_access(op.cost(step, Precision(Quantization())).__dict__)[0])
+                seconds = FIXED + moved / (share[group] * b200.memory_bandwidth)
+                rows.append({
+                    "num_heads": heads, "num_key_value_heads": kv, "head_dim": 128,
+                    "batch_size": batch, "isl": 1, "step": cached, "kv_cache_dtype": "bfloat16",
+                    "attn_dtype": "bfloat16", "window_size": 0, "latency": seconds * 1e3,
+                })  # fmt: skip
+    assert 8 <= WIDE_GROUP < 128
+    path = tables / "toy" / "attention" / "vllm" / "1.0"
+    path.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(path / "generation_attention_perf.csv", index=False)
+    profile = fit_engine(tables, "toy", "vllm", b200).profile
+    assert "attention:bf16_wide" in profile.dtype_classes
+
+    def decode_time(heads: int, kv: int, cached: float) -> float:
+        model = load_model("meta-llama/Llama-3.1-8B").model_copy(
+            update={"num_heads": heads, "num_kv_heads": kv, "hidden_size": heads * 128}
+        )
+        graph = build_graph(model, AnalysisOptions(flash_attention=True), b200)
+        row = [op.name for op in graph.operators].index("flash_attention")
+        step = Step(np.array([16.0]), np.array([1.0]), np.array([cached]))
+        costs = price_step(graph, b200, Quantization(), step, profile)
+        law = FIXED + memory_access(costs.fields)[row][0] / (
+            share[heads // kv] * b200.memory_bandwidth
+        )
+        assert costs.time[row][0] == pytest.approx(law, rel=0.05), (heads, kv, cached)
+        return float(costs.time[row][0])
+
+    narrow = [decode_time(64, 8, c) for c in (1023.0, 1151.0, 1500.0, 2047.0)]
+    assert narrow == sorted(narrow)
+    decode_time(128, 1, 1151.0)
+
+
+@pytest.mark.parametrize(("engine", "device"), [("trtllm", "b200"), ("trtllm", "h200-sxm")])
+def test_a_grouped_query_decode_is_no_slower_at_a_shorter_context(engine, device) -> None:
+    """The shipped profiles, TP 4 over Llama-3.1-70B's 8 KV heads at batch 32: from 1,024 to
+    2,048 cached tokens every decode step takes at least the one before (TensorRT-LLM's B200
+    profile gave 10.1 ms at 1,024 tokens, 30.2 at 1,152 and 10.3 at 2,048)."""
+    contexts = np.array([1024, 1100, 1152, 1200, 1300, 1536, 1800, 2048])
+    result = rooflens.analyze(
+        "meta-llama/Llama-3.1-70B", device, engine=engine, tp=4, batch=32, prompt_len=contexts,
+        gen_len=2,
+    )  # fmt: skip
+    steps = result.totals()["decode"]["time"]
+    assert np.all(np.diff(steps) >= -1e-3 * steps[:-1]), steps

@@ -46,6 +46,8 @@ from rooflens.core.efficiency import (
     PHASE_OF,
     SCAN_CLASSES,
     WEIGHT_DOMINATED,
+    WIDE,
+    WIDE_GROUP,
     ClassEfficiency,
     CollectiveCurve,
     CollectiveTable,
@@ -528,9 +530,16 @@ def _attention_samples(
             rows["num_heads"], rows["num_key_value_heads"], not decode
         )
         aspect = memory / parts.to_numpy(float)
-        out.append(
-            Samples(f"attention_{phase}", dtype, "bf16", ops, memory, time, shape, aspect=aspect)
-        )
+        # Wide query groups (multi-query attention) take curves of their own (WIDE_GROUP).
+        wide = (rows["num_heads"] // rows["num_key_value_heads"] > WIDE_GROUP).to_numpy()
+        for kind, keep in ((dtype, ~wide), (dtype + WIDE, wide)):
+            if keep.any():
+                out.append(
+                    Samples(
+                        f"attention_{phase}", kind, "bf16", ops[keep], memory[keep],
+                        time[keep], shape[keep], aspect=aspect[keep],
+                    )
+                )  # fmt: skip
     return out
 
 

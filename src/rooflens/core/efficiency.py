@@ -81,6 +81,27 @@ DTYPE_FALLBACK = {
     "w4a16_marlin": "w4a16",
     "w4a8_mxfp8": "w4a16",
 }
+
+
+def fallback_dtype(dtype: str | None) -> str | None:
+    """The type whose curves price a type without its own (DTYPE_FALLBACK; a wide-group
+    attention type its narrow groups' type), else None."""
+    if dtype is None:
+        return None
+    return DTYPE_FALLBACK.get(dtype) or (dtype.removesuffix(WIDE) if dtype.endswith(WIDE) else None)
+
+
+# Attention kernels serving more query heads per key/value head than this (multi-query
+# attention: Falcon-7B's 71, DeepSeek-V4's compressed attention's 64 or 128) have curves of
+# their own, type "<cache type>_wide": per byte of cache they do the group's work over it,
+# and the operator tables time them at a tenth or less of a narrow group's share of the
+# bandwidth at the same bytes per sequence and head (TensorRT-LLM's B200 decode rows: 128
+# heads over one KV head at 1,024 tokens 0.25 %, 8 over one at 1,152 about 3 %). Pooled into
+# one grid they set knots of their own between the narrow groups' and priced a GQA model's
+# decode up to 2.7 times slower at 1,152 tokens than at 2,048. A profile without them prices
+# them as the narrow groups' type.
+WIDE_GROUP = 16
+WIDE = "_wide"
 # A MoE type whose memory-bound expert GEMMs take another type's layer fractions at a layer it
 # has none of its own at, its compute-bound ones its own curves: MXFP4 experts on Marlin, whose
 # curves the operator tables fit on another layer only (rooflens.calibration.aiconfigurator,
@@ -595,7 +616,7 @@ class EngineProfile(EfficiencyProfile):
 
     def _typed_key(self, op_class: str, dtype: str | None) -> str | None:
         """The `dtype_classes` key pricing a class and type: its own, else DTYPE_FALLBACK's."""
-        for kind in (dtype, DTYPE_FALLBACK.get(str(dtype))):
+        for kind in (dtype, fallback_dtype(dtype)):
             key = f"{op_class}:{kind}"
             if key in self.dtype_classes:
                 return key
@@ -615,7 +636,7 @@ class EngineProfile(EfficiencyProfile):
             return typed, self.fallbacks[typed]
         if not dtype or dtype in OWN_DTYPES or typed in self.dtype_classes:
             return None
-        other = DTYPE_FALLBACK.get(dtype)
+        other = fallback_dtype(dtype)
         if other is not None and f"{op_class}:{other}" in self.dtype_classes:
             return typed, f"not measured: the {other} curves"
         if other is not None and f"{op_class}:{other}" in self.fallbacks:
@@ -631,7 +652,7 @@ class EngineProfile(EfficiencyProfile):
         None. A type without MoE curves of its own takes the layers of the type `curves`
         prices it with (DTYPE_FALLBACK)."""
         own = dtype in OWN_DTYPES or f"moe:{dtype}" in self.dtype_classes
-        for kind in (dtype,) if own else (dtype, DTYPE_FALLBACK.get(dtype)):
+        for kind in (dtype,) if own else (dtype, fallback_dtype(dtype)):
             if f"{kind}/{layer}" in self.layers:
                 return f"{kind}/{layer}"
         return None

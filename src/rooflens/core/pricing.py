@@ -14,10 +14,13 @@ from typing import Any, Literal
 import numpy as np
 
 from rooflens.core.cache import BoundedCache
+from rooflens.core.compressed import CompressedAttention
 from rooflens.core.efficiency import (
     PREFILL_CLASSES,
     SCAN_CLASSES,
     WEIGHT_DOMINATED,
+    WIDE,
+    WIDE_GROUP,
     ClassEfficiency,
     EfficiencyProfile,
     EngineProfile,
@@ -577,7 +580,8 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
         bits = op.state_bits or quant.kv_bits  # where the model states none (its cost reads so)
         return device.matrix_dtype(bits, True) if bits < 16 else "bf16"
     if op.efficiency_class == "attention":
-        return device.matrix_dtype(quant.kv_bits, True) if quant.kv_bits < 16 else "bf16"
+        cache = device.matrix_dtype(quant.kv_bits, True) if quant.kv_bits < 16 else "bf16"
+        return cache + WIDE if query_group(op) > WIDE_GROUP else cache
     if getattr(op, "quantized", False) and quant.w_bits < quant.a_bits:
         stored = getattr(op, "weight_quant", None) or quant
         # Integer weights (GPTQ, AWQ, compressed-tensors WNA16) run Marlin-type kernels,
@@ -595,6 +599,16 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
     if dtype == "fp8" and getattr(op, "quantized", False) and quant.a_scale == "static":
         return "fp8_static"
     return dtype
+
+
+def query_group(op: Operator) -> int:
+    """Query heads an attention kernel serves per key/value head it reads: a grouped-query
+    attention's group, every head of a compressed attention (one shared KV head); 1 where
+    the operator states no heads."""
+    if isinstance(op, CompressedAttention):
+        return max(op.num_heads, 1)
+    heads, kv_heads = getattr(op, "num_heads", 0), getattr(op, "num_kv_heads", 0)
+    return heads // kv_heads if heads and kv_heads else 1
 
 
 def memory_access(fields: Mapping[str, np.ndarray]) -> np.ndarray:
