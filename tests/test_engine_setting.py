@@ -483,3 +483,19 @@ def test_settings_that_would_change_nothing_are_refused(command, extra, message)
     device = [] if command == "advise" else ["-H", "h100-sxm"]
     res = CliRunner().invoke(app, [command, MODEL, *device, *extra])
     assert res.exit_code == 2 and message in res.output, res.output
+
+
+def test_experts_over_several_groups_count_every_device() -> None:
+    """--tp 8 --ep 8 spreads the experts over 8 groups of 8 devices: the header said "8
+    devices" (and nothing at --tp 1 --ep 8), where SGLang's user means 8 (--moe-tp 1)."""
+    args = ["analyze", "deepseek-ai/DeepSeek-V3", "-H", "h200-sxm", "--gen-len", "8"]
+    wide = CliRunner().invoke(app, [*args, "--tp", "8", "--ep", "8"], env={"COLUMNS": "300"})
+    assert wide.exit_code == 0, wide.output
+    assert "64 devices: 8 groups of 8" in wide.output
+    assert "--tp 8 --ep 8 on 8 devices is --moe-tp 1 here" in wide.output
+    inside = CliRunner().invoke(
+        app, [*args, "--tp", "8", "--ep", "8", "--moe-tp", "1"], env={"COLUMNS": "300"}
+    )
+    assert "8 devices: weights" in inside.output and "groups" not in inside.output
+    alone = CliRunner().invoke(app, [*args, "--ep", "8"], env={"COLUMNS": "300"})
+    assert "8 devices: 8 groups of 1" in alone.output

@@ -187,8 +187,22 @@ def _print_analysis(
     )
     if changed:
         _console().print("settings: " + ", ".join(changed))
-    devices = result.options.parallelism.devices
-    if devices > 1:
+    par = result.options.parallelism
+    devices, groups = par.devices, par.expert_token_groups
+    if groups > 1:
+        # Experts over several attention groups (ep x moe_tp beyond tp): one group is priced.
+        inside = (
+            f" (SGLang's and TensorRT-LLM's --tp {par.tp} --ep {par.ep} on {par.tp} devices "
+            f"is --moe-tp {par.tp // par.ep} here)"
+            if par.moe_tp is None and par.tp % par.ep == 0
+            else ""
+        )
+        _console().print(
+            f"{devices * groups} devices: {groups} groups of {devices}, each attending to its "
+            f"own requests, whose experts serve every group's tokens; weights, KV cache and "
+            f"times are per device, power and cost cover one group of {devices}{inside}"
+        )
+    elif devices > 1:
         _console().print(
             f"{devices} devices: weights, KV cache and times are per device; power and cost "
             "cover all of them"
