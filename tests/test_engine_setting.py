@@ -499,3 +499,20 @@ def test_experts_over_several_groups_count_every_device() -> None:
     assert "8 devices: weights" in inside.output and "groups" not in inside.output
     alone = CliRunner().invoke(app, [*args, "--ep", "8"], env={"COLUMNS": "300"})
     assert "8 devices: 8 groups of 1" in alone.output
+
+
+def test_eager_execution_an_engine_profile_cannot_price_says_so() -> None:
+    """The engines' tables time kernels, not launches: --execution eager changed the label
+    only, silently (the transformers profiles, which measured launches, price it)."""
+    graphs = rooflens.analyze(MODEL, "h100-sxm", engine="vllm", gen_len=8)
+    eager = rooflens.analyze(MODEL, "h100-sxm", engine="vllm", gen_len=8, execution="eager")
+    assert float(eager.generation["tpot"]) == float(graphs.generation["tpot"])
+    assert eager.fallbacks[-1].startswith("execution=eager: the profile has no host time")
+    framework = rooflens.analyze(MODEL, "h100-sxm", calibration="auto", execution="eager")
+    assert not any(line.startswith("execution=") for line in framework.fallbacks)
+    res = CliRunner().invoke(
+        app, ["simulate", MODEL, "-H", "h100-sxm", "--engine", "vllm", "--execution", "eager",
+              "--requests", "4", "-f", "json"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["fallbacks"][-1].startswith("execution=eager")

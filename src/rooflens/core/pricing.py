@@ -1084,6 +1084,19 @@ def on_link_model(placement: Placement, profile: EfficiencyProfile | None) -> bo
     )
 
 
+def idle_execution(execution: str, profile: EfficiencyProfile | None) -> tuple[str, ...]:
+    """ "execution=eager" where the profile has no host time to launch kernels with (the
+    engines' operator tables time kernels, not launches): priced as from graphs, as it says."""
+    if execution != "eager" or profile is None:
+        return ()
+    if profile.eager_host_per_kernel or profile.eager_host_per_layer:
+        return ()
+    return (
+        "execution=eager: the profile has no host time per kernel launched (its tables time "
+        "kernels, not launches); priced as from CUDA graphs",
+    )
+
+
 def idle_link_settings(
     link_bandwidth: float | None, link_latency: float | None, on_link: bool
 ) -> tuple[str, ...]:
