@@ -409,3 +409,17 @@ def test_a_72_gpu_nvlink_domain_is_searched_at_wide_tensor_parallelism() -> None
     assert sorted(wide.table["tp"]) == [32, 64]
     with pytest.raises(rooflens.InvalidInputError, match="at most 8 in one node"):
         advise(LLAMA_70B, target, slo, devices=["b200"], tps=(32,), pps=(1,))
+
+
+def test_the_json_says_why_setups_were_turned_away() -> None:
+    """A JSON answer with no pick said only how many setups failed ("rejected": 48); the
+    reasons, as the table and the viewer list them, come with it."""
+    args = ["advise", LLAMA_8B, "--devices", "h100-sxm", "--verify", "0",
+            "--slo", "ttft_p99=10ms,tpot_p99=1ms", "-f", "json"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["picks"] == [] and data["rejected"] == 48
+    assert [r["count"] for r in data["rejections"]] == [48]
+    assert data["rejections"][0]["reason"] == "TPOT objective"
+    assert data["rejections"][0]["example"].startswith("TPOT objective: even one request")

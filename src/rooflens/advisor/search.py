@@ -282,11 +282,26 @@ class Advice:
         or the roofline bounds."""
         if self.engine is None:
             return "roofline bound"
-        release = "" if self.engine_version is None else f" for release {self.engine_version}"
+        release = (
+            ""
+            if self.engine_version is None
+            else f" for release {self.engine_version} (a device's tables of that release, "
+            "else of the oldest after it)"
+        )
         return f"estimated with {self.engine}'s fitted profiles{release}"
 
     def top(self, n: int = 5) -> pd.DataFrame:
         return self.feasible.head(n)
+
+    def rejections(self) -> list[dict[str, object]]:
+        """Why the other setups do not serve the load: each reason (what binds, before its
+        colon), how many setups it turned away and one of them in full, commonest first."""
+        binds = self.table.loc[~self.table["feasible"], "binds"].astype(str)
+        out = [
+            {"reason": str(name), "count": len(group), "example": str(group.iloc[0])}
+            for name, group in binds.groupby(binds.str.split(":").str[0], sort=False)
+        ]
+        return sorted(out, key=lambda r: -int(r["count"]))  # type: ignore[call-overload]
 
     def explain(self, row: pd.Series) -> str:
         """One pick in plain words."""

@@ -129,6 +129,7 @@ def advise_cmd(
             "picks": json.loads(picks.to_json(orient="records", double_precision=15)),
             "explanations": [advice.explain(row) for _, row in picks.iterrows()],
             "rejected": int((~advice.table["feasible"]).sum()),
+            "rejections": advice.rejections(),
             "estimate": advice.estimate,
         }
         sys.stdout.write(fmt.to_json(data))

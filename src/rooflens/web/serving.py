@@ -290,15 +290,6 @@ def _pick(advice: search.Advice, row: pd.Series) -> dict[str, Any]:
     return out | {"explanation": advice.explain(row)}
 
 
-def _rejections(table: pd.DataFrame) -> list[dict[str, Any]]:
-    binds = table.loc[~table["feasible"], "binds"].astype(str)
-    reason = binds.str.split(":").str[0]
-    out = []
-    for name, group in binds.groupby(reason, sort=False):
-        out.append({"reason": str(name), "count": len(group), "example": group.iloc[0]})
-    return sorted(out, key=lambda r: -r["count"])
-
-
 def advise(request: s.AdviseRequest, track: Tracker | None = None) -> dict[str, Any]:
     track = track or Untracked()
     model = resolve_model(request.model, ("model",))
@@ -348,5 +339,5 @@ def advise(request: s.AdviseRequest, track: Tracker | None = None) -> dict[str, 
         "feasible": len(feasible),
         "picks": [_pick(advice, row) for _, row in advice.top(request.top).iterrows()],
         "points": [{k: _num(v) for k, v in r.items()} for r in points.to_dict(orient="records")],
-        "rejected": _rejections(table),
+        "rejected": advice.rejections(),
     }
