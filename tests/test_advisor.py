@@ -423,3 +423,20 @@ def test_the_json_says_why_setups_were_turned_away() -> None:
     assert [r["count"] for r in data["rejections"]] == [48]
     assert data["rejections"][0]["reason"] == "TPOT objective"
     assert data["rejections"][0]["example"].startswith("TPOT objective: even one request")
+
+
+def test_nvfp4_without_a_published_export_says_it_needs_an_offline_checkpoint() -> None:
+    """No engine quantizes to NVFP4 on load: gpt-oss at NVFP4 needs a checkpoint quantized
+    offline, and its precision says so; DeepSeek-V3's is NVIDIA's export, as stored."""
+    from rooflens.advisor.search import Candidate, _screen
+
+    b200 = rooflens.resolve_device("b200")
+    target, slo = Target(prompt_len=1000, output_len=200, rate=4), SLO(ttft=2, tpot=0.06)
+    gpt = _screen(rooflens.resolve_model("openai/gpt-oss-120b"),
+                  Candidate(b200, 1, "nvfp4", 16), target, slo, "vllm")  # fmt: skip
+    assert gpt["precision"].endswith(
+        ", a checkpoint quantized offline (no engine quantizes to NVFP4 on load)"
+    )
+    deepseek = _screen(rooflens.resolve_model("deepseek-ai/DeepSeek-V3"),
+                       Candidate(b200, 8, "nvfp4", 16), target, slo, "trtllm")  # fmt: skip
+    assert "offline" not in deepseek["precision"]

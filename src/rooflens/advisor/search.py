@@ -141,6 +141,8 @@ def _screen(
     # As `rooflens analyze` resolves these settings: the checkpoint's stored precision, the
     # engine's profile for the device and what its model code fuses.
     served, settings = cand.served(model, engine, engine_version)
+    # NVFP4 weights where NVIDIA publishes no export: no engine quantizes to them on load.
+    offline = cand.weights == "nvfp4" and served is model
     model, _, options = resolve(served, cand.device, settings)
     mid = s + g // 2
     # One vectorized analysis: decode at micro-batch b and mean context, then one prefill.
@@ -171,7 +173,8 @@ def _screen(
         "pp": p,
         "experts": cand.experts,
         "weights": cand.weights,
-        "precision": precision_label(options),
+        "precision": precision_label(options)
+        + (", a checkpoint quantized offline (no engine quantizes to NVFP4 on load)" * offline),
         "w_bits": options.quantization.w_bits,
         "kv_bits": cand.kv_bits,
         "stand_ins": ", ".join(result.stand_ins),
