@@ -591,3 +591,17 @@ def test_the_script_exits_as_its_commands_do(capsys) -> None:
         main(["analyze", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "--tp", "3"])
     assert info.value.code == 2
     assert capsys.readouterr().err.startswith("error: tp=3 is invalid")
+
+
+def test_a_context_too_long_names_the_values_asked_for() -> None:
+    """analyze's message quoted prompt_len=200001 for a prompt of 200,000 (the decode step's
+    position added), and simulate's a max_len never set; each now names what was asked and
+    how to go beyond the model's positions."""
+    res = _cli("analyze", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "--prompt-len", "200000")
+    assert res.exit_code == 2, res.output
+    assert "prompt_len=200000 is invalid: expected at most 131071 tokens" in res.output
+    res = _cli("simulate", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "--requests", "3",
+               "--prompt", "200000", "--output", "fixed:8")  # fmt: skip
+    assert res.exit_code == 2, res.output
+    assert "prompt + output=200008 is invalid: expected at most 131072 tokens" in res.output
+    assert "--allow-long-context" in res.output and "max_len" not in res.output

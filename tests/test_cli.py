@@ -214,7 +214,7 @@ def test_bad_input_exits_2_with_one_clear_line(args) -> None:
 
 def test_error_message_names_field_and_accepted() -> None:
     res = invoke("analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--prompt-len", "5000")
-    assert "prompt_len" in res.output and "at most 4096" in res.output
+    assert "prompt_len=5000 is invalid" in res.output and "at most 4095 tokens" in res.output
 
 
 def test_images_add_the_vision_stage_to_the_cli() -> None:

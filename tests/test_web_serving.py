@@ -199,7 +199,8 @@ def test_a_capacity_search_probes_with_fewer_requests_when_asked_for_too_many(cl
         ({"workload": {"concurrency": 0}}, ["workload", "concurrency"], "greater than or equal"),
         ({"workload": {"concurrency": 4}, "capacity": True}, ["workload", "concurrency"],
          "closed loop has no arrival rate"),
-        ({"workload": {"prompt": "fixed:200000"}}, ["scheduler", "max_len"], "(200064 tokens)"),
+        ({"workload": {"prompt": "fixed:200000"}}, ["workload", "prompt"],
+         "prompt + output=200064 is invalid: expected at most 131072 tokens"),
         ({"workload": {"prompt": "fixed:300000", "requests": 2}, "options": {
           "allow_long_context": True}, "scheduler": {"max_len": 400000}}, ["workload", "prompt"],
          "viewer simulates at most 262144"),

@@ -243,12 +243,19 @@ def _check_context(
         return
     needed = s + _positions_after_prompt(g)
     if np.any(needed > model.max_positions):
-        field = "prompt_len" if g is None else "prompt_len + gen_len"
+        beyond = "allow_long_context=True (--allow-long-context) analyses beyond it"
+        if g is None:  # the value asked for, and the one position the decode step adds
+            raise InvalidInputError(
+                "prompt_len",
+                int(np.max(s)),
+                f"at most {model.max_positions - 1} tokens (the decode step after the prompt "
+                f"takes one more of {model.name}'s {model.max_positions} positions); {beyond}",
+            )
         raise InvalidInputError(
-            field,
+            "prompt_len + gen_len",
             int(np.max(needed)),
             f"a context of at most {model.max_positions} tokens (max positions of "
-            f"{model.name}); allow_long_context=True (--allow-long-context) analyses beyond it",
+            f"{model.name}); {beyond}",
         )
 
 

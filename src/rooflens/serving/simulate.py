@@ -61,7 +61,8 @@ def prepare(
 
 
 def _max_len(model: ModelSpec, scheduler: SchedulerConfig, longest: int) -> int:
-    max_len = scheduler.max_len or model.max_positions
+    # Beyond the model's positions only where asked to (allow_long_context, checked first).
+    max_len = scheduler.max_len or max(model.max_positions, longest)
     if longest > max_len:
         raise InvalidInputError(
             "max_len", max_len, f"at least the longest request ({longest} tokens)"
@@ -190,9 +191,14 @@ def run(
             "policy", "static", "'continuous' or 'chunked' in a disaggregated cluster"
         )
     longest = int((requests.prompt + requests.output).max())
-    max_len = _max_len(model, scheduler, longest)
     if options.allow_long_context is False and longest > model.max_positions:
-        raise InvalidInputError("requests", longest, f"at most {model.max_positions} tokens")
+        raise InvalidInputError(
+            "prompt + output",
+            longest,
+            f"at most {model.max_positions} tokens, the max positions of {model.name} "
+            "(allow_long_context=True, --allow-long-context, simulates beyond them)",
+        )
+    max_len = _max_len(model, scheduler, longest)
     verdict = _pools_verdict(model, device, options, scheduler, cluster, requests, concurrency)
     if replica is None:
         replica = prepare(
