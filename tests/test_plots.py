@@ -114,8 +114,13 @@ def test_plot_command_writes_each_format(tmp_path, kind, suffix, magic) -> None:
         ["plot", "batch", LLAMA, "-H", "a6000", "--setting", "no-colon"],
         ["plot", "batch", LLAMA, "-H", "a6000", "--setting", "W4:w_bits=5"],
         ["plot", "roofline", LLAMA],
+        # One analysis is drawn: a second setting was dropped without a word.
+        ["plot", "roofline", LLAMA, "-H", "a6000", "--setting", "A:w_bits=8", "--setting",
+         "B:tp=2"],
+        ["plot", "operators", LLAMA, "-H", "a6000", "--setting", "A:w_bits=8", "--setting",
+         "B:tp=2"],
     ],
-)
+)  # fmt: skip
 def test_plot_bad_input(args) -> None:
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2 and "Traceback" not in res.output

@@ -90,6 +90,10 @@ def plot(
     )
     batches, prompts = parse_sizes("batch", batch), parse_sizes("prompt_len", prompt_len)
     if kind in (PlotKind.roofline, PlotKind.operators):
+        if len(settings) > 1:  # one analysis is drawn: the others would be dropped unseen
+            raise InvalidInputError(
+                "--setting", ", ".join(setting or []), f"one setting for a {kind.value} plot"
+            )
         options = next(iter(settings.values()))
         result = _run(
             {
