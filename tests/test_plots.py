@@ -149,3 +149,21 @@ def test_operator_legend_matches_the_bars_and_roofline_labels_do_not_collide() -
     boxes = [t.get_window_extent(renderer) for t in ax.texts]
     assert len(boxes) >= 2
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[:i])
+
+
+def test_an_operator_moving_no_bytes_of_its_own_is_not_drawn() -> None:
+    """gpt-oss's experts' activation runs inside the MoE kernel (0 bytes of its own, 67 TOP/s
+    over its priced time): it stood at the axis' edge far above the roof; every operator that
+    moves bytes is drawn and none above its dtype's roof."""
+    result = rooflens.analyze("openai/gpt-oss-120b", "h200-sxm", engine="vllm", tp=2, gen_len=8)
+    rows = result.operators()
+    moving = rows[(rows.ops > 0) & (rows.memory_access > 0)]
+    assert ((rows.name == "expert_act") & (rows.memory_access == 0)).any()
+    prefill, decode = plots.roofline(result).axes[0].collections
+    assert len(prefill.get_offsets()) == (moving.stage == "prefill").sum()
+    assert len(decode.get_offsets()) == (moving.stage == "decode").sum()
+    device = result.device
+    for collection in (prefill, decode):
+        x, y = np.asarray(collection.get_offsets()).T
+        roof = np.minimum(max(device.peak_ops.values()), x * device.memory_bandwidth)
+        assert np.all(y <= roof * 1.0001)

@@ -45,7 +45,9 @@ def roofline(result: Analysis, path: str | os.PathLike[str] | None = None) -> Fi
     """The device roofline, one per compute dtype in use, with every operator of both stages
     at (arithmetic intensity, attainable performance)."""
     rows = result.operators()
-    rows = rows[rows.ops > 0]
+    # An operator that moves no bytes of its own (an activation run in a GEMM's epilogue) has
+    # no intensity to stand at: drawn at the axis' edge, it sat far above the roof.
+    rows = rows[(rows.ops > 0) & (rows.memory_access > 0)]
     device = result.device
     fig, ax = plt.subplots(figsize=(8, 5.5))
     intensity = np.logspace(-2, 5, 200)

@@ -700,7 +700,8 @@ function renderRoofline(an) {
     name: `roof ${dtype} (${si(peak, "OP/s")})`, line: { color: "#555", dash: DASHES[i % 4], width: 1.5 },
   }));
   for (const [stage, symbol] of [["prefill", "circle"], ["decode", "triangle-up-open"]]) {
-    const ops = stageOps(stage).filter((o) => o.ops > 0);
+    // An operator moving no bytes of its own (run in another kernel) has no intensity.
+    const ops = stageOps(stage).filter((o) => o.ops > 0 && o.memory_access > 0);
     traces.push({
       name: `${stage} operators`, mode: "markers", x: ops.map((o) => Math.max(o.arithmetic_intensity, 1e-2)),
       y: ops.map((o) => o.performance), text: ops.map((o) => o.name),
@@ -725,7 +726,7 @@ function renderRoofline(an) {
       marker: { symbol: "square", size: 10, color: COLORS[bound] || "#777" } });
   }
   const op = state.op == null ? null : stageOps(graphStage()).find((o) => o.index === state.op);
-  const on = op && op.ops > 0;
+  const on = op && op.ops > 0 && op.memory_access > 0;
   traces.push({
     name: "selected", showlegend: false, mode: "markers+text", x: on ? [Math.max(op.arithmetic_intensity, 1e-2)] : [],
     y: on ? [op.performance] : [], text: on ? [op.name] : [], textposition: "top center",
