@@ -605,3 +605,31 @@ def test_a_context_too_long_names_the_values_asked_for() -> None:
     assert res.exit_code == 2, res.output
     assert "prompt + output=200008 is invalid: expected at most 131072 tokens" in res.output
     assert "--allow-long-context" in res.output and "max_len" not in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["report", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "-o", "{missing}/r.html"], "-o"),
+        (["plot", "batch", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "-o", "{missing}/p.png"],
+         "-o"),
+        (["simulate", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "--requests", "4", "--plot",
+          "{missing}/s.png"], "--plot"),
+        (["advise", "meta-llama/Llama-3.1-8B", "--plot", "{missing}/a.png"], "--plot"),
+    ],
+)  # fmt: skip
+def test_a_file_in_a_missing_folder_is_refused_before_any_work(
+    tmp_path, monkeypatch, args, option
+) -> None:
+    """A report computed for seconds before failing on its path; each command now checks the
+    folder first: nothing is analysed."""
+    import rooflens.api
+
+    def never(*_: object, **__: object) -> None:
+        raise AssertionError("analysed before checking the output folder")
+
+    monkeypatch.setattr(rooflens.api, "resolve_model", never)
+    missing = tmp_path / "no" / "such"
+    res = _cli(*[a.format(missing=missing) for a in args])
+    assert res.exit_code == 2, res.output
+    assert f"{option}=" in res.output and "expected a file in a folder that exists" in res.output

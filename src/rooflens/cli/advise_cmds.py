@@ -22,6 +22,7 @@ from rooflens.cli.common import (
     app,
     declared_options,
     err_console,
+    writable_folder,
 )
 from rooflens.core.errors import InvalidInputError
 from rooflens.hardware.catalog import catalog
@@ -96,6 +97,7 @@ def advise_cmd(
     from rooflens.advisor.search import advise, candidates, verify
     from rooflens.api import resolve_model
 
+    writable_folder("--plot", plot)
     target = _workload(workload) if workload else Target()
     objectives = parse_slo(slo) if slo else ADVISE_SLO
     # The search's options are declared once (AdviseSearch), as the viewer's fields are.

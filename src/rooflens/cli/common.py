@@ -12,6 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import numpy as np
@@ -110,6 +111,12 @@ def usage_error_line(exc: typer.TyperException) -> str:
     else:
         accepted = _PARSED_AS.get(error.get("type", ""), str(error.get("msg", "")))
     return f"{option}={error['input']!r} is invalid: expected {accepted}"
+
+
+def writable_folder(option: str, path: Path | None) -> None:
+    """Before any work: a file to write needs its folder (the run would be lost after it)."""
+    if path is not None and not path.resolve().parent.is_dir():
+        raise InvalidInputError(option, str(path), "a file in a folder that exists")
 
 
 def _clean_errors(func: F) -> F:

@@ -18,6 +18,7 @@ from rooflens.cli.common import (
     analysis_options,
     app,
     parse_sizes,
+    writable_folder,
 )
 from rooflens.core.errors import InvalidInputError
 
@@ -81,6 +82,7 @@ def plot(
 
     if out.suffix.lower() not in SUFFIXES:
         raise InvalidInputError("-o", str(out), f"a file ending in {', '.join(SUFFIXES)}")
+    writable_folder("-o", out)
     if stage not in ("prefill", "decode"):
         raise InvalidInputError("--stage", stage, "prefill or decode")
     if hardware is None:
@@ -138,6 +140,7 @@ def report(
 
     if out.suffix.lower() not in (".html", ".md"):
         raise InvalidInputError("-o", str(out), "a file ending in .html or .md")
+    writable_folder("-o", out)
     result = _run(
         {
             "model": model,

@@ -26,6 +26,7 @@ from rooflens.cli.common import (
     app,
     declared_options,
     err_console,
+    writable_folder,
 )
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.speculative import expected_tokens
@@ -243,6 +244,7 @@ def simulate(
     from rooflens.serving.api import simulate as run_simulation
     from rooflens.serving.workload import Workload, load_trace
 
+    writable_folder("--plot", plot)
     device = _device(hardware, options.get("bandwidth"), options.get("memory"), options.get("peak"))
     # Every setting given, falsy ones included (a zero link latency is a setting).
     analysis = _settings(options).model_dump(exclude_defaults=True)
