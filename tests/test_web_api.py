@@ -654,3 +654,22 @@ def test_a_boolean_is_no_size(client: TestClient, path: str, change: dict, loc: 
     body = {"model": {"id": LLAMA}, "device": {"name": "h100-sxm"}} | change
     data = error(client, path, body)
     assert data["detail"][0]["loc"][1:] == loc, data
+
+
+@pytest.mark.parametrize("value", [0, "abc", -128])
+def test_a_setting_of_several_types_says_what_it_takes(client: TestClient, value) -> None:
+    """w_scale takes a name or a block size: its errors named a pydantic union member
+    ("options.w_scale.literal['channel','tensor']") and read "expected Input should be";
+    now one item at the setting, in the declaration's words, as the command line says it."""
+    data = error(client, "/api/analyze", {**SCENARIO, "options": {"w_scale": value}})
+    assert [item["loc"] for item in data["detail"]] == [["body", "options", "w_scale"]]
+    assert data["message"] == (
+        f"options.w_scale={value!r} is invalid: expected channel, tensor or a block size like "
+        "128 (or empty)"
+    )
+
+
+def test_showing_b_needs_a_b(client: TestClient) -> None:
+    """The page's A was shown in B's place, without a word."""
+    data = error(client, "/api/view", {"a": SCENARIO, "show": "b"})
+    assert data["detail"][0]["loc"] == ["body", "show"]

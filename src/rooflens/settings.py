@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
@@ -125,7 +125,7 @@ class Settings(BaseModel):
         "int (GPTQ/AWQ), fp (FP8/FP4), nf4 (QLoRA), mxfp4 (OCP MX) or nvfp4; empty: as "
         "stored, else int.",
     )
-    w_scale: Literal["channel", "tensor"] | int | None = setting(
+    w_scale: Literal["channel", "tensor"] | PositiveInt | None = setting(
         None,
         "Precision",
         "weight scales",

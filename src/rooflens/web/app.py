@@ -70,15 +70,19 @@ def error_response(status: int, items: list[dict[str, Any]], message: str) -> JS
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    # One per (where, why): a setting of several types fails once per type.
+    errors = list(
+        {(str(e["loc"]), e["msg"]): e for e in map(_setting_error, exc.errors())}.values()
+    )
     items = [
         {
             "loc": [p if isinstance(p, int) else str(p) for p in e["loc"]],
             "msg": str(e["msg"]),
             "type": str(e["type"]),
         }
-        for e in exc.errors()
+        for e in errors
     ]
-    first = exc.errors()[0] if exc.errors() else {}
+    first = errors[0] if errors else {}
     field = ".".join(str(p) for p in first.get("loc", ())[1:]) or "body"
     if first.get("type") == "missing":
         message = f"{field} is missing"
@@ -90,6 +94,18 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             reason = f"expected {accepted(Settings, name)}"
         message = f"{field}={_shown(first.get('input'))} is invalid: {reason}"
     return error_response(422, items, message)
+
+
+def _setting_error(error: Any) -> Any:
+    """A declared setting of several types (w_scale: a name or a block size) fails once per
+    type, each under a loc naming the type ("literal['channel','tensor']"): reported at the
+    setting, with what its declaration accepts in words, as the command line says it."""
+    loc = tuple(error.get("loc", ()))
+    union_member = len(loc) > 3 and isinstance(loc[3], str)
+    if union_member and loc[1] == "options" and loc[2] in Settings.model_fields:
+        msg = f"expected {accepted(Settings, str(loc[2]))}"
+        return {**error, "loc": loc[:3], "msg": msg, "type": "invalid_input"}
+    return error
 
 
 def input_error_body(exc: WebInputError) -> dict[str, Any]:

@@ -221,6 +221,13 @@ class ViewRequest(Strict):
     b: Scenario | None = None
     show: Literal["a", "b"] = "a"
 
+    @field_validator("show")
+    @classmethod
+    def _shown_exists(cls, value: str, info: ValidationInfo) -> str:
+        if value == "b" and info.data.get("b") is None:  # A was shown in its place, unsaid
+            raise ValueError("'a', or 'b' with a scenario b")
+        return value
+
 
 # Serving and the advisor ---------------------------------------------------------------------
 class WorkloadIn(Strict):
