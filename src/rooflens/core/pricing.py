@@ -1085,8 +1085,8 @@ def on_link_model(placement: Placement, profile: EfficiencyProfile | None) -> bo
 
 
 def idle_execution(execution: str, profile: EfficiencyProfile | None) -> tuple[str, ...]:
-    """ "execution=eager" where the profile has no host time to launch kernels with (the
-    engines' operator tables time kernels, not launches): priced as from graphs, as it says."""
+    """A line for eager execution where the profile has no host time to launch kernels with
+    (the engines' operator tables time kernels, not launches): priced as from graphs."""
     if execution != "eager" or profile is None:
         return ()
     if profile.eager_host_per_kernel or profile.eager_host_per_layer:
