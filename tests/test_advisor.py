@@ -382,7 +382,9 @@ def test_nvfp4_is_the_export_nvidia_publishes_where_the_catalog_bundles_it() -> 
         float(export.steps["prefill"].step_time()), rel=1e-12
     )
     llama = advise(LLAMA_8B, target, slo, tps=(1,), **kw).table.iloc[0]
-    assert llama["precision"] == "W4A4 NVFP4"
+    assert llama["precision"] == (
+        "W4A4 NVFP4, a checkpoint quantized offline (no engine quantizes to NVFP4 on load)"
+    )
 
 
 def test_picks_priced_on_stand_in_curves_are_marked() -> None:
@@ -440,3 +442,14 @@ def test_nvfp4_without_a_published_export_says_it_needs_an_offline_checkpoint() 
     deepseek = _screen(rooflens.resolve_model("deepseek-ai/DeepSeek-V3"),
                        Candidate(b200, 8, "nvfp4", 16), target, slo, "trtllm")  # fmt: skip
     assert "offline" not in deepseek["precision"]
+
+
+def test_the_table_says_once_what_every_pick_shares() -> None:
+    """Fourteen columns wrapped mid-word in a 100-column terminal ("expert s", "replic as"):
+    those every pick shares leave the table for one line, and it fits."""
+    args = ["advise", LLAMA_8B, "--devices", "h100-sxm", "--tp", "1", "--pp", "1", "--verify", "0"]
+    out = runner.invoke(app, args, env={"COLUMNS": "100"}).output
+    assert "every setup shown: tp 1, pp 1" in out
+    table = [line for line in out.splitlines() if line.startswith(("┃", "│"))]
+    assert table and max(len(line) for line in table) <= 100
+    assert not any(" pp " in line for line in table if line.startswith("┃"))

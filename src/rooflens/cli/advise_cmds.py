@@ -33,6 +33,8 @@ from rooflens.serving.config import ADVISE_SLO, SLO, Target, build, parse_slo
 SHOWN = ["device", "tp", "pp", "experts", "weights", "kv_bits", "replicas", "batch_limit",
          "ttft", "tpot", "cost_per_hour", "cost_per_million", "energy_per_million",
          "pareto"]  # fmt: skip
+# Columns left out of the table, and said once, where every pick shown has the same value.
+SAME_FOR_ALL = ("tp", "pp", "experts", "kv_bits", "replicas", "cost_per_hour", "pareto")
 # Headers short enough not to break mid-word in a terminal (tokens: prompt and output).
 HEADERS = {"kv_bits": "KV bits", "batch_limit": "max batch",
            "cost_per_hour": "$/hour", "cost_per_million": "$/M tokens",
@@ -161,8 +163,14 @@ def _print(advice, picks) -> None:
     standing_in = picks["stand_ins"].fillna("").astype(bool) if "stand_ins" in picks else None
     if standing_in is not None and standing_in.any():
         shown["weights"] = shown["weights"].where(~standing_in, shown["weights"] + " †")
+    # A column every pick shares says nothing row by row: one line says it, and the table
+    # keeps to a terminal's width.
+    same = [c for c in SAME_FOR_ALL if c in shown and len(shown) > 1 and shown[c].nunique() == 1]
     title = f"best setups by {advice.rank}, {advice.estimate}"
-    console.print(fmt.frame_table(shown.rename(columns=HEADERS), title))
+    console.print(fmt.frame_table(shown.drop(columns=same).rename(columns=HEADERS), title))
+    if same:
+        alike = ", ".join(f"{HEADERS.get(c, c)} {shown[c].iloc[0]}" for c in same)
+        console.print(f"every setup shown: {alike}")
     if standing_in is not None and standing_in.any():
         console.print(f"† priced partly on stand-in curves: {_stand_ins(picks[standing_in])}")
     for i, (_, row) in enumerate(picks.head(3).iterrows(), 1):
