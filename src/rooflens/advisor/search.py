@@ -142,7 +142,7 @@ def _screen(
     # engine's profile for the device and what its model code fuses.
     served, settings = cand.served(model, engine, engine_version)
     # NVFP4 weights where NVIDIA publishes no export: no engine quantizes to them on load.
-    offline = cand.weights == "nvfp4" and served is model
+    offline = cand.weights == "nvfp4" and nvfp4_export(model.name) is None
     model, _, options = resolve(served, cand.device, settings)
     mid = s + g // 2
     # One vectorized analysis: decode at micro-batch b and mean context, then one prefill.
