@@ -40,7 +40,7 @@ from rooflens.core.operators import (
     Operator,
     Step,
 )
-from rooflens.core.options import Quantization
+from rooflens.core.options import AnalysisOptions, Quantization
 from rooflens.core.plan import BYTE_FIELDS, StepFields, step_plan
 from rooflens.core.techniques import early_exit, fusion
 from rooflens.core.techniques import offload as offloading
@@ -1084,32 +1084,30 @@ def on_link_model(placement: Placement, profile: EfficiencyProfile | None) -> bo
     )
 
 
-def idle_execution(execution: str, profile: EfficiencyProfile | None) -> tuple[str, ...]:
-    """A line for eager execution where the profile has no host time to launch kernels with
-    (the engines' operator tables time kernels, not launches): priced as from graphs."""
-    if execution != "eager" or profile is None:
+def idle_settings(options: AnalysisOptions, on_link: bool) -> tuple[str, ...]:
+    """Settings a calibrated estimate cannot price here, one line each: a link bandwidth or
+    latency where nothing runs on the link model (`on_link` False: a profile's tables time
+    every collective, or there is none), and eager execution where the profile has no host
+    time per kernel launched (the engines' tables time kernels, not launches). None for the
+    roofline bound, which prices both."""
+    profile = options.calibration
+    if profile is None:
         return ()
-    if profile.eager_host_per_kernel or profile.eager_host_per_layer:
-        return ()
-    return (
-        "execution=eager: the profile has no host time per kernel launched (its tables time "
-        "kernels, not launches); priced as from CUDA graphs",
-    )
-
-
-def idle_link_settings(
-    link_bandwidth: float | None, link_latency: float | None, on_link: bool
-) -> tuple[str, ...]:
-    """The link settings asked for where nothing runs on the link model (a profile's tables
-    time every collective, or there is none): "setting=value: why it prices nothing"."""
-    if on_link:
-        return ()
-    return tuple(
+    par = options.parallelism
+    lines = [] if on_link else [
         f"{name}={value:g}: nothing here runs on the link model (the profile's measured "
         "tables time every collective, if any); priced as without it"
-        for name, value in (("link_bandwidth", link_bandwidth), ("link_latency", link_latency))
+        for name, value in (("link_bandwidth", par.link_bandwidth),
+                            ("link_latency", par.link_latency))
         if value is not None
-    )
+    ]  # fmt: skip
+    launches = profile.eager_host_per_kernel or profile.eager_host_per_layer
+    if options.execution == "eager" and not launches:
+        lines.append(
+            "execution=eager: the profile has no host time per kernel launched (its tables "
+            "time kernels, not launches); priced as from CUDA graphs"
+        )
+    return tuple(lines)
 
 
 def stand_in_curves(placement: Placement, profile: EfficiencyProfile) -> tuple[str, ...]:

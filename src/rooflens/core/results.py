@@ -13,7 +13,7 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
-from rooflens.core.pricing import BYTE_FIELDS, StepCosts, idle_execution, idle_link_settings
+from rooflens.core.pricing import BYTE_FIELDS, StepCosts, idle_settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -136,11 +136,8 @@ class Analysis:
         """Operators the engine profile prices with another type's or class's curves, and
         what prices them (its `fallbacks`); empty for the roofline bound."""
         lines = [line for step in self.steps.values() for line in step.fallbacks]
-        if self.options.calibration is not None:
-            par = self.options.parallelism
-            on_link = any(step.on_link_model for step in self.steps.values())
-            lines += idle_link_settings(par.link_bandwidth, par.link_latency, on_link)
-            lines += idle_execution(self.options.execution, self.options.calibration)
+        on_link = any(step.on_link_model for step in self.steps.values())
+        lines += idle_settings(self.options, on_link)
         return list(dict.fromkeys(lines))
 
     @property

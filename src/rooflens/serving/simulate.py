@@ -15,7 +15,7 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
-from rooflens.core.pricing import idle_execution, idle_link_settings, on_link_model
+from rooflens.core.pricing import idle_settings, on_link_model
 from rooflens.engines import DEFAULTS
 from rooflens.engines.validated import checked_against
 from rooflens.serving.cluster import serve
@@ -253,7 +253,7 @@ def run(
                 (
                     *replica.fallbacks,
                     *decode_replica.fallbacks,
-                    *_idle_settings(options, (replica, decode_replica)),
+                    *idle_settings(options, _on_link(replica, decode_replica)),
                 )
             )
         ),
@@ -262,18 +262,9 @@ def run(
     )
 
 
-def _idle_settings(options: AnalysisOptions, replicas: tuple[Replica, ...]) -> tuple[str, ...]:
-    """The link settings no collective of these replicas' steps runs on (a profile's tables
-    time them all, or there are none), and eager execution a profile has no launch time for,
-    as an analysis says them."""
-    if options.calibration is None:
-        return ()
-    par = options.parallelism
-    batches = [r.table.batch for r in replicas]
-    on_link = any(on_link_model(b.placement, b.profile) for b in batches)
-    return idle_link_settings(par.link_bandwidth, par.link_latency, on_link) + idle_execution(
-        options.execution, options.calibration
-    )
+def _on_link(*replicas: Replica) -> bool:
+    """Whether a collective of these replicas' steps is priced by the link model."""
+    return any(on_link_model(r.table.batch.placement, r.table.batch.profile) for r in replicas)
 
 
 def _validation(options: AnalysisOptions, model: ModelSpec) -> str | None:
