@@ -633,3 +633,21 @@ def test_a_file_in_a_missing_folder_is_refused_before_any_work(
     res = _cli(*[a.format(missing=missing) for a in args])
     assert res.exit_code == 2, res.output
     assert f"{option}=" in res.output and "expected a file in a folder that exists" in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["analyze", "gpt2"], "error: --hardware is missing: expected a catalog device"),
+        (["plot", "roofline", "gpt2"], "error: --hardware is missing: expected a catalog device"),
+        (["simulate", "gpt2", "-H", "a6000", "--capacity"], "error: --slo is missing: expected"),
+    ],
+)
+def test_an_option_left_out_is_named_missing_not_none(args, message) -> None:
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and res.output.startswith(message), res.output
+    assert "None" not in res.output

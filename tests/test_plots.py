@@ -87,24 +87,62 @@ def test_operator_times_mark_the_roofline_under_a_profile() -> None:
 )
 def test_plot_command_writes_each_format(tmp_path, kind, suffix, magic) -> None:
     out = tmp_path / f"plot{suffix}"
+    batch = "1,4" if kind == "batch" else "4"
+    prompt = "128,512" if kind == "sequence" else "512"
     res = CliRunner().invoke(
         app,
-        [
-            "plot",
-            kind,
-            LLAMA,
-            "-H",
-            "a6000",
-            "--batch",
-            "1,4",
-            "--prompt-len",
-            "128,512",
-            "-o",
-            str(out),
-        ],
-    )
+        ["plot", kind, LLAMA, "-H", "a6000", "--batch", batch, "--prompt-len", prompt, "-o", str(out)],
+    )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert out.read_bytes().startswith(magic)
+
+
+def _last_figure():
+    """The figure the last plot command drew (the command runs in this process)."""
+    import matplotlib.pyplot as plt
+
+    return plt.figure(plt.get_fignums()[-1])
+
+
+@pytest.mark.parametrize(
+    ("kind", "model", "expected"),
+    [
+        # Not one point: the axis a batch or sequence plot draws when none is given.
+        ("batch", LLAMA, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]),
+        ("sequence", LLAMA, [128, 256, 512, 1024, 2048]),  # 4096 + 127 > Llama-2's 4,096
+        ("sequence", "gpt2", [128, 256, 512]),  # 1024 + 127 > GPT-2's 1,024 positions
+    ],
+)
+def test_plot_axes_default_to_a_range_within_the_context(tmp_path, kind, model, expected) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    out = tmp_path / "axis.png"
+    res = CliRunner().invoke(app, ["plot", kind, model, "-H", "a6000", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert list(_last_figure().axes[0].get_lines()[0].get_xdata()) == expected
+
+
+def test_plot_fixed_prompt_defaults_to_what_the_context_leaves(tmp_path) -> None:
+    # GPT-2's 1,024 positions hold 897 prompt tokens beside 128 generated ones (was refused).
+    out = str(tmp_path / "b.png")
+    res = CliRunner().invoke(app, ["plot", "batch", "gpt2", "-H", "a6000", "-o", out])
+    assert res.exit_code == 0, res.output
+    assert _last_figure()._suptitle.get_text().startswith("gpt2: prompt 897, 128 generated")
+
+
+def test_plot_and_compare_take_the_long_context_flag_their_errors_name(tmp_path) -> None:
+    out = str(tmp_path / "s.png")
+    args = ["plot", "sequence", "gpt2", "-H", "a6000", "--prompt-len", "512,2048", "-o", out]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2 and "(--allow-long-context)" in refused.output
+    res = CliRunner().invoke(app, [*args, "--allow-long-context"])
+    assert res.exit_code == 0, res.output
+    assert list(_last_figure().axes[0].get_lines()[0].get_xdata()) == [512, 2048]
+    compare = ["compare", "gpt2", "-H", "a6000", "--prompt-len", "2000", "--vs", "w_bits=4"]
+    assert CliRunner().invoke(app, compare).exit_code == 2
+    res = CliRunner().invoke(app, [*compare, "--allow-long-context", "-f", "json"])
+    assert res.exit_code == 0, res.output
 
 
 @pytest.mark.parametrize(
@@ -114,6 +152,12 @@ def test_plot_command_writes_each_format(tmp_path, kind, suffix, magic) -> None:
         ["plot", "batch", LLAMA, "-H", "a6000", "--setting", "no-colon"],
         ["plot", "batch", LLAMA, "-H", "a6000", "--setting", "W4:w_bits=5"],
         ["plot", "roofline", LLAMA],
+        # A second size on an axis the plot does not draw was dropped unseen.
+        ["plot", "sequence", LLAMA, "-H", "a6000", "--batch", "1,4"],
+        ["plot", "memory", LLAMA, "-H", "a6000", "--prompt-len", "128,512"],
+        # The model, device and sizes are the command's options, not a line's.
+        ["plot", "batch", LLAMA, "-H", "a6000", "--setting", "A:hardware=h100-sxm"],
+        ["plot", "batch", LLAMA, "-H", "a6000", "--setting", "A:batch=4"],
         # One analysis is drawn: a second setting was dropped without a word.
         ["plot", "roofline", LLAMA, "-H", "a6000", "--setting", "A:w_bits=8", "--setting",
          "B:tp=2"],

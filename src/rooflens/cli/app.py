@@ -17,6 +17,7 @@ from rooflens.cli import format as fmt
 from rooflens.cli.common import (
     FormatOpt,
     HardwareOpt,
+    LongContextOpt,
     ModelArg,
     OutputFormat,
     Stage,
@@ -516,6 +517,7 @@ def compare_cmd(
         ),
     ] = None,
     output: FormatOpt = OutputFormat.table,
+    allow_long_context: LongContextOpt = False,
 ) -> None:
     """Two analyses side by side with ratios: a technique on and off, two devices, a teacher and
     its distilled student."""
@@ -527,6 +529,7 @@ def compare_cmd(
         "batch": batch,
         "prompt_len": prompt_len,
         "gen_len": gen_len,
+        **({"allow_long_context": True} if allow_long_context else {}),
         **dict(_setting(x) for x in base or []),
     }
     b = {**a, **dict(_setting(x) for x in vs or [])}

@@ -187,6 +187,15 @@ WideOpt = Annotated[
     bool, typer.Option("--wide", help="Every column (default: the ones that fit 80 columns).")
 ]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+# For commands whose settings come as KEY=VALUE lists (compare, plot): the declared setting's
+# flag, which the context-length errors name, applied to every analysis the command runs.
+LongContextOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-long-context",
+        help=f"{Settings.model_fields['allow_long_context'].description} (every analysis).",
+    ),
+]
 
 
 def _device(
@@ -388,15 +397,18 @@ def analysis_options(func: F) -> F:
     return declared_options(Settings, "options", device)(func)
 
 
-def _setting(item: str) -> tuple[str, Any]:
-    """'w_bits=4' -> ('w_bits', 4), each value read as its declared type."""
+COMPARED_KEYS = ("model", "hardware", *SIZE_NAMES, *SETTING_NAMES)
+
+
+def _setting(
+    item: str, flag: str = "--vs/--base", allowed: tuple[str, ...] = COMPARED_KEYS
+) -> tuple[str, Any]:
+    """'w_bits=4' -> ('w_bits', 4), each value read as its declared type; `flag` is the option
+    it came from and `allowed` the keys it takes, which an error names."""
     key, sep, text = item.partition("=")
     key = key.strip().replace("-", "_")
-    allowed = ("model", "hardware", *SIZE_NAMES, *SETTING_NAMES)
     if not sep or key not in allowed:
-        raise InvalidInputError(
-            "--vs/--base", item, f"KEY=VALUE with KEY one of {', '.join(allowed)}"
-        )
+        raise InvalidInputError(flag, item, f"KEY=VALUE with KEY one of {', '.join(allowed)}")
     text = text.strip()
     if key in SETTING_NAMES:
         return key, setting_from_text(key, text)

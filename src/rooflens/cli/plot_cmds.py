@@ -6,10 +6,13 @@ import enum
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 
+from rooflens.api import resolve_model
 from rooflens.cli.common import (
     HardwareOpt,
+    LongContextOpt,
     ModelArg,
     _clean_errors,
     _console,
@@ -21,6 +24,7 @@ from rooflens.cli.common import (
     writable_folder,
 )
 from rooflens.core.errors import InvalidInputError
+from rooflens.settings import SETTING_NAMES
 
 
 class PlotKind(str, enum.Enum):
@@ -44,12 +48,45 @@ DEFAULT_SETTINGS = {
 SUFFIXES = (".png", ".svg", ".pdf")
 
 
+# The axes a batch or sequence plot draws where none is given (LLM-Viewer's figures' ranges),
+# and the one value the other plots take.
+DEFAULT_BATCHES = {"axis": "1:512:x2", "one": 1}
+DEFAULT_PROMPTS = {"axis": "128:4096:x2", "one": 1024}
+
+
+def context_room(model: str, gen_len: int) -> int:
+    """The longest prompt the model's positions leave room for beside `gen_len` tokens (the
+    decode step feeds the prompt's last position plus the generation's)."""
+    spec = resolve_model(model)
+    return spec.max_positions - max(gen_len - 1, 1)
+
+
+def axis_sizes(
+    flag: str, text: str | None, is_axis: bool, default: dict[str, Any], room: int | None = None
+) -> np.ndarray:
+    """The sizes a plot takes for one option: a range along its axis, one value otherwise
+    (more would be dropped unseen); the default capped at `room` where the context binds."""
+    if text is None:
+        if not is_axis:
+            return np.array([min(default["one"], room or default["one"])])
+        values = parse_sizes(flag.lstrip("-").replace("-", "_"), default["axis"])
+        if room is not None:  # the default range stops where the model's context does
+            values = values[values <= room] if (values <= room).any() else values[:1]
+        return values
+    values = parse_sizes(flag.lstrip("-").replace("-", "_"), text)
+    if not is_axis and len(values) > 1:
+        raise InvalidInputError(flag, text, "one size: this plot's axis is another")
+    return values
+
+
 def parse_setting(text: str) -> tuple[str, dict[str, Any]]:
     """'W4 KV4:w_bits=4,kv_bits=4' -> ('W4 KV4', {'w_bits': 4, 'kv_bits': 4})."""
     label, sep, body = text.partition(":")
     if not sep or not label.strip():
         raise InvalidInputError("--setting", text, "LABEL:KEY=VALUE,KEY=VALUE (e.g. W4:w_bits=4)")
-    return label.strip(), dict(_setting(item) for item in body.split(",") if item.strip())
+    # Settings only: the model, device and sizes are the command's own options.
+    items = (_setting(item, "--setting", SETTING_NAMES) for item in body.split(",") if item.strip())
+    return label.strip(), dict(items)
 
 
 @app.command()
@@ -62,11 +99,16 @@ def plot(
         "rooflens.png"
     ),
     batch: Annotated[
-        str, typer.Option(help="Batch size (batch plot: sizes, e.g. 1:512:x2).")
-    ] = "1",
+        str | None,
+        typer.Option(help="Batch size (batch plot: sizes, e.g. 1:512:x2). Default: 1 (1:512:x2)."),
+    ] = None,
     prompt_len: Annotated[
-        str, typer.Option(help="Prompt length (sequence plot: lengths, e.g. 128:8192:x2).")
-    ] = "1024",
+        str | None,
+        typer.Option(
+            help="Prompt length (sequence plot: lengths, e.g. 128:8192:x2). Default: 1024 "
+            "(128:4096:x2), or what the model's context leaves."
+        ),
+    ] = None,
     gen_len: Annotated[int, typer.Option(help="Generated tokens.")] = 128,
     stage: Annotated[str, typer.Option(help="Operators plot: prefill or decode.")] = "decode",
     setting: Annotated[
@@ -75,6 +117,7 @@ def plot(
             help="A line or bar: LABEL:KEY=VALUE,... (repeatable); roofline/operators take one."
         ),
     ] = None,
+    allow_long_context: LongContextOpt = False,
 ) -> None:
     """Roofline with every operator, latency/throughput against batch or prompt length,
     memory breakdown across settings, or time per operator."""
@@ -90,7 +133,13 @@ def plot(
     settings = dict(parse_setting(x) for x in setting or []) or DEFAULT_SETTINGS.get(
         kind.value, {"": {}}
     )
-    batches, prompts = parse_sizes("batch", batch), parse_sizes("prompt_len", prompt_len)
+    if allow_long_context:  # a line's own setting, where it states one, is kept
+        settings = {k: {"allow_long_context": True, **v} for k, v in settings.items()}
+    batches = axis_sizes("--batch", batch, kind is PlotKind.batch, DEFAULT_BATCHES)
+    room = None if prompt_len is not None else context_room(model, gen_len)
+    prompts = axis_sizes(
+        "--prompt-len", prompt_len, kind is PlotKind.sequence, DEFAULT_PROMPTS, room
+    )
     if kind in (PlotKind.roofline, PlotKind.operators):
         if len(settings) > 1:  # one analysis is drawn: the others would be dropped unseen
             raise InvalidInputError(

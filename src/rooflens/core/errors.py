@@ -12,7 +12,9 @@ class InvalidInputError(RooflensError, ValueError):
 
     def __init__(self, field: str, value: object, accepted: str) -> None:
         self.field, self.value, self.accepted = field, value, accepted
-        super().__init__(f"{field}={value!r} is invalid: expected {accepted}")
+        # None is a value left out (an option not given), which "=None" would misname.
+        stated = f"{field} is missing" if value is None else f"{field}={value!r} is invalid"
+        super().__init__(f"{stated}: expected {accepted}")
 
 
 class ModelConfigError(RooflensError, ValueError):
