@@ -89,10 +89,8 @@ def test_plot_command_writes_each_format(tmp_path, kind, suffix, magic) -> None:
     out = tmp_path / f"plot{suffix}"
     batch = "1,4" if kind == "batch" else "4"
     prompt = "128,512" if kind == "sequence" else "512"
-    res = CliRunner().invoke(
-        app,
-        ["plot", kind, LLAMA, "-H", "a6000", "--batch", batch, "--prompt-len", prompt, "-o", str(out)],
-    )  # fmt: skip
+    sizes = ["--batch", batch, "--prompt-len", prompt]
+    res = CliRunner().invoke(app, ["plot", kind, LLAMA, "-H", "a6000", *sizes, "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert out.read_bytes().startswith(magic)
 
