@@ -529,6 +529,25 @@ def test_energy_and_cost_follow_the_given_price(client: TestClient) -> None:
     assert bad["detail"][0]["loc"] == ["body", "economics", "grid_intensity"]
 
 
+def test_a_device_tdp_sets_its_power_and_keeps_its_profiles(client: TestClient) -> None:
+    custom = {"memory_bandwidth": 1e12, "memory_capacity": 24e9, "peak_ops": {"bf16": 1e14}}
+    with_tdp = post(client, "/api/analyze", {**SCENARIO, "device": {**custom, "tdp": 450}})
+    spec = api.Device(name="custom", **custom, tdp=450)
+    want = api.analyze(LLAMA, spec, batch=4, prompt_len=1024, gen_len=128).economics()
+    assert with_tdp["economics"]["decode_power"] == pytest.approx(float(want["decode_power"]))
+    # A catalog device at another TDP: its power moves, and its name (so the engine profiles
+    # measured on it) stays, since timing does not read the TDP.
+    h100 = post(client, "/api/analyze", {**SCENARIO, "device": {"name": "h100-sxm"}})
+    half = post(client, "/api/analyze", {**SCENARIO, "device": {"name": "h100-sxm", "tdp": 350}})
+    assert half["device"]["name"] == "h100-sxm"
+    assert half["totals"] == h100["totals"]
+    assert half["economics"]["decode_power"] < h100["economics"]["decode_power"]
+    engine = {**SCENARIO, "device": {"name": "h100-sxm", "tdp": 350}, "options": {"engine": "vllm"}}
+    assert post(client, "/api/analyze", engine)["economics"]["decode_power"] > 0
+    bad = error(client, "/api/analyze", {**SCENARIO, "device": {**custom, "tdp": 0}})
+    assert bad["detail"][0]["loc"] == ["body", "device", "tdp"]
+
+
 def test_only_loopback_host_names_are_served() -> None:
     # DNS rebinding: a page at evil.example points its name at 127.0.0.1; its requests still
     # say Host: evil.example and must not reach the API.

@@ -135,6 +135,9 @@ class DeviceRef(Strict):
     peak_ops: dict[ComputeDtype, Rate] = Field(
         default_factory=dict, description="Peak OP/s per compute dtype, e.g. {'bf16': 989e12}."
     )
+    tdp: float | None = Field(
+        None, gt=0, le=1e6, description="Board power in W: power, energy and cost need it."
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> DeviceRef:

@@ -193,14 +193,18 @@ def resolve_device(ref: s.DeviceRef, loc: Loc) -> Device:
         data: dict[str, Any] = {"name": "custom", "peak_ops": {}}
     else:
         base = catalog_device(ref.name, (*loc, "name"))
-        if ref.memory_bandwidth is None and ref.memory_capacity is None and not peaks:
+        if (ref.memory_bandwidth, ref.memory_capacity, ref.tdp) == (None, None, None) and not peaks:
             return base
         data = base.model_dump()
-        data["name"] = f"{base.name} (modified)"
+        if (ref.memory_bandwidth, ref.memory_capacity) != (None, None) or peaks:
+            # Figures the timing reads: a profile measured on the device no longer applies.
+            data["name"] = f"{base.name} (modified)"
     if ref.memory_bandwidth is not None:
         data["memory_bandwidth"] = ref.memory_bandwidth
     if ref.memory_capacity is not None:
         data["memory_capacity"] = ref.memory_capacity
+    if ref.tdp is not None:
+        data["tdp"] = ref.tdp
     data["peak_ops"] = {**data["peak_ops"], **peaks}
     with located(loc, "peak_ops"):
         return device_from_dict(data, "device")

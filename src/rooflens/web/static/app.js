@@ -13,9 +13,9 @@ const PARALLEL = [
 ];
 const BASIC = {
   model: "meta-llama/Llama-3.1-8B", config: "", config_name: "", device: "h100-sxm",
-  bw: null, mem: null, peaks: "", batch: 1, prompt_len: 2048, gen_len: 128,
+  bw: null, mem: null, peaks: "", tdp: null, batch: 1, prompt_len: 2048, gen_len: 128,
 };
-const BASIC_KIND = { bw: "float", mem: "float", batch: "int", prompt_len: "int", gen_len: "int" };
+const BASIC_KIND = { bw: "float", mem: "float", tdp: "float", batch: "int", prompt_len: "int", gen_len: "int" };
 const OPEN_GROUPS = ["Precision", "Attention"];
 const STAGES = ["prefill", "decode", "generation"];
 
@@ -190,7 +190,8 @@ function fillForm() {
   }
   $("#uploaded").hidden = !cfg.config;
   $("#uploaded span").textContent = cfg.config ? `uploaded: ${cfg.config_name}` : "";
-  $("#device-custom").open ||= cfg.device === "custom" || cfg.bw != null || cfg.mem != null;
+  $("#device-custom").open ||= cfg.device === "custom" || cfg.bw != null || cfg.mem != null
+    || cfg.tdp != null;
   $("#tab-b").hidden = !state.b;
   $("#drop-b").hidden = !state.b;
   $("#add-b").hidden = Boolean(state.b);
@@ -220,6 +221,7 @@ function scenario(cfg) {
   if (cfg.bw != null) device.memory_bandwidth = cfg.bw;
   if (cfg.mem != null) device.memory_capacity = cfg.mem;
   if (cfg.peaks) device.peak_ops = parsePeaks(cfg.peaks);
+  if (cfg.tdp != null) device.tdp = cfg.tdp;
   const out = { model, device, batch: cfg.batch, prompt_len: cfg.prompt_len, gen_len: cfg.gen_len,
     options: {}, speculative: {}, economics: {} };
   for (const f of FIELDS) out[f.section][f.key] = cfg[f.key];
@@ -340,7 +342,7 @@ async function refresh() {
 }
 
 const LOC_KEYS = { id: "model", config: "model", name: "device", memory_bandwidth: "bw",
-  memory_capacity: "mem", peak_ops: "peaks" };
+  memory_capacity: "mem", peak_ops: "peaks", tdp: "tdp" };
 
 let retryAction = null;
 
@@ -450,7 +452,9 @@ function renderTotals(an) {
     ["fits", mem.fits ? "yes" : "NO"],
     ["largest batch that fits", si(mem.max_batch)],
   ]));
-  if (an.economics) cards.push(economicsCard(an.economics, an.device));
+  // Power, energy and cost scale with the device's TDP: a custom device without one has none.
+  cards.push(an.economics ? economicsCard(an.economics, an.device)
+    : card("Energy and cost", [["needs", "the device's TDP: give one under its figures"]]));
   if (an.speculative) {
     const sp = an.speculative;
     cards.push(card("Speculative decoding", [
