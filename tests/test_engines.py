@@ -1241,10 +1241,10 @@ def test_scan_rows_are_priced_with_the_state_their_engine_carried() -> None:
 def test_attention_curves_price_at_the_peak_they_were_fitted_against(tables) -> None:
     """Attention tables time kernels computing in BF16 whatever the cache type, so an FP8
     cache's curves are shares of BF16's peak, and so is the regime the fit read each row in.
-    An FP8 model with an FP8 cache computes its attention as INT8 on the roofline, whose peak
-    on a B300 is 1/18 of BF16's: at that peak a prefill would be compute-bound and take
-    several times the table's time. Priced at the curve's own peak it takes the table's law
-    (memory-bound at BF16's peak, at half the bandwidth)."""
+    An FP8 model with an FP8 cache computes its attention as FP8 on the roofline; at B300's
+    INT8 peak (1/18 of BF16's, where attention read INT8 before) a prefill would be
+    compute-bound and take several times the table's time. Priced at the curve's own peak it
+    takes the table's law (memory-bound at BF16's peak, at half the bandwidth)."""
     from rooflens.core.operators import FlashAttention
 
     b300 = get_device("b300")
@@ -1283,7 +1283,7 @@ def test_attention_curves_price_at_the_peak_they_were_fitted_against(tables) -> 
     row = [op.name for op in graph.operators].index("flash_attention")
     step = Step(np.array([2.0]), np.array([4096.0]), np.array([0.0]))
     costs = price_step(graph, b300, fp8, step, profile)
-    assert costs.dtypes[row] == "int8"  # the roofline's compute type, shown as before
+    assert costs.dtypes[row] == "fp8"  # the roofline's compute type: an FP8 cache's
     ops, moved = costs.fields["ops"][row][0], memory_access(costs.fields)[row][0]
     assert costs.time[row][0] == pytest.approx(law(ops, moved), rel=0.03)
     assert costs.time[row][0] < 0.2 * ops / b300.peak_ops["int8"]

@@ -6,6 +6,7 @@ import pytest
 
 import rooflens
 from rooflens.core import analyze
+from rooflens.core.options import AnalysisOptions
 
 
 @pytest.fixture
@@ -50,9 +51,33 @@ def test_decode_reads_the_latent_once_for_all_heads(mla, toy_device) -> None:
 
 
 def test_prefill_decompresses_keys_and_values(mla, toy_device) -> None:
-    attn = _row(analyze(mla, toy_device, batch=1, prompt_len=10), "prefill", "latent_attention")
-    pairs = 4 * 10 * 11 / 2
+    fused = AnalysisOptions(flash_attention=True)
+    result = analyze(mla, toy_device, batch=1, prompt_len=10, options=fused)
+    attn = _row(result, "prefill", "latent_attention")
+    pairs = 4 * 10 * 11 / 2  # causal pairs of 4 heads
     assert attn.ops == pytest.approx(2 * 10 * 16 * 4 * (8 + 8) + pairs * (2 * 12 + 2 * 8 + 5))
+
+
+def test_unfused_latent_attention_is_counted_as_eager_attention(mla, toy_device) -> None:
+    """Without FlashAttention the scores of the whole 10 x 10 block are computed (masked, as
+    eager attention's), stored by QK^T, read and stored by the softmax and read by PV."""
+    fused = analyze(
+        mla, toy_device, batch=1, prompt_len=10, options=AnalysisOptions(flash_attention=True)
+    )
+    eager = analyze(mla, toy_device, batch=1, prompt_len=10)  # the core's default: unfused
+    attn, flash = (
+        _row(eager, "prefill", "latent_attention"),
+        _row(fused, "prefill", "latent_attention"),
+    )
+    block = 4 * 10 * 10
+    assert attn.ops == pytest.approx(2 * 10 * 16 * 4 * (8 + 8) + block * (2 * 12 + 2 * 8 + 5))
+    assert attn.load_act - flash.load_act == 2 * block * 2  # 16-bit scores read twice
+    assert attn.store_act - flash.store_act == 2 * block * 2  # and stored twice
+    assert attn.load_kv == flash.load_kv and attn.load_weight == flash.load_weight
+    # Decode keeps the absorbed form; its one row of scores per head goes through memory.
+    step, one = _row(eager, "decode", "latent_attention"), _row(fused, "decode", "latent_attention")
+    assert step.ops == one.ops
+    assert step.load_act - one.load_act == 2 * (4 * 11) * 2
 
 
 def test_deepseek_v3_in_the_catalog() -> None:

@@ -17,12 +17,12 @@ from typing import ClassVar
 import numpy as np
 
 from rooflens.core.model import ModelSpec
-from rooflens.core.operators import Cost, Linear, Norm, Operator, Precision, Step, _cost
-from rooflens.core.options import Conventions, Quantization
+from rooflens.core.operators import Cost, Linear, Norm, Operator, Precision, ReadsCache, Step, _cost
+from rooflens.core.options import Conventions
 
 
 @dataclass(frozen=True)
-class BlockIndexerScores(Operator):
+class BlockIndexerScores(ReadsCache):
     """Each query scores every earlier key per index head (a dot product of `head_dim`: 2d),
     max-pools them into blocks (1 per score), and picks the `top_blocks` best blocks (one
     comparison per block score); every cached index key is read once."""
@@ -48,9 +48,6 @@ class BlockIndexerScores(Operator):
             * np.minimum(last / self.block, self.top_blocks)
             * 4,
         )
-
-    def compute_bits(self, quant: Quantization) -> int:
-        return max(quant.a_bits, quant.kv_bits)
 
 
 def block_indexer_operators(m: ModelSpec, conventions: Conventions, src: str) -> list[Operator]:

@@ -23,6 +23,7 @@ from rooflens.core.operators import (
     Norm,
     Operator,
     Precision,
+    ReadsCache,
     Step,
     _cost,
 )
@@ -38,7 +39,7 @@ def compressed_sum(n: np.ndarray, ratio: int, cap: float = np.inf) -> np.ndarray
 
 
 @dataclass(frozen=True)
-class CompressedAttention(Operator):
+class CompressedAttention(ReadsCache):
     """One fused kernel: each of `num_heads` query heads attends, over one shared KV head of
     `head_dim` (keys are the values), to the last `window` tokens and to the compressed
     entries (`ratio` tokens each; the `top_k` the indexer picked, else all), with a learned
@@ -85,9 +86,6 @@ class CompressedAttention(Operator):
     def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
         return step.tokens * self.num_heads * self.head_dim * prec.act
 
-    def compute_bits(self, quant: Quantization) -> int:
-        return max(quant.a_bits, quant.kv_bits)
-
     def params(self) -> int:
         return self.num_heads  # the sink logits
 
@@ -125,7 +123,7 @@ class KVCompressor(Operator):
 
 
 @dataclass(frozen=True)
-class CompressedIndexerScores(Operator):
+class CompressedIndexerScores(ReadsCache):
     """The lightning indexer over compressed index keys (one per `ratio` tokens): each query
     scores every earlier entry, sum_h w_h ReLU(q_h . k) (2d + 2 per head), and keeps the
     `top_k` best (one comparison per score). Priced at the attention's width: the reference
@@ -152,9 +150,6 @@ class CompressedIndexerScores(Operator):
             # int32 indices of the selected entries.
             store_act=step.tokens * np.minimum(last / self.ratio, self.top_k) * 4,
         )
-
-    def compute_bits(self, quant: Quantization) -> int:
-        return max(quant.a_bits, quant.kv_bits)
 
 
 HyperStage = Literal["pre", "post", "head"]

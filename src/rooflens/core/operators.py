@@ -427,7 +427,22 @@ class Norm(Operator):
 
 
 @dataclass(frozen=True)
-class AttentionScores(Operator):
+class ReadsCache(Operator):
+    """Matrix work against the KV cache (attention's scores and values, latent, sparse and
+    compressed attention): operands as wide as the wider of the activations and the cache, on
+    float tensor types first where the cache is 8-bit (FP8, as the engines' `fp8` caches and
+    their profiles' curves read it) or the weights are floats (FP8/FP4 checkpoints); integer
+    ones for narrower integer caches (KIVI-style INT4) and on devices without FP8."""
+
+    def compute_bits(self, quant: Quantization) -> int:
+        return max(quant.a_bits, quant.kv_bits)
+
+    def float_compute(self, quant: Quantization) -> bool:
+        return quant.kv_bits == 8 or quant.float_weights
+
+
+@dataclass(frozen=True)
+class AttentionScores(ReadsCache):
     """S = Q K^T. Eager kernels compute the whole q x keys block and mask it afterwards. K is
     read once per key/value head: GQA/MQA heads share it."""
 
@@ -452,9 +467,6 @@ class AttentionScores(Operator):
             "store_act": ((h * prec.act, scores),),
         }
 
-    def compute_bits(self, quant: Quantization) -> int:
-        return max(quant.a_bits, quant.kv_bits)
-
 
 @dataclass(frozen=True)
 class Softmax(Operator):
@@ -475,7 +487,7 @@ class Softmax(Operator):
 
 
 @dataclass(frozen=True)
-class AttentionValues(Operator):
+class AttentionValues(ReadsCache):
     """O = P V, with V read once per key/value head."""
 
     efficiency_class: ClassVar[str] = "attention"
@@ -499,9 +511,6 @@ class AttentionValues(Operator):
             "store_act": ((h * d * prec.act, (TOKENS,)),),
         }
 
-    def compute_bits(self, quant: Quantization) -> int:
-        return max(quant.a_bits, quant.kv_bits)
-
 
 def flash_block_sizes(onchip_bytes: float, head_dim: int, act_bytes: float) -> tuple[int, int]:
     """(Br, Bc) = (min(ceil(M/4d), d), ceil(M/4d)) for on-chip memory of M elements
@@ -512,7 +521,7 @@ def flash_block_sizes(onchip_bytes: float, head_dim: int, act_bytes: float) -> t
 
 
 @dataclass(frozen=True)
-class FlashAttention(Operator):
+class FlashAttention(ReadsCache):
     """QK^T, softmax and PV fused (FlashAttention-2, Dao 2023): scores never reach memory.
 
     Q is read and O written once. The query rows of one key/value head (the GQA group packed
@@ -552,9 +561,6 @@ class FlashAttention(Operator):
             "load_kv": ((2 * self.num_kv_heads * d * prec.kv, (streamed,)),),
             "store_act": qo,
         }
-
-    def compute_bits(self, quant: Quantization) -> int:
-        return max(quant.a_bits, quant.kv_bits)
 
 
 # Element-wise OPs of an activation function per element (x*sigmoid(x): exp, add, divide,
@@ -752,7 +758,7 @@ class ExpertLinear(Linear):
 
 
 @dataclass(frozen=True)
-class LatentAttention(Operator):
+class LatentAttention(ReadsCache):
     """Multi-head latent attention (DeepSeek-V2, 2024) from the cached latent `c` (kv_lora
     wide) and shared rotary key, with the up-projection W_UK|W_UV (`kv_b_proj`) inside.
 
@@ -775,6 +781,11 @@ class LatentAttention(Operator):
     # Steps of at most this many new tokens per sequence use the absorbed form: 1 (decode), or
     # the verified tokens of speculative decoding, which engines run with the decode kernel.
     absorbed_up_to: int = 1
+    # Fused kernels (FlashMLA, FlashAttention on the decompressed keys), as `flash_attention`
+    # says for the other attentions; unfused, as eager attention is counted
+    # (docs/conventions.md): masked scores over the whole q x keys block, each score written
+    # by QK^T, read and written by the softmax and read by PV.
+    fused: bool = True
 
     def params(self) -> int:
         return self.kv_lora * self.num_heads * (self.head_dim - self.rope_dim + self.v_dim)
@@ -795,7 +806,7 @@ class LatentAttention(Operator):
         latent = b * keys * (c + r) * prec.kv
         q_in = step.tokens * h * d * prec.act
         out = step.tokens * h * v * prec.act
-        pairs = b * h * step.causal_pairs
+        pairs = b * h * (step.causal_pairs if self.fused else step.new_tokens * keys)
         # Prefill: decompress K_nope and V for every key, write and read them, attend.
         kv_rows = b * keys
         naive_ops = 2 * kv_rows * c * h * (nope + v) + pairs * (2 * d + 2 * v + 5)
@@ -819,19 +830,23 @@ class LatentAttention(Operator):
                 store_act=out,
                 load_kv=b * rows * (c + r) * prec.kv,
             )
+        # Unfused, the scores go through memory: stored twice and read twice per score.
+        score_bytes = 0.0 if self.fused else 2 * np.where(decode, scores, pairs) * prec.act
         return _cost(
             ops=np.where(decode, absorbed_ops, naive_ops),
             load_weight=weights,
-            load_act=q_in + np.where(decode, 0.0, naive_act / 2),
-            store_act=out + np.where(decode, 0.0, naive_act / 2),
+            load_act=q_in + np.where(decode, 0.0, naive_act / 2) + score_bytes,
+            store_act=out + np.where(decode, 0.0, naive_act / 2) + score_bytes,
             load_kv=latent,
         )
 
     def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
-        return step.tokens * self.num_heads * self.v_dim * prec.act
-
-    def compute_bits(self, quant: Quantization) -> int:
-        return max(quant.a_bits, quant.kv_bits)
+        out = step.tokens * self.num_heads * self.v_dim * prec.act
+        if self.fused:
+            return out
+        # Unfused, the whole block of scores is held at once, as eager attention holds it.
+        limited = step.limited(self.span, self.chunk)
+        return out + limited.batch * self.num_heads * limited.new_tokens * limited.keys * prec.act
 
 
 @dataclass(frozen=True)
