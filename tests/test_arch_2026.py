@@ -218,6 +218,15 @@ def test_chunked_attention_pairs_keys_and_kv_cache() -> None:
     )
     # 16 bytes per token and layer; the global layer holds 10 tokens, chunked ones one chunk.
     assert float(kv) == 16 * 10 + 3 * 16 * 4
+    # attention_chunk_size present as null turns chunking off (transformers): every layer
+    # holds all 10 tokens; it was read as the default 8,192.
+    unchunked = spec_from_config({**LLAMA4, "attention_chunk_size": None})
+    assert unchunked.attention_chunk is None
+    kv = kv_cache_bytes(
+        unchunked, Quantization(), np.array(1.0), np.array(10.0),
+        kv_spans(unchunked, AnalysisOptions()),
+    )  # fmt: skip
+    assert float(kv) == 4 * 16 * 10
 
 
 def test_chunked_flash_attention_counts_only_pairs_within_chunks(toy_device) -> None:

@@ -163,6 +163,35 @@ def test_hub_fetch_reads_the_downloaded_config(monkeypatch, tmp_path) -> None:
     assert spec.name == "someone/tiny-llama" and spec.hidden_size == 64
 
 
+def test_a_local_folder_named_like_a_bundled_model_is_read(monkeypatch, tmp_path) -> None:
+    """As transformers' from_pretrained, a local folder comes before the catalog: a folder
+    Qwen3-8B of one's own (2 layers) was silently replaced by the bundled Qwen3-8B."""
+    cfg = {
+        "model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64,
+        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100,
+    }  # fmt: skip
+    for name in ("Qwen3-8B", "Qwen/Qwen3-8B"):
+        (tmp_path / name).mkdir(parents=True)
+        (tmp_path / name / "config.json").write_text(json.dumps(cfg))
+    monkeypatch.chdir(tmp_path)
+    for name in ("Qwen3-8B", "Qwen/Qwen3-8B"):
+        spec = rooflens.load_model(name)
+        assert (spec.num_layers, spec.hidden_size) == (2, 64), name
+    monkeypatch.chdir(tmp_path.parent)
+    assert rooflens.load_model("Qwen/Qwen3-8B").num_layers == 36  # the catalog's elsewhere
+
+
+def test_a_missing_config_file_is_not_fetched_from_the_hub(monkeypatch) -> None:
+    import huggingface_hub
+
+    def no_network(**_):
+        raise AssertionError("a file name went to the Hub")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
+    with pytest.raises(UnknownModelError, match=r"expected an existing config.json \(no such"):
+        rooflens.load_model("configs/missing.json")
+
+
 def test_sweep_only_api_refuses_operator_table(tiny_model, toy_device) -> None:
     result = analyze(tiny_model, toy_device, batch=[1, 2])
     with pytest.raises(InvalidInputError, match="summary"):

@@ -249,17 +249,23 @@ def _fetch(repo_id: str) -> dict[str, Any]:
 def resolve_config(name: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
     """The parsed config.json behind a model name, and the name the model goes by."""
     text = os.fspath(name)
-    bundled = bundled_id(text)
-    if bundled is not None:
-        return bundled_config(bundled), bundled
     path = Path(text).expanduser()
+    # A local file or folder comes first, as transformers' from_pretrained reads a local
+    # folder before the Hub: a folder named like a bundled model is the user's own.
     if path.exists():
         is_named_file = path.is_file() and path.name != "config.json"
         return read_config_file(path), path.stem if is_named_file else _folder_name(path)
+    bundled = bundled_id(text)
+    if bundled is not None:
+        return bundled_config(bundled), bundled
     twin = bundled_twin(text)
     if twin is not None:
         # Visible wherever the model's name is shown: the config read is the twin's.
         return bundled_config(twin), f"{text} (config of bundled {twin}: same architecture)"
+    if text.lower().endswith(".json"):  # a file's name, not a Hub id
+        raise UnknownModelError(
+            f"model {text!r} is invalid: expected an existing config.json (no such file)"
+        )
     if text.count("/") == 1 and not text.startswith((".", "/")):
         return _fetch(text), text
     raise UnknownModelError(
@@ -276,7 +282,7 @@ def load_model(name: str | os.PathLike[str]) -> ModelSpec:
             "model", name, "a bundled id, a config.json or model folder, a Hub id or a ModelSpec"
         )
     bundled = bundled_id(os.fspath(name))
-    if bundled is not None:
+    if bundled is not None and not Path(os.fspath(name)).expanduser().exists():
         return bundled_spec(bundled)
     config, label = resolve_config(name)
     return spec_from_config(config, name=label)

@@ -15,7 +15,9 @@ def read_llama4_text(c: _Config, name: str) -> ModelSpec:
     interval = c.get("no_rope_layer_interval", 4)
     # no_rope_layers[i] = 1: layer i uses RoPE and chunked attention; 0: NoPE, global.
     rope = c.get("no_rope_layers", None) or [int((i + 1) % interval != 0) for i in range(layers)]
-    chunk = c.get("attention_chunk_size", 8192)
+    # Absent: transformers' default of 8,192; present as null: no chunking, every layer global.
+    off = "attention_chunk_size" in c.raw and c.raw["attention_chunk_size"] is None
+    chunk = None if off else c.get("attention_chunk_size", 8192)
     default_types = [
         "chunked_attention" if r and chunk is not None else "full_attention" for r in rope
     ]
