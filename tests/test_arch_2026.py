@@ -382,8 +382,36 @@ def test_glm5_shared_indexer_layers_skip_the_indexer() -> None:
             4,
             ("attention", "shared_experts"),
         ),
+        # Kimi K2's INT4 experts: symmetric groups of 32 store an fp16 scale and no zero
+        # point (4 + 16/32 bits), where an asymmetric scheme adds a 4-bit zero per group.
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "config_groups": {
+                    "group_0": {
+                        "weights": {"num_bits": 4, "type": "int", "strategy": "group",
+                                    "group_size": 32, "symmetric": True},
+                    }
+                },
+            },
+            4 + 16 / 32, 16, (),
+        ),
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "config_groups": {
+                    "group_0": {
+                        "weights": {"num_bits": 4, "type": "int", "strategy": "group",
+                                    "group_size": 32, "symmetric": False},
+                    }
+                },
+            },
+            4 + 20 / 32, 16, (),
+        ),
+        ({"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": False},
+         4 + 16 / 128, 16, ()),
     ],
-)
+)  # fmt: skip
 def test_quantization_config_bits_per_weight(config, bits, a_bits, skipped) -> None:
     checkpoint = read_quantization_config(config)
     assert checkpoint.quantization.weight_bits_per_param(4096) == pytest.approx(bits)

@@ -447,7 +447,7 @@ class Settings(BaseModel):
             if "a_bits" in taken and "a_scale" not in given_here:
                 taken.append("a_scale")
             if not given_here & set(WEIGHT_STORAGE):
-                taken += list(WEIGHT_STORAGE)
+                taken += [*WEIGHT_STORAGE, "w_zero_point"]  # the last only a checkpoint says
             given = given | {k: stored[k] for k in taken}
         try:
             quant = Quantization(**given)

@@ -116,7 +116,10 @@ MOE_TYPES = GEMM_TYPES | {
     ),
     # INT4 weight-only experts (compressed-tensors' WNA16 as Kimi K2's checkpoints store them):
     # Marlin kernels, priced apart from MXFP4's (w4a16_int; rooflens.core.pricing).
-    "int4_wo": ("w4a16_int", Quantization(w_bits=4, w_format="int", group_size=32)),
+    "int4_wo": (
+        "w4a16_int",
+        Quantization(w_bits=4, w_format="int", group_size=32, w_zero_point=False),
+    ),
 }
 # MXFP4 experts: the engines run gpt-oss's format (quant_method mxfp4, the checkpoints rooflens
 # bundles) with their own kernels (vLLM's kernel_source "gptossmxfp4moe_flashinfer_trtllm"

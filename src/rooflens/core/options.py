@@ -40,6 +40,10 @@ class Quantization(BaseModel):
     a_bits: Bits = 16
     kv_bits: Bits = 16
     group_size: PositiveInt | None = None
+    # Integer weights store a `w_bits` zero point beside each scale (GPTQ's format, AWQ's
+    # zero_point: true), or only scales (symmetric: compressed-tensors' `symmetric: true`, as
+    # Kimi K2's INT4 experts are stored). Read from a checkpoint; settings keep the default.
+    w_zero_point: bool = True
     # Weight format: integers with group scales (GPTQ/AWQ), floats with per-channel scales
     # (FP8 E4M3 / FP4), NormalFloat4 (QLoRA) or MXFP4 (OCP microscaling).
     w_format: Literal["int", "fp", "nf4", "mxfp4", "nvfp4"] = "int"

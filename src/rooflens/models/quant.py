@@ -98,6 +98,8 @@ def _int_weight_only(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     bits = q.get("bits", q.get("w_bit", 4))
     group = q.get("group_size", q.get("q_group_size", 128))
     fields = {"w_bits": int(bits), "group_size": None if group in (-1, None) else int(group)}
+    # GPTQ's format stores zero points whatever `sym` says; AWQ's unless zero_point is false.
+    fields["w_zero_point"] = q.get("zero_point", True) is not False
     return fields, list(q.get("modules_to_not_convert") or [])
 
 
@@ -186,6 +188,9 @@ def _compressed_tensors(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
             fields["w_scale"] = int(group)
     else:
         fields["group_size"] = int(group) if strategy == "group" and group else None
+        # compressed-tensors saves a zero point only for asymmetric schemes (its
+        # QuantizationArgs' symmetric defaults to true).
+        fields["w_zero_point"] = w.get("symmetric", True) is False
     return fields, list(q.get("ignore") or [])
 
 

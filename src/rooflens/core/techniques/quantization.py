@@ -40,8 +40,10 @@ def stored_bits(quant: Quantization, in_features: int) -> float:
             return float(quant.w_bits)
         per_scale = in_features if quant.w_scale == "channel" else quant.w_scale
         return quant.w_bits + 32 / per_scale
+    # An fp16 scale per group, and a w_bits zero point unless symmetric (GPTQ/AWQ layout).
     group = quant.group_size or in_features
-    return quant.w_bits + (16 + quant.w_bits) / group
+    zero_point = quant.w_bits if quant.w_zero_point else 0
+    return quant.w_bits + (16 + zero_point) / group
 
 
 def dequantizes(quant: Quantization, compute_bits: int) -> bool:
