@@ -120,6 +120,26 @@ def test_prompt_compression_shortens_prefill(tiny_model, toy_device) -> None:
     )
 
 
+def test_a_compressed_prompt_is_reported_as_asked_beside_what_is_prefilled() -> None:
+    """A sweep's rows said prompt_len 500 for a prompt of 1,000 kept at half: analysed again
+    with its own prompt_len, a row halved the prompt once more (its prefill 0.5x)."""
+    rows = rooflens.sweep(
+        "meta-llama/Llama-3.1-8B", "h100-sxm", prompt_len=[1000, 3000], prompt_keep=0.5,
+        gen_len=64,
+    )  # fmt: skip
+    assert list(rows.prompt_len) == [1000, 3000] and list(rows.prompt_tokens) == [500, 1500]
+    again = rooflens.analyze(
+        "meta-llama/Llama-3.1-8B", "h100-sxm", prompt_len=int(rows.prompt_len[1]),
+        prompt_keep=0.5, gen_len=64,
+    )  # fmt: skip
+    assert again.totals()["prefill"]["time"] == pytest.approx(rows.prefill_time[1], rel=1e-12)
+    inputs = again.to_dict()["inputs"]
+    assert (inputs["prompt_len"], inputs["prompt_tokens"]) == (3000, 1500)
+    plain = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", prompt_len=3000, gen_len=64)
+    assert "prompt_tokens" not in plain.to_dict()["inputs"]
+    assert "prompt_tokens" not in plain.summary()
+
+
 def test_bad_budget_options() -> None:
     for field, value in (("kv_budget", 0), ("kv_policy", "lru"), ("prompt_keep", 1.5)):
         with pytest.raises(rooflens.InvalidInputError) as info:

@@ -71,6 +71,21 @@ def test_compare_command() -> None:
     assert 0.25 < rows["weights"]["ratio"] < 0.3
 
 
+def test_compare_of_two_models_runs_both_at_one_prompt() -> None:
+    """Without --prompt-len each model took its own default (Llama-2 2,048 tokens, OPT's
+    context 1,921 beside 128 generated), so every ratio mixed the model with the prompt."""
+    res = CliRunner().invoke(
+        app,
+        ["compare", LLAMA, "-H", "a6000", "--vs", "model=facebook/opt-1.3b", "-f", "json"],
+    )
+    assert res.exit_code == 0, res.output
+    rows = {r["metric"]: r for r in json.loads(res.stdout)}
+    a = rooflens.analyze(LLAMA, "a6000", prompt_len=1921, gen_len=128)
+    b = rooflens.analyze("facebook/opt-1.3b", "a6000", prompt_len=1921, gen_len=128)
+    want = rooflens.compare(a, b).set_index("metric")
+    assert rows["prefill time"]["ratio"] == pytest.approx(want.loc["prefill time", "ratio"])
+
+
 def _decode_time(bits: int, batch: int) -> float:
     result = rooflens.analyze(
         LLAMA, "a6000", batch=batch, prompt_len=1024, w_bits=bits, a_bits=bits if bits >= 8 else 16
@@ -141,3 +156,16 @@ def test_finding_e_bandwidth_helps_decode_until_compute_bound() -> None:
     assert times[0][1] == "memory" and times[-1][1] == "compute"
     assert all(later[0] <= earlier[0] for earlier, later in itertools.pairwise(times))
     assert times[-1][0] == times[-2][0]  # flat once compute-bound
+
+
+def test_sweep_and_report_default_the_prompt_to_what_the_context_leaves(tmp_path) -> None:
+    """A fixed 2,048-token default refused OPT (2,048 positions) where analyze adapts."""
+    res = CliRunner().invoke(app, ["sweep", "facebook/opt-1.3b", "-H", "a6000", "-f", "json"])
+    assert res.exit_code == 0, res.output
+    assert [row["prompt_len"] for row in json.loads(res.stdout)] == [2047]
+    rows = rooflens.sweep("facebook/opt-1.3b", "a6000", gen_len=[64, 128])
+    assert set(rows.prompt_len) == {1921}  # the longest generation leaves 1,921
+    out = tmp_path / "r.md"
+    res = CliRunner().invoke(app, ["report", "facebook/opt-1.3b", "-H", "a6000", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "1921" in out.read_text()

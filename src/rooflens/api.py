@@ -200,12 +200,15 @@ def sweep(
     hardware: DeviceLike,
     *,
     batch: object = 1,
-    prompt_len: object = 2048,
+    prompt_len: object | None = None,
     gen_len: object | None = None,
     **options: object,
 ) -> pd.DataFrame:
     """Every combination of the given batch sizes, prompt and generation lengths, in one
-    vectorized pass: one row per point with stage totals, memory and generation figures."""
+    vectorized pass: one row per point with stage totals, memory and generation figures. The
+    prompt defaults as `analyze`'s: 2048 tokens, or what the model's context leaves."""
+    if prompt_len is None:
+        prompt_len = default_prompt_len(resolve_model(model), gen_len)
     axes = [positive_int_array("batch", batch), positive_int_array("prompt_len", prompt_len)]
     if gen_len is not None:
         axes.append(positive_int_array("gen_len", gen_len))

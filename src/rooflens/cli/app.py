@@ -35,6 +35,7 @@ from rooflens.cli.common import (
     parse_sizes,
     usage_error_line,
 )
+from rooflens.core.analysis import default_prompt_len
 from rooflens.core.results import Analysis, compare
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import bundled_models, load_model
@@ -167,7 +168,9 @@ def _print_analysis(
         + " on "
         + Text(result.device.display_name or result.device.name, style="bold")
         + f" · {fmt.si(result.params)} params · batch {int(result.batch)} · prompt "
-        f"{int(result.prompt_len)} · W{q.w_bits}A{q.a_bits}KV{q.kv_bits}"
+        f"{int(result.given_prompt_len)}"
+        + ("" if result.asked_prompt_len is None else f" ({int(result.prompt_len)} prefilled)")
+        + f" · W{q.w_bits}A{q.a_bits}KV{q.kv_bits}"
         f"{' · FlashAttention' if result.options.flash_attention else ''}"
         f" · {result.options.estimate}"
     )
@@ -342,16 +345,23 @@ def sweep(
     hardware: HardwareOpt = None,
     batch: Annotated[str, typer.Option(help="Batch sizes: 1,8,32 or 1:256:x2.")] = "1",
     prompt_len: Annotated[
-        str, typer.Option(help="Prompt lengths: 128,2048 or 128:8192:x2.")
-    ] = "2048",
+        str | None,
+        typer.Option(
+            help="Prompt lengths: 128,2048 or 128:8192:x2. Default: 2048, or what the context "
+            "leaves."
+        ),
+    ] = None,
     gen_len: Annotated[str | None, typer.Option(help="Generation lengths, same syntax.")] = None,
     output: FormatOpt = OutputFormat.table,
     options: dict[str, Any] | None = None,
 ) -> None:
     """Every combination of batch, prompt and generation lengths, in one vectorized pass."""
+    gens = None if gen_len is None else parse_sizes("gen_len", gen_len)
+    if prompt_len is None:
+        prompt_len = str(default_prompt_len(resolve_model(model), gens))
     axes = [parse_sizes("batch", batch), parse_sizes("prompt_len", prompt_len)]
-    if gen_len is not None:
-        axes.append(parse_sizes("gen_len", gen_len))
+    if gens is not None:
+        axes.append(gens)
     check_sweep_size(axes)
     grids = np.meshgrid(*axes, indexing="ij")
     sizes = {
@@ -532,13 +542,20 @@ def compare_cmd(
         **({"allow_long_context": True} if allow_long_context else {}),
         **dict(_setting(x) for x in base or []),
     }
-    b = {**a, **dict(_setting(x) for x in vs or [])}
+    changes = dict(_setting(x) for x in vs or [])
+    b = {**a, **changes}
+    if a["prompt_len"] is None and b["prompt_len"] is None:
+        # One prompt for both, which both models' contexts hold: a default of each would
+        # change the prompt with the model, unnamed among what B changes.
+        a["prompt_len"] = b["prompt_len"] = min(
+            default_prompt_len(resolve_model(x["model"]), x["gen_len"]) for x in (a, b)
+        )
     first, second = _run(a), _run(b)
     frame = compare(first, second)
     if output is not OutputFormat.table:
         _emit(json.loads(frame.to_json(orient="records", double_precision=15)), frame, output)
         return
-    changed = ", ".join(f"{k}={v}" for k, v in b.items() if a.get(k) != v) or "nothing"
+    changed = ", ".join(f"{k}={v}" for k, v in changes.items() if a.get(k) != v) or "nothing"
     shown = pd.DataFrame(
         {
             "metric": frame.metric,

@@ -176,7 +176,9 @@ def report(
     model: ModelArg,
     hardware: HardwareOpt = None,
     batch: Annotated[int, typer.Option(help="Sequences per step.")] = 1,
-    prompt_len: Annotated[int, typer.Option(help="Prompt tokens.")] = 2048,
+    prompt_len: Annotated[
+        int | None, typer.Option(help="Prompt tokens. Default: 2048, or what the context leaves.")
+    ] = None,
     gen_len: Annotated[int | None, typer.Option(help="Generated tokens.")] = 128,
     out: Annotated[Path, typer.Option("-o", help="Report file: .html or .md.")] = Path(
         "rooflens-report.html"

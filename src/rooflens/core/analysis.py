@@ -137,6 +137,9 @@ def analyze(
         generation=None
         if generation is None
         else {k: float(v) if np.ndim(v) == 0 else v for k, v in generation.items()},
+        asked_prompt_len=None
+        if np.array_equal(asked, s)
+        else np.array(np.broadcast_to(asked, s.shape)),
     )
 
 

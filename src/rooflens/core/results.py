@@ -117,6 +117,14 @@ class Analysis:
     steps: dict[str, StepCosts]
     memory: dict[str, Footprint]
     generation: dict[str, np.ndarray] | None
+    # The prompt as given, where the prefill processes another length (`prompt_len`: the
+    # share prompt compression keeps, plus the images' tokens); None where the two agree.
+    asked_prompt_len: np.ndarray | None = None
+
+    @property
+    def given_prompt_len(self) -> np.ndarray:
+        """The prompt length as asked for (`prompt_len` is what the prefill processes)."""
+        return self.prompt_len if self.asked_prompt_len is None else self.asked_prompt_len
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -241,10 +249,9 @@ class Analysis:
         import pandas as pd  # only where a frame is built: importing rooflens stays light
 
         shape = self.shape
-        cols: dict[str, np.ndarray] = {
-            "batch": self.batch,
-            "prompt_len": self.prompt_len,
-        }
+        cols: dict[str, np.ndarray] = {"batch": self.batch, "prompt_len": self.given_prompt_len}
+        if self.asked_prompt_len is not None:
+            cols["prompt_tokens"] = self.prompt_len
         if self.gen_len is not None:
             cols["gen_len"] = self.gen_len
         for stage, row in self.totals().items():
@@ -259,7 +266,7 @@ class Analysis:
             cols[key if key in _GENERATION_HEADLINES else f"generation_{key}"] = value
         flat = {k: np.broadcast_to(v, shape).reshape(-1) for k, v in cols.items()}
         frame = pd.DataFrame(flat)
-        inputs = [c for c in ("batch", "prompt_len", "gen_len") if c in frame]
+        inputs = [c for c in ("batch", "prompt_len", "prompt_tokens", "gen_len") if c in frame]
         frame[inputs] = frame[inputs].astype(np.int64)
         return frame
 
@@ -301,7 +308,12 @@ class Analysis:
             "params": self.params,
             "inputs": {
                 "batch": _plain(self.batch),
-                "prompt_len": _plain(self.prompt_len),
+                "prompt_len": _plain(self.given_prompt_len),
+                **(
+                    {}
+                    if self.asked_prompt_len is None
+                    else {"prompt_tokens": _plain(self.prompt_len)}
+                ),
                 "gen_len": None if self.gen_len is None else _plain(self.gen_len),
                 "w_bits": q.w_bits,
                 "a_bits": q.a_bits,

@@ -349,7 +349,7 @@ def analysis_payload(
         "notes": result.notes,
         "inputs": {
             "batch": int(result.batch),
-            "prompt_len": int(result.prompt_len),
+            "prompt_len": int(result.given_prompt_len),
             "gen_len": None if result.gen_len is None else int(result.gen_len),
             "w_bits": q.w_bits,
             "a_bits": q.a_bits,
