@@ -652,3 +652,27 @@ def test_verification_steps_use_the_absorbed_latent_attention() -> None:
     expected = 2 * 2 * 2 * 2 * 4 + scores * (2 * 6 + 2 * 4 + 5) + 2 * 2 * 2 * 4 * 2
     assert float(spec.cost(verify, _prec()).ops) == expected
     assert float(mla.cost(verify, _prec()).ops) != expected  # a 2-token prefill decompresses
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        # Each was an internal error (IndexError, ValueError, AttributeError) or read silently
+        # as something else ("128" as blocks of 2, 4.5 bits as 4, weights null as 8-bit).
+        ({"quant_method": "fp8", "weight_block_size": [128]}, r"weight_block_size=\[128\]"),
+        ({"quant_method": "fp8", "weight_block_size": "128"}, r"weight_block_size='128'"),
+        ({"quant_method": "awq", "bits": "four"}, r"bits='four' is invalid"),
+        ({"quant_method": "awq", "bits": 4.5}, r"bits=4.5 is invalid"),
+        ({"quant_method": "gptq", "bits": 4, "group_size": 0}, r"group_size=0 is invalid"),
+        ({"quant_method": "compressed-tensors", "config_groups": [{"weights": {"num_bits": 4}}]},
+         r"config_groups=.* expected an object of named groups"),
+        ({"quant_method": "compressed-tensors", "config_groups": {"g": {"weights": None}}},
+         r"weights=\[None\] is invalid"),
+        ({"quant_method": "compressed-tensors",
+          "config_groups": {"g": {"weights": {"num_bits": "x"}}}},
+         r"weights.num_bits='x' is invalid"),
+    ],
+)  # fmt: skip
+def test_malformed_quantization_configs_are_config_errors(config, message) -> None:
+    with pytest.raises(ModelConfigError, match=message):
+        read_quantization_config(config)

@@ -77,11 +77,32 @@ def module_classes(
     return tuple(found)
 
 
+def _size(method: str, key: str, value: object, accepted: str = "a positive integer") -> int:
+    """A size of a quantization_config, as written: a JSON integer (not a float, text or
+    boolean, which int() would truncate or read), else a config error naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ModelConfigError(
+            f"quantization_config ({method}): {key}={value!r} is invalid: expected {accepted}"
+        )
+    return value
+
+
+def _block(method: str, key: str, value: object) -> int:
+    """Weights per scale of a 2-D block ([rows, columns] of positive integers)."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ModelConfigError(
+            f"quantization_config ({method}): {key}={value!r} is invalid: expected [rows, "
+            "columns] of positive integers, e.g. [128, 128]"
+        )
+    rows, cols = (_size(method, key, v, "[rows, columns] of positive integers") for v in value)
+    return rows * cols
+
+
 def _fp8(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     # transformers' FineGrainedFP8Config: 128x128 blocks unless weight_block_size says
     # otherwise (null: one scale per tensor); activations quantized too ("dynamic"/"static").
     block = q.get("weight_block_size", [128, 128])
-    scale: Any = "tensor" if block is None else int(block[0]) * int(block[1])
+    scale: Any = "tensor" if block is None else _block("fp8", "weight_block_size", block)
     fields = {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": scale}
     if q.get("activation_scheme") == "static":
         fields["a_scale"] = "static"
@@ -95,9 +116,15 @@ def _mxfp4(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 def _int_weight_only(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     # AWQ / GPTQ: `bits`-bit integer weights in groups of `group_size` (-1: per channel).
-    bits = q.get("bits", q.get("w_bit", 4))
+    method = str(q.get("quant_method"))
+    bits = _size(method, "bits", q.get("bits", q.get("w_bit", 4)))
     group = q.get("group_size", q.get("q_group_size", 128))
-    fields = {"w_bits": int(bits), "group_size": None if group in (-1, None) else int(group)}
+    per_channel = group is None or (group == -1 and not isinstance(group, bool))
+    accepted = "a positive integer, or -1 for one scale per channel"
+    fields = {
+        "w_bits": bits,
+        "group_size": None if per_channel else _size(method, "group_size", group, accepted),
+    }
     # GPTQ's format stores zero points whatever `sym` says; AWQ's unless zero_point is false.
     fields["w_zero_point"] = q.get("zero_point", True) is not False
     return fields, list(q.get("modules_to_not_convert") or [])
@@ -157,22 +184,36 @@ def _compressed_tensors(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
     groups = q.get("config_groups") or {}
     if not groups:
         raise ModelConfigError("quantization_config (compressed-tensors) lacks 'config_groups'")
-    weights = [g.get("weights") or {} for g in groups.values()]
+    method = "compressed-tensors"
+    if not isinstance(groups, Mapping) or not all(isinstance(g, Mapping) for g in groups.values()):
+        raise ModelConfigError(
+            f"quantization_config ({method}): config_groups={groups!r} is invalid: expected "
+            "an object of named groups, each an object"
+        )
+    weights = [g.get("weights") for g in groups.values()]
+    if not all(isinstance(w, Mapping) for w in weights):
+        # A group without weights would quantize activations only, which rooflens does not
+        # price; reading it as 8-bit weights would be a guess.
+        raise ModelConfigError(
+            f"quantization_config ({method}): config_groups' weights={weights!r} is invalid: "
+            "expected each group's weight scheme (an object with num_bits)"
+        )
     if any(w != weights[0] for w in weights):
         raise ModelConfigError(
             "quantization_config (compressed-tensors): config groups with different weight "
             "schemes are not supported; rooflens prices one scheme for all linears"
         )
     w = weights[0]
-    bits, kind = int(w.get("num_bits", 8)), w.get("type", "int")
+    bits, kind = _size(method, "weights.num_bits", w.get("num_bits", 8)), w.get("type", "int")
     strategy, group = w.get("strategy", "tensor"), w.get("group_size")
     acts = next(iter(groups.values())).get("input_activations") or {}
-    fields: dict[str, Any] = {"w_bits": bits, "a_bits": int(acts.get("num_bits", 16))}
+    a_bits = _size(method, "input_activations.num_bits", acts.get("num_bits", 16))
+    fields: dict[str, Any] = {"w_bits": bits, "a_bits": a_bits}
     if fields["a_bits"] == 8 and acts.get("dynamic") is False:
         fields["a_scale"] = "static"
     kv_scheme = q.get("kv_cache_scheme") or {}
     if kv_scheme.get("num_bits"):
-        fields["kv_bits"] = int(kv_scheme["num_bits"])
+        fields["kv_bits"] = _size(method, "kv_cache_scheme.num_bits", kv_scheme["num_bits"])
     if kind == "float" and bits == 4 and group == 16:
         fields["w_format"] = "nvfp4"  # NVFP4: 16-element groups with an FP8 scale
     elif kind == "float" and bits == 4 and group == 32 and "mxfp4" in str(q.get("format")):
@@ -180,14 +221,15 @@ def _compressed_tensors(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
     elif kind == "float":
         fields["w_format"] = "fp"
         if strategy == "block":
-            rows, cols = w.get("block_structure") or [128, 128]
-            fields["w_scale"] = int(rows) * int(cols)
+            structure = w.get("block_structure") or [128, 128]
+            fields["w_scale"] = _block(method, "weights.block_structure", structure)
         elif strategy in ("tensor", "channel"):
             fields["w_scale"] = strategy
         elif strategy == "group":
-            fields["w_scale"] = int(group)
+            fields["w_scale"] = _size(method, "weights.group_size", group)
     else:
-        fields["group_size"] = int(group) if strategy == "group" and group else None
+        grouped = strategy == "group" and group
+        fields["group_size"] = _size(method, "weights.group_size", group) if grouped else None
         # compressed-tensors saves a zero point only for asymmetric schemes (its
         # QuantizationArgs' symmetric defaults to true).
         fields["w_zero_point"] = w.get("symmetric", True) is False
@@ -223,8 +265,12 @@ def read_quantization_config(raw: object, num_layers: int | None = None) -> Chec
     try:
         quant = Quantization(**fields)
     except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "scheme"
+        # Named as rooflens reads it (w_bits: the weights' bits, w_scale: weights per scale).
         raise ModelConfigError(
-            f"quantization_config ({method}): {exc.errors()[0]['msg']} ({fields})"
+            f"quantization_config ({method}): {name}={fields.get(name)!r} as read is invalid: "
+            f"{error['msg']}"
         ) from None
     return CheckpointQuant(
         method=str(method),
