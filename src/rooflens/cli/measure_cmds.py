@@ -18,6 +18,7 @@ from rooflens.cli.common import (
     _clean_errors,
     _console,
     app,
+    writable_folder,
 )
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError, RooflensError
@@ -55,18 +56,69 @@ def _torch(device: str) -> Any:
         raise MeasureExtraMissing(
             "measuring needs torch and transformers: pip install 'rooflens[measure]'"
         ) from None
-    if device not in ("cuda", "cpu"):
-        raise InvalidInputError("--device", device, "'cuda' or 'cpu'")
+    _check_device_name(device)
     if device == "cuda" and not torch.cuda.is_available():
         raise InvalidInputError("--device", device, "'cpu' here: PyTorch sees no CUDA device")
     return torch
 
 
-def _device_spec(device: str, hardware: str | None) -> Device:
+def _check_device_name(device: str) -> None:
+    # Apart from probing for CUDA: a misspelt device is named on any machine, at once.
+    if device not in ("cuda", "cpu"):
+        raise InvalidInputError("--device", device, "'cuda' or 'cpu'")
+
+
+def _output_file(option: str, path: Path | None, suffix: str) -> None:
+    """Before any run: a file the run ends by writing takes its suffix and an existing folder
+    (a run of minutes would otherwise be lost at its last step)."""
+    if path is None:
+        return
+    if path.suffix.lower() != suffix:
+        raise InvalidInputError(option, str(path), f"a file ending in {suffix}")
+    writable_folder(option, path)
+
+
+def _check_sizes(batch: int, prompt_len: int, gen_len: int) -> None:
+    for field, value in (("--batch", batch), ("--prompt-len", prompt_len), ("--gen-len", gen_len)):
+        if value < 1:
+            raise InvalidInputError(field, value, "a positive integer")
+
+
+def _check_context(spec: ModelSpec, prompt_len: int, gen_len: int) -> None:
+    """The run's positions within the model's: past them its position table has no row (an
+    IndexError deep in the model) and the analysis beside the run refuses them anyway. The
+    run's last step feeds position prompt_len + gen_len - 2 (prompt_len for one generated
+    token), the same rule and wording as `rooflens.core.analysis._check_context`."""
+    after = max(gen_len - 1, 1)
+    if prompt_len + after <= spec.max_positions:
+        return
+    context = f"a context of at most {spec.max_positions} tokens (max positions of {spec.name})"
+    room = spec.max_positions - after
+    if room >= 1:
+        raise InvalidInputError(
+            "--prompt-len", prompt_len, f"at most {room} tokens with --gen-len {gen_len}: {context}"
+        )
+    # Not even a one-token prompt fits beside this generation: the generation is what to cut.
+    most = spec.max_positions
+    raise InvalidInputError(
+        "--gen-len", gen_len, f"at most {most} tokens beside a 1-token prompt: {context}"
+    )
+
+
+def _named_device(device: str, hardware: str | None) -> Device | None:
+    """The device -H names (a catalog read, no torch), or None where the GPU's own name tells
+    it once torch is imported."""
     if hardware is not None:
         return resolve_device(hardware)
     if device == "cpu":
         raise InvalidInputError("--hardware", None, "a catalog device or TOML file for a CPU run")
+    return None
+
+
+def _device_spec(device: str, hardware: str | None) -> Device:
+    named = _named_device(device, hardware)
+    if named is not None:
+        return named
     import torch
 
     from rooflens.measure.validate import catalog_device
@@ -95,21 +147,28 @@ def measure(
     and print measured beside predicted: whole steps eager and from CUDA graphs, TTFT/TPOT,
     peak memory, and every operator alone. With --tp N: the model sharded over N devices (one
     process each) and the collectives between them instead of the operators."""
+    # Every argument, the output file and the model (a config read) are checked before torch
+    # is imported or the device probed: bad input is named as itself on any machine, not as a
+    # missing CUDA device, and before a model is built or a run of minutes is spent.
+    _check_device_name(device)
+    _check_sizes(batch, prompt_len, gen_len)
+    if tp is not None and tp < 1:
+        raise InvalidInputError("--tp", tp, "a positive integer: one process per device")
+    if compiled and tp is not None:
+        raise InvalidInputError("--compiled", True, "a run without --tp")
+    _output_file("-o", out, ".json")
+    named = _named_device(device, hardware)
+    config, name = resolve_config(model)
+    spec = spec_from_config(config, name=name)
+    _check_context(spec, prompt_len, gen_len)
     _torch(device)
     from rooflens.measure.session import measure as run_measure
 
-    for field, value in (("--batch", batch), ("--prompt-len", prompt_len), ("--gen-len", gen_len)):
-        if value < 1:
-            raise InvalidInputError(field, value, "a positive integer")
-    config, name = resolve_config(model)
-    spec = spec_from_config(config, name=name)
-    spec_device = _device_spec(device, hardware)
+    spec_device = named if named is not None else _device_spec(device, hardware)
     profile = None
     if calibration is not None and not (calibration == "auto" and spec_device.calibration is None):
         profile = resolve_calibration(calibration, spec_device)
     weights = _checkpoint_folder(model)
-    if compiled and tp is not None:
-        raise InvalidInputError("--compiled", True, "a run without --tp")
     if tp is not None:
         result = _measure_tp(
             config, spec, device, spec_device, (batch, prompt_len, gen_len), profile, tp, weights
@@ -279,24 +338,32 @@ def calibrate(
     for `--calibration` (a few minutes on a GPU). With --collectives, fit the link between
     devices instead (one process per device). With --from-aiconfigurator, fit a serving
     engine's profile from measured operator tables instead (no GPU needed)."""
+    # The files every mode ends by writing, checked before any of them runs (a profile is
+    # read back as TOML, and its MoE layers are named after its .toml suffix).
+    _output_file("-o", out, ".toml")
+    _output_file("--raw", raw, ".json")
     if from_aiconfigurator is not None:
         _calibrate_engine(from_aiconfigurator, engine, version, data_dir, hardware, out)
         return
-    _torch(device)
+    _check_device_name(device)
     if collectives:
+        _torch(device)
         _calibrate_link(device, hardware, tp, calibration, out, raw)
         return
     if tp is not None:
         raise InvalidInputError("--tp", tp, "only with --collectives: the suite runs on one device")
+    # The device -H names and the model too before the device is probed (see `measure`).
+    named = _named_device(device, hardware)
+    config, name = resolve_config(model)
+    spec = spec_from_config(config, name=name)
+    _torch(device)
     from rooflens.calibration.fit import fit_profile
     from rooflens.calibration.profile import save_profile
     from rooflens.measure.environment import describe
     from rooflens.measure.suite import run_suite
     from rooflens.measure.validate import measure_model
 
-    spec_device = _device_spec(device, hardware)
-    config, name = resolve_config(model)
-    spec = spec_from_config(config, name=name)
+    spec_device = named if named is not None else _device_spec(device, hardware)
     grid = (
         {"batches": (1, 8, 32), "prompts": (128, 512, 2048), "contexts": (512, 2048, 8192)}
         if device == "cuda"
