@@ -676,3 +676,29 @@ def test_verification_steps_use_the_absorbed_latent_attention() -> None:
 def test_malformed_quantization_configs_are_config_errors(config, message) -> None:
     with pytest.raises(ModelConfigError, match=message):
         read_quantization_config(config)
+
+
+@pytest.mark.parametrize(
+    "window_fields",
+    [
+        {"max_window_layers": 2},
+        {"max_window_layers": 0, "layer_types": ["full_attention"] * 2 + ["sliding_attention"] * 2},
+    ],
+)
+def test_qwen_sliding_window_covers_only_the_layers_it_names(window_fields) -> None:
+    """Qwen2/3 window only the layers from max_window_layers on (or those layer_types marks);
+    every layer was windowed (Qwen3-8B with use_sliding_window at 16k: 604 MB for 2,013)."""
+    config = {
+        "model_type": "qwen3", "hidden_size": 64, "intermediate_size": 96,
+        "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "head_dim": 16, "vocab_size": 100, "use_sliding_window": True, "sliding_window": 8,
+        **window_fields,
+    }  # fmt: skip
+    spec = spec_from_config(config)
+    kv = kv_cache_bytes(
+        spec, Quantization(), np.array(1.0), np.array(20.0), kv_spans(spec, AnalysisOptions())
+    )
+    # 2 x 2 KV heads x 16 x 2 bytes = 128 bytes per token and layer: two layers keep 20
+    # tokens, two their window of 8.
+    assert float(kv) == 128 * (2 * 20 + 2 * 8)
+    assert spec_from_config({**config, "use_sliding_window": False}).sliding_window is None

@@ -108,7 +108,8 @@ class Settings(BaseModel):
         "Precision",
         "recurrent state bits",
         "Bits per element of a recurrent mixer's state (Mamba, Gated DeltaNet, KDA); empty: "
-        "as the checkpoint declares (mamba_ssm_dtype), else the KV cache's.",
+        "as the checkpoint declares (mamba_ssm_dtype, mamba_ssm_cache_dtype, or its config "
+        "class's default: FP32 for Nemotron-H), else the KV cache's.",
     )
     group_size: int | None = setting(
         None,

@@ -114,15 +114,34 @@ def _llama_like(c: _Config, name: str, **overrides: Any) -> ModelSpec:
     return _spec(fields)
 
 
+def _qwen_window(c: _Config) -> dict[str, Any]:
+    """Qwen2/3's sliding window, only with `use_sliding_window`: on the layers `layer_types`
+    marks, else on those from `max_window_layers` on (transformers' Qwen2Config and
+    Qwen3Config, default 28); the layers before keep every key."""
+    if not c.get("use_sliding_window", False):
+        return {"sliding_window": None}
+    layers = c.req("num_hidden_layers")
+    first = c.get("max_window_layers", 28)
+    default = ["sliding_attention" if i >= first else "full_attention" for i in range(layers)]
+    types = c.get("layer_types", default)
+    if len(types) != layers:
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: layer_types has {len(types)} entries "
+            f"for num_hidden_layers={layers}"
+        )
+    windowed = sum(1 for kind in types if kind == "sliding_attention")
+    if not windowed:
+        return {"sliding_window": None}
+    return {"sliding_window": c.raw.get("sliding_window"), "window_layers": windowed}
+
+
 def _qwen2(c: _Config, name: str) -> ModelSpec:
     # Qwen2 always has q/k/v biases and no o_proj bias.
-    window = c.raw.get("sliding_window") if c.get("use_sliding_window", False) else None
-    return _llama_like(c, name, qkv_bias=True, out_bias=False, sliding_window=window)
+    return _llama_like(c, name, qkv_bias=True, out_bias=False, **_qwen_window(c))
 
 
 def _qwen3(c: _Config, name: str) -> ModelSpec:
-    window = c.raw.get("sliding_window") if c.get("use_sliding_window", False) else None
-    return _llama_like(c, name, qk_norm=True, sliding_window=window)
+    return _llama_like(c, name, qk_norm=True, **_qwen_window(c))
 
 
 def _gemma(c: _Config, name: str) -> ModelSpec:
@@ -342,13 +361,12 @@ def _moe_layers(c: _Config) -> None:
 def _qwen2_moe(c: _Config, name: str) -> ModelSpec:
     _moe_layers(c)
     shared = c.get("shared_expert_intermediate_size", 0) or None
-    window = c.raw.get("sliding_window") if c.get("use_sliding_window", False) else None
     return _llama_like(
         c,
         name,
         qkv_bias=True,
         out_bias=False,
-        sliding_window=window,
+        **_qwen_window(c),
         num_experts=c.req("num_experts"),
         experts_per_token=c.req("num_experts_per_tok"),
         expert_intermediate_size=c.req("moe_intermediate_size"),
@@ -359,12 +377,11 @@ def _qwen2_moe(c: _Config, name: str) -> ModelSpec:
 
 def _qwen3_moe(c: _Config, name: str) -> ModelSpec:
     _moe_layers(c)
-    window = c.raw.get("sliding_window") if c.get("use_sliding_window", False) else None
     return _llama_like(
         c,
         name,
         qk_norm=True,
-        sliding_window=window,
+        **_qwen_window(c),
         num_experts=c.req("num_experts"),
         experts_per_token=c.req("num_experts_per_tok"),
         expert_intermediate_size=c.req("moe_intermediate_size"),

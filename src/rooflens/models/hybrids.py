@@ -163,6 +163,7 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
         in_bias=c.get("use_bias", False),
         out_bias=c.get("use_bias", False),
         conv_bias=c.get("use_conv_bias", True),
+        # Absent, the config class's default float32 (as the --state-bits help says).
         state_bits=32 if c.get("mamba_ssm_cache_dtype", "float32") == "float32" else None,
     )
     moe: dict[str, Any] = {}
