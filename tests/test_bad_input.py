@@ -680,3 +680,48 @@ def test_an_option_left_out_is_named_missing_not_none(args, message) -> None:
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2 and res.output.startswith(message), res.output
     assert "None" not in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # Named by the flag typed, not by the device field it sets (memory_bandwidth=...).
+        (["--bandwidth", "-1"], "error: --bandwidth=-1.0 is invalid: expected bytes/s, from 1"),
+        (["--memory", "0"], "error: --memory=0.0 is invalid: expected bytes, from 1"),
+        (["--peak", "bogus=1e12"], "error: --peak='bogus=1e12' is invalid: expected DTYPE=OPS with"),
+        (["--peak", "bf16=0"], "error: --peak=0.0 is invalid: expected OP/s, from 1"),
+    ],
+)  # fmt: skip
+def test_device_flags_are_named_as_typed(args, message) -> None:
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    res = CliRunner().invoke(app, ["analyze", "gpt2", "-H", "h100-sxm", *args])
+    assert res.exit_code == 2 and res.output.startswith(message), res.output
+
+
+def test_unknown_hardware_names_what_is_accepted() -> None:
+    with pytest.raises(
+        rooflens.UnknownHardwareError,
+        match=r"^hardware='h10' is invalid: "
+        r"expected a catalog device .* or a device TOML file; did you mean h20",
+    ):
+        rooflens.analyze("gpt2", "h10")  # fmt: skip
+
+
+def test_compare_shows_no_ratio_without_figures_and_aliases_read_as_a_list() -> None:
+    import csv
+    import io
+
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    res = CliRunner().invoke(
+        app, ["compare", "gpt2", "-H", "h100-sxm", "--gen-len", "1", "--vs", "w_bits=4"]
+    )
+    assert res.exit_code == 0 and "nan" not in res.output
+    res = CliRunner().invoke(app, ["hardware", "h100-sxm", "-f", "csv"])
+    (row,) = csv.DictReader(io.StringIO(res.stdout))
+    assert row["aliases"].split(";")[0] == "H100"

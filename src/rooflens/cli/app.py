@@ -460,7 +460,9 @@ def hardware(
         device = resolve_device(name)
         data = device.model_dump()
         if output is not OutputFormat.table:
-            _emit(data, pd.json_normalize(data), output)
+            flat = pd.json_normalize(data)  # a CSV cell holds the aliases as a;b, not a tuple
+            flat["aliases"] = ";".join(device.aliases)
+            _emit(data, flat, output)
             return
         rows = [(k, fmt.device_field(k, v)) for k, v in data.items() if not isinstance(v, dict)]
         rows += [(f"peak {k}", fmt.si(v, "OP/s")) for k, v in device.peak_ops.items()]
@@ -561,7 +563,8 @@ def compare_cmd(
             "metric": frame.metric,
             "A": [_show(v, u) for v, u in zip(frame.a, frame.unit, strict=True)],
             "B": [_show(v, u) for v, u in zip(frame.b, frame.unit, strict=True)],
-            "B / A": frame.ratio.map(lambda r: f"{r:.3g}×"),
+            # No ratio where either side has no figure (one generated token: no TPOT).
+            "B / A": frame.ratio.map(lambda r: f"{r:.3g}×" if np.isfinite(r) else "—"),
         }
     )
     _console().print(

@@ -8,12 +8,13 @@ from __future__ import annotations
 import enum
 import functools
 import inspect
+import math
 import os
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_args
 
 import numpy as np
 import typer
@@ -31,7 +32,7 @@ from rooflens.cli import format as fmt
 from rooflens.core import analysis as core
 from rooflens.core.analysis import default_prompt_len
 from rooflens.core.errors import InvalidInputError, RooflensError
-from rooflens.core.hardware import Device
+from rooflens.core.hardware import MAX_CAPACITY, RATE_BOUNDS, ComputeDtype, Device
 from rooflens.core.results import Analysis
 from rooflens.hardware.catalog import device_from_dict
 from rooflens.settings import (
@@ -201,6 +202,8 @@ LongContextOpt = Annotated[
 def _device(
     hardware: str | None, bandwidth: float | None, memory: float | None, peak: list[str] | None
 ) -> Device:
+    _check_rate("--bandwidth", bandwidth, "bytes/s")
+    _check_rate("--memory", memory, "bytes")
     peaks = _parse_peaks(peak or [])
     if hardware is None:
         missing = [
@@ -243,6 +246,7 @@ def _device(
 
 def _parse_peaks(items: list[str]) -> dict[str, float]:
     peaks = {}
+    dtypes = get_args(ComputeDtype)
     for item in items:
         dtype, sep, value = item.partition("=")
         try:
@@ -251,7 +255,20 @@ def _parse_peaks(items: list[str]) -> dict[str, float]:
             sep = ""
         if not sep:
             raise InvalidInputError("--peak", item, "DTYPE=OPS, e.g. bf16=989e12")
+        if dtype.strip() not in dtypes:
+            raise InvalidInputError(
+                "--peak", item, f"DTYPE=OPS with DTYPE one of {', '.join(dtypes)}"
+            )
+        _check_rate("--peak", peaks[dtype.strip()], "OP/s")
     return peaks
+
+
+def _check_rate(flag: str, value: float | None, unit: str) -> None:
+    """A device figure given on the command line, within the Device's own bounds, named by the
+    flag typed rather than by the field it sets."""
+    low, high = (1.0, MAX_CAPACITY) if flag == "--memory" else RATE_BOUNDS
+    if value is not None and not (math.isfinite(value) and low <= value <= high):
+        raise InvalidInputError(flag, value, f"{unit}, from {low:g} to {high:g}")
 
 
 def parse_sizes(field: str, text: str) -> np.ndarray:

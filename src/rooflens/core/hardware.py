@@ -35,7 +35,10 @@ _DTYPES_BY_BITS: tuple[tuple[int, tuple[str, ...]], ...] = (
 
 # A rate (bytes or OPs per second) of at least one a second: below it times overflow to
 # infinity (1e-300 B/s), and no device is that slow.
-Rate = Annotated[float, Field(ge=1.0, le=1e21)]
+RATE_BOUNDS = (1.0, 1e21)
+Rate = Annotated[float, Field(ge=RATE_BOUNDS[0], le=RATE_BOUNDS[1])]
+# At most an exabyte: token counts derived from it stay integers.
+MAX_CAPACITY = 1e18
 
 
 class Device(BaseModel):
@@ -49,8 +52,7 @@ class Device(BaseModel):
     aliases: tuple[str, ...] = ()
     vendor: str = ""
     kind: Literal["gpu", "tpu", "apple-soc", "cpu", "other"] = "gpu"
-    # At most an exabyte: token counts derived from it stay integers.
-    memory_capacity: float = Field(gt=0, le=1e18)
+    memory_capacity: float = Field(gt=0, le=MAX_CAPACITY)
     memory_bandwidth: Rate
     peak_ops: dict[ComputeDtype, Rate] = Field(min_length=1)
     sparse_peak_ops: dict[ComputeDtype, Rate] = Field(default_factory=dict)

@@ -99,8 +99,8 @@ def get_device(name: str | os.PathLike[str]) -> Device:
         return load_device_file(text)
     names = list(catalog())
     close = difflib.get_close_matches(text.lower(), names, n=3, cutoff=0.4)
-    hint = f"did you mean {', '.join(close)}? " if close else ""
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownHardwareError(
-        f"unknown hardware {text!r}: {hint}(`rooflens hardware` lists all {len(names)} devices; "
-        f"a TOML file path defines your own)"
+        f"hardware={text!r} is invalid: expected a catalog device (`rooflens hardware` lists "
+        f"all {len(names)}) or a device TOML file{hint}"
     )
