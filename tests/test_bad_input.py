@@ -688,7 +688,7 @@ def test_an_option_left_out_is_named_missing_not_none(args, message) -> None:
         # Named by the flag typed, not by the device field it sets (memory_bandwidth=...).
         (["--bandwidth", "-1"], "error: --bandwidth=-1.0 is invalid: expected bytes/s, from 1"),
         (["--memory", "0"], "error: --memory=0.0 is invalid: expected bytes, from 1"),
-        (["--peak", "bogus=1e12"], "error: --peak='bogus=1e12' is invalid: expected DTYPE=OPS with"),
+        (["--peak", "bogus=1e12"], "error: --peak='bogus=1e12' is invalid: expected DTYPE="),
         (["--peak", "bf16=0"], "error: --peak=0.0 is invalid: expected OP/s, from 1"),
     ],
 )  # fmt: skip

@@ -12,6 +12,7 @@ import rooflens
 from rooflens.cli.app import app
 from rooflens.core import AnalysisOptions, analyze
 from rooflens.core.speculative import expected_tokens, parallel_decoding, speculative
+from rooflens.models.quant import default_quantization
 
 
 def test_expected_tokens_formula() -> None:
@@ -56,6 +57,25 @@ def test_speculation_pays_less_at_large_batch() -> None:
 def test_no_acceptance_is_a_slowdown(tiny_model, toy_device) -> None:
     est = speculative(tiny_model, toy_device, gamma=2, alpha=0.0, draft=tiny_model)
     assert est.tokens_per_step == 1 and est.speedup < 1
+
+
+def test_the_drafter_weights_are_counted(tiny_model, toy_device) -> None:
+    """A draft model, the MTP module and the Medusa heads must be resident to draft; the
+    analysis of the target alone does not hold them (DeepSeek-V3 --mtp reported its memory
+    without the module's)."""
+    draft = tiny_model.model_copy(update={"num_layers": 1, "name": "draft"})
+    est = speculative(tiny_model, toy_device, gamma=3, alpha=0.5, draft=draft)
+    assert est.drafter_weights == analyze(draft, toy_device).memory["decode"].weights
+    h, v = tiny_model.hidden_size, tiny_model.vocab_size
+    medusa = speculative(tiny_model, toy_device, gamma=3, alpha=0.5, medusa_heads=True)
+    assert medusa.drafter_weights == 3 * (h * h + h * v) * 2  # 16-bit heads
+    v3 = rooflens.load_model("deepseek-ai/DeepSeek-V3")
+    stored = AnalysisOptions(quantization=default_quantization(v3))
+    mtp = speculative(
+        v3, rooflens.get_device("h200-sxm"), gamma=1, alpha=0.8, mtp=True, options=stored
+    )
+    # One module: an MoE block of 256 experts with its own embedding and head, FP8 blocks.
+    assert 15e9 < mtp.drafter_weights < 18e9
 
 
 def test_medusa_and_trees(tiny_model, toy_device) -> None:

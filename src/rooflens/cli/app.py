@@ -150,6 +150,8 @@ def analyze(
                     ("time per token", fmt.seconds(speculation["time_per_token"])),
                     ("plain decode step", fmt.seconds(speculation["plain_step"])),
                     ("speed-up", f"{speculation['speedup']:.2f}×"),
+                    # Held beside the target's weights, which the memory above counts alone.
+                    ("drafter weights per device", fmt.si(speculation["drafter_weights"], "B")),
                 ],
             )
         )

@@ -20,10 +20,11 @@ import numpy as np
 
 from rooflens.core.analysis import analyze
 from rooflens.core.errors import InvalidInputError
-from rooflens.core.graph import build_graph
+from rooflens.core.graph import Graph, build_graph
 from rooflens.core.hardware import Device
+from rooflens.core.memory import weight_bytes
 from rooflens.core.model import ModelSpec
-from rooflens.core.mtp import mtp_graph
+from rooflens.core.mtp import mtp_graph, stored_part
 from rooflens.core.operators import LatentAttention, Linear, Step
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import price_step
@@ -37,6 +38,9 @@ class SpeculativeEstimate:
     draft_time: np.ndarray
     verify_step: np.ndarray
     speedup: np.ndarray
+    # Bytes per device the drafter's weights add beside the target's, which the analysis of
+    # the target alone does not hold: a draft model's, one MTP module's, the Medusa heads'.
+    drafter_weights: float = 0.0
 
     @property
     def time_per_token(self) -> np.ndarray:
@@ -52,6 +56,7 @@ class SpeculativeEstimate:
                 ("verify_step", self.verify_step),
                 ("time_per_token", self.time_per_token),
                 ("speedup", self.speedup),
+                ("drafter_weights", self.drafter_weights),
             )
         }
 
@@ -85,12 +90,8 @@ def _step_time(
     ).step_time()
 
 
-def _heads_time(
-    target: ModelSpec, device: Device, options: AnalysisOptions, heads: int, batch: np.ndarray
-) -> np.ndarray:
-    """Medusa-1 heads (Cai et al. 2024): each a residual h x h layer and its own h x V head,
-    all run on the last hidden state of every sequence."""
-    step = Step(batch=batch, new_tokens=np.ones_like(batch), past=np.zeros_like(batch))
+def _medusa_head(target: ModelSpec) -> Graph:
+    """One Medusa-1 head (Cai et al. 2024): a residual h x h layer and its own h x V head."""
     layers = [
         Linear(
             "medusa_block",
@@ -111,9 +112,15 @@ def _heads_time(
             quantized=False,
         ),
     ]
-    from rooflens.core.graph import Graph
+    return Graph(operators=tuple(layers), num_layers=1, total_layers=1)
 
-    graph = Graph(operators=tuple(layers), num_layers=1, total_layers=1)
+
+def _heads_time(
+    target: ModelSpec, device: Device, options: AnalysisOptions, heads: int, batch: np.ndarray
+) -> np.ndarray:
+    """`heads` Medusa heads, all run on the last hidden state of every sequence."""
+    step = Step(batch=batch, new_tokens=np.ones_like(batch), past=np.zeros_like(batch))
+    graph = _medusa_head(target)
     return (
         heads
         * price_step(
@@ -167,9 +174,11 @@ def speculative(
     analyze(target, device, batch=b, prompt_len=s + gamma + 1, options=options)  # validates
     plain = _step_time(target, device, options, b, 1, s)
     verify = _step_time(target, device, options, b, tree_width * (gamma + 1), s)
+    quant = options.quantization
     if draft is not None:
         # gamma autoregressive draft steps (at the same context: the draft keeps its own cache).
         drafting = gamma * _step_time(draft, device, options, b * tree_width, 1, s)
+        held = weight_bytes(build_graph(draft, options, device), quant)
     elif mtp:
         # Each draft token is one MTP module step: one block with its own cache, and a head.
         step = Step(batch=b * tree_width, new_tokens=np.ones_like(s, dtype=float), past=s)
@@ -177,16 +186,18 @@ def speculative(
         drafting = (
             gamma
             * price_step(
-                module, device, options.quantization, step, options.calibration, options.execution
+                module, device, quant, step, options.calibration, options.execution
             ).step_time()
         )
+        held = weight_bytes(stored_part(target, module), quant)  # as the simulator holds it
     else:
         drafting = _heads_time(target, device, options, gamma, b)
+        held = gamma * weight_bytes(_medusa_head(target), quant)
     tree_alpha = 1 - (1 - alpha) ** tree_width
     tokens = np.full_like(plain, expected_tokens(tree_alpha, gamma))
     speedup = tokens * plain / (drafting + verify)
     return SpeculativeEstimate(
-        tokens, plain, np.broadcast_to(drafting, plain.shape), verify, speedup
+        tokens, plain, np.broadcast_to(drafting, plain.shape), verify, speedup, held
     )
 
 
