@@ -725,3 +725,15 @@ def test_compare_shows_no_ratio_without_figures_and_aliases_read_as_a_list() -> 
     res = CliRunner().invoke(app, ["hardware", "h100-sxm", "-f", "csv"])
     (row,) = csv.DictReader(io.StringIO(res.stdout))
     assert row["aliases"].split(";")[0] == "H100"
+
+
+def test_sizes_that_do_not_broadcast_are_named(tiny_model, toy_device) -> None:
+    """Three batches beside two prompts was numpy's own ValueError, not a typed error."""
+    with pytest.raises(InvalidInputError, match=r"^batch and prompt_len='batch \(3,\), prompt"):
+        analyze(tiny_model, toy_device, batch=[1, 2, 3], prompt_len=[8, 16])
+    with pytest.raises(InvalidInputError, match=r"^batch and prompt_len and gen_len="):
+        analyze(tiny_model, toy_device, batch=[1, 2], prompt_len=8, gen_len=[4, 8, 16])
+    with pytest.raises(InvalidInputError, match=r"^a=1 is invalid: expected an Analysis"):
+        rooflens.compare(1, 2)
+    grid = analyze(tiny_model, toy_device, batch=[1, 2, 3], prompt_len=[[8], [16]])
+    assert grid.shape == (2, 3)  # shapes that broadcast still do

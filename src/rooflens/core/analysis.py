@@ -32,7 +32,7 @@ from rooflens.core.pricing import (
 from rooflens.core.results import Analysis, Footprint
 from rooflens.core.techniques import offload
 from rooflens.core.techniques.parallelism import link_bandwidth, link_latency, local_model
-from rooflens.core.validation import positive_int_array
+from rooflens.core.validation import broadcast_sizes, positive_int_array
 from rooflens.core.vision import price_images
 
 
@@ -62,9 +62,9 @@ def analyze(
     _check_context(model, options, s, g)
     # One common shape for every size keeps the operator axis first everywhere downstream.
     if g is None:
-        b, s = (np.array(a) for a in np.broadcast_arrays(b, s))
+        b, s = broadcast_sizes(batch=b, prompt_len=s)
     else:
-        b, s, g = (np.array(a) for a in np.broadcast_arrays(b, s, g))
+        b, s, g = broadcast_sizes(batch=b, prompt_len=s, gen_len=g)
 
     par = options.parallelism
     if np.any(b % par.micro_batches):

@@ -383,8 +383,10 @@ def compare(a: Analysis, b: Analysis) -> pd.DataFrame:
     """Two analyses side by side (e.g. with and without a technique): b / a for each figure."""
     import pandas as pd  # only where a frame is built: importing rooflens stays light
 
-    a._require_point("compare")
-    b._require_point("compare")
+    for name, side in (("a", a), ("b", b)):
+        if not isinstance(side, Analysis):
+            raise InvalidInputError(name, side, "an Analysis (rooflens.analyze's result)")
+        side._require_point("compare")
     rows = [(name, float(get(a)), float(get(b)), unit) for name, get, unit in COMPARED]
     if a.generation is not None and b.generation is not None:
         rows += [

@@ -28,7 +28,7 @@ from rooflens.core.mtp import mtp_graph, stored_part
 from rooflens.core.operators import LatentAttention, Linear, Step
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import price_step
-from rooflens.core.validation import positive_int_array
+from rooflens.core.validation import broadcast_sizes, positive_int_array
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def speculative(
         )
     b = positive_int_array("batch", batch)
     s = positive_int_array("context", context)
-    b, s = (np.array(x) for x in np.broadcast_arrays(b, s))
+    b, s = broadcast_sizes(batch=b, context=s)
     analyze(target, device, batch=b, prompt_len=s + gamma + 1, options=options)  # validates
     plain = _step_time(target, device, options, b, 1, s)
     verify = _step_time(target, device, options, b, tree_width * (gamma + 1), s)
@@ -220,7 +220,7 @@ def parallel_decoding(
         raise InvalidInputError("tokens_per_step", tokens_per_step, f"a number in [1, {window}]")
     b = positive_int_array("batch", batch)
     s = positive_int_array("context", context)
-    b, s = (np.array(x) for x in np.broadcast_arrays(b, s))
+    b, s = broadcast_sizes(batch=b, context=s)
     plain = _step_time(target, device, options, b, 1, s)
     step = _step_time(target, device, options, b, window, s)
     tokens = np.full_like(plain, float(tokens_per_step))

@@ -24,3 +24,18 @@ def positive_int_array(field: str, value: object) -> np.ndarray:
     if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)) or np.any(arr <= 0):
         raise InvalidInputError(field, value, accepted)
     return arr
+
+
+def broadcast_sizes(**sizes: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The sizes broadcast to one shape, as numpy broadcasts them; shapes that do not
+    broadcast (3 batches beside 2 prompts) are one error naming them all."""
+    try:
+        return tuple(np.array(a) for a in np.broadcast_arrays(*sizes.values()))
+    except ValueError:
+        shapes = ", ".join(f"{name} {np.shape(v)}" for name, v in sizes.items())
+        raise InvalidInputError(
+            " and ".join(sizes),
+            shapes,
+            "shapes that broadcast: equal lengths or length 1 (rooflens.sweep takes every "
+            "combination)",
+        ) from None
