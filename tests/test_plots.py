@@ -156,6 +156,9 @@ def test_plot_and_compare_take_the_long_context_flag_their_errors_name(tmp_path)
         # The model, device and sizes are the command's options, not a line's.
         ["plot", "batch", LLAMA, "-H", "a6000", "--setting", "A:hardware=h100-sxm"],
         ["plot", "batch", LLAMA, "-H", "a6000", "--setting", "A:batch=4"],
+        # One label twice: the second line was drawn over the first.
+        ["plot", "batch", LLAMA, "-H", "a6000", "--setting", "A:w_bits=4", "--setting",
+         "A:w_bits=8"],
         # One analysis is drawn: a second setting was dropped without a word.
         ["plot", "roofline", LLAMA, "-H", "a6000", "--setting", "A:w_bits=8", "--setting",
          "B:tp=2"],
@@ -209,3 +212,12 @@ def test_an_operator_moving_no_bytes_of_its_own_is_not_drawn() -> None:
         x, y = np.asarray(collection.get_offsets()).T
         roof = np.minimum(max(device.peak_ops.values()), x * device.memory_bandwidth)
         assert np.all(y <= roof * 1.0001)
+
+
+def test_a_setting_may_list_several_values() -> None:
+    from rooflens.cli.plot_cmds import parse_setting
+
+    label, values = parse_setting("F:fusion=qkv,gate_up,w_bits=8")
+    assert (label, values["w_bits"]) == ("F", 8)
+    result = rooflens.analyze(LLAMA, "a6000", prompt_len=64, **values)
+    assert result.options.fusion == ("qkv", "gate_up")

@@ -85,8 +85,27 @@ def parse_setting(text: str) -> tuple[str, dict[str, Any]]:
     if not sep or not label.strip():
         raise InvalidInputError("--setting", text, "LABEL:KEY=VALUE,KEY=VALUE (e.g. W4:w_bits=4)")
     # Settings only: the model, device and sizes are the command's own options.
-    items = (_setting(item, "--setting", SETTING_NAMES) for item in body.split(",") if item.strip())
+    # A value may list several items (fusion=qkv,gate_up): a part without "=" continues the
+    # one before.
+    parts: list[str] = []
+    for part in body.split(","):
+        if "=" in part or not parts:
+            parts.append(part)
+        else:
+            parts[-1] += "," + part
+    items = (_setting(item, "--setting", SETTING_NAMES) for item in parts if item.strip())
     return label.strip(), dict(items)
+
+
+def parse_settings_lines(texts: list[str]) -> dict[str, dict[str, Any]]:
+    """Every --setting by its label; a label given twice would draw one line over another."""
+    settings: dict[str, dict[str, Any]] = {}
+    for text in texts:
+        label, values = parse_setting(text)
+        if label in settings:
+            raise InvalidInputError("--setting", text, f"a label other than {label!r}, used before")
+        settings[label] = values
+    return settings
 
 
 @app.command()
@@ -130,9 +149,7 @@ def plot(
         raise InvalidInputError("--stage", stage, "prefill or decode")
     if hardware is None:
         raise InvalidInputError("--hardware", None, "a catalog device or TOML file")
-    settings = dict(parse_setting(x) for x in setting or []) or DEFAULT_SETTINGS.get(
-        kind.value, {"": {}}
-    )
+    settings = parse_settings_lines(setting or []) or DEFAULT_SETTINGS.get(kind.value, {"": {}})
     if allow_long_context:  # a line's own setting, where it states one, is kept
         settings = {k: {"allow_long_context": True, **v} for k, v in settings.items()}
     batches = axis_sizes("--batch", batch, kind is PlotKind.batch, DEFAULT_BATCHES)
