@@ -737,3 +737,18 @@ def test_sizes_that_do_not_broadcast_are_named(tiny_model, toy_device) -> None:
         rooflens.compare(1, 2)
     grid = analyze(tiny_model, toy_device, batch=[1, 2, 3], prompt_len=[[8], [16]])
     assert grid.shape == (2, 3)  # shapes that broadcast still do
+
+
+def test_low_rank_layers_name_projections_the_model_has() -> None:
+    """A name matching no projection factorized nothing, and the run said nothing."""
+    with pytest.raises(
+        InvalidInputError,
+        match=r"^low_rank_layers='bogus' is invalid: expected "
+        r"projections of openai-community/gpt2: down_proj, k_proj",
+    ):
+        rooflens.analyze("gpt2", "h100-sxm", low_rank_ratio=0.5, low_rank_layers="q_proj,bogus")
+    # Experts are not plain projections: an MoE's gate_proj is not there to factorize.
+    with pytest.raises(InvalidInputError, match="low_rank_layers='gate_proj'"):
+        rooflens.analyze("Qwen/Qwen3-30B-A3B", "h100-sxm", low_rank_ratio=0.5,
+                         low_rank_layers="gate_proj")  # fmt: skip
+    rooflens.analyze("gpt2", "h100-sxm", low_rank_ratio=0.5)  # the default list: what exists

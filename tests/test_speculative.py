@@ -174,3 +174,17 @@ def test_analyze_reports_speculation_at_its_point() -> None:
         w_bits=4,
     )
     assert spec["speedup"] == pytest.approx(float(direct.speedup))
+
+
+def test_a_context_past_the_positions_is_named_as_the_context() -> None:
+    """It was named prompt_len=131075 (the verify step's prompt), a field speculate lacks."""
+    gpt2 = rooflens.load_model("gpt2")
+    device = rooflens.get_device("h100-sxm")
+    kwargs = {"gamma": 2, "alpha": 0.5, "medusa_heads": True}
+    assert speculative(gpt2, device, context=1020, **kwargs).speedup > 1
+    with pytest.raises(
+        rooflens.InvalidInputError,
+        match=r"^context=1021 is invalid: expected "
+        r"at most 1020 tokens: verifying 3 tokens",
+    ):
+        speculative(gpt2, device, context=1021, **kwargs)  # fmt: skip

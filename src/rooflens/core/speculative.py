@@ -171,6 +171,15 @@ def speculative(
     b = positive_int_array("batch", batch)
     s = positive_int_array("context", context)
     b, s = broadcast_sizes(batch=b, context=s)
+    most = target.max_positions - gamma - 2  # the verify step's gamma + 1 tokens, then one
+    if not options.allow_long_context and np.any(s > most):
+        raise InvalidInputError(
+            "context",
+            int(np.max(s)),
+            f"at most {most} tokens: verifying {gamma + 1} tokens after it takes "
+            f"{target.name}'s last positions of {target.max_positions}; allow_long_context=True "
+            "(--allow-long-context) prices beyond them",
+        )
     analyze(target, device, batch=b, prompt_len=s + gamma + 1, options=options)  # validates
     plain = _step_time(target, device, options, b, 1, s)
     verify = _step_time(target, device, options, b, tree_width * (gamma + 1), s)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from rooflens.core.errors import InvalidInputError
 from rooflens.core.operators import Linear, Operator
 
 if TYPE_CHECKING:
@@ -27,6 +28,14 @@ def apply(
     if ratio is None:
         return ops
     names = set(options.low_rank_layers)
+    default = type(options).model_fields["low_rank_layers"].default
+    linears = {op.name for op in ops if type(op) is Linear}
+    unknown = sorted(names - linears) if options.low_rank_layers != default else []
+    if unknown:  # a name matching no projection would factorize nothing, unseen
+        raise InvalidInputError(
+            "low_rank_layers", ",".join(unknown), f"projections of {model.name}: "
+            f"{', '.join(sorted(linears))}"
+        )  # fmt: skip
     out: list[Operator] = []
     for op in ops:
         if type(op) is not Linear or op.name not in names:
