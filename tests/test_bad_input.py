@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -752,3 +754,21 @@ def test_low_rank_layers_name_projections_the_model_has() -> None:
         rooflens.analyze("Qwen/Qwen3-30B-A3B", "h100-sxm", low_rank_ratio=0.5,
                          low_rank_layers="gate_proj")  # fmt: skip
     rooflens.analyze("gpt2", "h100-sxm", low_rank_ratio=0.5)  # the default list: what exists
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        # Named as config.json spells them, not as rooflens's fields (num_layers, num_heads).
+        ({"num_hidden_layers": 0}, "num_hidden_layers=0 is invalid"),
+        ({"num_key_value_heads": 5}, "num_attention_heads=14 must be a multiple of "
+                                     "num_key_value_heads=5"),
+        ({"max_position_embeddings": 0}, "max_position_embeddings=0 is invalid"),
+    ],
+)  # fmt: skip
+def test_config_errors_use_the_config_names(tmp_path, changes, message) -> None:
+    config = json.loads(
+        (Path(rooflens.__file__).parent / "models/configs/Qwen--Qwen2.5-0.5B.json").read_text()
+    )
+    with pytest.raises(ModelConfigError, match=re.escape(message)):
+        rooflens.load_model(_write(tmp_path, json.dumps({**config, **changes})))

@@ -7,6 +7,7 @@ Where a config omits a field, the default of that model's transformers config cl
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -458,11 +459,33 @@ def _spec(fields: dict[str, Any]) -> ModelSpec:
         where = f"config.json of model_type {fields.get('model_type')!r}"
         message = err["msg"].removeprefix("Value error, ")
         if not err["loc"]:  # a rule across fields names them in its message
-            raise ModelConfigError(f"{where}: {message}") from None
+            raise ModelConfigError(f"{where}: {_config_words(message)}") from None
         field = ".".join(str(p) for p in err["loc"])
         raise ModelConfigError(
-            f"{where}: {field}={err.get('input')!r} is invalid: {message}"
+            f"{where}: {_config_words(field)}={err.get('input')!r} is invalid: {message}"
         ) from None
+
+
+def _config_words(text: str) -> str:
+    """rooflens's field names in `text` as config.json spells them (num_layers ->
+    num_hidden_layers; a field of several spellings keeps its name and lists them)."""
+    for field, key in CONFIG_KEYS.items():
+        spelled = key if "/" not in key else f"{field} ({key})"
+        text = re.sub(rf"\b{field}\b", spelled, text)
+    return text
+
+
+# The config.json keys rooflens's own field names are read from, for errors: a user fixes the
+# file, whose names differ (one field, several spellings across families).
+CONFIG_KEYS = {
+    "num_layers": "num_hidden_layers",
+    "num_heads": "num_attention_heads",
+    "num_kv_heads": "num_key_value_heads",
+    "max_positions": "max_position_embeddings",
+    "num_experts": "num_experts / num_local_experts / n_routed_experts",
+    "experts_per_token": "num_experts_per_tok / top_k",
+    "expert_intermediate_size": "moe_intermediate_size",
+}
 
 
 def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> ModelSpec:
