@@ -343,7 +343,11 @@ def test_moe_width_as_text_is_refused_not_repeated(tmp_path) -> None:
 
 def test_zero_experts_is_not_a_dense_model(tmp_path) -> None:
     mixtral = {**_MOE, "model_type": "mixtral", "num_local_experts": 0}
-    with pytest.raises(ModelConfigError, match="num_experts=0 is invalid: a mixture of experts"):
+    with pytest.raises(
+        ModelConfigError,
+        match=r"num_experts \(num_experts / num_local_experts / n_routed_experts\)=0 is invalid: "
+        "a mixture of experts",
+    ):
         rooflens.load_model(_write(tmp_path, json.dumps(mixtral)))
 
 
@@ -368,14 +372,14 @@ def test_overlong_model_name_is_one_line() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--memory", "inf"], "memory_capacity=inf is invalid: Input should be a finite number"),
-        (["--bandwidth", "nan"], "memory_bandwidth=nan is invalid"),
+        (["--memory", "inf"], "--memory=inf is invalid: expected bytes, from 1 to 1e+18"),
+        (["--bandwidth", "nan"], "--bandwidth=nan is invalid"),
         (["--scale-capacity", "inf"], "scale_capacity=inf is invalid"),
         (["--offload-disk-bandwidth", "nan"], "offload_disk_bandwidth=nan is invalid"),
         (["--link-latency", "inf", "-f", "json"], "link_latency=inf is invalid"),
         # Finite, but so small that every time overflowed to infinity ($inf per million tokens).
-        (["--bandwidth", "1e-300"], "memory_bandwidth=1e-300 is invalid: Input should be greater"),
-        (["--peak", "bf16=1e-300"], "peak_ops.bf16=1e-300 is invalid"),
+        (["--bandwidth", "1e-300"], "--bandwidth=1e-300 is invalid: expected bytes/s, from 1"),
+        (["--peak", "bf16=1e-300"], "--peak=1e-300 is invalid: expected OP/s"),
         (["--compute-cap", "1e-300"], "compute_cap=1e-300 is invalid"),
         (["--scale-bandwidth", "1e-300"], "scale_bandwidth=1e-300 is invalid"),
         (["--link-bandwidth", "1e-300", "--tp", "2"], "link_bandwidth=1e-300 is invalid"),
@@ -558,7 +562,7 @@ def test_advise_rate_is_bounded() -> None:
         (["--max-tokens", "2"], "max_tokens=2 is invalid: expected at least max_batch=256"),
         (["--max-batch", "99999999999999999999"], "max_batch=99999999999999999999 is invalid"),
         (["--block-size", "99999999999999999999"], "block_size=99999999999999999999 is invalid"),
-        (["--memory", "1e308"], "memory_capacity=1e+308 is invalid"),
+        (["--memory", "1e308"], "--memory=1e+308 is invalid"),
         (["--plot", "timeline.txt"], "plot='timeline.txt' is invalid: expected a file ending in"),
     ],
 )
