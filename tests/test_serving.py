@@ -534,3 +534,27 @@ def test_accepted_drafts_shorten_the_time_per_token_and_rejected_ones_lengthen_i
 
     plain = tpot()
     assert tpot(draft_tokens=3, acceptance=0.9) < plain < tpot(draft_tokens=1, acceptance=0.0)
+
+
+def test_simulation_and_capacity_results_have_the_json_the_cli_writes() -> None:
+    """Scripts had no to_dict for a simulation (the CLI built its JSON itself); a figure that
+    does not exist is None, so json.dumps(allow_nan=False) takes it."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+    from rooflens.serving import LengthDistribution, Workload
+
+    fixed = LengthDistribution(kind="fixed", a=256)
+    work = Workload(requests=6, prompt=fixed, output=LengthDistribution(kind="fixed", a=1))
+    result = rooflens.simulate("gpt2", "h100-sxm", work, concurrency=2)
+    data = result.to_dict()
+    assert data["summary"]["tpot_mean"] is None  # one output token: no time per token
+    json.dumps(data, allow_nan=False)
+    res = CliRunner().invoke(
+        app, ["simulate", "gpt2", "-H", "h100-sxm", "--requests", "6", "--prompt", "256",
+              "--output", "1", "--concurrency", "2", "-f", "json"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["summary"] == data["summary"]

@@ -19,6 +19,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from rooflens.core.results import json_ready
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -46,20 +48,6 @@ def si(value: float, unit: str = "", digits: int = 3) -> str:
         if abs(rounded) >= scale:
             return f"{value / scale:.{digits}g} {prefix}{unit}"
     return f"{value:.{digits}g} {unit}".rstrip()
-
-
-def json_ready(value: object) -> object:
-    """Plain JSON values: numpy scalars and arrays as Python numbers and lists, and a number
-    that does not exist (NaN, an infinity) as null, never as the invalid JSON `NaN`."""
-    if isinstance(value, dict):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return json_ready(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def to_json(value: object) -> str:

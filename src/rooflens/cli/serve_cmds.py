@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import math
 import sys
@@ -323,14 +322,7 @@ def _capacity(
 
         serving_plots.capacity_curve(found, plot)
     if output_format is OutputFormat.json:
-        data = {
-            "capacity": found.rate,
-            "warning": found.warning,
-            "probes": found.probes.to_dict(orient="records"),
-        }
-        if found.result is not None:
-            data["at_capacity"] = found.result.summary()
-        sys.stdout.write(fmt.to_json(data))
+        sys.stdout.write(fmt.to_json(found.to_dict()))
     elif output_format is OutputFormat.csv:
         sys.stdout.write(found.probes.to_csv(index=False))
     else:
@@ -351,10 +343,7 @@ def _capacity(
 
 def _print(result: SimulationResult, output_format: OutputFormat, title: str) -> None:
     if output_format is OutputFormat.json:
-        data = result.benchmark() | {"summary": result.summary()} | result.deployment()
-        if result.memory is not None:
-            data["memory"] = dataclasses.asdict(result.memory) | {"fits": result.memory.fits}
-        sys.stdout.write(fmt.to_json(data))
+        sys.stdout.write(fmt.to_json(result.to_dict()))
     elif output_format is OutputFormat.csv:
         sys.stdout.write(result.requests.to_csv(index=False))
     else:

@@ -94,6 +94,20 @@ def _larger(a: Footprint, b: Footprint) -> Footprint:
     )
 
 
+def json_ready(value: object) -> object:
+    """Plain JSON values: numpy scalars and arrays as Python numbers and lists, and a number
+    that does not exist (NaN, an infinity) as null, never as the invalid JSON `NaN`."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return json_ready(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars and 0-d arrays -> Python numbers; NaN -> None (valid JSON)."""
     if isinstance(value, np.ndarray) and value.ndim == 0:

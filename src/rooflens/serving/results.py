@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from rooflens.core.results import json_ready
 from rooflens.serving.config import SLO, SchedulerConfig
 
 if TYPE_CHECKING:
@@ -196,6 +198,14 @@ class SimulationResult:
             out["goodput"] = float(ok.sum()) / seconds
             out["within_slo"] = self.within_slo()
         return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `rooflens simulate -f json` writes: the benchmark's inputs, the summary, the
+        deployment and its memory, JSON-ready (a figure that does not exist is None)."""
+        data = self.benchmark() | {"summary": self.summary()} | self.deployment()
+        if self.memory is not None:
+            data["memory"] = dataclasses.asdict(self.memory) | {"fits": self.memory.fits}
+        return json_ready(data)  # type: ignore[return-value]
 
     def in_system(self) -> float:
         """Time-averaged requests waiting or running, read off the engines' timelines (for

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import idle_settings, on_link_model
+from rooflens.core.results import json_ready
 from rooflens.engines import DEFAULTS
 from rooflens.engines.validated import checked_against
 from rooflens.serving.cluster import serve
@@ -344,6 +345,17 @@ class CapacityResult:
     # Why no capacity was found (`rate` is then NaN): the requests are too few to load the
     # replicas, so every rate tried holds the SLO.
     warning: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `rooflens simulate --capacity -f json` writes, JSON-ready (NaN as None)."""
+        data: dict[str, Any] = {
+            "capacity": self.rate,
+            "warning": self.warning,
+            "probes": self.probes.to_dict(orient="records"),
+        }
+        if self.result is not None:
+            data["at_capacity"] = self.result.summary()
+        return json_ready(data)  # type: ignore[return-value]
 
 
 def find_capacity(
