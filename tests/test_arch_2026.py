@@ -488,6 +488,12 @@ def test_gemma3_wrapper_reads_the_language_model_and_the_vision_tower(toy_device
     assert float(with_image.generation["ttft"]) == pytest.approx(
         float(with_image.steps["prefill"].step_time() + with_image.steps["vision"].step_time())
     )
+    # The tower runs, so its weights are resident beside the language model's (16-bit here).
+    text_only = rooflens.analyze(spec, toy_device, prompt_len=11, gen_len=2)
+    tower = vision_params(spec) * 2
+    assert float(with_image.memory["prefill"].weights) == pytest.approx(
+        float(text_only.memory["prefill"].weights) + tower
+    )
 
 
 def test_qwen3_vl_moe_wrapper_reads_a_qwen3_moe_language_model() -> None:

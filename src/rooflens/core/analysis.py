@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -104,6 +104,10 @@ def analyze(
         steps["vision"] = price_images(
             model, device, np.broadcast_to(mb * n_images, s.shape), options
         )
+        # The tower runs, so it is resident beside the language model: its weights as the
+        # vision stage reads them (once a step), held in every footprint.
+        tower = float(np.max(steps["vision"].field_total("load_weight")))
+        prep = replace(prep, weights=prep.weights + tower)
     act = {
         "prefill": prefill_fields.peak_activation_bytes(),
         "decode": decode_fields.peak_activation_bytes(),
