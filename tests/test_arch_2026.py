@@ -708,3 +708,27 @@ def test_qwen_sliding_window_covers_only_the_layers_it_names(window_fields) -> N
     # tokens, two their window of 8.
     assert float(kv) == 128 * (2 * 20 + 2 * 8)
     assert spec_from_config({**config, "use_sliding_window": False}).sliding_window is None
+
+
+def test_compressed_tensors_targets_quantize_only_what_they_match() -> None:
+    """A scheme targeting the experts alone priced every linear at 4 bits (Qwen3-30B-A3B:
+    16.8 GB for 18.0)."""
+    scheme = {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 128}
+    experts_only = read_quantization_config({
+        "quant_method": "compressed-tensors",
+        "config_groups": {"g": {"targets": ["re:.*mlp.experts.*"], "weights": scheme}},
+    })  # fmt: skip
+    assert set(experts_only.unquantized) == {
+        "attention", "indexer", "mlp", "shared_experts", "router"
+    }  # fmt: skip
+    every_linear = read_quantization_config({
+        "quant_method": "compressed-tensors",
+        "config_groups": {"g": {"targets": ["Linear"], "weights": scheme}},
+        "ignore": ["re:.*self_attn.*"],
+    })  # fmt: skip
+    assert every_linear.unquantized == ("attention",)
+    with pytest.raises(ModelConfigError, match="in its config_groups' targets is"):
+        read_quantization_config({
+            "quant_method": "compressed-tensors",
+            "config_groups": {"g": {"targets": ["Conv2d"], "weights": scheme}},
+        })  # fmt: skip

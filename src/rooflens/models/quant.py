@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rooflens.core.errors import ModelConfigError
-from rooflens.core.model import CheckpointQuant, ModelSpec
+from rooflens.core.model import MODULE_CLASSES, CheckpointQuant, ModelSpec
 from rooflens.core.options import Quantization
 
 
@@ -51,10 +51,14 @@ _WHOLE_LAYER = re.compile(r"layers\.(\d+)\*?$")
 
 
 def module_classes(
-    names: Iterable[str], method: str, num_layers: int | None = None
+    names: Iterable[str],
+    method: str,
+    num_layers: int | None = None,
+    listed: str = "list of unquantized modules",
 ) -> tuple[str, ...]:
     """Module classes a list of module names or patterns (regexes after `re:`) covers; a whole
-    layer at or past `num_layers` is an MTP layer, outside the analysed decoder."""
+    layer at or past `num_layers` is an MTP layer, outside the analysed decoder. `listed`
+    names the list in errors."""
     found: list[str] = []
     for raw in names:
         name = str(raw).removeprefix("re:").lower()
@@ -71,7 +75,7 @@ def module_classes(
         else:
             raise ModelConfigError(
                 f"quantization_config ({method}): cannot tell which module {raw!r} in its "
-                "list of unquantized modules is; rooflens knows attention, indexer, mlp, "
+                f"{listed} is; rooflens knows attention, indexer, mlp, "
                 "experts, shared_experts, router, embeddings, lm_head, norms and vision modules"
             )
     return tuple(found)
@@ -233,7 +237,14 @@ def _compressed_tensors(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
         # compressed-tensors saves a zero point only for asymmetric schemes (its
         # QuantizationArgs' symmetric defaults to true).
         fields["w_zero_point"] = w.get("symmetric", True) is False
-    return fields, list(q.get("ignore") or [])
+    skipped = list(q.get("ignore") or [])
+    # Targets other than every Linear (Kimi K2's ["Linear"] beside its ignore list) quantize
+    # only the modules they match: the block's other classes stay at 16 bits.
+    targets = [t for g in groups.values() for t in (g.get("targets") or ["Linear"])]
+    if "Linear" not in targets:
+        targeted = module_classes(targets, method, listed="config_groups' targets")
+        skipped += [cls for cls in MODULE_CLASSES if cls not in targeted]
+    return fields, skipped
 
 
 QUANT_METHODS: dict[str, Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[str]]]] = {
