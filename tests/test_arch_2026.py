@@ -312,6 +312,15 @@ def test_glm5_shared_indexer_layers_skip_the_indexer() -> None:
 # --- Checkpoint quantization ---------------------------------------------------------------
 
 
+def _int4_groups_of_32(symmetric: bool) -> dict:
+    """compressed-tensors' INT4 weights in groups of 32, as Kimi K2's experts are stored."""
+    weights = {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 32}
+    return {
+        "quant_method": "compressed-tensors",
+        "config_groups": {"group_0": {"weights": weights | {"symmetric": symmetric}}},
+    }
+
+
 @pytest.mark.parametrize(
     ("config", "bits", "a_bits", "skipped"),
     [
@@ -384,30 +393,8 @@ def test_glm5_shared_indexer_layers_skip_the_indexer() -> None:
         ),
         # Kimi K2's INT4 experts: symmetric groups of 32 store an fp16 scale and no zero
         # point (4 + 16/32 bits), where an asymmetric scheme adds a 4-bit zero per group.
-        (
-            {
-                "quant_method": "compressed-tensors",
-                "config_groups": {
-                    "group_0": {
-                        "weights": {"num_bits": 4, "type": "int", "strategy": "group",
-                                    "group_size": 32, "symmetric": True},
-                    }
-                },
-            },
-            4 + 16 / 32, 16, (),
-        ),
-        (
-            {
-                "quant_method": "compressed-tensors",
-                "config_groups": {
-                    "group_0": {
-                        "weights": {"num_bits": 4, "type": "int", "strategy": "group",
-                                    "group_size": 32, "symmetric": False},
-                    }
-                },
-            },
-            4 + 20 / 32, 16, (),
-        ),
+        (_int4_groups_of_32(symmetric=True), 4 + 16 / 32, 16, ()),
+        (_int4_groups_of_32(symmetric=False), 4 + 20 / 32, 16, ()),
         ({"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": False},
          4 + 16 / 128, 16, ()),
     ],
