@@ -333,7 +333,7 @@ def memory_cmd(
         _emit(data, frame, output)
         return
     shown = frame.copy()
-    for col in ("weights", "kv_cache", "activations", "total", "capacity"):
+    for col in ("weights", "kv_cache", "activations", "framework", "host", "total", "capacity"):
         shown[col] = shown[col].map(lambda v: fmt.si(v, "B"))
     shown["max_batch"] = shown["max_batch"].map(int)
     _console().print(fmt.frame_table(shown, f"{result.model.name} on {result.device.name}: memory"))
