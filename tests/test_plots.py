@@ -221,3 +221,12 @@ def test_a_setting_may_list_several_values() -> None:
     assert (label, values["w_bits"]) == ("F", 8)
     result = rooflens.analyze(LLAMA, "a6000", prompt_len=64, **values)
     assert result.options.fusion == ("qkv", "gate_up")
+
+
+def test_the_plot_functions_default_within_the_context() -> None:
+    """From Python too: Llama-2's 4,096 positions refused the default 4,096-token prompt
+    beside 128 generated, and OPT's 2,048 the memory bars' 2,048."""
+    fig = plots.sequence_curves(LLAMA, "a6000", {"A": {}})
+    assert list(fig.axes[0].get_lines()[0].get_xdata()) == [128, 256, 512, 1024, 2048]
+    bars = plots.memory_bars("facebook/opt-1.3b", "a6000", {"A": {}})
+    assert bars.axes[0].patches  # drawn, at the 1,921 tokens OPT's context leaves

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from rooflens.api import resolve_model
 from rooflens.cli.common import (
     HardwareOpt,
     LongContextOpt,
@@ -48,31 +47,11 @@ DEFAULT_SETTINGS = {
 SUFFIXES = (".png", ".svg", ".pdf")
 
 
-# The axes a batch or sequence plot draws where none is given (LLM-Viewer's figures' ranges),
-# and the one value the other plots take.
-DEFAULT_BATCHES = {"axis": "1:512:x2", "one": 1}
-DEFAULT_PROMPTS = {"axis": "128:4096:x2", "one": 1024}
-
-
-def context_room(model: str, gen_len: int) -> int:
-    """The longest prompt the model's positions leave room for beside `gen_len` tokens (the
-    decode step feeds the prompt's last position plus the generation's)."""
-    spec = resolve_model(model)
-    return spec.max_positions - max(gen_len - 1, 1)
-
-
-def axis_sizes(
-    flag: str, text: str | None, is_axis: bool, default: dict[str, Any], room: int | None = None
-) -> np.ndarray:
-    """The sizes a plot takes for one option: a range along its axis, one value otherwise
-    (more would be dropped unseen); the default capped at `room` where the context binds."""
+def given_sizes(flag: str, text: str | None, is_axis: bool) -> np.ndarray | None:
+    """The sizes given for one option (None: the plot's defaults): a range along the plot's
+    axis, one value otherwise (more would be dropped unseen)."""
     if text is None:
-        if not is_axis:
-            return np.array([min(default["one"], room or default["one"])])
-        values = parse_sizes(flag.lstrip("-").replace("-", "_"), default["axis"])
-        if room is not None:  # the default range stops where the model's context does
-            values = values[values <= room] if (values <= room).any() else values[:1]
-        return values
+        return None
     values = parse_sizes(flag.lstrip("-").replace("-", "_"), text)
     if not is_axis and len(values) > 1:
         raise InvalidInputError(flag, text, "one size: this plot's axis is another")
@@ -152,10 +131,13 @@ def plot(
     settings = parse_settings_lines(setting or []) or DEFAULT_SETTINGS.get(kind.value, {"": {}})
     if allow_long_context:  # a line's own setting, where it states one, is kept
         settings = {k: {"allow_long_context": True, **v} for k, v in settings.items()}
-    batches = axis_sizes("--batch", batch, kind is PlotKind.batch, DEFAULT_BATCHES)
-    room = None if prompt_len is not None else context_room(model, gen_len)
-    prompts = axis_sizes(
-        "--prompt-len", prompt_len, kind is PlotKind.sequence, DEFAULT_PROMPTS, room
+    batches = given_sizes("--batch", batch, kind is PlotKind.batch)
+    prompts = given_sizes("--prompt-len", prompt_len, kind is PlotKind.sequence)
+    one_batch = 1 if batches is None else int(batches[0])
+    # One prompt for the plots that draw no prompt axis: 1,024 tokens, or what the context
+    # leaves beside the generation.
+    one_prompt = (
+        int(prompts[0]) if prompts is not None else min(1024, plots.prompt_room(model, gen_len))
     )
     if kind in (PlotKind.roofline, PlotKind.operators):
         if len(settings) > 1:  # one analysis is drawn: the others would be dropped unseen
@@ -167,8 +149,8 @@ def plot(
             {
                 "model": model,
                 "hardware": hardware,
-                "batch": int(batches[0]),
-                "prompt_len": int(prompts[0]),
+                "batch": one_batch,
+                "prompt_len": one_prompt,
                 "gen_len": gen_len,
                 **options,
             }
@@ -178,11 +160,11 @@ def plot(
         else:
             plots.operator_times(result, stage, out)
     elif kind is PlotKind.batch:
-        plots.batch_curves(model, hardware, settings, batches, int(prompts[0]), gen_len, out)
+        plots.batch_curves(model, hardware, settings, batches, one_prompt, gen_len, out)
     elif kind is PlotKind.sequence:
-        plots.sequence_curves(model, hardware, settings, prompts, int(batches[0]), gen_len, out)
+        plots.sequence_curves(model, hardware, settings, prompts, one_batch, gen_len, out)
     else:
-        plots.memory_bars(model, hardware, settings, int(batches[0]), int(prompts[0]), gen_len, out)
+        plots.memory_bars(model, hardware, settings, one_batch, one_prompt, gen_len, out)
     _console().print(f"wrote {out}")
 
 

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import EngFormatter
 
-from rooflens.api import analyze
+from rooflens.api import analyze, resolve_model
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.results import Analysis
 
@@ -190,17 +190,38 @@ def _curves(
     return _save(fig, path)
 
 
+# The sizes the curves take where none are given (LLM-Viewer's figures' ranges), the prompts
+# cut where the model's context ends.
+DEFAULT_BATCHES = 2 ** np.arange(0, 10)
+DEFAULT_PROMPTS = 2 ** np.arange(7, 13)
+
+
+def prompt_room(model: Any, gen_len: int) -> int:
+    """The longest prompt the model's positions hold beside `gen_len` generated tokens (the
+    decode step feeds the prompt's last position plus the generation's)."""
+    return resolve_model(model).max_positions - max(gen_len - 1, 1)
+
+
+def _default_prompts(model: Any, gen_len: int) -> np.ndarray:
+    room = prompt_room(model, gen_len)
+    within = DEFAULT_PROMPTS[room >= DEFAULT_PROMPTS]
+    return within if len(within) else DEFAULT_PROMPTS[:1]  # the context error then says why
+
+
 def batch_curves(
     model: Any,
     hardware: Any,
     settings: Settings,
     batches=None,
-    prompt_len: int = 1024,
+    prompt_len: int | None = None,
     gen_len: int = 128,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
-    """Latency and throughput against batch size, one line per setting (seed 000, Fig. 8)."""
-    values = np.asarray(batches if batches is not None else 2 ** np.arange(0, 10))
+    """Latency and throughput against batch size, one line per setting (seed 000, Fig. 8);
+    the prompt 1,024 tokens unless given, or what the model's context leaves."""
+    values = np.asarray(batches if batches is not None else DEFAULT_BATCHES)
+    if prompt_len is None:
+        prompt_len = min(1024, prompt_room(model, gen_len))
     return _curves(
         model,
         hardware,
@@ -222,8 +243,11 @@ def sequence_curves(
     gen_len: int = 128,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
-    """Latency and throughput against prompt length, one line per setting (Fig. 9)."""
-    values = np.asarray(prompt_lens if prompt_lens is not None else 2 ** np.arange(7, 13))
+    """Latency and throughput against prompt length, one line per setting (Fig. 9); 128 to
+    4,096 tokens unless given, as far as the model's context holds them."""
+    values = np.asarray(
+        prompt_lens if prompt_lens is not None else _default_prompts(model, gen_len)
+    )
     return _curves(
         model,
         hardware,
@@ -241,12 +265,15 @@ def memory_bars(
     hardware: Any,
     settings: Settings,
     batch: int = 1,
-    prompt_len: int = 2048,
+    prompt_len: int | None = None,
     gen_len: int = 128,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
     """Weights, KV cache and peak activations per setting as stacked bars, with the device's
-    capacity marked (Fig. 7)."""
+    capacity marked (Fig. 7); the prompt 2,048 tokens unless given, or what the context
+    leaves."""
+    if prompt_len is None:
+        prompt_len = min(2048, prompt_room(model, gen_len))
     fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(settings) + 2), 4.5))
     labels = list(settings)
     parts = {"weights": [], "KV cache": [], "activations": []}
