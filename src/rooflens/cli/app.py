@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
@@ -371,14 +372,19 @@ def sweep(
         "prompt_len": grids[1],
         "gen_len": grids[2] if gen_len is not None else None,
     }
-    result = _run({**locals(), **(options or {}), **sizes})
-    frame = result.summary()
-    if output is OutputFormat.json:
-        _emit(json.loads(frame.to_json(orient="records", double_precision=15)), frame, output)
-        return
-    if output is OutputFormat.csv:
-        _emit(None, frame, output)
-        return
+    points = grids[0].size
+    # A large sweep takes seconds (analysis, then writing its rows): a spinner on stderr says
+    # it is working; a small one finishes before it would show.
+    with err_console.status(f"sweeping {points:,} points") if points >= 10_000 else nullcontext():
+        result = _run({**locals(), **(options or {}), **sizes})
+        frame = result.summary()
+        if output is OutputFormat.json:
+            rows = json.loads(frame.to_json(orient="records", double_precision=15))
+            _emit(rows, frame, output)
+            return
+        if output is OutputFormat.csv:
+            _emit(None, frame, output)
+            return
     cols = [
         c
         for c in (
