@@ -91,3 +91,13 @@ def test_deepseek_v3_in_the_catalog() -> None:
     assert stored.options.quantization.w_bits == 8
     assert 84e9 < float(stored.memory["decode"].weights) < 86e9
     assert stored.memory["decode"].fits
+
+
+def test_latent_attention_runs_a_kernel_of_its_own() -> None:
+    """Its FlashMLA switch once shared its name with the fusion mark (`fused`: run inside
+    another operator's kernel), and priced every latent attention without its launch."""
+    v3 = rooflens.load_model("deepseek-ai/DeepSeek-V3")
+    for flash in (True, False):
+        graph = rooflens.core.build_graph(v3, AnalysisOptions(flash_attention=flash))
+        (mla,) = [op for op in graph.operators if op.name == "latent_attention"]
+        assert (mla.flash, mla.fused) == (flash, False)

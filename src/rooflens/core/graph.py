@@ -359,7 +359,7 @@ def _latent_attention(m: ModelSpec, o: AnalysisOptions, src: str) -> list[Operat
                 span=min(filter(None, (span, topk)), default=None),
                 layers=layers,
                 sparse=topk is not None,
-                fused=o.flash_attention or topk is not None,
+                flash=o.flash_attention or topk is not None,
             )
             for layers, span in attention_spans(m, o)
         ),

@@ -781,11 +781,12 @@ class LatentAttention(ReadsCache):
     # Steps of at most this many new tokens per sequence use the absorbed form: 1 (decode), or
     # the verified tokens of speculative decoding, which engines run with the decode kernel.
     absorbed_up_to: int = 1
-    # Fused kernels (FlashMLA, FlashAttention on the decompressed keys), as `flash_attention`
-    # says for the other attentions; unfused, as eager attention is counted
-    # (docs/conventions.md): masked scores over the whole q x keys block, each score written
-    # by QK^T, read and written by the softmax and read by PV.
-    fused: bool = True
+    # FlashMLA / FlashAttention on the decompressed keys, as `flash_attention` says for the
+    # other attentions; without, as eager attention is counted (docs/conventions.md): masked
+    # scores over the whole q x keys block, each score written by QK^T, read and written by
+    # the softmax and read by PV. (Not `fused`: that field marks an operator run inside
+    # another's kernel, which takes no launch of its own.)
+    flash: bool = True
 
     def params(self) -> int:
         return self.kv_lora * self.num_heads * (self.head_dim - self.rope_dim + self.v_dim)
@@ -806,7 +807,7 @@ class LatentAttention(ReadsCache):
         latent = b * keys * (c + r) * prec.kv
         q_in = step.tokens * h * d * prec.act
         out = step.tokens * h * v * prec.act
-        pairs = b * h * (step.causal_pairs if self.fused else step.new_tokens * keys)
+        pairs = b * h * (step.causal_pairs if self.flash else step.new_tokens * keys)
         # Prefill: decompress K_nope and V for every key, write and read them, attend.
         kv_rows = b * keys
         naive_ops = 2 * kv_rows * c * h * (nope + v) + pairs * (2 * d + 2 * v + 5)
@@ -831,7 +832,7 @@ class LatentAttention(ReadsCache):
                 load_kv=b * rows * (c + r) * prec.kv,
             )
         # Unfused, the scores go through memory: stored twice and read twice per score.
-        score_bytes = 0.0 if self.fused else 2 * np.where(decode, scores, pairs) * prec.act
+        score_bytes = 0.0 if self.flash else 2 * np.where(decode, scores, pairs) * prec.act
         return _cost(
             ops=np.where(decode, absorbed_ops, naive_ops),
             load_weight=weights,
@@ -842,7 +843,7 @@ class LatentAttention(ReadsCache):
 
     def output_bytes(self, step: Step, prec: Precision) -> np.ndarray:
         out = step.tokens * self.num_heads * self.v_dim * prec.act
-        if self.fused:
+        if self.flash:
             return out
         # Unfused, the whole block of scores is held at once, as eager attention holds it.
         limited = step.limited(self.span, self.chunk)
