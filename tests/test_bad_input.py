@@ -768,6 +768,10 @@ def test_low_rank_layers_name_projections_the_model_has() -> None:
         ({"num_key_value_heads": 5}, "num_attention_heads=14 must be a multiple of "
                                      "num_key_value_heads=5"),
         ({"max_position_embeddings": 0}, "max_position_embeddings=0 is invalid"),
+        # Sizes past any model's: a typo, whose footprint (386 EB) was printed as an answer.
+        ({"num_hidden_layers": 10**12}, "num_hidden_layers=1000000000000 is invalid: Input "
+                                        "should be less than or equal to 10000"),
+        ({"vocab_size": 10**9}, "vocab_size=1000000000 is invalid"),
     ],
 )  # fmt: skip
 def test_config_errors_use_the_config_names(tmp_path, changes, message) -> None:

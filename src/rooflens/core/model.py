@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, PositiveInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from rooflens.core.mixers import Mixer
 from rooflens.core.operators import ACTIVATION_OPS, INDEX_KEY_SCALE_BYTES
@@ -65,6 +65,14 @@ class VisionSpec(BaseModel):
     attention_width: PositiveInt | None = None
 
 
+# Structural sizes orders of magnitude beyond any model's (the largest have about 100 layers,
+# widths of tens of thousands, vocabularies of 262k, contexts of 10M): a config past them is a
+# typo, whose footprint in exabytes would be no answer.
+Layers = Annotated[int, Field(gt=0, le=10_000)]
+Width = Annotated[int, Field(gt=0, le=1 << 22)]
+Count = Annotated[int, Field(gt=0, le=1 << 16)]
+
+
 class ModelSpec(BaseModel):
     """Everything the analysis needs to know about an architecture, nothing about a checkpoint."""
 
@@ -72,19 +80,19 @@ class ModelSpec(BaseModel):
 
     name: str
     model_type: str
-    num_layers: PositiveInt
+    num_layers: Layers
     # On one pipeline stage's slice (techniques.parallelism.local_model) `num_layers` is the
     # stage's layers; every count of layers of a kind (window_layers, chunk_layers, index_layers,
     # attention_layers, mixer_layers, mlp_layers, dense_layers) still counts the whole model's,
     # which this keeps.
     model_layers: PositiveInt | None = None
-    hidden_size: PositiveInt
-    num_heads: PositiveInt
-    num_kv_heads: PositiveInt
-    head_dim: PositiveInt
-    intermediate_size: PositiveInt
-    vocab_size: PositiveInt
-    max_positions: PositiveInt
+    hidden_size: Width
+    num_heads: Count
+    num_kv_heads: Count
+    head_dim: Width
+    intermediate_size: Width
+    vocab_size: Annotated[int, Field(gt=0, le=1 << 24)]
+    max_positions: Annotated[int, Field(gt=0, le=1 << 31)]
     tied_embeddings: bool
     gated_mlp: bool
     activation: str
