@@ -86,3 +86,12 @@ def test_an_engine_report_says_what_priced_each_operator() -> None:
     (line,) = [r for r in text.splitlines() if r.startswith("| decode | o_proj_all_reduce |")]
     assert "| link |" in line and line.endswith("| — | measured all_reduce, 2 devices |")
     assert "nan" not in text
+
+
+def test_report_sizes_read_in_full() -> None:
+    """A batch of 100,000 read 1e+05; large figures keep four digits."""
+    from rooflens.views.report import to_markdown
+
+    text = to_markdown(rooflens.analyze("gpt2", "h100-sxm", batch=100_000, gen_len=128))
+    assert "| 100000 | 897 | 128 |" in text and "1e+05" not in text
+    assert "| prefill | q_proj | 12 | 1.059e+14 |" in text

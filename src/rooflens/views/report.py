@@ -106,11 +106,18 @@ def sections(result: Analysis) -> dict[str, Any]:
 
 
 def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
-    """Floats to 4 significant digits; a missing one (NaN: an efficiency no link model
-    kept) as "—"."""
-    return frame.map(
-        lambda v: ("—" if math.isnan(v) else f"{v:.4g}") if isinstance(v, float) else v
-    )
+    """Floats to 4 significant digits, whole ones below ten million (sizes: a batch of
+    100,000, not 1e+05) in full; a missing one (NaN: an efficiency no link model kept) as
+    "—"."""
+
+    def shown(v: object) -> object:
+        if not isinstance(v, float):
+            return v
+        if math.isnan(v):
+            return "—"
+        return f"{int(v)}" if v.is_integer() and abs(v) < 1e7 else f"{v:.4g}"
+
+    return frame.map(shown)
 
 
 def to_html(result: Analysis) -> str:
