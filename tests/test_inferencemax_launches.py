@@ -266,13 +266,13 @@ def test_a_run_takes_the_memory_share_it_was_launched_with() -> None:
     assert "memory_fraction" not in dict(setup.scheduler) | dict(setup.options)
     calibration = load_engine_profile("sglang", setup.device)
     assert calibration.memory_fraction != 0.85
-    options = _replicas(setup, calibration, 2048)[2]
+    options = _replicas(setup, calibration, 2048, 1024)[2]
     assert options.calibration.memory_fraction == 0.85
     # The report's roofline check prices the prompt alone, whatever memory it may take.
     rows = pd.DataFrame([_record("deepseek-ai/DeepSeek-R1", "2026-03-25", 4)])
     assert np.isfinite(peak_share(rows).iloc[0])
     # The roofline bound (no engine profile) takes the whole device.
-    assert _replicas(setup, None, 2048)[2].calibration is None
+    assert _replicas(setup, None, 2048, 1024)[2].calibration is None
 
 
 def test_a_run_launched_with_an_fp8_kv_cache_holds_twice_the_tokens() -> None:

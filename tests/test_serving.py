@@ -558,3 +558,32 @@ def test_simulation_and_capacity_results_have_the_json_the_cli_writes() -> None:
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["summary"] == data["summary"]
+
+
+def test_a_whole_prompt_beyond_the_budget_has_its_activations_reserved() -> None:
+    """Continuous batching runs a prompt longer than the token budget whole and alone: the KV
+    pool was sized beside activations for the budget (8,192 tokens) while 20,000-token
+    prompts ran, 120 GB in use on an 85.5 GB H100 (Llama-3.1-8B)."""
+    from rooflens.core.memory import peak_activation_bytes
+    from rooflens.core.operators import Step
+    from rooflens.serving import SchedulerConfig
+    from rooflens.serving.simulate import prepare
+
+    spec = rooflens.load_model("meta-llama/Llama-3.1-8B")
+    device = rooflens.get_device("h100-sxm")
+    whole = SchedulerConfig()  # continuous, no chunk size: whole prompts
+    assert whole.whole_prompts and not SchedulerConfig(policy="chunked").whole_prompts
+    budget = prepare(spec, device, AnalysisOptions(), whole, 20_400)
+    long = prepare(spec, device, AnalysisOptions(), whole, 20_400, longest_prompt=20_000)
+    graph = rooflens.core.graph.build_graph(spec, AnalysisOptions(), device)
+    one = np.ones(())
+    need = float(peak_activation_bytes(graph, AnalysisOptions().quantization,
+                                       Step(one, one * 20_000, 0 * one)))  # fmt: skip
+    assert long.activation_reserve == pytest.approx(need)
+    assert budget.activation_reserve < need and long.kv_capacity < budget.kv_capacity
+    # A chunked scheduler cuts prompts to its budget: its reserve stays the budget's.
+    chunked = SchedulerConfig(policy="chunked")
+    assert (
+        prepare(spec, device, AnalysisOptions(), chunked, 20_400, 20_000).activation_reserve
+        == prepare(spec, device, AnalysisOptions(), chunked, 20_400).activation_reserve
+    )

@@ -447,7 +447,7 @@ def test_the_means_take_every_request_of_the_measured_phase(sample) -> None:
     )
     setup, _ = setup_of(row.iloc[0])
     spec, device, options, scheduler, replica, decode = validate_engines._replicas(
-        setup, None, setup.isl + setup.osl
+        setup, None, setup.isl + setup.osl, setup.isl
     )
     assert scheduler == preset_for("vllm", device)
     n = 3 * setup.concurrency

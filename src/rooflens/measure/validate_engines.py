@@ -708,7 +708,7 @@ def request_lengths(setup: Setup, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _replicas(
-    setup: Setup, calibration: EfficiencyProfile | None, longest: int
+    setup: Setup, calibration: EfficiencyProfile | None, longest: int, longest_prompt: int
 ) -> tuple[ModelSpec, Device, AnalysisOptions, SchedulerConfig, Replica, Replica]:
     """The group's replicas and the engine's scheduler preset they run."""
     if calibration is not None and setup.memory_fraction is not None:
@@ -721,9 +721,11 @@ def _replicas(
     scheduler = scheduler_with(setup.preset, device, dict(setup.scheduler))
     prefill = pool_options(options, setup.cluster, "prefill")
     decode = pool_options(options, setup.cluster, "decode")
-    replica = prepare(spec, device, prefill, scheduler, longest)
+    replica = prepare(spec, device, prefill, scheduler, longest, longest_prompt)
     decode_replica = (
-        replica if decode == prefill else prepare(spec, device, decode, scheduler, longest)
+        replica
+        if decode == prefill
+        else prepare(spec, device, decode, scheduler, longest, longest_prompt)
     )
     return spec, device, options, scheduler, replica, decode_replica
 
@@ -775,7 +777,7 @@ def _simulate(
     longest = max(s.isl + s.osl for _, s in members)
     try:
         spec, device, options, scheduler, replica, decode_replica = _replicas(
-            first, calibration, longest
+            first, calibration, longest, max(s.isl for _, s in members)
         )
     except (InvalidInputError, ModelConfigError) as exc:
         return {index: {"reason": _reason(exc)} for index, _ in members}

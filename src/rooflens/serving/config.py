@@ -237,6 +237,14 @@ class SchedulerConfig(BaseModel):
         return self.mixed_chunk and self.budgets_prompts_only
 
     @property
+    def whole_prompts(self) -> bool:
+        """Whether a prompt joins an iteration only whole, one longer than the token budget
+        alone (continuous without a chunk size; chunked without splitting prompts)."""
+        if self.policy == "continuous":
+            return self.chunk_size is None
+        return self.policy == "chunked" and not self.split_prompts
+
+    @property
     def iteration_tokens(self) -> int:
         """The most tokens one iteration may process: max_tokens, or, where that budgets
         prompts only, the batch's decodes if more."""

@@ -35,8 +35,11 @@ def prepare(
     options: AnalysisOptions,
     scheduler: SchedulerConfig,
     longest: int,
+    longest_prompt: int = 0,
 ) -> Replica:
-    """The replica, with step tables sized for this scheduler and requests up to `longest`."""
+    """The replica, with step tables sized for this scheduler and requests up to `longest`;
+    its activations reserved for the largest iteration the scheduler forms (a whole prompt
+    longer than the token budget runs alone: `longest_prompt` tokens)."""
     if scheduler.max_tokens < scheduler.max_batch and not scheduler.budgets_prompts_only:
         # A decode iteration of max_batch sequences is max_batch tokens; vLLM refuses
         # max_num_batched_tokens < max_num_seqs for the same reason.
@@ -53,7 +56,9 @@ def prepare(
         model,
         device,
         options,
-        max_tokens=scheduler.iteration_tokens,
+        max_tokens=max(
+            scheduler.iteration_tokens, longest_prompt if scheduler.whole_prompts else 0
+        ),
         max_context=longest + 1,
         max_rows=scheduler.max_batch,
         draft_tokens=scheduler.draft_tokens,
@@ -192,6 +197,7 @@ def run(
             "policy", "static", "'continuous' or 'chunked' in a disaggregated cluster"
         )
     longest = int((requests.prompt + requests.output).max())
+    longest_prompt = int(requests.prompt.max())
     if options.allow_long_context is False and longest > model.max_positions:
         raise InvalidInputError(
             "prompt + output",
@@ -203,12 +209,15 @@ def run(
     verdict = _pools_verdict(model, device, options, scheduler, cluster, requests, concurrency)
     if replica is None:
         replica = prepare(
-            model, device, pool_options(options, cluster, "prefill"), scheduler, longest
-        )
+            model, device, pool_options(options, cluster, "prefill"), scheduler, longest,
+            longest_prompt,
+        )  # fmt: skip
     if decode_replica is None and cluster.disaggregated:
         decode_options = pool_options(options, cluster, "decode")
         if decode_options != pool_options(options, cluster, "prefill"):
-            decode_replica = prepare(model, device, decode_options, scheduler, longest)
+            decode_replica = prepare(
+                model, device, decode_options, scheduler, longest, longest_prompt
+            )
     decode_replica = decode_replica or replica
     _check_admissible(replica, scheduler, longest, max_len)
     _check_admissible(decode_replica, scheduler, longest, max_len)
@@ -375,14 +384,17 @@ def find_capacity(
     requests with gaps scaled, so results are comparable across rates."""
     scheduler = scheduler or SchedulerConfig()
     base = workload.draw()
-    longest = int((base.prompt + base.output).max())
+    longest, longest_prompt = int((base.prompt + base.output).max()), int(base.prompt.max())
     cluster = cluster or ClusterConfig()
     # Whether it fits is the analyzer's verdict, asked before the scheduler's step tables.
     _pools_verdict(model, device, options, scheduler, cluster, base)
-    replica = prepare(model, device, pool_options(options, cluster, "prefill"), scheduler, longest)
+    replica = prepare(
+        model, device, pool_options(options, cluster, "prefill"), scheduler, longest,
+        longest_prompt,
+    )  # fmt: skip
     decode_options = pool_options(options, cluster, "decode")
     decode_replica = (
-        prepare(model, device, decode_options, scheduler, longest)
+        prepare(model, device, decode_options, scheduler, longest, longest_prompt)
         if decode_options != pool_options(options, cluster, "prefill")
         else replica
     )
