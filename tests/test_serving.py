@@ -587,3 +587,20 @@ def test_a_whole_prompt_beyond_the_budget_has_its_activations_reserved() -> None
         prepare(spec, device, AnalysisOptions(), chunked, 20_400, 20_000).activation_reserve
         == prepare(spec, device, AnalysisOptions(), chunked, 20_400).activation_reserve
     )
+
+
+def test_a_capacity_found_by_bisection_is_checked_as_a_burst_too() -> None:
+    """200 requests: the bisection settled on 48 requests/s, served at 22.5/s, which the
+    doubling steps' burst test would have refused (300 requests give 40.5/s)."""
+    from rooflens.serving import SLO, ArrivalProcess, Workload
+    from rooflens.serving import LengthDistribution as L
+
+    slo = SLO(ttft=0.5, tpot=0.02, percentile=99)
+    lengths = {
+        "prompt": L(kind="lognormal", a=512, b=0.8, maximum=3072),
+        "output": L(kind="lognormal", a=128, b=0.8, maximum=1024),
+    }
+    work = Workload(requests=200, arrivals=ArrivalProcess(rate=2), seed=0, **lengths)
+    found = rooflens.capacity("meta-llama/Llama-3.1-8B", "h100-sxm", work, slo)
+    assert np.isnan(found.rate) and "even as one burst" in found.warning
+    assert "tried up to 48 requests/s, served 22.54/s" in found.warning
