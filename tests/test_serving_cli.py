@@ -188,6 +188,8 @@ def test_capacity_search_from_the_cli(tmp_path) -> None:
         (["--prefill-tp", "2"], "prefill_tp=2 is invalid: expected empty unless disaggregated"),
         (["--prompt", "gauss:1"], "--prompt='gauss:1'"),
         (["--capacity"], "--slo is missing"),
+        # Two percentiles: the last one was held to both objectives, silently.
+        (["--slo", "ttft_p99=1s,tpot_p90=50ms"], "one percentile for both objectives"),
         (["--replicas", "2", "--disaggregated"], "replicas"),
         (["--tp", "3"], "tp=3"),
     ],
@@ -284,3 +286,11 @@ def test_a_run_that_drains_long_after_its_last_arrival_says_so() -> None:
         .output
     )
     assert "drain" not in steady
+
+
+def test_the_slo_held_is_shown_with_its_defaults() -> None:
+    """--slo ttft_p99=10s also held TPOT to its 50 ms default, which the output never said."""
+    result = runner.invoke(app, ["simulate", LLAMA, "-H", "h100", *SMALL, "--rate", "5",
+                                 "--slo", "ttft_p99=10s"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "TTFT ≤ 10 s, TPOT ≤ 50 ms at p99" in result.output

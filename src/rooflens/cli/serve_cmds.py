@@ -189,12 +189,24 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
         )
     )
     if result.slo is not None:
+        slo = result.slo
         rows += [
+            # Every objective held, the defaults an --slo left out included.
+            (
+                "SLO",
+                f"TTFT ≤ {fmt.seconds(slo.ttft)}, TPOT ≤ {fmt.seconds(slo.tpot)} at "
+                f"p{slo.percentile:g}",
+            ),
             ("SLO attainment", f"{100 * s['slo_attainment']:.1f} % of requests"),
             ("goodput", f"{s['goodput']:.4g} req/s"),
             (f"p{result.slo.percentile:g} within SLO", "yes" if s["within_slo"] else "no"),
         ]
     return rows
+
+
+def _slo_default() -> str:
+    default = SLO()
+    return f"ttft={default.ttft:g}s, tpot={1e3 * default.tpot:g}ms, p{default.percentile:g}"
 
 
 @app.command()
@@ -230,7 +242,11 @@ def simulate(
         typer.Option(help="CSV/JSONL trace (arrival_time, prompt_len, output_len) instead."),
     ] = None,
     slo: Annotated[
-        str | None, typer.Option(help="Objectives, e.g. ttft=1s,tpot=50ms or ttft_p99=2s,…")
+        str | None,
+        typer.Option(
+            help="Objectives, e.g. ttft=1s,tpot=50ms or ttft_p99=2s,…; one left out keeps its "
+            f"default ({_slo_default()})."
+        ),
     ] = None,
     capacity: Annotated[
         bool, typer.Option(help="Search the highest arrival rate within the SLO.")

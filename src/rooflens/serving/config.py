@@ -383,9 +383,12 @@ def parse_slo(text: str) -> SLO:
         values[name] = _seconds(f"--slo {key.strip()}", value.strip())
         if percentile:
             try:
-                values["percentile"] = float(percentile)
+                held = float(percentile)
             except ValueError:
                 raise InvalidInputError("--slo", text, _SLO_FORM) from None
+            if values.get("percentile", held) != held:  # one is held to both objectives
+                raise InvalidInputError("--slo", text, "one percentile for both objectives")
+            values["percentile"] = held
     if not {"ttft", "tpot"} & set(values):
         raise InvalidInputError("--slo", text, _SLO_FORM)
     return build(SLO, "--slo", **values)
