@@ -604,3 +604,20 @@ def test_a_capacity_found_by_bisection_is_checked_as_a_burst_too() -> None:
     found = rooflens.capacity("meta-llama/Llama-3.1-8B", "h100-sxm", work, slo)
     assert np.isnan(found.rate) and "even as one burst" in found.warning
     assert "tried up to 48 requests/s, served 22.54/s" in found.warning
+
+
+def test_room_for_the_longest_requests_counts_whole_blocks() -> None:
+    """A 1,002-token request holds 32 blocks of 32 (1,024 tokens): the room was tokens //
+    1,002, 462 where 453 ran at most (block 32, Llama-3.1-8B on an H100)."""
+    from rooflens.serving import LengthDistribution, SchedulerConfig, Workload
+
+    work = Workload(
+        requests=4,
+        prompt=LengthDistribution(kind="fixed", a=1000),
+        output=LengthDistribution(kind="fixed", a=2),
+    )
+    result = rooflens.simulate(
+        "meta-llama/Llama-3.1-8B", "h100-sxm", work, concurrency=4,
+        scheduler=SchedulerConfig(block_size=32),
+    )  # fmt: skip
+    assert result.kv_room == (result.kv_capacity // 32) // 32

@@ -148,6 +148,14 @@ def _kv_need(replica: Replica, scheduler: SchedulerConfig, longest: int, max_len
     return int(replica.kv_kept(max_len if contiguous else longest))
 
 
+def _requests_held(replica: Replica, scheduler: SchedulerConfig, longest: int, max_len: int) -> int:
+    """How many of the longest requests the cache holds at once, in whole blocks as the
+    scheduler allocates them (a 1,002-token request takes 63 blocks of 16: 1,008 tokens)."""
+    unit = scheduler.block_size if scheduler.kv_layout == "paged" else 1
+    blocks = -(-_kv_need(replica, scheduler, longest, max_len) // unit)
+    return (replica.kv_tokens // unit) // blocks
+
+
 def _check_admissible(
     replica: Replica, scheduler: SchedulerConfig, longest: int, max_len: int
 ) -> None:
@@ -248,7 +256,7 @@ def run(
         decode_from=len(records) - cluster.decode_replicas if cluster.disaggregated else 0,
         kv_bytes=decode_replica.kv_capacity,
         # How many of the longest requests the cache holds at once (admitted, each fits).
-        kv_room=decode_replica.kv_tokens // _kv_need(decode_replica, scheduler, longest, max_len),
+        kv_room=_requests_held(decode_replica, scheduler, longest, max_len),
         beside_kv=decode_replica.beside_kv,
         usable_memory=decode_replica.usable_memory,
         replicas=len(records),
