@@ -453,3 +453,26 @@ def test_the_table_says_once_what_every_pick_shares() -> None:
     table = [line for line in out.splitlines() if line.startswith(("┃", "│"))]
     assert table and max(len(line) for line in table) <= 100
     assert not any(" pp " in line for line in table if line.startswith("┃"))
+
+
+def test_energy_below_one_request_at_a_time_counts_the_idle_time() -> None:
+    """At 0.25 requests/s a B200 serving Llama-3.1-8B one request at a time (about 6 a
+    second) runs 4 % of the hour; its energy charged the busy draw all hour (641 W, 5x).
+    Below that rate the draw above idle grows in proportion to the load."""
+    from rooflens.core.economics import idle_power
+    from rooflens.hardware.catalog import get_device
+    from rooflens.serving import SLO
+
+    def watts(rate: float) -> float:
+        target = Target(prompt_len=1024, output_len=256, rate=rate)
+        row = advise(
+            "meta-llama/Llama-3.1-8B", target, SLO(ttft=1.0, tpot=0.05), devices=["b200"],
+            tps=(1,), pps=(1,), weights=("nvfp4",), kv_bits=(8,),
+        ).table.iloc[0]  # fmt: skip
+        assert row.replicas == 1 and row.batch_at_load == 1
+        return row.energy_per_million * rate * (1024 + 256) / 1e6 / row.devices
+
+    idle = idle_power(get_device("b200"))
+    low, high = watts(0.25), watts(1.0)
+    assert low - idle == pytest.approx((high - idle) / 4)
+    assert low < 0.2 * get_device("b200").tdp
