@@ -476,3 +476,39 @@ def test_energy_below_one_request_at_a_time_counts_the_idle_time() -> None:
     low, high = watts(0.25), watts(1.0)
     assert low - idle == pytest.approx((high - idle) / 4)
     assert low < 0.2 * get_device("b200").tdp
+
+
+def test_a_pick_refuted_in_simulation_leaves_the_front_and_counts_as_rejected() -> None:
+    """2 x L4 at INT4 (Llama-3.1-8B, 5 requests/s) screens within a 1 s TTFT and simulates at
+    1.87 s: it stayed on the Pareto front and out of the rejections."""
+    from rooflens.serving import SLO
+
+    target = Target(prompt_len=1024, output_len=256, rate=5)
+    only = {"devices": ["l4"], "tps": (1,), "pps": (1,), "weights": ("int4",), "kv_bits": (8,)}
+    screened = advise("meta-llama/Llama-3.1-8B", target, SLO(ttft=1.0, tpot=0.05), **only)
+    checked = verify(screened, "meta-llama/Llama-3.1-8B", top=1)
+    row = checked.table.iloc[0]
+    assert bool(screened.table.iloc[0]["pareto"]) and row["simulated_ttft"] > 1.0
+    assert not bool(row["pareto"]) and row["binds"].startswith("fails in simulation")
+    reasons = {r["reason"]: r["count"] for r in checked.rejections()}
+    assert reasons.get("fails in simulation") == 1
+
+
+def test_counts_and_percentiles_the_advisor_cannot_take() -> None:
+    from rooflens.serving import SLO
+    from rooflens.serving.config import parse_slo
+
+    runner = CliRunner()
+    for args, message in (
+        (["--top", "0"], "--top=0 is invalid"),  # printed "No setup meets the SLO"
+        (["--verify", "-1"], "--verify=-1 is invalid"),  # simulated all but the last
+        (["--slo", "ttft_p100=1s,tpot_p100=50ms"], "slo.percentile=100.0 is invalid"),
+    ):
+        res = runner.invoke(app, ["advise", LLAMA_8B, "--devices", "h100-sxm", *args])
+        assert res.exit_code == 2 and res.output.startswith(f"error: {message}"), res.output
+    with pytest.raises(rooflens.InvalidInputError, match="top=-1"):
+        verify(advise(LLAMA_8B, Target(), SLO(), devices=["h100-sxm"]), LLAMA_8B, top=-1)
+    # An objective the text leaves out keeps the advisor's default, not the simulator's.
+    from rooflens.serving.config import ADVISE_SLO
+
+    assert parse_slo("ttft=2s", ADVISE_SLO).tpot == ADVISE_SLO.tpot != SLO().tpot

@@ -300,12 +300,16 @@ class Advice:
         return f"estimated with {self.engine}'s fitted profiles{release}"
 
     def top(self, n: int = 5) -> pd.DataFrame:
+        _count("top", n, 1)
         return self.feasible.head(n)
 
     def rejections(self) -> list[dict[str, object]]:
         """Why the other setups do not serve the load: each reason (what binds, before its
-        colon), how many setups it turned away and one of them in full, commonest first."""
-        binds = self.table.loc[~self.table["feasible"], "binds"].astype(str)
+        colon; "fails in simulation" for a screened pick the simulator refuted), how many
+        setups it turned away and one of them in full, commonest first."""
+        refuted = self.table.get("verified", pd.Series(pd.NA, self.table.index)).eq(False)
+        turned_away = ~self.table["feasible"] | refuted.fillna(False).astype(bool)
+        binds = self.table.loc[turned_away, "binds"].astype(str)
         out = [
             {"reason": str(name), "count": len(group), "example": str(group.iloc[0])}
             for name, group in binds.groupby(binds.str.split(":").str[0], sort=False)
@@ -338,6 +342,13 @@ class Advice:
             f"{self.target.rate:g} req/s: TTFT ≈ {row['ttft']:.2f} s, TPOT ≈ "
             f"{row['tpot'] * 1e3:.1f} ms; {cost}.{unmeasured}"
         )
+
+
+def _count(field: str, value: object, least: int) -> None:
+    """A count of picks or requests: an integer of at least `least` (a negative one sliced
+    from the end, all but the last)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise InvalidInputError(field, value, f"an integer of at least {least}")
 
 
 def pareto_front(cost: np.ndarray, latency: np.ndarray) -> np.ndarray:
@@ -377,6 +388,10 @@ def advise(
     for field, value, kind in (("target", target, Target), ("slo", slo, SLO)):
         if not isinstance(value, kind):
             raise InvalidInputError(field, value, f"a {kind.__name__}")
+    if slo.percentile >= 100:
+        # The screen's quantiles are a normal spread's, which has no 100th (the simulator's
+        # percentile 100 is the slowest request).
+        raise InvalidInputError("slo.percentile", slo.percentile, "below 100 for the advisor")
     search = parse_search(
         {"tp": tps, "pp": pps, "weights": weights, "experts": experts, "kv_bits": kv_bits,
          "rank": rank, "budget": budget, "engine": engine, "engine_version": engine_version}
@@ -485,6 +500,8 @@ def verify(advice: Advice, model: ModelSpec | str, top: int = 3, requests: int =
     TPOT it measures. Picks the simulator finds outside the SLO, or cannot run, move below
     those it confirms, marked 'fails in simulation'. Pipeline-parallel picks stay unconfirmed:
     the simulator does not model pipeline stages."""
+    _count("top", top, 0)
+    _count("requests", requests, 1)
     spec = resolve_model(model) if isinstance(model, str) else model
     table = advice.table.copy()
     for column in ("simulated_ttft", "simulated_tpot"):
@@ -525,5 +542,12 @@ def verify(advice: Advice, model: ModelSpec | str, top: int = 3, requests: int =
         table.loc[i, "verified"] = result.within_slo()
     failed = table["verified"].eq(False).fillna(False).astype(bool)
     table.loc[failed, "binds"] = "fails in simulation: " + table.loc[failed, "binds"]
+    # The front holds what the simulator did not refute: a failed pick leaves it, and the
+    # setups it dominated may join it.
+    standing = (table["feasible"] & ~failed).to_numpy(dtype=bool)
+    table["pareto"] = False
+    table.loc[standing, "pareto"] = pareto_front(
+        table.loc[standing, "cost_per_million"].to_numpy(), table.loc[standing, "e2e"].to_numpy()
+    )
     order = np.lexsort((np.arange(len(table)), failed.to_numpy(), ~table["feasible"].to_numpy()))
     return replace(advice, table=table.iloc[order].reset_index(drop=True))

@@ -101,7 +101,11 @@ def advise_cmd(
 
     writable_folder("--plot", plot)
     target = _workload(workload) if workload else Target()
-    objectives = parse_slo(slo) if slo else ADVISE_SLO
+    for flag, value, least in (("--top", top, 1), ("--verify", verify_top, 0)):
+        if value < least:
+            raise InvalidInputError(flag, value, f"an integer of at least {least}")
+    # An objective left out keeps the advisor's default, as the help says.
+    objectives = parse_slo(slo, ADVISE_SLO) if slo else ADVISE_SLO
     # The search's options are declared once (AdviseSearch), as the viewer's fields are.
     chosen = parse_search(search or {})
     pool = (
@@ -132,7 +136,7 @@ def advise_cmd(
         data = {
             "picks": json.loads(picks.to_json(orient="records", double_precision=15)),
             "explanations": [advice.explain(row) for _, row in picks.iterrows()],
-            "rejected": int((~advice.table["feasible"]).sum()),
+            "rejected": sum(int(r["count"]) for r in advice.rejections()),
             "rejections": advice.rejections(),
             "estimate": advice.estimate,
         }

@@ -372,8 +372,9 @@ def _seconds(field: str, text: str) -> float:
     return value
 
 
-def parse_slo(text: str) -> SLO:
-    """'ttft=1s,tpot=50ms' or 'ttft_p99=2s,tpot_p99=60ms' (the percentile in the keys)."""
+def parse_slo(text: str, default: SLO | None = None) -> SLO:
+    """'ttft=1s,tpot=50ms' or 'ttft_p99=2s,tpot_p99=60ms' (the percentile in the keys); what
+    the text leaves out is `default`'s (SLO's own defaults without one)."""
     values: dict[str, float] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
@@ -391,7 +392,8 @@ def parse_slo(text: str) -> SLO:
             values["percentile"] = held
     if not {"ttft", "tpot"} & set(values):
         raise InvalidInputError("--slo", text, _SLO_FORM)
-    return build(SLO, "--slo", **values)
+    base = default.model_dump() if default is not None else {}
+    return build(SLO, "--slo", **(base | values))
 
 
 def build(cls: type[BaseModel], field: str, *, flags: bool = False, **values: object) -> Any:
