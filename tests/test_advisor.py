@@ -512,3 +512,18 @@ def test_counts_and_percentiles_the_advisor_cannot_take() -> None:
     from rooflens.serving.config import ADVISE_SLO
 
     assert parse_slo("ttft=2s", ADVISE_SLO).tpot == ADVISE_SLO.tpot != SLO().tpot
+
+
+def test_a_ttft_rejection_tells_queueing_from_a_lone_prompt() -> None:
+    """'one prompt alone takes 0.06 s' was the percentile with prompts queued at batch 1's
+    full rate; a lone prompt takes 0.047 s (Llama-3.1-8B, FP8 on an L40S)."""
+    from rooflens.serving import SLO
+
+    target = Target(prompt_len=1024, output_len=256, rate=5)
+    only = {"devices": ["l40s"], "tps": (1,), "pps": (1,), "weights": ("fp8",), "kv_bits": (8,)}
+    advice = advise(LLAMA_8B, target, SLO(ttft=0.06, tpot=0.012), **only)
+    (reason,) = advice.rejections()
+    assert reason["example"] == (
+        "TTFT objective: one request at a time, prompts reach their first token in 0.0601 s "
+        "at the percentile (a lone prompt in 0.0472 s)"
+    )

@@ -183,7 +183,7 @@ def _screen(
         "prefill_time": t_p,
     }
     if not meets.any():
-        return row | {"feasible": False, "binds": _why_not(fits, tpot, ttft, slo)}
+        return row | {"feasible": False, "binds": _why_not(fits, tpot, ttft, t_d[0] / p + t_p, slo)}
     best = int(np.flatnonzero(meets)[-1])
     replicas = math.ceil(target.rate / rate[best])
     # The batch each replica actually runs at its share of the load.
@@ -234,12 +234,17 @@ def _ttft(
     return t_d / stages + t_p + t_p / stages * (arrivals + z * np.sqrt(arrivals))
 
 
-def _why_not(fits: np.ndarray, tpot: np.ndarray, ttft: np.ndarray, slo: SLO) -> str:
+def _why_not(fits: np.ndarray, tpot: np.ndarray, ttft: np.ndarray, alone: float, slo: SLO) -> str:
+    """Why no batch serves, at batch 1's full rate (one request at a time, the prompts that
+    arrive meanwhile queued: `ttft[0]`), beside what a lone prompt takes (`alone`)."""
     if not fits[0]:
         return "memory capacity: the weights and one request's KV cache do not fit"
     if tpot[0] > slo.tpot:
         return f"TPOT objective: even one request decodes at {tpot[0] * 1e3:.1f} ms per token"
-    return f"TTFT objective: one prompt alone takes {ttft[0]:.2f} s to its first token"
+    return (
+        f"TTFT objective: one request at a time, prompts reach their first token in "
+        f"{ttft[0]:.3g} s at the percentile (a lone prompt in {alone:.3g} s)"
+    )
 
 
 def _binds(
