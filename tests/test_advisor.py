@@ -527,3 +527,14 @@ def test_a_ttft_rejection_tells_queueing_from_a_lone_prompt() -> None:
         "TTFT objective: one request at a time, prompts reach their first token in 0.0601 s "
         "at the percentile (a lone prompt in 0.0472 s)"
     )
+
+
+def test_workload_sizes_are_whole_and_unpriced_devices_show_no_cost() -> None:
+    runner = CliRunner()
+    res = runner.invoke(app, ["advise", LLAMA_8B, "--workload", "prompt=1.5"])
+    assert res.exit_code == 2 and res.output.startswith(
+        "error: --workload prompt_len=1.5 is invalid: expected a whole number of tokens"
+    )
+    res = runner.invoke(app, ["advise", LLAMA_8B, "--workload", "rate=5", "--devices", "b300",
+                              "--verify", "0"])  # fmt: skip
+    assert res.exit_code == 0 and "$nan" not in res.output and "│ —" in res.output

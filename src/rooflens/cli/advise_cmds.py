@@ -8,6 +8,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
 from rooflens.advisor.choices import AdviseSearch, parse_search
@@ -64,6 +65,10 @@ def _workload(text: str) -> Target:
             raise InvalidInputError(f"--workload {key.strip()}", value, "a number") from None
     for key in ("prompt_len", "output_len"):
         if key in values:
+            if not values[key].is_integer():  # 1.5 tokens was read as 1
+                raise InvalidInputError(
+                    f"--workload {key}", values[key], "a whole number of tokens"
+                )
             values[key] = int(values[key])
     return build(Target, "--workload", **values)
 
@@ -158,8 +163,13 @@ def _print(advice, picks) -> None:
     shown = picks[[c for c in SHOWN if c in picks]].copy()
     for column in ("ttft", "tpot"):
         shown[column] = shown[column].map(fmt.seconds)
-    shown["cost_per_hour"] = shown["cost_per_hour"].map(lambda v: f"${v:.2f}")
-    shown["cost_per_million"] = shown["cost_per_million"].map(lambda v: f"${v:.4f}")
+    # A device the catalog has no price for shows no cost ("$nan" before).
+    shown["cost_per_hour"] = shown["cost_per_hour"].map(
+        lambda v: f"${v:.2f}" if np.isfinite(v) else "—"
+    )
+    shown["cost_per_million"] = shown["cost_per_million"].map(
+        lambda v: f"${v:.4f}" if np.isfinite(v) else "—"
+    )
     shown["energy_per_million"] = shown["energy_per_million"].map(lambda v: fmt.si(v, "J"))
     if "verified" in picks:
         shown["simulated"] = picks["verified"].map({True: "meets SLO", False: "misses"}).fillna("")
