@@ -294,3 +294,15 @@ def test_the_slo_held_is_shown_with_its_defaults() -> None:
                                  "--slo", "ttft_p99=10s"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "TTFT ≤ 10 s, TPOT ≤ 50 ms at p99" in result.output
+
+
+def test_the_cluster_s_devices_are_reported() -> None:
+    """Throughput per GPU divided by a count no output gave (replicas counts engines)."""
+    import json
+
+    result = runner.invoke(
+        app, ["simulate", LLAMA, "-H", "h100", *SMALL, "--tp", "2", "--replicas", "2", "-f", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["devices"], data["replicas"]) == (4, 2)

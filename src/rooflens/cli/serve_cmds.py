@@ -132,7 +132,10 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
         ("requests", f"{s['requests']} over {fmt.seconds(s['duration'])}{drained}"),
         ("request throughput", f"{s['request_throughput']:.4g} req/s"),
         ("output tokens", f"{s['output_token_throughput']:.4g} tok/s"),
-        ("output tokens per GPU", f"{s['output_throughput_per_gpu']:.4g} tok/s"),
+        (
+            f"output tokens per GPU ({result.devices})",
+            f"{s['output_throughput_per_gpu']:.4g} tok/s",
+        ),
         ("output tokens per user", _rate(s["output_throughput_per_user"])),
     ]
     for metric in (*LATENCIES, "itl"):

@@ -130,6 +130,8 @@ class SimulationResult:
             "peak_memory_bytes": self.peak_memory,
             "usable_memory_bytes": self.usable_memory,
             "replicas": self.replicas,
+            # Accelerators in the cluster, every engine's (throughput per GPU divides by them).
+            "devices": self.devices,
             "estimate": self.estimate,
             "kernels": self.kernels,
             "fallbacks": list(self.fallbacks),

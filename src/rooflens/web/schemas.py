@@ -633,6 +633,7 @@ class SimulateOut(BaseModel):
     )
     usable_memory_bytes: float = Field(description="Bytes per device the engine may fill.")
     replicas: int = Field(description="Engines simulated.")
+    devices: int = Field(description="Accelerators in the cluster, every engine's.")
     estimate: str = Field(
         description="What priced the iterations: an engine's or a calibration's profile, or "
         "the roofline bound."
