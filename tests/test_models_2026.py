@@ -944,3 +944,22 @@ def test_deepseek_v4_routed_experts_are_stored_in_fp4() -> None:
     given = rooflens.analyze(spec, "b200", tp=8, batch=1, prompt_len=1024, w_bits=8, a_bits=8,
                              w_format="fp")  # fmt: skip
     assert given.options.expert_quantization is None
+
+
+def test_deepseek_v4_experts_as_the_export_stores_them() -> None:
+    """DeepSeek's release stores the routed experts in MXFP4; NVIDIA's NVFP4 export says
+    moe_quant_algo NVFP4 beside the release's expert_dtype, and was read as MXFP4."""
+    import json
+    from pathlib import Path
+
+    import rooflens
+    from rooflens.models import spec_from_config
+
+    path = Path(rooflens.__file__).parent / "models/configs/deepseek-ai--DeepSeek-V4-Flash.json"
+    config = json.loads(path.read_text())
+    assert load_model("deepseek-ai/DeepSeek-V4-Flash").checkpoint_quant.experts.w_format == "mxfp4"
+    export = {**config, "quantization_config": {**config["quantization_config"],
+                                                "moe_quant_algo": "NVFP4"}}  # fmt: skip
+    experts = spec_from_config(export).checkpoint_quant.experts
+    assert (experts.w_format, experts.w_bits, experts.a_bits) == ("nvfp4", 4, 4)
+    assert experts.weight_bits_per_param(4096) == 4.5  # 16 values per FP8 scale

@@ -512,11 +512,15 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
     if quant is not None and config.get("expert_dtype") == "fp4":
         # DeepSeek-V4 stores its routed experts in FP4 E2M1 with an E8M0 scale per 32 values,
         # the rest as its quantization_config says (vLLM serves them with its MXFP4 MoE
-        # method: models/deepseek_v4, VllmMxfp4MoEMethod).
-        experts = quant.quantization.model_copy(
-            update={"w_bits": 4, "w_format": "mxfp4", "group_size": None, "w_scale": "channel"}
-        )
-        quant = quant.model_copy(update={"experts": experts})
+        # method: models/deepseek_v4, VllmMxfp4MoEMethod); NVIDIA's export re-quantizes them
+        # to NVFP4 (16 values per FP8 scale, FP4 activations), as its moe_quant_algo says.
+        update: dict[str, Any] = {"w_bits": 4, "group_size": None, "w_scale": "channel"}
+        algo = (config.get("quantization_config") or {}).get("moe_quant_algo")
+        if str(algo).upper() == "NVFP4":
+            update |= {"w_format": "nvfp4", "a_bits": 4, "a_scale": "dynamic"}
+        else:
+            update["w_format"] = "mxfp4"
+        quant = quant.model_copy(update={"experts": quant.quantization.model_copy(update=update)})
     return spec if quant is None else spec.model_copy(update={"checkpoint_quant": quant})
 
 
