@@ -203,7 +203,7 @@ def _device(
     hardware: str | None, bandwidth: float | None, memory: float | None, peak: list[str] | None
 ) -> Device:
     _check_rate("--bandwidth", bandwidth, "bytes/s")
-    _check_rate("--memory", memory, "bytes")
+    _check_rate("--memory", memory, "bytes", (1.0, MAX_CAPACITY))
     peaks = _parse_peaks(peak or [])
     if hardware is None:
         missing = [
@@ -263,10 +263,12 @@ def _parse_peaks(items: list[str]) -> dict[str, float]:
     return peaks
 
 
-def _check_rate(flag: str, value: float | None, unit: str) -> None:
+def _check_rate(
+    flag: str, value: float | None, unit: str, bounds: tuple[float, float] = RATE_BOUNDS
+) -> None:
     """A device figure given on the command line, within the Device's own bounds, named by the
     flag typed rather than by the field it sets."""
-    low, high = (1.0, MAX_CAPACITY) if flag == "--memory" else RATE_BOUNDS
+    low, high = bounds
     if value is not None and not (math.isfinite(value) and low <= value <= high):
         raise InvalidInputError(flag, value, f"{unit}, from {low:g} to {high:g}")
 
