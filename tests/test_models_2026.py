@@ -963,3 +963,20 @@ def test_deepseek_v4_experts_as_the_export_stores_them() -> None:
     experts = spec_from_config(export).checkpoint_quant.experts
     assert (experts.w_format, experts.w_bits, experts.a_bits) == ("nvfp4", 4, 4)
     assert experts.weight_bits_per_param(4096) == 4.5  # 16 values per FP8 scale
+
+
+def test_gemma4_global_values_are_cached_beside_the_keys() -> None:
+    """Keys-as-values layers have no v_proj, but their values are the key projection normed
+    without a gain and without rotary positions (v_norm): a tensor of their own, which the
+    cache holds (memory counted it) and the decode step must write (it wrote keys only)."""
+    from rooflens.models import spec_from_config
+
+    spec = spec_from_config(TINY_GEMMA4)
+    result = rooflens.analyze(spec, "h200-sxm", batch=1, prompt_len=16, gen_len=None)
+    rows = result.operators()
+    decode = rows[rows.stage == "decode"]
+    written = float((decode.store_kv * decode["count"]).sum())
+    # 4 window layers of 2 x 2 heads x 16, 2 global ones of 2 x 1 head x 32, 16-bit.
+    assert written == 2 * (4 * 2 * 2 * 16 + 2 * 2 * 1 * 32)
+    (v_norm,) = [op for op in build_graph(spec, AnalysisOptions()).operators if op.name == "v_norm"]
+    assert (v_norm.layers, v_norm.params()) == (2, 0)

@@ -442,10 +442,14 @@ def _two_shape_attention(
     )
     ops = [replace(op, layers=m.window_layers) for op in _attention(window, o, device, src)]
     for op in _attention(whole, o, device, src):
-        if m.global_k_eq_v and op.name == "v_proj":
-            continue
-        if m.global_k_eq_v and "v" in op.inputs:
-            op = replace(op, inputs=tuple("k" if name == "v" else name for name in op.inputs))
+        if m.global_k_eq_v and isinstance(op, Linear) and op.name == "v_proj":
+            # No v_proj: the values are the key projection's output, normed per head without
+            # a gain and without rotary positions (Gemma 4's v_norm), cached beside the keys.
+            heads = op.out_features // (m.global_head_dim or m.head_dim)
+            op = Norm(
+                "v_norm", op.scope, ("k",), "v", width=op.out_features // heads, kind=m.norm,
+                repeats=heads, conventions=o.conventions, scaled=False, to_kv_cache=True,
+            )  # fmt: skip
         ops.append(replace(op, layers=m.all_layers - (m.window_layers or 0)))
     return ops
 

@@ -403,6 +403,9 @@ class Norm(Operator):
     bias: bool = False
     repeats: int = 1
     conventions: Conventions = field(default_factory=Conventions)
+    # Without a learned gain (Gemma 4's value norm), and writing to the KV cache (its values).
+    scaled: bool = True
+    to_kv_cache: bool = False
 
     def terms(self, prec: Precision) -> Terms:
         elems = self.width * self.repeats
@@ -413,17 +416,22 @@ class Norm(Operator):
             if self.kind == "rmsnorm"
             else self.conventions.layernorm_ops_per_element
         )
+        stored = (
+            {"store_kv": ((elems * prec.kv, (TOKENS,)),)}
+            if self.to_kv_cache
+            else {"store_act": ((elems * prec.act, (TOKENS,)),)}
+        )
         terms: Terms = {
             "ops": ((per_elem * elems, (TOKENS,)),),
             "load_act": ((elems * prec.act, (TOKENS,)),),
-            "store_act": ((elems * prec.act, (TOKENS,)),),
+            **stored,
         }
-        if self.conventions.norm_loads_weight:
+        if self.conventions.norm_loads_weight and self.params():
             terms["load_weight"] = ((self.params() * prec.unquantized, (ONE,)),)
         return terms
 
     def params(self) -> int:
-        return self.width * (2 if self.bias else 1)
+        return self.width * (2 if self.bias else 1) if self.scaled else 0
 
 
 @dataclass(frozen=True)
