@@ -137,7 +137,11 @@ def test_a_compressed_prompt_is_reported_as_asked_beside_what_is_prefilled() -> 
     assert (inputs["prompt_len"], inputs["prompt_tokens"]) == (3000, 1500)
     plain = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", prompt_len=3000, gen_len=64)
     assert "prompt_tokens" not in plain.to_dict()["inputs"]
-    assert "prompt_tokens" not in plain.summary()
+    # One prompt beside several batches is the prompt as asked, broadcast, not another one.
+    grid = rooflens.analyze(
+        "meta-llama/Llama-3.1-8B", "h100-sxm", batch=[1, 2, 3], prompt_len=3000, gen_len=64
+    )
+    assert "prompt_tokens" not in grid.summary() and grid.asked_prompt_len is None
 
 
 def test_bad_budget_options() -> None:

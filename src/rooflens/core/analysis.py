@@ -141,13 +141,19 @@ def analyze(
         generation=None
         if generation is None
         else {k: float(v) if np.ndim(v) == 0 else v for k, v in generation.items()},
-        asked_prompt_len=None
-        if np.array_equal(asked, s)
-        else np.array(np.broadcast_to(asked, s.shape)),
+        asked_prompt_len=_asked_if_other(asked, s),
     )
 
 
 _DEFAULT_OPTIONS = AnalysisOptions()
+
+
+def _asked_if_other(asked: np.ndarray, prefilled: np.ndarray) -> np.ndarray | None:
+    """The prompt as asked, in the analysis' shape, where the prefill processes another length
+    (compression, images); None where they agree (compared after broadcasting: a prompt beside
+    three batches is the same prompt)."""
+    asked = np.array(np.broadcast_to(asked, prefilled.shape))
+    return None if np.array_equal(asked, prefilled) else asked
 
 
 @dataclass(frozen=True)
