@@ -621,3 +621,30 @@ def test_room_for_the_longest_requests_counts_whole_blocks() -> None:
         scheduler=SchedulerConfig(block_size=32),
     )  # fmt: skip
     assert result.kv_room == (result.kv_capacity // 32) // 32
+
+
+def test_sglang_s_memory_share_holds_weights_and_kv_only() -> None:
+    """mem_fraction_static sizes the KV pool as total x fraction - weights, activations and
+    CUDA graphs living in the rest; rooflens also took an activation reserve out of the
+    share (Llama-3.1-8B on an H100: 5.461e10 bytes of KV for 5.535e10)."""
+    from rooflens.core.memory import weight_bytes
+    from rooflens.engines import load_engine_profile
+    from rooflens.serving import LengthDistribution, Workload
+
+    work = Workload(
+        requests=2,
+        prompt=LengthDistribution(kind="fixed", a=512),
+        output=LengthDistribution(kind="fixed", a=8),
+    )
+    result = rooflens.simulate(
+        "meta-llama/Llama-3.1-8B", "h100-sxm", work, concurrency=2, engine="sglang"
+    )
+    device = rooflens.get_device("h100-sxm")
+    profile = load_engine_profile("sglang", "h100-sxm")
+    assert profile.memory_fraction_of == "static"
+    spec = rooflens.load_model("meta-llama/Llama-3.1-8B")
+    options = rooflens.api.resolve(spec, device, {"engine": "sglang"})[2]
+    weights = weight_bytes(rooflens.core.graph.build_graph(spec, options, device),
+                           options.quantization)  # fmt: skip
+    expected = device.memory_capacity * profile.memory_fraction - weights - profile.memory_overhead
+    assert result.kv_bytes == pytest.approx(expected)

@@ -368,9 +368,10 @@ class EfficiencyProfile(BaseModel):
     # KV cache (vLLM's gpu_memory_utilization, SGLang's mem_fraction_static, TensorRT-LLM's
     # free_gpu_memory_fraction); 1 for a framework that takes what it needs.
     memory_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
-    # Of what: the whole device (vLLM, SGLang), or what is free once weights, activations and
+    # Of what: the whole device (vLLM), the weights and KV cache alone, activations living in
+    # the rest (SGLang's mem_fraction_static), or what is free once weights, activations and
     # the framework are in place (TensorRT-LLM's KV-cache fraction).
-    memory_fraction_of: Literal["device", "free"] = "device"
+    memory_fraction_of: Literal["device", "static", "free"] = "device"
     # The link between devices as measured collectives fit it (`rooflens calibrate
     # --collectives`): per-direction bandwidth and time per ring step, used for parallelism
     # within a node where the user gives no link figures; provenance["link"] says how.

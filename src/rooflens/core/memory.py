@@ -49,7 +49,7 @@ def usable_memory(capacity: float, profile: EfficiencyProfile | None) -> float:
     """The device memory a deployment may fill: what the engine takes of the device (its
     memory fraction, where it is a share of the whole device)."""
     if profile is None or profile.memory_fraction_of != "device":
-        return capacity
+        return capacity  # a share of weights and KV (static) or of the free rest binds those
     return capacity * profile.memory_fraction
 
 
@@ -73,6 +73,10 @@ def kv_room(
     """Bytes left for KV cache and recurrent states on one device: the memory the engine
     takes, less what it holds beside them (beside_kv). The analyzer's largest batch, the
     simulator's KV blocks and the advisor's screening all size the cache by this one rule."""
+    if profile is not None and profile.memory_fraction_of == "static":
+        # SGLang's share holds the weights and the KV pool; activations and CUDA graphs live
+        # in the memory it leaves (the share's formula reserves them).
+        return capacity * profile.memory_fraction - beside_kv(weights, 0.0, profile)
     free = usable_memory(capacity, profile) - beside_kv(weights, activations, profile)
     if profile is not None and profile.memory_fraction_of == "free":
         return free * profile.memory_fraction  # a share of what is left (TensorRT-LLM)

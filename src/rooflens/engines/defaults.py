@@ -18,8 +18,9 @@ class EngineDefaults(BaseModel):
     # Share of device memory the engine takes for weights, activations and KV cache (its own
     # setting's meaning is in `memory_setting`).
     memory_fraction: float = Field(gt=0.0, le=1.0)
-    # "device": a share of the whole device; "free": of what weights and activations leave.
-    memory_fraction_of: Literal["device", "free"] = "device"
+    # "device": a share of the whole device; "static": of it for weights and KV cache only;
+    # "free": of what weights and activations leave.
+    memory_fraction_of: Literal["device", "static", "free"] = "device"
     memory_setting: str
     # Kernels the engine's model code fuses (rooflens.core.techniques.fusion's kinds): what an
     # analysis with this engine fuses unless the fusion setting says otherwise.

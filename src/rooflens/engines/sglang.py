@@ -76,6 +76,7 @@ DEFAULTS = EngineDefaults(
     engine="sglang",
     version="0.5",
     memory_fraction=mem_fraction_static(81559, CHUNKED_PREFILL, GRAPH_MAX_BATCH),
+    memory_fraction_of="static",
     memory_setting=(
         "mem_fraction_static: share of the device's memory for weights and KV cache "
         "(here as computed for an 80 GB H100 at tp 1)"
@@ -94,7 +95,9 @@ DEFAULTS = EngineDefaults(
         ),
         "memory_fraction": (
             "python/sglang/srt/server_args.py _handle_gpu_memory_settings (formula in "
-            "mem_fraction_static); 0.88 when the device memory is unknown"
+            "mem_fraction_static); 0.88 when the device memory is unknown; the KV pool is "
+            "total memory x mem_fraction_static - weights (model_runner's memory pool "
+            "sizing), activations and CUDA graphs in the reserved rest"
         ),
     },
 )
