@@ -562,8 +562,9 @@ def test_simulation_and_capacity_results_have_the_json_the_cli_writes() -> None:
 
 def test_a_whole_prompt_beyond_the_budget_has_its_activations_reserved() -> None:
     """Continuous batching runs a prompt longer than the token budget whole and alone: the KV
-    pool was sized beside activations for the budget (8,192 tokens) while 20,000-token
-    prompts ran, 120 GB in use on an 85.5 GB H100 (Llama-3.1-8B)."""
+    pool was sized beside activations for the budget (8,192 tokens: 8.7 GB) while a
+    20,000-token prefill holds 51.4 GB of them (Llama-3.1-8B on an 85.5 GB H100, 16.1 GB of
+    weights, a 60.8 GB pool; the run reported 78.2 GB at its peak)."""
     from rooflens.core.memory import peak_activation_bytes
     from rooflens.core.operators import Step
     from rooflens.serving import SchedulerConfig

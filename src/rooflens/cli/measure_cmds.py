@@ -20,6 +20,7 @@ from rooflens.cli.common import (
     app,
     writable_folder,
 )
+from rooflens.core.analysis import prompt_room
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
@@ -89,11 +90,10 @@ def _check_context(spec: ModelSpec, prompt_len: int, gen_len: int) -> None:
     IndexError deep in the model) and the analysis beside the run refuses them anyway. The
     run's last step feeds position prompt_len + gen_len - 2 (prompt_len for one generated
     token), the same rule and wording as `rooflens.core.analysis._check_context`."""
-    after = max(gen_len - 1, 1)
-    if prompt_len + after <= spec.max_positions:
+    room = prompt_room(spec, gen_len)
+    if prompt_len <= room:
         return
     context = f"a context of at most {spec.max_positions} tokens (max positions of {spec.name})"
-    room = spec.max_positions - after
     if room >= 1:
         raise InvalidInputError(
             "--prompt-len", prompt_len, f"at most {room} tokens with --gen-len {gen_len}: {context}"

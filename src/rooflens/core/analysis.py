@@ -245,8 +245,14 @@ def default_prompt_len(model: ModelSpec, gen_len: object | None = None) -> int:
     an array (the longest counts), and is validated as a size."""
     if gen_len is not None:
         gen_len = positive_int_array("gen_len", gen_len)
-    room = model.max_positions - int(np.max(_positions_after_prompt(gen_len)))
-    return max(1, min(DEFAULT_PROMPT_LEN, room))
+    return max(1, min(DEFAULT_PROMPT_LEN, prompt_room(model, gen_len)))
+
+
+def prompt_room(model: ModelSpec, gen_len: object | None = None) -> int:
+    """The longest prompt the model's positions hold beside `gen_len` generated tokens (the
+    longest of an array; None: the decode step after the prompt only). The one rule the
+    analysis' defaults, the plots' default axes and `measure` read."""
+    return model.max_positions - int(np.max(_positions_after_prompt(gen_len)))
 
 
 def _check_context(

@@ -21,6 +21,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import EngFormatter
 
 from rooflens.api import analyze, resolve_model
+from rooflens.core.analysis import prompt_room as core_prompt_room
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.results import Analysis
 
@@ -197,9 +198,9 @@ DEFAULT_PROMPTS = 2 ** np.arange(7, 13)
 
 
 def prompt_room(model: Any, gen_len: int) -> int:
-    """The longest prompt the model's positions hold beside `gen_len` generated tokens (the
-    decode step feeds the prompt's last position plus the generation's)."""
-    return resolve_model(model).max_positions - max(gen_len - 1, 1)
+    """The longest prompt the model's positions hold beside `gen_len` generated tokens
+    (rooflens.core.analysis.prompt_room, for a model given by name too)."""
+    return core_prompt_room(resolve_model(model), gen_len)
 
 
 def _default_prompts(model: Any, gen_len: int) -> np.ndarray:
