@@ -574,10 +574,29 @@ def test_simulate_options_found_by_the_fuzz_suite(args, message) -> None:
     assert res.exit_code == 2 and message in res.output, res.output
 
 
-@pytest.mark.parametrize("command", ["analyze", "memory", "compare"])
-def test_sizes_beyond_int64_are_refused(command: str) -> None:
-    res = _cli(command, "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--gen-len", "99999999999999999999")
-    assert res.exit_code == 2 and "gen_len" in res.output, res.output
+@pytest.mark.parametrize(
+    "command", [["analyze"], ["memory"], ["compare"], ["plot", "roofline"], ["plot", "batch"]]
+)
+def test_sizes_beyond_int64_are_refused(command: list[str], tmp_path) -> None:
+    # The plots' default prompt is read from the generation length before any analysis
+    # (an OverflowError, exit 1, until the context room validated it).
+    out = ["-o", str(tmp_path / "p.png")] if command[0] == "plot" else []
+    res = _cli(
+        *command, "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--gen-len", "99999999999999999999", *out
+    )
+    assert res.exit_code == 2 and "gen_len=99999999999999999999 is invalid" in res.output, (
+        res.output
+    )
+
+
+def test_prompt_room_validates_the_generation_length() -> None:
+    from rooflens.core.analysis import prompt_room
+
+    gpt2 = rooflens.api.resolve_model("openai-community/gpt2")
+    assert prompt_room(gpt2, 100) == 1024 - 99
+    assert prompt_room(gpt2, [2, 100]) == 1024 - 99
+    with pytest.raises(InvalidInputError, match=r"^gen_len=0 is invalid"):
+        prompt_room(gpt2, 0)
 
 
 def test_batch_plot_of_one_token_answers_says_so(tmp_path) -> None:

@@ -243,15 +243,16 @@ def default_prompt_len(model: ModelSpec, gen_len: object | None = None) -> int:
     """The prompt an analysis takes when none is given: 2048 tokens, or what the model's
     context leaves after the generation (GPT-2's 1024 positions, OPT's 2048); `gen_len` may be
     an array (the longest counts), and is validated as a size."""
-    if gen_len is not None:
-        gen_len = positive_int_array("gen_len", gen_len)
     return max(1, min(DEFAULT_PROMPT_LEN, prompt_room(model, gen_len)))
 
 
 def prompt_room(model: ModelSpec, gen_len: object | None = None) -> int:
     """The longest prompt the model's positions hold beside `gen_len` generated tokens (the
     longest of an array; None: the decode step after the prompt only). The one rule the
-    analysis' defaults, the plots' default axes and `measure` read."""
+    analysis' defaults, the plots' default axes and `measure` read. `gen_len` is validated as
+    a size (InvalidInputError), as every caller takes it from a user."""
+    if gen_len is not None:
+        gen_len = positive_int_array("gen_len", gen_len)
     return model.max_positions - int(np.max(_positions_after_prompt(gen_len)))
 
 
