@@ -10,10 +10,11 @@ B tokens each. Tokens balance, λ (g - 1) = B (1 - f) / t_d(B), which gives
 
     λ(B) = B / (t_d(B) (g - 1) + B t_p)     TPOT(B) = t_d(B) / (1 - λ t_p)
 
-and a prompt waits for the running step, then for the prompts that arrived with it:
-TTFT_q ≈ t_d + t_p (1 + n_q), n_q the q-quantile of the arrivals in t_d + t_p (normal
-approximation of the Poisson count). The largest B within memory and the SLO sets a
-replica's capacity; replicas = ceil(rate / capacity).
+and at a load λ below λ(B) a request waits for one of the batch limit's c slots (the M/M/c
+queue, Erlang's C formula), then for the running step and the prompts that arrived with it:
+TTFT_q ≈ W_q + t_d + t_p (1 + n_q), n_q the q-quantile of the arrivals in t_d + t_p (normal
+approximation of the Poisson count). A replica's capacity is the highest load within the SLO
+at the batch limit (within memory) that serves the most; replicas = ceil(rate / capacity).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ from rooflens.serving.presets import PRESETS, scheduler_with
 from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
 
 BATCHES = np.array([1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512])
+# Loads within this share of each other serve alike (the capacity grid resolves 2.5e-4).
+TIE = 1e-3
 RANKS = {"cost": "cost_per_million", "energy": "energy_per_million", "latency": "e2e"}
 
 
@@ -160,13 +163,9 @@ def _screen(
     max_batch = int(peak.max_batch)
     held = t_p / p  # how long a prompt holds each stage
     rate = sizes / (t_d * max(g - 1, 1) + sizes * held)
-    busy = rate * held
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tpot = np.where(busy < 1, t_d / (1 - busy), np.inf)
     z = NormalDist().inv_cdf(slo.percentile / 100)
-    ttft = _ttft(t_d, t_p, rate, z, p)
     fits = max_batch >= sizes
-    meets = fits & (tpot <= slo.tpot) & (ttft <= slo.ttft)
+    curve = _Replica(sizes, t_d, rate, held, max(g - 1, 1), t_p, z, p, slo)
     row: dict[str, object] = {
         "device": cand.device.name,
         "tp": cand.tp,
@@ -182,14 +181,15 @@ def _screen(
         "max_batch_memory": max_batch,
         "prefill_time": t_p,
     }
-    if not meets.any():
-        return row | {"feasible": False, "binds": _why_not(fits, tpot, ttft, t_d[0] / p + t_p, slo)}
-    best = int(np.flatnonzero(meets)[-1])
-    replicas = math.ceil(target.rate / rate[best])
+    best, capacity = curve.best_limit(fits)
+    if capacity <= 0:
+        return row | {"feasible": False, "binds": _why_not(fits, t_d, t_d[0] / p + t_p, slo)}
+    replicas = math.ceil(target.rate / capacity)
     # The batch each replica actually runs at its share of the load.
     load = target.rate / replicas
-    b_load = float(np.interp(load, rate[: best + 1], sizes[: best + 1]))
-    at = {k: float(np.interp(b_load, sizes, v)) for k, v in (("t_d", t_d), ("tpot", tpot))}
+    b_load = float(curve.batch(np.array([load]))[0])
+    at = {"t_d": float(np.interp(b_load, sizes, t_d)), "tpot": 0.0}
+    at["tpot"] = at["t_d"] / (1 - load * held)
     share = load * held
     # Below one request at a time's rate the replica idles between requests: it runs a
     # request load / rate(1) of the time (at 0.25 requests/s of Llama-3.1-8B on a B200, 4 %),
@@ -203,15 +203,15 @@ def _screen(
         if cand.device.tdp
         else np.nan
     )
-    ttft_load = float(_ttft(at["t_d"], t_p, load, z, p))
+    ttft_load = float(curve.ttft(np.array([load]), best)[0])
     devices = replicas * cand.tp * p
     tokens_per_hour = target.rate * (s + g) * 3600
     price = cand.device.hourly_price
     return row | {
         "feasible": True,
-        "binds": _binds(best, fits, tpot, ttft, slo, p * compute / t_d, sizes),
+        "binds": _binds(curve, best, capacity, fits, slo, p * compute / t_d),
         "batch_limit": int(sizes[best]),
-        "replica_capacity": float(rate[best]),
+        "replica_capacity": capacity,
         "replicas": replicas,
         "devices": devices,
         "batch_at_load": b_load,
@@ -227,49 +227,158 @@ def _screen(
 def _ttft(
     t_d: np.ndarray | float, t_p: float, rate: np.ndarray | float, z: float, stages: int = 1
 ) -> np.ndarray:
-    """The q-quantile of the time to first token: the first stage's running step, the prompts
-    that arrived with this one, each holding the first stage for a `stages`-th of its prefill
-    (Poisson count, normal approximation with quantile `z`), then its own prefill."""
+    """The q-quantile of the time to first token once a request holds a batch slot: the first
+    stage's running step, the prompts that arrived with this one, each holding the first
+    stage for a `stages`-th of its prefill (Poisson count, normal approximation with quantile
+    `z`), then its own prefill."""
     arrivals = rate * (t_d + t_p) / stages
     return t_d / stages + t_p + t_p / stages * (arrivals + z * np.sqrt(arrivals))
 
 
-def _why_not(fits: np.ndarray, tpot: np.ndarray, ttft: np.ndarray, alone: float, slo: SLO) -> str:
-    """Why no batch serves, at batch 1's full rate (one request at a time, the prompts that
-    arrive meanwhile queued: `ttft[0]`), beside what a lone prompt takes (`alone`)."""
+def _slot_wait(offered: np.ndarray, slots: int, service: np.ndarray, q: float) -> np.ndarray:
+    """The q-quantile of the wait for one of `slots` batch slots, `offered` requests in service
+    on average, each holding its slot `service` seconds: the M/M/c queue (Erlang's C formula
+    for the chance to wait, then an exponential wait at rate (c - a) / service; Kleinrock,
+    Queueing Systems I, 1975, sec. 3.5). Exponential service is the conservative reading of
+    requests whose output lengths vary; fixed lengths wait about half as long (M/D/c)."""
+    a = np.asarray(offered, dtype=float)
+    k = np.arange(slots + 1)
+    log_factorial = np.concatenate([[0.0], np.cumsum(np.log(k[1:]))])
+    # Poisson terms a^k / k!, scaled by their largest for each load (no overflow at 512 slots).
+    with np.errstate(divide="ignore"):
+        log_terms = k * np.log(a)[:, None] - log_factorial
+    terms = np.exp(log_terms - log_terms.max(axis=1, keepdims=True))
+    headroom = 1 - a / slots
+    with np.errstate(divide="ignore", invalid="ignore"):
+        waits = terms[:, -1] / (terms[:, -1] + headroom * terms[:, :-1].sum(axis=1))
+        quantile = service / (slots - a) * np.log(waits / (1 - q))
+    return np.where(headroom <= 0, np.inf, np.where(waits > 1 - q, quantile, 0.0))
+
+
+@dataclass(frozen=True)
+class _Replica:
+    """One replica's steady state over the screened batch sizes, and the load it serves
+    within the SLO at each batch limit. At a load λ the replica runs b(λ) requests on average
+    (λ = b / S(b), the rate curve read backwards), each holding a slot S(b) = t_d(b) (g - 1)
+    + b t_p / p seconds; a request waits for a slot when all c are busy (`_slot_wait`), then
+    for the prefills ahead of it (`_ttft`)."""
+
+    sizes: np.ndarray
+    t_d: np.ndarray
+    rate: np.ndarray
+    held: float  # how long a prompt holds each stage
+    decodes: int  # decode steps per request, g - 1
+    t_p: float
+    z: float
+    stages: int
+    slo: SLO
+
+    def batch(self, load: np.ndarray) -> np.ndarray:
+        """Requests in service on average at each load (below one request at a time's rate,
+        the first size: a lone request's step)."""
+        return np.interp(load, self.rate, self.sizes)
+
+    def service(self, b: np.ndarray) -> np.ndarray:
+        return np.interp(b, self.sizes, self.t_d) * self.decodes + b * self.held
+
+    def ttft(self, load: np.ndarray, limit: int) -> np.ndarray:
+        """The TTFT quantile at each load with a batch limit of `sizes[limit]`."""
+        b = self.batch(load)
+        service = self.service(b)
+        wait = _slot_wait(
+            load * service, int(self.sizes[limit]), service, self.slo.percentile / 100
+        )
+        return wait + _ttft(np.interp(b, self.sizes, self.t_d), self.t_p, load, self.z, self.stages)
+
+    def tpot_bound(self, limit: int) -> float:
+        """The highest load at which a full batch at this limit still decodes within the TPOT
+        objective: TPOT = t_d(c) / (1 - λ t_p / p), decoding paused while prompts prefill."""
+        spare = 1 - float(self.t_d[limit]) / self.slo.tpot
+        return spare / self.held if self.held > 0 else np.inf
+
+    def capacity(self, limit: int) -> float:
+        """The highest load within the SLO at this batch limit (0: none): below the batch's
+        full rate, where waiting for a slot grows without bound, and its TPOT bound; found on
+        a grid (geometric, then twice refined), TTFT growing with the load."""
+        top = min(float(self.rate[limit]), self.tpot_bound(limit))
+        if top <= 0:
+            return 0.0
+        steps = np.geomspace(1e-12, 1, 41)
+        grid = top * np.unique(np.concatenate([steps[:-1] / 2, 1 - steps[::-1] / 2, [1.0]]))
+        for _ in range(3):
+            meets = self.ttft(grid, limit) <= self.slo.ttft
+            if not meets[0]:
+                return 0.0
+            i = int(np.flatnonzero(meets)[-1])
+            if i == len(grid) - 1:
+                return float(grid[i])
+            grid = np.linspace(grid[i], grid[i + 1], 65)
+        return float(grid[0])
+
+    def best_limit(self, fits: np.ndarray) -> tuple[int, float]:
+        """The batch limit (an index of `sizes`) whose replica serves the most within the SLO,
+        and that load; of limits serving alike (within the grid's 0.1 %), the largest. More
+        slots shorten the wait for one; a larger full batch decodes slower: the limits are
+        tried from the highest bound down, until none can match the best found."""
+        allowed = np.flatnonzero(fits)
+        bounds = np.array([min(float(self.rate[i]), self.tpot_bound(i)) for i in allowed])
+        found: dict[int, float] = {}
+        for j in np.argsort(-bounds, kind="stable"):
+            if found and bounds[j] < max(found.values()) * (1 - TIE):
+                break
+            found[int(allowed[j])] = self.capacity(int(allowed[j]))
+        most = max(found.values(), default=0.0)
+        if most <= 0:
+            return (int(allowed[0]) if len(allowed) else 0), 0.0
+        best = max(i for i, cap in found.items() if cap >= most * (1 - TIE))
+        return best, found[best]
+
+
+def _why_not(fits: np.ndarray, t_d: np.ndarray, alone: float, slo: SLO) -> str:
+    """Why no batch limit serves any load: memory, a lone request's decode step (`t_d[0]`),
+    or a lone prompt's first token (`alone`)."""
     if not fits[0]:
         return "memory capacity: the weights and one request's KV cache do not fit"
-    if tpot[0] > slo.tpot:
-        return f"TPOT objective: even one request decodes at {tpot[0] * 1e3:.1f} ms per token"
+    if t_d[0] >= slo.tpot:
+        return f"TPOT objective: even one request decodes at {t_d[0] * 1e3:.1f} ms per token"
     return (
-        f"TTFT objective: one request at a time, prompts reach their first token in "
-        f"{ttft[0]:.3g} s at the percentile (a lone prompt in {alone:.3g} s)"
+        f"TTFT objective: a lone prompt reaches its first token in {alone:.3g} s, queueing "
+        f"behind no other"
     )
 
 
 def _binds(
-    best: int,
-    fits: np.ndarray,
-    tpot: np.ndarray,
-    ttft: np.ndarray,
-    slo: SLO,
-    busy: np.ndarray,
-    sizes: np.ndarray,
+    curve: _Replica, best: int, capacity: float, fits: np.ndarray, slo: SLO, busy: np.ndarray
 ) -> str:
-    """What keeps a replica from running a larger batch, in plain words (`busy`: share of a
-    decode step the compute units work)."""
-    if best == len(sizes) - 1:
-        return f"batch limit: {sizes[best]} requests at once"
-    nxt = best + 1
-    if not fits[nxt]:
-        return f"memory capacity: KV cache for more than {sizes[best]} requests does not fit"
-    resource = "compute" if busy[nxt] > 0.5 else "memory bandwidth"
-    if tpot[nxt] > slo.tpot:
+    """What keeps a replica from serving more, in plain words (`busy`: share of a decode step
+    the compute units work)."""
+    c = int(curve.sizes[best])
+    if capacity >= curve.tpot_bound(best) * (1 - 1e-9):
+        resource = "compute" if busy[best] > 0.5 else "memory bandwidth"
         return (
-            f"TPOT objective: at batch {sizes[nxt]} a token takes {tpot[nxt] * 1e3:.1f} ms "
-            f"(decode bound by {resource})"
+            f"TPOT objective: beyond {capacity:.3g} req/s a full batch of {c} decodes a token "
+            f"in more than {slo.tpot * 1e3:g} ms (decode bound by {resource})"
         )
-    return f"TTFT objective: at batch {sizes[nxt]} prompts wait {ttft[nxt]:.2f} s"
+    load = np.array([capacity])
+    b = curve.batch(load)
+    service = curve.service(b)
+    q = slo.percentile / 100
+    wait = float(_slot_wait(load * service, c, service, q)[0])
+    rest = float(curve.ttft(load, best)[0]) - wait
+    if wait <= 0:
+        return (
+            f"TTFT objective: beyond {capacity:.3g} req/s prompts queue behind other prompts' "
+            f"prefills past it ({rest:.3g} s at the percentile)"
+        )
+    queue = (
+        f"beyond {capacity:.3g} req/s prompts wait past the TTFT objective ({wait:.3g} s for "
+        f"one of {c} slots at the percentile, {rest:.3g} s more)"
+    )
+    if best == len(curve.sizes) - 1:
+        return f"batch limit: {c} requests at once; {queue}"
+    if not fits[best + 1]:
+        return f"memory capacity: KV cache for more than {c} requests does not fit; {queue}"
+    return f"TTFT objective: {queue}; a larger batch limit misses the TPOT objective sooner"
 
 
 @dataclass(frozen=True)
@@ -530,7 +639,14 @@ def verify(advice: Advice, model: ModelSpec | str, top: int = 3, requests: int =
             # limit: the screening's steady state only approximates its chunked prefills.
             scheduler_with(advice.engine, device, {"max_batch": limit})
             if advice.engine in PRESETS
-            else SchedulerConfig(max_batch=limit, max_tokens=advice.target.prompt_len)
+            # One prompt per prefill iteration, whatever the batch limit: the chunk bounds the
+            # prefill's tokens, the decodes ride outside the budget (a budget of one short
+            # prompt was refused below a larger limit: max_tokens >= max_batch).
+            else SchedulerConfig(
+                max_batch=limit,
+                max_tokens=advice.target.prompt_len,
+                chunk_size=advice.target.prompt_len,
+            )
         )
         setup = Candidate(device, int(row["tp"]), str(row["weights"]), int(row["kv_bits"]),
                           experts=str(row["experts"]))  # fmt: skip
