@@ -20,6 +20,7 @@ from rooflens.core import AnalysisOptions
 from rooflens.core.errors import InvalidInputError
 from rooflens.hardware.catalog import get_device
 from rooflens.serving import (
+    SLO,
     ArrivalProcess,
     ClusterConfig,
     LengthDistribution,
@@ -903,9 +904,39 @@ def test_expert_parallelism_reaches_the_simulator() -> None:
     workload = Workload(requests=2, prompt=LengthDistribution(kind="fixed", a=500))
     moe = "Qwen/Qwen3-30B-A3B"
     ep1 = rooflens.simulate(moe, "h100-sxm", workload, concurrency=1)
-    ep2 = rooflens.simulate(moe, "h100-sxm", workload, concurrency=1, ep=2)
+    ep2 = rooflens.simulate(
+        moe, "h100-sxm", workload, concurrency=1, ep=2, cluster=ClusterConfig(replicas=2)
+    )
     assert ep2.kv_capacity > ep1.kv_capacity  # half the experts' weights per device
     assert ep2.percentile("ttft", 50) != ep1.percentile("ttft", 50)
+
+
+def test_experts_over_attention_groups_take_whole_sets_of_groups() -> None:
+    """`--tp 1 --ep 4` prices each step beside three other attention groups' tokens: one
+    replica took the whole load on one group and counted one device of the four."""
+    moe = "Qwen/Qwen3-30B-A3B"
+    workload = Workload(requests=4, prompt=LengthDistribution(kind="fixed", a=300))
+    spread = r"^replicas=1 is invalid: expected a multiple of 4: ep=4 at tp=1 spreads the experts"
+    with pytest.raises(InvalidInputError, match=spread):
+        rooflens.simulate(moe, "h100-sxm", workload, ep=4)
+    with pytest.raises(InvalidInputError, match=r"^replicas=2 .* or moe_tp=1, the experts "):
+        rooflens.capacity(moe, "h100-sxm", workload, SLO(), tp=4, ep=4,
+                          cluster=ClusterConfig(replicas=2))  # fmt: skip
+    four = rooflens.simulate(moe, "h100-sxm", workload, ep=4, cluster=ClusterConfig(replicas=4))
+    assert four.devices == 4 and four.replicas == 4
+    # Inside the group (SGLang's --tp 4 --ep 4) one replica is one group.
+    inside = rooflens.simulate(moe, "h100-sxm", workload, tp=4, ep=4, moe_tp=1)
+    assert inside.devices == 4 and inside.replicas == 1
+    # Each disaggregated pool by its own layout.
+    pools = ClusterConfig(
+        disaggregated=True, prefill_moe_tp=1, decode_tp=1, decode_ep=4, decode_replicas=2
+    )
+    with pytest.raises(InvalidInputError, match=r"^decode_replicas=2 is invalid: .* of 4"):
+        rooflens.simulate(moe, "h100-sxm", workload, tp=4, ep=4, cluster=pools)
+    res = CliRunner().invoke(
+        app, ["simulate", moe, "-H", "h100-sxm", "--ep", "4", "--requests", "4"]
+    )
+    assert res.exit_code == 2 and res.output.startswith("error: replicas=1 is invalid"), res.output
 
 
 def test_a_decode_pool_short_of_kv_recomputes_its_preempted_requests() -> None:

@@ -11,7 +11,13 @@ from rooflens.core.hardware import Device
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.presets import PRESETS, preset_for, scheduler_with
 from rooflens.serving.results import SimulationResult
-from rooflens.serving.simulate import CapacityResult, Progress, find_capacity, run
+from rooflens.serving.simulate import (
+    CapacityResult,
+    Progress,
+    check_expert_groups,
+    find_capacity,
+    run,
+)
 from rooflens.serving.workload import Requests, Workload, load_trace
 from rooflens.settings import parse_settings
 
@@ -113,6 +119,7 @@ def simulate(
     load = workload if workload is not None else Workload()
     requests = _requests(load) if concurrency is None else _closed_loop_requests(load)
     sched = scheduler_of(scheduler, preset, device, settings.engine)
+    check_expert_groups(opts, cluster or ClusterConfig())
     return run(spec, device, opts, requests, sched, cluster, slo, progress, concurrency=concurrency)
 
 
@@ -138,6 +145,7 @@ def capacity(
     settings = parse_settings(options)
     spec, device, opts = resolve(model, hardware, settings)
     sched = scheduler_of(scheduler, preset, device, settings.engine)
+    check_expert_groups(opts, cluster or ClusterConfig())
     return find_capacity(
         spec, device, opts, workload, slo, sched, cluster, tolerance, progress=progress
     )

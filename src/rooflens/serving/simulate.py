@@ -314,6 +314,35 @@ def _pools_verdict(
     return min(verdicts, key=lambda v: v.max_batch)
 
 
+def check_expert_groups(options: AnalysisOptions, cluster: ClusterConfig) -> None:
+    """Experts spread over g attention groups (ep over tp devices, no moe_tp: the engines'
+    attention data parallelism) serve g groups' tokens, so the analyzer prices each group's
+    step beside g - 1 others alike: a pool a user asks for holds whole sets of g groups, each
+    a replica with its own requests. Fewer would load one group with the whole set's
+    requests while counting its devices alone. (`run` takes fewer: the validation simulates
+    one of identical sets' groups, its load divided alike.)"""
+    named = (("prefill", "prefill_replicas"), ("decode", "decode_replicas"))
+    pools = [
+        (pool_options(options, cluster, pool).parallelism, field)  # type: ignore[arg-type]
+        for pool, field in (named if cluster.disaggregated else (("prefill", "replicas"),))
+    ]  # each pool's own layout errors first
+    for par, field in pools:
+        groups, count = par.expert_token_groups, getattr(cluster, field)
+        if count % groups:
+            inside = (
+                f"; or moe_tp={par.tp // par.ep}, the experts inside the tensor-parallel group "
+                f"(SGLang's and TensorRT-LLM's --tp {par.tp} --ep {par.ep})"
+                if par.tp % par.ep == 0
+                else ""
+            )
+            raise InvalidInputError(
+                field,
+                count,
+                f"a multiple of {groups}: ep={par.ep} at tp={par.tp} spreads the experts over "
+                f"{groups} attention groups, each serving its own requests as a replica{inside}",
+            )
+
+
 def pool_options(
     options: AnalysisOptions, cluster: ClusterConfig, pool: Literal["prefill", "decode"]
 ) -> AnalysisOptions:
