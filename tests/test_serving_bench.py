@@ -713,6 +713,26 @@ def test_cli_refuses_concurrency_with_a_rate() -> None:
     assert "--concurrency" in result.output and "--rate" in result.output
 
 
+def test_cli_replays_a_traces_lengths_in_a_closed_loop_as_the_api(tmp_path) -> None:
+    """The command line refused --trace with --concurrency whatever the trace, while the API
+    replays a trace whose arrivals are all 0 in the closed loop; both now take that one and
+    refuse a trace with arrival times, naming them."""
+    at_once = tmp_path / "at_once.csv"
+    at_once.write_text("arrival_time,prompt_len,output_len\n0,100,10\n0,120,10\n0,300,20\n")
+    timed = tmp_path / "timed.csv"
+    timed.write_text("arrival_time,prompt_len,output_len\n0,100,10\n0.5,120,10\n")
+    args = ["simulate", "Qwen/Qwen2.5-0.5B", "-H", "h100-sxm", "--concurrency", "2", "--trace"]
+    result = CliRunner().invoke(app, [*args, str(at_once), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    api = rooflens.simulate("Qwen/Qwen2.5-0.5B", "h100-sxm", at_once, concurrency=2)
+    assert json.loads(result.output)["ttft"]["mean"] == pytest.approx(api.summary()["ttft_mean"])
+    refused = CliRunner().invoke(app, [*args, str(timed)])
+    assert refused.exit_code == 2
+    assert refused.output.startswith(
+        "error: concurrency=2 is invalid: expected no concurrency beside a trace's arrival times"
+    ), refused.output
+
+
 # -- presets ---------------------------------------------------------------------------------------
 
 

@@ -277,8 +277,10 @@ def simulate(
     # Only the scheduler settings given replace the preset's (or the engine's, or the
     # defaults): the API resolves them once, as the engine reads them.
     sched = build(SchedulerConfig, "--scheduler", flags=True, **scheduling)
-    if concurrency is not None and (rate is not None or trace or capacity):
-        given = "--rate" if rate is not None else "--trace" if trace else "--capacity"
+    # A trace replays its lengths in the closed loop where its arrivals are all 0 (the API
+    # refuses others, naming them).
+    if concurrency is not None and (rate is not None or capacity):
+        given = "--rate" if rate is not None else "--capacity"
         raise InvalidInputError(
             "--concurrency", concurrency, f"either --concurrency or {given}, not both"
         )
@@ -294,7 +296,7 @@ def simulate(
         )  # fmt: skip
         return
     load: Requests | Workload = load_trace(trace) if trace else workload
-    if concurrency is not None:
+    if concurrency is not None and not trace:
         # Lengths only: the closed loop decides when requests are sent.
         load = Workload(**{k: v for k, v in workload if k != "arrivals"})
     bar, advance = _progress(len(load) if trace else workload.requests, "requests", output_format)

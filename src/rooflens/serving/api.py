@@ -66,11 +66,11 @@ def scheduler_of(
     return scheduler_with(preset, device, chosen)
 
 
-def _closed_loop_requests(workload: Workload | Requests | str | Path) -> Requests:
+def _closed_loop_requests(workload: Workload | Requests | str | Path, clients: int) -> Requests:
     """Requests for a closed loop: lengths only, so a workload that sets arrivals is refused."""
     if isinstance(workload, Workload) and "arrivals" in workload.model_fields_set:
         raise InvalidInputError(
-            "concurrency", "with an arrival rate", "either concurrency or an arrival rate, not both"
+            "concurrency", clients, "no concurrency beside an arrival rate (one or the other)"
         )
     requests = _requests(workload)
     if isinstance(workload, Workload):
@@ -80,8 +80,9 @@ def _closed_loop_requests(workload: Workload | Requests | str | Path) -> Request
     if requests.arrival.any():
         raise InvalidInputError(
             "concurrency",
-            "with a trace's arrival times",
-            "either concurrency or arrival times (requests with all arrivals at 0)",
+            clients,
+            "no concurrency beside a trace's arrival times, or a trace whose arrivals are all "
+            "0 (the closed loop sends each client's next request on its last one's answer)",
         )
     return requests
 
@@ -117,7 +118,7 @@ def simulate(
     settings = parse_settings(options)
     spec, device, opts = resolve(model, hardware, settings)
     load = workload if workload is not None else Workload()
-    requests = _requests(load) if concurrency is None else _closed_loop_requests(load)
+    requests = _requests(load) if concurrency is None else _closed_loop_requests(load, concurrency)
     sched = scheduler_of(scheduler, preset, device, settings.engine)
     check_expert_groups(opts, cluster or ClusterConfig())
     return run(spec, device, opts, requests, sched, cluster, slo, progress, concurrency=concurrency)
