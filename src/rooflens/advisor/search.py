@@ -10,11 +10,12 @@ B tokens each. Tokens balance, λ (g - 1) = B (1 - f) / t_d(B), which gives
 
     λ(B) = B / (t_d(B) (g - 1) + B t_p)     TPOT(B) = t_d(B) / (1 - λ t_p)
 
-and at a load λ below λ(B) a request waits for one of the batch limit's c slots (the M/M/c
-queue, Erlang's C formula), then for the running step and the prompts that arrived with it:
-TTFT_q ≈ W_q + t_d + t_p (1 + n_q), n_q the q-quantile of the arrivals in t_d + t_p (normal
-approximation of the Poisson count). A replica's capacity is the highest load within the SLO
-at the batch limit (within memory) that serves the most; replicas = ceil(rate / capacity).
+and at a load λ below λ(B) a request waits for one of the batch limit's c slots (a
+birth-death chain completing requests at the replica's own throughput at each batch), then for
+the running step and the prompts ahead (M/D/1, an exponential approximation of its wait), then
+prefills; its decode pauses for the prompts that arrive while it decodes. A replica's capacity
+is the highest load within the SLO at the batch limit (within memory) that serves the most;
+replicas = ceil(rate / capacity). The formulas and their sources: docs/advisor.md.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ from rooflens.serving.presets import PRESETS, scheduler_with
 from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
 
 BATCHES = np.array([1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512])
+# Requests each confirming simulation runs. Near a replica's capacity a queue takes many
+# requests to settle from an empty start: at 300, 11 of 28 picks run at 0.95 of their capacity
+# passed that failed at 3,000; 1,000 take 0.7 s for Llama-3.1-8B with 256 tokens out.
+VERIFY_REQUESTS = 1000
 # Loads within this share of each other serve alike (the capacity grid resolves 2.5e-4).
 TIE = 1e-3
 RANKS = {"cost": "cost_per_million", "energy": "energy_per_million", "latency": "e2e"}
@@ -165,7 +170,9 @@ def _screen(
     rate = sizes / (t_d * max(g - 1, 1) + sizes * held)
     z = NormalDist().inv_cdf(slo.percentile / 100)
     fits = max_batch >= sizes
-    curve = _Replica(sizes, t_d, rate, held, max(g - 1, 1), t_p, z, p, slo)
+    # The full rate as a curve to read backwards: where a larger batch's step grows faster
+    # than the batch (a kernel's tile boundary), it serves no more than the smaller.
+    curve = _Replica(sizes, t_d, np.maximum.accumulate(rate), held, g - 1, t_p, z, p, slo)
     row: dict[str, object] = {
         "device": cand.device.name,
         "tp": cand.tp,
@@ -188,8 +195,8 @@ def _screen(
     # The batch each replica actually runs at its share of the load.
     load = target.rate / replicas
     b_load = float(curve.batch(np.array([load]))[0])
-    at = {"t_d": float(np.interp(b_load, sizes, t_d)), "tpot": 0.0}
-    at["tpot"] = at["t_d"] / (1 - load * held)
+    # A one-token answer has no time per output token.
+    tpot_load = float(curve.tpot(np.array([load]))[0]) if g > 1 else np.nan
     share = load * held
     # Below one request at a time's rate the replica idles between requests: it runs a
     # request load / rate(1) of the time (at 0.25 requests/s of Llama-3.1-8B on a B200, 4 %),
@@ -216,58 +223,67 @@ def _screen(
         "devices": devices,
         "batch_at_load": b_load,
         "ttft": ttft_load,
-        "tpot": at["tpot"],
-        "e2e": ttft_load + (g - 1) * at["tpot"],
+        "tpot": tpot_load,
+        "e2e": ttft_load + (g - 1) * tpot_load if g > 1 else ttft_load,
         "cost_per_hour": devices * price if price else np.nan,
         "cost_per_million": devices * price / tokens_per_hour * 1e6 if price else np.nan,
         "energy_per_million": devices * power * 3600 / tokens_per_hour * 1e6,
     }
 
 
-def _ttft(
-    t_d: np.ndarray | float, t_p: float, rate: np.ndarray | float, z: float, stages: int = 1
-) -> np.ndarray:
-    """The q-quantile of the time to first token once a request holds a batch slot: the first
-    stage's running step, the prompts that arrived with this one, each holding the first
-    stage for a `stages`-th of its prefill (Poisson count, normal approximation with quantile
-    `z`), then its own prefill."""
-    arrivals = rate * (t_d + t_p) / stages
-    return t_d / stages + t_p + t_p / stages * (arrivals + z * np.sqrt(arrivals))
-
-
-def _slot_wait(offered: np.ndarray, slots: int, service: np.ndarray, q: float) -> np.ndarray:
-    """The q-quantile of the wait for one of `slots` batch slots, `offered` requests in service
-    on average, each holding its slot `service` seconds: the M/M/c queue (Erlang's C formula
-    for the chance to wait, then an exponential wait at rate (c - a) / service; Kleinrock,
-    Queueing Systems I, 1975, sec. 3.5). Exponential service is the conservative reading of
-    requests whose output lengths vary; fixed lengths wait about half as long (M/D/c)."""
-    a = np.asarray(offered, dtype=float)
-    k = np.arange(slots + 1)
-    log_factorial = np.concatenate([[0.0], np.cumsum(np.log(k[1:]))])
-    # Poisson terms a^k / k!, scaled by their largest for each load (no overflow at 512 slots).
-    with np.errstate(divide="ignore"):
-        log_terms = k * np.log(a)[:, None] - log_factorial
-    terms = np.exp(log_terms - log_terms.max(axis=1, keepdims=True))
-    headroom = 1 - a / slots
+def _prompt_wait(load: np.ndarray, held: float, q: float) -> np.ndarray:
+    """The q-quantile of a prompt's wait behind the prompts ahead of it: one prompt per prefill
+    iteration, each holding the first stage `held` seconds ahead of the decodes, so prompts
+    queue as in M/D/1 at utilization u = λ·held. Its waiting time is taken as exponential with
+    P(W > 0) = u and the mean u·held / (2 (1 - u)) (Pollaczek-Khinchine): P(W > t) = u
+    exp(-2 (1 - u) t / held) (Abate, Choudhury and Whitt, Operations Research 43(5), 1995)."""
+    u = np.asarray(load, dtype=float) * held
     with np.errstate(divide="ignore", invalid="ignore"):
-        waits = terms[:, -1] / (terms[:, -1] + headroom * terms[:, :-1].sum(axis=1))
-        quantile = service / (slots - a) * np.log(waits / (1 - q))
-    return np.where(headroom <= 0, np.inf, np.where(waits > 1 - q, quantile, 0.0))
+        quantile = held / (2 * (1 - u)) * np.log(u / (1 - q))
+    return np.where(u >= 1, np.inf, np.where(u > 1 - q, quantile, 0.0))
+
+
+def _slot_wait(load: np.ndarray, rates: np.ndarray, q: float) -> np.ndarray:
+    """The q-quantile of the wait for one of c batch slots, c = len(rates): a birth-death
+    chain whose completions run at `rates[k - 1]` with k requests in service (the replica's
+    throughput at that batch, less than k times one request's as decode steps grow with the
+    batch) and at rates[c - 1] with every slot busy (Kleinrock, Queueing Systems I, 1975,
+    sec. 3.1: p(n) ∝ Π λ / μ(k)). An arrival finding all slots busy waits for the queue
+    ahead to drain: geometric in length at ρ = λ / μ(c), so its wait is exponential at rate
+    μ(c) - λ, reached with the chance of finding them busy (Poisson arrivals see the chain's
+    own distribution)."""
+    lam = np.asarray(load, dtype=float)
+    mu = np.asarray(rates, dtype=float)
+    k = np.arange(len(mu) + 1)
+    # log p(k) = k log λ - Σ_{j<=k} log μ(j): states 0 .. c, then a geometric tail at ratio ρ.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_p = np.log(lam)[:, None] * k - np.concatenate([[0.0], np.cumsum(np.log(mu))])
+    log_p[:, 0] = 0.0  # an empty replica, whatever the load
+    rho = lam / mu[-1]
+    p = np.exp(log_p - log_p.max(axis=1, keepdims=True))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        busy = p[:, -1] / (1 - rho)
+        waits = busy / (p[:, :-1].sum(axis=1) + busy)
+        quantile = np.log(waits / (1 - q)) / (mu[-1] - lam)
+    return np.where(rho >= 1, np.inf, np.where(waits > 1 - q, quantile, 0.0))
 
 
 @dataclass(frozen=True)
 class _Replica:
     """One replica's steady state over the screened batch sizes, and the load it serves
     within the SLO at each batch limit. At a load λ the replica runs b(λ) requests on average
-    (λ = b / S(b), the rate curve read backwards), each holding a slot S(b) = t_d(b) (g - 1)
-    + b t_p / p seconds; a request waits for a slot when all c are busy (`_slot_wait`), then
-    for the prefills ahead of it (`_ttft`)."""
+    (λ = b / S(b), the rate curve read backwards). A request waits for one of the c slots
+    (`_slot_wait`), then for the running step and the prompts ahead of it (`_prompt_wait`),
+    then prefills: TTFT_q ≈ W_slot + t_d / p + W_prompts + t_p, the quantiles added (at least
+    the sum's). Its decode steps pause for every prompt that arrives meanwhile: over its
+    (g - 1) steps of t_d(b), m = λ D prompts are expected in D = (g - 1) t_d / (1 - u), Poisson
+    (normal approximation at quantile z), so TPOT_q ≈ t_d + m_q t_p / p / (g - 1)."""
 
     sizes: np.ndarray
     t_d: np.ndarray
-    rate: np.ndarray
+    rate: np.ndarray  # the full rate at each size, made non-decreasing
     held: float  # how long a prompt holds each stage
-    decodes: int  # decode steps per request, g - 1
+    decodes: int  # decode steps per request, g - 1 (0: a one-token answer, no TPOT)
     t_p: float
     z: float
     stages: int
@@ -278,35 +294,59 @@ class _Replica:
         the first size: a lone request's step)."""
         return np.interp(load, self.rate, self.sizes)
 
-    def service(self, b: np.ndarray) -> np.ndarray:
-        return np.interp(b, self.sizes, self.t_d) * self.decodes + b * self.held
-
     def ttft(self, load: np.ndarray, limit: int) -> np.ndarray:
         """The TTFT quantile at each load with a batch limit of `sizes[limit]`."""
-        b = self.batch(load)
-        service = self.service(b)
-        wait = _slot_wait(
-            load * service, int(self.sizes[limit]), service, self.slo.percentile / 100
-        )
-        return wait + _ttft(np.interp(b, self.sizes, self.t_d), self.t_p, load, self.z, self.stages)
+        return self.slot_wait(load, limit) + self.prompt_part(load)
+
+    def slot_wait(self, load: np.ndarray, limit: int) -> np.ndarray:
+        slots = np.arange(1, int(self.sizes[limit]) + 1)
+        rates = np.interp(slots, self.sizes, self.rate)
+        return _slot_wait(load, rates, self.slo.percentile / 100)
+
+    def prompt_part(self, load: np.ndarray) -> np.ndarray:
+        """What a request pays once it holds a slot: the running step, the prompts ahead, its
+        own prefill."""
+        t_d = np.interp(self.batch(load), self.sizes, self.t_d)
+        wait = _prompt_wait(load, self.held, self.slo.percentile / 100)
+        return t_d / self.stages + wait + self.t_p
+
+    def tpot(self, load: np.ndarray, limit: int | None = None) -> np.ndarray:
+        """The TPOT quantile at each load: with the batch the load sustains, or (`limit`) a full
+        batch of sizes[limit], the most a request decodes beside."""
+        load = np.asarray(load, dtype=float)
+        if self.decodes == 0:
+            return np.zeros_like(load)
+        b = self.batch(load) if limit is None else float(self.sizes[limit])
+        t_d = np.interp(b, self.sizes, self.t_d)
+        u = load * self.held
+        with np.errstate(divide="ignore", invalid="ignore"):
+            prompts = load * self.decodes * t_d / (1 - u)
+            drawn = np.maximum(prompts + self.z * np.sqrt(prompts), 0)
+            tpot = t_d + drawn * self.held / self.decodes
+        return np.where(u >= 1, np.inf, tpot)
 
     def tpot_bound(self, limit: int) -> float:
-        """The highest load at which a full batch at this limit still decodes within the TPOT
-        objective: TPOT = t_d(c) / (1 - λ t_p / p), decoding paused while prompts prefill."""
+        """The highest load at which a full batch at this limit decodes within the TPOT
+        objective on average, t_d(c) / (1 - λ t_p / p): its percentile binds sooner."""
+        if self.decodes == 0:
+            return np.inf
         spare = 1 - float(self.t_d[limit]) / self.slo.tpot
         return spare / self.held if self.held > 0 else np.inf
+
+    def meets(self, load: np.ndarray, limit: int) -> np.ndarray:
+        return (self.ttft(load, limit) <= self.slo.ttft) & (self.tpot(load, limit) <= self.slo.tpot)
 
     def capacity(self, limit: int) -> float:
         """The highest load within the SLO at this batch limit (0: none): below the batch's
         full rate, where waiting for a slot grows without bound, and its TPOT bound; found on
-        a grid (geometric, then twice refined), TTFT growing with the load."""
+        a grid (geometric, then twice refined), TTFT and TPOT growing with the load."""
         top = min(float(self.rate[limit]), self.tpot_bound(limit))
         if top <= 0:
             return 0.0
         steps = np.geomspace(1e-12, 1, 41)
         grid = top * np.unique(np.concatenate([steps[:-1] / 2, 1 - steps[::-1] / 2, [1.0]]))
         for _ in range(3):
-            meets = self.ttft(grid, limit) <= self.slo.ttft
+            meets = self.meets(grid, limit)
             if not meets[0]:
                 return 0.0
             i = int(np.flatnonzero(meets)[-1])
@@ -353,18 +393,17 @@ def _binds(
     """What keeps a replica from serving more, in plain words (`busy`: share of a decode step
     the compute units work)."""
     c = int(curve.sizes[best])
-    if capacity >= curve.tpot_bound(best) * (1 - 1e-9):
+    load = np.array([capacity])
+    beyond = np.array([capacity * (1 + 2 * TIE)])
+    if curve.tpot(beyond, best)[0] > slo.tpot:
         resource = "compute" if busy[best] > 0.5 else "memory bandwidth"
         return (
             f"TPOT objective: beyond {capacity:.3g} req/s a full batch of {c} decodes a token "
-            f"in more than {slo.tpot * 1e3:g} ms (decode bound by {resource})"
+            f"in more than {slo.tpot * 1e3:g} ms at the percentile, prompts prefilled between "
+            f"its steps (decode bound by {resource})"
         )
-    load = np.array([capacity])
-    b = curve.batch(load)
-    service = curve.service(b)
-    q = slo.percentile / 100
-    wait = float(_slot_wait(load * service, c, service, q)[0])
-    rest = float(curve.ttft(load, best)[0]) - wait
+    wait = float(curve.slot_wait(load, best)[0])
+    rest = float(curve.prompt_part(load)[0])
     if wait <= 0:
         return (
             f"TTFT objective: beyond {capacity:.3g} req/s prompts queue behind other prompts' "
@@ -606,7 +645,9 @@ def _rank(
     )
 
 
-def verify(advice: Advice, model: ModelSpec | str, top: int = 3, requests: int = 300) -> Advice:
+def verify(
+    advice: Advice, model: ModelSpec | str, top: int = 3, requests: int = VERIFY_REQUESTS
+) -> Advice:
     """Run the top picks through the serving simulator (one replica at its share of the load,
     Poisson arrivals, continuous batching with the pick's batch limit and one prompt per
     prefill iteration, as the screening assumes; with vLLM, SGLang or TensorRT-LLM, that

@@ -275,9 +275,9 @@ def _pool(request: s.AdviseRequest) -> list[Device]:
 
 
 def _verified_requests(target: s.TargetIn, picks: int) -> int:
-    """Requests each confirming simulation runs: 300 as the CLI, fewer for long answers so
-    that the picks together stay within the viewer's iteration cap."""
-    return min(300, s.MAX_ITERATIONS // (picks * target.output_len))
+    """Requests each confirming simulation runs: as many as the CLI's, fewer for long answers
+    so that the picks together stay within the viewer's iteration cap."""
+    return min(search.VERIFY_REQUESTS, s.MAX_ITERATIONS // (picks * target.output_len))
 
 
 def _pick(advice: search.Advice, row: pd.Series) -> dict[str, Any]:
