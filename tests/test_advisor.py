@@ -622,3 +622,33 @@ def test_workload_sizes_are_whole_and_unpriced_devices_show_no_cost() -> None:
     res = runner.invoke(app, ["advise", LLAMA_8B, "--workload", "rate=5", "--devices", "b300",
                               "--verify", "0"])  # fmt: skip
     assert res.exit_code == 0 and "$nan" not in res.output and "│ —" in res.output
+
+
+def test_a_one_token_answer_has_no_tpot_objective() -> None:
+    """Prompts answered with one token decode nothing: a 1 ms TPOT objective (which no decode
+    step meets) limited their batch to 2 and the explanation printed 'TPOT ≈ nan ms'."""
+    from rooflens.serving import SLO
+
+    target = Target(prompt_len=1000, output_len=1, rate=5)
+    only = {"devices": ["l4"], "tps": (1,), "pps": (1,), "weights": ("fp8",), "kv_bits": (8,)}
+    tight, loose = (advise(LLAMA_8B, target, SLO(ttft=2, tpot=t), **only) for t in (0.001, 10))
+    row = tight.table.iloc[0]
+    assert row["feasible"] and np.isnan(row["tpot"]) and row["e2e"] == row["ttft"]
+    assert row["replica_capacity"] == loose.table.iloc[0]["replica_capacity"]
+    assert "TPOT" not in tight.explain(row)
+    res = CliRunner().invoke(
+        app, ["advise", LLAMA_8B, "--workload", "prompt=1000,output=1,rate=5", "--devices", "l4",
+              "--tp", "1", "--pp", "1", "--verify", "0", "-f", "json"],
+    )  # fmt: skip
+    assert res.exit_code == 0 and json.loads(res.output)["picks"][0]["tpot"] is None
+
+
+def test_a_percentile_below_the_median_waits_no_less_than_nothing() -> None:
+    """At the 0.001st percentile the prompts' count drawn below its mean gave a TTFT of
+    -0.23 s."""
+    from rooflens.serving import SLO
+
+    target = Target(prompt_len=1000, output_len=300, rate=5)
+    advice = advise(LLAMA_8B, target, SLO(ttft=2, tpot=0.06, percentile=0.001), devices=["l4"])
+    feasible = advice.feasible
+    assert (feasible["ttft"] >= feasible["prefill_time"]).all() and (feasible["tpot"] > 0).all()

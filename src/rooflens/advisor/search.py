@@ -489,11 +489,12 @@ class Advice:
             if missing
             else ""
         )
+        # A one-token answer has no time per output token.
+        tpot = f", TPOT ≈ {row['tpot'] * 1e3:.1f} ms" if np.isfinite(row["tpot"]) else ""
         return (
             f"{head}: each replica serves up to {row['replica_capacity']:.3g} req/s with at most "
             f"{int(row['batch_limit'])} requests at once; what binds: {row['binds']}. At "
-            f"{self.target.rate:g} req/s: TTFT ≈ {row['ttft']:.2f} s, TPOT ≈ "
-            f"{row['tpot'] * 1e3:.1f} ms; {cost}.{unmeasured}"
+            f"{self.target.rate:g} req/s: TTFT ≈ {row['ttft']:.2f} s{tpot}; {cost}.{unmeasured}"
         )
 
 
