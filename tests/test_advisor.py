@@ -69,7 +69,11 @@ def test_pipeline_stages_split_a_model_over_cards_without_nvlink() -> None:
     # With every one of its 48 slots busy a request would wait for one without end: the
     # replica serves less than that, as much as the TTFT objective lets prompts wait for a slot.
     assert 0.5 * full < row["replica_capacity"] < full
-    assert row["binds"].startswith("memory capacity: KV cache for more than 48 requests")
+    # Memory holds 96 requests beside one prompt's prefill: a full batch's TPOT binds.
+    cap, limit = row["replica_capacity"], int(row["batch_limit"])
+    assert row["binds"].startswith(
+        f"TPOT objective: beyond {cap:.3g} req/s a full batch of {limit}"
+    )
     assert "PP=2" in advice.explain(advice.feasible.iloc[0])
     # The simulator does not model pipeline stages: the pick stays unconfirmed, not failed.
     checked = verify(advice, LLAMA_70B, top=1)
@@ -484,19 +488,19 @@ def test_energy_below_one_request_at_a_time_counts_the_idle_time() -> None:
 
 
 def test_a_pick_refuted_in_simulation_leaves_the_front_and_counts_as_rejected() -> None:
-    """INT4 Llama-3.1-8B on an L40S at 4,000-token prompts, at 0.99 of its screened capacity
-    (16 requests, as many as its memory holds): screened at 1.85 s within a 2 s TTFT, it
-    simulates at 2.43 s over 3,000 requests: the steady state is optimistic near a memory
-    limit."""
+    """FP8 Llama-3.1-70B on an H200 at 4,000-token prompts, at 0.99 of its screened capacity
+    (24 requests at once): screened at 40.6 ms TPOT and 1.98 s TTFT within 50 ms and 2 s, it
+    simulates at 56.9 ms over 1,000 requests (and 3.09 s TTFT over 3,000): near its capacity
+    the steady state is optimistic."""
     from rooflens.serving import SLO
 
-    target = Target(prompt_len=4000, output_len=128, rate=1.6)
-    only = {"devices": ["l40s"], "tps": (1,), "pps": (1,), "weights": ("int4",), "kv_bits": (8,)}
-    screened = advise("meta-llama/Llama-3.1-8B", target, SLO(ttft=2.0, tpot=0.06), **only)
+    target = Target(prompt_len=4000, output_len=256, rate=1.03)
+    only = {"devices": ["h200"], "tps": (1,), "pps": (1,), "weights": ("fp8",), "kv_bits": (8,)}
+    screened = advise("meta-llama/Llama-3.1-70B", target, SLO(ttft=2.0, tpot=0.05), **only)
     assert screened.table.iloc[0]["replicas"] == 1
-    checked = verify(screened, "meta-llama/Llama-3.1-8B", top=1, requests=3000)
+    checked = verify(screened, "meta-llama/Llama-3.1-70B", top=1)
     row = checked.table.iloc[0]
-    assert bool(screened.table.iloc[0]["pareto"]) and row["simulated_ttft"] > 2.0
+    assert bool(screened.table.iloc[0]["pareto"]) and row["simulated_tpot"] > 0.05
     assert not bool(row["pareto"]) and row["binds"].startswith("fails in simulation")
     reasons = {r["reason"]: r["count"] for r in checked.rejections()}
     assert reasons.get("fails in simulation") == 1

@@ -131,13 +131,20 @@ def test_simulate_fits_exactly_where_analyze_does() -> None:
                 rooflens.simulate(MODEL, device, workload, scheduler=scheduler, w_bits=4)
 
 
-def test_advise_admits_what_analyze_says_fits() -> None:
+def test_advise_admits_what_memory_holds_beside_one_prefill() -> None:
+    """The advisor prefills one prompt at a time (as its confirming simulation): its largest
+    batch is the KV cache of as many requests as fit beside the weights and one prompt's
+    activations, not `analyze`'s, whose batch prefills all at once. At one request both
+    agree on what fits."""
     target = Target(prompt_len=SIZES["prompt_len"], output_len=SIZES["gen_len"], rate=1.0)
     slo = SLO(ttft=60.0, tpot=10.0)
     # The advisor's INT4 setup, as `analyze` takes its settings.
     sizes = {"prompt_len": SIZES["prompt_len"], "gen_len": SIZES["gen_len"], **WEIGHTS["int4"]}
     one = rooflens.analyze(MODEL, DEVICE, batch=1, **sizes).peak_memory
-    largest = int(one.max_batch)
+    memory = rooflens.get_device(DEVICE).memory_capacity
+    room = memory - float(one.weights) - float(one.activations)
+    largest = int(room // float(one.kv_cache))
+    assert largest > int(one.max_batch)
     only = {"tps": (1,), "pps": (1,), "weights": ("int4",), "kv_bits": (16,)}
     row = advise(MODEL, target, slo, devices=[DEVICE], **only).table.iloc[0]
     assert row["max_batch_memory"] == largest and row["feasible"]

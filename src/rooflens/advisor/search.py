@@ -41,6 +41,7 @@ from rooflens.core import analysis as core
 from rooflens.core.economics import idle_power, step_power
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
+from rooflens.core.memory import kv_room
 from rooflens.core.model import ModelSpec
 from rooflens.engines import engine_profiles
 from rooflens.hardware.catalog import catalog
@@ -162,10 +163,16 @@ def _screen(
     t_p = float(prefill.step_time()[-1])
     sizes = p * BATCHES  # requests running at once: B = p x b
     compute = decode.total(decode.compute_time)[:-1]
-    # Memory admits as many requests as `rooflens analyze` says fit (docs/model.md, "Fits"): the
-    # peak of a whole s + g generation; every stage holds its layers' KV cache of all of them.
-    peak = peak_footprint(model, cand.device, options, prompt_len=s, gen_len=g)
-    max_batch = int(peak.max_batch)
+    # Memory holds the KV cache of B requests at s + g tokens (every stage its layers' share)
+    # beside the weights and the activations of one request's prefill: the screen prefills one
+    # prompt at a time, as the confirming simulation does. (`rooflens analyze`'s largest batch
+    # prefills the whole batch at once: 1 request of 8,000-token prompts for FP8 Llama-3.1-8B
+    # on an L4, where one prompt at a time leaves room for 12.)
+    one = peak_footprint(model, cand.device, options, prompt_len=s, gen_len=g)
+    room = kv_room(
+        cand.device.memory_capacity, float(one.weights), float(one.activations), options.calibration
+    )
+    max_batch = max(int(room // float(one.kv_cache)), 0)
     held = t_p / p  # how long a prompt holds each stage
     rate = sizes / (t_d * max(g - 1, 1) + sizes * held)
     z = NormalDist().inv_cdf(slo.percentile / 100)
