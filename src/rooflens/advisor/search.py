@@ -282,9 +282,8 @@ class _Replica:
     (λ = b / S(b), the rate curve read backwards). A request waits for one of the c slots
     (`_slot_wait`), then for the running step and the prompts ahead of it (`_prompt_wait`),
     then prefills: TTFT_q ≈ W_slot + t_d / p + W_prompts + t_p, the quantiles added (at least
-    the sum's). Its decode steps pause for every prompt that arrives meanwhile: over its
-    (g - 1) steps of t_d(b), m = λ D prompts are expected in D = (g - 1) t_d / (1 - u), Poisson
-    (normal approximation at quantile z), so TPOT_q ≈ t_d + m_q t_p / p / (g - 1)."""
+    the sum's). Its g - 1 decode steps pause for every prompt queued or arriving meanwhile
+    (`tpot`)."""
 
     sizes: np.ndarray
     t_d: np.ndarray
@@ -324,12 +323,17 @@ class _Replica:
         if self.decodes == 0:
             return np.zeros_like(load)
         b = self.batch(load) if limit is None else float(self.sizes[limit])
-        t_d = np.interp(b, self.sizes, self.t_d)
+        work = self.decodes * np.interp(b, self.sizes, self.t_d)
         u = load * self.held
+        # Prefills run ahead of decodes, so a request's decode ends with the busy period its
+        # own steps and the prompts queued when it starts begin: mean w / (1 - u), variance
+        # w u t_p / (1 - u)^3 for work w of an M/D/1 queue (Takacs; Kleinrock, Queueing Systems
+        # II, 1976, sec. 3.7), at the percentile by the normal approximation.
+        started = work + _prompt_wait(load, self.held, self.slo.percentile / 100)
         with np.errstate(divide="ignore", invalid="ignore"):
-            prompts = load * self.decodes * t_d / (1 - u)
-            drawn = np.maximum(prompts + self.z * np.sqrt(prompts), 0)
-            tpot = t_d + drawn * self.held / self.decodes
+            mean = started / (1 - u)
+            spread = np.sqrt(started * u * self.held / (1 - u) ** 3)
+            tpot = np.maximum(mean + self.z * spread, work) / self.decodes
         return np.where(u >= 1, np.inf, tpot)
 
     def tpot_bound(self, limit: int) -> float:
