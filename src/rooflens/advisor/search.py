@@ -13,7 +13,8 @@ B tokens each. Tokens balance, λ (g - 1) = B (1 - f) / t_d(B), which gives
 and at a load λ below λ(B) a request waits for one of the batch limit's c slots (a
 birth-death chain completing requests at the replica's own throughput at each batch), then for
 the running step and the prompts ahead (M/D/1, an exponential approximation of its wait), then
-prefills; its decode pauses for the prompts that arrive while it decodes. A replica's capacity
+prefills; its decode pauses for the prompts queued or arriving while it decodes (the busy
+period they begin, at its percentile). A replica's capacity
 is the highest load within the SLO at the batch limit (within memory) that serves the most;
 replicas = ceil(rate / capacity). The formulas and their sources: docs/advisor.md.
 """
