@@ -22,7 +22,7 @@ from rooflens.core import AnalysisOptions, Device, InvalidInputError, analyze
 from rooflens.core.options import Parallelism
 from rooflens.hardware.catalog import get_device
 from rooflens.measure.model_runs import ModelRunner
-from rooflens.measure.parallel import check_model, check_world, spawn
+from rooflens.measure.parallel import check_model, check_world, materialize, spawn
 from rooflens.models import spec_from_config
 from rooflens.models.catalog import load_model
 
@@ -149,7 +149,8 @@ def test_link_figures_round_trip_through_toml(tmp_path) -> None:
 @pytest.fixture(scope="module")
 def spawned() -> dict:
     cases = [{"config": c, "ids": IDS} for c in (TINY, ONE_KV_HEAD)]
-    return spawn({"device": "cpu", "check": True, "logits": cases}, 2)
+    steps = {"config": TINY, "points": [(1, 8, 0), (2, 1, 8)], "graphs": False}
+    return spawn({"device": "cpu", "check": True, "logits": cases, "model": steps}, 2)
 
 
 def test_gloo_collectives_give_the_known_answers(spawned) -> None:
@@ -170,6 +171,54 @@ def test_sharded_model_gives_the_whole_models_logits(spawned, case: int) -> None
     sharded = torch.tensor(spawned["logits"][case])
     assert sharded.shape == expected.shape == (2, 6, 127)
     assert torch.allclose(sharded, expected, atol=1e-5)
+
+
+def _meta_tiny() -> ModelRunner:
+    return ModelRunner(TINY, "meta", torch.float32)
+
+
+def test_a_meta_built_model_gets_memory_weights_and_rotary_frequencies() -> None:
+    """The path that lets a 70B in bf16 be sharded over GPUs it would not fit one of."""
+    built = _meta_tiny()
+    assert all(p.is_meta for p in built.model.parameters())
+    materialize(built.model, "cpu", seed=3)
+    torch.manual_seed(0)
+    whole = ModelRunner(TINY, "cpu", torch.float32)
+    params = dict(built.model.named_parameters())
+    assert params.keys() == dict(whole.model.named_parameters()).keys()
+    assert not any(p.is_meta for p in params.values())
+    for (name, got), (_, expected) in zip(
+        built.model.named_buffers(), whole.model.named_buffers(), strict=True
+    ):
+        assert torch.equal(got, expected), name  # the rotary frequencies, computed again
+    assert torch.equal(params["model.norm.weight"], torch.ones(64))
+    weight = params["model.layers.0.mlp.gate_proj.weight"]
+    assert float(weight.mean()) == pytest.approx(0.0, abs=4e-3)
+    assert float(weight.std()) == pytest.approx(0.02, rel=0.1)  # initializer_range
+    with torch.no_grad():
+        logits = built.model(torch.tensor(IDS), use_cache=False).logits
+    assert logits.shape == (2, 6, 127) and bool(torch.isfinite(logits).all())
+    again = _meta_tiny()
+    materialize(again.model, "cpu", seed=3)
+    head = dict(again.model.named_parameters())["lm_head.weight"]
+    assert torch.equal(head, params["lm_head.weight"])  # the seed decides the weights
+
+
+def test_a_buffer_the_meta_build_cannot_restore_is_refused() -> None:
+    built = _meta_tiny()
+    built.model.model.layers[0].register_buffer("scale", torch.ones(4, device="meta"))
+    with pytest.raises(ValueError, match=r"model\.layers\.0\.scale"):
+        materialize(built.model, "cpu", seed=0)
+
+
+def test_sharded_steps_run_on_a_model_built_on_the_meta_device(spawned) -> None:
+    # TINY over 2: q and o 64 x 32 each, one of the two KV heads (16 x 64 in k and v), 48 of
+    # the 96 MLP columns in gate, up and down, norms whole; vocabulary rows ceil(127 / 2) = 64
+    # in the embedding and the head.
+    per_layer = 2 * 64 * 32 + 2 * 16 * 64 + 3 * 48 * 64 + 2 * 64
+    assert spawned["model"]["params_per_device"] == 2 * per_layer + 2 * 64 * 64 + 64
+    assert [r["stage"] for r in spawned["model"]["runs"]] == ["prefill", "decode"]
+    assert all(r["eager"] > 0 for r in spawned["model"]["runs"])
 
 
 @pytest.fixture(scope="module")

@@ -257,11 +257,56 @@ def check_collectives(device: str) -> dict[str, list[float]]:
 
 
 def _sharded_runner(config: dict[str, Any], device: str, dtype: torch.dtype) -> ModelRunner:
-    torch.manual_seed(SEED)  # every process builds the same model, then keeps its slice
+    """The whole model built on every process from the same seed, then sliced: the slices are
+    the whole model's, which the logits check needs, but each process holds the whole model
+    for a moment (a 70B in bf16 does not fit one GPU)."""
+    torch.manual_seed(SEED)
     runner = ModelRunner(config, device, dtype=dtype)
     shard(runner.model, dist.get_rank(), world())
     runner._release()
     return runner
+
+
+def _timed_runner(config: dict[str, Any], device: str, dtype: torch.dtype) -> ModelRunner:
+    """The model built on the meta device, sliced there, and only this process's slice given
+    memory on `device` with random weights: a step's time does not depend on the weights'
+    values, and no process ever holds the whole model."""
+    runner = ModelRunner(config, "meta", dtype=dtype)
+    shard(runner.model, dist.get_rank(), world())
+    materialize(runner.model, device, seed=SEED + dist.get_rank())
+    runner.device = device
+    return runner
+
+
+def materialize(model: torch.nn.Module, device: str, seed: int) -> None:
+    """Give a model built on the meta device memory on `device`, in place: weights drawn as
+    transformers initializes them (normal at the config's initializer range, norms 1, biases
+    0), rotary embeddings' frequencies computed again. Any other buffer would hold garbage, so
+    a model with one is refused."""
+    rotary = {
+        name for name, module in model.named_modules() if "RotaryEmbedding" in type(module).__name__
+    }
+    others = [name for name, _ in model.named_buffers() if name.rpartition(".")[0] not in rotary]
+    if others:
+        raise ValueError(f"buffers the meta-device build cannot restore: {', '.join(others)}")
+    model.to_empty(device=device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    std = getattr(model.config, "initializer_range", None) or 0.02
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("bias"):
+                param.zero_()
+            elif param.dim() == 1:
+                param.fill_(1.0)
+            else:
+                param.normal_(0.0, std, generator=generator)
+    for name in rotary:
+        parent, _, attribute = name.rpartition(".")
+        owner = model.get_submodule(parent)
+        old = getattr(owner, attribute)
+        # Built where it runs (the constructor's device argument is not in every release).
+        with torch.device(device):
+            setattr(owner, attribute, type(old)(old.config).to(device))
 
 
 def sharded_logits(config: dict[str, Any], ids: list[list[int]]) -> list:
@@ -277,7 +322,7 @@ def tp_steps(
 ) -> dict[str, Any]:
     """Prefill and decode steps of the sharded model at (batch, new tokens, past) points, each
     as long as the slowest process took."""
-    runner = _sharded_runner(config, device, _dtype(device))
+    runner = _timed_runner(config, device, _dtype(device))
     out: dict[str, Any] = {"params_per_device": runner.params(), "runs": []}
     for batch, new, past in points:
         stage = "prefill" if past == 0 else "decode"

@@ -2,7 +2,9 @@
 rooflens prices it: attention heads and MLP width split column-wise into q/k/v and gate/up and
 row-wise into o/down, each row-parallel output all-reduced; a vocabulary-parallel embedding,
 all-reduced; vocabulary-parallel logits, all-gathered. KV heads fewer than the devices are
-replicated. Every process builds the whole model from the same seed and keeps its slice."""
+replicated. Every process keeps its slice of the model: measure.parallel builds it on the meta
+device and gives only the slice memory (or, to check the slicing, builds the whole model from
+one seed)."""
 
 from __future__ import annotations
 
