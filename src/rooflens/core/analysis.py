@@ -315,6 +315,7 @@ def _footprint(
         max_batch=max_batch,
         framework=framework,
         host=host,
+        room=room,
     )
 
 

@@ -979,13 +979,15 @@ def _curve_peaks(
 ) -> np.ndarray:
     """The peaks a group's curves are shares of: the operators' own, or, for curves fitted
     against another type's peak (engine profiles' attention, against BF16's whatever the cache
-    type), that type's, scaled as the operator's own (a sparse peak stays sparse)."""
+    type), that type's, scaled as the operator's own (a sparse peak stays sparse), and never
+    above the operator's own: an operator computing in a type slower than BF16 on this device
+    (INT8 attention over a 4-bit cache on a B300) must not beat its own roofline bound."""
     own = placement.peaks[rows]
     reference = device.peak_ops.get(curves.peak) if curves.peak else None
     if reference is None:  # a device without that type: the operators' own peaks
         return own
     dense = np.array([device.peak_ops[placement.dtypes[row]] for row in rows])
-    return own * (reference / dense)
+    return np.minimum(own * (reference / dense), own)
 
 
 def _joint(placement: Placement, values: np.ndarray) -> np.ndarray:

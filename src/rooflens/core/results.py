@@ -52,6 +52,9 @@ class Footprint:
     max_batch: np.ndarray
     framework: float = 0.0
     host: np.ndarray | float = 0.0
+    # Bytes the engine leaves the KV cache and the activations (core.memory.kv_room, the rule
+    # max_batch divides): SGLang's and TensorRT-LLM's shares bind them below the capacity.
+    room: np.ndarray | float = np.inf
 
     @property
     def total(self) -> np.ndarray:
@@ -59,7 +62,9 @@ class Footprint:
 
     @property
     def fits(self) -> np.ndarray:
-        return self.total <= self.capacity
+        """Within the device, and the cache and activations within the room the engine
+        leaves them: the batch is at most max_batch."""
+        return (self.total <= self.capacity) & (self.kv_cache + self.activations <= self.room)
 
     def as_dict(self) -> dict[str, np.ndarray | float]:
         return {
@@ -91,6 +96,7 @@ def _larger(a: Footprint, b: Footprint) -> Footprint:
         max_batch=np.minimum(a.max_batch, b.max_batch),
         framework=a.framework,
         host=np.where(first, a.host, b.host),
+        room=a.room,
     )
 
 
