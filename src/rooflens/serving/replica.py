@@ -36,6 +36,14 @@ from rooflens.core.options import AnalysisOptions
 from rooflens.core.speculative import expected_tokens
 
 
+# What an engine's memory share is a share of (EfficiencyProfile.memory_fraction_of), for
+# the message that refuses a device the share leaves no KV cache on.
+SHARE_OF = {
+    "device": "the device",
+    "static": "the device, for weights and KV cache",
+    "free": "the memory left free, for the KV cache",
+}
+
 @dataclass(frozen=True)
 class Speculation:
     """Speculative decoding with the model's MTP module: a decode step drafts `tokens` per
@@ -338,11 +346,17 @@ def build_replica(
         speculation=speculation,
     )
     if replica.kv_capacity <= 0:
+        profile = options.calibration
+        share = ""
+        if profile is not None and profile.memory_fraction < 1:
+            of = SHARE_OF[profile.memory_fraction_of]
+            share = f" at the engine's memory share ({profile.memory_fraction:g} of {of})"
         raise InvalidInputError(
             "hardware",
             device.name,
             f"a device with room for a KV cache: weights {weights / 1e9:.1f} GB + activations "
-            f"{reserve / 1e9:.1f} GB per device exceed its {device.memory_capacity / 1e9:.0f} GB "
-            "(quantize, add tensor parallelism, or lower max_tokens)",
+            f"{reserve / 1e9:.1f} GB per device leave none in its "
+            f"{device.memory_capacity / 1e9:.0f} GB{share} (quantize, add tensor parallelism, "
+            "or lower max_tokens)",
         )
     return replica
