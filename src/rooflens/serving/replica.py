@@ -35,7 +35,6 @@ from rooflens.core.operators import Cost, LatentAttention, Step
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.speculative import expected_tokens
 
-
 # What an engine's memory share is a share of (EfficiencyProfile.memory_fraction_of), for
 # the message that refuses a device the share leaves no KV cache on.
 SHARE_OF = {
@@ -43,6 +42,7 @@ SHARE_OF = {
     "static": "the device, for weights and KV cache",
     "free": "the memory left free, for the KV cache",
 }
+
 
 @dataclass(frozen=True)
 class Speculation:
