@@ -16,6 +16,7 @@ from rooflens import (
     UnknownModelError,
 )
 from rooflens.core import analyze
+from rooflens.models import spec_from_config
 
 
 @pytest.mark.parametrize("value", [0, -4, 1.5, True, "eight", [1, 0], float("nan"), []])
@@ -799,3 +800,56 @@ def test_config_errors_use_the_config_names(tmp_path, changes, message) -> None:
     )
     with pytest.raises(ModelConfigError, match=re.escape(message)):
         rooflens.load_model(_write(tmp_path, json.dumps({**config, **changes})))
+
+
+def _mutated(model: str, path: str, value: object) -> dict:
+    """A bundled config with one field (`a.b` inside a nested config) set to `value`."""
+    from rooflens.models.catalog import bundled_config
+
+    config = json.loads(json.dumps(bundled_config(model)))
+    *outer, key = path.split(".")
+    node = config
+    for part in outer:
+        node = node[part]
+    node[key] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    ("model", "path", "value", "message"),
+    [
+        # Each ended in a ZeroDivisionError, a ValueError or a pydantic error naming rooflens's
+        # own fields (exit 1), or was read as a dense model or an impossible layer pattern.
+        ("ai21labs/Jamba-v0.1", "attn_layer_period", 0, "attn_layer_period=0 is invalid"),
+        ("ai21labs/Jamba-v0.1", "attn_layer_period", -1, "attn_layer_period=-1 is invalid"),
+        ("ai21labs/Jamba-v0.1", "expert_layer_offset", 2, r"expert_layer_offset=2 .*0 to .* 1"),
+        ("ai21labs/Jamba-v0.1", "mamba_d_state", 0, "mamba_d_state=0 is invalid"),
+        ("ai21labs/Jamba-v0.1", "mamba_expand", 0, "mamba_expand=0 is invalid"),
+        ("ai21labs/Jamba-v0.1", "num_experts", 0, "num_experts=0 is invalid"),
+        ("nvidia/Nemotron-H-8B-Base-8K", "n_groups", 3, "mamba_num_heads=128 must be a mult"),
+        ("nvidia/Nemotron-H-8B-Base-8K", "ssm_state_size", 0, "ssm_state_size=0 is invalid"),
+        ("tiiuae/Falcon-H1-0.5B-Base", "mamba_d_state", 0, "mamba_d_state=0 is invalid"),
+        (
+            "Qwen/Qwen3-Next-80B-A3B-Instruct",
+            "linear_num_value_heads",
+            3,
+            "linear_num_value_heads=3 must be a multiple of linear_num_key_heads=16",
+        ),
+        ("Qwen/Qwen3-Next-80B-A3B-Instruct", "linear_key_head_dim", 0, "linear_key_head_dim=0"),
+        (
+            "meta-llama/Llama-4-Scout-17B-16E",
+            "text_config.interleave_moe_layer_step",
+            0,
+            "interleave_moe_layer_step=0 is invalid",
+        ),
+        ("google/gemma-3-27b-it", "vision_config.patch_size", 0, "patch_size=0 is invalid"),
+        ("google/gemma-3-27b-it", "vision_config.image_size", 0, "image_size=0 is invalid"),
+        ("google/gemma-3-27b-it", "mm_tokens_per_image", 0, "mm_tokens_per_image=0 is invalid"),
+        ("deepseek-ai/DeepSeek-V3.2", "index_topk", 0, "index_topk=0 is invalid"),
+    ],
+)
+def test_hybrid_vision_and_moe_fields_are_refused_naming_the_field(
+    model: str, path: str, value: object, message: str
+) -> None:
+    with pytest.raises(ModelConfigError, match=message):
+        spec_from_config(_mutated(model, path, value))

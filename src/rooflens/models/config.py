@@ -68,6 +68,36 @@ class _Config:
         kind = next((k for k in _KINDS if type(default) is k), None)
         return self._checked(key, value, kind)
 
+    def positive(self, key: str, default: int | None = None) -> int:
+        """`key` (required where `default` is None), an integer of at least 1: a count, a
+        size or a period that the reader divides or steps by."""
+        value = self.req(key) if default is None else self.get(key, default)
+        if value < 1:
+            raise ModelConfigError(
+                f"config.json of model_type {self.model_type!r}: {key}={value!r} is invalid: "
+                "expected a positive integer"
+            )
+        return value
+
+    def built(self, part: Callable[..., Any], keys: Mapping[str, str], /, **fields: Any) -> Any:
+        """`part(**fields)`, a part of the model (a recurrent mixer, a vision tower) whose
+        fields `keys` maps to the config.json keys they were read from, which its refusal
+        names in their place."""
+        try:
+            return part(**fields)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            message = err["msg"].removeprefix("Value error, ")
+            for field, key in keys.items():
+                message = re.sub(rf"\b{field}\b", key, message)
+            where = f"config.json of model_type {self.model_type!r}"
+            if not err["loc"]:  # a rule across fields names them in its message
+                raise ModelConfigError(f"{where}: {message}") from None
+            field = str(err["loc"][0])
+            raise ModelConfigError(
+                f"{where}: {keys.get(field, field)}={err.get('input')!r} is invalid: {message}"
+            ) from None
+
     def per_head(self, hidden: int, heads: int, field: str = "hidden_size") -> int:
         """The head width a config without `head_dim` implies: `hidden` split evenly over
         `heads`; a split that leaves a remainder is refused rather than rounded."""
@@ -504,7 +534,18 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
             f"{', '.join(SUPPORTED_MODEL_TYPES)}"
         )
     label = name or config.get("_name_or_path") or model_type
-    spec = reader(_Config(config, model_type), str(label))
+    try:
+        spec = reader(_Config(config, model_type), str(label))
+    except ValidationError as exc:  # a part built without naming its keys (_Config.built)
+        err = exc.errors()[0]
+        message = err["msg"].removeprefix("Value error, ")
+        what = f"config.json of model_type {model_type!r}: {exc.title}"
+        if not err["loc"]:  # a rule across fields names them in its message
+            raise ModelConfigError(f"{what}: {message}") from None
+        field = ".".join(str(p) for p in err["loc"])
+        raise ModelConfigError(
+            f"{what}'s {field}={err.get('input')!r} is invalid: {message}"
+        ) from None
     # Wrappers may keep it with their language model (Kimi K2.5's text_config).
     text = config.get("text_config")
     nested = text.get("quantization_config") if isinstance(text, Mapping) else None

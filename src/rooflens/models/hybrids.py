@@ -44,7 +44,16 @@ def _gated_deltanet(c: _Config, name: str, moe: bool) -> ModelSpec:
     with a gated shared expert, or (dense Qwen3.5) a gated MLP. Qwen3.5's MTP layers
     (`mtp_num_hidden_layers`) are recorded apart, as DeepSeek's are."""
     counts = _layer_types(c)
-    mixer = Mixer(
+    keys = {
+        "num_heads": "linear_num_value_heads",
+        "head_dim": "linear_value_head_dim",
+        "num_key_heads": "linear_num_key_heads",
+        "key_dim": "linear_key_head_dim",
+        "conv_kernel": "linear_conv_kernel_dim",
+    }
+    mixer = c.built(
+        Mixer,
+        keys,
         kind="gated_deltanet",
         num_heads=c.req("linear_num_value_heads"),
         head_dim=c.req("linear_value_head_dim"),
@@ -113,8 +122,27 @@ def _qwen3_5_moe(c: _Config, name: str) -> ModelSpec:
     return _gated_deltanet(_text_tower(c), name, moe=True)
 
 
-def _mamba2(c: _Config, heads: int, head_dim: int, **fields: Any) -> Mixer:
-    return Mixer(kind="mamba2", num_heads=heads, head_dim=head_dim, **fields)
+def _mamba2(c: _Config, keys: dict[str, str], heads: int, head_dim: int, **fields: Any) -> Mixer:
+    return c.built(Mixer, keys, kind="mamba2", num_heads=heads, head_dim=head_dim, **fields)
+
+
+# The config.json keys of Mamba2 as Falcon-H1 and Granite-4.0-H, and as Nemotron-H, name it.
+_PREFIXED_MAMBA2_KEYS = {
+    "num_heads": "mamba_n_heads",
+    "head_dim": "mamba_d_head",
+    "num_key_heads": "mamba_n_groups",
+    "key_dim": "mamba_d_state",
+    "conv_kernel": "mamba_d_conv",
+    "chunk_size": "mamba_chunk_size",
+}
+_NEMOTRON_MAMBA2_KEYS = {
+    "num_heads": "mamba_num_heads",
+    "head_dim": "mamba_head_dim",
+    "num_key_heads": "n_groups",
+    "key_dim": "ssm_state_size",
+    "conv_kernel": "conv_kernel",
+    "chunk_size": "chunk_size",
+}
 
 
 def _prefixed_mamba2(c: _Config, inner: int, **fields: Any) -> Mixer:
@@ -123,6 +151,7 @@ def _prefixed_mamba2(c: _Config, inner: int, **fields: Any) -> Mixer:
     head_dim = c.get("mamba_d_head", "auto")
     return _mamba2(
         c,
+        _PREFIXED_MAMBA2_KEYS,
         heads,
         c.per_head(inner, heads, "mamba inner width") if head_dim == "auto" else head_dim,
         num_key_heads=c.get("mamba_n_groups", 1),
@@ -154,6 +183,7 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
     heads = c.req("num_attention_heads")
     mixer = _mamba2(
         c,
+        _NEMOTRON_MAMBA2_KEYS,
         c.req("mamba_num_heads"),
         c.req("mamba_head_dim"),
         num_key_heads=c.get("n_groups", 8),
@@ -196,21 +226,35 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
     )
 
 
+def _period(c: _Config, what: str, period: int, offset: int) -> tuple[int, int]:
+    """Jamba's `{what}_layer_period` and `{what}_layer_offset`: the layers `i` with
+    `i % period == offset` hold the kind, so the offset is 0 to period - 1."""
+    every = c.positive(f"{what}_layer_period", period)
+    at = c.get(f"{what}_layer_offset", offset)
+    if not 0 <= at < every:
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: {what}_layer_offset={at!r} is "
+            f"invalid: expected 0 to {what}_layer_period - 1 = {every - 1}"
+        )
+    return every, at
+
+
 def _jamba(c: _Config, name: str) -> ModelSpec:
     """Jamba: one attention layer per `attn_layer_period`, Mamba (version 1) in the others; an
     MoE MLP every `expert_layer_period` layers, a dense one elsewhere."""
     n, hidden = c.req("num_hidden_layers"), c.req("hidden_size")
-    attention = sum(
-        1 for i in range(n) if i % c.get("attn_layer_period", 8) == c.get("attn_layer_offset", 4)
+    (attn_every, attn_at), (moe_every, moe_at) = (
+        _period(c, "attn", 8, 4),
+        _period(c, "expert", 2, 1),
     )
-    moe = sum(
-        1
-        for i in range(n)
-        if i % c.get("expert_layer_period", 2) == c.get("expert_layer_offset", 1)
-    )
-    inner = c.get("mamba_expand", 2) * hidden
+    attention = sum(1 for i in range(n) if i % attn_every == attn_at)
+    moe = sum(1 for i in range(n) if i % moe_every == moe_at)
+    inner = c.positive("mamba_expand", 2) * hidden
     rank = c.get("mamba_dt_rank", "auto")
-    mixer = Mixer(
+    keys = {"key_dim": "mamba_d_state", "conv_kernel": "mamba_d_conv", "low_rank": "mamba_dt_rank"}
+    mixer = c.built(
+        Mixer,
+        keys,
         kind="mamba1",
         # Mamba1: every inner channel is a one-wide head with its own d_state state.
         num_heads=inner,
@@ -225,9 +269,9 @@ def _jamba(c: _Config, name: str) -> ModelSpec:
         out_norm=False,
         inner_norms=True,
     )
-    experts = c.get("num_experts", 16)
+    experts = c.positive("num_experts", 16)
     moe_fields: dict[str, Any] = {}
-    if experts > 1 and moe:
+    if experts > 1 and moe:  # one expert: every MLP dense, as transformers builds it
         moe_fields = dict(
             num_experts=experts,
             experts_per_token=c.get("num_experts_per_tok", 2),
@@ -292,7 +336,9 @@ def _minimax(c: _Config, name: str) -> ModelSpec:
     counts = _count(c, kinds, "layer_types", {"linear_attention", "full_attention"})
     heads, hidden = c.req("num_attention_heads"), c.req("hidden_size")
     head_dim = c.head_dim(hidden, heads)
-    mixer = Mixer(
+    mixer = c.built(
+        Mixer,
+        {"chunk_size": "block_size"},
         kind="lightning",
         num_heads=heads,
         head_dim=head_dim,
@@ -327,7 +373,17 @@ def _kimi_linear(c: _Config, name: str) -> ModelSpec:
         kinds = ["full_attention" if i and i % 4 == 0 else "linear_attention" for i in range(n)]
     counts = _count(c, kinds, "layer_types", {"linear_attention", "full_attention"})
     heads, dim = linear.get("num_heads", 32), linear.get("head_dim", 128)
-    mixer = Mixer(
+    keys = {
+        "num_heads": "linear_attn_config.num_heads",
+        "head_dim": "linear_attn_config.head_dim",
+        "num_key_heads": "linear_attn_config.num_heads",
+        "key_dim": "linear_attn_config.head_dim",
+        "conv_kernel": "linear_attn_config.short_conv_kernel_size",
+        "low_rank": "linear_attn_config.head_dim",
+    }
+    mixer = c.built(
+        Mixer,
+        keys,
         kind="kda",
         num_heads=heads,
         head_dim=dim,

@@ -15,7 +15,7 @@ def read_deepseek_v32(c: _Config, name: str) -> ModelSpec:
         update={
             "index_heads": c.get("index_n_heads", 64),
             "index_head_dim": c.get("index_head_dim", 128),
-            "index_topk": c.get("index_topk", 2048),
+            "index_topk": c.positive("index_topk", 2048),
         }
     )
 

@@ -73,7 +73,7 @@ def read_deepseek_v4(c: _Config, name: str) -> ModelSpec:
         hca_layers=types.count("heavily_compressed_attention"),
         index_heads=c.get("index_n_heads", 64),
         index_head_dim=c.get("index_head_dim", 128),
-        index_topk=c.get("index_topk", 512),
+        index_topk=c.positive("index_topk", 512),
         o_groups=c.get("o_groups", 8),
         o_lora_rank=c.get("o_lora_rank", 1024),
         hc_streams=c.get("hc_mult", 4),

@@ -46,6 +46,6 @@ def read_gemma3_text(c: _Config, name: str) -> ModelSpec:
 def read_gemma3(c: _Config, name: str) -> ModelSpec:
     spec = read_gemma3_text(text_config(c, "gemma3_text"), name)
     vision = siglip_vision(
-        vision_config(c), spec.hidden_size, c.get("mm_tokens_per_image", 256), rms_in=True
+        vision_config(c), spec.hidden_size, c.positive("mm_tokens_per_image", 256), rms_in=True
     )
     return spec.model_copy(update={"model_type": c.model_type, "vision": vision})

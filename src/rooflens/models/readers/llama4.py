@@ -22,7 +22,7 @@ def read_llama4_text(c: _Config, name: str) -> ModelSpec:
         "chunked_attention" if r and chunk is not None else "full_attention" for r in rope
     ]
     types = c.get("layer_types", default_types)
-    step = c.get("interleave_moe_layer_step", 1)
+    step = c.positive("interleave_moe_layer_step", 1)
     moe_layers = c.get("moe_layers", list(range(step - 1, layers, step)))
     expert = c.req("intermediate_size")
     heads = c.req("num_attention_heads")

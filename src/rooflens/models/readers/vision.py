@@ -13,8 +13,8 @@ DEFAULT_IMAGE_SIDE = 1024
 def siglip_vision(v: _Config, text_hidden: int, tokens: int, rms_in: bool) -> VisionSpec:
     """SigLIP (Gemma 3): learned positions per patch, LayerNorm blocks with biases, a final
     LayerNorm; Gemma 3's projector is an RMSNorm and one linear without bias."""
-    h, patch = v.req("hidden_size"), v.get("patch_size", 14)
-    side = v.get("image_size", 896) // patch
+    h, patch = v.req("hidden_size"), v.positive("patch_size", 14)
+    side = v.positive("image_size", 896) // patch
     return VisionSpec(
         num_layers=v.req("num_hidden_layers"),
         hidden_size=h,
@@ -35,8 +35,8 @@ def siglip_vision(v: _Config, text_hidden: int, tokens: int, rms_in: bool) -> Vi
 def llama4_vision(v: _Config, text_hidden: int) -> VisionSpec:
     """Llama 4's ViT: a class token, learned positions, pre- and post-LayerNorms, then a
     pixel-shuffle MLP (ratio r: r^2 fewer tokens, 1/r^2 wider) and a linear into the model."""
-    h, patch = v.req("hidden_size"), v.get("patch_size", 14)
-    side = v.get("image_size", 336) // patch
+    h, patch = v.req("hidden_size"), v.positive("patch_size", 14)
+    side = v.positive("image_size", 336) // patch
     ratio = v.get("pixel_shuffle_ratio", 0.5)
     shuffled = int(h / ratio**2)
     adapter_in = v.get("projector_input_dim", 4096)
@@ -69,8 +69,8 @@ def qwen3_vl_vision(v: _Config, image_side: int = DEFAULT_IMAGE_SIDE) -> VisionS
     """Qwen3-VL's ViT: a 3D patch embedding (temporal patch 2), an interpolated learned
     position table, no final norm, a 2x2 patch merger (LayerNorm, two linears) and one
     DeepStack merger per `deepstack_visual_indexes` entry (LayerNorm after the shuffle)."""
-    h, patch = v.req("hidden_size"), v.get("patch_size", 16)
-    merge = v.get("spatial_merge_size", 2)
+    h, patch = v.req("hidden_size"), v.positive("patch_size", 16)
+    merge = v.positive("spatial_merge_size", 2)
     merged = h * merge * merge
     out = v.get("out_hidden_size", 3584)
     deepstack = len(v.get("deepstack_visual_indexes", [8, 16, 24]))
@@ -82,7 +82,7 @@ def qwen3_vl_vision(v: _Config, image_side: int = DEFAULT_IMAGE_SIDE) -> VisionS
         intermediate_size=v.req("intermediate_size"),
         patches=side * side,
         tokens_per_image=side * side // (merge * merge),
-        patch_inputs=v.get("in_channels", 3) * v.get("temporal_patch_size", 2) * patch * patch,
+        patch_inputs=v.get("in_channels", 3) * v.positive("temporal_patch_size", 2) * patch * patch,
         activation=v.get("hidden_act", "gelu_pytorch_tanh"),
         position_rows=v.get("num_position_embeddings", 2304),
         final_norm=False,
@@ -94,8 +94,8 @@ def qwen3_vl_vision(v: _Config, image_side: int = DEFAULT_IMAGE_SIDE) -> VisionS
 def pixtral_vision(v: _Config, text_hidden: int, merge: int, bias: bool) -> VisionSpec:
     """Pixtral (Mistral 3): RMSNorm blocks without biases, a gated SiLU MLP, 2D rotary
     positions; Mistral 3's projector: RMSNorm, a 2x2 patch-merging linear, two linears."""
-    h, patch = v.req("hidden_size"), v.get("patch_size", 16)
-    side = v.get("image_size", 1024) // patch
+    h, patch = v.req("hidden_size"), v.positive("patch_size", 16)
+    side = v.positive("image_size", 1024) // patch
     return VisionSpec(
         num_layers=v.req("num_hidden_layers"),
         hidden_size=h,
