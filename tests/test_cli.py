@@ -204,6 +204,8 @@ def test_listings() -> None:
         ("analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--batch", "4", "-f", "xml"),
         ("sweep", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--batch", "1:x:2"),
         ("hardware", "no-such-gpu"),
+        # Poisson arrivals took a --cv and ignored it.
+        ("simulate", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--requests", "5", "--cv", "5"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line(args) -> None:

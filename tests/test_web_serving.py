@@ -220,9 +220,19 @@ def test_a_capacity_search_probes_with_fewer_requests_when_asked_for_too_many(cl
          ["device"], "rtx-4090"),
         ({"model": {"id": "no/such-model"}}, ["model", "id"], "bundled model"),
         ({"speed": 3}, ["speed"], "Extra inputs"),
-        # The arrival process's own bounds, whichever the arrivals (once a 500 below 1e-3).
-        ({"workload": {"cv": 0.0005}}, ["workload", "cv"], "greater than or equal to 0.001"),
-        ({"workload": {"cv": 2000}}, ["workload", "cv"], "less than or equal to 1000"),
+        # The arrival process's own bounds (once a 500 below 1e-3).
+        (
+            {"workload": {"arrivals": "gamma", "cv": 0.0005}},
+            ["workload", "cv"],
+            "greater than or equal to 0.001",
+        ),
+        (
+            {"workload": {"arrivals": "gamma", "cv": 2000}},
+            ["workload", "cv"],
+            "less than or equal to 1000",
+        ),
+        # Poisson gaps have a cv of 1: another was ignored.
+        ({"workload": {"cv": 3}}, ["workload", "cv"], r"only gamma gaps take a cv"),
     ],
 )  # fmt: skip
 def test_bad_simulate_input_names_the_field(client, change, loc, words) -> None:
@@ -424,12 +434,12 @@ def test_simulate_defaults_are_the_clis() -> None:
         cli["cv"],
     )
     assert (web.prompt, web.output) == (cli["prompt"], cli["output"])
-    assert (web.requests, web.cv, web.prompt) == (
-        defaults.REQUESTS,
-        defaults.CV,
-        defaults.PROMPT,
-    )
-    assert (web.requests, web.rate, web.cv) == (1000, 4.0, 2.0)
+    assert (web.requests, web.cv, web.prompt) == (defaults.REQUESTS, None, defaults.PROMPT)
+    assert (web.requests, web.rate, web.cv) == (1000, 4.0, None)
+    # No cv given: gamma gaps take the default's.
+    from rooflens.serving.workload import ArrivalProcess
+
+    assert ArrivalProcess(kind="gamma").gamma_cv == defaults.CV == 2.0
 
 
 def test_an_advised_pick_names_the_curves_that_stood_in(client: TestClient) -> None:

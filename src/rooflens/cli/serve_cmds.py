@@ -67,7 +67,7 @@ def _workload(
     requests: int,
     rate: float | None,
     arrival: Arrival,
-    cv: float,
+    cv: float | None,
     prompt: str,
     output: str,
     *,
@@ -234,8 +234,11 @@ def simulate(
     ] = None,
     arrival: Annotated[Arrival, typer.Option(help="Arrival process.")] = Arrival.poisson,
     cv: Annotated[
-        float, typer.Option(help="Gamma arrivals: coefficient of variation.")
-    ] = defaults.CV,
+        float | None,
+        typer.Option(
+            help=f"Gamma arrivals: coefficient of variation of the gaps (default {defaults.CV:g})."
+        ),
+    ] = None,
     prompt: PromptOpt = defaults.PROMPT,
     output: OutputOpt = defaults.OUTPUT,
     shared_prefix: Annotated[int, typer.Option(help="Tokens every prompt shares.")] = 0,

@@ -18,11 +18,13 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
 from rooflens.core.errors import InvalidInputError
-from rooflens.serving.defaults import CV_MAX, CV_MIN, LENGTH_FORMS
+from rooflens.serving.defaults import CV, CV_MAX, CV_MIN, LENGTH_FORMS
 
 # The latest arrival a run accepts (s): the clock still resolves 0.1 µs there.
 LATEST_ARRIVAL = 1e9
@@ -107,6 +109,14 @@ class LengthDistribution(BaseModel):
 MAX_REQUESTS = 1_000_000
 
 
+def cv_applies(kind: str, cv: float | None) -> float | None:
+    """`cv`, where the arrivals take one: Poisson gaps have a cv of 1 and evenly spaced ones
+    0, so another given with them would be ignored."""
+    if cv is not None and kind != "gamma":
+        raise ValueError(f"none, or gamma arrivals: only gamma gaps take a cv (arrivals={kind})")
+    return cv
+
+
 class ArrivalProcess(BaseModel):
     """Request arrivals at `rate` per second: Poisson, gamma-distributed gaps with coefficient
     of variation `cv` (cv > 1 is burstier than Poisson), or evenly spaced."""
@@ -115,7 +125,18 @@ class ArrivalProcess(BaseModel):
 
     kind: ArrivalKind = "poisson"
     rate: PositiveFloat = 1.0
-    cv: float = Field(default=1.0, ge=CV_MIN, le=CV_MAX)
+    # Gamma gaps' coefficient of variation; None: the default (defaults.CV).
+    cv: float | None = Field(default=None, ge=CV_MIN, le=CV_MAX)
+
+    @field_validator("cv")
+    @classmethod
+    def _cv_applies(cls, cv: float | None, info: ValidationInfo) -> float | None:
+        return cv_applies(info.data.get("kind", "poisson"), cv)
+
+    @property
+    def gamma_cv(self) -> float:
+        """The gamma gaps' coefficient of variation: the one given, else the default."""
+        return CV if self.cv is None else self.cv
 
     def gaps(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Gaps at rate 1: scaling by 1/rate keeps the same draws for every rate, so a capacity
@@ -124,7 +145,7 @@ class ArrivalProcess(BaseModel):
             return np.ones(n)
         if self.kind == "poisson":
             return rng.exponential(1.0, n)
-        shape = 1.0 / self.cv**2
+        shape = 1.0 / self.gamma_cv**2
         return rng.gamma(shape, 1.0 / shape, n)
 
 

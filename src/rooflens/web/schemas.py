@@ -27,6 +27,7 @@ from rooflens.calibration.profile import bundled_profiles
 from rooflens.core.hardware import ComputeDtype, Rate
 from rooflens.serving import defaults as workload_defaults
 from rooflens.serving.config import ADVISE_SLO, SLO, ClusterConfig, SchedulerConfig, Target
+from rooflens.serving.workload import cv_applies
 from rooflens.settings import MAX_TOKENS, Settings, not_a_bool_number, setting
 
 MAX_BODY_BYTES = 256 * 1024
@@ -265,14 +266,21 @@ class WorkloadIn(Strict):
         "arrivals",
         "Poisson, gamma (bursty when cv > 1) or evenly spaced.",
     )
-    cv: float = setting(
-        workload_defaults.CV,
+    cv: float | None = setting(
+        None,
         "Workload",
         "burstiness (cv)",
-        "Gamma arrivals: cv of the gaps.",
+        f"Gamma arrivals: cv of the gaps; empty: {workload_defaults.CV:g}. Other arrivals "
+        "take none.",
         ge=workload_defaults.CV_MIN,
         le=workload_defaults.CV_MAX,
     )
+
+    @field_validator("cv")
+    @classmethod
+    def _cv_applies(cls, cv: float | None, info: ValidationInfo) -> float | None:
+        return cv_applies(info.data.get("arrivals", workload_defaults.ARRIVALS), cv)
+
     prompt: str = setting(
         workload_defaults.PROMPT,
         "Workload",
