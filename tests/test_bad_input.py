@@ -16,6 +16,7 @@ from rooflens import (
     UnknownModelError,
 )
 from rooflens.core import analyze
+from rooflens.core.options import Quantization
 from rooflens.models import spec_from_config
 
 
@@ -413,6 +414,23 @@ def test_group_size_must_divide_the_quantized_widths() -> None:
     ):
         rooflens.analyze("meta-llama/Llama-2-7b-hf", "a6000", w_bits=4, group_size=100)
     assert rooflens.analyze("meta-llama/Llama-2-7b-hf", "a6000", w_bits=4, group_size=128).is_point
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        # Each was taken, echoed as a setting, and left the weights as without it.
+        ({"w_bits": 4, "w_format": "nvfp4"}, r"group_size=128 .*empty with w_format='nvfp4'"),
+        ({"w_bits": 4, "w_format": "mxfp4"}, r"group_size=128 .*own blocks"),
+        ({"w_bits": 8, "w_format": "fp"}, r"group_size=128 .*scales by w_scale"),
+        ({}, r"group_size=128 .*empty without w_bits below 16"),
+    ],
+)
+def test_a_group_size_the_weights_would_ignore_is_refused(settings, message) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        rooflens.analyze("meta-llama/Llama-3.1-8B", "b200", group_size=128, **settings)
+    with pytest.raises(ValueError, match="group sizes are for integer weights"):
+        Quantization(w_bits=4, w_format="nvfp4", group_size=128)
 
 
 def test_plot_where_nothing_fits_says_so(tmp_path) -> None:

@@ -18,7 +18,8 @@ from rooflens.core import AnalysisOptions, Quantization, analyze
     ],
 )
 def test_bits_per_weight(fmt: str, bits: int, expected: float) -> None:
-    q = Quantization(w_bits=bits, w_format=fmt, group_size=128)
+    # A group size is the integer format's; the others scale by their own blocks.
+    q = Quantization(w_bits=bits, w_format=fmt, group_size=128 if fmt == "int" else None)
     assert q.weight_bits_per_param(4096) == pytest.approx(expected)
 
 

@@ -80,7 +80,7 @@ def sample(tmp_path) -> pd.DataFrame:
         # A model with no NVFP4 export bundled: the row's label.
         (
             "meta-llama/Llama-3.1-70B", "fp4", "nvfp4",
-            {"w_bits": 4, "a_bits": 4, "w_format": "fp", "group_size": 16}, "nvfp4",
+            {"w_bits": 4, "a_bits": 4, "w_format": "nvfp4"}, "nvfp4",
         ),
         # A 16-bit checkpoint at FP8 block scales: 128 x 128 blocks.
         (

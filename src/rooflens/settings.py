@@ -761,6 +761,15 @@ def parse_settings(values: Mapping[str, object] | Settings | None = None) -> Set
     return settings
 
 
+def _no_group_size(w_format: str) -> str:
+    """What a group size is refused with, beside weights that are not integers."""
+    if w_format == "fp":
+        how = "which scales by w_scale (channel, tensor or a block of weights)"
+    else:
+        how = "which has its own blocks (nf4 64, mxfp4 32, nvfp4 16 weights per scale)"
+    return f"empty with w_format={w_format!r}, {how}; group sizes are for integer weights"
+
+
 def _check_combinations(s: Settings) -> None:
     """Rules across settings, each reported against the setting that breaks it. Bits not
     given count as 16 here (a weight setting given replaces a checkpoint's stored weights
@@ -770,6 +779,8 @@ def _check_combinations(s: Settings) -> None:
         raise InvalidInputError("w_bits", w_bits, f"4 with w_format={s.w_format!r}")
     if s.w_format == "fp" and w_bits not in (8, 4):
         raise InvalidInputError("w_bits", w_bits, "8 or 4 with w_format='fp' (FP8 or FP4)")
+    if s.group_size is not None and s.w_format not in (None, "int"):
+        raise InvalidInputError("group_size", s.group_size, _no_group_size(s.w_format))
     if s.w_format == "nf4" and a_bits < 16:
         raise InvalidInputError("a_bits", a_bits, "16 or 32: w_format='nf4' is weight-only")
     if s.nm_sparsity is not None:
@@ -800,4 +811,9 @@ def _check_combinations(s: Settings) -> None:
             "moe_tp = tp) or spread over attention groups of them (ep x moe_tp = groups x tp)",
         )
     if s.group_size is not None and w_bits >= 16:
-        raise InvalidInputError("group_size", s.group_size, "empty for unquantized weights")
+        raise InvalidInputError(
+            "group_size",
+            s.group_size,
+            "empty without w_bits below 16: it groups the scales of the integer weights w_bits "
+            "sets (a checkpoint's stored quantization keeps its own)",
+        )

@@ -127,8 +127,10 @@ QUANT_MODES: dict[str, dict[str, Any]] = {
     "fp8": {"w_bits": 8, "a_bits": 8, "w_format": "fp"},
     # DeepSeek's scales per 128 x 128 block of weights.
     "fp8_block": {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": 128 * 128},
-    # NVFP4: FP4 values with an FP8 scale per 16, activations in FP4 too.
-    "nvfp4": {"w_bits": 4, "a_bits": 4, "w_format": "fp", "group_size": 16},
+    # NVFP4: FP4 values with an FP8 scale per 16 (4.5 bits a weight), activations in FP4 too.
+    # Until 2026-12-05 written as FP4 with a group size of 16, which float weights ignored:
+    # 4 bits a weight and one scale per channel.
+    "nvfp4": {"w_bits": 4, "a_bits": 4, "w_format": "nvfp4"},
     "int4_wo": {"w_bits": 4, "a_bits": 16, "w_format": "int", "group_size": 128},
     "bf16": {"w_bits": 16, "a_bits": 16},
 }
