@@ -191,9 +191,24 @@ def test_advise_cli(tmp_path) -> None:
     data = json.loads(runner.invoke(app, [*args, "-f", "json"]).output)
     assert data["picks"][0]["verified"] is True and len(data["explanations"]) == len(data["picks"])
     assert data["estimate"] == "roofline bound"
+    assert data["slo"] == {"ttft": 2.0, "tpot": 0.06, "percentile": 99.0}
+    assert (data["workload"]["prompt_len"], data["workload"]["rate"]) == (1000, 20.0)
     engine = ["advise", LLAMA_8B, "--devices", "h100-sxm", "--verify", "0", "--engine", "vllm"]
     priced = json.loads(runner.invoke(app, [*engine, "--tp", "1", "-f", "json"]).output)
     assert priced["estimate"] == "estimated with vllm's fitted profiles"
+
+
+def test_advise_says_which_objectives_applied_and_why_setups_were_turned_away() -> None:
+    # A TTFT objective alone kept the default TPOT one unsaid; setups no engine profile
+    # priced were counted as missing the SLO, with the reason only in the JSON.
+    args = ["advise", LLAMA_8B, "--workload", "prompt=1000,output=200,rate=5",
+            "--slo", "ttft_p99=1s", "--engine", "vllm", "--devices", "mi300x,h100-sxm",
+            "--verify", "0"]  # fmt: skip
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "objectives: ttft_p99=1s,tpot_p99=60ms" in text
+    assert "42 engine='vllm' is invalid" in text and "a profile for mi300x" in text
 
 
 @pytest.mark.parametrize(

@@ -144,6 +144,9 @@ def advise_cmd(
             "rejected": sum(int(r["count"]) for r in advice.rejections()),
             "rejections": advice.rejections(),
             "estimate": advice.estimate,
+            # The objectives applied: those given, the advisor's defaults for the rest.
+            "slo": advice.slo.model_dump(),
+            "workload": advice.target.model_dump(),
         }
         sys.stdout.write(fmt.to_json(data))
     elif output_format is OutputFormat.csv:
@@ -159,6 +162,7 @@ def _print(advice, picks) -> None:
         console.print("No setup meets the SLO. Most common reasons:", style="red")
         for reason, count in reasons.items():
             console.print(f"  {count} setups: {reason}")
+        console.print(f"objectives: {_slo_text(advice.slo)}")
         return
     shown = picks[[c for c in SHOWN if c in picks]].copy()
     for column in ("ttft", "tpot"):
@@ -191,6 +195,16 @@ def _print(advice, picks) -> None:
         console.print(f"{i}. {advice.explain(row)}")
     rejected = int((~advice.table["feasible"]).sum())
     console.print(f"{len(advice.feasible)} setups meet the SLO; {rejected} do not.")
+    _print_why(advice)
+
+
+def _print_why(advice) -> None:
+    """The objectives applied (those given and the defaults for the rest), and the commonest
+    reasons the other setups were turned away."""
+    console = _console()
+    console.print(f"objectives: {_slo_text(advice.slo)}")
+    for reason in advice.rejections()[:3]:
+        console.print(f"  {reason['count']} {reason['reason']} (e.g. {reason['example']})")
 
 
 def _stand_ins(rows) -> str:
