@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -278,3 +279,20 @@ def test_analyze_and_speculate_price_a_models_own_mtp_module() -> None:
     assert table.exit_code == 0 and "its MTP module" in table.stdout
     refused = runner.invoke(app, ["speculate", "openai-community/gpt2", "-H", "a6000", "--mtp"])
     assert refused.exit_code == 2 and "no multi-token-prediction" in refused.output
+
+
+def test_compare_says_whether_each_side_fits() -> None:
+    # Llama-3.1-70B in bf16 (141 GB of weights) fits neither an H100 nor an L40S: compare
+    # once printed their ratios without a word of it.
+    args = ("compare", "meta-llama/Llama-3.1-70B", "-H", "h100-sxm", "--vs", "hardware=l40s")
+    rows = {r["metric"]: r for r in json.loads(invoke(*args, "-f", "json").stdout)}
+    assert rows["fits in memory"] == {
+        "metric": "fits in memory", "a": False, "b": False, "unit": "", "ratio": None
+    }  # fmt: skip
+    assert rows["memory capacity"]["a"] == pytest.approx(85.5e9, rel=0.01)
+    assert rows["memory capacity"]["b"] == pytest.approx(48.3e9, rel=0.01)
+    assert rows["peak memory"]["a"] > 141e9
+    table = invoke(*args).output
+    assert re.search(r"fits in memory\s*│\s*NO\s*│\s*NO", table)
+    small = ("compare", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "--vs", "hardware=l40s")
+    assert re.search(r"fits in memory\s*│\s*yes\s*│\s*yes", invoke(*small).output)

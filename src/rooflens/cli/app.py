@@ -660,7 +660,9 @@ def _drafter(draft: str | None, medusa: bool, gamma: int) -> str:
     return f"{gamma} Medusa heads" if medusa else "its MTP module"
 
 
-def _show(value: float, unit: str) -> str:
+def _show(value: float | bool, unit: str) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
     if unit == "s":
         return fmt.seconds(value)
     if unit == "tokens/s":

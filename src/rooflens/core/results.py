@@ -390,6 +390,9 @@ COMPARED = (
     ("weights", lambda a: a.memory["decode"].weights, "B"),
     ("KV cache (decode)", lambda a: a.memory["decode"].kv_cache, "B"),
     ("total memory (decode)", lambda a: a.memory["decode"].total, "B"),
+    # The whole run's peak (the last generated token's, with a generation) and what holds it.
+    ("peak memory", lambda a: a.peak_memory.total, "B"),
+    ("memory capacity", lambda a: a.peak_memory.capacity, "B"),
 )
 COMPARED_GENERATION = (
     ("time to first token", "ttft", "s"),
@@ -417,4 +420,7 @@ def compare(a: Analysis, b: Analysis) -> pd.DataFrame:
     frame["ratio"] = np.divide(
         frame.b, frame.a, out=np.full(len(frame), np.nan), where=frame.a != 0
     )
-    return frame
+    # Whether each fits, as true or false (no ratio): its figures mean little otherwise.
+    fits = {"metric": "fits in memory", "a": bool(a.fits), "b": bool(b.fits), "unit": ""}
+    frame = frame.astype({"a": object, "b": object})
+    return pd.concat([frame, pd.DataFrame([fits | {"ratio": np.nan}])], ignore_index=True)
