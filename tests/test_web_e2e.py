@@ -175,6 +175,8 @@ def test_page_end_to_end(server: str, browser, tmp_path: Path) -> None:
     four = api.analyze(LLAMA, "h100-sxm", batch=64, prompt_len=1024, gen_len=128, w_bits=4)
     want_ratio = float(four.totals()["decode"]["time"] / at64.totals()["decode"]["time"])
     assert ratio == pytest.approx(want_ratio, abs=0.01)
+    fits = page.locator("#compare-table tr", has_text="fits in memory").inner_text()
+    assert fits.split("\t")[1:3] == ["yes", "yes"], fits
     # FlashAttention left empty follows the estimate (off for this bound); stated, it is kept.
     assert page.input_value("#opt-flash_attention") == ""
     page.select_option("#opt-flash_attention", "true")

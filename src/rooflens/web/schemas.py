@@ -577,10 +577,11 @@ class Curve(BaseModel):
 
 class CompareRow(BaseModel):
     metric: str
-    a: Number
-    b: Number
+    # A figure, or (fits in memory) whether each side fits.
+    a: bool | Number
+    b: bool | Number
     unit: str
-    ratio: Number = Field(description="b / a.")
+    ratio: Number = Field(description="b / a; none where either has no figure, or a yes/no.")
 
 
 class CompareOut(BaseModel):

@@ -824,7 +824,7 @@ function renderCompare() {
   const changes = Object.keys(state.b).filter((k) => !same(state.a[k], state.b[k]) && k !== "config")
     .map((k) => `${k}: ${encode(state.a[k]) || "—"} → ${encode(state.b[k]) || "—"}`);
   const rows = last.compare.rows.map((r) => {
-    const f = UNIT_FORMAT[r.unit] || ((v) => si(v, r.unit));
+    const f = typeof r.a === "boolean" ? (v) => (v ? "yes" : "NO") : UNIT_FORMAT[r.unit] || ((v) => si(v, r.unit));
     const better = r.unit === "tokens/s" ? r.ratio > 1 : r.ratio < 1;
     const cls = r.ratio == null || Math.abs(r.ratio - 1) < 1e-9 ? "" : better ? "better" : "worse";
     return `<tr><th>${esc(r.metric)}</th><td>${esc(f(r.a))}</td><td>${esc(f(r.b))}</td>
