@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import matplotlib.text as mtext
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -115,24 +116,35 @@ def _label_points(ax: Any, rows: Any) -> None:
         )
 
 
+def _text_box(label: Any, renderer: Any) -> Any:
+    """A label's text in pixels, without its leader line (which may cross other labels)."""
+    label.update_positions(renderer)
+    return mtext.Text.get_window_extent(label, renderer)
+
+
+# Points an overlapping label moves down per pass.
+LABEL_STEP = 9
+
+
 def _separate_labels(fig: Figure, ax: Any) -> None:
-    """Move annotations down until none overlaps another (a few passes, greedy)."""
-    fig.canvas.draw()
-    texts = [t for t in ax.texts]
+    """Move annotations down until none overlaps another (a few passes, greedy). The labels
+    sit at offsets in points from their points, so moving one moves its box by as many pixels
+    (dpi / 72 a point): the boxes are measured once, by one draw, and moved with the labels
+    (a draw per pass made a plot of many operators take seconds)."""
+    texts = list(ax.texts)
     renderer = fig.canvas.get_renderer()
+    boxes = [_text_box(t, renderer) for t in texts]
+    step = LABEL_STEP * fig.dpi / 72
     for _ in range(30):
         moved = False
-        boxes = [t.get_window_extent(renderer) for t in texts]
-        for i, a in enumerate(boxes):
-            for j in range(i):
-                if a.overlaps(boxes[j]):
-                    x, y = texts[i].xyann
-                    texts[i].xyann = (x, y - 9)
-                    moved = True
-                    break
+        for i, box in enumerate(boxes):
+            if any(box.overlaps(boxes[j]) for j in range(i)):
+                x, y = texts[i].xyann
+                texts[i].xyann = (x, y - LABEL_STEP)
+                boxes[i] = box.translated(0, -step)
+                moved = True
         if not moved:
             return
-        fig.canvas.draw()
 
 
 def _curves(
