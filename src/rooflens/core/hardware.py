@@ -97,11 +97,15 @@ class Device(BaseModel):
     def matrix_dtype(self, bits: int, float_first: bool = False) -> str:
         """Compute dtype for matrix work on operands of `bits`: the narrowest the device has,
         raised to the next wider one where it lacks that width (INT4 on an H100 runs as INT8).
-        Float formats (FP8, MXFP4) prefer float tensor types at a width."""
+        Float formats (FP8, MXFP4: `float_first`) compute on float tensor types only: integer
+        units cannot hold their values, so FP8 on an A100 runs at BF16 (as engines serve FP8
+        checkpoints there, weight-only through Marlin), not at its INT8 peak."""
         for width, dtypes in _DTYPES_BY_BITS:
             if width < bits:
                 continue
-            for dtype in sorted(dtypes, key=lambda d: float_first and d.startswith("int")):
+            for dtype in dtypes:
+                if float_first and dtype.startswith("int"):
+                    continue
                 if dtype in self.peak_ops:
                     return dtype
         return self.vector_dtype()
