@@ -16,7 +16,6 @@ from rooflens import (
     UnknownModelError,
 )
 from rooflens.core import analyze
-from rooflens.core.options import Quantization
 from rooflens.models import spec_from_config
 
 
@@ -429,8 +428,6 @@ def test_group_size_must_divide_the_quantized_widths() -> None:
 def test_a_group_size_the_weights_would_ignore_is_refused(settings, message) -> None:
     with pytest.raises(InvalidInputError, match=message):
         rooflens.analyze("meta-llama/Llama-3.1-8B", "b200", group_size=128, **settings)
-    with pytest.raises(ValueError, match="group sizes are for integer weights"):
-        Quantization(w_bits=4, w_format="nvfp4", group_size=128)
 
 
 def test_plot_where_nothing_fits_says_so(tmp_path) -> None:

@@ -426,12 +426,13 @@ def test_cli_fits_a_profile_from_a_data_dir(tables, tmp_path) -> None:
     [
         (Quantization(), "bf16", "bf16"),
         (Quantization(w_bits=8, a_bits=8, w_format="fp", kv_bits=8), "fp8", "fp8"),
-        (Quantization(w_bits=8, a_bits=8, w_format="fp", group_size=128), "fp8_block", "bf16"),
+        # Scales per group of 128 weights (float weights group by w_scale, not group_size).
+        (Quantization(w_bits=8, a_bits=8, w_format="fp", w_scale=128), "fp8_block", "bf16"),
         # DeepSeek-V3's checkpoint: scales per 128 x 128 block of weights.
         (Quantization(w_bits=8, a_bits=8, w_format="fp", w_scale=16384), "fp8_block", "bf16"),
         # Integer weight-only (GPTQ, AWQ, WNA16) and MXFP4 weights run different kernels.
         (Quantization(w_bits=4, group_size=128), "w4a16_int", "bf16"),
-        (Quantization(w_bits=4, w_format="mxfp4", group_size=32), "w4a16", "bf16"),
+        (Quantization(w_bits=4, w_format="mxfp4"), "w4a16", "bf16"),
     ],
 )
 def test_each_operator_takes_the_curves_of_its_data_type(quant, linear, attention) -> None:

@@ -81,12 +81,6 @@ class Quantization(BaseModel):
             raise ValueError(f"w_format={self.w_format!r} stores 4-bit weights: w_bits must be 4")
         if self.w_format == "fp" and self.w_bits not in (8, 4):
             raise ValueError("w_format='fp' is FP8 or FP4: w_bits must be 8 or 4")
-        if self.group_size is not None and self.w_format != "int":
-            # It would be ignored: fp scales by w_scale, nf4/mxfp4/nvfp4 by their own blocks.
-            raise ValueError(
-                f"group_size={self.group_size} with w_format={self.w_format!r}: group sizes "
-                "are for integer weights (w_format='int')"
-            )
         if self.a_scale == "static" and self.a_bits != 8:
             raise ValueError("8-bit activations (a_bits=8) with a static scale")
         if self.w_format == "nf4" and self.a_bits < 16:
