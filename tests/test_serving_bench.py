@@ -957,6 +957,12 @@ def test_experts_over_attention_groups_take_whole_sets_of_groups() -> None:
         app, ["simulate", moe, "-H", "h100-sxm", "--ep", "4", "--requests", "4"]
     )
     assert res.exit_code == 2 and res.output.startswith("error: replicas=1 is invalid"), res.output
+    # An expert split the model cannot take is named before the replicas it would ask for
+    # (once "replicas=1 ... a multiple of 3", then, with --replicas 3, the ep).
+    for call in (rooflens.simulate, rooflens.capacity):
+        extra = (SLO(),) if call is rooflens.capacity else ()
+        with pytest.raises(InvalidInputError, match=r"^ep=3 is invalid: expected a divisor .*128"):
+            call(moe, "h100-sxm", workload, *extra, tp=4, ep=3)
 
 
 def test_a_decode_pool_short_of_kv_recomputes_its_preempted_requests() -> None:
