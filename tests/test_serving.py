@@ -649,3 +649,17 @@ def test_sglang_s_memory_share_holds_weights_and_kv_only() -> None:
                            options.quantization)  # fmt: skip
     expected = device.memory_capacity * profile.memory_fraction - weights - profile.memory_overhead
     assert result.kv_bytes == pytest.approx(expected)
+
+
+def test_a_workload_takes_the_command_lines_length_forms() -> None:
+    # Workload(prompt="fixed:1000") was refused with a pydantic type error: the API needed
+    # LengthDistribution.parse for what the command line takes as text.
+    load = Workload(prompt="fixed:1000", output=200)
+    assert (load.prompt.kind, load.prompt.a, load.output.kind, load.output.a) == (
+        "fixed", 1000, "fixed", 200
+    )  # fmt: skip
+    assert Workload(prompt="uniform:100:200").prompt == LengthDistribution(
+        kind="uniform", a=100, b=200
+    )
+    with pytest.raises(ValueError, match=r"prompt='banana' is invalid: expected N \(fixed\)"):
+        Workload(prompt="banana")

@@ -167,6 +167,14 @@ class Workload(BaseModel):
     shared_prefix: int = Field(default=0, ge=0)
     seed: int = Field(default=0, ge=0, le=2**63 - 1)  # numpy's generator takes these
 
+    @field_validator("prompt", "output", mode="before")
+    @classmethod
+    def _lengths_as_text(cls, value: object, info: ValidationInfo) -> object:
+        # The command line's forms ("fixed:1000", "uniform:128:1024", 512) in the API too.
+        if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+            return LengthDistribution.parse(str(info.field_name), str(value))
+        return value
+
     def at_rate(self, rate: float) -> Workload:
         return self.model_copy(update={"arrivals": self.arrivals.model_copy(update={"rate": rate})})
 
