@@ -1230,7 +1230,7 @@ def fit_engine(
             fallbacks[cls] = f"not measured for {engine}: priced with the {parent} curves"
     for dtype in ("fp8", "fp4"):
         if dtype not in device.peak_ops:
-            runs_as = device.matrix_dtype(8 if dtype == "fp8" else 4, True)
+            runs_as = device.matrix_dtype(8 if dtype == "fp8" else 4, True, True)
             fallbacks[f"matmul:{dtype}"] = (
                 f"{device.name} has no {dtype} tensor type: such operands compute as {runs_as}, "
                 f"priced with the {runs_as} curves"

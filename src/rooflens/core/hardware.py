@@ -94,17 +94,18 @@ class Device(BaseModel):
             raise ValueError("peak_ops needs at least one of fp32, fp16 or bf16")
         return self
 
-    def matrix_dtype(self, bits: int, float_first: bool = False) -> str:
+    def matrix_dtype(self, bits: int, float_first: bool = False, float_only: bool = False) -> str:
         """Compute dtype for matrix work on operands of `bits`: the narrowest the device has,
         raised to the next wider one where it lacks that width (INT4 on an H100 runs as INT8).
-        Float formats (FP8, MXFP4: `float_first`) compute on float tensor types only: integer
-        units cannot hold their values, so FP8 on an A100 runs at BF16 (as engines serve FP8
-        checkpoints there, weight-only through Marlin), not at its INT8 peak."""
+        `float_first` prefers float tensor types at a width (an 8-bit KV cache: FP8 where the
+        device has it, else INT8); `float_only` takes nothing else, for values integer units
+        cannot hold (FP8 and MXFP4 weights: on an A100 at BF16, as engines serve FP8
+        checkpoints there, weight-only through Marlin, not at its INT8 peak)."""
         for width, dtypes in _DTYPES_BY_BITS:
             if width < bits:
                 continue
-            for dtype in dtypes:
-                if float_first and dtype.startswith("int"):
+            for dtype in sorted(dtypes, key=lambda d: float_first and d.startswith("int")):
+                if float_only and dtype.startswith("int"):
                     continue
                 if dtype in self.peak_ops:
                     return dtype

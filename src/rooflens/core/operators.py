@@ -274,6 +274,11 @@ class Operator:
         """Whether matrix work prefers float tensor types (FP8/MXFP4 weights)."""
         return False
 
+    def float_only(self, quant: Quantization) -> bool:
+        """Whether its operands are float values no integer unit holds (FP8/MXFP4 weights,
+        FP8 index keys): float tensor types, or a wider float type where the device has none."""
+        return False
+
     def sparse_tensor(self, quant: Quantization) -> bool:
         return False
 
@@ -313,6 +318,9 @@ class Linear(Operator):
 
     def float_compute(self, quant: Quantization) -> bool:
         return self.quantized and quant.float_weights
+
+    def float_only(self, quant: Quantization) -> bool:
+        return self.float_compute(quant)
 
     def _computed_share(self, quant: Quantization) -> float:
         return weight_sparsity.computed_share(quant) if self.quantized else 1.0
@@ -908,4 +916,7 @@ class IndexerScores(Operator):
         return 8
 
     def float_compute(self, quant: Quantization) -> bool:
+        return True
+
+    def float_only(self, quant: Quantization) -> bool:
         return True

@@ -375,7 +375,8 @@ class Placement:
         ops = graph.operators
         leaders = fusion.kernel_leaders(ops)
         dtypes = tuple(
-            _dtype(device, op.compute_bits(quant), op.float_compute(quant)) for op in ops
+            _dtype(device, op.compute_bits(quant), op.float_compute(quant), op.float_only(quant))
+            for op in ops
         )
         curve_dtypes = tuple(
             _curve_dtype(op, d, device, quant) for op, d in zip(ops, dtypes, strict=True)
@@ -1222,5 +1223,9 @@ def _measured_collectives(
     return fields if replaced is None else fields | {"link_time": replaced}
 
 
-def _dtype(device: Device, bits: int | None, float_first: bool = False) -> str:
-    return device.vector_dtype() if bits is None else device.matrix_dtype(bits, float_first)
+def _dtype(
+    device: Device, bits: int | None, float_first: bool = False, float_only: bool = False
+) -> str:
+    if bits is None:
+        return device.vector_dtype()
+    return device.matrix_dtype(bits, float_first, float_only)
