@@ -83,20 +83,17 @@ class _Config:
         """`part(**fields)`, a part of the model (a recurrent mixer, a vision tower) whose
         fields `keys` maps to the config.json keys they were read from, which its refusal
         names in their place."""
+
+        def spelled(text: str) -> str:
+            for field, key in keys.items():
+                text = re.sub(rf"\b{field}\b", key, text)
+            return text
+
         try:
             return part(**fields)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            message = err["msg"].removeprefix("Value error, ")
-            for field, key in keys.items():
-                message = re.sub(rf"\b{field}\b", key, message)
             where = f"config.json of model_type {self.model_type!r}"
-            if not err["loc"]:  # a rule across fields names them in its message
-                raise ModelConfigError(f"{where}: {message}") from None
-            field = str(err["loc"][0])
-            raise ModelConfigError(
-                f"{where}: {keys.get(field, field)}={err.get('input')!r} is invalid: {message}"
-            ) from None
+            raise _refused(where, exc, spelled) from None
 
     def per_head(self, hidden: int, heads: int, field: str = "hidden_size") -> int:
         """The head width a config without `head_dim` implies: `hidden` split evenly over
@@ -485,15 +482,22 @@ def _spec(fields: dict[str, Any]) -> ModelSpec:
     try:
         return ModelSpec.model_validate(fields, strict=True)
     except ValidationError as exc:
-        err = exc.errors()[0]
         where = f"config.json of model_type {fields.get('model_type')!r}"
-        message = err["msg"].removeprefix("Value error, ")
-        if not err["loc"]:  # a rule across fields names them in its message
-            raise ModelConfigError(f"{where}: {_config_words(message)}") from None
-        field = ".".join(str(p) for p in err["loc"])
-        raise ModelConfigError(
-            f"{where}: {_config_words(field)}={err.get('input')!r} is invalid: {message}"
-        ) from None
+        raise _refused(where, exc, _config_words) from None
+
+
+def _refused(
+    where: str, exc: ValidationError, spelled: Callable[[str], str] = str
+) -> ModelConfigError:
+    """One line for a description refused from a config: the field with its value and why,
+    or (a rule across fields) why; `spelled` writes rooflens's field names as config.json
+    spells them."""
+    err = exc.errors()[0]
+    message = spelled(err["msg"].removeprefix("Value error, "))
+    if not err["loc"]:  # a rule across fields names them in its message
+        return ModelConfigError(f"{where}: {message}")
+    field = spelled(".".join(str(p) for p in err["loc"]))
+    return ModelConfigError(f"{where}: {field}={err.get('input')!r} is invalid: {message}")
 
 
 def _config_words(text: str) -> str:
@@ -537,15 +541,7 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
     try:
         spec = reader(_Config(config, model_type), str(label))
     except ValidationError as exc:  # a part built without naming its keys (_Config.built)
-        err = exc.errors()[0]
-        message = err["msg"].removeprefix("Value error, ")
-        what = f"config.json of model_type {model_type!r}: {exc.title}"
-        if not err["loc"]:  # a rule across fields names them in its message
-            raise ModelConfigError(f"{what}: {message}") from None
-        field = ".".join(str(p) for p in err["loc"])
-        raise ModelConfigError(
-            f"{what}'s {field}={err.get('input')!r} is invalid: {message}"
-        ) from None
+        raise _refused(f"config.json of model_type {model_type!r}: {exc.title}", exc) from None
     # Wrappers may keep it with their language model (Kimi K2.5's text_config).
     text = config.get("text_config")
     nested = text.get("quantization_config") if isinstance(text, Mapping) else None
