@@ -634,6 +634,10 @@ def test_batch_plot_of_one_token_answers_says_so(tmp_path) -> None:
          "--arrival='x' is invalid: expected one of poisson, gamma, fixed"),
         (["analyze", "m", "--bogus"], "No such option: --bogus (see `rooflens analyze --help`)"),
         (["analyze"], "Missing argument 'model'. (see `rooflens analyze --help`)"),
+        # A plot's settings go per line: click's nearest option was "--help".
+        (["plot", "roofline", "m", "--tp", "8"],
+         "No such option: --tp; a plot's lines take settings as --setting LABEL:key=value "
+         "(tp=8) (see `rooflens plot --help`)"),
     ],
 )  # fmt: skip
 def test_the_script_says_typers_usage_errors_in_one_line(capsys, argv, line) -> None:

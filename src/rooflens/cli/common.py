@@ -103,7 +103,13 @@ def usage_error_line(exc: typer.TyperException) -> str:
     errors = cause.errors() if cause is not None and hasattr(cause, "errors") else []
     if param is None or not errors or "input" not in errors[0]:
         command = getattr(getattr(exc, "ctx", None), "command_path", "rooflens")
-        return f"{exc.format_message()} (see `{command} --help`)"
+        # click suggests the options nearest in spelling: --help alone is no suggestion.
+        message = exc.format_message().replace(" (Possible options: --help)", "")
+        unknown = type(exc).__name__ == "NoSuchOption"  # click's, as typer vendors it
+        if unknown and command.startswith("rooflens plot"):
+            # The plots take the analysis's settings per line, not as options of their own.
+            message += "; a plot's lines take settings as --setting LABEL:key=value (tp=8)"
+        return f"{message} (see `{command} --help`)"
     option = max(param.opts, key=len) if param.opts else param.name
     error = errors[0]
     choices = re.search(r"is not one of (.+?)\.?$", str(error.get("msg", "")))
