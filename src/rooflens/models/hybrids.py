@@ -243,10 +243,8 @@ def _jamba(c: _Config, name: str) -> ModelSpec:
     """Jamba: one attention layer per `attn_layer_period`, Mamba (version 1) in the others; an
     MoE MLP every `expert_layer_period` layers, a dense one elsewhere."""
     n, hidden = c.req("num_hidden_layers"), c.req("hidden_size")
-    (attn_every, attn_at), (moe_every, moe_at) = (
-        _period(c, "attn", 8, 4),
-        _period(c, "expert", 2, 1),
-    )
+    attn_every, attn_at = _period(c, "attn", 8, 4)
+    moe_every, moe_at = _period(c, "expert", 2, 1)
     attention = sum(1 for i in range(n) if i % attn_every == attn_at)
     moe = sum(1 for i in range(n) if i % moe_every == moe_at)
     inner = c.positive("mamba_expand", 2) * hidden
