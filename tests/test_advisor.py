@@ -441,7 +441,7 @@ def test_the_json_says_why_setups_were_turned_away() -> None:
     """A JSON answer with no pick said only how many setups failed ("rejected": 48); the
     reasons, as the table and the viewer list them, come with it."""
     args = ["advise", LLAMA_8B, "--devices", "h100-sxm", "--verify", "0",
-            "--slo", "ttft_p99=10ms,tpot_p99=1ms", "-f", "json"]  # fmt: skip
+            "--slo", "ttft_p99=10ms,tpot_p99=100us", "-f", "json"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

@@ -75,7 +75,7 @@ def test_no_calibrated_operator_beats_its_roofline_bound(engine: str, device: st
         assert (est["time"][~analysed] > 0).all()
         est = est[analysed].reset_index(drop=True)
         assert list(est["name"]) == list(bound["name"])
-        # Collectives are priced on an assumed link (5 µs a ring step), not a hardware bound:
+        # Collectives are priced on an assumed link (1.1 µs a ring step), not a hardware bound:
         # a measured all-reduce may beat it. Compute and memory bounds are physical.
         kernels = (bound["bound"] != "link").to_numpy()
         assert kernels.sum() > 10

@@ -127,7 +127,7 @@ def test_calibrated_link_prices_collectives_unless_the_user_gives_one(tiny_model
     )
     assert calibrated == pytest.approx(profile.kernel_time + data / BANDWIDTH + 2 * LATENCY)
     bound = _all_reduce_time(tiny_model, h100, parallelism=Parallelism(tp=2))
-    assert bound == pytest.approx(data / 450e9 + 2 * 5e-6)  # datasheet and default
+    assert bound == pytest.approx(data / 450e9 + 2 * 1.1e-6)  # datasheet and default
     given = Parallelism(tp=2, link_bandwidth=1e9, link_latency=1e-6)
     explicit = _all_reduce_time(tiny_model, h100, calibration=profile, parallelism=given)
     assert explicit == pytest.approx(profile.kernel_time + data / 1e9 + 2 * 1e-6)

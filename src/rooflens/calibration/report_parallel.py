@@ -200,7 +200,7 @@ def _header(raws: list[dict[str, Any]], device: Device, fit: LinkFit) -> list[st
         f"Link fitted on the collectives: **{fit.bandwidth / 1e9:.0f} GB/s** per direction and "
         f"**{fit.latency * 1e6:.2f} µs** per ring step ({fit.describe()}); the datasheet gives "
         f"{datasheet / 1e9:.0f} GB/s, and the default latency is "
-        f"{DEFAULT_LINK_LATENCY * 1e6:.0f} µs.",
+        f"{DEFAULT_LINK_LATENCY * 1e6:.1f} µs.",
         "",
     ]
 

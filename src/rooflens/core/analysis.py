@@ -227,7 +227,8 @@ def _p2p_time(model: ModelSpec, device: Device, options: AnalysisOptions, step: 
     # Stages are laid out after the tensor-parallel groups: a pipeline wider than a node hops
     # across the network.
     link = options.calibration
-    return data / link_bandwidth(device, par, par.tp * par.pp, link) + link_latency(par, link)
+    ranks = par.tp * par.pp
+    return data / link_bandwidth(device, par, ranks, link) + link_latency(par, link, device, ranks)
 
 
 DEFAULT_PROMPT_LEN = 2048

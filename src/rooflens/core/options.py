@@ -23,8 +23,15 @@ Bits = Literal[32, 16, 8, 4, 3, 2, 1]
 # (split-KV decode attention, with FlashAttention).
 Fusion = Literal["qkv", "gate_up", "act", "add_norm", "moe", "flash_decoding"]
 FUSIONS: tuple[str, ...] = get_args(Fusion)
-# A few microseconds per ring step over NVLink with NCCL.
-DEFAULT_LINK_LATENCY = 5e-6
+# Time per ring step within a node: the least of NCCL's measured small all-reduces over 2, 4
+# and 8 GPUs per step (aiconfigurator-core 0.12.0's nccl_perf tables, 512 bytes, A100 to
+# B300): 1.1 us, over 8 H100s (15.5 us for 14 steps), so that the roofline stays below every
+# measured collective; 5 us, which it took before 2026-12-05, fitted 2 GPUs alone and priced
+# 8 H200s' all-reduce at 70 us against 16 measured.
+DEFAULT_LINK_LATENCY = 1.1e-6
+# Between nodes (a group wider than the device's node): a few microseconds per step over the
+# network, not measured here.
+DEFAULT_NETWORK_LATENCY = 5e-6
 
 
 class Quantization(BaseModel):

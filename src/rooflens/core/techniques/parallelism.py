@@ -12,7 +12,12 @@ from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.model import ModelSpec
 from rooflens.core.operators import Collective, Operator
-from rooflens.core.options import DEFAULT_LINK_LATENCY, AnalysisOptions, Parallelism
+from rooflens.core.options import (
+    DEFAULT_LINK_LATENCY,
+    DEFAULT_NETWORK_LATENCY,
+    AnalysisOptions,
+    Parallelism,
+)
 
 if TYPE_CHECKING:
     from rooflens.core.hardware import Device
@@ -114,8 +119,11 @@ def expert_parallel(
     link = options.calibration
     bandwidth = link_bandwidth(device, par, par.tp * groups, link)
     if par.moe_tp is not None:
-        return _gather_scatter(ops, model, groups, bandwidth, link_latency(par, link))
-    return _expert_parallel(ops, model, par, bandwidth, link_latency(par, link))
+        latency = link_latency(par, link, device, par.tp * groups)
+        return _gather_scatter(ops, model, groups, bandwidth, latency)
+    return _expert_parallel(
+        ops, model, par, bandwidth, link_latency(par, link, device, par.tp * groups)
+    )
 
 
 def _gather_scatter(
@@ -154,7 +162,7 @@ def tensor_parallel(
         return ops
     link = options.calibration
     bandwidth = link_bandwidth(device, par, par.tp, link)
-    return _tensor_parallel(ops, model, par, bandwidth, link_latency(par, link))
+    return _tensor_parallel(ops, model, par, bandwidth, link_latency(par, link, device, par.tp))
 
 
 def _expert_parallel(
@@ -227,10 +235,19 @@ def link_bandwidth(
     return float(bandwidth)
 
 
-def link_latency(par: Parallelism, calibrated: EfficiencyProfile | None = None) -> float:
-    """Time per ring step: the override, else the fitted one, else the default."""
+def link_latency(
+    par: Parallelism,
+    calibrated: EfficiencyProfile | None = None,
+    device: Device | None = None,
+    ranks: int = 1,
+) -> float:
+    """Time per ring step: the override, else the network's default once the group spans
+    nodes, else the one fitted on measured collectives, else the default within a node."""
     if par.link_latency is not None:
         return float(par.link_latency)
+    per_node = device.devices_per_node if device else None
+    if per_node and ranks > per_node:
+        return DEFAULT_NETWORK_LATENCY
     if calibrated is not None and calibrated.link_latency is not None:
         return float(calibrated.link_latency)
     return DEFAULT_LINK_LATENCY
