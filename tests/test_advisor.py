@@ -208,7 +208,7 @@ def test_advise_says_which_objectives_applied_and_why_setups_were_turned_away() 
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "objectives: ttft_p99=1s,tpot_p99=60ms" in text
-    assert "42 engine='vllm' is invalid" in text and "a profile for mi300x" in text
+    assert "42 setups: engine='vllm' is invalid" in text and "a profile for mi300x" in text
 
 
 @pytest.mark.parametrize(

@@ -46,9 +46,17 @@ def _load_text(target: Target) -> str:
     return f"prompt={target.prompt_len},output={target.output_len},rate={target.rate:g}"
 
 
+def _duration(seconds: float) -> str:
+    """A duration as --slo takes it, in the largest unit that keeps it at least 1."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3)):
+        if seconds >= scale:
+            return f"{seconds / scale:g}{unit}"
+    return f"{seconds / 1e-6:g}us"
+
+
 def _slo_text(slo: SLO) -> str:
     p = f"{slo.percentile:g}"
-    return f"ttft_p{p}={slo.ttft:g}s,tpot_p{p}={1e3 * slo.tpot:g}ms"
+    return f"ttft_p{p}={_duration(slo.ttft)},tpot_p{p}={_duration(slo.tpot)}"
 
 
 def _workload(text: str) -> Target:
@@ -158,11 +166,8 @@ def advise_cmd(
 def _print(advice, picks) -> None:
     console = _console()
     if picks.empty:
-        reasons = advice.table["binds"].value_counts().head(3)
-        console.print("No setup meets the SLO. Most common reasons:", style="red")
-        for reason, count in reasons.items():
-            console.print(f"  {count} setups: {reason}")
-        console.print(f"objectives: {_slo_text(advice.slo)}")
+        console.print("No setup meets the SLO.", style="red")
+        _print_why(advice)
         return
     shown = picks[[c for c in SHOWN if c in picks]].copy()
     for column in ("ttft", "tpot"):
@@ -200,11 +205,11 @@ def _print(advice, picks) -> None:
 
 def _print_why(advice) -> None:
     """The objectives applied (those given and the defaults for the rest), and the commonest
-    reasons the other setups were turned away."""
+    reasons the other setups were turned away (Advice.rejections, as the JSON lists them)."""
     console = _console()
     console.print(f"objectives: {_slo_text(advice.slo)}")
     for reason in advice.rejections()[:3]:
-        console.print(f"  {reason['count']} {reason['reason']} (e.g. {reason['example']})")
+        console.print(f"  {reason['count']} setups: {reason['example']}")
 
 
 def _stand_ins(rows) -> str:
