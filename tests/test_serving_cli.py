@@ -306,3 +306,20 @@ def test_the_cluster_s_devices_are_reported() -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert (data["devices"], data["replicas"]) == (4, 2)
+
+
+@pytest.mark.parametrize(
+    ("ttft", "tpot", "percentile", "text"),
+    [
+        (2.0, 0.06, 99.0, "ttft_p99=2s,tpot_p99=60ms"),  # the advisor's default, as its help says
+        (1e-6, 0.0005, 90.0, "ttft_p90=1us,tpot_p90=500us"),  # once written "1e-06s"
+        (0.25, 1.5, 50.0, "ttft_p50=250ms,tpot_p50=1.5s"),
+    ],
+)
+def test_objectives_are_written_as_parse_slo_reads_them(ttft, tpot, percentile, text) -> None:
+    from rooflens.serving.config import SLO, slo_text
+
+    slo = SLO(ttft=ttft, tpot=tpot, percentile=percentile)
+    assert slo_text(slo) == text
+    back = parse_slo(text)
+    assert (back.ttft, back.tpot, back.percentile) == pytest.approx((ttft, tpot, percentile))

@@ -27,7 +27,7 @@ from rooflens.cli.common import (
 )
 from rooflens.core.errors import InvalidInputError
 from rooflens.hardware.catalog import catalog
-from rooflens.serving.config import ADVISE_SLO, SLO, Target, build, parse_slo
+from rooflens.serving.config import ADVISE_SLO, Target, build, parse_slo, slo_text
 
 # The advisor (pandas, the simulator) is imported when `rooflens advise` runs.
 
@@ -44,19 +44,6 @@ HEADERS = {"kv_bits": "KV bits", "batch_limit": "max batch",
 
 def _load_text(target: Target) -> str:
     return f"prompt={target.prompt_len},output={target.output_len},rate={target.rate:g}"
-
-
-def _duration(seconds: float) -> str:
-    """A duration as --slo takes it, in the largest unit that keeps it at least 1."""
-    for unit, scale in (("s", 1.0), ("ms", 1e-3)):
-        if seconds >= scale:
-            return f"{seconds / scale:g}{unit}"
-    return f"{seconds / 1e-6:g}us"
-
-
-def _slo_text(slo: SLO) -> str:
-    p = f"{slo.percentile:g}"
-    return f"ttft_p{p}={_duration(slo.ttft)},tpot_p{p}={_duration(slo.tpot)}"
 
 
 def _workload(text: str) -> Target:
@@ -96,7 +83,7 @@ def advise_cmd(
     slo: Annotated[
         str | None,
         typer.Option(
-            help=f"Objectives, e.g. ttft_p99=2s,tpot_p99=60ms (default {_slo_text(ADVISE_SLO)})."
+            help=f"Objectives, e.g. ttft_p99=2s,tpot_p99=60ms (default {slo_text(ADVISE_SLO)})."
         ),
     ] = None,
     verify_top: Annotated[
@@ -207,7 +194,7 @@ def _print_why(advice) -> None:
     """The objectives applied (those given and the defaults for the rest), and the commonest
     reasons the other setups were turned away (Advice.rejections, as the JSON lists them)."""
     console = _console()
-    console.print(f"objectives: {_slo_text(advice.slo)}")
+    console.print(f"objectives: {slo_text(advice.slo)}")
     for reason in advice.rejections()[:3]:
         console.print(f"  {reason['count']} setups: {reason['example']}")
 

@@ -372,6 +372,20 @@ def _seconds(field: str, text: str) -> float:
     return value
 
 
+def slo_text(slo: SLO) -> str:
+    """The objectives as parse_slo reads them ('ttft_p99=2s,tpot_p99=60ms'), each duration in
+    the largest of its units that keeps it at least 1."""
+
+    def duration(seconds: float) -> str:
+        for unit in ("s", "ms"):
+            if seconds >= _UNITS[unit]:
+                return f"{seconds / _UNITS[unit]:g}{unit}"
+        return f"{seconds / _UNITS['us']:g}us"
+
+    p = f"{slo.percentile:g}"
+    return f"ttft_p{p}={duration(slo.ttft)},tpot_p{p}={duration(slo.tpot)}"
+
+
 def parse_slo(text: str, default: SLO | None = None) -> SLO:
     """'ttft=1s,tpot=50ms' or 'ttft_p99=2s,tpot_p99=60ms' (the percentile in the keys); what
     the text leaves out is `default`'s (SLO's own defaults without one)."""
