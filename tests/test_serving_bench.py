@@ -963,6 +963,10 @@ def test_experts_over_attention_groups_take_whole_sets_of_groups() -> None:
         extra = (SLO(),) if call is rooflens.capacity else ()
         with pytest.raises(InvalidInputError, match=r"^ep=3 is invalid: expected a divisor .*128"):
             call(moe, "h100-sxm", workload, *extra, tp=4, ep=3)
+    # A disaggregated pool's own split likewise, before its replica count.
+    decode = ClusterConfig(disaggregated=True, decode_tp=1, decode_ep=3, decode_replicas=2)
+    with pytest.raises(InvalidInputError, match=r"^ep=3 is invalid: expected a divisor .*128"):
+        rooflens.simulate(moe, "h100-sxm", workload, cluster=decode)
 
 
 def test_a_decode_pool_short_of_kv_recomputes_its_preempted_requests() -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from rooflens.api import DeviceLike, ModelLike, resolve
 from rooflens.core.errors import InvalidInputError
-from rooflens.core.graph import local_model
 from rooflens.core.hardware import Device
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.presets import PRESETS, preset_for, scheduler_with
@@ -121,10 +120,7 @@ def simulate(
     load = workload if workload is not None else Workload()
     requests = _requests(load) if concurrency is None else _closed_loop_requests(load, concurrency)
     sched = scheduler_of(scheduler, preset, device, settings.engine)
-    # The split must suit the model (ep dividing its experts) before the replicas its expert
-    # groups ask for are checked: a replica count no split could fix was named first.
-    local_model(spec, opts.parallelism)
-    check_expert_groups(opts, cluster or ClusterConfig())
+    check_expert_groups(spec, opts, cluster or ClusterConfig())
     return run(spec, device, opts, requests, sched, cluster, slo, progress, concurrency=concurrency)
 
 
@@ -150,8 +146,7 @@ def capacity(
     settings = parse_settings(options)
     spec, device, opts = resolve(model, hardware, settings)
     sched = scheduler_of(scheduler, preset, device, settings.engine)
-    local_model(spec, opts.parallelism)
-    check_expert_groups(opts, cluster or ClusterConfig())
+    check_expert_groups(spec, opts, cluster or ClusterConfig())
     return find_capacity(
         spec, device, opts, workload, slo, sched, cluster, tolerance, progress=progress
     )

@@ -12,6 +12,7 @@ import pandas as pd
 
 from rooflens.api import peak_footprint
 from rooflens.core.errors import InvalidInputError
+from rooflens.core.graph import local_model
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
@@ -314,18 +315,22 @@ def _pools_verdict(
     return min(verdicts, key=lambda v: v.max_batch)
 
 
-def check_expert_groups(options: AnalysisOptions, cluster: ClusterConfig) -> None:
+def check_expert_groups(model: ModelSpec, options: AnalysisOptions, cluster: ClusterConfig) -> None:
     """Experts spread over g attention groups (ep over tp devices, no moe_tp: the engines'
     attention data parallelism) serve g groups' tokens, so the analyzer prices each group's
     step beside g - 1 others alike: a pool a user asks for holds whole sets of g groups, each
     a replica with its own requests. Fewer would load one group with the whole set's
     requests while counting its devices alone. (`run` takes fewer: the validation simulates
-    one of identical sets' groups, its load divided alike.)"""
+    one of identical sets' groups, its load divided alike.) Each pool's split must suit the
+    model first (ep dividing its experts): a replica count no split could fix was named
+    before it."""
     named = (("prefill", "prefill_replicas"), ("decode", "decode_replicas"))
     pools = [
         (pool_options(options, cluster, pool).parallelism, field)  # type: ignore[arg-type]
         for pool, field in (named if cluster.disaggregated else (("prefill", "replicas"),))
     ]  # each pool's own layout errors first
+    for par, _ in pools:
+        local_model(model, par)
     for par, field in pools:
         groups, count = par.expert_token_groups, getattr(cluster, field)
         if count % groups:

@@ -129,8 +129,8 @@ LABEL_STEP = 9
 def _separate_labels(fig: Figure, ax: Any) -> None:
     """Move annotations down until none overlaps another (a few passes, greedy). The labels
     sit at offsets in points from their points, so moving one moves its box by as many pixels
-    (dpi / 72 a point): the boxes are measured once, by one draw, and moved with the labels
-    (a draw per pass made a plot of many operators take seconds)."""
+    (dpi / 72 a point): the boxes are measured once, without drawing, and moved with the
+    labels (a draw per pass made a plot of many operators take seconds)."""
     texts = list(ax.texts)
     renderer = fig.canvas.get_renderer()
     boxes = [_text_box(t, renderer) for t in texts]
