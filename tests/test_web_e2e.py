@@ -139,6 +139,14 @@ def test_page_end_to_end(server: str, browser, tmp_path: Path) -> None:
         arg=float(at64.economics(10)["cost_per_million_output"]),
     )
     page.fill("#opt-hourly_price", "")
+    # The page redraws once the catalog's price is back: a node clicked before then was
+    # replaced under the click (a CI run timed out waiting for its details).
+    page.wait_for_function(
+        "want => Math.abs(parseFloat(document.querySelector('#total-cost-output')"
+        ".textContent.slice(1)) / want - 1) < 5e-3 && "
+        "document.querySelector('#page-analysis').dataset.state === 'ok'",
+        arg=cost,
+    )
 
     # A graph node: its numbers, and its point ringed on the roofline.
     page.click('g.node[data-name="q_proj"]')
