@@ -6,7 +6,8 @@ operator into an estimate:
     time = fixed + max(OPs / (peak x compute_fraction(OPs)),
                        bytes / (bandwidth x memory_fraction(bytes)))
 
-Fractions are piecewise linear in log10(size) between measured sizes and constant beyond them.
+Fractions are piecewise linear in log-log (log10 of the fraction against log10 of the size: a power
+law between measured sizes) and constant beyond them.
 Operators fall into three classes, each with its own curves: matrix multiplications, attention,
 and element-wise (vector) kernels. Frameworks add kernels the analysis does not list (rotary
 embedding, cache writes, casts): their cost is a time per decoder layer plus a time per layer
@@ -138,15 +139,18 @@ class EfficiencyCurve(BaseModel):
     @cached_property
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """The curve's points as arrays, built once (np.interp would convert them per call)."""
-        return np.asarray(self.log10_sizes), np.asarray(self.fractions)
+        return np.asarray(self.log10_sizes), np.log(self.fractions)
 
     def __call__(self, size: np.ndarray) -> np.ndarray:
-        return np.interp(np.log10(np.maximum(size, 1.0)), *self._arrays)
+        # Piecewise linear in log-log (a power law between points): the time a curve prices,
+        # size / fraction, then moves monotonically between two points, as it does at them
+        # (rooflens.calibration.fit.monotone_time holds fitted curves to a rising time).
+        return np.exp(np.interp(np.log10(np.maximum(size, 1.0)), *self._arrays))
 
 
 class ShapeGrid(BaseModel):
-    """A GEMM class's achieved fraction against size (OPs or bytes) and shape: bilinear in
-    log10 of both, flat beyond the edges. The shape of a GEMM is k / n (inputs over outputs):
+    """A GEMM class's achieved fraction against size (OPs or bytes) and shape: its log bilinear
+    in log10 of both, flat beyond the edges. The shape of a GEMM is k / n (inputs over outputs):
     at one size a GEMM with few outputs and many inputs runs slower than one with many outputs
     and few inputs. Of expert GEMMs (`moe`) it is the tokens routed to each expert: at one
     size a layer of many lightly loaded experts runs slower than one of few full ones. Of
@@ -178,7 +182,7 @@ class ShapeGrid(BaseModel):
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Both axes and the grid as arrays, built once; an axis of one point is repeated one
         decade on, so the interpolation always has a cell (of equal corners) to read."""
-        grid = np.asarray(self.fractions, dtype=np.float64)
+        grid = np.log(np.asarray(self.fractions, dtype=np.float64))
         grid = np.pad(grid, [(0, int(n == 1)) for n in grid.shape], mode="edge")
         axes = tuple(
             np.asarray(axis if len(axis) > 1 else (axis[0], axis[0] + 1.0), dtype=np.float64)
@@ -193,7 +197,7 @@ class ShapeGrid(BaseModel):
         # The cell's four corners through one flat index (cheaper than four 2-D gathers).
         flat, columns = grid.ravel(), grid.shape[1]
         corner = i * columns + j
-        return (
+        return np.exp(
             (1 - a) * (1 - b) * flat[corner]
             + a * (1 - b) * flat[corner + columns]
             + (1 - a) * b * flat[corner + 1]
@@ -297,11 +301,12 @@ class LayerCurve(BaseModel):
 
     @cached_property
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.asarray(self.log10_loads), np.asarray(self.fractions)
+        return np.asarray(self.log10_loads), np.log(self.fractions)
 
     def __call__(self, load: np.ndarray) -> np.ndarray:
-        # A kernel of no tokens takes the fraction of the lightest load measured.
-        return np.interp(np.log10(np.maximum(load, 1e-12)), *self._arrays)
+        # A kernel of no tokens takes the fraction of the lightest load measured; log-log
+        # between loads, as EfficiencyCurve.
+        return np.exp(np.interp(np.log10(np.maximum(load, 1e-12)), *self._arrays))
 
 
 def sequence_heads(heads: ArrayLike, kv_heads: ArrayLike, prefill: bool) -> ArrayLike:
@@ -465,8 +470,11 @@ class EfficiencyProfile(BaseModel):
         read where it has them. `weight_share`: the share of each operator's bytes that are its
         weights, which picks a GEMM's memory grid (`activation_grid`)."""
         curves = self.curves(op_class, dtype)
-        compute = by_shape(curves.compute, curves.compute_grid, ops, aspect)
-        memory_fraction = memory_by_shape(curves, memory, aspect, weight_share)
+        expert = op_class == "moe"
+        compute = by_shape(
+            curves.compute, curves.compute_grid, ops, aspect, "ops" if expert else None
+        )
+        memory_fraction = memory_by_shape(curves, memory, aspect, weight_share, expert)
         compute, memory_fraction = np.minimum(compute, 1.0), np.minimum(memory_fraction, 1.0)
         if self.in_regime:
             compute = np.where(compute_bound, compute, 1.0)
@@ -498,10 +506,27 @@ class EfficiencyProfile(BaseModel):
         return table(ranks, message_bytes)
 
 
+# The lighter steps an expert GEMM passes through on the way to a load: its tokens per expert
+# and its size (bytes or OPs) both cut by these factors (half an octave apart, down to
+# 1/1024). Few tokens per expert each reach an expert of their own, so a step of a fraction
+# of the tokens moves that fraction of the bytes.
+LIGHTER_STEPS = 2.0 ** (-np.arange(1, 21) / 2)
+
+
 def by_shape(
-    curve: EfficiencyCurve, grid: ShapeGrid | None, size: np.ndarray, aspect: np.ndarray | None
+    curve: EfficiencyCurve,
+    grid: ShapeGrid | None,
+    size: np.ndarray,
+    aspect: np.ndarray | None,
+    along_load: Literal["ops", "bytes"] | None = None,
 ) -> np.ndarray:
-    """A size curve's fraction, or its shape grid's for the operators of a finite shape ratio."""
+    """A size curve's fraction, or its shape grid's for the operators of a finite shape ratio.
+    `along_load` (expert GEMMs, whose ratio is their tokens per expert; the size is their OPs
+    or their bytes): the grid's fraction
+    lowered where a lighter step (LIGHTER_STEPS) would take longer than this one, since a
+    step with more tokens never finishes sooner. The grid's cells are medians over layers of
+    many shapes, and read at one layer's successive loads they had priced a MoE decode step
+    at 2 sequences 14 % faster than at 1."""
     if grid is None or aspect is None:
         return curve(size)
     aspect = np.broadcast_to(aspect, np.shape(size))
@@ -509,8 +534,41 @@ def by_shape(
     if not shaped.any():
         return curve(size)
     if shaped.all():
-        return grid(size, aspect)
-    return np.where(shaped, grid(size, np.where(shaped, aspect, 1.0)), curve(size))
+        return _read(grid, size, aspect, along_load)
+    return np.where(
+        shaped, _read(grid, size, np.where(shaped, aspect, 1.0), along_load), curve(size)
+    )
+
+
+def _read(
+    grid: ShapeGrid,
+    size: np.ndarray,
+    ratio: np.ndarray,
+    along_load: Literal["ops", "bytes"] | None,
+) -> np.ndarray:
+    if along_load is None:
+        return grid(size, ratio)
+    return _along_load(grid, np.broadcast_to(size, np.shape(ratio)), ratio)
+
+
+def _along_load(grid: ShapeGrid, size: np.ndarray, load: np.ndarray) -> np.ndarray:
+    """The fraction that prices no step slower than a lighter one of the same layer, at loads
+    of at most one token per expert: there each token reaches experts of its own, so a step
+    of a share of the tokens moves that share of the OPs and bytes, and its time is that
+    share of the size over its fraction. Above, the experts all take tokens and the bytes stay
+    while the loads grow; read at the same bytes and a lighter load, the grid answers for
+    layers of more, smaller experts, which run slower (held out, that envelope missed the
+    tables' MoE rows by up to 6 points more, median)."""
+    fraction = grid(size, load)
+    light = load <= 1.0
+    if not light.any():
+        return fraction
+    lightest = fraction[light]
+    for share in LIGHTER_STEPS:
+        lightest = np.minimum(lightest, grid(size[light] * share, load[light] * share) / share)
+    fraction = np.array(fraction)
+    fraction[light] = lightest
+    return fraction
 
 
 def memory_by_shape(
@@ -518,11 +576,13 @@ def memory_by_shape(
     memory: np.ndarray,
     aspect: np.ndarray | None,
     weight_share: np.ndarray | None = None,
+    along_load: bool = False,
 ) -> np.ndarray:
     """A class's memory fraction: `by_shape` on its memory grid, except for the GEMMs whose
     activations outweigh their weights (`weight_share` below WEIGHT_DOMINATED), which read
-    its `activation_grid` where it has one."""
-    fraction = by_shape(curves.memory, curves.memory_grid, memory, aspect)
+    its `activation_grid` where it has one. `along_load`: expert GEMMs' (`by_shape`)."""
+    along = "bytes" if along_load else None
+    fraction = by_shape(curves.memory, curves.memory_grid, memory, aspect, along)
     if curves.activation_grid is None or weight_share is None or aspect is None:
         return fraction
     # Read only where activations dominate: in a decode step, almost nowhere.
@@ -535,6 +595,7 @@ def memory_by_shape(
         curves.activation_grid,
         np.broadcast_to(memory, streamed.shape)[streamed],
         np.broadcast_to(aspect, streamed.shape)[streamed],
+        along,
     )
     return fraction
 
