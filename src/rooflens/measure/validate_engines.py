@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -70,6 +71,8 @@ from rooflens.settings import KERNEL_SETTINGS, parse_settings
 
 SAMPLE_PACKAGE = "aiconfigurator_core"
 SAMPLE_FILE = ("systems", "silicon_sample.csv")
+# Where the runs before `run_on` was recorded were simulated.
+SHARED_MACHINE = "two processes on a shared 2-core machine"
 # Requests each client sends, all of them in the means: the benchmark as AIConfigurator's
 # scripts run it (aiperf --concurrency C --num-requests C x 10 in its Dynamo deployment guide,
 # x 20 and x 50 in its templates), whose warm-up requests are a phase of their own that
@@ -1640,8 +1643,10 @@ def report(
     requests_per_client: int,
     plot: str | None,
     estimates: pd.DataFrame | None = None,
+    ran_on: str = SHARED_MACHINE,
 ) -> str:
-    """docs/validation-engines.md from the predictions of every profile."""
+    """docs/validation-engines.md from the predictions of every profile; `ran_on`: the
+    processes and machine that simulated them."""
     row_seconds, group_seconds = time_budgets(requests_per_client)
     done = errors(predictions)
     first = predictions[predictions["profile"] == predictions["profile"].iloc[0]]
@@ -1767,8 +1772,7 @@ def report(
         f"Profiles: {_profiles_text(list(dict.fromkeys(predictions['profile'])))}. A row "
         f"whose simulation would take more than {row_seconds:.0f} s of CPU time, or its group "
         f"more than {group_seconds:.0f} s, is listed as not simulated. Run time: {seconds:.0f} "
-        "s wall clock for "
-        "these profiles, two processes on a shared 2-core machine.",
+        f"s wall clock for these profiles, {ran_on}.",
         "",
         "## Coverage",
         "",
@@ -2022,7 +2026,8 @@ def _read_as_n(expressed: pd.DataFrame) -> str:
 
 def read_predictions(path: Path) -> pd.DataFrame:
     """Predictions a run wrote with --csv, as `predict` returned them (an empty reason is
-    an empty string again, not a missing value); `run_seconds` is that run's wall clock."""
+    an empty string again, not a missing value); `run_seconds` is that run's wall clock,
+    `run_on` (where recorded) its processes and machine."""
     # Read as text: a column whose every entry is blank would otherwise be numbers.
     text = dict.fromkeys(("reason", "precision_source", "layout", "launch"), str)
     frame = pd.read_csv(path, dtype=text)
@@ -2082,7 +2087,8 @@ def main(argv: list[str] | None = None) -> None:
         predictions = read_predictions(Path(args.predictions))
         seconds = float(predictions["run_seconds"].iloc[0])
         source = Path(args.data).name if args.data else SAMPLE_FILE[-1]
-        _write(args, predictions, source, seconds)
+        ran_on = str(predictions["run_on"].iloc[0]) if "run_on" in predictions else SHARED_MACHINE
+        _write(args, predictions, source, seconds, ran_on)
         return
     path = sample_path(args.data)
     frame = pd.read_csv(path)
@@ -2107,11 +2113,19 @@ def main(argv: list[str] | None = None) -> None:
     _write(args, predictions, source, seconds)
 
 
-def _write(args: argparse.Namespace, predictions: pd.DataFrame, source: str, seconds: float
-           ) -> None:  # fmt: skip
-    """(--csv) the predictions, then the report and its plot."""
+def _write(
+    args: argparse.Namespace,
+    predictions: pd.DataFrame,
+    source: str,
+    seconds: float,
+    ran_on: str | None = None,
+) -> None:
+    """(--csv) the predictions, then the report and its plot. `ran_on`: where the predictions
+    were simulated (None: here, now)."""
+    if ran_on is None:
+        ran_on = f"{args.jobs} processes on a {os.cpu_count()}-core machine"
     if args.csv:
-        predictions.assign(run_seconds=seconds).to_csv(args.csv, index=False)
+        predictions.assign(run_seconds=seconds, run_on=ran_on).to_csv(args.csv, index=False)
     out = Path(args.out)
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
     if errors(predictions).shape[0]:
@@ -2123,7 +2137,7 @@ def _write(args: argparse.Namespace, predictions: pd.DataFrame, source: str, sec
         else None
     )
     out.write_text(
-        report(predictions, source, seconds, args.requests_per_client, relative, estimates)
+        report(predictions, source, seconds, args.requests_per_client, relative, estimates, ran_on)
     )
     if args.validated:
         text = json.dumps(validated_table(predictions), indent=1)
