@@ -77,7 +77,7 @@ def test_fused_kernels_pay_no_launch_of_their_own(tiny_model, toy_device) -> Non
 def test_a_fused_gemm_takes_the_efficiency_of_its_joint_kernel(tiny_model, toy_device) -> None:
     """k and v fused into q's GEMM (and up into gate's) run as one kernel: each part's bytes
     move at the memory fraction the curve gives the joint kernel's bytes, not its own."""
-    # Fraction 0.1 at 10 kB rising to 1 at 100 kB (a power law of the bytes between).
+    # Fraction 0.1 at 10 kB rising to 1 at 100 kB (linear in log10 of the bytes).
     rising = EfficiencyCurve(log10_sizes=(4.0, 5.0), fractions=(0.1, 1.0))
     flat = EfficiencyCurve(log10_sizes=(0.0,), fractions=(1.0,))
     profile = EfficiencyProfile(
@@ -95,12 +95,12 @@ def test_a_fused_gemm_takes_the_efficiency_of_its_joint_kernel(tiny_model, toy_d
     # 2 x 64 outputs; k and v read 64 x 32 weights (their input is q's) and write 2 x 32.
     assert q == 2 * (64 * 64 + 2 * 64 + 2 * 64)
     assert k == v == 2 * (64 * 32 + 2 * 32)
-    joint = q + k + v  # 25,344 bytes: fraction 0.1 x 10^log10(2.5344) = 0.25344
-    fraction = 0.1 * 10 ** np.log10(joint / 1e4)
+    joint = q + k + v  # 25,344 bytes: fraction 0.1 + 0.9 x log10(2.5344)
+    fraction = 0.1 + 0.9 * np.log10(joint / 1e4)
     for name, moved in (("q_proj", q), ("k_proj", k), ("v_proj", v)):
         assert rows[(d, name)]["time"] == pytest.approx(moved / (1e12 * fraction), rel=1e-9)
     gate, up = rows[(d, "gate_proj")]["memory_access"], rows[(d, "up_proj")]["memory_access"]
-    fraction = 0.1 * (gate + up) / 1e4
+    fraction = 0.1 + 0.9 * np.log10((gate + up) / 1e4)
     assert rows[(d, "up_proj")]["time"] == pytest.approx(up / (1e12 * fraction), rel=1e-9)
     # Unfused, k_proj's 4,352 bytes sit below the curve's range: fraction 0.1.
     alone = _rows(tiny_model, toy_device, calibration=profile)

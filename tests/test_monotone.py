@@ -61,15 +61,21 @@ def test_fitted_times_never_fall_and_fractions_stay_under_the_cap(
     assert all(float(f"{f:.4g}") == f for f in fitted)
 
 
-def test_curves_interpolate_a_power_law_between_points() -> None:
+def test_fitted_curves_interpolate_a_power_law_between_points() -> None:
     """0.1 at 10^4, 1 at 10^5: halfway (10^4.5) the fraction is 0.1 x 10^0.5, so the time,
     size / fraction, is the same at both ends and between them."""
-    curve = EfficiencyCurve(log10_sizes=(4.0, 5.0), fractions=(0.1, 1.0))
+    curve = EfficiencyCurve(log10_sizes=(4.0, 5.0), fractions=(0.1, 1.0), power_law=True)
     sizes = np.logspace(4.0, 5.0, 11)
     assert curve(np.array([10**4.5]))[0] == pytest.approx(0.1 * 10**0.5)
     assert sizes / curve(sizes) == pytest.approx(np.full(11, 1e5))
-    grid = ShapeGrid(log10_sizes=(4.0, 5.0), log10_ratios=(0.0,), fractions=((0.1,), (1.0,)))
+    grid = ShapeGrid(
+        log10_sizes=(4.0, 5.0), log10_ratios=(0.0,), fractions=((0.1,), (1.0,)), power_law=True
+    )
     assert grid(np.array([10**4.5]), np.array([1.0]))[0] == pytest.approx(0.1 * 10**0.5)
+    # Without, linear in log10 of the size: 0.55 halfway (a profile of one's own, the
+    # transformers profiles).
+    linear = EfficiencyCurve(log10_sizes=(4.0, 5.0), fractions=(0.1, 1.0))
+    assert linear(np.array([10**4.5]))[0] == pytest.approx(0.55)
 
 
 def _fitted_classes():
@@ -97,6 +103,7 @@ def test_shipped_curves_and_grids_price_more_work_no_faster(engine: str) -> None
             continue
         assert isinstance(curves, ClassEfficiency)
         for curve in (curves.compute, curves.memory):
+            assert curve.power_law or len(curve.fractions) == 1, name
             assert _rises(sizes, curve(sizes)), name
         grids = (curves.compute_grid, curves.memory_grid, curves.activation_grid)
         for grid in grids if curves.peak is None else ():

@@ -58,7 +58,7 @@ def test_an_engine_profile_names_its_curves_layers_and_collectives() -> None:
 def test_a_layers_fraction_is_its_experts_efficiency() -> None:
     """With no fixed time, an expert GEMM priced by its layer's fractions (0.1 at 0.1 tokens
     per expert, 0.3 at 10) runs at that fraction of its bound: 64 tokens x 8 / 128 = 4
-    tokens per expert, 0.1 x 3^((log10(4) + 1) / 2) = 0.2414 (a power law between loads)."""
+    tokens per expert, 0.2 + 0.1 x log10(4) = 0.2602."""
     profile = load_engine_profile("sglang", "h100-sxm")
     flat = EfficiencyCurve(log10_sizes=(0.0,), fractions=(1.0,))
     data = profile.model_dump()
@@ -80,7 +80,7 @@ def test_a_layers_fraction_is_its_experts_efficiency() -> None:
     for name in ("expert_gate_proj", "expert_up_proj", "expert_down_proj"):
         row = names.index(name)
         assert step.priced_by[row] == "moe layer bf16/2048x768:e128:k8"
-        assert step.efficiency[row][0] == pytest.approx(0.1 * 3 ** ((math.log10(4) + 1) / 2))
+        assert step.efficiency[row][0] == pytest.approx(0.2 + 0.1 * math.log10(4))
 
 
 def test_a_fallback_says_so_in_the_row() -> None:

@@ -911,6 +911,7 @@ def shape_grid(
         log10_sizes=tuple(axes[0]),
         log10_ratios=tuple(axes[1]),
         fractions=tuple(tuple(float(f) for f in row) for row in grid),
+        power_law=monotone,
     )
 
 
@@ -973,6 +974,7 @@ def layer_curves(s: Samples, device: Device, curves: ClassEfficiency) -> dict[st
                     part["rows"].to_numpy(dtype=float),
                 )
             ),
+            power_law=True,
         )
         for layer, part in medians.groupby(level="layer")
     }

@@ -64,7 +64,9 @@ def curve(
         medians.append(float(np.median(fracs[mask])))
         counts.append(int(mask.sum()))
     stored = monotone_time(np.array(centers), np.array(medians), np.array(counts), cap)
-    return EfficiencyCurve(log10_sizes=tuple(centers), fractions=tuple(float(f) for f in stored))
+    return EfficiencyCurve(
+        log10_sizes=tuple(centers), fractions=tuple(float(f) for f in stored), power_law=True
+    )
 
 
 def monotone_time(
@@ -74,16 +76,15 @@ def monotone_time(
     cap: float = 1.0,
 ) -> np.ndarray:
     """Fractions refitted so that the time they price, bound / fraction, never falls as the
-    bound grows: more work never finishes sooner. Per-bin medians of kernels of different
-    shapes rise faster than their sizes here and there, which priced a decode step of a MoE
-    model 14 % faster at 2 sequences than at 1. The log of the time is fitted by isotonic
-    regression (pool adjacent violators, `weights` per point: rows behind it), which averages
-    a stretch of noisy, flat times instead of holding the slowest. Curves interpolate
-    log10(fraction) linearly in log10(size) (rooflens.core.efficiency), so a time that does
-    not fall from one point to the next does not fall between them either. `log10_bounds` in
-    increasing order, as the points are priced; returns the fractions at most `cap`, to the 4
-    significant digits profiles store (one that rounding would lift over its predecessor's
-    time is cut instead)."""
+    bound grows: more work never finishes sooner. Per-bin medians of kernels of different shapes
+    rise faster than their sizes here and there, which priced a decode step of a MoE model 14 %
+    faster at 2 sequences than at 1. The log of the time is fitted by isotonic regression (pool
+    adjacent violators, `weights` per point: rows behind it), which averages a stretch of noisy,
+    flat times instead of holding the slowest. The curves these fractions make interpolate a
+    power law (`power_law`, rooflens.core.efficiency), so a time that does not fall from one
+    point to the next does not fall between them either. `log10_bounds` in increasing order, as
+    the points are priced; returns the fractions at most `cap`, to the 4 significant digits
+    profiles store (one that rounding would lift over its predecessor's time is cut instead)."""
     logs = np.asarray(log10_bounds, dtype=float)
     log_time = logs - np.log10(np.asarray(fractions, dtype=float))
     fitted = _isotonic(log_time, np.ones(len(logs)) if weights is None else weights)

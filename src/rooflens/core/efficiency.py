@@ -6,8 +6,8 @@ operator into an estimate:
     time = fixed + max(OPs / (peak x compute_fraction(OPs)),
                        bytes / (bandwidth x memory_fraction(bytes)))
 
-Fractions are piecewise linear in log-log (log10 of the fraction against log10 of the size: a power
-law between measured sizes) and constant beyond them.
+Fractions are piecewise linear in log10(size) between measured sizes (or, where a fit held the time
+to rise, `power_law`, their logs are: a power law) and constant beyond them.
 Operators fall into three classes, each with its own curves: matrix multiplications, attention,
 and element-wise (vector) kernels. Frameworks add kernels the analysis does not list (rotary
 embedding, cache writes, casts): their cost is a time per decoder layer plus a time per layer
@@ -125,6 +125,11 @@ class EfficiencyCurve(BaseModel):
 
     log10_sizes: tuple[float, ...] = Field(min_length=1)
     fractions: tuple[float, ...] = Field(min_length=1)
+    # Between points: True, a power law (log10 of the fraction linear in log10 of the size),
+    # so that a time that does not fall from one point to the next does not fall between them
+    # (fits that hold a rising time write it: rooflens.calibration.fit.monotone_time); False,
+    # the fraction linear in log10 of the size.
+    power_law: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> EfficiencyCurve:
@@ -139,24 +144,27 @@ class EfficiencyCurve(BaseModel):
     @cached_property
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """The curve's points as arrays, built once (np.interp would convert them per call)."""
-        return np.asarray(self.log10_sizes), np.log(self.fractions)
+        return np.asarray(self.log10_sizes), _stored(self.fractions, self.power_law)
 
     def __call__(self, size: np.ndarray) -> np.ndarray:
-        # Piecewise linear in log-log (a power law between points): the time a curve prices,
-        # size / fraction, then moves monotonically between two points, as it does at them
-        # (rooflens.calibration.fit.monotone_time holds fitted curves to a rising time).
-        return np.exp(np.interp(np.log10(np.maximum(size, 1.0)), *self._arrays))
+        between = np.interp(np.log10(np.maximum(size, 1.0)), *self._arrays)
+        return np.exp(between) if self.power_law else between
+
+
+def _stored(fractions: tuple[float, ...], power_law: bool) -> np.ndarray:
+    """What a curve interpolates: the fractions, or their logs where it is a power law."""
+    return np.log(fractions) if power_law else np.asarray(fractions, dtype=np.float64)
 
 
 class ShapeGrid(BaseModel):
-    """A GEMM class's achieved fraction against size (OPs or bytes) and shape: its log bilinear
-    in log10 of both, flat beyond the edges. The shape of a GEMM is k / n (inputs over outputs):
-    at one size a GEMM with few outputs and many inputs runs slower than one with many outputs
-    and few inputs. Of expert GEMMs (`moe`) it is the tokens routed to each expert: at one
-    size a layer of many lightly loaded experts runs slower than one of few full ones. Of
-    attention and latent attention it is the bytes per sequence and head (`sequence_heads`):
-    at one size a step of many short sequences runs slower than one of few long ones. A curve
-    of size alone averages these away."""
+    """A GEMM class's achieved fraction against size (OPs or bytes) and shape: bilinear in log10
+    of both (or its log, `power_law`), flat beyond the edges. The shape of a GEMM is k / n
+    (inputs over outputs): at one size a GEMM with few outputs and many inputs runs slower than
+    one with many outputs and few inputs. Of expert GEMMs (`moe`) it is the tokens routed to
+    each expert: at one size a layer of many lightly loaded experts runs slower than one of few
+    full ones. Of attention and latent attention it is the bytes per sequence and head
+    (`sequence_heads`): at one size a step of many short sequences runs slower than one of few
+    long ones. A curve of size alone averages these away."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -164,6 +172,8 @@ class ShapeGrid(BaseModel):
     log10_ratios: tuple[float, ...] = Field(min_length=1)
     # One row per size, one column per ratio.
     fractions: tuple[tuple[float, ...], ...] = Field(min_length=1)
+    # As EfficiencyCurve's: True, the fraction's log is bilinear (a power law along each axis).
+    power_law: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> ShapeGrid:
@@ -182,7 +192,8 @@ class ShapeGrid(BaseModel):
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Both axes and the grid as arrays, built once; an axis of one point is repeated one
         decade on, so the interpolation always has a cell (of equal corners) to read."""
-        grid = np.log(np.asarray(self.fractions, dtype=np.float64))
+        grid = np.asarray(self.fractions, dtype=np.float64)
+        grid = np.log(grid) if self.power_law else grid
         grid = np.pad(grid, [(0, int(n == 1)) for n in grid.shape], mode="edge")
         axes = tuple(
             np.asarray(axis if len(axis) > 1 else (axis[0], axis[0] + 1.0), dtype=np.float64)
@@ -197,12 +208,13 @@ class ShapeGrid(BaseModel):
         # The cell's four corners through one flat index (cheaper than four 2-D gathers).
         flat, columns = grid.ravel(), grid.shape[1]
         corner = i * columns + j
-        return np.exp(
+        between = (
             (1 - a) * (1 - b) * flat[corner]
             + a * (1 - b) * flat[corner + columns]
             + (1 - a) * b * flat[corner + 1]
             + a * b * flat[corner + columns + 1]
         )
+        return np.exp(between) if self.power_law else between
 
 
 def _cell(points: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -288,6 +300,8 @@ class LayerCurve(BaseModel):
 
     log10_loads: tuple[float, ...] = Field(min_length=1)
     fractions: tuple[float, ...] = Field(min_length=1)
+    # As EfficiencyCurve's.
+    power_law: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> LayerCurve:
@@ -301,12 +315,12 @@ class LayerCurve(BaseModel):
 
     @cached_property
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.asarray(self.log10_loads), np.log(self.fractions)
+        return np.asarray(self.log10_loads), _stored(self.fractions, self.power_law)
 
     def __call__(self, load: np.ndarray) -> np.ndarray:
-        # A kernel of no tokens takes the fraction of the lightest load measured; log-log
-        # between loads, as EfficiencyCurve.
-        return np.exp(np.interp(np.log10(np.maximum(load, 1e-12)), *self._arrays))
+        # A kernel of no tokens takes the fraction of the lightest load measured.
+        between = np.interp(np.log10(np.maximum(load, 1e-12)), *self._arrays)
+        return np.exp(between) if self.power_law else between
 
 
 def sequence_heads(heads: ArrayLike, kv_heads: ArrayLike, prefill: bool) -> ArrayLike:
