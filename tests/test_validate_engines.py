@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from rooflens.measure.validate_engines import (
     predict,
     prefill_iterations,
     profile_for,
+    ran_on,
     read_predictions,
     recorded_layout,
     report,
@@ -631,7 +633,13 @@ def test_the_report_rebuilds_from_the_predictions_csv(sample, tmp_path) -> None:
           "--profile", "roofline"])  # fmt: skip
     main(["--data", str(data), "--out", str(again), *plot, "--predictions", str(csv)])
     assert again.read_text() == first.read_text()
-    pd.read_csv(csv).drop(columns="run_seconds").to_csv(csv, index=False)
+    # Where it ran travels too: the --jobs default's 2 processes on this machine's cores.
+    written = pd.read_csv(csv)
+    assert ran_on(written) == f"2 processes on a {os.cpu_count()}-core machine"
+    assert f"{ran_on(written)}." in again.read_text()
+    # A CSV from before that was recorded: the shared 2-core machine those runs had.
+    assert ran_on(written.drop(columns="run_on")) == "two processes on a shared 2-core machine"
+    written.drop(columns="run_seconds").to_csv(csv, index=False)
     with pytest.raises(InvalidInputError, match="run_seconds"):
         main(["--data", str(data), "--out", str(again), "--predictions", str(csv)])
 
@@ -762,7 +770,7 @@ def test_the_shipped_engine_report_is_what_its_shipped_predictions_give() -> Non
     seconds = float(predictions["run_seconds"].iloc[0])
     text = report(
         predictions, "silicon_sample.csv", seconds, REQUESTS_PER_CLIENT,
-        "validation-engines.png", estimates,
+        "validation-engines.png", estimates, ran_on(predictions),
     )  # fmt: skip
     assert text == (root / "docs/validation-engines.md").read_text()
 
@@ -790,7 +798,8 @@ def test_the_shipped_accuracy_table_is_what_its_shipped_predictions_give() -> No
     for metric in ("ttft", "tpot"):
         measured = rows[f"silicon_{metric}_ms"]
         ratio = rows[f"predicted_{metric}_ms"] / measured
-        figures[metric] = ((ratio - 1).abs().median(), ratio.median())
+        # Stored to 3 decimals, as the table keeps them (0.0452 is 0.045, written 4 %).
+        figures[metric] = (round((ratio - 1).abs().median(), 3), round(ratio.median(), 3))
     line = checked_against("vllm", "h200-sxm", "meta-llama/Llama-3.1-70B")
     assert line.startswith(f"{len(rows)} measured runs of this model with vllm on h200-sxm: ")
     assert (

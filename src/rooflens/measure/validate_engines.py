@@ -1643,9 +1643,9 @@ def report(
     requests_per_client: int,
     plot: str | None,
     estimates: pd.DataFrame | None = None,
-    ran_on: str = SHARED_MACHINE,
+    where: str = SHARED_MACHINE,
 ) -> str:
-    """docs/validation-engines.md from the predictions of every profile; `ran_on`: the
+    """docs/validation-engines.md from the predictions of every profile; `where`: the
     processes and machine that simulated them."""
     row_seconds, group_seconds = time_budgets(requests_per_client)
     done = errors(predictions)
@@ -1772,7 +1772,7 @@ def report(
         f"Profiles: {_profiles_text(list(dict.fromkeys(predictions['profile'])))}. A row "
         f"whose simulation would take more than {row_seconds:.0f} s of CPU time, or its group "
         f"more than {group_seconds:.0f} s, is listed as not simulated. Run time: {seconds:.0f} "
-        f"s wall clock for these profiles, {ran_on}.",
+        f"s wall clock for these profiles, {where}.",
         "",
         "## Coverage",
         "",
@@ -2024,6 +2024,12 @@ def _read_as_n(expressed: pd.DataFrame) -> str:
     return f" ({read} of them written for N² GPUs and read as N, as said above)" if read else ""
 
 
+def ran_on(predictions: pd.DataFrame) -> str:
+    """Where predictions a run wrote with --csv were simulated (SHARED_MACHINE before that
+    was recorded)."""
+    return str(predictions["run_on"].iloc[0]) if "run_on" in predictions else SHARED_MACHINE
+
+
 def read_predictions(path: Path) -> pd.DataFrame:
     """Predictions a run wrote with --csv, as `predict` returned them (an empty reason is
     an empty string again, not a missing value); `run_seconds` is that run's wall clock,
@@ -2087,8 +2093,7 @@ def main(argv: list[str] | None = None) -> None:
         predictions = read_predictions(Path(args.predictions))
         seconds = float(predictions["run_seconds"].iloc[0])
         source = Path(args.data).name if args.data else SAMPLE_FILE[-1]
-        ran_on = str(predictions["run_on"].iloc[0]) if "run_on" in predictions else SHARED_MACHINE
-        _write(args, predictions, source, seconds, ran_on)
+        _write(args, predictions, source, seconds, ran_on(predictions))
         return
     path = sample_path(args.data)
     frame = pd.read_csv(path)
@@ -2118,14 +2123,14 @@ def _write(
     predictions: pd.DataFrame,
     source: str,
     seconds: float,
-    ran_on: str | None = None,
+    where: str | None = None,
 ) -> None:
-    """(--csv) the predictions, then the report and its plot. `ran_on`: where the predictions
+    """(--csv) the predictions, then the report and its plot. `where`: where the predictions
     were simulated (None: here, now)."""
-    if ran_on is None:
-        ran_on = f"{args.jobs} processes on a {os.cpu_count()}-core machine"
+    if where is None:
+        where = f"{args.jobs} processes on a {os.cpu_count()}-core machine"
     if args.csv:
-        predictions.assign(run_seconds=seconds, run_on=ran_on).to_csv(args.csv, index=False)
+        predictions.assign(run_seconds=seconds, run_on=where).to_csv(args.csv, index=False)
     out = Path(args.out)
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
     if errors(predictions).shape[0]:
@@ -2137,7 +2142,7 @@ def _write(
         else None
     )
     out.write_text(
-        report(predictions, source, seconds, args.requests_per_client, relative, estimates, ran_on)
+        report(predictions, source, seconds, args.requests_per_client, relative, estimates, where)
     )
     if args.validated:
         text = json.dumps(validated_table(predictions), indent=1)
