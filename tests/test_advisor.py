@@ -208,7 +208,8 @@ def test_advise_says_which_objectives_applied_and_why_setups_were_turned_away() 
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "objectives: ttft_p99=1s,tpot_p99=60ms" in text
-    assert "42 setups: engine='vllm' is invalid" in text and "a profile for mi300x" in text
+    assert "42 setups: not priced on mi300x: engine='vllm' is invalid" in text
+    assert "a profile for mi300x" in text and "; 42 could not be priced." in text
 
 
 @pytest.mark.parametrize(
@@ -291,7 +292,9 @@ def test_a_setup_is_priced_as_analyze_prices_it_with_the_engine() -> None:
     assert table.loc["fp8", "precision"] == "W8A8 FP8"
     # gpt-oss's width (2,880) does not split into groups of 128: that setup says so.
     assert not table.loc["int4", "feasible"]
-    assert table.loc["int4", "binds"].startswith("group_size=128 is invalid")
+    assert table.loc["int4", "binds"].startswith(
+        "not priced on h200-sxm: group_size=128 is invalid"
+    )
     for weights in ("stored", "fp8"):
         alone = rooflens.analyze("openai/gpt-oss-120b", "h200-sxm", engine="vllm", batch=1,
                                  prompt_len=1000, kv_bits=16, **WEIGHTS[weights])  # fmt: skip
@@ -679,3 +682,28 @@ def test_a_percentile_below_the_median_waits_no_less_than_nothing() -> None:
     advice = advise(LLAMA_8B, target, SLO(ttft=2, tpot=0.06, percentile=0.001), devices=["l4"])
     feasible = advice.feasible
     assert (feasible["ttft"] >= feasible["prefill_time"]).all() and (feasible["tpot"] > 0).all()
+
+
+def test_setups_without_a_profile_are_not_priced_apart_from_those_that_miss() -> None:
+    """vLLM has profiles for the H200, none for the A100 or the L40S: their setups are not
+    priced, one reason per device (they had been counted as missing the SLO, all under the
+    A100's name), and the command counts them apart."""
+    target = Target(prompt_len=1024, output_len=256, rate=2)
+    only = {"tps": (1,), "pps": (1,), "weights": ("bf16",), "kv_bits": (16,)}
+    advice = advise(
+        LLAMA_8B, target, SLO(ttft=2, tpot=0.06), devices=["a100", "l40s", "h200-sxm"],
+        engine="vllm", **only,
+    )  # fmt: skip
+    reasons = {r["reason"]: r["count"] for r in advice.rejections()}
+    assert reasons == {"not priced on a100-sxm4-80gb": 1, "not priced on l40s": 1}
+    assert list(advice.feasible["device"]) == ["h200-sxm"]
+    assert int(advice.unpriced.sum()) == 2
+    result = CliRunner().invoke(
+        app,
+        ["advise", LLAMA_8B, "--engine", "vllm", "--verify", "0", "--devices",
+         "a100,l40s,h200-sxm", "--weights", "bf16", "--kv-bits", "16", "--tp", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    # Two setups a device here (one and two pipeline stages).
+    assert "2 setups meet the SLO; 0 do not; 4 could not be priced." in result.output
+    assert "2 setups: not priced on l40s: engine='vllm' is invalid" in result.output

@@ -209,6 +209,28 @@ def test_profile_round_trip(tmp_path) -> None:
             'device = "x"\n[classes.matmul.compute]\nlog10_sizes = [1.0]\nfractions = [2.0]\n',
             "classes",
         ),
+        # A NaN compares false with its neighbours: no ordering check would refuse it, and
+        # it had priced every operator at NaN (a simulation with it never ended).
+        (
+            'device = "x"\n[classes.matmul.compute]\nlog10_sizes = [1.0, nan]\n'
+            "fractions = [0.5, 0.6]\n",
+            r"classes\.matmul\.compute\.log10_sizes\.1 \(nan\) is invalid: .*finite number",
+        ),
+        (
+            'device = "x"\n[classes.matmul.compute]\nlog10_sizes = [1.0]\nfractions = ["0.5"]\n',
+            r"fractions\.0 \('0\.5'\) is invalid: Input should be a valid number",
+        ),
+        (
+            'device = "x"\n[classes.matmul.compute]\nlog10_sizes = [1.0]\nfractions = [0.5]\n'
+            'power_law = "yes"\n',
+            r"power_law \('yes'\) is invalid: Input should be a valid boolean",
+        ),
+        # A check across fields names what it checks, without pydantic's prefix.
+        (
+            'device = "x"\n[classes.matmul.compute]\nlog10_sizes = [2.0, 1.0]\n'
+            "fractions = [0.5, 0.6]\n",
+            r"classes\.matmul\.compute is invalid: log10_sizes must increase$",
+        ),
     ],
 )
 def test_bad_profiles_name_the_problem(tmp_path, text: str, message: str) -> None:

@@ -88,6 +88,12 @@ class Candidate:
         }  # fmt: skip
 
 
+# A setup rooflens cannot price (no engine profile for its device, say) is turned away with
+# this before its device's name: counted apart from those that miss the objectives, one
+# reason per device.
+NOT_PRICED = "not priced on"
+
+
 def _node_size(device: Device) -> int:
     """Devices tensor parallelism can span: the node's, else 8 with an interconnect, else 1."""
     return device.devices_per_node or (8 if device.interconnect_bandwidth else 1)
@@ -476,6 +482,12 @@ class Advice:
         _count("top", n, 1)
         return self.feasible.head(n)
 
+    @property
+    def unpriced(self) -> pd.Series:
+        """The setups rooflens could not price (NOT_PRICED: no engine profile for the device,
+        say), turned away apart from those that miss the objectives."""
+        return self.table["binds"].astype(str).str.startswith(NOT_PRICED)
+
     def rejections(self) -> list[dict[str, object]]:
         """Why the other setups do not serve the load: each reason (what binds, before its
         colon; "fails in simulation" for a screened pick the simulator refuted), how many
@@ -626,7 +638,7 @@ def advise(
             rows.append(
                 {"device": cand.device.name, "tp": cand.tp, "pp": cand.pp,
                  "experts": cand.experts, "weights": cand.weights, "kv_bits": cand.kv_bits,
-                 "feasible": False, "binds": str(exc)}
+                 "feasible": False, "binds": f"{NOT_PRICED} {cand.device.name}: {exc}"}
             )  # fmt: skip
         if progress:
             progress(1)

@@ -74,7 +74,14 @@ def _read_layers(layers: bytes, origin: str) -> dict[str, LayerCurve]:
 def _invalid(origin: str, exc: ValidationError, prefix: str = "") -> HardwareSpecError:
     err = exc.errors()[0]
     field = prefix + ".".join(str(p) for p in err["loc"])
-    return HardwareSpecError(f"calibration profile {origin}: {field} is invalid: {err['msg']}")
+    # A check across fields (a model's own validator) has no location of its own: its message
+    # names what it checks.
+    message = err["msg"].removeprefix("Value error, ")
+    if not field:
+        return HardwareSpecError(f"calibration profile {origin}: {message}")
+    value = err.get("input")
+    shown = f" ({value!r})" if isinstance(value, str | int | float | bool) else ""
+    return HardwareSpecError(f"calibration profile {origin}: {field}{shown} is invalid: {message}")
 
 
 def load_profile(name: str | os.PathLike[str]) -> EfficiencyProfile:

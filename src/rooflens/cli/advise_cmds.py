@@ -137,6 +137,8 @@ def advise_cmd(
             "picks": json.loads(picks.to_json(orient="records", double_precision=15)),
             "explanations": [advice.explain(row) for _, row in picks.iterrows()],
             "rejected": sum(int(r["count"]) for r in advice.rejections()),
+            # Of those, the setups not priced at all (no engine profile for the device).
+            "not_priced": int(advice.unpriced.sum()),
             "rejections": advice.rejections(),
             "estimate": advice.estimate,
             # The objectives applied: those given, the advisor's defaults for the rest.
@@ -185,8 +187,10 @@ def _print(advice, picks) -> None:
         console.print(f"† priced partly on stand-in curves: {_stand_ins(picks[standing_in])}")
     for i, (_, row) in enumerate(picks.head(3).iterrows(), 1):
         console.print(f"{i}. {advice.explain(row)}")
-    rejected = int((~advice.table["feasible"]).sum())
-    console.print(f"{len(advice.feasible)} setups meet the SLO; {rejected} do not.")
+    unpriced = advice.unpriced
+    rejected = int((~advice.table["feasible"] & ~unpriced).sum())
+    tail = f"; {int(unpriced.sum())} could not be priced" if unpriced.any() else ""
+    console.print(f"{len(advice.feasible)} setups meet the SLO; {rejected} do not{tail}.")
     _print_why(advice)
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cached_property
 from itertools import pairwise
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -39,10 +39,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FiniteFloat,
     NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
     PrivateAttr,
+    Strict,
+    StrictBool,
     model_validator,
 )
 
@@ -118,18 +121,23 @@ WEIGHT_DOMINATED = 0.5
 CollectiveKind = Literal["all_reduce", "custom_all_reduce", "all_gather", "all_to_all"]
 
 
+# A curve's numbers: finite (a NaN compares false with its neighbours, so no ordering check
+# would catch it) and numbers, not strings a lenient reading would convert.
+Finite = Annotated[FiniteFloat, Strict()]
+
+
 class EfficiencyCurve(BaseModel):
     """Achieved fraction of a peak against an operator's size (OPs or bytes)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    log10_sizes: tuple[float, ...] = Field(min_length=1)
-    fractions: tuple[float, ...] = Field(min_length=1)
+    log10_sizes: tuple[Finite, ...] = Field(min_length=1)
+    fractions: tuple[Finite, ...] = Field(min_length=1)
     # Between points: True, a power law (log10 of the fraction linear in log10 of the size),
     # so that a time that does not fall from one point to the next does not fall between them
     # (fits that hold a rising time write it: rooflens.calibration.fit.monotone_time); False,
     # the fraction linear in log10 of the size.
-    power_law: bool = False
+    power_law: StrictBool = False
 
     @model_validator(mode="after")
     def _check(self) -> EfficiencyCurve:
@@ -168,12 +176,12 @@ class ShapeGrid(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    log10_sizes: tuple[float, ...] = Field(min_length=1)
-    log10_ratios: tuple[float, ...] = Field(min_length=1)
+    log10_sizes: tuple[Finite, ...] = Field(min_length=1)
+    log10_ratios: tuple[Finite, ...] = Field(min_length=1)
     # One row per size, one column per ratio.
-    fractions: tuple[tuple[float, ...], ...] = Field(min_length=1)
+    fractions: tuple[tuple[Finite, ...], ...] = Field(min_length=1)
     # As EfficiencyCurve's: True, the fraction's log is bilinear (a power law along each axis).
-    power_law: bool = False
+    power_law: StrictBool = False
 
     @model_validator(mode="after")
     def _check(self) -> ShapeGrid:
@@ -263,8 +271,8 @@ class CollectiveCurve(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     ranks: int = Field(ge=2)
-    log10_bytes: tuple[float, ...] = Field(min_length=1)
-    log10_seconds: tuple[float, ...] = Field(min_length=1)
+    log10_bytes: tuple[Finite, ...] = Field(min_length=1)
+    log10_seconds: tuple[Finite, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _check(self) -> CollectiveCurve:
@@ -298,10 +306,10 @@ class LayerCurve(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    log10_loads: tuple[float, ...] = Field(min_length=1)
-    fractions: tuple[float, ...] = Field(min_length=1)
+    log10_loads: tuple[Finite, ...] = Field(min_length=1)
+    fractions: tuple[Finite, ...] = Field(min_length=1)
     # As EfficiencyCurve's.
-    power_law: bool = False
+    power_law: StrictBool = False
 
     @model_validator(mode="after")
     def _check(self) -> LayerCurve:
