@@ -123,13 +123,13 @@ def test_an_expert_gemm_is_never_faster_than_a_lighter_step_of_its_layer(engine:
     loads = 10.0 ** rng.uniform(-3, 0, 400)
     for device in engine_profiles()[engine]:
         moe = load_engine_profile(engine, device).curves("moe")
-        for grid, along in ((moe.memory_grid, "bytes"), (moe.compute_grid, "ops")):
+        for grid in (moe.memory_grid, moe.compute_grid):
             if grid is None:
                 continue
-            time = sizes / by_shape(moe.memory, grid, sizes, loads, along)
+            time = sizes / by_shape(moe.memory, grid, sizes, loads, along_load=True)
             for share in LIGHTER_STEPS:
                 lighter = (
-                    sizes * share / by_shape(moe.memory, grid, sizes * share, loads * share, along)
+                    sizes * share / by_shape(moe.memory, grid, sizes * share, loads * share, True)
                 )
                 assert np.all(time >= lighter * (1 - 1e-9)), (device, share)
 
@@ -146,3 +146,20 @@ def test_a_moe_decode_step_is_no_faster_with_more_sequences() -> None:
     )
     decode = sweep["decode_time"].to_numpy()
     assert np.all(np.diff(decode) >= 0)
+
+
+def test_curves_that_were_read_still_compare_by_their_fields() -> None:
+    """A curve caches its points as arrays once read: two equal curves, both read, had raised
+    (arrays have no truth value) instead of comparing equal."""
+    make = lambda f: EfficiencyCurve(log10_sizes=(4.0, 5.0), fractions=(0.1, f))  # noqa: E731
+    a, b, c = make(1.0), make(1.0), make(0.9)
+    for curve in (a, b, c):
+        curve(np.array([1e4]))
+    assert a == b and a != c
+    grid = lambda f: ShapeGrid(  # noqa: E731
+        log10_sizes=(4.0,), log10_ratios=(0.0,), fractions=((f,),), power_law=True
+    )
+    g, h = grid(0.5), grid(0.5)
+    g(np.array([1e4]), np.array([1.0]))
+    h(np.array([1e4]), np.array([1.0]))
+    assert g == h and g != grid(0.4)

@@ -921,9 +921,7 @@ def predict(s: Samples, device: Device, curves: ClassEfficiency) -> np.ndarray:
     t_compute, t_memory = _roofline(s, device)
     compute_bound = t_compute >= t_memory
     expert = s.family == "moe"
-    compute = by_shape(
-        curves.compute, curves.compute_grid, s.ops, s.aspect, "ops" if expert else None
-    )
+    compute = by_shape(curves.compute, curves.compute_grid, s.ops, s.aspect, expert)
     memory = memory_by_shape(curves, s.memory, s.aspect, s.weight_share, expert)
     return curves.fixed * s.kernels + np.where(
         compute_bound,

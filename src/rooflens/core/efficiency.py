@@ -121,6 +121,23 @@ WEIGHT_DOMINATED = 0.5
 CollectiveKind = Literal["all_reduce", "custom_all_reduce", "all_gather", "all_to_all"]
 
 
+class _Derived(tuple):
+    """Arrays a model derives from its fields and caches on itself (a cached_property, in its
+    __dict__): equal to any other such cache, so models compare by their fields. pydantic
+    compares __dict__ first, and arrays have no truth value: two equal curves that had both
+    been read raised instead of comparing equal."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Derived)
+
+    def __ne__(self, other: object) -> bool:
+        return not isinstance(other, _Derived)
+
+    __hash__ = tuple.__hash__
+
+
 # A curve's numbers: finite (a NaN compares false with its neighbours, so no ordering check
 # would catch it) and numbers, not strings a lenient reading would convert.
 Finite = Annotated[FiniteFloat, Strict()]
@@ -152,7 +169,7 @@ class EfficiencyCurve(BaseModel):
     @cached_property
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """The curve's points as arrays, built once (np.interp would convert them per call)."""
-        return np.asarray(self.log10_sizes), _stored(self.fractions, self.power_law)
+        return _Derived((np.asarray(self.log10_sizes), _stored(self.fractions, self.power_law)))
 
     def __call__(self, size: np.ndarray) -> np.ndarray:
         between = np.interp(np.log10(np.maximum(size, 1.0)), *self._arrays)
@@ -207,7 +224,7 @@ class ShapeGrid(BaseModel):
             np.asarray(axis if len(axis) > 1 else (axis[0], axis[0] + 1.0), dtype=np.float64)
             for axis in (self.log10_sizes, self.log10_ratios)
         )
-        return axes[0], axes[1], grid
+        return _Derived((axes[0], axes[1], grid))
 
     def __call__(self, size: np.ndarray, ratio: np.ndarray) -> np.ndarray:
         sizes, ratios, grid = self._arrays
@@ -285,7 +302,7 @@ class CollectiveCurve(BaseModel):
     @cached_property
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """The curve's points as arrays, built once (np.interp would convert them per call)."""
-        return np.asarray(self.log10_bytes), np.asarray(self.log10_seconds)
+        return _Derived((np.asarray(self.log10_bytes), np.asarray(self.log10_seconds)))
 
     def __call__(self, message_bytes: np.ndarray) -> np.ndarray:
         # Piecewise linear in log-log between measured sizes; below the smallest the time stays
@@ -323,7 +340,7 @@ class LayerCurve(BaseModel):
 
     @cached_property
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.asarray(self.log10_loads), _stored(self.fractions, self.power_law)
+        return _Derived((np.asarray(self.log10_loads), _stored(self.fractions, self.power_law)))
 
     def __call__(self, load: np.ndarray) -> np.ndarray:
         # A kernel of no tokens takes the fraction of the lightest load measured.
@@ -493,9 +510,7 @@ class EfficiencyProfile(BaseModel):
         weights, which picks a GEMM's memory grid (`activation_grid`)."""
         curves = self.curves(op_class, dtype)
         expert = op_class == "moe"
-        compute = by_shape(
-            curves.compute, curves.compute_grid, ops, aspect, "ops" if expert else None
-        )
+        compute = by_shape(curves.compute, curves.compute_grid, ops, aspect, expert)
         memory_fraction = memory_by_shape(curves, memory, aspect, weight_share, expert)
         compute, memory_fraction = np.minimum(compute, 1.0), np.minimum(memory_fraction, 1.0)
         if self.in_regime:
@@ -529,9 +544,9 @@ class EfficiencyProfile(BaseModel):
 
 
 # The lighter steps an expert GEMM passes through on the way to a load: its tokens per expert
-# and its size (bytes or OPs) both cut by these factors (half an octave apart, down to
-# 1/1024). Few tokens per expert each reach an expert of their own, so a step of a fraction
-# of the tokens moves that fraction of the bytes.
+# and its size (OPs or bytes) both cut by these factors (half an octave apart, down to
+# 1/1024). At most one token per expert, each token reaches experts of its own, so a step of
+# a share of the tokens moves that share of the OPs and bytes (`_along_load`).
 LIGHTER_STEPS = 2.0 ** (-np.arange(1, 21) / 2)
 
 
@@ -540,12 +555,11 @@ def by_shape(
     grid: ShapeGrid | None,
     size: np.ndarray,
     aspect: np.ndarray | None,
-    along_load: Literal["ops", "bytes"] | None = None,
+    along_load: bool = False,
 ) -> np.ndarray:
     """A size curve's fraction, or its shape grid's for the operators of a finite shape ratio.
-    `along_load` (expert GEMMs, whose ratio is their tokens per expert; the size is their OPs
-    or their bytes): the grid's fraction
-    lowered where a lighter step (LIGHTER_STEPS) would take longer than this one, since a
+    `along_load` (expert GEMMs, whose ratio is their tokens per expert): the grid's fraction
+    lowered where a lighter step of the same layer would take longer (`_along_load`), since a
     step with more tokens never finishes sooner. The grid's cells are medians over layers of
     many shapes, and read at one layer's successive loads they had priced a MoE decode step
     at 2 sequences 14 % faster than at 1."""
@@ -562,13 +576,8 @@ def by_shape(
     )
 
 
-def _read(
-    grid: ShapeGrid,
-    size: np.ndarray,
-    ratio: np.ndarray,
-    along_load: Literal["ops", "bytes"] | None,
-) -> np.ndarray:
-    if along_load is None:
+def _read(grid: ShapeGrid, size: np.ndarray, ratio: np.ndarray, along_load: bool) -> np.ndarray:
+    if not along_load:
         return grid(size, ratio)
     return _along_load(grid, np.broadcast_to(size, np.shape(ratio)), ratio)
 
@@ -603,8 +612,7 @@ def memory_by_shape(
     """A class's memory fraction: `by_shape` on its memory grid, except for the GEMMs whose
     activations outweigh their weights (`weight_share` below WEIGHT_DOMINATED), which read
     its `activation_grid` where it has one. `along_load`: expert GEMMs' (`by_shape`)."""
-    along = "bytes" if along_load else None
-    fraction = by_shape(curves.memory, curves.memory_grid, memory, aspect, along)
+    fraction = by_shape(curves.memory, curves.memory_grid, memory, aspect, along_load)
     if curves.activation_grid is None or weight_share is None or aspect is None:
         return fraction
     # Read only where activations dominate: in a decode step, almost nowhere.
@@ -617,7 +625,7 @@ def memory_by_shape(
         curves.activation_grid,
         np.broadcast_to(memory, streamed.shape)[streamed],
         np.broadcast_to(aspect, streamed.shape)[streamed],
-        along,
+        along_load,
     )
     return fraction
 
