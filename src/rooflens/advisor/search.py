@@ -88,9 +88,8 @@ class Candidate:
         }  # fmt: skip
 
 
-# A setup rooflens cannot price (no engine profile for its device, say) is turned away with
-# this before its device's name: counted apart from those that miss the objectives, one
-# reason per device.
+# What a setup rooflens cannot price (no engine profile for its device, say) is turned away
+# with, before its device's name: one reason per device (Advice.unpriced counts them apart).
 NOT_PRICED = "not priced on"
 
 
@@ -484,9 +483,9 @@ class Advice:
 
     @property
     def unpriced(self) -> pd.Series:
-        """The setups rooflens could not price (NOT_PRICED: no engine profile for the device,
-        say), turned away apart from those that miss the objectives."""
-        return self.table["binds"].astype(str).str.startswith(NOT_PRICED)
+        """The setups rooflens could not price (no engine profile for the device, say), turned
+        away apart from those that miss the objectives (their `binds` says NOT_PRICED)."""
+        return ~self.table["priced"]
 
     def rejections(self) -> list[dict[str, object]]:
         """Why the other setups do not serve the load: each reason (what binds, before its
@@ -638,11 +637,16 @@ def advise(
             rows.append(
                 {"device": cand.device.name, "tp": cand.tp, "pp": cand.pp,
                  "experts": cand.experts, "weights": cand.weights, "kv_bits": cand.kv_bits,
-                 "feasible": False, "binds": f"{NOT_PRICED} {cand.device.name}: {exc}"}
+                 "feasible": False, "priced": False,
+                 "binds": f"{NOT_PRICED} {cand.device.name}: {exc}"}
             )  # fmt: skip
         if progress:
             progress(1)
-    return _rank(pd.DataFrame(rows), rank, budget, target, slo, engine, engine_version)
+    table = pd.DataFrame(rows)
+    # Every setup says whether it was priced: those priced carry no flag of their own.
+    table["priced"] = table.get("priced", pd.Series(True, index=table.index)).fillna(True)
+    table["priced"] = table["priced"].astype(bool)
+    return _rank(table, rank, budget, target, slo, engine, engine_version)
 
 
 def _rank(
