@@ -642,10 +642,9 @@ def advise(
             )  # fmt: skip
         if progress:
             progress(1)
+    # Every setup says whether it was priced (a priced setup's row carries no flag).
     table = pd.DataFrame(rows)
-    # Every setup says whether it was priced: those priced carry no flag of their own.
-    table["priced"] = table.get("priced", pd.Series(True, index=table.index)).fillna(True)
-    table["priced"] = table["priced"].astype(bool)
+    table["priced"] = table["priced"].fillna(True).astype(bool) if "priced" in table else True
     return _rank(table, rank, budget, target, slo, engine, engine_version)
 
 

@@ -906,11 +906,11 @@ def shape_grid(
     sizes = np.asarray(axes[0])
     for j in range(grid.shape[1]) if monotone else ():
         grid[:, j] = monotone_time(sizes, grid[:, j], np.maximum(rows[:, j], 0.1))
-    grid = np.vectorize(lambda f: float(f"{f:.4g}"))(grid)
     return ShapeGrid(
         log10_sizes=tuple(axes[0]),
         log10_ratios=tuple(axes[1]),
-        fractions=tuple(tuple(float(f) for f in row) for row in grid),
+        # 4 digits, as stored (monotone_time's columns already are).
+        fractions=tuple(tuple(float(f"{f:.4g}") for f in row) for row in grid),
         power_law=monotone,
     )
 
