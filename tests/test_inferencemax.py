@@ -16,6 +16,7 @@ from rooflens.measure.inferencemax import (
     condense_sweeps,
     entries,
     normal_image,
+    point_kinds,
     read_index,
     shipped_index,
     speculation,
@@ -339,3 +340,85 @@ def test_the_script_condenses_a_clone_history(tmp_path) -> None:
     read = pd.read_csv(io.StringIO(text), comment="#", dtype=str, keep_default_na=False)
     assert read.equals(condense_sweeps(landed))
     assert list(read["keys"]) == ["dsr1-fp8-h200-trt", "dsr1-fp8-h200-trt-mtp"]
+
+
+def _spaced(image: str, kind: str, concs: dict) -> dict:
+    """A key of one image whose search space at 1024 x 1024 is `concs` (conc-start/-end or
+    conc-list), decoding `kind`."""
+    body = _key(image, "b200", "sglang", kind)
+    body["seq-len-configs"][0]["search-space"] = [{"tp": 8, "spec-decoding": kind} | concs]
+    return body
+
+
+# InferenceX's DeepSeek-R1 FP8 SGLang keys on the B200 in March 2026: one image, the plain key
+# sweeping 4 to 64 clients, the MTP key 4 to 512 (nvidia-master.yaml at 12ba0ae07).
+SPACES = {
+    "dsr1-fp8-b200-sglang": _spaced("lmsysorg/sglang:v0.5.9", "none", {
+        "conc-start": 4, "conc-end": 64,
+    }),
+    "dsr1-fp8-b200-sglang-mtp": _spaced("lmsysorg/sglang:v0.5.9", "mtp", {
+        "conc-start": 4, "conc-end": 512,
+    }),
+    "dsr1-fp8-b200-sglang-list": _spaced("lmsysorg/sglang:v0.5.9", "mtp", {
+        "conc-list": [3, 1229],
+    }),
+}  # fmt: skip
+
+
+def test_entries_write_each_search_space_point_with_its_lengths_concurrencies_and_kind() -> None:
+    rows = {row["key"]: row for row in entries(SPACES)}
+    assert rows["dsr1-fp8-b200-sglang"]["points"] == "1024x1024:4-64:none"
+    assert rows["dsr1-fp8-b200-sglang-list"]["points"] == "1024x1024:3/1229:mtp"
+    # A point stating no concurrencies is left out.
+    bare = entries({"k": _key("i:1", "b200", "sglang", "none")})
+    assert bare[0]["points"] == ""
+    points = "1024x1024:4-64:none|1024x1024:3/1229:mtp|8192x1024:4-512:mtp"
+    assert point_kinds(points, 1024, 1024, 64) == {"none"}
+    assert point_kinds(points, 1024, 1024, 1229) == {"mtp"}
+    assert point_kinds(points, 1024, 1024, 128) == set()
+    assert point_kinds(points, 8192, 1024, 4) == {"mtp"}
+
+
+@pytest.mark.parametrize(
+    ("clients", "lengths", "expected"),
+    [
+        # Only the MTP key swept 256 clients: the run drafted.
+        (256, (1024, 1024), "mtp"),
+        # Both swept 8; a list holding 1229 is MTP's alone.
+        (8, (1024, 1024), "either"),
+        (1229, (1024, 1024), "mtp"),
+        # No search space held it (other lengths, or more clients than any swept): all keys.
+        (256, (8192, 1024), "either"),
+        (4096, (1024, 1024), "either"),
+        # No lengths on the record: not narrowed.
+        (256, None, "either"),
+    ],
+)
+def test_a_record_of_an_image_run_both_ways_is_narrowed_by_the_search_spaces_that_held_it(
+    clients, lengths, expected
+) -> None:
+    record = _record("lmsysorg/sglang:v0.5.9", "2026-03-20")
+    record["silicon_data_source"] = record["silicon_data_source"].replace(
+        "silicon_concurrency=8", f"silicon_concurrency={clients}"
+    )
+    if lengths is not None:
+        record["isl"], record["osl"] = lengths
+    assert speculation(record, condense([("2026-03-11", SPACES)]), CHANGELOG_NONE)[0] == expected
+
+
+CHANGELOG_NONE = condense_sweeps([])
+
+
+def test_inferencex_b200_deepseek_r1_sglang_runs_past_64_clients_read_as_mtp() -> None:
+    """InferenceX's dated file of 2026-03-25 records DeepSeek-R1 FP8 SGLang runs on the B200 at
+    128 to 512 clients; that day its plain key swept 4 to 64 and its MTP key 4 to 512 with the
+    same image, so those ran with MTP, at 64 clients either way."""
+    record = _record("lmsysorg/sglang:v0.5.9-cu130", "2026-03-25")
+    source = record["silicon_data_source"]
+    record["silicon_data_source"] = source.replace("T13:00:07Z", "T16:34:14Z")
+    record["isl"], record["osl"] = 1024, 1024
+    assert speculation(record) == ("either", "dsr1-fp8-b200-sglang,dsr1-fp8-b200-sglang-mtp")
+    record["silicon_data_source"] = record["silicon_data_source"].replace(
+        "silicon_concurrency=8", "silicon_concurrency=256"
+    )
+    assert speculation(record) == ("mtp", "dsr1-fp8-b200-sglang-mtp")

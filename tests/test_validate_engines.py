@@ -692,6 +692,7 @@ def test_runs_faster_than_the_peak_allows_are_listed(sample) -> None:
     the H100's fastest dense peak many times over."""
     fast = sample.copy()
     fast.loc[0, "silicon_data_source"] = "src; silicon_concurrency=1000"
+    fast.loc[0, "batch_size"] = 1000  # as many sequences as clients: one worker served them
     fast.loc[0, ["silicon_ttft_ms", "silicon_tpot_ms"]] = 1.0, 0.01
     share = peak_share(fast)
     ops = rooflens.analyze(
@@ -914,15 +915,23 @@ def test_a_gap_analysis_row_repeating_an_inferencex_record_is_read_as_that_recor
     assert got.loc["h", "predicted_ttft_ms"] != got.loc["a", "predicted_ttft_ms"]
 
 
-def test_a_gap_analysis_run_with_more_clients_than_its_batch_keeps_the_defaults(sample) -> None:
-    """A batch size below the clients leaves the workers that served them unrecorded."""
+def test_a_gap_analysis_run_with_more_clients_than_its_batch_is_not_simulated(sample) -> None:
+    """A batch size below the clients leaves the workers that served them unrecorded: the
+    generator's launch is not read, and the row is not expressible (as a disaggregated row
+    without worker counts); at its batch, or with as many ranks of attention DP, it is."""
     row = sample.iloc[0].copy()
     row["backend"], row["isl"], row["batch_size"], row["mode"] = "trtllm", 1024, 8.0, "agg"
+    row["tp_size"], row["attention_dp_size"] = 1, 1
     source = "source_file=/x/aic-auto-gap-analysis/q.csv; silicon_concurrency={}"
     row["silicon_data_source"] = source.format(32)
     assert launch_of(row) == ({}, "")
-    row["silicon_data_source"] = source.format(8)
+    with pytest.raises(Inexpressible, match="more clients than the batch"):
+        setup_of(row)
+    row["attention_dp_size"] = 4
+    assert setup_of(row)[0].concurrency == 8  # one of four identical ranks
+    row["silicon_data_source"], row["attention_dp_size"] = source.format(8), 1
     assert launch_of(row)[0]["max_batch"] == 8
+    assert setup_of(row)[0].concurrency == 8
 
 
 def test_block_fp8_experts_are_told_from_the_rows_quantization_or_the_checkpoint() -> None:

@@ -8,7 +8,9 @@ image, GPU, engine, precision and model it runs, and whether its search space de
 speculatively (`spec-decoding: mtp`). Where a record's image, GPU, engine, precision, model
 and mode match only keys that decode with MTP on the record's measurement date, the run
 drafted tokens, which the record does not state (`speculation`). Where the keys matching on
-that day decode both ways, a record timed to the second is narrowed to the keys the
+that day decode both ways, the search spaces that held the record's lengths and concurrency
+say which way it ran (the plain key sweeping fewer clients than the MTP one, say), and a
+record timed to the second is narrowed to the keys the
 benchmark workflow it started in swept: InferenceX runs, on the commit that lands an entry
 of its `perf-changelog.yaml`, the keys that entry names. Nothing here reads a measured
 TTFT or TPOT.
@@ -47,6 +49,7 @@ COLUMNS = [
     "model_prefix",
     "disaggregated",
     "speculation",
+    "points",
     "since",
     "until",
 ]
@@ -94,11 +97,14 @@ def entries(config: Mapping[str, Any]) -> list[dict[str, Any]]:
         gpu = re.match(r"(gb\d+|[a-z]\d+x?)", str(body.get("runner", "")))
         if engine is None or gpu is None:
             continue
-        kinds = {
-            str(point.get("spec-decoding", "none"))
+        points = [
+            (lengths, point)
             for lengths in body.get("seq-len-configs") or []
+            if isinstance(lengths, Mapping)
             for point in lengths.get("search-space") or []
-        }
+            if isinstance(point, Mapping)
+        ]
+        kinds = {str(point.get("spec-decoding", "none")) for _, point in points}
         rows.append(
             {
                 "key": str(key),
@@ -109,9 +115,46 @@ def entries(config: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "model_prefix": str(body.get("model-prefix", "")),
                 "disaggregated": bool(body.get("disagg", framework.startswith("dynamo-"))),
                 "speculation": "|".join(sorted(kinds)) or "none",
+                "points": "|".join(
+                    sorted({_point(lengths, point) for lengths, point in points} - {""})
+                ),
             }
         )
     return rows
+
+
+def _point(lengths: Mapping[str, Any], point: Mapping[str, Any]) -> str:
+    """One search-space point as the index writes it: 'ISLxOSL:CONCS:KIND', CONCS the range
+    'LOW-HIGH' its conc-start and conc-end bound (InferenceX steps from one to the other,
+    doubling by default: utils/matrix_logic/generate_sweep_configs.py) or its conc-list
+    joined by '/'; '' for a point that states neither."""
+    kind = str(point.get("spec-decoding", "none"))
+    listed = point.get("conc-list")
+    if isinstance(listed, list) and listed:
+        concs = "/".join(str(int(conc)) for conc in listed)
+    elif "conc-start" in point and "conc-end" in point:
+        concs = f"{int(point['conc-start'])}-{int(point['conc-end'])}"
+    else:
+        return ""
+    return f"{int(lengths.get('isl', 0))}x{int(lengths.get('osl', 0))}:{concs}:{kind}"
+
+
+def point_kinds(points: str, isl: int, osl: int, clients: int) -> set[str]:
+    """The speculative decodings of the points (as `_point` writes them, '|'-joined) whose
+    lengths are ISL x OSL and whose concurrencies hold `clients`."""
+    kinds = set()
+    for point in filter(None, points.split("|")):
+        lengths, concs, kind = point.split(":")
+        if lengths != f"{isl}x{osl}":
+            continue
+        if "-" in concs:
+            low, high = (int(part) for part in concs.split("-"))
+            held = low <= clients <= high
+        else:
+            held = str(clients) in concs.split("/")
+        if held:
+            kinds.add(kind)
+    return kinds
 
 
 def condense(snapshots: Iterable[tuple[str, Mapping[str, Any]]]) -> pd.DataFrame:
@@ -268,6 +311,17 @@ def speculation(
     ]
     if match.empty:
         return "", ""
+    # Of keys that decode both ways, those whose search space held the record's lengths and
+    # concurrency, with the kinds of the points that held it; where none did (a run outside
+    # the configuration), all of them.
+    clients, isl, osl = _field(source, "silicon_concurrency"), row.get("isl"), row.get("osl")
+    stated = clients is not None and not pd.isna(isl) and not pd.isna(osl)
+    if stated and len(set("|".join(match["speculation"]).split("|"))) > 1:
+        held = match["points"].map(
+            lambda points: "|".join(sorted(point_kinds(points, int(isl), int(osl), int(clients))))
+        )
+        if (held != "").any():
+            match = match[held != ""].assign(speculation=held[held != ""])
     if len(set("|".join(match["speculation"]).split("|"))) > 1:
         swept = swept_keys(measured, shipped_sweeps() if sweeps is None else sweeps)
         # The changelog names keys or shell patterns of them (`dsr1*`, `70b-fp8-*-vllm`).

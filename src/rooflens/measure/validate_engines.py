@@ -476,6 +476,15 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         if _int(row.get("pp_size")) != 1:
             raise Inexpressible("pipeline parallelism")
         tp, dp, moe_tp, moe_ep, read_n_gpus = recorded_layout(row)
+        # More clients than the record's batch on its recorded ranks (29 gap-analysis rows,
+        # 2 to 32 clients per sequence of the batch): more workers served them than the
+        # record states, and how the clients spread over them would be a guess, as for the
+        # disaggregated rows without worker counts.
+        batch = _int(row.get("batch_size"), 0)
+        if batch >= 1 and concurrency_of(row) > batch * _int(row.get("attention_dp_size")):
+            raise Inexpressible(
+                "more clients than the batch on the recorded ranks: the workers not stated"
+            )
         if read_n_gpus:
             layout = f"read as {tp * dp} GPUs (recorded {tp * dp * moe_ep})"
         tp, ep, moe_tp = _pool(tp, dp, moe_tp, moe_ep, spec.is_moe, "")
@@ -1746,8 +1755,9 @@ def report(
         "batch size + ISL + 1,500, SGLang's `max_prefill_tokens` ISL + 1,500 with mixed "
         "chunks (its rule since 2026-01-19; the 0.5.1.post1 runs, read as deployed before, "
         "at SGLang's defaults), TensorRT-LLM's prompts whole in its templates' 0.80 of the "
-        "free memory; not where the record's batch is below its clients, whose workers are "
-        "not recorded). A gap-analysis row that repeats an InferenceX record's "
+        "free memory; a record whose clients outnumber its batch on its ranks is not "
+        "simulated, the workers that served them not being recorded). A gap-analysis row "
+        "that repeats an InferenceX record's "
         "measurement (the same benchmark point, TTFT within 0.05 ms and TPOT within 0.005 "
         "ms: all the rows of the two files outside aiconfigurator's tree, Kimi K2.5 on vLLM "
         "and Qwen3.5-397B on SGLang) is read as that record, launch and client alike "
@@ -1759,7 +1769,8 @@ def report(
         "image, and a dump of its database, whose `config_id` and `workflow_run_id` are the "
         "keys of its tables (as NVIDIA's aisimulate reads that dump); a row whose "
         "image InferenceX ran only with MTP speculative decoding on the day it was measured "
-        "(or ran both ways, where the row's run started as a commit landed whose "
+        "(or ran both ways, where only the MTP configuration's search space held the row's "
+        "lengths and concurrency, or the row's run started as a commit landed whose "
         "changelog entry named only the MTP configuration) "
         "drafts with the model's MTP module as many tokens per step as its MTP benchmark "
         "script launched the engine to (the launch index, below), and is not simulated "
@@ -1986,8 +1997,10 @@ def _speculation_lines(rows: pd.DataFrame) -> list[str]:
         "",
         f"{refused + len(drafted) + slow} rows record an engine image that, on the day they "
         "were measured, InferenceX (formerly InferenceMAX) ran only with MTP speculative "
-        "decoding for that GPU, engine, precision and model, or ran both ways while the "
-        "record's run, timed to the second, started within "
+        "decoding for that GPU, engine, precision and model, or ran both ways where only "
+        "the MTP configurations' search spaces held the record's lengths and concurrency "
+        "(the plain configuration sweeping fewer clients, say) or the record's run, timed "
+        "to the second, started within "
         f"{SWEEP_WINDOW_SECONDS // 60} minutes after a commit whose changelog entry named "
         "only the MTP configuration (InferenceX sweeps the keys an entry of its "
         "`perf-changelog.yaml` names on the commit that lands it); the record does not say "
