@@ -1,0 +1,111 @@
+"""Does a latent-attention layer take the sum of its operators' times? A check on operator data
+the engine profiles are not fitted on: aiconfigurator's MLA module tables.
+
+    python scripts/mla_module_check.py DATA_DIR
+
+aiconfigurator times DeepSeek-V3's whole attention module, norm to norm (q_a, its norm, q_b,
+kv_a, its norm, rotary, attention, o_proj: `mla_context_module` and `mla_generation_module`),
+with TensorRT-LLM and vLLM, at 1 to 128 heads on one GPU (a TP shard of the 128), 16-bit or
+block-FP8 GEMMs and a 16-bit or FP8 KV cache. The engine profiles fit the kernels' own tables
+(GEMMs, `context_mla`/`generation_mla`, or attention where an engine has no MLA table), not
+these. Each module row is priced here as the shipped profile of its engine and system prices
+the same operators at the same shard, and the ratio priced / measured summarised per system,
+engine and phase: a ratio below 1 is time the module takes that its operators' tables do not
+hold. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rooflens import api
+from rooflens.calibration import aiconfigurator as aic
+from rooflens.measure.validate_engines import QUANT_MODES, _markdown, catalog_device
+
+MODEL = "deepseek-ai/DeepSeek-V3"
+HEADS = 128  # DeepSeek-V3's attention heads: a row's num_heads is a TP shard of them
+# The operators of one layer the module holds: between the add-norms around attention.
+MODULE = ("q_a_proj", "q_a_norm", "q_b_proj", "kv_a_proj", "kv_a_norm", "latent_attention",
+          "o_proj")  # fmt: skip
+TABLES = {False: "mla_context_module_perf", True: "mla_generation_module_perf"}
+ENGINES = {"trtllm": "trtllm", "vllm": "vllm"}
+# A row's GEMM type -> the quantization it prices with.
+GEMMS = {"bfloat16": QUANT_MODES["bf16"], "fp8_block": QUANT_MODES["fp8_block"]}
+SYSTEMS = ("h100_sxm", "h200_sxm", "b200_sxm", "b300_sxm", "gb200", "gb300")
+
+
+def module_times(rows: pd.DataFrame, device: str, engine: str, decode: bool) -> np.ndarray:
+    """Each module row's time (s) as the engine's shipped profile prices its operators: a
+    prefill of batch_size x isl tokens, or one decode step of batch_size sequences at `step`
+    tokens of context; NaN for a GEMM type not priced here."""
+    out = np.full(len(rows), np.nan)
+    keys = ["gemm_type", "kv_cache_dtype", "num_heads"]
+    for (gemm, kv, heads), part in rows.groupby(keys, sort=False):
+        if gemm not in GEMMS or HEADS % int(heads):
+            continue
+        settings = GEMMS[gemm] | {"kv_bits": 8 if kv == "fp8" else 16}
+        batch = part["batch_size"].to_numpy(float)
+        context = part["step" if decode else "isl"].to_numpy(float)
+        analysis = api.analyze(
+            MODEL, device, batch=batch, prompt_len=context, gen_len=2 if decode else 1,
+            engine=engine, tp=HEADS // int(heads), flash_attention=True, **settings,
+        )  # fmt: skip
+        step = analysis.steps["decode" if decode else "prefill"]
+        picked = [i for i, name in enumerate(step.names) if name in MODULE]
+        times = np.broadcast_to(np.asarray(step.time, float)[picked].T, (len(part), len(picked)))
+        out[rows.index.get_indexer(part.index)] = times.sum(axis=1)
+    return out
+
+
+def check(root: Path, system: str, engine: str) -> pd.DataFrame:
+    """The module rows of one system and engine, measured and priced (s), by phase."""
+    folder = aic.pick_version(root, system, "mla", engine, None, tuple(TABLES.values()))
+    if folder is None:
+        return pd.DataFrame()
+    device = catalog_device(system).name
+    frames = []
+    for decode, table in TABLES.items():
+        rows = aic.read_table(folder, table)
+        if rows is None:
+            continue
+        rows = rows[(rows["model"] == MODEL) & (rows["latency"] > 0)].reset_index(drop=True)
+        rows = rows.assign(
+            phase="decode" if decode else "prefill",
+            measured=rows["latency"] * 1e-3,
+            priced=module_times(rows, device, engine, decode),
+        )
+        frames.append(rows.assign(system=system, engine=engine, version=folder.name))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def summary(checked: pd.DataFrame) -> pd.DataFrame:
+    """Priced / measured per system, engine and phase: rows, median, 10th and 90th
+    percentiles."""
+    ratio = checked.assign(ratio=checked["priced"] / checked["measured"]).dropna(subset=["ratio"])
+    return (
+        ratio.groupby(["system", "engine", "version", "phase"])["ratio"]
+        .agg(
+            rows="size",
+            median="median",
+            p10=lambda r: r.quantile(0.1),
+            p90=lambda r: r.quantile(0.9),
+        )
+        .reset_index()
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("data", type=Path, help="aiconfigurator's systems/data folder")
+    args = parser.parse_args()
+    checked = [check(args.data, system, engine) for system in SYSTEMS for engine in ENGINES]
+    table = summary(pd.concat([c for c in checked if not c.empty], ignore_index=True))
+    print(_markdown(table))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""scripts/mla_module_check.py prices aiconfigurator's MLA module rows with the operators the
+module holds (docs/engines.md): its sums must be the analysis' own, at the row's TP shard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rooflens import api
+
+COMMON = {"model": "deepseek-ai/DeepSeek-V3", "mla_dtype": "bfloat16", "kv_cache_dtype": "bfloat16"}
+
+
+def _write(folder, table: str, rows: list[dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([COMMON | row for row in rows]).to_csv(folder / f"{table}.csv", index=False)
+
+
+def _module_sum(stage: str, **point: object) -> float:
+    """The operators of one layer between the add-norms, as the analysis lists them."""
+    settings = {"engine": "trtllm", "flash_attention": True, "w_bits": 16, "a_bits": 16}
+    rows = api.operator_rows(
+        api.analyze("deepseek-ai/DeepSeek-V3", "h200-sxm", **settings, **point)
+    )
+    names = {"q_a_proj", "q_a_norm", "q_b_proj", "kv_a_proj", "kv_a_norm", "latent_attention"}
+    names.add("o_proj")
+    return sum(r["time"] for r in rows if r["stage"] == stage and r["name"] in names)
+
+
+def test_module_rows_are_priced_as_the_sum_of_their_operators(tmp_path, load_script) -> None:
+    script = load_script("mla_module_check")
+    folder = tmp_path / "h200_sxm" / "mla" / "trtllm" / "1.3.0rc20"
+    _write(folder, "mla_context_module_perf", [
+        {"gemm_type": "bfloat16", "num_heads": 128, "batch_size": 1, "isl": 1024, "step": 0,
+         "latency": 0.7},
+        {"gemm_type": "bfloat16", "num_heads": 64, "batch_size": 2, "isl": 512, "step": 0,
+         "latency": 0.4},
+        # A GEMM type the check does not price, and another model's row: left unpriced, out.
+        {"gemm_type": "fp8", "num_heads": 128, "batch_size": 1, "isl": 1024, "step": 0,
+         "latency": 0.5},
+        {"gemm_type": "bfloat16", "num_heads": 128, "batch_size": 1, "isl": 64, "step": 0,
+         "latency": 0.2, "model": "moonshotai/Kimi-K2.5"},
+    ])  # fmt: skip
+    _write(folder, "mla_generation_module_perf", [
+        {"gemm_type": "bfloat16", "num_heads": 128, "batch_size": 8, "isl": 1, "step": 1024,
+         "latency": 0.15},
+    ])  # fmt: skip
+    checked = script.check(tmp_path, "h200_sxm", "trtllm")
+    prefill = checked[checked["phase"] == "prefill"].reset_index(drop=True)
+    assert len(prefill) == 3 and np.isnan(prefill.loc[2, "priced"])
+    assert prefill.loc[0, "priced"] == pytest.approx(
+        _module_sum("prefill", batch=1, prompt_len=1024, gen_len=1, tp=1), rel=1e-9
+    )
+    # 64 heads on one GPU: half of the 128, the shard of TP 2.
+    assert prefill.loc[1, "priced"] == pytest.approx(
+        _module_sum("prefill", batch=2, prompt_len=512, gen_len=1, tp=2), rel=1e-9
+    )
+    decode = checked[checked["phase"] == "decode"].reset_index(drop=True)
+    assert decode.loc[0, "priced"] == pytest.approx(
+        _module_sum("decode", batch=8, prompt_len=1024, gen_len=2, tp=1), rel=1e-9
+    )
+    assert decode.loc[0, "measured"] == pytest.approx(0.15e-3)
+    table = script.summary(checked).set_index("phase")
+    assert table.loc["prefill", "rows"] == 2  # the unpriced row is not counted
+    ratios = prefill["priced"][:2] / prefill["measured"][:2]
+    assert table.loc["prefill", "median"] == pytest.approx(ratios.median())
+    assert table.loc["decode", "median"] == pytest.approx(decode.loc[0, "priced"] / 0.15e-3)
+    # No tables for an engine or system: nothing to check.
+    assert script.check(tmp_path, "h200_sxm", "vllm").empty
