@@ -517,3 +517,28 @@ def test_eager_execution_an_engine_profile_cannot_price_says_so() -> None:
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["fallbacks"][-1].startswith("execution=eager")
+
+
+def test_a_profile_of_another_device_says_where_it_was_measured(tmp_path) -> None:
+    """A B200 profile given for an H200 prices the H200's peaks with the B200's fractions: the
+    header, the JSON and the CLI name both devices; the device's own profile names one, and a
+    saved profile keeps no trace of where it was applied."""
+    b200 = load_engine_profile("vllm", "b200")
+    path = tmp_path / "vllm-b200.toml"
+    from rooflens.calibration.profile import save_profile
+
+    save_profile(b200, path)
+    on_h200 = rooflens.analyze(MODEL, "h200-sxm", calibration=str(path))
+    assert "measured on b200, applied to h200-sxm" in on_h200.options.estimate
+    assert "applied to h200-sxm" in on_h200.to_dict()["estimate"]
+    assert on_h200.options.calibration.applied_to == "h200-sxm"
+    # Prices as the profile does: the label is all the copy changes.
+    same = rooflens.analyze(MODEL, "h200-sxm", calibration=b200)
+    assert same.totals()["prefill"]["time"] == on_h200.totals()["prefill"]["time"]
+    own = rooflens.analyze(MODEL, "b200", calibration=str(path))
+    assert own.options.estimate == f"calibrated estimate ({b200.label}, graphs)"
+    assert "applied_to" not in on_h200.options.calibration.model_dump()
+    result = CliRunner().invoke(app, ["analyze", MODEL, "-H", "h200-sxm", "--calibration",
+                                      str(path), "--format", "json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "measured on b200, applied to h200-sxm" in json.loads(result.output)["estimate"]

@@ -41,7 +41,15 @@ def resolve_device(hardware: DeviceLike) -> Device:
 
 def resolve_calibration(calibration: object, device: Device) -> EfficiencyProfile | None:
     """None (roofline bound), "auto" (the device's bundled profile), a bundled profile name, a
-    TOML file, or an EfficiencyProfile."""
+    TOML file, or an EfficiencyProfile; one measured on another device than `device` says so
+    in its label (`applied_to`)."""
+    profile = _calibration(calibration, device)
+    if profile is None or profile.device == device.name:
+        return profile
+    return profile.model_copy(update={"applied_to": device.name})
+
+
+def _calibration(calibration: object, device: Device) -> EfficiencyProfile | None:
     if calibration is None or isinstance(calibration, EfficiencyProfile):
         return calibration
     if calibration == "auto":

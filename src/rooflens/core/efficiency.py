@@ -436,13 +436,24 @@ class EfficiencyProfile(BaseModel):
     # Measured collectives per kind (see EngineProfile), in place of the link model.
     collectives: dict[CollectiveKind, CollectiveTable] = Field(default_factory=dict)
     provenance: dict[str, str] = Field(default_factory=dict)
+    # The device an analysis applies the profile to where that is not the one it was measured
+    # on (a profile file given for another device, or a what-if of its own): set when an
+    # analysis resolves it, never stored, and named in the label so no header hides it.
+    applied_to: str | None = Field(default=None, exclude=True)
+
+    @property
+    def measured_on(self) -> str:
+        """The device the profile was measured on, and the one it is applied to if another."""
+        if self.applied_to is None or self.applied_to == self.device:
+            return self.device
+        return f"measured on {self.device}, applied to {self.applied_to}"
 
     @property
     def label(self) -> str:
         """How an analysis header names the profile: the engine it describes, where its
         provenance names one (the compiled engine's), and the device."""
         engine = self.provenance.get("engine")
-        return f"{engine} profile, {self.device}" if engine else self.device
+        return f"{engine} profile, {self.measured_on}" if engine else self.measured_on
 
     def curves(self, op_class: str, dtype: str | None = None) -> ClassEfficiency:
         """The curves of a class (MoE and latent attention: their parent class's); transformers
@@ -691,7 +702,7 @@ class EngineProfile(EfficiencyProfile):
 
     @property
     def label(self) -> str:
-        return f"{self.engine} {self.engine_version} profile, {self.device}"
+        return f"{self.engine} {self.engine_version} profile, {self.measured_on}"
 
     def curves(self, op_class: str, dtype: str | None = None) -> ClassEfficiency:
         key = self._typed_key(op_class, dtype)
