@@ -538,6 +538,9 @@ def test_a_profile_of_another_device_says_where_it_was_measured(tmp_path) -> Non
     own = rooflens.analyze(MODEL, "b200", calibration=str(path))
     assert own.options.estimate == f"calibrated estimate ({b200.label}, graphs)"
     assert "applied_to" not in on_h200.options.calibration.model_dump()
+    # The profile as resolved for the H200, given again for the B200, names no H200.
+    again = rooflens.analyze(MODEL, "b200", calibration=on_h200.options.calibration)
+    assert again.options.estimate == own.options.estimate
     result = CliRunner().invoke(app, ["analyze", MODEL, "-H", "h200-sxm", "--calibration",
                                       str(path), "--format", "json"])  # fmt: skip
     assert result.exit_code == 0, result.output

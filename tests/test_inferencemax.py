@@ -12,6 +12,7 @@ import pytest
 
 from rooflens.measure.inferencemax import (
     SWEEP_WINDOW_SECONDS,
+    _point,
     condense,
     condense_sweeps,
     entries,
@@ -20,6 +21,7 @@ from rooflens.measure.inferencemax import (
     read_index,
     shipped_index,
     speculation,
+    swept_concurrencies,
     swept_keys,
 )
 from rooflens.measure.validate_engines import Inexpressible, _speculation_lines, setup_of
@@ -422,3 +424,35 @@ def test_inferencex_b200_deepseek_r1_sglang_runs_past_64_clients_read_as_mtp() -
         "silicon_concurrency=8", "silicon_concurrency=256"
     )
     assert speculation(record) == ("mtp", "dsr1-fp8-b200-sglang-mtp")
+
+
+def test_a_range_of_concurrencies_is_inferencex_s_doubling_steps() -> None:
+    assert swept_concurrencies("4-64") == {4, 8, 16, 32, 64}
+    assert swept_concurrencies("4-50") == {4, 8, 16, 32, 50}  # ends at the range's end
+    assert swept_concurrencies("3/1229") == {3, 1229}
+    assert point_kinds("1024x1024:4-64:none", 1024, 1024, 48) == set()  # not a step
+    # A point that states no whole concurrencies or lengths is left out of the index.
+    lengths = {"isl": 1024, "osl": 1024}
+    assert _point(lengths, {"conc-list": ["4k"]}) == ""
+    assert _point(lengths, {"conc-start": None, "conc-end": 8}) == ""
+    assert _point({"isl": "long"}, {"conc-list": [4]}) == ""
+    assert _point(lengths, {"conc-list": [4], "spec-decoding": "a:b|c"}) == "1024x1024:4:abc"
+
+
+def test_a_record_of_unreadable_counts_or_a_key_of_unknown_space_is_not_narrowed_away() -> None:
+    index = condense([("2026-03-11", SPACES)])
+    record = _record("lmsysorg/sglang:v0.5.9", "2026-03-20")
+    record["silicon_data_source"] = record["silicon_data_source"].replace(
+        "silicon_concurrency=8", "silicon_concurrency=256.0"
+    )
+    record["isl"], record["osl"] = 1024, 1024
+    assert speculation(record, index, CHANGELOG_NONE)[0] == "mtp"  # 256.0 is 256
+    record["isl"] = ""
+    assert speculation(record, index, CHANGELOG_NONE)[0] == "either"  # no lengths: as before
+    # A plain key whose search space the index does not hold may have run 256 clients too.
+    unknown = SPACES | {"dsr1-fp8-b200-sglang-other": _key("lmsysorg/sglang:v0.5.9", "b200",
+                                                           "sglang", "none")}  # fmt: skip
+    unknown["dsr1-fp8-b200-sglang-other"]["seq-len-configs"][0]["search-space"] = [{"tp": 8}]
+    record["isl"] = 1024
+    kind, keys = speculation(record, condense([("2026-03-11", unknown)]), CHANGELOG_NONE)
+    assert kind == "either" and "dsr1-fp8-b200-sglang-other" in keys

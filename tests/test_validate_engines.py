@@ -934,6 +934,16 @@ def test_a_gap_analysis_run_with_more_clients_than_its_batch_is_not_simulated(sa
     assert setup_of(row)[0].concurrency == 8
 
 
+def test_clients_are_held_against_the_ranks_a_record_states_not_the_ranks_read(sample) -> None:
+    """vLLM's TP 2 x DP 2 with EP 4 is the N²-GPU form read as 2 GPUs at DP 1; its batch of
+    32 is each recorded rank's, so 64 clients are as many as it holds, not more."""
+    row = sample.iloc[2].copy()
+    row[["tp_size", "attention_dp_size", "moe_tp_size", "moe_ep_size"]] = 2, 2, 1, 4
+    row["batch_size"], row["silicon_data_source"] = 32, "src; silicon_concurrency=64"
+    assert recorded_layout(row)[1:] == (1, 1, 2, True)
+    assert setup_of(row)[0].concurrency == 64
+
+
 def test_block_fp8_experts_are_told_from_the_rows_quantization_or_the_checkpoint() -> None:
     """Which rows' experts a launch's block-FP8 kernel applies to: a row's quantization
     options where it states them (DeepSeek's 128 x 128 blocks yes, per-tensor FP8 and NVFP4

@@ -44,9 +44,9 @@ def resolve_calibration(calibration: object, device: Device) -> EfficiencyProfil
     TOML file, or an EfficiencyProfile; one measured on another device than `device` says so
     in its label (`applied_to`)."""
     profile = _calibration(calibration, device)
-    if profile is None or profile.device == device.name:
-        return profile
-    return profile.model_copy(update={"applied_to": device.name})
+    # Always this device: a profile resolved for another one (or a file naming one) carries
+    # no stale name.
+    return None if profile is None else profile.model_copy(update={"applied_to": device.name})
 
 
 def _calibration(calibration: object, device: Device) -> EfficiencyProfile | None:

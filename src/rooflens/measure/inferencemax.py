@@ -125,18 +125,35 @@ def entries(config: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _point(lengths: Mapping[str, Any], point: Mapping[str, Any]) -> str:
     """One search-space point as the index writes it: 'ISLxOSL:CONCS:KIND', CONCS the range
-    'LOW-HIGH' its conc-start and conc-end bound (InferenceX steps from one to the other,
-    doubling by default: utils/matrix_logic/generate_sweep_configs.py) or its conc-list
-    joined by '/'; '' for a point that states neither."""
-    kind = str(point.get("spec-decoding", "none"))
+    'LOW-HIGH' of its conc-start and conc-end or its conc-list joined by '/'; '' for a point
+    that states neither in whole numbers."""
+    kind = str(point.get("spec-decoding", "none")).replace(":", "").replace("|", "")
     listed = point.get("conc-list")
-    if isinstance(listed, list) and listed:
-        concs = "/".join(str(int(conc)) for conc in listed)
-    elif "conc-start" in point and "conc-end" in point:
-        concs = f"{int(point['conc-start'])}-{int(point['conc-end'])}"
-    else:
+    try:
+        if isinstance(listed, list) and listed:
+            concs = "/".join(str(int(conc)) for conc in listed)
+        elif "conc-start" in point and "conc-end" in point:
+            concs = f"{int(point['conc-start'])}-{int(point['conc-end'])}"
+        else:
+            return ""
+        isl, osl = int(lengths.get("isl", 0)), int(lengths.get("osl", 0))
+    except (TypeError, ValueError):
         return ""
-    return f"{int(lengths.get('isl', 0))}x{int(lengths.get('osl', 0))}:{concs}:{kind}"
+    return f"{isl}x{osl}:{concs}:{kind}"
+
+
+def swept_concurrencies(concs: str) -> set[int]:
+    """The concurrencies a point's CONCS names: its list, or InferenceX's steps from LOW to
+    HIGH, doubling and ending at HIGH (utils/matrix_logic/generate_sweep_configs.py, its
+    default step size)."""
+    if "-" not in concs:
+        return {int(conc) for conc in concs.split("/")}
+    low, high = (int(part) for part in concs.split("-"))
+    steps, conc = {high}, low
+    while 0 < conc < high:
+        steps.add(conc)
+        conc *= 2
+    return steps
 
 
 def point_kinds(points: str, isl: int, osl: int, clients: int) -> set[str]:
@@ -144,17 +161,19 @@ def point_kinds(points: str, isl: int, osl: int, clients: int) -> set[str]:
     lengths are ISL x OSL and whose concurrencies hold `clients`."""
     kinds = set()
     for point in filter(None, points.split("|")):
-        lengths, concs, kind = point.split(":")
-        if lengths != f"{isl}x{osl}":
-            continue
-        if "-" in concs:
-            low, high = (int(part) for part in concs.split("-"))
-            held = low <= clients <= high
-        else:
-            held = str(clients) in concs.split("/")
-        if held:
+        lengths, concs, kind = point.split(":", 2)
+        if lengths == f"{isl}x{osl}" and clients in swept_concurrencies(concs):
             kinds.add(kind)
     return kinds
+
+
+def _whole(value: Any) -> int | None:
+    """A count as a whole number, else None (blank, NaN, fractional or not a number)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() and number > 0 else None
 
 
 def condense(snapshots: Iterable[tuple[str, Mapping[str, Any]]]) -> pd.DataFrame:
@@ -312,16 +331,21 @@ def speculation(
     if match.empty:
         return "", ""
     # Of keys that decode both ways, those whose search space held the record's lengths and
-    # concurrency, with the kinds of the points that held it; where none did (a run outside
-    # the configuration), all of them.
-    clients, isl, osl = _field(source, "silicon_concurrency"), row.get("isl"), row.get("osl")
-    stated = clients is not None and not pd.isna(isl) and not pd.isna(osl)
-    if stated and len(set("|".join(match["speculation"]).split("|"))) > 1:
+    # concurrency, with the kinds of the points that held it, and those whose search space
+    # the index does not hold (kept as they are); where no search space held it (a run
+    # outside the configuration), all of them.
+    clients = _whole(_field(source, "silicon_concurrency"))
+    isl, osl = _whole(row.get("isl")), _whole(row.get("osl"))
+    both = len(set("|".join(match["speculation"]).split("|"))) > 1
+    if both and clients is not None and isl is not None and osl is not None:
         held = match["points"].map(
-            lambda points: "|".join(sorted(point_kinds(points, int(isl), int(osl), int(clients))))
+            lambda points: "|".join(sorted(point_kinds(points, isl, osl, clients)))
         )
-        if (held != "").any():
-            match = match[held != ""].assign(speculation=held[held != ""])
+        unknown = match["points"] == ""
+        if ((held != "") & ~unknown).any():
+            kept = unknown | (held != "")
+            kinds_held = held.where(~unknown, match["speculation"])
+            match = match[kept].assign(speculation=kinds_held[kept])
     if len(set("|".join(match["speculation"]).split("|"))) > 1:
         swept = swept_keys(measured, shipped_sweeps() if sweeps is None else sweeps)
         # The changelog names keys or shell patterns of them (`dsr1*`, `70b-fp8-*-vllm`).
