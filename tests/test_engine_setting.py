@@ -545,3 +545,22 @@ def test_a_profile_of_another_device_says_where_it_was_measured(tmp_path) -> Non
                                       str(path), "--format", "json"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "measured on b200, applied to h200-sxm" in json.loads(result.output)["estimate"]
+
+
+def test_a_simulation_with_another_devices_profile_quotes_its_runs_as_that_devices(
+    tmp_path,
+) -> None:
+    from rooflens.calibration.profile import save_profile
+
+    path = tmp_path / "vllm-b200.toml"
+    save_profile(load_engine_profile("vllm", "b200"), path)
+    workload = Workload(
+        requests=4,
+        prompt=LengthDistribution(kind="fixed", a=256),
+        output=LengthDistribution(kind="fixed", a=8),
+    )
+    on_h200 = rooflens.simulate(MODEL, "h200-sxm", workload, calibration=str(path))
+    assert on_h200.validation.startswith("profile measured on b200, applied to h200-sxm; ")
+    assert "with vllm on b200" in on_h200.validation
+    own = rooflens.simulate(MODEL, "b200", workload, calibration=str(path))
+    assert not own.validation.startswith("profile measured")

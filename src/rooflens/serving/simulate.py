@@ -293,7 +293,11 @@ def _validation(options: AnalysisOptions, model: ModelSpec) -> str | None:
     engine = getattr(profile, "engine", None)
     if profile is None or engine not in DEFAULTS:
         return None
-    return checked_against(engine, profile.device, model.name)
+    checked = checked_against(engine, profile.device, model.name)
+    if profile.applied_to in (None, profile.device):
+        return checked
+    # The runs are the profile's device's, not this one's: say so before quoting them.
+    return f"profile measured on {profile.device}, applied to {profile.applied_to}; {checked}"
 
 
 def _pools_verdict(
