@@ -456,3 +456,19 @@ def test_a_record_of_unreadable_counts_or_a_key_of_unknown_space_is_not_narrowed
     record["isl"] = 1024
     kind, keys = speculation(record, condense([("2026-03-11", unknown)]), CHANGELOG_NONE)
     assert kind == "either" and "dsr1-fp8-b200-sglang-other" in keys
+
+
+def test_keys_of_may_2026_on_keep_their_lengths_under_scenarios() -> None:
+    """nvidia-master.yaml moved each key's length configurations under `scenarios` in May
+    2026 (`fixed-seq-len`): read there too, a key's decoding and search space stay known."""
+    body = _key("lmsysorg/sglang:v0.5.11", "b200", "sglang", "mtp")
+    moved = {k: v for k, v in body.items() if k != "seq-len-configs"}
+    moved["scenarios"] = {"fixed-seq-len": body["seq-len-configs"]}
+    (row,) = entries({"dsr1-fp8-b200-sglang-mtp": moved})
+    (before,) = entries({"dsr1-fp8-b200-sglang-mtp": body})
+    assert row["speculation"] == before["speculation"] == "mtp"
+    assert row["points"] == before["points"] == ""  # `_key`'s points state no concurrencies
+    moved["scenarios"]["fixed-seq-len"][0]["search-space"] = [
+        {"tp": 8, "conc-start": 4, "conc-end": 512, "spec-decoding": "mtp"}
+    ]
+    assert entries({"k": moved})[0]["points"] == "1024x1024:4-512:mtp"

@@ -99,8 +99,7 @@ def entries(config: Mapping[str, Any]) -> list[dict[str, Any]]:
             continue
         points = [
             (lengths, point)
-            for lengths in body.get("seq-len-configs") or []
-            if isinstance(lengths, Mapping)
+            for lengths in _length_configs(body)
             for point in lengths.get("search-space") or []
             if isinstance(point, Mapping)
         ]
@@ -121,6 +120,23 @@ def entries(config: Mapping[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _length_configs(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A key's prompt and output length configurations, each with its search space: under
+    `seq-len-configs`, or, from May 2026, under each of its `scenarios` (`fixed-seq-len`,
+    ...)."""
+    scenarios = body.get("scenarios")
+    groups = [body.get("seq-len-configs")]
+    if isinstance(scenarios, Mapping):
+        groups += list(scenarios.values())
+    return [
+        lengths
+        for group in groups
+        if isinstance(group, list)
+        for lengths in group
+        if isinstance(lengths, Mapping)
+    ]
 
 
 def _point(lengths: Mapping[str, Any], point: Mapping[str, Any]) -> str:
