@@ -173,12 +173,18 @@ class EfficiencyCurve(BaseModel):
 
     def __call__(self, size: np.ndarray) -> np.ndarray:
         between = np.interp(np.log10(np.maximum(size, 1.0)), *self._arrays)
-        return np.exp(between) if self.power_law else between
+        return _read_back(between, self.power_law)
 
 
-def _stored(fractions: tuple[float, ...], power_law: bool) -> np.ndarray:
-    """What a curve interpolates: the fractions, or their logs where it is a power law."""
+def _stored(fractions: ArrayLike, power_law: bool) -> np.ndarray:
+    """What a curve or grid interpolates: the fractions, or their logs where it is a power
+    law."""
     return np.log(fractions) if power_law else np.asarray(fractions, dtype=np.float64)
+
+
+def _read_back(between: np.ndarray, power_law: bool) -> np.ndarray:
+    """The fraction an interpolation of `_stored` values gives."""
+    return np.exp(between) if power_law else between
 
 
 class ShapeGrid(BaseModel):
@@ -218,7 +224,7 @@ class ShapeGrid(BaseModel):
         """Both axes and the grid as arrays, built once; an axis of one point is repeated one
         decade on, so the interpolation always has a cell (of equal corners) to read."""
         grid = np.asarray(self.fractions, dtype=np.float64)
-        grid = np.log(grid) if self.power_law else grid
+        grid = _stored(grid, self.power_law)
         grid = np.pad(grid, [(0, int(n == 1)) for n in grid.shape], mode="edge")
         axes = tuple(
             np.asarray(axis if len(axis) > 1 else (axis[0], axis[0] + 1.0), dtype=np.float64)
@@ -239,7 +245,7 @@ class ShapeGrid(BaseModel):
             + (1 - a) * b * flat[corner + 1]
             + a * b * flat[corner + columns + 1]
         )
-        return np.exp(between) if self.power_law else between
+        return _read_back(between, self.power_law)
 
 
 def _cell(points: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -345,7 +351,7 @@ class LayerCurve(BaseModel):
     def __call__(self, load: np.ndarray) -> np.ndarray:
         # A kernel of no tokens takes the fraction of the lightest load measured.
         between = np.interp(np.log10(np.maximum(load, 1e-12)), *self._arrays)
-        return np.exp(between) if self.power_law else between
+        return _read_back(between, self.power_law)
 
 
 def sequence_heads(heads: ArrayLike, kv_heads: ArrayLike, prefill: bool) -> ArrayLike:

@@ -420,6 +420,14 @@ def concurrency_of(row: pd.Series) -> int:
     raise Inexpressible("concurrency not stated")
 
 
+def clients_above_batch(row: pd.Series) -> bool:
+    """Whether a record states a batch below its clients on its recorded ranks (batch_size x
+    attention_dp_size as recorded, not as `recorded_layout` reads an N²-GPU form): more
+    workers served them than it states."""
+    batch = _int(row.get("batch_size"), 0)
+    return batch >= 1 and concurrency_of(row) > batch * _int(row.get("attention_dp_size"))
+
+
 @cache
 def _model(model_id: str) -> ModelSpec:
     return load_model(model_id)
@@ -480,8 +488,7 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         # 2 to 32 clients per sequence of the batch): more workers served them than the
         # record states, and how the clients spread over them would be a guess, as for the
         # disaggregated rows without worker counts.
-        batch = _int(row.get("batch_size"), 0)
-        if batch >= 1 and concurrency_of(row) > batch * _int(row.get("attention_dp_size")):
+        if clients_above_batch(row):
             raise Inexpressible(
                 "more clients than the batch on the recorded ranks: the workers not stated"
             )
@@ -597,7 +604,7 @@ def generated_launch(row: pd.Series) -> tuple[dict[str, Any], str]:
     states no batch size, or one below its clients (29 rows, at 2 to 32 clients per sequence
     of the batch: the workers or attention-DP ranks that served them are not recorded)."""
     batch = _int(row.get("batch_size"), 0)
-    if batch < 1 or concurrency_of(row) > batch * _int(row.get("attention_dp_size")):
+    if batch < 1 or clients_above_batch(row):
         return {}, ""
     isl = int(row["isl"])
     fields: dict[str, Any] = {"max_batch": batch}

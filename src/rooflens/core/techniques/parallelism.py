@@ -118,12 +118,10 @@ def expert_parallel(
         return ops
     link = options.calibration
     bandwidth = link_bandwidth(device, par, par.tp * groups, link)
+    latency = link_latency(par, link, device, par.tp * groups)
     if par.moe_tp is not None:
-        latency = link_latency(par, link, device, par.tp * groups)
         return _gather_scatter(ops, model, groups, bandwidth, latency)
-    return _expert_parallel(
-        ops, model, par, bandwidth, link_latency(par, link, device, par.tp * groups)
-    )
+    return _expert_parallel(ops, model, par, bandwidth, latency)
 
 
 def _gather_scatter(
