@@ -581,24 +581,28 @@ def test_ttft_splits_into_what_tensor_parallelism_divides_and_what_it_does_not()
     assert _tp_lines(errors(pd.DataFrame(rows[-2:]))) == []
 
 
-def test_ttft_against_the_output_length() -> None:
-    """A series at 128 and 1,024 output tokens (measured 300 and 100 ms, predicted 120 and
-    120): ratios 3 and 1; a series of one output length is left out."""
-    from rooflens.measure.validate_engines import _output_length_lines, output_length_ratios
+def test_ttft_against_the_time_between_completions() -> None:
+    """Four clients at 128 and 512 output tokens, measured TPOT 10 ms: a request ends every
+    320 and 1,280 ms, and measured TTFT 100 ms plus that interval has slope 1; predicted TPOT
+    8 ms (256 and 1,024 ms) with a flat 90 ms TTFT has slope 0. A series whose intervals are
+    less than 1.5 times apart, or of one output length, is left out."""
+    from rooflens.measure.validate_engines import _completion_lines, ttft_by_completions
 
-    base = SERIES_BASE | {"batch_size": 4, "isl": 1000}
+    base = SERIES_BASE | {"batch_size": 4, "isl": 1000, "predicted_tpot_ms": 8.0}
     rows = [
-        base | {"osl": 128, "silicon_ttft_ms": 300.0, "predicted_ttft_ms": 120.0},
-        base | {"osl": 1024, "silicon_ttft_ms": 100.0, "predicted_ttft_ms": 120.0},
-        base | {"osl": 1024, "isl": 2000, "silicon_ttft_ms": 100.0, "predicted_ttft_ms": 90.0},
+        base | {"osl": 128, "silicon_ttft_ms": 420.0, "predicted_ttft_ms": 90.0},
+        base | {"osl": 512, "silicon_ttft_ms": 1380.0, "predicted_ttft_ms": 90.0},
+        base | {"osl": 100, "isl": 2000, "silicon_ttft_ms": 100.0, "predicted_ttft_ms": 90.0},
+        base | {"osl": 120, "isl": 2000, "silicon_ttft_ms": 900.0, "predicted_ttft_ms": 90.0},
+        base | {"osl": 512, "isl": 3000, "silicon_ttft_ms": 100.0, "predicted_ttft_ms": 90.0},
     ]
-    ratios = output_length_ratios(errors(pd.DataFrame(rows)))
-    assert len(ratios) == 1
-    assert ratios["measured"].iloc[0] == pytest.approx(3.0)
-    assert ratios["predicted"].iloc[0] == pytest.approx(1.0)
-    assert "| vllm | 1 | 3.00 | 3.00 | 3.00 | 1.00 | 1.00 | 1.00 |" in "\n".join(
-        _output_length_lines(errors(pd.DataFrame(rows)))
-    )
+    slopes = ttft_by_completions(errors(pd.DataFrame(rows)))
+    assert len(slopes) == 1
+    assert slopes["measured"].iloc[0] == pytest.approx(1.0)
+    assert slopes["predicted"].iloc[0] == pytest.approx(0.0, abs=1e-9)
+    text = "\n".join(_completion_lines(errors(pd.DataFrame(rows))))
+    assert "| vllm | m | 1 | 2 | 1.00 | 1.00 | 1.00 | 0.00 |" in text
+    assert _completion_lines(errors(pd.DataFrame(rows[2:]))) == []
 
 
 def test_tensorrt_llm_runs_under_attention_dp_are_told_apart() -> None:

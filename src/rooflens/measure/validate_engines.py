@@ -1276,59 +1276,77 @@ def _tp_lines(done: pd.DataFrame) -> list[str]:
     ]
 
 
-def output_length_ratios(done: pd.DataFrame) -> pd.DataFrame:
-    """Each series of runs that differ only in output length: TTFT at the shortest output
-    over TTFT at the longest (medians of the runs at each), measured and predicted. A request's
-    own prefill does not depend on its output length; what serves it around that does: when
-    and how together the clients send (a closed loop's clients send again as their requests
-    end), how long requests hold batch slots and KV blocks."""
+# A series of runs whose intervals between completions differ less than this factor gives no
+# slope worth reading (ttft_by_completions).
+COMPLETION_SPREAD = 1.5
+
+
+def ttft_by_completions(done: pd.DataFrame) -> pd.DataFrame:
+    """Each series of runs that differ only in output length (any concurrency), TTFT fitted
+    as a straight line in the time between request completions: C clients whose requests
+    decode osl x TPOT each finish one every osl x TPOT / C on average (measured with the
+    measured TPOT, predicted with the predicted; one point per output length, the median of
+    its runs). A request's own prefill does not depend on its output length; a slope near 1
+    says a new request waits about one such interval for a batch slot before its prefill
+    starts, near 0 that it does not wait."""
     rows = []
     for key, series in _series(done, "osl"):
         if series["osl"].nunique() < 2:
             continue
-        short = series[series["osl"] == series["osl"].min()]
-        long = series[series["osl"] == series["osl"].max()]
+        clients = series.apply(concurrency_of, axis=1).to_numpy(dtype=np.float64)
+        series = series.assign(
+            measured_interval=series["osl"] * series["silicon_tpot_ms"] / clients,
+            predicted_interval=series["osl"] * series["predicted_tpot_ms"] / clients,
+        )
+        at = series.groupby("osl")[
+            ["measured_interval", "predicted_interval", "silicon_ttft_ms", "predicted_ttft_ms"]
+        ].median()
+        if at["measured_interval"].max() < COMPLETION_SPREAD * at["measured_interval"].min():
+            continue
+        measured = np.polyfit(at["measured_interval"], at["silicon_ttft_ms"], 1)
+        predicted = np.polyfit(at["predicted_interval"], at["predicted_ttft_ms"], 1)
         rows.append(dict(zip(_series_keys("osl"), key, strict=True)) | {
-            "measured": short["silicon_ttft_ms"].median() / long["silicon_ttft_ms"].median(),
-            "predicted": short["predicted_ttft_ms"].median() / long["predicted_ttft_ms"].median(),
+            "runs": len(series), "measured": measured[0], "predicted": predicted[0],
         })  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def _output_length_lines(done: pd.DataFrame) -> list[str]:
-    ratios = output_length_ratios(done)
-    if ratios.empty:
+def _completion_lines(done: pd.DataFrame) -> list[str]:
+    slopes = ttft_by_completions(done)
+    if slopes.empty:
         return []
     table = (
-        ratios.groupby("backend")
+        slopes.groupby(["backend", "model_path"])
         .agg(
-            series=("measured", "size"),
+            series=("runs", "size"),
+            runs=("runs", "sum"),
             measured=("measured", "median"),
             p10=("measured", lambda r: r.quantile(0.1)),
             p90=("measured", lambda r: r.quantile(0.9)),
             predicted=("predicted", "median"),
-            predicted_p10=("predicted", lambda r: r.quantile(0.1)),
-            predicted_p90=("predicted", lambda r: r.quantile(0.9)),
         )
         .reset_index()
+        .sort_values("measured", ascending=False)
         .rename(
             columns={
-                "measured": "measured (median)",
+                "measured": "slope measured (median)",
                 "p10": "measured p10",
                 "p90": "measured p90",
-                "predicted": "predicted (median)",
-                "predicted_p10": "predicted p10",
-                "predicted_p90": "predicted p90",
+                "predicted": "slope predicted (median)",
             }
         )
     )
     return [
         "",
-        "TTFT against the output length: each series of aggregated runs that differ only in "
-        "output length (the same fixed as above, any concurrency), TTFT at the shortest "
-        "output over TTFT at the longest. A request's prefill does not depend on its output; "
-        "a ratio away from 1 comes from the serving around it: when and how together the "
-        "clients send, how long requests hold batch slots and KV blocks.",
+        "TTFT against the time between request completions: a closed loop's C clients, whose "
+        "requests each decode osl x TPOT, see one end every osl x TPOT / C on average. Each "
+        "series of aggregated runs that differ only in output length (the same fixed as "
+        "above, any concurrency, the intervals at least "
+        f"{COMPLETION_SPREAD:g} times apart), TTFT fitted as a line in that interval (the "
+        "measured with the measured TPOT, the predicted with the predicted); the slopes' "
+        "medians per engine and model. A request's own prefill does not depend on its "
+        "output length: a slope near 1 says a new request waits about one such interval for "
+        "a batch slot before its prefill starts, near 0 that it does not wait.",
         "",
         _markdown(table),
     ]
@@ -1866,7 +1884,7 @@ def report(
             "",
             *_split_lines(mine),
             *_tp_lines(mine),
-            *_output_length_lines(mine),
+            *_completion_lines(mine),
             *_iteration_gap_lines(mine),
             *_graph_lines(mine),
             *_balance_lines(mine),
