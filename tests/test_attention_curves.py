@@ -22,7 +22,7 @@ from rooflens.calibration.aiconfigurator import (
     mla_samples,
 )
 from rooflens.core.efficiency import EngineProfile
-from rooflens.core.operators import FlashAttention, Precision, Step
+from rooflens.core.operators import FlashAttention, LatentAttention, Precision, Step
 from rooflens.core.options import Quantization
 from rooflens.core.pricing import memory_access, shape_ratios
 from rooflens.core.results import Analysis
@@ -326,3 +326,37 @@ def test_a_shape_beyond_the_grids_fitted_shapes_is_noted() -> None:
     )
     assert float(note.split()[2]) > edge
     assert grid_notes(2048) == []
+
+
+def test_sglang_hopper_context_rows_are_read_as_the_absorbed_kernel_they_time() -> None:
+    """SGLang's Hopper context rows (kernel_source flash_attention) time 576-wide queries over
+    one latent key with 512-wide values: one sequence of 1,024 tokens at 16 heads is 524,800
+    causal pairs per head x 2,181 OPs (2 x 576 + 2 x 512 + 5), and bytes 1,024 x 16 x 576 x 2
+    (queries) + 1,024 x 576 x 2 (latent) + 1,024 x 16 x 512 x 2 (outputs). The same row from
+    another kernel (TensorRT-LLM's `default`) is read as the decompressed prefill."""
+    from rooflens.calibration.aiconfigurator import (
+        ABSORBED_CONTEXT_ROWS,
+        MLA_DIMS,
+        absorbed_prefill_cost,
+    )
+
+    assert ("SGLang", "flash_attention") in ABSORBED_CONTEXT_ROWS
+    pairs = 1024 * 1025 / 2
+    ops = 16 * pairs * (2 * 576 + 2 * 512 + 5)
+    memory = 1024 * 16 * 576 * 2 + 1024 * 576 * 2 + 1024 * 16 * 512 * 2
+    step = Step(np.array([1.0]), np.array([1024.0]), np.array([0.0]))
+    got_ops, got_memory = absorbed_prefill_cost(step, 16, Precision(Quantization(kv_bits=16)))
+    assert got_ops == pytest.approx([ops]) and got_memory == pytest.approx([memory])
+    row = {"kv_cache_dtype": "bfloat16", "num_heads": 16, "batch_size": 1.0, "isl": 1024,
+           "step": 0, "latency": 0.2}  # fmt: skip
+    sglang = pd.DataFrame([row | {"framework": "SGLang", "kernel_source": "flash_attention"}])
+    trtllm = pd.DataFrame([row | {"framework": "TRTLLM", "kernel_source": "default"}])
+    (absorbed,) = mla_samples(sglang, None)
+    (decompressed,) = mla_samples(trtllm, None)
+    assert absorbed.ops == pytest.approx([ops]) and absorbed.memory == pytest.approx([memory])
+    latent = LatentAttention("mla", "block", ("q",), "o", num_heads=16, **MLA_DIMS)
+    expected = latent.cost(step, Precision(Quantization(kv_bits=16)))
+    assert decompressed.ops == pytest.approx(np.atleast_1d(expected.ops))
+    # Decode rows are the absorbed kernel for every engine, as LatentAttention prices them.
+    (generation,) = mla_samples(None, sglang.assign(isl=1, step=1024))
+    assert generation.ops != pytest.approx([ops])

@@ -210,6 +210,13 @@ COMM_BYTES = {"half": 2, "bfloat16": 2, "int8": 1}
 NCCL_KINDS = {"all_reduce": "all_reduce", "all_gather": "all_gather", "alltoall": "all_to_all"}
 # DeepSeek-V3 latent attention, the only geometry the MLA tables measure (its config.json).
 MLA_DIMS = {"head_dim": 192, "rope_dim": 64, "v_dim": 128, "kv_lora": 512}
+# Prefill rows timed on the absorbed kernel's shapes, by (framework, kernel_source): SGLang's
+# collector, off Blackwell, runs its context rows with queries kv_lora + rope wide over one
+# shared latent key and kv_lora-wide values (aiconfigurator's collector/sglang/collect_mla.py:
+# head_dim_total 576, v_head_dim 512), while SGLang's Hopper prefills run the decompressed
+# form (192-wide heads, 128-wide values): its own attention module table times a 8,192-token
+# prefill of 128 heads on the H200 at 6.4 ms, the context rows at 15.3 ms for the kernel alone.
+ABSORBED_CONTEXT_ROWS = {("SGLang", "flash_attention")}
 # A GEMM table whose fastest kernel is this many times the engine's fastest bf16 GEMM is not
 # a kernel's time: vLLM 0.24.0's fp8_block tables start at 55-240 us whatever the shape, while
 # every other GEMM table of every engine here starts at 2-12 us (host time around the call,
@@ -742,6 +749,32 @@ def scan_samples(df: pd.DataFrame, kind: str, state_bits: int = 16) -> list[Samp
     ]  # fmt: skip
 
 
+def _absorbed_context(rows: pd.DataFrame) -> pd.Series:
+    """Which MLA rows were timed on the absorbed kernel's shapes (ABSORBED_CONTEXT_ROWS)."""
+    if not {"framework", "kernel_source"} <= set(rows.columns):
+        return pd.Series(False, index=rows.index)
+    keys = zip(rows["framework"].astype(str), rows["kernel_source"].astype(str), strict=True)
+    return pd.Series([key in ABSORBED_CONTEXT_ROWS for key in keys], index=rows.index)
+
+
+def absorbed_prefill_cost(
+    step: Step, heads: int, precision: Precision
+) -> tuple[np.ndarray, np.ndarray]:
+    """OPs and bytes of the kernel an absorbed-shape context row times: causal attention of
+    `heads` queries kv_lora + rope wide over one latent key of that width, kv_lora-wide values
+    (FlashMLA's form, DeepSeek-V2 sec. 2.1.2), no decompression and no absorption GEMMs (the
+    collector feeds the latent queries in): per score 2(c + r) OPs for QK^T, 2c for PV and 5
+    for the softmax, as LatentAttention counts its absorbed scores."""
+    c, r = MLA_DIMS["kv_lora"], MLA_DIMS["rope_dim"]
+    ops = step.batch * heads * step.causal_pairs * (2 * (c + r) + 2 * c + 5)
+    memory = (
+        step.tokens * heads * (c + r) * precision.act  # latent queries
+        + step.batch * step.keys * (c + r) * precision.kv  # the shared latent keys and values
+        + step.tokens * heads * c * precision.act  # latent outputs
+    )
+    return np.asarray(ops, dtype=float), np.asarray(memory, dtype=float)
+
+
 def mla_samples(context: pd.DataFrame | None, generation: pd.DataFrame | None) -> list[Samples]:
     """Latent attention kernels (DeepSeek-V3 geometry, `num_heads` on one device)."""
     out = []
@@ -756,14 +789,21 @@ def mla_samples(context: pd.DataFrame | None, generation: pd.DataFrame | None) -
                 continue
             ops, memory = np.empty(len(rows)), np.empty(len(rows))
             position = pd.Series(np.arange(len(rows)), index=rows.index)
-            for h, part in rows.groupby("num_heads", sort=False):
+            absorbed = _absorbed_context(rows) & (not decode)
+            for (h, kernel_absorbed), part in rows.groupby(
+                [rows["num_heads"], absorbed], sort=False
+            ):
                 b = part["batch_size"].to_numpy(float)
+                precision = Precision(Quantization(kv_bits=kv_bits))
                 if decode:
                     step = Step(b, _ones(len(part)), part["step"].to_numpy(float))
                 else:
                     step = Step(b, part["isl"].to_numpy(float), 0 * b)
-                op = LatentAttention("mla", "block", ("q",), "o", num_heads=int(h), **MLA_DIMS)
-                o, m = _priced(op.cost(step, Precision(Quantization(kv_bits=kv_bits))))
+                if kernel_absorbed:
+                    o, m = absorbed_prefill_cost(step, int(h), precision)
+                else:
+                    op = LatentAttention("mla", "block", ("q",), "o", num_heads=int(h), **MLA_DIMS)
+                    o, m = _priced(op.cost(step, precision))
                 idx = position[part.index].to_numpy()
                 ops[idx] = np.broadcast_to(o, len(part))
                 memory[idx] = np.broadcast_to(m, len(part))
@@ -1153,6 +1193,12 @@ def fit_engine(
                     f"({', '.join(others)}): fitted on the bf16-cache rows of its own "
                     f"({', '.join(own)}) at their measured times, priced with the {kv} cache"
                 )
+        if op == "mla" and frames[0] is not None and _absorbed_context(frames[0]).any():
+            foreign["mla_prefill"] = (
+                "its context rows time the absorbed kernel's shapes (576-wide queries over one "
+                "latent key, 512-wide values), not the decompressed prefill the engine runs "
+                "here: fitted as that kernel's OPs and bytes, priced on the decompressed form"
+            )
         if op == "moe":
             marlin_other_layer = marlin_elsewhere(frames[0])
         # Rows recorded with no time (failed measurements) say nothing.
