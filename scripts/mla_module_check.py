@@ -6,7 +6,11 @@ the engine profiles are not fitted on: aiconfigurator's MLA module tables.
 aiconfigurator times DeepSeek-V3's whole attention module, norm to norm (q_a, its norm, q_b,
 kv_a, its norm, rotary, attention, o_proj: `mla_context_module` and `mla_generation_module`),
 with TensorRT-LLM and vLLM, at 1 to 128 heads on one GPU (a TP shard of the 128), 16-bit or
-block-FP8 GEMMs and a 16-bit or FP8 KV cache. The engine profiles fit the kernels' own tables
+block-FP8 GEMMs and a 16-bit or FP8 KV cache; and SGLang's module as its attention-DP ranks
+run it (`wideep_context_mla`, `wideep_generation_mla`: 16 to 128 heads, block-FP8 GEMMs, an FP8
+KV cache), whose collector feeds the module a random latent in place of the fused q_a and
+kv_a projection (aiconfigurator's collector/sglang/collect_wideep_attn.py), so those two are
+not priced for it. The engine profiles fit the kernels' own tables
 (GEMMs, `context_mla`/`generation_mla`, or attention where an engine has no MLA table), not
 these. Each module row is priced here as the shipped profile of its engine and system prices
 the same operators at the same shard, and the ratio priced / measured summarised per system,
@@ -31,14 +35,24 @@ HEADS = 128  # DeepSeek-V3's attention heads: a row's num_heads is a TP shard of
 # The operators of one layer the module holds: between the add-norms around attention.
 MODULE = ("q_a_proj", "q_a_norm", "q_b_proj", "kv_a_proj", "kv_a_norm", "latent_attention",
           "o_proj")  # fmt: skip
-TABLES = {False: "mla_context_module_perf", True: "mla_generation_module_perf"}
-ENGINES = {"trtllm": "trtllm", "vllm": "vllm"}
+# SGLang's collector replaces the fused q_a / kv_a projection with a random latent.
+SGLANG_MODULE = tuple(name for name in MODULE if name not in ("q_a_proj", "kv_a_proj"))
+# Per engine: its module tables (prefill, decode) and the operators they hold.
+ENGINES = {
+    "trtllm": (("mla_context_module_perf", "mla_generation_module_perf"), MODULE),
+    "vllm": (("mla_context_module_perf", "mla_generation_module_perf"), MODULE),
+    "sglang": (("wideep_context_mla_perf", "wideep_generation_mla_perf"), SGLANG_MODULE),
+}
+# Prompt tokens per row (batch x isl) of the prefill bands `by_tokens` reports.
+TOKEN_BANDS = (0, 512, 4096, np.inf)
 # A row's GEMM type -> the quantization it prices with.
 GEMMS = {"bfloat16": QUANT_MODES["bf16"], "fp8_block": QUANT_MODES["fp8_block"]}
 SYSTEMS = ("h100_sxm", "h200_sxm", "b200_sxm", "b300_sxm", "gb200", "gb300")
 
 
-def module_times(rows: pd.DataFrame, device: str, engine: str, decode: bool) -> np.ndarray:
+def module_times(
+    rows: pd.DataFrame, device: str, engine: str, decode: bool, module: tuple[str, ...] = MODULE
+) -> np.ndarray:
     """Each module row's time (s) as the engine's shipped profile prices its operators: a
     prefill of batch_size x isl tokens, or one decode step of batch_size sequences at `step`
     tokens of context; NaN for a GEMM type not priced here."""
@@ -49,13 +63,16 @@ def module_times(rows: pd.DataFrame, device: str, engine: str, decode: bool) -> 
             continue
         settings = GEMMS[gemm] | {"kv_bits": 8 if kv == "fp8" else 16}
         batch = part["batch_size"].to_numpy(float)
-        context = part["step" if decode else "isl"].to_numpy(float)
+        context = part["isl"].to_numpy(float)
+        if decode:  # the context of a decode row: `step`, or SGLang's tables' `isl` (step 0)
+            step = part["step"].to_numpy(float)
+            context = np.where(step > 0, step, context)
         analysis = api.analyze(
             MODEL, device, batch=batch, prompt_len=context, gen_len=2 if decode else 1,
             engine=engine, tp=HEADS // int(heads), flash_attention=True, **settings,
         )  # fmt: skip
         step = analysis.steps["decode" if decode else "prefill"]
-        picked = [i for i, name in enumerate(step.names) if name in MODULE]
+        picked = [i for i, name in enumerate(step.names) if name in module]
         times = np.broadcast_to(np.asarray(step.time, float)[picked].T, (len(part), len(picked)))
         out[rows.index.get_indexer(part.index)] = times.sum(axis=1)
     return out
@@ -63,12 +80,13 @@ def module_times(rows: pd.DataFrame, device: str, engine: str, decode: bool) -> 
 
 def check(root: Path, system: str, engine: str) -> pd.DataFrame:
     """The module rows of one system and engine, measured and priced (s), by phase."""
-    folder = aic.pick_version(root, system, "mla", engine, None, tuple(TABLES.values()))
+    tables, module = ENGINES[engine]
+    folder = aic.pick_version(root, system, "mla", engine, None, tables)
     if folder is None:
         return pd.DataFrame()
     device = catalog_device(system).name
     frames = []
-    for decode, table in TABLES.items():
+    for decode, table in enumerate(tables):
         rows = aic.read_table(folder, table)
         if rows is None:
             continue
@@ -76,7 +94,7 @@ def check(root: Path, system: str, engine: str) -> pd.DataFrame:
         rows = rows.assign(
             phase="decode" if decode else "prefill",
             measured=rows["latency"] * 1e-3,
-            priced=module_times(rows, device, engine, decode),
+            priced=module_times(rows, device, engine, bool(decode), module),
         )
         frames.append(rows.assign(system=system, engine=engine, version=folder.name))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -98,13 +116,37 @@ def summary(checked: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def by_tokens(checked: pd.DataFrame) -> pd.DataFrame:
+    """Prefill's priced / measured (median) per system and engine in bands of the row's
+    prompt tokens (TOKEN_BANDS): short prefills show time around the kernels, long ones the
+    kernels' own."""
+    prefill = checked[checked["phase"] == "prefill"]
+    ratio = prefill.assign(
+        ratio=prefill["priced"] / prefill["measured"],
+        tokens=pd.cut(prefill["batch_size"] * prefill["isl"], TOKEN_BANDS),
+    ).dropna(subset=["ratio"])
+    table = ratio.pivot_table(
+        index=["system", "engine", "version"], columns="tokens", values="ratio",
+        aggfunc="median", observed=True,
+    )  # fmt: skip
+    table.columns = [_band(c) for c in table.columns]
+    return table.reset_index()
+
+
+def _band(interval: pd.Interval) -> str:
+    low, high = int(interval.left) + 1, interval.right
+    return f"{low:,} tokens and more" if np.isinf(high) else f"{low:,}-{int(high):,} tokens"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data", type=Path, help="aiconfigurator's systems/data folder")
     args = parser.parse_args()
     checked = [check(args.data, system, engine) for system in SYSTEMS for engine in ENGINES]
-    table = summary(pd.concat([c for c in checked if not c.empty], ignore_index=True))
-    print(_markdown(table))
+    every = pd.concat([c for c in checked if not c.empty], ignore_index=True)
+    print(_markdown(summary(every)))
+    print()
+    print(_markdown(by_tokens(every)))
 
 
 if __name__ == "__main__":

@@ -68,3 +68,43 @@ def test_module_rows_are_priced_as_the_sum_of_their_operators(tmp_path, load_scr
     assert table.loc["decode", "median"] == pytest.approx(decode.loc[0, "priced"] / 0.15e-3)
     # No tables for an engine or system: nothing to check.
     assert script.check(tmp_path, "h200_sxm", "vllm").empty
+
+
+def test_sglang_module_rows_leave_out_the_projections_its_collector_replaces(
+    tmp_path, load_script
+) -> None:
+    """SGLang's attention-DP module rows (`wideep_*`): its collector feeds a random latent in
+    place of the fused q_a / kv_a projection, so the priced module leaves those two out; a
+    decode row states its context in `isl` (step 0). Block-FP8 GEMMs, FP8 cache, SGLang's
+    profile."""
+    from rooflens.measure.validate_engines import QUANT_MODES
+
+    script = load_script("mla_module_check")
+    folder = tmp_path / "h200_sxm" / "mla" / "sglang" / "0.5.10"
+    sglang = {"gemm_type": "fp8_block", "kv_cache_dtype": "fp8", "num_heads": 16, "step": 0}
+    _write(folder, "wideep_context_mla_perf", [
+        sglang | {"batch_size": 1, "isl": 8192, "latency": 1.2},
+    ])  # fmt: skip
+    _write(folder, "wideep_generation_mla_perf", [
+        sglang | {"batch_size": 4, "isl": 2048, "latency": 0.1},
+    ])  # fmt: skip
+    checked = script.check(tmp_path, "h200_sxm", "sglang").set_index("phase")
+    settings = {"engine": "sglang", "flash_attention": True, "kv_bits": 8, "tp": 8}
+    settings |= QUANT_MODES["fp8_block"]
+
+    def priced(stage: str, **point: object) -> float:
+        analysis = api.analyze("deepseek-ai/DeepSeek-V3", "h200-sxm", **settings, **point)
+        kept = set(script.SGLANG_MODULE)
+        assert not kept & {"q_a_proj", "kv_a_proj"}
+        rows = api.operator_rows(analysis)
+        return sum(r["time"] for r in rows if r["stage"] == stage and r["name"] in kept)
+
+    assert checked.loc["prefill", "priced"] == pytest.approx(
+        priced("prefill", batch=1, prompt_len=8192, gen_len=1), rel=1e-9
+    )
+    assert checked.loc["decode", "priced"] == pytest.approx(
+        priced("decode", batch=4, prompt_len=2048, gen_len=2), rel=1e-9
+    )
+    bands = script.by_tokens(checked.reset_index())
+    ratio = checked.loc["prefill", "priced"] / 1.2e-3
+    assert bands.loc[0, "4,097 tokens and more"] == pytest.approx(ratio)
