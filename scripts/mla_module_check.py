@@ -86,7 +86,7 @@ def check(root: Path, system: str, engine: str) -> pd.DataFrame:
         return pd.DataFrame()
     device = catalog_device(system).name
     frames = []
-    for decode, table in enumerate(tables):
+    for table, decode in zip(tables, (False, True), strict=True):
         rows = aic.read_table(folder, table)
         if rows is None:
             continue
@@ -94,7 +94,7 @@ def check(root: Path, system: str, engine: str) -> pd.DataFrame:
         rows = rows.assign(
             phase="decode" if decode else "prefill",
             measured=rows["latency"] * 1e-3,
-            priced=module_times(rows, device, engine, bool(decode), module),
+            priced=module_times(rows, device, engine, decode, module),
         )
         frames.append(rows.assign(system=system, engine=engine, version=folder.name))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -359,4 +359,17 @@ def test_sglang_hopper_context_rows_are_read_as_the_absorbed_kernel_they_time() 
     assert decompressed.ops == pytest.approx(np.atleast_1d(expected.ops))
     # Decode rows are the absorbed kernel for every engine, as LatentAttention prices them.
     (generation,) = mla_samples(None, sglang.assign(isl=1, step=1024))
-    assert generation.ops != pytest.approx([ops])
+    one_token = Step(np.array([1.0]), np.array([1.0]), np.array([1024.0]))
+    decoded = latent.cost(one_token, Precision(Quantization(kv_bits=16)))
+    assert generation.ops == pytest.approx(np.atleast_1d(decoded.ops))
+    # One table of both kinds, at two head counts and a batch of 4: each row as its kernel.
+    batch = Step(np.array([4.0]), np.array([512.0]), np.array([0.0]))
+    mixed = pd.concat(
+        [sglang, trtllm.assign(num_heads=32, batch_size=4.0, isl=512)], ignore_index=True
+    )
+    (both,) = mla_samples(mixed, None)
+    four = LatentAttention("mla", "block", ("q",), "o", num_heads=32, **MLA_DIMS)
+    expected_four = four.cost(batch, Precision(Quantization(kv_bits=16))).ops
+    assert both.ops == pytest.approx([ops, float(np.squeeze(expected_four))])
+    absorbed_four, _ = absorbed_prefill_cost(batch, 32, Precision(Quantization(kv_bits=16)))
+    assert absorbed_four == pytest.approx([4 * 32 * (512 * 513 / 2) * 2181])

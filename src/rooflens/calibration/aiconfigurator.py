@@ -214,8 +214,10 @@ MLA_DIMS = {"head_dim": 192, "rope_dim": 64, "v_dim": 128, "kv_lora": 512}
 # collector, off Blackwell, runs its context rows with queries kv_lora + rope wide over one
 # shared latent key and kv_lora-wide values (aiconfigurator's collector/sglang/collect_mla.py:
 # head_dim_total 576, v_head_dim 512), while SGLang's Hopper prefills run the decompressed
-# form (192-wide heads, 128-wide values): its own attention module table times a 8,192-token
-# prefill of 128 heads on the H200 at 6.4 ms, the context rows at 15.3 ms for the kernel alone.
+# form (192-wide heads, 128-wide values): its own attention module table (0.5.10, fa3) times an
+# 8,192-token prefill of 128 heads on the H200 at 6.4 ms, the context rows (0.5.14, FP8 cache)
+# at 15.3 ms for the kernel alone. The collector picks the form by GPU generation and names the
+# Hopper rows' backend `flash_attention`; rows it named otherwise would be read as decompressed.
 ABSORBED_CONTEXT_ROWS = {("SGLang", "flash_attention")}
 # A GEMM table whose fastest kernel is this many times the engine's fastest bf16 GEMM is not
 # a kernel's time: vLLM 0.24.0's fp8_block tables start at 55-240 us whatever the shape, while

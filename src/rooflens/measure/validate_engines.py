@@ -1040,7 +1040,10 @@ def _direction(ratio: float) -> str:
 
 
 def _misses(done: pd.DataFrame, metric: str, count: int = 8) -> pd.DataFrame:
-    worst = done.sort_values(f"{metric}_error", ascending=False).head(count)
+    # Ties (a run recorded twice) in the order of their ids, whatever order the rows came in.
+    worst = done.sort_values(
+        [f"{metric}_error", "id"], ascending=[False, True], kind="stable"
+    ).head(count)
     return pd.DataFrame(
         {
             "run": worst["id"],
@@ -1293,6 +1296,9 @@ def ttft_by_completions(done: pd.DataFrame) -> pd.DataFrame:
     for key, series in _series(done, "osl"):
         if series["osl"].nunique() < 2:
             continue
+        series = series.dropna(subset=["silicon_tpot_ms", "predicted_tpot_ms"])
+        if series["osl"].nunique() < 2:
+            continue
         clients = series.apply(concurrency_of, axis=1).to_numpy(dtype=np.float64)
         series = series.assign(
             measured_interval=series["osl"] * series["silicon_tpot_ms"] / clients,
@@ -1346,7 +1352,11 @@ def _completion_lines(done: pd.DataFrame) -> list[str]:
         "measured with the measured TPOT, the predicted with the predicted); the slopes' "
         "medians per engine and model. A request's own prefill does not depend on its "
         "output length: a slope near 1 says a new request waits about one such interval for "
-        "a batch slot before its prefill starts, near 0 that it does not wait.",
+        "a batch slot before its prefill starts, near 0 that it does not wait. The interval "
+        "leaves out TTFT's own share of a client's cycle, which makes a slope s read as s / "
+        "(1 - s / C); InferenceX's client draws outputs from 0.8 to 1.0 of the stated length, "
+        "which makes its runs' slopes read about a tenth low; most series hold two output "
+        "lengths, a line through two points.",
         "",
         _markdown(table),
     ]
