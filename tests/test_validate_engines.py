@@ -605,6 +605,31 @@ def test_ttft_against_the_time_between_completions() -> None:
     assert _completion_lines(errors(pd.DataFrame(rows[2:]))) == []
 
 
+def test_what_a_prefill_costs_the_other_clients_decoding() -> None:
+    """Four clients at 128 and 1,024 output tokens: measured TPOT 12 and 10.25 ms give P =
+    1.75 / (4 x (1/128 - 1/1,024)) = 64 ms, predicted 11 and 10.5625 ms give 16 ms; TTFT
+    measured 300 ms, predicted 100 ms: a gap of 200 ms, 48 ms of it in P. Outputs less than
+    twice apart are left out."""
+    from rooflens.measure.validate_engines import _prefill_in_decode_lines, prefill_in_decode
+
+    base = SERIES_BASE | {"batch_size": 4, "isl": 1000, "silicon_ttft_ms": 300.0,
+                          "predicted_ttft_ms": 100.0}  # fmt: skip
+    rows = [
+        base | {"osl": 128, "silicon_tpot_ms": 12.0, "predicted_tpot_ms": 11.0},
+        base | {"osl": 1024, "silicon_tpot_ms": 10.25, "predicted_tpot_ms": 10.5625},
+        base | {"osl": 100, "isl": 2000, "silicon_tpot_ms": 12.0, "predicted_tpot_ms": 9.0},
+        base | {"osl": 150, "isl": 2000, "silicon_tpot_ms": 10.0, "predicted_tpot_ms": 9.0},
+    ]
+    shares = prefill_in_decode(errors(pd.DataFrame(rows)))
+    assert len(shares) == 1
+    assert shares["measured"].iloc[0] == pytest.approx(64.0)
+    assert shares["predicted"].iloc[0] == pytest.approx(16.0)
+    assert shares["gap"].iloc[0] == pytest.approx(200.0)
+    text = "\n".join(_prefill_in_decode_lines(errors(pd.DataFrame(rows))))
+    assert "| vllm | m | 1 | 2 | 64.00 | 16.00 | 48.00 | 200.00 |" in text
+    assert _prefill_in_decode_lines(errors(pd.DataFrame(rows[2:]))) == []
+
+
 def test_tensorrt_llm_runs_under_attention_dp_are_told_apart() -> None:
     """TensorRT-LLM's runs with attention DP (measured 1,000 and 3,000 ms, predicted 200
     each) and without (measured 100, predicted 90): medians per kind, with the reason."""

@@ -1362,6 +1362,89 @@ def _completion_lines(done: pd.DataFrame) -> list[str]:
     ]
 
 
+# Output lengths at least this many times apart give the decode steps' share of a prefill
+# (prefill_in_decode) a spread worth reading.
+OUTPUT_SPREAD = 2.0
+
+
+def prefill_in_decode(done: pd.DataFrame) -> pd.DataFrame:
+    """Each series of runs that differ only in output length, its outputs at least
+    OUTPUT_SPREAD times apart: the time each request's prefill adds to the iterations the
+    other clients decode in, P, measured and predicted. C clients decoding osl tokens each
+    share the iterations with one prefill per request, so TPOT ~ T + C x P / osl, and the
+    shortest and longest outputs give P = (TPOT_short - TPOT_long) / (C (1/osl_short -
+    1/osl_long)) (the runs' medians at each length; a longer output's longer contexts make
+    T grow with it too, which the predicted P counts as the measured does). Beside it, the
+    median TTFT gap (measured - predicted) of the series. Time a request's first token waits
+    that held up no one else's decoding shows as a TTFT gap without a matching excess of P."""
+    rows = []
+    for key, series in _series(done, "osl"):
+        series = series.dropna(subset=["silicon_tpot_ms", "predicted_tpot_ms"])
+        if series["osl"].nunique() < 2:
+            continue
+        at = series.assign(clients=series.apply(concurrency_of, axis=1)).groupby("osl")[
+            ["silicon_tpot_ms", "predicted_tpot_ms", "silicon_ttft_ms", "predicted_ttft_ms",
+             "clients"]
+        ].median()  # fmt: skip
+        short, long = at.index.min(), at.index.max()
+        if long < OUTPUT_SPREAD * short:
+            continue
+        shares = at["clients"].iloc[0] * (1 / short - 1 / long)
+        measured = (at.loc[short, "silicon_tpot_ms"] - at.loc[long, "silicon_tpot_ms"]) / shares
+        predicted = (
+            at.loc[short, "predicted_tpot_ms"] - at.loc[long, "predicted_tpot_ms"]
+        ) / shares
+        gap = (at["silicon_ttft_ms"] - at["predicted_ttft_ms"]).median()
+        rows.append(dict(zip(_series_keys("osl"), key, strict=True)) | {
+            "runs": len(series), "measured": measured, "predicted": predicted, "gap": gap,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _prefill_in_decode_lines(done: pd.DataFrame) -> list[str]:
+    shares = prefill_in_decode(done)
+    if shares.empty:
+        return []
+    table = (
+        shares.assign(excess=shares["measured"] - shares["predicted"])
+        .groupby(["backend", "model_path"])
+        .agg(
+            series=("runs", "size"),
+            runs=("runs", "sum"),
+            measured=("measured", "median"),
+            predicted=("predicted", "median"),
+            excess=("excess", "median"),
+            gap=("gap", "median"),
+        )
+        .reset_index()
+        .sort_values("gap", ascending=False)
+        .rename(
+            columns={
+                "measured": "P measured ms",
+                "predicted": "P predicted ms",
+                "excess": "P meas - pred ms",
+                "gap": "TTFT meas - pred ms",
+            }
+        )
+    )
+    return [
+        "",
+        "What a prefill costs the other clients' decoding: C clients decoding osl tokens "
+        "each share the engine's iterations with one prefill per request, so TPOT ~ T + C x "
+        "P / osl, where P is the time a prefill adds to those iterations. Each series of "
+        "aggregated runs that differ only in output length (the same fixed as above, any "
+        f"concurrency, outputs at least {OUTPUT_SPREAD:g} times apart), P from its shortest "
+        "and longest outputs, measured and predicted (medians per engine and model), beside "
+        "the series' TTFT gap. Time the engine's iterations spend on a prefill holds up every "
+        "decoding client, so missing prefill time in the iterations shows as P measured "
+        "above predicted by about the TTFT gap; a TTFT gap well above that excess is time a "
+        "request waits that held up no one else (outside the iterations, or overlapped "
+        "with them).",
+        "",
+        _markdown(table),
+    ]
+
+
 def per_iteration_gap(done: pd.DataFrame) -> pd.DataFrame:
     """Per engine and model, over aggregated runs: (measured - predicted TTFT) / the prefill
     iterations a request's predicted TTFT spans, its median and 10th-90th percentiles across
@@ -1895,6 +1978,7 @@ def report(
             *_split_lines(mine),
             *_tp_lines(mine),
             *_completion_lines(mine),
+            *_prefill_in_decode_lines(mine),
             *_iteration_gap_lines(mine),
             *_graph_lines(mine),
             *_balance_lines(mine),
