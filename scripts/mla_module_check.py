@@ -138,6 +138,36 @@ def _band(interval: pd.Interval) -> str:
     return f"{low:,} tokens and more" if np.isinf(high) else f"{low:,}-{int(high):,} tokens"
 
 
+# GLM-5's sparse latent attention as SGLang runs it (flash_mla_sparse_fwd), timed alone at 64
+# heads on one GPU: `glm5_dsa_attn_module` rows, a prefill of `isl` tokens where step is 0.
+DSA_MODEL = "zai-org/GLM-5"
+DSA_TABLE = "glm5_dsa_attn_module_perf"
+
+
+def dsa_check(root: Path, system: str) -> pd.DataFrame:
+    """GLM-5's sparse attention kernel rows of one system (one sequence, prefill), measured and
+    as SGLang's shipped profile prices the `latent_attention` operator (s); empty without the
+    table."""
+    folder = aic.pick_version(root, system, "sparse_attention", "sglang", None, (DSA_TABLE,))
+    rows = aic.read_table(folder, DSA_TABLE) if folder else None
+    if rows is None:
+        return pd.DataFrame()
+    rows = rows[(rows["latency"] > 0) & (rows["step"] == 0) & (rows["batch_size"] == 1)]
+    rows = rows.groupby(["num_heads", "isl"], as_index=False)["latency"].median()
+    frames = []
+    for heads, part in rows.groupby("num_heads"):
+        analysis = api.analyze(
+            DSA_MODEL, catalog_device(system).name, batch=1,
+            prompt_len=part["isl"].to_numpy(float), gen_len=1, engine="sglang",
+            tp=int(64 // heads), flash_attention=True, kv_bits=8, **GEMMS["fp8_block"],
+        )  # fmt: skip
+        step = analysis.steps["prefill"]
+        at = step.names.index("latent_attention")
+        priced = np.broadcast_to(np.asarray(step.time, float)[at], (len(part),))
+        frames.append(part.assign(system=system, measured=part["latency"] * 1e-3, priced=priced))
+    return pd.concat(frames, ignore_index=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data", type=Path, help="aiconfigurator's systems/data folder")
@@ -147,6 +177,17 @@ def main() -> None:
     print(_markdown(summary(every)))
     print()
     print(_markdown(by_tokens(every)))
+    sparse = [dsa_check(args.data, system) for system in SYSTEMS]
+    sparse = [c for c in sparse if not c.empty]
+    if sparse:
+        dsa = pd.concat(sparse, ignore_index=True)
+        dsa["priced / measured"] = dsa["priced"] / dsa["measured"]
+        table = dsa.pivot_table(
+            index="system", columns="isl", values="priced / measured", aggfunc="median"
+        )
+        table.columns = [f"{int(c):,} tokens" for c in table.columns]
+        print()
+        print(_markdown(table.reset_index()))
 
 
 if __name__ == "__main__":

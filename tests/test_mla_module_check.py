@@ -111,3 +111,37 @@ def test_sglang_module_rows_leave_out_the_projections_its_collector_replaces(
     bands = script.by_tokens(checked.reset_index())
     ratio = checked.loc["prefill", "priced"] / 1.2e-3
     assert bands.loc[0, "4,097 tokens and more"] == pytest.approx(ratio)
+
+
+def test_glm5_sparse_attention_rows_are_priced_as_the_latent_attention_operator(
+    tmp_path, load_script
+) -> None:
+    """GLM-5's sparse attention kernel rows (SGLang `glm5_dsa_attn_module`): one sequence's
+    prefill at 64 heads, priced as SGLang's profile prices GLM-5's `latent_attention` at TP 1
+    (32 heads: TP 2); rows of another batch size or step are left out."""
+    script = load_script("mla_module_check")
+    folder = tmp_path / "h200_sxm" / "sparse_attention" / "sglang" / "0.5.14"
+    folder.mkdir(parents=True)
+    pd.DataFrame([
+        {"num_heads": 64, "batch_size": 1, "isl": 4096, "step": 0, "latency": 2.0},
+        {"num_heads": 32, "batch_size": 1, "isl": 1024, "step": 0, "latency": 0.3},
+        {"num_heads": 64, "batch_size": 2, "isl": 4096, "step": 0, "latency": 9.0},
+        {"num_heads": 64, "batch_size": 1, "isl": 4096, "step": 4, "latency": 9.0},
+    ]).to_csv(folder / "glm5_dsa_attn_module_perf.csv", index=False)  # fmt: skip
+    checked = script.dsa_check(tmp_path, "h200_sxm").set_index(["num_heads", "isl"])
+    assert len(checked) == 2
+    from rooflens.measure.validate_engines import QUANT_MODES
+
+    def priced(tp: int, prompt: int) -> float:
+        analysis = api.analyze(
+            "zai-org/GLM-5", "h200-sxm", batch=1, prompt_len=prompt, gen_len=1,
+            engine="sglang", tp=tp, flash_attention=True, kv_bits=8, **QUANT_MODES["fp8_block"],
+        )  # fmt: skip
+        rows = api.operator_rows(analysis)
+        (row,) = [r for r in rows if r["stage"] == "prefill" and r["name"] == "latent_attention"]
+        return row["time"]
+
+    assert checked.loc[(64, 4096), "priced"] == pytest.approx(priced(1, 4096), rel=1e-9)
+    assert checked.loc[(32, 1024), "priced"] == pytest.approx(priced(2, 1024), rel=1e-9)
+    assert checked.loc[(64, 4096), "measured"] == pytest.approx(2.0e-3)
+    assert script.dsa_check(tmp_path, "b200_sxm").empty
