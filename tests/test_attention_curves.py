@@ -21,6 +21,7 @@ from rooflens.calibration.aiconfigurator import (
     foreign_kv_types,
     mla_samples,
 )
+from rooflens.calibration.profile import load_profile
 from rooflens.core.efficiency import EngineProfile
 from rooflens.core.operators import FlashAttention, LatentAttention, Precision, Step
 from rooflens.core.options import Quantization
@@ -373,3 +374,42 @@ def test_sglang_hopper_context_rows_are_read_as_the_absorbed_kernel_they_time() 
     assert both.ops == pytest.approx([ops, float(np.squeeze(expected_four))])
     absorbed_four, _ = absorbed_prefill_cost(batch, 32, Precision(Quantization(kv_bits=16)))
     assert absorbed_four == pytest.approx([4 * 32 * (512 * 513 / 2) * 2181])
+
+
+def test_sparse_latent_attention_has_prefill_curves_of_its_own() -> None:
+    """GLM-5's sparse attention rows (SGLang `glm5_dsa_attn_module`, FP8 cache) are read as
+    the sparse LatentAttention they time; an SGLang profile prices GLM-5's prefill attention
+    with them and its decode steps as latent attention (`mla`, saying so), while a profile
+    without them prices both as latent attention, as before."""
+    from rooflens.calibration.aiconfigurator import DSA_DIMS, DSA_TOPK, dsa_samples
+
+    rows = pd.DataFrame({
+        "kv_cache_dtype": "fp8_e4m3", "num_heads": 64, "batch_size": [1, 4, 2],
+        "isl": [8192, 1024, 8192], "step": [0, 0, 4], "latency": [4.0, 2.0, 9.0],
+    })  # fmt: skip
+    (samples,) = dsa_samples(rows)
+    assert (samples.op_class, samples.dtype) == ("dsa_prefill", "fp8")
+    assert len(samples.time) == 2  # the step-4 row is not a prefill of its tokens
+    op = LatentAttention(
+        "dsa", "block", ("q",), "o", num_heads=64, span=DSA_TOPK, sparse=True, **DSA_DIMS
+    )
+    step = Step(np.array([1.0, 4.0]), np.array([8192.0, 1024.0]), np.array([0.0, 0.0]))
+    expected = op.cost(step, Precision(Quantization(kv_bits=8)))
+    assert samples.ops == pytest.approx(np.asarray(expected.ops))
+
+    def priced_by(engine: str) -> dict[str, str]:
+        analysis = api.analyze(
+            "zai-org/GLM-5", "h200-sxm", batch=4, prompt_len=4096, gen_len=8, tp=8, kv_bits=8,
+            engine=engine, w_bits=8, a_bits=8, w_scale=128,
+        )  # fmt: skip
+        rows = api.operator_rows(analysis)
+        return {r["stage"]: r["priced_by"] for r in rows if r["name"] == "latent_attention"}
+
+    assert priced_by("sglang") == {"prefill": "dsa_prefill:fp8", "decode": "mla:fp8 (fallback)"}
+    assert priced_by("trtllm") == {"prefill": "mla_prefill:fp8", "decode": "mla:fp8"}
+    profile = load_engine_profile("sglang", "h200-sxm")
+    assert profile.fallbacks["dsa"] == "not measured for sglang: priced as mla"
+    assert profile.curves("dsa", "fp8") is profile.curves("mla", "fp8")
+    # A device (transformers) profile has neither: latent attention's parent, attention.
+    device = load_profile(get_device("h200-sxm").calibration)
+    assert device.curves("dsa_prefill") is device.curves("attention")

@@ -45,6 +45,7 @@ from rooflens.core.efficiency import (
     PARENT_CLASS,
     PHASE_OF,
     SCAN_CLASSES,
+    SUBCLASS_OF,
     WEIGHT_DOMINATED,
     WIDE,
     WIDE_GROUP,
@@ -777,6 +778,48 @@ def absorbed_prefill_cost(
     return np.asarray(ops, dtype=float), np.asarray(memory, dtype=float)
 
 
+# GLM-5's sparse latent attention, the geometry SGLang's `glm5_dsa_attn_module` rows time (its
+# config.json): 256-wide heads of which 64 rotary, 256-wide values, a 512-wide latent, each
+# query over the 2,048 keys its indexer picks. The rows' KV-cache type, by its name there.
+DSA_DIMS = {"head_dim": 256, "rope_dim": 64, "v_dim": 256, "kv_lora": 512}
+DSA_TOPK = 2048
+DSA_KV_TYPES = {"fp8_e4m3": ("fp8", 8), "bfloat16": ("bf16", 16)}
+
+
+def dsa_samples(df: pd.DataFrame) -> list[Samples]:
+    """Sparse latent attention's prefill kernel (`flash_mla_sparse_fwd`), priced as rooflens's
+    LatentAttention prices GLM-5's (sparse, the absorbed form over DSA_TOPK keys): rows of
+    `isl` new tokens (step 0), `num_heads` on one device. Decode steps are not timed apart:
+    they take the latent-attention class's curves (SUBCLASS_OF)."""
+    out = []
+    rows = df[(df["step"] == 0) & (df["latency"] > 0)]
+    for name, (dtype, kv_bits) in DSA_KV_TYPES.items():
+        typed = rows[rows["kv_cache_dtype"] == name].drop_duplicates(
+            ["num_heads", "batch_size", "isl"]
+        )
+        if typed.empty:
+            continue
+        ops, memory = np.empty(len(typed)), np.empty(len(typed))
+        position = pd.Series(np.arange(len(typed)), index=typed.index)
+        for h, part in typed.groupby("num_heads", sort=False):
+            b = part["batch_size"].to_numpy(float)
+            step = Step(b, part["isl"].to_numpy(float), 0 * b)
+            op = LatentAttention(
+                "dsa", "block", ("q",), "o", num_heads=int(h), span=DSA_TOPK, sparse=True,
+                **DSA_DIMS,
+            )  # fmt: skip
+            o, m = _priced(op.cost(step, Precision(Quantization(kv_bits=kv_bits))))
+            idx = position[part.index].to_numpy()
+            ops[idx] = np.broadcast_to(o, len(part))
+            memory[idx] = np.broadcast_to(m, len(part))
+        shape = typed[["batch_size", "isl", "step", "num_heads"]].to_numpy()
+        time = typed["latency"].to_numpy() * 1e-3
+        parts = typed["batch_size"] * sequence_heads(typed["num_heads"], 1, True)
+        aspect = memory / parts.to_numpy(float)
+        out.append(Samples("dsa_prefill", dtype, "bf16", ops, memory, time, shape, aspect=aspect))
+    return out
+
+
 def mla_samples(context: pd.DataFrame | None, generation: pd.DataFrame | None) -> list[Samples]:
     """Latent attention kernels (DeepSeek-V3 geometry, `num_heads` on one device)."""
     out = []
@@ -874,7 +917,8 @@ def fit_curves(s: Samples, device: Device) -> ClassEfficiency:
     # Attention kernels' rows compute in BF16 (attn_dtype bfloat16) whatever the cache type:
     # their shares are of BF16's peak, and price so. A GEMM's are of its own type's peak,
     # and a type not measured borrows the BF16 curves as shares of its own (`fallbacks`).
-    peak = s.peak_dtype if PARENT_CLASS.get(s.family, s.family) == "attention" else None
+    family = SUBCLASS_OF.get(s.family, s.family)
+    peak = s.peak_dtype if PARENT_CLASS.get(family, family) == "attention" else None
     # Attention's grids are left as the medians fell: held to a rising time per bytes per
     # sequence and head, TensorRT-LLM's wide-group decode tables missed their held-out rows by
     # 43 % median on the B200 instead of 29 % (docs/engines.md, Format).
@@ -1172,6 +1216,7 @@ def fit_engine(
         ("attention", ["generation_attention_perf"], lambda d: _attention_samples(d, True, own)),
         ("moe", ["moe_perf"], lambda d: moe_samples(d, MOE_KERNELS.get((engine, system)))),
         ("mla", ["context_mla_perf", "generation_mla_perf"], mla_samples),
+        ("sparse_attention", ["glm5_dsa_attn_module_perf"], dsa_samples),
         ("linear_attention", ["gdn_perf"], lambda d: scan_samples(d, "gated_deltanet", state)),
         ("kda", ["kda_perf"], lambda d: scan_samples(d, "kda", state)),
         ("quantize", ["scale_matrix_perf"], vector_samples),
@@ -1305,6 +1350,14 @@ def fit_engine(
     for cls, parent in PARENT_CLASS.items():
         if cls not in classes:
             fallbacks[cls] = f"not measured for {engine}: priced with the {parent} curves"
+    for cls, base in SUBCLASS_OF.items():
+        own = sorted(k for k in dtype_classes if k.partition(":")[0] == cls)
+        if cls not in classes and own:
+            # The only kernel measured prices the cache types it was not timed with.
+            classes[cls] = dtype_classes[own[0]]
+            fallbacks[f"{cls}:bf16"] = f"not measured: the {own[0]} curves"
+        elif cls not in classes:
+            fallbacks[cls] = f"not measured for {engine}: priced as {base}"
     for dtype in ("fp8", "fp4"):
         if dtype not in device.peak_ops:
             runs_as = device.matrix_dtype(8 if dtype == "fp8" else 4, True, True)
@@ -1501,6 +1554,9 @@ def _merge_phases(classes: dict, dtype_classes: dict) -> tuple[dict, dict]:
             cls = name.removesuffix("_prefill")
             decode_key = f"{cls}_decode" + (f":{dtype}" if dtype else "")
             prefill = source[key]
+            target[key_of(name, dtype)] = prefill
+            if cls in SUBCLASS_OF and decode_key not in source:
+                continue  # its decode steps take the class it is a kind of (SUBCLASS_OF)
             decode = source.get(decode_key, prefill)
             target[key_of(cls, dtype)] = ClassEfficiency(
                 compute=prefill.compute,
@@ -1510,7 +1566,6 @@ def _merge_phases(classes: dict, dtype_classes: dict) -> tuple[dict, dict]:
                 fixed=decode.fixed,  # the fixed time matters in short decode kernels
                 peak=prefill.peak,
             )
-            target[key_of(name, dtype)] = prefill
         for key in list(source):  # decode measured without prefill
             name, _, dtype = key.partition(":")
             if name.endswith("_decode"):

@@ -54,15 +54,21 @@ OperatorClass = Literal["matmul", "attention", "vector"]
 # tables for (Gated DeltaNet's, Kimi Delta Attention's) with curves of their own; a profile
 # without them prices these as the class they belong to.
 EngineClass = Literal[
-    "matmul", "attention", "vector", "moe", "mla", "gdn", "kda", "attention_prefill", "mla_prefill"
-]
+    "matmul", "attention", "vector", "moe", "mla", "gdn", "kda", "attention_prefill",
+    "mla_prefill", "dsa_prefill",
+]  # fmt: skip
 PARENT_CLASS = {"moe": "matmul", "mla": "attention", "gdn": "attention", "kda": "attention"}
+# A class priced as another in every lookup (its data types and phase too) where a profile has
+# no curves of its own: sparse latent attention (DeepSeek Sparse Attention's absorbed form over
+# the keys its indexer picks, "dsa") as latent attention, whose decode kernels the operator
+# tables do not time apart.
+SUBCLASS_OF = {"dsa": "mla", "dsa_prefill": "mla_prefill"}
 # Attention over prompt chunks (a prefill step's) has curves of its own in engine profiles:
 # the operator tables time it as kernels apart from decode's (FlashAttention's and FlashInfer's
 # prefill paths, TensorRT-LLM's context kernels), at fractions of the bound that decode's curves
 # do not give (docs/engines.md, Format). A profile without them prices it as the class's
 # (`curves` of the class and the same data type).
-PREFILL_CLASSES = {"attention": "attention_prefill", "mla": "mla_prefill"}
+PREFILL_CLASSES = {"attention": "attention_prefill", "mla": "mla_prefill", "dsa": "dsa_prefill"}
 PHASE_OF = {prefill: cls for cls, prefill in PREFILL_CLASSES.items()}
 # The engine class of a recurrent mixer's scan, by mixer kind (others: the attention class).
 SCAN_CLASSES = {"gated_deltanet": "gdn", "kda": "kda"}
@@ -468,6 +474,8 @@ class EfficiencyProfile(BaseModel):
         if op_class.startswith(KERNEL_PREFIX):
             kind = self.kernel_kinds.get(op_class.removeprefix(KERNEL_PREFIX))
             return kind if kind is not None else self.classes["vector"]
+        if op_class in SUBCLASS_OF and op_class not in self.classes:
+            return self.curves(SUBCLASS_OF[op_class], dtype)
         if self._without_phase(op_class, dtype):
             return self.curves(PHASE_OF[op_class], dtype)
         if op_class not in self.classes:
@@ -481,6 +489,8 @@ class EfficiencyProfile(BaseModel):
             return (
                 op_class if op_class.removeprefix(KERNEL_PREFIX) in self.kernel_kinds else "vector"
             )
+        if op_class in SUBCLASS_OF and op_class not in self.classes:
+            return self.curves_name(SUBCLASS_OF[op_class], dtype)
         if self._without_phase(op_class, dtype):
             return self.curves_name(PHASE_OF[op_class], dtype)
         return op_class if op_class in self.classes else PARENT_CLASS.get(op_class, op_class)
@@ -735,7 +745,13 @@ class EngineProfile(EfficiencyProfile):
         """(what has no curves of its own, what prices it instead), else None: a class the
         operator tables lack, or a type of a class beyond its own (OWN_DTYPES), as the
         profile's `fallbacks` say where they do, else as `curves` reads it. A prefill class
-        without curves of this type is its class's, with that class's fallback."""
+        without curves of this type is its class's, with that class's fallback; a subclass
+        without curves of its own (SUBCLASS_OF) is its base class's, unless the profile says
+        why."""
+        if op_class in SUBCLASS_OF and op_class not in self.classes:
+            if op_class in self.fallbacks:
+                return op_class, self.fallbacks[op_class]
+            return self.fallback(SUBCLASS_OF[op_class], dtype)
         if self._without_phase(op_class, dtype):
             return self.fallback(PHASE_OF[op_class], dtype)
         if op_class in self.fallbacks:

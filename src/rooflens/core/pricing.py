@@ -560,7 +560,7 @@ def _engine_class(op: Operator) -> str:
     if isinstance(op, ExpertLinear):
         return "moe"
     if isinstance(op, LatentAttention):
-        return "mla"
+        return "dsa" if op.sparse else "mla"
     if isinstance(op, StateScan) and op.kind in SCAN_CLASSES:
         return SCAN_CLASSES[op.kind]
     return op.efficiency_class
