@@ -389,7 +389,7 @@ def test_sparse_latent_attention_has_prefill_curves_of_its_own() -> None:
     })  # fmt: skip
     (samples,) = dsa_samples(rows)
     assert (samples.op_class, samples.dtype) == ("dsa_prefill", "fp8")
-    assert len(samples.time) == 2  # the step-4 row is not a prefill of its tokens
+    assert len(samples.time) == 2  # rows after cached tokens (step 4) are not read
     op = LatentAttention(
         "dsa", "block", ("q",), "o", num_heads=64, span=DSA_TOPK, sparse=True, **DSA_DIMS
     )
@@ -408,8 +408,36 @@ def test_sparse_latent_attention_has_prefill_curves_of_its_own() -> None:
     assert priced_by("sglang") == {"prefill": "dsa_prefill:fp8", "decode": "mla:fp8 (fallback)"}
     assert priced_by("trtllm") == {"prefill": "mla_prefill:fp8", "decode": "mla:fp8"}
     profile = load_engine_profile("sglang", "h200-sxm")
-    assert profile.fallbacks["dsa"] == "not measured for sglang: priced as mla"
+    assert profile.fallbacks["dsa"] == "its decode kernel not measured for sglang: priced as mla"
     assert profile.curves("dsa", "fp8") is profile.curves("mla", "fp8")
     # A device (transformers) profile has neither: latent attention's parent, attention.
     device = load_profile(get_device("h200-sxm").calibration)
     assert device.curves("dsa_prefill") is device.curves("attention")
+
+
+def test_a_fit_gives_sparse_attention_prefill_curves_and_leaves_its_decode_to_mla(
+    tmp_path,
+) -> None:
+    """An SGLang fit on a toy GEMM table and 24 sparse attention rows (FP8 cache): typed and
+    untyped `dsa_prefill` curves (the same), no `dsa` class (its decode steps are latent
+    attention's), notes for the cache types and the decode, and held-out errors."""
+    gemm = tmp_path / "toy" / "gemm" / "sglang" / "1.0"
+    gemm.mkdir(parents=True)
+    m = np.array([1, 4, 16, 64, 256, 1024, 4096], dtype=float)
+    pd.DataFrame(
+        {"gemm_dtype": "bfloat16", "m": m, "n": 4096, "k": 4096, "latency": 0.01 + m * 1e-4}
+    ).to_csv(gemm / "gemm_perf.csv", index=False)
+    sparse = tmp_path / "toy" / "sparse_attention" / "sglang" / "1.0"
+    sparse.mkdir(parents=True)
+    pd.DataFrame([
+        {"kv_cache_dtype": "fp8_e4m3", "num_heads": 64, "batch_size": b, "isl": isl,
+         "step": 0, "latency": 0.05 + b * isl * 5e-4}
+        for b in (1, 2, 4, 8) for isl in (256, 512, 1024, 2048, 4096, 8192)
+    ]).to_csv(sparse / "glm5_dsa_attn_module_perf.csv", index=False)  # fmt: skip
+    fit = fit_engine(tmp_path, "toy", "sglang", get_device("h100-sxm"))
+    profile = fit.profile
+    assert profile.classes["dsa_prefill"] == profile.dtype_classes["dsa_prefill:fp8"]
+    assert "dsa" not in profile.classes and "dsa:fp8" not in profile.dtype_classes
+    assert profile.fallbacks["dsa_prefill:bf16"] == "not measured: the dsa_prefill:fp8 curves"
+    assert profile.fallbacks["dsa"] == "its decode kernel not measured for sglang: priced as mla"
+    assert "dsa_prefill:fp8" in fit.held_out

@@ -789,8 +789,10 @@ DSA_KV_TYPES = {"fp8_e4m3": ("fp8", 8), "bfloat16": ("bf16", 16)}
 def dsa_samples(df: pd.DataFrame) -> list[Samples]:
     """Sparse latent attention's prefill kernel (`flash_mla_sparse_fwd`), priced as rooflens's
     LatentAttention prices GLM-5's (sparse, the absorbed form over DSA_TOPK keys): rows of
-    `isl` new tokens (step 0), `num_heads` on one device. Decode steps are not timed apart:
-    they take the latent-attention class's curves (SUBCLASS_OF)."""
+    `isl` new tokens with nothing cached (step 0), `num_heads` on one device. The table's rows
+    after `step` cached tokens time the same kernel at about the same time (it runs every
+    query over DSA_TOPK key slots), and its one-token rows the decode shapes; neither is read:
+    decode steps take the latent-attention class's curves (SUBCLASS_OF)."""
     out = []
     rows = df[(df["step"] == 0) & (df["latency"] > 0)]
     for name, (dtype, kv_bits) in DSA_KV_TYPES.items():
@@ -1350,14 +1352,21 @@ def fit_engine(
     for cls, parent in PARENT_CLASS.items():
         if cls not in classes:
             fallbacks[cls] = f"not measured for {engine}: priced with the {parent} curves"
-    for cls, base in SUBCLASS_OF.items():
+    for cls in SUBCLASS_OF:
         own = sorted(k for k in dtype_classes if k.partition(":")[0] == cls)
         if cls not in classes and own:
             # The only kernel measured prices the cache types it was not timed with.
             classes[cls] = dtype_classes[own[0]]
-            fallbacks[f"{cls}:bf16"] = f"not measured: the {own[0]} curves"
-        elif cls not in classes:
-            fallbacks[cls] = f"not measured for {engine}: priced as {base}"
+            for dtype in ("bf16", "fp8", "fp4"):
+                if f"{cls}:{dtype}" not in own:
+                    fallbacks[f"{cls}:{dtype}"] = f"not measured: the {own[0]} curves"
+    # A profile with a subclass's prefill curves prices its decode steps as the base class's:
+    # said where it holds (without them, the base class's own fallback says what prices it).
+    for phase, cls in PHASE_OF.items():
+        if cls in SUBCLASS_OF and phase in classes and cls not in classes:
+            fallbacks[cls] = (
+                f"its decode kernel not measured for {engine}: priced as {SUBCLASS_OF[cls]}"
+            )
     for dtype in ("fp8", "fp4"):
         if dtype not in device.peak_ops:
             runs_as = device.matrix_dtype(8 if dtype == "fp8" else 4, True, True)

@@ -746,12 +746,15 @@ class EngineProfile(EfficiencyProfile):
         operator tables lack, or a type of a class beyond its own (OWN_DTYPES), as the
         profile's `fallbacks` say where they do, else as `curves` reads it. A prefill class
         without curves of this type is its class's, with that class's fallback; a subclass
-        without curves of its own (SUBCLASS_OF) is its base class's, unless the profile says
-        why."""
+        without curves of its own (SUBCLASS_OF) is its base class's, or, where that has none,
+        the profile's note on the subclass."""
         if op_class in SUBCLASS_OF and op_class not in self.classes:
-            if op_class in self.fallbacks:
+            # The base class's own fallback first (it says what prices it), else the
+            # profile's note on the subclass.
+            base = self.fallback(SUBCLASS_OF[op_class], dtype)
+            if base is None and op_class in self.fallbacks:
                 return op_class, self.fallbacks[op_class]
-            return self.fallback(SUBCLASS_OF[op_class], dtype)
+            return base
         if self._without_phase(op_class, dtype):
             return self.fallback(PHASE_OF[op_class], dtype)
         if op_class in self.fallbacks:
