@@ -66,17 +66,22 @@ def _rows(decode: bool, fraction: float | Callable[[float], float]) -> list[dict
     return rows
 
 
-def _toy_profile(
-    tmp_path: Path, prefill: float, decode: float | Callable[[float], float]
-) -> EngineProfile:
-    """A vLLM profile fitted on toy attention tables of these laws (and a GEMM table, which
-    every fit needs)."""
-    gemm = tmp_path / "toy" / "gemm" / "vllm" / "1.0"
+def _toy_gemms(tmp_path: Path, engine: str) -> None:
+    """The toy system's GEMM table, which every fit needs."""
+    gemm = tmp_path / "toy" / "gemm" / engine / "1.0"
     gemm.mkdir(parents=True)
     m = np.array([1, 4, 16, 64, 256, 1024, 4096], dtype=float)
     pd.DataFrame(
         {"gemm_dtype": "bfloat16", "m": m, "n": 4096, "k": 4096, "latency": 0.01 + m * 1e-4}
     ).to_csv(gemm / "gemm_perf.csv", index=False)
+
+
+def _toy_profile(
+    tmp_path: Path, prefill: float, decode: float | Callable[[float], float]
+) -> EngineProfile:
+    """A vLLM profile fitted on toy attention tables of these laws (and a GEMM table, which
+    every fit needs)."""
+    _toy_gemms(tmp_path, "vllm")
     attention = tmp_path / "toy" / "attention" / "vllm" / "1.0"
     attention.mkdir(parents=True)
     pd.DataFrame(_rows(False, prefill)).to_csv(attention / "context_attention_perf.csv")
@@ -421,12 +426,7 @@ def test_a_fit_gives_sparse_attention_prefill_curves_and_leaves_its_decode_to_ml
     """An SGLang fit on a toy GEMM table and 24 sparse attention rows (FP8 cache): typed and
     untyped `dsa_prefill` curves (the same), no `dsa` class (its decode steps are latent
     attention's), notes for the cache types and the decode, and held-out errors."""
-    gemm = tmp_path / "toy" / "gemm" / "sglang" / "1.0"
-    gemm.mkdir(parents=True)
-    m = np.array([1, 4, 16, 64, 256, 1024, 4096], dtype=float)
-    pd.DataFrame(
-        {"gemm_dtype": "bfloat16", "m": m, "n": 4096, "k": 4096, "latency": 0.01 + m * 1e-4}
-    ).to_csv(gemm / "gemm_perf.csv", index=False)
+    _toy_gemms(tmp_path, "sglang")
     sparse = tmp_path / "toy" / "sparse_attention" / "sglang" / "1.0"
     sparse.mkdir(parents=True)
     pd.DataFrame([
