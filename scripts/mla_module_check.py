@@ -28,6 +28,8 @@ import pandas as pd
 
 from rooflens import api
 from rooflens.calibration import aiconfigurator as aic
+from rooflens.core.errors import RooflensError
+from rooflens.engines import load_engine_profile
 from rooflens.measure.validate_engines import QUANT_MODES, _markdown, catalog_device
 
 MODEL = "deepseek-ai/DeepSeek-V3"
@@ -168,6 +170,72 @@ def dsa_check(root: Path, system: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+# DeepSeek-V3.2's whole sparse-attention module as each engine runs it, norm to norm with its
+# indexer (`dsa_context_module`: prompts of `isl` tokens, step 0 rows with nothing cached).
+DSA_MODULE_MODEL = "deepseek-ai/DeepSeek-V3.2"
+DSA_MODULE_TABLE = "dsa_context_module_perf"
+DSA_MODULE = (*MODULE, "indexer_q_proj", "indexer_k_proj", "indexer_k_norm",
+              "indexer_weights_proj", "indexer_scores")  # fmt: skip
+# Prompt lengths of the bands `dsa_module_check` reports: up to the indexer's 2,048 keys (where
+# SGLang's table runs dense MHA) and beyond.
+DSA_BANDS = (0, 2048, np.inf)
+
+
+def dsa_module_check(root: Path, system: str, engine: str) -> pd.DataFrame:
+    """DeepSeek-V3.2's sparse-attention module rows of one system and engine (prefill,
+    nothing cached), measured and priced as the engine's shipped profile prices the module's
+    operators, indexer included (s); empty without the table. A row's GEMM and KV-cache types
+    set the analysis'."""
+    device = catalog_device(system).name
+    try:  # the tables of the release the shipped profile holds, else the nearest
+        release = load_engine_profile(engine, device).engine_version
+    except RooflensError:
+        return pd.DataFrame()
+    tables = (DSA_MODULE_TABLE,)
+    folder = aic.pick_version(root, system, "sparse_attention", engine, release, tables)
+    rows = aic.read_table(folder, DSA_MODULE_TABLE) if folder else None
+    if rows is None:
+        return pd.DataFrame()
+    rows = rows[(rows["latency"] > 0) & (rows["step"] == 0) & (rows["model"] == DSA_MODULE_MODEL)]
+    keys = ["gemm_type", "kv_cache_dtype", "num_heads", "batch_size", "isl"]
+    rows = rows.groupby(keys, as_index=False)["latency"].median()
+    out = np.full(len(rows), np.nan)
+    for (gemm, kv, heads), part in rows.groupby(keys[:3]):
+        if gemm not in GEMMS or 128 % int(heads):
+            continue
+        analysis = api.analyze(
+            DSA_MODULE_MODEL, device, batch=part["batch_size"].to_numpy(float),
+            prompt_len=part["isl"].to_numpy(float), gen_len=1, engine=engine,
+            tp=128 // int(heads), flash_attention=True, kv_bits=8 if kv == "fp8" else 16,
+            **GEMMS[gemm],
+        )  # fmt: skip
+        step = analysis.steps["prefill"]
+        picked = [i for i, name in enumerate(step.names) if name in DSA_MODULE]
+        times = np.broadcast_to(np.asarray(step.time, float)[picked].T, (len(part), len(picked)))
+        out[rows.index.get_indexer(part.index)] = times.sum(axis=1)
+    return rows.assign(
+        system=system, engine=engine, version=folder.name, measured=rows["latency"] * 1e-3,
+        priced=out,
+    ).dropna(subset=["priced"])  # fmt: skip
+
+
+def dsa_bands(checked: pd.DataFrame) -> pd.DataFrame:
+    """Priced / measured (median) per system and engine, by prompt length (DSA_BANDS)."""
+    ratio = checked.assign(
+        ratio=checked["priced"] / checked["measured"], band=pd.cut(checked["isl"], DSA_BANDS)
+    )
+    table = ratio.pivot_table(
+        index=["system", "engine", "version"], columns="band", values="ratio",
+        aggfunc="median", observed=True,
+    )  # fmt: skip
+    table.columns = [
+        f"prompts of at most {int(c.right):,} tokens" if np.isfinite(c.right)
+        else f"prompts of more than {int(c.left):,} tokens"
+        for c in table.columns
+    ]  # fmt: skip
+    return table.reset_index()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data", type=Path, help="aiconfigurator's systems/data folder")
@@ -188,6 +256,13 @@ def main() -> None:
         table.columns = [f"{int(c):,} tokens" for c in table.columns]
         print()
         print(_markdown(table.reset_index()))
+    modules = [
+        dsa_module_check(args.data, system, engine) for system in SYSTEMS for engine in ENGINES
+    ]
+    modules = [c for c in modules if not c.empty]
+    if modules:
+        print()
+        print(_markdown(dsa_bands(pd.concat(modules, ignore_index=True))))
 
 
 if __name__ == "__main__":

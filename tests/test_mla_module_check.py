@@ -145,3 +145,43 @@ def test_glm5_sparse_attention_rows_are_priced_as_the_latent_attention_operator(
     assert checked.loc[(32, 1024), "priced"] == pytest.approx(priced(2, 1024), rel=1e-9)
     assert checked.loc[(64, 4096), "measured"] == pytest.approx(2.0e-3)
     assert script.dsa_check(tmp_path, "b200_sxm").empty
+
+
+def test_deepseek_v32_sparse_attention_modules_are_priced_with_their_indexer(
+    tmp_path, load_script
+) -> None:
+    """DeepSeek-V3.2's `dsa_context_module` rows: a prompt of 4,096 tokens at 128 heads on
+    TensorRT-LLM's H200 profile is priced as the module's operators, the indexer's included,
+    sum; rows after cached tokens or of another model are left out; the bands table gives
+    priced / measured for prompts beyond 2,048 tokens."""
+    script = load_script("mla_module_check")
+    folder = tmp_path / "h200_sxm" / "sparse_attention" / "trtllm" / "1.3.0rc20"
+    folder.mkdir(parents=True)
+    base = {
+        "model": "deepseek-ai/DeepSeek-V3.2",
+        "gemm_type": "bfloat16",
+        "kv_cache_dtype": "bfloat16",
+        "num_heads": 128,
+        "batch_size": 1,
+        "isl": 4096,
+    }
+    pd.DataFrame([
+        base | {"step": 0, "latency": 10.0},
+        base | {"step": 128, "latency": 99.0},
+        base | {"step": 0, "latency": 99.0, "model": "zai-org/GLM-5"},
+    ]).to_csv(folder / "dsa_context_module_perf.csv", index=False)  # fmt: skip
+    checked = script.dsa_module_check(tmp_path, "h200_sxm", "trtllm")
+    assert len(checked) == 1 and checked["measured"].iloc[0] == pytest.approx(10.0e-3)
+    analysis = api.analyze(
+        "deepseek-ai/DeepSeek-V3.2", "h200-sxm", batch=1, prompt_len=4096, gen_len=1,
+        engine="trtllm", tp=1, flash_attention=True, w_bits=16, a_bits=16, kv_bits=16,
+    )  # fmt: skip
+    rows = [r for r in api.operator_rows(analysis) if r["stage"] == "prefill"]
+    names = set(script.DSA_MODULE)
+    assert {"indexer_scores", "latent_attention", "q_a_proj"} <= {r["name"] for r in rows}
+    expected = sum(r["time"] for r in rows if r["name"] in names)
+    assert checked["priced"].iloc[0] == pytest.approx(expected, rel=1e-9)
+    bands = script.dsa_bands(checked)
+    ratio = expected / 10.0e-3
+    assert bands.loc[0, "prompts of more than 2,048 tokens"] == pytest.approx(ratio)
+    assert script.dsa_module_check(tmp_path, "b200_sxm", "trtllm").empty
