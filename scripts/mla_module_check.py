@@ -53,25 +53,33 @@ SYSTEMS = ("h100_sxm", "h200_sxm", "b200_sxm", "b300_sxm", "gb200", "gb300")
 
 
 def module_times(
-    rows: pd.DataFrame, device: str, engine: str, decode: bool, module: tuple[str, ...] = MODULE
+    rows: pd.DataFrame,
+    device: str,
+    engine: str,
+    decode: bool,
+    module: tuple[str, ...] = MODULE,
+    model: str = MODEL,
+    heads_of_model: int = HEADS,
 ) -> np.ndarray:
-    """Each module row's time (s) as the engine's shipped profile prices its operators: a
-    prefill of batch_size x isl tokens, or one decode step of batch_size sequences at `step`
-    tokens of context; NaN for a GEMM type not priced here."""
+    """Each row's time (s) as the engine's shipped profile prices the `module` operators of
+    `model` (whose `heads_of_model` heads a row's num_heads is a TP shard of): a prefill of
+    batch_size x isl tokens, or one decode step of batch_size sequences at `step` tokens of
+    context; NaN for a GEMM type not priced here."""
     out = np.full(len(rows), np.nan)
     keys = ["gemm_type", "kv_cache_dtype", "num_heads"]
     for (gemm, kv, heads), part in rows.groupby(keys, sort=False):
-        if gemm not in GEMMS or HEADS % int(heads):
+        if gemm not in GEMMS or heads_of_model % int(heads):
             continue
-        settings = GEMMS[gemm] | {"kv_bits": 8 if kv == "fp8" else 16}
+        # fp8 or fp8_e4m3, as the tables name it
+        settings = GEMMS[gemm] | {"kv_bits": 8 if str(kv).startswith("fp8") else 16}
         batch = part["batch_size"].to_numpy(float)
         context = part["isl"].to_numpy(float)
         if decode:  # the context of a decode row: `step`, or SGLang's tables' `isl` (step 0)
             step = part["step"].to_numpy(float)
             context = np.where(step > 0, step, context)
         analysis = api.analyze(
-            MODEL, device, batch=batch, prompt_len=context, gen_len=2 if decode else 1,
-            engine=engine, tp=HEADS // int(heads), flash_attention=True, **settings,
+            model, device, batch=batch, prompt_len=context, gen_len=2 if decode else 1,
+            engine=engine, tp=heads_of_model // int(heads), flash_attention=True, **settings,
         )  # fmt: skip
         step = analysis.steps["decode" if decode else "prefill"]
         picked = [i for i, name in enumerate(step.names) if name in module]
@@ -144,6 +152,7 @@ def _band(interval: pd.Interval) -> str:
 # heads on one GPU: `glm5_dsa_attn_module` rows, a prefill of `isl` tokens where step is 0.
 DSA_MODEL = "zai-org/GLM-5"
 DSA_TABLE = "glm5_dsa_attn_module_perf"
+DSA_HEADS = 64  # GLM-5's attention heads
 
 
 def dsa_check(root: Path, system: str) -> pd.DataFrame:
@@ -155,19 +164,13 @@ def dsa_check(root: Path, system: str) -> pd.DataFrame:
     if rows is None:
         return pd.DataFrame()
     rows = rows[(rows["latency"] > 0) & (rows["step"] == 0) & (rows["batch_size"] == 1)]
-    rows = rows.groupby(["num_heads", "isl"], as_index=False)["latency"].median()
-    frames = []
-    for heads, part in rows.groupby("num_heads"):
-        analysis = api.analyze(
-            DSA_MODEL, catalog_device(system).name, batch=1,
-            prompt_len=part["isl"].to_numpy(float), gen_len=1, engine="sglang",
-            tp=int(64 // heads), flash_attention=True, kv_bits=8, **GEMMS["fp8_block"],
-        )  # fmt: skip
-        step = analysis.steps["prefill"]
-        at = step.names.index("latent_attention")
-        priced = np.broadcast_to(np.asarray(step.time, float)[at], (len(part),))
-        frames.append(part.assign(system=system, measured=part["latency"] * 1e-3, priced=priced))
-    return pd.concat(frames, ignore_index=True)
+    keys = ["gemm_type", "kv_cache_dtype", "num_heads", "batch_size", "isl"]
+    rows = rows.groupby(keys, as_index=False)["latency"].median()
+    priced = module_times(
+        rows, catalog_device(system).name, "sglang", False, ("latent_attention",), DSA_MODEL,
+        DSA_HEADS,
+    )  # fmt: skip
+    return rows.assign(system=system, measured=rows["latency"] * 1e-3, priced=priced)
 
 
 # DeepSeek-V3.2's whole sparse-attention module as each engine runs it, norm to norm with its
@@ -199,20 +202,7 @@ def dsa_module_check(root: Path, system: str, engine: str) -> pd.DataFrame:
     rows = rows[(rows["latency"] > 0) & (rows["step"] == 0) & (rows["model"] == DSA_MODULE_MODEL)]
     keys = ["gemm_type", "kv_cache_dtype", "num_heads", "batch_size", "isl"]
     rows = rows.groupby(keys, as_index=False)["latency"].median()
-    out = np.full(len(rows), np.nan)
-    for (gemm, kv, heads), part in rows.groupby(keys[:3]):
-        if gemm not in GEMMS or 128 % int(heads):
-            continue
-        analysis = api.analyze(
-            DSA_MODULE_MODEL, device, batch=part["batch_size"].to_numpy(float),
-            prompt_len=part["isl"].to_numpy(float), gen_len=1, engine=engine,
-            tp=128 // int(heads), flash_attention=True, kv_bits=8 if kv == "fp8" else 16,
-            **GEMMS[gemm],
-        )  # fmt: skip
-        step = analysis.steps["prefill"]
-        picked = [i for i, name in enumerate(step.names) if name in DSA_MODULE]
-        times = np.broadcast_to(np.asarray(step.time, float)[picked].T, (len(part), len(picked)))
-        out[rows.index.get_indexer(part.index)] = times.sum(axis=1)
+    out = module_times(rows, device, engine, False, DSA_MODULE, DSA_MODULE_MODEL)
     return rows.assign(
         system=system, engine=engine, version=folder.name, measured=rows["latency"] * 1e-3,
         priced=out,

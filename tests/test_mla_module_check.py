@@ -122,11 +122,12 @@ def test_glm5_sparse_attention_rows_are_priced_as_the_latent_attention_operator(
     script = load_script("mla_module_check")
     folder = tmp_path / "h200_sxm" / "sparse_attention" / "sglang" / "0.5.14"
     folder.mkdir(parents=True)
+    types = {"gemm_type": "fp8_block", "kv_cache_dtype": "fp8_e4m3"}
     pd.DataFrame([
-        {"num_heads": 64, "batch_size": 1, "isl": 4096, "step": 0, "latency": 2.0},
-        {"num_heads": 32, "batch_size": 1, "isl": 1024, "step": 0, "latency": 0.3},
-        {"num_heads": 64, "batch_size": 2, "isl": 4096, "step": 0, "latency": 9.0},
-        {"num_heads": 64, "batch_size": 1, "isl": 4096, "step": 4, "latency": 9.0},
+        types | {"num_heads": 64, "batch_size": 1, "isl": 4096, "step": 0, "latency": 2.0},
+        types | {"num_heads": 32, "batch_size": 1, "isl": 1024, "step": 0, "latency": 0.3},
+        types | {"num_heads": 64, "batch_size": 2, "isl": 4096, "step": 0, "latency": 9.0},
+        types | {"num_heads": 64, "batch_size": 1, "isl": 4096, "step": 4, "latency": 9.0},
     ]).to_csv(folder / "glm5_dsa_attn_module_perf.csv", index=False)  # fmt: skip
     checked = script.dsa_check(tmp_path, "h200_sxm").set_index(["num_heads", "isl"])
     assert len(checked) == 2

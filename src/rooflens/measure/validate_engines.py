@@ -1284,6 +1284,18 @@ def _tp_lines(done: pd.DataFrame) -> list[str]:
 COMPLETION_SPREAD = 1.5
 
 
+def _by_output_length(series: pd.DataFrame) -> pd.DataFrame | None:
+    """A series of runs that differ only in output length, as the medians of its runs at each
+    output length (index: osl) of the measured and predicted TTFT and TPOT and the clients;
+    None where fewer than two output lengths have both TPOTs."""
+    series = series.dropna(subset=["silicon_tpot_ms", "predicted_tpot_ms"])
+    if series["osl"].nunique() < 2:
+        return None
+    columns = ["silicon_ttft_ms", "predicted_ttft_ms", "silicon_tpot_ms", "predicted_tpot_ms"]
+    clients = series.apply(concurrency_of, axis=1).astype(np.float64)
+    return series[columns].assign(clients=clients).groupby(series["osl"]).median()
+
+
 def ttft_by_completions(done: pd.DataFrame) -> pd.DataFrame:
     """Each series of runs that differ only in output length (any concurrency), TTFT fitted
     as a straight line in the time between request completions: C clients whose requests
@@ -1294,23 +1306,16 @@ def ttft_by_completions(done: pd.DataFrame) -> pd.DataFrame:
     starts, near 0 that it does not wait."""
     rows = []
     for key, series in _series(done, "osl"):
-        if series["osl"].nunique() < 2:
+        at = _by_output_length(series)
+        if at is None:
             continue
-        series = series.dropna(subset=["silicon_tpot_ms", "predicted_tpot_ms"])
-        if series["osl"].nunique() < 2:
+        osl = at.index.to_numpy(dtype=np.float64)
+        measured_interval = osl * at["silicon_tpot_ms"] / at["clients"]
+        predicted_interval = osl * at["predicted_tpot_ms"] / at["clients"]
+        if measured_interval.max() < COMPLETION_SPREAD * measured_interval.min():
             continue
-        clients = series.apply(concurrency_of, axis=1).to_numpy(dtype=np.float64)
-        series = series.assign(
-            measured_interval=series["osl"] * series["silicon_tpot_ms"] / clients,
-            predicted_interval=series["osl"] * series["predicted_tpot_ms"] / clients,
-        )
-        at = series.groupby("osl")[
-            ["measured_interval", "predicted_interval", "silicon_ttft_ms", "predicted_ttft_ms"]
-        ].median()
-        if at["measured_interval"].max() < COMPLETION_SPREAD * at["measured_interval"].min():
-            continue
-        measured = np.polyfit(at["measured_interval"], at["silicon_ttft_ms"], 1)
-        predicted = np.polyfit(at["predicted_interval"], at["predicted_ttft_ms"], 1)
+        measured = np.polyfit(measured_interval, at["silicon_ttft_ms"], 1)
+        predicted = np.polyfit(predicted_interval, at["predicted_ttft_ms"], 1)
         rows.append(dict(zip(_series_keys("osl"), key, strict=True)) | {
             "runs": len(series), "measured": measured[0], "predicted": predicted[0],
         })  # fmt: skip
@@ -1379,13 +1384,9 @@ def prefill_in_decode(done: pd.DataFrame) -> pd.DataFrame:
     that held up no one else's decoding shows as a TTFT gap without a matching excess of P."""
     rows = []
     for key, series in _series(done, "osl"):
-        series = series.dropna(subset=["silicon_tpot_ms", "predicted_tpot_ms"])
-        if series["osl"].nunique() < 2:
+        at = _by_output_length(series)
+        if at is None:
             continue
-        at = series.assign(clients=series.apply(concurrency_of, axis=1)).groupby("osl")[
-            ["silicon_tpot_ms", "predicted_tpot_ms", "silicon_ttft_ms", "predicted_ttft_ms",
-             "clients"]
-        ].median()  # fmt: skip
         short, long = at.index.min(), at.index.max()
         if long < OUTPUT_SPREAD * short:
             continue
