@@ -12,7 +12,9 @@ KV cache), whose collector feeds the module a random latent in place of the fuse
 kv_a projection (aiconfigurator's collector/sglang/collect_wideep_attn.py), so those two are
 not priced for it. The engine profiles fit the kernels' own tables
 (GEMMs, `context_mla`/`generation_mla`, or attention where an engine has no MLA table), not
-these. Each module row is priced here as the shipped profile of its engine and system prices
+these; the last table, DeepSeek-V3.2's sparse-attention modules, is in sample for TensorRT-LLM
+and vLLM, whose `dsa` curves are fitted on those modules less their other operators.
+Each module row is priced here as the shipped profile of its engine and system prices
 the same operators at the same shard, and the ratio priced / measured summarised per system,
 engine and phase: a ratio below 1 is time the module takes that its operators' tables do not
 hold. Prints a markdown table.

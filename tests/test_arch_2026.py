@@ -284,6 +284,14 @@ def test_dsa_indexer_parameters_scores_and_topk_attention() -> None:
     assert mla.span == 3 and mla.sparse
     # MLA reads only the top-3 latents (4 + 2 values at 2 bytes).
     assert float(mla.cost(decode, _prec()).load_kv) == 3 * 6 * 2
+    # A prefill runs the sparse kernel's work: each of the 5 queries over all 3 index slots
+    # (the first two have fewer keys), its heads padded to a block of 64, beside the
+    # absorption GEMMs of its own heads (q_nope -> latent, latent -> v).
+    h, c, r = mla.num_heads, mla.kv_lora, mla.rope_dim
+    nope, v = mla.head_dim - r, mla.v_dim
+    absorb = 2 * 5 * h * nope * c + 2 * 5 * h * c * v
+    assert h < 64
+    assert float(mla.cost(prefill, _prec()).ops) == absorb + 64 * 5 * 3 * (2 * (c + r) + 2 * c + 5)
     # The cache: latent and rotary key (6 x 2 bytes) plus the 8-byte index key per token.
     kv = kv_cache_bytes(spec, Quantization(), np.array(1.0), np.array(10.0))
     assert float(kv) == 10 * (12 + 8)

@@ -384,8 +384,8 @@ def test_sglang_hopper_context_rows_are_read_as_the_absorbed_kernel_they_time() 
 def test_sparse_latent_attention_has_prefill_curves_of_its_own() -> None:
     """GLM-5's sparse attention rows (SGLang `glm5_dsa_attn_module`, FP8 cache) are read as
     the sparse LatentAttention they time; an SGLang profile prices GLM-5's prefill attention
-    with them and its decode steps as latent attention (`mla`, saying so), while a profile
-    without them prices both as latent attention, as before."""
+    with them and its decode steps as latent attention (`mla`, saying so); TensorRT-LLM's
+    takes its own sparse curves (from whole modules), a device profile attention's."""
     from rooflens.calibration.aiconfigurator import DSA_DIMS, DSA_TOPK, dsa_samples
 
     rows = pd.DataFrame({
@@ -411,7 +411,12 @@ def test_sparse_latent_attention_has_prefill_curves_of_its_own() -> None:
         return {r["stage"]: r["priced_by"] for r in rows if r["name"] == "latent_attention"}
 
     assert priced_by("sglang") == {"prefill": "dsa_prefill:fp8", "decode": "mla:fp8 (fallback)"}
-    assert priced_by("trtllm") == {"prefill": "mla_prefill:fp8", "decode": "mla:fp8"}
+    # TensorRT-LLM's Hopper modules hold a 16-bit cache only: its curves price FP8's too.
+    assert priced_by("trtllm") == {"prefill": "dsa_prefill (fallback)", "decode": "dsa (fallback)"}
+    assert load_engine_profile("trtllm", "h200-sxm").fallback("dsa_prefill", "fp8") == (
+        "dsa_prefill:fp8",
+        "not measured: the bf16 curves",
+    )
     profile = load_engine_profile("sglang", "h200-sxm")
     assert profile.fallbacks["dsa"] == "its decode kernel not measured for sglang: priced as mla"
     assert profile.curves("dsa", "fp8") is profile.curves("mla", "fp8")
@@ -441,3 +446,78 @@ def test_a_fit_gives_sparse_attention_prefill_curves_and_leaves_its_decode_to_ml
     assert profile.fallbacks["dsa_prefill:bf16"] == "not measured: the dsa_prefill:fp8 curves"
     assert profile.fallbacks["dsa"] == "its decode kernel not measured for sglang: priced as mla"
     assert "dsa_prefill:fp8" in fit.held_out
+
+
+def test_sparse_attention_curves_from_whole_modules_less_their_other_operators(
+    tmp_path,
+) -> None:
+    """TensorRT-LLM times DeepSeek-V3.2's sparse attention only inside whole modules
+    (`dsa_context_module`, `dsa_generation_module`): each row's attention is the module less
+    its projections, norms and indexer as the profile prices them, rows where that is under
+    DSA_MIN_SHARE of the module are not read, and a toy fit takes `dsa_prefill` and `dsa`
+    curves from them, saying so."""
+    from rooflens.calibration.aiconfigurator import (
+        DSA_MIN_SHARE,
+        DSA_OTHER_OPERATORS,
+        dsa_module_samples,
+    )
+
+    device = get_device("h200-sxm")
+    shipped = load_engine_profile("trtllm", "h200-sxm")
+    model = "deepseek-ai/DeepSeek-V3.2"
+    settings = {"tp": 8, "flash_attention": True, "kv_bits": 16, "w_bits": 16, "a_bits": 16}
+    analysis = api.analyze(
+        model, "h200-sxm", batch=np.array([1.0, 2.0]), prompt_len=np.array([4096.0, 512.0]),
+        gen_len=1, engine="trtllm", **settings,
+    )  # fmt: skip
+    step = analysis.steps["prefill"]
+    names = list(step.names)
+    others = sum(np.asarray(step.time)[names.index(n)] for n in DSA_OTHER_OPERATORS)
+    attention = names.index("latent_attention")
+    # 16 heads of the 128 (TP 8): one row well above its other operators, one barely.
+    measured = np.array([others[0] + 2e-3, others[1] * (1 + DSA_MIN_SHARE / 2)])
+    rows = pd.DataFrame({
+        "model": model, "gemm_type": "bfloat16", "kv_cache_dtype": "bfloat16", "num_heads": 16,
+        "batch_size": [1, 2], "isl": [4096, 512], "step": 0, "latency": measured * 1e3,
+    })  # fmt: skip
+    (samples,) = dsa_module_samples([rows, None], "trtllm", device, shipped)
+    assert (samples.op_class, samples.dtype) == ("dsa_prefill", "bf16")
+    assert samples.time == pytest.approx([2e-3], rel=1e-6)
+    assert samples.ops == pytest.approx([np.asarray(step.ops)[attention][0]])
+    assert samples.memory == pytest.approx([np.asarray(step.memory_access)[attention][0]])
+
+    # A toy fit: GEMMs, and module rows whose attention grows with tokens and context.
+    _toy_gemms(tmp_path, "trtllm")
+    sparse = tmp_path / "toy" / "sparse_attention" / "trtllm" / "1.0"
+    sparse.mkdir(parents=True)
+    common = {"model": model, "gemm_type": "bfloat16", "kv_cache_dtype": "bfloat16"}
+    pd.DataFrame([
+        {**common, "num_heads": h, "batch_size": b, "isl": isl, "step": 0,
+         "latency": 5.0 + b * isl * h * 1e-4}
+        for h in (16, 64) for b in (1, 2, 4) for isl in (512, 1024, 2048, 4096, 8192)
+    ]).to_csv(sparse / "dsa_context_module_perf.csv", index=False)  # fmt: skip
+    pd.DataFrame([
+        {**common, "num_heads": h, "batch_size": b, "isl": 1, "step": s,
+         "latency": 5.0 + b * s * 1e-5}
+        for h in (16, 64) for b in (1, 8, 64) for s in (512, 2048, 8192, 32768)
+    ]).to_csv(sparse / "dsa_generation_module_perf.csv", index=False)  # fmt: skip
+    fit = fit_engine(tmp_path, "toy", "trtllm", get_device("h100-sxm"))
+    profile = fit.profile
+    assert {"dsa", "dsa_prefill"} <= set(profile.classes)
+    for key in ("dsa_prefill:bf16", "dsa:bf16"):
+        assert "dsa_context_module_perf" in profile.fallbacks[key]
+    assert profile.fallback("dsa", "bf16")[0] == "dsa:bf16"
+    assert profile.provenance["db.sparse_attention"].startswith("trtllm 1.0")
+    assert {"dsa_prefill:bf16", "dsa_decode:bf16"} <= set(fit.held_out)
+    # Without curves of its own the subclass is its base class's, and says so.
+    classes = {k: v for k, v in shipped.classes.items() if not k.startswith("dsa")}
+    typed = {k: v for k, v in shipped.dtype_classes.items() if not k.startswith("dsa")}
+    notes = {k: v for k, v in shipped.fallbacks.items() if not k.startswith("dsa")}
+    bare = shipped.model_copy(
+        update={"classes": classes, "dtype_classes": typed, "fallbacks": notes}
+    )
+    assert bare.curves("dsa_prefill", "bf16") is bare.curves("mla_prefill", "bf16")
+    assert bare.fallback("dsa_prefill", "bf16") == (
+        "dsa_prefill",
+        "not measured: priced as mla_prefill",
+    )

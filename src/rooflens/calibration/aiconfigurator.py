@@ -822,6 +822,103 @@ def dsa_samples(df: pd.DataFrame) -> list[Samples]:
     return out
 
 
+# DeepSeek Sparse Attention as TensorRT-LLM and vLLM run it: their tables time it only inside
+# the whole attention module, norm to norm with the indexer (`dsa_context_module`: prompts of
+# `isl` tokens, step 0 with nothing cached; `dsa_generation_module`: one token each after `step`
+# cached), for DeepSeek-V3.2 and GLM-5 at `num_heads` of their heads on one device. The
+# sparse attention's own time is the module's less its other operators as the profile being
+# fitted prices them (`dsa_module_samples`).
+DSA_MODULE_TABLES = ("dsa_context_module_perf", "dsa_generation_module_perf")
+DSA_MODULE_ENGINES = ("trtllm", "vllm")  # SGLang's kernel table times the prefill alone
+DSA_MODULE_MODELS = ("deepseek-ai/DeepSeek-V3.2", "zai-org/GLM-5")
+DSA_OTHER_OPERATORS = (
+    "q_a_proj", "q_a_norm", "q_b_proj", "kv_a_proj", "kv_a_norm", "o_proj", "indexer_q_proj",
+    "indexer_k_proj", "indexer_k_norm", "indexer_weights_proj", "indexer_scores",
+)  # fmt: skip
+# A row's GEMM type -> the settings its module's projections run at (weights and activations).
+DSA_MODULE_GEMMS: dict[str, dict[str, object]] = {
+    "bfloat16": {"w_bits": 16, "a_bits": 16},
+    "fp8_block": {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": 128 * 128},
+}
+# Rows whose attention is less than this share of the module say little about it: the
+# remainder is within the other operators' pricing error (held-out GEMM errors are 5-15 %).
+DSA_MIN_SHARE = 0.2
+
+
+def dsa_module_samples(
+    frames: list[pd.DataFrame | None], engine: str, device: Device, profile: EngineProfile
+) -> list[Samples]:
+    """Sparse latent attention's kernel time per module row (prefill and decode, by KV-cache
+    type): the measured module less its other operators (DSA_OTHER_OPERATORS: projections,
+    norms and the indexer) as `profile` prices them with `engine`'s fusions, the row's GEMM
+    and cache types, at the tensor-parallel share its `num_heads` is of the model's heads.
+    Rows where that remainder is below DSA_MIN_SHARE of the module are not read."""
+    from rooflens.core.analysis import analyze
+    from rooflens.models.catalog import load_model
+    from rooflens.settings import parse_settings
+
+    out = []
+    for df, decode in zip(frames, (False, True), strict=True):
+        if df is None:
+            continue
+        rows = df[
+            (df["latency"] > 0)
+            & df["model"].isin(DSA_MODULE_MODELS)
+            & df["gemm_type"].isin(DSA_MODULE_GEMMS)
+            & df["kv_cache_dtype"].isin(KV_TYPES)
+            & ((df["step"] == 0) | decode)
+        ]
+        keys = ["model", "gemm_type", "kv_cache_dtype", "num_heads", "batch_size", "isl", "step"]
+        rows = rows.groupby(keys, as_index=False)["latency"].median()
+        frames_out: dict[str, list[tuple[np.ndarray, ...]]] = {}
+        for (model, gemm, kv, heads), part in rows.groupby(keys[:4], sort=False):
+            spec = load_model(str(model))
+            if spec.num_heads % int(heads):
+                continue
+            dtype, kv_bits = KV_TYPES[str(kv)]
+            settings = parse_settings(
+                {"engine": engine, "tp": spec.num_heads // int(heads), "flash_attention": True,
+                 "kv_bits": kv_bits, **DSA_MODULE_GEMMS[str(gemm)]}
+            )  # fmt: skip
+            served = settings.served(spec)
+            batch = part["batch_size"].to_numpy(float)
+            # A decode row's context is its `step` cached tokens.
+            context = part["step" if decode else "isl"].to_numpy(float)
+            step = analyze(
+                served, device, batch=batch, prompt_len=context, gen_len=2 if decode else 1,
+                options=settings.analysis_options(profile, served),
+            ).steps["decode" if decode else "prefill"]  # fmt: skip
+            names = list(step.names)
+            times = np.asarray(step.time, float)
+            others = sum(
+                np.broadcast_to(times[names.index(n)], len(part))
+                for n in DSA_OTHER_OPERATORS
+                if n in names
+            )
+            attention = names.index("latent_attention")
+            measured = part["latency"].to_numpy() * 1e-3
+            remainder = measured - others
+            kept = remainder >= DSA_MIN_SHARE * measured
+            ops = np.broadcast_to(np.asarray(step.ops, float)[attention], len(part))
+            memory = np.broadcast_to(np.asarray(step.memory_access, float)[attention], len(part))
+            parts = batch * sequence_heads(int(heads), 1, not decode)
+            shape = np.column_stack(
+                [batch, part["isl"].to_numpy(float), part["step"].to_numpy(float),
+                 np.full(len(part), float(heads)), np.full(len(part), float(spec.num_heads)),
+                 np.full(len(part), float(gemm == "fp8_block"))]
+            )[kept]  # fmt: skip
+            frames_out.setdefault(dtype, []).append(
+                (ops[kept], memory[kept], remainder[kept], shape, (memory / parts)[kept])
+            )
+        phase = "decode" if decode else "prefill"
+        for dtype, got in frames_out.items():
+            ops, memory, time, shape, aspect = (np.concatenate(c) for c in zip(*got, strict=True))
+            out.append(
+                Samples(f"dsa_{phase}", dtype, "bf16", ops, memory, time, shape, aspect=aspect)
+            )
+    return out
+
+
 def mla_samples(context: pd.DataFrame | None, generation: pd.DataFrame | None) -> list[Samples]:
     """Latent attention kernels (DeepSeek-V3 geometry, `num_heads` on one device)."""
     out = []
@@ -1188,7 +1285,51 @@ def fit_engine(
     package_version: str = "unknown",
 ) -> Fit:
     """The engine's profile on `system`, and the held-out errors of the same fit on half the
-    shapes."""
+    shapes. Where the engine's tables time sparse latent attention only inside whole modules
+    (DSA_MODULE_ENGINES), a second fit adds its curves, from the modules less their other
+    operators as the first fit prices them."""
+    fit = _fit_engine(root, system, engine, device, version, package_version)
+    engine = fit.profile.engine
+    if engine not in DSA_MODULE_ENGINES:
+        return fit
+    folder = pick_version(root, system, "sparse_attention", engine, version, DSA_MODULE_TABLES)
+    if folder is None:
+        return fit
+    frames = [read_table(folder, t) for t in DSA_MODULE_TABLES]
+    extra = [
+        x
+        for x in dsa_module_samples(frames, engine, device, fit.profile)
+        if len(x.time) >= MIN_ROWS
+    ]
+    if not extra:
+        return fit
+    note = (
+        f"fitted on {engine}'s whole sparse-attention modules ({', '.join(DSA_MODULE_TABLES)}, "
+        "DeepSeek-V3.2 and GLM-5) less their projections, norms and indexer as this profile "
+        "prices them: the kernel's time and whatever the module spends around its operators"
+    )
+    notes = {f"{x.op_class.removesuffix('_decode')}:{x.dtype}": note for x in extra}
+    provenance = {
+        "db.sparse_attention": f"{engine} {folder.name}, collected {collection_date(folder)}"
+    }
+    return _fit_engine(
+        root, system, engine, device, version, package_version, extra, notes, provenance
+    )
+
+
+def _fit_engine(
+    root: Path,
+    system: str,
+    engine: str,
+    device: Device,
+    version: str | None = None,
+    package_version: str = "unknown",
+    extra: list[Samples] | None = None,
+    extra_notes: dict[str, str] | None = None,
+    extra_provenance: dict[str, str] | None = None,
+) -> Fit:
+    """fit_engine's one fit, with `extra` samples beside the tables' own, their fallback
+    notes and provenance."""
     engine = str(engine_name(engine))
     if engine not in ENGINES:
         raise InvalidInputError("engine", engine, f"one of {', '.join(ENGINES)}")
@@ -1253,6 +1394,8 @@ def fit_engine(
         # Rows recorded with no time (failed measurements) say nothing.
         kept = [_subset(x, np.asarray(x.time) > 0) for x in reader(*frames)]
         samples += [x for x in kept if len(x.time) >= MIN_ROWS]
+    samples += extra or []
+    provenance |= extra_provenance or {}
     samples, stand_ins = _stand_in_gemms(samples, root, system, engine, provenance)
     samples, moe_stand_ins = _stand_in_moe(samples, root, system, engine, provenance)
     stand_ins |= moe_stand_ins
@@ -1407,6 +1550,7 @@ def fit_engine(
                 f"on {system} (its documentation), priced as the {MOE_TYPES[own][0]} operator"
             )
     fallbacks.update(stand_ins)
+    fallbacks.update(extra_notes or {})
     fallbacks["sizes"] = "beyond the measured sizes the fractions stay those of the nearest size"
     collectives = {}
     nccl_dir = pick_version(root, system, "comm", "nccl", None, ("nccl_perf",))

@@ -55,7 +55,7 @@ OperatorClass = Literal["matmul", "attention", "vector"]
 # without them prices these as the class they belong to.
 EngineClass = Literal[
     "matmul", "attention", "vector", "moe", "mla", "gdn", "kda", "attention_prefill",
-    "mla_prefill", "dsa_prefill",
+    "mla_prefill", "dsa", "dsa_prefill",
 ]  # fmt: skip
 PARENT_CLASS = {"moe": "matmul", "mla": "attention", "gdn": "attention", "kda": "attention"}
 # A class priced as another in every lookup (its data types and phase too) where a profile has
@@ -750,10 +750,12 @@ class EngineProfile(EfficiencyProfile):
         the profile's note on the subclass."""
         if op_class in SUBCLASS_OF and op_class not in self.classes:
             # The base class's own fallback first (it says what prices it), else the
-            # profile's note on the subclass.
+            # profile's note on the subclass, else that the base class's curves price it.
             base = self.fallback(SUBCLASS_OF[op_class], dtype)
             if base is None and op_class in self.fallbacks:
                 return op_class, self.fallbacks[op_class]
+            if base is None:
+                return op_class, f"not measured: priced as {SUBCLASS_OF[op_class]}"
             return base
         if self._without_phase(op_class, dtype):
             return self.fallback(PHASE_OF[op_class], dtype)

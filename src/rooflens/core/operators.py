@@ -773,6 +773,16 @@ class ExpertLinear(Linear):
         return self.num_experts * super().weight_bytes(self.weight_quant or quant)
 
 
+# DeepSeek Sparse Attention's prefill kernel, FlashMLA's sparse prefill as vLLM, SGLang and
+# TensorRT-LLM run it, scores each query over all index_topk slots, those beyond its context
+# masked, and takes query heads in blocks of 64, padding fewer (vLLM's flashmla_sparse backend:
+# "Prefill BF16 kernel requires 64 on Hopper, 128 on Blackwell"). Measured on aiconfigurator's
+# DeepSeek-V3.2 module tables (H200, TensorRT-LLM 1.3.0rc20): the module less its other
+# operators takes the same time at 1 to 64 heads and twice at 128, in proportion to the tokens
+# from 16 to 32,768 a sequence. Blackwell's 128-head blocks are left to its fitted curves.
+SPARSE_HEAD_BLOCK = 64
+
+
 @dataclass(frozen=True)
 class LatentAttention(ReadsCache):
     """Multi-head latent attention (DeepSeek-V2, 2024) from the cached latent `c` (kv_lora
@@ -837,8 +847,14 @@ class LatentAttention(ReadsCache):
         )
         decode = step.new_tokens <= self.absorbed_up_to
         if self.sparse:
-            # Every query scores only its selected keys; every cached latent is read once.
-            sparse_ops = absorbed_ops + (pairs - scores) * (2 * (c + r) + 2 * c + 5)
+            # Every cached latent is read once. Decode: each query scores its selected keys.
+            # Prefill: the sparse kernel's work, every query over all `span` index slots with
+            # its heads in blocks (SPARSE_HEAD_BLOCK).
+            slots = self.span or keys
+            blocks = -(-h // SPARSE_HEAD_BLOCK) * SPARSE_HEAD_BLOCK
+            per_score = 2 * (c + r) + 2 * c + 5
+            prefill_ops = absorbed_ops + (b * blocks * step.new_tokens * slots - scores) * per_score
+            sparse_ops = np.where(decode, absorbed_ops, prefill_ops)
             rows = np.where(decode, keys, step.past + step.new_tokens)
             return _cost(
                 ops=sparse_ops,
