@@ -176,53 +176,57 @@ def dsa_check(root: Path, system: str) -> pd.DataFrame:
 
 
 # DeepSeek-V3.2's whole sparse-attention module as each engine runs it, norm to norm with its
-# indexer (`dsa_context_module`: prompts of `isl` tokens, step 0 rows with nothing cached).
+# indexer: `dsa_context_module` (prompts of `isl` tokens, step 0 rows with nothing cached) and
+# `dsa_generation_module` (one token each after `step` cached).
 DSA_MODULE_MODEL = "deepseek-ai/DeepSeek-V3.2"
-DSA_MODULE_TABLE = "dsa_context_module_perf"
+DSA_MODULE_TABLES = ("dsa_context_module_perf", "dsa_generation_module_perf")
 DSA_MODULE = (*MODULE, "indexer_q_proj", "indexer_k_proj", "indexer_k_norm",
               "indexer_weights_proj", "indexer_scores")  # fmt: skip
-# Prompt lengths of the bands `dsa_module_check` reports: up to the indexer's 2,048 keys (where
-# SGLang's table runs dense MHA) and beyond.
+# Prompt (or context) lengths of the bands `dsa_bands` reports: up to the indexer's 2,048 keys
+# (where SGLang's table runs dense MHA prefills) and beyond.
 DSA_BANDS = (0, 2048, np.inf)
 
 
-def dsa_module_check(root: Path, system: str, engine: str) -> pd.DataFrame:
-    """DeepSeek-V3.2's sparse-attention module rows of one system and engine (prefill,
-    nothing cached), measured and priced as the engine's shipped profile prices the module's
-    operators, indexer included (s); empty without the table. A row's GEMM and KV-cache types
-    set the analysis'."""
+def dsa_module_check(root: Path, system: str, engine: str, decode: bool = False) -> pd.DataFrame:
+    """DeepSeek-V3.2's sparse-attention module rows of one system and engine (a prefill with
+    nothing cached, or with `decode` one step after `step` cached tokens), measured and priced
+    as the engine's shipped profile prices the module's operators, indexer included (s), with
+    the row's `context` (its prompt, or its cached tokens); empty without the table. A row's
+    GEMM and KV-cache types set the analysis'."""
     device = catalog_device(system).name
     try:  # the tables of the release the shipped profile holds, else the nearest
         release = load_engine_profile(engine, device).engine_version
     except RooflensError:
         return pd.DataFrame()
-    tables = (DSA_MODULE_TABLE,)
-    folder = aic.pick_version(root, system, "sparse_attention", engine, release, tables)
-    rows = aic.read_table(folder, DSA_MODULE_TABLE) if folder else None
+    table = DSA_MODULE_TABLES[decode]
+    folder = aic.pick_version(root, system, "sparse_attention", engine, release, (table,))
+    rows = aic.read_table(folder, table) if folder else None
     if rows is None:
         return pd.DataFrame()
-    rows = rows[(rows["latency"] > 0) & (rows["step"] == 0) & (rows["model"] == DSA_MODULE_MODEL)]
-    keys = ["gemm_type", "kv_cache_dtype", "num_heads", "batch_size", "isl"]
+    phase = (rows["step"] > 0) if decode else (rows["step"] == 0)
+    rows = rows[(rows["latency"] > 0) & phase & (rows["model"] == DSA_MODULE_MODEL)]
+    keys = ["gemm_type", "kv_cache_dtype", "num_heads", "batch_size", "isl", "step"]
     rows = rows.groupby(keys, as_index=False)["latency"].median()
-    out = module_times(rows, device, engine, False, DSA_MODULE, DSA_MODULE_MODEL)
+    out = module_times(rows, device, engine, decode, DSA_MODULE, DSA_MODULE_MODEL)
     return rows.assign(
         system=system, engine=engine, version=folder.name, measured=rows["latency"] * 1e-3,
-        priced=out,
+        priced=out, context=rows["step" if decode else "isl"],
     ).dropna(subset=["priced"])  # fmt: skip
 
 
-def dsa_bands(checked: pd.DataFrame) -> pd.DataFrame:
-    """Priced / measured (median) per system and engine, by prompt length (DSA_BANDS)."""
+def dsa_bands(checked: pd.DataFrame, lengths: str = "prompts") -> pd.DataFrame:
+    """Priced / measured (median) per system and engine, by the rows' `context` (DSA_BANDS),
+    the columns naming them `lengths`."""
     ratio = checked.assign(
-        ratio=checked["priced"] / checked["measured"], band=pd.cut(checked["isl"], DSA_BANDS)
+        ratio=checked["priced"] / checked["measured"], band=pd.cut(checked["context"], DSA_BANDS)
     )
     table = ratio.pivot_table(
         index=["system", "engine", "version"], columns="band", values="ratio",
         aggfunc="median", observed=True,
     )  # fmt: skip
     table.columns = [
-        f"prompts of at most {int(c.right):,} tokens" if np.isfinite(c.right)
-        else f"prompts of more than {int(c.left):,} tokens"
+        f"{lengths} of at most {int(c.right):,} tokens" if np.isfinite(c.right)
+        else f"{lengths} of more than {int(c.left):,} tokens"
         for c in table.columns
     ]  # fmt: skip
     return table.reset_index()
@@ -248,13 +252,16 @@ def main() -> None:
         table.columns = [f"{int(c):,} tokens" for c in table.columns]
         print()
         print(_markdown(table.reset_index()))
-    modules = [
-        dsa_module_check(args.data, system, engine) for system in SYSTEMS for engine in ENGINES
-    ]
-    modules = [c for c in modules if not c.empty]
-    if modules:
-        print()
-        print(_markdown(dsa_bands(pd.concat(modules, ignore_index=True))))
+    for decode, lengths in ((False, "prompts"), (True, "contexts")):
+        modules = [
+            dsa_module_check(args.data, system, engine, decode)
+            for system in SYSTEMS
+            for engine in ENGINES
+        ]
+        modules = [c for c in modules if not c.empty]
+        if modules:
+            print()
+            print(_markdown(dsa_bands(pd.concat(modules, ignore_index=True), lengths)))
 
 
 if __name__ == "__main__":

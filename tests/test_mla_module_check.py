@@ -186,3 +186,19 @@ def test_deepseek_v32_sparse_attention_modules_are_priced_with_their_indexer(
     ratio = expected / 10.0e-3
     assert bands.loc[0, "prompts of more than 2,048 tokens"] == pytest.approx(ratio)
     assert script.dsa_module_check(tmp_path, "b200_sxm", "trtllm").empty
+    # Decode: 8 sequences of one token after 1,024 cached, the module's decode operators.
+    pd.DataFrame([
+        base | {"isl": 1, "batch_size": 8, "step": 1024, "latency": 0.5},
+        base | {"isl": 1, "batch_size": 8, "step": 0, "latency": 99.0},
+    ]).to_csv(folder / "dsa_generation_module_perf.csv", index=False)  # fmt: skip
+    decode = script.dsa_module_check(tmp_path, "h200_sxm", "trtllm", decode=True)
+    assert len(decode) == 1 and decode["context"].iloc[0] == 1024
+    analysis = api.analyze(
+        "deepseek-ai/DeepSeek-V3.2", "h200-sxm", batch=8, prompt_len=1024, gen_len=2,
+        engine="trtllm", tp=1, flash_attention=True, w_bits=16, a_bits=16, kv_bits=16,
+    )  # fmt: skip
+    rows = [r for r in api.operator_rows(analysis) if r["stage"] == "decode"]
+    expected = sum(r["time"] for r in rows if r["name"] in names)
+    assert decode["priced"].iloc[0] == pytest.approx(expected, rel=1e-9)
+    bands = script.dsa_bands(decode, "contexts")
+    assert bands.loc[0, "contexts of at most 2,048 tokens"] == pytest.approx(expected / 0.5e-3)
