@@ -292,6 +292,14 @@ def test_dsa_indexer_parameters_scores_and_topk_attention() -> None:
     absorb = 2 * 5 * h * nope * c + 2 * 5 * h * c * v
     assert h < 64
     assert float(mla.cost(prefill, _prec()).ops) == absorb + 64 * 5 * 3 * (2 * (c + r) + 2 * c + 5)
+    # 96 heads take two blocks (128); a chunk after 10 cached tokens counts the same slots.
+    wide = LatentAttention(
+        "dsa", "block", ("q",), "o", num_heads=96, head_dim=6, rope_dim=2, v_dim=2, kv_lora=4,
+        span=3, sparse=True,
+    )  # fmt: skip
+    chunk = Step(batch=np.array(2.0), new_tokens=np.array(3.0), past=np.array(10.0))
+    absorb = 2 * 6 * 96 * 4 * 4 + 2 * 6 * 96 * 4 * 2
+    assert float(wide.cost(chunk, _prec()).ops) == absorb + 2 * 128 * 3 * 3 * (2 * 6 + 8 + 5)
     # The cache: latent and rotary key (6 x 2 bytes) plus the 8-byte index key per token.
     kv = kv_cache_bytes(spec, Quantization(), np.array(1.0), np.array(10.0))
     assert float(kv) == 10 * (12 + 8)

@@ -476,10 +476,19 @@ def test_sparse_attention_curves_from_whole_modules_less_their_other_operators(
     attention = names.index("latent_attention")
     # 16 heads of the 128 (TP 8): one row well above its other operators, one barely.
     measured = np.array([others[0] + 2e-3, others[1] * (1 + DSA_MIN_SHARE / 2)])
-    rows = pd.DataFrame({
-        "model": model, "gemm_type": "bfloat16", "kv_cache_dtype": "bfloat16", "num_heads": 16,
-        "batch_size": [1, 2], "isl": [4096, 512], "step": 0, "latency": measured * 1e3,
-    })  # fmt: skip
+    rows = pd.DataFrame(
+        {
+            "model": model,
+            "gemm_type": "bfloat16",
+            "kv_cache_dtype": "bfloat16",
+            "num_heads": 16,
+            # The third, a one-token prompt, runs the decode form: not read.
+            "batch_size": [1, 2, 4],
+            "isl": [4096, 512, 1],
+            "step": 0,
+            "latency": [*(measured * 1e3), 5.0],
+        }
+    )
     (samples,) = dsa_module_samples([rows, None], "trtllm", device, shipped)
     assert (samples.op_class, samples.dtype) == ("dsa_prefill", "bf16")
     assert samples.time == pytest.approx([2e-3], rel=1e-6)
@@ -501,13 +510,24 @@ def test_sparse_attention_curves_from_whole_modules_less_their_other_operators(
          "latency": 5.0 + b * s * 1e-5}
         for h in (16, 64) for b in (1, 8, 64) for s in (512, 2048, 8192, 32768)
     ]).to_csv(sparse / "dsa_generation_module_perf.csv", index=False)  # fmt: skip
+    # A later release's tables are not read: the GEMMs' release (1.0) is the profile's.
+    later = tmp_path / "toy" / "sparse_attention" / "trtllm" / "2.0"
+    later.mkdir(parents=True)
+    for table in ("dsa_context_module_perf", "dsa_generation_module_perf"):
+        pd.read_csv(sparse / f"{table}.csv").assign(latency=99.0).to_csv(
+            later / f"{table}.csv", index=False
+        )
     fit = fit_engine(tmp_path, "toy", "trtllm", get_device("h100-sxm"))
     profile = fit.profile
     assert {"dsa", "dsa_prefill"} <= set(profile.classes)
     for key in ("dsa_prefill:bf16", "dsa:bf16"):
-        assert "dsa_context_module_perf" in profile.fallbacks[key]
+        note = profile.fallbacks[key]
+        assert (
+            "dsa_context_module_perf, dsa_generation_module_perf, deepseek-ai/DeepSeek-V3.2)"
+            in note
+        )
     assert profile.fallback("dsa", "bf16")[0] == "dsa:bf16"
-    assert profile.provenance["db.sparse_attention"].startswith("trtllm 1.0")
+    assert profile.provenance["db.sparse_attention"].startswith("trtllm 1.0,")
     assert {"dsa_prefill:bf16", "dsa_decode:bf16"} <= set(fit.held_out)
     # Without curves of its own the subclass is its base class's, and says so.
     classes = {k: v for k, v in shipped.classes.items() if not k.startswith("dsa")}

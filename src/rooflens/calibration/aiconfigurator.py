@@ -861,12 +861,15 @@ def dsa_module_samples(
     for df, decode in zip(frames, (False, True), strict=True):
         if df is None:
             continue
+        # A prefill row of one token runs the decode kernel's form (LatentAttention's
+        # absorbed_up_to), and a decode row needs a context: neither is read.
+        phase = (df["step"] > 0) if decode else ((df["step"] == 0) & (df["isl"] > 1))
         rows = df[
             (df["latency"] > 0)
             & df["model"].isin(DSA_MODULE_MODELS)
             & df["gemm_type"].isin(DSA_MODULE_GEMMS)
             & df["kv_cache_dtype"].isin(KV_TYPES)
-            & ((df["step"] == 0) | decode)
+            & phase
         ]
         keys = ["model", "gemm_type", "kv_cache_dtype", "num_heads", "batch_size", "isl", "step"]
         rows = rows.groupby(keys, as_index=False)["latency"].median()
@@ -1289,10 +1292,12 @@ def fit_engine(
     (DSA_MODULE_ENGINES), a second fit adds its curves, from the modules less their other
     operators as the first fit prices them."""
     fit = _fit_engine(root, system, engine, device, version, package_version)
-    engine = fit.profile.engine
+    engine, release = fit.profile.engine, fit.profile.engine_version
     if engine not in DSA_MODULE_ENGINES:
         return fit
-    folder = pick_version(root, system, "sparse_attention", engine, version, DSA_MODULE_TABLES)
+    # The module tables of the release the other tables were read at (the GEMMs'), else the
+    # nearest.
+    folder = pick_version(root, system, "sparse_attention", engine, release, DSA_MODULE_TABLES)
     if folder is None:
         return fit
     frames = [read_table(folder, t) for t in DSA_MODULE_TABLES]
@@ -1303,9 +1308,13 @@ def fit_engine(
     ]
     if not extra:
         return fit
+    models = sorted(
+        {str(m) for f in frames if f is not None for m in f["model"].unique()}
+        & set(DSA_MODULE_MODELS)
+    )
     note = (
         f"fitted on {engine}'s whole sparse-attention modules ({', '.join(DSA_MODULE_TABLES)}, "
-        "DeepSeek-V3.2 and GLM-5) less their projections, norms and indexer as this profile "
+        f"{' and '.join(models)}) less their projections, norms and indexer as this profile "
         "prices them: the kernel's time and whatever the module spends around its operators"
     )
     notes = {f"{x.op_class.removesuffix('_decode')}:{x.dtype}": note for x in extra}

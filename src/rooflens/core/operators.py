@@ -778,8 +778,9 @@ class ExpertLinear(Linear):
 # masked, and takes query heads in blocks of 64, padding fewer (vLLM's flashmla_sparse backend:
 # "Prefill BF16 kernel requires 64 on Hopper, 128 on Blackwell"). Measured on aiconfigurator's
 # DeepSeek-V3.2 module tables (H200, TensorRT-LLM 1.3.0rc20): the module less its other
-# operators takes the same time at 1 to 64 heads and twice at 128, in proportion to the tokens
-# from 16 to 32,768 a sequence. Blackwell's 128-head blocks are left to its fitted curves.
+# operators takes about the same time at 1 to 64 heads (within 16 % at 1,024 tokens) and twice
+# at 128, in proportion to the tokens from about 256 to 32,768 a sequence. Blackwell's
+# 128-head blocks are left to its fitted curves.
 SPARSE_HEAD_BLOCK = 64
 
 
