@@ -31,8 +31,11 @@ import pandas as pd
 from rooflens import api
 from rooflens.calibration import aiconfigurator as aic
 from rooflens.core.errors import RooflensError
+from rooflens.core.model import ModelSpec
 from rooflens.engines import load_engine_profile
 from rooflens.measure.validate_engines import QUANT_MODES, _markdown, catalog_device
+from rooflens.models import spec_from_config
+from rooflens.models.catalog import bundled_config
 
 MODEL = "deepseek-ai/DeepSeek-V3"
 HEADS = 128  # DeepSeek-V3's attention heads: a row's num_heads is a TP shard of them
@@ -60,7 +63,7 @@ def module_times(
     engine: str,
     decode: bool,
     module: tuple[str, ...] = MODULE,
-    model: str = MODEL,
+    model: str | ModelSpec = MODEL,
     heads_of_model: int = HEADS,
 ) -> np.ndarray:
     """Each row's time (s) as the engine's shipped profile prices the `module` operators of
@@ -232,6 +235,83 @@ def dsa_bands(checked: pd.DataFrame, lengths: str = "prompts") -> pd.DataFrame:
     return table.reset_index()
 
 
+# DeepSeek-V4's attention modules as each engine runs them (q_a to o_proj with the compressor,
+# and in CSA layers the indexer; not the hyper-connections or the norm before): CSA layers
+# (compress ratio 4) and HCA layers (128), a prefill with nothing cached or one decode step
+# after `step` cached, at `num_heads` of the model's heads on one device. aiconfigurator's
+# rows name sgl-project's FP8 conversions; each is priced as one layer of that kind of the
+# bundled config.
+DSV4_MODELS = {
+    "sgl-project/DeepSeek-V4-Flash-FP8": "deepseek-ai/DeepSeek-V4-Flash",
+    "sgl-project/DeepSeek-V4-Pro-FP8": "deepseek-ai/DeepSeek-V4-Pro",
+}
+DSV4_KINDS = {"csa": 4, "hca": 128}
+DSV4_MODULE = ("q_a_proj", "q_a_norm", "q_b_proj", "kv_proj", "kv_norm", "compressor_kv_proj",
+               "compressor_gate_proj", "kv_compressor", "indexer_q_proj", "indexer_k_proj",
+               "indexer_gate_proj", "indexer_compressor", "indexer_weights_proj",
+               "indexer_scores", "compressed_attention", "o_a_proj", "o_proj")  # fmt: skip
+# Prompt tokens per row (batch x isl) of the bands `dsv4_bands` reports.
+DSV4_BANDS = (0, 512, 4096, np.inf)
+
+
+def dsv4_layer(model_id: str, ratio: int) -> ModelSpec:
+    """One layer of `model_id` (a bundled DeepSeek-V4 config) whose attention compresses by
+    `ratio` (the config's list runs one past the layers: the MTP module's)."""
+    config = bundled_config(model_id) | {"num_hidden_layers": 1, "compress_ratios": [ratio, 0]}
+    config.pop("layer_types", None)
+    return spec_from_config(config)
+
+
+def dsv4_module_check(root: Path, system: str, engine: str, decode: bool = False) -> pd.DataFrame:
+    """DeepSeek-V4's attention module rows of one system and engine, CSA and HCA, measured and
+    priced as the engine's shipped profile prices the module's operators (s), with the row's
+    `kind` and `context`; empty without the tables."""
+    device = catalog_device(system).name
+    try:  # the tables of the release the shipped profile holds, else the nearest
+        release = load_engine_profile(engine, device).engine_version
+    except RooflensError:
+        return pd.DataFrame()
+    phase = "generation" if decode else "context"
+    frames = []
+    for kind, ratio in DSV4_KINDS.items():
+        table = f"dsv4_{kind}_{phase}_module_perf"
+        folder = aic.pick_version(root, system, "sparse_attention", engine, release, (table,))
+        rows = aic.read_table(folder, table) if folder else None
+        if rows is None:
+            continue
+        wanted = (rows["step"] > 0) if decode else ((rows["step"] == 0) & (rows["isl"] > 1))
+        rows = rows[(rows["latency"] > 0) & wanted & rows["model"].isin(DSV4_MODELS)]
+        keys = ["model", "gemm_type", "kv_cache_dtype", "num_heads", "batch_size", "isl", "step"]
+        rows = rows.groupby(keys, as_index=False)["latency"].median()
+        for name, part in rows.groupby("model", sort=False):
+            part = part.reset_index(drop=True)
+            layer = dsv4_layer(DSV4_MODELS[str(name)], ratio)
+            priced = module_times(part, device, engine, decode, DSV4_MODULE, layer, layer.num_heads)
+            frames.append(part.assign(
+                system=system, engine=engine, version=folder.name, kind=kind,
+                measured=part["latency"] * 1e-3, priced=priced,
+                context=part["step"] if decode else part["batch_size"] * part["isl"],
+            ))  # fmt: skip
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True).dropna(subset=["priced"])
+
+
+def dsv4_bands(checked: pd.DataFrame) -> pd.DataFrame:
+    """Priced / measured (median) per system, engine and layer kind in bands of the rows'
+    `context` (DSV4_BANDS: prompt tokens of a prefill, cached tokens of a decode step)."""
+    ratio = checked.assign(
+        ratio=checked["priced"] / checked["measured"],
+        band=pd.cut(checked["context"], DSV4_BANDS),
+    )
+    table = ratio.pivot_table(
+        index=["system", "engine", "version", "kind"], columns="band", values="ratio",
+        aggfunc="median", observed=True,
+    )  # fmt: skip
+    table.columns = [_band(c) for c in table.columns]
+    return table.reset_index()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data", type=Path, help="aiconfigurator's systems/data folder")
@@ -262,6 +342,16 @@ def main() -> None:
         if modules:
             print()
             print(_markdown(dsa_bands(pd.concat(modules, ignore_index=True), lengths)))
+    for decode in (False, True):
+        modules = [
+            dsv4_module_check(args.data, system, engine, decode)
+            for system in SYSTEMS
+            for engine in ENGINES
+        ]
+        modules = [c for c in modules if not c.empty]
+        if modules:
+            print()
+            print(_markdown(dsv4_bands(pd.concat(modules, ignore_index=True))))
 
 
 if __name__ == "__main__":

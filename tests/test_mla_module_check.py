@@ -202,3 +202,38 @@ def test_deepseek_v32_sparse_attention_modules_are_priced_with_their_indexer(
     assert decode["priced"].iloc[0] == pytest.approx(expected, rel=1e-9)
     bands = script.dsa_bands(decode, "contexts")
     assert bands.loc[0, "contexts of at most 2,048 tokens"] == pytest.approx(expected / 0.5e-3)
+
+
+def test_deepseek_v4_attention_modules_are_priced_as_one_layer_of_their_kind(
+    tmp_path, load_script
+) -> None:
+    """DeepSeek-V4-Flash's CSA module rows (compress ratio 4, `dsv4_csa_context_module`) are
+    priced as one CSA layer of the bundled config, its module's operators summed at the row's
+    TP shard (8 of the 64 heads: TP 8), the indexer included; one-token prompts and rows of
+    another model are left out; an HCA layer holds no indexer."""
+    script = load_script("mla_module_check")
+    folder = tmp_path / "h200_sxm" / "sparse_attention" / "vllm" / "0.24.0"
+    folder.mkdir(parents=True)
+    base = {"model": "sgl-project/DeepSeek-V4-Flash-FP8", "gemm_type": "fp8_block",
+            "kv_cache_dtype": "fp8", "num_heads": 8, "batch_size": 2, "step": 0}  # fmt: skip
+    pd.DataFrame([
+        base | {"isl": 2048, "latency": 3.0},
+        base | {"isl": 1, "latency": 9.0},
+        base | {"isl": 2048, "latency": 9.0, "model": "someone/else"},
+    ]).to_csv(folder / "dsv4_csa_context_module_perf.csv", index=False)  # fmt: skip
+    checked = script.dsv4_module_check(tmp_path, "h200_sxm", "vllm")
+    assert len(checked) == 1 and checked["context"].iloc[0] == 4096
+    layer = script.dsv4_layer("deepseek-ai/DeepSeek-V4-Flash", 4)
+    analysis = api.analyze(
+        layer, "h200-sxm", batch=2, prompt_len=2048, gen_len=1, engine="vllm", tp=8,
+        flash_attention=True, kv_bits=8, w_bits=8, a_bits=8, w_format="fp", w_scale=128 * 128,
+    )  # fmt: skip
+    rows = [r for r in api.operator_rows(analysis) if r["stage"] == "prefill"]
+    assert {"indexer_scores", "compressed_attention", "kv_compressor"} <= {r["name"] for r in rows}
+    expected = sum(r["time"] for r in rows if r["name"] in script.DSV4_MODULE)
+    assert checked["priced"].iloc[0] == pytest.approx(expected, rel=1e-9)
+    bands = script.dsv4_bands(checked)
+    assert bands.loc[0, "513-4,096 tokens"] == pytest.approx(expected / 3.0e-3)
+    hca = script.dsv4_layer("deepseek-ai/DeepSeek-V4-Flash", 128)
+    names = {r["name"] for r in api.operator_rows(api.analyze(hca, "h200-sxm", gen_len=1))}
+    assert "compressed_attention" in names and "indexer_scores" not in names
