@@ -12,8 +12,9 @@ KV cache), whose collector feeds the module a random latent in place of the fuse
 kv_a projection (aiconfigurator's collector/sglang/collect_wideep_attn.py), so those two are
 not priced for it. The engine profiles fit the kernels' own tables
 (GEMMs, `context_mla`/`generation_mla`, or attention where an engine has no MLA table), not
-these; the last table, DeepSeek-V3.2's sparse-attention modules, is in sample for TensorRT-LLM
-and vLLM, whose `dsa` curves are fitted on those modules less their other operators.
+these; DeepSeek-V3.2's sparse-attention modules are in sample for TensorRT-LLM and vLLM, whose
+`dsa` curves are fitted on them less their other operators, and DeepSeek-V4's prefill modules
+for every engine (`compressed_prefill`).
 Each module row is priced here as the shipped profile of its engine and system prices
 the same operators at the same shard, and the ratio priced / measured summarised per system,
 engine and phase: a ratio below 1 is time the module takes that its operators' tables do not
@@ -34,8 +35,6 @@ from rooflens.core.errors import RooflensError
 from rooflens.core.model import ModelSpec
 from rooflens.engines import load_engine_profile
 from rooflens.measure.validate_engines import QUANT_MODES, _markdown, catalog_device
-from rooflens.models import spec_from_config
-from rooflens.models.catalog import bundled_config
 
 MODEL = "deepseek-ai/DeepSeek-V3"
 HEADS = 128  # DeepSeek-V3's attention heads: a row's num_heads is a TP shard of them
@@ -241,25 +240,17 @@ def dsa_bands(checked: pd.DataFrame, lengths: str = "prompts") -> pd.DataFrame:
 # after `step` cached, at `num_heads` of the model's heads on one device. aiconfigurator's
 # rows name sgl-project's FP8 conversions; each is priced as one layer of that kind of the
 # bundled config.
-DSV4_MODELS = {
-    "sgl-project/DeepSeek-V4-Flash-FP8": "deepseek-ai/DeepSeek-V4-Flash",
-    "sgl-project/DeepSeek-V4-Pro-FP8": "deepseek-ai/DeepSeek-V4-Pro",
-}
+DSV4_MODELS = aic.DSV4_MODULES.models
 DSV4_KINDS = {"csa": 4, "hca": 128}
-DSV4_MODULE = ("q_a_proj", "q_a_norm", "q_b_proj", "kv_proj", "kv_norm", "compressor_kv_proj",
-               "compressor_gate_proj", "kv_compressor", "indexer_q_proj", "indexer_k_proj",
-               "indexer_gate_proj", "indexer_compressor", "indexer_weights_proj",
-               "indexer_scores", "compressed_attention", "o_a_proj", "o_proj")  # fmt: skip
+DSV4_MODULE = (*aic.DSV4_MODULES.others, aic.DSV4_MODULES.attention)
 # Prompt tokens per row (batch x isl) of the bands `dsv4_bands` reports.
 DSV4_BANDS = (0, 512, 4096, np.inf)
 
 
 def dsv4_layer(model_id: str, ratio: int) -> ModelSpec:
     """One layer of `model_id` (a bundled DeepSeek-V4 config) whose attention compresses by
-    `ratio` (the config's list runs one past the layers: the MTP module's)."""
-    config = bundled_config(model_id) | {"num_hidden_layers": 1, "compress_ratios": [ratio, 0]}
-    config.pop("layer_types", None)
-    return spec_from_config(config)
+    `ratio`, as the engine fit reads the module rows."""
+    return aic.module_layer(model_id, ratio)
 
 
 def dsv4_module_check(root: Path, system: str, engine: str, decode: bool = False) -> pd.DataFrame:

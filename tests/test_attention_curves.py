@@ -454,12 +454,12 @@ def test_sparse_attention_curves_from_whole_modules_less_their_other_operators(
     """TensorRT-LLM times DeepSeek-V3.2's sparse attention only inside whole modules
     (`dsa_context_module`, `dsa_generation_module`): each row's attention is the module less
     its projections, norms and indexer as the profile prices them, rows where that is under
-    DSA_MIN_SHARE of the module are not read, and a toy fit takes `dsa_prefill` and `dsa`
+    MODULE_MIN_SHARE of the module are not read, and a toy fit takes `dsa_prefill` and `dsa`
     curves from them, saying so."""
     from rooflens.calibration.aiconfigurator import (
-        DSA_MIN_SHARE,
-        DSA_OTHER_OPERATORS,
-        dsa_module_samples,
+        DSA_MODULES,
+        MODULE_MIN_SHARE,
+        module_samples,
     )
 
     device = get_device("h200-sxm")
@@ -472,10 +472,10 @@ def test_sparse_attention_curves_from_whole_modules_less_their_other_operators(
     )  # fmt: skip
     step = analysis.steps["prefill"]
     names = list(step.names)
-    others = sum(np.asarray(step.time)[names.index(n)] for n in DSA_OTHER_OPERATORS)
+    others = sum(np.asarray(step.time)[names.index(n)] for n in DSA_MODULES.others)
     attention = names.index("latent_attention")
     # 16 heads of the 128 (TP 8): one row well above its other operators, one barely.
-    measured = np.array([others[0] + 2e-3, others[1] * (1 + DSA_MIN_SHARE / 2)])
+    measured = np.array([others[0] + 2e-3, others[1] * (1 + MODULE_MIN_SHARE / 2)])
     rows = pd.DataFrame(
         {
             "model": model,
@@ -489,7 +489,7 @@ def test_sparse_attention_curves_from_whole_modules_less_their_other_operators(
             "latency": [*(measured * 1e3), 5.0],
         }
     )
-    (samples,) = dsa_module_samples([rows, None], "trtllm", device, shipped)
+    (samples,) = module_samples([rows, None], DSA_MODULES, "trtllm", device, shipped)
     assert (samples.op_class, samples.dtype) == ("dsa_prefill", "bf16")
     assert samples.time == pytest.approx([2e-3], rel=1e-6)
     assert samples.ops == pytest.approx([np.asarray(step.ops)[attention][0]])
@@ -527,7 +527,7 @@ def test_sparse_attention_curves_from_whole_modules_less_their_other_operators(
             in note
         )
     assert profile.fallback("dsa", "bf16")[0] == "dsa:bf16"
-    assert profile.provenance["db.sparse_attention"].startswith("trtllm 1.0,")
+    assert profile.provenance["db.dsa_modules"].startswith("trtllm 1.0,")
     assert {"dsa_prefill:bf16", "dsa_decode:bf16"} <= set(fit.held_out)
     # Without curves of its own the subclass is its base class's, and says so.
     classes = {k: v for k, v in shipped.classes.items() if not k.startswith("dsa")}
@@ -541,3 +541,61 @@ def test_sparse_attention_curves_from_whole_modules_less_their_other_operators(
         "dsa_prefill",
         "not measured: priced as mla_prefill",
     )
+
+
+def test_deepseek_v4_attention_curves_from_its_modules(tmp_path) -> None:
+    """DeepSeek-V4's attention modules (`dsv4_csa_context_module`): a CSA row's compressed
+    attention is the module less its projections, norms, compressors and indexer as the
+    profile prices one CSA layer; 64 heads on a device is a wide group (`_wide` curves), 8
+    is not; a toy SGLang fit takes `compressed_prefill` curves from such rows, saying so,
+    and V4's decode steps, whose modules are not fitted, are attention's, saying why."""
+    from rooflens.calibration.aiconfigurator import DSV4_MODULES, module_layer, module_samples
+
+    shipped = load_engine_profile("sglang", "h200-sxm")
+    layer = module_layer("deepseek-ai/DeepSeek-V4-Flash", 4)
+    fp8 = {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": 128 * 128}
+    times = {}
+    for tp in (1, 8):
+        analysis = api.analyze(
+            layer, "h200-sxm", batch=2, prompt_len=4096, gen_len=1, engine="sglang", tp=tp,
+            flash_attention=True, kv_bits=8, **fp8,
+        )  # fmt: skip
+        step = analysis.steps["prefill"]
+        names = list(step.names)
+        others = sum(float(np.ravel(step.time[names.index(n)])[0]) for n in DSV4_MODULES.others)
+        times[tp] = (others, step, names.index("compressed_attention"))
+    row = {"model": "sgl-project/DeepSeek-V4-Flash-FP8", "gemm_type": "fp8_block",
+           "kv_cache_dtype": "fp8_e4m3", "batch_size": 2, "isl": 4096, "step": 0,
+           "compress_ratio": 4}  # fmt: skip
+    rows = pd.DataFrame([
+        row | {"num_heads": 64, "latency": (times[1][0] + 3e-3) * 1e3},
+        row | {"num_heads": 8, "latency": (times[8][0] + 1e-3) * 1e3},
+    ])  # fmt: skip
+    frames = [rows, None]
+    device = get_device("h200-sxm")
+    got = {s.dtype: s for s in module_samples(frames, DSV4_MODULES, "sglang", device, shipped)}
+    assert set(got) == {"fp8", "fp8_wide"}
+    assert got["fp8_wide"].time == pytest.approx([3e-3], rel=1e-6)
+    assert got["fp8"].time == pytest.approx([1e-3], rel=1e-6)
+    step, attention = times[8][1], times[8][2]
+    assert got["fp8"].ops == pytest.approx([float(np.ravel(step.ops[attention])[0])])
+    assert got["fp8"].op_class == "compressed_prefill"
+
+    _toy_gemms(tmp_path, "sglang")
+    folder = tmp_path / "toy" / "sparse_attention" / "sglang" / "1.0"
+    folder.mkdir(parents=True)
+    pd.DataFrame([
+        row | {"num_heads": h, "batch_size": b, "isl": isl, "latency": 2.0 + b * isl * 1e-3}
+        for h in (8, 64) for b in (1, 2, 4, 8) for isl in (256, 512, 1024, 2048, 4096, 8192)
+    ]).to_csv(folder / "dsv4_csa_context_module_perf.csv", index=False)  # fmt: skip
+    fit = fit_engine(tmp_path, "toy", "sglang", get_device("h100-sxm"))
+    profile = fit.profile
+    assert "compressed_prefill:fp8" in profile.dtype_classes
+    assert "compressed" not in profile.classes
+    note = profile.fallbacks["compressed_prefill:fp8"]
+    assert note.startswith("fitted on sglang's whole attention modules (dsv4_csa_context")
+    assert profile.fallbacks["compressed"] == DSV4_MODULES.decode_note
+    # The shipped profile, whose attention curves are measured, names the note for V4's decode.
+    note = ("compressed", DSV4_MODULES.decode_note)
+    assert load_engine_profile("sglang", "h200-sxm").fallback("compressed", "fp8") == note
+    assert "compressed_prefill:fp8" in fit.held_out

@@ -612,12 +612,13 @@ def test_deepseek_v4_attention_by_hand() -> None:
     )
     assert float(decode.ops) == 2 * 4 * 11 * (4 * 32 + 5) + 4 * 2 * 4
     assert float(decode.load_kv) == 2 * 11 * 32 * 2
-    # Prefill of 8 tokens: window pairs 1 + ... + 8 = 36, entries j / 4 summed = 9; the cache
-    # holds 8 tokens and 2 entries, each read once.
+    # Prefill of 8 tokens: window pairs 1 + ... + 8 = 36, entries j / 4 summed = 9, the scores
+    # of the 4 heads in one block of 64 (the sink's of its own 4); the cache holds 8 tokens and
+    # 2 entries, each read once.
     prefill = attn.cost(
         Step(batch=np.array(1.0), new_tokens=np.array(8.0), past=np.array(0.0)), prec
     )
-    assert float(prefill.ops) == 4 * 45 * (4 * 32 + 5) + 4 * 8 * 4
+    assert float(prefill.ops) == 64 * 45 * (4 * 32 + 5) + 4 * 8 * 4
     assert float(prefill.load_kv) == 10 * 32 * 2
     # HCA: every entry attended: at position 40 with ratio 16, 2.5 entries.
     hca = CompressedAttention(

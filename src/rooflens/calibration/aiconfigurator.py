@@ -64,6 +64,7 @@ from rooflens.core.efficiency import (
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
 from rooflens.core.mixers import Mixer, StateScan, mixer_operators
+from rooflens.core.model import ModelSpec
 from rooflens.core.operators import (
     Cost,
     ExpertLinear,
@@ -822,66 +823,142 @@ def dsa_samples(df: pd.DataFrame) -> list[Samples]:
     return out
 
 
+@dataclass(frozen=True)
+class ModuleTables:
+    """Attention an engine's tables time only inside whole modules: its rows' tables (prefill,
+    decode), the models they name (row model -> bundled id), the operator whose time is the
+    module's less its `others`, and the engine class its rows fit (`<name>_prefill`,
+    `<name>_decode`). With `ratio_column`, a row's model is one layer of the bundled config
+    whose attention compresses by that column's ratio (DeepSeek-V4's CSA and HCA layers)."""
+
+    name: str
+    tables: tuple[str, ...]
+    decode: tuple[bool, ...]
+    models: dict[str, str]
+    attention: str
+    others: tuple[str, ...]
+    engines: tuple[str, ...]
+    what: str  # the other operators, as the fallback note names them
+    ratio_column: str | None = None
+    # Where no decode table is read: what prices the class's decode steps, and why.
+    decode_note: str | None = None
+
+
 # DeepSeek Sparse Attention as TensorRT-LLM and vLLM run it: their tables time it only inside
 # the whole attention module, norm to norm with the indexer (`dsa_context_module`: prompts of
 # `isl` tokens, step 0 with nothing cached; `dsa_generation_module`: one token each after `step`
-# cached), for DeepSeek-V3.2 and GLM-5 at `num_heads` of their heads on one device. The
-# sparse attention's own time is the module's less its other operators as the profile being
-# fitted prices them (`dsa_module_samples`).
-DSA_MODULE_TABLES = ("dsa_context_module_perf", "dsa_generation_module_perf")
-DSA_MODULE_ENGINES = ("trtllm", "vllm")  # SGLang's kernel table times the prefill alone
-DSA_MODULE_MODELS = ("deepseek-ai/DeepSeek-V3.2", "zai-org/GLM-5")
-DSA_OTHER_OPERATORS = (
-    "q_a_proj", "q_a_norm", "q_b_proj", "kv_a_proj", "kv_a_norm", "o_proj", "indexer_q_proj",
-    "indexer_k_proj", "indexer_k_norm", "indexer_weights_proj", "indexer_scores",
-)  # fmt: skip
+# cached), for DeepSeek-V3.2 and GLM-5 at `num_heads` of their heads on one device. SGLang's
+# kernel table times the prefill alone (dsa_samples).
+DSA_OTHERS = ("q_a_proj", "q_a_norm", "q_b_proj", "kv_a_proj", "kv_a_norm", "o_proj",
+              "indexer_q_proj", "indexer_k_proj", "indexer_k_norm", "indexer_weights_proj",
+              "indexer_scores")  # fmt: skip
+DSA_MODULES = ModuleTables(
+    name="dsa",
+    tables=("dsa_context_module_perf", "dsa_generation_module_perf"),
+    decode=(False, True),
+    models={m: m for m in ("deepseek-ai/DeepSeek-V3.2", "zai-org/GLM-5")},
+    attention="latent_attention",
+    others=DSA_OTHERS,
+    engines=("trtllm", "vllm"),
+    what="projections, norms and indexer",
+)
+# DeepSeek-V4's attention modules on all three engines (aiconfigurator's collectors time the
+# attention layer's forward, q_a to o_proj with the compressor and, in CSA layers, the
+# indexer; not the hyper-connections): CSA layers (compress ratio 4) and HCA layers (128),
+# V4-Flash and V4-Pro as sgl-project's FP8 conversions name them. Prefills only: curves fitted
+# on the decode modules less their other operators (`dsv4_*_generation_module`) priced those
+# modules worse than the attention curves do (median |error| over all rows, SGLang 27 % to
+# 47 %, TensorRT-LLM 29 % to 64 %; docs/engines.md), so decode steps keep attention's.
+DSV4_TABLES = ("dsv4_csa_context_module_perf", "dsv4_hca_context_module_perf")
+DSV4_OTHERS = ("q_a_proj", "q_a_norm", "q_b_proj", "kv_proj", "kv_norm", "compressor_kv_proj",
+               "compressor_gate_proj", "kv_compressor", "indexer_q_proj", "indexer_k_proj",
+               "indexer_gate_proj", "indexer_compressor", "indexer_weights_proj",
+               "indexer_scores", "o_a_proj", "o_proj")  # fmt: skip
+DSV4_MODULES = ModuleTables(
+    name="compressed",
+    tables=DSV4_TABLES,
+    decode=(False, False),
+    models={
+        "sgl-project/DeepSeek-V4-Flash-FP8": "deepseek-ai/DeepSeek-V4-Flash",
+        "sgl-project/DeepSeek-V4-Pro-FP8": "deepseek-ai/DeepSeek-V4-Pro",
+    },
+    attention="compressed_attention",
+    others=DSV4_OTHERS,
+    engines=("trtllm", "vllm", "sglang"),
+    what="projections, norms, compressors and indexer",
+    ratio_column="compress_ratio",
+    decode_note=(
+        "its decode modules (dsv4_csa_generation_module, dsv4_hca_generation_module) are not "
+        "fitted: priced as attention, which misses them by less than curves fitted on them"
+    ),
+)
+MODULE_TABLES = (DSA_MODULES, DSV4_MODULES)
 # A row's GEMM type -> the settings its module's projections run at (weights and activations).
-DSA_MODULE_GEMMS: dict[str, dict[str, object]] = {
+MODULE_GEMMS: dict[str, dict[str, object]] = {
     "bfloat16": {"w_bits": 16, "a_bits": 16},
     "fp8_block": {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": 128 * 128},
 }
+# The module tables' KV-cache types, by their names there.
+MODULE_KV_TYPES = KV_TYPES | {"fp8_e4m3": ("fp8", 8)}
 # Rows whose attention is less than this share of the module say little about it: the
 # remainder is within the other operators' pricing error (held-out GEMM errors are 5-15 %).
-DSA_MIN_SHARE = 0.2
+MODULE_MIN_SHARE = 0.2
 
 
-def dsa_module_samples(
-    frames: list[pd.DataFrame | None], engine: str, device: Device, profile: EngineProfile
+def module_layer(model_id: str, ratio: int | None) -> ModelSpec:
+    """The bundled model, or (`ratio`) one layer of it whose attention compresses by `ratio`
+    (a DeepSeek-V4 config's list runs one past its layers: the MTP module's)."""
+    from rooflens.models import spec_from_config
+    from rooflens.models.catalog import bundled_config, load_model
+
+    if ratio is None:
+        return load_model(model_id)
+    config = bundled_config(model_id) | {"num_hidden_layers": 1, "compress_ratios": [ratio, 0]}
+    config.pop("layer_types", None)
+    return spec_from_config(config)
+
+
+def module_samples(
+    frames: list[pd.DataFrame | None],
+    family: ModuleTables,
+    engine: str,
+    device: Device,
+    profile: EngineProfile,
 ) -> list[Samples]:
-    """Sparse latent attention's kernel time per module row (prefill and decode, by KV-cache
-    type): the measured module less its other operators (DSA_OTHER_OPERATORS: projections,
-    norms and the indexer) as `profile` prices them with `engine`'s fusions, the row's GEMM
-    and cache types, at the tensor-parallel share its `num_heads` is of the model's heads.
-    Rows where that remainder is below DSA_MIN_SHARE of the module are not read."""
+    """The attention's kernel time per module row of `family` (its `frames`, one per table;
+    prefill and decode, by KV-cache type): the measured module less its other operators as
+    `profile` prices them with `engine`'s fusions, the row's GEMM and cache types, at the
+    tensor-parallel share its `num_heads` is of the model's heads. Rows where that remainder
+    is below MODULE_MIN_SHARE of the module are not read, nor one-token prompts (the decode
+    kernel's form) and decode rows without a context."""
     from rooflens.core.analysis import analyze
-    from rooflens.models.catalog import load_model
     from rooflens.settings import parse_settings
 
-    out = []
-    for df, decode in zip(frames, (False, True), strict=True):
+    found: dict[tuple[str, str], list[tuple[np.ndarray, ...]]] = {}
+    for df, decode in zip(frames, family.decode, strict=True):
         if df is None:
             continue
-        # A prefill row of one token runs the decode kernel's form (LatentAttention's
-        # absorbed_up_to), and a decode row needs a context: neither is read.
         phase = (df["step"] > 0) if decode else ((df["step"] == 0) & (df["isl"] > 1))
         rows = df[
             (df["latency"] > 0)
-            & df["model"].isin(DSA_MODULE_MODELS)
-            & df["gemm_type"].isin(DSA_MODULE_GEMMS)
-            & df["kv_cache_dtype"].isin(KV_TYPES)
+            & df["model"].isin(family.models)
+            & df["gemm_type"].isin(MODULE_GEMMS)
+            & df["kv_cache_dtype"].isin(MODULE_KV_TYPES)
             & phase
         ]
-        keys = ["model", "gemm_type", "kv_cache_dtype", "num_heads", "batch_size", "isl", "step"]
-        rows = rows.groupby(keys, as_index=False)["latency"].median()
-        frames_out: dict[str, list[tuple[np.ndarray, ...]]] = {}
-        for (model, gemm, kv, heads), part in rows.groupby(keys[:4], sort=False):
-            spec = load_model(str(model))
+        ratio = family.ratio_column
+        keys = ["model", "gemm_type", "kv_cache_dtype", "num_heads", *([ratio] if ratio else [])]
+        cells = [*keys, "batch_size", "isl", "step"]
+        rows = rows.groupby(cells, as_index=False)["latency"].median()
+        for group, part in rows.groupby(keys, sort=False):
+            model, gemm, kv, heads = group[:4]
+            spec = module_layer(family.models[str(model)], int(group[4]) if ratio else None)
             if spec.num_heads % int(heads):
                 continue
-            dtype, kv_bits = KV_TYPES[str(kv)]
+            kv_type, kv_bits = MODULE_KV_TYPES[str(kv)]
             settings = parse_settings(
                 {"engine": engine, "tp": spec.num_heads // int(heads), "flash_attention": True,
-                 "kv_bits": kv_bits, **DSA_MODULE_GEMMS[str(gemm)]}
+                 "kv_bits": kv_bits, **MODULE_GEMMS[str(gemm)]}
             )  # fmt: skip
             served = settings.served(spec)
             batch = part["batch_size"].to_numpy(float)
@@ -894,31 +971,37 @@ def dsa_module_samples(
             names = list(step.names)
             times = np.asarray(step.time, float)
             others = sum(
-                np.broadcast_to(times[names.index(n)], len(part))
-                for n in DSA_OTHER_OPERATORS
-                if n in names
+                np.broadcast_to(times[i], len(part))
+                for i, n in enumerate(names)
+                if n in family.others
             )
-            attention = names.index("latent_attention")
+            attention = names.index(family.attention)
             measured = part["latency"].to_numpy() * 1e-3
             remainder = measured - others
-            kept = remainder >= DSA_MIN_SHARE * measured
+            kept = remainder >= MODULE_MIN_SHARE * measured
             ops = np.broadcast_to(np.asarray(step.ops, float)[attention], len(part))
             memory = np.broadcast_to(np.asarray(step.memory_access, float)[attention], len(part))
+            # As pricing reads them: a compressed attention's heads all share one KV head.
+            group_heads = int(heads) if family.attention == "compressed_attention" else 1
+            dtype = kv_type + (WIDE if group_heads > WIDE_GROUP else "")
             parts = batch * sequence_heads(int(heads), 1, not decode)
             shape = np.column_stack(
                 [batch, part["isl"].to_numpy(float), part["step"].to_numpy(float),
                  np.full(len(part), float(heads)), np.full(len(part), float(spec.num_heads)),
-                 np.full(len(part), float(gemm == "fp8_block"))]
+                 np.full(len(part), float(gemm == "fp8_block")),
+                 np.full(len(part), float(group[4]) if ratio else 0.0)]
             )[kept]  # fmt: skip
-            frames_out.setdefault(dtype, []).append(
+            found.setdefault(("decode" if decode else "prefill", dtype), []).append(
                 (ops[kept], memory[kept], remainder[kept], shape, (memory / parts)[kept])
             )
-        phase = "decode" if decode else "prefill"
-        for dtype, got in frames_out.items():
-            ops, memory, time, shape, aspect = (np.concatenate(c) for c in zip(*got, strict=True))
-            out.append(
-                Samples(f"dsa_{phase}", dtype, "bf16", ops, memory, time, shape, aspect=aspect)
+    out = []
+    for (phase, dtype), got in found.items():
+        ops, memory, time, shape, aspect = (np.concatenate(c) for c in zip(*got, strict=True))
+        out.append(
+            Samples(
+                f"{family.name}_{phase}", dtype, "bf16", ops, memory, time, shape, aspect=aspect
             )
+        )
     return out
 
 
@@ -1288,39 +1371,49 @@ def fit_engine(
     package_version: str = "unknown",
 ) -> Fit:
     """The engine's profile on `system`, and the held-out errors of the same fit on half the
-    shapes. Where the engine's tables time sparse latent attention only inside whole modules
-    (DSA_MODULE_ENGINES), a second fit adds its curves, from the modules less their other
-    operators as the first fit prices them."""
+    shapes. Where the engine's tables time an attention only inside whole modules
+    (MODULE_TABLES: sparse latent attention, DeepSeek-V4's compressed attention), a second fit
+    adds its curves, from the modules less their other operators as the first fit prices
+    them."""
     fit = _fit_engine(root, system, engine, device, version, package_version)
     engine, release = fit.profile.engine, fit.profile.engine_version
-    if engine not in DSA_MODULE_ENGINES:
-        return fit
-    # The module tables of the release the other tables were read at (the GEMMs'), else the
-    # nearest.
-    folder = pick_version(root, system, "sparse_attention", engine, release, DSA_MODULE_TABLES)
-    if folder is None:
-        return fit
-    frames = [read_table(folder, t) for t in DSA_MODULE_TABLES]
-    extra = [
-        x
-        for x in dsa_module_samples(frames, engine, device, fit.profile)
-        if len(x.time) >= MIN_ROWS
-    ]
+    extra: list[Samples] = []
+    notes: dict[str, str] = {}
+    provenance: dict[str, str] = {}
+    for family in MODULE_TABLES:
+        if engine not in family.engines:
+            continue
+        # The module tables of the release the other tables were read at (the GEMMs'), else
+        # the nearest.
+        folder = pick_version(root, system, "sparse_attention", engine, release, family.tables)
+        if folder is None:
+            continue
+        frames = [read_table(folder, t) for t in family.tables]
+        found = [
+            x
+            for x in module_samples(frames, family, engine, device, fit.profile)
+            if len(x.time) >= MIN_ROWS
+        ]
+        if not found:
+            continue
+        models = sorted(
+            {str(m) for f in frames if f is not None for m in f["model"].unique()}
+            & set(family.models)
+        )
+        note = (
+            f"fitted on {engine}'s whole attention modules ({', '.join(family.tables)}, "
+            f"{' and '.join(models)}) less their {family.what} as this profile prices them: "
+            "the kernel's time and whatever the module spends around its operators"
+        )
+        extra += found
+        notes |= {f"{x.op_class.removesuffix('_decode')}:{x.dtype}": note for x in found}
+        if family.decode_note:
+            notes[family.name] = family.decode_note
+        provenance[f"db.{family.name}_modules"] = (
+            f"{engine} {folder.name}, collected {collection_date(folder)}"
+        )
     if not extra:
         return fit
-    models = sorted(
-        {str(m) for f in frames if f is not None for m in f["model"].unique()}
-        & set(DSA_MODULE_MODELS)
-    )
-    note = (
-        f"fitted on {engine}'s whole sparse-attention modules ({', '.join(DSA_MODULE_TABLES)}, "
-        f"{' and '.join(models)}) less their projections, norms and indexer as this profile "
-        "prices them: the kernel's time and whatever the module spends around its operators"
-    )
-    notes = {f"{x.op_class.removesuffix('_decode')}:{x.dtype}": note for x in extra}
-    provenance = {
-        "db.sparse_attention": f"{engine} {folder.name}, collected {collection_date(folder)}"
-    }
     return _fit_engine(
         root, system, engine, device, version, package_version, extra, notes, provenance
     )

@@ -55,20 +55,30 @@ OperatorClass = Literal["matmul", "attention", "vector"]
 # without them prices these as the class they belong to.
 EngineClass = Literal[
     "matmul", "attention", "vector", "moe", "mla", "gdn", "kda", "attention_prefill",
-    "mla_prefill", "dsa", "dsa_prefill",
+    "mla_prefill", "dsa", "dsa_prefill", "compressed", "compressed_prefill",
 ]  # fmt: skip
 PARENT_CLASS = {"moe": "matmul", "mla": "attention", "gdn": "attention", "kda": "attention"}
 # A class priced as another in every lookup (its data types and phase too) where a profile has
 # no curves of its own: sparse latent attention (DeepSeek Sparse Attention's absorbed form over
 # the keys its indexer picks, "dsa") as latent attention, whose decode kernels the operator
-# tables do not time apart.
-SUBCLASS_OF = {"dsa": "mla", "dsa_prefill": "mla_prefill"}
+# tables do not time apart; DeepSeek-V4's compressed attention ("compressed") as attention.
+SUBCLASS_OF = {
+    "dsa": "mla",
+    "dsa_prefill": "mla_prefill",
+    "compressed": "attention",
+    "compressed_prefill": "attention_prefill",
+}
 # Attention over prompt chunks (a prefill step's) has curves of its own in engine profiles:
 # the operator tables time it as kernels apart from decode's (FlashAttention's and FlashInfer's
 # prefill paths, TensorRT-LLM's context kernels), at fractions of the bound that decode's curves
 # do not give (docs/engines.md, Format). A profile without them prices it as the class's
 # (`curves` of the class and the same data type).
-PREFILL_CLASSES = {"attention": "attention_prefill", "mla": "mla_prefill", "dsa": "dsa_prefill"}
+PREFILL_CLASSES = {
+    "attention": "attention_prefill",
+    "mla": "mla_prefill",
+    "dsa": "dsa_prefill",
+    "compressed": "compressed_prefill",
+}
 PHASE_OF = {prefill: cls for cls, prefill in PREFILL_CLASSES.items()}
 # The engine class of a recurrent mixer's scan, by mixer kind (others: the attention class).
 SCAN_CLASSES = {"gated_deltanet": "gdn", "kda": "kda"}

@@ -561,6 +561,8 @@ def _engine_class(op: Operator) -> str:
         return "moe"
     if isinstance(op, LatentAttention):
         return "dsa" if op.sparse else "mla"
+    if isinstance(op, CompressedAttention):
+        return "compressed"
     if isinstance(op, StateScan) and op.kind in SCAN_CLASSES:
         return SCAN_CLASSES[op.kind]
     return op.efficiency_class
