@@ -567,18 +567,32 @@ def test_deepseek_v4_attention_curves_from_its_modules(tmp_path) -> None:
     row = {"model": "sgl-project/DeepSeek-V4-Flash-FP8", "gemm_type": "fp8_block",
            "kv_cache_dtype": "fp8_e4m3", "batch_size": 2, "isl": 4096, "step": 0,
            "compress_ratio": 4}  # fmt: skip
+    hca = module_layer("deepseek-ai/DeepSeek-V4-Flash", 128)
+    hca_step = api.analyze(
+        hca, "h200-sxm", batch=2, prompt_len=4096, gen_len=1, engine="sglang", tp=8,
+        flash_attention=True, kv_bits=8, **fp8,
+    ).steps["prefill"]  # fmt: skip
+    hca_names = list(hca_step.names)
+    hca_others = sum(
+        float(np.ravel(hca_step.time[hca_names.index(n)])[0])
+        for n in DSV4_MODULES.others
+        if n in hca_names
+    )
+    assert "indexer_scores" not in hca_names
     rows = pd.DataFrame([
         row | {"num_heads": 64, "latency": (times[1][0] + 3e-3) * 1e3},
         row | {"num_heads": 8, "latency": (times[8][0] + 1e-3) * 1e3},
+        row | {"num_heads": 8, "compress_ratio": 128, "latency": (hca_others + 2e-3) * 1e3},
     ])  # fmt: skip
     frames = [rows, None]
     device = get_device("h200-sxm")
     got = {s.dtype: s for s in module_samples(frames, DSV4_MODULES, "sglang", device, shipped)}
     assert set(got) == {"fp8", "fp8_wide"}
     assert got["fp8_wide"].time == pytest.approx([3e-3], rel=1e-6)
-    assert got["fp8"].time == pytest.approx([1e-3], rel=1e-6)
+    assert got["fp8"].time == pytest.approx([1e-3, 2e-3], rel=1e-6)  # CSA, HCA
     step, attention = times[8][1], times[8][2]
-    assert got["fp8"].ops == pytest.approx([float(np.ravel(step.ops[attention])[0])])
+    hca_ops = float(np.ravel(hca_step.ops[hca_names.index("compressed_attention")])[0])
+    assert got["fp8"].ops == pytest.approx([float(np.ravel(step.ops[attention])[0]), hca_ops])
     assert got["fp8"].op_class == "compressed_prefill"
 
     _toy_gemms(tmp_path, "sglang")
@@ -592,6 +606,11 @@ def test_deepseek_v4_attention_curves_from_its_modules(tmp_path) -> None:
     profile = fit.profile
     assert "compressed_prefill:fp8" in profile.dtype_classes
     assert "compressed" not in profile.classes
+    # A 16-bit cache's wide group takes the measured wide group's curves, its narrow one the
+    # narrow's.
+    typed = profile.dtype_classes
+    assert typed["compressed_prefill:bf16_wide"] == typed["compressed_prefill:fp8_wide"]
+    assert profile.classes["compressed_prefill"] == typed["compressed_prefill:fp8"]
     note = profile.fallbacks["compressed_prefill:fp8"]
     assert note.startswith("fitted on sglang's whole attention modules (dsv4_csa_context")
     assert profile.fallbacks["compressed"] == DSV4_MODULES.decode_note
@@ -599,3 +618,22 @@ def test_deepseek_v4_attention_curves_from_its_modules(tmp_path) -> None:
     note = ("compressed", DSV4_MODULES.decode_note)
     assert load_engine_profile("sglang", "h200-sxm").fallback("compressed", "fp8") == note
     assert "compressed_prefill:fp8" in fit.held_out
+
+
+def test_deepseek_v4_prefill_attention_is_priced_by_its_module_curves() -> None:
+    """A V4 analysis on vLLM's H200 profile prices its compressed attention's prefill with
+    `compressed_prefill` curves and its decode steps with attention's, noting both."""
+    analysis = api.analyze(
+        "deepseek-ai/DeepSeek-V4-Flash", "h200-sxm", batch=2, prompt_len=4096, gen_len=4, tp=8,
+        engine="vllm", kv_bits=8,
+    )  # fmt: skip
+    priced = {
+        (r["stage"], r["priced_by"])
+        for r in api.operator_rows(analysis)
+        if r["name"] == "compressed_attention"
+    }
+    # Both are marked: the prefill curves are fitted on modules, the decode steps borrowed.
+    assert priced == {
+        ("prefill", "compressed_prefill:fp8 (fallback)"),
+        ("decode", "attention:fp8 (fallback)"),
+    }

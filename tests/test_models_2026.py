@@ -619,6 +619,15 @@ def test_deepseek_v4_attention_by_hand() -> None:
         Step(batch=np.array(1.0), new_tokens=np.array(8.0), past=np.array(0.0)), prec
     )
     assert float(prefill.ops) == 64 * 45 * (4 * 32 + 5) + 4 * 8 * 4
+    # A step verifying 4 drafted tokens runs the decode kernel, its 4 heads unpadded.
+    from rooflens.core.graph import Graph
+    from rooflens.core.speculative import verification_graph
+
+    (verify,) = verification_graph(Graph(operators=(attn,), num_layers=1), 4).operators
+    chunk = Step(batch=np.array(1.0), new_tokens=np.array(4.0), past=np.array(36.0))
+    pairs = 4 * 8 + (min(37 / 4, 3) + min(38 / 4, 3) + min(39 / 4, 3) + min(40 / 4, 3))
+    assert float(verify.cost(chunk, prec).ops) == pytest.approx(4 * pairs * 133 + 4 * 4 * 4)
+    assert float(attn.cost(chunk, prec).ops) == pytest.approx(64 * pairs * 133 + 4 * 4 * 4)
     assert float(prefill.load_kv) == 10 * 32 * 2
     # HCA: every entry attended: at position 40 with ratio 16, 2.5 entries.
     hca = CompressedAttention(

@@ -842,6 +842,9 @@ class ModuleTables:
     ratio_column: str | None = None
     # Where no decode table is read: what prices the class's decode steps, and why.
     decode_note: str | None = None
+    # The attention's query heads all share one KV head (its curves part wide groups, as
+    # pricing's query_group does): DeepSeek-V4's; latent attention's group is its own.
+    shared_kv: bool = False
 
 
 # DeepSeek Sparse Attention as TensorRT-LLM and vLLM run it: their tables time it only inside
@@ -887,6 +890,7 @@ DSV4_MODULES = ModuleTables(
     engines=("trtllm", "vllm", "sglang"),
     what="projections, norms, compressors and indexer",
     ratio_column="compress_ratio",
+    shared_kv=True,
     decode_note=(
         "its decode modules (dsv4_csa_generation_module, dsv4_hca_generation_module) are not "
         "fitted: priced as attention, which misses them by less than curves fitted on them"
@@ -982,7 +986,7 @@ def module_samples(
             ops = np.broadcast_to(np.asarray(step.ops, float)[attention], len(part))
             memory = np.broadcast_to(np.asarray(step.memory_access, float)[attention], len(part))
             # As pricing reads them: a compressed attention's heads all share one KV head.
-            group_heads = int(heads) if family.attention == "compressed_attention" else 1
+            group_heads = int(heads) if family.shared_kv else 1
             dtype = kv_type + (WIDE if group_heads > WIDE_GROUP else "")
             parts = batch * sequence_heads(int(heads), 1, not decode)
             shape = np.column_stack(
@@ -1400,8 +1404,9 @@ def fit_engine(
             {str(m) for f in frames if f is not None for m in f["model"].unique()}
             & set(family.models)
         )
+        read = [t for t, f in zip(family.tables, frames, strict=True) if f is not None]
         note = (
-            f"fitted on {engine}'s whole attention modules ({', '.join(family.tables)}, "
+            f"fitted on {engine}'s whole attention modules ({', '.join(read)}, "
             f"{' and '.join(models)}) less their {family.what} as this profile prices them: "
             "the kernel's time and whatever the module spends around its operators"
         )
@@ -1601,10 +1606,16 @@ def _fit_engine(
         own = sorted(k for k in dtype_classes if k.partition(":")[0] == cls)
         if cls not in classes and own:
             # The only kernel measured prices the cache types it was not timed with.
-            classes[cls] = dtype_classes[own[0]]
+            narrow = [k for k in own if not k.endswith(WIDE)] or own
+            wide = [k for k in own if k.endswith(WIDE)]
+            classes[cls] = dtype_classes[narrow[0]]
             for dtype in ("bf16", "fp8", "fp4"):
                 if f"{cls}:{dtype}" not in own:
-                    fallbacks[f"{cls}:{dtype}"] = f"not measured: the {own[0]} curves"
+                    fallbacks[f"{cls}:{dtype}"] = f"not measured: the {narrow[0]} curves"
+                # A wide group of an unmeasured cache type takes a measured wide group's.
+                if wide and f"{cls}:{dtype}{WIDE}" not in own:
+                    dtype_classes[f"{cls}:{dtype}{WIDE}"] = dtype_classes[wide[0]]
+                    fallbacks[f"{cls}:{dtype}{WIDE}"] = f"not measured: the {wide[0]} curves"
     # A profile with a subclass's prefill curves prices its decode steps as the base class's:
     # said where it holds (without them, the base class's own fallback says what prices it).
     for phase, cls in PHASE_OF.items():

@@ -47,8 +47,9 @@ class CompressedAttention(ReadsCache):
     sink logit per head. QK and SV each cost 2d per pair, softmax 5, the sink 4 per query and
     head. Decode reads the keys it attends; a prefill reads every cached key once, and its
     scores are counted as the engines' sparse kernel computes them, the heads in blocks
-    (SPARSE_HEAD_BLOCK): aiconfigurator's V4 attention modules take nearly the same time at 8
-    heads a device as at 64 (docs/engines.md)."""
+    (SPARSE_HEAD_BLOCK): aiconfigurator's V4 attention modules, less their other operators,
+    take 1.2-1.9 times at 64 heads a device what they take at 8, not 8 times
+    (docs/engines.md)."""
 
     efficiency_class: ClassVar[str] = "attention"
 
@@ -57,6 +58,9 @@ class CompressedAttention(ReadsCache):
     window: int = 128
     ratio: int = 0
     top_k: float = np.inf
+    # Steps of at most this many new tokens per sequence run the decode kernel, its heads
+    # unpadded: 1, or the verified tokens of speculative decoding (verification_graph).
+    decode_up_to: int = 1
 
     def _entries(self, n: np.ndarray, capped: bool) -> np.ndarray:
         if not self.ratio:
@@ -75,15 +79,15 @@ class CompressedAttention(ReadsCache):
             )
         decode = step.new_tokens == 1
         # A prefill runs the sparse kernel's head blocks (SPARSE_HEAD_BLOCK), fewer padded.
-        blocks = -(-h // SPARSE_HEAD_BLOCK) * SPARSE_HEAD_BLOCK
+        padded = -(-h // SPARSE_HEAD_BLOCK) * SPARSE_HEAD_BLOCK
+        blocks = np.where(step.new_tokens <= self.decode_up_to, h, padded)
         window_rows = np.where(
             decode, np.minimum(last, self.window), np.minimum(first, self.window) + step.new_tokens
         )
         rows = window_rows + self._entries(last, capped=True) * decode
         rows = rows + self._entries(last, capped=False) * (~decode)
         return _cost(
-            ops=step.batch * np.where(decode, h, blocks) * pairs * (4 * d + 5)
-            + 4 * step.tokens * h,
+            ops=step.batch * blocks * pairs * (4 * d + 5) + 4 * step.tokens * h,
             load_weight=self.params() * prec.unquantized,
             load_act=step.tokens * h * d * prec.act,
             store_act=step.tokens * h * d * prec.act,

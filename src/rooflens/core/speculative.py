@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rooflens.core.analysis import analyze
+from rooflens.core.compressed import CompressedAttention
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import Graph, build_graph
 from rooflens.core.hardware import Device
@@ -68,6 +69,23 @@ def expected_tokens(alpha: float, gamma: int) -> float:
     return (1 - alpha ** (gamma + 1)) / (1 - alpha)
 
 
+def verification_graph(graph: Graph, new_tokens: int) -> Graph:
+    """The graph a step verifying `new_tokens` tokens per sequence runs: latent attention with
+    the decode (absorbed) kernel, DeepSeek-V4's compressed attention with the decode kernel's
+    unpadded heads."""
+    if new_tokens <= 1:
+        return graph
+    ops = tuple(
+        replace(op, absorbed_up_to=new_tokens)
+        if isinstance(op, LatentAttention)
+        else replace(op, decode_up_to=new_tokens)
+        if isinstance(op, CompressedAttention)
+        else op
+        for op in graph.operators
+    )
+    return replace(graph, operators=ops)
+
+
 def _step_time(
     model: ModelSpec,
     device: Device,
@@ -76,14 +94,7 @@ def _step_time(
     new_tokens: int,
     past: np.ndarray,
 ) -> np.ndarray:
-    graph = build_graph(model, options, device)
-    if new_tokens > 1 and any(isinstance(op, LatentAttention) for op in graph.operators):
-        # Verification steps run latent attention with the decode (absorbed) kernel.
-        ops = tuple(
-            replace(op, absorbed_up_to=new_tokens) if isinstance(op, LatentAttention) else op
-            for op in graph.operators
-        )
-        graph = replace(graph, operators=ops)
+    graph = verification_graph(build_graph(model, options, device), new_tokens)
     step = Step(batch=batch, new_tokens=np.full_like(past, float(new_tokens)), past=past)
     return price_step(
         graph, device, options.quantization, step, options.calibration, options.execution

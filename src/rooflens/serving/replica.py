@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -31,9 +31,9 @@ from rooflens.core.memory import (
 )
 from rooflens.core.model import ModelSpec
 from rooflens.core.mtp import mtp_graph, mtp_model, stored_part
-from rooflens.core.operators import Cost, LatentAttention, Step
+from rooflens.core.operators import Cost, Step
 from rooflens.core.options import AnalysisOptions
-from rooflens.core.speculative import expected_tokens
+from rooflens.core.speculative import expected_tokens, verification_graph
 
 # What an engine's memory share is a share of (EfficiencyProfile.memory_fraction_of), for
 # the message that refuses a device the share leaves no KV cache on.
@@ -295,16 +295,7 @@ def build_replica(
             "draft_tokens", draft_tokens, f"0: {model.name} has no multi-token-prediction module"
         )
     if draft_tokens:
-        # Verification runs latent attention with the decode (absorbed) kernel.
-        graph = replace(
-            graph,
-            operators=tuple(
-                replace(op, absorbed_up_to=draft_tokens + 1)
-                if isinstance(op, LatentAttention)
-                else op
-                for op in graph.operators
-            ),
-        )
+        graph = verification_graph(graph, draft_tokens + 1)
 
     def tabled(g: Graph) -> StepTable:
         batch = MixedBatch(
