@@ -24,6 +24,7 @@ hold. Prints a markdown table.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -303,6 +304,15 @@ def dsv4_bands(checked: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+def every_system(
+    check: Callable[[Path, str, str, bool], pd.DataFrame], root: Path, decode: bool
+) -> pd.DataFrame:
+    """`check`'s rows of every system and engine, in one frame (empty where none has them)."""
+    found = [check(root, system, engine, decode) for system in SYSTEMS for engine in ENGINES]
+    found = [c for c in found if not c.empty]
+    return pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data", type=Path, help="aiconfigurator's systems/data folder")
@@ -324,25 +334,15 @@ def main() -> None:
         print()
         print(_markdown(table.reset_index()))
     for decode, lengths in ((False, "prompts"), (True, "contexts")):
-        modules = [
-            dsa_module_check(args.data, system, engine, decode)
-            for system in SYSTEMS
-            for engine in ENGINES
-        ]
-        modules = [c for c in modules if not c.empty]
-        if modules:
+        checked = every_system(dsa_module_check, args.data, decode)
+        if not checked.empty:
             print()
-            print(_markdown(dsa_bands(pd.concat(modules, ignore_index=True), lengths)))
+            print(_markdown(dsa_bands(checked, lengths)))
     for decode in (False, True):
-        modules = [
-            dsv4_module_check(args.data, system, engine, decode)
-            for system in SYSTEMS
-            for engine in ENGINES
-        ]
-        modules = [c for c in modules if not c.empty]
-        if modules:
+        checked = every_system(dsv4_module_check, args.data, decode)
+        if not checked.empty:
             print()
-            print(_markdown(dsv4_bands(pd.concat(modules, ignore_index=True))))
+            print(_markdown(dsv4_bands(checked)))
 
 
 if __name__ == "__main__":
