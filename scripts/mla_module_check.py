@@ -248,12 +248,6 @@ DSV4_MODULE = (*aic.DSV4_MODULES.others, aic.DSV4_MODULES.attention)
 DSV4_BANDS = (0, 512, 4096, np.inf)
 
 
-def dsv4_layer(model_id: str, ratio: int) -> ModelSpec:
-    """One layer of `model_id` (a bundled DeepSeek-V4 config) whose attention compresses by
-    `ratio`, as the engine fit reads the module rows."""
-    return aic.module_layer(model_id, ratio)
-
-
 def dsv4_module_check(root: Path, system: str, engine: str, decode: bool = False) -> pd.DataFrame:
     """DeepSeek-V4's attention module rows of one system and engine, CSA and HCA, measured and
     priced as the engine's shipped profile prices the module's operators (s), with the row's
@@ -277,7 +271,7 @@ def dsv4_module_check(root: Path, system: str, engine: str, decode: bool = False
         rows = rows.groupby(keys, as_index=False)["latency"].median()
         for name, part in rows.groupby("model", sort=False):
             part = part.reset_index(drop=True)
-            layer = dsv4_layer(DSV4_MODELS[str(name)], ratio)
+            layer = aic.module_layer(DSV4_MODELS[str(name)], ratio)
             priced = module_times(part, device, engine, decode, DSV4_MODULE, layer, layer.num_heads)
             frames.append(part.assign(
                 system=system, engine=engine, version=folder.name, kind=kind,

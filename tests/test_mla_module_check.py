@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from rooflens import api
+from rooflens.calibration import aiconfigurator as aic
 
 COMMON = {"model": "deepseek-ai/DeepSeek-V3", "mla_dtype": "bfloat16", "kv_cache_dtype": "bfloat16"}
 
@@ -223,7 +224,7 @@ def test_deepseek_v4_attention_modules_are_priced_as_one_layer_of_their_kind(
     ]).to_csv(folder / "dsv4_csa_context_module_perf.csv", index=False)  # fmt: skip
     checked = script.dsv4_module_check(tmp_path, "h200_sxm", "vllm")
     assert len(checked) == 1 and checked["context"].iloc[0] == 4096
-    layer = script.dsv4_layer("deepseek-ai/DeepSeek-V4-Flash", 4)
+    layer = aic.module_layer("deepseek-ai/DeepSeek-V4-Flash", 4)
     analysis = api.analyze(
         layer, "h200-sxm", batch=2, prompt_len=2048, gen_len=1, engine="vllm", tp=8,
         flash_attention=True, kv_bits=8, w_bits=8, a_bits=8, w_format="fp", w_scale=128 * 128,
@@ -234,6 +235,6 @@ def test_deepseek_v4_attention_modules_are_priced_as_one_layer_of_their_kind(
     assert checked["priced"].iloc[0] == pytest.approx(expected, rel=1e-9)
     bands = script.dsv4_bands(checked)
     assert bands.loc[0, "513-4,096 tokens"] == pytest.approx(expected / 3.0e-3)
-    hca = script.dsv4_layer("deepseek-ai/DeepSeek-V4-Flash", 128)
+    hca = aic.module_layer("deepseek-ai/DeepSeek-V4-Flash", 128)
     names = {r["name"] for r in api.operator_rows(api.analyze(hca, "h200-sxm", gen_len=1))}
     assert "compressed_attention" in names and "indexer_scores" not in names

@@ -781,10 +781,11 @@ def absorbed_prefill_cost(
 
 # GLM-5's sparse latent attention, the geometry SGLang's `glm5_dsa_attn_module` rows time (its
 # config.json): 256-wide heads of which 64 rotary, 256-wide values, a 512-wide latent, each
-# query over the 2,048 keys its indexer picks. The rows' KV-cache type, by its name there.
+# query over the 2,048 keys its indexer picks.
 DSA_DIMS = {"head_dim": 256, "rope_dim": 64, "v_dim": 256, "kv_lora": 512}
 DSA_TOPK = 2048
-DSA_KV_TYPES = {"fp8_e4m3": ("fp8", 8), "bfloat16": ("bf16", 16)}
+# The sparse-attention tables' KV-cache types, by their names there (SGLang's: fp8_e4m3).
+SPARSE_KV_TYPES = KV_TYPES | {"fp8_e4m3": ("fp8", 8)}
 
 
 def dsa_samples(df: pd.DataFrame) -> list[Samples]:
@@ -796,7 +797,7 @@ def dsa_samples(df: pd.DataFrame) -> list[Samples]:
     decode steps take the latent-attention class's curves (SUBCLASS_OF)."""
     out = []
     rows = df[(df["step"] == 0) & (df["latency"] > 0)]
-    for name, (dtype, kv_bits) in DSA_KV_TYPES.items():
+    for name, (dtype, kv_bits) in SPARSE_KV_TYPES.items():
         typed = rows[rows["kv_cache_dtype"] == name].drop_duplicates(
             ["num_heads", "batch_size", "isl"]
         )
@@ -902,8 +903,6 @@ MODULE_GEMMS: dict[str, dict[str, object]] = {
     "bfloat16": {"w_bits": 16, "a_bits": 16},
     "fp8_block": {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": 128 * 128},
 }
-# The module tables' KV-cache types, by their names there.
-MODULE_KV_TYPES = KV_TYPES | {"fp8_e4m3": ("fp8", 8)}
 # Rows whose attention is less than this share of the module say little about it: the
 # remainder is within the other operators' pricing error (held-out GEMM errors are 5-15 %).
 MODULE_MIN_SHARE = 0.2
@@ -947,7 +946,7 @@ def module_samples(
             (df["latency"] > 0)
             & df["model"].isin(family.models)
             & df["gemm_type"].isin(MODULE_GEMMS)
-            & df["kv_cache_dtype"].isin(MODULE_KV_TYPES)
+            & df["kv_cache_dtype"].isin(SPARSE_KV_TYPES)
             & phase
         ]
         ratio = family.ratio_column
@@ -959,7 +958,7 @@ def module_samples(
             spec = module_layer(family.models[str(model)], int(group[4]) if ratio else None)
             if spec.num_heads % int(heads):
                 continue
-            kv_type, kv_bits = MODULE_KV_TYPES[str(kv)]
+            kv_type, kv_bits = SPARSE_KV_TYPES[str(kv)]
             settings = parse_settings(
                 {"engine": engine, "tp": spec.num_heads // int(heads), "flash_attention": True,
                  "kv_bits": kv_bits, **MODULE_GEMMS[str(gemm)]}

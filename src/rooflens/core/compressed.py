@@ -18,7 +18,6 @@ import numpy as np
 
 from rooflens.core.model import ModelSpec
 from rooflens.core.operators import (
-    SPARSE_HEAD_BLOCK,
     Cost,
     Linear,
     Norm,
@@ -27,6 +26,7 @@ from rooflens.core.operators import (
     ReadsCache,
     Step,
     _cost,
+    sparse_heads,
 )
 from rooflens.core.options import Conventions, Quantization
 
@@ -79,8 +79,7 @@ class CompressedAttention(ReadsCache):
             )
         decode = step.new_tokens == 1
         # A prefill runs the sparse kernel's head blocks (SPARSE_HEAD_BLOCK), fewer padded.
-        padded = -(-h // SPARSE_HEAD_BLOCK) * SPARSE_HEAD_BLOCK
-        blocks = np.where(step.new_tokens <= self.decode_up_to, h, padded)
+        blocks = np.where(step.new_tokens <= self.decode_up_to, h, sparse_heads(h))
         window_rows = np.where(
             decode, np.minimum(last, self.window), np.minimum(first, self.window) + step.new_tokens
         )

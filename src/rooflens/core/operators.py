@@ -784,6 +784,12 @@ class ExpertLinear(Linear):
 SPARSE_HEAD_BLOCK = 64
 
 
+def sparse_heads(heads: int) -> int:
+    """The query heads a sparse prefill kernel computes for `heads`: SPARSE_HEAD_BLOCK's
+    multiple at or above it."""
+    return -(-heads // SPARSE_HEAD_BLOCK) * SPARSE_HEAD_BLOCK
+
+
 @dataclass(frozen=True)
 class LatentAttention(ReadsCache):
     """Multi-head latent attention (DeepSeek-V2, 2024) from the cached latent `c` (kv_lora
@@ -852,9 +858,9 @@ class LatentAttention(ReadsCache):
             # Prefill: the sparse kernel's work, every query over all `span` index slots with
             # its heads in blocks (SPARSE_HEAD_BLOCK).
             slots = self.span or keys
-            blocks = -(-h // SPARSE_HEAD_BLOCK) * SPARSE_HEAD_BLOCK
             per_score = 2 * (c + r) + 2 * c + 5
-            prefill_ops = absorbed_ops + (b * blocks * step.new_tokens * slots - scores) * per_score
+            padded = b * sparse_heads(h) * step.new_tokens * slots
+            prefill_ops = absorbed_ops + (padded - scores) * per_score
             sparse_ops = np.where(decode, absorbed_ops, prefill_ops)
             rows = np.where(decode, keys, step.past + step.new_tokens)
             return _cost(
