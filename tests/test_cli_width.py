@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -35,6 +37,22 @@ def test_wide_shows_every_operator_column() -> None:
     wide = CliRunner().invoke(app, [*args, "--wide"], env={"COLUMNS": "200"}).stdout
     assert "performance" not in compact and "intensity" not in compact
     assert "performance" in wide and "intensity" in wide and "dtype" in wide
+
+
+def test_a_wide_table_in_a_narrow_terminal_cuts_no_number() -> None:
+    """--wide at 100 columns: the operator table prints wider than the terminal rather than
+    cut its figures to "16.…"; only the "priced by" text folds, at word breaks."""
+    args = ["analyze", "Qwen/Qwen3-30B-A3B", "-H", "h200", "--engine", "vllm", "--tp", "2"]
+    args += ["--stage", "decode", "--wide"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    assert not any("…" in line for line in result.stdout.splitlines())
+    rows = json.loads(CliRunner().invoke(app, [*args[:-1], "--format", "json"]).stdout)
+    router = next(r for r in rows["operators"] if r["name"] == "router" and r["stage"] == "decode")
+    line = next(x for x in result.stdout.splitlines() if x.strip().startswith("router "))
+    assert fmt.si(router["performance"], "OP/s") in line
+    assert f"{router['efficiency']:.1%}" in line
+    assert max(len(x) for x in result.stdout.splitlines()) > 100
 
 
 def test_device_figures_read_with_si_units() -> None:

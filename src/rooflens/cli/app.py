@@ -228,11 +228,10 @@ def _print_analysis(
     totals = result.totals()
     for stage in stages:
         t = totals[stage]
-        _console().print(
-            fmt.operators_table(
-                [r for r in operators if r["stage"] == stage], stage, float(t["time"]), wide
-            )
+        table = fmt.operators_table(
+            [r for r in operators if r["stage"] == stage], stage, float(t["time"]), wide
         )
+        _console(at_least=fmt.narrowest_width(table)).print(table)
         rows = [
             ("time", fmt.seconds(float(t["time"]))),
             ("OPs", fmt.si(float(t["ops"]))),

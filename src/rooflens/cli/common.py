@@ -59,11 +59,15 @@ if TYPE_CHECKING:
 err_console = Console(stderr=True, markup=False, highlight=False)
 
 
-def _console() -> Console:
+def _console(at_least: int = 0) -> Console:
     """The terminal's width (COLUMNS when set); full-width tables when piped to a file (rich
-    would squeeze them to 80 columns)."""
+    would squeeze them to 80 columns). `at_least`: wider than the terminal if need be, for a
+    table whose cells would otherwise be cut (fmt.narrowest_width)."""
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 150
-    return Console(width=width, markup=False)
+    console = Console(width=width, markup=False)
+    if console.width < at_least:
+        console = Console(width=at_least, markup=False)
+    return console
 
 
 class OutputFormat(str, enum.Enum):

@@ -138,8 +138,7 @@ def operators_table(
     table = Table(
         title=f"{stage}: per operator (block operators are per layer)", box=box.SIMPLE_HEAVY
     )
-    for col, justify in shown:
-        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    lines = []
     for row in rows:
         share = row["count"] * row["time"] / total_time if total_time else 0.0
         style = "red" if row["bound"] == "compute" else None
@@ -157,8 +156,27 @@ def operators_table(
             "of roofline": _share_or_dash(row["efficiency"]),
             "priced by": row["priced_by"],
         }
-        table.add_row(*(cells[c] for c, _ in shown), style=style)
+        lines.append(([cells[c] for c, _ in shown], style))
+    for i, (col, justify) in enumerate(shown):
+        longest = max((len(cells[i]) for cells, _ in lines), default=0)
+        if col == "priced by":
+            # The one long text: it folds at word breaks rather than push numbers off.
+            table.add_column(col, overflow="fold", min_width=min(longest, PRICED_BY_FOLD))
+        else:
+            # A number cut to "16.…" says nothing: these columns keep their widest cell.
+            table.add_column(col, justify=justify, no_wrap=True, min_width=longest)  # type: ignore[arg-type]
+    for cells, style in lines:
+        table.add_row(*cells, style=style)
     return table
+
+
+# The narrowest the "priced by" column folds to (its sources read in pieces of this length).
+PRICED_BY_FOLD = 24
+
+
+def narrowest_width(table: Table) -> int:
+    """The fewest columns a table prints in without cutting a cell, as rich measures it."""
+    return Console(width=100_000).measure(table).minimum
 
 
 def _share_or_dash(value: float | None) -> str:
