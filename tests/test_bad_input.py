@@ -422,7 +422,7 @@ def test_group_size_must_divide_the_quantized_widths() -> None:
         ({"w_bits": 4, "w_format": "nvfp4"}, r"group_size=128 .*empty with w_format='nvfp4'"),
         ({"w_bits": 4, "w_format": "mxfp4"}, r"group_size=128 .*own blocks"),
         ({"w_bits": 8, "w_format": "fp"}, r"group_size=128 .*scales by w_scale"),
-        ({}, r"group_size=128 .*empty without w_bits below 16"),
+        ({}, r"group_size=128 .*empty without weights below 16 bits"),
     ],
 )
 def test_a_group_size_the_weights_would_ignore_is_refused(settings, message) -> None:

@@ -950,10 +950,15 @@ def test_deepseek_v4_routed_experts_are_stored_in_fp4() -> None:
     weights_fp8 = float(fp8.memory["decode"].weights)
     weights_fp4 = float(fp4.memory["decode"].weights)
     assert weights_fp8 - weights_fp4 == pytest.approx(saved, rel=1e-9)
-    # A weight setting replaces the stored weights whole, experts included.
+    # Weights set otherwise than stored replace them whole, experts included (per-channel
+    # FP8 here) ...
     given = rooflens.analyze(spec, "b200", tp=8, batch=1, prompt_len=1024, w_bits=8, a_bits=8,
-                             w_format="fp")  # fmt: skip
+                             w_format="fp", w_scale="channel")  # fmt: skip
     assert given.options.expert_quantization is None
+    # ... while the stored FP8 restated is the checkpoint as stored, FP4 experts and all.
+    restated = rooflens.analyze(spec, "b200", tp=8, batch=1, prompt_len=1024, w_bits=8,
+                                a_bits=8, w_format="fp")  # fmt: skip
+    assert restated.options.expert_quantization == spec.checkpoint_quant.experts
 
 
 def test_deepseek_v4_experts_as_the_export_stores_them() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import typer
@@ -192,17 +193,66 @@ def test_a_checkpoints_precision_is_the_default_and_settings_override_it() -> No
     )
     assert plain.options.quantization.w_bits == 16
     assert plain.options.unquantized_modules == ()  # the settings' weights are everywhere
-    # A weight setting replaces the stored weights whole: FP8 storage at 16 bits means nothing.
+    # Another width replaces the stored weights whole (FP8 storage at 16 bits means nothing),
+    # and their FP8 activations with them.
     bf16 = rooflens.analyze("deepseek-ai/DeepSeek-V3", "h200-sxm", prompt_len=512, w_bits=16)
-    assert (bf16.options.quantization.w_format, bf16.options.quantization.w_scale) == (
-        "int",
-        "channel",
-    )
+    q16 = bf16.options.quantization
+    assert (q16.w_format, q16.w_scale, q16.a_bits) == ("int", "channel", 16)
     assert float(plain.memory["decode"].weights) > 2 * float(stored.memory["decode"].weights)
     cli = _cli_json("analyze", "openai/gpt-oss-20b", "-H", "h100-sxm", "--prompt-len", "1024")
     assert cli["totals"]["decode"]["time"] == pytest.approx(
         float(stored.totals()["decode"]["time"]), rel=1e-12
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        # Each stored value restated, or a field left out, keeps the checkpoint as stored.
+        ({"w_scale": "16384"}, (8, 8, "fp", 16384)),
+        ({"w_format": "fp"}, (8, 8, "fp", 16384)),
+        ({"w_bits": 8}, (8, 8, "fp", 16384)),
+        # A block size alone changes the stored FP8's scales, nothing else.
+        ({"w_scale": "128"}, (8, 8, "fp", 128)),
+        # Another format keeps the stored width; its scales and activations are the settings'.
+        ({"w_format": "int"}, (8, 16, "int", "channel")),
+    ],
+)
+def test_a_weight_setting_given_alone_keeps_what_the_checkpoint_stores_beside_it(
+    given: dict, expected: tuple
+) -> None:
+    """DeepSeek-V3 stores block-FP8 weights (W8A8, 128 x 128 blocks): a weight setting left
+    empty is "as stored", not 16 bits (its weights had doubled, to 170 GB on eight H200s)."""
+    stored = rooflens.analyze("deepseek-ai/DeepSeek-V3", "h200-sxm", tp=8, prompt_len=512)
+    result = rooflens.analyze("deepseek-ai/DeepSeek-V3", "h200-sxm", tp=8, prompt_len=512, **given)
+    q = result.options.quantization
+    assert (q.w_bits, q.a_bits, q.w_format, q.w_scale) == expected
+    if expected == (8, 8, "fp", 16384):
+        assert float(result.memory["decode"].weights) == float(stored.memory["decode"].weights)
+
+
+def test_the_stored_precision_restated_keeps_the_modules_left_at_16_bits() -> None:
+    """gpt-oss' MXFP4 restated is the checkpoint as stored: attention and router stay 16-bit
+    and the header says "as stored"."""
+    args = ["analyze", "openai/gpt-oss-120b", "-H", "h200-sxm", "--stage", "decode"]
+    stored = _cli_json(*args)
+    restated = _cli_json(*args, "--w-bits", "4", "--w-format", "mxfp4")
+    assert restated["totals"]["decode"] == stored["totals"]["decode"]
+    header = CliRunner().invoke(app, [*args, "--w-bits", "4", "--w-format", "mxfp4"]).stdout
+    assert "precision as stored" in header
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"w_format": "fp"}, "w_format='fp' is invalid: expected w_bits=8 or w_bits=4 beside"),
+        ({"w_format": "nvfp4"}, "w_bits=4 beside it: without w_bits the weights are 16-bit"),
+        ({"group_size": 128}, "group_size=128 is invalid: expected empty without weights below"),
+    ],
+)
+def test_a_format_without_a_width_on_16_bit_weights_says_which_width(given, message) -> None:
+    with pytest.raises(rooflens.InvalidInputError, match=re.escape(message)):
+        rooflens.analyze("meta-llama/Llama-3.1-8B", "h200-sxm", **given)
 
 
 def test_the_rendered_help_shows_what_each_setting_accepts() -> None:

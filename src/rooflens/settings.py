@@ -441,21 +441,41 @@ class Settings(BaseModel):
         taken: list[str] = []
         if checkpoint is not None:
             stored = checkpoint.model_dump()
-            # Weights are stored as the checkpoint says unless a weight setting is given, then
-            # wholly as the settings say (FP8 storage with w_bits=16 would mean nothing);
-            # activations and the KV cache each likewise; pruning is always the settings'.
+            # Each weight field left empty keeps the stored value (a block size given alone
+            # changes the scales of the stored FP8), unless the settings give the weights
+            # another width or format: then they are quantized anew, wholly as the settings
+            # say, a width left empty kept (FP8's block scales on 16-bit or on integer weights
+            # would mean nothing); activations and the KV cache each likewise; pruning is
+            # always the settings'.
             taken = [k for k in ("a_bits", "kv_bits") if k not in given_here]
             if "a_bits" in taken and "a_scale" not in given_here:
                 taken.append("a_scale")
-            if not given_here & set(WEIGHT_STORAGE):
-                taken += [*WEIGHT_STORAGE, "w_zero_point"]  # the last only a checkpoint says
+            if requantized(given, stored):
+                # Weights quantized anew bring their own activations: the stored ones were
+                # the stored weights' (FP8's W8A8), so those left empty are 16-bit.
+                taken = [k for k in taken if k not in ("a_bits", "a_scale")]
+                taken += [] if "w_bits" in given_here else ["w_bits"]
+            else:
+                # w_zero_point only a checkpoint says
+                taken += [k for k in (*WEIGHT_STORAGE, "w_zero_point") if k not in given_here]
             given = given | {k: stored[k] for k in taken}
+        if "w_format" in given_here and "w_bits" not in given_here:
+            _check_width(given["w_format"], given.get("w_bits", 16))
         try:
             quant = Quantization(**given)
         except ValidationError as exc:
             message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
             field = next(iter(sorted(given_here)), "w_bits")
             raise InvalidInputError(field, getattr(self, field), message) from None
+        if self.group_size is not None and quant.w_bits >= 16:
+            raise InvalidInputError(
+                "group_size",
+                self.group_size,
+                "empty without weights below 16 bits (w_bits, or a checkpoint's stored "
+                "integer weights): it groups the scales of integer weights",
+            )
+        if self.group_size is not None and quant.w_format != "int":
+            raise InvalidInputError("group_size", self.group_size, _no_group_size(quant.w_format))
         # Per-tensor FP8 quantized here (neither set nor stored with the checkpoint's
         # activations): the scales the engine's FP8 path uses.
         stored_scale = checkpoint is not None and checkpoint.a_bits == 8 and "a_bits" in taken
@@ -505,8 +525,13 @@ class Settings(BaseModel):
         resolved against a device by the adapter); with `model`, a checkpoint's stored
         precision and the modules it leaves at 16 bits are the defaults."""
         checkpoint = model.checkpoint_quant if model is not None else None
+        quantization = self.quantization(checkpoint.quantization if checkpoint else None)
         experts = None
-        if checkpoint is not None and any(getattr(self, k) is not None for k in WEIGHT_STORAGE):
+        stored_weights = checkpoint is not None and all(
+            getattr(quantization, k) == getattr(checkpoint.quantization, k)
+            for k in (*WEIGHT_STORAGE, "w_zero_point")
+        )
+        if checkpoint is not None and not stored_weights:
             unquantized: tuple[str, ...] = ()  # the settings' weights are everywhere
         else:
             unquantized = checkpoint.unquantized if checkpoint else ()
@@ -547,7 +572,7 @@ class Settings(BaseModel):
                         "prices no kernel)",
                     )
         return AnalysisOptions(
-            quantization=self.quantization(checkpoint.quantization if checkpoint else None),
+            quantization=quantization,
             unquantized_modules=unquantized,
             expert_quantization=experts,
             flash_attention=self.fused_attention(calibration is not None),
@@ -601,6 +626,11 @@ class Settings(BaseModel):
             for name, field in type(self).model_fields.items()
             if getattr(self, name) != field.default and name != "calibration"
         }
+
+
+def requantized(given: dict[str, Any], stored: dict[str, Any]) -> bool:
+    """Whether settings give a checkpoint's weights another width or format than stored."""
+    return any(k in given and given[k] != stored[k] for k in ("w_bits", "w_format"))
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(Settings.model_fields)
@@ -770,15 +800,26 @@ def _no_group_size(w_format: str) -> str:
     return f"empty with w_format={w_format!r}, {how}; group sizes are for integer weights"
 
 
+def _check_width(w_format: str, w_bits: int) -> None:
+    """A weight format given without a width, at the width the weights otherwise have (a
+    checkpoint's stored one, else 16 bits)."""
+    widths = {"fp": (8, 4), "nf4": (4,), "mxfp4": (4,), "nvfp4": (4,)}.get(w_format)
+    if widths is not None and w_bits not in widths:
+        beside = " or ".join(f"w_bits={b}" for b in widths)
+        raise InvalidInputError(
+            "w_format", w_format, f"{beside} beside it: without w_bits the weights are {w_bits}-bit"
+        )
+
+
 def _check_combinations(s: Settings) -> None:
-    """Rules across settings, each reported against the setting that breaks it. Bits not
-    given count as 16 here (a weight setting given replaces a checkpoint's stored weights
-    wholly); the stored precision is checked when the quantization is built."""
-    w_bits, a_bits = s.w_bits or 16, s.a_bits or 16
-    if s.w_format in ("nf4", "mxfp4") and w_bits != 4:
-        raise InvalidInputError("w_bits", w_bits, f"4 with w_format={s.w_format!r}")
-    if s.w_format == "fp" and w_bits not in (8, 4):
-        raise InvalidInputError("w_bits", w_bits, "8 or 4 with w_format='fp' (FP8 or FP4)")
+    """Rules across settings, each reported against the setting that breaks it. A width or
+    format left empty may come from a checkpoint's stored precision, which is checked with
+    them when the quantization is built (Settings.quantization)."""
+    a_bits = s.a_bits or 16
+    if s.w_format in ("nf4", "mxfp4") and s.w_bits not in (None, 4):
+        raise InvalidInputError("w_bits", s.w_bits, f"4 with w_format={s.w_format!r}")
+    if s.w_format == "fp" and s.w_bits not in (None, 8, 4):
+        raise InvalidInputError("w_bits", s.w_bits, "8 or 4 with w_format='fp' (FP8 or FP4)")
     if s.group_size is not None and s.w_format not in (None, "int"):
         raise InvalidInputError("group_size", s.group_size, _no_group_size(s.w_format))
     if s.w_format == "nf4" and a_bits < 16:
@@ -809,11 +850,4 @@ def _check_combinations(s: Settings) -> None:
             s.moe_tp,
             f"a multiple of tp / ep = {s.tp / s.ep:g}: the experts share the tp devices (ep x "
             "moe_tp = tp) or spread over attention groups of them (ep x moe_tp = groups x tp)",
-        )
-    if s.group_size is not None and w_bits >= 16:
-        raise InvalidInputError(
-            "group_size",
-            s.group_size,
-            "empty without w_bits below 16: it groups the scales of the integer weights w_bits "
-            "sets (a checkpoint's stored quantization keeps its own)",
         )
