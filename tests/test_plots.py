@@ -238,3 +238,28 @@ def test_the_plot_functions_default_within_the_context() -> None:
     assert list(fig.axes[0].get_lines()[0].get_xdata()) == [128, 256, 512, 1024, 2048]
     bars = plots.memory_bars("facebook/opt-1.3b", "a6000", {"A": {}})
     assert bars.axes[0].patches  # drawn, at the 1,921 tokens OPT's context leaves
+
+
+@pytest.mark.parametrize(
+    ("kind", "model", "labels"),
+    [
+        ("memory", "meta-llama/Llama-3.1-8B", ["W16", "W8", "W4", "W4 KV4"]),
+        ("batch", "meta-llama/Llama-3.1-8B", ["W16A16", "W8A8", "W4A16"]),
+        # gpt-oss stores MXFP4: its default bar is that, not a "W16" of 65 GB; 4-bit given
+        # alone is the stored MXFP4, drawn once.
+        ("memory", "openai/gpt-oss-120b", ["as stored: W4 mxfp4", "W16", "W8", "W4 mxfp4 KV4"]),
+        # DeepSeek-V3 stores block FP8: its W8A8 is as stored.
+        ("batch", "deepseek-ai/DeepSeek-V3", ["as stored: W8A8 fp8", "W16A16", "W4A16"]),
+    ],
+)
+def test_default_series_are_named_by_the_precision_they_run_at(kind, model, labels) -> None:
+    from rooflens.cli.plot_cmds import default_series
+
+    series = default_series(kind, model)
+    assert list(series) == labels
+    weights = {
+        label: float(rooflens.analyze(model, "h200-sxm", **opts).memory["decode"].weights)
+        for label, opts in series.items()
+    }
+    if model == "openai/gpt-oss-120b":
+        assert weights["W16"] > 3 * weights["as stored: W4 mxfp4"]

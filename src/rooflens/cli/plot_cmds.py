@@ -23,6 +23,7 @@ from rooflens.cli.common import (
     writable_folder,
 )
 from rooflens.core.errors import InvalidInputError
+from rooflens.core.options import Quantization
 from rooflens.settings import SETTING_NAMES
 
 
@@ -34,16 +35,45 @@ class PlotKind(str, enum.Enum):
     operators = "operators"
 
 
-DEFAULT_SETTINGS = {
-    "batch": {"W16A16": {}, "W8A8": {"w_bits": 8, "a_bits": 8}, "W4A16": {"w_bits": 4}},
-    "sequence": {"W16A16": {}, "W8A8": {"w_bits": 8, "a_bits": 8}, "W4A16": {"w_bits": 4}},
-    "memory": {
-        "W16": {},
-        "W8": {"w_bits": 8},
-        "W4": {"w_bits": 4},
-        "W4 KV4": {"w_bits": 4, "kv_bits": 4},
-    },
+# The precisions a plot compares by default: the model as stored first ({}), then 16, 8 and
+# 4 bits; default_series names each by the precision it runs at.
+DEFAULT_SETTINGS: dict[str, tuple[dict[str, Any], ...]] = {
+    "batch": ({}, {"w_bits": 16, "a_bits": 16}, {"w_bits": 8, "a_bits": 8}, {"w_bits": 4}),
+    "sequence": ({}, {"w_bits": 16, "a_bits": 16}, {"w_bits": 8, "a_bits": 8}, {"w_bits": 4}),
+    "memory": ({}, {"w_bits": 16}, {"w_bits": 8}, {"w_bits": 4}, {"w_bits": 4, "kv_bits": 4}),
 }
+_FORMAT_NAMES = {"int": "", "fp": " fp{bits}", "nf4": " nf4", "mxfp4": " mxfp4", "nvfp4": " nvfp4"}
+
+
+def precision_label(quant: Quantization, activations: bool) -> str:
+    """'W8A8 fp8', 'W4 mxfp4 KV4': the weights' width and format, the activations' width
+    (latency plots) or the KV cache's where it is not 16 bits (memory plots)."""
+    fmt = "" if quant.w_bits >= 16 else _FORMAT_NAMES[quant.w_format].format(bits=quant.w_bits)
+    label = f"W{quant.w_bits}" + (f"A{quant.a_bits}" if activations else "") + fmt
+    return label if activations or quant.kv_bits == 16 else f"{label} KV{quant.kv_bits}"
+
+
+def default_series(kind: str, model: str) -> dict[str, dict[str, Any]]:
+    """The default settings of a comparison plot for this model, each named by the precision
+    it runs at; the stored one says so where the checkpoint is quantized, and a setting that
+    runs at a precision already drawn is left out (an FP8 checkpoint's W8A8 is as stored)."""
+    from rooflens.api import resolve_model
+    from rooflens.settings import parse_settings
+
+    checkpoint = resolve_model(model).checkpoint_quant
+    stored = checkpoint.quantization if checkpoint is not None else None
+    series: dict[str, dict[str, Any]] = {}
+    drawn: set[Quantization] = set()
+    for options in DEFAULT_SETTINGS[kind]:
+        quant = parse_settings(options).quantization(stored)
+        if quant in drawn:
+            continue
+        drawn.add(quant)
+        label = precision_label(quant, activations=kind != "memory")
+        series[f"as stored: {label}" if not options and stored else label] = options
+    return series
+
+
 SUFFIXES = (".png", ".svg", ".pdf")
 
 
@@ -128,7 +158,9 @@ def plot(
         raise InvalidInputError("--stage", stage, "prefill or decode")
     if hardware is None:
         raise InvalidInputError("--hardware", None, "a catalog device or TOML file")
-    settings = parse_settings_lines(setting or []) or DEFAULT_SETTINGS.get(kind.value, {"": {}})
+    settings = parse_settings_lines(setting or []) or (
+        default_series(kind.value, model) if kind.value in DEFAULT_SETTINGS else {"": {}}
+    )
     if allow_long_context:  # a line's own setting, where it states one, is kept
         settings = {k: {"allow_long_context": True, **v} for k, v in settings.items()}
     batches = given_sizes("--batch", batch, kind is PlotKind.batch)
