@@ -281,6 +281,31 @@ def test_analyze_and_speculate_price_a_models_own_mtp_module() -> None:
     assert refused.exit_code == 2 and "no multi-token-prediction" in refused.output
 
 
+def test_analyze_with_speculation_gives_the_generation_both_ways() -> None:
+    """--mtp with --gen-len: the generation and cost tables say they are without speculation,
+    and a table (JSON `speculative.generation`) gives them with it: every decode step sped up
+    as the speculation estimate's, TTFT unchanged (once, the headline cost read 2.6 times the
+    speculative one with nothing to say so)."""
+    args = ["analyze", "deepseek-ai/DeepSeek-V3.2", "-H", "h200-sxm", "--tp", "8", "--mtp"]
+    args += ["--engine", "sglang", "--prompt-len", "4096", "--gen-len", "256"]
+    data = json.loads(invoke(*args, "-f", "json").stdout)
+    spec, plain = data["speculative"], data["generation"]
+    speedup = spec["speedup"]
+    assert speedup > 1.5
+    assert spec["generation"]["tpot"] == pytest.approx(plain["tpot"] / speedup, rel=1e-12)
+    decode = plain["e2e_latency"] - plain["ttft"]
+    e2e = plain["ttft"] + decode / speedup
+    assert spec["generation"]["e2e_latency"] == pytest.approx(e2e, rel=1e-12)
+    assert spec["generation"]["throughput"] == pytest.approx(256 / e2e, rel=1e-12)
+    cost = data["economics"]["cost_per_million_output"] / speedup
+    assert spec["generation"]["cost_per_million_output"] == pytest.approx(cost, rel=1e-12)
+    # Titles wrap at their table's width.
+    table = " ".join(runner.invoke(app, args, env={"COLUMNS": "120"}).stdout.split())
+    assert "generation of 256 tokens, without speculative decoding" in table
+    assert "energy and cost, without speculative decoding" in table
+    assert "generation of 256 tokens, with speculative decoding" in table
+
+
 def test_compare_says_whether_each_side_fits() -> None:
     # Llama-3.1-70B in bf16 (141 GB of weights) fits neither an H100 nor an L40S: compare
     # once printed their ratios without a word of it.

@@ -128,6 +128,10 @@ def analyze(
             options=result.options,
         ).to_dict()
     money = {"hourly_price": hourly_price, "grid_intensity": grid_intensity}
+    if speculation is not None and result.generation is not None:
+        speculation["generation"] = speculative_generation(
+            result, speculation["speedup"], hourly_price
+        )
     if hourly_price is not None or grid_intensity is not None:
         result.economics(**money)  # bad figures fail here, before any output
     if output is not OutputFormat.table:
@@ -140,22 +144,55 @@ def analyze(
         _emit(data, frame, output)
         return
     # The table reads plain rows: pandas stays unloaded for `rooflens analyze`.
-    _print_analysis(result, operator_rows(result), stages, money, wide)
+    _print_analysis(result, operator_rows(result), stages, money, wide, speculation is not None)
     if speculation is not None:
         drafter = _drafter(draft, medusa, gamma)
+        rows = [
+            ("tokens per target step", f"{speculation['tokens_per_step']:.2f}"),
+            ("time per token", fmt.seconds(speculation["time_per_token"])),
+            ("plain decode step", fmt.seconds(speculation["plain_step"])),
+            ("speed-up", f"{speculation['speedup']:.2f}×"),
+            # Held beside the target's weights, which the memory above counts alone.
+            ("drafter weights per device", fmt.si(speculation["drafter_weights"], "B")),
+        ]
         _console().print(
-            fmt.key_value_table(
-                f"speculative decoding: {drafter}, γ={gamma}, α={alpha}",
-                [
-                    ("tokens per target step", f"{speculation['tokens_per_step']:.2f}"),
-                    ("time per token", fmt.seconds(speculation["time_per_token"])),
-                    ("plain decode step", fmt.seconds(speculation["plain_step"])),
-                    ("speed-up", f"{speculation['speedup']:.2f}×"),
-                    # Held beside the target's weights, which the memory above counts alone.
-                    ("drafter weights per device", fmt.si(speculation["drafter_weights"], "B")),
-                ],
-            )
+            fmt.key_value_table(f"speculative decoding: {drafter}, γ={gamma}, α={alpha}", rows)
         )
+        spec = speculation.get("generation")
+        if spec is not None:
+            rows = [
+                ("time to first token", fmt.seconds(float(result.generation["ttft"]))),
+                ("time per output token", fmt.seconds(spec["tpot"])),
+                ("end-to-end latency", fmt.seconds(spec["e2e_latency"])),
+                ("throughput", f"{spec['throughput']:.4g} tokens/s"),
+            ]
+            if "cost_per_million_output" in spec:
+                cost = f"${spec['cost_per_million_output']:.4f}"
+                rows.append(("cost per million output tokens", cost))
+            title = f"generation of {int(result.gen_len)} tokens, with speculative decoding"
+            _console().print(fmt.key_value_table(title, rows))
+
+
+def speculative_generation(
+    result: Analysis, speedup: float, hourly_price: float | None = None
+) -> dict[str, float]:
+    """The generation's figures with every decode step sped up as the step at the prompt's
+    context is (the speculation estimate's speed-up): time per output token, end-to-end
+    latency, throughput and, where the device has a price, the output tokens' cost."""
+    g = result.generation
+    decode = float(g["decode_time"]) / speedup
+    e2e = float(g["ttft"]) + decode
+    out = {
+        "tpot": float(g["tpot"]) / speedup,
+        "e2e_latency": e2e,
+        "throughput": float(result.batch) * float(result.gen_len) / e2e,
+    }
+    price = hourly_price or result.device.hourly_price
+    if result.device.tdp is not None and price is not None:
+        # Device time is what the price buys: the output tokens' share shrinks with it.
+        plain = float(result.economics(hourly_price)["cost_per_million_output"])
+        out["cost_per_million_output"] = plain / speedup
+    return out
 
 
 def _print_analysis(
@@ -164,8 +201,11 @@ def _print_analysis(
     stages: list[str],
     money: dict[str, float | None] | None = None,
     wide: bool = False,
+    speculating: bool = False,
 ) -> None:
     q = result.options.quantization
+    # Speculative decoding is estimated apart (its own table): these figures are without it.
+    plain = ", without speculative decoding" if speculating else ""
     _console().print(
         Text(result.model.name, style="bold")
         + " on "
@@ -265,7 +305,7 @@ def _print_analysis(
         g = result.generation
         _console().print(
             fmt.key_value_table(
-                f"generation of {int(result.gen_len)} tokens",
+                f"generation of {int(result.gen_len)} tokens{plain}",
                 [
                     ("time to first token", fmt.seconds(float(g["ttft"]))),
                     ("time per output token", fmt.seconds(float(g["tpot"]))),
@@ -276,7 +316,7 @@ def _print_analysis(
         )
     if result.device.tdp is not None:
         rows = _economics_rows(result, **(money or {}))
-        _console().print(fmt.key_value_table("energy and cost", rows))
+        _console().print(fmt.key_value_table(f"energy and cost{plain}", rows))
 
 
 def _economics_rows(
