@@ -714,7 +714,7 @@ def test_a_file_in_a_missing_folder_is_refused_before_any_work(
     [
         (["analyze", "gpt2"], "error: --hardware is missing: expected a catalog device"),
         (["plot", "roofline", "gpt2"], "error: --hardware is missing: expected a catalog device"),
-        (["simulate", "gpt2", "-H", "a6000", "--capacity"], "error: --slo is missing: expected"),
+        (["compare", "gpt2", "-H", "a6000"], "error: --vs is missing: expected what B changes"),
     ],
 )
 def test_an_option_left_out_is_named_missing_not_none(args, message) -> None:

@@ -176,6 +176,22 @@ def test_capacity_search_from_the_cli(tmp_path) -> None:
     assert png.exists()
 
 
+def test_capacity_without_an_slo_searches_within_the_declared_objectives() -> None:
+    """--capacity alone takes the SLO's declared defaults, as --slo's help says and the web
+    API does (it was refused: "--slo is missing"), and the answer names them."""
+    from rooflens.serving.config import SLO
+
+    args = ["simulate", LLAMA, "-H", "h100", *SMALL, "--requests", "200", "--capacity"]
+    data = json.loads(runner.invoke(app, [*args, "-f", "json"]).output)
+    slo = SLO()
+    given = f"ttft_p{slo.percentile:g}={slo.ttft}s,tpot_p{slo.percentile:g}={slo.tpot}s"
+    same = json.loads(runner.invoke(app, [*args, "--slo", given, "-f", "json"]).output)
+    assert data["capacity"] == same["capacity"] and data["probes"] == same["probes"]
+    table = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    assert "capacity within the SLO (TTFT ≤ 1 s, TPOT ≤ 50 ms at p99)" in table.output
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -187,7 +203,6 @@ def test_capacity_search_from_the_cli(tmp_path) -> None:
         (["--scheduler", "lifo"], "scheduler='lifo'"),
         (["--prefill-tp", "2"], "prefill_tp=2 is invalid: expected empty unless disaggregated"),
         (["--prompt", "gauss:1"], "--prompt='gauss:1'"),
-        (["--capacity"], "--slo is missing"),
         # Two percentiles: the last one was held to both objectives, silently.
         (["--slo", "ttft_p99=1s,tpot_p90=50ms"], "one percentile for both objectives"),
         (["--replicas", "2", "--disaggregated"], "replicas"),

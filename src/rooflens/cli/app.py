@@ -37,6 +37,7 @@ from rooflens.cli.common import (
     usage_error_line,
 )
 from rooflens.core.analysis import default_prompt_len
+from rooflens.core.errors import InvalidInputError
 from rooflens.core.results import Analysis, compare
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import bundled_models, load_model
@@ -592,6 +593,13 @@ def compare_cmd(
         **dict(_setting(x) for x in base or []),
     }
     changes = dict(_setting(x) for x in vs or [])
+    if not vs:
+        raise InvalidInputError(
+            "--vs", None, "what B changes from A, KEY=VALUE (repeatable), e.g. --vs w_bits=4"
+        )
+    if all(a.get(k) == v for k, v in changes.items()):
+        given = ", ".join(vs)
+        raise InvalidInputError("--vs", given, "a change from A, which has these settings already")
     b = {**a, **changes}
     if a["prompt_len"] is None and b["prompt_len"] is None:
         # One prompt for both, which both models' contexts hold: a default of each would
@@ -604,7 +612,9 @@ def compare_cmd(
     if output is not OutputFormat.table:
         _emit(json.loads(frame.to_json(orient="records", double_precision=15)), frame, output)
         return
-    changed = ", ".join(f"{k}={v}" for k, v in changes.items() if a.get(k) != v) or "nothing"
+    changed = ", ".join(f"{k}={v}" for k, v in changes.items() if a.get(k) != v)
+    # A's own settings, where --base gave any: the title says what both sides run.
+    settings = ", ".join(f"{k}={v}" for k, v in dict(_setting(x) for x in base or []).items())
     shown = pd.DataFrame(
         {
             "metric": frame.metric,
@@ -616,7 +626,10 @@ def compare_cmd(
     )
     _console().print(
         fmt.frame_table(
-            shown, f"A: {first.model.name} on {first.device.name} · B changes {changed}"
+            shown,
+            f"A: {first.model.name} on {first.device.name}"
+            + (f" ({settings})" if settings else "")
+            + f" · B changes {changed}",
         )
     )
 

@@ -333,8 +333,7 @@ def _capacity(
 ) -> None:
     from rooflens.serving.api import capacity as capacity_search
 
-    if slo is None:
-        raise InvalidInputError("--slo", None, "objectives for --capacity, e.g. ttft=1s,tpot=50ms")
+    slo = slo or SLO()  # the declared objectives, as the help says and the web API takes
     bar, advance = _progress(24, "capacity search", output_format)
     with bar or nullcontext():
         found = capacity_search(
@@ -354,7 +353,13 @@ def _capacity(
         if found.warning is not None:
             console.print(found.warning, style="bold")
         else:
-            console.print(f"capacity within the SLO: {found.rate:.4g} requests/s", style="bold")
+            within = (
+                f"TTFT ≤ {fmt.seconds(slo.ttft)}, TPOT ≤ {fmt.seconds(slo.tpot)} "
+                f"at p{slo.percentile:g}"
+            )
+            console.print(
+                f"capacity within the SLO ({within}): {found.rate:.4g} requests/s", style="bold"
+            )
         shown = found.probes.copy()
         for column in shown.columns:
             if column.startswith(("ttft", "tpot")):
