@@ -290,10 +290,18 @@ def test_a_setup_is_priced_as_analyze_prices_it_with_the_engine() -> None:
     assert sorted(table.index) == ["bf16", "fp8", "int4", "stored"]
     assert table.loc["stored", "precision"] == "W4A16 MXFP4 (attention, router at 16 bits)"
     assert table.loc["fp8", "precision"] == "W8A8 FP8"
-    # gpt-oss's width (2,880) does not split into groups of 128: that setup says so.
-    assert not table.loc["int4", "feasible"]
-    assert table.loc["int4", "binds"].startswith(
-        "not priced on h200-sxm: group_size=128 is invalid"
+    # gpt-oss's width (2,880) does not split into groups of 128: it is tried in groups of 64,
+    # as its INT4 exports are grouped (it was turned away as "group_size=128 is invalid").
+    assert table.loc["int4", "precision"] == "W4A16 INT4 g64"
+    assert table.loc["int4", "priced"]
+    # At tp=4 a device's share of the experts is 720 wide: no group INT4 kernels take splits it.
+    wide = advise("openai/gpt-oss-120b", target, SLO(ttft=5, tpot=0.2), devices=["h200-sxm"],
+                  tps=(4,), pps=(1,), kv_bits=(16,), weights=("int4",), experts=("tp",),
+                  engine="vllm")  # fmt: skip
+    assert wide.table.iloc[0]["binds"] == (
+        "not priced on h200-sxm: weights='int4' is invalid: expected groups of 128, 64, 32 "
+        "weights (as INT4 kernels take them) whole in every quantized layer on a device: at "
+        "tp=4 its widths are [720, 1024, 2880]"
     )
     for weights in ("stored", "fp8"):
         alone = rooflens.analyze("openai/gpt-oss-120b", "h200-sxm", engine="vllm", batch=1,

@@ -37,6 +37,10 @@ WEIGHTS: dict[str, dict[str, object]] = {
     "int4": {"w_bits": 4, "a_bits": 16, "w_format": "int", "group_size": 128},
     "nvfp4": {"w_bits": 4, "a_bits": 4, "w_format": "nvfp4"},
 }
+# INT4's groups, largest first: 128 where it divides every quantized layer's width on a
+# device, else the next that does (gpt-oss' 2,880-wide layers take 64, as its AWQ/GPTQ
+# exports are grouped).
+INT4_GROUPS = (128, 64, 32)
 # The tensor type a device needs for each: without it, the precision is not tried there.
 WEIGHTS_NEED = {"fp8": "fp8", "nvfp4": "fp4"}
 WEIGHT_NAMES = tuple(WEIGHTS)
@@ -55,7 +59,8 @@ EXPERTS_HELP = (
 # What the search's `weights` field means, for the CLI's option and the viewer's field.
 WEIGHTS_HELP = (
     "Weight precisions tried: stored (the checkpoint's own), bf16, fp8 (W8A8, quantized on "
-    "load), int4 (W4A16, groups of 128), nvfp4 (W4A4); fp8 and nvfp4 only where the device "
+    "load), int4 (W4A16, groups of 128, or of 64 or 32 where 128 does not divide the "
+    "model's layers), nvfp4 (W4A4); fp8 and nvfp4 only where the device "
     "has those tensor cores, and none the checkpoint already stores (stored is that one)."
 )
 

@@ -31,6 +31,7 @@ import pandas as pd
 
 from rooflens.advisor.choices import (
     EXPERTS,
+    INT4_GROUPS,
     WEIGHTS,
     WEIGHTS_NEED,
     parse_search,
@@ -41,6 +42,7 @@ from rooflens.api import peak_footprint, resolve, resolve_device, resolve_model
 from rooflens.core import analysis as core
 from rooflens.core.economics import idle_power, step_power
 from rooflens.core.errors import InvalidInputError, RooflensError
+from rooflens.core.graph import build_graph
 from rooflens.core.hardware import Device
 from rooflens.core.memory import kv_room
 from rooflens.core.model import ModelSpec
@@ -82,10 +84,30 @@ class Candidate:
         export = nvfp4_export(model.name) if self.weights == "nvfp4" else None
         checkpoint, weights = (resolve_model(export), "stored") if export else (model, self.weights)
         layout = {"ep": self.tp, "moe_tp": 1} if self.experts == "ep" else {}
-        return checkpoint, WEIGHTS[weights] | layout | {
+        settings = WEIGHTS[weights] | layout | {
             "kv_bits": self.kv_bits, "tp": self.tp, "pp": self.pp, "engine": engine,
             "engine_version": version,
         }  # fmt: skip
+        if weights == "int4":
+            settings["group_size"] = _int4_group(checkpoint, self.device, settings)
+        return checkpoint, settings
+
+
+def _int4_group(model: ModelSpec, device: Device, settings: dict[str, object]) -> int:
+    """The largest of INT4_GROUPS that divides every layer these settings quantize, per
+    device; where none does, the setup cannot be served at INT4 and says why."""
+    _, _, options = resolve(model, device, settings)
+    widths = sorted(core.quantized_widths(build_graph(model, options, device)))
+    fits = [g for g in INT4_GROUPS if all(w % g == 0 for w in widths)]
+    if not fits:
+        groups = ", ".join(str(g) for g in INT4_GROUPS)
+        raise InvalidInputError(
+            "weights",
+            "int4",
+            f"groups of {groups} weights (as INT4 kernels take them) whole in every quantized "
+            f"layer on a device: at tp={settings['tp']} its widths are {widths}",
+        )
+    return fits[0]
 
 
 # What a setup rooflens cannot price (no engine profile for its device, say) is turned away

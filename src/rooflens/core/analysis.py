@@ -198,17 +198,23 @@ def _prepare(model: ModelSpec, options: AnalysisOptions, device: Device) -> _Pre
     return _PREPARED.get((model, options, device), lambda: _build_prepared(model, options, device))
 
 
+def quantized_widths(graph: Graph) -> set[int]:
+    """The input widths of the layers a graph quantizes, per device under tensor
+    parallelism: a weight group (GPTQ/AWQ) must divide each."""
+    return {
+        op.in_features
+        for op in graph.operators
+        if isinstance(op, Linear) and op.quantized and graph.count(op) > 0
+    }
+
+
 def _check_groups(graph: Graph, quant: Quantization) -> None:
     """Integer weights quantized in groups (GPTQ/AWQ) need the group to divide every quantized
     layer's input width (per device under tensor parallelism): a partial group is no layout
     the kernels store."""
     if quant.group_size is None or quant.w_bits >= 16 or quant.w_format != "int":
         return
-    widths = {
-        op.in_features
-        for op in graph.operators
-        if isinstance(op, Linear) and op.quantized and graph.count(op) > 0
-    }
+    widths = quantized_widths(graph)
     uneven = sorted(w for w in widths if w % quant.group_size)
     if uneven:
         common = int(np.gcd.reduce(sorted(widths)))
