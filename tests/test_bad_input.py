@@ -715,9 +715,15 @@ def test_a_file_in_a_missing_folder_is_refused_before_any_work(
         (["analyze", "gpt2"], "error: --hardware is missing: expected a catalog device"),
         (["plot", "roofline", "gpt2"], "error: --hardware is missing: expected a catalog device"),
         (["compare", "gpt2", "-H", "a6000"], "error: --vs is missing: expected what B changes"),
+        # An option that needs another one: speculation's figures without a drafter were
+        # taken, whatever their value, and unused.
+        (
+            ["analyze", "gpt2", "-H", "a6000", "--alpha", "1.5"],
+            "error: --alpha=1.5 is invalid: expected left out without --draft, --medusa or --mtp",
+        ),
     ],
 )
-def test_an_option_left_out_is_named_missing_not_none(args, message) -> None:
+def test_an_option_left_out_or_needing_another_says_so(args, message) -> None:
     from typer.testing import CliRunner
 
     from rooflens.cli.app import app

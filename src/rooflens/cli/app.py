@@ -107,6 +107,7 @@ def analyze(
     options: dict[str, Any] | None = None,
 ) -> None:
     """Per-operator roofline of prefill and decode, network totals, memory and generation."""
+    _speculation_given(draft is not None or medusa or mtp, gamma, alpha, tree_width)
     result = _run({**locals(), **(options or {})})
     stages = ["prefill", "decode"] if stage is Stage.all else [stage.value]
     if "vision" in result.steps and stage is Stage.all:
@@ -172,6 +173,19 @@ def analyze(
                 rows.append(("cost per million output tokens", cost))
             title = f"generation of {int(result.gen_len)} tokens, with speculative decoding"
             _console().print(fmt.key_value_table(title, rows))
+
+
+def _speculation_given(drafting: bool, gamma: int, alpha: float, tree_width: int) -> None:
+    """Speculation's figures without a drafter would be taken and mean nothing: refused."""
+    if drafting:
+        return  # the estimate checks their values
+    for flag, value, default in (
+        ("--gamma", gamma, 4), ("--alpha", alpha, 0.8), ("--tree-width", tree_width, 1)
+    ):  # fmt: skip
+        if value != default:
+            raise InvalidInputError(
+                flag, value, "left out without --draft, --medusa or --mtp (no speculation)"
+            )
 
 
 def speculative_generation(
