@@ -182,7 +182,7 @@ def test_what_if_and_speculative_options(client: TestClient) -> None:
     body = {
         **SCENARIO,
         "options": {"scale_bandwidth": 2.0, "prune_depth": 0.25},
-        "speculative": {"draft": "meta-llama/Llama-2-7b-hf", "gamma": 3, "alpha": 0.7},
+        "speculative": {"draft": "meta-llama/Meta-Llama-3-8B", "gamma": 3, "alpha": 0.7},
     }
     data = post(client, "/api/analyze", body)
     want = api.analyze(
@@ -201,7 +201,7 @@ def test_what_if_and_speculative_options(client: TestClient) -> None:
         "h100-sxm",
         gamma=3,
         alpha=0.7,
-        draft="meta-llama/Llama-2-7b-hf",
+        draft="meta-llama/Meta-Llama-3-8B",
         batch=4,
         context=1024,
         scale_bandwidth=2.0,

@@ -175,6 +175,15 @@ def speculative(
             draft and draft.name,
             "exactly one of a draft model, medusa_heads=True or mtp=True",
         )
+    # A draft's tokens are the target's: a vocabulary apart by more than the padding
+    # checkpoints add (Qwen2.5's 0.5B and 7B: 151,936 and 152,064) is another tokenizer.
+    if draft is not None and abs(draft.vocab_size - target.vocab_size) > 0.01 * target.vocab_size:
+        raise InvalidInputError(
+            "draft",
+            draft.name,
+            f"a model with {target.name}'s tokenizer: its vocabulary holds "
+            f"{draft.vocab_size:,} tokens, the target's {target.vocab_size:,}",
+        )
     if mtp and not target.mtp_layers:
         raise InvalidInputError(
             "mtp", mtp, f"False: {target.name} has no multi-token-prediction modules"
