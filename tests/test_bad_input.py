@@ -591,8 +591,10 @@ def test_simulate_options_found_by_the_fuzz_suite(args, message) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [["analyze"], ["memory"], ["compare"], ["plot", "roofline"], ["plot", "batch"]]
-)
+    "command",
+    [["analyze"], ["memory"], ["compare", "--vs", "w_bits=8"], ["plot", "roofline"],
+     ["plot", "batch"]],
+)  # fmt: skip
 def test_sizes_beyond_int64_are_refused(command: list[str], tmp_path) -> None:
     # The plots' default prompt is read from the generation length before any analysis
     # (an OverflowError, exit 1, until the context room validated it).

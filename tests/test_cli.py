@@ -321,3 +321,24 @@ def test_compare_says_whether_each_side_fits() -> None:
     assert re.search(r"fits in memory\s*│\s*NO\s*│\s*NO", table)
     small = ("compare", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "--vs", "hardware=l40s")
     assert re.search(r"fits in memory\s*│\s*yes\s*│\s*yes", invoke(*small).output)
+
+
+def test_attention_layer_variants_are_told_apart() -> None:
+    """Gemma 3 lists attention twice, its 52 window layers and its 10 global ones: each row
+    says how far it reaches (JSON/CSV `span`, `chunk`; the table after the name), where
+    scripts keyed on the name alone once found two identical `flash_attention` rows."""
+    args = ["analyze", "google/gemma-3-27b-it", "-H", "h200-sxm", "--stage", "decode"]
+    args += ["--prompt-len", "32768", "--engine", "vllm"]
+    rows = json.loads(invoke(*args, "-f", "json").stdout)["operators"]
+    attention = {
+        (r["count"], r["span"], r["chunk"]) for r in rows if r["name"] == "flash_attention"
+    }
+    assert attention == {(10, None, None), (52, 1024, None)}
+    assert all(r["span"] is None for r in rows if "attention" not in r["name"])
+    table = runner.invoke(app, args, env={"COLUMNS": "100"}).stdout
+    assert re.search(r"flash_attention \(≤1,024 keys\)\s+52 ", table)
+    # Llama 4's local layers attend within chunks of 8,192 tokens, its global ones do not.
+    scout = ["analyze", "meta-llama/Llama-4-Scout-17B-16E", "-H", "h200-sxm", "--tp", "8"]
+    rows = json.loads(invoke(*scout, "--prompt-len", "32768", "-f", "json").stdout)["operators"]
+    chunks = {(r["count"], r["chunk"]) for r in rows if r["name"] == "qk_matmul"}
+    assert chunks == {(36, 8192), (12, None)}

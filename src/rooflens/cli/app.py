@@ -611,9 +611,6 @@ def compare_cmd(
         raise InvalidInputError(
             "--vs", None, "what B changes from A, KEY=VALUE (repeatable), e.g. --vs w_bits=4"
         )
-    if all(a.get(k) == v for k, v in changes.items()):
-        given = ", ".join(vs)
-        raise InvalidInputError("--vs", given, "a change from A, which has these settings already")
     b = {**a, **changes}
     if a["prompt_len"] is None and b["prompt_len"] is None:
         # One prompt for both, which both models' contexts hold: a default of each would
@@ -626,7 +623,7 @@ def compare_cmd(
     if output is not OutputFormat.table:
         _emit(json.loads(frame.to_json(orient="records", double_precision=15)), frame, output)
         return
-    changed = ", ".join(f"{k}={v}" for k, v in changes.items() if a.get(k) != v)
+    changed = ", ".join(f"{k}={v}" for k, v in changes.items() if a.get(k) != v) or "nothing"
     # A's own settings, where --base gave any: the title says what both sides run.
     settings = ", ".join(f"{k}={v}" for k, v in dict(_setting(x) for x in base or []).items())
     shown = pd.DataFrame(

@@ -326,6 +326,11 @@ class Placement:
     # Kernel settings asked for that no operator here runs (`idle_kernels`): "setting=value:
     # what it applies to".
     idle_kernel_settings: tuple[str, ...] = ()
+    # Attention's reach, to tell its layer variants apart (Gemma 3's window and global
+    # layers): the most keys a query attends to (a sliding window, a KV-cache budget, DSA's
+    # top-k) and chunked attention's chunk; None where the whole context, or no attention.
+    spans: tuple[int | None, ...] = ()
+    chunks: tuple[int | None, ...] = ()
 
     @cached_property
     def layer_groups(self) -> tuple[tuple[tuple[str, str], np.ndarray], ...]:
@@ -416,6 +421,8 @@ class Placement:
                 for op in ops
             ),
             idle_kernel_settings=idle_kernels(quant, curve_dtypes),
+            spans=tuple(getattr(op, "span", None) for op in ops),
+            chunks=tuple(getattr(op, "chunk", None) for op in ops),
         )
 
 

@@ -36,9 +36,18 @@ OPERATOR_COLUMNS = (
     "time",
     "efficiency",
     "priced_by",
+    "span",
+    "chunk",
 )
 
 _GENERATION_HEADLINES = ("ttft", "tpot", "e2e_latency", "throughput")
+
+
+def _reach(step: StepCosts, field: str, size: int) -> np.ndarray:
+    """A step's attention reach per operator (Placement.spans or .chunks), None where there is
+    no limit or no placement."""
+    values = getattr(step.placement, field, ()) if step.placement is not None else ()
+    return np.array(values if len(values) == size else [None] * size, dtype=object)
 
 
 @dataclass(frozen=True)
@@ -222,6 +231,9 @@ class Analysis:
                 "time": st.time,
                 "efficiency": st.efficiency,
                 "priced_by": st.priced_by,
+                # Which layer variant a row is: Gemma 3 lists attention twice, window and global.
+                "span": _reach(st, "spans", size),
+                "chunk": _reach(st, "chunks", size),
             }
             for column in OPERATOR_COLUMNS:
                 columns[column] += np.broadcast_to(np.asarray(values[column]), (size,)).tolist()
@@ -231,7 +243,11 @@ class Analysis:
         """One row per operator and stage; block operators are per layer (`count` = layers)."""
         import pandas as pd  # only where a frame is built: importing rooflens stays light
 
-        return pd.DataFrame(self.operator_columns(), columns=list(OPERATOR_COLUMNS))
+        columns = self.operator_columns()
+        frame = pd.DataFrame(columns, columns=list(OPERATOR_COLUMNS))
+        for reach in ("span", "chunk"):  # whole numbers or None, not floats with NaN
+            frame[reach] = pd.Series(columns[reach], dtype=object)
+        return frame
 
     def totals(self) -> dict[str, dict[str, Any]]:
         """Network totals per stage: per-layer figures times layers, plus the head (plain

@@ -469,6 +469,14 @@ class Operator(BaseModel):
         description="What prices it: roofline, link model, an engine profile's curves, a MoE "
         "layer's own fractions or a measured collective (docs/engines.md)."
     )
+    span: int | None = Field(
+        None,
+        description="Attention: the most keys a query attends to (a sliding window, a KV-cache "
+        "budget, sparse attention's top-k); null: the whole context, or not attention.",
+    )
+    chunk: int | None = Field(
+        None, description="Chunked attention's chunk (Llama 4's local layers); null: none."
+    )
     total_time: Number = Field(description="time × count.")
     share: Number = Field(description="Share of its stage's operator time.")
 

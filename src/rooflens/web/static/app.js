@@ -29,6 +29,9 @@ let rendered = 0;
 
 const $ = (sel) => document.querySelector(sel);
 const esc = (v) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+// Which attention an operator is where a model has layers of each (Gemma 3: window, global).
+const opLabel = (o) => o.name + (o.span ? ` (≤${o.span.toLocaleString("en")} keys)` : "")
+  + (o.chunk ? ` (chunks of ${o.chunk.toLocaleString("en")})` : "");
 const clone = (o) => JSON.parse(JSON.stringify(o));
 
 // Numbers ---------------------------------------------------------------------------------------
@@ -593,7 +596,7 @@ function nodeSVG({ op, x, y }) {
   const selected = state.op === op.index ? " selected" : "";
   return `<g class="node${selected}" data-index="${op.index}" data-name="${esc(op.name)}"
       transform="translate(${x},${y})" tabindex="0" role="button">
-    <title>${esc(op.name)}: ${esc(op.bound)}-bound, ${esc(pct(op.share))} of the stage</title>
+    <title>${esc(opLabel(op))}: ${esc(op.bound)}-bound, ${esc(pct(op.share))} of the stage</title>
     <rect class="box" width="${NODE.w}" height="${NODE.h}" rx="5" fill="${color}22" stroke="${color}"/>
     <rect class="bar" x="1" y="${NODE.h - 6}" width="${bar}" height="5" fill="${color}"/>
     <text x="8" y="16" class="name">${esc(op.name)}</text>
@@ -645,7 +648,7 @@ function renderDetails() {
     ["of the roofline", op.efficiency == null ? "–" : pct(op.efficiency)],
     ["priced by", op.priced_by],
   ];
-  box.innerHTML = `<h3 id="node-name" style="color:${COLORS[op.bound]}">${esc(op.name)}</h3>
+  box.innerHTML = `<h3 id="node-name" style="color:${COLORS[op.bound]}">${esc(opLabel(op))}</h3>
     <table>${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join("")}</table>
     ${advice ? `<p class="advice">${esc(advice)}</p>` : ""}`;
 }
@@ -708,7 +711,7 @@ function renderRoofline(an) {
     const ops = stageOps(stage).filter((o) => o.ops > 0 && o.memory_access > 0);
     traces.push({
       name: `${stage} operators`, mode: "markers", x: ops.map((o) => Math.max(o.arithmetic_intensity, 1e-2)),
-      y: ops.map((o) => o.performance), text: ops.map((o) => o.name),
+      y: ops.map((o) => o.performance), text: ops.map(opLabel),
       customdata: ops.map((o) => [stage, o.index]),
       hovertemplate: "%{text}<br>%{x:.3g} OP/B<br>%{y:.3s}OP/s<extra>" + stage + "</extra>",
       marker: { symbol, size: 9, color: ops.map((o) => COLORS[o.bound]), line: { width: 1.5, color: ops.map((o) => COLORS[o.bound]) } },
@@ -840,7 +843,7 @@ function renderTable() {
   const ops = stageOps(graphStage());
   const head = ["operator", "×", "OPs", "memory", "OP/B", "OP/s", "bound", "time", "share"];
   const rows = ops.map((o) => `<tr data-index="${o.index}"${o.index === state.op ? ' class="selected"' : ""}>
-    <th>${esc(o.name)}</th><td>${o.count}</td><td>${si(o.ops)}</td><td>${si(o.memory_access, "B")}</td>
+    <th>${esc(opLabel(o))}</th><td>${o.count}</td><td>${si(o.ops)}</td><td>${si(o.memory_access, "B")}</td>
     <td>${si(o.arithmetic_intensity)}</td><td>${si(o.performance)}</td><td>${esc(o.bound)}</td>
     <td>${secs(o.time)}</td><td>${pct(o.share)}</td></tr>`).join("");
   $("#operator-table").innerHTML =
