@@ -635,6 +635,10 @@ def test_batch_plot_of_one_token_answers_says_so(tmp_path) -> None:
         (["simulate", "m", "--arrival", "x"],
          "--arrival='x' is invalid: expected one of poisson, gamma, fixed"),
         (["analyze", "m", "--bogus"], "No such option: --bogus (see `rooflens analyze --help`)"),
+        # A bound typer checks: pydantic's words had followed "expected" ("expected Input
+        # should be greater than or equal to 1").
+        (["web", "--port", "0"], "--port='0' is invalid: expected at least 1"),
+        (["analyze", "m", "--images", "-1"], "--images='-1' is invalid: expected at least 0"),
         (["analyze"], "Missing argument 'model'. (see `rooflens analyze --help`)"),
         # A plot's settings go per line: click's nearest option was "--help".
         (["plot", "roofline", "m", "--tp", "8"],
@@ -880,3 +884,49 @@ def test_hybrid_vision_and_moe_fields_are_refused_naming_the_field(
 ) -> None:
     with pytest.raises(ModelConfigError, match=message):
         spec_from_config(_mutated(model, path, value))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # The images' tokens overran the context, and only prompt_len + gen_len was named.
+        (["analyze", "google/gemma-3-27b-it", "-H", "b200", "--images", "1000", "--gen-len", "64"],
+         "error: images + prompt_len + gen_len=258111 is invalid: expected a context of at most "
+         "131072 tokens (max positions of google/gemma-3-27b-it), each image taking 256"),
+        # A known form with numbers its rule refuses says the rule.
+        (["simulate", "gpt2", "-H", "a6000", "--prompt", "uniform:500:100"],
+         "(uniform needs LOW <= HIGH)"),
+        (["simulate", "gpt2", "-H", "a6000", "--prompt", "uniform:-5:100"],
+         "(its lengths above 0)"),
+        # A custom device without a float peak: once "device: device={...} is invalid: Value
+        # error, peak_ops needs...".
+        (["analyze", "gpt2", "--bandwidth", "1e12", "--memory", "1e10", "--peak", "int8=1e14"],
+         "error: custom device: peak_ops={'int8': 100000000000000.0} is invalid: expected at "
+         "least one of fp32, fp16 or bf16 among them"),
+    ],
+)  # fmt: skip
+def test_an_error_says_what_is_wrong_in_its_own_words(args, message) -> None:
+    res = _cli(*args)
+    assert res.exit_code == 2 and message in res.output, res.output
+
+
+def test_the_web_names_a_body_that_is_not_json_and_a_device_without_a_float_peak() -> None:
+    from fastapi.testclient import TestClient
+
+    from rooflens.web.app import create_app
+
+    client = TestClient(create_app(), base_url="http://127.0.0.1")
+    broken = client.post(
+        "/api/analyze", content=b'{"model": "gpt2", ', headers={"content-type": "application/json"}
+    )
+    assert broken.status_code == 422
+    assert broken.json()["message"] == (
+        "body is invalid: expected a JSON object (it stops being JSON at character 18)"
+    )
+    device = {"memory_capacity": 1e10, "memory_bandwidth": 1e12, "peak_ops": {"int8": 1e14}}
+    res = client.post("/api/analyze", json={"model": {"id": "gpt2"}, "device": device})
+    assert res.status_code == 422
+    assert res.json()["message"] == (
+        "device.peak_ops={'int8': 100000000000000.0} is invalid: expected at least one of "
+        "fp32, fp16 or bf16 among them"
+    )

@@ -12,7 +12,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_args
 
@@ -120,8 +120,24 @@ def usage_error_line(exc: typer.TyperException) -> str:
     if choices:
         accepted = "one of " + choices.group(1).replace("'", "")
     else:
-        accepted = _PARSED_AS.get(error.get("type", ""), str(error.get("msg", "")))
+        accepted = _PARSED_AS.get(error.get("type", "")) or _bound(error)
     return f"{option}={error['input']!r} is invalid: expected {accepted}"
+
+
+# A bound typer's parser checks (min=, max=), in words, by the pydantic error it raised.
+_BOUNDS = {
+    "greater_than_equal": ("ge", "at least"),
+    "greater_than": ("gt", "more than"),
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "less than"),
+}
+
+
+def _bound(error: Mapping[str, Any]) -> str:
+    """'at least 1' for a value under an option's min=1; else pydantic's own words."""
+    key, words = _BOUNDS.get(error.get("type", ""), ("", ""))
+    limit = error.get("ctx", {}).get(key)
+    return f"{words} {limit}" if limit is not None else str(error.get("msg", ""))
 
 
 def writable_folder(option: str, path: Path | None) -> None:

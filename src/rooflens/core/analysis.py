@@ -59,7 +59,7 @@ def analyze(
     if n_images is not None:
         s = s + n_images * model.vision.tokens_per_image  # type: ignore[union-attr]
     g = None if gen_len is None else positive_int_array("gen_len", gen_len)
-    _check_context(model, options, s, g)
+    _check_context(model, options, s, g, images=n_images is not None)
     # One common shape for every size keeps the operator axis first everywhere downstream.
     if g is None:
         b, s = broadcast_sizes(batch=b, prompt_len=s)
@@ -264,13 +264,25 @@ def prompt_room(model: ModelSpec, gen_len: object | None = None) -> int:
 
 
 def _check_context(
-    model: ModelSpec, options: AnalysisOptions, s: np.ndarray, g: np.ndarray | None
+    model: ModelSpec,
+    options: AnalysisOptions,
+    s: np.ndarray,
+    g: np.ndarray | None,
+    images: bool = False,
 ) -> None:
     if options.allow_long_context:
         return
     needed = s + _positions_after_prompt(g)
     if np.any(needed > model.max_positions):
         beyond = "allow_long_context=True (--allow-long-context) analyses beyond it"
+        if images:  # the images' tokens join the prompt: a count too large is the culprit
+            per = model.vision.tokens_per_image  # type: ignore[union-attr]
+            raise InvalidInputError(
+                "images + prompt_len" + (" + gen_len" if g is not None else ""),
+                int(np.max(needed)),
+                f"a context of at most {model.max_positions} tokens (max positions of "
+                f"{model.name}), each image taking {per} of them; {beyond}",
+            )
         if g is None:  # the value asked for, and the one position the decode step adds
             raise InvalidInputError(
                 "prompt_len",

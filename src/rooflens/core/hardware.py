@@ -12,7 +12,6 @@ from pydantic import (
     PositiveInt,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from rooflens.core.errors import InvalidInputError
@@ -88,11 +87,13 @@ class Device(BaseModel):
             raise ValueError(f"idle_power must not exceed tdp ({tdp:g} W)")
         return value
 
-    @model_validator(mode="after")
-    def _check_has_float_peak(self) -> Device:
-        if not set(self.peak_ops) & {"fp32", "fp16", "bf16"}:
-            raise ValueError("peak_ops needs at least one of fp32, fp16 or bf16")
-        return self
+    @field_validator("peak_ops")
+    @classmethod
+    def _check_has_float_peak(cls, value: dict[str, float]) -> dict[str, float]:
+        # Element-wise work and 16-bit GEMMs need a float peak (vector_dtype).
+        if not set(value) & {"fp32", "fp16", "bf16"}:
+            raise ValueError("expected at least one of fp32, fp16 or bf16 among them")
+        return value
 
     def matrix_dtype(self, bits: int, float_first: bool = False, float_only: bool = False) -> str:
         """Compute dtype for matrix work on operands of `bits`: the narrowest the device has,

@@ -33,7 +33,9 @@ def device_from_dict(data: dict[str, Any], origin: str = "device") -> Device:
         field = ".".join(str(p) for p in err["loc"]) or "device"
         value = err.get("input")
         shown = "(missing)" if err["type"] == "missing" else repr(value)
-        raise HardwareSpecError(f"{origin}: {field}={shown} is invalid: {err['msg']}") from None
+        reason = str(err["msg"]).removeprefix("Value error, ")
+        where = f"{origin}: " if origin else ""
+        raise HardwareSpecError(f"{where}{field}={shown} is invalid: {reason}") from None
 
 
 def _parse_toml(text: str, origin: str) -> dict[str, Any]:

@@ -73,7 +73,14 @@ class LengthDistribution(BaseModel):
                 return cls(kind=kind, a=numbers[0], b=numbers[1])
             if kind in ("normal", "lognormal") and len(numbers) == 3:
                 return cls(kind=kind, a=numbers[0], b=numbers[1], maximum=int(numbers[2]))
-        except (ValueError, ValidationError):
+        except ValidationError as exc:
+            # A form it knows with numbers its rules refuse (uniform:500:100): say the rule.
+            error = exc.errors()[0]
+            rule = str(error["msg"]).removeprefix("Value error, ")
+            if error["type"].startswith("greater_than"):  # a length, a median or a cap
+                rule = "its lengths above 0"
+            raise InvalidInputError(field, text, f"{LENGTH_FORMS} ({rule})") from None
+        except ValueError:
             pass
         raise InvalidInputError(field, text, LENGTH_FORMS)
 

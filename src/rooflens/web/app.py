@@ -86,6 +86,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     field = ".".join(str(p) for p in first.get("loc", ())[1:]) or "body"
     if first.get("type") == "missing":
         message = f"{field} is missing"
+    elif first.get("type") == "json_invalid":
+        # Its loc is the character where parsing stopped, not a field.
+        at = first.get("loc", ("body", 0))[-1]
+        message = f"body is invalid: expected a JSON object (it stops being JSON at character {at})"
     else:
         reason = str(first.get("msg", "")).removeprefix("Value error, ")
         name = next((p for p in reversed(first.get("loc", ())) if isinstance(p, str)), "")

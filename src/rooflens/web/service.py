@@ -207,7 +207,7 @@ def resolve_device(ref: s.DeviceRef, loc: Loc) -> Device:
         data["tdp"] = ref.tdp
     data["peak_ops"] = {**data["peak_ops"], **peaks}
     with located(loc, "peak_ops"):
-        return device_from_dict(data, "device")
+        return device_from_dict(data, origin="")  # the error's path names the device
 
 
 def device_info(device: Device) -> dict[str, Any]:
