@@ -342,3 +342,20 @@ def test_attention_layer_variants_are_told_apart() -> None:
     rows = json.loads(invoke(*scout, "--prompt-len", "32768", "-f", "json").stdout)["operators"]
     chunks = {(r["count"], r["chunk"]) for r in rows if r["name"] == "qk_matmul"}
     assert chunks == {(36, 8192), (12, None)}
+
+
+def test_counts_are_whole_numbers_in_json_and_csv() -> None:
+    """Sizes and counts read as integers ("batch": 1, not 1.0), where a script compares them
+    with integers: the analysis' inputs and largest batch, the advice's widths and batches."""
+    data = json.loads(invoke("analyze", "gpt2", "-H", "a6000", "--batch", "4", "-f", "json").stdout)
+    assert data["inputs"]["batch"] == 4 and isinstance(data["inputs"]["batch"], int)
+    assert isinstance(data["inputs"]["prompt_len"], int)
+    assert isinstance(data["memory"]["decode"]["max_batch"], int)
+    args = ["advise", "openai/gpt-oss-120b", "--workload", "prompt=2000,output=500,rate=5"]
+    args += ["--devices", "h200-sxm", "--tp", "1,2", "--kv-bits", "16"]
+    picks = json.loads(invoke(*args, "-f", "json").stdout)["picks"]
+    for key in ("tp", "pp", "w_bits", "kv_bits", "max_batch_memory", "batch_limit"):
+        assert all(isinstance(p[key], int) for p in picks), key
+    header, *rows = invoke(*args, "-f", "csv").stdout.splitlines()
+    at = header.split(",").index("tp")
+    assert all(re.fullmatch(r"\d+", row.split(",")[at]) for row in rows)

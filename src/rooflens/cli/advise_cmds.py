@@ -6,12 +6,15 @@ import json
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
 
 from rooflens.advisor.choices import AdviseSearch, parse_search
+
+if TYPE_CHECKING:
+    import pandas as pd
 from rooflens.api import resolve_device
 from rooflens.cli import format as fmt
 from rooflens.cli.common import (
@@ -131,7 +134,7 @@ def advise_cmd(
         from rooflens.views.advisor_plots import pareto
 
         pareto(advice, plot)
-    picks = advice.top(top)
+    picks = _whole_counts(advice.top(top))
     if output_format is OutputFormat.json:
         data = {
             "picks": json.loads(picks.to_json(orient="records", double_precision=15)),
@@ -147,7 +150,7 @@ def advise_cmd(
         }
         sys.stdout.write(fmt.to_json(data))
     elif output_format is OutputFormat.csv:
-        sys.stdout.write(advice.table.to_csv(index=False))
+        sys.stdout.write(_whole_counts(advice.table).to_csv(index=False))
     else:
         _print(advice, picks)
 
@@ -207,3 +210,16 @@ def _stand_ins(rows) -> str:
     """The curves the marked picks' profiles lack, each named once."""
     keys = [k for text in rows["stand_ins"] for k in str(text).split(", ") if k]
     return ", ".join(dict.fromkeys(keys)) + " (the fallback lines of `rooflens analyze` say how)"
+
+
+# The advice table's columns that count things: a setup turned away leaves them empty, which
+# makes pandas hold them as floats ("tp": 4.0 in JSON, "1514.0" in CSV).
+COUNT_COLUMNS = (
+    "tp", "pp", "w_bits", "kv_bits", "max_batch_memory", "batch_limit", "replicas", "devices",
+)  # fmt: skip
+
+
+def _whole_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with its counts as whole numbers, an empty one as null."""
+    present = [c for c in COUNT_COLUMNS if c in table]
+    return table.astype(dict.fromkeys(present, "Int64"))

@@ -123,6 +123,12 @@ def json_ready(value: object) -> object:
     return value
 
 
+def _count(value: Any) -> Any:
+    """A size or count (held as a float array) as a whole number where it is one."""
+    value = _plain(value)
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars and 0-d arrays -> Python numbers; NaN -> None (valid JSON)."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
@@ -302,7 +308,8 @@ class Analysis:
             cols[key if key in _GENERATION_HEADLINES else f"generation_{key}"] = value
         flat = {k: np.broadcast_to(v, shape).reshape(-1) for k, v in cols.items()}
         frame = pd.DataFrame(flat)
-        inputs = [c for c in ("batch", "prompt_len", "prompt_tokens", "gen_len") if c in frame]
+        counts = ("batch", "prompt_len", "prompt_tokens", "gen_len", "max_batch")
+        inputs = [c for c in counts if c in frame]
         frame[inputs] = frame[inputs].astype(np.int64)
         return frame
 
@@ -343,14 +350,14 @@ class Analysis:
             "hardware": self.device.name,
             "params": self.params,
             "inputs": {
-                "batch": _plain(self.batch),
-                "prompt_len": _plain(self.given_prompt_len),
+                "batch": _count(self.batch),
+                "prompt_len": _count(self.given_prompt_len),
                 **(
                     {}
                     if self.asked_prompt_len is None
-                    else {"prompt_tokens": _plain(self.prompt_len)}
+                    else {"prompt_tokens": _count(self.prompt_len)}
                 ),
-                "gen_len": None if self.gen_len is None else _plain(self.gen_len),
+                "gen_len": None if self.gen_len is None else _count(self.gen_len),
                 "w_bits": q.w_bits,
                 "a_bits": q.a_bits,
                 "kv_bits": q.kv_bits,
@@ -379,7 +386,9 @@ class Analysis:
                 for stage, row in self.totals().items()
             },
             "memory": {
-                stage: {k: _plain(v) for k, v in fp.as_dict().items()}
+                stage: {
+                    k: (_count if k == "max_batch" else _plain)(v) for k, v in fp.as_dict().items()
+                }
                 for stage, fp in self.memory.items()
             },
         }
