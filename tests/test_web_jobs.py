@@ -46,6 +46,16 @@ def test_a_job_answers_what_the_plain_endpoint_answers(client: TestClient) -> No
     assert job["result"]["summary"]["requests"] == 60
 
 
+def test_a_finished_capacity_search_reads_complete(client: TestClient) -> None:
+    """The search's 24 probes are an upper bound: it stops once bracketed, and a job done
+    read "5 of 24"."""
+    body = {**LLAMA, "workload": {**SMALL, "requests": 200, "output": "fixed:20"}}
+    started = client.post("/api/jobs/simulate", json={**body, "capacity": True})
+    job = wait(client, started.json()["id"], {"done", "failed", "cancelled"})
+    assert job["status"] == "done", job
+    assert job["done"] == job["total"] > 0
+
+
 def test_a_cancelled_job_stops_computing(client: TestClient) -> None:
     body = {**LLAMA, "workload": {**SMALL, "requests": 3000, "rate": 20}}
     job_id = client.post("/api/jobs/simulate", json=body).json()["id"]

@@ -132,6 +132,9 @@ class Jobs:
             self._finish(job, "failed")
         else:
             job.result = result
+            # A phase's total is an upper bound (the capacity search stops once bracketed):
+            # a finished run's progress reads complete.
+            job.done = job.total
             self._finish(job, "done")
 
     @staticmethod
