@@ -56,6 +56,17 @@ def test_a_finished_capacity_search_reads_complete(client: TestClient) -> None:
     assert job["done"] == job["total"] > 0
 
 
+def test_a_job_over_the_viewers_work_cap_is_refused_before_it_starts(client: TestClient) -> None:
+    """The work cap, checked as POST /api/simulate checks it: a 422 naming the requests, not
+    a 202 and a job that fails."""
+    body = {**LLAMA, "workload": {**SMALL, "requests": 5000, "output": "fixed:2000"}}
+    refused = client.post("/api/jobs/simulate", json=body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["type"] == "too_much_work"
+    assert refused.json()["message"].startswith("workload.requests=5000 is invalid")
+    assert refused.json()["detail"][0]["loc"] == ["body", "workload", "requests"]
+
+
 def test_a_cancelled_job_stops_computing(client: TestClient) -> None:
     body = {**LLAMA, "workload": {**SMALL, "requests": 3000, "rate": 20}}
     job_id = client.post("/api/jobs/simulate", json=body).json()["id"]
@@ -76,11 +87,7 @@ def test_a_cancelled_job_stops_computing(client: TestClient) -> None:
 
 
 def test_a_failed_job_reads_as_a_422(client: TestClient) -> None:
-    too_much = {**LLAMA, "workload": {"requests": 5000, "output": "fixed:2000"}}
-    job = wait(client, client.post("/api/jobs/simulate", json=too_much).json()["id"], {"failed"})
-    assert job["error"]["message"].startswith("workload.requests=5000 is invalid")
-    assert job["error"]["detail"][0]["loc"] == ["body", "workload", "requests"]
-    # A setup with no room for a KV cache says what does not fit.
+    # A setup with no room for a KV cache fails in its run, and says what does not fit.
     v3 = {"model": {"id": "deepseek-ai/DeepSeek-V3"}, "device": {"name": "h100-sxm"}}
     job = wait(
         client,

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from rooflens.advisor import search
 from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
 from rooflens.hardware.catalog import catalog
 from rooflens.serving import api as serving
 from rooflens.serving.results import LATENCIES, SimulationResult
@@ -192,27 +193,36 @@ def _distribution(values: pd.Series) -> dict[str, list[Any]]:
     return {"share": QUANTILES.tolist(), "seconds": [_num(float(v)) for v in seconds]}
 
 
-def simulate(request: s.SimulateRequest, track: Tracker | None = None) -> dict[str, Any]:
-    track = track or Untracked()
+def simulation_input(request: s.SimulateRequest) -> tuple[ModelSpec, Device, Workload, Requests]:
+    """What a simulation request runs, checked as a job's POST answers before it starts (a
+    422, not a job that fails): the model, the device, the workload and its requests."""
     model = resolve_model(request.model, ("model",))
     device = resolve_device(request.device, ("device",))
-    options = option_values(request.options)
     with located((), where=_placed(SIMULATE_SECTIONS)):
         workload = workload_of(request.workload)
         requests = workload.draw()
         _check_work(requests, request)
-        clients = request.workload.concurrency
-        if clients is not None:
-            if request.capacity:
-                raise WebInputError(
-                    ("workload", "concurrency"),
-                    f"workload.concurrency={clients} is invalid: a closed loop has no arrival "
-                    "rate for the capacity search to raise; leave it empty or search no capacity",
-                )
-            # The clients send each request when their last is answered: lengths only.
-            requests = Requests(
-                np.zeros(len(requests)), requests.prompt, requests.output, requests.shared_prefix
+    clients = request.workload.concurrency
+    if clients is not None:
+        if request.capacity:
+            raise WebInputError(
+                ("workload", "concurrency"),
+                f"workload.concurrency={clients} is invalid: a closed loop has no arrival "
+                "rate for the capacity search to raise; leave it empty or search no capacity",
             )
+        # The clients send each request when their last is answered: lengths only.
+        requests = Requests(
+            np.zeros(len(requests)), requests.prompt, requests.output, requests.shared_prefix
+        )
+    return model, device, workload, requests
+
+
+def simulate(request: s.SimulateRequest, track: Tracker | None = None) -> dict[str, Any]:
+    track = track or Untracked()
+    model, device, workload, requests = simulation_input(request)
+    options = option_values(request.options)
+    clients = request.workload.concurrency
+    with located((), where=_placed(SIMULATE_SECTIONS)):
         settings = {"scheduler": request.scheduler, "cluster": request.cluster}
         track.start_phase("simulating requests", len(requests))
         result = serving.simulate(
