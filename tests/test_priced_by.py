@@ -115,3 +115,18 @@ def test_the_cli_shows_both_columns_and_the_json_nulls_a_measured_collective() -
     reduce = next(r for r in rows if r["name"] == "o_proj_all_reduce")
     assert reduce["efficiency"] is None
     assert reduce["priced_by"] == "measured all_reduce, 2 devices"
+
+
+def test_a_cache_narrower_than_the_devices_types_says_which_curves_price_it() -> None:
+    """A 4-bit KV cache on an H200 (no 4-bit type) is priced with the FP8 cache's curves at
+    its own bytes: the fallbacks say so, where nothing did; an 8-bit cache has curves."""
+    narrow = api.analyze("meta-llama/Llama-3.1-8B", "h200-sxm", engine="vllm", kv_bits=4)
+    assert narrow.fallbacks == [
+        "flash_attention (4-bit KV cache): the device has no 4-bit type: the fp8 cache's "
+        "curves price it, at its 4-bit bytes"
+    ]
+    rows = {r["name"]: r for r in api.operator_rows(narrow) if r["stage"] == "decode"}
+    assert rows["flash_attention"]["priced_by"] == "attention:fp8"
+    fp8 = api.analyze("meta-llama/Llama-3.1-8B", "h200-sxm", engine="vllm", kv_bits=8)
+    assert fp8.fallbacks == []
+    assert api.analyze("meta-llama/Llama-3.1-8B", "h200-sxm", kv_bits=4).fallbacks == []

@@ -331,6 +331,9 @@ class Placement:
     # top-k) and chunked attention's chunk; None where the whole context, or no attention.
     spans: tuple[int | None, ...] = ()
     chunks: tuple[int | None, ...] = ()
+    # A KV cache narrower than any type of the device, priced with a wider cache's curves
+    # (`widened_caches`): one line saying so, which the profile's fallbacks list.
+    widened: tuple[str, ...] = ()
 
     @cached_property
     def layer_groups(self) -> tuple[tuple[tuple[str, str], np.ndarray], ...]:
@@ -421,6 +424,7 @@ class Placement:
                 for op in ops
             ),
             idle_kernel_settings=idle_kernels(quant, curve_dtypes),
+            widened=widened_caches(ops, curve_dtypes, quant),
             spans=tuple(getattr(op, "span", None) for op in ops),
             chunks=tuple(getattr(op, "chunk", None) for op in ops),
         )
@@ -436,6 +440,30 @@ KERNEL_CHOICES = {
         "expert weights in FP8 with block scales (DeepSeek-V3's)",
     ),
 }
+
+
+# The width of each curve type's cache, to tell when a narrower cache took a wider type.
+_TYPE_BITS = {"fp4": 4, "int4": 4, "fp6": 6, "fp8": 8, "int8": 8, "fp16": 16, "bf16": 16}
+
+
+def widened_caches(
+    ops: Sequence[Operator], curve_dtypes: Sequence[str], quant: Quantization
+) -> tuple[str, ...]:
+    """Attention over a KV cache narrower than the type its curves are read at (a 4-bit cache
+    on a device with no 4-bit type takes the FP8 cache's): one line naming them."""
+    names, wider = [], ""
+    for op, dtype in zip(ops, curve_dtypes, strict=True):
+        cache = dtype.removesuffix(WIDE)
+        if op.efficiency_class == "attention" and _TYPE_BITS.get(cache, 0) > quant.kv_bits:
+            names.append(op.name)
+            wider = cache
+    if not names:
+        return ()
+    bits = quant.kv_bits
+    return (
+        f"{', '.join(dict.fromkeys(names))} ({bits}-bit KV cache): the device has no {bits}-bit "
+        f"type: the {wider} cache's curves price it, at its {bits}-bit bytes",
+    )
 
 
 def idle_kernels(quant: Quantization, curve_dtypes: Sequence[str]) -> tuple[str, ...]:
@@ -1083,6 +1111,7 @@ def fallback_notes(placement: Placement, profile: EfficiencyProfile) -> tuple[st
             f"{', '.join(dict.fromkeys(names))} ({what}): {how}"
             for (what, how), names in _fallbacks(placement, profile).items()
         )
+        + placement.widened
         + placement.idle_kernel_settings
     )
 
