@@ -359,3 +359,10 @@ def test_counts_are_whole_numbers_in_json_and_csv() -> None:
     header, *rows = invoke(*args, "-f", "csv").stdout.splitlines()
     at = header.split(",").index("tp")
     assert all(re.fullmatch(r"\d+", row.split(",")[at]) for row in rows)
+
+
+def test_the_memory_table_says_its_figures_are_per_device() -> None:
+    args = ["memory", "deepseek-ai/DeepSeek-V3", "-H", "h200-sxm", "--tp", "8"]
+    assert "memory, per device of 8" in runner.invoke(app, args, env={"COLUMNS": "120"}).stdout
+    one = runner.invoke(app, ["memory", "gpt2", "-H", "h200-sxm"], env={"COLUMNS": "120"})
+    assert "per device" not in one.stdout

@@ -391,7 +391,10 @@ def memory_cmd(
     for col in ("weights", "kv_cache", "activations", "framework", "host", "total", "capacity"):
         shown[col] = shown[col].map(lambda v: fmt.si(v, "B"))
     shown["max_batch"] = shown["max_batch"].map(int)
-    _console().print(fmt.frame_table(shown, f"{result.model.name} on {result.device.name}: memory"))
+    devices = result.options.parallelism.devices
+    scope = f", per device of {devices}" if devices > 1 else ""
+    title = f"{result.model.name} on {result.device.name}: memory{scope}"
+    _console().print(fmt.frame_table(shown, title))
 
 
 @app.command()
