@@ -663,3 +663,30 @@ def test_a_workload_takes_the_command_lines_length_forms() -> None:
     )
     with pytest.raises(ValueError, match=r"prompt='banana' is invalid: expected N \(fixed\)"):
         Workload(prompt="banana")
+
+
+def test_a_capacity_from_too_short_a_run_says_it_may_not_hold() -> None:
+    """300 requests at the capacity found arrive over 2.6 mean latencies: the run ends while
+    the requests in flight still grow, and the SLO holds at 36.5 requests/s where 3,000
+    requests find 22.75 (and miss at 36.5 by 40 s of TTFT). The rate comes with a caveat
+    naming how many requests would reach a steady state."""
+    from rooflens.serving.simulate import STEADY_LATENCIES
+
+    args = ("meta-llama/Llama-2-7b-hf", "h100-sxm")
+    slo = SLO(ttft=1.0, tpot=0.03, percentile=99)
+    workload = Workload(
+        requests=300,
+        prompt=LengthDistribution.parse("prompt", "lognormal:512:0.8:3072"),
+        output=LengthDistribution.parse("output", "lognormal:128:0.8:1024"),
+    )
+    found = rooflens.capacity(*args, workload, slo, scheduler=SchedulerConfig(policy="chunked"))
+    latency = float(np.nanmean(found.result.requests["e2e"]))
+    window = 300 / found.rate
+    assert window < STEADY_LATENCIES * latency
+    assert found.warning is not None and found.warning.startswith(
+        f"not a steady state: the 300 requests arrive over {window:.3g} s"
+    )
+    assert f"simulate at least {int(np.ceil(STEADY_LATENCIES * latency * found.rate))}" in (
+        found.warning
+    )
+    assert found.to_dict()["capacity"] == found.rate  # the rate stays, with its caveat

@@ -350,7 +350,7 @@ def _capacity(
         sys.stdout.write(found.probes.to_csv(index=False))
     else:
         console = _console()
-        if found.warning is not None:
+        if math.isnan(found.rate):
             console.print(found.warning, style="bold")
         else:
             within = (
@@ -360,6 +360,8 @@ def _capacity(
             console.print(
                 f"capacity within the SLO ({within}): {found.rate:.4g} requests/s", style="bold"
             )
+            if found.warning is not None:  # a rate found, that may not hold in a longer run
+                console.print(f"caveat: {found.warning}", style="bold red")
         shown = found.probes.copy()
         for column in shown.columns:
             if column.startswith(("ttft", "tpot")):

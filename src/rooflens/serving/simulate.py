@@ -397,8 +397,9 @@ class CapacityResult:
     rate: float
     result: SimulationResult | None
     probes: pd.DataFrame
-    # Why no capacity was found (`rate` is then NaN): the requests are too few to load the
-    # replicas, so every rate tried holds the SLO.
+    # Why no capacity was found (`rate` is then NaN: the requests are too few to load the
+    # replicas, so every rate tried holds the SLO), or why the one found may not hold (its
+    # requests arrive over too few latencies to reach a steady state: `steady_caveat`).
     warning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -508,4 +509,29 @@ def find_capacity(
     # still be one the replicas only absorb as a burst (48 requests/s served at 22.5/s).
     if (found := burst(low, best)) is not None:
         return found
-    return CapacityResult(rate=low, result=best, probes=pd.DataFrame(probes))
+    caveat = steady_caveat(workload.requests, low, best)
+    return CapacityResult(rate=low, result=best, probes=pd.DataFrame(probes), warning=caveat)
+
+
+# A rate is held in a steady state only when its requests keep arriving for this many mean
+# request latencies: a shorter run ends while the requests in flight still grow, and its SLO
+# holds at rates a longer one misses (Llama-2-7B on an H100, chunked prefill: 300 requests over
+# 2.6 latencies found 36.5 requests/s, 600 over 6.6 29.0, 1,200 over 16 24.3, 3,000 over 39
+# 22.75, which 3,000 requests at 36.5/s miss by 40 s of TTFT at p99).
+STEADY_LATENCIES = 20
+
+
+def steady_caveat(requests: int, rate: float, result: SimulationResult) -> str | None:
+    """Why a capacity found may not hold in a steady state: its requests arrived over fewer
+    than STEADY_LATENCIES mean latencies; None where they did."""
+    latency = float(np.nanmean(result.requests["e2e"]))
+    window = requests / rate
+    if not math.isfinite(latency) or window >= STEADY_LATENCIES * latency:
+        return None
+    enough = math.ceil(STEADY_LATENCIES * latency * rate)
+    return (
+        f"not a steady state: the {requests} requests arrive over {window:.3g} s, "
+        f"{window / latency:.2g} times a request's mean latency ({latency:.3g} s); a rate held "
+        f"this briefly may not hold longer: simulate at least {enough} requests "
+        f"({STEADY_LATENCIES} latencies)"
+    )

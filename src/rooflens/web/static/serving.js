@@ -322,7 +322,8 @@ function renderServe(d) {
     cards.push(card("Capacity", [
       ["highest rate within the SLO", d.capacity.rate == null ? "none found"
         : `${p3(d.capacity.rate)} req/s`, "serve-capacity-rate"],
-      ...(d.capacity.warning ? [["why", d.capacity.warning]] : []),
+      ...(d.capacity.warning
+        ? [[d.capacity.rate == null ? "why" : "caveat", d.capacity.warning]] : []),
       ["rates tried", String(d.capacity.probes.length)],
       ["requests per probe", String(d.capacity.requests)],
     ]));
