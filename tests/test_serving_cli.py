@@ -338,3 +338,20 @@ def test_objectives_are_written_as_parse_slo_reads_them(ttft, tpot, percentile, 
     assert slo_text(slo) == text
     back = parse_slo(text)
     assert (back.ttft, back.tpot, back.percentile) == pytest.approx((ttft, tpot, percentile))
+
+
+def test_output_files_are_checked_before_any_work_and_capacity_writes_its_run(tmp_path) -> None:
+    """A figure's suffix and a file's folder are refused before the simulation (they were
+    refused after it, or by pandas' own words); --requests-out with --capacity writes the run
+    at the capacity found (it wrote nothing, silently)."""
+    base = ["simulate", LLAMA, "-H", "h100", *SMALL]
+    bad = runner.invoke(app, [*base, "--plot", str(tmp_path / "t.txt")])
+    assert bad.exit_code == 2 and "--plot=" in bad.output and "ending in .png" in bad.output
+    missing = runner.invoke(app, [*base, "--requests-out", str(tmp_path / "no" / "r.csv")])
+    assert missing.exit_code == 2
+    assert "--requests-out=" in missing.output and "a folder that exists" in missing.output
+    out = tmp_path / "at-capacity.csv"
+    args = [*base, "--requests", "200", "--capacity", "--requests-out", str(out), "-f", "json"]
+    data = json.loads(runner.invoke(app, args).output)
+    rows = out.read_text().splitlines()
+    assert rows[0].startswith("arrival,") and len(rows) == 1 + data["at_capacity"]["requests"]

@@ -26,7 +26,7 @@ from rooflens.cli.common import (
     app,
     declared_options,
     err_console,
-    writable_folder,
+    figure_file,
 )
 from rooflens.core.errors import InvalidInputError
 from rooflens.hardware.catalog import catalog
@@ -102,7 +102,7 @@ def advise_cmd(
     from rooflens.advisor.search import advise, candidates, verify
     from rooflens.api import resolve_model
 
-    writable_folder("--plot", plot)
+    figure_file("--plot", plot)
     target = _workload(workload) if workload else Target()
     for flag, value, least in (("--top", top, 1), ("--verify", verify_top, 0)):
         if value < least:

@@ -44,6 +44,7 @@ from rooflens.settings import (
     setting_from_text,
     setting_kinds,
 )
+from rooflens.views import FIGURE_SUFFIXES
 
 app = typer.Typer(
     help="Roofline analysis of LLM inference: operators, bounds, latency and memory.",
@@ -144,6 +145,13 @@ def writable_folder(option: str, path: Path | None) -> None:
     """Before any work: a file to write needs its folder (the run would be lost after it)."""
     if path is not None and not path.resolve().parent.is_dir():
         raise InvalidInputError(option, str(path), "a file in a folder that exists")
+
+
+def figure_file(option: str, path: Path | None) -> None:
+    """Before any work: a figure's file needs a suffix it can be written as, and its folder."""
+    if path is not None and path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise InvalidInputError(option, str(path), f"a file ending in {', '.join(FIGURE_SUFFIXES)}")
+    writable_folder(option, path)
 
 
 def _clean_errors(func: F) -> F:

@@ -19,6 +19,7 @@ from rooflens.cli.common import (
     _setting,
     analysis_options,
     app,
+    figure_file,
     parse_sizes,
     writable_folder,
 )
@@ -72,9 +73,6 @@ def default_series(kind: str, model: str) -> dict[str, dict[str, Any]]:
         label = precision_label(quant, activations=kind != "memory")
         series[f"as stored: {label}" if not options and stored else label] = options
     return series
-
-
-SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def given_sizes(flag: str, text: str | None, is_axis: bool) -> np.ndarray | None:
@@ -151,9 +149,7 @@ def plot(
     memory breakdown across settings, or time per operator."""
     from rooflens.views import plots
 
-    if out.suffix.lower() not in SUFFIXES:
-        raise InvalidInputError("-o", str(out), f"a file ending in {', '.join(SUFFIXES)}")
-    writable_folder("-o", out)
+    figure_file("-o", out)
     if stage not in ("prefill", "decode"):
         raise InvalidInputError("--stage", stage, "prefill or decode")
     if hardware is None:

@@ -25,6 +25,7 @@ from rooflens.cli.common import (
     app,
     declared_options,
     err_console,
+    figure_file,
     writable_folder,
 )
 from rooflens.core.errors import InvalidInputError
@@ -261,7 +262,8 @@ def simulate(
         Path | None, typer.Option(help="Timeline (or capacity curve) to .png/.svg/.pdf.")
     ] = None,
     requests_out: Annotated[
-        Path | None, typer.Option(help="Per-request times to a CSV file.")
+        Path | None,
+        typer.Option(help="Per-request times to a CSV file (with --capacity: the run at it)."),
     ] = None,
     output_format: FormatOpt = OutputFormat.table,
     *,
@@ -273,7 +275,8 @@ def simulate(
     from rooflens.serving.api import simulate as run_simulation
     from rooflens.serving.workload import Workload, load_trace
 
-    writable_folder("--plot", plot)
+    figure_file("--plot", plot)
+    writable_folder("--requests-out", requests_out)
     device = _device(hardware, options.get("bandwidth"), options.get("memory"), options.get("peak"))
     # Every setting given, falsy ones included (a zero link latency is a setting).
     analysis = _settings(options).model_dump(exclude_defaults=True)
@@ -295,7 +298,7 @@ def simulate(
     if capacity:
         _capacity(
             model, device, workload, objectives, sched, preset, cluster, analysis, plot,
-            output_format,
+            output_format, requests_out,
         )  # fmt: skip
         return
     load: Requests | Workload = load_trace(trace) if trace else workload
@@ -330,6 +333,7 @@ def _capacity(
     analysis: dict[str, Any],
     plot: Path | None,
     output_format: OutputFormat,
+    requests_out: Path | None = None,
 ) -> None:
     from rooflens.serving.api import capacity as capacity_search
 
@@ -340,6 +344,10 @@ def _capacity(
             model, device, workload, slo, scheduler=scheduler, preset=preset, cluster=cluster,
             progress=advance, **analysis,
         )  # fmt: skip
+    if requests_out and found.result is not None:
+        found.result.requests.to_csv(requests_out, index=False)  # the run at capacity
+    elif requests_out:
+        err_console.print(f"--requests-out: nothing written to {requests_out}: no capacity found")
     if plot:
         from rooflens.views import serving_plots
 

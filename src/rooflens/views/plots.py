@@ -25,13 +25,14 @@ from rooflens.api import analyze, resolve_model
 from rooflens.core.analysis import prompt_room as core_prompt_room
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.results import Analysis
+from rooflens.views import FIGURE_SUFFIXES
 
 STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 1)), "x")]
 GRAYS = ["0.0", "0.35", "0.55", "0.2", "0.45", "0.65"]
 Settings = Mapping[str, Mapping[str, Any]]
 
 
-SUFFIXES = (".png", ".svg", ".pdf")
+SUFFIXES = FIGURE_SUFFIXES
 
 
 def _save(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
