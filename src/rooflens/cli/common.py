@@ -34,6 +34,7 @@ from rooflens.core.analysis import default_prompt_len
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import MAX_CAPACITY, RATE_BOUNDS, ComputeDtype, Device
 from rooflens.core.results import Analysis
+from rooflens.formats import FIGURE_SUFFIXES
 from rooflens.hardware.catalog import device_from_dict
 from rooflens.settings import (
     SETTING_NAMES,
@@ -44,7 +45,6 @@ from rooflens.settings import (
     setting_from_text,
     setting_kinds,
 )
-from rooflens.views import FIGURE_SUFFIXES
 
 app = typer.Typer(
     help="Roofline analysis of LLM inference: operators, bounds, latency and memory.",

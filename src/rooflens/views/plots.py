@@ -25,7 +25,7 @@ from rooflens.api import analyze, resolve_model
 from rooflens.core.analysis import prompt_room as core_prompt_room
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.results import Analysis
-from rooflens.views import FIGURE_SUFFIXES
+from rooflens.formats import FIGURE_SUFFIXES
 
 STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 1)), "x")]
 GRAYS = ["0.0", "0.35", "0.55", "0.2", "0.45", "0.65"]
