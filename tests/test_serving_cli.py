@@ -355,3 +355,26 @@ def test_output_files_are_checked_before_any_work_and_capacity_writes_its_run(tm
     data = json.loads(runner.invoke(app, args).output)
     rows = out.read_text().splitlines()
     assert rows[0].startswith("arrival,") and len(rows) == 1 + data["at_capacity"]["requests"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--rate", "5"], "--rate=5.0 is invalid: expected left out with --trace"),
+        (["--prompt", "fixed:3000"], "--prompt='fixed:3000' is invalid: expected left out with"),
+        (["--seed", "3"], "--seed=3 is invalid: expected left out with --trace"),
+    ],
+)
+def test_a_trace_refuses_the_workload_options_it_would_ignore(tmp_path, extra, message) -> None:
+    """A trace's arrivals and lengths are the run's: each of these ran exactly as without it."""
+    trace = tmp_path / "t.csv"
+    trace.write_text("arrival_time,prompt_len,output_len\n0,100,10\n0.1,200,10\n")
+    res = runner.invoke(app, ["simulate", LLAMA, "-H", "h100", "--trace", str(trace), *extra])
+    assert res.exit_code == 2 and message in res.output, res.output
+
+
+def test_a_closed_loop_needs_a_request_per_client() -> None:
+    res = runner.invoke(app, ["simulate", LLAMA, "-H", "h100", "--concurrency", "64",
+                              "--requests", "10"])  # fmt: skip
+    assert res.exit_code == 2
+    assert "--requests=10 is invalid: expected at least --concurrency's 64" in res.output

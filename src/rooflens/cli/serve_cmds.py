@@ -291,6 +291,19 @@ def simulate(
             "--concurrency", concurrency, f"either --concurrency or {given}, not both"
         )
     cluster = build(ClusterConfig, "--replicas", flags=True, **deployment)
+    if trace is not None:
+        _trace_alone(
+            {"--requests": (requests, defaults.REQUESTS), "--rate": (rate, None),
+             "--arrival": (arrival, Arrival.poisson), "--cv": (cv, None),
+             "--prompt": (prompt, defaults.PROMPT), "--output": (output, defaults.OUTPUT),
+             "--shared-prefix": (shared_prefix, 0), "--seed": (seed, 0)}
+        )  # fmt: skip
+    elif concurrency is not None and requests < concurrency:
+        raise InvalidInputError(
+            "--requests",
+            requests,
+            f"at least --concurrency's {concurrency} (each client sends one)",
+        )
     objectives = parse_slo(slo) if slo else None
     workload = _workload(
         requests, rate, arrival, cv, prompt, output, shared_prefix=shared_prefix, seed=seed
@@ -320,6 +333,15 @@ def simulate(
     _print(
         result, output_format, f"{model} on {device.display_name or device.name}, {result.estimate}"
     )
+
+
+def _trace_alone(given: dict[str, tuple[object, object]]) -> None:
+    """A trace brings its arrivals and lengths: a workload option beside it would be ignored."""
+    for flag, (value, default) in given.items():
+        if value != default:
+            raise InvalidInputError(
+                flag, value, "left out with --trace (the trace gives arrivals and lengths)"
+            )
 
 
 def _capacity(
