@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from statistics import NormalDist
 
 import numpy as np
@@ -715,3 +716,25 @@ def test_setups_without_a_profile_are_not_priced_apart_from_those_that_miss() ->
     # Two setups a device here (one and two pipeline stages).
     assert "2 setups meet the SLO; 0 do not; 4 could not be priced." in result.output
     assert "2 setups: not priced on l40s: engine='vllm' is invalid" in result.output
+
+
+def test_verify_spends_its_checks_on_picks_the_simulator_can_run() -> None:
+    """On L40S cards the best picks are two pipeline stages, which the simulator cannot run:
+    --verify 3 took a check for each and confirmed one pick of three. Its checks now go to the
+    best single-stage picks, and the tally counts a refuted pick as missing the SLO, as the
+    rejections do."""
+    from rooflens.cli.advise_cmds import _tally
+
+    target, slo = Target(prompt_len=1024, output_len=128, rate=5), SLO(ttft=0.06, tpot=0.06)
+    advice = advise(LLAMA_8B, target, slo, devices=["l40s"], tps=(1,), pps=(1, 2))
+    feasible = advice.feasible
+    assert (feasible["pp"].iloc[:2] == 2).all() and (feasible["pp"] == 1).sum() == 2
+    checked = verify(advice, LLAMA_8B, top=3, requests=200).table
+    single = checked[checked["pp"] == 1]
+    assert single["verified"].notna().sum() == 2  # both, where one had been
+    assert checked.loc[checked["pp"] == 2, "verified"].isna().all()
+    refuted = int(checked["verified"].eq(False).fillna(False).sum())
+    total = len(checked)
+    meet = int(checked["feasible"].sum()) - refuted
+    line = _tally(replace(advice, table=checked))
+    assert line == f"{meet} setups meet the SLO; {total - meet} do not."

@@ -149,7 +149,12 @@ class AdviseSearch(BaseModel):
         "latency.",
     )  # fmt: skip
     budget: float | None = setting(
-        None, "Search", "budget (USD/h)", "Drop setups dearer than this.", gt=0, le=1e9
+        None,
+        "Search",
+        "budget (USD/h)",
+        "Drop setups dearer than this many USD per hour (all their devices).",
+        gt=0,
+        le=1e9,
     )
     # The engine whose profiles price the setups: the analysis's own declared settings.
     engine: Literal[ENGINE_NAMES] | None = copy.copy(  # type: ignore[valid-type]

@@ -711,8 +711,9 @@ def verify(
     prefill iteration, as the screening assumes; with vLLM, SGLang or TensorRT-LLM, that
     engine's scheduler with the pick's batch limit) and record the SLO percentile of TTFT and
     TPOT it measures. Picks the simulator finds outside the SLO, or cannot run, move below
-    those it confirms, marked 'fails in simulation'. Pipeline-parallel picks stay unconfirmed:
-    the simulator does not model pipeline stages."""
+    those it confirms, marked 'fails in simulation'. Pipeline-parallel picks stay unconfirmed
+    (the simulator does not model pipeline stages): the `top` checks go to the best picks
+    without them."""
     _count("top", top, 0)
     _count("requests", requests, 1)
     spec = resolve_model(model) if isinstance(model, str) else model
@@ -721,10 +722,11 @@ def verify(
         table[column] = np.nan
     table["verified"] = pd.NA
     q = advice.slo.percentile
-    for i in table.index[table["feasible"]][:top]:
+    # The checks go to the best picks the simulator can run: pipeline-parallel ones it
+    # cannot are passed over (they had taken a check each and left it unrun).
+    runnable = [i for i in table.index[table["feasible"]] if table.loc[i].get("pp", 1) <= 1]
+    for i in runnable[:top]:
         row = table.loc[i]
-        if row.get("pp", 1) > 1:
-            continue
         workload = Workload(
             requests=requests,
             arrivals=ArrivalProcess(rate=advice.target.rate / row["replicas"]),

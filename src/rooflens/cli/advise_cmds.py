@@ -155,10 +155,34 @@ def advise_cmd(
         _print(advice, picks)
 
 
+def _tally(advice) -> str:
+    """How the setups fared, as the rejections count them: those meeting the SLO (a pick the
+    simulator refuted does not), those over the budget, those missing it, those not priced."""
+    import pandas as pd  # loaded with the advisor already
+
+    table = advice.table
+    refuted = table.get("verified", pd.Series(pd.NA, table.index)).eq(False)
+    refuted = refuted.fillna(False).astype(bool)
+    unpriced = advice.unpriced
+    over = table["binds"].astype(str).str.startswith("over the budget")
+    meet = int((table["feasible"] & ~refuted).sum())
+    missing = int(((~table["feasible"] & ~unpriced & ~over) | refuted).sum())
+    parts = [f"{meet} setups meet the SLO", f"{missing} do not"]
+    if over.any():
+        parts.append(f"{int(over.sum())} would, over the budget")
+    if unpriced.any():
+        parts.append(f"{int(unpriced.sum())} could not be priced")
+    return "; ".join(parts) + "."
+
+
 def _print(advice, picks) -> None:
     console = _console()
     if picks.empty:
-        console.print("No setup meets the SLO.", style="red")
+        over = advice.table["binds"].astype(str).str.startswith("over the budget").any()
+        console.print(
+            "No setup meets the SLO" + (" within the budget." if over else "."), style="red"
+        )
+        console.print(_tally(advice))
         _print_why(advice)
         return
     shown = picks[[c for c in SHOWN if c in picks]].copy()
@@ -190,10 +214,7 @@ def _print(advice, picks) -> None:
         console.print(f"† priced partly on stand-in curves: {_stand_ins(picks[standing_in])}")
     for i, (_, row) in enumerate(picks.head(3).iterrows(), 1):
         console.print(f"{i}. {advice.explain(row)}")
-    unpriced = advice.unpriced
-    rejected = int((~advice.table["feasible"] & ~unpriced).sum())
-    tail = f"; {int(unpriced.sum())} could not be priced" if unpriced.any() else ""
-    console.print(f"{len(advice.feasible)} setups meet the SLO; {rejected} do not{tail}.")
+    console.print(_tally(advice))
     _print_why(advice)
 
 
