@@ -232,6 +232,8 @@ def test_advise_says_which_objectives_applied_and_why_setups_were_turned_away() 
             ["--devices", "h100-sxm", "--weights", "nvfp4"],
             "weights=('nvfp4',) is invalid: expected a precision the devices have tensor cores",
         ),
+        # A dense model has no experts to lay out: the weights were blamed.
+        (["--experts", "ep"], "experts=('ep',) is invalid: expected tp for a dense model"),
     ],
 )
 def test_bad_advise_input_exits_2(extra, message) -> None:

@@ -643,6 +643,14 @@ def advise(
             raise InvalidInputError(
                 "tp", tuple(tps), f"a width the devices allow (at most {widest} in one node here)"
             )
+        if not candidates(pool, tps, tuple(WEIGHTS), kv_bits, model=spec, experts=experts):
+            # The precisions allow setups; the expert layouts asked for place none.
+            why = (
+                f"tp for a dense model ({spec.name} has no experts to lay out)"
+                if not spec.is_moe
+                else "tp, or ep with a tensor-parallel width above 1 (--tp)"
+            )
+            raise InvalidInputError("experts", tuple(experts), why)
         if not candidates(pool, tps, weights, kv_bits, model=spec, experts=experts):
             raise InvalidInputError(
                 "weights",
