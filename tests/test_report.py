@@ -46,6 +46,9 @@ def test_html_report_is_self_contained(result) -> None:
     assert "http" not in text.replace("http-equiv", "")  # nothing fetched from elsewhere
     rows = len(result.operators())
     assert text.count("<tr>") >= rows
+    # A setting left empty reads "—" as in the Markdown report, never Python's "None".
+    settings = text[text.index("<h2>Settings</h2>") : text.index("<h2>Totals</h2>")]
+    assert "None" not in settings and "<td>—</td>" in settings
 
 
 def test_markdown_report(result) -> None:

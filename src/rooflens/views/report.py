@@ -132,7 +132,10 @@ def to_html(result: Analysis) -> str:
         f"<h1>{html.escape(s['title'])}</h1>",
         f"<p>{s['params']:,} parameters · {html.escape(s['estimate'])}</p>",
         "<h2>Settings</h2>",
-        pd.DataFrame([s["inputs"]]).to_html(index=False, na_rep="—"),
+        # A setting left empty reads "—", as in the Markdown report (pandas writes "None").
+        pd.DataFrame([{k: "—" if v is None else v for k, v in s["inputs"].items()}]).to_html(
+            index=False
+        ),
         "<h2>Totals</h2>",
         _fmt(s["totals"]).to_html(index=False),
         "<h2>Memory (bytes)</h2>",
