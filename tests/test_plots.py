@@ -263,3 +263,24 @@ def test_default_series_are_named_by_the_precision_they_run_at(kind, model, labe
     }
     if model == "openai/gpt-oss-120b":
         assert weights["W16"] > 3 * weights["as stored: W4 mxfp4"]
+
+
+def test_the_timeline_shows_an_engine_idle_between_requests() -> None:
+    """Two requests half a second apart on an H100: between them nothing runs, where the
+    step line had held the last iteration's batch across the gap."""
+    from rooflens.serving import ArrivalProcess, LengthDistribution, Workload
+    from rooflens.views.serving_plots import timeline, with_idle
+
+    work = Workload(requests=2, arrivals=ArrivalProcess(kind="fixed", rate=2),
+                    prompt=LengthDistribution(a=500), output=LengthDistribution(a=20))  # fmt: skip
+    result = rooflens.simulate("meta-llama/Llama-3.1-8B", "h100-sxm", work)
+    rows = result.timeline
+    shown = with_idle(rows)
+    idle = shown[shown["running"] == 0]
+    ends = (rows["start"] + rows["duration"]).to_numpy()
+    # One idle spell after each request's last iteration, at the moment it ends.
+    assert len(idle) == 2 and np.isin(idle["start"].to_numpy(), ends).all()
+    assert idle["kv_tokens"].isna().all() and (idle["waiting"] == 0).all()
+    first_gap = idle["start"].iloc[0]
+    assert first_gap < 0.5 <= rows["start"].iloc[-1]
+    timeline(result)  # draws

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from rooflens.serving.results import SimulationResult
@@ -24,6 +25,7 @@ def timeline(result: SimulationResult, path: Path = None) -> Figure:
     for engine, rows in line.groupby("engine"):
         style, _ = STYLES[int(engine) % len(STYLES)]
         label = f"engine {engine}"
+        rows = with_idle(rows)
         axes[0].step(
             rows["start"], rows["running"], where="post", linestyle=style, color="0.2", label=label
         )
@@ -41,6 +43,19 @@ def timeline(result: SimulationResult, path: Path = None) -> Figure:
         axes[2].set_xlim(0, float(t.max()))
     fig.tight_layout()
     return _save(fig, path)
+
+
+def with_idle(rows: pd.DataFrame) -> pd.DataFrame:
+    """One engine's iterations with a row where each idle spell begins (an iteration ending
+    before the next starts, and the last one): nothing running or waiting, the KV cache's use
+    left blank. A step line held its last iteration's batch across the gap, so an engine idle
+    most of the time read as always busy."""
+    end = rows["start"] + rows["duration"]
+    idle = end.to_numpy() < rows["start"].shift(-1, fill_value=np.inf).to_numpy() * (1 - 1e-9)
+    spells = pd.DataFrame(
+        {"start": end[idle], "running": 0, "waiting": 0, "kv_tokens": np.nan}, index=None
+    )
+    return pd.concat([rows, spells], ignore_index=True).sort_values("start", kind="stable")
 
 
 def latency_cdf(results: Mapping[str, SimulationResult], path: Path = None) -> Figure:
