@@ -422,6 +422,23 @@ def test_cli_fits_a_profile_from_a_data_dir(tables, tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        # A system the tables do not hold was blamed on --hardware.
+        (["--from-aiconfigurator", "h999"],
+         "--from-aiconfigurator='h999' is invalid: expected a system the tables hold: toy"),
+        # A release the tables do not hold was fitted on another's and named for it.
+        (["--from-aiconfigurator", "toy", "--version", "9.9.9"],
+         "version='9.9.9' is invalid: expected a release the tables hold for vllm on toy"),
+    ],
+)  # fmt: skip
+def test_cli_refuses_a_system_or_release_the_tables_do_not_hold(tables, extra, message) -> None:
+    args = ["calibrate", "--engine", "vllm", "--hardware", "h100-sxm", "--data-dir", str(tables)]
+    res = CliRunner().invoke(app, [*args, *extra])
+    assert res.exit_code == 2 and message in res.output, res.output
+
+
+@pytest.mark.parametrize(
     ("quant", "linear", "attention"),
     [
         (Quantization(), "bf16", "bf16"),

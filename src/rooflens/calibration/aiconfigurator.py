@@ -311,6 +311,18 @@ VERSIONED_TABLES = (
 )
 
 
+def table_versions(root: Path, system: str, engine: str) -> list[str]:
+    """Every release of `engine` some table of `system` was measured with, oldest first."""
+    found = {
+        release.name
+        for op in (root / system).iterdir()
+        if (op / engine).is_dir()
+        for release in (op / engine).iterdir()
+        if release.is_dir()
+    }
+    return sorted(found, key=version_key)
+
+
 def older_versions(root: Path, system: str, engine: str) -> list[str]:
     """The engine's versions before its newest GEMM tables' (the default profile's) at which
     `system`'s databases time GEMMs, attention, MoE or latent attention: each gets a profile
@@ -1442,6 +1454,16 @@ def _fit_engine(
     if not (root / system).is_dir():
         have = sorted(p.name for p in root.iterdir() if p.is_dir())
         raise InvalidInputError("system", system, f"a system of {root}: {', '.join(have)}")
+    if version is not None:
+        # A release the tables do not hold would be fitted on another's and named for it.
+        held = table_versions(root, system, engine)
+        if version not in held:
+            raise InvalidInputError(
+                "version",
+                version,
+                f"a release the tables hold for {engine} on {system}: "
+                + (", ".join(held) or "none"),
+            )
     gemm_dir = pick_version(root, system, "gemm", engine, version, ("gemm_perf",))
     if gemm_dir is None:
         raise InvalidInputError(

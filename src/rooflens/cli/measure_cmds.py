@@ -18,6 +18,7 @@ from rooflens.cli.common import (
     _clean_errors,
     _console,
     app,
+    err_console,
     writable_folder,
 )
 from rooflens.core.analysis import prompt_room
@@ -269,12 +270,21 @@ def _calibrate_engine(
     root = data_root(data_dir)
     devices = {v: k for k, v in SYSTEMS.items()}
     system = SYSTEMS.get(system, system)
+    if not (root / system).is_dir():
+        held = sorted(p.name for p in root.iterdir() if p.is_dir())
+        raise InvalidInputError(
+            "--from-aiconfigurator", system, f"a system the tables hold: {', '.join(held)}"
+        )
     if hardware is None and system not in devices:
         raise InvalidInputError(
-            "--hardware", None, f"the catalog device {system} is (known: {', '.join(devices)})"
+            "--hardware",
+            None,
+            f"the catalog device that system {system} is (rooflens knows: {', '.join(devices)})",
         )
     device = resolve_device(hardware or devices[system])
-    fit = fit_engine(root, system, engine, device, version, package_version())
+    # About ten seconds: a spinner on a terminal (none when piped).
+    with err_console.status(f"fitting the {engine} profile on {system}'s operator tables"):
+        fit = fit_engine(root, system, engine, device, version, package_version())
     save_profile(fit.profile, out)
     worst = max(
         (e["median"] for k, e in fit.held_out.items() if e["n"] and not k.startswith("coll")),
