@@ -454,7 +454,8 @@ def widened_caches(
     names, wider = [], ""
     for op, dtype in zip(ops, curve_dtypes, strict=True):
         cache = dtype.removesuffix(WIDE)
-        if op.efficiency_class == "attention" and _TYPE_BITS.get(cache, 0) > quant.kv_bits:
+        reads_kv = op.efficiency_class == "attention" and not isinstance(op, StateScan)
+        if reads_kv and _TYPE_BITS.get(cache, 0) > quant.kv_bits:
             names.append(op.name)
             wider = cache
     if not names:
