@@ -891,8 +891,9 @@ def test_hybrid_vision_and_moe_fields_are_refused_naming_the_field(
     [
         # The images' tokens overran the context, and only prompt_len + gen_len was named.
         (["analyze", "google/gemma-3-27b-it", "-H", "b200", "--images", "1000", "--gen-len", "64"],
-         "error: images + prompt_len + gen_len=258111 is invalid: expected a context of at most "
-         "131072 tokens (max positions of google/gemma-3-27b-it), each image taking 256"),
+         "error: images + prompt_len + gen_len - 1=258111 is invalid: expected a context of at "
+         "most 131072 tokens (max positions of google/gemma-3-27b-it; the last token generated "
+         "is not fed back), each image taking 256"),
         # A known form with numbers its rule refuses says the rule.
         (["simulate", "gpt2", "-H", "a6000", "--prompt", "uniform:500:100"],
          "(uniform needs LOW <= HIGH)"),

@@ -278,10 +278,11 @@ def _check_context(
         if images:  # the images' tokens join the prompt: a count too large is the culprit
             per = model.vision.tokens_per_image  # type: ignore[union-attr]
             raise InvalidInputError(
-                "images + prompt_len" + (" + gen_len" if g is not None else ""),
+                "images + prompt_len" + (" + gen_len - 1" if g is not None else " + 1"),
                 int(np.max(needed)),
                 f"a context of at most {model.max_positions} tokens (max positions of "
-                f"{model.name}), each image taking {per} of them; {beyond}",
+                f"{model.name}; the last token generated is not fed back), each image taking "
+                f"{per} of them; {beyond}",
             )
         if g is None:  # the value asked for, and the one position the decode step adds
             raise InvalidInputError(
@@ -291,10 +292,10 @@ def _check_context(
                 f"takes one more of {model.name}'s {model.max_positions} positions); {beyond}",
             )
         raise InvalidInputError(
-            "prompt_len + gen_len",
+            "prompt_len + gen_len - 1",
             int(np.max(needed)),
             f"a context of at most {model.max_positions} tokens (max positions of "
-            f"{model.name}); {beyond}",
+            f"{model.name}; the last token generated is not fed back); {beyond}",
         )
 
 
