@@ -378,3 +378,27 @@ def test_a_closed_loop_needs_a_request_per_client() -> None:
                               "--requests", "10"])  # fmt: skip
     assert res.exit_code == 2
     assert "--requests=10 is invalid: expected at least --concurrency's 64" in res.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        # A bare number was read as seconds: a TPOT objective of 50 s.
+        (["--slo", "tpot=50"], "--slo tpot='50' is invalid: expected a duration with its unit"),
+        # The last of two was kept, silently.
+        (["--slo", "ttft=1s,ttft=2s"], "--slo='ttft=1s,ttft=2s' is invalid: expected ttft given"),
+        # A cap below the mean made every prompt the cap.
+        (["--prompt", "normal:100:10:50"], "(normal needs MAX >= its mean)"),
+    ],
+)
+def test_loose_workload_and_slo_text_is_refused(extra, message) -> None:
+    res = runner.invoke(app, ["simulate", LLAMA, "-H", "h100", *SMALL, *extra])
+    assert res.exit_code == 2 and message in res.output, res.output
+
+
+def test_a_bad_trace_row_is_named(tmp_path) -> None:
+    trace = tmp_path / "t.csv"
+    trace.write_text("arrival_time,prompt_len,output_len\n0,100,10\n0.1,200,-3\n")
+    res = runner.invoke(app, ["simulate", LLAMA, "-H", "h100", "--trace", str(trace)])
+    assert res.exit_code == 2
+    assert "expected output_len a positive whole number (row 2: -3)" in res.output

@@ -362,7 +362,8 @@ def _seconds(field: str, text: str) -> float:
             number = text[: -len(unit)]
             break
     else:
-        unit, number = "s", text
+        # A bare number could mean seconds or milliseconds ("tpot=50" was read as 50 s).
+        raise InvalidInputError(field, text, "a duration with its unit, like 2s, 60ms or 500us")
     try:
         value = float(number) * _UNITS[unit]
     except ValueError:
@@ -395,6 +396,8 @@ def parse_slo(text: str, default: SLO | None = None) -> SLO:
         name, _, percentile = key.strip().partition("_p")
         if not sep or name not in ("ttft", "tpot"):
             raise InvalidInputError("--slo", text, _SLO_FORM)
+        if name in values:  # the last had silently won
+            raise InvalidInputError("--slo", text, f"{name} given once")
         values[name] = _seconds(f"--slo {key.strip()}", value.strip())
         if percentile:
             try:

@@ -51,6 +51,10 @@ class LengthDistribution(BaseModel):
             raise ValueError("uniform needs LOW <= HIGH")
         if self.kind in ("normal", "lognormal") and self.b < 0:
             raise ValueError(f"{self.kind} needs a spread >= 0")
+        if self.maximum is not None and self.maximum < self.a:
+            # Most draws would be the cap (normal:100:10:50 made every length 50).
+            centre = "mean" if self.kind == "normal" else "median"
+            raise ValueError(f"{self.kind} needs MAX >= its {centre}")
         if self.kind == "empirical" and not self.values:
             raise ValueError("empirical needs at least one value")
         return self
@@ -244,6 +248,16 @@ _TRACE_COLUMNS = {
 }
 
 
+def _first_bad(bad: np.ndarray, frame: pd.DataFrame, field: str) -> str:
+    """Where a trace first breaks a rule: its row (1 the first after the header) and the
+    value read there."""
+    row = int(np.argmax(bad))
+    names = [n for n in _TRACE_COLUMNS[field] if n in frame.columns]
+    value = frame[names[0]].iloc[row] if names else None
+    shown = value.item() if isinstance(value, np.generic) else value  # -3, not np.int64(-3)
+    return f" (row {row + 1}: {shown!r})"
+
+
 def load_trace(path: str | Path) -> Requests:
     """A CSV or JSONL file with an arrival time in seconds and prompt and output lengths per
     request (column names in _TRACE_COLUMNS). Rows are sorted by arrival."""
@@ -262,15 +276,29 @@ def load_trace(path: str | Path) -> Requests:
         columns[field] = pd.to_numeric(frame[found[0]], errors="coerce").to_numpy()
     if not len(frame):
         raise InvalidInputError("trace", str(path), "at least one request")
-    if any(not np.isfinite(v).all() for v in columns.values()):
-        raise InvalidInputError("trace", str(path), "finite numbers in every row")
+    for field, values in columns.items():
+        if not np.isfinite(values).all():
+            raise InvalidInputError(
+                "trace",
+                str(path),
+                f"a number for {field} in every row"
+                + _first_bad(~np.isfinite(values), frame, field),
+            )
     for field in ("prompt_len", "output_len"):
         lengths = columns[field]
-        if np.any(lengths < 1) or np.any(lengths != np.round(lengths)) or np.any(lengths > 2**40):
+        bad = (lengths < 1) | (lengths != np.round(lengths)) | (lengths > 2**40)
+        if bad.any():
             # A length of 10.7 tokens is no request: never truncated silently.
-            raise InvalidInputError("trace", str(path), f"{field} a positive whole number")
+            raise InvalidInputError(
+                "trace",
+                str(path),
+                f"{field} a positive whole number{_first_bad(bad, frame, field)}",
+            )
     if np.any(columns["arrival_time"] < 0):
-        raise InvalidInputError("trace", str(path), "arrival_time at least 0")
+        bad = columns["arrival_time"] < 0
+        raise InvalidInputError(
+            "trace", str(path), f"arrival_time at least 0{_first_bad(bad, frame, 'arrival_time')}"
+        )
     order = np.argsort(columns["arrival_time"], kind="stable")
     arrival = columns["arrival_time"][order]
     return Requests(
