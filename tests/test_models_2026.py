@@ -950,10 +950,10 @@ def test_deepseek_v4_routed_experts_are_stored_in_fp4() -> None:
     weights_fp8 = float(fp8.memory["decode"].weights)
     weights_fp4 = float(fp4.memory["decode"].weights)
     assert weights_fp8 - weights_fp4 == pytest.approx(saved, rel=1e-9)
-    # Weights set otherwise than stored replace them whole, experts included (per-channel
-    # FP8 here) ...
-    given = rooflens.analyze(spec, "b200", tp=8, batch=1, prompt_len=1024, w_bits=8, a_bits=8,
-                             w_format="fp", w_scale="channel")  # fmt: skip
+    # Weights of another width or format replace them whole, experts included (NVFP4
+    # here) ...
+    given = rooflens.analyze(spec, "b200", tp=8, batch=1, prompt_len=1024, w_bits=4, a_bits=4,
+                             w_format="nvfp4")  # fmt: skip
     assert given.options.expert_quantization is None
     # ... while the stored FP8 restated is the checkpoint as stored, FP4 experts and all.
     restated = rooflens.analyze(spec, "b200", tp=8, batch=1, prompt_len=1024, w_bits=8,

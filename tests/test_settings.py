@@ -231,6 +231,26 @@ def test_a_weight_setting_given_alone_keeps_what_the_checkpoint_stores_beside_it
         assert float(result.memory["decode"].weights) == float(stored.memory["decode"].weights)
 
 
+def test_a_scale_or_group_alone_keeps_the_experts_and_modules_stored_apart() -> None:
+    """DeepSeek-V4 stores its routed experts in MXFP4 beside FP8 weights, Kimi K2.5 INT4
+    experts beside 16-bit attention: a scale or group size alone changes the stored weights'
+    scales, not where they apply (V4's experts had become FP8, 155.6 GB to 285.8 GB)."""
+    v4 = "deepseek-ai/DeepSeek-V4-Flash"
+    stored = rooflens.analyze(v4, "h200-sxm", tp=8, prompt_len=512)
+    rescaled = rooflens.analyze(v4, "h200-sxm", tp=8, prompt_len=512, w_scale="channel")
+    assert rescaled.options.expert_quantization == stored.options.expert_quantization
+    assert rescaled.options.quantization.w_scale == "channel"
+    kimi = "moonshotai/Kimi-K2.5"
+    grouped = rooflens.analyze(kimi, "h200-sxm", tp=8, prompt_len=512, group_size=128)
+    assert set(grouped.options.unquantized_modules) == {"attention", "shared_experts", "mlp"}
+    assert grouped.options.quantization.group_size == 128
+    # A group size without a format asks for integer weights: gpt-oss' INT4 in groups of 64.
+    int4 = rooflens.analyze("openai/gpt-oss-120b", "h200-sxm", w_bits=4, group_size=64)
+    q = int4.options.quantization
+    assert (q.w_bits, q.w_format, q.group_size) == (4, "int", 64)
+    assert int4.options.unquantized_modules == ()
+
+
 def test_the_stored_precision_restated_keeps_the_modules_left_at_16_bits() -> None:
     """gpt-oss' MXFP4 restated is the checkpoint as stored: attention and router stay 16-bit
     and the header says "as stored"."""

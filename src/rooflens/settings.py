@@ -431,7 +431,9 @@ class Settings(BaseModel):
         # Precision not given takes the checkpoint's stored value, else Quantization's own
         # default (16 bits, integer weights with per-channel scales, dynamic activations).
         given_here = {name for name in PRECISION if getattr(self, name) is not None}
-        given = {name: getattr(self, name) for name in given_here} | {
+        if checkpoint is not None and self._implies_integer(checkpoint):
+            given_here.add("w_format")
+        given = {name: self._given(name) for name in given_here} | {
             "sparsity": self.sparsity,
             "sparse_kernel": self.sparse_kernel,
             "w4_kernel": self.w4_kernel,
@@ -450,7 +452,7 @@ class Settings(BaseModel):
             taken = [k for k in ("a_bits", "kv_bits") if k not in given_here]
             if "a_bits" in taken and "a_scale" not in given_here:
                 taken.append("a_scale")
-            if requantized(given, stored):
+            if self.requantizes(checkpoint):
                 # Weights quantized anew bring their own activations: the stored ones were
                 # the stored weights' (FP8's W8A8), so those left empty are 16-bit.
                 taken = [k for k in taken if k not in ("a_bits", "a_scale")]
@@ -483,6 +485,28 @@ class Settings(BaseModel):
         if self.a_scale is None and not stored_scale and quant.per_tensor_fp8 and engine:
             return quant.model_copy(update={"a_scale": engine.fp8_activation_scale})
         return quant
+
+    def _implies_integer(self, checkpoint: Quantization) -> bool:
+        """A group size given without a format, over stored weights that are not integers
+        (gpt-oss' MXFP4): groups are integer weights' (GPTQ, AWQ), so it asks for those."""
+        return (
+            self.group_size is not None and self.w_format is None and checkpoint.w_format != "int"
+        )
+
+    def _given(self, name: str) -> Any:
+        """A precision setting as given; the integer format a group size implies (above)."""
+        value = getattr(self, name)
+        return "int" if name == "w_format" and value is None else value
+
+    def requantizes(self, checkpoint: Quantization) -> bool:
+        """Whether these settings give a checkpoint's weights another width or format than it
+        stores: then the weights are quantized anew, everywhere (the modules it keeps at 16
+        bits and experts it stores apart included); a scale or group size alone keeps them."""
+        given = {"w_bits": self.w_bits, "w_format": self.w_format}
+        if self._implies_integer(checkpoint):
+            given["w_format"] = "int"
+        stored = checkpoint.model_dump()
+        return any(v is not None and v != stored[k] for k, v in given.items())
 
     def _engine_defaults(self) -> EngineDefaults | None:
         """What the chosen engine does unless told otherwise (`rooflens.engines.DEFAULTS`)."""
@@ -527,11 +551,7 @@ class Settings(BaseModel):
         checkpoint = model.checkpoint_quant if model is not None else None
         quantization = self.quantization(checkpoint.quantization if checkpoint else None)
         experts = None
-        stored_weights = checkpoint is not None and all(
-            getattr(quantization, k) == getattr(checkpoint.quantization, k)
-            for k in (*WEIGHT_STORAGE, "w_zero_point")
-        )
-        if checkpoint is not None and not stored_weights:
+        if checkpoint is not None and self.requantizes(checkpoint.quantization):
             unquantized: tuple[str, ...] = ()  # the settings' weights are everywhere
         else:
             unquantized = checkpoint.unquantized if checkpoint else ()
@@ -626,11 +646,6 @@ class Settings(BaseModel):
             for name, field in type(self).model_fields.items()
             if getattr(self, name) != field.default and name != "calibration"
         }
-
-
-def requantized(given: dict[str, Any], stored: dict[str, Any]) -> bool:
-    """Whether settings give a checkpoint's weights another width or format than stored."""
-    return any(k in given and given[k] != stored[k] for k in ("w_bits", "w_format"))
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(Settings.model_fields)
