@@ -690,3 +690,11 @@ def test_a_capacity_from_too_short_a_run_says_it_may_not_hold() -> None:
         found.warning
     )
     assert found.to_dict()["capacity"] == found.rate  # the rate stays, with its caveat
+    # Its plot keeps the capacity's line (it was dropped whenever a warning came) and says the
+    # caveat above.
+    from rooflens.views.serving_plots import capacity_curve
+
+    fig = capacity_curve(found)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert f"capacity {found.rate:.3g}/s" in labels
+    assert fig._suptitle.get_text() == found.warning

@@ -94,7 +94,7 @@ def capacity_curve(capacity: CapacityResult, path: Path = None) -> Figure:
     fig, (ttft_ax, tpot_ax) = plt.subplots(1, 2, figsize=(10, 4.2))
     for ax, col, scale, unit in ((ttft_ax, ttft_col, 1.0, "s"), (tpot_ax, tpot_col, 1e3, "ms")):
         ax.plot(probes["rate"], probes[col] * scale, marker="o", color="0.2", label=col)
-        if capacity.warning is None:  # no capacity found: no line, the title says why
+        if not np.isnan(capacity.rate):  # none found: no line, the title says why
             ax.axvline(
                 capacity.rate, color="0.5", linestyle="--", label=f"capacity {capacity.rate:.3g}/s"
             )
@@ -108,7 +108,7 @@ def capacity_curve(capacity: CapacityResult, path: Path = None) -> Figure:
         tpot_ax.axhline(slo.tpot * 1e3, color="0.5", linestyle=":", label="SLO")
     for ax in (ttft_ax, tpot_ax):
         ax.legend(fontsize=8)
-    if capacity.warning is not None:
-        fig.suptitle(capacity.warning, fontsize=8)
+    if capacity.warning is not None:  # why none was found, or the caveat on the one found
+        fig.suptitle(capacity.warning, fontsize=8, wrap=True)
     fig.tight_layout()
     return _save(fig, path)
