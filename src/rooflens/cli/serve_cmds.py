@@ -291,6 +291,13 @@ def simulate(
             "--concurrency", concurrency, f"either --concurrency or {given}, not both"
         )
     cluster = build(ClusterConfig, "--replicas", flags=True, **deployment)
+    if trace is not None and capacity:
+        raise InvalidInputError(
+            "--trace",
+            str(trace),
+            "left out with --capacity (the search varies the arrival "
+            "rate of a synthetic workload: --rate, --prompt, --output)",
+        )
     if trace is not None:
         _trace_alone(
             {"--requests": (requests, defaults.REQUESTS), "--rate": (rate, None),
