@@ -44,7 +44,8 @@ def test_integral_floats_are_accepted(tiny_model, toy_device) -> None:
 
 
 def test_context_beyond_max_positions(tiny_model, toy_device) -> None:
-    with pytest.raises(InvalidInputError, match="at most 4096 tokens"):
+    # 4,096 positions: 199 fed after the prompt leave it 3,897.
+    with pytest.raises(InvalidInputError, match=r"at most 3897 tokens: .* has 4096 positions"):
         analyze(tiny_model, toy_device, prompt_len=4000, gen_len=200)
     from rooflens.core import AnalysisOptions
 
@@ -891,9 +892,14 @@ def test_hybrid_vision_and_moe_fields_are_refused_naming_the_field(
     [
         # The images' tokens overran the context, and only prompt_len + gen_len was named.
         (["analyze", "google/gemma-3-27b-it", "-H", "b200", "--images", "1000", "--gen-len", "64"],
-         "error: images + prompt_len + gen_len - 1=258111 is invalid: expected a context of at "
-         "most 131072 tokens (max positions of google/gemma-3-27b-it; the last token generated "
-         "is not fed back), each image taking 256"),
+         "error: images=1000 is invalid: expected at most 503 images of 256 tokens beside a "
+         "prompt of 2048 tokens: google/gemma-3-27b-it has 131072 positions, and gen_len=64 "
+         "feeds 63 more"),
+        # The count was named prompt_len + gen_len - 1 = 131073 at gen_len 1 (131072 + 1 - 1).
+        (["analyze", "meta-llama/Llama-3.1-8B", "-H", "h200-sxm", "--prompt-len", "131072",
+          "--gen-len", "1"],
+         "error: prompt_len=131072 is invalid: expected at most 131071 tokens: "
+         "meta-llama/Llama-3.1-8B has 131072 positions, and gen_len=1 feeds 1 more"),
         # A known form with numbers its rule refuses says the rule.
         (["simulate", "gpt2", "-H", "a6000", "--prompt", "uniform:500:100"],
          "(uniform needs LOW <= HIGH)"),

@@ -347,7 +347,7 @@ def test_bad_uploads_are_422_naming_config(client: TestClient) -> None:
             ["body", "options", "micro_batches"],
             "a divisor of the batch size",
         ),
-        ({"prompt_len": 131072}, ["body", "prompt_len"], "at most 131072 tokens"),
+        ({"prompt_len": 131072}, ["body", "prompt_len"], "has 131072 positions"),
         ({"colour": "red"}, ["body", "colour"], "Extra inputs are not permitted"),
         ({"device": {}}, ["body", "device"], "missing: memory_bandwidth"),
         ({"device": {"name": "h100", "peak_ops": {"fp64": 1e12}}}, None, "fp64"),

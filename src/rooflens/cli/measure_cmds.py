@@ -90,7 +90,7 @@ def _check_context(spec: ModelSpec, prompt_len: int, gen_len: int) -> None:
     """The run's positions within the model's: past them its position table has no row (an
     IndexError deep in the model) and the analysis beside the run refuses them anyway. The
     run's last step feeds position prompt_len + gen_len - 2 (prompt_len for one generated
-    token), the same rule and wording as `rooflens.core.analysis._check_context`."""
+    token), the same rule as `rooflens.core.analysis._check_context`."""
     room = prompt_room(spec, gen_len)
     if prompt_len <= room:
         return

@@ -59,7 +59,7 @@ def analyze(
     if n_images is not None:
         s = s + n_images * model.vision.tokens_per_image  # type: ignore[union-attr]
     g = None if gen_len is None else positive_int_array("gen_len", gen_len)
-    _check_context(model, options, s, g, images=n_images is not None)
+    _check_context(model, options, s, g, images=n_images)
     # One common shape for every size keeps the operator axis first everywhere downstream.
     if g is None:
         b, s = broadcast_sizes(batch=b, prompt_len=s)
@@ -268,35 +268,41 @@ def _check_context(
     options: AnalysisOptions,
     s: np.ndarray,
     g: np.ndarray | None,
-    images: bool = False,
+    images: np.ndarray | None = None,
 ) -> None:
+    """The prompt (its images' tokens included) and the positions the generation feeds after
+    it fit the model's positions; the error names the size at fault and how much room the
+    others leave it (the worst point of a sweep)."""
     if options.allow_long_context:
         return
-    needed = s + _positions_after_prompt(g)
-    if np.any(needed > model.max_positions):
-        beyond = "allow_long_context=True (--allow-long-context) analyses beyond it"
-        if images:  # the images' tokens join the prompt: a count too large is the culprit
-            per = model.vision.tokens_per_image  # type: ignore[union-attr]
-            raise InvalidInputError(
-                "images + prompt_len" + (" + gen_len - 1" if g is not None else " + 1"),
-                int(np.max(needed)),
-                f"a context of at most {model.max_positions} tokens (max positions of "
-                f"{model.name}; the last token generated is not fed back), each image taking "
-                f"{per} of them; {beyond}",
-            )
-        if g is None:  # the value asked for, and the one position the decode step adds
-            raise InvalidInputError(
-                "prompt_len",
-                int(np.max(s)),
-                f"at most {model.max_positions - 1} tokens (the decode step after the prompt "
-                f"takes one more of {model.name}'s {model.max_positions} positions); {beyond}",
-            )
+    after = _positions_after_prompt(g)
+    needed = s + after
+    if not np.any(needed > model.max_positions):
+        return
+    beyond = "allow_long_context=True (--allow-long-context) analyses beyond it"
+    worst = np.unravel_index(int(np.argmax(needed - model.max_positions)), np.shape(needed))
+    room = model.max_positions - int(np.broadcast_to(after, np.shape(needed))[worst])
+    beside = (
+        "the decode step after it" if g is None
+        else f"gen_len={int(np.broadcast_to(g, np.shape(needed))[worst])}"
+    )  # fmt: skip
+    why = (
+        f"{model.name} has {model.max_positions} positions, and {beside} feeds "
+        f"{model.max_positions - room} more"
+        + ("" if g is None else " (the last token generated is not fed back)")
+    )
+    prompt = int(np.broadcast_to(s, np.shape(needed))[worst])
+    if images is not None:  # the images' tokens join the prompt: their count is the culprit
+        per = model.vision.tokens_per_image  # type: ignore[union-attr]
+        count = int(np.broadcast_to(images, np.shape(needed))[worst])
+        text = prompt - count * per
         raise InvalidInputError(
-            "prompt_len + gen_len - 1",
-            int(np.max(needed)),
-            f"a context of at most {model.max_positions} tokens (max positions of "
-            f"{model.name}; the last token generated is not fed back); {beyond}",
+            "images",
+            count,
+            f"at most {max((room - text) // per, 0)} images of {per} tokens beside a prompt of "
+            f"{text} tokens: {why}; {beyond}",
         )
+    raise InvalidInputError("prompt_len", prompt, f"at most {room} tokens: {why}; {beyond}")
 
 
 def _footprint(
