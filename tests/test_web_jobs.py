@@ -67,6 +67,24 @@ def test_a_job_over_the_viewers_work_cap_is_refused_before_it_starts(client: Tes
     assert refused.json()["detail"][0]["loc"] == ["body", "workload", "requests"]
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"tp": 3}, "options.tp=3 is invalid"),
+        ({"group_size": 128}, "options.group_size=128 is invalid"),
+        ({"w_format": "fp"}, "options.w_format='fp' is invalid"),
+    ],
+)
+def test_a_jobs_bad_options_are_a_422_before_it_starts(
+    client: TestClient, options, message
+) -> None:
+    """Each was a 202 and a job that failed, where POST /api/simulate answers a 422."""
+    body = {**LLAMA, "workload": SMALL, "options": options}
+    refused = client.post("/api/jobs/simulate", json=body)
+    assert refused.status_code == 422 and refused.json()["message"].startswith(message)
+    assert refused.json() == client.post("/api/simulate", json=body).json()
+
+
 def test_a_cancelled_job_stops_computing(client: TestClient) -> None:
     body = {**LLAMA, "workload": {**SMALL, "requests": 3000, "rate": 20}}
     job_id = client.post("/api/jobs/simulate", json=body).json()["id"]

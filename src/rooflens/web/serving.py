@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from rooflens import api
 from rooflens.advisor import search
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
@@ -202,6 +203,9 @@ def simulation_input(request: s.SimulateRequest) -> tuple[ModelSpec, Device, Wor
         workload = workload_of(request.workload)
         requests = workload.draw()
         _check_work(requests, request)
+        # The options as every iteration's analysis reads them (a tp the model's heads do not
+        # split, a group size its weights cannot take): one step of one token, milliseconds.
+        api.analyze(model, device, batch=1, prompt_len=1, **option_values(request.options))
     clients = request.workload.concurrency
     if clients is not None:
         if request.capacity:
