@@ -98,3 +98,20 @@ def test_report_sizes_read_in_full() -> None:
     text = to_markdown(rooflens.analyze("gpt2", "h100-sxm", batch=100_000, gen_len=128))
     assert "| 100000 | 897 | 128 |" in text and "1e+05" not in text
     assert "| prefill | q_proj | 12 | 1.059e+14 |" in text
+
+
+def test_layer_variants_are_told_apart_in_the_report_and_the_operator_plot() -> None:
+    """Gemma 3's window and global attention: two rows of one name, labelled by their reach in
+    the report's table and as two bars of the operator plot (one bar had been drawn over the
+    other)."""
+    from rooflens.views import plots
+    from rooflens.views.report import to_markdown
+
+    gemma = rooflens.analyze("google/gemma-3-27b-it", "h200-sxm", prompt_len=32768)
+    text = to_markdown(gemma)
+    assert "| decode | qk_matmul | 10 |" in text
+    assert "| decode | qk_matmul (≤1,024 keys) | 52 |" in text
+    fig = plots.operator_times(gemma, "decode")
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    decode = gemma.operators().query("stage == 'decode'")
+    assert len(labels) == len(decode) == len(set(labels))

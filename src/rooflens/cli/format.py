@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from rooflens.core.results import json_ready
+from rooflens.formats import operator_label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -143,7 +144,7 @@ def operators_table(
         share = row["count"] * row["time"] / total_time if total_time else 0.0
         style = "red" if row["bound"] == "compute" else None
         cells = {
-            "operator": row["name"] + _reach(row),
+            "operator": operator_label(row["name"], row.get("span"), row.get("chunk")),
             "×": f"{row['count']:g}",
             "OPs": si(row["ops"]),
             "memory": si(row["memory_access"], "B"),
@@ -177,13 +178,6 @@ PRICED_BY_FOLD = 24
 def narrowest_width(table: Table) -> int:
     """The fewest columns a table prints in without cutting a cell, as rich measures it."""
     return Console(width=100_000).measure(table).minimum
-
-
-def _reach(row: dict[str, Any]) -> str:
-    """' (≤1,024 keys)', ' (chunks of 8,192)': which attention a row is, where a model has
-    layers of each (Gemma 3's window and global layers list attention twice)."""
-    span, chunk = row.get("span"), row.get("chunk")
-    return (f" (≤{span:,} keys)" if span else "") + (f" (chunks of {chunk:,})" if chunk else "")
 
 
 def _share_or_dash(value: float | None) -> str:

@@ -25,7 +25,7 @@ from rooflens.api import analyze, resolve_model
 from rooflens.core.analysis import prompt_room as core_prompt_room
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.results import Analysis
-from rooflens.formats import FIGURE_SUFFIXES
+from rooflens.formats import FIGURE_SUFFIXES, operator_label
 
 STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 1)), "x")]
 GRAYS = ["0.0", "0.35", "0.55", "0.2", "0.45", "0.65"]
@@ -331,7 +331,8 @@ def operator_times(
     hatches = {"compute": "//", "memory": "", "link": "xx", "host link": ".."}
     for row in rows.itertuples():
         ax.barh(
-            row.name,
+            # Gemma 3's window and global attention share a name: one bar each, labelled.
+            operator_label(row.name, row.span, row.chunk),
             row.total * 1e3,
             color="0.6",
             edgecolor="black",

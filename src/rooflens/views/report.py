@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from rooflens.core.results import Analysis
+from rooflens.formats import operator_label
 
 ADVICE = {
     "memory": "memory-bound: fewer bytes help — quantize weights or the KV cache, fuse it with "
@@ -71,7 +72,8 @@ def sections(result: Analysis) -> dict[str, Any]:
                     "advice": ADVICE[item["bound"]],
                 }
             )
-    operators = result.operators()[
+    frame = result.operators()
+    operators = frame[
         [
             "stage",
             "name",
@@ -86,6 +88,12 @@ def sections(result: Analysis) -> dict[str, Any]:
             "priced_by",
         ]
     ]
+    # Gemma 3's window and global attention are two rows of one name: each says its reach.
+    labels = [
+        operator_label(n, s, c)
+        for n, s, c in zip(frame["name"], frame["span"], frame["chunk"], strict=True)
+    ]
+    operators = operators.assign(name=labels)
     figures = {
         "Roofline": _png(plots.roofline(result)),
         "Time per operator (decode)": _png(plots.operator_times(result, "decode")),
