@@ -225,6 +225,10 @@ def test_speculative_decoding_with_the_models_mtp_module(client: TestClient) -> 
     )  # fmt: skip
     assert data["speculative"]["tokens_per_step"] == pytest.approx(1.75)
     assert data["speculative"]["time_per_token"] == pytest.approx(float(spec.time_per_token))
+    # The generation with speculation beside the one without: as the command line's table.
+    plain, sped = data["generation"], data["speculative"]["generation"]
+    assert sped["tpot"] == pytest.approx(plain["tpot"] / float(spec.speedup), rel=1e-9)
+    assert data["speculative"]["drafter_weights"] == pytest.approx(float(spec.drafter_weights))
     # A model without the module: 422 naming the field.
     refused = client.post("/api/analyze", json={**body, "model": {"id": LLAMA}})
     assert refused.status_code == 422 and "mtp" in refused.text

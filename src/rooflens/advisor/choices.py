@@ -41,6 +41,11 @@ WEIGHTS: dict[str, dict[str, object]] = {
 # device, else the next that does (gpt-oss' 2,880-wide layers take 64, as its AWQ/GPTQ
 # exports are grouped).
 INT4_GROUPS = (128, 64, 32)
+# The advice table's columns that count things: a setup turned away leaves them empty, which
+# makes pandas hold them as floats; its outputs give them as whole numbers.
+COUNT_COLUMNS = (
+    "tp", "pp", "w_bits", "kv_bits", "max_batch_memory", "batch_limit", "replicas", "devices",
+)  # fmt: skip
 # The tensor type a device needs for each: without it, the precision is not tried there.
 WEIGHTS_NEED = {"fp8": "fp8", "nvfp4": "fp4"}
 WEIGHT_NAMES = tuple(WEIGHTS)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import numpy as np
 import typer
 
-from rooflens.advisor.choices import AdviseSearch, parse_search
+from rooflens.advisor.choices import COUNT_COLUMNS, AdviseSearch, parse_search
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -231,13 +231,6 @@ def _stand_ins(rows) -> str:
     """The curves the marked picks' profiles lack, each named once."""
     keys = [k for text in rows["stand_ins"] for k in str(text).split(", ") if k]
     return ", ".join(dict.fromkeys(keys)) + " (the fallback lines of `rooflens analyze` say how)"
-
-
-# The advice table's columns that count things: a setup turned away leaves them empty, which
-# makes pandas hold them as floats ("tp": 4.0 in JSON, "1514.0" in CSV).
-COUNT_COLUMNS = (
-    "tp", "pp", "w_bits", "kv_bits", "max_batch_memory", "batch_limit", "replicas", "devices",
-)  # fmt: skip
 
 
 def _whole_counts(table: pd.DataFrame) -> pd.DataFrame:

@@ -39,6 +39,12 @@ from rooflens.cli.common import (
 from rooflens.core.analysis import default_prompt_len
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.results import Analysis, compare
+from rooflens.core.speculative import (
+    ACCEPTANCE,
+    DRAFT_TOKENS,
+    TREE_WIDTH,
+    speculative_generation,
+)
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import bundled_models, load_model
 from rooflens.models.config import SUPPORTED_MODEL_TYPES
@@ -92,9 +98,18 @@ def analyze(
             help="Speculative decoding with the model's own multi-token-prediction module."
         ),
     ] = False,
-    gamma: Annotated[int, typer.Option(help="Speculation: draft tokens per step.")] = 4,
-    alpha: Annotated[float, typer.Option(help="Speculation: acceptance rate per token.")] = 0.8,
-    tree_width: Annotated[int, typer.Option(help="Speculation: candidates per position.")] = 1,
+    gamma: Annotated[
+        int | None,
+        typer.Option(help=f"Speculation: draft tokens per step (default {DRAFT_TOKENS})."),
+    ] = None,
+    alpha: Annotated[
+        float | None,
+        typer.Option(help=f"Speculation: acceptance rate per token (default {ACCEPTANCE:g})."),
+    ] = None,
+    tree_width: Annotated[
+        int | None,
+        typer.Option(help=f"Speculation: candidates per position (default {TREE_WIDTH})."),
+    ] = None,
     hourly_price: Annotated[
         float | None,
         typer.Option(help="USD per device-hour for the cost figures (default: the catalog's)."),
@@ -115,6 +130,10 @@ def analyze(
     speculation = None
     if draft is not None or medusa or mtp:
         from rooflens.core.speculative import speculative
+
+        gamma = DRAFT_TOKENS if gamma is None else gamma
+        alpha = ACCEPTANCE if alpha is None else alpha
+        tree_width = TREE_WIDTH if tree_width is None else tree_width
 
         speculation = speculative(
             result.model,
@@ -175,39 +194,17 @@ def analyze(
             _console().print(fmt.key_value_table(title, rows))
 
 
-def _speculation_given(drafting: bool, gamma: int, alpha: float, tree_width: int) -> None:
+def _speculation_given(
+    drafting: bool, gamma: int | None, alpha: float | None, tree_width: int | None
+) -> None:
     """Speculation's figures without a drafter would be taken and mean nothing: refused."""
     if drafting:
         return  # the estimate checks their values
-    for flag, value, default in (
-        ("--gamma", gamma, 4), ("--alpha", alpha, 0.8), ("--tree-width", tree_width, 1)
-    ):  # fmt: skip
-        if value != default:
+    for flag, value in (("--gamma", gamma), ("--alpha", alpha), ("--tree-width", tree_width)):
+        if value is not None:
             raise InvalidInputError(
                 flag, value, "left out without --draft, --medusa or --mtp (no speculation)"
             )
-
-
-def speculative_generation(
-    result: Analysis, speedup: float, hourly_price: float | None = None
-) -> dict[str, float]:
-    """The generation's figures with every decode step sped up as the step at the prompt's
-    context is (the speculation estimate's speed-up): time per output token, end-to-end
-    latency, throughput and, where the device has a price, the output tokens' cost."""
-    g = result.generation
-    decode = float(g["decode_time"]) / speedup
-    e2e = float(g["ttft"]) + decode
-    out = {
-        "tpot": float(g["tpot"]) / speedup,
-        "e2e_latency": e2e,
-        "throughput": float(result.batch) * float(result.gen_len) / e2e,
-    }
-    price = hourly_price or result.device.hourly_price
-    if result.device.tdp is not None and price is not None:
-        # Device time is what the price buys: the output tokens' share shrinks with it.
-        plain = float(result.economics(hourly_price)["cost_per_million_output"])
-        out["cost_per_million_output"] = plain / speedup
-    return out
 
 
 def _print_analysis(
@@ -663,9 +660,9 @@ def speculate(
     mtp: Annotated[
         bool, typer.Option(help="Draft with the model's own multi-token-prediction module.")
     ] = False,
-    gamma: Annotated[int, typer.Option(help="Draft tokens per target step.")] = 4,
-    alpha: Annotated[float, typer.Option(help="Acceptance rate per drafted token.")] = 0.8,
-    tree_width: Annotated[int, typer.Option(help="Candidates verified per position.")] = 1,
+    gamma: Annotated[int, typer.Option(help="Draft tokens per target step.")] = DRAFT_TOKENS,
+    alpha: Annotated[float, typer.Option(help="Acceptance rate per drafted token.")] = ACCEPTANCE,
+    tree_width: Annotated[int, typer.Option(help="Candidates verified per position.")] = TREE_WIDTH,
     batch: Annotated[str, typer.Option(help="Batch sizes: 1,8,32 or 1:128:x2.")] = "1,8,32",
     context: Annotated[int, typer.Option(help="Tokens already in context.")] = 1024,
     output: FormatOpt = OutputFormat.table,

@@ -29,7 +29,12 @@ from rooflens.core.mtp import mtp_graph, stored_part
 from rooflens.core.operators import LatentAttention, Linear, Step
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import price_step
+from rooflens.core.results import Analysis
 from rooflens.core.validation import broadcast_sizes, positive_int_array
+
+# The draft the command line and the viewer assume when none is given: four draft tokens per
+# step, each accepted at 0.8, one candidate per position.
+DRAFT_TOKENS, ACCEPTANCE, TREE_WIDTH = 4, 0.8, 1
 
 
 @dataclass(frozen=True)
@@ -254,3 +259,27 @@ def parallel_decoding(
     step = _step_time(target, device, options, b, window, s)
     tokens = np.full_like(plain, float(tokens_per_step))
     return SpeculativeEstimate(tokens, plain, np.zeros_like(plain), step, tokens * plain / step)
+
+
+def speculative_generation(
+    result: Analysis, speedup: float, hourly_price: float | None = None
+) -> dict[str, float] | None:
+    """The generation's figures with every decode step sped up as the step at the prompt's
+    context is (the speculation estimate's speed-up): time per output token, end-to-end
+    latency, throughput and, where the device has a price, the output tokens' cost."""
+    g = result.generation
+    if g is None:
+        return None
+    decode = float(g["decode_time"]) / speedup
+    e2e = float(g["ttft"]) + decode
+    out = {
+        "tpot": float(g["tpot"]) / speedup,
+        "e2e_latency": e2e,
+        "throughput": float(result.batch) * float(result.gen_len) / e2e,
+    }
+    price = hourly_price or result.device.hourly_price
+    if result.device.tdp is not None and price is not None:
+        # Device time is what the price buys: the output tokens' share shrinks with it.
+        plain = float(result.economics(hourly_price)["cost_per_million_output"])
+        out["cost_per_million_output"] = plain / speedup
+    return out

@@ -25,6 +25,7 @@ from pydantic import (
 from rooflens.advisor.choices import MAX_ADVISED_DEVICES, AdviseSearch
 from rooflens.calibration.profile import bundled_profiles
 from rooflens.core.hardware import ComputeDtype, Rate
+from rooflens.core.speculative import ACCEPTANCE, DRAFT_TOKENS, TREE_WIDTH
 from rooflens.serving import defaults as workload_defaults
 from rooflens.serving.config import ADVISE_SLO, SLO, ClusterConfig, SchedulerConfig, Target
 from rooflens.serving.workload import cv_applies
@@ -82,12 +83,14 @@ class Speculative(Strict):
     mtp: bool = setting(
         False, "Speculative decoding", "MTP module", "Draft with the model's own MTP module."
     )
-    gamma: int = setting(4, "Speculative decoding", "γ", "Draft tokens per step.", ge=1, le=64)
+    gamma: int = setting(
+        DRAFT_TOKENS, "Speculative decoding", "γ", "Draft tokens per step.", ge=1, le=64
+    )
     alpha: float = setting(
-        0.8, "Speculative decoding", "α", "Acceptance rate per token.", ge=0, le=1
+        ACCEPTANCE, "Speculative decoding", "α", "Acceptance rate per token.", ge=0, le=1
     )
     tree_width: int = setting(
-        1, "Speculative decoding", "tree width", "Candidates per position.", ge=1, le=64
+        TREE_WIDTH, "Speculative decoding", "tree width", "Candidates per position.", ge=1, le=64
     )
 
 
@@ -530,6 +533,15 @@ class SpeculativeOut(BaseModel):
     verify_step: Number
     time_per_token: Number
     speedup: Number
+    drafter_weights: Number = Field(
+        None, description="Bytes per device the drafter's weights add beside the target's."
+    )
+    generation: dict[str, Number] | None = Field(
+        None,
+        description="With gen_len: tpot, e2e_latency, throughput and cost_per_million_output "
+        "with every decode step sped up as the one at the prompt's context (the generation "
+        "and economics above are without speculation).",
+    )
 
 
 class Roofline(BaseModel):

@@ -25,7 +25,7 @@ from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import BYTE_FIELDS
 from rooflens.core.results import Analysis, compare
-from rooflens.core.speculative import speculative
+from rooflens.core.speculative import speculative, speculative_generation
 from rooflens.hardware.catalog import catalog, catalog_name, device_from_dict
 from rooflens.models.catalog import bundled_id, bundled_models, bundled_spec
 from rooflens.models.config import spec_from_config
@@ -304,7 +304,9 @@ def _totals(result: Analysis) -> dict[str, Any]:
     return out
 
 
-def _speculative(result: Analysis, spec: s.Speculative, loc: Loc) -> dict[str, Any] | None:
+def _speculative(
+    result: Analysis, spec: s.Speculative, loc: Loc, hourly_price: float | None = None
+) -> dict[str, Any] | None:
     if spec.draft is None and not spec.medusa_heads and not spec.mtp:
         return None
     draft = resolve_draft(spec.draft, (*loc, "speculative", "draft"))
@@ -322,7 +324,11 @@ def _speculative(result: Analysis, spec: s.Speculative, loc: Loc) -> dict[str, A
             context=result.prompt_len,
             options=result.options,
         )
-    return {k: _num(v) for k, v in estimate.to_dict().items()}
+    out: dict[str, Any] = {k: _num(v) for k, v in estimate.to_dict().items()}
+    with located(loc):
+        generation = speculative_generation(result, float(estimate.speedup), hourly_price)
+    out["generation"] = None if generation is None else {k: _num(v) for k, v in generation.items()}
+    return out
 
 
 def _economics(result: Analysis, money: s.Economics, loc: Loc) -> dict[str, Any] | None:
@@ -364,7 +370,9 @@ def analysis_payload(
         "generation": None
         if result.generation is None
         else {k: _num(v) for k, v in result.generation.items()},
-        "speculative": _speculative(result, scenario.speculative, loc),
+        "speculative": _speculative(
+            result, scenario.speculative, loc, scenario.economics.hourly_price
+        ),
         "economics": _economics(result, scenario.economics, loc),
         "roofline": {
             "memory_bandwidth": result.device.memory_bandwidth,

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from rooflens import api
 from rooflens.advisor import search
+from rooflens.advisor.choices import COUNT_COLUMNS
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.hardware.catalog import catalog
@@ -297,8 +298,9 @@ def _verified_requests(target: s.TargetIn, picks: int) -> int:
 def _pick(advice: search.Advice, row: pd.Series) -> dict[str, Any]:
     keys = s.Pick.model_fields.keys() - {"explanation"}
     out = {k: _num(row[k]) if k in row else None for k in keys}
-    for k in ("tp", "pp", "w_bits", "kv_bits", "replicas", "devices", "batch_limit"):
-        out[k] = int(row[k])
+    for k in COUNT_COLUMNS:
+        if k in keys:
+            out[k] = int(row[k])
     out["pareto"] = bool(row["pareto"])
     out["verified"] = None if pd.isna(row.get("verified", pd.NA)) else bool(row["verified"])
     return out | {"explanation": advice.explain(row)}
