@@ -821,8 +821,8 @@ def test_low_rank_layers_name_projections_the_model_has() -> None:
                                      "num_key_value_heads=5"),
         ({"max_position_embeddings": 0}, "max_position_embeddings=0 is invalid"),
         # Sizes past any model's: a typo, whose footprint (386 EB) was printed as an answer.
-        ({"num_hidden_layers": 10**12}, "num_hidden_layers=1000000000000 is invalid: Input "
-                                        "should be less than or equal to 10000"),
+        ({"num_hidden_layers": 10**12}, "num_hidden_layers=1000000000000 is invalid: expected "
+                                        "at most 10,000 layers"),
         ({"vocab_size": 10**9}, "vocab_size=1000000000 is invalid"),
     ],
 )  # fmt: skip
@@ -937,3 +937,57 @@ def test_the_web_names_a_body_that_is_not_json_and_a_device_without_a_float_peak
         "device.peak_ops={'int8': 100000000000000.0} is invalid: expected at least one of "
         "fp32, fp16 or bf16 among them"
     )
+
+
+def test_an_uploaded_depth_past_any_models_is_refused_at_once() -> None:
+    """A billion layers took 77 s and gigabytes to refuse (the reader laid them out one by
+    one), 10**15 all the server's memory; MiniMax-M3's answered 500."""
+    import json
+    import time
+    from pathlib import Path
+
+    from fastapi.testclient import TestClient
+
+    from rooflens.web.app import create_app
+
+    configs = Path(rooflens.__file__).parent / "models" / "configs"
+    gemma = json.loads((configs / "google--gemma-3-27b-it.json").read_text())
+    gemma["text_config"]["num_hidden_layers"] = 10**15
+    client = TestClient(create_app(), base_url="http://127.0.0.1")
+    started = time.monotonic()
+    res = client.post("/api/model", json={"config": gemma})
+    assert time.monotonic() - started < 10
+    assert res.status_code == 422
+    assert (
+        "num_hidden_layers=1000000000000000 is invalid: expected at most 10,000 layers"
+        in (res.json()["message"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        # A float batch past int64 gave inf and NaN figures, a negative batch in a sweep.
+        (lambda: rooflens.analyze("meta-llama/Llama-2-7b-hf", "a6000", batch=1e300),
+         "batch=1e+300 is invalid: expected a positive integer up to 2**53"),
+        # The drafts past the model's positions were blamed on the context ("at most -868930").
+        (lambda: rooflens.speculate("Qwen/Qwen2.5-7B", "h100-sxm", gamma=10**6, alpha=0.8,
+                                    draft="Qwen/Qwen2.5-0.5B"),
+         "gamma=1000000 is invalid: expected at most 131069 draft tokens"),
+        # A price given as text raised TypeError; True was priced at $1/h.
+        (lambda: rooflens.analyze("meta-llama/Llama-2-7b-hf", "a6000", gen_len=8)
+         .economics(hourly_price="3"), "hourly_price='3' is invalid"),
+        (lambda: rooflens.analyze("meta-llama/Llama-2-7b-hf", "a6000", gen_len=8)
+         .economics(hourly_price=True), "hourly_price=True is invalid"),
+    ],
+)  # fmt: skip
+def test_api_values_past_their_range_are_typed_errors(call, message) -> None:
+    with pytest.raises(InvalidInputError, match=re.escape(message)):
+        call()
+
+
+@pytest.mark.parametrize("form", ["fixed:inf", "normal:100:nan", "fixed:1e30"])
+def test_a_length_that_is_no_number_of_tokens_names_the_workload(form) -> None:
+    """Drawn as -2**63 tokens, these were refused as prompt_len, a field never given."""
+    res = _cli("simulate", "gpt2", "-H", "a6000", "--requests", "4", "--prompt", form)
+    assert res.exit_code == 2 and f"--prompt='{form}' is invalid" in res.output, res.output

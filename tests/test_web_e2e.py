@@ -238,7 +238,7 @@ def test_a_bad_value_names_the_field(server: str, browser) -> None:
     page.fill("#prompt_len", "200000")
     page.wait_for_selector("#error:not([hidden])")
     assert "prompt_len" in page.inner_text("#error")
-    assert "at most 131072 tokens" in page.inner_text("#error")
+    assert "has 131072 positions" in page.inner_text("#error")
     assert "invalid" in page.get_attribute("#prompt_len", "class")
     page.close()
 

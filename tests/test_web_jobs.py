@@ -119,8 +119,11 @@ def test_a_failed_job_reads_as_a_422(client: TestClient) -> None:
         client.post("/api/jobs/simulate", json={**LLAMA, "workload": {"rate": -1}}).status_code
         == 422
     )
-    assert client.get("/api/jobs/nope").status_code == 404
-    assert client.delete("/api/jobs/nope").status_code == 404
+    # An unknown job is a 404 with the body every refusal has.
+    for missing in (client.get("/api/jobs/nope"), client.delete("/api/jobs/nope")):
+        assert missing.status_code == 404
+        assert missing.json()["message"].startswith("no job 'nope'")
+        assert missing.json()["detail"][0]["loc"] == ["path", "job_id"]
 
 
 def test_an_advisor_job_reports_its_setups(client: TestClient) -> None:

@@ -68,7 +68,8 @@ class VisionSpec(BaseModel):
 # Structural sizes orders of magnitude beyond any model's (the largest have about 100 layers,
 # widths of tens of thousands, vocabularies of 262k, contexts of 10M): a config past them is a
 # typo, whose footprint in exabytes would be no answer.
-Layers = Annotated[int, Field(gt=0, le=10_000)]
+MAX_LAYERS = 10_000
+Layers = Annotated[int, Field(gt=0, le=MAX_LAYERS)]
 Width = Annotated[int, Field(gt=0, le=1 << 22)]
 Count = Annotated[int, Field(gt=0, le=1 << 16)]
 

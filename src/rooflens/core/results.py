@@ -123,6 +123,12 @@ def json_ready(value: object) -> object:
     return value
 
 
+def _real(value: object) -> bool:
+    """A finite number, one value (not True, a string or an array: "3" raised TypeError)."""
+    number = isinstance(value, int | float | np.integer | np.floating)
+    return number and not isinstance(value, bool | np.bool_) and math.isfinite(value)
+
+
 def _count(value: Any) -> Any:
     """A size or count (held as a float array) as a whole number where it is one."""
     value = _plain(value)
@@ -319,11 +325,9 @@ class Analysis:
         """Power, energy per token and request, cost per million tokens (at `hourly_price` USD
         per device-hour, default the catalog's) and carbon (at `grid_intensity` gCO2e/kWh),
         for every device of the deployment (rooflens.core.economics documents the model)."""
-        if hourly_price is not None and not (math.isfinite(hourly_price) and hourly_price > 0):
+        if hourly_price is not None and not (_real(hourly_price) and hourly_price > 0):
             raise InvalidInputError("hourly_price", hourly_price, "a positive USD per device-hour")
-        if grid_intensity is not None and not (
-            math.isfinite(grid_intensity) and grid_intensity >= 0
-        ):
+        if grid_intensity is not None and not (_real(grid_intensity) and grid_intensity >= 0):
             raise InvalidInputError("grid_intensity", grid_intensity, "gCO2e per kWh, >= 0")
         par = self.options.parallelism
         return economics(

@@ -197,6 +197,14 @@ def speculative(
     s = positive_int_array("context", context)
     b, s = broadcast_sizes(batch=b, context=s)
     most = target.max_positions - gamma - 2  # the verify step's gamma + 1 tokens, then one
+    if most < 1:  # no context leaves room for the drafts: they are the culprit, not it
+        raise InvalidInputError(
+            "gamma",
+            gamma,
+            f"at most {target.max_positions - 3} draft tokens ({target.name} has "
+            f"{target.max_positions} positions; a step verifies gamma + 1 tokens after the "
+            "context)",
+        )
     if not options.allow_long_context and np.any(s > most):
         raise InvalidInputError(
             "context",

@@ -6,11 +6,15 @@ import numpy as np
 
 from rooflens.core.errors import InvalidInputError
 
+# The largest size taken: the largest integer float64 holds exactly. Beyond it a float such
+# as 1e300 was taken as a batch, and its costs overflowed to inf and NaN.
+MAX_SIZE = 2**53
+
 
 def positive_int_array(field: str, value: object) -> np.ndarray:
     """A positive integer or array of them, as float64 (costs overflow int64 otherwise)."""
-    accepted = "a positive integer or an array of positive integers"
-    if type(value) is int and 0 < value < 2**63:
+    accepted = f"a positive integer up to 2**53 ({MAX_SIZE:,}), or an array of them"
+    if type(value) is int and 0 < value <= MAX_SIZE:
         return np.array(float(value))  # the common case, without the array checks
     if isinstance(value, bool | np.bool_):
         raise InvalidInputError(field, value, accepted)
@@ -22,6 +26,8 @@ def positive_int_array(field: str, value: object) -> np.ndarray:
         raise InvalidInputError(field, value, accepted)
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)) or np.any(arr <= 0):
+        raise InvalidInputError(field, value, accepted)
+    if np.any(arr > MAX_SIZE):
         raise InvalidInputError(field, value, accepted)
     return arr
 

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rooflens.core.errors import ModelConfigError
-from rooflens.core.model import ModelSpec
+from rooflens.core.model import MAX_LAYERS, ModelSpec
 
 # What a field read with a default of this type must hold; "an integer" is never a string
 # ("14" once became 1414 through arithmetic) nor a boolean.
@@ -522,6 +522,24 @@ CONFIG_KEYS = {
 }
 
 
+# The keys configs give their depth under, at the top or in a wrapper's text_config.
+DEPTH_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers", "decoder_layers")
+
+
+def _check_depth(config: Mapping[str, Any]) -> None:
+    """A depth past any model's, refused before a reader lays out its layers one by one (a
+    billion-layer config took minutes and gigabytes to refuse, a larger one all memory)."""
+    text = config.get("text_config")
+    for part in (config, text if isinstance(text, Mapping) else {}):
+        for key in DEPTH_KEYS:
+            depth = part.get(key)
+            if isinstance(depth, int) and not isinstance(depth, bool) and depth > MAX_LAYERS:
+                raise ModelConfigError(
+                    f"config.json's {key}={depth} is invalid: expected at most {MAX_LAYERS:,} "
+                    "layers"
+                )
+
+
 def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> ModelSpec:
     """Normalize a parsed config.json into a ModelSpec."""
     if not isinstance(config, Mapping):
@@ -538,6 +556,7 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
             f"{', '.join(SUPPORTED_MODEL_TYPES)}"
         )
     label = name or config.get("_name_or_path") or model_type
+    _check_depth(config)
     try:
         spec = reader(_Config(config, model_type), str(label))
     except ValidationError as exc:  # a part built without naming its keys (_Config.built)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -16,7 +16,6 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveFloat,
-    PositiveInt,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -29,6 +28,9 @@ from rooflens.serving.defaults import CV, CV_MAX, CV_MIN, LENGTH_FORMS
 # The latest arrival a run accepts (s): the clock still resolves 0.1 µs there.
 LATEST_ARRIVAL = 1e9
 
+# The longest request length taken, a trace's as a distribution's (far past any context).
+MAX_LENGTH = 2**40
+
 LengthKind = Literal["fixed", "uniform", "normal", "lognormal", "empirical"]
 ArrivalKind = Literal["poisson", "gamma", "fixed"]
 
@@ -36,14 +38,16 @@ ArrivalKind = Literal["poisson", "gamma", "fixed"]
 class LengthDistribution(BaseModel):
     """Token counts: drawn values are rounded and clipped to [1, `maximum`]."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Finite: an infinite length was drawn as -2**63 tokens and named a field never given.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     kind: LengthKind = "fixed"
-    # fixed: a; uniform: a..b; normal: mean a, std b; lognormal: median a, sigma b.
-    a: PositiveFloat = 512
-    b: float = 0.0
-    values: tuple[PositiveInt, ...] = ()
-    maximum: PositiveInt | None = None
+    # fixed: a; uniform: a..b; normal: mean a, std b; lognormal: median a, sigma b. Lengths
+    # at most MAX_LENGTH, as a trace's.
+    a: Annotated[float, Field(gt=0, le=MAX_LENGTH)] = 512
+    b: Annotated[float, Field(le=MAX_LENGTH)] = 0.0
+    values: tuple[Annotated[int, Field(gt=0, le=MAX_LENGTH)], ...] = ()
+    maximum: Annotated[int, Field(gt=0, le=MAX_LENGTH)] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> LengthDistribution:
@@ -83,6 +87,10 @@ class LengthDistribution(BaseModel):
             rule = str(error["msg"]).removeprefix("Value error, ")
             if error["type"].startswith("greater_than"):  # a length, a median or a cap
                 rule = "its lengths above 0"
+            elif error["type"] == "finite_number":
+                rule = "finite numbers"
+            elif error["type"].startswith("less_than"):
+                rule = f"its lengths at most {MAX_LENGTH:,} tokens"
             raise InvalidInputError(field, text, f"{LENGTH_FORMS} ({rule})") from None
         except ValueError:
             pass
@@ -286,7 +294,7 @@ def load_trace(path: str | Path) -> Requests:
             )
     for field in ("prompt_len", "output_len"):
         lengths = columns[field]
-        bad = (lengths < 1) | (lengths != np.round(lengths)) | (lengths > 2**40)
+        bad = (lengths < 1) | (lengths != np.round(lengths)) | (lengths > MAX_LENGTH)
         if bad.any():
             # A length of 10.7 tokens is no request: never truncated silently.
             raise InvalidInputError(

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -33,6 +33,9 @@ STATIC = Path(__file__).parent / "static"
 ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": s.ErrorOut, "description": "Invalid input: which field, and why."},
     413: {"model": s.ErrorOut, "description": f"Body over {s.MAX_BODY_BYTES} bytes."},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": s.ErrorOut, "description": "No such job: unknown, or dropped for its age."}
 }
 
 
@@ -356,10 +359,11 @@ def _api(app: FastAPI) -> None:
 
 
 def _jobs(app: FastAPI, jobs: Jobs) -> None:
-    def found(job_id: str, job: Any) -> dict[str, Any]:
-        if job is None:
-            raise HTTPException(
-                404, f"no job {job_id!r}: unknown, or dropped after {jobs.max_age_s:.0f} s"
+    def found(job_id: str, job: Any) -> dict[str, Any] | JSONResponse:
+        if job is None:  # the error body every other refusal has: a message and its detail
+            message = f"no job {job_id!r}: unknown, or dropped after {jobs.max_age_s:.0f} s"
+            return error_response(
+                404, [{"loc": ["path", "job_id"], "msg": message, "type": "not_found"}], message
             )
         return job.view()
 
@@ -387,12 +391,12 @@ def _jobs(app: FastAPI, jobs: Jobs) -> None:
         """Start POST /api/advise's search in the background; GET /api/jobs/{id} follows it."""
         return jobs.start("advise", lambda job: serving_service.advise(request, job)).view()
 
-    @app.get("/api/jobs/{job_id}", response_model=s.JobOut, tags=["jobs"])
-    def job_state(job_id: str) -> dict[str, Any]:
+    @app.get("/api/jobs/{job_id}", response_model=s.JobOut, responses=NOT_FOUND, tags=["jobs"])
+    def job_state(job_id: str) -> dict[str, Any] | JSONResponse:
         """A job's status and progress; its answer once done, its error once failed."""
         return found(job_id, jobs.get(job_id))
 
-    @app.delete("/api/jobs/{job_id}", response_model=s.JobOut, tags=["jobs"])
-    def cancel_job(job_id: str) -> dict[str, Any]:
+    @app.delete("/api/jobs/{job_id}", response_model=s.JobOut, responses=NOT_FOUND, tags=["jobs"])
+    def cancel_job(job_id: str) -> dict[str, Any] | JSONResponse:
         """Cancel a job: its computation stops at its next progress report."""
         return found(job_id, jobs.cancel(job_id))

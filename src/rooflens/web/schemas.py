@@ -8,7 +8,7 @@ of each option are what the page builds its form from (through /openapi.json).
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import annotated_types
 from pydantic import (
@@ -194,21 +194,21 @@ class AnalyzeRequest(Scenario):
 class SweepRequest(Setup):
     """Every combination of the given sizes (at most 64 values an axis, 4096 points)."""
 
-    # Strict integers: a list's true or 2.5 is no size (the field-level check sees the list).
-    batch: list[StrictInt] = Field([1], min_length=1, max_length=MAX_SWEEP_VALUES)
+    # Strict integers: a list's true or 2.5 is no size; each bounded where it stands, so a 422
+    # names it (batch.0) and the schema shows its range.
+    batch: list[Annotated[StrictInt, Field(ge=1, le=MAX_BATCH)]] = Field(
+        [1], min_length=1, max_length=MAX_SWEEP_VALUES
+    )
     # None: 2048, or what the model's context leaves after the longest generation.
-    prompt_len: list[StrictInt] | None = Field(None, min_length=1, max_length=MAX_SWEEP_VALUES)
-    gen_len: list[StrictInt] | None = Field(None, min_length=1, max_length=MAX_SWEEP_VALUES)
+    prompt_len: list[Annotated[StrictInt, Field(ge=1, le=MAX_TOKENS)]] | None = Field(
+        None, min_length=1, max_length=MAX_SWEEP_VALUES
+    )
+    gen_len: list[Annotated[StrictInt, Field(ge=1, le=MAX_TOKENS)]] | None = Field(
+        None, min_length=1, max_length=MAX_SWEEP_VALUES
+    )
 
     @model_validator(mode="after")
     def _bounded(self) -> SweepRequest:
-        for field, values, top in (
-            ("batch", self.batch, MAX_BATCH),
-            ("prompt_len", self.prompt_len or [], MAX_TOKENS),
-            ("gen_len", self.gen_len or [], MAX_TOKENS),
-        ):
-            if any(not 1 <= v <= top for v in values):
-                raise ValueError(f"{field}: every value must be in [1, {top}]")
         points = len(self.batch) * len(self.prompt_len or [1]) * len(self.gen_len or [1])
         if points > MAX_SWEEP_POINTS:
             raise ValueError(f"{points} points asked; a sweep has at most {MAX_SWEEP_POINTS}")
