@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from rooflens.advisor.choices import (
+    COUNT_COLUMNS,
     EXPERTS,
     INT4_GROUPS,
     WEIGHTS,
@@ -109,6 +110,9 @@ def _int4_group(model: ModelSpec, device: Device, settings: dict[str, object]) -
         )
     return fits[0]
 
+
+# What a setup dearer than the budget is turned away with (Advice.over_budget counts them).
+OVER_BUDGET = "over the budget"
 
 # What a setup rooflens cannot price (no engine profile for its device, say) is turned away
 # with, before its device's name: one reason per device (Advice.unpriced counts them apart).
@@ -509,12 +513,22 @@ class Advice:
         away apart from those that miss the objectives (their `binds` says NOT_PRICED)."""
         return ~self.table["priced"]
 
+    @property
+    def over_budget(self) -> pd.Series:
+        """The setups that would serve the load but cost more than the budget."""
+        return self.table["binds"].astype(str).str.startswith(OVER_BUDGET)
+
+    @property
+    def refuted(self) -> pd.Series:
+        """The screened picks the simulator found outside the SLO, or could not run."""
+        verified = self.table.get("verified", pd.Series(pd.NA, self.table.index))
+        return verified.eq(False).fillna(False).astype(bool)
+
     def rejections(self) -> list[dict[str, object]]:
         """Why the other setups do not serve the load: each reason (what binds, before its
         colon; "fails in simulation" for a screened pick the simulator refuted), how many
         setups it turned away and one of them in full, commonest first."""
-        refuted = self.table.get("verified", pd.Series(pd.NA, self.table.index)).eq(False)
-        turned_away = ~self.table["feasible"] | refuted.fillna(False).astype(bool)
+        turned_away = ~self.table["feasible"] | self.refuted
         binds = self.table.loc[turned_away, "binds"].astype(str)
         out = [
             {"reason": str(name), "count": len(group), "example": str(group.iloc[0])}
@@ -690,13 +704,13 @@ def _rank(
     for column in ("cost_per_hour", "cost_per_million", "energy_per_million", "e2e"):
         if column not in table:
             table[column] = np.nan
-    for column in ("replicas", "devices", "batch_limit"):
+    for column in COUNT_COLUMNS:  # whole numbers, empty where a setup was turned away
         if column in table:
             table[column] = table[column].astype("Int64")
     if budget is not None:
         over = table["feasible"] & (table["cost_per_hour"] > budget)
         table.loc[over, "feasible"] = False
-        table.loc[over, "binds"] = f"over the budget of ${budget:g}/h"
+        table.loc[over, "binds"] = f"{OVER_BUDGET} of ${budget:g}/h"
     table["pareto"] = False
     ok = table["feasible"].to_numpy(dtype=bool)
     table.loc[ok, "pareto"] = pareto_front(

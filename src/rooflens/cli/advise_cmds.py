@@ -6,15 +6,12 @@ import json
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import numpy as np
 import typer
 
-from rooflens.advisor.choices import COUNT_COLUMNS, AdviseSearch, parse_search
-
-if TYPE_CHECKING:
-    import pandas as pd
+from rooflens.advisor.choices import AdviseSearch, parse_search
 from rooflens.api import resolve_device
 from rooflens.cli import format as fmt
 from rooflens.cli.common import (
@@ -134,7 +131,7 @@ def advise_cmd(
         from rooflens.views.advisor_plots import pareto
 
         pareto(advice, plot)
-    picks = _whole_counts(advice.top(top))
+    picks = advice.top(top)
     if output_format is OutputFormat.json:
         data = {
             "picks": json.loads(picks.to_json(orient="records", double_precision=15)),
@@ -150,7 +147,7 @@ def advise_cmd(
         }
         sys.stdout.write(fmt.to_json(data))
     elif output_format is OutputFormat.csv:
-        sys.stdout.write(_whole_counts(advice.table).to_csv(index=False))
+        sys.stdout.write(advice.table.to_csv(index=False))
     else:
         _print(advice, picks)
 
@@ -158,13 +155,12 @@ def advise_cmd(
 def _tally(advice) -> str:
     """How the setups fared, as the rejections count them: those meeting the SLO (a pick the
     simulator refuted does not), those over the budget, those missing it, those not priced."""
-    import pandas as pd  # loaded with the advisor already
-
-    table = advice.table
-    refuted = table.get("verified", pd.Series(pd.NA, table.index)).eq(False)
-    refuted = refuted.fillna(False).astype(bool)
-    unpriced = advice.unpriced
-    over = table["binds"].astype(str).str.startswith("over the budget")
+    table, unpriced, over, refuted = (
+        advice.table,
+        advice.unpriced,
+        advice.over_budget,
+        advice.refuted,
+    )
     meet = int((table["feasible"] & ~refuted).sum())
     missing = int(((~table["feasible"] & ~unpriced & ~over) | refuted).sum())
     parts = [f"{meet} setups meet the SLO", f"{missing} do not"]
@@ -178,10 +174,8 @@ def _tally(advice) -> str:
 def _print(advice, picks) -> None:
     console = _console()
     if picks.empty:
-        over = advice.table["binds"].astype(str).str.startswith("over the budget").any()
-        console.print(
-            "No setup meets the SLO" + (" within the budget." if over else "."), style="red"
-        )
+        within = " within the budget." if advice.over_budget.any() else "."
+        console.print("No setup meets the SLO" + within, style="red")
         console.print(_tally(advice))
         _print_why(advice)
         return
@@ -231,9 +225,3 @@ def _stand_ins(rows) -> str:
     """The curves the marked picks' profiles lack, each named once."""
     keys = [k for text in rows["stand_ins"] for k in str(text).split(", ") if k]
     return ", ".join(dict.fromkeys(keys)) + " (the fallback lines of `rooflens analyze` say how)"
-
-
-def _whole_counts(table: pd.DataFrame) -> pd.DataFrame:
-    """The table with its counts as whole numbers, an empty one as null."""
-    present = [c for c in COUNT_COLUMNS if c in table]
-    return table.astype(dict.fromkeys(present, "Int64"))
