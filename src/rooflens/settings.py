@@ -815,10 +815,14 @@ def _no_group_size(w_format: str) -> str:
     return f"empty with w_format={w_format!r}, {how}; group sizes are for integer weights"
 
 
+# The widths each float weight format stores (Quantization refuses others).
+FORMAT_WIDTHS = {"fp": (8, 4), "nf4": (4,), "mxfp4": (4,), "nvfp4": (4,)}
+
+
 def _check_width(w_format: str, w_bits: int) -> None:
     """A weight format given without a width, at the width the weights otherwise have (a
     checkpoint's stored one, else 16 bits)."""
-    widths = {"fp": (8, 4), "nf4": (4,), "mxfp4": (4,), "nvfp4": (4,)}.get(w_format)
+    widths = FORMAT_WIDTHS.get(w_format)
     if widths is not None and w_bits not in widths:
         beside = " or ".join(f"w_bits={b}" for b in widths)
         raise InvalidInputError(
@@ -831,10 +835,11 @@ def _check_combinations(s: Settings) -> None:
     format left empty may come from a checkpoint's stored precision, which is checked with
     them when the quantization is built (Settings.quantization)."""
     a_bits = s.a_bits or 16
-    if s.w_format in ("nf4", "mxfp4") and s.w_bits not in (None, 4):
-        raise InvalidInputError("w_bits", s.w_bits, f"4 with w_format={s.w_format!r}")
-    if s.w_format == "fp" and s.w_bits not in (None, 8, 4):
-        raise InvalidInputError("w_bits", s.w_bits, "8 or 4 with w_format='fp' (FP8 or FP4)")
+    widths = FORMAT_WIDTHS.get(s.w_format or "")
+    if widths is not None and s.w_bits is not None and s.w_bits not in widths:
+        named = " or ".join(str(b) for b in widths)
+        kind = " (FP8 or FP4)" if s.w_format == "fp" else ""
+        raise InvalidInputError("w_bits", s.w_bits, f"{named} with w_format={s.w_format!r}{kind}")
     if s.group_size is not None and s.w_format not in (None, "int"):
         raise InvalidInputError("group_size", s.group_size, _no_group_size(s.w_format))
     if s.w_format == "nf4" and a_bits < 16:

@@ -30,6 +30,8 @@ _DTYPES_BY_BITS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (16, ("bf16", "fp16")),
     (32, ("fp32",)),
 )
+# Each tensor type's width in bits.
+DTYPE_BITS: dict[str, int] = {d: bits for bits, dtypes in _DTYPES_BY_BITS for d in dtypes}
 
 
 # A rate (bytes or OPs per second) of at least one a second: below it times overflow to

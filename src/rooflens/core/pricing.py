@@ -31,7 +31,7 @@ from rooflens.core.efficiency import (
 )
 from rooflens.core.framework_kernels import kernels_per_call
 from rooflens.core.graph import Graph
-from rooflens.core.hardware import Device
+from rooflens.core.hardware import DTYPE_BITS, Device
 from rooflens.core.mixers import StateScan
 from rooflens.core.operators import (
     Collective,
@@ -442,10 +442,6 @@ KERNEL_CHOICES = {
 }
 
 
-# The width of each curve type's cache, to tell when a narrower cache took a wider type.
-_TYPE_BITS = {"fp4": 4, "int4": 4, "fp6": 6, "fp8": 8, "int8": 8, "fp16": 16, "bf16": 16}
-
-
 def widened_caches(
     ops: Sequence[Operator], curve_dtypes: Sequence[str], quant: Quantization
 ) -> tuple[str, ...]:
@@ -455,7 +451,8 @@ def widened_caches(
     for op, dtype in zip(ops, curve_dtypes, strict=True):
         cache = dtype.removesuffix(WIDE)
         reads_kv = op.efficiency_class == "attention" and not isinstance(op, StateScan)
-        if reads_kv and _TYPE_BITS.get(cache, 0) > quant.kv_bits:
+        # (a curve type is a tensor type, as wide as the cache it reads)
+        if reads_kv and DTYPE_BITS.get(cache, 0) > quant.kv_bits:
             names.append(op.name)
             wider = cache
     if not names:

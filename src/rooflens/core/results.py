@@ -46,8 +46,8 @@ _GENERATION_HEADLINES = ("ttft", "tpot", "e2e_latency", "throughput")
 def _reach(step: StepCosts, field: str, size: int) -> np.ndarray:
     """A step's attention reach per operator (Placement.spans or .chunks), None where there is
     no limit or no placement."""
-    values = getattr(step.placement, field, ()) if step.placement is not None else ()
-    return np.array(values if len(values) == size else [None] * size, dtype=object)
+    values = getattr(step.placement, field) if step.placement is not None else (None,) * size
+    return np.array(values, dtype=object)
 
 
 @dataclass(frozen=True)
