@@ -77,25 +77,59 @@ def test_the_element_overhead_is_tokens_times_hidden_per_layer() -> None:
     assert times[1] - times[0] == pytest.approx(24 * 200 * 896 * 1e-11, rel=1e-9)
 
 
-def test_the_shipped_compiled_profile_prices_the_engine_and_names_its_source() -> None:
-    profile = load_engine_profile("compiled", "h200-sxm")
-    assert profile.eager_host_per_layer == 0.0
-    assert profile.provenance["overheads_fitted_on"] == f"{', '.join(FIT_MODELS)}, compiled"
-    assert profile.provenance["date"].startswith("2026-11-30")
-    # The committed measurement it was fitted on is shipped beside it.
-    raw = json.loads(
+def _shipped_measurement(device: str) -> dict:
+    return json.loads(
         resources.files("rooflens.calibration")
-        .joinpath("measurements", "compiled-grid-h200-sxm.json")
+        .joinpath("measurements", f"compiled-grid-{device}.json")
         .read_text()
     )
+
+
+@pytest.mark.parametrize(
+    ("device", "measured_on", "date"),
+    [
+        ("h200-sxm", "NVIDIA H200", "2026-11-30"),
+        ("h100-sxm", "NVIDIA H100 80GB HBM3", "2026-12-05"),
+    ],
+)
+def test_the_shipped_compiled_profile_prices_the_engine_and_names_its_source(
+    device: str, measured_on: str, date: str
+) -> None:
+    profile = load_engine_profile("compiled", device)
+    assert profile.eager_host_per_layer == 0.0
+    assert profile.provenance["overheads_fitted_on"] == f"{', '.join(FIT_MODELS)}, compiled"
+    assert profile.provenance["measured_on"] == measured_on
+    assert profile.provenance["date"].startswith(date)
+    # The committed measurement it was fitted on is shipped beside it.
+    raw = _shipped_measurement(device)
+    assert raw["hardware"] == device
     fitted = [m for m in raw["models"] if m["model"] in FIT_MODELS]
     assert [len(m["runs"]) for m in fitted] == [5, 5, 5]
     # `--engine compiled` prices with exactly this profile.
-    by_engine = rooflens.analyze("Qwen/Qwen3-8B", "h200-sxm", batch=1, prompt_len=2048,
+    by_engine = rooflens.analyze("Qwen/Qwen3-8B", device, batch=1, prompt_len=2048,
                                  engine="compiled").totals()["decode"]["time"]  # fmt: skip
-    by_profile = rooflens.analyze("Qwen/Qwen3-8B", "h200-sxm", batch=1, prompt_len=2048,
+    by_profile = rooflens.analyze("Qwen/Qwen3-8B", device, batch=1, prompt_len=2048,
                                   calibration=profile).totals()["decode"]["time"]  # fmt: skip
     assert by_engine == pytest.approx(by_profile, rel=1e-12)
+
+
+def test_the_h100_profile_is_its_measurement_refitted() -> None:
+    """The shipped H100 overheads are what the fit gives on the committed steps, and the
+    out-of-sample dense steps land where docs/validation-compiled-h100.md says."""
+    grid = _shipped_measurement("h100-sxm")
+    refit = fit_compiled(grid, load_profile("h100-sxm"), "h100-sxm")
+    shipped = load_engine_profile("compiled", "h100-sxm")
+    for field in ("graph_overhead_per_layer", "graph_overhead_per_layer_element", "kernel_time"):
+        assert getattr(refit, field) == pytest.approx(getattr(shipped, field), rel=1e-9)
+    frame = predictions(grid, shipped, "h100-sxm")
+    held = frame[~frame["model"].isin(FIT_MODELS)]
+    dense = held[held["model"] != "Qwen/Qwen3-30B-A3B"]
+    assert len(dense) == 15 and dense["error"].abs().max() < 0.08
+    # Llama-3.1-8B, one H100, decode 1 x 2048: 8.15 ms measured.
+    step = held[(held["model"] == "meta-llama/Llama-3.1-8B") & (held["stage"] == "decode")
+                & (held["batch"] == 1)].iloc[0]  # fmt: skip
+    assert step["measured"] == pytest.approx(8.153e-3, rel=1e-3)
+    assert step["error"] == pytest.approx(-0.033, abs=0.002)
 
 
 def test_the_header_names_the_compiled_engine() -> None:

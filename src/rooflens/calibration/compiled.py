@@ -4,6 +4,8 @@
         --out src/rooflens/engines/profiles/compiled-h200-sxm.toml \\
         --report docs/validation-compiled.md
 
+(and `--device h100-sxm` into compiled-h100-sxm.toml, docs/validation-compiled-h100.md).
+
 torch.compile runs the same GEMM and attention kernels as eager transformers, so the kernels
 are the device's bundled calibration profile (fitted on micro-benchmarks). What compiling
 changes is around them: fused norms, rotary and casts, and its own CUDA graphs. Those
