@@ -86,3 +86,33 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text("utf-8").splitlines()
     assert test_command in ci
     assert ci[-1] == test_command
+
+
+def _speedups_in(doc: str, pattern: str) -> list[float]:
+    text = " ".join((ROOT / "docs" / doc).read_text("utf-8").split())
+    match = re.search(pattern, text)
+    assert match, f"{doc} no longer states {pattern!r}"
+    return [float(value) for value in match.groups()]
+
+
+def test_the_speculation_speedups_techniques_md_states_are_what_rooflens_gives() -> None:
+    """docs/techniques.md quotes the `speculate` examples' speed-ups; the figures follow the
+    estimate (the MTP line was left at its values from before the 1.1 µs link latency)."""
+    import rooflens
+
+    medusa = rooflens.speculate(
+        "meta-llama/Llama-3.1-8B", "h200-sxm", gamma=3, alpha=0.7, medusa_heads=True,
+        batch=[1, 128, 512],
+    )  # fmt: skip
+    stated = _speedups_in(
+        "techniques.md", r"α = 0\.7: ([\d.]+)× at batch 1, ([\d.]+)× at 128, ([\d.]+)× at 512"
+    )
+    assert list(medusa.speedup) == pytest.approx(stated, abs=0.005)
+    mtp = rooflens.speculate(
+        "deepseek-ai/DeepSeek-V3", "h200-sxm", tp=8, gamma=2, alpha=0.85, mtp=True,
+        batch=[1, 8, 32],
+    )  # fmt: skip
+    stated = _speedups_in(
+        "techniques.md", r"above: ([\d.]+)×, ([\d.]+)×, ([\d.]+)× at batch 1, 8, 32"
+    )
+    assert list(mtp.speedup) == pytest.approx(stated, abs=0.005)

@@ -312,6 +312,21 @@ def test_missing_package_names_the_install(monkeypatch) -> None:
         data_root(None)
 
 
+def test_the_refit_module_says_what_is_missing_in_one_line(monkeypatch, tmp_path, capsys) -> None:
+    """`python -m rooflens.calibration.aiconfigurator` without the package, or with a folder
+    that is not there: one line and exit 2, before any fitting."""
+    from rooflens.calibration.aiconfigurator import main
+
+    monkeypatch.setitem(sys.modules, "aiconfigurator_core", None)
+    for argv, words in (([], "pip install aiconfigurator-core"),
+                        ([str(tmp_path / "none")], "data_dir=")):  # fmt: skip
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and words in err and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm"])
 @pytest.mark.parametrize("device", ["h100-sxm", "h200-sxm", "b200"])
 def test_shipped_profiles_load_with_provenance(engine: str, device: str) -> None:

@@ -1894,12 +1894,38 @@ def shipped_profiles(root: Path, out_dir: Path, version_label: str) -> list[str]
     return rows
 
 
-if __name__ == "__main__":  # python -m rooflens.calibration.aiconfigurator [DATA_DIR]
+def main(argv: list[str] | None = None) -> None:
+    """python -m rooflens.calibration.aiconfigurator [DATA_DIR] [PACKAGE_VERSION]"""
+    import argparse
     import sys
 
+    parser = argparse.ArgumentParser(
+        prog="python -m rooflens.calibration.aiconfigurator",
+        description="Refit every shipped vLLM, SGLang and TensorRT-LLM profile from "
+        "aiconfigurator's operator tables and print the held-out errors (docs/engines.md).",
+    )
+    parser.add_argument(
+        "data_dir", nargs="?", default=None,
+        help="a copy of aiconfigurator-core's systems/data folder; default: the installed "
+        "package's",
+    )  # fmt: skip
+    parser.add_argument(
+        "package_version", nargs="?", default=None,
+        help="the aiconfigurator-core release the tables come from (the profiles' provenance); "
+        "default: the installed package's",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
     here = Path(__file__).resolve().parents[1] / "engines" / "profiles"
-    data = data_root(Path(sys.argv[1]) if len(sys.argv) > 1 else None)
-    label = sys.argv[2] if len(sys.argv) > 2 else package_version()
+    try:
+        data = data_root(Path(args.data_dir) if args.data_dir else None)
+    except RooflensError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    label = args.package_version or package_version()
     print("| device | engine | operator:dtype | median abs. error | p90 | held-out rows |")
     print("|---|---|---|---|---|---|")
     print("\n".join(shipped_profiles(data, here, label)))
+
+
+if __name__ == "__main__":
+    main()
