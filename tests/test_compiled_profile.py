@@ -124,12 +124,12 @@ def test_the_h100_profile_is_its_measurement_refitted() -> None:
     frame = predictions(grid, shipped, "h100-sxm")
     held = frame[~frame["model"].isin(FIT_MODELS)]
     dense = held[held["model"] != "Qwen/Qwen3-30B-A3B"]
-    assert len(dense) == 15 and dense["error"].abs().max() < 0.08
+    assert len(dense) == 15 and dense["error"].abs().max() < 0.09
     # Llama-3.1-8B, one H100, decode 1 x 2048: 8.15 ms measured.
     step = held[(held["model"] == "meta-llama/Llama-3.1-8B") & (held["stage"] == "decode")
                 & (held["batch"] == 1)].iloc[0]  # fmt: skip
     assert step["measured"] == pytest.approx(8.153e-3, rel=1e-3)
-    assert step["error"] == pytest.approx(-0.033, abs=0.002)
+    assert step["error"] == pytest.approx(-0.034, abs=0.002)
 
 
 def test_the_header_names_the_compiled_engine() -> None:

@@ -79,3 +79,37 @@ def test_measured_collectives_set_beside_an_engines_tables() -> None:
     }
     text = "\n".join(engine_collectives_section(raw, "vllm", "h200-sxm"))
     assert "| all_reduce | 1 | 50.0% | 50.0% |" in text
+
+
+def test_the_shipped_profiles_and_validation_docs_are_what_the_documented_run_writes(
+    tmp_path,
+) -> None:
+    """docs/validation.md's "Reproduce" command, run on the committed measurements, writes the
+    bundled h100-sxm and h200-sxm profiles and docs/validation.md and validation-grid.md as
+    shipped: the fitting code and what it shipped cannot drift apart."""
+    from pathlib import Path
+
+    import tomllib
+
+    from rooflens.calibration.report import main
+
+    root = Path(__file__).resolve().parents[1]
+    measured = root / "src/rooflens/calibration/measurements"
+    docs, profiles = tmp_path / "docs", tmp_path / "profiles"
+    docs.mkdir()
+    profiles.mkdir()
+    main([
+        str(measured / "h100-sxm.json"), str(measured / "h200-sxm.json"),
+        "--docs", str(docs), "--profiles", str(profiles),
+        "--preamble", str(root / "docs/validation-intro.md"),
+        "--grid", str(measured / "grid-h200-sxm.json"),
+        "--parallel", str(measured / "parallel-tp2-h200-sxm.json"),
+    ])  # fmt: skip
+    for device in ("h100-sxm", "h200-sxm"):
+        written = tomllib.loads((profiles / f"{device}.toml").read_text())
+        shipped = tomllib.loads(
+            (root / f"src/rooflens/calibration/profiles/{device}.toml").read_text()
+        )
+        assert written == shipped, device
+    for name in ("validation.md", "validation-grid.md"):
+        assert (docs / name).read_text() == (root / "docs" / name).read_text(), name
