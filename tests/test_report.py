@@ -115,3 +115,42 @@ def test_layer_variants_are_told_apart_in_the_report_and_the_operator_plot() -> 
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     decode = gemma.operators().query("stage == 'decode'")
     assert len(labels) == len(decode) == len(set(labels))
+
+
+def test_a_report_says_what_analyze_says_of_its_settings_and_devices(tmp_path) -> None:
+    """DeepSeek-V3 over 8 H200s under SGLang's profile: the report's settings hold the
+    parallelism, engine and fusion, its memory is per device and says so, and the notes under
+    its title are the lines `rooflens analyze` prints (checkpoint, settings, devices,
+    fallbacks), not a copy of them that could drift."""
+    args = ["deepseek-ai/DeepSeek-V3", "-H", "h200-sxm", "--tp", "8", "--engine", "sglang"]
+    analyzed = CliRunner().invoke(app, ["analyze", *args], env={"COLUMNS": "1000"})
+    assert analyzed.exit_code == 0, analyzed.output
+    out = tmp_path / "ds.md"
+    res = CliRunner().invoke(app, ["report", *args, "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    notes = [line[2:] for line in text.splitlines() if line.startswith("- ")]
+    printed = analyzed.output.splitlines()
+    assert notes and all(note in printed for note in notes)
+    assert notes[0] == "checkpoint: fp8 quantization_config, precision as stored"
+    assert any(n.startswith("settings: ") and "tp=8" in n for n in notes)
+    assert (
+        "8 devices: weights, KV cache and times are per device; power and cost cover all of them"
+        in notes
+    )
+    assert any(n.startswith("fallback: latent_attention") for n in notes)
+    # The header's facts, as analyze's first line has them after the device.
+    facts = text.splitlines()[2]
+    assert printed[0].endswith(facts) and "sglang" in facts
+    head, _, row = text.split("## Settings\n\n")[1].splitlines()[:3]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in (head, row)]
+    settings = dict(zip(*cells, strict=True))
+    assert (settings["tp"], settings["ep"], settings["pp"]) == ("8", "1", "1")
+    assert settings["engine"].startswith("sglang ")
+    assert settings["fusion"] == "qkv,gate_up,act,add_norm,moe"
+    assert "## Memory (bytes per device)" in text
+    html_out = tmp_path / "ds.html"
+    assert CliRunner().invoke(app, ["report", *args, "-o", str(html_out)]).exit_code == 0
+    page = html_out.read_text()
+    assert "<li>8 devices: weights, KV cache and times are per device" in page
+    assert "<h2>Memory (bytes per device)</h2>" in page and "<th>engine</th>" in page

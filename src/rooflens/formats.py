@@ -1,8 +1,16 @@
 """How rooflens names what it writes, shared by the command line and the views: the files a
-figure is written to, and an operator's label. Light, so that the command line checks a path
-before any work without loading matplotlib."""
+figure is written to, an operator's label, numbers with SI prefixes, and what an analysis's
+header says about it (the facts and the notes `rooflens analyze` prints and the report
+repeats). Light, so that the command line checks a path before any work without loading
+matplotlib."""
 
 from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rooflens.core.results import Analysis
 
 # matplotlib's format follows the suffix.
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
@@ -15,3 +23,117 @@ def operator_label(name: str, span: int | None = None, chunk: int | None = None)
     return (
         name + (f" (≤{span:,} keys)" if span else "") + (f" (chunks of {chunk:,})" if chunk else "")
     )
+
+
+_PREFIXES = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def si(value: float, unit: str = "", digits: int = 3) -> str:
+    """1.23e12 -> '1.23 T' + unit (SI prefixes, as the seed's tables print)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    # Rounded before the prefix is chosen: 999.9e6 reads 1 G, not 1e+03 M.
+    rounded = float(f"{value:.{digits}g}")
+    for scale, prefix in _PREFIXES:
+        if abs(rounded) >= scale:
+            return f"{value / scale:.{digits}g} {prefix}{unit}"
+    return f"{value:.{digits}g} {unit}".rstrip()
+
+
+def changed_options(options: object, shown: tuple[str, ...] = ()) -> list[str]:
+    """'name=value' for every analysis option that differs from its default (nested
+    descriptions flattened), so a header says everything that changed the answer."""
+    from rooflens.core.options import AnalysisOptions
+
+    def flat(data: dict, out: dict) -> dict:
+        for key, value in data.items():
+            if key == "expert_quantization":
+                continue  # the checkpoint line says how the experts are stored
+            if isinstance(value, dict) and key != "calibration":
+                flat(value, out)
+            else:
+                out[key] = value
+        return out
+
+    default = flat(AnalysisOptions().model_dump(), {})
+    given = flat(options.model_dump(), {})  # type: ignore[attr-defined]
+    items = []
+    for key, value in given.items():
+        if key in shown or key == "calibration" or value == default.get(key):
+            continue
+        if key == "nm_sparsity":
+            value = ":".join(str(v) for v in value)
+        elif isinstance(value, list | tuple):
+            value = ",".join(str(v) for v in value) if value else "none"
+        items.append(f"{key}={value}")
+    return items
+
+
+def analysis_facts(result: Analysis) -> list[str]:
+    """What an analysis's header says after 'MODEL on DEVICE': parameters, batch, prompt,
+    precision, the attention kernel and what priced it."""
+    q = result.options.quantization
+    prompt = f"prompt {int(result.given_prompt_len)}" + (
+        "" if result.asked_prompt_len is None else f" ({int(result.prompt_len)} prefilled)"
+    )
+    return [
+        f"{si(result.params)} params",
+        f"batch {int(result.batch)}",
+        prompt,
+        f"W{q.w_bits}A{q.a_bits}KV{q.kv_bits}",
+        *(["FlashAttention"] if result.options.flash_attention else []),
+        result.options.estimate,
+    ]
+
+
+def analysis_notes(result: Analysis) -> list[str]:
+    """The lines under an analysis's header: how a quantized checkpoint is stored and run,
+    every setting that changed the answer, how many devices the figures are per device of,
+    operators priced beyond their profile's fitted sizes, and the profile's fallbacks."""
+    lines = []
+    q = result.options.quantization
+    stored = result.model.checkpoint_quant
+    if stored is not None:
+        # The kernel 4-bit weights run with is the engine's choice, not the checkpoint's.
+        as_run = q.model_copy(update={"w4_kernel": stored.quantization.w4_kernel})
+        kept = "as stored" if as_run == stored.quantization else "overridden by the settings given"
+        experts = result.options.expert_quantization
+        apart = (
+            f"; routed experts W{experts.w_bits} {experts.w_format}" if experts is not None else ""
+        )
+        lines.append(f"checkpoint: {stored.method} quantization_config, precision {kept}{apart}")
+    changed = changed_options(
+        result.options, shown=("w_bits", "a_bits", "kv_bits", "flash_attention", "execution")
+    )
+    if changed:
+        lines.append("settings: " + ", ".join(changed))
+    par = result.options.parallelism
+    devices, groups = par.devices, par.expert_token_groups
+    if groups > 1:
+        # Experts over several attention groups (ep x moe_tp beyond tp): one group is priced.
+        inside = (
+            f" (SGLang's and TensorRT-LLM's --tp {par.tp} --ep {par.ep} on {par.tp} devices "
+            f"is --moe-tp {par.tp // par.ep} here)"
+            if par.moe_tp is None and par.tp % par.ep == 0
+            else ""
+        )
+        lines.append(
+            f"{devices * groups} devices: {groups} groups of {devices}, each attending to its "
+            f"own requests, whose experts serve every group's tokens; weights, KV cache and "
+            f"times are per device, power and cost cover one group of {devices}{inside}"
+        )
+    elif devices > 1:
+        lines.append(
+            f"{devices} devices: weights, KV cache and times are per device; power and cost "
+            "cover all of them"
+        )
+    notes = result.notes
+    if notes:
+        # Each note names one operator; the first says what they all mean.
+        names = sorted({note.split(": ")[1] for note in notes})
+        lines.append(
+            f"note: {len(names)} operator(s) priced beyond the sizes their profile was fitted "
+            f"over ({', '.join(names)}), at the curve's end value; e.g. {notes[0]}"
+        )
+    lines += [f"fallback: {line}" for line in result.fallbacks]
+    return lines

@@ -45,6 +45,7 @@ from rooflens.core.speculative import (
     TREE_WIDTH,
     speculative_generation,
 )
+from rooflens.formats import analysis_facts, analysis_notes
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import bundled_models, load_model
 from rooflens.models.config import SUPPORTED_MODEL_TYPES
@@ -215,68 +216,16 @@ def _print_analysis(
     wide: bool = False,
     speculating: bool = False,
 ) -> None:
-    q = result.options.quantization
     # Speculative decoding is estimated apart (its own table): these figures are without it.
     plain = ", without speculative decoding" if speculating else ""
     _console().print(
         Text(result.model.name, style="bold")
         + " on "
         + Text(result.device.display_name or result.device.name, style="bold")
-        + f" · {fmt.si(result.params)} params · batch {int(result.batch)} · prompt "
-        f"{int(result.given_prompt_len)}"
-        + ("" if result.asked_prompt_len is None else f" ({int(result.prompt_len)} prefilled)")
-        + f" · W{q.w_bits}A{q.a_bits}KV{q.kv_bits}"
-        f"{' · FlashAttention' if result.options.flash_attention else ''}"
-        f" · {result.options.estimate}"
+        + "".join(f" · {fact}" for fact in analysis_facts(result))
     )
-    stored = result.model.checkpoint_quant
-    if stored is not None:
-        # The kernel 4-bit weights run with is the engine's choice, not the checkpoint's.
-        as_run = q.model_copy(update={"w4_kernel": stored.quantization.w4_kernel})
-        kept = "as stored" if as_run == stored.quantization else "overridden by the settings given"
-        experts = result.options.expert_quantization
-        apart = (
-            f"; routed experts W{experts.w_bits} {experts.w_format}" if experts is not None else ""
-        )
-        _console().print(
-            f"checkpoint: {stored.method} quantization_config, precision {kept}{apart}"
-        )
-    changed = fmt.changed_options(
-        result.options, shown=("w_bits", "a_bits", "kv_bits", "flash_attention", "execution")
-    )
-    if changed:
-        _console().print("settings: " + ", ".join(changed))
-    par = result.options.parallelism
-    devices, groups = par.devices, par.expert_token_groups
-    if groups > 1:
-        # Experts over several attention groups (ep x moe_tp beyond tp): one group is priced.
-        inside = (
-            f" (SGLang's and TensorRT-LLM's --tp {par.tp} --ep {par.ep} on {par.tp} devices "
-            f"is --moe-tp {par.tp // par.ep} here)"
-            if par.moe_tp is None and par.tp % par.ep == 0
-            else ""
-        )
-        _console().print(
-            f"{devices * groups} devices: {groups} groups of {devices}, each attending to its "
-            f"own requests, whose experts serve every group's tokens; weights, KV cache and "
-            f"times are per device, power and cost cover one group of {devices}{inside}"
-        )
-    elif devices > 1:
-        _console().print(
-            f"{devices} devices: weights, KV cache and times are per device; power and cost "
-            "cover all of them"
-        )
-    notes = result.notes
-    if notes:
-        # Each note names one operator; the first says what they all mean.
-        names = sorted({note.split(": ")[1] for note in notes})
-        _console().print(
-            f"note: {len(names)} operator(s) priced beyond the sizes their profile was fitted "
-            f"over ({', '.join(names)}), at the curve's end value; e.g. {notes[0]}",
-            markup=False,
-        )
-    for line in result.fallbacks:
-        _console().print(f"fallback: {line}", markup=False)
+    for line in analysis_notes(result):
+        _console().print(line, markup=False)
     totals = result.totals()
     for stage in stages:
         t = totals[stage]

@@ -20,12 +20,11 @@ from rich.progress import (
 from rich.table import Table
 
 from rooflens.core.results import json_ready
-from rooflens.formats import operator_label
+from rooflens.formats import operator_label, si
 
 if TYPE_CHECKING:
     import pandas as pd
 
-_PREFIXES = ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 # The unit of each numeric device field, for `rooflens hardware NAME`.
 DEVICE_UNITS = {
     "memory_capacity": "B",
@@ -37,18 +36,6 @@ DEVICE_UNITS = {
     "tdp": "W",
     "idle_power": "W",
 }
-
-
-def si(value: float, unit: str = "", digits: int = 3) -> str:
-    """1.23e12 -> '1.23 T' + unit (SI prefixes, as the seed's tables print)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    # Rounded before the prefix is chosen: 999.9e6 reads 1 G, not 1e+03 M.
-    rounded = float(f"{value:.{digits}g}")
-    for scale, prefix in _PREFIXES:
-        if abs(rounded) >= scale:
-            return f"{value / scale:.{digits}g} {prefix}{unit}"
-    return f"{value:.{digits}g} {unit}".rstrip()
 
 
 def to_json(value: object) -> str:
@@ -82,35 +69,6 @@ def seconds(value: float) -> str:
         if rounded >= scale:
             return f"{value / scale:.3g} {unit}"
     return f"{value / 1e-9:.3g} ns"
-
-
-def changed_options(options: object, shown: tuple[str, ...] = ()) -> list[str]:
-    """'name=value' for every analysis option that differs from its default (nested
-    descriptions flattened), so a header says everything that changed the answer."""
-    from rooflens.core.options import AnalysisOptions
-
-    def flat(data: dict, out: dict) -> dict:
-        for key, value in data.items():
-            if key == "expert_quantization":
-                continue  # the checkpoint line says how the experts are stored
-            if isinstance(value, dict) and key != "calibration":
-                flat(value, out)
-            else:
-                out[key] = value
-        return out
-
-    default = flat(AnalysisOptions().model_dump(), {})
-    given = flat(options.model_dump(), {})  # type: ignore[attr-defined]
-    items = []
-    for key, value in given.items():
-        if key in shown or key == "calibration" or value == default.get(key):
-            continue
-        if key == "nm_sparsity":
-            value = ":".join(str(v) for v in value)
-        elif isinstance(value, list | tuple):
-            value = ",".join(str(v) for v in value) if value else "none"
-        items.append(f"{key}={value}")
-    return items
 
 
 # The columns of the operator table; the compact set fits an 80-column terminal.

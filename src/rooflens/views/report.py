@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from rooflens.core.results import Analysis
-from rooflens.formats import operator_label
+from rooflens.formats import analysis_facts, analysis_notes, operator_label
 
 ADVICE = {
     "memory": "memory-bound: fewer bytes help — quantize weights or the KV cache, fuse it with "
@@ -99,10 +99,15 @@ def sections(result: Analysis) -> dict[str, Any]:
         "Time per operator (decode)": _png(plots.operator_times(result, "decode")),
         "Time per operator (prefill)": _png(plots.operator_times(result, "prefill")),
     }
+    par = result.options.parallelism
     return {
         "title": f"{result.model.name} on {result.device.display_name or result.device.name}",
         "estimate": data["estimate"],
-        "inputs": data["inputs"],
+        # What `rooflens analyze` says under the same title: the facts and the notes.
+        "facts": analysis_facts(result),
+        "notes": analysis_notes(result),
+        "inputs": data["inputs"] | settings_beyond_inputs(result),
+        "per_device": par.devices * par.expert_token_groups > 1,
         "params": data["params"],
         "totals": totals,
         "memory": memory,
@@ -111,6 +116,32 @@ def sections(result: Analysis) -> dict[str, Any]:
         "operators": operators,
         "figures": figures,
     }
+
+
+def settings_beyond_inputs(result: Analysis) -> dict[str, Any]:
+    """The settings the report's table shows beside the analysis's inputs: the parallelism
+    (the memory and times are per device of it), the engine whose profile priced it and the
+    operators run as one."""
+    options = result.options
+    par = options.parallelism
+    profile = options.calibration
+    engine = getattr(profile, "engine", None)
+    if engine is not None:
+        engine = f"{engine} {getattr(profile, 'engine_version', '')}".strip()
+    elif profile is not None:
+        engine = profile.label
+    return {
+        "tp": par.tp,
+        "ep": par.ep,
+        "pp": par.pp,
+        "dp": par.dp,
+        "engine": engine,
+        "fusion": ",".join(options.fusion) if options.fusion else "none",
+    }
+
+
+def _memory_heading(s: dict[str, Any]) -> str:
+    return "Memory (bytes per device)" if s["per_device"] else "Memory (bytes)"
 
 
 def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
@@ -138,7 +169,12 @@ def to_html(result: Analysis) -> str:
         "padding:3px 7px;text-align:right}th{background:#eee}img{max-width:100%}</style>",
         "</head><body>",
         f"<h1>{html.escape(s['title'])}</h1>",
-        f"<p>{s['params']:,} parameters · {html.escape(s['estimate'])}</p>",
+        f"<p>{html.escape(' · '.join(s['facts']))}</p>",
+        *(
+            ["<ul>", *(f"<li>{html.escape(line)}</li>" for line in s["notes"]), "</ul>"]
+            if s["notes"]
+            else []
+        ),
         "<h2>Settings</h2>",
         # A setting left empty reads "—", as in the Markdown report (pandas writes "None").
         pd.DataFrame([{k: "—" if v is None else v for k, v in s["inputs"].items()}]).to_html(
@@ -146,7 +182,7 @@ def to_html(result: Analysis) -> str:
         ),
         "<h2>Totals</h2>",
         _fmt(s["totals"]).to_html(index=False),
-        "<h2>Memory (bytes)</h2>",
+        f"<h2>{_memory_heading(s)}</h2>",
         _fmt(s["memory"]).to_html(index=False),
     ]
     if s["generation"]:
@@ -179,8 +215,9 @@ def to_markdown(result: Analysis) -> str:
     parts = [
         f"# {s['title']}",
         "",
-        f"{s['params']:,} parameters · {s['estimate']}",
+        " · ".join(s["facts"]),
         "",
+        *([*(f"- {line}" for line in s["notes"]), ""] if s["notes"] else []),
         "## Settings",
         "",
         _md_table(pd.DataFrame([s["inputs"]])),
@@ -189,7 +226,7 @@ def to_markdown(result: Analysis) -> str:
         "",
         _md_table(s["totals"]),
         "",
-        "## Memory (bytes)",
+        f"## {_memory_heading(s)}",
         "",
         _md_table(s["memory"]),
         "",
