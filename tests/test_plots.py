@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import matplotlib.text as mtext
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -284,3 +287,91 @@ def test_the_timeline_shows_an_engine_idle_between_requests() -> None:
     first_gap = idle["start"].iloc[0]
     assert first_gap < 0.5 <= rows["start"].iloc[-1]
     timeline(result)  # draws
+
+
+def tick_labels(fig, axis) -> list[str]:
+    """The labels a drawn figure shows on one axis (ticks within its view), checked to stand
+    apart from one another."""
+    fig.canvas.draw()
+    lo, hi = sorted(axis.get_view_interval())
+    ticks = [
+        t
+        for t in axis.get_major_ticks()
+        if lo * (1 - 1e-9) <= t.get_loc() <= hi * (1 + 1e-9) and t.label1.get_text()
+    ]
+    boxes = [t.label1.get_window_extent() for t in ticks]
+    texts = [t.label1.get_text() for t in ticks]
+    assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2)), texts
+    return texts
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        (128, "", "128"),
+        (512, "", "512"),
+        (1024, "", "1k"),
+        (2048, "", "2k"),
+        (8192, "", "8k"),
+        (2000, "", "2k"),
+        (1500, "", "1.5k"),
+        (20, "", "20"),
+        (0.25, "", "0.25"),
+        (0.01, "", "0.01"),
+        (1.5e6, "", "1.5M"),
+        (1e14, "OP/s", "100 TOP/s"),
+        (5e9, "OP/s", "5 GOP/s"),
+    ],
+)
+def test_log_axes_read_in_plain_numbers(value, unit, text) -> None:
+    assert plots.plain_number(value, unit) == text
+
+
+def test_the_default_sequence_plot_labels_each_prompt_length_apart() -> None:
+    """Llama-2-7B's prompts of 128 to 2,048 tokens: each labelled as written (the x labels had
+    read 2×10², 3×10²4×10² and overlapped), the times and throughputs in plain numbers, at
+    least four of each."""
+    fig = plots.sequence_curves(LLAMA, "a6000", SETTINGS)
+    for ax in fig.axes:
+        assert tick_labels(fig, ax.xaxis) == ["128", "256", "512", "1k", "2k"]
+        y = tick_labels(fig, ax.yaxis)
+        assert len(y) >= 4 and all(label.replace(".", "").isdigit() for label in y)
+    assert tick_labels(fig, fig.axes[0].yaxis) == ["5", "6", "8", "10", "20"]
+
+
+def test_a_narrow_range_is_labelled_too() -> None:
+    """GPT-2's three prompts (its context holds no more): 128 and 512 had no label, and the
+    time per token (0.15 to 0.35 ms) only 0.2 and 0.3, as 2×10⁻¹ and 3×10⁻¹."""
+    fig = plots.sequence_curves("openai-community/gpt2", "a6000", SETTINGS)
+    latency, throughput = fig.axes
+    assert tick_labels(fig, latency.xaxis) == ["128", "256", "512"]
+    assert tick_labels(fig, latency.yaxis) == ["0.2", "0.25", "0.3"]
+    assert tick_labels(fig, throughput.yaxis) == ["3k", "4k", "5k", "6k"]
+
+
+def test_every_log_axis_is_labelled_alike() -> None:
+    """The roofline's decades (OP/s with SI prefixes), a batch axis of ten sizes and the
+    advisor's narrow Pareto plot: plain numbers, none overlapping."""
+    from rooflens.advisor.search import Advice, Target
+    from rooflens.serving import SLO
+    from rooflens.views.advisor_plots import pareto
+
+    fig = plots.roofline(rooflens.analyze(LLAMA, "a6000", prompt_len=2048))
+    ax = fig.axes[0]
+    assert tick_labels(fig, ax.xaxis) == ["0.01", "0.1", "1", "10", "100", "1k", "10k", "100k"]
+    assert tick_labels(fig, ax.yaxis) == [
+        "10 GOP/s", "100 GOP/s", "1 TOP/s", "10 TOP/s", "100 TOP/s"
+    ]  # fmt: skip
+    fig = plots.batch_curves("openai-community/gpt2", "a6000", {"A": {}}, prompt_len=128)
+    assert tick_labels(fig, fig.axes[0].xaxis)[::3] == ["1", "8", "64", "512"]
+    e2e = np.array([3.3, 4.0, 5.9, 12.0, 17.0, 9.0])
+    cost = np.array([2.3, 2.3, 1.15, 0.87, 0.58, 100.0])
+    table = pd.DataFrame(
+        {"e2e": e2e, "cost_per_million": cost, "feasible": True, "device": "b200",
+         "devices": [16, 16, 8, 6, 4, 1], "w_bits": 4,
+         "pareto": [True, False, True, True, True, False]}
+    )  # fmt: skip
+    fig = pareto(Advice(table=table, rank="cost", target=Target(), slo=SLO()))
+    ax = fig.axes[0]
+    assert tick_labels(fig, ax.xaxis) == ["4", "5", "6", "8", "10"]
+    assert tick_labels(fig, ax.yaxis) == ["0.5", "1", "2", "5", "10", "20", "50", "100"]

@@ -7,7 +7,7 @@ import os
 from matplotlib.figure import Figure
 
 from rooflens.advisor.search import Advice
-from rooflens.views.plots import _save, plt
+from rooflens.views.plots import _save, log_axis, plt
 
 
 def pareto(advice: Advice, path: str | os.PathLike[str] | None = None) -> Figure:
@@ -34,8 +34,8 @@ def pareto(advice: Advice, path: str | os.PathLike[str] | None = None) -> Figure
         ax.text(0.5, 0.5, "no setup meets the objectives", ha="center", va="center",
                 transform=ax.transAxes)  # fmt: skip
     else:
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        log_axis(ax.xaxis)
+        log_axis(ax.yaxis)
         ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     t = advice.target

@@ -18,8 +18,9 @@ import matplotlib.pyplot as plt
 import matplotlib.text as mtext
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Patch
-from matplotlib.ticker import EngFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
 from rooflens.api import analyze, resolve_model
 from rooflens.core.analysis import prompt_room as core_prompt_room
@@ -42,6 +43,113 @@ def _save(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
     if path is not None:
         fig.savefig(path, dpi=120, bbox_inches="tight")
     return fig
+
+
+_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def plain_number(value: float, unit: str = "") -> str:
+    """A log axis' tick label as people write the number: 0.2, 20, 512, 2k, 1.5M (three
+    significant digits at most, SI prefixes from a thousand on), never 2×10¹. A whole multiple
+    of 1,024 below a million is written in 1,024s (4,096 tokens: 4k), as sizes are."""
+    if value >= 1024 and value < 1024**2 and float(value).is_integer() and value % 1024 == 0:
+        return f"{int(value) // 1024}k{unit}"
+    for scale, prefix in _PREFIXES:
+        if abs(value) >= scale * (1 - 1e-9):
+            return f"{value / scale:.3g}{' ' if unit else ''}{prefix}{unit}"
+    return f"{value:.3g}{' ' if unit else ''}{unit}"
+
+
+# The mantissas a log axis' labelled ticks may take in each decade, densest first.
+_MANTISSAS = (
+    (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9),
+    (1, 1.5, 2, 3, 4, 5, 6, 8),
+    (1, 2, 3, 4, 5, 6, 8),
+    (1, 2, 5),
+    (1,),
+)
+# A log axis is labelled with at least this many ticks where their labels fit.
+MIN_LABELS = 4
+
+
+class LogTicks(LogLocator):
+    """The labelled ticks of a log axis: the fewest nice numbers (powers of ten; 1, 2 and 5
+    times them; denser on a narrow range) that put at least MIN_LABELS in view, or as many as
+    fit; every n-th decade where even decades' labels would collide. Given `values` (the sizes
+    a curve is drawn at): those values, every k-th where all would collide. Whether labels
+    collide is measured on the axis' length in pixels against each label's width (x) or
+    height (y), estimated from its characters and the tick font size, so no draw is needed."""
+
+    def __init__(self, values: Any = None, unit: str = "") -> None:
+        super().__init__()
+        self.values = None if values is None else np.unique(np.asarray(values, dtype=float))
+        self.unit = unit
+
+    def __call__(self) -> Any:
+        vmin, vmax = self.axis.get_view_interval()
+        return self.tick_values(vmin, vmax)
+
+    def tick_values(self, vmin: float, vmax: float) -> Any:
+        lo, hi = sorted((float(vmin), float(vmax)))
+        if not (hi > 0 and np.isfinite(lo) and np.isfinite(hi)):
+            return np.array([])
+        lo = max(lo, hi * 1e-12)
+        if self.values is not None:
+            shown = self.values[(self.values >= lo * (1 - 1e-9)) & (self.values <= hi * (1 + 1e-9))]
+            for k in range(1, max(len(shown), 1) + 1):
+                if self._fit(shown[::k], lo, hi):
+                    return shown[::k]
+            return shown[:1]
+        first, last = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
+        decades = np.arange(first, last + 1)
+
+        def within(ticks: np.ndarray) -> np.ndarray:
+            return ticks[(ticks >= lo * (1 - 1e-9)) & (ticks <= hi * (1 + 1e-9))]
+
+        nice = [within((10.0 ** decades[:, None] * np.asarray(m)).ravel()) for m in _MANTISSAS]
+        fitting = [t for t in nice if self._fit(t, lo, hi)]
+        if fitting:
+            # The sparsest that labels enough, else the densest whose labels fit.
+            enough = [t for t in fitting if len(t) >= MIN_LABELS]
+            return enough[-1] if enough else fitting[0]
+        # Decades too close for their labels: every n-th one.
+        for n in range(2, len(decades) + 1):
+            ticks = within(10.0 ** decades[decades % n == 0])
+            if self._fit(ticks, lo, hi):
+                return ticks
+        return within(10.0**decades)[:1]
+
+    def _fit(self, ticks: np.ndarray, lo: float, hi: float) -> bool:
+        """Whether these ticks' labels stand apart along the axis."""
+        if len(ticks) < 2 or self.axis is None:
+            return True
+        axes = self.axis.axes
+        horizontal = self.axis.axis_name == "x"
+        box = axes.get_window_extent()
+        length = box.width if horizontal else box.height
+        font = matplotlib.rcParams["xtick.labelsize" if horizontal else "ytick.labelsize"]
+        size = FontProperties(size=font).get_size_in_points() * axes.figure.dpi / 72
+        at = (np.log10(ticks) - np.log10(lo)) / max(np.log10(hi) - np.log10(lo), 1e-12) * length
+        if horizontal:
+            # Characters average about 0.6 em; a gap of half an em between labels.
+            widths = np.array([0.6 * size * len(plain_number(t, self.unit)) for t in ticks])
+            room = (widths[1:] + widths[:-1]) / 2 + 0.5 * size
+        else:
+            room = np.full(len(ticks) - 1, 1.6 * size)
+        return bool(np.all(np.diff(at) >= room))
+
+
+def log_axis(axis: Any, values: Any = None, unit: str = "") -> None:
+    """Put one axis (ax.xaxis or ax.yaxis) on a log scale labelled in plain numbers (128, 2k,
+    0.2; `unit` after an SI prefix: 1 TOP/s) at LogTicks' ticks; the minor ticks mark the
+    grid unlabelled. Every log axis of rooflens' figures goes through here."""
+    ax = axis.axes
+    (ax.set_xscale if axis.axis_name == "x" else ax.set_yscale)("log")
+    axis.set_major_locator(LogTicks(values, unit))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: plain_number(v, unit)))
+    axis.set_minor_formatter(NullFormatter())
+    if values is not None:  # the sizes drawn are the grid: no lines between them
+        axis.set_minor_locator(NullLocator())
 
 
 def roofline(result: Analysis, path: str | os.PathLike[str] | None = None) -> Figure:
@@ -76,14 +184,13 @@ def roofline(result: Analysis, path: str | os.PathLike[str] | None = None) -> Fi
             label=f"{stage} operators",
         )
     _label_points(ax, rows)
+    log_axis(ax.xaxis)
+    log_axis(ax.yaxis, unit="OP/s")
     ax.set(
-        xscale="log",
-        yscale="log",
         xlabel="arithmetic intensity (OP/byte)",
         ylabel="attainable performance (OP/s)",
         title=f"{result.model.name} on {device.display_name or device.name}: roofline",
     )
-    ax.yaxis.set_major_formatter(EngFormatter(unit="OP/s"))
     ax.grid(True, which="both", lw=0.3)
     ax.legend(fontsize=8, loc="lower right")
     _separate_labels(fig, ax)
@@ -194,9 +301,11 @@ def _curves(
             "gen_len", fixed["gen_len"], "at least 2: one token has no time per output token"
         )
     name = "batch size" if axis == "batch" else "prompt length (tokens)"
-    lat.set(xscale="log", yscale="log", xlabel=name, ylabel="time per output token (ms)")
-    thr.set(xscale="log", yscale="log", xlabel=name, ylabel="throughput (tokens/s)")
+    lat.set(xlabel=name, ylabel="time per output token (ms)")
+    thr.set(xlabel=name, ylabel="throughput (tokens/s)")
     for ax in (lat, thr):
+        log_axis(ax.xaxis, values)
+        log_axis(ax.yaxis)
         ax.grid(True, which="both", lw=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"{title} (points that do not fit in memory are left out)")

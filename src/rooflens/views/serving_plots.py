@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from rooflens.serving.results import SimulationResult
 from rooflens.serving.simulate import CapacityResult
-from rooflens.views.plots import GRAYS, STYLES, _save, plt
+from rooflens.views.plots import GRAYS, STYLES, _save, log_axis, plt
 
 Path = str | os.PathLike[str] | None
 
@@ -78,7 +78,7 @@ def latency_cdf(results: Mapping[str, SimulationResult], path: Path = None) -> F
     tpot_ax.set_xlabel("time per output token (ms)")
     for ax in (ttft_ax, tpot_ax):
         ax.set_ylabel("requests (%)")
-        ax.set_xscale("log")
+        log_axis(ax.xaxis)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -100,7 +100,7 @@ def capacity_curve(capacity: CapacityResult, path: Path = None) -> Figure:
             )
         ax.set_xlabel("arrival rate (requests/s)")
         ax.set_ylabel(f"{col.replace('_p', ' p')} ({unit})")
-        ax.set_yscale("log")
+        log_axis(ax.yaxis)
         ax.grid(True, which="both", alpha=0.3)
     slo = capacity.result.slo if capacity.result is not None else None
     if slo is not None:
