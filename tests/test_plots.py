@@ -375,3 +375,21 @@ def test_every_log_axis_is_labelled_alike() -> None:
     ax = fig.axes[0]
     assert tick_labels(fig, ax.xaxis) == ["4", "5", "6", "8", "10"]
     assert tick_labels(fig, ax.yaxis) == ["0.5", "1", "2", "5", "10", "20", "50", "100"]
+
+
+def test_long_setting_names_under_the_memory_bars_stand_apart() -> None:
+    """Six settings with names of up to 24 characters: each name is broken into lines as wide
+    as its bar's share of the axis (they had run into one another), and reads as given."""
+    settings = {
+        "BF16 baseline long label": {},
+        "W8 KV8 quantized": {"w_bits": 8, "kv_bits": 8},
+        "W4 group128 KV4": {"w_bits": 4, "group_size": 128, "kv_bits": 4},
+        "W4 TP2": {"w_bits": 4, "tp": 2},
+        "W3": {"w_bits": 3},
+        "an_unbroken_name_of_thirty_chars": {"w_bits": 2},
+    }
+    fig = plots.memory_bars(LLAMA, "rtx-4090", settings)
+    labels = tick_labels(fig, fig.axes[0].xaxis)
+    assert [" ".join(label.split("\n")) for label in labels][:5] == list(settings)[:5]
+    assert "".join(labels[5].split("\n")) == "an_unbroken_name_of_thirty_chars"
+    assert labels[0] == "BF16 baseline\nlong label" and labels[3] == "W4 TP2"
