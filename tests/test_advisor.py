@@ -740,3 +740,13 @@ def test_verify_spends_its_checks_on_picks_the_simulator_can_run() -> None:
     meet = int(checked["feasible"].sum()) - refuted
     line = _tally(replace(advice, table=checked))
     assert line == f"{meet} setups meet the SLO; {total - meet} do not."
+
+
+def test_the_pareto_plot_names_the_model_what_priced_it_and_the_load() -> None:
+    """The plot's title had said only the load; the advice now carries its model's name."""
+    from rooflens.views.advisor_plots import pareto
+
+    advice = advise(LLAMA_8B, CHAT, SLO(ttft=2, tpot=0.06), devices=["h100-sxm", "l40s"])
+    assert advice.model == LLAMA_8B
+    title = pareto(advice).axes[0].get_title()
+    assert title == f"{LLAMA_8B}, roofline bound\n20 req/s, 1000+300 tokens"

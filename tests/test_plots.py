@@ -130,7 +130,9 @@ def test_plot_fixed_prompt_defaults_to_what_the_context_leaves(tmp_path) -> None
     out = str(tmp_path / "b.png")
     res = CliRunner().invoke(app, ["plot", "batch", "gpt2", "-H", "a6000", "-o", out])
     assert res.exit_code == 0, res.output
-    assert _last_figure()._suptitle.get_text().startswith("gpt2: prompt 897, 128 generated")
+    title = _last_figure().get_suptitle().splitlines()
+    assert title[0].startswith("openai-community/gpt2 on NVIDIA RTX A6000 48GB")
+    assert title[1].startswith("prompt 897, 128 generated")
 
 
 def test_plot_and_compare_take_the_long_context_flag_their_errors_name(tmp_path) -> None:
@@ -393,3 +395,29 @@ def test_long_setting_names_under_the_memory_bars_stand_apart() -> None:
     assert [" ".join(label.split("\n")) for label in labels][:5] == list(settings)[:5]
     assert "".join(labels[5].split("\n")) == "an_unbroken_name_of_thirty_chars"
     assert labels[0] == "BF16 baseline\nlong label" and labels[3] == "W4 TP2"
+
+
+def test_each_plot_names_the_model_the_device_and_what_priced_it() -> None:
+    """Titles that say what a figure shows: the batch, sequence and memory plots had named the
+    model alone, the operator plot neither the device nor the engine."""
+    a6000 = "meta-llama/Llama-2-7b-hf on NVIDIA RTX A6000 48GB, roofline bound"
+    fig = plots.batch_curves(LLAMA, "a6000", SETTINGS, batches=[1, 8])
+    assert fig.get_suptitle().splitlines() == [
+        a6000, "prompt 1024, 128 generated tokens; points that do not fit in memory are left out"
+    ]  # fmt: skip
+    fig = plots.sequence_curves(LLAMA, "a6000", SETTINGS, prompt_lens=[128, 512])
+    assert fig.get_suptitle().splitlines()[0] == a6000
+    fig = plots.memory_bars(LLAMA, "a6000", {"W16": {}, "W4 TP2": {"w_bits": 4, "tp": 2}})
+    assert fig.axes[0].get_title().splitlines() == [a6000, "batch 1, context 2175; per device"]
+    fig = plots.memory_bars(LLAMA, "a6000", {"TP2": {"tp": 2}})
+    assert fig.axes[0].get_title().endswith("; per device of 2")
+    # Series priced apart: each label says its own, the title only the model and device.
+    mixed = {"vLLM": {"engine": "vllm"}, "roofline": {}}
+    fig = plots.batch_curves("Qwen/Qwen3-30B-A3B", "h200", mixed, batches=[1, 8])
+    assert fig.get_suptitle().startswith("Qwen/Qwen3-30B-A3B on NVIDIA H200 SXM 141GB\n")
+    result = rooflens.analyze("Qwen/Qwen3-30B-A3B", "h200", engine="vllm", tp=2, batch=8)
+    title = plots.operator_times(result, "decode").axes[0].get_title().splitlines()
+    assert title[0].startswith("Qwen/Qwen3-30B-A3B on NVIDIA H200 SXM 141GB, calibrated estimate")
+    assert "vllm" in title[0] and title[1] == "decode: time per operator"
+    roof = plots.roofline(rooflens.analyze(LLAMA, "a6000")).axes[0].get_title()
+    assert roof == f"{a6000}\nroofline"

@@ -404,3 +404,45 @@ def test_a_bad_trace_row_is_named(tmp_path) -> None:
     res = runner.invoke(app, ["simulate", LLAMA, "-H", "h100", "--trace", str(trace)])
     assert res.exit_code == 2
     assert "expected output_len a positive whole number (row 2: -3)" in res.output
+
+
+def test_the_timeline_says_what_ran_and_names_each_engine_by_its_role(
+    tmp_path, monkeypatch
+) -> None:
+    """A disaggregated run's legend had read engine 0, 1, 2: the prefill engine and the two
+    decode engines are named so, and the title (which had none) says the model, the device,
+    what priced it and the pools, as the summary's title does."""
+    workload = Workload(requests=30, arrivals=ArrivalProcess(rate=10), seed=1)
+    cluster = ClusterConfig(disaggregated=True, prefill_replicas=1, decode_replicas=2)
+    result = rooflens.simulate(LLAMA, "h100", workload, cluster=cluster)
+    fig = serving_plots.timeline(result, title="the title")
+    running = fig.axes[0]
+    assert [line.get_label() for line in running.get_lines()] == [
+        "prefill 0", "decode 0", "decode 1"
+    ]  # fmt: skip
+    assert fig.get_suptitle() == "the title\ndisaggregated: 1 prefill and 2 decode replicas"
+    two = rooflens.simulate(LLAMA, "h100", workload, cluster=ClusterConfig(replicas=2))
+    fig = serving_plots.timeline(two)
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["replica 0", "replica 1"]
+    assert fig.get_suptitle() == "roofline bound\n2 replicas"
+    # The command line titles its figures as its summary.
+    titles = []
+    for name in ("timeline", "capacity_curve"):
+        draw = getattr(serving_plots, name)
+        monkeypatch.setattr(
+            serving_plots, name, lambda *a, draw=draw: titles.append(draw(*a).get_suptitle())
+        )
+    png = str(tmp_path / "t.png")
+    assert (
+        runner.invoke(app, ["simulate", LLAMA, "-H", "h100-sxm", *SMALL, "--plot", png]).exit_code
+        == 0
+    )
+    capacity = [*SMALL[:2], "--capacity", "--slo", "ttft=1s,tpot=50ms"]
+    assert (
+        runner.invoke(
+            app, ["simulate", LLAMA, "-H", "h100-sxm", *capacity, "--plot", png]
+        ).exit_code
+        == 0
+    )
+    head = "meta-llama/Llama-2-7b-hf on NVIDIA H100 SXM5 80GB, roofline bound"
+    assert titles == [f"{head}\n1 replica", head]

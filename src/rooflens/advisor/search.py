@@ -484,6 +484,8 @@ class Advice:
     # the release asked for (None: the newest tables).
     engine: str | None = None
     engine_version: str | None = None
+    # The model advised on (its name), for what shows the advice to say.
+    model: str | None = None
 
     @property
     def feasible(self) -> pd.DataFrame:
@@ -689,7 +691,7 @@ def advise(
     # Every setup says whether it was priced (a priced setup's row carries no flag).
     table = pd.DataFrame(rows)
     table["priced"] = table["priced"].fillna(True).astype(bool) if "priced" in table else True
-    return _rank(table, rank, budget, target, slo, engine, engine_version)
+    return replace(_rank(table, rank, budget, target, slo, engine, engine_version), model=spec.name)
 
 
 def _rank(

@@ -333,13 +333,12 @@ def simulate(
         )  # fmt: skip
     if requests_out:
         result.requests.to_csv(requests_out, index=False)
+    title = f"{model} on {device.display_name or device.name}, {result.estimate}"
     if plot:
         from rooflens.views import serving_plots  # matplotlib: only when drawing
 
-        serving_plots.timeline(result, plot)
-    _print(
-        result, output_format, f"{model} on {device.display_name or device.name}, {result.estimate}"
-    )
+        serving_plots.timeline(result, plot, title)
+    _print(result, output_format, title)
 
 
 def _trace_alone(given: dict[str, tuple[object, object]]) -> None:
@@ -380,7 +379,9 @@ def _capacity(
     if plot:
         from rooflens.views import serving_plots
 
-        serving_plots.capacity_curve(found, plot)
+        serving_plots.capacity_curve(
+            found, plot, f"{model} on {device.display_name or device.name}, {found.estimate}"
+        )
     if output_format is OutputFormat.json:
         sys.stdout.write(fmt.to_json(found.to_dict()))
     elif output_format is OutputFormat.csv:

@@ -401,6 +401,8 @@ class CapacityResult:
     # replicas, so every rate tried holds the SLO), or why the one found may not hold (its
     # requests arrive over too few latencies to reach a steady state: `steady_caveat`).
     warning: str | None = None
+    # What priced every run (the analyzer's estimate), found or not.
+    estimate: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """What `rooflens simulate --capacity -f json` writes, JSON-ready (NaN as None)."""
@@ -478,7 +480,7 @@ def find_capacity(
             f"even as one burst (tried up to {rate:.4g} requests/s, served {served:.4g}/s); "
             "simulate more requests"
         )
-        return CapacityResult(math.nan, None, pd.DataFrame(probes), warning)
+        return CapacityResult(math.nan, None, pd.DataFrame(probes), warning, options.estimate)
 
     low, high = 0.0, workload.arrivals.rate
     best: SimulationResult | None = None
@@ -504,13 +506,16 @@ def find_capacity(
             f"no capacity found: the SLO fails at every rate tried, down to {slowest:.3g} "
             "requests/s (requests nearly alone)"
         )
-        return CapacityResult(math.nan, None, pd.DataFrame(probes), warning)
+        return CapacityResult(math.nan, None, pd.DataFrame(probes), warning, options.estimate)
     # The bisection's answer passes the same test: a rate found between two doublings can
     # still be one the replicas only absorb as a burst (48 requests/s served at 22.5/s).
     if (found := burst(low, best)) is not None:
         return found
     caveat = steady_caveat(workload.requests, low, best)
-    return CapacityResult(rate=low, result=best, probes=pd.DataFrame(probes), warning=caveat)
+    return CapacityResult(
+        rate=low, result=best, probes=pd.DataFrame(probes), warning=caveat,
+        estimate=options.estimate,
+    )  # fmt: skip
 
 
 # A rate is held in a steady state only when its requests keep arriving for this many mean

@@ -12,7 +12,8 @@ from rooflens.views.plots import _save, log_axis, plt
 
 def pareto(advice: Advice, path: str | os.PathLike[str] | None = None) -> Figure:
     """Every feasible setup at (end-to-end latency, cost per million tokens); the front of
-    setups no other beats on both is joined, and the best pick named."""
+    setups no other beats on both is joined, and the best pick named. The title says the model,
+    what priced the setups (an engine's profiles or the roofline bounds) and the load."""
     ok = advice.feasible.dropna(subset=["cost_per_million", "e2e"])
     fig, ax = plt.subplots(figsize=(8, 5.5))
     ax.scatter(ok["e2e"], ok["cost_per_million"], marker="o", facecolors="white",
@@ -39,6 +40,8 @@ def pareto(advice: Advice, path: str | os.PathLike[str] | None = None) -> Figure
         ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     t = advice.target
-    ax.set_title(f"{t.rate:g} req/s, {t.prompt_len}+{t.output_len} tokens", fontsize=10)
+    load = f"{t.rate:g} req/s, {t.prompt_len}+{t.output_len} tokens"
+    what = f"{advice.model}, " if advice.model else ""
+    ax.set_title(f"{what}{advice.estimate}\n{load}", fontsize=10)
     fig.tight_layout()
     return _save(fig, path)

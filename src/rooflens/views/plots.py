@@ -190,7 +190,7 @@ def roofline(result: Analysis, path: str | os.PathLike[str] | None = None) -> Fi
     ax.set(
         xlabel="arithmetic intensity (OP/byte)",
         ylabel="attainable performance (OP/s)",
-        title=f"{result.model.name} on {device.display_name or device.name}: roofline",
+        title=f"{subject([result])}\nroofline",
     )
     ax.grid(True, which="both", lw=0.3)
     ax.legend(fontsize=8, loc="lower right")
@@ -268,9 +268,11 @@ def _curves(
 ) -> Figure:
     fig, (lat, thr) = plt.subplots(1, 2, figsize=(11, 4.5))
     fitted = timed = False
+    results = []
     for i, (label, options) in enumerate(settings.items()):
         style, marker = STYLES[i % len(STYLES)]
         result = analyze(model, hardware, **{**fixed, axis: values}, **options)
+        results.append(result)
         gen = result.generation or {}
         # Settings that do not fit the device's memory at a point leave a gap there.
         fits = np.asarray(result.memory["generation"].fits)
@@ -309,7 +311,10 @@ def _curves(
         log_axis(ax.yaxis)
         ax.grid(True, which="both", lw=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"{title} (points that do not fit in memory are left out)")
+    fig.suptitle(
+        f"{subject(results)}\n{title}; points that do not fit in memory are left out",
+        fontsize="medium",
+    )
     fig.tight_layout()
     return _save(fig, path)
 
@@ -354,7 +359,7 @@ def batch_curves(
         settings,
         {"prompt_len": prompt_len, "gen_len": gen_len},
         path,
-        f"{_name(model)}: prompt {prompt_len}, {gen_len} generated tokens",
+        f"prompt {prompt_len}, {gen_len} generated tokens",
     )
 
 
@@ -380,7 +385,7 @@ def sequence_curves(
         settings,
         {"batch": batch, "gen_len": gen_len},
         path,
-        f"{_name(model)}: batch {batch}, {gen_len} generated tokens",
+        f"batch {batch}, {gen_len} generated tokens",
     )
 
 
@@ -402,10 +407,13 @@ def memory_bars(
     labels = list(settings)
     parts = {"weights": [], "KV cache": [], "activations": []}
     capacity = 0.0
+    results = []
     for options in settings.values():
-        mem = analyze(
+        result = analyze(
             model, hardware, batch=batch, prompt_len=prompt_len, gen_len=gen_len, **options
-        ).memory["generation"]
+        )
+        results.append(result)
+        mem = result.memory["generation"]
         parts["weights"].append(float(mem.weights) / 1e9)
         parts["KV cache"].append(float(mem.kv_cache) / 1e9)
         parts["activations"].append(float(mem.activations) / 1e9)
@@ -421,7 +429,8 @@ def memory_bars(
     ax.axhline(capacity / 1e9, color="black", linestyle="--", label="device capacity")
     ax.set(
         ylabel="memory (GB)",
-        title=f"{_name(model)}: batch {batch}, context {prompt_len + gen_len - 1}",
+        title=f"{subject(results)}\nbatch {batch}, context {prompt_len + gen_len - 1}"
+        + _per_device(results),
     )
     ax.legend(fontsize=8)
     return _save(fig, path)
@@ -473,9 +482,32 @@ def operator_times(
             markersize=12, markeredgewidth=2, label="roofline time",
         )  # fmt: skip
         handles.append(mark)
-    ax.set(xlabel="time per step (ms)", title=f"{result.model.name}: {stage}, time per operator")
+    ax.set(xlabel="time per step (ms)", title=f"{subject([result])}\n{stage}: time per operator")
     ax.legend(handles=handles, fontsize=8, loc="lower right")
     return _save(fig, path)
+
+
+def subject(results: list[Analysis]) -> str:
+    """What a figure's title says it shows: the model on the device, and what priced it (the
+    engine's profile, or the roofline bound) where every series shares it; each series' label
+    says its own otherwise."""
+    first = results[0]
+    device = first.device.display_name or first.device.name
+    estimates = {r.options.estimate for r in results}
+    priced = f", {estimates.pop()}" if len(estimates) == 1 else ""
+    return f"{first.model.name} on {device}{priced}"
+
+
+def _per_device(results: list[Analysis]) -> str:
+    """'; per device of 8' where the settings spread the model over 8 devices (memory is per
+    device), '; per device' where they differ, nothing on one device."""
+    counts = set()
+    for result in results:
+        par = result.options.parallelism
+        counts.add(par.devices * par.expert_token_groups)
+    if counts == {1}:
+        return ""
+    return f"; per device of {counts.pop()}" if len(counts) == 1 else "; per device"
 
 
 def _name(model: Any) -> str:

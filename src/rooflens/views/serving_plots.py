@@ -17,14 +17,36 @@ from rooflens.views.plots import GRAYS, STYLES, _save, log_axis, plt
 Path = str | os.PathLike[str] | None
 
 
-def timeline(result: SimulationResult, path: Path = None) -> Figure:
-    """Requests in the running batch, KV-cache use and queue length over time (every engine)."""
+def engine_name(result: SimulationResult, engine: int) -> str:
+    """An engine of the timeline by its role: 'replica 1', or in a disaggregated cluster
+    'prefill 0' and 'decode 1' (each pool numbered from 0)."""
+    if result.decode_from == 0:
+        return f"replica {engine}"
+    if engine < result.decode_from:
+        return f"prefill {engine}"
+    return f"decode {engine - result.decode_from}"
+
+
+def pools(result: SimulationResult) -> str:
+    """The engines a run had, in words: '2 replicas', or '1 prefill and 2 decode replicas'."""
+    if result.decode_from == 0:
+        return f"{result.replicas} replica{'s' if result.replicas > 1 else ''}"
+    return (
+        f"disaggregated: {result.decode_from} prefill and {result.replicas - result.decode_from} "
+        "decode replicas"
+    )
+
+
+def timeline(result: SimulationResult, path: Path = None, title: str | None = None) -> Figure:
+    """Requests in the running batch, KV-cache use and queue length over time (every engine,
+    named by its role); `title`: what ran (the model on the device, what priced it), above
+    the engines the run had."""
     line = result.timeline.sort_values("start", kind="stable")
     fig, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
     t = line["start"].to_numpy()
     for engine, rows in line.groupby("engine"):
         style, _ = STYLES[int(engine) % len(STYLES)]
-        label = f"engine {engine}"
+        label = engine_name(result, int(engine))
         rows = with_idle(rows)
         axes[0].step(
             rows["start"], rows["running"], where="post", linestyle=style, color="0.2", label=label
@@ -41,6 +63,8 @@ def timeline(result: SimulationResult, path: Path = None) -> Figure:
         axes[0].legend(fontsize=8)
     if len(t):
         axes[2].set_xlim(0, float(t.max()))
+    head = result.estimate if title is None else title
+    fig.suptitle(f"{head}\n{pools(result)}", fontsize="medium")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -85,9 +109,10 @@ def latency_cdf(results: Mapping[str, SimulationResult], path: Path = None) -> F
     return _save(fig, path)
 
 
-def capacity_curve(capacity: CapacityResult, path: Path = None) -> Figure:
+def capacity_curve(capacity: CapacityResult, path: Path = None, title: str | None = None) -> Figure:
     """The capacity search's probes: TTFT and TPOT percentiles against the arrival rate, the
-    SLO and the capacity found."""
+    SLO and the capacity found; `title`: what ran (the model on the device, what priced it;
+    by default what priced it alone); the warning, if any, under the plots."""
     probes = capacity.probes.sort_values("rate")
     ttft_col = next(c for c in probes.columns if c.startswith("ttft_p"))
     tpot_col = next(c for c in probes.columns if c.startswith("tpot_p"))
@@ -108,7 +133,10 @@ def capacity_curve(capacity: CapacityResult, path: Path = None) -> Figure:
         tpot_ax.axhline(slo.tpot * 1e3, color="0.5", linestyle=":", label="SLO")
     for ax in (ttft_ax, tpot_ax):
         ax.legend(fontsize=8)
+    head = capacity.estimate if title is None else title
+    if head:
+        fig.suptitle(head, fontsize="medium")
     if capacity.warning is not None:  # why none was found, or the caveat on the one found
-        fig.suptitle(capacity.warning, fontsize=8, wrap=True)
+        fig.text(0.5, 0.0, capacity.warning, fontsize=8, wrap=True, ha="center", va="top")
     fig.tight_layout()
     return _save(fig, path)
