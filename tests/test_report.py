@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -154,3 +155,54 @@ def test_a_report_says_what_analyze_says_of_its_settings_and_devices(tmp_path) -
     page = html_out.read_text()
     assert "<li>8 devices: weights, KV cache and times are per device" in page
     assert "<h2>Memory (bytes per device)</h2>" in page and "<th>engine</th>" in page
+
+
+def _md_rows(text: str, heading: str) -> list[dict[str, str]]:
+    """The first table under a Markdown heading, as rows of cells by column."""
+    after = text.split(heading + "\n", 1)[1].split("\n|", 1)[1]
+    lines = ("|" + after).split("\n\n", 1)[0].splitlines()
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    head, _, *rows = cells
+    return [dict(zip(head, row, strict=True)) for row in rows]
+
+
+def test_a_report_takes_what_analyze_adds_beside_the_analysis(tmp_path) -> None:
+    """The report had no --images, --draft/--medusa/--mtp (with --gamma, --alpha,
+    --tree-width), --hourly-price or --grid-intensity: it takes them as analyze does (the
+    same declarations, the same estimate) and shows energy and cost, speculative decoding and
+    a vision stage with the figures analyze's JSON holds."""
+    args = ["deepseek-ai/DeepSeek-V3", "-H", "h200-sxm", "--tp", "8", "--gen-len", "128",
+            "--mtp", "--hourly-price", "3", "--grid-intensity", "400"]  # fmt: skip
+    analyzed = CliRunner().invoke(app, ["analyze", *args, "-f", "json"])
+    data = json.loads(analyzed.output)
+    out = tmp_path / "ds.md"
+    res = CliRunner().invoke(app, ["report", *args, "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    heading = "## Energy and cost (W, J, USD, gCO2e)"
+    assert text.split(heading + "\n\n")[1].startswith("at $3 per device-hour, 400 gCO2e/kWh\n")
+    (economics,) = _md_rows(text, heading)
+    assert economics == {k: f"{v:.4g}" for k, v in data["economics"].items()}
+    heading = "## Speculative decoding (seconds, bytes)"
+    assert "\nspeculative decoding: its MTP module, γ=4, α=0.8\n" in text.split(heading)[1]
+    (spec,) = _md_rows(text, heading)
+    assert spec["speedup"] == f"{data['speculative']['speedup']:.4g}"
+    (generation,) = _md_rows(text, "### Generation, with speculative decoding")
+    expected = data["speculative"]["generation"]["cost_per_million_output"]
+    assert generation["cost_per_million_output"] == f"{expected:.4g}"
+    # Speculation's figures without a drafter are refused, as analyze refuses them.
+    bad = CliRunner().invoke(
+        app, ["report", LLAMA, "-H", "a6000", "--alpha", "0.7", "-o", str(tmp_path / "x.md")]
+    )
+    assert bad.exit_code == 2 and "--alpha=0.7 is invalid: expected left out without" in bad.output
+    # Images: the vision encoder's stage, its bottlenecks and its operator plot.
+    vl = tmp_path / "vl.md"
+    args = ["report", "Qwen/Qwen3-VL-4B-Instruct", "-H", "h100-sxm", "--images", "2", "-o", str(vl)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    text = vl.read_text()
+    assert " · prompt 2048 (4096 prefilled) · " in text.splitlines()[2]
+    assert [row["stage"] for row in _md_rows(text, "## Totals")] == ["vision", "prefill", "decode"]
+    assert {row["stage"] for row in _md_rows(text, "## Bottlenecks and what would help")} == {
+        "vision", "prefill", "decode"
+    }  # fmt: skip
+    assert "## Time per operator (vision)" in text

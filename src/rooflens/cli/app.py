@@ -16,12 +16,21 @@ from rich.text import Text
 from rooflens.api import check_sweep_size, operator_rows, resolve_device, resolve_model
 from rooflens.cli import format as fmt
 from rooflens.cli.common import (
+    AlphaOpt,
+    DraftOpt,
     FormatOpt,
+    GammaOpt,
+    GridIntensityOpt,
     HardwareOpt,
+    HourlyPriceOpt,
+    ImagesOpt,
     LongContextOpt,
+    MedusaOpt,
     ModelArg,
+    MtpOpt,
     OutputFormat,
     Stage,
+    TreeWidthOpt,
     WideOpt,
     _clean_errors,
     _console,
@@ -32,8 +41,11 @@ from rooflens.cli.common import (
     _settings,
     analysis_options,
     app,
+    drafter_words,
     err_console,
     parse_sizes,
+    speculation_estimate,
+    speculation_given,
     usage_error_line,
 )
 from rooflens.core.analysis import default_prompt_len
@@ -43,7 +55,6 @@ from rooflens.core.speculative import (
     ACCEPTANCE,
     DRAFT_TOKENS,
     TREE_WIDTH,
-    speculative_generation,
 )
 from rooflens.formats import analysis_facts, analysis_notes
 from rooflens.hardware.catalog import catalog
@@ -74,86 +85,30 @@ def analyze(
     gen_len: Annotated[
         int | None, typer.Option(help="Generated tokens: adds TTFT, TPOT, latency and throughput.")
     ] = None,
-    images: Annotated[
-        int,
-        typer.Option(
-            min=0,
-            help="Images per request (multimodal models): the vision encoder runs as a stage "
-            "before the prefill, which reads the images' tokens.",
-        ),
-    ] = 0,
+    images: ImagesOpt = 0,
     stage: Annotated[Stage, typer.Option(help="Which stage's operators to show.")] = Stage.all,
-    draft: Annotated[
-        str | None,
-        typer.Option(
-            help="Speculative decoding with this draft model: adds its estimate at this point."
-        ),
-    ] = None,
-    medusa: Annotated[
-        bool,
-        typer.Option(help="Speculative decoding with Medusa heads (instead of a draft model)."),
-    ] = False,
-    mtp: Annotated[
-        bool,
-        typer.Option(
-            help="Speculative decoding with the model's own multi-token-prediction module."
-        ),
-    ] = False,
-    gamma: Annotated[
-        int | None,
-        typer.Option(help=f"Speculation: draft tokens per step (default {DRAFT_TOKENS})."),
-    ] = None,
-    alpha: Annotated[
-        float | None,
-        typer.Option(help=f"Speculation: acceptance rate per token (default {ACCEPTANCE:g})."),
-    ] = None,
-    tree_width: Annotated[
-        int | None,
-        typer.Option(help=f"Speculation: candidates per position (default {TREE_WIDTH})."),
-    ] = None,
-    hourly_price: Annotated[
-        float | None,
-        typer.Option(help="USD per device-hour for the cost figures (default: the catalog's)."),
-    ] = None,
-    grid_intensity: Annotated[
-        float | None, typer.Option(help="Grid carbon intensity (gCO2e/kWh): adds carbon.")
-    ] = None,
+    draft: DraftOpt = None,
+    medusa: MedusaOpt = False,
+    mtp: MtpOpt = False,
+    gamma: GammaOpt = None,
+    alpha: AlphaOpt = None,
+    tree_width: TreeWidthOpt = None,
+    hourly_price: HourlyPriceOpt = None,
+    grid_intensity: GridIntensityOpt = None,
     wide: WideOpt = False,
     output: FormatOpt = OutputFormat.table,
     options: dict[str, Any] | None = None,
 ) -> None:
     """Per-operator roofline of prefill and decode, network totals, memory and generation."""
-    _speculation_given(draft is not None or medusa or mtp, gamma, alpha, tree_width)
+    speculation_given(draft is not None or medusa or mtp, gamma, alpha, tree_width)
     result = _run({**locals(), **(options or {})})
     stages = ["prefill", "decode"] if stage is Stage.all else [stage.value]
     if "vision" in result.steps and stage is Stage.all:
         stages.insert(0, "vision")
-    speculation = None
-    if draft is not None or medusa or mtp:
-        from rooflens.core.speculative import speculative
-
-        gamma = DRAFT_TOKENS if gamma is None else gamma
-        alpha = ACCEPTANCE if alpha is None else alpha
-        tree_width = TREE_WIDTH if tree_width is None else tree_width
-
-        speculation = speculative(
-            result.model,
-            result.device,
-            gamma=gamma,
-            alpha=alpha,
-            draft=None if draft is None else resolve_model(draft),
-            medusa_heads=medusa,
-            mtp=mtp,
-            tree_width=tree_width,
-            batch=result.batch,
-            context=result.prompt_len,
-            options=result.options,
-        ).to_dict()
     money = {"hourly_price": hourly_price, "grid_intensity": grid_intensity}
-    if speculation is not None and result.generation is not None:
-        speculation["generation"] = speculative_generation(
-            result, speculation["speedup"], hourly_price
-        )
+    speculation, drafting = speculation_estimate(
+        result, draft, medusa, mtp, gamma, alpha, tree_width, hourly_price
+    )
     if hourly_price is not None or grid_intensity is not None:
         result.economics(**money)  # bad figures fail here, before any output
     if output is not OutputFormat.table:
@@ -168,7 +123,6 @@ def analyze(
     # The table reads plain rows: pandas stays unloaded for `rooflens analyze`.
     _print_analysis(result, operator_rows(result), stages, money, wide, speculation is not None)
     if speculation is not None:
-        drafter = _drafter(draft, medusa, gamma)
         rows = [
             ("tokens per target step", f"{speculation['tokens_per_step']:.2f}"),
             ("time per token", fmt.seconds(speculation["time_per_token"])),
@@ -177,9 +131,7 @@ def analyze(
             # Held beside the target's weights, which the memory above counts alone.
             ("drafter weights per device", fmt.si(speculation["drafter_weights"], "B")),
         ]
-        _console().print(
-            fmt.key_value_table(f"speculative decoding: {drafter}, γ={gamma}, α={alpha}", rows)
-        )
+        _console().print(fmt.key_value_table(drafting, rows))
         spec = speculation.get("generation")
         if spec is not None:
             rows = [
@@ -193,19 +145,6 @@ def analyze(
                 rows.append(("cost per million output tokens", cost))
             title = f"generation of {int(result.gen_len)} tokens, with speculative decoding"
             _console().print(fmt.key_value_table(title, rows))
-
-
-def _speculation_given(
-    drafting: bool, gamma: int | None, alpha: float | None, tree_width: int | None
-) -> None:
-    """Speculation's figures without a drafter would be taken and mean nothing: refused."""
-    if drafting:
-        return  # the estimate checks their values
-    for flag, value in (("--gamma", gamma), ("--alpha", alpha), ("--tree-width", tree_width)):
-        if value is not None:
-            raise InvalidInputError(
-                flag, value, "left out without --draft, --medusa or --mtp (no speculation)"
-            )
 
 
 def _print_analysis(
@@ -661,15 +600,8 @@ def speculate(
     )
     shown["speedup"] = frame.speedup.map(lambda v: f"{v:.2f}×")
     shown["tokens_per_step"] = frame.tokens_per_step.map(lambda v: f"{v:.2f}")
-    drafter = _drafter(draft, medusa, gamma)
+    drafter = drafter_words(draft, medusa, gamma)
     _console().print(fmt.frame_table(shown, f"{model} with {drafter}, γ={gamma}, α={alpha}"))
-
-
-def _drafter(draft: str | None, medusa: bool, gamma: int) -> str:
-    """What drafts, in words: a draft model, Medusa heads or the model's MTP module."""
-    if draft:
-        return f"draft {draft}"
-    return f"{gamma} Medusa heads" if medusa else "its MTP module"
 
 
 def _show(value: float | bool, unit: str) -> str:

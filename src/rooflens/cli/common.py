@@ -34,6 +34,12 @@ from rooflens.core.analysis import default_prompt_len
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import MAX_CAPACITY, RATE_BOUNDS, ComputeDtype, Device
 from rooflens.core.results import Analysis
+from rooflens.core.speculative import (
+    ACCEPTANCE,
+    DRAFT_TOKENS,
+    TREE_WIDTH,
+    speculative_generation,
+)
 from rooflens.formats import FIGURE_SUFFIXES
 from rooflens.hardware.catalog import device_from_dict
 from rooflens.settings import (
@@ -222,6 +228,113 @@ WideOpt = Annotated[
     bool, typer.Option("--wide", help="Every column (default: the ones that fit 80 columns).")
 ]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+# What analyze and report add beside the analysis (no analysis settings: the images a request
+# carries, a speculative-decoding estimate, the price and carbon figures), declared once here.
+ImagesOpt = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="Images per request (multimodal models): the vision encoder runs as a stage "
+        "before the prefill, which reads the images' tokens.",
+    ),
+]
+DraftOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Speculative decoding with this draft model: adds its estimate at this point."
+    ),
+]
+MedusaOpt = Annotated[
+    bool,
+    typer.Option(help="Speculative decoding with Medusa heads (instead of a draft model)."),
+]
+MtpOpt = Annotated[
+    bool,
+    typer.Option(help="Speculative decoding with the model's own multi-token-prediction module."),
+]
+GammaOpt = Annotated[
+    int | None,
+    typer.Option(help=f"Speculation: draft tokens per step (default {DRAFT_TOKENS})."),
+]
+AlphaOpt = Annotated[
+    float | None,
+    typer.Option(help=f"Speculation: acceptance rate per token (default {ACCEPTANCE:g})."),
+]
+TreeWidthOpt = Annotated[
+    int | None,
+    typer.Option(help=f"Speculation: candidates per position (default {TREE_WIDTH})."),
+]
+HourlyPriceOpt = Annotated[
+    float | None,
+    typer.Option(help="USD per device-hour for the cost figures (default: the catalog's)."),
+]
+GridIntensityOpt = Annotated[
+    float | None, typer.Option(help="Grid carbon intensity (gCO2e/kWh): adds carbon.")
+]
+
+
+def speculation_given(
+    drafting: bool, gamma: int | None, alpha: float | None, tree_width: int | None
+) -> None:
+    """Speculation's figures without a drafter would be taken and mean nothing: refused."""
+    if drafting:
+        return  # the estimate checks their values
+    for flag, value in (("--gamma", gamma), ("--alpha", alpha), ("--tree-width", tree_width)):
+        if value is not None:
+            raise InvalidInputError(
+                flag, value, "left out without --draft, --medusa or --mtp (no speculation)"
+            )
+
+
+def drafter_words(draft: str | None, medusa: bool, gamma: int) -> str:
+    """What drafts, in words: a draft model, Medusa heads or the model's MTP module."""
+    if draft:
+        return f"draft {draft}"
+    return f"{gamma} Medusa heads" if medusa else "its MTP module"
+
+
+def speculation_estimate(
+    result: Analysis,
+    draft: str | None,
+    medusa: bool,
+    mtp: bool,
+    gamma: int | None,
+    alpha: float | None,
+    tree_width: int | None,
+    hourly_price: float | None = None,
+) -> tuple[dict[str, Any] | None, str]:
+    """Speculative decoding at the analysis's point, as `rooflens analyze --draft/--medusa/--mtp`
+    estimates it: its figures (with the generation sped up as "generation" where the analysis
+    generates) and what it is, in words ('speculative decoding: its MTP module, γ=4, α=0.8');
+    (None, "") without a drafter."""
+    if draft is None and not medusa and not mtp:
+        return None, ""
+    from rooflens.core.speculative import speculative
+
+    gamma = DRAFT_TOKENS if gamma is None else gamma
+    alpha = ACCEPTANCE if alpha is None else alpha
+    tree_width = TREE_WIDTH if tree_width is None else tree_width
+    speculation = speculative(
+        result.model,
+        result.device,
+        gamma=gamma,
+        alpha=alpha,
+        draft=None if draft is None else resolve_model(draft),
+        medusa_heads=medusa,
+        mtp=mtp,
+        tree_width=tree_width,
+        batch=result.batch,
+        context=result.prompt_len,
+        options=result.options,
+    ).to_dict()
+    if result.generation is not None:
+        speculation["generation"] = speculative_generation(
+            result, speculation["speedup"], hourly_price
+        )
+    drafter = drafter_words(draft, medusa, gamma)
+    return speculation, f"speculative decoding: {drafter}, γ={gamma}, α={alpha}"
+
+
 # For commands whose settings come as KEY=VALUE lists (compare, plot): the declared setting's
 # flag, which the context-length errors name, applied to every analysis the command runs.
 LongContextOpt = Annotated[

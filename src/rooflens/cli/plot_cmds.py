@@ -10,9 +10,18 @@ import numpy as np
 import typer
 
 from rooflens.cli.common import (
+    AlphaOpt,
+    DraftOpt,
+    GammaOpt,
+    GridIntensityOpt,
     HardwareOpt,
+    HourlyPriceOpt,
+    ImagesOpt,
     LongContextOpt,
+    MedusaOpt,
     ModelArg,
+    MtpOpt,
+    TreeWidthOpt,
     _clean_errors,
     _console,
     _run,
@@ -21,6 +30,8 @@ from rooflens.cli.common import (
     app,
     figure_file,
     parse_sizes,
+    speculation_estimate,
+    speculation_given,
     writable_folder,
 )
 from rooflens.core.errors import InvalidInputError
@@ -210,15 +221,25 @@ def report(
     out: Annotated[Path, typer.Option("-o", help="Report file: .html or .md.")] = Path(
         "rooflens-report.html"
     ),
+    images: ImagesOpt = 0,
+    draft: DraftOpt = None,
+    medusa: MedusaOpt = False,
+    mtp: MtpOpt = False,
+    gamma: GammaOpt = None,
+    alpha: AlphaOpt = None,
+    tree_width: TreeWidthOpt = None,
+    hourly_price: HourlyPriceOpt = None,
+    grid_intensity: GridIntensityOpt = None,
     options: dict[str, Any] | None = None,
 ) -> None:
-    """One self-contained report: settings, totals, memory, bottlenecks with advice, plots and
-    the operator table."""
+    """One self-contained report: settings, totals, memory, bottlenecks with advice, energy
+    and cost, speculative decoding where asked, plots and the operator table."""
     from rooflens.views.report import to_html, to_markdown
 
     if out.suffix.lower() not in (".html", ".md"):
         raise InvalidInputError("-o", str(out), "a file ending in .html or .md")
     writable_folder("-o", out)
+    speculation_given(draft is not None or medusa or mtp, gamma, alpha, tree_width)
     result = _run(
         {
             "model": model,
@@ -226,9 +247,17 @@ def report(
             "batch": batch,
             "prompt_len": prompt_len,
             "gen_len": gen_len,
+            "images": images,
             **(options or {}),
         }
     )
-    text = to_html(result) if out.suffix.lower() == ".html" else to_markdown(result)
+    speculation = speculation_estimate(
+        result, draft, medusa, mtp, gamma, alpha, tree_width, hourly_price
+    )
+    money = {"hourly_price": hourly_price, "grid_intensity": grid_intensity}
+    if hourly_price is not None or grid_intensity is not None:
+        result.economics(**money)  # bad figures fail here, before any output
+    write = to_html if out.suffix.lower() == ".html" else to_markdown
+    text = write(result, speculation=speculation, **money)
     out.write_text(text, "utf-8")
     _console().print(f"wrote {out}")

@@ -154,8 +154,9 @@ def log_axis(axis: Any, values: Any = None, unit: str = "") -> None:
 
 
 def roofline(result: Analysis, path: str | os.PathLike[str] | None = None) -> Figure:
-    """The device roofline, one per compute dtype in use, with every operator of both stages
-    at (arithmetic intensity, attainable performance)."""
+    """The device roofline, one per compute dtype in use, with every operator of every stage
+    (the vision encoder's too, where images were given) at (arithmetic intensity, attainable
+    performance)."""
     rows = result.operators()
     # An operator that moves no bytes of its own (an activation run in a GEMM's epilogue) has
     # no intensity to stand at: drawn at the axis' edge, it sat far above the roof.
@@ -173,8 +174,12 @@ def roofline(result: Analysis, path: str | os.PathLike[str] | None = None) -> Fi
             color="0.3",
             label=f"roofline {dtype} ({peak / 1e12:.4g} TOP/s)",
         )
-    for stage, marker, fill in (("prefill", "o", "0.2"), ("decode", "^", "white")):
+    # A multimodal model's vision encoder, where images were given, as squares.
+    marks = (("vision", "s", "0.6"), ("prefill", "o", "0.2"), ("decode", "^", "white"))
+    for stage, marker, fill in marks:
         sel = rows[rows.stage == stage]
+        if stage == "vision" and sel.empty:
+            continue
         ax.scatter(
             sel.arithmetic_intensity.clip(lower=1e-2),
             sel.performance,

@@ -1,6 +1,6 @@
-"""A self-contained report of one analysis (HTML or Markdown): settings, totals, memory, the
-bottleneck operators with advice drawn from what bounds them, the operator table, and plots
-embedded as data URIs."""
+"""A self-contained report of one analysis (HTML or Markdown): settings, totals, memory, energy
+and cost, speculative decoding where asked, the bottleneck operators with advice drawn from what
+bounds them, the operator table, and plots embedded as data URIs."""
 
 from __future__ import annotations
 
@@ -35,11 +35,26 @@ def _png(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def sections(result: Analysis) -> dict[str, Any]:
-    """The report's content, independent of its format."""
+# What a report adds beside the analysis where asked: a speculative-decoding estimate (its
+# figures, as `rooflens analyze` writes them in JSON, and what it is in words).
+Speculation = tuple[dict[str, Any] | None, str] | None
+
+
+def sections(
+    result: Analysis,
+    speculation: Speculation = None,
+    hourly_price: float | None = None,
+    grid_intensity: float | None = None,
+) -> dict[str, Any]:
+    """The report's content, independent of its format: energy and cost at `hourly_price`
+    (default the catalog's) with carbon at `grid_intensity` where given, and `speculation`'s
+    figures where given (rooflens.cli.common.speculation_estimate)."""
     from rooflens.views import plots
 
-    data = result.to_dict()
+    data = result.to_dict(hourly_price, grid_intensity)
+    # In the order they run: a multimodal model's vision encoder first.
+    stages = [s for s in ("vision", "prefill", "decode") if s in result.steps]
+    rows = [(stage, data["totals"][stage]) for stage in stages]
     totals = pd.DataFrame(
         [
             {
@@ -51,7 +66,7 @@ def sections(result: Analysis) -> dict[str, Any]:
                 if row["time"]
                 else 0.0,
             }
-            for stage, row in data["totals"].items()
+            for stage, row in rows
         ]
     )
     memory = pd.DataFrame(
@@ -61,7 +76,7 @@ def sections(result: Analysis) -> dict[str, Any]:
         ]
     )
     advice = []
-    for stage in ("prefill", "decode"):
+    for stage in stages:
         for item in result.bottlenecks(stage):
             advice.append(
                 {
@@ -94,11 +109,26 @@ def sections(result: Analysis) -> dict[str, Any]:
         for n, s, c in zip(frame["name"], frame["span"], frame["chunk"], strict=True)
     ]
     operators = operators.assign(name=labels)
-    figures = {
-        "Roofline": _png(plots.roofline(result)),
-        "Time per operator (decode)": _png(plots.operator_times(result, "decode")),
-        "Time per operator (prefill)": _png(plots.operator_times(result, "prefill")),
+    figures = {"Roofline": _png(plots.roofline(result))} | {
+        f"Time per operator ({stage})": _png(plots.operator_times(result, stage))
+        for stage in reversed(stages)
     }
+    economics = None
+    if "economics" in data:
+        price = hourly_price or result.device.hourly_price
+        basis = [f"${price:g} per device-hour"] if price else []
+        basis += [f"{grid_intensity:g} gCO2e/kWh"] if grid_intensity is not None else []
+        economics = {"basis": ", ".join(basis), "table": pd.DataFrame([data["economics"]])}
+    spec = None
+    if speculation is not None and speculation[0] is not None:
+        figures_, title = speculation
+        spec = {
+            "title": title,
+            "table": pd.DataFrame([{k: v for k, v in figures_.items() if k != "generation"}]),
+            "generation": None
+            if figures_.get("generation") is None
+            else pd.DataFrame([figures_["generation"]]),
+        }
     par = result.options.parallelism
     return {
         "title": f"{result.model.name} on {result.device.display_name or result.device.name}",
@@ -113,6 +143,8 @@ def sections(result: Analysis) -> dict[str, Any]:
         "memory": memory,
         "generation": data.get("generation"),
         "advice": pd.DataFrame(advice),
+        "economics": economics,
+        "speculation": spec,
         "operators": operators,
         "figures": figures,
     }
@@ -159,8 +191,9 @@ def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.map(shown)
 
 
-def to_html(result: Analysis) -> str:
-    s = sections(result)
+def to_html(result: Analysis, **extra: Any) -> str:
+    """The report as one HTML page; `extra`: what `sections` takes beside the analysis."""
+    s = sections(result, **extra)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(s['title'])}</title>",
@@ -190,6 +223,25 @@ def to_html(result: Analysis) -> str:
             "<h2>Generation</h2>",
             _fmt(pd.DataFrame([s["generation"]])).to_html(index=False, na_rep="—"),
         ]
+    if s["economics"]:
+        e = s["economics"]
+        parts += [
+            "<h2>Energy and cost (W, J, USD, gCO2e)</h2>",
+            f"<p>at {html.escape(e['basis'])}</p>" if e["basis"] else "",
+            _fmt(e["table"]).to_html(index=False, na_rep="—"),
+        ]
+    if s["speculation"]:
+        spec = s["speculation"]
+        parts += [
+            "<h2>Speculative decoding (seconds, bytes)</h2>",
+            f"<p>{html.escape(spec['title'])}</p>",
+            _fmt(spec["table"]).to_html(index=False),
+        ]
+        if spec["generation"] is not None:
+            parts += [
+                "<h3>Generation, with speculative decoding</h3>",
+                _fmt(spec["generation"]).to_html(index=False),
+            ]
     parts += ["<h2>Bottlenecks and what would help</h2>", _fmt(s["advice"]).to_html(index=False)]
     for caption, uri in s["figures"].items():
         parts.append(
@@ -210,8 +262,9 @@ def _md_table(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows])
 
 
-def to_markdown(result: Analysis) -> str:
-    s = sections(result)
+def to_markdown(result: Analysis, **extra: Any) -> str:
+    """The report as Markdown; `extra`: what `sections` takes beside the analysis."""
+    s = sections(result, **extra)
     parts = [
         f"# {s['title']}",
         "",
@@ -233,6 +286,18 @@ def to_markdown(result: Analysis) -> str:
     ]
     if s["generation"]:
         parts += ["## Generation", "", _md_table(pd.DataFrame([s["generation"]])), ""]
+    if s["economics"]:
+        e = s["economics"]
+        parts += ["## Energy and cost (W, J, USD, gCO2e)", ""]
+        parts += [f"at {e['basis']}", ""] if e["basis"] else []
+        parts += [_md_table(e["table"]), ""]
+    if s["speculation"]:
+        spec = s["speculation"]
+        parts += ["## Speculative decoding (seconds, bytes)", "", spec["title"], ""]
+        parts += [_md_table(spec["table"]), ""]
+        if spec["generation"] is not None:
+            parts += ["### Generation, with speculative decoding", ""]
+            parts += [_md_table(spec["generation"]), ""]
     parts += ["## Bottlenecks and what would help", "", _md_table(s["advice"]), ""]
     for caption, uri in s["figures"].items():
         parts += [f"## {caption}", "", f"![{caption}]({uri})", ""]
