@@ -366,6 +366,9 @@ def test_every_log_axis_is_labelled_alike() -> None:
     ]  # fmt: skip
     fig = plots.batch_curves("openai-community/gpt2", "a6000", {"A": {}}, prompt_len=128)
     assert tick_labels(fig, fig.axes[0].xaxis)[::3] == ["1", "8", "64", "512"]
+    # Sizes 1 to 200 one by one: too many to label, and every k-th would read 1, 101, 201.
+    fig = plots.batch_curves("openai-community/gpt2", "a6000", {"A": {}}, np.arange(1, 201), 128)
+    assert tick_labels(fig, fig.axes[0].xaxis) == ["1", "2", "5", "10", "20", "50", "100", "200"]
     e2e = np.array([3.3, 4.0, 5.9, 12.0, 17.0, 9.0])
     cost = np.array([2.3, 2.3, 1.15, 0.87, 0.58, 100.0])
     table = pd.DataFrame(

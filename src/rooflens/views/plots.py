@@ -79,7 +79,8 @@ class LogTicks(LogLocator):
     fit; every n-th decade where even decades' labels would collide. Given `values` (the sizes
     a curve is drawn at): those values, every k-th where all would collide. Whether labels
     collide is measured on the axis' length in pixels against each label's width (x) or
-    height (y), estimated from its characters and the tick font size, so no draw is needed."""
+    height (y), estimated from its characters and the tick font size, so no draw is needed.
+    Sizes not evenly spaced on the log axis, too many to label, take the nice numbers."""
 
     def __init__(self, values: Any = None, unit: str = "") -> None:
         super().__init__()
@@ -97,10 +98,13 @@ class LogTicks(LogLocator):
         lo = max(lo, hi * 1e-12)
         if self.values is not None:
             shown = self.values[(self.values >= lo * (1 - 1e-9)) & (self.values <= hi * (1 + 1e-9))]
-            for k in range(1, max(len(shown), 1) + 1):
+            ratios = shown[1:] / shown[:-1]
+            # Every k-th of sizes evenly spaced on the axis (1, 2, 4, ...: 1, 4, 16, ...);
+            # others (1, 2, 3, ... 451), thinned, read 1, 226, 451: nice numbers for them.
+            steps = range(1, len(shown) + 1) if (len(ratios) == 0 or np.ptp(ratios) < 0.1) else [1]
+            for k in steps:
                 if self._fit(shown[::k], lo, hi):
                     return shown[::k]
-            return shown[:1]
         first, last = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
         decades = np.arange(first, last + 1)
 
