@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from dataclasses import replace
@@ -189,7 +190,8 @@ def test_advise_cli(tmp_path) -> None:
         assert header in result.output
     assert "cost_per" not in result.output
     assert png.stat().st_size > 10_000
-    data = json.loads(runner.invoke(app, [*args, "-f", "json"]).output)
+    assert f"wrote {png}" in result.output  # as plot and report say what they wrote
+    data = json.loads(runner.invoke(app, [*args, "-f", "json"]).stdout)
     assert data["picks"][0]["verified"] is True and len(data["explanations"]) == len(data["picks"])
     assert data["estimate"] == "roofline bound"
     assert data["slo"] == {"ttft": 2.0, "tpot": 0.06, "percentile": 99.0}
@@ -250,6 +252,45 @@ def test_a_pareto_plot_with_no_feasible_setup_says_so(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert "No setup meets the SLO" in result.output and "TTFT objective" in result.output
     assert png.stat().st_size > 10_000
+
+
+def test_the_csv_lists_every_setup_in_the_same_columns_whatever_the_outcome() -> None:
+    """The CSV's columns are COLUMNS, in order, whether setups meet the SLO or none does
+    (which dropped batch_limit to tpot and reordered the rest) and whether the simulator ran
+    (--verify 0 dropped simulated_*); a figure that does not apply is an empty cell. It holds
+    every setup screened, where --top bounds the JSON's picks."""
+    from rooflens.advisor.search import COLUMNS
+
+    none = ["advise", "meta-llama/Llama-3.1-70B", "--devices", "l4,t4", "--tp", "1,2",
+            "--pp", "1", "--slo", "ttft_p99=0.1s,tpot_p99=5ms"]  # fmt: skip
+    some = ["advise", LLAMA_8B, "--devices", "l4,l40s", "--tp", "1", "--top", "2"]
+    runs = {
+        "none": [*none, "--verify", "0"],
+        "screened": [*some, "--verify", "0"],
+        "simulated": [*some, "--verify", "1"],
+    }
+    frames = {}
+    for name, args in runs.items():
+        result = runner.invoke(app, [*args, "-f", "csv"])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.splitlines()[0] == ",".join(COLUMNS), name
+        frames[name] = pd.read_csv(io.StringIO(result.stdout))
+    # Neither an L4 (24 GB) nor a T4 (16 GB) holds 70B weights, 35 GB even at INT4, and
+    # neither has a link for tp 2: all turned away, with nothing to say of replicas or latency.
+    turned_away = frames["none"]
+    assert not turned_away["feasible"].any()
+    assert turned_away[["batch_limit", "replicas", "ttft", "tpot"]].isna().all().all()
+    assert turned_away["binds"].str.startswith("memory capacity").all()
+    # L4 and L40S at tp 1, pp 1 and 2: stored (BF16), fp8 and int4 (bf16 is what is stored;
+    # neither has FP4 for nvfp4) x 2 KV widths: 24 setups, each a row, where the JSON keeps
+    # --top's 2 picks.
+    picks = json.loads(runner.invoke(app, [*runs["screened"], "-f", "json"]).stdout)["picks"]
+    assert len(picks) == 2
+    assert len(frames["screened"]) == len(frames["simulated"]) == 24
+    assert list(frames["screened"]["device"][:2]) == [p["device"] for p in picks]
+    assert frames["screened"]["verified"].isna().all()
+    assert frames["simulated"]["verified"].iloc[0] == True  # noqa: E712 (read back as object)
+    assert frames["simulated"]["simulated_ttft"].notna().sum() == 1
 
 
 def test_a_load_longer_than_the_context_is_bad_input() -> None:

@@ -64,6 +64,16 @@ VERIFY_REQUESTS = 1000
 # Loads within this share of each other serve alike (the capacity grid resolves 2.5e-4).
 TIE = 1e-3
 RANKS = {"cost": "cost_per_million", "energy": "energy_per_million", "latency": "e2e"}
+# The advice table's columns, in this order, whatever the search found: a figure that does not
+# apply to a setup (a setup turned away has no replicas; one not simulated, no simulated TTFT)
+# is left empty, so that the CSV of every run reads alike.
+COLUMNS = (
+    "device", "tp", "pp", "experts", "weights", "precision", "w_bits", "kv_bits", "stand_ins",
+    "hourly_price", "max_batch_memory", "prefill_time", "feasible", "binds", "batch_limit",
+    "replica_capacity", "replicas", "devices", "batch_at_load", "ttft", "tpot", "e2e",
+    "cost_per_hour", "cost_per_million", "energy_per_million", "priced", "pareto",
+    "simulated_ttft", "simulated_tpot", "verified",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -703,12 +713,11 @@ def _rank(
     engine: str | None = None,
     engine_version: str | None = None,
 ) -> Advice:
-    for column in ("cost_per_hour", "cost_per_million", "energy_per_million", "e2e"):
-        if column not in table:
-            table[column] = np.nan
+    table = table.reindex(columns=list(COLUMNS))
     for column in COUNT_COLUMNS:  # whole numbers, empty where a setup was turned away
-        if column in table:
-            table[column] = table[column].astype("Int64")
+        table[column] = table[column].astype("Int64")
+    # Whether the simulator confirmed a pick: empty until `verify` runs it.
+    table["verified"] = table["verified"].astype("boolean")
     if budget is not None:
         over = table["feasible"] & (table["cost_per_hour"] > budget)
         table.loc[over, "feasible"] = False
@@ -744,7 +753,7 @@ def verify(
     table = advice.table.copy()
     for column in ("simulated_ttft", "simulated_tpot"):
         table[column] = np.nan
-    table["verified"] = pd.NA
+    table["verified"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
     q = advice.slo.percentile
     # The checks go to the best picks the simulator can run: pipeline-parallel ones it
     # cannot are passed over (they had taken a check each and left it unrun).

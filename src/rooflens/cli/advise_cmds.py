@@ -15,7 +15,6 @@ from rooflens.advisor.choices import AdviseSearch, parse_search
 from rooflens.api import resolve_device
 from rooflens.cli import format as fmt
 from rooflens.cli.common import (
-    FormatOpt,
     ModelArg,
     OutputFormat,
     _clean_errors,
@@ -24,6 +23,7 @@ from rooflens.cli.common import (
     declared_options,
     err_console,
     figure_file,
+    wrote,
 )
 from rooflens.core.errors import InvalidInputError
 from rooflens.hardware.catalog import catalog
@@ -89,9 +89,24 @@ def advise_cmd(
     verify_top: Annotated[
         int, typer.Option("--verify", help="Confirm this many top picks in the simulator.")
     ] = 3,
-    top: Annotated[int, typer.Option(help="Picks to show.")] = 5,
+    top: Annotated[
+        int,
+        typer.Option(
+            help="Picks to show: the table's rows and the JSON's picks (the CSV holds every "
+            "setup screened)."
+        ),
+    ] = 5,
     plot: Annotated[Path | None, typer.Option(help="Pareto front to .png/.svg/.pdf.")] = None,
-    output_format: FormatOpt = OutputFormat.table,
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Output format: table or json, the top picks (--top) and why the others "
+            "were turned away; csv, every setup screened, ranked (the picks first), each with "
+            "what binds it, in the same columns every run.",
+        ),
+    ] = OutputFormat.table,
     search: dict[str, object] | None = None,
 ) -> None:
     """Search devices × tensor parallelism × quantization for the setup that meets the SLO
@@ -131,6 +146,7 @@ def advise_cmd(
         from rooflens.views.advisor_plots import pareto
 
         pareto(advice, plot)
+        wrote(plot)
     picks = advice.top(top)
     if output_format is OutputFormat.json:
         data = {
@@ -190,7 +206,7 @@ def _print(advice, picks) -> None:
         lambda v: f"${v:.4f}" if np.isfinite(v) else "—"
     )
     shown["energy_per_million"] = shown["energy_per_million"].map(lambda v: fmt.si(v, "J"))
-    if "verified" in picks:
+    if picks["verified"].notna().any():  # the simulator ran (--verify)
         shown["simulated"] = picks["verified"].map({True: "meets SLO", False: "misses"}).fillna("")
     # A setup priced partly on stand-in curves (where its engine's profile has none of its own).
     standing_in = picks["stand_ins"].fillna("").astype(bool) if "stand_ins" in picks else None

@@ -160,6 +160,13 @@ def figure_file(option: str, path: Path | None) -> None:
     writable_folder(option, path)
 
 
+def wrote(path: Path) -> None:
+    """Say where a file went. On stderr: a command that writes a file beside its answer
+    (simulate's --plot, advise's) keeps stdout to the answer, which a script may read as JSON
+    or CSV."""
+    err_console.print(f"wrote {path}")
+
+
 def _clean_errors(func: F) -> F:
     """The error boundary of every command: bad input (a value, a file, its encoding) is one
     line on stderr and exit code 2; anything else is a bug, one line and exit code 1
