@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pandas as pd
@@ -169,11 +170,41 @@ def test_capacity_search_from_the_cli(tmp_path) -> None:
     ]
     result = runner.invoke(app, [*args, "-f", "json", "--plot", str(png)])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     passing = [p["rate"] for p in data["probes"] if p["within_slo"]]
     assert data["capacity"] == max(passing) > 0
     assert data["at_capacity"]["within_slo"] is True
-    assert png.exists()
+    assert png.exists() and f"wrote {png}" in result.output
+    # The CSV holds the answer too (it held the rates tried alone): on every row the capacity
+    # and the caveat, and the rate tried at it marked.
+    csv = runner.invoke(app, [*args, "-f", "csv"])
+    assert csv.exit_code == 0, csv.output
+    frame = pd.read_csv(io.StringIO(csv.stdout), keep_default_na=False)
+    assert list(frame.columns) == ["rate", "ttft_p90", "tpot_p90", "within_slo", "at_capacity",
+                                   "capacity", "warning"]  # fmt: skip
+    assert list(frame["rate"]) == [p["rate"] for p in data["probes"]]
+    assert (frame["capacity"] == data["capacity"]).all()
+    assert list(frame.loc[frame["at_capacity"], "rate"]) == [data["capacity"]]
+    assert (frame["warning"] == (data["warning"] or "")).all()
+
+
+def test_capacity_csv_says_when_none_was_found_and_what_was_not_written(tmp_path) -> None:
+    """60 requests are one burst the replica absorbs at any rate: no capacity, the CSV's
+    cells for it empty and its warning on every row; the per-request file asked for is not
+    written, and a file of that name from an earlier run is said to be left as it was."""
+    stale = tmp_path / "requests.csv"
+    stale.write_text("an earlier run\n")
+    args = ["simulate", LLAMA, "-H", "h100", *SMALL, "--capacity", "--requests-out", str(stale)]
+    result = runner.invoke(app, [*args, "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(io.StringIO(result.stdout))
+    assert frame["capacity"].isna().all() and not frame["at_capacity"].any()
+    assert frame["warning"].str.startswith("no capacity found: the 60 requests").all()
+    assert stale.read_text() == "an earlier run\n"
+    assert (
+        f"--requests-out: no capacity found, so no run to write; {stale}, already there, is "
+        "left as it was" in " ".join(result.stderr.split())
+    )
 
 
 def test_capacity_without_an_slo_searches_within_the_declared_objectives() -> None:
@@ -352,9 +383,20 @@ def test_output_files_are_checked_before_any_work_and_capacity_writes_its_run(tm
     assert "--requests-out=" in missing.output and "a folder that exists" in missing.output
     out = tmp_path / "at-capacity.csv"
     args = [*base, "--requests", "200", "--capacity", "--requests-out", str(out), "-f", "json"]
-    data = json.loads(runner.invoke(app, args).output)
+    result = runner.invoke(app, args)
+    data = json.loads(result.stdout)
     rows = out.read_text().splitlines()
     assert rows[0].startswith("arrival,") and len(rows) == 1 + data["at_capacity"]["requests"]
+    assert f"wrote {out}" in result.stderr
+    # The per-request times are CSV whatever the name: a name that says otherwise is refused
+    # before the run (results.json held CSV).
+    named = tmp_path / "requests.json"
+    wrong = runner.invoke(app, [*base, "--requests-out", str(named)])
+    assert wrong.exit_code == 2 and not named.exists()
+    assert (
+        wrong.output
+        == f"error: --requests-out={str(named)!r} is invalid: expected a file ending in .csv\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 # matplotlib's format follows the suffix.
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+# Tables of rows (the simulator's per-request times) are written as CSV, whatever the name.
+TABLE_SUFFIXES = (".csv",)
 
 
 def operator_label(name: str, span: int | None = None, chunk: int | None = None) -> str:

@@ -40,7 +40,7 @@ from rooflens.core.speculative import (
     TREE_WIDTH,
     speculative_generation,
 )
-from rooflens.formats import FIGURE_SUFFIXES
+from rooflens.formats import FIGURE_SUFFIXES, TABLE_SUFFIXES
 from rooflens.hardware.catalog import device_from_dict
 from rooflens.settings import (
     SETTING_NAMES,
@@ -155,8 +155,17 @@ def writable_folder(option: str, path: Path | None) -> None:
 
 def figure_file(option: str, path: Path | None) -> None:
     """Before any work: a figure's file needs a suffix it can be written as, and its folder."""
-    if path is not None and path.suffix.lower() not in FIGURE_SUFFIXES:
-        raise InvalidInputError(option, str(path), f"a file ending in {', '.join(FIGURE_SUFFIXES)}")
+    _suffixed(option, path, FIGURE_SUFFIXES)
+
+
+def table_file(option: str, path: Path | None) -> None:
+    """Before any work: a table's file is CSV, and says so (results.json held CSV)."""
+    _suffixed(option, path, TABLE_SUFFIXES)
+
+
+def _suffixed(option: str, path: Path | None, suffixes: tuple[str, ...]) -> None:
+    if path is not None and path.suffix.lower() not in suffixes:
+        raise InvalidInputError(option, str(path), f"a file ending in {', '.join(suffixes)}")
     writable_folder(option, path)
 
 
@@ -164,7 +173,7 @@ def wrote(path: Path) -> None:
     """Say where a file went. On stderr: a command that writes a file beside its answer
     (simulate's --plot, advise's) keeps stdout to the answer, which a script may read as JSON
     or CSV."""
-    err_console.print(f"wrote {path}")
+    err_console.print(f"wrote {path}", soft_wrap=True)  # a path broken over lines is no path
 
 
 def _clean_errors(func: F) -> F:

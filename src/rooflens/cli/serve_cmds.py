@@ -26,7 +26,8 @@ from rooflens.cli.common import (
     declared_options,
     err_console,
     figure_file,
-    writable_folder,
+    table_file,
+    wrote,
 )
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.speculative import expected_tokens
@@ -263,7 +264,7 @@ def simulate(
     ] = None,
     requests_out: Annotated[
         Path | None,
-        typer.Option(help="Per-request times to a CSV file (with --capacity: the run at it)."),
+        typer.Option(help="Per-request times to a .csv file (with --capacity: the run at it)."),
     ] = None,
     output_format: FormatOpt = OutputFormat.table,
     *,
@@ -276,7 +277,7 @@ def simulate(
     from rooflens.serving.workload import Workload, load_trace
 
     figure_file("--plot", plot)
-    writable_folder("--requests-out", requests_out)
+    table_file("--requests-out", requests_out)
     device = _device(hardware, options.get("bandwidth"), options.get("memory"), options.get("peak"))
     # Every setting given, falsy ones included (a zero link latency is a setting).
     analysis = _settings(options).model_dump(exclude_defaults=True)
@@ -333,11 +334,13 @@ def simulate(
         )  # fmt: skip
     if requests_out:
         result.requests.to_csv(requests_out, index=False)
+        wrote(requests_out)
     title = f"{model} on {device.display_name or device.name}, {result.estimate}"
     if plot:
         from rooflens.views import serving_plots  # matplotlib: only when drawing
 
         serving_plots.timeline(result, plot, title)
+        wrote(plot)
     _print(result, output_format, title)
 
 
@@ -374,18 +377,24 @@ def _capacity(
         )  # fmt: skip
     if requests_out and found.result is not None:
         found.result.requests.to_csv(requests_out, index=False)  # the run at capacity
+        wrote(requests_out)
     elif requests_out:
-        err_console.print(f"--requests-out: nothing written to {requests_out}: no capacity found")
+        # A file of that name from an earlier run would pass for this one's.
+        kept = f"; {requests_out}, already there, is left as it was" * requests_out.exists()
+        err_console.print(
+            f"--requests-out: no capacity found, so no run to write{kept}", soft_wrap=True
+        )
     if plot:
         from rooflens.views import serving_plots
 
         serving_plots.capacity_curve(
             found, plot, f"{model} on {device.display_name or device.name}, {found.estimate}"
         )
+        wrote(plot)
     if output_format is OutputFormat.json:
         sys.stdout.write(fmt.to_json(found.to_dict()))
     elif output_format is OutputFormat.csv:
-        sys.stdout.write(found.probes.to_csv(index=False))
+        sys.stdout.write(found.to_frame().to_csv(index=False))
     else:
         console = _console()
         if math.isnan(found.rate):

@@ -415,6 +415,17 @@ class CapacityResult:
             data["at_capacity"] = self.result.summary()
         return json_ready(data)  # type: ignore[return-value]
 
+    def to_frame(self) -> pd.DataFrame:
+        """What `rooflens simulate --capacity -f csv` writes: every rate tried, in the order
+        tried, with the answer on each row (`capacity`, empty where none was found; `warning`,
+        empty where there is none) and the row tried at it marked (`at_capacity`), so that a
+        script reading the CSV gets what the table and the JSON say."""
+        frame = self.probes.copy()
+        frame["at_capacity"] = frame["rate"] == self.rate
+        frame["capacity"] = self.rate
+        frame["warning"] = self.warning or ""
+        return frame
+
 
 def find_capacity(
     model: ModelSpec,
