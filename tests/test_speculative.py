@@ -200,3 +200,52 @@ def test_a_draft_with_another_tokenizer_is_refused() -> None:
     same = rooflens.speculate("Qwen/Qwen2.5-7B", "h200-sxm", gamma=4, alpha=0.8,
                               draft="Qwen/Qwen2.5-0.5B")  # fmt: skip
     assert float(same.speedup) > 1
+
+
+def test_whether_target_drafter_and_caches_fit_is_said_per_batch() -> None:
+    """A speed-up of a setup that cannot be held meant nothing, and `speculate` said nothing of
+    it (Llama-2-70B with a 7B draft on a 24 GB card: 2.40x). Per device: both models' weights
+    (as `analyze` holds them), both caches at the context and the gamma + 1 tokens a step
+    verifies, and the verify step's activations."""
+    est = rooflens.speculate("Qwen/Qwen2.5-7B", "l4", gamma=4, alpha=0.8,
+                             draft="Qwen/Qwen2.5-0.5B", batch=[1, 64], context=4096)  # fmt: skip
+    target = rooflens.analyze("Qwen/Qwen2.5-7B", "l4").memory["decode"].weights
+    assert est.memory.weights[0] == target + est.drafter_weights
+    # K and V of 28 layers x 4 heads x 128 (7B) and 24 x 2 x 64 (0.5B), 16 bits, 4,101 tokens.
+    assert est.memory.kv_cache[0] == 4101 * (28 * 4 * 128 + 24 * 2 * 64) * 2 * 2
+    assert est.memory.capacity == rooflens.get_device("l4").memory_capacity
+    assert list(est.fits) == [True, False]  # 16.5 GB, then 34.6 GB of 24 GB
+    big = rooflens.speculate("meta-llama/Llama-2-70b-hf", "rtx-4090", gamma=4, alpha=0.8,
+                             draft="meta-llama/Llama-2-7b-hf", batch=1)  # fmt: skip
+    assert not big.fits and big.memory.weights > 150e9
+    # DeepSeek-V3's latent cache is whole on each of 8 devices: 4,096 requests of 2,048
+    # tokens hold 600 GB per device, one request fits.
+    v3 = rooflens.speculate("deepseek-ai/DeepSeek-V3", "h200-sxm", gamma=1, alpha=0.8, mtp=True,
+                            tp=8, batch=[1, 4096], context=2048)  # fmt: skip
+    assert list(v3.fits) == [True, False] and v3.memory.kv_cache[1] > 590e9
+    # One point's figures, as `analyze --draft`'s JSON gives them.
+    point = rooflens.speculate("Qwen/Qwen2.5-7B", "l4", gamma=4, alpha=0.8,
+                               draft="Qwen/Qwen2.5-0.5B", batch=64, context=4096)  # fmt: skip
+    data = point.to_dict()
+    assert data["fits"] is False and data["memory"] == pytest.approx(float(est.memory.total[1]))
+
+
+def test_the_speculate_command_says_which_batches_do_not_fit() -> None:
+    args = ["speculate", "Qwen/Qwen2.5-7B", "-H", "l4", "--draft", "Qwen/Qwen2.5-0.5B",
+            "--batch", "1,64,256", "--context", "4096"]  # fmt: skip
+    table = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    text = " ".join(table.output.split())
+    assert "memory per device" in text and "16.5 GB │ yes" in text and "34.6 GB │ NO" in text
+    assert (
+        "batches 64, 256: the target's and the drafter's weights and caches at 4,096 + 5 tokens "
+        "do not fit in 24.2 GB per device; their speed-ups are of setups that cannot run" in text
+    )
+    import json
+
+    rows = json.loads(CliRunner().invoke(app, [*args, "-f", "json"]).stdout)
+    assert [r["fits"] for r in rows] == [True, False, False]
+    header = CliRunner().invoke(app, [*args, "-f", "csv"]).stdout.splitlines()[0]
+    assert header.endswith(",speedup,memory,fits")
+    fitting = CliRunner().invoke(app, [*args[:-4], "--batch", "1"], env={"COLUMNS": "200"})
+    assert "do not fit" not in fitting.output and "does not fit" not in fitting.output

@@ -130,6 +130,12 @@ def analyze(
             ("speed-up", f"{speculation['speedup']:.2f}×"),
             # Held beside the target's weights, which the memory above counts alone.
             ("drafter weights per device", fmt.si(speculation["drafter_weights"], "B")),
+            (
+                "memory with the drafter",
+                f"{fmt.si(speculation['memory'], 'B')} of "
+                f"{fmt.si(speculation['memory_capacity'], 'B')} per device, "
+                + ("fits" if speculation["fits"] else "DOES NOT FIT"),
+            ),
         ]
         _console().print(fmt.key_value_table(drafting, rows))
         spec = speculation.get("generation")
@@ -587,6 +593,10 @@ def speculate(
             "verify_step": est.verify_step,
             "time_per_token": est.time_per_token,
             "speedup": est.speedup,
+            # Per device: the target's and the drafter's weights and caches, the verify step's
+            # activations; a speed-up where they do not fit is of a setup that cannot run.
+            "memory": est.memory.total,
+            "fits": est.memory.fits,
         }
     )
     if output is not OutputFormat.table:
@@ -600,8 +610,21 @@ def speculate(
     )
     shown["speedup"] = frame.speedup.map(lambda v: f"{v:.2f}×")
     shown["tokens_per_step"] = frame.tokens_per_step.map(lambda v: f"{v:.2f}")
+    shown["memory"] = frame.memory.map(lambda v: fmt.si(v, "B"))
+    shown["fits"] = frame.fits.map({True: "yes", False: "NO"})
     drafter = drafter_words(draft, medusa, gamma)
+    shown = shown.rename(columns={"memory": "memory per device"})
     _console().print(fmt.frame_table(shown, f"{model} with {drafter}, γ={gamma}, α={alpha}"))
+    if not frame.fits.all():
+        over = [str(b) for b in frame.batch[~frame.fits]]
+        _console().print(
+            f"{'batch' if len(over) == 1 else 'batches'} {', '.join(over)}: the target's and "
+            f"the drafter's weights and caches at {context:,} + {gamma + 1} tokens do not fit "
+            f"in {fmt.si(est.memory.capacity, 'B')} per device; "
+            + ("its speed-up is of a setup" if len(over) == 1 else "their speed-ups are of setups")
+            + " that cannot run",
+            style="bold red",
+        )
 
 
 def _show(value: float | bool, unit: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from rooflens.core.techniques import offload
 from rooflens.core.techniques.parallelism import link_bandwidth, link_latency, local_model
 from rooflens.core.validation import broadcast_sizes, positive_int_array
 from rooflens.core.vision import price_images
+
+if TYPE_CHECKING:
+    from rooflens.core.efficiency import EfficiencyProfile
 
 
 def analyze(
@@ -326,15 +330,30 @@ def _footprint(
         model.num_layers,
         prep.head_weights,
     )
+    held_weights = np.full_like(kv, weights)
+    return footprint(device, options.calibration, b, held_weights, kv, activations, host)
+
+
+def footprint(
+    device: Device,
+    profile: EfficiencyProfile | None,
+    batch: np.ndarray,
+    weights: np.ndarray,
+    kv: np.ndarray,
+    activations: np.ndarray,
+    host: np.ndarray | float = 0.0,
+) -> Footprint:
+    """The footprint of `batch` sequences from the bytes each device holds: what fits and the
+    largest batch, by the rule every view applies (speculation adds its drafter's weights and
+    cache to the target's through it)."""
     # Every tensor scales with the batch, so one sequence's share fixes the largest batch.
-    per_sequence = (kv + activations) / b
-    profile = options.calibration
+    per_sequence = (kv + activations) / batch
     framework = profile.memory_overhead if profile else 0.0
     # Activations grow with the batch too: the room excludes only weights and framework.
     room = kv_room(device.memory_capacity, weights, 0.0, profile)
     max_batch = np.where(room > 0, np.floor(room / per_sequence), 0)
     return Footprint(
-        weights=np.full_like(kv, weights),
+        weights=weights,
         kv_cache=kv,
         activations=activations,
         capacity=usable_memory(device.memory_capacity, profile),

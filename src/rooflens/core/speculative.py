@@ -18,18 +18,19 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rooflens.core.analysis import analyze
+from rooflens.core.analysis import analyze, footprint
 from rooflens.core.compressed import CompressedAttention
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import Graph, build_graph
 from rooflens.core.hardware import Device
-from rooflens.core.memory import weight_bytes
+from rooflens.core.memory import kv_cache_bytes, peak_activation_bytes, weight_bytes
 from rooflens.core.model import ModelSpec
-from rooflens.core.mtp import mtp_graph, stored_part
+from rooflens.core.mtp import mtp_graph, mtp_model, stored_part
 from rooflens.core.operators import LatentAttention, Linear, Step
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import price_step
-from rooflens.core.results import Analysis
+from rooflens.core.results import Analysis, Footprint
+from rooflens.core.techniques.parallelism import local_model
 from rooflens.core.validation import broadcast_sizes, positive_int_array
 
 # The draft the command line and the viewer assume when none is given: four draft tokens per
@@ -47,13 +48,22 @@ class SpeculativeEstimate:
     # Bytes per device the drafter's weights add beside the target's, which the analysis of
     # the target alone does not hold: a draft model's, one MTP module's, the Medusa heads'.
     drafter_weights: float = 0.0
+    # What each device holds while speculating, drafter included (`_footprint`), at each
+    # batch; None where not priced (parallel decoding).
+    memory: Footprint | None = None
 
     @property
     def time_per_token(self) -> np.ndarray:
         return (self.draft_time + self.verify_step) / self.tokens_per_step
 
-    def to_dict(self) -> dict[str, float]:
-        return {
+    @property
+    def fits(self) -> np.ndarray | None:
+        """Whether the target, the drafter and their caches fit each device, per batch: a
+        speed-up where they do not is of a setup that cannot run."""
+        return None if self.memory is None else self.memory.fits
+
+    def to_dict(self) -> dict[str, float | bool | None]:
+        out: dict[str, float | bool | None] = {
             k: float(np.asarray(v))
             for k, v in (
                 ("tokens_per_step", self.tokens_per_step),
@@ -65,6 +75,11 @@ class SpeculativeEstimate:
                 ("drafter_weights", self.drafter_weights),
             )
         }
+        held = self.memory
+        out["memory"] = None if held is None else float(np.asarray(held.total))
+        out["memory_capacity"] = None if held is None else float(held.capacity)
+        out["fits"] = None if held is None else bool(np.asarray(held.fits))
+        return out
 
 
 def expected_tokens(alpha: float, gamma: int) -> float:
@@ -213,7 +228,9 @@ def speculative(
             f"{target.name}'s last positions of {target.max_positions}; allow_long_context=True "
             "(--allow-long-context) prices beyond them",
         )
-    analyze(target, device, batch=b, prompt_len=s + gamma + 1, options=options)  # validates
+    # Validates the sizes and settings; its decode step holds the target's cache at the
+    # context and the gamma + 1 tokens a step verifies.
+    held_by_target = analyze(target, device, batch=b, prompt_len=s + gamma, options=options)
     plain = _step_time(target, device, options, b, 1, s)
     verify = _step_time(target, device, options, b, tree_width * (gamma + 1), s)
     quant = options.quantization
@@ -221,6 +238,13 @@ def speculative(
         # gamma autoregressive draft steps (at the same context: the draft keeps its own cache).
         drafting = gamma * _step_time(draft, device, options, b * tree_width, 1, s)
         held = weight_bytes(build_graph(draft, options, device), quant)
+        # Its own cache, as `analyze` holds it, at the target's context whatever the draft's
+        # positions (it is priced there too).
+        beside = analyze(
+            draft, device, batch=b, prompt_len=s + gamma,
+            options=options.model_copy(update={"allow_long_context": True}),
+        ).memory["decode"]  # fmt: skip
+        drafter_weights, drafter_kv = beside.weights, beside.kv_cache
     elif mtp:
         # Each draft token is one MTP module step: one block with its own cache, and a head.
         step = Step(batch=b * tree_width, new_tokens=np.ones_like(s, dtype=float), past=s)
@@ -232,14 +256,32 @@ def speculative(
             ).step_time()
         )
         held = weight_bytes(stored_part(target, module), quant)  # as the simulator holds it
+        # The module's one layer keeps a cache of the context beside the model's, as the
+        # simulator holds it.
+        layer = local_model(mtp_model(target), options.parallelism)
+        drafter_weights, drafter_kv = held, kv_cache_bytes(layer, quant, b, s + gamma + 1)
     else:
         drafting = _heads_time(target, device, options, gamma, b)
         held = gamma * weight_bytes(_medusa_head(target), quant)
+        drafter_weights, drafter_kv = held, 0.0  # the heads keep no cache
     tree_alpha = 1 - (1 - alpha) ** tree_width
     tokens = np.full_like(plain, expected_tokens(tree_alpha, gamma))
     speedup = tokens * plain / (drafting + verify)
+    # The verify step's activations: its w(gamma + 1) tokens per sequence at once.
+    verified = Step(batch=b, new_tokens=np.full_like(s, float(tree_width * (gamma + 1))), past=s)
+    graph = verification_graph(build_graph(target, options, device), tree_width * (gamma + 1))
+    own = held_by_target.memory["decode"]
+    memory = footprint(
+        device,
+        options.calibration,
+        b,
+        own.weights + drafter_weights,
+        own.kv_cache + drafter_kv,
+        np.maximum(own.activations, peak_activation_bytes(graph, quant, verified)),
+        own.host,
+    )
     return SpeculativeEstimate(
-        tokens, plain, np.broadcast_to(drafting, plain.shape), verify, speedup, held
+        tokens, plain, np.broadcast_to(drafting, plain.shape), verify, speedup, held, memory
     )
 
 

@@ -536,6 +536,16 @@ class SpeculativeOut(BaseModel):
     drafter_weights: Number = Field(
         None, description="Bytes per device the drafter's weights add beside the target's."
     )
+    memory: Number = Field(
+        None,
+        description="Bytes per device while speculating: the target's and the drafter's "
+        "weights and caches at the context and the tokens a step verifies, the verify step's "
+        "activations.",
+    )
+    memory_capacity: Number = Field(None, description="Bytes per device it may fill.")
+    fits: bool | None = Field(
+        None, description="Whether `memory` fits: a speed-up where it does not cannot be had."
+    )
     generation: dict[str, Number] | None = Field(
         None,
         description="With gen_len: tpot, e2e_latency, throughput and cost_per_million_output "
