@@ -1,13 +1,14 @@
-"""How rooflens names what it writes, shared by the command line and the views: the files a
-figure is written to, an operator's label, numbers with SI prefixes, and what an analysis's
-header says about it (the facts and the notes `rooflens analyze` prints and the report
-repeats). Light, so that the command line checks a path before any work without loading
-matplotlib."""
+"""How rooflens names and writes what it writes, shared by the command line and the views: the
+files a figure is written to and how it is saved, an operator's label, numbers with SI
+prefixes, and what an analysis's header says about it (the facts and the notes `rooflens
+analyze` prints and the report repeats). Light, so that the command line checks a path before
+any work without loading matplotlib."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rooflens.core.results import Analysis
@@ -16,6 +17,21 @@ if TYPE_CHECKING:
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 # Tables of rows (the simulator's per-request times) are written as CSV, whatever the name.
 TABLE_SUFFIXES = (".csv",)
+# The metadata matplotlib would stamp with the time of writing, left out by format, so that the
+# same figure saved twice is the same file (PNG stores no date).
+UNDATED = {".svg": {"Date": None}, ".pdf": {"CreationDate": None, "ModDate": None}}
+# SVG clip paths and gradients are named by hashes salted at random unless this is set.
+SVG_SALT = "rooflens"
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], **options: Any) -> None:
+    """Save a matplotlib figure to `path` (the format follows the suffix), byte for byte the
+    same on every run: no date in SVG or PDF metadata, SVG ids from a fixed salt."""
+    import matplotlib  # the figure's own library: loaded once a figure exists
+
+    suffix = os.path.splitext(path)[1].lower()
+    with matplotlib.rc_context({"svg.hashsalt": SVG_SALT}):
+        fig.savefig(path, metadata=UNDATED.get(suffix), **options)
 
 
 def operator_label(name: str, span: int | None = None, chunk: int | None = None) -> str:

@@ -25,6 +25,7 @@ from rooflens.calibration.profile import load_profile, save_profile
 from rooflens.core.analysis import analyze
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.hardware import Device
+from rooflens.formats import save_figure
 from rooflens.hardware.catalog import get_device
 from rooflens.models.catalog import load_model
 
@@ -205,7 +206,7 @@ def scatter(rows: list[dict[str, Any]], title: str, path: Path) -> None:
         ax.grid(True, which="both", lw=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

@@ -27,7 +27,7 @@ from rooflens.api import analyze, resolve_model
 from rooflens.core.analysis import prompt_room as core_prompt_room
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.results import Analysis
-from rooflens.formats import FIGURE_SUFFIXES, operator_label
+from rooflens.formats import FIGURE_SUFFIXES, operator_label, save_figure
 
 STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 1)), "x")]
 GRAYS = ["0.0", "0.35", "0.55", "0.2", "0.45", "0.65"]
@@ -42,7 +42,7 @@ def _save(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
         plt.close(fig)
         raise InvalidInputError("plot", os.fspath(path), f"a file ending in {', '.join(SUFFIXES)}")
     if path is not None:
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        save_figure(fig, path, dpi=120, bbox_inches="tight")
     return fig
 
 
