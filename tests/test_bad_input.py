@@ -631,6 +631,12 @@ def test_batch_plot_of_one_token_answers_says_so(tmp_path) -> None:
         (["simulate", "m", "--concurrency", "1.5"],
          "--concurrency='1.5' is invalid: expected an integer"),
         (["analyze", "m", "--batch=x"], "--batch='x' is invalid: expected an integer"),
+        # Settings that may be empty read an empty value as left out, and any other as before.
+        (["analyze", "m", "--w-bits", "x"], "--w-bits='x' is invalid: expected an integer"),
+        (["analyze", "m", "--link-bandwidth", "fast"],
+         "--link-bandwidth='fast' is invalid: expected a number"),
+        (["simulate", "m", "--chunk-size", "1.5"],
+         "--chunk-size='1.5' is invalid: expected an integer"),
         (["analyze", "m", "--format", "xml"],
          "--format='xml' is invalid: expected one of table, json, csv"),
         (["simulate", "m", "--arrival", "x"],

@@ -305,6 +305,19 @@ def test_calibrate_then_measure_end_to_end(cpu_files) -> None:
         assert row["calibrated_error"] == pytest.approx(row["calibrated"] / row["measured"] - 1)
 
 
+def test_measure_with_an_empty_calibration_is_the_roofline_bound_alone(cpu_files) -> None:
+    """--calibration "" is what its help says, the roofline bound (it was looked up as a file
+    named ""); the title gives the sizes as words, not a Python dict."""
+    args = ["measure", str(cpu_files / "tiny.json"), "--device", "cpu", "--hardware",
+            str(cpu_files / "cpu.toml"), "--prompt-len", "16", "--gen-len", "1",
+            "--calibration", ""]  # fmt: skip
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    title = res.stdout.splitlines()[0]
+    assert title.endswith(" · batch 1 · prompt 16 · 1 token generated"), title
+    assert "calibrated: no profile" in res.stdout
+
+
 def test_measure_rejects_bad_input(cpu_files) -> None:
     runner = CliRunner()
     bad = runner.invoke(app, ["measure", str(cpu_files / "tiny.json"), "--device", "tpu"])

@@ -275,6 +275,46 @@ def test_a_format_without_a_width_on_16_bit_weights_says_which_width(given, mess
         rooflens.analyze("meta-llama/Llama-3.1-8B", "h200-sxm", **given)
 
 
+@pytest.mark.parametrize(
+    "empty",
+    [
+        ["--engine", ""],  # refused: "expected one of transformers, ... (or empty)"
+        ["--calibration", " "],
+        ["--w-bits", ""],  # refused before: "expected an integer"
+        ["--link-bandwidth", ""],
+        ["--fusion", ""],
+        ["--kv-budget", ""],
+    ],
+)
+def test_an_empty_value_is_the_setting_left_out_as_its_help_says(empty) -> None:
+    """A setting whose help reads "empty: ..." (its default, None) takes an empty value on the
+    command line as left out (a script's unset variable gives one); what a setting refuses
+    is still named, and a setting that cannot be empty still refuses one."""
+    args = ["analyze", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "-f", "json"]
+    given, left_out = runner.invoke(app, [*args, *empty]), runner.invoke(app, args)
+    assert given.exit_code == 0, given.output
+    assert json.loads(given.stdout) == json.loads(left_out.stdout)
+
+
+def test_an_empty_value_is_left_out_of_every_declared_options_command() -> None:
+    scheduled = ["simulate", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "--requests", "4",
+                 "-f", "json"]  # fmt: skip
+    empty = runner.invoke(app, [*scheduled, "--chunk-size", "", "--prefill-tp", ""])
+    assert empty.exit_code == 0, empty.output
+    assert (
+        json.loads(empty.stdout)["summary"]
+        == json.loads(runner.invoke(app, scheduled).stdout)["summary"]
+    )
+    searched = ["advise", "meta-llama/Llama-3.1-8B", "--devices", "l4", "--tp", "1",
+                "--verify", "0", "-f", "json"]  # fmt: skip
+    assert json.loads(runner.invoke(app, [*searched, "--engine", ""]).stdout)["estimate"] == (
+        "roofline bound"
+    )
+    # Weights to try cannot be none: an empty list is still refused, naming what it takes.
+    none = runner.invoke(app, [*searched, "--weights", ""])
+    assert none.output.startswith("error: weights=() is invalid: expected some of stored")
+
+
 def test_the_rendered_help_shows_what_each_setting_accepts() -> None:
     out = runner.invoke(app, ["analyze", "--help"], env={"COLUMNS": "200"}).stdout
     assert (

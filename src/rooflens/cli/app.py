@@ -149,7 +149,10 @@ def analyze(
             if "cost_per_million_output" in spec:
                 cost = f"${spec['cost_per_million_output']:.4f}"
                 rows.append(("cost per million output tokens", cost))
-            title = f"generation of {int(result.gen_len)} tokens, with speculative decoding"
+            title = (
+                f"generation of {fmt.count(int(result.gen_len), 'token')}, with speculative "
+                "decoding"
+            )
             _console().print(fmt.key_value_table(title, rows))
 
 
@@ -211,7 +214,7 @@ def _print_analysis(
         g = result.generation
         _console().print(
             fmt.key_value_table(
-                f"generation of {int(result.gen_len)} tokens{plain}",
+                f"generation of {fmt.count(int(result.gen_len), 'token')}{plain}",
                 [
                     ("time to first token", fmt.seconds(float(g["ttft"]))),
                     ("time per output token", fmt.seconds(float(g["tpot"]))),

@@ -537,10 +537,37 @@ def declared_option(model: type[BaseModel], name: str) -> inspect.Parameter:
     default_text = "" if shown is None else f"; default {str(shown).lower()}"
     # Parentheses, not brackets: rich would read "[...]" in help as markup and drop it.
     help_text = f"{field.description} ({accepted(model, name)}{default_text})"
-    option = typer.Option(*decls, help=help_text, rich_help_panel=str(extra.get("group")))
+    # A setting that may be empty (None: its declared default) takes an empty value as left
+    # out, as its help's "empty:" says (--engine "" was refused as no engine's name, --w-bits
+    # "" as no integer; a script's unset variable gives one). A flag has no value to empty.
+    parser = _empty_or(kind.__args__[0]) if type(None) in kinds and bool not in kinds else None
+    option = typer.Option(
+        *decls, help=help_text, rich_help_panel=str(extra.get("group")), parser=parser
+    )
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[kind, option]
     )
+
+
+def _empty_or(kind: type) -> Callable[[Any], Any]:
+    """A command-line value read as `kind`, or None where it is empty. What `kind` refuses
+    keeps its parser's error (int_parsing for "x" as an integer), which the script's usage
+    error names as every other (`usage_error_line`)."""
+    from pydantic import TypeAdapter, ValidationError
+    from pydantic_core import PydanticCustomError
+
+    adapter = TypeAdapter(kind)
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        try:
+            return adapter.validate_python(value)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise PydanticCustomError(error["type"], error["msg"]) from None
+
+    return parse
 
 
 def declared_options(

@@ -55,6 +55,11 @@ def device_field(key: str, value: object) -> str:
     return str(value)
 
 
+def count(n: int, noun: str) -> str:
+    """'1 token', '128 tokens', '1,024 tokens'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def seconds(value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"

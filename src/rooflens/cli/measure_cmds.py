@@ -153,6 +153,8 @@ def measure(
     # missing CUDA device, and before a model is built or a run of minutes is spent.
     _check_device_name(device)
     _check_sizes(batch, prompt_len, gen_len)
+    if calibration is not None and not calibration.strip():
+        calibration = None  # empty: the roofline bound alone, as the option's help says
     if tp is not None and tp < 1:
         raise InvalidInputError("--tp", tp, "a positive integer: one process per device")
     if compiled and tp is not None:
@@ -228,11 +230,20 @@ def _checkpoint_folder(model: str) -> str | None:
     return None
 
 
+def _sizes_text(inputs: dict[str, int]) -> str:
+    """'batch 1 · prompt 512 · 128 tokens generated', as `analyze`'s header gives sizes."""
+    return (
+        f"batch {inputs['batch']} · prompt {inputs['prompt_len']} · "
+        f"{fmt.count(inputs['gen_len'], 'token')} generated"
+    )
+
+
 def _print_rows(result: dict[str, Any]) -> None:
     env = result["environment"]
     _console().print(
         f"{result['model']} on {env['device_name']} (driver {env.get('driver', '—')},"
-        f" torch {env['torch']}, transformers {env['transformers']}) · {result['inputs']}"
+        f" torch {env['torch']}, transformers {env['transformers']}) · "
+        + _sizes_text(result["inputs"])
         + (f" · tp={result['tp']} over {env['backend']}" if "tp" in result else "")
     )
     if result.get("tp") == 1:

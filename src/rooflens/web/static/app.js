@@ -443,7 +443,8 @@ function renderTotals(an) {
     return;
   }
   if (g) {
-    cards.push(card(`Generation of ${an.inputs.gen_len} tokens`, [
+    const n = an.inputs.gen_len;
+    cards.push(card(`Generation of ${n} token${n === 1 ? "" : "s"}`, [
       ["time to first token", secs(g.ttft), "total-ttft"],
       ["time per output token", secs(g.tpot), "total-tpot"],
       ["end-to-end", secs(g.e2e_latency), "total-e2e"],
