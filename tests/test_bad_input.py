@@ -603,7 +603,7 @@ def test_sizes_beyond_int64_are_refused(command: list[str], tmp_path) -> None:
     res = _cli(
         *command, "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--gen-len", "99999999999999999999", *out
     )
-    assert res.exit_code == 2 and "gen_len=99999999999999999999 is invalid" in res.output, (
+    assert res.exit_code == 2 and "--gen-len=99999999999999999999 is invalid" in res.output, (
         res.output
     )
 
@@ -678,6 +678,30 @@ def test_the_script_exits_as_its_commands_do(capsys) -> None:
         main(["analyze", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "--tp", "3"])
     assert info.value.code == 2
     assert capsys.readouterr().err.startswith("error: tp=3 is invalid")
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["analyze", "gpt2", "-H", "a6000", "--batch", "0"], "--batch=0"),
+        (["memory", "gpt2", "-H", "a6000", "--gen-len", "0"], "--gen-len=0"),
+        (["report", "gpt2", "-H", "a6000", "--prompt-len", "0"], "--prompt-len=0"),
+        (["speculate", "gpt2", "-H", "a6000", "--medusa", "--context", "0"], "--context=0"),
+        (["plot", "batch", "gpt2", "-H", "a6000", "--gen-len", "0"], "--gen-len=0"),
+        (["compare", "gpt2", "-H", "a6000", "--vs", "batch=0"], "batch=0"),
+        (["analyze", "gpt2", "-H", "a6000", "--batch", str(10**20)], f"--batch={10**20}"),
+    ],
+)
+def test_a_size_the_command_line_takes_is_named_in_its_own_words(tmp_path, args, line) -> None:
+    """One size on the command line, named as given: the core's words offered "or an array of
+    them", which only the API takes."""
+    out = ["-o", str(tmp_path / "x.png")] if args[0] == "plot" else []
+    out = ["-o", str(tmp_path / "x.md")] if args[0] == "report" else out
+    res = _cli(*args, *out)
+    assert res.output == (
+        f"error: {line} is invalid: expected a positive integer up to 2**53 "
+        "(9,007,199,254,740,992)\n"
+    )
 
 
 def test_a_context_too_long_names_the_values_asked_for() -> None:

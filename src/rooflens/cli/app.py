@@ -41,6 +41,7 @@ from rooflens.cli.common import (
     _settings,
     analysis_options,
     app,
+    check_size,
     drafter_words,
     err_console,
     parse_sizes,
@@ -494,6 +495,8 @@ def compare_cmd(
     its distilled student."""
     import pandas as pd
 
+    for flag, size in (("--batch", batch), ("--prompt-len", prompt_len), ("--gen-len", gen_len)):
+        check_size(flag, size)  # before the default prompt is read from the generation
     a = {
         "model": model,
         "hardware": hardware,
@@ -572,6 +575,7 @@ def speculate(
     from rooflens.api import speculate as run
 
     opts = options or {}
+    check_size("--context", context)
     device = _device(hardware, opts.get("bandwidth"), opts.get("memory"), opts.get("peak"))
     sizes = parse_sizes("batch", batch)
     est = run(

@@ -40,6 +40,7 @@ from rooflens.core.speculative import (
     TREE_WIDTH,
     speculative_generation,
 )
+from rooflens.core.validation import MAX_SIZE
 from rooflens.formats import FIGURE_SUFFIXES, TABLE_SUFFIXES
 from rooflens.hardware.catalog import device_from_dict
 from rooflens.settings import (
@@ -471,6 +472,16 @@ def parse_sizes(field: str, text: str) -> np.ndarray:
 
 
 SIZE_NAMES = ("batch", "prompt_len", "gen_len")
+# What one size given on the command line takes (the core's own error offers arrays, which
+# only the API takes).
+ONE_SIZE = f"a positive integer up to 2**53 ({MAX_SIZE:,})"
+
+
+def check_size(flag: str, value: object) -> None:
+    """One size given on the command line (--batch 8, --context 1024, --vs batch=8), named as
+    it was given."""
+    if isinstance(value, int) and not isinstance(value, bool) and not 1 <= value <= MAX_SIZE:
+        raise InvalidInputError(flag, value, ONE_SIZE)
 
 
 def _settings(params: dict[str, Any]) -> Settings:
@@ -484,6 +495,8 @@ def _settings(params: dict[str, Any]) -> Settings:
 
 def _run(params: dict[str, Any]) -> Analysis:
     """The analysis a command asks for; every command names its parameters the same way."""
+    for name in SIZE_NAMES:  # a sweep's axes are arrays, parse_sizes' already
+        check_size("--" + name.replace("_", "-"), params.get(name))
     settings = _settings(params)
     spec = settings.served(resolve_model(params["model"]))
     prompt_len = params["prompt_len"]
@@ -625,7 +638,9 @@ def _setting(
         if key == "gen_len" and text.lower() in ("", "none"):
             return key, None
         try:
-            return key, int(text)
+            size = int(text)
         except ValueError:
-            raise InvalidInputError(key, text, "a positive integer") from None
+            raise InvalidInputError(key, text, ONE_SIZE) from None
+        check_size(key, size)
+        return key, size
     return key, text

@@ -28,6 +28,7 @@ from rooflens.cli.common import (
     _setting,
     analysis_options,
     app,
+    check_size,
     figure_file,
     parse_sizes,
     speculation_estimate,
@@ -161,6 +162,7 @@ def plot(
     from rooflens.views import plots
 
     figure_file("-o", out)
+    check_size("--gen-len", gen_len)
     if stage not in ("prefill", "decode"):
         raise InvalidInputError("--stage", stage, "prefill or decode")
     if hardware is None:
