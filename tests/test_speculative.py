@@ -167,7 +167,7 @@ def test_analyze_reports_speculation_at_its_point() -> None:
         "Qwen/Qwen2.5-7B",
         "h100-sxm",
         gamma=4,
-        alpha=0.8,
+        alpha=0.85,  # the command line's default
         draft="Qwen/Qwen2.5-0.5B",
         batch=8,
         context=1024,
@@ -249,3 +249,19 @@ def test_the_speculate_command_says_which_batches_do_not_fit() -> None:
     assert header.endswith(",speedup,memory,fits")
     fitting = CliRunner().invoke(app, [*args[:-4], "--batch", "1"], env={"COLUMNS": "200"})
     assert "do not fit" not in fitting.output and "does not fit" not in fitting.output
+
+
+def test_one_acceptance_rate_is_the_default_of_analyze_speculate_and_simulate() -> None:
+    """MTP drafts were accepted at 0.8 by default in `analyze` and `speculate` and at 0.85,
+    DeepSeek-V3's reported rate, in `simulate`: one declared default now."""
+    from rooflens.core.speculative import ACCEPTANCE
+    from rooflens.serving.config import SchedulerConfig
+
+    assert ACCEPTANCE == SchedulerConfig().acceptance == 0.85
+    for command in ("analyze", "speculate"):
+        text = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"}).stdout
+        assert "0.85" in text and "0.8 " not in text, command
+    args = ["speculate", "deepseek-ai/DeepSeek-V3", "-H", "h200-sxm", "--tp", "8", "--mtp",
+            "--batch", "1", "-f", "json"]  # fmt: skip
+    default = CliRunner().invoke(app, args).stdout
+    assert default == CliRunner().invoke(app, [*args, "--alpha", "0.85"]).stdout

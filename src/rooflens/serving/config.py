@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from rooflens.core.errors import InvalidInputError
+from rooflens.core.speculative import ACCEPTANCE
 from rooflens.settings import MAX_DEVICES, MAX_TOKENS, option_name, setting
 
 Policy = Literal["static", "continuous", "chunked"]
@@ -201,9 +202,9 @@ class SchedulerConfig(BaseModel):
         ge=0,
         le=MAX_DRAFT_TOKENS,
     )
-    # DeepSeek-V3's technical report (2024, sec. 5.4.3): 85-90 % for the second token.
+    # The analyzer's default acceptance (core.speculative.ACCEPTANCE, where its source is).
     acceptance: float = setting(
-        0.85,
+        ACCEPTANCE,
         "Speculation",
         "acceptance",
         "Speculative decoding: the chance a drafted token is accepted once the ones before it "
