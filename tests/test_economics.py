@@ -158,3 +158,36 @@ def test_analyze_takes_a_price_and_a_grid_intensity() -> None:
     assert "at $2/device-h" in table.output and "carbon at 800 gCO2e/kWh" in table.output
     bad = CliRunner().invoke(app, [*base, "--hourly-price", "-1"])
     assert bad.exit_code == 2 and "hourly_price=-1.0 is invalid" in bad.output
+
+
+def test_a_one_token_answer_has_no_per_output_token_figures() -> None:
+    """gen_len 1: the one token is the prefill's and no decode step runs, yet energy per output
+    token (2.05 J) and its cost ($4.43 per million) were the first decode step's. They do not
+    apply (NaN, JSON null, "—"); the request's energy is the prefill's alone, and two tokens
+    charge the second its decode step."""
+    one = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", gen_len=1)
+    e = one.economics(grid_intensity=400)
+    for key in ("energy_per_output_token", "cost_per_million_output", "carbon_per_million_output"):
+        assert np.isnan(e[key]), key
+    prefill = one.steps["prefill"]
+    assert float(e["energy_per_request"]) == pytest.approx(
+        float(e["prefill_power"]) * float(prefill.step_time())
+    )
+    assert float(e["cost_per_million_input"]) > 0
+    two = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", gen_len=2).economics()
+    decode_energy = float(two["energy_per_request"] - e["energy_per_request"])
+    assert float(two["energy_per_output_token"]) == pytest.approx(decode_energy, rel=1e-3)
+    import json
+
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    args = ["analyze", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "--gen-len", "1"]
+    data = json.loads(CliRunner().invoke(app, [*args, "-f", "json"]).stdout)["economics"]
+    assert data["energy_per_output_token"] is None and data["cost_per_million_output"] is None
+    table = CliRunner().invoke(app, args, env={"COLUMNS": "200"}).stdout
+    text = " ".join(table.split())
+    assert "energy per output token │ — (no decode step: the one token is the prefill's)" in text
+    assert "output —" in text and "$nan" not in text
+    assert "generation of 1 token " in text + " "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import sys
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated, Any
@@ -147,7 +148,7 @@ def analyze(
                 ("end-to-end latency", fmt.seconds(spec["e2e_latency"])),
                 ("throughput", f"{spec['throughput']:.4g} tokens/s"),
             ]
-            if "cost_per_million_output" in spec:
+            if "cost_per_million_output" in spec and math.isfinite(spec["cost_per_million_output"]):
                 cost = f"${spec['cost_per_million_output']:.4f}"
                 rows.append(("cost per million output tokens", cost))
             title = (
@@ -234,9 +235,15 @@ def _economics_rows(
 ) -> list[tuple[str, str]]:
     """Power, energy, price and carbon per token (docs/advisor.md gives the model)."""
     e = {k: float(v) for k, v in result.economics(hourly_price, grid_intensity).items()}
+    # A one-token answer's token is the prefill's: no decode step runs to charge it with.
+    prefill_only = " (no decode step: the one token is the prefill's)"
+    decoded = math.isfinite(e["energy_per_output_token"])
     rows = [
         ("power (prefill / decode)", f"{e['prefill_power']:.0f} W / {e['decode_power']:.0f} W"),
-        ("energy per output token", fmt.si(e["energy_per_output_token"], "J")),
+        (
+            "energy per output token",
+            fmt.si(e["energy_per_output_token"], "J") if decoded else "—" + prefill_only,
+        ),
     ]
     if "energy_per_request" in e:
         rows.append(("energy per request", fmt.si(e["energy_per_request"], "J")))
@@ -246,14 +253,16 @@ def _economics_rows(
             (
                 f"cost per million tokens at ${price:g}/device-h",
                 f"input ${e['cost_per_million_input']:.4f} · output "
-                f"${e['cost_per_million_output']:.4f}",
+                + (f"${e['cost_per_million_output']:.4f}" if decoded else "—"),
             )
         )
     if "carbon_per_million_output" in e:
         rows.append(
             (
                 f"carbon at {grid_intensity:g} gCO2e/kWh",
-                f"{e['carbon_per_million_output'] / 1e3:.3g} kg per million output tokens",
+                f"{e['carbon_per_million_output'] / 1e3:.3g} kg per million output tokens"
+                if decoded
+                else "—" + prefill_only,
             )
         )
     return rows

@@ -89,14 +89,15 @@ def economics(
         # Every decode step of the generation at the first decode step's power.
         request = (prefill_w * prefill_t + decode_w * decode_total) / sequences
         out["energy_per_request"] = request
-        out["energy_per_output_token"] = np.where(
-            gen_len > 1,
-            decode_w * decode_total / np.maximum(sequences * (gen_len - 1), 1),
-            out["energy_per_output_token"],
-        )
-        seconds["output"] = np.where(
-            gen_len > 1, decode_total / np.maximum(sequences * (gen_len - 1), 1), seconds["output"]
-        )
+        # The generated tokens after the first, which the prefill gives; a one-token answer
+        # runs no decode step to charge an output token with (its one token is the prefill's,
+        # charged to the prompt): no figure, NaN, where the first decode step's was given.
+        decoded = sequences * (gen_len - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["energy_per_output_token"] = np.where(
+                gen_len > 1, decode_w * decode_total / decoded, np.nan
+            )
+            seconds["output"] = np.where(gen_len > 1, decode_total / decoded, np.nan)
     price = device.hourly_price if hourly_price is None else hourly_price
     if price is not None:
         per_second = devices * price / SECONDS_PER_HOUR

@@ -476,9 +476,11 @@ function economicsCard(e, device) {
     ["energy per output token", si(e.energy_per_output_token, "J"), "total-energy-token"],
   ];
   if (e.energy_per_request != null) rows.push(["energy per request", si(e.energy_per_request, "J")]);
-  if (e.cost_per_million_output != null) {
+  // A one-token answer runs no decode step: its output figures are null, its input priced.
+  if (e.cost_per_million_input != null) {
     const price = state[state.show].hourly_price ?? device.hourly_price;
-    rows.push([`$ per M output tokens at $${p3(price)}/h`, `$${p3(e.cost_per_million_output)}`,
+    const output = e.cost_per_million_output;
+    rows.push([`$ per M output tokens at $${p3(price)}/h`, output == null ? "—" : `$${p3(output)}`,
       "total-cost-output"]);
     rows.push(["$ per M input tokens", `$${p3(e.cost_per_million_input)}`]);
   } else {
