@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -142,22 +142,49 @@ def _llama_like(c: _Config, name: str, **overrides: Any) -> ModelSpec:
     return _spec(fields)
 
 
+def layer_counts(
+    c: _Config, kinds: object, field: str, accepted: Collection[str]
+) -> dict[str, int]:
+    """How many of the `num_hidden_layers` layers a per-layer list (`layer_types`) gives each
+    of the `accepted` kinds. Any other entry is refused: counting only the kinds known read
+    a misspelt one ("sliding_window" for "sliding_attention") as full attention."""
+    layers = c.req("num_hidden_layers")
+    where = f"config.json of model_type {c.model_type!r}"
+    if not isinstance(kinds, list):
+        raise ModelConfigError(
+            f"{where}: {field}={kinds!r} is invalid: expected a JSON array of {layers} entries "
+            f"among {sorted(accepted)}"
+        )
+    unknown = sorted({repr(k) for k in kinds if not isinstance(k, str) or k not in accepted})
+    if unknown:
+        raise ModelConfigError(
+            f"{where}: {field} holds [{', '.join(unknown)}]; supported: {sorted(accepted)}"
+        )
+    if len(kinds) != layers:
+        raise ModelConfigError(
+            f"{where}: {field} has {len(kinds)} entries for num_hidden_layers={layers}"
+        )
+    return {kind: kinds.count(kind) for kind in accepted}
+
+
+# The layer kinds of models whose layers attend to a window or to every key.
+_ATTENTION_KINDS = ("full_attention", "sliding_attention")
+
+
 def _qwen_window(c: _Config) -> dict[str, Any]:
     """Qwen2/3's sliding window, only with `use_sliding_window`: on the layers `layer_types`
     marks, else on those from `max_window_layers` on (transformers' Qwen2Config and
     Qwen3Config, default 28); the layers before keep every key."""
+    types = c.get("layer_types", None)
+    if types is not None:  # checked whether or not the window is on, as transformers does
+        layer_counts(c, types, "layer_types", _ATTENTION_KINDS)
     if not c.get("use_sliding_window", False):
         return {"sliding_window": None}
-    layers = c.req("num_hidden_layers")
-    first = c.get("max_window_layers", 28)
-    default = ["sliding_attention" if i >= first else "full_attention" for i in range(layers)]
-    types = c.get("layer_types", default)
-    if len(types) != layers:
-        raise ModelConfigError(
-            f"config.json of model_type {c.model_type!r}: layer_types has {len(types)} entries "
-            f"for num_hidden_layers={layers}"
-        )
-    windowed = sum(1 for kind in types if kind == "sliding_attention")
+    if types is None:
+        first = c.get("max_window_layers", 28)
+        layers = c.req("num_hidden_layers")
+        types = ["sliding_attention" if i >= first else "full_attention" for i in range(layers)]
+    windowed = layer_counts(c, types, "layer_types", _ATTENTION_KINDS)["sliding_attention"]
     if not windowed:
         return {"sliding_window": None}
     return {"sliding_window": c.raw.get("sliding_window"), "window_layers": windowed}

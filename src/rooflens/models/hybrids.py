@@ -5,28 +5,13 @@ a config omits a field, the default of that model's transformers config class ap
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.mixers import Mixer
 from rooflens.core.model import ModelSpec
-from rooflens.models.config import _Config, _llama_like, _moe_layers
-
-
-def _count(c: _Config, kinds: Sequence[str], field: str, accepted: set[str]) -> dict[str, int]:
-    unknown = set(kinds) - accepted
-    if unknown:
-        raise ModelConfigError(
-            f"config.json of model_type {c.model_type!r}: {field} holds {sorted(unknown)}; "
-            f"supported: {sorted(accepted)}"
-        )
-    if len(kinds) != c.req("num_hidden_layers"):
-        raise ModelConfigError(
-            f"config.json of model_type {c.model_type!r}: {field} has {len(kinds)} entries for "
-            f"num_hidden_layers={c.req('num_hidden_layers')}"
-        )
-    return {kind: sum(1 for k in kinds if k == kind) for kind in accepted}
+from rooflens.models.config import _Config, _llama_like, _moe_layers, layer_counts
 
 
 def _layer_types(c: _Config, linear: str = "linear_attention") -> dict[str, int]:
@@ -36,7 +21,7 @@ def _layer_types(c: _Config, linear: str = "linear_attention") -> dict[str, int]
     if kinds is None:
         every = c.get("full_attention_interval", 4)
         kinds = [linear if (i + 1) % every else "full_attention" for i in range(n)]
-    return _count(c, kinds, "layer_types", {linear, "full_attention"})
+    return layer_counts(c, kinds, "layer_types", {linear, "full_attention"})
 
 
 def _gated_deltanet(c: _Config, name: str, moe: bool) -> ModelSpec:
@@ -178,7 +163,7 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
     # transformers 5 names the kinds linear_attention (Mamba2) and full_attention.
     renamed = {"linear_attention": "mamba", "full_attention": "attention"}
     kinds = [renamed.get(k, k) for k in kinds]
-    counts = _count(c, kinds, "hybrid_override_pattern", {"mamba", "attention", "mlp", "moe"})
+    counts = layer_counts(c, kinds, "hybrid_override_pattern", {"mamba", "attention", "mlp", "moe"})
     hidden = c.req("hidden_size")
     heads = c.req("num_attention_heads")
     mixer = _mamba2(
@@ -297,7 +282,7 @@ def _falcon_h1(c: _Config, name: str) -> ModelSpec:
 def _granite_hybrid(c: _Config, name: str) -> ModelSpec:
     """Granite-4.0-H: Mamba2 or attention per `layer_types`; every layer an MoE plus a shared
     MLP (the shared MLP alone when there are no experts)."""
-    counts = _count(c, c.req("layer_types", kind=list), "layer_types", {"mamba", "attention"})
+    counts = layer_counts(c, c.req("layer_types", kind=list), "layer_types", {"mamba", "attention"})
     hidden = c.req("hidden_size")
     inner = c.get("mamba_expand", 2) * hidden
     mixer = _prefixed_mamba2(c, inner, out_bias=c.get("mamba_proj_bias", False))
@@ -331,7 +316,7 @@ def _minimax(c: _Config, name: str) -> ModelSpec:
         kinds = [codes.get(k, str(k)) for k in c.raw["attn_type_list"]]
     if kinds is None:  # the transformers default alternates
         kinds = ["full_attention" if (i + 1) % 2 else "linear_attention" for i in range(n)]
-    counts = _count(c, kinds, "layer_types", {"linear_attention", "full_attention"})
+    counts = layer_counts(c, kinds, "layer_types", {"linear_attention", "full_attention"})
     heads, hidden = c.req("num_attention_heads"), c.req("hidden_size")
     head_dim = c.head_dim(hidden, heads)
     mixer = c.built(
@@ -369,7 +354,7 @@ def _kimi_linear(c: _Config, name: str) -> ModelSpec:
         kinds = ["full_attention" if i + 1 in full else "linear_attention" for i in range(n)]
     if kinds is None:  # the transformers default
         kinds = ["full_attention" if i and i % 4 == 0 else "linear_attention" for i in range(n)]
-    counts = _count(c, kinds, "layer_types", {"linear_attention", "full_attention"})
+    counts = layer_counts(c, kinds, "layer_types", {"linear_attention", "full_attention"})
     heads, dim = linear.get("num_heads", 32), linear.get("head_dim", 128)
     keys = {
         "num_heads": "linear_attn_config.num_heads",

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from rooflens.core.errors import ModelConfigError
-from rooflens.models.config import _Config
+from rooflens.models.config import _Config, layer_counts
 
 
-def count_layers(c: _Config, types: Sequence[str], kind: str) -> int:
-    """How many of the `num_hidden_layers` entries of `layer_types` are `kind`."""
-    layers = c.req("num_hidden_layers")
-    if len(types) != layers:
-        raise ModelConfigError(
-            f"config.json of model_type {c.model_type!r}: layer_types has {len(types)} entries "
-            f"for num_hidden_layers={layers}"
-        )
-    return sum(1 for t in types if t == kind)
+def count_layers(c: _Config, types: object, kind: str) -> int:
+    """How many of the `num_hidden_layers` entries of `layer_types` are `kind`; every other
+    entry must be "full_attention" (models with one restricted kind of attention)."""
+    return layer_counts(c, types, "layer_types", (kind, "full_attention"))[kind]
 
 
 def text_config(c: _Config, default_type: str) -> _Config:
