@@ -74,3 +74,155 @@ def test_qwen_layer_types_are_checked_with_the_window_on_or_off() -> None:
     for on in (True, False):
         with pytest.raises(ModelConfigError, match="layer_types holds \\['sliding'\\]"):
             spec_from_config(config | {"use_sliding_window": on})
+
+
+# --- values that crashed the reader (exit 1) --------------------------------------------------
+
+
+def _qwen3_8b(quantization_config: object) -> dict:
+    return {**bundled_config("Qwen/Qwen3-8B"), "quantization_config": quantization_config}
+
+
+# ModelOpt's FP8 export as its convert_hf_quant_config_format wrote it into config.json in 0.29
+# to 0.31: the KV recipe's name in kv_cache_scheme, where later versions write FP8 as
+# compressed-tensors' object and keep the name for the other recipes.
+_MODELOPT_FP8 = {
+    "config_groups": {"group_0": {
+        "input_activations": {"dynamic": False, "num_bits": 8, "type": "float"},
+        "weights": {"dynamic": False, "num_bits": 8, "type": "float"},
+    }},
+    "ignore": ["lm_head"],
+    "quant_algo": "FP8",
+    "kv_cache_scheme": "FP8",
+    "producer": {"name": "modelopt", "version": "0.31.0"},
+    "quant_method": "modelopt",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("scheme", "kv_bits"),
+    [("FP8", 8), ("INT8", 8), ("NVFP4", 4), ({"num_bits": 8, "type": "float"}, 8), (None, 16)],
+)
+def test_modelopt_kv_cache_scheme_is_read_as_named_or_as_an_object(scheme, kv_bits) -> None:
+    spec = spec_from_config(_qwen3_8b(_MODELOPT_FP8 | {"kv_cache_scheme": scheme}))
+    quant = spec.checkpoint_quant.quantization
+    assert (quant.w_bits, quant.w_format, quant.a_bits, quant.kv_bits) == (8, "fp", 8, kv_bits)
+
+
+def test_modelopt_kv_cache_scheme_string_prices_an_8_bit_cache() -> None:
+    import rooflens
+
+    spec = spec_from_config(_qwen3_8b(_MODELOPT_FP8))
+    fp8 = rooflens.analyze(spec, "h100-sxm", batch=1, prompt_len=1000, gen_len=1)
+    bf16 = rooflens.analyze(spec, "h100-sxm", batch=1, prompt_len=1000, gen_len=1, kv_bits=16)
+    # 36 layers x 8 KV heads x 128 x (K and V) = 73,728 values per token, 1,000 tokens.
+    assert fp8.memory["prefill"].kv_cache == 73_728_000
+    assert bf16.memory["prefill"].kv_cache == 2 * 73_728_000
+
+
+_CT_FP8 = {
+    "quant_method": "compressed-tensors",
+    "config_groups": {"g": {
+        "targets": ["Linear"],
+        "weights": {"num_bits": 8, "type": "float", "strategy": "channel"},
+    }},
+}  # fmt: skip
+_ARGS = "expected an object with num_bits (compressed-tensors' QuantizationArgs) or null"
+
+
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        # Each was an internal error (AttributeError, ValueError) or, for the names, read
+        # letter by letter ("cannot tell which module 'l'").
+        (_CT_FP8 | {"kv_cache_scheme": "FP8"}, f"kv_cache_scheme='FP8' is invalid: {_ARGS}"),
+        ({**_CT_FP8, "config_groups": {"g": {**_CT_FP8["config_groups"]["g"],
+                                              "input_activations": "fp8"}}},
+         f"config_groups.g.input_activations='fp8' is invalid: {_ARGS}"),
+        (_CT_FP8 | {"ignore": "lm_head"},
+         "ignore='lm_head' is invalid: expected a JSON array of module names"),
+        ({**_CT_FP8, "config_groups": {"g": {**_CT_FP8["config_groups"]["g"],
+                                              "targets": "Linear"}}},
+         "config_groups.g.targets='Linear' is invalid: expected a JSON array of module names"),
+        ({"quant_method": "modelopt", "quantization": [1]},
+         "(modelopt): quantization=[1] is invalid: expected an object"),
+        ({"quant_method": "modelopt", "quant_algo": "FP8", "kv_cache_scheme": [8]},
+         f"kv_cache_scheme=[8] is invalid: {_ARGS}, or a KV recipe's name"),
+        ({"quant_method": "modelopt", "quant_algo": "FP8", "kv_cache_scheme": {"num_bits": "x"}},
+         "kv_cache_scheme.num_bits='x' is invalid: expected a positive integer"),
+        (_MODELOPT_FP8 | {"kv_cache_scheme": "NVFP4_AFFINE"},
+         "kv_cache_scheme='NVFP4_AFFINE' is not supported; supported: FP8, INT8, NVFP4 or null"),
+        ({"quant_method": "modelopt", "quant_algo": "NVFP4", "exclude_modules": "lm_head"},
+         "exclude_modules='lm_head' is invalid: expected a JSON array of module names"),
+        ({"quant_method": "fp8", "modules_to_not_convert": [1, 2]},
+         "modules_to_not_convert=[1, 2] is invalid: expected a JSON array of module names"),
+        ({"quant_method": "awq", "bits": 4, "modules_to_not_convert": "self_attn"},
+         "modules_to_not_convert='self_attn' is invalid: expected a JSON array of module names"),
+        ({"quant_method": "bitsandbytes", "load_in_4bit": True, "llm_int8_skip_modules": "x"},
+         "llm_int8_skip_modules='x' is invalid: expected a JSON array of module names"),
+    ],
+)  # fmt: skip
+def test_quantization_config_values_of_the_wrong_form_are_refused(recipe, message) -> None:
+    with pytest.raises(ModelConfigError, match=re.escape(message)):
+        spec_from_config(_qwen3_8b(recipe))
+
+
+def _without(model: str, key: str, **changes: object) -> dict:
+    """A bundled config (its text_config for wrappers) without `key`, with `changes`."""
+    config = json.loads(json.dumps(bundled_config(model)))
+    config.pop(key)
+    return config | changes
+
+
+def test_layer_patterns_without_layer_types_are_read() -> None:
+    # Qwen3-Next-80B: every fourth of 48 layers full attention.
+    qwen3_next = _without("Qwen/Qwen3-Next-80B-A3B-Instruct", "layer_types")
+    spec = spec_from_config(qwen3_next)
+    assert (spec.mixer_layers, spec.attention_layers) == (36, 12)
+    spec = spec_from_config(qwen3_next | {"full_attention_interval": 6})
+    assert (spec.mixer_layers, spec.attention_layers) == (40, 8)
+
+
+_NANO = "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        # Each was an internal error: ZeroDivisionError, TypeError, ValueError.
+        (_mutated(_GEMMA3, "sliding_window_pattern", 0),
+         "'gemma3_text': sliding_window_pattern=0 is invalid: expected a positive integer"),
+        (_without("Qwen/Qwen3-Next-80B-A3B-Instruct", "layer_types", full_attention_interval=0),
+         "'qwen3_next': full_attention_interval=0 is invalid: expected a positive integer"),
+        (_mutated(_NANO, "hybrid_override_pattern", 5),
+         "'nemotron_h': hybrid_override_pattern=5 is invalid: expected a string of one symbol "
+         "per layer among M, *, -, E"),
+        (_mutated("MiniMaxAI/MiniMax-Text-01", "attn_type_list", True),
+         "'minimax': attn_type_list=True is invalid: expected a JSON array"),
+        (_mutated("MiniMaxAI/MiniMax-Text-01", "attn_type_list", [0, 2] * 40),
+         "attn_type_list=[0, 2, 0, 2, 0, 2"),
+        (_mutated("moonshotai/Kimi-Linear-48B-A3B-Instruct", "linear_attn_config.full_attn_layers",
+                  4),
+         "linear_attn_config.full_attn_layers=4 is invalid: expected a JSON array of layer "
+         "numbers from 1 to num_hidden_layers=27"),
+        (_mutated("Qwen/Qwen3.5-9B", "text_config", "x"),
+         "'qwen3_5': text_config='x' is invalid: expected a JSON object"),
+        (_mutated("meta-llama/Llama-4-Scout-17B-16E", "text_config.no_rope_layers", [1, 0]),
+         "no_rope_layers=[1, 0] is invalid: expected 0 (NoPE, global) or 1 (RoPE, chunked) for "
+         "each of the 48 layers"),
+        (_mutated("meta-llama/Llama-4-Scout-17B-16E", "vision_config.pixel_shuffle_ratio", 0),
+         "pixel_shuffle_ratio=0 is invalid: expected a number above 0 and at most 1"),
+        (_mutated("mistralai/Mistral-Small-3.2-24B-Instruct-2506", "spatial_merge_size", 0),
+         "'mistral3': spatial_merge_size=0 is invalid: expected a positive integer"),
+        (_mutated("moonshotai/Kimi-K2.5", "vision_config.patch_size", 0),
+         "patch_size=0 is invalid: expected a positive integer"),
+        (_mutated("moonshotai/Kimi-K2.5", "vision_config.merge_kernel_size", [2]),
+         "'kimi_k25': vision_config.merge_kernel_size=[2] is invalid: expected [rows, columns] "
+         "of positive integers"),
+        (_mutated("MiniMaxAI/MiniMax-M3", "sparse_attention_config", "x"),
+         "'minimax_m3': sparse_attention_config='x' is invalid: expected a JSON object"),
+    ],
+)  # fmt: skip
+def test_config_values_that_crashed_the_reader_are_refused(config, message) -> None:
+    with pytest.raises(ModelConfigError, match=re.escape(message)):
+        spec_from_config(config)

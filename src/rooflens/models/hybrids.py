@@ -19,7 +19,7 @@ def _layer_types(c: _Config, linear: str = "linear_attention") -> dict[str, int]
     n = c.req("num_hidden_layers")
     kinds = c.raw.get("layer_types")
     if kinds is None:
-        every = c.get("full_attention_interval", 4)
+        every = c.positive("full_attention_interval", 4)
         kinds = [linear if (i + 1) % every else "full_attention" for i in range(n)]
     return layer_counts(c, kinds, "layer_types", {linear, "full_attention"})
 
@@ -91,6 +91,11 @@ def _text_tower(c: _Config) -> _Config:
     text = c.raw.get("text_config")
     if text is None:
         return c
+    if not isinstance(text, dict):
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: text_config={text!r} is invalid: "
+            "expected a JSON object"
+        )
     tied = (
         {"tie_word_embeddings": c.raw["tie_word_embeddings"]}
         if "tie_word_embeddings" in c.raw
@@ -155,15 +160,25 @@ _NEMOTRON_SYMBOLS = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe"}
 def _nemotron_h(c: _Config, name: str) -> ModelSpec:
     """Nemotron-H: each layer is one of Mamba2 (M), attention (*), a squared-ReLU MLP (-) or an
     MoE of squared-ReLU experts with a shared expert (E, Nemotron 3)."""
+    field = next(
+        (k for k in ("hybrid_override_pattern", "layers_block_type", "layer_types") if k in c.raw),
+        "hybrid_override_pattern",
+    )
     pattern = c.raw.get("hybrid_override_pattern")
     if pattern is not None:
-        kinds = [_NEMOTRON_SYMBOLS.get(s, s) for s in pattern]
+        if not isinstance(pattern, str | list):
+            raise ModelConfigError(
+                f"config.json of model_type {c.model_type!r}: hybrid_override_pattern="
+                f"{pattern!r} is invalid: expected a string of one symbol per layer among "
+                f"{', '.join(_NEMOTRON_SYMBOLS)}"
+            )
+        kinds = [_NEMOTRON_SYMBOLS.get(s, s) if isinstance(s, str) else s for s in pattern]
     else:
         kinds = c.req("layers_block_type", "layer_types", kind=list)
     # transformers 5 names the kinds linear_attention (Mamba2) and full_attention.
     renamed = {"linear_attention": "mamba", "full_attention": "attention"}
-    kinds = [renamed.get(k, k) for k in kinds]
-    counts = layer_counts(c, kinds, "hybrid_override_pattern", {"mamba", "attention", "mlp", "moe"})
+    kinds = [renamed.get(k, k) if isinstance(k, str) else k for k in kinds]
+    counts = layer_counts(c, kinds, field, {"mamba", "attention", "mlp", "moe"})
     hidden = c.req("hidden_size")
     heads = c.req("num_attention_heads")
     mixer = _mamba2(
@@ -312,8 +327,13 @@ def _minimax(c: _Config, name: str) -> ModelSpec:
     n = c.req("num_hidden_layers")
     kinds = c.raw.get("layer_types")
     if kinds is None and c.raw.get("attn_type_list") is not None:
-        codes = {0: "linear_attention", 1: "full_attention"}
-        kinds = [codes.get(k, str(k)) for k in c.raw["attn_type_list"]]
+        codes = c.req("attn_type_list", kind=list)
+        if any(type(k) is not int or k not in (0, 1) for k in codes):
+            raise ModelConfigError(
+                f"config.json of model_type {c.model_type!r}: attn_type_list={codes!r} is "
+                "invalid: expected 0 (lightning) or 1 (softmax) for each layer"
+            )
+        kinds = ["full_attention" if k else "linear_attention" for k in codes]
     if kinds is None:  # the transformers default alternates
         kinds = ["full_attention" if (i + 1) % 2 else "linear_attention" for i in range(n)]
     counts = layer_counts(c, kinds, "layer_types", {"linear_attention", "full_attention"})
@@ -350,7 +370,13 @@ def _kimi_linear(c: _Config, name: str) -> ModelSpec:
     linear = c.req("linear_attn_config", kind=dict)
     kinds = c.raw.get("layer_types")
     if kinds is None and "full_attn_layers" in linear:
-        full = set(linear["full_attn_layers"])
+        full = linear["full_attn_layers"]
+        if not isinstance(full, list) or any(type(i) is not int or not 1 <= i <= n for i in full):
+            raise ModelConfigError(
+                f"config.json of model_type {c.model_type!r}: linear_attn_config."
+                f"full_attn_layers={full!r} is invalid: expected a JSON array of layer numbers "
+                f"from 1 to num_hidden_layers={n}"
+            )
         kinds = ["full_attention" if i + 1 in full else "linear_attention" for i in range(n)]
     if kinds is None:  # the transformers default
         kinds = ["full_attention" if i and i % 4 == 0 else "linear_attention" for i in range(n)]

@@ -102,6 +102,34 @@ def _block(method: str, key: str, value: object) -> int:
     return rows * cols
 
 
+def _names(method: str, key: str, value: object) -> list[str]:
+    """A list of module names or patterns (modules_to_not_convert, ignore, targets): a JSON
+    array of strings, empty where absent; a string alone was read letter by letter."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ModelConfigError(
+            f"quantization_config ({method}): {key}={value!r} is invalid: expected a JSON "
+            "array of module names"
+        )
+    return value
+
+
+def _section(method: str, key: str, value: object, accepted: str) -> Mapping[str, Any]:
+    """A nested object of a quantization_config (a scheme, a recipe), empty where absent."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ModelConfigError(
+            f"quantization_config ({method}): {key}={value!r} is invalid: expected {accepted}"
+        )
+    return value
+
+
+# compressed-tensors' QuantizationArgs, as its schemes and kv_cache_scheme are written.
+_ARGS = "an object with num_bits (compressed-tensors' QuantizationArgs) or null"
+
+
 def _fp8(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     # transformers' FineGrainedFP8Config: 128x128 blocks unless weight_block_size says
     # otherwise (null: one scale per tensor); activations quantized too ("dynamic"/"static").
@@ -110,12 +138,14 @@ def _fp8(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     fields = {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": scale}
     if q.get("activation_scheme") == "static":
         fields["a_scale"] = "static"
-    return fields, list(q.get("modules_to_not_convert") or q.get("ignored_layers") or [])
+    skipped = _names("fp8", "modules_to_not_convert", q.get("modules_to_not_convert"))
+    return fields, skipped or _names("fp8", "ignored_layers", q.get("ignored_layers"))
 
 
 def _mxfp4(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     # gpt-oss: MXFP4 weights, bf16 activations (the reference kernels upcast on Hopper).
-    return {"w_bits": 4, "w_format": "mxfp4"}, list(q.get("modules_to_not_convert") or [])
+    skipped = _names("mxfp4", "modules_to_not_convert", q.get("modules_to_not_convert"))
+    return {"w_bits": 4, "w_format": "mxfp4"}, skipped
 
 
 def _int_weight_only(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -131,11 +161,11 @@ def _int_weight_only(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     }
     # GPTQ's format stores zero points whatever `sym` says; AWQ's unless zero_point is false.
     fields["w_zero_point"] = q.get("zero_point", True) is not False
-    return fields, list(q.get("modules_to_not_convert") or [])
+    return fields, _names(method, "modules_to_not_convert", q.get("modules_to_not_convert"))
 
 
 def _bitsandbytes(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    skip = list(q.get("llm_int8_skip_modules") or [])
+    skip = _names("bitsandbytes", "llm_int8_skip_modules", q.get("llm_int8_skip_modules"))
     if q.get("load_in_4bit"):
         kind = q.get("bnb_4bit_quant_type", "fp4")
         return ({"w_bits": 4, "w_format": "nf4"} if kind == "nf4" else {"w_bits": 4}), skip
@@ -148,28 +178,41 @@ def _bitsandbytes(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
 _MODELOPT_KV_BITS = {"FP8": 8, "INT8": 8, "NVFP4": 4}
 
 
-def _modelopt_kv(raw: object) -> dict[str, Any]:
+def _modelopt_kv(raw: object, key: str = "kv_cache_quant_algo") -> dict[str, Any]:
     if raw is None or str(raw).upper() == "NONE":
         return {}
     bits = _MODELOPT_KV_BITS.get(str(raw).upper())
     if bits is None:
         raise ModelConfigError(
-            f"quantization_config (modelopt): kv_cache_quant_algo={raw!r} is not supported; "
+            f"quantization_config (modelopt): {key}={raw!r} is not supported; "
             f"supported: {', '.join(_MODELOPT_KV_BITS)} or null"
         )
     return {"kv_bits": bits}
 
 
+def _modelopt_kv_scheme(scheme: object) -> dict[str, Any]:
+    """The KV recipe ModelOpt writes into config.json as `kv_cache_scheme`: compressed-tensors'
+    object for FP8 ({"num_bits": 8, "type": "float"}), or the kv_cache_quant_algo's name
+    itself, as ModelOpt 0.29 wrote FP8 ("FP8") and later versions write the other recipes
+    (convert_hf_quant_config_format)."""
+    if isinstance(scheme, str):
+        return _modelopt_kv(scheme, "kv_cache_scheme")
+    args = _section("modelopt", "kv_cache_scheme", scheme, f"{_ARGS}, or a KV recipe's name")
+    bits = args.get("num_bits")
+    return {} if bits is None else {"kv_bits": _size("modelopt", "kv_cache_scheme.num_bits", bits)}
+
+
 def _modelopt(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    inner = q.get("quantization", q)
+    # hf_quant_config.json nests the recipe under "quantization"; config.json holds it flat.
+    inner = _section("modelopt", "quantization", q.get("quantization", q), "an object")
     algo = str(inner.get("quant_algo", "")).upper()
-    skip = list(inner.get("exclude_modules") or q.get("ignore") or [])
+    skip = _names("modelopt", "exclude_modules", inner.get("exclude_modules"))
+    skip = skip or _names("modelopt", "ignore", q.get("ignore"))
     kv = _modelopt_kv(inner.get("kv_cache_quant_algo"))
-    scheme = q.get("kv_cache_scheme") or {}
-    if not kv and scheme.get("num_bits"):
+    if not kv:
         # Newer ModelOpt exports write the KV recipe into config.json in compressed-tensors'
         # form (Gemma 4 NVFP4: {"num_bits": 8, "type": "float"}) instead of kv_cache_quant_algo.
-        kv = {"kv_bits": int(scheme["num_bits"])}
+        kv = _modelopt_kv_scheme(q.get("kv_cache_scheme"))
     if algo in ("", "NONE") and kv:  # a recipe that quantizes the KV cache only
         return kv, skip
     if algo == "NVFP4":
@@ -210,13 +253,15 @@ def _compressed_tensors(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
     w = weights[0]
     bits, kind = _size(method, "weights.num_bits", w.get("num_bits", 8)), w.get("type", "int")
     strategy, group = w.get("strategy", "tensor"), w.get("group_size")
-    acts = next(iter(groups.values())).get("input_activations") or {}
+    name, first = next(iter(groups.items()))
+    acts = first.get("input_activations")
+    acts = _section(method, f"config_groups.{name}.input_activations", acts, _ARGS)
     a_bits = _size(method, "input_activations.num_bits", acts.get("num_bits", 16))
     fields: dict[str, Any] = {"w_bits": bits, "a_bits": a_bits}
     if fields["a_bits"] == 8 and acts.get("dynamic") is False:
         fields["a_scale"] = "static"
-    kv_scheme = q.get("kv_cache_scheme") or {}
-    if kv_scheme.get("num_bits"):
+    kv_scheme = _section(method, "kv_cache_scheme", q.get("kv_cache_scheme"), _ARGS)
+    if kv_scheme.get("num_bits") is not None:
         fields["kv_bits"] = _size(method, "kv_cache_scheme.num_bits", kv_scheme["num_bits"])
     if kind == "float" and bits == 4 and group == 16:
         fields["w_format"] = "nvfp4"  # NVFP4: 16-element groups with an FP8 scale
@@ -237,10 +282,14 @@ def _compressed_tensors(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
         # compressed-tensors saves a zero point only for asymmetric schemes (its
         # QuantizationArgs' symmetric defaults to true).
         fields["w_zero_point"] = w.get("symmetric", True) is False
-    skipped = list(q.get("ignore") or [])
+    skipped = _names(method, "ignore", q.get("ignore"))
     # Targets other than every Linear (Kimi K2's ["Linear"] beside its ignore list) quantize
     # only the modules they match: the block's other classes stay at 16 bits.
-    targets = [t for g in groups.values() for t in (g.get("targets") or ["Linear"])]
+    targets = [
+        t
+        for name, g in groups.items()
+        for t in (_names(method, f"config_groups.{name}.targets", g.get("targets")) or ["Linear"])
+    ]
     if "Linear" not in targets:
         targeted = module_classes(targets, method, listed="config_groups' targets")
         skipped += [cls for cls in MODULE_CLASSES if cls not in targeted]

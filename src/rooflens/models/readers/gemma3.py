@@ -22,12 +22,14 @@ def read_gemma3_text(c: _Config, name: str) -> ModelSpec:
     c = _Config(
         {**_TEXT_DEFAULTS, **{k: v for k, v in c.raw.items() if v is not None}}, c.model_type
     )
-    layers = c.req("num_hidden_layers")
-    pattern = c.get("sliding_window_pattern", 6)
-    default = [
-        "sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(layers)
-    ]
-    types = c.get("layer_types", default)
+    types = c.get("layer_types", None)
+    if types is None:
+        # Every pattern-th layer global (Gemma3TextConfig's default for layer_types).
+        pattern = c.positive("sliding_window_pattern", 6)
+        types = [
+            "sliding_attention" if (i + 1) % pattern else "full_attention"
+            for i in range(c.req("num_hidden_layers"))
+        ]
     return _llama_like(
         c,
         name,

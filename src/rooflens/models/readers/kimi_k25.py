@@ -25,8 +25,14 @@ def moonvit_grid(
             f"config.json of model_type {model_type!r}: vision_config.mm_projector_type={kind!r} "
             f"is not supported; supported: {projector}"
         )
-    h, patch = v.req("vt_hidden_size"), v.get("patch_size", 14)
-    kh, kw = v.get("merge_kernel_size", [2, 2])
+    h, patch = v.req("vt_hidden_size"), v.positive("patch_size", 14)
+    window = v.get("merge_kernel_size", [2, 2])
+    if len(window) != 2 or any(type(k) is not int or k < 1 for k in window):
+        raise ModelConfigError(
+            f"config.json of model_type {model_type!r}: vision_config.merge_kernel_size="
+            f"{window!r} is invalid: expected [rows, columns] of positive integers"
+        )
+    kh, kw = window
     rows, cols = image_side // (patch * kh) * kh, image_side // (patch * kw) * kw
     return h, patch, rows * cols, kh * kw
 

@@ -45,7 +45,7 @@ def read_minimax_m3(c: _Config, name: str) -> ModelSpec:
     if moe[dense:] != [1] * (layers - dense):
         # rooflens places dense layers first (first_k_dense_replace), as M3's are.
         _layer_flags(c, "moe_layer_freq (dense layers first)", moe, -1)
-    sparse_cfg = c.get("sparse_attention_config", None) or {}
+    sparse_cfg = c.get("sparse_attention_config", {})
     use_sparse = sparse_cfg.get("use_sparse_attention", False)
     sparse = 0
     if use_sparse:

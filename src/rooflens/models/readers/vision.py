@@ -3,6 +3,7 @@ Llama4VisionConfig, Qwen3VLVisionConfig, PixtralVisionConfig)."""
 
 from __future__ import annotations
 
+from rooflens.core.errors import ModelConfigError
 from rooflens.core.model import VisionSpec
 from rooflens.models.config import _Config
 
@@ -38,6 +39,11 @@ def llama4_vision(v: _Config, text_hidden: int) -> VisionSpec:
     h, patch = v.req("hidden_size"), v.positive("patch_size", 14)
     side = v.positive("image_size", 336) // patch
     ratio = v.get("pixel_shuffle_ratio", 0.5)
+    if not 0 < ratio <= 1:  # r^2 fewer tokens: a ratio of 0 divided by zero
+        raise ModelConfigError(
+            f"config.json of model_type {v.model_type!r}: pixel_shuffle_ratio={ratio!r} is "
+            "invalid: expected a number above 0 and at most 1"
+        )
     shuffled = int(h / ratio**2)
     adapter_in = v.get("projector_input_dim", 4096)
     adapter_out = v.get("projector_output_dim", 4096)

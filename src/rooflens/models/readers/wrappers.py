@@ -44,7 +44,7 @@ def read_mistral3(c: _Config, name: str) -> ModelSpec:
     vision = pixtral_vision(
         vision_config(c),
         spec.hidden_size,
-        c.get("spatial_merge_size", 2),
+        c.positive("spatial_merge_size", 2),
         c.get("multimodal_projector_bias", False),
     )
     return spec.model_copy(update={"model_type": c.model_type, "vision": vision})
