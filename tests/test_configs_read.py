@@ -226,3 +226,80 @@ _NANO = "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16"
 def test_config_values_that_crashed_the_reader_are_refused(config, message) -> None:
     with pytest.raises(ModelConfigError, match=re.escape(message)):
         spec_from_config(config)
+
+
+# --- values that were read as a guess ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        # Read as a 1-bit and an 8-bit cache (int()).
+        (_MODELOPT_FP8 | {"kv_cache_scheme": {"num_bits": True}},
+         "(modelopt): kv_cache_scheme.num_bits=True is invalid: expected a positive integer"),
+        (_MODELOPT_FP8 | {"kv_cache_scheme": {"num_bits": 8.5}},
+         "(modelopt): kv_cache_scheme.num_bits=8.5 is invalid: expected a positive integer"),
+        # Read as LLM.int8(), where transformers refuses an unknown quantization type.
+        ({"quant_method": "bitsandbytes", "bnb_4bit_quant_type": "nf4"},
+         "(bitsandbytes): load_in_4bit=False and load_in_8bit=False are invalid: expected "
+         "exactly one of them true"),
+        ({"quant_method": "bitsandbytes", "load_in_4bit": True, "load_in_8bit": True},
+         "load_in_4bit=True and load_in_8bit=True are invalid: expected exactly one of them"),
+        # The text "false" was true: 4-bit weights.
+        ({"quant_method": "bitsandbytes", "load_in_4bit": "false", "load_in_8bit": True},
+         "(bitsandbytes): load_in_4bit='false' is invalid: expected true or false"),
+        ({"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "int4"},
+         "bnb_4bit_quant_type='int4' is not supported; supported: fp4, nf4"),
+    ],
+)  # fmt: skip
+def test_quantization_values_once_guessed_are_refused(recipe, message) -> None:
+    with pytest.raises(ModelConfigError, match=re.escape(message)):
+        spec_from_config(_qwen3_8b(recipe))
+
+
+def test_bitsandbytes_flags_read_as_written() -> None:
+    nf4 = {"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}
+    quant = spec_from_config(_qwen3_8b(nf4)).checkpoint_quant.quantization
+    assert (quant.w_bits, quant.w_format) == (4, "nf4")
+    int8 = {"quant_method": "bitsandbytes", "load_in_8bit": True, "load_in_4bit": False}
+    assert spec_from_config(_qwen3_8b(int8)).checkpoint_quant.quantization.w_bits == 8
+
+
+_QWEN35 = "Qwen/Qwen3.5-9B"
+
+
+@pytest.mark.parametrize(
+    ("model", "path", "value", "bits"),
+    [
+        (_NANO, "mamba_ssm_cache_dtype", "float32", 32),
+        (_NANO, "mamba_ssm_cache_dtype", None, 32),  # NemotronHConfig's default
+        (_NANO, "mamba_ssm_cache_dtype", "bfloat16", 16),
+        (_QWEN35, "text_config.mamba_ssm_dtype", "float32", 32),
+        (_QWEN35, "text_config.mamba_ssm_dtype", "float16", 16),
+        (_QWEN35, "text_config.mamba_ssm_dtype", None, None),  # the KV cache's width
+    ],
+)
+def test_declared_state_dtypes_set_the_state_width(model, path, value, bits) -> None:
+    assert spec_from_config(_mutated(model, path, value)).mixer.state_bits == bits
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        # Each fell back to the KV cache's width unsaid.
+        (_mutated(_NANO, "mamba_ssm_cache_dtype", "float8"),
+         "'nemotron_h': mamba_ssm_cache_dtype='float8' is not supported; supported: float32, "
+         "bfloat16, float16"),
+        (_mutated(_QWEN35, "text_config.mamba_ssm_dtype", "float8_e4m3"),
+         "mamba_ssm_dtype='float8_e4m3' is not supported; supported: float32, bfloat16, float16"),
+        # Each was read as no MTP module.
+        (_mutated("deepseek-ai/DeepSeek-V3", "num_nextn_predict_layers", -1),
+         "'deepseek_v3': num_nextn_predict_layers=-1 is invalid: expected an integer of at "
+         "least 0"),
+        (_mutated(_QWEN35, "text_config.mtp_num_hidden_layers", -1),
+         "mtp_num_hidden_layers=-1 is invalid: expected an integer of at least 0"),
+    ],
+)  # fmt: skip
+def test_model_values_once_guessed_are_refused(config, message) -> None:
+    with pytest.raises(ModelConfigError, match=re.escape(message)):
+        spec_from_config(config)

@@ -79,6 +79,17 @@ class _Config:
             )
         return value
 
+    def count(self, key: str, default: int = 0) -> int:
+        """`key`, or `default` where absent: a number of modules (MTP layers), 0 or more; a
+        negative count was read as none."""
+        value = self.get(key, default)
+        if value < 0:
+            raise ModelConfigError(
+                f"config.json of model_type {self.model_type!r}: {key}={value!r} is invalid: "
+                "expected an integer of at least 0"
+            )
+        return value
+
     def built(self, part: Callable[..., Any], keys: Mapping[str, str], /, **fields: Any) -> Any:
         """`part(**fields)`, a part of the model (a recurrent mixer, a vision tower) whose
         fields `keys` maps to the config.json keys they were read from, which its refusal
@@ -472,7 +483,7 @@ def _deepseek(c: _Config, name: str) -> ModelSpec:
         # V3 routes with a learned per-expert score correction bias ("noaux_tc").
         router_bias=c.get("topk_method", "") == "noaux_tc",
         dense_layers=c.get("first_k_dense_replace", 0),
-        mtp_layers=c.get("num_nextn_predict_layers", 0),
+        mtp_layers=c.count("num_nextn_predict_layers"),
     )
 
 

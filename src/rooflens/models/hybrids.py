@@ -13,6 +13,25 @@ from rooflens.core.mixers import Mixer
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _llama_like, _moe_layers, layer_counts
 
+# The widths of the recurrent state's dtypes a config may declare.
+_STATE_DTYPE_BITS = {"float32": 32, "bfloat16": 16, "float16": 16}
+
+
+def _state_bits(c: _Config, key: str, default: str | None) -> int | None:
+    """The recurrent state's width as `key` declares it; None where nothing is declared (the
+    KV cache's then). Another dtype ("float8") fell back to the KV cache's width unsaid."""
+    dtype = c.raw.get(key)
+    if dtype is None:  # absent or null: the config class's default
+        dtype = default
+    if dtype is None:
+        return None
+    if not isinstance(dtype, str) or dtype not in _STATE_DTYPE_BITS:
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: {key}={dtype!r} is not supported; "
+            f"supported: {', '.join(_STATE_DTYPE_BITS)}"
+        )
+    return _STATE_DTYPE_BITS[dtype]
+
 
 def _layer_types(c: _Config, linear: str = "linear_attention") -> dict[str, int]:
     """`layer_types`, or every `full_attention_interval`-th layer full attention (Qwen3-Next)."""
@@ -48,7 +67,7 @@ def _gated_deltanet(c: _Config, name: str, moe: bool) -> ModelSpec:
         # The fla chunk_gated_delta_rule kernel works in chunks of 64 tokens.
         chunk_size=64,
         # Qwen3.5 declares its recurrent state float32.
-        state_bits=32 if c.get("mamba_ssm_dtype", None) == "float32" else None,
+        state_bits=_state_bits(c, "mamba_ssm_dtype", None),
     )
     experts: dict[str, Any] = {}
     if moe:
@@ -75,7 +94,7 @@ def _gated_deltanet(c: _Config, name: str, moe: bool) -> ModelSpec:
         attention_layers=counts["full_attention"],
         # Qwen3.5's multi-token-prediction layers (a full-attention block each), sharing the
         # model's embedding and head unless the config says otherwise.
-        mtp_layers=c.get("mtp_num_hidden_layers", 0),
+        mtp_layers=c.count("mtp_num_hidden_layers"),
         mtp_own_embeddings=c.get("mtp_use_dedicated_embeddings", False),
         **experts,
     )
@@ -194,7 +213,7 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
         out_bias=c.get("use_bias", False),
         conv_bias=c.get("use_conv_bias", True),
         # Absent, the config class's default float32 (as the --state-bits help says).
-        state_bits=32 if c.get("mamba_ssm_cache_dtype", "float32") == "float32" else None,
+        state_bits=_state_bits(c, "mamba_ssm_cache_dtype", "float32"),
     )
     moe: dict[str, Any] = {}
     if counts["moe"]:

@@ -164,10 +164,33 @@ def _int_weight_only(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return fields, _names(method, "modules_to_not_convert", q.get("modules_to_not_convert"))
 
 
+def _flag(method: str, q: Mapping[str, Any], key: str) -> bool:
+    """A boolean of a quantization_config, false where absent; the text "false" was true."""
+    value = q.get(key, False)
+    if not isinstance(value, bool):
+        raise ModelConfigError(
+            f"quantization_config ({method}): {key}={value!r} is invalid: expected true or false"
+        )
+    return value
+
+
 def _bitsandbytes(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     skip = _names("bitsandbytes", "llm_int8_skip_modules", q.get("llm_int8_skip_modules"))
-    if q.get("load_in_4bit"):
+    four, eight = _flag("bitsandbytes", q, "load_in_4bit"), _flag("bitsandbytes", q, "load_in_8bit")
+    if four == eight:
+        # transformers refuses both (BitsAndBytesConfig) and neither (an unknown quantization
+        # type); neither was read as 8-bit.
+        raise ModelConfigError(
+            f"quantization_config (bitsandbytes): load_in_4bit={four} and load_in_8bit={eight} "
+            "are invalid: expected exactly one of them true"
+        )
+    if four:
         kind = q.get("bnb_4bit_quant_type", "fp4")
+        if kind not in ("fp4", "nf4"):
+            raise ModelConfigError(
+                f"quantization_config (bitsandbytes): bnb_4bit_quant_type={kind!r} is not "
+                "supported; supported: fp4, nf4"
+            )
         return ({"w_bits": 4, "w_format": "nf4"} if kind == "nf4" else {"w_bits": 4}), skip
     # LLM.int8(): int8 weights with one scale per output channel.
     return {"w_bits": 8}, skip

@@ -69,5 +69,5 @@ def read_glm4_moe(c: _Config, name: str) -> ModelSpec:
         # Routed with a learned per-expert score correction (e_score_correction_bias).
         router_bias=True,
         dense_layers=c.get("first_k_dense_replace", 1),
-        mtp_layers=c.get("num_nextn_predict_layers", c.get("num_mtp_layers", 0)),
+        mtp_layers=c.count("num_nextn_predict_layers", c.count("num_mtp_layers")),
     )

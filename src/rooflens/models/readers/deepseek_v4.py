@@ -82,5 +82,5 @@ def read_deepseek_v4(c: _Config, name: str) -> ModelSpec:
         experts_per_token=c.req("num_experts_per_tok"),
         expert_intermediate_size=expert,
         shared_intermediate_size=expert * shared or None,
-        mtp_layers=c.get("num_nextn_predict_layers", 0),
+        mtp_layers=c.count("num_nextn_predict_layers"),
     )

@@ -78,5 +78,5 @@ def read_minimax_m3(c: _Config, name: str) -> ModelSpec:
         sparse_block=sparse_cfg.get("sparse_block_size", 128) if sparse else 0,
         sparse_blocks=sparse_cfg.get("sparse_topk_blocks", 16) if sparse else 0,
         sparse_layers=sparse,
-        mtp_layers=c.get("num_nextn_predict_layers", 0),
+        mtp_layers=c.count("num_nextn_predict_layers"),
     )
