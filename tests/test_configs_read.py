@@ -303,3 +303,89 @@ def test_declared_state_dtypes_set_the_state_width(model, path, value, bits) -> 
 def test_model_values_once_guessed_are_refused(config, message) -> None:
     with pytest.raises(ModelConfigError, match=re.escape(message)):
         spec_from_config(config)
+
+
+# --- messages that name what the file holds ---------------------------------------------------
+
+
+def _gpt_oss_int4(**recipe: object) -> dict:
+    """gpt-oss-20b with a GPTQ recipe: its experts' 2880-wide inputs take no groups of 128."""
+    return {**bundled_config(_OSS), "quantization_config": {"quant_method": "gptq", **recipe}}
+
+
+@pytest.mark.parametrize(
+    ("recipe", "source"),
+    [
+        # The group was named as if typed: "group_size=128 is invalid", a value the file lacks.
+        ({"bits": 4},
+         " (128 is the checkpoint's quantization_config.group_size (gptq default 128))"),
+        ({"bits": 4, "group_size": 128},
+         " (128 is the checkpoint's quantization_config.group_size)"),
+    ],
+)  # fmt: skip
+def test_a_stored_group_that_does_not_divide_says_where_it_comes_from(recipe, source) -> None:
+    import rooflens
+    from rooflens import InvalidInputError
+
+    message = (
+        "group_size=128 is invalid: expected a divisor of every quantized layer's input width "
+        "[2880, 4096] (a divisor of 64); [2880] do not split into groups of it" + source
+    )
+    spec = spec_from_config(_gpt_oss_int4(**recipe))
+    with pytest.raises(InvalidInputError, match=re.escape(message) + "$"):
+        rooflens.analyze(spec, "h100-sxm")
+    # A group the user gives is theirs: nothing more to say.
+    with pytest.raises(InvalidInputError, match=r"do not split into groups of it$"):
+        rooflens.analyze(_OSS, "h100-sxm", w_bits=4, w_format="int", group_size=128)
+
+
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        # Once "w_bits=5 as read", rooflens's name for it.
+        ({"quant_method": "awq", "bits": 5},
+         "quantization_config (awq): bits=5 is invalid: Input should be 32, 16, 8, 4, 3, 2 or 1"),
+        ({"quant_method": "awq", "w_bit": 5, "q_group_size": 128},
+         "quantization_config (awq): w_bit=5 is invalid: Input should be 32, 16"),
+        ({"quant_method": "compressed-tensors",
+          "config_groups": {"g": {"weights": {"num_bits": 5, "type": "int"}}}},
+         "(compressed-tensors): weights.num_bits=5 is invalid: Input should be 32, 16"),
+        # GPTQConfig has no default width: it was read as 4 bits.
+        ({"quant_method": "gptq", "group_size": 128},
+         "quantization_config (gptq) lacks 'bits' (transformers' GPTQConfig has no default)"),
+    ],
+)  # fmt: skip
+def test_quantization_errors_name_the_files_keys(recipe, message) -> None:
+    with pytest.raises(ModelConfigError, match=re.escape(message)):
+        spec_from_config(_qwen3_8b(recipe))
+
+
+def test_awq_defaults_are_read_as_awqconfig_has_them() -> None:
+    quant = spec_from_config(_qwen3_8b({"quant_method": "awq"})).checkpoint_quant.quantization
+    assert (quant.w_bits, quant.group_size, quant.w_zero_point) == (4, 128, True)
+
+
+def test_a_config_with_only_a_text_config_points_to_it() -> None:
+    config = {"text_config": bundled_config(_QWEN3)}
+    message = (
+        "config.json lacks 'model_type' (its text_config.model_type='qwen3' is the language "
+        "model's; the top level names the wrapper around it); supported: RefinedWeb"
+    )
+    with pytest.raises(ModelConfigError, match=re.escape(message)):
+        spec_from_config(config)
+
+
+@pytest.mark.parametrize(
+    ("changes", "shown"),
+    [
+        ({"decoder_sparse_step": 2}, "decoder_sparse_step=2 and mlp_only_layers=[]"),
+        ({"mlp_only_layers": [0, 1]}, "decoder_sparse_step=1 and mlp_only_layers=[0, 1]"),
+    ],
+)
+def test_moe_layer_patterns_not_supported_show_their_values(changes, shown) -> None:
+    message = (
+        f"config.json of model_type 'qwen3_moe': {shown} are not supported; supported: "
+        "decoder_sparse_step 1 and mlp_only_layers [] (every layer MoE)"
+    )
+    with pytest.raises(ModelConfigError, match=re.escape(message)):
+        spec_from_config({**bundled_config("Qwen/Qwen3-30B-A3B"), **changes})

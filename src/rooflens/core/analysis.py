@@ -179,7 +179,7 @@ class _Prepared:
 def _build_prepared(model: ModelSpec, options: AnalysisOptions, device: Device) -> _Prepared:
     graph = build_graph(model, options, device)
     quant = options.quantization
-    _check_groups(graph, quant)
+    _check_groups(graph, quant, model)
     return _Prepared(
         graph=graph,
         local=local_model(model, options.parallelism),
@@ -212,7 +212,7 @@ def quantized_widths(graph: Graph) -> set[int]:
     }
 
 
-def _check_groups(graph: Graph, quant: Quantization) -> None:
+def _check_groups(graph: Graph, quant: Quantization, model: ModelSpec) -> None:
     """Integer weights quantized in groups (GPTQ/AWQ) need the group to divide every quantized
     layer's input width (per device under tensor parallelism): a partial group is no layout
     the kernels store."""
@@ -222,11 +222,18 @@ def _check_groups(graph: Graph, quant: Quantization) -> None:
     uneven = sorted(w for w in widths if w % quant.group_size)
     if uneven:
         common = int(np.gcd.reduce(sorted(widths)))
+        # A group the checkpoint stores, or its method's default, was never typed by the
+        # user: say where it comes from.
+        stored = model.checkpoint_quant
+        source = None
+        if stored is not None and stored.quantization.group_size == quant.group_size:
+            source = stored.source("group_size")
+        where = f" ({quant.group_size} is the checkpoint's {source})" if source else ""
         raise InvalidInputError(
             "group_size",
             quant.group_size,
             f"a divisor of every quantized layer's input width {sorted(widths)} "
-            f"(a divisor of {common}); {uneven} do not split into groups of it",
+            f"(a divisor of {common}); {uneven} do not split into groups of it{where}",
         )
 
 

@@ -29,6 +29,14 @@ class CheckpointQuant(BaseModel):
     # The routed experts' own storage where it differs from `quantization` (DeepSeek-V4: FP4
     # experts in an FP8 checkpoint, its config's `expert_dtype`).
     experts: Quantization | None = None
+    # (field, where quantization_config gives it): errors about a stored value name its key,
+    # or the method's default that stands for an absent one ("group_size (gptq default 128)").
+    sources: tuple[tuple[str, str], ...] = ()
+
+    def source(self, field: str) -> str | None:
+        """Where the config gives `field` of `quantization`, as "quantization_config.<key>"."""
+        key = dict(self.sources).get(field)
+        return None if key is None else f"quantization_config.{key}"
 
 
 class VisionSpec(BaseModel):

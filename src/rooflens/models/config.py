@@ -417,10 +417,12 @@ def _mixtral(c: _Config, name: str) -> ModelSpec:
 
 def _moe_layers(c: _Config) -> None:
     """Models whose MoE layers are not all layers are not supported yet: say so."""
-    if c.get("decoder_sparse_step", 1) != 1 or c.get("mlp_only_layers", []):
+    step, dense = c.get("decoder_sparse_step", 1), c.get("mlp_only_layers", [])
+    if step != 1 or dense:
         raise ModelConfigError(
-            f"model_type {c.model_type!r}: decoder_sparse_step/mlp_only_layers other than "
-            "every layer MoE are not supported"
+            f"config.json of model_type {c.model_type!r}: decoder_sparse_step={step!r} and "
+            f"mlp_only_layers={dense!r} are not supported; supported: decoder_sparse_step 1 "
+            "and mlp_only_layers [] (every layer MoE)"
         )
 
 
@@ -584,8 +586,17 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
         raise ModelConfigError(f"config.json must hold a JSON object, got {type(config).__name__}")
     model_type = config.get("model_type")
     if model_type is None:
+        text = config.get("text_config")
+        inner = text.get("model_type") if isinstance(text, Mapping) else None
+        # A wrapper's text_config names its language model, not the wrapper to read it with.
+        nested = (
+            f" (its text_config.model_type={inner!r} is the language model's; the top level "
+            "names the wrapper around it)"
+            if inner is not None
+            else ""
+        )
         raise ModelConfigError(
-            f"config.json lacks 'model_type'; supported: {', '.join(SUPPORTED_MODEL_TYPES)}"
+            f"config.json lacks 'model_type'{nested}; supported: {', '.join(SUPPORTED_MODEL_TYPES)}"
         )
     reader = READERS.get(model_type) if isinstance(model_type, str) else None
     if reader is None:

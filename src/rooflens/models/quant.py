@@ -126,11 +126,16 @@ def _section(method: str, key: str, value: object, accepted: str) -> Mapping[str
     return value
 
 
+# What a method's reader returns: the stored Quantization's fields, the names of the modules
+# left at 16 bits, and where the config gives each field (its key within quantization_config,
+# or the default that stands for an absent one), which errors name in rooflens's field's place.
+Read = tuple[dict[str, Any], list[str], dict[str, str]]
+
 # compressed-tensors' QuantizationArgs, as its schemes and kv_cache_scheme are written.
 _ARGS = "an object with num_bits (compressed-tensors' QuantizationArgs) or null"
 
 
-def _fp8(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def _fp8(q: Mapping[str, Any]) -> Read:
     # transformers' FineGrainedFP8Config: 128x128 blocks unless weight_block_size says
     # otherwise (null: one scale per tensor); activations quantized too ("dynamic"/"static").
     block = q.get("weight_block_size", [128, 128])
@@ -139,20 +144,29 @@ def _fp8(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     if q.get("activation_scheme") == "static":
         fields["a_scale"] = "static"
     skipped = _names("fp8", "modules_to_not_convert", q.get("modules_to_not_convert"))
-    return fields, skipped or _names("fp8", "ignored_layers", q.get("ignored_layers"))
+    skipped = skipped or _names("fp8", "ignored_layers", q.get("ignored_layers"))
+    return fields, skipped, {"w_scale": "weight_block_size"}
 
 
-def _mxfp4(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def _mxfp4(q: Mapping[str, Any]) -> Read:
     # gpt-oss: MXFP4 weights, bf16 activations (the reference kernels upcast on Hopper).
     skipped = _names("mxfp4", "modules_to_not_convert", q.get("modules_to_not_convert"))
-    return {"w_bits": 4, "w_format": "mxfp4"}, skipped
+    return {"w_bits": 4, "w_format": "mxfp4"}, skipped, {}
 
 
-def _int_weight_only(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def _int_weight_only(q: Mapping[str, Any]) -> Read:
     # AWQ / GPTQ: `bits`-bit integer weights in groups of `group_size` (-1: per channel).
     method = str(q.get("quant_method"))
-    bits = _size(method, "bits", q.get("bits", q.get("w_bit", 4)))
-    group = q.get("group_size", q.get("q_group_size", 128))
+    # AutoAWQ spells them w_bit and q_group_size. transformers' AwqConfig defaults bits to 4
+    # and both classes group_size to 128; GPTQConfig has no default for bits.
+    bits_key = next((k for k in ("bits", "w_bit") if q.get(k) is not None), None)
+    if bits_key is None and method == "gptq":
+        raise ModelConfigError(
+            "quantization_config (gptq) lacks 'bits' (transformers' GPTQConfig has no default)"
+        )
+    group_key = next((k for k in ("group_size", "q_group_size") if k in q), None)
+    bits = _size(method, bits_key or "bits", q[bits_key] if bits_key else 4)
+    group = q[group_key] if group_key else 128
     per_channel = group is None or (group == -1 and not isinstance(group, bool))
     accepted = "a positive integer, or -1 for one scale per channel"
     fields = {
@@ -161,7 +175,12 @@ def _int_weight_only(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     }
     # GPTQ's format stores zero points whatever `sym` says; AWQ's unless zero_point is false.
     fields["w_zero_point"] = q.get("zero_point", True) is not False
-    return fields, _names(method, "modules_to_not_convert", q.get("modules_to_not_convert"))
+    sources = {
+        "w_bits": bits_key or f"bits ({method} default 4)",
+        "group_size": group_key or f"group_size ({method} default 128)",
+    }
+    skipped = _names(method, "modules_to_not_convert", q.get("modules_to_not_convert"))
+    return fields, skipped, sources
 
 
 def _flag(method: str, q: Mapping[str, Any], key: str) -> bool:
@@ -174,7 +193,7 @@ def _flag(method: str, q: Mapping[str, Any], key: str) -> bool:
     return value
 
 
-def _bitsandbytes(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def _bitsandbytes(q: Mapping[str, Any]) -> Read:
     skip = _names("bitsandbytes", "llm_int8_skip_modules", q.get("llm_int8_skip_modules"))
     four, eight = _flag("bitsandbytes", q, "load_in_4bit"), _flag("bitsandbytes", q, "load_in_8bit")
     if four == eight:
@@ -191,9 +210,10 @@ def _bitsandbytes(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
                 f"quantization_config (bitsandbytes): bnb_4bit_quant_type={kind!r} is not "
                 "supported; supported: fp4, nf4"
             )
-        return ({"w_bits": 4, "w_format": "nf4"} if kind == "nf4" else {"w_bits": 4}), skip
+        nf4 = {"w_bits": 4, "w_format": "nf4"} if kind == "nf4" else {"w_bits": 4}
+        return nf4, skip, {}
     # LLM.int8(): int8 weights with one scale per output channel.
-    return {"w_bits": 8}, skip
+    return {"w_bits": 8}, skip, {}
 
 
 # ModelOpt's KV-cache recipes (kv_cache_quant_algo, as TensorRT-LLM's QuantAlgo names them):
@@ -225,7 +245,7 @@ def _modelopt_kv_scheme(scheme: object) -> dict[str, Any]:
     return {} if bits is None else {"kv_bits": _size("modelopt", "kv_cache_scheme.num_bits", bits)}
 
 
-def _modelopt(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def _modelopt(q: Mapping[str, Any]) -> Read:
     # hf_quant_config.json nests the recipe under "quantization"; config.json holds it flat.
     inner = _section("modelopt", "quantization", q.get("quantization", q), "an object")
     algo = str(inner.get("quant_algo", "")).upper()
@@ -236,21 +256,22 @@ def _modelopt(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         # Newer ModelOpt exports write the KV recipe into config.json in compressed-tensors'
         # form (Gemma 4 NVFP4: {"num_bits": 8, "type": "float"}) instead of kv_cache_quant_algo.
         kv = _modelopt_kv_scheme(q.get("kv_cache_scheme"))
+    sources = {"kv_bits": "kv_cache_scheme.num_bits"}
     if algo in ("", "NONE") and kv:  # a recipe that quantizes the KV cache only
-        return kv, skip
+        return kv, skip, sources
     if algo == "NVFP4":
-        return {"w_bits": 4, "a_bits": 4, "w_format": "nvfp4", **kv}, skip
+        return {"w_bits": 4, "a_bits": 4, "w_format": "nvfp4", **kv}, skip, sources
     if algo == "FP8":
         # ModelOpt's per-tensor FP8 recipe calibrates the activations' scales (input_scale).
         fp8 = {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": "tensor", "a_scale": "static"}
-        return fp8 | kv, skip
+        return fp8 | kv, skip, sources
     raise ModelConfigError(
         f"quantization_config (modelopt): quant_algo={algo or None!r} is not supported; "
         "supported: NVFP4, FP8"
     )
 
 
-def _compressed_tensors(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def _compressed_tensors(q: Mapping[str, Any]) -> Read:
     groups = q.get("config_groups") or {}
     if not groups:
         raise ModelConfigError("quantization_config (compressed-tensors) lacks 'config_groups'")
@@ -316,10 +337,17 @@ def _compressed_tensors(q: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]
     if "Linear" not in targets:
         targeted = module_classes(targets, method, listed="config_groups' targets")
         skipped += [cls for cls in MODULE_CLASSES if cls not in targeted]
-    return fields, skipped
+    sources = {
+        "w_bits": "weights.num_bits",
+        "a_bits": "input_activations.num_bits",
+        "kv_bits": "kv_cache_scheme.num_bits",
+        "group_size": "weights.group_size",
+        "w_scale": "weights.group_size" if strategy == "group" else "weights.block_structure",
+    }
+    return fields, skipped, sources
 
 
-QUANT_METHODS: dict[str, Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[str]]]] = {
+QUANT_METHODS: dict[str, Callable[[Mapping[str, Any]], Read]] = {
     "fp8": _fp8,
     "mxfp4": _mxfp4,
     "awq": _int_weight_only,
@@ -344,19 +372,20 @@ def read_quantization_config(raw: object, num_layers: int | None = None) -> Chec
             f"quantization_config: quant_method={method!r} is not supported; supported: "
             f"{', '.join(QUANT_METHODS)}"
         )
-    fields, skipped = reader(raw)
+    fields, skipped, sources = reader(raw)
     try:
         quant = Quantization(**fields)
     except ValidationError as exc:
         error = exc.errors()[0]
         name = str(error["loc"][0]) if error["loc"] else "scheme"
-        # Named as rooflens reads it (w_bits: the weights' bits, w_scale: weights per scale).
+        # Named by the config's key where the reader knows it (AWQ's bits=5, not w_bits).
+        key = sources.get(name, f"{name} as read")
         raise ModelConfigError(
-            f"quantization_config ({method}): {name}={fields.get(name)!r} as read is invalid: "
-            f"{error['msg']}"
+            f"quantization_config ({method}): {key}={fields.get(name)!r} is invalid: {error['msg']}"
         ) from None
     return CheckpointQuant(
         method=str(method),
         quantization=quant,
         unquantized=module_classes(skipped, str(method), num_layers),  # type: ignore[arg-type]
+        sources=tuple(sorted(sources.items())),
     )
