@@ -389,3 +389,118 @@ def test_moe_layer_patterns_not_supported_show_their_values(changes, shown) -> N
     )
     with pytest.raises(ModelConfigError, match=re.escape(message)):
         spec_from_config({**bundled_config("Qwen/Qwen3-30B-A3B"), **changes})
+
+
+# --- GPTQ's per-module settings ---------------------------------------------------------------
+
+# Qwen3-8B by hand: 36 layers of q/k/v/o (4096 -> 4096, 1024, 1024; 4096 -> 4096) and a gated
+# MLP of 12288, an untied embedding and head of 151,936 x 4096, 16-bit norms.
+_ATTENTION = 36 * (2 * 4096 * 4096 + 2 * 4096 * 1024)
+_MLP = 36 * 3 * 4096 * 12288
+_VOCAB = 151_936 * 4096
+_NORMS = 36 * (2 * 4096 + 2 * 128) + 4096
+_G4, _G8 = 4 + 20 / 128, 8 + 24 / 128  # bits per weight, groups of 128 with zero points
+
+
+def _qwen3_8b_weights(attention: float, mlp: float, head: float = 16) -> float:
+    return (_ATTENTION * attention + _MLP * mlp + _VOCAB * (16 + head) + _NORMS * 16) / 8
+
+
+def _gptq(**settings: object) -> dict:
+    return {"quant_method": "gptq", "bits": 4, "group_size": 128, **settings}
+
+
+@pytest.mark.parametrize(
+    ("recipe", "expected"),
+    [
+        (_gptq(), _qwen3_8b_weights(_G4, _G4)),
+        # Each was read as the plain 4-bit checkpoint (6.10 GB).
+        (_gptq(dynamic={"-:.*self_attn.*": {}}), _qwen3_8b_weights(16, _G4)),
+        ({"quant_method": "awq", "bits": 4, "group_size": 128,
+          "modules_to_not_convert": ["self_attn"]}, _qwen3_8b_weights(16, _G4)),
+        (_gptq(dynamic={"+:.*mlp.*": {"bits": 8}}), _qwen3_8b_weights(_G4, _G8)),
+        (_gptq(dynamic={".*mlp.*": {"bits": 8}}), _qwen3_8b_weights(_G4, _G8)),
+        # The first rule that matches a module decides, as GPTQModel's dynamic_get.
+        (_gptq(dynamic={"-:.*self_attn.*": {}, "+:.*": {"bits": 8}}),
+         _qwen3_8b_weights(16, _G8)),
+        (_gptq(modules_in_block_to_quantize=[
+            ["self_attn.k_proj", "self_attn.v_proj", "self_attn.q_proj"], ["self_attn.o_proj"]]),
+         _qwen3_8b_weights(_G4, 16)),
+        (_gptq(lm_head=True), _qwen3_8b_weights(_G4, _G4, head=_G4)),
+        # Rules for modules rooflens keeps at 16 bits anyway change nothing.
+        (_gptq(dynamic={"-:.*visual.*": {}}), _qwen3_8b_weights(_G4, _G4)),
+    ],
+)  # fmt: skip
+def test_gptq_per_module_settings_store_the_weights_they_say(recipe, expected) -> None:
+    import rooflens
+
+    spec = spec_from_config(_qwen3_8b(recipe))
+    weights = float(rooflens.analyze(spec, "h100-sxm").memory["decode"].weights)
+    assert weights == pytest.approx(expected, rel=1e-12)
+    assert rooflens.analyze(spec, "h100-sxm").params == 8_190_735_360
+
+
+def test_gptq_per_module_widths_are_read_and_replaced_by_other_weights() -> None:
+    import rooflens
+
+    spec = spec_from_config(_qwen3_8b(_gptq(dynamic={"+:.*mlp.*": {"bits": 8}})))
+    # Rules over every name reach only the classes Qwen3-8B holds (no experts, no router).
+    assert [(kind, q.w_bits) for kind, q in spec.checkpoint_quant.modules] == [("mlp", 8)]
+    # Another width quantizes the weights anew, everywhere (as for DeepSeek-V4's experts).
+    eight = rooflens.analyze(spec, "h100-sxm", w_bits=8)
+    assert eight.options.module_quantization == ()
+    plain = rooflens.analyze(spec_from_config(_qwen3_8b(_gptq())), "h100-sxm", w_bits=8)
+    assert eight.memory["decode"].weights == plain.memory["decode"].weights
+
+
+def test_a_per_module_group_that_does_not_divide_says_where_it_comes_from() -> None:
+    import rooflens
+    from rooflens import InvalidInputError
+
+    spec = spec_from_config(_qwen3_8b(_gptq(dynamic={"+:.*mlp.*": {"group_size": 8192}})))
+    message = (
+        "group_size=8192 is invalid: expected a divisor of the input widths of the layers "
+        "stored with it [4096, 12288] (a divisor of 4096); [4096, 12288] do not split into "
+        "groups of it (8192 is the checkpoint's quantization_config.dynamic['+:.*mlp.*']."
+        "group_size)"
+    )
+    with pytest.raises(InvalidInputError, match=re.escape(message)):
+        rooflens.analyze(spec, "h100-sxm")
+
+
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        # Per-layer and per-projection rules: rooflens stores a module class at one width.
+        (_gptq(dynamic={r"+:model\.layers\.0\..*": {"bits": 8}}),
+         r"dynamic rule '+:model\\.layers\\.0\\..*' covers part of the attention modules"),
+        (_gptq(dynamic={"-:.*down_proj": {}}),
+         "dynamic rule '-:.*down_proj' covers part of the mlp modules"),
+        (_gptq(dynamic={"+:.*block_sparse_moe.*": {"bits": 8}}),
+         "cannot tell which modules dynamic rule '+:.*block_sparse_moe.*' covers"),
+        (_gptq(dynamic={"+:.*mlp.*": {"adapter": {"rank": 8}}}),
+         "dynamic['+:.*mlp.*'] sets ['adapter']; supported: ['bits', 'desc_act', 'group_size', "
+         "'sym']"),
+        (_gptq(dynamic={"+:.*mlp.*": {"bits": 5}}),
+         "dynamic['+:.*mlp.*'].bits=5 is invalid: Input should be 32, 16, 8, 4, 3, 2 or 1"),
+        (_gptq(dynamic={"+:.*mlp.*": {"bits": "8"}}),
+         "dynamic['+:.*mlp.*'].bits='8' is invalid: expected a positive integer"),
+        (_gptq(dynamic={"+:(": {"bits": 8}}), "dynamic rule '+:(' is invalid: missing )"),
+        (_gptq(dynamic=[".*mlp.*"]), "dynamic=['.*mlp.*'] is invalid: expected an object"),
+        (_gptq(modules_in_block_to_quantize=[["self_attn.q_proj"], ["mlp.down_proj"]]),
+         "modules_in_block_to_quantize names ['self_attn.q_proj'] of the attention modules"),
+        (_gptq(modules_in_block_to_quantize=["self_attn.q_proj"]),
+         "modules_in_block_to_quantize=['self_attn.q_proj'] is invalid: expected a JSON array "
+         "of arrays of module names"),
+        (_gptq(lm_head="true"), "(gptq): lm_head='true' is invalid: expected true or false"),
+    ],
+)  # fmt: skip
+def test_gptq_per_module_settings_rooflens_cannot_store_are_refused(recipe, message) -> None:
+    with pytest.raises(ModelConfigError, match=re.escape(message)):
+        spec_from_config(_qwen3_8b(recipe))
+
+
+def test_a_quantized_head_with_tied_embeddings_is_refused() -> None:
+    qwen3_06b = {**bundled_config("Qwen/Qwen3-0.6B"), "quantization_config": _gptq(lm_head=True)}
+    with pytest.raises(ModelConfigError, match="lm_head=True with tied embeddings"):
+        spec_from_config(qwen3_06b)

@@ -933,7 +933,7 @@ def test_deepseek_v4_routed_experts_are_stored_in_fp4() -> None:
     assert fp4.options.expert_quantization == spec.checkpoint_quant.experts
     assert fp4.to_dict()["inputs"]["expert_weights"] == {"w_bits": 4, "w_format": "mxfp4"}
     as_fp8 = spec.model_copy(
-        update={"checkpoint_quant": spec.checkpoint_quant.model_copy(update={"experts": None})}
+        update={"checkpoint_quant": spec.checkpoint_quant.model_copy(update={"modules": ()})}
     )
     fp8 = rooflens.analyze(as_fp8, "b200", tp=8, batch=1, prompt_len=1024)
     # By hand: every routed-expert matrix moves from the checkpoint's FP8 bits per weight to

@@ -65,8 +65,8 @@ def changed_options(options: object, shown: tuple[str, ...] = ()) -> list[str]:
 
     def flat(data: dict, out: dict) -> dict:
         for key, value in data.items():
-            if key == "expert_quantization":
-                continue  # the checkpoint line says how the experts are stored
+            if key == "module_quantization":
+                continue  # the checkpoint line says how the modules stored apart are
             if isinstance(value, dict) and key != "calibration":
                 flat(value, out)
             else:
@@ -115,9 +115,9 @@ def analysis_notes(result: Analysis) -> list[str]:
         # The kernel 4-bit weights run with is the engine's choice, not the checkpoint's.
         as_run = q.model_copy(update={"w4_kernel": stored.quantization.w4_kernel})
         kept = "as stored" if as_run == stored.quantization else "overridden by the settings given"
-        experts = result.options.expert_quantization
-        apart = (
-            f"; routed experts W{experts.w_bits} {experts.w_format}" if experts is not None else ""
+        apart = "".join(
+            f"; {'routed experts' if kind == 'experts' else kind} W{own.w_bits} {own.w_format}"
+            for kind, own in result.options.module_quantization
         )
         lines.append(f"checkpoint: {stored.method} quantization_config, precision {kept}{apart}")
     changed = changed_options(

@@ -551,12 +551,12 @@ class Settings(BaseModel):
         precision and the modules it leaves at 16 bits are the defaults."""
         checkpoint = model.checkpoint_quant if model is not None else None
         quantization = self.quantization(checkpoint.quantization if checkpoint else None)
-        experts = None
+        modules: tuple[tuple[str, Quantization], ...] = ()
         if checkpoint is not None and self.requantizes(checkpoint.quantization):
             unquantized: tuple[str, ...] = ()  # the settings' weights are everywhere
         else:
             unquantized = checkpoint.unquantized if checkpoint else ()
-            experts = checkpoint.experts if checkpoint else None
+            modules = checkpoint.modules if checkpoint else ()
         low_rank: dict[str, Any] = {}
         if self.low_rank_ratio is not None:
             low_rank["low_rank_ratio"] = self.low_rank_ratio
@@ -595,7 +595,7 @@ class Settings(BaseModel):
         return AnalysisOptions(
             quantization=quantization,
             unquantized_modules=unquantized,
-            expert_quantization=experts,
+            module_quantization=modules,
             flash_attention=self.fused_attention(calibration is not None),
             conventions=conventions,
             allow_long_context=self.allow_long_context,

@@ -96,9 +96,8 @@ def precision_label(options: AnalysisOptions) -> str:
         label += f" g{q.group_size}"
     elif isinstance(q.w_scale, int):
         label += " block scales"
-    experts = options.expert_quantization
-    if experts is not None:
-        label += f", experts W{experts.w_bits} {experts.w_format.upper()}"
+    for kind, own in options.module_quantization:
+        label += f", {kind} W{own.w_bits} {own.w_format.upper()}"
     if options.unquantized_modules:
         label += f" ({', '.join(options.unquantized_modules)} at 16 bits)"
     return label

@@ -215,24 +215,40 @@ def quantized_widths(graph: Graph) -> set[int]:
 def _check_groups(graph: Graph, quant: Quantization, model: ModelSpec) -> None:
     """Integer weights quantized in groups (GPTQ/AWQ) need the group to divide every quantized
     layer's input width (per device under tensor parallelism): a partial group is no layout
-    the kernels store."""
-    if quant.group_size is None or quant.w_bits >= 16 or quant.w_format != "int":
-        return
-    widths = quantized_widths(graph)
-    uneven = sorted(w for w in widths if w % quant.group_size)
-    if uneven:
+    the kernels store. Module classes a checkpoint stores apart (GPTQModel's per-module
+    groups) are checked against their own group."""
+    storages: dict[Quantization, set[int]] = {}
+    for op in graph.operators:
+        if isinstance(op, Linear) and op.quantized and graph.count(op) > 0:
+            storages.setdefault(op.weight_quant or quant, set()).add(op.in_features)
+    stored = model.checkpoint_quant
+    for storage, widths in storages.items():
+        group = storage.group_size
+        if group is None or storage.w_bits >= 16 or storage.w_format != "int":
+            continue
+        uneven = sorted(w for w in widths if w % group)
+        if not uneven:
+            continue
         common = int(np.gcd.reduce(sorted(widths)))
         # A group the checkpoint stores, or its method's default, was never typed by the
         # user: say where it comes from.
-        stored = model.checkpoint_quant
         source = None
-        if stored is not None and stored.quantization.group_size == quant.group_size:
-            source = stored.source("group_size")
-        where = f" ({quant.group_size} is the checkpoint's {source})" if source else ""
+        if stored is not None and storage == quant:
+            if stored.quantization.group_size == group:
+                source = stored.source("group_size")
+        elif stored is not None:
+            kind = next((k for k, q in stored.modules if q == storage), None)
+            source = stored.source(f"{kind}.group_size")
+        where = f" ({group} is the checkpoint's {source})" if source else ""
+        layers = (
+            "every quantized layer's input width"
+            if storage == quant
+            else "the input widths of the layers stored with it"
+        )
         raise InvalidInputError(
             "group_size",
-            quant.group_size,
-            f"a divisor of every quantized layer's input width {sorted(widths)} "
+            group,
+            f"a divisor of {layers} {sorted(widths)} "
             f"(a divisor of {common}); {uneven} do not split into groups of it{where}",
         )
 

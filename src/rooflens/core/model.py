@@ -26,12 +26,19 @@ class CheckpointQuant(BaseModel):
     method: str
     quantization: Quantization
     unquantized: tuple[ModuleClass, ...] = ()
-    # The routed experts' own storage where it differs from `quantization` (DeepSeek-V4: FP4
-    # experts in an FP8 checkpoint, its config's `expert_dtype`).
-    experts: Quantization | None = None
+    # (module class, its storage) where it differs from `quantization`: DeepSeek-V4's FP4
+    # routed experts in an FP8 checkpoint (its config's `expert_dtype`), GPTQModel's `dynamic`
+    # overrides (8-bit MLPs beside 4-bit attention), and "lm_head" where GPTQ quantizes the
+    # head (its `lm_head`), which is otherwise 16-bit.
+    modules: tuple[tuple[ModuleClass | Literal["lm_head"], Quantization], ...] = ()
     # (field, where quantization_config gives it): errors about a stored value name its key,
     # or the method's default that stands for an absent one ("group_size (gptq default 128)").
     sources: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def experts(self) -> Quantization | None:
+        """The routed experts' own storage, where the checkpoint keeps them apart."""
+        return dict(self.modules).get("experts")
 
     def source(self, field: str) -> str | None:
         """Where the config gives `field` of `quantization`, as "quantization_config.<key>"."""

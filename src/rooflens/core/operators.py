@@ -302,19 +302,25 @@ class Linear(Operator):
     quantized: bool = True
     last_token_only: bool = False
     to_kv_cache: bool = False
+    # The weights' own storage where a checkpoint keeps this module class apart
+    # (techniques.quantization); None: the analysis's quantization. The compute type stays the
+    # analysis's: the weights are dequantized to it.
+    weight_quant: Quantization | None = None
 
     def _weight_bits(self, quant: Quantization) -> float:
         if self.quantized:
-            return quant.weight_bits_per_param(self.in_features)
+            return (self.weight_quant or quant).weight_bits_per_param(self.in_features)
         return float(quant.unquantized_bits)
 
     def _dequantizes(self, quant: Quantization) -> bool:
-        return self.quantized and quantization.dequantizes(quant, self.compute_bits(quant))
+        stored = self.weight_quant or quant
+        return self.quantized and quantization.dequantizes(stored, self.compute_bits(quant))
 
     def _dequant_ops(self, quant: Quantization, rows: np.ndarray, weights: float) -> np.ndarray:
         if not self._dequantizes(quant):
             return np.zeros_like(rows, dtype=np.float64)
-        return weights * np.ceil(rows / quant.dequant_rows) * quantization.DEQUANT_OPS_PER_WEIGHT
+        rows_per_tile = (self.weight_quant or quant).dequant_rows
+        return weights * np.ceil(rows / rows_per_tile) * quantization.DEQUANT_OPS_PER_WEIGHT
 
     def float_compute(self, quant: Quantization) -> bool:
         return self.quantized and quant.float_weights
@@ -345,7 +351,7 @@ class Linear(Operator):
             "store_kv" if self.to_kv_cache else "store_act": out,
         }
         if self._dequantizes(quant):
-            tiles = ("ceil_rows", rows[0], quant.dequant_rows)
+            tiles = ("ceil_rows", rows[0], (self.weight_quant or quant).dequant_rows)
             terms["vector_ops"] = ((n_in * n_out * quantization.DEQUANT_OPS_PER_WEIGHT, (tiles,)),)
         return terms
 
@@ -728,9 +734,6 @@ class ExpertLinear(Linear):
 
     num_experts: int = 1
     top_k: float = 1
-    # The experts' own storage where a checkpoint keeps them apart (techniques.quantization);
-    # None: the analysis's quantization.
-    weight_quant: Quantization | None = None
     # How tokens pick experts, which sets the weights a step reads (EXPERTS_HIT): "uniform"
     # (each token's experts at random: serving) or "balanced" (round robin: the benchmarks
     # engine profiles are fitted on).
@@ -770,7 +773,7 @@ class ExpertLinear(Linear):
         return self.num_experts * super().params()
 
     def weight_bytes(self, quant: Quantization) -> float:
-        return self.num_experts * super().weight_bytes(self.weight_quant or quant)
+        return self.num_experts * super().weight_bytes(quant)
 
 
 # DeepSeek Sparse Attention's prefill kernel, FlashMLA's sparse prefill as vLLM, SGLang and

@@ -227,9 +227,10 @@ class AnalysisOptions(BaseModel):
     # modules_to_not_convert / ignore list, rooflens.models.quant): attention, indexer, mlp,
     # experts, shared_experts, router.
     unquantized_modules: tuple[str, ...] = ()
-    # The routed experts' storage where a checkpoint keeps them apart from `quantization`
-    # (rooflens.core.model.CheckpointQuant.experts); None: as `quantization` says.
-    expert_quantization: Quantization | None = None
+    # (module class, storage) for the classes a checkpoint stores apart from `quantization`
+    # (rooflens.core.model.CheckpointQuant.modules: FP4 routed experts, GPTQModel's per-module
+    # widths, a quantized lm_head); the others as `quantization` says.
+    module_quantization: tuple[tuple[str, Quantization], ...] = ()
     flash_attention: bool = False
     conventions: Conventions = Field(default_factory=Conventions)
     allow_long_context: bool = False
@@ -275,6 +276,12 @@ class AnalysisOptions(BaseModel):
     prompt_keep: float = Field(default=1.0, gt=0.0, le=1.0)
     calibration: EfficiencyProfile | None = None
     execution: Literal["graphs", "eager"] = "graphs"
+
+    @property
+    def expert_quantization(self) -> Quantization | None:
+        """The routed experts' storage where a checkpoint keeps them apart; None: as
+        `quantization` says."""
+        return dict(self.module_quantization).get("experts")
 
     @property
     def estimate(self) -> str:

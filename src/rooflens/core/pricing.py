@@ -624,7 +624,7 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
         # float ones (MXFP4) their own unless the engine is told Marlin (`w4_kernel`): each
         # its curves where measured (DTYPE_FALLBACK).
         if stored.w_format == "int":
-            return f"w{quant.w_bits}a{quant.a_bits}_int"
+            return f"w{stored.w_bits}a{quant.a_bits}_int"
         if quant.w4_kernel == "mxfp8" and quant.w_bits == 4 and isinstance(op, ExpertLinear):
             return "w4a8_mxfp8"  # activations quantized to MXFP8 inside the MoE kernel
         marlin = quant.w4_kernel == "marlin" and quant.w_bits == 4

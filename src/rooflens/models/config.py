@@ -614,6 +614,21 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
     text = config.get("text_config")
     nested = text.get("quantization_config") if isinstance(text, Mapping) else None
     quant = read_quantization_config(config.get("quantization_config") or nested, spec.num_layers)
+    if quant is not None:
+        # A rule over every module name (GPTQModel's ".*mlp.*") or a list of the modules
+        # quantized reaches classes this model lacks (experts in a dense model): only those it
+        # holds are stored apart or left at 16 bits.
+        held = held_module_classes(spec)
+        kept = tuple((kind, own) for kind, own in quant.modules if kind in held)
+        unquantized = tuple(kind for kind in quant.unquantized if kind in held)
+        quant = quant.model_copy(update={"modules": kept, "unquantized": unquantized})
+        if spec.tied_embeddings and "lm_head" in dict(kept):
+            # GPTQModel refuses it: the head is the embedding matrix.
+            raise ModelConfigError(
+                f"quantization_config ({quant.method}): lm_head=True with tied embeddings "
+                "(tie_word_embeddings) is not supported: the head is the embedding matrix, "
+                "which GPTQ leaves unquantized"
+            )
     if quant is not None and config.get("expert_dtype") == "fp4":
         # DeepSeek-V4 stores its routed experts in FP4 E2M1 with an E8M0 scale per 32 values,
         # the rest as its quantization_config says (vLLM serves them with its MXFP4 MoE
@@ -625,12 +640,13 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
             update |= {"w_format": "nvfp4", "a_bits": 4, "a_scale": "dynamic"}
         else:
             update["w_format"] = "mxfp4"
-        quant = quant.model_copy(update={"experts": quant.quantization.model_copy(update=update)})
+        experts = ("experts", quant.quantization.model_copy(update=update))
+        quant = quant.model_copy(update={"modules": (*quant.modules, experts)})
     return spec if quant is None else spec.model_copy(update={"checkpoint_quant": quant})
 
 
 # The 2025-2026 architectures build on the helpers above (rooflens.models.readers).
-from rooflens.models.quant import read_quantization_config  # noqa: E402
+from rooflens.models.quant import held_module_classes, read_quantization_config  # noqa: E402
 from rooflens.models.readers import NEW_READERS  # noqa: E402
 
 READERS.update(NEW_READERS)

@@ -24,6 +24,21 @@ def default_quantization(spec: ModelSpec) -> Quantization:
     return spec.checkpoint_quant.quantization if spec.checkpoint_quant else Quantization()
 
 
+def held_module_classes(spec: ModelSpec) -> set[str]:
+    """The module classes the model holds, and its head."""
+    moe = spec.num_experts > 0
+    held = {"attention", "lm_head"}
+    if not moe or spec.dense_layers or spec.moe_beside_mlp:
+        held.add("mlp")
+    if moe:
+        held |= {"experts", "router"}
+    if spec.shared_intermediate_size:
+        held.add("shared_experts")
+    if spec.index_heads:
+        held.add("indexer")
+    return held
+
+
 def unquantized_modules(spec: ModelSpec) -> tuple[str, ...]:
     """Module classes the checkpoint leaves at 16 bits (AnalysisOptions.unquantized_modules)."""
     return spec.checkpoint_quant.unquantized if spec.checkpoint_quant else ()
@@ -181,6 +196,147 @@ def _int_weight_only(q: Mapping[str, Any]) -> Read:
     }
     skipped = _names(method, "modules_to_not_convert", q.get("modules_to_not_convert"))
     return fields, skipped, sources
+
+
+# One decoder layer's linears as transformers names them in Llama, Qwen and their MoE
+# variants, by module class: GPTQModel's `dynamic` rules are regexes over such full names
+# ("model.layers.3.mlp.down_proj"), transformers' modules_in_block_to_quantize lists them
+# within a block. Two experts stand for all (a rule naming one expert covers part of a class).
+_PROJECTIONS = ("gate_proj", "up_proj", "down_proj")
+_BLOCK_MODULES: dict[str, tuple[str, ...]] = {
+    "attention": tuple(f"self_attn.{p}_proj" for p in "qkvo"),
+    "mlp": tuple(f"mlp.{p}" for p in _PROJECTIONS),
+    "experts": tuple(f"mlp.experts.{e}.{p}" for e in (0, 1) for p in _PROJECTIONS),
+    "shared_experts": tuple(f"mlp.shared_expert.{p}" for p in _PROJECTIONS),
+    "router": ("mlp.gate",),
+}
+# What a dynamic rule may set: the widths rooflens stores, and GPTQ options that store nothing
+# else (its format keeps zero points and g_idx whatever sym and desc_act say).
+_DYNAMIC_KEYS = {"bits", "group_size", "sym", "desc_act"}
+
+
+def _gptq_modules(
+    q: Mapping[str, Any], base: Quantization, num_layers: int | None
+) -> tuple[list[str], list[tuple[str, Quantization]], dict[str, str]]:
+    """GPTQ's per-module settings: the classes left unquantized, the classes (and the head)
+    stored at their own width, and where the config says so. transformers' GPTQConfig
+    quantizes only `modules_in_block_to_quantize`; GPTQModel quantizes `lm_head` too where it
+    says so and applies the first `dynamic` rule whose regex matches a module's full name
+    ("-:" skips it, "+:" or no prefix overrides bits / group_size). A rule or list covering part
+    of a class (some layers, some projections) is refused: rooflens stores a class at one
+    width."""
+    skipped: list[str] = []
+    listed = q.get("modules_in_block_to_quantize")
+    if listed is not None:
+        if not isinstance(listed, list) or not all(isinstance(part, list) for part in listed):
+            raise ModelConfigError(
+                "quantization_config (gptq): modules_in_block_to_quantize="
+                f"{listed!r} is invalid: expected a JSON array of arrays of module names"
+            )
+        names = [n for part in listed for n in _names("gptq", "modules_in_block_to_quantize", part)]
+        for cls, modules in _BLOCK_MODULES.items():
+            named = [m for m in modules if m in names]
+            if named and len(named) < len(modules):
+                raise ModelConfigError(
+                    f"quantization_config (gptq): modules_in_block_to_quantize names {named} "
+                    f"of the {cls} modules {list(modules)}: rooflens quantizes a module class "
+                    "whole or not at all"
+                )
+        quantized = module_classes(names, "gptq", listed="modules_in_block_to_quantize")
+        skipped += [cls for cls in MODULE_CLASSES if cls not in quantized]
+    head = q.get("lm_head", False)
+    if not isinstance(head, bool):
+        raise ModelConfigError(
+            f"quantization_config (gptq): lm_head={head!r} is invalid: expected true or false"
+        )
+    rules = _section("gptq", "dynamic", q.get("dynamic"), "an object of regex: overrides")
+    layers = range(num_layers or 1)
+    outcomes: dict[str, set[str | None]] = {}
+    for cls, modules in _BLOCK_MODULES.items():
+        full = [f"model.layers.{i}.{m}" for i in layers for m in modules]
+        outcomes[cls] = {_first_rule(rules, name) for name in full}
+    if head:
+        outcomes["lm_head"] = {_first_rule(rules, "lm_head")}
+    matched = {rule for seen in outcomes.values() for rule in seen}
+    for rule in rules:
+        if rule not in matched and not _ALWAYS_16BIT.search(rule.lower()):
+            raise ModelConfigError(
+                f"quantization_config (gptq): cannot tell which modules dynamic rule {rule!r} "
+                "covers; rooflens matches it against transformers' Llama/Qwen module names "
+                "(model.layers.N.self_attn.q_proj, model.layers.N.mlp.down_proj, lm_head)"
+            )
+    modules: list[tuple[str, Quantization]] = [("lm_head", base)] if head else []
+    sources: dict[str, str] = {}
+    for cls, seen in outcomes.items():
+        if len(seen) > 1:
+            covering = sorted(repr(rule) for rule in seen if rule is not None)
+            raise ModelConfigError(
+                f"quantization_config (gptq): dynamic rule {', '.join(covering)} covers part "
+                f"of the {cls} modules (some layers or projections): rooflens stores a module "
+                "class at one width"
+            )
+        (rule,) = seen
+        if rule is None:
+            continue
+        if rule.startswith("-:"):
+            if cls == "lm_head":
+                modules = []
+            else:
+                skipped.append(cls)
+            continue
+        own = _dynamic_override(rules[rule], rule, base)
+        modules = [(kind, q) for kind, q in modules if kind != cls] + [(cls, own)]
+        sources[f"{cls}.group_size"] = f"dynamic[{rule!r}].group_size"
+    return skipped, [(cls, own) for cls, own in modules if cls not in skipped], sources
+
+
+def _first_rule(rules: Mapping[str, Any], name: str) -> str | None:
+    """The first `dynamic` rule whose regex matches `name` from its start (re.match), as
+    GPTQModel's dynamic_get picks it."""
+    for rule in rules:
+        if not isinstance(rule, str):
+            raise ModelConfigError(
+                f"quantization_config (gptq): dynamic rule {rule!r} is invalid: expected a regex"
+            )
+        try:
+            if re.match(rule.removeprefix("-:").removeprefix("+:"), name):
+                return rule
+        except re.error as exc:
+            raise ModelConfigError(
+                f"quantization_config (gptq): dynamic rule {rule!r} is invalid: {exc}"
+            ) from None
+    return None
+
+
+def _dynamic_override(overrides: object, rule: str, base: Quantization) -> Quantization:
+    """The storage a "+:" rule gives the modules it matches: bits and group_size over the
+    config's own (an empty rule restates them)."""
+    where = f"dynamic[{rule!r}]"
+    fields = _section("gptq", where, overrides, "an object of bits / group_size")
+    unknown = sorted(set(fields) - _DYNAMIC_KEYS)
+    if unknown:
+        raise ModelConfigError(
+            f"quantization_config (gptq): {where} sets {unknown}; supported: "
+            f"{sorted(_DYNAMIC_KEYS)}"
+        )
+    update: dict[str, Any] = {}
+    if "bits" in fields:
+        update["w_bits"] = _size("gptq", f"{where}.bits", fields["bits"])
+    if "group_size" in fields:
+        group = fields["group_size"]
+        channel = group == -1 and not isinstance(group, bool)
+        accepted = "a positive integer, or -1 for one scale per channel"
+        update["group_size"] = (
+            None if channel else _size("gptq", f"{where}.group_size", group, accepted)
+        )
+    try:
+        return Quantization(**(base.model_dump() | update))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ModelConfigError(
+            f"quantization_config (gptq): {where}.bits={fields.get('bits')!r} is invalid: "
+            f"{error['msg']}"
+        ) from None
 
 
 def _flag(method: str, q: Mapping[str, Any], key: str) -> bool:
@@ -383,9 +539,14 @@ def read_quantization_config(raw: object, num_layers: int | None = None) -> Chec
         raise ModelConfigError(
             f"quantization_config ({method}): {key}={fields.get(name)!r} is invalid: {error['msg']}"
         ) from None
+    modules: list[tuple[str, Quantization]] = []
+    if method == "gptq":
+        classes, modules, more = _gptq_modules(raw, quant, num_layers)
+        skipped, sources = skipped + classes, sources | more
     return CheckpointQuant(
         method=str(method),
         quantization=quant,
         unquantized=module_classes(skipped, str(method), num_layers),  # type: ignore[arg-type]
+        modules=tuple(modules),  # type: ignore[arg-type]
         sources=tuple(sorted(sources.items())),
     )

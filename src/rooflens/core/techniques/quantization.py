@@ -60,18 +60,22 @@ def apply(
     options: AnalysisOptions,
     device: Device | None,
 ) -> list[Operator]:
-    """Leave the modules a checkpoint does not quantize at 16 bits, and give the routed
-    experts their own storage where the checkpoint keeps them apart."""
+    """Leave the modules a checkpoint does not quantize at 16 bits, and give the classes it
+    stores apart (routed experts, GPTQModel's per-module widths, a quantized head) their own
+    storage."""
     classes = set(options.unquantized_modules)
-    experts = options.expert_quantization
-    if not classes and experts is None:
+    own = dict(options.module_quantization)
+    if not classes and not own:
         return ops
     out = []
     for op in ops:
-        if hasattr(op, "quantized") and module_class(op.name) in classes:
+        kind = module_class(op.name)
+        if hasattr(op, "quantized") and kind in classes:
             op = replace(op, quantized=False)
-        elif experts is not None and hasattr(op, "weight_quant"):
-            op = replace(op, weight_quant=experts)
+        elif kind in own and hasattr(op, "weight_quant"):
+            # The head is built 16-bit; a checkpoint that quantizes it says so here.
+            quantized = op.quantized or kind == "lm_head"
+            op = replace(op, weight_quant=own[kind], quantized=quantized)
         out.append(op)
     return out
 
@@ -87,6 +91,8 @@ def module_class(name: str) -> str | None:
         return "shared_experts"
     if name == "router":
         return "router"
+    if name == "lm_head":
+        return "lm_head"
     if name in ("gate_proj", "up_proj", "down_proj"):
         return "mlp"
     # A recurrent mixer and the attention output gate live in the attention module of their
