@@ -45,10 +45,19 @@ def _close(actual: np.ndarray, expected: np.ndarray) -> bool:
     return bool(np.allclose(actual, expected, rtol=1e-12, atol=0.0))
 
 
+# The calibrated case was stored with the bundled H100 profile of 2026-11-30; the profile has
+# been refitted since (isotonic curves), so the case reads that profile from a copy: it checks
+# the plan's arithmetic, not the profile.
+STORED_PROFILE = Path(__file__).parent / "data" / "h100-sxm-profile-2026-11-30.toml"
+
+
 @pytest.mark.parametrize("case", REFERENCE, ids=lambda c: f"{c['model']} {c['settings']}")
 def test_figures_stored_from_the_per_operator_implementation(case: dict) -> None:
+    settings = dict(case["settings"])
+    if settings.get("calibration") == "auto":
+        settings["calibration"] = str(STORED_PROFILE)
     a = rooflens.analyze(
-        case["model"], "h100-sxm", batch=4, prompt_len=1000, gen_len=300, **case["settings"]
+        case["model"], "h100-sxm", batch=4, prompt_len=1000, gen_len=300, **settings
     )
     totals = a.totals()
     got = {
