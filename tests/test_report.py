@@ -184,7 +184,7 @@ def test_a_report_takes_what_analyze_adds_beside_the_analysis(tmp_path) -> None:
     (economics,) = _md_rows(text, heading)
     assert economics == {k: f"{v:.4g}" for k, v in data["economics"].items()}
     heading = "## Speculative decoding (seconds, bytes)"
-    assert "\nspeculative decoding: its MTP module, γ=4, α=0.8\n" in text.split(heading)[1]
+    assert "\nspeculative decoding: its MTP module, γ=4, α=0.85\n" in text.split(heading)[1]
     (spec,) = _md_rows(text, heading)
     assert spec["speedup"] == f"{data['speculative']['speedup']:.4g}"
     (generation,) = _md_rows(text, "### Generation, with speculative decoding")

@@ -322,7 +322,7 @@ def speculation_estimate(
 ) -> tuple[dict[str, Any] | None, str]:
     """Speculative decoding at the analysis's point, as `rooflens analyze --draft/--medusa/--mtp`
     estimates it: its figures (with the generation sped up as "generation" where the analysis
-    generates) and what it is, in words ('speculative decoding: its MTP module, γ=4, α=0.8');
+    generates) and what it is, in words ('speculative decoding: its MTP module, γ=4, α=0.85');
     (None, "") without a drafter."""
     if draft is None and not medusa and not mtp:
         return None, ""
