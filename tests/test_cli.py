@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 
@@ -359,6 +361,30 @@ def test_counts_are_whole_numbers_in_json_and_csv() -> None:
     header, *rows = invoke(*args, "-f", "csv").stdout.splitlines()
     at = header.split(",").index("tp")
     assert all(re.fullmatch(r"\d+", row.split(",")[at]) for row in rows)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("sweep", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--batch", "1,3", "--gen-len", "128"),
+        ("compare", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--vs", "w_bits=4"),
+        ("speculate", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--medusa", "--batch", "1,3"),
+    ],
+    ids=lambda args: args[0],
+)
+def test_json_numbers_are_the_csv_numbers(args) -> None:
+    """Every digit: the JSON was rounded to 15 decimals (0.019183720666667 against the CSV's
+    0.019183720666666668), a small time to 11 significant digits."""
+    rows = json.loads(invoke(*args, "-f", "json").stdout)
+    table = list(csv.DictReader(io.StringIO(invoke(*args, "-f", "csv").stdout)))
+    assert len(rows) == len(table) > 1
+    floats = 0
+    for row, line in zip(rows, table, strict=True):
+        for key, value in row.items():
+            if isinstance(value, float):
+                assert value == float(line[key]), (key, value, line[key])
+                floats += 1
+    assert floats > 10
 
 
 def test_the_memory_table_says_its_figures_are_per_device() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -150,7 +149,7 @@ def advise_cmd(
     picks = advice.top(top)
     if output_format is OutputFormat.json:
         data = {
-            "picks": json.loads(picks.to_json(orient="records", double_precision=15)),
+            "picks": picks.to_dict(orient="records"),
             "explanations": [advice.explain(row) for _, row in picks.iterrows()],
             "rejected": sum(int(r["count"]) for r in advice.rejections()),
             # Of those, the setups not priced at all (no engine profile for the device).

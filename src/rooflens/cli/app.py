@@ -4,7 +4,6 @@ the other commands register from their modules (imported at the end of this one)
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import sys
 from contextlib import nullcontext
@@ -340,8 +339,7 @@ def sweep(
         result = _run({**locals(), **(options or {}), **sizes})
         frame = result.summary()
         if output is OutputFormat.json:
-            rows = json.loads(frame.to_json(orient="records", double_precision=15))
-            _emit(rows, frame, output)
+            _emit(frame.to_dict(orient="records"), frame, output)
             return
         if output is OutputFormat.csv:
             _emit(None, frame, output)
@@ -530,7 +528,7 @@ def compare_cmd(
     first, second = _run(a), _run(b)
     frame = compare(first, second)
     if output is not OutputFormat.table:
-        _emit(json.loads(frame.to_json(orient="records", double_precision=15)), frame, output)
+        _emit(frame.to_dict(orient="records"), frame, output)
         return
     changed = ", ".join(f"{k}={v}" for k, v in changes.items() if a.get(k) != v) or "nothing"
     # A's own settings, where --base gave any: the title says what both sides run.
@@ -616,7 +614,7 @@ def speculate(
         }
     )
     if output is not OutputFormat.table:
-        _emit(json.loads(frame.to_json(orient="records", double_precision=15)), frame, output)
+        _emit(frame.to_dict(orient="records"), frame, output)
         return
     shown = frame.assign(
         **{

@@ -39,6 +39,9 @@ DEVICE_UNITS = {
 
 
 def to_json(value: object) -> str:
+    """Every command's JSON. A frame's rows come as `frame.to_dict(orient="records")`, not
+    through pandas' `to_json`, which rounds to 15 decimals (a 43.69 µs time to 11 significant
+    digits): numbers here read back exactly as the CSV writes them."""
     return json.dumps(json_ready(value), indent=2, allow_nan=False, default=str) + "\n"
 
 
