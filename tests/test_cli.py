@@ -112,6 +112,38 @@ def test_custom_device_from_flags() -> None:
     assert json.loads(res.stdout)["hardware"] == "custom"
 
 
+def test_json_keys_are_there_where_they_do_not_apply() -> None:
+    """One shape whatever the device and options: a key that does not apply is null, not
+    left out (a custom device without a TDP dropped `economics`; an unpriced one, its costs)."""
+    from rooflens.core.economics import FIGURES
+
+    def data(*args: str) -> dict:
+        res = invoke("analyze", "gpt2", "--prompt-len", "128", *args, "-f", "json")
+        assert res.exit_code == 0, res.output
+        return json.loads(res.stdout)
+
+    full = data("-H", "a6000", "--gen-len", "8", "--medusa", "--grid-intensity", "400")
+    custom = data("--bandwidth", "1e12", "--memory", "8e9", "--peak", "fp16=1e14")
+    apple = data("-H", "apple-m4-max", "--gen-len", "8")  # neither a TDP nor a price
+    unpriced = data("-H", "h20", "--gen-len", "8")  # a TDP and no price
+    assert set(custom) == set(apple) == set(unpriced) == set(full)
+    assert set(custom["inputs"]) == set(full["inputs"])
+    assert custom["economics"] is None and custom["generation"] is None
+    assert apple["economics"] is None and apple["generation"]["tpot"] > 0
+    assert custom["speculative"] is None and apple["speculative"] is None
+    assert custom["inputs"]["prompt_tokens"] == 128 and custom["inputs"]["gen_len"] is None
+    # Every figure economics gives, each a number where it applies and null where it does not.
+    assert list(full["economics"]) == list(unpriced["economics"]) == list(FIGURES)
+    assert all(value > 0 for value in full["economics"].values())
+    assert unpriced["economics"]["energy_per_request"] > 0
+    costs = ("cost_per_million_input", "cost_per_million_output")
+    costs += ("carbon_per_million_output", "carbon_per_request")
+    assert all(unpriced["economics"][key] is None for key in costs)
+    assert full["speculative"]["generation"]["cost_per_million_output"] > 0
+    spec = data("-H", "h20", "--gen-len", "8", "--medusa")["speculative"]
+    assert spec["generation"]["cost_per_million_output"] is None and spec["speedup"] > 1
+
+
 def test_hardware_override_is_a_what_if() -> None:
     base = json.loads(
         invoke("analyze", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "-f", "json").stdout

@@ -207,6 +207,15 @@ def test_capacity_csv_says_when_none_was_found_and_what_was_not_written(tmp_path
     )
 
 
+def test_capacity_json_without_a_capacity_has_its_keys() -> None:
+    """No capacity found (60 requests are one burst): the JSON keeps its shape, the rate and
+    the run at it null (`at_capacity` was left out)."""
+    args = ["simulate", LLAMA, "-H", "h100", *SMALL, "--capacity", "-f", "json"]
+    data = json.loads(runner.invoke(app, args).stdout)
+    assert data["capacity"] is None and data["at_capacity"] is None
+    assert data["warning"].startswith("no capacity found: the 60 requests")
+
+
 def test_capacity_without_an_slo_searches_within_the_declared_objectives() -> None:
     """--capacity alone takes the SLO's declared defaults, as --slo's help says and the web
     API does (it was refused: "--slo is missing"), and the answer names them."""

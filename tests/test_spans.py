@@ -136,7 +136,8 @@ def test_a_compressed_prompt_is_reported_as_asked_beside_what_is_prefilled() -> 
     inputs = again.to_dict()["inputs"]
     assert (inputs["prompt_len"], inputs["prompt_tokens"]) == (3000, 1500)
     plain = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", prompt_len=3000, gen_len=64)
-    assert "prompt_tokens" not in plain.to_dict()["inputs"]
+    # The JSON states both always (one shape): here they agree.
+    assert plain.to_dict()["inputs"]["prompt_tokens"] == 3000
     # One prompt beside several batches is the prompt as asked, broadcast, not another one.
     grid = rooflens.analyze(
         "meta-llama/Llama-3.1-8B", "h100-sxm", batch=[1, 2, 3], prompt_len=3000, gen_len=64

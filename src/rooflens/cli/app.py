@@ -117,8 +117,7 @@ def analyze(
         frame = frame[frame.stage.isin(stages)]
         data = result.to_dict(**money)
         data["operators"] = [r for r in data["operators"] if r["stage"] in stages]
-        if speculation is not None:
-            data["speculative"] = speculation
+        data["speculative"] = speculation  # null without a drafter
         _emit(data, frame, output)
         return
     # The table reads plain rows: pandas stays unloaded for `rooflens analyze`.
@@ -147,9 +146,9 @@ def analyze(
                 ("end-to-end latency", fmt.seconds(spec["e2e_latency"])),
                 ("throughput", f"{spec['throughput']:.4g} tokens/s"),
             ]
-            if "cost_per_million_output" in spec and math.isfinite(spec["cost_per_million_output"]):
-                cost = f"${spec['cost_per_million_output']:.4f}"
-                rows.append(("cost per million output tokens", cost))
+            cost = spec["cost_per_million_output"]
+            if cost is not None and math.isfinite(cost):
+                rows.append(("cost per million output tokens", f"${cost:.4f}"))
             title = (
                 f"generation of {fmt.count(int(result.gen_len), 'token')}, with speculative "
                 "decoding"

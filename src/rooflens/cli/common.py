@@ -344,10 +344,8 @@ def speculation_estimate(
         context=result.prompt_len,
         options=result.options,
     ).to_dict()
-    if result.generation is not None:
-        speculation["generation"] = speculative_generation(
-            result, speculation["speedup"], hourly_price
-        )
+    # None without gen_len: the key is there either way.
+    speculation["generation"] = speculative_generation(result, speculation["speedup"], hourly_price)
     drafter = drafter_words(draft, medusa, gamma)
     return speculation, f"speculative decoding: {drafter}, γ={gamma}, α={alpha}"
 

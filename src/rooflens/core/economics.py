@@ -58,6 +58,21 @@ def step_power(step: StepCosts, device: Device, occupancy: float = 1.0) -> np.nd
     return idle + (_tdp(device) - idle) * np.minimum(1.0, occupancy * utilization(step))
 
 
+# Every figure `economics` gives, in its order; the JSON writes each (null where it does not
+# apply: cost without a price, carbon without a grid intensity, a request without gen_len).
+FIGURES = (
+    "prefill_power",
+    "decode_power",
+    "energy_per_prompt_token",
+    "energy_per_output_token",
+    "energy_per_request",
+    "cost_per_million_input",
+    "cost_per_million_output",
+    "carbon_per_million_output",
+    "carbon_per_request",
+)
+
+
 def economics(
     steps: dict[str, StepCosts],
     generation: dict[str, np.ndarray] | None,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rooflens.core.economics import FIGURES as ECONOMICS_FIGURES
 from rooflens.core.economics import economics
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
@@ -356,11 +357,9 @@ class Analysis:
             "inputs": {
                 "batch": _count(self.batch),
                 "prompt_len": _count(self.given_prompt_len),
-                **(
-                    {}
-                    if self.asked_prompt_len is None
-                    else {"prompt_tokens": _count(self.prompt_len)}
-                ),
+                # What the prefill processes: the prompt, less what compression drops, plus
+                # the images' tokens.
+                "prompt_tokens": _count(self.prompt_len),
                 "gen_len": None if self.gen_len is None else _count(self.gen_len),
                 "w_bits": q.w_bits,
                 "a_bits": q.a_bits,
@@ -396,11 +395,16 @@ class Analysis:
                 for stage, fp in self.memory.items()
             },
         }
+        # Every key is there whatever the analysis: null where it does not apply (no
+        # generation without gen_len, no energy for a device without a TDP), so that a script
+        # reads one shape.
+        out["generation"] = None
         if self.generation is not None:
             out["generation"] = {k: _plain(v) for k, v in self.generation.items()}
+        out["economics"] = None
         if self.device.tdp is not None:
             figures = self.economics(hourly_price, grid_intensity)
-            out["economics"] = {k: _plain(v) for k, v in figures.items()}
+            out["economics"] = {k: _plain(figures.get(k)) for k in ECONOMICS_FIGURES}
         return out
 
     def _repr_html_(self) -> str:

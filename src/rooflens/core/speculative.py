@@ -317,21 +317,22 @@ def parallel_decoding(
 
 def speculative_generation(
     result: Analysis, speedup: float, hourly_price: float | None = None
-) -> dict[str, float] | None:
+) -> dict[str, float | None] | None:
     """The generation's figures with every decode step sped up as the step at the prompt's
     context is (the speculation estimate's speed-up): time per output token, end-to-end
-    latency, throughput and, where the device has a price, the output tokens' cost."""
+    latency, throughput and, where the device has a price, the output tokens' cost (else None)."""
     g = result.generation
     if g is None:
         return None
     decode = float(g["decode_time"]) / speedup
     e2e = float(g["ttft"]) + decode
-    out = {
+    out: dict[str, float | None] = {
         "tpot": float(g["tpot"]) / speedup,
         "e2e_latency": e2e,
         "throughput": float(result.batch) * float(result.gen_len) / e2e,
     }
     price = hourly_price or result.device.hourly_price
+    out["cost_per_million_output"] = None  # unpriced (no price, or no TDP)
     if result.device.tdp is not None and price is not None:
         # Device time is what the price buys: the output tokens' share shrinks with it.
         plain = float(result.economics(hourly_price)["cost_per_million_output"])

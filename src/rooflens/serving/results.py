@@ -205,6 +205,8 @@ class SimulationResult:
         """What `rooflens simulate -f json` writes: the benchmark's inputs, the summary, the
         deployment and its memory, JSON-ready (a figure that does not exist is None)."""
         data = self.benchmark() | {"summary": self.summary()} | self.deployment()
+        # null where no verdict was formed, as every key of the JSON that does not apply.
+        data["memory"] = None
         if self.memory is not None:
             data["memory"] = dataclasses.asdict(self.memory) | {"fits": self.memory.fits}
         return json_ready(data)  # type: ignore[return-value]

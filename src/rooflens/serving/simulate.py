@@ -410,9 +410,9 @@ class CapacityResult:
             "capacity": self.rate,
             "warning": self.warning,
             "probes": self.probes.to_dict(orient="records"),
+            # The run at the rate found; null where none was.
+            "at_capacity": None if self.result is None else self.result.summary(),
         }
-        if self.result is not None:
-            data["at_capacity"] = self.result.summary()
         return json_ready(data)  # type: ignore[return-value]
 
     def to_frame(self) -> pd.DataFrame:

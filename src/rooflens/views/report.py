@@ -114,20 +114,26 @@ def sections(
         for stage in reversed(stages)
     }
     economics = None
-    if "economics" in data:
+    if data["economics"] is not None:
         price = hourly_price or result.device.hourly_price
         basis = [f"${price:g} per device-hour"] if price else []
         basis += [f"{grid_intensity:g} gCO2e/kWh"] if grid_intensity is not None else []
-        economics = {"basis": ", ".join(basis), "table": pd.DataFrame([data["economics"]])}
+        # The figures this analysis gives (the JSON lists the rest as null: cost without a
+        # price, carbon without a grid intensity).
+        given = result.economics(hourly_price, grid_intensity)
+        table = pd.DataFrame([{k: data["economics"][k] for k in given}])
+        economics = {"basis": ", ".join(basis), "table": table}
     spec = None
     if speculation is not None and speculation[0] is not None:
         figures_, title = speculation
+        generation = figures_.get("generation")
         spec = {
             "title": title,
             "table": pd.DataFrame([{k: v for k, v in figures_.items() if k != "generation"}]),
+            # Its figures: the cost only where priced (the JSON's null otherwise).
             "generation": None
-            if figures_.get("generation") is None
-            else pd.DataFrame([figures_["generation"]]),
+            if generation is None
+            else pd.DataFrame([{k: v for k, v in generation.items() if v is not None}]),
         }
     par = result.options.parallelism
     return {
@@ -136,7 +142,13 @@ def sections(
         # What `rooflens analyze` says under the same title: the facts and the notes.
         "facts": analysis_facts(result),
         "notes": analysis_notes(result),
-        "inputs": data["inputs"] | settings_beyond_inputs(result),
+        # The prompt prefilled where it is not the prompt asked (compression, images).
+        "inputs": {
+            k: v
+            for k, v in data["inputs"].items()
+            if k != "prompt_tokens" or v != data["inputs"]["prompt_len"]
+        }
+        | settings_beyond_inputs(result),
         "per_device": par.devices * par.expert_token_groups > 1,
         "params": data["params"],
         "totals": totals,
