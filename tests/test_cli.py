@@ -179,8 +179,9 @@ def test_memory_command() -> None:
         "json",
     )
     data = json.loads(res.stdout)
-    assert set(data) == {"prefill", "decode", "generation"}
-    assert data["prefill"]["weights"] == 6738415616 * 2
+    assert data["inputs"]["batch"] == 8 and data["inputs"]["gen_len"] == 512
+    assert set(data["memory"]) == {"prefill", "decode", "generation"}
+    assert data["memory"]["prefill"]["weights"] == 6738415616 * 2
     assert invoke("memory", "meta-llama/Llama-2-7b-hf", "-H", "a6000").exit_code == 0
 
 
@@ -200,8 +201,13 @@ def test_sweep_grid_and_formats() -> None:
         "json",
     )
     assert res.exit_code == 0, res.output
-    rows = json.loads(res.stdout)
+    data = json.loads(res.stdout)
+    rows = data["rows"]
     assert len(rows) == 7 * 2
+    # What was swept heads the rows: each axis' values, the precision as run.
+    assert data["inputs"]["batch"] == [1, 2, 4, 8, 16, 32, 64]
+    assert data["inputs"]["prompt_len"] == [128, 1024] and data["inputs"]["gen_len"] == [64]
+    assert data["model"] == "meta-llama/Llama-2-7b-hf" and data["inputs"]["w_bits"] == 16
     assert {"batch", "prompt_len", "gen_len", "ttft", "tpot", "throughput"} <= set(rows[0])
     assert invoke("sweep", "meta-llama/Llama-2-7b-hf", "-H", "a6000").exit_code == 0
     csv = invoke("sweep", "meta-llama/Llama-2-7b-hf", "-H", "a6000", "--batch", "1,2", "-f", "csv")
@@ -344,7 +350,7 @@ def test_compare_says_whether_each_side_fits() -> None:
     # Llama-3.1-70B in bf16 (141 GB of weights) fits neither an H100 nor an L40S: compare
     # once printed their ratios without a word of it.
     args = ("compare", "meta-llama/Llama-3.1-70B", "-H", "h100-sxm", "--vs", "hardware=l40s")
-    rows = {r["metric"]: r for r in json.loads(invoke(*args, "-f", "json").stdout)}
+    rows = {r["metric"]: r for r in json.loads(invoke(*args, "-f", "json").stdout)["rows"]}
     assert rows["fits in memory"] == {
         "metric": "fits in memory", "a": False, "b": False, "unit": "", "ratio": None
     }  # fmt: skip
@@ -395,6 +401,49 @@ def test_counts_are_whole_numbers_in_json_and_csv() -> None:
     assert all(re.fullmatch(r"\d+", row.split(",")[at]) for row in rows)
 
 
+def test_json_says_what_was_computed() -> None:
+    """compare, speculate, sweep and memory wrote bare rows: nothing said which model, device,
+    tp, γ or α they were of, nor that their figures are per device. Each now heads its
+    figures with what analyze's JSON states, in one shape."""
+    llama, tp = ("meta-llama/Llama-2-7b-hf", "-H", "a6000"), ("--tp", "2")
+
+    def data(*args: str) -> dict:
+        res = invoke(*args, "-f", "json")
+        assert res.exit_code == 0, res.output
+        return json.loads(res.stdout)
+
+    analyzed = data("analyze", *llama, *tp, "--w-bits", "4", "--medusa", "--gamma", "2")
+    head = list(analyzed)[: list(analyzed).index("operators")]
+    assert head == ["model", "hardware", "params", "inputs", "estimate", "settings", "devices",
+                    "notes", "fallbacks"]  # fmt: skip
+    assert analyzed["settings"] == {"w_bits": 4, "tp": 2} and analyzed["devices"] == 2
+    memory = data("memory", *llama, *tp)
+    assert list(memory) == [*head, "memory"]
+    assert memory["settings"] == {"tp": 2} and memory["devices"] == 2
+    assert memory["memory"]["decode"]["weights"] == pytest.approx(6738415616, rel=0.01)  # 2 B / 2
+    swept = data("sweep", *llama, *tp, "--batch", "1,4")
+    assert list(swept) == [*head, "rows"] and swept["inputs"]["batch"] == [1, 4]
+    assert swept["settings"] == {"tp": 2} and swept["estimate"] == "roofline bound"
+    spec = data("speculate", *llama, *tp, "--medusa", "--gamma", "3", "--alpha", "0.7")
+    assert list(spec) == [*head, "speculative", "rows"]
+    assert spec["speculative"] == {
+        "drafter": "3 Medusa heads", "draft": None, "medusa": True, "mtp": False, "gamma": 3,
+        "alpha": 0.7, "tree_width": 1, "context": 1024,
+    }  # fmt: skip
+    assert spec["inputs"]["batch"] == [1, 8, 32] and spec["inputs"]["prompt_len"] == [1024]
+    assert spec["settings"] == {"tp": 2} and spec["devices"] == 2
+    # analyze --medusa states the same assumptions beside its figures.
+    assumed = {k: analyzed["speculative"][k] for k in spec["speculative"]}
+    assert assumed == {"drafter": "2 Medusa heads", "draft": None, "medusa": True, "mtp": False,
+                       "gamma": 2, "alpha": 0.85, "tree_width": 1, "context": 2048}  # fmt: skip
+    compared = data("compare", *llama, "--base", "tp=2", "--vs", "hardware=h100-sxm")
+    assert list(compared) == ["a", "b", "changes", "rows"]
+    assert list(compared["a"]) == list(compared["b"]) == head
+    assert (compared["a"]["hardware"], compared["b"]["hardware"]) == ("a6000", "h100-sxm")
+    assert compared["a"]["settings"] == compared["b"]["settings"] == {"tp": 2}
+    assert compared["changes"] == {"hardware": "h100-sxm"}
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -407,7 +456,7 @@ def test_counts_are_whole_numbers_in_json_and_csv() -> None:
 def test_json_numbers_are_the_csv_numbers(args) -> None:
     """Every digit: the JSON was rounded to 15 decimals (0.019183720666667 against the CSV's
     0.019183720666666668), a small time to 11 significant digits."""
-    rows = json.loads(invoke(*args, "-f", "json").stdout)
+    rows = json.loads(invoke(*args, "-f", "json").stdout)["rows"]
     table = list(csv.DictReader(io.StringIO(invoke(*args, "-f", "csv").stdout)))
     assert len(rows) == len(table) > 1
     floats = 0

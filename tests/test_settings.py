@@ -87,7 +87,7 @@ def test_every_entry_point_prices_the_same_step(model: str, given: dict, without
     base = [f"--base={k}={','.join(v) if isinstance(v, tuple) else v}" for k, v in given.items()]
     # B restates A's tp: it keeps every other setting of A.
     vs = f"--vs=tp={given.get('tp', 1)}"
-    rows = _cli_json("compare", model, "-H", DEVICE, "--prompt-len", "512", *base, vs)
+    rows = _cli_json("compare", model, "-H", DEVICE, "--prompt-len", "512", *base, vs)["rows"]
     by_metric = {r["metric"]: r for r in rows}
     assert by_metric["prefill time"]["a"] == pytest.approx(prefill, rel=1e-12)
     assert by_metric["decode step time"]["b"] == pytest.approx(decode, rel=1e-12)
@@ -170,7 +170,7 @@ def test_compare_reads_booleans_as_booleans() -> None:
     rows = _cli_json(
         "compare", MODEL, "-H", DEVICE, "--base", "flash_attention=yes", "--vs",
         "flash_attention=no",
-    )  # fmt: skip
+    )["rows"]  # fmt: skip
     plain = rooflens.analyze(MODEL, DEVICE, prompt_len=2048, gen_len=128).totals()
     fused = rooflens.analyze(
         MODEL, DEVICE, prompt_len=2048, gen_len=128, flash_attention=True

@@ -126,7 +126,7 @@ def test_speculate_command() -> None:
     assert res.exit_code == 0, res.output
     import json
 
-    rows = json.loads(res.stdout)
+    rows = json.loads(res.stdout)["rows"]
     assert [r["batch"] for r in rows] == [1, 32] and rows[0]["speedup"] > rows[1]["speedup"]
     bad = CliRunner().invoke(app, ["speculate", "Qwen/Qwen2.5-7B", "-H", "h100-sxm"])
     assert bad.exit_code == 2
@@ -243,7 +243,7 @@ def test_the_speculate_command_says_which_batches_do_not_fit() -> None:
     )
     import json
 
-    rows = json.loads(CliRunner().invoke(app, [*args, "-f", "json"]).stdout)
+    rows = json.loads(CliRunner().invoke(app, [*args, "-f", "json"]).stdout)["rows"]
     assert [r["fits"] for r in rows] == [True, False, False]
     header = CliRunner().invoke(app, [*args, "-f", "csv"]).stdout.splitlines()[0]
     assert header.endswith(",speedup,memory,fits")

@@ -66,7 +66,7 @@ def test_compare_command() -> None:
         ],
     )
     assert res.exit_code == 0, res.output
-    rows = {r["metric"]: r for r in json.loads(res.stdout)}
+    rows = {r["metric"]: r for r in json.loads(res.stdout)["rows"]}
     # 4-bit linears with per-channel scales; embeddings and head stay 16-bit.
     assert 0.25 < rows["weights"]["ratio"] < 0.3
 
@@ -79,7 +79,7 @@ def test_compare_of_two_models_runs_both_at_one_prompt() -> None:
         ["compare", LLAMA, "-H", "a6000", "--vs", "model=facebook/opt-1.3b", "-f", "json"],
     )
     assert res.exit_code == 0, res.output
-    rows = {r["metric"]: r for r in json.loads(res.stdout)}
+    rows = {r["metric"]: r for r in json.loads(res.stdout)["rows"]}
     a = rooflens.analyze(LLAMA, "a6000", prompt_len=1921, gen_len=128)
     b = rooflens.analyze("facebook/opt-1.3b", "a6000", prompt_len=1921, gen_len=128)
     want = rooflens.compare(a, b).set_index("metric")
@@ -162,7 +162,7 @@ def test_sweep_and_report_default_the_prompt_to_what_the_context_leaves(tmp_path
     """A fixed 2,048-token default refused OPT (2,048 positions) where analyze adapts."""
     res = CliRunner().invoke(app, ["sweep", "facebook/opt-1.3b", "-H", "a6000", "-f", "json"])
     assert res.exit_code == 0, res.output
-    assert [row["prompt_len"] for row in json.loads(res.stdout)] == [2047]
+    assert [row["prompt_len"] for row in json.loads(res.stdout)["rows"]] == [2047]
     rows = rooflens.sweep("facebook/opt-1.3b", "a6000", gen_len=[64, 128])
     assert set(rows.prompt_len) == {1921}  # the longest generation leaves 1,921
     out = tmp_path / "r.md"

@@ -44,7 +44,9 @@ from rooflens.cli.common import (
     check_size,
     drafter_words,
     err_console,
+    json_context,
     parse_sizes,
+    speculation_context,
     speculation_estimate,
     speculation_given,
     usage_error_line,
@@ -102,7 +104,8 @@ def analyze(
 ) -> None:
     """Per-operator roofline of prefill and decode, network totals, memory and generation."""
     speculation_given(draft is not None or medusa or mtp, gamma, alpha, tree_width)
-    result = _run({**locals(), **(options or {})})
+    params = {**locals(), **(options or {})}
+    result = _run(params)
     stages = ["prefill", "decode"] if stage is Stage.all else [stage.value]
     if "vision" in result.steps and stage is Stage.all:
         stages.insert(0, "vision")
@@ -115,7 +118,7 @@ def analyze(
     if output is not OutputFormat.table:
         frame = result.operators()
         frame = frame[frame.stage.isin(stages)]
-        data = result.to_dict(**money)
+        data = json_context(result, params) | result.to_dict(**money)
         data["operators"] = [r for r in data["operators"] if r["stage"] in stages]
         data["speculative"] = speculation  # null without a drafter
         _emit(data, frame, output)
@@ -283,11 +286,12 @@ def memory_cmd(
     """Memory footprint per stage: weights, KV cache, peak activations, fit and largest batch."""
     import pandas as pd
 
-    result = _run({**locals(), **(options or {})})
+    params = {**locals(), **(options or {})}
+    result = _run(params)
     data = result.to_dict()["memory"]
     frame = pd.DataFrame([{"stage": s, **v} for s, v in data.items()])
     if output is not OutputFormat.table:
-        _emit(data, frame, output)
+        _emit(json_context(result, params) | {"memory": data}, frame, output)
         return
     shown = frame.copy()
     for col in ("weights", "kv_cache", "activations", "framework", "host", "total", "capacity"):
@@ -335,10 +339,12 @@ def sweep(
     # A large sweep takes seconds (analysis, then writing its rows): a spinner on stderr says
     # it is working; a small one finishes before it would show.
     with err_console.status(f"sweeping {points:,} points") if points >= 10_000 else nullcontext():
-        result = _run({**locals(), **(options or {}), **sizes})
+        params = {**locals(), **(options or {}), **sizes}
+        result = _run(params)
         frame = result.summary()
         if output is OutputFormat.json:
-            _emit(frame.to_dict(orient="records"), frame, output)
+            rows = frame.to_dict(orient="records")
+            _emit(json_context(result, params) | {"rows": rows}, frame, output)
             return
         if output is OutputFormat.csv:
             _emit(None, frame, output)
@@ -526,10 +532,18 @@ def compare_cmd(
         )
     first, second = _run(a), _run(b)
     frame = compare(first, second)
+    differ = {k: v for k, v in changes.items() if a.get(k) != v}
     if output is not OutputFormat.table:
-        _emit(frame.to_dict(orient="records"), frame, output)
+        data = {
+            "a": json_context(first, a),
+            "b": json_context(second, b),
+            # What B changes from A, of what --vs gave: those that differ.
+            "changes": differ,
+            "rows": frame.to_dict(orient="records"),
+        }
+        _emit(data, frame, output)
         return
-    changed = ", ".join(f"{k}={v}" for k, v in changes.items() if a.get(k) != v) or "nothing"
+    changed = ", ".join(f"{k}={v}" for k, v in differ.items()) or "nothing"
     # A's own settings, where --base gave any: the title says what both sides run.
     settings = ", ".join(f"{k}={v}" for k, v in dict(_setting(x) for x in base or []).items())
     shown = pd.DataFrame(
@@ -612,8 +626,16 @@ def speculate(
             "fits": est.memory.fits,
         }
     )
-    if output is not OutputFormat.table:
-        _emit(frame.to_dict(orient="records"), frame, output)
+    if output is OutputFormat.json:
+        # The target's plain decode step at the same sizes states what was computed.
+        params = {"model": model, "hardware": hardware, "batch": sizes, "prompt_len": context}
+        params |= {"gen_len": None, **opts}
+        assumed = speculation_context(draft, medusa, mtp, gamma, alpha, tree_width, context)
+        data = json_context(_run(params), params) | {"speculative": assumed}
+        _emit(data | {"rows": frame.to_dict(orient="records")}, frame, output)
+        return
+    if output is OutputFormat.csv:
+        _emit(None, frame, output)
         return
     shown = frame.assign(
         **{

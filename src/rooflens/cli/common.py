@@ -344,6 +344,9 @@ def speculation_estimate(
         context=result.prompt_len,
         options=result.options,
     ).to_dict()
+    # What it assumed, then its figures: the context is the prompt the analysis prefilled.
+    assumed = (draft, medusa, mtp, gamma, alpha, tree_width, int(np.asarray(result.prompt_len)))
+    speculation = speculation_context(*assumed) | speculation
     # None without gen_len: the key is there either way.
     speculation["generation"] = speculative_generation(result, speculation["speedup"], hourly_price)
     drafter = drafter_words(draft, medusa, gamma)
@@ -514,6 +517,40 @@ def _run(params: dict[str, Any]) -> Analysis:
         options=settings.analysis_options(profile, spec),
         images=params.get("images", 0),
     )
+
+
+def json_context(result: Analysis, params: dict[str, Any]) -> dict[str, Any]:
+    """What a command's JSON says it computed, before its figures (docs/output.md): the
+    analysis' context (model, device, inputs, estimate, ...) with the settings given that
+    differ from their defaults, by their declared names, after the estimate."""
+    context = result.context()
+    given = {"settings": _settings(params).changed()}
+    at = list(context).index("estimate") + 1
+    items = list(context.items())
+    return dict(items[:at]) | given | dict(items[at:])
+
+
+def speculation_context(
+    draft: str | None,
+    medusa: bool,
+    mtp: bool,
+    gamma: int,
+    alpha: float,
+    tree_width: int,
+    context: int,
+) -> dict[str, Any]:
+    """What a speculation estimate assumed, as `analyze --draft/--medusa/--mtp` and
+    `speculate` state it in their JSON: the drafter, γ, α, the tree width and the context."""
+    return {
+        "drafter": drafter_words(draft, medusa, gamma),
+        "draft": draft,
+        "medusa": medusa,
+        "mtp": mtp,
+        "gamma": gamma,
+        "alpha": alpha,
+        "tree_width": tree_width,
+        "context": context,
+    }
 
 
 def _emit(data: Any, frame: pd.DataFrame | None, output: OutputFormat) -> None:

@@ -136,6 +136,13 @@ def _count(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+def _sizes(value: Any) -> Any:
+    """A point's size as a whole number; a sweep's, its distinct values in order."""
+    if np.ndim(value) == 0:
+        return _count(value)
+    return [_count(v) for v in np.unique(value)]
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars and 0-d arrays -> Python numbers; NaN -> None (valid JSON)."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
@@ -343,24 +350,23 @@ class Analysis:
             grid_intensity,
         )
 
-    def to_dict(
-        self, hourly_price: float | None = None, grid_intensity: float | None = None
-    ) -> dict[str, Any]:
-        """Plain JSON-ready dict (SI units: OPs, bytes, seconds, OP/s); energy and cost at
-        `hourly_price` and carbon at `grid_intensity` when given (see `economics`)."""
-        self._require_point("to_dict")
+    def context(self) -> dict[str, Any]:
+        """What the analysis computed, as its JSON states it before the figures (a sweep's
+        too): model, device, parameters, inputs (sizes, a sweep's as the distinct values of
+        each axis, and the precision as run), the estimate, the devices its figures are per
+        device of, notes and fallbacks."""
         q = self.options.quantization
-        out: dict[str, Any] = {
+        return {
             "model": self.model.name,
             "hardware": self.device.name,
             "params": self.params,
             "inputs": {
-                "batch": _count(self.batch),
-                "prompt_len": _count(self.given_prompt_len),
+                "batch": _sizes(self.batch),
+                "prompt_len": _sizes(self.given_prompt_len),
                 # What the prefill processes: the prompt, less what compression drops, plus
                 # the images' tokens.
-                "prompt_tokens": _count(self.prompt_len),
-                "gen_len": None if self.gen_len is None else _count(self.gen_len),
+                "prompt_tokens": _sizes(self.prompt_len),
+                "gen_len": None if self.gen_len is None else _sizes(self.gen_len),
                 "w_bits": q.w_bits,
                 "a_bits": q.a_bits,
                 "kv_bits": q.kv_bits,
@@ -377,8 +383,22 @@ class Analysis:
                 "flash_attention": self.options.flash_attention,
             },
             "estimate": self.options.estimate,
+            # Weights, KV cache, memory and times are per device of these (tp x pp x dp);
+            # power and cost cover all of them.
+            "devices": self.options.parallelism.devices,
             "notes": self.notes,
             "fallbacks": self.fallbacks,
+        }
+
+    def to_dict(
+        self, hourly_price: float | None = None, grid_intensity: float | None = None
+    ) -> dict[str, Any]:
+        """Plain JSON-ready dict (SI units: OPs, bytes, seconds, OP/s): `context()`, then the
+        figures; energy and cost at `hourly_price` and carbon at `grid_intensity` when given
+        (see `economics`)."""
+        self._require_point("to_dict")
+        out: dict[str, Any] = {
+            **self.context(),
             "operators": [
                 {k: _plain(v) for k, v in row.items()}
                 for row in self.operators().to_dict(orient="records")

@@ -38,6 +38,9 @@ def _png(fig: Any) -> str:
 # What a report adds beside the analysis where asked: a speculative-decoding estimate (its
 # figures, as `rooflens analyze` writes them in JSON, and what it is in words).
 Speculation = tuple[dict[str, Any] | None, str] | None
+# What a speculation estimate assumed, which its figures begin with (cli.common's
+# speculation_context) and the report's title for them says in words.
+ASSUMED = ("drafter", "draft", "medusa", "mtp", "gamma", "alpha", "tree_width", "context")
 
 
 def sections(
@@ -129,7 +132,10 @@ def sections(
         generation = figures_.get("generation")
         spec = {
             "title": title,
-            "table": pd.DataFrame([{k: v for k, v in figures_.items() if k != "generation"}]),
+            # The figures; what the estimate assumed (drafter, γ, α, …) the title says.
+            "table": pd.DataFrame(
+                [{k: v for k, v in figures_.items() if k != "generation" and k not in ASSUMED}]
+            ),
             # Its figures: the cost only where priced (the JSON's null otherwise).
             "generation": None
             if generation is None
