@@ -50,6 +50,23 @@ def test_simulate_json_equals_the_api() -> None:
     assert summary["requests"] == 60
 
 
+def test_simulate_json_says_what_was_served_and_the_slo_it_measured_against() -> None:
+    """The JSON had no SLO (the web API's answer has it), nor the model and device: a script
+    saw an attainment without what it was measured against."""
+    args = ["simulate", LLAMA, "-H", "h100", *SMALL, "--tp", "2", "-f", "json"]
+    given = json.loads(runner.invoke(app, [*args, "--slo", "tpot=20ms"]).stdout)
+    # The objective given, and the defaults of those left out.
+    assert given["slo"] == {"ttft": 1.0, "tpot": 0.02, "percentile": 99.0}
+    assert 0 <= given["summary"]["slo_attainment"] <= 1
+    assert (given["model"], given["hardware"]) == (LLAMA, "h100-sxm")
+    assert given["settings"] == {"tp": 2} and given["devices"] == 2
+    # Without --slo no attainment is measured: the key is there, null.
+    plain = json.loads(runner.invoke(app, args).stdout)
+    assert plain["slo"] is None and plain["summary"]["slo_attainment"] is None
+    assert plain["summary"]["goodput"] is None and plain["summary"]["within_slo"] is None
+    assert list(plain) == list(given)
+
+
 def test_lengths_go_by_analyze_names_too() -> None:
     """--prompt-len and --gen-len, as `analyze` names them, set the same lengths as --prompt
     and --output (a count or any distribution)."""
@@ -213,6 +230,7 @@ def test_capacity_json_without_a_capacity_has_its_keys() -> None:
     args = ["simulate", LLAMA, "-H", "h100", *SMALL, "--capacity", "-f", "json"]
     data = json.loads(runner.invoke(app, args).stdout)
     assert data["capacity"] is None and data["at_capacity"] is None
+    assert data["slo"] == {"ttft": 1.0, "tpot": 0.05, "percentile": 99.0}
     assert data["warning"].startswith("no capacity found: the 60 requests")
 
 
@@ -227,6 +245,8 @@ def test_capacity_without_an_slo_searches_within_the_declared_objectives() -> No
     given = f"ttft_p{slo.percentile:g}={slo.ttft}s,tpot_p{slo.percentile:g}={slo.tpot}s"
     same = json.loads(runner.invoke(app, [*args, "--slo", given, "-f", "json"]).output)
     assert data["capacity"] == same["capacity"] and data["probes"] == same["probes"]
+    assert data["slo"] == same["slo"] == slo.model_dump()  # and the JSON names them
+    assert data["estimate"] == "roofline bound" and data["model"] == LLAMA
     table = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     assert "capacity within the SLO (TTFT ≤ 1 s, TPOT ≤ 50 ms at p99)" in table.output

@@ -156,9 +156,11 @@ def test_a_closed_loop_equals_the_python_api(client: TestClient) -> None:
     body = {**BASE, "workload": {**SMALL, "requests": 40, "concurrency": 4}}
     data = post(client, "/api/simulate", body)
     drawn = workload(40).draw()
+    # The page holds every run to its SLO (the declared defaults here), as the API is told.
     want = rooflens.simulate(
-        LLAMA, "h100-sxm", Requests(np.zeros(40), drawn.prompt, drawn.output), concurrency=4
-    )
+        LLAMA, "h100-sxm", Requests(np.zeros(40), drawn.prompt, drawn.output), concurrency=4,
+        slo=SLO(),
+    )  # fmt: skip
     for key, value in want.summary().items():
         assert data["summary"][key] == pytest.approx(value, rel=1e-12), key
     open_loop = post(client, "/api/simulate", {**BASE, "workload": {**SMALL, "requests": 40}})

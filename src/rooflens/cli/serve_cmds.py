@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from rooflens.api import resolve_model
 from rooflens.cli import format as fmt
 from rooflens.cli.common import (
     FormatOpt,
@@ -281,6 +282,12 @@ def simulate(
     device = _device(hardware, options.get("bandwidth"), options.get("memory"), options.get("peak"))
     # Every setting given, falsy ones included (a zero link latency is a setting).
     analysis = _settings(options).model_dump(exclude_defaults=True)
+    # What the JSON says was served, as the analyses' heads say it (docs/output.md).
+    head = {
+        "model": resolve_model(model).name,
+        "hardware": device.name,
+        "settings": _settings(options).changed(),
+    }
     # Only the scheduler settings given replace the preset's (or the engine's, or the
     # defaults): the API resolves them once, as the engine reads them.
     sched = build(SchedulerConfig, "--scheduler", flags=True, **scheduling)
@@ -319,7 +326,7 @@ def simulate(
     if capacity:
         _capacity(
             model, device, workload, objectives, sched, preset, cluster, analysis, plot,
-            output_format, requests_out,
+            output_format, head, requests_out,
         )  # fmt: skip
         return
     load: Requests | Workload = load_trace(trace) if trace else workload
@@ -341,7 +348,7 @@ def simulate(
 
         serving_plots.timeline(result, plot, title)
         wrote(plot)
-    _print(result, output_format, title)
+    _print(result, output_format, title, head)
 
 
 def _trace_alone(given: dict[str, tuple[object, object]]) -> None:
@@ -364,6 +371,7 @@ def _capacity(
     analysis: dict[str, Any],
     plot: Path | None,
     output_format: OutputFormat,
+    head: dict[str, Any],
     requests_out: Path | None = None,
 ) -> None:
     from rooflens.serving.api import capacity as capacity_search
@@ -392,7 +400,7 @@ def _capacity(
         )
         wrote(plot)
     if output_format is OutputFormat.json:
-        sys.stdout.write(fmt.to_json(found.to_dict()))
+        sys.stdout.write(fmt.to_json(head | found.to_dict()))
     elif output_format is OutputFormat.csv:
         sys.stdout.write(found.to_frame().to_csv(index=False))
     else:
@@ -419,9 +427,11 @@ def _capacity(
             console.print(fmt.key_value_table("at capacity", _summary_rows(found.result)))
 
 
-def _print(result: SimulationResult, output_format: OutputFormat, title: str) -> None:
+def _print(
+    result: SimulationResult, output_format: OutputFormat, title: str, head: dict[str, Any]
+) -> None:
     if output_format is OutputFormat.json:
-        sys.stdout.write(fmt.to_json(result.to_dict()))
+        sys.stdout.write(fmt.to_json(head | result.to_dict()))
     elif output_format is OutputFormat.csv:
         sys.stdout.write(result.requests.to_csv(index=False))
     else:

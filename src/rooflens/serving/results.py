@@ -194,6 +194,10 @@ class SimulationResult:
         out["mean_batch"] = float(((line["decode_seqs"] + line["prefill_seqs"]) * weights).sum())
         out["peak_kv_share"] = self.peak_kv_share
         out["preemptions"] = int(frame["preemptions"].sum())
+        # Without an SLO nothing is attained: the keys are there without a figure (NaN, JSON
+        # null), as every figure that does not exist.
+        out["slo_attainment"] = out["goodput"] = float("nan")
+        out["within_slo"] = None
         if self.slo is not None:
             ok = self.meets_slo()
             out["slo_attainment"] = float(ok.mean())
@@ -203,8 +207,11 @@ class SimulationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """What `rooflens simulate -f json` writes: the benchmark's inputs, the summary, the
-        deployment and its memory, JSON-ready (a figure that does not exist is None)."""
-        data = self.benchmark() | {"summary": self.summary()} | self.deployment()
+        SLO, the deployment and its memory, JSON-ready (a figure that does not exist is
+        None)."""
+        # The objectives attainment and goodput were measured against (null without any).
+        slo = None if self.slo is None else self.slo.model_dump()
+        data = self.benchmark() | {"summary": self.summary(), "slo": slo} | self.deployment()
         # null where no verdict was formed, as every key of the JSON that does not apply.
         data["memory"] = None
         if self.memory is not None:

@@ -403,12 +403,17 @@ class CapacityResult:
     warning: str | None = None
     # What priced every run (the analyzer's estimate), found or not.
     estimate: str | None = None
+    # The objectives the rate is held to.
+    slo: SLO | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """What `rooflens simulate --capacity -f json` writes, JSON-ready (NaN as None)."""
         data: dict[str, Any] = {
             "capacity": self.rate,
             "warning": self.warning,
+            # What the rate was held to and what priced the runs.
+            "slo": None if self.slo is None else self.slo.model_dump(),
+            "estimate": self.estimate,
             "probes": self.probes.to_dict(orient="records"),
             # The run at the rate found; null where none was.
             "at_capacity": None if self.result is None else self.result.summary(),
@@ -491,7 +496,7 @@ def find_capacity(
             f"even as one burst (tried up to {rate:.4g} requests/s, served {served:.4g}/s); "
             "simulate more requests"
         )
-        return CapacityResult(math.nan, None, pd.DataFrame(probes), warning, options.estimate)
+        return CapacityResult(math.nan, None, pd.DataFrame(probes), warning, options.estimate, slo)
 
     low, high = 0.0, workload.arrivals.rate
     best: SimulationResult | None = None
@@ -517,7 +522,7 @@ def find_capacity(
             f"no capacity found: the SLO fails at every rate tried, down to {slowest:.3g} "
             "requests/s (requests nearly alone)"
         )
-        return CapacityResult(math.nan, None, pd.DataFrame(probes), warning, options.estimate)
+        return CapacityResult(math.nan, None, pd.DataFrame(probes), warning, options.estimate, slo)
     # The bisection's answer passes the same test: a rate found between two doublings can
     # still be one the replicas only absorb as a burst (48 requests/s served at 22.5/s).
     if (found := burst(low, best)) is not None:
@@ -525,7 +530,7 @@ def find_capacity(
     caveat = steady_caveat(workload.requests, low, best)
     return CapacityResult(
         rate=low, result=best, probes=pd.DataFrame(probes), warning=caveat,
-        estimate=options.estimate,
+        estimate=options.estimate, slo=slo,
     )  # fmt: skip
 
 
