@@ -267,11 +267,14 @@ def test_json_output_never_holds_nan() -> None:
 
 def test_json_ready_turns_missing_numbers_into_null() -> None:
     import numpy as np
+    import pandas as pd
 
     from rooflens.cli.format import to_json
 
     data = {"a": np.float64("nan"), "b": np.array([1.0, np.inf]), "c": np.int64(3)}
     assert json.loads(to_json(data)) == {"a": None, "b": [1.0, None], "c": 3}
+    # A nullable column's empty cell, as a frame's records hold it (pandas 2's to_dict).
+    assert json.loads(to_json({"verified": [True, pd.NA]})) == {"verified": [True, None]}
 
 
 @pytest.mark.parametrize(

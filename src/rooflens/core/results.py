@@ -121,6 +121,10 @@ def json_ready(value: object) -> object:
         return json_ready(value.tolist())
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if type(value).__name__ == "NAType":
+        # pandas' missing value, which a nullable column's records hold under pandas 2 (the
+        # advice's `verified` for picks not simulated): null, not the string "<NA>".
+        return None
     return value
 
 
