@@ -104,7 +104,10 @@ def analyze(
 ) -> None:
     """Per-operator roofline of prefill and decode, network totals, memory and generation."""
     speculation_given(draft is not None or medusa or mtp, gamma, alpha, tree_width)
-    params = {**locals(), **(options or {})}
+    params = {
+        "model": model, "hardware": hardware, "batch": batch, "prompt_len": prompt_len,
+        "gen_len": gen_len, "images": images, **(options or {}),
+    }  # fmt: skip
     result = _run(params)
     stages = ["prefill", "decode"] if stage is Stage.all else [stage.value]
     if "vision" in result.steps and stage is Stage.all:
@@ -286,7 +289,10 @@ def memory_cmd(
     """Memory footprint per stage: weights, KV cache, peak activations, fit and largest batch."""
     import pandas as pd
 
-    params = {**locals(), **(options or {})}
+    params = {
+        "model": model, "hardware": hardware, "batch": batch, "prompt_len": prompt_len,
+        "gen_len": gen_len, **(options or {}),
+    }  # fmt: skip
     result = _run(params)
     data = result.to_dict()["memory"]
     frame = pd.DataFrame([{"stage": s, **v} for s, v in data.items()])
@@ -339,7 +345,7 @@ def sweep(
     # A large sweep takes seconds (analysis, then writing its rows): a spinner on stderr says
     # it is working; a small one finishes before it would show.
     with err_console.status(f"sweeping {points:,} points") if points >= 10_000 else nullcontext():
-        params = {**locals(), **(options or {}), **sizes}
+        params = {"model": model, "hardware": hardware, **(options or {}), **sizes}
         result = _run(params)
         frame = result.summary()
         if output is OutputFormat.json:
