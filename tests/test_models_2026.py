@@ -15,7 +15,8 @@ from rooflens.core import AnalysisOptions, build_graph
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.mtp import mtp_params
 from rooflens.hardware.catalog import get_device
-from rooflens.models import load_model
+from rooflens.models import load_model, spec_from_config
+from rooflens.models.catalog import bundled_config
 from rooflens.models.quant import default_quantization, read_quantization_config
 from rooflens.serving import Requests
 from rooflens.settings import Settings
@@ -90,6 +91,15 @@ def test_glm5_mtp_layer_stores_no_embedding_or_head() -> None:
     assert round(main / 1e9) == 744 and round((main + mtp_params(glm)) / 1e9) == 754
     # DeepSeek-V3 and GLM-4.5 still store their own copies.
     assert load_model("zai-org/GLM-4.5").mtp_own_embeddings
+
+
+def test_an_mtp_layer_runs_one_indexer_whatever_the_main_model_counts() -> None:
+    """GLM-5.1's exports list indexer_types, 78 "full" entries: the model's indexer layers
+    counted 78 indexers into the MTP module's one layer (10,674,557,184 parameters)."""
+    config = dict(bundled_config("zai-org/GLM-5.1"))
+    listed = spec_from_config({**config, "indexer_types": ["full"] * 78})
+    assert listed.index_layers == 78
+    assert mtp_params(listed) == mtp_params(load_model("zai-org/GLM-5.1")) == 9_952_920_576
 
 
 # --- ModelOpt's KV-cache recipe --------------------------------------------------------------

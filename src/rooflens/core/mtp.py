@@ -35,6 +35,9 @@ def mtp_model(model: ModelSpec) -> ModelSpec:
             "dense_layers": 0 if model.is_moe else model.dense_layers,
             "window_layers": None,
             "chunk_layers": None,
+            # Its one layer runs an indexer where the model's do (a count of the main model's
+            # layers, GLM-5's from indexer_types, counted 78 indexers in the one layer).
+            "index_layers": None if model.index_layers is None else min(model.index_layers, 1),
             "mtp_layers": 0,
             # DeepSeek-V4's MTP layer attends to its window only (compress ratio 0).
             "csa_layers": 0,
