@@ -454,7 +454,9 @@ def test_nvfp4_is_the_export_nvidia_publishes_where_the_catalog_bundles_it() -> 
     kw = dict(devices=["b200"], pps=(1,), weights=("nvfp4",), kv_bits=(8,), experts=("tp",),
               engine="trtllm")  # fmt: skip
     deepseek = advise("deepseek-ai/DeepSeek-V3", target, slo, tps=(8,), **kw).table.iloc[0]
-    assert deepseek["precision"] == "W4A4 NVFP4 (attention at 16 bits)"
+    assert deepseek["precision"] == (
+        "W4A4 NVFP4 (kv_a_proj, latent_attention, q_a_proj, q_b_proj at 16 bits)"
+    )
     export = rooflens.analyze("nvidia/DeepSeek-V3.1-NVFP4", "b200", engine="trtllm", tp=8,
                               kv_bits=8, batch=1, prompt_len=1000)  # fmt: skip
     assert deepseek["prefill_time"] == pytest.approx(

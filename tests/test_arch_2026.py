@@ -722,7 +722,7 @@ def test_compressed_tensors_targets_quantize_only_what_they_match() -> None:
         "config_groups": {"g": {"targets": ["re:.*mlp.experts.*"], "weights": scheme}},
     })  # fmt: skip
     assert set(experts_only.unquantized) == {
-        "attention", "indexer", "mlp", "shared_experts", "router"
+        "attention", "mixer", "indexer", "mlp", "shared_experts", "router", "latent"
     }  # fmt: skip
     every_linear = read_quantization_config({
         "quant_method": "compressed-tensors",

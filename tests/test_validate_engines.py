@@ -134,7 +134,10 @@ def test_nvfp4_rows_run_nvidias_export_with_its_16_bit_attention_and_fp8_cache(s
     setup, _ = setup_of(row)
     assert setup.model == "nvidia/DeepSeek-V3.1-NVFP4"
     _, _, options = resolve(setup.model, "b200", dict(setup.options))
-    assert "attention" in options.unquantized_modules
+    # Its exclude_modules name MLA's q_a, q_b, kv_a and kv_b projections of every layer, not
+    # o_proj, which the export stores in NVFP4.
+    kept = {name for name, k, n in options.partly_unquantized if k == n == 61}
+    assert kept == {"q_a_proj", "q_b_proj", "kv_a_proj", "latent_attention"}
     assert (options.quantization.w_bits, options.quantization.kv_bits) == (4, 8)
     row["precision"] = row["gemm_quant_mode"] = row["moe_quant_mode"] = "fp8"
     assert setup_of(row)[0].model == "deepseek-ai/DeepSeek-R1"

@@ -169,18 +169,56 @@ def _modelopt_folder(folder: Path, exclude: list[str]) -> Path:
 
 
 def test_a_modelopt_folder_reads_its_hf_quant_config(tmp_path: Path) -> None:
-    # DeepSeek-V3 has 61 decoder layers; "model.layers.61*" is the MTP layer after them.
+    # DeepSeek-V3 has 61 decoder layers; "model.layers.61*" is the MTP layer after them. One
+    # projection of one layer leaves that projection of that layer at 16 bits, no more.
     exclude = ["lm_head", "model.layers.0.self_attn.q_a_proj", "model.layers.61*"]
     spec = load_model(_modelopt_folder(tmp_path, exclude))
     quant = spec.checkpoint_quant
     assert quant is not None and quant.method == "modelopt"
     assert (quant.quantization.w_bits, quant.quantization.a_bits) == (4, 4)
-    assert quant.quantization.w_format == "nvfp4" and quant.unquantized == ("attention",)
+    assert quant.quantization.w_format == "nvfp4" and quant.unquantized == ()
+    assert quant.partial == (("q_a_proj", 1, 61),)
 
 
-def test_a_whole_decoder_layer_left_unquantized_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ModelConfigError, match=r"model\.layers\.3\*"):
-        load_model(_modelopt_folder(tmp_path, ["model.layers.3*"]))
+def test_a_whole_decoder_layer_left_unquantized_is_priced_at_16_bits(tmp_path: Path) -> None:
+    """An exclude list's "model.layers.3*" is every module of layer 3, DeepSeek-V3's first MoE
+    layer (its first_k_dense_replace is 3): its attention, shared expert and 256 experts stay
+    in BF16."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    plain = rooflens.analyze(str(_modelopt_folder(tmp_path / "a", [])), "b200", gen_len=2)
+    spec = load_model(_modelopt_folder(tmp_path / "b", ["model.layers.3*"]))
+    attention = ("q_a_proj", "q_b_proj", "kv_a_proj", "latent_attention", "o_proj")
+    moe = ("expert_gate_proj", "expert_up_proj", "expert_down_proj")
+    shared = ("shared_gate_proj", "shared_up_proj", "shared_down_proj")
+    assert spec.checkpoint_quant.partial == (
+        *((op, 1, 61) for op in attention),
+        *((op, 1, 58) for op in (*moe, *shared)),
+    )
+    kept = rooflens.analyze(str(tmp_path / "b"), "b200", gen_len=2)
+    # Layer 3: q_a 7168 x 1536, q_b 1536 x 128*192, kv_a 7168 x 576, kv_b 512 x 128*256,
+    # o 128*128 x 7168; 257 experts of 3 x 7168 x 2048. BF16 (2 bytes) for NVFP4 (4.5 bits).
+    params = (
+        7168 * 1536 + 1536 * 24576 + 7168 * 576 + 512 * 32768 + 16384 * 7168
+        + 257 * 3 * 7168 * 2048
+    )  # fmt: skip
+    assert params == 11_505_434_624
+    difference = float(kept.memory["decode"].weights - plain.memory["decode"].weights)
+    assert difference == params * (16 - 4.5) / 8
+
+
+def test_a_whole_layer_of_a_layout_rooflens_cannot_tell_is_refused() -> None:
+    config = dict(bundled_config("Qwen/Qwen3-Next-80B-A3B-Instruct"))
+    recipe = {"quant_method": "modelopt", "quant_algo": "NVFP4", "ignore": ["model.layers.3*"]}
+    with pytest.raises(ModelConfigError) as caught:
+        rooflens.models.spec_from_config({**config, "quantization_config": recipe})
+    assert str(caught.value) == (
+        "quantization_config (modelopt): 'model.layers.3*' in its list of unquantized modules "
+        "names the whole layer 3, but rooflens cannot tell which modules that layer holds (it "
+        "knows the layers of models whose layers are alike, of dense-first MoE models by "
+        "first_k_dense_replace or mlp_layer_types, and of Nemotron-H by "
+        "hybrid_override_pattern)"
+    )
 
 
 def test_the_mtp_layer_is_told_from_decoder_layers_by_the_layer_count() -> None:

@@ -65,7 +65,7 @@ def changed_options(options: object, shown: tuple[str, ...] = ()) -> list[str]:
 
     def flat(data: dict, out: dict) -> dict:
         for key, value in data.items():
-            if key == "module_quantization":
+            if key in ("module_quantization", "partly_unquantized"):
                 continue  # the checkpoint line says how the modules stored apart are
             if isinstance(value, dict) and key != "calibration":
                 flat(value, out)
@@ -118,6 +118,13 @@ def analysis_notes(result: Analysis) -> list[str]:
         apart = "".join(
             f"; {'routed experts' if kind == 'experts' else kind} W{own.w_bits} {own.w_format}"
             for kind, own in result.options.module_quantization
+        )
+        by_layers: dict[tuple[int, int], list[str]] = {}
+        for name, kept_16, held in result.options.partly_unquantized:
+            by_layers.setdefault((kept_16, held), []).append(name)
+        apart += "".join(
+            f"; {', '.join(names)} at 16 bits" + (f" in {k} of {n} layers" if k < n else "")
+            for (k, n), names in by_layers.items()
         )
         lines.append(f"checkpoint: {stored.method} quantization_config, precision {kept}{apart}")
     changed = changed_options(

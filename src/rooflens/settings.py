@@ -552,11 +552,13 @@ class Settings(BaseModel):
         checkpoint = model.checkpoint_quant if model is not None else None
         quantization = self.quantization(checkpoint.quantization if checkpoint else None)
         modules: tuple[tuple[str, Quantization], ...] = ()
+        partial: tuple[tuple[str, int, int], ...] = ()
         if checkpoint is not None and self.requantizes(checkpoint.quantization):
             unquantized: tuple[str, ...] = ()  # the settings' weights are everywhere
         else:
             unquantized = checkpoint.unquantized if checkpoint else ()
             modules = checkpoint.modules if checkpoint else ()
+            partial = checkpoint.partial if checkpoint else ()
         low_rank: dict[str, Any] = {}
         if self.low_rank_ratio is not None:
             low_rank["low_rank_ratio"] = self.low_rank_ratio
@@ -596,6 +598,7 @@ class Settings(BaseModel):
             quantization=quantization,
             unquantized_modules=unquantized,
             module_quantization=modules,
+            partly_unquantized=partial,
             flash_attention=self.fused_attention(calibration is not None),
             conventions=conventions,
             allow_long_context=self.allow_long_context,

@@ -98,8 +98,12 @@ def precision_label(options: AnalysisOptions) -> str:
         label += " block scales"
     for kind, own in options.module_quantization:
         label += f", {kind} W{own.w_bits} {own.w_format.upper()}"
-    if options.unquantized_modules:
-        label += f" ({', '.join(options.unquantized_modules)} at 16 bits)"
+    kept = [*options.unquantized_modules] + [
+        name + ("" if k == n else f" in {k} of {n} layers")
+        for name, k, n in options.partly_unquantized
+    ]
+    if kept:
+        label += f" ({', '.join(kept)} at 16 bits)"
     return label
 
 

@@ -13,13 +13,20 @@ from rooflens.core.options import Quantization
 NormKind = Literal["rmsnorm", "layernorm"]
 
 
-ModuleClass = Literal["attention", "indexer", "mlp", "experts", "shared_experts", "router"]
+# The kinds of block linears a checkpoint's quantization_config names: attention (with its
+# output gate), a recurrent mixer's projections (Mamba, Gated DeltaNet, KDA, lightning),
+# DeepSeek's indexer, the dense MLP, the routed and shared experts, the router, and a latent
+# MoE's projections into and out of the experts' width.
+ModuleClass = Literal[
+    "attention", "mixer", "indexer", "mlp", "experts", "shared_experts", "router", "latent"
+]
 MODULE_CLASSES: tuple[str, ...] = ModuleClass.__args__  # type: ignore[attr-defined]
 
 
 class CheckpointQuant(BaseModel):
     """How a checkpoint stores its block linears (its config's `quantization_config`):
-    `quantization` for every module class but `unquantized`, which stay 16-bit."""
+    `quantization` for every module class but `unquantized`, which stay 16-bit, and the
+    operators of `partial`, which stay 16-bit in some of their layers."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -31,6 +38,10 @@ class CheckpointQuant(BaseModel):
     # overrides (8-bit MLPs beside 4-bit attention), and "lm_head" where GPTQ quantizes the
     # head (its `lm_head`), which is otherwise 16-bit.
     modules: tuple[tuple[ModuleClass | Literal["lm_head"], Quantization], ...] = ()
+    # (operator, layers of it left at 16 bits, layers holding it) where a checkpoint names the
+    # modules of some layers only (Nemotron 3 Nano's NVFP4 export keeps the Mamba projections
+    # of 6 of its 23 Mamba layers in BF16), or some of a class's projections only.
+    partial: tuple[tuple[str, int, int], ...] = ()
     # (field, where quantization_config gives it): errors about a stored value name its key,
     # or the method's default that stands for an absent one ("group_size (gptq default 128)").
     sources: tuple[tuple[str, str], ...] = ()

@@ -231,6 +231,10 @@ class AnalysisOptions(BaseModel):
     # (rooflens.core.model.CheckpointQuant.modules: FP4 routed experts, GPTQModel's per-module
     # widths, a quantized lm_head); the others as `quantization` says.
     module_quantization: tuple[tuple[str, Quantization], ...] = ()
+    # (operator, layers of it kept at 16 bits, layers holding it) where a checkpoint leaves an
+    # operator unquantized in some of its layers (rooflens.core.model.CheckpointQuant.partial):
+    # those layers' copies are priced at 16 bits, the others as stored.
+    partly_unquantized: tuple[tuple[str, int, int], ...] = ()
     flash_attention: bool = False
     conventions: Conventions = Field(default_factory=Conventions)
     allow_long_context: bool = False

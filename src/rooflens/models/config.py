@@ -613,7 +613,13 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
     # Wrappers may keep it with their language model (Kimi K2.5's text_config).
     text = config.get("text_config")
     nested = text.get("quantization_config") if isinstance(text, Mapping) else None
-    quant = read_quantization_config(config.get("quantization_config") or nested, spec.num_layers)
+    raw = config.get("quantization_config") or nested
+    if raw is not None:
+        # The module names of its lists are read against the layers the config lays out.
+        layout = model_layout(spec, text if isinstance(text, Mapping) else config)
+        quant = read_quantization_config(raw, layout=layout)
+    else:
+        quant = None
     if quant is not None:
         # A rule over every module name (GPTQModel's ".*mlp.*") or a list of the modules
         # quantized reaches classes this model lacks (experts in a dense model): only those it
@@ -646,7 +652,11 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
 
 
 # The 2025-2026 architectures build on the helpers above (rooflens.models.readers).
-from rooflens.models.quant import held_module_classes, read_quantization_config  # noqa: E402
+from rooflens.models.quant import (  # noqa: E402
+    held_module_classes,
+    model_layout,
+    read_quantization_config,
+)
 from rooflens.models.readers import NEW_READERS  # noqa: E402
 
 READERS.update(NEW_READERS)

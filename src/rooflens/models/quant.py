@@ -15,8 +15,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from rooflens.core.errors import ModelConfigError
+from rooflens.core.graph import build_graph
 from rooflens.core.model import MODULE_CLASSES, CheckpointQuant, ModelSpec
-from rooflens.core.options import Quantization
+from rooflens.core.options import AnalysisOptions, Quantization
+from rooflens.core.techniques.quantization import module_class
 
 
 def default_quantization(spec: ModelSpec) -> Quantization:
@@ -36,6 +38,10 @@ def held_module_classes(spec: ModelSpec) -> set[str]:
         held.add("shared_experts")
     if spec.index_heads:
         held.add("indexer")
+    if spec.mixer is not None:
+        held.add("mixer")
+    if spec.expert_latent_size:
+        held.add("latent")
     return held
 
 
@@ -44,25 +50,56 @@ def unquantized_modules(spec: ModelSpec) -> tuple[str, ...]:
     return spec.checkpoint_quant.unquantized if spec.checkpoint_quant else ()
 
 
-# Names in modules_to_not_convert / ignore lists -> module class; embeddings, lm_head, norms
-# and vision towers are 16-bit in rooflens anyway. Checked in order: first match wins.
+# Names in modules_to_not_convert / ignore lists -> module class; embeddings, lm_head, norms,
+# vision towers and convolutions (Mamba's conv1d) are 16-bit in rooflens anyway. Checked in
+# order: first match wins.
 _ALWAYS_16BIT = re.compile(
     r"lm_head|embed|norm|vision|visual|multi_modal_projector|mm_projector|patch_merger|"
-    r"\bmtp\b|eh_proj|shared_head"
+    r"\bmtp\b|eh_proj|shared_head|conv1d"
 )
 _CLASS_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    # Qwen3-Next's and Qwen3.5's Gated DeltaNet (linear_attn), Jamba's, Falcon-H1's and
+    # Granite-4.0-H's Mamba (mamba): before attention, whose "attn" linear_attn contains.
+    ("mixer", re.compile(r"linear_attn|\bmamba\b")),
     ("indexer", re.compile(r"indexer")),
     ("router", re.compile(r"router|shared_expert_gate|score_correction|(^|\.)gate\$?$")),
     ("shared_experts", re.compile(r"shared_expert")),
     ("experts", re.compile(r"experts")),
+    # Nemotron 3 Super's latent MoE (mixer.fc1_latent_proj, mixer.fc2_latent_proj).
+    ("latent", re.compile(r"latent_proj")),
     ("attention", re.compile(r"attn|attention|[qkvo]_proj|q_[ab]_proj|kv_[ab]_proj|wq|wkv")),
+    # Nemotron-H's Mamba2 projections (mixer.in_proj, mixer.out_proj), Mamba1's x_proj and
+    # dt_proj: after attention, whose self_attn.out_proj (OPT) names attention.
+    ("mixer", re.compile(r"(^|\.)(in_proj\w*|out_proj|x_proj|dt_proj)\b")),
     ("mlp", re.compile(r"mlp|feed_forward|gate_proj|up_proj|down_proj")),
 )
 
 
-# A whole decoder layer by index ("model.layers.61*"): ModelOpt exports of DeepSeek-V3 and
-# GLM-5 list their MTP layer, stored after the decoder's layers, this way.
-_WHOLE_LAYER = re.compile(r"layers\.(\d+)\*?$")
+# A decoder layer by index ("model.layers.3.mlp", "backbone.layers.3.mixer.in_proj"), and
+# what follows it; nothing but globs and dots after it names the whole layer ("model.layers.3*",
+# "model.layers.3.*"). ModelOpt writes "module_path*" for the whole tree of modules under
+# module_path, which vLLM reads as module_path and module_path.* (ModelOptQuantConfigBase.
+# apply_vllm_mapper, vllm/model_executor/layers/quantization/modelopt.py): "model.layers.1*" is
+# layer 1, not layers 10 to 19.
+_LAYER = re.compile(r"layers\.(\d+)(?=$|[.*])(.*)$")
+# Nemotron-H holds each layer's one module (Mamba, attention, MLP or MoE) as its `mixer`.
+_WHOLE_LAYER_MODULE = re.compile(r"^\.?mixer$")
+
+
+def _name_class(name: str) -> str | None:
+    """The module class a (lowercased) name names, by _CLASS_PATTERNS, or None."""
+    if name in MODULE_CLASSES:  # a class by its own name (GPTQ's and targets' lists)
+        return name
+    return next((cls for cls, pattern in _CLASS_PATTERNS if pattern.search(name)), None)
+
+
+def _unknown(raw: object, method: str, listed: str) -> ModelConfigError:
+    return ModelConfigError(
+        f"quantization_config ({method}): cannot tell which module {raw!r} in its "
+        f"{listed} is; rooflens knows attention, mixer (Mamba, Gated DeltaNet: linear_attn, "
+        "in_proj, out_proj), indexer, mlp, experts, shared_experts, router, latent MoE "
+        "projections, embeddings, lm_head, norms and vision modules"
+    )
 
 
 def module_classes(
@@ -71,29 +108,334 @@ def module_classes(
     num_layers: int | None = None,
     listed: str = "list of unquantized modules",
 ) -> tuple[str, ...]:
-    """Module classes a list of module names or patterns (regexes after `re:`) covers; a whole
-    layer at or past `num_layers` is an MTP layer, outside the analysed decoder. `listed`
-    names the list in errors."""
+    """Module classes a list of module names or patterns (regexes after `re:`) covers, each
+    class whole, as read without the model's layout (a name of one layer's module stands for
+    its class; `read_quantization_config` with a `Layout` reads them layer by layer). A whole
+    layer at or past `num_layers` is an MTP layer, outside the analysed decoder; a whole layer
+    of the decoder needs the layout. `listed` names the list in errors."""
     found: list[str] = []
     for raw in names:
         name = str(raw).removeprefix("re:").lower()
         if _ALWAYS_16BIT.search(name):
             continue
-        whole = _WHOLE_LAYER.search(name)
-        if whole and num_layers is not None and int(whole.group(1)) >= num_layers:
+        layer = _LAYER.search(name)
+        whole = layer is not None and not layer.group(2).strip(".*")
+        if whole and num_layers is not None and int(layer.group(1)) >= num_layers:  # type: ignore[union-attr]
             continue
-        for cls, pattern in _CLASS_PATTERNS:
-            if pattern.search(name):
-                if cls not in found:
-                    found.append(cls)
-                break
-        else:
-            raise ModelConfigError(
-                f"quantization_config ({method}): cannot tell which module {raw!r} in its "
-                f"{listed} is; rooflens knows attention, indexer, mlp, "
-                "experts, shared_experts, router, embeddings, lm_head, norms and vision modules"
-            )
+        cls = None if whole else _name_class(name)
+        if cls is None:
+            raise _unknown(raw, method, listed)
+        if cls not in found:
+            found.append(cls)
     return tuple(found)
+
+
+# Projections by the last part of their checkpoint name, within the class the name gives, as
+# the rooflens operators that price them (transformers' names: Llama, Qwen, DeepSeek's MLA and
+# indexer, Qwen3-Next's and Qwen3.5's Gated DeltaNet, Nemotron-H's Mamba2 and latent MoE). A
+# name ending in a module (self_attn, mlp.experts, linear_attn) or in a part rooflens does not
+# price apart covers every operator of its class.
+_PROJECTION_OPERATORS: dict[str, dict[str, tuple[str, ...]]] = {
+    "attention": {
+        "q_proj": ("q_proj",),
+        "k_proj": ("k_proj",),
+        "v_proj": ("v_proj",),
+        "o_proj": ("o_proj",),
+        "q_a_proj": ("q_a_proj",),
+        "q_b_proj": ("q_b_proj",),
+        "kv_a_proj_with_mqa": ("kv_a_proj",),
+        # MLA's up-projection runs inside the latent attention operator (absorbed).
+        "kv_b_proj": ("latent_attention",),
+    },
+    "indexer": {
+        "wq_b": ("indexer_q_proj",),
+        "wk": ("indexer_k_proj",),
+        "weights_proj": ("indexer_weights_proj",),
+    },
+    "mlp": {
+        "gate_proj": ("gate_proj",),
+        "up_proj": ("up_proj",),
+        "down_proj": ("down_proj",),
+        "gate_up_proj": ("gate_proj", "up_proj"),
+    },
+    "shared_experts": {
+        "gate_proj": ("shared_gate_proj",),
+        "up_proj": ("shared_up_proj",),
+        "down_proj": ("shared_down_proj",),
+        "gate_up_proj": ("shared_gate_proj", "shared_up_proj"),
+    },
+    "experts": {
+        "gate_proj": ("expert_gate_proj",),
+        "up_proj": ("expert_up_proj",),
+        "down_proj": ("expert_down_proj",),
+        "gate_up_proj": ("expert_gate_proj", "expert_up_proj"),
+    },
+    "router": {"gate": ("router",), "router": ("router",)},
+    "latent": {"fc1_latent_proj": ("latent_in_proj",), "fc2_latent_proj": ("latent_out_proj",)},
+    "mixer": {
+        # Mamba2's one input projection (z, x, B, C, dt); Qwen3-Next's q, k, v, z
+        # (in_proj_qkvz), Qwen3.5's q, k, v and z apart (in_proj_qkv, in_proj_z).
+        "in_proj": ("mixer_in_proj",),
+        "in_proj_qkvz": ("mixer_in_proj",),
+        "in_proj_qkv": ("mixer_in_proj",),
+        "in_proj_z": ("mixer_in_proj",),
+        "out_proj": ("mixer_out_proj",),
+        "x_proj": ("mixer_x_proj",),
+        "dt_proj": ("mixer_dt_proj",),
+    },
+}
+
+
+class Layout:
+    """What a model holds, for telling what a module name of one layer covers: each
+    quantizable block operator's class, the number of layers holding it, and whether all of
+    them hold it alike (not so for Gemma 4's q_proj, one shape in window layers and another
+    in global ones, which a count of layers cannot split); the classes of each layer where the
+    config lays them out, the MTP layers after the decoder's, and whether the model files its
+    recurrent mixer under self_attn (Kimi Linear's KDA, MiniMax's lightning attention)."""
+
+    def __init__(
+        self,
+        num_layers: int,
+        operators: Mapping[str, tuple[str, int, bool]],
+        per_layer: tuple[frozenset[str], ...] | None = None,
+        mtp_layers: int = 0,
+        mixer_in_self_attn: bool = False,
+        built_16bit: frozenset[str] = frozenset(),
+    ) -> None:
+        self.num_layers, self.operators, self.per_layer = num_layers, operators, per_layer
+        self.mtp_layers, self.mixer_in_self_attn = mtp_layers, mixer_in_self_attn
+        # Operators rooflens keeps at 16 bits whatever the checkpoint (the router, DeepSeek's
+        # indexer weights): naming them changes nothing.
+        self.built_16bit = built_16bit
+
+    def of_class(self, cls: str) -> list[str]:
+        return [name for name, (kind, _, _) in self.operators.items() if kind == cls]
+
+    def class_layers(self, cls: str) -> int:
+        """The layers holding a class: as the layout lays them out, else as many as hold the
+        most widely held of its operators."""
+        if self.per_layer is not None:
+            return sum(cls in classes for classes in self.per_layer)
+        return max((self.operators[op][1] for op in self.of_class(cls)), default=0)
+
+
+# The layers a name covers: every layer holding what it names (None), or these indices.
+Covered = dict[str, set[int] | None]
+
+
+def _cover(covered: Covered, keys: Iterable[str], index: int | None) -> None:
+    for key in keys:
+        if index is None:
+            covered[key] = None
+        elif covered.setdefault(key, set()) is not None:
+            covered[key].add(index)  # type: ignore[union-attr]
+
+
+def resolve_names(
+    names: Iterable[str], method: str, layout: Layout, listed: str = "list of unquantized modules"
+) -> tuple[tuple[str, ...], tuple[tuple[str, int, int], ...]]:
+    """The module classes a list of module names covers whole, and (operator, layers named,
+    layers holding it) for the operators it covers in only some layers, or whose class it
+    does not cover whole. A name with a layer index covers that layer's modules (a whole
+    layer, "model.layers.3*", every class the layout gives it), one without every layer; a
+    projection names its operators (_PROJECTION_OPERATORS), a module every operator of its
+    class, and an attention module the indexer filed under it too (DeepSeek's and GLM-5's
+    self_attn.indexer, DeepSeek-V4's attn.indexer) and, where the model files its recurrent
+    mixer under self_attn, the mixer."""
+    classes: Covered = {}
+    operators: Covered = {}
+    # The classes in the order the list names them, as the checkpoint line shows them.
+    order: dict[str, None] = {}
+    for raw in names:
+        name = str(raw).removeprefix("re:").lower()
+        if _ALWAYS_16BIT.search(name):
+            continue
+        layer = _LAYER.search(name)
+        index = None if layer is None else int(layer.group(1))
+        rest = name if layer is None else layer.group(2)
+        if index is not None and index >= layout.num_layers:
+            if index < layout.num_layers + max(layout.mtp_layers, 1):
+                continue  # the MTP layer after the decoder's ("model.layers.61*" in DeepSeek-V3)
+            mtp = f" and {layout.mtp_layers} MTP layers" if layout.mtp_layers else ""
+            raise ModelConfigError(
+                f"quantization_config ({method}): {raw!r} in its {listed} names layer {index}, "
+                f"past the model's {layout.num_layers} layers{mtp}"
+            )
+        if index is not None and (
+            not rest.strip(".*") or _WHOLE_LAYER_MODULE.match(rest.strip("*"))
+        ):
+            if layout.per_layer is None:
+                raise ModelConfigError(
+                    f"quantization_config ({method}): {raw!r} in its {listed} names the whole "
+                    f"layer {index}, but rooflens cannot tell which modules that layer holds "
+                    "(it knows the layers of models whose layers are alike, of dense-first MoE "
+                    "models by first_k_dense_replace or mlp_layer_types, and of Nemotron-H by "
+                    "hybrid_override_pattern)"
+                )
+            _cover(classes, sorted(layout.per_layer[index], key=MODULE_CLASSES.index), index)
+            order.update(dict.fromkeys(sorted(layout.per_layer[index], key=MODULE_CLASSES.index)))
+            continue
+        cls = _name_class(rest)
+        if cls is None:
+            raise _unknown(raw, method, listed)
+        order[cls] = None
+        tail = re.sub(r"[*.]+$", "", rest).rsplit(".", 1)[-1]
+        ops = _PROJECTION_OPERATORS.get(cls, {}).get(tail)
+        if ops is not None and cls == "attention" and layout.mixer_in_self_attn:
+            raise ModelConfigError(
+                f"quantization_config ({method}): {raw!r} in its {listed} names one projection "
+                "of a self_attn module, which in this model holds attention in some layers and "
+                "its recurrent mixer in others; rooflens cannot tell which"
+            )
+        if ops is not None:
+            _cover(operators, [op for op in ops if op in layout.operators], index)
+            continue
+        implied = {"attention": ["indexer"] + (["mixer"] if layout.mixer_in_self_attn else [])}
+        _cover(classes, [cls, *implied.get(cls, [])], index)
+        order.update(dict.fromkeys(c for c in implied.get(cls, []) if layout.of_class(c)))
+    # A class covered in some layers covers its operators in those layers: each operator
+    # must be held by every layer of its class, else a count of layers cannot say which.
+    for cls, layers in classes.items():
+        ops = layout.of_class(cls)
+        if not ops:
+            continue
+        held = layout.class_layers(cls)
+        if layers is not None and layout.per_layer is not None:
+            layers = {i for i in layers if cls in layout.per_layer[i]}
+        if layers is not None and len(layers) > held:
+            raise _too_many(method, listed, cls, layers, held)
+        for op in ops:
+            _, op_held, alike = layout.operators[op]
+            if layers is None or len(layers) == held:
+                _cover(operators, [op], None)
+            elif alike and op_held == held:
+                for i in layers:
+                    _cover(operators, [op], i)
+            else:
+                raise ModelConfigError(
+                    f"quantization_config ({method}): its {listed} names the {cls} modules of "
+                    f"{len(layers)} of the {held} layers holding them, and {op} is held by some "
+                    "of them only, or in different shapes; rooflens cannot tell which are meant"
+                )
+    named: dict[str, int] = {}
+    for op, layers in operators.items():
+        _, held, alike = layout.operators[op]
+        if layers is not None and layout.per_layer is not None:
+            cls = layout.operators[op][0]
+            layers = {i for i in layers if cls in layout.per_layer[i]}
+        count = held if layers is None else len(layers)
+        if count > held:
+            raise _too_many(method, listed, op, layers, held)  # type: ignore[arg-type]
+        if count < held and not alike:
+            raise ModelConfigError(
+                f"quantization_config ({method}): its {listed} names {op} in {count} of the "
+                f"{held} layers holding it, which hold it in different shapes; rooflens cannot "
+                "tell which are meant"
+            )
+        if count:
+            named[op] = count
+    order.update(dict.fromkeys(layout.operators[op][0] for op in operators))
+    whole = tuple(
+        cls
+        for cls in order
+        if layout.of_class(cls)
+        and all(named.get(op) == layout.operators[op][1] for op in layout.of_class(cls))
+    )
+    partial = tuple(
+        (op, count, layout.operators[op][1])
+        for op, count in named.items()
+        if layout.operators[op][0] not in whole and op not in layout.built_16bit
+    )
+    return whole, partial
+
+
+def _too_many(method: str, listed: str, what: str, layers: set[int], held: int) -> Exception:
+    shown = ", ".join(map(str, sorted(layers)[:8])) + (", ..." if len(layers) > 8 else "")
+    return ModelConfigError(
+        f"quantization_config ({method}): its {listed} names {what} in {len(layers)} layers "
+        f"({shown}); the model holds it in {held}"
+    )
+
+
+def model_layout(spec: ModelSpec, config: Mapping[str, Any]) -> Layout:
+    """The layout of `spec`, read from `config` (its language model's part) where the layers'
+    kinds are laid out: the quantizable operators of its graph, and each layer's classes."""
+    operators: dict[str, tuple[str, int, bool]] = {}
+    built_16bit = set()
+    for op in build_graph(spec, AnalysisOptions()).operators:
+        cls = module_class(op.name)
+        if op.scope != "block" or cls is None or not hasattr(op, "quantized"):
+            continue
+        if not op.quantized:
+            built_16bit.add(op.name)
+        layers = op.layers or spec.all_layers
+        if op.name in operators:
+            _, held, _ = operators[op.name]
+            operators[op.name] = (cls, held + layers, False)
+        else:
+            operators[op.name] = (cls, layers, True)
+    mixer = spec.mixer.kind if spec.mixer is not None else None
+    return Layout(
+        spec.num_layers,
+        operators,
+        _layer_classes(spec, config),
+        spec.mtp_layers,
+        mixer_in_self_attn=mixer in ("kda", "lightning"),
+        built_16bit=frozenset(built_16bit),
+    )
+
+
+def _layer_classes(spec: ModelSpec, config: Mapping[str, Any]) -> tuple[frozenset[str], ...] | None:
+    """The module classes of each decoder layer, where the config lays them out: every layer
+    alike, dense layers first (first_k_dense_replace, as DeepSeek, Kimi and GLM place them) or
+    as mlp_layer_types lists them, and Nemotron-H's hybrid_override_pattern; else None."""
+    n = spec.num_layers
+    attention: list[set[str]] = [{"attention"} for _ in range(n)]
+    if spec.index_heads:
+        # GLM-5's "shared" indexer layers reuse the previous layer's top-k and hold none.
+        kinds = config.get("indexer_types")
+        listed = isinstance(kinds, list) and len(kinds) == n
+        if spec.index_layers in (None, n) and not (spec.compressed_attention or spec.sparse_layers):
+            own = [True] * n
+        elif listed and kinds.count("full") == spec.index_layers:  # type: ignore[union-attr]
+            own = [kind == "full" for kind in kinds]  # type: ignore[union-attr]
+        else:
+            return None  # the indexer is in some layers, which rooflens cannot tell
+        for classes, has in zip(attention, own, strict=True):
+            classes |= {"indexer"} if has else set()
+    moe = {"experts", "router"} | {
+        cls
+        for cls, held in (
+            ("shared_experts", spec.shared_intermediate_size),
+            ("latent", spec.expert_latent_size),
+        )
+        if held
+    }
+    if spec.model_type == "nemotron_h":
+        pattern = config.get("hybrid_override_pattern")
+        symbols = {"M": {"mixer"}, "*": {"attention"}, "-": {"mlp"}, "E": moe}
+        if not isinstance(pattern, str) or len(pattern) != n or set(pattern) - set(symbols):
+            return None
+        return tuple(frozenset(symbols[s]) for s in pattern)
+    if spec.is_hybrid:
+        return None
+    if not spec.is_moe:
+        return tuple(frozenset(a | {"mlp"}) for a in attention)
+    if spec.moe_beside_mlp:
+        return tuple(frozenset(a | moe | {"mlp"}) for a in attention)
+    dense: list[bool] | None = None
+    kinds = config.get("mlp_layer_types")
+    if spec.dense_layers == 0:
+        dense = [False] * n
+    elif isinstance(kinds, list) and len(kinds) == n and set(kinds) <= {"dense", "sparse"}:
+        dense = [kind == "dense" for kind in kinds]
+    elif config.get("first_k_dense_replace") == spec.dense_layers:
+        dense = [i < spec.dense_layers for i in range(n)]
+    if dense is None or sum(dense) != spec.dense_layers:
+        return None
+    layers = zip(attention, dense, strict=True)
+    return tuple(frozenset(a | ({"mlp"} if d else moe)) for a, d in layers)
 
 
 def _size(method: str, key: str, value: object, accepted: str = "a positive integer") -> int:
@@ -514,9 +856,14 @@ QUANT_METHODS: dict[str, Callable[[Mapping[str, Any]], Read]] = {
 }
 
 
-def read_quantization_config(raw: object, num_layers: int | None = None) -> CheckpointQuant | None:
-    """A config.json's `quantization_config` (None when absent); `num_layers`, the decoder's
-    layer count, tells MTP layers in the lists of unquantized modules from decoder layers."""
+def read_quantization_config(
+    raw: object, num_layers: int | None = None, layout: Layout | None = None
+) -> CheckpointQuant | None:
+    """A config.json's `quantization_config` (None when absent). With the model's `layout`
+    (spec_from_config gives it), a name of one layer's module covers that layer's operators
+    (CheckpointQuant.partial where that is not all of them); without it, as read alone, its
+    whole class, and `num_layers`, the decoder's layer count, tells MTP layers in the lists of
+    unquantized modules from decoder layers."""
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
@@ -528,6 +875,8 @@ def read_quantization_config(raw: object, num_layers: int | None = None) -> Chec
             f"quantization_config: quant_method={method!r} is not supported; supported: "
             f"{', '.join(QUANT_METHODS)}"
         )
+    if layout is not None:
+        num_layers = layout.num_layers
     fields, skipped, sources = reader(raw)
     try:
         quant = Quantization(**fields)
@@ -543,10 +892,16 @@ def read_quantization_config(raw: object, num_layers: int | None = None) -> Chec
     if method == "gptq":
         classes, modules, more = _gptq_modules(raw, quant, num_layers)
         skipped, sources = skipped + classes, sources | more
+    partial: tuple[tuple[str, int, int], ...] = ()
+    if layout is None:
+        unquantized = module_classes(skipped, str(method), num_layers)
+    else:
+        unquantized, partial = resolve_names(skipped, str(method), layout)
     return CheckpointQuant(
         method=str(method),
         quantization=quant,
-        unquantized=module_classes(skipped, str(method), num_layers),  # type: ignore[arg-type]
+        unquantized=unquantized,  # type: ignore[arg-type]
         modules=tuple(modules),  # type: ignore[arg-type]
+        partial=partial,
         sources=tuple(sorted(sources.items())),
     )

@@ -60,12 +60,14 @@ def apply(
     options: AnalysisOptions,
     device: Device | None,
 ) -> list[Operator]:
-    """Leave the modules a checkpoint does not quantize at 16 bits, and give the classes it
+    """Leave the modules a checkpoint does not quantize at 16 bits, give the classes it
     stores apart (routed experts, GPTQModel's per-module widths, a quantized head) their own
-    storage."""
+    storage, and split an operator the checkpoint leaves at 16 bits in some of its layers into
+    two rows, each counted in its own layers (as Gemma 4's window and global attention are)."""
     classes = set(options.unquantized_modules)
     own = dict(options.module_quantization)
-    if not classes and not own:
+    partial = {name: (kept, held) for name, kept, held in options.partly_unquantized}
+    if not classes and not own and not partial:
         return ops
     out = []
     for op in ops:
@@ -76,6 +78,13 @@ def apply(
             # The head is built 16-bit; a checkpoint that quantizes it says so here.
             quantized = op.quantized or kind == "lm_head"
             op = replace(op, weight_quant=own[kind], quantized=quantized)
+        if op.name in partial and getattr(op, "quantized", False):
+            kept, held = partial[op.name]
+            # The reader checked that every operator of this name is held by `held` layers.
+            if kept < held:
+                out.append(replace(op, layers=held - kept))
+                op = replace(op, layers=kept)
+            op = replace(op, quantized=False)
         out.append(op)
     return out
 
@@ -89,15 +98,21 @@ def module_class(name: str) -> str | None:
         return "experts"
     if name.startswith("shared_"):
         return "shared_experts"
+    if name.startswith("latent_") and name.endswith("_proj"):
+        return "latent"
     if name == "router":
         return "router"
     if name == "lm_head":
         return "lm_head"
     if name in ("gate_proj", "up_proj", "down_proj"):
         return "mlp"
-    # A recurrent mixer and the attention output gate live in the attention module of their
-    # checkpoints (self_attn, linear_attn): the lists of unquantized modules name them so.
-    if name in _ATTENTION_LINEARS or name.startswith("mixer_") or name == "attn_gate_proj":
+    # A recurrent mixer's projections: checkpoints file them apart from attention (Qwen3.5's
+    # linear_attn, Nemotron-H's Mamba in_proj/out_proj), or under self_attn (Kimi Linear's
+    # KDA, MiniMax's lightning attention), which names both classes there.
+    if name.startswith("mixer_"):
+        return "mixer"
+    # Qwen3-Next's attention output gate is part of its q_proj in the checkpoints.
+    if name in _ATTENTION_LINEARS or name == "attn_gate_proj":
         return "attention"
     return None
 

@@ -1,0 +1,105 @@
+"""NVIDIA's ModelOpt exports read as their files say (tests/data/modelopt: config.json and
+hf_quant_config.json as published): the modules left at 16 bits, layer by layer, and the
+weights that makes. Weight bytes are hand-computed: 2 bytes per 16-bit parameter, 4.5 bits
+(4 + one E4M3 scale per 16) per NVFP4 one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import rooflens
+from rooflens.core import AnalysisOptions
+from rooflens.core.graph import build_graph
+from rooflens.core.mtp import mtp_params
+from rooflens.models import load_model
+from rooflens.settings import Settings
+
+DATA = Path(__file__).parent / "data" / "modelopt"
+
+
+def _weights(name: str) -> int:
+    result = rooflens.analyze(str(DATA / name), "b200", prompt_len=16, gen_len=2)
+    return int(result.memory["decode"].weights)
+
+
+def _params(name: str) -> tuple[int, int]:
+    """Total parameters, and those a token uses (the routed experts at top-k of E)."""
+    spec = load_model(DATA / name)
+    graph = build_graph(spec, AnalysisOptions())
+    total = graph.params()
+    experts = sum(
+        graph.count(op) * op.params() for op in graph.operators if op.name.startswith("expert_")
+    )
+    active = total - experts + experts * spec.experts_per_token / spec.num_experts
+    return total, round(active)
+
+
+def _bytes(params: int, nvfp4: int) -> float:
+    return 2 * (params - nvfp4) + nvfp4 * 4.5 / 8
+
+
+def test_glm_5_1_nvfp4_keeps_its_dense_layers_whole_at_16_bits() -> None:
+    """exclude_modules: model.layers.0*, model.layers.1.*, model.layers.2.* (the three dense
+    layers: first_k_dense_replace 3), then self_attn* and mlp.shared_experts* of layers 3-77
+    and model.layers.78* (the MTP layer): only the routed experts are NVFP4."""
+    name = "nvidia--GLM-5.1-NVFP4"
+    quant = load_model(DATA / name).checkpoint_quant
+    assert quant.unquantized == ("attention", "indexer", "mlp", "shared_experts")
+    assert quant.partial == ()
+    total, active = _params(name)
+    # NVIDIA's model card: "754B in total and 40B activated"; the checkpoint holds the MTP
+    # layer beside the 78 decoder layers.
+    assert total == 743_911_218_432
+    assert total + mtp_params(load_model(DATA / name)) == 753_864_139_008
+    experts = 75 * 256 * 3 * 6144 * 2048
+    # 8 of 256 experts a token; the card's 40B leaves out the embedding and the head.
+    assert active == total - experts + experts * 8 // 256 == 41_784_728_832
+    assert active - 2 * 154880 * 6144 == 39_881_563_392
+    assert _weights(name) == _bytes(total, experts) == 445_957_323_264
+
+
+def test_kimi_k2_6_nvfp4_keeps_its_dense_layer_whole_at_16_bits() -> None:
+    """ignore: language_model.model.layers.0* (first_k_dense_replace 1), then self_attn* and
+    mlp.shared_experts* of layers 1-60: the routed experts alone are NVFP4."""
+    name = "nvidia--Kimi-K2.6-NVFP4"
+    quant = load_model(DATA / name).checkpoint_quant
+    assert quant.unquantized == ("attention", "mlp", "shared_experts")
+    total, active = _params(name)
+    # Kimi K2's architecture: 1,026,408,232,448 (docs/model.md); "1T total, 32B active".
+    assert total == 1_026_408_232_448
+    # 11,722,208,768 outside the routed experts + 8 of 384 experts in 60 layers.
+    assert active == 11_722_208_768 + 60 * 8 * 3 * 7168 * 2048 == 32_861_500_928
+    experts = 60 * 384 * 3 * 7168 * 2048
+    assert _weights(name) == _bytes(total, experts) == 594_205_305_856
+
+
+def test_nemotron_3_nano_nvfp4_keeps_6_of_its_23_mamba_layers_at_16_bits() -> None:
+    """exclude_modules names backbone.layers.N.mixer.{q,k,v,o}_proj of the 6 attention layers
+    and mixer.in_proj / mixer.out_proj of the 6 Mamba layers before them (4, 11, 18, 25, 32,
+    41): NVIDIA's model card, "keeps the attention layers and the Mamba layers that feed them
+    in BF16". The other 17 Mamba layers, the experts and the shared experts are NVFP4."""
+    name = "nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4"
+    quant = load_model(DATA / name).checkpoint_quant
+    assert quant.unquantized == ("attention",)
+    assert quant.partial == (("mixer_in_proj", 6, 23), ("mixer_out_proj", 6, 23))
+    total, active = _params(name)
+    # The BF16 checkpoint's exact count (tests/data/published_params.toml); the card's "31.6B
+    # total", "3.5B active" (3.2B without the embedding and the head).
+    assert total == 31_577_940_288
+    assert active == 3_580_076_352
+    mamba = 17 * (2688 * (2 * 4096 + 2 * 1024 + 64) + 4096 * 2688)
+    experts = 23 * 128 * 2 * 2688 * 1856
+    shared = 23 * 2 * 2688 * 3712
+    nvfp4 = mamba + experts + shared
+    assert _weights(name) == _bytes(total, nvfp4) == 19_323_901_056
+    # Hugging Face counts the stored elements (two FP4 values a byte, one scale per 16): 18.2B,
+    # as the repository's page gives it (llmrun.dev); the 16-bit Mamba projections of all 23
+    # layers would make it 18.5B.
+    assert total - nvfp4 + nvfp4 * 9 // 16 == 18_237_772_608
+
+
+def test_a_layer_range_of_16_bit_operators_is_priced_in_two_rows() -> None:
+    spec = load_model(DATA / "nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-NVFP4")
+    options = Settings().analysis_options(model=spec)
+    rows = [op for op in build_graph(spec, options).operators if op.name == "mixer_in_proj"]
+    assert [(op.layers, op.quantized) for op in rows] == [(17, True), (6, False)]
