@@ -103,3 +103,38 @@ def test_a_layer_range_of_16_bit_operators_is_priced_in_two_rows() -> None:
     options = Settings().analysis_options(model=spec)
     rows = [op for op in build_graph(spec, options).operators if op.name == "mixer_in_proj"]
     assert [(op.layers, op.quantized) for op in rows] == [(17, True), (6, False)]
+
+
+# --- Nemotron 3 Super: latent MoE -------------------------------------------------------------
+
+
+def test_nemotron_3_super_counts_its_latent_moe() -> None:
+    """40 latent MoE layers of 512 experts (up 1024 -> 2688, down back, relu2) between
+    fc1_latent_proj (4096 -> 1024) and fc2_latent_proj, with a shared expert of 5376 on the
+    hidden state; 40 Mamba2 and 8 attention layers (hybrid_override_pattern)."""
+    name = "nvidia--NVIDIA-Nemotron-3-Super-120B-A12B-FP8"
+    spec = load_model(DATA / name)
+    assert (spec.expert_latent_size, spec.expert_latent_norm) == (1024, False)
+    assert (spec.mixer_layers, spec.attention_layers, spec.mlp_layers) == (40, 8, 40)
+    total, active = _params(name)
+    # llama.cpp's model_n_params of the converted checkpoint; NVIDIA's "120B total, 12B
+    # active" counts neither the embedding nor the head.
+    assert total == 120_668_707_840
+    assert active - 2 * 131072 * 4096 == 11_696_495_616
+
+
+def test_nemotron_3_super_exports_quantize_every_block_linear() -> None:
+    """Both recipes, as aiconfigurator keeps them, exclude nothing: every block linear,
+    the latent projections included, is FP8 (8 bits, one scale per tensor) or NVFP4."""
+    experts = 40 * 512 * 2 * 1024 * 2688
+    shared = 40 * 2 * 4096 * 5376
+    latent = 40 * 2 * 4096 * 1024
+    mamba = 40 * (4096 * (2 * 8192 + 2 * 1024 + 128) + 8192 * 4096)
+    attention = 8 * 2 * (4096 * 4096 + 4096 * 256)
+    linears = experts + shared + latent + mamba + attention
+    assert linears == 119_508_303_872
+    total = 120_668_707_840
+    fp8 = "nvidia--NVIDIA-Nemotron-3-Super-120B-A12B-FP8"
+    nvfp4 = "nvidia--NVIDIA-Nemotron-3-Super-120B-A12B-NVFP4"
+    assert _weights(fp8) == 2 * (total - linears) + linears == 121_829_111_808
+    assert _weights(nvfp4) == _bytes(total, linears) == 69_544_228_864

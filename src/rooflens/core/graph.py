@@ -626,21 +626,24 @@ def _experts(
             layers=layers,
         )
     ]
-    # Latent MoE: the experts read and write a narrower width d, one projection h -> d (and an
-    # RMSNorm) before them and one d -> h after, shared by all experts and kept at 16 bits.
+    # Latent MoE: the experts read and write a narrower width d, one projection h -> d (and,
+    # in Kimi K3, an RMSNorm) before them and one d -> h after, shared by all experts.
     d_in, expert_out = m.expert_latent_size or m.hidden_size, out
     if m.expert_latent_size:
-        latent = {"quantized": False, "layers": layers}
-        ops += [
+        latent = {"quantized": m.expert_latent_quantized, "bias": m.mlp_bias, "layers": layers}
+        ops.append(
             Linear(
                 "latent_in_proj", "block", (src,), "lat", in_features=m.hidden_size,
                 out_features=d_in, **latent,
-            ),
-            Norm(
-                "latent_norm", "block", ("lat",), "lat", width=d_in, kind=m.norm,
-                conventions=conventions, layers=layers,
-            ),
-        ]  # fmt: skip
+            )
+        )  # fmt: skip
+        if m.expert_latent_norm:
+            ops.append(
+                Norm(
+                    "latent_norm", "block", ("lat",), "lat", width=d_in, kind=m.norm,
+                    conventions=conventions, layers=layers,
+                )
+            )  # fmt: skip
         src, expert_out = "lat", "lat_out"
     if m.gated_mlp:
         ops.append(
@@ -698,7 +701,7 @@ def _experts(
         ops.append(
             Linear(
                 "latent_out_proj", "block", (expert_out,), out, in_features=d_in,
-                out_features=m.hidden_size, quantized=False, layers=layers,
+                out_features=m.hidden_size, **latent,
             )
         )  # fmt: skip
     return ops

@@ -183,8 +183,13 @@ class ModelSpec(BaseModel):
     shared_intermediate_size: PositiveInt | None = None
     shared_expert_gate: bool = False
     # Latent MoE (Kimi K3, Nemotron 3 Super): routed experts work in this narrower width, with
-    # one projection into it (then an RMSNorm) and one back out, shared by all experts.
+    # one projection into it (then an RMSNorm where `expert_latent_norm`: Kimi K3's, not
+    # Nemotron's) and one back out, shared by all experts. `expert_latent_quantized`: the
+    # projections follow the checkpoint's recipe (Nemotron-H's fc1/fc2_latent_proj, which vLLM
+    # builds with the model's quant_config), else they are 16-bit (Kimi K3's checkpoint).
     expert_latent_size: PositiveInt | None = None
+    expert_latent_norm: bool = True
+    expert_latent_quantized: bool = False
     router_bias: bool = False
     dense_layers: int = 0
     # Gemma 4 (26B-A4B): the routed experts run beside the dense MLP of `intermediate_size` in

@@ -217,12 +217,18 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
     )
     moe: dict[str, Any] = {}
     if counts["moe"]:
-        if c.raw.get("moe_latent_size") is not None:
-            raise ModelConfigError(
-                f"config.json of model_type {c.model_type!r}: moe_latent_size (experts in a "
-                "latent width) is not supported"
+        # Nemotron 3 Super's latent MoE (transformers' NemotronHMoE): the router and the
+        # shared expert read the hidden state; fc1_latent_proj (h -> moe_latent_size, no norm
+        # after it) feeds the routed experts, whose up and down projections work in that
+        # width, and fc2_latent_proj brings their sum back to h.
+        latent = c.raw.get("moe_latent_size")
+        if latent is not None:
+            moe = dict(
+                expert_latent_size=c.positive("moe_latent_size"),
+                expert_latent_norm=False,
+                expert_latent_quantized=True,
             )
-        moe = dict(
+        moe |= dict(
             num_experts=c.get("n_routed_experts", 8),
             experts_per_token=c.get("num_experts_per_tok", 2),
             expert_intermediate_size=c.get("moe_intermediate_size", 7688),
