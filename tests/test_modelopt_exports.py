@@ -7,11 +7,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import rooflens
 from rooflens.core import AnalysisOptions
+from rooflens.core.errors import ModelConfigError
 from rooflens.core.graph import build_graph
 from rooflens.core.mtp import mtp_params
-from rooflens.models import load_model
+from rooflens.core.options import Quantization
+from rooflens.core.pricing import Placement
+from rooflens.models import load_model, spec_from_config
+from rooflens.models.catalog import read_config_file
+from rooflens.models.quant import read_quantization_config
 from rooflens.settings import Settings
 
 DATA = Path(__file__).parent / "data" / "modelopt"
@@ -30,8 +37,8 @@ def _params(name: str) -> tuple[int, int]:
     experts = sum(
         graph.count(op) * op.params() for op in graph.operators if op.name.startswith("expert_")
     )
-    active = total - experts + experts * spec.experts_per_token / spec.num_experts
-    return total, round(active)
+    share = spec.experts_per_token / spec.num_experts if spec.is_moe else 1
+    return total, round(total - experts + experts * share)
 
 
 def _bytes(params: int, nvfp4: int) -> float:
@@ -138,3 +145,121 @@ def test_nemotron_3_super_exports_quantize_every_block_linear() -> None:
     nvfp4 = "nvidia--NVIDIA-Nemotron-3-Super-120B-A12B-NVFP4"
     assert _weights(fp8) == 2 * (total - linears) + linears == 121_829_111_808
     assert _weights(nvfp4) == _bytes(total, linears) == 69_544_228_864
+
+
+# --- MIXED_PRECISION: a recipe per module ------------------------------------------------------
+
+FP8 = Quantization(w_bits=8, a_bits=8, kv_bits=8, w_format="fp", w_scale="tensor", a_scale="static")
+W4A16 = Quantization(w_bits=4, a_bits=16, kv_bits=8, w_format="nvfp4")
+
+
+def test_qwen3_6_27b_stores_each_module_as_quantized_layers_says() -> None:
+    """quantized_layers: FP8 for self_attn.{q,k,v,o}_proj (16 layers) and linear_attn's
+    in_proj_qkv, in_proj_z and out_proj (48 layers), W4A16_NVFP4 for the MLPs and lm_head;
+    in_proj_a and in_proj_b are not listed, so they stay BF16 (vLLM: "Layer not in
+    quantized_layers - leave unquantized")."""
+    name = "nvidia--Qwen3.6-27B-NVFP4"
+    quant = load_model(DATA / name).checkpoint_quant
+    assert quant.quantization == W4A16  # the MLPs, most of the weights
+    assert quant.modules == (
+        ("attention", FP8),
+        ("mixer_in_proj", FP8),
+        ("mixer_out_proj", FP8),
+        ("lm_head", W4A16),
+    )
+    assert quant.unquantized == () and quant.partial == (("mixer_ba_proj", 48, 48),)
+    total, _ = _params(name)
+    assert total == 26_895_998_464
+    # Attention: q_proj holds the output gate (2 x 5120 x 6144), k and v 5120 x 1024,
+    # o 6144 x 5120; Gated DeltaNet: q, k, v, z 5120 x 16384, out 6144 x 5120.
+    fp8 = 16 * (2 * 5120 * 6144 + 2 * 5120 * 1024 + 6144 * 5120) + 48 * (5120 * 16384 + 6144 * 5120)
+    nvfp4 = 64 * 3 * 5120 * 17408 + 5120 * 248320
+    assert (fp8, nvfp4) == (7_214_202_880, 18_384_158_720)
+    weights = 2 * (total - fp8 - nvfp4) + fp8 + nvfp4 * 9 / 16
+    assert _weights(name) == weights == 20_150_565_888
+
+
+def test_mixed_precision_modules_run_at_their_own_width() -> None:
+    """FP8 attention computes in FP8 on 8-bit inputs; the W4A16 MLP dequantizes to BF16."""
+    spec = load_model(DATA / "nvidia--Qwen3.6-27B-NVFP4")
+    options = Settings().analysis_options(model=spec)
+    ops = {op.name: op for op in build_graph(spec, options).operators}
+    quant = options.quantization
+    assert (ops["q_proj"].compute_bits(quant), ops["gate_proj"].compute_bits(quant)) == (8, 16)
+    assert ops["mixer_ba_proj"].compute_bits(quant) == 16 and not ops["mixer_ba_proj"].quantized
+    device = rooflens.get_device("b200")
+    placement = Placement.of(build_graph(spec, options), device, quant)
+    dtypes = dict(zip(placement.names, placement.dtypes, strict=True))
+    assert (dtypes["q_proj"], dtypes["gate_proj"], dtypes["lm_head"]) == ("fp8", "bf16", "bf16")
+
+
+def test_qwen3_6_35b_a3b_stores_its_experts_in_nvfp4_and_attention_in_fp8() -> None:
+    name = "nvidia--Qwen3.6-35B-A3B-NVFP4"
+    quant = load_model(DATA / name).checkpoint_quant
+    # Its config.json recipe names no KV cache scheme: a 16-bit cache, as vLLM reads it.
+    w4a16 = W4A16.model_copy(update={"kv_bits": 16})
+    assert quant.quantization == w4a16
+    assert [kind for kind, _ in quant.modules] == [
+        "attention", "mixer_in_proj", "mixer_out_proj", "lm_head"
+    ]  # fmt: skip
+    assert quant.partial == (("mixer_ba_proj", 30, 30),)
+    total, active = _params(name)
+    assert total == 34_660_610_688
+    experts = 40 * 256 * 3 * 2048 * 512
+    # "35B total, 3B active": 8 of 256 experts, embedding and head included.
+    assert active == total - experts + experts * 8 // 256 == 3_454_988_928
+    fp8 = 10 * (2 * 2048 * 4096 + 2 * 2048 * 512 + 4096 * 2048) + 30 * (2048 * 12288 + 4096 * 2048)
+    nvfp4 = experts + 40 * 3 * 2048 * 512 + 2048 * 248320
+    weights = 2 * (total - fp8 - nvfp4) + fp8 + nvfp4 * 9 / 16
+    assert _weights(name) == weights == 20_824_909_056
+
+
+def _qwen3_6_with(listed: dict) -> dict:
+    config = read_config_file(DATA / "nvidia--Qwen3.6-27B-NVFP4")
+    recipe = {**config["quantization_config"], "quantized_layers": listed}
+    return {**config, "quantization_config": recipe}
+
+
+def test_mixed_precision_that_rooflens_cannot_store_is_refused() -> None:
+    listed = read_config_file(DATA / "nvidia--Qwen3.6-27B-NVFP4")["quantization_config"][
+        "quantized_layers"
+    ]
+    other = {**listed, "lm_head": {"quant_algo": "W4A8_AWQ"}}
+    with pytest.raises(ModelConfigError) as caught:
+        spec_from_config(_qwen3_6_with(other))
+    assert str(caught.value) == (
+        "quantization_config (modelopt): quantized_layers['lm_head'].quant_algo='W4A8_AWQ' is "
+        "not supported; supported: FP8, NVFP4, W4A16_NVFP4"
+    )
+    o_proj = "model.language_model.layers.3.self_attn.o_proj"
+    some = {k: v for k, v in listed.items() if k != o_proj}
+    with pytest.raises(ModelConfigError) as caught:
+        spec_from_config(_qwen3_6_with(some))
+    assert str(caught.value) == (
+        "quantization_config (modelopt): quantized_layers lists o_proj (attention) as FP8 in 15 "
+        "of the 16 layers holding it; rooflens stores an operator at one width in every layer"
+    )
+    mixed = {**listed, o_proj: {"quant_algo": "NVFP4"}}
+    with pytest.raises(ModelConfigError) as caught:
+        spec_from_config(_qwen3_6_with(mixed))
+    assert str(caught.value) == (
+        "quantization_config (modelopt): quantized_layers gives o_proj (attention) the recipes "
+        "['FP8', 'NVFP4']; rooflens stores an operator at one width in every layer"
+    )
+    with pytest.raises(ModelConfigError) as caught:
+        read_quantization_config(_qwen3_6_with(listed)["quantization_config"])
+    assert str(caught.value) == (
+        "quantization_config (modelopt): quant_algo='MIXED_PRECISION' gives each module its "
+        "own recipe; it is read with the model (spec_from_config), whose modules its names are"
+    )
+
+
+def test_a_w4a16_nvfp4_recipe_stores_nvfp4_weights_beside_16_bit_activations() -> None:
+    quant = read_quantization_config({"quant_method": "modelopt", "quant_algo": "W4A16_NVFP4"})
+    assert quant.quantization == W4A16.model_copy(update={"kv_bits": 16})
+    with pytest.raises(ModelConfigError) as caught:
+        read_quantization_config({"quant_method": "modelopt", "quant_algo": "INT4_AWQ"})
+    assert str(caught.value) == (
+        "quantization_config (modelopt): quant_algo='INT4_AWQ' is not supported; supported: "
+        "FP8, NVFP4, W4A16_NVFP4, MIXED_PRECISION"
+    )

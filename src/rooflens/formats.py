@@ -11,6 +11,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rooflens.core.options import Quantization
     from rooflens.core.results import Analysis
 
 # matplotlib's format follows the suffix.
@@ -104,6 +105,20 @@ def analysis_facts(result: Analysis) -> list[str]:
     ]
 
 
+def stored_label(own: Quantization, base: Quantization) -> str:
+    """'W4 mxfp4', or 'W8A8 fp' where a module's activations differ from the analysis's."""
+    acts = f"A{own.a_bits}" if own.a_bits != base.a_bits else ""
+    return f"W{own.w_bits}{acts} {own.w_format}"
+
+
+def _by_storage(modules: tuple[tuple[str, Quantization], ...]) -> dict[Quantization, list[str]]:
+    """The modules stored apart, by their storage ('routed experts' for the experts' class)."""
+    grouped: dict[Quantization, list[str]] = {}
+    for kind, own in modules:
+        grouped.setdefault(own, []).append("routed experts" if kind == "experts" else kind)
+    return grouped
+
+
 def analysis_notes(result: Analysis) -> list[str]:
     """The lines under an analysis's header: how a quantized checkpoint is stored and run,
     every setting that changed the answer, how many devices the figures are per device of,
@@ -116,8 +131,8 @@ def analysis_notes(result: Analysis) -> list[str]:
         as_run = q.model_copy(update={"w4_kernel": stored.quantization.w4_kernel})
         kept = "as stored" if as_run == stored.quantization else "overridden by the settings given"
         apart = "".join(
-            f"; {'routed experts' if kind == 'experts' else kind} W{own.w_bits} {own.w_format}"
-            for kind, own in result.options.module_quantization
+            f"; {', '.join(kinds)} {stored_label(own, q)}"
+            for own, kinds in _by_storage(result.options.module_quantization).items()
         )
         by_layers: dict[tuple[int, int], list[str]] = {}
         for name, kept_16, held in result.options.partly_unquantized:

@@ -97,7 +97,8 @@ def precision_label(options: AnalysisOptions) -> str:
     elif isinstance(q.w_scale, int):
         label += " block scales"
     for kind, own in options.module_quantization:
-        label += f", {kind} W{own.w_bits} {own.w_format.upper()}"
+        acts = f"A{own.a_bits}" if own.a_bits != q.a_bits else ""
+        label += f", {kind} W{own.w_bits}{acts} {own.w_format.upper()}"
     kept = [*options.unquantized_modules] + [
         name + ("" if k == n else f" in {k} of {n} layers")
         for name, k, n in options.partly_unquantized

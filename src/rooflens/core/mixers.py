@@ -346,14 +346,18 @@ def mixer_operators(
         )
         ops.append(gate("silu"))
     elif x.kind == "gated_deltanet":
-        # q, k, v, z and the per-head beta and decay a (Qwen3-Next: in_proj_qkvz, in_proj_ba).
-        ops.append(linear("mixer_in_proj", src, "qkvz", hidden, 2 * k + 2 * v + 2 * h, x.in_bias))
+        # q, k, v, z, then the per-head beta and decay a: two GEMMs, as the checkpoints store
+        # them (Qwen3-Next: in_proj_qkvz, in_proj_ba; Qwen3.5: in_proj_qkv and in_proj_z, then
+        # in_proj_b and in_proj_a) and vLLM runs them; quantized checkpoints keep the second at
+        # 16 bits (NVIDIA's Qwen3.6 NVFP4 exports list none of in_proj_a, in_proj_b).
+        ops.append(linear("mixer_in_proj", src, "qkvz", hidden, 2 * k + 2 * v, x.in_bias))
+        ops.append(linear("mixer_ba_proj", src, "ba", hidden, 2 * h, x.in_bias))
         ops += conv("qkvz", "qkv_c")
         ops.append(
             StateScan(
                 "mixer_scan",
                 "block",
-                ("qkv_c",),
+                ("qkv_c", "ba"),
                 "ssm",
                 in_width=2 * k + v + 2 * h,
                 extra_params=2 * h,

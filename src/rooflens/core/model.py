@@ -37,7 +37,9 @@ class CheckpointQuant(BaseModel):
     # routed experts in an FP8 checkpoint (its config's `expert_dtype`), GPTQModel's `dynamic`
     # overrides (8-bit MLPs beside 4-bit attention), and "lm_head" where GPTQ quantizes the
     # head (its `lm_head`), which is otherwise 16-bit.
-    modules: tuple[tuple[ModuleClass | Literal["lm_head"], Quantization], ...] = ()
+    # A key may also name one operator, where a checkpoint stores a class's operators apart
+    # (ModelOpt MIXED_PRECISION: Qwen3.5's mixer_in_proj in FP8, its mixer_ba_proj 16-bit).
+    modules: tuple[tuple[ModuleClass | Literal["lm_head"] | str, Quantization], ...] = ()
     # (operator, layers of it left at 16 bits, layers holding it) where a checkpoint names the
     # modules of some layers only (Nemotron 3 Nano's NVFP4 export keeps the Mamba projections
     # of 6 of its 23 Mamba layers in BF16), or some of a class's projections only.

@@ -302,28 +302,34 @@ class Linear(Operator):
     quantized: bool = True
     last_token_only: bool = False
     to_kv_cache: bool = False
-    # The weights' own storage where a checkpoint keeps this module class apart
-    # (techniques.quantization); None: the analysis's quantization. The compute type stays the
-    # analysis's: the weights are dequantized to it.
+    # The operator's own storage where a checkpoint keeps this module class apart
+    # (techniques.quantization); None: the analysis's quantization. It runs as stored: its
+    # weights, its inputs' width and the compute type both share (a ModelOpt MIXED_PRECISION
+    # checkpoint's FP8 attention computes in FP8 beside W4A16 NVFP4 MLPs, which dequantize to
+    # BF16, as vLLM's ModelOptMixedPrecisionConfig runs each layer with its own method).
     weight_quant: Quantization | None = None
+
+    def runs_at(self, quant: Quantization) -> Quantization:
+        """The precision a quantized operator runs at: its own storage, else the analysis's."""
+        return self.weight_quant or quant
 
     def _weight_bits(self, quant: Quantization) -> float:
         if self.quantized:
-            return (self.weight_quant or quant).weight_bits_per_param(self.in_features)
+            return self.runs_at(quant).weight_bits_per_param(self.in_features)
         return float(quant.unquantized_bits)
 
     def _dequantizes(self, quant: Quantization) -> bool:
-        stored = self.weight_quant or quant
+        stored = self.runs_at(quant)
         return self.quantized and quantization.dequantizes(stored, self.compute_bits(quant))
 
     def _dequant_ops(self, quant: Quantization, rows: np.ndarray, weights: float) -> np.ndarray:
         if not self._dequantizes(quant):
             return np.zeros_like(rows, dtype=np.float64)
-        rows_per_tile = (self.weight_quant or quant).dequant_rows
+        rows_per_tile = self.runs_at(quant).dequant_rows
         return weights * np.ceil(rows / rows_per_tile) * quantization.DEQUANT_OPS_PER_WEIGHT
 
     def float_compute(self, quant: Quantization) -> bool:
-        return self.quantized and quant.float_weights
+        return self.quantized and self.runs_at(quant).float_weights
 
     def float_only(self, quant: Quantization) -> bool:
         return self.float_compute(quant)
@@ -351,20 +357,23 @@ class Linear(Operator):
             "store_kv" if self.to_kv_cache else "store_act": out,
         }
         if self._dequantizes(quant):
-            tiles = ("ceil_rows", rows[0], (self.weight_quant or quant).dequant_rows)
+            tiles = ("ceil_rows", rows[0], self.runs_at(quant).dequant_rows)
             terms["vector_ops"] = ((n_in * n_out * quantization.DEQUANT_OPS_PER_WEIGHT, (tiles,)),)
         return terms
 
     def input_bytes(self, prec: Precision) -> float:
-        """Bytes per input activation: quantized to `a_bits` for a quantized layer, else the
-        16-bit activations between operators."""
-        return prec.gemm_input if self.quantized else prec.act
+        """Bytes per input activation: quantized to `a_bits` for a quantized layer (its own,
+        where it is stored apart), else the 16-bit activations between operators."""
+        if not self.quantized:
+            return prec.act
+        return self.weight_quant.a_bits / 8 if self.weight_quant else prec.gemm_input
 
     def compute_bits(self, quant: Quantization) -> int:
-        w_bits = quant.w_bits if self.quantized else quant.unquantized_bits
+        run = self.runs_at(quant) if self.quantized else quant
+        w_bits = run.w_bits if self.quantized else quant.unquantized_bits
         # Both operands must share the compute precision: weight-only quantization (W4A16)
         # dequantizes and computes at the activation's width (seed 000, sec. 3.1.1).
-        return max(w_bits, quant.a_bits)
+        return max(w_bits, run.a_bits)
 
     def params(self) -> int:
         return self.in_features * self.out_features + (self.out_features if self.bias else 0)

@@ -618,6 +618,13 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
     if op.efficiency_class == "attention":
         cache = device.matrix_dtype(quant.kv_bits, True) if quant.kv_bits < 16 else "bf16"
         return cache + WIDE if query_group(op) > WIDE_GROUP else cache
+    own = getattr(op, "weight_quant", None)
+    if own is not None and own.a_bits != quant.a_bits:
+        # Stored apart with activations of its own (MIXED_PRECISION's FP8 attention beside
+        # W4A16 MLPs, NVIDIA's NVFP4 experts in an FP8 DeepSeek-V4): its own kernel's curves.
+        # Narrower weights alone (DeepSeek's FP4 experts with FP8 activations) keep the
+        # checkpoint's.
+        quant = own
     if getattr(op, "quantized", False) and quant.w_bits < quant.a_bits:
         stored = getattr(op, "weight_quant", None) or quant
         # Integer weights (GPTQ, AWQ, compressed-tensors WNA16) run Marlin-type kernels,

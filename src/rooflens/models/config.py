@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rooflens.core.errors import ModelConfigError
-from rooflens.core.model import MAX_LAYERS, ModelSpec
+from rooflens.core.model import MAX_LAYERS, MODULE_CLASSES, ModelSpec
 
 # What a field read with a default of this type must hold; "an integer" is never a string
 # ("14" once became 1414 through arithmetic) nor a boolean.
@@ -625,7 +625,12 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
         # quantized reaches classes this model lacks (experts in a dense model): only those it
         # holds are stored apart or left at 16 bits.
         held = held_module_classes(spec)
-        kept = tuple((kind, own) for kind, own in quant.modules if kind in held)
+        # An operator's own key (MIXED_PRECISION's) came from the model's own graph.
+        kept = tuple(
+            (kind, own)
+            for kind, own in quant.modules
+            if kind in held or kind not in (*MODULE_CLASSES, "lm_head")
+        )
         unquantized = tuple(kind for kind in quant.unquantized if kind in held)
         quant = quant.model_copy(update={"modules": kept, "unquantized": unquantized})
         if spec.tied_embeddings and "lm_head" in dict(kept):

@@ -137,7 +137,8 @@ def module_classes(
 # price apart covers every operator of its class.
 _PROJECTION_OPERATORS: dict[str, dict[str, tuple[str, ...]]] = {
     "attention": {
-        "q_proj": ("q_proj",),
+        # Qwen3-Next's and Qwen3.5's q_proj holds the output gate too (attn_gate_proj).
+        "q_proj": ("q_proj", "attn_gate_proj"),
         "k_proj": ("k_proj",),
         "v_proj": ("v_proj",),
         "o_proj": ("o_proj",),
@@ -179,6 +180,9 @@ _PROJECTION_OPERATORS: dict[str, dict[str, tuple[str, ...]]] = {
         "in_proj_qkvz": ("mixer_in_proj",),
         "in_proj_qkv": ("mixer_in_proj",),
         "in_proj_z": ("mixer_in_proj",),
+        "in_proj_ba": ("mixer_ba_proj",),
+        "in_proj_b": ("mixer_ba_proj",),
+        "in_proj_a": ("mixer_ba_proj",),
         "out_proj": ("mixer_out_proj",),
         "x_proj": ("mixer_x_proj",),
         "dt_proj": ("mixer_dt_proj",),
@@ -202,9 +206,13 @@ class Layout:
         mtp_layers: int = 0,
         mixer_in_self_attn: bool = False,
         built_16bit: frozenset[str] = frozenset(),
+        params: Mapping[str, int] | None = None,
+        num_experts: int = 0,
     ) -> None:
         self.num_layers, self.operators, self.per_layer = num_layers, operators, per_layer
         self.mtp_layers, self.mixer_in_self_attn = mtp_layers, mixer_in_self_attn
+        # Parameters of each operator in all its layers, and the routed experts per layer.
+        self.params, self.num_experts = params or {}, num_experts
         # Operators rooflens keeps at 16 bits whatever the checkpoint (the router, DeepSeek's
         # indexer weights): naming them changes nothing.
         self.built_16bit = built_16bit
@@ -363,12 +371,15 @@ def model_layout(spec: ModelSpec, config: Mapping[str, Any]) -> Layout:
     kinds are laid out: the quantizable operators of its graph, and each layer's classes."""
     operators: dict[str, tuple[str, int, bool]] = {}
     built_16bit = set()
-    for op in build_graph(spec, AnalysisOptions()).operators:
+    params: dict[str, int] = {}
+    graph = build_graph(spec, AnalysisOptions())
+    for op in graph.operators:
         cls = module_class(op.name)
         if op.scope != "block" or cls is None or not hasattr(op, "quantized"):
             continue
         if not op.quantized:
             built_16bit.add(op.name)
+        params[op.name] = params.get(op.name, 0) + round(graph.count(op) * op.params())
         layers = op.layers or spec.all_layers
         if op.name in operators:
             _, held, _ = operators[op.name]
@@ -383,6 +394,8 @@ def model_layout(spec: ModelSpec, config: Mapping[str, Any]) -> Layout:
         spec.mtp_layers,
         mixer_in_self_attn=mixer in ("kda", "lightning"),
         built_16bit=frozenset(built_16bit),
+        params=params,
+        num_experts=spec.num_experts,
     )
 
 
@@ -743,30 +756,191 @@ def _modelopt_kv_scheme(scheme: object) -> dict[str, Any]:
     return {} if bits is None else {"kv_bits": _size("modelopt", "kv_cache_scheme.num_bits", bits)}
 
 
-def _modelopt(q: Mapping[str, Any]) -> Read:
-    # hf_quant_config.json nests the recipe under "quantization"; config.json holds it flat.
+# ModelOpt's weight recipes (quant_algo, as vLLM's modelopt.py QUANT_ALGOS names them), as
+# rooflens stores them: per-tensor FP8 with calibrated activation scales (input_scale), NVFP4
+# weights and activations (E4M3 scales per 16), and W4A16_NVFP4, NVFP4 weights with 16-bit
+# activations (vLLM's ModelOptNvFp4W4A16LinearMethod, Marlin for the experts).
+_MODELOPT_ALGOS: dict[str, dict[str, Any]] = {
+    "FP8": {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": "tensor", "a_scale": "static"},
+    "NVFP4": {"w_bits": 4, "a_bits": 4, "w_format": "nvfp4"},
+    "W4A16_NVFP4": {"w_bits": 4, "a_bits": 16, "w_format": "nvfp4"},
+}
+
+
+def _modelopt_recipe(q: Mapping[str, Any]) -> tuple[Mapping[str, Any], str, dict[str, Any]]:
+    """The recipe (hf_quant_config.json nests it under "quantization"; config.json holds it
+    flat), its quant_algo, and the KV cache's width it gives."""
     inner = _section("modelopt", "quantization", q.get("quantization", q), "an object")
-    algo = str(inner.get("quant_algo", "")).upper()
-    skip = _names("modelopt", "exclude_modules", inner.get("exclude_modules"))
-    skip = skip or _names("modelopt", "ignore", q.get("ignore"))
     kv = _modelopt_kv(inner.get("kv_cache_quant_algo"))
     if not kv:
         # Newer ModelOpt exports write the KV recipe into config.json in compressed-tensors'
         # form (Gemma 4 NVFP4: {"num_bits": 8, "type": "float"}) instead of kv_cache_quant_algo.
         kv = _modelopt_kv_scheme(q.get("kv_cache_scheme"))
+    return inner, str(inner.get("quant_algo", "")).upper(), kv
+
+
+def _modelopt_skipped(q: Mapping[str, Any], inner: Mapping[str, Any]) -> list[str]:
+    skip = _names("modelopt", "exclude_modules", inner.get("exclude_modules"))
+    return skip or _names("modelopt", "ignore", q.get("ignore"))
+
+
+def _modelopt(q: Mapping[str, Any]) -> Read:
+    inner, algo, kv = _modelopt_recipe(q)
+    skip = _modelopt_skipped(q, inner)
     sources = {"kv_bits": "kv_cache_scheme.num_bits"}
     if algo in ("", "NONE") and kv:  # a recipe that quantizes the KV cache only
         return kv, skip, sources
-    if algo == "NVFP4":
-        return {"w_bits": 4, "a_bits": 4, "w_format": "nvfp4", **kv}, skip, sources
-    if algo == "FP8":
-        # ModelOpt's per-tensor FP8 recipe calibrates the activations' scales (input_scale).
-        fp8 = {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": "tensor", "a_scale": "static"}
-        return fp8 | kv, skip, sources
+    if algo in _MODELOPT_ALGOS:
+        return _MODELOPT_ALGOS[algo] | kv, skip, sources
     raise ModelConfigError(
         f"quantization_config (modelopt): quant_algo={algo or None!r} is not supported; "
-        "supported: NVFP4, FP8"
+        f"supported: {', '.join(_MODELOPT_ALGOS)}, MIXED_PRECISION"
     )
+
+
+def _modelopt_mixed(q: Mapping[str, Any], layout: Layout | None) -> CheckpointQuant:
+    """ModelOpt's MIXED_PRECISION recipe: `quantized_layers` gives each listed module its own
+    quant_algo and leaves every module it does not list unquantized, as vLLM's
+    ModelOptMixedPrecisionConfig reads it ("Layer not in quantized_layers - leave
+    unquantized"). Stored as the recipe covering the most parameters, the others apart by
+    module class, or by operator where a class mixes them (Qwen3.5's Gated DeltaNet lists
+    in_proj_qkv, in_proj_z and out_proj, not in_proj_a / in_proj_b)."""
+    where = "quantization_config (modelopt)"
+    if layout is None:
+        raise ModelConfigError(
+            f"{where}: quant_algo='MIXED_PRECISION' gives each module its own recipe; it is "
+            "read with the model (spec_from_config), whose modules its names are"
+        )
+    inner, _, kv = _modelopt_recipe(q)
+    listed = inner.get("quantized_layers", q.get("quantized_layers"))
+    if not isinstance(listed, Mapping) or not listed:
+        raise ModelConfigError(
+            f"{where}: quant_algo='MIXED_PRECISION' needs quantized_layers, an object of "
+            f"module name: {{quant_algo, group_size}}; got {listed!r}"
+        )
+    # The names each operator is listed under, by recipe, and in which layers; the experts
+    # each layer lists one by one ("mixer.experts.17.up_proj").
+    algos: dict[str, dict[str, set[int] | None]] = {}
+    experts: dict[tuple[str, int | None], set[int]] = {}
+    head: str | None = None
+    for name, info in listed.items():
+        key = f"quantized_layers[{name!r}]"
+        info = _section("modelopt", key, info, "an object with quant_algo")
+        algo = str(info.get("quant_algo")).upper()
+        if algo not in _MODELOPT_ALGOS:
+            raise ModelConfigError(
+                f"{where}: {key}.quant_algo={info.get('quant_algo')!r} is not supported; "
+                f"supported: {', '.join(_MODELOPT_ALGOS)}"
+            )
+        group = info.get("group_size")
+        if "NVFP4" in algo and group not in (None, 16):
+            raise ModelConfigError(
+                f"{where}: {key}.group_size={group!r} is invalid: NVFP4 scales groups of 16"
+            )
+        lowered = str(name).lower()
+        if re.search(r"(^|\.)lm_head$", lowered):
+            head = algo
+            continue
+        if re.search(r"\bmtp\b", lowered):
+            continue  # the MTP layers, outside the analysed decoder
+        for op, index, expert in _listed_operators(name, layout):
+            _cover(algos.setdefault(op, {}), [algo], index)
+            if expert is not None:
+                experts.setdefault((op, index), set()).add(expert)
+    for (op, index), seen in experts.items():
+        if len(seen) != layout.num_experts:
+            raise ModelConfigError(
+                f"{where}: quantized_layers lists {len(seen)} of the {layout.num_experts} "
+                f"experts' {op} in layer {index}; rooflens stores the experts of a layer alike"
+            )
+    skipped = _modelopt_skipped(q, inner)
+    unlisted_classes, excluded = resolve_names(skipped, "modelopt", layout) if skipped else ((), ())
+    excluded_ops = {op for op, _, _ in excluded} | {
+        op for cls in unlisted_classes for op in layout.of_class(cls)
+    }
+    storage: dict[str, str | None] = {}
+    for op, (cls, held, _) in layout.operators.items():
+        recipes = algos.get(op, {})
+        if len(recipes) > 1:
+            raise ModelConfigError(
+                f"{where}: quantized_layers gives {op} ({cls}) the recipes {sorted(recipes)}; "
+                "rooflens stores an operator at one width in every layer"
+            )
+        if recipes and op in excluded_ops:
+            raise ModelConfigError(
+                f"{where}: quantized_layers lists {op} ({cls}), which its exclude list leaves "
+                "unquantized"
+            )
+        (algo, layers), *_ = recipes.items() if recipes else ((None, None),)
+        if algo is not None and layers is not None and layout.per_layer is not None:
+            layers = {i for i in layers if cls in layout.per_layer[i]}
+        if algo is not None and layers is not None and len(layers) != held:
+            raise ModelConfigError(
+                f"{where}: quantized_layers lists {op} ({cls}) as {algo} in {len(layers)} of "
+                f"the {held} layers holding it; rooflens stores an operator at one width in "
+                "every layer"
+            )
+        storage[op] = algo
+    weights: dict[str | None, int] = {}
+    for op, algo in storage.items():
+        if op not in layout.built_16bit:
+            weights[algo] = weights.get(algo, 0) + layout.params[op]
+    base = max((a for a in weights if a is not None), key=weights.__getitem__, default=None)
+    stored = {a: Quantization(**(_MODELOPT_ALGOS[a] | kv)) for a in _MODELOPT_ALGOS}
+    modules: list[tuple[str, Quantization]] = []
+    unquantized: list[str] = []
+    partial: list[tuple[str, int, int]] = []
+    for cls in MODULE_CLASSES:
+        ops = [op for op in layout.of_class(cls) if op not in layout.built_16bit]
+        kinds = {storage[op] for op in ops}
+        if not ops or kinds == {base}:
+            continue
+        if kinds == {None}:
+            unquantized.append(cls)
+        elif len(kinds) == 1:
+            modules.append((cls, stored[kinds.pop()]))  # type: ignore[index]
+        else:
+            for op in ops:
+                if storage[op] is None:
+                    partial.append((op, layout.operators[op][1], layout.operators[op][1]))
+                elif storage[op] != base:
+                    modules.append((op, stored[storage[op]]))  # type: ignore[index]
+    if head is not None:
+        modules.append(("lm_head", stored[head]))
+    return CheckpointQuant(
+        method="modelopt",
+        quantization=stored[base] if base is not None else Quantization(**kv),
+        unquantized=tuple(unquantized),  # type: ignore[arg-type]
+        modules=tuple(modules),  # type: ignore[arg-type]
+        partial=tuple(partial),
+        sources=(("kv_bits", "kv_cache_scheme.num_bits"),),
+    )
+
+
+def _listed_operators(name: str, layout: Layout) -> list[tuple[str, int | None, int | None]]:
+    """The operators a module name of `quantized_layers` names, each with its layer index
+    and, for one expert's projection ("experts.17.up_proj"), that expert's index."""
+    lowered = name.lower()
+    layer = _LAYER.search(lowered)
+    index = None if layer is None else int(layer.group(1))
+    rest = lowered if layer is None else layer.group(2)
+    unknown = ModelConfigError(
+        f"quantization_config (modelopt): cannot tell which module {name!r} in its "
+        "quantized_layers is; rooflens knows the block's projections (q_proj, in_proj_qkv, "
+        "experts.E.up_proj, ...) and their modules, and lm_head"
+    )
+    if _ALWAYS_16BIT.search(lowered) or not rest.strip(".*"):
+        raise unknown  # an embedding, a norm, a whole layer: not one linear module
+    if index is not None and index >= layout.num_layers:
+        return []  # an MTP layer after the decoder's
+    cls = _name_class(rest)
+    if cls is None:
+        raise unknown
+    tail = rest.rsplit(".", 1)[-1]
+    ops = _PROJECTION_OPERATORS.get(cls, {}).get(tail) or tuple(layout.of_class(cls))
+    expert = re.search(r"experts\.(\d+)\.", rest)
+    number = int(expert.group(1)) if expert and cls == "experts" else None
+    return [(op, index, number) for op in ops if op in layout.operators]
 
 
 def _compressed_tensors(q: Mapping[str, Any]) -> Read:
@@ -877,6 +1051,8 @@ def read_quantization_config(
         )
     if layout is not None:
         num_layers = layout.num_layers
+    if method == "modelopt" and _modelopt_recipe(raw)[1] == "MIXED_PRECISION":
+        return _modelopt_mixed(raw, layout)
     fields, skipped, sources = reader(raw)
     try:
         quant = Quantization(**fields)

@@ -74,10 +74,11 @@ def apply(
         kind = module_class(op.name)
         if hasattr(op, "quantized") and kind in classes:
             op = replace(op, quantized=False)
-        elif kind in own and hasattr(op, "weight_quant"):
+        elif (op.name in own or kind in own) and hasattr(op, "weight_quant"):
             # The head is built 16-bit; a checkpoint that quantizes it says so here.
             quantized = op.quantized or kind == "lm_head"
-            op = replace(op, weight_quant=own[kind], quantized=quantized)
+            storage = own.get(op.name) or own[kind]  # type: ignore[index]
+            op = replace(op, weight_quant=storage, quantized=quantized)
         if op.name in partial and getattr(op, "quantized", False):
             kept, held = partial[op.name]
             # The reader checked that every operator of this name is held by `held` layers.
