@@ -8,7 +8,11 @@ import re
 
 import pytest
 
+import rooflens
 from rooflens import ModelConfigError
+from rooflens.core import AnalysisOptions, build_graph
+from rooflens.core.errors import InvalidInputError
+from rooflens.core.vision import vision_params
 from rooflens.models import spec_from_config
 from rooflens.models.catalog import bundled_config
 
@@ -504,3 +508,49 @@ def test_a_quantized_head_with_tied_embeddings_is_refused() -> None:
     qwen3_06b = {**bundled_config("Qwen/Qwen3-0.6B"), "quantization_config": _gptq(lm_head=True)}
     with pytest.raises(ModelConfigError, match="lm_head=True with tied embeddings"):
         spec_from_config(qwen3_06b)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "language_params", "why"),
+    [
+        # aiconfigurator's copies of the Llama 4 configs keep text_config alone.
+        (
+            "meta-llama/Llama-4-Scout-17B-16E",
+            107_769_861_120,
+            "the tower of the Llama4VisionConfig defaults transformers fills in cannot take an "
+            "image: its pixel shuffle gives 3,072 channels (4 x 768) to an adapter of 5,632 "
+            "inputs, whose 4,096 outputs meet a projector of 7,680 inputs",
+        ),
+        (
+            "google/gemma-3-27b-it",
+            27_009_346_304,
+            "the tower of the SiglipVisionConfig defaults transformers fills in cannot take an "
+            "image: 14 x 14 patches (224-pixel images, 16-pixel patches) do not pool to "
+            "mm_tokens_per_image's 16 x 16",
+        ),
+    ],
+)
+def test_a_wrapper_without_vision_config_is_read_as_its_language_model(
+    model_id: str, language_params: int, why: str
+) -> None:
+    """transformers' Llama4Config and Gemma3Config fill a missing vision_config with the
+    defaults of its class, on which the model transformers builds fails at the first image
+    (a shape mismatch, an AvgPool2d of kernel 0, as transformers 5.25 runs them): the language
+    model is read, images are refused."""
+    config = {k: v for k, v in bundled_config(model_id).items() if k != "vision_config"}
+    spec = spec_from_config(config, "no-vision")
+    full = spec_from_config(dict(bundled_config(model_id)), "no-vision")
+    assert spec.vision is None and spec.model_copy(update={"vision_left_out": None}) == (
+        full.model_copy(update={"vision": None})
+    )
+    # The checkpoints' exact counts (tests/data/published_params.toml) less their towers.
+    assert build_graph(spec, AnalysisOptions()).params() == language_params
+    assert language_params + vision_params(full) in (108_641_793_536, 27_432_406_640)
+    result = rooflens.analyze(spec, "h100", prompt_len=16, gen_len=2)
+    assert float(result.memory["decode"].weights) == 2 * language_params  # BF16
+    with pytest.raises(InvalidInputError) as caught:
+        rooflens.analyze(spec, "h100", prompt_len=16, images=1)
+    assert str(caught.value) == (
+        f"images=1 is invalid: expected 0: no-vision has no vision encoder: its config.json "
+        f"has no vision_config, and {why}"
+    )

@@ -431,7 +431,8 @@ def _images(model: ModelSpec, images: object) -> np.ndarray | None:
     if isinstance(images, int | np.integer) and not isinstance(images, bool) and images == 0:
         return None
     if model.vision is None:
-        raise InvalidInputError("images", images, f"0: {model.name} has no vision encoder")
+        why = f": {model.vision_left_out}" if model.vision_left_out else ""
+        raise InvalidInputError("images", images, f"0: {model.name} has no vision encoder{why}")
     return positive_int_array("images", images)
 
 

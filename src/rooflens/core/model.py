@@ -175,6 +175,8 @@ class ModelSpec(BaseModel):
     checkpoint_quant: CheckpointQuant | None = None
     # The vision encoder of a multimodal wrapper, priced as its own stage (core.vision).
     vision: VisionSpec | None = None
+    # Why a multimodal wrapper is read without its vision encoder, for the refusal of images.
+    vision_left_out: str | None = None
     # Mixture of experts: `num_experts` expert MLPs of `expert_intermediate_size`, each token
     # routed to `experts_per_token`; `shared_intermediate_size` for always-on shared experts;
     # the first `dense_layers` layers keep a dense MLP of `intermediate_size`.

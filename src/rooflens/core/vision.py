@@ -195,7 +195,8 @@ def price_images(
     if model.vision is None:
         from rooflens.core.errors import InvalidInputError
 
-        raise InvalidInputError("images", images, f"0: {model.name} has no vision encoder")
+        why = f": {model.vision_left_out}" if model.vision_left_out else ""
+        raise InvalidInputError("images", images, f"0: {model.name} has no vision encoder{why}")
     options = options or AnalysisOptions()
     n = positive_int_array("images", images)
     v = model.vision

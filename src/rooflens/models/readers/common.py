@@ -29,3 +29,18 @@ def vision_config(c: _Config) -> _Config:
             f"config.json of model_type {c.model_type!r}: vision_config must be an object"
         )
     return _Config(inner, f"{c.model_type}.vision_config")
+
+
+# Why a Llama 4 or Gemma 3 wrapper whose config.json names no vision_config (aiconfigurator's
+# copies of the Llama 4 configs keep text_config alone) is read without its tower: its
+# transformers config class fills the class defaults of the vision config, and those describe
+# a tower the model it builds cannot run on an image (the shapes are named by each reader).
+NO_VISION_CONFIG = (
+    "its config.json has no vision_config, and the tower of the {cls} defaults transformers "
+    "fills in cannot take an image: {why}"
+)
+
+
+def no_vision_config(c: _Config) -> bool:
+    """A wrapper without `vision_config` (absent or null), which transformers fills in."""
+    return c.raw.get("vision_config") is None

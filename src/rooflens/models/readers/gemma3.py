@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _llama_like
-from rooflens.models.readers.common import count_layers, text_config, vision_config
+from rooflens.models.readers.common import (
+    NO_VISION_CONFIG,
+    count_layers,
+    no_vision_config,
+    text_config,
+    vision_config,
+)
 from rooflens.models.readers.vision import siglip_vision
 
 # Gemma3TextConfig's defaults that Google's own configs rely on (gemma-3-27b-it's config.json
@@ -47,6 +53,17 @@ def read_gemma3_text(c: _Config, name: str) -> ModelSpec:
 
 def read_gemma3(c: _Config, name: str) -> ModelSpec:
     spec = read_gemma3_text(text_config(c, "gemma3_text"), name)
+    if no_vision_config(c):
+        # transformers' SiglipVisionConfig defaults (models/siglip/configuration_siglip.py):
+        # 224-pixel images of 16-pixel patches, 14 a side, which Gemma3MultiModalProjector
+        # cannot pool to mm_tokens_per_image's 16 a side (its AvgPool2d kernel is 14 // 16).
+        side = int(c.positive("mm_tokens_per_image", 256) ** 0.5)
+        why = (
+            "14 x 14 patches (224-pixel images, 16-pixel patches) do not pool to "
+            f"mm_tokens_per_image's {side} x {side}"
+        )
+        left_out = NO_VISION_CONFIG.format(cls="SiglipVisionConfig", why=why)
+        return spec.model_copy(update={"model_type": c.model_type, "vision_left_out": left_out})
     vision = siglip_vision(
         vision_config(c), spec.hidden_size, c.positive("mm_tokens_per_image", 256), rms_in=True
     )

@@ -7,7 +7,13 @@ from __future__ import annotations
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _llama_like
-from rooflens.models.readers.common import count_layers, text_config, vision_config
+from rooflens.models.readers.common import (
+    NO_VISION_CONFIG,
+    count_layers,
+    no_vision_config,
+    text_config,
+    vision_config,
+)
 from rooflens.models.readers.vision import llama4_vision
 
 
@@ -52,5 +58,16 @@ def read_llama4_text(c: _Config, name: str) -> ModelSpec:
 
 def read_llama4(c: _Config, name: str) -> ModelSpec:
     spec = read_llama4_text(text_config(c, "llama4_text"), name)
+    if no_vision_config(c):
+        # transformers' Llama4VisionConfig defaults (models/llama4/configuration_llama4.py:
+        # hidden_size 768, intermediate_size 5632, projector dims 4096, vision_output_dim
+        # 7680): Llama4VisionMLP2's fc1 takes intermediate_size inputs where the pixel shuffle
+        # gives 4 x 768, and Llama4MultiModalProjector takes 7680 where the adapter gives 4096.
+        why = (
+            "its pixel shuffle gives 3,072 channels (4 x 768) to an adapter of 5,632 inputs, "
+            "whose 4,096 outputs meet a projector of 7,680 inputs"
+        )
+        left_out = NO_VISION_CONFIG.format(cls="Llama4VisionConfig", why=why)
+        return spec.model_copy(update={"model_type": c.model_type, "vision_left_out": left_out})
     vision = llama4_vision(vision_config(c), spec.hidden_size)
     return spec.model_copy(update={"model_type": c.model_type, "vision": vision})
