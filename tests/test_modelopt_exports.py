@@ -263,3 +263,17 @@ def test_a_w4a16_nvfp4_recipe_stores_nvfp4_weights_beside_16_bit_activations() -
         "quantization_config (modelopt): quant_algo='INT4_AWQ' is not supported; supported: "
         "FP8, NVFP4, W4A16_NVFP4, MIXED_PRECISION"
     )
+
+
+def test_nemotron_3_ultra_counts_its_layers_from_its_layer_list() -> None:
+    """Its config.json gives layers_block_type (108 entries) and no num_hidden_layers, which
+    transformers 5's NemotronHConfig derives from the list: 48 Mamba2, 48 latent MoE (512
+    experts of 5120, top-22, latent 2048), 12 attention layers; NVIDIA's "550 billion total
+    and 55 billion active parameters" (53.9B without the embedding and head)."""
+    name = "nvidia--NVIDIA-Nemotron-3-Ultra-550B-A55B-NVFP4"
+    spec = load_model(DATA / name)
+    assert (spec.num_layers, spec.mixer_layers, spec.attention_layers) == (108, 48, 12)
+    assert spec.expert_latent_size == 2048
+    total, active = _params(name)
+    assert total == 549_308_993_536
+    assert active - 2 * 131072 * 8192 == 53_911_359_488

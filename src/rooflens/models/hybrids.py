@@ -197,6 +197,10 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
     # transformers 5 names the kinds linear_attention (Mamba2) and full_attention.
     renamed = {"linear_attention": "mamba", "full_attention": "attention"}
     kinds = [renamed.get(k, k) if isinstance(k, str) else k for k in kinds]
+    if c.raw.get("num_hidden_layers") is None and isinstance(kinds, list):
+        # transformers 5's NemotronHConfig derives num_hidden_layers from the layer list
+        # (Nemotron 3 Ultra's config.json gives layers_block_type alone).
+        c = _Config({**c.raw, "num_hidden_layers": len(kinds)}, c.model_type)
     counts = layer_counts(c, kinds, field, {"mamba", "attention", "mlp", "moe"})
     hidden = c.req("hidden_size")
     heads = c.req("num_attention_heads")
