@@ -260,3 +260,12 @@ def test_qwen35_397b_layers_mixers_and_experts() -> None:
     assert spec.mixer is not None and spec.mixer.kind == "gated_deltanet"
     assert (spec.mixer.num_heads, spec.mixer.num_key_heads, spec.mixer.head_dim) == (64, 16, 128)
     assert (spec.num_heads, spec.num_kv_heads, spec.head_dim) == (32, 2, 256)
+
+
+def test_a_layer_past_the_decoder_and_its_mtp_layers_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelConfigError) as caught:
+        load_model(_modelopt_folder(tmp_path, ["model.layers.62*"]))
+    assert str(caught.value) == (
+        "quantization_config (modelopt): 'model.layers.62*' in its list of unquantized modules "
+        "names layer 62, past the model's 61 layers and 1 MTP layer"
+    )

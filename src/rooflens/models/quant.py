@@ -263,9 +263,10 @@ def resolve_names(
         index = None if layer is None else int(layer.group(1))
         rest = name if layer is None else layer.group(2)
         if index is not None and index >= layout.num_layers:
-            if index < layout.num_layers + max(layout.mtp_layers, 1):
-                continue  # the MTP layer after the decoder's ("model.layers.61*" in DeepSeek-V3)
-            mtp = f" and {layout.mtp_layers} MTP layers" if layout.mtp_layers else ""
+            if index < layout.num_layers + layout.mtp_layers:
+                continue  # an MTP layer after the decoder's ("model.layers.61*" in DeepSeek-V3)
+            plural = "s" if layout.mtp_layers > 1 else ""
+            mtp = f" and {layout.mtp_layers} MTP layer{plural}" if layout.mtp_layers else ""
             raise ModelConfigError(
                 f"quantization_config ({method}): {raw!r} in its {listed} names layer {index}, "
                 f"past the model's {layout.num_layers} layers{mtp}"
