@@ -224,8 +224,8 @@ class AnalysisOptions(BaseModel):
 
     quantization: Quantization = Field(default_factory=Quantization)
     # Module classes whose linears stay 16-bit whatever `quantization` says (a checkpoint's
-    # modules_to_not_convert / ignore list, rooflens.models.quant): attention, indexer, mlp,
-    # experts, shared_experts, router.
+    # modules_to_not_convert / ignore list, rooflens.models.quant): attention, mixer, indexer,
+    # mlp, experts, shared_experts, router, latent (rooflens.core.model.MODULE_CLASSES).
     unquantized_modules: tuple[str, ...] = ()
     # (module class, storage) for the classes a checkpoint stores apart from `quantization`
     # (rooflens.core.model.CheckpointQuant.modules: FP4 routed experts, GPTQModel's per-module
