@@ -5,6 +5,7 @@ attended checked against what the analysis prices (core.graph.attention_spans)."
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,16 @@ def shrink(config: dict) -> dict:
             "head_dim": 16,
         }
     out.pop("rope_scaling", None) if "factor" not in (config.get("rope_scaling") or {}) else None
+    quant = config.get("quantization_config")
+    if isinstance(quant, dict):  # module lists name the full model's layers; keep the toy's
+        depth = out.get("num_hidden_layers") or 0
+        out["quantization_config"] = {
+            key: [
+                name for name in value
+                if not (m := re.search(r"layers\.(\d+)\.", str(name))) or int(m[1]) < depth
+            ] if isinstance(value, list) and all(isinstance(v, str) for v in value) else value
+            for key, value in quant.items()
+        }  # fmt: skip
     return out
 
 
