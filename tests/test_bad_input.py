@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import rooflens
+from config_edit import mutated
 from rooflens import (
     InvalidInputError,
     ModelConfigError,
@@ -867,19 +868,6 @@ def test_config_errors_use_the_config_names(tmp_path, changes, message) -> None:
         rooflens.load_model(_write(tmp_path, json.dumps({**config, **changes})))
 
 
-def _mutated(model: str, path: str, value: object) -> dict:
-    """A bundled config with one field (`a.b` inside a nested config) set to `value`."""
-    from rooflens.models.catalog import bundled_config
-
-    config = json.loads(json.dumps(bundled_config(model)))
-    *outer, key = path.split(".")
-    node = config
-    for part in outer:
-        node = node[part]
-    node[key] = value
-    return config
-
-
 @pytest.mark.parametrize(
     ("model", "path", "value", "message"),
     [
@@ -917,7 +905,7 @@ def test_hybrid_vision_and_moe_fields_are_refused_naming_the_field(
     model: str, path: str, value: object, message: str
 ) -> None:
     with pytest.raises(ModelConfigError, match=message):
-        spec_from_config(_mutated(model, path, value))
+        spec_from_config(mutated(model, path, value))
 
 
 @pytest.mark.parametrize(

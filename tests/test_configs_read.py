@@ -9,24 +9,13 @@ import re
 import pytest
 
 import rooflens
+from config_edit import mutated
 from rooflens import ModelConfigError
 from rooflens.core import AnalysisOptions, build_graph
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.vision import vision_params
 from rooflens.models import spec_from_config
 from rooflens.models.catalog import bundled_config
-
-
-def _mutated(model: str, path: str, value: object) -> dict:
-    """A bundled config with one field (`a.b` inside a nested config) set to `value`."""
-    config = json.loads(json.dumps(bundled_config(model)))
-    *outer, key = path.split(".")
-    node = config
-    for part in outer:
-        node = node[part]
-    node[key] = value
-    return config
-
 
 # --- layer_types ----------------------------------------------------------------------------
 
@@ -36,7 +25,7 @@ def test_known_layer_types_are_counted() -> None:
     # gemma-3-1b-it has no layer_types: every sixth of its 26 layers is global.
     assert spec_from_config(bundled_config("google/gemma-3-1b-it")).window_layers == 22
     every_other = ["sliding_attention", "full_attention"] * 18
-    qwen = _mutated("Qwen/Qwen3-8B", "layer_types", every_other)
+    qwen = mutated("Qwen/Qwen3-8B", "layer_types", every_other)
     assert spec_from_config(qwen | {"use_sliding_window": True}).window_layers == 18
 
 
@@ -70,11 +59,11 @@ _WINDOWED = "['full_attention', 'sliding_attention']"
 )  # fmt: skip
 def test_unknown_layer_types_are_refused(model, path, value, message) -> None:
     with pytest.raises(ModelConfigError, match=re.escape(message)):
-        spec_from_config(_mutated(model, path, value))
+        spec_from_config(mutated(model, path, value))
 
 
 def test_qwen_layer_types_are_checked_with_the_window_on_or_off() -> None:
-    config = _mutated(_QWEN3, "layer_types", ["sliding"] * 36)
+    config = mutated(_QWEN3, "layer_types", ["sliding"] * 36)
     for on in (True, False):
         with pytest.raises(ModelConfigError, match="layer_types holds \\['sliding'\\]"):
             spec_from_config(config | {"use_sliding_window": on})
@@ -194,36 +183,36 @@ _NANO = "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16"
     ("config", "message"),
     [
         # Each was an internal error: ZeroDivisionError, TypeError, ValueError.
-        (_mutated(_GEMMA3, "sliding_window_pattern", 0),
+        (mutated(_GEMMA3, "sliding_window_pattern", 0),
          "'gemma3_text': sliding_window_pattern=0 is invalid: expected a positive integer"),
         (_without("Qwen/Qwen3-Next-80B-A3B-Instruct", "layer_types", full_attention_interval=0),
          "'qwen3_next': full_attention_interval=0 is invalid: expected a positive integer"),
-        (_mutated(_NANO, "hybrid_override_pattern", 5),
+        (mutated(_NANO, "hybrid_override_pattern", 5),
          "'nemotron_h': hybrid_override_pattern=5 is invalid: expected a string of one symbol "
          "per layer among M, *, -, E"),
-        (_mutated("MiniMaxAI/MiniMax-Text-01", "attn_type_list", True),
+        (mutated("MiniMaxAI/MiniMax-Text-01", "attn_type_list", True),
          "'minimax': attn_type_list=True is invalid: expected a JSON array"),
-        (_mutated("MiniMaxAI/MiniMax-Text-01", "attn_type_list", [0, 2] * 40),
+        (mutated("MiniMaxAI/MiniMax-Text-01", "attn_type_list", [0, 2] * 40),
          "attn_type_list=[0, 2, 0, 2, 0, 2"),
-        (_mutated("moonshotai/Kimi-Linear-48B-A3B-Instruct", "linear_attn_config.full_attn_layers",
+        (mutated("moonshotai/Kimi-Linear-48B-A3B-Instruct", "linear_attn_config.full_attn_layers",
                   4),
          "linear_attn_config.full_attn_layers=4 is invalid: expected a JSON array of layer "
          "numbers from 1 to num_hidden_layers=27"),
-        (_mutated("Qwen/Qwen3.5-9B", "text_config", "x"),
+        (mutated("Qwen/Qwen3.5-9B", "text_config", "x"),
          "'qwen3_5': text_config='x' is invalid: expected a JSON object"),
-        (_mutated("meta-llama/Llama-4-Scout-17B-16E", "text_config.no_rope_layers", [1, 0]),
+        (mutated("meta-llama/Llama-4-Scout-17B-16E", "text_config.no_rope_layers", [1, 0]),
          "no_rope_layers=[1, 0] is invalid: expected 0 (NoPE, global) or 1 (RoPE, chunked) for "
          "each of the 48 layers"),
-        (_mutated("meta-llama/Llama-4-Scout-17B-16E", "vision_config.pixel_shuffle_ratio", 0),
+        (mutated("meta-llama/Llama-4-Scout-17B-16E", "vision_config.pixel_shuffle_ratio", 0),
          "pixel_shuffle_ratio=0 is invalid: expected a number above 0 and at most 1"),
-        (_mutated("mistralai/Mistral-Small-3.2-24B-Instruct-2506", "spatial_merge_size", 0),
+        (mutated("mistralai/Mistral-Small-3.2-24B-Instruct-2506", "spatial_merge_size", 0),
          "'mistral3': spatial_merge_size=0 is invalid: expected a positive integer"),
-        (_mutated("moonshotai/Kimi-K2.5", "vision_config.patch_size", 0),
+        (mutated("moonshotai/Kimi-K2.5", "vision_config.patch_size", 0),
          "patch_size=0 is invalid: expected a positive integer"),
-        (_mutated("moonshotai/Kimi-K2.5", "vision_config.merge_kernel_size", [2]),
+        (mutated("moonshotai/Kimi-K2.5", "vision_config.merge_kernel_size", [2]),
          "'kimi_k25': vision_config.merge_kernel_size=[2] is invalid: expected [rows, columns] "
          "of positive integers"),
-        (_mutated("MiniMaxAI/MiniMax-M3", "sparse_attention_config", "x"),
+        (mutated("MiniMaxAI/MiniMax-M3", "sparse_attention_config", "x"),
          "'minimax_m3': sparse_attention_config='x' is invalid: expected a JSON object"),
     ],
 )  # fmt: skip
@@ -284,23 +273,23 @@ _QWEN35 = "Qwen/Qwen3.5-9B"
     ],
 )
 def test_declared_state_dtypes_set_the_state_width(model, path, value, bits) -> None:
-    assert spec_from_config(_mutated(model, path, value)).mixer.state_bits == bits
+    assert spec_from_config(mutated(model, path, value)).mixer.state_bits == bits
 
 
 @pytest.mark.parametrize(
     ("config", "message"),
     [
         # Each fell back to the KV cache's width unsaid.
-        (_mutated(_NANO, "mamba_ssm_cache_dtype", "float8"),
+        (mutated(_NANO, "mamba_ssm_cache_dtype", "float8"),
          "'nemotron_h': mamba_ssm_cache_dtype='float8' is not supported; supported: float32, "
          "bfloat16, float16"),
-        (_mutated(_QWEN35, "text_config.mamba_ssm_dtype", "float8_e4m3"),
+        (mutated(_QWEN35, "text_config.mamba_ssm_dtype", "float8_e4m3"),
          "mamba_ssm_dtype='float8_e4m3' is not supported; supported: float32, bfloat16, float16"),
         # Each was read as no MTP module.
-        (_mutated("deepseek-ai/DeepSeek-V3", "num_nextn_predict_layers", -1),
+        (mutated("deepseek-ai/DeepSeek-V3", "num_nextn_predict_layers", -1),
          "'deepseek_v3': num_nextn_predict_layers=-1 is invalid: expected an integer of at "
          "least 0"),
-        (_mutated(_QWEN35, "text_config.mtp_num_hidden_layers", -1),
+        (mutated(_QWEN35, "text_config.mtp_num_hidden_layers", -1),
          "mtp_num_hidden_layers=-1 is invalid: expected an integer of at least 0"),
     ],
 )  # fmt: skip

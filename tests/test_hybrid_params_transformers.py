@@ -78,23 +78,6 @@ CASES: dict[str, dict[str, Any]] = {
         "moe_intermediate_size": 24,
         "moe_shared_expert_intermediate_size": 40,
     },
-    # Nemotron 3 Super's latent MoE: experts in a 16-wide latent between fc1/fc2_latent_proj.
-    "nemotron_h:latent_moe": SMALL
-    | {
-        "num_hidden_layers": 6,
-        "hybrid_override_pattern": "MEM*E-",
-        "head_dim": 16,
-        "intermediate_size": 96,
-        "mamba_num_heads": 8,
-        "mamba_head_dim": 8,
-        "n_groups": 2,
-        "ssm_state_size": 16,
-        "n_routed_experts": 4,
-        "num_experts_per_tok": 2,
-        "moe_intermediate_size": 24,
-        "moe_shared_expert_intermediate_size": 40,
-        "moe_latent_size": 16,
-    },
     "jamba": SMALL
     | {
         "num_hidden_layers": 4,
@@ -159,6 +142,8 @@ CASES: dict[str, dict[str, Any]] = {
         },
     },
 }
+# Nemotron 3 Super's latent MoE: experts in a 16-wide latent between fc1/fc2_latent_proj.
+CASES["nemotron_h:latent_moe"] = CASES["nemotron_h:moe"] | {"moe_latent_size": 16}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
