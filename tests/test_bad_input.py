@@ -646,6 +646,21 @@ def test_batch_plot_of_one_token_answers_says_so(tmp_path) -> None:
         (["simulate", "m", "--arrival", "x"],
          "--arrival='x' is invalid: expected one of poisson, gamma, fixed"),
         (["analyze", "m", "--bogus"], "No such option: --bogus (see `rooflens analyze --help`)"),
+        # An engine's spelling names rooflens' own, where click's nearest spelling misled
+        # ("--device (Possible options: --engine)"), and only where the command takes it.
+        (["analyze", "m", "--device", "h100"],
+         "No such option: --device; rooflens calls it --hardware (-H) "
+         "(see `rooflens analyze --help`)"),
+        (["advise", "m", "--device", "h100"],
+         "No such option: --device; rooflens calls it --devices (see `rooflens advise --help`)"),
+        (["simulate", "m", "--tensor-parallel-size", "2"],
+         "No such option: --tensor-parallel-size; rooflens calls it --tp "
+         "(see `rooflens simulate --help`)"),
+        (["simulate", "m", "--max-num-seqs", "8"],
+         "No such option: --max-num-seqs; rooflens calls it --max-batch "
+         "(see `rooflens simulate --help`)"),
+        (["analyze", "m", "--max-num-seqs", "8"],
+         "No such option: --max-num-seqs (see `rooflens analyze --help`)"),
         # A bound typer checks: pydantic's words had followed "expected" ("expected Input
         # should be greater than or equal to 1").
         (["web", "--port", "0"], "--port='0' is invalid: expected at least 1"),

@@ -121,6 +121,11 @@ def usage_error_line(exc: typer.TyperException) -> str:
         if unknown and command.startswith("rooflens plot"):
             # The plots take the analysis's settings per line, not as options of their own.
             message += "; a plot's lines take settings as --setting LABEL:key=value (tp=8)"
+        elif unknown:
+            ours = _own_spelling(exc)
+            if ours:
+                # click's nearest spelling misleads here (--device: "Possible options: --engine").
+                message = f"No such option: {exc.option_name}; rooflens calls it {ours}"
         return f"{message} (see `{command} --help`)"
     option = max(param.opts, key=len) if param.opts else param.name
     error = errors[0]
@@ -130,6 +135,47 @@ def usage_error_line(exc: typer.TyperException) -> str:
     else:
         accepted = _PARSED_AS.get(error.get("type", "")) or _bound(error)
     return f"{option}={error['input']!r} is invalid: expected {accepted}"
+
+
+# The spellings the engines' and benchmarks' own command lines use (vLLM, SGLang, TensorRT-LLM,
+# AIConfigurator, benchmark_serving), by rooflens' option for the same thing.
+_OWN_SPELLINGS = {
+    "--hardware": ("--device", "--gpu", "--gpus", "--system", "--accelerator"),
+    "--devices": ("--device", "--gpu", "--gpus", "--system", "--hardware", "-H"),
+    "--tp": ("--tensor-parallel-size", "--tp-size", "--tensor-parallel"),
+    "--pp": ("--pipeline-parallel-size", "--pp-size"),
+    "--dp": ("--data-parallel-size", "--dp-size"),
+    "--ep": ("--expert-parallel-size", "--ep-size", "--moe-ep-size"),
+    "--batch": ("--batch-size", "--bs"),
+    "--prompt-len": ("--input-len", "--input-length", "--isl", "--random-input-len"),
+    "--gen-len": ("--output-len", "--output-length", "--osl", "--random-output-len"),
+    "--concurrency": ("--max-concurrency",),
+    "--requests": ("--num-prompts", "--num-requests"),
+    "--rate": ("--request-rate", "--qps"),
+    "--max-batch": ("--max-num-seqs", "--max-running-requests", "--max-batch-size"),
+    "--max-tokens": ("--max-num-batched-tokens", "--max-num-tokens", "--max-prefill-tokens"),
+    "--memory-fraction": (
+        "--gpu-memory-utilization",
+        "--mem-fraction-static",
+        "--free-gpu-memory-fraction",
+    ),
+    "--kv-bits": ("--kv-cache-dtype",),
+}
+
+
+def _own_spelling(exc: typer.TyperException) -> str:
+    """rooflens' option for an engine's spelling of it, where this command takes that option
+    ('--hardware (-H)' for --device); empty for any other unknown option."""
+    typed = getattr(exc, "option_name", "")
+    command = getattr(getattr(exc, "ctx", None), "command", None)
+    for ours, theirs in _OWN_SPELLINGS.items():
+        if typed not in theirs:
+            continue
+        for param in getattr(command, "params", ()):
+            if ours in param.opts:
+                short = [opt for opt in param.opts if not opt.startswith("--")]
+                return f"{ours} ({short[0]})" if short else ours
+    return ""
 
 
 # A bound typer's parser checks (min=, max=), in words, by the pydantic error it raised.
