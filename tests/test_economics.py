@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import rooflens
+from rooflens.cli.format import dollars
 from rooflens.core import AnalysisOptions, analyze
 from rooflens.core.economics import IDLE_SHARE, MEMORY_POWER_WEIGHT, utilization
 from rooflens.core.errors import InvalidInputError
@@ -112,7 +113,16 @@ def test_analyze_prints_energy_and_cost() -> None:
     assert result.exit_code == 0, result.output
     api = rooflens.analyze("meta-llama/Llama-2-7b-hf", "h100", batch=16, gen_len=256)
     output = float(api.economics()["cost_per_million_output"])
-    assert "energy and cost" in result.output and f"output ${output:.4f}" in result.output
+    assert "energy and cost" in result.output and f"output {dollars(output)}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(83.01384, "$83.01"), (1234.5, "$1,234.50"), (0.33333, "$0.3333"), (0.00123456, "$0.001235"),
+     (0.0, "$0"), (float("nan"), "—"), (None, "—")],
+)  # fmt: skip
+def test_dollars_keep_cents_from_a_dollar_and_four_digits_below(value, shown) -> None:
+    assert dollars(value) == shown
 
 
 def test_a_given_price_and_grid_intensity() -> None:

@@ -201,9 +201,7 @@ def _print(advice, picks) -> None:
     shown["cost_per_hour"] = shown["cost_per_hour"].map(
         lambda v: f"${v:.2f}" if np.isfinite(v) else "—"
     )
-    shown["cost_per_million"] = shown["cost_per_million"].map(
-        lambda v: f"${v:.4f}" if np.isfinite(v) else "—"
-    )
+    shown["cost_per_million"] = shown["cost_per_million"].map(fmt.dollars)
     shown["energy_per_million"] = shown["energy_per_million"].map(lambda v: fmt.si(v, "J"))
     if picks["verified"].notna().any():  # the simulator ran (--verify)
         shown["simulated"] = picks["verified"].map({True: "meets SLO", False: "misses"}).fillna("")

@@ -154,7 +154,7 @@ def analyze(
             ]
             cost = spec["cost_per_million_output"]
             if cost is not None and math.isfinite(cost):
-                rows.append(("cost per million output tokens", f"${cost:.4f}"))
+                rows.append(("cost per million output tokens", fmt.dollars(cost)))
             title = (
                 f"generation of {fmt.count(int(result.gen_len), 'token')}, with speculative "
                 "decoding"
@@ -256,8 +256,8 @@ def _economics_rows(
         rows.append(
             (
                 f"cost per million tokens at ${price:g}/device-h",
-                f"input ${e['cost_per_million_input']:.4f} · output "
-                + (f"${e['cost_per_million_output']:.4f}" if decoded else "—"),
+                f"input {fmt.dollars(e['cost_per_million_input'])} · output "
+                + (fmt.dollars(e["cost_per_million_output"]) if decoded else "—"),
             )
         )
     if "carbon_per_million_output" in e:

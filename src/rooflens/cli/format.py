@@ -79,6 +79,16 @@ def seconds(value: float) -> str:
     return f"{value / 1e-9:.3g} ns"
 
 
+def dollars(value: float | None) -> str:
+    """'$83.01', '$0.3333', '$0.001234': cents from a dollar on, else four significant
+    digits (a fixed four decimals had printed $198.0997 and $0.0000)."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.4g}" if value else "$0"
+
+
 # The columns of the operator table; the compact set fits an 80-column terminal.
 OPERATOR_COLUMNS = (
     ("operator", "left"),
