@@ -13,6 +13,7 @@ import rooflens
 from rooflens.cli.app import app
 from rooflens.engines import DEFAULTS
 from rooflens.engines.validated import checked_against
+from rooflens.formats import si
 from rooflens.serving import SLO, ArrivalProcess, ClusterConfig, LengthDistribution, Workload
 from rooflens.serving.config import parse_slo
 from rooflens.views import serving_plots
@@ -339,6 +340,13 @@ def test_memory_at_the_peak_is_what_the_run_held() -> None:
     out = " ".join(runner.invoke(app, args, env={"COLUMNS": "200"}).output.split())
     assert f"room for {bound.kv_room} of the longest requests (2048 + 64 tokens)" in out
     assert "memory at the peak" in out and "largest batch" not in out
+    assert f"of {si(bound.usable_memory, 'B')} per device" in out
+    # An engine taking a share of the device says so: "of 73.6 GB" had read as the H100's own.
+    shared = " ".join(runner.invoke(app, [*args, "--engine", "vllm"], env={"COLUMNS": "200"})
+                      .output.split())  # fmt: skip
+    assert (f"of the {si(engine.usable_memory, 'B')} the engine takes ({fraction:.3g} of "
+            f"{si(bound.usable_memory, 'B')}) per device") in shared  # fmt: skip
+    assert engine.device_memory == bound.usable_memory == engine.usable_memory / fraction
     data = json.loads(runner.invoke(app, [*args, "-f", "json"]).output)
     assert data["kv_room_requests"] == bound.kv_room
     assert data["peak_memory_bytes"] == pytest.approx(bound.peak_memory)

@@ -186,12 +186,19 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
     ]
     # What the run held at its fullest: the analyzer's verdict for a batch of whole prompts at
     # once (JSON "memory") would count activations no iteration of the scheduler holds.
+    usable = fmt.si(result.usable_memory, "B")
+    if 0 < result.usable_memory < result.device_memory:
+        # The engine's share of the device ("of 139 GB" had read as the H200's own memory).
+        share = result.usable_memory / result.device_memory
+        usable = (
+            f"the {usable} the engine takes ({share:.3g} of {fmt.si(result.device_memory, 'B')})"
+        )
     rows.append(
         (
             "memory at the peak",
-            f"{fmt.si(result.peak_memory, 'B')} of {fmt.si(result.usable_memory, 'B')} per "
-            f"device: {fmt.si(result.beside_kv, 'B')} weights, activation reserve and "
-            "framework, the rest KV cache",
+            f"{fmt.si(result.peak_memory, 'B')} of {usable} per device: "
+            f"{fmt.si(result.beside_kv, 'B')} weights, activation reserve and framework, the "
+            "rest KV cache",
         )
     )
     if result.slo is not None:

@@ -63,6 +63,9 @@ class SimulationResult:
     # How far such forecasts fell from measured runs of the engine (rooflens.engines.validated);
     # None where no engine's measured runs check the estimate (the roofline, transformers).
     validation: str | None = None
+    # The device's own memory, of which an engine that takes a share of it may fill
+    # `usable_memory` (0: not given).
+    device_memory: float = 0.0
 
     @property
     def peak_kv_share(self) -> float:

@@ -260,6 +260,7 @@ def run(
         kv_room=_requests_held(decode_replica, scheduler, longest, max_len),
         beside_kv=decode_replica.beside_kv,
         usable_memory=decode_replica.usable_memory,
+        device_memory=decode_replica.memory,
         replicas=len(records),
         slo=slo,
         itl=np.concatenate([r.itl for r in records]),
