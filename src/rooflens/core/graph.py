@@ -745,6 +745,15 @@ def _mlp(
     dense, moe = mlp_layers
     if m.moe_beside_mlp:
         ops = _moe_beside_mlp(m, o, src, residual, moe)
+    elif m.mlp_widths:
+        # One MLP per width, each counted in its own layers (Nemotron-NAS). The widest comes
+        # last, so that its temporaries are the ones memory liveness keeps (a tensor written
+        # twice is the later writer's).
+        ops = [
+            op
+            for width, layers in m.mlp_widths
+            for op in _ffn(m, "", width, src, "mlp_out", layers=layers)
+        ]
     elif not m.is_moe:
         ops = _ffn(m, "", m.intermediate_size, src, "mlp_out", layers=m.mlp_layers)
     else:

@@ -216,6 +216,10 @@ class ModelSpec(BaseModel):
     attention_layers: int | None = None
     mlp_layers: int | None = None
     attention_output_gate: bool = False
+    # Dense MLPs whose width differs by layer (Nemotron-NAS's per-block ffn_mult): (width,
+    # layers) for each width, narrowest first, summing to the MLP layers; `intermediate_size`
+    # is the widest. Empty: every MLP layer is `intermediate_size` wide.
+    mlp_widths: tuple[tuple[PositiveInt, PositiveInt], ...] = ()
     # DeepSeek-V4 (core.compressed): one shared KV head (keys are the values) over the last
     # `sliding_window` tokens in every layer, plus compressed entries of `csa_ratio` tokens
     # (`csa_layers` layers, the indexer's top-k of them: index_heads, index_head_dim, index_topk)
@@ -325,7 +329,25 @@ class ModelSpec(BaseModel):
         if self.learned_positions < 0:
             raise ValueError(f"learned_positions={self.learned_positions} must be >= 0")
         self._check_hybrid()
+        self._check_mlp_widths()
         return self
+
+    def _check_mlp_widths(self) -> None:
+        if not self.mlp_widths:
+            return
+        widths = [width for width, _ in self.mlp_widths]
+        layers = sum(count for _, count in self.mlp_widths)
+        if (
+            self.is_moe
+            or widths != sorted(widths)
+            or widths[-1] != self.intermediate_size
+            or layers != self.mlp_layers_count
+        ):
+            raise ValueError(
+                f"mlp_widths={self.mlp_widths} must be dense MLP widths, narrowest first, the "
+                f"widest intermediate_size={self.intermediate_size}, over the "
+                f"{self.mlp_layers_count} MLP layers"
+            )
 
     def _check_hybrid(self) -> None:
         n = self.num_layers
@@ -375,6 +397,7 @@ class ModelSpec(BaseModel):
                 "num_heads": kv * self.gqa_group,
                 "num_kv_heads": kv,
                 "intermediate_size": keep(self.intermediate_size),
+                "mlp_widths": tuple((keep(w), n) for w, n in self.mlp_widths),
                 "expert_intermediate_size": keep(self.expert_intermediate_size),
                 "shared_intermediate_size": keep(self.shared_intermediate_size),
                 "num_layers": layers,

@@ -29,11 +29,13 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
     parallelism the layers over `pp` stages."""
     tp, pp = par.tp, par.pp
     h, kv, inter = model.num_heads, model.num_kv_heads, model.intermediate_size
-    if h % tp or inter % tp or (kv % tp and tp % kv):
+    widths = [width for width, _ in model.mlp_widths] or [inter]
+    if h % tp or any(width % tp for width in widths) or (kv % tp and tp % kv):
+        mlp = f"{inter} MLP width" if len(widths) == 1 else f"MLP widths {widths}"
         raise InvalidInputError(
             "tp",
             tp,
-            f"a divisor of {model.name}'s {h} attention heads and {inter} MLP width "
+            f"a divisor of {model.name}'s {h} attention heads and {mlp} "
             f"that divides, or is a multiple of, its {kv} KV heads",
         )
     if pp > model.num_layers:
@@ -93,6 +95,7 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
             "num_heads": h // tp,
             "num_kv_heads": max(kv // tp, 1),
             "intermediate_size": inter // tp,
+            "mlp_widths": tuple((width // tp, layers) for width, layers in model.mlp_widths),
             "vocab_size": -(-model.vocab_size // tp),
             "num_layers": -(-model.num_layers // pp),
             "model_layers": model.num_layers,

@@ -15,6 +15,7 @@ from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
 from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
+from rooflens.models.readers.nemotron_nas import read_nemotron_nas
 from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl, read_qwen3_vl_moe
 
 NEW_READERS = {
@@ -37,4 +38,5 @@ NEW_READERS = {
     "qwen3_vl": read_qwen3_vl,
     "qwen3_vl_moe": read_qwen3_vl_moe,
     "mistral3": read_mistral3,
+    "nemotron-nas": read_nemotron_nas,
 }
