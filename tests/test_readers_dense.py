@@ -30,6 +30,35 @@ def counts(graph, name: str) -> list[float]:
     return [graph.count(op) for op in graph.operators if op.name == name]
 
 
+def dense_params(config: dict, *, qkv_bias: bool, o_bias: bool, norms: int, qk_norms: int = 0):
+    """A Llama-shaped model counted from its config.json: q/k/v/o (with their biases), a
+    SwiGLU MLP and `norms` RMSNorms of the hidden size per layer (plus `qk_norms` values of q/k
+    norms), the final norm, and the embedding and head (one matrix where tied)."""
+    h, heads = config["hidden_size"], config["num_attention_heads"]
+    kv, d = config["num_key_value_heads"], config.get("head_dim", h // heads)
+    attention = 2 * h * heads * d + 2 * h * kv * d
+    attention += (heads * d + 2 * kv * d) * qkv_bias + h * o_bias
+    layer = attention + 3 * h * config["intermediate_size"] + norms * h + qk_norms
+    embeddings = (1 if config.get("tie_word_embeddings") else 2) * config["vocab_size"] * h
+    return config["num_hidden_layers"] * layer + h + embeddings
+
+
+def kv_by_hand(config: dict, layers: int | None = None) -> int:
+    """K and V of every KV head in `layers` layers (all by default), 2 bytes a value."""
+    h, heads = config["hidden_size"], config["num_attention_heads"]
+    d = config.get("head_dim", h // heads)
+    return (layers or config["num_hidden_layers"]) * 2 * config["num_key_value_heads"] * d * 2
+
+
+def refused(config: dict) -> str:
+    """The one-line refusal of a config."""
+    with pytest.raises(ModelConfigError) as error:
+        spec_from_config(config)
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
 # --- Nemotron-NAS (Llama-Nemotron Super and Ultra) -----------------------------------------
 
 SUPER = "nvidia/Llama-3_3-Nemotron-Super-49B-v1"
@@ -139,3 +168,47 @@ def test_nemotron_nas_unrepresentable_blocks_are_refused(
         spec_from_config(_with_block(0, part, key, value))
     message = str(refused.value)
     assert named in message and "supported:" in message and "\n" not in message
+
+
+# --- GLM-4-0414 and Seed-OSS ---------------------------------------------------------------
+
+GLM4 = "THUDM/GLM-4-9B-0414"
+SEED = "ByteDance-Seed/Seed-OSS-36B-Instruct"
+
+
+def test_glm4_has_biased_qkv_and_four_norms_a_layer() -> None:
+    config = bundled_config(GLM4)
+    spec = load_model(GLM4)
+    graph = build_graph(spec, AnalysisOptions())
+    ops = {op.name: op for op in graph.operators}
+    assert ops["q_proj"].bias and ops["k_proj"].bias and not ops["o_proj"].bias
+    assert not ops["down_proj"].bias
+    for norm in ("attn_norm", "post_attn_norm", "mlp_norm", "post_mlp_norm"):
+        assert counts(graph, norm) == [40]
+    ours = graph.params()
+    assert ours == dense_params(config, qkv_bias=True, o_bias=False, norms=4) == 9_400_279_040
+    assert round(ours / 1e9) == 9  # the published "9B"
+    assert kv_bytes_per_token(spec) == kv_by_hand(config) == 40 * 2 * 2 * 128 * 2
+
+
+def test_glm4_kv_heads_that_do_not_divide_the_heads_are_refused() -> None:
+    message = refused(mutated(GLM4, "num_key_value_heads", 3))
+    assert "num_attention_heads=32 must be a multiple of num_key_value_heads=3" in message
+
+
+def test_seed_oss_biases_q_k_v_but_not_o() -> None:
+    config = bundled_config(SEED)
+    spec = load_model(SEED)
+    graph = build_graph(spec, AnalysisOptions())
+    ops = {op.name: op for op in graph.operators}
+    assert ops["v_proj"].bias and not ops["o_proj"].bias
+    ours = graph.params()
+    assert ours == dense_params(config, qkv_bias=True, o_bias=False, norms=2) == 36_151_104_512
+    assert kv_bytes_per_token(spec) == kv_by_hand(config) == 64 * 2 * 8 * 128 * 2
+    with_o_bias = spec_from_config(mutated(SEED, "attention_out_bias", True))
+    assert build_graph(with_o_bias, AnalysisOptions()).params() == ours + 64 * 5120
+
+
+def test_seed_oss_bias_flags_are_read_as_booleans() -> None:
+    message = refused(mutated(SEED, "attention_out_bias", "false"))
+    assert "attention_out_bias='false' is invalid: expected true or false" in message

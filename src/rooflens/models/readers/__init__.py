@@ -10,12 +10,14 @@ from rooflens.models.readers.deepseek import (
 from rooflens.models.readers.deepseek_v4 import read_deepseek_v4
 from rooflens.models.readers.gemma3 import read_gemma3, read_gemma3_text
 from rooflens.models.readers.gemma4 import read_gemma4, read_gemma4_text
+from rooflens.models.readers.glm4 import read_glm4
 from rooflens.models.readers.gpt_oss import read_gpt_oss
 from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
 from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
 from rooflens.models.readers.nemotron_nas import read_nemotron_nas
+from rooflens.models.readers.seed_oss import read_seed_oss
 from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl, read_qwen3_vl_moe
 
 NEW_READERS = {
@@ -39,4 +41,6 @@ NEW_READERS = {
     "qwen3_vl_moe": read_qwen3_vl_moe,
     "mistral3": read_mistral3,
     "nemotron-nas": read_nemotron_nas,
+    "glm4": read_glm4,
+    "seed_oss": read_seed_oss,
 }

@@ -1,0 +1,26 @@
+"""GLM-4-0414 (Z.ai, 2025; transformers' Glm4Config): dense GQA attention with q/k/v biases
+(never on o_proj), partial rotary positions (not priced), and four RMSNorms per layer: the
+input and post-attention norms before each sublayer and two more after them
+(post_self_attn_layernorm, post_mlp_layernorm), as Gemma 2's sandwich."""
+
+from __future__ import annotations
+
+from rooflens.core.model import ModelSpec
+from rooflens.models.config import _Config, _llama_like
+
+
+def read_glm4(c: _Config, name: str) -> ModelSpec:
+    # Glm4Config's defaults for what a config may omit; Glm4MLP's gate_up and down
+    # projections never have a bias.
+    bias = c.get("attention_bias", True)
+    return _llama_like(
+        c,
+        name,
+        head_dim=c.get("head_dim", 128),
+        max_positions=c.get("max_position_embeddings", 131072),
+        qkv_bias=bias,
+        out_bias=False,
+        mlp_bias=False,
+        post_norms=True,
+        norms_per_block=4,
+    )
