@@ -212,3 +212,55 @@ def test_seed_oss_biases_q_k_v_but_not_o() -> None:
 def test_seed_oss_bias_flags_are_read_as_booleans() -> None:
     message = refused(mutated(SEED, "attention_out_bias", "false"))
     assert "attention_out_bias='false' is invalid: expected true or false" in message
+
+
+# --- OLMo 2 and Olmo 3 ----------------------------------------------------------------------
+
+OLMO2 = "allenai/OLMo-2-1124-13B"
+
+
+def test_olmo2_norms_follow_the_sublayers() -> None:
+    config = bundled_config(OLMO2)
+    spec = load_model(OLMO2)
+    graph = build_graph(spec, AnalysisOptions())
+    names = [op.name for op in graph.operators if op.scope == "block"]
+    # No norm before attention or the MLP: q/k/v read the residual stream.
+    assert "attn_norm" not in names and "mlp_norm" not in names
+    assert next(op for op in graph.operators if op.name == "q_proj").inputs == ("x",)
+    assert names.index("post_attn_norm") < names.index("attn_add")
+    # q/k norms span the whole projections (H·d = H_kv·d = 5120).
+    norms = {op.name: op.params() for op in graph.operators if op.name in ("q_norm", "k_norm")}
+    assert norms == {"q_norm": 5120, "k_norm": 5120}
+    ours = graph.params()
+    by_hand = dense_params(config, qkv_bias=False, o_bias=False, norms=2, qk_norms=2 * 5120)
+    assert ours == by_hand == 13_716_198_400
+    assert round(ours / 1e9) == 14  # Hugging Face's "14B"
+    assert kv_bytes_per_token(spec) == kv_by_hand(config) == 40 * 2 * 40 * 128 * 2
+
+
+def _olmo3(layer_types: list[str] | None = None, **fields: object) -> dict:
+    """OLMo 2 13B's config as an Olmo 3 config of 8 layers (window layers by `layer_types`)."""
+    config = dict(bundled_config(OLMO2), model_type="olmo3", num_hidden_layers=8, **fields)
+    if layer_types is not None:
+        config["layer_types"] = layer_types
+    return config
+
+
+def test_olmo3_window_layers_keep_only_the_window() -> None:
+    spec = spec_from_config(_olmo3(sliding_window=16))
+    # Olmo3Config's default layer_types: three window layers, then a full one.
+    assert (spec.sliding_window, spec.window_layers) == (16, 6)
+    per_layer = 2 * 40 * 128 * 2
+    # 100 tokens: the 2 full layers keep all of them, the 6 window layers their last 16.
+    assert kv_bytes_per_token(spec, 100) == (2 * 100 + 6 * 16) * per_layer
+    same = build_graph(
+        spec_from_config(_olmo3(layer_types=["full_attention"] * 8)), AnalysisOptions()
+    )
+    assert build_graph(spec, AnalysisOptions()).params() == same.params()
+
+
+def test_olmo3_unknown_layer_type_is_refused() -> None:
+    types = ["sliding_attention", "chunked_attention"] * 4
+    message = refused(_olmo3(layer_types=types))
+    assert "layer_types holds ['chunked_attention']" in message
+    assert "supported: ['full_attention', 'sliding_attention']" in message

@@ -827,8 +827,12 @@ def _block(
         )
         return ops
     res = _attention_residual(m, o, "block")
-    ops = [*res("attn_res", "x"), _norm(m, o, "attn_norm", "x", "xa")]
-    ops += _attention(m, o, device, "xa")
+    ops = [*res("attn_res", "x")]
+    # Without pre-norms (OLMo 2) the sublayers read the residual stream itself.
+    attn_src, mlp_src = ("xa", "xm") if m.pre_norms else ("x", "x2")
+    if m.pre_norms:
+        ops.append(_norm(m, o, "attn_norm", "x", "xa"))
+    ops += _attention(m, o, device, attn_src)
     ops.append(
         add(
             "attn_add",
@@ -840,8 +844,9 @@ def _block(
         )
     )
     ops += res("mlp_res", "x2")
-    ops.append(_norm(m, o, "mlp_norm", "x2", "xm"))
-    ops += _mlp(m, o, "xm", mlp_layers)
+    if m.pre_norms:
+        ops.append(_norm(m, o, "mlp_norm", "x2", "xm"))
+    ops += _mlp(m, o, mlp_src, mlp_layers)
     ops.append(
         add(
             "mlp_add", "block", ("x2", mlp_out), "y", width=m.hidden_size, conventions=o.conventions

@@ -131,6 +131,9 @@ class ModelSpec(BaseModel):
     # Falcon-7B), 4 with Gemma-2's extra post-norms.
     norms_per_block: PositiveInt = 2
     post_norms: bool = False
+    # Norms before attention and the MLP; without them (OLMo 2, EXAONE 4.0) each sublayer
+    # reads the residual stream and only its output is normed (`post_norms`).
+    pre_norms: bool = True
     parallel_block: bool = False
     qk_norm: bool = False
     # q/k norms over the whole projection (MiniMax-M2) rather than per head (Qwen3, Gemma 3).
@@ -324,6 +327,17 @@ class ModelSpec(BaseModel):
             )
         if self.hc_streams and (self.parallel_block or self.attn_res_block is not None):
             raise ValueError("hc_streams needs sequential blocks without attention residuals")
+        if not self.pre_norms and (
+            not self.post_norms
+            or self.parallel_block
+            or self.is_hybrid
+            or self.hc_streams
+            or self.attn_res_block is not None
+        ):
+            raise ValueError(
+                "pre_norms=False needs post_norms and a plain sequential block (no parallel "
+                "block, hybrid layers, hyper-connections or attention residuals)"
+            )
         if self.attn_res_block is not None and self.parallel_block:
             raise ValueError("attn_res_block needs sequential blocks (parallel_block is set)")
         if self.learned_positions < 0:

@@ -17,6 +17,7 @@ from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
 from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
 from rooflens.models.readers.nemotron_nas import read_nemotron_nas
+from rooflens.models.readers.olmo import read_olmo2, read_olmo3
 from rooflens.models.readers.seed_oss import read_seed_oss
 from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl, read_qwen3_vl_moe
 
@@ -43,4 +44,6 @@ NEW_READERS = {
     "nemotron-nas": read_nemotron_nas,
     "glm4": read_glm4,
     "seed_oss": read_seed_oss,
+    "olmo2": read_olmo2,
+    "olmo3": read_olmo3,
 }

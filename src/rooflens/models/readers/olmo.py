@@ -1,0 +1,44 @@
+"""OLMo 2 and Olmo 3 (Ai2, 2024-2025; transformers' Olmo2Config and Olmo3Config): Llama's
+attention and SwiGLU MLP with RMSNorms over the whole q and k projections (q_norm of H·d,
+k_norm of H_kv·d) and the norms after each sublayer instead of before it: every layer adds
+`norm(attention(x))`, then `norm(mlp(x))`, to the residual stream. Olmo 3 adds sliding-window
+layers (`layer_types`; 3 of every 4 by default) attending to `sliding_window` keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rooflens.core.model import ModelSpec
+from rooflens.models.config import _Config, _llama_like
+from rooflens.models.readers.common import count_layers
+
+
+def _olmo(c: _Config, name: str, **window: Any) -> ModelSpec:
+    # Olmo2Config's and Olmo3Config's defaults for what a config may omit.
+    return _llama_like(
+        c,
+        name,
+        qk_norm=True,
+        qk_norm_whole=True,
+        pre_norms=False,
+        post_norms=True,
+        **window,
+    )
+
+
+def read_olmo2(c: _Config, name: str) -> ModelSpec:
+    return _olmo(c, name, sliding_window=None)
+
+
+def read_olmo3(c: _Config, name: str) -> ModelSpec:
+    layers = c.req("num_hidden_layers")
+    # Olmo3Config's default: every fourth layer attends to every key, the others to the window.
+    default = ["sliding_attention" if (i + 1) % 4 else "full_attention" for i in range(layers)]
+    types = c.get("layer_types", default)
+    windowed = count_layers(c, types, "sliding_attention")
+    return _olmo(
+        c,
+        name,
+        sliding_window=c.positive("sliding_window", 4096) if windowed else None,
+        window_layers=windowed or None,
+    )
