@@ -264,3 +264,74 @@ def test_olmo3_unknown_layer_type_is_refused() -> None:
     message = refused(_olmo3(layer_types=types))
     assert "layer_types holds ['chunked_attention']" in message
     assert "supported: ['full_attention', 'sliding_attention']" in message
+
+
+# --- Granite, EXAONE 4.0, Command R7B / A (toy configs, counted by hand) --------------------
+
+TOY = {
+    "hidden_size": 16,
+    "num_hidden_layers": 8,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 24,
+    "vocab_size": 64,
+    "max_position_embeddings": 256,
+}
+
+
+def test_granite_multipliers_change_no_parameter() -> None:
+    config = dict(TOY, model_type="granite", embedding_multiplier=12.0, residual_multiplier=0.22)
+    config |= {"attention_multiplier": 0.0078125, "logits_scaling": 16.0}
+    spec = spec_from_config(config)
+    assert spec.head_dim == 16 // 4 and not spec.tied_embeddings
+    ours = build_graph(spec, AnalysisOptions()).params()
+    assert ours == dense_params(config, qkv_bias=False, o_bias=False, norms=2)
+    assert kv_bytes_per_token(spec) == kv_by_hand(config)
+
+
+def test_exaone4_norms_after_sublayers_and_window_layers() -> None:
+    types = ["sliding_attention"] * 3 + ["full_attention"]
+    config = dict(TOY, model_type="exaone4", head_dim=4, sliding_window=8, layer_types=types * 2)
+    spec = spec_from_config(config)
+    assert not spec.pre_norms and spec.post_norms
+    assert spec.qk_norm and not spec.qk_norm_whole
+    assert (spec.sliding_window, spec.window_layers) == (8, 6)
+    graph = build_graph(spec, AnalysisOptions())
+    # Per-head q/k norms: one gain of head_dim each.
+    qk = 2 * 4
+    assert graph.params() == dense_params(
+        config, qkv_bias=False, o_bias=False, norms=2, qk_norms=qk
+    )
+    # 20 tokens: 2 global layers keep all 20, 6 window layers their last 8.
+    per_layer = 2 * 2 * 4 * 2
+    assert kv_bytes_per_token(spec, 20) == (2 * 20 + 6 * 8) * per_layer
+
+
+def test_exaone4_letter_pattern_without_layer_types_is_refused() -> None:
+    config = dict(TOY, model_type="exaone4", sliding_window=8, sliding_window_pattern="LLLG")
+    assert "sliding_window_pattern='LLLG' without layer_types is not supported" in refused(config)
+    types = ["sliding_attention", "full_attention"] * 4
+    no_window = dict(TOY, model_type="exaone4", sliding_window=None, layer_types=types)
+    assert "sliding_window=None with 4 sliding_attention layers" in refused(no_window)
+
+
+def test_cohere2_parallel_block_windows_and_tied_embeddings() -> None:
+    config = dict(TOY, model_type="cohere2", sliding_window=8, sliding_window_pattern=4)
+    spec = spec_from_config(config)
+    assert (spec.parallel_block, spec.norms_per_block, spec.tied_embeddings) == (True, 1, True)
+    assert (spec.norm, spec.norm_bias) == ("layernorm", False)
+    assert (spec.sliding_window, spec.window_layers) == (8, 6)
+    graph = build_graph(spec, AnalysisOptions())
+    names = [op.name for op in graph.operators if op.scope == "block"]
+    assert "mlp_norm" not in names and "residual_add" in names
+    # One LayerNorm (gain only) per layer; embedding and head share one matrix.
+    ours = graph.params()
+    tied = dict(config, tie_word_embeddings=True)
+    assert ours == dense_params(tied, qkv_bias=False, o_bias=False, norms=1)
+    per_layer = 2 * 2 * 4 * 2
+    assert kv_bytes_per_token(spec, 20) == (2 * 20 + 6 * 8) * per_layer
+
+
+def test_cohere2_unknown_layer_type_is_refused() -> None:
+    config = dict(TOY, model_type="cohere2", layer_types=["global_attention"] * 8)
+    assert "layer_types holds ['global_attention']" in refused(config)

@@ -1,6 +1,7 @@
 """Readers of the attention, MoE and multimodal architectures of 2025-2026, one module per
 family; `config.py` registers them (READERS)."""
 
+from rooflens.models.readers.cohere2 import read_cohere2
 from rooflens.models.readers.deepseek import (
     read_deepseek_v32,
     read_glm4_moe,
@@ -8,10 +9,12 @@ from rooflens.models.readers.deepseek import (
     read_kimi_k2,
 )
 from rooflens.models.readers.deepseek_v4 import read_deepseek_v4
+from rooflens.models.readers.exaone4 import read_exaone4
 from rooflens.models.readers.gemma3 import read_gemma3, read_gemma3_text
 from rooflens.models.readers.gemma4 import read_gemma4, read_gemma4_text
 from rooflens.models.readers.glm4 import read_glm4
 from rooflens.models.readers.gpt_oss import read_gpt_oss
+from rooflens.models.readers.granite import read_granite
 from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
@@ -46,4 +49,7 @@ NEW_READERS = {
     "seed_oss": read_seed_oss,
     "olmo2": read_olmo2,
     "olmo3": read_olmo3,
+    "granite": read_granite,
+    "exaone4": read_exaone4,
+    "cohere2": read_cohere2,
 }

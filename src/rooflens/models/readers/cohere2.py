@@ -1,0 +1,38 @@
+"""Command R7B and Command A (Cohere, 2024-2025; transformers' Cohere2Config): attention and
+the MLP side by side after one LayerNorm without bias (their outputs summed into the residual
+stream), sliding-window layers by `layer_types` (3 of every 4 by default) attending to
+`sliding_window` keys, the global ones to every key, and tied embeddings."""
+
+from __future__ import annotations
+
+from rooflens.core.model import ModelSpec
+from rooflens.models.config import _Config, _llama_like
+from rooflens.models.readers.common import count_layers
+
+
+def read_cohere2(c: _Config, name: str) -> ModelSpec:
+    layers = c.req("num_hidden_layers")
+    # Cohere2Config: every sliding_window_pattern-th layer global (saved as
+    # _sliding_window_pattern by transformers 4.5x).
+    pattern = c.positive("sliding_window_pattern", c.get("_sliding_window_pattern", 4))
+    default = [
+        "sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(layers)
+    ]
+    windowed = count_layers(c, c.get("layer_types", default), "sliding_attention")
+    bias = c.get("attention_bias", False)
+    return _llama_like(
+        c,
+        name,
+        max_positions=c.get("max_position_embeddings", 8192),
+        tied_embeddings=c.get("tie_word_embeddings", True),
+        norm="layernorm",
+        norm_bias=False,
+        parallel_block=True,
+        norms_per_block=1,
+        # Cohere2Attention: one attention_bias for q, k, v and o; Cohere2MLP has no bias.
+        qkv_bias=bias,
+        out_bias=bias,
+        mlp_bias=False,
+        sliding_window=c.positive("sliding_window", 4096) if windowed else None,
+        window_layers=windowed or None,
+    )
