@@ -532,13 +532,59 @@ def test_energy_and_cost_follow_the_given_price(client: TestClient) -> None:
     for key, value in want.items():
         assert data["economics"][key] == pytest.approx(float(value), rel=1e-12), key
     plain = post(client, "/api/analyze", SCENARIO)["economics"]
-    assert "carbon_per_million_output" not in plain or plain["carbon_per_million_output"] is None
+    assert plain["carbon_per_million_output"] is None  # there, null: no grid intensity given
     what_if = post(client, "/api/analyze", {**SCENARIO, "options": {"scale_bandwidth": 2}})
-    assert what_if["economics"].get("cost_per_million_output") is None  # no catalog price
+    assert what_if["economics"]["cost_per_million_output"] is None  # no catalog price
     custom = {"memory_bandwidth": 1e12, "memory_capacity": 24e9, "peak_ops": {"bf16": 1e14}}
     assert post(client, "/api/analyze", {**SCENARIO, "device": custom})["economics"] is None
     bad = error(client, "/api/analyze", {**SCENARIO, "economics": {"grid_intensity": -1}})
     assert bad["detail"][0]["loc"] == ["body", "economics", "grid_intensity"]
+
+
+@pytest.mark.parametrize(
+    ("web", "flags"),
+    [
+        # Priced, with a grid intensity: every figure a number.
+        (
+            {"gen_len": 64, "economics": {"hourly_price": 3.0, "grid_intensity": 400.0}},
+            ["--gen-len", "64", "--hourly-price", "3", "--grid-intensity", "400"],
+        ),
+        # A one-token answer on a what-if device (no catalog price, no grid intensity): its
+        # output figures, costs and carbon null, never NaN.
+        (
+            {"gen_len": 1, "options": {"scale_bandwidth": 2}},
+            ["--gen-len", "1", "--scale-bandwidth", "2"],
+        ),
+    ],
+)
+def test_economics_has_the_keys_and_values_of_the_cli_json(
+    client: TestClient, web: dict, flags: list[str]
+) -> None:
+    """The web API left out the figures that did not apply where `rooflens analyze -f json`
+    writes them as null: both now write every figure of FIGURES, from one place."""
+    from rooflens.cli.app import app
+    from rooflens.core.economics import FIGURES
+
+    res = client.post("/api/analyze", json={**SCENARIO, **web})
+    assert res.status_code == 200 and "NaN" not in res.text and "Infinity" not in res.text
+    data = res.json()["economics"]
+    args = ["analyze", LLAMA, "-H", "h100-sxm", "--batch", "4", "--prompt-len", "1024"]
+    cli = CliRunner().invoke(app, [*args, *flags, "-f", "json"])
+    assert cli.exit_code == 0, cli.output
+    assert list(data) == list(json.loads(cli.stdout)["economics"]) == list(FIGURES)
+    assert data == json.loads(cli.stdout)["economics"]
+    if web["gen_len"] == 1:
+        missing = [key for key, value in data.items() if value is None]
+        assert missing == [
+            "energy_per_output_token", "cost_per_million_input", "cost_per_million_output",
+            "carbon_per_million_output", "carbon_per_request",
+        ]  # fmt: skip
+        assert data["energy_per_request"] > data["energy_per_prompt_token"] > 0
+    else:
+        assert all(value > 0 for value in data.values())
+        assert data["cost_per_million_output"] == pytest.approx(
+            3.0 / 3600 * 1e6 * data["energy_per_output_token"] / data["decode_power"]
+        )
 
 
 def test_a_device_tdp_sets_its_power_and_keeps_its_profiles(client: TestClient) -> None:

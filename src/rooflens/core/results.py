@@ -425,11 +425,22 @@ class Analysis:
         out["generation"] = None
         if self.generation is not None:
             out["generation"] = {k: _plain(v) for k, v in self.generation.items()}
-        out["economics"] = None
-        if self.device.tdp is not None:
-            figures = self.economics(hourly_price, grid_intensity)
-            out["economics"] = {k: _plain(figures.get(k)) for k in ECONOMICS_FIGURES}
+        out["economics"] = self.economics_figures(hourly_price, grid_intensity)
         return out
+
+    def economics_figures(
+        self, hourly_price: float | None = None, grid_intensity: float | None = None
+    ) -> dict[str, float | None] | None:
+        """`economics` as every JSON writes it, the command line's and the web API's: each
+        figure of rooflens.core.economics.FIGURES, in its order, null where it does not apply
+        (cost without a price, carbon without a grid intensity, a request without gen_len, an
+        output token of a one-token answer); None for a device without a TDP, which has no
+        energy figures. One analysed point (not a sweep)."""
+        self._require_point("economics_figures")
+        if self.device.tdp is None:
+            return None
+        figures = self.economics(hourly_price, grid_intensity)
+        return {k: _plain(figures.get(k)) for k in ECONOMICS_FIGURES}
 
     def _repr_html_(self) -> str:
         if not self.is_point:

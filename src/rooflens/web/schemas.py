@@ -24,6 +24,7 @@ from pydantic import (
 
 from rooflens.advisor.choices import MAX_ADVISED_DEVICES, AdviseSearch
 from rooflens.calibration.profile import bundled_profiles
+from rooflens.core.economics import FIGURES as ECONOMICS_FIGURES
 from rooflens.core.hardware import ComputeDtype, Rate
 from rooflens.core.speculative import ACCEPTANCE, DRAFT_TOKENS, TREE_WIDTH
 from rooflens.serving import defaults as workload_defaults
@@ -584,7 +585,10 @@ class AnalysisOut(BaseModel):
     generation: Generation | None
     speculative: SpeculativeOut | None
     economics: dict[str, Number] | None = Field(
-        description="Power, energy, cost and carbon (rooflens.core.economics); null without a TDP."
+        description="Power, energy, cost and carbon (rooflens.core.economics), as `rooflens "
+        f"analyze -f json` writes them: every one of {', '.join(ECONOMICS_FIGURES)}, null "
+        "where it does not apply (cost without a price, carbon without a grid intensity, a "
+        "request without gen_len); null without a TDP."
     )
     roofline: Roofline
 

@@ -332,11 +332,10 @@ def _speculative(
 
 
 def _economics(result: Analysis, money: s.Economics, loc: Loc) -> dict[str, Any] | None:
-    if result.device.tdp is None:
-        return None
+    """The keys and values `rooflens analyze -f json` writes (Analysis.economics_figures):
+    every figure, null where it does not apply; null without a TDP."""
     with located((*loc, "economics")):
-        figures = result.economics(money.hourly_price, money.grid_intensity)
-    return {k: _num(v) for k, v in figures.items()}
+        return result.economics_figures(money.hourly_price, money.grid_intensity)
 
 
 def analysis_payload(
