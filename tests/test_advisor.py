@@ -192,6 +192,10 @@ def test_advise_cli(tmp_path) -> None:
     assert png.stat().st_size > 10_000
     assert f"wrote {png}" in result.output  # as plot and report say what they wrote
     data = json.loads(runner.invoke(app, [*args, "-f", "json"]).stdout)
+    # Headed, as the analyses' JSON is, with what was searched (it had opened with the picks).
+    assert list(data)[:6] == ["model", "hardware", "estimate", "settings", "workload", "slo"]
+    assert data["model"] == LLAMA_8B and data["hardware"] == ["h100-sxm", "l40s"]
+    assert data["settings"] == {"devices": ["h100-sxm", "l40s"]}
     assert data["picks"][0]["verified"] is True and len(data["explanations"]) == len(data["picks"])
     assert data["estimate"] == "roofline bound"
     assert data["slo"] == {"ttft": 2.0, "tpot": 0.06, "percentile": 99.0}
@@ -199,6 +203,7 @@ def test_advise_cli(tmp_path) -> None:
     engine = ["advise", LLAMA_8B, "--devices", "h100-sxm", "--verify", "0", "--engine", "vllm"]
     priced = json.loads(runner.invoke(app, [*engine, "--tp", "1", "-f", "json"]).output)
     assert priced["estimate"] == "estimated with vllm's fitted profiles"
+    assert priced["settings"] == {"devices": ["h100-sxm"], "tp": [1], "engine": "vllm"}
 
 
 def test_advise_says_which_objectives_applied_and_why_setups_were_turned_away() -> None:

@@ -6,6 +6,8 @@ below write it exactly under that flag."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from pathlib import Path
@@ -145,3 +147,40 @@ def test_simulate_summary_keys() -> None:
     for extra in ([], ["--slo", "ttft=1s"]):
         summary = json.loads(CliRunner().invoke(app, [*args, *extra]).stdout)["summary"]
         assert list(summary) == listed, extra
+
+
+def _advise_head() -> list[str]:
+    """The keys the table under "`advise` searches many setups" lists, in order."""
+    text = DOC.read_text("utf-8").split("\n## Output columns\n", 1)[0]
+    table = text.split("`advise` searches many setups", 1)[1].split("\n\n")[1]
+    return [re.match(r"\| `(\w+)` \|", line).group(1) for line in table.splitlines()[2:]]
+
+
+def test_advise_json_opens_with_its_documented_head_and_the_csv_rows() -> None:
+    """`advise -f json` opened with its picks and named neither the model nor the devices
+    searched: it now heads them as the analyses do; the picks keep the CSV's columns and
+    numbers (the CSV's first rows, the picks first)."""
+    args = ("advise", "gpt2", "--workload", "prompt=100,output=20,rate=1",
+            "--devices", "a6000,l40s", "--tp", "1", "--verify", "1", "--top", "3")  # fmt: skip
+    res = CliRunner().invoke(app, [*args, "-f", "json"])
+    assert res.exit_code == 0, res.output
+    assert "NaN" not in res.stdout and "Infinity" not in res.stdout
+    data = json.loads(res.stdout)
+    head = _advise_head()
+    assert head == ["model", "hardware", "estimate", "settings", "workload", "slo"]
+    assert list(data) == [*head, "picks", "explanations", "rejected", "not_priced", "rejections"]
+    assert data["model"] == "openai-community/gpt2" and data["hardware"] == ["a6000", "l40s"]
+    assert data["settings"] == {"devices": ["a6000", "l40s"], "tp": [1]}
+    assert data["workload"] == {"prompt_len": 100, "output_len": 20, "rate": 1.0}
+    picks = data["picks"]
+    assert len(picks) == 3 and all(list(pick) == list(ADVICE_COLUMNS) for pick in picks)
+    table = list(csv.DictReader(io.StringIO(CliRunner().invoke(app, [*args, "-f", "csv"]).stdout)))
+    floats = 0
+    for pick, line in zip(picks, table, strict=False):
+        for key, value in pick.items():
+            if isinstance(value, float):
+                assert value == float(line[key]), (key, value, line[key])
+                floats += 1
+            elif value is None:
+                assert line[key] == "", key
+    assert floats > 20

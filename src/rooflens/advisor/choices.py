@@ -171,6 +171,15 @@ class AdviseSearch(BaseModel):
     )
     engine_version: str | None = copy.copy(Settings.model_fields["engine_version"])
 
+    def changed(self) -> dict[str, object]:
+        """The search settings that differ from their defaults, by their declared names, as
+        an analysis's JSON states the settings given (`Settings.changed`)."""
+        return {
+            name: getattr(self, name)
+            for name, field in type(self).model_fields.items()
+            if getattr(self, name) != field.default
+        }
+
     @field_validator("devices", "tp", "pp", "weights", "experts", "kv_bits", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:

@@ -149,16 +149,22 @@ def advise_cmd(
     picks = advice.top(top)
     if output_format is OutputFormat.json:
         data = {
+            # What was searched, first, as the analyses' JSON heads its figures with what
+            # they were computed for (docs/output.md): the devices as a list, all searched.
+            "model": spec.name,
+            "hardware": [device.name for device in pool],
+            "estimate": advice.estimate,
+            "settings": chosen.changed(),
+            "workload": advice.target.model_dump(),
+            # The objectives applied: those given, the advisor's defaults for the rest.
+            "slo": advice.slo.model_dump(),
+            # The top picks, each with the CSV's columns (COLUMNS), and why.
             "picks": picks.to_dict(orient="records"),
             "explanations": [advice.explain(row) for _, row in picks.iterrows()],
             "rejected": sum(int(r["count"]) for r in advice.rejections()),
             # Of those, the setups not priced at all (no engine profile for the device).
             "not_priced": int(advice.unpriced.sum()),
             "rejections": advice.rejections(),
-            "estimate": advice.estimate,
-            # The objectives applied: those given, the advisor's defaults for the rest.
-            "slo": advice.slo.model_dump(),
-            "workload": advice.target.model_dump(),
         }
         sys.stdout.write(fmt.to_json(data))
     elif output_format is OutputFormat.csv:
