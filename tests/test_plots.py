@@ -426,8 +426,13 @@ def test_each_plot_names_the_model_the_device_and_what_priced_it() -> None:
     ]  # fmt: skip
     fig = plots.sequence_curves(LLAMA, "a6000", SETTINGS, prompt_lens=[128, 512])
     assert fig.get_suptitle().splitlines()[0] == a6000
+    # The memory plot is narrow (5 inches for two settings): its title breaks after the
+    # device, where the line would run past the figure's edges (fit_titles).
     fig = plots.memory_bars(LLAMA, "a6000", {"W16": {}, "W4 TP2": {"w_bits": 4, "tp": 2}})
-    assert fig.axes[0].get_title().splitlines() == [a6000, "batch 1, context 2175; per device"]
+    assert fig.axes[0].get_title().splitlines() == [
+        "meta-llama/Llama-2-7b-hf on NVIDIA RTX A6000 48GB,", "roofline bound",
+        "batch 1, context 2175; per device",
+    ]  # fmt: skip
     fig = plots.memory_bars(LLAMA, "a6000", {"TP2": {"tp": 2}})
     assert fig.axes[0].get_title().endswith("; per device of 2")
     # Series priced apart: each label says its own, the title only the model and device.
@@ -436,7 +441,112 @@ def test_each_plot_names_the_model_the_device_and_what_priced_it() -> None:
     assert fig.get_suptitle().startswith("Qwen/Qwen3-30B-A3B on NVIDIA H200 SXM 141GB\n")
     result = rooflens.analyze("Qwen/Qwen3-30B-A3B", "h200", engine="vllm", tp=2, batch=8)
     title = plots.operator_times(result, "decode").axes[0].get_title().splitlines()
-    assert title[0].startswith("Qwen/Qwen3-30B-A3B on NVIDIA H200 SXM 141GB, calibrated estimate")
-    assert "vllm" in title[0] and title[1] == "decode: time per operator"
+    assert title == [
+        "Qwen/Qwen3-30B-A3B on NVIDIA H200 SXM 141GB,",
+        "calibrated estimate (vllm 0.24.0 profile, h200-sxm, graphs)",
+        "decode: time per operator",
+    ]
     roof = plots.roofline(rooflens.analyze(LLAMA, "a6000")).axes[0].get_title()
     assert roof == f"{a6000}\nroofline"
+
+
+def _outside_the_figure(fig, title) -> list[float]:
+    """How far a drawn title runs past the figure's left and right edges, in pixels (none:
+    both at most 0), measured by the renderer that draws it."""
+    fig.canvas.draw()
+    box = title.get_window_extent(fig.canvas.get_renderer())
+    return [-box.x0, box.x1 - fig.bbox.width]
+
+
+def test_a_long_engine_label_keeps_a_narrow_figures_title_within_it(tmp_path) -> None:
+    """An engine's estimate after the model and the device ran past a narrow figure's edges
+    (the memory plot of one setting, 5 inches: 720 pixels of title in 500, from -221 to 734):
+    broken at its clauses, then its words, each title lies within its figure, and reads as
+    given."""
+    from rooflens.serving import ArrivalProcess, LengthDistribution, Workload
+    from rooflens.views.advisor_plots import pareto
+    from rooflens.views.serving_plots import timeline
+
+    model, device = "Qwen/Qwen3-30B-A3B", "h200"
+    result = rooflens.analyze(model, device, engine="vllm", tp=2, batch=8)
+    estimate = "calibrated estimate (vllm 0.24.0 profile, h200-sxm, graphs)"
+    subject = f"{model} on NVIDIA H200 SXM 141GB, {estimate}"
+    memory = plots.memory_bars(model, device, {"vLLM": {"engine": "vllm"}})
+    drawn = {
+        "memory": (memory, memory.axes[0].title, f"{subject}\nbatch 1, context 2175"),
+    }
+    figure = plots.operator_times(result, "decode")
+    drawn["operators"] = (figure, figure.axes[0].title, f"{subject}\ndecode: time per operator")
+    figure = plots.roofline(result)
+    drawn["roofline"] = (figure, figure.axes[0].title, f"{subject}\nroofline")
+    work = Workload(requests=2, arrivals=ArrivalProcess(kind="fixed", rate=2),
+                    prompt=LengthDistribution(a=500), output=LengthDistribution(a=20))  # fmt: skip
+    run = rooflens.simulate("Qwen/Qwen3-0.6B", "h100-sxm", work, engine="vllm")
+    long = f"Qwen/Qwen3-0.6B on NVIDIA H100 SXM5 80GB, {run.estimate}, {run.estimate}"
+    figure = timeline(run, title=long)
+    heading = next(t for t in figure.texts if t.get_text() == figure.get_suptitle())
+    drawn["timeline"] = (figure, heading, f"{long}\n1 replica")
+    for name, (fig, title, given) in drawn.items():
+        assert max(_outside_the_figure(fig, title)) <= 0, (name, title.get_text())
+        # Broken at ", " and at spaces only: joined, it reads as given.
+        assert " ".join(title.get_text().split()) == " ".join(given.split()), name
+    # Broken where it must, after the device; the memory plot's estimate at its words too,
+    # in lines as even as they go.
+    assert memory.axes[0].get_title().splitlines() == [
+        f"{model} on NVIDIA H200 SXM 141GB,", "calibrated estimate (vllm 0.24.0",
+        "profile, h200-sxm, graphs)", "batch 1, context 2175",
+    ]  # fmt: skip
+    # A name without a space to break at: a smaller font, still within the figure.
+    fig = plots.memory_bars(LLAMA, "a6000", {"W16": {}})
+    fig.axes[0].set_title("x" * 200)
+    plots.fit_titles(fig, fig.axes[0].title)
+    assert max(_outside_the_figure(fig, fig.axes[0].title)) <= 0
+    assert fig.axes[0].title.get_fontsize() < 12 and fig.axes[0].get_title() == "x" * 200
+    # A title that fits is left as it was.
+    wide = plots.batch_curves(model, device, {"vLLM": {"engine": "vllm"}}, batches=[1, 8])
+    assert wide.get_suptitle().splitlines()[0] == subject
+    # The advisor's picture, of an engine's release: its estimate is longer still.
+    advice_plot = pareto(_toy_advice())
+    assert advice_plot.axes[0].get_title().splitlines() == [
+        "nvidia/DeepSeek-V3-0324-FP4,",
+        "estimated with trtllm's fitted profiles for release 1.2.0 (a",
+        "device's tables of that release, else of the oldest after it)",
+        "10 req/s, 1000+300 tokens",
+    ]
+    assert max(_outside_the_figure(advice_plot, advice_plot.axes[0].title)) <= 0
+
+
+def _toy_advice():
+    from rooflens.advisor.search import Advice, Target
+    from rooflens.serving import SLO
+
+    table = pd.DataFrame(
+        {"e2e": [3.3, 5.9], "cost_per_million": [2.3, 1.15], "feasible": True, "device": "b200",
+         "devices": [16, 8], "w_bits": 4, "pareto": [True, True]}
+    )  # fmt: skip
+    return Advice(
+        table=table, rank="cost", target=Target(), slo=SLO(), engine="trtllm",
+        engine_version="1.2.0", model="nvidia/DeepSeek-V3-0324-FP4",
+    )  # fmt: skip
+
+
+def test_a_timeline_where_nothing_waits_counts_requests_in_whole_numbers() -> None:
+    """Two requests half a second apart: none ever waits, and the waiting axis read -0.06 to
+    0.06 in steps of 0.02 (the running one 0.2 apart). Counts of requests take whole-number
+    ticks from 0."""
+    from rooflens.serving import ArrivalProcess, LengthDistribution, Workload
+    from rooflens.views.serving_plots import timeline
+
+    work = Workload(requests=2, arrivals=ArrivalProcess(kind="fixed", rate=2),
+                    prompt=LengthDistribution(a=500), output=LengthDistribution(a=20))  # fmt: skip
+    result = rooflens.simulate("Qwen/Qwen3-0.6B", "h100-sxm", work)
+    assert (result.timeline["waiting"] == 0).all() and result.timeline["running"].max() == 1
+    fig = timeline(result)
+    running, _, waiting = fig.axes
+    assert tick_labels(fig, waiting.yaxis) == ["0", "1"]
+    assert tick_labels(fig, running.yaxis) == ["0", "1"]
+    for ax in (running, waiting):
+        low, high = ax.get_ylim()
+        assert low == 0 and high >= 1
+        shown = [t for t in ax.get_yticks() if low <= t <= high]
+        assert shown and all(float(t).is_integer() for t in shown)

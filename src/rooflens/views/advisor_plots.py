@@ -7,7 +7,7 @@ import os
 from matplotlib.figure import Figure
 
 from rooflens.advisor.search import Advice
-from rooflens.views.plots import _save, log_axis, plt
+from rooflens.views.plots import _save, fit_titles, log_axis, plt
 
 
 def pareto(advice: Advice, path: str | os.PathLike[str] | None = None) -> Figure:
@@ -44,4 +44,5 @@ def pareto(advice: Advice, path: str | os.PathLike[str] | None = None) -> Figure
     what = f"{advice.model}, " if advice.model else ""
     ax.set_title(f"{what}{advice.estimate}\n{load}", fontsize=10)
     fig.tight_layout()
+    fit_titles(fig, ax.title, tight=True)
     return _save(fig, path)

@@ -46,6 +46,96 @@ def _save(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
     return fig
 
 
+# Pixels (at the figure's dpi) a title keeps from the figure's left and right edges.
+TITLE_MARGIN = 4
+
+
+def fit_titles(fig: Figure, *titles: mtext.Text, tight: bool = False) -> None:
+    """Keep each title within the figure's width: a line that would run past an edge (an
+    engine's estimate, "calibrated estimate (vllm 0.24.0 profile, h200-sxm, graphs)", after
+    the model and the device, is wider than a narrow figure) is broken at its clauses (", "
+    outside parentheses), then at its words; a word still too wide shrinks the title's font.
+    `tight`: the figure is laid out by tight_layout, which is redone when a title gains
+    lines (and may move an axes, and so its title's centre: measured again after it)."""
+    for _ in range(3):
+        changed = [fit_title(title) for title in titles if title.get_text()]
+        if not (tight and any(changed)):
+            return
+        fig.tight_layout()
+
+
+def fit_title(title: mtext.Text) -> bool:
+    """Break (or, past words, shrink) one centred title to lie within its figure, measured
+    with the figure's renderer; whether it changed."""
+    fig = title.figure
+    renderer = fig.canvas.get_renderer()
+    box = title.get_window_extent(renderer)
+    centre = (box.x0 + box.x1) / 2
+    # Centred: half its width on each side of the centre, within the nearer edge.
+    room = 2 * (min(centre, fig.bbox.width - centre) - TITLE_MARGIN)
+    font = title.get_fontproperties()
+
+    def width(line: str) -> float:
+        return renderer.get_text_width_height_descent(line, font, ismath=False)[0]
+
+    text = title.get_text()
+    lines = [part for line in text.split("\n") for part in _broken(line, width, room)]
+    widest = max(width(line) for line in lines)
+    if widest > room > 0:  # a single word wider than the room: a smaller font
+        title.set_fontsize(font.get_size_in_points() * room / widest)
+    title.set_text("\n".join(lines))
+    return title.get_text() != text or widest > room
+
+
+def _broken(line: str, width: Any, room: float) -> list[str]:
+    """One line as lines no wider than `room` (by `width`): at its clauses, then its words."""
+    if width(line) <= room:
+        return [line]
+    out: list[str] = []
+    for clause in _packed(_clauses(line), width, room):
+        out += [clause] if width(clause) <= room else _packed(clause.split(" "), width, room)
+    return out
+
+
+def _clauses(line: str) -> list[str]:
+    """'a on b, estimate (x, y)' -> ['a on b,', 'estimate (x, y)']: split after each ", "
+    outside parentheses, the comma kept with the clause it ends."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(line):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0 and line[i + 1 : i + 2] == " ":
+            parts.append(line[start : i + 1])
+            start = i + 2
+    return [*parts, line[start:]]
+
+
+def _packed(pieces: list[str], width: Any, room: float) -> list[str]:
+    """Pieces joined by spaces into as few lines as keep within `room`, as even as those
+    lines allow: packed into the narrowest room that takes no more lines (greedy packing
+    into `room` itself left a last line of one word)."""
+    fewest = len(_greedy(pieces, width, room))
+    narrow, wide = 0.0, room
+    for _ in range(12):  # bisection to within room / 4096
+        middle = (narrow + wide) / 2
+        if len(_greedy(pieces, width, middle)) <= fewest:
+            wide = middle
+        else:
+            narrow = middle
+    return _greedy(pieces, width, wide)
+
+
+def _greedy(pieces: list[str], width: Any, room: float) -> list[str]:
+    """Pieces joined by spaces, each line filled while it keeps within `room`."""
+    lines: list[str] = []
+    for piece in pieces:
+        joined = f"{lines[-1]} {piece}" if lines else piece
+        if lines and width(joined) <= room:
+            lines[-1] = joined
+        else:
+            lines.append(piece)
+    return lines
+
+
 _PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
 
@@ -201,6 +291,7 @@ def roofline(result: Analysis, path: str | os.PathLike[str] | None = None) -> Fi
         ylabel="attainable performance (OP/s)",
         title=f"{subject([result])}\nroofline",
     )
+    fit_titles(fig, ax.title)
     ax.grid(True, which="both", lw=0.3)
     ax.legend(fontsize=8, loc="lower right")
     _separate_labels(fig, ax)
@@ -320,11 +411,12 @@ def _curves(
         log_axis(ax.yaxis)
         ax.grid(True, which="both", lw=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(
+    heading = fig.suptitle(
         f"{subject(results)}\n{title}; points that do not fit in memory are left out",
         fontsize="medium",
     )
     fig.tight_layout()
+    fit_titles(fig, heading, tight=True)
     return _save(fig, path)
 
 
@@ -441,6 +533,7 @@ def memory_bars(
         title=f"{subject(results)}\nbatch {batch}, context {prompt_len + gen_len - 1}"
         + _per_device(results),
     )
+    fit_titles(fig, ax.title)
     ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -492,6 +585,7 @@ def operator_times(
         )  # fmt: skip
         handles.append(mark)
     ax.set(xlabel="time per step (ms)", title=f"{subject([result])}\n{stage}: time per operator")
+    fit_titles(fig, ax.title)
     ax.legend(handles=handles, fontsize=8, loc="lower right")
     return _save(fig, path)
 

@@ -9,10 +9,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from rooflens.serving.results import SimulationResult
 from rooflens.serving.simulate import CapacityResult
-from rooflens.views.plots import GRAYS, STYLES, _save, log_axis, plt
+from rooflens.views.plots import GRAYS, STYLES, _save, fit_titles, log_axis, plt
 
 Path = str | os.PathLike[str] | None
 
@@ -59,13 +60,19 @@ def timeline(result: SimulationResult, path: Path = None, title: str | None = No
     axes[1].set_ylim(0, 105)
     axes[2].set_ylabel("requests waiting")
     axes[2].set_xlabel("time (s)")
+    for counts in (axes[0], axes[2]):
+        # Counts of requests: whole-number ticks from 0, and at least 0 to 1 where none ever
+        # waits (matplotlib's range around an all-zero line read -0.06 to 0.06).
+        counts.yaxis.set_major_locator(MaxNLocator(integer=True))
+        counts.set_ylim(0, max(1.0, counts.get_ylim()[1]))
     if line["engine"].nunique() > 1:
         axes[0].legend(fontsize=8)
     if len(t):
         axes[2].set_xlim(0, float(t.max()))
     head = result.estimate if title is None else title
-    fig.suptitle(f"{head}\n{pools(result)}", fontsize="medium")
+    heading = fig.suptitle(f"{head}\n{pools(result)}", fontsize="medium")
     fig.tight_layout()
+    fit_titles(fig, heading, tight=True)
     return _save(fig, path)
 
 
@@ -134,9 +141,10 @@ def capacity_curve(capacity: CapacityResult, path: Path = None, title: str | Non
     for ax in (ttft_ax, tpot_ax):
         ax.legend(fontsize=8)
     head = capacity.estimate if title is None else title
-    if head:
-        fig.suptitle(head, fontsize="medium")
+    heading = fig.suptitle(head, fontsize="medium") if head else None
     if capacity.warning is not None:  # why none was found, or the caveat on the one found
         fig.text(0.5, 0.0, capacity.warning, fontsize=8, wrap=True, ha="center", va="top")
     fig.tight_layout()
+    if heading is not None:
+        fit_titles(fig, heading, tight=True)
     return _save(fig, path)
