@@ -587,6 +587,24 @@ def test_economics_has_the_keys_and_values_of_the_cli_json(
         )
 
 
+def test_memory_has_the_cli_jsons_figures_and_whole_batches(client: TestClient) -> None:
+    """The largest batch that fits read 358.0 in the web API's memory, 358 in the CLI's
+    JSON: both now take each stage's figures from Analysis.memory_figures."""
+    from rooflens.cli.app import app
+
+    data = post(client, "/api/analyze", {**SCENARIO, "gen_len": 64})["memory"]
+    args = ["analyze", LLAMA, "-H", "h100-sxm", "--batch", "4", "--prompt-len", "1024"]
+    cli = CliRunner().invoke(app, [*args, "--gen-len", "64", "-f", "json"])
+    assert cli.exit_code == 0, cli.output
+    assert data == json.loads(cli.stdout)["memory"]
+    assert list(data) == ["prefill", "decode", "generation"]
+    for stage in data.values():
+        assert type(stage["max_batch"]) is int and type(stage["fits"]) is bool
+    want = api.analyze(LLAMA, "h100-sxm", batch=4, prompt_len=1024, gen_len=64).memory
+    assert data["decode"]["max_batch"] == int(want["decode"].max_batch) > 4
+    assert data["decode"]["weights"] == float(want["decode"].weights)
+
+
 def test_a_device_tdp_sets_its_power_and_keeps_its_profiles(client: TestClient) -> None:
     custom = {"memory_bandwidth": 1e12, "memory_capacity": 24e9, "peak_ops": {"bf16": 1e14}}
     with_tdp = post(client, "/api/analyze", {**SCENARIO, "device": {**custom, "tdp": 450}})

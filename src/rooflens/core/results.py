@@ -412,12 +412,7 @@ class Analysis:
                 | {"bottlenecks": self.bottlenecks(stage)}
                 for stage, row in self.totals().items()
             },
-            "memory": {
-                stage: {
-                    k: (_count if k == "max_batch" else _plain)(v) for k, v in fp.as_dict().items()
-                }
-                for stage, fp in self.memory.items()
-            },
+            "memory": self.memory_figures(),
         }
         # Every key is there whatever the analysis: null where it does not apply (no
         # generation without gen_len, no energy for a device without a TDP), so that a script
@@ -427,6 +422,15 @@ class Analysis:
             out["generation"] = {k: _plain(v) for k, v in self.generation.items()}
         out["economics"] = self.economics_figures(hourly_price, grid_intensity)
         return out
+
+    def memory_figures(self) -> dict[str, dict[str, Any]]:
+        """Each stage's footprint as every JSON writes it, the command line's and the web
+        API's: bytes as numbers, `fits` as true or false, `max_batch` as a whole number."""
+        self._require_point("memory_figures")
+        return {
+            stage: {k: (_count if k == "max_batch" else _plain)(v) for k, v in fp.as_dict().items()}
+            for stage, fp in self.memory.items()
+        }
 
     def economics_figures(
         self, hourly_price: float | None = None, grid_intensity: float | None = None

@@ -514,7 +514,7 @@ class Memory(BaseModel):
     total: Number
     capacity: Number
     fits: bool
-    max_batch: Number
+    max_batch: int | None = Field(description="The largest batch that fits, a whole number.")
 
 
 class Generation(BaseModel):

@@ -362,10 +362,7 @@ def analysis_payload(
         },
         "operators": frame_ops,
         "totals": _totals(result),
-        "memory": {
-            stage_name: {k: _num(v) for k, v in fp.as_dict().items()}
-            for stage_name, fp in result.memory.items()
-        },
+        "memory": result.memory_figures(),
         "generation": None
         if result.generation is None
         else {k: _num(v) for k, v in result.generation.items()},
