@@ -335,3 +335,39 @@ def test_cohere2_parallel_block_windows_and_tied_embeddings() -> None:
 def test_cohere2_unknown_layer_type_is_refused() -> None:
     config = dict(TOY, model_type="cohere2", layer_types=["global_attention"] * 8)
     assert "layer_types holds ['global_attention']" in refused(config)
+
+
+# --- SmolLM3 ---------------------------------------------------------------------------------
+
+SMOLLM3 = "HuggingFaceTB/SmolLM3-3B"
+
+
+def test_smollm3_is_llamas_block_with_tied_embeddings() -> None:
+    """NoPE layers add no parameter and no cost: the count is Llama's, tied, every layer
+    caching K and V."""
+    config = bundled_config(SMOLLM3)
+    spec = load_model(SMOLLM3)
+    assert spec.tied_embeddings and spec.sliding_window is None and not spec.is_hybrid
+    ours = build_graph(spec, AnalysisOptions()).params()
+    assert ours == dense_params(config, qkv_bias=False, o_bias=False, norms=2)
+    # 262,668,288 tied embedding + 36 x 78,123,008 + the final norm (transformers: the same).
+    assert ours == 3_075_098_624
+    assert kv_bytes_per_token(spec) == kv_by_hand(config) == 36 * 2 * 4 * 128 * 2
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("no_rope_layers", [1, 1, 1, 0], "expected 0 (NoPE) or 1 (RoPE) for each of the 36"),
+        ("no_rope_layer_interval", 0, "no_rope_layer_interval=0"),
+        ("use_sliding_window", True, "use_sliding_window=True is not supported"),
+    ],
+)
+def test_smollm3_malformed_schedules_and_windows_are_refused(field, value, words) -> None:
+    assert words in refused(mutated(SMOLLM3, field, value))
+
+
+def test_smollm3_explicit_schedule_is_read() -> None:
+    schedule = [int((i + 1) % 4 != 0) for i in range(36)]
+    spec = spec_from_config(mutated(SMOLLM3, "no_rope_layers", schedule))
+    assert spec == spec_from_config(bundled_config(SMOLLM3)).model_copy(update={"name": spec.name})

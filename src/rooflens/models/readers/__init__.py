@@ -22,6 +22,7 @@ from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
 from rooflens.models.readers.nemotron_nas import read_nemotron_nas
 from rooflens.models.readers.olmo import read_olmo2, read_olmo3
 from rooflens.models.readers.seed_oss import read_seed_oss
+from rooflens.models.readers.smollm3 import read_smollm3
 from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl, read_qwen3_vl_moe
 
 NEW_READERS = {
@@ -50,6 +51,7 @@ NEW_READERS = {
     "olmo2": read_olmo2,
     "olmo3": read_olmo3,
     "granite": read_granite,
+    "smollm3": read_smollm3,
     "exaone4": read_exaone4,
     "cohere2": read_cohere2,
 }
