@@ -354,6 +354,9 @@ def test_bad_uploads_are_422_naming_config(client: TestClient) -> None:
         ({"prompt_len": 131072}, ["body", "prompt_len"], "has 131072 positions"),
         ({"colour": "red"}, ["body", "colour"], "Extra inputs are not permitted"),
         ({"device": {}}, ["body", "device"], "missing: memory_bandwidth"),
+        ({"model": 5}, ["body", "model"], 'expected a bundled model id, {"id": ...}'),
+        ({"device": ["h100"]}, ["body", "device"], "expected a catalog device name"),
+        ({"device": "zz"}, ["body", "device", "name"], "expected a catalog device"),
         ({"device": {"name": "h100", "peak_ops": {"fp64": 1e12}}}, None, "fp64"),
         ({"options": {"tp": 3}}, ["body", "options", "tp"], "tp"),
         ({"speculative": {"draft": "x", "gamma": 2}}, ["body", "speculative", "draft"], "draft"),
@@ -374,6 +377,12 @@ def test_422_names_the_field_and_why(
     field = ".".join(str(p) for p in data["detail"][0]["loc"][1:])
     assert data["message"].startswith(field), data["message"]
     assert words in data["message"]
+
+
+def test_a_plain_id_and_device_name_stand_for_their_objects(client: TestClient) -> None:
+    """A script may name the model and device as the CLI does: the answer is the same."""
+    plain = {**SCENARIO, "model": SCENARIO["model"]["id"], "device": SCENARIO["device"]["name"]}
+    assert post(client, "/api/analyze", plain) == post(client, "/api/analyze", SCENARIO)
 
 
 def test_non_finite_numbers_are_refused(client: TestClient) -> None:

@@ -120,6 +120,16 @@ class ModelRef(Strict):
     )
     name: str = Field("uploaded", max_length=100, description="Label of an uploaded config.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_id(cls, data: Any) -> Any:
+        # A script's {"model": "Qwen/Qwen3-8B"}: the bundled id alone, as the CLI takes it.
+        if isinstance(data, str):
+            return {"id": data}
+        if not isinstance(data, dict):
+            raise ValueError('expected a bundled model id, {"id": ...} or {"config": {...}}')
+        return data
+
     @model_validator(mode="after")
     def _one_source(self) -> ModelRef:
         if (self.id is None) == (self.config is None):
@@ -143,6 +153,16 @@ class DeviceRef(Strict):
     tdp: float | None = Field(
         None, gt=0, le=1e6, description="Board power in W: power, energy and cost need it."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_name(cls, data: Any) -> Any:
+        # A script's {"device": "h100-sxm"}: the catalog name alone, as the CLI's -H takes it.
+        if isinstance(data, str):
+            return {"name": data}
+        if not isinstance(data, dict):
+            raise ValueError('expected a catalog device name or {"name": ...} (or a custom device)')
+        return data
 
     @model_validator(mode="after")
     def _complete(self) -> DeviceRef:
