@@ -178,7 +178,8 @@ _NEMOTRON_SYMBOLS = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe"}
 
 def _nemotron_h(c: _Config, name: str) -> ModelSpec:
     """Nemotron-H: each layer is one of Mamba2 (M), attention (*), a squared-ReLU MLP (-) or an
-    MoE of squared-ReLU experts with a shared expert (E, Nemotron 3)."""
+    MoE of squared-ReLU experts with a shared expert (E, Nemotron 3); Nemotron 3 Super's and
+    Ultra's MTP modules are recorded apart, as DeepSeek's are."""
     field = next(
         (k for k in ("hybrid_override_pattern", "layers_block_type", "layer_types") if k in c.raw),
         "hybrid_override_pattern",
@@ -251,8 +252,49 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
         mixer_layers=counts["mamba"],
         attention_layers=counts["attention"],
         mlp_layers=counts["mlp"] + counts["moe"],
+        mtp_layers=_nemotron_mtp_layers(c, has_moe=bool(counts["moe"])),
+        # vLLM's NemotronHMTP reads the main model's embedding and lm_head; the checkpoint's
+        # mtp.* tensors hold neither.
+        mtp_own_embeddings=False,
         **moe,
     )
+
+
+# The one MTP layout rooflens prices (core.mtp): an attention layer, then an MoE layer like the
+# model's, between the joining projection (eh_proj) and the final norm.
+_NEMOTRON_MTP_KINDS = ["attention", "moe"]
+
+
+def _nemotron_mtp_layers(c: _Config, has_moe: bool) -> int:
+    """Nemotron 3 Super's and Ultra's MTP modules (`num_nextn_predict_layers`), each the layers
+    of `mtp_layers_block_type` (or the legacy `mtp_hybrid_override_pattern`; absent, transformers'
+    NemotronHConfig default: attention then MoE), as vLLM's NemotronHMTP builds them: enorm and
+    hnorm, eh_proj, the layers, a final norm. Only one attention and one MoE layer, the released
+    layout, is priced: a module of other layers is refused."""
+    modules = c.count("num_nextn_predict_layers")
+    if not modules:
+        return 0
+    field = "mtp_layers_block_type"
+    layout = c.raw.get(field)
+    if layout is None and c.raw.get("mtp_hybrid_override_pattern") is not None:
+        field = "mtp_hybrid_override_pattern"
+        layout = c.raw[field]
+    if layout is None:
+        return modules
+    renamed = {"linear_attention": "mamba", "full_attention": "attention"}
+    kinds = (
+        [renamed.get(k, _NEMOTRON_SYMBOLS.get(k, k)) if isinstance(k, str) else k for k in layout]
+        if isinstance(layout, str | list)
+        else None
+    )
+    if kinds != _NEMOTRON_MTP_KINDS or not has_moe:
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: {field}={layout!r} is not supported "
+            f"with num_nextn_predict_layers={modules}; supported: '*E' (['attention', 'moe']: "
+            "one attention layer, then one MoE layer like the model's, in a model with MoE "
+            "layers)"
+        )
+    return modules
 
 
 def _period(c: _Config, what: str, period: int, offset: int) -> tuple[int, int]:
