@@ -19,6 +19,7 @@ from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
 from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
+from rooflens.models.readers.minimax_vl import read_minimax_m3_vl
 from rooflens.models.readers.nemotron_nas import read_nemotron_nas
 from rooflens.models.readers.olmo import read_olmo2, read_olmo3
 from rooflens.models.readers.seed_oss import read_seed_oss
@@ -54,4 +55,5 @@ NEW_READERS = {
     "smollm3": read_smollm3,
     "exaone4": read_exaone4,
     "cohere2": read_cohere2,
+    "minimax_m3_vl": read_minimax_m3_vl,
 }

@@ -1,0 +1,141 @@
+"""MiniMax-M3 as published (model_type minimax_m3_vl): the language model of text_config is read as
+minimax_m3, the vision tower priced as its own stage. tests/data/minimax_m3_vl/config.json is the
+config.json of MiniMaxAI/MiniMax-M3-MXFP8 less its quantization_config (quant_method mxfp8,
+which rooflens does not read). Parameter counts are hand-computed here and were checked against
+transformers' MiniMaxM3SparseForConditionalGeneration built from the same config (427,040,132,864
+parameters plus the 57 x 128 score-correction biases it holds as buffers) and against the MXFP8
+checkpoint's tensor listing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import rooflens
+from rooflens.core import AnalysisOptions, build_graph
+from rooflens.core.errors import ModelConfigError
+from rooflens.core.vision import vision_params
+from rooflens.models import load_model, spec_from_config
+from rooflens.models.catalog import read_config_file
+from rooflens.models.readers.minimax_vl import resized_side
+
+CONFIG = Path(__file__).parent / "data" / "minimax_m3_vl" / "config.json"
+
+
+def test_minimax_m3_vl_reads_its_language_model_and_vision_tower() -> None:
+    spec = load_model(CONFIG)
+    assert spec.model_type == "minimax_m3_vl"
+    assert (spec.sparse_layers, spec.dense_layers, spec.num_experts, spec.mtp_layers) == (
+        57,
+        3,
+        128,
+        0,
+    )
+    assert spec.activation == "swiglu_oai" and spec.qk_norm and not spec.qk_norm_whole
+    # The language model as the flat minimax_m3 config reads it (tests/test_models_2026.py).
+    language = build_graph(spec, AnalysisOptions()).params()
+    assert language == 426_174_572_928
+    h, w = 1280, 5120
+    patch = 3 * 2 * 14 * 14 * h  # Conv3d over 2 frames of 14 x 14, no bias
+    block = 4 * (h * h + h) + 2 * 2 * h + (h * w + w) + (w * h + h)
+    projector = (h * 6144 + 6144) + 2 * (6144 * 6144 + 6144) + (4 * 6144 * 6144 + 6144)
+    assert vision_params(spec) == patch + 2 * h + 32 * block + projector == 865_567_232
+    # The MXFP8 checkpoint lists 440,279,845,760 elements, of which 13,239,705,600 are its
+    # E8M0 scales (one per 32 weights of every quantized linear): the rest are these.
+    assert language + vision_params(spec) == 440_279_845_760 - 13_239_705_600
+
+
+def test_an_image_is_resized_as_the_processor_does() -> None:
+    # 1024 rounds to 37 x 28 = 1036, over 28 x 28 x 1280 pixels: scaled down to 35 x 28.
+    assert resized_side(1024, 28) == 980
+    assert resized_side(560, 28) == 560
+    spec = load_model(CONFIG)
+    assert (spec.vision.patches, spec.vision.tokens_per_image) == (70 * 70, 35 * 35)
+    with_image = rooflens.analyze(spec, "h200-sxm", prompt_len=100, gen_len=2, images=1, tp=8)
+    assert float(with_image.prompt_len) == 100 + 1225
+    assert "vision" in with_image.steps
+
+
+def _tiny(text: dict) -> dict:
+    vision = {
+        "hidden_size": 8,
+        "num_attention_heads": 2,
+        "num_hidden_layers": 1,
+        "intermediate_size": 16,
+        "patch_size": 14,
+    }
+    return {"model_type": "minimax_m3_vl", "projector_hidden_size": 32, "text_config": text,
+            "vision_config": vision}  # fmt: skip
+
+
+TINY_TEXT = {
+    "hidden_size": 64,
+    "intermediate_size": 16,
+    "dense_intermediate_size": 32,
+    "shared_intermediate_size": 16,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "vocab_size": 100,
+    "num_local_experts": 4,
+    "num_experts_per_tok": 2,
+    "hidden_act": "swigluoai",
+}
+
+
+def test_transformers_spelling_of_the_text_config_reads_the_same() -> None:
+    """transformers saves layer_types / mlp_layer_types and flat index_* sizes (and hidden_act
+    'silu', though every MLP is SwiGLU-OAI); the published config, sparse_attention_config and
+    moe_layer_freq."""
+    published = TINY_TEXT | {
+        "moe_layer_freq": [0, 1, 1, 1],
+        "sparse_attention_config": {
+            "use_sparse_attention": True,
+            "sparse_attention_freq": [0, 0, 1, 1],
+            "sparse_num_index_heads": 2,
+            "sparse_index_dim": 8,
+            "sparse_block_size": 4,
+            "sparse_topk_blocks": 2,
+        },
+    }
+    native = TINY_TEXT | {
+        "hidden_act": "silu",
+        "mlp_layer_types": ["dense", "sparse", "sparse", "sparse"],
+        "layer_types": ["full_attention"] * 2 + ["minimax_m3_sparse"] * 2,
+        "index_n_heads": 2,
+        "index_head_dim": 8,
+        "index_block_size": 4,
+        "index_topk_blocks": 2,
+    }
+    one, other = spec_from_config(_tiny(published)), spec_from_config(_tiny(native))
+    assert one == other
+    assert (one.sparse_layers, one.sparse_block, one.sparse_blocks) == (2, 4, 2)
+    assert one.dense_layers == 1
+    # A 980 x 980 image of 14-pixel patches; the projector's merge linear reads 4 x 64.
+    assert one.vision.projector == ((8, 32), (32, 64), (256, 32), (32, 64))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ({"hidden_act": "gelu"}, r"text_config.hidden_act='gelu' is not supported; supported: "),
+        ({"mlp_layer_types": ["dense", "moe", "sparse", "sparse"]},
+         r"mlp_layer_types holds \['moe'\]; supported: \['dense', 'sparse'\]"),
+        ({"layer_types": ["full_attention", "sliding_attention"] * 2},
+         r"layer_types holds \['sliding_attention'\]"),
+    ],
+)  # fmt: skip
+def test_what_minimax_m3_vl_cannot_be_is_refused(text: dict, message: str) -> None:
+    with pytest.raises(ModelConfigError, match=message):
+        spec_from_config(_tiny(TINY_TEXT | text))
+
+
+def test_the_published_config_names_its_nested_merge_size() -> None:
+    config = read_config_file(CONFIG)
+    vision = config["vision_config"]
+    nested = vision["img_token_compression_config"] | {"spatial_merge_size": 0}
+    bad = config | {"vision_config": vision | {"img_token_compression_config": nested}}
+    with pytest.raises(ModelConfigError, match="spatial_merge_size=0 is invalid"):
+        spec_from_config(bad)
