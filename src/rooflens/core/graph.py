@@ -26,6 +26,7 @@ from rooflens.core.operators import (
     Embedding,
     ExpertLinear,
     FlashAttention,
+    HeadGate,
     IndexerScores,
     LatentAttention,
     Linear,
@@ -429,13 +430,20 @@ def _two_shape_attention(
     """Gemma 4: the window layers' attention at (num_kv_heads, head_dim), the global layers'
     at (global_kv_heads, global_head_dim), each operator counted in its own layers; global
     layers whose keys are the values have no v_proj and read the keys as values."""
-    plain = {"global_head_dim": None, "global_kv_heads": None, "global_k_eq_v": False}
+    plain = {
+        "global_head_dim": None,
+        "global_kv_heads": None,
+        "global_k_eq_v": False,
+        "global_heads": None,
+    }
     window = m.model_copy(update=plain | {"window_layers": None})
     whole = m.model_copy(
         update=plain
         | {
             "head_dim": m.global_head_dim,
             "num_kv_heads": m.global_kv_heads or m.num_kv_heads,
+            # Step 3.5/3.7's global layers have fewer query heads than its window layers.
+            "num_heads": m.global_heads or m.num_heads,
             "sliding_window": None,
             "window_layers": None,
         }
@@ -455,12 +463,23 @@ def _two_shape_attention(
 
 
 def _attention(m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str) -> list[Operator]:
+    """The attention sublayer from the normed input `src`, with its output gate where the
+    model has one (each shape its own, where the global layers differ)."""
+    if m.global_head_dim is not None:
+        return _two_shape_attention(m, o, device, src)
+    ops = _one_shape_attention(m, o, device, src)
+    if m.attention_output_gate or m.attention_head_gate:
+        ops = _gated_attention(m, ops, src)
+    return ops
+
+
+def _one_shape_attention(
+    m: ModelSpec, o: AnalysisOptions, device: Device | None, src: str
+) -> list[Operator]:
     if m.compressed_attention:
         return compressed_attention_operators(m, o.conventions, src)
     if m.is_mla:
         return _latent_attention(m, o, src)
-    if m.global_head_dim is not None:
-        return _two_shape_attention(m, o, device, src)
     h, kvh, d = m.num_heads, m.num_kv_heads, m.head_dim
     ops: list[Operator] = [
         Linear(
@@ -876,10 +895,33 @@ def _hyper_block(
 
 def _gated_attention(m: ModelSpec, ops: list[Operator], src: str) -> list[Operator]:
     """Qwen3-Next's output gate: attn * sigmoid(x W_g) before o_proj (W_g is the second half of
-    its q_proj)."""
+    its q_proj); Step 3.5/3.7's, one logit per head (g_proj: h -> heads, no bias), each
+    scaling its head's outputs."""
     out: list[Operator] = []
     for op in ops:
-        if op.name == "o_proj":
+        if op.name == "o_proj" and m.attention_head_gate:
+            out += [
+                Linear(
+                    "attn_gate_proj",
+                    "block",
+                    (src,),
+                    "attn_gate",
+                    in_features=m.hidden_size,
+                    out_features=m.num_heads,
+                    layers=op.layers,
+                ),
+                HeadGate(
+                    "attn_gate_act",
+                    "block",
+                    ("attn", "attn_gate"),
+                    "attn_gated",
+                    num_heads=m.num_heads,
+                    head_dim=op.in_features // m.num_heads,
+                    layers=op.layers,
+                ),
+            ]
+            op = replace(op, inputs=("attn_gated",))
+        elif op.name == "o_proj":
             out += [
                 Linear(
                     "attn_gate_proj",
@@ -890,6 +932,7 @@ def _gated_attention(m: ModelSpec, ops: list[Operator], src: str) -> list[Operat
                     # The attention output's width (H x v_head_dim under MLA: Kimi K3).
                     out_features=op.in_features,
                     bias=m.qkv_bias,
+                    layers=op.layers,
                 ),
                 Activation(
                     "attn_gate_act",
@@ -898,6 +941,7 @@ def _gated_attention(m: ModelSpec, ops: list[Operator], src: str) -> list[Operat
                     "attn_gated",
                     width=op.in_features,
                     function="sigmoid",
+                    layers=op.layers,
                 ),
             ]
             op = replace(op, inputs=("attn_gated",))
@@ -929,10 +973,7 @@ def _hybrid_block(
         ops += res("attn_res", "x")
         ops.append(replace(_norm(m, o, "attn_norm", "x", "xa"), layers=mixing))
     if attention:
-        attn = _attention(m, o, device, "xa")
-        if m.attention_output_gate:
-            attn = _gated_attention(m, attn, "xa")
-        ops += [replace(op, layers=attention) for op in attn]
+        ops += [replace(op, layers=attention) for op in _attention(m, o, device, "xa")]
     if mixer and m.mixer is not None:
         ops += mixer_operators(m.mixer, m.hidden_size, "xa", "mix_out", mixer, conv)
     if side_by_side:

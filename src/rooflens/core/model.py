@@ -154,6 +154,9 @@ class ModelSpec(BaseModel):
     global_head_dim: PositiveInt | None = None
     global_kv_heads: PositiveInt | None = None
     global_k_eq_v: bool = False
+    # Step 3.5/3.7's global layers attend with their own query-head count too (64 beside the
+    # window layers' 96); None: num_heads.
+    global_heads: PositiveInt | None = None
     # Chunked local attention (Llama 4): `chunk_layers` layers attend only to the keys of their
     # own `attention_chunk`-token chunk; the others attend globally.
     attention_chunk: PositiveInt | None = None
@@ -174,6 +177,12 @@ class ModelSpec(BaseModel):
     # Whether each MTP module stores its own embedding and output head (DeepSeek-V3, GLM-4.5)
     # or uses the main model's (GLM-5: its checkpoint's MTP layer holds neither).
     mtp_own_embeddings: bool = True
+    # Whether each MTP module stores its own output head where it reads the main model's
+    # embedding (Step 3.5/3.7's shared_head); None: as `mtp_own_embeddings` says.
+    mtp_own_head: bool | None = None
+    # The MTP modules' block holds a dense MLP of `intermediate_size` where the model's layers
+    # are MoE (Step 3.5/3.7: its MoE layers stop before the MTP layers).
+    mtp_dense_mlp: bool = False
     # The checkpoint's stored precision (quantization_config), None for 16-bit checkpoints.
     checkpoint_quant: CheckpointQuant | None = None
     # The vision encoder of a multimodal wrapper, priced as its own stage (core.vision).
@@ -223,6 +232,9 @@ class ModelSpec(BaseModel):
     # layers) for each width, narrowest first, summing to the MLP layers; `intermediate_size`
     # is the widest. Empty: every MLP layer is `intermediate_size` wide.
     mlp_widths: tuple[tuple[PositiveInt, PositiveInt], ...] = ()
+    # One sigmoid gate per head instead (Step 3.5/3.7's g_proj, h -> heads): attn * sigmoid(x W_g)
+    # with each head's logit scaling its head_dim outputs.
+    attention_head_gate: bool = False
     # DeepSeek-V4 (core.compressed): one shared KV head (keys are the values) over the last
     # `sliding_window` tokens in every layer, plus compressed entries of `csa_ratio` tokens
     # (`csa_layers` layers, the indexer's top-k of them: index_heads, index_head_dim, index_topk)
@@ -291,6 +303,18 @@ class ModelSpec(BaseModel):
             self.window_layers is None or self.sliding_window is None or self.is_mla
         ):
             raise ValueError("global_head_dim needs window layers (and no MLA) to tell apart")
+        if self.global_heads is not None and (
+            self.global_head_dim is None
+            or self.global_heads % (self.global_kv_heads or self.num_kv_heads)
+        ):
+            raise ValueError(
+                f"global_heads={self.global_heads} needs global_head_dim and must be a multiple "
+                "of the global layers' KV heads (global_kv_heads, else num_kv_heads)"
+            )
+        if self.attention_head_gate and (self.attention_output_gate or self.is_mla):
+            raise ValueError(
+                "attention_head_gate (one gate per head) excludes attention_output_gate and MLA"
+            )
         if self.global_kv_heads is not None and self.num_heads % self.global_kv_heads:
             raise ValueError(
                 f"num_heads={self.num_heads} must be a multiple of "

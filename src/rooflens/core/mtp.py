@@ -22,8 +22,11 @@ from rooflens.core.options import AnalysisOptions
 
 def mtp_model(model: ModelSpec) -> ModelSpec:
     """The one-layer model an MTP module runs: one block like the main model's (an MoE
-    block where the model has experts), attending over its own full cache; a hybrid's is a
-    full-attention block (vLLM's Qwen3-Next MTP pins its layer to full attention)."""
+    block where the model has experts, unless `mtp_dense_mlp`), attending over its own full
+    cache, or its window where the model has one (in the window layers' shape); a hybrid's is
+    a full-attention block (vLLM's Qwen3-Next MTP pins its layer to full attention)."""
+    # Step 3.5/3.7: a dense MLP in an MoE model's MTP block.
+    dense = 1 if model.mtp_dense_mlp else 0 if model.is_moe else model.dense_layers
     return model.model_copy(
         update={
             "num_layers": 1,
@@ -32,8 +35,14 @@ def mtp_model(model: ModelSpec) -> ModelSpec:
             # A hybrid's block keeps its own attention (Qwen3-Next's output gate).
             "attention_layers": None if model.attention_layers is None else 1,
             "mlp_layers": None,
-            "dense_layers": 0 if model.is_moe else model.dense_layers,
+            "dense_layers": dense,
             "window_layers": None,
+            # Every layer of the one-layer model attends to the window: its shape is the window
+            # layers' (Step 3.5/3.7's MTP layers are sliding-attention layers).
+            "global_head_dim": None,
+            "global_kv_heads": None,
+            "global_k_eq_v": False,
+            "global_heads": None,
             "chunk_layers": None,
             # Its one layer runs an indexer where the model's do (a count of the main model's
             # layers, GLM-5's from indexer_types, counted 78 indexers in the one layer).
@@ -63,19 +72,16 @@ def mtp_graph(
     return replace(graph, operators=joining + graph.operators)
 
 
-# The operators of an MTP module that are the model's embedding and head (stored in the
-# module's own weights, or shared with the main model: `ModelSpec.mtp_own_embeddings`).
-_SHARED_WITH_MAIN = ("embed_tokens", "lm_head")
-
-
 def stored_part(model: ModelSpec, graph: Graph) -> Graph:
     """An MTP module's graph less what it shares with the main model (its embedding and head,
-    where the checkpoint stores no copies of its own)."""
-    if model.mtp_own_embeddings:
+    where the checkpoint stores no copies of its own; Step 3.5/3.7's modules store a head of
+    their own beside the main model's embedding)."""
+    own_head = model.mtp_own_embeddings if model.mtp_own_head is None else model.mtp_own_head
+    shared = {"embed_tokens"} if not model.mtp_own_embeddings else set()
+    shared |= set() if own_head else {"lm_head"}
+    if not shared:
         return graph
-    return replace(
-        graph, operators=tuple(op for op in graph.operators if op.name not in _SHARED_WITH_MAIN)
-    )
+    return replace(graph, operators=tuple(op for op in graph.operators if op.name not in shared))
 
 
 def mtp_params(model: ModelSpec) -> int:

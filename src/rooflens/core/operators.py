@@ -640,6 +640,24 @@ class Activation(Operator):
 
 
 @dataclass(frozen=True)
+class HeadGate(Operator):
+    """The attention output scaled by one sigmoid gate per head (Step 3.5/3.7's g_proj):
+    sigmoid of each head's logit, then a multiply over that head's `head_dim` outputs."""
+
+    num_heads: int = 0
+    head_dim: int = 0
+
+    def terms(self, prec: Precision) -> Terms:
+        h, d = self.num_heads, self.head_dim
+        return {
+            # A sigmoid per head (3 OPs), one multiply per output element.
+            "ops": (((ACTIVATION_OPS["sigmoid"] + d) * h, (TOKENS,)),),
+            "load_act": (((d + 1) * h * prec.act, (TOKENS,)),),
+            "store_act": ((h * d * prec.act, (TOKENS,)),),
+        }
+
+
+@dataclass(frozen=True)
 class DepthAttention(Operator):
     """Attention Residuals (Kimi Team 2026, arXiv 2603.15031, Eq. 9-10): a sublayer's input is
     a softmax over `sources` earlier depth representations (the embedding, sealed block sums,

@@ -64,6 +64,11 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
         raise InvalidInputError(
             "tp", tp, f"a divisor or multiple of {model.name}'s {gkv} global-layer KV heads"
         )
+    global_heads = model.global_heads
+    if global_heads is not None and global_heads % tp:
+        raise InvalidInputError(
+            "tp", tp, f"a divisor of {model.name}'s {global_heads} global-layer attention heads"
+        )
     if model.mixer is not None and not model.mixer.splits_over(tp):
         raise InvalidInputError(
             "tp",
@@ -86,6 +91,8 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
         experts["mixer"] = model.mixer.split(tp)
     if gkv is not None:
         experts["global_kv_heads"] = max(gkv // tp, 1)
+    if global_heads is not None:
+        experts["global_heads"] = global_heads // tp
     if model.o_groups:
         # DeepSeek-V4's grouped output projection splits with its heads.
         experts["o_groups"] = model.o_groups // tp
