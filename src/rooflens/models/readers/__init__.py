@@ -24,6 +24,7 @@ from rooflens.models.readers.nemotron_nas import read_nemotron_nas
 from rooflens.models.readers.olmo import read_olmo2, read_olmo3
 from rooflens.models.readers.seed_oss import read_seed_oss
 from rooflens.models.readers.smollm3 import read_smollm3
+from rooflens.models.readers.step import read_step3p5, read_step3p7
 from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl, read_qwen3_vl_moe
 
 NEW_READERS = {
@@ -56,4 +57,6 @@ NEW_READERS = {
     "exaone4": read_exaone4,
     "cohere2": read_cohere2,
     "minimax_m3_vl": read_minimax_m3_vl,
+    "step3p5": read_step3p5,
+    "step3p7": read_step3p7,
 }
