@@ -99,6 +99,8 @@ NEEDS_REMOTE_CODE = {
     "MiniMaxAI--MiniMax-M3.json",
     "deepseek-ai--DeepSeek-V4-Flash.json",
     "deepseek-ai--DeepSeek-V4-Pro.json",
+    # Step 3.7: transformers builds its language model only inside Step3p7ForConditionalGeneration.
+    "stepfun-ai--Step-3.7-Flash.json",
 }
 
 
@@ -324,6 +326,10 @@ UNMEASURABLE = {
     "moonshotai--Kimi-K3": (
         f"model_type 'kimi_k3' cannot be measured: transformers {transformers.__version__} "
         "has no such architecture to build"
+    ),
+    "stepfun-ai--Step-3.7-Flash": (
+        f"model_type 'step3p5' cannot be measured: transformers {transformers.__version__} "
+        "builds its language model (Step3p7TextConfig) only inside its multimodal model"
     ),
 }
 

@@ -177,11 +177,19 @@ def _language_model_config(config: Any) -> Any:
 
 def _build(config: Any, dtype: torch.dtype, attention: str) -> torch.nn.Module:
     """transformers' causal LM for `config`, or its text model with the vocabulary head."""
+    import transformers
     from transformers import AutoModelForCausalLM
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_MAPPING
 
     if type(config) in MODEL_FOR_CAUSAL_LM_MAPPING:
         return AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attention)
+    if type(config) not in MODEL_MAPPING:
+        # Step 3.7's language model (Step3p7TextConfig) is built only inside its wrapper.
+        raise ModelConfigError(
+            f"model_type {config.model_type!r} cannot be measured: transformers "
+            f"{transformers.__version__} builds its language model ({type(config).__name__}) "
+            "only inside its multimodal model"
+        )
     return _TextModelWithHead(config, dtype, attention)
 
 
