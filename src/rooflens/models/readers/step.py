@@ -108,9 +108,12 @@ def read_step3p5(c: _Config, name: str) -> ModelSpec:
     """Step 3.5/3.7's language model (transformers' Step3p7TextModel; vLLM's Step3p5)."""
     layers = c.req("num_hidden_layers")
     mtp = c.count("num_nextn_predict_layers", c.count("num_mtp_layers"))
-    # The published checkpoints' settings; another is a model rooflens does not price.
+    # The published checkpoints' settings, which vLLM's Step3p5 asserts or builds regardless
+    # (q/k norms, router bias); another is a model rooflens does not price.
     accepted_flags = {
         "use_head_wise_attn_gate": True,
+        "use_qk_norm": True,
+        "use_moe_router_bias": True,
         "use_bidirectional_attention": False,
         "mlp_bias": False,
         "sink": False,
@@ -144,8 +147,11 @@ def read_step3p5(c: _Config, name: str) -> ModelSpec:
         }
         if window["num_heads"] != heads:
             # The full layers as global layers of their own query-head count.
-            window |= {"global_head_dim": head_dim, "global_kv_heads": kv_heads}
-            window |= {"global_heads": heads}
+            window |= {
+                "global_head_dim": head_dim,
+                "global_kv_heads": kv_heads,
+                "global_heads": heads,
+            }
     # An MTP module runs one layer of the window layers' shape, as rooflens prices it.
     expected = "sliding_attention" if sliding else "full_attention"
     if any(kind != expected for kind in mtp_kinds):
@@ -162,7 +168,7 @@ def read_step3p5(c: _Config, name: str) -> ModelSpec:
             expert_intermediate_size=c.get("moe_intermediate_size", 1280),
             shared_intermediate_size=shared or None,
             # Sigmoid routing with a per-expert score-correction bias (vLLM's router_bias).
-            router_bias=c.get("use_moe_router_bias", True),
+            router_bias=True,
             dense_layers=layers - sum(moe),
             mtp_dense_mlp=bool(mtp) and not mtp_moe[0],
         )
@@ -176,7 +182,7 @@ def read_step3p5(c: _Config, name: str) -> ModelSpec:
         # Step3p7TextConfig computes every MLP as SiLU-gated (its swiglu_limits clamps are not
         # priced) whatever hidden_act says.
         activation="silu",
-        qk_norm=c.get("use_qk_norm", True),
+        qk_norm=True,
         attention_head_gate=True,
         mtp_layers=mtp,
         # vLLM's Step3p5MTP reads the main model's embedding; each module keeps its own
