@@ -10,11 +10,15 @@ from rooflens.models.readers.deepseek import (
 )
 from rooflens.models.readers.deepseek_v4 import read_deepseek_v4
 from rooflens.models.readers.exaone4 import read_exaone4
+from rooflens.models.readers.dots import read_dots1
+from rooflens.models.readers.ernie import read_ernie4_5_moe
 from rooflens.models.readers.gemma3 import read_gemma3, read_gemma3_text
 from rooflens.models.readers.gemma4 import read_gemma4, read_gemma4_text
 from rooflens.models.readers.glm4 import read_glm4
 from rooflens.models.readers.gpt_oss import read_gpt_oss
 from rooflens.models.readers.granite import read_granite
+from rooflens.models.readers.granitemoe import read_granitemoe
+from rooflens.models.readers.hunyuan import read_hunyuan_v1_moe
 from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
@@ -25,6 +29,8 @@ from rooflens.models.readers.olmo import read_olmo2, read_olmo3
 from rooflens.models.readers.seed_oss import read_seed_oss
 from rooflens.models.readers.smollm3 import read_smollm3
 from rooflens.models.readers.step import read_step3p5, read_step3p7
+from rooflens.models.readers.olmoe import read_olmoe
+from rooflens.models.readers.phimoe import read_phimoe
 from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl, read_qwen3_vl_moe
 
 NEW_READERS = {
@@ -59,4 +65,10 @@ NEW_READERS = {
     "minimax_m3_vl": read_minimax_m3_vl,
     "step3p5": read_step3p5,
     "step3p7": read_step3p7,
+    "ernie4_5_moe": read_ernie4_5_moe,
+    "hunyuan_v1_moe": read_hunyuan_v1_moe,
+    "dots1": read_dots1,
+    "olmoe": read_olmoe,
+    "phimoe": read_phimoe,
+    "granitemoe": read_granitemoe,
 }

@@ -1,0 +1,54 @@
+"""ERNIE 4.5 MoE (Baidu, 2025; transformers' Ernie4_5_MoeConfig): Llama-style GQA attention,
+dense MLPs in the layers before `moe_layer_start_index` and an MoE of `moe_num_experts`
+experts (top-`moe_k`) with `moe_num_shared_experts` shared experts after them."""
+
+from __future__ import annotations
+
+from rooflens.core.model import ModelSpec
+from rooflens.models.config import _Config, _llama_like
+from rooflens.models.readers.moe_fields import refuse
+
+
+def _dense_layers(c: _Config, layers: int) -> int:
+    """The dense layers before the first MoE layer. transformers' Ernie4_5_MoeDecoderLayer
+    routes layer i when (i + 1) % moe_layer_interval == 0 and start <= i <= end (end -1:
+    the last layer); rooflens places dense layers first, so only an interval of 1 up to the
+    last layer is read."""
+    interval = c.get("moe_layer_interval", 1)
+    if interval != 1:
+        refuse(c, "moe_layer_interval", interval, "1 (every layer from the first MoE layer on)")
+    end = c.get("moe_layer_end_index", -1)
+    if end not in (-1, layers - 1):
+        refuse(c, "moe_layer_end_index", end, f"-1 or {layers - 1} (MoE up to the last layer)")
+    start = c.get("moe_layer_start_index", 1)
+    if not 0 <= start < layers:
+        refuse(c, "moe_layer_start_index", start, f"a layer index from 0 to {layers - 1}")
+    return start
+
+
+def read_ernie4_5_moe(c: _Config, name: str) -> ModelSpec:
+    """ERNIE-4.5-300B-A47B and -21B-A3B. The shared experts are one MLP
+    of `moe_num_shared_experts` x `moe_intermediate_size` (Ernie4_5_MoeSparseMoeBlock); each
+    MoE layer's router keeps a score-correction bias of one value per expert
+    (Ernie4_5_MoeStatics). The multi-token-prediction module (`num_nextn_predict_layers`) is
+    not read: transformers loads it apart (MtpModel) and rooflens counts the model that
+    generates."""
+    layers = c.req("num_hidden_layers")
+    if c.get("use_bias", False):
+        # Attention, dense and shared MLPs and the head would carry biases, the routed experts
+        # none (Ernie4_5_MoeExperts): rooflens gives every MLP the same bias, or none.
+        refuse(c, "use_bias", True, "false (the routed experts have no bias)")
+    expert = c.req("moe_intermediate_size")
+    shared = c.count("moe_num_shared_experts", 2)
+    return _llama_like(
+        c,
+        name,
+        tied_embeddings=c.get("tie_word_embeddings", True),
+        max_positions=c.get("max_position_embeddings", 131072),
+        num_experts=c.req("moe_num_experts"),
+        experts_per_token=c.req("moe_k"),
+        expert_intermediate_size=expert,
+        shared_intermediate_size=expert * shared or None,
+        router_bias=True,
+        dense_layers=_dense_layers(c, layers),
+    )
