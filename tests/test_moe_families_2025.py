@@ -1,0 +1,282 @@
+"""The MoE families of 2024-2025 read from their bundled config.json (ERNIE 4.5, Hunyuan-A13B,
+dots.llm1, OLMoE, Phi-3.5-MoE, Granite MoE): parameter totals against the published ones,
+active parameters, KV bytes per token computed by hand from the config, expert layouts; each
+reader's count equals the transformers model built from a tiny config of its type; what a
+reader cannot express is refused naming the field."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import torch
+import transformers
+
+import rooflens
+from config_edit import mutated
+from rooflens.core import AnalysisOptions, Quantization, build_graph
+from rooflens.core.errors import ModelConfigError
+from rooflens.core.memory import kv_bytes_per_token
+from rooflens.models import load_model, spec_from_config
+
+
+def _total_and_active(model_id: str) -> tuple[int, int]:
+    """Total parameters, and those one token uses: the routed experts at top-k of E, the rest
+    whole (the embedding and head included, a tied matrix once)."""
+    spec = load_model(model_id)
+    graph = build_graph(spec, AnalysisOptions())
+    total = graph.params()
+    routed = sum(graph.count(op) * op.params() for op in graph.operators if "expert_" in op.name)
+    return total, round(total - routed + routed * spec.experts_per_token / spec.num_experts)
+
+
+def _kv_bytes(model_id: str) -> float:
+    return kv_bytes_per_token(load_model(model_id), Quantization())
+
+
+def _refused(model_id: str, path: str, value: object, message: str) -> None:
+    with pytest.raises(ModelConfigError, match=re.escape(message)):
+        spec_from_config(mutated(model_id, path, value))
+
+
+# --- ERNIE 4.5 -------------------------------------------------------------------------------
+
+ERNIE = "baidu/ERNIE-4.5-21B-A3B-PT"
+
+
+def test_ernie_21b_a3b_reads_as_published() -> None:
+    spec = load_model(ERNIE)
+    # Layer 0 dense (moe_layer_start_index 1), layers 1-27 MoE: 64 experts of 1536, top-6,
+    # two shared experts as one MLP of 2 x 1536.
+    assert (spec.num_experts, spec.experts_per_token, spec.dense_layers) == (64, 6, 1)
+    assert (spec.expert_intermediate_size, spec.shared_intermediate_size) == (1536, 3072)
+    assert spec.router_bias and spec.tied_embeddings
+    total, active = _total_and_active(ERNIE)
+    # transformers' Ernie4_5_MoeForCausalLM on this config; "21.8B", Baidu's "21B / 3B".
+    assert total == 21_825_437_888
+    assert round(active / 1e9) == 3
+    # 28 layers x K and V x 4 KV heads x 128 (2560 / 20 heads) x 2 bytes.
+    assert _kv_bytes(ERNIE) == 28 * 2 * 4 * 128 * 2 == 57_344
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("moe_layer_interval", 2, "moe_layer_interval=2 is not supported; supported: 1"),
+        ("moe_layer_end_index", 20, "moe_layer_end_index=20 is not supported; supported: -1 or 27"),
+        ("use_bias", True, "use_bias=True is not supported; supported: false"),
+        ("moe_layer_start_index", 28, "moe_layer_start_index=28 is not supported"),
+    ],
+)
+def test_ernie_layouts_rooflens_cannot_express_are_refused(path, value, message) -> None:
+    # Interleaved or trailing dense layers, and biases on every MLP but the routed experts.
+    _refused(ERNIE, path, value, message)
+
+
+# --- Hunyuan-A13B ----------------------------------------------------------------------------
+
+HUNYUAN = "tencent/Hunyuan-A13B-Instruct"
+
+
+def test_hunyuan_a13b_reads_as_published() -> None:
+    spec = load_model(HUNYUAN)
+    assert (spec.num_experts, spec.experts_per_token, spec.dense_layers) == (64, 8, 0)
+    assert (spec.expert_intermediate_size, spec.shared_intermediate_size) == (3072, 3072)
+    assert spec.qk_norm and not spec.qk_norm_whole and spec.head_dim == 128
+    total, active = _total_and_active(HUNYUAN)
+    # Per layer: q, o 4096^2 each, k, v 4096 x 1024 each; norms 2 x 4096 + q/k norms 2 x 128;
+    # 65 experts (64 routed, 1 shared) of 3 x 4096 x 3072; router 64 x 4096. Tied embedding.
+    attention = 2 * 4096 * 4096 + 2 * 4096 * 1024
+    layer = attention + 2 * 4096 + 2 * 128 + 65 * 3 * 4096 * 3072 + 64 * 4096
+    assert total == 32 * layer + 128_167 * 4096 + 4096 == 80_393_183_232
+    assert round(active / 1e9) == 13  # "A13B"
+    assert _kv_bytes(HUNYUAN) == 32 * 2 * 8 * 128 * 2 == 131_072
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("use_cla", True, "use_cla=True is not supported; supported: false"),
+        ("use_mla", True, "use_mla=True is not supported; supported: false"),
+        ("moe_topk", [8] * 31 + [4], "moe_topk=[8, 8,"),
+        ("moe_intermediate_size", 1536, "moe_intermediate_size=1536 is not supported"),
+        ("moe_layer_num_skipped", 2, "moe_layer_num_skipped=2 is not supported"),
+    ],
+)
+def test_hunyuan_variants_rooflens_cannot_express_are_refused(path, value, message) -> None:
+    # Cross-layer KV sharing, MLA, per-layer top-k and expert widths the implementations
+    # disagree on, dense first layers.
+    _refused(HUNYUAN, path, value, message)
+
+
+# --- dots.llm1 -------------------------------------------------------------------------------
+
+DOTS = "rednote-hilab/dots.llm1.inst"
+
+
+def test_dots_llm1_reads_as_published() -> None:
+    spec = load_model(DOTS)
+    assert (spec.num_experts, spec.experts_per_token, spec.dense_layers) == (128, 6, 1)
+    assert (spec.expert_intermediate_size, spec.shared_intermediate_size) == (1408, 2816)
+    assert spec.qk_norm and spec.router_bias and spec.sliding_window is None
+    total, active = _total_and_active(DOTS)
+    # transformers' Dots1ForCausalLM (142,774,373,888) plus 61 x 128 score-correction biases.
+    assert total == 142_774_373_888 + 61 * 128
+    assert round(active / 1e9) == 14  # "14B activated"
+    # Multi-head attention: 62 layers x K and V x 32 heads x 128 x 2 bytes.
+    assert _kv_bytes(DOTS) == 62 * 2 * 32 * 128 * 2 == 1_015_808
+
+
+def test_dots_window_layers_follow_max_window_layers() -> None:
+    config = mutated(DOTS, "sliding_window", 4096) | {"max_window_layers": 60}
+    spec = spec_from_config(config)
+    assert (spec.sliding_window, spec.window_layers) == (4096, 2)
+    assert spec_from_config(mutated(DOTS, "sliding_window", None)).sliding_window is None
+
+
+def test_dots_unknown_layer_types_are_refused() -> None:
+    _refused(DOTS, "layer_types", ["sliding"] * 62, "layer_types holds ['sliding']")
+
+
+# --- OLMoE, Phi-3.5-MoE, Granite MoE ---------------------------------------------------------
+
+
+def test_olmoe_reads_as_published() -> None:
+    spec = load_model("allenai/OLMoE-1B-7B-0924")
+    assert (spec.num_experts, spec.experts_per_token, spec.shared_intermediate_size) == (
+        64,
+        8,
+        None,
+    )
+    # q/k norms over the whole projections (2048 and 16 x 128 wide).
+    assert spec.qk_norm and spec.qk_norm_whole
+    total, active = _total_and_active("allenai/OLMoE-1B-7B-0924")
+    assert total == 6_919_161_856  # the checkpoint's safetensors count
+    assert round(active / 1e8) == 13  # 1.3B active
+    assert _kv_bytes("allenai/OLMoE-1B-7B-0924") == 16 * 2 * 16 * 128 * 2 == 131_072
+
+
+def test_phi_3_5_moe_reads_as_published() -> None:
+    spec = load_model("microsoft/Phi-3.5-MoE-instruct")
+    assert (spec.num_experts, spec.experts_per_token) == (16, 2)
+    assert (spec.norm, spec.norm_bias, spec.qkv_bias, spec.lm_head_bias) == (
+        "layernorm", True, True, True,
+    )  # fmt: skip
+    total, active = _total_and_active("microsoft/Phi-3.5-MoE-instruct")
+    assert total == 41_873_153_344  # "42B"
+    assert round(active / 1e8) == 66  # "6.6B active parameters"
+    assert _kv_bytes("microsoft/Phi-3.5-MoE-instruct") == 32 * 2 * 8 * 128 * 2
+
+
+def test_granite_moe_reads_as_published() -> None:
+    spec = load_model("ibm-granite/granite-3.1-3b-a800m-instruct")
+    assert (spec.num_experts, spec.experts_per_token, spec.head_dim) == (40, 8, 64)
+    total, _ = _total_and_active("ibm-granite/granite-3.1-3b-a800m-instruct")
+    assert total == 3_298_793_472
+    # 32 layers x K and V x 8 KV heads x 64 (1536 / 24 heads) x 2 bytes.
+    assert _kv_bytes("ibm-granite/granite-3.1-3b-a800m-instruct") == 32 * 2 * 8 * 64 * 2
+
+
+@pytest.mark.parametrize(
+    ("model_id", "field"),
+    [
+        ("allenai/OLMoE-1B-7B-0924", "num_experts"),
+        ("microsoft/Phi-3.5-MoE-instruct", "num_local_experts"),
+        ("ibm-granite/granite-3.1-3b-a800m-instruct", "num_local_experts"),
+    ],
+)
+def test_an_expert_count_is_never_defaulted(model_id: str, field: str) -> None:
+    config = mutated(model_id, field, 0)
+    del config[field]
+    with pytest.raises(ModelConfigError, match=f"lacks '{field}'"):
+        spec_from_config(config)
+
+
+def test_phimoe_unknown_activation_is_refused() -> None:
+    _refused(
+        "microsoft/Phi-3.5-MoE-instruct",
+        "hidden_act",
+        "sparsemixer",
+        "activation='sparsemixer' is invalid",
+    )
+
+
+# --- every family against transformers -------------------------------------------------------
+
+SMALL = {"hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100}
+
+CASES: dict[str, dict[str, Any]] = {
+    "ernie4_5_moe": SMALL
+    | {
+        "num_hidden_layers": 4,
+        "intermediate_size": 96,
+        "moe_num_experts": 4,
+        "moe_k": 2,
+        "moe_intermediate_size": 32,
+        "moe_num_shared_experts": 2,
+        "moe_layer_start_index": 2,
+        "tie_word_embeddings": False,
+    },
+    "hunyuan_v1_moe": SMALL
+    | {
+        "num_hidden_layers": 3,
+        "head_dim": 16,
+        "intermediate_size": 32,
+        "num_experts": 4,
+        "moe_topk": 2,
+        "use_qk_norm": True,
+        "tie_word_embeddings": True,
+    },
+    "dots1": SMALL
+    | {
+        "num_hidden_layers": 3,
+        "intermediate_size": 96,
+        "moe_intermediate_size": 32,
+        "n_routed_experts": 4,
+        "n_shared_experts": 2,
+        "num_experts_per_tok": 2,
+        "first_k_dense_replace": 1,
+    },
+    "olmoe": SMALL
+    | {"num_hidden_layers": 2, "intermediate_size": 32, "num_experts": 4, "num_experts_per_tok": 2},
+    "phimoe": SMALL
+    | {
+        "num_hidden_layers": 2,
+        "intermediate_size": 32,
+        "num_local_experts": 4,
+        "num_experts_per_tok": 2,
+        "attention_bias": True,
+        "lm_head_bias": True,
+    },
+    "granitemoe": SMALL
+    | {
+        "num_hidden_layers": 2,
+        "intermediate_size": 32,
+        "num_local_experts": 4,
+        "num_experts_per_tok": 2,
+        "tie_word_embeddings": True,
+    },
+}
+
+
+@pytest.mark.parametrize("model_type", sorted(CASES))
+def test_reader_counts_the_parameters_transformers_builds(model_type: str) -> None:
+    config = transformers.AutoConfig.for_model(model_type, **CASES[model_type])
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(config)
+    theirs = sum(p.numel() for p in model.parameters())
+    # dots.llm1's router bias is a buffer there, stored in the checkpoint all the same.
+    theirs += sum(
+        b.numel() for name, b in model.named_buffers() if name.endswith("e_score_correction_bias")
+    )
+    ours = build_graph(
+        spec_from_config(CASES[model_type] | {"model_type": model_type}), AnalysisOptions()
+    )
+    assert ours.params() == theirs
+
+
+@pytest.mark.parametrize("model_id", [ERNIE, HUNYUAN, DOTS, "allenai/OLMoE-1B-7B-0924"])
+def test_bundled_moe_models_analyze(model_id: str) -> None:
+    result = rooflens.analyze(model_id, "h100-sxm", prompt_len=512, gen_len=4)
+    assert float(result.generation["ttft"]) > 0 and float(result.generation["tpot"]) > 0
