@@ -18,6 +18,7 @@ from config_edit import mutated
 from rooflens.core import AnalysisOptions, Quantization, build_graph
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.memory import kv_bytes_per_token
+from rooflens.core.mtp import mtp_params
 from rooflens.models import load_model, spec_from_config
 
 
@@ -280,3 +281,51 @@ def test_reader_counts_the_parameters_transformers_builds(model_type: str) -> No
 def test_bundled_moe_models_analyze(model_id: str) -> None:
     result = rooflens.analyze(model_id, "h100-sxm", prompt_len=512, gen_len=4)
     assert float(result.generation["ttft"]) > 0 and float(result.generation["tpot"]) > 0
+
+
+# --- Ling 2.0 (bailing_moe) ------------------------------------------------------------------
+
+LING = "inclusionAI/Ling-mini-2.0"
+
+
+def test_ling_mini_2_reads_as_published() -> None:
+    spec = load_model(LING)
+    assert (spec.num_experts, spec.experts_per_token, spec.dense_layers) == (256, 8, 1)
+    assert (spec.expert_intermediate_size, spec.shared_intermediate_size) == (512, 512)
+    assert spec.qk_norm and spec.router_bias and not spec.tied_embeddings
+    total, active = _total_and_active(LING)
+    # Per layer: fused q/k/v 2048 x (16 + 2 x 4) x 128, dense 2048 x 2048, q/k norms 2 x 128,
+    # norms 2 x 2048; layer 0 a dense MLP of 3 x 2048 x 5120, the 19 others 257 experts
+    # (routed and shared) of 3 x 2048 x 512, a gate of 256 x 2048 and 256 expert biases.
+    attention = 2048 * 24 * 128 + 2048 * 2048 + 2 * 128 + 2 * 2048
+    moe = 257 * 3 * 2048 * 512 + 256 * 2048 + 256
+    embeddings = 2 * 157_184 * 2048 + 2048  # untied embedding and head, final norm
+    assert total == embeddings + 20 * attention + 3 * 2048 * 5120 + 19 * moe == 16_255_643_392
+    # "1.43B activated of 16.26B total params", "non-embedding 789M".
+    assert round(active / 1e7) == 143
+    assert round((active - 2 * 157_184 * 2048) / 1e6) == 789
+    assert _kv_bytes(LING) == 20 * 2 * 4 * 128 * 2 == 40_960
+
+
+def test_ling_mtp_layer_shares_the_embedding_and_head() -> None:
+    spec = spec_from_config(mutated(LING, "num_nextn_predict_layers", 1))
+    assert (spec.mtp_layers, spec.mtp_own_embeddings) == (1, False)
+    # enorm, hnorm, eh_proj 4096 -> 2048, one MoE block as above, final_layernorm.
+    attention = 2048 * 24 * 128 + 2048 * 2048 + 2 * 128 + 2 * 2048
+    moe = 257 * 3 * 2048 * 512 + 256 * 2048 + 256
+    assert mtp_params(spec) == 2 * 2048 + 2 * 2048 * 2048 + attention + moe + 2048
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        # Ling 1.0 shares the model_type with another architecture (no q/k norms, no bias).
+        ("architectures", ["BailingMoeForCausalLM"],
+         "architectures=['BailingMoeForCausalLM'] is not supported; supported: "
+         "['BailingMoeV2ForCausalLM']"),
+        ("moe_shared_expert_intermediate_size", 1024,
+         "moe_shared_expert_intermediate_size=1024 is not supported"),
+    ],
+)  # fmt: skip
+def test_ling_variants_rooflens_cannot_express_are_refused(path, value, message) -> None:
+    _refused(LING, path, value, message)

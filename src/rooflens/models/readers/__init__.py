@@ -2,6 +2,7 @@
 family; `config.py` registers them (READERS)."""
 
 from rooflens.models.readers.cohere2 import read_cohere2
+from rooflens.models.readers.bailing import read_bailing_moe
 from rooflens.models.readers.deepseek import (
     read_deepseek_v32,
     read_glm4_moe,
@@ -71,4 +72,6 @@ NEW_READERS = {
     "olmoe": read_olmoe,
     "phimoe": read_phimoe,
     "granitemoe": read_granitemoe,
+    "bailing_moe": read_bailing_moe,
+    "bailing_moe_v2": read_bailing_moe,
 }
