@@ -23,6 +23,7 @@ from rooflens.models.readers.hunyuan import read_hunyuan_v1_moe
 from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
+from rooflens.models.readers.longcat import read_longcat_flash
 from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
 from rooflens.models.readers.minimax_vl import read_minimax_m3_vl
 from rooflens.models.readers.nemotron_nas import read_nemotron_nas
@@ -74,4 +75,5 @@ NEW_READERS = {
     "granitemoe": read_granitemoe,
     "bailing_moe": read_bailing_moe,
     "bailing_moe_v2": read_bailing_moe,
+    "longcat_flash": read_longcat_flash,
 }
