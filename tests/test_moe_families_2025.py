@@ -329,3 +329,21 @@ def test_ling_mtp_layer_shares_the_embedding_and_head() -> None:
 )  # fmt: skip
 def test_ling_variants_rooflens_cannot_express_are_refused(path, value, message) -> None:
     _refused(LING, path, value, message)
+
+
+# --- LongCat-Flash ---------------------------------------------------------------------------
+
+# LongCat-Flash-Chat's layout as transformers' LongcatFlashConfig describes it.
+LONGCAT = {"model_type": "longcat_flash", "num_layers": 28, "hidden_size": 6144,
+           "n_routed_experts": 512, "zero_expert_num": 256, "moe_topk": 12}  # fmt: skip
+
+
+def test_longcat_flash_is_refused_naming_what_rooflens_cannot_express() -> None:
+    with pytest.raises(ModelConfigError) as refused:
+        spec_from_config(LONGCAT)
+    message = str(refused.value)
+    assert "zero_expert_num=256 (zero-computation experts" in message
+    assert "num_layers=28 (layers of two MLA attention and two MLP sublayers" in message
+    # Without zero experts the layer layout alone is refused.
+    with pytest.raises(ModelConfigError, match=r"num_layers=28 \(layers of .*\) is not supported"):
+        spec_from_config(LONGCAT | {"zero_expert_num": 0})
