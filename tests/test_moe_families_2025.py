@@ -347,3 +347,30 @@ def test_longcat_flash_is_refused_naming_what_rooflens_cannot_express() -> None:
     # Without zero experts the layer layout alone is refused.
     with pytest.raises(ModelConfigError, match=r"num_layers=28 \(layers of .*\) is not supported"):
         spec_from_config(LONGCAT | {"zero_expert_num": 0})
+
+
+# --- MiMo (dense, with MTP layers) -----------------------------------------------------------
+
+# MiMo-7B's layout at toy widths: a Qwen2 decoder (q/k/v biases) and one MTP layer.
+MIMO = {"model_type": "mimo", "num_hidden_layers": 2, "hidden_size": 8, "intermediate_size": 12,
+        "num_attention_heads": 2, "num_key_value_heads": 1, "vocab_size": 16,
+        "num_nextn_predict_layers": 1, "tie_word_embeddings": False}  # fmt: skip
+
+
+def test_mimo_mtp_layer_is_counted_as_deepseeks_module_on_the_shared_embedding() -> None:
+    spec = spec_from_config(MIMO)
+    assert (spec.model_type, spec.mtp_layers, spec.mtp_own_embeddings) == ("mimo", 1, False)
+    # A Qwen2 layer: q 8x8+8, k and v 8x4+4 each, o 8x8; gate, up, down 3 x 8 x 12; 2 norms.
+    layer = 72 + 2 * 36 + 64 + 3 * 96 + 16
+    assert build_graph(spec, AnalysisOptions()).params() == 2 * layer + 2 * 16 * 8 + 8
+    # model.mtp_layers.0: token_layernorm and hidden_layernorm (8 each), input_proj 16 -> 8
+    # without bias, one Qwen2 layer, final_layernorm; no embedding or head of its own.
+    assert mtp_params(spec) == 2 * 8 + 16 * 8 + layer + 8
+
+
+def test_mimo_windowed_layers_are_read_as_qwen2_reads_them() -> None:
+    spec = spec_from_config(MIMO | {"use_sliding_window": True, "sliding_window": 4,
+                                    "max_window_layers": 1})  # fmt: skip
+    assert (spec.sliding_window, spec.window_layers) == (4, 1)
+    with pytest.raises(ModelConfigError, match="layer_types holds \\['local'\\]"):
+        spec_from_config(MIMO | {"layer_types": ["local", "full_attention"]})

@@ -24,6 +24,7 @@ from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
 from rooflens.models.readers.longcat import read_longcat_flash
+from rooflens.models.readers.mimo import read_mimo
 from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
 from rooflens.models.readers.minimax_vl import read_minimax_m3_vl
 from rooflens.models.readers.nemotron_nas import read_nemotron_nas
@@ -76,4 +77,5 @@ NEW_READERS = {
     "bailing_moe": read_bailing_moe,
     "bailing_moe_v2": read_bailing_moe,
     "longcat_flash": read_longcat_flash,
+    "mimo": read_mimo,
 }
