@@ -50,6 +50,11 @@ def _gqa_attention(
             f"attention of {q_len} new tokens over {k_len} keys: the runner measures a decode "
             "step (one new token) or a prefill into an empty cache"
         )
+    if sliding_window is None:
+        # Classes that hand their window to the mask alone (transformers' PhimoeAttention)
+        # pass none here: the layer's window as layer_windows reads the config, set on the
+        # module by ModelRunner.
+        sliding_window = getattr(module, "rooflens_window", None)
     mask = None
     if q_len > 1 and sliding_window is not None and q_len > sliding_window:
         # Query i sees keys i - window < j <= i. A dense band mask: SDPA computes every score.
@@ -281,6 +286,11 @@ class ModelRunner:
                     continue
                 self.attention = choice
                 break
+        windows = layer_windows(self.config.get_text_config())
+        for module in self.model.modules():
+            index = getattr(module, "layer_idx", None)
+            if isinstance(index, int) and 0 <= index < len(windows):
+                module.rooflens_window = windows[index]
         self.forward = self.model.forward
         if compiled:
             # Models share transformers' forward code: without a reset the graphs compiled for
