@@ -91,7 +91,8 @@ SHRINK |= {
 TOKEN_IDS = ("bos_token_id", "eos_token_id", "pad_token_id")
 # Bundled configs whose language model transformers cannot build without the checkpoint's own
 # code: Kimi K3 (model_type kimi_linear, but with SiTU, a latent MoE and attention residuals);
-# MiniMax-M3 (transformers ships it only inside its multimodal minimax_m3_vl classes).
+# MiniMax-M3 (transformers ships it only inside its multimodal minimax_m3_vl classes); Ling 2.0
+# (bailing_moe: inclusionAI's modeling_bailing_moe_v2, not in transformers).
 # DeepSeek-V4 builds, but attends through its own compressor modules (window plus compressed
 # entries), not through the attention function whose keys measure records.
 NEEDS_REMOTE_CODE = {
@@ -101,6 +102,7 @@ NEEDS_REMOTE_CODE = {
     "deepseek-ai--DeepSeek-V4-Pro.json",
     # Step 3.7: transformers builds its language model only inside Step3p7ForConditionalGeneration.
     "stepfun-ai--Step-3.7-Flash.json",
+    "inclusionAI--Ling-mini-2.0.json",
 }
 
 
@@ -115,6 +117,17 @@ def shrink(config: dict) -> dict:
     """The same architecture at toy size: only fields the config already sets are changed;
     per-layer patterns keep one layer of each kind, and the layer count follows them."""
     out = {k: (SHRINK[k] if k in SHRINK and v is not None else v) for k, v in config.items()}
+    # Hunyuan writes its MoE fields once per layer: one toy value per toy layer, the experts'
+    # width kept equal to intermediate_size where the full config has them equal.
+    widths = config.get("moe_intermediate_size")
+    tied = isinstance(widths, list) and set(widths) == {config.get("intermediate_size")}
+    per_layer = {
+        "moe_topk": SHRINK["num_experts_per_tok"],
+        "moe_intermediate_size": SHRINK["intermediate_size" if tied else "moe_intermediate_size"],
+    }
+    for key in ("moe_topk", "num_shared_expert", "moe_intermediate_size"):
+        if isinstance(config.get(key), list):
+            out[key] = [per_layer.get(key, config[key][0])] * SHRINK["num_hidden_layers"]
     kv = config.get("num_key_value_heads")
     if kv is not None:  # keep multi-head attention multi-head, and grouped attention grouped
         out["num_key_value_heads"] = 4 if kv == config.get("num_attention_heads") else 2
@@ -330,6 +343,10 @@ UNMEASURABLE = {
     "stepfun-ai--Step-3.7-Flash": (
         f"model_type 'step3p5' cannot be measured: transformers {transformers.__version__} "
         "builds its language model (Step3p7TextConfig) only inside its multimodal model"
+    # Ling 2.0 too (inclusionAI's modeling_bailing_moe_v2).
+    "inclusionAI--Ling-mini-2.0": (
+        f"model_type 'bailing_moe' cannot be measured: transformers {transformers.__version__} "
+        "has no such architecture to build"
     ),
 }
 
