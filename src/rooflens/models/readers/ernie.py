@@ -18,7 +18,7 @@ def _dense_layers(c: _Config, layers: int) -> int:
     if interval != 1:
         refuse(c, "moe_layer_interval", interval, "1 (every layer from the first MoE layer on)")
     end = c.get("moe_layer_end_index", -1)
-    if end not in (-1, layers - 1):
+    if end != -1 and end < layers - 1:
         refuse(c, "moe_layer_end_index", end, f"-1 or {layers - 1} (MoE up to the last layer)")
     start = c.get("moe_layer_start_index", 1)
     if not 0 <= start < layers:
