@@ -343,6 +343,7 @@ UNMEASURABLE = {
     "stepfun-ai--Step-3.7-Flash": (
         f"model_type 'step3p5' cannot be measured: transformers {transformers.__version__} "
         "builds its language model (Step3p7TextConfig) only inside its multimodal model"
+    ),
     # Ling 2.0 too (inclusionAI's modeling_bailing_moe_v2).
     "inclusionAI--Ling-mini-2.0": (
         f"model_type 'bailing_moe' cannot be measured: transformers {transformers.__version__} "

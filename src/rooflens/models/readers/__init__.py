@@ -1,8 +1,8 @@
 """Readers of the attention, MoE and multimodal architectures of 2025-2026, one module per
 family; `config.py` registers them (READERS)."""
 
-from rooflens.models.readers.cohere2 import read_cohere2
 from rooflens.models.readers.bailing import read_bailing_moe
+from rooflens.models.readers.cohere2 import read_cohere2
 from rooflens.models.readers.deepseek import (
     read_deepseek_v32,
     read_glm4_moe,
@@ -10,9 +10,9 @@ from rooflens.models.readers.deepseek import (
     read_kimi_k2,
 )
 from rooflens.models.readers.deepseek_v4 import read_deepseek_v4
-from rooflens.models.readers.exaone4 import read_exaone4
 from rooflens.models.readers.dots import read_dots1
 from rooflens.models.readers.ernie import read_ernie4_5_moe
+from rooflens.models.readers.exaone4 import read_exaone4
 from rooflens.models.readers.gemma3 import read_gemma3, read_gemma3_text
 from rooflens.models.readers.gemma4 import read_gemma4, read_gemma4_text
 from rooflens.models.readers.glm4 import read_glm4
@@ -29,11 +29,11 @@ from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
 from rooflens.models.readers.minimax_vl import read_minimax_m3_vl
 from rooflens.models.readers.nemotron_nas import read_nemotron_nas
 from rooflens.models.readers.olmo import read_olmo2, read_olmo3
+from rooflens.models.readers.olmoe import read_olmoe
+from rooflens.models.readers.phimoe import read_phimoe
 from rooflens.models.readers.seed_oss import read_seed_oss
 from rooflens.models.readers.smollm3 import read_smollm3
 from rooflens.models.readers.step import read_step3p5, read_step3p7
-from rooflens.models.readers.olmoe import read_olmoe
-from rooflens.models.readers.phimoe import read_phimoe
 from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl, read_qwen3_vl_moe
 
 NEW_READERS = {
