@@ -103,6 +103,9 @@ NEEDS_REMOTE_CODE = {
     # Step 3.7: transformers builds its language model only inside Step3p7ForConditionalGeneration.
     "stepfun-ai--Step-3.7-Flash.json",
     "inclusionAI--Ling-mini-2.0.json",
+    # Llama-Nemotron: NVIDIA's DeciLM code (model_type nemotron-nas), not in transformers.
+    "nvidia--Llama-3_3-Nemotron-Super-49B-v1.json",
+    "nvidia--Llama-3_1-Nemotron-Ultra-253B-v1.json",
 }
 
 
@@ -349,6 +352,16 @@ UNMEASURABLE = {
         f"model_type 'bailing_moe' cannot be measured: transformers {transformers.__version__} "
         "has no such architecture to build"
     ),
+    **{
+        name: (
+            f"model_type 'nemotron-nas' cannot be measured: transformers "
+            f"{transformers.__version__} has no such architecture to build"
+        )
+        for name in (
+            "nvidia--Llama-3_3-Nemotron-Super-49B-v1",
+            "nvidia--Llama-3_1-Nemotron-Ultra-253B-v1",
+        )
+    },
 }
 
 

@@ -1703,7 +1703,10 @@ def _markdown(table: pd.DataFrame) -> str:
         if isinstance(value, float):
             if column.endswith(" err"):
                 return f"{100 * value:.0f} %"
-            return f"{value:.2f}"
+            # A value that rounds to nothing reads 0.00 whatever its sign: a fit's -1e-17
+            # (floating-point noise that differs between machines) had read -0.00.
+            text = f"{value:.2f}"
+            return "0.00" if text == "-0.00" else text
         return str(value)
 
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
