@@ -20,6 +20,7 @@ from rooflens.core.errors import ModelConfigError
 from rooflens.core.memory import kv_bytes_per_token
 from rooflens.core.mtp import mtp_params
 from rooflens.models import load_model, spec_from_config
+from rooflens.models.config import SUPPORTED_MODEL_TYPES
 
 
 def _total_and_active(model_id: str) -> tuple[int, int]:
@@ -347,6 +348,8 @@ def test_longcat_flash_is_refused_naming_what_rooflens_cannot_express() -> None:
     # Without zero experts the layer layout alone is refused.
     with pytest.raises(ModelConfigError, match=r"num_layers=28 \(layers of .*\) is not supported"):
         spec_from_config(LONGCAT | {"zero_expert_num": 0})
+    # Read only to refuse: not among the types said to be supported.
+    assert "longcat_flash" not in SUPPORTED_MODEL_TYPES and "mimo" in SUPPORTED_MODEL_TYPES
 
 
 # --- MiMo (dense, with MTP layers) -----------------------------------------------------------

@@ -662,7 +662,8 @@ from rooflens.models.quant import (  # noqa: E402
     model_layout,
     read_quantization_config,
 )
-from rooflens.models.readers import NEW_READERS  # noqa: E402
+from rooflens.models.readers import NEW_READERS, REFUSING_READERS  # noqa: E402
 
 READERS.update(NEW_READERS)
 SUPPORTED_MODEL_TYPES = tuple(sorted(READERS))
+READERS.update(REFUSING_READERS)

@@ -76,6 +76,11 @@ NEW_READERS = {
     "granitemoe": read_granitemoe,
     "bailing_moe": read_bailing_moe,
     "bailing_moe_v2": read_bailing_moe,
-    "longcat_flash": read_longcat_flash,
     "mimo": read_mimo,
+}
+
+# Read only to refuse with what rooflens cannot express (a model_type it does not name at all
+# gets "not supported"); left out of the supported types.
+REFUSING_READERS = {
+    "longcat_flash": read_longcat_flash,
 }
