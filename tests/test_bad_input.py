@@ -102,7 +102,9 @@ def test_unknown_activation_is_named_with_those_known(tmp_path) -> None:
 
     cfg = dict(bundled_config("meta-llama/Llama-3.1-8B"), hidden_act="mish")
     path = _write(tmp_path, json.dumps(cfg))
-    with pytest.raises(ModelConfigError, match=r"activation='mish' is invalid: expected one of"):
+    # Named by the file's own keys, as the user fixes the file.
+    words = r"activation \(hidden_act / activation_function\)='mish' is invalid: expected one of"
+    with pytest.raises(ModelConfigError, match=words):
         rooflens.load_model(path)
     from typer.testing import CliRunner
 
@@ -110,7 +112,8 @@ def test_unknown_activation_is_named_with_those_known(tmp_path) -> None:
 
     res = CliRunner().invoke(app, ["analyze", str(path), "-H", "h100-sxm"])
     assert res.exit_code == 2, res.output
-    assert "activation='mish' is invalid" in res.output and "Traceback" not in res.output
+    assert "(hidden_act / activation_function)='mish' is invalid" in " ".join(res.output.split())
+    assert "Traceback" not in res.output
 
 
 def test_inconsistent_heads_are_rejected(tmp_path) -> None:

@@ -200,7 +200,7 @@ def test_phimoe_unknown_activation_is_refused() -> None:
         "microsoft/Phi-3.5-MoE-instruct",
         "hidden_act",
         "sparsemixer",
-        "activation='sparsemixer' is invalid",
+        "activation (hidden_act / activation_function)='sparsemixer' is invalid",
     )
 
 

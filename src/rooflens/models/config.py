@@ -559,6 +559,7 @@ CONFIG_KEYS = {
     "num_experts": "num_experts / num_local_experts / n_routed_experts",
     "experts_per_token": "num_experts_per_tok / top_k",
     "expert_intermediate_size": "moe_intermediate_size",
+    "activation": "hidden_act / activation_function",
 }
 
 
