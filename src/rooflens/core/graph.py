@@ -898,19 +898,25 @@ def _gated_attention(m: ModelSpec, ops: list[Operator], src: str) -> list[Operat
     its q_proj); Step 3.5/3.7's, one logit per head (g_proj: h -> heads, no bias), each
     scaling its head's outputs."""
     out: list[Operator] = []
+    per_head = m.attention_head_gate
     for op in ops:
-        if op.name == "o_proj" and m.attention_head_gate:
-            out += [
+        if op.name == "o_proj":
+            out.append(
                 Linear(
                     "attn_gate_proj",
                     "block",
                     (src,),
                     "attn_gate",
                     in_features=m.hidden_size,
-                    out_features=m.num_heads,
+                    # One logit per head, or one per output value (H x v_head_dim under MLA:
+                    # Kimi K3).
+                    out_features=m.num_heads if per_head else op.in_features,
+                    bias=not per_head and m.qkv_bias,
                     layers=op.layers,
-                ),
-                HeadGate(
+                )
+            )
+            if per_head:
+                gate: Operator = HeadGate(
                     "attn_gate_act",
                     "block",
                     ("attn", "attn_gate"),
@@ -918,23 +924,9 @@ def _gated_attention(m: ModelSpec, ops: list[Operator], src: str) -> list[Operat
                     num_heads=m.num_heads,
                     head_dim=op.in_features // m.num_heads,
                     layers=op.layers,
-                ),
-            ]
-            op = replace(op, inputs=("attn_gated",))
-        elif op.name == "o_proj":
-            out += [
-                Linear(
-                    "attn_gate_proj",
-                    "block",
-                    (src,),
-                    "attn_gate",
-                    in_features=m.hidden_size,
-                    # The attention output's width (H x v_head_dim under MLA: Kimi K3).
-                    out_features=op.in_features,
-                    bias=m.qkv_bias,
-                    layers=op.layers,
-                ),
-                Activation(
+                )
+            else:
+                gate = Activation(
                     "attn_gate_act",
                     "block",
                     ("attn", "attn_gate"),
@@ -942,8 +934,8 @@ def _gated_attention(m: ModelSpec, ops: list[Operator], src: str) -> list[Operat
                     width=op.in_features,
                     function="sigmoid",
                     layers=op.layers,
-                ),
-            ]
+                )
+            out.append(gate)
             op = replace(op, inputs=("attn_gated",))
         out.append(op)
     return out
