@@ -798,3 +798,18 @@ def test_the_pareto_plot_names_the_model_what_priced_it_and_the_load() -> None:
     assert advice.model == LLAMA_8B
     title = pareto(advice).axes[0].get_title()
     assert title == f"{LLAMA_8B}, roofline bound\n20 req/s, 1000+300 tokens"
+
+
+def test_an_engine_searches_the_devices_it_has_profiles_for_unless_told() -> None:
+    """Unasked, the devices searched are the priced catalog's; with an engine, those its
+    profiles describe (the others' setups would all be turned away as not priced)."""
+    from rooflens.advisor.search import default_devices
+    from rooflens.engines import engine_profiles
+    from rooflens.hardware.catalog import catalog
+
+    priced = {d.name for d in catalog().values() if d.hourly_price}
+    assert {d.name for d in default_devices(None)} == priced
+    for engine in ("vllm", "transformers"):
+        described = set(engine_profiles()[engine])
+        assert {d.name for d in default_devices(engine)} == priced & described
+    assert {d.name for d in default_devices("transformers")} == {"h100-sxm", "h200-sxm"}

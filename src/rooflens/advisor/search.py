@@ -22,7 +22,7 @@ replicas = ceil(rate / capacity). The formulas and their sources: docs/advisor.m
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 
@@ -593,6 +593,16 @@ def pareto_front(cost: np.ndarray, latency: np.ndarray) -> np.ndarray:
     return ~dominated & np.isfinite(cost) & np.isfinite(latency)
 
 
+def default_devices(engine: str | None, priced: Collection[str] = ()) -> list[Device]:
+    """The devices searched when none are named: every catalog device with a price (or named
+    in `priced`, given one), and with an engine only those its profiles describe (every setup
+    on the others would be turned away as not priced); all of them if it describes none, so
+    that the search says so."""
+    pool = [d for d in catalog().values() if d.hourly_price or d.name in priced]
+    described = engine_profiles().get(engine, ()) if engine is not None else ()
+    return [d for d in pool if d.name in described] or pool
+
+
 def advise(
     model: ModelSpec | str,
     target: Target,
@@ -636,11 +646,7 @@ def advise(
     spec = resolve_model(model)
     if devices is not None and (isinstance(devices, str) or not isinstance(devices, Iterable)):
         raise InvalidInputError("devices", devices, "a list of devices or device names")
-    pool = (
-        [d for d in catalog().values() if d.hourly_price]
-        if devices is None
-        else [resolve_device(d) for d in devices]
-    )
+    pool = default_devices(engine) if devices is None else [resolve_device(d) for d in devices]
     if not pool:
         raise InvalidInputError("devices", devices, "at least one device")
     if engine is not None:

@@ -25,7 +25,6 @@ from rooflens.cli.common import (
     wrote,
 )
 from rooflens.core.errors import InvalidInputError
-from rooflens.hardware.catalog import catalog
 from rooflens.serving.config import ADVISE_SLO, Target, build, parse_slo, slo_text
 
 # The advisor (pandas, the simulator) is imported when `rooflens advise` runs.
@@ -110,7 +109,7 @@ def advise_cmd(
 ) -> None:
     """Search devices × tensor parallelism × quantization for the setup that meets the SLO
     at the lowest cost (or energy, or latency); explain the top picks."""
-    from rooflens.advisor.search import advise, candidates, verify
+    from rooflens.advisor.search import advise, candidates, default_devices, verify
     from rooflens.api import resolve_model
 
     figure_file("--plot", plot)
@@ -125,7 +124,7 @@ def advise_cmd(
     pool = (
         [resolve_device(d) for d in chosen.devices]
         if chosen.devices
-        else [d for d in catalog().values() if d.hourly_price]
+        else default_devices(chosen.engine)
     )
     spec = resolve_model(model)
     total = len(

@@ -20,7 +20,6 @@ from rooflens.advisor import search
 from rooflens.advisor.choices import COUNT_COLUMNS
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
-from rooflens.hardware.catalog import catalog
 from rooflens.serving import api as serving
 from rooflens.serving.results import LATENCIES, SimulationResult
 from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Requests, Workload
@@ -274,7 +273,7 @@ def _pool(request: s.AdviseRequest) -> list[Device]:
     }
     prices = {key: price for key, (_, price) in given.items()}
     if request.devices is None:
-        pool = [d for d in catalog().values() if d.hourly_price or d.name in prices]
+        pool = search.default_devices(request.engine, prices)
     else:
         named = (catalog_device(name, ("devices", i)) for i, name in enumerate(request.devices))
         pool = list({d.name: d for d in named}.values())
