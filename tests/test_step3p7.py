@@ -14,8 +14,8 @@ import rooflens
 from rooflens.core import AnalysisOptions, Quantization, build_graph
 from rooflens.core.errors import InvalidInputError, ModelConfigError
 from rooflens.core.graph import kv_spans
-from rooflens.core.memory import kv_cache_bytes
-from rooflens.core.mtp import mtp_model, mtp_params
+from rooflens.core.memory import kv_cache_bytes, weight_bytes
+from rooflens.core.mtp import mtp_graph, mtp_model, mtp_params, stored_part
 from rooflens.core.operators import HeadGate, Linear, Precision, Step
 from rooflens.core.options import Parallelism
 from rooflens.core.techniques.parallelism import local_model
@@ -157,6 +157,26 @@ def test_step_3_7_flash_splits_both_head_counts_and_drafts_with_its_mtp() -> Non
         rooflens.analyze(spec, "h200-sxm", prompt_len=64, images=1)
     gate_projs = [op for op in graph.operators if op.name == "attn_gate_proj"]
     assert all(isinstance(op, Linear) and not op.bias for op in gate_projs)
+
+
+def test_drafting_holds_every_mtp_module_with_its_cache() -> None:
+    """vLLM builds all three modules and runs one a draft step (spec_step_idx % 3): their
+    weights and each one's layer cache are held, three times one module's."""
+    spec = load_model("stepfun-ai/Step-3.7-Flash")
+    device = rooflens.get_device("b200")
+    options = AnalysisOptions()
+    module = stored_part(spec, mtp_graph(spec, options, device))
+    one = weight_bytes(module, Quantization())
+    estimate = rooflens.speculate(spec, device, gamma=3, alpha=0.8, mtp=True, context=1024)
+    assert estimate.drafter_weights == pytest.approx(3 * one)
+    # The model's own cache through the three drafted tokens, beside the modules'.
+    plain = rooflens.analyze(spec, device, batch=1, prompt_len=1027, gen_len=1).memory["decode"]
+    layer = kv_cache_bytes(mtp_model(spec), Quantization(), 1, 1024 + 3 + 1)
+    assert float(estimate.memory.kv_cache) == pytest.approx(float(plain.kv_cache) + 3 * layer)
+    single = spec.model_copy(update={"mtp_layers": 1})
+    assert rooflens.speculate(single, device, gamma=3, alpha=0.8, mtp=True).drafter_weights == (
+        pytest.approx(one)
+    )
 
 
 @pytest.mark.parametrize(

@@ -84,6 +84,13 @@ def stored_part(model: ModelSpec, graph: Graph) -> Graph:
     return replace(graph, operators=tuple(op for op in graph.operators if op.name not in shared))
 
 
+def mtp_modules_held(model: ModelSpec) -> int:
+    """MTP modules an engine holds while drafting: every one the checkpoint has, each draft
+    step running one in turn (vLLM's MTP models build all num_nextn_predict_layers layers and
+    pick layer spec_step_idx % num_mtp_layers), each with its own layer's KV cache."""
+    return max(model.mtp_layers, 1)
+
+
 def mtp_params(model: ModelSpec) -> int:
     """Parameters of all `mtp_layers` modules: left out of the generating model's count. A
     module that uses the main model's embedding and head stores neither."""

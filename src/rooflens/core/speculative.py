@@ -25,7 +25,7 @@ from rooflens.core.graph import Graph, build_graph
 from rooflens.core.hardware import Device
 from rooflens.core.memory import kv_cache_bytes, peak_activation_bytes, weight_bytes
 from rooflens.core.model import ModelSpec
-from rooflens.core.mtp import mtp_graph, mtp_model, stored_part
+from rooflens.core.mtp import mtp_graph, mtp_model, mtp_modules_held, stored_part
 from rooflens.core.operators import LatentAttention, Linear, Step
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import price_step
@@ -50,7 +50,7 @@ class SpeculativeEstimate:
     verify_step: np.ndarray
     speedup: np.ndarray
     # Bytes per device the drafter's weights add beside the target's, which the analysis of
-    # the target alone does not hold: a draft model's, one MTP module's, the Medusa heads'.
+    # the target alone does not hold: a draft model's, the MTP modules', the Medusa heads'.
     drafter_weights: float = 0.0
     # What each device holds while speculating, drafter included (`_footprint`), at each
     # batch; None where not priced (parallel decoding).
@@ -259,11 +259,13 @@ def speculative(
                 module, device, quant, step, options.calibration, options.execution
             ).step_time()
         )
-        held = weight_bytes(stored_part(target, module), quant)  # as the simulator holds it
-        # The module's one layer keeps a cache of the context beside the model's, as the
-        # simulator holds it.
+        # Every module is held, as the simulator holds them; each one's layer keeps a cache of
+        # the context beside the model's.
+        modules = mtp_modules_held(target)
+        held = modules * weight_bytes(stored_part(target, module), quant)
         layer = local_model(mtp_model(target), options.parallelism)
-        drafter_weights, drafter_kv = held, kv_cache_bytes(layer, quant, b, s + gamma + 1)
+        drafter_kv = modules * kv_cache_bytes(layer, quant, b, s + gamma + 1)
+        drafter_weights = held
     else:
         drafting = _heads_time(target, device, options, gamma, b)
         held = gamma * weight_bytes(_medusa_head(target), quant)

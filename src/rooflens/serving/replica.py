@@ -30,7 +30,7 @@ from rooflens.core.memory import (
     weight_bytes,
 )
 from rooflens.core.model import ModelSpec
-from rooflens.core.mtp import mtp_graph, mtp_model, stored_part
+from rooflens.core.mtp import mtp_graph, mtp_model, mtp_modules_held, stored_part
 from rooflens.core.operators import Cost, Step
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.speculative import expected_tokens, verification_graph
@@ -317,8 +317,9 @@ def build_replica(
     speculation = None
     if draft_tokens:
         module = mtp_graph(model, options, device)
-        weights += weight_bytes(stored_part(model, module), quant)
-        kv_per_token += kv_bytes_per_token(
+        modules = mtp_modules_held(model)  # every module, each with its layer's cache
+        weights += modules * weight_bytes(stored_part(model, module), quant)
+        kv_per_token += modules * kv_bytes_per_token(
             local_model(mtp_model(model), options.parallelism), quant
         )
         speculation = Speculation(draft_tokens, acceptance, tabled(module))
