@@ -171,7 +171,9 @@ def test_drafting_holds_every_mtp_module_with_its_cache() -> None:
     assert estimate.drafter_weights == pytest.approx(3 * one)
     # The model's own cache through the three drafted tokens, beside the modules'.
     plain = rooflens.analyze(spec, device, batch=1, prompt_len=1027, gen_len=1).memory["decode"]
-    layer = kv_cache_bytes(mtp_model(spec), Quantization(), 1, 1024 + 3 + 1)
+    # Each module's layer is a sliding-window layer: 512 keys of 8 heads x 128, 2 bytes each.
+    layer = 512 * 2 * 8 * 128 * 2
+    assert kv_cache_bytes(mtp_model(spec), Quantization(), 1, 1024 + 3 + 1, ((1.0, 512),)) == layer
     assert float(estimate.memory.kv_cache) == pytest.approx(float(plain.kv_cache) + 3 * layer)
     single = spec.model_copy(update={"mtp_layers": 1})
     assert rooflens.speculate(single, device, gamma=3, alpha=0.8, mtp=True).drafter_weights == (

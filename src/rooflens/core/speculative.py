@@ -21,7 +21,7 @@ import numpy as np
 from rooflens.core.analysis import analyze, footprint
 from rooflens.core.compressed import CompressedAttention
 from rooflens.core.errors import InvalidInputError
-from rooflens.core.graph import Graph, build_graph
+from rooflens.core.graph import Graph, build_graph, kv_spans
 from rooflens.core.hardware import Device
 from rooflens.core.memory import kv_cache_bytes, peak_activation_bytes, weight_bytes
 from rooflens.core.model import ModelSpec
@@ -264,7 +264,9 @@ def speculative(
         modules = mtp_modules_held(target)
         held = modules * weight_bytes(stored_part(target, module), quant)
         layer = local_model(mtp_model(target), options.parallelism)
-        drafter_kv = modules * kv_cache_bytes(layer, quant, b, s + gamma + 1)
+        # A module's window layer (Step 3.7's, DeepSeek-V4's) keeps only its window.
+        spans = kv_spans(layer, options)
+        drafter_kv = modules * kv_cache_bytes(layer, quant, b, s + gamma + 1, spans)
         drafter_weights = held
     else:
         drafting = _heads_time(target, device, options, gamma, b)
