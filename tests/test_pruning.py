@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import rooflens
 from rooflens.core import AnalysisOptions, Quantization, analyze, build_graph
+from rooflens.core.errors import InvalidInputError
 
 
 def _q(model, device, **opts):
@@ -156,3 +157,19 @@ def test_fewer_active_neurons_never_cost_more(x, y, b) -> None:
         options=AnalysisOptions(active_neurons=high),
     )
     assert a.totals()["decode"]["memory_access"] <= c.totals()["decode"]["memory_access"]
+
+
+def test_global_layers_of_their_own_shape_lose_the_same_share_of_kv_groups() -> None:
+    """Step 3.7's global layers (64 query heads over 8 KV heads, its window layers 96) and
+    Gemma 4's (2 KV heads against 8) keep their own grouping, each KV group whole."""
+    from rooflens.models import load_model
+
+    step = load_model("stepfun-ai/Step-3.7-Flash").pruned(heads=0.5)
+    assert (step.num_heads, step.num_kv_heads, step.global_heads) == (48, 4, 32)
+    gemma = load_model("google/gemma-4-26B-A4B")
+    assert (gemma.num_heads, gemma.num_kv_heads, gemma.global_kv_heads) == (16, 8, 2)
+    half = gemma.pruned(heads=0.5)
+    assert (half.num_heads, half.num_kv_heads, half.global_kv_heads) == (8, 4, 1)
+    # 7 KV groups of 2 leave 14 query heads, which 4 global KV heads (3.5 rounded) do not divide.
+    with pytest.raises(InvalidInputError, match=r"prune_heads=0.125 is invalid: .*14 heads, 4"):
+        gemma.model_copy(update={"global_kv_heads": 4}).pruned(heads=0.125)

@@ -425,6 +425,26 @@ class ModelSpec(BaseModel):
             )
         kv = max(1, round(self.num_kv_heads * (1 - heads)))
         layers = max(1, round(self.num_layers * (1 - depth)))
+        # Global layers of their own shape (Gemma 4's fewer KV heads, Step's fewer query heads)
+        # lose the same share of their KV groups, each group kept whole.
+        global_kv = (
+            None
+            if self.global_kv_heads is None
+            else max(1, round(self.global_kv_heads * (1 - heads)))
+        )
+        global_heads = (
+            None
+            if self.global_heads is None
+            else (global_kv or kv)
+            * (self.global_heads // (self.global_kv_heads or self.num_kv_heads))
+        )
+        if global_kv is not None and (kv * self.gqa_group) % global_kv:
+            raise InvalidInputError(
+                "prune_heads",
+                heads,
+                f"a share that leaves {self.name}'s global layers' KV heads dividing its "
+                f"attention heads ({kv * self.gqa_group} heads, {global_kv} global KV heads)",
+            )
 
         def keep(size: int | None) -> int | None:
             return None if size is None else max(1, round(size * (1 - width)))
@@ -434,6 +454,8 @@ class ModelSpec(BaseModel):
                 "name": f"{self.name} (pruned: heads {heads:g}, width {width:g}, depth {depth:g})",
                 "num_heads": kv * self.gqa_group,
                 "num_kv_heads": kv,
+                "global_kv_heads": global_kv,
+                "global_heads": global_heads,
                 "intermediate_size": keep(self.intermediate_size),
                 "mlp_widths": tuple((keep(w), n) for w, n in self.mlp_widths),
                 "expert_intermediate_size": keep(self.expert_intermediate_size),
