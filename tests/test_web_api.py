@@ -379,6 +379,21 @@ def test_422_names_the_field_and_why(
     assert words in data["message"]
 
 
+def test_a_price_for_a_device_without_a_tdp_is_422_as_the_cli_refuses_it(
+    client: TestClient,
+) -> None:
+    custom = {"memory_bandwidth": 1e12, "memory_capacity": 80e9, "peak_ops": {"bf16": 5e14}}
+    data = error(client, "/api/analyze", {**SCENARIO, "device": custom,
+                                          "economics": {"hourly_price": 2}})  # fmt: skip
+    assert data["detail"][0]["loc"] == ["body", "economics", "hourly_price"]
+    assert data["message"] == (
+        "economics.hourly_price=2.0 is invalid: expected a device with a TDP (device.tdp) for "
+        "energy and cost figures"
+    )
+    # Without a price there are no figures to refuse: economics is null.
+    assert post(client, "/api/analyze", {**SCENARIO, "device": custom})["economics"] is None
+
+
 def test_a_plain_id_and_device_name_stand_for_their_objects(client: TestClient) -> None:
     """A script may name the model and device as the CLI does: the answer is the same."""
     plain = {**SCENARIO, "model": SCENARIO["model"]["id"], "device": SCENARIO["device"]["name"]}
