@@ -119,12 +119,12 @@ class Settings(BaseModel):
         ge=1,
         le=1 << 20,
     )
-    w_format: Literal["int", "fp", "nf4", "mxfp4", "nvfp4"] | None = setting(
+    w_format: Literal["int", "fp", "nf4", "mxfp4", "mxfp8", "nvfp4"] | None = setting(
         None,
         "Precision",
         "weight format",
-        "int (GPTQ/AWQ), fp (FP8/FP4), nf4 (QLoRA), mxfp4 (OCP MX) or nvfp4; empty: as "
-        "stored, else int.",
+        "int (GPTQ/AWQ), fp (FP8/FP4), nf4 (QLoRA), mxfp4 or mxfp8 (OCP MX) or nvfp4; empty: "
+        "as stored, else int.",
     )
     w_scale: Literal["channel", "tensor"] | PositiveInt | None = setting(
         None,
@@ -815,12 +815,12 @@ def _no_group_size(w_format: str) -> str:
     if w_format == "fp":
         how = "which scales by w_scale (channel, tensor or a block of weights)"
     else:
-        how = "which has its own blocks (nf4 64, mxfp4 32, nvfp4 16 weights per scale)"
+        how = "which has its own blocks (nf4 64, mxfp4 and mxfp8 32, nvfp4 16 weights per scale)"
     return f"empty with w_format={w_format!r}, {how}; group sizes are for integer weights"
 
 
 # The widths each float weight format stores (Quantization refuses others).
-FORMAT_WIDTHS = {"fp": (8, 4), "nf4": (4,), "mxfp4": (4,), "nvfp4": (4,)}
+FORMAT_WIDTHS = {"fp": (8, 4), "nf4": (4,), "mxfp4": (4,), "mxfp8": (8,), "nvfp4": (4,)}
 
 
 def _check_width(w_format: str, w_bits: int) -> None:

@@ -55,7 +55,14 @@ DEFAULT_SETTINGS: dict[str, tuple[dict[str, Any], ...]] = {
     "sequence": ({}, {"w_bits": 16, "a_bits": 16}, {"w_bits": 8, "a_bits": 8}, {"w_bits": 4}),
     "memory": ({}, {"w_bits": 16}, {"w_bits": 8}, {"w_bits": 4}, {"w_bits": 4, "kv_bits": 4}),
 }
-_FORMAT_NAMES = {"int": "", "fp": " fp{bits}", "nf4": " nf4", "mxfp4": " mxfp4", "nvfp4": " nvfp4"}
+_FORMAT_NAMES = {
+    "int": "",
+    "fp": " fp{bits}",
+    "nf4": " nf4",
+    "mxfp4": " mxfp4",
+    "mxfp8": " mxfp8",
+    "nvfp4": " nvfp4",
+}
 
 
 def precision_label(quant: Quantization, activations: bool) -> str:

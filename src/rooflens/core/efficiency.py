@@ -92,11 +92,15 @@ KERNEL_PREFIX = "kernel:"
 # faster of the two on gpt-oss-120b on an H100, vllm-project/vllm#27523, so an upper bound;
 # float 4-bit experts with MXFP8 activations as the engine's own float 4-bit kernel, which
 # TensorRT-LLM's Blackwell profiles fit on those very rows: rooflens.calibration.aiconfigurator,
-# MOE_KERNELS).
+# MOE_KERNELS; MXFP8 GEMMs, which no engine's operator tables time, as block-scaled FP8: the
+# same FP8 tensor-core work, scaled per block of the reduction dimension (32 values per E8M0
+# scale against DeepSeek's 1 x 128 activation and 128 x 128 weight blocks), and, where a
+# profile has no block-scaled curves either, as those fall back).
 DTYPE_FALLBACK = {
     "fp8_block": "fp8",
     "fp8_block_trtllm_gen": "fp8_block",
     "fp8_static": "fp8",
+    "mxfp8": "fp8_block",
     "w4a16_int": "w4a16",
     "w4a16_marlin": "w4a16",
     "w4a8_mxfp8": "w4a16",
@@ -109,6 +113,17 @@ def fallback_dtype(dtype: str | None) -> str | None:
     if dtype is None:
         return None
     return DTYPE_FALLBACK.get(dtype) or (dtype.removesuffix(WIDE) if dtype.endswith(WIDE) else None)
+
+
+def fallback_chain(dtype: str | None) -> tuple[str, ...]:
+    """The types after `dtype` that price it in turn where it has no curves of its own, each
+    `fallback_dtype` of the one before (mxfp8: fp8_block, then fp8)."""
+    chain: list[str] = []
+    other = fallback_dtype(dtype)
+    while other is not None and other not in chain:
+        chain.append(other)
+        other = fallback_dtype(other)
+    return tuple(chain)
 
 
 # Attention kernels serving more query heads per key/value head than this (multi-query
@@ -744,8 +759,11 @@ class EngineProfile(EfficiencyProfile):
         return super()._without_phase(op_class, dtype) and not self._typed_key(op_class, dtype)
 
     def _typed_key(self, op_class: str, dtype: str | None) -> str | None:
-        """The `dtype_classes` key pricing a class and type: its own, else DTYPE_FALLBACK's."""
-        for kind in (dtype, fallback_dtype(dtype)):
+        """The `dtype_classes` key pricing a class and type: its own, else the first of its
+        fallback types' (DTYPE_FALLBACK, followed on: fallback_chain)."""
+        if dtype is None:
+            return None
+        for kind in (dtype, *fallback_chain(dtype)):
             key = f"{op_class}:{kind}"
             if key in self.dtype_classes:
                 return key
@@ -776,11 +794,18 @@ class EngineProfile(EfficiencyProfile):
             return typed, self.fallbacks[typed]
         if not dtype or dtype in OWN_DTYPES or typed in self.dtype_classes:
             return None
-        other = fallback_dtype(dtype)
-        if other is not None and f"{op_class}:{other}" in self.dtype_classes:
-            return typed, f"not measured: the {other} curves"
-        if other is not None and f"{op_class}:{other}" in self.fallbacks:
-            return typed, f"not measured, nor {other}: {self.fallbacks[f'{op_class}:{other}']}"
+        # The first fallback type with curves prices it; one the profile notes (its rows not
+        # used, as vLLM's fp8_block GEMMs) says what prices that type instead. Types passed
+        # over are named.
+        passed: list[str] = []
+        for other in fallback_chain(dtype):
+            nor = "".join(f", nor {kind}" for kind in passed)
+            if f"{op_class}:{other}" in self.dtype_classes:
+                return typed, f"not measured{nor}: the {other} curves"
+            if f"{op_class}:{other}" in self.fallbacks:
+                note = self.fallbacks[f"{op_class}:{other}"]
+                return typed, f"not measured{nor}, nor {other}: {note}"
+            passed.append(other)
         return typed, "not measured: the bf16 curves"
 
     def layer_curve(self, dtype: str, layer: str) -> LayerCurve | None:
@@ -791,10 +816,13 @@ class EngineProfile(EfficiencyProfile):
         """The `moe_layers` key pricing this layer and type ("fp8_block/7168x256:e32:k1"), or
         None. A type without MoE curves of its own takes the layers of the type `curves`
         prices it with (DTYPE_FALLBACK)."""
-        own = dtype in OWN_DTYPES or f"moe:{dtype}" in self.dtype_classes
-        for kind in (dtype,) if own else (dtype, fallback_dtype(dtype)):
+        # The type itself, then its fallback types up to the first with MoE curves of its
+        # own (the one `curves` prices it with).
+        for kind in (dtype, *fallback_chain(dtype)):
             if f"{kind}/{layer}" in self.layers:
                 return f"{kind}/{layer}"
+            if kind in OWN_DTYPES or f"moe:{kind}" in self.dtype_classes:
+                return None
         return None
 
     def memory_layer(self, dtype: str, layer: str) -> tuple[str, LayerCurve] | None:

@@ -52,8 +52,9 @@ class Quantization(BaseModel):
     # Kimi K2's INT4 experts are stored). Read from a checkpoint; settings keep the default.
     w_zero_point: bool = True
     # Weight format: integers with group scales (GPTQ/AWQ), floats with per-channel scales
-    # (FP8 E4M3 / FP4), NormalFloat4 (QLoRA) or MXFP4 (OCP microscaling).
-    w_format: Literal["int", "fp", "nf4", "mxfp4", "nvfp4"] = "int"
+    # (FP8 E4M3 / FP4), NormalFloat4 (QLoRA), MXFP4 or MXFP8 (OCP microscaling: FP4 E2M1 or
+    # FP8 E4M3 values, one E8M0 scale per 32) or NVFP4.
+    w_format: Literal["int", "fp", "nf4", "mxfp4", "mxfp8", "nvfp4"] = "int"
     # Float formats ("fp"): weights sharing one fp32 scale: per output channel, per tensor, or
     # per block of this many weights (DeepSeek-V3's 128x128 FP8 blocks: 16384).
     w_scale: Literal["channel", "tensor"] | PositiveInt = "channel"
@@ -86,6 +87,8 @@ class Quantization(BaseModel):
     def _check_format(self) -> Quantization:
         if self.w_format in ("nf4", "mxfp4", "nvfp4") and self.w_bits != 4:
             raise ValueError(f"w_format={self.w_format!r} stores 4-bit weights: w_bits must be 4")
+        if self.w_format == "mxfp8" and self.w_bits != 8:
+            raise ValueError("w_format='mxfp8' stores 8-bit weights: w_bits must be 8")
         if self.w_format == "fp" and self.w_bits not in (8, 4):
             raise ValueError("w_format='fp' is FP8 or FP4: w_bits must be 8 or 4")
         if self.a_scale == "static" and self.a_bits != 8:
@@ -107,7 +110,7 @@ class Quantization(BaseModel):
 
     @property
     def float_weights(self) -> bool:
-        return self.w_format in ("fp", "mxfp4", "nvfp4")
+        return self.w_format in ("fp", "mxfp4", "mxfp8", "nvfp4")
 
     @property
     def block_scaled(self) -> bool:

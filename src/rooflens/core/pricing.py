@@ -611,7 +611,7 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
     the block-scaled kernels (a profile without them falls back to the fp8 curves; experts on
     TensorRT-LLM-gen's, `fp8_moe_kernel`, by that kernel's where timed), per-tensor
     FP8 with static activation scales by kernels without the scale pass (fp8_static), others
-    by compute type."""
+    by compute type; MXFP8 weights computed in FP8 by the MXFP8 kernels (mxfp8)."""
     if isinstance(op, StateScan):  # by the state it carries, which the KV type sets only
         bits = op.state_bits or quant.kv_bits  # where the model states none (its cost reads so)
         return device.matrix_dtype(bits, True) if bits < 16 else "bf16"
@@ -636,6 +636,11 @@ def _curve_dtype(op: Operator, dtype: str, device: Device, quant: Quantization) 
             return "w4a8_mxfp8"  # activations quantized to MXFP8 inside the MoE kernel
         marlin = quant.w4_kernel == "marlin" and quant.w_bits == 4
         return f"w{quant.w_bits}a{quant.a_bits}" + ("_marlin" if marlin else "")
+    stored = getattr(op, "weight_quant", None) or quant
+    if dtype == "fp8" and getattr(op, "quantized", False) and stored.w_format == "mxfp8":
+        # MXFP8 GEMMs (FP8 operands, an E8M0 scale per 32 of each): their own curves, which no
+        # engine table times; DTYPE_FALLBACK prices them with the block-scaled FP8 ones.
+        return "mxfp8"
     if dtype == "fp8" and getattr(op, "quantized", False) and quant.block_scaled:
         trtllm_gen = quant.fp8_moe_kernel == "trtllm_gen" and isinstance(op, ExpertLinear)
         return "fp8_block_trtllm_gen" if trtllm_gen else "fp8_block"

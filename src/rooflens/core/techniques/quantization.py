@@ -30,6 +30,8 @@ def stored_bits(quant: Quantization, in_features: int) -> float:
         return 4 + 8 / 64 + 32 / (64 * 256)
     if quant.w_format == "mxfp4":
         return 4 + 8 / 32  # 32-element blocks sharing an E8M0 exponent (OCP MX v1.0)
+    if quant.w_format == "mxfp8":
+        return 8 + 8 / 32  # FP8 E4M3 values, an E8M0 scale per 32 (OCP MX v1.0, MXFP8)
     if quant.w_format == "nvfp4":
         # 16-element blocks sharing an FP8 E4M3 scale (NVIDIA NVFP4; the per-tensor fp32
         # global scale adds < 1e-6 bit).
