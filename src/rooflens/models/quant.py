@@ -51,10 +51,11 @@ def unquantized_modules(spec: ModelSpec) -> tuple[str, ...]:
 
 
 # Names in modules_to_not_convert / ignore lists -> module class; embeddings, lm_head, norms,
-# vision towers and convolutions (Mamba's conv1d) are 16-bit in rooflens anyway. Checked in
-# order: first match wins.
+# vision towers and their projectors (Qwen2-VL's patch_merger, MiniMax-M3's patch_merge_mlp)
+# and convolutions (Mamba's conv1d) are 16-bit in rooflens anyway. Checked in order: first
+# match wins.
 _ALWAYS_16BIT = re.compile(
-    r"lm_head|embed|norm|vision|visual|multi_modal_projector|mm_projector|patch_merger|"
+    r"lm_head|embed|norm|vision|visual|multi_modal_projector|mm_projector|patch_merge|"
     r"\bmtp\b|eh_proj|shared_head|conv1d"
 )
 _CLASS_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -525,6 +526,67 @@ def _mxfp4(q: Mapping[str, Any]) -> Read:
     return {"w_bits": 4, "w_format": "mxfp4"}, skipped, {}
 
 
+# quant_method "mxfp8" (MiniMax-M3-MXFP8): FP8 E4M3 weights with one E8M0 scale per 32 along
+# the input dimension, activations quantized to MXFP8 as each GEMM runs. The keys its readers
+# give a meaning (transformers' FineGrainedFP8Config, which its AUTO_QUANTIZATION_CONFIG_MAPPING
+# maps "mxfp8" to; vLLM's ModelOptMxFp8Config.from_config; SGLang's Fp8Config with use_mxfp8),
+# each with the values that store MXFP8 and nothing else; null or absent reads as MXFP8's own.
+# Any other key is refused: a key no reader knows (an "moe_quant_algo" NVFP4 beside it) could
+# store some modules otherwise.
+_MXFP8_VALUES: dict[str, tuple[object, ...]] = {
+    # Every reader refuses static activation scales for MXFP8 (vLLM's Mxfp8Config, SGLang's
+    # block-wise Fp8Config): MX scales are computed per block of 32 as the activations come.
+    "activation_scheme": ("dynamic",),
+    # [1, 32]: one scale per 32 weights of a row (SGLang's Fp8Config: "MXFP8 requires
+    # weight_block_size=[1, 32]").
+    "weight_block_size": ([1, 32],),
+    "scale_fmt": ("ue8m0",),
+    "fmt": ("e4m3", "float8_e4m3fn"),
+    # transformers' loading flags: dequantizing on load, or converting embeddings too, is
+    # not the checkpoint the engines serve.
+    "dequantize": (False,),
+    "modules_to_convert": ([],),
+    "expert_dtype": ("fp8",),
+}
+_MXFP8_NAMES = ("ignored_layers", "modules_to_not_convert")
+_MXFP8_KEYS = ("quant_method", *_MXFP8_VALUES, *_MXFP8_NAMES, "kv_cache_quant_algo")
+
+
+def _mxfp8(q: Mapping[str, Any]) -> Read:
+    method = "mxfp8"
+    for key, value in q.items():
+        if key not in _MXFP8_KEYS:
+            raise ModelConfigError(
+                f"quantization_config ({method}): {key}={value!r} is not supported; rooflens "
+                f"reads {', '.join(_MXFP8_KEYS)}"
+            )
+        accepted = _MXFP8_VALUES.get(key)
+        if accepted is None or value is None:
+            continue
+        # A list read as written ([1, 32], not (1, 32) or "1,32"); text as transformers
+        # lowercases activation_scheme.
+        given = value.lower() if isinstance(value, str) else value
+        if not any(given == a and type(given) is type(a) for a in accepted):
+            shown = " or ".join(repr(a) for a in accepted)
+            raise ModelConfigError(
+                f"quantization_config ({method}): {key}={value!r} is invalid: expected {shown} "
+                "(MXFP8: FP8 E4M3 weights, an E8M0 scale per 32, activations quantized as "
+                "they come) or absent"
+            )
+    # vLLM reads ignored_layers, else modules_to_not_convert; transformers the other way
+    # round: two different lists would be read differently by each.
+    ignored, unconverted = (_names(method, key, q.get(key)) for key in _MXFP8_NAMES)
+    if ignored and unconverted and sorted(ignored) != sorted(unconverted):
+        raise ModelConfigError(
+            f"quantization_config ({method}): ignored_layers={ignored!r} and "
+            f"modules_to_not_convert={unconverted!r} differ; vLLM reads the first, transformers "
+            "the second: give one list"
+        )
+    kv = _modelopt_kv(q.get("kv_cache_quant_algo"), method=method)
+    fields = {"w_bits": 8, "a_bits": 8, "w_format": "mxfp8"} | kv
+    return fields, ignored or unconverted, {"kv_bits": "kv_cache_quant_algo"}
+
+
 def _int_weight_only(q: Mapping[str, Any]) -> Read:
     # AWQ / GPTQ: `bits`-bit integer weights in groups of `group_size` (-1: per channel).
     method = str(q.get("quant_method"))
@@ -733,13 +795,15 @@ def _bitsandbytes(q: Mapping[str, Any]) -> Read:
 _MODELOPT_KV_BITS = {"FP8": 8, "INT8": 8, "NVFP4": 4}
 
 
-def _modelopt_kv(raw: object, key: str = "kv_cache_quant_algo") -> dict[str, Any]:
+def _modelopt_kv(
+    raw: object, key: str = "kv_cache_quant_algo", method: str = "modelopt"
+) -> dict[str, Any]:
     if raw is None or str(raw).upper() == "NONE":
         return {}
     bits = _MODELOPT_KV_BITS.get(str(raw).upper())
     if bits is None:
         raise ModelConfigError(
-            f"quantization_config (modelopt): {key}={raw!r} is not supported; "
+            f"quantization_config ({method}): {key}={raw!r} is not supported; "
             f"supported: {', '.join(_MODELOPT_KV_BITS)} or null"
         )
     return {"kv_bits": bits}
@@ -759,13 +823,30 @@ def _modelopt_kv_scheme(scheme: object) -> dict[str, Any]:
 
 # ModelOpt's weight recipes (quant_algo, as vLLM's modelopt.py QUANT_ALGOS names them), as
 # rooflens stores them: per-tensor FP8 with calibrated activation scales (input_scale), NVFP4
-# weights and activations (E4M3 scales per 16), and W4A16_NVFP4, NVFP4 weights with 16-bit
-# activations (vLLM's ModelOptNvFp4W4A16LinearMethod, Marlin for the experts).
+# weights and activations (E4M3 scales per 16), W4A16_NVFP4, NVFP4 weights with 16-bit
+# activations (vLLM's ModelOptNvFp4W4A16LinearMethod, Marlin for the experts), and MXFP8
+# (ModelOpt's --qformat mxfp8, NVIDIA/Model-Optimizer#736: E8M0 scales per 32, activations
+# quantized to MXFP8 at run time; vLLM's ModelOptMxFp8Config).
 _MODELOPT_ALGOS: dict[str, dict[str, Any]] = {
     "FP8": {"w_bits": 8, "a_bits": 8, "w_format": "fp", "w_scale": "tensor", "a_scale": "static"},
     "NVFP4": {"w_bits": 4, "a_bits": 4, "w_format": "nvfp4"},
     "W4A16_NVFP4": {"w_bits": 4, "a_bits": 16, "w_format": "nvfp4"},
+    "MXFP8": {"w_bits": 8, "a_bits": 8, "w_format": "mxfp8"},
 }
+# The group each block-scaled recipe stores its scales over (a recipe's group_size, where
+# written, must be it).
+_MODELOPT_GROUPS = {"NVFP4": 16, "W4A16_NVFP4": 16, "MXFP8": 32}
+
+
+def _modelopt_group(algo: str, key: str, group: object) -> None:
+    """A recipe's group_size, where written: the group its format scales (_MODELOPT_GROUPS)."""
+    own = _MODELOPT_GROUPS.get(algo)
+    if own is not None and group is not None and group != own:
+        kind = "NVFP4" if "NVFP4" in algo else algo
+        raise ModelConfigError(
+            f"quantization_config (modelopt): {key}={group!r} is invalid: {kind} scales "
+            f"groups of {own}"
+        )
 
 
 def _modelopt_recipe(q: Mapping[str, Any]) -> tuple[Mapping[str, Any], str, dict[str, Any]]:
@@ -791,6 +872,8 @@ def _modelopt(q: Mapping[str, Any]) -> Read:
     sources = {"kv_bits": "kv_cache_scheme.num_bits"}
     if algo in ("", "NONE") and kv:  # a recipe that quantizes the KV cache only
         return kv, skip, sources
+    if algo == "MXFP8":
+        _modelopt_group(algo, "group_size", inner.get("group_size"))
     if algo in _MODELOPT_ALGOS:
         return _MODELOPT_ALGOS[algo] | kv, skip, sources
     raise ModelConfigError(
@@ -833,11 +916,7 @@ def _modelopt_mixed(q: Mapping[str, Any], layout: Layout | None) -> CheckpointQu
                 f"{where}: {key}.quant_algo={info.get('quant_algo')!r} is not supported; "
                 f"supported: {', '.join(_MODELOPT_ALGOS)}"
             )
-        group = info.get("group_size")
-        if "NVFP4" in algo and group not in (None, 16):
-            raise ModelConfigError(
-                f"{where}: {key}.group_size={group!r} is invalid: NVFP4 scales groups of 16"
-            )
+        _modelopt_group(algo, f"{key}.group_size", info.get("group_size"))
         lowered = str(name).lower()
         if re.search(r"(^|\.)lm_head$", lowered):
             head = algo
@@ -980,7 +1059,10 @@ def _compressed_tensors(q: Mapping[str, Any]) -> Read:
     kv_scheme = _section(method, "kv_cache_scheme", q.get("kv_cache_scheme"), _ARGS)
     if kv_scheme.get("num_bits") is not None:
         fields["kv_bits"] = _size(method, "kv_cache_scheme.num_bits", kv_scheme["num_bits"])
-    if kind == "float" and bits == 4 and group == 16:
+    if _compressed_mxfp8(q, groups, w):
+        _check_compressed_mxfp8(w, acts)
+        fields["w_format"] = "mxfp8"
+    elif kind == "float" and bits == 4 and group == 16:
         fields["w_format"] = "nvfp4"  # NVFP4: 16-element groups with an FP8 scale
     elif kind == "float" and bits == 4 and group == 32 and "mxfp4" in str(q.get("format")):
         fields["w_format"] = "mxfp4"  # MXFP4: 32-element groups with an E8M0 scale (Kimi K3)
@@ -1020,9 +1102,50 @@ def _compressed_tensors(q: Mapping[str, Any]) -> Read:
     return fields, skipped, sources
 
 
+def _compressed_mxfp8(
+    q: Mapping[str, Any], groups: Mapping[str, Any], w: Mapping[str, Any]
+) -> bool:
+    """Whether compressed-tensors stores MXFP8: its format says so ("mxfp8-quantized", the
+    config's or a group's own, as llm-compressor and AutoRound write it), or its weights are
+    8-bit floats in groups of 32 with one-byte (E8M0) scales, as vLLM's
+    CompressedTensorsConfig._is_mxfp8 tells them (scale_dtype torch.uint8)."""
+    formats = [q.get("format"), *(g.get("format") for g in groups.values())]
+    if any("mxfp8" in str(f) for f in formats if f is not None):
+        return True
+    scale = str(w.get("scale_dtype") or "")
+    e8m0 = "uint8" in scale or "e8m0" in scale
+    shape = (w.get("type"), w.get("num_bits"), w.get("strategy"), w.get("group_size"))
+    return e8m0 and shape == ("float", 8, "group", 32)
+
+
+def _check_compressed_mxfp8(w: Mapping[str, Any], acts: Mapping[str, Any]) -> None:
+    """An MXFP8 scheme as MX stores it: symmetric 8-bit floats, one scale per group of 32
+    (vLLM's CompressedTensorsW8A8Mxfp8), activations, where quantized, per group as they
+    come; anything else is not MXFP8 and is refused, naming the field."""
+    method = "compressed-tensors"
+    expected = {"type": "float", "num_bits": 8, "strategy": "group", "group_size": 32}
+    for key, value in expected.items():
+        if w.get(key) != value:
+            raise ModelConfigError(
+                f"quantization_config ({method}): weights.{key}={w.get(key)!r} is invalid "
+                f"for MXFP8: expected {value!r} (FP8 E4M3 values, an E8M0 scale per 32)"
+            )
+    if w.get("symmetric", True) is not True:
+        raise ModelConfigError(
+            f"quantization_config ({method}): weights.symmetric={w.get('symmetric')!r} is "
+            "invalid for MXFP8: expected true (MX stores scales, no zero points)"
+        )
+    if acts.get("num_bits") == 8 and acts.get("dynamic") is False:
+        raise ModelConfigError(
+            f"quantization_config ({method}): input_activations.dynamic=False is invalid for "
+            "MXFP8: expected true (MX scales activations per 32 as they come)"
+        )
+
+
 QUANT_METHODS: dict[str, Callable[[Mapping[str, Any]], Read]] = {
     "fp8": _fp8,
     "mxfp4": _mxfp4,
+    "mxfp8": _mxfp8,
     "awq": _int_weight_only,
     "gptq": _int_weight_only,
     "bitsandbytes": _bitsandbytes,
