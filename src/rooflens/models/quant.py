@@ -533,6 +533,14 @@ def _mxfp4(q: Mapping[str, Any]) -> Read:
 # each with the values that store MXFP8 and nothing else; null or absent reads as MXFP8's own.
 # Any other key is refused: a key no reader knows (an "moe_quant_algo" NVFP4 beside it) could
 # store some modules otherwise.
+# Activations are read as 8-bit, computed at the FP8 peak, as Blackwell runs them: vLLM's first
+# MXFP8 linear kernel quantizes each GEMM's input to MXFP8 (FlashInferCutlassMxfp8LinearKernel,
+# vllm/model_executor/kernels/linear/mxfp8/flashinfer.py, SM100+), its experts run FlashInfer's
+# TRT-LLM MXFP8 MoE, and SGLang serves MXFP8 from SM100 only (Fp8Config.get_min_capability:
+# 100 with use_mxfp8). Hopper has FP8 tensor cores but no MX scaling: vLLM falls through to
+# Marlin's W8A16 there (_POSSIBLE_MXFP8_KERNELS in vllm/model_executor/kernels/linear/
+# __init__.py: BF16 activations, weights dequantized in the main loop), which a_bits=16 prices;
+# the checkpoint as stored, W8A8 at the FP8 peak, stays the bound.
 _MXFP8_VALUES: dict[str, tuple[object, ...]] = {
     # Every reader refuses static activation scales for MXFP8 (vLLM's Mxfp8Config, SGLang's
     # block-wise Fp8Config): MX scales are computed per block of 32 as the activations come.
