@@ -229,7 +229,7 @@ def test_mixed_precision_that_rooflens_cannot_store_is_refused() -> None:
         spec_from_config(_qwen3_6_with(other))
     assert str(caught.value) == (
         "quantization_config (modelopt): quantized_layers['lm_head'].quant_algo='W4A8_AWQ' is "
-        "not supported; supported: FP8, NVFP4, W4A16_NVFP4"
+        "not supported; supported: FP8, NVFP4, W4A16_NVFP4, MXFP8"
     )
     o_proj = "model.language_model.layers.3.self_attn.o_proj"
     some = {k: v for k, v in listed.items() if k != o_proj}
@@ -261,7 +261,7 @@ def test_a_w4a16_nvfp4_recipe_stores_nvfp4_weights_beside_16_bit_activations() -
         read_quantization_config({"quant_method": "modelopt", "quant_algo": "INT4_AWQ"})
     assert str(caught.value) == (
         "quantization_config (modelopt): quant_algo='INT4_AWQ' is not supported; supported: "
-        "FP8, NVFP4, W4A16_NVFP4, MIXED_PRECISION"
+        "FP8, NVFP4, W4A16_NVFP4, MXFP8, MIXED_PRECISION"
     )
 
 
