@@ -1,10 +1,10 @@
 """MiniMax-M3 as published (model_type minimax_m3_vl): the language model of text_config is read as
 minimax_m3, the vision tower priced as its own stage. tests/data/minimax_m3_vl/config.json is the
-config.json of MiniMaxAI/MiniMax-M3-MXFP8 less its quantization_config (quant_method mxfp8,
-which rooflens does not read). Parameter counts are hand-computed here and were checked against
-transformers' MiniMaxM3SparseForConditionalGeneration built from the same config (427,040,132,864
-parameters plus the 57 x 128 score-correction biases it holds as buffers) and against the MXFP8
-checkpoint's tensor listing."""
+config.json of MiniMaxAI/MiniMax-M3-MXFP8 less its quantization_config (quant_method mxfp8; the
+bundled MiniMaxAI/MiniMax-M3-MXFP8 holds it: tests/test_mxfp8.py). Parameter counts are
+hand-computed here and were checked against transformers' MiniMaxM3SparseForConditionalGeneration
+built from the same config (427,040,132,864 parameters plus the 57 x 128 score-correction biases
+it holds as buffers) and against the MXFP8 checkpoint's tensor listing."""
 
 from __future__ import annotations
 
