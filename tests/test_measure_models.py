@@ -103,6 +103,9 @@ NEEDS_REMOTE_CODE = {
     # Step 3.7: transformers builds its language model only inside Step3p7ForConditionalGeneration.
     "stepfun-ai--Step-3.7-Flash.json",
     "inclusionAI--Ling-mini-2.0.json",
+    # MiniMax-M3 as published (minimax_m3_vl): its text_config names no model_type to shrink
+    # apart, and transformers builds that language model only inside the multimodal class.
+    "MiniMaxAI--MiniMax-M3-MXFP8.json",
     # Llama-Nemotron: NVIDIA's DeciLM code (model_type nemotron-nas), not in transformers.
     "nvidia--Llama-3_3-Nemotron-Super-49B-v1.json",
     "nvidia--Llama-3_1-Nemotron-Ultra-253B-v1.json",
