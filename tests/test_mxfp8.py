@@ -303,3 +303,24 @@ def test_minimax_m3_mxfp8_weighs_what_its_checkpoint_stores() -> None:
         (Path(__file__).parent / "data" / "minimax_m3_vl" / "config.json").read_text()
     )
     assert published == without
+
+
+MX4_ARGS = {"num_bits": 4, "type": "float", "strategy": "group", "group_size": 32}
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        _ct(MX4_ARGS, "mxfp4-pack-quantized"),
+        # A group's own format (beside a mixed-precision one), and one-byte scales alone.
+        _ct(MX4_ARGS, "mixed-precision", "mxfp4-pack-quantized"),
+        _ct({**MX4_ARGS, "scale_dtype": "torch.uint8"}, None),
+    ],
+)
+def test_compressed_tensors_mxfp4_is_told_apart_as_mxfp8_is(config: dict) -> None:
+    """4-bit floats in groups of 32 are MXFP4 (4.25 bits a weight) wherever the format or the
+    scales say so: a group's own format had read as FP4 with a 32-bit scale per group."""
+    quant = read_quantization_config(config).quantization
+    assert (quant.w_bits, quant.w_format) == (4, "mxfp4")
+    plain = read_quantization_config(_ct(MX4_ARGS, "float-quantized")).quantization
+    assert (plain.w_format, plain.w_scale) == ("fp", 32)

@@ -1067,12 +1067,12 @@ def _compressed_tensors(q: Mapping[str, Any]) -> Read:
     kv_scheme = _section(method, "kv_cache_scheme", q.get("kv_cache_scheme"), _ARGS)
     if kv_scheme.get("num_bits") is not None:
         fields["kv_bits"] = _size(method, "kv_cache_scheme.num_bits", kv_scheme["num_bits"])
-    if _compressed_mxfp8(q, groups, w):
+    if _compressed_mx(q, groups, w, "mxfp8", 8):
         _check_compressed_mxfp8(w, acts)
         fields["w_format"] = "mxfp8"
     elif kind == "float" and bits == 4 and group == 16:
         fields["w_format"] = "nvfp4"  # NVFP4: 16-element groups with an FP8 scale
-    elif kind == "float" and bits == 4 and group == 32 and "mxfp4" in str(q.get("format")):
+    elif kind == "float" and bits == 4 and group == 32 and _compressed_mx(q, groups, w, "mxfp4", 4):
         fields["w_format"] = "mxfp4"  # MXFP4: 32-element groups with an E8M0 scale (Kimi K3)
     elif kind == "float":
         fields["w_format"] = "fp"
@@ -1110,20 +1110,21 @@ def _compressed_tensors(q: Mapping[str, Any]) -> Read:
     return fields, skipped, sources
 
 
-def _compressed_mxfp8(
-    q: Mapping[str, Any], groups: Mapping[str, Any], w: Mapping[str, Any]
+def _compressed_mx(
+    q: Mapping[str, Any], groups: Mapping[str, Any], w: Mapping[str, Any], name: str, bits: int
 ) -> bool:
-    """Whether compressed-tensors stores MXFP8: its format says so ("mxfp8-quantized", the
-    config's or a group's own, as llm-compressor and AutoRound write it), or its weights are
-    8-bit floats in groups of 32 with one-byte (E8M0) scales, as vLLM's
-    CompressedTensorsConfig._is_mxfp8 tells them (scale_dtype torch.uint8)."""
+    """Whether compressed-tensors stores an MX format (`name`, mxfp8 or mxfp4, of `bits`-bit
+    floats): its format says so ("mxfp8-quantized", "mxfp4-pack-quantized": the config's or a
+    group's own, as llm-compressor and AutoRound write it), or its weights are `bits`-bit
+    floats in groups of 32 with one-byte (E8M0) scales, as vLLM's CompressedTensorsConfig
+    tells MX schemes apart (scale_dtype torch.uint8)."""
     formats = [q.get("format"), *(g.get("format") for g in groups.values())]
-    if any("mxfp8" in str(f) for f in formats if f is not None):
+    if any(name in str(f) for f in formats if f is not None):
         return True
     scale = str(w.get("scale_dtype") or "")
     e8m0 = "uint8" in scale or "e8m0" in scale
     shape = (w.get("type"), w.get("num_bits"), w.get("strategy"), w.get("group_size"))
-    return e8m0 and shape == ("float", 8, "group", 32)
+    return e8m0 and shape == ("float", bits, "group", 32)
 
 
 def _check_compressed_mxfp8(w: Mapping[str, Any], acts: Mapping[str, Any]) -> None:
