@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -699,3 +700,26 @@ def test_a_capacity_from_too_short_a_run_says_it_may_not_hold() -> None:
     assert f"capacity {found.rate:.3g}/s" in labels
     assert found.warning in [text.get_text() for text in fig.texts]
     assert fig.get_suptitle() == "roofline bound"
+
+
+def test_every_mtp_module_is_held_and_a_window_module_keeps_its_window(
+    tiny_model, toy_device
+) -> None:
+    """Three modules (Step 3.7 Flash's count) hold three layers' caches; where the modules'
+    layers attend to a window, a long sequence keeps only the window in them, the model's own
+    layers everything."""
+    from rooflens.serving.replica import build_replica
+
+    sizes = {"max_tokens": 256, "max_context": 512, "max_rows": 8}
+    model = tiny_model.model_copy(update={"mtp_layers": 3})
+    whole = build_replica(model, toy_device, AnalysisOptions(), **sizes, draft_tokens=3)
+    # Two model layers and three module layers of 2 x 2 heads x 16 x 2 bytes each.
+    assert whole.kv_bytes_per_token == 5 * 128 and whole.kv_spans == ((1.0, None),)
+    assert whole.kv_kept(400) == 400
+    windowed = model.model_copy(update={"sliding_window": 64, "window_layers": 0})
+    replica = build_replica(windowed, toy_device, AnalysisOptions(), **sizes, draft_tokens=3)
+    assert dict((span, share) for share, span in replica.kv_spans) == pytest.approx(
+        {None: 2 / 5, 64: 3 / 5}
+    )
+    # 400 tokens: the model's layers keep 400, the modules' 64: 2/5 x 400 + 3/5 x 64.
+    assert replica.kv_kept(400) == math.ceil(2 / 5 * 400 + 3 / 5 * 64)

@@ -314,14 +314,26 @@ def build_replica(
     reserve = float(peak_activation_bytes(graph, quant, Step(one, one * max_tokens, 0 * one)))
     weights = weight_bytes(graph, quant)
     kv_per_token = kv_bytes_per_token(local, quant)
+    spans = kv_spans(model, options)
     speculation = None
     if draft_tokens:
         module = mtp_graph(model, options, device)
         modules = mtp_modules_held(model)  # every module, each with its layer's cache
         weights += modules * weight_bytes(stored_part(model, module), quant)
-        kv_per_token += modules * kv_bytes_per_token(
-            local_model(mtp_model(model), options.parallelism), quant
+        layer = local_model(mtp_model(model), options.parallelism)
+        drafted = modules * kv_bytes_per_token(layer, quant)
+        # The modules' caches beside the model's, each share of a token's bytes keeping what
+        # its layers keep (a module's window layer, Step 3.7's, only its window).
+        total = kv_per_token + drafted
+        kept: dict[int | None, float] = {}
+        for weight, parts in ((kv_per_token, spans), (drafted, kv_spans(layer, options))):
+            for share, span in parts:
+                kept[span] = kept.get(span, 0.0) + share * weight / total
+        # One kind of layer (every one whole, DeepSeek's and its module's) stays exactly one.
+        spans = (
+            ((1.0, next(iter(kept))),) if len(kept) == 1 else tuple((v, k) for k, v in kept.items())
         )
+        kv_per_token = total
         speculation = Speculation(draft_tokens, acceptance, tabled(module))
     replica = Replica(
         table=tabled(graph),
@@ -333,7 +345,7 @@ def build_replica(
         kv_bytes_per_token=kv_per_token,
         host_bandwidth=device.host_bandwidth,
         link_bandwidth=device.interconnect_bandwidth or device.network_bandwidth,
-        kv_spans=kv_spans(model, options),
+        kv_spans=spans,
         state_tokens=state_bytes(local, quant) / kv_per_token,
         speculation=speculation,
     )
