@@ -377,3 +377,22 @@ def test_mimo_windowed_layers_are_read_as_qwen2_reads_them() -> None:
     assert (spec.sliding_window, spec.window_layers) == (4, 1)
     with pytest.raises(ModelConfigError, match="layer_types holds \\['local'\\]"):
         spec_from_config(MIMO | {"layer_types": ["local", "full_attention"]})
+
+
+def test_ernie_layers_named_whole_in_an_exclude_list_are_placed_by_moe_layer_start_index() -> None:
+    """ERNIE 4.5's dense layers come first, up to moe_layer_start_index: an exclude list naming
+    layer 0 whole keeps its dense MLP and one of the 28 attention layers at 16 bits; layer 1
+    holds the experts and shared experts instead."""
+    from rooflens.models.catalog import bundled_config
+
+    config = dict(bundled_config("baidu/ERNIE-4.5-21B-A3B-PT"))
+    fp8 = {"quant_method": "fp8", "activation_scheme": "dynamic", "weight_block_size": [128, 128]}
+
+    def excluding(layer: str):
+        quant = fp8 | {"modules_to_not_convert": [layer]}
+        return spec_from_config(config | {"quantization_config": quant}).checkpoint_quant
+
+    first = excluding("model.layers.0")
+    assert first.unquantized == ("mlp",) and ("q_proj", 1, 28) in first.partial
+    second = excluding("model.layers.1")
+    assert second.unquantized == () and ("expert_up_proj", 1, 27) in second.partial

@@ -280,7 +280,8 @@ def resolve_names(
                     f"quantization_config ({method}): {raw!r} in its {listed} names the whole "
                     f"layer {index}, but rooflens cannot tell which modules that layer holds "
                     "(it knows the layers of models whose layers are alike, of dense-first MoE "
-                    "models by first_k_dense_replace or mlp_layer_types, and of Nemotron-H by "
+                    "models by first_k_dense_replace, moe_layer_start_index or mlp_layer_types, "
+                    "and of Nemotron-H by "
                     "hybrid_override_pattern)"
                 )
             _cover(classes, sorted(layout.per_layer[index], key=MODULE_CLASSES.index), index)
@@ -403,7 +404,8 @@ def model_layout(spec: ModelSpec, config: Mapping[str, Any]) -> Layout:
 
 def _layer_classes(spec: ModelSpec, config: Mapping[str, Any]) -> tuple[frozenset[str], ...] | None:
     """The module classes of each decoder layer, where the config lays them out: every layer
-    alike, dense layers first (first_k_dense_replace, as DeepSeek, Kimi and GLM place them) or
+    alike, dense layers first (first_k_dense_replace, as DeepSeek, Kimi and GLM place them,
+    or ERNIE 4.5's moe_layer_start_index) or
     as mlp_layer_types lists them, and Nemotron-H's hybrid_override_pattern; else None."""
     n = spec.num_layers
     attention: list[set[str]] = [{"attention"} for _ in range(n)]
@@ -445,7 +447,11 @@ def _layer_classes(spec: ModelSpec, config: Mapping[str, Any]) -> tuple[frozense
         dense = [False] * n
     elif isinstance(kinds, list) and len(kinds) == n and set(kinds) <= {"dense", "sparse"}:
         dense = [kind == "dense" for kind in kinds]
-    elif config.get("first_k_dense_replace") == spec.dense_layers:
+    elif spec.dense_layers in (
+        config.get("first_k_dense_replace"),
+        # ERNIE 4.5: MoE from this layer to the last (its reader refuses any other layout).
+        config.get("moe_layer_start_index") if spec.model_type == "ernie4_5_moe" else None,
+    ):
         dense = [i < spec.dense_layers for i in range(n)]
     if dense is None or sum(dense) != spec.dense_layers:
         return None
