@@ -927,6 +927,39 @@ def test_hybrid_vision_and_moe_fields_are_refused_naming_the_field(
 
 
 @pytest.mark.parametrize(
+    ("model", "path", "message"),
+    [
+        # Each was accepted: a trillion experts, an expert or shared expert a trillion wide,
+        # a trillion MTP modules or Mamba state dimensions priced 10^17 to 10^21 parameters.
+        ("allenai/OLMoE-1B-7B-0924", "num_experts",
+         "'olmoe': num_experts (num_experts / num_local_experts / n_routed_experts)="
+         "1000000000000 is invalid: Input should be less than or equal to 65536"),
+        ("rednote-hilab/dots.llm1.inst", "moe_intermediate_size",
+         "'dots1': moe_intermediate_size=1000000000000 is invalid: Input should be less than "
+         "or equal to 4194304"),
+        ("MiniMaxAI/MiniMax-M3", "shared_intermediate_size",
+         "'minimax_m3': shared_intermediate_size=1000000000000 is invalid: Input should be less "
+         "than or equal to 4194304"),
+        ("inclusionAI/Ling-mini-2.0", "num_nextn_predict_layers",
+         "'bailing_moe': num_nextn_predict_layers=1000000000000 is invalid: expected at most "
+         "10,000"),
+        ("baidu/ERNIE-4.5-21B-A3B-PT", "moe_num_shared_experts",
+         "'ernie4_5_moe': moe_num_shared_experts=1000000000000 is invalid: expected at most "
+         "10,000"),
+        ("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "ssm_state_size",
+         "'nemotron_h': ssm_state_size=1000000000000 is invalid: Input should be less than or "
+         "equal to 4194304"),
+    ],
+)  # fmt: skip
+def test_sizes_past_any_models_are_refused_in_every_part(
+    model: str, path: str, message: str
+) -> None:
+    with pytest.raises(ModelConfigError) as error:
+        spec_from_config(mutated(model, path, 10**12))
+    assert str(error.value) == f"config.json of model_type {message}"
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         # The images' tokens overran the context, and only prompt_len + gen_len was named.

@@ -10,10 +10,10 @@ writes the state. The formulas and their sources are in docs/model.md, "Recurren
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from rooflens.core.operators import (
     Activation,
@@ -42,6 +42,11 @@ RECURRENT_OPS: dict[str, int] = {
 }
 
 
+# ModelSpec's widest size (core.model.MAX_WIDTH, which imports this module).
+_MAX_WIDTH = 1 << 22
+_Width = Annotated[int, Field(gt=0, le=_MAX_WIDTH)]
+
+
 class Mixer(BaseModel):
     """One recurrent mixer layer's shapes. Value heads (`num_heads` of `head_dim`) each carry a
     `key_dim x head_dim` state; `num_key_heads` query/key heads of `key_dim` are shared by them
@@ -51,14 +56,16 @@ class Mixer(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: MixerKind
-    num_heads: PositiveInt
-    head_dim: PositiveInt
-    num_key_heads: PositiveInt
-    key_dim: PositiveInt
-    conv_kernel: int = 0
-    chunk_size: PositiveInt = 64
+    # Bounded as ModelSpec's widths are (Mamba1's heads are its d_inner channels): sizes past
+    # any model's are a typo, whose footprint in exabytes would be no answer.
+    num_heads: _Width
+    head_dim: _Width
+    num_key_heads: _Width
+    key_dim: _Width
+    conv_kernel: Annotated[int, Field(ge=0, le=_MAX_WIDTH)] = 0
+    chunk_size: _Width = 64
     # Mamba1: rank of the time-step projection; KDA: rank of its gate projections.
-    low_rank: int = 0
+    low_rank: Annotated[int, Field(ge=0, le=_MAX_WIDTH)] = 0
     in_bias: bool = False
     out_bias: bool = False
     conv_bias: bool = False

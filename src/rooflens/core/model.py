@@ -59,6 +59,17 @@ class CheckpointQuant(BaseModel):
         return None if key is None else f"quantization_config.{key}"
 
 
+# Structural sizes orders of magnitude beyond any model's (the largest have about 100 layers,
+# widths of tens of thousands, vocabularies of 262k, contexts of 10M): a config past them is a
+# typo, whose footprint in exabytes would be no answer.
+MAX_LAYERS = 10_000
+MAX_WIDTH = 1 << 22
+MAX_COUNT = 1 << 16
+Layers = Annotated[int, Field(gt=0, le=MAX_LAYERS)]
+Width = Annotated[int, Field(gt=0, le=MAX_WIDTH)]
+Count = Annotated[int, Field(gt=0, le=MAX_COUNT)]
+
+
 class VisionSpec(BaseModel):
     """A ViT encoder and its projector into the language model (SigLIP, Qwen3-VL, Pixtral,
     Llama 4): a patch embedding of `patch_inputs` values per patch, `num_layers`
@@ -67,13 +78,13 @@ class VisionSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    num_layers: PositiveInt
-    hidden_size: PositiveInt
-    num_heads: PositiveInt
-    intermediate_size: PositiveInt
+    num_layers: Layers
+    hidden_size: Width
+    num_heads: Count
+    intermediate_size: Width
     patches: PositiveInt
     tokens_per_image: PositiveInt
-    patch_inputs: PositiveInt
+    patch_inputs: Width
     patch_bias: bool = True
     gated_mlp: bool = False
     activation: str = "gelu_pytorch_tanh"
@@ -82,24 +93,15 @@ class VisionSpec(BaseModel):
     # Rows of a learned position table (0: rotary positions only).
     position_rows: int = 0
     final_norm: bool = True
-    projector: tuple[tuple[PositiveInt, PositiveInt], ...] = ()
+    projector: tuple[tuple[Width, Width], ...] = ()
     projector_bias: bool = True
     # Norms inside the projector, by width, and their kind.
-    projector_norms: tuple[PositiveInt, ...] = ()
+    projector_norms: tuple[Width, ...] = ()
     projector_norm: NormKind = "layernorm"
     # The projector's norms after its linears rather than before (Kimi K3's post_norm).
     projector_norms_after: bool = False
     # Width of q, k and v when it differs from hidden_size (Kimi K3's MoonViT: 1536 over 1024).
-    attention_width: PositiveInt | None = None
-
-
-# Structural sizes orders of magnitude beyond any model's (the largest have about 100 layers,
-# widths of tens of thousands, vocabularies of 262k, contexts of 10M): a config past them is a
-# typo, whose footprint in exabytes would be no answer.
-MAX_LAYERS = 10_000
-Layers = Annotated[int, Field(gt=0, le=MAX_LAYERS)]
-Width = Annotated[int, Field(gt=0, le=1 << 22)]
-Count = Annotated[int, Field(gt=0, le=1 << 16)]
+    attention_width: Width | None = None
 
 
 class ModelSpec(BaseModel):
@@ -151,12 +153,12 @@ class ModelSpec(BaseModel):
     window_layers: int | None = None
     # Gemma 4's global (non-window) layers attend with their own head size and KV heads, and
     # with keys that are also the values (no v_proj) where `global_k_eq_v`.
-    global_head_dim: PositiveInt | None = None
-    global_kv_heads: PositiveInt | None = None
+    global_head_dim: Width | None = None
+    global_kv_heads: Count | None = None
     global_k_eq_v: bool = False
     # Step 3.5/3.7's global layers attend with their own query-head count too (64 beside the
     # window layers' 96); None: num_heads.
-    global_heads: PositiveInt | None = None
+    global_heads: Count | None = None
     # Chunked local attention (Llama 4): `chunk_layers` layers attend only to the keys of their
     # own `attention_chunk`-token chunk; the others attend globally.
     attention_chunk: PositiveInt | None = None
@@ -165,15 +167,15 @@ class ModelSpec(BaseModel):
     attention_sinks: bool = False
     # DeepSeek Sparse Attention (V3.2): a lightning indexer of `index_heads` x `index_head_dim`
     # scores every cached key in FP8, then attention reads only the `index_topk` best.
-    index_heads: int = 0
-    index_head_dim: int = 0
+    index_heads: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
+    index_head_dim: Annotated[int, Field(ge=0, le=MAX_WIDTH)] = 0
     index_topk: PositiveInt | None = None
     # Layers that run their own indexer (None: all); the others reuse the previous one's
     # top-k (GLM-5's "shared" indexer layers).
     index_layers: int | None = None
     # Multi-token-prediction modules (DeepSeek-V3, GLM-4.5, Kimi K2): not part of the model that
     # generates; counted apart (rooflens.models.mtp_params) and usable as built-in drafts.
-    mtp_layers: int = 0
+    mtp_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS)] = 0
     # Whether each MTP module stores its own embedding and output head (DeepSeek-V3, GLM-4.5)
     # or uses the main model's (GLM-5: its checkpoint's MTP layer holds neither).
     mtp_own_embeddings: bool = True
@@ -192,18 +194,18 @@ class ModelSpec(BaseModel):
     # Mixture of experts: `num_experts` expert MLPs of `expert_intermediate_size`, each token
     # routed to `experts_per_token`; `shared_intermediate_size` for always-on shared experts;
     # the first `dense_layers` layers keep a dense MLP of `intermediate_size`.
-    num_experts: int = 0
+    num_experts: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
     # Whole numbers in a model; a device's share under expert parallelism may be fractional.
     experts_per_token: float = 0
-    expert_intermediate_size: PositiveInt | None = None
-    shared_intermediate_size: PositiveInt | None = None
+    expert_intermediate_size: Width | None = None
+    shared_intermediate_size: Width | None = None
     shared_expert_gate: bool = False
     # Latent MoE (Kimi K3, Nemotron 3 Super): routed experts work in this narrower width, with
     # one projection into it (then an RMSNorm where `expert_latent_norm`: Kimi K3's, not
     # Nemotron's) and one back out, shared by all experts. `expert_latent_quantized`: the
     # projections follow the checkpoint's recipe (Nemotron-H's fc1/fc2_latent_proj, which vLLM
     # builds with the model's quant_config), else they are 16-bit (Kimi K3's checkpoint).
-    expert_latent_size: PositiveInt | None = None
+    expert_latent_size: Width | None = None
     expert_latent_norm: bool = True
     expert_latent_quantized: bool = False
     router_bias: bool = False
@@ -231,7 +233,7 @@ class ModelSpec(BaseModel):
     # Dense MLPs whose width differs by layer (Nemotron-NAS's per-block ffn_mult): (width,
     # layers) for each width, narrowest first, summing to the MLP layers; `intermediate_size`
     # is the widest. Empty: every MLP layer is `intermediate_size` wide.
-    mlp_widths: tuple[tuple[PositiveInt, PositiveInt], ...] = ()
+    mlp_widths: tuple[tuple[Width, Layers], ...] = ()
     # One sigmoid gate per head instead (Step 3.5/3.7's g_proj, h -> heads): attn * sigmoid(x W_g)
     # with each head's logit scaling its head_dim outputs.
     attention_head_gate: bool = False

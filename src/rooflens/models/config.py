@@ -40,14 +40,21 @@ class _Config:
     """Read access to a config dict whose errors name the model type and field. Values are
     checked against the type they are read as: nothing is converted or guessed."""
 
-    def __init__(self, raw: Mapping[str, Any], model_type: str) -> None:
-        self.raw, self.model_type = raw, model_type
+    def __init__(self, raw: Mapping[str, Any], model_type: str, path: str = "") -> None:
+        # `path`: where `raw` sits in config.json ("sparse_attention_config."), which errors
+        # write before each key.
+        self.raw, self.model_type, self.path = raw, model_type, path
+
+    def section(self, key: str) -> _Config:
+        """The object nested under `key` (empty where absent), read with errors that name
+        its keys as `key.inner`."""
+        return _Config(self.get(key, {}), self.model_type, f"{self.path}{key}.")
 
     def _checked(self, key: str, value: Any, kind: type | None) -> Any:
         if kind is not None and not _is_kind(value, kind):
             raise ModelConfigError(
-                f"config.json of model_type {self.model_type!r}: {key}={value!r} is invalid: "
-                f"expected {_KINDS[kind]}"
+                f"config.json of model_type {self.model_type!r}: {self.path}{key}={value!r} is "
+                f"invalid: expected {_KINDS[kind]}"
             )
         return value
 
@@ -56,7 +63,7 @@ class _Config:
         for key in keys:
             if self.raw.get(key) is not None:
                 return self._checked(key, self.raw[key], kind)
-        names = " or ".join(repr(k) for k in keys)
+        names = " or ".join(repr(f"{self.path}{k}") for k in keys)
         raise ModelConfigError(f"config.json of model_type {self.model_type!r} lacks {names}")
 
     def get(self, key: str, default: Any) -> Any:
@@ -74,19 +81,25 @@ class _Config:
         value = self.req(key) if default is None else self.get(key, default)
         if value < 1:
             raise ModelConfigError(
-                f"config.json of model_type {self.model_type!r}: {key}={value!r} is invalid: "
-                "expected a positive integer"
+                f"config.json of model_type {self.model_type!r}: {self.path}{key}={value!r} is "
+                "invalid: expected a positive integer"
             )
         return value
 
     def count(self, key: str, default: int = 0) -> int:
-        """`key`, or `default` where absent: a number of modules (MTP layers), 0 or more; a
-        negative count was read as none."""
+        """`key`, or `default` where absent: a number of modules (MTP layers, shared experts),
+        0 or more; a negative count was read as none, and one past MAX_LAYERS multiplied into
+        a footprint of exabytes."""
         value = self.get(key, default)
         if value < 0:
             raise ModelConfigError(
-                f"config.json of model_type {self.model_type!r}: {key}={value!r} is invalid: "
-                "expected an integer of at least 0"
+                f"config.json of model_type {self.model_type!r}: {self.path}{key}={value!r} is "
+                "invalid: expected an integer of at least 0"
+            )
+        if value > MAX_LAYERS:
+            raise ModelConfigError(
+                f"config.json of model_type {self.model_type!r}: {self.path}{key}={value!r} is "
+                f"invalid: expected at most {MAX_LAYERS:,}"
             )
         return value
 
@@ -111,9 +124,9 @@ class _Config:
         `heads`; a split that leaves a remainder is refused rather than rounded."""
         if heads < 1 or hidden % heads:
             raise ModelConfigError(
-                f"config.json of model_type {self.model_type!r}: {field}={hidden} does not "
-                f"split into {heads} heads: expected a positive head count dividing it, or "
-                "an explicit head_dim"
+                f"config.json of model_type {self.model_type!r}: {self.path}{field}={hidden} "
+                f"does not split into {heads} heads: expected a positive head count dividing "
+                "it, or an explicit head_dim"
             )
         return hidden // heads
 
