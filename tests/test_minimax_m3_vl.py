@@ -139,3 +139,65 @@ def test_the_published_config_names_its_nested_merge_size() -> None:
     bad = config | {"vision_config": vision | {"img_token_compression_config": nested}}
     with pytest.raises(ModelConfigError, match="spatial_merge_size=0 is invalid"):
         spec_from_config(bad)
+
+
+_SPARSE = {"use_sparse_attention": True, "sparse_attention_freq": [0, 0, 1, 1]}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # 1.0 made the dense-layer count a float (TypeError, an internal error); false and true
+        # passed as 0 and 1.
+        ({"moe_layer_freq": [0, 1.0, 1, 1]},
+         "moe_layer_freq=[0, 1.0, 1, 1] is not supported; supported: 4 flags of 0 or 1"),
+        ({"moe_layer_freq": [False, 1, 1, 1]},
+         "moe_layer_freq=[False, 1, 1, 1] is not supported; supported: 4 flags of 0 or 1"),
+        ({"sparse_attention_config": _SPARSE | {"sparse_attention_freq": [0, 0, True, 1]}},
+         "sparse_attention_config.sparse_attention_freq=[0, 0, True, 1] is not supported; "
+         "supported: 4 flags of 0 or 1"),
+        # Any text read as true, 0 or "" as false; the indexer's sizes were refused naming
+        # rooflens's fields (index_head_dim, sparse_blocks) or its rule across them.
+        ({"sparse_attention_config": {"use_sparse_attention": "yes"}},
+         "sparse_attention_config.use_sparse_attention='yes' is invalid: expected true or false"),
+        ({"sparse_attention_config": _SPARSE | {"sparse_index_dim": 0}},
+         "sparse_attention_config.sparse_index_dim=0 is invalid: expected a positive integer"),
+        ({"sparse_attention_config": _SPARSE | {"sparse_topk_blocks": 1.5}},
+         "sparse_attention_config.sparse_topk_blocks=1.5 is invalid: expected an integer"),
+        ({"sparse_attention_config": _SPARSE | {"sparse_init_block": ""}},
+         "sparse_attention_config.sparse_init_block='' is invalid: expected an integer"),
+        # Anything but "per_layer" read as per-head norms.
+        ({"qk_norm_type": "per_token"},
+         "qk_norm_type='per_token' is invalid: expected 'per_head' or 'per_layer'"),
+        # Named as rooflens's shared_intermediate_size (-16) and intermediate_size.
+        ({"n_shared_experts": -1}, "n_shared_experts=-1 is invalid: expected an integer of at "
+                                   "least 0"),
+        ({"dense_intermediate_size": 0},
+         "dense_intermediate_size=0 is invalid: expected a positive integer"),
+        ({"num_hidden_layers": -1}, "num_hidden_layers=-1 is invalid: expected a positive integer"),
+    ],
+)  # fmt: skip
+def test_malformed_language_model_values_are_refused_naming_the_key(text, message) -> None:
+    with pytest.raises(ModelConfigError) as error:
+        spec_from_config(_tiny(TINY_TEXT | text))
+    assert str(error.value) == f"config.json of model_type 'minimax_m3_vl_text': {message}"
+
+
+@pytest.mark.parametrize(
+    ("vision", "message"),
+    [
+        # Each was refused naming VisionSpec's fields (num_heads, patch_inputs=-392).
+        ({"num_attention_heads": 0},
+         "num_attention_heads=0 is invalid: Input should be greater than 0"),
+        ({"num_hidden_layers": 10**5},
+         "num_hidden_layers=100000 is invalid: Input should be less than or equal to 10000"),
+        ({"num_channels": -1}, "num_channels=-1 is invalid: expected a positive integer"),
+        ({"hidden_act": 1.5}, "hidden_act=1.5 is invalid: Input should be a valid string"),
+    ],
+)  # fmt: skip
+def test_malformed_vision_values_are_refused_naming_the_key(vision, message) -> None:
+    config = _tiny(TINY_TEXT)
+    config["vision_config"] |= vision
+    with pytest.raises(ModelConfigError) as error:
+        spec_from_config(config)
+    assert str(error.value) == f"config.json of model_type 'minimax_m3_vl.vision_config': {message}"

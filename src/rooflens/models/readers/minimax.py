@@ -9,13 +9,25 @@ from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _llama_like
 
 
+def _qk_norm_whole(c: _Config, default: str) -> bool:
+    """Whether the q/k norms span the whole projection (`qk_norm_type` "per_layer") or each
+    head ("per_head"); any other value was read as the other kind."""
+    kind = c.raw.get("qk_norm_type", default)
+    if kind not in ("per_head", "per_layer"):
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: qk_norm_type={kind!r} is invalid: "
+            "expected 'per_head' or 'per_layer'"
+        )
+    return kind == "per_layer"
+
+
 def read_minimax_m2(c: _Config, name: str) -> ModelSpec:
     expert = c.req("intermediate_size")
     return _llama_like(
         c,
         name,
         qk_norm=c.get("use_qk_norm", True),
-        qk_norm_whole=c.get("qk_norm_type", "per_layer") == "per_layer",
+        qk_norm_whole=_qk_norm_whole(c, "per_layer"),
         num_experts=c.req("num_local_experts"),
         experts_per_token=c.req("num_experts_per_tok"),
         expert_intermediate_size=expert,
@@ -26,7 +38,12 @@ def read_minimax_m2(c: _Config, name: str) -> ModelSpec:
 
 
 def _layer_flags(c: _Config, field: str, flags: object, layers: int) -> list[int]:
-    if not isinstance(flags, list) or len(flags) != layers or any(f not in (0, 1) for f in flags):
+    # Integers only: 1.0 made the dense-layer count a float, true and false passed as 1 and 0.
+    if (
+        not isinstance(flags, list)
+        or len(flags) != layers
+        or any(type(f) is not int or f not in (0, 1) for f in flags)
+    ):
         raise ModelConfigError(
             f"config.json of model_type {c.model_type!r}: {field}={flags!r} is not supported; "
             f"supported: {layers} flags of 0 or 1"
@@ -39,16 +56,16 @@ def read_minimax_m3(c: _Config, name: str) -> ModelSpec:
     partial rotary, MiniMax Sparse Attention in the layers `sparse_attention_config` flags
     (core.block_sparse), dense MLPs in the layers `moe_layer_freq` leaves 0 and an MoE with one
     shared expert in the others, gpt-oss's clamped SwiGLU, and MTP modules."""
-    layers = c.req("num_hidden_layers")
+    layers = c.positive("num_hidden_layers")
     moe = _layer_flags(c, "moe_layer_freq", c.get("moe_layer_freq", [1] * layers), layers)
     dense = layers - sum(moe)
     if moe[dense:] != [1] * (layers - dense):
         # rooflens places dense layers first (first_k_dense_replace), as M3's are.
         _layer_flags(c, "moe_layer_freq (dense layers first)", moe, -1)
-    sparse_cfg = c.get("sparse_attention_config", {})
-    use_sparse = sparse_cfg.get("use_sparse_attention", False)
-    sparse = 0
-    if use_sparse:
+    # Read as its keys' types, each named in its place (true, not "x"; 128, not 128.0).
+    sparse_cfg = c.section("sparse_attention_config")
+    sparse, indexer = 0, {}
+    if sparse_cfg.get("use_sparse_attention", False):
         freq = sparse_cfg.get("sparse_attention_freq", [1] * layers)
         sparse = sum(_layer_flags(c, "sparse_attention_config.sparse_attention_freq", freq, layers))
         if sparse_cfg.get("sparse_init_block", 0):
@@ -56,27 +73,32 @@ def read_minimax_m3(c: _Config, name: str) -> ModelSpec:
                 f"config.json of model_type {c.model_type!r}: "
                 "sparse_attention_config.sparse_init_block other than 0 is not supported"
             )
+    if sparse:
+        indexer = dict(
+            index_heads=sparse_cfg.positive("sparse_num_index_heads", 4),
+            index_head_dim=sparse_cfg.positive("sparse_index_dim", 128),
+            sparse_block=sparse_cfg.positive("sparse_block_size", 128),
+            sparse_blocks=sparse_cfg.positive("sparse_topk_blocks", 16),
+        )
     experts = c.req("num_local_experts")
-    expert = c.get("moe_intermediate_size", c.req("intermediate_size"))
-    shared = c.get("n_shared_experts", 1) or 0
+    width = "moe_intermediate_size" if c.raw.get("moe_intermediate_size") is not None else None
+    expert = c.positive(width or "intermediate_size")
+    shared = c.count("n_shared_experts", 1)
     activation = c.get("hidden_act", "swigluoai")
     return _llama_like(
         c,
         name,
         activation="swiglu_oai" if activation == "swigluoai" else activation,
-        intermediate_size=c.get("dense_intermediate_size", 12288),
+        intermediate_size=c.positive("dense_intermediate_size", 12288),
         qk_norm=c.get("use_qk_norm", True),
-        qk_norm_whole=c.get("qk_norm_type", "per_head") == "per_layer",
+        qk_norm_whole=_qk_norm_whole(c, "per_head"),
         num_experts=experts,
         experts_per_token=c.req("num_experts_per_tok"),
         expert_intermediate_size=expert,
-        shared_intermediate_size=c.get("shared_intermediate_size", expert) * shared or None,
+        shared_intermediate_size=c.positive("shared_intermediate_size", expert) * shared or None,
         router_bias=c.get("use_routing_bias", True),
         dense_layers=dense,
-        index_heads=sparse_cfg.get("sparse_num_index_heads", 4) if sparse else 0,
-        index_head_dim=sparse_cfg.get("sparse_index_dim", 128) if sparse else 0,
-        sparse_block=sparse_cfg.get("sparse_block_size", 128) if sparse else 0,
-        sparse_blocks=sparse_cfg.get("sparse_topk_blocks", 16) if sparse else 0,
         sparse_layers=sparse,
         mtp_layers=c.count("num_nextn_predict_layers"),
+        **indexer,
     )

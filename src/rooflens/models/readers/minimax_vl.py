@@ -71,14 +71,20 @@ def minimax_m3_vision(
     frames = v.positive("temporal_patch_size", compression.positive("temporal_patch_size", 2))
     side = resized_side(image_side, patch * merge) // patch
     merged = text_hidden * merge * merge
-    return VisionSpec(
+    # A refusal names the vision_config keys, not VisionSpec's fields.
+    keys = {"num_layers": "num_hidden_layers", "num_heads": "num_attention_heads",
+            "activation": "hidden_act", "patch_inputs": "num_channels x temporal_patch_size "
+            "x patch_size^2"}  # fmt: skip
+    return v.built(
+        VisionSpec,
+        keys,
         num_layers=v.req("num_hidden_layers"),
         hidden_size=h,
         num_heads=v.req("num_attention_heads"),
         intermediate_size=v.req("intermediate_size"),
         patches=side * side,
         tokens_per_image=side * side // (merge * merge),
-        patch_inputs=v.get("num_channels", 3) * frames * patch * patch,
+        patch_inputs=v.positive("num_channels", 3) * frames * patch * patch,
         patch_bias=False,
         activation=v.get("hidden_act", "gelu"),
         final_norm=False,
