@@ -205,3 +205,55 @@ def test_what_step_cannot_be_is_refused(change: dict, message: str) -> None:
     config = {k: v for k, v in (TOY | change).items() if v is not None}
     with pytest.raises(ModelConfigError, match=message):
         spec_from_config(config)
+
+
+_OTHER = TOY["attention_other_setting"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # 4.0 and true compared equal to the full layers' 4 and 1, and were read as them.
+        ({"attention_other_setting": _OTHER | {"head_dim": 4.0}},
+         "attention_other_setting.head_dim=4.0 is invalid: expected an integer"),
+        ({"attention_other_setting": _OTHER | {"num_attention_groups": True}},
+         "attention_other_setting.num_attention_groups=True is invalid: expected an integer"),
+        ({"attention_other_setting": _OTHER | {"num_attention_heads": 0}},
+         "attention_other_setting.num_attention_heads=0 is invalid: expected a positive integer"),
+        # int() read 1.5 as layer 1 and true as layer 1.
+        ({"moe_layers_enum": [1.5, 2, 3]},
+         "moe_layers_enum=[1.5, 2, 3] is not supported; supported: layer indices from 0 to 4, "
+         "comma-separated"),
+        ({"moe_layers_enum": [True, 2, 3]},
+         "moe_layers_enum=[True, 2, 3] is not supported; supported: layer indices from 0 to 4, "
+         "comma-separated"),
+        # 1 compared equal to true.
+        ({"gating": 1},
+         "gating=1 is not supported; supported: true or 'per-head' (one gate per head)"),
+        # Each was refused naming rooflens's fields (global_heads, experts_per_token=0.0,
+        # num_experts, shared_intermediate_size).
+        ({"num_attention_groups": 3,
+          "attention_other_setting": _OTHER | {"num_attention_groups": 3}},
+         "num_attention_heads=2 is invalid: expected a multiple of num_attention_groups=3"),
+        ({"num_attention_heads": -2},
+         "num_attention_heads=-2 is invalid: expected a positive integer"),
+        ({"moe_top_k": 0}, "moe_top_k=0 is invalid: expected a positive integer"),
+        ({"moe_num_experts": -1}, "moe_num_experts=-1 is invalid: expected a positive integer"),
+        ({"share_expert_dim": -1},
+         "share_expert_dim=-1 is invalid: expected a width of at least 0 (0: no shared expert)"),
+    ],
+)  # fmt: skip
+def test_malformed_step_values_are_refused_naming_the_key(change: dict, message: str) -> None:
+    with pytest.raises(ModelConfigError) as error:
+        spec_from_config(TOY | change)
+    assert str(error.value) == f"config.json of model_type 'step3p5': {message}"
+
+
+def test_a_text_config_model_type_that_is_not_text_is_refused() -> None:
+    # false read as the wrapper's default language model (step3p5).
+    with pytest.raises(ModelConfigError) as error:
+        spec_from_config({"model_type": "step3p7", "text_config": TOY | {"model_type": False}})
+    assert str(error.value) == (
+        "config.json of model_type 'step3p7': text_config.model_type=False is invalid: "
+        "expected a model_type name (text)"
+    )

@@ -19,7 +19,14 @@ def text_config(c: _Config, default_type: str) -> _Config:
         raise ModelConfigError(
             f"config.json of model_type {c.model_type!r}: text_config must be an object"
         )
-    return _Config(inner, str(inner.get("model_type") or default_type))
+    model_type = inner.get("model_type")
+    if model_type is not None and not isinstance(model_type, str):
+        # false or 0 had read as the wrapper's default language model.
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: text_config.model_type="
+            f"{model_type!r} is invalid: expected a model_type name (text)"
+        )
+    return _Config(inner, model_type or default_type)
 
 
 def vision_config(c: _Config) -> _Config:

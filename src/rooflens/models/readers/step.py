@@ -33,6 +33,12 @@ def _refuse(c: _Config, field: str, value: object, supported: str) -> ModelConfi
     )
 
 
+def _spelled(c: _Config, key: str, other: str) -> str:
+    """`key`, or its other spelling where only that one is given: the key a value is read
+    from, for its refusal."""
+    return other if c.raw.get(key) is None and c.raw.get(other) is not None else key
+
+
 def _per_layer(c: _Config, field: str, layers: int, mtp: int) -> tuple[list[Any], list[Any]]:
     """A per-layer list (`layer_types`, `mlp_layer_types`): the decoder's `layers` entries and
     the MTP layers' after them. Published configs pad the list with one entry per MTP layer;
@@ -75,8 +81,15 @@ def _moe_flags(c: _Config, layers: int, mtp: int) -> tuple[list[bool], list[bool
         )
     items = listed.split(",") if isinstance(listed, str) else listed
     padded = layers + mtp
+    # Indices as text ("3,4,5") or JSON integers: int() read 1.5 as 1 and true as 1.
+    index_like = (str, int)
     try:
-        indices = {int(i) for i in items if str(i).strip()} if isinstance(items, list) else None
+        indices = (
+            {int(i) for i in items if str(i).strip()}
+            if isinstance(items, list)
+            and all(isinstance(i, index_like) and not isinstance(i, bool) for i in items)
+            else None
+        )
     except ValueError:
         indices = None
     if indices is None or any(not 0 <= i < padded for i in indices):
@@ -92,21 +105,24 @@ def _sliding_shape(c: _Config, heads: int, kv_heads: int, head_dim: int) -> int:
     `attention_other_setting.num_attention_heads` (published). Their KV heads and head size
     must be the full layers': transformers' Step3p7 gives every layer the config's, vLLM's
     Step3p5 the sliding ones attention_other_setting's."""
-    other = c.get("attention_other_setting", {})
+    # Read as its keys' types: 8.0 or true had passed as the full layers' 8 and 1.
+    other = c.section("attention_other_setting")
     for key, value in (("num_attention_groups", kv_heads), ("head_dim", head_dim)):
-        if key in other and other[key] != value:
+        if other.get(key, value) != value:
             raise _refuse(
-                c, f"attention_other_setting.{key}", other[key], f"{value}, the full layers'"
+                c, f"attention_other_setting.{key}", other.raw[key], f"{value}, the full layers'"
             )
-    if other.get("attention_type", "sliding_attention") != "sliding_attention":
+    if other.raw.get("attention_type", "sliding_attention") != "sliding_attention":
         field = "attention_other_setting.attention_type"
-        raise _refuse(c, field, other["attention_type"], "sliding_attention")
-    return c.get("num_sliding_attention_heads", other.get("num_attention_heads", heads))
+        raise _refuse(c, field, other.raw["attention_type"], "sliding_attention")
+    if c.raw.get("num_sliding_attention_heads") is not None:
+        return c.positive("num_sliding_attention_heads")
+    return other.positive("num_attention_heads", heads)
 
 
 def read_step3p5(c: _Config, name: str) -> ModelSpec:
     """Step 3.5/3.7's language model (transformers' Step3p7TextModel; vLLM's Step3p5)."""
-    layers = c.req("num_hidden_layers")
+    layers = c.positive("num_hidden_layers")
     mtp = c.count("num_nextn_predict_layers", c.count("num_mtp_layers"))
     # The published checkpoints' settings, which vLLM's Step3p5 asserts or builds regardless
     # (q/k norms, router bias); another is a model rooflens does not price.
@@ -123,16 +139,27 @@ def read_step3p5(c: _Config, name: str) -> ModelSpec:
             raise _refuse(c, flag, c.raw[flag], str(accepted).lower())
     if c.get("att_impl_type", "GQA") != "GQA":
         raise _refuse(c, "att_impl_type", c.raw["att_impl_type"], "GQA")
-    if c.raw.get("gating", True) not in (True, "per-head"):
+    gating = c.raw.get("gating", True)
+    # `is True`: 1 and 1.0 compare equal to true.
+    if gating is not True and gating != "per-head":
         raise _refuse(c, "gating", c.raw["gating"], "true or 'per-head' (one gate per head)")
     if c.raw.get("layer_types") is not None:
         kinds, mtp_kinds = _per_layer(c, "layer_types", layers, mtp)
     else:  # transformers: every layer full attention, the MTP layers too
         kinds, mtp_kinds = ["full_attention"] * layers, ["full_attention"] * mtp
     sliding = layer_counts(c, kinds, "layer_types", _ATTENTION)["sliding_attention"]
-    heads = c.req("num_attention_heads")
-    kv_heads = c.req("num_attention_groups", "num_key_value_heads")
-    head_dim = c.get("head_dim", 128)
+    heads = c.positive("num_attention_heads")
+    c.req("num_attention_groups", "num_key_value_heads")  # absent, both spellings are named
+    kv_key = _spelled(c, "num_attention_groups", "num_key_value_heads")
+    kv_heads = c.positive(kv_key)
+    if heads % kv_heads:
+        # Checked here: the full layers' heads become global_heads where the window layers
+        # have more, whose refusal named rooflens's field.
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: num_attention_heads={heads} is "
+            f"invalid: expected a multiple of {kv_key}={kv_heads}"
+        )
+    head_dim = c.positive("head_dim", 128)
     window: dict[str, Any] = {"num_heads": heads, "sliding_window": None}
     if sliding:
         if c.raw.get("sliding_window") is None:
@@ -161,11 +188,17 @@ def read_step3p5(c: _Config, name: str) -> ModelSpec:
         raise _refuse(c, "MTP layers' MLPs", mtp_moe, "all dense or all MoE")
     experts: dict[str, Any] = {}
     if any(moe):
-        shared = c.get("share_expert_dim", c.get("share_expert_dims", 1280))
+        shared_key = _spelled(c, "share_expert_dim", "share_expert_dims")
+        shared = c.get(shared_key, 1280)
+        if shared < 0:
+            raise ModelConfigError(
+                f"config.json of model_type {c.model_type!r}: {shared_key}={shared} is "
+                "invalid: expected a width of at least 0 (0: no shared expert)"
+            )
         experts = dict(
-            num_experts=c.get("moe_num_experts", c.get("n_routed_experts", 288)),
-            experts_per_token=c.get("moe_top_k", c.get("num_experts_per_tok", 8)),
-            expert_intermediate_size=c.get("moe_intermediate_size", 1280),
+            num_experts=c.positive(_spelled(c, "moe_num_experts", "n_routed_experts"), 288),
+            experts_per_token=c.positive(_spelled(c, "moe_top_k", "num_experts_per_tok"), 8),
+            expert_intermediate_size=c.positive("moe_intermediate_size", 1280),
             shared_intermediate_size=shared or None,
             # Sigmoid routing with a per-expert score-correction bias (vLLM's router_bias).
             router_bias=True,
