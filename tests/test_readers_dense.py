@@ -170,6 +170,27 @@ def test_nemotron_nas_unrepresentable_blocks_are_refused(
     assert named in message and "supported:" in message and "\n" not in message
 
 
+@pytest.mark.parametrize(
+    ("mult", "supported"),
+    [
+        # NaN and infinity passed the sign test and broke the integer width (ValueError,
+        # OverflowError: internal errors).
+        (float("nan"), "a positive number"),
+        (float("inf"), "a positive number"),
+        # Refused as rooflens's intermediate_size (null in this config) or mlp_widths.0.0=0.
+        (1e12, "a multiplier giving a width of 1 to 4,194,304 (here 5,461,333,333,333,504)"),
+        (1e-9, "a multiplier giving a width of 1 to 4,194,304 (here 0)"),
+    ],
+)
+def test_nemotron_nas_multipliers_without_a_width_are_refused(mult: float, supported: str) -> None:
+    with pytest.raises(ModelConfigError) as refused:
+        spec_from_config(_with_block(0, "ffn", "ffn_mult", mult))
+    assert str(refused.value) == (
+        f"config.json of model_type 'nemotron-nas': block_configs[0].ffn.ffn_mult={mult!r} is "
+        f"not supported; supported: {supported}"
+    )
+
+
 # --- GLM-4-0414 and Seed-OSS ---------------------------------------------------------------
 
 GLM4 = "THUDM/GLM-4-9B-0414"

@@ -7,11 +7,12 @@ heads that differ by layer, and window or sink attention are refused by name."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
 from rooflens.core.errors import ModelConfigError
-from rooflens.core.model import ModelSpec
+from rooflens.core.model import MAX_WIDTH, ModelSpec
 from rooflens.models.config import _Config, _llama_like
 
 # The keys of a block's sublayer that rooflens reads; any other key must be null or false (the
@@ -91,9 +92,20 @@ def _mlp_widths(c: _Config, blocks: list[Any], hidden: int) -> Counter[int]:
             continue
         mult = ffn.get("ffn_mult")
         number = isinstance(mult, int | float) and not isinstance(mult, bool)
-        if not number or mult <= 0:
+        # NaN and infinity passed the sign test and broke the integer width.
+        if not number or not math.isfinite(mult) or mult <= 0:
             raise _refuse(c, f"block_configs[{index}].ffn.ffn_mult", mult, "a positive number")
-        widths[ffn_width(mult, hidden)] += 1
+        width = ffn_width(mult, hidden)
+        # Checked here: a block wider than ModelSpec's widest, or of no width, was refused
+        # naming rooflens's fields (the intermediate_size its config leaves null).
+        if not 1 <= width <= MAX_WIDTH:
+            raise _refuse(
+                c,
+                f"block_configs[{index}].ffn.ffn_mult",
+                mult,
+                f"a multiplier giving a width of 1 to {MAX_WIDTH:,} (here {width:,})",
+            )
+        widths[width] += 1
     if not widths:
         raise _refuse(c, "block_configs[*].ffn.no_op", True, "at least one layer with an MLP")
     return widths
