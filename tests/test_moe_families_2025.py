@@ -332,6 +332,41 @@ def test_ling_variants_rooflens_cannot_express_are_refused(path, value, message)
     _refused(LING, path, value, message)
 
 
+@pytest.mark.parametrize(
+    ("model_id", "path", "value", "message"),
+    [
+        # Refused naming rooflens's fields, through the other families' spellings
+        # (experts_per_token (num_experts_per_tok / top_k)=0.0), or as another key:
+        # num_hidden_layers=-1 as "moe_layer_start_index=1 ... from 0 to -2".
+        (ERNIE, "moe_k", 0, "'ernie4_5_moe': moe_k=0 is invalid: expected a positive integer"),
+        (ERNIE, "moe_num_experts", -1,
+         "'ernie4_5_moe': moe_num_experts=-1 is invalid: expected a positive integer"),
+        (ERNIE, "num_hidden_layers", -1,
+         "'ernie4_5_moe': num_hidden_layers=-1 is invalid: expected a positive integer"),
+        (HUNYUAN, "moe_topk", [0] * 32,
+         f"'hunyuan_v1_moe': moe_topk={[0] * 32} is invalid: expected an integer from 1 to "
+         "65,536"),
+        (HUNYUAN, "num_hidden_layers", -1,
+         "'hunyuan_v1_moe': num_hidden_layers=-1 is invalid: expected a positive integer"),
+        (LING, "first_k_dense_replace", -1,
+         "'bailing_moe': first_k_dense_replace=-1 is invalid: expected an integer of at least 0"),
+        (LING, "first_k_dense_replace", 21,
+         "'bailing_moe': first_k_dense_replace=21 is invalid: expected at most "
+         "num_hidden_layers=20"),
+        (DOTS, "first_k_dense_replace", 63,
+         "'dots1': first_k_dense_replace=63 is invalid: expected at most num_hidden_layers=62"),
+        # Accepted: a trillion shared experts, 10^21 parameters.
+        (HUNYUAN, "num_shared_expert", 10**12,
+         "'hunyuan_v1_moe': num_shared_expert=1000000000000 is invalid: expected an integer from "
+         "0 to 10,000"),
+    ],
+)  # fmt: skip
+def test_malformed_moe_values_are_refused_naming_the_key(model_id, path, value, message) -> None:
+    with pytest.raises(ModelConfigError) as error:
+        spec_from_config(mutated(model_id, path, value))
+    assert str(error.value) == f"config.json of model_type {message}"
+
+
 # --- LongCat-Flash ---------------------------------------------------------------------------
 
 # LongCat-Flash-Chat's layout as transformers' LongcatFlashConfig describes it.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _llama_like
-from rooflens.models.readers.moe_fields import refuse
+from rooflens.models.readers.moe_fields import dense_first, refuse
 
 # The class Ling 2.0's config.json names: its model_type "bailing_moe" is also Ling 1.0's
 # (BailingMoeForCausalLM: no q/k norms, no expert bias), which this reader does not describe.
@@ -50,7 +50,7 @@ def read_bailing_moe(c: _Config, name: str) -> ModelSpec:
         expert_intermediate_size=expert,
         shared_intermediate_size=expert * shared or None,
         router_bias=True,
-        dense_layers=c.get("first_k_dense_replace", 1),
+        dense_layers=dense_first(c, "first_k_dense_replace", 1),
         mtp_layers=c.count("num_nextn_predict_layers"),
         mtp_own_embeddings=False,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _ATTENTION_KINDS, _Config, _llama_like, layer_counts
+from rooflens.models.readers.moe_fields import dense_first
 
 
 def _window(c: _Config) -> dict[str, object]:
@@ -43,5 +44,5 @@ def read_dots1(c: _Config, name: str) -> ModelSpec:
         shared_intermediate_size=expert * shared or None,
         # Dots1TopkRouter's e_score_correction_bias, one value per expert, in the checkpoint.
         router_bias=True,
-        dense_layers=c.get("first_k_dense_replace", 0),
+        dense_layers=dense_first(c, "first_k_dense_replace", 0),
     )

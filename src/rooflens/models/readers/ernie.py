@@ -33,7 +33,7 @@ def read_ernie4_5_moe(c: _Config, name: str) -> ModelSpec:
     (Ernie4_5_MoeStatics). The multi-token-prediction module (`num_nextn_predict_layers`) is
     not read: transformers loads it apart (MtpModel) and rooflens counts the model that
     generates."""
-    layers = c.req("num_hidden_layers")
+    layers = c.positive("num_hidden_layers")
     if c.get("use_bias", False):
         # Attention, dense and shared MLPs and the head would carry biases, the routed experts
         # none (Ernie4_5_MoeExperts): rooflens gives every MLP the same bias, or none.
@@ -45,8 +45,9 @@ def read_ernie4_5_moe(c: _Config, name: str) -> ModelSpec:
         name,
         tied_embeddings=c.get("tie_word_embeddings", True),
         max_positions=c.get("max_position_embeddings", 131072),
-        num_experts=c.req("moe_num_experts"),
-        experts_per_token=c.req("moe_k"),
+        # Named here: ModelSpec's refusal lists other families' spellings of both.
+        num_experts=c.positive("moe_num_experts"),
+        experts_per_token=c.positive("moe_k"),
         expert_intermediate_size=expert,
         shared_intermediate_size=expert * shared or None,
         router_bias=True,

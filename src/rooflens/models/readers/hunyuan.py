@@ -4,7 +4,7 @@ GQA attention with per-head q/k RMSNorms, and in every layer an MoE of `num_expe
 
 from __future__ import annotations
 
-from rooflens.core.model import ModelSpec
+from rooflens.core.model import MAX_COUNT, MAX_WIDTH, ModelSpec
 from rooflens.models.config import _Config, _llama_like
 from rooflens.models.readers.moe_fields import refuse, same_in_every_layer
 
@@ -21,7 +21,7 @@ def read_hunyuan_v1_moe(c: _Config, name: str) -> ModelSpec:
     if skipped:
         refuse(c, "moe_layer_num_skipped", skipped, "0 (every layer MoE)")
     width = c.req("intermediate_size")
-    expert = same_in_every_layer(c, "moe_intermediate_size", width)
+    expert = same_in_every_layer(c, "moe_intermediate_size", width, 1, MAX_WIDTH)
     if expert != width:
         # Tencent's HunYuanMoE and transformers build the experts at intermediate_size, vLLM
         # at moe_intermediate_size: the checkpoint's width is not known when they differ.
@@ -42,8 +42,8 @@ def read_hunyuan_v1_moe(c: _Config, name: str) -> ModelSpec:
         # The MLPs have no bias whatever mlp_bias says (HunYuanMLP builds them without).
         mlp_bias=False,
         qk_norm=c.get("use_qk_norm", True),
-        num_experts=same_in_every_layer(c, "num_experts", 0),
-        experts_per_token=same_in_every_layer(c, "moe_topk", 1),
+        num_experts=same_in_every_layer(c, "num_experts", 0, 1, MAX_COUNT),
+        experts_per_token=same_in_every_layer(c, "moe_topk", 1, 1, MAX_COUNT),
         expert_intermediate_size=expert,
         # The shared MLP is intermediate_size x num_shared_expert wide (HunYuanMLP with
         # is_shared_mlp; vLLM's HunYuanSparseMoeBlock).
