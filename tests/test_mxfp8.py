@@ -324,3 +324,59 @@ def test_compressed_tensors_mxfp4_is_told_apart_as_mxfp8_is(config: dict) -> Non
     assert (quant.w_bits, quant.w_format) == (4, "mxfp4")
     plain = read_quantization_config(_ct(MX4_ARGS, "float-quantized")).quantization
     assert (plain.w_format, plain.w_scale) == ("fp", 32)
+
+
+@pytest.mark.parametrize("value", [[], "", False, 0])
+def test_a_quantization_config_that_is_not_an_object_is_refused(value: object) -> None:
+    # Each read as a 16-bit checkpoint, as an absent quantization_config does.
+    with pytest.raises(ModelConfigError) as error:
+        spec_from_config(TOY | {"quantization_config": value})
+    assert str(error.value) == f"quantization_config={value!r} is invalid: expected a JSON object"
+
+
+_MXFP8_CT = {**MX_ARGS, "symmetric": True}
+_MXFP8_ACTS = {**MX_ARGS, "dynamic": True}
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        # [true, 32] and [1.0, 32] compared equal to [1, 32].
+        ({"quant_method": "mxfp8", "weight_block_size": [True, 32]},
+         "(mxfp8): weight_block_size=[True, 32] is invalid: expected [1, 32] (MXFP8: FP8 E4M3 "
+         "weights, an E8M0 scale per 32, activations quantized as they come) or absent"),
+        ({"quant_method": "mxfp8", "weight_block_size": [1.0, 32]},
+         "(mxfp8): weight_block_size=[1.0, 32] is invalid: expected [1, 32] (MXFP8: FP8 E4M3 "
+         "weights, an E8M0 scale per 32, activations quantized as they come) or absent"),
+        ({"quant_method": "modelopt", "quantization": {"quant_algo": "MXFP8", "group_size": 32.0}},
+         "(modelopt): group_size=32.0 is invalid: MXFP8 scales groups of 32"),
+        (_ct({**_MXFP8_CT, "group_size": 32.0}, "mxfp8-quantized"),
+         "(compressed-tensors): weights.group_size=32.0 is invalid for MXFP8: expected 32 (FP8 "
+         "E4M3 values, an E8M0 scale per 32)"),
+        # A format or scale dtype that is not text read as "not MX": FP8 with a 32-bit scale
+        # per group of 32; a type or strategy that is not text as integer weights or a scale
+        # per tensor; any dynamic flag as dynamic.
+        (_ct(_MXFP8_CT, 1.5, acts=_MXFP8_ACTS),
+         "(compressed-tensors): format=1.5 is invalid: expected text"),
+        (_ct(_MXFP8_CT, "mixed-precision", 8, acts=_MXFP8_ACTS),
+         "(compressed-tensors): config_groups.g.format=8 is invalid: expected text"),
+        (_ct({**MX_ARGS, "scale_dtype": 8}, None),
+         "(compressed-tensors): weights.scale_dtype=8 is invalid: expected text"),
+        (_ct({**MX_ARGS, "type": 1.5}, None),
+         "(compressed-tensors): weights.type=1.5 is invalid: expected 'int' or 'float'"),
+        (_ct({**MX_ARGS, "strategy": 1.5}, None),
+         "(compressed-tensors): weights.strategy=1.5 is invalid: expected text (tensor, "
+         "channel, group, block, ...)"),
+        (_ct(_MXFP8_CT, "mxfp8-quantized", acts={**MX_ARGS, "dynamic": "x"}),
+         "(compressed-tensors): input_activations.dynamic='x' is invalid: expected true, false "
+         "or 'local'"),
+        # Refused as "scheme as read=None is invalid: Value error, w_format='fp' ...".
+        (_ct({**MX_ARGS, "num_bits": 1}, "float-quantized"),
+         "(compressed-tensors): weights.num_bits=1 is invalid for float weights: expected 8 "
+         "(FP8) or 4 (FP4)"),
+    ],
+)  # fmt: skip
+def test_malformed_mx_recipes_are_refused_naming_the_key(config: dict, message: str) -> None:
+    with pytest.raises(ModelConfigError) as error:
+        _toy(config)
+    assert str(error.value) == f"quantization_config {message}"

@@ -627,7 +627,10 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
     # Wrappers may keep it with their language model (Kimi K2.5's text_config).
     text = config.get("text_config")
     nested = text.get("quantization_config") if isinstance(text, Mapping) else None
-    raw = config.get("quantization_config") or nested
+    top = config.get("quantization_config")
+    # Absent, null or an empty object: none at the top. false, 0, "" or [] are refused by the
+    # reader; they had read as a 16-bit checkpoint.
+    raw = nested if top is None or top == {} else top
     if raw is not None:
         # The module names of its lists are read against the layers the config lays out.
         layout = model_layout(spec, text if isinstance(text, Mapping) else config)

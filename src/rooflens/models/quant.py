@@ -566,6 +566,18 @@ _MXFP8_NAMES = ("ignored_layers", "modules_to_not_convert")
 _MXFP8_KEYS = ("quant_method", *_MXFP8_VALUES, *_MXFP8_NAMES, "kv_cache_quant_algo")
 
 
+def _same_json(value: object, expected: object) -> bool:
+    """`value` is `expected` as JSON writes it, element by element: [true, 32] and [1.0, 32]
+    compare equal to [1, 32] in Python."""
+    if isinstance(expected, list):
+        return (
+            isinstance(value, list)
+            and len(value) == len(expected)
+            and all(_same_json(v, e) for v, e in zip(value, expected, strict=True))
+        )
+    return type(value) is type(expected) and value == expected
+
+
 def _mxfp8(q: Mapping[str, Any]) -> Read:
     method = "mxfp8"
     for key, value in q.items():
@@ -580,7 +592,7 @@ def _mxfp8(q: Mapping[str, Any]) -> Read:
         # A list read as written ([1, 32], not (1, 32) or "1,32"); text as transformers
         # lowercases activation_scheme.
         given = value.lower() if isinstance(value, str) else value
-        if not any(given == a and type(given) is type(a) for a in accepted):
+        if not any(_same_json(given, a) for a in accepted):
             shown = " or ".join(repr(a) for a in accepted)
             raise ModelConfigError(
                 f"quantization_config ({method}): {key}={value!r} is invalid: expected {shown} "
@@ -855,7 +867,7 @@ _MODELOPT_GROUPS = {"NVFP4": 16, "W4A16_NVFP4": 16, "MXFP8": 32}
 def _modelopt_group(algo: str, key: str, group: object) -> None:
     """A recipe's group_size, where written: the group its format scales (_MODELOPT_GROUPS)."""
     own = _MODELOPT_GROUPS.get(algo)
-    if own is not None and group is not None and group != own:
+    if own is not None and group is not None and not _same_json(group, own):
         kind = "NVFP4" if "NVFP4" in algo else algo
         raise ModelConfigError(
             f"quantization_config (modelopt): {key}={group!r} is invalid: {kind} scales "
@@ -1063,10 +1075,35 @@ def _compressed_tensors(q: Mapping[str, Any]) -> Read:
     w = weights[0]
     bits, kind = _size(method, "weights.num_bits", w.get("num_bits", 8)), w.get("type", "int")
     strategy, group = w.get("strategy", "tensor"), w.get("group_size")
+    # Read as text: a number had read as integer weights (type) or a scale per tensor
+    # (strategy).
+    if kind not in ("int", "float"):
+        raise ModelConfigError(
+            f"quantization_config ({method}): weights.type={kind!r} is invalid: expected "
+            "'int' or 'float'"
+        )
+    if not isinstance(strategy, str):
+        raise ModelConfigError(
+            f"quantization_config ({method}): weights.strategy={strategy!r} is invalid: "
+            "expected text (tensor, channel, group, block, ...)"
+        )
+    if kind == "float" and bits not in (4, 8):
+        raise ModelConfigError(
+            f"quantization_config ({method}): weights.num_bits={bits} is invalid for float "
+            "weights: expected 8 (FP8) or 4 (FP4)"
+        )
     name, first = next(iter(groups.items()))
     acts = first.get("input_activations")
     acts = _section(method, f"config_groups.{name}.input_activations", acts, _ARGS)
     a_bits = _size(method, "input_activations.num_bits", acts.get("num_bits", 16))
+    dynamic = acts.get("dynamic")
+    # compressed-tensors' DynamicType: true, false or "local"; any other value had read as
+    # dynamic scales.
+    if dynamic is not None and not isinstance(dynamic, bool) and dynamic != "local":
+        raise ModelConfigError(
+            f"quantization_config ({method}): input_activations.dynamic={dynamic!r} is "
+            "invalid: expected true, false or 'local'"
+        )
     fields: dict[str, Any] = {"w_bits": bits, "a_bits": a_bits}
     if fields["a_bits"] == 8 and acts.get("dynamic") is False:
         fields["a_scale"] = "static"
@@ -1124,10 +1161,19 @@ def _compressed_mx(
     group's own, as llm-compressor and AutoRound write it), or its weights are `bits`-bit
     floats in groups of 32 with one-byte (E8M0) scales, as vLLM's CompressedTensorsConfig
     tells MX schemes apart (scale_dtype torch.uint8)."""
-    formats = [q.get("format"), *(g.get("format") for g in groups.values())]
-    if any(name in str(f) for f in formats if f is not None):
+    formats = {"format": q.get("format")}
+    formats |= {f"config_groups.{group}.format": g.get("format") for group, g in groups.items()}
+    texts = {"weights.scale_dtype": w.get("scale_dtype"), **formats}
+    for key, value in texts.items():
+        # A number or a list had passed as "not MX": FP8 with a 32-bit scale per group.
+        if value is not None and not isinstance(value, str):
+            raise ModelConfigError(
+                f"quantization_config (compressed-tensors): {key}={value!r} is invalid: "
+                "expected text"
+            )
+    if any(name in f for f in formats.values() if f is not None):
         return True
-    scale = str(w.get("scale_dtype") or "")
+    scale = w.get("scale_dtype") or ""
     e8m0 = "uint8" in scale or "e8m0" in scale
     shape = (w.get("type"), w.get("num_bits"), w.get("strategy"), w.get("group_size"))
     return e8m0 and shape == ("float", bits, "group", 32)
@@ -1140,7 +1186,7 @@ def _check_compressed_mxfp8(w: Mapping[str, Any], acts: Mapping[str, Any]) -> No
     method = "compressed-tensors"
     expected = {"type": "float", "num_bits": 8, "strategy": "group", "group_size": 32}
     for key, value in expected.items():
-        if w.get(key) != value:
+        if not _same_json(w.get(key), value):
             raise ModelConfigError(
                 f"quantization_config ({method}): weights.{key}={w.get(key)!r} is invalid "
                 f"for MXFP8: expected {value!r} (FP8 E4M3 values, an E8M0 scale per 32)"
@@ -1180,7 +1226,7 @@ def read_quantization_config(
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
-        raise ModelConfigError(f"quantization_config must be an object, got {type(raw).__name__}")
+        raise ModelConfigError(f"quantization_config={raw!r} is invalid: expected a JSON object")
     method = raw.get("quant_method")
     reader = QUANT_METHODS.get(str(method))
     if reader is None:
@@ -1197,11 +1243,14 @@ def read_quantization_config(
         quant = Quantization(**fields)
     except ValidationError as exc:
         error = exc.errors()[0]
-        name = str(error["loc"][0]) if error["loc"] else "scheme"
+        message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a rule across fields names them in its message
+            raise ModelConfigError(f"quantization_config ({method}): {message}") from None
+        name = str(error["loc"][0])
         # Named by the config's key where the reader knows it (AWQ's bits=5, not w_bits).
         key = sources.get(name, f"{name} as read")
         raise ModelConfigError(
-            f"quantization_config ({method}): {key}={fields.get(name)!r} is invalid: {error['msg']}"
+            f"quantization_config ({method}): {key}={fields.get(name)!r} is invalid: {message}"
         ) from None
     modules: list[tuple[str, Quantization]] = []
     if method == "gptq":
