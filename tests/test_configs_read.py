@@ -221,6 +221,16 @@ def test_config_values_that_crashed_the_reader_are_refused(config, message) -> N
         spec_from_config(config)
 
 
+def test_a_nemotron_h_config_without_a_layer_pattern_names_every_spelling() -> None:
+    # The refusal left out hybrid_override_pattern, the key Nemotron-H's own configs use.
+    with pytest.raises(ModelConfigError) as error:
+        spec_from_config(mutated(_NANO, "hybrid_override_pattern", None))
+    assert str(error.value) == (
+        "config.json of model_type 'nemotron_h' lacks 'hybrid_override_pattern' or "
+        "'layers_block_type' or 'layer_types'"
+    )
+
+
 # --- values that were read as a guess ---------------------------------------------------------
 
 

@@ -194,7 +194,8 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
             )
         kinds = [_NEMOTRON_SYMBOLS.get(s, s) if isinstance(s, str) else s for s in pattern]
     else:
-        kinds = c.req("layers_block_type", "layer_types", kind=list)
+        # Absent, each spelling is named: the refusal had left out hybrid_override_pattern.
+        kinds = c.req("hybrid_override_pattern", "layers_block_type", "layer_types", kind=list)
     # transformers 5 names the kinds linear_attention (Mamba2) and full_attention.
     renamed = {"linear_attention": "mamba", "full_attention": "attention"}
     kinds = [renamed.get(k, k) if isinstance(k, str) else k for k in kinds]
