@@ -937,9 +937,9 @@ def test_hybrid_vision_and_moe_fields_are_refused_naming_the_field(
         ("rednote-hilab/dots.llm1.inst", "moe_intermediate_size",
          "'dots1': moe_intermediate_size=1000000000000 is invalid: Input should be less than "
          "or equal to 4194304"),
-        ("MiniMaxAI/MiniMax-M3", "shared_intermediate_size",
-         "'minimax_m3': shared_intermediate_size=1000000000000 is invalid: Input should be less "
-         "than or equal to 4194304"),
+        ("MiniMaxAI/MiniMax-M3-MXFP8", "vision_config.hidden_size",
+         "'minimax_m3_vl.vision_config': hidden_size=1000000000000 is invalid: Input should be "
+         "less than or equal to 4194304"),
         ("inclusionAI/Ling-mini-2.0", "num_nextn_predict_layers",
          "'bailing_moe': num_nextn_predict_layers=1000000000000 is invalid: expected at most "
          "10,000"),

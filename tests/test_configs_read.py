@@ -221,6 +221,27 @@ def test_config_values_that_crashed_the_reader_are_refused(config, message) -> N
         spec_from_config(config)
 
 
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        # Each was refused naming rooflens's fields (shared_intermediate_size, num_experts
+        # (num_experts / num_local_experts / n_routed_experts), experts_per_token=0.0).
+        ("moe_shared_expert_intermediate_size", -1,
+         "moe_shared_expert_intermediate_size=-1 is invalid: expected a positive integer of at "
+         "most 4,194,304"),
+        ("n_routed_experts", 10**12,
+         "n_routed_experts=1000000000000 is invalid: expected a positive integer of at most "
+         "65,536"),
+        ("num_experts_per_tok", 0,
+         "num_experts_per_tok=0 is invalid: expected a positive integer of at most 65,536"),
+    ],
+)  # fmt: skip
+def test_nemotron_h_moe_sizes_are_refused_naming_their_keys(path, value, message) -> None:
+    with pytest.raises(ModelConfigError) as error:
+        spec_from_config(mutated(_NANO, path, value))
+    assert str(error.value) == f"config.json of model_type 'nemotron_h': {message}"
+
+
 def test_a_nemotron_h_config_without_a_layer_pattern_names_every_spelling() -> None:
     # The refusal left out hybrid_override_pattern, the key Nemotron-H's own configs use.
     with pytest.raises(ModelConfigError) as error:

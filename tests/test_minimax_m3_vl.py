@@ -161,7 +161,8 @@ _SPARSE = {"use_sparse_attention": True, "sparse_attention_freq": [0, 0, 1, 1]}
         ({"sparse_attention_config": {"use_sparse_attention": "yes"}},
          "sparse_attention_config.use_sparse_attention='yes' is invalid: expected true or false"),
         ({"sparse_attention_config": _SPARSE | {"sparse_index_dim": 0}},
-         "sparse_attention_config.sparse_index_dim=0 is invalid: expected a positive integer"),
+         "sparse_attention_config.sparse_index_dim=0 is invalid: expected a positive integer "
+         "of at most 4,194,304"),
         ({"sparse_attention_config": _SPARSE | {"sparse_topk_blocks": 1.5}},
          "sparse_attention_config.sparse_topk_blocks=1.5 is invalid: expected an integer"),
         ({"sparse_attention_config": _SPARSE | {"sparse_init_block": ""}},
@@ -173,7 +174,11 @@ _SPARSE = {"use_sparse_attention": True, "sparse_attention_freq": [0, 0, 1, 1]}
         ({"n_shared_experts": -1}, "n_shared_experts=-1 is invalid: expected an integer of at "
                                    "least 0"),
         ({"dense_intermediate_size": 0},
-         "dense_intermediate_size=0 is invalid: expected a positive integer"),
+         "dense_intermediate_size=0 is invalid: expected a positive integer of at most "
+         "4,194,304"),
+        ({"dense_intermediate_size": 10**12},
+         "dense_intermediate_size=1000000000000 is invalid: expected a positive integer of at "
+         "most 4,194,304"),
         ({"num_hidden_layers": -1}, "num_hidden_layers=-1 is invalid: expected a positive integer"),
     ],
 )  # fmt: skip

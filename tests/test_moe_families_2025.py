@@ -338,9 +338,14 @@ def test_ling_variants_rooflens_cannot_express_are_refused(path, value, message)
         # Refused naming rooflens's fields, through the other families' spellings
         # (experts_per_token (num_experts_per_tok / top_k)=0.0), or as another key:
         # num_hidden_layers=-1 as "moe_layer_start_index=1 ... from 0 to -2".
-        (ERNIE, "moe_k", 0, "'ernie4_5_moe': moe_k=0 is invalid: expected a positive integer"),
+        (ERNIE, "moe_k", 0,
+         "'ernie4_5_moe': moe_k=0 is invalid: expected a positive integer of at most 65,536"),
         (ERNIE, "moe_num_experts", -1,
-         "'ernie4_5_moe': moe_num_experts=-1 is invalid: expected a positive integer"),
+         "'ernie4_5_moe': moe_num_experts=-1 is invalid: expected a positive integer of at most "
+         "65,536"),
+        (ERNIE, "moe_num_experts", 10**12,
+         "'ernie4_5_moe': moe_num_experts=1000000000000 is invalid: expected a positive integer "
+         "of at most 65,536"),
         (ERNIE, "num_hidden_layers", -1,
          "'ernie4_5_moe': num_hidden_layers=-1 is invalid: expected a positive integer"),
         (HUNYUAN, "moe_topk", [0] * 32,

@@ -191,6 +191,17 @@ def test_nemotron_nas_multipliers_without_a_width_are_refused(mult: float, suppo
     )
 
 
+@pytest.mark.parametrize("hidden", [-1, 10**12])
+def test_nemotron_nas_hidden_size_is_named_before_the_widths_it_scales(hidden: int) -> None:
+    # Refused as the first block's ffn_mult, whose width scales with the hidden size.
+    with pytest.raises(ModelConfigError) as refused:
+        spec_from_config(mutated(SUPER, "hidden_size", hidden))
+    assert str(refused.value) == (
+        f"config.json of model_type 'nemotron-nas': hidden_size={hidden} is invalid: expected a "
+        "positive integer of at most 4,194,304"
+    )
+
+
 # --- GLM-4-0414 and Seed-OSS ---------------------------------------------------------------
 
 GLM4 = "THUDM/GLM-4-9B-0414"

@@ -219,7 +219,8 @@ _OTHER = TOY["attention_other_setting"]
         ({"attention_other_setting": _OTHER | {"num_attention_groups": True}},
          "attention_other_setting.num_attention_groups=True is invalid: expected an integer"),
         ({"attention_other_setting": _OTHER | {"num_attention_heads": 0}},
-         "attention_other_setting.num_attention_heads=0 is invalid: expected a positive integer"),
+         "attention_other_setting.num_attention_heads=0 is invalid: expected a positive integer "
+         "of at most 65,536"),
         # int() read 1.5 as layer 1 and true as layer 1.
         ({"moe_layers_enum": [1.5, 2, 3]},
          "moe_layers_enum=[1.5, 2, 3] is not supported; supported: layer indices from 0 to 4, "
@@ -236,11 +237,17 @@ _OTHER = TOY["attention_other_setting"]
           "attention_other_setting": _OTHER | {"num_attention_groups": 3}},
          "num_attention_heads=2 is invalid: expected a multiple of num_attention_groups=3"),
         ({"num_attention_heads": -2},
-         "num_attention_heads=-2 is invalid: expected a positive integer"),
-        ({"moe_top_k": 0}, "moe_top_k=0 is invalid: expected a positive integer"),
-        ({"moe_num_experts": -1}, "moe_num_experts=-1 is invalid: expected a positive integer"),
+         "num_attention_heads=-2 is invalid: expected a positive integer of at most 65,536"),
+        ({"num_attention_heads": 10**12},
+         "num_attention_heads=1000000000000 is invalid: expected a positive integer of at most "
+         "65,536"),
+        ({"moe_top_k": 0}, "moe_top_k=0 is invalid: expected a positive integer of at most "
+                           "65,536"),
+        ({"moe_num_experts": -1},
+         "moe_num_experts=-1 is invalid: expected a positive integer of at most 65,536"),
         ({"share_expert_dim": -1},
-         "share_expert_dim=-1 is invalid: expected a width of at least 0 (0: no shared expert)"),
+         "share_expert_dim=-1 is invalid: expected a width of 0 (no shared expert) to "
+         "4,194,304"),
     ],
 )  # fmt: skip
 def test_malformed_step_values_are_refused_naming_the_key(change: dict, message: str) -> None:

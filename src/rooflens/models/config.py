@@ -75,14 +75,17 @@ class _Config:
         kind = next((k for k in _KINDS if type(default) is k), None)
         return self._checked(key, value, kind)
 
-    def positive(self, key: str, default: int | None = None) -> int:
+    def positive(self, key: str, default: int | None = None, maximum: int | None = None) -> int:
         """`key` (required where `default` is None), an integer of at least 1: a count, a
-        size or a period that the reader divides or steps by."""
+        size or a period that the reader divides or steps by; at most `maximum` where given
+        (ModelSpec's MAX_WIDTH or MAX_COUNT for a value it holds under another name, whose
+        refusal would name that)."""
         value = self.req(key) if default is None else self.get(key, default)
-        if value < 1:
+        if value < 1 or (maximum is not None and value > maximum):
+            most = "" if maximum is None else f" of at most {maximum:,}"
             raise ModelConfigError(
                 f"config.json of model_type {self.model_type!r}: {self.path}{key}={value!r} is "
-                "invalid: expected a positive integer"
+                f"invalid: expected a positive integer{most}"
             )
         return value
 

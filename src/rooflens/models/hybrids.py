@@ -10,7 +10,7 @@ from typing import Any
 
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.mixers import Mixer
-from rooflens.core.model import ModelSpec
+from rooflens.core.model import MAX_COUNT, MAX_WIDTH, ModelSpec
 from rooflens.models.config import _Config, _llama_like, _moe_layers, layer_counts
 
 # The widths of the recurrent state's dtypes a config may declare.
@@ -230,15 +230,18 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
         latent = c.raw.get("moe_latent_size")
         if latent is not None:
             moe = dict(
-                expert_latent_size=c.positive("moe_latent_size"),
+                expert_latent_size=c.positive("moe_latent_size", maximum=MAX_WIDTH),
                 expert_latent_norm=False,
                 expert_latent_quantized=True,
             )
         moe |= dict(
-            num_experts=c.get("n_routed_experts", 8),
-            experts_per_token=c.get("num_experts_per_tok", 2),
-            expert_intermediate_size=c.get("moe_intermediate_size", 7688),
-            shared_intermediate_size=c.get("moe_shared_expert_intermediate_size", 7688),
+            # Named here: ModelSpec's refusals name rooflens's fields or other spellings.
+            num_experts=c.positive("n_routed_experts", 8, MAX_COUNT),
+            experts_per_token=c.positive("num_experts_per_tok", 2, MAX_COUNT),
+            expert_intermediate_size=c.positive("moe_intermediate_size", 7688, MAX_WIDTH),
+            shared_intermediate_size=c.positive(
+                "moe_shared_expert_intermediate_size", 7688, MAX_WIDTH
+            ),
             # Sigmoid routing with a per-expert score correction bias, as DeepSeek-V3.
             router_bias=True,
             dense_layers=counts["mlp"],

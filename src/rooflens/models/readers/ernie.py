@@ -4,7 +4,7 @@ experts (top-`moe_k`) with `moe_num_shared_experts` shared experts after them.""
 
 from __future__ import annotations
 
-from rooflens.core.model import ModelSpec
+from rooflens.core.model import MAX_COUNT, ModelSpec
 from rooflens.models.config import _Config, _llama_like
 from rooflens.models.readers.moe_fields import refuse
 
@@ -46,8 +46,8 @@ def read_ernie4_5_moe(c: _Config, name: str) -> ModelSpec:
         tied_embeddings=c.get("tie_word_embeddings", True),
         max_positions=c.get("max_position_embeddings", 131072),
         # Named here: ModelSpec's refusal lists other families' spellings of both.
-        num_experts=c.positive("moe_num_experts"),
-        experts_per_token=c.positive("moe_k"),
+        num_experts=c.positive("moe_num_experts", maximum=MAX_COUNT),
+        experts_per_token=c.positive("moe_k", maximum=MAX_COUNT),
         expert_intermediate_size=expert,
         shared_intermediate_size=expert * shared or None,
         router_bias=True,

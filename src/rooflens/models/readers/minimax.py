@@ -5,7 +5,7 @@ MiniMax-M3 (2026): per-head q/k norms, MiniMax Sparse Attention, dense then MoE 
 from __future__ import annotations
 
 from rooflens.core.errors import ModelConfigError
-from rooflens.core.model import ModelSpec
+from rooflens.core.model import MAX_COUNT, MAX_WIDTH, ModelSpec
 from rooflens.models.config import _Config, _llama_like
 
 
@@ -64,7 +64,7 @@ def read_minimax_m3(c: _Config, name: str) -> ModelSpec:
         _layer_flags(c, "moe_layer_freq (dense layers first)", moe, -1)
     # Read as its keys' types, each named in its place (true, not "x"; 128, not 128.0).
     sparse_cfg = c.section("sparse_attention_config")
-    sparse, indexer = 0, {}
+    sparse, indexer = 0, dict[str, int]()
     if sparse_cfg.get("use_sparse_attention", False):
         freq = sparse_cfg.get("sparse_attention_freq", [1] * layers)
         sparse = sum(_layer_flags(c, "sparse_attention_config.sparse_attention_freq", freq, layers))
@@ -75,27 +75,31 @@ def read_minimax_m3(c: _Config, name: str) -> ModelSpec:
             )
     if sparse:
         indexer = dict(
-            index_heads=sparse_cfg.positive("sparse_num_index_heads", 4),
-            index_head_dim=sparse_cfg.positive("sparse_index_dim", 128),
+            index_heads=sparse_cfg.positive("sparse_num_index_heads", 4, MAX_COUNT),
+            index_head_dim=sparse_cfg.positive("sparse_index_dim", 128, MAX_WIDTH),
             sparse_block=sparse_cfg.positive("sparse_block_size", 128),
             sparse_blocks=sparse_cfg.positive("sparse_topk_blocks", 16),
         )
     experts = c.req("num_local_experts")
-    width = "moe_intermediate_size" if c.raw.get("moe_intermediate_size") is not None else None
-    expert = c.positive(width or "intermediate_size")
+    # The experts' width: moe_intermediate_size, else intermediate_size.
+    has_own = c.raw.get("moe_intermediate_size") is not None
+    expert = c.positive(
+        "moe_intermediate_size" if has_own else "intermediate_size", maximum=MAX_WIDTH
+    )
     shared = c.count("n_shared_experts", 1)
     activation = c.get("hidden_act", "swigluoai")
     return _llama_like(
         c,
         name,
         activation="swiglu_oai" if activation == "swigluoai" else activation,
-        intermediate_size=c.positive("dense_intermediate_size", 12288),
+        intermediate_size=c.positive("dense_intermediate_size", 12288, MAX_WIDTH),
         qk_norm=c.get("use_qk_norm", True),
         qk_norm_whole=_qk_norm_whole(c, "per_head"),
         num_experts=experts,
         experts_per_token=c.req("num_experts_per_tok"),
         expert_intermediate_size=expert,
-        shared_intermediate_size=c.positive("shared_intermediate_size", expert) * shared or None,
+        shared_intermediate_size=c.positive("shared_intermediate_size", expert, MAX_WIDTH) * shared
+        or None,
         router_bias=c.get("use_routing_bias", True),
         dense_layers=dense,
         sparse_layers=sparse,

@@ -119,7 +119,10 @@ def read_nemotron_nas(c: _Config, name: str) -> ModelSpec:
             f"config.json of model_type {c.model_type!r}: block_configs has {len(blocks)} "
             f"entries for num_hidden_layers={layers}"
         )
-    heads, hidden = c.req("num_attention_heads"), c.req("hidden_size")
+    # Checked first: the MLP widths scale with it, and a hidden_size of -1 or 10^12 was
+    # refused as the first block's ffn_mult.
+    hidden = c.positive("hidden_size", maximum=MAX_WIDTH)
+    heads = c.req("num_attention_heads")
     kv_heads, attention_layers = _kv_heads(c, blocks, heads)
     widths = _mlp_widths(c, blocks, hidden)
     mlp_layers = sum(widths.values())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rooflens.core.errors import ModelConfigError
-from rooflens.core.model import ModelSpec
+from rooflens.core.model import MAX_COUNT, MAX_WIDTH, ModelSpec
 from rooflens.models.config import _Config, _llama_like, layer_counts
 from rooflens.models.readers.common import text_config
 
@@ -116,8 +116,8 @@ def _sliding_shape(c: _Config, heads: int, kv_heads: int, head_dim: int) -> int:
         field = "attention_other_setting.attention_type"
         raise _refuse(c, field, other.raw["attention_type"], "sliding_attention")
     if c.raw.get("num_sliding_attention_heads") is not None:
-        return c.positive("num_sliding_attention_heads")
-    return other.positive("num_attention_heads", heads)
+        return c.positive("num_sliding_attention_heads", maximum=MAX_COUNT)
+    return other.positive("num_attention_heads", heads, MAX_COUNT)
 
 
 def read_step3p5(c: _Config, name: str) -> ModelSpec:
@@ -148,7 +148,7 @@ def read_step3p5(c: _Config, name: str) -> ModelSpec:
     else:  # transformers: every layer full attention, the MTP layers too
         kinds, mtp_kinds = ["full_attention"] * layers, ["full_attention"] * mtp
     sliding = layer_counts(c, kinds, "layer_types", _ATTENTION)["sliding_attention"]
-    heads = c.positive("num_attention_heads")
+    heads = c.positive("num_attention_heads", maximum=MAX_COUNT)
     c.req("num_attention_groups", "num_key_value_heads")  # absent, both spellings are named
     kv_key = _spelled(c, "num_attention_groups", "num_key_value_heads")
     kv_heads = c.positive(kv_key)
@@ -190,15 +190,17 @@ def read_step3p5(c: _Config, name: str) -> ModelSpec:
     if any(moe):
         shared_key = _spelled(c, "share_expert_dim", "share_expert_dims")
         shared = c.get(shared_key, 1280)
-        if shared < 0:
+        if not 0 <= shared <= MAX_WIDTH:
             raise ModelConfigError(
                 f"config.json of model_type {c.model_type!r}: {shared_key}={shared} is "
-                "invalid: expected a width of at least 0 (0: no shared expert)"
+                f"invalid: expected a width of 0 (no shared expert) to {MAX_WIDTH:,}"
             )
+        experts_key = _spelled(c, "moe_num_experts", "n_routed_experts")
+        top_k_key = _spelled(c, "moe_top_k", "num_experts_per_tok")
         experts = dict(
-            num_experts=c.positive(_spelled(c, "moe_num_experts", "n_routed_experts"), 288),
-            experts_per_token=c.positive(_spelled(c, "moe_top_k", "num_experts_per_tok"), 8),
-            expert_intermediate_size=c.positive("moe_intermediate_size", 1280),
+            num_experts=c.positive(experts_key, 288, MAX_COUNT),
+            experts_per_token=c.positive(top_k_key, 8, MAX_COUNT),
+            expert_intermediate_size=c.positive("moe_intermediate_size", 1280, MAX_WIDTH),
             shared_intermediate_size=shared or None,
             # Sigmoid routing with a per-expert score-correction bias (vLLM's router_bias).
             router_bias=True,
