@@ -216,8 +216,8 @@ def test_a_whole_layer_of_a_layout_rooflens_cannot_tell_is_refused() -> None:
         "quantization_config (modelopt): 'model.layers.3*' in its list of unquantized modules "
         "names the whole layer 3, but rooflens cannot tell which modules that layer holds (it "
         "knows the layers of models whose layers are alike, of dense-first MoE models by "
-        "first_k_dense_replace or mlp_layer_types, and of Nemotron-H by "
-        "hybrid_override_pattern)"
+        "first_k_dense_replace, moe_layer_start_index or mlp_layer_types, and of Nemotron-H "
+        "by hybrid_override_pattern)"
     )
 
 
