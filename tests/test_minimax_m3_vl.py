@@ -150,12 +150,16 @@ _SPARSE = {"use_sparse_attention": True, "sparse_attention_freq": [0, 0, 1, 1]}
         # 1.0 made the dense-layer count a float (TypeError, an internal error); false and true
         # passed as 0 and 1.
         ({"moe_layer_freq": [0, 1.0, 1, 1]},
-         "moe_layer_freq=[0, 1.0, 1, 1] is not supported; supported: 4 flags of 0 or 1"),
+         "moe_layer_freq=[0, 1.0, 1, 1] is invalid: expected 0 or 1 for each of the 4 layers"),
         ({"moe_layer_freq": [False, 1, 1, 1]},
-         "moe_layer_freq=[False, 1, 1, 1] is not supported; supported: 4 flags of 0 or 1"),
+         "moe_layer_freq=[False, 1, 1, 1] is invalid: expected 0 or 1 for each of the 4 layers"),
         ({"sparse_attention_config": _SPARSE | {"sparse_attention_freq": [0, 0, True, 1]}},
-         "sparse_attention_config.sparse_attention_freq=[0, 0, True, 1] is not supported; "
-         "supported: 4 flags of 0 or 1"),
+         "sparse_attention_config.sparse_attention_freq=[0, 0, True, 1] is invalid: expected "
+         "0 or 1 for each of the 4 layers"),
+        # Dense layers after an MoE one: rooflens places the dense layers first.
+        ({"moe_layer_freq": [1, 0, 1, 1]},
+         "moe_layer_freq=[1, 0, 1, 1] is not supported: expected the dense layers (0) first, "
+         "then the MoE layers (1)"),
         # Any text read as true, 0 or "" as false; the indexer's sizes were refused naming
         # rooflens's fields (index_head_dim, sparse_blocks) or its rule across them.
         ({"sparse_attention_config": {"use_sparse_attention": "yes"}},

@@ -106,6 +106,23 @@ class _Config:
             )
         return value
 
+    def layer_flags(
+        self, key: str, flags: object, layers: int, meaning: str = "0 or 1"
+    ) -> list[int]:
+        """A per-layer list (`key`'s value `flags`, or a default the reader derived): one JSON
+        integer 0 or 1 for each of `layers` layers; 1.0 or true is not a flag (1.0 made a
+        layer count a float), and `meaning` says what each stands for in the refusal."""
+        if (
+            not isinstance(flags, list)
+            or len(flags) != layers
+            or any(type(f) is not int or f not in (0, 1) for f in flags)
+        ):
+            raise ModelConfigError(
+                f"config.json of model_type {self.model_type!r}: {self.path}{key}={flags!r} is "
+                f"invalid: expected {meaning} for each of the {layers} layers"
+            )
+        return flags
+
     def built(self, part: Callable[..., Any], keys: Mapping[str, str], /, **fields: Any) -> Any:
         """`part(**fields)`, a part of the model (a recurrent mixer, a vision tower) whose
         fields `keys` maps to the config.json keys they were read from, which its refusal

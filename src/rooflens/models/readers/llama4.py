@@ -4,7 +4,6 @@ shared expert on every `interleave_moe_layer_step`-th layer, top-1 routing
 
 from __future__ import annotations
 
-from rooflens.core.errors import ModelConfigError
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _llama_like
 from rooflens.models.readers.common import (
@@ -24,11 +23,7 @@ def read_llama4_text(c: _Config, name: str) -> ModelSpec:
     if not rope:  # Llama4TextConfig's default: every no_rope_layer_interval-th layer NoPE
         interval = c.positive("no_rope_layer_interval", 4)
         rope = [int((i + 1) % interval != 0) for i in range(layers)]
-    if len(rope) != layers or any(type(r) is not int or r not in (0, 1) for r in rope):
-        raise ModelConfigError(
-            f"config.json of model_type {c.model_type!r}: no_rope_layers={rope!r} is invalid: "
-            f"expected 0 (NoPE, global) or 1 (RoPE, chunked) for each of the {layers} layers"
-        )
+    c.layer_flags("no_rope_layers", rope, layers, "0 (NoPE, global) or 1 (RoPE, chunked)")
     # Absent: transformers' default of 8,192; present as null: no chunking, every layer global.
     off = "attention_chunk_size" in c.raw and c.raw["attention_chunk_size"] is None
     chunk = None if off else c.get("attention_chunk_size", 8192)

@@ -37,37 +37,26 @@ def read_minimax_m2(c: _Config, name: str) -> ModelSpec:
     )
 
 
-def _layer_flags(c: _Config, field: str, flags: object, layers: int) -> list[int]:
-    # Integers only: 1.0 made the dense-layer count a float, true and false passed as 1 and 0.
-    if (
-        not isinstance(flags, list)
-        or len(flags) != layers
-        or any(type(f) is not int or f not in (0, 1) for f in flags)
-    ):
-        raise ModelConfigError(
-            f"config.json of model_type {c.model_type!r}: {field}={flags!r} is not supported; "
-            f"supported: {layers} flags of 0 or 1"
-        )
-    return flags
-
-
 def read_minimax_m3(c: _Config, name: str) -> ModelSpec:
     """MiniMax-M3 (transformers' MiniMaxM3VLTextConfig): GQA with per-head q/k RMSNorms and
     partial rotary, MiniMax Sparse Attention in the layers `sparse_attention_config` flags
     (core.block_sparse), dense MLPs in the layers `moe_layer_freq` leaves 0 and an MoE with one
     shared expert in the others, gpt-oss's clamped SwiGLU, and MTP modules."""
     layers = c.positive("num_hidden_layers")
-    moe = _layer_flags(c, "moe_layer_freq", c.get("moe_layer_freq", [1] * layers), layers)
+    moe = c.layer_flags("moe_layer_freq", c.get("moe_layer_freq", [1] * layers), layers)
     dense = layers - sum(moe)
     if moe[dense:] != [1] * (layers - dense):
         # rooflens places dense layers first (first_k_dense_replace), as M3's are.
-        _layer_flags(c, "moe_layer_freq (dense layers first)", moe, -1)
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: moe_layer_freq={moe!r} is not "
+            "supported: expected the dense layers (0) first, then the MoE layers (1)"
+        )
     # Read as its keys' types, each named in its place (true, not "x"; 128, not 128.0).
     sparse_cfg = c.section("sparse_attention_config")
     sparse, indexer = 0, dict[str, int]()
     if sparse_cfg.get("use_sparse_attention", False):
         freq = sparse_cfg.get("sparse_attention_freq", [1] * layers)
-        sparse = sum(_layer_flags(c, "sparse_attention_config.sparse_attention_freq", freq, layers))
+        sparse = sum(c.layer_flags("sparse_attention_config.sparse_attention_freq", freq, layers))
         if sparse_cfg.get("sparse_init_block", 0):
             raise ModelConfigError(
                 f"config.json of model_type {c.model_type!r}: "

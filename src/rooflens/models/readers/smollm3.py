@@ -18,15 +18,8 @@ def read_smollm3(c: _Config, name: str) -> ModelSpec:
     rope = c.get("no_rope_layers", None)
     if rope is None:
         c.positive("no_rope_layer_interval", 4)
-    elif (
-        not isinstance(rope, list)
-        or len(rope) != layers
-        or any(type(r) is not int or r not in (0, 1) for r in rope)
-    ):
-        raise ModelConfigError(
-            f"{where}: no_rope_layers={rope!r} is invalid: expected 0 (NoPE) or 1 (RoPE) for "
-            f"each of the {layers} layers"
-        )
+    else:
+        c.layer_flags("no_rope_layers", rope, layers, "0 (NoPE) or 1 (RoPE)")
     if c.get("use_sliding_window", False):
         raise ModelConfigError(
             f"{where}: use_sliding_window=True is not supported: expected false (which layers "
