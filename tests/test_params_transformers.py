@@ -1,5 +1,6 @@
-"""Each hybrid reader's parameter count equals that of the transformers model built from the
-same tiny config (on the meta device: shapes only, no weights, no network)."""
+"""Each reader's parameter count equals that of the transformers model built from the same
+tiny config (on the meta device: shapes only, no weights, no network): the hybrids and the MoE
+families of 2024-2025."""
 
 from __future__ import annotations
 
@@ -141,6 +142,73 @@ CASES: dict[str, dict[str, Any]] = {
             "full_attn_layers": [4],
         },
     },
+}
+# The MoE families of 2024-2025 (docs/model.md).
+CASES |= {
+    "ernie4_5_moe": SMALL
+    | {
+        "num_hidden_layers": 4,
+        "intermediate_size": 96,
+        "moe_num_experts": 4,
+        "moe_k": 2,
+        "moe_intermediate_size": 32,
+        "moe_num_shared_experts": 2,
+        "moe_layer_start_index": 2,
+        "tie_word_embeddings": False,
+    },
+    "hunyuan_v1_moe": SMALL
+    | {
+        "num_hidden_layers": 3,
+        "head_dim": 16,
+        "intermediate_size": 32,
+        "num_experts": 4,
+        "moe_topk": 2,
+        "use_qk_norm": True,
+        "tie_word_embeddings": True,
+    },
+    "dots1": SMALL
+    | {
+        "num_hidden_layers": 3,
+        "intermediate_size": 96,
+        "moe_intermediate_size": 32,
+        "n_routed_experts": 4,
+        "n_shared_experts": 2,
+        "num_experts_per_tok": 2,
+        "first_k_dense_replace": 1,
+    },
+    "olmoe": SMALL
+    | {"num_hidden_layers": 2, "intermediate_size": 32, "num_experts": 4, "num_experts_per_tok": 2},
+    "phimoe": SMALL
+    | {
+        "num_hidden_layers": 2,
+        "intermediate_size": 32,
+        "num_local_experts": 4,
+        "num_experts_per_tok": 2,
+        "attention_bias": True,
+        "lm_head_bias": True,
+    },
+    "granitemoe": SMALL
+    | {
+        "num_hidden_layers": 2,
+        "intermediate_size": 32,
+        "num_local_experts": 4,
+        "num_experts_per_tok": 2,
+        "tie_word_embeddings": True,
+    },
+}
+# The dense families of 2025 (docs/model.md): norms after the sublayers, windows, q/k biases.
+DENSE = SMALL | {"num_hidden_layers": 4, "intermediate_size": 96}
+CASES |= {
+    # pad_token_id within the toy vocabulary (their defaults index past it); rooflens reads none.
+    "glm4": DENSE
+    | {"head_dim": 16, "attention_bias": True, "partial_rotary_factor": 0.5, "pad_token_id": 0},
+    "seed_oss": DENSE | {"head_dim": 16, "attention_bias": True, "attention_out_bias": False},
+    "olmo2": DENSE,
+    "olmo3": DENSE | {"sliding_window": 8},
+    "granite": DENSE | {"embedding_multiplier": 12.0, "residual_multiplier": 0.22},
+    "exaone4": DENSE | {"sliding_window": 8, "sliding_window_pattern": 4},
+    "cohere2": DENSE | {"sliding_window": 8, "sliding_window_pattern": 4},
+    "smollm3": DENSE | {"no_rope_layer_interval": 4, "pad_token_id": 0},
 }
 # Nemotron 3 Super's latent MoE: experts in a 16-wide latent between fc1/fc2_latent_proj.
 CASES["nemotron_h:latent_moe"] = CASES["nemotron_h:moe"] | {"moe_latent_size": 16}
