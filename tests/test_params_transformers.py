@@ -15,6 +15,14 @@ from rooflens.models import spec_from_config
 
 SMALL = {"hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100}
 
+# Gated DeltaNet's heads, the same in each Qwen3-Next / Qwen3.5 case.
+GATED_DELTANET = {
+    "linear_num_key_heads": 2,
+    "linear_num_value_heads": 4,
+    "linear_key_head_dim": 8,
+    "linear_value_head_dim": 12,
+}
+
 CASES: dict[str, dict[str, Any]] = {
     "qwen3_next": SMALL
     | {
@@ -25,20 +33,14 @@ CASES: dict[str, dict[str, Any]] = {
         "num_experts_per_tok": 2,
         "moe_intermediate_size": 32,
         "shared_expert_intermediate_size": 48,
-        "linear_num_key_heads": 2,
-        "linear_num_value_heads": 4,
-        "linear_key_head_dim": 8,
-        "linear_value_head_dim": 12,
+        **GATED_DELTANET,
     },
     "qwen3_5_text": SMALL
     | {
         "num_hidden_layers": 4,
         "head_dim": 16,
         "intermediate_size": 96,
-        "linear_num_key_heads": 2,
-        "linear_num_value_heads": 4,
-        "linear_key_head_dim": 8,
-        "linear_value_head_dim": 12,
+        **GATED_DELTANET,
     },
     "qwen3_5_moe_text": SMALL
     | {
@@ -48,10 +50,7 @@ CASES: dict[str, dict[str, Any]] = {
         "num_experts_per_tok": 2,
         "moe_intermediate_size": 32,
         "shared_expert_intermediate_size": 48,
-        "linear_num_key_heads": 2,
-        "linear_num_value_heads": 4,
-        "linear_key_head_dim": 8,
-        "linear_value_head_dim": 12,
+        **GATED_DELTANET,
     },
     "nemotron_h": SMALL
     | {
