@@ -14,6 +14,7 @@ from rooflens.core.errors import ModelConfigError
 from rooflens.core.graph import kv_spans
 from rooflens.core.memory import kv_cache_bytes
 from rooflens.core.options import Parallelism
+from rooflens.formats import operator_label as format_operator_label
 from rooflens.models import load_model, spec_from_config
 from rooflens.models.catalog import bundled_config
 from rooflens.models.readers.nemotron_nas import ffn_width
@@ -134,6 +135,33 @@ def test_nemotron_nas_tensor_parallel_splits_every_width() -> None:
     assert ups == [width // 8 for width, _ in spec.mlp_widths]
     whole = build_graph(spec, AnalysisOptions()).params()
     assert graph.params() * 8 == pytest.approx(whole, rel=0.01)  # norms are replicated
+
+
+def test_nemotron_super_rows_name_their_width_and_bottlenecks_sum_them() -> None:
+    result = rooflens.analyze(SUPER, "h100-sxm", prompt_len=1024, gen_len=16)
+    rows = result.operators()
+    prefill = rows[rows.stage == "prefill"]
+    gates = prefill[prefill.name == "gate_proj"]
+    spec = load_model(SUPER)
+    assert gates["mlp_width"].tolist() == [width for width, _ in spec.mlp_widths]
+    assert prefill.loc[prefill.name == "q_proj", "mlp_width"].tolist() == [None]
+    assert format_operator_label("gate_proj", None, None, 28672) == "gate_proj (28,672 wide)"
+    # The headline counts the six gate_proj rows as one operator.
+    share = (gates["count"] * gates["time"]).sum() / (prefill["count"] * prefill["time"]).sum()
+    top = {b["name"]: b for b in result.bottlenecks("prefill", top=10)}
+    assert top["gate_proj"]["share"] == pytest.approx(share)
+    widest = gates["count"] * gates["time"]
+    assert top["gate_proj"]["bound"] == gates.loc[widest.idxmax(), "bound"]
+    assert len(top) == len(set(top))
+
+
+def test_nemotron_nas_sparsity_predictors_follow_each_width() -> None:
+    spec = load_model(SUPER)
+    graph = build_graph(spec, AnalysisOptions(active_neurons=0.5))
+    predictors = [op for op in graph.operators if op.name == "sparsity_predictor_b"]
+    assert [(op.out_features, op.layers) for op in predictors] == [
+        (spec.num_heads + width, layers) for width, layers in spec.mlp_widths
+    ]
 
 
 def test_nemotron_super_generates() -> None:

@@ -35,12 +35,18 @@ def save_figure(fig: Any, path: str | os.PathLike[str], **options: Any) -> None:
         fig.savefig(path, metadata=UNDATED.get(suffix), **options)
 
 
-def operator_label(name: str, span: int | None = None, chunk: int | None = None) -> str:
-    """'flash_attention (≤1,024 keys)', 'qk_matmul (chunks of 8,192)': which attention an
-    operator row is where a model has layers of each (Gemma 3's window and global layers list
-    attention twice); the name alone elsewhere."""
+def operator_label(
+    name: str, span: int | None = None, chunk: int | None = None, mlp_width: int | None = None
+) -> str:
+    """'flash_attention (≤1,024 keys)', 'qk_matmul (chunks of 8,192)', 'gate_proj (5,376
+    wide)': which attention or MLP an operator row is where a model has layers of each (Gemma
+    3's window and global layers list attention twice, Nemotron-NAS its MLP once per width);
+    the name alone elsewhere."""
     return (
-        name + (f" (≤{span:,} keys)" if span else "") + (f" (chunks of {chunk:,})" if chunk else "")
+        name
+        + (f" (≤{span:,} keys)" if span else "")
+        + (f" (chunks of {chunk:,})" if chunk else "")
+        + (f" ({mlp_width:,} wide)" if mlp_width else "")
     )
 
 

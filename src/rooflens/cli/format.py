@@ -120,7 +120,9 @@ def operators_table(
         share = row["count"] * row["time"] / total_time if total_time else 0.0
         style = "red" if row["bound"] == "compute" else None
         cells = {
-            "operator": operator_label(row["name"], row.get("span"), row.get("chunk")),
+            "operator": operator_label(
+                row["name"], row.get("span"), row.get("chunk"), row.get("mlp_width")
+            ),
             "×": f"{row['count']:g}",
             "OPs": si(row["ops"]),
             "memory": si(row["memory_access"], "B"),

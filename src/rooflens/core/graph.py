@@ -769,7 +769,7 @@ def _mlp(
         # last, so that its temporaries are the ones memory liveness keeps (a tensor written
         # twice is the later writer's).
         ops = [
-            op
+            replace(op, mlp_width=width)
             for width, layers in m.mlp_widths
             for op in _ffn(m, "", width, src, "mlp_out", layers=layers)
         ]

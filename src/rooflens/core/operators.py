@@ -247,6 +247,9 @@ class Operator:
     sparse_side: Literal["out", "in", "heads"] = "out"
     # Runs in decode steps only (Deja Vu's predictors).
     decode_only: bool = False
+    # Which of a model's MLPs of several widths this operator belongs to (Nemotron-NAS lists
+    # gate_proj once per width): the tables' label; None where a model has one MLP width.
+    mlp_width: int | None = None
 
     def terms(self, prec: Precision) -> Terms:
         """Each cost field as terms (fields left out cost nothing)."""

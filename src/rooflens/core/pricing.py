@@ -331,6 +331,8 @@ class Placement:
     # top-k) and chunked attention's chunk; None where the whole context, or no attention.
     spans: tuple[int | None, ...] = ()
     chunks: tuple[int | None, ...] = ()
+    # The MLP width of each operator of a model with MLPs of several widths (Nemotron-NAS).
+    mlp_widths: tuple[int | None, ...] = ()
     # A KV cache narrower than any type of the device, priced with a wider cache's curves
     # (`widened_caches`): one line saying so, which the profile's fallbacks list.
     widened: tuple[str, ...] = ()
@@ -427,6 +429,7 @@ class Placement:
             widened=widened_caches(ops, curve_dtypes, quant),
             spans=tuple(getattr(op, "span", None) for op in ops),
             chunks=tuple(getattr(op, "chunk", None) for op in ops),
+            mlp_widths=tuple(op.mlp_width for op in ops),
         )
 
 

@@ -39,6 +39,7 @@ OPERATOR_COLUMNS = (
     "priced_by",
     "span",
     "chunk",
+    "mlp_width",
 )
 
 _GENERATION_HEADLINES = ("ttft", "tpot", "e2e_latency", "throughput")
@@ -258,6 +259,7 @@ class Analysis:
                 # Which layer variant a row is: Gemma 3 lists attention twice, window and global.
                 "span": _reach(st, "spans", size),
                 "chunk": _reach(st, "chunks", size),
+                "mlp_width": _reach(st, "mlp_widths", size),
             }
             for column in OPERATOR_COLUMNS:
                 columns[column] += np.broadcast_to(np.asarray(values[column]), (size,)).tolist()
@@ -269,7 +271,7 @@ class Analysis:
 
         columns = self.operator_columns()
         frame = pd.DataFrame(columns, columns=list(OPERATOR_COLUMNS))
-        for reach in ("span", "chunk"):  # whole numbers or None, not floats with NaN
+        for reach in ("span", "chunk", "mlp_width"):  # whole numbers or None, not NaN
             frame[reach] = pd.Series(columns[reach], dtype=object)
         return frame
 
@@ -289,17 +291,26 @@ class Analysis:
         return out
 
     def bottlenecks(self, stage: str, top: int = 3) -> list[dict[str, Any]]:
-        """Operators taking the largest share of a stage's time, with what bounds them."""
+        """Operators taking the largest share of a stage's time, with what bounds them. Rows
+        of one name count together (Gemma 3's window and global attention, Nemotron-NAS's
+        MLP of each width), bound as their largest row is."""
         self._require_point("bottlenecks")
         st = self.steps[stage]
         times = st.counts * st.time
-        order = np.argsort(-times)[:top]
         total = times.sum()
+        names = list(dict.fromkeys(st.names))
+        rows = np.array([names.index(n) for n in st.names])
+        summed = np.bincount(rows, weights=times, minlength=len(names))
+        # The largest row of each name: sorted by time, the last one written per name wins.
+        largest = np.empty(len(names), dtype=int)
+        by_time = np.argsort(times, kind="stable")
+        largest[rows[by_time]] = by_time
+        order = np.argsort(-summed, kind="stable")[:top]
         return [
             {
-                "name": st.names[i],
-                "share": float(times[i] / total) if total else 0.0,
-                "bound": str(st.bound[i]),
+                "name": names[i],
+                "share": float(summed[i] / total) if total else 0.0,
+                "bound": str(st.bound[largest[i]]),
             }
             for i in order
         ]

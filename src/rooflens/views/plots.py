@@ -562,7 +562,7 @@ def operator_times(
     for row in rows.itertuples():
         ax.barh(
             # Gemma 3's window and global attention share a name: one bar each, labelled.
-            operator_label(row.name, row.span, row.chunk),
+            operator_label(row.name, row.span, row.chunk, row.mlp_width),
             row.total * 1e3,
             color="0.6",
             edgecolor="black",

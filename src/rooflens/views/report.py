@@ -106,10 +106,13 @@ def sections(
             "priced_by",
         ]
     ]
-    # Gemma 3's window and global attention are two rows of one name: each says its reach.
+    # Gemma 3's window and global attention are two rows of one name: each says its reach
+    # (and Nemotron-NAS's MLPs their width).
     labels = [
-        operator_label(n, s, c)
-        for n, s, c in zip(frame["name"], frame["span"], frame["chunk"], strict=True)
+        operator_label(n, s, c, w)
+        for n, s, c, w in zip(
+            frame["name"], frame["span"], frame["chunk"], frame["mlp_width"], strict=True
+        )
     ]
     operators = operators.assign(name=labels)
     figures = {"Roofline": _png(plots.roofline(result))} | {

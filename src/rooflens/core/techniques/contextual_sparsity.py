@@ -59,28 +59,37 @@ def apply(
             op = replace(op, active=neurons, sparse_side="out" if op.name in _NEURON_OUT else "in")
         out.append(op)
     rank = options.predictor_rank
-    out += [
-        Linear(
-            "sparsity_predictor_a",
-            "block",
-            ("x",),
-            "pred",
-            in_features=local.hidden_size,
-            out_features=rank,
-            quantized=False,
-            decode_only=True,
-        ),
-        Linear(
-            "sparsity_predictor_b",
-            "block",
-            ("pred",),
-            "pred_out",
-            in_features=rank,
-            out_features=local.num_heads + local.intermediate_size,
-            quantized=False,
-            decode_only=True,
-        ),
-    ]
+    # A layer's predictor scores its heads and its MLP's neurons: Nemotron-NAS's layers have
+    # MLPs of several widths, each width's layers a predictor of that width (its blocks
+    # without an MLP have none).
+    widths = local.mlp_widths or ((local.intermediate_size, None),)
+    for width, layers in widths:
+        out += [
+            Linear(
+                "sparsity_predictor_a",
+                "block",
+                ("x",),
+                "pred",
+                in_features=local.hidden_size,
+                out_features=rank,
+                quantized=False,
+                decode_only=True,
+                layers=layers,
+                mlp_width=width if layers else None,
+            ),
+            Linear(
+                "sparsity_predictor_b",
+                "block",
+                ("pred",),
+                "pred_out",
+                in_features=rank,
+                out_features=local.num_heads + width,
+                quantized=False,
+                decode_only=True,
+                layers=layers,
+                mlp_width=width if layers else None,
+            ),
+        ]
     return out
 
 

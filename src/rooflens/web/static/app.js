@@ -31,7 +31,8 @@ const $ = (sel) => document.querySelector(sel);
 const esc = (v) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 // Which attention an operator is where a model has layers of each (Gemma 3: window, global).
 const opLabel = (o) => o.name + (o.span ? ` (≤${o.span.toLocaleString("en")} keys)` : "")
-  + (o.chunk ? ` (chunks of ${o.chunk.toLocaleString("en")})` : "");
+  + (o.chunk ? ` (chunks of ${o.chunk.toLocaleString("en")})` : "")
+  + (o.mlp_width ? ` (${o.mlp_width.toLocaleString("en")} wide)` : "");
 const clone = (o) => JSON.parse(JSON.stringify(o));
 
 // Numbers ---------------------------------------------------------------------------------------
