@@ -61,6 +61,29 @@ def test_whole_projection_qk_norms_all_reduce_their_statistics(tiny_model, toy_d
     assert ("prefill", "qk_norm_all_reduce") not in _rows(whole, toy_device, tp=1)
 
 
+def test_olmo_qk_norms_gather_q_and_k_whole(tiny_model, toy_device) -> None:
+    """OLMo's q/k norms under TP (vLLM's and SGLang's _apply_qk_norm): each device gathers
+    q (4 heads x 16) and k (2 KV heads x 16) whole, norms them whole and keeps its share.
+    16 tokens x 64 x 2 bytes of q over 2 devices: (p-1)/p of 2048 B in one step."""
+    olmo = tiny_model.model_copy(
+        update={"qk_norm": True, "qk_norm_whole": True, "qk_norm_gathered": True}
+    )
+    rows = _rows(olmo, toy_device, tp=2)
+    assert ("prefill", "qk_norm_all_reduce") not in rows
+    assert rows[("prefill", "q_all_gather")]["time"] == pytest.approx(1024 / 100e9 + 2e-6)
+    assert rows[("prefill", "k_all_gather")]["time"] == pytest.approx(512 / 100e9 + 2e-6)
+    # Every device norms the whole of q and k: the weights of all their channels, replicated.
+    assert rows[("prefill", "q_norm")]["load_weight"] == 64 * 2
+    assert rows[("prefill", "k_norm")]["load_weight"] == 32 * 2
+    names = [op.name for op in build_graph(olmo, _opts(tp=2), toy_device).operators]
+    assert names.index("q_all_gather") + 1 == names.index("q_norm")
+    single = _rows(olmo, toy_device, tp=1)
+    assert ("prefill", "q_all_gather") not in single
+    assert single[("prefill", "q_norm")]["load_weight"] == 64 * 2
+    assert rooflens.load_model("allenai/OLMo-2-1124-13B").qk_norm_gathered
+    assert not rooflens.load_model("MiniMaxAI/MiniMax-M2").qk_norm_gathered
+
+
 def test_parallel_blocks_reduce_once_per_layer(toy_device) -> None:
     gptj = rooflens.load_model("EleutherAI/gpt-j-6b")
     names = [op.name for op in build_graph(gptj, _opts(tp=4), toy_device).operators]

@@ -140,6 +140,11 @@ class ModelSpec(BaseModel):
     qk_norm: bool = False
     # q/k norms over the whole projection (MiniMax-M2) rather than per head (Qwen3, Gemma 3).
     qk_norm_whole: bool = False
+    # How engines split those norms over tensor parallelism: an all-reduce of each device's
+    # sums of squares (MiniMax: vLLM's MiniMaxText01RMSNormTP), or, where this is set, q and
+    # k gathered whole and normed on every device (OLMo 2/3 and OLMoE: vLLM's and SGLang's
+    # _apply_qk_norm).
+    qk_norm_gathered: bool = False
     qkv_bias: bool = False
     out_bias: bool = False
     mlp_bias: bool = False
@@ -368,6 +373,8 @@ class ModelSpec(BaseModel):
             raise ValueError("attn_res_block needs sequential blocks (parallel_block is set)")
         if self.learned_positions < 0:
             raise ValueError(f"learned_positions={self.learned_positions} must be >= 0")
+        if self.qk_norm_gathered and not (self.qk_norm and self.qk_norm_whole):
+            raise ValueError("qk_norm_gathered needs qk_norm and qk_norm_whole")
         self._check_hybrid()
         self._check_mlp_widths()
         return self

@@ -283,6 +283,27 @@ def _whole_qk_norm_statistics(
     )
 
 
+def _gathered_for_norm(
+    norm: Operator, par: Parallelism, bandwidth: float, latency: float
+) -> Collective:
+    """OLMo's whole-projection q or k norm with its heads split over `tp` devices: each
+    device gathers every device's share, norms the whole and keeps its own share again (vLLM's
+    and SGLang's Olmo2Attention._apply_qk_norm)."""
+    source = norm.inputs[0]
+    return Collective(
+        f"{norm.name[0]}_all_gather",
+        norm.scope,
+        (source,),
+        f"{source}_whole",
+        kind="all_gather",
+        width=getattr(norm, "width", 0) * par.tp,
+        ranks=par.tp,
+        link_bandwidth=bandwidth,
+        link_latency=latency,
+        layers=norm.layers,
+    )
+
+
 def _tensor_parallel(
     ops: list[Operator], model: ModelSpec, par: Parallelism, bandwidth: float, latency: float
 ) -> list[Operator]:
@@ -298,8 +319,12 @@ def _tensor_parallel(
     out: list[Operator] = []
     for op in ops:
         op = replace(op, inputs=tuple(renamed.get(name, name) for name in op.inputs))
+        if op.name in ("q_norm", "k_norm") and model.qk_norm_gathered:
+            gather = _gathered_for_norm(op, par, bandwidth, latency)
+            out.append(gather)
+            op = replace(op, inputs=(gather.output,), width=gather.width)
         out.append(op)
-        if op.name == "k_norm" and model.qk_norm_whole:
+        if op.name == "k_norm" and model.qk_norm_whole and not model.qk_norm_gathered:
             out.append(_whole_qk_norm_statistics(op, par, bandwidth, latency))
         if op.name not in reduce_after and op.name != "lm_head":
             continue

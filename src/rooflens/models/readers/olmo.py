@@ -20,6 +20,7 @@ def _olmo(c: _Config, name: str, **window: Any) -> ModelSpec:
         name,
         qk_norm=True,
         qk_norm_whole=True,
+        qk_norm_gathered=True,
         pre_norms=False,
         post_norms=True,
         **window,

@@ -18,6 +18,7 @@ def read_olmoe(c: _Config, name: str) -> ModelSpec:
         max_positions=c.get("max_position_embeddings", 4096),
         qk_norm=True,
         qk_norm_whole=True,
+        qk_norm_gathered=True,
         num_experts=c.req("num_experts"),
         experts_per_token=c.req("num_experts_per_tok"),
         expert_intermediate_size=c.req("intermediate_size"),
