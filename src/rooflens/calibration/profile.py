@@ -54,7 +54,11 @@ def parse_profile(text: str, origin: str, layers: bytes | None = None) -> Effici
         raise _invalid(origin, exc) from None
     if layers is None or not isinstance(profile, EngineProfile):
         return profile
-    return profile.with_stored_layers(functools.partial(_read_layers, layers, origin))
+    # Read at most once, whichever copy of the profile asks first: copies made before the
+    # first read (a memory share set per run, say) share the reader, not its result.
+    return profile.with_stored_layers(
+        functools.cache(functools.partial(_read_layers, layers, origin))
+    )
 
 
 _LAYERS = TypeAdapter(dict[str, LayerCurve])
