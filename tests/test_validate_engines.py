@@ -35,6 +35,7 @@ from rooflens.measure.validate_engines import (
     report,
     request_lengths,
     setup_of,
+    table_share,
     validated_table,
 )
 from rooflens.serving.presets import preset_for
@@ -740,7 +741,34 @@ def test_runs_faster_than_the_peak_allows_are_listed(sample) -> None:
     ruled = text.split("Runs the roofline rules out")[1]
     assert f"| a | 1000 | 1 | 1 | 0.01 | {share[0]:.2f} x |" in ruled
     calm = report(predict(sample, ["roofline"], requests_per_client=2), "f.csv", 1.0, 2, None)
-    assert calm.split("Runs the roofline rules out")[1].rstrip().endswith("None.")
+    ruled_calm = calm.split("Runs the roofline rules out")[1].split("Runs the operator tables")[0]
+    assert ruled_calm.rstrip().endswith("None.")
+
+
+def test_runs_faster_than_their_own_tables_allow_are_listed(sample) -> None:
+    """The same fast row against the time its profile gives its prompts (the roofline here):
+    64 prompts of 256 tokens priced in one prefill (16,384 tokens), a 64th of that time per
+    prompt, times its 763,359 requests/s; a disaggregated row is not checked."""
+    fast = sample.copy()
+    fast.loc[0, "silicon_data_source"] = "src; silicon_concurrency=1000"
+    fast.loc[0, "batch_size"] = 1000
+    fast.loc[0, ["silicon_ttft_ms", "silicon_tpot_ms"]] = 1.0, 0.01
+    predictions = predict(fast, ["roofline"], requests_per_client=2)
+    share = table_share(errors(predictions))
+    options = dict(setup_of(fast.iloc[0])[0].options)
+    prefill = rooflens.analyze(
+        "meta-llama/Llama-3.1-8B", "h100-sxm", batch=64, prompt_len=256, gen_len=1, **options
+    ).totals()["prefill"]["time"]
+    rate = 1000 / (0.001 + 31 * 0.00001)
+    first = predictions.index[predictions["id"] == "a"][0]
+    assert share[first] == pytest.approx(rate * prefill / 64, rel=1e-12) and share[first] > 1
+    disaggregated = predictions.index[predictions["mode"] == "disagg"]
+    assert share[disaggregated].isna().all()
+    text = report(predictions, "fixture.csv", 1.0, 2, None)
+    ruled = text.split("Runs the operator tables rule out")[1]
+    assert "| a | 1000 | 1 | 1 | 0.01 |" in ruled and f"| {share[first]:.2f} x |" in ruled
+    calm = report(predict(sample, ["roofline"], requests_per_client=2), "f.csv", 1.0, 2, None)
+    assert calm.split("Runs the operator tables rule out")[1].rstrip().endswith("None.")
 
 
 def test_repeated_measurements_are_counted_once_and_named() -> None:

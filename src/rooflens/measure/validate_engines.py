@@ -1085,7 +1085,103 @@ def peak_share(done: pd.DataFrame) -> pd.Series:
     return shares
 
 
+# The most prompt tokens one iteration is read as prefilling when a run's prompts are priced
+# together (table_share): above the engines' default budgets (vLLM's 8,192 and 2,048,
+# SGLang's 8,192 and 16,384 prefill tokens), so that the batch is as fast per prompt as any
+# their iterations form.
+TABLE_SHARE_TOKENS = 16384
+
+
+@cache
+def _prompt_seconds(
+    model: str,
+    device: str,
+    options: tuple[tuple[str, Any], ...],
+    isl: int,
+    prompts: int,
+    profile: str,
+    engine: tuple[str, str],
+) -> float:
+    """Seconds one prompt of `isl` tokens takes, `prompts` of them priced in one prefill by
+    the named profile of the engine (backend, release) on one replica of `options`; NaN
+    where the profile does not price it."""
+    row = pd.Series({"backend": engine[0], "backend_version": engine[1]})
+    calibration = profile_for(row, get_device(device), profile)
+    try:
+        analysis = analyze(
+            model, device, batch=prompts, prompt_len=isl, gen_len=1, calibration=calibration,
+            **dict(options),
+        )  # fmt: skip
+    except (InvalidInputError, ModelConfigError):
+        return math.nan
+    return float(analysis.totals()["prefill"]["time"]) / prompts
+
+
+def table_share(done: pd.DataFrame) -> pd.Series:
+    """For each aggregated run on one replica (its GPUs all in one tensor-parallel group),
+    the share of its GPU time its measured request rate needs for the prompts alone, each
+    priced by the run's own profile with b = min(clients, TABLE_SHARE_TOKENS // isl) of them
+    (at least 1) in one prefill (`_prompt_seconds`): clients / (TTFT + (osl - 1) x TPOT) x
+    one prompt's time. Above 1 no simulation on those operator tables can reach the
+    measured times for the stated workload (NaN: other runs)."""
+    shares = pd.Series(np.nan, index=done.index)
+    for index, row in done[done["mode"] == "agg"].iterrows():
+        try:
+            setup, _ = setup_of(row)
+        except (Inexpressible, InvalidInputError, ModelConfigError):
+            continue
+        if gpus_of(row) != dict(setup.options).get("tp", 1):
+            continue
+        engine = (str(row["backend"]), str(row.get("backend_version", "")))
+        prompts = max(1, min(setup.concurrency, TABLE_SHARE_TOKENS // setup.isl))
+        try:
+            seconds_per_prompt = _prompt_seconds(
+                setup.model, setup.device, setup.options, setup.isl, prompts,
+                str(row["profile"]), engine,
+            )  # fmt: skip
+        except InvalidInputError:
+            continue
+        cycle = (row["silicon_ttft_ms"] + (setup.osl - 1) * row["silicon_tpot_ms"]) / 1e3
+        shares[index] = concurrency_of(row) / cycle * seconds_per_prompt
+    return shares
+
+
 def _ruled_out_lines(done: pd.DataFrame) -> list[str]:
+    return _peak_ruled_out_lines(done) + _table_ruled_out_lines(done)
+
+
+def _table_ruled_out_lines(done: pd.DataFrame) -> list[str]:
+    share = table_share(done)
+    out = done.assign(share=share)[share > 1].sort_values("share", ascending=False)
+    checked = int(share.notna().sum())
+    intro = (
+        "Runs the operator tables rule out: at their measured times, the clients' requests "
+        "come faster than the run's GPUs could prefill the prompts alone at the times its "
+        "own profile gives them, the run's layout and precision, up to "
+        f"{TABLE_SHARE_TOKENS:,} prompt tokens priced together (one prompt's time x clients "
+        "/ (TTFT + (osl - 1) x TPOT); aggregated runs whose GPUs form one tensor-parallel "
+        f"group, {checked} of them). No simulation on those tables reaches their measured "
+        "times: the run did less prefill work than its stated lengths (prefix-cache hits, "
+        "failed or shortened requests left out of its means), or its kernels ran faster "
+        "than the tables time them. They stay in every figure above."
+    )
+    if out.empty:
+        return ["", intro, "", "None."]
+    table = pd.DataFrame(
+        {
+            "run": out["id"],
+            "clients": out.apply(concurrency_of, axis=1),
+            "GPUs": out.apply(gpus_of, axis=1),
+            "measured TTFT ms": out["silicon_ttft_ms"].map("{:.4g}".format),
+            "measured TPOT ms": out["silicon_tpot_ms"].map("{:.4g}".format),
+            "predicted TPOT ms": out["predicted_tpot_ms"].map("{:.4g}".format),
+            "GPU time needed for the prompts": out["share"].map("{:.2f} x".format),
+        }
+    )
+    return ["", intro, "", _markdown(table)]
+
+
+def _peak_ruled_out_lines(done: pd.DataFrame) -> list[str]:
     share = peak_share(done)
     out = done.assign(share=share)[share > 1].sort_values("share", ascending=False)
     intro = (
