@@ -304,6 +304,34 @@ def test_sweep_size_is_capped() -> None:
 
 
 # config.json: values are read as their type, never converted or guessed -------------------------
+@pytest.mark.parametrize(
+    ("model", "changes", "message"),
+    [
+        # The head count is named by the key it was read from.
+        ("openai-community/gpt2", {"n_head": 7}, "n_embd=768 does not split into n_head=7 heads"),
+        # A width read from attention_head_dim is refused under that name, not head_dim.
+        (
+            "nvidia/Nemotron-H-8B-Base-8K",
+            {"attention_head_dim": 1 << 23},
+            f"attention_head_dim={1 << 23} is invalid: expected a positive integer of at most",
+        ),
+        # The vision projector's width, not the tower's field it becomes.
+        (
+            "MiniMaxAI/MiniMax-M3-MXFP8",
+            {"projector_hidden_size": 1 << 23},
+            f"projector_hidden_size={1 << 23} is invalid: expected a positive integer of at most",
+        ),
+    ],
+)
+def test_head_widths_are_refused_under_their_own_keys(model, changes, message) -> None:
+    from rooflens.models import spec_from_config
+    from rooflens.models.catalog import bundled_config
+
+    with pytest.raises(ModelConfigError) as err:
+        spec_from_config({**bundled_config(model), **changes}, model)
+    assert message in str(err.value)
+
+
 def _qwen(**changes: object) -> dict:
     from rooflens.models.catalog import bundled_config
 
@@ -314,12 +342,18 @@ def _qwen(**changes: object) -> dict:
     ("changes", "message"),
     [
         # Each raised ZeroDivisionError, TypeError or was accepted with a guessed value.
-        ({"num_attention_heads": 0}, "hidden_size=896 does not split into 0 heads"),
+        (
+            {"num_attention_heads": 0},
+            "hidden_size=896 does not split into num_attention_heads=0 heads",
+        ),
         ({"hidden_size": "896"}, "hidden_size='896' is invalid: expected an integer"),
         ({"num_hidden_layers": 24.0}, "num_hidden_layers=24.0 is invalid: expected an integer"),
         ({"num_hidden_layers": True}, "num_hidden_layers=True is invalid: expected an integer"),
         ({"tie_word_embeddings": "false"}, "tie_word_embeddings='false' is invalid: expected true"),
-        ({"num_attention_heads": 13, "num_key_value_heads": 13}, "does not split into 13 heads"),
+        (
+            {"num_attention_heads": 13, "num_key_value_heads": 13},
+            "does not split into num_attention_heads=13 heads",
+        ),
         ({"model_type": ["qwen2"]}, r"model_type \['qwen2'\] is not supported"),
     ],
 )

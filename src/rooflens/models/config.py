@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rooflens.core.errors import ModelConfigError
-from rooflens.core.model import MAX_LAYERS, MODULE_CLASSES, ModelSpec
+from rooflens.core.model import MAX_LAYERS, MAX_WIDTH, MODULE_CLASSES, ModelSpec
 
 # What a field read with a default of this type must hold; "an integer" is never a string
 # ("14" once became 1414 through arithmetic) nor a boolean.
@@ -139,21 +139,30 @@ class _Config:
             where = f"config.json of model_type {self.model_type!r}"
             raise _refused(where, exc, spelled) from None
 
-    def per_head(self, hidden: int, heads: int, field: str = "hidden_size") -> int:
+    def per_head(
+        self,
+        hidden: int,
+        heads: int,
+        field: str = "hidden_size",
+        heads_key: str = "num_attention_heads",
+    ) -> int:
         """The head width a config without `head_dim` implies: `hidden` split evenly over
-        `heads`; a split that leaves a remainder is refused rather than rounded."""
+        `heads` (read from `heads_key`); a split that leaves a remainder is refused rather
+        than rounded."""
         if heads < 1 or hidden % heads:
             raise ModelConfigError(
                 f"config.json of model_type {self.model_type!r}: {self.path}{field}={hidden} "
-                f"does not split into {heads} heads: expected a positive head count dividing "
-                "it, or an explicit head_dim"
+                f"does not split into {self.path}{heads_key}={heads} heads: expected a "
+                "positive head count dividing it, or an explicit head_dim"
             )
         return hidden // heads
 
-    def head_dim(self, hidden: int, heads: int) -> int:
-        """The config's `head_dim`, else the even split of `hidden` over `heads`."""
-        if self.raw.get("head_dim") is not None:
-            return self.req("head_dim")
+    def head_dim(self, hidden: int, heads: int, keys: tuple[str, ...] = ("head_dim",)) -> int:
+        """The first of `keys` the config writes (a positive width, refused under its own
+        name past ModelSpec's MAX_WIDTH), else the even split of `hidden` over `heads`."""
+        for key in keys:
+            if self.raw.get(key) is not None:
+                return self.positive(key, maximum=MAX_WIDTH)
         return self.per_head(hidden, heads)
 
 
@@ -282,7 +291,7 @@ def _gpt2(c: _Config, name: str) -> ModelSpec:
             hidden_size=hidden,
             num_heads=c.req("n_head"),
             num_kv_heads=c.req("n_head"),
-            head_dim=c.per_head(hidden, c.req("n_head"), "n_embd"),
+            head_dim=c.per_head(hidden, c.req("n_head"), "n_embd", "n_head"),
             intermediate_size=c.get("n_inner", 4 * hidden),
             vocab_size=c.req("vocab_size"),
             max_positions=positions,
@@ -347,7 +356,7 @@ def _gptj(c: _Config, name: str) -> ModelSpec:
             hidden_size=hidden,
             num_heads=heads,
             num_kv_heads=heads,
-            head_dim=c.per_head(hidden, heads),
+            head_dim=c.per_head(hidden, heads, "n_embd", "n_head"),
             intermediate_size=c.get("n_inner", 4 * hidden),
             vocab_size=c.req("vocab_size"),
             max_positions=c.get("n_positions", 2048),
@@ -397,6 +406,7 @@ def _gpt_neox(c: _Config, name: str) -> ModelSpec:
 def _falcon(c: _Config, name: str) -> ModelSpec:
     hidden = c.req("hidden_size")
     heads = c.req("num_attention_heads", "n_head")
+    heads_key = "num_attention_heads" if c.raw.get("num_attention_heads") is not None else "n_head"
     # The original Falcon-40B config ("RefinedWeb") predates the flag but is the new architecture.
     new_arch = c.get("new_decoder_architecture", c.model_type == "RefinedWeb")
     if new_arch:
@@ -419,7 +429,7 @@ def _falcon(c: _Config, name: str) -> ModelSpec:
             hidden_size=hidden,
             num_heads=heads,
             num_kv_heads=kv_heads,
-            head_dim=c.per_head(hidden, heads),
+            head_dim=c.per_head(hidden, heads, heads_key=heads_key),
             intermediate_size=c.get("ffn_hidden_size", 4 * hidden),
             vocab_size=c.req("vocab_size"),
             max_positions=c.get("max_position_embeddings", 2048),

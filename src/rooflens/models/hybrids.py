@@ -162,7 +162,11 @@ def _prefixed_mamba2(c: _Config, inner: int, **fields: Any) -> Mixer:
         c,
         _PREFIXED_MAMBA2_KEYS,
         heads,
-        c.per_head(inner, heads, "mamba inner width") if head_dim == "auto" else head_dim,
+        (
+            c.per_head(inner, heads, "mamba inner width", "mamba_n_heads")
+            if head_dim == "auto"
+            else head_dim
+        ),
         num_key_heads=c.get("mamba_n_groups", 1),
         key_dim=c.get("mamba_d_state", 256),
         conv_kernel=c.get("mamba_d_conv", 4),
@@ -249,7 +253,7 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
-        head_dim=c.get("head_dim", c.get("attention_head_dim", 0)) or c.per_head(hidden, heads),
+        head_dim=c.head_dim(hidden, heads, ("head_dim", "attention_head_dim")),
         gated_mlp=False,
         activation=c.get("mlp_hidden_act", "relu2"),
         mixer=mixer,

@@ -32,7 +32,7 @@ def read_hunyuan_v1_moe(c: _Config, name: str) -> ModelSpec:
     heads = c.req("num_attention_heads")
     hidden = c.req("hidden_size")
     # head_dim, else Tencent's attention_head_dim, else hidden_size over the heads.
-    head_dim = c.get("head_dim", c.get("attention_head_dim", 0)) or c.per_head(hidden, heads)
+    head_dim = c.head_dim(hidden, heads, ("head_dim", "attention_head_dim"))
     if c.raw.get("num_experts") is None:
         c.req("num_experts")  # a structural size: refused where absent
     return _llama_like(

@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 from rooflens.core.errors import ModelConfigError
-from rooflens.core.model import ModelSpec, VisionSpec
+from rooflens.core.model import MAX_WIDTH, ModelSpec, VisionSpec
 from rooflens.models.config import _Config, layer_counts
 from rooflens.models.readers.common import text_config, vision_config
 from rooflens.models.readers.minimax import read_minimax_m3
@@ -114,7 +114,7 @@ def read_minimax_m3_vl(c: _Config, name: str) -> ModelSpec:
     vision = minimax_m3_vision(
         vision_config(c),
         spec.hidden_size,
-        c.positive("projector_hidden_size", 6144),
+        c.positive("projector_hidden_size", 6144, maximum=MAX_WIDTH),
         c.get("multimodal_projector_bias", True),
         DEFAULT_IMAGE_SIDE,
     )
