@@ -20,7 +20,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -1063,17 +1063,23 @@ def _prompt_ops(model: str, device: str, quant: tuple[tuple[str, Any], ...], isl
     return float(analysis.totals()["prefill"]["ops"])
 
 
+def _aggregated_setups(done: pd.DataFrame) -> Iterator[tuple[Any, pd.Series, Setup]]:
+    """Each aggregated run that has a setup: its index, row and setup."""
+    for index, row in done[done["mode"] == "agg"].iterrows():
+        try:
+            setup, _ = setup_of(row)
+        except (Inexpressible, InvalidInputError, ModelConfigError):
+            continue
+        yield index, row, setup
+
+
 def peak_share(done: pd.DataFrame) -> pd.Series:
     """For each aggregated run, the share of its GPUs' fastest dense tensor peak that its
     measured request rate needs for the prompts alone: rate = clients / (TTFT + (osl - 1) x
     TPOT), times one prompt's OPs, over GPUs (gpus_of) x peak. Above 1 the measured
     times cannot hold for the stated workload (NaN: disaggregated, or no setup)."""
     shares = pd.Series(np.nan, index=done.index)
-    for index, row in done[done["mode"] == "agg"].iterrows():
-        try:
-            setup, _ = setup_of(row)
-        except (Inexpressible, InvalidInputError, ModelConfigError):
-            continue
+    for index, row, setup in _aggregated_setups(done):
         # Neither the layout nor which kernels run changes a prompt's OPs.
         unused = ("tp", "ep", "moe_tp", *KERNEL_SETTINGS)
         quant = tuple((k, v) for k, v in setup.options if k not in unused)
@@ -1125,11 +1131,7 @@ def table_share(done: pd.DataFrame) -> pd.Series:
     one prompt's time. Above 1 no simulation on those operator tables can reach the
     measured times for the stated workload (NaN: other runs)."""
     shares = pd.Series(np.nan, index=done.index)
-    for index, row in done[done["mode"] == "agg"].iterrows():
-        try:
-            setup, _ = setup_of(row)
-        except (Inexpressible, InvalidInputError, ModelConfigError):
-            continue
+    for index, row, setup in _aggregated_setups(done):
         if gpus_of(row) != dict(setup.options).get("tp", 1):
             continue
         engine = (str(row["backend"]), str(row.get("backend_version", "")))
@@ -1147,63 +1149,61 @@ def table_share(done: pd.DataFrame) -> pd.Series:
 
 
 def _ruled_out_lines(done: pd.DataFrame) -> list[str]:
-    return _peak_ruled_out_lines(done) + _table_ruled_out_lines(done)
-
-
-def _table_ruled_out_lines(done: pd.DataFrame) -> list[str]:
-    share = table_share(done)
-    out = done.assign(share=share)[share > 1].sort_values("share", ascending=False)
-    checked = int(share.notna().sum())
-    intro = (
-        "Runs the operator tables rule out: at their measured times, the clients' requests "
-        "come faster than the run's GPUs could prefill the prompts alone at the times its "
-        "own profile gives them, the run's layout and precision, up to "
-        f"{TABLE_SHARE_TOKENS:,} prompt tokens priced together (one prompt's time x clients "
-        "/ (TTFT + (osl - 1) x TPOT); aggregated runs whose GPUs form one tensor-parallel "
-        f"group, {checked} of them). No simulation on those tables reaches their measured "
-        "times: the run did less prefill work than its stated lengths (prefix-cache hits, "
-        "failed or shortened requests left out of its means), or its kernels ran faster "
-        "than the tables time them. They stay in every figure above."
-    )
-    if out.empty:
-        return ["", intro, "", "None."]
-    table = pd.DataFrame(
-        {
-            "run": out["id"],
-            "clients": out.apply(concurrency_of, axis=1),
-            "GPUs": out.apply(gpus_of, axis=1),
-            "measured TTFT ms": out["silicon_ttft_ms"].map("{:.4g}".format),
-            "measured TPOT ms": out["silicon_tpot_ms"].map("{:.4g}".format),
-            "predicted TPOT ms": out["predicted_tpot_ms"].map("{:.4g}".format),
-            "GPU time needed for the prompts": out["share"].map("{:.2f} x".format),
-        }
-    )
-    return ["", intro, "", _markdown(table)]
-
-
-def _peak_ruled_out_lines(done: pd.DataFrame) -> list[str]:
-    share = peak_share(done)
-    out = done.assign(share=share)[share > 1].sort_values("share", ascending=False)
-    intro = (
+    peak_intro = (
         "Runs the roofline rules out: at their measured times, the clients' requests come "
         "faster than the run's GPUs could compute the prompts alone at their fastest dense "
         "tensor peak (one prompt's OPs x clients / (TTFT + (osl - 1) x TPOT), over GPUs x "
         "peak; aggregated runs). Prefix caching or outputs ending early would explain them; "
         "they stay in every figure above."
     )
+    table = table_share(done)
+    table_intro = (
+        "Runs the operator tables rule out: at their measured times, the clients' requests "
+        "come faster than the run's GPUs could prefill the prompts alone at the times its "
+        "own profile gives them, the run's layout and precision, up to "
+        f"{TABLE_SHARE_TOKENS:,} prompt tokens priced together (one prompt's time x clients "
+        "/ (TTFT + (osl - 1) x TPOT); aggregated runs whose GPUs form one tensor-parallel "
+        f"group, {int(table.notna().sum())} of them). No simulation on those tables reaches "
+        "their measured times: the run did less prefill work than its stated lengths "
+        "(prefix-cache hits, failed or shortened requests left out of its means), or its "
+        "kernels ran faster than the tables time them. They stay in every figure above."
+    )
+    return [
+        *_runs_over(done, peak_share(done), peak_intro, "peak needed for the prompts"),
+        *_runs_over(
+            done,
+            table,
+            table_intro,
+            "GPU time needed for the prompts",
+            {"predicted TPOT ms": "predicted_tpot_ms"},
+        ),
+    ]
+
+
+def _runs_over(
+    done: pd.DataFrame,
+    share: pd.Series,
+    intro: str,
+    needed: str,
+    predicted: dict[str, str] | None = None,
+) -> list[str]:
+    """The runs whose `share` (of what their GPUs could give the prompts) is above 1, most
+    first, with their measured times, the `predicted` columns (heading -> column) and the
+    share under `needed`."""
+    out = done.assign(share=share)[share > 1].sort_values("share", ascending=False)
     if out.empty:
         return ["", intro, "", "None."]
-    table = pd.DataFrame(
-        {
-            "run": out["id"],
-            "clients": out.apply(concurrency_of, axis=1),
-            "GPUs": out.apply(gpus_of, axis=1),
-            "measured TTFT ms": out["silicon_ttft_ms"].map("{:.4g}".format),
-            "measured TPOT ms": out["silicon_tpot_ms"].map("{:.4g}".format),
-            "peak needed for the prompts": out["share"].map("{:.2f} x".format),
-        }
-    )
-    return ["", intro, "", _markdown(table)]
+    columns = {
+        "run": out["id"],
+        "clients": out.apply(concurrency_of, axis=1),
+        "GPUs": out.apply(gpus_of, axis=1),
+        "measured TTFT ms": out["silicon_ttft_ms"].map("{:.4g}".format),
+        "measured TPOT ms": out["silicon_tpot_ms"].map("{:.4g}".format),
+    }
+    for heading, column in (predicted or {}).items():
+        columns[heading] = out[column].map("{:.4g}".format)
+    columns[needed] = out["share"].map("{:.2f} x".format)
+    return ["", intro, "", _markdown(pd.DataFrame(columns))]
 
 
 # Series the TTFT split reads: aggregated runs at these concurrencies or fewer, where a
