@@ -54,14 +54,25 @@ def parse_profile(text: str, origin: str, layers: bytes | None = None) -> Effici
         raise _invalid(origin, exc) from None
     if layers is None or not isinstance(profile, EngineProfile):
         return profile
-    # Read at most once, whichever copy of the profile asks first: copies made before the
-    # first read (a memory share set per run, say) share the reader, not its result.
-    return profile.with_stored_layers(
-        functools.cache(functools.partial(_read_layers, layers, origin))
-    )
+    return profile.with_stored_layers(_StoredLayers(layers, origin))
 
 
 _LAYERS = TypeAdapter(dict[str, LayerCurve])
+
+
+class _StoredLayers:
+    """A profile's MoE layers file, read at most once whichever copy of the profile asks
+    first: copies made before the first read (a memory share set per run, say) share this
+    reader, and with it what it read. Picklable, as profiles travel to worker processes."""
+
+    def __init__(self, layers: bytes, origin: str) -> None:
+        self.layers, self.origin = layers, origin
+        self.read: dict[str, LayerCurve] | None = None
+
+    def __call__(self) -> dict[str, LayerCurve]:
+        if self.read is None:
+            self.read = _read_layers(self.layers, self.origin)
+        return self.read
 
 
 def _read_layers(layers: bytes, origin: str) -> dict[str, LayerCurve]:
