@@ -621,7 +621,15 @@ ACTIVATION_OPS = {
     # scale, sigmoid 3, multiply = 10; on the up input divide, tanh 4, scale = 6 (the gated
     # product adds the last multiply).
     "situ": 16,
+    # Apertus' xIELU (arXiv 2411.13010; transformers' XIELUActivation._xielu_python) with both
+    # branches computed, as torch.where runs them: x > 0 1; a_p x x + b x 4; expm1(min(x, eps))
+    # - x, times a_n, plus b x 5; select 1.
+    "xielu": 11,
 }
+
+# Learned parameters of an activation module: xIELU's alpha_p and alpha_n, one scalar each
+# (transformers' XIELUActivation, vLLM's XIELU); the others have none.
+ACTIVATION_PARAMS = {"xielu": 2}
 
 
 @dataclass(frozen=True)
@@ -640,6 +648,9 @@ class Activation(Operator):
             "load_act": (((2 if self.gated else 1) * w * prec.act, (TOKENS,)),),
             "store_act": ((w * prec.act, (TOKENS,)),),
         }
+
+    def params(self) -> int:
+        return ACTIVATION_PARAMS.get(self.function, 0)
 
 
 @dataclass(frozen=True)
