@@ -208,7 +208,12 @@ CASES |= {
     "exaone4": DENSE | {"sliding_window": 8, "sliding_window_pattern": 4},
     "cohere2": DENSE | {"sliding_window": 8, "sliding_window_pattern": 4},
     "smollm3": DENSE | {"no_rope_layer_interval": 4, "pad_token_id": 0},
+    "ernie4_5": DENSE | {"head_dim": 16, "use_bias": True},
 }
+# Where the config omits head_dim and num_key_value_heads, ERNIE 4.5's class defaults
+# apply (128 and 2), not hidden_size over the heads.
+NO_KV = {key: value for key, value in DENSE.items() if key != "num_key_value_heads"}
+CASES["ernie4_5:class_defaults"] = NO_KV
 # Nemotron 3 Super's latent MoE: experts in a 16-wide latent between fc1/fc2_latent_proj.
 CASES["nemotron_h:latent_moe"] = CASES["nemotron_h:moe"] | {"moe_latent_size": 16}
 

@@ -431,3 +431,44 @@ def test_smollm3_explicit_schedule_is_read() -> None:
     schedule = [int((i + 1) % 4 != 0) for i in range(36)]
     spec = spec_from_config(mutated(SMOLLM3, "no_rope_layers", schedule))
     assert spec == spec_from_config(bundled_config(SMOLLM3)).model_copy(update={"name": spec.name})
+
+
+# --- ERNIE 4.5 (toy configs, counted by hand) ------------------------------------------------
+
+
+def test_ernie4_5_biases_every_projection_but_the_head() -> None:
+    config = dict(TOY, model_type="ernie4_5", head_dim=8, use_bias=True)
+    spec = spec_from_config(config)
+    assert (spec.qkv_bias, spec.out_bias, spec.mlp_bias, spec.lm_head_bias) == (
+        True, True, True, False,
+    )  # fmt: skip
+    # Ernie4_5Config ties the embeddings by default.
+    assert spec.tied_embeddings and spec.max_positions == 256
+    tied = dict(config, tie_word_embeddings=True)
+    # dense_params counts the q/k/v and o biases; gate/up (24 each) and down (16) add theirs.
+    mlp_biases = 8 * (2 * 24 + 16)
+    assert build_graph(spec, AnalysisOptions()).params() == (
+        dense_params(tied, qkv_bias=True, o_bias=True, norms=2) + mlp_biases
+    )
+    # 8 layers x K and V x 2 KV heads x 8 x 2 bytes.
+    assert kv_bytes_per_token(spec) == kv_by_hand(config) == 8 * 2 * 2 * 8 * 2
+
+
+def test_ernie4_5_omitted_head_dim_and_kv_heads_are_its_class_defaults() -> None:
+    # Ernie4_5Config: head_dim 128 and 2 KV heads where absent, not hidden_size / heads.
+    config = {k: v for k, v in TOY.items() if k != "num_key_value_heads"}
+    spec = spec_from_config(dict(config, model_type="ernie4_5"))
+    assert (spec.head_dim, spec.num_kv_heads) == (128, 2)
+    by_hand = dict(config, head_dim=128, num_key_value_heads=2, tie_word_embeddings=True)
+    assert build_graph(spec, AnalysisOptions()).params() == dense_params(
+        by_hand, qkv_bias=False, o_bias=False, norms=2
+    )
+    assert kv_bytes_per_token(spec) == 8 * 2 * 2 * 128 * 2
+    # Written as null, each falls back as Ernie4_5Config.__post_init__ does.
+    nulls = dict(TOY, model_type="ernie4_5", head_dim=None, num_key_value_heads=None)
+    assert (spec_from_config(nulls).head_dim, spec_from_config(nulls).num_kv_heads) == (4, 4)
+
+
+def test_ernie4_5_malformed_bias_flag_is_refused() -> None:
+    config = dict(TOY, model_type="ernie4_5", use_bias="true")
+    assert "use_bias='true' is invalid: expected true or false" in refused(config)

@@ -11,7 +11,7 @@ from rooflens.models.readers.deepseek import (
 )
 from rooflens.models.readers.deepseek_v4 import read_deepseek_v4
 from rooflens.models.readers.dots import read_dots1
-from rooflens.models.readers.ernie import read_ernie4_5_moe
+from rooflens.models.readers.ernie import read_ernie4_5, read_ernie4_5_moe
 from rooflens.models.readers.exaone4 import read_exaone4
 from rooflens.models.readers.gemma3 import read_gemma3, read_gemma3_text
 from rooflens.models.readers.gemma4 import read_gemma4, read_gemma4_text
@@ -77,6 +77,7 @@ NEW_READERS = {
     "bailing_moe": read_bailing_moe,
     "bailing_moe_v2": read_bailing_moe,
     "mimo": read_mimo,
+    "ernie4_5": read_ernie4_5,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all

@@ -1,12 +1,40 @@
-"""ERNIE 4.5 MoE (Baidu, 2025; transformers' Ernie4_5_MoeConfig): Llama-style GQA attention,
-dense MLPs in the layers before `moe_layer_start_index` and an MoE of `moe_num_experts`
-experts (top-`moe_k`) with `moe_num_shared_experts` shared experts after them."""
+"""ERNIE 4.5 (Baidu, 2025): the dense models (transformers' Ernie4_5Config), Llama's block with
+`use_bias` on every projection, and the MoE models (Ernie4_5_MoeConfig): Llama-style GQA
+attention, dense MLPs in the layers before `moe_layer_start_index` and an MoE of
+`moe_num_experts` experts (top-`moe_k`) with `moe_num_shared_experts` shared experts after
+them."""
 
 from __future__ import annotations
 
 from rooflens.core.model import MAX_COUNT, ModelSpec
 from rooflens.models.config import _Config, _llama_like
 from rooflens.models.readers.moe_fields import refuse
+
+# Ernie4_5Config's head width and KV heads where a config omits the key (written as null,
+# Ernie4_5Config.__post_init__ makes them hidden_size / heads and every head).
+_DENSE_HEAD_DIM = 128
+_DENSE_KV_HEADS = 2
+
+
+def read_ernie4_5(c: _Config, name: str) -> ModelSpec:
+    """ERNIE-4.5-0.3B: Llama's block (Ernie4_5Attention, Ernie4_5MLP) whose q/k/v/o and
+    gate/up/down projections all carry a bias where `use_bias` (the head never does:
+    Ernie4_5ForCausalLM is LlamaForCausalLM); embeddings tied by default."""
+    heads, hidden = c.req("num_attention_heads"), c.req("hidden_size")
+    head_dim = _DENSE_HEAD_DIM if "head_dim" not in c.raw else c.head_dim(hidden, heads)
+    absent = "num_key_value_heads" not in c.raw
+    bias = c.get("use_bias", False)
+    return _llama_like(
+        c,
+        name,
+        head_dim=head_dim,
+        num_kv_heads=_DENSE_KV_HEADS if absent else c.get("num_key_value_heads", heads),
+        tied_embeddings=c.get("tie_word_embeddings", True),
+        max_positions=c.get("max_position_embeddings", 131072),
+        qkv_bias=bias,
+        out_bias=bias,
+        mlp_bias=bias,
+    )
 
 
 def _dense_layers(c: _Config, layers: int) -> int:
