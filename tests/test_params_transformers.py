@@ -209,6 +209,7 @@ CASES |= {
     "cohere2": DENSE | {"sliding_window": 8, "sliding_window_pattern": 4},
     "smollm3": DENSE | {"no_rope_layer_interval": 4, "pad_token_id": 0},
     "ernie4_5": DENSE | {"head_dim": 16, "use_bias": True},
+    "hunyuan_v1_dense": DENSE | {"head_dim": 16, "attention_bias": True},
 }
 # Where the config omits head_dim and num_key_value_heads, ERNIE 4.5's class defaults
 # apply (128 and 2), not hidden_size over the heads.

@@ -433,7 +433,7 @@ def test_smollm3_explicit_schedule_is_read() -> None:
     assert spec == spec_from_config(bundled_config(SMOLLM3)).model_copy(update={"name": spec.name})
 
 
-# --- ERNIE 4.5 (toy configs, counted by hand) ------------------------------------------------
+# --- ERNIE 4.5 and Hunyuan dense (toy configs, counted by hand) ------------------------------
 
 
 def test_ernie4_5_biases_every_projection_but_the_head() -> None:
@@ -472,3 +472,29 @@ def test_ernie4_5_omitted_head_dim_and_kv_heads_are_its_class_defaults() -> None
 def test_ernie4_5_malformed_bias_flag_is_refused() -> None:
     config = dict(TOY, model_type="ernie4_5", use_bias="true")
     assert "use_bias='true' is invalid: expected true or false" in refused(config)
+
+
+def test_hunyuan_dense_has_per_head_qk_norms_and_no_mlp_bias() -> None:
+    config = dict(
+        TOY,
+        model_type="hunyuan_v1_dense",
+        attention_head_dim=8,
+        attention_bias=True,
+        mlp_bias=True,
+        use_qk_norm=True,
+    )
+    spec = spec_from_config(config)
+    # Tencent's attention_head_dim stands for head_dim; HunYuanDenseV1MLP has no bias.
+    assert spec.head_dim == 8 and spec.qk_norm and not spec.qk_norm_whole
+    assert (spec.qkv_bias, spec.out_bias, spec.mlp_bias) == (True, True, False)
+    by_hand = dict(config, head_dim=8)
+    assert build_graph(spec, AnalysisOptions()).params() == dense_params(
+        by_hand, qkv_bias=True, o_bias=True, norms=2, qk_norms=2 * 8
+    )
+    assert kv_bytes_per_token(spec) == kv_by_hand(by_hand) == 8 * 2 * 2 * 8 * 2
+
+
+@pytest.mark.parametrize("field", ["use_cla", "use_mla"])
+def test_hunyuan_dense_cross_layer_and_latent_attention_are_refused(field: str) -> None:
+    config = dict(TOY, model_type="hunyuan_v1_dense", **{field: True})
+    assert f"{field}=True is not supported; supported: false" in refused(config)

@@ -19,7 +19,7 @@ from rooflens.models.readers.glm4 import read_glm4
 from rooflens.models.readers.gpt_oss import read_gpt_oss
 from rooflens.models.readers.granite import read_granite
 from rooflens.models.readers.granitemoe import read_granitemoe
-from rooflens.models.readers.hunyuan import read_hunyuan_v1_moe
+from rooflens.models.readers.hunyuan import read_hunyuan_v1_dense, read_hunyuan_v1_moe
 from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
@@ -78,6 +78,7 @@ NEW_READERS = {
     "bailing_moe_v2": read_bailing_moe,
     "mimo": read_mimo,
     "ernie4_5": read_ernie4_5,
+    "hunyuan_v1_dense": read_hunyuan_v1_dense,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all
