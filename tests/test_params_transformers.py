@@ -210,6 +210,9 @@ CASES |= {
     "smollm3": DENSE | {"no_rope_layer_interval": 4, "pad_token_id": 0},
     "ernie4_5": DENSE | {"head_dim": 16, "use_bias": True},
     "hunyuan_v1_dense": DENSE | {"head_dim": 16, "attention_bias": True},
+    # xIELU's alpha_p and alpha_n are parameters; its beta and eps are buffers (stored in the
+    # checkpoint, not learned), left out here as rooflens leaves them out.
+    "apertus": DENSE | {"attention_bias": True},
 }
 # Where the config omits head_dim and num_key_value_heads, ERNIE 4.5's class defaults
 # apply (128 and 2), not hidden_size over the heads.

@@ -433,7 +433,7 @@ def test_smollm3_explicit_schedule_is_read() -> None:
     assert spec == spec_from_config(bundled_config(SMOLLM3)).model_copy(update={"name": spec.name})
 
 
-# --- ERNIE 4.5 and Hunyuan dense (toy configs, counted by hand) ------------------------------
+# --- ERNIE 4.5, Hunyuan dense and Apertus (toy configs, counted by hand) ---------------------
 
 
 def test_ernie4_5_biases_every_projection_but_the_head() -> None:
@@ -498,3 +498,28 @@ def test_hunyuan_dense_has_per_head_qk_norms_and_no_mlp_bias() -> None:
 def test_hunyuan_dense_cross_layer_and_latent_attention_are_refused(field: str) -> None:
     config = dict(TOY, model_type="hunyuan_v1_dense", **{field: True})
     assert f"{field}=True is not supported; supported: false" in refused(config)
+
+
+def test_apertus_mlp_is_not_gated_and_its_xielu_learns_two_scalars() -> None:
+    config = dict(TOY, model_type="apertus")
+    spec = spec_from_config(config)
+    assert (spec.activation, spec.gated_mlp, spec.mlp_bias) == ("xielu", False, False)
+    assert spec.qk_norm and not spec.qk_norm_whole and spec.max_positions == 256
+    h, d, vocab, width = 16, 4, 64, 24
+    attention = 2 * h * 4 * d + 2 * h * 2 * d
+    # up and down (no gate), the two norms, per-head q/k norms, xIELU's alpha_p and alpha_n.
+    layer = attention + 2 * h * width + 2 * h + 2 * d + 2
+    graph = build_graph(spec, AnalysisOptions())
+    assert graph.params() == 8 * layer + h + 2 * vocab * h
+    (act,) = [op for op in graph.operators if op.name == "mlp_act"]
+    assert (act.function, act.gated, act.params()) == ("xielu", False, 2)
+    assert "gate_proj" not in [op.name for op in graph.operators]
+    assert kv_bytes_per_token(spec) == kv_by_hand(config) == 8 * 2 * 2 * 4 * 2
+
+
+def test_apertus_mlp_bias_and_unknown_activations_are_refused() -> None:
+    # transformers' ApertusMLP ignores mlp_bias, vLLM's builds the biases: not known which.
+    bias = dict(TOY, model_type="apertus", mlp_bias=True)
+    assert "mlp_bias=True is not supported; supported: false" in refused(bias)
+    unknown = dict(TOY, model_type="apertus", hidden_act="xielu2")
+    assert "activation_function)='xielu2' is invalid: expected one of" in refused(unknown)

@@ -1,6 +1,7 @@
 """Readers of the attention, MoE and multimodal architectures of 2025-2026, one module per
 family; `config.py` registers them (READERS)."""
 
+from rooflens.models.readers.apertus import read_apertus
 from rooflens.models.readers.bailing import read_bailing_moe
 from rooflens.models.readers.cohere2 import read_cohere2
 from rooflens.models.readers.deepseek import (
@@ -79,6 +80,7 @@ NEW_READERS = {
     "mimo": read_mimo,
     "ernie4_5": read_ernie4_5,
     "hunyuan_v1_dense": read_hunyuan_v1_dense,
+    "apertus": read_apertus,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all

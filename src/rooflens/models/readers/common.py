@@ -1,15 +1,26 @@
-"""What several readers share: layer-type lists and nested text configs."""
+"""What several readers share: layer-type lists, nested text configs and bias flags that the
+engines read differently."""
 
 from __future__ import annotations
 
 from rooflens.core.errors import ModelConfigError
 from rooflens.models.config import _Config, layer_counts
+from rooflens.models.readers.moe_fields import refuse
 
 
 def count_layers(c: _Config, types: object, kind: str) -> int:
     """How many of the `num_hidden_layers` entries of `layer_types` are `kind`; every other
     entry must be "full_attention" (models with one restricted kind of attention)."""
     return layer_counts(c, types, "layer_types", (kind, "full_attention"))[kind]
+
+
+def no_bias(c: _Config, keys: tuple[str, ...], model: str) -> None:
+    """Refuse any of `keys` set true: transformers' `model` builds those projections without a
+    bias whatever the key says, and vLLM adds one where it is set, so the checkpoint's
+    projections are not known."""
+    for key in keys:
+        if c.get(key, False):
+            refuse(c, key, True, f"false (transformers' {model} has no bias there, vLLM one)")
 
 
 def text_config(c: _Config, default_type: str) -> _Config:
