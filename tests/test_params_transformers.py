@@ -213,11 +213,13 @@ CASES |= {
     # xIELU's alpha_p and alpha_n are parameters; its beta and eps are buffers (stored in the
     # checkpoint, not learned), left out here as rooflens leaves them out.
     "apertus": DENSE | {"attention_bias": True},
+    "ministral3": DENSE | {"head_dim": 16, "sliding_window": 8},
 }
-# Where the config omits head_dim and num_key_value_heads, ERNIE 4.5's class defaults
-# apply (128 and 2), not hidden_size over the heads.
+# Where the config omits head_dim and num_key_value_heads, their classes' defaults apply
+# (ERNIE 4.5: 128 and 2; Ministral 3: 128 and 8), not hidden_size over the heads.
 NO_KV = {key: value for key, value in DENSE.items() if key != "num_key_value_heads"}
 CASES["ernie4_5:class_defaults"] = NO_KV
+CASES["ministral3:class_defaults"] = NO_KV | {"num_attention_heads": 8}
 # Nemotron 3 Super's latent MoE: experts in a 16-wide latent between fc1/fc2_latent_proj.
 CASES["nemotron_h:latent_moe"] = CASES["nemotron_h:moe"] | {"moe_latent_size": 16}
 

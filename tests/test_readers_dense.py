@@ -433,7 +433,7 @@ def test_smollm3_explicit_schedule_is_read() -> None:
     assert spec == spec_from_config(bundled_config(SMOLLM3)).model_copy(update={"name": spec.name})
 
 
-# --- ERNIE 4.5, Hunyuan dense and Apertus (toy configs, counted by hand) ---------------------
+# --- ERNIE 4.5, Hunyuan dense, Apertus, Ministral 3 (toy configs, counted by hand) -----------
 
 
 def test_ernie4_5_biases_every_projection_but_the_head() -> None:
@@ -523,3 +523,52 @@ def test_apertus_mlp_bias_and_unknown_activations_are_refused() -> None:
     assert "mlp_bias=True is not supported; supported: false" in refused(bias)
     unknown = dict(TOY, model_type="apertus", hidden_act="xielu2")
     assert "activation_function)='xielu2' is invalid: expected one of" in refused(unknown)
+
+
+def test_ministral3_is_mistrals_block_with_its_own_defaults() -> None:
+    config = dict(TOY, model_type="ministral3", head_dim=8, sliding_window=32)
+    spec = spec_from_config(config)
+    assert (spec.qkv_bias, spec.out_bias, spec.mlp_bias, spec.tied_embeddings) == (
+        False, False, False, False,
+    )  # fmt: skip
+    # Every layer attends to the window (MistralAttention passes it to all of them).
+    assert (spec.sliding_window, spec.window_layers) == (32, None)
+    assert build_graph(spec, AnalysisOptions()).params() == dense_params(
+        config, qkv_bias=False, o_bias=False, norms=2
+    )
+    # 100 tokens: every layer keeps its last 32.
+    assert kv_bytes_per_token(spec, 100) == 8 * 32 * 2 * 2 * 8 * 2
+    # Omitted: Ministral3Config's head_dim 128, 8 KV heads, 262,144 positions.
+    omitted = ("num_key_value_heads", "max_position_embeddings")
+    eight = {k: v for k, v in TOY.items() if k not in omitted} | {"num_attention_heads": 8}
+    spec = spec_from_config(dict(eight, model_type="ministral3"))
+    assert (spec.head_dim, spec.num_kv_heads, spec.max_positions) == (128, 8, 262144)
+    assert kv_bytes_per_token(spec) == 8 * 2 * 8 * 128 * 2
+
+
+def test_ministral3_defaults_and_biases_are_refused_where_they_do_not_fit() -> None:
+    # TOY's 4 heads cannot share Ministral3Config's default 8 KV heads.
+    no_kv = {k: v for k, v in TOY.items() if k != "num_key_value_heads"}
+    message = refused(dict(no_kv, model_type="ministral3"))
+    assert "num_attention_heads=4 must be a multiple of num_key_value_heads=8" in message
+    bias = dict(TOY, model_type="ministral3", attention_bias=True)
+    assert "attention_bias=True is not supported; supported: false" in refused(bias)
+
+
+def test_mistral3_reads_a_ministral3_language_model_with_its_defaults() -> None:
+    model = "mistralai/Mistral-Small-3.2-24B-Instruct-2506"
+    config = mutated(model, "text_config.model_type", "ministral3")
+    del config["text_config"]["head_dim"]
+    spec = spec_from_config(config)
+    # Ministral3Config's head_dim 128 where absent; read as Mistral, 5120 / 32 = 160.
+    assert (spec.model_type, spec.head_dim, spec.num_kv_heads) == ("mistral3", 128, 8)
+    assert spec.vision is not None
+    as_mistral = mutated(model, "text_config.model_type", "mistral")
+    del as_mistral["text_config"]["head_dim"]
+    assert spec_from_config(as_mistral).head_dim == 160
+    # With the published head_dim, both read the same language model.
+    published = spec_from_config(bundled_config(model))
+    ministral = spec_from_config(mutated(model, "text_config.model_type", "ministral3"))
+    assert ministral.model_dump(exclude={"max_positions"}) == published.model_dump(
+        exclude={"max_positions"}
+    )

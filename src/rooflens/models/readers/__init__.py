@@ -28,6 +28,7 @@ from rooflens.models.readers.longcat import read_longcat_flash
 from rooflens.models.readers.mimo import read_mimo
 from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
 from rooflens.models.readers.minimax_vl import read_minimax_m3_vl
+from rooflens.models.readers.ministral3 import read_ministral3
 from rooflens.models.readers.nemotron_nas import read_nemotron_nas
 from rooflens.models.readers.olmo import read_olmo2, read_olmo3
 from rooflens.models.readers.olmoe import read_olmoe
@@ -81,6 +82,7 @@ NEW_READERS = {
     "ernie4_5": read_ernie4_5,
     "hunyuan_v1_dense": read_hunyuan_v1_dense,
     "apertus": read_apertus,
+    "ministral3": read_ministral3,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all

@@ -34,7 +34,10 @@ def read_qwen3_vl_moe(c: _Config, name: str) -> ModelSpec:
 
 def read_mistral3(c: _Config, name: str) -> ModelSpec:
     text = text_config(c, "mistral")
-    inner = "mistral" if text.model_type in ("mistral", "ministral", "ministral3") else None
+    # Ministral 3's language model has its own defaults (head_dim 128, 8 KV heads).
+    inner = {"mistral": "mistral", "ministral": "mistral", "ministral3": "ministral3"}.get(
+        text.model_type
+    )
     if inner is None:
         raise ModelConfigError(
             f"model_type 'mistral3': text_config.model_type {text.model_type!r} is not "
