@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 import rooflens
 from config_edit import mutated
 from rooflens.core import AnalysisOptions, Quantization, build_graph
 from rooflens.core.errors import ModelConfigError
-from rooflens.core.memory import kv_bytes_per_token
+from rooflens.core.graph import kv_spans
+from rooflens.core.memory import kv_bytes_per_token, kv_cache_bytes
 from rooflens.core.mtp import mtp_params
 from rooflens.models import load_model, spec_from_config
 from rooflens.models.config import SUPPORTED_MODEL_TYPES
@@ -359,3 +361,53 @@ def test_ernie_layers_named_whole_in_an_exclude_list_are_placed_by_moe_layer_sta
     assert first.unquantized == ("mlp",) and ("q_proj", 1, 28) in first.partial
     second = excluding("model.layers.1")
     assert second.unquantized == () and ("expert_up_proj", 1, 27) in second.partial
+
+
+# --- K-EXAONE (toy configs, counted by hand) -------------------------------------------------
+
+# 4 layers of 16 wide (4 heads, 2 KV heads of 4), layer 0 dense (24 wide), layers 1-3 an MoE
+# of 4 experts of 8 (top-2) beside one shared expert; three window layers in four.
+EXAONE_MOE = {"model_type": "exaone_moe", "num_hidden_layers": 4, "hidden_size": 16,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 24,
+              "moe_intermediate_size": 8, "num_experts": 4, "num_experts_per_tok": 2,
+              "num_shared_experts": 1, "first_k_dense_replace": 1, "vocab_size": 64,
+              "sliding_window": 8, "sliding_window_pattern": 4}  # fmt: skip
+
+
+def test_exaone_moe_reads_exaone4_attention_in_a_pre_norm_moe_block() -> None:
+    spec = spec_from_config(EXAONE_MOE)
+    assert spec.pre_norms and not spec.post_norms and spec.qk_norm and not spec.qk_norm_whole
+    assert (spec.sliding_window, spec.window_layers, spec.dense_layers) == (8, 3, 1)
+    assert (spec.shared_intermediate_size, spec.router_bias) == (8, True)
+    graph = build_graph(spec, AnalysisOptions())
+    # q and o 16x16, k and v 16x8, per-head q/k norms (4 each), the two norms.
+    attention = 2 * 256 + 2 * 128 + 2 * 4 + 2 * 16
+    dense = 3 * 16 * 24
+    # Router 4 x 16 with its score-correction bias, 4 experts and the shared one of 3 x 16 x 8.
+    moe = 4 * 16 + 4 + 4 * 3 * 16 * 8 + 3 * 16 * 8
+    assert graph.params() == 4 * attention + dense + 3 * moe + 16 + 2 * 64 * 16 == 12_412
+    # A token's K and V in each layer: 2 KV heads of 4 at 2 bytes.
+    per_layer = 2 * 2 * 4 * 2
+    assert kv_bytes_per_token(spec, Quantization()) == 4 * per_layer
+    # A sequence of 20 tokens: the full layer keeps 20, the three window layers their last 8.
+    spans = kv_spans(spec, AnalysisOptions())
+    held = kv_cache_bytes(spec, Quantization(), np.array(1.0), np.array(20.0), spans)
+    assert float(held) == (20 + 3 * 8) * per_layer
+    assert spec_from_config(EXAONE_MOE | {"mlp_layer_types": ["dense"] + ["sparse"] * 3}) == spec
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("mlp_layer_types", ["sparse", "dense", "sparse", "sparse"],
+         "mlp_layer_types=['sparse', 'dense', 'sparse', 'sparse'] is not supported; supported: "
+         "every dense layer before the first sparse one"),
+        ("swiglu_limits", [0, 7.0, 7.0, 7.0],
+         "swiglu_limits=[0, 7.0, 7.0, 7.0] is not supported; supported: none above 0"),
+        ("sliding_windows", [8, 8, 8, 0], "sliding_windows=[8, 8, 8, 0] is not supported"),
+        ("attention_bias", True, "attention_bias=True is not supported; supported: false"),
+    ],
+)  # fmt: skip
+def test_exaone_moe_variants_rooflens_cannot_express_are_refused(path, value, message) -> None:
+    with pytest.raises(ModelConfigError, match=re.escape(message)):
+        spec_from_config(EXAONE_MOE | {path: value})

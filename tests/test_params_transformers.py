@@ -194,6 +194,18 @@ CASES |= {
         "num_experts_per_tok": 2,
         "tie_word_embeddings": True,
     },
+    "exaone_moe": SMALL
+    | {
+        "num_hidden_layers": 4,
+        "intermediate_size": 96,
+        "num_experts": 4,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 32,
+        "num_shared_experts": 2,
+        "first_k_dense_replace": 1,
+        "sliding_window": 8,
+        "sliding_window_pattern": 4,
+    },
 }
 # The dense families of 2025 (docs/model.md): norms after the sublayers, windows, q/k biases.
 DENSE = SMALL | {"num_hidden_layers": 4, "intermediate_size": 96}

@@ -14,6 +14,7 @@ from rooflens.models.readers.deepseek_v4 import read_deepseek_v4
 from rooflens.models.readers.dots import read_dots1
 from rooflens.models.readers.ernie import read_ernie4_5, read_ernie4_5_moe
 from rooflens.models.readers.exaone4 import read_exaone4
+from rooflens.models.readers.exaone_moe import read_exaone_moe
 from rooflens.models.readers.gemma3 import read_gemma3, read_gemma3_text
 from rooflens.models.readers.gemma4 import read_gemma4, read_gemma4_text
 from rooflens.models.readers.glm4 import read_glm4
@@ -83,6 +84,7 @@ NEW_READERS = {
     "hunyuan_v1_dense": read_hunyuan_v1_dense,
     "apertus": read_apertus,
     "ministral3": read_ministral3,
+    "exaone_moe": read_exaone_moe,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all

@@ -5,6 +5,8 @@ OLMo 2's placement), with sliding-window layers by `layer_types` attending to
 
 from __future__ import annotations
 
+from typing import Any
+
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _llama_like
@@ -38,7 +40,9 @@ def _window_layers(c: _Config) -> int:
     return sum(1 for i in range(layers) if (i + 1) % pattern)
 
 
-def read_exaone4(c: _Config, name: str) -> ModelSpec:
+def window_fields(c: _Config) -> dict[str, Any]:
+    """`sliding_window` and `window_layers` as Exaone4Config lays them out (ExaoneMoeConfig
+    too); window layers without a window are refused."""
     windowed = _window_layers(c)
     if windowed and _window(c) is None:
         raise ModelConfigError(
@@ -46,12 +50,15 @@ def read_exaone4(c: _Config, name: str) -> ModelSpec:
             f"{windowed} sliding_attention layers is not supported; supported: a positive "
             "window for them"
         )
+    return {"sliding_window": _window(c) if windowed else None, "window_layers": windowed or None}
+
+
+def read_exaone4(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
         qk_norm=True,
         pre_norms=False,
         post_norms=True,
-        sliding_window=_window(c) if windowed else None,
-        window_layers=windowed or None,
+        **window_fields(c),
     )
