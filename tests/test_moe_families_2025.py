@@ -363,7 +363,7 @@ def test_ernie_layers_named_whole_in_an_exclude_list_are_placed_by_moe_layer_sta
     assert second.unquantized == () and ("expert_up_proj", 1, 27) in second.partial
 
 
-# --- K-EXAONE (toy configs, counted by hand) -------------------------------------------------
+# --- K-EXAONE and Solar Open (toy configs, counted by hand) ----------------------------------
 
 # 4 layers of 16 wide (4 heads, 2 KV heads of 4), layer 0 dense (24 wide), layers 1-3 an MoE
 # of 4 experts of 8 (top-2) beside one shared expert; three window layers in four.
@@ -411,3 +411,43 @@ def test_exaone_moe_reads_exaone4_attention_in_a_pre_norm_moe_block() -> None:
 def test_exaone_moe_variants_rooflens_cannot_express_are_refused(path, value, message) -> None:
     with pytest.raises(ModelConfigError, match=re.escape(message)):
         spec_from_config(EXAONE_MOE | {path: value})
+
+
+# Solar-Open-100B's layout at toy widths: 2 layers of 16 wide (4 heads of 8, 2 KV heads), every
+# layer an MoE of 4 experts of 8 (top-2) beside two shared experts; q/k/v biased.
+SOLAR_OPEN = {"model_type": "solar_open", "num_hidden_layers": 2, "hidden_size": 16,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
+              "moe_intermediate_size": 8, "n_routed_experts": 4, "num_experts_per_tok": 2,
+              "n_shared_experts": 2, "attention_bias": True, "vocab_size": 64,
+              "intermediate_size": 10240, "first_k_dense_replace": 0}  # fmt: skip
+
+
+def test_solar_open_every_layer_is_an_moe_layer() -> None:
+    spec = spec_from_config(SOLAR_OPEN)
+    assert (spec.dense_layers, spec.num_experts, spec.experts_per_token) == (0, 4, 2)
+    assert (spec.qkv_bias, spec.out_bias, spec.qk_norm) == (True, False, False)
+    graph = build_graph(spec, AnalysisOptions())
+    # The published intermediate_size is held by no layer: no dense MLP is built.
+    assert "gate_proj" not in [op.name for op in graph.operators]
+    # q 16x32 and o 32x16, k and v 16x16, q/k/v biases (32 + 16 + 16), the two norms.
+    attention = 2 * 512 + 2 * 256 + 64 + 2 * 16
+    # Router and its bias; 4 experts of 3 x 16 x 8; the shared MLP 3 x 16 x (2 x 8).
+    moe = 4 * 16 + 4 + 4 * 3 * 16 * 8 + 3 * 16 * 16
+    assert graph.params() == 2 * (attention + moe) + 16 + 2 * 64 * 16 == 10_072
+    assert kv_bytes_per_token(spec, Quantization()) == 2 * 2 * 2 * 8 * 2
+    # SolarOpenConfig's defaults where absent: head_dim 128, 8 KV heads.
+    bare = {k: v for k, v in SOLAR_OPEN.items() if k not in ("head_dim", "num_key_value_heads")}
+    spec = spec_from_config(bare | {"num_attention_heads": 8})
+    assert (spec.head_dim, spec.num_kv_heads) == (128, 8)
+
+
+def test_solar_open_dense_layers_and_a_missing_expert_count_are_refused() -> None:
+    with pytest.raises(ModelConfigError, match=re.escape(
+        "first_k_dense_replace=1 is not supported; supported: 0 (every layer is an MoE layer)"
+    )):  # fmt: skip
+        spec_from_config(SOLAR_OPEN | {"first_k_dense_replace": 1})
+    without = {k: v for k, v in SOLAR_OPEN.items() if k != "n_routed_experts"}
+    with pytest.raises(ModelConfigError, match="lacks 'n_routed_experts'"):
+        spec_from_config(without)
+    # SolarOpenConfig's attribute_map reads num_local_experts as n_routed_experts.
+    assert spec_from_config(without | {"num_local_experts": 4}).num_experts == 4

@@ -206,6 +206,16 @@ CASES |= {
         "sliding_window": 8,
         "sliding_window_pattern": 4,
     },
+    "solar_open": SMALL
+    | {
+        "num_hidden_layers": 2,
+        "head_dim": 16,
+        "n_routed_experts": 4,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 32,
+        "n_shared_experts": 2,
+        "attention_bias": True,
+    },
 }
 # The dense families of 2025 (docs/model.md): norms after the sublayers, windows, q/k biases.
 DENSE = SMALL | {"num_hidden_layers": 4, "intermediate_size": 96}

@@ -36,6 +36,7 @@ from rooflens.models.readers.olmoe import read_olmoe
 from rooflens.models.readers.phimoe import read_phimoe
 from rooflens.models.readers.seed_oss import read_seed_oss
 from rooflens.models.readers.smollm3 import read_smollm3
+from rooflens.models.readers.solar_open import read_solar_open
 from rooflens.models.readers.step import read_step3p5, read_step3p7
 from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl, read_qwen3_vl_moe
 
@@ -85,6 +86,7 @@ NEW_READERS = {
     "apertus": read_apertus,
     "ministral3": read_ministral3,
     "exaone_moe": read_exaone_moe,
+    "solar_open": read_solar_open,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all
