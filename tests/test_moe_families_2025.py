@@ -19,6 +19,7 @@ from rooflens.core.graph import kv_spans
 from rooflens.core.memory import kv_bytes_per_token, kv_cache_bytes
 from rooflens.core.mtp import mtp_params
 from rooflens.models import load_model, spec_from_config
+from rooflens.models.catalog import bundled_config
 from rooflens.models.config import SUPPORTED_MODEL_TYPES
 
 
@@ -59,6 +60,12 @@ def test_ernie_21b_a3b_reads_as_published() -> None:
     assert round(active / 1e9) == 3
     # 28 layers x K and V x 4 KV heads x 128 (2560 / 20 heads) x 2 bytes.
     assert _kv_bytes(ERNIE) == 28 * 2 * 4 * 128 * 2 == 57_344
+
+
+def test_ernie_moe_kv_heads_default_to_its_config_classs() -> None:
+    # Ernie4_5_MoeConfig's num_key_value_heads is 4 where a config omits it, not every head.
+    config = {k: v for k, v in bundled_config(ERNIE).items() if k != "num_key_value_heads"}
+    assert spec_from_config(config, ERNIE).num_kv_heads == 4
 
 
 @pytest.mark.parametrize(

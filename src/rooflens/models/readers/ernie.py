@@ -14,6 +14,8 @@ from rooflens.models.readers.moe_fields import refuse
 # Ernie4_5Config.__post_init__ makes them hidden_size / heads and every head).
 _DENSE_HEAD_DIM = 128
 _DENSE_KV_HEADS = 2
+# Ernie4_5_MoeConfig's KV heads where a config omits the key.
+_MOE_KV_HEADS = 4
 
 
 def read_ernie4_5(c: _Config, name: str) -> ModelSpec:
@@ -71,6 +73,7 @@ def read_ernie4_5_moe(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        num_kv_heads=c.get("num_key_value_heads", _MOE_KV_HEADS),
         tied_embeddings=c.get("tie_word_embeddings", True),
         max_positions=c.get("max_position_embeddings", 131072),
         # Named here: ModelSpec's refusal lists other families' spellings of both.
