@@ -630,6 +630,13 @@ class Settings(BaseModel):
             raise InvalidInputError(
                 "state_bits", self.state_bits, "empty for a model without a recurrent mixer"
             )
+        if not model.mixer.state_elements:
+            # LFM2's short convolution keeps only its inputs, cached at the KV cache's width.
+            raise InvalidInputError(
+                "state_bits",
+                self.state_bits,
+                f"empty for a model whose {model.mixer.kind} mixer has no scan state",
+            )
         return model.model_copy(
             update={"mixer": model.mixer.model_copy(update={"state_bits": self.state_bits})}
         )

@@ -1,8 +1,10 @@
-"""Token mixers with a fixed-size recurrent state: state-space (Mamba, Mamba2) and linear
-attention (Gated DeltaNet, Kimi Delta Attention, MiniMax lightning attention).
+"""Token mixers with a fixed-size recurrent state: state-space (Mamba, Mamba2), linear
+attention (Gated DeltaNet, Kimi Delta Attention, MiniMax lightning attention) and gated short
+convolutions (LFM2).
 
 Each layer keeps, per sequence, a state of `num_heads` matrices of `key_dim x head_dim` plus the
-last `conv_kernel - 1` inputs of a short causal convolution, whatever the context length. Prefill
+last `conv_kernel - 1` inputs of a short causal convolution, whatever the context length (LFM2's
+short convolution keeps the inputs alone: it has no scan). Prefill
 runs the chunked (matrix) form of the scan, decode one recurrent update per token that reads and
 writes the state. The formulas and their sources are in docs/model.md, "Recurrent mixers".
 """
@@ -16,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from rooflens.core.operators import (
+    TOKENS,
     Activation,
     Cost,
     Linear,
@@ -23,11 +26,12 @@ from rooflens.core.operators import (
     Operator,
     Precision,
     Step,
+    Terms,
     _cost,
 )
 from rooflens.core.options import Conventions, Quantization
 
-MixerKind = Literal["mamba1", "mamba2", "gated_deltanet", "kda", "lightning"]
+MixerKind = Literal["mamba1", "mamba2", "gated_deltanet", "kda", "lightning", "short_conv"]
 
 # OPs per state element and token of the recurrent (decode) update. Mamba2 and lightning
 # attention: decay (1), outer-product accumulate k v^T (2), read-out q S (2). Delta rules (Gated
@@ -51,7 +55,8 @@ class Mixer(BaseModel):
     """One recurrent mixer layer's shapes. Value heads (`num_heads` of `head_dim`) each carry a
     `key_dim x head_dim` state; `num_key_heads` query/key heads of `key_dim` are shared by them
     (Mamba2: `n_groups` groups of B and C of `d_state`; Mamba1: `d_inner` one-wide heads sharing
-    one B and C of `d_state`)."""
+    one B and C of `d_state`). A short convolution (LFM2) has `num_heads` one-wide channels and
+    no scan: one key head of width 1, which nothing reads."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -90,6 +95,18 @@ class Mixer(BaseModel):
             raise ValueError("conv_kernel and low_rank must be >= 0")
         if self.kind in ("mamba1", "kda") and not self.low_rank:
             raise ValueError(f"kind={self.kind!r} needs low_rank (dt rank / gate rank)")
+        if self.kind == "short_conv" and (
+            not self.conv_kernel
+            or self.head_dim != 1
+            or self.num_key_heads != 1
+            or self.key_dim != 1
+            or self.low_rank
+            or self.state_bits is not None
+        ):
+            raise ValueError(
+                "kind='short_conv' needs conv_kernel and one-wide channels (head_dim, "
+                "num_key_heads and key_dim 1), and has no low_rank or scan state (state_bits)"
+            )
         return self
 
     @property
@@ -106,13 +123,16 @@ class Mixer(BaseModel):
         (Mamba1)."""
         if not self.conv_kernel:
             return 0
-        if self.kind == "mamba1":
+        if self.kind in ("mamba1", "short_conv"):
             return self.value_width
         return 2 * self.key_width + self.value_width
 
     @property
     def state_elements(self) -> int:
-        """Recurrent state per sequence and layer: num_heads x key_dim x head_dim."""
+        """Recurrent state per sequence and layer: num_heads x key_dim x head_dim (none for a
+        short convolution, which has no scan)."""
+        if self.kind == "short_conv":
+            return 0
         return self.num_heads * self.key_dim * self.head_dim
 
     def state_bytes(self, kv_bits: int) -> float:
@@ -138,19 +158,21 @@ class Mixer(BaseModel):
 
 @dataclass(frozen=True)
 class CausalConv(Operator):
-    """Depthwise causal convolution of `kernel` taps over `channels`, SiLU after it (the
-    causal-conv1d kernel). Its state is the last kernel-1 inputs of each sequence."""
+    """Depthwise causal convolution of `kernel` taps over `channels`, SiLU after it where
+    `silu` (the causal-conv1d kernel; LFM2's short convolution runs it with activation=None).
+    Its state is the last kernel-1 inputs of each sequence."""
 
     channels: int = 0
     kernel: int = 4
     bias: bool = False
+    silu: bool = True
 
     def cost(self, step: Step, prec: Precision) -> Cost:
         elems = step.tokens * self.channels
         state = step.batch * self.channels * (self.kernel - 1) * prec.kv
         return _cost(
             # A multiply-add per tap, the bias, SiLU (4).
-            ops=elems * (2 * self.kernel + (1 if self.bias else 0) + 4),
+            ops=elems * (2 * self.kernel + (1 if self.bias else 0) + (4 if self.silu else 0)),
             load_weight=self.params() * prec.unquantized,
             load_act=elems * prec.act,
             store_act=elems * prec.act,
@@ -164,6 +186,23 @@ class CausalConv(Operator):
 
     def params(self) -> int:
         return self.channels * self.kernel + (self.channels if self.bias else 0)
+
+
+@dataclass(frozen=True)
+class Product(Operator):
+    """Element-wise product of two `width`-wide tensors: LFM2's input gate B * x and output
+    gate C * conv(B * x) (transformers' Lfm2ShortConv.forward)."""
+
+    width: int = 0
+
+    def terms(self, prec: Precision) -> Terms:
+        w = self.width
+        return {
+            # One multiply per element; both factors read, the product written.
+            "ops": ((w, (TOKENS,)),),
+            "load_act": ((2 * w * prec.act, (TOKENS,)),),
+            "store_act": ((w * prec.act, (TOKENS,)),),
+        }
 
 
 @dataclass(frozen=True)
@@ -287,6 +326,7 @@ def mixer_operators(
                 channels=x.conv_channels,
                 kernel=x.conv_kernel,
                 bias=x.conv_bias,
+                silu=x.kind != "short_conv",
                 **common,
             )
         ]
@@ -404,6 +444,13 @@ def mixer_operators(
         )
         ops.append(norm("mixer_norm", "ssm", "ssm", x.head_dim, h))
         ops.append(gate("sigmoid"))
+    elif x.kind == "short_conv":
+        # LFM2's gated short convolution (transformers' Lfm2ShortConv): in_proj h -> 3V gives
+        # B, C and x; B * x runs through the depthwise conv, C scales its output.
+        ops.append(linear("mixer_in_proj", src, "bcx", hidden, 3 * v, x.in_bias))
+        ops.append(Product("mixer_in_gate", "block", ("bcx",), "bx", width=v, **common))
+        ops += conv("bx", "bx_c")
+        ops.append(Product("mixer_gate", "block", ("bx_c", "bcx"), "ssm_g", width=v, **common))
     else:  # lightning
         ops += [
             linear("mixer_in_proj", src, "qkv", hidden, 2 * k + v),
