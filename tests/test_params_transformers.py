@@ -244,6 +244,37 @@ CASES["ernie4_5:class_defaults"] = NO_KV
 CASES["ministral3:class_defaults"] = NO_KV | {"num_attention_heads": 8}
 # Nemotron 3 Super's latent MoE: experts in a 16-wide latent between fc1/fc2_latent_proj.
 CASES["nemotron_h:latent_moe"] = CASES["nemotron_h:moe"] | {"moe_latent_size": 16}
+# LFM2: gated short convolutions and attention; the dense MLP's width auto-adjusted (96 ->
+# 2/3 -> 64, x 1.5 -> 96, rounded up to 40: 120), or as given; LFM2-MoE's first layer dense.
+LFM2 = SMALL | {
+    "num_hidden_layers": 4,
+    "layer_types": ["conv", "full_attention", "conv", "conv"],
+    "intermediate_size": 96,
+    "pad_token_id": 0,
+}
+CASES |= {
+    "lfm2": LFM2 | {"block_ffn_dim_multiplier": 1.5, "block_multiple_of": 40},
+    "lfm2:not_adjusted": LFM2
+    | {"block_auto_adjust_ff_dim": False, "conv_bias": True, "conv_L_cache": 4},
+    "lfm2:attention_indices": LFM2
+    | {"layer_types": None, "full_attn_idxs": [0, 3], "tie_word_embeddings": False},
+    "lfm2_moe": LFM2
+    | {
+        "num_dense_layers": 1,
+        "num_experts": 4,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 32,
+    },
+    "lfm2_moe:no_expert_bias": LFM2
+    | {
+        "num_dense_layers": 2,
+        "num_experts": 4,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 32,
+        "use_expert_bias": False,
+        "tie_word_embeddings": False,
+    },
+}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -257,7 +288,10 @@ def test_reader_counts_the_parameters_transformers_builds(case: str) -> None:
     # The routers' score-correction biases are buffers there, stored in the checkpoint all
     # the same (as DeepSeek-V3's): rooflens counts them as parameters.
     theirs += sum(
-        b.numel() for name, b in model.named_buffers() if name.endswith("e_score_correction_bias")
+        b.numel()
+        for name, b in model.named_buffers()
+        # LFM2-MoE's expert_bias likewise.
+        if name.endswith(("e_score_correction_bias", "expert_bias"))
     )
     raw = CASES[case] | {"model_type": model_type}
     ours = build_graph(spec_from_config(raw), AnalysisOptions())

@@ -520,6 +520,143 @@ def _kimi_linear(c: _Config, name: str) -> ModelSpec:
     )
 
 
+def _lfm2_layer_counts(c: _Config, moe: bool) -> dict[str, int]:
+    """LFM2's `layer_types` ("conv" or "full_attention" per layer); without it, dense LFM2's
+    `full_attn_idxs` (0-based; absent, every layer attention), as Lfm2Config derives them.
+    Lfm2MoeConfig derives nothing: its model indexes `layer_types`."""
+    n = c.req("num_hidden_layers")
+    kinds = c.raw.get("layer_types")
+    if kinds is None and moe:
+        kinds = c.req("layer_types", kind=list)
+    if kinds is None:
+        full = c.raw.get("full_attn_idxs")
+        if full is None:
+            full = list(range(n))
+        if not isinstance(full, list) or any(type(i) is not int or not 0 <= i < n for i in full):
+            raise ModelConfigError(
+                f"config.json of model_type {c.model_type!r}: full_attn_idxs={full!r} is "
+                f"invalid: expected a JSON array of layer indices from 0 to "
+                f"num_hidden_layers - 1 = {n - 1}"
+            )
+        kinds = ["full_attention" if i in full else "conv" for i in range(n)]
+    return layer_counts(c, kinds, "layer_types", {"conv", "full_attention"})
+
+
+def _lfm2_mlp_width(c: _Config) -> int:
+    """Dense LFM2's MLP width (transformers' Lfm2MLP): `block_ff_dim` (which Lfm2Config reads
+    over `intermediate_size`), with `block_auto_adjust_ff_dim` two thirds of it, times
+    `block_ffn_dim_multiplier`, rounded up to a multiple of `block_multiple_of`."""
+    declared = width = c.req("block_ff_dim", "intermediate_size")
+    if not c.get("block_auto_adjust_ff_dim", True):
+        return width
+    where = f"config.json of model_type {c.model_type!r}"
+    if "block_ffn_dim_multiplier" in c.raw and c.raw["block_ffn_dim_multiplier"] is None:
+        # Lfm2MLP then skips the multiplier and the rounding; transformers 5's Lfm2Config
+        # refuses it (a number is required), so the two disagree.
+        raise ModelConfigError(
+            f"{where}: block_ffn_dim_multiplier=None is not supported with "
+            "block_auto_adjust_ff_dim; supported: a positive number"
+        )
+    multiplier = c.get("block_ffn_dim_multiplier", 1.0)
+    if multiplier <= 0:
+        raise ModelConfigError(
+            f"{where}: block_ffn_dim_multiplier={multiplier!r} is invalid: expected a positive "
+            "number"
+        )
+    multiple = c.positive("block_multiple_of", 256)
+    # Python's float arithmetic and truncation, as Lfm2MLP computes them.
+    width = int(multiplier * int(2 * width / 3))
+    width = multiple * ((width + multiple - 1) // multiple)
+    if width < 1:
+        raise ModelConfigError(
+            f"{where}: the MLP width {declared} (block_ff_dim or intermediate_size) "
+            "auto-adjusts to 0 (block_auto_adjust_ff_dim): expected a wider one"
+        )
+    return width
+
+
+def _lfm2_read(c: _Config, name: str, moe: bool) -> ModelSpec:
+    """LFM2 (transformers' Lfm2 and Lfm2Moe): gated short convolutions (in_proj h -> 3h: B, C,
+    x; C * conv(B * x); out_proj) in the "conv" layers, GQA with per-head q/k RMSNorms in the
+    others, a SwiGLU MLP in every layer (LFM2-MoE: dense in the first `num_dense_layers`, else
+    sigmoid-routed experts with a per-expert selection bias)."""
+    n, hidden = c.req("num_hidden_layers"), c.req("hidden_size")
+    counts = _lfm2_layer_counts(c, moe)
+    for key in ("conv_dim", "block_dim"):
+        # transformers builds both at hidden_size whatever these say; vLLM's Lfm2 builds the
+        # short convolution (conv_dim) and the MLP (block_dim) at their width.
+        value = c.raw.get(key)
+        if value is not None and value != hidden:
+            raise ModelConfigError(
+                f"config.json of model_type {c.model_type!r}: {key}={value!r} is not "
+                f"supported; supported: hidden_size={hidden} (or absent)"
+            )
+    # One flag for the biases of in_proj, the conv and out_proj (Lfm2ShortConv).
+    bias = c.get("conv_bias", False)
+    conv = c.positive("conv_L_cache", 3, MAX_WIDTH)
+    mixer = None
+    if counts["conv"]:
+        mixer = c.built(
+            Mixer,
+            {"num_heads": "hidden_size", "conv_kernel": "conv_L_cache"},
+            kind="short_conv",
+            num_heads=hidden,
+            head_dim=1,
+            num_key_heads=1,
+            key_dim=1,
+            conv_kernel=conv,
+            in_bias=bias,
+            out_bias=bias,
+            conv_bias=bias,
+            out_norm=False,
+        )
+    fields: dict[str, Any] = {}
+    if not moe:
+        # The width Lfm2MLP builds stands for the config's own.
+        c = _Config({**c.raw, "intermediate_size": _lfm2_mlp_width(c)}, c.model_type)
+    else:
+        # Lfm2MoeMLP takes intermediate_size as it is: no auto-adjustment.
+        dense = c.count("num_dense_layers", 2)
+        if dense < n:
+            fields = dict(
+                num_experts=c.positive("num_experts", 32, MAX_COUNT),
+                experts_per_token=c.positive("num_experts_per_tok", 4, MAX_COUNT),
+                expert_intermediate_size=c.positive("moe_intermediate_size", 1792, MAX_WIDTH),
+                # Sigmoid scores plus a per-expert bias choose the experts (Lfm2MoeTopKRouter):
+                # E values, stored in the checkpoint, counted as the router's bias.
+                router_bias=c.get("use_expert_bias", True),
+                dense_layers=dense,
+            )
+    return _llama_like(
+        c,
+        name,
+        num_kv_heads=c.get("num_key_value_heads", 8),
+        max_positions=c.get("max_position_embeddings", 128_000),
+        # Lfm2Config reads tie_embedding over tie_word_embeddings.
+        tied_embeddings=c.get("tie_embedding", c.get("tie_word_embeddings", True)),
+        # Fixed by the model, whatever the config says: SwiGLU, no biases, no window.
+        activation="silu",
+        qkv_bias=False,
+        out_bias=False,
+        mlp_bias=False,
+        sliding_window=None,
+        qk_norm=True,
+        mixer=mixer,
+        mixer_layers=counts["conv"],
+        # Without conv layers LFM2 is a plain transformer.
+        attention_layers=counts["full_attention"] if counts["conv"] else None,
+        **fields,
+    )
+
+
+def _lfm2(c: _Config, name: str) -> ModelSpec:
+    return _lfm2_read(c, name, moe=False)
+
+
+def _lfm2_moe(c: _Config, name: str) -> ModelSpec:
+    return _lfm2_read(c, name, moe=True)
+
+
 def _flag(c: _Config, section: dict[str, Any], key: str) -> bool:
     """A boolean of a nested section (linear_attn_config), false where absent."""
     value = section.get(key, False)
@@ -543,4 +680,6 @@ HYBRID_READERS: dict[str, Callable[[_Config, str], ModelSpec]] = {
     "granitemoehybrid": _granite_hybrid,
     "minimax": _minimax,
     "kimi_linear": _kimi_linear,
+    "lfm2": _lfm2,
+    "lfm2_moe": _lfm2_moe,
 }
