@@ -126,25 +126,43 @@ def test_the_mlp_width_is_auto_adjusted_as_lfm2mlp_computes_it() -> None:
     assert spec_from_config(moe).intermediate_size == 24
 
 
-def test_lfm2_1_2b_counts_its_model_card_parameters() -> None:
-    # LFM2-1.2B's shapes (16 layers, attention at 2, 5, 8, 10, 12, 14, 32 heads over 8 KV
-    # heads, block_ff_dim 12288 auto-adjusted to 8192, a vocabulary of 65,536): its model card
-    # gives 1,170,340,608 parameters.
+# The dense LFM2 models' shapes: hidden size, attention heads, the MLP width as configured
+# (block_ff_dim, auto-adjusted: 6656 -> 4608, 10240 -> 6912, 12288 -> 8192; LFM2-2.6B's as
+# built, 10752, its GGUF feed_forward_length), layers, attention layers. 8 KV heads and a
+# vocabulary of 65,536 in all. Their model card gives their parameters.
+DENSE_LFM2 = {
+    "LFM2-350M": (1024, 16, 6656, 16, 6, 354_483_968),
+    "LFM2-700M": (1536, 24, 10240, 16, 6, 742_489_344),
+    "LFM2-1.2B": (2048, 32, 12288, 16, 6, 1_170_340_608),
+    "LFM2-2.6B": (2048, 32, 10752, 30, 8, 2_569_272_320),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DENSE_LFM2))
+def test_dense_lfm2_counts_its_model_card_parameters(name: str) -> None:
+    hidden, heads, width, layers, attention, published = DENSE_LFM2[name]
     config = {
         "model_type": "lfm2",
-        "hidden_size": 2048,
-        "num_hidden_layers": 16,
-        "num_attention_heads": 32,
+        "hidden_size": hidden,
+        "num_attention_heads": heads,
         "num_key_value_heads": 8,
-        "block_ff_dim": 12288,
-        "intermediate_size": 12288,
-        "full_attn_idxs": [2, 5, 8, 10, 12, 14],
+        "block_ff_dim": width,
+        "block_auto_adjust_ff_dim": name != "LFM2-2.6B",
+        "num_hidden_layers": layers,
+        "layer_types": ["conv"] * (layers - attention) + ["full_attention"] * attention,
         "tie_embedding": True,
         "vocab_size": 65536,
     }
     model = spec_from_config(config)
+    assert (model.mixer_layers, model.attention_layers) == (layers - attention, attention)
+    assert build_graph(model, AnalysisOptions()).params() == published
+
+
+def test_full_attn_idxs_place_the_attention_layers() -> None:
+    # The first LFM2 releases' configs give the pattern as full_attn_idxs.
+    config = TINY | {"layer_types": None, "num_hidden_layers": 16}
+    model = spec_from_config(config | {"full_attn_idxs": [2, 5, 8, 10, 12, 14]})
     assert (model.mixer_layers, model.attention_layers) == (10, 6)
-    assert build_graph(model, AnalysisOptions()).params() == 1_170_340_608
 
 
 def test_lfm2_moe_layers_and_router() -> None:
@@ -168,6 +186,32 @@ def test_lfm2_moe_layers_and_router() -> None:
     assert build_graph(unbiased, AnalysisOptions()).params() == graph.params() - 2 * 4
     # As many dense layers as layers: a dense model.
     assert not spec_from_config(config | {"num_dense_layers": 3}).is_moe
+
+
+def test_lfm2_8b_a1b_counts_its_published_total() -> None:
+    # LFM2-8B-A1B's shapes: 24 layers, attention at 2, 6, 10, 14, 18, 21, two dense layers of
+    # 7168, then 32 experts of 1792, top-4. Its model card: "8.3B total parameters".
+    kinds = ["conv"] * 24
+    for i in (2, 6, 10, 14, 18, 21):
+        kinds[i] = "full_attention"
+    config = {
+        "model_type": "lfm2_moe",
+        "hidden_size": 2048,
+        "intermediate_size": 7168,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "layer_types": kinds,
+        "num_experts": 32,
+        "num_experts_per_tok": 4,
+        "moe_intermediate_size": 1792,
+        "num_dense_layers": 2,
+        "vocab_size": 65536,
+    }
+    params = build_graph(spec_from_config(config), AnalysisOptions()).params()
+    # transformers' Lfm2MoeForCausalLM counts the same, with its 22 x 32 expert biases.
+    assert params == 8_339_930_560
+    assert round(params / 1e8) == 83
 
 
 def test_tensor_parallelism_splits_the_conv_channels() -> None:
