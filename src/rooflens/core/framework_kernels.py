@@ -132,7 +132,8 @@ def _extras(op: Operator, model: ModelSpec, act: float) -> list[Extra]:
         # activation is part of their dispatch path, below.)
         return [Extra("activation", 1, 2 * act * op.width)]
     if isinstance(op, FlashAttention | AttentionScores):
-        return [_attention(op.num_heads, op.num_kv_heads, op.head_dim, op.head_dim, act)]
+        v_dim = op.v_dim or op.head_dim
+        return [_attention(op.num_heads, op.num_kv_heads, op.head_dim, v_dim, act)]
     if isinstance(op, LatentAttention):
         return _latent(op, act)
     if isinstance(op, Linear) and op.name == "router":

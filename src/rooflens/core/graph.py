@@ -232,8 +232,11 @@ def kv_spans(m: ModelSpec, o: AnalysisOptions) -> tuple[tuple[float, int | None]
     ]
     if m.global_head_dim is not None:
         local = local_model(m, o.parallelism)
-        ratio = (local.global_kv_heads or local.num_kv_heads) * m.global_head_dim
-        ratio /= local.num_kv_heads * m.head_dim
+        # K and V per KV head in each kind of layer: values as wide as the keys, or
+        # `v_head_dim` in both kinds (MiMo-V2).
+        global_kv = m.global_head_dim + (m.v_head_dim or m.global_head_dim)
+        ratio = (local.global_kv_heads or local.num_kv_heads) * global_kv
+        ratio /= local.num_kv_heads * (m.head_dim + m.value_dim)
         # attention_spans lists the global layers first, then the window layers.
         spans[0] = (spans[0][0] * ratio, spans[0][1])
     if m.sparse_layers:
@@ -273,6 +276,9 @@ def _attention_core(
     h, kvh, d = m.num_heads, m.num_kv_heads, m.head_dim
     heads = {"num_heads": h, "num_kv_heads": kvh, "head_dim": d, "span": span, "layers": layers}
     heads["chunk"] = chunk
+    if m.v_head_dim is not None:
+        # Values narrower than queries and keys (MiMo-V2).
+        heads["v_dim"] = m.v_head_dim
     ops: list[Operator] = []
     if o.flash_attention:
         ops.append(
@@ -435,8 +441,10 @@ def _two_shape_attention(
         "global_kv_heads": None,
         "global_k_eq_v": False,
         "global_heads": None,
+        "global_sinks": None,
     }
     window = m.model_copy(update=plain | {"window_layers": None})
+    sinks = m.attention_sinks if m.global_sinks is None else m.global_sinks
     whole = m.model_copy(
         update=plain
         | {
@@ -444,6 +452,8 @@ def _two_shape_attention(
             "num_kv_heads": m.global_kv_heads or m.num_kv_heads,
             # Step 3.5/3.7's global layers have fewer query heads than its window layers.
             "num_heads": m.global_heads or m.num_heads,
+            # MiMo-V2-Flash's full layers have no sinks beside its window layers' sinks.
+            "attention_sinks": sinks,
             "sliding_window": None,
             "window_layers": None,
         }
@@ -507,7 +517,7 @@ def _one_shape_attention(
             (src,),
             "v",
             in_features=m.hidden_size,
-            out_features=m.kv_dim,
+            out_features=kvh * m.value_dim,
             bias=m.qkv_bias,
             to_kv_cache=True,
         ),
@@ -534,7 +544,7 @@ def _one_shape_attention(
             "block",
             ("attn",),
             "attn_out",
-            in_features=m.q_dim,
+            in_features=h * m.value_dim,
             out_features=m.hidden_size,
             bias=m.out_bias,
         )

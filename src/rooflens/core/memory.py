@@ -31,8 +31,8 @@ def kv_tokens_kept(
 
 
 def kv_bytes_per_token(model: ModelSpec, quant: Quantization) -> float:
-    """K and V of every layer (2 x kv_heads x head_dim per token), or MLA's latent plus DSA's
-    FP8 index key."""
+    """K and V of every layer (kv_heads x (head_dim + value width) per token), or MLA's latent
+    plus DSA's FP8 index key."""
     per_layer = model.kv_elements_per_token * quant.kv_bits / 8 + model.index_key_bytes
     return model.num_layers * per_layer
 
@@ -91,11 +91,10 @@ def kv_cache_bytes(
     spans: tuple[tuple[float, int | None], ...] = ((1.0, None),),
     layer_share: float = 1.0,
 ) -> np.ndarray:
-    """K and V of every layer (2 x kv_heads x head_dim per token), or MLA's latent (plus DSA's
-    FP8 index key); layers with a window or a KV budget (`spans`: share of layers, most keys
-    kept) keep only that many; plus
-    the recurrent state of the mixer layers, constant in the context (`layer_share`: the share
-    of the model's layers this device holds)."""
+    """K and V of every layer (kv_heads x (head_dim + value width) per token), or MLA's latent
+    (plus DSA's FP8 index key); layers with a window or a KV budget (`spans`: share of layers,
+    most keys kept) keep only that many; plus the recurrent state of the mixer layers, constant
+    in the context (`layer_share`: the share of the model's layers this device holds)."""
     kv = batch * kv_tokens_kept(tokens, spans) * kv_bytes_per_token(model, quant)
     return kv + batch * state_bytes(model, quant) * layer_share
 

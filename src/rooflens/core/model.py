@@ -164,6 +164,10 @@ class ModelSpec(BaseModel):
     # Step 3.5/3.7's global layers attend with their own query-head count too (64 beside the
     # window layers' 96); None: num_heads.
     global_heads: Count | None = None
+    # The global layers' attention sinks where they differ from the window layers'
+    # (`attention_sinks`): MiMo-V2-Flash's sliding layers have them, its full layers not.
+    # None: as `attention_sinks`.
+    global_sinks: bool | None = None
     # Chunked local attention (Llama 4): `chunk_layers` layers attend only to the keys of their
     # own `attention_chunk`-token chunk; the others attend globally.
     attention_chunk: PositiveInt | None = None
@@ -221,6 +225,9 @@ class ModelSpec(BaseModel):
     # Multi-head latent attention (DeepSeek-V2/V3): queries through a `q_lora_rank` bottleneck,
     # keys and values cached as one `kv_lora_rank` latent plus a shared rotary key of
     # `qk_rope_head_dim`; `head_dim` is the query/key width (no-rope + rope parts).
+    # `v_head_dim` is the value heads' width where it differs from the query/key width: MLA's,
+    # or (without MLA) MiMo-V2's GQA of 192-wide queries and keys and 128-wide values, in every
+    # layer kind alike; None: head_dim.
     q_lora_rank: PositiveInt | None = None
     kv_lora_rank: PositiveInt | None = None
     qk_rope_head_dim: int = 0
@@ -317,6 +324,17 @@ class ModelSpec(BaseModel):
             raise ValueError(
                 f"global_heads={self.global_heads} needs global_head_dim and must be a multiple "
                 "of the global layers' KV heads (global_kv_heads, else num_kv_heads)"
+            )
+        if self.global_sinks is not None and self.global_head_dim is None:
+            raise ValueError("global_sinks needs global_head_dim (global layers of a shape apart)")
+        if (
+            self.v_head_dim is not None
+            and not self.is_mla
+            and (self.compressed_attention or self.global_k_eq_v or self.sparse_layers)
+        ):
+            raise ValueError(
+                "v_head_dim without MLA needs keys apart from the values (no compressed "
+                "attention, global_k_eq_v or sparse_layers)"
             )
         if self.attention_head_gate and (self.attention_output_gate or self.is_mla):
             raise ValueError(
@@ -495,6 +513,11 @@ class ModelSpec(BaseModel):
         return self.num_kv_heads * self.head_dim
 
     @property
+    def value_dim(self) -> int:
+        """Width of one value head: `v_head_dim` where set (MLA, MiMo-V2), else head_dim."""
+        return self.v_head_dim or self.head_dim
+
+    @property
     def gqa_group(self) -> int:
         """Query heads that share one key/value head (1 = MHA, num_heads = MQA)."""
         return self.num_heads // self.num_kv_heads
@@ -510,13 +533,13 @@ class ModelSpec(BaseModel):
 
     @property
     def kv_elements_per_token(self) -> int:
-        """Cached values per token and layer: K and V of every KV head, MLA's latent, or
-        DeepSeek-V4's one vector that is both key and value."""
+        """Cached values per token and layer: K and V of every KV head (values of
+        `value_dim`), MLA's latent, or DeepSeek-V4's one vector that is both key and value."""
         if self.kv_lora_rank is not None:
             return self.kv_lora_rank + self.qk_rope_head_dim
         if self.compressed_attention:
             return self.kv_dim
-        return 2 * self.kv_dim
+        return self.num_kv_heads * (self.head_dim + self.value_dim)
 
     @property
     def index_key_bytes(self) -> float:

@@ -43,6 +43,7 @@ def mtp_model(model: ModelSpec) -> ModelSpec:
             "global_kv_heads": None,
             "global_k_eq_v": False,
             "global_heads": None,
+            "global_sinks": None,
             "chunk_layers": None,
             # Its one layer runs an indexer where the model's do (a count of the main model's
             # layers, GLM-5's from indexer_types, counted 78 indexers in the one layer).

@@ -485,6 +485,8 @@ class AttentionScores(ReadsCache):
     num_heads: int = 0
     num_kv_heads: int = 0
     head_dim: int = 0
+    # The value heads' width, for the kernels around the scores (0: head_dim).
+    v_dim: int = 0
 
     span: int | None = None
     chunk: int | None = None
@@ -522,19 +524,21 @@ class Softmax(Operator):
 
 @dataclass(frozen=True)
 class AttentionValues(ReadsCache):
-    """O = P V, with V read once per key/value head."""
+    """O = P V, with V read once per key/value head; values are `v_dim` wide (0: head_dim,
+    narrower in MiMo-V2)."""
 
     efficiency_class: ClassVar[str] = "attention"
 
     num_heads: int = 0
     num_kv_heads: int = 0
     head_dim: int = 0
+    v_dim: int = 0
 
     span: int | None = None
     chunk: int | None = None
 
     def terms(self, prec: Precision) -> Terms:
-        h, d = self.num_heads, self.head_dim
+        h, d = self.num_heads, self.v_dim or self.head_dim
         scores = (("scores", self.span, self.chunk),)
         return {
             "ops": ((2 * h * d, scores),),
@@ -568,6 +572,8 @@ class FlashAttention(ReadsCache):
     num_heads: int = 0
     num_kv_heads: int = 0
     head_dim: int = 0
+    # The value heads' width where it differs from the query/key width (MiMo-V2; 0: head_dim).
+    v_dim: int = 0
     block_rows: int = 128
 
     span: int | None = None
@@ -580,20 +586,24 @@ class FlashAttention(ReadsCache):
 
     def terms(self, prec: Precision) -> Terms:
         h, d, span, chunk = self.num_heads, self.head_dim, self.span, self.chunk
+        v = self.v_dim or d
         group = h // self.num_kv_heads
         streamed = ("streamed_keys", max(self.block_rows / group, 1.0), span, chunk)
         pairs = (("pairs", span, chunk),)
-        # Q read and O written once.
-        qo = ((h * d * prec.act, (TOKENS,)),)
+        # Q (d wide) read and O (v wide) written once.
+        q: tuple[Term, ...] = ((h * d * prec.act, (TOKENS,)),)
+        o: tuple[Term, ...] = ((h * v * prec.act, (TOKENS,)),)
         if self.split_kv:
             # fp32 partial outputs and log-sum-exp per split, written then read back.
-            qo += ((h * (d + 1) * 4, (("splits", self.split_keys, span, chunk),)),)
+            split = ((h * (v + 1) * 4, (("splits", self.split_keys, span, chunk),)),)
+            q, o = q + split, o + split
         return {
-            # Two matmuls over the unmasked pairs, plus the softmax's 5 OPs per score.
-            "ops": ((4 * h * d, pairs), (5 * h, pairs)),
-            "load_act": qo,
-            "load_kv": ((2 * self.num_kv_heads * d * prec.kv, (streamed,)),),
-            "store_act": qo,
+            # QK^T (2d) and PV (2v) over the unmasked pairs, plus the softmax's 5 OPs per score.
+            "ops": ((2 * h * (d + v), pairs), (5 * h, pairs)),
+            "load_act": q,
+            # K (d) and V (v) of each KV head per streamed key.
+            "load_kv": (((d + v) * self.num_kv_heads * prec.kv, (streamed,)),),
+            "store_act": o,
         }
 
 

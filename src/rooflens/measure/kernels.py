@@ -91,7 +91,7 @@ def operator_call(
         q = t(batch, op.num_heads, new_tokens, op.head_dim)
         k, v = (
             t(batch, op.num_kv_heads, keys, op.head_dim),
-            t(batch, op.num_kv_heads, keys, op.head_dim),
+            t(batch, op.num_kv_heads, keys, op.v_dim or op.head_dim),
         )
         causal = past == 0 and new_tokens > 1
         return lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)
@@ -137,6 +137,8 @@ def _eager_attention_part(
         return lambda: torch.softmax(s, dim=-1)
     group = op.num_heads // op.num_kv_heads  # type: ignore[attr-defined]
     d = op.head_dim  # type: ignore[attr-defined]
+    if isinstance(op, AttentionValues):
+        d = op.v_dim or d  # values narrower than the keys (MiMo-V2)
     kv = t(batch, op.num_kv_heads, 1, keys, d).expand(-1, -1, group, -1, -1)  # type: ignore[attr-defined]
     if isinstance(op, AttentionScores):
         q = t(batch, op.num_kv_heads, group, q_len, d)
