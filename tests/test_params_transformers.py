@@ -275,6 +275,29 @@ CASES |= {
         "tie_word_embeddings": False,
     },
 }
+# The MoE families of 2025-2026 (docs/model.md). MiMo-V2-Flash: values narrower than queries and
+# keys, sliding layers with twice the KV heads and sinks (full attention in layers 0 and 5 by
+# default, a dense first layer); transformers' spelling of the layout in the second case.
+MIMO_V2 = SMALL | {
+    "num_hidden_layers": 7,
+    "head_dim": 24,
+    "v_head_dim": 16,
+    "intermediate_size": 96,
+    "moe_intermediate_size": 32,
+    "n_routed_experts": 4,
+    "num_experts_per_tok": 2,
+    "sliding_window": 8,
+}
+CASES |= {
+    "mimo_v2_flash": MIMO_V2,
+    "mimo_v2_flash:layer_types": MIMO_V2
+    | {
+        "num_hidden_layers": 4,
+        "layer_types": ["sliding_attention", "full_attention"] * 2,
+        "mlp_layer_types": ["dense", "dense", "sparse", "sparse"],
+        "attention_bias": True,
+    },
+}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

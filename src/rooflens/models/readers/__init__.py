@@ -27,6 +27,7 @@ from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
 from rooflens.models.readers.longcat import read_longcat_flash
 from rooflens.models.readers.mimo import read_mimo
+from rooflens.models.readers.mimo_v2 import read_mimo_v2_flash
 from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
 from rooflens.models.readers.minimax_vl import read_minimax_m3_vl
 from rooflens.models.readers.ministral3 import read_ministral3
@@ -87,6 +88,7 @@ NEW_READERS = {
     "ministral3": read_ministral3,
     "exaone_moe": read_exaone_moe,
     "solar_open": read_solar_open,
+    "mimo_v2_flash": read_mimo_v2_flash,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all
