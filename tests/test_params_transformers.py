@@ -297,6 +297,20 @@ CASES |= {
         "mlp_layer_types": ["dense", "dense", "sparse", "sparse"],
         "attention_bias": True,
     },
+    # Trinity: q/k norms, an output gate over every value, norms before and after each
+    # sublayer, two dense layers, then MoE with two shared experts' width and an expert bias.
+    "afmoe": SMALL
+    | {
+        "num_hidden_layers": 5,
+        "head_dim": 16,
+        "intermediate_size": 96,
+        "moe_intermediate_size": 24,
+        "num_experts": 4,
+        "num_experts_per_tok": 2,
+        "num_shared_experts": 2,
+        "num_dense_layers": 2,
+        "sliding_window": 8,
+    },
 }
 
 

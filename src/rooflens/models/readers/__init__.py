@@ -1,6 +1,7 @@
 """Readers of the attention, MoE and multimodal architectures of 2025-2026, one module per
 family; `config.py` registers them (READERS)."""
 
+from rooflens.models.readers.afmoe import read_afmoe
 from rooflens.models.readers.apertus import read_apertus
 from rooflens.models.readers.bailing import read_bailing_moe
 from rooflens.models.readers.cohere2 import read_cohere2
@@ -89,6 +90,7 @@ NEW_READERS = {
     "exaone_moe": read_exaone_moe,
     "solar_open": read_solar_open,
     "mimo_v2_flash": read_mimo_v2_flash,
+    "afmoe": read_afmoe,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all
