@@ -103,7 +103,8 @@ def read_mimo_v2_flash(c: _Config, name: str) -> ModelSpec:
     swa_kv_heads = c.positive("swa_num_key_value_heads", 2 * kv_heads, MAX_COUNT)
     swa_head_dim = c.positive("swa_head_dim", head_dim, MAX_WIDTH)
     swa_v_dim = c.positive("swa_v_head_dim", v_dim, MAX_WIDTH)
-    _heads(c, "swa_num_attention_heads", swa_heads, "swa_num_key_value_heads", swa_kv_heads)
+    if windowed:
+        _heads(c, "swa_num_attention_heads", swa_heads, "swa_num_key_value_heads", swa_kv_heads)
     if windowed and windowed < layers and swa_v_dim != v_dim:
         # ModelSpec holds one value width for both kinds of layer.
         refuse(c, "swa_v_head_dim", swa_v_dim, f"{v_dim}, the full layers' v_head_dim")
