@@ -87,6 +87,13 @@ SHRINK |= {
     "attn_layer_offset": 1,
     "expert_layer_period": 2,
     "expert_layer_offset": 1,
+    # MiMo-V2-Flash: the sliding layers' own shape (twice the toy's 2 KV heads, as transformers
+    # builds them), and the window as sliding_window_size + 1.
+    "swa_num_attention_heads": 4,
+    "swa_num_key_value_heads": 4,
+    "swa_head_dim": 16,
+    "swa_v_head_dim": 16,
+    "sliding_window_size": WINDOW - 1,
 }
 TOKEN_IDS = ("bos_token_id", "eos_token_id", "pad_token_id")
 # Bundled configs whose language model transformers cannot build without the checkpoint's own
@@ -142,6 +149,12 @@ def shrink(config: dict) -> dict:
             out[key] = 1
         out.setdefault(key, 1)
     for key in ("layer_types", "attn_type_list"):  # Qwen3-Next, Granite-H; MiniMax-Text
+        if isinstance(config.get(key), list):
+            out[key] = one_of_each(config[key])
+            out["num_hidden_layers"] = len(out[key])
+    # MiMo-V2-Flash: a full then a sliding layer, a dense then an MoE one (transformers' own
+    # default layout for 2 layers, which it builds whatever these lists say).
+    for key in ("hybrid_layer_pattern", "moe_layer_freq"):
         if isinstance(config.get(key), list):
             out[key] = one_of_each(config[key])
             out["num_hidden_layers"] = len(out[key])
