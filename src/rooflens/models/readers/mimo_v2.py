@@ -27,46 +27,48 @@ _ATTENTION = ("full_attention", "sliding_attention")
 _MLP = ("dense", "sparse")
 
 
+def _layer_schedule(
+    c: _Config,
+    layers: int,
+    flags_key: str,
+    types_key: str,
+    kinds: tuple[str, str],
+    meaning: str,
+    default: list[bool],
+) -> list[bool]:
+    """Which layers are of the second of `kinds`: from the 0/1 list `flags_key` (what each
+    flag stands for: `meaning`) or the list of kinds `types_key`, which must agree where both
+    are given; neither: `default`."""
+    types = c.raw.get(types_key)
+    if types is not None:
+        layer_counts(c, types, types_key, kinds)
+    flags = c.raw.get(flags_key)
+    if flags is None:
+        return default if types is None else [kind == kinds[1] for kind in types]
+    chosen = [flag == 1 for flag in c.layer_flags(flags_key, flags, layers, meaning)]
+    if types is not None and [kind == kinds[1] for kind in types] != chosen:
+        refuse(c, types_key, types, f"the layer kinds {flags_key} gives (1: {kinds[1]})")
+    return chosen
+
+
 def _sliding_layers(c: _Config, layers: int) -> list[bool]:
     """Which layers attend to the window: `hybrid_layer_pattern` (1: sliding, 0: full; vLLM's
-    is_compressed_softmax_layer) or `layer_types`, which must agree where both are given;
-    neither: MiMoV2FlashConfig's default, full attention in the first layer and every 6th."""
-    types = c.raw.get("layer_types")
-    if types is not None:
-        layer_counts(c, types, "layer_types", _ATTENTION)
-    pattern = c.raw.get("hybrid_layer_pattern")
-    if pattern is None:
-        if types is None:
-            return [i != 0 and (i + 1) % 6 != 0 for i in range(layers)]
-        return [kind == "sliding_attention" for kind in types]
+    is_compressed_softmax_layer) or `layer_types`; neither: MiMoV2FlashConfig's default, full
+    attention in the first layer and every 6th."""
+    default = [i != 0 and (i + 1) % 6 != 0 for i in range(layers)]
     meaning = "0 (full attention) or 1 (sliding window)"
-    sliding = [
-        flag == 1 for flag in c.layer_flags("hybrid_layer_pattern", pattern, layers, meaning)
-    ]
-    if types is not None and [kind == "sliding_attention" for kind in types] != sliding:
-        refuse(c, "layer_types", types, "the layer kinds hybrid_layer_pattern gives (1: sliding)")
-    return sliding
+    return _layer_schedule(
+        c, layers, "hybrid_layer_pattern", "layer_types", _ATTENTION, meaning, default
+    )
 
 
 def _moe_layers(c: _Config, layers: int) -> list[bool]:
-    """Which layers hold the MoE: `moe_layer_freq` (1: MoE, 0: dense MLP; vLLM's is_moe_layer)
-    or `mlp_layer_types` ("sparse"/"dense"), which must agree where both are given; neither:
+    """Which layers hold the MoE: `moe_layer_freq` (1: MoE, 0: dense MLP; vLLM's is_moe_layer;
+    a list only: vLLM reads an integer as no MoE layer at all) or `mlp_layer_types`; neither:
     MiMoV2FlashConfig's default, a dense first layer and MoE after it."""
-    kinds = c.raw.get("mlp_layer_types")
-    if kinds is not None:
-        layer_counts(c, kinds, "mlp_layer_types", _MLP)
-    freq = c.raw.get("moe_layer_freq")
-    if freq is None:
-        if kinds is None:
-            return [i > 0 for i in range(layers)]
-        return [kind == "sparse" for kind in kinds]
-    # A list only: vLLM reads an integer moe_layer_freq as no MoE layer at all.
-    moe = [
-        flag == 1 for flag in c.layer_flags("moe_layer_freq", freq, layers, "0 (dense) or 1 (MoE)")
-    ]
-    if kinds is not None and [kind == "sparse" for kind in kinds] != moe:
-        refuse(c, "mlp_layer_types", kinds, "the layer kinds moe_layer_freq gives (1: sparse)")
-    return moe
+    default = [i > 0 for i in range(layers)]
+    meaning = "0 (dense) or 1 (MoE)"
+    return _layer_schedule(c, layers, "moe_layer_freq", "mlp_layer_types", _MLP, meaning, default)
 
 
 def _window(c: _Config) -> int:
