@@ -19,6 +19,7 @@ from rooflens.models.readers.exaone_moe import read_exaone_moe
 from rooflens.models.readers.gemma3 import read_gemma3, read_gemma3_text
 from rooflens.models.readers.gemma4 import read_gemma4, read_gemma4_text
 from rooflens.models.readers.glm4 import read_glm4
+from rooflens.models.readers.glm4v import read_glm4v, read_glm4v_moe
 from rooflens.models.readers.gpt_oss import read_gpt_oss
 from rooflens.models.readers.granite import read_granite
 from rooflens.models.readers.granitemoe import read_granitemoe
@@ -91,6 +92,8 @@ NEW_READERS = {
     "solar_open": read_solar_open,
     "mimo_v2_flash": read_mimo_v2_flash,
     "afmoe": read_afmoe,
+    "glm4v": read_glm4v,
+    "glm4v_moe": read_glm4v_moe,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all
