@@ -11,6 +11,7 @@ import torch
 import transformers
 
 from rooflens.core import AnalysisOptions, build_graph
+from rooflens.core.vision import vision_params
 from rooflens.models import spec_from_config
 
 SMALL = {"hidden_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100}
@@ -333,3 +334,49 @@ def test_reader_counts_the_parameters_transformers_builds(case: str) -> None:
     raw = CASES[case] | {"model_type": model_type}
     ours = build_graph(spec_from_config(raw), AnalysisOptions())
     assert ours.params() == theirs
+
+
+# GLM-4.xV: GLM-4 (dense) or GLM-4.5-Air (MoE, with an MTP layer transformers does not build)
+# language models under one vision tower, built whole (AutoModelForImageTextToText).
+GLM4V_TOWER = {
+    "depth": 2,
+    "hidden_size": 16,
+    "num_heads": 2,
+    "out_hidden_size": 64,
+    "intermediate_size": 48,
+    "patch_size": 4,
+    "image_size": 32,
+}
+VL_CASES: dict[str, dict[str, Any]] = {
+    "glm4v": {"text_config": DENSE | {"pad_token_id": 0}, "vision_config": GLM4V_TOWER},
+    "glm4v_moe": {
+        "text_config": DENSE
+        | {
+            "head_dim": 16,
+            "moe_intermediate_size": 32,
+            "n_routed_experts": 4,
+            "num_experts_per_tok": 2,
+            "first_k_dense_replace": 1,
+            "num_nextn_predict_layers": 1,
+            "pad_token_id": 0,
+        },
+        "vision_config": GLM4V_TOWER,
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(VL_CASES))
+def test_vision_language_readers_count_what_transformers_builds(case: str) -> None:
+    config = transformers.AutoConfig.for_model(case, **VL_CASES[case])
+    with torch.device("meta"):
+        model = transformers.AutoModelForImageTextToText.from_config(config)
+    tower = sum(p.numel() for p in model.model.visual.parameters())
+    language = sum(p.numel() for p in model.parameters()) - tower
+    language += sum(
+        b.numel() for name, b in model.named_buffers() if name.endswith("e_score_correction_bias")
+    )
+    spec = spec_from_config(VL_CASES[case] | {"model_type": case})
+    assert build_graph(spec, AnalysisOptions()).params() == language
+    # Left out, as readers/glm4v.py says: post_conv_layernorm (hidden_size) and the
+    # downsample's bias (out_hidden_size).
+    assert vision_params(spec) == tower - (16 + 64)
