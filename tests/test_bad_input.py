@@ -790,17 +790,24 @@ def test_a_file_in_a_missing_folder_is_refused_before_any_work(
 ) -> None:
     """A report computed for seconds before failing on its path; each command now checks the
     folder first: nothing is analysed."""
-    import rooflens.api
-    import rooflens.views.plots
+    import importlib
 
     def never(*_: object, **__: object) -> None:
         raise AssertionError("analysed before checking the output folder")
 
-    monkeypatch.setattr(rooflens.api, "resolve_model", never)
-    # The plots module binds resolve_model when first imported: imported first here, under the
-    # patch, it had kept `never` for every later test of its worker (plot roofline's internal
-    # error in test_fuzz_cli).
-    monkeypatch.setattr(rooflens.views.plots, "resolve_model", never)
+    # Every module that binds resolve_model when first imported is imported here, all before
+    # the patch, and patched too: imported first under it, one had kept `never` for every later
+    # test of its worker (plot roofline's internal error in test_fuzz_cli; the advisor's in
+    # test_cli's advise run).
+    modules = [
+        importlib.import_module(name)
+        for name in (
+            "rooflens.api", "rooflens.views.plots", "rooflens.advisor.search",
+            "rooflens.cli.serve_cmds", "rooflens.cli.app",
+        )
+    ]  # fmt: skip
+    for module in modules:
+        monkeypatch.setattr(module, "resolve_model", never)
     missing = tmp_path / "no" / "such"
     res = _cli(*[a.format(missing=missing) for a in args])
     assert res.exit_code == 2, res.output
