@@ -474,6 +474,10 @@ def test_gemma3_wrapper_reads_the_language_model_and_the_vision_tower(toy_device
     qk = vision.names.index("vision_qk_matmul")
     # Bidirectional: all 4 x 4 patch pairs, 2 heads of 2 dims: 2 b H q k d.
     assert float(vision.ops[qk]) == 2 * 1 * 2 * 4 * 4 * 2
+    # The projector runs on the one pooled token, not the 4 patches: 2 x 1 x 4 x 8.
+    projector = vision.names.index("vision_projector0")
+    assert float(vision.ops[projector]) == 2 * 1 * 4 * 8
+    assert float(vision.fields["store_act"][projector]) == 1 * 8 * 2
     # A profile's per-element overhead reaches the encoder's layers at its own width:
     # 1 layer x 4 patches x hidden 4 x 1e-9 s.
     flat = EfficiencyCurve(log10_sizes=(0.0,), fractions=(1.0,))

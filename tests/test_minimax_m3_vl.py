@@ -46,6 +46,22 @@ def test_minimax_m3_vl_reads_its_language_model_and_vision_tower() -> None:
     assert language + vision_params(spec) == 440_279_845_760 - 13_239_705_600
 
 
+def test_the_projector_runs_per_patch_until_the_merge() -> None:
+    """linear_1 and linear_2 run on each of an image's 4,900 patches, merge_linear_1 and _2 on
+    its 1,225 merged tokens (4 patches concatenated)."""
+    from rooflens.core.vision import price_images
+
+    spec = load_model(CONFIG)
+    v = spec.vision
+    assert v.projector_merged_from == 2 and (v.patches, v.tokens_per_image) == (4900, 1225)
+    step = price_images(spec, rooflens.get_device("h200-sxm"), 1)
+    ops = {name: float(step.ops[i]) for i, name in enumerate(step.names)}
+    for i, (n_in, n_out) in enumerate(v.projector):
+        rows = v.patches if i < 2 else v.tokens_per_image
+        bias = n_out if v.projector_bias else 0
+        assert ops[f"vision_projector{i}"] == rows * (2 * n_in * n_out + bias)
+
+
 def test_an_image_is_resized_as_the_processor_does() -> None:
     # 1024 rounds to 37 x 28 = 1036, over 28 x 28 x 1280 pixels: scaled down to 35 x 28.
     assert resized_side(1024, 28) == 980

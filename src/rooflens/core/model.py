@@ -102,6 +102,19 @@ class VisionSpec(BaseModel):
     projector_norms_after: bool = False
     # Width of q, k and v when it differs from hidden_size (Kimi K3's MoonViT: 1536 over 1024).
     attention_width: Width | None = None
+    # The first projector linear that runs on the merged tokens; those before it run on every
+    # patch (MiniMax-M3's linear_1 and linear_2 before its merge_linear_1 and _2: 2). 0: the
+    # tower merges or pools its patches before the projector (Qwen3-VL, Gemma 3, Pixtral).
+    projector_merged_from: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _check_projector(self) -> VisionSpec:
+        if self.projector_merged_from > len(self.projector):
+            raise ValueError(
+                f"projector_merged_from={self.projector_merged_from} must be at most the "
+                f"{len(self.projector)} projector linears"
+            )
+        return self
 
 
 class ModelSpec(BaseModel):

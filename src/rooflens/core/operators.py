@@ -219,6 +219,13 @@ def priced_by_terms(op: Operator) -> bool:
     return type(op).cost is Operator.cost
 
 
+def per_row(op: Operator, terms: tuple[Term, ...]) -> tuple[Term, ...]:
+    """Terms counted per token, scaled to the rows the operator runs on (`row_share`)."""
+    if op.row_share == 1.0:
+        return terms
+    return tuple((c * op.row_share if TOKENS in atoms else c, atoms) for c, atoms in terms)
+
+
 @dataclass(frozen=True)
 class Operator:
     """Base: a named node reading `inputs` and producing `output` (tensor names, for liveness)."""
@@ -250,6 +257,9 @@ class Operator:
     # Which of a model's MLPs of several widths this operator belongs to (Nemotron-NAS lists
     # gate_proj once per width): the tables' label; None where a model has one MLP width.
     mlp_width: int | None = None
+    # Rows this operator runs on per token of the step, where fewer than one: a vision
+    # projector after the tower merges its patches runs on tokens_per_image / patches of them.
+    row_share: float = 1.0
 
     def terms(self, prec: Precision) -> Terms:
         """Each cost field as terms (fields left out cost nothing)."""
@@ -257,7 +267,7 @@ class Operator:
 
     def cost(self, step: Step, prec: Precision) -> Cost:
         terms = self.terms(prec)
-        return _cost(**{f: evaluate(t, step) for f, t in terms.items()})
+        return _cost(**{f: evaluate(per_row(self, t), step) for f, t in terms.items()})
 
     def output_terms(self, prec: Precision) -> tuple[Term, ...]:
         """Bytes of the temporary this operator writes, as terms: what it stores."""
@@ -267,7 +277,7 @@ class Operator:
         """Bytes of the temporary this operator writes (0 when it writes to the KV cache)."""
         if not priced_by_terms(self):
             return self.cost(step, prec).store_act
-        return np.asarray(evaluate(self.output_terms(prec), step), dtype=np.float64)
+        return np.asarray(evaluate(per_row(self, self.output_terms(prec)), step), dtype=np.float64)
 
     def compute_bits(self, quant: Quantization) -> int | None:
         """Operand width of matrix work, or None for element-wise work on the vector units."""

@@ -29,6 +29,7 @@ from rooflens.core.operators import (
     Step,
     Term,
     Terms,
+    per_row,
     priced_by_terms,
 )
 from rooflens.core.options import Quantization
@@ -43,7 +44,7 @@ def priced_terms(op: Operator, prec: Precision, index: int) -> Terms:
     """An operator's cost fields as terms with the technique rules applied; an operator with
     its own `cost` is the feature ("cost", index, field)."""
     if priced_by_terms(op):
-        terms = op.terms(prec)
+        terms = {f: per_row(op, t) for f, t in op.terms(prec).items()}
     else:
         terms = {f: ((1.0, (("cost", index, f),)),) for f in Cost.FIELDS}
     return contextual_sparsity.priced(op, fusion.priced(op, terms))
@@ -52,7 +53,7 @@ def priced_terms(op: Operator, prec: Precision, index: int) -> Terms:
 def output_terms(op: Operator, prec: Precision, index: int) -> tuple[Term, ...]:
     """Bytes of the temporary an operator leaves in memory, as terms."""
     if priced_by_terms(op) and type(op).output_bytes is Operator.output_bytes:
-        terms = op.output_terms(prec)
+        terms = per_row(op, op.output_terms(prec))
     else:
         terms = ((1.0, (("output", index),)),)
     return fusion.stored_output(op, terms)

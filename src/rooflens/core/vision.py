@@ -141,8 +141,11 @@ def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph
     if v.final_norm:
         ops.append(norm("vision_final_norm", last, "yn", h, scope="head"))
         last = "yn"
-    # Projector norms and linears run on the merged tokens; priced per patch, an upper bound
-    # where patches are merged (the parameters are exact).
+    # The projector's linears from `projector_merged_from` on run on the tokens the language
+    # model receives, the patches merged (Qwen's PatchMerger and GLM-4.xV's downsample
+    # concatenate them, Gemma 3 pools them), those before it on every patch; its norms are
+    # priced per patch, an upper bound where one runs after the merge.
+    merged = v.tokens_per_image / v.patches
     norms: list[Operator] = []
     linears: list[Operator] = []
     for i, width in enumerate(v.projector_norms):
@@ -162,6 +165,7 @@ def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph
                 out_features=n_out,
                 bias=v.projector_bias,
                 quantized=False,
+                row_share=merged if i >= v.projector_merged_from else 1.0,
             )
         )
     for op in [*linears, *norms] if v.projector_norms_after else [*norms, *linears]:

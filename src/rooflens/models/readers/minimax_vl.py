@@ -94,6 +94,8 @@ def minimax_m3_vision(
             (merged, projector_hidden),
             (projector_hidden, text_hidden),
         ),
+        # linear_1 and linear_2 run on every patch, merge_linear_1 and _2 on the merged ones.
+        projector_merged_from=2,
         projector_bias=bias,
         # pre_layrnorm, priced at the tower's end as Llama 4's is.
         projector_norms=(h,),
