@@ -305,6 +305,30 @@ def test_sweep_size_is_capped() -> None:
 
 # config.json: values are read as their type, never converted or guessed -------------------------
 @pytest.mark.parametrize(
+    ("model", "key"),
+    [
+        ("Qwen/Qwen3-VL-4B-Instruct", "hidden_act"),
+        ("google/gemma-3-27b-it", "hidden_act"),
+        ("meta-llama/Llama-4-Scout-17B-16E", "hidden_act"),
+        ("mistralai/Mistral-Small-3.2-24B-Instruct-2506", "hidden_act"),
+        ("moonshotai/Kimi-K3", "activation_func"),
+    ],
+)
+def test_an_unknown_vision_activation_is_refused_under_its_key(model, key) -> None:
+    """The tower's activation is priced by a formula the core knows: an unknown one had been
+    accepted and failed as a KeyError once priced."""
+    from rooflens.models import spec_from_config
+    from rooflens.models.catalog import bundled_config
+
+    config = bundled_config(model)
+    config = {**config, "vision_config": {**config["vision_config"], key: "x"}}
+    with pytest.raises(
+        ModelConfigError, match=rf"vision_config': {key}='x' is invalid: expected one of"
+    ):
+        spec_from_config(config, model)
+
+
+@pytest.mark.parametrize(
     ("model", "changes", "message"),
     [
         # The head count is named by the key it was read from.

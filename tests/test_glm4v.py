@@ -137,6 +137,9 @@ def test_an_image_runs_through_the_vision_stage(model_type: str) -> None:
         # Named as vision_config spells it, not as VisionSpec's num_layers.
         ("glm4v", {}, {"depth": 0}, "depth=0 is invalid: Input should be greater than 0"),
         ("glm4v", {}, {"hidden_act": 1}, "hidden_act=1 is invalid"),
+        # It divides the processor's pixel budget: 2^40 frames raised ZeroDivisionError.
+        ("glm4v", {}, {"temporal_patch_size": 1 << 40},
+         f"temporal_patch_size={1 << 40} is invalid: expected a positive integer of at most"),
     ],
 )  # fmt: skip
 def test_what_glm4v_cannot_be_is_refused(

@@ -107,6 +107,14 @@ class VisionSpec(BaseModel):
     # tower merges or pools its patches before the projector (Qwen3-VL, Gemma 3, Pixtral).
     projector_merged_from: Annotated[int, Field(ge=0)] = 0
 
+    @field_validator("activation")
+    @classmethod
+    def _known_activation(cls, name: str) -> str:
+        # As ModelSpec's: the tower's MLP activation is priced by a formula the core knows.
+        if name not in ACTIVATION_OPS:
+            raise ValueError(f"expected one of {', '.join(ACTIVATION_OPS)}")
+        return name
+
     @model_validator(mode="after")
     def _check_projector(self) -> VisionSpec:
         if self.projector_merged_from > len(self.projector):

@@ -23,7 +23,7 @@ merger's GELU and SiLU (no projector prices its activations).
 from __future__ import annotations
 
 from rooflens.core.errors import ModelConfigError
-from rooflens.core.model import ModelSpec, VisionSpec
+from rooflens.core.model import MAX_COUNT, ModelSpec, VisionSpec
 from rooflens.models.config import _Config
 from rooflens.models.readers.common import text_config, vision_config
 from rooflens.models.readers.deepseek import read_glm4_moe
@@ -48,7 +48,8 @@ def glm4v_vision(v: _Config, text_hidden: int, image_side: int = DEFAULT_IMAGE_S
                "transformers' one)")  # fmt: skip
     h, patch = v.req("hidden_size"), v.positive("patch_size", 14)
     merge = v.positive("spatial_merge_size", 2)
-    frames = v.positive("temporal_patch_size", 2)
+    # Bounded: the processor's pixel budget is divided by it (a larger count left none).
+    frames = v.positive("temporal_patch_size", 2, maximum=MAX_COUNT)
     out = v.positive("out_hidden_size", 4096)
     if out != text_hidden:
         # The merger's outputs replace image tokens' embeddings (Glm4vModel.get_image_features).

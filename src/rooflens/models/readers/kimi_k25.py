@@ -13,6 +13,15 @@ from rooflens.models.readers.vision import DEFAULT_IMAGE_SIDE
 _LANGUAGE_MODELS = ("kimi_k2", "deepseek_v3")
 
 
+# The vision_config keys MoonViT's VisionSpec fields are read from, which refusals name.
+VT_KEYS = {
+    "num_layers": "vt_num_hidden_layers",
+    "hidden_size": "vt_hidden_size",
+    "num_heads": "vt_num_attention_heads",
+    "intermediate_size": "vt_intermediate_size",
+}
+
+
 def moonvit_grid(
     v: _Config, model_type: str, projector: str, image_side: int
 ) -> tuple[int, int, int, int]:
@@ -46,7 +55,9 @@ def moonvit_vision(
     LayerNorm; then kh x kw patches are merged: LayerNorm per patch, two linears with biases."""
     h, patch, patches, window = moonvit_grid(v, "kimi_k25", "patchmerger", image_side)
     merged = h * window
-    return VisionSpec(
+    return v.built(
+        VisionSpec,
+        VT_KEYS,
         num_layers=v.req("vt_num_hidden_layers"),
         hidden_size=h,
         num_heads=v.req("vt_num_attention_heads"),

@@ -10,7 +10,7 @@ from rooflens.core.errors import ModelConfigError
 from rooflens.core.model import ModelSpec, VisionSpec
 from rooflens.models.config import READERS, _Config
 from rooflens.models.readers.common import text_config, vision_config
-from rooflens.models.readers.kimi_k25 import moonvit_grid
+from rooflens.models.readers.kimi_k25 import VT_KEYS, moonvit_grid
 from rooflens.models.readers.vision import DEFAULT_IMAGE_SIDE
 
 
@@ -19,7 +19,9 @@ def moonvit_k3_vision(
 ) -> VisionSpec:
     h, patch, patches, window = moonvit_grid(v, "kimi_k3", "patchmergerv2", image_side)
     merged = h * window
-    return VisionSpec(
+    return v.built(
+        VisionSpec,
+        {**VT_KEYS, "activation": "activation_func"},
         num_layers=v.req("vt_num_hidden_layers"),
         hidden_size=h,
         num_heads=v.req("vt_num_attention_heads"),

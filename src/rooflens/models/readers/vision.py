@@ -9,6 +9,12 @@ from rooflens.models.config import _Config
 
 # Qwen3-VL takes any resolution: rooflens prices a 1024 x 1024 image unless told otherwise.
 DEFAULT_IMAGE_SIDE = 1024
+# The vision_config keys VisionSpec's fields are read from, which its refusals name instead.
+_HF_KEYS = {
+    "num_layers": "num_hidden_layers",
+    "num_heads": "num_attention_heads",
+    "activation": "hidden_act",
+}
 
 
 def siglip_vision(v: _Config, text_hidden: int, tokens: int, rms_in: bool) -> VisionSpec:
@@ -16,7 +22,9 @@ def siglip_vision(v: _Config, text_hidden: int, tokens: int, rms_in: bool) -> Vi
     LayerNorm; Gemma 3's projector is an RMSNorm and one linear without bias."""
     h, patch = v.req("hidden_size"), v.positive("patch_size", 14)
     side = v.positive("image_size", 896) // patch
-    return VisionSpec(
+    return v.built(
+        VisionSpec,
+        _HF_KEYS,
         num_layers=v.req("num_hidden_layers"),
         hidden_size=h,
         num_heads=v.req("num_attention_heads"),
@@ -47,7 +55,9 @@ def llama4_vision(v: _Config, text_hidden: int) -> VisionSpec:
     shuffled = int(h / ratio**2)
     adapter_in = v.get("projector_input_dim", 4096)
     adapter_out = v.get("projector_output_dim", 4096)
-    return VisionSpec(
+    return v.built(
+        VisionSpec,
+        _HF_KEYS,
         num_layers=v.req("num_hidden_layers"),
         hidden_size=h,
         num_heads=v.req("num_attention_heads"),
@@ -81,7 +91,9 @@ def qwen3_vl_vision(v: _Config, image_side: int = DEFAULT_IMAGE_SIDE) -> VisionS
     out = v.get("out_hidden_size", 3584)
     deepstack = len(v.get("deepstack_visual_indexes", [8, 16, 24]))
     side = image_side // patch
-    return VisionSpec(
+    return v.built(
+        VisionSpec,
+        {**_HF_KEYS, "num_layers": "depth", "num_heads": "num_heads"},
         num_layers=v.req("depth"),
         hidden_size=h,
         num_heads=v.req("num_heads"),
@@ -102,7 +114,9 @@ def pixtral_vision(v: _Config, text_hidden: int, merge: int, bias: bool) -> Visi
     positions; Mistral 3's projector: RMSNorm, a 2x2 patch-merging linear, two linears."""
     h, patch = v.req("hidden_size"), v.positive("patch_size", 16)
     side = v.positive("image_size", 1024) // patch
-    return VisionSpec(
+    return v.built(
+        VisionSpec,
+        _HF_KEYS,
         num_layers=v.req("num_hidden_layers"),
         hidden_size=h,
         num_heads=v.req("num_attention_heads"),
