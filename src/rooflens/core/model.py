@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    model_validator,
+)
 
 from rooflens.core.mixers import Mixer
 from rooflens.core.operators import ACTIVATION_OPS, INDEX_KEY_SCALE_BYTES
@@ -70,6 +77,17 @@ Width = Annotated[int, Field(gt=0, le=MAX_WIDTH)]
 Count = Annotated[int, Field(gt=0, le=MAX_COUNT)]
 
 
+def _known_activation(name: str) -> str:
+    # Each activation's cost per element is a formula the core knows; no guessing.
+    if name not in ACTIVATION_OPS:
+        raise ValueError(f"expected one of {', '.join(ACTIVATION_OPS)}")
+    return name
+
+
+# An MLP activation, the language model's or a vision tower's.
+ActivationName = Annotated[str, AfterValidator(_known_activation)]
+
+
 class VisionSpec(BaseModel):
     """A ViT encoder and its projector into the language model (SigLIP, Qwen3-VL, Pixtral,
     Llama 4): a patch embedding of `patch_inputs` values per patch, `num_layers`
@@ -87,7 +105,7 @@ class VisionSpec(BaseModel):
     patch_inputs: Width
     patch_bias: bool = True
     gated_mlp: bool = False
-    activation: str = "gelu_pytorch_tanh"
+    activation: ActivationName = "gelu_pytorch_tanh"
     norm: NormKind = "layernorm"
     bias: bool = True
     # Rows of a learned position table (0: rotary positions only).
@@ -106,14 +124,6 @@ class VisionSpec(BaseModel):
     # patch (MiniMax-M3's linear_1 and linear_2 before its merge_linear_1 and _2: 2). 0: the
     # tower merges or pools its patches before the projector (Qwen3-VL, Gemma 3, Pixtral).
     projector_merged_from: Annotated[int, Field(ge=0)] = 0
-
-    @field_validator("activation")
-    @classmethod
-    def _known_activation(cls, name: str) -> str:
-        # As ModelSpec's: the tower's MLP activation is priced by a formula the core knows.
-        if name not in ACTIVATION_OPS:
-            raise ValueError(f"expected one of {', '.join(ACTIVATION_OPS)}")
-        return name
 
     @model_validator(mode="after")
     def _check_projector(self) -> VisionSpec:
@@ -147,7 +157,7 @@ class ModelSpec(BaseModel):
     max_positions: Annotated[int, Field(gt=0, le=1 << 31)]
     tied_embeddings: bool
     gated_mlp: bool
-    activation: str
+    activation: ActivationName
     norm: NormKind
     norm_bias: bool = False
     # Norms per block: 2 in a sequential block, 1 where attention and MLP share one (GPT-J,
@@ -295,14 +305,6 @@ class ModelSpec(BaseModel):
     # Block Attention Residuals (Kimi K3): each sublayer's input is a learned softmax over the
     # embedding and the sums of earlier blocks of this many layers (core.graph.depth_sources).
     attn_res_block: PositiveInt | None = None
-
-    @field_validator("activation")
-    @classmethod
-    def _known_activation(cls, name: str) -> str:
-        # Each activation's cost per element is a formula the core knows; no guessing.
-        if name not in ACTIVATION_OPS:
-            raise ValueError(f"expected one of {', '.join(ACTIVATION_OPS)}")
-        return name
 
     @model_validator(mode="after")
     def _check_heads(self) -> ModelSpec:
