@@ -188,19 +188,49 @@ def test_one_rule_sizes_the_kv_cache_with_the_engines_memory_fraction() -> None:
     assert kv_room(capacity, 16e9, 1e9, vllm) == pytest.approx(0.92 * capacity - 17e9)
     assert kv_room(capacity, 16e9, 1e9, trt) == pytest.approx(0.9 * (capacity - 17e9))
     assert kv_room(capacity, 16e9, 1e9, None) == pytest.approx(capacity - 17e9)
-    # The analyzer's largest batch and the simulator's KV blocks follow the same rule.
+    # The analyzer's largest batch and the simulator's KV blocks follow the same rule, with
+    # the same activations set aside: one iteration of vLLM's 8,192-token budget.
     result = rooflens.analyze(MODEL, device, batch=1, prompt_len=1000, gen_len=24, engine="vllm")
     peak = result.peak_memory
     assert peak.capacity == pytest.approx(0.92 * capacity)
-    per_sequence = float(peak.kv_cache + peak.activations)
-    assert int(peak.max_batch) == int(
-        kv_room(capacity, float(peak.weights), 0.0, vllm) // per_sequence
-    )
     spec, dev, opts = rooflens.api.resolve(MODEL, device, {"engine": "vllm"})
     replica = prepare(spec, dev, opts, preset_for("vllm", dev), 2048)
+    assert float(peak.activations) == pytest.approx(replica.activation_reserve)
+    room = kv_room(capacity, float(peak.weights), replica.activation_reserve, vllm)
+    assert int(peak.max_batch) == int(room // float(peak.kv_cache))
     assert replica.kv_capacity == pytest.approx(
         kv_room(capacity, replica.weights, replica.activation_reserve, vllm)
     )
+
+
+def test_memory_with_an_engine_holds_its_iterations_reserve_not_the_whole_batchs() -> None:
+    """64 prompts of 8,192 tokens: prefilled at once they would hold 64 times one iteration's
+    activations; vLLM prefills them within its 8,192-token budget, whose peak it sets aside."""
+
+    def memory(*extra: str) -> dict:
+        args = ["memory", MODEL, "-H", "h100-sxm", "--prompt-len", "8192", "--gen-len", "512"]
+        res = CliRunner().invoke(app, [*args, *extra, "-f", "json"])
+        assert res.exit_code == 0, res.output
+        return json.loads(res.stdout)
+
+    engine = memory("--batch", "64", "--engine", "vllm")
+    one = memory("--batch", "1", "--engine", "vllm")
+    bound = memory("--batch", "64", "--flash-attention")
+    assert engine["activation_reserve_tokens"] == 8192
+    assert bound["activation_reserve_tokens"] is None
+    reserve = {stage: fp["activations"] for stage, fp in one["memory"].items()}
+    assert {stage: fp["activations"] for stage, fp in engine["memory"].items()} == reserve
+    assert len(set(reserve.values())) == 1
+    # The bound prefills the 64 prompts at once: 64 times one prompt's activations.
+    alone = memory("--batch", "1", "--flash-attention")["memory"]["prefill"]["activations"]
+    assert bound["memory"]["prefill"]["activations"] == pytest.approx(64 * alone)
+    # The largest batch is what the cache leaves beside the reserve: the simulator's count.
+    spec, device, options = rooflens.api.resolve(MODEL, "h100-sxm", {"engine": "vllm"})
+    from rooflens.serving.simulate import prepare
+
+    replica = prepare(spec, device, options, preset_for("vllm", device), 8192 + 512)
+    per_request = engine["memory"]["generation"]["kv_cache"] / 64
+    assert engine["memory"]["generation"]["max_batch"] == int(replica.kv_capacity // per_request)
 
 
 def test_the_memory_fraction_setting_replaces_the_engines() -> None:

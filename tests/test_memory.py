@@ -71,3 +71,37 @@ def test_footprint_arrays_follow_sweep_shape(tiny_model, toy_device) -> None:
         tiny_model, toy_device, batch=np.array([[1], [2]]), prompt_len=np.array([8, 16, 32])
     )
     assert result.memory["prefill"].total.shape == (2, 3)
+
+
+def test_an_engines_reserve_holds_one_iteration_whatever_the_batch(tiny_model, toy_device) -> None:
+    # 896 bytes a prompt token at the peak (mlp_act, the first test): an engine reserving a
+    # 4-token iteration holds 3,584 bytes in every stage, at any batch and prompt.
+    options = AnalysisOptions(activation_reserve_tokens=4)
+    for batch in (2, 64):
+        memory = analyze(
+            tiny_model, toy_device, batch=batch, prompt_len=8, gen_len=4, options=options
+        ).memory
+        assert {stage: float(fp.activations) for stage, fp in memory.items()} == {
+            "prefill": 4 * 896,
+            "decode": 4 * 896,
+            "generation": 4 * 896,
+        }
+    # The reserve is set aside first: the largest batch divides what is left by the cache.
+    peak = analyze(tiny_model, toy_device, batch=1, prompt_len=8, gen_len=4, options=options)
+    fp = peak.peak_memory
+    room = toy_device.memory_capacity - float(fp.weights) - 4 * 896
+    best = int(fp.max_batch)
+    assert best == int(room // float(fp.kv_cache))
+    at = analyze(
+        tiny_model, toy_device, batch=[best, best + 1], prompt_len=8, gen_len=4, options=options
+    )
+    assert list(at.peak_memory.fits) == [True, False]
+    assert fp.reserved and not analyze(tiny_model, toy_device).peak_memory.reserved
+
+
+def test_a_scheduler_that_runs_prompts_whole_reserves_the_longest(tiny_model, toy_device) -> None:
+    whole = AnalysisOptions(activation_reserve_tokens=4, reserve_whole_prompts=True)
+    memory = analyze(tiny_model, toy_device, batch=2, prompt_len=8, options=whole).memory
+    assert float(memory["prefill"].activations) == 8 * 896  # one 8-token prompt, not two
+    shorter = analyze(tiny_model, toy_device, batch=2, prompt_len=3, options=whole).memory
+    assert float(shorter["prefill"].activations) == 4 * 896

@@ -27,6 +27,8 @@ from rooflens.settings import Settings, parse_settings
 if TYPE_CHECKING:
     import pandas as pd
 
+    from rooflens.serving.config import SchedulerConfig
+
 ModelLike = str | os.PathLike[str] | ModelSpec
 DeviceLike = str | os.PathLike[str] | Device
 
@@ -94,9 +96,34 @@ def resolve(
     applied) and the core's options, from the settings every entry point takes."""
     parsed = parse_settings(settings)
     device = parsed.what_if(resolve_device(hardware))
-    profile = resolve_profile(parsed, device)
     spec = parsed.served(resolve_model(model))
-    return spec, device, parsed.analysis_options(profile, spec)
+    return spec, device, options_for(parsed, spec, device)
+
+
+def options_for(settings: Settings, spec: ModelSpec, device: Device) -> AnalysisOptions:
+    """The core's options for `spec` on `device`: the settings with their profile (an
+    engine's, a calibration, or none) and, with an engine, the activations its scheduler
+    sets aside at its scheduler's defaults (with_activation_reserve)."""
+    options = settings.analysis_options(resolve_profile(settings, device), spec)
+    from rooflens.serving.presets import PRESETS, preset_for  # serving builds on this module
+
+    if settings.engine not in PRESETS:
+        return options  # no engine, or one (transformers, torch.compile) without a scheduler
+    return with_activation_reserve(options, preset_for(settings.engine, device))
+
+
+def with_activation_reserve(
+    options: AnalysisOptions, scheduler: SchedulerConfig
+) -> AnalysisOptions:
+    """`options` holding the activations `scheduler` sets aside: one iteration of its token
+    budget, or a whole prompt where it runs long prompts whole (AnalysisOptions'
+    activation_reserve_tokens; the simulator's replica reserves the same)."""
+    return options.model_copy(
+        update={
+            "activation_reserve_tokens": scheduler.iteration_tokens,
+            "reserve_whole_prompts": scheduler.whole_prompts,
+        }
+    )
 
 
 def resolve_profile(settings: Settings, device: Device) -> EfficiencyProfile | None:

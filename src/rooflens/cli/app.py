@@ -305,6 +305,9 @@ def memory_cmd(
     shown["max_batch"] = shown["max_batch"].map(int)
     devices = result.options.parallelism.devices
     scope = f", per device of {devices}" if devices > 1 else ""
+    reserve = result.options.activation_reserve_tokens
+    if reserve is not None:
+        scope += f"; activations: the engine's reserve for a {reserve:,}-token iteration"
     title = f"{result.model.name} on {result.device.name}: memory{scope}"
     _console().print(fmt.frame_table(shown, title))
 

@@ -24,9 +24,9 @@ from rich.text import Text
 
 from rooflens.api import (
     MAX_AXIS_VALUES,
+    options_for,
     resolve_device,
     resolve_model,
-    resolve_profile,
 )
 from rooflens.cli import format as fmt
 from rooflens.core import analysis as core
@@ -553,14 +553,13 @@ def _run(params: dict[str, Any]) -> Analysis:
         params.get("hardware"), params.get("bandwidth"), params.get("memory"), params.get("peak")
     )
     device = settings.what_if(device)
-    profile = resolve_profile(settings, device)
     return core.analyze(
         spec,
         device,
         batch=params["batch"],
         prompt_len=prompt_len,
         gen_len=params["gen_len"],
-        options=settings.analysis_options(profile, spec),
+        options=options_for(settings, spec, device),
         images=params.get("images", 0),
     )
 

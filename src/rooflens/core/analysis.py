@@ -116,6 +116,9 @@ def analyze(
         "prefill": prefill_fields.peak_activation_bytes(),
         "decode": decode_fields.peak_activation_bytes(),
     }
+    if options.activation_reserve_tokens is not None:
+        reserve = _activation_reserve(prep.plan, options, s)
+        act = {"prefill": reserve, "decode": reserve}
     memory = {
         "prefill": _footprint(prep, device, options, b, s, act["prefill"]),
         "decode": _footprint(prep, device, options, b, s + 1, act["decode"]),
@@ -150,6 +153,17 @@ def analyze(
 
 
 _DEFAULT_OPTIONS = AnalysisOptions()
+
+
+def _activation_reserve(plan: StepPlan, options: AnalysisOptions, s: np.ndarray) -> np.ndarray:
+    """The activations an engine sets aside at start: the peak of one iteration of its token
+    budget, a single sequence's tokens from the start (as vLLM's profile run and the
+    simulator's replica take it); a scheduler that runs long prompts whole reserves for the
+    longer of the budget and the prompt."""
+    budget = np.full_like(s, float(options.activation_reserve_tokens))
+    tokens = np.maximum(budget, s) if options.reserve_whole_prompts else budget
+    one = np.ones_like(s)
+    return plan.fields(Step(batch=one, new_tokens=tokens, past=0 * one)).peak_activation_bytes()
 
 
 def _asked_if_other(asked: np.ndarray, prefilled: np.ndarray) -> np.ndarray | None:
@@ -354,7 +368,8 @@ def _footprint(
         prep.head_weights,
     )
     held_weights = np.full_like(kv, weights)
-    return footprint(device, options.calibration, b, held_weights, kv, activations, host)
+    reserved = options.activation_reserve_tokens is not None
+    return footprint(device, options.calibration, b, held_weights, kv, activations, host, reserved)
 
 
 def footprint(
@@ -365,15 +380,22 @@ def footprint(
     kv: np.ndarray,
     activations: np.ndarray,
     host: np.ndarray | float = 0.0,
+    reserved: bool = False,
 ) -> Footprint:
     """The footprint of `batch` sequences from the bytes each device holds: what fits and the
     largest batch, by the rule every view applies (speculation adds its drafter's weights and
-    cache to the target's through it)."""
-    # Every tensor scales with the batch, so one sequence's share fixes the largest batch.
-    per_sequence = (kv + activations) / batch
+    cache to the target's through it). `reserved`: the activations are an engine's reserve,
+    the same at every batch."""
     framework = profile.memory_overhead if profile else 0.0
-    # Activations grow with the batch too: the room excludes only weights and framework.
-    room = kv_room(device.memory_capacity, weights, 0.0, profile)
+    if reserved:
+        # An engine's reserve is set aside whatever the batch: the cache alone grows with it.
+        per_sequence = kv / batch
+        room = kv_room(device.memory_capacity, weights, activations, profile)
+    else:
+        # Every tensor scales with the batch, so one sequence's share fixes the largest batch;
+        # the room excludes only weights and framework.
+        per_sequence = (kv + activations) / batch
+        room = kv_room(device.memory_capacity, weights, 0.0, profile)
     max_batch = np.where(room > 0, np.floor(room / per_sequence), 0)
     return Footprint(
         weights=weights,
@@ -384,6 +406,7 @@ def footprint(
         framework=framework,
         host=host,
         room=room,
+        reserved=reserved,
     )
 
 

@@ -283,6 +283,14 @@ class AnalysisOptions(BaseModel):
     prompt_keep: float = Field(default=1.0, gt=0.0, le=1.0)
     calibration: EfficiencyProfile | None = None
     execution: Literal["graphs", "eager"] = "graphs"
+    # A serving engine's activations: it sets aside, at start, the peak of one iteration of
+    # its token budget (vLLM's profile run; the simulator's replica reserves the same), and no
+    # iteration holds more, prompts past the budget being chunked. Every stage then holds
+    # that reserve, whatever its batch. None: each stage's own peak, the whole batch's
+    # prompts at once. `reserve_whole_prompts`: a prompt longer than the budget runs whole
+    # (a scheduler that never splits one), so its own length bounds the reserve from below.
+    activation_reserve_tokens: PositiveInt | None = None
+    reserve_whole_prompts: bool = False
 
     @property
     def expert_quantization(self) -> Quantization | None:

@@ -66,6 +66,9 @@ class Footprint:
     # Bytes the engine leaves the KV cache and the activations (core.memory.kv_room, the rule
     # max_batch divides): SGLang's and TensorRT-LLM's shares bind them below the capacity.
     room: np.ndarray | float = np.inf
+    # The activations are an engine's reserve, set aside at start whatever the batch
+    # (AnalysisOptions.activation_reserve_tokens): `room` already excludes them.
+    reserved: bool = False
 
     @property
     def total(self) -> np.ndarray:
@@ -75,7 +78,8 @@ class Footprint:
     def fits(self) -> np.ndarray:
         """Within the device, and the cache and activations within the room the engine
         leaves them: the batch is at most max_batch."""
-        return (self.total <= self.capacity) & (self.kv_cache + self.activations <= self.room)
+        beside_cache = 0.0 if self.reserved else self.activations
+        return (self.total <= self.capacity) & (self.kv_cache + beside_cache <= self.room)
 
     def as_dict(self) -> dict[str, np.ndarray | float]:
         return {
@@ -107,7 +111,8 @@ def _larger(a: Footprint, b: Footprint) -> Footprint:
         max_batch=np.minimum(a.max_batch, b.max_batch),
         framework=a.framework,
         host=np.where(first, a.host, b.host),
-        room=a.room,
+        room=np.where(first, a.room, b.room),
+        reserved=a.reserved,
     )
 
 
@@ -401,6 +406,9 @@ class Analysis:
             # Weights, KV cache, memory and times are per device of these (tp x pp x dp);
             # power and cost cover all of them.
             "devices": self.options.parallelism.devices,
+            # An engine's activations: the peak of one iteration of this many tokens, set
+            # aside at start (AnalysisOptions); null: each stage's own peak.
+            "activation_reserve_tokens": self.options.activation_reserve_tokens,
             "notes": self.notes,
             "fallbacks": self.fallbacks,
         }

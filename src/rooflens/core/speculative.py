@@ -279,14 +279,21 @@ def speculative(
     verified = Step(batch=b, new_tokens=np.full_like(s, float(tree_width * (gamma + 1))), past=s)
     graph = verification_graph(build_graph(target, options, device), tree_width * (gamma + 1))
     own = held_by_target.memory["decode"]
+    # An engine's reserve already holds a verify step within its token budget.
+    activations = (
+        own.activations
+        if own.reserved
+        else np.maximum(own.activations, peak_activation_bytes(graph, quant, verified))
+    )
     memory = footprint(
         device,
         options.calibration,
         b,
         own.weights + drafter_weights,
         own.kv_cache + drafter_kv,
-        np.maximum(own.activations, peak_activation_bytes(graph, quant, verified)),
+        activations,
         own.host,
+        own.reserved,
     )
     return SpeculativeEstimate(
         tokens, plain, np.broadcast_to(drafting, plain.shape), verify, speedup, held, memory

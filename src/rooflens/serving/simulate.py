@@ -10,7 +10,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from rooflens.api import peak_footprint
+from rooflens.api import peak_footprint, with_activation_reserve
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import local_model
 from rooflens.core.hardware import Device
@@ -108,6 +108,8 @@ def memory_verdict(
     """The run's "fits", from the analyzer's peak of its largest request (the longest prompt
     and answer together; of equal ones, the longest prompt, whose prefill holds the most
     activations); raises, naming the device, where it does not fit."""
+    # The activations the replica sets aside for this scheduler's iterations (prepare).
+    options = with_activation_reserve(options, scheduler)
     largest = int(np.lexsort((requests.prompt, requests.prompt + requests.output))[-1])
     prompt, output = int(requests.prompt[largest]), int(requests.output[largest])
     one = peak_footprint(model, device, options, prompt_len=prompt, gen_len=output)
@@ -124,20 +126,24 @@ def memory_verdict(
         # A profile's framework memory counts with the activations: neither is KV cache.
         weights, act = float(at.weights), float(at.activations) + float(at.framework)
         gb = 1e9
+        tokens = scheduler.iteration_tokens
+        if scheduler.whole_prompts:
+            tokens = max(tokens, prompt)
+        reserve = f"activation reserve {act / gb:.1f} GB (a {tokens:,}-token iteration)"
         if weights + act > verdict.capacity:
-            need = f"weights {weights / gb:.1f} GB + activations {act / gb:.1f} GB"
+            need = f"weights {weights / gb:.1f} GB + {reserve}"
         else:
             kv = float(at.kv_cache)
             need = (
-                f"weights {weights / gb:.1f} GB + KV cache {kv / gb:.2f} GB + activations "
-                f"{act / gb:.1f} GB at the end of a {prompt} + {output}-token request"
+                f"weights {weights / gb:.1f} GB + KV cache {kv / gb:.2f} GB + {reserve} at the "
+                f"end of a {prompt} + {output}-token request"
             )
         raise InvalidInputError(
             "hardware",
             device.name,
             f"a device with room for a KV cache: {need} per device exceed its "
-            f"{verdict.capacity / gb:.0f} GB (quantize, add tensor parallelism, or shorten the "
-            "requests)",
+            f"{verdict.capacity / gb:.0f} GB (quantize, add tensor parallelism, shorten the "
+            "requests or lower max_tokens)",
         )
     return verdict
 
