@@ -365,9 +365,39 @@ VL_CASES: dict[str, dict[str, Any]] = {
 }
 
 
+# Qwen2-VL / Qwen2.5-VL: Qwen2 language models (q/k/v biases) under their towers; Qwen2.5-VL's
+# blocks attend within windows of 8 x 8 patches but block 1; a flat config (the text keys at
+# the top level, as the published ones) is read as transformers reads it.
+QWEN2_VL_TOWER = {"depth": 2, "embed_dim": 32, "hidden_size": 64, "num_heads": 2, "mlp_ratio": 2}
+QWEN2_5_VL_TOWER = {
+    "depth": 3,
+    "hidden_size": 32,
+    "out_hidden_size": 64,
+    "num_heads": 2,
+    "intermediate_size": 48,
+    "patch_size": 4,
+    "window_size": 32,
+    "fullatt_block_indexes": [1],
+}
+VL_CASES |= {
+    "qwen2_vl": {"text_config": DENSE, "vision_config": QWEN2_VL_TOWER | {"patch_size": 4}},
+    "qwen2_vl:flat_tied": DENSE | {"vision_config": QWEN2_VL_TOWER, "tie_word_embeddings": True},
+    "qwen2_5_vl": {"text_config": DENSE, "vision_config": QWEN2_5_VL_TOWER},
+    "qwen2_5_vl:flat": DENSE | {"vision_config": QWEN2_5_VL_TOWER},
+}
+# Parameters of the tower the readers leave out, as their modules say (0 where none).
+VL_LEFT_OUT = {
+    # readers/glm4v.py: post_conv_layernorm (hidden_size) and the downsample's bias
+    # (out_hidden_size).
+    "glm4v": 16 + 64,
+    "glm4v_moe": 16 + 64,
+}
+
+
 @pytest.mark.parametrize("case", sorted(VL_CASES))
 def test_vision_language_readers_count_what_transformers_builds(case: str) -> None:
-    config = transformers.AutoConfig.for_model(case, **VL_CASES[case])
+    model_type = case.split(":")[0]
+    config = transformers.AutoConfig.for_model(model_type, **VL_CASES[case])
     with torch.device("meta"):
         model = transformers.AutoModelForImageTextToText.from_config(config)
     tower = sum(p.numel() for p in model.model.visual.parameters())
@@ -375,8 +405,6 @@ def test_vision_language_readers_count_what_transformers_builds(case: str) -> No
     language += sum(
         b.numel() for name, b in model.named_buffers() if name.endswith("e_score_correction_bias")
     )
-    spec = spec_from_config(VL_CASES[case] | {"model_type": case})
+    spec = spec_from_config(VL_CASES[case] | {"model_type": model_type})
     assert build_graph(spec, AnalysisOptions()).params() == language
-    # Left out, as readers/glm4v.py says: post_conv_layernorm (hidden_size) and the
-    # downsample's bias (out_hidden_size).
-    assert vision_params(spec) == tower - (16 + 64)
+    assert vision_params(spec) == tower - VL_LEFT_OUT.get(model_type, 0)

@@ -124,6 +124,11 @@ class VisionSpec(BaseModel):
     # patch (MiniMax-M3's linear_1 and linear_2 before its merge_linear_1 and _2: 2). 0: the
     # tower merges or pools its patches before the projector (Qwen3-VL, Gemma 3, Pixtral).
     projector_merged_from: Annotated[int, Field(ge=0)] = 0
+    # Window attention (Qwen2.5-VL): `window_layers` of the blocks attend only within windows
+    # of patches, each patch to `window_keys` keys (the mean over the image's windows, which
+    # are smaller at its edges, rounded); the other blocks attend to every patch of the image.
+    window_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS)] = 0
+    window_keys: PositiveInt | None = None
 
     @model_validator(mode="after")
     def _check_projector(self) -> VisionSpec:
@@ -131,6 +136,14 @@ class VisionSpec(BaseModel):
             raise ValueError(
                 f"projector_merged_from={self.projector_merged_from} must be at most the "
                 f"{len(self.projector)} projector linears"
+            )
+        if (self.window_keys is None) != (self.window_layers == 0) or (
+            self.window_layers > self.num_layers
+            or (self.window_keys is not None and self.window_keys > self.patches)
+        ):
+            raise ValueError(
+                f"window_layers={self.window_layers} and window_keys={self.window_keys} go "
+                f"together, within num_layers={self.num_layers} and patches={self.patches}"
             )
         return self
 

@@ -97,9 +97,7 @@ def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph
         Linear("vision_q_proj", "block", ("xa",), "q", in_features=h, out_features=inner, **common),
         Linear("vision_k_proj", "block", ("xa",), "k", in_features=h, out_features=inner, **common),
         Linear("vision_v_proj", "block", ("xa",), "v", in_features=h, out_features=inner, **common),
-        AttentionScores("vision_qk_matmul", "block", ("q", "k"), "scores", **attn),
-        Softmax("vision_softmax", "block", ("scores",), "probs", num_heads=heads),
-        AttentionValues("vision_sv_matmul", "block", ("probs", "v"), "attn", **attn),
+        *_attention_core(v, attn),
         Linear(
             "vision_o_proj", "block", ("attn",), "ao", in_features=inner, out_features=h, **common
         ),
@@ -177,6 +175,31 @@ def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph
         total_layers=v.num_layers,
         hidden_size=v.hidden_size,
     )
+
+
+def _attention_core(v: VisionSpec, attn: dict[str, int]) -> list[Operator]:
+    """Scores, softmax and values over every patch of the image, and (Qwen2.5-VL) apart for
+    the window layers over the keys of each patch's window: the block-diagonal q x k blocks,
+    priced as chunked attention of `window_keys` keys."""
+    kinds = [(v.num_layers - v.window_layers, None), (v.window_layers, v.window_keys)]
+    ops: list[Operator] = []
+    for layers, chunk in kinds:
+        if not layers:
+            continue
+        share = {"layers": None if layers == v.num_layers else layers, "chunk": chunk}
+        ops += [
+            AttentionScores("vision_qk_matmul", "block", ("q", "k"), "scores", **attn, **share),
+            Softmax(
+                "vision_softmax",
+                "block",
+                ("scores",),
+                "probs",
+                num_heads=v.num_heads,
+                **share,
+            ),
+            AttentionValues("vision_sv_matmul", "block", ("probs", "v"), "attn", **attn, **share),
+        ]
+    return ops
 
 
 # Built once per (vision tower, options): the graph's plan is then reused too.

@@ -37,6 +37,7 @@ from rooflens.models.readers.nemotron_nas import read_nemotron_nas
 from rooflens.models.readers.olmo import read_olmo2, read_olmo3
 from rooflens.models.readers.olmoe import read_olmoe
 from rooflens.models.readers.phimoe import read_phimoe
+from rooflens.models.readers.qwen2_vl import read_qwen2_5_vl, read_qwen2_vl
 from rooflens.models.readers.seed_oss import read_seed_oss
 from rooflens.models.readers.smollm3 import read_smollm3
 from rooflens.models.readers.solar_open import read_solar_open
@@ -94,6 +95,8 @@ NEW_READERS = {
     "afmoe": read_afmoe,
     "glm4v": read_glm4v,
     "glm4v_moe": read_glm4v_moe,
+    "qwen2_vl": read_qwen2_vl,
+    "qwen2_5_vl": read_qwen2_5_vl,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all
