@@ -385,6 +385,43 @@ VL_CASES |= {
     "qwen2_5_vl": {"text_config": DENSE, "vision_config": QWEN2_5_VL_TOWER},
     "qwen2_5_vl:flat": DENSE | {"vision_config": QWEN2_5_VL_TOWER},
 }
+# LLaVA, LLaVA-NeXT, LLaVA-OneVision: CLIP or SigLIP towers of 2 blocks, 32 wide, on 32-pixel
+# crops of 8-pixel patches; any language model; NeXT's and OneVision's tiles.
+CLIP_TOWER = {
+    "model_type": "clip_vision_model",
+    "hidden_size": 32,
+    "intermediate_size": 48,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "image_size": 32,
+    "patch_size": 8,
+}
+SIGLIP_TOWER = CLIP_TOWER | {"model_type": "siglip_vision_model", "vision_use_head": False}
+PINPOINTS = [[32, 64], [64, 64]]
+VL_CASES |= {
+    "llava": {"text_config": DENSE, "vision_config": CLIP_TOWER},
+    "llava:siglip_qwen2_tied": {
+        "text_config": DENSE | {"model_type": "qwen2", "tie_word_embeddings": True},
+        "vision_config": SIGLIP_TOWER,
+        "vision_feature_layer": [-1, -2],
+        "vision_feature_select_strategy": "full",
+        "multimodal_projector_bias": False,
+    },
+    "llava_next": {
+        "text_config": DENSE,
+        "vision_config": CLIP_TOWER,
+        "image_grid_pinpoints": PINPOINTS,
+    },
+    "llava_onevision": {
+        "text_config": DENSE,
+        "vision_config": SIGLIP_TOWER,
+        "image_grid_pinpoints": PINPOINTS,
+    },
+}
+# The modules of the tower and projector (the rest is the language model's).
+VL_TOWER_MODULES = dict.fromkeys(
+    ("llava", "llava_next", "llava_onevision"), ("vision_tower", "multi_modal_projector")
+)
 # Parameters of the tower the readers leave out, as their modules say (0 where none).
 VL_LEFT_OUT = {
     # readers/glm4v.py: post_conv_layernorm (hidden_size) and the downsample's bias
@@ -392,6 +429,9 @@ VL_LEFT_OUT = {
     "glm4v": 16 + 64,
     "glm4v_moe": 16 + 64,
 }
+# Parameters neither of the tower nor of the language model, left out: LLaVA-NeXT's and
+# OneVision's image_newline (the text hidden_size).
+VL_NEITHER = {"llava_next": 64, "llava_onevision": 64}
 
 
 @pytest.mark.parametrize("case", sorted(VL_CASES))
@@ -400,8 +440,9 @@ def test_vision_language_readers_count_what_transformers_builds(case: str) -> No
     config = transformers.AutoConfig.for_model(model_type, **VL_CASES[case])
     with torch.device("meta"):
         model = transformers.AutoModelForImageTextToText.from_config(config)
-    tower = sum(p.numel() for p in model.model.visual.parameters())
-    language = sum(p.numel() for p in model.parameters()) - tower
+    modules = VL_TOWER_MODULES.get(model_type, ("visual",))
+    tower = sum(p.numel() for m in modules for p in getattr(model.model, m).parameters())
+    language = sum(p.numel() for p in model.parameters()) - tower - VL_NEITHER.get(model_type, 0)
     language += sum(
         b.numel() for name, b in model.named_buffers() if name.endswith("e_score_correction_bias")
     )

@@ -129,6 +129,10 @@ class VisionSpec(BaseModel):
     # are smaller at its edges, rounded); the other blocks attend to every patch of the image.
     window_layers: Annotated[int, Field(ge=0, le=MAX_LAYERS)] = 0
     window_keys: PositiveInt | None = None
+    # Rows per image the projector's linears from `projector_merged_from` on run on, where
+    # they differ from tokens_per_image (LLaVA-NeXT: every crop's features, before the
+    # unpadding and the newline tokens that make the tokens the language model reads).
+    projector_rows: PositiveInt | None = None
 
     @model_validator(mode="after")
     def _check_projector(self) -> VisionSpec:

@@ -143,7 +143,7 @@ def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph
     # model receives, the patches merged (Qwen's PatchMerger and GLM-4.xV's downsample
     # concatenate them, Gemma 3 pools them), those before it on every patch; its norms are
     # priced per patch, an upper bound where one runs after the merge.
-    merged = v.tokens_per_image / v.patches
+    merged = (v.projector_rows or v.tokens_per_image) / v.patches
     norms: list[Operator] = []
     linears: list[Operator] = []
     for i, width in enumerate(v.projector_norms):

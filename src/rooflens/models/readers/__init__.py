@@ -27,6 +27,7 @@ from rooflens.models.readers.hunyuan import read_hunyuan_v1_dense, read_hunyuan_
 from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
+from rooflens.models.readers.llava import read_llava, read_llava_next, read_llava_onevision
 from rooflens.models.readers.longcat import read_longcat_flash
 from rooflens.models.readers.mimo import read_mimo
 from rooflens.models.readers.mimo_v2 import read_mimo_v2_flash
@@ -97,6 +98,9 @@ NEW_READERS = {
     "glm4v_moe": read_glm4v_moe,
     "qwen2_vl": read_qwen2_vl,
     "qwen2_5_vl": read_qwen2_5_vl,
+    "llava": read_llava,
+    "llava_next": read_llava_next,
+    "llava_onevision": read_llava_onevision,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all
