@@ -17,6 +17,7 @@ from rooflens.models.readers.ernie import read_ernie4_5, read_ernie4_5_moe
 from rooflens.models.readers.exaone4 import read_exaone4
 from rooflens.models.readers.exaone_moe import read_exaone_moe
 from rooflens.models.readers.gemma3 import read_gemma3, read_gemma3_text
+from rooflens.models.readers.gemma3n import read_gemma3n, read_gemma3n_text
 from rooflens.models.readers.gemma4 import read_gemma4, read_gemma4_text
 from rooflens.models.readers.glm4 import read_glm4
 from rooflens.models.readers.glm4v import read_glm4v, read_glm4v_moe
@@ -107,4 +108,6 @@ NEW_READERS = {
 # gets "not supported"); left out of the supported types.
 REFUSING_READERS = {
     "longcat_flash": read_longcat_flash,
+    "gemma3n": read_gemma3n,
+    "gemma3n_text": read_gemma3n_text,
 }
