@@ -314,6 +314,30 @@ CASES |= {
     },
 }
 
+# The attention-free state-space models: Mamba's and Falcon Mamba's inner width from expand or,
+# where the config gives one, intermediate_size (Falcon Mamba 7B's beside expand 16); the
+# biases and embeddings as configured.
+SSM = {"hidden_size": 64, "num_hidden_layers": 3, "vocab_size": 100, "state_size": 8}
+MAMBA2 = SSM | {"num_heads": 8, "head_dim": 16, "n_groups": 2, "state_size": 16}
+CASES |= {
+    "mamba": SSM,
+    "mamba:biased_untied": SSM
+    | {
+        "expand": 3,
+        "time_step_rank": 6,
+        "use_bias": True,
+        "use_conv_bias": False,
+        "tie_word_embeddings": False,
+    },
+    "mamba:intermediate_size": SSM | {"intermediate_size": 96},
+    "falcon_mamba": SSM,
+    "falcon_mamba:intermediate_size": SSM
+    | {"expand": 16, "intermediate_size": 128, "tie_word_embeddings": False},
+    "mamba2": MAMBA2,
+    "mamba2:biased_tied": MAMBA2
+    | {"use_bias": True, "use_conv_bias": False, "tie_word_embeddings": True, "conv_kernel": 3},
+}
+
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_reader_counts_the_parameters_transformers_builds(case: str) -> None:

@@ -11,7 +11,7 @@ writes the state. The formulas and their sources are in docs/model.md, "Recurren
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, ClassVar, Literal
 
 import numpy as np
@@ -76,8 +76,9 @@ class Mixer(BaseModel):
     conv_bias: bool = False
     # An RMSNorm over the output before the output projection (gated by z in Mamba2/GDN/KDA).
     out_norm: bool = True
-    # Jamba's RMSNorms on Mamba1's dt, B and C.
+    # Jamba's RMSNorms on Mamba1's dt, B and C; Falcon Mamba's have no learned weights.
     inner_norms: bool = False
+    inner_norm_weights: bool = True
     # Width the recurrent state is stored at (Nemotron-H declares float32); None: the KV cache's.
     state_bits: PositiveInt | None = None
     # KDA's output gate as one full-rank projection hidden -> value width (Kimi K3) rather than
@@ -375,9 +376,8 @@ def mixer_operators(
         ops.append(linear("mixer_x_proj", "xz_c", "dbc", v, r + 2 * n))
         if x.inner_norms:
             ops += [
-                norm("mixer_dt_norm", "dbc", "dbc", r),
-                norm("mixer_b_norm", "dbc", "dbc", n),
-                norm("mixer_c_norm", "dbc", "dbc", n),
+                replace(norm(name, "dbc", "dbc", width), scaled=x.inner_norm_weights)
+                for name, width in (("mixer_dt_norm", r), ("mixer_b_norm", n), ("mixer_c_norm", n))
             ]
         ops.append(linear("mixer_dt_proj", "dbc", "dt", r, v, bias=True))
         ops.append(

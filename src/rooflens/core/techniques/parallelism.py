@@ -30,6 +30,15 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
     tp, pp = par.tp, par.pp
     h, kv, inter = model.num_heads, model.num_kv_heads, model.intermediate_size
     widths = [width for width, _ in model.mlp_widths] or [inter]
+    # The mixer first: an attention-free model's attention and MLP widths are its mixer's
+    # (models.readers.mamba), which the refusal names.
+    if model.mixer is not None and not model.mixer.splits_over(tp):
+        raise InvalidInputError(
+            "tp",
+            tp,
+            f"a divisor of {model.name}'s {model.mixer.num_heads} recurrent-mixer heads that "
+            f"divides, or is a multiple of, its {model.mixer.num_key_heads} key heads",
+        )
     if h % tp or any(width % tp for width in widths) or (kv % tp and tp % kv):
         mlp = f"{inter} MLP width" if len(widths) == 1 else f"MLP widths {widths}"
         raise InvalidInputError(
@@ -68,13 +77,6 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
     if global_heads is not None and global_heads % tp:
         raise InvalidInputError(
             "tp", tp, f"a divisor of {model.name}'s {global_heads} global-layer attention heads"
-        )
-    if model.mixer is not None and not model.mixer.splits_over(tp):
-        raise InvalidInputError(
-            "tp",
-            tp,
-            f"a divisor of {model.name}'s {model.mixer.num_heads} recurrent-mixer heads that "
-            f"divides, or is a multiple of, its {model.mixer.num_key_heads} key heads",
         )
     if tp == 1 and pp == 1 and ep == 1 and moe_tp == 1:
         return model

@@ -1,5 +1,6 @@
-"""Readers of the attention, MoE and multimodal architectures of 2025-2026, one module per
-family; `config.py` registers them (READERS)."""
+"""Readers of the attention, MoE and multimodal architectures of 2025-2026 and of the
+attention-free state-space models, one module per family; `config.py` registers them
+(READERS)."""
 
 from rooflens.models.readers.afmoe import read_afmoe
 from rooflens.models.readers.apertus import read_apertus
@@ -30,6 +31,7 @@ from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
 from rooflens.models.readers.llava import read_llava, read_llava_next, read_llava_onevision
 from rooflens.models.readers.longcat import read_longcat_flash
+from rooflens.models.readers.mamba import read_falcon_mamba, read_mamba, read_mamba2
 from rooflens.models.readers.mimo import read_mimo
 from rooflens.models.readers.mimo_v2 import read_mimo_v2_flash
 from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
@@ -102,6 +104,9 @@ NEW_READERS = {
     "llava": read_llava,
     "llava_next": read_llava_next,
     "llava_onevision": read_llava_onevision,
+    "mamba": read_mamba,
+    "falcon_mamba": read_falcon_mamba,
+    "mamba2": read_mamba2,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all
