@@ -337,6 +337,29 @@ CASES |= {
     "mamba2:biased_tied": MAMBA2
     | {"use_bias": True, "use_conv_bias": False, "tie_word_embeddings": True, "conv_kernel": 3},
 }
+# Bamba: Mamba2 with attention in attn_layer_indices (absent: none; all: a transformer).
+BAMBA = SMALL | {
+    "num_hidden_layers": 4,
+    "intermediate_size": 96,
+    "mamba_n_heads": 8,
+    "mamba_d_state": 16,
+    "mamba_n_groups": 2,
+}
+CASES |= {
+    "bamba": BAMBA | {"attn_layer_indices": [1, 3]},
+    "bamba:no_attention": BAMBA,
+    "bamba:all_attention": BAMBA
+    | {"attn_layer_indices": [0, 1, 2, 3], "tie_word_embeddings": True},
+    "bamba:biased_mamba": BAMBA
+    | {
+        "attn_layer_indices": [2],
+        "mamba_proj_bias": True,
+        "mamba_conv_bias": False,
+        "mamba_d_conv": 3,
+        "mamba_expand": 3,
+        "mamba_n_heads": 12,
+    },
+}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -400,6 +400,65 @@ def _granite_hybrid(c: _Config, name: str) -> ModelSpec:
     )
 
 
+def _bamba(c: _Config, name: str) -> ModelSpec:
+    """Bamba (transformers' BambaDecoderLayer): Mamba2 in every layer but those of
+    `attn_layer_indices` (0-based; absent, none), which hold GQA attention; a SwiGLU MLP in
+    every layer."""
+    n, hidden = c.req("num_hidden_layers"), c.req("hidden_size")
+    where = f"config.json of model_type {c.model_type!r}"
+    for key in ("layer_types", "layers_block_type"):
+        if c.raw.get(key) is not None:
+            # BambaConfig derives the layout from attn_layer_indices; it cannot set these.
+            raise ModelConfigError(
+                f"{where}: {key} is not read; the layout is attn_layer_indices (the 0-based "
+                "attention layers)"
+            )
+    indices = c.get("attn_layer_indices", [])
+    if any(type(i) is not int or not 0 <= i < n for i in indices):
+        raise ModelConfigError(
+            f"{where}: attn_layer_indices={indices!r} is invalid: expected a JSON array of "
+            f"layer indices from 0 to num_hidden_layers - 1 = {n - 1}"
+        )
+    attention = len(set(indices))
+    act = c.get("hidden_act", "silu")
+    if act != "silu":
+        # vLLM's BambaMLP and the causal-conv1d kernel run SiLU only.
+        raise ModelConfigError(f"{where}: hidden_act={act!r} is not supported; supported: 'silu'")
+    heads = c.req("num_attention_heads")
+    head_dim = c.head_dim(hidden, heads)
+    for key, value, engines in (
+        ("attention_bias", c.get("attention_bias", False), False),
+        ("mlp_bias", c.get("mlp_bias", False), False),
+        ("head_dim", head_dim, c.per_head(hidden, heads)),
+    ):
+        if value != engines:
+            # transformers' BambaAttention and BambaMLP read these; vLLM's Bamba builds no
+            # biases and hidden_size / num_attention_heads wide heads.
+            raise ModelConfigError(
+                f"{where}: {key}={value!r} is not supported; supported: {engines!r} (vLLM's "
+                "Bamba builds that whatever the config says)"
+            )
+    inner = c.positive("mamba_expand", 2) * hidden
+    mixer = _prefixed_mamba2(c, inner, out_bias=c.get("mamba_proj_bias", False))
+    if mixer.value_width != inner:
+        # BambaConfig refuses it (validate_architecture): in_proj is built at the inner width.
+        raise ModelConfigError(
+            f"{where}: mamba_n_heads={mixer.num_heads} x mamba_d_head={mixer.head_dim} is "
+            f"invalid: expected mamba_expand x hidden_size = {inner}"
+        )
+    return _llama_like(
+        c,
+        name,
+        head_dim=head_dim,
+        num_kv_heads=c.get("num_key_value_heads", 8),
+        max_positions=c.get("max_position_embeddings", 262144),
+        # Every layer attention: a plain transformer.
+        mixer=mixer if attention < n else None,
+        mixer_layers=n - attention,
+        attention_layers=attention if attention < n else None,
+    )
+
+
 def _minimax(c: _Config, name: str) -> ModelSpec:
     """MiniMax-Text-01/M1: lightning attention with full softmax attention every 8th layer
     (`layer_types`, or the original `attn_type_list`: 0 lightning, 1 softmax), every layer MoE."""
@@ -678,6 +737,7 @@ HYBRID_READERS: dict[str, Callable[[_Config, str], ModelSpec]] = {
     "jamba": _jamba,
     "falcon_h1": _falcon_h1,
     "granitemoehybrid": _granite_hybrid,
+    "bamba": _bamba,
     "minimax": _minimax,
     "kimi_linear": _kimi_linear,
     "lfm2": _lfm2,
