@@ -345,6 +345,23 @@ BAMBA = SMALL | {
     "mamba_d_state": 16,
     "mamba_n_groups": 2,
 }
+# OLMo Hybrid: Gated DeltaNet with its config class's derived shapes, or given ones.
+OLMO_HYBRID = DENSE | {"pad_token_id": 0}
+CASES |= {
+    "olmo_hybrid": OLMO_HYBRID,
+    "olmo_hybrid:shapes": OLMO_HYBRID
+    | {
+        "num_hidden_layers": 3,
+        "tie_word_embeddings": True,
+        "linear_num_key_heads": 2,
+        "linear_num_value_heads": 4,
+        "linear_key_head_dim": 8,
+        "linear_value_head_dim": 12,
+        "linear_conv_kernel_dim": 3,
+    },
+    "olmo_hybrid:layer_types": OLMO_HYBRID
+    | {"layer_types": ["full_attention", "linear_attention", "linear_attention", "full_attention"]},
+}
 CASES |= {
     "bamba": BAMBA | {"attn_layer_indices": [1, 3]},
     "bamba:no_attention": BAMBA,

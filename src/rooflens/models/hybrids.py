@@ -100,6 +100,82 @@ def _gated_deltanet(c: _Config, name: str, moe: bool) -> ModelSpec:
     )
 
 
+def _olmo_hybrid(c: _Config, name: str) -> ModelSpec:
+    """OLMo Hybrid (transformers' OlmoHybridConfig, vLLM's olmo_hybrid.py): Gated DeltaNet
+    (separate q, k, v, a, b and g projections, one conv over q, k and v) in the
+    "linear_attention" layers, OLMo 3's attention (RMSNorms over the whole q and k projections,
+    norms after each sublayer) in the "full_attention" ones, a SwiGLU MLP in every layer."""
+    n, hidden = c.req("num_hidden_layers"), c.req("hidden_size")
+    where = f"config.json of model_type {c.model_type!r}"
+    kinds = c.raw.get("layer_types")
+    if kinds is None:
+        # OlmoHybridConfig's default: every fourth layer full attention, at least the last.
+        kinds = ["full_attention" if i % 4 == 3 else "linear_attention" for i in range(n)]
+        if "full_attention" not in kinds:
+            kinds[-1] = "full_attention"
+    counts = layer_counts(c, kinds, "layer_types", {"linear_attention", "full_attention"})
+    if not counts["linear_attention"] or not counts["full_attention"]:
+        # OlmoHybridConfig refuses both (validate_architecture).
+        raise ModelConfigError(
+            f"{where}: layer_types={kinds!r} is invalid: expected at least one "
+            "'linear_attention' and one 'full_attention' layer"
+        )
+    heads = c.req("num_attention_heads")
+    head_dim = c.head_dim(hidden, heads)
+    act = c.get("hidden_act", "silu")
+    for key, value, engines in (
+        ("attention_bias", c.get("attention_bias", False), False),
+        ("head_dim", head_dim, c.per_head(hidden, heads)),
+        ("hidden_act", act, "silu"),
+    ):
+        if value != engines:
+            # transformers' OlmoHybridAttention reads attention_bias and head_dim; vLLM's builds
+            # no bias and hidden_size / num_attention_heads wide heads, and its MLP runs SiLU.
+            raise ModelConfigError(
+                f"{where}: {key}={value!r} is not supported; supported: {engines!r} (vLLM's "
+                "OLMo Hybrid builds that whatever the config says)"
+            )
+    # OlmoHybridConfig's derived defaults: as many key and value heads as attention heads,
+    # keys int(0.75 x hidden_size / key heads) wide, values twice that.
+    key_heads = c.positive("linear_num_key_heads", heads)
+    key_dim = c.positive("linear_key_head_dim", int(0.75 * hidden / key_heads))
+    keys = {
+        "num_heads": "linear_num_value_heads",
+        "head_dim": "linear_value_head_dim",
+        "num_key_heads": "linear_num_key_heads",
+        "key_dim": "linear_key_head_dim",
+        "conv_kernel": "linear_conv_kernel_dim",
+    }
+    mixer = c.built(
+        Mixer,
+        keys,
+        kind="gated_deltanet",
+        num_heads=c.positive("linear_num_value_heads", heads),
+        head_dim=c.positive("linear_value_head_dim", 2 * key_dim),
+        num_key_heads=key_heads,
+        key_dim=key_dim,
+        conv_kernel=c.positive("linear_conv_kernel_dim", 4),
+        # The fla chunk_gated_delta_rule kernel works in chunks of 64 tokens.
+        chunk_size=64,
+    )
+    return _llama_like(
+        c,
+        name,
+        head_dim=head_dim,
+        max_positions=c.get("max_position_embeddings", 65536),
+        qk_norm=True,
+        qk_norm_whole=True,
+        # vLLM's _apply_qk_norm gathers q and k whole under tensor parallelism.
+        qk_norm_gathered=True,
+        # Neither engine builds an MLP bias or a window, whatever the config says.
+        mlp_bias=False,
+        sliding_window=None,
+        mixer=mixer,
+        mixer_layers=counts["linear_attention"],
+        attention_layers=counts["full_attention"],
+    )
+
+
 def _qwen3_next(c: _Config, name: str) -> ModelSpec:
     return _gated_deltanet(c, name, moe=True)
 
@@ -738,6 +814,7 @@ HYBRID_READERS: dict[str, Callable[[_Config, str], ModelSpec]] = {
     "falcon_h1": _falcon_h1,
     "granitemoehybrid": _granite_hybrid,
     "bamba": _bamba,
+    "olmo_hybrid": _olmo_hybrid,
     "minimax": _minimax,
     "kimi_linear": _kimi_linear,
     "lfm2": _lfm2,
