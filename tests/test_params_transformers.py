@@ -345,6 +345,23 @@ BAMBA = SMALL | {
     "mamba_d_state": 16,
     "mamba_n_groups": 2,
 }
+# Granite SWA and GraniteMoeSWA: window layers (all but every fourth by default) and a sink
+# logit per head; GraniteMoeShared: Granite MoE with a shared expert.
+GRANITE_MOE = DENSE | {"num_hidden_layers": 5, "num_local_experts": 4, "num_experts_per_tok": 2}
+CASES |= {
+    "granite_swa": DENSE | {"num_hidden_layers": 5},
+    "granite_swa:full_biased_untied": DENSE
+    | {
+        "num_hidden_layers": 5,
+        "layer_types": ["full_attention"] * 5,
+        "attention_bias": True,
+        "mlp_bias": True,
+        "tie_word_embeddings": False,
+    },
+    "granitemoeshared": GRANITE_MOE | {"shared_intermediate_size": 48},
+    "granitemoeshared:no_shared_tied": GRANITE_MOE | {"tie_word_embeddings": True},
+    "granitemoe_swa": GRANITE_MOE | {"shared_intermediate_size": 48, "sliding_window": 8},
+}
 # OLMo Hybrid: Gated DeltaNet with its config class's derived shapes, or given ones.
 OLMO_HYBRID = DENSE | {"pad_token_id": 0}
 CASES |= {

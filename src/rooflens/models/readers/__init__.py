@@ -23,8 +23,12 @@ from rooflens.models.readers.gemma4 import read_gemma4, read_gemma4_text
 from rooflens.models.readers.glm4 import read_glm4
 from rooflens.models.readers.glm4v import read_glm4v, read_glm4v_moe
 from rooflens.models.readers.gpt_oss import read_gpt_oss
-from rooflens.models.readers.granite import read_granite
-from rooflens.models.readers.granitemoe import read_granitemoe
+from rooflens.models.readers.granite import read_granite, read_granite_swa
+from rooflens.models.readers.granitemoe import (
+    read_granitemoe,
+    read_granitemoe_swa,
+    read_granitemoeshared,
+)
 from rooflens.models.readers.hunyuan import read_hunyuan_v1_dense, read_hunyuan_v1_moe
 from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
@@ -86,6 +90,9 @@ NEW_READERS = {
     "olmoe": read_olmoe,
     "phimoe": read_phimoe,
     "granitemoe": read_granitemoe,
+    "granitemoeshared": read_granitemoeshared,
+    "granitemoe_swa": read_granitemoe_swa,
+    "granite_swa": read_granite_swa,
     "bailing_moe": read_bailing_moe,
     "bailing_moe_v2": read_bailing_moe,
     "mimo": read_mimo,
