@@ -1,5 +1,6 @@
-"""Mamba, Falcon Mamba and Mamba-2: attention-free models of recurrent mixers alone, by hand.
-The counts against transformers' own models are in tests/test_params_transformers.py."""
+"""Mamba, Falcon Mamba and Mamba-2: attention-free models of recurrent mixers alone, by hand;
+RecurrentGemma's refusal. The counts against transformers' own models are in
+tests/test_params_transformers.py."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from rooflens.core.memory import kv_cache_bytes, state_bytes
 from rooflens.core.operators import Norm, Precision, Step
 from rooflens.core.options import Quantization
 from rooflens.hardware import get_device
-from rooflens.models import spec_from_config
+from rooflens.models import SUPPORTED_MODEL_TYPES, spec_from_config
 from rooflens.serving import Requests, run
 
 PREC = Precision(Quantization())
@@ -189,3 +190,13 @@ def test_the_context_is_vllms_default_where_the_config_names_none() -> None:
 def test_refusals_name_the_key(config: dict[str, Any], match: str) -> None:
     with pytest.raises(ModelConfigError, match=match):
         spec_from_config(config)
+
+
+def test_recurrent_gemma_is_refused_naming_its_rg_lru() -> None:
+    # Its RG-LRU's block-diagonal gates and one-value-per-channel state are none of the mixers.
+    config = {"model_type": "recurrent_gemma", "hidden_size": 8, "num_hidden_layers": 3}
+    with pytest.raises(ModelConfigError, match="block_types=\\['recurrent', 'recurrent', 'att"):
+        spec_from_config(config)
+    with pytest.raises(ModelConfigError, match="RG-LRU"):
+        spec_from_config(config | {"block_types": ["recurrent"]})
+    assert "recurrent_gemma" not in SUPPORTED_MODEL_TYPES

@@ -46,6 +46,7 @@ from rooflens.models.readers.olmo import read_olmo2, read_olmo3
 from rooflens.models.readers.olmoe import read_olmoe
 from rooflens.models.readers.phimoe import read_phimoe
 from rooflens.models.readers.qwen2_vl import read_qwen2_5_vl, read_qwen2_vl
+from rooflens.models.readers.recurrent_gemma import read_recurrent_gemma
 from rooflens.models.readers.seed_oss import read_seed_oss
 from rooflens.models.readers.smollm3 import read_smollm3
 from rooflens.models.readers.solar_open import read_solar_open
@@ -122,4 +123,5 @@ REFUSING_READERS = {
     "longcat_flash": read_longcat_flash,
     "gemma3n": read_gemma3n,
     "gemma3n_text": read_gemma3n_text,
+    "recurrent_gemma": read_recurrent_gemma,
 }
