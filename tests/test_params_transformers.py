@@ -394,6 +394,39 @@ CASES |= {
         "mamba_n_heads": 12,
     },
 }
+# Dense decoders of 2023-2025 (docs/model.md, "Dense decoders of 2023-2025"): parallel blocks,
+# LayerNorms with and without bias, non-gated MLPs, class defaults for omitted keys.
+TINY = {"hidden_size": 64, "num_attention_heads": 4, "vocab_size": 100, "num_hidden_layers": 3}
+TINY_GQA = TINY | {"num_key_value_heads": 2, "intermediate_size": 96, "pad_token_id": 0}
+CASES |= {
+    "phi": TINY | {"intermediate_size": 96},
+    "phi:tied": TINY | {"intermediate_size": 96, "tie_word_embeddings": True},
+    "starcoder2": TINY_GQA | {"sliding_window": 8},
+    "starcoder2:no_bias": TINY | {"intermediate_size": 96, "use_bias": False},
+    "cohere": TINY_GQA,
+    "cohere:qk_norm": TINY_GQA | {"use_qk_norm": True, "attention_bias": True},
+    "internlm3": TINY_GQA | {"head_dim": 16},
+    # InternLM3's qkv_bias and bias (its spelling of attention_bias and mlp_bias); head_dim 128.
+    "internlm3:class_defaults": TINY | {"intermediate_size": 96, "qkv_bias": True, "bias": True},
+    "exaone": TINY_GQA | {"tie_word_embeddings": True},
+    # EXAONE's own spelling of the depth; 8 KV heads where omitted.
+    "exaone:class_defaults": {key: v for key, v in TINY.items() if key != "num_hidden_layers"}
+    | {"num_layers": 3, "num_attention_heads": 8, "intermediate_size": 96},
+    "glm": TINY_GQA | {"head_dim": 16},
+    "glm:class_defaults": TINY | {"intermediate_size": 96, "pad_token_id": 0},
+    "helium": TINY_GQA | {"head_dim": 16, "attention_bias": True, "mlp_bias": True},
+    "iquestcoder": TINY_GQA | {"head_dim": 16},
+    "iquestcoder:class_defaults": TINY | {"intermediate_size": 96, "num_attention_heads": 8},
+    "ministral": TINY_GQA | {"head_dim": 16, "sliding_window": 8},
+    "ministral:no_window": TINY
+    | {"intermediate_size": 96, "num_attention_heads": 8, "head_dim": 32, "sliding_window": None},
+    "cwm": TINY_GQA | {"num_hidden_layers": 5, "head_dim": 16, "mlp_bias": True},
+    "arcee": TINY_GQA | {"attention_bias": True, "mlp_bias": True},
+    "nemotron": TINY_GQA,
+    "nemotron:biases": TINY_GQA
+    | {"head_dim": 8, "attention_bias": True, "mlp_bias": True, "tie_word_embeddings": True},
+    "jais2": TINY_GQA,
+}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -527,6 +527,12 @@ def _one_shape_attention(
         ops.append(_norm(m, o, "q_norm", "q", "qn", width=m.q_dim))
         ops.append(_norm(m, o, "k_norm", "k", "k", width=m.kv_dim))
         q = "qn"
+    elif m.qk_norm and m.qk_norm_head_gains:
+        # Each head normed over its own head_dim values (the same elements and operations as
+        # one gain shared by the heads), with gains of its own: H·d and H_kv·d parameters.
+        ops.append(_norm(m, o, "q_norm", "q", "qn", width=m.q_dim))
+        ops.append(_norm(m, o, "k_norm", "k", "k", width=m.kv_dim))
+        q = "qn"
     elif m.qk_norm:
         ops.append(_norm(m, o, "q_norm", "q", "qn", width=d, repeats=h))
         # The normed keys go to the cache: count them as a KV store, not a temporary.

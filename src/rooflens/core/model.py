@@ -193,6 +193,9 @@ class ModelSpec(BaseModel):
     # k gathered whole and normed on every device (OLMo 2/3 and OLMoE: vLLM's and SGLang's
     # _apply_qk_norm).
     qk_norm_gathered: bool = False
+    # Per-head q/k norms whose every head has a gain of its own (Command R+'s CohereLayerNorm
+    # over (heads, head_dim)): statistics per head, as Qwen3's, but H·d and H_kv·d gains.
+    qk_norm_head_gains: bool = False
     qkv_bias: bool = False
     out_bias: bool = False
     mlp_bias: bool = False
@@ -433,6 +436,8 @@ class ModelSpec(BaseModel):
             raise ValueError(f"learned_positions={self.learned_positions} must be >= 0")
         if self.qk_norm_gathered and not (self.qk_norm and self.qk_norm_whole):
             raise ValueError("qk_norm_gathered needs qk_norm and qk_norm_whole")
+        if self.qk_norm_head_gains and not (self.qk_norm and not self.qk_norm_whole):
+            raise ValueError("qk_norm_head_gains needs qk_norm per head (not qk_norm_whole)")
         self._check_hybrid()
         self._check_mlp_widths()
         return self

@@ -5,6 +5,7 @@ attention-free state-space models, one module per family; `config.py` registers 
 from rooflens.models.readers.afmoe import read_afmoe
 from rooflens.models.readers.apertus import read_apertus
 from rooflens.models.readers.bailing import read_bailing_moe
+from rooflens.models.readers.cohere import read_cohere
 from rooflens.models.readers.cohere2 import read_cohere2
 from rooflens.models.readers.deepseek import (
     read_deepseek_v32,
@@ -20,7 +21,7 @@ from rooflens.models.readers.exaone_moe import read_exaone_moe
 from rooflens.models.readers.gemma3 import read_gemma3, read_gemma3_text
 from rooflens.models.readers.gemma3n import read_gemma3n, read_gemma3n_text
 from rooflens.models.readers.gemma4 import read_gemma4, read_gemma4_text
-from rooflens.models.readers.glm4 import read_glm4
+from rooflens.models.readers.glm4 import read_glm, read_glm4
 from rooflens.models.readers.glm4v import read_glm4v, read_glm4v_moe
 from rooflens.models.readers.gpt_oss import read_gpt_oss
 from rooflens.models.readers.granite import read_granite, read_granite_swa
@@ -34,6 +35,14 @@ from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
 from rooflens.models.readers.llava import read_llava, read_llava_next, read_llava_onevision
+from rooflens.models.readers.llama_kin import (
+    read_cwm,
+    read_exaone,
+    read_helium,
+    read_internlm3,
+    read_iquestcoder,
+    read_ministral,
+)
 from rooflens.models.readers.longcat import read_longcat_flash
 from rooflens.models.readers.mamba import read_falcon_mamba, read_mamba, read_mamba2
 from rooflens.models.readers.mimo import read_mimo
@@ -42,14 +51,17 @@ from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
 from rooflens.models.readers.minimax_vl import read_minimax_m3_vl
 from rooflens.models.readers.ministral3 import read_ministral3
 from rooflens.models.readers.nemotron_nas import read_nemotron_nas
+from rooflens.models.readers.nongated import read_arcee, read_jais2, read_nemotron
 from rooflens.models.readers.olmo import read_olmo2, read_olmo3
 from rooflens.models.readers.olmoe import read_olmoe
+from rooflens.models.readers.phi import read_phi
 from rooflens.models.readers.phimoe import read_phimoe
 from rooflens.models.readers.qwen2_vl import read_qwen2_5_vl, read_qwen2_vl
 from rooflens.models.readers.recurrent_gemma import read_recurrent_gemma
 from rooflens.models.readers.seed_oss import read_seed_oss
 from rooflens.models.readers.smollm3 import read_smollm3
 from rooflens.models.readers.solar_open import read_solar_open
+from rooflens.models.readers.starcoder2 import read_starcoder2
 from rooflens.models.readers.step import read_step3p5, read_step3p7
 from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl, read_qwen3_vl_moe
 
@@ -115,6 +127,19 @@ NEW_READERS = {
     "mamba": read_mamba,
     "falcon_mamba": read_falcon_mamba,
     "mamba2": read_mamba2,
+    "phi": read_phi,
+    "starcoder2": read_starcoder2,
+    "cohere": read_cohere,
+    "internlm3": read_internlm3,
+    "exaone": read_exaone,
+    "glm": read_glm,
+    "helium": read_helium,
+    "iquestcoder": read_iquestcoder,
+    "ministral": read_ministral,
+    "cwm": read_cwm,
+    "arcee": read_arcee,
+    "nemotron": read_nemotron,
+    "jais2": read_jais2,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all

@@ -1,7 +1,8 @@
 """GLM-4-0414 (Z.ai, 2025; transformers' Glm4Config): dense GQA attention with q/k/v biases
 (never on o_proj), partial rotary positions (not priced), and four RMSNorms per layer: the
 input and post-attention norms before each sublayer and two more after them
-(post_self_attn_layernorm, post_mlp_layernorm), as Gemma 2's sandwich."""
+(post_self_attn_layernorm, post_mlp_layernorm), as Gemma 2's sandwich; and its predecessor
+GLM-4-9B (`glm`), the same attention in a plain sequential block."""
 
 from __future__ import annotations
 
@@ -23,4 +24,25 @@ def read_glm4(c: _Config, name: str) -> ModelSpec:
         mlp_bias=False,
         post_norms=True,
         norms_per_block=4,
+    )
+
+
+def read_glm(c: _Config, name: str) -> ModelSpec:
+    """GLM-4-9B (Z.ai, 2024; transformers' GlmConfig): Llama's sequential block with two
+    RMSNorms a layer, q/k/v biases where `attention_bias` (never on o_proj), a fused SwiGLU
+    gate_up_proj without bias, and partial rotary positions (not priced)."""
+    hidden, heads = c.req("hidden_size"), c.req("num_attention_heads")
+    # GlmConfig's head_dim 128 where absent; null: the hidden size over the heads.
+    head_dim = 128 if "head_dim" not in c.raw else c.head_dim(hidden, heads)
+    bias = c.get("attention_bias", True)
+    return _llama_like(
+        c,
+        name,
+        head_dim=head_dim,
+        num_kv_heads=c.get("num_key_value_heads", 2),
+        max_positions=c.get("max_position_embeddings", 131072),
+        qkv_bias=bias,
+        out_bias=False,
+        mlp_bias=False,
+        sliding_window=None,
     )

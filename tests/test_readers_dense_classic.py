@@ -1,0 +1,169 @@
+"""Dense decoders of 2023-2025 read from toy configs: each family's block (parallel or
+sequential, its norms and biases, gated or not), its class defaults, counted by hand, and the
+refusal of what rooflens cannot represent or what the engines build differently."""
+
+from __future__ import annotations
+
+import pytest
+
+from rooflens.core import AnalysisOptions, build_graph
+from rooflens.core.errors import ModelConfigError
+from rooflens.core.options import Parallelism
+from rooflens.models import spec_from_config
+
+# h 16, 4 heads of 4, 2 KV heads, MLP 24, vocabulary 64, 8 layers.
+TOY = {
+    "hidden_size": 16,
+    "num_hidden_layers": 8,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 24,
+    "vocab_size": 64,
+}
+H, LAYERS, HEADS, KV, D, FF, VOCAB = 16, 8, 4, 2, 4, 24, 64
+
+
+def refused(config: dict) -> str:
+    """The one-line refusal of a config."""
+    with pytest.raises(ModelConfigError) as error:
+        spec_from_config(config)
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+def block_names(config: dict, options: AnalysisOptions | None = None) -> list[str]:
+    graph = build_graph(spec_from_config(config), options or AnalysisOptions())
+    return [op.name for op in graph.operators if op.scope == "block"]
+
+
+def params(config: dict) -> int:
+    return build_graph(spec_from_config(config), AnalysisOptions()).params()
+
+
+# --- Phi -------------------------------------------------------------------------------------
+
+PHI = {key: value for key, value in TOY.items() if key != "num_key_value_heads"}
+
+
+def test_phi_is_a_parallel_block_with_biases_everywhere() -> None:
+    config = dict(PHI, model_type="phi")
+    spec = spec_from_config(config)
+    assert (spec.parallel_block, spec.norms_per_block, spec.gated_mlp) == (True, 1, False)
+    assert (spec.norm, spec.norm_bias, spec.activation) == ("layernorm", True, "gelu_new")
+    names = block_names(config)
+    assert "mlp_norm" not in names and "residual_add" in names
+    # Per layer: q/k/v/dense with biases, fc1/fc2 with biases, one LayerNorm with a bias; then
+    # the final LayerNorm, the embedding and the untied head with its bias.
+    layer = 4 * (H * H + H) + (H * FF + FF) + (FF * H + H) + 2 * H
+    assert params(config) == LAYERS * layer + 2 * H + VOCAB * H + (H * VOCAB + VOCAB)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("num_key_value_heads", 2, "num_key_value_heads=2 is not supported; supported: 4"),
+        ("qk_layernorm", True, "qk_layernorm=True is not supported"),
+        ("head_dim", 8, "head_dim=8 is not supported; supported: 4"),
+    ],
+)
+def test_phi_shapes_the_engines_build_otherwise_are_refused(field, value, words) -> None:
+    assert words in refused(dict(PHI, model_type="phi", **{field: value}))
+
+
+# --- StarCoder2 ------------------------------------------------------------------------------
+
+
+def test_starcoder2_layernorms_non_gated_mlp_and_one_window() -> None:
+    config = dict(TOY, model_type="starcoder2", sliding_window=8)
+    spec = spec_from_config(config)
+    assert (spec.gated_mlp, spec.norm, spec.norm_bias) == (False, "layernorm", True)
+    assert (spec.sliding_window, spec.window_layers) == (8, None)
+    q, kv = HEADS * D, KV * D
+    attention = H * q + q + 2 * (H * kv + kv) + q * H + H
+    layer = attention + (H * FF + FF) + (FF * H + H) + 2 * 2 * H
+    # Tied embeddings by default (Starcoder2Config).
+    assert params(config) == LAYERS * layer + 2 * H + VOCAB * H
+
+
+# --- Command R -------------------------------------------------------------------------------
+
+
+def test_cohere_qk_norms_give_every_head_its_own_gain() -> None:
+    base = dict(TOY, model_type="cohere")
+    plain, normed = params(base), params(dict(base, use_qk_norm=True))
+    assert normed - plain == LAYERS * (HEADS + KV) * D
+    spec = spec_from_config(dict(base, use_qk_norm=True))
+    assert (spec.parallel_block, spec.norm, spec.norm_bias) == (True, "layernorm", False)
+    # Statistics per head: no exchange between devices under tensor parallelism, unlike the
+    # whole-projection norms of MiniMax-M2 or OLMo 2.
+    tp2 = AnalysisOptions(parallelism=Parallelism(tp=2, link_bandwidth=450e9))
+    names = block_names(dict(base, use_qk_norm=True), tp2)
+    assert "q_norm" in names and not [n for n in names if "qk_norm" in n or "gather" in n]
+
+
+# --- Llama's decoder under other names -------------------------------------------------------
+
+
+def test_internlm3_reads_its_own_bias_spellings_and_refuses_them_apart() -> None:
+    base = dict(TOY, model_type="internlm3", head_dim=4)
+    biased = params(dict(base, qkv_bias=True, bias=True))
+    q, kv = HEADS * D, KV * D
+    assert biased - params(base) == LAYERS * (q + 2 * kv + H + 2 * FF + H)
+    message = refused(dict(base, qkv_bias=True, bias=False))
+    assert "attention_bias (qkv_bias)=True and mlp_bias (bias)=False" in message
+
+
+def test_exaone_reads_gpt2_key_names_and_refuses_a_bias_key() -> None:
+    config = {k: v for k, v in TOY.items() if k != "num_hidden_layers"}
+    config |= {"model_type": "exaone", "num_layers": 8, "activation_function": "silu"}
+    spec = spec_from_config(config)
+    assert (spec.num_layers, spec.activation, spec.num_kv_heads) == (8, "silu", 2)
+    assert "bias=True is not supported" in refused(dict(config, bias=True))
+    assert "lacks 'num_hidden_layers' or 'num_layers'" in refused(
+        {k: v for k, v in config.items() if k != "num_layers"}
+    )
+
+
+def test_helium_o_proj_needs_the_heads_to_span_the_hidden_size() -> None:
+    # HeliumConfig's head_dim is 128 where omitted: 4 x 128 is not 16.
+    message = refused(dict(TOY, model_type="helium"))
+    assert "num_attention_heads=4 x head_dim=128 must equal hidden_size=16" in message
+    spec = spec_from_config(dict(TOY, model_type="helium", head_dim=4, attention_bias=True))
+    assert (spec.qkv_bias, spec.out_bias) == (True, False)
+
+
+def test_iquestcoder_refuses_what_its_config_class_refuses() -> None:
+    base = dict(TOY, model_type="iquestcoder", head_dim=4)
+    assert "clip_qkv=8.0 is not supported" in refused(dict(base, clip_qkv=8.0))
+    assert "use_sliding_window=True" in refused(dict(base, use_sliding_window=True))
+
+
+def test_ministral_and_cwm_window_layers() -> None:
+    ministral = spec_from_config(dict(TOY, model_type="ministral", head_dim=4))
+    # MinistralConfig: every layer windowed (4096 keys) unless sliding_window is null.
+    assert (ministral.sliding_window, ministral.window_layers) == (4096, 8)
+    none = spec_from_config(dict(TOY, model_type="ministral", head_dim=4, sliding_window=None))
+    assert none.sliding_window is None
+    # CwmConfig: layers 0 and 4 attend to every key, the other six to 8192.
+    cwm = spec_from_config(dict(TOY, model_type="cwm", head_dim=4))
+    assert (cwm.sliding_window, cwm.window_layers) == (8192, 6)
+    windowless = dict(TOY, model_type="cwm", head_dim=4, sliding_window=None)
+    assert "6 sliding_attention layers but sliding_window is null" in refused(windowless)
+
+
+# --- Non-gated MLPs --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model_type", "norm_params"),
+    [("arcee", 2 * H), ("nemotron", 2 * 2 * H), ("jais2", 2 * 2 * H)],
+)
+def test_squared_relu_mlps_are_not_gated(model_type: str, norm_params: int) -> None:
+    config = dict(TOY, model_type=model_type, attention_bias=False, mlp_bias=False)
+    spec = spec_from_config(config)
+    assert (spec.gated_mlp, spec.activation) == (False, "relu2")
+    q, kv = HEADS * D, KV * D
+    layer = 2 * H * q + 2 * H * kv + 2 * H * FF + norm_params
+    final = norm_params // 2
+    assert params(config) == LAYERS * layer + final + 2 * VOCAB * H
