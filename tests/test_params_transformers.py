@@ -426,6 +426,19 @@ CASES |= {
     "nemotron:biases": TINY_GQA
     | {"head_dim": 8, "attention_bias": True, "mlp_bias": True, "tie_word_embeddings": True},
     "jais2": TINY_GQA,
+    "stablelm": TINY_GQA | {"use_qkv_bias": True},
+    # 32 KV heads where omitted (StableLmConfig), tied.
+    "stablelm:class_defaults": TINY
+    | {"num_attention_heads": 32, "intermediate_size": 96, "tie_word_embeddings": True},
+    # Norms without gain or bias: OLMo 1's LayerNorms, nanochat's RMSNorms (q/k norms too).
+    "olmo": TINY_GQA | {"attention_bias": True, "clip_qkv": 8.0},
+    "olmo:tied": TINY | {"intermediate_size": 96, "tie_word_embeddings": True, "pad_token_id": 0},
+    "nanochat": TINY_GQA,
+    "nanochat:biases": TINY | {"intermediate_size": 96, "attention_bias": True},
+    "vaultgemma": TINY_GQA | {"head_dim": 16, "sliding_window": 8, "attention_bias": True},
+    # head_dim 256 and 4 KV heads where omitted (VaultGemmaConfig), untied here.
+    "vaultgemma:class_defaults": TINY
+    | {"intermediate_size": 96, "pad_token_id": 0, "tie_word_embeddings": False},
 }
 
 

@@ -167,3 +167,48 @@ def test_squared_relu_mlps_are_not_gated(model_type: str, norm_params: int) -> N
     layer = 2 * H * q + 2 * H * kv + 2 * H * FF + norm_params
     final = norm_params // 2
     assert params(config) == LAYERS * layer + final + 2 * VOCAB * H
+
+
+# --- StableLM, OLMo 1, nanochat, VaultGemma -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "words"),
+    [
+        ("qk_layernorm", "qk_layernorm=True is not supported"),
+        ("use_parallel_residual", "use_parallel_residual=True is not supported"),
+    ],
+)
+def test_stablelm_refuses_per_head_norms_and_a_shared_norm(field: str, words: str) -> None:
+    assert words in refused(dict(TOY, model_type="stablelm", **{field: True}))
+
+
+def test_stablelm_splits_the_hidden_size_over_the_heads() -> None:
+    spec = spec_from_config(dict(TOY, model_type="stablelm", head_dim=64))
+    assert (spec.head_dim, spec.norm, spec.norm_bias, spec.out_bias) == (
+        4,
+        "layernorm",
+        True,
+        False,
+    )
+
+
+@pytest.mark.parametrize("model_type", ["olmo", "nanochat"])
+def test_norms_without_gain_hold_no_parameter(model_type: str) -> None:
+    config = dict(TOY, model_type=model_type)
+    graph = build_graph(spec_from_config(config), AnalysisOptions())
+    norms = [op for op in graph.operators if op.name.endswith("norm")]
+    assert norms and all(op.params() == 0 for op in norms)
+    q, kv = HEADS * D, KV * D
+    mlp = (3 if model_type == "olmo" else 2) * H * FF
+    assert graph.params() == LAYERS * (2 * H * q + 2 * H * kv + mlp) + 2 * VOCAB * H
+
+
+def test_vaultgemma_windows_every_other_layer_with_two_norms_a_layer() -> None:
+    config = dict(TOY, model_type="vaultgemma", head_dim=4, sliding_window=8)
+    spec = spec_from_config(config)
+    assert (spec.sliding_window, spec.window_layers, spec.post_norms) == (8, 4, False)
+    assert (spec.tied_embeddings, spec.activation) == (True, "gelu_pytorch_tanh")
+    q, kv = HEADS * D, KV * D
+    layer = 2 * H * q + 2 * H * kv + 3 * H * FF + 2 * H
+    assert params(config) == LAYERS * layer + H + VOCAB * H

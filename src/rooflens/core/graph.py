@@ -176,6 +176,7 @@ def _norm(
         bias=m.norm_bias,
         repeats=repeats,
         conventions=o.conventions,
+        scaled=m.norm_gain,
     )
 
 

@@ -177,6 +177,9 @@ class ModelSpec(BaseModel):
     activation: ActivationName
     norm: NormKind
     norm_bias: bool = False
+    # False: the norms learn neither gain nor bias (OLMo 1's non-parametric LayerNorm,
+    # nanochat's RMSNorm): the same arithmetic, no parameter.
+    norm_gain: bool = True
     # Norms per block: 2 in a sequential block, 1 where attention and MLP share one (GPT-J,
     # Falcon-7B), 4 with Gemma-2's extra post-norms.
     norms_per_block: PositiveInt = 2
@@ -436,6 +439,8 @@ class ModelSpec(BaseModel):
             raise ValueError(f"learned_positions={self.learned_positions} must be >= 0")
         if self.qk_norm_gathered and not (self.qk_norm and self.qk_norm_whole):
             raise ValueError("qk_norm_gathered needs qk_norm and qk_norm_whole")
+        if self.norm_bias and not self.norm_gain:
+            raise ValueError("norm_bias needs norm_gain (a norm without a gain has no bias)")
         if self.qk_norm_head_gains and not (self.qk_norm and not self.qk_norm_whole):
             raise ValueError("qk_norm_head_gains needs qk_norm per head (not qk_norm_whole)")
         self._check_hybrid()

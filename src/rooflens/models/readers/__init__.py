@@ -50,9 +50,10 @@ from rooflens.models.readers.mimo_v2 import read_mimo_v2_flash
 from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
 from rooflens.models.readers.minimax_vl import read_minimax_m3_vl
 from rooflens.models.readers.ministral3 import read_ministral3
+from rooflens.models.readers.nanochat import read_nanochat
 from rooflens.models.readers.nemotron_nas import read_nemotron_nas
 from rooflens.models.readers.nongated import read_arcee, read_jais2, read_nemotron
-from rooflens.models.readers.olmo import read_olmo2, read_olmo3
+from rooflens.models.readers.olmo import read_olmo, read_olmo2, read_olmo3
 from rooflens.models.readers.olmoe import read_olmoe
 from rooflens.models.readers.phi import read_phi
 from rooflens.models.readers.phimoe import read_phimoe
@@ -61,8 +62,10 @@ from rooflens.models.readers.recurrent_gemma import read_recurrent_gemma
 from rooflens.models.readers.seed_oss import read_seed_oss
 from rooflens.models.readers.smollm3 import read_smollm3
 from rooflens.models.readers.solar_open import read_solar_open
+from rooflens.models.readers.stablelm import read_stablelm
 from rooflens.models.readers.starcoder2 import read_starcoder2
 from rooflens.models.readers.step import read_step3p5, read_step3p7
+from rooflens.models.readers.vaultgemma import read_vaultgemma
 from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl, read_qwen3_vl_moe
 
 NEW_READERS = {
@@ -140,6 +143,10 @@ NEW_READERS = {
     "arcee": read_arcee,
     "nemotron": read_nemotron,
     "jais2": read_jais2,
+    "stablelm": read_stablelm,
+    "olmo": read_olmo,
+    "nanochat": read_nanochat,
+    "vaultgemma": read_vaultgemma,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all

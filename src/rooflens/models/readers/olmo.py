@@ -2,7 +2,8 @@
 attention and SwiGLU MLP with RMSNorms over the whole q and k projections (q_norm of H·d,
 k_norm of H_kv·d) and the norms after each sublayer instead of before it: every layer adds
 `norm(attention(x))`, then `norm(mlp(x))`, to the residual stream. Olmo 3 adds sliding-window
-layers (`layer_types`; 3 of every 4 by default) attending to `sliding_window` keys."""
+layers (`layer_types`; 3 of every 4 by default) attending to `sliding_window` keys. OLMo 1
+(`olmo`) is Llama's block with non-parametric LayerNorms."""
 
 from __future__ import annotations
 
@@ -42,4 +43,18 @@ def read_olmo3(c: _Config, name: str) -> ModelSpec:
         name,
         sliding_window=c.positive("sliding_window", 4096) if windowed else None,
         window_layers=windowed or None,
+    )
+
+
+def read_olmo(c: _Config, name: str) -> ModelSpec:
+    """OLMo 1 (Ai2, 2024; transformers' OlmoConfig): Llama's block with LayerNorms that learn
+    neither gain nor bias (OlmoLayerNorm), q/k/v/o biased where `attention_bias`. `clip_qkv`
+    clamps q, k and v (one compare pair per element, not priced, as vLLM's OlmoAttention
+    applies it too)."""
+    return _llama_like(
+        c,
+        name,
+        norm="layernorm",
+        norm_gain=False,
+        sliding_window=None,
     )
