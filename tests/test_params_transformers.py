@@ -439,6 +439,33 @@ CASES |= {
     # head_dim 256 and 4 KV heads where omitted (VaultGemmaConfig), untied here.
     "vaultgemma:class_defaults": TINY
     | {"intermediate_size": 96, "pad_token_id": 0, "tie_word_embeddings": False},
+    # GPT-2's key names; multi-query attention by default (one K and one V head).
+    "gpt_bigcode": {"n_embd": 64, "n_head": 4, "n_layer": 3, "n_positions": 32, "vocab_size": 100},
+    "gpt_bigcode:multi_head": {"n_embd": 64, "n_head": 4, "n_layer": 3, "vocab_size": 100}
+    | {"n_inner": 96, "multi_query": False, "tie_word_embeddings": False},
+    # transformers 5.25's DbrxAttention reads attn_config.rope_theta, which its config class
+    # does not default.
+    "dbrx": {"d_model": 64, "n_heads": 4, "n_layers": 3, "max_seq_len": 32, "vocab_size": 100}
+    | {
+        "attn_config": {"kv_n_heads": 2, "clip_qkv": 8, "rope_theta": 10000.0},
+        "ffn_config": {"ffn_hidden_size": 32, "moe_num_experts": 4, "moe_top_k": 2},
+    },
+    # Multi-head latent attention in a dense block, with and without the query bottleneck.
+    "youtu": TINY
+    | {
+        "intermediate_size": 96,
+        "q_lora_rank": 24,
+        "kv_lora_rank": 16,
+        "qk_rope_head_dim": 8,
+        "qk_nope_head_dim": 16,
+        "v_head_dim": 16,
+        "pad_token_id": 0,
+    },
+}
+CASES["youtu:no_query_rank"] = CASES["youtu"] | {
+    "q_lora_rank": None,
+    "attention_bias": True,
+    "tie_word_embeddings": False,
 }
 
 

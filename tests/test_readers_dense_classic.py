@@ -10,6 +10,7 @@ from rooflens.core import AnalysisOptions, build_graph
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.options import Parallelism
 from rooflens.models import spec_from_config
+from rooflens.models.config import SUPPORTED_MODEL_TYPES
 
 # h 16, 4 heads of 4, 2 KV heads, MLP 24, vocabulary 64, 8 layers.
 TOY = {
@@ -212,3 +213,66 @@ def test_vaultgemma_windows_every_other_layer_with_two_norms_a_layer() -> None:
     q, kv = HEADS * D, KV * D
     layer = 2 * H * q + 2 * H * kv + 3 * H * FF + 2 * H
     assert params(config) == LAYERS * layer + H + VOCAB * H
+
+
+# --- StarCoder (GPTBigCode), DBRX, Youtu-LLM -------------------------------------------------
+
+
+def test_gpt_bigcode_caches_one_kv_head_under_multi_query() -> None:
+    config = {"model_type": "gpt_bigcode", "n_embd": 16, "n_head": 4, "n_layer": 8}
+    config |= {"vocab_size": 64, "n_positions": 32}
+    spec = spec_from_config(config)
+    assert (spec.num_kv_heads, spec.intermediate_size, spec.learned_positions) == (1, 64, 32)
+    # c_attn of h -> h + 2d with its bias, c_proj, c_fc, c_proj with biases, two LayerNorms.
+    layer = (H * (H + 2 * D) + H + 2 * D) + (H * H + H) + (H * 64 + 64) + (64 * H + H) + 4 * H
+    assert params(config) == LAYERS * layer + 2 * H + 32 * H + VOCAB * H
+    assert spec_from_config(dict(config, multi_query=False)).num_kv_heads == 4
+    assert "add_cross_attention=True" in refused(dict(config, add_cross_attention=True))
+
+
+DBRX = {"model_type": "dbrx", "d_model": 16, "n_heads": 4, "n_layers": 8, "vocab_size": 64}
+
+
+def test_dbrx_every_layer_routes_to_gated_experts() -> None:
+    config = DBRX | {
+        "attn_config": {"kv_n_heads": 2},
+        "ffn_config": {"ffn_hidden_size": 8, "moe_num_experts": 4, "moe_top_k": 2},
+    }
+    spec = spec_from_config(config)
+    assert (spec.num_experts, spec.experts_per_token, spec.expert_intermediate_size) == (4, 2, 8)
+    assert (spec.dense_layers, spec.norm, spec.norm_bias) == (0, "layernorm", False)
+    q, kv = HEADS * D, KV * D
+    layer = 2 * H * q + 2 * H * kv + 4 * 3 * H * 8 + H * 4 + 2 * H
+    assert params(config) == LAYERS * layer + H + 2 * VOCAB * H
+    # DbrxConfig's defaults: one KV head, 4 experts of 3584, top 1.
+    defaults = spec_from_config(DBRX)
+    assert (defaults.num_kv_heads, defaults.num_experts, defaults.experts_per_token) == (1, 4, 1)
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"tie_word_embeddings": True}, "tie_word_embeddings=True is not supported"),
+        (
+            {"ffn_config": {"ffn_act_fn": {"name": "gelu", "approximate": "tanh"}}},
+            "ffn_config.ffn_act_fn=",
+        ),
+    ],
+)
+def test_dbrx_refusals_name_the_key(fields: dict, words: str) -> None:
+    assert words in refused(DBRX | fields)
+
+
+def test_youtu_caches_the_latent_and_the_rotary_key() -> None:
+    config = dict(TOY, model_type="youtu", kv_lora_rank=8, qk_rope_head_dim=2)
+    config |= {"qk_nope_head_dim": 4, "v_head_dim": 4, "q_lora_rank": None}
+    spec = spec_from_config(config)
+    assert (spec.is_mla, spec.is_moe, spec.q_lora_rank) == (True, False, None)
+    assert spec.kv_elements_per_token == 8 + 2
+    assert (spec.head_dim, spec.num_kv_heads, spec.tied_embeddings) == (6, 4, True)
+
+
+def test_jetmoe_is_read_and_refused_for_its_routed_attention() -> None:
+    message = refused({"model_type": "jetmoe", "num_local_experts": 8, "num_experts_per_tok": 2})
+    assert "num_local_experts=8 with num_experts_per_tok=2 routes attention too" in message
+    assert "jetmoe" not in SUPPORTED_MODEL_TYPES

@@ -7,6 +7,7 @@ from rooflens.models.readers.apertus import read_apertus
 from rooflens.models.readers.bailing import read_bailing_moe
 from rooflens.models.readers.cohere import read_cohere
 from rooflens.models.readers.cohere2 import read_cohere2
+from rooflens.models.readers.dbrx import read_dbrx
 from rooflens.models.readers.deepseek import (
     read_deepseek_v32,
     read_glm4_moe,
@@ -23,6 +24,7 @@ from rooflens.models.readers.gemma3n import read_gemma3n, read_gemma3n_text
 from rooflens.models.readers.gemma4 import read_gemma4, read_gemma4_text
 from rooflens.models.readers.glm4 import read_glm, read_glm4
 from rooflens.models.readers.glm4v import read_glm4v, read_glm4v_moe
+from rooflens.models.readers.gpt_bigcode import read_gpt_bigcode
 from rooflens.models.readers.gpt_oss import read_gpt_oss
 from rooflens.models.readers.granite import read_granite, read_granite_swa
 from rooflens.models.readers.granitemoe import (
@@ -31,6 +33,7 @@ from rooflens.models.readers.granitemoe import (
     read_granitemoeshared,
 )
 from rooflens.models.readers.hunyuan import read_hunyuan_v1_dense, read_hunyuan_v1_moe
+from rooflens.models.readers.jetmoe import read_jetmoe
 from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
@@ -67,6 +70,7 @@ from rooflens.models.readers.starcoder2 import read_starcoder2
 from rooflens.models.readers.step import read_step3p5, read_step3p7
 from rooflens.models.readers.vaultgemma import read_vaultgemma
 from rooflens.models.readers.wrappers import read_mistral3, read_qwen3_vl, read_qwen3_vl_moe
+from rooflens.models.readers.youtu import read_youtu
 
 NEW_READERS = {
     "gpt_oss": read_gpt_oss,
@@ -147,6 +151,9 @@ NEW_READERS = {
     "olmo": read_olmo,
     "nanochat": read_nanochat,
     "vaultgemma": read_vaultgemma,
+    "gpt_bigcode": read_gpt_bigcode,
+    "dbrx": read_dbrx,
+    "youtu": read_youtu,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all
@@ -156,4 +163,5 @@ REFUSING_READERS = {
     "gemma3n": read_gemma3n,
     "gemma3n_text": read_gemma3n_text,
     "recurrent_gemma": read_recurrent_gemma,
+    "jetmoe": read_jetmoe,
 }
