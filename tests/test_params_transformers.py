@@ -467,6 +467,64 @@ CASES["youtu:no_query_rank"] = CASES["youtu"] | {
     "attention_bias": True,
     "tie_word_embeddings": False,
 }
+# DeepSeek-V3's MoE layout in the families of 2026: MLA (Mistral Small 4, GLM-4.7-Flash,
+# Sarvam-105B) or GQA with q/k norms (Hy3, Sarvam-30B, Param-2); each family's class defaults
+# in a second case (their own head widths, KV heads, MLA ranks, tied embeddings).
+MLA = {
+    "kv_lora_rank": 32,
+    "q_lora_rank": 24,
+    "qk_nope_head_dim": 16,
+    "qk_rope_head_dim": 8,
+    "v_head_dim": 12,
+}
+V3_MOE = {"moe_intermediate_size": 32, "num_experts_per_tok": 2, "intermediate_size": 96}
+NO_KV_8 = NO_KV | {"num_attention_heads": 8, "num_hidden_layers": 2}
+CASES |= {
+    "mistral4": SMALL
+    | MLA
+    | V3_MOE
+    | {
+        "num_hidden_layers": 3,
+        "n_routed_experts": 4,
+        "n_shared_experts": 2,
+        "first_k_dense_replace": 1,
+    },
+    "mistral4:no_q_lora": SMALL
+    | MLA
+    | V3_MOE
+    | {"num_hidden_layers": 2, "n_routed_experts": 4, "q_lora_rank": None},
+    "mistral4:class_defaults": NO_KV | {"num_hidden_layers": 2},
+    "hy_v3": SMALL
+    | V3_MOE
+    | {"num_hidden_layers": 3, "head_dim": 16, "num_experts": 4, "attention_bias": True},
+    "hy_v3:mlp_layer_types": SMALL
+    | V3_MOE
+    | {
+        "num_hidden_layers": 4,
+        "head_dim": 16,
+        "num_experts": 4,
+        "num_shared_experts": 2,
+        "mlp_layer_types": ["dense", "dense", "sparse", "sparse"],
+        "tie_word_embeddings": True,
+    },
+    "hy_v3:class_defaults": NO_KV_8,
+    "glm4_moe_lite": SMALL | MLA | V3_MOE | {"num_hidden_layers": 3, "n_routed_experts": 4},
+    # Glm4MoeLiteConfig reads head_dim as qk_rope_head_dim.
+    "glm4_moe_lite:class_defaults": NO_KV | {"num_hidden_layers": 2, "head_dim": 32},
+    "sarvam_moe": SMALL
+    | V3_MOE
+    | {"num_hidden_layers": 3, "head_dim": 16, "num_experts": 4, "use_qkv_bias": True},
+    "sarvam_moe:class_defaults": NO_KV | {"num_hidden_layers": 2},
+    "sarvam_mla": SMALL
+    | MLA
+    | V3_MOE
+    | {"num_hidden_layers": 3, "num_experts": 4, "q_lora_rank": None, "num_shared_experts": 2},
+    "sarvam_mla:class_defaults": NO_KV | {"num_hidden_layers": 2},
+    "param2moe": SMALL | V3_MOE | {"num_hidden_layers": 3, "num_experts": 4},
+    "param2moe:class_defaults": NO_KV_8,
+}
+# Model types AutoModelForCausalLM does not map (transformers maps mistral4 to image-text).
+CAUSAL_LM = {"mistral4": "Mistral4ForCausalLM"}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -475,7 +533,10 @@ def test_reader_counts_the_parameters_transformers_builds(case: str) -> None:
     model_type = case.split(":")[0]
     config = transformers.AutoConfig.for_model(model_type, **CASES[case])
     with torch.device("meta"):
-        model = transformers.AutoModelForCausalLM.from_config(config)
+        if model_type in CAUSAL_LM:
+            model = getattr(transformers, CAUSAL_LM[model_type])(config)
+        else:
+            model = transformers.AutoModelForCausalLM.from_config(config)
     theirs = sum(p.numel() for p in model.parameters())
     # The routers' score-correction biases are buffers there, stored in the checkpoint all
     # the same (as DeepSeek-V3's): rooflens counts them as parameters.

@@ -23,6 +23,7 @@ from rooflens.models.readers.gemma3 import read_gemma3, read_gemma3_text
 from rooflens.models.readers.gemma3n import read_gemma3n, read_gemma3n_text
 from rooflens.models.readers.gemma4 import read_gemma4, read_gemma4_text
 from rooflens.models.readers.glm4 import read_glm, read_glm4
+from rooflens.models.readers.glm4_moe_lite import read_glm4_moe_lite
 from rooflens.models.readers.glm4v import read_glm4v, read_glm4v_moe
 from rooflens.models.readers.gpt_bigcode import read_gpt_bigcode
 from rooflens.models.readers.gpt_oss import read_gpt_oss
@@ -33,11 +34,11 @@ from rooflens.models.readers.granitemoe import (
     read_granitemoeshared,
 )
 from rooflens.models.readers.hunyuan import read_hunyuan_v1_dense, read_hunyuan_v1_moe
+from rooflens.models.readers.hy_v3 import read_hy_v3
 from rooflens.models.readers.jetmoe import read_jetmoe
 from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
-from rooflens.models.readers.llava import read_llava, read_llava_next, read_llava_onevision
 from rooflens.models.readers.llama_kin import (
     read_cwm,
     read_exaone,
@@ -46,6 +47,7 @@ from rooflens.models.readers.llama_kin import (
     read_iquestcoder,
     read_ministral,
 )
+from rooflens.models.readers.llava import read_llava, read_llava_next, read_llava_onevision
 from rooflens.models.readers.longcat import read_longcat_flash
 from rooflens.models.readers.mamba import read_falcon_mamba, read_mamba, read_mamba2
 from rooflens.models.readers.mimo import read_mimo
@@ -53,15 +55,18 @@ from rooflens.models.readers.mimo_v2 import read_mimo_v2_flash
 from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
 from rooflens.models.readers.minimax_vl import read_minimax_m3_vl
 from rooflens.models.readers.ministral3 import read_ministral3
+from rooflens.models.readers.mistral4 import read_mistral4, read_mistral_large4
 from rooflens.models.readers.nanochat import read_nanochat
 from rooflens.models.readers.nemotron_nas import read_nemotron_nas
 from rooflens.models.readers.nongated import read_arcee, read_jais2, read_nemotron
 from rooflens.models.readers.olmo import read_olmo, read_olmo2, read_olmo3
 from rooflens.models.readers.olmoe import read_olmoe
+from rooflens.models.readers.param2moe import read_param2moe
 from rooflens.models.readers.phi import read_phi
 from rooflens.models.readers.phimoe import read_phimoe
 from rooflens.models.readers.qwen2_vl import read_qwen2_5_vl, read_qwen2_vl
 from rooflens.models.readers.recurrent_gemma import read_recurrent_gemma
+from rooflens.models.readers.sarvam import read_sarvam_mla, read_sarvam_moe
 from rooflens.models.readers.seed_oss import read_seed_oss
 from rooflens.models.readers.smollm3 import read_smollm3
 from rooflens.models.readers.solar_open import read_solar_open
@@ -154,6 +159,12 @@ NEW_READERS = {
     "gpt_bigcode": read_gpt_bigcode,
     "dbrx": read_dbrx,
     "youtu": read_youtu,
+    "mistral4": read_mistral4,
+    "hy_v3": read_hy_v3,
+    "glm4_moe_lite": read_glm4_moe_lite,
+    "sarvam_moe": read_sarvam_moe,
+    "sarvam_mla": read_sarvam_mla,
+    "param2moe": read_param2moe,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all
@@ -164,4 +175,6 @@ REFUSING_READERS = {
     "gemma3n_text": read_gemma3n_text,
     "recurrent_gemma": read_recurrent_gemma,
     "jetmoe": read_jetmoe,
+    "mistral_large4": read_mistral_large4,
+    "mistral_large4_text": read_mistral_large4,
 }

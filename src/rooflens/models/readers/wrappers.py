@@ -34,14 +34,18 @@ def read_qwen3_vl_moe(c: _Config, name: str) -> ModelSpec:
 
 def read_mistral3(c: _Config, name: str) -> ModelSpec:
     text = text_config(c, "mistral")
-    # Ministral 3's language model has its own defaults (head_dim 128, 8 KV heads).
-    inner = {"mistral": "mistral", "ministral": "mistral", "ministral3": "ministral3"}.get(
-        text.model_type
-    )
+    # Ministral 3's language model has its own defaults (head_dim 128, 8 KV heads); Mistral
+    # Small 4's is MLA with an MoE (Mistral4Config).
+    inner = {
+        "mistral": "mistral",
+        "ministral": "mistral",
+        "ministral3": "ministral3",
+        "mistral4": "mistral4",
+    }.get(text.model_type)
     if inner is None:
         raise ModelConfigError(
             f"model_type 'mistral3': text_config.model_type {text.model_type!r} is not "
-            "supported; supported: mistral, ministral, ministral3"
+            "supported; supported: mistral, ministral, ministral3, mistral4"
         )
     spec = READERS[inner](text, name)
     vision = pixtral_vision(
