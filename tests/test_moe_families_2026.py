@@ -252,3 +252,80 @@ def test_sarvam_and_param2_read_their_classes_spellings_and_defaults() -> None:
         base | {"model_type": "sarvam_moe", "use_qkv_bias": True, "attention_bias": False},
         "use_qkv_bias=True is not supported; supported: the value of attention_bias=False",
     )
+
+
+def test_minicpm5_moe_gates_every_value_and_reads_its_layout() -> None:
+    config = {key: value for key, value in HY_V3.items() if key != "num_experts"}
+    config |= {"model_type": "minicpm5_moe", "n_routed_experts": 4, "attention_bias": True}
+    spec = spec_from_config(config)
+    # q_gate_proj 8 -> 2 x 8 (biased), k and v 8x4 (biased), o 8x8 (biased); no q/k norms.
+    assert spec.attention_output_gate and not spec.qk_norm
+    attention = (8 * 16 + 16) + 2 * (32 + 4) + (64 + 8) + 16
+    dense = 3 * 8 * 10
+    moe = 8 * 4 + 4 + 4 * 3 * 8 * 2 + 3 * 8 * 2
+    total = 2 * 16 * 8 + 4 * attention + 2 * dense + 2 * moe + 8
+    assert build_graph(spec, AnalysisOptions()).params() == total == 2512
+    # Its class builds the default list from first_k_dense_replace.
+    del config["mlp_layer_types"]
+    assert spec_from_config(config | {"first_k_dense_replace": 3}).dense_layers == 3
+    _refused(
+        config | {"use_gated_attention": False},
+        "use_gated_attention=False is not supported; supported: true",
+    )
+
+
+COHERE2_MOE = {
+    "model_type": "cohere2_moe",
+    "hidden_size": 8,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "head_dim": 4,
+    "num_hidden_layers": 5,
+    "vocab_size": 16,
+    "intermediate_size": 2,
+    "num_experts": 4,
+    "num_experts_per_tok": 2,
+    "num_shared_experts": 1,
+    "first_k_dense_replace": 1,
+    "prefix_dense_intermediate_size": 10,
+    "sliding_window": 3,
+}
+
+
+def test_toy_cohere2_moe_parameters_and_windows_by_hand() -> None:
+    spec = spec_from_config(COHERE2_MOE)
+    # The dense first layer attends globally (prefix pattern 1); of the other four, every 4th.
+    assert (spec.window_layers, spec.sliding_window, spec.dense_layers) == (3, 3, 1)
+    assert spec.parallel_block and spec.norm == "layernorm" and spec.tied_embeddings
+    assert (spec.intermediate_size, spec.expert_intermediate_size) == (10, 2)
+    # q 8x8, k and v 8x4, o 8x8; one LayerNorm of 8 without bias.
+    attention = 64 + 32 + 32 + 64 + 8
+    dense = 3 * 8 * 10
+    moe = 8 * 4 + 4 * 3 * 8 * 2 + 3 * 8 * 2  # a router without bias, experts, shared expert
+    total = 16 * 8 + 5 * attention + dense + 4 * moe + 8
+    assert build_graph(spec, AnalysisOptions()).params() == total == 2464
+    assert spec_from_config(COHERE2_MOE | {"rms_norm_eps": 1e-6}).norm == "rmsnorm"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"shared_expert_combination_strategy": "max"},
+            "shared_expert_combination_strategy='max' is not supported; supported: average or sum",
+        ),
+        (
+            {"mlp_layer_types": ["dense"] * 2 + ["sparse"] * 3},
+            "first_k_dense_replace=1 is not supported; supported: 2, the dense layers "
+            "mlp_layer_types gives",
+        ),
+        (
+            {"layer_types": ["full_attention"] * 4 + ["chunked_attention"]},
+            "layer_types holds ['chunked_attention']",
+        ),
+    ],
+)
+def test_cohere2_moe_layouts_it_cannot_express_are_refused(
+    change: dict[str, Any], message: str
+) -> None:
+    _refused(COHERE2_MOE | change, message)

@@ -522,6 +522,56 @@ CASES |= {
     "sarvam_mla:class_defaults": NO_KV | {"num_hidden_layers": 2},
     "param2moe": SMALL | V3_MOE | {"num_hidden_layers": 3, "num_experts": 4},
     "param2moe:class_defaults": NO_KV_8,
+    # MiniCPM 5 MoE: an output gate over every value (biased with q/k/v/o).
+    "minicpm5_moe": SMALL
+    | V3_MOE
+    | {
+        "num_hidden_layers": 3,
+        "head_dim": 16,
+        "n_routed_experts": 4,
+        "attention_bias": True,
+        "first_k_dense_replace": 2,
+    },
+    "minicpm5_moe:mlp_layer_types": SMALL
+    | V3_MOE
+    | {
+        "num_hidden_layers": 3,
+        "n_routed_experts": 4,
+        "n_shared_experts": 2,
+        "mlp_layer_types": ["dense", "sparse", "sparse"],
+    },
+    "minicpm5_moe:class_defaults": NO_KV | {"num_hidden_layers": 2},
+    # Command A MoE: a parallel block, experts of intermediate_size, a dense first layer of
+    # prefix_dense_intermediate_size; LayerNorm without bias, or RMSNorm with rms_norm_eps.
+    "cohere2_moe": SMALL
+    | {
+        "num_hidden_layers": 5,
+        "head_dim": 16,
+        "intermediate_size": 32,
+        "num_experts": 4,
+        "num_shared_experts": 1,
+        "first_k_dense_replace": 1,
+        "prefix_dense_intermediate_size": 96,
+        "sliding_window": 8,
+        "attention_bias": True,
+        "eos_token_id": 1,
+    },
+    "cohere2_moe:rms_norm": SMALL
+    | {
+        "num_hidden_layers": 3,
+        "intermediate_size": 32,
+        "num_experts": 4,
+        "rms_norm_eps": 1e-6,
+        "tie_word_embeddings": False,
+        "eos_token_id": 1,
+    },
+    "cohere2_moe:class_defaults": NO_KV
+    | {
+        "num_hidden_layers": 2,
+        "intermediate_size": 32,
+        "num_experts_per_tok": 2,
+        "eos_token_id": 1,
+    },
 }
 # Model types AutoModelForCausalLM does not map (transformers maps mistral4 to image-text).
 CAUSAL_LM = {"mistral4": "Mistral4ForCausalLM"}

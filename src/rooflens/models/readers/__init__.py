@@ -7,6 +7,7 @@ from rooflens.models.readers.apertus import read_apertus
 from rooflens.models.readers.bailing import read_bailing_moe
 from rooflens.models.readers.cohere import read_cohere
 from rooflens.models.readers.cohere2 import read_cohere2
+from rooflens.models.readers.cohere2_moe import read_cohere2_moe
 from rooflens.models.readers.dbrx import read_dbrx
 from rooflens.models.readers.deepseek import (
     read_deepseek_v32,
@@ -52,6 +53,7 @@ from rooflens.models.readers.longcat import read_longcat_flash
 from rooflens.models.readers.mamba import read_falcon_mamba, read_mamba, read_mamba2
 from rooflens.models.readers.mimo import read_mimo
 from rooflens.models.readers.mimo_v2 import read_mimo_v2_flash
+from rooflens.models.readers.minicpm5_moe import read_minicpm5_moe
 from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
 from rooflens.models.readers.minimax_vl import read_minimax_m3_vl
 from rooflens.models.readers.ministral3 import read_ministral3
@@ -165,6 +167,8 @@ NEW_READERS = {
     "sarvam_moe": read_sarvam_moe,
     "sarvam_mla": read_sarvam_mla,
     "param2moe": read_param2moe,
+    "minicpm5_moe": read_minicpm5_moe,
+    "cohere2_moe": read_cohere2_moe,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all

@@ -63,19 +63,22 @@ def mla_fields(
     )
 
 
-def dense_from_types(c: _Config, default: int, first_k: bool = True) -> int:
+def dense_from_types(c: _Config, default: int, reads_first_k: bool = False) -> int:
     """The dense layers, all before the first MoE layer: `mlp_layer_types` ("dense", "sparse"),
-    else `default` (the class's: one dense first layer). Where the class reads only the list,
-    a `first_k_dense_replace` that disagrees with it is refused (`first_k`): vLLM's DeepSeek
-    layers read that key, transformers' model the list."""
+    else the class's default layout: `default` dense layers first, or (`reads_first_k`: the
+    class builds its default list from it) `first_k_dense_replace`, default `default`. Beside
+    a list, or where the class ignores the key, a `first_k_dense_replace` that disagrees is
+    refused: vLLM's DeepSeek layers read that key, transformers' model the list."""
     kinds = c.get("mlp_layer_types", None)
     if kinds is None:
+        if reads_first_k:
+            return dense_first(c, "first_k_dense_replace", default)
         dense = default
     else:
         dense = layer_counts(c, kinds, "mlp_layer_types", ("dense", "sparse"))["dense"]
         if kinds[:dense] != ["dense"] * dense:
             refuse(c, "mlp_layer_types", kinds, "every dense layer before the first sparse one")
-    if first_k and c.raw.get("first_k_dense_replace") is not None:
+    if c.raw.get("first_k_dense_replace") is not None:
         given = dense_first(c, "first_k_dense_replace", default)
         if given != dense:
             layout = "mlp_layer_types" if kinds is not None else "the class's default layout"
