@@ -10,8 +10,11 @@ from typer.testing import CliRunner
 import rooflens
 from rooflens.advisor.choices import WEIGHTS
 from rooflens.advisor.search import BATCHES, Target, advise
+from rooflens.api import with_activation_reserve
 from rooflens.cli.app import app
+from rooflens.core.analysis import analyze
 from rooflens.core.errors import InvalidInputError
+from rooflens.core.results import Analysis
 from rooflens.serving.config import SLO, SchedulerConfig
 from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
 
@@ -78,20 +81,28 @@ def _workload(requests: int, prompt: int, output: int) -> Workload:
     )
 
 
+def _as_served(batch: int, scheduler: SchedulerConfig | None = None) -> Analysis:
+    """`analyze` as the simulator's verdict holds it: with the activations its scheduler sets
+    aside (one iteration of its token budget) in place of the whole batch's prefill."""
+    spec, device, options = rooflens.api.resolve(MODEL, DEVICE, {"w_bits": 4})
+    options = with_activation_reserve(options, scheduler or SchedulerConfig())
+    sizes = {"prompt_len": SIZES["prompt_len"], "gen_len": SIZES["gen_len"]}
+    return analyze(spec, device, batch=batch, options=options, **sizes)
+
+
 def test_simulate_says_what_analyze_says() -> None:
     prompt, output = SIZES["prompt_len"], SIZES["gen_len"]
-    largest = int(rooflens.analyze(MODEL, DEVICE, batch=1, **SIZES).peak_memory.max_batch)
+    largest = int(_as_served(1).peak_memory.max_batch)
     assert largest > 12
     workload = _workload(largest + 50, prompt, output)
     for max_batch, held in ((256, largest), (8, 8)):
-        result = rooflens.simulate(
-            MODEL, DEVICE, workload, scheduler=SchedulerConfig(max_batch=max_batch), w_bits=4
-        )
+        scheduler = SchedulerConfig(max_batch=max_batch)
+        result = rooflens.simulate(MODEL, DEVICE, workload, scheduler=scheduler, w_bits=4)
         verdict = result.memory
         assert (verdict.prompt_len, verdict.gen_len) == (prompt, output)
         assert (verdict.max_batch, verdict.batch, verdict.fits) == (largest, held, True)
         # The peak of `held` such requests at once, as analyze prices it.
-        at = rooflens.analyze(MODEL, DEVICE, batch=held, **SIZES).peak_memory
+        at = _as_served(held, scheduler).peak_memory
         assert verdict.peak == float(at.total) and verdict.capacity == float(at.capacity)
 
 
@@ -99,7 +110,7 @@ def test_the_peak_holds_no_more_requests_than_the_run_sends() -> None:
     """A closed loop of C clients holds at most C requests at once, a workload of N at most N:
     the peak shown is theirs, not the scheduler's largest batch."""
     prompt, output = SIZES["prompt_len"], SIZES["gen_len"]
-    largest = int(rooflens.analyze(MODEL, DEVICE, batch=1, **SIZES).peak_memory.max_batch)
+    largest = int(_as_served(1).peak_memory.max_batch)
     three = rooflens.simulate(MODEL, DEVICE, _workload(3, prompt, output), w_bits=4)
     lengths = {"prompt": LengthDistribution(kind="fixed", a=prompt),
                "output": LengthDistribution(kind="fixed", a=output)}  # fmt: skip
@@ -108,8 +119,7 @@ def test_the_peak_holds_no_more_requests_than_the_run_sends() -> None:
     )
     for verdict, held in ((three.memory, 3), (five_clients.memory, 5)):
         assert (verdict.batch, verdict.max_batch) == (held, largest)
-        at = rooflens.analyze(MODEL, DEVICE, batch=held, **SIZES).peak_memory
-        assert verdict.peak == float(at.total)
+        assert verdict.peak == float(_as_served(held).peak_memory.total)
 
 
 def test_simulate_fits_exactly_where_analyze_does() -> None:

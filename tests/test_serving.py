@@ -394,7 +394,7 @@ def test_bad_settings_name_the_field(squeeze, tiny_model, toy_device) -> None:
         rooflens.simulate("meta-llama/Llama-2-13b-hf", "a10", _requests([0], [4], [2]))
     small = squeeze(tiny_model, toy_device, options, SchedulerConfig(), kv_tokens=30)
     # The verdict holds the scheduler's reserve, as the replica does (8,192 tokens' worth).
-    with pytest.raises(InvalidInputError, match=r"8,192-token iteration.*lower max_tokens"):
+    with pytest.raises(InvalidInputError, match=r"iterations of 8,192 tokens.*lower max_tokens"):
         run(tiny_model, small, options, _requests([0], [40], [20]))
     with pytest.raises(InvalidInputError, match="policy='static'"):
         run(

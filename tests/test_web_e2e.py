@@ -491,7 +491,10 @@ def test_honest_states(server: str, browser) -> None:
     page.click('.page-tab[data-page="serve"]')
     page.click("#run-serve")
     page.wait_for_selector("#serve-nofit", timeout=30_000)
-    weights = r"weights [\d.]+ GB \+ activations [\d.]+ GB per device exceed its [\d.]+ GB"
+    weights = (
+        r"weights [\d.]+ GB \+ activation reserve [\d.]+ GB for iterations of [\d,]+ tokens per "
+        r"device exceed its [\d.]+ GB"
+    )
     assert re.search(weights, page.inner_text("#serve-nofit"))
     assert page.get_attribute("#page-serve", "data-state") == "failed"
 

@@ -307,7 +307,7 @@ def memory_cmd(
     scope = f", per device of {devices}" if devices > 1 else ""
     reserve = result.options.activation_reserve_tokens
     if reserve is not None:
-        scope += f"; activations: the engine's reserve for a {reserve:,}-token iteration"
+        scope += f"; activations: the engine's reserve for iterations of {reserve:,} tokens"
     title = f"{result.model.name} on {result.device.name}: memory{scope}"
     _console().print(fmt.frame_table(shown, title))
 

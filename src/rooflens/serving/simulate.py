@@ -129,7 +129,7 @@ def memory_verdict(
         tokens = scheduler.iteration_tokens
         if scheduler.whole_prompts:
             tokens = max(tokens, prompt)
-        reserve = f"activation reserve {act / gb:.1f} GB (a {tokens:,}-token iteration)"
+        reserve = f"activation reserve {act / gb:.1f} GB for iterations of {tokens:,} tokens"
         if weights + act > verdict.capacity:
             need = f"weights {weights / gb:.1f} GB + {reserve}"
         else:
