@@ -122,6 +122,7 @@ GEMMA3 = {
         "num_attention_heads": 2,
         "patch_size": 2,
         "image_size": 4,
+        "vision_use_head": False,
     },
 }
 
@@ -501,6 +502,22 @@ def test_gemma3_wrapper_reads_the_language_model_and_the_vision_tower(toy_device
     assert float(with_image.memory["prefill"].weights) == pytest.approx(
         float(text_only.memory["prefill"].weights) + tower
     )
+
+
+@pytest.mark.parametrize("use_head", [True, None])
+def test_gemma3_refuses_a_siglip_tower_with_its_pooling_head(use_head: bool | None) -> None:
+    # SiglipVisionConfig's vision_use_head defaults to true: transformers then builds an
+    # attention-pooling head Gemma 3 never runs; its published configs set it false.
+    vision = {k: v for k, v in GEMMA3["vision_config"].items() if k != "vision_use_head"}
+    if use_head is not None:
+        vision["vision_use_head"] = use_head
+    with pytest.raises(
+        ModelConfigError,
+        match=r"'gemma3.vision_config': vision_use_head=True is not supported; supported: false",
+    ):
+        spec_from_config({**GEMMA3, "vision_config": vision})
+    # The bundled Gemma-3-27B sets it false, as Google's configs do.
+    assert load_model("google/gemma-3-27b-it").vision is not None
 
 
 def test_qwen3_vl_moe_wrapper_reads_a_qwen3_moe_language_model() -> None:

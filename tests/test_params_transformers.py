@@ -683,9 +683,16 @@ VL_CASES |= {
         "image_grid_pinpoints": PINPOINTS,
     },
 }
+# Gemma 3: a SigLIP tower without its pooling head, 4 x 4 patches pooled to 2 x 2 tokens.
+VL_CASES["gemma3"] = {
+    "text_config": DENSE | {"head_dim": 16, "sliding_window": 8, "pad_token_id": 0},
+    "vision_config": SIGLIP_TOWER,
+    "mm_tokens_per_image": 4,
+}
 # The modules of the tower and projector (the rest is the language model's).
 VL_TOWER_MODULES = dict.fromkeys(
-    ("llava", "llava_next", "llava_onevision"), ("vision_tower", "multi_modal_projector")
+    ("llava", "llava_next", "llava_onevision", "gemma3"),
+    ("vision_tower", "multi_modal_projector"),
 )
 # Parameters of the tower the readers leave out, as their modules say (0 where none).
 VL_LEFT_OUT = {

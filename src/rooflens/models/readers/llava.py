@@ -32,7 +32,7 @@ from rooflens.core.model import ModelSpec, VisionSpec
 from rooflens.models.config import READERS, _Config
 from rooflens.models.readers.common import text_config, vision_config
 from rooflens.models.readers.moe_fields import refuse
-from rooflens.models.readers.vision import _HF_KEYS, DEFAULT_IMAGE_SIDE
+from rooflens.models.readers.vision import _HF_KEYS, DEFAULT_IMAGE_SIDE, no_pooling_head
 
 # transformers' class defaults of the two towers: (patch_size, hidden_act).
 _TOWERS = {
@@ -59,11 +59,8 @@ def clip_or_siglip(v: _Config, default_kind: str) -> Tower:
     kind = v.raw.get("model_type", default_kind)
     if kind not in _TOWERS:
         refuse(v, "model_type", kind, ", ".join(_TOWERS))
-    if kind == "siglip_vision_model" and v.get("vision_use_head", True):
-        # SiglipVisionConfig's default builds an attention-pooling head LLaVA never runs and
-        # VisionSpec has no place for.
-        refuse(v, "vision_use_head", True, "false (the attention-pooling head transformers "
-               "builds is not read by the model nor counted by rooflens)")  # fmt: skip
+    if kind == "siglip_vision_model":
+        no_pooling_head(v)
     patch_default, act = _TOWERS[kind]
     h, patch = v.req("hidden_size"), v.positive("patch_size", patch_default)
     side = v.positive("image_size", 224) // patch

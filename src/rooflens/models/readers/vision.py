@@ -6,6 +6,7 @@ from __future__ import annotations
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.model import VisionSpec
 from rooflens.models.config import _Config
+from rooflens.models.readers.moe_fields import refuse
 
 # Qwen3-VL takes any resolution: rooflens prices a 1024 x 1024 image unless told otherwise.
 DEFAULT_IMAGE_SIDE = 1024
@@ -17,9 +18,22 @@ _HF_KEYS = {
 }
 
 
+def no_pooling_head(v: _Config) -> None:
+    """Refuse a SigLIP tower that builds its attention-pooling head: SiglipVisionConfig's
+    `vision_use_head` defaults to true, and SiglipVisionTransformer then builds a
+    SiglipMultiheadAttentionPoolingHead (a probe, an nn.MultiheadAttention, a LayerNorm and an
+    MLP) that the multimodal models never run (they read last_hidden_state) and VisionSpec has
+    no place for; the published configs set it false."""
+    if v.get("vision_use_head", True):
+        refuse(v, "vision_use_head", True, "false (the attention-pooling head transformers "
+               "builds is not read by the model nor counted by rooflens)")  # fmt: skip
+
+
 def siglip_vision(v: _Config, text_hidden: int, tokens: int, rms_in: bool) -> VisionSpec:
     """SigLIP (Gemma 3): learned positions per patch, LayerNorm blocks with biases, a final
-    LayerNorm; Gemma 3's projector is an RMSNorm and one linear without bias."""
+    LayerNorm, no pooling head (no_pooling_head); Gemma 3's projector is an RMSNorm and one
+    linear without bias."""
+    no_pooling_head(v)
     h, patch = v.req("hidden_size"), v.positive("patch_size", 14)
     side = v.positive("image_size", 896) // patch
     return v.built(
