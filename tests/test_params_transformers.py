@@ -689,11 +689,27 @@ VL_CASES["gemma3"] = {
     "vision_config": SIGLIP_TOWER,
     "mm_tokens_per_image": 4,
 }
+# Idefics3 and SmolVLM: a SigLIP-shaped tower of 4 x 4 patches a crop, shuffled 2 x 2 (or 4 x 4)
+# into one linear; a Llama or Qwen2 language model, tied where both ties agree.
+IDEFICS3_TOWER = {key: value for key, value in CLIP_TOWER.items() if key != "model_type"}
+VL_CASES |= {
+    "idefics3": {"text_config": DENSE | {"pad_token_id": 0}, "vision_config": IDEFICS3_TOWER},
+    "smolvlm": {
+        "text_config": DENSE | {"pad_token_id": 0, "tie_word_embeddings": True},
+        "vision_config": IDEFICS3_TOWER,
+        "scale_factor": 4,
+        "tie_word_embeddings": True,
+    },
+    "smolvlm:qwen2": {
+        "text_config": DENSE | {"model_type": "qwen2", "pad_token_id": 0},
+        "vision_config": IDEFICS3_TOWER,
+    },
+}
 # The modules of the tower and projector (the rest is the language model's).
 VL_TOWER_MODULES = dict.fromkeys(
     ("llava", "llava_next", "llava_onevision", "gemma3"),
     ("vision_tower", "multi_modal_projector"),
-)
+) | dict.fromkeys(("idefics3", "smolvlm"), ("vision_model", "connector"))
 # Parameters of the tower the readers leave out, as their modules say (0 where none).
 VL_LEFT_OUT = {
     # readers/glm4v.py: post_conv_layernorm (hidden_size) and the downsample's bias

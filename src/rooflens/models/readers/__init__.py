@@ -37,6 +37,7 @@ from rooflens.models.readers.granitemoe import (
 from rooflens.models.readers.hunyuan import read_hunyuan_v1_dense, read_hunyuan_v1_moe
 from rooflens.models.readers.hy_v3 import read_hy_v3
 from rooflens.models.readers.jetmoe import read_jetmoe
+from rooflens.models.readers.idefics3 import read_idefics3
 from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
@@ -169,6 +170,8 @@ NEW_READERS = {
     "param2moe": read_param2moe,
     "minicpm5_moe": read_minicpm5_moe,
     "cohere2_moe": read_cohere2_moe,
+    "idefics3": read_idefics3,
+    "smolvlm": read_idefics3,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all
