@@ -85,16 +85,23 @@ def idefics3_vision(c: _Config, v: _Config, text_hidden: int) -> VisionSpec:
     )
 
 
-def read_idefics3(c: _Config, name: str) -> ModelSpec:
-    # The language model's own tie (its reader's, with its class default) beside the wrapper's.
+def text_tied_language_model(c: _Config, name: str, default_type: str) -> ModelSpec:
+    """`text_config` read by its own reader, tied as text_config's tie_word_embeddings (or its
+    class default) says, as vLLM ties it; a wrapper tie_word_embeddings written beside it and
+    differing is refused: transformers 5 ties by the wrapper's key, which Idefics3Config and
+    InternVLConfig do not take from text_config."""
     untied = _Config({**c.raw, "tie_word_embeddings": False}, c.model_type, c.path)
-    spec = language_model(untied, name, "llama")
-    tied = c.get("tie_word_embeddings", False)
-    if tied != spec.tied_embeddings:
-        # transformers 5 ties lm_head by the wrapper's key (Idefics3Config does not forward
-        # text_config's), vLLM's Idefics3ForConditionalGeneration by text_config's.
-        refuse(c, "tie_word_embeddings", tied, f"{str(spec.tied_embeddings).lower()}, as "
+    spec = language_model(untied, name, default_type)
+    wrapper = c.get("tie_word_embeddings", spec.tied_embeddings)
+    if wrapper != spec.tied_embeddings:
+        refuse(c, "tie_word_embeddings", wrapper, f"{str(spec.tied_embeddings).lower()}, as "
                "text_config's (transformers ties the output head by the wrapper's key, vLLM "
                "by text_config's)")  # fmt: skip
-    vision = idefics3_vision(c, vision_config(c), spec.hidden_size)
-    return spec.model_copy(update={"vision": vision, "model_type": c.model_type})
+    return spec.model_copy(update={"model_type": c.model_type})
+
+
+def read_idefics3(c: _Config, name: str) -> ModelSpec:
+    spec = text_tied_language_model(c, name, "llama")
+    return spec.model_copy(
+        update={"vision": idefics3_vision(c, vision_config(c), spec.hidden_size)}
+    )
