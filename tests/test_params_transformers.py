@@ -705,9 +705,36 @@ VL_CASES |= {
         "vision_config": IDEFICS3_TOWER,
     },
 }
+# InternVL: InternViT towers (biased q/k/v, LayerNorm or RMSNorm blocks, a class token) of 4 x 4
+# or 8 x 8 patches a tile, shuffled 2 x 2 or 4 x 4 into the LayerNorm-and-two-linears projector.
+INTERNVL_TOWER = IDEFICS3_TOWER | {
+    "image_size": [32, 32],
+    "patch_size": [8, 8],
+    "attention_bias": True,
+}
+VL_CASES |= {
+    "internvl": {
+        "text_config": DENSE | {"pad_token_id": 0},
+        "vision_config": INTERNVL_TOWER,
+        "tie_word_embeddings": False,
+    },
+    "internvl:final_norm_no_positions": {
+        "text_config": DENSE | {"pad_token_id": 0},
+        "vision_config": INTERNVL_TOWER
+        | {"use_mean_pooling": False, "use_absolute_position_embeddings": False},
+        "tie_word_embeddings": False,
+        "vision_feature_layer": -2,
+    },
+    "internvl:qwen3_tied_rms": {
+        "text_config": DENSE
+        | {"model_type": "qwen3", "head_dim": 16, "pad_token_id": 0, "tie_word_embeddings": True},
+        "vision_config": INTERNVL_TOWER | {"norm_type": "rms_norm", "image_size": 64},
+        "downsample_ratio": 0.25,
+    },
+}
 # The modules of the tower and projector (the rest is the language model's).
 VL_TOWER_MODULES = dict.fromkeys(
-    ("llava", "llava_next", "llava_onevision", "gemma3"),
+    ("llava", "llava_next", "llava_onevision", "gemma3", "internvl"),
     ("vision_tower", "multi_modal_projector"),
 ) | dict.fromkeys(("idefics3", "smolvlm"), ("vision_model", "connector"))
 # Parameters of the tower the readers leave out, as their modules say (0 where none).
@@ -716,6 +743,8 @@ VL_LEFT_OUT = {
     # (out_hidden_size).
     "glm4v": 16 + 64,
     "glm4v_moe": 16 + 64,
+    # readers/internvl.py: the blocks' lambda_1 and lambda_2 (2 x hidden_size a block).
+    "internvl": 2 * 32 * 2,
 }
 # Parameters neither of the tower nor of the language model, left out: LLaVA-NeXT's and
 # OneVision's image_newline (the text hidden_size).

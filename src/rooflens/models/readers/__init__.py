@@ -38,6 +38,7 @@ from rooflens.models.readers.hunyuan import read_hunyuan_v1_dense, read_hunyuan_
 from rooflens.models.readers.hy_v3 import read_hy_v3
 from rooflens.models.readers.jetmoe import read_jetmoe
 from rooflens.models.readers.idefics3 import read_idefics3
+from rooflens.models.readers.internvl import read_internvl
 from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
@@ -172,6 +173,7 @@ NEW_READERS = {
     "cohere2_moe": read_cohere2_moe,
     "idefics3": read_idefics3,
     "smolvlm": read_idefics3,
+    "internvl": read_internvl,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all
