@@ -732,9 +732,28 @@ VL_CASES |= {
         "downsample_ratio": 0.25,
     },
 }
+# LFM2-VL: a SigLIP2 NaFlex tower (8 x 8 learned positions, no pooling head) under the LFM2
+# language model, tied or not; the projector with or without its LayerNorm and biases.
+SIGLIP2_TOWER = IDEFICS3_TOWER | {
+    "model_type": "siglip2_vision_model",
+    "patch_size": 16,
+    "num_patches": 64,
+    "vision_use_head": False,
+}
+VL_CASES |= {
+    "lfm2_vl": {"text_config": LFM2, "vision_config": SIGLIP2_TOWER, "projector_hidden_size": 48},
+    "lfm2_vl:untied_plain_projector": {
+        "text_config": LFM2 | {"tie_word_embeddings": False},
+        "vision_config": SIGLIP2_TOWER,
+        "projector_hidden_size": 48,
+        "projector_bias": False,
+        "projector_use_layernorm": False,
+        "tie_word_embeddings": False,
+    },
+}
 # The modules of the tower and projector (the rest is the language model's).
 VL_TOWER_MODULES = dict.fromkeys(
-    ("llava", "llava_next", "llava_onevision", "gemma3", "internvl"),
+    ("llava", "llava_next", "llava_onevision", "gemma3", "internvl", "lfm2_vl"),
     ("vision_tower", "multi_modal_projector"),
 ) | dict.fromkeys(("idefics3", "smolvlm"), ("vision_model", "connector"))
 # Parameters of the tower the readers leave out, as their modules say (0 where none).

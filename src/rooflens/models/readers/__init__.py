@@ -41,6 +41,7 @@ from rooflens.models.readers.idefics3 import read_idefics3
 from rooflens.models.readers.internvl import read_internvl
 from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
+from rooflens.models.readers.lfm2_vl import read_lfm2_vl
 from rooflens.models.readers.llama4 import read_llama4, read_llama4_text
 from rooflens.models.readers.llama_kin import (
     read_cwm,
@@ -174,6 +175,7 @@ NEW_READERS = {
     "idefics3": read_idefics3,
     "smolvlm": read_idefics3,
     "internvl": read_internvl,
+    "lfm2_vl": read_lfm2_vl,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all

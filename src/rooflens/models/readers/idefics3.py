@@ -85,16 +85,18 @@ def idefics3_vision(c: _Config, v: _Config, text_hidden: int) -> VisionSpec:
     )
 
 
-def text_tied_language_model(c: _Config, name: str, default_type: str) -> ModelSpec:
+def text_tied_language_model(
+    c: _Config, name: str, default_type: str, key: str = "tie_word_embeddings"
+) -> ModelSpec:
     """`text_config` read by its own reader, tied as text_config's tie_word_embeddings (or its
     class default) says, as vLLM ties it; a wrapper tie_word_embeddings written beside it and
     differing is refused: transformers 5 ties by the wrapper's key, which Idefics3Config and
     InternVLConfig do not take from text_config."""
     untied = _Config({**c.raw, "tie_word_embeddings": False}, c.model_type, c.path)
     spec = language_model(untied, name, default_type)
-    wrapper = c.get("tie_word_embeddings", spec.tied_embeddings)
+    wrapper = c.get(key, spec.tied_embeddings)
     if wrapper != spec.tied_embeddings:
-        refuse(c, "tie_word_embeddings", wrapper, f"{str(spec.tied_embeddings).lower()}, as "
+        refuse(c, key, wrapper, f"{str(spec.tied_embeddings).lower()}, as "
                "text_config's (transformers ties the output head by the wrapper's key, vLLM "
                "by text_config's)")  # fmt: skip
     return spec.model_copy(update={"model_type": c.model_type})
