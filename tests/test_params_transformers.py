@@ -751,9 +751,22 @@ VL_CASES |= {
         "tie_word_embeddings": False,
     },
 }
+# Aya Vision: a SigLIP tower under Cohere2 (window layers), the SwiGLU projector at the text
+# width or its own alignment_intermediate_size.
+COHERE2 = DENSE | {"sliding_window": 8, "sliding_window_pattern": 4, "pad_token_id": 0}
+VL_CASES |= {
+    "aya_vision": {"text_config": COHERE2, "vision_config": SIGLIP_TOWER},
+    "aya_vision:untied_alignment": {
+        "text_config": COHERE2 | {"tie_word_embeddings": False},
+        "vision_config": SIGLIP_TOWER,
+        "alignment_intermediate_size": 40,
+        "tie_word_embeddings": False,
+        "vision_feature_layer": -2,
+    },
+}
 # The modules of the tower and projector (the rest is the language model's).
 VL_TOWER_MODULES = dict.fromkeys(
-    ("llava", "llava_next", "llava_onevision", "gemma3", "internvl", "lfm2_vl"),
+    ("llava", "llava_next", "llava_onevision", "gemma3", "internvl", "lfm2_vl", "aya_vision"),
     ("vision_tower", "multi_modal_projector"),
 ) | dict.fromkeys(("idefics3", "smolvlm"), ("vision_model", "connector"))
 # Parameters of the tower the readers leave out, as their modules say (0 where none).

@@ -4,6 +4,7 @@ attention-free state-space models, one module per family; `config.py` registers 
 
 from rooflens.models.readers.afmoe import read_afmoe
 from rooflens.models.readers.apertus import read_apertus
+from rooflens.models.readers.aya_vision import read_aya_vision
 from rooflens.models.readers.bailing import read_bailing_moe
 from rooflens.models.readers.cohere import read_cohere
 from rooflens.models.readers.cohere2 import read_cohere2
@@ -176,6 +177,7 @@ NEW_READERS = {
     "smolvlm": read_idefics3,
     "internvl": read_internvl,
     "lfm2_vl": read_lfm2_vl,
+    "aya_vision": read_aya_vision,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all
