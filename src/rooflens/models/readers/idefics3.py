@@ -13,7 +13,7 @@ longest edge resized to size["longest_edge"], then cut into ceil(side / crop)^2 
 max_image_size["longest_edge"], beside the whole image resized to one crop. The processor's
 settings are not in config.json: a crop is taken as `vision_config.image_size` (the processor's
 image_seq_len presumes it) and the longest edge as 4 crops, the processor class's ratio (4 x 364
-over 364) and that of the published Idefics3 and SmolVLM processors (1456 / 364, 1536 / 384,
+over 364) and that of the SmolVLM processor settings quoted in public code (1536 / 384,
 2048 / 512). The language model reads image_seq_len tokens a crop
 (Idefics3Processor._get_num_multimodal_tokens); the text tags around them (a
 <fake_token_around_image> and a <row_i_col_j> a crop, a newline a row, the <global-img> tag) are
