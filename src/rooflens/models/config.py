@@ -166,7 +166,51 @@ class _Config:
         return self.per_head(hidden, heads)
 
 
-def _llama_like(c: _Config, name: str, **overrides: Any) -> ModelSpec:
+# The keys `_llama_like` reads that many families' transformers config classes do not declare
+# (LlamaConfig declares the two biases, not the window), and, for a family whose class lacks
+# the key, what transformers and vLLM build where a config sets it.
+UNDECLARED_KEYS = {
+    "attention_bias": "transformers builds q/k/v/o without a bias, vLLM's model with one",
+    "mlp_bias": "transformers builds the MLP without a bias, vLLM's model with one",
+    "sliding_window": (
+        "transformers' attention sees every key, while its DynamicCache keeps only the window "
+        "and vLLM's attention takes it for every layer that names no window of its own"
+    ),
+}
+
+
+def refuse_undeclared(c: _Config, keys: Collection[str]) -> None:
+    """Refuse any of `keys` (of UNDECLARED_KEYS) set: the family's transformers config class
+    does not declare it, so transformers ignores it, while the model vLLM serves the family
+    with reads it; the checkpoint's model is not known."""
+    for key in keys:
+        value = c.raw.get(key)
+        if value is None or value is False:
+            continue
+        accepted = "null" if key == "sliding_window" else "false"
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: {key}={value!r} is not supported; "
+            f"supported: {accepted} or absent (its transformers config class has no {key}: "
+            f"{UNDECLARED_KEYS[key]})"
+        )
+
+
+def _llama_like(
+    c: _Config,
+    name: str,
+    *,
+    ignored: Collection[str] = (),
+    refused: Collection[str] = (),
+    **overrides: Any,
+) -> ModelSpec:
+    """Llama's block read from `c`, with `overrides` for the fields a family reads otherwise.
+    `ignored` and `refused` name keys of UNDECLARED_KEYS that the family's transformers config
+    class does not declare: an ignored key is not read (neither transformers nor vLLM reads it
+    for the family), a refused one is refused where set (refuse_undeclared)."""
+    unread = set(ignored) | set(refused)
+    if unread - UNDECLARED_KEYS.keys() or set(ignored) & set(refused):
+        raise ValueError(f"_llama_like: ignored={ignored!r}, refused={refused!r}")
+    refuse_undeclared(c, refused)
     heads = c.req("num_attention_heads")
     hidden = c.req("hidden_size")
     # An override (Gemma's 256, MLA's nope + rope) stands for the config's own head_dim.
@@ -186,10 +230,10 @@ def _llama_like(c: _Config, name: str, **overrides: Any) -> ModelSpec:
         gated_mlp=True,
         activation=c.get("hidden_act", "silu"),
         norm="rmsnorm",
-        qkv_bias=c.get("attention_bias", False),
-        out_bias=c.get("attention_bias", False),
-        mlp_bias=c.get("mlp_bias", False),
-        sliding_window=c.raw.get("sliding_window"),
+        qkv_bias=False if "attention_bias" in unread else c.get("attention_bias", False),
+        out_bias=False if "attention_bias" in unread else c.get("attention_bias", False),
+        mlp_bias=False if "mlp_bias" in unread else c.get("mlp_bias", False),
+        sliding_window=None if "sliding_window" in unread else c.raw.get("sliding_window"),
     )
     fields.update(overrides)
     return _spec(fields)
@@ -243,13 +287,27 @@ def _qwen_window(c: _Config) -> dict[str, Any]:
     return {"sliding_window": c.raw.get("sliding_window"), "window_layers": windowed}
 
 
+def _llama(c: _Config, name: str) -> ModelSpec:
+    # LlamaConfig has no sliding_window; vLLM's llama.py windows every layer by it.
+    return _llama_like(c, name, refused=("sliding_window",))
+
+
+def _mistral(c: _Config, name: str) -> ModelSpec:
+    # MistralConfig declares neither bias; vLLM's MistralDecoderLayer (its LlamaDecoderLayer)
+    # reads both. Phi3Config neither; vLLM's Phi3ForCausalLM is its LlamaForCausalLM.
+    return _llama_like(c, name, refused=("attention_bias", "mlp_bias"))
+
+
 def _qwen2(c: _Config, name: str) -> ModelSpec:
-    # Qwen2 always has q/k/v biases and no o_proj bias.
-    return _llama_like(c, name, qkv_bias=True, out_bias=False, **_qwen_window(c))
+    # Qwen2 always has q/k/v biases and no o_proj bias. Neither Qwen2Config nor vLLM's
+    # qwen2.py (qwen3.py for Qwen3) reads mlp_bias.
+    return _llama_like(
+        c, name, ignored=("mlp_bias",), qkv_bias=True, out_bias=False, **_qwen_window(c)
+    )
 
 
 def _qwen3(c: _Config, name: str) -> ModelSpec:
-    return _llama_like(c, name, qk_norm=True, **_qwen_window(c))
+    return _llama_like(c, name, ignored=("mlp_bias",), qk_norm=True, **_qwen_window(c))
 
 
 def _gemma(c: _Config, name: str) -> ModelSpec:
@@ -257,6 +315,10 @@ def _gemma(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # GemmaConfig has neither key. vLLM serves Gemma with its Transformers backend (no
+        # MLP bias), whose attention takes a config's sliding_window for every layer.
+        ignored=("mlp_bias",),
+        refused=("sliding_window",),
         tied_embeddings=c.get("tie_word_embeddings", True),
         activation=act,
         head_dim=c.get("head_dim", 256),
@@ -268,6 +330,7 @@ def _gemma2(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        ignored=("mlp_bias",),  # Gemma2Config has none; vLLM's gemma2.py reads none
         tied_embeddings=c.get("tie_word_embeddings", True),
         activation=act,
         head_dim=c.get("head_dim", 256),
@@ -452,10 +515,23 @@ def _mixtral(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # MixtralConfig declares neither bias, vLLM's mixtral.py builds none.
+        ignored=("attention_bias", "mlp_bias"),
         num_experts=c.req("num_local_experts"),
         experts_per_token=c.req("num_experts_per_tok"),
         expert_intermediate_size=c.req("intermediate_size"),
     )
+
+
+def _deepseek_v2(c: _Config, name: str) -> ModelSpec:
+    # DeepseekV2Config has no sliding_window: transformers' model ignores it, while its
+    # DynamicCache (no layer_types) keeps only that window.
+    return _deepseek(c, name, refused=("sliding_window",))
+
+
+def _deepseek_v3(c: _Config, name: str) -> ModelSpec:
+    # DeepseekV3Config has no mlp_bias either, nor does vLLM's deepseek_v2.py read one.
+    return _deepseek(c, name, ignored=("mlp_bias",), refused=("sliding_window",))
 
 
 def _moe_layers(c: _Config) -> None:
@@ -475,6 +551,7 @@ def _qwen2_moe(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        ignored=("mlp_bias",),  # nor in Qwen2MoeConfig, nor in vLLM's qwen2_moe.py
         qkv_bias=True,
         out_bias=False,
         **_qwen_window(c),
@@ -491,6 +568,7 @@ def _qwen3_moe(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        ignored=("mlp_bias",),  # nor in Qwen3MoeConfig, nor in vLLM's qwen3_moe.py
         qk_norm=True,
         **_qwen_window(c),
         num_experts=c.req("num_experts"),
@@ -499,11 +577,13 @@ def _qwen3_moe(c: _Config, name: str) -> ModelSpec:
     )
 
 
-def _deepseek(c: _Config, name: str) -> ModelSpec:
+def _deepseek(
+    c: _Config, name: str, *, ignored: Collection[str] = (), refused: Collection[str] = ()
+) -> ModelSpec:
     """DeepSeek-V2/V3: MLA attention and fine-grained MoE after `first_k_dense_replace` dense
     layers. The multi-token-prediction modules (num_nextn_predict_layers) are not part of the
     model that generates: recorded in `mtp_layers`, left out of the graph, as DeepSeek's own
-    671B count leaves them out."""
+    671B count leaves them out. `ignored` and `refused` as _llama_like's."""
     if c.get("moe_layer_freq", 1) != 1:
         raise ModelConfigError(
             f"model_type {c.model_type!r}: moe_layer_freq other than 1 is not supported"
@@ -515,6 +595,8 @@ def _deepseek(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        ignored=ignored,
+        refused=refused,
         head_dim=nope + rope,
         num_kv_heads=heads,
         q_lora_rank=c.raw.get("q_lora_rank"),
@@ -533,9 +615,9 @@ def _deepseek(c: _Config, name: str) -> ModelSpec:
 
 
 READERS: dict[str, Callable[[_Config, str], ModelSpec]] = {
-    "llama": _llama_like,
-    "mistral": _llama_like,
-    "phi3": _llama_like,
+    "llama": _llama,
+    "mistral": _mistral,
+    "phi3": _mistral,
     "qwen2": _qwen2,
     "qwen3": _qwen3,
     "gemma": _gemma,
@@ -546,8 +628,8 @@ READERS: dict[str, Callable[[_Config, str], ModelSpec]] = {
     "gpt_neox": _gpt_neox,
     "falcon": _falcon,
     "mixtral": _mixtral,
-    "deepseek_v2": _deepseek,
-    "deepseek_v3": _deepseek,
+    "deepseek_v2": _deepseek_v2,
+    "deepseek_v3": _deepseek_v3,
     "qwen2_moe": _qwen2_moe,
     "qwen3_moe": _qwen3_moe,
     "RefinedWeb": _falcon,

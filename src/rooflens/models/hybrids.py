@@ -87,6 +87,10 @@ def _gated_deltanet(c: _Config, name: str, moe: bool) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # Neither Qwen3NextConfig nor Qwen3_5(Moe)TextConfig has these; vLLM's qwen3_next.py
+        # and qwen3_5 build no MLP bias, and their layer_types (linear and full) keep vLLM's
+        # cache config from any window.
+        ignored=("mlp_bias", "sliding_window"),
         qk_norm=True,
         attention_output_gate=True,
         mixer=mixer,
@@ -167,9 +171,9 @@ def _olmo_hybrid(c: _Config, name: str) -> ModelSpec:
         qk_norm_whole=True,
         # vLLM's _apply_qk_norm gathers q and k whole under tensor parallelism.
         qk_norm_gathered=True,
-        # Neither engine builds an MLP bias or a window, whatever the config says.
-        mlp_bias=False,
-        sliding_window=None,
+        # Neither engine builds an MLP bias or a window, whatever the config says (its
+        # layer_types keep vLLM's cache config from any window).
+        ignored=("mlp_bias", "sliding_window"),
         mixer=mixer,
         mixer_layers=counts["linear_attention"],
         attention_layers=counts["full_attention"],
@@ -432,7 +436,15 @@ def _jamba(c: _Config, name: str) -> ModelSpec:
             dense_layers=n - moe,
         )
     return _llama_like(
-        c, name, mixer=mixer, mixer_layers=n - attention, attention_layers=attention, **moe_fields
+        c,
+        name,
+        # JambaConfig has none of the three: vLLM's jamba.py builds no bias, and its
+        # layer_types (linear and full) keep vLLM's cache config from any window.
+        ignored=("attention_bias", "mlp_bias", "sliding_window"),
+        mixer=mixer,
+        mixer_layers=n - attention,
+        attention_layers=attention,
+        **moe_fields,
     )
 
 
@@ -446,7 +458,11 @@ def _falcon_h1(c: _Config, name: str) -> ModelSpec:
         out_bias=c.get("projectors_bias", False),
         out_norm=c.get("mamba_rms_norm", False),
     )
-    return _llama_like(c, name, mixer=mixer, mixer_layers=n, attention_layers=n)
+    # FalconH1Config has no sliding_window; its layer_types ("hybrid") keep vLLM's cache
+    # config from any window, and vLLM's falcon_h1.py reads none.
+    return _llama_like(
+        c, name, ignored=("sliding_window",), mixer=mixer, mixer_layers=n, attention_layers=n
+    )
 
 
 def _granite_hybrid(c: _Config, name: str) -> ModelSpec:
@@ -469,6 +485,10 @@ def _granite_hybrid(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # GraniteMoeHybridConfig has neither key: vLLM's granitemoehybrid.py builds its shared
+        # MLP without a bias, and its layer_types (Mamba and attention) keep vLLM's cache
+        # config from any window.
+        ignored=("mlp_bias", "sliding_window"),
         mixer=mixer,
         mixer_layers=counts["mamba"],
         attention_layers=counts["attention"],
@@ -525,6 +545,9 @@ def _bamba(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # BambaConfig has no sliding_window; transformers' cache takes none from its
+        # layer_types, and vLLM no longer serves Bamba (removed in 0.23).
+        ignored=("sliding_window",),
         head_dim=head_dim,
         num_kv_heads=c.get("num_key_value_heads", 8),
         max_positions=c.get("max_position_embeddings", 262144),
@@ -566,6 +589,9 @@ def _minimax(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # MiniMaxConfig declares neither bias and transformers' MiniMax builds none; vLLM no
+        # longer serves MiniMax-Text-01 (removed in 0.23).
+        ignored=("attention_bias", "mlp_bias"),
         head_dim=head_dim,
         num_experts=c.get("num_local_experts", 8),
         experts_per_token=c.get("num_experts_per_tok", 2),
@@ -631,6 +657,9 @@ def _kimi_linear(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # KimiLinearConfig has neither key: vLLM's KimiLinear (models/kimi_k3) builds no MLP
+        # bias, and its MLA takes no window.
+        ignored=("mlp_bias", "sliding_window"),
         head_dim=nope + rope,
         num_kv_heads=c.req("num_attention_heads"),
         q_lora_rank=c.raw.get("q_lora_rank"),

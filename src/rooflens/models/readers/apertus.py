@@ -17,6 +17,8 @@ def read_apertus(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # ApertusConfig has no sliding_window; vLLM's apertus.py windows every layer by it.
+        refused=("sliding_window",),
         max_positions=c.get("max_position_embeddings", 65536),
         gated_mlp=False,
         activation=c.get("hidden_act", "xielu"),

@@ -30,5 +30,6 @@ def read_cohere(c: _Config, name: str) -> ModelSpec:
         mlp_bias=False,
         qk_norm=qk_norm,
         qk_norm_head_gains=qk_norm,
-        sliding_window=None,
+        # CohereConfig has no sliding_window, which vLLM applies to every layer: refused.
+        refused=("sliding_window",),
     )

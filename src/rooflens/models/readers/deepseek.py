@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.model import ModelSpec
-from rooflens.models.config import _Config, _deepseek, _llama_like
+from rooflens.models.config import _Config, _deepseek, _deepseek_v3, _llama_like
 
 
 def read_deepseek_v32(c: _Config, name: str) -> ModelSpec:
-    spec = _deepseek(c, name)
+    # DeepseekV32Config (GlmMoeDsaConfig) has no sliding_window but layer_types without a
+    # window kind, from which transformers' cache and vLLM's cache config both take no window.
+    spec = _deepseek(c, name, ignored=("sliding_window",))
     return spec.model_copy(
         update={
             "index_heads": c.get("index_n_heads", 64),
@@ -44,7 +46,7 @@ def read_glm_moe_dsa(c: _Config, name: str) -> ModelSpec:
 
 def read_kimi_k2(c: _Config, name: str) -> ModelSpec:
     # Kimi K2 ships the DeepSeek-V3 architecture (its config names DeepseekV3ForCausalLM).
-    return _deepseek(c, name)
+    return _deepseek_v3(c, name)
 
 
 def read_glm4_moe(c: _Config, name: str) -> ModelSpec:
@@ -58,6 +60,10 @@ def read_glm4_moe(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # Glm4MoeConfig has neither key: vLLM's glm4_moe.py builds no MLP bias, and windows
+        # every layer by a sliding_window (its cache config).
+        ignored=("mlp_bias",),
+        refused=("sliding_window",),
         # q/k/v carry attention_bias, o_proj never (Glm4MoeAttention).
         qkv_bias=bias,
         out_bias=False,

@@ -35,6 +35,9 @@ def read_dots1(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # Dots1Config has no mlp_bias, transformers' Dots1 builds none; vLLM no longer serves
+        # dots.llm1 (removed in 0.23).
+        ignored=("mlp_bias",),
         qk_norm=True,
         **_window(c),
         num_experts=c.req("n_routed_experts"),

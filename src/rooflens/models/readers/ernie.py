@@ -29,6 +29,9 @@ def read_ernie4_5(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # Ernie4_5Config declares use_bias alone; vLLM's Ernie4_5ForCausalLM is its
+        # LlamaForCausalLM, which reads both biases and windows every layer by sliding_window.
+        refused=("attention_bias", "mlp_bias", "sliding_window"),
         head_dim=head_dim,
         num_kv_heads=_DENSE_KV_HEADS if absent else c.get("num_key_value_heads", heads),
         tied_embeddings=c.get("tie_word_embeddings", True),
@@ -73,6 +76,10 @@ def read_ernie4_5_moe(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # Ernie4_5_MoeConfig has none of the three: vLLM's ernie45_moe.py reads no bias key
+        # (use_bias, refused above) and windows every layer by a sliding_window.
+        ignored=("attention_bias", "mlp_bias"),
+        refused=("sliding_window",),
         num_kv_heads=c.get("num_key_value_heads", _MOE_KV_HEADS),
         tied_embeddings=c.get("tie_word_embeddings", True),
         max_positions=c.get("max_position_embeddings", 131072),

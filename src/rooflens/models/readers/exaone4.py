@@ -57,6 +57,8 @@ def read_exaone4(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # Exaone4Config declares neither bias; vLLM's exaone4.py reads both.
+        refused=("attention_bias", "mlp_bias"),
         qk_norm=True,
         pre_norms=False,
         post_norms=True,

@@ -78,6 +78,7 @@ def read_gemma4_text(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        ignored=("mlp_bias",),  # nor in Gemma4TextConfig, nor in vLLM's gemma4.py
         activation=c.get("hidden_activation", c.get("hidden_act", "gelu_pytorch_tanh")),
         tied_embeddings=c.get("tie_word_embeddings", True),
         head_dim=c.get("head_dim", 256),

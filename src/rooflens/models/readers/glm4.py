@@ -17,6 +17,8 @@ def read_glm4(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # Glm4Config has no sliding_window; vLLM's glm4.py windows every layer by it.
+        refused=("sliding_window",),
         head_dim=c.get("head_dim", 128),
         max_positions=c.get("max_position_embeddings", 131072),
         qkv_bias=bias,
@@ -38,11 +40,13 @@ def read_glm(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # GlmConfig has no sliding_window; vLLM's Transformers backend, which serves it,
+        # windows every layer by it.
+        refused=("sliding_window",),
         head_dim=head_dim,
         num_kv_heads=c.get("num_key_value_heads", 2),
         max_positions=c.get("max_position_embeddings", 131072),
         qkv_bias=bias,
         out_bias=False,
         mlp_bias=False,
-        sliding_window=None,
     )

@@ -30,6 +30,9 @@ def read_glm4_moe_lite(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # Glm4MoeLiteConfig has no sliding_window: transformers' model ignores it, its
+        # DynamicCache (no layer_types) keeps only that window; vLLM's MLA no window.
+        refused=("sliding_window",),
         **mla,
         max_positions=c.get("max_position_embeddings", 202752),
         mlp_bias=False,

@@ -16,7 +16,8 @@ from rooflens.models.readers.moe_fields import refuse
 def read_granite(c: _Config, name: str) -> ModelSpec:
     heads, hidden = c.req("num_attention_heads"), c.req("hidden_size")
     # GraniteAttention splits hidden_size over the heads; a config's head_dim is not read.
-    return _llama_like(c, name, head_dim=c.per_head(hidden, heads))
+    # GraniteConfig has no sliding_window; vLLM's granite.py windows every layer by it.
+    return _llama_like(c, name, refused=("sliding_window",), head_dim=c.per_head(hidden, heads))
 
 
 def swa_fields(c: _Config) -> dict[str, Any]:

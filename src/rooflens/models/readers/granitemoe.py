@@ -18,6 +18,10 @@ def read_granitemoe(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # GraniteMoeConfig has neither key: vLLM's granitemoe.py builds no MLP bias and
+        # windows every layer by a sliding_window.
+        ignored=("mlp_bias",),
+        refused=("sliding_window",),
         num_experts=c.req("num_local_experts"),
         experts_per_token=c.req("num_experts_per_tok"),
         expert_intermediate_size=c.req("intermediate_size"),
@@ -47,6 +51,10 @@ def _granitemoe_shared(c: _Config, name: str, swa: bool) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # Neither class has mlp_bias (vLLM's GraniteMoeSharedMLP has no bias); GraniteMoeShared
+        # has no sliding_window, which vLLM's granitemoeshared.py puts on every layer.
+        ignored=("mlp_bias",),
+        refused=() if swa else ("sliding_window",),
         head_dim=head_dim,
         max_positions=c.get("max_position_embeddings", 2048),
         num_experts=c.positive("num_local_experts", 8, MAX_COUNT),

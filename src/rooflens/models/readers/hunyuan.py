@@ -38,7 +38,9 @@ def read_hunyuan_v1_dense(c: _Config, name: str) -> ModelSpec:
     """Hunyuan-7B and its smaller siblings: Llama's block (q/k/v/o biased where
     `attention_bias`) with the per-head q/k norms (HunYuanDenseV1Attention)."""
     _refuse_unpriced(c)
-    return _llama_like(c, name, **_attention(c))
+    # HunYuanDenseV1Config has no sliding_window; vLLM's Transformers backend, which serves
+    # it, windows every layer by it (HunYuanMoEV1Config's likewise).
+    return _llama_like(c, name, refused=("sliding_window",), **_attention(c))
 
 
 def read_hunyuan_v1_moe(c: _Config, name: str) -> ModelSpec:
@@ -64,6 +66,7 @@ def read_hunyuan_v1_moe(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        refused=("sliding_window",),
         **attention,
         num_experts=same_in_every_layer(c, "num_experts", 0, 1, MAX_COUNT),
         experts_per_token=same_in_every_layer(c, "moe_topk", 1, 1, MAX_COUNT),

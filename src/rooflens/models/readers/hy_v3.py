@@ -33,6 +33,8 @@ def read_hy_v3(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # HYV3Config has no sliding_window; vLLM's hy_v3.py windows every layer by it.
+        refused=("sliding_window",),
         head_dim=128 if "head_dim" not in c.raw else c.head_dim(hidden, heads),
         num_kv_heads=c.get("num_key_value_heads", 8),
         max_positions=c.get("max_position_embeddings", 131072),

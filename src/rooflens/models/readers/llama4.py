@@ -38,6 +38,9 @@ def read_llama4_text(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # Llama4TextConfig has neither key; vLLM's llama4.py builds its MLPs without a bias,
+        # and its layer_types (chunked and full) keep vLLM's cache config from any window.
+        ignored=("mlp_bias", "sliding_window"),
         head_dim=c.head_dim(c.req("hidden_size"), heads),
         # Dense layers use intermediate_size_mlp; experts and the shared expert intermediate_size.
         intermediate_size=c.get("intermediate_size_mlp", 16384),

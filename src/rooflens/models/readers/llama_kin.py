@@ -73,7 +73,8 @@ def read_internlm3(c: _Config, name: str) -> ModelSpec:
         head_dim=_head_dim(c, 128),
         num_kv_heads=c.get("num_key_value_heads", 2),
         max_positions=c.get("max_position_embeddings", 32768),
-        sliding_window=None,
+        # InternLM3Config has no sliding_window, which vLLM applies to every layer: refused.
+        refused=("sliding_window",),
     )
 
 
@@ -90,7 +91,8 @@ def read_exaone(c: _Config, name: str) -> ModelSpec:
         name,
         num_kv_heads=c.get("num_key_value_heads", 8),
         max_positions=c.get("max_position_embeddings", 4096),
-        sliding_window=None,
+        # ExaoneConfig has no sliding_window, which vLLM applies to every layer: refused.
+        refused=("sliding_window",),
     )
 
 
@@ -107,7 +109,8 @@ def read_iquestcoder(c: _Config, name: str) -> ModelSpec:
         head_dim=_head_dim(c, 128),
         num_kv_heads=c.get("num_key_value_heads", 8),
         max_positions=c.get("max_position_embeddings", 131072),
-        sliding_window=None,
+        # IQuestCoderConfig has no sliding_window, which vLLM applies to every layer: refused.
+        refused=("sliding_window",),
     )
 
 
@@ -130,7 +133,8 @@ def read_helium(c: _Config, name: str) -> ModelSpec:
         num_kv_heads=c.get("num_key_value_heads", 20),
         max_positions=c.get("max_position_embeddings", 4096),
         out_bias=False,
-        sliding_window=None,
+        # HeliumConfig has no sliding_window, which vLLM applies to every layer: refused.
+        refused=("sliding_window",),
     )
 
 

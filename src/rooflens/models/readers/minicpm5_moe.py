@@ -29,6 +29,9 @@ def read_minicpm5_moe(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # MiniCPM5MoeConfig has no sliding_window; vLLM (its Transformers backend, as it has
+        # no model of its own) windows every layer by it.
+        refused=("sliding_window",),
         head_dim=head_dim,
         num_kv_heads=2 if absent else c.get("num_key_value_heads", heads),
         max_positions=c.get("max_position_embeddings", 524288),

@@ -26,6 +26,10 @@ def read_minimax_m2(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # MiniMaxM2Config has none of the three: vLLM's minimax_m2.py builds no MLP bias,
+        # biases q/k/v where attention_bias and windows every layer by a sliding_window.
+        ignored=("mlp_bias",),
+        refused=("attention_bias", "sliding_window"),
         qk_norm=c.get("use_qk_norm", True),
         qk_norm_whole=_qk_norm_whole(c, "per_layer"),
         num_experts=c.req("num_local_experts"),
@@ -80,6 +84,9 @@ def read_minimax_m3(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # MiniMaxM3VLTextConfig has none of the three; vLLM's minimax_m3 builds no bias, and
+        # its layer_types (full) keep vLLM's cache config from any window.
+        ignored=("attention_bias", "mlp_bias", "sliding_window"),
         activation="swiglu_oai" if activation == "swigluoai" else activation,
         intermediate_size=c.positive("dense_intermediate_size", 12288, MAX_WIDTH),
         qk_norm=c.get("use_qk_norm", True),

@@ -28,6 +28,9 @@ def read_mistral4(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # Mistral4Config has no sliding_window: transformers' model ignores it, its
+        # DynamicCache (no layer_types) keeps only that window.
+        refused=("sliding_window",),
         **mla_fields(c, nope=64, rope=64, v=128, kv_lora=256, q_lora=1024),
         max_positions=c.get("max_position_embeddings", 1048576),
         mlp_bias=False,

@@ -19,5 +19,6 @@ def read_nanochat(c: _Config, name: str) -> ModelSpec:
         mlp_bias=False,
         qk_norm=True,
         norm_gain=False,
-        sliding_window=None,
+        # NanoChatConfig has no sliding_window, which vLLM applies to every layer: refused.
+        refused=("sliding_window",),
     )

@@ -17,7 +17,8 @@ def read_arcee(c: _Config, name: str) -> ModelSpec:
         max_positions=c.get("max_position_embeddings", 4096),
         gated_mlp=False,
         activation=c.get("hidden_act", "relu2"),
-        sliding_window=None,
+        # ArceeConfig has no sliding_window, which vLLM applies to every layer: refused.
+        refused=("sliding_window",),
     )
 
 
@@ -39,7 +40,8 @@ def read_nemotron(c: _Config, name: str) -> ModelSpec:
         activation=c.get("hidden_act", "relu2"),
         norm="layernorm",
         norm_bias=True,
-        sliding_window=None,
+        # NemotronConfig has no sliding_window, which vLLM applies to every layer: refused.
+        refused=("sliding_window",),
     )
 
 
@@ -59,5 +61,6 @@ def read_jais2(c: _Config, name: str) -> ModelSpec:
         qkv_bias=c.get("attention_bias", True),
         out_bias=c.get("attention_bias", True),
         mlp_bias=c.get("mlp_bias", True),
-        sliding_window=None,
+        # Jais2Config has no sliding_window, which vLLM applies to every layer: refused.
+        refused=("sliding_window",),
     )

@@ -19,6 +19,9 @@ def _olmo(c: _Config, name: str, **window: Any) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # Olmo2Config and Olmo3Config have no mlp_bias; vLLM serves both with its
+        # Transformers backend, transformers' model.
+        ignored=("mlp_bias",),
         qk_norm=True,
         qk_norm_whole=True,
         qk_norm_gathered=True,
@@ -29,7 +32,8 @@ def _olmo(c: _Config, name: str, **window: Any) -> ModelSpec:
 
 
 def read_olmo2(c: _Config, name: str) -> ModelSpec:
-    return _olmo(c, name, sliding_window=None)
+    # Olmo2Config has no sliding_window, which vLLM applies to every layer: refused.
+    return _olmo(c, name, refused=("sliding_window",))
 
 
 def read_olmo3(c: _Config, name: str) -> ModelSpec:
@@ -54,7 +58,9 @@ def read_olmo(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        ignored=("mlp_bias",),  # nor in OlmoConfig; vLLM serves transformers' model
         norm="layernorm",
         norm_gain=False,
-        sliding_window=None,
+        # OlmoConfig has no sliding_window, which vLLM applies to every layer: refused.
+        refused=("sliding_window",),
     )

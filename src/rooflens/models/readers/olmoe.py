@@ -15,6 +15,9 @@ def read_olmoe(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # OlmoeConfig has no mlp_bias (vLLM serves transformers' model); its sliding_window
+        # is read: OlmoeAttention passes getattr(config, "sliding_window") to attention.
+        ignored=("mlp_bias",),
         max_positions=c.get("max_position_embeddings", 4096),
         qk_norm=True,
         qk_norm_whole=True,

@@ -14,6 +14,7 @@ def read_phimoe(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        ignored=("mlp_bias",),  # nor in PhimoeConfig, nor in vLLM's phimoe.py
         max_positions=c.get("max_position_embeddings", 131072),
         norm="layernorm",
         norm_bias=True,

@@ -39,6 +39,9 @@ def read_sarvam_mla(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # SarvamMLAConfig has no sliding_window: transformers' model ignores it, its
+        # DynamicCache (no layer_types) keeps only that window.
+        refused=("sliding_window",),
         **mla_fields(c, nope=128, rope=64, v=128, kv_lora=512, q_lora=None),
         max_positions=c.get("max_position_embeddings", 4096),
         mlp_bias=False,

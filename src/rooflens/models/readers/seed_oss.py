@@ -12,6 +12,9 @@ def read_seed_oss(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # SeedOssConfig has no sliding_window; vLLM's Transformers backend, which serves it,
+        # windows every layer by it.
+        refused=("sliding_window",),
         head_dim=c.get("head_dim", 128),
         max_positions=c.get("max_position_embeddings", 524288),
         qkv_bias=c.get("attention_bias", True),

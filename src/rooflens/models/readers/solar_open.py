@@ -33,6 +33,9 @@ def read_solar_open(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         view,
         name,
+        # SolarOpenConfig has no sliding_window; vLLM (its Transformers backend) windows
+        # every layer by it.
+        refused=("sliding_window",),
         head_dim=head_dim,
         num_kv_heads=c.get("num_key_value_heads", 8),
         max_positions=c.get("max_position_embeddings", 131072),

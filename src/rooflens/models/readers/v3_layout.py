@@ -114,6 +114,9 @@ def glm4_moe_config(c: _Config, name: str, defaults: dict[str, Any]) -> ModelSpe
     return _llama_like(
         c,
         name,
+        # Neither class has a sliding_window; vLLM's param2moe.py and sarvam.py window
+        # every layer by it.
+        refused=("sliding_window",),
         head_dim=head_dim,
         num_kv_heads=c.get("num_key_value_heads", defaults["kv_heads"]),
         max_positions=c.get("max_position_embeddings", defaults["positions"]),

@@ -31,5 +31,6 @@ def read_youtu(c: _Config, name: str) -> ModelSpec:
         qkv_bias=bias,
         out_bias=bias,
         mlp_bias=False,
-        sliding_window=None,
+        # YoutuConfig has no sliding_window, which vLLM applies to every layer: refused.
+        refused=("sliding_window",),
     )
