@@ -98,11 +98,24 @@ def test_alignment_width_sets_the_swiglu() -> None:
             "alignment_intermediate_size=41 is invalid: expected an even width",
         ),
         (
-            _config(text_config=TEXT | {"model_type": "cohere"}),
-            "text_config.model_type='cohere' is not supported",
+            _config(text_config=TEXT | {"model_type": "bloom"}),
+            "text_config.model_type='bloom' is not supported",
         ),
     ],
 )
 def test_refusals_name_the_key(config: dict, message: str) -> None:
     with pytest.raises(ModelConfigError, match=re.escape(message)):
         spec_from_config(config)
+
+
+def test_aya_vision_32b_reads_its_command_r_language_model() -> None:
+    # Aya Vision 32B's text model is Command R (cohere, no window): read as that reader reads it.
+    text = {k: v for k, v in TEXT.items() if k != "sliding_window"} | {"model_type": "cohere"}
+    spec = spec_from_config(_config(text_config=text))
+    assert spec.model_type == "aya_vision" and spec.vision is not None
+    alone = spec_from_config(text)
+    assert (spec.num_layers, spec.hidden_size, spec.parallel_block) == (
+        alone.num_layers,
+        alone.hidden_size,
+        alone.parallel_block,
+    )
