@@ -146,6 +146,14 @@ def test_ministral_and_cwm_window_layers() -> None:
     assert (ministral.sliding_window, ministral.window_layers) == (4096, 8)
     none = spec_from_config(dict(TOY, model_type="ministral", head_dim=4, sliding_window=None))
     assert none.sliding_window is None
+    # Inside a mistral3 wrapper, a ministral text_config takes MinistralConfig's defaults too.
+    vision = {"hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1,
+              "num_attention_heads": 2, "image_size": 64, "patch_size": 16}  # fmt: skip
+    wrapped = spec_from_config(
+        {"model_type": "mistral3", "text_config": dict(TOY, model_type="ministral", head_dim=4),
+         "vision_config": vision}  # fmt: skip
+    )
+    assert (wrapped.sliding_window, wrapped.window_layers) == (4096, 8)
     # CwmConfig: layers 0 and 4 attend to every key, the other six to 8192.
     cwm = spec_from_config(dict(TOY, model_type="cwm", head_dim=4))
     assert (cwm.sliding_window, cwm.window_layers) == (8192, 6)

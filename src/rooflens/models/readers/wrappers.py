@@ -38,7 +38,7 @@ def read_mistral3(c: _Config, name: str) -> ModelSpec:
     # Small 4's is MLA with an MoE (Mistral4Config).
     inner = {
         "mistral": "mistral",
-        "ministral": "mistral",
+        "ministral": "ministral",
         "ministral3": "ministral3",
         "mistral4": "mistral4",
     }.get(text.model_type)
