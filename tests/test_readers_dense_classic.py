@@ -150,8 +150,11 @@ def test_ministral_and_cwm_window_layers() -> None:
     vision = {"hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1,
               "num_attention_heads": 2, "image_size": 64, "patch_size": 16}  # fmt: skip
     wrapped = spec_from_config(
-        {"model_type": "mistral3", "text_config": dict(TOY, model_type="ministral", head_dim=4),
-         "vision_config": vision}  # fmt: skip
+        {
+            "model_type": "mistral3",
+            "text_config": dict(TOY, model_type="ministral", head_dim=4),
+            "vision_config": vision,
+        }  # fmt: skip
     )
     assert (wrapped.sliding_window, wrapped.window_layers) == (4096, 8)
     # CwmConfig: layers 0 and 4 attend to every key, the other six to 8192.

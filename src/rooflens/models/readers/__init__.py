@@ -37,9 +37,9 @@ from rooflens.models.readers.granitemoe import (
 )
 from rooflens.models.readers.hunyuan import read_hunyuan_v1_dense, read_hunyuan_v1_moe
 from rooflens.models.readers.hy_v3 import read_hy_v3
-from rooflens.models.readers.jetmoe import read_jetmoe
 from rooflens.models.readers.idefics3 import read_idefics3
 from rooflens.models.readers.internvl import read_internvl
+from rooflens.models.readers.jetmoe import read_jetmoe
 from rooflens.models.readers.kimi_k3 import read_kimi_k3
 from rooflens.models.readers.kimi_k25 import read_kimi_k25
 from rooflens.models.readers.lfm2_vl import read_lfm2_vl
