@@ -154,7 +154,7 @@ def test_ministral_and_cwm_window_layers() -> None:
             "model_type": "mistral3",
             "text_config": dict(TOY, model_type="ministral", head_dim=4),
             "vision_config": vision,
-        }  # fmt: skip
+        }
     )
     assert (wrapped.sliding_window, wrapped.window_layers) == (4096, 8)
     # CwmConfig: layers 0 and 4 attend to every key, the other six to 8192.
