@@ -2308,6 +2308,11 @@ def main(argv: list[str] | None = None) -> None:
         help="the sample's systems to simulate, comma-separated (default: every row; a row "
         "of a system without an engine profile says so)",
     )
+    parser.add_argument(
+        "--models",
+        help="only the rows of these model paths, comma-separated (a partial run: rows a "
+        "change touches simulated again, the others kept from an earlier run's --csv)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="processes simulating side by side")
     parser.add_argument(
         "--validated",
@@ -2340,6 +2345,10 @@ def main(argv: list[str] | None = None) -> None:
                 f" (its {len(frame):,} rows of {', '.join(wanted)}; {len(left):,} of {others} "
                 "left out: no engine profile)"
             )
+    if args.models:
+        wanted_models = args.models.split(",")
+        frame = frame[frame["model_path"].isin(wanted_models)]
+        source += f" (its {len(frame):,} rows of {', '.join(wanted_models)})"
     if args.limit:
         frame = frame.head(args.limit)
     started = time.perf_counter()
