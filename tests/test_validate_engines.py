@@ -677,6 +677,17 @@ def test_the_report_rebuilds_from_the_predictions_csv(sample, tmp_path) -> None:
         main(["--data", str(data), "--out", str(again), "--predictions", str(csv)])
 
 
+def test_a_partial_run_keeps_the_models_it_names(sample, tmp_path) -> None:
+    """--models: a change that touches some models' rows simulates only those again."""
+    csv = tmp_path / "p.csv"
+    main(["--data", str(tmp_path / "silicon_sample.csv"), "--out", str(tmp_path / "r.md"),
+          "--csv", str(csv), "--profile", "roofline",
+          "--models", "Qwen/Qwen3-32B,acme/Unknown-7B"])  # fmt: skip
+    written = pd.read_csv(csv)
+    assert sorted(written["id"]) == ["b", "d"]
+    assert "(its 2 rows of Qwen/Qwen3-32B, acme/Unknown-7B)" in (tmp_path / "r.md").read_text()
+
+
 def test_a_row_past_its_cpu_budget_says_so(sample, monkeypatch) -> None:
     """The budget counts the simulating process's CPU time, not the wall clock: sleeping
     (another process's load) spends none of it; simulating past it reports the row."""
