@@ -48,8 +48,7 @@ FILLED: dict[str, dict[str, Any]] = {
 # What a multimodal class's defaults leave that rooflens refuses outside its language model:
 # top-level keys, and (under "vision_config") its tower's. Each is the published models' own
 # setting (SigLIP towers without the pooling head, tiles the projector's merge divides, q/k/v
-# biases, the output head tied as text_config says) or, for Kimi K2.5, its tower's sizes
-# under the vt_ names its published config.json gives them.
+# biases, the output head tied as text_config says).
 WRAPPER_FILLED: dict[str, dict[str, Any]] = {
     "aya_vision": {"vision_config": {"image_size": 364}},
     "gemma3": {"vision_config": {"vision_use_head": False}},
@@ -57,14 +56,6 @@ WRAPPER_FILLED: dict[str, dict[str, Any]] = {
     "smolvlm": {"vision_config": {"image_size": 512, "patch_size": 16}},
     "internvl": {"tie_word_embeddings": False, "vision_config": {"attention_bias": True}},
     "lfm2_vl": {"vision_config": {"vision_use_head": False}},
-    "kimi_k25": {
-        "vision_config": {
-            "vt_hidden_size": 1152,
-            "vt_num_hidden_layers": 27,
-            "vt_num_attention_heads": 16,
-            "vt_intermediate_size": 4304,
-        }
-    },
 }
 
 

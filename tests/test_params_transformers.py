@@ -765,10 +765,38 @@ VL_CASES |= {
     },
 }
 # The modules of the tower and projector (the rest is the language model's).
+# Kimi K2.5 as transformers 5 writes its config (Kimi_K25VisionConfig: the tower's sizes under
+# their plain names, pos_emb_height/width): MoonViT of 2 blocks, 16 wide, on DeepSeek-V3's MLA.
+VL_CASES["kimi_k25:transformers_keys"] = {
+    "text_config": SMALL
+    | MLA
+    | V3_MOE
+    | {
+        "model_type": "deepseek_v3",
+        "num_hidden_layers": 2,
+        "n_routed_experts": 4,
+        "n_shared_experts": 1,
+        "first_k_dense_replace": 1,
+        "num_nextn_predict_layers": 0,
+        "topk_method": "noaux_tc",
+    },
+    "vision_config": {
+        "hidden_size": 16,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 24,
+        "patch_size": 4,
+        "pos_emb_height": 8,
+        "pos_emb_width": 8,
+    },
+    "projection_hidden_size": 16,
+    "tie_word_embeddings": False,
+}
 VL_TOWER_MODULES = dict.fromkeys(
     ("llava", "llava_next", "llava_onevision", "gemma3", "internvl", "lfm2_vl", "aya_vision"),
     ("vision_tower", "multi_modal_projector"),
 ) | dict.fromkeys(("idefics3", "smolvlm"), ("vision_model", "connector"))
+VL_TOWER_MODULES["kimi_k25"] = ("vision_tower", "mm_projector")
 # Parameters of the tower the readers leave out, as their modules say (0 where none).
 VL_LEFT_OUT = {
     # readers/glm4v.py: post_conv_layernorm (hidden_size) and the downsample's bias

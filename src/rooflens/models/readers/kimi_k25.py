@@ -20,6 +20,18 @@ VT_KEYS = {
     "num_heads": "vt_num_attention_heads",
     "intermediate_size": "vt_intermediate_size",
 }
+# The same in transformers' own Kimi-K2.5 config (Kimi_K25VisionConfig, 5.x), which spells the
+# tower's sizes as any vision config does and its position table pos_emb_height/width.
+NATIVE_KEYS = {field: name.removeprefix("vt_") for field, name in VT_KEYS.items()}
+
+
+def _tower_keys(v: _Config) -> tuple[dict[str, str], str]:
+    """The key names of this vision_config's spelling: the published config.json's vt_ names,
+    or transformers' own where it has hidden_size and no vt_hidden_size; and its position
+    table's prefix."""
+    if "vt_hidden_size" not in v.raw and "hidden_size" in v.raw:
+        return NATIVE_KEYS, "pos_emb"
+    return VT_KEYS, "init_pos_emb"
 
 
 def moonvit_grid(
@@ -34,7 +46,7 @@ def moonvit_grid(
             f"config.json of model_type {model_type!r}: vision_config.mm_projector_type={kind!r} "
             f"is not supported; supported: {projector}"
         )
-    h, patch = v.req("vt_hidden_size"), v.positive("patch_size", 14)
+    h, patch = v.req(_tower_keys(v)[0]["hidden_size"]), v.positive("patch_size", 14)
     window = v.get("merge_kernel_size", [2, 2])
     if len(window) != 2 or any(type(k) is not int or k < 1 for k in window):
         raise ModelConfigError(
@@ -55,18 +67,19 @@ def moonvit_vision(
     LayerNorm; then kh x kw patches are merged: LayerNorm per patch, two linears with biases."""
     h, patch, patches, window = moonvit_grid(v, "kimi_k25", "patchmerger", image_side)
     merged = h * window
+    keys, table = _tower_keys(v)
     return v.built(
         VisionSpec,
-        VT_KEYS,
-        num_layers=v.req("vt_num_hidden_layers"),
+        keys,
+        num_layers=v.req(keys["num_layers"]),
         hidden_size=h,
-        num_heads=v.req("vt_num_attention_heads"),
-        intermediate_size=v.req("vt_intermediate_size"),
+        num_heads=v.req(keys["num_heads"]),
+        intermediate_size=v.req(keys["intermediate_size"]),
         patches=patches,
         tokens_per_image=patches // window,
         patch_inputs=3 * patch * patch,
         activation="gelu_pytorch_tanh",
-        position_rows=v.get("init_pos_emb_height", 64) * v.get("init_pos_emb_width", 64),
+        position_rows=v.get(f"{table}_height", 64) * v.get(f"{table}_width", 64),
         projector=((merged, merged), (merged, v.get("text_hidden_size", text_hidden))),
         projector_norms=(h,),
     )
