@@ -68,6 +68,9 @@ def test_granitemoeshared_adds_the_shared_expert_to_the_experts() -> None:
         ("granitemoeshared", {"hidden_act": "gelu"}, "hidden_act='gelu' is not supported"),
         ("granitemoe_swa", {"head_dim": 2}, "head_dim=2 is not supported; supported: 4"),
         ("granitemoeshared", {"shared_intermediate_size": -1}, "shared_intermediate_size=-1"),
+        # Granite MoE itself: vLLM's GraniteMoeAttention, as the shared variants'.
+        ("granitemoe", {"attention_bias": True}, "attention_bias=True is not supported"),
+        ("granitemoe", {"head_dim": 2}, "head_dim=2 is not supported; supported: 4"),
     ],
 )
 def test_refusals_name_the_key(model_type: str, fields: dict[str, Any], match: str) -> None:

@@ -11,6 +11,20 @@ from rooflens.models.readers.granite import swa_fields
 from rooflens.models.readers.moe_fields import refuse
 
 
+def _engines_attention(c: _Config) -> int:
+    """The head width both builds share, refusing where they differ: vLLM's GraniteMoeAttention
+    builds no biases and hidden_size / num_attention_heads wide heads; transformers' reads both
+    from the config."""
+    heads, hidden = c.req("num_attention_heads"), c.req("hidden_size")
+    head_dim = c.head_dim(hidden, heads)
+    engines = c.per_head(hidden, heads)
+    if c.get("attention_bias", False):
+        refuse(c, "attention_bias", True, "false (vLLM's GraniteMoeAttention has no bias)")
+    if head_dim != engines:
+        refuse(c, "head_dim", head_dim, f"{engines} (hidden_size / num_attention_heads, vLLM's)")
+    return head_dim
+
+
 def read_granitemoe(c: _Config, name: str) -> ModelSpec:
     """The muP scalars (embedding_multiplier, attention_multiplier, residual_multiplier,
     logits_scaling) scale activations by constants: no weights, and one multiply per element
@@ -18,6 +32,7 @@ def read_granitemoe(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        head_dim=_engines_attention(c),
         # GraniteMoeConfig has neither key: vLLM's granitemoe.py builds no MLP bias and
         # windows every layer by a sliding_window.
         ignored=("mlp_bias",),
@@ -32,15 +47,8 @@ def _granitemoe_shared(c: _Config, name: str, swa: bool) -> ModelSpec:
     """GraniteMoeShared (transformers' GraniteMoeSharedDecoderLayer, vLLM's granitemoeshared.py,
     which also serves granitemoe_swa): the experts and, where `shared_intermediate_size` is
     not 0, a SwiGLU shared MLP (input_linear h -> 2s, output_linear s -> h) added to them."""
-    heads, hidden = c.req("num_attention_heads"), c.req("hidden_size")
-    head_dim = c.head_dim(hidden, heads)
-    engines = c.per_head(hidden, heads)
-    # vLLM's GraniteMoeAttention builds no biases and hidden_size / num_attention_heads wide
-    # heads; transformers' reads both from the config. Its shared MLP runs SiLU only.
-    if c.get("attention_bias", False):
-        refuse(c, "attention_bias", True, "false (vLLM's GraniteMoeAttention has no bias)")
-    if head_dim != engines:
-        refuse(c, "head_dim", head_dim, f"{engines} (hidden_size / num_attention_heads, vLLM's)")
+    head_dim = _engines_attention(c)
+    # vLLM's shared MLP runs SiLU only.
     act = c.get("hidden_act", "silu")
     if act != "silu":
         refuse(c, "hidden_act", act, "'silu' (vLLM's GraniteMoeSharedMLP)")
