@@ -41,7 +41,6 @@ FILLED: dict[str, dict[str, Any]] = {
     "qwen2_5_vl": {"hidden_size": 3584},
     "gemma4": {"hidden_size_per_layer_input": 0},
     "gemma4_text": {"hidden_size_per_layer_input": 0},
-    "granitemoehybrid": {"layer_types": ["mamba", "mamba", "mamba", "attention"] * 8},
     "lfm2_moe": {"layer_types": ["conv", "conv", "conv", "full_attention"] * 8},
     "kimi_linear": {"linear_attn_config": {}},
 }

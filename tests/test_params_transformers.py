@@ -112,6 +112,23 @@ CASES: dict[str, dict[str, Any]] = {
         "mamba_d_head": 16,
         "mamba_d_state": 16,
     },
+    # As transformers 5 writes the same layers (linear_attention / full_attention).
+    "granitemoehybrid:transformers_spelling": SMALL
+    | {
+        "num_hidden_layers": 4,
+        "layer_types": [
+            "linear_attention",
+            "full_attention",
+            "linear_attention",
+            "linear_attention",
+        ],
+        "intermediate_size": 32,
+        "shared_intermediate_size": 48,
+        "num_local_experts": 4,
+        "mamba_n_heads": 8,
+        "mamba_d_head": 16,
+        "mamba_d_state": 16,
+    },
     "minimax": SMALL
     | {
         "num_hidden_layers": 4,

@@ -468,7 +468,13 @@ def _falcon_h1(c: _Config, name: str) -> ModelSpec:
 def _granite_hybrid(c: _Config, name: str) -> ModelSpec:
     """Granite-4.0-H: Mamba2 or attention per `layer_types`; every layer an MoE plus a shared
     MLP (the shared MLP alone when there are no experts)."""
-    counts = layer_counts(c, c.req("layer_types", kind=list), "layer_types", {"mamba", "attention"})
+    # transformers 5 writes the published mamba/attention as linear_attention/full_attention
+    # (GraniteMoeHybridConfig normalizes layer_types): both spellings are read.
+    spelled = {"linear_attention": "mamba", "full_attention": "attention"}
+    kinds = [
+        spelled.get(k, k) if isinstance(k, str) else k for k in c.req("layer_types", kind=list)
+    ]
+    counts = layer_counts(c, kinds, "layer_types", {"mamba", "attention"})
     hidden = c.req("hidden_size")
     inner = c.get("mamba_expand", 2) * hidden
     mixer = _prefixed_mamba2(c, inner, out_bias=c.get("mamba_proj_bias", False))
