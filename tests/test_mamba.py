@@ -154,6 +154,28 @@ def test_tensor_parallelism_splits_the_mixer_and_names_it_when_it_cannot() -> No
         rooflens.analyze(model, "h100-sxm", prompt_len=100, tp=3)
 
 
+def test_mamba1s_row_parallel_x_proj_is_all_reduced_under_tensor_parallelism() -> None:
+    """vLLM's MambaMixer: x_proj is a RowParallelLinear over the split inner width, so its dt,
+    B and C values (rank + 2 x state a token) are all-reduced before the scan, as out_proj's
+    output is; Mamba-2 has no such projection."""
+    model = spec_from_config(MAMBA | {"hidden_size": 64})  # inner 128, dt rank 4, state 4
+    h100 = get_device("h100-sxm")
+    reduced = {
+        tp: {
+            op.name: op.width
+            for op in build_graph(model, AnalysisOptions(parallelism={"tp": tp}), h100).operators
+            if op.name.endswith("_all_reduce")
+        }
+        for tp in (1, 2)
+    }
+    assert reduced[1] == {}
+    assert reduced[2]["mixer_x_proj_all_reduce"] == 4 + 2 * 4
+    assert reduced[2]["mixer_out_proj_all_reduce"] == 64
+    mamba2 = spec_from_config(MAMBA2 | {"hidden_size": 64, "head_dim": 32})
+    two = build_graph(mamba2, AnalysisOptions(parallelism={"tp": 2}), h100).operators
+    assert "mixer_x_proj_all_reduce" not in {op.name for op in two}
+
+
 def test_a_pure_ssm_serves_and_holds_a_state_per_request() -> None:
     model = spec_from_config(MAMBA2 | {"hidden_size": 64, "head_dim": 32})
     burst = Requests(np.zeros(3), np.full(3, 64), np.full(3, 8), 0)

@@ -312,7 +312,9 @@ def _tensor_parallel(
     """Insert Megatron-LM's collectives: an all-reduce after the vocabulary-parallel embedding
     and after each row-parallel projection (one per branch, or one per parallel block), and an
     all-gather of the vocabulary-parallel logits."""
-    reduce_after = {"embed_tokens", "down_proj", "mixer_out_proj"} | (
+    # Mamba-1's x_proj is row-parallel too (vLLM's MambaMixer: RowParallelLinear over the
+    # split inner width): its dt, B and C values are all-reduced before the scan reads them.
+    reduce_after = {"embed_tokens", "down_proj", "mixer_out_proj", "mixer_x_proj"} | (
         set() if model.parallel_block else {"o_proj"}
     )
     if model.is_moe:
