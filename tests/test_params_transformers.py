@@ -248,7 +248,7 @@ CASES |= {
     "exaone4": DENSE | {"sliding_window": 8, "sliding_window_pattern": 4},
     "cohere2": DENSE | {"sliding_window": 8, "sliding_window_pattern": 4},
     "smollm3": DENSE | {"no_rope_layer_interval": 4, "pad_token_id": 0},
-    "ernie4_5": DENSE | {"head_dim": 16, "use_bias": True},
+    "ernie4_5": DENSE | {"head_dim": 16},
     "hunyuan_v1_dense": DENSE | {"head_dim": 16, "attention_bias": True},
     # xIELU's alpha_p and alpha_n are parameters; its beta and eps are buffers (stored in the
     # checkpoint, not learned), left out here as rooflens leaves them out.

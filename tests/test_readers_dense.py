@@ -436,19 +436,20 @@ def test_smollm3_explicit_schedule_is_read() -> None:
 # --- ERNIE 4.5, Hunyuan dense, Apertus, Ministral 3 (toy configs, counted by hand) -----------
 
 
-def test_ernie4_5_biases_every_projection_but_the_head() -> None:
+def test_ernie4_5_use_bias_is_refused_as_vllm_builds_no_bias() -> None:
+    # transformers biases every projection where use_bias; vLLM's Ernie4_5ForCausalLM (its
+    # LlamaForCausalLM) never reads the key: the builds differ, so a true one is refused.
     config = dict(TOY, model_type="ernie4_5", head_dim=8, use_bias=True)
-    spec = spec_from_config(config)
+    assert "use_bias=True is not supported; supported: false" in refused(config)
+    spec = spec_from_config(dict(config, use_bias=False))
     assert (spec.qkv_bias, spec.out_bias, spec.mlp_bias, spec.lm_head_bias) == (
-        True, True, True, False,
+        False, False, False, False,
     )  # fmt: skip
     # Ernie4_5Config ties the embeddings by default.
     assert spec.tied_embeddings and spec.max_positions == 256
     tied = dict(config, tie_word_embeddings=True)
-    # dense_params counts the q/k/v and o biases; gate/up (24 each) and down (16) add theirs.
-    mlp_biases = 8 * (2 * 24 + 16)
-    assert build_graph(spec, AnalysisOptions()).params() == (
-        dense_params(tied, qkv_bias=True, o_bias=True, norms=2) + mlp_biases
+    assert build_graph(spec, AnalysisOptions()).params() == dense_params(
+        tied, qkv_bias=False, o_bias=False, norms=2
     )
     # 8 layers x K and V x 2 KV heads x 8 x 2 bytes.
     assert kv_bytes_per_token(spec) == kv_by_hand(config) == 8 * 2 * 2 * 8 * 2

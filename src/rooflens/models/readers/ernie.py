@@ -19,13 +19,17 @@ _MOE_KV_HEADS = 4
 
 
 def read_ernie4_5(c: _Config, name: str) -> ModelSpec:
-    """ERNIE-4.5-0.3B: Llama's block (Ernie4_5Attention, Ernie4_5MLP) whose q/k/v/o and
-    gate/up/down projections all carry a bias where `use_bias` (the head never does:
-    Ernie4_5ForCausalLM is LlamaForCausalLM); embeddings tied by default."""
+    """ERNIE-4.5-0.3B: Llama's block (Ernie4_5Attention, Ernie4_5MLP), without biases:
+    transformers would bias every projection where `use_bias`, which vLLM never reads, so a
+    true one is refused; embeddings tied by default."""
     heads, hidden = c.req("num_attention_heads"), c.req("hidden_size")
     head_dim = _DENSE_HEAD_DIM if "head_dim" not in c.raw else c.head_dim(hidden, heads)
     absent = "num_key_value_heads" not in c.raw
-    bias = c.get("use_bias", False)
+    # transformers biases every projection where use_bias; vLLM's Ernie4_5ForCausalLM (its
+    # LlamaForCausalLM) never reads the key and builds none.
+    if c.get("use_bias", False):
+        refuse(c, "use_bias", True, "false (vLLM's Ernie4_5ForCausalLM builds no bias)")
+    bias = False
     return _llama_like(
         c,
         name,
