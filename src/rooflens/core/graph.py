@@ -524,13 +524,10 @@ def _one_shape_attention(
         ),
     ]
     q = "q"
-    if m.qk_norm and m.qk_norm_whole:
-        ops.append(_norm(m, o, "q_norm", "q", "qn", width=m.q_dim))
-        ops.append(_norm(m, o, "k_norm", "k", "k", width=m.kv_dim))
-        q = "qn"
-    elif m.qk_norm and m.qk_norm_head_gains:
-        # Each head normed over its own head_dim values (the same elements and operations as
-        # one gain shared by the heads), with gains of its own: H·d and H_kv·d parameters.
+    if m.qk_norm and (m.qk_norm_whole or m.qk_norm_head_gains):
+        # One gain per element of the whole projection: normed whole (MiniMax-M2, OLMo 2), or
+        # each head over its own head_dim values with gains of its own (Command R+: the same
+        # elements and operations as a shared gain, H·d and H_kv·d parameters).
         ops.append(_norm(m, o, "q_norm", "q", "qn", width=m.q_dim))
         ops.append(_norm(m, o, "k_norm", "k", "k", width=m.kv_dim))
         q = "qn"
