@@ -102,6 +102,11 @@ def test_a_448_tower_takes_one_tile_of_a_448_image() -> None:
             "norm_type='batch_norm' is not supported; supported: layer_norm, rms_norm",
         ),
         (
+            # Not text at all (a fuzz case that had raised a TypeError).
+            _config(vision_config=TOWER | {"norm_type": ["layer_norm"]}),
+            "norm_type=['layer_norm'] is not supported; supported: layer_norm, rms_norm",
+        ),
+        (
             _config(vision_config=TOWER | {"norm_type": "rms_norm", "use_mean_pooling": False}),
             "use_mean_pooling=False is not supported; supported: true with norm_type rms_norm",
         ),

@@ -133,6 +133,10 @@ def test_an_image_runs_through_the_vision_stage() -> None:
             "siglip_vision_model",
         ),
         (
+            _config("llava", CLIP | {"model_type": ["clip_vision_model"]}),
+            "model_type=['clip_vision_model'] is not supported; supported: clip_vision_model",
+        ),
+        (
             _config("llava", CLIP, text_config=TEXT | {"model_type": "clip_text_model"}),
             "text_config.model_type='clip_text_model' is not supported; supported: a language "
             "model",

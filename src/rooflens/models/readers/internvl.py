@@ -90,7 +90,7 @@ def _tower(v: _Config) -> dict[str, Any]:
         refuse(v, "use_mask_token", True, "false (a masked-image-modelling token inference "
                "never reads)")  # fmt: skip
     norm = v.get("norm_type", "layer_norm")
-    if norm not in _NORMS:
+    if not isinstance(norm, str) or norm not in _NORMS:
         refuse(v, "norm_type", norm, ", ".join(_NORMS))
     pooled = v.get("use_mean_pooling", True)
     if norm == "rms_norm" and not pooled:

@@ -57,7 +57,7 @@ class Tower(NamedTuple):
 def clip_or_siglip(v: _Config, default_kind: str) -> Tower:
     """A CLIP or SigLIP tower on one `image_size` crop (the module docstring)."""
     kind = v.raw.get("model_type", default_kind)
-    if kind not in _TOWERS:
+    if not isinstance(kind, str) or kind not in _TOWERS:
         refuse(v, "model_type", kind, ", ".join(_TOWERS))
     if kind == "siglip_vision_model":
         no_pooling_head(v)
