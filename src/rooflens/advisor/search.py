@@ -208,7 +208,8 @@ def _screen(
     compute = decode.total(decode.compute_time)[:-1]
     # Memory holds the KV cache of B requests at s + g tokens (every stage its layers' share)
     # beside the weights and the activations of one request's prefill: the screen prefills one
-    # prompt at a time, as the confirming simulation does. (`rooflens analyze`'s largest batch
+    # prompt at a time, as the confirming simulation does (with an engine, the activations its
+    # scheduler reserves, as `resolve` gives them and its preset's simulation holds them). (`rooflens analyze`'s largest batch
     # prefills the whole batch at once: 1 request of 8,000-token prompts for FP8 Llama-3.1-8B
     # on an L4, where one prompt at a time leaves room for 12.)
     one = peak_footprint(model, cand.device, options, prompt_len=s, gen_len=g)
