@@ -209,9 +209,10 @@ def _screen(
     # Memory holds the KV cache of B requests at s + g tokens (every stage its layers' share)
     # beside the weights and the activations of one request's prefill: the screen prefills one
     # prompt at a time, as the confirming simulation does (with an engine, the activations its
-    # scheduler reserves, as `resolve` gives them and its preset's simulation holds them). (`rooflens analyze`'s largest batch
-    # prefills the whole batch at once: 1 request of 8,000-token prompts for FP8 Llama-3.1-8B
-    # on an L4, where one prompt at a time leaves room for 12.)
+    # scheduler reserves, as `resolve` gives them and its preset's simulation holds them).
+    # (`rooflens analyze`'s largest batch without an engine prefills the whole batch at once:
+    # 1 request of 8,000-token prompts for FP8 Llama-3.1-8B on an L4, where one prompt at a
+    # time leaves room for 12.)
     one = peak_footprint(model, cand.device, options, prompt_len=s, gen_len=g)
     room = kv_room(
         cand.device.memory_capacity, float(one.weights), float(one.activations), options.calibration
