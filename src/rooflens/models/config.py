@@ -408,31 +408,60 @@ def _opt(c: _Config, name: str) -> ModelSpec:
     )
 
 
+def gptj_block(
+    c: _Config,
+    name: str,
+    *,
+    layers: int,
+    hidden: int,
+    heads: int,
+    head_dim: int,
+    intermediate: int,
+    positions: int,
+    activation: str,
+    **overrides: Any,
+) -> ModelSpec:
+    """GPT-J's parallel block (GPT-J, Phi): attention and a non-gated MLP both reading one
+    LayerNorm with a bias, summed into the residual stream; multi-head attention; biased MLP
+    and head. The families' own key names are read by their callers."""
+    fields: dict[str, Any] = dict(
+        name=name,
+        model_type=c.model_type,
+        num_layers=layers,
+        hidden_size=hidden,
+        num_heads=heads,
+        num_kv_heads=heads,
+        head_dim=head_dim,
+        intermediate_size=intermediate,
+        vocab_size=c.req("vocab_size"),
+        max_positions=positions,
+        tied_embeddings=c.get("tie_word_embeddings", False),
+        gated_mlp=False,
+        activation=activation,
+        norm="layernorm",
+        norm_bias=True,
+        parallel_block=True,
+        norms_per_block=1,
+        mlp_bias=True,
+        lm_head_bias=True,
+    )
+    fields.update(overrides)
+    return _spec(fields)
+
+
 def _gptj(c: _Config, name: str) -> ModelSpec:
     hidden = c.req("n_embd")
     heads = c.req("n_head")
-    return _spec(
-        dict(
-            name=name,
-            model_type=c.model_type,
-            num_layers=c.req("n_layer"),
-            hidden_size=hidden,
-            num_heads=heads,
-            num_kv_heads=heads,
-            head_dim=c.per_head(hidden, heads, "n_embd", "n_head"),
-            intermediate_size=c.get("n_inner", 4 * hidden),
-            vocab_size=c.req("vocab_size"),
-            max_positions=c.get("n_positions", 2048),
-            tied_embeddings=c.get("tie_word_embeddings", False),
-            gated_mlp=False,
-            activation=c.get("activation_function", "gelu_new"),
-            norm="layernorm",
-            norm_bias=True,
-            parallel_block=True,
-            norms_per_block=1,
-            mlp_bias=True,
-            lm_head_bias=True,
-        )
+    return gptj_block(
+        c,
+        name,
+        layers=c.req("n_layer"),
+        hidden=hidden,
+        heads=heads,
+        head_dim=c.per_head(hidden, heads, "n_embd", "n_head"),
+        intermediate=c.get("n_inner", 4 * hidden),
+        positions=c.get("n_positions", 2048),
+        activation=c.get("activation_function", "gelu_new"),
     )
 
 

@@ -6,7 +6,7 @@ and rotary positions over part of each head (`partial_rotary_factor`, not priced
 from __future__ import annotations
 
 from rooflens.core.model import ModelSpec
-from rooflens.models.config import _Config, _spec
+from rooflens.models.config import _Config, gptj_block
 from rooflens.models.readers.moe_fields import refuse
 
 
@@ -23,30 +23,17 @@ def read_phi(c: _Config, name: str) -> ModelSpec:
         refuse(c, "num_key_value_heads", kv_heads, f"{heads} (num_attention_heads)")
     if c.get("qk_layernorm", False):
         refuse(c, "qk_layernorm", True, "false (vLLM's and SGLang's PhiAttention have none)")
-    return _spec(
-        dict(
-            name=name,
-            model_type=c.model_type,
-            num_layers=c.req("num_hidden_layers"),
-            hidden_size=hidden,
-            num_heads=heads,
-            num_kv_heads=heads,
-            head_dim=head_dim,
-            intermediate_size=c.req("intermediate_size"),
-            vocab_size=c.req("vocab_size"),
-            max_positions=c.get("max_position_embeddings", 2048),
-            tied_embeddings=c.get("tie_word_embeddings", False),
-            gated_mlp=False,
-            activation=c.get("hidden_act", "gelu_new"),
-            norm="layernorm",
-            norm_bias=True,
-            parallel_block=True,
-            norms_per_block=1,
-            # PhiAttention: q/k/v and dense biased; PhiMLP's fc1/fc2 and PhiForCausalLM's
-            # lm_head too.
-            qkv_bias=True,
-            out_bias=True,
-            mlp_bias=True,
-            lm_head_bias=True,
-        )
+    return gptj_block(
+        c,
+        name,
+        layers=c.req("num_hidden_layers"),
+        hidden=hidden,
+        heads=heads,
+        head_dim=head_dim,
+        intermediate=c.req("intermediate_size"),
+        positions=c.get("max_position_embeddings", 2048),
+        activation=c.get("hidden_act", "gelu_new"),
+        # PhiAttention: q/k/v and dense biased too.
+        qkv_bias=True,
+        out_bias=True,
     )
