@@ -186,6 +186,13 @@ def test_a_pure_ssm_serves_and_holds_a_state_per_request() -> None:
 def test_the_context_is_vllms_default_where_the_config_names_none() -> None:
     assert spec_from_config(MAMBA).max_positions == 2048
     assert spec_from_config(MAMBA | {"max_position_embeddings": 8192}).max_positions == 8192
+    # The refusal says where the 2,048 comes from, not that the model has positions.
+    with pytest.raises(InvalidInputError, match="config names no context length, so it has "
+                       "vLLM's default 2048 positions"):  # fmt: skip
+        rooflens.analyze(spec_from_config(MAMBA), "h100-sxm", prompt_len=4096)
+    stated = spec_from_config(MAMBA | {"max_position_embeddings": 1024})
+    with pytest.raises(InvalidInputError, match="has 1024 positions, and"):
+        rooflens.analyze(stated, "h100-sxm", prompt_len=4096)
 
 
 @pytest.mark.parametrize(

@@ -327,10 +327,14 @@ def _check_context(
         "the decode step after it" if g is None
         else f"gen_len={int(np.broadcast_to(g, np.shape(needed))[worst])}"
     )  # fmt: skip
-    why = (
-        f"{model.name} has {model.max_positions} positions, and {beside} feeds "
-        f"{model.max_positions - room} more"
-        + ("" if g is None else " (the last token generated is not fed back)")
+    has = (
+        f"{model.name} has {model.max_positions} positions"
+        if model.positions_stated
+        else f"{model.name}'s config names no context length, so it has vLLM's default "
+        f"{model.max_positions} positions (max_model_len)"
+    )
+    why = f"{has}, and {beside} feeds {model.max_positions - room} more" + (
+        "" if g is None else " (the last token generated is not fed back)"
     )
     prompt = int(np.broadcast_to(s, np.shape(needed))[worst])
     if images is not None:  # the images' tokens join the prompt: their count is the culprit

@@ -172,6 +172,9 @@ class ModelSpec(BaseModel):
     intermediate_size: Width
     vocab_size: Annotated[int, Field(gt=0, le=1 << 24)]
     max_positions: Annotated[int, Field(gt=0, le=1 << 31)]
+    # False where the config names no context length and max_positions is the engines' default
+    # (vLLM's max_model_len of 2,048 for Mamba's configs), which refusals then say.
+    positions_stated: bool = True
     tied_embeddings: bool
     gated_mlp: bool
     activation: ActivationName

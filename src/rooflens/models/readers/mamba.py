@@ -46,6 +46,7 @@ def _attention_free(c: _Config, name: str, mixer: Mixer, tied: bool) -> ModelSpe
             intermediate_size=mixer.value_width,
             vocab_size=c.req("vocab_size"),
             max_positions=c.positive("max_position_embeddings", _DEFAULT_POSITIONS),
+            positions_stated="max_position_embeddings" in c.raw,
             tied_embeddings=c.get("tie_word_embeddings", tied),
             gated_mlp=False,
             activation="silu",
