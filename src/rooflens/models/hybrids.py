@@ -398,6 +398,70 @@ def _period(c: _Config, what: str, period: int, offset: int) -> tuple[int, int]:
     return every, at
 
 
+# Mamba-1's config keys: MambaConfig's (Mamba, Falcon Mamba) and Jamba's mamba_ spellings.
+MAMBA_KEYS = {
+    "key_dim": "state_size",
+    "conv_kernel": "conv_kernel",
+    "low_rank": "time_step_rank",
+    "bias": "use_bias",
+    "conv_bias": "use_conv_bias",
+}
+JAMBA_MAMBA_KEYS = {
+    "key_dim": "mamba_d_state",
+    "conv_kernel": "mamba_d_conv",
+    "low_rank": "mamba_dt_rank",
+    "bias": "mamba_proj_bias",
+    "conv_bias": "mamba_conv_bias",
+}
+
+
+def mamba1_mixer(
+    c: _Config,
+    inner: int,
+    inner_key: str,
+    keys: dict[str, str],
+    inner_norms: bool = False,
+    inner_norm_weights: bool = True,
+) -> Mixer:
+    """Mamba-1 (MambaMixer): in_proj h -> 2 x inner (x and the gate z), a causal conv over x,
+    x_proj inner -> dt rank + 2 x state (dt, B, C), dt_proj rank -> inner (biased), the
+    selective scan, y * silu(z), out_proj; read under `keys`' names (MAMBA_KEYS,
+    JAMBA_MAMBA_KEYS). Every inner channel is a one-wide head with its own state."""
+    if inner > MAX_COUNT:
+        # Each inner channel is one of the mixer's heads.
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: the mixer's inner width {inner} "
+            f"({inner_key}) is invalid: expected at most {MAX_COUNT:,} channels"
+        )
+    rank = c.raw.get(keys["low_rank"])
+    if rank is None or rank == "auto":
+        rank = math.ceil(c.req("hidden_size") / 16)
+    elif type(rank) is not int or rank < 1:
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: {keys['low_rank']}={rank!r} is "
+            "invalid: expected 'auto' or a positive integer"
+        )
+    bias = c.get(keys["bias"], False)
+    return c.built(
+        Mixer,
+        {"num_heads": inner_key, **{k: keys[k] for k in ("key_dim", "conv_kernel", "low_rank")}},
+        kind="mamba1",
+        num_heads=inner,
+        head_dim=1,
+        num_key_heads=1,
+        key_dim=c.get(keys["key_dim"], 16),
+        conv_kernel=c.positive(keys["conv_kernel"], 4),
+        low_rank=rank,
+        # The bias key: in_proj and out_proj; dt_proj is always biased, x_proj never.
+        in_bias=bias,
+        out_bias=bias,
+        conv_bias=c.get(keys["conv_bias"], True),
+        out_norm=False,
+        inner_norms=inner_norms,
+        inner_norm_weights=inner_norm_weights,
+    )
+
+
 def _jamba(c: _Config, name: str) -> ModelSpec:
     """Jamba: one attention layer per `attn_layer_period`, Mamba (version 1) in the others; an
     MoE MLP every `expert_layer_period` layers, a dense one elsewhere."""
@@ -406,24 +470,11 @@ def _jamba(c: _Config, name: str) -> ModelSpec:
     moe_every, moe_at = _period(c, "expert", 2, 1)
     attention = sum(1 for i in range(n) if i % attn_every == attn_at)
     moe = sum(1 for i in range(n) if i % moe_every == moe_at)
-    inner = c.positive("mamba_expand", 2) * hidden
-    rank = c.get("mamba_dt_rank", "auto")
-    keys = {"key_dim": "mamba_d_state", "conv_kernel": "mamba_d_conv", "low_rank": "mamba_dt_rank"}
-    mixer = c.built(
-        Mixer,
-        keys,
-        kind="mamba1",
-        # Mamba1: every inner channel is a one-wide head with its own d_state state.
-        num_heads=inner,
-        head_dim=1,
-        num_key_heads=1,
-        key_dim=c.get("mamba_d_state", 16),
-        conv_kernel=c.get("mamba_d_conv", 4),
-        low_rank=math.ceil(hidden / 16) if rank == "auto" else rank,
-        in_bias=c.get("mamba_proj_bias", False),
-        out_bias=c.get("mamba_proj_bias", False),
-        conv_bias=c.get("mamba_conv_bias", True),
-        out_norm=False,
+    mixer = mamba1_mixer(
+        c,
+        c.positive("mamba_expand", 2) * hidden,
+        "mamba_expand",
+        JAMBA_MAMBA_KEYS,
         inner_norms=True,
     )
     experts = c.positive("num_experts", 16)

@@ -5,12 +5,11 @@ keeps only the mixers' fixed recurrent state (core.mixers)."""
 
 from __future__ import annotations
 
-import math
-
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.mixers import Mixer
-from rooflens.core.model import MAX_COUNT, ModelSpec
+from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _spec
+from rooflens.models.hybrids import MAMBA_KEYS, mamba1_mixer
 from rooflens.models.readers.moe_fields import refuse
 
 # vLLM's default context where a config names none (its _get_and_verify_max_len): none of the
@@ -73,44 +72,8 @@ def _mamba1(c: _Config, name: str, falcon: bool) -> ModelSpec:
         inner_key, inner = "intermediate_size", c.positive("intermediate_size")
     else:
         inner_key, inner = "expand", c.positive("expand", 2) * hidden
-    if inner > MAX_COUNT:
-        # Each inner channel is one of ModelSpec's heads (_attention_free).
-        raise ModelConfigError(
-            f"config.json of model_type {c.model_type!r}: the mixer's inner width {inner} "
-            f"({inner_key}) is invalid: expected at most {MAX_COUNT:,} channels"
-        )
-    rank = c.raw.get("time_step_rank")
-    if rank is None or rank == "auto":
-        rank = math.ceil(hidden / 16)
-    elif type(rank) is not int or rank < 1:
-        raise ModelConfigError(
-            f"config.json of model_type {c.model_type!r}: time_step_rank={rank!r} is invalid: "
-            "expected 'auto' or a positive integer"
-        )
-    keys = {
-        "num_heads": inner_key,
-        "key_dim": "state_size",
-        "conv_kernel": "conv_kernel",
-        "low_rank": "time_step_rank",
-    }
-    mixer = c.built(
-        Mixer,
-        keys,
-        kind="mamba1",
-        # Every inner channel is a one-wide head with its own state_size-wide state.
-        num_heads=inner,
-        head_dim=1,
-        num_key_heads=1,
-        key_dim=c.get("state_size", 16),
-        conv_kernel=c.positive("conv_kernel", 4),
-        low_rank=rank,
-        # use_bias: in_proj and out_proj; dt_proj is always biased, x_proj never.
-        in_bias=c.get("use_bias", False),
-        out_bias=c.get("use_bias", False),
-        conv_bias=c.get("use_conv_bias", True),
-        out_norm=False,
-        inner_norms=falcon,
-        inner_norm_weights=False,
+    mixer = mamba1_mixer(
+        c, inner, inner_key, MAMBA_KEYS, inner_norms=falcon, inner_norm_weights=False
     )
     return _attention_free(c, name, mixer, tied=True)
 
