@@ -343,31 +343,59 @@ def _gemma2(c: _Config, name: str) -> ModelSpec:
     )
 
 
+def gpt2_block(
+    c: _Config,
+    name: str,
+    *,
+    layers: int,
+    hidden: int,
+    heads: int,
+    head_dim: int,
+    intermediate: int,
+    positions: int,
+    activation: str,
+    **overrides: Any,
+) -> ModelSpec:
+    """GPT-2's block (GPT-2, GPT-BigCode): LayerNorms with biases, a bias on every projection,
+    a learned position table, a non-gated MLP, tied embeddings by default; multi-head attention
+    unless `overrides` say otherwise. The families' own key names are read by their callers."""
+    fields: dict[str, Any] = dict(
+        name=name,
+        model_type=c.model_type,
+        num_layers=layers,
+        hidden_size=hidden,
+        num_heads=heads,
+        num_kv_heads=heads,
+        head_dim=head_dim,
+        intermediate_size=intermediate,
+        vocab_size=c.req("vocab_size"),
+        max_positions=positions,
+        tied_embeddings=c.get("tie_word_embeddings", True),
+        gated_mlp=False,
+        activation=activation,
+        norm="layernorm",
+        norm_bias=True,
+        qkv_bias=True,
+        out_bias=True,
+        mlp_bias=True,
+        learned_positions=positions,
+    )
+    fields.update(overrides)
+    return _spec(fields)
+
+
 def _gpt2(c: _Config, name: str) -> ModelSpec:
-    hidden = c.req("n_embd")
-    positions = c.get("n_positions", 1024)
-    return _spec(
-        dict(
-            name=name,
-            model_type=c.model_type,
-            num_layers=c.req("n_layer"),
-            hidden_size=hidden,
-            num_heads=c.req("n_head"),
-            num_kv_heads=c.req("n_head"),
-            head_dim=c.per_head(hidden, c.req("n_head"), "n_embd", "n_head"),
-            intermediate_size=c.get("n_inner", 4 * hidden),
-            vocab_size=c.req("vocab_size"),
-            max_positions=positions,
-            tied_embeddings=c.get("tie_word_embeddings", True),
-            gated_mlp=False,
-            activation=c.get("activation_function", "gelu_new"),
-            norm="layernorm",
-            norm_bias=True,
-            qkv_bias=True,
-            out_bias=True,
-            mlp_bias=True,
-            learned_positions=positions,
-        )
+    hidden, heads = c.req("n_embd"), c.req("n_head")
+    return gpt2_block(
+        c,
+        name,
+        layers=c.req("n_layer"),
+        hidden=hidden,
+        heads=heads,
+        head_dim=c.per_head(hidden, heads, "n_embd", "n_head"),
+        intermediate=c.get("n_inner", 4 * hidden),
+        positions=c.get("n_positions", 1024),
+        activation=c.get("activation_function", "gelu_new"),
     )
 
 

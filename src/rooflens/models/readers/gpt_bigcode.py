@@ -6,7 +6,7 @@ where `multi_query` (true by default: one K and one V head, c_attn of h -> h + 2
 from __future__ import annotations
 
 from rooflens.core.model import ModelSpec
-from rooflens.models.config import _Config, _spec
+from rooflens.models.config import _Config, gpt2_block
 from rooflens.models.readers.moe_fields import refuse
 
 
@@ -19,26 +19,15 @@ def read_gpt_bigcode(c: _Config, name: str) -> ModelSpec:
     hidden_key = "n_embd" if c.raw.get("n_embd") is not None else "hidden_size"
     positions = c.get("n_positions", c.get("max_position_embeddings", 1024))
     inner = c.raw.get("n_inner")
-    return _spec(
-        dict(
-            name=name,
-            model_type=c.model_type,
-            num_layers=c.req("n_layer", "num_hidden_layers"),
-            hidden_size=hidden,
-            num_heads=heads,
-            num_kv_heads=1 if c.get("multi_query", True) else heads,
-            head_dim=c.per_head(hidden, heads, hidden_key, heads_key),
-            intermediate_size=4 * hidden if inner is None else c.positive("n_inner"),
-            vocab_size=c.req("vocab_size"),
-            max_positions=positions,
-            tied_embeddings=c.get("tie_word_embeddings", True),
-            gated_mlp=False,
-            activation=c.get("activation_function", "gelu_pytorch_tanh"),
-            norm="layernorm",
-            norm_bias=True,
-            qkv_bias=True,
-            out_bias=True,
-            mlp_bias=True,
-            learned_positions=positions,
-        )
+    return gpt2_block(
+        c,
+        name,
+        layers=c.req("n_layer", "num_hidden_layers"),
+        hidden=hidden,
+        heads=heads,
+        head_dim=c.per_head(hidden, heads, hidden_key, heads_key),
+        intermediate=4 * hidden if inner is None else c.positive("n_inner"),
+        positions=positions,
+        activation=c.get("activation_function", "gelu_pytorch_tanh"),
+        num_kv_heads=1 if c.get("multi_query", True) else heads,
     )
