@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _llama_like
+from rooflens.models.readers.cohere import command_r_block
 from rooflens.models.readers.common import count_layers
 
 
@@ -19,20 +20,10 @@ def read_cohere2(c: _Config, name: str) -> ModelSpec:
         "sliding_attention" if (i + 1) % pattern else "full_attention" for i in range(layers)
     ]
     windowed = count_layers(c, c.get("layer_types", default), "sliding_attention")
-    bias = c.get("attention_bias", False)
     return _llama_like(
         c,
         name,
-        max_positions=c.get("max_position_embeddings", 8192),
-        tied_embeddings=c.get("tie_word_embeddings", True),
-        norm="layernorm",
-        norm_bias=False,
-        parallel_block=True,
-        norms_per_block=1,
-        # Cohere2Attention: one attention_bias for q, k, v and o; Cohere2MLP has no bias.
-        qkv_bias=bias,
-        out_bias=bias,
-        mlp_bias=False,
+        **command_r_block(c),
         sliding_window=c.positive("sliding_window", 4096) if windowed else None,
         window_layers=windowed or None,
     )
