@@ -84,10 +84,21 @@ def test_olmo_qk_norms_gather_q_and_k_whole(tiny_model, toy_device) -> None:
     assert not rooflens.load_model("MiniMaxAI/MiniMax-M2").qk_norm_gathered
 
 
-def test_parallel_blocks_reduce_once_per_layer(toy_device) -> None:
-    gptj = rooflens.load_model("EleutherAI/gpt-j-6b")
-    names = [op.name for op in build_graph(gptj, _opts(tp=4), toy_device).operators]
+def test_parallel_blocks_reduce_as_the_engines_run_them(toy_device) -> None:
+    # vLLM's Falcon (and Command R) all-reduce the parallel block's sum once ...
+    falcon = rooflens.load_model("tiiuae/falcon-40b")
+    assert falcon.parallel_block and not falcon.parallel_reduce_each
+    names = [op.name for op in build_graph(falcon, _opts(tp=4), toy_device).operators]
     assert "o_proj_all_reduce" not in names and names.count("down_proj_all_reduce") == 1
+    # ... vLLM's GPT-J (two RowParallelLinear) and its Transformers backend (GPT-NeoX's
+    # rowwise dense and dense_4h_to_h) reduce attention's and the MLP's outputs each.
+    for model_id in ("EleutherAI/gpt-j-6b", "EleutherAI/gpt-neox-20b"):
+        model = rooflens.load_model(model_id)
+        ops = {op.name: op for op in build_graph(model, _opts(tp=4), toy_device).operators}
+        assert {"o_proj_all_reduce", "down_proj_all_reduce"} <= set(ops)
+        # The same message: one hidden vector per token.
+        assert ops["o_proj_all_reduce"].width == ops["down_proj_all_reduce"].width
+        assert ops["o_proj_all_reduce"].width == model.hidden_size
 
 
 def test_memory_per_device_and_model_parameters(tiny_model, toy_device) -> None:

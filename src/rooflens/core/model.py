@@ -191,6 +191,10 @@ class ModelSpec(BaseModel):
     # reads the residual stream and only its output is normed (`post_norms`).
     pre_norms: bool = True
     parallel_block: bool = False
+    # Under TP a parallel block's attention and MLP outputs each all-reduced (vLLM's GPT-J:
+    # two RowParallelLinear; GPT-NeoX and Phi on its Transformers backend), not their sum
+    # once (vLLM's Falcon and Command R).
+    parallel_reduce_each: bool = False
     qk_norm: bool = False
     # q/k norms over the whole projection (MiniMax-M2) rather than per head (Qwen3, Gemma 3).
     qk_norm_whole: bool = False

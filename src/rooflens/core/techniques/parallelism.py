@@ -314,8 +314,9 @@ def _tensor_parallel(
     all-gather of the vocabulary-parallel logits."""
     # Mamba-1's x_proj is row-parallel too (vLLM's MambaMixer: RowParallelLinear over the
     # split inner width): its dt, B and C values are all-reduced before the scan reads them.
+    reduce_once = model.parallel_block and not model.parallel_reduce_each
     reduce_after = {"embed_tokens", "down_proj", "mixer_out_proj", "mixer_x_proj"} | (
-        set() if model.parallel_block else {"o_proj"}
+        set() if reduce_once else {"o_proj"}
     )
     if model.is_moe:
         reduce_after.add("moe_combine" if model.shared_intermediate_size else "expert_down_proj")
