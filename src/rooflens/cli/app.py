@@ -488,6 +488,73 @@ def hardware(
     _console().print(fmt.frame_table(shown, f"hardware catalog ({len(rows)} devices)"))
 
 
+@app.command()
+@_clean_errors
+def engines(
+    engine: Annotated[
+        str | None,
+        typer.Argument(help="Only this engine's profiles (vllm, sglang, trtllm, ...)."),
+    ] = None,
+    output: FormatOpt = OutputFormat.table,
+) -> None:
+    """The shipped engine profiles: the release and device each prices, its source and fit
+    date, the engine's memory and scheduler defaults, and its accuracy on measured runs."""
+    import pandas as pd
+
+    from rooflens.engines.catalog import engine_catalog
+
+    rows = engine_catalog(engine)
+    frame = pd.DataFrame(rows)
+    if output is not OutputFormat.table:
+        # A CSV cell holds the older releases as a;b, not a list.
+        _emit(rows, frame.assign(older_releases=frame.older_releases.map(";".join)), output)
+        return
+
+    def budget(row: Any) -> str:
+        if pd.isna(row.max_tokens):
+            return "—"
+        return f"{row.max_tokens:,.0f} tokens, {row.max_batch:,.0f} sequences"
+
+    def checked(row: Any) -> str:
+        if not row.validated_runs:
+            return "no measured runs"
+        return f"{row.validated_runs} runs: TTFT {row.ttft_error:.0%}, TPOT {row.tpot_error:.0%}"
+
+    shown = pd.DataFrame(
+        {
+            "engine": frame.engine,
+            "device": frame.device,
+            "release": frame.release.fillna("—"),
+            "older releases": frame.older_releases.map(lambda v: ", ".join(v) or "—"),
+            "memory": [
+                _memory_share(f, of)
+                for f, of in zip(frame.memory_fraction, frame.memory_fraction_of, strict=True)
+            ],
+            "per iteration": frame.apply(budget, axis=1),
+            "fitted": frame.fitted.fillna("—"),
+            "source": frame.source,
+            "checked against (median error)": frame.apply(checked, axis=1),
+        }
+    )
+    _console().print(
+        fmt.frame_table(
+            shown,
+            f"engine profiles ({len(rows)}); accuracy: docs/validation-engines.md",
+        )
+    )
+
+
+def _memory_share(fraction: float, of: str) -> str:
+    """An engine's memory setting in words (EfficiencyProfile.memory_fraction_of)."""
+    if fraction == 1.0 and of == "device":
+        return "what it needs"
+    return {
+        "device": f"{fraction:.3g} of the GPU",
+        "static": f"{fraction:.3g} of the GPU for weights and KV cache",
+        "free": f"{fraction:.3g} of the free memory for KV cache",
+    }[of]
+
+
 @app.command("compare")
 @_clean_errors
 def compare_cmd(

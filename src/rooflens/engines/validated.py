@@ -31,6 +31,12 @@ def _group(engine: str, device: str, model: str | None) -> dict[str, Any] | None
     return None
 
 
+def engine_group(engine: str, device: str) -> dict[str, Any] | None:
+    """The accuracy of `engine` on `device` over all its measured runs (runs, median errors
+    and predicted/measured ratios of TTFT and TPOT), or None where none were simulated."""
+    return _group(engine, device, None)
+
+
 def _figures(group: dict[str, Any]) -> str:
     return (
         f"TTFT median error {group['ttft_error']:.0%} (predicted {group['ttft_ratio']:.2f} "

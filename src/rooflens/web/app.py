@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rooflens import __version__
+from rooflens.engines.catalog import engine_catalog
 from rooflens.settings import Settings, accepted
 from rooflens.web import schemas as s
 from rooflens.web import service
@@ -313,6 +314,12 @@ def _api(app: FastAPI) -> None:
     def devices() -> list[dict[str, Any]]:
         """The device catalog."""
         return service.devices()
+
+    @app.get("/api/engines", response_model=list[s.EngineInfo], tags=["catalog"])
+    def engines() -> list[dict[str, Any]]:
+        """The shipped engine profiles: release, device, source, fit date, memory and
+        scheduler defaults, accuracy on measured runs (as `rooflens engines`)."""
+        return engine_catalog()
 
     @app.post("/api/model", response_model=s.ModelInfo, responses=ERRORS, tags=["catalog"])
     def upload(request: s.UploadRequest) -> dict[str, Any]:

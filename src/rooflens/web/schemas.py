@@ -461,6 +461,22 @@ class DeviceInfo(BaseModel):
     hourly_price: Number = Field(description="USD per device-hour, from the catalog's source.")
 
 
+class EngineInfo(BaseModel):
+    engine: str
+    device: str
+    release: str | None = Field(description="The release the profile prices.")
+    older_releases: list[str] = Field(description="Releases with profiles of their own tables.")
+    source: str = Field(description="Where the profile's figures came from.")
+    fitted: str | None = Field(description="The date the profile was fitted or measured.")
+    memory_fraction: float
+    memory_fraction_of: Literal["device", "static", "free"]
+    max_tokens: int | None = Field(description="The scheduler preset's token budget.")
+    max_batch: int | None = Field(description="The scheduler preset's batch limit.")
+    validated_runs: int = Field(description="Measured serving runs its forecasts were checked on.")
+    ttft_error: float | None = Field(description="Their median |error| of TTFT (a share).")
+    tpot_error: float | None = Field(description="Their median |error| of TPOT (a share).")
+
+
 class Operator(BaseModel):
     stage: str
     index: int = Field(description="Position in its stage's graph order.")

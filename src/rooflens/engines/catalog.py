@@ -1,0 +1,71 @@
+"""The shipped engine profiles, one row each: which release and device a profile prices, where
+its figures came from and when, the memory and scheduler defaults that come with the engine,
+and how far its serving forecasts fell from measured runs (`rooflens engines`,
+`GET /api/engines`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rooflens.core.errors import InvalidInputError
+from rooflens.engines import engine_profiles, engine_versions, load_engine_profile
+from rooflens.engines.validated import engine_group
+from rooflens.hardware.catalog import catalog
+from rooflens.serving.presets import PRESETS, preset_for
+from rooflens.settings import ENGINE_NAMES, engine_name
+
+
+def _release(engine: str, provenance: dict[str, str], newest: str | None) -> str | None:
+    """The release a profile stands for: the engine's (operator tables), or for a profile
+    rooflens measured, the framework it measured (transformers, torch)."""
+    if newest is not None:
+        return newest
+    if engine == "transformers":
+        return provenance.get("transformers")
+    return provenance.get("torch")
+
+
+def _source(provenance: dict[str, str]) -> str:
+    """Where the figures came from: the operator database, or the measurement rooflens ran."""
+    if "source" in provenance:
+        return provenance["source"]
+    where = provenance.get("measured_on", "a GPU")
+    return f"rooflens calibrate on {where} ({provenance.get('kernels_fitted_on', 'measured')})"
+
+
+def engine_catalog(engine: str | None = None) -> list[dict[str, Any]]:
+    """One row per shipped profile (of `engine` only, where given), by engine then device."""
+    profiles = engine_profiles()
+    shipped = [name for name in ENGINE_NAMES if name in profiles]
+    if engine is not None:
+        engine = str(engine_name(engine))
+        if engine not in profiles:
+            raise InvalidInputError("engine", engine, f"one of {', '.join(shipped)}")
+    rows = []
+    for name in shipped if engine is None else [engine]:
+        for device in profiles[name]:
+            profile = load_engine_profile(name, device)
+            versions = engine_versions(name, device)
+            provenance = dict(profile.provenance)
+            newest = getattr(profile, "engine_version", None)
+            scheduler = preset_for(name, catalog()[device]) if name in PRESETS else None
+            checked = engine_group(name, device)
+            rows.append(
+                {
+                    "engine": name,
+                    "device": device,
+                    "release": _release(name, provenance, newest),
+                    "older_releases": [v for v in versions if v != newest],
+                    "source": _source(provenance),
+                    "fitted": (provenance.get("fit_date") or provenance.get("date", ""))[:10]
+                    or None,
+                    "memory_fraction": profile.memory_fraction,
+                    "memory_fraction_of": profile.memory_fraction_of,
+                    "max_tokens": scheduler.max_tokens if scheduler else None,
+                    "max_batch": scheduler.max_batch if scheduler else None,
+                    "validated_runs": checked["runs"] if checked else 0,
+                    "ttft_error": checked["ttft_error"] if checked else None,
+                    "tpot_error": checked["tpot_error"] if checked else None,
+                }
+            )
+    return rows
