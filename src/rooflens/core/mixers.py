@@ -84,6 +84,9 @@ class Mixer(BaseModel):
     # KDA's output gate as one full-rank projection hidden -> value width (Kimi K3) rather than
     # through the rank-`low_rank` bottleneck (Kimi Linear).
     full_rank_gate: bool = False
+    # KDA's decay gate likewise, one projection hidden -> key width (Ling 3's f_proj in
+    # transformers' BailingHybridForgetGate) rather than f_a/f_b.
+    full_rank_decay: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> Mixer:
@@ -94,8 +97,18 @@ class Mixer(BaseModel):
             )
         if self.conv_kernel < 0 or self.low_rank < 0:
             raise ValueError("conv_kernel and low_rank must be >= 0")
-        if self.kind in ("mamba1", "kda") and not self.low_rank:
+        if (self.full_rank_gate or self.full_rank_decay) and self.kind != "kda":
+            raise ValueError("full_rank_gate and full_rank_decay are KDA's (kind='kda')")
+        # A KDA whose two gates are both full-rank has no bottleneck to size.
+        bottleneck = self.kind == "mamba1" or (
+            self.kind == "kda" and not (self.full_rank_gate and self.full_rank_decay)
+        )
+        if bottleneck and not self.low_rank:
             raise ValueError(f"kind={self.kind!r} needs low_rank (dt rank / gate rank)")
+        if self.kind == "kda" and not bottleneck and self.low_rank:
+            raise ValueError(
+                f"low_rank={self.low_rank} is unused: both of KDA's gates are full-rank"
+            )
         if self.kind == "short_conv" and (
             not self.conv_kernel
             or self.head_dim != 1
@@ -415,14 +428,19 @@ def mixer_operators(
         ops.append(gate("silu"))
     elif x.kind == "kda":
         # Kimi Delta Attention: q, k, v projections, per-channel decay and output gate through
-        # rank-r bottlenecks (f_a/f_b, g_a/g_b), beta per head.
+        # rank-r bottlenecks (f_a/f_b, g_a/g_b), or each one full-rank projection; beta per head.
         r = x.low_rank
         ops += [
             linear("mixer_in_proj", src, "qkv", hidden, 2 * k + v),
             linear("mixer_beta_proj", src, "beta", hidden, h),
-            linear("mixer_decay_a_proj", src, "fa", hidden, r),
-            linear("mixer_decay_b_proj", "fa", "decay", r, k),
         ]
+        if x.full_rank_decay:
+            ops.append(linear("mixer_decay_proj", src, "decay", hidden, k))
+        else:
+            ops += [
+                linear("mixer_decay_a_proj", src, "fa", hidden, r),
+                linear("mixer_decay_b_proj", "fa", "decay", r, k),
+            ]
         if x.full_rank_gate:
             ops.append(linear("mixer_gate_proj", src, "z", hidden, v))
         else:

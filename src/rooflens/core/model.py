@@ -308,7 +308,7 @@ class ModelSpec(BaseModel):
     # is the widest. Empty: every MLP layer is `intermediate_size` wide.
     mlp_widths: tuple[tuple[Width, Layers], ...] = ()
     # One sigmoid gate per head instead (Step 3.5/3.7's g_proj, h -> heads): attn * sigmoid(x W_g)
-    # with each head's logit scaling its head_dim outputs.
+    # with each head's logit scaling its head_dim outputs (under MLA its v_head_dim ones: Ling 3).
     attention_head_gate: bool = False
     # DeepSeek-V4 (core.compressed): one shared KV head (keys are the values) over the last
     # `sliding_window` tokens in every layer, plus compressed entries of `csa_ratio` tokens
@@ -389,9 +389,9 @@ class ModelSpec(BaseModel):
                 "v_head_dim without MLA needs keys apart from the values (no compressed "
                 "attention, global_k_eq_v or sparse_layers)"
             )
-        if self.attention_head_gate and (self.attention_output_gate or self.is_mla):
+        if self.attention_head_gate and self.attention_output_gate:
             raise ValueError(
-                "attention_head_gate (one gate per head) excludes attention_output_gate and MLA"
+                "attention_head_gate (one gate per head) excludes attention_output_gate"
             )
         if self.global_kv_heads is not None and self.num_heads % self.global_kv_heads:
             raise ValueError(

@@ -659,6 +659,46 @@ def _minimax(c: _Config, name: str) -> ModelSpec:
     )
 
 
+def kda_mixer(
+    c: _Config,
+    keys: dict[str, str],
+    *,
+    heads: int,
+    head_dim: int,
+    conv_kernel: int,
+    low_rank: int = 0,
+    full_rank_gate: bool = False,
+    full_rank_decay: bool = False,
+) -> Mixer:
+    """Kimi Delta Attention as fla's kernels run it (chunks of 64): `heads` query, key and value
+    heads alike of `head_dim`, a short conv of `conv_kernel` over q, k and v, its decay and
+    output gates through a rank-`low_rank` bottleneck or full-rank. `keys` names the config
+    keys heads, head_dim and conv_kernel were read from (Kimi Linear's nested ones, Ling 3's
+    top-level ones), for the refusals; the bottleneck is head_dim wide in both families."""
+    named = {
+        "num_heads": keys["heads"],
+        "num_key_heads": keys["heads"],
+        "head_dim": keys["head_dim"],
+        "key_dim": keys["head_dim"],
+        "low_rank": keys["head_dim"],
+        "conv_kernel": keys["conv_kernel"],
+    }
+    return c.built(
+        Mixer,
+        named,
+        kind="kda",
+        num_heads=heads,
+        head_dim=head_dim,
+        num_key_heads=heads,
+        key_dim=head_dim,
+        conv_kernel=conv_kernel,
+        low_rank=low_rank,
+        full_rank_gate=full_rank_gate,
+        full_rank_decay=full_rank_decay,
+        chunk_size=64,
+    )
+
+
 def _kimi_linear(c: _Config, name: str) -> ModelSpec:
     """Kimi Linear: Kimi Delta Attention and MLA (no rotary) 3:1 (`linear_attn_config`'s
     1-based `kda_layers`/`full_attn_layers`), DeepSeek-style MoE after `first_k_dense_replace`
@@ -680,27 +720,20 @@ def _kimi_linear(c: _Config, name: str) -> ModelSpec:
     counts = layer_counts(c, kinds, "layer_types", {"linear_attention", "full_attention"})
     heads, dim = linear.get("num_heads", 32), linear.get("head_dim", 128)
     keys = {
-        "num_heads": "linear_attn_config.num_heads",
+        "heads": "linear_attn_config.num_heads",
         "head_dim": "linear_attn_config.head_dim",
-        "num_key_heads": "linear_attn_config.num_heads",
-        "key_dim": "linear_attn_config.head_dim",
         "conv_kernel": "linear_attn_config.short_conv_kernel_size",
-        "low_rank": "linear_attn_config.head_dim",
     }
-    mixer = c.built(
-        Mixer,
+    mixer = kda_mixer(
+        c,
         keys,
-        kind="kda",
-        num_heads=heads,
+        heads=heads,
         head_dim=dim,
-        num_key_heads=heads,
-        key_dim=dim,
         conv_kernel=linear.get("short_conv_kernel_size", 4),
         # The decay and output gates go through a head_dim-wide bottleneck (f_a/f_b, g_a/g_b);
         # Kimi K3's output gate is one full-rank projection (g_proj).
         low_rank=dim,
         full_rank_gate=_flag(c, linear, "use_full_rank_gate"),
-        chunk_size=64,
     )
     latent = c.get("routed_expert_hidden_size", 0) or None
     if latent is not None and not c.get("latent_moe_use_norm", True):
