@@ -260,6 +260,58 @@ CASES |= {
 NO_KV = {key: value for key, value in DENSE.items() if key != "num_key_value_heads"}
 CASES["ernie4_5:class_defaults"] = NO_KV
 CASES["ministral3:class_defaults"] = NO_KV | {"num_attention_heads": 8}
+# Ling 3 (bailing_hybrid): KDA with full-rank decay and output gates, MLA with a per-head
+# output gate every layer_group_size-th layer, dense then MoE layers. The second case spells
+# the experts as transformers' attribute_map reads them, gives q_lora_rank and mlp_layer_types;
+# the third leaves every other size to BailingHybridConfig (512 experts, 2 dense layers).
+BAILING_HYBRID = SMALL | {
+    "num_hidden_layers": 6,
+    "layer_group_size": 3,
+    "head_dim": 8,
+    "intermediate_size": 96,
+    "kv_lora_rank": 32,
+    "qk_nope_head_dim": 16,
+    "qk_rope_head_dim": 8,
+    "v_head_dim": 12,
+    "moe_intermediate_size": 32,
+    "first_k_dense_replace": 1,
+    # Below the vocabulary.
+    "pad_token_id": 0,
+    "eos_token_id": 1,
+}
+CASES |= {
+    "bailing_hybrid": BAILING_HYBRID
+    | {"num_experts": 4, "num_experts_per_tok": 2, "num_shared_experts": 2},
+    "bailing_hybrid:spellings": BAILING_HYBRID
+    | {
+        "num_hidden_layers": 4,
+        "layer_group_size": 2,
+        "head_dim": 16,
+        "q_lora_rank": 24,
+        "num_local_experts": 4,
+        "num_experts_per_token": 2,
+        "mlp_layer_types": ["dense", "sparse", "sparse", "sparse"],
+        "num_nextn_predict_layers": 0,
+    },
+    # 7 layers in groups of 3, the last one MLA as vLLM's BailingMoeV3 builds it.
+    "bailing_hybrid:layer_types": BAILING_HYBRID
+    | {
+        "num_hidden_layers": 7,
+        "layer_types": ["linear_attention", "linear_attention", "full_attention"] * 2
+        + ["full_attention"],
+        "num_experts": 4,
+        "num_experts_per_tok": 2,
+    },
+    "bailing_hybrid:class_defaults": {
+        "hidden_size": 64,
+        "num_attention_heads": 4,
+        "intermediate_size": 96,
+        "vocab_size": 100,
+        "num_hidden_layers": 12,
+        "pad_token_id": 0,
+        "eos_token_id": 1,
+    },
+}
 # Nemotron 3 Super's latent MoE: experts in a 16-wide latent between fc1/fc2_latent_proj.
 CASES["nemotron_h:latent_moe"] = CASES["nemotron_h:moe"] | {"moe_latent_size": 16}
 # LFM2: gated short convolutions and attention; the dense MLP's width auto-adjusted (96 ->

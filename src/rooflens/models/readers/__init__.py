@@ -6,6 +6,7 @@ from rooflens.models.readers.afmoe import read_afmoe
 from rooflens.models.readers.apertus import read_apertus
 from rooflens.models.readers.aya_vision import read_aya_vision
 from rooflens.models.readers.bailing import read_bailing_moe
+from rooflens.models.readers.bailing_hybrid import read_bailing_hybrid
 from rooflens.models.readers.cohere import read_cohere
 from rooflens.models.readers.cohere2 import read_cohere2
 from rooflens.models.readers.cohere2_moe import read_cohere2_moe
@@ -126,6 +127,7 @@ NEW_READERS = {
     "granite_swa": read_granite_swa,
     "bailing_moe": read_bailing_moe,
     "bailing_moe_v2": read_bailing_moe,
+    "bailing_hybrid": read_bailing_hybrid,
     "mimo": read_mimo,
     "ernie4_5": read_ernie4_5,
     "hunyuan_v1_dense": read_hunyuan_v1_dense,
