@@ -536,6 +536,13 @@ CASES["youtu:no_query_rank"] = CASES["youtu"] | {
     "attention_bias": True,
     "tie_word_embeddings": False,
 }
+# MiniCPM3: the same latent attention, tied by default; its class's MLA widths where omitted.
+CASES |= {
+    "minicpm3": CASES["youtu"] | {"v_head_dim": None},
+    "minicpm3:no_query_rank": CASES["youtu"]
+    | {"v_head_dim": None, "q_lora_rank": None, "tie_word_embeddings": False},
+    "minicpm3:class_defaults": TINY | {"intermediate_size": 96},
+}
 # DeepSeek-V3's MoE layout in the families of 2026: MLA (Mistral Small 4, GLM-4.7-Flash,
 # Sarvam-105B) or GQA with q/k norms (Hy3, Sarvam-30B, Param-2); each family's class defaults
 # in a second case (their own head widths, KV heads, MLA ranks, tied embeddings).

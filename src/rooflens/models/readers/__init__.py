@@ -58,6 +58,7 @@ from rooflens.models.readers.longcat import read_longcat_flash
 from rooflens.models.readers.mamba import read_falcon_mamba, read_mamba, read_mamba2
 from rooflens.models.readers.mimo import read_mimo
 from rooflens.models.readers.mimo_v2 import read_mimo_v2_flash
+from rooflens.models.readers.minicpm3 import read_minicpm3
 from rooflens.models.readers.minicpm5_moe import read_minicpm5_moe
 from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
 from rooflens.models.readers.minimax_vl import read_minimax_m3_vl
@@ -180,6 +181,7 @@ NEW_READERS = {
     "internvl": read_internvl,
     "lfm2_vl": read_lfm2_vl,
     "aya_vision": read_aya_vision,
+    "minicpm3": read_minicpm3,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all
