@@ -543,6 +543,16 @@ CASES |= {
     | {"v_head_dim": None, "q_lora_rank": None, "tie_word_embeddings": False},
     "minicpm3:class_defaults": TINY | {"intermediate_size": 96},
 }
+# ALiBi families: BLOOM (an embedding LayerNorm, biases everywhere; its older n_embed
+# spelling) and MPT (no bias at all, MosaicML's key names, accepted attn_config options).
+CASES |= {
+    "bloom": {"hidden_size": 64, "n_head": 4, "n_layer": 3, "vocab_size": 100},
+    "bloom:untied": {"n_embed": 64, "num_attention_heads": 4, "n_layer": 3, "vocab_size": 100}
+    | {"tie_word_embeddings": False, "apply_residual_connection_post_layernorm": True},
+    "mpt": {"d_model": 64, "n_heads": 4, "n_layers": 3, "vocab_size": 100, "max_seq_len": 32},
+    "mpt:untied": {"d_model": 64, "n_heads": 4, "n_layers": 3, "vocab_size": 100}
+    | {"tie_word_embeddings": False, "attn_config": {"clip_qkv": 6.0, "alibi_bias_max": 16}},
+}
 # DeepSeek-V3's MoE layout in the families of 2026: MLA (Mistral Small 4, GLM-4.7-Flash,
 # Sarvam-105B) or GQA with q/k norms (Hy3, Sarvam-30B, Param-2); each family's class defaults
 # in a second case (their own head widths, KV heads, MLA ranks, tied embeddings).

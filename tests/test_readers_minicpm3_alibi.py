@@ -1,12 +1,15 @@
-"""MiniCPM3 (latent attention in a dense block) read from toy configs: its class defaults, its
-cache, its block counted by hand, and the refusal of what the engines build differently."""
+"""MiniCPM3 (latent attention in a dense block) and the ALiBi families BLOOM and MPT read from
+toy configs: class defaults, caches and blocks counted by hand, and the refusal of what the
+engines build differently or rooflens cannot express."""
 
 from __future__ import annotations
 
 import pytest
 
+import rooflens
 from rooflens.core import AnalysisOptions, build_graph
-from rooflens.core.errors import ModelConfigError
+from rooflens.core.errors import InvalidInputError, ModelConfigError
+from rooflens.core.options import Parallelism
 from rooflens.models import spec_from_config
 
 # h 16, 4 heads, MLP 24, vocabulary 64, 2 layers; MLA: q rank 8, latent 6, nope 4, rope 2.
@@ -75,3 +78,90 @@ def test_minicpm3_reads_its_class_defaults() -> None:
 )
 def test_minicpm3_refuses_what_the_engines_build_differently(fields: dict, words: str) -> None:
     assert words in refused(MINICPM3 | fields)
+
+
+# --- BLOOM and MPT ---------------------------------------------------------------------------
+
+# h 16, 4 heads of 4, MLP 4 x 16, vocabulary 64, 2 layers.
+BLOOM = {"model_type": "bloom", "hidden_size": 16, "n_head": 4, "n_layer": 2, "vocab_size": 64}
+MPT = {"model_type": "mpt", "d_model": 16, "n_heads": 4, "n_layers": 2, "vocab_size": 64}
+
+
+def names(config: dict, options: AnalysisOptions | None = None) -> list[str]:
+    graph = build_graph(spec_from_config(config), options or AnalysisOptions())
+    return [op.name for op in graph.operators]
+
+
+def test_bloom_norms_its_embedding_and_biases_every_projection() -> None:
+    spec = spec_from_config(BLOOM)
+    assert (spec.embed_norm, spec.norm, spec.norm_bias, spec.intermediate_size) == (
+        True, "layernorm", True, 64,
+    )  # fmt: skip
+    assert (spec.learned_positions, spec.tied_embeddings, spec.num_kv_heads) == (0, True, 4)
+    order = names(BLOOM)
+    assert order[:2] == ["embed_tokens", "embed_norm"]
+    h, ff, vocab = 16, 64, 64
+    layer = 4 * (h * h + h) + (h * ff + ff) + (ff * h + h) + 2 * 2 * h
+    # Two layers, the embedding LayerNorm and the final one, the tied embedding.
+    assert build_graph(spec, AnalysisOptions()).params() == 2 * layer + 2 * 2 * h + vocab * h
+
+
+def test_bloom_embedding_norm_reads_the_reduced_embedding_under_tensor_parallelism() -> None:
+    graph = build_graph(
+        spec_from_config(BLOOM),
+        AnalysisOptions(parallelism=Parallelism(tp=2, link_bandwidth=450e9)),
+    )
+    ops = {op.name: op for op in graph.operators}
+    assert ops["embed_norm"].inputs == (ops["embed_tokens_all_reduce"].output,)
+
+
+def test_bloom_names_no_context_length_so_vllms_default_applies() -> None:
+    spec = spec_from_config(BLOOM)
+    assert (spec.max_positions, spec.positions_stated) == (2048, False)
+    stated = spec_from_config(BLOOM | {"seq_length": 4096, "max_position_embeddings": 8192})
+    assert (stated.max_positions, stated.positions_stated) == (4096, True)
+
+
+def test_bloom_refuses_two_spellings_that_disagree() -> None:
+    message = refused(BLOOM | {"n_embed": 32})
+    assert "n_embed=32 is not supported; supported: the value of hidden_size=16" in message
+
+
+def test_mpt_has_no_bias_anywhere_and_reads_its_length() -> None:
+    spec = spec_from_config(MPT | {"attn_config": {"clip_qkv": 6, "attn_impl": "flash"}})
+    assert (spec.norm, spec.norm_bias, spec.qkv_bias, spec.mlp_bias) == (
+        "layernorm", False, False, False,
+    )  # fmt: skip
+    assert (spec.activation, spec.max_positions, spec.embed_norm) == ("gelu", 2048, False)
+    h, ff, vocab = 16, 64, 64
+    layer = 4 * h * h + 2 * h * ff + 2 * h
+    assert build_graph(spec, AnalysisOptions()).params() == 2 * layer + h + vocab * h
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        (
+            {"attn_config": {"attn_type": "multiquery_attention"}},
+            "attn_config.attn_type='multiquery_attention' is not supported; supported: "
+            "'multihead_attention'",
+        ),
+        ({"attn_config": {"qk_ln": True}}, "attn_config.qk_ln=True is not supported"),
+        ({"attn_config": {"alibi": False}}, "attn_config.alibi=False is not supported"),
+        ({"attn_config": {"prefix_lm": True}}, "attn_config.prefix_lm=True is not supported"),
+        ({"attn_config": {"rope": True}}, "attn_config.rope=True is not supported"),
+        ({"attn_config": {"kv_n_heads": 2}}, "attn_config.kv_n_heads=2 is not supported"),
+        ({"no_bias": False}, "no_bias=False is not supported"),
+        ({"expansion_ratio": 8}, "expansion_ratio=8 is not supported; supported: 4"),
+        ({"norm_type": "rmsnorm"}, "norm_type='rmsnorm' is not supported"),
+        ({"ffn_config": {"ffn_type": "mptglu"}}, "ffn_config={'ffn_type': 'mptglu'} is not"),
+    ],
+)
+def test_mpt_refuses_what_transformers_does_not_build(fields: dict, words: str) -> None:
+    assert words in refused(MPT | fields)
+
+
+def test_bloom_refuses_a_prompt_past_vllms_default_context() -> None:
+    with pytest.raises(InvalidInputError, match="config names no context length, so it has "
+                       "vLLM's default 2048 positions"):  # fmt: skip
+        rooflens.analyze(spec_from_config(BLOOM), "h100-sxm", prompt_len=4096)

@@ -99,7 +99,7 @@ def _build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | No
     local = local_model(model, options.parallelism)
     mlp_layers = (model.dense_layers, model.mlp_layers_count - model.dense_layers)
     block = _block(local, options, device, mlp_layers)
-    ops = [*_embedding(local), *block, *_head(local, options)]
+    ops = [*_embedding(local, options), *block, *_head(local, options)]
     for graph_pass in GRAPH_PASSES:
         ops = graph_pass(ops, model, local, options, device)
     # A profile of transformers' kernels adds the framework's own kernels as rows after the
@@ -115,7 +115,7 @@ def _build_graph(model: ModelSpec, options: AnalysisOptions, device: Device | No
     )
 
 
-def _embedding(m: ModelSpec) -> list[Operator]:
+def _embedding(m: ModelSpec, o: AnalysisOptions) -> list[Operator]:
     ops: list[Operator] = [
         Embedding(
             "embed_tokens", "head", ("ids",), "e0", rows=m.vocab_size, width=m.token_embed_dim
@@ -149,6 +149,9 @@ def _embedding(m: ModelSpec) -> list[Operator]:
         )
     else:
         ops[-1] = _rename_output(ops[-1], "x")
+    if m.embed_norm:
+        ops[-1] = _rename_output(ops[-1], "xe")
+        ops.append(_norm(m, o, "embed_norm", "xe", "x", scope="head"))
     return ops
 
 

@@ -214,6 +214,9 @@ class ModelSpec(BaseModel):
     learned_positions: int = 0
     # OPT-350m embeds in a narrower width and projects in and out of the residual stream.
     embed_dim: PositiveInt | None = None
+    # A norm of the model's kind over the embedding before the first layer (BLOOM's
+    # word_embeddings_layernorm).
+    embed_norm: bool = False
     sliding_window: PositiveInt | None = None
     # Layers that use the window (None: all of them; Gemma-2 alternates local and global).
     window_layers: int | None = None

@@ -7,6 +7,7 @@ from rooflens.models.readers.apertus import read_apertus
 from rooflens.models.readers.aya_vision import read_aya_vision
 from rooflens.models.readers.bailing import read_bailing_moe
 from rooflens.models.readers.bailing_hybrid import read_bailing_hybrid
+from rooflens.models.readers.bloom import read_bloom
 from rooflens.models.readers.cohere import read_cohere
 from rooflens.models.readers.cohere2 import read_cohere2
 from rooflens.models.readers.cohere2_moe import read_cohere2_moe
@@ -64,6 +65,7 @@ from rooflens.models.readers.minimax import read_minimax_m2, read_minimax_m3
 from rooflens.models.readers.minimax_vl import read_minimax_m3_vl
 from rooflens.models.readers.ministral3 import read_ministral3
 from rooflens.models.readers.mistral4 import read_mistral4, read_mistral_large4
+from rooflens.models.readers.mpt import read_mpt
 from rooflens.models.readers.nanochat import read_nanochat
 from rooflens.models.readers.nemotron_nas import read_nemotron_nas
 from rooflens.models.readers.nongated import read_arcee, read_jais2, read_nemotron
@@ -182,6 +184,8 @@ NEW_READERS = {
     "lfm2_vl": read_lfm2_vl,
     "aya_vision": read_aya_vision,
     "minicpm3": read_minicpm3,
+    "bloom": read_bloom,
+    "mpt": read_mpt,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all
