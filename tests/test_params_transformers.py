@@ -736,6 +736,20 @@ VL_CASES |= {
     "qwen2_5_vl": {"text_config": DENSE, "vision_config": QWEN2_5_VL_TOWER},
     "qwen2_5_vl:flat": DENSE | {"vision_config": QWEN2_5_VL_TOWER},
 }
+# EXAONE 4.5: EXAONE 4.0 under Qwen2.5-VL's tower, read where that tower has a K/V head per
+# query head (test_readers_minicpm3_alibi.py: the fewer K/V heads of the published one).
+EXAONE4_5_TOWER = QWEN2_5_VL_TOWER | {"num_key_value_heads": 2}
+VL_CASES |= {
+    "exaone4_5": {
+        "text_config": DENSE | {"model_type": "exaone4", "head_dim": 16},
+        "vision_config": EXAONE4_5_TOWER,
+    },
+    "exaone4_5:tied": {
+        "text_config": DENSE | {"model_type": "exaone4_5_text", "tie_word_embeddings": True},
+        "vision_config": EXAONE4_5_TOWER,
+        "tie_word_embeddings": True,
+    },
+}
 # LLaVA, LLaVA-NeXT, LLaVA-OneVision: CLIP or SigLIP towers of 2 blocks, 32 wide, on 32-pixel
 # crops of 8-pixel patches; any language model; NeXT's and OneVision's tiles.
 CLIP_TOWER = {

@@ -165,3 +165,44 @@ def test_bloom_refuses_a_prompt_past_vllms_default_context() -> None:
     with pytest.raises(InvalidInputError, match="config names no context length, so it has "
                        "vLLM's default 2048 positions"):  # fmt: skip
         rooflens.analyze(spec_from_config(BLOOM), "h100-sxm", prompt_len=4096)
+
+
+# --- EXAONE 4.5 -----------------------------------------------------------------------------
+
+EXAONE4_5 = {
+    "model_type": "exaone4_5",
+    "text_config": {
+        "model_type": "exaone4",
+        "hidden_size": 64,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "num_hidden_layers": 2,
+        "intermediate_size": 96,
+        "vocab_size": 100,
+    },
+    "vision_config": {"depth": 2, "hidden_size": 32, "num_heads": 2, "intermediate_size": 48},
+}
+
+
+def test_exaone4_5_leaves_out_a_tower_with_fewer_kv_heads_and_says_why() -> None:
+    # 8 K/V heads where omitted (Exaone4_5_VisionConfig), beside 2 query heads here.
+    spec = spec_from_config(EXAONE4_5)
+    assert spec.vision is None and spec.model_type == "exaone4_5"
+    assert "vision_config.num_key_value_heads=8 K/V heads beside num_heads=2" in str(
+        spec.vision_left_out
+    )
+    text = spec_from_config(EXAONE4_5["text_config"])
+    assert build_graph(spec, AnalysisOptions()).params() == (
+        build_graph(text, AnalysisOptions()).params()
+    )
+    shape = {"num_key_value_heads": 2, "out_hidden_size": 64}
+    mha = EXAONE4_5 | {"vision_config": EXAONE4_5["vision_config"] | shape}
+    tower = spec_from_config(mha).vision
+    assert tower is not None and (tower.gated_mlp, tower.norm) == (True, "rmsnorm")
+
+
+def test_exaone4_5_refuses_heads_tied_in_one_config_only() -> None:
+    text = EXAONE4_5["text_config"] | {"tie_word_embeddings": True}
+    message = refused(EXAONE4_5 | {"text_config": text})
+    assert "text_config.tie_word_embeddings=True is not supported; supported: False" in message

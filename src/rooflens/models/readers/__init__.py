@@ -22,6 +22,7 @@ from rooflens.models.readers.deepseek_v4 import read_deepseek_v4
 from rooflens.models.readers.dots import read_dots1
 from rooflens.models.readers.ernie import read_ernie4_5, read_ernie4_5_moe
 from rooflens.models.readers.exaone4 import read_exaone4
+from rooflens.models.readers.exaone4_5 import read_exaone4_5
 from rooflens.models.readers.exaone_moe import read_exaone_moe
 from rooflens.models.readers.gemma3 import read_gemma3, read_gemma3_text
 from rooflens.models.readers.gemma3n import read_gemma3n, read_gemma3n_text
@@ -186,6 +187,7 @@ NEW_READERS = {
     "minicpm3": read_minicpm3,
     "bloom": read_bloom,
     "mpt": read_mpt,
+    "exaone4_5": read_exaone4_5,
 }
 
 # Read only to refuse with what rooflens cannot express (a model_type it does not name at all
