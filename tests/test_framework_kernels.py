@@ -11,12 +11,13 @@ import pytest
 
 import rooflens
 from rooflens.calibration.collectives import fit_tables, held_out_rows
-from rooflens.calibration.fit_kernels import fit_kind, launched_kernels
+from rooflens.calibration.fit_kernels import fit_kind, launched_kernels, measurement_options
 from rooflens.calibration.profile import load_profile
 from rooflens.core.efficiency import ClassEfficiency, EfficiencyCurve, EfficiencyProfile
+from rooflens.core.graph import build_graph
 from rooflens.engines import load_engine_profile
 from rooflens.hardware import get_device
-from rooflens.models import load_model
+from rooflens.models import load_model, spec_from_config
 
 GRID = Path(__file__).parents[1] / "src/rooflens/calibration/measurements/grid-h200-sxm.json"
 FLAT = EfficiencyCurve(log10_sizes=(0.0,), fractions=(1.0,))
@@ -156,3 +157,26 @@ def test_rotary_timed_alone_is_an_elementwise_sample_with_its_bytes_by_hand() ->
     spec = {"Qwen/Qwen2.5-0.5B": load_model("Qwen/Qwen2.5-0.5B")}
     samples = kind_samples([row], spec, get_device("h200-sxm"), _profile())
     assert samples == {"elementwise": [(10, 512 * (20480 + 512), 3e-5)]}
+
+
+def test_models_without_rotary_positions_run_no_rotary_kernels() -> None:
+    """transformers rotates q and k only where the model has rotary positions: not GPT-2's
+    learned table, not BLOOM's ALiBi. What remains after attention is the cache write of k
+    and v (read, write) and the output copy: GPT-2, 12 heads of 64, bf16:
+    2 x 2 x 12 x (64 + 64) + 2 x 2 x 12 x 64 = 9,216 bytes per token, 3 kernels."""
+    device = get_device("h200-sxm")
+
+    def after_attention(spec) -> tuple[int, float]:
+        graph = build_graph(spec, measurement_options(_profile()), device)
+        (op,) = [op for op in graph.operators if op.name == "flash_attention (elementwise)"]
+        return op.kernels, op.bytes_per_token
+
+    gpt2 = load_model("openai-community/gpt2")
+    assert not gpt2.rotary_positions and after_attention(gpt2) == (3, 9216.0)
+    bloom = spec_from_config(
+        {"model_type": "bloom", "hidden_size": 16, "n_head": 4, "n_layer": 2, "vocab_size": 64}
+    )
+    assert bloom.alibi and not bloom.rotary_positions and after_attention(bloom)[0] == 3
+    # Qwen2.5-0.5B rotates: 10 more kernels (test_kernels_of_a_small_dense_model_hand_counted).
+    qwen = load_model("Qwen/Qwen2.5-0.5B")
+    assert qwen.rotary_positions and after_attention(qwen)[0] == 13

@@ -133,7 +133,8 @@ def _extras(op: Operator, model: ModelSpec, act: float) -> list[Extra]:
         return [Extra("activation", 1, 2 * act * op.width)]
     if isinstance(op, FlashAttention | AttentionScores):
         v_dim = op.v_dim or op.head_dim
-        return [_attention(op.num_heads, op.num_kv_heads, op.head_dim, v_dim, act)]
+        rotary = model.rotary_positions
+        return [_attention(op.num_heads, op.num_kv_heads, op.head_dim, v_dim, act, rotary)]
     if isinstance(op, LatentAttention):
         return _latent(op, act)
     if isinstance(op, Linear) and op.name == "router":
@@ -180,12 +181,15 @@ def output_copy_bytes(heads: int, v_dim: int, act: float) -> float:
     return 2 * act * heads * v_dim
 
 
-def _attention(heads: int, kv_heads: int, qk_dim: int, v_dim: int, act: float) -> Extra:
-    """Rotary on q and k (10 kernels), the cache write of k and v (2), the output copy (1)."""
-    moved = rotary_bytes(heads, kv_heads, qk_dim, act)
+def _attention(
+    heads: int, kv_heads: int, qk_dim: int, v_dim: int, act: float, rotary: bool = True
+) -> Extra:
+    """Rotary on q and k (10 kernels; none with learned positions or ALiBi), the cache write
+    of k and v (2), the output copy (1)."""
+    moved = rotary_bytes(heads, kv_heads, qk_dim, act) if rotary else 0.0
     moved += cache_write_bytes(kv_heads, qk_dim, v_dim, act)
     moved += output_copy_bytes(heads, v_dim, act)
-    return Extra("elementwise", 10 + 2 + 1, moved)
+    return Extra("elementwise", (10 if rotary else 0) + 2 + 1, moved)
 
 
 def _latent(op: LatentAttention, act: float) -> list[Extra]:

@@ -212,6 +212,8 @@ class ModelSpec(BaseModel):
     lm_head_bias: bool = False
     final_norm: bool = True
     learned_positions: int = 0
+    # ALiBi position biases in the attention scores (BLOOM, MPT): no rotary positions.
+    alibi: bool = False
     # OPT-350m embeds in a narrower width and projects in and out of the residual stream.
     embed_dim: PositiveInt | None = None
     # A norm of the model's kind over the embedding before the first layer (BLOOM's
@@ -563,6 +565,12 @@ class ModelSpec(BaseModel):
                 "hca_layers": min(self.hca_layers, max(layers - self.csa_layers, 0)),
             }
         )
+
+    @property
+    def rotary_positions(self) -> bool:
+        """Whether attention rotates q and k (every model but those with a learned position
+        table or ALiBi; NoPE layers of Llama 4 and SmolLM3 are not told apart)."""
+        return self.learned_positions == 0 and not self.alibi
 
     @property
     def q_dim(self) -> int:

@@ -78,5 +78,6 @@ def read_bloom(c: _Config, name: str) -> ModelSpec:
             out_bias=True,
             mlp_bias=True,
             embed_norm=True,
+            alibi=True,
         )
     )

@@ -95,5 +95,6 @@ def read_mpt(c: _Config, name: str) -> ModelSpec:
             activation="gelu",
             norm="layernorm",
             norm_bias=False,
+            alibi=True,
         )
     )
