@@ -32,12 +32,14 @@ def test_an_engine_prices_with_its_profile() -> None:
         assert t == float(by_profile.totals()[stage]["time"])
         assert t > float(bound.totals()[stage]["time"])
     assert "vllm" in by_name.options.estimate
-    assert by_name.options.fusion == ("qkv", "gate_up", "act", "add_norm", "moe")
+    assert by_name.options.fusion == ("qkv", "gate_up", "add_norm", "moe")
 
 
 def test_the_fusion_setting_overrides_the_engines() -> None:
     """Given, the setting wins (empty: nothing fused); the engine's fusion removes the fixed
-    time of k, v and up (one GEMM each with q and gate) and of the activation and adds."""
+    time of k, v and up (one GEMM each with q and gate) and of the adds: decode steps, whose
+    kernels are short, run faster; a long prefill's joint GEMMs run at the efficiency their
+    joint size has, within a percent of the separate ones' here."""
     unfused = rooflens.analyze(MODEL, "h200-sxm", batch=16, prompt_len=1024, engine="vllm",
                                fusion=())  # fmt: skip
     assert unfused.options.fusion == ()
@@ -46,8 +48,9 @@ def test_the_fusion_setting_overrides_the_engines() -> None:
     assert stated_none.options.fusion == ()
     assert stated_none.totals()["decode"]["time"] == unfused.totals()["decode"]["time"]
     fused = rooflens.analyze(MODEL, "h200-sxm", batch=16, prompt_len=1024, engine="vllm")
-    for stage in ("prefill", "decode"):
-        assert fused.totals()[stage]["time"] < unfused.totals()[stage]["time"]
+    assert fused.totals()["decode"]["time"] < unfused.totals()["decode"]["time"]
+    prefill = fused.totals()["prefill"]["time"] / unfused.totals()["prefill"]["time"]
+    assert prefill == pytest.approx(1.0, abs=0.01)
     qkv = rooflens.analyze(MODEL, "h200-sxm", batch=16, prompt_len=1024, engine="vllm",
                            fusion=("qkv",))  # fmt: skip
     assert qkv.options.fusion == ("qkv",)

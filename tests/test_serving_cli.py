@@ -101,7 +101,7 @@ def test_simulate_says_what_priced_it_and_which_scheduler_ran() -> None:
     assert "calibrated estimate (trtllm 1.3.0rc20 profile, h200-sxm, graphs)" in words
     assert "chunked: 8192 tokens, 2048 sequences per iteration" in words
     # The kernels the engine's defaults fuse, which its profile's label does not say.
-    assert "│ kernels │ fused attention; fused: qkv, gate_up, act, add_norm, moe │" in words
+    assert "│ kernels │ fused attention; fused: qkv, gate_up, add_norm, moe │" in words
     # How far the engine's forecasts on that GPU fell from its measured runs.
     checked = checked_against("trtllm", "h200-sxm", "meta-llama/Llama-3.1-8B")
     assert f"│ checked against │ {checked.split(':')[0]}:" in words
@@ -153,7 +153,7 @@ def test_simulate_says_what_priced_it_and_which_scheduler_ran() -> None:
     assert json.loads(bound.output)["estimate"] == "roofline bound"
     assert json.loads(bound.output)["validation"] is None
     assert json.loads(bound.output)["kernels"] == "unfused attention; fused: nothing else"
-    assert data["kernels"] == "fused attention; fused: qkv, gate_up, act, add_norm, moe"
+    assert data["kernels"] == "fused attention; fused: qkv, gate_up, add_norm, moe"
 
 
 def test_simulate_a_trace_to_csv(tmp_path) -> None:

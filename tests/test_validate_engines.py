@@ -159,7 +159,7 @@ def test_rows_map_to_setups_or_reasons(sample) -> None:
         "flash_attention": True,
         # vLLM's model code: one QKV GEMM, one gate/up GEMM, the activation and the residual
         # adds fused, the routed experts' activation inside FusedMoE.
-        "fusion": ("qkv", "gate_up", "act", "add_norm", "moe"),
+        "fusion": ("qkv", "gate_up", "add_norm", "moe"),
     }
     # TensorRT-LLM serves FP8 from ModelOpt checkpoints, whose activation scales are stored.
     trtllm = sample.iloc[0].copy()
@@ -287,7 +287,7 @@ def test_predictions_follow_the_simulator_and_list_what_they_cannot_express(samp
         "meta-llama/Llama-3.1-8B",
         "h100-sxm",
         {"w_bits": 8, "a_bits": 8, "w_format": "fp", "flash_attention": True,
-         "fusion": ("qkv", "gate_up", "act", "add_norm", "moe")},
+         "fusion": ("qkv", "gate_up", "add_norm", "moe")},
     )  # fmt: skip
     replica = prepare(spec, device, options, preset_for("vllm", device), 288)
     prefills = [

@@ -296,7 +296,7 @@ class Settings(BaseModel):
         "Kernels",
         "fused kernels",
         "Operators run as one kernel each; empty: with an engine, what its model code fuses "
-        "(vllm, sglang, trtllm: qkv, gate_up, act, add_norm, moe), else none.",
+        "(vllm, sglang, trtllm: qkv, gate_up, add_norm, moe), else none.",
         accepts="all, none, or any of " + ", ".join(FUSIONS),
         max_length=len(FUSIONS),
     )

@@ -81,7 +81,7 @@ DEFAULTS = EngineDefaults(
         "mem_fraction_static: share of the device's memory for weights and KV cache "
         "(here as computed for an 80 GB H100 at tp 1)"
     ),
-    fusion=("qkv", "gate_up", "act", "add_norm", "moe"),
+    fusion=("qkv", "gate_up", "add_norm", "moe"),
     sources={
         "fp8_activation_scale": (
             "SGLang docs, Quantization: --quantization fp8 quantizes a 16-bit checkpoint "
@@ -89,8 +89,9 @@ DEFAULTS = EngineDefaults(
         ),
         "fusion": (
             "python/sglang/srt/models/llama.py (and the other decoders): QKVParallelLinear "
-            "qkv_proj, MergedColumnParallelLinear gate_up_proj, SiluAndMul, RMSNorm's fused "
-            "residual add; shared experts built as that MLP; routed experts in "
+            "qkv_proj, MergedColumnParallelLinear gate_up_proj, then SiluAndMul, a kernel of "
+            "its own that reads the GEMM's output (not act), RMSNorm's fused residual add; "
+            "shared experts built as that MLP; routed experts in "
             "srt/layers/moe/fused_moe_triton (FusedMoE: w13, the activation, w2)"
         ),
         "memory_fraction": (

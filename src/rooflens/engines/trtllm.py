@@ -56,7 +56,7 @@ DEFAULTS = EngineDefaults(
         "free_gpu_memory_fraction: share of the memory still free after loading weights "
         "that the KV cache takes"
     ),
-    fusion=("qkv", "gate_up", "act", "add_norm", "moe"),
+    fusion=("qkv", "gate_up", "add_norm", "moe"),
     fp8_activation_scale="static",
     sources={
         "fp8_activation_scale": (
@@ -66,7 +66,8 @@ DEFAULTS = EngineDefaults(
         ),
         "fusion": (
             "tensorrt_llm/_torch/modules/attention.py (one qkv_proj Linear), "
-            "gated_mlp.py (gate_up_proj with the activation fused), rms_norm.py (the "
+            "gated_mlp.py (gate_up_proj, then swiglu: flashinfer's silu_and_mul, a kernel of "
+            "its own that reads the GEMM's output, not act), rms_norm.py (the "
             "residual add fused into the norm); shared experts as GatedMLP; routed experts "
             "in _torch/modules/fused_moe (one MoE module: FC1, the activation, FC2)"
         ),

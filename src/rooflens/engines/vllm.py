@@ -55,7 +55,7 @@ DEFAULTS = EngineDefaults(
     version="0.11-0.24",
     memory_fraction=0.92,
     memory_setting="gpu_memory_utilization: share of the device's memory for the instance",
-    fusion=("qkv", "gate_up", "act", "add_norm", "moe"),
+    fusion=("qkv", "gate_up", "add_norm", "moe"),
     sources={
         "fp8_activation_scale": (
             "vLLM docs, FP8 W8A8 (docs.vllm.ai quantization/fp8): --quantization fp8 "
@@ -63,8 +63,9 @@ DEFAULTS = EngineDefaults(
         ),
         "fusion": (
             "vllm/model_executor/models/llama.py (and the other decoders): QKVParallelLinear "
-            "qkv_proj, MergedColumnParallelLinear gate_up_proj, SiluAndMul, RMSNorm's fused "
-            "residual add (fused_add_rms_norm); shared experts built as that MLP; routed "
+            "qkv_proj, MergedColumnParallelLinear gate_up_proj, then SiluAndMul, a kernel of "
+            "its own that reads the GEMM's output (not act), RMSNorm's fused residual add "
+            "(fused_add_rms_norm); shared experts built as that MLP; routed "
             "experts in model_executor/layers/fused_moe (FusedMoE: w13, the activation, w2)"
         ),
         "memory_fraction": (
