@@ -686,6 +686,10 @@ def test_a_partial_run_keeps_the_models_it_names(sample, tmp_path) -> None:
     written = pd.read_csv(csv)
     assert sorted(written["id"]) == ["b", "d"]
     assert "(its 2 rows of Qwen/Qwen3-32B, acme/Unknown-7B)" in (tmp_path / "r.md").read_text()
+    main(["--data", str(tmp_path / "silicon_sample.csv"), "--out", str(tmp_path / "r.md"),
+          "--csv", str(csv), "--profile", "roofline", "--ids", "d,a"])  # fmt: skip
+    assert sorted(pd.read_csv(csv)["id"]) == ["a", "d"]
+    assert "(its 2 rows named by id)" in (tmp_path / "r.md").read_text()
 
 
 def test_a_row_past_its_cpu_budget_says_so(sample, monkeypatch) -> None:
@@ -984,6 +988,11 @@ def test_a_gap_analysis_row_repeating_an_inferencex_record_is_read_as_that_recor
     assert got.loc["g", "predicted_ttft_ms"] == got.loc["a", "predicted_ttft_ms"]
     assert got.loc["g", "launch"] == "as InferenceX's a"
     assert got.loc["h", "predicted_ttft_ms"] != got.loc["a", "predicted_ttft_ms"]
+    # --ids: the twin alone is still read as the record it repeats.
+    alone = predict(frame, ["roofline"], requests_per_client=2, only=["g"]).set_index("id")
+    assert list(alone.index) == ["g"]
+    assert alone.loc["g", "predicted_ttft_ms"] == got.loc["a", "predicted_ttft_ms"]
+    assert alone.loc["g", "launch"] == "as InferenceX's a"
 
 
 def test_a_gap_analysis_run_with_more_clients_than_its_batch_is_not_simulated(sample) -> None:

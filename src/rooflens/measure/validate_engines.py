@@ -20,7 +20,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -854,11 +854,13 @@ def predict(
     requests_per_client: int = REQUESTS_PER_CLIENT,
     log: Callable[[str], None] | None = None,
     jobs: int = 1,
+    only: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Each input row once per profile: predicted TTFT and TPOT (ms), or the reason the row
     cannot be expressed. Profiles that resolve to the same calibration share one simulation;
-    `jobs` processes simulate groups of rows side by side."""
-    base = frame.copy()
+    `jobs` processes simulate groups of rows side by side. `only`: the ids of the rows to
+    predict (the others still read as the records they repeat)."""
+    base = frame.copy() if only is None else frame[frame["id"].isin(set(only))].copy()
     for column in (
         "predicted_ttft_ms",
         "predicted_tpot_ms",
@@ -876,8 +878,8 @@ def predict(
     setups: dict[Any, list[tuple[Any, Setup]]] = {}
     twins = inferencex_twins(frame)
     # The row each prediction reads: its own, or the InferenceX record it repeats.
-    read = {index: frame.loc[twins.get(index, index)] for index in frame.index}
-    for index in frame.index:
+    read = {index: frame.loc[twins.get(index, index)] for index in base.index}
+    for index in base.index:
         try:
             setup, notes = setup_of(read[index])
         except (Inexpressible, InvalidInputError, ModelConfigError) as exc:
@@ -2314,6 +2316,11 @@ def main(argv: list[str] | None = None) -> None:
         help="only the rows of these model paths, comma-separated (a partial run: rows a "
         "change touches simulated again, the others kept from an earlier run's --csv)",
     )
+    parser.add_argument(
+        "--ids",
+        help="only the rows of these ids, comma-separated (rows an earlier run took over its "
+        "CPU-time budgets, say; each still read as the record it repeats)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="processes simulating side by side")
     parser.add_argument(
         "--validated",
@@ -2355,7 +2362,10 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     profiles = args.profile or list(PROFILES)
-    predictions = predict(frame, profiles, args.requests_per_client, log, args.jobs)
+    only = args.ids.split(",") if args.ids else None
+    if only is not None:
+        source += f" (its {len(only):,} rows named by id)"
+    predictions = predict(frame, profiles, args.requests_per_client, log, args.jobs, only)
     seconds = time.perf_counter() - started
     _write(args, predictions, source, seconds)
 
