@@ -98,8 +98,8 @@ def test_alignment_width_sets_the_swiglu() -> None:
             "alignment_intermediate_size=41 is invalid: expected an even width",
         ),
         (
-            _config(text_config=TEXT | {"model_type": "bloom"}),
-            "text_config.model_type='bloom' is not supported",
+            _config(text_config=TEXT | {"model_type": "zamba2"}),
+            "text_config.model_type='zamba2' is not supported",
         ),
     ],
 )

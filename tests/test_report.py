@@ -149,7 +149,7 @@ def test_a_report_says_what_analyze_says_of_its_settings_and_devices(tmp_path) -
     settings = dict(zip(*cells, strict=True))
     assert (settings["tp"], settings["ep"], settings["pp"]) == ("8", "1", "1")
     assert settings["engine"].startswith("sglang ")
-    assert settings["fusion"] == "qkv,gate_up,act,add_norm,moe"
+    assert settings["fusion"] == "qkv,gate_up,add_norm,moe"
     assert "## Memory (bytes per device)" in text
     html_out = tmp_path / "ds.html"
     assert CliRunner().invoke(app, ["report", *args, "-o", str(html_out)]).exit_code == 0

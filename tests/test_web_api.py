@@ -506,6 +506,7 @@ def test_openapi_schema_is_served_and_docs_is_offline(client: TestClient) -> Non
     assert set(schema["paths"]) == {
         "/api/models",
         "/api/devices",
+        "/api/engines",
         "/api/model",
         "/api/analyze",
         "/api/sweep",
