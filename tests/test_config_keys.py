@@ -39,6 +39,7 @@ FILLED: dict[str, dict[str, Any]] = {
     "qwen3_vl_moe": {"num_experts": 8, "num_experts_per_tok": 2},
     "qwen2_vl": {"hidden_size": 3584},
     "qwen2_5_vl": {"hidden_size": 3584},
+    "exaone4_5": {"hidden_size": 3584},
     "gemma4": {"hidden_size_per_layer_input": 0},
     "gemma4_text": {"hidden_size_per_layer_input": 0},
     "lfm2_moe": {"layer_types": ["conv", "conv", "conv", "full_attention"] * 8},

@@ -739,10 +739,16 @@ VL_CASES |= {
 # EXAONE 4.5: EXAONE 4.0 under Qwen2.5-VL's tower, read where that tower has a K/V head per
 # query head (test_readers_minicpm3_alibi.py: the fewer K/V heads of the published one).
 EXAONE4_5_TOWER = QWEN2_5_VL_TOWER | {"num_key_value_heads": 2}
+# Grouped-query: 4 query heads of 8 over 2 K/V heads.
+EXAONE4_5_GQA_TOWER = QWEN2_5_VL_TOWER | {"num_heads": 4, "num_key_value_heads": 2}
 VL_CASES |= {
     "exaone4_5": {
         "text_config": DENSE | {"model_type": "exaone4", "head_dim": 16},
         "vision_config": EXAONE4_5_TOWER,
+    },
+    "exaone4_5:grouped": {
+        "text_config": DENSE | {"model_type": "exaone4", "head_dim": 16},
+        "vision_config": EXAONE4_5_GQA_TOWER,
     },
     "exaone4_5:tied": {
         "text_config": DENSE | {"model_type": "exaone4_5_text", "tie_word_embeddings": True},

@@ -10,6 +10,7 @@ import rooflens
 from rooflens.core import AnalysisOptions, build_graph
 from rooflens.core.errors import InvalidInputError, ModelConfigError
 from rooflens.core.options import Parallelism
+from rooflens.core.vision import vision_graph
 from rooflens.models import spec_from_config
 
 # h 16, 4 heads, MLP 24, vocabulary 64, 2 layers; MLA: q rank 8, latent 6, nope 4, rope 2.
@@ -185,21 +186,24 @@ EXAONE4_5 = {
 }
 
 
-def test_exaone4_5_leaves_out_a_tower_with_fewer_kv_heads_and_says_why() -> None:
-    # 8 K/V heads where omitted (Exaone4_5_VisionConfig), beside 2 query heads here.
-    spec = spec_from_config(EXAONE4_5)
-    assert spec.vision is None and spec.model_type == "exaone4_5"
-    assert "vision_config.num_key_value_heads=8 K/V heads beside num_heads=2" in str(
-        spec.vision_left_out
-    )
-    text = spec_from_config(EXAONE4_5["text_config"])
-    assert build_graph(spec, AnalysisOptions()).params() == (
-        build_graph(text, AnalysisOptions()).params()
-    )
-    shape = {"num_key_value_heads": 2, "out_hidden_size": 64}
-    mha = EXAONE4_5 | {"vision_config": EXAONE4_5["vision_config"] | shape}
-    tower = spec_from_config(mha).vision
-    assert tower is not None and (tower.gated_mlp, tower.norm) == (True, "rmsnorm")
+def test_exaone4_5_reads_its_grouped_query_tower() -> None:
+    """Exaone4_5_VisionAttention's qkv linear: q of num_heads heads, k and v of
+    num_key_value_heads (8 where omitted); the tower is Qwen2.5-VL's otherwise. 16 query heads
+    of 2 over 8 K/V heads, 32 wide: q 32 x 32, k and v 32 x 16 each, with biases."""
+    vision = EXAONE4_5["vision_config"] | {"num_heads": 16, "out_hidden_size": 64}
+    spec = spec_from_config(EXAONE4_5 | {"vision_config": vision})
+    tower = spec.vision
+    assert tower is not None and spec.vision_left_out is None
+    assert (tower.num_heads, tower.num_kv_heads) == (16, 8)
+    assert (tower.gated_mlp, tower.norm) == (True, "rmsnorm")
+    ops = {op.name: op for op in vision_graph(tower).operators}
+    assert (ops["vision_q_proj"].out_features, ops["vision_k_proj"].out_features) == (32, 16)
+    assert ops["vision_v_proj"].out_features == 16
+    assert (ops["vision_qk_matmul"].num_heads, ops["vision_qk_matmul"].num_kv_heads) == (16, 8)
+    # More K/V heads than query heads (the default 8 beside 2) is no grouping: refused.
+    message = refused(EXAONE4_5)
+    assert "vision_config.num_key_value_heads=8 is not supported" in message
+    assert "a divisor of vision_config.num_heads=2" in message
 
 
 def test_exaone4_5_refuses_heads_tied_in_one_config_only() -> None:

@@ -99,6 +99,9 @@ class VisionSpec(BaseModel):
     num_layers: Layers
     hidden_size: Width
     num_heads: Count
+    # K/V heads where fewer than the query heads (EXAONE 4.5's grouped-query tower); None: one
+    # per query head.
+    num_kv_heads: Count | None = None
     intermediate_size: Width
     patches: PositiveInt
     tokens_per_image: PositiveInt
@@ -136,6 +139,10 @@ class VisionSpec(BaseModel):
 
     @model_validator(mode="after")
     def _check_projector(self) -> VisionSpec:
+        if self.num_kv_heads is not None and self.num_heads % self.num_kv_heads:
+            raise ValueError(
+                f"num_kv_heads={self.num_kv_heads} must divide num_heads={self.num_heads}"
+            )
         if self.projector_merged_from > len(self.projector):
             raise ValueError(
                 f"projector_merged_from={self.projector_merged_from} must be at most the "

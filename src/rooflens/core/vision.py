@@ -41,6 +41,9 @@ def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph
     # q, k and v may be wider than the stream (Kimi K3's MoonViT); o_proj maps back.
     inner = v.attention_width or h
     d = inner // heads
+    # Grouped-query towers (EXAONE 4.5) project and read fewer keys and values.
+    kv_heads = v.num_kv_heads or heads
+    kv_width = kv_heads * d
     common = {"bias": v.bias, "quantized": False}
 
     def norm(name: str, src: str, dst: str, width: int, scope: str = "block", kind=v.norm) -> Norm:
@@ -91,12 +94,16 @@ def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph
             bias=v.patch_bias,
             quantized=False,
         )
-    attn = {"num_heads": heads, "num_kv_heads": heads, "head_dim": d}
+    attn = {"num_heads": heads, "num_kv_heads": kv_heads, "head_dim": d}
     ops += [
         norm("vision_attn_norm", "x", "xa", h),
         Linear("vision_q_proj", "block", ("xa",), "q", in_features=h, out_features=inner, **common),
-        Linear("vision_k_proj", "block", ("xa",), "k", in_features=h, out_features=inner, **common),
-        Linear("vision_v_proj", "block", ("xa",), "v", in_features=h, out_features=inner, **common),
+        Linear(
+            "vision_k_proj", "block", ("xa",), "k", in_features=h, out_features=kv_width, **common
+        ),
+        Linear(
+            "vision_v_proj", "block", ("xa",), "v", in_features=h, out_features=kv_width, **common
+        ),
         *_attention_core(v, attn),
         Linear(
             "vision_o_proj", "block", ("attn",), "ao", in_features=inner, out_features=h, **common

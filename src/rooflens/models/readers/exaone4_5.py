@@ -2,15 +2,14 @@
 Exaone4_5_ForConditionalGeneration; vLLM's exaone4_5.py): an EXAONE 4.0 language model
 (`text_config`, read as `exaone4`) under Qwen2.5-VL's vision tower (windowed blocks, RMSNorms, a
 SwiGLU MLP, the PatchMerger) whose attention has `vision_config.num_key_value_heads` K/V heads
-(8 where omitted) beside `num_heads` query heads. rooflens's towers (VisionSpec) attend with one
-K and one V head per query head: with fewer K/V heads the tower is left out and an image refused
-(ModelSpec.vision_left_out); with as many it is Qwen2.5-VL's and is priced as that one. The
-checkpoint's MTP modules (`mtp.*`, vLLM's exaone4_5_mtp.py draft) are not read: transformers
-skips them."""
+(8 where omitted) beside `num_heads` query heads (Exaone4_5_VisionAttention's one qkv linear,
+q, then k and v of the K/V heads): the tower is Qwen2.5-VL's with grouped-query attention
+(VisionSpec.num_kv_heads). The checkpoint's MTP modules (`mtp.*`, vLLM's exaone4_5_mtp.py
+draft) are not read: transformers skips them."""
 
 from __future__ import annotations
 
-from rooflens.core.model import ModelSpec
+from rooflens.core.model import ModelSpec, VisionSpec
 from rooflens.models.config import _Config
 from rooflens.models.readers.common import text_config, vision_config
 from rooflens.models.readers.exaone4 import read_exaone4
@@ -38,11 +37,10 @@ def read_exaone4_5(c: _Config, name: str) -> ModelSpec:
     v = vision_config(c)
     heads = v.positive("num_heads", _HEADS)
     kv_heads = v.positive("num_key_value_heads", _KV_HEADS)
-    if kv_heads != heads:
-        why = (
-            f"EXAONE 4.5's vision tower attends with vision_config.num_key_value_heads={kv_heads} "
-            f"K/V heads beside num_heads={heads} query heads (Exaone4_5_VisionAttention), and "
-            "rooflens's vision towers hold one K and one V head per query head"
-        )
-        return spec.model_copy(update={"vision_left_out": why})
-    return spec.model_copy(update={"vision": qwen2_5_vl_vision(v, spec.hidden_size)})
+    if kv_heads > heads or heads % kv_heads:
+        refuse(c, "vision_config.num_key_value_heads", kv_heads,
+               f"a divisor of vision_config.num_heads={heads} (each K/V head serves a group "
+               "of query heads)")  # fmt: skip
+    tower = qwen2_5_vl_vision(v, spec.hidden_size)
+    grouped = VisionSpec(**{**tower.model_dump(), "num_kv_heads": kv_heads})
+    return spec.model_copy(update={"vision": grouped})
