@@ -13,31 +13,8 @@ from __future__ import annotations
 
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _spec
+from rooflens.models.readers.common import stated_length
 from rooflens.models.readers.v3_layout import spelling
-
-# The keys vLLM reads a context length from (vllm/transformers_utils/
-# model_arch_config_convertor.py, derive_max_model_len_and_key: the smallest it finds), and its
-# default where a config names none (BLOOM's configs name none).
-VLLM_LENGTH_KEYS = (
-    "max_position_embeddings",
-    "n_positions",
-    "max_seq_len",
-    "seq_length",
-    "model_max_length",
-    "max_target_positions",
-    "max_sequence_length",
-    "max_seq_length",
-    "seq_len",
-)
-VLLM_DEFAULT_LENGTH = 2048
-
-
-def stated_length(c: _Config) -> tuple[int, bool]:
-    """The context length vLLM takes from a config without a key of the model's own (the
-    smallest of VLLM_LENGTH_KEYS given), and whether the config states one; else vLLM's default
-    2,048, which refusals then name as the engine's."""
-    given = [c.positive(key) for key in VLLM_LENGTH_KEYS if c.raw.get(key) is not None]
-    return (min(given), True) if given else (VLLM_DEFAULT_LENGTH, False)
 
 
 def read_bloom(c: _Config, name: str) -> ModelSpec:
@@ -53,31 +30,47 @@ def read_bloom(c: _Config, name: str) -> ModelSpec:
     # apply_residual_connection_post_layernorm moves where the residual is taken (after the
     # norm, not before), and pretraining_tp with slow_but_exact splits two matmuls into slices
     # summed: the same arithmetic either way, which vLLM's BloomBlock runs without the split.
+    return alibi_block(
+        c,
+        name,
+        layers=c.req("n_layer", "num_hidden_layers"),
+        hidden=hidden,
+        heads=heads,
+        head_dim=c.per_head(hidden, heads, hidden_key, heads_key),
+        max_positions=positions,
+        positions_stated=stated,
+        # transformers' BloomGelu is GELU's tanh form, vLLM's BloomMLP the exact one: the
+        # same count of operations (core.operators.ACTIVATION_OPS).
+        activation="gelu_pytorch_tanh",
+        norm_bias=True,
+        qkv_bias=True,
+        out_bias=True,
+        mlp_bias=True,
+        embed_norm=True,
+    )
+
+
+def alibi_block(
+    c: _Config, name: str, *, layers: int, hidden: int, heads: int, head_dim: int, **fields: object
+) -> ModelSpec:
+    """BLOOM's and MPT's block: multi-head attention with ALiBi positions, a non-gated
+    4 x hidden MLP (BloomMLP's and MptMLP's up projection) after LayerNorms, tied embeddings
+    unless the config says otherwise; `fields` the rest (biases, activation, positions)."""
     return _spec(
         dict(
             name=name,
             model_type=c.model_type,
-            num_layers=c.req("n_layer", "num_hidden_layers"),
+            num_layers=layers,
             hidden_size=hidden,
             num_heads=heads,
             num_kv_heads=heads,
-            head_dim=c.per_head(hidden, heads, hidden_key, heads_key),
-            # BloomMLP's dense_h_to_4h, 4 × hidden in transformers and vLLM alike.
+            head_dim=head_dim,
             intermediate_size=4 * hidden,
             vocab_size=c.req("vocab_size"),
-            max_positions=positions,
-            positions_stated=stated,
             tied_embeddings=c.get("tie_word_embeddings", True),
             gated_mlp=False,
-            # transformers' BloomGelu is GELU's tanh form, vLLM's BloomMLP the exact one: the
-            # same count of operations (core.operators.ACTIVATION_OPS).
-            activation="gelu_pytorch_tanh",
             norm="layernorm",
-            norm_bias=True,
-            qkv_bias=True,
-            out_bias=True,
-            mlp_bias=True,
-            embed_norm=True,
             alibi=True,
+            **fields,
         )
     )

@@ -62,3 +62,28 @@ NO_VISION_CONFIG = (
 def no_vision_config(c: _Config) -> bool:
     """A wrapper without `vision_config` (absent or null), which transformers fills in."""
     return c.raw.get("vision_config") is None
+
+
+# The keys vLLM reads a context length from (vllm/transformers_utils/
+# model_arch_config_convertor.py, derive_max_model_len_and_key: the smallest it finds), and its
+# default where a config names none (BLOOM's configs and the Mamba classes name none).
+VLLM_LENGTH_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "seq_length",
+    "model_max_length",
+    "max_target_positions",
+    "max_sequence_length",
+    "max_seq_length",
+    "seq_len",
+)
+VLLM_DEFAULT_LENGTH = 2048
+
+
+def stated_length(c: _Config) -> tuple[int, bool]:
+    """The context length vLLM takes from a config without a key of the model's own (the
+    smallest of VLLM_LENGTH_KEYS given), and whether the config states one; else vLLM's default
+    2,048, which refusals then name as the engine's."""
+    given = [c.positive(key) for key in VLLM_LENGTH_KEYS if c.raw.get(key) is not None]
+    return (min(given), True) if given else (VLLM_DEFAULT_LENGTH, False)

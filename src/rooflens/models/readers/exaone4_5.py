@@ -9,7 +9,7 @@ draft) are not read: transformers skips them."""
 
 from __future__ import annotations
 
-from rooflens.core.model import ModelSpec, VisionSpec
+from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config
 from rooflens.models.readers.common import text_config, vision_config
 from rooflens.models.readers.exaone4 import read_exaone4
@@ -41,6 +41,5 @@ def read_exaone4_5(c: _Config, name: str) -> ModelSpec:
         refuse(c, "vision_config.num_key_value_heads", kv_heads,
                f"a divisor of vision_config.num_heads={heads} (each K/V head serves a group "
                "of query heads)")  # fmt: skip
-    tower = qwen2_5_vl_vision(v, spec.hidden_size)
-    grouped = VisionSpec(**{**tower.model_dump(), "num_kv_heads": kv_heads})
-    return spec.model_copy(update={"vision": grouped})
+    tower = qwen2_5_vl_vision(v, spec.hidden_size, kv_heads=kv_heads)
+    return spec.model_copy(update={"vision": tower})

@@ -10,11 +10,8 @@ from rooflens.core.mixers import Mixer
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _spec
 from rooflens.models.hybrids import MAMBA_KEYS, mamba1_mixer
+from rooflens.models.readers.common import stated_length
 from rooflens.models.readers.moe_fields import refuse
-
-# vLLM's default context where a config names none (its _get_and_verify_max_len): none of the
-# three config classes has max_position_embeddings.
-_DEFAULT_POSITIONS = 2048
 
 
 def _silu(c: _Config) -> None:
@@ -33,6 +30,7 @@ def _attention_free(c: _Config, name: str, mixer: Mixer, tied: bool) -> ModelSpe
     state in tokens' worth of every layer's K and V, in blocks of them): a wider one had
     rounded Falcon Mamba 7B's 19.9 MB state up to 33.6 MB."""
     n = c.req("num_hidden_layers")
+    positions, stated = stated_length(c)
     return _spec(
         dict(
             name=name,
@@ -44,8 +42,8 @@ def _attention_free(c: _Config, name: str, mixer: Mixer, tied: bool) -> ModelSpe
             head_dim=1,
             intermediate_size=mixer.value_width,
             vocab_size=c.req("vocab_size"),
-            max_positions=c.positive("max_position_embeddings", _DEFAULT_POSITIONS),
-            positions_stated="max_position_embeddings" in c.raw,
+            max_positions=positions,
+            positions_stated=stated,
             tied_embeddings=c.get("tie_word_embeddings", tied),
             gated_mlp=False,
             activation="silu",

@@ -12,7 +12,8 @@ MptForCausalLM is not compatible with its Transformers backend (no attention int
 from __future__ import annotations
 
 from rooflens.core.model import ModelSpec
-from rooflens.models.config import _Config, _spec
+from rooflens.models.config import _Config
+from rooflens.models.readers.bloom import alibi_block
 from rooflens.models.readers.moe_fields import refuse
 from rooflens.models.readers.v3_layout import spelling
 
@@ -77,24 +78,15 @@ def read_mpt(c: _Config, name: str) -> ModelSpec:
                f"{heads} (n_heads) or absent (transformers' MptAttention: multi-head)")  # fmt: skip
     # logit_scale multiplies the logits (one multiply per logit, not priced). With ALiBi,
     # learned_pos_emb builds no position table in transformers, nor did vLLM's mpt.py.
-    return _spec(
-        dict(
-            name=name,
-            model_type=c.model_type,
-            num_layers=c.req("n_layers", "num_hidden_layers"),
-            hidden_size=hidden,
-            num_heads=heads,
-            num_kv_heads=heads,
-            head_dim=c.per_head(hidden, heads, hidden_key, heads_key),
-            intermediate_size=4 * hidden,
-            vocab_size=c.req("vocab_size"),
-            max_positions=c.positive("max_seq_len", 2048),
-            tied_embeddings=c.get("tie_word_embeddings", True),
-            gated_mlp=False,
-            # nn.GELU(approximate="none").
-            activation="gelu",
-            norm="layernorm",
-            norm_bias=False,
-            alibi=True,
-        )
+    return alibi_block(
+        c,
+        name,
+        layers=c.req("n_layers", "num_hidden_layers"),
+        hidden=hidden,
+        heads=heads,
+        head_dim=c.per_head(hidden, heads, hidden_key, heads_key),
+        max_positions=c.positive("max_seq_len", 2048),
+        # nn.GELU(approximate="none").
+        activation="gelu",
+        norm_bias=False,
     )

@@ -158,10 +158,13 @@ def _windows(v: _Config, side: int, patch: int, merge: int) -> int:
 
 
 def qwen2_5_vl_vision(
-    v: _Config, text_hidden: int, image_side: int = DEFAULT_IMAGE_SIDE
+    v: _Config,
+    text_hidden: int,
+    image_side: int = DEFAULT_IMAGE_SIDE,
+    kv_heads: int | None = None,
 ) -> VisionSpec:
     """Qwen2.5-VL's tower, window attention and PatchMerger (the module docstring) on one
-    `image_side` image."""
+    `image_side` image; `kv_heads` where its attention groups queries (EXAONE 4.5)."""
     h, patch = v.req("hidden_size"), v.positive("patch_size", 14)
     merge = v.positive("spatial_merge_size", 2)
     out = _out_width(v, "out_hidden_size", 3584, text_hidden)
@@ -184,6 +187,7 @@ def qwen2_5_vl_vision(
         num_layers=depth,
         hidden_size=h,
         num_heads=v.req("num_heads"),
+        num_kv_heads=kv_heads,
         intermediate_size=v.req("intermediate_size"),
         patches=side * side,
         tokens_per_image=side * side // (merge * merge),
