@@ -559,8 +559,8 @@ def test_an_engine_documented_moe_kernel_prices_its_type() -> None:
 def test_balanced_moe_rows_are_priced_with_the_experts_they_read() -> None:
     """A `balanced` row deals its T·k routes out round robin: at 8 tokens of top-4 over 128
     experts it reads 32 experts' weights (uniform routing would read 28.5 in expectation), and
-    from 32 tokens on all 128; the fitted fraction is of those bytes. `power_law` rows are not
-    fitted."""
+    from 32 tokens on all 128; the fitted fraction is of those bytes. Exponent-1.2 rows are
+    not read."""
     from rooflens.calibration.aiconfigurator import moe_samples
 
     rows = pd.DataFrame(
@@ -580,6 +580,37 @@ def test_balanced_moe_rows_are_priced_with_the_experts_they_read() -> None:
     weights = experts * 256 * 512 * 2
     activations = tokens * 4 * (256 + 512) * 2
     assert np.allclose(bf16.memory, weights + activations)
+
+
+def test_a_skewed_load_lengthens_a_cell_only_where_it_is_slower() -> None:
+    """Each balanced MoE row takes its cell's power-law (exponent 1.01) time where that is
+    longer (a long step waits for the busiest expert), keeps its own where the skewed row is
+    faster (a small step touching fewer experts, which uniform routing's bytes already count)
+    or absent; the exponent-1.2 rows are not read."""
+    from rooflens.calibration.aiconfigurator import moe_samples, skewed_time
+
+    cell = {
+        "moe_dtype": "bfloat16", "hidden_size": 256, "inter_size": 512, "topk": 4,
+        "num_experts": 128, "moe_tp_size": 1, "moe_ep_size": 1,
+    }  # fmt: skip
+    rows = pd.DataFrame(
+        {
+            **cell,
+            "distribution": ["balanced"] * 3 + ["power_law_1.01"] * 3 + ["power_law_1.2"],
+            "num_tokens": [8, 4096, 8192, 8, 4096, 4096, 8192],
+            "latency": [0.010, 1.0, 2.0, 0.008, 1.2, 1.4, 9.0],
+        }
+    )  # fmt: skip
+    read = skewed_time(rows)
+    assert list(read["distribution"]) == ["balanced"] * 3
+    # 8 tokens: the skewed row is faster, the balanced 0.010 stays; 4,096: the median of the
+    # two skewed rows, 1.3; 8,192: no exponent-1.01 row, the balanced 2.0.
+    assert np.allclose(read["latency"], [0.010, 1.3, 2.0])
+    (bf16,) = moe_samples(rows)
+    assert np.allclose(bf16.time, np.array([0.010, 1.3, 2.0]) * 1e-3 / 3)
+    # A table without a distribution column is read as it is.
+    plain = rows.drop(columns="distribution").iloc[:3]
+    assert skewed_time(plain) is plain
 
 
 @pytest.mark.parametrize(("source", "kernels", "moved"), [("static_scaled_fp8_quant", 1, 3),

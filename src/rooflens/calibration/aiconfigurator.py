@@ -653,17 +653,47 @@ def marlin_compute_bound(marlin: ClassEfficiency, mxfp4: ClassEfficiency) -> Cla
     )
 
 
+# Serving does not deal routes out round robin: the tables time each cell again with each
+# expert's load drawn from a power law, and the milder of their two exponents, 1.01, is the one
+# the tables' authors estimated for DeepSeek-V3/R1 on CNN-DailyMail and OpenOrca (the lower
+# imbalance; 1.2 for Qwen3-235B) and their estimator defaults to for DeepSeek-like models
+# (aiconfigurator's collector docs, "Power-Law Distribution in MoE Workload Simulation";
+# sdk/models/deepseek.py). Under expert parallelism those rows time the busiest rank.
+SKEWED_DISTRIBUTION = "power_law_1.01"
+
+
+def skewed_time(df: pd.DataFrame) -> pd.DataFrame:
+    """A MoE table's `balanced` rows, each with the latency of the same cell's
+    SKEWED_DISTRIBUTION rows (their median) where that is longer: a skewed load's busiest
+    expert (or rank) holds up a long step. Where the skewed rows are faster (small steps, which
+    touch fewer experts) the balanced time stays: serving's uniform routing already reads fewer
+    experts' weights than the balanced rows (`ExpertLinear.routing`). A table without skewed
+    rows is read as it is."""
+    if "distribution" not in df.columns:
+        return df
+    balanced = df[df["distribution"] == "balanced"]
+    skewed = df[df["distribution"] == SKEWED_DISTRIBUTION]
+    if skewed.empty:
+        return balanced
+    cell = [c for c in df.columns if c not in ("distribution", "latency")]
+    longest = skewed.groupby(cell, dropna=False, sort=False)["latency"].median()
+    at = pd.MultiIndex.from_frame(balanced[cell]) if len(cell) > 1 else balanced[cell[0]]
+    other = longest.reindex(at).to_numpy()
+    latency = np.fmax(balanced["latency"].to_numpy(float), other)
+    return balanced.assign(latency=latency)
+
+
 def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list[Samples]:
     """A fused MoE layer (routing, the gate/up/down expert GEMMs, the combine) per row: three
     rooflens ExpertLinears over the experts and route share one device holds. The `balanced`
-    rows only (the `power_law` ones skew the load on purpose), priced as they route: round
-    robin, so a row of T tokens reads min(E, T·k) experts' weights, where serving's uniform
-    routing reads fewer (`ExpertLinear.routing`); the fraction is of the bytes the kernel
-    moved. The shape the `moe` grids read is the tokens routed to each expert (OPs over one
-    routed token's OPs through every expert, as pricing reads it:
-    rooflens.core.pricing.shape_ratios). `kernels`: the table an engine runs for a type
-    instead of the type's own (MOE_KERNELS)."""
-    df = df[df["distribution"] == "balanced"]
+    rows, priced as they route: round robin, so a row of T tokens reads min(E, T·k) experts'
+    weights, where serving's uniform routing reads fewer (`ExpertLinear.routing`); the
+    fraction is of the bytes the kernel moved. Each takes the time of the same cell's
+    skewed row where that is longer (`skewed_time`). The shape the `moe` grids read is the
+    tokens routed to each expert (OPs over one routed token's OPs through every expert, as
+    pricing reads it: rooflens.core.pricing.shape_ratios). `kernels`: the table an engine
+    runs for a type instead of the type's own (MOE_KERNELS)."""
+    df = skewed_time(df)
     out = []
     for name, (dtype, quant) in MOE_TYPES.items():
         rows = moe_type_rows(df, name, kernels)
@@ -1475,6 +1505,7 @@ def _fit_engine(
         "system": system,
         "fit_date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "host_per_iteration": "not measured: the operator databases time kernels, not steps",
+        "moe_rows": f"balanced, each at its cell's {SKEWED_DISTRIBUTION} time where longer",
     }
     samples: list[Samples] = []
     foreign: dict[str, str] = {}  # attention types fitted on no rows of the engine's kernels
