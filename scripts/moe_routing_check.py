@@ -1,5 +1,7 @@
-"""Do expert GEMMs take the time of the experts' weights they read? A check on operator data
-the engine profiles are not fitted on: aiconfigurator's `power_law` MoE rows.
+"""Do expert GEMMs take the time of the experts' weights they read? A check on aiconfigurator's
+`power_law` MoE rows, which the engine profiles were not fitted on until 2026-12-05 (since
+then an exponent-1.01 row's time stands in for its balanced cell's where longer:
+aiconfigurator.skewed_time; the exponent-1.2 rows are still held out).
 
     python scripts/moe_routing_check.py DATA_DIR [--old-ref REV]   (REV: OLD_REF)
 
