@@ -541,6 +541,63 @@ def test_ttft_splits_into_a_time_per_prompt_token_and_one_per_request() -> None:
     assert "| vllm | m | 1 | 2 | 1.00 | 50.00 | 10.00 | 40.00 |" in table
 
 
+def test_a_constant_per_engine_and_model_is_read_off_its_few_client_runs() -> None:
+    """Model m's runs at 4 clients miss by 40 and 60 ms (median gap 50 ms); added to its run at
+    64 clients (measured 100, predicted 40) that run misses by 10 %, the others by 10 % and
+    10 %. Model n has no run of at most 8 clients: its gap is 0 and its 50 % miss stays. A run
+    off the target systems is not counted."""
+    from rooflens.measure.validate_engines import constant_bound
+
+    base = SERIES_BASE | {"system": "h200_sxm"}
+    rows = [
+        base | {"batch_size": 4, "isl": 1000, "silicon_ttft_ms": 100.0, "predicted_ttft_ms": 60.0},
+        base | {"batch_size": 4, "isl": 3000, "silicon_ttft_ms": 100.0, "predicted_ttft_ms": 40.0},
+        base | {"batch_size": 64, "isl": 1000, "silicon_ttft_ms": 100.0, "predicted_ttft_ms": 40.0},
+        base | {"batch_size": 64, "model_path": "n", "isl": 1000, "silicon_ttft_ms": 100.0,
+                "predicted_ttft_ms": 50.0},
+        base | {"batch_size": 64, "system": "gb200", "isl": 1000, "silicon_ttft_ms": 100.0,
+                "predicted_ttft_ms": 1.0},
+    ]  # fmt: skip
+    median, p90 = constant_bound(errors(pd.DataFrame(rows)))
+    assert median == pytest.approx(0.10)
+    # |errors| 0.1, 0.1, 0.1 and 0.5: the 90th percentile lies 0.7 of the way to the last.
+    assert p90 == pytest.approx(0.10 + 0.7 * 0.40)
+
+
+def test_records_stating_one_point_are_compared_measurement_by_measurement() -> None:
+    """Three records of one point: two repeat one measurement (read once), the third measured
+    110 ms against 100 (TTFT) and 10 ms against 10 (TPOT): two ordered pairs, |a/b - 1| of 10 %
+    and 1/11. A record of another image, another client count or a disaggregated run is
+    another point (or none)."""
+    from rooflens.measure.validate_engines import _agreement_lines, record_agreement
+
+    base = SERIES_BASE | {"precision": "fp8", "moe_quant_mode": "fp8", "isl": 1000}
+    source = "source_file=x.csv; silicon_concurrency=4; image=vllm:v1"
+    rows = pd.DataFrame([
+        base | {"silicon_data_source": source, "silicon_ttft_ms": 100.0},
+        base | {"silicon_data_source": source + "; wip=False", "silicon_ttft_ms": 100.0},
+        base | {"silicon_data_source": source, "silicon_ttft_ms": 110.0},
+        base | {"silicon_data_source": source.replace("v1", "v2"), "silicon_ttft_ms": 300.0},
+        base | {"silicon_data_source": source.replace("=4", "=8"), "silicon_ttft_ms": 300.0},
+        base | {"silicon_data_source": source, "silicon_ttft_ms": 300.0, "mode": "disagg"},
+    ])  # fmt: skip
+    found = record_agreement(rows)
+    assert found["points"] == 1 and found["pairs"] == 2
+    assert found["ttft_median"] == pytest.approx((0.10 + 1 / 11) / 2)
+    assert found["tpot_median"] == 0.0 and found["tpot_p90"] == 0.0
+    assert "1 aggregated benchmark points" in _agreement_lines(rows)[1]
+    assert record_agreement(rows.iloc[[0, 3, 4]])["pairs"] == 0
+    assert _agreement_lines(rows.iloc[[0, 3, 4]]) == []
+
+
+def test_runs_are_told_dense_or_moe_by_their_models_layers() -> None:
+    from rooflens.measure.validate_engines import architecture_of
+
+    assert architecture_of("meta-llama/Llama-3.1-70B") == "dense"
+    assert architecture_of("deepseek-ai/DeepSeek-R1") == "MoE"
+    assert architecture_of("openai/gpt-oss-120b") == "MoE"
+
+
 def test_ttft_splits_into_what_tensor_parallelism_divides_and_what_it_does_not() -> None:
     """One series at TP 1, 2 and 4: measured 450, 250 and 150 ms (400 ms of work divided
     among the GPUs, 50 ms not), predicted 410, 210 and 110 (the same work, 10 ms): a 40 ms
