@@ -228,6 +228,21 @@ def test_tensor_parallelism_splits_the_conv_channels() -> None:
     assert any(o.name == "mixer_out_proj_all_reduce" for o in graph.operators)
 
 
+@pytest.mark.parametrize(
+    "ignored", [["model.layers.0.conv.conv", "lm_head"], ["re:.*conv.conv", "lm_head"]]
+)
+def test_an_ignore_list_naming_the_short_convolution_reads(ignored: list[str]) -> None:
+    """LFM2's depthwise convolution (conv.conv) is 16-bit in rooflens whatever the checkpoint,
+    so listing it leaves nothing else at 16 bits; its in_proj beside it is the mixer's."""
+    fp8 = {"quant_method": "fp8", "activation_scheme": "dynamic"}
+    model = spec_from_config(TINY | {"quantization_config": fp8 | {"ignored_layers": ignored}})
+    assert model.checkpoint_quant is not None
+    assert model.checkpoint_quant.unquantized == () and model.checkpoint_quant.partial == ()
+    projection = fp8 | {"ignored_layers": ["model.layers.0.conv.in_proj"]}
+    model = spec_from_config(TINY | {"quantization_config": projection})
+    assert model.checkpoint_quant.partial == (("mixer_in_proj", 1, 2),)
+
+
 def test_lfm2_analyses_and_serves() -> None:
     model = spec_from_config(TINY | {"hidden_size": 64, "num_attention_heads": 4})
     a = rooflens.analyze(model, "h100-sxm", batch=2, prompt_len=np.array([100, 1000]), gen_len=4)

@@ -52,11 +52,11 @@ def unquantized_modules(spec: ModelSpec) -> tuple[str, ...]:
 
 # Names in modules_to_not_convert / ignore lists -> module class; embeddings, lm_head, norms,
 # vision towers and their projectors (Qwen2-VL's patch_merger, MiniMax-M3's patch_merge_mlp)
-# and convolutions (Mamba's conv1d) are 16-bit in rooflens anyway. Checked in order: first
-# match wins.
+# and convolutions (Mamba's conv1d, LFM2's short convolution conv.conv, whose in_proj and
+# out_proj are its mixer's) are 16-bit in rooflens anyway. Checked in order: first match wins.
 _ALWAYS_16BIT = re.compile(
     r"lm_head|embed|norm|vision|visual|multi_modal_projector|mm_projector|patch_merge|"
-    r"\bmtp\b|eh_proj|shared_head|conv1d"
+    r"\bmtp\b|eh_proj|shared_head|conv1d|conv\.conv\b"
 )
 _CLASS_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # Qwen3-Next's and Qwen3.5's Gated DeltaNet (linear_attn), Jamba's, Falcon-H1's and
@@ -99,7 +99,8 @@ def _unknown(raw: object, method: str, listed: str) -> ModelConfigError:
         f"quantization_config ({method}): cannot tell which module {raw!r} in its "
         f"{listed} is; rooflens knows attention, mixer (Mamba, Gated DeltaNet: linear_attn, "
         "in_proj, out_proj), indexer, mlp, experts, shared_experts, router, latent MoE "
-        "projections, embeddings, lm_head, norms and vision modules"
+        "projections, embeddings, lm_head, norms, convolutions (conv1d, conv.conv) and "
+        "vision modules"
     )
 
 
