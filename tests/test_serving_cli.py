@@ -103,7 +103,7 @@ def test_simulate_says_what_priced_it_and_which_scheduler_ran() -> None:
     # The kernels the engine's defaults fuse, which its profile's label does not say.
     assert "│ kernels │ fused attention; fused: qkv, gate_up, add_norm, moe │" in words
     # How far the engine's forecasts on that GPU fell from its measured runs.
-    checked = checked_against("trtllm", "h200-sxm", "meta-llama/Llama-3.1-8B")
+    checked = checked_against("trtllm", "h200-sxm", "meta-llama/Llama-3.1-8B", "dense")
     assert f"│ checked against │ {checked.split(':')[0]}:" in words
     data = json.loads(runner.invoke(app, [*args, "--max-tokens", "4096", "-f", "json"]).output)
     assert data["estimate"].startswith("calibrated estimate (trtllm 1.3.0rc20 profile")

@@ -17,6 +17,7 @@ from rooflens.measure.validate_engines import (
     REQUESTS_PER_CLIENT,
     Inexpressible,
     _repeat_lines,
+    architecture_of,
     concurrency_band,
     concurrency_of,
     errors,
@@ -947,6 +948,16 @@ def test_the_shipped_accuracy_table_is_what_its_shipped_predictions_give() -> No
     assert checked_against("sglang", "a100-sxm4-80gb", "Qwen/Qwen2.5-7B").startswith(
         "no measured runs with sglang on a100-sxm4-80gb"
     )
+    # Told its architecture, a model never measured there gets its kind's runs (their TTFT
+    # fell apart, MoE from dense); an architecture with no runs there, the engine's.
+    moe = on_h200 & predictions["model_path"].map(architecture_of).eq("MoE")
+    kind = checked_against("vllm", "h200-sxm", "Qwen/Qwen3-30B-A3B", "MoE")
+    assert kind.startswith(
+        f"{moe.sum()} measured runs of MoE models with vllm on h200-sxm, 0 of this model: "
+    )
+    ratio = predictions.loc[moe, "predicted_ttft_ms"] / predictions.loc[moe, "silicon_ttft_ms"]
+    assert f"(predicted {round(ratio.median(), 3):.2f} of measured)" in kind
+    assert checked_against("vllm", "h200-sxm", "x", "hybrid") == other
 
 
 @pytest.mark.parametrize(

@@ -24,9 +24,12 @@ def _table() -> dict[str, Any]:
     return json.loads(text)
 
 
-def _group(engine: str, device: str, model: str | None) -> dict[str, Any] | None:
+def _group(
+    engine: str, device: str, model: str | None, architecture: str | None = None
+) -> dict[str, Any] | None:
+    wanted = (engine, device, model, architecture)
     for group in _table()["groups"]:
-        if (group["engine"], group["device"], group["model"]) == (engine, device, model):
+        if (group["engine"], group["device"], group["model"], group["architecture"]) == wanted:
             return group
     return None
 
@@ -44,18 +47,25 @@ def _figures(group: dict[str, Any]) -> str:
     )
 
 
-def checked_against(engine: str, device: str, model: str) -> str:
+def checked_against(engine: str, device: str, model: str, architecture: str | None = None) -> str:
     """One line on the measured runs of `engine` on `device` this forecast was checked
-    against: those of `model` where there are at least MIN_RUNS, else all of that engine
-    and device, else that there are none."""
+    against: those of `model` where there are at least MIN_RUNS, else those of models of its
+    `architecture` ("MoE" or "dense": their TTFT fell apart, docs/engines.md), else all of
+    that engine and device, else that there are none."""
     where = f"{engine} on {device}"
     source = _table()["source"]
     own = _group(engine, device, model)
     if own is not None and own["runs"] >= MIN_RUNS:
         return f"{own['runs']} measured runs of this model with {where}: {_figures(own)} ({source})"
+    mine = own["runs"] if own is not None else 0
+    kind = _group(engine, device, None, architecture) if architecture else None
+    if kind is not None and kind["runs"] >= MIN_RUNS:
+        return (
+            f"{kind['runs']} measured runs of {architecture} models with {where}, {mine} of "
+            f"this model: {_figures(kind)} ({source})"
+        )
     every = _group(engine, device, None)
     if every is not None and every["runs"] >= MIN_RUNS:
-        mine = own["runs"] if own is not None else 0
         return (
             f"{every['runs']} measured runs with {where}, {mine} of this model: "
             f"{_figures(every)} ({source})"

@@ -967,8 +967,10 @@ def errors(predictions: pd.DataFrame) -> pd.DataFrame:
 
 def validated_table(predictions: pd.DataFrame) -> dict[str, Any]:
     """What `rooflens.engines.validated` reads: for the `engine` profile's simulated runs, per
-    engine, device (catalog name) and model (catalog id; None: all of them), the runs and
-    the median |error| and predicted / measured of TTFT and TPOT."""
+    engine, device (catalog name) and model (catalog id), per engine, device and architecture
+    ("MoE" or "dense", `architecture_of`), and per engine and device (model and architecture
+    None: all of them), the runs and the median |error| and predicted / measured of TTFT and
+    TPOT."""
     done = errors(predictions[predictions["profile"] == "engine"])
     devices = {s: catalog_device(s).name for s in done["system"].unique()}
     models = {}
@@ -977,15 +979,21 @@ def validated_table(predictions: pd.DataFrame) -> dict[str, Any]:
             models[path] = catalog_model(path)
         except Inexpressible:
             models[path] = None
-    done = done.assign(device=done["system"].map(devices), model=done["model_path"].map(models))
+    done = done.assign(
+        device=done["system"].map(devices),
+        model=done["model_path"].map(models),
+        architecture=done["model_path"].map(architecture_of),
+    )
     groups = []
-    for keys, by in ((["backend", "device", "model"], True), (["backend", "device"], False)):
+    for extra in ("model", "architecture", None):
+        keys = ["backend", "device", *([extra] if extra else [])]
         for values, group in done.groupby(keys, dropna=True):
             groups.append(
                 {
                     "engine": values[0],
                     "device": values[1],
-                    "model": values[2] if by else None,
+                    "model": values[2] if extra == "model" else None,
+                    "architecture": values[2] if extra == "architecture" else None,
                     "runs": len(group),
                     **{
                         f"{metric}_{stat}": round(float(group[f"{metric}_{stat}"].median()), 3)

@@ -300,7 +300,8 @@ def _validation(options: AnalysisOptions, model: ModelSpec) -> str | None:
     engine = getattr(profile, "engine", None)
     if profile is None or engine not in DEFAULTS:
         return None
-    checked = checked_against(engine, profile.device, model.name)
+    architecture = "MoE" if model.is_moe else "dense"
+    checked = checked_against(engine, profile.device, model.name, architecture)
     if profile.applied_to in (None, profile.device):
         return checked
     # The runs are the profile's device's, not this one's: say so before quoting them.
