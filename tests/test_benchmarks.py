@@ -101,3 +101,12 @@ def test_attention_dp_ranks_holding_prompts(benchmark) -> None:
         cluster=ClusterConfig(replicas=4), concurrency=64, engine="trtllm",
     )  # fmt: skip
     assert (result.requests["generated"] == 256).all()
+
+
+def test_moe_closed_loop(benchmark) -> None:
+    """32 clients of gpt-oss-120b on vLLM's profile: every step reads its expert GEMMs' curves
+    along their lighter loads (`efficiency._along_load`) as well as at their own."""
+    result = _closed_loop(
+        benchmark, "openai/gpt-oss-120b", 96, 1024, 256, concurrency=32, engine="vllm"
+    )
+    assert (result.requests["generated"] == 256).all()
