@@ -270,10 +270,11 @@ class ShapeGrid(BaseModel):
         # The cell's four corners through one flat index (cheaper than four 2-D gathers).
         flat, columns = grid.ravel(), grid.shape[1]
         corner = i * columns + j
+        rest_a, rest_b = 1 - a, 1 - b
         between = (
-            (1 - a) * (1 - b) * flat[corner]
-            + a * (1 - b) * flat[corner + columns]
-            + (1 - a) * b * flat[corner + 1]
+            rest_a * rest_b * flat[corner]
+            + a * rest_b * flat[corner + columns]
+            + rest_a * b * flat[corner + 1]
             + a * b * flat[corner + columns + 1]
         )
         return _read_back(between, self.power_law)
@@ -283,7 +284,8 @@ def _cell(points: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Lower grid index of each x and its weight toward the next (held at the edges)."""
     # minimum/maximum: np.clip's own overhead dominates at these sizes.
     x = np.minimum(np.maximum(x, points[0]), points[-1])
-    lower = np.minimum(np.maximum(np.searchsorted(points, x, side="right") - 1, 0), len(points) - 2)
+    # x at or above points[0] sorts after it, so the index is at least 0.
+    lower = np.minimum(np.searchsorted(points, x, side="right") - 1, len(points) - 2)
     return lower, (x - points[lower]) / (points[lower + 1] - points[lower])
 
 
