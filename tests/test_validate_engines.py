@@ -569,7 +569,8 @@ def test_records_stating_one_point_are_compared_measurement_by_measurement() -> 
     """Three records of one point: two repeat one measurement (read once), the third measured
     110 ms against 100 (TTFT) and 10 ms against 10 (TPOT): two ordered pairs, |a/b - 1| of 10 %
     and 1/11. A record of another image, another client count or a disaggregated run is
-    another point (or none)."""
+    another point (or none); the database dump names its image as its last, unnamed field,
+    and a record naming neither image nor version is left out."""
     from rooflens.measure.validate_engines import _agreement_lines, record_agreement
 
     base = SERIES_BASE | {"precision": "fp8", "moe_quant_mode": "fp8", "isl": 1000}
@@ -589,6 +590,15 @@ def test_records_stating_one_point_are_compared_measurement_by_measurement() -> 
     assert "1 aggregated benchmark points" in _agreement_lines(rows)[1]
     assert record_agreement(rows.iloc[[0, 3, 4]])["pairs"] == 0
     assert _agreement_lines(rows.iloc[[0, 3, 4]]) == []
+    dump = "db-dump/x; config_id=1; silicon_concurrency=4; measured=2026-01-01; vllm:v1"
+    unnamed = "db-dump/x; config_id=2; silicon_concurrency=4"
+    more = pd.DataFrame([
+        base | {"silicon_data_source": dump, "silicon_ttft_ms": 120.0},
+        base | {"silicon_data_source": unnamed, "silicon_ttft_ms": 500.0,
+                "backend_version": None},
+    ])  # fmt: skip
+    found = record_agreement(pd.concat([rows, more]))
+    assert found["points"] == 1 and found["pairs"] == 6
 
 
 def test_runs_are_told_dense_or_moe_by_their_models_layers() -> None:

@@ -48,7 +48,12 @@ from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.engines import version_key
 from rooflens.hardware.catalog import get_device
-from rooflens.measure.inferencemax import SWEEP_WINDOW_SECONDS, speculation
+from rooflens.measure.inferencemax import (
+    SWEEP_WINDOW_SECONDS,
+    normal_image,
+    recorded_image,
+    speculation,
+)
 from rooflens.measure.inferencemax_launches import (
     DESCRIPTIVE,
     measured_at,
@@ -1274,7 +1279,7 @@ def constant_bound(done: pd.DataFrame) -> tuple[float, float]:
     """TTFT's median and 90th-percentile |error| on the target systems were each engine and
     model's median gap (measured - predicted TTFT, over its aggregated runs of at most
     SPLIT_MAX_CONCURRENCY clients) added to every run of it. The gaps come from these very
-    runs: a bound on what any time per request could do, never a forecast."""
+    runs: what one time per request per engine and model would leave, never a forecast."""
     few = done[(done["mode"] == "agg") & (done["batch_size"] <= SPLIT_MAX_CONCURRENCY)]
     gap = (
         (few["silicon_ttft_ms"] - few["predicted_ttft_ms"])
@@ -1328,13 +1333,12 @@ def _split_lines(done: pd.DataFrame) -> list[str]:
         "",
         _markdown(table),
         "",
-        "Such a time alone does not reach the targets: were each engine and model's median "
+        "Were each engine and model's median "
         "gap (measured - predicted TTFT over its aggregated runs at most "
         f"{SPLIT_MAX_CONCURRENCY} clients) added to every run of it, TTFT's median |error| on "
-        f"the target systems would be {median * 100:.0f} % and its p90 {p90 * 100:.0f} %. "
-        "Those gaps are read off these very runs, which no forecast has; even so the "
-        "median stays above 15 % and the p90 far above 35 %: the misses are more than one "
-        "time per request. rooflens adds none.",
+        f"the target systems would be {median * 100:.0f} % and its p90 {p90 * 100:.0f} % "
+        "(the targets: 15 % and 35 %). Those gaps are read off these very runs, which no "
+        "forecast has; what they leave is not one time per request. rooflens adds none.",
     ]
 
 
@@ -2196,14 +2200,16 @@ STATED_POINT = [
 
 def record_agreement(rows: pd.DataFrame) -> dict[str, float]:
     """How far apart the distinct measurements of aggregated records stating the same point
-    lie (STATED_POINT; the release is the engine image a record names, else its version):
-    the points measured more than once, their ordered pairs, and |a / b - 1| over those pairs
-    for TTFT and TPOT (median and 90th percentile)."""
+    lie (STATED_POINT; the release is the engine image a record names, else its version, and
+    a record naming neither is left out): the points measured more than once, their ordered
+    pairs, and |a / b - 1| over those pairs for TTFT and TPOT (median and 90th percentile)."""
     runs = rows[rows["mode"] == "agg"]
-    source = runs["silicon_data_source"].astype(str)
-    release = source.str.extract(r"image=([^;]+)")[0].fillna(runs["backend_version"])
+    image = runs["silicon_data_source"].astype(str).map(recorded_image)
+    image = image.map(normal_image, na_action="ignore")
+    release = image.fillna(runs["backend_version"])
     runs = runs.assign(release=release, clients=runs.apply(_clients_or_none, axis=1))
-    runs = runs[~measurement_key(runs).duplicated()]
+    # A record naming neither its image nor its version states no release to match.
+    runs = runs[runs["release"].notna() & ~measurement_key(runs).duplicated()]
     pairs: dict[str, list[np.ndarray]] = {"ttft": [], "tpot": []}
     points = 0
     for _, point in runs.groupby(STATED_POINT, dropna=False):
