@@ -17,6 +17,7 @@ import rooflens
 from rooflens.advisor import Target, advise, pareto_front, verify
 from rooflens.advisor.choices import WEIGHTS
 from rooflens.cli.app import app
+from rooflens.engines.validated import checked_against
 from rooflens.serving import SLO
 
 LLAMA_70B = "meta-llama/Llama-2-70b-hf"
@@ -204,6 +205,14 @@ def test_advise_cli(tmp_path) -> None:
     priced = json.loads(runner.invoke(app, [*engine, "--tp", "1", "-f", "json"]).output)
     assert priced["estimate"] == "estimated with vllm's fitted profiles"
     assert priced["settings"] == {"devices": ["h100-sxm"], "tp": [1], "engine": "vllm"}
+    # How far vLLM's forecasts on the picks' device fell from its measured runs, as a
+    # simulation there says it (Llama-3.1-8B unmeasured: the dense models' runs); the
+    # roofline bounds have none, and the table prints the line.
+    line = checked_against("vllm", "h100-sxm", LLAMA_8B, "dense")
+    assert priced["validation"] == {"h100-sxm": line}
+    assert data["validation"] == {}
+    text = runner.invoke(app, [*engine, "--tp", "1"], env={"COLUMNS": "400"}).output
+    assert f"checked against, h100-sxm: {line}" in " ".join(text.split())
 
 
 def test_advise_says_which_objectives_applied_and_why_setups_were_turned_away() -> None:

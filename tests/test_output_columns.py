@@ -168,7 +168,15 @@ def test_advise_json_opens_with_its_documented_head_and_the_csv_rows() -> None:
     data = json.loads(res.stdout)
     head = _advise_head()
     assert head == ["model", "hardware", "estimate", "settings", "workload", "slo"]
-    assert list(data) == [*head, "picks", "explanations", "rejected", "not_priced", "rejections"]
+    assert list(data) == [
+        *head,
+        "picks",
+        "explanations",
+        "rejected",
+        "not_priced",
+        "rejections",
+        "validation",
+    ]
     assert data["model"] == "openai-community/gpt2" and data["hardware"] == ["a6000", "l40s"]
     assert data["settings"] == {"devices": ["a6000", "l40s"], "tp": [1]}
     assert data["workload"] == {"prompt_len": 100, "output_len": 20, "rate": 1.0}

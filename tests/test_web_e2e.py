@@ -395,6 +395,8 @@ def test_serving_and_advisor_pages(server: str, browser, tmp_path: Path) -> None
     confirmed = "not simulated" if best.pp > 1 else ("meets" if best.verified else "misses")
     assert confirmed in first
     assert page.evaluate("() => document.getElementById('advise-pareto').data.length") > 2
+    # Roofline bounds: no measured engine runs to quote.
+    assert page.locator("#advise-validation").count() == 0
     # The wide table of picks scrolls in its own box; the page does not.
     assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
     shots["advisor"] = tmp_path / "advisor.png"
@@ -414,6 +416,16 @@ def test_serving_and_advisor_pages(server: str, browser, tmp_path: Path) -> None
     kept = page.locator("#history option").all_inner_texts()
     assert any("advisor: meta-llama/Llama-3.1-8B" in k for k in kept)
     assert any("serving: meta-llama/Llama-3.1-8B on h100-sxm" in k for k in kept)
+    # With an engine, the picks' devices quote its measured runs there, as a simulation does.
+    from rooflens.engines.validated import checked_against
+
+    priced = "advise.engine=vllm&advise.verify=0&advise.devices=h100-sxm&advise.tp=1"
+    page.goto(f"{server}/#model={LLAMA}&page=advise&{priced}")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page.click("#run-advise")
+    page.wait_for_selector("body[data-advised='1']", timeout=60_000)
+    line = checked_against("vllm", "h100-sxm", LLAMA, "dense")
+    assert page.inner_text("#advise-validation") == f"h100-sxm: {line}"
     assert not errors, errors
     page.close()
 

@@ -450,9 +450,22 @@ def test_simulate_defaults_are_the_clis() -> None:
 def test_an_advised_pick_names_the_curves_that_stood_in(client: TestClient) -> None:
     body = {**ADVISE, "devices": ["h100-sxm"], "tp": [1], "weights": ["int4", "fp8"],
             "verify": 0, "engine": "vllm"}  # fmt: skip
-    picks = {p["weights"]: p for p in post(client, "/api/advise", body)["picks"]}
+    data = post(client, "/api/advise", body)
+    picks = {p["weights"]: p for p in data["picks"]}
     assert picks["int4"]["stand_ins"] == "matmul:w4a16_int"
     assert picks["fp8"]["stand_ins"] == ""
+
+
+def test_an_advice_with_an_engine_says_what_its_measured_runs_showed(client: TestClient) -> None:
+    """Per device among the picks, the line a simulation there gives (the model's runs, else
+    its architecture's); none for the roofline bounds."""
+    from rooflens.engines.validated import checked_against
+
+    body = {**ADVISE, "devices": ["h100-sxm"], "tp": [1], "verify": 0}
+    model = ADVISE["model"]["id"]
+    engine = post(client, "/api/advise", {**body, "engine": "vllm"})
+    assert engine["validation"] == {"h100-sxm": checked_against("vllm", "h100-sxm", model, "dense")}
+    assert post(client, "/api/advise", body)["validation"] == {}
 
 
 def test_an_advice_whose_every_setup_is_refused_lists_why(client: TestClient) -> None:

@@ -47,7 +47,8 @@ from rooflens.core.graph import build_graph
 from rooflens.core.hardware import Device
 from rooflens.core.memory import kv_room
 from rooflens.core.model import ModelSpec
-from rooflens.engines import engine_profiles
+from rooflens.engines import DEFAULTS, engine_profiles
+from rooflens.engines.validated import checked_against
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import nvfp4_export
 from rooflens.serving.api import simulate
@@ -520,6 +521,19 @@ class Advice:
     def top(self, n: int = 5) -> pd.DataFrame:
         _count("top", n, 1)
         return self.feasible.head(n)
+
+    def measured_runs(self, picks: pd.DataFrame, model: ModelSpec) -> dict[str, str]:
+        """Per device among `picks`, how far the serving engine's forecasts there fell from
+        its measured runs (`checked_against`: the model's, else those of models of its
+        architecture, else all), as `simulate` says it; {} for the roofline bounds or an
+        engine no measured runs check."""
+        if self.engine not in DEFAULTS:
+            return {}
+        architecture = "MoE" if model.is_moe else "dense"
+        return {
+            str(device): checked_against(self.engine, str(device), model.name, architecture)
+            for device in dict.fromkeys(picks["device"])
+        }
 
     @property
     def unpriced(self) -> pd.Series:

@@ -164,12 +164,17 @@ def advise_cmd(
             # Of those, the setups not priced at all (no engine profile for the device).
             "not_priced": int(advice.unpriced.sum()),
             "rejections": advice.rejections(),
+            # Per pick's device, how far the engine's forecasts there fell from its measured
+            # runs ({} for the roofline bounds), as simulate's `validation` says it.
+            "validation": advice.measured_runs(picks, spec),
         }
         sys.stdout.write(fmt.to_json(data))
     elif output_format is OutputFormat.csv:
         sys.stdout.write(advice.table.to_csv(index=False))
     else:
         _print(advice, picks)
+        for device, line in advice.measured_runs(picks, spec).items():
+            _console().print(f"checked against, {device}: {line}")
 
 
 def _tally(advice) -> str:

@@ -798,6 +798,10 @@ class AdviseOut(BaseModel):
     picks: list[Pick]
     points: list[SetupPoint] = Field(description="Every feasible setup, for the Pareto plot.")
     rejected: list[Rejection]
+    validation: dict[str, str] = Field(
+        description="Per device among the picks, how far the engine's forecasts there fell "
+        "from its measured runs (as a simulation's `validation`); empty for roofline bounds."
+    )
 
 
 class ErrorItem(BaseModel):

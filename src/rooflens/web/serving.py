@@ -355,4 +355,5 @@ def advise(request: s.AdviseRequest, track: Tracker | None = None) -> dict[str, 
         "picks": [_pick(advice, row) for _, row in advice.top(request.top).iterrows()],
         "points": [{k: _num(v) for k, v in r.items()} for r in points.to_dict(orient="records")],
         "rejected": advice.rejections(),
+        "validation": advice.measured_runs(advice.top(request.top), model),
     }

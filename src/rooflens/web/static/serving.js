@@ -452,8 +452,12 @@ function renderAdvise(d) {
       ? `<p class="muted" id="advise-stand-ins">† priced partly on stand-in curves (another kernel's,
           engine's or type's, where the engine's profile has none of its own); hover the
           precision for which.</p>` : "";
+    const checked = Object.entries(d.validation || {}).map(([device, line]) =>
+      `<li><b>${esc(device)}</b>: ${esc(line)}</li>`).join("");
+    const measured = checked
+      ? `<p class="muted">Checked against measured engine runs:</p><ul id="advise-validation">${checked}</ul>` : "";
     $("#advise-picks").innerHTML = `${head}<div class="scroll"><table id="advise-table" class="picks">
-      <tr>${columns.map((c) => `<th>${c}</th>`).join("")}</tr>${rows}</table></div>${dagger}<ol>${why}</ol>`;
+      <tr>${columns.map((c) => `<th>${c}</th>`).join("")}</tr>${rows}</table></div>${dagger}<ol>${why}</ol>${measured}`;
   }
   renderPareto(d);
   $("#advise-rejected").innerHTML = `<h2>Setups that do not meet the objectives</h2>` + (d.rejected.length
