@@ -57,6 +57,15 @@ def test_a_fitted_engine_profile_says_its_release_source_and_defaults() -> None:
         group["ttft_error"],
         group["tpot_error"],
     )
+    # And over the runs of each architecture's models, which split the runs between them.
+    moe, dense = (engine_group("trtllm", "h200-sxm", kind) for kind in ("MoE", "dense"))
+    assert moe is not None and dense is not None
+    assert (trtllm["moe_runs"], trtllm["moe_ttft_error"]) == (moe["runs"], moe["ttft_error"])
+    assert (trtllm["dense_runs"], trtllm["dense_ttft_error"]) == (
+        dense["runs"],
+        dense["ttft_error"],
+    )
+    assert trtllm["moe_runs"] + trtllm["dense_runs"] == trtllm["validated_runs"]
 
 
 def test_a_measured_profile_names_the_measurement_and_has_no_scheduler() -> None:
@@ -64,6 +73,7 @@ def test_a_measured_profile_names_the_measurement_and_has_no_scheduler() -> None
     assert row["source"].startswith("rooflens calibrate on NVIDIA H200")
     assert row["release"] == "5.17.0" and row["fitted"] == "2026-11-30"
     assert row["max_tokens"] is None and row["validated_runs"] == 0 and row["ttft_error"] is None
+    assert (row["moe_runs"], row["moe_ttft_error"], row["dense_runs"]) == (0, None, 0)
     compiled = _row(engine_catalog("compiled"), "compiled", "h200-sxm")
     assert compiled["release"] == "2.11.0+cu130"
 

@@ -518,7 +518,18 @@ def engines(
     def checked(row: Any) -> str:
         if not row.validated_runs:
             return "no measured runs"
-        return f"{row.validated_runs} runs: TTFT {row.ttft_error:.0%}, TPOT {row.tpot_error:.0%}"
+        kinds = "".join(
+            f"; {name} {runs}: TTFT {error:.0%}"
+            for name, runs, error in (
+                ("MoE", row.moe_runs, row.moe_ttft_error),
+                ("dense", row.dense_runs, row.dense_ttft_error),
+            )
+            if runs
+        )
+        return (
+            f"{row.validated_runs} runs: TTFT {row.ttft_error:.0%}, TPOT {row.tpot_error:.0%}"
+            + kinds
+        )
 
     shown = pd.DataFrame(
         {

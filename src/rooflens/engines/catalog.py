@@ -50,6 +50,8 @@ def engine_catalog(engine: str | None = None) -> list[dict[str, Any]]:
             newest = getattr(profile, "engine_version", None)
             scheduler = preset_for(name, catalog()[device]) if name in PRESETS else None
             checked = engine_group(name, device)
+            # TTFT fell apart between the architectures (docs/engines.md): each its own.
+            kinds = {kind: engine_group(name, device, kind) for kind in ("MoE", "dense")}
             rows.append(
                 {
                     "engine": name,
@@ -66,6 +68,11 @@ def engine_catalog(engine: str | None = None) -> list[dict[str, Any]]:
                     "validated_runs": checked["runs"] if checked else 0,
                     "ttft_error": checked["ttft_error"] if checked else None,
                     "tpot_error": checked["tpot_error"] if checked else None,
+                    **{
+                        f"{kind.lower()}_{key}": (group[key] if group else default)
+                        for kind, group in kinds.items()
+                        for key, default in (("runs", 0), ("ttft_error", None))
+                    },
                 }
             )
     return rows

@@ -34,10 +34,13 @@ def _group(
     return None
 
 
-def engine_group(engine: str, device: str) -> dict[str, Any] | None:
-    """The accuracy of `engine` on `device` over all its measured runs (runs, median errors
-    and predicted/measured ratios of TTFT and TPOT), or None where none were simulated."""
-    return _group(engine, device, None)
+def engine_group(
+    engine: str, device: str, architecture: str | None = None
+) -> dict[str, Any] | None:
+    """The accuracy of `engine` on `device` over all its measured runs, or those of models of
+    one `architecture` ("MoE" or "dense"): runs, median errors and predicted/measured ratios
+    of TTFT and TPOT, or None where none were simulated."""
+    return _group(engine, device, None, architecture)
 
 
 def _figures(group: dict[str, Any]) -> str:

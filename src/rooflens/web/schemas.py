@@ -475,6 +475,10 @@ class EngineInfo(BaseModel):
     validated_runs: int = Field(description="Measured serving runs its forecasts were checked on.")
     ttft_error: float | None = Field(description="Their median |error| of TTFT (a share).")
     tpot_error: float | None = Field(description="Their median |error| of TPOT (a share).")
+    moe_runs: int = Field(description="Of those runs, the MoE models'.")
+    moe_ttft_error: float | None = Field(description="Their median |error| of TTFT.")
+    dense_runs: int = Field(description="Of those runs, the dense models'.")
+    dense_ttft_error: float | None = Field(description="Their median |error| of TTFT.")
 
 
 class Operator(BaseModel):
