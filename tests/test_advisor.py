@@ -788,9 +788,14 @@ def test_verify_spends_its_checks_on_picks_the_simulator_can_run() -> None:
     advice = advise(LLAMA_8B, target, slo, devices=["l40s"], tps=(1,), pps=(1, 2))
     feasible = advice.feasible
     assert (feasible["pp"].iloc[:2] == 2).all() and (feasible["pp"] == 1).sum() == 2
-    checked = verify(advice, LLAMA_8B, top=3, requests=200).table
+    from rooflens.advisor.search import checked as to_check
+
+    ends: list[int] = []
+    assert to_check(advice.table, 3) == list(feasible.index[feasible["pp"] == 1])
+    checked = verify(advice, LLAMA_8B, top=3, requests=200, progress=ends.append).table
     single = checked[checked["pp"] == 1]
     assert single["verified"].notna().sum() == 2  # both, where one had been
+    assert ends == [1, 1]  # one step of progress as each of the two simulations ends
     assert checked.loc[checked["pp"] == 2, "verified"].isna().all()
     refuted = int(checked["verified"].eq(False).fillna(False).sum())
     total = len(checked)

@@ -22,7 +22,7 @@ replicas = ceil(rate / capacity). The formulas and their sources: docs/advisor.m
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 
@@ -758,8 +758,20 @@ def _rank(
     )
 
 
+def checked(table: pd.DataFrame, top: int) -> list[Hashable]:
+    """The rows `verify` runs through the simulator: the `top` best feasible picks it can run
+    (pipeline-parallel ones it cannot are passed over; they had taken a check each and left
+    it unrun)."""
+    runnable = [i for i in table.index[table["feasible"]] if table.loc[i].get("pp", 1) <= 1]
+    return runnable[:top]
+
+
 def verify(
-    advice: Advice, model: ModelSpec | str, top: int = 3, requests: int = VERIFY_REQUESTS
+    advice: Advice,
+    model: ModelSpec | str,
+    top: int = 3,
+    requests: int = VERIFY_REQUESTS,
+    progress: Callable[[int], None] | None = None,
 ) -> Advice:
     """Run the top picks through the serving simulator (one replica at its share of the load,
     Poisson arrivals, continuous batching with the pick's batch limit and one prompt per
@@ -768,7 +780,8 @@ def verify(
     TPOT it measures. Picks the simulator finds outside the SLO, or cannot run, move below
     those it confirms, marked 'fails in simulation'. Pipeline-parallel picks stay unconfirmed
     (the simulator does not model pipeline stages): the `top` checks go to the best picks
-    without them."""
+    without them. `progress` is called with 1 as each pick's simulation ends (the picks it
+    will run: `checked`)."""
     _count("top", top, 0)
     _count("requests", requests, 1)
     spec = resolve_model(model) if isinstance(model, str) else model
@@ -777,10 +790,7 @@ def verify(
         table[column] = np.nan
     table["verified"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
     q = advice.slo.percentile
-    # The checks go to the best picks the simulator can run: pipeline-parallel ones it
-    # cannot are passed over (they had taken a check each and left it unrun).
-    runnable = [i for i in table.index[table["feasible"]] if table.loc[i].get("pp", 1) <= 1]
-    for i in runnable[:top]:
+    for i in checked(table, top):
         row = table.loc[i]
         workload = Workload(
             requests=requests,
@@ -813,10 +823,12 @@ def verify(
             )
         except RooflensError as exc:
             table.loc[i, ["verified", "binds"]] = [False, f"cannot be simulated: {exc}"]
-            continue
-        table.loc[i, "simulated_ttft"] = result.percentile("ttft", q)
-        table.loc[i, "simulated_tpot"] = result.percentile("tpot", q)
-        table.loc[i, "verified"] = result.within_slo()
+        else:
+            table.loc[i, "simulated_ttft"] = result.percentile("ttft", q)
+            table.loc[i, "simulated_tpot"] = result.percentile("tpot", q)
+            table.loc[i, "verified"] = result.within_slo()
+        if progress:
+            progress(1)
     failed = table["verified"].eq(False).fillna(False).astype(bool)
     table.loc[failed, "binds"] = "fails in simulation: " + table.loc[failed, "binds"]
     # The front holds what the simulator did not refute: a failed pick leaves it, and the

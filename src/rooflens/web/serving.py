@@ -337,11 +337,13 @@ def advise(request: s.AdviseRequest, track: Tracker | None = None) -> dict[str, 
             engine_version=request.engine_version,
         )
         if request.verify:
-            # verify() reports no progress: a cancel is seen before and after it.
-            track.start_phase("confirming the top picks in the simulator", 1)
+            # One step a pick simulated: a cancel is seen between them.
+            runs = len(search.checked(advice.table, request.verify))
+            track.start_phase("confirming the top picks in the simulator", runs)
             requests = _verified_requests(request.target, request.verify)
-            advice = search.verify(advice, model, top=request.verify, requests=requests)
-            track.advance()
+            advice = search.verify(
+                advice, model, top=request.verify, requests=requests, progress=track.advance
+            )
     table = advice.table
     feasible = advice.feasible
     # Where no setup was analysed (each refused before pricing), the table lacks their columns.
