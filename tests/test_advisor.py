@@ -788,10 +788,10 @@ def test_verify_spends_its_checks_on_picks_the_simulator_can_run() -> None:
     advice = advise(LLAMA_8B, target, slo, devices=["l40s"], tps=(1,), pps=(1, 2))
     feasible = advice.feasible
     assert (feasible["pp"].iloc[:2] == 2).all() and (feasible["pp"] == 1).sum() == 2
-    from rooflens.advisor.search import checked as to_check
+    from rooflens.advisor.search import picks_to_verify
 
     ends: list[int] = []
-    assert to_check(advice.table, 3) == list(feasible.index[feasible["pp"] == 1])
+    assert picks_to_verify(advice.table, 3) == list(feasible.index[feasible["pp"] == 1])
     checked = verify(advice, LLAMA_8B, top=3, requests=200, progress=ends.append).table
     single = checked[checked["pp"] == 1]
     assert single["verified"].notna().sum() == 2  # both, where one had been

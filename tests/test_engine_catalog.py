@@ -14,7 +14,7 @@ from rooflens.cli.app import app
 from rooflens.core.errors import InvalidInputError
 from rooflens.engines import engine_profiles
 from rooflens.engines.catalog import engine_catalog
-from rooflens.engines.validated import engine_group
+from rooflens.engines.validated import ARCHITECTURES, engine_group
 from rooflens.web.app import create_app
 
 runner = CliRunner()
@@ -58,7 +58,7 @@ def test_a_fitted_engine_profile_says_its_release_source_and_defaults() -> None:
         group["tpot_error"],
     )
     # And over the runs of each architecture's models, which split the runs between them.
-    moe, dense = (engine_group("trtllm", "h200-sxm", kind) for kind in ("MoE", "dense"))
+    moe, dense = (engine_group("trtllm", "h200-sxm", kind) for kind in ARCHITECTURES)
     assert moe is not None and dense is not None
     assert (trtllm["moe_runs"], trtllm["moe_ttft_error"]) == (moe["runs"], moe["ttft_error"])
     assert (trtllm["dense_runs"], trtllm["dense_ttft_error"]) == (

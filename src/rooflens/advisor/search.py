@@ -48,7 +48,7 @@ from rooflens.core.hardware import Device
 from rooflens.core.memory import kv_room
 from rooflens.core.model import ModelSpec
 from rooflens.engines import DEFAULTS, engine_profiles
-from rooflens.engines.validated import checked_against
+from rooflens.engines.validated import architecture, checked_against
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import nvfp4_export
 from rooflens.serving.api import simulate
@@ -529,9 +529,9 @@ class Advice:
         engine no measured runs check."""
         if self.engine not in DEFAULTS:
             return {}
-        architecture = "MoE" if model.is_moe else "dense"
+        kind = architecture(model)
         return {
-            str(device): checked_against(self.engine, str(device), model.name, architecture)
+            str(device): checked_against(self.engine, str(device), model.name, kind)
             for device in dict.fromkeys(picks["device"])
         }
 
@@ -758,7 +758,7 @@ def _rank(
     )
 
 
-def checked(table: pd.DataFrame, top: int) -> list[Hashable]:
+def picks_to_verify(table: pd.DataFrame, top: int) -> list[Hashable]:
     """The rows `verify` runs through the simulator: the `top` best feasible picks it can run
     (pipeline-parallel ones it cannot are passed over; they had taken a check each and left
     it unrun)."""
@@ -781,7 +781,7 @@ def verify(
     those it confirms, marked 'fails in simulation'. Pipeline-parallel picks stay unconfirmed
     (the simulator does not model pipeline stages): the `top` checks go to the best picks
     without them. `progress` is called with 1 as each pick's simulation ends (the picks it
-    will run: `checked`)."""
+    will run: `picks_to_verify`)."""
     _count("top", top, 0)
     _count("requests", requests, 1)
     spec = resolve_model(model) if isinstance(model, str) else model
@@ -790,7 +790,7 @@ def verify(
         table[column] = np.nan
     table["verified"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
     q = advice.slo.percentile
-    for i in checked(table, top):
+    for i in picks_to_verify(table, top):
         row = table.loc[i]
         workload = Workload(
             requests=requests,

@@ -109,7 +109,7 @@ def advise_cmd(
 ) -> None:
     """Search devices × tensor parallelism × quantization for the setup that meets the SLO
     at the lowest cost (or energy, or latency); explain the top picks."""
-    from rooflens.advisor.search import advise, candidates, checked, default_devices, verify
+    from rooflens.advisor.search import advise, candidates, default_devices, picks_to_verify, verify
     from rooflens.api import resolve_model
 
     figure_file("--plot", plot)
@@ -139,7 +139,7 @@ def advise_cmd(
                         progress=advance, engine=chosen.engine,
                         engine_version=chosen.engine_version)  # fmt: skip
     if verify_top:
-        runs = len(checked(advice.table, verify_top))
+        runs = len(picks_to_verify(advice.table, verify_top))
         bar, advance = fmt.progress_bar(err_console, "confirming the top picks", runs)
         with bar if runs and output_format is OutputFormat.table else nullcontext():
             advice = verify(advice, spec, top=verify_top, progress=advance)

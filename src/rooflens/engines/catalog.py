@@ -9,7 +9,7 @@ from typing import Any
 
 from rooflens.core.errors import InvalidInputError
 from rooflens.engines import engine_profiles, engine_versions, load_engine_profile
-from rooflens.engines.validated import engine_group
+from rooflens.engines.validated import ARCHITECTURES, engine_group
 from rooflens.hardware.catalog import catalog
 from rooflens.serving.presets import PRESETS, preset_for
 from rooflens.settings import ENGINE_NAMES, engine_name
@@ -51,7 +51,7 @@ def engine_catalog(engine: str | None = None) -> list[dict[str, Any]]:
             scheduler = preset_for(name, catalog()[device]) if name in PRESETS else None
             checked = engine_group(name, device)
             # TTFT fell apart between the architectures (docs/engines.md): each its own.
-            kinds = {kind: engine_group(name, device, kind) for kind in ("MoE", "dense")}
+            kinds = {kind: engine_group(name, device, kind) for kind in ARCHITECTURES}
             rows.append(
                 {
                     "engine": name,

@@ -14,8 +14,18 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from rooflens.core.model import ModelSpec
+
 # Fewer measured runs than this say too little to quote a median of.
 MIN_RUNS = 5
+# The kinds of model whose runs the table also groups apart: their TTFT fell apart
+# (docs/engines.md, "Against measured engine runs").
+ARCHITECTURES = ("MoE", "dense")
+
+
+def architecture(model: ModelSpec) -> str:
+    """ "MoE" for a model whose layers route tokens to experts, else "dense"."""
+    return ARCHITECTURES[0] if model.is_moe else ARCHITECTURES[1]
 
 
 @cache

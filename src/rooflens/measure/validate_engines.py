@@ -47,6 +47,7 @@ from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.engines import version_key
+from rooflens.engines.validated import architecture
 from rooflens.hardware.catalog import get_device
 from rooflens.measure.inferencemax import (
     SWEEP_WINDOW_SECONDS,
@@ -1271,8 +1272,8 @@ def ttft_split(done: pd.DataFrame) -> pd.DataFrame:
 
 
 def architecture_of(model_path: str) -> str:
-    """ "MoE" for a model whose layers route tokens to experts, else "dense"."""
-    return "MoE" if _model(catalog_model(model_path)).is_moe else "dense"
+    """The architecture (`rooflens.engines.validated.architecture`) of a row's model."""
+    return architecture(_model(catalog_model(model_path)))
 
 
 def constant_bound(done: pd.DataFrame) -> tuple[float, float]:

@@ -19,7 +19,7 @@ from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import idle_settings, on_link_model
 from rooflens.core.results import json_ready
 from rooflens.engines import DEFAULTS
-from rooflens.engines.validated import checked_against
+from rooflens.engines.validated import architecture, checked_against
 from rooflens.serving.cluster import serve
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.engine import TIMELINE
@@ -300,8 +300,7 @@ def _validation(options: AnalysisOptions, model: ModelSpec) -> str | None:
     engine = getattr(profile, "engine", None)
     if profile is None or engine not in DEFAULTS:
         return None
-    architecture = "MoE" if model.is_moe else "dense"
-    checked = checked_against(engine, profile.device, model.name, architecture)
+    checked = checked_against(engine, profile.device, model.name, architecture(model))
     if profile.applied_to in (None, profile.device):
         return checked
     # The runs are the profile's device's, not this one's: say so before quoting them.

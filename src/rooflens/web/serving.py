@@ -338,7 +338,7 @@ def advise(request: s.AdviseRequest, track: Tracker | None = None) -> dict[str, 
         )
         if request.verify:
             # One step a pick simulated: a cancel is seen between them.
-            runs = len(search.checked(advice.table, request.verify))
+            runs = len(search.picks_to_verify(advice.table, request.verify))
             track.start_phase("confirming the top picks in the simulator", runs)
             requests = _verified_requests(request.target, request.verify)
             advice = search.verify(
