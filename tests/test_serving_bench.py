@@ -733,6 +733,16 @@ def test_cli_replays_a_traces_lengths_in_a_closed_loop_as_the_api(tmp_path) -> N
     ), refused.output
 
 
+def test_the_api_refuses_more_clients_than_requests() -> None:
+    """As the command line does: 32 clients over 16 requests would run as 16 clients."""
+    with pytest.raises(InvalidInputError) as refused:
+        rooflens.simulate("Qwen/Qwen2.5-0.5B", "h100-sxm", Workload(requests=16), concurrency=32)
+    assert str(refused.value) == (
+        "concurrency=32 is invalid: expected at most the 16 requests simulated (each client "
+        "sends one at least)"
+    )
+
+
 # -- presets ---------------------------------------------------------------------------------------
 
 

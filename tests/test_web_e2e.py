@@ -259,6 +259,26 @@ def test_an_engine_simulation_says_what_its_measured_runs_showed(server: str, br
     page.close()
 
 
+def test_a_closed_loop_runs_from_the_serving_page(server: str, browser) -> None:
+    """Clients in the form: the page sends no rate beside them (the API refuses one) and
+    shows the API's answer for the closed loop."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    load = "serve.requests=12&serve.concurrency=4&serve.prompt=fixed:256&serve.output=fixed:16"
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page.click("#run-serve")
+    page.wait_for_selector("body[data-served='1']", timeout=30_000)
+    assert page.get_attribute("#page-serve", "data-state") == "ok"
+    import numpy as np
+
+    from rooflens.serving.workload import Requests
+
+    lengths = Requests(np.zeros(12), np.full(12, 256), np.full(12, 16))
+    want = rooflens.simulate(LLAMA, "h100-sxm", lengths, concurrency=4).summary()
+    assert seconds(page.inner_text("#serve-ttft-p99")) == pytest.approx(want["ttft_p99"], rel=5e-3)
+    page.close()
+
+
 def test_a_list_left_to_the_engine_differs_from_an_empty_one(server: str, browser) -> None:
     """Fused kernels: "default" leaves them to the engine (its fusions); unticking it asks for
     none; both survive the URL and price as the API does."""

@@ -156,7 +156,8 @@ def _rate(data: dict) -> float:
 
 def test_a_closed_loop_equals_the_python_api(client: TestClient) -> None:
     """Clients instead of a rate: the same lengths, each request sent on the last answer."""
-    body = {**BASE, "workload": {**SMALL, "requests": 40, "concurrency": 4}}
+    closed = {k: v for k, v in SMALL.items() if k != "rate"}
+    body = {**BASE, "workload": {**closed, "requests": 40, "concurrency": 4}}
     data = post(client, "/api/simulate", body)
     drawn = workload(40).draw()
     # The page holds every run to its SLO (the declared defaults here), as the API is told.
@@ -249,6 +250,30 @@ def test_bad_simulate_input_names_the_field(client, change, loc, words) -> None:
     assert res.status_code == 422, res.text
     data = res.json()
     assert data["detail"][0]["loc"][1 : 1 + len(loc)] == loc, data
+    assert words in data["message"], data["message"]
+
+
+@pytest.mark.parametrize(
+    ("workload", "loc", "words"),
+    [
+        ({"concurrency": 4, "rate": 3.0}, "rate",
+         "workload.rate=3.0 is invalid: no arrivals beside workload.concurrency"),
+        ({"concurrency": 4, "arrivals": "poisson"}, "arrivals",
+         "workload.arrivals='poisson' is invalid: no arrivals beside workload.concurrency"),
+        ({"concurrency": 4, "cv": None}, "cv", "workload.cv=None is invalid: no arrivals"),
+        # As the command line and the Python API refuse it: fewer clients would run.
+        ({"requests": 16, "concurrency": 32}, "concurrency",
+         "concurrency=32 is invalid: expected at most the 16 requests simulated"),
+    ],
+)  # fmt: skip
+def test_a_closed_loop_takes_no_arrivals_and_no_more_clients_than_requests(
+    client, workload, loc, words
+) -> None:
+    lengths = {"requests": 40, "prompt": "fixed:256", "output": "fixed:16"}
+    res = client.post("/api/simulate", json={**BASE, "workload": {**lengths, **workload}})
+    assert res.status_code == 422, res.text
+    data = res.json()
+    assert data["detail"][0]["loc"][1:3] == ["workload", loc], data
     assert words in data["message"], data["message"]
 
 

@@ -66,23 +66,31 @@ def scheduler_of(
     return scheduler_with(preset, device, chosen)
 
 
-def _closed_loop_requests(workload: Workload | Requests | str | Path, clients: int) -> Requests:
-    """Requests for a closed loop: lengths only, so a workload that sets arrivals is refused."""
+def closed_loop_requests(workload: Workload | Requests | str | Path, clients: int) -> Requests:
+    """Requests for a closed loop of `clients`: lengths only, so a workload that sets
+    arrivals is refused, and at least one request per client."""
     if isinstance(workload, Workload) and "arrivals" in workload.model_fields_set:
         raise InvalidInputError(
             "concurrency", clients, "no concurrency beside an arrival rate (one or the other)"
         )
     requests = _requests(workload)
     if isinstance(workload, Workload):
-        return Requests(
+        requests = Requests(
             0 * requests.arrival, requests.prompt, requests.output, requests.shared_prefix
         )
-    if requests.arrival.any():
+    elif requests.arrival.any():
         raise InvalidInputError(
             "concurrency",
             clients,
             "no concurrency beside a trace's arrival times, or a trace whose arrivals are all "
             "0 (the closed loop sends each client's next request on its last one's answer)",
+        )
+    if len(requests) < clients:
+        # Fewer requests than clients would run as fewer clients than asked for.
+        raise InvalidInputError(
+            "concurrency",
+            clients,
+            f"at most the {len(requests)} requests simulated (each client sends one at least)",
         )
     return requests
 
@@ -118,7 +126,7 @@ def simulate(
     settings = parse_settings(options)
     spec, device, opts = resolve(model, hardware, settings)
     load = workload if workload is not None else Workload()
-    requests = _requests(load) if concurrency is None else _closed_loop_requests(load, concurrency)
+    requests = _requests(load) if concurrency is None else closed_loop_requests(load, concurrency)
     sched = scheduler_of(scheduler, preset, device, settings.engine)
     check_expert_groups(spec, opts, cluster or ClusterConfig())
     return run(spec, device, opts, requests, sched, cluster, slo, progress, concurrency=concurrency)

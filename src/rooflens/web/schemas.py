@@ -279,8 +279,8 @@ class WorkloadIn(Strict):
         "Workload",
         "clients (closed loop)",
         "Closed loop: this many clients, each sending its next request on its last answer, as "
-        "benchmarks measure engines (the rate and arrivals then do not apply); empty: arrivals "
-        "at the rate.",
+        "benchmarks measure engines (give no rate, arrivals or cv then); empty: arrivals at "
+        "the rate.",
         ge=1,
         le=MAX_REQUESTS,
     )

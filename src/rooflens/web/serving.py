@@ -89,6 +89,10 @@ def _placed(sections: dict[str, type[BaseModel]]) -> Callable[[str], Loc]:
 
 
 # Simulation ------------------------------------------------------------------------------------
+# The workload's fields that set arrivals, which a closed loop (workload.concurrency) has none of.
+ARRIVAL_FIELDS = ("rate", "arrivals", "cv")
+
+
 def workload_of(spec: s.WorkloadIn) -> Workload:
     """The simulator's Workload for the request's (lengths as text, like the CLI's)."""
     return Workload(
@@ -214,10 +218,21 @@ def simulation_input(request: s.SimulateRequest) -> tuple[ModelSpec, Device, Wor
                 f"workload.concurrency={clients} is invalid: a closed loop has no arrival "
                 "rate for the capacity search to raise; leave it empty or search no capacity",
             )
+        arrivals = [k for k in ARRIVAL_FIELDS if k in request.workload.model_fields_set]
+        if arrivals:
+            given = getattr(request.workload, arrivals[0])
+            raise WebInputError(
+                ("workload", arrivals[0]),
+                f"workload.{arrivals[0]}={given!r} is invalid: no arrivals beside "
+                "workload.concurrency (the closed loop sends each client's next request on "
+                "its last one's answer); leave it out, or leave out the concurrency",
+            )
         # The clients send each request when their last is answered: lengths only.
-        requests = Requests(
+        lengths = Requests(
             np.zeros(len(requests)), requests.prompt, requests.output, requests.shared_prefix
         )
+        with located((), where=_placed(SIMULATE_SECTIONS)):
+            requests = serving.closed_loop_requests(lengths, clients)
     return model, device, workload, requests
 
 

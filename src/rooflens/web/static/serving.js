@@ -117,7 +117,12 @@ function bodyOf(page, capacity = false) {
   const shown = scenario(state[state.show]);
   if (page === "advise") return { model: shown.model, ...sections("advise") };
   const { model, device, options } = shown;
-  return { model, device, options, ...sections("serve"), capacity };
+  const serve = sections("serve");
+  // A closed loop has no arrivals: the API refuses a rate, arrivals or cv beside clients.
+  if (serve.workload.concurrency != null) {
+    for (const key of ["rate", "arrivals", "cv"]) delete serve.workload[key];
+  }
+  return { model, device, options, ...serve, capacity };
 }
 
 function requestKey(page) {
