@@ -474,3 +474,25 @@ def test_the_memory_table_says_its_figures_are_per_device() -> None:
     assert "memory, per device of 8" in runner.invoke(app, args, env={"COLUMNS": "120"}).stdout
     one = runner.invoke(app, ["memory", "gpt2", "-H", "h200-sxm"], env={"COLUMNS": "120"})
     assert "per device" not in one.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["memory", "openai/gpt-oss-120b", "-H", "b200"],
+        ["sweep", "openai/gpt-oss-120b", "-H", "b200", "--batch", "1,16", "--prompt-len", "512"],
+        ["speculate", "openai/gpt-oss-120b", "-H", "b200", "--draft", "openai/gpt-oss-20b"],
+    ],
+)
+def test_every_table_says_what_priced_it_and_what_fell_back(command: list[str]) -> None:
+    """As `analyze` does: the header names the engine's profile, and the lines under it the
+    checkpoint's storage and the operators the profile prices with another type's curves."""
+    shown = runner.invoke(app, [*command, "--engine", "trtllm"], env={"COLUMNS": "400"})
+    assert shown.exit_code == 0, shown.output
+    head = shown.stdout.splitlines()
+    assert head[0].startswith("openai/gpt-oss-120b on NVIDIA B200")
+    assert head[0].endswith("calibrated estimate (trtllm 1.3.0rc20 profile, b200, graphs)")
+    assert "checkpoint: mxfp4 quantization_config, precision as stored" in head
+    assert any(line.startswith("fallback: expert_gate_proj") for line in head)
+    bound = runner.invoke(app, command, env={"COLUMNS": "400"})
+    assert bound.stdout.splitlines()[0].endswith("· roofline bound")

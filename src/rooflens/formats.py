@@ -94,17 +94,20 @@ def changed_options(options: object, shown: tuple[str, ...] = ()) -> list[str]:
     return items
 
 
-def analysis_facts(result: Analysis) -> list[str]:
-    """What an analysis's header says after 'MODEL on DEVICE': parameters, batch, prompt,
-    precision, the attention kernel and what priced it."""
+def analysis_facts(result: Analysis, sizes: bool = True) -> list[str]:
+    """What an analysis's header says after 'MODEL on DEVICE': parameters, batch and prompt
+    (unless `sizes` is off: a sweep's vary), precision, the attention kernel and what priced
+    it."""
     q = result.options.quantization
-    prompt = f"prompt {int(result.given_prompt_len)}" + (
-        "" if result.asked_prompt_len is None else f" ({int(result.prompt_len)} prefilled)"
-    )
+    shape = []
+    if sizes:
+        prompt = f"prompt {int(result.given_prompt_len)}" + (
+            "" if result.asked_prompt_len is None else f" ({int(result.prompt_len)} prefilled)"
+        )
+        shape = [f"batch {int(result.batch)}", prompt]
     return [
         f"{si(result.params)} params",
-        f"batch {int(result.batch)}",
-        prompt,
+        *shape,
         f"W{q.w_bits}A{q.a_bits}KV{q.kv_bits}",
         *(["FlashAttention"] if result.options.flash_attention else []),
         result.options.estimate,

@@ -172,14 +172,7 @@ def _print_analysis(
 ) -> None:
     # Speculative decoding is estimated apart (its own table): these figures are without it.
     plain = ", without speculative decoding" if speculating else ""
-    _console().print(
-        Text(result.model.name, style="bold")
-        + " on "
-        + Text(result.device.display_name or result.device.name, style="bold")
-        + "".join(f" · {fact}" for fact in analysis_facts(result))
-    )
-    for line in analysis_notes(result):
-        _console().print(line, markup=False)
+    _print_head(result)
     totals = result.totals()
     for stage in stages:
         t = totals[stage]
@@ -232,6 +225,19 @@ def _print_analysis(
     if result.device.tdp is not None:
         rows = _economics_rows(result, **(money or {}))
         _console().print(fmt.key_value_table(f"energy and cost{plain}", rows))
+
+
+def _print_head(result: Analysis, sizes: bool = True) -> None:
+    """The lines a table of an analysis's figures opens with: 'MODEL on DEVICE' and its facts
+    (what priced them among them), then its notes (settings, devices, fallbacks)."""
+    _console().print(
+        Text(result.model.name, style="bold")
+        + " on "
+        + Text(result.device.display_name or result.device.name, style="bold")
+        + "".join(f" · {fact}" for fact in analysis_facts(result, sizes))
+    )
+    for line in analysis_notes(result):
+        _console().print(line, markup=False)
 
 
 def _economics_rows(
@@ -308,8 +314,8 @@ def memory_cmd(
     reserve = result.options.activation_reserve_tokens
     if reserve is not None:
         scope += f"; activations: the engine's reserve for iterations of {reserve:,} tokens"
-    title = f"{result.model.name} on {result.device.name}: memory{scope}"
-    _console().print(fmt.frame_table(shown, title))
+    _print_head(result)
+    _console().print(fmt.frame_table(shown, f"memory{scope}"))
 
 
 @app.command()
@@ -382,7 +388,8 @@ def sweep(
             shown[col] = shown[col].map(lambda v: fmt.si(v, "B"))
         elif col == "throughput":
             shown[col] = shown[col].map(lambda v: f"{v:.4g} tok/s")
-    _console().print(fmt.frame_table(shown, f"{result.model.name} on {result.device.name}"))
+    _print_head(result, sizes=False)
+    _console().print(fmt.frame_table(shown, f"{points:,} points"))
 
 
 @app.command()
@@ -713,16 +720,17 @@ def speculate(
             "fits": est.memory.fits,
         }
     )
-    if output is OutputFormat.json:
-        # The target's plain decode step at the same sizes states what was computed.
-        params = {"model": model, "hardware": hardware, "batch": sizes, "prompt_len": context}
-        params |= {"gen_len": None, **opts}
-        assumed = speculation_context(draft, medusa, mtp, gamma, alpha, tree_width, context)
-        data = json_context(_run(params), params) | {"speculative": assumed}
-        _emit(data | {"rows": frame.to_dict(orient="records")}, frame, output)
-        return
     if output is OutputFormat.csv:
         _emit(None, frame, output)
+        return
+    # The target's plain decode step at the same sizes states what was computed.
+    params = {"model": model, "hardware": hardware, "batch": sizes, "prompt_len": context}
+    params |= {"gen_len": None, **opts}
+    target = _run(params)
+    if output is OutputFormat.json:
+        assumed = speculation_context(draft, medusa, mtp, gamma, alpha, tree_width, context)
+        data = json_context(target, params) | {"speculative": assumed}
+        _emit(data | {"rows": frame.to_dict(orient="records")}, frame, output)
         return
     shown = frame.assign(
         **{
@@ -736,7 +744,9 @@ def speculate(
     shown["fits"] = frame.fits.map({True: "yes", False: "NO"})
     drafter = drafter_words(draft, medusa, gamma)
     shown = shown.rename(columns={"memory": "memory per device"})
-    _console().print(fmt.frame_table(shown, f"{model} with {drafter}, γ={gamma}, α={alpha}"))
+    _print_head(target, sizes=False)
+    title = f"with {drafter}, γ={gamma}, α={alpha}, context {context:,}"
+    _console().print(fmt.frame_table(shown, title))
     if not frame.fits.all():
         over = [str(b) for b in frame.batch[~frame.fits]]
         _console().print(
