@@ -885,6 +885,9 @@ def test_disaggregated_pools_run_their_own_tensor_parallelism() -> None:
     one = rooflens.simulate(LLAMA, "h100-sxm", workload, cluster=same, concurrency=1)
     two = rooflens.simulate(LLAMA, "h100-sxm", workload, cluster=wider, concurrency=1)
     assert (one.devices, two.devices) == (2, 5)
+    assert two.layout == (
+        "disaggregated: 1 prefill replica of 1 device (TP=1), 2 decode replicas of 2 devices (TP=2)"
+    )
     np.testing.assert_allclose(one.requests["ttft"], two.requests["ttft"], rtol=1e-12)
     assert two.percentile("itl", 50) < one.percentile("itl", 50)
     with pytest.raises(InvalidInputError, match="disaggregated"):
@@ -921,6 +924,10 @@ def test_each_disaggregated_pool_spreads_its_experts_its_own_way() -> None:
         moe, "h100-sxm", workload, cluster=cluster, concurrency=1, tp=4, ep=4
     )
     assert result.devices == 4 + 4
+    assert result.layout == (
+        "disaggregated: 1 prefill replica of 4 devices (TP=4, EP=4, MoE TP=1), 4 decode "
+        "replicas of 1 device (TP=1, EP=4)"
+    )
     runner = CliRunner()
     bad = runner.invoke(
         app,

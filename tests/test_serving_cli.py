@@ -66,6 +66,24 @@ def test_simulate_json_says_what_was_served_and_the_slo_it_measured_against() ->
     assert plain["slo"] is None and plain["summary"]["slo_attainment"] is None
     assert plain["summary"]["goodput"] is None and plain["summary"]["within_slo"] is None
     assert list(plain) == list(given)
+    assert plain["layout"] == "1 replica of 2 devices (TP=2)"
+
+
+def test_a_disaggregated_run_says_its_pools_and_the_settings_given() -> None:
+    """The table and the JSON gave a disaggregated cluster's run as one engine's: its settings
+    held the analysis's alone and its memory lines named no pool."""
+    args = ["simulate", LLAMA, "-H", "h100", *SMALL, "--disaggregated", "--decode-tp", "2"]
+    args += ["--decode-replicas", "2", "--scheduler", "chunked"]
+    data = json.loads(runner.invoke(app, [*args, "-f", "json"]).stdout)
+    assert data["settings"] == {
+        "decode_replicas": 2, "decode_tp": 2, "disaggregated": True, "policy": "chunked",
+    }  # fmt: skip
+    pools = "1 prefill replica of 1 device (TP=1), 2 decode replicas of 2 devices (TP=2)"
+    assert data["layout"] == f"disaggregated: {pools}"
+    table = runner.invoke(app, args, env={"COLUMNS": "400"}).stdout
+    assert "│ deployment " in table and pools in table
+    assert "per device of a decode replica: room for" in table
+    assert "per device of a decode replica: " in table.split("memory at the peak")[1]
 
 
 def test_lengths_go_by_analyze_names_too() -> None:

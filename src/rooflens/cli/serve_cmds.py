@@ -113,8 +113,9 @@ def _kv_use(result: SimulationResult, peak_share: float) -> str:
     longest = (
         f" ({result.memory.prompt_len} + {result.memory.gen_len} tokens)" if result.memory else ""
     )
+    pooled = " of a decode replica" if result.decode_from else ""
     return (
-        f"{100 * peak_share:.0f} % of {fmt.si(result.kv_bytes, 'B')} per device: room for "
+        f"{100 * peak_share:.0f} % of {fmt.si(result.kv_bytes, 'B')} per device{pooled}: room for "
         f"{result.kv_room} of the longest requests{longest}"
     )
 
@@ -144,6 +145,7 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
     for metric in (*LATENCIES, "itl"):
         shown = " / ".join(fmt.seconds(s[f"{metric}_p{q}"]) for q in PERCENTILES)
         rows.append((f"{metric} p50 / p90 / p99", shown))
+    rows.append(("deployment", result.layout))
     if result.scheduler is not None:
         sched = result.scheduler
         split = "" if sched.split_prompts or sched.policy != "chunked" else ", whole prompts"
@@ -193,10 +195,13 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
         usable = (
             f"the {usable} the engine takes ({share:.3g} of {fmt.si(result.device_memory, 'B')})"
         )
+    # A disaggregated cluster's pools hold different weights and caches: these are the
+    # decode pool's, as the KV cache above.
+    pooled = " of a decode replica" if result.decode_from else ""
     rows.append(
         (
             "memory at the peak",
-            f"{fmt.si(result.peak_memory, 'B')} of {usable} per device: "
+            f"{fmt.si(result.peak_memory, 'B')} of {usable} per device{pooled}: "
             f"{fmt.si(result.beside_kv, 'B')} weights, activation reserve and framework, the "
             "rest KV cache",
         )
@@ -290,14 +295,12 @@ def simulate(
     # Every setting given, falsy ones included (a zero link latency is a setting).
     analysis = _settings(options).model_dump(exclude_defaults=True)
     # What the JSON says was served, as the analyses' heads say it (docs/output.md).
-    head = {
-        "model": resolve_model(model).name,
-        "hardware": device.name,
-        "settings": _settings(options).changed(),
-    }
     # Only the scheduler settings given replace the preset's (or the engine's, or the
     # defaults): the API resolves them once, as the engine reads them.
     sched = build(SchedulerConfig, "--scheduler", flags=True, **scheduling)
+    cluster = build(ClusterConfig, "--replicas", flags=True, **deployment)
+    given = {**_settings(options).changed(), **_given(sched), **_given(cluster)}
+    head = {"model": resolve_model(model).name, "hardware": device.name, "settings": given}
     # A trace replays its lengths in the closed loop where its arrivals are all 0 (the API
     # refuses others, naming them).
     if concurrency is not None and (rate is not None or capacity):
@@ -305,7 +308,6 @@ def simulate(
         raise InvalidInputError(
             "--concurrency", concurrency, f"either --concurrency or {given}, not both"
         )
-    cluster = build(ClusterConfig, "--replicas", flags=True, **deployment)
     if trace is not None and capacity:
         raise InvalidInputError(
             "--trace",
@@ -356,6 +358,12 @@ def simulate(
         serving_plots.timeline(result, plot, title)
         wrote(plot)
     _print(result, output_format, title, head)
+
+
+def _given(config: SchedulerConfig | ClusterConfig) -> dict[str, Any]:
+    """The settings of a serving section given on the command line, by their declared names
+    (JSON `settings`, beside the analysis's)."""
+    return {name: getattr(config, name) for name in sorted(config.model_fields_set)}
 
 
 def _trace_alone(given: dict[str, tuple[object, object]]) -> None:

@@ -66,6 +66,9 @@ class SimulationResult:
     # The device's own memory, of which an engine that takes a share of it may fill
     # `usable_memory` (0: not given).
     device_memory: float = 0.0
+    # The deployment in words: replicas and their parallelism, or a disaggregated cluster's
+    # pools (serving.simulate.layout).
+    layout: str = ""
 
     @property
     def peak_kv_share(self) -> float:
@@ -123,7 +126,8 @@ class SimulationResult:
     def deployment(self) -> dict[str, Any]:
         """What the run says of the deployment itself, as the CLI's JSON and the web API both
         report it: KV capacity (tokens per replica, bytes per device, the longest requests it
-        holds), memory per device at the peak and usable, what priced the iterations (and
+        holds), memory per device at the peak and usable (a decode replica's where the
+        cluster is disaggregated), the layout, what priced the iterations (and
         the fallbacks it priced with), the kernels priced as one, and the scheduler's
         settings."""
         return {
@@ -132,6 +136,7 @@ class SimulationResult:
             "kv_room_requests": self.kv_room,
             "peak_memory_bytes": self.peak_memory,
             "usable_memory_bytes": self.usable_memory,
+            "layout": self.layout,
             "replicas": self.replicas,
             # Accelerators in the cluster, every engine's (throughput per GPU divides by them).
             "devices": self.devices,

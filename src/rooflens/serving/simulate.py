@@ -15,7 +15,7 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import local_model
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
-from rooflens.core.options import AnalysisOptions
+from rooflens.core.options import AnalysisOptions, Parallelism
 from rooflens.core.pricing import idle_settings, on_link_model
 from rooflens.core.results import json_ready
 from rooflens.engines import DEFAULTS
@@ -285,7 +285,35 @@ def run(
         ),
         scheduler=scheduler,
         validation=_validation(options, model),
+        layout=layout(options, cluster),
     )
+
+
+def layout(options: AnalysisOptions, cluster: ClusterConfig) -> str:
+    """The deployment in words: '2 replicas of 4 devices (TP=4), round_robin router', or a
+    disaggregated cluster's prefill and decode pools, each with its own parallelism."""
+
+    def pool(count: int, role: str, par: Parallelism) -> str:
+        widths = [f"TP={par.tp}"]
+        if par.ep > 1:
+            widths.append(f"EP={par.ep}")
+        if par.moe_tp is not None:
+            widths.append(f"MoE TP={par.moe_tp}")
+        if par.pp > 1:
+            widths.append(f"PP={par.pp}")
+        replicas = f"{count} {role}replica" + "s" * (count > 1)
+        devices = f"{par.devices} device" + "s" * (par.devices > 1)
+        return f"{replicas} of {devices} ({', '.join(widths)})"
+
+    if cluster.disaggregated:
+        prefill = pool_options(options, cluster, "prefill").parallelism
+        decode = pool_options(options, cluster, "decode").parallelism
+        return (
+            f"disaggregated: {pool(cluster.prefill_replicas, 'prefill ', prefill)}, "
+            f"{pool(cluster.decode_replicas, 'decode ', decode)}"
+        )
+    router = f", {cluster.router} router" if cluster.replicas > 1 else ""
+    return pool(cluster.replicas, "", options.parallelism) + router
 
 
 def _on_link(*replicas: Replica) -> bool:
