@@ -55,3 +55,35 @@ def test_flash_needs_onchip_memory(tiny_model, toy_device) -> None:
     bare = toy_device.model_copy(update={"onchip_memory_per_unit": None})
     with pytest.raises(InvalidInputError, match="onchip_memory_per_unit"):
         analyze(tiny_model, bare, options=FLASH)
+
+
+def test_a_vision_encoder_attends_in_one_bidirectional_kernel() -> None:
+    """A ViT's patches see every patch: with FlashAttention (as engines run their towers) the
+    scores never reach memory, and each query tile streams all P keys, no causal edge."""
+    import math
+
+    import rooflens
+    from rooflens.hardware.catalog import get_device
+
+    device = get_device("h100-sxm")
+    sizes = {"images": 1, "prompt_len": 64}
+    fused = rooflens.analyze("google/gemma-3-27b-it", device, flash_attention=True, **sizes)
+    eager = rooflens.analyze("google/gemma-3-27b-it", device, **sizes)
+    v = fused.model.vision
+    rows = {r["name"]: r for r in fused.operators().to_dict("records") if r["stage"] == "vision"}
+    assert "vision_flash_attention" in rows
+    assert not {"vision_qk_matmul", "vision_softmax", "vision_sv_matmul"} & rows.keys()
+    p, h, d = v.patches, v.num_heads, v.hidden_size // v.num_heads
+    assert (p, h, d) == (4096, 16, 72)  # SigLIP so400m at 896 x 896, patches of 14
+    tile, _ = flash_block_sizes(device.onchip_memory_per_unit, d, 2)
+    row = rows["vision_flash_attention"]
+    assert row["ops"] == pytest.approx(4 * h * d * p * p + 5 * h * p * p)
+    assert row["load_kv"] == pytest.approx(2 * h * d * 2 * math.ceil(p / tile) * p)
+    assert row["load_act"] == row["store_act"] == h * d * p * 2
+    # The same work as the eager trio's, without the P x P scores written and read twice.
+    trio = [r for r in eager.operators().to_dict("records") if r["stage"] == "vision"]
+    trio = [
+        r for r in trio if r["name"] in {"vision_qk_matmul", "vision_softmax", "vision_sv_matmul"}
+    ]
+    assert sum(r["ops"] for r in trio) == pytest.approx(row["ops"])
+    assert fused.totals()["vision"]["time"] < eager.totals()["vision"]["time"]

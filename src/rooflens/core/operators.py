@@ -179,6 +179,15 @@ def _streamed_keys(
     return s.batch * streamed
 
 
+def _block_keys(
+    step: Step, rows_per_block: float, span: float | None, chunk: float | None
+) -> np.ndarray:
+    """Keys a bidirectional FlashAttention streams per KV head, over the batch: every query
+    block of `rows_per_block` tokens reads every key it sees (a ViT's patches, no mask)."""
+    s = step.limited(span, chunk)
+    return s.batch * np.ceil(s.new_tokens / rows_per_block) * s.keys
+
+
 def _splits(step: Step, split_keys: int, span: float | None, chunk: float | None) -> np.ndarray:
     """FlashDecoding's key splits over the batch: ceil(keys / split) per decode sequence."""
     s = step.limited(span, chunk)
@@ -198,6 +207,7 @@ STEP_ATOMS = {
     "batch_keys": _batch_keys,
     "pairs": _pairs,
     "streamed_keys": _streamed_keys,
+    "block_keys": _block_keys,
     "splits": _splits,
     "ceil_rows": _ceil_rows,
 }
@@ -574,7 +584,8 @@ class FlashAttention(ReadsCache):
 
     Q is read and O written once. The query rows of one key/value head (the GQA group packed
     together) are cut into blocks of `block_rows`; each block streams the K and V it can see
-    under the causal mask, so K/V traffic grows with the number of query blocks.
+    under the causal mask, so K/V traffic grows with the number of query blocks. Not `causal`
+    (a vision encoder's patches): every query sees every key, each block streams them all.
     """
 
     efficiency_class: ClassVar[str] = "attention"
@@ -593,13 +604,19 @@ class FlashAttention(ReadsCache):
     # in parallel, each writing a partial output and log-sum-exp that a reduction reads back.
     split_kv: bool = False
     split_keys: int = 256
+    causal: bool = True
 
     def terms(self, prec: Precision) -> Terms:
         h, d, span, chunk = self.num_heads, self.head_dim, self.span, self.chunk
         v = self.v_dim or d
         group = h // self.num_kv_heads
-        streamed = ("streamed_keys", max(self.block_rows / group, 1.0), span, chunk)
-        pairs = (("pairs", span, chunk),)
+        rows = max(self.block_rows / group, 1.0)
+        if self.causal:
+            streamed = ("streamed_keys", rows, span, chunk)
+            pairs: tuple[Atom, ...] = (("pairs", span, chunk),)
+        else:
+            streamed = ("block_keys", rows, span, chunk)
+            pairs = (("scores", span, chunk),)
         # Q (d wide) read and O (v wide) written once.
         q: tuple[Term, ...] = ((h * d * prec.act, (TOKENS,)),)
         o: tuple[Term, ...] = ((h * v * prec.act, (TOKENS,)),)

@@ -21,21 +21,26 @@ from rooflens.core.operators import (
     AttentionScores,
     AttentionValues,
     Embedding,
+    FlashAttention,
     Linear,
     Norm,
     Operator,
     ResidualAdd,
     Softmax,
     Step,
+    flash_block_sizes,
 )
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import StepCosts, price_step
 from rooflens.core.validation import positive_int_array
 
 
-def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph:
+def vision_graph(
+    v: VisionSpec, options: AnalysisOptions | None = None, flash_rows: int | None = None
+) -> Graph:
     """Patch embedding, one ViT block (times num_layers) and the projector. The encoder runs
-    at 16 bits: checkpoints quantize the language model, not the vision tower."""
+    at 16 bits: checkpoints quantize the language model, not the vision tower. `flash_rows`:
+    attention as one fused kernel with query tiles of that many rows (None: eager)."""
     conv = (options or AnalysisOptions()).conventions
     h, heads = v.hidden_size, v.num_heads
     # q, k and v may be wider than the stream (Kimi K3's MoonViT); o_proj maps back.
@@ -104,7 +109,7 @@ def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph
         Linear(
             "vision_v_proj", "block", ("xa",), "v", in_features=h, out_features=kv_width, **common
         ),
-        *_attention_core(v, attn),
+        *_attention_core(v, attn, flash_rows),
         Linear(
             "vision_o_proj", "block", ("attn",), "ao", in_features=inner, out_features=h, **common
         ),
@@ -184,16 +189,34 @@ def vision_graph(v: VisionSpec, options: AnalysisOptions | None = None) -> Graph
     )
 
 
-def _attention_core(v: VisionSpec, attn: dict[str, int]) -> list[Operator]:
+def _attention_core(
+    v: VisionSpec, attn: dict[str, int], flash_rows: int | None = None
+) -> list[Operator]:
     """Scores, softmax and values over every patch of the image, and (Qwen2.5-VL) apart for
     the window layers over the keys of each patch's window: the block-diagonal q x k blocks,
-    priced as chunked attention of `window_keys` keys."""
+    priced as chunked attention of `window_keys` keys. With `flash_rows`, one bidirectional
+    FlashAttention kernel instead (the scores never reach memory), as the engines run their
+    vision encoders."""
     kinds = [(v.num_layers - v.window_layers, None), (v.window_layers, v.window_keys)]
     ops: list[Operator] = []
     for layers, chunk in kinds:
         if not layers:
             continue
         share = {"layers": None if layers == v.num_layers else layers, "chunk": chunk}
+        if flash_rows is not None:
+            ops.append(
+                FlashAttention(
+                    "vision_flash_attention",
+                    "block",
+                    ("q", "k", "v"),
+                    "attn",
+                    block_rows=flash_rows,
+                    causal=False,
+                    **attn,
+                    **share,
+                )
+            )
+            continue
         ops += [
             AttentionScores("vision_qk_matmul", "block", ("q", "k"), "scores", **attn, **share),
             Softmax(
@@ -209,7 +232,24 @@ def _attention_core(v: VisionSpec, attn: dict[str, int]) -> list[Operator]:
     return ops
 
 
-# Built once per (vision tower, options): the graph's plan is then reused too.
+def _flash_rows(v: VisionSpec, device: Device) -> int:
+    """FlashAttention's query tile for the tower's heads on this device (Dao et al. 2022,
+    Algorithm 1, as the language model's: rooflens.core.operators.flash_block_sizes)."""
+    if device.onchip_memory_per_unit is None:
+        from rooflens.core.errors import InvalidInputError
+
+        raise InvalidInputError(
+            "flash_attention",
+            True,
+            f"a device with onchip_memory_per_unit (device {device.name!r} lacks it) to size "
+            "the tiles",
+        )
+    head_dim = (v.attention_width or v.hidden_size) // v.num_heads
+    rows, _ = flash_block_sizes(device.onchip_memory_per_unit, head_dim, 2.0)  # 16-bit tower
+    return rows
+
+
+# Built once per (vision tower, options, tile): the graph's plan is then reused too.
 _VISION_GRAPHS = BoundedCache(16)
 
 
@@ -236,7 +276,8 @@ def price_images(
     v = model.vision
     patches = np.full_like(n, v.patches, dtype=np.float64)
     step = Step(batch=n, new_tokens=patches, past=np.zeros_like(patches))
-    graph = _VISION_GRAPHS.get((v, options), lambda: vision_graph(v, options))
+    rows = _flash_rows(v, device) if options.flash_attention else None
+    graph = _VISION_GRAPHS.get((v, options, rows), lambda: vision_graph(v, options, rows))
     return price_step(
         graph,
         device,
