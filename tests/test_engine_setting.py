@@ -552,6 +552,24 @@ def test_eager_execution_an_engine_profile_cannot_price_says_so() -> None:
     assert json.loads(res.output)["fallbacks"][-1].startswith("execution=eager")
 
 
+def test_pruned_weights_an_engine_profile_never_measured_say_so() -> None:
+    """2:4 sparsity roughly halved an engine's GEMM times with no word that no profile times
+    a sparse GEMM; the roofline bound, which is what it says, needs none."""
+    pruned = rooflens.analyze(MODEL, "h100-sxm", engine="vllm", gen_len=8, nm_sparsity="2:4")
+    assert pruned.fallbacks[-1] == (
+        "nm_sparsity=2:4: the profile measured no sparse GEMMs; the pruned GEMMs are priced at "
+        "its dense curves' efficiency against the device's structured-sparsity peak"
+    )
+    skipped = rooflens.analyze(
+        MODEL, "h100-sxm", engine="vllm", gen_len=8, sparsity=0.5, sparse_kernel=True
+    )
+    assert skipped.fallbacks[-1].startswith("sparsity=0.5 with sparse_kernel: the profile")
+    dense = rooflens.analyze(MODEL, "h100-sxm", engine="vllm", gen_len=8, sparsity=0.5)
+    assert not any("sparse" in line for line in dense.fallbacks)
+    bound = rooflens.analyze(MODEL, "h100-sxm", gen_len=8, nm_sparsity="2:4")
+    assert not bound.fallbacks
+
+
 def test_a_profile_of_another_device_says_where_it_was_measured(tmp_path) -> None:
     """A B200 profile given for an H200 prices the H200's peaks with the B200's fractions: the
     header, the JSON and the CLI name both devices; the device's own profile names one, and a

@@ -1139,11 +1139,12 @@ def on_link_model(placement: Placement, profile: EfficiencyProfile | None) -> bo
 
 
 def idle_settings(options: AnalysisOptions, on_link: bool) -> tuple[str, ...]:
-    """Settings a calibrated estimate cannot price here, one line each: a link bandwidth or
-    latency where nothing runs on the link model (`on_link` False: a profile's tables time
-    every collective, or there is none), and eager execution where the profile has no host
-    time per kernel launched (the engines' tables time kernels, not launches). None for the
-    roofline bound, which prices both."""
+    """Settings a calibrated estimate cannot price here, or prices with curves measured on
+    other kernels, one line each: a link bandwidth or latency where nothing runs on the link
+    model (`on_link` False: a profile's tables time every collective, or there is none), eager
+    execution where the profile has no host time per kernel launched (the engines' tables time
+    kernels, not launches), and pruned weights' sparse GEMMs (no profile measured one). None
+    for the roofline bound, which prices them all."""
     profile = options.calibration
     if profile is None:
         return ()
@@ -1160,6 +1161,20 @@ def idle_settings(options: AnalysisOptions, on_link: bool) -> tuple[str, ...]:
         lines.append(
             "execution=eager: the profile has no host time per kernel launched (its tables "
             "time kernels, not launches); priced as from CUDA graphs"
+        )
+    # Pruned weights: no profile times a sparse GEMM (its curves are dense kernels').
+    q = options.quantization
+    if q.nm_sparsity is not None:
+        n, m = q.nm_sparsity
+        lines.append(
+            f"nm_sparsity={n}:{m}: the profile measured no sparse GEMMs; the pruned GEMMs are "
+            "priced at its dense curves' efficiency against the device's structured-sparsity "
+            "peak"
+        )
+    elif q.sparsity and q.sparse_kernel:
+        lines.append(
+            f"sparsity={q.sparsity:g} with sparse_kernel: the profile measured no sparse GEMMs; "
+            "the kept multiply-adds are priced at its dense curves' efficiency"
         )
     return tuple(lines)
 
