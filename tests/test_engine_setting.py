@@ -311,6 +311,32 @@ def test_an_engine_version_prices_with_that_releases_tables() -> None:
     assert "sglang 0.5.10 profile" in " ".join(res.output.split())
 
 
+def test_a_release_without_tables_of_its_own_says_which_priced_it_and_takes_its_memory() -> None:
+    """The header named the profile, but nothing said the release asked for had none of its
+    own; and vLLM 0.19's 0.9 share of memory was 0.24's 0.92."""
+    cases = {
+        ("vllm", "0.19.0"): "priced with 0.24.0's, the nearest release after it they time",
+        ("sglang", "0.5.9"): "priced with 0.5.10's, the nearest release after it they time",
+        ("sglang", "0.6.0"): "priced with 0.5.14's, the newest they time",
+    }
+    for (engine, version), words in cases.items():
+        run = rooflens.analyze(MODEL, "h100-sxm", engine=engine, engine_version=version)
+        assert run.fallbacks[-1] == (
+            f"engine_version={version}: the operator databases time no kernels of that "
+            f"release on h100-sxm; {words}"
+        )
+    # A release with tables of its own, or its post-release, needs no word.
+    for version in ("0.5.10", "0.5.10.post1", None):
+        run = rooflens.analyze(MODEL, "h100-sxm", engine="sglang", engine_version=version)
+        assert not any(line.startswith("engine_version") for line in run.fallbacks)
+    assert load_engine_profile("vllm", "h100-sxm", "0.19.0").memory_fraction == 0.9
+    assert load_engine_profile("vllm", "h100-sxm", "0.22.0").memory_fraction == 0.92
+    assert load_engine_profile("vllm", "h100-sxm").memory_fraction == 0.92
+    assert (
+        load_engine_profile("vllm", "h100-sxm", "0.19.0").model_dump().get("asked_version") is None
+    )
+
+
 @pytest.mark.parametrize(
     ("settings", "accepted"),
     [

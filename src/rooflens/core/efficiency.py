@@ -28,6 +28,7 @@ and it prices an operator by the curve of its roofline regime alone (`in_regime`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import cached_property
 from itertools import pairwise
@@ -684,6 +685,19 @@ def memory_by_shape(
     return fraction
 
 
+def version_key(version: str) -> tuple[int, ...]:
+    """A release number's order: its numbers (four places), then a pre-release (rc, dev, a,
+    b, pre) below the release itself. A post-release ranks as its release: it fixes that
+    release's code, and its kernels are the release's."""
+    match = re.match(r"(\d+(?:\.\d+)*)(.*)", version)
+    if match is None:
+        return (-1,)
+    numbers = [int(n) for n in match.group(1).split(".")][:4]
+    numbers += [0] * (4 - len(numbers))
+    pre = re.search(r"(rc|dev|alpha|beta|pre|a|b)\.?(\d*)", match.group(2))
+    return (*numbers, -1, int(pre.group(2) or 0)) if pre else (*numbers, 0, 0)
+
+
 class EngineProfile(EfficiencyProfile):
     """A serving engine's efficiency on a device, fitted from operator-level measurements
     (`rooflens calibrate --from-aiconfigurator`): usable wherever an EfficiencyProfile is.
@@ -696,6 +710,10 @@ class EngineProfile(EfficiencyProfile):
 
     engine: str
     engine_version: str
+    # The release an analysis asked for where the databases time none of its own and this
+    # release's tables price it (rooflens.engines.nearest_version): set when loaded, never
+    # stored, and said beside the fallbacks so no label hides it.
+    asked_version: str | None = Field(default=None, exclude=True)
     classes: dict[EngineClass, ClassEfficiency]  # type: ignore[assignment]
     # "class:dtype" -> curves measured for that data type (KV-cache type for attention);
     # missing types fall back as `fallbacks` says.

@@ -28,6 +28,7 @@ from rooflens.core.efficiency import (
     ShapeGrid,
     expert_layer,
     sequence_heads,
+    version_key,
 )
 from rooflens.core.framework_kernels import kernels_per_call
 from rooflens.core.graph import Graph
@@ -1161,6 +1162,14 @@ def idle_settings(options: AnalysisOptions, on_link: bool) -> tuple[str, ...]:
         lines.append(
             "execution=eager: the profile has no host time per kernel launched (its tables "
             "time kernels, not launches); priced as from CUDA graphs"
+        )
+    asked = getattr(profile, "asked_version", None)
+    if asked is not None:
+        used = getattr(profile, "engine_version", "")
+        which = "nearest release after it" if version_key(used) > version_key(asked) else "newest"
+        lines.append(
+            f"engine_version={asked}: the operator databases time no kernels of that release "
+            f"on {profile.device}; priced with {used}'s, the {which} they time"
         )
     # Pruned weights: no profile times a sparse GEMM (its curves are dense kernels').
     q = options.quantization

@@ -18,7 +18,7 @@ from rooflens.calibration.profile import (
     load_profile,
     parse_profile,
 )
-from rooflens.core.efficiency import EfficiencyProfile
+from rooflens.core.efficiency import EfficiencyProfile, version_key
 from rooflens.core.errors import InvalidInputError
 from rooflens.engines import sglang, trtllm, vllm
 from rooflens.engines.defaults import EngineDefaults
@@ -65,19 +65,6 @@ def engine_versions(engine: str, device: str) -> tuple[str, ...]:
     older = [v for e, d, v in _profile_files() if (e, d) == (engine, device) and v]
     newest = getattr(_shipped(engine, device, None), "engine_version", None)
     return (*sorted(older, key=version_key), *([newest] if newest else []))
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    """A release number's order: its numbers (four places), then a pre-release (rc, dev, a,
-    b, pre) below the release itself. A post-release ranks as its release: it fixes that
-    release's code, and its kernels are the release's."""
-    match = re.match(r"(\d+(?:\.\d+)*)(.*)", version)
-    if match is None:
-        return (-1,)
-    numbers = [int(n) for n in match.group(1).split(".")][:4]
-    numbers += [0] * (4 - len(numbers))
-    pre = re.search(r"(rc|dev|alpha|beta|pre|a|b)\.?(\d*)", match.group(2))
-    return (*numbers, -1, int(pre.group(2) or 0)) if pre else (*numbers, 0, 0)
 
 
 def nearest_version(asked: str, versions: tuple[str, ...]) -> str | None:
@@ -153,7 +140,15 @@ def load_engine_profile(engine: str, device: str, version: str | None = None) ->
     chosen = nearest_version(version, versions)
     # The newest tables price the releases after them.
     newest = chosen is None or chosen == versions[-1]
-    return _shipped(engine, device, None if newest else chosen)
+    profile = _shipped(engine, device, None if newest else chosen)
+    update: dict[str, object] = {}
+    if version_key(version) != version_key(chosen or versions[-1]):
+        update["asked_version"] = version  # priced by another release's tables: say so
+    defaults = DEFAULTS.get(engine)
+    if defaults is not None:
+        # The share of memory is the release's own, whichever tables price its kernels.
+        update["memory_fraction"] = defaults.memory_fraction_at(version)
+    return profile.model_copy(update=update)
 
 
 __all__ = [
@@ -164,4 +159,5 @@ __all__ = [
     "engine_versions",
     "load_engine_profile",
     "nearest_version",
+    "version_key",
 ]

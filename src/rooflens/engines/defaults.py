@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rooflens.core.efficiency import version_key
+
 
 class EngineDefaults(BaseModel):
     """An engine's documented defaults, each with where it was read (`sources`)."""
@@ -18,6 +20,9 @@ class EngineDefaults(BaseModel):
     # Share of device memory the engine takes for weights, activations and KV cache (its own
     # setting's meaning is in `memory_setting`).
     memory_fraction: float = Field(gt=0.0, le=1.0)
+    # Earlier releases' shares: (first release of the next share, the share before it), in
+    # release order; `memory_fraction_at` reads them.
+    memory_fraction_before: tuple[tuple[str, float], ...] = ()
     # "device": a share of the whole device; "static": of it for weights and KV cache only;
     # "free": of what weights and activations leave.
     memory_fraction_of: Literal["device", "static", "free"] = "device"
@@ -29,3 +34,12 @@ class EngineDefaults(BaseModel):
     # saying otherwise): computed each step (online quantization) or calibrated offline.
     fp8_activation_scale: Literal["dynamic", "static"] = "dynamic"
     sources: dict[str, str]
+
+    def memory_fraction_at(self, version: str | None) -> float:
+        """The share a release takes by default (None: the newest's, `memory_fraction`)."""
+        if version is None:
+            return self.memory_fraction
+        for first, before in self.memory_fraction_before:
+            if version_key(version) < version_key(first):
+                return before
+        return self.memory_fraction

@@ -54,6 +54,7 @@ DEFAULTS = EngineDefaults(
     engine="vllm",
     version="0.11-0.24",
     memory_fraction=0.92,
+    memory_fraction_before=(("0.22", 0.9),),
     memory_setting="gpu_memory_utilization: share of the device's memory for the instance",
     fusion=("qkv", "gate_up", "add_norm", "moe"),
     sources={
