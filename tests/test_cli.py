@@ -496,3 +496,17 @@ def test_every_table_says_what_priced_it_and_what_fell_back(command: list[str]) 
     assert any(line.startswith("fallback: expert_gate_proj") for line in head)
     bound = runner.invoke(app, command, env={"COLUMNS": "400"})
     assert bound.stdout.splitlines()[0].endswith("· roofline bound")
+
+
+def test_a_key_given_twice_to_compare_is_refused() -> None:
+    """The last of two values silently won (--slo refuses a repeat; so do --vs and --base)."""
+    args = ["compare", "gpt2", "-H", "h100-sxm"]
+    twice = runner.invoke(app, [*args, "--vs", "w_bits=4", "--vs", "w_bits=8"])
+    assert twice.exit_code == 2
+    assert twice.output.startswith(
+        "error: --vs='w_bits=8' is invalid: expected each KEY once (w_bits is given twice)"
+    )
+    base = runner.invoke(app, [*args, "--base", "tp=1", "--base", "tp=2", "--vs", "w_bits=4"])
+    assert base.exit_code == 2 and "--base='tp=2' is invalid" in base.output
+    both = runner.invoke(app, [*args, "--vs", "w_bits=4", "--vs", "kv_bits=8", "-f", "json"])
+    assert both.exit_code == 0 and json.loads(both.output)["changes"] == {"w_bits": 4, "kv_bits": 8}

@@ -543,3 +543,21 @@ def test_the_timeline_says_what_ran_and_names_each_engine_by_its_role(
     )
     head = "meta-llama/Llama-2-7b-hf on NVIDIA H100 SXM5 80GB, roofline bound"
     assert titles == [f"{head}\n1 replica", head]
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        # An infinite rate sent every request at once, accepted where the web API refused it.
+        (["--rate", "inf"], "error: rate=inf is invalid: expected a finite number"),
+        (["--rate", "nan"], "error: rate=nan is invalid: expected a finite number"),
+        # As --cv without gamma arrivals: nothing reads an acceptance without drafts.
+        (["--rate", "2", "--acceptance", "0.5"],
+         "error: --acceptance=0.5 is invalid: expected left out without --draft-tokens"),
+    ],
+)  # fmt: skip
+def test_settings_nothing_could_use_are_refused(extra: list[str], words: str) -> None:
+    args = ["simulate", "gpt2", "-H", "h100-sxm", "--requests", "4", "--prompt", "100"]
+    res = runner.invoke(app, [*args, "--output", "10", *extra])
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith(words), res.output

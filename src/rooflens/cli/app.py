@@ -37,7 +37,6 @@ from rooflens.cli.common import (
     _device,
     _emit,
     _run,
-    _setting,
     _settings,
     analysis_options,
     app,
@@ -46,6 +45,7 @@ from rooflens.cli.common import (
     err_console,
     json_context,
     parse_sizes,
+    settings_once,
     speculation_context,
     speculation_estimate,
     speculation_given,
@@ -610,9 +610,9 @@ def compare_cmd(
         "prompt_len": prompt_len,
         "gen_len": gen_len,
         **({"allow_long_context": True} if allow_long_context else {}),
-        **dict(_setting(x) for x in base or []),
+        **settings_once(base, "--base"),
     }
-    changes = dict(_setting(x) for x in vs or [])
+    changes = settings_once(vs, "--vs")
     if not vs:
         raise InvalidInputError(
             "--vs", None, "what B changes from A, KEY=VALUE (repeatable), e.g. --vs w_bits=4"
@@ -639,7 +639,7 @@ def compare_cmd(
         return
     changed = ", ".join(f"{k}={v}" for k, v in differ.items()) or "nothing"
     # A's own settings, where --base gave any: the title says what both sides run.
-    settings = ", ".join(f"{k}={v}" for k, v in dict(_setting(x) for x in base or []).items())
+    settings = ", ".join(f"{k}={v}" for k, v in settings_once(base, "--base").items())
     shown = pd.DataFrame(
         {
             "metric": frame.metric,

@@ -702,6 +702,18 @@ def analysis_options(func: F) -> F:
 COMPARED_KEYS = ("model", "hardware", *SIZE_NAMES, *SETTING_NAMES)
 
 
+def settings_once(items: list[str] | None, flag: str) -> dict[str, Any]:
+    """Repeated KEY=VALUE options (--vs, --base) as a dict, each key given once: a second
+    value of a key would silently win."""
+    given: dict[str, Any] = {}
+    for item in items or []:
+        key, value = _setting(item, flag)
+        if key in given:
+            raise InvalidInputError(flag, item, f"each KEY once ({key} is given twice)")
+        given[key] = value
+    return given
+
+
 def _setting(
     item: str, flag: str = "--vs/--base", allowed: tuple[str, ...] = COMPARED_KEYS
 ) -> tuple[str, Any]:

@@ -15,7 +15,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PositiveFloat,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -143,7 +142,8 @@ class ArrivalProcess(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: ArrivalKind = "poisson"
-    rate: PositiveFloat = 1.0
+    # Finite: an infinite rate would send every request at once (a burst, not a rate).
+    rate: float = Field(default=1.0, gt=0.0, allow_inf_nan=False)
     # Gamma gaps' coefficient of variation; None: the default (defaults.CV).
     cv: float | None = Field(default=None, ge=CV_MIN, le=CV_MAX)
 
