@@ -1133,3 +1133,37 @@ def test_a_length_that_is_no_number_of_tokens_names_the_workload(form) -> None:
     """Drawn as -2**63 tokens, these were refused as prompt_len, a field never given."""
     res = _cli("simulate", "gpt2", "-H", "a6000", "--requests", "4", "--prompt", form)
     assert res.exit_code == 2 and f"--prompt='{form}' is invalid" in res.output, res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        # An empty model read the working folder's config.json, naming no field.
+        (["analyze", "", "-H", "h100-sxm"],
+         "error: model='' is invalid: expected a bundled id, a config.json or model folder"),
+        # The device list named the option behind it: hardware, which advise does not take.
+        (["advise", "gpt2", "--devices", "h100-sxm,nope"],
+         "error: --devices='nope' is invalid: expected a catalog device"),
+        # The SLO's percentile field, where the user wrote ttft_p0.
+        (["simulate", "gpt2", "-H", "h100-sxm", "--requests", "4", "--slo", "ttft_p0=1s"],
+         "error: --slo='ttft_p0=1s' is invalid: expected a percentile in (0, 100] in 'ttft_p0'"),
+    ],
+)  # fmt: skip
+def test_errors_name_what_the_user_typed(args: list[str], line: str) -> None:
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith(line), res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_the_advisor_names_its_devices_list() -> None:
+    from rooflens.advisor.search import Target, advise
+    from rooflens.core.errors import UnknownHardwareError
+    from rooflens.serving import SLO
+
+    with pytest.raises(UnknownHardwareError, match=r"^devices='nope' is invalid"):
+        advise("gpt2", Target(), SLO(), devices=["h100-sxm", "nope"])

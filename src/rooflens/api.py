@@ -37,8 +37,9 @@ def resolve_model(model: ModelLike) -> ModelSpec:
     return model if isinstance(model, ModelSpec) else load_model(model)
 
 
-def resolve_device(hardware: DeviceLike) -> Device:
-    return hardware if isinstance(hardware, Device) else get_device(hardware)
+def resolve_device(hardware: DeviceLike, field: str = "hardware") -> Device:
+    """A Device, or one named (an error names `field`, the setting it was given as)."""
+    return hardware if isinstance(hardware, Device) else get_device(hardware, field)
 
 
 def resolve_calibration(calibration: object, device: Device) -> EfficiencyProfile | None:

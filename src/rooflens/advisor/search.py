@@ -662,7 +662,11 @@ def advise(
     spec = resolve_model(model)
     if devices is not None and (isinstance(devices, str) or not isinstance(devices, Iterable)):
         raise InvalidInputError("devices", devices, "a list of devices or device names")
-    pool = default_devices(engine) if devices is None else [resolve_device(d) for d in devices]
+    pool = (
+        default_devices(engine)
+        if devices is None
+        else [resolve_device(d, "devices") for d in devices]
+    )
     if not pool:
         raise InvalidInputError("devices", devices, "at least one device")
     if engine is not None:

@@ -122,7 +122,7 @@ def advise_cmd(
     # The search's options are declared once (AdviseSearch), as the viewer's fields are.
     chosen = parse_search(search or {})
     pool = (
-        [resolve_device(d) for d in chosen.devices]
+        [resolve_device(d, "--devices") for d in chosen.devices]
         if chosen.devices
         else default_devices(chosen.engine)
     )

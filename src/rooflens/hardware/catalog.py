@@ -87,11 +87,12 @@ def load_device_file(path: str | os.PathLike[str]) -> Device:
     return device_from_dict(data, str(file))
 
 
-def get_device(name: str | os.PathLike[str]) -> Device:
-    """A catalog name or alias (case, spaces and dashes ignored), or a path to a TOML file."""
+def get_device(name: str | os.PathLike[str], field: str = "hardware") -> Device:
+    """A catalog name or alias (case, spaces and dashes ignored), or a path to a TOML file;
+    `field`: the setting it was given as, which an error names."""
     if not isinstance(name, str | os.PathLike):
         raise InvalidInputError(
-            "hardware", name, "a catalog device name, a device TOML file or a Device"
+            field, name, "a catalog device name, a device TOML file or a Device"
         )
     text = os.fspath(name)
     found = catalog_name(text)
@@ -103,6 +104,6 @@ def get_device(name: str | os.PathLike[str]) -> Device:
     close = difflib.get_close_matches(text.lower(), names, n=3, cutoff=0.4)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownHardwareError(
-        f"hardware={text!r} is invalid: expected a catalog device (`rooflens hardware` lists "
+        f"{field}={text!r} is invalid: expected a catalog device (`rooflens hardware` lists "
         f"all {len(names)}) or a device TOML file{hint}"
     )

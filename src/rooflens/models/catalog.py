@@ -277,7 +277,8 @@ def resolve_config(name: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
 
 def load_model(name: str | os.PathLike[str]) -> ModelSpec:
     """A bundled HF id (or its short name), a config.json / model folder, or a Hub id."""
-    if not isinstance(name, str | os.PathLike):
+    if not isinstance(name, str | os.PathLike) or not os.fspath(name).strip():
+        # An empty name is no path either: it read the working folder's config.json.
         raise InvalidInputError(
             "model", name, "a bundled id, a config.json or model folder, a Hub id or a ModelSpec"
         )

@@ -407,6 +407,8 @@ def parse_slo(text: str, default: SLO | None = None) -> SLO:
                 raise InvalidInputError("--slo", text, _SLO_FORM) from None
             if values.get("percentile", held) != held:  # one is held to both objectives
                 raise InvalidInputError("--slo", text, "one percentile for both objectives")
+            if not 0 < held <= 100:  # named as typed, not as the SLO's percentile field
+                raise InvalidInputError("--slo", text, f"a percentile in (0, 100] in {key!r}")
             values["percentile"] = held
     if not {"ttft", "tpot"} & set(values):
         raise InvalidInputError("--slo", text, _SLO_FORM)
