@@ -510,3 +510,16 @@ def test_a_key_given_twice_to_compare_is_refused() -> None:
     assert base.exit_code == 2 and "--base='tp=2' is invalid" in base.output
     both = runner.invoke(app, [*args, "--vs", "w_bits=4", "--vs", "kv_bits=8", "-f", "json"])
     assert both.exit_code == 0 and json.loads(both.output)["changes"] == {"w_bits": 4, "kv_bits": 8}
+
+
+def test_a_verdict_shows_the_digits_that_tell_its_figures_apart() -> None:
+    """'78.7 GB of 78.7 GB, DOES NOT FIT' hid an overshoot of 18 MB."""
+    from rooflens.formats import si_apart
+
+    assert si_apart(78.697e9, 78.679e9, "B") == ("78.7 GB", "78.68 GB")
+    assert si_apart(60e9, 80e9, "B") == ("60 GB", "80 GB")
+    assert si_apart(1.0000001e9, 1e9, "B") == ("1 GB", "1 GB")  # six digits at most
+    args = ["analyze", "moonshotai/Kimi-K2.5", "-H", "h100-sxm", "--engine", "vllm", "--tp", "8"]
+    args += ["--batch", "8", "--prompt-len", "2048", "--gen-len", "128"]
+    shown = runner.invoke(app, args, env={"COLUMNS": "300"}).stdout
+    assert "78.7 GB of 78.68 GB, DOES NOT FIT" in shown

@@ -65,6 +65,15 @@ def si(value: float, unit: str = "", digits: int = 3) -> str:
     return f"{value:.{digits}g} {unit}".rstrip()
 
 
+def si_apart(first: float, second: float, unit: str = "") -> tuple[str, str]:
+    """Two figures a verdict compares ('of' a capacity), with as many digits (3 to 6) as it
+    takes for unequal values to read unequal: 78.697 GB of 78.679 GB, not 78.7 of 78.7."""
+    digits = 3
+    while digits < 6 and first != second and si(first, unit, digits) == si(second, unit, digits):
+        digits += 1
+    return si(first, unit, digits), si(second, unit, digits)
+
+
 def changed_options(options: object, shown: tuple[str, ...] = ()) -> list[str]:
     """'name=value' for every analysis option that differs from its default (nested
     descriptions flattened), so a header says everything that changed the answer."""

@@ -59,7 +59,7 @@ from rooflens.core.speculative import (
     DRAFT_TOKENS,
     TREE_WIDTH,
 )
-from rooflens.formats import analysis_facts, analysis_notes
+from rooflens.formats import analysis_facts, analysis_notes, si_apart
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import bundled_models, load_model
 from rooflens.models.config import SUPPORTED_MODEL_TYPES
@@ -138,8 +138,9 @@ def analyze(
             ("drafter weights per device", fmt.si(speculation["drafter_weights"], "B")),
             (
                 "memory with the drafter",
-                f"{fmt.si(speculation['memory'], 'B')} of "
-                f"{fmt.si(speculation['memory_capacity'], 'B')} per device, "
+                "{} of {} per device, ".format(
+                    *si_apart(speculation["memory"], speculation["memory_capacity"], "B")
+                )
                 + ("fits" if speculation["fits"] else "DOES NOT FIT"),
             ),
         ]
@@ -204,9 +205,10 @@ def _print_analysis(
     peak = result.peak_memory
     over = "the whole generation" if result.generation is not None else "prefill and decode"
     verdict = "fits" if peak.fits else "DOES NOT FIT"
+    total, capacity = si_apart(float(peak.total), float(peak.capacity), "B")
     _console().print(
-        f"memory at the peak of {over}: {fmt.si(float(peak.total), 'B')} of "
-        f"{fmt.si(peak.capacity, 'B')}, {verdict}; largest batch that fits: {int(peak.max_batch)}",
+        f"memory at the peak of {over}: {total} of {capacity}, {verdict}; largest batch that "
+        f"fits: {int(peak.max_batch)}",
         style=None if peak.fits else "bold red",
     )
     if result.generation is not None:
