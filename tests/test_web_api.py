@@ -768,13 +768,21 @@ def test_figures_too_small_to_time_anything_are_422(client: TestClient, change, 
         ("/api/analyze", {"gen_len": False}, ["gen_len"]),
         ("/api/sweep", {"batch": [True, 2]}, ["batch", 0]),
         ("/api/simulate", {"workload": {"requests": True}}, ["workload", "requests"]),
+        # Text in a number's place was read as the number (the Python API refuses it).
+        ("/api/analyze", {"batch": "8"}, ["batch"]),
+        ("/api/simulate", {"workload": {"rate": "2"}}, ["workload", "rate"]),
+        ("/api/simulate", {"workload": {"concurrency": "4"}}, ["workload", "concurrency"]),
     ],
 )
 def test_a_boolean_is_no_size(client: TestClient, path: str, change: dict, loc: list) -> None:
-    """true once passed as 1 (a batch of one), as the options have long refused it."""
+    """true once passed as 1 (a batch of one), as the options have long refused it; "8" as 8."""
     body = {"model": {"id": LLAMA}, "device": {"name": "h100-sxm"}} | change
     data = error(client, path, body)
     assert data["detail"][0]["loc"][1:] == loc, data
+    if any(isinstance(v, str) for v in [*change.values(), *change.get("workload", {}).values()]):
+        assert data["message"].endswith(
+            "is invalid: text is not a number (send it as a JSON number)"
+        )
 
 
 @pytest.mark.parametrize("value", [0, "abc", -128])

@@ -8,7 +8,7 @@ of each option are what the page builds its form from (through /openapi.json).
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import annotated_types
 from pydantic import (
@@ -50,14 +50,25 @@ MAX_VERIFIED = 5
 CalibrationName = Literal[("auto", *sorted(bundled_profiles()))]  # type: ignore[valid-type]
 
 
+def _numbers_only(annotation: object) -> bool:
+    """Whether a field takes numbers and no text (int, float, their optional forms)."""
+    kinds = set(get_args(annotation)) or {annotation}
+    kinds.discard(type(None))
+    return bool(kinds) and kinds <= {int, float}
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod
     def _no_bool_numbers(cls, value: object, info: ValidationInfo) -> object:
-        # "batch": true would otherwise pass as one sequence.
-        return not_a_bool_number(cls.model_fields[info.field_name].annotation, value)
+        # "batch": true would otherwise pass as one sequence, and "batch": "8" as eight: JSON
+        # has numbers, and the Python API refuses text in a number's place.
+        annotation = cls.model_fields[info.field_name].annotation
+        if isinstance(value, str) and _numbers_only(annotation):
+            raise ValueError("text is not a number (send it as a JSON number)")
+        return not_a_bool_number(annotation, value)
 
 
 class Options(Settings):
