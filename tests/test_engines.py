@@ -1592,3 +1592,19 @@ def test_a_grouped_query_decode_is_no_slower_at_a_shorter_context(engine, device
     )  # fmt: skip
     steps = result.totals()["decode"]["time"]
     assert np.all(np.diff(steps) >= -1e-3 * steps[:-1]), steps
+
+
+def test_a_profiles_facts_read_from_its_head_equal_its_whole_parse() -> None:
+    """The catalog reads each profile's release, provenance and memory share without its
+    curves (parsing all of them took seconds): the same as the whole profile says."""
+    from rooflens.engines import engine_profiles, load_engine_profile, profile_facts
+
+    for engine, devices in engine_profiles().items():
+        for device in devices:
+            whole = load_engine_profile(engine, device)
+            assert profile_facts(engine, device) == {
+                "engine_version": getattr(whole, "engine_version", None),
+                "provenance": dict(whole.provenance),
+                "memory_fraction": whole.memory_fraction,
+                "memory_fraction_of": whole.memory_fraction_of,
+            }, (engine, device)

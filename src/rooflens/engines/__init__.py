@@ -12,6 +12,8 @@ import re
 from functools import cache
 from importlib import resources
 
+import tomllib
+
 from rooflens.calibration.profile import (
     LAYERS_SUFFIX,
     bundled_profiles,
@@ -63,7 +65,7 @@ def engine_versions(engine: str, device: str) -> tuple[str, ...]:
     if (engine, device, None) not in _profile_files():
         return ()
     older = [v for e, d, v in _profile_files() if (e, d) == (engine, device) and v]
-    newest = getattr(_shipped(engine, device, None), "engine_version", None)
+    newest = _newest_release(engine, device)
     return (*sorted(older, key=version_key), *([newest] if newest else []))
 
 
@@ -102,6 +104,54 @@ def _shipped(engine: str, device: str, version: str | None) -> EfficiencyProfile
             "memory_fraction_of": defaults.memory_fraction_of,
         }
     )
+
+
+@cache
+def _newest_release(engine: str, device: str) -> str | None:
+    """The release whose tables the shipped `<engine>-<device>.toml` was fitted on (None for
+    one rooflens measured), read from its head alone."""
+    return profile_facts(engine, device)["engine_version"]  # type: ignore[return-value]
+
+
+def profile_facts(engine: str, device: str) -> dict[str, object]:
+    """What a shipped profile says of itself, read without its curves (a catalog listing
+    needs no curves, and parsing every profile's took seconds): `engine_version` (None for
+    one rooflens measured), `provenance`, and the engine's `memory_fraction` and
+    `memory_fraction_of`, as `load_engine_profile` gives them."""
+    if engine == "transformers":
+        profile = load_profile(device)
+        return {
+            "engine_version": None,
+            "provenance": dict(profile.provenance),
+            "memory_fraction": profile.memory_fraction,
+            "memory_fraction_of": profile.memory_fraction_of,
+        }
+    name = f"{engine}-{device}.toml"
+    text = resources.files("rooflens.engines").joinpath(_FOLDER, name).read_text("utf-8")
+    head = _head_and_provenance(text)
+    defaults = DEFAULTS.get(engine)
+    return {
+        "engine_version": head.get("engine_version"),
+        "provenance": dict(head.get("provenance", {})),
+        "memory_fraction": defaults.memory_fraction if defaults else head["memory_fraction"],
+        "memory_fraction_of": (
+            defaults.memory_fraction_of if defaults else head["memory_fraction_of"]
+        ),
+    }
+
+
+def _head_and_provenance(text: str) -> dict[str, object]:
+    """A profile's top-level keys and its [provenance] table, parsed apart from the rest."""
+    lines = text.splitlines()
+    first_table = next((i for i, line in enumerate(lines) if line.startswith("[")), len(lines))
+    kept = lines[:first_table]
+    if "[provenance]" in lines:
+        start = lines.index("[provenance]")
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines)
+        )
+        kept += lines[start:end]
+    return tomllib.loads("\n".join(kept))
 
 
 def load_engine_profile(engine: str, device: str, version: str | None = None) -> EfficiencyProfile:
@@ -159,5 +209,6 @@ __all__ = [
     "engine_versions",
     "load_engine_profile",
     "nearest_version",
+    "profile_facts",
     "version_key",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from rooflens.core.errors import InvalidInputError
-from rooflens.engines import engine_profiles, engine_versions, load_engine_profile
+from rooflens.engines import engine_profiles, engine_versions, profile_facts
 from rooflens.engines.validated import ARCHITECTURES, engine_group
 from rooflens.hardware.catalog import catalog
 from rooflens.serving.presets import PRESETS, preset_for
@@ -44,10 +44,10 @@ def engine_catalog(engine: str | None = None) -> list[dict[str, Any]]:
     rows = []
     for name in shipped if engine is None else [engine]:
         for device in profiles[name]:
-            profile = load_engine_profile(name, device)
+            facts = profile_facts(name, device)
             versions = engine_versions(name, device)
-            provenance = dict(profile.provenance)
-            newest = getattr(profile, "engine_version", None)
+            provenance: dict[str, str] = facts["provenance"]  # type: ignore[assignment]
+            newest: str | None = facts["engine_version"]  # type: ignore[assignment]
             scheduler = preset_for(name, catalog()[device]) if name in PRESETS else None
             checked = engine_group(name, device)
             # TTFT fell apart between the architectures (docs/engines.md): each its own.
@@ -61,8 +61,8 @@ def engine_catalog(engine: str | None = None) -> list[dict[str, Any]]:
                     "source": _source(provenance),
                     "fitted": (provenance.get("fit_date") or provenance.get("date", ""))[:10]
                     or None,
-                    "memory_fraction": profile.memory_fraction,
-                    "memory_fraction_of": profile.memory_fraction_of,
+                    "memory_fraction": facts["memory_fraction"],
+                    "memory_fraction_of": facts["memory_fraction_of"],
                     "max_tokens": scheduler.max_tokens if scheduler else None,
                     "max_batch": scheduler.max_batch if scheduler else None,
                     "validated_runs": checked["runs"] if checked else 0,
