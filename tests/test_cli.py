@@ -523,3 +523,19 @@ def test_a_verdict_shows_the_digits_that_tell_its_figures_apart() -> None:
     args += ["--batch", "8", "--prompt-len", "2048", "--gen-len", "128"]
     shown = runner.invoke(app, args, env={"COLUMNS": "300"}).stdout
     assert "78.7 GB of 78.68 GB, DOES NOT FIT" in shown
+
+
+def test_progress_shows_under_json_only_where_stderr_is_a_terminal() -> None:
+    """advise -f json ran for seconds without a word: its bar goes to stderr, which a script
+    reading stdout never sees, whenever stderr is a terminal."""
+    import io
+
+    from rich.console import Console
+
+    from rooflens.cli import format as fmt
+
+    terminal = Console(file=io.StringIO(), force_terminal=True)
+    piped = Console(file=io.StringIO(), force_terminal=False)
+    assert fmt.shows_progress(terminal, table=False)
+    assert not fmt.shows_progress(piped, table=False)
+    assert fmt.shows_progress(piped, table=True)  # a table's bar, as before

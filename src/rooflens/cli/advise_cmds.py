@@ -132,7 +132,8 @@ def advise_cmd(
                    chosen.experts)
     )  # fmt: skip
     bar, advance = fmt.progress_bar(err_console, "screening setups", total)
-    with bar if total > 200 and output_format is OutputFormat.table else nullcontext():
+    shown = fmt.shows_progress(err_console, output_format is OutputFormat.table)
+    with bar if total > 200 and shown else nullcontext():
         advice = advise(spec, target, objectives, devices=pool, tps=chosen.tp,
                         weights=chosen.weights, kv_bits=chosen.kv_bits, pps=chosen.pp,
                         experts=chosen.experts, rank=chosen.rank, budget=chosen.budget,
@@ -141,7 +142,7 @@ def advise_cmd(
     if verify_top:
         runs = len(picks_to_verify(advice.table, verify_top))
         bar, advance = fmt.progress_bar(err_console, "confirming the top picks", runs)
-        with bar if runs and output_format is OutputFormat.table else nullcontext():
+        with bar if runs and shown else nullcontext():
             advice = verify(advice, spec, top=verify_top, progress=advance)
     if plot:
         from rooflens.views.advisor_plots import pareto

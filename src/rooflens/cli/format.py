@@ -183,6 +183,12 @@ def frame_table(frame: pd.DataFrame, title: str) -> Table:
     return table
 
 
+def shows_progress(console: Console, table: bool) -> bool:
+    """Whether a slow command shows its progress on `console` (stderr): under a table, and
+    under JSON or CSV where stderr is a terminal (stdout, which a script reads, holds none)."""
+    return table or console.is_terminal
+
+
 def progress_bar(
     console: Console, label: str, total: int
 ) -> tuple[Progress, Callable[[int], None]]:

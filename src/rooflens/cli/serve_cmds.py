@@ -99,9 +99,12 @@ def _workload(
 
 
 def _progress(total: int, label: str, output: OutputFormat) -> tuple[Progress | None, Any]:
-    """A bar with its ETA on stderr for a run worth waiting on; none for JSON or CSV (a
-    script reads them) or a short run."""
-    if output is not OutputFormat.table or (total < PROGRESS_FROM and label == "requests"):
+    """A bar with its ETA on stderr for a run worth waiting on; none for a short run, nor
+    for JSON or CSV unless stderr is a terminal (fmt.shows_progress)."""
+    table = output is OutputFormat.table
+    if not fmt.shows_progress(err_console, table) or (
+        total < PROGRESS_FROM and label == "requests"
+    ):
         return None, None
     return fmt.progress_bar(err_console, f"simulating ({label})", total)
 
