@@ -229,15 +229,18 @@ def test_device_profiles_have_one_attention_class_for_both_phases() -> None:
 
 
 def test_the_vision_encoder_runs_as_a_prefill() -> None:
-    """Gemma 3's encoder passes an image's patches as one prompt: its attention reads the
-    prefill curves."""
-    analysis = api.analyze(
-        "google/gemma-3-27b-it", "h200", engine="vllm", images=1, prompt_len=512, gen_len=4
-    )
-    vision = analysis.steps["vision"]
-    pairs = zip(vision.names, vision.priced_by, strict=True)
-    attention = [how for name, how in pairs if "matmul" in name]
-    assert attention == ["attention_prefill", "attention_prefill"]
+    """Gemma 3's encoder passes an image's patches as one prompt: its attention (one fused
+    kernel under an engine, the eager pair of GEMMs without FlashAttention) reads the prefill
+    curves."""
+    for flash, names in ((None, ["vision_flash_attention"]), (False, ["qk", "sv"])):
+        analysis = api.analyze(
+            "google/gemma-3-27b-it", "h200", engine="vllm", images=1, prompt_len=512, gen_len=4,
+            **({} if flash is None else {"flash_attention": flash}),
+        )  # fmt: skip
+        vision = analysis.steps["vision"]
+        pairs = zip(vision.names, vision.priced_by, strict=True)
+        attention = [how for name, how in pairs if "matmul" in name or "flash" in name]
+        assert attention == ["attention_prefill"] * len(names), flash
 
 
 def _attention_time(analysis, stage: str) -> tuple[float, float]:
