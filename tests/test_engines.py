@@ -1388,6 +1388,31 @@ def test_a_profile_reads_back_as_written_with_one_line_per_array(tables, tmp_pat
     assert parse_profile(text, "toy.toml") == profile
 
 
+def test_a_profile_written_as_json_reads_back_the_same_and_loads_faster(tables, tmp_path) -> None:
+    """The shipped engine profiles are JSON (parsed some forty times faster than TOML); a
+    profile written either way reads back equal, its MoE layers beside it by its stem."""
+    from rooflens.calibration.profile import layers_path, load_profile, save_profile
+
+    profile = fit_engine(tables, "toy", "vllm", H100).profile
+    save_profile(profile, tmp_path / "toy.json")
+    text = (tmp_path / "toy.json").read_text()
+    sizes = profile.classes["matmul"].compute.log10_sizes
+    assert f'"log10_sizes": [{", ".join(map(str, sizes))}]' in text
+    assert load_profile(tmp_path / "toy.json") == profile
+    save_profile(profile, tmp_path / "toy.toml")
+    assert load_profile(tmp_path / "toy.toml") == load_profile(tmp_path / "toy.json")
+    assert layers_path(tmp_path / "toy.json") == tmp_path / "toy.moe-layers.json.gz"
+
+
+def test_the_shipped_engine_profiles_are_json() -> None:
+    from importlib import resources
+
+    folder = resources.files("rooflens.engines").joinpath("profiles")
+    names = [entry.name for entry in folder.iterdir()]
+    assert not [n for n in names if n.endswith(".toml")]
+    assert "vllm-h200-sxm.json" in names and "sglang-h100-sxm@0.5.10.json" in names
+
+
 # A synthetic FP8 engine whose GEMM rows quantize their input inside the call: a pass of
 # FIXED + 3 bytes per input element at 0.6 of the bandwidth with stored scales, that and 1
 # byte more per element computing them each call (quantize tables), then the GEMM itself.

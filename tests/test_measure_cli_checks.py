@@ -85,9 +85,9 @@ def test_measure_context_limit_is_the_runs_last_position(
         (["measure", OPT, *CPU_RUN, "-o"], "missing/x.json", "a file in a folder that exists"),
         (["measure", OPT, *CPU_RUN, "-o"], "x.txt", "a file ending in .json"),
         (["calibrate", *CPU_RUN, "-o"], "missing/x.toml", "a file in a folder that exists"),
-        (["calibrate", *CPU_RUN, "-o"], "x.txt", "a file ending in .toml"),
+        (["calibrate", *CPU_RUN, "-o"], "x.txt", "a file ending in .toml or .json"),
         (["calibrate", "--collectives", *CPU_RUN, "-o"], "missing/x.toml", "a file in a folder"),
-        (["calibrate", "--from-aiconfigurator", "h100_sxm", "-o"], "x.json", "a file ending in"),
+        (["calibrate", "--from-aiconfigurator", "h100_sxm", "-o"], "x.yaml", "ending in .toml or"),
     ],
 )
 def test_output_file_is_checked_before_the_run(

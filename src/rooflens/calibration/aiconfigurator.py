@@ -1914,9 +1914,9 @@ def shipped_profiles(root: Path, out_dir: Path, version_label: str) -> list[str]
         for engine in ENGINES:
             for older in older_versions(root, system, engine):
                 fit = fit_engine(root, system, engine, device, older, version_label)
-                save_profile(fit.profile, out_dir / f"{engine}-{device_name}@{older}.toml")
+                save_profile(fit.profile, out_dir / f"{engine}-{device_name}@{older}.json")
             fit = fit_engine(root, system, engine, device, package_version=version_label)
-            save_profile(fit.profile, out_dir / f"{engine}-{device_name}.toml")
+            save_profile(fit.profile, out_dir / f"{engine}-{device_name}.json")
             for key, err in fit.held_out.items():
                 rows.append(
                     f"| {device_name} | {engine} {fit.profile.engine_version} | {key} | "

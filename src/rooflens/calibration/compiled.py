@@ -1,10 +1,10 @@
 """The `compiled` engine's profile: torch.compile'd transformers on a device we measured.
 
     python -m rooflens.calibration.compiled MEASURED.json --device h200-sxm \\
-        --out src/rooflens/engines/profiles/compiled-h200-sxm.toml \\
+        --out src/rooflens/engines/profiles/compiled-h200-sxm.json \\
         --report docs/validation-compiled.md
 
-(and `--device h100-sxm` into compiled-h100-sxm.toml, docs/validation-compiled-h100.md).
+(and `--device h100-sxm` into compiled-h100-sxm.json, docs/validation-compiled-h100.md).
 
 torch.compile runs the same GEMM and attention kernels as eager transformers, so the kernels
 are the device's bundled calibration profile (fitted on micro-benchmarks). What compiling
@@ -169,7 +169,9 @@ def main(argv: list[str] | None = None) -> None:
         default=",".join(FIT_MODELS),
         help="models whose steps the overheads are fitted on, comma-separated",
     )
-    parser.add_argument("--out", required=True, help="profile TOML to write")
+    parser.add_argument(
+        "--out", required=True, help="profile to write (.json, as shipped, or .toml)"
+    )
     parser.add_argument("--report", help="markdown report to write")
     args = parser.parse_args(argv)
     grid = json.loads(Path(args.measured).read_text())

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from rooflens.api import resolve_calibration, resolve_device
+from rooflens.calibration.profile import PROFILE_SUFFIXES
 from rooflens.cli import format as fmt
 from rooflens.cli.common import (
     CalibrationOpt,
@@ -70,13 +71,13 @@ def _check_device_name(device: str) -> None:
         raise InvalidInputError("--device", device, "'cuda' or 'cpu'")
 
 
-def _output_file(option: str, path: Path | None, suffix: str) -> None:
-    """Before any run: a file the run ends by writing takes its suffix and an existing folder
-    (a run of minutes would otherwise be lost at its last step)."""
+def _output_file(option: str, path: Path | None, *suffixes: str) -> None:
+    """Before any run: a file the run ends by writing takes one of its suffixes and an
+    existing folder (a run of minutes would otherwise be lost at its last step)."""
     if path is None:
         return
-    if path.suffix.lower() != suffix:
-        raise InvalidInputError(option, str(path), f"a file ending in {suffix}")
+    if path.suffix.lower() not in suffixes:
+        raise InvalidInputError(option, str(path), f"a file ending in {' or '.join(suffixes)}")
     writable_folder(option, path)
 
 
@@ -317,7 +318,9 @@ def calibrate(
     model: Annotated[
         str, typer.Option(help="Model whose real steps fit the framework overheads.")
     ] = "meta-llama/Llama-2-7b-hf",
-    out: Annotated[Path, typer.Option("-o", help="Profile TOML to write.")] = Path("profile.toml"),
+    out: Annotated[
+        Path, typer.Option("-o", help="Profile to write (.toml, or .json as rooflens ships).")
+    ] = Path("profile.toml"),
     raw: Annotated[Path | None, typer.Option(help="Also keep the raw measurements (JSON).")] = None,
     collectives: Annotated[
         bool,
@@ -360,8 +363,8 @@ def calibrate(
     devices instead (one process per device). With --from-aiconfigurator, fit a serving
     engine's profile from measured operator tables instead (no GPU needed)."""
     # The files every mode ends by writing, checked before any of them runs (a profile is
-    # read back as TOML, and its MoE layers are named after its .toml suffix).
-    _output_file("-o", out, ".toml")
+    # read back by its suffix, and its MoE layers are named after its stem).
+    _output_file("-o", out, *PROFILE_SUFFIXES)
     _output_file("--raw", raw, ".json")
     if from_aiconfigurator is not None:
         _calibrate_engine(from_aiconfigurator, engine, version, data_dir, hardware, out)

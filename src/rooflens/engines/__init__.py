@@ -8,11 +8,10 @@ transformers) exists only where a profile was measured.
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
 from importlib import resources
-
-import tomllib
 
 from rooflens.calibration.profile import (
     LAYERS_SUFFIX,
@@ -47,13 +46,13 @@ def engine_profiles() -> dict[str, tuple[str, ...]]:
 
 @cache
 def _profile_files() -> tuple[tuple[str, str, str | None], ...]:
-    """(engine, device, version) of each shipped profile file: `<engine>-<device>.toml` (the
-    newest operator tables, version None) or `<engine>-<device>@<version>.toml` (an older
+    """(engine, device, version) of each shipped profile file: `<engine>-<device>.json` (the
+    newest operator tables, version None) or `<engine>-<device>@<version>.json` (an older
     release's tables where the databases time them)."""
     folder = resources.files("rooflens.engines").joinpath(_FOLDER)
     found = []
     for entry in folder.iterdir():
-        match = re.fullmatch(r"([a-z]+)-([^@]+?)(?:@(.+))?\.toml", entry.name)
+        match = re.fullmatch(r"([a-z]+)-([^@]+?)(?:@(.+))?\.json", entry.name)
         if match:
             found.append((match.group(1), match.group(2), match.group(3)))
     return tuple(sorted(found, key=str))
@@ -86,9 +85,9 @@ def nearest_version(asked: str, versions: tuple[str, ...]) -> str | None:
 def _shipped(engine: str, device: str, version: str | None) -> EfficiencyProfile:
     """A shipped profile, parsed once (an immutable description; the advisor asks for the
     same few per candidate)."""
-    name = f"{engine}-{device}{'' if version is None else '@' + version}.toml"
+    name = f"{engine}-{device}{'' if version is None else '@' + version}.json"
     folder = resources.files("rooflens.engines").joinpath(_FOLDER)
-    layers = folder.joinpath(name.removesuffix(".toml") + LAYERS_SUFFIX)
+    layers = folder.joinpath(name.removesuffix(".json") + LAYERS_SUFFIX)
     profile = parse_profile(
         folder.joinpath(name).read_text("utf-8"),
         name,
@@ -114,10 +113,10 @@ def _newest_release(engine: str, device: str) -> str | None:
 
 
 def profile_facts(engine: str, device: str) -> dict[str, object]:
-    """What a shipped profile says of itself, read without its curves (a catalog listing
-    needs no curves, and parsing every profile's took seconds): `engine_version` (None for
-    one rooflens measured), `provenance`, and the engine's `memory_fraction` and
-    `memory_fraction_of`, as `load_engine_profile` gives them."""
+    """What a shipped profile says of itself, read without validating its curves (a catalog
+    listing needs none): `engine_version` (None for one rooflens measured), `provenance`, and
+    the engine's `memory_fraction` and `memory_fraction_of`, as `load_engine_profile` gives
+    them."""
     if engine == "transformers":
         profile = load_profile(device)
         return {
@@ -126,9 +125,9 @@ def profile_facts(engine: str, device: str) -> dict[str, object]:
             "memory_fraction": profile.memory_fraction,
             "memory_fraction_of": profile.memory_fraction_of,
         }
-    name = f"{engine}-{device}.toml"
+    name = f"{engine}-{device}.json"
     text = resources.files("rooflens.engines").joinpath(_FOLDER, name).read_text("utf-8")
-    head = _head_and_provenance(text)
+    head = json.loads(text)
     defaults = DEFAULTS.get(engine)
     return {
         "engine_version": head.get("engine_version"),
@@ -138,20 +137,6 @@ def profile_facts(engine: str, device: str) -> dict[str, object]:
             defaults.memory_fraction_of if defaults else head["memory_fraction_of"]
         ),
     }
-
-
-def _head_and_provenance(text: str) -> dict[str, object]:
-    """A profile's top-level keys and its [provenance] table, parsed apart from the rest."""
-    lines = text.splitlines()
-    first_table = next((i for i, line in enumerate(lines) if line.startswith("[")), len(lines))
-    kept = lines[:first_table]
-    if "[provenance]" in lines:
-        start = lines.index("[provenance]")
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines)
-        )
-        kept += lines[start:end]
-    return tomllib.loads("\n".join(kept))
 
 
 def load_engine_profile(engine: str, device: str, version: str | None = None) -> EfficiencyProfile:
