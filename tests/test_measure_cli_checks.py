@@ -87,8 +87,11 @@ def test_measure_context_limit_is_the_runs_last_position(
         (["calibrate", *CPU_RUN, "-o"], "missing/x.toml", "a file in a folder that exists"),
         (["calibrate", *CPU_RUN, "-o"], "x.txt", "a file ending in .toml or .json"),
         (["calibrate", "--collectives", *CPU_RUN, "-o"], "missing/x.toml", "a file in a folder"),
-        (["calibrate", "--from-aiconfigurator", "h100_sxm", "-o"], "x.yaml",
-         "a file ending in .toml or .json"),
+        (
+            ["calibrate", "--from-aiconfigurator", "h100_sxm", "-o"],
+            "x.yaml",
+            "a file ending in .toml or .json",
+        ),
     ],
 )
 def test_output_file_is_checked_before_the_run(
