@@ -1167,3 +1167,19 @@ def test_the_advisor_names_its_devices_list() -> None:
 
     with pytest.raises(UnknownHardwareError, match=r"^devices='nope' is invalid"):
         advise("gpt2", Target(), SLO(), devices=["h100-sxm", "nope"])
+
+
+def test_the_subpackages_the_docs_call_are_reached_through_the_package() -> None:
+    """rooflens.advisor.advise (docs/advisor.md) raised AttributeError after import rooflens."""
+    import subprocess
+    import sys
+
+    code = (
+        "import rooflens; print(rooflens.advisor.advise.__name__, "
+        "rooflens.engines.engine_versions('vllm', 'h200-sxm')[-1])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["advise", "0.24.0"]
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        rooflens.nothing  # noqa: B018

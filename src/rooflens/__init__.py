@@ -41,11 +41,23 @@ __version__ = "0.1.0"
 _SERVING = ("capacity", "simulate")
 
 
+# Subpackages the docs call through the package (rooflens.advisor.advise, rooflens.engines.
+# engine_versions): imported on first use, as a submodule import would.
+_SUBPACKAGES = (
+    "advisor", "calibration", "cli", "core", "engines", "hardware", "measure", "models",
+    "serving", "views", "web",
+)  # fmt: skip
+
+
 def __getattr__(name: str) -> object:
     if name in _SERVING:
         from rooflens.serving import api
 
         return getattr(api, name)
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"rooflens.{name}")
     raise AttributeError(f"module 'rooflens' has no attribute {name!r}")
 
 
