@@ -802,3 +802,14 @@ def test_showing_b_needs_a_b(client: TestClient) -> None:
     """The page's A was shown in B's place, without a word."""
     data = error(client, "/api/view", {"a": SCENARIO, "show": "b"})
     assert data["detail"][0]["loc"] == ["body", "show"]
+
+
+def test_the_documented_upload_limits_are_the_models_own() -> None:
+    """docs/web.md said 4,096 layers and hidden size 262,144 where the API takes 10,000 and
+    4,194,304."""
+    from pathlib import Path
+
+    from rooflens.core.model import MAX_LAYERS, MAX_WIDTH
+
+    text = " ".join((Path(__file__).parents[1] / "docs" / "web.md").read_text().split())
+    assert f"at most {MAX_LAYERS:,} layers and widths of at most {MAX_WIDTH:,}" in text
