@@ -219,6 +219,9 @@ def test_a_capacity_search_probes_with_fewer_requests_when_asked_for_too_many(cl
         ({"cluster": {"replicas": 2, "disaggregated": True}}, ["cluster", "disaggregated"],
          "prefill_replicas"),
         ({"cluster": {"prefill_tp": 2}}, ["cluster", "prefill_tp"], "empty unless disaggregated"),
+        # A pool's own width the model cannot split was named options.tp.
+        ({"cluster": {"disaggregated": True, "decode_tp": 3}}, ["cluster", "decode_tp"],
+         "cluster.decode_tp=3 is invalid: expected a divisor of"),
         ({"slo": {"ttft": float("nan")}}, ["slo", "ttft"], "finite"),
         ({"slo": {"percentile": 0}}, ["slo", "percentile"], "greater than 0"),
         ({"options": {"pp": 2}}, ["options", "pp"], "pipeline-parallel serving"),

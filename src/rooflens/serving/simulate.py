@@ -364,12 +364,19 @@ def check_expert_groups(model: ModelSpec, options: AnalysisOptions, cluster: Clu
     model first (ep dividing its experts): a replica count no split could fix was named
     before it."""
     named = (("prefill", "prefill_replicas"), ("decode", "decode_replicas"))
+    layouts = named if cluster.disaggregated else (("prefill", "replicas"),)
     pools = [
         (pool_options(options, cluster, pool).parallelism, field)  # type: ignore[arg-type]
-        for pool, field in (named if cluster.disaggregated else (("prefill", "replicas"),))
-    ]  # each pool's own layout errors first
-    for par, _ in pools:
-        local_model(model, par)
+        for pool, field in layouts
+    ]  # each pool's own layout errors first, named as the pool's setting where it has one
+    for (par, _), (pool, _) in zip(pools, layouts, strict=True):
+        try:
+            local_model(model, par)
+        except InvalidInputError as exc:
+            own = f"{pool}_{exc.field}"
+            if cluster.disaggregated and getattr(cluster, own, None) is not None:
+                raise InvalidInputError(own, exc.value, exc.accepted) from None
+            raise
     for par, field in pools:
         groups, count = par.expert_token_groups, getattr(cluster, field)
         if count % groups:
