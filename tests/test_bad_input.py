@@ -1183,3 +1183,33 @@ def test_the_subpackages_the_docs_call_are_reached_through_the_package() -> None
     assert done.stdout.split() == ["advise", "0.24.0"]
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         rooflens.nothing  # noqa: B018
+
+
+def test_numpys_integers_pass_wherever_an_integer_does() -> None:
+    """A script's numpy loop: tp=np.int64(2) was refused (batch, w_bits took it), as were a
+    simulation's clients, a speculation's drafts and the advisor's widths; np.True_ stays
+    refused in a number's place."""
+    import numpy as np
+
+    from rooflens.advisor.search import Target, advise
+    from rooflens.serving import SLO, Workload
+
+    model = "meta-llama/Llama-3.1-8B"
+    given = {"tp": 2, "pp": 1, "group_size": 128, "w_bits": 4, "flash_attention": True}
+    plain = rooflens.analyze(model, "a6000", **given)
+    numpy = rooflens.analyze(model, "a6000", **{k: np.array(v)[()] for k, v in given.items()})
+    assert numpy.to_dict() == plain.to_dict()
+    run = rooflens.simulate(model, "h100-sxm", Workload(requests=8), concurrency=np.int64(4))
+    same = rooflens.simulate(model, "h100-sxm", Workload(requests=8), concurrency=4)
+    assert run.requests.equals(same.requests)
+    draft = {"draft": "Qwen/Qwen3-0.6B", "alpha": 0.8}
+    drafts = rooflens.speculate("Qwen/Qwen3-8B", "h100-sxm", gamma=np.int64(3), **draft)
+    also = rooflens.speculate("Qwen/Qwen3-8B", "h100-sxm", gamma=3, **draft)
+    assert float(drafts.time_per_token) == float(also.time_per_token)
+    widths = advise(model, Target(), SLO(), devices=["h100-sxm"], tps=np.array([1, 2]))
+    listed = advise(model, Target(), SLO(), devices=["h100-sxm"], tps=[1, 2])
+    assert widths.top(5).equals(listed.top(5))
+    one = advise(model, Target(), SLO(), devices=["h100-sxm"], tps=2)  # one width, not a list
+    assert set(one.top(50)["tp"]) == {2}
+    with pytest.raises(InvalidInputError, match="^tp="):
+        rooflens.analyze(model, "a6000", tp=np.True_)

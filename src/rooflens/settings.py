@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
 from rooflens.core.efficiency import EfficiencyProfile
@@ -393,8 +394,9 @@ class Settings(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_bool_numbers(cls, value: object, info: Any) -> object:
-        # True == 1 would otherwise pass as 1-bit weights or one device.
-        return not_a_bool_number(cls.model_fields[info.field_name].annotation, value)
+        # True == 1 would otherwise pass as 1-bit weights or one device; numpy's integers
+        # (a script's loop) as the numbers they are.
+        return not_a_bool_number(cls.model_fields[info.field_name].annotation, plain(value))
 
     @field_validator("engine", mode="before")
     @classmethod
@@ -739,6 +741,16 @@ def setting_from_text(name: str, text: str) -> object:
     except ValueError:
         raise InvalidInputError(name, text, accepted(Settings, name)) from None
     return text
+
+
+def plain(value: object) -> object:
+    """`value` with numpy's scalars and arrays as Python's (np.int64(2) -> 2, an array -> a
+    list): a script's numpy loop passes them where a setting takes a number or a list."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
 
 
 def not_a_bool_number(annotation: object, value: object) -> object:

@@ -18,6 +18,7 @@ from rooflens.settings import (
     engine_name,
     invalid_input,
     parse_settings,
+    plain,
     setting,
     split_items,
 )
@@ -111,8 +112,12 @@ def precision_label(options: AnalysisOptions) -> str:
 def _listed(value: object) -> object:
     """'1,2' or [1, 2] -> (1, 2): a list setting from the command line's text or a JSON
     array, whole numbers typed as text read as numbers."""
+    value = plain(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value,)  # tps=2: one width
     parts = split_items(value)
     if isinstance(parts, tuple):
+        parts = tuple(plain(p) for p in parts)
         if any(isinstance(p, bool) for p in parts):  # True == 1 would pass as one device
             raise ValueError("a boolean is not a number")
         return tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in parts)

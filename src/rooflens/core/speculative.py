@@ -183,6 +183,9 @@ def speculative(
     multi-token-prediction modules (`mtp`: gamma sequential steps of one MTP module, as
     DeepSeek-V3 and GLM-4.5 are served)."""
     options = options or AnalysisOptions()
+    # numpy's integers (a script's loop) as Python's; its booleans stay refused.
+    gamma = gamma.item() if isinstance(gamma, np.integer) else gamma
+    tree_width = tree_width.item() if isinstance(tree_width, np.integer) else tree_width
     if not isinstance(gamma, int) or isinstance(gamma, bool) or gamma < 1:
         raise InvalidInputError("gamma", gamma, "a positive integer number of draft tokens")
     real = isinstance(alpha, int | float | np.integer | np.floating) and not isinstance(alpha, bool)

@@ -19,7 +19,7 @@ from rooflens.serving.simulate import (
     run,
 )
 from rooflens.serving.workload import Requests, Workload, load_trace
-from rooflens.settings import parse_settings
+from rooflens.settings import parse_settings, plain
 
 _TYPES: dict[str, tuple[type, str]] = {
     "scheduler": (SchedulerConfig, "a SchedulerConfig"),
@@ -117,6 +117,7 @@ def simulate(
     `preset`: an engine's scheduler defaults ('vllm', 'sglang', 'trtllm'); the fields set in
     `scheduler` override it."""
     _check_types(scheduler=scheduler, cluster=cluster, slo=slo, preset=preset)
+    concurrency = plain(concurrency)  # numpy's integers too
     if concurrency is not None and (
         not isinstance(concurrency, int) or isinstance(concurrency, bool)
     ):
