@@ -1211,5 +1211,5 @@ def test_numpys_integers_pass_wherever_an_integer_does() -> None:
     assert widths.top(5).equals(listed.top(5))
     one = advise(model, Target(), SLO(), devices=["h100-sxm"], tps=2)  # one width, not a list
     assert set(one.top(50)["tp"]) == {2}
-    with pytest.raises(InvalidInputError, match="^tp="):
+    with pytest.raises(InvalidInputError, match=r"^tp="):
         rooflens.analyze(model, "a6000", tp=np.True_)
