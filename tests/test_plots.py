@@ -367,6 +367,20 @@ def test_a_narrow_range_is_labelled_too() -> None:
     assert tick_labels(fig, throughput.yaxis) == ["3k", "4k", "5k", "6k"]
 
 
+def test_a_range_narrower_than_any_nice_numbers_takes_evenly_spaced_ones() -> None:
+    """gpt-oss-120b's time per token spans 1.04 to 1.25 ms: 1.2 was its only label."""
+    fig = plots.sequence_curves("openai/gpt-oss-120b", "h200-sxm", {"stored": {}})
+    labels = tick_labels(fig, fig.axes[0].yaxis)
+    assert labels == ["1.05", "1.06", "1.07", "1.08"]  # 1.04 to 1.09 ms: none before
+    assert plots._evenly(1.04, 1.25).tolist() == [1.08, 1.12, 1.16, 1.2]
+    # A series that fits at no point says so in the legend (it had stood there, lineless).
+    fig = plots.sequence_curves(
+        "openai/gpt-oss-120b", "h100-sxm", {"W16": {"w_bits": 16}, "W4": {}}
+    )
+    legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["W16 (fits in memory at no point)", "W4"]
+
+
 def test_every_log_axis_is_labelled_alike() -> None:
     """The roofline's decades (OP/s with SI prefixes), a batch axis of ten sizes and the
     advisor's narrow Pareto plot: plain numbers, none overlapping."""
@@ -439,6 +453,11 @@ def test_each_plot_names_the_model_the_device_and_what_priced_it() -> None:
     mixed = {"vLLM": {"engine": "vllm"}, "roofline": {}}
     fig = plots.batch_curves("Qwen/Qwen3-30B-A3B", "h200", mixed, batches=[1, 8])
     assert fig.get_suptitle().startswith("Qwen/Qwen3-30B-A3B on NVIDIA H200 SXM 141GB\n")
+    # ...which they had not: "A" and "B" alone, W4's bars read as the engine's.
+    legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["vLLM: vllm 0.24.0 profile, h200-sxm, graphs", "roofline: roofline bound"]
+    fig = plots.memory_bars("Qwen/Qwen3-30B-A3B", "h200", mixed)
+    assert [" ".join(x.split("\n")) for x in tick_labels(fig, fig.axes[0].xaxis)] == legend
     result = rooflens.analyze("Qwen/Qwen3-30B-A3B", "h200", engine="vllm", tp=2, batch=8)
     title = plots.operator_times(result, "decode").axes[0].get_title().splitlines()
     assert title == [

@@ -204,9 +204,17 @@ class LogTicks(LogLocator):
         nice = [within((10.0 ** decades[:, None] * np.asarray(m)).ravel()) for m in _MANTISSAS]
         fitting = [t for t in nice if self._fit(t, lo, hi)]
         if fitting:
-            # The sparsest that labels enough, else the densest whose labels fit.
+            # The sparsest that labels enough, else the densest whose labels fit, unless a
+            # range is too narrow for it to label more than two (1.04 to 1.25 holds one: 1.2):
+            # evenly spaced numbers of up to three digits then.
             enough = [t for t in fitting if len(t) >= MIN_LABELS]
-            return enough[-1] if enough else fitting[0]
+            if enough:
+                return enough[-1]
+            densest = fitting[0]
+            if len(densest) >= MIN_LABELS - 1:
+                return densest
+            even = _evenly(lo, hi)
+            return even if len(even) > len(densest) and self._fit(even, lo, hi) else densest
         # Decades too close for their labels: every n-th one.
         for n in range(2, len(decades) + 1):
             ticks = within(10.0 ** decades[decades % n == 0])
@@ -232,6 +240,20 @@ class LogTicks(LogLocator):
         else:
             room = np.full(len(ticks) - 1, 1.6 * size)
         return bool(np.all(np.diff(at) >= room))
+
+
+def _evenly(lo: float, hi: float) -> np.ndarray:
+    """MIN_LABELS numbers evenly spaced on a log axis between lo and hi, rounded to the
+    fewest significant digits (three at most, as plain_number writes them) that keep them
+    apart."""
+    inside = np.geomspace(lo, hi, MIN_LABELS + 2)[1:-1]
+    ticks = np.array([])
+    for digits in (1, 2, 3):
+        rounded = np.unique([float(f"{v:.{digits}g}") for v in inside])
+        ticks = rounded[(rounded >= lo) & (rounded <= hi)]
+        if len(ticks) >= MIN_LABELS:
+            break
+    return ticks
 
 
 def log_axis(axis: Any, values: Any = None, unit: str = "") -> None:
@@ -368,11 +390,13 @@ def _curves(
 ) -> Figure:
     fig, (lat, thr) = plt.subplots(1, 2, figsize=(11, 4.5))
     fitted = timed = False
-    results = []
-    for i, (label, options) in enumerate(settings.items()):
+    results = [
+        analyze(model, hardware, **{**fixed, axis: values}, **options)
+        for options in settings.values()
+    ]
+    labels = series_labels(list(settings), results)
+    for i, (label, result) in enumerate(zip(labels, results, strict=True)):
         style, marker = STYLES[i % len(STYLES)]
-        result = analyze(model, hardware, **{**fixed, axis: values}, **options)
-        results.append(result)
         gen = result.generation or {}
         # Settings that do not fit the device's memory at a point leave a gap there.
         fits = np.asarray(result.memory["generation"].fits)
@@ -384,7 +408,8 @@ def _curves(
             "linestyle": style,
             "marker": marker,
             "color": GRAYS[i % len(GRAYS)],
-            "label": label,
+            # A series with no point drawn says why, rather than an empty legend entry.
+            "label": label if np.any(fits) else f"{label} (fits in memory at no point)",
             "markersize": 4,
         }
         lat.plot(values, tpot, **kw)
@@ -526,7 +551,7 @@ def memory_bars(
     ):
         ax.bar(at, values, bottom=bottom, label=name, color=gray, hatch=hatch, edgecolor="black")
         bottom += np.array(values)
-    ax.set_xticks(at, _wrapped(ax, labels))
+    ax.set_xticks(at, _wrapped(ax, series_labels(labels, results)))
     ax.axhline(capacity / 1e9, color="black", linestyle="--", label="device capacity")
     ax.set(
         ylabel="memory (GB)",
@@ -599,6 +624,19 @@ def subject(results: list[Analysis]) -> str:
     estimates = {r.options.estimate for r in results}
     priced = f", {estimates.pop()}" if len(estimates) == 1 else ""
     return f"{first.model.name} on {device}{priced}"
+
+
+def series_labels(labels: list[str], results: list[Analysis]) -> list[str]:
+    """Each series' label, and what priced it where the series differ in that (an engine's
+    profile beside the roofline bound): the title then names none (`subject`)."""
+    if len({r.options.estimate for r in results}) == 1:
+        return labels
+    return [f"{label}: {_priced(r)}" for label, r in zip(labels, results, strict=True)]
+
+
+def _priced(result: Analysis) -> str:
+    """'vllm 0.24.0 profile, h100-sxm, graphs', or 'roofline bound'."""
+    return result.options.estimate.removeprefix("calibrated estimate (").removesuffix(")")
 
 
 def _per_device(results: list[Analysis]) -> str:
