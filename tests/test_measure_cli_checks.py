@@ -142,3 +142,14 @@ def test_good_arguments_reach_the_device_check() -> None:
     code, out = _run("measure", OPT)
     assert code == 2, out
     assert out.startswith(NO_CUDA), out
+
+
+def test_an_engine_fit_refuses_what_the_command_line_alone_shows_first(tmp_path: Path) -> None:
+    """--engine transformers asked to pip install aiconfigurator-core first; an empty
+    --data-dir listed no system, saying nothing of why."""
+    code, out = _run("calibrate", "--from-aiconfigurator", "h200_sxm", "--engine", "transformers")
+    assert (code, out.strip()) == (
+        2, "error: --engine='transformers' is invalid: expected one of vllm, sglang, trtllm here"
+    )  # fmt: skip
+    code, out = _run("calibrate", "--from-aiconfigurator", "h200_sxm", "--data-dir", str(tmp_path))
+    assert code == 2 and f"and {tmp_path} holds none" in out, out

@@ -276,17 +276,33 @@ def _calibrate_engine(
     hardware: str | None,
     out: Path,
 ) -> None:
-    from rooflens.calibration.aiconfigurator import SYSTEMS, data_root, fit_engine, package_version
+    from rooflens.calibration.aiconfigurator import (
+        ENGINES,
+        SYSTEMS,
+        data_root,
+        fit_engine,
+        package_version,
+    )
     from rooflens.calibration.profile import layers_path, save_profile
 
+    # What the command line alone can tell is wrong, before the tables are looked for (a user
+    # would otherwise install the package only to meet the next error).
+    if engine not in ENGINES:
+        raise InvalidInputError("--engine", engine, f"one of {', '.join(ENGINES)} here")
     root = data_root(data_dir)
     devices = {v: k for k, v in SYSTEMS.items()}
     system = SYSTEMS.get(system, system)
     if not (root / system).is_dir():
         held = sorted(p.name for p in root.iterdir() if p.is_dir())
-        raise InvalidInputError(
-            "--from-aiconfigurator", system, f"a system the tables hold: {', '.join(held)}"
+        what = (
+            f"a system the tables hold: {', '.join(held)}"
+            if held
+            else (
+                f"a system the tables hold, and {root} holds none (a copy of aiconfigurator-core's "
+                "systems/data folder holds one folder per system)"
+            )
         )
+        raise InvalidInputError("--from-aiconfigurator", system, what)
     if hardware is None and system not in devices:
         raise InvalidInputError(
             "--hardware",
