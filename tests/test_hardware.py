@@ -82,3 +82,22 @@ def test_missing_precision_is_raised_to_the_next(tiny_model) -> None:
     assert h100.matrix_dtype(4) == "int8"
     assert h100.matrix_dtype(16) == "bf16"
     assert h100.vector_dtype() == "fp32"
+
+
+def test_a_device_naming_a_profile_that_is_not_bundled_is_refused_on_loading(tmp_path) -> None:
+    """calibration = "nope" was taken, and failed only under --calibration auto."""
+    from rooflens.core.errors import HardwareSpecError
+    from rooflens.hardware.catalog import load_device_file
+
+    text = (
+        'name = "mine"\nmemory_capacity = 80e9\nmemory_bandwidth = 3e12\n[peak_ops]\nbf16 = 1e15\n'
+    )
+    bad = tmp_path / "bad.toml"
+    bad.write_text('calibration = "nope"\n' + text)
+    with pytest.raises(
+        HardwareSpecError, match=r"calibration='nope' is invalid: expected a bundled"
+    ):
+        load_device_file(bad)
+    good = tmp_path / "ok.toml"
+    good.write_text('calibration = "h100-sxm"\n' + text)
+    assert load_device_file(good).calibration == "h100-sxm"

@@ -26,6 +26,18 @@ def device_from_dict(data: dict[str, Any], origin: str = "device") -> Device:
     # Strict: a TOML's "80e9" is text, not a number (TOML arrays are lists: aliases a tuple).
     if isinstance(data.get("aliases"), list):
         data = {**data, "aliases": tuple(data["aliases"])}
+    calibration = data.get("calibration")
+    if isinstance(calibration, str):
+        from rooflens.calibration.profile import bundled_profiles
+
+        # A name no profile has failed only later, under --calibration auto.
+        if calibration not in bundled_profiles():
+            names = ", ".join(sorted(bundled_profiles()))
+            where = f"{origin}: " if origin else ""
+            raise HardwareSpecError(
+                f"{where}calibration={calibration!r} is invalid: expected a bundled profile "
+                f"({names}) or none"
+            )
     try:
         return Device.model_validate(data, strict=True)
     except ValidationError as exc:
