@@ -813,3 +813,16 @@ def test_the_documented_upload_limits_are_the_models_own() -> None:
 
     text = " ".join((Path(__file__).parents[1] / "docs" / "web.md").read_text().split())
     assert f"at most {MAX_LAYERS:,} layers and widths of at most {MAX_WIDTH:,}" in text
+
+
+@pytest.mark.parametrize(
+    ("change", "loc"),
+    [({"hourly_prices": {"l4": "1"}}, ["hourly_prices"]), ({"top": "3"}, ["top"])],
+)
+def test_the_advisor_takes_no_text_for_a_number(client: TestClient, change, loc) -> None:
+    """A price of "1" passed as 1 USD/h where the other requests refuse text for a number;
+    its lists still come as text ("1,2") as the page sends them."""
+    body = {"model": {"id": LLAMA}, "devices": ["l4"]} | change
+    data = error(client, "/api/advise", body)
+    assert data["detail"][0]["loc"][1:] == loc, data
+    assert data["message"].endswith("is invalid: text is not a number (send it as a JSON number)")

@@ -57,6 +57,17 @@ def _numbers_only(annotation: object) -> bool:
     return bool(kinds) and kinds <= {int, float}
 
 
+def _text_for_a_number(annotation: object, value: object) -> bool:
+    """Whether `value` puts text where `annotation` takes a number: the field itself, or a
+    value of a mapping of numbers (hourly_prices: {"l4": "1"})."""
+    if isinstance(value, str):
+        return _numbers_only(annotation)
+    if isinstance(value, dict) and getattr(annotation, "__origin__", None) is dict:
+        _, number = get_args(annotation)
+        return _numbers_only(number) and any(isinstance(v, str) for v in value.values())
+    return False
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -66,7 +77,7 @@ class Strict(BaseModel):
         # "batch": true would otherwise pass as one sequence, and "batch": "8" as eight: JSON
         # has numbers, and the Python API refuses text in a number's place.
         annotation = cls.model_fields[info.field_name].annotation
-        if isinstance(value, str) and _numbers_only(annotation):
+        if _text_for_a_number(annotation, value):
             raise ValueError("text is not a number (send it as a JSON number)")
         return not_a_bool_number(annotation, value)
 
@@ -422,6 +433,14 @@ class AdviseRequest(AdviseSearch):
         2, "Search", "confirm top", "Top picks re-run in the simulator.", ge=0, le=MAX_VERIFIED
     )
     top: int = setting(10, "Search", "picks listed", "Picks in the answer.", ge=1, le=100)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_text_numbers(cls, value: object, info: ValidationInfo) -> object:
+        # Lax here (the search's lists come as "1,2" text too), but a number stays a number.
+        if _text_for_a_number(cls.model_fields[info.field_name].annotation, value):
+            raise ValueError("text is not a number (send it as a JSON number)")
+        return value
 
     @field_validator("hourly_prices")
     @classmethod
