@@ -168,3 +168,20 @@ def test_advise_admits_what_memory_holds_beside_one_prefill() -> None:
         assert bool(rooflens.analyze(MODEL, squeezed, batch=1, **sizes).fits) == fits
         assert bool(row["feasible"]) == fits
         assert row["max_batch_memory"] == int(fits)
+
+
+def test_a_long_prompt_without_flashattention_is_told_to_turn_it_on() -> None:
+    """100,000-token prompts on an L4: 1,281 GB of activations are the unfused attention's
+    scores, which FlashAttention never holds; the refusal named every remedy but it."""
+    workload = _workload(2, 100_000, 10)
+    with pytest.raises(InvalidInputError) as eager:
+        rooflens.simulate("meta-llama/Llama-3.1-8B", "l4", workload)
+    assert "activation reserve 1280.8 GB" in str(eager.value)
+    assert str(eager.value).endswith(
+        "(turn on flash_attention, quantize, add tensor parallelism, shorten the requests or "
+        "lower max_tokens)"
+    )
+    with pytest.raises(InvalidInputError) as fused:
+        rooflens.simulate("meta-llama/Llama-3.1-8B", "l4", workload, flash_attention=True)
+    assert "activation reserve 9.4 GB" in str(fused.value)
+    assert "flash_attention" not in str(fused.value)

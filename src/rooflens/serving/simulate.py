@@ -138,12 +138,15 @@ def memory_verdict(
                 f"weights {weights / gb:.1f} GB + KV cache {kv / gb:.2f} GB + {reserve} at the "
                 f"end of a {prompt} + {output}-token request"
             )
+        # Unfused attention writes each prompt's scores (tokens x keys x heads): most of a
+        # long prompt's activations, which FlashAttention never holds.
+        fused = "" if options.flash_attention else "turn on flash_attention, "
         raise InvalidInputError(
             "hardware",
             device.name,
             f"a device with room for a KV cache: {need} per device exceed its "
-            f"{verdict.capacity / gb:.0f} GB (quantize, add tensor parallelism, shorten the "
-            "requests or lower max_tokens)",
+            f"{verdict.capacity / gb:.0f} GB ({fused}quantize, add tensor parallelism, shorten "
+            "the requests or lower max_tokens)",
         )
     return verdict
 
