@@ -85,6 +85,22 @@ def test_a_jobs_bad_options_are_a_422_before_it_starts(
     assert refused.json() == client.post("/api/simulate", json=body).json()
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"devices": ["h100-sxm", "nope"]},
+        {"hourly_prices": {"nope": 1.0}},
+        {"model": {"id": "no/such"}},
+    ],
+)
+def test_an_advisor_jobs_bad_input_is_a_422_before_it_starts(client: TestClient, change) -> None:
+    """An unknown device was a 202 and a job that failed, where POST /api/advise answers 422."""
+    body = {"model": {"id": "meta-llama/Llama-3.1-8B"}, "verify": 0} | change
+    refused = client.post("/api/jobs/advise", json=body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json() == client.post("/api/advise", json=body).json()
+
+
 def test_a_cancelled_job_stops_computing(client: TestClient) -> None:
     body = {**LLAMA, "workload": {**SMALL, "requests": 3000, "rate": 20}}
     job_id = client.post("/api/jobs/simulate", json=body).json()["id"]

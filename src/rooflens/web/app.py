@@ -396,6 +396,7 @@ def _jobs(app: FastAPI, jobs: Jobs) -> None:
     )
     def start_advice(request: s.AdviseRequest) -> dict[str, Any]:
         """Start POST /api/advise's search in the background; GET /api/jobs/{id} follows it."""
+        serving_service.advice_input(request)  # bad input: a 422 now, not a failed job
         return jobs.start("advise", lambda job: serving_service.advise(request, job)).view()
 
     @app.get("/api/jobs/{job_id}", response_model=s.JobOut, responses=NOT_FOUND, tags=["jobs"])

@@ -320,8 +320,9 @@ def _pick(advice: search.Advice, row: pd.Series) -> dict[str, Any]:
     return out | {"explanation": advice.explain(row)}
 
 
-def advise(request: s.AdviseRequest, track: Tracker | None = None) -> dict[str, Any]:
-    track = track or Untracked()
+def advice_input(request: s.AdviseRequest) -> tuple[ModelSpec, list[Device]]:
+    """What an advice request searches, checked as a job's POST answers before it starts (a
+    422, not a job that fails): the model and the devices."""
     model = resolve_model(request.model, ("model",))
     pool = _pool(request)
     if request.verify and _verified_requests(request.target, request.verify) < MIN_REQUESTS:
@@ -330,6 +331,12 @@ def advise(request: s.AdviseRequest, track: Tracker | None = None) -> dict[str, 
             f"verify={request.verify} is invalid: answers of {request.target.output_len} "
             "tokens are too long to confirm in the viewer; expected 0",
         )
+    return model, pool
+
+
+def advise(request: s.AdviseRequest, track: Tracker | None = None) -> dict[str, Any]:
+    track = track or Untracked()
+    model, pool = advice_input(request)
     with located((), where=_placed(ADVISE_SECTIONS)):
         setups = search.candidates(
             pool, request.tp, request.weights, request.kv_bits, request.pp, model, request.experts
