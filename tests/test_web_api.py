@@ -826,3 +826,22 @@ def test_the_advisor_takes_no_text_for_a_number(client: TestClient, change, loc)
     data = error(client, "/api/advise", body)
     assert data["detail"][0]["loc"][1:] == loc, data
     assert data["message"].endswith("is invalid: text is not a number (send it as a JSON number)")
+
+
+def test_a_body_the_parser_gives_up_on_or_of_another_type_says_so(client: TestClient) -> None:
+    """A body nested 5,000 deep was FastAPI's bare 400 without a message; one sent as text/plain
+    read "body=b'{...}' is invalid: Input should be a valid dictionary"."""
+    deep = '{"a":' * 5000 + "1" + "}" * 5000
+    res = client.post("/api/analyze", content=deep, headers={"content-type": "application/json"})
+    assert res.status_code == 400
+    assert res.json()["message"] == (
+        "body is invalid: expected a JSON object its parser reads (there was an error parsing "
+        "the body)"
+    )
+    body = json.dumps({"model": {"id": LLAMA}, "device": {"name": "h100-sxm"}})
+    res = client.post("/api/analyze", content=body, headers={"content-type": "text/plain"})
+    assert res.status_code == 422
+    assert res.json()["message"] == (
+        "body is invalid: expected a JSON object sent as application/json, not text/plain"
+    )
+    assert client.get("/api/nothing").status_code == 404  # other HTTP errors as they were

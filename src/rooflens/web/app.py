@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rooflens import __version__
@@ -90,6 +92,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     field = ".".join(str(p) for p in first.get("loc", ())[1:]) or "body"
     if first.get("type") == "missing":
         message = f"{field} is missing"
+    elif isinstance(first.get("input"), bytes) and tuple(first.get("loc", ())) == ("body",):
+        # A body sent as another content type reaches validation as bytes.
+        kind = request.headers.get("content-type", "none")
+        message = f"body is invalid: expected a JSON object sent as application/json, not {kind}"
     elif first.get("type") == "json_invalid":
         # Its loc is the character where parsing stopped, not a field.
         at = first.get("loc", ("body", 0))[-1]
@@ -102,6 +108,19 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             reason = f"expected {accepted(Settings, name)}"
         message = f"{field}={_shown(first.get('input'))} is invalid: {reason}"
     return error_response(422, items, message)
+
+
+async def _unparsed_body(request: Request, exc: Exception) -> Response:
+    """A body the JSON parser gave up on (nested too deep, say): FastAPI's bare 400, with
+    the one-line message every other refusal has."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code != 400:
+        return await http_exception_handler(request, exc)
+    said = str(exc.detail)
+    message = (
+        f"body is invalid: expected a JSON object its parser reads ({said[:1].lower()}{said[1:]})"
+    )
+    return error_response(400, [{"loc": ["body"], "msg": str(exc.detail), "type": "body"}], message)
 
 
 def _setting_error(error: Any) -> Any:
@@ -267,6 +286,7 @@ def create_app(allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> FastAPI:
     app.add_middleware(GuardHeaders, allowed_hosts=allowed_hosts)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(WebInputError, _input_error)
+    app.add_exception_handler(StarletteHTTPException, _unparsed_body)
     _pages(app)
     _api(app)
     _jobs(app, jobs)
