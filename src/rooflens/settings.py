@@ -804,17 +804,10 @@ def invalid_input(
     """One validation error of a declared model as the typed error every entry point shows:
     the field, the value given and what the declaration accepts."""
     err = exc.errors()[0]
-    raised = err.get("ctx", {}).get("error")
-    if isinstance(raised, InvalidInputError) and not prefix:
-        return raised  # a field's own check already named it (a length's form, say)
     if not err["loc"]:
         message = str(err["msg"]).removeprefix("Value error, ")
         return InvalidInputError(prefix.rstrip(".") or "settings", err.get("input"), message)
     name = str(err["loc"][0])
-    if err["type"] == "value_error":
-        # A validator's own words say what it accepts better than the field's type does.
-        message = str(err["msg"]).removeprefix("Value error, ")
-        return InvalidInputError(prefix + name, err.get("input"), message)
     if err["type"] == "extra_forbidden":
         names = ", ".join(model.model_fields)
         return InvalidInputError(prefix + name, err.get("input"), f"a known setting: {names}")
@@ -822,19 +815,6 @@ def invalid_input(
     if name in model.model_fields:
         return InvalidInputError(prefix + name, value, accepted(model, name))
     return InvalidInputError(prefix + name, value, str(err["msg"]))
-
-
-class TypedErrors(BaseModel):
-    """A declared description that, built with a bad value, raises InvalidInputError naming
-    the field, the value and what it accepts, as every entry point of the API does, not
-    pydantic's ValidationError (`model_validate` still raises that, for callers that word
-    the error themselves)."""
-
-    def __init__(self, /, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise invalid_input(exc, type(self)) from None
 
 
 def parse_settings(values: Mapping[str, object] | Settings | None = None) -> Settings:

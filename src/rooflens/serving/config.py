@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, fie
 
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.speculative import ACCEPTANCE
-from rooflens.settings import MAX_DEVICES, MAX_TOKENS, TypedErrors, option_name, setting
+from rooflens.settings import MAX_DEVICES, MAX_TOKENS, option_name, setting
 
 Policy = Literal["static", "continuous", "chunked"]
 # Step tables are sized by the scheduler's limits: bounded so that a typo is refused, not
@@ -20,7 +20,7 @@ MAX_STEP_TOKENS = 10_000_000
 MAX_DRAFT_TOKENS = 16
 
 
-class SchedulerConfig(TypedErrors):
+class SchedulerConfig(BaseModel):
     """How one replica batches requests (docs/serving.md gives each rule and its source).
 
     static      request-level batches run to completion (FasterTransformer);
@@ -263,7 +263,7 @@ def _pool_width(pool: str, axis: str) -> Any:
     )  # fmt: skip
 
 
-class ClusterConfig(TypedErrors):
+class ClusterConfig(BaseModel):
     """Replicas behind a router, or separate prefill and decode pools (disaggregation, as in
     DistServe and Splitwise) handing each request's KV cache over a link."""
 
@@ -326,7 +326,7 @@ class ClusterConfig(TypedErrors):
         return value
 
 
-class SLO(TypedErrors):
+class SLO(BaseModel):
     """Service-level objectives on time to first token and time per output token."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -337,7 +337,7 @@ class SLO(TypedErrors):
     percentile: float = setting(99.0, "SLO", "percentile", "Held to the objectives.", gt=0, le=100)
 
 
-class Target(TypedErrors):
+class Target(BaseModel):
     """The load to serve: requests per second with prompts and answers of these lengths (each
     field declared once here; `rooflens advise --workload` and the web form derive from it)."""
 
@@ -420,7 +420,7 @@ def build(cls: type[BaseModel], field: str, *, flags: bool = False, **values: ob
     """Validate settings into `cls`; a bad value raises InvalidInputError naming it (`flags`:
     a field whose command-line option has another name by that name, as typed)."""
     try:
-        return cls.model_validate(values)  # pydantic's errors, worded here as the CLI types
+        return cls(**values)
     except ValidationError as exc:
         err = exc.errors()[0]
         name = ".".join(str(p) for p in err["loc"]) or field

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 from pydantic import (
+    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -22,7 +23,6 @@ from pydantic import (
 
 from rooflens.core.errors import InvalidInputError
 from rooflens.serving.defaults import CV, CV_MAX, CV_MIN, LENGTH_FORMS
-from rooflens.settings import TypedErrors
 
 # The latest arrival a run accepts (s): the clock still resolves 0.1 µs there.
 LATEST_ARRIVAL = 1e9
@@ -34,7 +34,7 @@ LengthKind = Literal["fixed", "uniform", "normal", "lognormal", "empirical"]
 ArrivalKind = Literal["poisson", "gamma", "fixed"]
 
 
-class LengthDistribution(TypedErrors):
+class LengthDistribution(BaseModel):
     """Token counts: drawn values are rounded and clipped to [1, `maximum`]."""
 
     # Finite: an infinite length was drawn as -2**63 tokens and named a field never given.
@@ -72,18 +72,14 @@ class LengthDistribution(TypedErrors):
             kind, rest = "fixed", kind
         try:
             if kind == "empirical":
-                return cls.model_validate(
-                    {"kind": kind, "values": tuple(int(v) for v in rest.split(","))}
-                )
+                return cls(kind=kind, values=tuple(int(v) for v in rest.split(",")))
             numbers = [float(v) for v in rest.split(":")] if rest else []
             if kind == "fixed" and len(numbers) == 1:
-                return cls.model_validate({"kind": kind, "a": numbers[0]})
+                return cls(kind=kind, a=numbers[0])
             if kind in ("uniform", "normal", "lognormal") and len(numbers) == 2:
-                return cls.model_validate({"kind": kind, "a": numbers[0], "b": numbers[1]})
+                return cls(kind=kind, a=numbers[0], b=numbers[1])
             if kind in ("normal", "lognormal") and len(numbers) == 3:
-                return cls.model_validate(
-                    {"kind": kind, "a": numbers[0], "b": numbers[1], "maximum": int(numbers[2])}
-                )
+                return cls(kind=kind, a=numbers[0], b=numbers[1], maximum=int(numbers[2]))
         except ValidationError as exc:
             # A form it knows with numbers its rules refuse (uniform:500:100): say the rule.
             error = exc.errors()[0]
@@ -139,7 +135,7 @@ def cv_applies(kind: str, cv: float | None) -> float | None:
     return cv
 
 
-class ArrivalProcess(TypedErrors):
+class ArrivalProcess(BaseModel):
     """Request arrivals at `rate` per second: Poisson, gamma-distributed gaps with coefficient
     of variation `cv` (cv > 1 is burstier than Poisson), or evenly spaced."""
 
@@ -172,7 +168,7 @@ class ArrivalProcess(TypedErrors):
         return rng.gamma(shape, 1.0 / shape, n)
 
 
-class Workload(TypedErrors):
+class Workload(BaseModel):
     """Synthetic requests: `requests` arrivals with drawn prompt and output lengths. Every
     prompt starts with the same `shared_prefix` tokens (a system prompt), which prefix sharing
     can cache once."""
