@@ -562,6 +562,12 @@ def _one_shape_attention(
 
 
 def _flash_block_rows(m: ModelSpec, o: AnalysisOptions, device: Device | None) -> int:
+    return flash_tile_rows(device, m.head_dim, o.quantization.stream_bits / 8)
+
+
+def flash_tile_rows(device: Device | None, head_dim: int, act_bytes: float) -> int:
+    """FlashAttention's query tile on `device` for heads of `head_dim` (flash_block_sizes:
+    Dao et al. 2022, Algorithm 1); a device without its on-chip memory cannot size one."""
     if device is None or device.onchip_memory_per_unit is None:
         name = device.name if device else None
         raise InvalidInputError(
@@ -569,9 +575,7 @@ def _flash_block_rows(m: ModelSpec, o: AnalysisOptions, device: Device | None) -
             True,
             f"a device with onchip_memory_per_unit (device {name!r} lacks it) to size the tiles",
         )
-    block_rows, _ = flash_block_sizes(
-        device.onchip_memory_per_unit, m.head_dim, o.quantization.stream_bits / 8
-    )
+    block_rows, _ = flash_block_sizes(device.onchip_memory_per_unit, head_dim, act_bytes)
     return block_rows
 
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from rooflens.core.cache import BoundedCache
-from rooflens.core.graph import Graph
+from rooflens.core.graph import Graph, flash_tile_rows
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec, VisionSpec
 from rooflens.core.operators import (
@@ -28,7 +28,6 @@ from rooflens.core.operators import (
     ResidualAdd,
     Softmax,
     Step,
-    flash_block_sizes,
 )
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import StepCosts, price_step
@@ -233,20 +232,8 @@ def _attention_core(
 
 
 def _flash_rows(v: VisionSpec, device: Device) -> int:
-    """FlashAttention's query tile for the tower's heads on this device (Dao et al. 2022,
-    Algorithm 1, as the language model's: rooflens.core.operators.flash_block_sizes)."""
-    if device.onchip_memory_per_unit is None:
-        from rooflens.core.errors import InvalidInputError
-
-        raise InvalidInputError(
-            "flash_attention",
-            True,
-            f"a device with onchip_memory_per_unit (device {device.name!r} lacks it) to size "
-            "the tiles",
-        )
-    head_dim = (v.attention_width or v.hidden_size) // v.num_heads
-    rows, _ = flash_block_sizes(device.onchip_memory_per_unit, head_dim, 2.0)  # 16-bit tower
-    return rows
+    """FlashAttention's query tile for the tower's heads, as the language model's (16 bits)."""
+    return flash_tile_rows(device, (v.attention_width or v.hidden_size) // v.num_heads, 2.0)
 
 
 # Built once per (vision tower, options, tile): the graph's plan is then reused too.
