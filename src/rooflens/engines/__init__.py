@@ -171,6 +171,13 @@ def load_engine_profile(engine: str, device: str, version: str | None = None) ->
         return load_profile(device)
     if version is None:
         return _shipped(engine, device, None)
+    return _for_release(engine, device, version)
+
+
+@cache
+def _for_release(engine: str, device: str, version: str) -> EfficiencyProfile:
+    """The profile pricing a release, made once (the advisor asks for it per candidate, and
+    analyses cache their steps by the profile they are given)."""
     versions = engine_versions(engine, device)
     chosen = nearest_version(version, versions)
     # The newest tables price the releases after them.
