@@ -106,7 +106,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         # A declared setting that says in words what it takes says so instead of its regex.
         if first.get("type") == "string_pattern_mismatch" and name in Settings.model_fields:
             reason = f"expected {accepted(Settings, name)}"
-        message = f"{field}={_shown(first.get('input'))} is invalid: {reason}"
+        whole = field == "body" and isinstance(first.get("input"), dict)
+        # A check across a request's fields names them itself; the body is no value to show.
+        message = (
+            f"body is invalid: {reason}"
+            if whole
+            else (f"{field}={_shown(first.get('input'))} is invalid: {reason}")
+        )
     return error_response(422, items, message)
 
 

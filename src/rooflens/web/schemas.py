@@ -252,9 +252,14 @@ class SweepRequest(Setup):
 
     @model_validator(mode="after")
     def _bounded(self) -> SweepRequest:
-        points = len(self.batch) * len(self.prompt_len or [1]) * len(self.gen_len or [1])
+        sizes = len(self.batch), len(self.prompt_len or [1]), len(self.gen_len or [1])
+        points = sizes[0] * sizes[1] * sizes[2]
         if points > MAX_SWEEP_POINTS:
-            raise ValueError(f"{points} points asked; a sweep has at most {MAX_SWEEP_POINTS}")
+            counted = " x ".join(map(str, sizes))
+            raise ValueError(
+                f"batch x prompt_len x gen_len = {counted} = {points} points; a sweep has at "
+                f"most {MAX_SWEEP_POINTS}"
+            )
         return self
 
 
