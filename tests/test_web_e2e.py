@@ -259,6 +259,26 @@ def test_an_engine_simulation_says_what_its_measured_runs_showed(server: str, br
     page.close()
 
 
+def test_a_decimal_typed_key_by_key_stays_as_typed(server: str, browser) -> None:
+    """The form rewrote the field being typed in: "2." read as 2 put the caret first, and a
+    price of 2.49 became 492; a number box holding no number yet ("1e") sent null."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page.click("details.group:has(#opt-hourly_price) > summary")
+    page.click("#opt-hourly_price")
+    page.keyboard.type("2.49")
+    page.wait_for_function("() => location.hash.includes('hourly_price=2.49')")
+    assert page.input_value("#opt-hourly_price") == "2.49"
+    page.fill("#batch", "")
+    page.click("#batch")
+    page.keyboard.type("1e")
+    assert page.inner_text("#error").startswith("batch: not a number")
+    assert "invalid" in page.get_attribute("#batch", "class")
+    assert page.evaluate("() => state[state.show].batch") == 1  # kept, not read as null
+    page.close()
+
+
 def test_a_closed_loop_runs_from_the_serving_page(server: str, browser) -> None:
     """Clients in the form: the page sends no rate beside them (the API refuses one) and
     shows the API's answer for the closed loop."""
@@ -276,6 +296,13 @@ def test_a_closed_loop_runs_from_the_serving_page(server: str, browser) -> None:
     lengths = Requests(np.zeros(12), np.full(12, 256), np.full(12, 16))
     want = rooflens.simulate(LLAMA, "h100-sxm", lengths, concurrency=4).summary()
     assert seconds(page.inner_text("#serve-ttft-p99")) == pytest.approx(want["ttft_p99"], rel=5e-3)
+    # A box holding no number yet sends nothing, and says so beside the button.
+    page.fill("#serve-requests", "")
+    page.click("#serve-requests")
+    page.keyboard.type("1e")
+    page.click("#run-serve")
+    assert page.inner_text("#serve-status").endswith(": not a number")
+    assert page.evaluate("() => state.serve.requests") == 1  # "1", then "1e" kept it
     page.close()
 
 

@@ -184,7 +184,9 @@ function fillForm() {
       el.checked = multiChecked(el, value, kindOf(el.dataset.key));
     } else if (el.type === "checkbox") {
       el.checked = Boolean(value);
-    } else {
+    } else if (el !== document.activeElement) {
+      // The field being typed in keeps its text: "2." read as 2 and written back put the
+      // caret first, and 2.49 became 492.
       el.value = value == null ? "" : value;
     }
   }
@@ -412,9 +414,15 @@ function render() {
   document.body.dataset.rendered = String(++rendered);
 }
 
+// A value longer than this is words (what priced a run, a fallback), which wrap in the card;
+// a figure stays on one line.
+const WORDS_FROM = 28;
+
 function card(title, rows, current) {
-  const body = rows.map(([label, value, id]) =>
-    `<div><span>${esc(label)}</span><b${id ? ` id="${id}"` : ""}>${esc(value)}</b></div>`).join("");
+  const body = rows.map(([label, value, id]) => {
+    const words = String(value).length > WORDS_FROM ? ' class="words"' : "";
+    return `<div${words}><span>${esc(label)}</span><b${id ? ` id="${id}"` : ""}>${esc(value)}</b></div>`;
+  }).join("");
   return `<div class="card${current ? " current" : ""}"><h3>${esc(title)}</h3>${body}</div>`;
 }
 
@@ -603,7 +611,7 @@ function nodeSVG({ op, x, y }) {
     <title>${esc(opLabel(op))}: ${esc(op.bound)}-bound, ${esc(pct(op.share))} of the stage</title>
     <rect class="box" width="${NODE.w}" height="${NODE.h}" rx="5" fill="${color}22" stroke="${color}"/>
     <rect class="bar" x="1" y="${NODE.h - 6}" width="${bar}" height="5" fill="${color}"/>
-    <text x="8" y="16" class="name">${esc(op.name)}</text>
+    <text x="8" y="16" class="name">${esc(opLabel(op))}</text>
     <text x="8" y="31" class="time">${esc(label)} · ${esc(pct(op.share))}</text>
   </g>`;
 }
@@ -753,7 +761,8 @@ function renderRoofline(an) {
   if (!el.dataset.bound) {
     el.on("plotly_click", (ev) => {
       const cd = ev.points[0] && ev.points[0].customdata;
-      if (cd) select(cd[0], cd[1]);
+      // Operators carry [stage, index]; a ridge point its dtype, which selects nothing.
+      if (Array.isArray(cd)) select(cd[0], cd[1]);
     });
     el.dataset.bound = "1";
   }
@@ -962,6 +971,13 @@ function onInput(ev) {
   }
   const key = el.dataset.key;
   if (!key) return;
+  if (el.validity && el.validity.badInput) {
+    // A number box holding text that is no number ("1e", "-") reads as empty: say so, and
+    // send nothing until it is one.
+    const name = el.closest("label") ? el.closest("label").textContent.trim() : key;
+    showError({ message: `${name}: not a number (yet)`, detail: [{ loc: ["body", key] }] });
+    return;
+  }
   const value = readInput(el);
   // A partly typed model name is not a request yet; Enter or leaving the field sends it, or
   // the only id its words match.

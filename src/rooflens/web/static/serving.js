@@ -184,6 +184,14 @@ function finishRun(page, id) {
 // A run is a background job: started, then polled for its progress until it is done, failed
 // or cancelled. The results on the page stay (marked running) until the new ones arrive.
 async function runPage(page, capacity = false) {
+  // A number box holding text that is no number reads as empty: nothing is sent for it.
+  const bad = [...document.querySelectorAll(`#page-${page} input`)].find(
+    (el) => el.validity && el.validity.badInput);
+  if (bad) {
+    bad.classList.add("invalid");
+    $(`#${page}-status`).textContent = `${pageField(page, bad.dataset.key).title}: not a number`;
+    return;
+  }
   let body;
   try {
     body = bodyOf(page, capacity);
@@ -228,7 +236,8 @@ async function runPage(page, capacity = false) {
   if (!finishRun(page, id)) return;
   if (!res.ok || job.status === "failed") {
     const error = res.ok ? job.error : job;
-    status.textContent = "failed: see the message above";
+    // Beside the button the user pressed (the banner above may be out of view).
+    status.textContent = `failed: ${error.message || "see the message above"}`;
     showPageError(page, error, retry);
     setState(page, "failed");
     if (page === "serve") showNoFit(error.message || "");
@@ -515,6 +524,7 @@ function wirePages() {
     const onInput = (ev) => {
       const f = pageField(page, ev.target.dataset.key || "");
       if (!f) return;
+      if (ev.target.validity && ev.target.validity.badInput) return;  // no number yet: runPage says so
       state[page][f.key] = readInput(ev.target, f, root);
       ev.target.classList.remove("invalid");
       writeURL();
