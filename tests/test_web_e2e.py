@@ -442,6 +442,10 @@ def test_serving_and_advisor_pages(server: str, browser, tmp_path: Path) -> None
     confirmed = "not simulated" if best.pp > 1 else ("meets" if best.verified else "misses")
     assert confirmed in first
     assert page.evaluate("() => document.getElementById('advise-pareto').data.length") > 2
+    # The log axis' ticks read as the numbers they are (Plotly wrote 0.2 as "2" beside 1).
+    ticks = page.evaluate("() => document.getElementById('advise-pareto').layout.yaxis.ticktext")
+    values = page.evaluate("() => document.getElementById('advise-pareto').layout.yaxis.tickvals")
+    assert ticks and [float(t) for t in ticks] == values
     # Roofline bounds: no measured engine runs to quote.
     assert page.locator("#advise-validation").count() == 0
     # The wide table of picks scrolls in its own box; the page does not.

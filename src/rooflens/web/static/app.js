@@ -40,6 +40,22 @@ const clone = (o) => JSON.parse(JSON.stringify(o));
 const PREFIXES = [[1e18, "E"], [1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
 const p3 = (v) => String(Number(v.toPrecision(3)));
 // Each rounds before it picks the prefix or unit: 999.9e6 reads 1 G, not 1000 M.
+// Ticks for a log axis over `values`: 1, 2 and 5 times the powers of ten in their range,
+// each written as the number it is (Plotly wrote 0.2 as "2" beside 1 on such an axis).
+function logTicks(values) {
+  const shown = values.filter((v) => v > 0 && Number.isFinite(v));
+  if (!shown.length) return {};
+  const lo = Math.min(...shown), hi = Math.max(...shown);
+  const tickvals = [];
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+    for (const m of [1, 2, 5]) {
+      const v = m * 10 ** e;
+      if (v >= lo / 1.5 && v <= hi * 1.5) tickvals.push(Number(v.toPrecision(3)));
+    }
+  }
+  return { tickmode: "array", tickvals, ticktext: tickvals.map((v) => p3(v)) };
+}
+
 function si(v, unit = "") {
   if (v == null || !isFinite(v)) return "—";
   const rounded = Number(v.toPrecision(3));

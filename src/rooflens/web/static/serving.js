@@ -501,7 +501,8 @@ function renderPareto(d) {
   plot($("#advise-pareto"), traces, {
     title: { text: "Cost against latency of every setup that meets the objectives", font: { size: 14 } },
     xaxis: { title: { text: "end-to-end latency of a request (s)" } },
-    yaxis: { type: "log", title: { text: "USD per million tokens" } },
+    yaxis: { type: "log", title: { text: "USD per million tokens" },
+      ...logTicks(priced.map((p) => p.cost_per_million)) },
     // The legend beside the plot, never over its axis; on a phone, the points name themselves.
     showlegend: innerWidth >= 700,
     legend: { x: 1.02, xanchor: "left", y: 1, font: { size: 10 } },
