@@ -40,6 +40,15 @@ const clone = (o) => JSON.parse(JSON.stringify(o));
 const PREFIXES = [[1e18, "E"], [1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
 const p3 = (v) => String(Number(v.toPrecision(3)));
 // Each rounds before it picks the prefix or unit: 999.9e6 reads 1 G, not 1000 M.
+function si(v, unit = "") {
+  if (v == null || !isFinite(v)) return "—";
+  const rounded = Number(v.toPrecision(3));
+  for (const [scale, prefix] of PREFIXES) {
+    if (Math.abs(rounded) >= scale) return `${p3(v / scale)} ${prefix}${unit}`;
+  }
+  return `${p3(v)} ${unit}`.trim();
+}
+
 // Ticks for a log axis over `values`: 1, 2 and 5 times the powers of ten in their range,
 // each written as the number it is (Plotly wrote 0.2 as "2" beside 1 on such an axis).
 function logTicks(values) {
@@ -56,14 +65,6 @@ function logTicks(values) {
   return { tickmode: "array", tickvals, ticktext: tickvals.map((v) => p3(v)) };
 }
 
-function si(v, unit = "") {
-  if (v == null || !isFinite(v)) return "—";
-  const rounded = Number(v.toPrecision(3));
-  for (const [scale, prefix] of PREFIXES) {
-    if (Math.abs(rounded) >= scale) return `${p3(v / scale)} ${prefix}${unit}`;
-  }
-  return `${p3(v)} ${unit}`.trim();
-}
 function secs(v) {
   if (v == null || !isFinite(v)) return "—";
   const rounded = Number(v.toPrecision(3));
