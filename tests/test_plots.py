@@ -458,6 +458,11 @@ def test_each_plot_names_the_model_the_device_and_what_priced_it() -> None:
     assert legend == ["vLLM: vllm 0.24.0 profile, h200-sxm, graphs", "roofline: roofline bound"]
     fig = plots.memory_bars("Qwen/Qwen3-30B-A3B", "h200", mixed)
     assert [" ".join(x.split("\n")) for x in tick_labels(fig, fig.axes[0].xaxis)] == legend
+    # vLLM takes 0.92 of the device: each bar its own capacity (the last series' line was all).
+    marks = [c for c in fig.axes[0].collections if c.get_label() == "capacity (each setting's)"]
+    heights = sorted(round(seg[0][1]) for seg in marks[0].get_segments())
+    h200 = rooflens.get_device("h200").memory_capacity / 1e9
+    assert heights == [round(0.92 * h200), round(h200)]
     result = rooflens.analyze("Qwen/Qwen3-30B-A3B", "h200", engine="vllm", tp=2, batch=8)
     title = plots.operator_times(result, "decode").axes[0].get_title().splitlines()
     assert title == [

@@ -532,7 +532,7 @@ def memory_bars(
     fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(settings) + 2), 4.5))
     labels = list(settings)
     parts = {"weights": [], "KV cache": [], "activations": []}
-    capacity = 0.0
+    capacities = []
     results = []
     for options in settings.values():
         result = analyze(
@@ -543,7 +543,7 @@ def memory_bars(
         parts["weights"].append(float(mem.weights) / 1e9)
         parts["KV cache"].append(float(mem.kv_cache) / 1e9)
         parts["activations"].append(float(mem.activations) / 1e9)
-        capacity = mem.capacity
+        capacities.append(float(mem.capacity) / 1e9)
     bottom = np.zeros(len(labels))
     at = np.arange(len(labels))
     for (name, values), hatch, gray in zip(
@@ -552,7 +552,14 @@ def memory_bars(
         ax.bar(at, values, bottom=bottom, label=name, color=gray, hatch=hatch, edgecolor="black")
         bottom += np.array(values)
     ax.set_xticks(at, _wrapped(ax, series_labels(labels, results)))
-    ax.axhline(capacity / 1e9, color="black", linestyle="--", label="device capacity")
+    if len(set(capacities)) == 1:
+        ax.axhline(capacities[0], color="black", linestyle="--", label="device capacity")
+    else:
+        # An engine takes its share of the device (vLLM 0.92): each bar's own capacity.
+        ax.hlines(capacities, at - 0.45, at + 0.45, color="black", linestyle="--",
+                  label="capacity (each setting's)")  # fmt: skip
+        # Room above the marks for the legend, which would hide one of them.
+        ax.set_ylim(0, max(*capacities, *bottom) * 1.4)
     ax.set(
         ylabel="memory (GB)",
         title=f"{subject(results)}\nbatch {batch}, context {prompt_len + gen_len - 1}"
