@@ -849,3 +849,16 @@ def test_a_body_the_parser_gives_up_on_or_of_another_type_says_so(client: TestCl
         "body is invalid: expected a JSON object sent as application/json, not text/plain"
     )
     assert client.get("/api/nothing").status_code == 404  # other HTTP errors as they were
+
+
+def test_a_comparison_priced_apart_names_what_priced_each_side(client: TestClient) -> None:
+    """A and B were both "…on h100-sxm": which was the roofline and which vLLM's profile
+    showed only in what B changes."""
+    side = {"model": {"id": LLAMA}, "device": {"name": "h100-sxm"}}
+    mixed = post(client, "/api/compare", {"a": side, "b": side | {"options": {"engine": "vllm"}}})
+    assert mixed["a"] == f"{LLAMA} on h100-sxm, roofline bound"
+    assert mixed["b"] == (
+        f"{LLAMA} on h100-sxm, calibrated estimate (vllm 0.24.0 profile, h100-sxm, graphs)"
+    )
+    alike = post(client, "/api/compare", {"a": side, "b": side | {"batch": 8}})
+    assert alike["a"] == alike["b"] == f"{LLAMA} on h100-sxm"

@@ -459,10 +459,14 @@ def curve(scenario: s.Scenario, axis: str) -> dict[str, Any]:
 
 def compare_payload(a: Analysis, b: Analysis) -> dict[str, Any]:
     frame = compare(a, b)
+    # What priced each side, where the sides differ in it (an engine beside the roofline).
+    priced = a.options.estimate != b.options.estimate
     return {
         "rows": [{k: _num(v) for k, v in r.items()} for r in frame.to_dict(orient="records")],
-        "a": f"{a.model.name} on {a.device.name}",
-        "b": f"{b.model.name} on {b.device.name}",
+        **{
+            side: f"{r.model.name} on {r.device.name}" + (f", {r.options.estimate}" * priced)
+            for side, r in (("a", a), ("b", b))
+        },
     }
 
 
