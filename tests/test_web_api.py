@@ -862,3 +862,20 @@ def test_a_comparison_priced_apart_names_what_priced_each_side(client: TestClien
     )
     alike = post(client, "/api/compare", {"a": side, "b": side | {"batch": 8}})
     assert alike["a"] == alike["b"] == f"{LLAMA} on h100-sxm"
+
+
+def test_a_scenario_takes_images_as_the_command_line_does(client: TestClient) -> None:
+    """`rooflens analyze --images 1` priced Gemma 3's vision encoder; the API refused images."""
+    body = {"model": {"id": "google/gemma-3-27b-it"}, "device": {"name": "b200"}, "images": 1}
+    data = post(client, "/api/analyze", body | {"gen_len": 64})
+    want = api.analyze("google/gemma-3-27b-it", "b200", images=1, gen_len=64)
+    assert data["generation"]["ttft"] == pytest.approx(float(want.generation["ttft"]), rel=1e-12)
+    assert data["totals"]["vision"]["time"] == pytest.approx(
+        float(want.totals()["vision"]["time"]), rel=1e-12
+    )
+    assert "vision" in {op["stage"] for op in data["operators"]}
+    refused = error(client, "/api/analyze", {**body, "model": {"id": "openai-community/gpt2"}})
+    assert refused["message"].startswith("images=1 is invalid: expected 0: ")
+    assert error(client, "/api/analyze", {**body, "images": 65})["detail"][0]["loc"] == [
+        "body", "images"
+    ]  # fmt: skip

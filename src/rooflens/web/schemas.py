@@ -36,6 +36,8 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_BATCH = 1 << 16
 MAX_SWEEP_VALUES = 64
 MAX_SWEEP_POINTS = 4096
+# Images one request may carry: a vision tower priced per image, as the command line's.
+MAX_IMAGES = 64
 MAX_MODELS_LISTED = 200
 # The simulator's cost grows with its engine iterations; these keep one request to seconds.
 MAX_REQUESTS = 5000
@@ -223,6 +225,13 @@ class Scenario(Setup):
         ge=1,
         le=MAX_TOKENS,
         description="Generated tokens (TTFT, TPOT, latency, throughput); null: none.",
+    )
+    images: int = Field(
+        0,
+        ge=0,
+        le=MAX_IMAGES,
+        description="Images per request (multimodal models): the vision encoder runs as a "
+        "stage before the prefill, which reads the images' tokens.",
     )
     speculative: Speculative = Field(default_factory=Speculative)
     economics: Economics = Field(default_factory=Economics)

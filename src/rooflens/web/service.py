@@ -250,12 +250,15 @@ def with_prompt(scenario: s.Scenario, loc: Loc = ()) -> s.Scenario:
 
 
 def run_scenario(scenario: s.Scenario, loc: Loc = ()) -> Analysis:
+    # Images only where given: a text-only model refuses images=0 no more than the CLI does.
+    images = {"images": scenario.images} if scenario.images else {}
     return run(
         scenario,
         loc,
         batch=scenario.batch,
         prompt_len=scenario.prompt_len,
         gen_len=scenario.gen_len,
+        **images,
     )
 
 
