@@ -1388,8 +1388,8 @@ def test_a_profile_reads_back_as_written_with_one_line_per_array(tables, tmp_pat
     assert parse_profile(text, "toy.toml") == profile
 
 
-def test_a_profile_written_as_json_reads_back_the_same_and_loads_faster(tables, tmp_path) -> None:
-    """The shipped engine profiles are JSON (parsed some forty times faster than TOML); a
+def test_a_profile_written_as_json_reads_back_the_same(tables, tmp_path) -> None:
+    """The shipped engine profiles are JSON (parsed faster than TOML: docs/performance.md); a
     profile written either way reads back equal, its MoE layers beside it by its stem."""
     from rooflens.calibration.profile import layers_path, load_profile, save_profile
 

@@ -1,6 +1,6 @@
 """Efficiency profiles as TOML or JSON files: bundled ones by device name, or any path. The
-engine profiles rooflens ships are JSON, which Python parses some forty times faster than
-TOML (a profile of hundreds of curves took a fifth of a second to read as TOML). An engine
+engine profiles rooflens ships are JSON, which Python parses some fourteen times faster than
+TOML (SGLang's B200 profile: 0.008 s against 0.113 s, docs/performance.md). An engine
 profile's MoE layer fractions (hundreds of curves more) lie beside it in gzipped JSON
 (`<name>.moe-layers.json.gz`), read when a MoE layer is first priced."""
 

@@ -48,6 +48,7 @@ from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.engines import version_key
 from rooflens.engines.validated import architecture
+from rooflens.engines.vllm import DEFAULTS as VLLM_DEFAULTS
 from rooflens.hardware.catalog import get_device
 from rooflens.measure.inferencemax import (
     SWEEP_WINDOW_SECONDS,
@@ -95,8 +96,9 @@ REQUESTS_PER_CLIENT = 10
 INFERENCEX_RANGE_RATIO = 0.8
 # vLLM's gpu_memory_utilization default in every release the sample names (0.11.2-0.19.0;
 # its unnamed and nightly ones were measured by 2026-04): 0.9 until 0.22 made it 0.92, the
-# default of the release the shipped profiles' kernels come from (vllm/config/cache.py).
-VLLM_SAMPLE_MEMORY_FRACTION = 0.9
+# default of the release the shipped profiles' kernels come from (vllm/config/cache.py): the
+# rule EngineDefaults.memory_fraction_at holds, read at the newest release the sample names.
+VLLM_SAMPLE_MEMORY_FRACTION = VLLM_DEFAULTS.memory_fraction_at("0.19.0")
 # vLLM's async scheduling (the `overlap` schedule) became its default with pull request 27614,
 # merged in the last week of 2025 (before it, --async-scheduling turned it on); rooflens
 # takes 0.14 as the first release with it, which was not checked against vLLM's tags. The
