@@ -243,6 +243,48 @@ def test_a_bad_value_names_the_field(server: str, browser) -> None:
     page.close()
 
 
+def test_images_run_the_vision_encoder_as_a_stage(server: str, browser) -> None:
+    """A multimodal model given images per request: the encoder's card, its operators on the
+    graph, the table and the roofline, and a TTFT that waits for it, as the API prices them; a
+    text-only model refuses images, naming the field."""
+    gemma = "google/gemma-3-27b-it"
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/#model={gemma}&device=h100-sxm&prompt_len=512&gen_len=64")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    assert page.is_hidden("#stage-vision")
+    page.fill("#images", "2")
+    page.wait_for_selector("#total-vision-time", timeout=20_000)
+    assert "images=2" in page.url
+    want = api.analyze(gemma, "h100-sxm", batch=1, prompt_len=512, gen_len=64, images=2)
+    totals = want.totals()
+    assert seconds(page.inner_text("#total-vision-time")) == pytest.approx(
+        float(totals["vision"]["time"]), rel=5e-3
+    )
+    assert seconds(page.inner_text("#total-ttft")) == pytest.approx(
+        float(want.generation["ttft"]), rel=5e-3
+    )
+    page.check('input[name="stage"][value="vision"]')
+    page.wait_for_function("() => location.hash.includes('stage=vision')")
+    assert "encoder block" in page.inner_text("#graph")
+    names = page.eval_on_selector_all(
+        "#operator-table tr[data-index] th", "t => t.map(e => e.textContent)"
+    )
+    ops = want.operators()
+    assert names == list(ops[ops.stage == "vision"].name)
+    traces = page.evaluate("() => document.getElementById('roofline').data.map(t => t.name)")
+    assert "vision operators" in traces
+    assert not errors, errors
+
+    page.fill("#model", LLAMA)
+    page.press("#model", "Enter")
+    page.wait_for_selector("#error:not([hidden])", timeout=20_000)
+    assert "images=2 is invalid" in page.inner_text("#error")
+    assert "has no vision encoder" in page.inner_text("#error")
+    page.close()
+
+
 def test_an_engine_simulation_says_what_its_measured_runs_showed(server: str, browser) -> None:
     """With an engine, the Serving page shows how far its forecasts on that device fell from
     the engine's measured runs, as the API says it."""

@@ -249,16 +249,19 @@ def with_prompt(scenario: s.Scenario, loc: Loc = ()) -> s.Scenario:
     return scenario.model_copy(update={"prompt_len": default_prompt_len(spec, scenario.gen_len)})
 
 
-def run_scenario(scenario: s.Scenario, loc: Loc = ()) -> Analysis:
+def _images(scenario: s.Scenario) -> dict[str, int]:
     # Images only where given: a text-only model refuses images=0 no more than the CLI does.
-    images = {"images": scenario.images} if scenario.images else {}
+    return {"images": scenario.images} if scenario.images else {}
+
+
+def run_scenario(scenario: s.Scenario, loc: Loc = ()) -> Analysis:
     return run(
         scenario,
         loc,
         batch=scenario.batch,
         prompt_len=scenario.prompt_len,
         gen_len=scenario.gen_len,
-        **images,
+        **_images(scenario),
     )
 
 
@@ -368,6 +371,10 @@ def analysis_payload(
         "inputs": {
             "batch": int(result.batch),
             "prompt_len": int(result.given_prompt_len),
+            # What the prefill processes: the prompt (less what compression drops) and the
+            # images' tokens.
+            "prompt_tokens": int(result.prompt_len),
+            "images": scenario.images,
             "gen_len": None if result.gen_len is None else int(result.gen_len),
             "w_bits": q.w_bits,
             "a_bits": q.a_bits,
@@ -424,7 +431,11 @@ def _curve_values(axis: str, scenario: s.Scenario) -> list[int]:
     if not scenario.options.allow_long_context:
         spec = resolve_model(scenario.model, ("model",))
         keep = scenario.options.prompt_keep
-        limit = int((spec.max_positions - max((scenario.gen_len or 2) - 1, 1)) / keep)
+        # The images' tokens join the prompt in the context (a model refuses images it has no
+        # encoder for before any curve is drawn).
+        image_tokens = scenario.images * spec.vision.tokens_per_image if spec.vision else 0
+        room = spec.max_positions - image_tokens - max((scenario.gen_len or 2) - 1, 1)
+        limit = int(room / keep)
     return sorted({p for p in CURVE_PROMPTS if p <= limit} | {scenario.prompt_len})
 
 
@@ -432,7 +443,8 @@ def curve(scenario: s.Scenario, axis: str) -> dict[str, Any]:
     """Time per token, throughput and memory along batch or prompt length, in one pass."""
     x = _curve_values(axis, scenario)
     sizes = {"batch": scenario.batch, "prompt_len": scenario.prompt_len}
-    sizes |= {"gen_len": scenario.gen_len, axis: np.array(x)}
+    # The scenario's images too: each point's prefill reads their tokens after the encoder.
+    sizes |= {"gen_len": scenario.gen_len, axis: np.array(x), **_images(scenario)}
     empty = {"axis": axis, "x": x, "time_per_token": [], "throughput": [], "memory_total": []}
     try:
         result = run(scenario, (), **sizes)

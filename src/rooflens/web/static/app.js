@@ -13,11 +13,13 @@ const PARALLEL = [
 ];
 const BASIC = {
   model: "meta-llama/Llama-3.1-8B", config: "", config_name: "", device: "h100-sxm",
-  bw: null, mem: null, peaks: "", tdp: null, batch: 1, prompt_len: 2048, gen_len: 128,
+  bw: null, mem: null, peaks: "", tdp: null, batch: 1, prompt_len: 2048, gen_len: 128, images: 0,
 };
-const BASIC_KIND = { bw: "float", mem: "float", tdp: "float", batch: "int", prompt_len: "int", gen_len: "int" };
+const BASIC_KIND = {
+  bw: "float", mem: "float", tdp: "float", batch: "int", prompt_len: "int", gen_len: "int", images: "int",
+};
 const OPEN_GROUPS = ["Precision", "Attention"];
-const STAGES = ["prefill", "decode", "generation"];
+const STAGES = ["prefill", "decode", "generation", "vision"];
 
 let FIELDS = [];      // analysis options from the schema: {key, section, kind, choices, nullable, ...}
 let DEFAULTS = {};    // one configuration with every default
@@ -247,6 +249,8 @@ function scenario(cfg) {
   if (cfg.tdp != null) device.tdp = cfg.tdp;
   const out = { model, device, batch: cfg.batch, prompt_len: cfg.prompt_len, gen_len: cfg.gen_len,
     options: {}, speculative: {}, economics: {} };
+  // Images only where given, as the API takes them: a text-only model refuses any count.
+  if (cfg.images) out.images = cfg.images;
   for (const f of FIELDS) out[f.section][f.key] = cfg[f.key];
   return out;
 }
@@ -393,7 +397,12 @@ function clearError() {
 }
 
 // Panels ----------------------------------------------------------------------------------------
-const graphStage = () => (state.stage === "prefill" ? "prefill" : "decode");
+// The vision encoder's operators where the analysis has them (a multimodal model given images).
+const hasVision = () => Boolean(last && last.analysis.totals.vision);
+const graphStage = () => {
+  if (state.stage === "vision") return hasVision() ? "vision" : "decode";
+  return state.stage === "prefill" ? "prefill" : "decode";
+};
 const stageOps = (stage) => last.analysis.operators.filter((o) => o.stage === stage);
 
 function render() {
@@ -451,7 +460,9 @@ function renderTotals(an) {
     ["memory access", si(t[st].memory_access, "B")],
     ["compute-bound", pct(t[st].compute_bound_time / t[st].time)],
   ];
+  $("#stage-vision").hidden = !t.vision;
   const cards = [
+    ...(t.vision ? [card("Vision encoder", stageRows("vision"), state.stage === "vision")] : []),
     card("Prefill", stageRows("prefill"), state.stage === "prefill"),
     card("Decode step", stageRows("decode"), state.stage === "decode"),
   ];
@@ -544,7 +555,7 @@ function renderWhy(an) {
   const verdict = intensity < ridge
     ? "below the ridge point: the device waits on memory, and fewer bytes make it faster"
     : "above the ridge point: the device is busy computing, and fewer bytes will not help";
-  const label = stage === "prefill" ? "Prefill" : "A decode step";
+  const label = { prefill: "Prefill", vision: "The vision encoder" }[stage] || "A decode step";
   const items = t.bottlenecks.map((b) =>
     `<li><b>${esc(b.name)}</b> ${pct(b.share)} <span class="bound" style="color:${COLORS[b.bound]}">${esc(b.bound)}</span>: ${esc(b.advice)}</li>`).join("");
   $("#why").innerHTML = `<h2>Why it takes ${esc(secs(t.time))}</h2>
@@ -640,14 +651,14 @@ function renderGraph() {
   const layers = ops.find((o) => o.scope === "block");
   const frameSVG = frame ? `<rect class="frame" x="${NODE.lane - 30}" y="${frame.y0}"
       width="${width - NODE.lane + 26}" height="${frame.y1 - frame.y0}" rx="8"/>
-    <text class="frame-label" x="${NODE.lane - 24}" y="${frame.y0 + 13}">decoder block × ${layers.count} layers</text>` : "";
+    <text class="frame-label" x="${NODE.lane - 24}" y="${frame.y0 + 13}">${stage === "vision" ? "encoder" : "decoder"} block × ${layers.count} layers</text>` : "";
   $("#graph").innerHTML = `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}">
     <defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6"
       orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#888"/></marker></defs>
     ${frameSVG}${edges(placed)}${residuals(placed)}${placed.flat().map(nodeSVG).join("")}</svg>`;
   const what = state.stage === "generation"
     ? "a decode step (the generation repeats it after one prefill)"
-    : stage === "prefill" ? "prefill" : "a decode step";
+    : { prefill: "prefill", vision: "the vision encoder (before the prefill)" }[stage] || "a decode step";
   $("#graph-title").textContent = `Operators of ${what}: time per layer, share of the step`;
   $("#graph-legend").innerHTML = Object.entries(COLORS).map(([b, c]) =>
     `<span><i style="background:${c}"></i>${esc(b)}-bound</span>`).join("");
@@ -735,7 +746,9 @@ function renderRoofline(an) {
     x: xs, y: xs.map((x) => Math.min(peak, x * bw)), mode: "lines", hoverinfo: "skip",
     name: `roof ${dtype} (${si(peak, "OP/s")})`, line: { color: "#555", dash: DASHES[i % 4], width: 1.5 },
   }));
-  for (const [stage, symbol] of [["prefill", "circle"], ["decode", "triangle-up-open"]]) {
+  const marked = [["prefill", "circle"], ["decode", "triangle-up-open"]];
+  if (an.totals.vision) marked.unshift(["vision", "square-open"]);
+  for (const [stage, symbol] of marked) {
     // An operator moving no bytes of its own (run in another kernel) has no intensity.
     const ops = stageOps(stage).filter((o) => o.ops > 0 && o.memory_access > 0);
     traces.push({
