@@ -285,6 +285,34 @@ def test_images_run_the_vision_encoder_as_a_stage(server: str, browser) -> None:
     page.close()
 
 
+def test_a_release_field_offers_the_engines_releases(server: str, browser) -> None:
+    """The engine release is free text, offered the releases with tables of their own for the
+    engine chosen beside it (newest first, with their devices), as /api/engines lists them."""
+    from rooflens.engines.catalog import engine_catalog
+
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    page.goto(f"{server}/#model={LLAMA}&device=h200-sxm&engine=vllm")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page.click("details.group:has(#opt-engine_version) > summary")
+    page.focus("#opt-engine_version")
+    offered = page.eval_on_selector_all(
+        "#engine-versions option", "os => os.map(o => [o.value, o.textContent])"
+    )
+    devices: dict[str, list[str]] = {}
+    for profile in engine_catalog("vllm"):
+        for release in [profile["release"], *profile["older_releases"]]:
+            devices.setdefault(release, []).append(profile["device"])
+    assert [r for r, _ in offered] == ["0.24.0", "0.22.0", "0.19.0"]
+    assert dict(offered) == {r: ", ".join(d) for r, d in devices.items()}
+    page.select_option("#opt-engine", "sglang")
+    page.focus("#batch")
+    page.focus("#opt-engine_version")
+    releases = page.eval_on_selector_all("#engine-versions option", "os => os.map(o => o.value)")
+    want = {r for p in engine_catalog("sglang") for r in [p["release"], *p["older_releases"]]}
+    assert set(releases) == want
+    page.close()
+
+
 def test_an_engine_simulation_says_what_its_measured_runs_showed(server: str, browser) -> None:
     """With an engine, the Serving page shows how far its forecasts on that device fell from
     the engine's measured runs, as the API says it."""

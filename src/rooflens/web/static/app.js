@@ -153,7 +153,7 @@ function inputFor(f, prefix = "opt-") {
     const hint = f.nullable ? ` placeholder="none"` : "";
     control = `<input type="number" step="${step}"${bounds}${hint} ${attrs}>`;
   } else {
-    const list = f.key === "draft" ? ` list="model-list"` : "";
+    const list = { draft: ` list="model-list"`, engine_version: ` list="engine-versions"` }[f.key] || "";
     control = `<input type="text"${list} placeholder="${f.nullable ? "none" : ""}" ${attrs}>`;
   }
   return `<label>${esc(f.title)} ${control}</label>`;
@@ -1038,6 +1038,36 @@ function switchStage(stage) {
 }
 
 let MODEL_IDS = new Set();
+let ENGINES = [];     // the shipped engine profiles (/api/engines)
+
+// Newest first: 0.24.0 before 0.9.1 (numbers compared as numbers, then the rest as text).
+function newerFirst(x, y) {
+  const parts = (v) => v.split(/[.+-]/).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+  const [a, b] = [parts(x), parts(y)];
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (a[i] === b[i]) continue;
+    if (a[i] === undefined) return 1;
+    if (b[i] === undefined) return -1;
+    return typeof a[i] === "number" && typeof b[i] === "number" ? b[i] - a[i] : String(b[i]).localeCompare(String(a[i]));
+  }
+  return 0;
+}
+
+// A release field offers the releases with tables of their own for the engine chosen beside
+// it, each with the devices it has them for; any other release may still be typed (the
+// answer then says which one priced it).
+function offerReleases(input) {
+  const root = input.closest("main, aside") || document;
+  const engine = (root.querySelector('[data-key="engine"]') || {}).value;
+  const devices = new Map();
+  for (const e of ENGINES.filter((p) => p.engine === engine)) {
+    for (const release of [e.release, ...e.older_releases].filter(Boolean)) {
+      devices.set(release, [...(devices.get(release) || []), e.device]);
+    }
+  }
+  $("#engine-versions").innerHTML = [...devices.keys()].sort(newerFirst).map((r) =>
+    `<option value="${esc(r)}">${esc(devices.get(r).join(", "))}</option>`).join("");
+}
 const known = (v) => MODEL_IDS.has(String(v).toLowerCase());
 let searchTimer = null;
 let searchSeq = 0;
@@ -1117,6 +1147,9 @@ function wire() {
     button.addEventListener("click", () => exportAnalysis(button.dataset.export));
   }
   $("#model").addEventListener("input", (ev) => searchModels(ev.target.value));
+  document.addEventListener("focusin", (ev) => {
+    if (ev.target.dataset && ev.target.dataset.key === "engine_version") offerReleases(ev.target);
+  });
   $("#history").addEventListener("change", (ev) => {
     if (ev.target.value) location.hash = ev.target.value;
     ev.target.value = "";
@@ -1140,9 +1173,10 @@ function wire() {
 
 async function start() {
   const get = (url) => fetch(url).then((r) => r.json());
-  const [openapi, models, devices] = await Promise.all([
-    get("/openapi.json"), get("/api/models"), get("/api/devices"),
+  const [openapi, models, devices, engines] = await Promise.all([
+    get("/openapi.json"), get("/api/models"), get("/api/devices"), get("/api/engines"),
   ]);
+  ENGINES = engines;
   FIELDS = fieldsFrom(openapi);
   DEFAULTS = { ...BASIC };
   for (const f of FIELDS) DEFAULTS[f.key] = f.default;
