@@ -105,3 +105,33 @@ def test_a_scheduler_that_runs_prompts_whole_reserves_the_longest(tiny_model, to
     assert float(memory["prefill"].activations) == 8 * 896  # one 8-token prompt, not two
     shorter = analyze(tiny_model, toy_device, batch=2, prompt_len=3, options=whole).memory
     assert float(shorter["prefill"].activations) == 4 * 896
+
+
+def test_a_global_layer_beside_window_layers_holds_its_whole_score_matrix() -> None:
+    """gpt-oss alternates 128-key window layers with global ones, both writing the scores and
+    probabilities: the peak is the global layer's, where both matrices of every head are
+    alive, as in the same model with only global layers (each variant's tensors live one
+    after the other, never together)."""
+    import json
+
+    from rooflens import api
+    from rooflens.models.catalog import load_model
+    from rooflens.models.config import spec_from_config
+
+    path = "src/rooflens/models/configs/openai--gpt-oss-20b.json"
+    with open(path) as f:
+        config = json.load(f)
+    prompt = 8192
+    mixed = api.analyze(load_model("openai/gpt-oss-20b"), "h100-sxm", prompt_len=prompt)
+    config["layer_types"] = ["full_attention"] * len(config["layer_types"])
+    full = api.analyze(spec_from_config(config, "global"), "h100-sxm", prompt_len=prompt)
+    config["layer_types"] = ["sliding_attention"] * len(config["layer_types"])
+    window = api.analyze(spec_from_config(config, "window"), "h100-sxm", prompt_len=prompt)
+    peak = {
+        k: float(a.memory["prefill"].activations)
+        for k, a in (("mixed", mixed), ("full", full), ("window", window))
+    }
+    scores = 64 * prompt * prompt * 2  # 64 heads, bf16: the scores, and the probabilities
+    assert peak["mixed"] == peak["full"]
+    assert peak["mixed"] >= 2 * scores
+    assert peak["window"] < scores / 10

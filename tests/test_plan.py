@@ -73,20 +73,27 @@ def test_figures_stored_from_the_per_operator_implementation(case: dict) -> None
 
 
 def _liveness_by_hand(graph, quant, step: Step) -> np.ndarray:
-    """Peak temporaries the way memory liveness reads the graph: each tensor alive from its
-    (last) writer to its last reader, summed per operator."""
+    """Peak temporaries the way memory liveness reads the graph: each write a tensor of its
+    own, alive from its writer to the last reader before its name is written again (a write
+    in place ends it a row earlier), summed per operator."""
     prec = Precision(quant)
     ops = graph.operators
-    produced = {op.output: i for i, op in enumerate(ops)}
-    last_use = dict(produced)
+    tensors: list[list[int]] = []  # [writer, last row alive]
+    current: dict[str, list[int]] = {}
     for i, op in enumerate(ops):
+        if op.scope == "block" and op.layers == 0:  # in no layer: never runs
+            continue
         for name in op.inputs:
-            if name in produced:
-                last_use[name] = max(last_use[name], i)
-    sizes = {op.output: op.output_bytes(step, prec) * (not op.output_on_chip) for op in ops}
+            if name in current:
+                current[name][1] = i
+        if op.output in current and op.output in op.inputs:
+            current[op.output][1] = i - 1
+        current[op.output] = [i, i]
+        tensors.append(current[op.output])
     live = np.zeros((len(ops), *np.shape(step.tokens)))
-    for name, start in produced.items():
-        live[start : last_use[name] + 1] += sizes[name]
+    for start, end in tensors:
+        op = ops[start]
+        live[start : end + 1] += op.output_bytes(step, prec) * (not op.output_on_chip)
     return live.max(axis=0)
 
 

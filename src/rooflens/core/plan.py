@@ -240,17 +240,27 @@ def build_plan(graph: Graph, quant: Quantization) -> StepPlan:
 def _liveness(ops: tuple[Operator, ...]) -> np.ndarray:
     """[operators x operators]: 1 where the temporary operator j writes is alive while operator
     i runs, from the writer to its last reader; one decoder block stands for all, since
-    blocks run one after another and reuse their buffers. A tensor written twice (a norm in
-    place) is the later writer's."""
-    produced = {op.output: i for i, op in enumerate(ops)}
-    last_use = dict(produced)
+    blocks run one after another and reuse their buffers. Each write is a tensor of its own,
+    read until the next write of its name: a block's variants (a window and a global
+    attention, each writing `scores`) hold theirs one after the other, never together, and a
+    write in place (a norm reading and writing one name) ends the tensor it replaces. An
+    operator of no layer (a variant no layer of the model has) runs nowhere and holds
+    nothing."""
+    writer: dict[str, int] = {}  # name -> the operator that wrote its current tensor
+    last_use: dict[int, int] = {}
     for i, op in enumerate(ops):
+        if op.scope == "block" and op.layers == 0:
+            continue
         for name in op.inputs:
-            if name in produced:
-                last_use[name] = max(last_use[name], i)
+            if name in writer:
+                last_use[writer[name]] = i
+        if op.output in writer and op.output in op.inputs:
+            last_use[writer[op.output]] = i - 1
+        writer[op.output] = i
+        last_use[i] = i
     alive = np.zeros((len(ops), len(ops)))
-    for name, start in produced.items():
-        alive[start : last_use[name] + 1, start] = 1.0
+    for start, end in last_use.items():
+        alive[start : end + 1, start] = 1.0
     return alive
 
 
