@@ -758,7 +758,9 @@ def price_fields(
         fixed = fusion.launch_times(placement.fused, _fixed_times(placement, profile))
         if placement.kernels is not None:
             fixed = fixed * np.maximum(placement.kernels, 1.0)
-        fields = _measured_collectives(placement, profile, fields)
+        fields, measured = _measured_collectives(placement, profile, fields)
+        # A measured collective's time is its kernel's whole time: no class's fixed cost on top.
+        fixed = np.where(_rows_mask(measured, len(placement.names), np.ndim(fixed)), 0.0, fixed)
         quantize = activation_quantization(placement, profile, fields, device.memory_bandwidth)
     return StepCosts(
         names=placement.names,
@@ -1281,11 +1283,13 @@ def _fixed_times(placement: Placement, profile: EfficiencyProfile) -> np.ndarray
 
 def _measured_collectives(
     placement: Placement, profile: EfficiencyProfile, fields: Mapping[str, np.ndarray]
-) -> Mapping[str, np.ndarray]:
+) -> tuple[Mapping[str, np.ndarray], list[int]]:
     """Collectives at the profile's measured time for their kind, group and message size,
-    where it has one; else they keep the link model's time."""
+    where it has one (and the operator rows so priced); else they keep the link model's
+    time."""
     link_time = fields["link_time"]
     replaced = None
+    priced: list[int] = []
     for (kind, ranks), rows in placement.collective_groups:
         moved = fields["link_bytes"][rows]
         measured = profile.collective_time(kind, ranks, moved)
@@ -1295,7 +1299,16 @@ def _measured_collectives(
             replaced = link_time.copy()
         # A collective moving nothing (no tokens at this point) takes no time.
         replaced[rows] = np.where(moved > 0, measured, 0.0)
-    return fields if replaced is None else fields | {"link_time": replaced}
+        priced.extend(np.atleast_1d(np.arange(len(placement.names))[rows]).tolist())
+    return (fields if replaced is None else fields | {"link_time": replaced}), priced
+
+
+def _rows_mask(rows: list[int], operators: int, ndim: int) -> np.ndarray:
+    """True at the given operator rows, shaped to broadcast over an array of `ndim` axes whose
+    first is the operators'."""
+    mask = np.zeros(operators, dtype=bool)
+    mask[rows] = True
+    return mask.reshape((operators,) + (1,) * max(ndim - 1, 0))
 
 
 def _dtype(
