@@ -408,7 +408,7 @@ def test_sparse_latent_attention_has_prefill_curves_of_its_own() -> None:
     def priced_by(engine: str) -> dict[str, str]:
         analysis = api.analyze(
             "zai-org/GLM-5", "h200-sxm", batch=4, prompt_len=4096, gen_len=8, tp=8, kv_bits=8,
-            engine=engine, w_bits=8, a_bits=8, w_scale=128,
+            engine=engine, w_bits=8, a_bits=8, w_format="fp", w_scale=128,
         )  # fmt: skip
         rows = api.operator_rows(analysis)
         return {r["stage"]: r["priced_by"] for r in rows if r["name"] == "latent_attention"}

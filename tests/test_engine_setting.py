@@ -343,12 +343,18 @@ def test_a_release_without_tables_of_its_own_says_which_priced_it_and_takes_its_
         ({"engine_version": "0.5.10"}, "empty without an engine"),
         ({"engine": "sglang", "engine_version": "latest"}, "a release number"),
         ({"engine": "transformers", "engine_version": "4.0"}, "none with transformers"),
+        # Measured with one torch release (the profile states none): it was an IndexError.
+        ({"engine": "compiled", "engine_version": "2.11.0"}, "none with compiled"),
     ],
 )
 def test_engine_versions_that_cannot_be(settings, accepted) -> None:
     with pytest.raises(rooflens.InvalidInputError) as info:
         rooflens.analyze(MODEL, "h100-sxm", **settings)
     assert info.value.field == "engine_version" and accepted in info.value.accepted
+    if "engine" in settings:  # the profile's loader refuses it alike, called alone
+        with pytest.raises(rooflens.InvalidInputError) as info:
+            load_engine_profile(settings["engine"], "h100-sxm", settings["engine_version"])
+        assert accepted in info.value.accepted or "a release number" in info.value.accepted
     args = ["analyze", MODEL, "-H", "h100-sxm"]
     for name, value in settings.items():
         args += [f"--{name.replace('_', '-')}", value]

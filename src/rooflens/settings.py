@@ -56,6 +56,12 @@ def engine_name(value: object) -> object:
 
 
 # Generous bounds that still keep every figure finite: 1,024 devices, 2 Mi tokens.
+# The engines whose profiles rooflens measures itself, on one torch release: no other
+# release of theirs is priced.
+MEASURED_HERE = {
+    "transformers": "none with transformers (its profile is measured)",
+    "compiled": "none with compiled (its profile is measured with one torch release)",
+}
 MAX_DEVICES = 1024
 MAX_TOKENS = 1 << 21
 
@@ -131,9 +137,9 @@ class Settings(BaseModel):
         None,
         "Precision",
         "weight scales",
-        "Float weights' scales: per channel, per tensor, or per block of this many (FP8 "
-        "block); empty: per channel.",
-        accepts="channel, tensor or a block size like 128",
+        "Float weights' scales: per channel, per tensor, or per block of this many weights "
+        "(FP8 block: DeepSeek's 128 x 128 blocks are 16384); empty: per channel.",
+        accepts="channel, tensor or a block's weight count like 16384 (128 x 128)",
     )
     a_scale: Literal["dynamic", "static"] | None = setting(
         None,
@@ -481,6 +487,8 @@ class Settings(BaseModel):
             )
         if self.group_size is not None and quant.w_format != "int":
             raise InvalidInputError("group_size", self.group_size, _no_group_size(quant.w_format))
+        if self.w_scale is not None and (quant.w_format != "fp" or quant.w_bits >= 16):
+            raise InvalidInputError("w_scale", self.w_scale, _no_w_scale(quant))
         # Per-tensor FP8 quantized here (neither set nor stored with the checkpoint's
         # activations): the scales the engine's FP8 path uses.
         stored_scale = checkpoint is not None and checkpoint.a_bits == 8 and "a_bits" in taken
@@ -838,6 +846,18 @@ def _no_group_size(w_format: str) -> str:
     return f"empty with w_format={w_format!r}, {how}; group sizes are for integer weights"
 
 
+def _no_w_scale(quant: Quantization) -> str:
+    """What a weight scale is refused with, beside weights that are not FP8 or FP4 (w_format
+    'fp'): it would be stated and priced as nothing."""
+    if quant.w_bits >= 16:
+        weights = f"{quant.w_bits}-bit weights, which have no scales"
+    elif quant.w_format == "int":
+        weights = "integer weights, which group their scales by group_size"
+    else:
+        weights = f"w_format={quant.w_format!r}, which has its own blocks"
+    return f"empty with {weights}: it sets FP8 or FP4 weights' scales (w_format='fp')"
+
+
 # The widths each float weight format stores (Quantization refuses others).
 FORMAT_WIDTHS = {"fp": (8, 4), "nf4": (4,), "mxfp4": (4,), "mxfp8": (8,), "nvfp4": (4,)}
 
@@ -883,10 +903,8 @@ def _check_combinations(s: Settings) -> None:
         raise InvalidInputError(
             "engine_version", s.engine_version, "empty without an engine (it names its release)"
         )
-    if s.engine_version is not None and s.engine == "transformers":
-        raise InvalidInputError(
-            "engine_version", s.engine_version, "none with transformers (its profile is measured)"
-        )
+    if s.engine_version is not None and s.engine in MEASURED_HERE:
+        raise InvalidInputError("engine_version", s.engine_version, MEASURED_HERE[s.engine])
     if s.moe_tp is not None and (s.moe_tp * s.ep) % s.tp:
         raise InvalidInputError(
             "moe_tp",

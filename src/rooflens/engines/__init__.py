@@ -23,7 +23,7 @@ from rooflens.core.efficiency import EfficiencyProfile, version_key
 from rooflens.core.errors import InvalidInputError
 from rooflens.engines import sglang, trtllm, vllm
 from rooflens.engines.defaults import EngineDefaults
-from rooflens.settings import ENGINE_NAMES, engine_name
+from rooflens.settings import ENGINE_NAMES, engine_name, parse_settings
 
 ENGINES = ENGINE_NAMES
 DEFAULTS: dict[str, EngineDefaults] = {
@@ -148,6 +148,8 @@ def load_engine_profile(engine: str, device: str, version: str | None = None) ->
     engine = str(engine_name(engine))
     if engine not in ENGINES:
         raise InvalidInputError("engine", engine, f"one of {', '.join(ENGINES)}")
+    if version is not None:  # a release number, for an engine that has releases to price
+        parse_settings({"engine": engine, "engine_version": version})
     have = engine_profiles().get(engine, ())
     if device not in have:
         base = device.split(" (")[0]
@@ -164,10 +166,6 @@ def load_engine_profile(engine: str, device: str, version: str | None = None) ->
             f"an engine with a profile for {device}: {engine} profiles exist {where}",
         )
     if engine == "transformers":
-        if version is not None:
-            raise InvalidInputError(
-                "engine_version", version, "none with transformers (its profile is measured)"
-            )
         return load_profile(device)
     if version is None:
         return _shipped(engine, device, None)
