@@ -328,3 +328,21 @@ def test_every_bundled_hybrid_analyses(model_id: str) -> None:
     assert np.all(a.generation["tpot"] > 0)
     assert np.all(a.memory["generation"].kv_cache > 0)
     assert np.all(np.diff(a.steps["decode"].step_time()) >= 0)
+
+
+def test_a_narrow_kv_cache_leaves_the_recurrent_state_at_16_bits() -> None:
+    """Qwen3-Next (no state dtype declared): --kv-bits 8 halves its attention layers' cache,
+    not its Gated DeltaNet states, which neither engine narrows with --kv-cache-dtype; the
+    per-sequence bytes by hand at 1,024 tokens on one device: 12 attention layers x (2 x 2
+    KV heads x 256) x 1,024 tokens at 1 byte, plus 36 layers x (32 x 128 x 128 state + 8,192
+    x 3 conv inputs) at 2 bytes."""
+    from rooflens import api
+
+    res = api.analyze("Qwen/Qwen3-Next-80B-A3B-Instruct", "h200-sxm", prompt_len=1024,
+                      gen_len=None, kv_bits=8)  # fmt: skip
+    attention = 12 * 2 * 2 * 256 * 1024
+    states = 36 * (32 * 128 * 128 + 8192 * 3) * 2
+    assert float(res.memory["prefill"].kv_cache) == attention + states
+    wide = api.analyze("Qwen/Qwen3-Next-80B-A3B-Instruct", "h200-sxm", prompt_len=1024,
+                       gen_len=None, kv_bits=32)  # fmt: skip
+    assert float(wide.memory["prefill"].kv_cache) == 4 * attention + 2 * states

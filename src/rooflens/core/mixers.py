@@ -151,8 +151,8 @@ class Mixer(BaseModel):
 
     def state_bytes(self, kv_bits: int) -> float:
         """Per sequence and layer: the scan state and the convolution's last kernel-1 inputs."""
-        scan = self.state_elements * (self.state_bits or kv_bits) / 8
-        conv = self.conv_channels * max(self.conv_kernel - 1, 0) * kv_bits / 8
+        scan = self.state_elements * state_width(self.state_bits, kv_bits) / 8
+        conv = self.conv_channels * max(self.conv_kernel - 1, 0) * state_width(None, kv_bits) / 8
         return scan + conv
 
     def split(self, tp: int) -> Mixer:
@@ -170,6 +170,15 @@ class Mixer(BaseModel):
         return self.num_heads % tp == 0 and (kh % tp == 0 or tp % kh == 0)
 
 
+def state_width(state_bits: int | None, kv_bits: int) -> int:
+    """Bits per element of a recurrent state (the scan's, or the convolution's window): as set
+    or declared, else 16, or the KV cache's where it is wider. A KV cache narrowed to 8 or 4
+    bits leaves the states at 16: vLLM keeps them at the model's dtype unless
+    --mamba-ssm-cache-dtype says otherwise, SGLang at --mamba-ssm-dtype (vllm/config/cache.py,
+    sglang/srt/server_args.py), neither at --kv-cache-dtype."""
+    return state_bits or max(kv_bits, 16)
+
+
 @dataclass(frozen=True)
 class CausalConv(Operator):
     """Depthwise causal convolution of `kernel` taps over `channels`, SiLU after it where
@@ -183,7 +192,13 @@ class CausalConv(Operator):
 
     def cost(self, step: Step, prec: Precision) -> Cost:
         elems = step.tokens * self.channels
-        state = step.batch * self.channels * (self.kernel - 1) * prec.kv
+        state = (
+            step.batch
+            * self.channels
+            * (self.kernel - 1)
+            * state_width(None, prec.quant.kv_bits)
+            / 8
+        )
         return _cost(
             # A multiply-add per tap, the bias, SiLU (4).
             ops=elems * (2 * self.kernel + (1 if self.bias else 0) + (4 if self.silu else 0)),
@@ -261,7 +276,7 @@ class StateScan(Operator):
         )
 
     def _state_bytes(self, prec: Precision) -> float:
-        bits = self.state_bits or prec.quant.kv_bits
+        bits = state_width(self.state_bits, prec.quant.kv_bits)
         return self.num_heads * self.key_dim * self.head_dim * bits / 8
 
     def cost(self, step: Step, prec: Precision) -> Cost:
