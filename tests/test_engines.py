@@ -1652,3 +1652,23 @@ def test_a_profiles_facts_read_from_its_head_equal_its_whole_parse() -> None:
                 "memory_fraction": whole.memory_fraction,
                 "memory_fraction_of": whole.memory_fraction_of,
             }, (engine, device)
+
+
+@pytest.mark.parametrize(
+    ("device", "tp", "share"),
+    [("h100-sxm", 1, 0.835), ("h100-sxm", 8, 0.818), ("h200-sxm", 1, 0.907),
+     ("h200-sxm", 8, 0.897), ("b200", 1, 0.857)],
+)  # fmt: skip
+def test_sglangs_memory_share_is_its_rule_on_the_device_at_the_layout(device, tp, share) -> None:
+    """SGLang's mem_fraction_static by hand (server_args.py): an H200 (143,771 MiB) at TP 1
+    reserves 512 + 1.5 x 8,192 + 2 x 256 + 1,024 / 8 = 13,440 MiB: (143,771 - 13,440) /
+    143,771 = 0.907; at TP 8, 512 + 12,288 + 2 x 512 + 1,024 = 14,848 MiB: 0.897. A B200's
+    chunk is 16,384 and its graphs 512: 512 + 24,576 + 1,024 + 128 = 26,240 of 183,359 MiB.
+    The share holds the weights and the KV pool, which sizes the largest batch."""
+    profile = load_engine_profile("sglang", device, tp=tp)
+    assert profile.memory_fraction == share
+    res = rooflens.analyze("meta-llama/Llama-3.1-8B", device, engine="sglang", tp=tp,
+                           prompt_len=1024, gen_len=None)  # fmt: skip
+    memory = res.memory["prefill"]
+    pool = get_device(device).memory_capacity * share - float(memory.weights)
+    assert int(memory.max_batch) == int(pool // float(memory.kv_cache))

@@ -144,7 +144,9 @@ def resolve_profile(settings: Settings, device: Device) -> EfficiencyProfile | N
                     "profile was measured on the catalog device, not on a what-if of it (the "
                     "roofline bound, without an engine, takes what-ifs)",
                 )
-        return load_engine_profile(settings.engine, device.name, settings.engine_version)
+        return load_engine_profile(
+            settings.engine, device.name, settings.engine_version, settings.tp, settings.pp
+        )
     return resolve_calibration(settings.calibration, device)
 
 

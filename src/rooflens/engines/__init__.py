@@ -23,6 +23,7 @@ from rooflens.core.efficiency import EfficiencyProfile, version_key
 from rooflens.core.errors import InvalidInputError
 from rooflens.engines import sglang, trtllm, vllm
 from rooflens.engines.defaults import EngineDefaults
+from rooflens.hardware.catalog import get_device
 from rooflens.settings import ENGINE_NAMES, engine_name, parse_settings
 
 ENGINES = ENGINE_NAMES
@@ -99,10 +100,19 @@ def _shipped(engine: str, device: str, version: str | None) -> EfficiencyProfile
     # The engine's memory behaviour comes with its kernels: the share of the device it takes.
     return profile.model_copy(
         update={
-            "memory_fraction": defaults.memory_fraction,
+            "memory_fraction": memory_share(engine, device, None),
             "memory_fraction_of": defaults.memory_fraction_of,
         }
     )
+
+
+def memory_share(engine: str, device: str, version: str | None, tp: int = 1, pp: int = 1) -> float:
+    """The share of memory an engine takes by default on a catalog device: SGLang's as it
+    computes it from the device's memory and the TP and PP widths (sglang.memory_fraction_on),
+    the others' by release (EngineDefaults.memory_fraction_at)."""
+    if engine == "sglang":
+        return sglang.memory_fraction_on(get_device(device), tp, pp)
+    return DEFAULTS[engine].memory_fraction_at(version)
 
 
 @cache
@@ -132,19 +142,24 @@ def profile_facts(engine: str, device: str) -> dict[str, object]:
     return {
         "engine_version": head.get("engine_version"),
         "provenance": dict(head.get("provenance", {})),
-        "memory_fraction": defaults.memory_fraction if defaults else head["memory_fraction"],
+        "memory_fraction": memory_share(engine, device, None)
+        if defaults
+        else head["memory_fraction"],
         "memory_fraction_of": (
             defaults.memory_fraction_of if defaults else head["memory_fraction_of"]
         ),
     }
 
 
-def load_engine_profile(engine: str, device: str, version: str | None = None) -> EfficiencyProfile:
+def load_engine_profile(
+    engine: str, device: str, version: str | None = None, tp: int = 1, pp: int = 1
+) -> EfficiencyProfile:
     """The profile pricing `engine` on `device` (a catalog device name): for transformers the
     device's bundled calibration profile, else the shipped engine profile: fitted on the
     newest operator tables, or for a `version`, on the tables of that release where the
     databases time it, else of the oldest release after it (`nearest_version`); its label
-    names the release it stands for."""
+    names the release it stands for. `tp` and `pp`: the layout, where the engine's share of
+    memory depends on it (SGLang's)."""
     engine = str(engine_name(engine))
     if engine not in ENGINES:
         raise InvalidInputError("engine", engine, f"one of {', '.join(ENGINES)}")
@@ -167,6 +182,8 @@ def load_engine_profile(engine: str, device: str, version: str | None = None) ->
         )
     if engine == "transformers":
         return load_profile(device)
+    if engine == "sglang" and (tp, pp) != (1, 1):
+        return _at_layout(engine, device, version, tp, pp)
     if version is None:
         return _shipped(engine, device, None)
     return _for_release(engine, device, version)
@@ -184,11 +201,24 @@ def _for_release(engine: str, device: str, version: str) -> EfficiencyProfile:
     update: dict[str, object] = {}
     if version_key(version) != version_key(chosen or versions[-1]):
         update["asked_version"] = version  # priced by another release's tables: say so
-    defaults = DEFAULTS.get(engine)
-    if defaults is not None:
+    if engine in DEFAULTS:
         # The share of memory is the release's own, whichever tables price its kernels.
-        update["memory_fraction"] = defaults.memory_fraction_at(version)
+        update["memory_fraction"] = memory_share(engine, device, version)
     return profile.model_copy(update=update)
+
+
+@cache
+def _at_layout(
+    engine: str, device: str, version: str | None, tp: int, pp: int
+) -> EfficiencyProfile:
+    """The profile with the memory share its engine takes at this TP and PP width, made once
+    per layout (analyses cache their steps by the profile they are given)."""
+    profile = (
+        _shipped(engine, device, None) if version is None else _for_release(engine, device, version)
+    )
+    return profile.model_copy(
+        update={"memory_fraction": memory_share(engine, device, version, tp, pp)}
+    )
 
 
 __all__ = [

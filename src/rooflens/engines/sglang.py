@@ -19,10 +19,35 @@ def mem_fraction_static(
     return round((gpu_mib - reserved) / gpu_mib, 3)
 
 
-_GIB = 2**30
+_MIB = 2**20
 # chunked_prefill_size and cuda_graph_max_bs on 80 GB GPUs (server_args.py).
 CHUNKED_PREFILL = 8192
 GRAPH_MAX_BATCH = 256
+# server_args.py _handle_gpu_memory_settings, by the device's memory: below this many MiB,
+# chunked_prefill_size, and cuda_graph_max_bs below TP 4 and from TP 4 on. Devices under
+# 35 GiB take the A10/4090 bucket (SGLang has smaller ones below 20 GiB, not read here).
+MEMORY_BUCKETS = (
+    (35 * 1024, 2048, 24, 80),
+    (60 * 1024, 4096, 32, 160),
+    (160 * 1024, 8192, 256, 512),
+    (float("inf"), 16384, 512, 512),
+)
+
+
+def launch_sizes(memory_bytes: float, tp: int = 1) -> tuple[int, int]:
+    """SGLang's chunked_prefill_size and cuda_graph_max_bs on a device of this much memory
+    at this TP width (MEMORY_BUCKETS)."""
+    mib = memory_bytes / _MIB
+    _, chunk, narrow, wide = next(b for b in MEMORY_BUCKETS if mib < b[0])
+    return chunk, narrow if tp < 4 else wide
+
+
+def memory_fraction_on(device: Device, tp: int = 1, pp: int = 1) -> float:
+    """mem_fraction_static as SGLang computes it on `device` at this layout (its data-parallel
+    attention's and speculative decoding's extra reserves not counted: docs/engines.md)."""
+    chunk, graphs = launch_sizes(device.memory_capacity, tp)
+    return mem_fraction_static(device.memory_capacity / _MIB, chunk, graphs, tp, pp)
+
 
 # SGLang 0.4-0.5, `sglang.launch_server` (python/sglang/srt/server_args.py).
 SCHEDULER = SchedulerConfig(
@@ -57,9 +82,7 @@ def scheduler_for(device: Device | None) -> SchedulerConfig:
     """The scheduler on `device` (None: an 80 GB-class GPU)."""
     if device is None:
         return SCHEDULER
-    # server_args: chunked_prefill_size 2048 under 35 GiB, 8192 under 160 GiB, else 16384.
-    memory = device.memory_capacity
-    chunk = 2048 if memory < 35 * _GIB else 8192 if memory < 160 * _GIB else 16384
+    chunk, _ = launch_sizes(device.memory_capacity)
     return SCHEDULER.model_copy(update={"chunk_size": chunk})
 
 
@@ -79,7 +102,8 @@ DEFAULTS = EngineDefaults(
     memory_fraction_of="static",
     memory_setting=(
         "mem_fraction_static: share of the device's memory for weights and KV cache "
-        "(here as computed for an 80 GB H100 at tp 1)"
+        "(as SGLang computes it from the device's memory and the TP and PP widths: "
+        "memory_fraction_on; here an 80 GB H100's at tp 1)"
     ),
     fusion=("qkv", "gate_up", "add_norm", "moe"),
     sources={

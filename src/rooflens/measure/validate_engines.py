@@ -46,7 +46,7 @@ from rooflens.core.errors import (
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
-from rooflens.engines import version_key
+from rooflens.engines import memory_share, version_key
 from rooflens.engines.validated import architecture
 from rooflens.engines.vllm import DEFAULTS as VLLM_DEFAULTS
 from rooflens.hardware.catalog import get_device
@@ -744,6 +744,11 @@ def _replicas(
         # The engine's memory share as launched, read as its profile reads its own (the
         # roofline bound takes the whole device).
         calibration = calibration.model_copy(update={"memory_fraction": setup.memory_fraction})
+    elif calibration is not None and setup.preset == "sglang":
+        # SGLang's own share at the run's TP and PP width (the profile holds its TP 1 share).
+        layout = dict(setup.options)
+        share = memory_share("sglang", setup.device, None, layout.get("tp", 1), layout.get("pp", 1))
+        calibration = calibration.model_copy(update={"memory_fraction": share})
     spec, device, options = resolve(
         setup.model, get_device(setup.device), dict(setup.options) | {"calibration": calibration}
     )
