@@ -628,6 +628,11 @@ def test_simulation_sizes_and_rates_are_bounded(args, message) -> None:
     assert res.exit_code == 2 and message in res.output, res.output
 
 
+def test_advise_refuses_a_workload_key_given_twice() -> None:
+    res = _cli("advise", "openai-community/gpt2", "--workload", "prompt=1000,prompt=5,output=20")
+    assert res.exit_code == 2 and "expected prompt given once" in res.output, res.output
+
+
 def test_advise_rate_is_bounded() -> None:
     res = _cli(
         "advise", "openai-community/gpt2", "--workload", "prompt=100,output=20,rate=1e308",

@@ -286,6 +286,11 @@ def test_capacity_without_an_slo_searches_within_the_declared_objectives() -> No
         (["--slo", "ttft_p99=1s,tpot_p90=50ms"], "one percentile for both objectives"),
         (["--replicas", "2", "--disaggregated"], "replicas"),
         (["--tp", "3"], "tp=3"),
+        # Read by nothing where given: refused rather than ignored (and echoed as if applied).
+        (["--dp-balance"], "dp_balance=True is invalid: expected false unless policy=chunked"),
+        (["--batch-wait-iterations", "50"], "batch_wait_iterations=50 is invalid"),
+        (["--kv-link-bandwidth", "1e9"], "expected empty unless disaggregated"),
+        (["--decode-replicas", "3"], "decode_replicas=3 is invalid: expected 1 unless"),
     ],
 )
 def test_bad_simulate_options_exit_2_naming_the_field(extra, message) -> None:
@@ -563,3 +568,51 @@ def test_settings_nothing_could_use_are_refused(extra: list[str], words: str) ->
     res = runner.invoke(app, [*args, "--output", "10", *extra])
     assert res.exit_code == 2, res.output
     assert res.output.startswith(words), res.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "offered", "words"),
+    [
+        (["--rate", "10", "--prompt", "fixed:300"],
+         {"requests": 40, "rate": 10.0, "arrival": "poisson", "prompt": "fixed:300"},
+         "40 requests, poisson arrivals at 10/s; prompts fixed:300"),
+        (["--concurrency", "8", "--shared-prefix", "64"],
+         {"requests": 40, "concurrency": 8, "shared_prefix": 64},
+         "40 requests, a closed loop of 8 clients; prompts lognormal:512:0.8:3072 after a "
+         "shared prefix of 64"),
+        (["--arrival", "gamma", "--cv", "2"], {"arrival": "gamma", "cv": 2.0, "rate": 4.0},
+         "gamma arrivals at 4/s, cv 2"),
+    ],
+)  # fmt: skip
+def test_a_simulation_says_what_load_it_was_offered(extra, offered, words) -> None:
+    """An open loop at 10 req/s and a closed loop of 8 clients could not be told apart from
+    their JSON (its settings held neither): `workload` states the load, the table's first
+    row says it."""
+    args = ["simulate", LLAMA, "-H", "h100", "--requests", "40", *extra]
+    data = json.loads(runner.invoke(app, [*args, "-f", "json"]).output)
+    assert offered.items() <= data["workload"].items()
+    table = runner.invoke(app, args, env={"COLUMNS": "300"})
+    assert table.exit_code == 0, table.output
+    assert words in table.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--arrival", "gamma"], "--arrival='gamma' is invalid"),
+     (["--cv", "3"], "--cv=3.0 is invalid: expected left out with --concurrency")],
+)  # fmt: skip
+def test_a_closed_loop_refuses_an_arrival_process(extra, message) -> None:
+    """The clients send on answers: gamma or fixed arrivals ran as if not given."""
+    args = ["simulate", LLAMA, "-H", "h100", "--requests", "20", "--concurrency", "4", *extra]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_the_api_without_a_workload_runs_the_command_lines_default() -> None:
+    """`rooflens.simulate(model, device)` and `rooflens simulate MODEL -H DEVICE`: one default
+    workload (it was 1 req/s of fixed lengths in the API, 4 req/s of lognormal ones here)."""
+    api_run = rooflens.simulate(LLAMA, "h100").summary()
+    cli_run = json.loads(runner.invoke(app, ["simulate", LLAMA, "-H", "h100", "-f", "json"]).output)
+    assert api_run["requests"] == cli_run["summary"]["requests"] == 1000
+    for key in ("ttft_p99", "tpot_mean", "duration"):
+        assert api_run[key] == pytest.approx(cli_run["summary"][key], rel=1e-9)

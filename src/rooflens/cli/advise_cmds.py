@@ -52,6 +52,8 @@ def _workload(text: str) -> Target:
         key, sep, value = item.partition("=")
         if not sep or key.strip() not in names:
             raise InvalidInputError("--workload", text, "prompt=N,output=N,rate=R")
+        if names[key.strip()] in values:  # the last one was taken, silently
+            raise InvalidInputError("--workload", text, f"{key.strip()} given once")
         try:
             values[names[key.strip()]] = float(value)
         except ValueError:

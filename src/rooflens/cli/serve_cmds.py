@@ -259,7 +259,13 @@ def simulate(
     ] = None,
     prompt: PromptOpt = defaults.PROMPT,
     output: OutputOpt = defaults.OUTPUT,
-    shared_prefix: Annotated[int, typer.Option(help="Tokens every prompt shares.")] = 0,
+    shared_prefix: Annotated[
+        int,
+        typer.Option(
+            help="Tokens every prompt starts with, before its drawn length (--prompt 512 "
+            "--shared-prefix 400: 912-token prompts)."
+        ),
+    ] = 0,
     seed: Annotated[int, typer.Option(help="Random seed of the workload.")] = 0,
     trace: Annotated[
         Path | None,
@@ -309,12 +315,24 @@ def simulate(
     cluster = build(ClusterConfig, "--replicas", flags=True, **deployment)
     given = {**_settings(options).changed(), **_given(sched), **_given(cluster)}
     head = {"model": resolve_model(model).name, "hardware": device.name, "settings": given}
+    head["workload"] = _offered(
+        trace, concurrency, capacity, requests, rate, arrival, cv, prompt, output,
+        shared_prefix, seed,
+    )  # fmt: skip
     # A trace replays its lengths in the closed loop where its arrivals are all 0 (the API
     # refuses others, naming them).
     if concurrency is not None and (rate is not None or capacity):
         given = "--rate" if rate is not None else "--capacity"
         raise InvalidInputError(
             "--concurrency", concurrency, f"either --concurrency or {given}, not both"
+        )
+    if concurrency is not None and (arrival is not Arrival.poisson or cv is not None):
+        flag, value = ("--arrival", arrival.value) if cv is None else ("--cv", cv)
+        raise InvalidInputError(
+            flag,
+            value,
+            "left out with --concurrency (each client sends its next request on its last one's "
+            "answer: no arrival process)",
         )
     if trace is not None and capacity:
         raise InvalidInputError(
@@ -362,6 +380,51 @@ def simulate(
         serving_plots.timeline(result, plot, title)
         wrote(plot)
     _print(result, output_format, title, head)
+
+
+def _offered(
+    trace: Path | None,
+    concurrency: int | None,
+    capacity: bool,
+    requests: int,
+    rate: float | None,
+    arrival: Arrival,
+    cv: float | None,
+    prompt: str,
+    output: str,
+    shared_prefix: int,
+    seed: int,
+) -> dict[str, Any]:
+    """The load offered, as given (JSON `workload`, the table's `workload` row): a trace, a
+    closed loop of clients, or requests arriving at a rate (searched by --capacity)."""
+    if trace is not None:
+        return {"trace": str(trace)}
+    if concurrency is not None:
+        sent: dict[str, Any] = {"concurrency": concurrency}
+    else:
+        sent = {"rate": None if capacity else (DEFAULT_RATE if rate is None else rate)}
+        sent["arrival"] = arrival.value
+        if arrival is Arrival.gamma:
+            sent["cv"] = defaults.CV if cv is None else cv
+    lengths = {"prompt": prompt, "output": output, "shared_prefix": shared_prefix, "seed": seed}
+    return {"requests": requests, **sent, **lengths}
+
+
+def _offered_text(load: dict[str, Any]) -> str:
+    if "trace" in load:
+        return f"the trace {load['trace']}"
+    if "concurrency" in load:
+        sent = f"a closed loop of {load['concurrency']} clients"
+    elif load["rate"] is None:
+        sent = f"{load['arrival']} arrivals at the rate searched"
+    else:
+        spread = f", cv {load['cv']:g}" if "cv" in load else ""
+        sent = f"{load['arrival']} arrivals at {load['rate']:g}/s{spread}"
+    prefix = f" after a shared prefix of {load['shared_prefix']}" if load["shared_prefix"] else ""
+    return (
+        f"{load['requests']} requests, {sent}; prompts {load['prompt']}{prefix}, outputs "
+        f"{load['output']}; seed {load['seed']}"
+    )
 
 
 def _given(config: SchedulerConfig | ClusterConfig) -> dict[str, Any]:
@@ -454,7 +517,8 @@ def _print(
     elif output_format is OutputFormat.csv:
         sys.stdout.write(result.requests.to_csv(index=False))
     else:
-        _console().print(fmt.key_value_table(title, _summary_rows(result)))
+        rows = [("workload", _offered_text(head["workload"])), *_summary_rows(result)]
+        _console().print(fmt.key_value_table(title, rows))
 
 
 def _rate(value: float) -> str:

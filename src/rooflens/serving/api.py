@@ -18,7 +18,7 @@ from rooflens.serving.simulate import (
     find_capacity,
     run,
 )
-from rooflens.serving.workload import Requests, Workload, load_trace
+from rooflens.serving.workload import Requests, Workload, default_workload, load_trace
 from rooflens.settings import parse_settings, plain
 
 _TYPES: dict[str, tuple[type, str]] = {
@@ -126,7 +126,7 @@ def simulate(
     # scheduler.
     settings = parse_settings(options)
     spec, device, opts = resolve(model, hardware, settings)
-    load = workload if workload is not None else Workload()
+    load = workload if workload is not None else default_workload()
     requests = _requests(load) if concurrency is None else closed_loop_requests(load, concurrency)
     sched = scheduler_of(scheduler, preset, device, settings.engine)
     check_expert_groups(spec, opts, cluster or ClusterConfig())

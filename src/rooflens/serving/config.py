@@ -325,6 +325,16 @@ class ClusterConfig(BaseModel):
             raise ValueError("empty unless disaggregated (it sizes a disaggregated pool)")
         return value
 
+    @field_validator("prefill_replicas", "decode_replicas", "kv_link_bandwidth")
+    @classmethod
+    def _hand_over_only_when_disaggregated(cls, value: object, info: ValidationInfo) -> object:
+        # Stated and read by nothing otherwise: refused, as a pool's width is.
+        default = cls.model_fields[info.field_name].default  # type: ignore[index]
+        if value != default and not info.data.get("disaggregated", False):
+            return_to = "1" if default == 1 else "empty"
+            raise ValueError(f"{return_to} unless disaggregated (it sizes a disaggregated cluster)")
+        return value
+
 
 class SLO(BaseModel):
     """Service-level objectives on time to first token and time per output token."""

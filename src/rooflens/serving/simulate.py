@@ -47,6 +47,17 @@ def prepare(
         raise InvalidInputError(
             "max_tokens", scheduler.max_tokens, f"at least max_batch={scheduler.max_batch}"
         )
+    if scheduler.policy != "chunked":
+        # TensorRT-LLM's batch waiting and attention-DP balance hold prompts back in its
+        # chunked scheduler only (SchedulerConfig's help): elsewhere they would do nothing.
+        for name, off in (("batch_wait_iterations", "0"), ("batch_wait_ratio", "0"),
+                          ("dp_balance", "false")):  # fmt: skip
+            if getattr(scheduler, name):
+                raise InvalidInputError(
+                    name,
+                    getattr(scheduler, name),
+                    f"{off} unless policy=chunked (its scheduler alone holds prompts back)",
+                )
     if scheduler.mixed_chunk and not scheduler.budgets_prompts_only:
         # Only SGLang's chunked prefill mixes: elsewhere decodes already share iterations with
         # prompts (chunked) or the setting would do nothing.
@@ -572,7 +583,7 @@ def find_capacity(
     # still be one the replicas only absorb as a burst (48 requests/s served at 22.5/s).
     if (found := burst(low, best)) is not None:
         return found
-    caveat = steady_caveat(workload.requests, low, best)
+    caveat = steady_caveat(workload.requests, low, best, float(best.requests["arrival"].max()))
     return CapacityResult(
         rate=low, result=best, probes=pd.DataFrame(probes), warning=caveat,
         estimate=options.estimate, slo=slo,
@@ -587,11 +598,14 @@ def find_capacity(
 STEADY_LATENCIES = 20
 
 
-def steady_caveat(requests: int, rate: float, result: SimulationResult) -> str | None:
+def steady_caveat(
+    requests: int, rate: float, result: SimulationResult, window: float | None = None
+) -> str | None:
     """Why a capacity found may not hold in a steady state: its requests arrived over fewer
-    than STEADY_LATENCIES mean latencies; None where they did."""
+    than STEADY_LATENCIES mean latencies (`window`: the run's last arrival; None: the nominal
+    requests / rate); None where they did."""
     latency = float(np.nanmean(result.requests["e2e"]))
-    window = requests / rate
+    window = requests / rate if window is None else window
     if not math.isfinite(latency) or window >= STEADY_LATENCIES * latency:
         return None
     enough = math.ceil(STEADY_LATENCIES * latency * rate)

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from rooflens.core.errors import InvalidInputError
+from rooflens.serving import defaults
 from rooflens.serving.defaults import CV, CV_MAX, CV_MIN, LENGTH_FORMS
 
 # The latest arrival a run accepts (s): the clock still resolves 0.1 µs there.
@@ -313,4 +314,16 @@ def load_trace(path: str | Path) -> Requests:
         arrival - arrival[0],
         columns["prompt_len"][order].astype(np.int64),
         columns["output_len"][order].astype(np.int64),
+    )
+
+
+def default_workload() -> Workload:
+    """The synthetic workload a simulation runs when none is given, `rooflens simulate`'s:
+    1,000 Poisson arrivals at 4 per second with lognormal lengths (serving/defaults.py; a
+    `Workload()` built by hand keeps its own field defaults)."""
+    return Workload(
+        requests=defaults.REQUESTS,
+        arrivals=ArrivalProcess(kind=defaults.ARRIVALS, rate=defaults.RATE),
+        prompt=LengthDistribution.parse("prompt", defaults.PROMPT),
+        output=LengthDistribution.parse("output", defaults.OUTPUT),
     )
