@@ -805,6 +805,14 @@ class Engine:
     ) -> None:
         """Record an iteration of `seconds` and move the clock past it; `finished`: requests
         already finished that it decodes once more, counted with its decoding sequences."""
+        # Waiting: the queue, and the requests that reached the replica but that it has not
+        # taken yet (the overlap schedule had formed this iteration before they came; an
+        # engine looking every few iterations had not looked): in the system all the same.
+        ready, now = self.ready, self.clock + same_time(self.clock)
+        held = (
+            bisect.bisect_right(self.pending, now, lo=self.next_pending, key=lambda j: ready[j])
+            - self.next_pending
+        )
         row = (
             self.clock,
             seconds,
@@ -812,7 +820,7 @@ class Engine:
             len(chunks),
             tokens,
             self.used * self.unit,
-            len(self.waiting),
+            len(self.waiting) + held,
             len(self.running),
         )
         for key, value in zip(TIMELINE, row, strict=True):
