@@ -797,8 +797,8 @@ def test_a_setting_of_several_types_says_what_it_takes(client: TestClient, value
     data = error(client, "/api/analyze", {**SCENARIO, "options": {"w_scale": value}})
     assert [item["loc"] for item in data["detail"]] == [["body", "options", "w_scale"]]
     assert data["message"] == (
-        f"options.w_scale={value!r} is invalid: expected channel, tensor or a block size like "
-        "128 (or empty)"
+        f"options.w_scale={value!r} is invalid: expected channel, tensor or a block's weight "
+        "count like 16384 (128 x 128) (or empty)"
     )
 
 
