@@ -1698,3 +1698,28 @@ def test_the_figures_docs_engines_quotes_are_what_rooflens_gives() -> None:
             float(ops[(ops.stage == "decode") & (ops.name == "flash_attention")].time.iloc[0])
         )
     assert f"the grid prices them at {times[0] * 1e6:.1f} and {times[1] * 1e6:.1f} µs" in text
+
+
+def test_a_tables_collection_date_is_its_own(tmp_path) -> None:
+    """vLLM's comm folder holds the custom all-reduce table, undated, beside an all-to-all
+    table collected on 2026-08-31: the all-reduce's provenance took that date. A folder of
+    one table (or of only the tables asked about) is dated by its file's notes, as before."""
+    from rooflens.calibration.aiconfigurator import collection_date
+
+    comm = tmp_path / "comm"
+    comm.mkdir()
+    (comm / "collection_meta.yaml").write_text(
+        "schema_version: 1\nruntime:\n  version: 0.24.0\ntables:\n"
+        "  custom_allreduce_perf:\n    status: complete\n"
+        "  moe_a2a_perf:\n    collected_at: '2026-08-31'\n    status: complete\n"
+    )
+    assert collection_date(comm, ("custom_allreduce_perf",)) == "not recorded (unknown)"
+    assert collection_date(comm, ("moe_a2a_perf",)) == "2026-08-31 (unknown)"
+    assert collection_date(comm) == "2026-08-31 (unknown)"
+    moe = tmp_path / "moe"
+    moe.mkdir()
+    (moe / "collection_meta.yaml").write_text(
+        "provenance: collected\n# 2026-08-09: appended 3078 rows\ntables:\n"
+        "  moe_perf:\n    status: complete\n"
+    )
+    assert collection_date(moe, ("moe_perf",)) == "2026-08-09 (collected)"

@@ -353,18 +353,45 @@ def read_table(folder: Path, table: str) -> pd.DataFrame | None:
     return None
 
 
-def collection_date(folder: Path) -> str:
-    """Dates collection_meta.yaml records (`collected_at`, else dated notes), or say none."""
+def collection_date(folder: Path, tables: tuple[str, ...] = ()) -> str:
+    """Dates collection_meta.yaml records (`collected_at`, else dated notes), or say none;
+    for `tables`, the dates of their own entries under `tables:` where the file lists tables
+    (a folder's tables are often collected on different days, or one of them undated)."""
     meta = folder / "collection_meta.yaml"
     if not meta.is_file():
         return "no collection_meta.yaml"
     text = meta.read_text("utf-8")
+    listed = _table_entries(text, tables)
+    if listed is not None:
+        dates = re.findall(r"collected_at:\s*'?(\d{4}-\d{2}-\d{2})", listed) or re.findall(
+            r"(\d{4}-\d{2}-\d{2})", listed
+        )
+        kind = re.search(r"^provenance:\s*(\w+)", text, re.M)
+        label = kind.group(1) if kind else "unknown"
+        return f"{max(dates)} ({label})" if dates else f"not recorded ({label})"
     dates = re.findall(r"collected_at:\s*'?(\d{4}-\d{2}-\d{2})", text) or re.findall(
         r"(\d{4}-\d{2}-\d{2})", text
     )
     kind = re.search(r"^provenance:\s*(\w+)", text, re.M)
     label = kind.group(1) if kind else "unknown"
     return f"{max(dates)} ({label})" if dates else f"not recorded ({label})"
+
+
+def _table_entries(text: str, tables: tuple[str, ...]) -> str | None:
+    """The lines of `tables`' own entries under collection_meta.yaml's `tables:` section (and
+    the section's notes); None where the file has no such section, lists none of them, or
+    lists no other table."""
+    section = re.search(r"^tables:\n((?:[ \t].*\n?)*)", text, re.M)
+    if not tables or section is None:
+        return None
+    blocks = re.split(r"^  (?=\S)", section.group(1), flags=re.M)
+    own = [b for b in blocks if b.split(":", 1)[0].strip() in tables]
+    listed = {b.split(":", 1)[0].strip() for b in blocks if not b.startswith("#") and b.strip()}
+    if not own or listed <= set(tables):
+        return None  # the file is about these tables alone: its notes date them
+    # Notes written at the section's own indent speak of its tables alike.
+    notes = [b for b in blocks if b.startswith("#")]
+    return "".join(notes + own)
 
 
 def _priced(cost: Cost) -> tuple[np.ndarray, np.ndarray]:
@@ -1528,7 +1555,9 @@ def _fit_engine(
         frames = [read_table(folder, t) if folder else None for t in tables]
         if all(f is None for f in frames):
             continue
-        provenance[f"db.{op}"] = f"{engine} {folder.name}, collected {collection_date(folder)}"  # type: ignore[union-attr]
+        provenance[f"db.{op}"] = (
+            f"{engine} {folder.name}, collected {collection_date(folder, tuple(tables))}"  # type: ignore[union-attr,arg-type]
+        )
         chosen = kernel_choice(op, [f for f in frames if f is not None], own)
         if chosen:
             provenance[f"kernels.{op}"] = chosen
@@ -1728,7 +1757,8 @@ def _fit_engine(
     custom = read_table(custom_dir, "custom_allreduce_perf") if custom_dir else None
     if custom is not None:
         provenance["db.custom_all_reduce"] = (
-            f"{engine} {custom_dir.name}, collected {collection_date(custom_dir)}"  # type: ignore[union-attr]
+            f"{engine} {custom_dir.name}, collected "  # type: ignore[union-attr]
+            f"{collection_date(custom_dir, ('custom_allreduce_perf',))}"  # type: ignore[arg-type]
         )
         parts |= collective_tables(
             custom, None, f"{engine} {custom_dir.name} custom all-reduce",  # type: ignore[union-attr]
