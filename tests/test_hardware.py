@@ -56,6 +56,30 @@ def test_user_device_from_file(tmp_path) -> None:
     assert rooflens.analyze("facebook/opt-125m", str(path), prompt_len=128).params > 0
 
 
+def test_a_file_naming_a_catalog_device_with_other_figures_is_not_that_device(tmp_path) -> None:
+    """A copy of the H100 at 6.7 TB/s named h100-sxm took the H100's vLLM profile, labelled
+    as measured there; it is 'h100-sxm (modified)', as the same figures given as flags are,
+    and an engine names the catalog device it was measured on. The same figures keep the
+    name."""
+    import tomli_w
+
+    h100 = get_device("h100-sxm")
+    figures = {
+        "name": "h100-sxm",
+        "memory_capacity": h100.memory_capacity,
+        "memory_bandwidth": h100.memory_bandwidth,
+        "peak_ops": dict(h100.peak_ops),
+    }
+    same, faster = tmp_path / "same.toml", tmp_path / "faster.toml"
+    same.write_text(tomli_w.dumps(figures))
+    faster.write_text(tomli_w.dumps(figures | {"memory_bandwidth": 6.7e12}))
+    assert load_device_file(same).name == "h100-sxm"
+    assert load_device_file(faster).name == "h100-sxm (modified)"
+    with pytest.raises(rooflens.InvalidInputError) as info:
+        rooflens.analyze("meta-llama/Llama-3.1-8B", str(faster), engine="vllm")
+    assert "h100-sxm as the catalog has it" in info.value.accepted
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -96,7 +96,17 @@ def load_device_file(path: str | os.PathLike[str]) -> Device:
         raise HardwareSpecError(f"cannot read {file}: {exc.strerror or exc}") from None
     data = _parse_toml(text, str(file))
     data.setdefault("name", file.stem)
-    return device_from_dict(data, str(file))
+    device = device_from_dict(data, str(file))
+    # A file naming a catalog device with other figures is not that device: what was measured
+    # on it (an engine's or a calibration's profile) does not apply, as with overridden flags.
+    found = catalog_name(device.name)
+    if found is not None and _timed_figures(device) != _timed_figures(catalog()[found]):
+        return device.model_copy(update={"name": f"{found} (modified)"})
+    return device
+
+
+def _timed_figures(device: Device) -> tuple[object, ...]:
+    return (device.memory_bandwidth, device.memory_capacity, dict(device.peak_ops))
 
 
 def get_device(name: str | os.PathLike[str], field: str = "hardware") -> Device:
