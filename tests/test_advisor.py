@@ -225,7 +225,7 @@ def test_advise_says_which_objectives_applied_and_why_setups_were_turned_away() 
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "objectives: ttft_p99=1s,tpot_p99=60ms" in text
-    assert "42 setups: not priced on mi300x: engine='vllm' is invalid" in text
+    assert "42 setups, for example: not priced on mi300x: engine='vllm' is invalid" in text
     assert "a profile for mi300x" in text and "; 42 could not be priced." in text
 
 
@@ -774,7 +774,7 @@ def test_setups_without_a_profile_are_not_priced_apart_from_those_that_miss() ->
     assert result.exit_code == 0, result.output
     # Two setups a device here (one and two pipeline stages).
     assert "2 setups meet the SLO; 0 do not; 4 could not be priced." in result.output
-    assert "2 setups: not priced on l40s: engine='vllm' is invalid" in result.output
+    assert "2 setups, for example: not priced on l40s: engine='vllm' is invalid" in result.output
 
 
 def test_verify_spends_its_checks_on_picks_the_simulator_can_run() -> None:
@@ -801,7 +801,8 @@ def test_verify_spends_its_checks_on_picks_the_simulator_can_run() -> None:
     total = len(checked)
     meet = int(checked["feasible"].sum()) - refuted
     line = _tally(replace(advice, table=checked))
-    assert line == f"{meet} setups meet the SLO; {total - meet} do not."
+    meets = f"{meet} setup meets" if meet == 1 else f"{meet} setups meet"
+    assert line == f"{meets} the SLO; {total - meet} do not."
 
 
 def test_the_pareto_plot_names_the_model_what_priced_it_and_the_load() -> None:

@@ -194,7 +194,7 @@ def _tally(advice) -> str:
     )
     meet = int((table["feasible"] & ~refuted).sum())
     missing = int(((~table["feasible"] & ~unpriced & ~over) | refuted).sum())
-    parts = [f"{meet} setups meet the SLO", f"{missing} do not"]
+    parts = [f"{_setups(meet)} {'meets' if meet == 1 else 'meet'} the SLO", f"{missing} do not"]
     if over.any():
         parts.append(f"{int(over.sum())} would, over the budget")
     if unpriced.any():
@@ -247,7 +247,12 @@ def _print_why(advice) -> None:
     console = _console()
     console.print(f"objectives: {slo_text(advice.slo)}")
     for reason in advice.rejections()[:3]:
-        console.print(f"  {reason['count']} setups: {reason['example']}")
+        # The example is one setup's reason (its figures are that setup's, not every one's).
+        console.print(f"  {_setups(reason['count'])}, for example: {reason['example']}")
+
+
+def _setups(count: int) -> str:
+    return f"{count} setup{'' if count == 1 else 's'}"
 
 
 def _stand_ins(rows) -> str:

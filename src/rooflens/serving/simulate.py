@@ -610,7 +610,8 @@ def steady_caveat(
         return None
     enough = math.ceil(STEADY_LATENCIES * latency * rate)
     return (
-        f"not a steady state: the {requests} requests arrive over {window:.3g} s, "
+        f"not a steady state: the {requests} request{'s' * (requests != 1)} arrive over "
+        f"{window:.3g} s, "
         f"{window / latency:.2g} times a request's mean latency ({latency:.3g} s); a rate held "
         f"this briefly may not hold longer: simulate at least {enough} requests "
         f"({STEADY_LATENCIES} latencies)"
