@@ -164,11 +164,19 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
                 f"; replicas balance new prompts as attention-DP ranks (timeout "
                 f"{sched.dp_balance_timeout}, wait {sched.dp_balance_wait} iterations)"
             )
+        # What else shapes the iterations: SGLang's chunk beside its prefill budget, the
+        # overlap schedule every engine preset runs.
+        chunk = (
+            f", prompts in chunks of {sched.chunk_size}"
+            if sched.chunk_size and sched.chunk_size < sched.max_tokens
+            else ""
+        )
+        overlap = "; the next iteration formed while one runs (overlap)" if sched.overlap else ""
         rows.append(
             (
                 "scheduler",
                 f"{sched.policy}{split}: {sched.max_tokens} tokens, {sched.max_batch} sequences "
-                f"per iteration{receive}",
+                f"per iteration{chunk}{receive}{overlap}",
             )
         )
         if sched.draft_tokens:
