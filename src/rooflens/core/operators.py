@@ -57,6 +57,19 @@ class Step:
         return np.minimum(last, self.span)
 
     @property
+    def seen_keys(self) -> np.ndarray:
+        """Keys any of this step's new tokens sees, each read at least once: the cache and the
+        step's tokens, less those before the first new token's window or chunk (a decode
+        token's `keys`; a prefill of q tokens under a window W, min(past + q, q + W - 1))."""
+        last = self.past + self.new_tokens
+        first = np.zeros_like(last)
+        if np.isfinite(self.span):
+            first = np.maximum(first, self.past + 1 - self.span)
+        if np.isfinite(self.chunk):
+            first = np.maximum(first, np.floor(self.past / self.chunk) * self.chunk)
+        return last - first
+
+    @property
     def causal_pairs(self) -> np.ndarray:
         """(query, key) pairs a causal mask leaves per sequence and head: sum over the new
         positions j = past+1 .. past+q of min(j, span); chunked, of min((j-1) mod C + 1, span)."""
@@ -153,9 +166,10 @@ def _scores(step: Step, span: float | None, chunk: float | None) -> np.ndarray:
 
 
 def _batch_keys(step: Step, span: float | None, chunk: float | None) -> np.ndarray:
-    """Keys read per KV head: batch x the keys the last new token sees."""
+    """Keys read per KV head: batch x the keys the step's new tokens see (a windowed prefill
+    reads every key some query's window holds, not the last query's window alone)."""
     s = step.limited(span, chunk)
-    return s.batch * s.keys
+    return s.batch * s.seen_keys
 
 
 def _pairs(step: Step, span: float | None, chunk: float | None) -> np.ndarray:
