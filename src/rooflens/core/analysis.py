@@ -108,9 +108,10 @@ def analyze(
         steps["vision"] = price_images(
             model, device, np.broadcast_to(mb * n_images, s.shape), options
         )
-        # The tower runs, so it is resident beside the language model: its weights as the
-        # vision stage reads them (once a step), held in every footprint.
-        tower = float(np.max(steps["vision"].field_total("load_weight")))
+        # The tower runs, so it is resident beside the language model: its weights as one
+        # image's pass reads them (each once; more images read the position table's rows
+        # again, which holds them once), the same at every point of a sweep.
+        tower = float(np.max(price_images(model, device, 1, options).field_total("load_weight")))
         prep = replace(prep, weights=prep.weights + tower)
     act = {
         "prefill": prefill_fields.peak_activation_bytes(),
@@ -482,6 +483,13 @@ def _generation(
         "e2e_latency": e2e,
         "throughput": b * g / e2e,
         "decode_time": decode["time"],
-        "ops": prefill.field_total("ops") + decode["ops"],
-        "memory_access": prefill.field_total("memory_access") + decode["memory_access"],
+        # The encoder's work is the request's too, as its time is in the TTFT.
+        "ops": prefill.field_total("ops") + decode["ops"] + _stage_total(vision, "ops"),
+        "memory_access": prefill.field_total("memory_access")
+        + decode["memory_access"]
+        + _stage_total(vision, "memory_access"),
     }
+
+
+def _stage_total(stage: StepCosts | None, field: str) -> np.ndarray | float:
+    return 0.0 if stage is None else stage.field_total(field)

@@ -91,18 +91,26 @@ def economics(
     decode_w = devices * step_power(steps["decode"], device)
     prefill_t = steps["prefill"].step_time()
     decode_t = steps["decode"].step_time()
+    # A vision encoder's pass is the input's: its images' tokens are in the prompt.
+    vision = steps.get("vision")
+    input_j = prefill_w * prefill_t
+    input_t = prefill_t
+    if vision is not None:
+        input_j = input_j + devices * step_power(vision, device) * vision.step_time()
+        input_t = input_t + vision.step_time()
     out = {
         "prefill_power": prefill_w,
         "decode_power": decode_w,
-        # Prefill energy is charged to prompt tokens, decode energy to generated tokens.
-        "energy_per_prompt_token": prefill_w * prefill_t / (sequences * prompt_len),
+        # Prefill energy (and the encoder's) is charged to prompt tokens, decode energy to
+        # generated tokens.
+        "energy_per_prompt_token": input_j / (sequences * prompt_len),
         "energy_per_output_token": decode_w * decode_t / sequences,
     }
-    seconds = {"input": prefill_t / (sequences * prompt_len), "output": decode_t / sequences}
+    seconds = {"input": input_t / (sequences * prompt_len), "output": decode_t / sequences}
     if generation is not None and gen_len is not None:
         decode_total = generation["decode_time"]
         # Every decode step of the generation at the first decode step's power.
-        request = (prefill_w * prefill_t + decode_w * decode_total) / sequences
+        request = (input_j + decode_w * decode_total) / sequences
         out["energy_per_request"] = request
         # The generated tokens after the first, which the prefill gives; a one-token answer
         # runs no decode step to charge an output token with (its one token is the prefill's,

@@ -265,12 +265,20 @@ def price_images(
     step = Step(batch=n, new_tokens=patches, past=np.zeros_like(patches))
     rows = _flash_rows(v, device) if options.flash_attention else None
     graph = _VISION_GRAPHS.get((v, options, rows), lambda: vision_graph(v, options, rows))
-    return price_step(
+    # The encoder caches nothing: its attention reads its own 16-bit keys and values, which
+    # are activations, whatever width the language model's KV cache is set to.
+    costs = price_step(
         graph,
         device,
-        options.quantization,
+        options.quantization.model_copy(update={"kv_bits": 16}),
         step,
         options.calibration,
         options.execution,
         prefill=True,
     )
+    fields = dict(costs.fields)
+    fields["load_act"] = fields["load_act"] + fields["load_kv"]
+    fields["store_act"] = fields["store_act"] + fields["store_kv"]
+    fields["load_kv"] = np.zeros_like(fields["load_kv"])
+    fields["store_kv"] = np.zeros_like(fields["store_kv"])
+    return replace(costs, fields=fields)

@@ -1,0 +1,49 @@
+"""A multimodal model's vision encoder as a stage of its own: what it holds and what a request
+owes it, checked by hand on Gemma 3 27B (SigLIP so400m, 4,096 patches an image)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rooflens import api
+
+GEMMA = "google/gemma-3-27b-it"
+
+
+def test_the_tower_is_resident_once_whatever_the_images_or_the_sweep() -> None:
+    """Its weights, 16-bit: 416,866,032 tower and 6,194,304 projector parameters. They grew
+    with the images (the position table's rows read again for each) and, in a sweep, took
+    the largest point's reads at every point (74 GB at batch 1 beside batch 1,024)."""
+    text = float(api.analyze(GEMMA, "h100-sxm", prompt_len=2048).memory["prefill"].weights)
+    tower = 2 * (416_866_032 + 6_194_304)
+    for batch, images in ((1, 1), (8, 2), (np.array([1, 1024]), 2)):
+        res = api.analyze(GEMMA, "h100-sxm", batch=batch, prompt_len=2048, images=images)
+        weights = np.atleast_1d(res.memory["prefill"].weights)
+        assert weights == pytest.approx(np.full(weights.shape, text + tower), rel=1e-12)
+
+
+def test_a_request_owes_the_encoder_its_work_and_energy() -> None:
+    """TTFT waited for the encoder, but the generation's OPs and bytes and the energy per
+    request left it out."""
+    res = api.analyze(GEMMA, "h100-sxm", prompt_len=2048, gen_len=128, images=2)
+    plain = api.analyze(GEMMA, "h100-sxm", prompt_len=2560, gen_len=128)  # as many tokens
+    vision = res.totals()["vision"]
+    for key in ("ops", "memory_access"):
+        assert float(res.generation[key]) == pytest.approx(
+            float(plain.generation[key]) + float(vision[key]), rel=1e-9
+        )
+    power = float(res.economics()["prefill_power"])  # the same device's model of power
+    extra = float(res.economics()["energy_per_request"]) - float(
+        plain.economics()["energy_per_request"]
+    )
+    assert 0 < extra < power * float(vision["time"]) * 1.5
+
+
+def test_the_encoder_caches_nothing() -> None:
+    """Its attention's keys and values are activations, at 16 bits whatever the language
+    model's KV cache is set to (an FP8 cache halved them)."""
+    fp8 = api.analyze(GEMMA, "h100-sxm", prompt_len=2048, images=1, kv_bits=8).totals()["vision"]
+    bf16 = api.analyze(GEMMA, "h100-sxm", prompt_len=2048, images=1).totals()["vision"]
+    assert float(fp8["load_kv"]) == float(fp8["store_kv"]) == 0
+    assert float(fp8["memory_access"]) == float(bf16["memory_access"])
