@@ -275,6 +275,13 @@ def test_images_run_the_vision_encoder_as_a_stage(server: str, browser) -> None:
     assert names == list(ops[ops.stage == "vision"].name)
     traces = page.evaluate("() => document.getElementById('roofline').data.map(t => t.name)")
     assert "vision operators" in traces
+    # No images, no encoder stage: the decode step is shown and checked, the URL says so.
+    page.fill("#images", "")
+    page.wait_for_function("() => !location.hash.includes('stage=')")
+    assert page.is_checked('input[name="stage"][value="decode"]')
+    assert page.is_hidden("#stage-vision") and "images=" not in page.url
+    page.fill("#images", "2")
+    page.wait_for_selector("#total-vision-time", timeout=20_000)
     assert not errors, errors
 
     page.fill("#model", LLAMA)
@@ -283,6 +290,15 @@ def test_images_run_the_vision_encoder_as_a_stage(server: str, browser) -> None:
     assert "images=2 is invalid" in page.inner_text("#error")
     assert "has no vision encoder" in page.inner_text("#error")
     page.close()
+    # Refused before any result: nothing was shown, which the page says (not "loading…").
+    fresh = browser.new_page(viewport={"width": 1440, "height": 1400})
+    fresh.goto(f"{server}/#model={LLAMA}&device=h100-sxm&images=2")
+    fresh.wait_for_selector("#error:not([hidden])", timeout=20_000)
+    fresh.wait_for_function(
+        "() => document.querySelector('#page-analysis').dataset.state === 'unshown'"
+    )
+    assert fresh.inner_text("#headline") == "nothing to show yet: the settings were refused"
+    fresh.close()
 
 
 def test_a_release_field_offers_the_engines_releases(server: str, browser) -> None:

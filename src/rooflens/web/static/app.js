@@ -328,7 +328,8 @@ function changed(wait = 40) {
 }
 
 // Each page's state, shown on every result panel (style.css): idle (not run yet), running,
-// stale (the settings changed since), failed (the last good result stays, dimmed), ok.
+// stale (the settings changed since), failed (the last good result stays, dimmed), unshown
+// (failed before any result), ok.
 function setState(page, value) {
   $(`#page-${page}`).dataset.state = value;
 }
@@ -361,7 +362,13 @@ async function refresh() {
     if (id === seq) document.body.classList.remove("busy");
   }
   if (id !== seq) return;
-  if (!res.ok) { showError(data, refresh); setState("analysis", "failed"); return; }
+  if (!res.ok) {
+    showError(data, refresh);
+    // Before any result there is no last good one to dim: say that nothing was shown yet.
+    setState("analysis", last ? "failed" : "unshown");
+    if (!last) $("#headline").textContent = "nothing to show yet: the settings were refused";
+    return;
+  }
   clearError();
   last = data;
   setState("analysis", "ok");
@@ -461,6 +468,14 @@ function renderTotals(an) {
     ["compute-bound", pct(t[st].compute_bound_time / t[st].time)],
   ];
   $("#stage-vision").hidden = !t.vision;
+  if (!t.vision && state.stage === "vision") {
+    // The encoder's stage went with the images: the decode step is shown, and said so.
+    state.stage = "decode";
+    for (const radio of document.querySelectorAll('input[name="stage"]')) {
+      radio.checked = radio.value === "decode";
+    }
+    writeURL();
+  }
   const cards = [
     ...(t.vision ? [card("Vision encoder", stageRows("vision"), state.stage === "vision")] : []),
     card("Prefill", stageRows("prefill"), state.stage === "prefill"),
@@ -1019,7 +1034,8 @@ function onInput(ev) {
     return;
   }
   const cfg = state[state.show];
-  cfg[key] = value;
+  // No images is none: an emptied box is the default (it wrote "images=" to the URL).
+  cfg[key] = key === "images" && value == null ? 0 : value;
   if (key === "model") { cfg.config = ""; cfg.config_name = ""; }
   if (key === "device" && value === "custom") $("#device-custom").open = true;
   state.op = key === "model" ? null : state.op;
