@@ -290,6 +290,7 @@ def test_capacity_without_an_slo_searches_within_the_declared_objectives() -> No
         (["--dp-balance"], "dp_balance=True is invalid: expected false unless policy=chunked"),
         (["--batch-wait-iterations", "50"], "batch_wait_iterations=50 is invalid"),
         (["--kv-link-bandwidth", "1e9"], "expected empty unless disaggregated"),
+        (["--scheduler", "static", "--chunk-size", "64"], "chunk_size=64 is invalid"),
         (["--decode-replicas", "3"], "decode_replicas=3 is invalid: expected 1 unless"),
     ],
 )
@@ -616,3 +617,17 @@ def test_the_api_without_a_workload_runs_the_command_lines_default() -> None:
     assert api_run["requests"] == cli_run["summary"]["requests"] == 1000
     for key in ("ttft_p99", "tpot_mean", "duration"):
         assert api_run[key] == pytest.approx(cli_run["summary"][key], rel=1e-9)
+
+
+def test_a_capacity_bracketed_but_held_only_as_a_burst_says_so() -> None:
+    """300 requests pass at 43.5/s, served at 19.8/s, and miss at 44/s: no capacity (NaN), and
+    the warning no longer says every higher rate would pass; the table names the objectives
+    it held to, the defaults included."""
+    args = ["simulate", "meta-llama/Llama-2-7b-hf", "-H", "h100", "--capacity", "--requests", "300"]
+    data = json.loads(runner.invoke(app, [*args, "-f", "json"]).output)
+    assert data["capacity"] is None
+    failed = [p["rate"] for p in data["probes"] if not p["within_slo"]]
+    assert failed and "only as a burst" in data["warning"]
+    assert f"({min(failed):.4g}/s missed it)" in data["warning"]
+    table = runner.invoke(app, args, env={"COLUMNS": "200"}).output
+    assert "objectives: TTFT ≤ 1 s, TPOT ≤ 50 ms at p99" in table

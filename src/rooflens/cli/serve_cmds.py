@@ -495,13 +495,13 @@ def _capacity(
         sys.stdout.write(found.to_frame().to_csv(index=False))
     else:
         console = _console()
+        within = (
+            f"TTFT ≤ {fmt.seconds(slo.ttft)}, TPOT ≤ {fmt.seconds(slo.tpot)} at p{slo.percentile:g}"
+        )
         if math.isnan(found.rate):
             console.print(found.warning, style="bold")
+            console.print(f"objectives: {within}")  # those held to, the defaults included
         else:
-            within = (
-                f"TTFT ≤ {fmt.seconds(slo.ttft)}, TPOT ≤ {fmt.seconds(slo.tpot)} "
-                f"at p{slo.percentile:g}"
-            )
             console.print(
                 f"capacity within the SLO ({within}): {found.rate:.4g} requests/s", style="bold"
             )

@@ -58,6 +58,11 @@ def prepare(
                     getattr(scheduler, name),
                     f"{off} unless policy=chunked (its scheduler alone holds prompts back)",
                 )
+    if scheduler.policy == "static" and scheduler.chunk_size is not None:
+        # Static batching runs each prompt whole, padded to the batch's longest.
+        raise InvalidInputError(
+            "chunk_size", scheduler.chunk_size, "empty with policy=static (prompts run whole)"
+        )
     if scheduler.mixed_chunk and not scheduler.budgets_prompts_only:
         # Only SGLang's chunked prefill mixes: elsewhere decodes already share iterations with
         # prompts (chunked) or the setting would do nothing.
@@ -541,16 +546,24 @@ def find_capacity(
             progress(1)
         return result
 
-    def burst(rate: float, result: SimulationResult) -> CapacityResult | None:
+    def burst(
+        rate: float, result: SimulationResult, failed: float | None = None
+    ) -> CapacityResult | None:
         # Requests arrive over twice as fast as they are served, yet the SLO holds: the whole
         # load is one burst the replicas absorb, not a rate they sustain.
         served = result.summary()["request_throughput"]
         if rate <= 2 * served and math.isfinite(rate * 2):
             return None
+        if failed is None:  # still doubling: every higher rate would be absorbed too
+            held = f"even as one burst (tried up to {rate:.4g} requests/s, served {served:.4g}/s)"
+        else:  # bracketed: the rate found holds only as a burst
+            held = (
+                f"at {rate:.4g} requests/s only as a burst, served at {served:.4g}/s "
+                f"({failed:.4g}/s missed it)"
+            )
         warning = (
             f"no capacity found: the {workload.requests} requests are served within the SLO "
-            f"even as one burst (tried up to {rate:.4g} requests/s, served {served:.4g}/s); "
-            "simulate more requests"
+            f"{held}; too few to find a rate held in a steady state: simulate more requests"
         )
         return CapacityResult(math.nan, None, pd.DataFrame(probes), warning, options.estimate, slo)
 
@@ -581,7 +594,7 @@ def find_capacity(
         return CapacityResult(math.nan, None, pd.DataFrame(probes), warning, options.estimate, slo)
     # The bisection's answer passes the same test: a rate found between two doublings can
     # still be one the replicas only absorb as a burst (48 requests/s served at 22.5/s).
-    if (found := burst(low, best)) is not None:
+    if (found := burst(low, best, high)) is not None:
         return found
     caveat = steady_caveat(workload.requests, low, best, float(best.requests["arrival"].max()))
     return CapacityResult(
@@ -593,8 +606,9 @@ def find_capacity(
 # A rate is held in a steady state only when its requests keep arriving for this many mean
 # request latencies: a shorter run ends while the requests in flight still grow, and its SLO
 # holds at rates a longer one misses (Llama-2-7B on an H100, chunked prefill: 300 requests over
-# 2.6 latencies found 36.5 requests/s, 600 over 6.6 29.0, 1,200 over 16 24.3, 3,000 over 39
-# 22.75, which 3,000 requests at 36.5/s miss by 40 s of TTFT at p99).
+# 2.6 latencies of requests / rate (their arrivals took 3.0) found 36.5 requests/s, 600 over
+# 6.6 29.0, 1,200 over 16 24.3, 3,000 over 39 22.75, which 3,000 requests at 36.5/s miss by
+# 40 s of TTFT at p99).
 STEADY_LATENCIES = 20
 
 
