@@ -69,12 +69,19 @@ def test_a_file_naming_a_catalog_device_with_other_figures_is_not_that_device(tm
         "memory_capacity": h100.memory_capacity,
         "memory_bandwidth": h100.memory_bandwidth,
         "peak_ops": dict(h100.peak_ops),
+        "tdp": h100.tdp,
     }
     same, faster = tmp_path / "same.toml", tmp_path / "faster.toml"
     same.write_text(tomli_w.dumps(figures))
     faster.write_text(tomli_w.dumps(figures | {"memory_bandwidth": 6.7e12}))
     assert load_device_file(same).name == "h100-sxm"
-    assert load_device_file(faster).name == "h100-sxm (modified)"
+    modified = load_device_file(faster)
+    assert modified.name == "h100-sxm (modified)"
+    # Nobody sells it: no catalog price (a cost needs one given), and its name says so.
+    assert modified.hourly_price is None and modified.display_name.endswith("(modified)")
+    res = rooflens.analyze("meta-llama/Llama-2-7b-hf", str(faster), gen_len=8)
+    assert "cost_per_million_output" not in res.economics()
+    assert "cost_per_million_output" in res.economics(hourly_price=3.0)
     with pytest.raises(rooflens.InvalidInputError) as info:
         rooflens.analyze("meta-llama/Llama-3.1-8B", str(faster), engine="vllm")
     assert "h100-sxm as the catalog has it" in info.value.accepted

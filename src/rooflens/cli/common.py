@@ -446,13 +446,12 @@ def _device(
     if bandwidth is None and memory is None and not peaks:
         return base
     data = base.model_dump()
-    data["name"] = f"{base.name} (modified)"
     if bandwidth is not None:
         data["memory_bandwidth"] = bandwidth
     if memory is not None:
         data["memory_capacity"] = memory
     data["peak_ops"] = {**data["peak_ops"], **peaks}
-    return device_from_dict(data, "--hardware with overrides")
+    return device_from_dict(data, "--hardware with overrides").as_modified()
 
 
 def _parse_peaks(items: list[str]) -> dict[str, float]:

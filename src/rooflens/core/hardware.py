@@ -163,6 +163,20 @@ class Device(BaseModel):
             }
         )
 
+    def as_modified(self) -> Device:
+        """This device once some of its figures were given anew (bandwidth, memory, peaks): not
+        the one the catalog has, so its names say so, and what was measured on it (its
+        calibration) and its market price no longer apply, as for a what-if."""
+        return self.model_copy(
+            update={
+                "name": f"{self.name} (modified)",
+                "display_name": f"{self.display_name or self.name} (modified)",
+                "calibration": None,
+                "hourly_price": None,
+                "purchase_price": None,
+            }
+        )
+
     @property
     def onchip_memory_total(self) -> float | None:
         if self.onchip_memory_per_unit is None or self.compute_units is None:

@@ -101,7 +101,7 @@ def load_device_file(path: str | os.PathLike[str]) -> Device:
     # on it (an engine's or a calibration's profile) does not apply, as with overridden flags.
     found = catalog_name(device.name)
     if found is not None and _timed_figures(device) != _timed_figures(catalog()[found]):
-        return device.model_copy(update={"name": f"{found} (modified)"})
+        return device.model_copy(update={"name": found}).as_modified()
     return device
 
 

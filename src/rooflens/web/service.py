@@ -196,9 +196,11 @@ def resolve_device(ref: s.DeviceRef, loc: Loc) -> Device:
         if (ref.memory_bandwidth, ref.memory_capacity, ref.tdp) == (None, None, None) and not peaks:
             return base
         data = base.model_dump()
-        if (ref.memory_bandwidth, ref.memory_capacity) != (None, None) or peaks:
-            # Figures the timing reads: a profile measured on the device no longer applies.
-            data["name"] = f"{base.name} (modified)"
+    # Figures the timing reads: what was measured on the device (and its price) no longer
+    # applies (Device.as_modified); a TDP alone keeps the device.
+    modified = ref.name is not None and (
+        (ref.memory_bandwidth, ref.memory_capacity) != (None, None) or bool(peaks)
+    )
     if ref.memory_bandwidth is not None:
         data["memory_bandwidth"] = ref.memory_bandwidth
     if ref.memory_capacity is not None:
@@ -207,7 +209,8 @@ def resolve_device(ref: s.DeviceRef, loc: Loc) -> Device:
         data["tdp"] = ref.tdp
     data["peak_ops"] = {**data["peak_ops"], **peaks}
     with located(loc, "peak_ops"):
-        return device_from_dict(data, origin="")  # the error's path names the device
+        device = device_from_dict(data, origin="")  # the error's path names the device
+    return device.as_modified() if modified else device
 
 
 def device_info(device: Device) -> dict[str, Any]:

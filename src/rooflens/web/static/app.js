@@ -1020,6 +1020,12 @@ function onInput(ev) {
     // A number box holding text that is no number ("1e", "-") reads as empty: say so, and
     // send nothing until it is one.
     const name = el.closest("label") ? el.closest("label").textContent.trim() : key;
+    // A request still waiting to go (or on its way) for what was typed before is dropped:
+    // its answer cleared this message while the box held no number.
+    clearTimeout(timer);
+    seq++;
+    document.body.classList.remove("busy");
+    if (last) setState("analysis", "stale");
     showError({ message: `${name}: not a number (yet)`, detail: [{ loc: ["body", key] }] });
     return;
   }
