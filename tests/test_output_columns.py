@@ -69,7 +69,7 @@ def _header(*args: str) -> list[str]:
 def test_every_command_with_a_csv_has_its_section() -> None:
     assert list(TABLES) == [
         "analyze", "memory", "sweep", "compare", "speculate", "advise", "simulate", "models",
-        "hardware",
+        "hardware", "engines", "measure",
     ]  # fmt: skip
     for title, tables in TABLES.items():
         assert tables and all(tables), title
@@ -90,6 +90,7 @@ def test_every_command_with_a_csv_has_its_section() -> None:
         ("simulate", ("simulate", "gpt2", "-H", "a6000", *SMALL_LOAD), None),
         ("models", ("models",), None),
         ("hardware", ("hardware",), None),
+        ("engines", ("engines", "vllm"), None),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )  # fmt: skip
@@ -192,3 +193,12 @@ def test_advise_json_opens_with_its_documented_head_and_the_csv_rows() -> None:
             elif value is None:
                 assert line[key] == "", key
     assert floats > 20
+
+
+def test_measures_columns_are_its_rows_keys() -> None:
+    """`measure -f csv` writes its JSON's rows (a run on a GPU, shipped: the H100's)."""
+    path = Path(__file__).resolve().parents[1] / (
+        "src/rooflens/calibration/measurements/measure-llama31-8b-h100.json"
+    )
+    rows = json.loads(path.read_text())["rows"]
+    assert list(rows[0]) == _names(TABLES["measure"][0])
