@@ -647,3 +647,11 @@ def test_a_simulation_with_another_devices_profile_quotes_its_runs_as_that_devic
     assert "with vllm on b200" in on_h200.validation
     own = rooflens.simulate(MODEL, "b200", workload, calibration=str(path))
     assert not own.validation.startswith("profile measured")
+
+
+def test_a_release_typed_with_spaces_is_that_release() -> None:
+    """' 0.5.10 ' pasted into the viewer's release box was refused as no release number."""
+    spaced = rooflens.analyze(MODEL, "h100-sxm", engine="sglang", engine_version=" 0.5.10 ")
+    plain = rooflens.analyze(MODEL, "h100-sxm", engine="sglang", engine_version="0.5.10")
+    assert spaced.options.estimate == plain.options.estimate
+    assert "0.5.10" in plain.options.estimate

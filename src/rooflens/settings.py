@@ -404,6 +404,12 @@ class Settings(BaseModel):
         # (a script's loop) as the numbers they are.
         return not_a_bool_number(cls.model_fields[info.field_name].annotation, plain(value))
 
+    @field_validator("engine_version", mode="before")
+    @classmethod
+    def _release_as_typed(cls, value: object) -> object:
+        # " 0.5.14 " pasted from a page is the release 0.5.14.
+        return value.strip() or None if isinstance(value, str) else value
+
     @field_validator("engine", mode="before")
     @classmethod
     def _engine_name(cls, value: object) -> object:
