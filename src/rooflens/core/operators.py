@@ -502,6 +502,18 @@ class ReadsCache(Operator):
     their profiles' curves read it) or the weights are floats (FP8/FP4 checkpoints); integer
     ones for narrower integer caches (KIVI-style INT4) and on devices without FP8."""
 
+    # False: the keys and values read are activations the stage itself wrote, no cache (a
+    # vision encoder's attention): their bytes count as activations read.
+    cached: bool = True
+
+    def kv_as_read(self, terms: Terms) -> Terms:
+        """`terms`, their K/V reads among the activations read where nothing is cached."""
+        if self.cached:
+            return terms
+        out = dict(terms)
+        out["load_act"] = out.get("load_act", ()) + out.pop("load_kv", ())
+        return out
+
     def compute_bits(self, quant: Quantization) -> int:
         return max(quant.a_bits, quant.kv_bits)
 
@@ -528,14 +540,16 @@ class AttentionScores(ReadsCache):
     def terms(self, prec: Precision) -> Terms:
         h, d = self.num_heads, self.head_dim
         scores = (("scores", self.span, self.chunk),)
-        return {
-            "ops": ((2 * h * d, scores),),
-            "load_act": ((h * d * prec.act, (TOKENS,)),),
-            "load_kv": (
-                (self.num_kv_heads * d * prec.kv, (("batch_keys", self.span, self.chunk),)),
-            ),
-            "store_act": ((h * prec.act, scores),),
-        }
+        return self.kv_as_read(
+            {
+                "ops": ((2 * h * d, scores),),
+                "load_act": ((h * d * prec.act, (TOKENS,)),),
+                "load_kv": (
+                    (self.num_kv_heads * d * prec.kv, (("batch_keys", self.span, self.chunk),)),
+                ),
+                "store_act": ((h * prec.act, scores),),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -574,14 +588,16 @@ class AttentionValues(ReadsCache):
     def terms(self, prec: Precision) -> Terms:
         h, d = self.num_heads, self.v_dim or self.head_dim
         scores = (("scores", self.span, self.chunk),)
-        return {
-            "ops": ((2 * h * d, scores),),
-            "load_act": ((h * prec.act, scores),),
-            "load_kv": (
-                (self.num_kv_heads * d * prec.kv, (("batch_keys", self.span, self.chunk),)),
-            ),
-            "store_act": ((h * d * prec.act, (TOKENS,)),),
-        }
+        return self.kv_as_read(
+            {
+                "ops": ((2 * h * d, scores),),
+                "load_act": ((h * prec.act, scores),),
+                "load_kv": (
+                    (self.num_kv_heads * d * prec.kv, (("batch_keys", self.span, self.chunk),)),
+                ),
+                "store_act": ((h * d * prec.act, (TOKENS,)),),
+            }
+        )
 
 
 def flash_block_sizes(onchip_bytes: float, head_dim: int, act_bytes: float) -> tuple[int, int]:
@@ -638,14 +654,17 @@ class FlashAttention(ReadsCache):
             # fp32 partial outputs and log-sum-exp per split, written then read back.
             split = ((h * (v + 1) * 4, (("splits", self.split_keys, span, chunk),)),)
             q, o = q + split, o + split
-        return {
-            # QK^T (2d) and PV (2v) over the unmasked pairs, plus the softmax's 5 OPs per score.
-            "ops": ((2 * h * (d + v), pairs), (5 * h, pairs)),
-            "load_act": q,
-            # K (d) and V (v) of each KV head per streamed key.
-            "load_kv": (((d + v) * self.num_kv_heads * prec.kv, (streamed,)),),
-            "store_act": o,
-        }
+        return self.kv_as_read(
+            {
+                # QK^T (2d) and PV (2v) over the unmasked pairs, plus the softmax's 5 OPs per
+                # score.
+                "ops": ((2 * h * (d + v), pairs), (5 * h, pairs)),
+                "load_act": q,
+                # K (d) and V (v) of each KV head per streamed key.
+                "load_kv": (((d + v) * self.num_kv_heads * prec.kv, (streamed,)),),
+                "store_act": o,
+            }
+        )
 
 
 # Element-wise OPs of an activation function per element (x*sigmoid(x): exp, add, divide,

@@ -195,8 +195,10 @@ def _attention_core(
     the window layers over the keys of each patch's window: the block-diagonal q x k blocks,
     priced as chunked attention of `window_keys` keys. With `flash_rows`, one bidirectional
     FlashAttention kernel instead (the scores never reach memory), as the engines run their
-    vision encoders."""
+    vision encoders. Their keys and values are the encoder's own activations: nothing is
+    cached (`cached=False`)."""
     kinds = [(v.num_layers - v.window_layers, None), (v.window_layers, v.window_keys)]
+    reads = {**attn, "cached": False}
     ops: list[Operator] = []
     for layers, chunk in kinds:
         if not layers:
@@ -211,13 +213,13 @@ def _attention_core(
                     "attn",
                     block_rows=flash_rows,
                     causal=False,
-                    **attn,
+                    **reads,
                     **share,
                 )
             )
             continue
         ops += [
-            AttentionScores("vision_qk_matmul", "block", ("q", "k"), "scores", **attn, **share),
+            AttentionScores("vision_qk_matmul", "block", ("q", "k"), "scores", **reads, **share),
             Softmax(
                 "vision_softmax",
                 "block",
@@ -226,7 +228,7 @@ def _attention_core(
                 num_heads=v.num_heads,
                 **share,
             ),
-            AttentionValues("vision_sv_matmul", "block", ("probs", "v"), "attn", **attn, **share),
+            AttentionValues("vision_sv_matmul", "block", ("probs", "v"), "attn", **reads, **share),
         ]
     return ops
 
@@ -276,9 +278,4 @@ def price_images(
         options.execution,
         prefill=True,
     )
-    fields = dict(costs.fields)
-    fields["load_act"] = fields["load_act"] + fields["load_kv"]
-    fields["store_act"] = fields["store_act"] + fields["store_kv"]
-    fields["load_kv"] = np.zeros_like(fields["load_kv"])
-    fields["store_kv"] = np.zeros_like(fields["store_kv"])
-    return replace(costs, fields=fields)
+    return costs
