@@ -1172,6 +1172,13 @@ function wire() {
   document.addEventListener("focusin", (ev) => {
     if (ev.target.dataset && ev.target.dataset.key === "engine_version") offerReleases(ev.target);
   });
+  // Another engine chosen: its releases, whether or not the release box is visited again.
+  document.addEventListener("change", (ev) => {
+    if (!ev.target.dataset || ev.target.dataset.key !== "engine") return;
+    const root = ev.target.closest("main, aside") || document;
+    const release = root.querySelector('[data-key="engine_version"]');
+    if (release) offerReleases(release);
+  });
   $("#history").addEventListener("change", (ev) => {
     if (ev.target.value) location.hash = ev.target.value;
     ev.target.value = "";
