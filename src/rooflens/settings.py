@@ -408,7 +408,7 @@ class Settings(BaseModel):
     @classmethod
     def _release_as_typed(cls, value: object) -> object:
         # " 0.5.14 " pasted from a page is the release 0.5.14.
-        return value.strip() or None if isinstance(value, str) else value
+        return (value.strip() or None) if isinstance(value, str) else value
 
     @field_validator("engine", mode="before")
     @classmethod

@@ -323,10 +323,6 @@ def simulate(
     cluster = build(ClusterConfig, "--replicas", flags=True, **deployment)
     given = {**_settings(options).changed(), **_given(sched), **_given(cluster)}
     head = {"model": resolve_model(model).name, "hardware": device.name, "settings": given}
-    head["workload"] = _offered(
-        trace, concurrency, capacity, requests, rate, arrival, cv, prompt, output,
-        shared_prefix, seed,
-    )  # fmt: skip
     # A trace replays its lengths in the closed loop where its arrivals are all 0 (the API
     # refuses others, naming them).
     if concurrency is not None and (rate is not None or capacity):
@@ -362,6 +358,9 @@ def simulate(
     workload = _workload(
         requests, rate, arrival, cv, prompt, output, shared_prefix=shared_prefix, seed=seed
     )
+    head["workload"] = _offered(
+        workload, prompt, output, trace=trace, concurrency=concurrency, capacity=capacity
+    )
     if capacity:
         _capacity(
             model, device, workload, objectives, sched, preset, cluster, analysis, plot,
@@ -391,31 +390,28 @@ def simulate(
 
 
 def _offered(
+    workload: Workload,
+    prompt: str,
+    output: str,
+    *,
     trace: Path | None,
     concurrency: int | None,
     capacity: bool,
-    requests: int,
-    rate: float | None,
-    arrival: Arrival,
-    cv: float | None,
-    prompt: str,
-    output: str,
-    shared_prefix: int,
-    seed: int,
 ) -> dict[str, Any]:
-    """The load offered, as given (JSON `workload`, the table's `workload` row): a trace, a
-    closed loop of clients, or requests arriving at a rate (searched by --capacity)."""
+    """The load offered (JSON `workload`, the table's `workload` row): a trace, a closed loop
+    of clients, or requests arriving at a rate (searched by --capacity), with the lengths as
+    typed."""
     if trace is not None:
         return {"trace": str(trace)}
+    arrivals = workload.arrivals
     if concurrency is not None:
         sent: dict[str, Any] = {"concurrency": concurrency}
     else:
-        sent = {"rate": None if capacity else (DEFAULT_RATE if rate is None else rate)}
-        sent["arrival"] = arrival.value
-        if arrival is Arrival.gamma:
-            sent["cv"] = defaults.CV if cv is None else cv
-    lengths = {"prompt": prompt, "output": output, "shared_prefix": shared_prefix, "seed": seed}
-    return {"requests": requests, **sent, **lengths}
+        sent = {"rate": None if capacity else arrivals.rate, "arrival": arrivals.kind}
+        if arrivals.kind == "gamma":
+            sent["cv"] = arrivals.gamma_cv
+    lengths = {"prompt": prompt, "output": output, "shared_prefix": workload.shared_prefix}
+    return {"requests": workload.requests, **sent, **lengths, "seed": workload.seed}
 
 
 def _offered_text(load: dict[str, Any]) -> str:
