@@ -92,3 +92,45 @@ def test_dequantization_shows_at_large_batch() -> None:
 
     assert decode(4, 1) < 0.35 * decode(16, 1)
     assert decode(4, 1024) > decode(16, 1024)
+
+
+def test_float_weights_without_their_tensor_type_run_weight_only(tiny_model, toy_device) -> None:
+    # The toy device has no FP8 or FP4 units: NVFP4 W4A4 runs as Marlin's W4A16, its 64 x 64
+    # weights dequantized once per 128 rows (3 tiles at 300 rows, 2 OPs each) and its
+    # inputs read at 16 bits (300 rows x 64 x 2 bytes); the weights stay 4.5 bits each.
+    row = _q_proj(tiny_model, toy_device, 300, w_bits=4, a_bits=4, w_format="nvfp4")
+    assert row.compute_dtype == "fp16"
+    assert row.vector_ops == 64 * 64 * 2 * 3
+    assert row.load_act == 300 * 64 * 2
+    assert row.load_weight == 64 * 64 * 4.5 / 8
+    # With FP4 units it computes at FP4 on 4-bit inputs, with nothing to dequantize.
+    fp4 = toy_device.model_copy(update={"peak_ops": {**toy_device.peak_ops, "fp4": 400e12}})
+    native = _q_proj(tiny_model, fp4, 300, w_bits=4, a_bits=4, w_format="nvfp4")
+    assert (native.compute_dtype, native.vector_ops, native.load_act) == ("fp4", 0, 300 * 64 / 2)
+    # FP4 weights beside FP8 activations compute at FP8 where the device has it.
+    fp8 = toy_device.model_copy(update={"peak_ops": {**toy_device.peak_ops, "fp8": 200e12}})
+    assert _q_proj(tiny_model, fp8, 300, w_bits=4, a_bits=8, w_format="fp").compute_dtype == "fp8"
+
+
+def test_weight_only_fallback_is_said(tiny_model) -> None:
+    def lines(device: str, **q) -> list[str]:
+        options = AnalysisOptions(quantization=Quantization(**q))
+        return analyze(tiny_model, rooflens.get_device(device), options=options).fallbacks
+
+    (line,) = lines("h100-sxm", w_bits=4, a_bits=4, w_format="nvfp4")
+    assert line.startswith("NVFP4 weights with 4-bit activations: NVIDIA H100 SXM5 80GB has no")
+    assert "W4A16" in line
+    (line,) = lines("a100-sxm4-80gb", w_bits=8, a_bits=8, w_format="fp")
+    assert line.startswith("FP8 weights with 8-bit activations") and "W8A16" in line
+    assert lines("b200", w_bits=4, a_bits=4, w_format="nvfp4") == []
+    assert lines("h100-sxm", w_bits=8, a_bits=8, w_format="fp") == []
+    assert lines("a100-sxm4-80gb", w_bits=4, w_format="mxfp4") == []  # already W4A16
+
+
+def test_simulation_says_weight_only_fallback() -> None:
+    from rooflens.serving.workload import Workload
+
+    result = rooflens.simulate(
+        "nvidia/Qwen3-32B-NVFP4", "h100-sxm", Workload(requests=2, prompt=64, output=4)
+    )
+    assert any(line.startswith("NVFP4 weights with 4-bit") for line in result.fallbacks)

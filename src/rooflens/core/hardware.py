@@ -114,6 +114,14 @@ class Device(BaseModel):
                     return dtype
         return self.vector_dtype()
 
+    def has_float_type(self, bits: int) -> bool:
+        """Whether float values of `bits` have a tensor type here to compute at: FP8 on FP8
+        units, FP4 on FP4 units or on FP6 ones (which hold every FP4 value); 16 bits always."""
+        if bits >= 16:
+            return True
+        held_by = {4: ("fp4", "fp6"), 6: ("fp6",), 8: ("fp8",)}.get(bits, ())
+        return any(dtype in self.peak_ops for dtype in held_by)
+
     def vector_dtype(self) -> str:
         """Element-wise work (norms, softmax, activations) runs on the vector units, whose
         throughput the datasheets give as the non-tensor FP32 peak."""

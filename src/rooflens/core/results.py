@@ -15,6 +15,7 @@ from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import BYTE_FIELDS, StepCosts, idle_settings
+from rooflens.core.techniques import quantization
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -201,10 +202,12 @@ class Analysis:
     @property
     def fallbacks(self) -> list[str]:
         """Operators the engine profile prices with another type's or class's curves, and
-        what prices them (its `fallbacks`); empty for the roofline bound."""
+        what prices them (its `fallbacks`), and float weights the device has no tensor type
+        for, run weight-only (the only lines of a roofline bound)."""
         lines = [line for step in self.steps.values() for line in step.fallbacks]
         on_link = any(step.on_link_model for step in self.steps.values())
         lines += idle_settings(self.options, on_link)
+        lines += quantization.weight_only_lines(self.options, self.device)
         return list(dict.fromkeys(lines))
 
     @property

@@ -18,6 +18,7 @@ from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions, Parallelism
 from rooflens.core.pricing import idle_settings, on_link_model
 from rooflens.core.results import json_ready
+from rooflens.core.techniques import quantization
 from rooflens.engines import DEFAULTS
 from rooflens.engines.validated import architecture, checked_against
 from rooflens.serving.cluster import serve
@@ -299,6 +300,7 @@ def run(
                     *replica.fallbacks,
                     *decode_replica.fallbacks,
                     *idle_settings(options, _on_link(replica, decode_replica)),
+                    *quantization.weight_only_lines(options, device),
                 )
             )
         ),

@@ -55,6 +55,41 @@ def dequantizes(quant: Quantization, compute_bits: int) -> bool:
     return quant.w_bits < compute_bits
 
 
+def runs_weight_only(quant: Quantization, device: Device | None) -> bool:
+    """Float weights beside quantized activations (W8A8 FP8, W4A4 NVFP4) on a device with no
+    tensor type of their width: the engines leave the activations at 16 bits and dequantize
+    the weights in the GEMM's main loop (vLLM's and SGLang's Marlin FP8 and FP4 kernels, which
+    they run where the GPU lacks FP8 or FP4 units: FP8 on an A100, NVFP4 on an H100)."""
+    if device is None or not quant.float_weights or quant.a_bits >= 16:
+        return False
+    return not device.has_float_type(max(quant.w_bits, quant.a_bits))
+
+
+def as_weight_only(quant: Quantization) -> Quantization:
+    """`quant` run weight-only: 16-bit activations, 4-bit weights through Marlin's kernels."""
+    return quant.model_copy(update={"a_bits": 16, "a_scale": "dynamic", "w4_kernel": "marlin"})
+
+
+def weight_only_lines(options: AnalysisOptions, device: Device | None) -> tuple[str, ...]:
+    """One line per storage that `runs_weight_only` on `device`: what runs instead."""
+    if device is None:
+        return ()
+    storages = (options.quantization, *(own for _, own in options.module_quantization))
+    name = device.display_name or device.name
+    return tuple(
+        f"{_label(q)} weights with {q.a_bits}-bit activations: {name} has no "
+        f"{max(q.w_bits, q.a_bits)}-bit float tensor type; run weight-only (W{q.w_bits}A16: "
+        "the weights dequantized to 16 bits in the GEMM, as vLLM's and SGLang's Marlin "
+        "kernels run them there)"
+        for q in dict.fromkeys(storages)
+        if runs_weight_only(q, device)
+    )
+
+
+def _label(quant: Quantization) -> str:
+    return quant.w_format.upper() if quant.w_format != "fp" else f"FP{quant.w_bits}"
+
+
 def apply(
     ops: list[Operator],
     model: ModelSpec,
@@ -64,8 +99,23 @@ def apply(
 ) -> list[Operator]:
     """Leave the modules a checkpoint does not quantize at 16 bits, give the classes it
     stores apart (routed experts, GPTQModel's per-module widths, a quantized head) their own
-    storage, and split an operator the checkpoint leaves at 16 bits in some of its layers into
-    two rows, each counted in its own layers (as Gemma 4's window and global attention are)."""
+    storage, split an operator the checkpoint leaves at 16 bits in some of its layers into
+    two rows, each counted in its own layers (as Gemma 4's window and global attention are),
+    and run weight-only the float weights the device has no tensor type for
+    (`runs_weight_only`)."""
+    ops = _store_apart(ops, options)
+    quant = options.quantization
+    return [
+        replace(op, weight_quant=as_weight_only(op.runs_at(quant)))
+        if getattr(op, "quantized", False)
+        and hasattr(op, "runs_at")
+        and runs_weight_only(op.runs_at(quant), device)
+        else op
+        for op in ops
+    ]
+
+
+def _store_apart(ops: list[Operator], options: AnalysisOptions) -> list[Operator]:
     classes = set(options.unquantized_modules)
     own = dict(options.module_quantization)
     partial = {name: (kept, held) for name, kept, held in options.partly_unquantized}
