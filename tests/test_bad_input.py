@@ -562,6 +562,10 @@ def test_capacity_under_an_slo_no_rate_meets_is_not_a_number() -> None:
     assert found.rate != found.rate and found.result is None  # NaN: null in JSON
     assert found.warning is not None and "the SLO fails at every rate tried" in found.warning
     assert (found.probes["within_slo"] == False).all()  # noqa: E712
+    # The search stops halving once every request ran alone (a lower rate serves each the
+    # same way), not at the 24th probe, a millionth of a request a second.
+    assert found.warning.endswith("(each request served alone)")
+    assert len(found.probes) < 24 and found.probes["rate"].min() > 1e-6
 
 
 @pytest.mark.parametrize(

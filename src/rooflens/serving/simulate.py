@@ -585,13 +585,14 @@ def find_capacity(
             low, best = mid, result
         else:
             high = mid
-            if not low and mid < 1e-6:
+            if not low and (mid < 1e-6 or _alone(result)):
                 break
     if best is None:
         slowest = min(p["rate"] for p in probes)
+        alone = "each request served alone" if _alone(result) else "requests nearly alone"
         warning = (
             f"no capacity found: the SLO fails at every rate tried, down to {slowest:.3g} "
-            "requests/s (requests nearly alone)"
+            f"requests/s ({alone})"
         )
         return CapacityResult(math.nan, None, pd.DataFrame(probes), warning, options.estimate, slo)
     # The bisection's answer passes the same test: a rate found between two doublings can
@@ -603,6 +604,14 @@ def find_capacity(
         rate=low, result=best, probes=pd.DataFrame(probes), warning=caveat,
         estimate=options.estimate, slo=slo,
     )  # fmt: skip
+
+
+def _alone(result: SimulationResult) -> bool:
+    """Whether every request ran alone, none waiting: a lower rate serves each the same way,
+    so an SLO it missed stays missed (the search stops halving)."""
+    line = result.timeline
+    held = line["decode_seqs"] + line["prefill_seqs"] + line["waiting"]
+    return bool(len(line)) and int(held.max()) <= 1
 
 
 # A rate is held in a steady state only when its requests keep arriving for this many mean
