@@ -10,6 +10,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
+import rooflens
 from rooflens.cli.app import app, parse_sizes
 
 runner = CliRunner()
@@ -539,3 +540,9 @@ def test_progress_shows_under_json_only_where_stderr_is_a_terminal() -> None:
     assert fmt.shows_progress(terminal, table=False)
     assert not fmt.shows_progress(piped, table=False)
     assert fmt.shows_progress(piped, table=True)  # a table's bar, as before
+
+
+def test_version_flag_prints_the_package_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"rooflens {rooflens.__version__}"

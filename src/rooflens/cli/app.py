@@ -771,6 +771,26 @@ def _show(value: float | bool, unit: str) -> str:
     return fmt.si(value, unit if unit != "OP" else "")
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from rooflens import __version__
+
+        print(f"rooflens {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Roofline analysis of LLM inference: operators, bounds, latency and memory."""
+
+
 def main(argv: list[str] | None = None) -> None:
     """The `rooflens` script: the commands, with typer's usage errors (a value of the wrong
     type, an unknown option) as one line on stderr and exit code 2, as all bad input."""
