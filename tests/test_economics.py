@@ -89,9 +89,27 @@ def test_sweeps_and_json() -> None:
 def test_a_device_without_tdp_has_no_energy(tiny_model, toy_device) -> None:
     result = analyze(tiny_model, toy_device, batch=1, prompt_len=8)
     assert result.to_dict()["economics"] is None  # there, null: one shape for scripts
-    with pytest.raises(InvalidInputError, match="TDP"):
-        result.economics()
+    assert result.economics() == {}  # no power, no price: no figure
+    with pytest.raises(InvalidInputError, match="grid_intensity.*TDP"):
+        result.economics(grid_intensity=400)
     assert np.isfinite(float(result.totals()["decode"]["time"]))
+
+
+def test_a_device_without_tdp_has_a_cost_once_priced(tiny_model, toy_device) -> None:
+    """Cost is price x time (a TPU v5e's $1.20/h had no cost figure: its catalog states no
+    TDP, and a price given for it was refused as needing one)."""
+    result = analyze(tiny_model, toy_device, batch=2, prompt_len=8, gen_len=5)
+    figures = result.to_dict(hourly_price=3.6)["economics"]
+    assert figures["prefill_power"] is None and figures["energy_per_output_token"] is None
+    # $3.6/h is $0.001 a second: per prompt token, the prefill over 2 x 8 tokens; per output
+    # token, the generation's decode time over its 2 x 4 decoded tokens.
+    prefill = float(result.totals()["prefill"]["time"])
+    decode = result.generation["decode_time"]
+    assert figures["cost_per_million_input"] == pytest.approx(0.001 * prefill / 16 * 1e6)
+    assert figures["cost_per_million_output"] == pytest.approx(0.001 * decode / 8 * 1e6)
+    priced = toy_device.model_copy(update={"hourly_price": 3.6})
+    again = analyze(tiny_model, priced, batch=2, prompt_len=8, gen_len=5)
+    assert again.to_dict()["economics"] == figures
 
 
 def test_analyze_prints_energy_and_cost() -> None:

@@ -380,18 +380,21 @@ def test_422_names_the_field_and_why(
     assert words in data["message"]
 
 
-def test_a_price_for_a_device_without_a_tdp_is_422_as_the_cli_refuses_it(
-    client: TestClient,
-) -> None:
+def test_a_device_without_a_tdp_is_priced_but_has_no_carbon(client: TestClient) -> None:
     custom = {"memory_bandwidth": 1e12, "memory_capacity": 80e9, "peak_ops": {"bf16": 5e14}}
     data = error(client, "/api/analyze", {**SCENARIO, "device": custom,
-                                          "economics": {"hourly_price": 2}})  # fmt: skip
-    assert data["detail"][0]["loc"] == ["body", "economics", "hourly_price"]
+                                          "economics": {"grid_intensity": 400}})  # fmt: skip
+    assert data["detail"][0]["loc"] == ["body", "economics", "grid_intensity"]
     assert data["message"] == (
-        "economics.hourly_price=2.0 is invalid: expected a device with a TDP (device.tdp) for "
-        "energy and cost figures"
+        "economics.grid_intensity=400.0 is invalid: expected a device with a TDP (device.tdp): "
+        "carbon follows from energy"
     )
-    # Without a price there are no figures to refuse: economics is null.
+    # A price gives the cost figures (price x time), the energy ones null.
+    priced = post(client, "/api/analyze", {**SCENARIO, "device": custom,
+                                           "economics": {"hourly_price": 2}})  # fmt: skip
+    figures = priced["economics"]
+    assert figures["decode_power"] is None and figures["cost_per_million_output"] > 0
+    # Without a price there is no figure at all: economics is null.
     assert post(client, "/api/analyze", {**SCENARIO, "device": custom})["economics"] is None
 
 

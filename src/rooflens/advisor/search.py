@@ -124,6 +124,9 @@ def _int4_group(model: ModelSpec, device: Device, settings: dict[str, object]) -
 
 # What a setup dearer than the budget is turned away with (Advice.over_budget counts them).
 OVER_BUDGET = "over the budget"
+# What a setup without a price is turned away with under a budget: its cost is not known to
+# be within it (a device the catalog has no price for, unless one is given).
+UNPRICED_UNDER_BUDGET = "no price to hold to the budget"
 
 # What a setup rooflens cannot price (no engine profile for its device, say) is turned away
 # with, before its device's name: one reason per device (Advice.unpriced counts them apart).
@@ -748,6 +751,13 @@ def _rank(
         over = table["feasible"] & (table["cost_per_hour"] > budget)
         table.loc[over, "feasible"] = False
         table.loc[over, "binds"] = f"{OVER_BUDGET} of ${budget:g}/h"
+        unknown = table["feasible"] & table["cost_per_hour"].isna()
+        table.loc[unknown, "feasible"] = False
+        table.loc[unknown, "binds"] = (
+            f"{UNPRICED_UNDER_BUDGET} of ${budget:g}/h: the catalog has none for "
+            + table.loc[unknown, "device"].astype(str)
+            + " (give one with hourly_price in a device file)"
+        )
     table["pareto"] = False
     ok = table["feasible"].to_numpy(dtype=bool)
     table.loc[ok, "pareto"] = pareto_front(

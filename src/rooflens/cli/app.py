@@ -224,7 +224,11 @@ def _print_analysis(
                 ],
             )
         )
-    if result.device.tdp is not None:
+    if (
+        result.device.tdp is not None
+        or (money or {}).get("hourly_price")
+        or result.device.hourly_price
+    ):
         rows = _economics_rows(result, **(money or {}))
         _console().print(fmt.key_value_table(f"energy and cost{plain}", rows))
 
@@ -249,14 +253,19 @@ def _economics_rows(
     e = {k: float(v) for k, v in result.economics(hourly_price, grid_intensity).items()}
     # A one-token answer's token is the prefill's: no decode step runs to charge it with.
     prefill_only = " (no decode step: the one token is the prefill's)"
-    decoded = math.isfinite(e["energy_per_output_token"])
-    rows = [
-        ("power (prefill / decode)", f"{e['prefill_power']:.0f} W / {e['decode_power']:.0f} W"),
-        (
-            "energy per output token",
-            fmt.si(e["energy_per_output_token"], "J") if decoded else "—" + prefill_only,
-        ),
-    ]
+    per_output = e.get("energy_per_output_token", e.get("cost_per_million_output", math.nan))
+    decoded = math.isfinite(per_output)
+    rows = []
+    if "prefill_power" in e:
+        rows += [
+            ("power (prefill / decode)", f"{e['prefill_power']:.0f} W / {e['decode_power']:.0f} W"),
+            (
+                "energy per output token",
+                fmt.si(e["energy_per_output_token"], "J") if decoded else "—" + prefill_only,
+            ),
+        ]
+    else:
+        rows.append(("power and energy", f"— ({result.device.name} has no TDP in its figures)"))
     if "energy_per_request" in e:
         rows.append(("energy per request", fmt.si(e["energy_per_request"], "J")))
     if "cost_per_million_output" in e:

@@ -86,7 +86,17 @@ def economics(
 ) -> dict[str, np.ndarray]:
     """Energy (J) and, given a price per device-hour and a grid intensity (gCO2e/kWh), cost
     (USD) and carbon (gCO2e), per token and per request, for `devices` devices serving
-    `sequences` sequences together."""
+    `sequences` sequences together. A device without a TDP has no power, energy or carbon
+    figures; its cost needs only a price and the times."""
+    if device.tdp is None:
+        if grid_intensity is not None:
+            raise InvalidInputError(
+                "grid_intensity",
+                grid_intensity,
+                f"a device with a TDP: carbon follows from energy, and {device.name} has none",
+            )
+        return _cost(steps, generation, device, devices, sequences, prompt_len, gen_len,
+                     hourly_price)  # fmt: skip
     prefill_w = devices * step_power(steps["prefill"], device)
     decode_w = devices * step_power(steps["decode"], device)
     prefill_t = steps["prefill"].step_time()
@@ -94,10 +104,8 @@ def economics(
     # A vision encoder's pass is the input's: its images' tokens are in the prompt.
     vision = steps.get("vision")
     input_j = prefill_w * prefill_t
-    input_t = prefill_t
     if vision is not None:
         input_j = input_j + devices * step_power(vision, device) * vision.step_time()
-        input_t = input_t + vision.step_time()
     out = {
         "prefill_power": prefill_w,
         "decode_power": decode_w,
@@ -106,7 +114,6 @@ def economics(
         "energy_per_prompt_token": input_j / (sequences * prompt_len),
         "energy_per_output_token": decode_w * decode_t / sequences,
     }
-    seconds = {"input": input_t / (sequences * prompt_len), "output": decode_t / sequences}
     if generation is not None and gen_len is not None:
         decode_total = generation["decode_time"]
         # Every decode step of the generation at the first decode step's power.
@@ -120,12 +127,7 @@ def economics(
             out["energy_per_output_token"] = np.where(
                 gen_len > 1, decode_w * decode_total / decoded, np.nan
             )
-            seconds["output"] = np.where(gen_len > 1, decode_total / decoded, np.nan)
-    price = device.hourly_price if hourly_price is None else hourly_price
-    if price is not None:
-        per_second = devices * price / SECONDS_PER_HOUR
-        out["cost_per_million_input"] = per_second * seconds["input"] * 1e6
-        out["cost_per_million_output"] = per_second * seconds["output"] * 1e6
+    out |= _cost(steps, generation, device, devices, sequences, prompt_len, gen_len, hourly_price)
     if grid_intensity is not None:
         out["carbon_per_million_output"] = (
             out["energy_per_output_token"] * 1e6 / JOULES_PER_KWH * grid_intensity
@@ -133,3 +135,36 @@ def economics(
         if "energy_per_request" in out:
             out["carbon_per_request"] = out["energy_per_request"] / JOULES_PER_KWH * grid_intensity
     return out
+
+
+def _cost(
+    steps: dict[str, StepCosts],
+    generation: dict[str, np.ndarray] | None,
+    device: Device,
+    devices: int,
+    sequences: np.ndarray,
+    prompt_len: np.ndarray,
+    gen_len: np.ndarray | None,
+    hourly_price: float | None,
+) -> dict[str, np.ndarray]:
+    """Cost per million input and output tokens: the devices' price over the seconds each
+    token takes (prefill and the encoder's pass per prompt token, decode per output token);
+    none without a price."""
+    price = device.hourly_price if hourly_price is None else hourly_price
+    if price is None:
+        return {}
+    vision = steps.get("vision")
+    input_t = steps["prefill"].step_time() + (0.0 if vision is None else vision.step_time())
+    output_t = steps["decode"].step_time() / sequences
+    if generation is not None and gen_len is not None:
+        # The generated tokens after the first, which the prefill gives (none for a one-token
+        # answer: NaN).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            output_t = np.where(
+                gen_len > 1, generation["decode_time"] / (sequences * (gen_len - 1)), np.nan
+            )
+    per_second = devices * price / SECONDS_PER_HOUR
+    return {
+        "cost_per_million_input": per_second * input_t / (sequences * prompt_len) * 1e6,
+        "cost_per_million_output": per_second * output_t * 1e6,
+    }

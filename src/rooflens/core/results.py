@@ -460,10 +460,11 @@ class Analysis:
         """`economics` as every JSON writes it, the command line's and the web API's: each
         figure of rooflens.core.economics.FIGURES, in its order, null where it does not apply
         (cost without a price, carbon without a grid intensity, a request without gen_len, an
-        output token of a one-token answer); None for a device without a TDP, which has no
-        energy figures. One analysed point (not a sweep)."""
+        output token of a one-token answer, power and energy on a device without a TDP);
+        None where no figure applies (no TDP and no price). One analysed point (not a
+        sweep)."""
         self._require_point("economics_figures")
-        if self.device.tdp is None:
+        if self.device.tdp is None and (hourly_price or self.device.hourly_price) is None:
             return None
         figures = self.economics(hourly_price, grid_intensity)
         return {k: _plain(figures.get(k)) for k in ECONOMICS_FIGURES}

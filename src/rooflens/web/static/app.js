@@ -508,9 +508,9 @@ function renderTotals(an) {
     ["fits", mem.fits ? "yes" : "NO"],
     ["largest batch that fits", si(mem.max_batch)],
   ]));
-  // Power, energy and cost scale with the device's TDP: a custom device without one has none.
+  // Power and energy need the device's TDP, cost a price: a custom device with neither has none.
   cards.push(an.economics ? economicsCard(an.economics, an.device)
-    : card("Energy and cost", [["needs", "the device's TDP: give one under its figures"]]));
+    : card("Energy and cost", [["needs", "the device's TDP or a price: give one under its figures"]]));
   if (an.speculative) {
     const sp = an.speculative;
     cards.push(card("Speculative decoding", [
