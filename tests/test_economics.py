@@ -101,6 +101,7 @@ def test_a_device_without_tdp_has_a_cost_once_priced(tiny_model, toy_device) -> 
     result = analyze(tiny_model, toy_device, batch=2, prompt_len=8, gen_len=5)
     figures = result.to_dict(hourly_price=3.6)["economics"]
     assert figures["prefill_power"] is None and figures["energy_per_output_token"] is None
+    assert figures["hourly_price"] == 3.6  # the price the costs are at
     # $3.6/h is $0.001 a second: per prompt token, the prefill over 2 x 8 tokens; per output
     # token, the generation's decode time over its 2 x 4 decoded tokens.
     prefill = float(result.totals()["prefill"]["time"])

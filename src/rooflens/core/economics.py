@@ -61,6 +61,8 @@ def step_power(step: StepCosts, device: Device, occupancy: float = 1.0) -> np.nd
 # Every figure `economics` gives, in its order; the JSON writes each (null where it does not
 # apply: cost without a price, carbon without a grid intensity, a request without gen_len).
 FIGURES = (
+    # The price per device-hour the costs are at (the one given, else the catalog's).
+    "hourly_price",
     "prefill_power",
     "decode_power",
     "energy_per_prompt_token",
@@ -165,6 +167,7 @@ def _cost(
             )
     per_second = devices * price / SECONDS_PER_HOUR
     return {
+        "hourly_price": price,
         "cost_per_million_input": per_second * input_t / (sequences * prompt_len) * 1e6,
         "cost_per_million_output": per_second * output_t * 1e6,
     }
