@@ -828,3 +828,20 @@ def test_an_engine_searches_the_devices_it_has_profiles_for_unless_told() -> Non
         described = set(engine_profiles()[engine])
         assert {d.name for d in default_devices(engine)} == priced & described
     assert {d.name for d in default_devices("transformers")} == {"h100-sxm", "h200-sxm"}
+
+
+def test_unpriced_setups_are_not_within_a_budget_nor_ranked_by_cost() -> None:
+    """B300s have no catalog price: under a $1/h budget they were offered as within it, and
+    a search of unpriced devices alone was titled 'by cost' while ranked by latency."""
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    args = ["advise", "meta-llama/Llama-3.1-8B", "--verify", "0"]
+    budget = CliRunner().invoke(app, [*args, "--devices", "b300,h100", "--budget", "1"])
+    assert budget.exit_code == 0, budget.output
+    text = " ".join(budget.output.split())
+    assert "No setup meets the SLO within the budget." in text
+    assert "no price to hold to the budget of $1/h: the catalog has none for b300" in text
+    unpriced = CliRunner().invoke(app, [*args, "--devices", "b300,gb200"], env={"COLUMNS": "200"})
+    assert "best setups by latency (none has a price to rank by cost)" in unpriced.output

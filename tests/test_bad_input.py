@@ -1222,3 +1222,12 @@ def test_numpys_integers_pass_wherever_an_integer_does() -> None:
     assert set(one.top(50)["tp"]) == {2}
     with pytest.raises(InvalidInputError, match=r"^tp="):
         rooflens.analyze(model, "a6000", tp=np.True_)
+
+
+def test_a_device_file_that_is_not_there_names_the_option() -> None:
+    res = _cli("advise", "meta-llama/Llama-3.1-8B", "--devices", "./nonexist.toml")
+    assert res.exit_code == 2
+    assert res.stderr.strip() == (
+        "error: --devices='./nonexist.toml' is invalid: expected a catalog device or a device "
+        "TOML file; there is no file ./nonexist.toml"
+    )

@@ -120,9 +120,14 @@ def get_device(name: str | os.PathLike[str], field: str = "hardware") -> Device:
     found = catalog_name(text)
     if found is not None:
         return catalog()[found]
-    if text.endswith(".toml") or Path(text).is_file():
+    if Path(text).is_file():
         return load_device_file(text)
     names = list(catalog())
+    if text.endswith(".toml"):
+        raise UnknownHardwareError(
+            f"{field}={text!r} is invalid: expected a catalog device or a device TOML file; "
+            f"there is no file {text}"
+        )
     close = difflib.get_close_matches(text.lower(), names, n=3, cutoff=0.4)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownHardwareError(
