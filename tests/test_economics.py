@@ -90,7 +90,7 @@ def test_a_device_without_tdp_has_no_energy(tiny_model, toy_device) -> None:
     result = analyze(tiny_model, toy_device, batch=1, prompt_len=8)
     assert result.to_dict()["economics"] is None  # there, null: one shape for scripts
     assert result.economics() == {}  # no power, no price: no figure
-    with pytest.raises(InvalidInputError, match="grid_intensity.*TDP"):
+    with pytest.raises(InvalidInputError, match=r"grid_intensity.*TDP"):
         result.economics(grid_intensity=400)
     assert np.isfinite(float(result.totals()["decode"]["time"]))
 

@@ -609,8 +609,8 @@ def test_economics_has_the_keys_and_values_of_the_cli_json(
     if web["gen_len"] == 1:
         missing = [key for key, value in data.items() if value is None]
         assert missing == [
-            "hourly_price", "energy_per_output_token", "cost_per_million_input", "cost_per_million_output",
-            "carbon_per_million_output", "carbon_per_request",
+            "hourly_price", "energy_per_output_token", "cost_per_million_input",
+            "cost_per_million_output", "carbon_per_million_output", "carbon_per_request",
         ]  # fmt: skip
         assert data["energy_per_request"] > data["energy_per_prompt_token"] > 0
     else:
