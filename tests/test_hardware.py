@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import rooflens
@@ -85,6 +87,27 @@ def test_a_file_naming_a_catalog_device_with_other_figures_is_not_that_device(tm
     with pytest.raises(rooflens.InvalidInputError) as info:
         rooflens.analyze("meta-llama/Llama-3.1-8B", str(faster), engine="vllm")
     assert "h100-sxm as the catalog has it" in info.value.accepted
+    # A price of the file's own is the user's and stays (it was dropped with the catalog's);
+    # the catalog's, copied with its figures, goes with them.
+    priced = tmp_path / "priced.toml"
+    priced.write_text(tomli_w.dumps(figures | {"memory_bandwidth": 6.7e12, "hourly_price": 2.0}))
+    own = load_device_file(priced)
+    assert own.name == "h100-sxm (modified)" and own.hourly_price == 2.0
+    assert own.sources["hourly_price"] == f"given in {priced}"
+    copied = tmp_path / "copied.toml"
+    copied.write_text(tomli_w.dumps(figures | {"memory_bandwidth": 6.7e12, "hourly_price": 3.49}))
+    assert load_device_file(copied).hourly_price is None
+
+
+def test_flags_repeating_the_catalog_figures_keep_the_catalog_device() -> None:
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    h100 = get_device("h100-sxm")
+    args = ["analyze", "gpt2", "-H", "h100", "--memory", repr(h100.memory_capacity), "-f", "json"]
+    data = json.loads(CliRunner().invoke(app, args).stdout)
+    assert data["hardware"] == "h100-sxm" and data["economics"]["hourly_price"] == 3.49
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,7 @@ from rooflens.core.speculative import (
 )
 from rooflens.core.validation import MAX_SIZE
 from rooflens.formats import FIGURE_SUFFIXES, TABLE_SUFFIXES
-from rooflens.hardware.catalog import device_from_dict
+from rooflens.hardware.catalog import device_from_dict, timed_figures
 from rooflens.settings import (
     SETTING_NAMES,
     Settings,
@@ -451,7 +451,9 @@ def _device(
     if memory is not None:
         data["memory_capacity"] = memory
     data["peak_ops"] = {**data["peak_ops"], **peaks}
-    return device_from_dict(data, "--hardware with overrides").as_modified()
+    device = device_from_dict(data, "--hardware with overrides")
+    # Flags repeating the catalog's own figures leave its device as it is.
+    return base if timed_figures(device) == timed_figures(base) else device.as_modified()
 
 
 def _parse_peaks(items: list[str]) -> dict[str, float]:

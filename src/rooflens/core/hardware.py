@@ -182,6 +182,12 @@ class Device(BaseModel):
                 "calibration": None,
                 "hourly_price": None,
                 "purchase_price": None,
+                # The catalog's price sources went with its prices.
+                "sources": {
+                    k: v
+                    for k, v in self.sources.items()
+                    if k not in ("hourly_price", "purchase_price")
+                },
             }
         )
 

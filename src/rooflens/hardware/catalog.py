@@ -100,12 +100,20 @@ def load_device_file(path: str | os.PathLike[str]) -> Device:
     # A file naming a catalog device with other figures is not that device: what was measured
     # on it (an engine's or a calibration's profile) does not apply, as with overridden flags.
     found = catalog_name(device.name)
-    if found is not None and _timed_figures(device) != _timed_figures(catalog()[found]):
-        return device.model_copy(update={"name": found}).as_modified()
-    return device
+    if found is None or timed_figures(device) == timed_figures(catalog()[found]):
+        return device
+    modified = device.model_copy(update={"name": found}).as_modified()
+    # A price of the file's own (not the catalog's, copied with its figures) is the user's.
+    if device.hourly_price not in (None, catalog()[found].hourly_price):
+        sources = {**modified.sources, "hourly_price": f"given in {file}"}
+        modified = modified.model_copy(
+            update={"hourly_price": device.hourly_price, "sources": sources}
+        )
+    return modified
 
 
-def _timed_figures(device: Device) -> tuple[object, ...]:
+def timed_figures(device: Device) -> tuple[object, ...]:
+    """The figures timing reads: a device with other ones is not the one measured."""
     return (device.memory_bandwidth, device.memory_capacity, dict(device.peak_ops))
 
 

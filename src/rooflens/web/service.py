@@ -26,7 +26,7 @@ from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import BYTE_FIELDS
 from rooflens.core.results import Analysis, compare
 from rooflens.core.speculative import speculative, speculative_generation
-from rooflens.hardware.catalog import catalog, catalog_name, device_from_dict
+from rooflens.hardware.catalog import catalog, catalog_name, device_from_dict, timed_figures
 from rooflens.models.catalog import bundled_id, bundled_models, bundled_spec
 from rooflens.models.config import spec_from_config
 from rooflens.views.report import ADVICE
@@ -198,9 +198,6 @@ def resolve_device(ref: s.DeviceRef, loc: Loc) -> Device:
         data = base.model_dump()
     # Figures the timing reads: what was measured on the device (and its price) no longer
     # applies (Device.as_modified); a TDP alone keeps the device.
-    modified = ref.name is not None and (
-        (ref.memory_bandwidth, ref.memory_capacity) != (None, None) or bool(peaks)
-    )
     if ref.memory_bandwidth is not None:
         data["memory_bandwidth"] = ref.memory_bandwidth
     if ref.memory_capacity is not None:
@@ -210,6 +207,9 @@ def resolve_device(ref: s.DeviceRef, loc: Loc) -> Device:
     data["peak_ops"] = {**data["peak_ops"], **peaks}
     with located(loc, "peak_ops"):
         device = device_from_dict(data, origin="")  # the error's path names the device
+    # Figures given anew (not the catalog's own again): what was measured on it no longer
+    # applies; a TDP alone keeps the device.
+    modified = ref.name is not None and timed_figures(device) != timed_figures(base)
     return device.as_modified() if modified else device
 
 
