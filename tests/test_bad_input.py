@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import rooflens
@@ -1231,3 +1232,52 @@ def test_a_device_file_that_is_not_there_names_the_option() -> None:
         "error: --devices='./nonexist.toml' is invalid: expected a catalog device or a device "
         "TOML file; there is no file ./nonexist.toml"
     )
+
+
+def test_a_generation_longer_than_the_context_blames_gen_len() -> None:
+    # It blamed the default one-token prompt, "expected at most -2951 tokens".
+    with pytest.raises(rooflens.InvalidInputError) as info:
+        rooflens.analyze("facebook/opt-125m", "h100-sxm", gen_len=5000)
+    assert (info.value.field, info.value.value) == ("gen_len", 5000)
+    # 1 prompt token and 2,047 fed back fill OPT's 2,048 positions.
+    assert info.value.accepted.startswith("at most 2048 tokens beside a prompt of 1")
+    assert rooflens.analyze("facebook/opt-125m", "h100-sxm", prompt_len=1, gen_len=2048)
+
+
+def test_a_wide_lognormal_length_does_not_wrap_to_a_negative_one() -> None:
+    # 100 x e^(30 z) passed int64's range and the cast wrapped to -9223372036854775808.
+    from rooflens.serving.workload import LengthDistribution
+
+    drawn = LengthDistribution.parse("prompt", "lognormal:100:30").sample(
+        np.random.default_rng(0), 1000
+    )
+    assert drawn.min() >= 1 and drawn.max() == 2**62
+    res = _cli("simulate", "facebook/opt-125m", "-H", "h100-sxm", "--requests", "20",
+               "--prompt", "lognormal:100:30")  # fmt: skip
+    assert res.exit_code == 2 and "expected at most 2048 tokens" in res.stderr
+    assert "Warning" not in res.stderr
+
+
+def test_defaults_fit_a_model_with_a_short_context() -> None:
+    """OPT's 2,048 positions and GPT-2's 1,024 refused the defaults of the very commands run
+    on them: simulate's lengths (caps 3,072 + 1,024), analyze's prompt beside a drafter's
+    verified tokens, speculate's context of 1,024."""
+    from rooflens.serving.defaults import default_lengths
+
+    assert default_lengths(2048) == ("lognormal:512:0.8:1536", "lognormal:128:0.8:512")
+    assert default_lengths(1024) == ("lognormal:512:0.8:768", "lognormal:128:0.8:256")
+    assert default_lengths(1024, "64") == ("64", "lognormal:128:0.8:256")  # a given one stays
+    assert default_lengths(8192)[0] == "lognormal:512:0.8:3072"
+    res = _cli("simulate", "facebook/opt-125m", "-H", "h100-sxm", "--requests", "50")
+    assert res.exit_code == 0, res.output
+    assert "prompts lognormal:512:0.8:1536, outputs lognormal:128:0.8:512" in res.stdout
+    api = rooflens.simulate("facebook/opt-125m", "h100-sxm")
+    assert int((api.requests["prompt_len"] + api.requests["output_len"]).max()) <= 2048
+    # gamma 4: the verify step's 5 tokens and the one after leave 2,042 of OPT's 2,048.
+    res = _cli("analyze", "facebook/opt-125m", "-H", "h100-sxm", "--draft", "facebook/opt-125m")
+    assert res.exit_code == 0, res.output
+    assert "prompt 2042" in res.stdout
+    res = _cli("speculate", "openai-community/gpt2", "-H", "h100-sxm", "--draft",
+               "openai-community/gpt2")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "context 1,018" in res.stdout

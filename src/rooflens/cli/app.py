@@ -103,7 +103,14 @@ def analyze(
     options: dict[str, Any] | None = None,
 ) -> None:
     """Per-operator roofline of prefill and decode, network totals, memory and generation."""
-    speculation_given(draft is not None or medusa or mtp, gamma, alpha, tree_width)
+    drafting = draft is not None or medusa or mtp
+    speculation_given(drafting, gamma, alpha, tree_width)
+    if drafting and prompt_len is None and not (options or {}).get("allow_long_context"):
+        # The default prompt leaves room for the gamma + 1 tokens a step verifies after it
+        # (OPT's 2,047 of 2,048 positions left none, refused as a context too long).
+        spec = resolve_model(model)
+        verified = (DRAFT_TOKENS if gamma is None else gamma) + 2
+        prompt_len = max(1, min(default_prompt_len(spec, gen_len), spec.max_positions - verified))
     params = {
         "model": model, "hardware": hardware, "batch": batch, "prompt_len": prompt_len,
         "gen_len": gen_len, "images": images, **(options or {}),
@@ -689,7 +696,13 @@ def speculate(
     alpha: Annotated[float, typer.Option(help="Acceptance rate per drafted token.")] = ACCEPTANCE,
     tree_width: Annotated[int, typer.Option(help="Candidates verified per position.")] = TREE_WIDTH,
     batch: Annotated[str, typer.Option(help="Batch sizes: 1,8,32 or 1:128:x2.")] = "1,8,32",
-    context: Annotated[int, typer.Option(help="Tokens already in context.")] = 1024,
+    context: Annotated[
+        int | None,
+        typer.Option(
+            help="Tokens already in context. Default: 1024, or what the model's positions leave "
+            "beside the gamma + 1 tokens a step verifies."
+        ),
+    ] = None,
     output: FormatOpt = OutputFormat.table,
     options: dict[str, Any] | None = None,
 ) -> None:
@@ -700,6 +713,8 @@ def speculate(
     from rooflens.api import speculate as run
 
     opts = options or {}
+    if context is None:
+        context = max(1, min(1024, resolve_model(model).max_positions - gamma - 2))
     check_size("--context", context)
     device = _device(hardware, opts.get("bandwidth"), opts.get("memory"), opts.get("peak"))
     sizes = parse_sizes("batch", batch)

@@ -355,6 +355,9 @@ def simulate(
     # Fewer requests than clients is refused by the simulator itself (closed_loop_requests),
     # as the Python and web APIs refuse it.
     objectives = parse_slo(slo) if slo else None
+    if not analysis.get("allow_long_context"):
+        context = resolve_model(model).max_positions
+        prompt, output = defaults.default_lengths(context, prompt, output)
     workload = _workload(
         requests, rate, arrival, cv, prompt, output, shared_prefix=shared_prefix, seed=seed
     )

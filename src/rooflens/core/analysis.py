@@ -348,6 +348,16 @@ def _check_context(
             f"at most {max((room - text) // per, 0)} images of {per} tokens beside a prompt of "
             f"{text} tokens: {why}; {beyond}",
         )
+    if room < 1 and g is not None:
+        # No prompt fits beside the generation: the generation is at fault, not the prompt
+        # (a default one of a token, say).
+        longest = model.max_positions - prompt + 1
+        raise InvalidInputError(
+            "gen_len",
+            int(np.broadcast_to(g, np.shape(needed))[worst]),
+            f"at most {longest} tokens beside a prompt of {prompt}: {has}, and the last token "
+            f"generated is not fed back; {beyond}",
+        )
     raise InvalidInputError("prompt_len", prompt, f"at most {room} tokens: {why}; {beyond}")
 
 

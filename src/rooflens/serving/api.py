@@ -126,7 +126,7 @@ def simulate(
     # scheduler.
     settings = parse_settings(options)
     spec, device, opts = resolve(model, hardware, settings)
-    load = workload if workload is not None else default_workload()
+    load = workload if workload is not None else default_workload(spec.max_positions)
     requests = _requests(load) if concurrency is None else closed_loop_requests(load, concurrency)
     sched = scheduler_of(scheduler, preset, device, settings.engine)
     check_expert_groups(spec, opts, cluster or ClusterConfig())

@@ -12,6 +12,25 @@ CV = 2.0  # gamma arrivals: coefficient of variation of the gaps
 CV_MIN, CV_MAX = 1e-3, 1e3
 PROMPT = "lognormal:512:0.8:3072"
 OUTPUT = "lognormal:128:0.8:1024"
+# Their caps' sum: a model with fewer positions takes shorter caps (default_lengths).
+CAPPED_AT = 3072 + 1024
+
+
+def default_lengths(context: int, prompt: str = PROMPT, output: str = OUTPUT) -> tuple[str, str]:
+    """The prompt and output lengths as given, the defaults among them fitted to a model with
+    fewer than CAPPED_AT positions (OPT's 2,048, GPT-2's 1,024), which refused its own
+    defaults: their caps three quarters and a quarter of its context, their medians no
+    higher."""
+    if context >= CAPPED_AT:
+        return prompt, output
+    prompt_cap = context * 3 // 4
+    output_cap = context - prompt_cap
+    if prompt == PROMPT:
+        prompt = f"lognormal:{min(512, prompt_cap)}:0.8:{prompt_cap}"
+    if output == OUTPUT:
+        output = f"lognormal:{min(128, output_cap)}:0.8:{output_cap}"
+    return prompt, output
+
 
 # How a prompt or output length distribution is written (the parser's, the CLI's and the web's
 # help).

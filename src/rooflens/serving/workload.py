@@ -35,6 +35,10 @@ LengthKind = Literal["fixed", "uniform", "normal", "lognormal", "empirical"]
 ArrivalKind = Literal["poisson", "gamma", "fixed"]
 
 
+# The longest length a draw may take where no MAX caps it: 2**62, within int64.
+DRAW_CEILING = float(2**62)
+
+
 class LengthDistribution(BaseModel):
     """Token counts: drawn values are rounded and clipped to [1, `maximum`]."""
 
@@ -105,10 +109,13 @@ class LengthDistribution(BaseModel):
         elif self.kind == "normal":
             raw = rng.normal(self.a, self.b, n)
         elif self.kind == "lognormal":
-            raw = self.a * np.exp(rng.normal(0.0, self.b, n))
+            with np.errstate(over="ignore"):  # a wide sigma's draws overflow to inf: clipped
+                raw = self.a * np.exp(rng.normal(0.0, self.b, n))
         else:
             raw = rng.choice(np.array(self.values, dtype=np.float64), n)
-        top = self.maximum or np.inf
+        # Uncapped draws stay within int64 (a cast beyond it wraps to a negative length), far
+        # above any context, which then refuses them.
+        top = self.maximum or DRAW_CEILING
         return np.clip(np.round(raw), 1, top).astype(np.int64)
 
     @property
@@ -317,13 +324,15 @@ def load_trace(path: str | Path) -> Requests:
     )
 
 
-def default_workload() -> Workload:
+def default_workload(context: int = defaults.CAPPED_AT) -> Workload:
     """The synthetic workload a simulation runs when none is given, `rooflens simulate`'s:
-    1,000 Poisson arrivals at 4 per second with lognormal lengths (serving/defaults.py; a
-    `Workload()` built by hand keeps its own field defaults)."""
+    1,000 Poisson arrivals at 4 per second with lognormal lengths, capped to fit a model of
+    `context` positions (serving/defaults.py; a `Workload()` built by hand keeps its own
+    field defaults)."""
+    prompt, output = defaults.default_lengths(context)
     return Workload(
         requests=defaults.REQUESTS,
         arrivals=ArrivalProcess(kind=defaults.ARRIVALS, rate=defaults.RATE),
-        prompt=LengthDistribution.parse("prompt", defaults.PROMPT),
-        output=LengthDistribution.parse("output", defaults.OUTPUT),
+        prompt=LengthDistribution.parse("prompt", prompt),
+        output=LengthDistribution.parse("output", output),
     )

@@ -21,6 +21,7 @@ from rooflens.advisor.choices import COUNT_COLUMNS
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.serving import api as serving
+from rooflens.serving import defaults
 from rooflens.serving.results import LATENCIES, SimulationResult
 from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Requests, Workload
 from rooflens.web import schemas as s
@@ -93,13 +94,15 @@ def _placed(sections: dict[str, type[BaseModel]]) -> Callable[[str], Loc]:
 ARRIVAL_FIELDS = ("rate", "arrivals", "cv")
 
 
-def workload_of(spec: s.WorkloadIn) -> Workload:
-    """The simulator's Workload for the request's (lengths as text, like the CLI's)."""
+def workload_of(spec: s.WorkloadIn, context: int = defaults.CAPPED_AT) -> Workload:
+    """The simulator's Workload for the request's (lengths as text, like the CLI's; the
+    default lengths fitted to a model of `context` positions, as the CLI fits them)."""
+    prompt, output = defaults.default_lengths(context, spec.prompt, spec.output)
     return Workload(
         requests=spec.requests,
         arrivals=ArrivalProcess(kind=spec.arrivals, rate=spec.rate, cv=spec.cv),
-        prompt=LengthDistribution.parse("prompt", spec.prompt),
-        output=LengthDistribution.parse("output", spec.output),
+        prompt=LengthDistribution.parse("prompt", prompt),
+        output=LengthDistribution.parse("output", output),
         shared_prefix=spec.shared_prefix,
         seed=spec.seed,
     )
@@ -204,7 +207,8 @@ def simulation_input(request: s.SimulateRequest) -> tuple[ModelSpec, Device, Wor
     model = resolve_model(request.model, ("model",))
     device = resolve_device(request.device, ("device",))
     with located((), where=_placed(SIMULATE_SECTIONS)):
-        workload = workload_of(request.workload)
+        long_context = bool(getattr(request.options, "allow_long_context", False))
+        workload = workload_of(request.workload, 10**18 if long_context else model.max_positions)
         requests = workload.draw()
         _check_work(requests, request)
         # The options as every iteration's analysis reads them (a tp the model's heads do not
