@@ -35,6 +35,17 @@ def test_weights_stream_over_the_host_link(tiny_model, linked) -> None:
     assert memory.weights < memory.host / 3  # the device holds a double buffer of layers
 
 
+def test_offloaded_weights_hold_two_of_the_largest_unit_streamed() -> None:
+    """Llama-3.1-8B held 2 x (embedding + head), 4.2 GB: the embedding's rows are gathered
+    from the host and never on the device; the largest unit streamed is the 128,256 x 4,096
+    output head (1.05 GB, above a 436 MB layer), double-buffered."""
+    result = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", offload_weights=True)
+    assert result.memory["decode"].weights == 2 * 128256 * 4096 * 2
+    # GPT-2's tied head reads the embedding's 50,257 x 768 matrix: that is what it streams.
+    tied = rooflens.analyze("openai-community/gpt2", "h100-sxm", offload_weights=True)
+    assert tied.memory["decode"].weights == 2 * 50257 * 768 * 2
+
+
 def test_kv_cache_offload(tiny_model, linked) -> None:
     plain = analyze(tiny_model, linked, batch=4, prompt_len=1000)
     off = analyze(

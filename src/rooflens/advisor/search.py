@@ -670,6 +670,8 @@ def advise(
         if devices is None
         else [resolve_device(d, "devices") for d in devices]
     )
+    # A device named twice (or by an alias and its name) is searched once.
+    pool = list({d.model_dump_json(): d for d in pool}.values())
     if not pool:
         raise InvalidInputError("devices", devices, "at least one device")
     if engine is not None:
@@ -696,7 +698,7 @@ def advise(
         widest = max(_node_size(d) for d in pool)
         if not candidates(pool, tps, tuple(WEIGHTS), kv_bits):
             raise InvalidInputError(
-                "tp", tuple(tps), f"a width the devices allow (at most {widest} in one node here)"
+                "tp", _listed(tps), f"a width the devices allow (at most {widest} in one node here)"
             )
         if not candidates(pool, tps, tuple(WEIGHTS), kv_bits, model=spec, experts=experts):
             # The precisions allow setups; the expert layouts asked for place none.
@@ -705,15 +707,15 @@ def advise(
                 if not spec.is_moe
                 else "tp, or ep with a tensor-parallel width above 1 (--tp)"
             )
-            raise InvalidInputError("experts", tuple(experts), why)
+            raise InvalidInputError("experts", _listed(experts), why)
         if not candidates(pool, tps, weights, kv_bits, model=spec, experts=experts):
             raise InvalidInputError(
                 "weights",
-                tuple(weights),
+                _listed(weights),
                 "a precision the devices have tensor cores for (fp8: FP8, nvfp4: FP4) and "
                 "the checkpoint does not already store (stored is that one)",
             )
-        raise InvalidInputError("pp", tuple(pps), "stage counts the devices' links allow")
+        raise InvalidInputError("pp", _listed(pps), "stage counts the devices' links allow")
     rows = []
     for cand in setups:
         try:
@@ -731,6 +733,11 @@ def advise(
     table = pd.DataFrame(rows)
     table["priced"] = table["priced"].fillna(True).astype(bool) if "priced" in table else True
     return replace(_rank(table, rank, budget, target, slo, engine, engine_version), model=spec.name)
+
+
+def _listed(values: Sequence[object]) -> str:
+    """A searched axis as a user types it: "1,2,4" (a tuple's repr printed "(64,)")."""
+    return ",".join(str(v) for v in values)
 
 
 def _rank(

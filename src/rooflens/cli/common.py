@@ -461,6 +461,8 @@ def _parse_peaks(items: list[str]) -> dict[str, float]:
     dtypes = get_args(ComputeDtype)
     for item in items:
         dtype, sep, value = item.partition("=")
+        if dtype.strip() in peaks:  # the last one given silently won
+            raise InvalidInputError("--peak", item, f"one peak per type ({dtype.strip()} twice)")
         try:
             peaks[dtype.strip()] = float(value)
         except ValueError:

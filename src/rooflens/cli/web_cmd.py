@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from rooflens.cli.common import _clean_errors, _console, app, err_console
+from rooflens.core.errors import InvalidInputError
 
 
 @app.command()
@@ -29,6 +30,8 @@ def web(
     from rooflens.web import create_app
     from rooflens.web.app import LOOPBACK_HOSTS, host_name
 
+    if not host.strip() or any(c.isspace() for c in host):
+        raise InvalidInputError("--host", host, "an address or host name, e.g. 127.0.0.1")
     url = f"http://{host}:{port}/"
     if host_name(host) not in LOOPBACK_HOSTS:
         err_console.print(

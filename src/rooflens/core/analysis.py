@@ -189,6 +189,9 @@ class _Prepared:
     params: int
     weights: float
     head_weights: float
+    # The largest head weight streamed per step: the output head's matrix (a tied head reads
+    # the embedding's); the embedding is gathered row by row.
+    head_unit: float
 
 
 def _build_prepared(model: ModelSpec, options: AnalysisOptions, device: Device) -> _Prepared:
@@ -206,6 +209,14 @@ def _build_prepared(model: ModelSpec, options: AnalysisOptions, device: Device) 
         params=build_graph(model, _DEFAULT_OPTIONS).params(),
         weights=weight_bytes(graph, quant),
         head_weights=sum(op.weight_bytes(quant) for op in graph.operators if op.scope == "head"),
+        head_unit=max(
+            (
+                Linear.weight_bytes(op, quant)
+                for op in graph.operators
+                if op.scope == "head" and isinstance(op, Linear)
+            ),
+            default=0.0,
+        ),
     )
 
 
@@ -381,6 +392,7 @@ def _footprint(
         graph.num_layers,
         model.num_layers,
         prep.head_weights,
+        prep.head_unit,
     )
     held_weights = np.full_like(kv, weights)
     reserved = options.activation_reserve_tokens is not None

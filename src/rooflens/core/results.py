@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rooflens.core.economics import FIGURES as ECONOMICS_FIGURES
-from rooflens.core.economics import economics
+from rooflens.core.economics import MAX_GRID_INTENSITY, MAX_HOURLY_PRICE, economics
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
@@ -356,10 +356,18 @@ class Analysis:
         """Power, energy per token and request, cost per million tokens (at `hourly_price` USD
         per device-hour, default the catalog's) and carbon (at `grid_intensity` gCO2e/kWh),
         for every device of the deployment (rooflens.core.economics documents the model)."""
-        if hourly_price is not None and not (_real(hourly_price) and hourly_price > 0):
-            raise InvalidInputError("hourly_price", hourly_price, "a positive USD per device-hour")
-        if grid_intensity is not None and not (_real(grid_intensity) and grid_intensity >= 0):
-            raise InvalidInputError("grid_intensity", grid_intensity, "gCO2e per kWh, >= 0")
+        if hourly_price is not None and not (
+            _real(hourly_price) and 0 < hourly_price <= MAX_HOURLY_PRICE
+        ):
+            raise InvalidInputError(
+                "hourly_price", hourly_price, f"USD per device-hour in (0, {MAX_HOURLY_PRICE:g}]"
+            )
+        if grid_intensity is not None and not (
+            _real(grid_intensity) and 0 <= grid_intensity <= MAX_GRID_INTENSITY
+        ):
+            raise InvalidInputError(
+                "grid_intensity", grid_intensity, f"gCO2e per kWh in [0, {MAX_GRID_INTENSITY:g}]"
+            )
         par = self.options.parallelism
         return economics(
             self.steps,

@@ -196,11 +196,27 @@ def speculative(
     for field, flag in (("medusa_heads", medusa_heads), ("mtp", mtp)):
         if not isinstance(flag, bool):
             raise InvalidInputError(field, flag, "True or False")
-    if (draft is not None) + bool(medusa_heads) + bool(mtp) != 1:
+    given = [
+        name
+        for name, on in (
+            (f"draft={draft.name}" if draft is not None else "", draft is not None),
+            ("medusa_heads=True", bool(medusa_heads)),
+            ("mtp=True", bool(mtp)),
+        )
+        if on
+    ]
+    if len(given) > 1:
+        # Two drafters at once: the second named is the one to leave out.
+        field = "mtp" if mtp else "medusa_heads"
         raise InvalidInputError(
-            "draft",
-            draft and draft.name,
-            "exactly one of a draft model, medusa_heads=True or mtp=True",
+            field,
+            True,
+            f"one drafter: {' and '.join(given)} were both given (a draft model, Medusa heads "
+            "(--medusa) or the model's MTP module (--mtp), one of them)",
+        )
+    if not given:
+        raise InvalidInputError(
+            "draft", None, "exactly one of a draft model, medusa_heads=True or mtp=True"
         )
     # A draft's tokens are the target's: a vocabulary apart by more than the padding
     # checkpoints add (Qwen2.5's 0.5B and 7B: 151,936 and 152,064) is another tokenizer.

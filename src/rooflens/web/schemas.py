@@ -25,6 +25,7 @@ from pydantic import (
 from rooflens.advisor.choices import MAX_ADVISED_DEVICES, AdviseSearch
 from rooflens.calibration.profile import bundled_profiles
 from rooflens.core.economics import FIGURES as ECONOMICS_FIGURES
+from rooflens.core.economics import MAX_GRID_INTENSITY, MAX_HOURLY_PRICE
 from rooflens.core.hardware import ComputeDtype, Rate
 from rooflens.core.speculative import ACCEPTANCE, DRAFT_TOKENS, TREE_WIDTH
 from rooflens.serving import defaults as workload_defaults
@@ -124,11 +125,11 @@ class Economics(Strict):
 
     hourly_price: float | None = setting(
         None, "Energy and cost", "price (USD/device-h)", "Empty: the catalog's dated price.",
-        gt=0, le=1e6,
+        gt=0, le=MAX_HOURLY_PRICE,
     )  # fmt: skip
     grid_intensity: float | None = setting(
         None, "Energy and cost", "grid (gCO2e/kWh)", "Carbon intensity; empty: no carbon.",
-        ge=0, le=1e4,
+        ge=0, le=MAX_GRID_INTENSITY,
     )  # fmt: skip
 
 

@@ -42,15 +42,17 @@ def resident(
     layers: int,
     model_layers: int,
     head_weights: float,
+    head_unit: float,
 ) -> tuple[float, np.ndarray, np.ndarray | float]:
     """(weights, KV cache) held on the device and bytes held in host memory: offloaded state
-    lives in the host; the device double-buffers two layers of it (the head's weights at
-    least, for weights)."""
+    lives in the host; the device double-buffers two of the units it streams, a layer or the
+    output head's matrix (`head_unit`), whichever is larger (the embedding's rows are
+    gathered from the host: its table is never on the device)."""
     host: np.ndarray | float = 0.0
     offload_weights, offload_kv = offload
     if offload_weights:
         host = weights
-        weights = 2 * max(weights / layers, head_weights)
+        weights = 2 * max((weights - head_weights) / layers, head_unit)
     if offload_kv:
         host = host + kv
         kv = kv * 2 / model_layers

@@ -43,5 +43,11 @@ def computed_share(quant: Quantization) -> float:
 
 
 def at_sparse_peak(quant: Quantization) -> bool:
-    """N:M-pruned weights run at the device's structured-sparsity peak."""
-    return quant.nm_sparsity is not None
+    """N:M-pruned weights run at the device's structured-sparsity peak where the pattern is
+    one its tensor cores take: at most 2 of every 4 kept (2:4, 1:4, 1:2; NVIDIA's sparse
+    tensor cores run 2:4 only, Ampere whitepaper sec. "Fine-grained structured sparsity"), a
+    twice-dense rate whatever the share kept; other patterns (3:4, 4:8) run dense."""
+    if quant.nm_sparsity is None:
+        return False
+    n, m = quant.nm_sparsity
+    return (m == 4 and n <= 2) or (m == 2 and n == 1)
