@@ -1281,3 +1281,46 @@ def test_defaults_fit_a_model_with_a_short_context() -> None:
                "openai-community/gpt2")  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "context 1,018" in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["analyze", "deepseek-ai/DeepSeek-V3", "-H", "h200-sxm", "--tp", "8", "--medusa",
+             "--mtp"],
+            "error: mtp=True is invalid: expected one drafter: medusa_heads=True and mtp=True "
+            "were both given",
+        ),
+        (
+            ["analyze", "gpt2", "-H", "h100", "--peak", "bf16=1e12", "--peak", "bf16=2e12"],
+            "error: --peak='bf16=2e12' is invalid: expected one peak per type (bf16 twice)",
+        ),
+        (["web", "--host", ""], "error: --host='' is invalid: expected an address or host name"),
+        (
+            ["analyze", "gpt2", "-H", "h100", "--grid-intensity", "1e308"],
+            "error: grid_intensity=1e+308 is invalid: expected gCO2e per kWh in [0, 10000]",
+        ),
+        (
+            ["analyze", "gpt2", "-H", "h100", "--hourly-price", "1e308"],
+            "error: hourly_price=1e+308 is invalid: expected USD per device-hour in (0, 1e+06]",
+        ),
+        (
+            ["advise", "facebook/opt-125m", "--tp", "64"],
+            "error: tp='64' is invalid: expected a width the devices allow",
+        ),
+    ],
+)  # fmt: skip
+def test_more_bad_input_is_one_line(args: list[str], line: str) -> None:
+    res = _cli(*args)
+    assert res.exit_code == 2, res.output
+    assert " ".join(res.stderr.split()).startswith(line)
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_advise_searches_a_device_named_twice_once() -> None:
+    once = _cli("advise", "facebook/opt-125m", "--devices", "h100-sxm", "--verify", "0", "-f",
+                "csv")  # fmt: skip
+    twice = _cli("advise", "facebook/opt-125m", "--devices", "h100-sxm,H100", "--verify", "0",
+                 "-f", "csv")  # fmt: skip
+    assert twice.exit_code == 0 and twice.stdout == once.stdout
