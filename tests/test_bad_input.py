@@ -615,7 +615,9 @@ def test_low_rank_layers_of_numbers_is_a_typed_error() -> None:
     # [1, 0] raised "sequence item 0: expected str instance" (TypeError).
     with pytest.raises(InvalidInputError, match=r"low_rank_layers=\[1, 0\] is invalid"):
         rooflens.analyze("openai-community/gpt2", "a6000", low_rank_layers=[1, 0])
-    names = rooflens.analyze("openai-community/gpt2", "a6000", low_rank_layers=["c_fc"])
+    names = rooflens.analyze(
+        "openai-community/gpt2", "a6000", low_rank_layers=["up_proj"], low_rank_ratio=0.5
+    )
     assert names.is_point
 
 
@@ -1268,9 +1270,10 @@ def test_defaults_fit_a_model_with_a_short_context() -> None:
     assert default_lengths(1024) == ("lognormal:512:0.8:768", "lognormal:128:0.8:256")
     assert default_lengths(1024, "64") == ("64", "lognormal:128:0.8:256")  # a given one stays
     assert default_lengths(8192)[0] == "lognormal:512:0.8:3072"
-    res = _cli("simulate", "facebook/opt-125m", "-H", "h100-sxm", "--requests", "50")
+    res = _cli("simulate", "facebook/opt-125m", "-H", "h100-sxm", "--requests", "50", "-f", "json")
     assert res.exit_code == 0, res.output
-    assert "prompts lognormal:512:0.8:1536, outputs lognormal:128:0.8:512" in res.stdout
+    workload = json.loads(res.stdout)["workload"]
+    assert (workload["prompt"], workload["output"]) == default_lengths(2048)
     api = rooflens.simulate("facebook/opt-125m", "h100-sxm")
     assert int((api.requests["prompt_len"] + api.requests["output_len"]).max()) <= 2048
     # gamma 4: the verify step's 5 tokens and the one after leave 2,042 of OPT's 2,048.

@@ -399,3 +399,37 @@ def test_a_recurrent_states_precision_sets_the_bytes_its_scan_moves() -> None:
     result = runner.invoke(app, ["analyze", MODEL, "-H", DEVICE, "--state-bits", "16"])
     assert result.exit_code == 2
     assert "state_bits=16" in result.output
+
+
+@pytest.mark.parametrize(
+    ("given", "field"),
+    [
+        ({"sparse_kernel": True}, "sparse_kernel"),
+        ({"nm_sparsity": "2:4", "sparse_kernel": True}, "sparse_kernel"),
+        ({"low_rank_layers": "q_proj"}, "low_rank_layers"),
+        ({"kv_policy": "streaming"}, "kv_policy"),
+        ({"predictor_rank": 256}, "predictor_rank"),
+        ({"exit_classifier_width": 10}, "exit_classifier_width"),
+        ({"offload_disk_bandwidth": 7e9}, "offload_disk_bandwidth"),
+        ({"fusion": "flash_decoding"}, "fusion"),
+    ],
+)
+def test_a_setting_that_only_shapes_an_absent_technique_is_refused(given, field) -> None:
+    """Each changed nothing while the settings line listed it as applied."""
+    with pytest.raises(rooflens.InvalidInputError) as info:
+        parse_settings(given)
+    assert info.value.field == field
+
+
+def test_dependent_settings_beside_what_they_shape_are_taken() -> None:
+    for given in (
+        {"sparsity": 0.5, "sparse_kernel": True},
+        {"low_rank_ratio": 0.5, "low_rank_layers": "q_proj"},
+        {"kv_budget": 512, "kv_policy": "streaming"},
+        {"active_heads": 0.5, "predictor_rank": 256},
+        {"early_exit_depth": 0.5, "exit_classifier_width": 10},
+        {"offload_weights": True, "offload_disk_bandwidth": 7e9},
+        {"flash_attention": True, "fusion": "flash_decoding"},
+        {"fusion": "all"},
+    ):
+        parse_settings(given)

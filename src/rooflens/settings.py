@@ -879,6 +879,41 @@ def _check_width(w_format: str, w_bits: int) -> None:
         )
 
 
+def _check_dependents(s: Settings) -> None:
+    """A setting that only shapes another technique, given without it, would change nothing
+    while the settings line listed it as applied: refused, naming what it needs."""
+    rules = (
+        ("sparse_kernel", s.sparse_kernel, s.sparse_kernel and not s.sparsity,
+         "False without sparsity (unstructured: the zeros it skips); N:M runs at the sparse "
+         "peak without it"),
+        ("low_rank_layers", s.low_rank_layers,
+         s.low_rank_layers is not None and s.low_rank_ratio is None,
+         "empty without low_rank_ratio (the rank the projections are factorized to)"),
+        ("kv_policy", s.kv_policy, s.kv_policy != "h2o" and s.kv_budget is None,
+         "left at h2o without kv_budget (the keys the policy keeps)"),
+        ("predictor_rank", s.predictor_rank,
+         s.predictor_rank != 1024 and s.active_heads == 1 and s.active_neurons == 1,
+         "left at 1024 without active_heads or active_neurons below 1 (contextual sparsity's "
+         "predictors)"),
+        ("exit_classifier_width", s.exit_classifier_width,
+         s.exit_classifier_width != 1 and s.early_exit_depth == 1,
+         "left at 1 without early_exit_depth below 1 (the exits it classifies at)"),
+        ("offload_disk_bandwidth", s.offload_disk_bandwidth,
+         s.offload_disk_bandwidth is not None and not (s.offload_weights or s.offload_kv),
+         "empty without offload_weights or offload_kv (what streams from the disk)"),
+        # (fusion=all asks for every fusion that applies.)
+        ("fusion", ",".join(s.fusion or ()),
+         "flash_decoding" in (s.fusion or ()) and set(s.fusion or ()) != set(FUSIONS)
+         and (s.flash_attention is False or (s.flash_attention is None and s.engine is None
+                                             and s.calibration is None)),
+         "flash_decoding with flash_attention on (it splits FlashAttention's decode over the "
+         "keys)"),
+    )  # fmt: skip
+    for name, value, idle, needs in rules:
+        if idle:
+            raise InvalidInputError(name, value, needs)
+
+
 def _check_combinations(s: Settings) -> None:
     """Rules across settings, each reported against the setting that breaks it. A width or
     format left empty may come from a checkpoint's stored precision, which is checked with
@@ -901,6 +936,7 @@ def _check_combinations(s: Settings) -> None:
             raise InvalidInputError(
                 "nm_sparsity", s.nm_sparsity, "empty when sparsity (unstructured) is set"
             )
+    _check_dependents(s)
     if s.engine is not None and s.calibration is not None:
         raise InvalidInputError(
             "engine", s.engine, "empty when calibration is given (an engine brings its profile)"
