@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import rooflens
@@ -109,7 +109,12 @@ def test_the_plan_prices_as_the_operators_do_one_by_one(name, setting, batch, ne
     model = load_model(name)
     parsed = parse_settings(setting)
     options = parsed.analysis_options(None, model)
-    graph = build_graph(model, options, DEVICE)
+    try:
+        graph = build_graph(model, options, DEVICE)
+    except rooflens.InvalidInputError:
+        # A technique the model has nothing for (Deja Vu's neurons beside routed experts
+        # alone) is refused: no plan to compare.
+        assume(False)
     quant = options.quantization
     b = np.array(batch, dtype=np.float64)
     for step in (

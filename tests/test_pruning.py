@@ -190,3 +190,31 @@ def test_global_layers_of_their_own_shape_lose_the_same_share_of_kv_groups() -> 
     # 7 KV groups of 2 leave 14 query heads, which 4 global KV heads (3.5 rounded) do not divide.
     with pytest.raises(InvalidInputError, match=r"prune_heads=0.125 is invalid: .*14 heads, 4"):
         gemma.model_copy(update={"global_kv_heads": 4}).pruned(heads=0.125)
+
+
+def test_contextual_sparsity_predicts_only_what_it_skips() -> None:
+    """Deja Vu's predictor scored heads and the config's dense MLP width wherever it ran:
+    Qwen3-30B-A3B (experts only) grew a 32 + 6,144-wide predictor in all 48 layers for
+    neurons it has none of, and a heads-only predictor scored neurons too."""
+
+    def predictors(model: str, **active) -> dict[str, tuple[float, float]]:
+        rows = rooflens.analyze(model, "h100-sxm", **active).operators()
+        rows = rows[(rows.stage == "decode") & rows.name.str.startswith("sparsity_predictor")]
+        return {n: (float(g["count"].sum()), float(g.load_weight.max())) for n, g in
+                rows.groupby("name")}  # fmt: skip
+
+    with pytest.raises(InvalidInputError, match="no dense MLP"):
+        rooflens.analyze("Qwen/Qwen3-30B-A3B", "h100-sxm", active_neurons=0.5)
+    # Heads alone: rank 1,024 x 32 heads, 16-bit, in each of 48 layers.
+    assert predictors("Qwen/Qwen3-30B-A3B", active_heads=0.5)["sparsity_predictor_b"] == (
+        48,
+        1024 * 32 * 2,
+    )
+    assert predictors("meta-llama/Llama-3.1-8B", active_heads=0.5)["sparsity_predictor_b"] == (
+        32,
+        1024 * 32 * 2,
+    )
+    # DeepSeek-V2-Lite's one dense layer predicts its 10,944 neurons; the 26 MoE layers none.
+    assert predictors("deepseek-ai/DeepSeek-V2-Lite", active_neurons=0.5)[
+        "sparsity_predictor_b"
+    ] == (1, 1024 * 10944 * 2)

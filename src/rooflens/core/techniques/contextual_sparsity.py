@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rooflens.core.errors import InvalidInputError
 from rooflens.core.operators import (
     Atom,
     AttentionScores,
@@ -49,6 +50,21 @@ def apply(
     heads, neurons = options.active_heads, options.active_neurons
     if heads >= 1 and neurons >= 1:
         return ops
+    # Nothing to skip would only add predictors: a model without attention heads, or without
+    # a dense MLP (routed experts are another sparsity), is refused.
+    names = {op.name for op in ops}
+    if heads < 1 and not (names & (_HEAD_OUT | _HEAD_IN)):
+        raise InvalidInputError(
+            "active_heads", heads, f"1: {model.name} has no attention heads for Deja Vu to skip"
+        )
+    mlp = [op for op in ops if op.name in _NEURON_OUT]
+    if neurons < 1 and not mlp:
+        raise InvalidInputError(
+            "active_neurons",
+            neurons,
+            f"1: {model.name} has no dense MLP for Deja Vu to skip neurons of (its routed "
+            "experts are a sparsity of their own)",
+        )
     out: list[Operator] = []
     for op in ops:
         if op.name in _HEAD_OUT | _HEAD_IN and heads < 1:
@@ -59,10 +75,22 @@ def apply(
             op = replace(op, active=neurons, sparse_side="out" if op.name in _NEURON_OUT else "in")
         out.append(op)
     rank = options.predictor_rank
-    # A layer's predictor scores its heads and its MLP's neurons: Nemotron-NAS's layers have
-    # MLPs of several widths, each width's layers a predictor of that width (its blocks
-    # without an MLP have none).
-    widths = local.mlp_widths or ((local.intermediate_size, None),)
+    # A layer's predictor scores what is skipped there: its heads, its MLP's neurons, or both.
+    # Nemotron-NAS's layers have MLPs of several widths, each width's layers a predictor of
+    # that width (its blocks without an MLP have none); an MoE model's dense layers
+    # (DeepSeek's first ones) predict neurons, its others heads alone.
+    dense = mlp[0].layers if mlp else None
+    widths: tuple[tuple[int, int | None], ...]
+    if neurons >= 1:
+        widths = ((0, None),)
+    elif local.mlp_widths:
+        widths = local.mlp_widths
+    elif dense is not None:
+        sparse_layers = model.num_layers - dense
+        widths = ((local.intermediate_size, dense),)
+        widths += ((0, sparse_layers),) if heads < 1 and sparse_layers else ()
+    else:
+        widths = ((local.intermediate_size, None),)
     for width, layers in widths:
         out += [
             Linear(
@@ -75,7 +103,7 @@ def apply(
                 quantized=False,
                 decode_only=True,
                 layers=layers,
-                mlp_width=width if layers else None,
+                mlp_width=width if local.mlp_widths and layers else None,
             ),
             Linear(
                 "sparsity_predictor_b",
@@ -83,11 +111,11 @@ def apply(
                 ("pred",),
                 "pred_out",
                 in_features=rank,
-                out_features=local.num_heads + width,
+                out_features=(local.num_heads if heads < 1 else 0) + width,
                 quantized=False,
                 decode_only=True,
                 layers=layers,
-                mlp_width=width if layers else None,
+                mlp_width=width if local.mlp_widths and layers else None,
             ),
         ]
     return out
