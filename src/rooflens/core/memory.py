@@ -7,14 +7,29 @@ import numpy as np
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.graph import Graph
 from rooflens.core.model import ModelSpec
-from rooflens.core.operators import Step
+from rooflens.core.operators import Linear, Step
 from rooflens.core.options import Quantization
 from rooflens.core.plan import step_plan
 
 
 def weight_bytes(graph: Graph, quant: Quantization) -> float:
-    """Stored parameters at their precision (quantized linears with their scales)."""
-    return float(sum(graph.count(op) * op.weight_bytes(quant) for op in graph.operators))
+    """Stored parameters at their precision (quantized linears with their scales). A pipeline
+    stage (a graph of fewer layers than the model's) is the heaviest one: the first holds the
+    embedding, the last the final norm and output head, so one stage holds the larger of the
+    two, not both (a tied head's copy on the last stage is the embedding's size)."""
+    total = float(sum(graph.count(op) * op.weight_bytes(quant) for op in graph.operators))
+    if not graph.total_layers or graph.num_layers >= graph.total_layers:
+        return total
+    ends = [op for op in graph.operators if op.scope == "head"]
+    embedding = sum(op.weight_bytes(quant) for op in ends if op.name == "embed_tokens")
+    last = [op for op in ends if op.name != "embed_tokens"]
+    held = sum(op.weight_bytes(quant) for op in last)
+    # The last stage's own copy of a tied head: the matrix it reads.
+    last_stage = sum(
+        Linear.weight_bytes(op, quant) if isinstance(op, Linear) else op.weight_bytes(quant)
+        for op in last
+    )
+    return total - embedding - held + max(embedding, last_stage)
 
 
 def kv_tokens_kept(
