@@ -434,6 +434,10 @@ def test_json_says_what_was_computed() -> None:
     }  # fmt: skip
     assert spec["inputs"]["batch"] == [1, 8, 32] and spec["inputs"]["prompt_len"] == [1024]
     assert spec["settings"] == {"tp": 2} and spec["devices"] == 2
+    # Experts over 8 attention groups of 2 devices: 16 devices, as the table's note says (the
+    # JSON said 2).
+    experts = data("memory", "deepseek-ai/DeepSeek-V3", "-H", "h200-sxm", "--tp", "2", "--ep", "8")
+    assert experts["devices"] == 16
     # analyze --medusa states the same assumptions beside its figures.
     assumed = {k: analyzed["speculative"][k] for k in spec["speculative"]}
     assert assumed == {"drafter": "2 Medusa heads", "draft": None, "medusa": True, "mtp": False,

@@ -414,9 +414,11 @@ class Analysis:
                 "flash_attention": self.options.flash_attention,
             },
             "estimate": self.options.estimate,
-            # Weights, KV cache, memory and times are per device of these (tp x pp x dp);
-            # power and cost cover all of them.
-            "devices": self.options.parallelism.devices,
+            # Weights, KV cache, memory and times are per device of these (tp x pp x dp, in
+            # each of the attention groups whose tokens the experts serve where they spread
+            # over several); power and cost cover one group's (all where there is one).
+            "devices": self.options.parallelism.devices
+            * self.options.parallelism.expert_token_groups,
             # An engine's activations: the peak of one iteration of this many tokens, set
             # aside at start (AnalysisOptions); null: each stage's own peak.
             "activation_reserve_tokens": self.options.activation_reserve_tokens,
