@@ -150,3 +150,12 @@ def test_bad_budget_options() -> None:
         with pytest.raises(rooflens.InvalidInputError) as info:
             rooflens.make_options(**{field: value})
         assert info.value.field == field
+
+
+def test_a_kept_share_is_not_rounded_up_by_floating_point(tiny_model, toy_device) -> None:
+    # 0.07 x 100 is 7.000000000000001 in floating point: 8 tokens were kept, not 7.
+    for keep, kept in ((0.07, 7), (0.14, 14), (0.55, 55), (0.333, 34)):
+        result = analyze(
+            tiny_model, toy_device, prompt_len=100, options=AnalysisOptions(prompt_keep=keep)
+        )
+        assert int(result.prompt_len) == kept

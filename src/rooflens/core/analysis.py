@@ -58,7 +58,8 @@ def analyze(
     b = positive_int_array("batch", batch)
     asked = positive_int_array("prompt_len", prompt_len)
     # Prompt compression keeps a share of the prompt: prefill and context shrink alike.
-    s = np.ceil(asked * options.prompt_keep)
+    # (rounded first: 0.07 x 100 is 7.000000000000001 in floating point, which kept 8)
+    s = np.ceil(np.round(asked * options.prompt_keep, 6))
     n_images = _images(model, images)
     if n_images is not None:
         s = s + n_images * model.vision.tokens_per_image  # type: ignore[union-attr]
