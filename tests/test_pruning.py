@@ -218,3 +218,18 @@ def test_contextual_sparsity_predicts_only_what_it_skips() -> None:
     assert predictors("deepseek-ai/DeepSeek-V2-Lite", active_neurons=0.5)[
         "sparsity_predictor_b"
     ] == (1, 1024 * 10944 * 2)
+
+
+def test_a_pruning_share_that_removes_nothing_is_refused_and_the_kept_counts_named() -> None:
+    """0.05 of Llama-3.1-8B's 8 KV groups rounded to none: nothing changed, while the header
+    said "pruned: heads 0.05"."""
+    llama = rooflens.load_model("meta-llama/Llama-3.1-8B")
+    with pytest.raises(InvalidInputError, match=r"prune_heads=0.05 .* above 0.0625"):
+        llama.pruned(heads=0.05)
+    with pytest.raises(InvalidInputError, match=r"prune_depth=0.01 .* above 0.0156"):
+        llama.pruned(depth=0.01)
+    small = llama.pruned(heads=0.3, width=0.2)
+    assert small.name == (
+        "meta-llama/Llama-3.1-8B (pruned: 6 of 8 KV groups, 11469 of 14336 MLP channels, "
+        "32 of 32 layers)"
+    )

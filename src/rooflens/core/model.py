@@ -521,6 +521,19 @@ class ModelSpec(BaseModel):
             )
         kv = max(1, round(self.num_kv_heads * (1 - heads)))
         layers = max(1, round(self.num_layers * (1 - depth)))
+        # A share that rounds to nothing removed would be listed as applied while changing
+        # nothing: refused, with the least share that removes one.
+        for field, share, whole, left, unit in (
+            ("prune_heads", heads, self.num_kv_heads, kv, "KV groups (query heads go with them)"),
+            ("prune_depth", depth, self.num_layers, layers, "layers"),
+        ):
+            if share and left == whole:
+                raise InvalidInputError(
+                    field,
+                    share,
+                    f"0, or above {0.5 / whole:.3g}: {self.name} has {whole} {unit}, and "
+                    f"{share:g} of them rounds to none",
+                )
         # Global layers of their own shape (Gemma 4's fewer KV heads, Step's fewer query heads)
         # lose the same share of their KV groups, each group kept whole.
         global_kv = (
@@ -547,7 +560,10 @@ class ModelSpec(BaseModel):
 
         return self.model_copy(
             update={
-                "name": f"{self.name} (pruned: heads {heads:g}, width {width:g}, depth {depth:g})",
+                # What is kept, as counted (shares round to whole groups, channels, layers).
+                "name": f"{self.name} (pruned: {kv} of {self.num_kv_heads} KV groups, "
+                f"{keep(self.intermediate_size)} of {self.intermediate_size} MLP channels, "
+                f"{layers} of {self.num_layers} layers)",
                 "num_heads": kv * self.gqa_group,
                 "num_kv_heads": kv,
                 "global_kv_heads": global_kv,
