@@ -260,3 +260,25 @@ def test_experts_spread_over_attention_groups_at_their_own_expert_tp() -> None:
     assert mtp.options.parallelism.expert_token_groups == 4
     assert rows.loc["expert_gate_proj", "ops"] == 2 * 8 * 4 * 8 * 2048 * (768 / 4)
     assert "moe_all_gather" in rows.index and "expert_down_proj_all_reduce" not in rows.index
+
+
+def test_a_bridge_joins_two_cards_and_a_mesh_gives_a_group_its_links() -> None:
+    """H100 PCIe's NVLink bridge pairs two cards: at TP 4 the ring crosses PCIe (it was priced
+    at the bridge's 300 GB/s); an MI300X pair shares one of its 7 xGMI links (64 GB/s, it was
+    priced at all 7's 448)."""
+    from rooflens.core.options import Parallelism
+    from rooflens.core.techniques.parallelism import link_bandwidth
+
+    pcie = rooflens.get_device("h100-pcie")
+    assert link_bandwidth(pcie, Parallelism(tp=2), ranks=2) == 300e9
+    assert link_bandwidth(pcie, Parallelism(tp=4), ranks=4) == pcie.host_bandwidth
+    mi300x = rooflens.get_device("mi300x")
+    assert link_bandwidth(mi300x, Parallelism(tp=2), ranks=2) == pytest.approx(64e9)
+    assert link_bandwidth(mi300x, Parallelism(tp=4), ranks=4) == pytest.approx(192e9)
+    assert link_bandwidth(mi300x, Parallelism(tp=8), ranks=8) == pytest.approx(448e9)
+    sxm = rooflens.get_device("h100-sxm")  # NVSwitch: the full bandwidth at any width
+    assert link_bandwidth(sxm, Parallelism(tp=2), ranks=2) == sxm.interconnect_bandwidth
+    # The advisor keeps tensor parallelism within what the bridge joins.
+    from rooflens.advisor.search import _node_size
+
+    assert (_node_size(pcie), _node_size(mi300x), _node_size(sxm)) == (2, 8, 8)

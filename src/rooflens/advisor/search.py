@@ -134,8 +134,13 @@ NOT_PRICED = "not priced on"
 
 
 def _node_size(device: Device) -> int:
-    """Devices tensor parallelism can span: the node's, else 8 with an interconnect, else 1."""
-    return device.devices_per_node or (8 if device.interconnect_bandwidth else 1)
+    """Devices tensor parallelism can span: the node's, else the interconnect's group (an
+    NVLink bridge's pair), else 8 with an interconnect, else 1."""
+    if device.devices_per_node:
+        return device.devices_per_node
+    if not device.interconnect_bandwidth:
+        return 1
+    return device.interconnect_group or 8
 
 
 def _pipeline_fits(device: Device, devices: int) -> bool:

@@ -60,6 +60,14 @@ class Device(BaseModel):
     compute_units: PositiveInt | None = None
     onchip_memory_per_unit: PositiveFloat | None = None
     interconnect_bandwidth: Rate | None = None
+    # Devices the interconnect joins, where fewer than a node's (an NVLink bridge pairs two
+    # cards): a wider group's collectives cross the host link. None: the whole node.
+    interconnect_group: PositiveInt | None = None
+    # Links of a fully connected mesh, one per peer (MI300X's 7 xGMI links): a group of k
+    # devices drives k - 1 of them, so its bandwidth is that share of the interconnect's
+    # (a pair of MI300Xs shares one 64 GB/s link, not 448 GB/s). None: a switch (NVSwitch),
+    # whose full bandwidth any group reaches.
+    interconnect_links: PositiveInt | None = None
     host_bandwidth: Rate | None = None
     tdp: PositiveFloat | None = None
     # Between nodes: the network bandwidth per device (bytes/s per direction) in the vendor's

@@ -236,6 +236,14 @@ def link_bandwidth(
     if calibrated is not None and calibrated.link_bandwidth:
         return float(calibrated.link_bandwidth)
     bandwidth = device and (device.interconnect_bandwidth or device.host_bandwidth)
+    if device and device.interconnect_bandwidth:
+        group, links = device.interconnect_group, device.interconnect_links
+        if group and ranks > group:
+            # Beyond the cards a bridge joins, the ring crosses the host link (PCIe).
+            bandwidth = device.host_bandwidth
+        elif links and ranks > 1:
+            # A mesh: the group's k - 1 links to its peers (all of them at a full node).
+            bandwidth = device.interconnect_bandwidth * min(ranks - 1, links) / links
     if not bandwidth:
         raise InvalidInputError(
             "link_bandwidth",
