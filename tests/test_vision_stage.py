@@ -47,3 +47,18 @@ def test_the_encoder_caches_nothing() -> None:
     bf16 = api.analyze(GEMMA, "h100-sxm", prompt_len=2048, images=1).totals()["vision"]
     assert float(fp8["load_kv"]) == float(fp8["store_kv"]) == 0
     assert float(fp8["memory_access"]) == float(bf16["memory_access"])
+
+
+def test_the_encoders_temporaries_join_the_memory_peak() -> None:
+    """Gemma 3's SigLIP tower (4,096 patches, 16 heads) writes a 16 x 4,096 x 4,096 score
+    matrix per image and layer, 537 MB at 16 bits, and its softmax another: 8 images held
+    8.6 GB on every device (the tower is not split), against the 3.03 GB reported."""
+    args = ("google/gemma-3-27b-it", "h100-sxm")
+    result = api.analyze(*args, tp=2, batch=8, images=1)
+    scores = 8 * 16 * 4096 * 4096 * 2
+    assert result.memory["prefill"].activations >= 2 * scores
+    text = api.analyze(*args, tp=2, batch=8, prompt_len=2048)
+    assert text.memory["prefill"].activations < scores
+    # Fused (FlashAttention), the tower holds no score matrix: the prefill's peak stands.
+    fused = api.analyze(*args, tp=2, batch=8, images=1, flash_attention=True)
+    assert fused.memory["prefill"].activations < scores

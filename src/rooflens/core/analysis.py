@@ -34,7 +34,7 @@ from rooflens.core.results import Analysis, Footprint
 from rooflens.core.techniques import offload
 from rooflens.core.techniques.parallelism import link_bandwidth, link_latency, local_model
 from rooflens.core.validation import broadcast_sizes, positive_int_array
-from rooflens.core.vision import price_images
+from rooflens.core.vision import image_activations, price_images
 
 if TYPE_CHECKING:
     from rooflens.core.efficiency import EfficiencyProfile
@@ -118,6 +118,11 @@ def analyze(
         "prefill": prefill_fields.peak_activation_bytes(),
         "decode": decode_fields.peak_activation_bytes(),
     }
+    if n_images is not None:
+        # The encoder runs before the prefill: its temporaries (score matrices, unfused) are
+        # the prefill stage's peak where larger.
+        encoder = image_activations(model, device, np.broadcast_to(mb * n_images, s.shape), options)
+        act["prefill"] = np.maximum(act["prefill"], encoder)
     if options.activation_reserve_tokens is not None:
         reserve = _activation_reserve(prep.plan, options, s)
         act = {"prefill": reserve, "decode": reserve}

@@ -30,6 +30,7 @@ from rooflens.core.operators import (
     Step,
 )
 from rooflens.core.options import AnalysisOptions
+from rooflens.core.plan import step_plan
 from rooflens.core.pricing import StepCosts, price_step
 from rooflens.core.validation import positive_int_array
 
@@ -247,6 +248,36 @@ def vision_params(model: ModelSpec) -> int:
     return vision_graph(model.vision).params() if model.vision else 0
 
 
+def image_activations(
+    model: ModelSpec, device: Device, images: object, options: AnalysisOptions | None = None
+) -> np.ndarray:
+    """Peak bytes of the encoder's temporaries while it runs `images` images per request (its
+    score matrices where attention is unfused): the vision stage's share of the memory peak,
+    before the prefill's."""
+    options = options or AnalysisOptions()
+    graph, step = _stage(model, device, images, options)
+    quant = options.quantization.model_copy(update={"kv_bits": 16})
+    return step_plan(graph, quant).fields(step).peak_activation_bytes()
+
+
+def _stage(
+    model: ModelSpec, device: Device, images: object, options: AnalysisOptions
+) -> tuple[Graph, Step]:
+    """The encoder's graph and the step of `images` images' patches at once."""
+    if model.vision is None:
+        from rooflens.core.errors import InvalidInputError
+
+        why = f": {model.vision_left_out}" if model.vision_left_out else ""
+        raise InvalidInputError("images", images, f"0: {model.name} has no vision encoder{why}")
+    n = positive_int_array("images", images)
+    v = model.vision
+    patches = np.full_like(n, v.patches, dtype=np.float64)
+    step = Step(batch=n, new_tokens=patches, past=np.zeros_like(patches))
+    rows = _flash_rows(v, device) if options.flash_attention else None
+    graph = _VISION_GRAPHS.get((v, options, rows), lambda: vision_graph(v, options, rows))
+    return graph, step
+
+
 def price_images(
     model: ModelSpec,
     device: Device,
@@ -255,18 +286,8 @@ def price_images(
 ) -> StepCosts:
     """The vision stage for `images` images per request (arrays broadcast): every image's
     patches through the encoder at once, as a prefill of `patches` tokens per image."""
-    if model.vision is None:
-        from rooflens.core.errors import InvalidInputError
-
-        why = f": {model.vision_left_out}" if model.vision_left_out else ""
-        raise InvalidInputError("images", images, f"0: {model.name} has no vision encoder{why}")
     options = options or AnalysisOptions()
-    n = positive_int_array("images", images)
-    v = model.vision
-    patches = np.full_like(n, v.patches, dtype=np.float64)
-    step = Step(batch=n, new_tokens=patches, past=np.zeros_like(patches))
-    rows = _flash_rows(v, device) if options.flash_attention else None
-    graph = _VISION_GRAPHS.get((v, options, rows), lambda: vision_graph(v, options, rows))
+    graph, step = _stage(model, device, images, options)
     # The encoder caches nothing: its attention reads its own 16-bit keys and values, which
     # are activations, whatever width the language model's KV cache is set to.
     costs = price_step(
