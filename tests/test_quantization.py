@@ -62,7 +62,8 @@ def test_kv_and_activation_bits(tiny_model, toy_device) -> None:
     assert prefill.loc["q_proj", "load_act"] == 16 * 64 * 1
     assert prefill.loc["q_proj", "store_act"] == 16 * 64 * 2
     assert prefill.loc["qk_matmul", "load_act"] == 16 * 64 * 2
-    assert prefill.loc["qk_matmul", "load_kv"] == 2 * 2 * 8 * 16 * 0.5
+    # A 4-bit cache stores a 16-bit scale and zero point per 32 values (KIVI): 5 bits each.
+    assert prefill.loc["qk_matmul", "load_kv"] == 2 * 2 * 8 * 16 * 5 / 8
     # The residual stream and norms too: the add reads two and writes one 16 x 64 tensor.
     assert prefill.loc["attn_add", "load_act"] + prefill.loc["attn_add", "store_act"] == (
         3 * 16 * 64 * 2

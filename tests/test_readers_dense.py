@@ -159,6 +159,12 @@ def test_nemotron_nas_sparsity_predictors_follow_each_width() -> None:
     spec = load_model(SUPER)
     graph = build_graph(spec, AnalysisOptions(active_neurons=0.5))
     predictors = [op for op in graph.operators if op.name == "sparsity_predictor_b"]
+    # Neurons alone are skipped: each width's predictor scores its neurons, not the heads.
+    assert [(op.out_features, op.layers) for op in predictors] == [
+        (width, layers) for width, layers in spec.mlp_widths
+    ]
+    both = build_graph(spec, AnalysisOptions(active_neurons=0.5, active_heads=0.5))
+    predictors = [op for op in both.operators if op.name == "sparsity_predictor_b"]
     assert [(op.out_features, op.layers) for op in predictors] == [
         (spec.num_heads + width, layers) for width, layers in spec.mlp_widths
     ]

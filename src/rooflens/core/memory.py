@@ -48,7 +48,7 @@ def kv_tokens_kept(
 def kv_bytes_per_token(model: ModelSpec, quant: Quantization) -> float:
     """K and V of every layer (kv_heads x (head_dim + value width) per token), or MLA's latent
     plus DSA's FP8 index key."""
-    per_layer = model.kv_elements_per_token * quant.kv_bits / 8 + model.index_key_bytes
+    per_layer = model.kv_elements_per_token * quant.kv_value_bits / 8 + model.index_key_bytes
     return model.num_layers * per_layer
 
 

@@ -111,7 +111,8 @@ class Precision:
 
     @property
     def kv(self) -> float:
-        return self.quant.kv_bits / 8
+        """A cached key or value, with its share of the group's scales below 8 bits."""
+        return self.quant.kv_value_bits / 8
 
     @property
     def unquantized(self) -> float:

@@ -34,6 +34,10 @@ DEFAULT_LINK_LATENCY = 1.1e-6
 DEFAULT_NETWORK_LATENCY = 5e-6
 
 
+# Values sharing one scale and zero point in a KV cache narrower than 8 bits (KIVI's group).
+KV_GROUP = 32
+
+
 class Quantization(BaseModel):
     """Bit-widths of weights, activations and KV cache (seed 000, sec. 3.1.1).
 
@@ -131,6 +135,15 @@ class Quantization(BaseModel):
         16 bits (vLLM's `apply_fp8_linear` returns its input's dtype; SmoothQuant's W8A8
         dequantizes each GEMM's output), where LLM-Viewer counts every activation at a_bits."""
         return max(self.a_bits, 16)
+
+    @property
+    def kv_value_bits(self) -> float:
+        """Stored bits per cached key or value: `kv_bits`, and below 8 bits the scale and zero
+        point each group of KV_GROUP values shares (KIVI, Liu et al. 2024: fp16 both, 32
+        values: one more bit each); an 8-bit cache's per-tensor scale is negligible."""
+        if self.kv_bits >= 8:
+            return float(self.kv_bits)
+        return self.kv_bits + 2 * 16 / KV_GROUP
 
     @property
     def unquantized_bits(self) -> int:
