@@ -214,6 +214,8 @@ def test_contextual_sparsity_predicts_only_what_it_skips() -> None:
         32,
         1024 * 32 * 2,
     )
+    # A hybrid's heads are in its attention layers alone: Jamba's 4 of 32.
+    assert predictors("ai21labs/Jamba-v0.1", active_heads=0.5)["sparsity_predictor_b"][0] == 4
     # DeepSeek-V2-Lite's one dense layer predicts its 10,944 neurons; the 26 MoE layers none.
     assert predictors("deepseek-ai/DeepSeek-V2-Lite", active_neurons=0.5)[
         "sparsity_predictor_b"

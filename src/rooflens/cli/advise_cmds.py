@@ -229,12 +229,18 @@ def _print(advice, picks) -> None:
     # keeps to a terminal's width.
     same = [c for c in SAME_FOR_ALL if c in shown and len(shown) > 1 and shown[c].nunique() == 1]
     title = f"best setups by {advice.rank}, {advice.estimate}"
-    unpriced = picks["cost_per_million"].isna()
-    if advice.rank == "cost" and unpriced.all():
-        # Nothing to rank by cost: the order is the latency tie-break's.
-        title = f"best setups by latency (none has a price to rank by cost), {advice.estimate}"
-    elif advice.rank == "cost" and unpriced.any():
-        title += " (those without a price last, by latency)"
+    ranked = {"cost": ("cost_per_million", "a price"), "energy": ("energy_per_million", "a TDP")}
+    if advice.rank in ranked:
+        column, needs = ranked[advice.rank]
+        missing = picks[column].isna()
+        if missing.all():
+            # Nothing to rank by: the order is the latency tie-break's.
+            title = (
+                f"best setups by latency (none has {needs} to rank by {advice.rank}), "
+                f"{advice.estimate}"
+            )
+        elif missing.any():
+            title += f" (those without {needs} last, by latency)"
     console.print(fmt.frame_table(shown.drop(columns=same).rename(columns=HEADERS), title))
     if same:
         alike = ", ".join(f"{HEADERS.get(c, c)} {shown[c].iloc[0]}" for c in same)

@@ -59,7 +59,7 @@ def analyze(
     asked = positive_int_array("prompt_len", prompt_len)
     # Prompt compression keeps a share of the prompt: prefill and context shrink alike.
     # (rounded first: 0.07 x 100 is 7.000000000000001 in floating point, which kept 8)
-    s = np.ceil(np.round(asked * options.prompt_keep, 6))
+    s = np.maximum(np.ceil(np.round(asked * options.prompt_keep, 6)), 1.0)
     n_images = _images(model, images)
     if n_images is not None:
         s = s + n_images * model.vision.tokens_per_image  # type: ignore[union-attr]
@@ -365,7 +365,7 @@ def _check_context(
             f"at most {max((room - text) // per, 0)} images of {per} tokens beside a prompt of "
             f"{text} tokens: {why}; {beyond}",
         )
-    if room < 1 and g is not None:
+    if room < 1 and g is not None and prompt <= model.max_positions:
         # No prompt fits beside the generation: the generation is at fault, not the prompt
         # (a default one of a token, say).
         longest = model.max_positions - prompt + 1
@@ -374,6 +374,12 @@ def _check_context(
             int(np.broadcast_to(g, np.shape(needed))[worst]),
             f"at most {longest} tokens beside a prompt of {prompt}: {has}, and the last token "
             f"generated is not fed back; {beyond}",
+        )
+    if room < 1:
+        # The prompt alone passes the positions: its limit is theirs, less the one decode step
+        # after it (a generation asks for more still).
+        raise InvalidInputError(
+            "prompt_len", prompt, f"at most {model.max_positions - 1} tokens: {has}; {beyond}"
         )
     raise InvalidInputError("prompt_len", prompt, f"at most {room} tokens: {why}; {beyond}")
 

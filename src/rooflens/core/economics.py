@@ -25,9 +25,8 @@ IDLE_SHARE = 0.1
 # time above idle.
 MEMORY_POWER_WEIGHT = 0.6
 SECONDS_PER_HOUR = 3600.0
-# The largest price per device-hour and grid intensity taken: far above any real one, and
-# low enough that the figures stay finite (a price of 1e308 overflowed to an infinite cost).
-MAX_HOURLY_PRICE = 1e6
+# The largest grid intensity taken (the price's: MAX_HOURLY_PRICE, with the device): far above
+# any real one, and low enough that the figures stay finite.
 MAX_GRID_INTENSITY = 1e4
 JOULES_PER_KWH = 3.6e6
 

@@ -105,6 +105,10 @@ DTYPE_FALLBACK = {
     "w4a16_int": "w4a16",
     "w4a16_marlin": "w4a16",
     "w4a8_mxfp8": "w4a16",
+    # 4-bit weights beside FP8 activations compute on the FP8 units (docs/engines.md,
+    # Fallbacks): the FP8 GEMMs' curves, not the bf16 ones, which priced them faster than
+    # W8A8.
+    "w4a8": "fp8",
 }
 
 

@@ -40,6 +40,9 @@ RATE_BOUNDS = (1.0, 1e21)
 Rate = Annotated[float, Field(ge=RATE_BOUNDS[0], le=RATE_BOUNDS[1])]
 # At most an exabyte: token counts derived from it stay integers.
 MAX_CAPACITY = 1e18
+# The largest price per device-hour taken: far above any real one, and low enough that costs
+# stay finite (a price of 1e308 overflowed to an infinite cost).
+MAX_HOURLY_PRICE = 1e6
 
 
 class Device(BaseModel):
@@ -79,7 +82,7 @@ class Device(BaseModel):
     # Cost and power for hardware advice. Prices are dated snapshots of a public list (the
     # date and the list are in `sources`), not quotes: they move, so users override them.
     # On-demand cloud price in USD per device-hour (one GPU / accelerator chip).
-    hourly_price: PositiveFloat | None = None
+    hourly_price: float | None = Field(default=None, gt=0, le=MAX_HOURLY_PRICE)
     # List price / MSRP in USD of one device, where the vendor publishes one.
     purchase_price: PositiveFloat | None = None
     # Draw in W with nothing running; left out where no datasheet or measurement gives it,

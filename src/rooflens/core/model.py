@@ -528,12 +528,21 @@ class ModelSpec(BaseModel):
             ("prune_depth", depth, self.num_layers, layers, "layers"),
         ):
             if share and left == whole:
-                raise InvalidInputError(
-                    field,
-                    share,
-                    f"0, or above {0.5 / whole:.3g}: {self.name} has {whole} {unit}, and "
-                    f"{share:g} of them rounds to none",
+                least = (
+                    f"0: {self.name} has 1 of its {unit}, which it keeps"
+                    if whole == 1
+                    else f"0, or above {0.5 / whole:.3g}: {self.name} has {whole} {unit}, and "
+                    f"{share:g} of them rounds to none"
                 )
+                raise InvalidInputError(field, share, least)
+        widest = self.intermediate_size or self.expert_intermediate_size or 0
+        if width and widest and round(widest * (1 - width)) == widest:
+            raise InvalidInputError(
+                "prune_width",
+                width,
+                f"0, or above {0.5 / widest:.3g}: {self.name}'s {widest} MLP channels, and "
+                f"{width:g} of them rounds to none",
+            )
         # Global layers of their own shape (Gemma 4's fewer KV heads, Step's fewer query heads)
         # lose the same share of their KV groups, each group kept whole.
         global_kv = (

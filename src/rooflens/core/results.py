@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rooflens.core.economics import FIGURES as ECONOMICS_FIGURES
-from rooflens.core.economics import MAX_GRID_INTENSITY, MAX_HOURLY_PRICE, economics
+from rooflens.core.economics import MAX_GRID_INTENSITY, economics
 from rooflens.core.errors import InvalidInputError
-from rooflens.core.hardware import Device
+from rooflens.core.hardware import MAX_HOURLY_PRICE, Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import BYTE_FIELDS, StepCosts, idle_settings

@@ -362,8 +362,8 @@ def speculative_generation(
         "throughput": float(result.batch) * float(result.gen_len) / e2e,
     }
     price = hourly_price or result.device.hourly_price
-    out["cost_per_million_output"] = None  # unpriced (no price, or no TDP)
-    if result.device.tdp is not None and price is not None:
+    out["cost_per_million_output"] = None  # unpriced
+    if price is not None:
         # Device time is what the price buys: the output tokens' share shrinks with it.
         plain = float(result.economics(hourly_price)["cost_per_million_output"])
         out["cost_per_million_output"] = plain / speedup

@@ -25,8 +25,8 @@ from pydantic import (
 from rooflens.advisor.choices import MAX_ADVISED_DEVICES, AdviseSearch
 from rooflens.calibration.profile import bundled_profiles
 from rooflens.core.economics import FIGURES as ECONOMICS_FIGURES
-from rooflens.core.economics import MAX_GRID_INTENSITY, MAX_HOURLY_PRICE
-from rooflens.core.hardware import ComputeDtype, Rate
+from rooflens.core.economics import MAX_GRID_INTENSITY
+from rooflens.core.hardware import MAX_HOURLY_PRICE, ComputeDtype, Rate
 from rooflens.core.speculative import ACCEPTANCE, DRAFT_TOKENS, TREE_WIDTH
 from rooflens.serving import defaults as workload_defaults
 from rooflens.serving.config import ADVISE_SLO, SLO, ClusterConfig, SchedulerConfig, Target
@@ -462,9 +462,11 @@ class AdviseRequest(AdviseSearch):
     def _prices(cls, prices: dict[str, float]) -> dict[str, float]:
         if len(prices) > MAX_ADVISED_DEVICES:
             raise ValueError(f"at most {MAX_ADVISED_DEVICES} devices")
-        bad = [k for k, v in prices.items() if not 0 < v <= 1e6]
+        bad = [k for k, v in prices.items() if not 0 < v <= MAX_HOURLY_PRICE]
         if bad:
-            raise ValueError(f"{bad[0]}={prices[bad[0]]} is not in (0, 1e6] USD per hour")
+            raise ValueError(
+                f"{bad[0]}={prices[bad[0]]} is not in (0, {MAX_HOURLY_PRICE:g}] USD per hour"
+            )
         return prices
 
 

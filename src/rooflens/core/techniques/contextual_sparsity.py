@@ -80,9 +80,11 @@ def apply(
     # that width (its blocks without an MLP have none); an MoE model's dense layers
     # (DeepSeek's first ones) predict neurons, its others heads alone.
     dense = mlp[0].layers if mlp else None
+    # The layers with attention (a hybrid's few: Jamba's 4 of 32), where heads are skipped.
+    attention = next((op.layers for op in ops if op.name in _HEAD_OUT), None)
     widths: tuple[tuple[int, int | None], ...]
     if neurons >= 1:
-        widths = ((0, None),)
+        widths = ((0, attention),)
     elif local.mlp_widths:
         widths = local.mlp_widths
     elif dense is not None:
