@@ -1293,7 +1293,7 @@ def test_defaults_fit_a_model_with_a_short_context() -> None:
             ["analyze", "deepseek-ai/DeepSeek-V3", "-H", "h200-sxm", "--tp", "8", "--medusa",
              "--mtp"],
             "error: mtp=True is invalid: expected one drafter: medusa_heads=True and mtp=True "
-            "were both given",
+            "were given",
         ),
         (
             ["analyze", "gpt2", "-H", "h100", "--peak", "bf16=1e12", "--peak", "bf16=2e12"],

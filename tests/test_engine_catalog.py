@@ -103,3 +103,13 @@ def test_the_command_and_the_web_api_give_the_same_rows() -> None:
     assert "0.92 of the GPU" in table.output and "8,192 tokens, 1,024 sequences" in table.output
     web = TestClient(create_app(), base_url="http://127.0.0.1").get("/api/engines")
     assert web.status_code == 200 and web.json() == engine_catalog()
+
+
+def test_a_profile_partly_taken_from_another_says_so() -> None:
+    # The H100 transformers profile's framework kernels, expert GEMMs and host times are the
+    # H200's (provenance transferred_from): its source column said only "measured on H100".
+    from rooflens.engines.catalog import engine_catalog
+
+    rows = {(r["engine"], r["device"]): r for r in engine_catalog()}
+    assert "; some curves from h200-sxm:" in rows[("transformers", "h100-sxm")]["source"]
+    assert "some curves from" not in rows[("transformers", "h200-sxm")]["source"]

@@ -133,6 +133,12 @@ UNPRICED_UNDER_BUDGET = "no price to hold to the budget"
 NOT_PRICED = "not priced on"
 
 
+def distinct(devices: Iterable[Device]) -> list[Device]:
+    """The devices, each once: one named twice (or by an alias beside its name) is searched
+    and listed once."""
+    return list({d.model_dump_json(): d for d in devices}.values())
+
+
 def _node_size(device: Device) -> int:
     """Devices tensor parallelism can span: the node's, else the interconnect's group (an
     NVLink bridge's pair), else 8 with an interconnect, else 1."""
@@ -675,8 +681,7 @@ def advise(
         if devices is None
         else [resolve_device(d, "devices") for d in devices]
     )
-    # A device named twice (or by an alias and its name) is searched once.
-    pool = list({d.model_dump_json(): d for d in pool}.values())
+    pool = distinct(pool)
     if not pool:
         raise InvalidInputError("devices", devices, "at least one device")
     if engine is not None:

@@ -111,7 +111,14 @@ def advise_cmd(
 ) -> None:
     """Search devices × tensor parallelism × quantization for the setup that meets the SLO
     at the lowest cost (or energy, or latency); explain the top picks."""
-    from rooflens.advisor.search import advise, candidates, default_devices, picks_to_verify, verify
+    from rooflens.advisor.search import (
+        advise,
+        candidates,
+        default_devices,
+        distinct,
+        picks_to_verify,
+        verify,
+    )
     from rooflens.api import resolve_model
 
     figure_file("--plot", plot)
@@ -128,6 +135,7 @@ def advise_cmd(
         if chosen.devices
         else default_devices(chosen.engine)
     )
+    pool = distinct(pool)
     spec = resolve_model(model)
     total = len(
         candidates(pool, chosen.tp, chosen.weights, chosen.kv_bits, chosen.pp, spec,

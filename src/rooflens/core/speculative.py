@@ -211,8 +211,8 @@ def speculative(
         raise InvalidInputError(
             field,
             True,
-            f"one drafter: {' and '.join(given)} were both given (a draft model, Medusa heads "
-            "(--medusa) or the model's MTP module (--mtp), one of them)",
+            f"one drafter: {', '.join(given[:-1])} and {given[-1]} were given (a draft model, "
+            "Medusa heads or the model's MTP module: one of them)",
         )
     if not given:
         raise InvalidInputError(

@@ -23,7 +23,7 @@ from rooflens.core.efficiency import EfficiencyProfile, version_key
 from rooflens.core.errors import InvalidInputError
 from rooflens.engines import sglang, trtllm, vllm
 from rooflens.engines.defaults import EngineDefaults
-from rooflens.hardware.catalog import get_device
+from rooflens.hardware.catalog import catalog_name, get_device
 from rooflens.settings import ENGINE_NAMES, engine_name, parse_settings
 
 ENGINES = ENGINE_NAMES
@@ -166,6 +166,8 @@ def load_engine_profile(
     if version is not None:  # a release number, for an engine that has releases to price
         parse_settings({"engine": engine, "engine_version": version})
     have = engine_profiles().get(engine, ())
+    # A catalog alias is its device ("h200" for h200-sxm), as every command reads it.
+    device = catalog_name(device) or device
     if device not in have:
         base = device.split(" (")[0]
         if base in have:  # "h100-sxm (modified)": figures overridden

@@ -27,10 +27,14 @@ def _release(engine: str, provenance: dict[str, str], newest: str | None) -> str
 
 def _source(provenance: dict[str, str]) -> str:
     """Where the figures came from: the operator database, or the measurement rooflens ran."""
-    if "source" in provenance:
-        return provenance["source"]
     where = provenance.get("measured_on", "a GPU")
-    return f"rooflens calibrate on {where} ({provenance.get('kernels_fitted_on', 'measured')})"
+    text = provenance.get("source") or (
+        f"rooflens calibrate on {where} ({provenance.get('kernels_fitted_on', 'measured')})"
+    )
+    # What was taken from another device's profile says so (the H100's framework kernels,
+    # grouped expert GEMMs and host times came from the H200's).
+    borrowed = provenance.get("transferred_from") or provenance.get("kernels_from")
+    return f"{text}; some curves from {borrowed}" if borrowed else text
 
 
 def engine_catalog(engine: str | None = None) -> list[dict[str, Any]]:
