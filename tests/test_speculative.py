@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -124,7 +126,6 @@ def test_speculate_command() -> None:
         ],
     )
     assert res.exit_code == 0, res.output
-    import json
 
     rows = json.loads(res.stdout)["rows"]
     assert [r["batch"] for r in rows] == [1, 32] and rows[0]["speedup"] > rows[1]["speedup"]
@@ -160,7 +161,6 @@ def test_analyze_reports_speculation_at_its_point() -> None:
         ],
     )
     assert res.exit_code == 0, res.output
-    import json
 
     spec = json.loads(res.stdout)["speculative"]
     direct = rooflens.speculate(
@@ -206,7 +206,9 @@ def test_whether_target_drafter_and_caches_fit_is_said_per_batch() -> None:
     """A speed-up of a setup that cannot be held meant nothing, and `speculate` said nothing of
     it (Llama-2-70B with a 7B draft on a 24 GB card: 2.40x). Per device: both models' weights
     (as `analyze` holds them), both caches at the context and the gamma + 1 tokens a step
-    verifies, and the verify step's activations."""
+    verifies, and the larger of the prefill's and the verify step's activations (the drafter
+    is resident while the context is prefilled: it said 'fits' beside a prefill peak that left
+    no room for it)."""
     est = rooflens.speculate("Qwen/Qwen2.5-7B", "l4", gamma=4, alpha=0.8,
                              draft="Qwen/Qwen2.5-0.5B", batch=[1, 64], context=4096)  # fmt: skip
     target = rooflens.analyze("Qwen/Qwen2.5-7B", "l4").memory["decode"].weights
@@ -214,7 +216,7 @@ def test_whether_target_drafter_and_caches_fit_is_said_per_batch() -> None:
     # K and V of 28 layers x 4 heads x 128 (7B) and 24 x 2 x 64 (0.5B), 16 bits, 4,101 tokens.
     assert est.memory.kv_cache[0] == 4101 * (28 * 4 * 128 + 24 * 2 * 64) * 2 * 2
     assert est.memory.capacity == rooflens.get_device("l4").memory_capacity
-    assert list(est.fits) == [True, False]  # 16.5 GB, then 34.6 GB of 24 GB
+    assert list(est.fits) == [True, False]  # 18.4 GB, then 157 GB of 24 GB
     big = rooflens.speculate("meta-llama/Llama-2-70b-hf", "rtx-4090", gamma=4, alpha=0.8,
                              draft="meta-llama/Llama-2-7b-hf", batch=1)  # fmt: skip
     assert not big.fits and big.memory.weights > 150e9
@@ -236,12 +238,12 @@ def test_the_speculate_command_says_which_batches_do_not_fit() -> None:
     table = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     text = " ".join(table.output.split())
-    assert "memory per device" in text and "16.5 GB │ yes" in text and "34.6 GB │ NO" in text
+    assert "memory per device" in text and "18.4 GB │ yes" in text and "157 GB │ NO" in text
     assert (
-        "batches 64, 256: the target's and the drafter's weights and caches at 4,096 + 5 tokens "
-        "do not fit in 24.2 GB per device; their speed-ups are of setups that cannot run" in text
+        "batches 64, 256: the target's and the drafter's weights and caches at 4,096 + 5 tokens, "
+        "with the prefill's or the verify step's activations, do not fit in 24.2 GB per device; "
+        "their speed-ups are of setups that cannot run" in text
     )
-    import json
 
     rows = json.loads(CliRunner().invoke(app, [*args, "-f", "json"]).stdout)["rows"]
     assert [r["fits"] for r in rows] == [True, False, False]
@@ -265,3 +267,15 @@ def test_one_acceptance_rate_is_the_default_of_analyze_speculate_and_simulate() 
             "--batch", "1", "-f", "json"]  # fmt: skip
     default = CliRunner().invoke(app, args).stdout
     assert default == CliRunner().invoke(app, [*args, "--alpha", "0.85"]).stdout
+
+
+def test_a_drafter_beside_a_prefill_peak_that_fills_the_device_does_not_fit() -> None:
+    """Qwen3-8B at batch 8 over 4,096 tokens peaks at 38.96 GB of a 39 GB device; with a
+    0.6B draft (1.19 GB of weights, its own cache) it was said to fit at 26.2 GB."""
+    args = ["analyze", "Qwen/Qwen3-8B", "-H", "h100-sxm", "--memory", "39e9", "--draft",
+            "Qwen/Qwen3-0.6B", "--batch", "8", "--prompt-len", "4096", "--gen-len", "256",
+            "-f", "json"]  # fmt: skip
+    data = json.loads(CliRunner().invoke(app, args).stdout)
+    assert data["memory"]["generation"]["fits"] is True
+    assert data["speculative"]["fits"] is False
+    assert data["speculative"]["memory"] > data["memory"]["generation"]["total"]

@@ -740,8 +740,9 @@ def speculate(
             "verify_step": est.verify_step,
             "time_per_token": est.time_per_token,
             "speedup": est.speedup,
-            # Per device: the target's and the drafter's weights and caches, the verify step's
-            # activations; a speed-up where they do not fit is of a setup that cannot run.
+            # Per device: the target's and the drafter's weights and caches, the larger of the
+            # prefill's and the verify step's activations; a speed-up where they do not fit is
+            # of a setup that cannot run.
             "memory": est.memory.total,
             "fits": est.memory.fits,
         }
@@ -777,7 +778,8 @@ def speculate(
         over = [str(b) for b in frame.batch[~frame.fits]]
         _console().print(
             f"{'batch' if len(over) == 1 else 'batches'} {', '.join(over)}: the target's and "
-            f"the drafter's weights and caches at {context:,} + {gamma + 1} tokens do not fit "
+            f"the drafter's weights and caches at {context:,} + {gamma + 1} tokens, with the "
+            "prefill's or the verify step's activations, do not fit "
             f"in {fmt.si(est.memory.capacity, 'B')} per device; "
             + ("its speed-up is of a setup" if len(over) == 1 else "their speed-ups are of setups")
             + " that cannot run",

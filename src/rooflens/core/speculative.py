@@ -298,11 +298,16 @@ def speculative(
     verified = Step(batch=b, new_tokens=np.full_like(s, float(tree_width * (gamma + 1))), past=s)
     graph = verification_graph(build_graph(target, options, device), tree_width * (gamma + 1))
     own = held_by_target.memory["decode"]
-    # An engine's reserve already holds a verify step within its token budget.
+    # An engine's reserve already holds a verify step within its token budget. Otherwise the
+    # largest of the verify step's and the context's prefill's (with the drafter resident
+    # throughout: a setup whose prefill peak leaves no room for it does not fit).
+    prefilled = held_by_target.memory["prefill"].activations
     activations = (
         own.activations
         if own.reserved
-        else np.maximum(own.activations, peak_activation_bytes(graph, quant, verified))
+        else np.maximum.reduce(
+            [own.activations, prefilled, peak_activation_bytes(graph, quant, verified)]
+        )
     )
     memory = footprint(
         device,
