@@ -94,6 +94,14 @@ def test_a_file_naming_a_catalog_device_with_other_figures_is_not_that_device(tm
     own = load_device_file(priced)
     assert own.name == "h100-sxm (modified)" and own.hourly_price == 2.0
     assert own.sources["hourly_price"] == f"given in {priced}"
+    # Flags on top keep the file's price and the name it already has.
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    args = ["analyze", "gpt2", "-H", str(priced), "--memory", "80e9", "-f", "json"]
+    data = json.loads(CliRunner().invoke(app, args).stdout)
+    assert (data["hardware"], data["economics"]["hourly_price"]) == ("h100-sxm (modified)", 2.0)
     copied = tmp_path / "copied.toml"
     copied.write_text(tomli_w.dumps(figures | {"memory_bandwidth": 6.7e12, "hourly_price": 3.49}))
     assert load_device_file(copied).hourly_price is None

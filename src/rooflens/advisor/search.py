@@ -561,6 +561,11 @@ class Advice:
         return self.table["binds"].astype(str).str.startswith(OVER_BUDGET)
 
     @property
+    def unpriced_under_budget(self) -> pd.Series:
+        """The setups that would serve the load but have no price to hold to the budget."""
+        return self.table["binds"].astype(str).str.startswith(UNPRICED_UNDER_BUDGET)
+
+    @property
     def refuted(self) -> pd.Series:
         """The screened picks the simulator found outside the SLO, or could not run."""
         verified = self.table.get("verified", pd.Series(pd.NA, self.table.index))
@@ -773,7 +778,7 @@ def _rank(
         table.loc[unknown, "binds"] = (
             f"{UNPRICED_UNDER_BUDGET} of ${budget:g}/h: the catalog has none for "
             + table.loc[unknown, "device"].astype(str)
-            + " (give one with hourly_price in a device file)"
+            + " (give it a price)"
         )
     table["pareto"] = False
     ok = table["feasible"].to_numpy(dtype=bool)

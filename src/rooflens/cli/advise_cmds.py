@@ -200,11 +200,14 @@ def _tally(advice) -> str:
         advice.over_budget,
         advice.refuted,
     )
+    no_price = advice.unpriced_under_budget
     meet = int((table["feasible"] & ~refuted).sum())
-    missing = int(((~table["feasible"] & ~unpriced & ~over) | refuted).sum())
+    missing = int(((~table["feasible"] & ~unpriced & ~over & ~no_price) | refuted).sum())
     parts = [f"{_setups(meet)} {'meets' if meet == 1 else 'meet'} the SLO", f"{missing} do not"]
     if over.any():
         parts.append(f"{int(over.sum())} would, over the budget")
+    if no_price.any():
+        parts.append(f"{int(no_price.sum())} would, with no price to hold to the budget")
     if unpriced.any():
         parts.append(f"{int(unpriced.sum())} could not be priced")
     return "; ".join(parts) + "."
@@ -213,7 +216,8 @@ def _tally(advice) -> str:
 def _print(advice, picks) -> None:
     console = _console()
     if picks.empty:
-        within = " within the budget." if advice.over_budget.any() else "."
+        budgeted = advice.over_budget.any() or advice.unpriced_under_budget.any()
+        within = " within the budget." if budgeted else "."
         console.print("No setup meets the SLO" + within, style="red")
         console.print(_tally(advice))
         _print_why(advice)

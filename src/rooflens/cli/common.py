@@ -42,7 +42,7 @@ from rooflens.core.speculative import (
 )
 from rooflens.core.validation import MAX_SIZE
 from rooflens.formats import FIGURE_SUFFIXES, TABLE_SUFFIXES
-from rooflens.hardware.catalog import device_from_dict, timed_figures
+from rooflens.hardware.catalog import catalog_name, device_from_dict, timed_figures
 from rooflens.settings import (
     SETTING_NAMES,
     Settings,
@@ -452,8 +452,12 @@ def _device(
         data["memory_capacity"] = memory
     data["peak_ops"] = {**data["peak_ops"], **peaks}
     device = device_from_dict(data, "--hardware with overrides")
-    # Flags repeating the catalog's own figures leave its device as it is.
-    return base if timed_figures(device) == timed_figures(base) else device.as_modified()
+    # Flags repeating the catalog's own figures leave its device as it is. A device that is
+    # not the catalog's (a file's own, or one it already modified) keeps its name and the
+    # price the file gave it.
+    if timed_figures(device) == timed_figures(base):
+        return base
+    return device.as_modified() if catalog_name(base.name) is not None else device
 
 
 def _parse_peaks(items: list[str]) -> dict[str, float]:
