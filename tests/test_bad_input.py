@@ -1270,6 +1270,14 @@ def test_defaults_fit_a_model_with_a_short_context() -> None:
     assert default_lengths(1024) == ("lognormal:512:0.8:768", "lognormal:128:0.8:256")
     assert default_lengths(1024, "64") == ("64", "lognormal:128:0.8:256")  # a given one stays
     assert default_lengths(8192)[0] == "lognormal:512:0.8:3072"
+    # A prefix every prompt starts with takes its room first: 400 + 1,236 + 412 = 2,048.
+    assert default_lengths(2048, shared_prefix=400) == (
+        "lognormal:512:0.8:1236",
+        "lognormal:128:0.8:412",
+    )
+    # Simulating beyond the positions keeps the defaults, in the API as in the CLI.
+    beyond = rooflens.simulate("facebook/opt-125m", "h100-sxm", allow_long_context=True)
+    assert int(beyond.requests["prompt_len"].max()) == 3072
     res = _cli("simulate", "facebook/opt-125m", "-H", "h100-sxm", "--requests", "50", "-f", "json")
     assert res.exit_code == 0, res.output
     workload = json.loads(res.stdout)["workload"]
@@ -1284,6 +1292,19 @@ def test_defaults_fit_a_model_with_a_short_context() -> None:
                "openai-community/gpt2")  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "context 1,018" in " ".join(res.stdout.split())
+    # The Python API and the web take the same defaults.
+    api = rooflens.speculate("openai-community/gpt2", "h100-sxm", gamma=4, alpha=0.8,
+                             medusa_heads=True)  # fmt: skip
+    assert float(api.speedup) > 1  # refused before: "context=1024 ... at most 1018"
+    from fastapi.testclient import TestClient
+
+    from rooflens.web import create_app
+
+    client = TestClient(create_app(), base_url="http://127.0.0.1")
+    body = {"model": "facebook/opt-6.7b", "device": {"name": "h100-sxm"}, "gen_len": None,
+            "speculative": {"medusa_heads": True}}  # fmt: skip
+    answer = client.post("/api/analyze", json=body)
+    assert answer.status_code == 200 and answer.json()["inputs"]["prompt_len"] == 2042
 
 
 @pytest.mark.parametrize(

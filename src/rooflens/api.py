@@ -10,7 +10,7 @@ import numpy as np
 
 from rooflens.calibration.profile import bundled_profiles, load_profile
 from rooflens.core import analysis as _core
-from rooflens.core.analysis import default_prompt_len
+from rooflens.core.analysis import default_prompt_len, speculative_room
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
@@ -263,6 +263,18 @@ def sweep(
     return result.summary()
 
 
+# The context `speculate` prices at when none is given.
+SPECULATION_CONTEXT = 1024
+
+
+def speculation_context_default(model: ModelSpec, gamma: object, options: dict) -> int:
+    """SPECULATION_CONTEXT, or what the model's positions leave beside a step's `gamma`
+    drafts (GPT-2's 1,024 leave 1,018 at 4), unless long contexts are allowed."""
+    if options.get("allow_long_context") or not isinstance(gamma, int) or gamma < 1:
+        return SPECULATION_CONTEXT  # (a bad gamma is refused where it is read)
+    return max(1, min(SPECULATION_CONTEXT, speculative_room(model, gamma)))
+
+
 def speculate(
     model: ModelLike,
     hardware: DeviceLike,
@@ -274,13 +286,16 @@ def speculate(
     mtp: bool = False,
     tree_width: int = 1,
     batch: object = 1,
-    context: object = 1024,
+    context: object = None,
     **options: object,
 ) -> SpeculativeEstimate:
     """Speculative decoding of `model` with a `draft` model, `gamma` Medusa heads or its own
     MTP modules (`mtp=True`): tokens per target step, time per token and speed-up over plain
-    decoding (docs/techniques.md)."""
+    decoding (docs/techniques.md). `context` defaults to 1,024 tokens, or what the model's
+    positions leave beside a step's drafts."""
     spec, device, opts = resolve(model, hardware, options)
+    if context is None:
+        context = speculation_context_default(spec, gamma, options)
     return _speculative(
         spec,
         device,

@@ -13,7 +13,13 @@ import numpy as np
 import typer
 from rich.text import Text
 
-from rooflens.api import check_sweep_size, operator_rows, resolve_device, resolve_model
+from rooflens.api import (
+    check_sweep_size,
+    operator_rows,
+    resolve_device,
+    resolve_model,
+    speculation_context_default,
+)
 from rooflens.cli import format as fmt
 from rooflens.cli.common import (
     AlphaOpt,
@@ -108,9 +114,8 @@ def analyze(
     if drafting and prompt_len is None and not (options or {}).get("allow_long_context"):
         # The default prompt leaves room for the gamma + 1 tokens a step verifies after it
         # (OPT's 2,047 of 2,048 positions left none, refused as a context too long).
-        spec = resolve_model(model)
-        verified = (DRAFT_TOKENS if gamma is None else gamma) + 2
-        prompt_len = max(1, min(default_prompt_len(spec, gen_len), spec.max_positions - verified))
+        drafted = DRAFT_TOKENS if gamma is None else gamma
+        prompt_len = default_prompt_len(resolve_model(model), gen_len, drafted)
     params = {
         "model": model, "hardware": hardware, "batch": batch, "prompt_len": prompt_len,
         "gen_len": gen_len, "images": images, **(options or {}),
@@ -714,7 +719,7 @@ def speculate(
 
     opts = options or {}
     if context is None:
-        context = max(1, min(1024, resolve_model(model).max_positions - gamma - 2))
+        context = speculation_context_default(resolve_model(model), gamma, opts)
     check_size("--context", context)
     device = _device(hardware, opts.get("bandwidth"), opts.get("memory"), opts.get("peak"))
     sizes = parse_sizes("batch", batch)

@@ -357,7 +357,7 @@ def simulate(
     objectives = parse_slo(slo) if slo else None
     if not analysis.get("allow_long_context"):
         context = resolve_model(model).max_positions
-        prompt, output = defaults.default_lengths(context, prompt, output)
+        prompt, output = defaults.default_lengths(context, prompt, output, shared_prefix)
     workload = _workload(
         requests, rate, arrival, cv, prompt, output, shared_prefix=shared_prefix, seed=seed
     )

@@ -305,11 +305,24 @@ def _positions_after_prompt(gen_len: np.ndarray | int | None) -> np.ndarray | in
     return 1 if gen_len is None else np.maximum(np.asarray(gen_len) - 1, 1)
 
 
-def default_prompt_len(model: ModelSpec, gen_len: object | None = None) -> int:
+def default_prompt_len(
+    model: ModelSpec, gen_len: object | None = None, drafted: int | None = None
+) -> int:
     """The prompt an analysis takes when none is given: 2048 tokens, or what the model's
-    context leaves after the generation (GPT-2's 1024 positions, OPT's 2048); `gen_len` may be
-    an array (the longest counts), and is validated as a size."""
-    return max(1, min(DEFAULT_PROMPT_LEN, prompt_room(model, gen_len)))
+    context leaves after the generation (GPT-2's 1024 positions, OPT's 2048), and with
+    speculative decoding of `drafted` tokens a step, after the drafts a step verifies and the
+    token after them (speculative_room); `gen_len` may be an array (the longest counts), and
+    is validated as a size."""
+    room = prompt_room(model, gen_len)
+    if drafted is not None:
+        room = min(room, speculative_room(model, drafted))
+    return max(1, min(DEFAULT_PROMPT_LEN, room))
+
+
+def speculative_room(model: ModelSpec, drafted: int) -> int:
+    """The longest context a speculative step of `drafted` drafts verifies after: the model's
+    positions less the drafted + 1 tokens verified and the one after them."""
+    return model.max_positions - drafted - 2
 
 
 def prompt_room(model: ModelSpec, gen_len: object | None = None) -> int:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rooflens.core.analysis import analyze, footprint
+from rooflens.core.analysis import analyze, footprint, speculative_room
 from rooflens.core.compressed import CompressedAttention
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.graph import Graph, build_graph, kv_spans
@@ -234,7 +234,7 @@ def speculative(
     b = positive_int_array("batch", batch)
     s = positive_int_array("context", context)
     b, s = broadcast_sizes(batch=b, context=s)
-    most = target.max_positions - gamma - 2  # the verify step's gamma + 1 tokens, then one
+    most = speculative_room(target, gamma)  # the verify step's gamma + 1 tokens, then one
     if most < 1:  # no context leaves room for the drafts: they are the culprit, not it
         raise InvalidInputError(
             "gamma",

@@ -8,6 +8,7 @@ from pathlib import Path
 from rooflens.api import DeviceLike, ModelLike, resolve
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
+from rooflens.serving import defaults
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.presets import PRESETS, preset_for, scheduler_with
 from rooflens.serving.results import SimulationResult
@@ -126,7 +127,9 @@ def simulate(
     # scheduler.
     settings = parse_settings(options)
     spec, device, opts = resolve(model, hardware, settings)
-    load = workload if workload is not None else default_workload(spec.max_positions)
+    # The defaults fit the model's positions, unless it is to be simulated beyond them.
+    room = defaults.CAPPED_AT if settings.allow_long_context else spec.max_positions
+    load = workload if workload is not None else default_workload(room)
     requests = _requests(load) if concurrency is None else closed_loop_requests(load, concurrency)
     sched = scheduler_of(scheduler, preset, device, settings.engine)
     check_expert_groups(spec, opts, cluster or ClusterConfig())

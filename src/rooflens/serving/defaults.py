@@ -12,23 +12,36 @@ CV = 2.0  # gamma arrivals: coefficient of variation of the gaps
 CV_MIN, CV_MAX = 1e-3, 1e3
 PROMPT = "lognormal:512:0.8:3072"
 OUTPUT = "lognormal:128:0.8:1024"
+
+
+def _lognormal(text: str) -> tuple[int, str, int]:
+    """A default's median, sigma and cap ("lognormal:512:0.8:3072")."""
+    _, median, sigma, cap = text.split(":")
+    return int(median), sigma, int(cap)
+
+
 # Their caps' sum: a model with fewer positions takes shorter caps (default_lengths).
-CAPPED_AT = 3072 + 1024
+CAPPED_AT = _lognormal(PROMPT)[2] + _lognormal(OUTPUT)[2]
 
 
-def default_lengths(context: int, prompt: str = PROMPT, output: str = OUTPUT) -> tuple[str, str]:
-    """The prompt and output lengths as given, the defaults among them fitted to a model with
-    fewer than CAPPED_AT positions (OPT's 2,048, GPT-2's 1,024), which refused its own
-    defaults: their caps three quarters and a quarter of its context, their medians no
-    higher."""
-    if context >= CAPPED_AT:
+def default_lengths(
+    context: int, prompt: str = PROMPT, output: str = OUTPUT, shared_prefix: int = 0
+) -> tuple[str, str]:
+    """The prompt and output lengths as given, the defaults among them fitted to a model whose
+    positions, less a prefix every prompt starts with, are fewer than CAPPED_AT (OPT's 2,048,
+    GPT-2's 1,024), which refused its own defaults: their caps the defaults' shares of that
+    room (three quarters and a quarter), their medians no higher."""
+    room = context - shared_prefix
+    if room >= CAPPED_AT or room < 2:
         return prompt, output
-    prompt_cap = context * 3 // 4
-    output_cap = context - prompt_cap
+    median, sigma, cap = _lognormal(PROMPT)
+    prompt_cap = max(1, room * cap // CAPPED_AT)
+    output_cap = room - prompt_cap
     if prompt == PROMPT:
-        prompt = f"lognormal:{min(512, prompt_cap)}:0.8:{prompt_cap}"
+        prompt = f"lognormal:{min(median, prompt_cap)}:{sigma}:{prompt_cap}"
     if output == OUTPUT:
-        output = f"lognormal:{min(128, output_cap)}:0.8:{output_cap}"
+        median, sigma, _ = _lognormal(OUTPUT)
+        output = f"lognormal:{min(median, output_cap)}:{sigma}:{output_cap}"
     return prompt, output
 
 

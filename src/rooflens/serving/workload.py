@@ -324,12 +324,12 @@ def load_trace(path: str | Path) -> Requests:
     )
 
 
-def default_workload(context: int = defaults.CAPPED_AT) -> Workload:
+def default_workload(context: int = defaults.CAPPED_AT, shared_prefix: int = 0) -> Workload:
     """The synthetic workload a simulation runs when none is given, `rooflens simulate`'s:
     1,000 Poisson arrivals at 4 per second with lognormal lengths, capped to fit a model of
     `context` positions (serving/defaults.py; a `Workload()` built by hand keeps its own
     field defaults)."""
-    prompt, output = defaults.default_lengths(context)
+    prompt, output = defaults.default_lengths(context, shared_prefix=shared_prefix)
     return Workload(
         requests=defaults.REQUESTS,
         arrivals=ArrivalProcess(kind=defaults.ARRIVALS, rate=defaults.RATE),

@@ -249,7 +249,12 @@ def with_prompt(scenario: s.Scenario, loc: Loc = ()) -> s.Scenario:
     if scenario.prompt_len is not None:
         return scenario
     spec = resolve_model(scenario.model, (*loc, "model"))
-    return scenario.model_copy(update={"prompt_len": default_prompt_len(spec, scenario.gen_len)})
+    # With a drafter, the room a step's drafts take after the prompt, as the CLI leaves it.
+    sp = scenario.speculative
+    drafting = sp.draft is not None or sp.medusa_heads or sp.mtp
+    drafted = sp.gamma if drafting and not scenario.options.allow_long_context else None
+    prompt = default_prompt_len(spec, scenario.gen_len, drafted)
+    return scenario.model_copy(update={"prompt_len": prompt})
 
 
 def _images(scenario: s.Scenario) -> dict[str, int]:

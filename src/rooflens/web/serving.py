@@ -97,7 +97,7 @@ ARRIVAL_FIELDS = ("rate", "arrivals", "cv")
 def workload_of(spec: s.WorkloadIn, context: int = defaults.CAPPED_AT) -> Workload:
     """The simulator's Workload for the request's (lengths as text, like the CLI's; the
     default lengths fitted to a model of `context` positions, as the CLI fits them)."""
-    prompt, output = defaults.default_lengths(context, spec.prompt, spec.output)
+    prompt, output = defaults.default_lengths(context, spec.prompt, spec.output, spec.shared_prefix)
     return Workload(
         requests=spec.requests,
         arrivals=ArrivalProcess(kind=spec.arrivals, rate=spec.rate, cv=spec.cv),
