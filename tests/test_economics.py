@@ -92,6 +92,11 @@ def test_a_device_without_tdp_has_no_energy(tiny_model, toy_device) -> None:
     assert result.economics() == {}  # no power, no price: no figure
     with pytest.raises(InvalidInputError, match=r"grid_intensity.*TDP"):
         result.economics(grid_intensity=400)
+    # to_dict reads it as economics() does (it returned a silent null).
+    with pytest.raises(InvalidInputError, match=r"grid_intensity.*TDP"):
+        result.to_dict(grid_intensity=400)
+    with pytest.raises(InvalidInputError, match="hourly_price"):
+        result.to_dict(hourly_price=0)
     assert np.isfinite(float(result.totals()["decode"]["time"]))
 
 

@@ -386,8 +386,8 @@ def test_a_device_without_a_tdp_is_priced_but_has_no_carbon(client: TestClient) 
                                           "economics": {"grid_intensity": 400}})  # fmt: skip
     assert data["detail"][0]["loc"] == ["body", "economics", "grid_intensity"]
     assert data["message"] == (
-        "economics.grid_intensity=400.0 is invalid: expected a device with a TDP (device.tdp): "
-        "carbon follows from energy"
+        "economics.grid_intensity=400.0 is invalid: expected a device with a TDP: carbon follows "
+        "from energy, and custom has none"
     )
     # A price gives the cost figures (price x time), the energy ones null.
     priced = post(client, "/api/analyze", {**SCENARIO, "device": custom,

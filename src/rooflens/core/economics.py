@@ -93,13 +93,7 @@ def economics(
     (USD) and carbon (gCO2e), per token and per request, for `devices` devices serving
     `sequences` sequences together. A device without a TDP has no power, energy or carbon
     figures; its cost needs only a price and the times."""
-    if device.tdp is None:
-        if grid_intensity is not None:
-            raise InvalidInputError(
-                "grid_intensity",
-                grid_intensity,
-                f"a device with a TDP: carbon follows from energy, and {device.name} has none",
-            )
+    if device.tdp is None:  # (a grid intensity for it is refused where it is read)
         return _cost(steps, generation, device, devices, sequences, prompt_len, gen_len,
                      hourly_price)  # fmt: skip
     prefill_w = devices * step_power(steps["prefill"], device)

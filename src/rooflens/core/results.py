@@ -356,18 +356,7 @@ class Analysis:
         """Power, energy per token and request, cost per million tokens (at `hourly_price` USD
         per device-hour, default the catalog's) and carbon (at `grid_intensity` gCO2e/kWh),
         for every device of the deployment (rooflens.core.economics documents the model)."""
-        if hourly_price is not None and not (
-            _real(hourly_price) and 0 < hourly_price <= MAX_HOURLY_PRICE
-        ):
-            raise InvalidInputError(
-                "hourly_price", hourly_price, f"USD per device-hour in (0, {MAX_HOURLY_PRICE:g}]"
-            )
-        if grid_intensity is not None and not (
-            _real(grid_intensity) and 0 <= grid_intensity <= MAX_GRID_INTENSITY
-        ):
-            raise InvalidInputError(
-                "grid_intensity", grid_intensity, f"gCO2e per kWh in [0, {MAX_GRID_INTENSITY:g}]"
-            )
+        self._check_money(hourly_price, grid_intensity)
         par = self.options.parallelism
         return economics(
             self.steps,
@@ -380,6 +369,27 @@ class Analysis:
             hourly_price,
             grid_intensity,
         )
+
+    def _check_money(self, hourly_price: float | None, grid_intensity: float | None) -> None:
+        """The price and grid intensity given, as every path that prices reads them."""
+        if hourly_price is not None and not (
+            _real(hourly_price) and 0 < hourly_price <= MAX_HOURLY_PRICE
+        ):
+            raise InvalidInputError(
+                "hourly_price", hourly_price, f"USD per device-hour in (0, {MAX_HOURLY_PRICE:g}]"
+            )
+        if grid_intensity is not None and not (
+            _real(grid_intensity) and 0 <= grid_intensity <= MAX_GRID_INTENSITY
+        ):
+            raise InvalidInputError(
+                "grid_intensity", grid_intensity, f"gCO2e per kWh in [0, {MAX_GRID_INTENSITY:g}]"
+            )
+        if grid_intensity is not None and self.device.tdp is None:
+            raise InvalidInputError(
+                "grid_intensity",
+                grid_intensity,
+                f"a device with a TDP: carbon follows from energy, and {self.device.name} has none",
+            )
 
     def context(self) -> dict[str, Any]:
         """What the analysis computed, as its JSON states it before the figures (a sweep's
@@ -474,6 +484,7 @@ class Analysis:
         None where no figure applies (no TDP and no price). One analysed point (not a
         sweep)."""
         self._require_point("economics_figures")
+        self._check_money(hourly_price, grid_intensity)
         if self.device.tdp is None and (hourly_price or self.device.hourly_price) is None:
             return None
         figures = self.economics(hourly_price, grid_intensity)

@@ -349,12 +349,6 @@ def _economics(result: Analysis, money: s.Economics, loc: Loc) -> dict[str, Any]
     """The keys and values `rooflens analyze -f json` writes (Analysis.economics_figures):
     every figure, null where it does not apply (null altogether without a TDP or a price); a
     grid intensity for a device without a TDP is refused as the command line refuses it."""
-    if result.device.tdp is None and money.grid_intensity is not None:
-        raise WebInputError(
-            (*loc, "economics", "grid_intensity"),
-            f"economics.grid_intensity={money.grid_intensity!r} is invalid: expected a device "
-            "with a TDP (device.tdp): carbon follows from energy",
-        )
     with located((*loc, "economics")):
         return result.economics_figures(money.hourly_price, money.grid_intensity)
 
