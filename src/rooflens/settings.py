@@ -882,6 +882,13 @@ def _check_width(w_format: str, w_bits: int) -> None:
 def _check_dependents(s: Settings) -> None:
     """A setting that only shapes another technique, given without it, would change nothing
     while the settings line listed it as applied: refused, naming what it needs."""
+
+    def default(name: str) -> object:
+        return Settings.model_fields[name].default
+
+    def given(name: str) -> bool:  # set to other than its declared default
+        return getattr(s, name) != default(name)
+
     rules = (
         ("sparse_kernel", s.sparse_kernel, s.sparse_kernel and not s.sparsity,
          "False without sparsity (unstructured: the zeros it skips); N:M runs at the sparse "
@@ -889,15 +896,16 @@ def _check_dependents(s: Settings) -> None:
         ("low_rank_layers", s.low_rank_layers,
          s.low_rank_layers is not None and s.low_rank_ratio is None,
          "empty without low_rank_ratio (the rank the projections are factorized to)"),
-        ("kv_policy", s.kv_policy, s.kv_policy != "h2o" and s.kv_budget is None,
-         "left at h2o without kv_budget (the keys the policy keeps)"),
+        ("kv_policy", s.kv_policy, given("kv_policy") and s.kv_budget is None,
+         f"{default('kv_policy')} (its default) without kv_budget (the keys the policy keeps)"),
         ("predictor_rank", s.predictor_rank,
-         s.predictor_rank != 1024 and s.active_heads == 1 and s.active_neurons == 1,
-         "left at 1024 without active_heads or active_neurons below 1 (contextual sparsity's "
-         "predictors)"),
+         given("predictor_rank") and not (given("active_heads") or given("active_neurons")),
+         f"{default('predictor_rank')} (its default) without active_heads or active_neurons "
+         "below 1 (contextual sparsity's predictors)"),
         ("exit_classifier_width", s.exit_classifier_width,
-         s.exit_classifier_width != 1 and s.early_exit_depth == 1,
-         "left at 1 without early_exit_depth below 1 (the exits it classifies at)"),
+         given("exit_classifier_width") and not given("early_exit_depth"),
+         f"{default('exit_classifier_width')} (its default) without early_exit_depth below 1 "
+         "(the exits it classifies at)"),
         ("offload_disk_bandwidth", s.offload_disk_bandwidth,
          s.offload_disk_bandwidth is not None and not (s.offload_weights or s.offload_kv),
          "empty without offload_weights or offload_kv (what streams from the disk)"),
