@@ -20,9 +20,13 @@ def weight_bytes(graph: Graph, quant: Quantization) -> float:
     total = float(sum(graph.count(op) * op.weight_bytes(quant) for op in graph.operators))
     if not graph.total_layers or graph.num_layers >= graph.total_layers:
         return total
-    ends = [op for op in graph.operators if op.scope == "head"]
-    embedding = sum(op.weight_bytes(quant) for op in ends if op.name == "embed_tokens")
-    last = [op for op in ends if op.name != "embed_tokens"]
+    # The first stage's ends come before the first block (the embedding, OPT's project_in,
+    # learned positions), the last stage's after it (final norm, project_out, head).
+    ops = graph.operators
+    first_block = next((i for i, op in enumerate(ops) if op.scope == "block"), len(ops))
+    first = [op for op in ops[:first_block] if op.scope == "head"]
+    last = [op for op in ops[first_block:] if op.scope == "head"]
+    embedding = sum(op.weight_bytes(quant) for op in first)
     held = sum(op.weight_bytes(quant) for op in last)
     # The last stage's own copy of a tied head: the matrix it reads.
     last_stage = sum(
