@@ -377,7 +377,7 @@ def test_an_unpriced_device_is_searched_once_given_a_price(client: TestClient) -
     [
         ({"devices": ["h100-sxm", "gtx-9999"]}, ["devices", 1], "catalog device"),
         ({"hourly_prices": {"b200": 5}}, ["hourly_prices", "b200"], "one of the devices searched"),
-        ({"hourly_prices": {"h100-sxm": -1}}, ["hourly_prices"], "(0, 1e6]"),
+        ({"hourly_prices": {"h100-sxm": -1}}, ["hourly_prices"], "(0, 1e+06]"),
         ({"tp": [3]}, ["tp", 0], "1, 2, 4, 8, 16, 32 or 64"),
         ({"weights": ["fp9"]}, ["weights", 0], "'stored', 'bf16'"),
         ({"weights": ["nvfp4"]}, ["weights"], "tensor cores for"),
