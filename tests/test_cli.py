@@ -438,6 +438,9 @@ def test_json_says_what_was_computed() -> None:
     # JSON said 2).
     experts = data("memory", "deepseek-ai/DeepSeek-V3", "-H", "h200-sxm", "--tp", "2", "--ep", "8")
     assert experts["devices"] == 16
+    # A block-scaled FP8 checkpoint's scales are stated (the table said w_scale=16384, the
+    # JSON nothing).
+    assert (experts["inputs"]["w_scale"], experts["inputs"]["a_scale"]) == (16384, "dynamic")
     # analyze --medusa states the same assumptions beside its figures.
     assumed = {k: analyzed["speculative"][k] for k in spec["speculative"]}
     assert assumed == {"drafter": "2 Medusa heads", "draft": None, "medusa": True, "mtp": False,

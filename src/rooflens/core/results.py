@@ -413,6 +413,11 @@ class Analysis:
                 "kv_bits": q.kv_bits,
                 "group_size": q.group_size,
                 "w_format": q.w_format,
+                # Float weights' scales ("channel", "tensor" or a block's weight count, as
+                # DeepSeek-V3's 16384) and 8-bit activations' (dynamic or static): both change
+                # what a checkpoint stored in FP8 is priced at.
+                "w_scale": q.w_scale,
+                "a_scale": q.a_scale,
                 "expert_weights": None
                 if self.options.expert_quantization is None
                 else {
