@@ -153,3 +153,30 @@ def test_an_engine_fit_refuses_what_the_command_line_alone_shows_first(tmp_path:
     )  # fmt: skip
     code, out = _run("calibrate", "--from-aiconfigurator", "h200_sxm", "--data-dir", str(tmp_path))
     assert code == 2 and f"and {tmp_path} holds none" in out, out
+
+
+def test_calibrate_reads_aliases_and_refuses_options_of_the_other_mode(tmp_path) -> None:
+    """`--from-aiconfigurator h200` was refused though -H takes it; --engine and --version
+    without it, and --collectives with it, were silently dropped."""
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    (tmp_path / "h200_sxm").mkdir()
+    out = str(tmp_path / "p.json")
+
+    def line(*args: str) -> str:
+        res = CliRunner().invoke(app, ["calibrate", *args])
+        assert res.exit_code == 2, res.output
+        return " ".join(res.stderr.split())
+
+    # The alias reaches the system's folder (empty here: no GEMM tables to fit).
+    assert "expected an engine with GEMM tables on h200_sxm" in line(
+        "--from-aiconfigurator", "h200", "--data-dir", str(tmp_path), "-o", out
+    )
+    assert line("--engine", "sglang", "--device", "cpu").startswith(
+        "error: --engine='sglang' is invalid: expected only with --from-aiconfigurator"
+    )
+    assert "left out with --from-aiconfigurator" in line(
+        "--from-aiconfigurator", "h200", "--collectives", "-o", out
+    )

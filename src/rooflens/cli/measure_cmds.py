@@ -27,6 +27,7 @@ from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
+from rooflens.hardware.catalog import catalog_name
 from rooflens.models.catalog import resolve_config
 from rooflens.models.config import spec_from_config
 
@@ -291,7 +292,8 @@ def _calibrate_engine(
         raise InvalidInputError("--engine", engine, f"one of {', '.join(ENGINES)} here")
     root = data_root(data_dir)
     devices = {v: k for k, v in SYSTEMS.items()}
-    system = SYSTEMS.get(system, system)
+    # A catalog alias names its device ("h200" for h200-sxm), as -H reads it.
+    system = SYSTEMS.get(catalog_name(system) or system, system)
     if not (root / system).is_dir():
         held = sorted(p.name for p in root.iterdir() if p.is_dir())
         what = (
@@ -359,12 +361,14 @@ def calibrate(
         typer.Option(
             "--from-aiconfigurator",
             help="Instead: fit an engine profile from aiconfigurator-core's operator "
-            "databases of this system (h100_sxm, h200_sxm, b200_sxm or a device name).",
+            "databases of this system (h100_sxm, h200_sxm, b200_sxm, b300_sxm, gb200, gb300, "
+            "or a catalog device name or alias).",
         ),
     ] = None,
     engine: Annotated[
-        str, typer.Option(help="With --from-aiconfigurator: vllm, sglang or trtllm.")
-    ] = "vllm",
+        str | None,
+        typer.Option(help="With --from-aiconfigurator: vllm (default), sglang or trtllm."),
+    ] = None,
     version: Annotated[
         str | None,
         typer.Option(help="With --from-aiconfigurator: the engine version (default: newest)."),
@@ -383,8 +387,17 @@ def calibrate(
     _output_file("-o", out, *PROFILE_SUFFIXES)
     _output_file("--raw", raw, ".json")
     if from_aiconfigurator is not None:
-        _calibrate_engine(from_aiconfigurator, engine, version, data_dir, hardware, out)
+        for flag, value in (("--collectives", collectives or None), ("--tp", tp),
+                            ("--raw", raw)):  # fmt: skip
+            if value is not None:
+                raise InvalidInputError(
+                    flag, str(value), "left out with --from-aiconfigurator (it fits from tables)"
+                )
+        _calibrate_engine(from_aiconfigurator, engine or "vllm", version, data_dir, hardware, out)
         return
+    for flag, value in (("--engine", engine), ("--version", version), ("--data-dir", data_dir)):
+        if value is not None:
+            raise InvalidInputError(flag, str(value), "only with --from-aiconfigurator")
     _check_device_name(device)
     if collectives:
         _torch(device)
