@@ -314,7 +314,13 @@ def _calibrate_engine(
     device = resolve_device(hardware or devices[system])
     # About ten seconds: a spinner on a terminal (none when piped).
     with err_console.status(f"fitting the {engine} profile on {system}'s operator tables"):
-        fit = fit_engine(root, system, engine, device, version, package_version())
+        # Tables read from a folder of the user's are of no version the package can tell.
+        release = (
+            package_version()
+            if data_dir is None
+            else f"tables read from {data_dir} (their package version not recorded)"
+        )
+        fit = fit_engine(root, system, engine, device, version, release)
     save_profile(fit.profile, out)
     worst = max(
         (e["median"] for k, e in fit.held_out.items() if e["n"] and not k.startswith("coll")),
