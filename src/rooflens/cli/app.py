@@ -312,15 +312,18 @@ def memory_cmd(
         int | None, typer.Option(help="Prompt tokens. Default: 2048, or what the context leaves.")
     ] = None,
     gen_len: Annotated[int, typer.Option(help="Generated tokens.")] = 1,
+    images: ImagesOpt = 0,
     output: FormatOpt = OutputFormat.table,
     options: dict[str, Any] | None = None,
 ) -> None:
     """Memory footprint per stage: weights, KV cache, peak activations, fit and largest batch."""
     import pandas as pd
 
+    # Images per request, as analyze takes them: the tower's weights and temporaries, and the
+    # images' tokens in the prompt.
     params = {
         "model": model, "hardware": hardware, "batch": batch, "prompt_len": prompt_len,
-        "gen_len": gen_len, **(options or {}),
+        "gen_len": gen_len, "images": images, **(options or {}),
     }  # fmt: skip
     result = _run(params)
     data = result.to_dict()["memory"]
