@@ -510,7 +510,7 @@ function renderTotals(an) {
   ]));
   // Power and energy need the device's TDP, cost a price: a custom device with neither has none.
   cards.push(an.economics ? economicsCard(an.economics, an.device)
-    : card("Energy and cost", [["needs", "the device's TDP or a price: give one under its figures"]]));
+    : card("Energy and cost", [["needs", "the device's TDP (under its figures) or a price (under Energy and cost)"]]));
   if (an.speculative) {
     const sp = an.speculative;
     cards.push(card("Speculative decoding", [
