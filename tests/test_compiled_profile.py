@@ -136,6 +136,6 @@ def test_the_header_names_the_compiled_engine() -> None:
     estimate = rooflens.analyze("Qwen/Qwen3-8B", "h200-sxm", engine="compiled").options.estimate
     assert estimate.startswith("calibrated estimate (compiled (torch 2.11")
     assert "profile, h200-sxm, graphs)" in estimate
-    # The transformers profile keeps its device name alone.
+    # The transformers profile names the release it measured (it named the device alone).
     assert rooflens.analyze("Qwen/Qwen3-8B", "h200-sxm", engine="transformers").options.estimate \
-        == "calibrated estimate (h200-sxm, graphs)"  # fmt: skip
+        == "calibrated estimate (transformers 5.17.0 profile, h200-sxm, graphs)"  # fmt: skip

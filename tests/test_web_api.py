@@ -320,7 +320,7 @@ def test_calibration_only_names_bundled_profiles(client: TestClient) -> None:
     data = error(client, "/api/analyze", {**SCENARIO, "options": {"calibration": "/etc/passwd"}})
     assert data["detail"][0]["loc"] == ["body", "options", "calibration"]
     ok = post(client, "/api/analyze", {**SCENARIO, "options": {"calibration": "auto"}})
-    assert ok["estimate"].startswith("calibrated estimate (h100-sxm")
+    assert ok["estimate"].startswith("calibrated estimate (transformers 5.17.0 profile, h100-sxm")
 
 
 def test_bad_uploads_are_422_naming_config(client: TestClient) -> None:

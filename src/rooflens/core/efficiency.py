@@ -495,8 +495,13 @@ class EfficiencyProfile(BaseModel):
     @property
     def label(self) -> str:
         """How an analysis header names the profile: the engine it describes, where its
-        provenance names one (the compiled engine's), and the device."""
+        provenance names one (the compiled engine's, or the transformers release measured),
+        and the device."""
         engine = self.provenance.get("engine")
+        if engine is None and self.framework == "transformers" and "transformers" in (
+            self.provenance
+        ):
+            engine = f"transformers {self.provenance['transformers']}"
         return f"{engine} profile, {self.measured_on}" if engine else self.measured_on
 
     def curves(self, op_class: str, dtype: str | None = None) -> ClassEfficiency:
