@@ -94,12 +94,8 @@ def kv_room(
     simulator's KV blocks and the advisor's screening all size the cache by this one rule."""
     if profile is not None and profile.memory_fraction_of == "static":
         # SGLang's share holds the weights and the KV pool; activations and CUDA graphs live
-        # in the memory it leaves (the share's formula reserves them), and a share near 1
-        # leaves them less: the pool is then what they leave of the device.
-        return np.minimum(
-            capacity * profile.memory_fraction - beside_kv(weights, 0.0, profile),
-            capacity - beside_kv(weights, activations, profile),
-        )
+        # in the memory it leaves (the share's formula reserves them).
+        return capacity * profile.memory_fraction - beside_kv(weights, 0.0, profile)
     free = usable_memory(capacity, profile) - beside_kv(weights, activations, profile)
     if profile is not None and profile.memory_fraction_of == "free":
         return free * profile.memory_fraction  # a share of what is left (TensorRT-LLM)
