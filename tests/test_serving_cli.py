@@ -579,7 +579,8 @@ def test_settings_nothing_could_use_are_refused(extra: list[str], words: str) ->
          "40 requests, poisson arrivals at 10/s; prompts fixed:300"),
         (["--concurrency", "8", "--shared-prefix", "64"],
          {"requests": 40, "concurrency": 8, "shared_prefix": 64},
-         "40 requests, a closed loop of 8 clients; prompts lognormal:512:0.8:3072 after a "
+         # Llama-2's 4,096 positions less the prefix: the default caps take 3,024 and 1,008.
+         "40 requests, a closed loop of 8 clients; prompts lognormal:512:0.8:3024 after a "
          "shared prefix of 64"),
         (["--arrival", "gamma", "--cv", "2"], {"arrival": "gamma", "cv": 2.0, "rate": 4.0},
          "gamma arrivals at 4/s, cv 2"),

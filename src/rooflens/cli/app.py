@@ -780,7 +780,8 @@ def speculate(
     drafter = drafter_words(draft, medusa, gamma)
     shown = shown.rename(columns={"memory": "memory per device"})
     _print_head(target, sizes=False)
-    title = f"with {drafter}, γ={gamma}, α={alpha}, context {context:,}"
+    tree = f", tree width {tree_width}" if tree_width != 1 else ""
+    title = f"with {drafter}, γ={gamma}, α={alpha}{tree}, context {context:,}"
     _console().print(fmt.frame_table(shown, title))
     if not frame.fits.all():
         over = [str(b) for b in frame.batch[~frame.fits]]
