@@ -498,8 +498,10 @@ class EfficiencyProfile(BaseModel):
         provenance names one (the compiled engine's, or the transformers release measured),
         and the device."""
         engine = self.provenance.get("engine")
-        if engine is None and self.framework == "transformers" and "transformers" in (
-            self.provenance
+        if (
+            engine is None
+            and self.framework == "transformers"
+            and "transformers" in (self.provenance)
         ):
             engine = f"transformers {self.provenance['transformers']}"
         return f"{engine} profile, {self.measured_on}" if engine else self.measured_on
