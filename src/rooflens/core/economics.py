@@ -92,79 +92,49 @@ def economics(
     """Energy (J) and, given a price per device-hour and a grid intensity (gCO2e/kWh), cost
     (USD) and carbon (gCO2e), per token and per request, for `devices` devices serving
     `sequences` sequences together. A device without a TDP has no power, energy or carbon
-    figures; its cost needs only a price and the times."""
-    if device.tdp is None:  # (a grid intensity for it is refused where it is read)
-        return _cost(steps, generation, device, devices, sequences, prompt_len, gen_len,
-                     hourly_price)  # fmt: skip
-    prefill_w = devices * step_power(steps["prefill"], device)
-    decode_w = devices * step_power(steps["decode"], device)
+    figures (a grid intensity for it is refused where it is read); its cost needs only a
+    price and the times."""
     prefill_t = steps["prefill"].step_time()
     decode_t = steps["decode"].step_time()
     # A vision encoder's pass is the input's: its images' tokens are in the prompt.
     vision = steps.get("vision")
-    input_j = prefill_w * prefill_t
-    if vision is not None:
-        input_j = input_j + devices * step_power(vision, device) * vision.step_time()
-    out = {
-        "prefill_power": prefill_w,
-        "decode_power": decode_w,
-        # Prefill energy (and the encoder's) is charged to prompt tokens, decode energy to
-        # generated tokens.
-        "energy_per_prompt_token": input_j / (sequences * prompt_len),
-        "energy_per_output_token": decode_w * decode_t / sequences,
-    }
+    input_t = prefill_t + (0.0 if vision is None else vision.step_time())
+    # Seconds per output token: the first decode step's, or with a generation its decode time
+    # over the tokens after the first, which the prefill gives (a one-token answer runs no
+    # decode step to charge an output token with: NaN).
+    output_t = decode_t / sequences
+    decoded = None
     if generation is not None and gen_len is not None:
-        decode_total = generation["decode_time"]
-        # Every decode step of the generation at the first decode step's power.
-        request = (input_j + decode_w * decode_total) / sequences
-        out["energy_per_request"] = request
-        # The generated tokens after the first, which the prefill gives; a one-token answer
-        # runs no decode step to charge an output token with (its one token is the prefill's,
-        # charged to the prompt): no figure, NaN, where the first decode step's was given.
         decoded = sequences * (gen_len - 1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out["energy_per_output_token"] = np.where(
-                gen_len > 1, decode_w * decode_total / decoded, np.nan
-            )
-    out |= _cost(steps, generation, device, devices, sequences, prompt_len, gen_len, hourly_price)
-    if grid_intensity is not None:
+            output_t = np.where(gen_len > 1, generation["decode_time"] / decoded, np.nan)
+    out: dict[str, np.ndarray] = {}
+    if device.tdp is not None:
+        prefill_w = devices * step_power(steps["prefill"], device)
+        decode_w = devices * step_power(steps["decode"], device)
+        input_j = prefill_w * prefill_t
+        if vision is not None:
+            input_j = input_j + devices * step_power(vision, device) * vision.step_time()
+        out = {
+            "prefill_power": prefill_w,
+            "decode_power": decode_w,
+            # Prefill energy (and the encoder's) is charged to prompt tokens, decode energy to
+            # generated tokens, every decode step at the first decode step's power.
+            "energy_per_prompt_token": input_j / (sequences * prompt_len),
+            "energy_per_output_token": decode_w * output_t,
+        }
+        if decoded is not None:
+            out["energy_per_request"] = (input_j + decode_w * generation["decode_time"]) / sequences
+    price = device.hourly_price if hourly_price is None else hourly_price
+    if price is not None:
+        per_second = devices * price / SECONDS_PER_HOUR
+        out["hourly_price"] = price
+        out["cost_per_million_input"] = per_second * input_t / (sequences * prompt_len) * 1e6
+        out["cost_per_million_output"] = per_second * output_t * 1e6
+    if grid_intensity is not None and "energy_per_output_token" in out:
         out["carbon_per_million_output"] = (
             out["energy_per_output_token"] * 1e6 / JOULES_PER_KWH * grid_intensity
         )
         if "energy_per_request" in out:
             out["carbon_per_request"] = out["energy_per_request"] / JOULES_PER_KWH * grid_intensity
     return out
-
-
-def _cost(
-    steps: dict[str, StepCosts],
-    generation: dict[str, np.ndarray] | None,
-    device: Device,
-    devices: int,
-    sequences: np.ndarray,
-    prompt_len: np.ndarray,
-    gen_len: np.ndarray | None,
-    hourly_price: float | None,
-) -> dict[str, np.ndarray]:
-    """Cost per million input and output tokens: the devices' price over the seconds each
-    token takes (prefill and the encoder's pass per prompt token, decode per output token);
-    none without a price."""
-    price = device.hourly_price if hourly_price is None else hourly_price
-    if price is None:
-        return {}
-    vision = steps.get("vision")
-    input_t = steps["prefill"].step_time() + (0.0 if vision is None else vision.step_time())
-    output_t = steps["decode"].step_time() / sequences
-    if generation is not None and gen_len is not None:
-        # The generated tokens after the first, which the prefill gives (none for a one-token
-        # answer: NaN).
-        with np.errstate(divide="ignore", invalid="ignore"):
-            output_t = np.where(
-                gen_len > 1, generation["decode_time"] / (sequences * (gen_len - 1)), np.nan
-            )
-    per_second = devices * price / SECONDS_PER_HOUR
-    return {
-        "hourly_price": price,
-        "cost_per_million_input": per_second * input_t / (sequences * prompt_len) * 1e6,
-        "cost_per_million_output": per_second * output_t * 1e6,
-    }
