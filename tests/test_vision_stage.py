@@ -79,3 +79,20 @@ def test_memory_takes_images_as_analyze_does() -> None:
     analyzed = json.loads(CliRunner().invoke(app, ["analyze", *args]).stdout)
     assert memory["memory"] == analyzed["memory"]
     assert memory["inputs"]["prompt_tokens"] == 1024 + 256
+
+
+def test_sweep_takes_images_as_analyze_does() -> None:
+    import io
+
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    args = [GEMMA, "-H", "h100-sxm", "--prompt-len", "1024", "--gen-len", "16", "--images", "1"]
+    swept = CliRunner().invoke(app, ["sweep", *args, "--batch", "1,4", "-f", "csv"])
+    rows = pd.read_csv(io.StringIO(swept.stdout))
+    one = api.analyze(GEMMA, "h100-sxm", batch=4, prompt_len=1024, gen_len=16, images=1)
+    at4 = rows[rows.batch == 4].iloc[0]
+    assert at4.prompt_tokens == 1024 + 256 and at4.ttft == pytest.approx(one.generation["ttft"])
+    assert at4.vision_time == pytest.approx(float(one.totals()["vision"]["time"]))

@@ -359,6 +359,7 @@ def sweep(
         ),
     ] = None,
     gen_len: Annotated[str | None, typer.Option(help="Generation lengths, same syntax.")] = None,
+    images: ImagesOpt = 0,
     output: FormatOpt = OutputFormat.table,
     options: dict[str, Any] | None = None,
 ) -> None:
@@ -380,7 +381,8 @@ def sweep(
     # A large sweep takes seconds (analysis, then writing its rows): a spinner on stderr says
     # it is working; a small one finishes before it would show.
     with err_console.status(f"sweeping {points:,} points") if points >= 10_000 else nullcontext():
-        params = {"model": model, "hardware": hardware, **(options or {}), **sizes}
+        params = {"model": model, "hardware": hardware, "images": images, **(options or {}),
+                  **sizes}  # fmt: skip
         result = _run(params)
         frame = result.summary()
         if output is OutputFormat.json:
