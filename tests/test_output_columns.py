@@ -118,11 +118,16 @@ def test_sweep_columns_and_the_flags_that_add_them() -> None:
         "--gen-len": set(_header(*base, "--gen-len", "8")) - set(plain),
         "--prompt-keep": set(_header(*base, "--prompt-keep", "0.5")) - set(plain),
     }
+    # A vision model's images add the encoder's columns, and the prompt's tokens with theirs.
+    vision = ("sweep", "google/gemma-3-27b-it", "-H", "h100-sxm", "--batch", "1,2")
+    with_images = set(_header(*vision, "--images", "1")) - set(_header(*vision))
     when = _when(TABLES["sweep"][0])
-    assert set(when) == set(plain).union(*added.values())
+    assert set(when) == set(plain).union(*added.values(), with_images)
     assert {c for c in plain if when[c] is not None} == set()
     for flag, columns in added.items():
         assert columns and columns == {c for c, given in when.items() if given == flag}, flag
+    images = {c for c, given in when.items() if given == "--images"}
+    assert images and with_images == images | {"prompt_tokens"}
 
 
 def test_compare_columns_and_metrics() -> None:
