@@ -1348,3 +1348,27 @@ def test_advise_searches_a_device_named_twice_once() -> None:
     twice = _cli("advise", "facebook/opt-125m", "--devices", "h100-sxm,H100", "--verify", "0",
                  "-f", "csv")  # fmt: skip
     assert twice.exit_code == 0 and twice.stdout == once.stdout
+
+
+def test_second_review_mends(tmp_path) -> None:
+    # A prompt filling every position is itself at fault, not the generation beside it.
+    with pytest.raises(rooflens.InvalidInputError) as info:
+        rooflens.analyze("openai-community/gpt2", "h100-sxm", prompt_len=1024, gen_len=5000)
+    assert (info.value.field, info.value.accepted[:22]) == ("prompt_len", "at most 1023 tokens: o")
+    # A shared prefix that leaves no default length room is named as the culprit.
+    res = _cli("simulate", "openai-community/gpt2", "-H", "h100-sxm", "--requests", "20",
+               "--shared-prefix", "1023")  # fmt: skip
+    assert res.exit_code == 2 and res.stderr.startswith("error: shared_prefix=1023 is invalid")
+    # report's default prompt leaves a drafter's tokens their room, as analyze's does.
+    out = tmp_path / "r.md"
+    res = _cli("report", "facebook/opt-125m", "-H", "h100-sxm", "--medusa", "--gen-len", "1",
+               "-o", str(out))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    # A NumPy integer gamma takes the default context as an int does.
+    assert float(rooflens.speculate("openai-community/gpt2", "h100-sxm", gamma=np.int64(4),
+                                    alpha=0.8, medusa_heads=True).speedup) > 1  # fmt: skip
+    # INT4 weights beside FP8 activations take the FP8 curves too (the bf16 ones priced them
+    # faster than W8A8).
+    w4a8 = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", engine="vllm", w_bits=4,
+                            a_bits=8, w_format="int", group_size=128)  # fmt: skip
+    assert any("(matmul:w4a8_int): not measured: the fp8 curves" in f for f in w4a8.fallbacks)

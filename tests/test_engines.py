@@ -455,8 +455,9 @@ def test_cli_fits_a_profile_from_a_data_dir(tables, tmp_path) -> None:
     assert profile.classes["matmul"].fixed == pytest.approx(FIXED, rel=0.01)
     # Its source is the folder read, not the installed package's (it named systems/data and
     # the package's version whatever folder the tables came from).
-    assert profile.provenance["source"].startswith(
-        f"aiconfigurator-core tables read from {tables} (their package version not recorded)"
+    assert profile.provenance["source"] == (
+        f"aiconfigurator-core tables read from {tables / 'toy'} (Apache-2.0; their package "
+        "version not recorded)"
     )
 
 

@@ -102,6 +102,14 @@ def test_a_file_naming_a_catalog_device_with_other_figures_is_not_that_device(tm
     args = ["analyze", "gpt2", "-H", str(priced), "--memory", "80e9", "-f", "json"]
     data = json.loads(CliRunner().invoke(app, args).stdout)
     assert (data["hardware"], data["economics"]["hourly_price"]) == ("h100-sxm (modified)", 2.0)
+    # A device not the catalog's given figures by flags is modified too: its calibration goes
+    # (a copy named "mydev" kept the H100's profile, applied to other figures).
+    mine = tmp_path / "mydev.toml"
+    mine.write_text(tomli_w.dumps(figures | {"name": "mydev", "calibration": "h100-sxm",
+                                             "hourly_price": 2.0}))  # fmt: skip
+    args = ["analyze", "gpt2", "-H", str(mine), "--bandwidth", "1e12", "-f", "json"]
+    data = json.loads(CliRunner().invoke(app, args).stdout)
+    assert (data["hardware"], data["economics"]["hourly_price"]) == ("mydev (modified)", 2.0)
     copied = tmp_path / "copied.toml"
     copied.write_text(tomli_w.dumps(figures | {"memory_bandwidth": 6.7e12, "hourly_price": 3.49}))
     assert load_device_file(copied).hourly_price is None

@@ -214,8 +214,13 @@ def test_contextual_sparsity_predicts_only_what_it_skips() -> None:
         32,
         1024 * 32 * 2,
     )
-    # A hybrid's heads are in its attention layers alone: Jamba's 4 of 32.
+    # A hybrid's heads are in its attention layers alone: Jamba's 4 of 32, its neurons in its
+    # 16 dense-MLP layers (the other 16 route to experts).
     assert predictors("ai21labs/Jamba-v0.1", active_heads=0.5)["sparsity_predictor_b"][0] == 4
+    rows = rooflens.analyze("ai21labs/Jamba-v0.1", "h100-sxm", active_heads=0.5,
+                            active_neurons=0.5).operators()  # fmt: skip
+    b = rows[(rows.stage == "decode") & (rows.name == "sparsity_predictor_b")]
+    assert sorted(zip(b["count"], b.load_weight / 2 / 1024, strict=True)) == [(4, 32), (16, 14336)]
     # DeepSeek-V2-Lite's one dense layer predicts its 10,944 neurons; the 26 MoE layers none.
     assert predictors("deepseek-ai/DeepSeek-V2-Lite", active_neurons=0.5)[
         "sparsity_predictor_b"

@@ -163,10 +163,14 @@ def test_nemotron_nas_sparsity_predictors_follow_each_width() -> None:
     assert [(op.out_features, op.layers) for op in predictors] == [
         (width, layers) for width, layers in spec.mlp_widths
     ]
+    # Heads too: the heads' own predictor in the attention layers (some of Nemotron-NAS's
+    # blocks have none), beside each width's.
     both = build_graph(spec, AnalysisOptions(active_neurons=0.5, active_heads=0.5))
     predictors = [op for op in both.operators if op.name == "sparsity_predictor_b"]
+    attention = next(op.layers for op in both.operators if op.name == "q_proj")
     assert [(op.out_features, op.layers) for op in predictors] == [
-        (spec.num_heads + width, layers) for width, layers in spec.mlp_widths
+        (spec.num_heads, attention),
+        *((width, layers) for width, layers in spec.mlp_widths),
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -270,7 +271,7 @@ SPECULATION_CONTEXT = 1024
 def speculation_context_default(model: ModelSpec, gamma: object, options: dict) -> int:
     """SPECULATION_CONTEXT, or what the model's positions leave beside a step's `gamma`
     drafts (GPT-2's 1,024 leave 1,018 at 4), unless long contexts are allowed."""
-    if options.get("allow_long_context") or not isinstance(gamma, int) or gamma < 1:
+    if options.get("allow_long_context") or not isinstance(gamma, numbers.Integral) or gamma < 1:
         return SPECULATION_CONTEXT  # (a bad gamma is refused where it is read)
     return max(1, min(SPECULATION_CONTEXT, speculative_room(model, gamma)))
 

@@ -1441,17 +1441,21 @@ def fit_engine(
     device: Device,
     version: str | None = None,
     package_version: str = "unknown",
+    source: str | None = None,
 ) -> Fit:
     """The engine's profile on `system`, and the held-out errors of the same fit on half the
     shapes. Where the engine's tables time an attention only inside whole modules
     (MODULE_TABLES: sparse latent attention, DeepSeek-V4's compressed attention), a second fit
     adds its curves, from the modules less their other operators as the first fit prices
     them."""
-    fit = _fit_engine(root, system, engine, device, version, package_version)
+    # Where the tables were read: the package's systems/data, or `source` (a folder of the
+    # user's, whose package version is not known).
+    named = {"source": source} if source else {}
+    fit = _fit_engine(root, system, engine, device, version, package_version, None, None, named)
     engine, release = fit.profile.engine, fit.profile.engine_version
     extra: list[Samples] = []
     notes: dict[str, str] = {}
-    provenance: dict[str, str] = {}
+    provenance: dict[str, str] = dict(named)
     for family in MODULE_TABLES:
         if engine not in family.engines:
             continue

@@ -47,6 +47,7 @@ from rooflens.cli.common import (
     analysis_options,
     app,
     check_size,
+    drafted_tokens,
     drafter_words,
     err_console,
     json_context,
@@ -111,16 +112,13 @@ def analyze(
     """Per-operator roofline of prefill and decode, network totals, memory and generation."""
     drafting = draft is not None or medusa or mtp
     speculation_given(drafting, gamma, alpha, tree_width)
-    if drafting and prompt_len is None and not (options or {}).get("allow_long_context"):
-        # The default prompt leaves room for the gamma + 1 tokens a step verifies after it
-        # (OPT's 2,047 of 2,048 positions left none, refused as a context too long).
-        drafted = DRAFT_TOKENS if gamma is None else gamma
-        prompt_len = default_prompt_len(resolve_model(model), gen_len, drafted)
     params = {
         "model": model, "hardware": hardware, "batch": batch, "prompt_len": prompt_len,
         "gen_len": gen_len, "images": images, **(options or {}),
     }  # fmt: skip
-    result = _run(params)
+    # A default prompt leaves room for the tokens a drafter's step verifies after it (OPT's
+    # 2,047 of 2,048 positions left none, refused as a context too long).
+    result = _run(params | {"drafted": drafted_tokens(drafting, gamma, options)})
     stages = ["prefill", "decode"] if stage is Stage.all else [stage.value]
     if "vision" in result.steps and stage is Stage.all:
         stages.insert(0, "vision")

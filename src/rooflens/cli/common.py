@@ -42,7 +42,7 @@ from rooflens.core.speculative import (
 )
 from rooflens.core.validation import MAX_SIZE
 from rooflens.formats import FIGURE_SUFFIXES, TABLE_SUFFIXES
-from rooflens.hardware.catalog import catalog_name, device_from_dict, timed_figures
+from rooflens.hardware.catalog import device_from_dict, modified, timed_figures
 from rooflens.settings import (
     SETTING_NAMES,
     Settings,
@@ -336,6 +336,14 @@ GridIntensityOpt = Annotated[
 ]
 
 
+def drafted_tokens(drafting: bool, gamma: int | None, options: dict[str, Any] | None) -> int | None:
+    """The tokens a drafter drafts a step, where a default prompt must leave them room (not
+    with allow_long_context, which prices beyond the positions)."""
+    if not drafting or (options or {}).get("allow_long_context"):
+        return None
+    return DRAFT_TOKENS if gamma is None else gamma
+
+
 def speculation_given(
     drafting: bool, gamma: int | None, alpha: float | None, tree_width: int | None
 ) -> None:
@@ -452,12 +460,11 @@ def _device(
         data["memory_capacity"] = memory
     data["peak_ops"] = {**data["peak_ops"], **peaks}
     device = device_from_dict(data, "--hardware with overrides")
-    # Flags repeating the catalog's own figures leave its device as it is. A device that is
-    # not the catalog's (a file's own, or one it already modified) keeps its name and the
-    # price the file gave it.
+    # Flags repeating the catalog's own figures leave its device as it is; others make it a
+    # device not measured (its calibration gone), keeping a price its file gave it.
     if timed_figures(device) == timed_figures(base):
         return base
-    return device.as_modified() if catalog_name(base.name) is not None else device
+    return modified(device, base)
 
 
 def _parse_peaks(items: list[str]) -> dict[str, float]:
@@ -555,7 +562,8 @@ def _run(params: dict[str, Any]) -> Analysis:
     spec = settings.served(resolve_model(params["model"]))
     prompt_len = params["prompt_len"]
     if prompt_len is None:
-        prompt_len = default_prompt_len(spec, params["gen_len"])
+        # With a drafter ("drafted": its tokens a step), the room its verify step takes.
+        prompt_len = default_prompt_len(spec, params["gen_len"], params.get("drafted"))
     device = _device(
         params.get("hardware"), params.get("bandwidth"), params.get("memory"), params.get("peak")
     )

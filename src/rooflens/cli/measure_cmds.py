@@ -279,6 +279,7 @@ def _calibrate_engine(
 ) -> None:
     from rooflens.calibration.aiconfigurator import (
         ENGINES,
+        PACKAGE,
         SYSTEMS,
         data_root,
         fit_engine,
@@ -315,12 +316,13 @@ def _calibrate_engine(
     # About ten seconds: a spinner on a terminal (none when piped).
     with err_console.status(f"fitting the {engine} profile on {system}'s operator tables"):
         # Tables read from a folder of the user's are of no version the package can tell.
-        release = (
-            package_version()
+        source = (
+            None
             if data_dir is None
-            else f"tables read from {data_dir} (their package version not recorded)"
+            else f"{PACKAGE} tables read from {Path(data_dir) / system} (Apache-2.0; their "
+            "package version not recorded)"
         )
-        fit = fit_engine(root, system, engine, device, version, release)
+        fit = fit_engine(root, system, engine, device, version, package_version(), source)
     save_profile(fit.profile, out)
     worst = max(
         (e["median"] for k, e in fit.held_out.items() if e["n"] and not k.startswith("coll")),

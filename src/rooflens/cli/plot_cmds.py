@@ -29,6 +29,7 @@ from rooflens.cli.common import (
     analysis_options,
     app,
     check_size,
+    drafted_tokens,
     figure_file,
     parse_sizes,
     speculation_estimate,
@@ -248,7 +249,8 @@ def report(
     if out.suffix.lower() not in (".html", ".md"):
         raise InvalidInputError("-o", str(out), "a file ending in .html or .md")
     writable_folder("-o", out)
-    speculation_given(draft is not None or medusa or mtp, gamma, alpha, tree_width)
+    drafting = draft is not None or medusa or mtp
+    speculation_given(drafting, gamma, alpha, tree_width)
     result = _run(
         {
             "model": model,
@@ -258,6 +260,8 @@ def report(
             "gen_len": gen_len,
             "images": images,
             **(options or {}),
+            # A default prompt leaves a drafter's verified tokens their room, as analyze's.
+            "drafted": drafted_tokens(drafting, gamma, options),
         }
     )
     speculation = speculation_estimate(

@@ -378,7 +378,7 @@ def _check_context(
             f"at most {max((room - text) // per, 0)} images of {per} tokens beside a prompt of "
             f"{text} tokens: {why}; {beyond}",
         )
-    if room < 1 and g is not None and prompt <= model.max_positions:
+    if room < 1 and g is not None and prompt < model.max_positions:
         # No prompt fits beside the generation: the generation is at fault, not the prompt
         # (a default one of a token, say).
         longest = model.max_positions - prompt + 1

@@ -109,6 +109,7 @@ DTYPE_FALLBACK = {
     # Fallbacks): the FP8 GEMMs' curves, not the bf16 ones, which priced them faster than
     # W8A8.
     "w4a8": "fp8",
+    "w4a8_int": "fp8",  # INT4 weights beside FP8 activations (TensorRT-LLM's W4A8 AWQ)
 }
 
 

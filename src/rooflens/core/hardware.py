@@ -186,6 +186,8 @@ class Device(BaseModel):
         """This device once some of its figures were given anew (bandwidth, memory, peaks): not
         the one the catalog has, so its names say so, and what was measured on it (its
         calibration) and its market price no longer apply, as for a what-if."""
+        if self.name.endswith(" (modified)"):  # modified again: said once
+            return self.model_copy(update={"calibration": None})
         return self.model_copy(
             update={
                 "name": f"{self.name} (modified)",

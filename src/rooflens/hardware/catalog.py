@@ -102,14 +102,25 @@ def load_device_file(path: str | os.PathLike[str]) -> Device:
     found = catalog_name(device.name)
     if found is None or timed_figures(device) == timed_figures(catalog()[found]):
         return device
-    modified = device.model_copy(update={"name": found}).as_modified()
-    # A price of the file's own (not the catalog's, copied with its figures) is the user's.
-    if device.hourly_price not in (None, catalog()[found].hourly_price):
-        sources = {**modified.sources, "hourly_price": f"given in {file}"}
-        modified = modified.model_copy(
-            update={"hourly_price": device.hourly_price, "sources": sources}
+    return modified(device.model_copy(update={"name": found}), device, f"given in {file}")
+
+
+def modified(changed: Device, given: Device, where: str | None = None) -> Device:
+    """`changed` (a device with figures of its own) as not the one measured (as_modified),
+    keeping a price `given` states of its own: not the catalog's for its name, which went
+    with the catalog's figures (a copied file states the catalog's)."""
+    out = changed.as_modified()
+    found = catalog_name(given.name.removesuffix(" (modified)"))
+    catalog_price = catalog()[found].hourly_price if found else None
+    if given.hourly_price not in (None, catalog_price):
+        source = where or given.sources.get("hourly_price", "given with the device")
+        out = out.model_copy(
+            update={
+                "hourly_price": given.hourly_price,
+                "sources": {**out.sources, "hourly_price": source},
+            }
         )
-    return modified
+    return out
 
 
 def timed_figures(device: Device) -> tuple[object, ...]:

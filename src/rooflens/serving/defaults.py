@@ -3,6 +3,8 @@ defaults, which the web's serving page shares (tests/test_web_serving.py holds t
 
 from __future__ import annotations
 
+from rooflens.core.errors import InvalidInputError
+
 REQUESTS = 1000
 RATE = 4.0  # requests per second
 ARRIVALS = "poisson"
@@ -32,8 +34,15 @@ def default_lengths(
     GPT-2's 1,024), which refused its own defaults: their caps the defaults' shares of that
     room (three quarters and a quarter), their medians no higher."""
     room = context - shared_prefix
-    if room >= CAPPED_AT or room < 2:
+    if room >= CAPPED_AT or (prompt != PROMPT and output != OUTPUT):
         return prompt, output
+    if room < 2:  # no default length fits beside the prefix: the prefix is at fault
+        raise InvalidInputError(
+            "shared_prefix",
+            shared_prefix,
+            f"at most {context - 2} tokens: the model's {context} positions hold the prefix, "
+            "a prompt token after it and a token of output",
+        )
     median, sigma, cap = _lognormal(PROMPT)
     prompt_cap = max(1, room * cap // CAPPED_AT)
     output_cap = room - prompt_cap

@@ -378,6 +378,8 @@ def analysis_payload(
             "w_bits": q.w_bits,
             "a_bits": q.a_bits,
             "kv_bits": q.kv_bits,
+            "w_scale": q.w_scale,
+            "a_scale": q.a_scale,
         },
         "operators": frame_ops,
         "totals": _totals(result),

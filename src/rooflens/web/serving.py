@@ -295,7 +295,7 @@ def _pool(request: s.AdviseRequest) -> list[Device]:
         pool = search.default_devices(request.engine, prices)
     else:
         named = (catalog_device(name, ("devices", i)) for i, name in enumerate(request.devices))
-        pool = list({d.name: d for d in named}.values())
+        pool = search.distinct(named)
         searched = {d.name for d in pool}
         for key, (name, price) in given.items():
             if key not in searched:

@@ -75,25 +75,24 @@ def apply(
             op = replace(op, active=neurons, sparse_side="out" if op.name in _NEURON_OUT else "in")
         out.append(op)
     rank = options.predictor_rank
-    # A layer's predictor scores what is skipped there: its heads, its MLP's neurons, or both.
-    # Nemotron-NAS's layers have MLPs of several widths, each width's layers a predictor of
-    # that width (its blocks without an MLP have none); an MoE model's dense layers
-    # (DeepSeek's first ones) predict neurons, its others heads alone.
+    # A predictor scores what is skipped, where it is: a layer's heads (the attention layers
+    # alone: a hybrid's few, Jamba's 4 of 32) and its MLP's neurons (the dense MLP's layers:
+    # an MoE model's first ones; Nemotron-NAS's of each width, each width a predictor of its
+    # own). Where both are skipped in every layer, one predictor scores both.
     dense = mlp[0].layers if mlp else None
-    # The layers with attention (a hybrid's few: Jamba's 4 of 32), where heads are skipped.
     attention = next((op.layers for op in ops if op.name in _HEAD_OUT), None)
-    widths: tuple[tuple[int, int | None], ...]
-    if neurons >= 1:
-        widths = ((0, attention),)
-    elif local.mlp_widths:
-        widths = local.mlp_widths
-    elif dense is not None:
-        sparse_layers = model.num_layers - dense
-        widths = ((local.intermediate_size, dense),)
-        widths += ((0, sparse_layers),) if heads < 1 and sparse_layers else ()
+    mlp_everywhere = dense is None and not local.mlp_widths
+    predictors: list[tuple[int, int | None, int | None]] = []  # (outputs, layers, MLP width)
+    if heads < 1 and neurons < 1 and attention is None and mlp_everywhere:
+        predictors.append((local.num_heads + local.intermediate_size, None, None))
     else:
-        widths = ((local.intermediate_size, None),)
-    for width, layers in widths:
+        if heads < 1:
+            predictors.append((local.num_heads, attention, None))
+        if neurons < 1 and local.mlp_widths:
+            predictors += [(width, layers, width) for width, layers in local.mlp_widths]
+        elif neurons < 1:
+            predictors.append((local.intermediate_size, dense, None))
+    for outputs, layers, width in predictors:
         out += [
             Linear(
                 "sparsity_predictor_a",
@@ -105,7 +104,7 @@ def apply(
                 quantized=False,
                 decode_only=True,
                 layers=layers,
-                mlp_width=width if local.mlp_widths and layers else None,
+                mlp_width=width,
             ),
             Linear(
                 "sparsity_predictor_b",
@@ -113,11 +112,11 @@ def apply(
                 ("pred",),
                 "pred_out",
                 in_features=rank,
-                out_features=(local.num_heads if heads < 1 else 0) + width,
+                out_features=outputs,
                 quantized=False,
                 decode_only=True,
                 layers=layers,
-                mlp_width=width if local.mlp_widths and layers else None,
+                mlp_width=width,
             ),
         ]
     return out
