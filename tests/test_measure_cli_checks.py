@@ -180,3 +180,6 @@ def test_calibrate_reads_aliases_and_refuses_options_of_the_other_mode(tmp_path)
     assert "left out with --from-aiconfigurator" in line(
         "--from-aiconfigurator", "h200", "--collectives", "-o", out
     )
+    assert line("--from-aiconfigurator", "h200", "--model", "openai-community/gpt2", "-o",
+                out).startswith("error: --model='openai-community/gpt2' is invalid")  # fmt: skip
+    assert "only with --collectives" in line("--calibration", "x", "--device", "cpu")

@@ -293,6 +293,7 @@ def _calibrate_engine(
         raise InvalidInputError("--engine", engine, f"one of {', '.join(ENGINES)} here")
     root = data_root(data_dir)
     devices = {v: k for k, v in SYSTEMS.items()}
+    typed = system
     # A catalog alias names its device ("h200" for h200-sxm), as -H reads it.
     system = SYSTEMS.get(catalog_name(system) or system, system)
     if not (root / system).is_dir():
@@ -305,7 +306,7 @@ def _calibrate_engine(
                 "systems/data folder holds one folder per system)"
             )
         )
-        raise InvalidInputError("--from-aiconfigurator", system, what)
+        raise InvalidInputError("--from-aiconfigurator", typed, what)
     if hardware is None and system not in devices:
         raise InvalidInputError(
             "--hardware",
@@ -336,6 +337,10 @@ def _calibrate_engine(
     )
 
 
+# The model whose real steps `calibrate` times where none is given.
+DEFAULT_CALIBRATION_MODEL = "meta-llama/Llama-2-7b-hf"
+
+
 @app.command()
 @_clean_errors
 def calibrate(
@@ -343,7 +348,7 @@ def calibrate(
     hardware: HardwareOpt = None,
     model: Annotated[
         str, typer.Option(help="Model whose real steps fit the framework overheads.")
-    ] = "meta-llama/Llama-2-7b-hf",
+    ] = DEFAULT_CALIBRATION_MODEL,
     out: Annotated[
         Path, typer.Option("-o", help="Profile to write (.toml, or .json as rooflens ships).")
     ] = Path("profile.toml"),
@@ -395,8 +400,16 @@ def calibrate(
     _output_file("-o", out, *PROFILE_SUFFIXES)
     _output_file("--raw", raw, ".json")
     if from_aiconfigurator is not None:
-        for flag, value in (("--collectives", collectives or None), ("--tp", tp),
-                            ("--raw", raw)):  # fmt: skip
+        # (options with defaults count as given where they differ from them)
+        other_mode = (
+            ("--collectives", collectives or None),
+            ("--tp", tp),
+            ("--raw", raw),
+            ("--device", None if device == "cuda" else device),
+            ("--model", None if model == DEFAULT_CALIBRATION_MODEL else model),
+            ("--calibration", None if calibration == "auto" else calibration),
+        )
+        for flag, value in other_mode:
             if value is not None:
                 raise InvalidInputError(
                     flag, str(value), "left out with --from-aiconfigurator (it fits from tables)"
@@ -413,6 +426,10 @@ def calibrate(
         return
     if tp is not None:
         raise InvalidInputError("--tp", tp, "only with --collectives: the suite runs on one device")
+    if calibration != "auto":
+        raise InvalidInputError(
+            "--calibration", calibration, "only with --collectives (the profile the link joins)"
+        )
     # The device -H names and the model too before the device is probed (see `measure`).
     named = _named_device(device, hardware)
     config, name = resolve_config(model)
