@@ -526,3 +526,20 @@ def test_a_disaggregated_run_reports_the_decode_pools_cache(client: TestClient) 
     assert data["kv_capacity_tokens"] == pytest.approx(data["kv_capacity_bytes"] / per_device, 1e-3)
     assert data["kv_room_requests"] <= data["kv_capacity_tokens"] / 800
     assert 0 < max(data["timeline"]["kv_share"]) <= 1
+
+
+def test_a_simulation_states_the_lengths_it_drew_from(client) -> None:
+    """A short-context model's defaults are fitted to it, as the CLI fits them; the answer
+    said nothing of the lengths it used."""
+    body = {"model": "facebook/opt-125m", "device": "h100-sxm", "workload": {"requests": 20}}
+    res = client.post("/api/simulate", json=body)
+    assert res.status_code == 200, res.text
+    assert res.json()["lengths"] == {
+        "prompt": "lognormal:512:0.8:1536",
+        "output": "lognormal:128:0.8:512",
+    }
+    given = {**body, "workload": {"requests": 20, "prompt": "100", "output": "10"}}
+    assert client.post("/api/simulate", json=given).json()["lengths"] == {
+        "prompt": "100",
+        "output": "10",
+    }

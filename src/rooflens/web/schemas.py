@@ -748,6 +748,10 @@ class CapacityOut(BaseModel):
 
 class SimulateOut(BaseModel):
     setup: str
+    lengths: dict[str, str] = Field(
+        description="The prompt and output lengths drawn from, as text: as given, or the "
+        "defaults fitted to a model with fewer positions than they span."
+    )
     summary: dict[str, float | int | bool | None]
     kv_capacity_tokens: int = Field(
         description="KV-cache tokens per replica, each the keys and values of every attention "

@@ -94,10 +94,19 @@ def _placed(sections: dict[str, type[BaseModel]]) -> Callable[[str], Loc]:
 ARRIVAL_FIELDS = ("rate", "arrivals", "cv")
 
 
-def workload_of(spec: s.WorkloadIn, context: int = defaults.CAPPED_AT) -> Workload:
-    """The simulator's Workload for the request's (lengths as text, like the CLI's; the
-    default lengths fitted to a model of `context` positions, as the CLI fits them)."""
-    prompt, output = defaults.default_lengths(context, spec.prompt, spec.output, spec.shared_prefix)
+def lengths_of(request: s.SimulateRequest, model: ModelSpec) -> tuple[str, str]:
+    """The prompt and output lengths as text: as given, the defaults fitted to the model's
+    positions as the CLI fits them (kept whole where it is simulated beyond them)."""
+    spec = request.workload
+    long_context = bool(getattr(request.options, "allow_long_context", False))
+    context = defaults.CAPPED_AT if long_context else model.max_positions
+    return defaults.default_lengths(context, spec.prompt, spec.output, spec.shared_prefix)
+
+
+def workload_of(spec: s.WorkloadIn, lengths: tuple[str, str] | None = None) -> Workload:
+    """The simulator's Workload for the request's (lengths as text, like the CLI's; `lengths`:
+    them as fitted, lengths_of)."""
+    prompt, output = lengths or (spec.prompt, spec.output)
     return Workload(
         requests=spec.requests,
         arrivals=ArrivalProcess(kind=spec.arrivals, rate=spec.rate, cv=spec.cv),
@@ -207,8 +216,7 @@ def simulation_input(request: s.SimulateRequest) -> tuple[ModelSpec, Device, Wor
     model = resolve_model(request.model, ("model",))
     device = resolve_device(request.device, ("device",))
     with located((), where=_placed(SIMULATE_SECTIONS)):
-        long_context = bool(getattr(request.options, "allow_long_context", False))
-        workload = workload_of(request.workload, 10**18 if long_context else model.max_positions)
+        workload = workload_of(request.workload, lengths_of(request, model))
         requests = workload.draw()
         _check_work(requests, request)
         # The options as every iteration's analysis reads them (a tp the model's heads do not
@@ -260,8 +268,12 @@ def simulate(request: s.SimulateRequest, track: Tracker | None = None) -> dict[s
                 model, device, probed, request.slo, progress=track.advance, **settings,
                 **options,
             )  # fmt: skip
+    prompt, output = lengths_of(request, model)
     return {
         "setup": f"{model.name} on {device.name}{_widths(request)}",
+        # The lengths drawn from, as the CLI's workload line gives them (a short-context
+        # model's defaults fitted to it).
+        "lengths": {"prompt": prompt, "output": output},
         "summary": {k: _num(v) for k, v in result.summary().items()},
         **result.deployment(),
         "slo": request.slo.model_dump(),
