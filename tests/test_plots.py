@@ -468,10 +468,11 @@ def test_each_plot_names_the_model_the_device_and_what_priced_it() -> None:
     assert title == [
         "Qwen/Qwen3-30B-A3B on NVIDIA H200 SXM 141GB,",
         "calibrated estimate (vllm 0.24.0 profile, h200-sxm, graphs)",
-        "decode: time per operator",
+        "decode: time per operator, batch 8, prompt 2048",
     ]
     roof = plots.roofline(rooflens.analyze(LLAMA, "a6000")).axes[0].get_title()
-    assert roof == f"{a6000}\nroofline"
+    # The point the figure shows: its batch and the prompt's tokens.
+    assert roof == f"{a6000}\nroofline, batch 1, prompt 2048"
 
 
 def _outside_the_figure(fig, title) -> list[float]:
@@ -500,9 +501,14 @@ def test_a_long_engine_label_keeps_a_narrow_figures_title_within_it(tmp_path) ->
         "memory": (memory, memory.axes[0].title, f"{subject}\nbatch 1, context 2175"),
     }
     figure = plots.operator_times(result, "decode")
-    drawn["operators"] = (figure, figure.axes[0].title, f"{subject}\ndecode: time per operator")
+    at = "batch 8, prompt 2048"
+    drawn["operators"] = (
+        figure,
+        figure.axes[0].title,
+        f"{subject}\ndecode: time per operator, {at}",
+    )
     figure = plots.roofline(result)
-    drawn["roofline"] = (figure, figure.axes[0].title, f"{subject}\nroofline")
+    drawn["roofline"] = (figure, figure.axes[0].title, f"{subject}\nroofline, {at}")
     work = Workload(requests=2, arrivals=ArrivalProcess(kind="fixed", rate=2),
                     prompt=LengthDistribution(a=500), output=LengthDistribution(a=20))  # fmt: skip
     run = rooflens.simulate("Qwen/Qwen3-0.6B", "h100-sxm", work, engine="vllm")

@@ -311,7 +311,7 @@ def roofline(result: Analysis, path: str | os.PathLike[str] | None = None) -> Fi
     ax.set(
         xlabel="arithmetic intensity (OP/byte)",
         ylabel="attainable performance (OP/s)",
-        title=f"{subject([result])}\nroofline",
+        title=f"{subject([result])}\nroofline, {point(result)}",
     )
     fit_titles(fig, ax.title)
     ax.grid(True, which="both", lw=0.3)
@@ -616,7 +616,10 @@ def operator_times(
             markersize=12, markeredgewidth=2, label="roofline time",
         )  # fmt: skip
         handles.append(mark)
-    ax.set(xlabel="time per step (ms)", title=f"{subject([result])}\n{stage}: time per operator")
+    ax.set(
+        xlabel="time per step (ms)",
+        title=f"{subject([result])}\n{stage}: time per operator, {point(result)}",
+    )
     fit_titles(fig, ax.title)
     ax.legend(handles=handles, fontsize=8, loc="lower right")
     return _save(fig, path)
@@ -631,6 +634,11 @@ def subject(results: list[Analysis]) -> str:
     estimates = {r.options.estimate for r in results}
     priced = f", {estimates.pop()}" if len(estimates) == 1 else ""
     return f"{first.model.name} on {device}{priced}"
+
+
+def point(result: Analysis) -> str:
+    """The sizes a one-point figure shows: 'batch 8, prompt 2048' (the tokens prefilled)."""
+    return f"batch {int(np.max(result.batch))}, prompt {int(np.max(result.prompt_len))}"
 
 
 def series_labels(labels: list[str], results: list[Analysis]) -> list[str]:
