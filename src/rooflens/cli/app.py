@@ -47,7 +47,6 @@ from rooflens.cli.common import (
     analysis_options,
     app,
     check_size,
-    drafted_tokens,
     drafter_words,
     err_console,
     json_context,
@@ -65,6 +64,7 @@ from rooflens.core.speculative import (
     ACCEPTANCE,
     DRAFT_TOKENS,
     TREE_WIDTH,
+    drafted_tokens,
 )
 from rooflens.formats import analysis_facts, analysis_notes, si_apart
 from rooflens.hardware.catalog import catalog
@@ -118,7 +118,8 @@ def analyze(
     }  # fmt: skip
     # A default prompt leaves room for the tokens a drafter's step verifies after it (OPT's
     # 2,047 of 2,048 positions left none, refused as a context too long).
-    result = _run(params | {"drafted": drafted_tokens(drafting, gamma, options)})
+    long_context = bool((options or {}).get("allow_long_context"))
+    result = _run(params | {"drafted": drafted_tokens(drafting, gamma, long_context)})
     stages = ["prefill", "decode"] if stage is Stage.all else [stage.value]
     if "vision" in result.steps and stage is Stage.all:
         stages.insert(0, "vision")

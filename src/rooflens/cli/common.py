@@ -336,14 +336,6 @@ GridIntensityOpt = Annotated[
 ]
 
 
-def drafted_tokens(drafting: bool, gamma: int | None, options: dict[str, Any] | None) -> int | None:
-    """The tokens a drafter drafts a step, where a default prompt must leave them room (not
-    with allow_long_context, which prices beyond the positions)."""
-    if not drafting or (options or {}).get("allow_long_context"):
-        return None
-    return DRAFT_TOKENS if gamma is None else gamma
-
-
 def speculation_given(
     drafting: bool, gamma: int | None, alpha: float | None, tree_width: int | None
 ) -> None:

@@ -29,7 +29,6 @@ from rooflens.cli.common import (
     analysis_options,
     app,
     check_size,
-    drafted_tokens,
     figure_file,
     parse_sizes,
     speculation_estimate,
@@ -38,6 +37,7 @@ from rooflens.cli.common import (
 )
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.options import Quantization
+from rooflens.core.speculative import drafted_tokens
 from rooflens.settings import SETTING_NAMES
 
 
@@ -261,7 +261,9 @@ def report(
             "images": images,
             **(options or {}),
             # A default prompt leaves a drafter's verified tokens their room, as analyze's.
-            "drafted": drafted_tokens(drafting, gamma, options),
+            "drafted": drafted_tokens(
+                drafting, gamma, bool((options or {}).get("allow_long_context"))
+            ),
         }
     )
     speculation = speculation_estimate(

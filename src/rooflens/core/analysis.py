@@ -16,6 +16,7 @@ from rooflens.core.hardware import Device
 from rooflens.core.memory import (
     kv_cache_bytes,
     kv_room,
+    matrix_bytes,
     usable_memory,
     weight_bytes,
 )
@@ -217,7 +218,7 @@ def _build_prepared(model: ModelSpec, options: AnalysisOptions, device: Device) 
         head_weights=sum(op.weight_bytes(quant) for op in graph.operators if op.scope == "head"),
         head_unit=max(
             (
-                Linear.weight_bytes(op, quant)
+                matrix_bytes(op, quant)
                 for op in graph.operators
                 if op.scope == "head" and isinstance(op, Linear)
             ),

@@ -7,7 +7,7 @@ import numpy as np
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.graph import Graph
 from rooflens.core.model import ModelSpec
-from rooflens.core.operators import Linear, Step
+from rooflens.core.operators import Linear, Operator, Step
 from rooflens.core.options import Quantization
 from rooflens.core.plan import step_plan
 
@@ -29,11 +29,14 @@ def weight_bytes(graph: Graph, quant: Quantization) -> float:
     embedding = sum(op.weight_bytes(quant) for op in first)
     held = sum(op.weight_bytes(quant) for op in last)
     # The last stage's own copy of a tied head: the matrix it reads.
-    last_stage = sum(
-        Linear.weight_bytes(op, quant) if isinstance(op, Linear) else op.weight_bytes(quant)
-        for op in last
-    )
+    last_stage = sum(matrix_bytes(op, quant) for op in last)
     return total - embedding - held + max(embedding, last_stage)
+
+
+def matrix_bytes(op: Operator, quant: Quantization) -> float:
+    """The weights an operator reads at its precision: its own, and a tied head's the
+    embedding's matrix, which it owns no copy of (TiedLinear) where it shares the device."""
+    return Linear.weight_bytes(op, quant) if isinstance(op, Linear) else op.weight_bytes(quant)
 
 
 def kv_tokens_kept(

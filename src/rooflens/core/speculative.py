@@ -42,6 +42,15 @@ from rooflens.core.validation import broadcast_sizes, positive_int_array
 DRAFT_TOKENS, ACCEPTANCE, TREE_WIDTH = 4, 0.85, 1
 
 
+def drafted_tokens(drafting: bool, gamma: int | None, allow_long_context: bool) -> int | None:
+    """The tokens a drafter drafts a step, which a default prompt leaves room for
+    (default_prompt_len's `drafted`): none without a drafter, or with allow_long_context,
+    which prices beyond the positions."""
+    if not drafting or allow_long_context:
+        return None
+    return DRAFT_TOKENS if gamma is None else gamma
+
+
 @dataclass(frozen=True)
 class SpeculativeEstimate:
     tokens_per_step: np.ndarray

@@ -25,7 +25,7 @@ from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import BYTE_FIELDS
 from rooflens.core.results import Analysis, compare
-from rooflens.core.speculative import speculative, speculative_generation
+from rooflens.core.speculative import drafted_tokens, speculative, speculative_generation
 from rooflens.hardware.catalog import catalog, catalog_name, device_from_dict, timed_figures
 from rooflens.models.catalog import bundled_id, bundled_models, bundled_spec
 from rooflens.models.config import spec_from_config
@@ -252,7 +252,7 @@ def with_prompt(scenario: s.Scenario, loc: Loc = ()) -> s.Scenario:
     # With a drafter, the room a step's drafts take after the prompt, as the CLI leaves it.
     sp = scenario.speculative
     drafting = sp.draft is not None or sp.medusa_heads or sp.mtp
-    drafted = sp.gamma if drafting and not scenario.options.allow_long_context else None
+    drafted = drafted_tokens(drafting, sp.gamma, bool(scenario.options.allow_long_context))
     prompt = default_prompt_len(spec, scenario.gen_len, drafted)
     return scenario.model_copy(update={"prompt_len": prompt})
 
