@@ -139,6 +139,9 @@ def test_the_web_form_is_the_declaration() -> None:
         ({"w_bits": True}, "w_bits", "one of 32, 16, 8, 4, 3, 2, 1"),
         ({"tp": True}, "tp", "an integer in [1, 1024]"),
         ({"tp": 2.0}, "tp", "an integer in [1, 1024]"),
+        # pydantic's Literal[8] takes 8.0 (8.0 == 8), where an integer field refuses it.
+        ({"w_bits": 8.0}, "w_bits", "one of 32, 16, 8, 4, 3, 2, 1"),
+        ({"state_bits": 16.0}, "state_bits", "one of 16, 32"),
         ({"offload_kv": "false"}, "offload_kv", "true or false"),
         ({"link_latency": float("inf")}, "link_latency", "a number in [0, 1] (or empty)"),
         ({"prompt_keep": 0}, "prompt_keep", "a number in (0, 1]"),

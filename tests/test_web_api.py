@@ -792,6 +792,15 @@ def test_a_boolean_is_no_size(client: TestClient, path: str, change: dict, loc: 
         )
 
 
+def test_a_float_is_no_choice_of_integers(client: TestClient) -> None:
+    """`"w_bits": 8.0` passed as 8 (pydantic's Literal compares by value) where `"tp": 2.0`
+    is refused."""
+    data = error(client, "/api/analyze", {**SCENARIO, "options": {"w_bits": 8.0}})
+    assert data["message"] == (
+        "options.w_bits=8.0 is invalid: expected one of the integers 32, 16, 8, 4, 3, 2, 1"
+    )
+
+
 @pytest.mark.parametrize("value", [0, "abc", -128])
 def test_a_setting_of_several_types_says_what_it_takes(client: TestClient, value) -> None:
     """w_scale takes a name or a block size: its errors named a pydantic union member

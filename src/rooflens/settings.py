@@ -769,10 +769,26 @@ def plain(value: object) -> object:
 
 def not_a_bool_number(annotation: object, value: object) -> object:
     """`value`, unless it is a boolean where `annotation` takes none (pydantic reads True as
-    1 in a number's place): a field validator's check, raising ValueError."""
-    if isinstance(value, bool) and bool not in _flatten(annotation):
+    1 in a number's place), or a float where it takes only integer choices (pydantic's
+    Literal[8] takes 8.0, where an integer field refuses it): a field validator's check,
+    raising ValueError."""
+    kinds = _flatten(annotation)
+    if isinstance(value, bool) and bool not in kinds:
         raise ValueError("a boolean is not a number")
+    choices = _integer_choices(kinds)
+    if isinstance(value, float) and float not in kinds and choices:
+        raise ValueError(f"expected one of the integers {', '.join(map(str, choices))}")
     return value
+
+
+def _integer_choices(kinds: list[object]) -> tuple[int, ...]:
+    return tuple(
+        choice
+        for kind in kinds
+        if getattr(kind, "__origin__", None) is Literal
+        and all(type(choice) is int for choice in get_args(kind))
+        for choice in get_args(kind)
+    )
 
 
 def _flatten(annotation: object) -> list[object]:
