@@ -96,3 +96,41 @@ def test_sweep_takes_images_as_analyze_does() -> None:
     at4 = rows[rows.batch == 4].iloc[0]
     assert at4.prompt_tokens == 1024 + 256 and at4.ttft == pytest.approx(one.generation["ttft"])
     assert at4.vision_time == pytest.approx(float(one.totals()["vision"]["time"]))
+
+
+def test_compare_weighs_a_request_with_and_without_images() -> None:
+    """`compare --vs images=1` was refused (images were no key of it) and compare had no
+    --images: a VLM user could not set a request with an image beside one without."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    runner = CliRunner()
+    args = ["compare", GEMMA, "-H", "h100-sxm", "--prompt-len", "2048", "--vs", "images=2"]
+    data = json.loads(runner.invoke(app, [*args, "-f", "json"]).stdout)
+    assert (data["a"]["inputs"]["images"], data["b"]["inputs"]["images"]) == (0, 2)
+    # Gemma 3 pools each image to 256 tokens, which join the prompt.
+    assert data["b"]["inputs"]["prompt_tokens"] == 2048 + 2 * 256
+    rows = {r["metric"]: r for r in data["rows"]}
+    with_images = api.analyze(GEMMA, "h100-sxm", prompt_len=2048, gen_len=128, images=2)
+    assert rows["time to first token"]["b"] == pytest.approx(
+        float(with_images.generation["ttft"]), rel=1e-12
+    )
+    assert data["changes"] == {"images": 2}
+    # A's images go in its title, as --base's settings do.
+    table = " ".join(runner.invoke(app, [*args[:-1], "images=0", "--images", "1"]).stdout.split())
+    assert "(images=1) · B changes images=0" in table
+    for bad, message in (
+        ("images=x", "images='x' is invalid: expected a whole number of images per request"),
+        ("images=-1", "images='-1' is invalid: expected a whole number of images per request"),
+    ):
+        res = runner.invoke(app, [*args[:-1], bad])
+        assert res.exit_code == 2 and message in res.output, res.output
+    text_only = runner.invoke(app, ["compare", "gpt2", "-H", "a6000", "--vs", "images=1"])
+    assert text_only.exit_code == 2
+    assert (
+        "images=1 is invalid: expected 0: openai-community/gpt2 has no vision encoder"
+        in text_only.output
+    )

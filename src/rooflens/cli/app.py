@@ -621,11 +621,12 @@ def compare_cmd(
             "hardware=h200-sxm, model=Qwen/Qwen2.5-7B."
         ),
     ] = None,
+    images: ImagesOpt = 0,
     output: FormatOpt = OutputFormat.table,
     allow_long_context: LongContextOpt = False,
 ) -> None:
     """Two analyses side by side with ratios: a technique on and off, two devices, a teacher and
-    its distilled student."""
+    its distilled student, a request with and without an image."""
     import pandas as pd
 
     for flag, size in (("--batch", batch), ("--prompt-len", prompt_len), ("--gen-len", gen_len)):
@@ -636,6 +637,7 @@ def compare_cmd(
         "batch": batch,
         "prompt_len": prompt_len,
         "gen_len": gen_len,
+        "images": images,
         **({"allow_long_context": True} if allow_long_context else {}),
         **settings_once(base, "--base"),
     }
@@ -666,7 +668,8 @@ def compare_cmd(
         return
     changed = ", ".join(f"{k}={v}" for k, v in differ.items()) or "nothing"
     # A's own settings, where --base gave any: the title says what both sides run.
-    settings = ", ".join(f"{k}={v}" for k, v in settings_once(base, "--base").items())
+    given_a = {**({"images": images} if images else {}), **settings_once(base, "--base")}
+    settings = ", ".join(f"{k}={v}" for k, v in given_a.items())
     shown = pd.DataFrame(
         {
             "metric": frame.metric,

@@ -706,7 +706,7 @@ def analysis_options(func: F) -> F:
     return declared_options(Settings, "options", device)(func)
 
 
-COMPARED_KEYS = ("model", "hardware", *SIZE_NAMES, *SETTING_NAMES)
+COMPARED_KEYS = ("model", "hardware", *SIZE_NAMES, "images", *SETTING_NAMES)
 
 
 def settings_once(items: list[str] | None, flag: str) -> dict[str, Any]:
@@ -742,4 +742,8 @@ def _setting(
             raise InvalidInputError(key, text, ONE_SIZE) from None
         check_size(key, size)
         return key, size
+    if key == "images":  # a count per request, which may be none
+        if not text.isdigit():
+            raise InvalidInputError(key, text, "a whole number of images per request, 0 or more")
+        return key, int(text)
     return key, text

@@ -157,6 +157,7 @@ def analyze(
         if generation is None
         else {k: float(v) if np.ndim(v) == 0 else v for k, v in generation.items()},
         asked_prompt_len=_asked_if_other(asked, s),
+        images=n_images,
     )
 
 

@@ -180,6 +180,8 @@ class Analysis:
     # The prompt as given, where the prefill processes another length (`prompt_len`: the
     # share prompt compression keeps, plus the images' tokens); None where the two agree.
     asked_prompt_len: np.ndarray | None = None
+    # Images per request, where any (their tokens are in `prompt_len`).
+    images: np.ndarray | None = None
 
     @property
     def given_prompt_len(self) -> np.ndarray:
@@ -407,6 +409,9 @@ class Analysis:
                 # What the prefill processes: the prompt, less what compression drops, plus
                 # the images' tokens.
                 "prompt_tokens": _sizes(self.prompt_len),
+                "images": _sizes(
+                    np.broadcast_to(0 if self.images is None else self.images, self.shape)
+                ),
                 "gen_len": None if self.gen_len is None else _sizes(self.gen_len),
                 "w_bits": q.w_bits,
                 "a_bits": q.a_bits,
