@@ -272,11 +272,14 @@ def speculative(
         held = weight_bytes(build_graph(draft, options, device), quant)
         # Its own cache, as `analyze` holds it, at the target's context whatever the draft's
         # positions (it is priced there too).
-        beside = analyze(
+        drafter_memory = analyze(
             draft, device, batch=b, prompt_len=s + gamma,
             options=options.model_copy(update={"allow_long_context": True}),
-        ).memory["decode"]  # fmt: skip
+        ).memory  # fmt: skip
+        beside = drafter_memory["decode"]
         drafter_weights, drafter_kv = beside.weights, beside.kv_cache
+        # The draft prefills the context too (after the target, its temporaries its own).
+        drafter_prefill = drafter_memory["prefill"].activations
     elif mtp:
         # Each draft token is one MTP module step: one block with its own cache, and a head.
         step = Step(batch=b * tree_width, new_tokens=np.ones_like(s, dtype=float), past=s)
@@ -295,11 +298,12 @@ def speculative(
         # A module's window layer (Step 3.7's, DeepSeek-V4's) keeps only its window.
         spans = kv_spans(layer, options)
         drafter_kv = modules * kv_cache_bytes(layer, quant, b, s + gamma + 1, spans)
-        drafter_weights = held
+        drafter_weights, drafter_prefill = held, 0.0
     else:
         drafting = _heads_time(target, device, options, gamma, b)
         held = gamma * weight_bytes(_medusa_head(target), quant)
         drafter_weights, drafter_kv = held, 0.0  # the heads keep no cache
+        drafter_prefill = 0.0  # nor prefill anything of their own
     tree_alpha = 1 - (1 - alpha) ** tree_width
     tokens = np.full_like(plain, expected_tokens(tree_alpha, gamma))
     speedup = tokens * plain / (drafting + verify)
@@ -308,14 +312,20 @@ def speculative(
     graph = verification_graph(build_graph(target, options, device), tree_width * (gamma + 1))
     own = held_by_target.memory["decode"]
     # An engine's reserve already holds a verify step within its token budget. Otherwise the
-    # largest of the verify step's and the context's prefill's (with the drafter resident
-    # throughout: a setup whose prefill peak leaves no room for it does not fit).
+    # largest of the verify step's and the context's prefills', the target's and a draft
+    # model's (with the drafter resident throughout: a setup whose prefill peak leaves no
+    # room for it does not fit).
     prefilled = held_by_target.memory["prefill"].activations
     activations = (
         own.activations
         if own.reserved
         else np.maximum.reduce(
-            [own.activations, prefilled, peak_activation_bytes(graph, quant, verified)]
+            [
+                own.activations,
+                prefilled,
+                np.broadcast_to(drafter_prefill, np.shape(prefilled)),
+                peak_activation_bytes(graph, quant, verified),
+            ]
         )
     )
     memory = footprint(
