@@ -580,3 +580,29 @@ def test_a_timeline_where_nothing_waits_counts_requests_in_whole_numbers() -> No
         assert low == 0 and high >= 1
         shown = [t for t in ax.get_yticks() if low <= t <= high]
         assert shown and all(float(t).is_integer() for t in shown)
+
+
+@pytest.mark.parametrize("kind", ["roofline", "operators", "batch", "sequence", "memory"])
+def test_every_plot_takes_a_requests_images(tmp_path, kind) -> None:
+    """plot had no --images: a vision model's figures showed its text alone. Qwen3-VL-4B's
+    image is 1,024 tokens; two join a 1,024-token prompt (the plots' default)."""
+    vl = "Qwen/Qwen3-VL-4B-Instruct"
+    out = str(tmp_path / f"{kind}.png")
+    args = ["plot", kind, vl, "-H", "h100-sxm", "--images", "2", "--prompt-len", "1024"]
+    res = CliRunner().invoke(app, [*args, "-o", out])
+    assert res.exit_code == 0, res.output
+    figure = _last_figure()
+    title = figure.get_suptitle() or figure.axes[0].get_title()
+    assert "2 images per request" in title, title
+    with_images = rooflens.analyze(vl, "h100-sxm", prompt_len=1024, gen_len=128, images=2)
+    if kind == "memory":
+        assert "context 3199, 2 images per request" in title  # 1,024 + 2 x 1,024 + 127
+        held = sum(b.get_height() for b in figure.axes[0].patches[::4][:3])
+        generation = with_images.memory["generation"]
+        parts = generation.weights + generation.kv_cache + generation.activations
+        assert held == pytest.approx(float(parts) / 1e9, rel=1e-9)
+    if kind == "batch":
+        first = figure.axes[0].get_lines()[0].get_ydata()[0]  # batch 1, ms
+        assert first == pytest.approx(float(with_images.generation["tpot"]) * 1e3, rel=1e-12)
+    if kind in ("roofline", "operators"):
+        assert "batch 1, prompt 3072, 2 images per request" in title

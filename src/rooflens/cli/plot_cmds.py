@@ -163,6 +163,7 @@ def plot(
             help="A line or bar: LABEL:KEY=VALUE,... (repeatable); roofline/operators take one."
         ),
     ] = None,
+    images: ImagesOpt = 0,
     allow_long_context: LongContextOpt = False,
 ) -> None:
     """Roofline with every operator, latency/throughput against batch or prompt length,
@@ -201,6 +202,7 @@ def plot(
                 "batch": one_batch,
                 "prompt_len": one_prompt,
                 "gen_len": gen_len,
+                "images": images,
                 **options,
             }
         )
@@ -209,11 +211,11 @@ def plot(
         else:
             plots.operator_times(result, stage, out)
     elif kind is PlotKind.batch:
-        plots.batch_curves(model, hardware, settings, batches, one_prompt, gen_len, out)
+        plots.batch_curves(model, hardware, settings, batches, one_prompt, gen_len, out, images)
     elif kind is PlotKind.sequence:
-        plots.sequence_curves(model, hardware, settings, prompts, one_batch, gen_len, out)
+        plots.sequence_curves(model, hardware, settings, prompts, one_batch, gen_len, out, images)
     else:
-        plots.memory_bars(model, hardware, settings, one_batch, one_prompt, gen_len, out)
+        plots.memory_bars(model, hardware, settings, one_batch, one_prompt, gen_len, out, images)
     _console().print(f"wrote {out}")
 
 

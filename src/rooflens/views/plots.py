@@ -471,9 +471,11 @@ def batch_curves(
     prompt_len: int | None = None,
     gen_len: int = 128,
     path: str | os.PathLike[str] | None = None,
+    images: int = 0,
 ) -> Figure:
     """Latency and throughput against batch size, one line per setting (seed 000, Fig. 8);
-    the prompt 1,024 tokens unless given, or what the model's context leaves."""
+    the prompt 1,024 tokens unless given, or what the model's context leaves; `images` per
+    request (multimodal models)."""
     values = np.asarray(batches if batches is not None else DEFAULT_BATCHES)
     if prompt_len is None:
         prompt_len = min(1024, prompt_room(model, gen_len))
@@ -483,9 +485,9 @@ def batch_curves(
         "batch",
         values,
         settings,
-        {"prompt_len": prompt_len, "gen_len": gen_len},
+        {"prompt_len": prompt_len, "gen_len": gen_len, "images": images},
         path,
-        f"prompt {prompt_len}, {gen_len} generated tokens",
+        f"prompt {prompt_len}, {gen_len} generated tokens{_images(images)}",
     )
 
 
@@ -497,9 +499,11 @@ def sequence_curves(
     batch: int = 1,
     gen_len: int = 128,
     path: str | os.PathLike[str] | None = None,
+    images: int = 0,
 ) -> Figure:
     """Latency and throughput against prompt length, one line per setting (Fig. 9); 128 to
-    4,096 tokens unless given, as far as the model's context holds them."""
+    4,096 tokens unless given, as far as the model's context holds them; `images` per
+    request (multimodal models)."""
     values = np.asarray(
         prompt_lens if prompt_lens is not None else _default_prompts(model, gen_len)
     )
@@ -509,9 +513,9 @@ def sequence_curves(
         "prompt_len",
         values,
         settings,
-        {"batch": batch, "gen_len": gen_len},
+        {"batch": batch, "gen_len": gen_len, "images": images},
         path,
-        f"batch {batch}, {gen_len} generated tokens",
+        f"batch {batch}, {gen_len} generated tokens{_images(images)}",
     )
 
 
@@ -523,10 +527,11 @@ def memory_bars(
     prompt_len: int | None = None,
     gen_len: int = 128,
     path: str | os.PathLike[str] | None = None,
+    images: int = 0,
 ) -> Figure:
     """Weights, KV cache and peak activations per setting as stacked bars, with the device's
     capacity marked (Fig. 7); the prompt 2,048 tokens unless given, or what the context
-    leaves."""
+    leaves; `images` per request (multimodal models)."""
     if prompt_len is None:
         prompt_len = min(2048, prompt_room(model, gen_len))
     fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(settings) + 2), 4.5))
@@ -536,7 +541,13 @@ def memory_bars(
     results = []
     for options in settings.values():
         result = analyze(
-            model, hardware, batch=batch, prompt_len=prompt_len, gen_len=gen_len, **options
+            model,
+            hardware,
+            batch=batch,
+            prompt_len=prompt_len,
+            gen_len=gen_len,
+            images=images,
+            **options,
         )
         results.append(result)
         mem = result.memory["generation"]
@@ -552,6 +563,9 @@ def memory_bars(
         ax.bar(at, values, bottom=bottom, label=name, color=gray, hatch=hatch, edgecolor="black")
         bottom += np.array(values)
     ax.set_xticks(at, _wrapped(ax, series_labels(labels, results)))
+    # The images' tokens join the prompt.
+    vision = results[0].model.vision
+    context = prompt_len + gen_len - 1 + (images * vision.tokens_per_image if images else 0)
     if len(set(capacities)) == 1:
         ax.axhline(capacities[0], color="black", linestyle="--", label="device capacity")
     else:
@@ -562,7 +576,8 @@ def memory_bars(
         ax.set_ylim(0, max(*capacities, *bottom) * 1.4)
     ax.set(
         ylabel="memory (GB)",
-        title=f"{subject(results)}\nbatch {batch}, context {prompt_len + gen_len - 1}"
+        title=f"{subject(results)}\nbatch {batch}, context {context}"
+        + _images(images)
         + _per_device(results),
     )
     fit_titles(fig, ax.title)
@@ -637,8 +652,15 @@ def subject(results: list[Analysis]) -> str:
 
 
 def point(result: Analysis) -> str:
-    """The sizes a one-point figure shows: 'batch 8, prompt 2048' (the tokens prefilled)."""
-    return f"batch {int(np.max(result.batch))}, prompt {int(np.max(result.prompt_len))}"
+    """The sizes a one-point figure shows: 'batch 8, prompt 2048' (the tokens prefilled,
+    its images' among them), and the images a request carries where any."""
+    sizes = f"batch {int(np.max(result.batch))}, prompt {int(np.max(result.prompt_len))}"
+    return sizes + _images(0 if result.images is None else int(np.max(result.images)))
+
+
+def _images(images: int) -> str:
+    """', 2 images per request' where a request carries any."""
+    return "" if not images else f", {images} image{'s' if images > 1 else ''} per request"
 
 
 def series_labels(labels: list[str], results: list[Analysis]) -> list[str]:
