@@ -340,6 +340,13 @@ def test_an_engine_simulation_says_what_its_measured_runs_showed(server: str, br
     page.wait_for_selector("body[data-served='1']", timeout=30_000)
     checked = checked_against("vllm", "h200-sxm", LLAMA, "dense")
     assert page.inner_text("#serve-validation") == checked
+    # The engine's scheduler, as `rooflens simulate --engine vllm` runs it: the page sent every
+    # scheduler field at its default, which the API took as chosen over vLLM's preset.
+    from rooflens.serving.presets import preset_for
+
+    scheduler = page.evaluate("() => runs.serve.data.scheduler")
+    want = preset_for("vllm", rooflens.get_device("h200-sxm")).model_dump()
+    assert {k: scheduler[k] for k in want} == want
     page.close()
 
 

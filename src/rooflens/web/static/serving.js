@@ -107,6 +107,10 @@ function sections(page) {
     let v = state[page][f.key];
     if (f.key === "hourly_prices") v = parsePeaks(v || "");
     if (f.key === "devices") v = v && v.length ? v : null;
+    // A scheduler field left at its default is not sent: an engine's preset then sets it,
+    // as the CLI's does (the API takes every field sent as chosen).
+    const untouched = JSON.stringify(v) === JSON.stringify(PAGE_DEFAULTS[page][f.key]);
+    if (f.section === "scheduler" && untouched) continue;
     if (f.section) (body[f.section] ||= {})[f.key] = v;
     else body[f.key] = v;
   }
