@@ -211,6 +211,14 @@ def test_a_capacity_search_probes_with_fewer_requests_when_asked_for_too_many(cl
           "allow_long_context": True}, "scheduler": {"max_len": 400000}}, ["workload", "prompt"],
          "viewer simulates at most 262144"),
         ({"scheduler": {"max_batch": 5000}}, ["scheduler", "max_batch"], "less than or equal"),
+        # Sections derived from the serving declarations took true as 1, "2" as 2 and "yes"
+        # or 1 as true, where the Strict sections refuse them.
+        ({"scheduler": {"max_batch": True}}, ["scheduler", "max_batch"], "boolean is not a num"),
+        ({"scheduler": {"overlap": "yes"}}, ["scheduler", "overlap"], "true or false"),
+        ({"scheduler": {"overlap": 1}}, ["scheduler", "overlap"], "true or false"),
+        ({"cluster": {"replicas": "2"}}, ["cluster", "replicas"], "text is not a number"),
+        ({"slo": {"ttft": "1.5"}}, ["slo", "ttft"], "text is not a number"),
+        ({"capacity": "true"}, ["capacity"], "true or false"),
         ({"scheduler": {"policy": "fifo"}}, ["scheduler", "policy"], "'static'"),
         ({"scheduler": {"policy": "static"}, "cluster": {"disaggregated": True}},
          ["scheduler", "policy"], "disaggregated"),
@@ -388,6 +396,8 @@ def test_an_unpriced_device_is_searched_once_given_a_price(client: TestClient) -
         ({"target": {"rate": 0}}, ["target", "rate"], "greater than 0"),
         ({"target": {"output_len": 200000}, "verify": 2}, ["verify"], "too long to confirm"),
         ({"verify": 9}, ["verify"], "less than or equal to 5"),
+        ({"verify": True}, ["verify"], "a boolean is not a number"),
+        ({"target": {"rate": "5"}}, ["target", "rate"], "text is not a number"),
         ({"model": {"id": "llama-9"}}, ["model", "id"], "bundled model"),
         ({"engine": "tgi"}, ["engine"], "'vllm'"),
         ({"engine_version": "0.5.9"}, ["engine_version"], "empty without an engine"),

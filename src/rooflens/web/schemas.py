@@ -71,18 +71,31 @@ def _text_for_a_number(annotation: object, value: object) -> bool:
     return False
 
 
+def json_typed(annotation: object, value: object) -> object:
+    """`value`, unless JSON gave it as another type than the field's: "batch": true would
+    otherwise pass as one sequence, "batch": "8" as eight and "overlap": "yes" or 1 as true
+    (JSON has numbers and booleans; the Python API refuses text in a number's place)."""
+    if _text_for_a_number(annotation, value):
+        raise ValueError("text is not a number (send it as a JSON number)")
+    if _booleans_only(annotation) and not isinstance(value, bool):
+        raise ValueError("expected true or false (a JSON boolean)")
+    return not_a_bool_number(annotation, value)
+
+
+def _booleans_only(annotation: object) -> bool:
+    kinds = set(get_args(annotation)) or {annotation}
+    kinds.discard(type(None))
+    return kinds == {bool}
+
+
+def _json_typed(cls: type[BaseModel], value: object, info: ValidationInfo) -> object:
+    return json_typed(cls.model_fields[info.field_name].annotation, value)
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_numbers(cls, value: object, info: ValidationInfo) -> object:
-        # "batch": true would otherwise pass as one sequence, and "batch": "8" as eight: JSON
-        # has numbers, and the Python API refuses text in a number's place.
-        annotation = cls.model_fields[info.field_name].annotation
-        if _text_for_a_number(annotation, value):
-            raise ValueError("text is not a number (send it as a JSON number)")
-        return not_a_bool_number(annotation, value)
+    _json_typed = field_validator("*", mode="before")(classmethod(_json_typed))
 
 
 class Options(Settings):
@@ -380,7 +393,9 @@ def derived(
         if defaults and field in defaults:
             info.default = defaults[field]
         fields[field] = (info.annotation, info)
-    return create_model(name, __base__=model, __doc__=doc, **fields)
+    # Each field typed as JSON gives it, as the Strict sections are.
+    typed = {"json_typed": field_validator("*", mode="before")(classmethod(_json_typed))}
+    return create_model(name, __base__=model, __doc__=doc, __validators__=typed, **fields)
 
 
 SchedulerIn = derived(
@@ -452,10 +467,9 @@ class AdviseRequest(AdviseSearch):
     @field_validator("*", mode="before")
     @classmethod
     def _no_text_numbers(cls, value: object, info: ValidationInfo) -> object:
-        # Lax here (the search's lists come as "1,2" text too), but a number stays a number.
-        if _text_for_a_number(cls.model_fields[info.field_name].annotation, value):
-            raise ValueError("text is not a number (send it as a JSON number)")
-        return value
+        # Lax here (the search's lists come as "1,2" text too), but a number stays a number
+        # and a boolean a boolean.
+        return json_typed(cls.model_fields[info.field_name].annotation, value)
 
     @field_validator("hourly_prices")
     @classmethod
