@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from rooflens import api
+from rooflens.cli.app import app
 from rooflens.core.results import compare
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import bundled_config, bundled_models
@@ -52,6 +53,25 @@ def test_analyze_totals_equal_the_python_api(client: TestClient) -> None:
     assert data["generation"]["tpot"] == pytest.approx(float(want.generation["tpot"]), rel=1e-12)
     assert data["memory"]["decode"]["weights"] == float(want.memory["decode"].weights)
     assert data["model"]["params"] == want.params == 8_030_261_248
+
+
+def test_analyze_states_its_inputs_and_rows_as_the_cli_json_does(client: TestClient) -> None:
+    """The web's inputs left out the format (NVFP4 read as INT4 at 4 bits), groups and the
+    experts' weights; its rows left out `mlp_width`, so Nemotron's pruned MLPs listed
+    gate_proj rows that nothing told apart; its devices left out the TDP energy rests on."""
+    nemotron = "nvidia/Llama-3_3-Nemotron-Super-49B-v1"
+    body = {"model": {"id": nemotron}, "device": {"name": "h100-sxm"}, "options": {"tp": 2},
+            "gen_len": 128, "stage": "decode"}  # fmt: skip
+    data = post(client, "/api/analyze", body)
+    args = ["analyze", nemotron, "-H", "h100-sxm", "--tp", "2", "--gen-len", "128"]
+    cli = json.loads(CliRunner().invoke(app, [*args, "--stage", "decode", "-f", "json"]).stdout)
+    assert data["inputs"] == cli["inputs"]
+    widths = sorted(o["mlp_width"] for o in data["operators"] if o["name"] == "gate_proj")
+    assert widths == sorted(o["mlp_width"] for o in cli["operators"] if o["name"] == "gate_proj")
+    assert widths[:2] == [1408, 2816]
+    assert data["device"]["tdp"] == 700
+    nvfp4 = {"model": {"id": "nvidia/Qwen3-32B-NVFP4"}, "device": {"name": "b200"}}
+    assert post(client, "/api/analyze", nvfp4)["inputs"]["w_format"] == "nvfp4"
 
 
 def test_analyze_operators_follow_the_graph_with_shares(client: TestClient) -> None:
@@ -353,7 +373,7 @@ def test_bad_uploads_are_422_naming_config(client: TestClient) -> None:
             "a divisor of the batch size",
         ),
         ({"prompt_len": 131072}, ["body", "prompt_len"], "has 131072 positions"),
-        ({"colour": "red"}, ["body", "colour"], "Extra inputs are not permitted"),
+        ({"colour": "red"}, ["body", "colour"], "expected a known field"),
         ({"device": {}}, ["body", "device"], "missing: memory_bandwidth"),
         ({"model": 5}, ["body", "model"], 'expected a bundled model id, {"id": ...}'),
         ({"device": ["h100"]}, ["body", "device"], "expected a catalog device name"),
@@ -790,6 +810,25 @@ def test_a_boolean_is_no_size(client: TestClient, path: str, change: dict, loc: 
         assert data["message"].endswith(
             "is invalid: text is not a number (send it as a JSON number)"
         )
+
+
+@pytest.mark.parametrize(
+    ("path", "change", "message"),
+    [
+        ("/api/analyze", {"options": {"wbits": 4}},
+         "options.wbits=4 is invalid: expected a known field: w_bits, a_bits, kv_bits,"),
+        ("/api/analyze", {"speed": 1}, "speed=1 is invalid: expected a known field: model, "
+         "device, options, batch, prompt_len, gen_len, images, speculative, economics, stage"),
+        ("/api/analyze", {"model": {"id": LLAMA, "foo": 1}},
+         "model.foo=1 is invalid: expected a known field: id, config, name"),
+        ("/api/simulate", {"scheduler": {"maxbatch": 3}},
+         "scheduler.maxbatch=3 is invalid: expected a known field: policy, max_batch,"),
+    ],
+)  # fmt: skip
+def test_an_unknown_field_is_told_what_is_known(client, path, change, message) -> None:
+    """It read "Extra inputs are not permitted", where the Python API names the settings."""
+    data = error(client, path, {**SCENARIO, **change})
+    assert data["message"].startswith(message), data["message"]
 
 
 def test_a_float_is_no_choice_of_integers(client: TestClient) -> None:

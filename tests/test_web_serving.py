@@ -236,7 +236,7 @@ def test_a_capacity_search_probes_with_fewer_requests_when_asked_for_too_many(cl
         ({"device": {"name": "rtx-4090"}, "model": {"id": "meta-llama/Llama-3.1-70B"}},
          ["device"], "rtx-4090"),
         ({"model": {"id": "no/such-model"}}, ["model", "id"], "bundled model"),
-        ({"speed": 3}, ["speed"], "Extra inputs"),
+        ({"speed": 3}, ["speed"], "expected a known field: model, device"),
         # The arrival process's own bounds (once a 500 below 1e-3).
         (
             {"workload": {"arrivals": "gamma", "cv": 0.0005}},

@@ -13,13 +13,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -106,6 +107,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         # A declared setting that says in words what it takes says so instead of its regex.
         if first.get("type") == "string_pattern_mismatch" and name in Settings.model_fields:
             reason = f"expected {accepted(Settings, name)}"
+        if first.get("type") == "extra_forbidden":
+            known = _fields_at(request, tuple(first.get("loc", ())))
+            if known:
+                reason = f"expected a known field: {', '.join(known)}"
         whole = field == "body" and isinstance(first.get("input"), dict)
         # A check across a request's fields names them itself; the body is no value to show.
         message = (
@@ -114,6 +119,28 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             else (f"{field}={_shown(first.get('input'))} is invalid: {reason}")
         )
     return error_response(422, items, message)
+
+
+def _fields_at(request: Request, loc: tuple[Any, ...]) -> list[str]:
+    """The fields the section holding `loc`'s last key takes (an unknown one's error says
+    what is known, as the Python API's does), from the route's body model; none if lost."""
+    body = getattr(request.scope.get("route"), "body_field", None)
+    model = _model_in(getattr(getattr(body, "field_info", None), "annotation", None))
+    for key in loc[1:-1]:
+        if isinstance(key, int):  # an item of a list: the list's own model
+            continue
+        fields = getattr(model, "model_fields", {})
+        if key not in fields:
+            return []
+        model = _model_in(fields[key].annotation)
+    return list(getattr(model, "model_fields", {}))
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model a field holds, through Optional, list and Annotated."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for a in get_args(annotation) if (m := _model_in(a)) is not None), None)
 
 
 async def _unparsed_body(request: Request, exc: Exception) -> Response:

@@ -520,6 +520,7 @@ class DeviceInfo(BaseModel):
     host_bandwidth: Number
     calibration: str | None
     hourly_price: Number = Field(description="USD per device-hour, from the catalog's source.")
+    tdp: Number = Field(description="Watts: the power figure energy and carbon are priced at.")
 
 
 class EngineInfo(BaseModel):
@@ -565,6 +566,11 @@ class Operator(BaseModel):
     performance: Number
     bound: str
     compute_dtype: str
+    mlp_width: int | None = Field(
+        None,
+        description="A dense MLP's width per device where layers differ in it (Nemotron's "
+        "pruned layers); null elsewhere.",
+    )
     time: Number = Field(description="Seconds per layer (block) or per step (head).")
     efficiency: Number = Field(
         description="Roofline time / time: 1 on the roofline; null for an operator taking no "

@@ -226,6 +226,7 @@ def device_info(device: Device) -> dict[str, Any]:
         "host_bandwidth": device.host_bandwidth,
         "calibration": device.calibration,
         "hourly_price": device.hourly_price,
+        "tdp": device.tdp,
     }
 
 
@@ -360,27 +361,15 @@ def analysis_payload(
     frame_ops = every if stage == "all" else [op for op in every if op["stage"] == stage]
     dtypes = sorted({op["compute_dtype"] for op in every if op["ops"]})
     info = model_info(result.model, params=int(result.params))
-    q = result.options.quantization
     return {
         "model": info,
         "device": device_info(result.device),
         "estimate": result.options.estimate,
         "fallbacks": result.fallbacks,
         "notes": result.notes,
-        "inputs": {
-            "batch": int(result.batch),
-            "prompt_len": int(result.given_prompt_len),
-            # What the prefill processes: the prompt (less what compression drops) and the
-            # images' tokens.
-            "prompt_tokens": int(result.prompt_len),
-            "images": scenario.images,
-            "gen_len": None if result.gen_len is None else int(result.gen_len),
-            "w_bits": q.w_bits,
-            "a_bits": q.a_bits,
-            "kv_bits": q.kv_bits,
-            "w_scale": q.w_scale,
-            "a_scale": q.a_scale,
-        },
+        # As `rooflens analyze -f json` states them: the sizes and the precision as run
+        # (its format, groups and experts' weights too).
+        "inputs": result.context()["inputs"],
         "operators": frame_ops,
         "totals": _totals(result),
         "memory": result.memory_figures(),
