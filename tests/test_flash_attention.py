@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rooflens.core import AnalysisOptions, analyze
-from rooflens.core.operators import flash_block_sizes
+from rooflens.core.operators import Step, _streamed_keys, flash_block_sizes
 
 FLASH = AnalysisOptions(flash_attention=True)
 
@@ -91,3 +94,53 @@ def test_a_vision_encoder_attends_in_one_bidirectional_kernel() -> None:
     ]
     assert sum(r["ops"] for r in trio) == pytest.approx(row["ops"])
     assert fused.totals()["vision"]["time"] < eager.totals()["vision"]["time"]
+
+
+def _enumerated_keys(past: int, new: int, rows: int, window: int | None, chunk: int | None) -> int:
+    """Keys the query blocks stream, block by block: each chunk a sequence of its own (vLLM's
+    virtual batches), a block of `rows` rows seeing from its first row's window start to its
+    last row (the last block to the last token)."""
+    segments, pos = [], past
+    while pos < past + new:
+        start = pos - pos % chunk if chunk else 0
+        end = min(start + chunk, past + new) if chunk else past + new
+        segments.append((pos - start, end - pos))
+        pos = end
+    total = 0
+    for into, length in segments:
+        blocks = -(-length // rows)
+        for i in range(1, blocks + 1):
+            first = max(0, into + (i - 1) * rows - (window or 1 << 60) + 1)
+            last = into + (i * rows if i < blocks else length) - 1
+            total += last - first + 1
+    return total
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    past=st.integers(0, 20_000),
+    new=st.integers(1, 20_000),
+    rows=st.sampled_from([1, 5, 16, 128]),
+    window=st.sampled_from([None, 1, 128, 4096]),
+    chunk=st.sampled_from([None, 64, 8192]),
+)
+def test_streamed_keys_count_each_block_as_it_sees_keys(past, new, rows, window, chunk) -> None:
+    """Chunked layers streamed the causal count over the whole prompt, capped only in total
+    (Llama 4 Scout at 16,384 tokens: 5,242,880 keys per KV head, about twice the 2,629,632 its
+    two chunks' blocks read); a window's blocks were capped at the window, not the window
+    plus the block's other rows (gpt-oss at 4,096 tokens: 32,768 keys where they read 36,040)."""
+    step = Step(batch=np.array(1.0), new_tokens=np.array(float(new)), past=np.array(float(past)))
+    got = float(_streamed_keys(step, rows, window, chunk))
+    assert got == _enumerated_keys(past, new, rows, window, chunk)
+
+
+def test_llama4_chunked_layers_stream_their_own_chunks_keys() -> None:
+    """Scout's 36 chunked layers (chunks of 8,192; 40 query heads on 8 KV heads, so blocks of
+    128 / 5 = 25.6 tokens) over a 16,384-token prompt: per KV head, two chunks of
+    320 blocks, block i seeing 25.6 i keys, the last all 8,192."""
+    per_chunk = 25.6 * 319 * 320 / 2 + 8192
+    step = Step(batch=np.array(1.0), new_tokens=np.array(16384.0), past=np.array(0.0))
+    assert float(_streamed_keys(step, 25.6, None, 8192)) == pytest.approx(2 * per_chunk)
+    # gpt-oss' 128-token windows, 64 query heads on 8 KV heads: blocks of 16 tokens.
+    gpt_oss = Step(batch=np.array(1.0), new_tokens=np.array(4096.0), past=np.array(0.0))
+    assert float(_streamed_keys(gpt_oss, 16, 128, None)) == 36_040

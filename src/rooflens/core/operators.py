@@ -182,16 +182,47 @@ def _pairs(step: Step, span: float | None, chunk: float | None) -> np.ndarray:
 def _streamed_keys(
     step: Step, rows_per_block: float, span: float | None, chunk: float | None
 ) -> np.ndarray:
-    """Keys FlashAttention streams per KV head, over the batch: query block i (1-based) of
-    `rows_per_block` tokens sees past + i x rows_per_block keys, the last one all of them, and
-    no block more than the span or its chunk (FlashAttention-2, Dao 2023)."""
+    """Keys FlashAttention streams per KV head, over the batch (FlashAttention-2, Dao 2023):
+    query block i (1-based) of r = `rows_per_block` tokens after p cached ones sees p + i·r
+    keys, the last block all of them; under a window W a block sees at most W + r − 1 (its
+    first row's W and the r − 1 after it). Chunked (Llama 4), each chunk's tokens are a
+    sequence of their own, as vLLM runs them (virtual batches): blocks start at a chunk's
+    start and see only its keys."""
     s = step.limited(span, chunk)
-    blocks = np.ceil(s.new_tokens / rows_per_block)
-    streamed = (blocks - 1) * s.past + rows_per_block * (blocks - 1) * blocks / 2 + s.keys
-    cap = min(s.span, s.chunk)
-    if np.isfinite(cap):
-        streamed = np.minimum(streamed, blocks * cap)
+    if not np.isfinite(s.chunk):
+        return s.batch * _block_sweep(s.past, s.new_tokens, rows_per_block, s.span)
+    c = s.chunk
+    into = s.past % c  # the cached tokens of the chunk the step starts in
+    first = np.minimum(s.new_tokens, c - into)
+    rest = s.new_tokens - first
+    whole = np.floor(rest / c)
+    zero = np.zeros_like(rest)
+    streamed = (
+        _block_sweep(into, first, rows_per_block, s.span)
+        + whole * _block_sweep(zero, zero + c, rows_per_block, s.span)
+        + _block_sweep(zero, rest - whole * c, rows_per_block, s.span)
+    )
     return s.batch * streamed
+
+
+def _block_sweep(past: np.ndarray, new: np.ndarray, rows: float, span: float) -> np.ndarray:
+    """Keys the causal query blocks of `new` tokens after `past` stream: sum over blocks
+    i = 1..N of min(past + i·rows, W + rows − 1), the last block's past + new (none for no
+    tokens)."""
+    blocks = np.ceil(new / rows)
+    full = past + new  # what the last block sees
+    if not np.isfinite(span):
+        return np.where(
+            blocks > 0, (blocks - 1) * past + rows * (blocks - 1) * blocks / 2 + full, 0
+        )
+    reach = span + rows - 1  # the most keys a whole block sees
+    # Blocks 1..N-1 below the reach see past + i·rows, the others the reach; the last (its
+    # rows what is left) all keys, or its own reach.
+    whole = np.maximum(blocks - 1, 0)
+    below = np.clip(np.floor((reach - past) / rows), 0, whole)
+    early = below * past + rows * below * (below + 1) / 2
+    last = np.minimum(full, span + new - whole * rows - 1)
+    return np.where(blocks > 0, early + (whole - below) * reach + last, 0)
 
 
 def _block_keys(
