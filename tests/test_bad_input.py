@@ -734,6 +734,9 @@ def test_batch_plot_of_one_token_answers_says_so(tmp_path) -> None:
          "(see `rooflens simulate --help`)"),
         (["analyze", "m", "--max-num-seqs", "8"],
          "No such option: --max-num-seqs (see `rooflens analyze --help`)"),
+        # Other tools' output switches: click offered "--fusion", the nearest spelling.
+        (["analyze", "m", "--json"],
+         "No such option: --json; rooflens calls it --format (-f) (see `rooflens analyze --help`)"),
         # A bound typer checks: pydantic's words had followed "expected" ("expected Input
         # should be greater than or equal to 1").
         (["web", "--port", "0"], "--port='0' is invalid: expected at least 1"),

@@ -160,6 +160,8 @@ _OWN_SPELLINGS = {
         "--free-gpu-memory-fraction",
     ),
     "--kv-bits": ("--kv-cache-dtype",),
+    # Other tools' output switches (rooflens: -f json, -f csv).
+    "--format": ("--json", "--csv", "--output-format"),
 }
 
 
