@@ -890,8 +890,9 @@ def _layer_note(name: str, layer: str, curve: LayerCurve, load: np.ndarray) -> l
         return []
     lo, hi = 10 ** curve.log10_loads[0], 10 ** curve.log10_loads[-1]
     return [
-        f"{name}: {outside[0]:.3g} tokens per expert lies outside the {lo:.3g}-{hi:.3g} its "
-        f"layer {layer} was measured at; the nearest load's fraction prices it"
+        f"{name}: {outside[0]:.3g} tokens per expert lies outside the {lo:.3g}-{hi:.3g} "
+        f"tokens per expert its layer {layer} was measured at; the nearest load's fraction "
+        "prices it"
     ]
 
 
