@@ -189,7 +189,9 @@ def test_a_measured_layer_takes_its_fractions_and_others_keep_the_grid() -> None
     notes = price_step(graph, H100, Quantization(), step, measured).beyond_fit
     assert any(
         n.startswith("expert_gate_proj")
-        and "64 tokens per expert lies outside the 0.1-10 tokens per expert its layer bf16/2048x768:e128:k8" in n
+        and "64 tokens per expert lies outside the 0.1-10 tokens per expert its layer "
+        "bf16/2048x768:e128:k8"
+        in n
         for n in notes
     )
 
@@ -383,6 +385,7 @@ def test_marlin_experts_memory_bound_on_the_native_layer_say_where_its_loads_end
     assert costs.memory_rates[row][0] == pytest.approx(device.memory_bandwidth * 0.3)
     assert any(
         note.startswith("expert_gate_proj")
-        and f"0.125 tokens per expert lies outside the 1-10 tokens per expert its layer {layer}" in note
+        and f"0.125 tokens per expert lies outside the 1-10 tokens per expert its layer {layer}"
+        in note
         for note in costs.beyond_fit
     )

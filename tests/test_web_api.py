@@ -153,6 +153,18 @@ def test_sweep_equals_the_python_api(client: TestClient) -> None:
     np.testing.assert_allclose(got, want.tpot.to_numpy(), rtol=1e-12)
 
 
+def test_sweep_takes_a_requests_images(client: TestClient) -> None:
+    """`rooflens sweep --images` and `rooflens.sweep(images=...)` took them; the web refused
+    the field."""
+    vl = "Qwen/Qwen3-VL-4B-Instruct"
+    body = {"model": {"id": vl}, "device": {"name": "h100-sxm"}, "batch": [1, 2],
+            "prompt_len": [512], "images": 1}  # fmt: skip
+    data = post(client, "/api/sweep", body)
+    want = api.sweep(vl, "h100-sxm", batch=[1, 2], prompt_len=[512], images=1).summary()
+    assert [r["vision_time"] for r in data["rows"]] == pytest.approx(list(want["vision_time"]))
+    assert [r["prompt_tokens"] for r in data["rows"]] == [512 + 1024] * 2
+
+
 def test_compare_is_b_over_a(client: TestClient) -> None:
     b = {**SCENARIO, "options": {"w_bits": 4}}
     data = post(client, "/api/compare", {"a": SCENARIO, "b": b})

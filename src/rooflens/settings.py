@@ -64,6 +64,12 @@ MEASURED_HERE = {
 }
 MAX_DEVICES = 1024
 MAX_TOKENS = 1 << 21
+# A request's images: a size beside batch and prompt, not a setting; its help said once for
+# the command line and the web.
+IMAGES_HELP = (
+    "Images per request (multimodal models): the vision encoder runs as a stage before the "
+    "prefill, which reads the images' tokens."
+)
 
 
 def setting(

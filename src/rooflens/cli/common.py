@@ -44,6 +44,7 @@ from rooflens.core.validation import MAX_SIZE
 from rooflens.formats import FIGURE_SUFFIXES, TABLE_SUFFIXES
 from rooflens.hardware.catalog import device_from_dict, modified, timed_figures
 from rooflens.settings import (
+    IMAGES_HELP,
     SETTING_NAMES,
     Settings,
     accepted,
@@ -297,11 +298,7 @@ FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output 
 # carries, a speculative-decoding estimate, the price and carbon figures), declared once here.
 ImagesOpt = Annotated[
     int,
-    typer.Option(
-        min=0,
-        help="Images per request (multimodal models): the vision encoder runs as a stage "
-        "before the prefill, which reads the images' tokens.",
-    ),
+    typer.Option(min=0, help=IMAGES_HELP),
 ]
 DraftOpt = Annotated[
     str | None,

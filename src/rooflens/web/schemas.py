@@ -31,7 +31,7 @@ from rooflens.core.speculative import ACCEPTANCE, DRAFT_TOKENS, TREE_WIDTH
 from rooflens.serving import defaults as workload_defaults
 from rooflens.serving.config import ADVISE_SLO, SLO, ClusterConfig, SchedulerConfig, Target
 from rooflens.serving.workload import cv_applies
-from rooflens.settings import MAX_TOKENS, Settings, not_a_bool_number, setting
+from rooflens.settings import IMAGES_HELP, MAX_TOKENS, Settings, not_a_bool_number, setting
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_BATCH = 1 << 16
@@ -240,13 +240,7 @@ class Scenario(Setup):
         le=MAX_TOKENS,
         description="Generated tokens (TTFT, TPOT, latency, throughput); null: none.",
     )
-    images: int = Field(
-        0,
-        ge=0,
-        le=MAX_IMAGES,
-        description="Images per request (multimodal models): the vision encoder runs as a "
-        "stage before the prefill, which reads the images' tokens.",
-    )
+    images: int = Field(0, ge=0, le=MAX_IMAGES, description=IMAGES_HELP)
     speculative: Speculative = Field(default_factory=Speculative)
     economics: Economics = Field(default_factory=Economics)
 
@@ -272,6 +266,7 @@ class SweepRequest(Setup):
     gen_len: list[Annotated[StrictInt, Field(ge=1, le=MAX_TOKENS)]] | None = Field(
         None, min_length=1, max_length=MAX_SWEEP_VALUES
     )
+    images: int = Field(0, ge=0, le=MAX_IMAGES, description=IMAGES_HELP)
 
     @model_validator(mode="after")
     def _bounded(self) -> SweepRequest:

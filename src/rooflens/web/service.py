@@ -258,7 +258,7 @@ def with_prompt(scenario: s.Scenario, loc: Loc = ()) -> s.Scenario:
     return scenario.model_copy(update={"prompt_len": prompt})
 
 
-def _images(scenario: s.Scenario) -> dict[str, int]:
+def _images(scenario: s.Scenario | s.SweepRequest) -> dict[str, int]:
     # Images only where given: a text-only model refuses images=0 no more than the CLI does.
     return {"images": scenario.images} if scenario.images else {}
 
@@ -402,7 +402,7 @@ def sweep(request: s.SweepRequest) -> dict[str, Any]:
         axes.append(np.array(request.gen_len))
     grids = np.meshgrid(*axes, indexing="ij")
     sizes = {"gen_len": None} | dict(zip(SIZES, grids, strict=False))
-    frame = run(request, (), **sizes).summary()
+    frame = run(request, (), **sizes, **_images(request)).summary()
     return {
         "columns": list(frame.columns),
         "rows": [{k: _num(v) for k, v in r.items()} for r in frame.to_dict(orient="records")],
