@@ -160,7 +160,7 @@ def test_sweep_takes_a_requests_images(client: TestClient) -> None:
     body = {"model": {"id": vl}, "device": {"name": "h100-sxm"}, "batch": [1, 2],
             "prompt_len": [512], "images": 1}  # fmt: skip
     data = post(client, "/api/sweep", body)
-    want = api.sweep(vl, "h100-sxm", batch=[1, 2], prompt_len=[512], images=1).summary()
+    want = api.sweep(vl, "h100-sxm", batch=[1, 2], prompt_len=[512], images=1)
     assert [r["vision_time"] for r in data["rows"]] == pytest.approx(list(want["vision_time"]))
     assert [r["prompt_tokens"] for r in data["rows"]] == [512 + 1024] * 2
 
