@@ -843,6 +843,24 @@ def test_an_unknown_field_is_told_what_is_known(client, path, change, message) -
     assert data["message"].startswith(message), data["message"]
 
 
+@pytest.mark.parametrize("speculative", [{"gamma": 8}, {"alpha": 0.5}, {"tree_width": 2}])
+def test_a_drafters_shape_needs_a_drafter(client: TestClient, speculative: dict) -> None:
+    """`rooflens analyze --gamma 8` without a drafter is refused; the web took it and priced
+    nothing of it. At their defaults (a form sends them) they ask for nothing."""
+    [(name, value)] = speculative.items()
+    data = error(client, "/api/analyze", {**SCENARIO, "speculative": speculative})
+    assert data["message"] == (
+        f"speculative.{name}={value} is invalid: expected left out without draft, "
+        "medusa_heads or mtp (no speculation)"
+    )
+    assert (
+        post(client, "/api/analyze", {**SCENARIO, "speculative": {"gamma": 4}})["speculative"]
+        is None
+    )
+    medusa = {"medusa_heads": True, **speculative}
+    assert post(client, "/api/analyze", {**SCENARIO, "speculative": medusa})["speculative"]
+
+
 def test_a_float_is_no_choice_of_integers(client: TestClient) -> None:
     """`"w_bits": 8.0` passed as 8 (pydantic's Literal compares by value) where `"tp": 2.0`
     is refused."""

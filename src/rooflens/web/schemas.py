@@ -132,6 +132,19 @@ class Speculative(Strict):
         TREE_WIDTH, "Speculative decoding", "tree width", "Candidates per position.", ge=1, le=64
     )
 
+    @field_validator("gamma", "alpha", "tree_width")
+    @classmethod
+    def _shapes_a_drafter(cls, value: float, info: ValidationInfo) -> float:
+        # They shape a drafter's estimate: without one they would change nothing, so they are
+        # refused as the command line refuses them (at their defaults, as a form sends them,
+        # they ask for nothing).
+        drafter = info.data.get("draft") or info.data.get("medusa_heads") or info.data.get("mtp")
+        if not drafter and value != cls.model_fields[str(info.field_name)].default:
+            raise ValueError(
+                "expected left out without draft, medusa_heads or mtp (no speculation)"
+            )
+        return value
+
 
 class Economics(Strict):
     """The price and grid intensity behind the energy and cost figures (docs/advisor.md)."""

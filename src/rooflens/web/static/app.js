@@ -252,6 +252,12 @@ function scenario(cfg) {
   // Images only where given, as the API takes them: a text-only model refuses any count.
   if (cfg.images) out.images = cfg.images;
   for (const f of FIELDS) out[f.section][f.key] = cfg[f.key];
+  // γ, α and the tree width shape a drafter's estimate; without a drafter the API refuses
+  // them (as the command line does), so the form keeps them for when one is chosen.
+  const sp = out.speculative;
+  if (!sp.draft && !sp.medusa_heads && !sp.mtp) {
+    for (const key of ["gamma", "alpha", "tree_width"]) delete sp[key];
+  }
   return out;
 }
 
