@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -638,7 +639,21 @@ def default_devices(engine: str | None, priced: Collection[str] = ()) -> list[De
     return [d for d in pool if d.name in described] or pool
 
 
-def advise(
+class AdvicePlan(NamedTuple):
+    """A search checked before it runs: the model, the devices, the setups to screen and how
+    they rank (`plan_advice`)."""
+
+    spec: ModelSpec
+    setups: list[Candidate]
+    target: Target
+    slo: SLO
+    rank: str
+    budget: float | None
+    engine: str | None
+    engine_version: str | None
+
+
+def plan_advice(
     model: ModelSpec | str,
     target: Target,
     slo: SLO,
@@ -651,18 +666,11 @@ def advise(
     experts: Sequence[str] = EXPERTS,
     rank: str = "cost",
     budget: float | None = None,
-    progress: Callable[[int], None] | None = None,
     engine: str | None = None,
     engine_version: str | None = None,
-) -> Advice:
-    """Screen every candidate (devices × tensor parallelism `tps` × pipeline stages `pps` ×
-    weight precisions `weights` (WEIGHTS) × KV widths × expert layouts `experts` (EXPERTS)) and
-    rank the feasible ones by `rank`
-    ('cost', 'energy' or 'latency'); `budget` (USD per hour) drops the dearer ones. Devices
-    default to the catalog's priced devices. `engine` prices each setup with that engine's
-    profile for its device (at `engine_version`, as the setting of that name reads it),
-    resolved as `rooflens analyze` resolves it; a device the engine has no profile for is
-    rejected, saying so."""
+) -> AdvicePlan:
+    """`advise`'s input checked and its setups listed, before any is screened: bad input is
+    refused here (the web checks a background search's input so, before it starts)."""
     for field, value, kind in (("target", target, Target), ("slo", slo, SLO)):
         if not isinstance(value, kind):
             raise InvalidInputError(field, value, f"a {kind.__name__}")
@@ -731,6 +739,40 @@ def advise(
                 "the checkpoint does not already store (stored is that one)",
             )
         raise InvalidInputError("pp", _listed(pps), "stage counts the devices' links allow")
+    return AdvicePlan(spec, setups, target, slo, rank, budget, engine, engine_version)
+
+
+def advise(
+    model: ModelSpec | str,
+    target: Target,
+    slo: SLO,
+    *,
+    devices: Iterable[Device | str] | None = None,
+    tps: Sequence[int] = (1, 2, 4, 8),
+    weights: Sequence[str] = tuple(WEIGHTS),
+    kv_bits: Sequence[int] = (16, 8),
+    pps: Sequence[int] = (1, 2),
+    experts: Sequence[str] = EXPERTS,
+    rank: str = "cost",
+    budget: float | None = None,
+    progress: Callable[[int], None] | None = None,
+    engine: str | None = None,
+    engine_version: str | None = None,
+) -> Advice:
+    """Screen every candidate (devices × tensor parallelism `tps` × pipeline stages `pps` ×
+    weight precisions `weights` (WEIGHTS) × KV widths × expert layouts `experts` (EXPERTS)) and
+    rank the feasible ones by `rank`
+    ('cost', 'energy' or 'latency'); `budget` (USD per hour) drops the dearer ones. Devices
+    default to the catalog's priced devices. `engine` prices each setup with that engine's
+    profile for its device (at `engine_version`, as the setting of that name reads it),
+    resolved as `rooflens analyze` resolves it; a device the engine has no profile for is
+    rejected, saying so."""
+    plan = plan_advice(
+        model, target, slo, devices=devices, tps=tps, weights=weights, kv_bits=kv_bits,
+        pps=pps, experts=experts, rank=rank, budget=budget, engine=engine,
+        engine_version=engine_version,
+    )  # fmt: skip
+    spec, setups, engine, engine_version = plan.spec, plan.setups, plan.engine, plan.engine_version
     rows = []
     for cand in setups:
         try:
@@ -747,7 +789,8 @@ def advise(
     # Every setup says whether it was priced (a priced setup's row carries no flag).
     table = pd.DataFrame(rows)
     table["priced"] = table["priced"].fillna(True).astype(bool) if "priced" in table else True
-    return replace(_rank(table, rank, budget, target, slo, engine, engine_version), model=spec.name)
+    ranked = _rank(table, plan.rank, plan.budget, target, slo, engine, engine_version)
+    return replace(ranked, model=spec.name)
 
 
 def _listed(values: Sequence[object]) -> str:

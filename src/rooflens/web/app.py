@@ -418,6 +418,12 @@ def _api(app: FastAPI) -> None:
         return serving_service.advise(request)
 
 
+def _as_answered(schema: type[BaseModel], answer: dict[str, Any]) -> dict[str, Any]:
+    """A job's answer as the plain endpoint gives it: through its response schema, which
+    keeps only what it declares."""
+    return schema.model_validate(answer).model_dump(mode="json")
+
+
 def _jobs(app: FastAPI, jobs: Jobs) -> None:
     def found(job_id: str, job: Any) -> dict[str, Any] | JSONResponse:
         if job is None:  # the error body every other refusal has: a message and its detail
@@ -438,7 +444,9 @@ def _jobs(app: FastAPI, jobs: Jobs) -> None:
         """Start POST /api/simulate's run in the background; GET /api/jobs/{id} follows it."""
         kind = "capacity" if request.capacity else "simulate"
         serving_service.simulation_input(request)  # bad input: a 422 now, not a failed job
-        return jobs.start(kind, lambda job: serving_service.simulate(request, job)).view()
+        return jobs.start(
+            kind, lambda job: _as_answered(s.SimulateOut, serving_service.simulate(request, job))
+        ).view()
 
     @app.post(
         "/api/jobs/advise",
@@ -450,7 +458,9 @@ def _jobs(app: FastAPI, jobs: Jobs) -> None:
     def start_advice(request: s.AdviseRequest) -> dict[str, Any]:
         """Start POST /api/advise's search in the background; GET /api/jobs/{id} follows it."""
         serving_service.advice_input(request)  # bad input: a 422 now, not a failed job
-        return jobs.start("advise", lambda job: serving_service.advise(request, job)).view()
+        return jobs.start(
+            "advise", lambda job: _as_answered(s.AdviseOut, serving_service.advise(request, job))
+        ).view()
 
     @app.get("/api/jobs/{job_id}", response_model=s.JobOut, responses=NOT_FOUND, tags=["jobs"])
     def job_state(job_id: str) -> dict[str, Any] | JSONResponse:
