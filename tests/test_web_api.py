@@ -889,15 +889,29 @@ def test_showing_b_needs_a_b(client: TestClient) -> None:
     assert data["detail"][0]["loc"] == ["body", "show"]
 
 
-def test_the_documented_upload_limits_are_the_models_own() -> None:
-    """docs/web.md said 4,096 layers and hidden size 262,144 where the API takes 10,000 and
-    4,194,304."""
+def test_the_documented_upload_limits_are_the_viewers(client: TestClient) -> None:
+    """docs/web.md said the viewer takes 10,000 layers and widths of 4,194,304 (the Python
+    API's bounds), where it refuses past its own caps (4,096 layers, hidden 262,144)."""
     from pathlib import Path
 
     from rooflens.core.model import MAX_LAYERS, MAX_WIDTH
+    from rooflens.web.service import SPEC_LIMITS
 
     text = " ".join((Path(__file__).parents[1] / "docs" / "web.md").read_text().split())
-    assert f"at most {MAX_LAYERS:,} layers and widths of at most {MAX_WIDTH:,}" in text
+    caps = (SPEC_LIMITS["num_layers"], SPEC_LIMITS["hidden_size"])
+    assert f"at most {caps[0]:,} layers, a hidden width of {caps[1]:,}" in text
+    assert f"up to {MAX_LAYERS:,} layers and widths of {MAX_WIDTH:,}" in text
+    for key, field in (
+        ("num_hidden_layers", "num_layers"),
+        ("intermediate_size", "intermediate_size"),
+    ):
+        config = {**bundled_config(LLAMA), key: SPEC_LIMITS[field] + 1}
+        data = error(client, "/api/model", {"config": config})
+        assert data["message"] == (
+            f"config: {field}={SPEC_LIMITS[field] + 1} (as rooflens reads the config) is "
+            f"invalid: expected at most {SPEC_LIMITS[field]:,} in the viewer (its cap on work; "
+            "the command line takes more)"
+        )
 
 
 @pytest.mark.parametrize(

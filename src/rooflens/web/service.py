@@ -116,7 +116,9 @@ def spec_from_upload(config: Mapping[str, Any], name: str, loc: Loc) -> ModelSpe
         value = getattr(spec, field)
         if value is not None and value > top:
             raise WebInputError(
-                (*loc, "config"), f"config: {field}={value} is invalid: expected at most {top}"
+                (*loc, "config"),
+                f"config: {field}={value} (as rooflens reads the config) is invalid: expected "
+                f"at most {top:,} in the viewer (its cap on work; the command line takes more)",
             )
     return spec
 
