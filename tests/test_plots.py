@@ -606,3 +606,15 @@ def test_every_plot_takes_a_requests_images(tmp_path, kind) -> None:
         assert first == pytest.approx(float(with_images.generation["tpot"]) * 1e3, rel=1e-12)
     if kind in ("roofline", "operators"):
         assert "batch 1, prompt 3072, 2 images per request" in title
+
+
+@pytest.mark.parametrize("kind", ["roofline", "batch", "memory"])
+def test_a_generation_past_the_context_is_blamed_not_a_prompt_never_given(tmp_path, kind):
+    """GPT-2's 1,024 positions beside 1,100 generated tokens: the plots' default prompt went
+    negative and the error named `--prompt-len=-75`, a value nobody typed."""
+    args = ["plot", kind, "gpt2", "-H", "h100-sxm", "--gen-len", "1100"]
+    res = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "x.png")])
+    assert res.exit_code == 2
+    assert res.output.startswith("error: gen_len=1100 is invalid: expected at most 1024 tokens")
+    assert plots.default_prompt("gpt2", 1100, 1024) == 1
+    assert plots.default_prompt("gpt2", 128, 1024) == 897

@@ -187,7 +187,7 @@ def plot(
     # One prompt for the plots that draw no prompt axis: 1,024 tokens, or what the context
     # leaves beside the generation.
     one_prompt = (
-        int(prompts[0]) if prompts is not None else min(1024, plots.prompt_room(model, gen_len))
+        int(prompts[0]) if prompts is not None else plots.default_prompt(model, gen_len, 1024)
     )
     if kind in (PlotKind.roofline, PlotKind.operators):
         if len(settings) > 1:  # one analysis is drawn: the others would be dropped unseen

@@ -457,6 +457,13 @@ def prompt_room(model: Any, gen_len: int) -> int:
     return core_prompt_room(resolve_model(model), gen_len)
 
 
+def default_prompt(model: Any, gen_len: int, longest: int) -> int:
+    """A plot's one prompt when none is given: `longest` tokens, or what the model's context
+    leaves beside the generation, at least one (a generation past the context is then refused
+    naming gen_len, as `rooflens analyze` refuses it, not a prompt never given)."""
+    return max(1, min(longest, prompt_room(model, gen_len)))
+
+
 def _default_prompts(model: Any, gen_len: int) -> np.ndarray:
     room = prompt_room(model, gen_len)
     within = DEFAULT_PROMPTS[room >= DEFAULT_PROMPTS]
@@ -478,7 +485,7 @@ def batch_curves(
     request (multimodal models)."""
     values = np.asarray(batches if batches is not None else DEFAULT_BATCHES)
     if prompt_len is None:
-        prompt_len = min(1024, prompt_room(model, gen_len))
+        prompt_len = default_prompt(model, gen_len, 1024)
     return _curves(
         model,
         hardware,
@@ -533,7 +540,7 @@ def memory_bars(
     capacity marked (Fig. 7); the prompt 2,048 tokens unless given, or what the context
     leaves; `images` per request (multimodal models)."""
     if prompt_len is None:
-        prompt_len = min(2048, prompt_room(model, gen_len))
+        prompt_len = default_prompt(model, gen_len, 2048)
     fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(settings) + 2), 4.5))
     labels = list(settings)
     parts = {"weights": [], "KV cache": [], "activations": []}
