@@ -136,3 +136,14 @@ def test_every_twin_points_at_a_bundled_config() -> None:
     bundled = rooflens.bundled_models()
     for unbundled, twin in catalog._SAME_ARCHITECTURE.items():
         assert twin in bundled and unbundled not in bundled
+
+
+def test_the_bundled_catalogs_are_read_only() -> None:
+    """They were the cached dicts themselves: `rooflens.hardware_catalog()['a6000'] = ...`
+    changed what every later analysis in the process priced."""
+    import rooflens
+
+    for shared in (rooflens.hardware_catalog(), rooflens.bundled_models()):
+        with pytest.raises(TypeError):
+            shared["x"] = shared[next(iter(shared))]  # type: ignore[index]
+    assert rooflens.analyze("meta-llama/Llama-2-7b-hf", "a6000").device.name == "a6000"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
@@ -58,15 +60,15 @@ def _parse_toml(text: str, origin: str) -> dict[str, Any]:
 
 
 @cache
-def catalog() -> dict[str, Device]:
-    """Every bundled device by its name."""
+def catalog() -> Mapping[str, Device]:
+    """Every bundled device by its name (read-only: one mapping serves the whole process)."""
     folder = resources.files("rooflens.hardware").joinpath("devices")
     devices = {}
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
             data = _parse_toml(entry.read_text("utf-8"), entry.name)
             devices[data.get("name", entry.name)] = device_from_dict(data, entry.name)
-    return devices
+    return MappingProxyType(devices)
 
 
 def _key(name: str) -> str:

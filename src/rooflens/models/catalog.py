@@ -7,9 +7,11 @@ import json
 import os
 import socket
 import threading
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from rooflens.core.errors import (
@@ -67,14 +69,17 @@ def nvfp4_export(model_id: str) -> str | None:
 
 
 @cache
-def bundled_models() -> dict[str, str]:
-    """Hugging Face id -> bundled file name, for every config shipped with rooflens."""
+def bundled_models() -> Mapping[str, str]:
+    """Hugging Face id -> bundled file name, for every config shipped with rooflens
+    (read-only: one mapping serves the whole process)."""
     folder = resources.files("rooflens.models").joinpath(_CONFIGS)
-    return {
-        entry.name.removesuffix(".json").replace("--", "/", 1): entry.name
-        for entry in folder.iterdir()
-        if entry.name.endswith(".json")
-    }
+    return MappingProxyType(
+        {
+            entry.name.removesuffix(".json").replace("--", "/", 1): entry.name
+            for entry in folder.iterdir()
+            if entry.name.endswith(".json")
+        }
+    )
 
 
 def bundled_config(model_id: str) -> dict[str, Any]:
