@@ -339,6 +339,9 @@ def tick_labels(fig, axis) -> list[str]:
         (1.5e6, "", "1.5M"),
         (1e14, "OP/s", "100 TOP/s"),
         (5e9, "OP/s", "5 GOP/s"),
+        # The tables' prefixes (rooflens.formats.si): rounded before one is chosen, up to E.
+        (999.9e6, "B", "1 GB"),
+        (1e18, "B", "1 EB"),
     ],
 )
 def test_log_axes_read_in_plain_numbers(value, unit, text) -> None:

@@ -27,7 +27,7 @@ from rooflens.api import analyze, resolve_model
 from rooflens.core.analysis import prompt_room as core_prompt_room
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.results import Analysis
-from rooflens.formats import FIGURE_SUFFIXES, operator_label, save_figure
+from rooflens.formats import FIGURE_SUFFIXES, operator_label, save_figure, si
 
 STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"), ((0, (1, 1)), "x")]
 GRAYS = ["0.0", "0.35", "0.55", "0.2", "0.45", "0.65"]
@@ -136,19 +136,14 @@ def _greedy(pieces: list[str], width: Any, room: float) -> list[str]:
     return lines
 
 
-_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
-
-
 def plain_number(value: float, unit: str = "") -> str:
     """A log axis' tick label as people write the number: 0.2, 20, 512, 2k, 1.5M (three
     significant digits at most, SI prefixes from a thousand on), never 2×10¹. A whole multiple
     of 1,024 below a million is written in 1,024s (4,096 tokens: 4k), as sizes are."""
     if value >= 1024 and value < 1024**2 and float(value).is_integer() and value % 1024 == 0:
         return f"{int(value) // 1024}k{unit}"
-    for scale, prefix in _PREFIXES:
-        if abs(value) >= scale * (1 - 1e-9):
-            return f"{value / scale:.3g}{' ' if unit else ''}{prefix}{unit}"
-    return f"{value:.3g}{' ' if unit else ''}{unit}"
+    text = si(value, unit)  # the tables' prefixes: 999.9e6 reads 1 G, 1e18 1 E
+    return text if unit else text.replace(" ", "")
 
 
 # The mantissas a log axis' labelled ticks may take in each decade, densest first.
