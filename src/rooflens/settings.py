@@ -17,9 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 
 from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError
-from rooflens.core.hardware import Device
+from rooflens.core.hardware import RATE_BOUNDS, Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import (
+    DEFAULT_LINK_LATENCY,
+    DEFAULT_NETWORK_LATENCY,
     FUSIONS,
     AnalysisOptions,
     Conventions,
@@ -226,15 +228,16 @@ class Settings(BaseModel):
         "Parallelism",
         "link bandwidth (B/s)",
         "Between devices, bytes/s per direction; empty: the device's.",
-        ge=1,
-        le=1e16,
+        ge=RATE_BOUNDS[0],
+        le=RATE_BOUNDS[1],
     )
     link_latency: float | None = setting(
         None,
         "Parallelism",
         "link latency (s)",
-        "Latency of one ring step, s; empty: the calibration's, else 1.1 µs within a node and "
-        "5 µs between nodes.",
+        "Latency of one ring step, s; empty: the calibration's, else "
+        f"{DEFAULT_LINK_LATENCY * 1e6:g} µs within a node and "
+        f"{DEFAULT_NETWORK_LATENCY * 1e6:g} µs between nodes.",
         ge=0,
         le=1,
     )
@@ -266,8 +269,8 @@ class Settings(BaseModel):
         "Offload",
         "disk bandwidth (B/s)",
         "Offload to disk at this read bandwidth (e.g. 7e9 for NVMe); empty: host memory.",
-        ge=1,
-        le=1e16,
+        ge=RATE_BOUNDS[0],
+        le=RATE_BOUNDS[1],
     )
     sparsity: float = setting(
         0.0, "Sparsity", "weight sparsity", "Share of pruned weights, in [0, 1).", ge=0, lt=1

@@ -43,6 +43,9 @@ MAX_CAPACITY = 1e18
 # The largest price per device-hour taken: far above any real one, and low enough that costs
 # stay finite (a price of 1e308 overflowed to an infinite cost).
 MAX_HOURLY_PRICE = 1e6
+# The largest board power taken, in watts: far above any device's, and low enough that
+# energy and carbon stay finite (a TDP of 1e300 W gave powers of 1e299).
+MAX_TDP = 1e6
 
 
 class Device(BaseModel):
@@ -72,7 +75,7 @@ class Device(BaseModel):
     # whose full bandwidth any group reaches.
     interconnect_links: PositiveInt | None = None
     host_bandwidth: Rate | None = None
-    tdp: PositiveFloat | None = None
+    tdp: float | None = Field(None, gt=0, le=MAX_TDP)
     # Between nodes: the network bandwidth per device (bytes/s per direction) in the vendor's
     # reference system, and how many devices one node holds.
     network_bandwidth: Rate | None = None

@@ -47,7 +47,7 @@ def device_from_dict(data: dict[str, Any], origin: str = "device") -> Device:
         field = ".".join(str(p) for p in err["loc"]) or "device"
         value = err.get("input")
         shown = "(missing)" if err["type"] == "missing" else repr(value)
-        reason = str(err["msg"]).removeprefix("Value error, ")
+        reason = _bound_words(err) or str(err["msg"]).removeprefix("Value error, ")
         where = f"{origin}: " if origin else ""
         raise HardwareSpecError(f"{where}{field}={shown} is invalid: {reason}") from None
 
@@ -57,6 +57,23 @@ def _parse_toml(text: str, origin: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise HardwareSpecError(f"{origin} is not valid TOML: {exc}") from None
+
+
+# A bound pydantic names in its own words ("Input should be less than or equal to
+# 1000000000000000000"), said as every other refusal says it.
+_BOUND_WORDS = {
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "below"),
+    "greater_than_equal": ("ge", "at least"),
+    "greater_than": ("gt", "above"),
+}
+
+
+def _bound_words(error: Any) -> str:
+    """'expected at most 1e+18' for a value past a device figure's bound; else empty."""
+    key, words = _BOUND_WORDS.get(error.get("type", ""), ("", ""))
+    limit = error.get("ctx", {}).get(key)
+    return f"expected {words} {limit:g}" if isinstance(limit, int | float) else ""
 
 
 @cache

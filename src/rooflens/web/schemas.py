@@ -26,7 +26,7 @@ from rooflens.advisor.choices import MAX_ADVISED_DEVICES, AdviseSearch
 from rooflens.calibration.profile import bundled_profiles
 from rooflens.core.economics import FIGURES as ECONOMICS_FIGURES
 from rooflens.core.economics import MAX_GRID_INTENSITY
-from rooflens.core.hardware import MAX_HOURLY_PRICE, ComputeDtype, Rate
+from rooflens.core.hardware import MAX_CAPACITY, MAX_HOURLY_PRICE, MAX_TDP, ComputeDtype, Rate
 from rooflens.core.speculative import ACCEPTANCE, DRAFT_TOKENS, TREE_WIDTH
 from rooflens.serving import defaults as workload_defaults
 from rooflens.serving.config import ADVISE_SLO, SLO, ClusterConfig, SchedulerConfig, Target
@@ -197,12 +197,12 @@ class DeviceRef(Strict):
     )
     # The device's own bounds (rooflens.core.hardware.Rate).
     memory_bandwidth: Rate | None = Field(None, description="Bytes/s.")
-    memory_capacity: float | None = Field(None, gt=0, le=1e16, description="Bytes.")
+    memory_capacity: float | None = Field(None, gt=0, le=MAX_CAPACITY, description="Bytes.")
     peak_ops: dict[ComputeDtype, Rate] = Field(
         default_factory=dict, description="Peak OP/s per compute dtype, e.g. {'bf16': 989e12}."
     )
     tdp: float | None = Field(
-        None, gt=0, le=1e6, description="Board power in W: power, energy and cost need it."
+        None, gt=0, le=MAX_TDP, description="Board power in W: power, energy and cost need it."
     )
 
     @model_validator(mode="before")
