@@ -76,11 +76,11 @@ from rooflens.core.operators import (
 )
 from rooflens.core.options import Conventions, Quantization
 from rooflens.core.pricing import QUANTIZE_BYTES, quantize_pass_time
-from rooflens.engines import nearest_version, version_key
+from rooflens.engines import MODULES, nearest_version, version_key
 from rooflens.settings import engine_name
 
 PACKAGE = "aiconfigurator-core"
-ENGINES = ("vllm", "sglang", "trtllm")
+ENGINES = tuple(MODULES)  # the serving engines, each with its module
 # rooflens device name -> aiconfigurator system folder.
 SYSTEMS = {
     "h100-sxm": "h100_sxm",

@@ -27,11 +27,10 @@ from rooflens.hardware.catalog import catalog_name, get_device
 from rooflens.settings import ENGINE_NAMES, engine_name, parse_settings
 
 ENGINES = ENGINE_NAMES
-DEFAULTS: dict[str, EngineDefaults] = {
-    "vllm": vllm.DEFAULTS,
-    "sglang": sglang.DEFAULTS,
-    "trtllm": trtllm.DEFAULTS,
-}
+# Each serving engine's facts live in its module (rooflens.engines.<engine>): its scheduler,
+# its memory behaviour and their sources.
+MODULES = {"vllm": vllm, "sglang": sglang, "trtllm": trtllm}
+DEFAULTS: dict[str, EngineDefaults] = {name: module.DEFAULTS for name, module in MODULES.items()}
 _FOLDER = "profiles"
 
 
@@ -107,12 +106,10 @@ def _shipped(engine: str, device: str, version: str | None) -> EfficiencyProfile
 
 
 def memory_share(engine: str, device: str, version: str | None, tp: int = 1, pp: int = 1) -> float:
-    """The share of memory an engine takes by default on a catalog device: SGLang's as it
-    computes it from the device's memory and the TP and PP widths (sglang.memory_fraction_on),
-    the others' by release (EngineDefaults.memory_fraction_at)."""
-    if engine == "sglang":
-        return sglang.memory_fraction_on(get_device(device), tp, pp)
-    return DEFAULTS[engine].memory_fraction_at(version)
+    """The share of memory a serving engine takes by default on a catalog device, at a
+    release and a TP and PP width, as its module says (SGLang's from the device's memory and
+    the layout, the others' by release)."""
+    return MODULES[engine].memory_share(get_device(device), version, tp, pp)
 
 
 @cache
@@ -184,7 +181,11 @@ def load_engine_profile(
         )
     if engine == "transformers":
         return load_profile(device)
-    if engine == "sglang" and (tp, pp) != (1, 1):
+    # An engine whose share of memory follows the layout (SGLang's) takes it there.
+    by_layout = engine in MODULES and (tp, pp) != (1, 1)
+    if by_layout and memory_share(engine, device, version, tp, pp) != memory_share(
+        engine, device, version
+    ):
         return _at_layout(engine, device, version, tp, pp)
     if version is None:
         return _shipped(engine, device, None)

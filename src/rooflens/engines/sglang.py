@@ -126,3 +126,9 @@ DEFAULTS = EngineDefaults(
         ),
     },
 )
+
+
+def memory_share(device: Device, version: str | None, tp: int = 1, pp: int = 1) -> float:
+    """The share of memory it takes by default: as SGLang computes it from the device's
+    memory and the TP and PP widths (memory_fraction_on), in every release rooflens prices."""
+    return memory_fraction_on(device, tp, pp)

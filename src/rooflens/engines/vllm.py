@@ -75,3 +75,9 @@ DEFAULTS = EngineDefaults(
         ),
     },
 )
+
+
+def memory_share(device: Device, version: str | None, tp: int = 1, pp: int = 1) -> float:
+    """The share of memory it takes by default: its release's (DEFAULTS), on any device and
+    layout."""
+    return DEFAULTS.memory_fraction_at(version)

@@ -12,12 +12,12 @@ from typing import Any
 
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
-from rooflens.engines import sglang, trtllm, vllm
+from rooflens.engines import MODULES
 from rooflens.serving.config import SchedulerConfig
 from rooflens.settings import engine_name
 
 # Each engine's scheduler lives in its module (rooflens.engines.<engine>), with its sources.
-_ENGINES = {"vllm": vllm, "sglang": sglang, "trtllm": trtllm}
+_ENGINES = MODULES
 PRESETS: dict[str, SchedulerConfig] = {name: module.SCHEDULER for name, module in _ENGINES.items()}
 
 
