@@ -15,6 +15,7 @@ import rooflens.core.graph
 from rooflens.core import AnalysisOptions
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.options import Parallelism
+from rooflens.hardware.catalog import get_device
 from rooflens.serving import (
     SLO,
     ArrivalProcess,
@@ -278,6 +279,106 @@ def test_littles_law_holds_exactly_in_a_closed_loop_under_the_overlap_schedule(e
     frame = result.requests
     throughput = len(frame) / result.duration
     assert result.in_system() == pytest.approx(throughput * frame["e2e"].mean(), rel=1e-6)
+
+
+def _first_seen(result) -> np.ndarray:
+    """Per request: the start of the first iteration of its replica's timeline at or after its
+    arrival (a request that arrives while an iteration runs is first counted in the next)."""
+    line, frame = result.timeline, result.requests
+    seen = np.empty(len(frame))
+    for k, rows in frame.groupby("replica"):
+        starts = np.sort(line.loc[line["engine"] == k, "start"].to_numpy())
+        arrival = rows["arrival"].to_numpy()
+        at = np.searchsorted(starts, arrival - 1e-12 * np.maximum(1.0, arrival))
+        seen[rows.index.to_numpy()] = starts[at]
+    return seen
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    scheduler=SCHEDULERS,
+    overlap=st.booleans(),
+    receive_interval=st.sampled_from([1, 3]),
+    prompts=st.lists(st.integers(1, 60), min_size=1, max_size=12),
+    outputs=st.data(),
+    gaps=st.data(),
+    clients=st.sampled_from([None, 1, 3]),
+    replicas=st.sampled_from([1, 2]),
+)
+def test_littles_law_holds_under_kv_pressure(
+    squeeze, tiny_model, toy_device, scheduler, overlap, receive_interval, prompts, outputs,
+    gaps, clients, replicas,
+) -> None:  # fmt: skip
+    """Every instant a request spends between its arrival and its last token is counted in
+    its replica's timeline, waiting or running (also while a run of decode steps or a static
+    batch holds the queue): the timeline's requests average to throughput x mean time in the
+    system. A closed loop sends each request at another's finish, where an iteration starts;
+    an open loop's request arriving mid-iteration is counted from the next one, so its area
+    falls short by those gaps alone."""
+    n = len(prompts)
+    out = outputs.draw(st.lists(st.integers(1, 40), min_size=n, max_size=n))
+    arrival = np.cumsum(gaps.draw(st.lists(st.floats(0, 2e-4), min_size=n, max_size=n)))
+    requests = _requests(arrival, np.array(prompts) + 4, out, prefix=4)
+    if scheduler.policy != "static":
+        scheduler = scheduler.model_copy(
+            update={"overlap": overlap, "receive_interval": receive_interval}
+        )
+    options = AnalysisOptions()
+    # Room for about two of the longest requests: requests wait for blocks, and are preempted.
+    device = squeeze(tiny_model, toy_device, options, scheduler, kv_tokens=130)
+    cluster = ClusterConfig(replicas=replicas, router="least_outstanding")
+    clients = None if clients is None else min(clients, n)
+    result = run(tiny_model, device, options, requests, scheduler, cluster, concurrency=clients)
+    frame, line = result.requests, result.timeline
+    area = float(((line["waiting"] + line["running"]) * line["duration"]).sum())
+    sojourn = float(frame["e2e"].sum())
+    throughput = len(frame) / result.duration
+    if clients is not None:
+        assert result.in_system() == pytest.approx(throughput * frame["e2e"].mean(), rel=1e-9)
+    late = float((_first_seen(result) - frame["arrival"]).sum())
+    assert area == pytest.approx(sojourn - late, rel=1e-9, abs=1e-12)
+
+
+def test_requests_waiting_for_kv_blocks_are_counted_through_a_decode_run() -> None:
+    """4 clients send 512 + 40-token requests to a replica with 1,648 KV tokens (103 blocks of
+    16): 3 prompts (3 x 32 blocks) are admitted, the 4th waits for blocks while they decode
+    in runs of steps. Its wait was counted as 0 through the runs, and the KV cache shown at
+    each run's end value (1,632 from the first step): in the system 2.198 for X x W 2.670."""
+    device = get_device("h100-sxm").model_copy(update={"memory_capacity": 23e9})
+    load = Workload(requests=4, prompt="fixed:512", output="fixed:40")
+    result = rooflens.simulate(LLAMA, device, load, concurrency=4)
+    frame, line = result.requests, result.timeline
+    assert result.kv_capacity == 1648
+    assert frame["start"].iloc[3] == pytest.approx(0.18824, abs=1e-5)
+    waiting = line[(line["start"] > 0) & (line["start"] < frame["start"].iloc[3])]
+    assert (waiting["waiting"] >= 1).all()
+    # The first decode step holds each prompt and its first token: 513 tokens, 33 blocks;
+    # the 17th writes the 529th token, the first of a 34th block.
+    decodes = line[line["decode_seqs"] == 3]["kv_tokens"].to_numpy()
+    assert decodes[0] == 3 * 33 * 16 == 1584
+    assert decodes[15] == 1584 and decodes[16] == 3 * 34 * 16 == 1632
+    throughput = len(frame) / result.duration
+    assert result.in_system() == pytest.approx(throughput * frame["e2e"].mean(), rel=1e-9)
+
+
+def test_a_static_batch_counts_running_only_the_requests_not_yet_finished() -> None:
+    """A static batch keeps a finished request's slot until its longest output is done, but
+    the request has left the system: 6 clients read 6.00 in the system for X x W 5.87."""
+    load = Workload(requests=60, prompt="uniform:100:600", output="uniform:10:200")
+    result = rooflens.simulate(
+        LLAMA, "h100-sxm", load, concurrency=6, scheduler=SchedulerConfig(policy="static")
+    )
+    frame, line = result.requests, result.timeline
+    throughput = len(frame) / result.duration
+    assert result.in_system() == pytest.approx(throughput * frame["e2e"].mean(), rel=1e-9)
+    assert result.in_system() < 5.9
+    # The first batch: outputs of each request, running counts falling as each ends.
+    first = frame.iloc[:6]
+    steps = line.iloc[1 : int(first["output_len"].max())]
+    expected = [(first["output_len"] - 1 > k).sum() for k in range(len(steps))]
+    assert steps["running"].tolist() == expected
 
 
 def test_preemption_by_recompute_and_by_swap(squeeze, tiny_model, toy_device) -> None:
