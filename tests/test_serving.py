@@ -743,6 +743,39 @@ def test_room_for_the_longest_requests_counts_whole_blocks() -> None:
     assert result.kv_room == (result.kv_capacity // 32) // 32
 
 
+def test_a_request_whose_tokens_fit_but_whose_blocks_do_not_is_refused(
+    squeeze, tiny_model, toy_device
+) -> None:
+    """520 KV tokens hold 32 whole blocks of 16 (512 tokens): a 512 + 4-token request takes
+    33 (516 tokens: 528). The check compared its tokens with 520 and passed it; the engine
+    then preempted it at its first decode step and stopped with an internal error that said
+    its 512-token prompt had 513 tokens. Blocks of 8 hold it: 65 of them in 65."""
+    from rooflens.serving.engine import Engine
+    from rooflens.serving.replica import build_replica
+
+    options, scheduler = AnalysisOptions(), SchedulerConfig(block_size=16)
+    device = squeeze(tiny_model, toy_device, options, scheduler, kv_tokens=520)
+    requests = _requests([0.0], [512], [4])
+    with pytest.raises(
+        InvalidInputError,
+        match=r"^max_tokens=8192 .*\(520 tokens: 32 whole blocks of 16\) room for the longest "
+        r"request \(516 tokens: 33 blocks\)$",
+    ):
+        run(tiny_model, device, options, requests, scheduler)
+    eights = run(tiny_model, device, options, requests, SchedulerConfig(block_size=8))
+    assert (eights.kv_capacity, eights.kv_room) == (520, 1)
+    # The engine's own refusal, were a request to reach it, counts what it says.
+    replica = build_replica(
+        tiny_model, device, options, max_tokens=8192, max_context=600, max_rows=8
+    )
+    engine = Engine(
+        replica, scheduler, requests.prompt, requests.output, requests.arrival, max_len=600
+    )
+    engine.submit([0])
+    with pytest.raises(RuntimeError, match=r"512 prompt tokens, 1 generated, 513 to prefill"):
+        engine.run()
+
+
 def test_sglang_s_memory_share_holds_weights_and_kv_only() -> None:
     """mem_fraction_static sizes the KV pool as total x fraction - weights, activations and
     CUDA graphs living in the rest; rooflens also took an activation reserve out of the

@@ -620,9 +620,11 @@ class Engine:
     def _stall(self) -> None:
         """Nothing can run: the head of the queue waits for blocks no one will free."""
         i = self.waiting[0][2]
+        # A request preempted by recomputation prefills its generated tokens with its prompt.
         raise RuntimeError(
-            f"request {i} ({self.target[i]} prompt tokens) cannot be admitted to an idle "
-            f"replica with {self.capacity * self.unit} KV tokens"
+            f"request {i} ({self.prompt[i]} prompt tokens, {self.generated[i]} generated, "
+            f"{self.target[i] - self.kv[i]} to prefill) cannot be admitted to an idle replica "
+            f"with {self.capacity * self.unit} KV tokens"
         )
 
     # -- admission, growth, preemption ---------------------------------------------------------
