@@ -877,3 +877,28 @@ def test_every_mtp_module_is_held_and_a_window_module_keeps_its_window(
     )
     # 400 tokens: the model's layers keep 400, the modules' 64: 2/5 x 400 + 3/5 x 64.
     assert replica.kv_kept(400) == math.ceil(2 / 5 * 400 + 3 / 5 * 64)
+
+
+def test_mtp_drafts_on_a_hybrid_keep_its_few_attention_layers_share() -> None:
+    """Qwen3.5-9B caches keys in 8 of its 32 layers (4,096 bytes a token each) and its MTP
+    module in one more: 9 x 4,096 of the 135,168 bytes a token of every layer would take. The
+    merged share (0.273) was replaced by 1 as if every layer attended, and a 512 + 8-token
+    request held 520 tokens' worth of 32 layers: room for 508 where it holds 878."""
+    from rooflens.core.memory import state_bytes
+    from rooflens.serving.replica import build_replica
+
+    sizes = {"max_tokens": 8192, "max_context": 521, "max_rows": 256}
+    spec, device, options = rooflens.api.resolve("Qwen/Qwen3.5-9B", "h100-sxm", {})
+    replica = build_replica(spec, device, options, **sizes, draft_tokens=2)
+    assert replica.kv_bytes_per_token == 32 * 4096 + 4096 == 135_168
+    assert replica.kv_spans == ((pytest.approx(9 * 4096 / 135_168), None),)
+    # 9 layers' keys and values of 520 tokens, and the recurrent layers' state.
+    state = state_bytes(spec, options.quantization)
+    assert replica.kv_kept(520) == math.ceil((9 * 4096 * 520 + state) / 135_168) == 523
+    load = Workload(requests=1, prompt="fixed:512", output="fixed:8")
+    result = rooflens.simulate(
+        "Qwen/Qwen3.5-9B", "h100-sxm", load, concurrency=1,
+        scheduler=SchedulerConfig(draft_tokens=2),
+    )  # fmt: skip
+    # 523 tokens take 33 blocks of 16.
+    assert result.kv_room == (result.kv_capacity // 16) // 33 == 878
