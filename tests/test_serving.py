@@ -77,6 +77,39 @@ def test_length_strings_parse_and_bad_ones_name_the_field() -> None:
             LengthDistribution.parse("prompt", bad)
 
 
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        # fixed:0.4 drew 1-token prompts; uniform:2.5:3.2 drew 2, 3 and 4 (outside its range).
+        ("fixed:0.4", "fixed needs whole numbers of tokens"),
+        ("uniform:2.5:3.2", "uniform needs whole numbers of tokens"),
+        ("uniform:2:3.5", "uniform needs whole numbers of tokens"),
+        # A MAX of 3072.5 was cut to 3072; an infinite one crashed (OverflowError).
+        ("lognormal:512:0.8:3072.5", "MAX a whole number of tokens"),
+        ("normal:100:10:150.5", "MAX a whole number of tokens"),
+        ("lognormal:512:0.8:inf", "finite numbers"),
+        ("lognormal:512:0.8:1e40", "its lengths at most 1,099,511,627,776 tokens"),
+    ],
+)
+def test_synthetic_lengths_are_whole_numbers_of_tokens(text: str, rule: str) -> None:
+    with pytest.raises(InvalidInputError) as refused:
+        LengthDistribution.parse("--prompt", text)
+    assert str(refused.value).startswith(f"--prompt='{text}' is invalid: expected N (fixed)")
+    assert str(refused.value).endswith(f"({rule})")
+    with pytest.raises(ValueError, match=f"prompt='{text}' is invalid"):
+        Workload(prompt=text)
+
+
+def test_real_medians_and_spreads_stay_and_whole_lengths_are_taken_written_as_reals() -> None:
+    assert LengthDistribution.parse("prompt", "lognormal:512.5:0.8:3072").a == 512.5
+    assert LengthDistribution.parse("prompt", "normal:100.5:10.2:150").maximum == 150
+    assert LengthDistribution.parse("prompt", "fixed:512.0") == LengthDistribution(a=512)
+    draws = Workload(prompt="uniform:2:3", requests=200).draw().prompt
+    assert set(draws.tolist()) == {2, 3}
+    with pytest.raises(ValueError, match="uniform needs whole numbers of tokens"):
+        LengthDistribution(kind="uniform", a=2.5, b=3.2)
+
+
 def test_traces_load_from_csv_and_jsonl(tmp_path) -> None:
     csv = tmp_path / "t.csv"
     csv.write_text("timestamp,input_len,output_len\n5.0,100,20\n2.0,50,10\n")

@@ -55,6 +55,9 @@ class LengthDistribution(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> LengthDistribution:
+        if self.kind in ("fixed", "uniform") and not (self.a.is_integer() and self.b.is_integer()):
+            # Token counts: fixed:0.4 drew 1-token prompts, uniform:2.5:3.2 drew 2, 3 and 4.
+            raise ValueError(f"{self.kind} needs whole numbers of tokens")
         if self.kind == "uniform" and self.b < self.a:
             raise ValueError("uniform needs LOW <= HIGH")
         if self.kind in ("normal", "lognormal") and self.b < 0:
@@ -84,7 +87,8 @@ class LengthDistribution(BaseModel):
             if kind in ("uniform", "normal", "lognormal") and len(numbers) == 2:
                 return cls(kind=kind, a=numbers[0], b=numbers[1])
             if kind in ("normal", "lognormal") and len(numbers) == 3:
-                return cls(kind=kind, a=numbers[0], b=numbers[1], maximum=int(numbers[2]))
+                # A MAX of 3072.5 is refused, not cut to 3072 (a whole number of tokens).
+                return cls(kind=kind, a=numbers[0], b=numbers[1], maximum=numbers[2])
         except ValidationError as exc:
             # A form it knows with numbers its rules refuse (uniform:500:100): say the rule.
             error = exc.errors()[0]
@@ -93,7 +97,9 @@ class LengthDistribution(BaseModel):
                 rule = "its lengths above 0"
             elif error["type"] == "finite_number":
                 rule = "finite numbers"
-            elif error["type"].startswith("less_than"):
+            elif error["type"] == "int_from_float":  # MAX
+                rule = "MAX a whole number of tokens"
+            elif error["type"].startswith("less_than") or error["type"] == "int_parsing_size":
                 rule = f"its lengths at most {MAX_LENGTH:,} tokens"
             raise InvalidInputError(field, text, f"{LENGTH_FORMS} ({rule})") from None
         except ValueError:
