@@ -466,6 +466,8 @@ def test_output_files_are_checked_before_any_work_and_capacity_writes_its_run(tm
         (["--rate", "5"], "--rate=5.0 is invalid: expected left out with --trace"),
         (["--prompt", "fixed:3000"], "--prompt='fixed:3000' is invalid: expected left out with"),
         (["--seed", "3"], "--seed=3 is invalid: expected left out with --trace"),
+        # It read "--arrival=<Arrival.fixed: 'fixed'>".
+        (["--arrival", "fixed"], "error: --arrival='fixed' is invalid: expected left out with"),
         # The search ran the default workload, the trace unread.
         (["--capacity"], "is invalid: expected left out with --capacity (the search varies"),
     ],
