@@ -15,6 +15,7 @@ import rooflens.core.graph
 from rooflens.core import AnalysisOptions
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.options import Parallelism
+from rooflens.hardware.catalog import get_device
 from rooflens.serving import (
     SLO,
     ArrivalProcess,
@@ -74,6 +75,39 @@ def test_length_strings_parse_and_bad_ones_name_the_field() -> None:
     for bad in ("0", "-5", "1e3", "10.5"):
         with pytest.raises(InvalidInputError, match="N \\(fixed\\)"):
             LengthDistribution.parse("prompt", bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        # fixed:0.4 drew 1-token prompts; uniform:2.5:3.2 drew 2, 3 and 4 (outside its range).
+        ("fixed:0.4", "fixed needs whole numbers of tokens"),
+        ("uniform:2.5:3.2", "uniform needs whole numbers of tokens"),
+        ("uniform:2:3.5", "uniform needs whole numbers of tokens"),
+        # A MAX of 3072.5 was cut to 3072; an infinite one crashed (OverflowError).
+        ("lognormal:512:0.8:3072.5", "MAX a whole number of tokens"),
+        ("normal:100:10:150.5", "MAX a whole number of tokens"),
+        ("lognormal:512:0.8:inf", "finite numbers"),
+        ("lognormal:512:0.8:1e40", "its lengths at most 1,099,511,627,776 tokens"),
+    ],
+)
+def test_synthetic_lengths_are_whole_numbers_of_tokens(text: str, rule: str) -> None:
+    with pytest.raises(InvalidInputError) as refused:
+        LengthDistribution.parse("--prompt", text)
+    assert str(refused.value).startswith(f"--prompt='{text}' is invalid: expected N (fixed)")
+    assert str(refused.value).endswith(f"({rule})")
+    with pytest.raises(ValueError, match=f"prompt='{text}' is invalid"):
+        Workload(prompt=text)
+
+
+def test_real_medians_and_spreads_stay_and_whole_lengths_are_taken_written_as_reals() -> None:
+    assert LengthDistribution.parse("prompt", "lognormal:512.5:0.8:3072").a == 512.5
+    assert LengthDistribution.parse("prompt", "normal:100.5:10.2:150").maximum == 150
+    assert LengthDistribution.parse("prompt", "fixed:512.0") == LengthDistribution(a=512)
+    draws = Workload(prompt="uniform:2:3", requests=200).draw().prompt
+    assert set(draws.tolist()) == {2, 3}
+    with pytest.raises(ValueError, match="uniform needs whole numbers of tokens"):
+        LengthDistribution(kind="uniform", a=2.5, b=3.2)
 
 
 def test_traces_load_from_csv_and_jsonl(tmp_path) -> None:
@@ -278,6 +312,106 @@ def test_littles_law_holds_exactly_in_a_closed_loop_under_the_overlap_schedule(e
     frame = result.requests
     throughput = len(frame) / result.duration
     assert result.in_system() == pytest.approx(throughput * frame["e2e"].mean(), rel=1e-6)
+
+
+def _first_seen(result) -> np.ndarray:
+    """Per request: the start of the first iteration of its replica's timeline at or after its
+    arrival (a request that arrives while an iteration runs is first counted in the next)."""
+    line, frame = result.timeline, result.requests
+    seen = np.empty(len(frame))
+    for k, rows in frame.groupby("replica"):
+        starts = np.sort(line.loc[line["engine"] == k, "start"].to_numpy())
+        arrival = rows["arrival"].to_numpy()
+        at = np.searchsorted(starts, arrival - 1e-12 * np.maximum(1.0, arrival))
+        seen[rows.index.to_numpy()] = starts[at]
+    return seen
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    scheduler=SCHEDULERS,
+    overlap=st.booleans(),
+    receive_interval=st.sampled_from([1, 3]),
+    prompts=st.lists(st.integers(1, 60), min_size=1, max_size=12),
+    outputs=st.data(),
+    gaps=st.data(),
+    clients=st.sampled_from([None, 1, 3]),
+    replicas=st.sampled_from([1, 2]),
+)
+def test_littles_law_holds_under_kv_pressure(
+    squeeze, tiny_model, toy_device, scheduler, overlap, receive_interval, prompts, outputs,
+    gaps, clients, replicas,
+) -> None:  # fmt: skip
+    """Every instant a request spends between its arrival and its last token is counted in
+    its replica's timeline, waiting or running (also while a run of decode steps or a static
+    batch holds the queue): the timeline's requests average to throughput x mean time in the
+    system. A closed loop sends each request at another's finish, where an iteration starts;
+    an open loop's request arriving mid-iteration is counted from the next one, so its area
+    falls short by those gaps alone."""
+    n = len(prompts)
+    out = outputs.draw(st.lists(st.integers(1, 40), min_size=n, max_size=n))
+    arrival = np.cumsum(gaps.draw(st.lists(st.floats(0, 2e-4), min_size=n, max_size=n)))
+    requests = _requests(arrival, np.array(prompts) + 4, out, prefix=4)
+    if scheduler.policy != "static":
+        scheduler = scheduler.model_copy(
+            update={"overlap": overlap, "receive_interval": receive_interval}
+        )
+    options = AnalysisOptions()
+    # Room for about two of the longest requests: requests wait for blocks, and are preempted.
+    device = squeeze(tiny_model, toy_device, options, scheduler, kv_tokens=130)
+    cluster = ClusterConfig(replicas=replicas, router="least_outstanding")
+    clients = None if clients is None else min(clients, n)
+    result = run(tiny_model, device, options, requests, scheduler, cluster, concurrency=clients)
+    frame, line = result.requests, result.timeline
+    area = float(((line["waiting"] + line["running"]) * line["duration"]).sum())
+    sojourn = float(frame["e2e"].sum())
+    throughput = len(frame) / result.duration
+    if clients is not None:
+        assert result.in_system() == pytest.approx(throughput * frame["e2e"].mean(), rel=1e-9)
+    late = float((_first_seen(result) - frame["arrival"]).sum())
+    assert area == pytest.approx(sojourn - late, rel=1e-9, abs=1e-12)
+
+
+def test_requests_waiting_for_kv_blocks_are_counted_through_a_decode_run() -> None:
+    """4 clients send 512 + 40-token requests to a replica with 1,648 KV tokens (103 blocks of
+    16): 3 prompts (3 x 32 blocks) are admitted, the 4th waits for blocks while they decode
+    in runs of steps. Its wait was counted as 0 through the runs, and the KV cache shown at
+    each run's end value (1,632 from the first step): in the system 2.198 for X x W 2.670."""
+    device = get_device("h100-sxm").model_copy(update={"memory_capacity": 23e9})
+    load = Workload(requests=4, prompt="fixed:512", output="fixed:40")
+    result = rooflens.simulate(LLAMA, device, load, concurrency=4)
+    frame, line = result.requests, result.timeline
+    assert result.kv_capacity == 1648
+    assert frame["start"].iloc[3] == pytest.approx(0.18824, abs=1e-5)
+    waiting = line[(line["start"] > 0) & (line["start"] < frame["start"].iloc[3])]
+    assert (waiting["waiting"] >= 1).all()
+    # The first decode step holds each prompt and its first token: 513 tokens, 33 blocks;
+    # the 17th writes the 529th token, the first of a 34th block.
+    decodes = line[line["decode_seqs"] == 3]["kv_tokens"].to_numpy()
+    assert decodes[0] == 3 * 33 * 16 == 1584
+    assert decodes[15] == 1584 and decodes[16] == 3 * 34 * 16 == 1632
+    throughput = len(frame) / result.duration
+    assert result.in_system() == pytest.approx(throughput * frame["e2e"].mean(), rel=1e-9)
+
+
+def test_a_static_batch_counts_running_only_the_requests_not_yet_finished() -> None:
+    """A static batch keeps a finished request's slot until its longest output is done, but
+    the request has left the system: 6 clients read 6.00 in the system for X x W 5.87."""
+    load = Workload(requests=60, prompt="uniform:100:600", output="uniform:10:200")
+    result = rooflens.simulate(
+        LLAMA, "h100-sxm", load, concurrency=6, scheduler=SchedulerConfig(policy="static")
+    )
+    frame, line = result.requests, result.timeline
+    throughput = len(frame) / result.duration
+    assert result.in_system() == pytest.approx(throughput * frame["e2e"].mean(), rel=1e-9)
+    assert result.in_system() < 5.9
+    # The first batch: outputs of each request, running counts falling as each ends.
+    first = frame.iloc[:6]
+    steps = line.iloc[1 : int(first["output_len"].max())]
+    expected = [(first["output_len"] - 1 > k).sum() for k in range(len(steps))]
+    assert steps["running"].tolist() == expected
 
 
 def test_preemption_by_recompute_and_by_swap(squeeze, tiny_model, toy_device) -> None:
@@ -642,6 +776,39 @@ def test_room_for_the_longest_requests_counts_whole_blocks() -> None:
     assert result.kv_room == (result.kv_capacity // 32) // 32
 
 
+def test_a_request_whose_tokens_fit_but_whose_blocks_do_not_is_refused(
+    squeeze, tiny_model, toy_device
+) -> None:
+    """520 KV tokens hold 32 whole blocks of 16 (512 tokens): a 512 + 4-token request takes
+    33 (516 tokens: 528). The check compared its tokens with 520 and passed it; the engine
+    then preempted it at its first decode step and stopped with an internal error that said
+    its 512-token prompt had 513 tokens. Blocks of 8 hold it: 65 of them in 65."""
+    from rooflens.serving.engine import Engine
+    from rooflens.serving.replica import build_replica
+
+    options, scheduler = AnalysisOptions(), SchedulerConfig(block_size=16)
+    device = squeeze(tiny_model, toy_device, options, scheduler, kv_tokens=520)
+    requests = _requests([0.0], [512], [4])
+    with pytest.raises(
+        InvalidInputError,
+        match=r"^max_tokens=8192 .*\(520 tokens: 32 whole blocks of 16\) room for the longest "
+        r"request \(516 tokens: 33 blocks\)$",
+    ):
+        run(tiny_model, device, options, requests, scheduler)
+    eights = run(tiny_model, device, options, requests, SchedulerConfig(block_size=8))
+    assert (eights.kv_capacity, eights.kv_room) == (520, 1)
+    # The engine's own refusal, were a request to reach it, counts what it says.
+    replica = build_replica(
+        tiny_model, device, options, max_tokens=8192, max_context=600, max_rows=8
+    )
+    engine = Engine(
+        replica, scheduler, requests.prompt, requests.output, requests.arrival, max_len=600
+    )
+    engine.submit([0])
+    with pytest.raises(RuntimeError, match=r"512 prompt tokens, 1 generated, 513 to prefill"):
+        engine.run()
+
+
 def test_sglang_s_memory_share_holds_weights_and_kv_only() -> None:
     """mem_fraction_static sizes the KV pool as total x fraction - weights, activations and
     CUDA graphs living in the rest; rooflens also took an activation reserve out of the
@@ -681,6 +848,37 @@ def test_a_workload_takes_the_command_lines_length_forms() -> None:
     )
     with pytest.raises(ValueError, match=r"prompt='banana' is invalid: expected N \(fixed\)"):
         Workload(prompt="banana")
+
+
+def test_a_workload_left_out_is_the_command_lines() -> None:
+    """Workload(requests=50) served 1 request/s of 512 + 128 tokens where `--requests 50`
+    served 4/s of lognormal lengths: the API's defaults are rooflens simulate's
+    (serving/defaults.py), and a distribution has no length of its own."""
+    from rooflens.serving import defaults
+    from rooflens.serving.workload import default_workload
+
+    load = Workload()
+    assert load == default_workload()
+    assert (load.requests, load.arrivals.kind, load.arrivals.rate) == (1000, "poisson", 4.0)
+    assert load.prompt == LengthDistribution(kind="lognormal", a=512, b=0.8, maximum=3072)
+    assert load.output == LengthDistribution(kind="lognormal", a=128, b=0.8, maximum=1024)
+    assert (defaults.PROMPT, defaults.OUTPUT) == (
+        "lognormal:512:0.8:3072",
+        "lognormal:128:0.8:1024",
+    )
+    assert ArrivalProcess().rate == defaults.RATE == 4.0
+    # A model of 2,048 positions takes the defaults' shares of them: 1,536 and 512.
+    assert (default_workload(2048).prompt.maximum, default_workload(2048).output.maximum) == (
+        1536, 512
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"fixed needs its length \(a\)"):
+        LengthDistribution()
+    assert LengthDistribution(kind="empirical", values=(3, 4)).mean == 3.5
+    # Left out of the API as of the command line: a closed loop takes the default workload,
+    # whose arrivals it replaces (it was refused as a rate beside the clients).
+    served = rooflens.simulate("Qwen/Qwen2.5-0.5B", "h100-sxm", concurrency=4).requests
+    drawn = Workload().draw()
+    assert served["prompt_len"].tolist() == drawn.prompt.tolist() and len(served) == 1000
 
 
 def test_a_capacity_from_too_short_a_run_says_it_may_not_hold() -> None:
@@ -743,3 +941,28 @@ def test_every_mtp_module_is_held_and_a_window_module_keeps_its_window(
     )
     # 400 tokens: the model's layers keep 400, the modules' 64: 2/5 x 400 + 3/5 x 64.
     assert replica.kv_kept(400) == math.ceil(2 / 5 * 400 + 3 / 5 * 64)
+
+
+def test_mtp_drafts_on_a_hybrid_keep_its_few_attention_layers_share() -> None:
+    """Qwen3.5-9B caches keys in 8 of its 32 layers (4,096 bytes a token each) and its MTP
+    module in one more: 9 x 4,096 of the 135,168 bytes a token of every layer would take. The
+    merged share (0.273) was replaced by 1 as if every layer attended, and a 512 + 8-token
+    request held 520 tokens' worth of 32 layers: room for 508 where it holds 878."""
+    from rooflens.core.memory import state_bytes
+    from rooflens.serving.replica import build_replica
+
+    sizes = {"max_tokens": 8192, "max_context": 521, "max_rows": 256}
+    spec, device, options = rooflens.api.resolve("Qwen/Qwen3.5-9B", "h100-sxm", {})
+    replica = build_replica(spec, device, options, **sizes, draft_tokens=2)
+    assert replica.kv_bytes_per_token == 32 * 4096 + 4096 == 135_168
+    assert replica.kv_spans == ((pytest.approx(9 * 4096 / 135_168), None),)
+    # 9 layers' keys and values of 520 tokens, and the recurrent layers' state.
+    state = state_bytes(spec, options.quantization)
+    assert replica.kv_kept(520) == math.ceil((9 * 4096 * 520 + state) / 135_168) == 523
+    load = Workload(requests=1, prompt="fixed:512", output="fixed:8")
+    result = rooflens.simulate(
+        "Qwen/Qwen3.5-9B", "h100-sxm", load, concurrency=1,
+        scheduler=SchedulerConfig(draft_tokens=2),
+    )  # fmt: skip
+    # 523 tokens take 33 blocks of 16.
+    assert result.kv_room == (result.kv_capacity // 16) // 33 == 878

@@ -466,6 +466,8 @@ def test_output_files_are_checked_before_any_work_and_capacity_writes_its_run(tm
         (["--rate", "5"], "--rate=5.0 is invalid: expected left out with --trace"),
         (["--prompt", "fixed:3000"], "--prompt='fixed:3000' is invalid: expected left out with"),
         (["--seed", "3"], "--seed=3 is invalid: expected left out with --trace"),
+        # It read "--arrival=<Arrival.fixed: 'fixed'>".
+        (["--arrival", "fixed"], "error: --arrival='fixed' is invalid: expected left out with"),
         # The search ran the default workload, the trace unread.
         (["--capacity"], "is invalid: expected left out with --capacity (the search varies"),
     ],
@@ -632,3 +634,17 @@ def test_a_capacity_bracketed_but_held_only_as_a_burst_says_so() -> None:
     assert f"({min(failed):.4g}/s missed it)" in data["warning"]
     table = runner.invoke(app, args, env={"COLUMNS": "200"}).output
     assert "objectives: TTFT ≤ 1 s, TPOT ≤ 50 ms at p99" in table
+
+
+def test_a_request_whose_blocks_do_not_fit_is_refused_naming_them() -> None:
+    """22,406,504,448 bytes leave Llama-2-7B on an H100 520 KV tokens, 32 whole blocks of 16;
+    a 512 + 4-token request takes 33 (it exited 1, "internal error", where its tokens fit)."""
+    args = ["simulate", LLAMA, "-H", "h100-sxm", "--memory", "22406504448", "--concurrency", "1"]
+    args += ["--requests", "1", "--prompt", "512", "--output", "4"]
+    refused = runner.invoke(app, args, env={"COLUMNS": "300"})
+    assert refused.exit_code == 2, refused.output
+    assert (
+        "max_tokens=8192 is invalid: expected a step whose activation reserve leaves the "
+        "replica's KV capacity (520 tokens: 32 whole blocks of 16) room for the longest request "
+        "(516 tokens: 33 blocks)"
+    ) in " ".join(refused.output.split())

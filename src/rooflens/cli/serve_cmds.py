@@ -444,8 +444,10 @@ def _trace_alone(given: dict[str, tuple[object, object]]) -> None:
     """A trace brings its arrivals and lengths: a workload option beside it would be ignored."""
     for flag, (value, default) in given.items():
         if value != default:
+            # An --arrival as typed ('fixed'), not as its enum's repr.
+            shown = value.value if isinstance(value, enum.Enum) else value
             raise InvalidInputError(
-                flag, value, "left out with --trace (the trace gives arrivals and lengths)"
+                flag, shown, "left out with --trace (the trace gives arrivals and lengths)"
             )
 
 

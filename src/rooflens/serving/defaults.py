@@ -1,13 +1,16 @@
 """The synthetic workload a simulation starts from when none is given: `rooflens simulate`'s
-defaults, which the web's serving page shares (tests/test_web_serving.py holds the two equal)."""
+defaults, which the web's serving page and the API's Workload share
+(tests/test_web_serving.py holds them equal)."""
 
 from __future__ import annotations
+
+from typing import Final
 
 from rooflens.core.errors import InvalidInputError
 
 REQUESTS = 1000
 RATE = 4.0  # requests per second
-ARRIVALS = "poisson"
+ARRIVALS: Final = "poisson"
 CV = 2.0  # gamma arrivals: coefficient of variation of the gaps
 # Gamma gaps of shape 1/cv**2: below 1e-3 the shape overflows (and the gaps are evenly spaced
 # anyway: arrivals "fixed"); above 1e3 nearly every gap is zero.

@@ -38,6 +38,8 @@ TIMELINE = (
     "waiting",
     "running",
 )
+# same_time's instant: a picosecond, relative beyond a second.
+INSTANT = 1e-12
 
 
 def same_time(t: float) -> float:
@@ -45,7 +47,12 @@ def same_time(t: float) -> float:
     summed at once and the same steps summed a few at a time differ in their last bits, and a
     request sent at the end of one must still join the iteration that starts at the end of the
     other (a picosecond, relative beyond a second; none around never)."""
-    return 1e-12 * max(1.0, abs(t)) if math.isfinite(t) else 0.0
+    return INSTANT * max(1.0, abs(t)) if math.isfinite(t) else 0.0
+
+
+def same_times(t: np.ndarray) -> np.ndarray:
+    """same_time of each of `t` (finite times: a timeline's)."""
+    return INSTANT * np.maximum(1.0, np.abs(t))
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,9 @@ class Engine:
             self.generated[:] = 1
         self.pending: list[int] = []
         self.next_pending = 0
+        # The timeline row from which each request is in this engine's queue (inf: not yet
+        # taken in), for the requests that had reached it before (record).
+        self.taken_in = np.full(n, np.inf)
         self.waiting: list[tuple[float, int, int]] = []
         self.running: list[int] = []
         self.clock = 0.0
@@ -240,6 +250,7 @@ class Engine:
             i = self.pending[self.next_pending]
             # One sent an instant later (last bits) arrives now: never before it was sent.
             self.clock = max(self.clock, float(self.ready[i]))
+            self.taken_in[i] = len(self.timeline["start"])
             self._queue(i)
             self.next_pending += 1
             self._version += 1
@@ -532,14 +543,19 @@ class Engine:
         ids, times = plan
         starts = self.clock + np.cumsum(times) - times
         steps = len(times)
+        b = len(ids)
+        # Step k holds each sequence's blocks for its context k + 1 tokens on, as a step
+        # taken alone does once it has grown them (a steps x sequences array, summed).
+        grown = self._held(self.kv[ids] + np.arange(1, steps + 1)[:, None]) - self.units[ids]
+        kv_tokens = (self.used + np.sum(grown, axis=-1)) * self.unit
         extra = self._held(self.kv[ids] + steps) - self.units[ids]
         self.units[ids] += extra
         self.used += int(extra.sum())
-        b = len(ids)
-        # KV in use is shown at the run's end for each of its steps (it only grows within it).
-        columns = (starts.tolist(), times.tolist(), b, 0, 0.0, self.used * self.unit, 0, b)
+        # The queue stays as it is through the run (nothing joins it or leaves it before the
+        # run ends); record() adds the requests that reach the replica meanwhile.
+        columns = (starts, times, b, 0, 0.0, kv_tokens, len(self.waiting), b)
         for key, values in zip(TIMELINE, columns, strict=True):
-            self.timeline[key].extend(values if isinstance(values, list) else [values] * steps)
+            self.timeline[key].extend(np.broadcast_to(values, (steps,)).tolist())
         first_gap = self.clock + times[0] - self.last_token[ids]
         self.gaps.append(first_gap[~np.isnan(first_gap)])
         self.gaps.append(np.repeat(times[1:], b))
@@ -604,9 +620,11 @@ class Engine:
     def _stall(self) -> None:
         """Nothing can run: the head of the queue waits for blocks no one will free."""
         i = self.waiting[0][2]
+        # A request preempted by recomputation prefills its generated tokens with its prompt.
         raise RuntimeError(
-            f"request {i} ({self.target[i]} prompt tokens) cannot be admitted to an idle "
-            f"replica with {self.capacity * self.unit} KV tokens"
+            f"request {i} ({self.prompt[i]} prompt tokens, {self.generated[i]} generated, "
+            f"{self.target[i] - self.kv[i]} to prefill) cannot be admitted to an idle replica "
+            f"with {self.capacity * self.unit} KV tokens"
         )
 
     # -- admission, growth, preemption ---------------------------------------------------------
@@ -805,14 +823,7 @@ class Engine:
     ) -> None:
         """Record an iteration of `seconds` and move the clock past it; `finished`: requests
         already finished that it decodes once more, counted with its decoding sequences."""
-        # Waiting: the queue, and the requests that reached the replica but that it has not
-        # taken yet (the overlap schedule had formed this iteration before they came; an
-        # engine looking every few iterations had not looked): in the system all the same.
-        ready, now = self.ready, self.clock + same_time(self.clock)
-        held = (
-            bisect.bisect_right(self.pending, now, lo=self.next_pending, key=lambda j: ready[j])
-            - self.next_pending
-        )
+        # Waiting: the queue here; record() adds the requests that had reached the replica.
         row = (
             self.clock,
             seconds,
@@ -820,7 +831,7 @@ class Engine:
             len(chunks),
             tokens,
             self.used * self.unit,
-            len(self.waiting) + held,
+            len(self.waiting),
             len(self.running),
         )
         for key, value in zip(TIMELINE, row, strict=True):
@@ -880,13 +891,14 @@ class Engine:
                 np.ones((steps, b)), np.broadcast_to(width + k, (steps, b))
             )
             ends = self.clock + np.cumsum(times)
-            columns = (ends - times, times, b, 0, 0.0, self.used * self.unit, len(self.waiting), b)
-            for key, values in zip(TIMELINE, columns, strict=True):
-                self.timeline[key].extend(np.broadcast_to(values, times.shape).tolist())
             last = np.maximum(self.output[ids] - 2, 0)
             self.finish[ids] = np.where(self.output[ids] > 1, ends[last], self.clock)
-            # Step k's gap is every request's that still has a token to produce in it.
+            # Step k's gap is every request's that still has a token to produce in it; those
+            # are the requests still running (the finished ones only keep their slots).
             still = (self.output[ids][None, :] - 1 > np.arange(steps)[:, None]).sum(axis=1)
+            columns = (ends - times, times, b, 0, 0.0, self.used * self.unit, len(self.waiting))
+            for key, values in zip(TIMELINE, (*columns, still), strict=True):
+                self.timeline[key].extend(np.broadcast_to(values, times.shape).tolist())
             self.gaps.append(np.repeat(times, still))
             self.clock = float(ends[-1])
         else:
@@ -902,7 +914,21 @@ class Engine:
         if self.on_finish:
             self.on_finish(ids, self.finish[ids])
 
+    def _reached(self, starts: np.ndarray) -> np.ndarray:
+        """Per timeline row: the requests that had reached the replica by its start but that it
+        had not yet taken into its queue (the overlap schedule had formed that iteration before
+        they came; an engine looking every few iterations had not looked; a decode run or a
+        static batch was under way): waiting all the same. Counted once the engine has run, as
+        a closed loop sends a request while a batch that it finished still runs."""
+        ids = np.asarray(self.pending, dtype=np.int64)
+        ready, taken = np.sort(self.ready[ids]), np.sort(self.taken_in[ids])
+        came = np.searchsorted(ready, starts + same_times(starts), side="right")
+        return came - np.searchsorted(taken, np.arange(len(starts)), side="right")
+
     def record(self) -> EngineRecord:
+        timeline = {k: np.array(v) for k, v in self.timeline.items()}
+        if len(timeline["start"]):
+            timeline["waiting"] = timeline["waiting"] + self._reached(timeline["start"])
         return EngineRecord(
             first_token=self.first_token,
             finish=self.finish,
@@ -910,7 +936,7 @@ class Engine:
             handoff=self.handoff,
             preemptions=self.preemptions,
             generated=self.generated,
-            timeline={k: np.array(v) for k, v in self.timeline.items()},
+            timeline=timeline,
             kv_capacity_tokens=int(self.capacity * self.unit),
             itl=np.concatenate(self.gaps) if self.gaps else np.zeros(0),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -329,10 +330,12 @@ def build_replica(
         for weight, parts in ((kv_per_token, spans), (drafted, kv_spans(layer, options))):
             for share, span in parts:
                 kept[span] = kept.get(span, 0.0) + share * weight / total
-        # One kind of layer (every one whole, DeepSeek's and its module's) stays exactly one.
-        spans = (
-            ((1.0, next(iter(kept))),) if len(kept) == 1 else tuple((v, k) for k, v in kept.items())
-        )
+        # Every layer of one kind, all whole (DeepSeek's and its module's), stays exactly one,
+        # not one up to rounding; a hybrid's few attention layers and its module's keep their
+        # share (Qwen3.5-9B's 8 of 32 layers and a module: 9 x 4,096 of 135,168 bytes).
+        spans = tuple((v, k) for k, v in kept.items())
+        if len(kept) == 1 and math.isclose(spans[0][0], 1.0, rel_tol=1e-12):
+            spans = ((1.0, spans[0][1]),)
         kv_per_token = total
         speculation = Speculation(draft_tokens, acceptance, tabled(module))
     replica = Replica(

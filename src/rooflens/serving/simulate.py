@@ -175,21 +175,33 @@ def _kv_need(replica: Replica, scheduler: SchedulerConfig, longest: int, max_len
     return int(replica.kv_kept(max_len if contiguous else longest))
 
 
+def _blocks(
+    replica: Replica, scheduler: SchedulerConfig, longest: int, max_len: int
+) -> tuple[int, int, int]:
+    """The scheduler's allocation unit (a block of tokens, paged; a token, contiguous), the
+    whole units the workload's longest request takes (a 1,002-token request takes 63 blocks of
+    16: 1,008 tokens) and the whole units the replica's KV capacity holds (the rest of its
+    tokens, less than a block, no request can use)."""
+    unit = scheduler.block_size if scheduler.kv_layout == "paged" else 1
+    need = -(-_kv_need(replica, scheduler, longest, max_len) // unit)
+    return unit, need, replica.kv_tokens // unit
+
+
 def _requests_held(replica: Replica, scheduler: SchedulerConfig, longest: int, max_len: int) -> int:
     """How many of the longest requests the cache holds at once, in whole blocks as the
-    scheduler allocates them (a 1,002-token request takes 63 blocks of 16: 1,008 tokens)."""
-    unit = scheduler.block_size if scheduler.kv_layout == "paged" else 1
-    blocks = -(-_kv_need(replica, scheduler, longest, max_len) // unit)
-    return (replica.kv_tokens // unit) // blocks
+    scheduler allocates them."""
+    _, need, capacity = _blocks(replica, scheduler, longest, max_len)
+    return capacity // need
 
 
 def _check_admissible(
     replica: Replica, scheduler: SchedulerConfig, longest: int, max_len: int
 ) -> None:
-    """The deployment fits (memory_verdict); the scheduler's own KV accounting must still
-    admit its longest request, else the scheduler setting that prevents it is named."""
-    need = _kv_need(replica, scheduler, longest, max_len)
-    if need <= replica.kv_tokens:
+    """The deployment fits (memory_verdict); the scheduler's own KV accounting, in whole
+    blocks, must still admit its longest request, else the scheduler setting that prevents it
+    is named."""
+    unit, need, capacity = _blocks(replica, scheduler, longest, max_len)
+    if need <= capacity:
         return
     if scheduler.kv_layout == "contiguous":
         raise InvalidInputError(
@@ -198,11 +210,15 @@ def _check_admissible(
             f"at most the replica's KV capacity of {replica.kv_tokens} tokens: a contiguous "
             "layout reserves max_len tokens for every request",
         )
+    tokens = _kv_need(replica, scheduler, longest, max_len)
+    # Its tokens may fit where its blocks do not (516 tokens in 520: 33 blocks of 16 in 32).
+    held = f": {capacity} whole blocks of {unit}" if unit > 1 else ""
+    whole = f": {need} blocks" if unit > 1 else ""
     raise InvalidInputError(
         "max_tokens",
         scheduler.max_tokens,
         f"a step whose activation reserve leaves the replica's KV capacity ({replica.kv_tokens} "
-        f"tokens) room for the longest request ({need} tokens)",
+        f"tokens{held}) room for the longest request ({tokens} tokens{whole})",
     )
 
 

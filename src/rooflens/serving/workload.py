@@ -40,21 +40,28 @@ DRAW_CEILING = float(2**62)
 
 
 class LengthDistribution(BaseModel):
-    """Token counts: drawn values are rounded and clipped to [1, `maximum`]."""
+    """Token counts: drawn values are rounded and clipped to [1, `maximum`]. Its length is
+    given (`a`, or empirical `values`): a prompt's or an output's default is a Workload's
+    (serving/defaults.py), not a distribution's."""
 
     # Finite: an infinite length was drawn as -2**63 tokens and named a field never given.
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     kind: LengthKind = "fixed"
-    # fixed: a; uniform: a..b; normal: mean a, std b; lognormal: median a, sigma b. Lengths
-    # at most MAX_LENGTH, as a trace's.
-    a: Annotated[float, Field(gt=0, le=MAX_LENGTH)] = 512
+    # fixed: a; uniform: a..b; normal: mean a, std b; lognormal: median a, sigma b; given for
+    # every kind but empirical (_check). Lengths at most MAX_LENGTH, as a trace's.
+    a: Annotated[float, Field(gt=0, le=MAX_LENGTH)] = 1.0
     b: Annotated[float, Field(le=MAX_LENGTH)] = 0.0
     values: tuple[Annotated[int, Field(gt=0, le=MAX_LENGTH)], ...] = ()
     maximum: Annotated[int, Field(gt=0, le=MAX_LENGTH)] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> LengthDistribution:
+        if self.kind != "empirical" and "a" not in self.model_fields_set:
+            raise ValueError(f"{self.kind} needs its length (a)")
+        if self.kind in ("fixed", "uniform") and not (self.a.is_integer() and self.b.is_integer()):
+            # Token counts: fixed:0.4 drew 1-token prompts, uniform:2.5:3.2 drew 2, 3 and 4.
+            raise ValueError(f"{self.kind} needs whole numbers of tokens")
         if self.kind == "uniform" and self.b < self.a:
             raise ValueError("uniform needs LOW <= HIGH")
         if self.kind in ("normal", "lognormal") and self.b < 0:
@@ -84,7 +91,8 @@ class LengthDistribution(BaseModel):
             if kind in ("uniform", "normal", "lognormal") and len(numbers) == 2:
                 return cls(kind=kind, a=numbers[0], b=numbers[1])
             if kind in ("normal", "lognormal") and len(numbers) == 3:
-                return cls(kind=kind, a=numbers[0], b=numbers[1], maximum=int(numbers[2]))
+                # A MAX of 3072.5 is refused, not cut to 3072 (a whole number of tokens).
+                return cls(kind=kind, a=numbers[0], b=numbers[1], maximum=numbers[2])
         except ValidationError as exc:
             # A form it knows with numbers its rules refuse (uniform:500:100): say the rule.
             error = exc.errors()[0]
@@ -93,7 +101,9 @@ class LengthDistribution(BaseModel):
                 rule = "its lengths above 0"
             elif error["type"] == "finite_number":
                 rule = "finite numbers"
-            elif error["type"].startswith("less_than"):
+            elif error["type"] == "int_from_float":  # MAX
+                rule = "MAX a whole number of tokens"
+            elif error["type"].startswith("less_than") or error["type"] == "int_parsing_size":
                 rule = f"its lengths at most {MAX_LENGTH:,} tokens"
             raise InvalidInputError(field, text, f"{LENGTH_FORMS} ({rule})") from None
         except ValueError:
@@ -149,16 +159,17 @@ class ArrivalProcess(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: ArrivalKind = "poisson"
+    # The defaults are `rooflens simulate`'s (serving/defaults.py), as a Workload's.
+    kind: ArrivalKind = defaults.ARRIVALS
     # Finite: an infinite rate would send every request at once (a burst, not a rate).
-    rate: float = Field(default=1.0, gt=0.0, allow_inf_nan=False)
+    rate: float = Field(default=defaults.RATE, gt=0.0, allow_inf_nan=False)
     # Gamma gaps' coefficient of variation; None: the default (defaults.CV).
     cv: float | None = Field(default=None, ge=CV_MIN, le=CV_MAX)
 
     @field_validator("cv")
     @classmethod
     def _cv_applies(cls, cv: float | None, info: ValidationInfo) -> float | None:
-        return cv_applies(info.data.get("kind", "poisson"), cv)
+        return cv_applies(info.data.get("kind", defaults.ARRIVALS), cv)
 
     @property
     def gamma_cv(self) -> float:
@@ -179,17 +190,20 @@ class ArrivalProcess(BaseModel):
 class Workload(BaseModel):
     """Synthetic requests: `requests` arrivals with drawn prompt and output lengths. Every
     prompt starts with the same `shared_prefix` tokens (a system prompt), which prefix sharing
-    can cache once."""
+    can cache once. What is left out is `rooflens simulate`'s default (serving/defaults.py):
+    1,000 Poisson arrivals at 4 per second, lognormal prompts and outputs."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # A million requests take minutes to simulate (10,000 take seconds); more is refused
     # rather than allocated (1e13 once asked for 73 TiB).
-    requests: int = Field(default=1000, ge=1, le=MAX_REQUESTS)
+    requests: int = Field(default=defaults.REQUESTS, ge=1, le=MAX_REQUESTS)
     arrivals: ArrivalProcess = Field(default_factory=ArrivalProcess)
-    prompt: LengthDistribution = Field(default_factory=LengthDistribution)
+    prompt: LengthDistribution = Field(
+        default_factory=lambda: LengthDistribution.parse("prompt", defaults.PROMPT)
+    )
     output: LengthDistribution = Field(
-        default_factory=lambda: LengthDistribution(kind="fixed", a=128)
+        default_factory=lambda: LengthDistribution.parse("output", defaults.OUTPUT)
     )
     shared_prefix: int = Field(default=0, ge=0)
     seed: int = Field(default=0, ge=0, le=2**63 - 1)  # numpy's generator takes these
@@ -326,13 +340,11 @@ def load_trace(path: str | Path) -> Requests:
 
 def default_workload(context: int = defaults.CAPPED_AT, shared_prefix: int = 0) -> Workload:
     """The synthetic workload a simulation runs when none is given, `rooflens simulate`'s:
-    1,000 Poisson arrivals at 4 per second with lognormal lengths, capped to fit a model of
-    `context` positions (serving/defaults.py; a `Workload()` built by hand keeps its own
-    field defaults)."""
+    `Workload()`, its lengths capped to fit a model of `context` positions
+    (defaults.default_lengths). Its arrivals are left at their defaults, unset, so that a
+    closed loop may take it (api.closed_loop_requests refuses a workload that sets them)."""
     prompt, output = defaults.default_lengths(context, shared_prefix=shared_prefix)
     return Workload(
-        requests=defaults.REQUESTS,
-        arrivals=ArrivalProcess(kind=defaults.ARRIVALS, rate=defaults.RATE),
         prompt=LengthDistribution.parse("prompt", prompt),
         output=LengthDistribution.parse("output", output),
     )
