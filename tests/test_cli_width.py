@@ -99,7 +99,7 @@ def test_the_command_list_wraps_each_summary_as_one_paragraph() -> None:
     assert result.exit_code == 0, result.output
     assert (
         "Two analyses side by side with ratios: a technique on and off, two devices, a teacher "
-        "and its distilled student." in result.stdout
+        "and its distilled student, a request with and without an image." in result.stdout
     )
     compare = next(c for c in app.registered_commands if c.name == "compare")
     assert compare.short_help is not None and "\n" not in compare.short_help

@@ -73,7 +73,11 @@ def _bound_words(error: Any) -> str:
     """'expected at most 1e+18' for a value past a device figure's bound; else empty."""
     key, words = _BOUND_WORDS.get(error.get("type", ""), ("", ""))
     limit = error.get("ctx", {}).get(key)
-    return f"expected {words} {limit:g}" if isinstance(limit, int | float) else ""
+    if not isinstance(limit, int | float):
+        return ""
+    return (
+        "expected a positive number" if (key, limit) == ("gt", 0) else f"expected {words} {limit:g}"
+    )
 
 
 @cache

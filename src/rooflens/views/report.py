@@ -151,11 +151,12 @@ def sections(
         # What `rooflens analyze` says under the same title: the facts and the notes.
         "facts": analysis_facts(result),
         "notes": analysis_notes(result),
-        # The prompt prefilled where it is not the prompt asked (compression, images).
+        # The prompt prefilled where it is not the prompt asked (compression, images), and
+        # the images where a request carries any.
         "inputs": {
             k: v
             for k, v in data["inputs"].items()
-            if k != "prompt_tokens" or v != data["inputs"]["prompt_len"]
+            if (k != "prompt_tokens" or v != data["inputs"]["prompt_len"]) and (k != "images" or v)
         }
         | settings_beyond_inputs(result),
         "per_device": par.devices * par.expert_token_groups > 1,

@@ -341,6 +341,12 @@ def advice_input(request: s.AdviseRequest) -> tuple[ModelSpec, list[Device]]:
     422, not a job that fails): the model and the devices."""
     model = resolve_model(request.model, ("model",))
     pool = _pool(request)
+    if request.verify and _verified_requests(request.target, request.verify) < MIN_REQUESTS:
+        raise WebInputError(
+            ("verify",),
+            f"verify={request.verify} is invalid: answers of {request.target.output_len} "
+            "tokens are too long to confirm in the viewer; expected 0",
+        )
     with located((), where=_placed(ADVISE_SECTIONS)):
         # The search's own checks (no device, a release without an engine, an engine without
         # a profile for any device searched), as the search runs them.
@@ -350,12 +356,6 @@ def advice_input(request: s.AdviseRequest) -> tuple[ModelSpec, list[Device]]:
             rank=request.rank, budget=request.budget, engine=request.engine,
             engine_version=request.engine_version,
         )  # fmt: skip
-    if request.verify and _verified_requests(request.target, request.verify) < MIN_REQUESTS:
-        raise WebInputError(
-            ("verify",),
-            f"verify={request.verify} is invalid: answers of {request.target.output_len} "
-            "tokens are too long to confirm in the viewer; expected 0",
-        )
     return model, pool
 
 
