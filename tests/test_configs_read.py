@@ -26,7 +26,10 @@ def test_known_layer_types_are_counted() -> None:
     assert spec_from_config(bundled_config("google/gemma-3-1b-it")).window_layers == 22
     every_other = ["sliding_attention", "full_attention"] * 18
     qwen = mutated("Qwen/Qwen3-8B", "layer_types", every_other)
-    assert spec_from_config(qwen | {"use_sliding_window": True}).window_layers == 18
+    # Qwen3-8B's sliding_window is null (no window layer); with one, layer_types marks 18.
+    window = {"use_sliding_window": True, "sliding_window": 4096}
+    assert spec_from_config(qwen | window).window_layers == 18
+    assert spec_from_config(qwen | {"use_sliding_window": True}).window_layers is None
 
 
 _OSS, _GEMMA3, _QWEN3 = "openai/gpt-oss-20b", "google/gemma-3-1b-it", "Qwen/Qwen3-8B"

@@ -271,7 +271,8 @@ _ATTENTION_KINDS = ("full_attention", "sliding_attention")
 def _qwen_window(c: _Config) -> dict[str, Any]:
     """Qwen2/3's sliding window, only with `use_sliding_window`: on the layers `layer_types`
     marks, else on those from `max_window_layers` on (transformers' Qwen2Config and
-    Qwen3Config, default 28); the layers before keep every key."""
+    Qwen3Config, default 28); the layers before keep every key. `sliding_window` 4096 where
+    absent, none where null."""
     types = c.get("layer_types", None)
     if types is not None:  # checked whether or not the window is on, as transformers does
         layer_counts(c, types, "layer_types", _ATTENTION_KINDS)
@@ -282,9 +283,11 @@ def _qwen_window(c: _Config) -> dict[str, Any]:
         layers = c.req("num_hidden_layers")
         types = ["sliding_attention" if i >= first else "full_attention" for i in range(layers)]
     windowed = layer_counts(c, types, "layer_types", _ATTENTION_KINDS)["sliding_attention"]
-    if not windowed:
+    # 4096 where absent (the four classes' default); null: no window, as vLLM runs it.
+    stated = "sliding_window" not in c.raw or c.raw["sliding_window"] is not None
+    if not windowed or not stated:
         return {"sliding_window": None}
-    return {"sliding_window": c.raw.get("sliding_window"), "window_layers": windowed}
+    return {"sliding_window": c.positive("sliding_window", 4096), "window_layers": windowed}
 
 
 def _llama(c: _Config, name: str) -> ModelSpec:
