@@ -342,7 +342,9 @@ def _int4_groups_of_32(symmetric: bool) -> dict:
     ("config", "bits", "a_bits", "skipped"),
     [
         ({"quant_method": "fp8", "weight_block_size": [128, 128]}, 8 + 32 / 16384, 8, ()),
-        ({"quant_method": "mxfp4"}, 4.25, 16, ()),
+        # MXFP4 stores the experts alone: every other class 16-bit, listed or not.
+        ({"quant_method": "mxfp4"}, 4.25, 16,
+         ("attention", "mixer", "indexer", "mlp", "shared_experts", "router", "latent")),
         (
             {
                 "quant_method": "modelopt",

@@ -577,3 +577,31 @@ def test_a_wrapper_without_vision_config_is_read_as_its_language_model(
         f"images=1 is invalid: expected 0: no-vision has no vision encoder: its config.json "
         f"has no vision_config, and {why}"
     )
+
+
+@pytest.mark.parametrize(
+    ("names", "unquantized"),
+    [
+        (None, ("attention", "router")),
+        ([], ("attention", "router")),
+        (["model.layers.*.mlp.experts"], ("experts", "attention", "router")),
+    ],
+)
+def test_mxfp4_stores_the_experts_only_whatever_its_list_says(names, unquantized) -> None:
+    """transformers' Mxfp4 quantizer swaps only the experts and vLLM's Mxfp4Config leaves every
+    linear layer unquantized: attention stays 16-bit without modules_to_not_convert (it had
+    read as MXFP4, gpt-oss-120b's q_proj 6,275,072 bytes)."""
+    recipe = {"quant_method": "mxfp4"} | (
+        {} if names is None else {"modules_to_not_convert": names}
+    )
+    spec = spec_from_config(mutated("openai/gpt-oss-120b", "quantization_config", recipe))
+    stored = spec.checkpoint_quant
+    assert stored.unquantized == unquantized
+    graph = build_graph(spec, AnalysisOptions(unquantized_modules=stored.unquantized))
+    weights = {op.name: op.weight_bytes(stored.quantization) for op in graph.operators}
+    # q_proj: 2,880 x 4,096 at 2 bytes plus its 4,096-wide bias, as the published list has it.
+    assert weights["q_proj"] == 2880 * 4096 * 2 + 4096 * 2 == 23_601_152
+    # The experts' gates: 128 x 2,880 x 2,880 at 4 bits and an 8-bit scale per 32 (16 bits
+    # where the list names them), plus their biases.
+    bits = 16 if "experts" in unquantized else 4 + 8 / 32
+    assert weights["expert_gate_proj"] == 128 * 2880 * 2880 * bits / 8 + 128 * 2880 * 2
