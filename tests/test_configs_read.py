@@ -605,3 +605,24 @@ def test_mxfp4_stores_the_experts_only_whatever_its_list_says(names, unquantized
     # where the list names them), plus their biases.
     bits = 16 if "experts" in unquantized else 4 + 8 / 32
     assert weights["expert_gate_proj"] == 128 * 2880 * 2880 * bits / 8 + 128 * 2880 * 2
+
+
+@pytest.mark.parametrize(
+    ("model", "path", "message"),
+    [
+        # It had named rooflens's field: "attention_chunk=0 is invalid: Input should be
+        # greater than 0".
+        ("meta-llama/Llama-4-Scout-17B-16E", "text_config.attention_chunk_size",
+         "'llama4_text': attention_chunk_size=0 is invalid: expected a positive integer"),
+        ("Qwen/Qwen3-Next-80B-A3B-Instruct", "linear_num_value_heads",
+         "'qwen3_next': linear_num_value_heads=0 is invalid: expected a positive integer"),
+        ("deepseek-ai/DeepSeek-V3", "kv_lora_rank",
+         "'deepseek_v3': kv_lora_rank=0 is invalid: expected a positive integer"),
+        ("ai21labs/Jamba-v0.1", "mamba_d_state",
+         "'jamba': mamba_d_state=0 is invalid: expected a positive integer"),
+    ],
+)  # fmt: skip
+def test_a_zero_size_is_refused_in_the_words_of_its_siblings(model, path, message) -> None:
+    with pytest.raises(ModelConfigError) as refused:
+        spec_from_config(mutated(model, path, 0))
+    assert message in str(refused.value)

@@ -721,6 +721,10 @@ def _refused(
     spells them."""
     err = exc.errors()[0]
     message = spelled(err["msg"].removeprefix("Value error, "))
+    if err["type"] == "greater_than" and err.get("ctx") == {"gt": 0} and type(err["input"]) is int:
+        # A size or count below 1, in the words _Config.positive refuses it with ("Input
+        # should be greater than 0" where a sibling key said this).
+        message = "expected a positive integer"
     if not err["loc"]:  # a rule across fields names them in its message
         return ModelConfigError(f"{where}: {message}")
     field = spelled(".".join(str(p) for p in err["loc"]))
