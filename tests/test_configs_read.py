@@ -626,3 +626,32 @@ def test_a_zero_size_is_refused_in_the_words_of_its_siblings(model, path, messag
     with pytest.raises(ModelConfigError) as refused:
         spec_from_config(mutated(model, path, 0))
     assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("model", "path", "message"),
+    [
+        # The convolution and its state had vanished.
+        ("Qwen/Qwen3-Next-80B-A3B-Instruct", "linear_conv_kernel_dim",
+         "'qwen3_next': linear_conv_kernel_dim=0 is invalid: expected a positive integer"),
+        ("nvidia/Nemotron-H-8B-Base-8K", "conv_kernel",
+         "'nemotron_h': conv_kernel=0 is invalid: expected a positive integer"),
+        ("tiiuae/Falcon-H1-0.5B-Base", "mamba_d_conv",
+         "'falcon_h1': mamba_d_conv=0 is invalid: expected a positive integer"),
+        ("moonshotai/Kimi-Linear-48B-A3B-Instruct", "linear_attn_config.short_conv_kernel_size",
+         "linear_attn_config.short_conv_kernel_size=0 is invalid: expected a positive integer"),
+        # An indexer that scored nothing had still cached its keys, the MLA still top-2,048.
+        ("deepseek-ai/DeepSeek-V3.2", "index_n_heads",
+         "'deepseek_v32': index_n_heads=0 is invalid: expected a positive integer"),
+        ("deepseek-ai/DeepSeek-V3.2", "index_head_dim",
+         "'deepseek_v32': index_head_dim=0 is invalid: expected a positive integer"),
+        ("zai-org/GLM-5.1", "index_n_heads",
+         "'glm_moe_dsa': index_n_heads=0 is invalid: expected a positive integer"),
+        ("deepseek-ai/DeepSeek-V4-Flash", "index_head_dim",
+         "'deepseek_v4': index_head_dim=0 is invalid: expected a positive integer"),
+    ],
+)  # fmt: skip
+def test_a_zero_size_once_accepted_is_refused(model, path, message) -> None:
+    with pytest.raises(ModelConfigError) as refused:
+        spec_from_config(mutated(model, path, 0))
+    assert message in str(refused.value)

@@ -5,7 +5,7 @@ MoE layout) (transformers' DeepseekV32Config, Glm4MoeConfig)."""
 from __future__ import annotations
 
 from rooflens.core.errors import ModelConfigError
-from rooflens.core.model import ModelSpec
+from rooflens.core.model import MAX_WIDTH, ModelSpec
 from rooflens.models.config import _Config, _deepseek, _deepseek_v3, _llama_like, layer_counts
 
 
@@ -15,8 +15,9 @@ def read_deepseek_v32(c: _Config, name: str) -> ModelSpec:
     spec = _deepseek(c, name, ignored=("sliding_window",))
     return spec.model_copy(
         update={
-            "index_heads": c.get("index_n_heads", 64),
-            "index_head_dim": c.get("index_head_dim", 128),
+            # 0 had cached index keys for an indexer that scored nothing.
+            "index_heads": c.positive("index_n_heads", 64),
+            "index_head_dim": c.positive("index_head_dim", 128, MAX_WIDTH),
             "index_topk": c.positive("index_topk", 2048),
         }
     )
@@ -30,7 +31,7 @@ def read_glm_moe_dsa(c: _Config, name: str) -> ModelSpec:
     spec = read_deepseek_v32(c, name).model_copy(update={"mtp_own_embeddings": False})
     types = c.raw.get("indexer_types")
     if types is None:
-        return spec.model_copy(update={"index_heads": c.get("index_n_heads", 32)})
+        return spec.model_copy(update={"index_heads": c.positive("index_n_heads", 32)})
     # Each entry "full" or "shared" (GlmMoeDsaAttention runs an indexer where it is not
     # "shared"; "ful" had read as shared here, as full there).
     full = layer_counts(c, types, "indexer_types", ("full", "shared"))["full"]
@@ -43,7 +44,9 @@ def read_glm_moe_dsa(c: _Config, name: str) -> ModelSpec:
             f'not supported ({full} of {len(types)} layers "full"); supported: "full" '
             "first, as a shared layer reuses the top-k of a full layer before it"
         )
-    return spec.model_copy(update={"index_heads": c.get("index_n_heads", 32), "index_layers": full})
+    return spec.model_copy(
+        update={"index_heads": c.positive("index_n_heads", 32), "index_layers": full}
+    )
 
 
 def read_kimi_k2(c: _Config, name: str) -> ModelSpec:

@@ -8,7 +8,7 @@ only), whose entry past the last layer is the MTP layer's."""
 from __future__ import annotations
 
 from rooflens.core.errors import ModelConfigError
-from rooflens.core.model import ModelSpec
+from rooflens.core.model import MAX_WIDTH, ModelSpec
 from rooflens.models.config import _Config, _llama_like
 from rooflens.models.readers.common import required_window
 
@@ -72,8 +72,8 @@ def read_deepseek_v4(c: _Config, name: str) -> ModelSpec:
         csa_layers=csa,
         hca_ratio=rates["heavily_compressed_attention"],
         hca_layers=types.count("heavily_compressed_attention"),
-        index_heads=c.get("index_n_heads", 64),
-        index_head_dim=c.get("index_head_dim", 128),
+        index_heads=c.positive("index_n_heads", 64),
+        index_head_dim=c.positive("index_head_dim", 128, MAX_WIDTH),
         index_topk=c.positive("index_topk", 512),
         o_groups=c.get("o_groups", 8),
         o_lora_rank=c.get("o_lora_rank", 1024),
