@@ -325,6 +325,7 @@ def _gemma(c: _Config, name: str) -> ModelSpec:
         tied_embeddings=c.get("tie_word_embeddings", True),
         activation=act,
         head_dim=c.get("head_dim", 256),
+        norm_offset=True,  # GemmaRMSNorm: output * (1.0 + self.weight.float())
     )
 
 
@@ -339,6 +340,7 @@ def _gemma2(c: _Config, name: str) -> ModelSpec:
         head_dim=c.get("head_dim", 256),
         post_norms=True,
         norms_per_block=4,
+        norm_offset=True,  # Gemma2RMSNorm: output * (1.0 + self.weight.float())
         # Even layers attend within the window, odd ones globally.
         window_layers=(c.req("num_hidden_layers") + 1) // 2
         if c.raw.get("sliding_window")

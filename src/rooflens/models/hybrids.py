@@ -87,6 +87,8 @@ def _gated_deltanet(c: _Config, name: str, moe: bool) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # Qwen3NextRMSNorm and Qwen3_5RMSNorm: output * (1.0 + self.weight.float()).
+        norm_offset=True,
         # Neither Qwen3NextConfig nor Qwen3_5(Moe)TextConfig has these; vLLM's qwen3_next.py
         # and qwen3_5 build no MLP bias, and their layer_types (linear and full) keep vLLM's
         # cache config from any window.

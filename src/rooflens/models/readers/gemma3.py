@@ -50,6 +50,7 @@ def read_gemma3_text(c: _Config, name: str) -> ModelSpec:
         qk_norm=True,
         post_norms=True,
         norms_per_block=4,
+        norm_offset=True,  # Gemma3RMSNorm: output * (1.0 + self.weight.float())
         # Null: every layer attends to every key, as vLLM's gemma3.py runs it (transformers'
         # window mask raises) and as Gemma 2 reads it.
         **window_layers(stated, windowed, 4096),

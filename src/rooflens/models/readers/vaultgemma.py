@@ -27,5 +27,6 @@ def read_vaultgemma(c: _Config, name: str) -> ModelSpec:
         tied_embeddings=c.get("tie_word_embeddings", True),
         activation=c.get("hidden_activation", "gelu_pytorch_tanh"),
         mlp_bias=False,
+        norm_offset=True,  # VaultGemmaRMSNorm: output * (1.0 + self.weight.float())
         **window_layers(c, windowed, 4096),  # null: no window (stated_window)
     )
