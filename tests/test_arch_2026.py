@@ -326,6 +326,31 @@ def test_glm5_shared_indexer_layers_skip_the_indexer() -> None:
     assert float(kv) == 10 * (4 * 12 + 2 * 8)
 
 
+@pytest.mark.parametrize(
+    ("types", "message"),
+    [
+        # Misspelt entries had read as shared: ["ful"] * 4 ran no indexer anywhere.
+        (["full", "ful", "shared", "full"], "holds ['ful']; supported: ['full', 'shared']"),
+        (["full", None, "shared", "full"], "indexer_types holds [None]; supported"),
+        ("full", "indexer_types='full' is invalid: expected a JSON array of 4 entries"),
+        (["full"] * 3, "indexer_types has 3 entries for num_hidden_layers=4"),
+        # A shared first layer has no top-k to reuse (GlmMoeDsaAttention raises).
+        (["shared"] * 4, "indexer_types[0]='shared' is not supported (0 of 4 layers \"full\")"),
+        (["shared", "full", "full", "full"], "indexer_types[0]='shared' is not supported (3 of 4"),
+    ],
+)  # fmt: skip
+def test_glm5_indexer_types_it_cannot_run_are_refused(types, message) -> None:
+    config = {
+        **DSA,
+        "model_type": "glm_moe_dsa",
+        "num_hidden_layers": 4,
+        "first_k_dense_replace": 4,
+    }
+    with pytest.raises(ModelConfigError) as refused:
+        spec_from_config(config | {"indexer_types": types})
+    assert message in str(refused.value)
+
+
 # --- Checkpoint quantization ---------------------------------------------------------------
 
 
@@ -342,7 +367,9 @@ def _int4_groups_of_32(symmetric: bool) -> dict:
     ("config", "bits", "a_bits", "skipped"),
     [
         ({"quant_method": "fp8", "weight_block_size": [128, 128]}, 8 + 32 / 16384, 8, ()),
-        ({"quant_method": "mxfp4"}, 4.25, 16, ()),
+        # MXFP4 stores the experts alone: every other class 16-bit, listed or not.
+        ({"quant_method": "mxfp4"}, 4.25, 16,
+         ("attention", "mixer", "indexer", "mlp", "shared_experts", "router", "latent")),
         (
             {
                 "quant_method": "modelopt",

@@ -26,7 +26,10 @@ def test_known_layer_types_are_counted() -> None:
     assert spec_from_config(bundled_config("google/gemma-3-1b-it")).window_layers == 22
     every_other = ["sliding_attention", "full_attention"] * 18
     qwen = mutated("Qwen/Qwen3-8B", "layer_types", every_other)
-    assert spec_from_config(qwen | {"use_sliding_window": True}).window_layers == 18
+    # Qwen3-8B's sliding_window is null (no window layer); with one, layer_types marks 18.
+    window = {"use_sliding_window": True, "sliding_window": 4096}
+    assert spec_from_config(qwen | window).window_layers == 18
+    assert spec_from_config(qwen | {"use_sliding_window": True}).window_layers is None
 
 
 _OSS, _GEMMA3, _QWEN3 = "openai/gpt-oss-20b", "google/gemma-3-1b-it", "Qwen/Qwen3-8B"
@@ -574,3 +577,81 @@ def test_a_wrapper_without_vision_config_is_read_as_its_language_model(
         f"images=1 is invalid: expected 0: no-vision has no vision encoder: its config.json "
         f"has no vision_config, and {why}"
     )
+
+
+@pytest.mark.parametrize(
+    ("names", "unquantized"),
+    [
+        (None, ("attention", "router")),
+        ([], ("attention", "router")),
+        (["model.layers.*.mlp.experts"], ("experts", "attention", "router")),
+    ],
+)
+def test_mxfp4_stores_the_experts_only_whatever_its_list_says(names, unquantized) -> None:
+    """transformers' Mxfp4 quantizer swaps only the experts and vLLM's Mxfp4Config leaves every
+    linear layer unquantized: attention stays 16-bit without modules_to_not_convert (it had
+    read as MXFP4, gpt-oss-120b's q_proj 6,275,072 bytes)."""
+    recipe = {"quant_method": "mxfp4"} | (
+        {} if names is None else {"modules_to_not_convert": names}
+    )
+    spec = spec_from_config(mutated("openai/gpt-oss-120b", "quantization_config", recipe))
+    stored = spec.checkpoint_quant
+    assert stored.unquantized == unquantized
+    graph = build_graph(spec, AnalysisOptions(unquantized_modules=stored.unquantized))
+    weights = {op.name: op.weight_bytes(stored.quantization) for op in graph.operators}
+    # q_proj: 2,880 x 4,096 at 2 bytes plus its 4,096-wide bias, as the published list has it.
+    assert weights["q_proj"] == 2880 * 4096 * 2 + 4096 * 2 == 23_601_152
+    # The experts' gates: 128 x 2,880 x 2,880 at 4 bits and an 8-bit scale per 32 (16 bits
+    # where the list names them), plus their biases.
+    bits = 16 if "experts" in unquantized else 4 + 8 / 32
+    assert weights["expert_gate_proj"] == 128 * 2880 * 2880 * bits / 8 + 128 * 2880 * 2
+
+
+@pytest.mark.parametrize(
+    ("model", "path", "message"),
+    [
+        # It had named rooflens's field: "attention_chunk=0 is invalid: Input should be
+        # greater than 0".
+        ("meta-llama/Llama-4-Scout-17B-16E", "text_config.attention_chunk_size",
+         "'llama4_text': attention_chunk_size=0 is invalid: expected a positive integer"),
+        ("Qwen/Qwen3-Next-80B-A3B-Instruct", "linear_num_value_heads",
+         "'qwen3_next': linear_num_value_heads=0 is invalid: expected a positive integer"),
+        ("deepseek-ai/DeepSeek-V3", "kv_lora_rank",
+         "'deepseek_v3': kv_lora_rank=0 is invalid: expected a positive integer"),
+        ("ai21labs/Jamba-v0.1", "mamba_d_state",
+         "'jamba': mamba_d_state=0 is invalid: expected a positive integer"),
+    ],
+)  # fmt: skip
+def test_a_zero_size_is_refused_in_the_words_of_its_siblings(model, path, message) -> None:
+    with pytest.raises(ModelConfigError) as refused:
+        spec_from_config(mutated(model, path, 0))
+    assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("model", "path", "message"),
+    [
+        # The convolution and its state had vanished.
+        ("Qwen/Qwen3-Next-80B-A3B-Instruct", "linear_conv_kernel_dim",
+         "'qwen3_next': linear_conv_kernel_dim=0 is invalid: expected a positive integer"),
+        ("nvidia/Nemotron-H-8B-Base-8K", "conv_kernel",
+         "'nemotron_h': conv_kernel=0 is invalid: expected a positive integer"),
+        ("tiiuae/Falcon-H1-0.5B-Base", "mamba_d_conv",
+         "'falcon_h1': mamba_d_conv=0 is invalid: expected a positive integer"),
+        ("moonshotai/Kimi-Linear-48B-A3B-Instruct", "linear_attn_config.short_conv_kernel_size",
+         "linear_attn_config.short_conv_kernel_size=0 is invalid: expected a positive integer"),
+        # An indexer that scored nothing had still cached its keys, the MLA still top-2,048.
+        ("deepseek-ai/DeepSeek-V3.2", "index_n_heads",
+         "'deepseek_v32': index_n_heads=0 is invalid: expected a positive integer"),
+        ("deepseek-ai/DeepSeek-V3.2", "index_head_dim",
+         "'deepseek_v32': index_head_dim=0 is invalid: expected a positive integer"),
+        ("zai-org/GLM-5.1", "index_n_heads",
+         "'glm_moe_dsa': index_n_heads=0 is invalid: expected a positive integer"),
+        ("deepseek-ai/DeepSeek-V4-Flash", "index_head_dim",
+         "'deepseek_v4': index_head_dim=0 is invalid: expected a positive integer"),
+    ],
+)  # fmt: skip
+def test_a_zero_size_once_accepted_is_refused(model, path, message) -> None:
+    with pytest.raises(ModelConfigError) as refused:
+        spec_from_config(mutated(model, path, 0))
+    assert message in str(refused.value)

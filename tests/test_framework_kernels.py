@@ -13,8 +13,11 @@ import rooflens
 from rooflens.calibration.collectives import fit_tables, held_out_rows
 from rooflens.calibration.fit_kernels import fit_kind, launched_kernels, measurement_options
 from rooflens.calibration.profile import load_profile
+from rooflens.core import AnalysisOptions
 from rooflens.core.efficiency import ClassEfficiency, EfficiencyCurve, EfficiencyProfile
+from rooflens.core.framework_kernels import _rmsnorm
 from rooflens.core.graph import build_graph
+from rooflens.core.operators import Norm
 from rooflens.engines import load_engine_profile
 from rooflens.hardware import get_device
 from rooflens.models import load_model, spec_from_config
@@ -180,3 +183,30 @@ def test_models_without_rotary_positions_run_no_rotary_kernels() -> None:
     # Qwen2.5-0.5B rotates: 10 more kernels (test_kernels_of_a_small_dense_model_hand_counted).
     qwen = load_model("Qwen/Qwen2.5-0.5B")
     assert qwen.rotary_positions and after_attention(qwen)[0] == 13
+
+
+@pytest.mark.parametrize(
+    ("model", "offset"),
+    [
+        ("meta-llama/Llama-3.1-8B", False),
+        ("google/gemma-3-1b-it", True),
+        # Gemma4RMSNorm scales by its weight alone (it had been priced as Gemma's by name).
+        ("google/gemma-4-26B-A4B", False),
+        # (1.0 + weight) outside Gemma (they had been priced as Llama's).
+        ("Qwen/Qwen3-Next-80B-A3B-Instruct", True),
+        ("Qwen/Qwen3.5-9B", True),
+        ("MiniMaxAI/MiniMax-M3", True),
+        ("stepfun-ai/Step-3.7-Flash", True),
+    ],
+)
+def test_rmsnorm_kernels_follow_the_models_norm_offset(model: str, offset: bool) -> None:
+    """transformers' RMSNorm in bf16, per row of width w: 8 kernels moving 36w + 24 bytes, of
+    which the analysis norm holds 2 x 2w and its 7 extra kernels 32w + 24; one scaling by
+    (1 + weight) 10 kernels, 9 extra moving 36w + 24."""
+    spec = load_model(model)
+    assert spec.norm_offset is offset
+    norm = next(op for op in build_graph(spec, AnalysisOptions()).operators if isinstance(op, Norm))
+    w = norm.width * norm.repeats
+    extra = _rmsnorm(norm, spec, 2.0)
+    assert extra.kernels + 1 == (10 if offset else 8)
+    assert extra.bytes_per_token == (36 if offset else 32) * w + 24 * norm.repeats

@@ -135,7 +135,7 @@ def test_an_image_runs_through_the_vision_stage(model_type: str) -> None:
         ("glm4v", {}, {"image_size": 10},
          "image_size=10 is invalid: expected at least patch_size (14)"),
         # Named as vision_config spells it, not as VisionSpec's num_layers.
-        ("glm4v", {}, {"depth": 0}, "depth=0 is invalid: Input should be greater than 0"),
+        ("glm4v", {}, {"depth": 0}, "depth=0 is invalid: expected a positive integer"),
         ("glm4v", {}, {"hidden_act": 1}, "hidden_act=1 is invalid"),
         # It divides the processor's pixel budget: 2^40 frames raised ZeroDivisionError.
         ("glm4v", {}, {"temporal_patch_size": 1 << 40},

@@ -213,7 +213,7 @@ def test_malformed_language_model_values_are_refused_naming_the_key(text, messag
     [
         # Each was refused naming VisionSpec's fields (num_heads, patch_inputs=-392).
         ({"num_attention_heads": 0},
-         "num_attention_heads=0 is invalid: Input should be greater than 0"),
+         "num_attention_heads=0 is invalid: expected a positive integer"),
         ({"num_hidden_layers": 10**5},
          "num_hidden_layers=100000 is invalid: Input should be less than or equal to 10000"),
         ({"num_channels": -1}, "num_channels=-1 is invalid: expected a positive integer"),

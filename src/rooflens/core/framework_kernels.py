@@ -146,11 +146,12 @@ def _extras(op: Operator, model: ModelSpec, act: float) -> list[Extra]:
 
 def _rmsnorm(op: Norm, model: ModelSpec, act: float) -> Extra:
     """transformers' RMSNorm: x.to(fp32), pow(2), mean, + eps, rsqrt, x * r, .to(bf16),
-    weight * x (8 kernels); Gemma's scales by (1 + weight) in fp32 and casts back (10). Per
+    weight * x (8 kernels); one scaling by (1 + weight) (ModelSpec.norm_offset: Gemma's)
+    does that in fp32 and casts back (10). Per
     row of `width`: 36 bytes per element in bf16 (x in, fp32 through), 24 per row."""
     w, rows = op.width * op.repeats, op.repeats
     row_bytes = 6 * FP32 * rows  # mean writes, + eps and rsqrt read and write, mul reads
-    if model.model_type.startswith("gemma"):
+    if model.norm_offset:
         # to, pow, mean, add, rsqrt, mul, (weight's to and 1 + w: per call), mul, type_as
         # (torch's dispatch also lists type_as's argument `x` as read: 2 bytes per element
         # more than the kernel moves)

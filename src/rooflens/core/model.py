@@ -190,6 +190,10 @@ class ModelSpec(BaseModel):
     # False: the norms learn neither gain nor bias (OLMo 1's non-parametric LayerNorm,
     # nanochat's RMSNorm): the same arithmetic, no parameter.
     norm_gain: bool = True
+    # True: the RMSNorm scales by (1 + weight), its gain stored as an offset from one (Gemma's
+    # GemmaRMSNorm, Qwen3-Next's, Qwen3.5's, MiniMax-M3's, Step 3.7's); the engines' eager
+    # kernels add one more step for it (core.framework_kernels).
+    norm_offset: bool = False
     # Norms per block: 2 in a sequential block, 1 where attention and MLP share one (GPT-J,
     # Falcon-7B), 4 with Gemma-2's extra post-norms.
     norms_per_block: PositiveInt = 2

@@ -271,7 +271,8 @@ _ATTENTION_KINDS = ("full_attention", "sliding_attention")
 def _qwen_window(c: _Config) -> dict[str, Any]:
     """Qwen2/3's sliding window, only with `use_sliding_window`: on the layers `layer_types`
     marks, else on those from `max_window_layers` on (transformers' Qwen2Config and
-    Qwen3Config, default 28); the layers before keep every key."""
+    Qwen3Config, default 28); the layers before keep every key. `sliding_window` 4096 where
+    absent, none where null."""
     types = c.get("layer_types", None)
     if types is not None:  # checked whether or not the window is on, as transformers does
         layer_counts(c, types, "layer_types", _ATTENTION_KINDS)
@@ -282,9 +283,11 @@ def _qwen_window(c: _Config) -> dict[str, Any]:
         layers = c.req("num_hidden_layers")
         types = ["sliding_attention" if i >= first else "full_attention" for i in range(layers)]
     windowed = layer_counts(c, types, "layer_types", _ATTENTION_KINDS)["sliding_attention"]
-    if not windowed:
+    # 4096 where absent (the four classes' default); null: no window, as vLLM runs it.
+    stated = "sliding_window" not in c.raw or c.raw["sliding_window"] is not None
+    if not windowed or not stated:
         return {"sliding_window": None}
-    return {"sliding_window": c.raw.get("sliding_window"), "window_layers": windowed}
+    return {"sliding_window": c.positive("sliding_window", 4096), "window_layers": windowed}
 
 
 def _llama(c: _Config, name: str) -> ModelSpec:
@@ -322,6 +325,7 @@ def _gemma(c: _Config, name: str) -> ModelSpec:
         tied_embeddings=c.get("tie_word_embeddings", True),
         activation=act,
         head_dim=c.get("head_dim", 256),
+        norm_offset=True,  # GemmaRMSNorm: output * (1.0 + self.weight.float())
     )
 
 
@@ -336,6 +340,7 @@ def _gemma2(c: _Config, name: str) -> ModelSpec:
         head_dim=c.get("head_dim", 256),
         post_norms=True,
         norms_per_block=4,
+        norm_offset=True,  # Gemma2RMSNorm: output * (1.0 + self.weight.float())
         # Even layers attend within the window, odd ones globally.
         window_layers=(c.req("num_hidden_layers") + 1) // 2
         if c.raw.get("sliding_window")
@@ -718,6 +723,10 @@ def _refused(
     spells them."""
     err = exc.errors()[0]
     message = spelled(err["msg"].removeprefix("Value error, "))
+    if err["type"] == "greater_than" and err.get("ctx") == {"gt": 0} and type(err["input"]) is int:
+        # A size or count below 1, in the words _Config.positive refuses it with ("Input
+        # should be greater than 0" where a sibling key said this).
+        message = "expected a positive integer"
     if not err["loc"]:  # a rule across fields names them in its message
         return ModelConfigError(f"{where}: {message}")
     field = spelled(".".join(str(p) for p in err["loc"]))

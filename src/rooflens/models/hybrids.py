@@ -63,7 +63,7 @@ def _gated_deltanet(c: _Config, name: str, moe: bool) -> ModelSpec:
         head_dim=c.req("linear_value_head_dim"),
         num_key_heads=c.req("linear_num_key_heads"),
         key_dim=c.req("linear_key_head_dim"),
-        conv_kernel=c.get("linear_conv_kernel_dim", 4),
+        conv_kernel=c.positive("linear_conv_kernel_dim", 4),
         # The fla chunk_gated_delta_rule kernel works in chunks of 64 tokens.
         chunk_size=64,
         # Qwen3.5 declares its recurrent state float32.
@@ -87,6 +87,8 @@ def _gated_deltanet(c: _Config, name: str, moe: bool) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        # Qwen3NextRMSNorm and Qwen3_5RMSNorm: output * (1.0 + self.weight.float()).
+        norm_offset=True,
         # Neither Qwen3NextConfig nor Qwen3_5(Moe)TextConfig has these; vLLM's qwen3_next.py
         # and qwen3_5 build no MLP bias, and their layer_types (linear and full) keep vLLM's
         # cache config from any window.
@@ -249,7 +251,7 @@ def _prefixed_mamba2(c: _Config, inner: int, **fields: Any) -> Mixer:
         ),
         num_key_heads=c.get("mamba_n_groups", 1),
         key_dim=c.get("mamba_d_state", 256),
-        conv_kernel=c.get("mamba_d_conv", 4),
+        conv_kernel=c.positive("mamba_d_conv", 4),
         chunk_size=c.get("mamba_chunk_size", 256),
         in_bias=c.get("mamba_proj_bias", False),
         conv_bias=c.get("mamba_conv_bias", True),
@@ -297,7 +299,7 @@ def _nemotron_h(c: _Config, name: str) -> ModelSpec:
         c.req("mamba_head_dim"),
         num_key_heads=c.get("n_groups", 8),
         key_dim=c.get("ssm_state_size", 128),
-        conv_kernel=c.get("conv_kernel", 4),
+        conv_kernel=c.positive("conv_kernel", 4),
         chunk_size=c.get("chunk_size", 128),
         in_bias=c.get("use_bias", False),
         out_bias=c.get("use_bias", False),
@@ -729,7 +731,7 @@ def _kimi_linear(c: _Config, name: str) -> ModelSpec:
         keys,
         heads=heads,
         head_dim=dim,
-        conv_kernel=linear.get("short_conv_kernel_size", 4),
+        conv_kernel=c.section("linear_attn_config").positive("short_conv_kernel_size", 4),
         # The decay and output gates go through a head_dim-wide bottleneck (f_a/f_b, g_a/g_b);
         # Kimi K3's output gate is one full-rank projection (g_proj).
         low_rank=dim,

@@ -533,6 +533,22 @@ def _mxfp4(q: Mapping[str, Any]) -> Read:
     return {"w_bits": 4, "w_format": "mxfp4"}, skipped, {}
 
 
+def _mxfp4_experts_only(
+    unquantized: tuple[str, ...],
+    partial: tuple[tuple[str, int, int], ...],
+    layout: Layout | None,
+) -> tuple[tuple[str, ...], tuple[tuple[str, int, int], ...]]:
+    """MXFP4 stores the routed experts alone, whatever modules_to_not_convert lists (a list may
+    still leave experts at 16 bits): transformers' replace_with_mxfp4_linear swaps only the
+    experts (integrations/mxfp4.py), and vLLM's Mxfp4Config gives every linear layer its
+    UnquantizedLinearMethod. Without the list every class had read as MXFP4 (gpt-oss-120b's
+    q_proj 6.28 MB where its checkpoint holds 23.6 MB)."""
+    others = tuple(c for c in MODULE_CLASSES if c != "experts" and c not in unquantized)
+    if layout is not None:
+        partial = tuple(p for p in partial if layout.operators[p[0]][0] == "experts")
+    return (*unquantized, *others), partial
+
+
 # quant_method "mxfp8" (MiniMax-M3-MXFP8): FP8 E4M3 weights with one E8M0 scale per 32 along
 # the input dimension, activations quantized to MXFP8 as each GEMM runs. The keys its readers
 # give a meaning (transformers' FineGrainedFP8Config, which its AUTO_QUANTIZATION_CONFIG_MAPPING
@@ -1262,6 +1278,8 @@ def read_quantization_config(
         unquantized = module_classes(skipped, str(method), num_layers)
     else:
         unquantized, partial = resolve_names(skipped, str(method), layout)
+    if method == "mxfp4":
+        unquantized, partial = _mxfp4_experts_only(unquantized, partial, layout)
     return CheckpointQuant(
         method=str(method),
         quantization=quant,

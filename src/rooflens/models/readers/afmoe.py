@@ -13,7 +13,7 @@ from typing import Any
 
 from rooflens.core.model import MAX_COUNT, MAX_WIDTH, ModelSpec
 from rooflens.models.config import _Config, _llama_like
-from rooflens.models.readers.common import count_layers
+from rooflens.models.readers.common import count_layers, window_layers
 from rooflens.models.readers.moe_fields import dense_first, refuse
 
 
@@ -55,7 +55,6 @@ def read_afmoe(c: _Config, name: str) -> ModelSpec:
         # input_layernorm, post_attention_layernorm, pre_mlp_layernorm, post_mlp_layernorm.
         post_norms=True,
         norms_per_block=4,
-        sliding_window=c.positive("sliding_window", 1024) if windowed else None,
-        window_layers=windowed or None,
+        **window_layers(c, windowed, 1024),  # null: no window (stated_window)
         **experts,
     )

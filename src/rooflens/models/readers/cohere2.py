@@ -8,7 +8,7 @@ from __future__ import annotations
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _llama_like
 from rooflens.models.readers.cohere import command_r_block
-from rooflens.models.readers.common import count_layers
+from rooflens.models.readers.common import count_layers, window_layers
 
 
 def read_cohere2(c: _Config, name: str) -> ModelSpec:
@@ -24,6 +24,5 @@ def read_cohere2(c: _Config, name: str) -> ModelSpec:
         c,
         name,
         **command_r_block(c),
-        sliding_window=c.positive("sliding_window", 4096) if windowed else None,
-        window_layers=windowed or None,
+        **window_layers(c, windowed, 4096),  # null: no window (stated_window)
     )

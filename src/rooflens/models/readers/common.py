@@ -14,6 +14,35 @@ def count_layers(c: _Config, types: object, kind: str) -> int:
     return layer_counts(c, types, "layer_types", (kind, "full_attention"))[kind]
 
 
+def stated_window(c: _Config, default: int) -> int | None:
+    """`sliding_window`: absent, the class default `default`; null, none (no layer keeps a
+    window: vLLM's Attention takes per_layer_sliding_window None as every key, where the
+    window layers of transformers' mask raise); else a positive integer."""
+    if "sliding_window" not in c.raw:
+        return default
+    return None if c.raw["sliding_window"] is None else c.positive("sliding_window")
+
+
+def window_layers(c: _Config, windowed: int, default: int) -> dict[str, int | None]:
+    """`sliding_window` and `window_layers` for `windowed` window layers: the window as
+    stated_window reads it; none, and no window layer, where there are none or it is null."""
+    window = stated_window(c, default) if windowed else None
+    if window is None:
+        return {"sliding_window": None, "window_layers": None}
+    return {"sliding_window": window, "window_layers": windowed}
+
+
+def required_window(c: _Config, default: int, cls: str) -> int:
+    """`sliding_window` of a family whose config class types it `int` (null refused there):
+    absent, `default`; null refused naming the key; else a positive integer."""
+    if "sliding_window" in c.raw and c.raw["sliding_window"] is None:
+        raise ModelConfigError(
+            f"config.json of model_type {c.model_type!r}: sliding_window=None is invalid: "
+            f"expected a positive integer ({cls} declares it an int, {default} where absent)"
+        )
+    return c.positive("sliding_window", default)
+
+
 def no_bias(c: _Config, keys: tuple[str, ...], model: str) -> None:
     """Refuse any of `keys` set true: transformers' `model` builds those projections without a
     bias whatever the key says, and vLLM adds one where it is set, so the checkpoint's

@@ -5,8 +5,8 @@ MoE layout) (transformers' DeepseekV32Config, Glm4MoeConfig)."""
 from __future__ import annotations
 
 from rooflens.core.errors import ModelConfigError
-from rooflens.core.model import ModelSpec
-from rooflens.models.config import _Config, _deepseek, _deepseek_v3, _llama_like
+from rooflens.core.model import MAX_WIDTH, ModelSpec
+from rooflens.models.config import _Config, _deepseek, _deepseek_v3, _llama_like, layer_counts
 
 
 def read_deepseek_v32(c: _Config, name: str) -> ModelSpec:
@@ -15,8 +15,9 @@ def read_deepseek_v32(c: _Config, name: str) -> ModelSpec:
     spec = _deepseek(c, name, ignored=("sliding_window",))
     return spec.model_copy(
         update={
-            "index_heads": c.get("index_n_heads", 64),
-            "index_head_dim": c.get("index_head_dim", 128),
+            # 0 had cached index keys for an indexer that scored nothing.
+            "index_heads": c.positive("index_n_heads", 64),
+            "index_head_dim": c.positive("index_head_dim", 128, MAX_WIDTH),
             "index_topk": c.positive("index_topk", 2048),
         }
     )
@@ -28,19 +29,23 @@ def read_glm_moe_dsa(c: _Config, name: str) -> ModelSpec:
     # GLM-5's MTP layer (model.layers.78) stores no embed_tokens or shared_head.head: it uses
     # the main model's embedding and lm_head.
     spec = read_deepseek_v32(c, name).model_copy(update={"mtp_own_embeddings": False})
-    types = c.get("indexer_types", None)
+    types = c.raw.get("indexer_types")
     if types is None:
-        return spec.model_copy(update={"index_heads": c.get("index_n_heads", 32)})
-    if len(types) != spec.num_layers:
+        return spec.model_copy(update={"index_heads": c.positive("index_n_heads", 32)})
+    # Each entry "full" or "shared" (GlmMoeDsaAttention runs an indexer where it is not
+    # "shared"; "ful" had read as shared here, as full there).
+    full = layer_counts(c, types, "indexer_types", ("full", "shared"))["full"]
+    if types[0] != "full":
+        # A shared layer reuses the top-k of the last full one before it; GlmMoeDsaAttention
+        # raises without one ("Shared DSA layers require top-k indices from a previous full
+        # indexer layer"), and a list without "full" had priced no indexer at all.
         raise ModelConfigError(
-            f"config.json of model_type {c.model_type!r}: indexer_types has {len(types)} "
-            f"entries for num_hidden_layers={spec.num_layers}"
+            f"config.json of model_type {c.model_type!r}: indexer_types[0]={types[0]!r} is "
+            f'not supported ({full} of {len(types)} layers "full"); supported: "full" '
+            "first, as a shared layer reuses the top-k of a full layer before it"
         )
     return spec.model_copy(
-        update={
-            "index_heads": c.get("index_n_heads", 32),
-            "index_layers": sum(1 for t in types if t == "full"),
-        }
+        update={"index_heads": c.positive("index_n_heads", 32), "index_layers": full}
     )
 
 

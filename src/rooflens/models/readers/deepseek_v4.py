@@ -8,8 +8,9 @@ only), whose entry past the last layer is the MTP layer's."""
 from __future__ import annotations
 
 from rooflens.core.errors import ModelConfigError
-from rooflens.core.model import ModelSpec
+from rooflens.core.model import MAX_WIDTH, ModelSpec
 from rooflens.models.config import _Config, _llama_like
+from rooflens.models.readers.common import required_window
 
 _RATIO_KINDS = {0: "sliding_attention"}
 _DEFAULT_RATES = {"compressed_sparse_attention": 4, "heavily_compressed_attention": 128}
@@ -66,13 +67,13 @@ def read_deepseek_v4(c: _Config, name: str) -> ModelSpec:
         head_dim=c.req("head_dim"),
         num_kv_heads=1,
         q_lora_rank=c.req("q_lora_rank"),
-        sliding_window=c.get("sliding_window", 128),
+        sliding_window=required_window(c, 128, "DeepseekV4Config"),
         csa_ratio=rates["compressed_sparse_attention"],
         csa_layers=csa,
         hca_ratio=rates["heavily_compressed_attention"],
         hca_layers=types.count("heavily_compressed_attention"),
-        index_heads=c.get("index_n_heads", 64),
-        index_head_dim=c.get("index_head_dim", 128),
+        index_heads=c.positive("index_n_heads", 64),
+        index_head_dim=c.positive("index_head_dim", 128, MAX_WIDTH),
         index_topk=c.positive("index_topk", 512),
         o_groups=c.get("o_groups", 8),
         o_lora_rank=c.get("o_lora_rank", 1024),

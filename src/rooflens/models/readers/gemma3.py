@@ -11,6 +11,7 @@ from rooflens.models.readers.common import (
     no_vision_config,
     text_config,
     vision_config,
+    window_layers,
 )
 from rooflens.models.readers.vision import siglip_vision
 
@@ -25,6 +26,7 @@ _TEXT_DEFAULTS = {
 
 
 def read_gemma3_text(c: _Config, name: str) -> ModelSpec:
+    stated = c  # its null sliding_window, which the defaults below would replace
     c = _Config(
         {**_TEXT_DEFAULTS, **{k: v for k, v in c.raw.items() if v is not None}}, c.model_type
     )
@@ -36,6 +38,7 @@ def read_gemma3_text(c: _Config, name: str) -> ModelSpec:
             "sliding_attention" if (i + 1) % pattern else "full_attention"
             for i in range(c.req("num_hidden_layers"))
         ]
+    windowed = count_layers(c, types, "sliding_attention")
     return _llama_like(
         c,
         name,
@@ -47,8 +50,10 @@ def read_gemma3_text(c: _Config, name: str) -> ModelSpec:
         qk_norm=True,
         post_norms=True,
         norms_per_block=4,
-        sliding_window=c.get("sliding_window", 4096),
-        window_layers=count_layers(c, types, "sliding_attention"),
+        norm_offset=True,  # Gemma3RMSNorm: output * (1.0 + self.weight.float())
+        # Null: every layer attends to every key, as vLLM's gemma3.py runs it (transformers'
+        # window mask raises) and as Gemma 2 reads it.
+        **window_layers(stated, windowed, 4096),
     )
 
 

@@ -13,14 +13,13 @@ from typing import Any
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _llama_like
-from rooflens.models.readers.common import count_layers, text_config
+from rooflens.models.readers.common import count_layers, required_window, text_config
 
 # Gemma4TextConfig's defaults (transformers 5) for the fields a config may omit.
 _TEXT_DEFAULTS: dict[str, Any] = {
     "vocab_size": 262_144,
     "num_key_value_heads": 4,
     "head_dim": 256,
-    "sliding_window": 512,
     "max_position_embeddings": 131_072,
 }
 
@@ -51,6 +50,8 @@ def _global_shape(c: _Config, types: list[str]) -> tuple[int, int | None]:
 
 
 def read_gemma4_text(c: _Config, name: str) -> ModelSpec:
+    # Read before the nulls below give way to defaults: null had read as 512.
+    window = required_window(c, 512, "Gemma4TextConfig")
     c = _Config(
         {**_TEXT_DEFAULTS, **{k: v for k, v in c.raw.items() if v is not None}}, c.model_type
     )
@@ -85,7 +86,7 @@ def read_gemma4_text(c: _Config, name: str) -> ModelSpec:
         qk_norm=True,
         post_norms=True,
         norms_per_block=4,
-        sliding_window=c.get("sliding_window", 512),
+        sliding_window=window,
         window_layers=count_layers(c, types, "sliding_attention"),
         global_head_dim=head_dim,
         global_kv_heads=kv_heads,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _llama_like
-from rooflens.models.readers.common import count_layers
+from rooflens.models.readers.common import count_layers, window_layers
 
 
 def read_gpt_oss(c: _Config, name: str) -> ModelSpec:
@@ -24,8 +24,9 @@ def read_gpt_oss(c: _Config, name: str) -> ModelSpec:
         # Every expert projection has a bias; the router too.
         mlp_bias=True,
         router_bias=True,
-        sliding_window=c.get("sliding_window", 128),
-        window_layers=count_layers(c, types, "sliding_attention"),
+        # Null: every layer attends to every key, as vLLM's gpt_oss.py runs it (its window
+        # layers get per_layer_sliding_window None; transformers' window mask raises).
+        **window_layers(c, count_layers(c, types, "sliding_attention"), 128),
         attention_sinks=True,
         num_experts=c.req("num_local_experts"),
         experts_per_token=c.get("num_experts_per_tok", c.get("experts_per_token", 4)),

@@ -9,7 +9,7 @@ from typing import Any
 
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _llama_like
-from rooflens.models.readers.common import count_layers
+from rooflens.models.readers.common import count_layers, window_layers
 from rooflens.models.readers.moe_fields import refuse
 
 
@@ -30,8 +30,7 @@ def swa_fields(c: _Config) -> dict[str, Any]:
     default = ["full_attention" if i % 4 == 0 else "sliding_attention" for i in range(layers)]
     windowed = count_layers(c, c.get("layer_types", default), "sliding_attention")
     return {
-        "sliding_window": c.positive("sliding_window", 128) if windowed else None,
-        "window_layers": windowed or None,
+        **window_layers(c, windowed, 128),  # null: no window (stated_window)
         "attention_sinks": True,
     }
 

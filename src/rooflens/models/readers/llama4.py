@@ -26,7 +26,7 @@ def read_llama4_text(c: _Config, name: str) -> ModelSpec:
     c.layer_flags("no_rope_layers", rope, layers, "0 (NoPE, global) or 1 (RoPE, chunked)")
     # Absent: transformers' default of 8,192; present as null: no chunking, every layer global.
     off = "attention_chunk_size" in c.raw and c.raw["attention_chunk_size"] is None
-    chunk = None if off else c.get("attention_chunk_size", 8192)
+    chunk = None if off else c.positive("attention_chunk_size", 8192)
     default_types = [
         "chunked_attention" if r and chunk is not None else "full_attention" for r in rope
     ]

@@ -21,6 +21,7 @@ from typing import Any
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.model import MAX_COUNT, MAX_WIDTH, ModelSpec
 from rooflens.models.config import _Config, _llama_like, layer_counts
+from rooflens.models.readers.common import required_window
 from rooflens.models.readers.moe_fields import refuse
 
 _ATTENTION = ("full_attention", "sliding_attention")
@@ -77,7 +78,7 @@ def _window(c: _Config) -> int:
     passes 128 as its window), else `sliding_window` (default 129)."""
     if c.raw.get("sliding_window_size") is not None:
         return c.positive("sliding_window_size", maximum=MAX_WIDTH) + 1
-    return c.positive("sliding_window", 129)
+    return required_window(c, 129, "MiMoV2FlashConfig")
 
 
 def _heads(c: _Config, heads_key: str, heads: int, kv_key: str, kv: int) -> None:

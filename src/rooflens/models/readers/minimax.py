@@ -84,6 +84,7 @@ def read_minimax_m3(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         c,
         name,
+        norm_offset=True,  # MiniMaxM3VLRMSNorm: output * (1.0 + self.weight.float())
         # MiniMaxM3VLTextConfig has none of the three; vLLM's minimax_m3 builds no bias, and
         # its layer_types (full) keep vLLM's cache config from any window.
         ignored=("attention_bias", "mlp_bias", "sliding_window"),

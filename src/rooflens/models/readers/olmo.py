@@ -11,7 +11,7 @@ from typing import Any
 
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _llama_like
-from rooflens.models.readers.common import count_layers
+from rooflens.models.readers.common import count_layers, window_layers
 
 
 def _olmo(c: _Config, name: str, **window: Any) -> ModelSpec:
@@ -45,8 +45,7 @@ def read_olmo3(c: _Config, name: str) -> ModelSpec:
     return _olmo(
         c,
         name,
-        sliding_window=c.positive("sliding_window", 4096) if windowed else None,
-        window_layers=windowed or None,
+        **window_layers(c, windowed, 4096),  # null: no window (stated_window)
     )
 
 

@@ -60,11 +60,10 @@ def _language_model(c: _Config, name: str, default_type: str) -> ModelSpec:
     # Qwen2VLTextConfig: 8 KV heads where the key is absent, every head where it is null.
     null_kv = "num_key_value_heads" in text.raw and text.raw["num_key_value_heads"] is None
     kv = heads if null_kv else text.get("num_key_value_heads", 8)
-    # Qwen2VLTextConfig's window defaults, where Qwen2Config's differ (28 layers).
+    # Qwen2VLTextConfig's max_window_layers, where Qwen2Config's differs (28 layers).
     raw: dict[str, Any] = {
         **text.raw,
         "max_window_layers": text.get("max_window_layers", 80),
-        "sliding_window": text.get("sliding_window", 4096),
     }
     text = _Config(raw, text.model_type, text.path)
     spec = _llama_like(

@@ -213,6 +213,7 @@ def read_step3p5(c: _Config, name: str) -> ModelSpec:
     return _llama_like(
         _Config(raw, c.model_type),
         name,
+        norm_offset=True,  # Step3p7RMSNorm: output * (1.0 + self.weight.float())
         max_positions=c.get("max_position_embeddings", 128000),
         # Step3p7TextConfig computes every MLP as SiLU-gated (its swiglu_limits clamps are not
         # priced) whatever hidden_act says.

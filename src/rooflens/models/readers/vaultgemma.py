@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from rooflens.core.model import ModelSpec
 from rooflens.models.config import _Config, _llama_like
-from rooflens.models.readers.common import count_layers
+from rooflens.models.readers.common import count_layers, window_layers
 
 
 def read_vaultgemma(c: _Config, name: str) -> ModelSpec:
@@ -27,6 +27,6 @@ def read_vaultgemma(c: _Config, name: str) -> ModelSpec:
         tied_embeddings=c.get("tie_word_embeddings", True),
         activation=c.get("hidden_activation", "gelu_pytorch_tanh"),
         mlp_bias=False,
-        sliding_window=c.positive("sliding_window", 4096) if windowed else None,
-        window_layers=windowed or None,
+        norm_offset=True,  # VaultGemmaRMSNorm: output * (1.0 + self.weight.float())
+        **window_layers(c, windowed, 4096),  # null: no window (stated_window)
     )
