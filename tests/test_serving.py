@@ -966,3 +966,27 @@ def test_mtp_drafts_on_a_hybrid_keep_its_few_attention_layers_share() -> None:
     )  # fmt: skip
     # 523 tokens take 33 blocks of 16.
     assert result.kv_room == (result.kv_capacity // 16) // 33 == 878
+
+
+def test_sglangs_activation_reserve_is_its_largest_prefill_batch() -> None:
+    """SGLang's PrefillAdder spends chunked_prefill_size on every prompt it adds, so a prefill
+    batch holds at most 8,192 tokens on an H100 beside max_prefill_tokens 16,384: the preset
+    reserved activations for 16,384, which halved Llama-2-7B's KV cache without FlashAttention
+    (37.55 GB where 63.39 GB are left)."""
+    from rooflens.serving.presets import preset_for
+
+    h100 = get_device("h100-sxm")
+    sglang = preset_for("sglang", h100)
+    assert (sglang.chunk_size, sglang.max_tokens, sglang.max_batch) == (8192, 16384, 4096)
+    assert sglang.iteration_tokens == 8192
+    # With mixed chunks or not, decodes beyond the chunk are the larger iteration.
+    wide = sglang.model_copy(update={"max_batch": 10_000})
+    assert wide.iteration_tokens == 10_000
+    requests = Requests(np.zeros(2), np.full(2, 512), np.full(2, 4))
+    held = rooflens.simulate(LLAMA, "h100-sxm", requests, preset="sglang")
+    budget = rooflens.simulate(
+        LLAMA, "h100-sxm", requests, scheduler=sglang.model_copy(update={"max_tokens": 8192})
+    )
+    capacity = held.deployment()["kv_capacity_bytes"]
+    assert capacity == budget.deployment()["kv_capacity_bytes"]
+    assert capacity == pytest.approx(63.39e9, rel=1e-3)
