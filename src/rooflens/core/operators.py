@@ -574,6 +574,8 @@ class AttentionScores(ReadsCache):
         scores = (("scores", self.span, self.chunk),)
         return self.kv_as_read(
             {
+                # A score is a d-long dot product, a multiply and an add each (seed 000,
+                # Table 1); scores, K read once per KV head, written out unfused.
                 "ops": ((2 * h * d, scores),),
                 "load_act": ((h * d * prec.act, (TOKENS,)),),
                 "load_kv": (
@@ -622,6 +624,8 @@ class AttentionValues(ReadsCache):
         scores = (("scores", self.span, self.chunk),)
         return self.kv_as_read(
             {
+                # Each probability weights a d-wide value row: a multiply and an add per
+                # element (seed 000, Table 1); the probabilities read back, V once per KV head.
                 "ops": ((2 * h * d, scores),),
                 "load_act": ((h * prec.act, scores),),
                 "load_kv": (
