@@ -648,3 +648,12 @@ def test_a_request_whose_blocks_do_not_fit_is_refused_naming_them() -> None:
         "replica's KV capacity (520 tokens: 32 whole blocks of 16) room for the longest request "
         "(516 tokens: 33 blocks)"
     ) in " ".join(refused.output.split())
+
+
+def test_the_arrival_flag_takes_the_apis_spelling_too() -> None:
+    """The Python API's and the web's field is `arrivals`; `--arrivals` was an unknown option."""
+    args = ["simulate", "gpt2", "-H", "a6000", "--requests", "6", "--rate", "2", "-f", "json"]
+    plural = CliRunner().invoke(app, [*args, "--arrivals", "fixed"])
+    singular = CliRunner().invoke(app, [*args, "--arrival", "fixed"])
+    assert plural.exit_code == 0, plural.output
+    assert json.loads(plural.stdout)["summary"] == json.loads(singular.stdout)["summary"]

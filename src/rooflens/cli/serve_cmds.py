@@ -258,7 +258,10 @@ def simulate(
         str | None,
         typer.Option(help="Engine scheduler defaults: vllm, sglang or trtllm (options override)."),
     ] = None,
-    arrival: Annotated[Arrival, typer.Option(help="Arrival process.")] = Arrival.poisson,
+    arrival: Annotated[
+        # The Python API's and the web's field is `arrivals`: the command line takes both.
+        Arrival, typer.Option("--arrival", "--arrivals", help="Arrival process.")
+    ] = Arrival.poisson,
     cv: Annotated[
         float | None,
         typer.Option(
