@@ -35,6 +35,27 @@ def test_power_follows_the_binding_resource(tiny_model, priced) -> None:
     assert idle < float(e["decode_power"]) < float(e["prefill_power"])
 
 
+def test_a_prefills_memory_bound_operators_draw_their_streamings_power() -> None:
+    """Utilization is read per operator: Llama-2-7B's 1,000-token prefill of 4 on an H100
+    (69.2 ms) keeps the tensor units busy 55.0 ms, and its memory-bound operators (softmax,
+    scores, norms, adds, the head) stream 14.2 ms beyond their compute. Compared in total,
+    its 26.6 ms of memory time lay under the 55.0 ms of compute and streamed nothing: the
+    step drew 571 W where it draws 648."""
+    result = rooflens.analyze(
+        "meta-llama/Llama-2-7b-hf", "h100-sxm", batch=4, prompt_len=1000, gen_len=101
+    )
+    prefill = result.steps["prefill"]
+    compute = float(prefill.total(prefill.compute_time))
+    beyond = float(prefill.total(np.maximum(prefill.memory_time - prefill.compute_time, 0)))
+    total = float(prefill.step_time())
+    assert (compute, beyond, total) == pytest.approx((54.97e-3, 14.19e-3, 69.17e-3), abs=5e-5)
+    assert float(prefill.total(prefill.memory_time)) < compute  # in total, no streaming
+    u = (compute + MEMORY_POWER_WEIGHT * beyond) / total
+    assert u == pytest.approx(0.918, abs=1e-3)
+    assert float(result.economics()["prefill_power"]) == pytest.approx(70 + 630 * u)
+    assert float(result.economics()["prefill_power"]) == pytest.approx(648.3, abs=0.1)
+
+
 def test_cost_and_energy_per_token_and_request(tiny_model, priced) -> None:
     result = analyze(tiny_model, priced, batch=4, prompt_len=64, gen_len=9)
     e = result.economics(grid_intensity=400.0)

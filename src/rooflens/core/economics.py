@@ -45,11 +45,13 @@ def _tdp(device: Device) -> float:
 
 
 def utilization(step: StepCosts) -> np.ndarray:
-    """Busy share of a step, compute counted fully and memory streaming at its weight."""
+    """Busy share of a step, compute counted fully and memory streaming at its weight, each
+    operator on its own roofline: a memory-bound operator's streaming beyond its compute
+    counts even where the step's compute outlasts its memory in total (a prefill's softmax
+    and norms drew idle power beside its GEMMs)."""
     total = step.step_time()
     compute = step.total(step.compute_time)
-    memory = step.total(step.memory_time)
-    stream = np.maximum(memory - compute, 0.0)
+    stream = step.total(np.maximum(step.memory_time - step.compute_time, 0.0))
     busy = np.minimum(compute, total) + MEMORY_POWER_WEIGHT * stream
     return np.clip(np.divide(busy, total, out=np.zeros_like(total), where=total > 0), 0.0, 1.0)
 
