@@ -657,3 +657,10 @@ def test_the_arrival_flag_takes_the_apis_spelling_too() -> None:
     singular = CliRunner().invoke(app, [*args, "--arrival", "fixed"])
     assert plural.exit_code == 0, plural.output
     assert json.loads(plural.stdout)["summary"] == json.loads(singular.stdout)["summary"]
+
+
+def test_a_length_form_prints_as_typed() -> None:
+    """Rich read ":100:" in `uniform:100:200` as an emoji code and printed a 💯."""
+    args = ["simulate", "gpt2", "-H", "a6000", "--requests", "4", "--prompt", "uniform:100:200"]
+    out = CliRunner().invoke(app, args, env={"COLUMNS": "200"}).stdout
+    assert "prompts uniform:100:200" in out and "\N{HUNDRED POINTS SYMBOL}" not in out

@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     import pandas as pd
 # Markup off: names, paths and values come from users and config files, and "[/x]" in one
 # must print as written, not style (or crash) the output.
-err_console = Console(stderr=True, markup=False, highlight=False)
+err_console = Console(stderr=True, markup=False, highlight=False, emoji=False)
 
 
 def _console(at_least: int = 0) -> Console:
@@ -73,9 +73,9 @@ def _console(at_least: int = 0) -> Console:
     would squeeze them to 80 columns). `at_least`: wider than the terminal if need be, for a
     table whose cells would otherwise be cut (fmt.narrowest_width)."""
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 150
-    console = Console(width=width, markup=False)
+    console = Console(width=width, markup=False, emoji=False)
     if console.width < at_least:
-        console = Console(width=at_least, markup=False)
+        console = Console(width=at_least, markup=False, emoji=False)
     return console
 
 

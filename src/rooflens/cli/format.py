@@ -155,7 +155,7 @@ PRICED_BY_FOLD = 24
 
 def narrowest_width(table: Table) -> int:
     """The fewest columns a table prints in without cutting a cell, as rich measures it."""
-    return Console(width=100_000).measure(table).minimum
+    return Console(width=100_000, emoji=False).measure(table).minimum
 
 
 def _share_or_dash(value: float | None) -> str:
