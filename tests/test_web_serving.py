@@ -216,6 +216,8 @@ def test_a_capacity_search_probes_with_fewer_requests_when_asked_for_too_many(cl
         ({"scheduler": {"max_batch": True}}, ["scheduler", "max_batch"], "boolean is not a num"),
         ({"scheduler": {"overlap": "yes"}}, ["scheduler", "overlap"], "true or false"),
         ({"scheduler": {"overlap": 1}}, ["scheduler", "overlap"], "true or false"),
+        # A field of words says which it takes, not "a boolean is not a number".
+        ({"scheduler": {"queue": True}}, ["scheduler", "queue"], "'fcfs' or 'spf'"),
         ({"cluster": {"replicas": "2"}}, ["cluster", "replicas"], "text is not a number"),
         ({"slo": {"ttft": "1.5"}}, ["slo", "ttft"], "text is not a number"),
         ({"capacity": "true"}, ["capacity"], "true or false"),

@@ -782,9 +782,11 @@ def not_a_bool_number(annotation: object, value: object) -> object:
     Literal[8] takes 8.0, where an integer field refuses it): a field validator's check,
     raising ValueError."""
     kinds = _flatten(annotation)
-    if isinstance(value, bool) and bool not in kinds:
-        raise ValueError("a boolean is not a number")
     choices = _integer_choices(kinds)
+    numeric = bool(choices) or any(kind in (int, float) for kind in kinds)
+    if isinstance(value, bool) and bool not in kinds and numeric:
+        # A field of words (scheduler.queue: true) is left to say which words it takes.
+        raise ValueError("a boolean is not a number")
     if isinstance(value, float) and float not in kinds and choices:
         raise ValueError(f"expected one of the integers {', '.join(map(str, choices))}")
     return value
