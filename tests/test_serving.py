@@ -982,6 +982,16 @@ def test_sglangs_activation_reserve_is_its_largest_prefill_batch() -> None:
     # With mixed chunks or not, decodes beyond the chunk are the larger iteration.
     wide = sglang.model_copy(update={"max_batch": 10_000})
     assert wide.iteration_tokens == 10_000
+    # A first prompt passes max_prefill_tokens up to the chunk (SGLang's add_one_req cuts it
+    # only at the chunk): two 12,000-token prompts under a 4,096 budget prefill 12,000 at once.
+    loose = SchedulerConfig(policy="continuous", chunk_size=16384, max_tokens=4096, max_batch=256)
+    assert (loose.iteration_tokens, loose.iteration_knob) == (16384, "chunk_size")
+    long = Requests(np.zeros(2), np.full(2, 12_000), np.full(2, 2))
+    run = rooflens.simulate(
+        "meta-llama/Llama-3.1-8B", "h200-sxm", long, scheduler=loose, flash_attention=True
+    )
+    # The step table and the reserve are sized for it (the iteration it runs, 12,000 tokens).
+    assert run.timeline["prefill_tokens"].max() == 12_000 <= loose.iteration_tokens
     requests = Requests(np.zeros(2), np.full(2, 512), np.full(2, 4))
     held = rooflens.simulate(LLAMA, "h100-sxm", requests, preset="sglang")
     budget = rooflens.simulate(

@@ -249,12 +249,18 @@ class SchedulerConfig(BaseModel):
     def iteration_tokens(self) -> int:
         """The most tokens one iteration may process: max_tokens, or, where that budgets
         prompts only, the larger of a prefill batch and the batch's decodes. A prefill batch
-        holds at most the chunk size too (SGLang's PrefillAdder spends chunked_prefill_size
-        on every prompt it adds, not only on one it cuts: 8,192 tokens an iteration on an
-        H100 beside max_prefill_tokens 16,384)."""
+        holds at most the chunk size (SGLang's PrefillAdder spends chunked_prefill_size on
+        every prompt it adds, not only on one it cuts: 8,192 tokens an iteration on an H100
+        beside max_prefill_tokens 16,384), and its first prompt may pass max_tokens up to
+        the chunk size."""
         if self.budgets_prompts_only:
-            return max(self.chunk, self.max_batch)
+            return max(self.chunk_size or self.max_tokens, self.max_batch)
         return self.max_tokens
+
+    @property
+    def iteration_knob(self) -> str:
+        """The setting that bounds `iteration_tokens` (what a refusal tells one to lower)."""
+        return "chunk_size" if self.budgets_prompts_only else "max_tokens"
 
 
 def _pool_width(pool: str, axis: str) -> Any:

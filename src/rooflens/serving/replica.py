@@ -364,6 +364,7 @@ def build_replica(
             f"a device with room for a KV cache: weights {weights / 1e9:.1f} GB + activations "
             f"{reserve / 1e9:.1f} GB per device leave none in its "
             f"{device.memory_capacity / 1e9:.0f} GB{share} (quantize, add tensor parallelism, "
-            "or lower max_tokens)",
+            f"or a smaller iteration than {max_tokens:,} tokens: max_tokens, or chunk_size "
+            "under continuous batching with a chunk size)",
         )
     return replica

@@ -163,7 +163,7 @@ def memory_verdict(
             device.name,
             f"a device with room for a KV cache: {need} per device exceed its "
             f"{verdict.capacity / gb:.0f} GB ({fused}quantize, add tensor parallelism, shorten "
-            "the requests or lower max_tokens)",
+            f"the requests or lower {scheduler.iteration_knob})",
         )
     return verdict
 
