@@ -879,6 +879,23 @@ def test_a_workload_left_out_is_the_command_lines() -> None:
     served = rooflens.simulate("Qwen/Qwen2.5-0.5B", "h100-sxm", concurrency=4).requests
     drawn = Workload().draw()
     assert served["prompt_len"].tolist() == drawn.prompt.tolist() and len(served) == 1000
+    # A model of fewer positions fits the lengths left at their defaults, as the command line
+    # does (GPT-2 refused Workload(requests=50) naming 2,597 tokens nobody gave); a length
+    # given is kept, the other fitted beside it.
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    gpt2 = rooflens.simulate("openai-community/gpt2", "h100-sxm", Workload(requests=50))
+    cli = CliRunner().invoke(app, ["simulate", "gpt2", "-H", "h100-sxm", "--requests", "50",
+                                   "-f", "json"])  # fmt: skip
+    figures = json.loads(cli.stdout)["summary"]
+    assert gpt2.summary()["ttft_mean"] == pytest.approx(figures["ttft_mean"], rel=1e-12)
+    assert gpt2.requests["prompt_len"].max() <= 768
+    fixed = Workload(requests=50, prompt=LengthDistribution(kind="fixed", a=300))
+    short = rooflens.simulate("openai-community/gpt2", "h100-sxm", fixed)
+    assert set(short.requests["prompt_len"]) == {300}
+    assert short.requests["output_len"].max() <= 256  # the 1,024 positions' quarter
 
 
 def test_a_capacity_from_too_short_a_run_says_it_may_not_hold() -> None:

@@ -19,7 +19,13 @@ from rooflens.serving.simulate import (
     find_capacity,
     run,
 )
-from rooflens.serving.workload import Requests, Workload, default_workload, load_trace
+from rooflens.serving.workload import (
+    Requests,
+    Workload,
+    default_workload,
+    fitted_to,
+    load_trace,
+)
 from rooflens.settings import parse_settings, plain
 
 _TYPES: dict[str, tuple[type, str]] = {
@@ -129,7 +135,9 @@ def simulate(
     spec, device, opts = resolve(model, hardware, settings)
     # The defaults fit the model's positions, unless it is to be simulated beyond them.
     room = defaults.CAPPED_AT if settings.allow_long_context else spec.max_positions
-    load = workload if workload is not None else default_workload(room)
+    load = default_workload(room) if workload is None else workload
+    if isinstance(load, Workload):
+        load = fitted_to(load, room)
     requests = _requests(load) if concurrency is None else closed_loop_requests(load, concurrency)
     sched = scheduler_of(scheduler, preset, device, settings.engine)
     check_expert_groups(spec, opts, cluster or ClusterConfig())
@@ -157,6 +165,8 @@ def capacity(
     _check_types(scheduler=scheduler, cluster=cluster, preset=preset)
     settings = parse_settings(options)
     spec, device, opts = resolve(model, hardware, settings)
+    room = defaults.CAPPED_AT if settings.allow_long_context else spec.max_positions
+    workload = fitted_to(workload, room)
     sched = scheduler_of(scheduler, preset, device, settings.engine)
     check_expert_groups(spec, opts, cluster or ClusterConfig())
     return find_capacity(

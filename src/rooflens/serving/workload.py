@@ -338,6 +338,21 @@ def load_trace(path: str | Path) -> Requests:
     )
 
 
+def fitted_to(workload: Workload, context: int) -> Workload:
+    """`workload` with the lengths it leaves at their defaults fitted to a model of `context`
+    positions, as `rooflens simulate` fits them (defaults.default_lengths: GPT-2's 1,024
+    positions refused the defaults' 3,072 + 1,024 tokens); lengths it sets, as set."""
+    unset = {"prompt", "output"} - workload.model_fields_set
+    if not unset:
+        return workload
+    given = {k: defaults.PROMPT if k == "prompt" else defaults.OUTPUT for k in unset}
+    prompt, output = defaults.default_lengths(
+        context, given.get("prompt", ""), given.get("output", ""), workload.shared_prefix
+    )
+    fitted = {"prompt": prompt, "output": output}
+    return workload.model_copy(update={k: LengthDistribution.parse(k, fitted[k]) for k in unset})
+
+
 def default_workload(context: int = defaults.CAPPED_AT, shared_prefix: int = 0) -> Workload:
     """The synthetic workload a simulation runs when none is given, `rooflens simulate`'s:
     `Workload()`, its lengths capped to fit a model of `context` positions
