@@ -621,3 +621,23 @@ def test_a_generation_past_the_context_is_blamed_not_a_prompt_never_given(tmp_pa
     assert res.output.startswith("error: gen_len=1100 is invalid: expected at most 1024 tokens")
     assert plots.default_prompt("gpt2", 1100, 1024) == 1
     assert plots.default_prompt("gpt2", 128, 1024) == 897
+
+
+@pytest.mark.parametrize("kind", ["batch", "sequence", "memory", "roofline"])
+def test_the_default_prompt_leaves_room_for_the_images(tmp_path, kind) -> None:
+    """A Gemma 3 of 1,200 positions with an image (256 tokens) beside 128 generated: the
+    default prompt took 1,024 tokens, and the error blamed the images beside "a prompt of
+    1024 tokens" nobody gave; it takes the 817 left (1,200 - 256 - 127)."""
+    import json
+
+    from rooflens.models.catalog import bundled_config
+
+    config = json.loads(json.dumps(bundled_config("google/gemma-3-27b-it")))
+    config["text_config"]["max_position_embeddings"] = 1200
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    args = ["plot", kind, str(path), "-H", "h100-sxm", "--images", "1"]
+    res = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "x.png")])
+    assert res.exit_code == 0, res.output
+    assert plots.default_prompt(str(path), 128, 1024, images=1) == 817
+    assert list(plots._default_prompts(str(path), 128, images=1)) == [128, 256, 512]

@@ -187,7 +187,9 @@ def plot(
     # One prompt for the plots that draw no prompt axis: 1,024 tokens, or what the context
     # leaves beside the generation.
     one_prompt = (
-        int(prompts[0]) if prompts is not None else plots.default_prompt(model, gen_len, 1024)
+        int(prompts[0])
+        if prompts is not None
+        else plots.default_prompt(model, gen_len, plots.PLOT_PROMPT, images)
     )
     if kind in (PlotKind.roofline, PlotKind.operators):
         if len(settings) > 1:  # one analysis is drawn: the others would be dropped unseen

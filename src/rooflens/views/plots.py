@@ -452,15 +452,22 @@ def prompt_room(model: Any, gen_len: int) -> int:
     return core_prompt_room(resolve_model(model), gen_len)
 
 
-def default_prompt(model: Any, gen_len: int, longest: int) -> int:
+# The prompt of a plot that draws no prompt axis, unless given (memory_bars: 2,048).
+PLOT_PROMPT = 1024
+
+
+def default_prompt(model: Any, gen_len: int, longest: int = PLOT_PROMPT, images: int = 0) -> int:
     """A plot's one prompt when none is given: `longest` tokens, or what the model's context
-    leaves beside the generation, at least one (a generation past the context is then refused
-    naming gen_len, as `rooflens analyze` refuses it, not a prompt never given)."""
-    return max(1, min(longest, prompt_room(model, gen_len)))
+    leaves beside the generation and the images' tokens, at least one (a generation or images
+    past the context are then refused naming them, as `rooflens analyze` refuses them, not a
+    prompt never given)."""
+    spec = resolve_model(model)
+    pictured = images * spec.vision.tokens_per_image if images and spec.vision else 0
+    return max(1, min(longest, prompt_room(spec, gen_len) - pictured))
 
 
-def _default_prompts(model: Any, gen_len: int) -> np.ndarray:
-    room = prompt_room(model, gen_len)
+def _default_prompts(model: Any, gen_len: int, images: int = 0) -> np.ndarray:
+    room = default_prompt(model, gen_len, int(DEFAULT_PROMPTS[-1]), images)
     within = DEFAULT_PROMPTS[room >= DEFAULT_PROMPTS]
     return within if len(within) else DEFAULT_PROMPTS[:1]  # the context error then says why
 
@@ -480,7 +487,7 @@ def batch_curves(
     request (multimodal models)."""
     values = np.asarray(batches if batches is not None else DEFAULT_BATCHES)
     if prompt_len is None:
-        prompt_len = default_prompt(model, gen_len, 1024)
+        prompt_len = default_prompt(model, gen_len, PLOT_PROMPT, images)
     return _curves(
         model,
         hardware,
@@ -507,7 +514,7 @@ def sequence_curves(
     4,096 tokens unless given, as far as the model's context holds them; `images` per
     request (multimodal models)."""
     values = np.asarray(
-        prompt_lens if prompt_lens is not None else _default_prompts(model, gen_len)
+        prompt_lens if prompt_lens is not None else _default_prompts(model, gen_len, images)
     )
     return _curves(
         model,
@@ -535,7 +542,7 @@ def memory_bars(
     capacity marked (Fig. 7); the prompt 2,048 tokens unless given, or what the context
     leaves; `images` per request (multimodal models)."""
     if prompt_len is None:
-        prompt_len = default_prompt(model, gen_len, 2048)
+        prompt_len = default_prompt(model, gen_len, 2048, images)
     fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(settings) + 2), 4.5))
     labels = list(settings)
     parts = {"weights": [], "KV cache": [], "activations": []}
