@@ -10,7 +10,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
@@ -75,9 +75,14 @@ def _bound_words(error: Any) -> str:
     limit = error.get("ctx", {}).get(key)
     if not isinstance(limit, int | float):
         return ""
-    return (
-        "expected a positive number" if (key, limit) == ("gt", 0) else f"expected {words} {limit:g}"
-    )
+    if (key, limit) == ("gt", 0):
+        # An integer field (interconnect_links) counts; the others measure.
+        field = Device.model_fields.get(str(error.get("loc", ("",))[0]))
+        kinds = get_args(field.annotation) if field is not None else ()
+        # PositiveInt | None: Annotated[int, ...] and None.
+        whole = any(kind is int or get_args(kind)[:1] == (int,) for kind in kinds)
+        return f"expected a positive {'integer' if whole else 'number'}"
+    return f"expected {words} {limit:g}"
 
 
 @cache
