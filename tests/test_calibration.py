@@ -154,6 +154,40 @@ def test_fit_recovers_framework_overheads(tiny_model, toy_device) -> None:
     assert fitted["memory_overhead"] == pytest.approx(1e9, rel=1e-9)
 
 
+def test_a_cpus_eager_steps_fit_its_overheads(tiny_model, toy_device) -> None:
+    """A CPU times no CUDA graphs: its runs were all left out of the fit, every overhead came
+    out 0 and the profile missed its own runs 2-15 times over. Its eager steps are what it
+    runs: they fit the per-layer overheads (no host bound: nothing to compare them with)."""
+    kernels = _profile()
+    truth = _profile(graph_overhead_per_layer=40e-6, graph_overhead_per_layer_token=5e-9)
+    runs = []
+    for stage, b, length in [("prefill", 1, 128), ("prefill", 4, 512), ("decode", 1, 512)]:
+        step = analyze(tiny_model, toy_device, batch=b, prompt_len=length,
+                       options=measurement_options(truth, "graphs"))  # fmt: skip
+        runs.append(
+            {"stage": stage, "batch": b, "past": length if stage == "decode" else 0,
+             "new_tokens": length if stage == "prefill" else 1,
+             "eager": float(step.totals()[stage]["time"])}
+        )  # fmt: skip
+    fitted = fit_overheads([(tiny_model, runs)], toy_device, kernels)
+    assert fitted["graph_overhead_per_layer"] == pytest.approx(40e-6, rel=1e-6)
+    assert fitted["graph_overhead_per_layer_token"] == pytest.approx(5e-9, rel=1e-6)
+    assert fitted["eager_host_per_layer"] == 0
+
+
+def test_calibrate_on_a_cpu_names_a_cpu() -> None:
+    """`--device cpu -H h100-sxm` measured the CPU and then failed with an internal
+    KeyError fitting an H100's kernel-level profile from it."""
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    args = ["calibrate", "--device", "cpu", "-H", "h100-sxm", "--model", "gpt2", "-o", "x.toml"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2
+    assert "--hardware='h100-sxm' is invalid: expected a CPU from the catalog" in res.output
+
+
 def test_calibrated_operator_time_by_hand(tiny_model, toy_device) -> None:
     rows = analyze(
         tiny_model, toy_device, batch=2, prompt_len=8, options=measurement_options(_profile())

@@ -178,13 +178,16 @@ def _overhead_samples(
             options=measurement_options(kernels),
         )
         predicted = float(result.totals()[run["stage"]]["time"])
-        if "graph" in run:
+        # A CPU times no CUDA graphs: its eager steps are what it runs (they were left out,
+        # and every overhead fitted as 0).
+        measured = run["graph"] if "graph" in run else run.get("eager")
+        if measured is not None:
             tokens = run["batch"] * run["new_tokens"]
-            out["residual"].append((run["graph"] - predicted) / layers)
+            out["residual"].append((measured - predicted) / layers)
             out["tokens"].append(tokens)
             out["elements"].append(tokens * spec.hidden_size)
-            out["weight"].append(layers / run["graph"])
-            if run["eager"] > 1.2 * run["graph"]:
+            out["weight"].append(layers / measured)
+            if "graph" in run and run["eager"] > 1.2 * run["graph"]:
                 out["host"].append(run["eager"] / layers)
         if "peak_memory" in run:
             out["memory"].append(run["peak_memory"] - float(result.memory[run["stage"]].total))

@@ -432,6 +432,11 @@ def calibrate(
         )
     # The device -H names and the model too before the device is probed (see `measure`).
     named = _named_device(device, hardware)
+    if device == "cpu" and named is not None and named.kind != "cpu":
+        # What this machine's CPU runs describes a CPU, not the GPU named.
+        raise InvalidInputError(
+            "--hardware", hardware, "a CPU from the catalog with --device cpu (or --device cuda)"
+        )
     config, name = resolve_config(model)
     spec = spec_from_config(config, name=name)
     _torch(device)
