@@ -588,6 +588,11 @@ def test_a_pick_refuted_in_simulation_leaves_the_front_and_counts_as_rejected() 
     assert not bool(row["pareto"]) and row["binds"].startswith("fails in simulation")
     reasons = {r["reason"]: r["count"] for r in checked.rejections()}
     assert reasons.get("fails in simulation") == 1
+    # It names the objective the simulator found missed, not the screen's reason for the
+    # pick's limit (a TTFT miss read "fails in simulation: TPOT objective: ...").
+    ttft = f"{row['simulated_ttft'] * 1e3:.3g} ms"
+    assert row["binds"] == f"fails in simulation: TTFT p99 {ttft} over 60 ms"
+    assert row["simulated_tpot"] <= 0.012
 
 
 def test_counts_and_percentiles_the_advisor_cannot_take() -> None:

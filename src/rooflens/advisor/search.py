@@ -837,6 +837,22 @@ def _rank(
     )
 
 
+def _simulated_misses(ttft: float, tpot: float, slo: SLO) -> str:
+    """The objectives a simulated pick misses: 'TTFT p99 1.93 s over 1.5 s'."""
+    # As SimulationResult.within_slo holds them: one-token answers have no TPOT to miss.
+    missed = [("TTFT", ttft, slo.ttft)] if not ttft <= slo.ttft else []
+    missed += [("TPOT", tpot, slo.tpot)] if tpot > slo.tpot else []
+    return "; ".join(
+        f"{name} p{slo.percentile:g} {_time(value)} over {_time(objective)}"
+        for name, value, objective in missed
+    )
+
+
+def _time(seconds: float) -> str:
+    """'68.7 ms', '1.93 s', as the advisor's other reasons write times."""
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+
+
 def picks_to_verify(table: pd.DataFrame, top: int) -> list[Hashable]:
     """The rows `verify` runs through the simulator: the `top` best feasible picks it can run
     (pipeline-parallel ones it cannot are passed over; they had taken a check each and left
@@ -903,9 +919,14 @@ def verify(
         except RooflensError as exc:
             table.loc[i, ["verified", "binds"]] = [False, f"cannot be simulated: {exc}"]
         else:
-            table.loc[i, "simulated_ttft"] = result.percentile("ttft", q)
-            table.loc[i, "simulated_tpot"] = result.percentile("tpot", q)
+            ttft, tpot = result.percentile("ttft", q), result.percentile("tpot", q)
+            table.loc[i, "simulated_ttft"] = ttft
+            table.loc[i, "simulated_tpot"] = tpot
             table.loc[i, "verified"] = result.within_slo()
+            if not result.within_slo():
+                # What the simulator found missed, not the screen's reason for the pick's
+                # limit (a TTFT miss read "TPOT objective: ...").
+                table.loc[i, "binds"] = _simulated_misses(ttft, tpot, advice.slo)
         if progress:
             progress(1)
     failed = table["verified"].eq(False).fillna(False).astype(bool)
