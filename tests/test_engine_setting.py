@@ -381,7 +381,7 @@ def test_advise_prices_an_engine_version_with_that_releases_tables() -> None:
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["estimate"] == (
         "estimated with sglang's fitted profiles for release 0.5.9 (a device's tables of "
-        "that release, else of the oldest after it)"
+        "that release, else of the oldest after it, else the newest)"
     )
     # Refused as the setting is: a version without an engine, or with transformers.
     for bad in (

@@ -542,8 +542,8 @@ def test_a_long_engine_label_keeps_a_narrow_figures_title_within_it(tmp_path) ->
     advice_plot = pareto(_toy_advice())
     assert advice_plot.axes[0].get_title().splitlines() == [
         "nvidia/DeepSeek-V3-0324-FP4,",
-        "estimated with trtllm's fitted profiles for release 1.2.0 (a",
-        "device's tables of that release, else of the oldest after it)",
+        "estimated with trtllm's fitted profiles for release 1.2.0 (a device's",
+        "tables of that release, else of the oldest after it, else the newest)",
         "10 req/s, 1000+300 tokens",
     ]
     assert max(_outside_the_figure(advice_plot, advice_plot.axes[0].title)) <= 0

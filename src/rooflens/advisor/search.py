@@ -529,7 +529,7 @@ class Advice:
             ""
             if self.engine_version is None
             else f" for release {self.engine_version} (a device's tables of that release, "
-            "else of the oldest after it)"
+            "else of the oldest after it, else the newest)"
         )
         return f"estimated with {self.engine}'s fitted profiles{release}"
 
