@@ -207,3 +207,18 @@ def test_a_report_takes_what_analyze_adds_beside_the_analysis(tmp_path) -> None:
         "vision", "prefill", "decode"
     }  # fmt: skip
     assert "## Time per operator (vision)" in text
+
+
+def test_a_report_of_a_setup_that_does_not_fit_says_so_first() -> None:
+    """Llama-3.1-70B on an L4: analyze says 'DOES NOT FIT'; the report showed its TTFT, energy
+    and cost with only a False in its memory table."""
+    from rooflens.formats import memory_verdict
+    from rooflens.views.report import to_markdown
+
+    result = rooflens.analyze("meta-llama/Llama-3.1-70B", "l4", gen_len=128)
+    text = to_markdown(result)
+    verdict = memory_verdict(result)
+    assert "DOES NOT FIT; largest batch that fits: 0" in verdict
+    assert f"- {verdict}" in text
+    fitting = to_markdown(rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", gen_len=128))
+    assert "DOES NOT FIT" not in fitting and "memory at the peak" not in fitting

@@ -195,3 +195,17 @@ def analysis_notes(result: Analysis) -> list[str]:
         )
     lines += [f"fallback: {line}" for line in result.fallbacks]
     return lines
+
+
+def memory_verdict(result: Analysis) -> str:
+    """The peak's verdict as `rooflens analyze` prints it and a report carries it: 'memory at
+    the peak of the whole generation: 143 GB of 24.2 GB, DOES NOT FIT; largest batch that
+    fits: 0'."""
+    peak = result.peak_memory
+    over = "the whole generation" if result.generation is not None else "prefill and decode"
+    verdict = "fits" if peak.fits else "DOES NOT FIT"
+    total, capacity = si_apart(float(peak.total), float(peak.capacity), "B")
+    return (
+        f"memory at the peak of {over}: {total} of {capacity}, {verdict}; largest batch that "
+        f"fits: {int(peak.max_batch)}"
+    )

@@ -66,7 +66,7 @@ from rooflens.core.speculative import (
     TREE_WIDTH,
     drafted_tokens,
 )
-from rooflens.formats import analysis_facts, analysis_notes, si_apart
+from rooflens.formats import analysis_facts, analysis_notes, memory_verdict, si_apart
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import bundled_models, load_model
 from rooflens.models.config import SUPPORTED_MODEL_TYPES
@@ -213,15 +213,7 @@ def _print_analysis(
             )
         )
         _console().print(fmt.key_value_table(f"{stage}: network", rows))
-    peak = result.peak_memory
-    over = "the whole generation" if result.generation is not None else "prefill and decode"
-    verdict = "fits" if peak.fits else "DOES NOT FIT"
-    total, capacity = si_apart(float(peak.total), float(peak.capacity), "B")
-    _console().print(
-        f"memory at the peak of {over}: {total} of {capacity}, {verdict}; largest batch that "
-        f"fits: {int(peak.max_batch)}",
-        style=None if peak.fits else "bold red",
-    )
+    _console().print(memory_verdict(result), style=None if result.peak_memory.fits else "bold red")
     if result.generation is not None:
         g = result.generation
         _console().print(

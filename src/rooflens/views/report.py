@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from rooflens.core.results import Analysis
-from rooflens.formats import analysis_facts, analysis_notes, operator_label
+from rooflens.formats import analysis_facts, analysis_notes, memory_verdict, operator_label
 
 ADVICE = {
     "memory": "memory-bound: fewer bytes help — quantize weights or the KV cache, fuse it with "
@@ -150,7 +150,9 @@ def sections(
         "estimate": data["estimate"],
         # What `rooflens analyze` says under the same title: the facts and the notes.
         "facts": analysis_facts(result),
-        "notes": analysis_notes(result),
+        # A setup that cannot run says so first: its figures are of nothing that runs.
+        "notes": ([] if result.peak_memory.fits else [memory_verdict(result)])
+        + analysis_notes(result),
         # The prompt prefilled where it is not the prompt asked (compression, images), and
         # the images where a request carries any.
         "inputs": {
