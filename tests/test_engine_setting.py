@@ -668,3 +668,22 @@ def test_fp4_weights_beside_fp8_activations_take_the_fp8_curves() -> None:
     w8a8, w4a8 = prefill(8), prefill(4)
     assert w4a8.totals()["prefill"]["time"] >= 0.95 * w8a8.totals()["prefill"]["time"]
     assert any("(matmul:w4a8): not measured: the fp8 curves" in f for f in w4a8.fallbacks)
+
+
+def test_a_share_that_leaves_the_cache_no_room_says_so() -> None:
+    """Llama-3.1-70B in FP8 on an H100 under SGLang: 75 GB of 85.5 GB, yet it does not fit,
+    since SGLang's static share (0.835 of the device: 71.4 GB) holds weights and KV cache and
+    the weights alone take 72.7 GB; `memory` printed 'False' beside a total under the
+    capacity, and nothing said why."""
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    args = ["memory", "meta-llama/Llama-3.1-70B", "-H", "h100-sxm", "--engine", "sglang",
+            "--w-bits", "8", "--a-bits", "8", "--w-format", "fp", "--prompt-len", "2000",
+            "--gen-len", "400"]  # fmt: skip
+    out = " ".join(CliRunner().invoke(app, args, env={"COLUMNS": "250"}).stdout.split())
+    assert (
+        "75 GB of 85.5 GB, DOES NOT FIT (the engine's memory share, 0.835 of the device, for "
+        "weights and KV cache, leaves the KV cache no room); largest batch that fits: 0"
+    ) in out

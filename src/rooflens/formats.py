@@ -10,6 +10,8 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from rooflens.core.options import Quantization
     from rooflens.core.results import Analysis
@@ -197,6 +199,15 @@ def analysis_notes(result: Analysis) -> list[str]:
     return lines
 
 
+# What an engine's memory share is a share of (EfficiencyProfile.memory_fraction_of), for
+# the messages that say why a cache has no room.
+SHARE_OF = {
+    "device": "the device",
+    "static": "the device, for weights and KV cache",
+    "free": "the memory left free, for the KV cache",
+}
+
+
 def memory_verdict(result: Analysis) -> str:
     """The peak's verdict as `rooflens analyze` prints it and a report carries it: 'memory at
     the peak of the whole generation: 143 GB of 24.2 GB, DOES NOT FIT; largest batch that
@@ -205,7 +216,17 @@ def memory_verdict(result: Analysis) -> str:
     over = "the whole generation" if result.generation is not None else "prefill and decode"
     verdict = "fits" if peak.fits else "DOES NOT FIT"
     total, capacity = si_apart(float(peak.total), float(peak.capacity), "B")
+    why = ""
+    profile = result.options.calibration
+    if not peak.fits and float(peak.total) <= peak.capacity and profile is not None:
+        # Under the capacity, yet the engine's share leaves the cache too little room (SGLang's
+        # static share holds the weights and KV cache: 0.835 of an H100 is 71.4 GB).
+        of = SHARE_OF[profile.memory_fraction_of]
+        room = float(np.min(peak.room))
+        left = "no room" if room <= 0 else f"only {si(room, 'B')}"
+        share = f"{profile.memory_fraction:g} of {of}"
+        why = f" (the engine's memory share, {share}, leaves the KV cache {left})"
     return (
-        f"memory at the peak of {over}: {total} of {capacity}, {verdict}; largest batch that "
-        f"fits: {int(peak.max_batch)}"
+        f"memory at the peak of {over}: {total} of {capacity}, {verdict}{why}; largest batch "
+        f"that fits: {int(peak.max_batch)}"
     )

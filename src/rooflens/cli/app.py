@@ -333,6 +333,8 @@ def memory_cmd(
         scope += f"; activations: the engine's reserve for iterations of {reserve:,} tokens"
     _print_head(result)
     _console().print(fmt.frame_table(shown, f"memory{scope}"))
+    peak = result.peak_memory
+    _console().print(memory_verdict(result), style=None if peak.fits else "bold red")
 
 
 @app.command()

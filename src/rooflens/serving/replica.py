@@ -35,14 +35,7 @@ from rooflens.core.mtp import mtp_graph, mtp_model, mtp_modules_held, stored_par
 from rooflens.core.operators import Cost, Step
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.speculative import expected_tokens, verification_graph
-
-# What an engine's memory share is a share of (EfficiencyProfile.memory_fraction_of), for
-# the message that refuses a device the share leaves no KV cache on.
-SHARE_OF = {
-    "device": "the device",
-    "static": "the device, for weights and KV cache",
-    "free": "the memory left free, for the KV cache",
-}
+from rooflens.formats import SHARE_OF
 
 
 @dataclass(frozen=True)
