@@ -128,7 +128,9 @@ def usage_error_line(exc: typer.TyperException) -> str:
                 # click's nearest spelling misleads here (--device: "Possible options: --engine").
                 message = f"No such option: {exc.option_name}; rooflens calls it {ours}"
         return f"{message} (see `{command} --help`)"
-    option = max(param.opts, key=len) if param.opts else param.name
+    # The option by its first long name as declared (--hardware, not -H; --arrival beside its
+    # --arrivals alias).
+    option = next((o for o in param.opts if o.startswith("--")), param.name)
     error = errors[0]
     choices = re.search(r"is not one of (.+?)\.?$", str(error.get("msg", "")))
     if choices:

@@ -432,8 +432,9 @@ def calibrate(
         )
     # The device -H names and the model too before the device is probed (see `measure`).
     named = _named_device(device, hardware)
-    if device == "cpu" and named is not None and named.kind != "cpu":
-        # What this machine's CPU runs describes a CPU, not the GPU named.
+    if device == "cpu" and named is not None and named.kind != "cpu" and _in_catalog(named):
+        # What this machine's CPU runs describes a CPU, not the catalog's GPU named (a device
+        # file of one's own may describe this machine however it likes).
         raise InvalidInputError(
             "--hardware", hardware, "a CPU from the catalog with --device cpu (or --device cuda)"
         )
@@ -480,6 +481,12 @@ def calibrate(
         f"{profile.graph_overhead_per_layer * 1e6:.1f} µs per layer, eager host "
         f"{profile.eager_host_per_layer * 1e6:.0f} µs per layer"
     )
+
+
+def _in_catalog(device: Device) -> bool:
+    from rooflens.hardware.catalog import catalog
+
+    return catalog().get(device.name) == device
 
 
 def _kernel_level_profile(device: str) -> Any:
