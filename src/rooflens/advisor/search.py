@@ -36,6 +36,7 @@ from rooflens.advisor.choices import (
     INT4_GROUPS,
     WEIGHTS,
     WEIGHTS_NEED,
+    AdviseSearch,
     parse_search,
     precision_label,
     stored_as,
@@ -639,6 +640,10 @@ def default_devices(engine: str | None, priced: Collection[str] = ()) -> list[De
     return [d for d in pool if d.name in described] or pool
 
 
+# What a search tries unless told otherwise: the declaration's defaults (choices.AdviseSearch).
+SEARCHED = AdviseSearch()
+
+
 class AdvicePlan(NamedTuple):
     """A search checked before it runs: the model, the devices, the setups to screen and how
     they rank (`plan_advice`)."""
@@ -659,12 +664,12 @@ def plan_advice(
     slo: SLO,
     *,
     devices: Iterable[Device | str] | None = None,
-    tps: Sequence[int] = (1, 2, 4, 8),
-    weights: Sequence[str] = tuple(WEIGHTS),
-    kv_bits: Sequence[int] = (16, 8),
-    pps: Sequence[int] = (1, 2),
-    experts: Sequence[str] = EXPERTS,
-    rank: str = "cost",
+    tps: Sequence[int] = SEARCHED.tp,
+    weights: Sequence[str] = SEARCHED.weights,
+    kv_bits: Sequence[int] = SEARCHED.kv_bits,
+    pps: Sequence[int] = SEARCHED.pp,
+    experts: Sequence[str] = SEARCHED.experts,
+    rank: str = SEARCHED.rank,
     budget: float | None = None,
     engine: str | None = None,
     engine_version: str | None = None,
@@ -748,12 +753,12 @@ def advise(
     slo: SLO,
     *,
     devices: Iterable[Device | str] | None = None,
-    tps: Sequence[int] = (1, 2, 4, 8),
-    weights: Sequence[str] = tuple(WEIGHTS),
-    kv_bits: Sequence[int] = (16, 8),
-    pps: Sequence[int] = (1, 2),
-    experts: Sequence[str] = EXPERTS,
-    rank: str = "cost",
+    tps: Sequence[int] = SEARCHED.tp,
+    weights: Sequence[str] = SEARCHED.weights,
+    kv_bits: Sequence[int] = SEARCHED.kv_bits,
+    pps: Sequence[int] = SEARCHED.pp,
+    experts: Sequence[str] = SEARCHED.experts,
+    rank: str = SEARCHED.rank,
     budget: float | None = None,
     progress: Callable[[int], None] | None = None,
     engine: str | None = None,
