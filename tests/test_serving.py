@@ -881,7 +881,7 @@ def test_a_workload_left_out_is_the_command_lines() -> None:
     assert served["prompt_len"].tolist() == drawn.prompt.tolist() and len(served) == 1000
     # A model of fewer positions fits the lengths left at their defaults, as the command line
     # does (GPT-2 refused Workload(requests=50) naming 2,597 tokens nobody gave); a length
-    # given is kept, the other fitted beside it.
+    # given is kept, the other capped at its share of the positions (a quarter for outputs).
     from typer.testing import CliRunner
 
     from rooflens.cli.app import app
@@ -892,6 +892,17 @@ def test_a_workload_left_out_is_the_command_lines() -> None:
     figures = json.loads(cli.stdout)["summary"]
     assert gpt2.summary()["ttft_mean"] == pytest.approx(figures["ttft_mean"], rel=1e-12)
     assert gpt2.requests["prompt_len"].max() <= 768
+    # Simulated beyond the positions, the defaults stay whole, as the command line keeps them
+    # (a shared prefix had shrunk them through the API).
+    prefixed = Workload(requests=30, shared_prefix=500)
+    beyond = rooflens.simulate("openai-community/gpt2", "h100-sxm", prefixed,
+                               allow_long_context=True)  # fmt: skip
+    cli = CliRunner().invoke(app, ["simulate", "gpt2", "-H", "h100-sxm", "--requests", "30",
+                                   "--shared-prefix", "500", "--allow-long-context", "-f",
+                                   "json"])  # fmt: skip
+    ttft = json.loads(cli.stdout)["summary"]["ttft_mean"]
+    assert beyond.summary()["ttft_mean"] == pytest.approx(ttft, rel=1e-12)
+    assert beyond.requests["prompt_len"].tolist() == prefixed.draw().prompt.tolist()
     fixed = Workload(requests=50, prompt=LengthDistribution(kind="fixed", a=300))
     short = rooflens.simulate("openai-community/gpt2", "h100-sxm", fixed)
     assert set(short.requests["prompt_len"]) == {300}
@@ -1003,6 +1014,9 @@ def test_sglangs_activation_reserve_is_its_largest_prefill_batch() -> None:
     # only at the chunk): two 12,000-token prompts under a 4,096 budget prefill 12,000 at once.
     loose = SchedulerConfig(policy="continuous", chunk_size=16384, max_tokens=4096, max_batch=256)
     assert (loose.iteration_tokens, loose.iteration_knob) == (16384, "chunk_size")
+    # Where decodes outnumber the chunk, the batch limit bounds the iteration: a refusal names it.
+    many = loose.model_copy(update={"chunk_size": 512, "max_tokens": 512, "max_batch": 65536})
+    assert (many.iteration_tokens, many.iteration_knob) == (65536, "max_batch")
     long = Requests(np.zeros(2), np.full(2, 12_000), np.full(2, 2))
     run = rooflens.simulate(
         "meta-llama/Llama-3.1-8B", "h200-sxm", long, scheduler=loose, flash_attention=True

@@ -67,6 +67,23 @@ def si(value: float, unit: str = "", digits: int = 3) -> str:
     return f"{value:.{digits}g} {unit}".rstrip()
 
 
+def seconds(value: float) -> str:
+    """A time as the tables print it: '68.7 ms', '1.93 s', '1,823 s'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    # Rounded before the unit is chosen: 0.99996 s reads 1 s, not 1e+03 ms; and whole seconds
+    # from a thousand on, not 1.82e+03 s.
+    rounded = float(f"{value:.3g}")
+    if rounded == 0:
+        return "0 s"  # nothing: no unit is nearer
+    if rounded >= 1000:
+        return f"{value:,.0f} s"
+    for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if rounded >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value / 1e-9:.3g} ns"
+
+
 def si_apart(first: float, second: float, unit: str = "") -> tuple[str, str]:
     """Two figures a verdict compares ('of' a capacity), with as many digits (3 to 6) as it
     takes for unequal values to read unequal: 78.697 GB of 78.679 GB, not 78.7 of 78.7."""

@@ -51,6 +51,7 @@ from rooflens.core.memory import kv_room
 from rooflens.core.model import ModelSpec
 from rooflens.engines import DEFAULTS, engine_profiles
 from rooflens.engines.validated import architecture, checked_against
+from rooflens.formats import seconds
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import nvfp4_export
 from rooflens.serving.api import simulate
@@ -848,14 +849,9 @@ def _simulated_misses(ttft: float, tpot: float, slo: SLO) -> str:
     missed = [("TTFT", ttft, slo.ttft)] if not ttft <= slo.ttft else []
     missed += [("TPOT", tpot, slo.tpot)] if tpot > slo.tpot else []
     return "; ".join(
-        f"{name} p{slo.percentile:g} {_time(value)} over {_time(objective)}"
+        f"{name} p{slo.percentile:g} {seconds(value)} over {seconds(objective)}"
         for name, value, objective in missed
     )
-
-
-def _time(seconds: float) -> str:
-    """'68.7 ms', '1.93 s', as the advisor's other reasons write times."""
-    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
 def picks_to_verify(table: pd.DataFrame, top: int) -> list[Hashable]:

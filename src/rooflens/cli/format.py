@@ -20,7 +20,9 @@ from rich.progress import (
 from rich.table import Table
 
 from rooflens.core.results import json_ready
-from rooflens.formats import operator_label, si
+
+# The tables' times have one home, beside the SI prefixes (fmt.seconds reads them there).
+from rooflens.formats import operator_label, seconds, si
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,22 +63,6 @@ def device_field(key: str, value: object) -> str:
 def count(n: int, noun: str) -> str:
     """'1 token', '128 tokens', '1,024 tokens'."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
-def seconds(value: float) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    # Rounded before the unit is chosen: 0.99996 s reads 1 s, not 1e+03 ms; and whole seconds
-    # from a thousand on, not 1.82e+03 s.
-    rounded = float(f"{value:.3g}")
-    if rounded == 0:
-        return "0 s"  # nothing: no unit is nearer
-    if rounded >= 1000:
-        return f"{value:,.0f} s"
-    for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):
-        if rounded >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value / 1e-9:.3g} ns"
 
 
 def dollars(value: float | None) -> str:

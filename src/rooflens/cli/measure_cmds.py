@@ -432,7 +432,7 @@ def calibrate(
         )
     # The device -H names and the model too before the device is probed (see `measure`).
     named = _named_device(device, hardware)
-    if device == "cpu" and named is not None and named.kind != "cpu" and _in_catalog(named):
+    if device == "cpu" and named is not None and named.kind == "gpu" and _in_catalog(named):
         # What this machine's CPU runs describes a CPU, not the catalog's GPU named (a device
         # file of one's own may describe this machine however it likes).
         raise InvalidInputError(

@@ -8,7 +8,6 @@ from pathlib import Path
 from rooflens.api import DeviceLike, ModelLike, resolve
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
-from rooflens.serving import defaults
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.presets import PRESETS, preset_for, scheduler_with
 from rooflens.serving.results import SimulationResult
@@ -134,7 +133,7 @@ def simulate(
     settings = parse_settings(options)
     spec, device, opts = resolve(model, hardware, settings)
     # The defaults fit the model's positions, unless it is to be simulated beyond them.
-    room = defaults.CAPPED_AT if settings.allow_long_context else spec.max_positions
+    room = None if settings.allow_long_context else spec.max_positions
     load = default_workload(room) if workload is None else workload
     if isinstance(load, Workload):
         load = fitted_to(load, room)
@@ -165,8 +164,7 @@ def capacity(
     _check_types(scheduler=scheduler, cluster=cluster, preset=preset)
     settings = parse_settings(options)
     spec, device, opts = resolve(model, hardware, settings)
-    room = defaults.CAPPED_AT if settings.allow_long_context else spec.max_positions
-    workload = fitted_to(workload, room)
+    workload = fitted_to(workload, None if settings.allow_long_context else spec.max_positions)
     sched = scheduler_of(scheduler, preset, device, settings.engine)
     check_expert_groups(spec, opts, cluster or ClusterConfig())
     return find_capacity(

@@ -260,7 +260,9 @@ class SchedulerConfig(BaseModel):
     @property
     def iteration_knob(self) -> str:
         """The setting that bounds `iteration_tokens` (what a refusal tells one to lower)."""
-        return "chunk_size" if self.budgets_prompts_only else "max_tokens"
+        if not self.budgets_prompts_only:
+            return "max_tokens"
+        return "max_batch" if self.max_batch > (self.chunk_size or 0) else "chunk_size"
 
 
 def _pool_width(pool: str, axis: str) -> Any:

@@ -30,12 +30,15 @@ CAPPED_AT = _lognormal(PROMPT)[2] + _lognormal(OUTPUT)[2]
 
 
 def default_lengths(
-    context: int, prompt: str = PROMPT, output: str = OUTPUT, shared_prefix: int = 0
+    context: int | None, prompt: str = PROMPT, output: str = OUTPUT, shared_prefix: int = 0
 ) -> tuple[str, str]:
     """The prompt and output lengths as given, the defaults among them fitted to a model whose
     positions, less a prefix every prompt starts with, are fewer than CAPPED_AT (OPT's 2,048,
     GPT-2's 1,024), which refused its own defaults: their caps the defaults' shares of that
-    room (three quarters and a quarter), their medians no higher."""
+    room (three quarters and a quarter), their medians no higher. `context` None: simulated
+    beyond the model's positions (allow_long_context), the lengths as given."""
+    if context is None:
+        return prompt, output
     room = context - shared_prefix
     if room >= CAPPED_AT or (prompt != PROMPT and output != OUTPUT):
         return prompt, output

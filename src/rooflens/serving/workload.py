@@ -338,7 +338,7 @@ def load_trace(path: str | Path) -> Requests:
     )
 
 
-def fitted_to(workload: Workload, context: int) -> Workload:
+def fitted_to(workload: Workload, context: int | None) -> Workload:
     """`workload` with the lengths it leaves at their defaults fitted to a model of `context`
     positions, as `rooflens simulate` fits them (defaults.default_lengths: GPT-2's 1,024
     positions refused the defaults' 3,072 + 1,024 tokens); lengths it sets, as set."""
@@ -353,7 +353,7 @@ def fitted_to(workload: Workload, context: int) -> Workload:
     return workload.model_copy(update={k: LengthDistribution.parse(k, fitted[k]) for k in unset})
 
 
-def default_workload(context: int = defaults.CAPPED_AT, shared_prefix: int = 0) -> Workload:
+def default_workload(context: int | None = None, shared_prefix: int = 0) -> Workload:
     """The synthetic workload a simulation runs when none is given, `rooflens simulate`'s:
     `Workload()`, its lengths capped to fit a model of `context` positions
     (defaults.default_lengths). Its arrivals are left at their defaults, unset, so that a

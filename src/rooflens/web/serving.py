@@ -99,7 +99,7 @@ def lengths_of(request: s.SimulateRequest, model: ModelSpec) -> tuple[str, str]:
     positions as the CLI fits them (kept whole where it is simulated beyond them)."""
     spec = request.workload
     long_context = bool(getattr(request.options, "allow_long_context", False))
-    context = defaults.CAPPED_AT if long_context else model.max_positions
+    context = None if long_context else model.max_positions
     return defaults.default_lengths(context, spec.prompt, spec.output, spec.shared_prefix)
 
 
