@@ -21,7 +21,7 @@ from rich.table import Table
 
 from rooflens.core.results import json_ready
 
-# The tables' times have one home, beside the SI prefixes (fmt.seconds reads them there).
+# Times (seconds) and SI prefixes have one home, shared with the other adapters.
 from rooflens.formats import operator_label, seconds, si
 
 if TYPE_CHECKING:
