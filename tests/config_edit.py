@@ -17,3 +17,16 @@ def mutated(model: str, path: str, value: object) -> dict:
         node = node[part]
     node[key] = value
     return config
+
+
+# A Llama-shaped toy, counted by hand: h 16, 4 heads of 4, 2 KV heads, MLP 24, vocabulary 64,
+# 8 layers, 256 positions (readers' tests give it a model_type and their own keys).
+TOY = {
+    "hidden_size": 16,
+    "num_hidden_layers": 8,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 24,
+    "vocab_size": 64,
+    "max_position_embeddings": 256,
+}

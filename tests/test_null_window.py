@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from config_edit import mutated
+from config_edit import TOY, mutated
 from rooflens.core import AnalysisOptions
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.graph import kv_spans
@@ -16,15 +16,6 @@ from rooflens.core.memory import kv_cache_bytes
 from rooflens.core.options import Quantization
 from rooflens.models import spec_from_config
 
-TOY = {
-    "hidden_size": 16,
-    "num_hidden_layers": 8,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "intermediate_size": 24,
-    "vocab_size": 64,
-    "max_position_embeddings": 256,
-}
 TOWER = {"depth": 1, "embed_dim": 8, "hidden_size": 16, "num_heads": 2, "mlp_ratio": 3}
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import rooflens
-from config_edit import mutated
+from config_edit import TOY, mutated
 from rooflens.core import AnalysisOptions, Quantization, build_graph
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.graph import kv_spans
@@ -337,16 +337,6 @@ def test_olmo3_unknown_layer_type_is_refused() -> None:
 
 
 # --- Granite, EXAONE 4.0, Command R7B / A (toy configs, counted by hand) --------------------
-
-TOY = {
-    "hidden_size": 16,
-    "num_hidden_layers": 8,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "intermediate_size": 24,
-    "vocab_size": 64,
-    "max_position_embeddings": 256,
-}
 
 
 def test_granite_multipliers_change_no_parameter() -> None:
