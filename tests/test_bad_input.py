@@ -1276,10 +1276,18 @@ def test_defaults_fit_a_model_with_a_short_context() -> None:
     on them: simulate's lengths (caps 3,072 + 1,024), analyze's prompt beside a drafter's
     verified tokens, speculate's context of 1,024."""
     from rooflens.serving.defaults import default_lengths
+    from rooflens.serving.workload import LengthDistribution, Workload
 
     assert default_lengths(2048) == ("lognormal:512:0.8:1536", "lognormal:128:0.8:512")
     assert default_lengths(1024) == ("lognormal:512:0.8:768", "lognormal:128:0.8:256")
-    assert default_lengths(1024, "64") == ("64", "lognormal:128:0.8:256")  # a given one stays
+    # A given length stays; the default beside it takes what its longest draw leaves.
+    assert default_lengths(1024, "64") == ("64", "lognormal:128:0.8:960")
+    assert default_lengths(1024, output="fixed:600") == ("lognormal:424:0.8:424", "fixed:600")
+    assert default_lengths(8192, "uniform:10:8000") == ("uniform:10:8000", "lognormal:128:0.8:192")
+    assert default_lengths(1024, "empirical:5,900") == ("empirical:5,900", "lognormal:124:0.8:124")
+    # An unbounded given length, or one that leaves no room: the defaults' shares, as before.
+    assert default_lengths(1024, "lognormal:100:1")[1] == "lognormal:128:0.8:256"
+    assert default_lengths(1024, "1024")[1] == "lognormal:128:0.8:256"
     assert default_lengths(8192)[0] == "lognormal:512:0.8:3072"
     # A prefix every prompt starts with takes its room first: 400 + 1,236 + 412 = 2,048.
     assert default_lengths(2048, shared_prefix=400) == (
@@ -1295,6 +1303,13 @@ def test_defaults_fit_a_model_with_a_short_context() -> None:
     assert (workload["prompt"], workload["output"]) == default_lengths(2048)
     api = rooflens.simulate("facebook/opt-125m", "h100-sxm")
     assert int((api.requests["prompt_len"] + api.requests["output_len"]).max()) <= 2048
+    # GPT-2 with a fixed 600-token output was refused naming 768 + 600 tokens.
+    res = _cli("simulate", "gpt2", "-H", "h100-sxm", "--output", "fixed:600", "-f", "json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["workload"]["prompt"] == "lognormal:424:0.8:424"
+    load = Workload(requests=50, output=LengthDistribution.parse("output", "fixed:600"))
+    given = rooflens.simulate("gpt2", "h100-sxm", load)
+    assert int(given.requests["prompt_len"].max()) <= 424
     # gamma 4: the verify step's 5 tokens and the one after leave 2,042 of OPT's 2,048.
     res = _cli("analyze", "facebook/opt-125m", "-H", "h100-sxm", "--draft", "facebook/opt-125m")
     assert res.exit_code == 0, res.output

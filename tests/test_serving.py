@@ -855,7 +855,7 @@ def test_a_workload_left_out_is_the_command_lines() -> None:
     served 4/s of lognormal lengths: the API's defaults are rooflens simulate's
     (serving/defaults.py), and a distribution has no length of its own."""
     from rooflens.serving import defaults
-    from rooflens.serving.workload import default_workload
+    from rooflens.serving.workload import default_workload, fitted_to
 
     load = Workload()
     assert load == default_workload()
@@ -881,7 +881,7 @@ def test_a_workload_left_out_is_the_command_lines() -> None:
     assert served["prompt_len"].tolist() == drawn.prompt.tolist() and len(served) == 1000
     # A model of fewer positions fits the lengths left at their defaults, as the command line
     # does (GPT-2 refused Workload(requests=50) naming 2,597 tokens nobody gave); a length
-    # given is kept, the other capped at its share of the positions (a quarter for outputs).
+    # given is kept, the other capped at what the given one's longest draw leaves.
     from typer.testing import CliRunner
 
     from rooflens.cli.app import app
@@ -906,7 +906,9 @@ def test_a_workload_left_out_is_the_command_lines() -> None:
     fixed = Workload(requests=50, prompt=LengthDistribution(kind="fixed", a=300))
     short = rooflens.simulate("openai-community/gpt2", "h100-sxm", fixed)
     assert set(short.requests["prompt_len"]) == {300}
-    assert short.requests["output_len"].max() <= 256  # the 1,024 positions' quarter
+    # The output's default takes what the 300 tokens leave of the 1,024 positions.
+    assert fitted_to(fixed, 1024).output.maximum == 724
+    assert 256 < short.requests["output_len"].max() <= 724  # was capped at a quarter: 256
 
 
 def test_a_capacity_from_too_short_a_run_says_it_may_not_hold() -> None:

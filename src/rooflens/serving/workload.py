@@ -129,6 +129,17 @@ class LengthDistribution(BaseModel):
         return np.clip(np.round(raw), 1, top).astype(np.int64)
 
     @property
+    def longest(self) -> int | None:
+        """The longest length drawn (sample's clip); None where draws are unbounded."""
+        if self.kind == "fixed":
+            return int(self.a)
+        if self.kind == "uniform":
+            return int(self.b)
+        if self.kind == "empirical":
+            return max(self.values)
+        return self.maximum
+
+    @property
     def mean(self) -> float:
         """Mean before clipping (for sizing tables and reports)."""
         if self.kind == "fixed":
@@ -345,9 +356,11 @@ def fitted_to(workload: Workload, context: int | None) -> Workload:
     unset = {"prompt", "output"} - workload.model_fields_set
     if not unset:
         return workload
-    given = {k: defaults.PROMPT if k == "prompt" else defaults.OUTPUT for k in unset}
     prompt, output = defaults.default_lengths(
-        context, given.get("prompt", ""), given.get("output", ""), workload.shared_prefix
+        context,
+        defaults.PROMPT if "prompt" in unset else workload.prompt,
+        defaults.OUTPUT if "output" in unset else workload.output,
+        workload.shared_prefix,
     )
     fitted = {"prompt": prompt, "output": output}
     return workload.model_copy(update={k: LengthDistribution.parse(k, fitted[k]) for k in unset})
