@@ -850,3 +850,20 @@ def test_unpriced_setups_are_not_within_a_budget_nor_ranked_by_cost() -> None:
     assert "no price to hold to the budget of $1/h: the catalog has none for b300" in text
     unpriced = CliRunner().invoke(app, [*args, "--devices", "b300,gb200"], env={"COLUMNS": "200"})
     assert "best setups by latency (none has a price to rank by cost)" in unpriced.output
+
+
+def test_memory_reason_names_the_requests_the_cache_holds() -> None:
+    """Where memory binds, the reason says how many requests' KV cache fits and the batch
+    limit screened next (it said "more than 24" where 27 fit)."""
+    args = ["advise", "meta-llama/Llama-3.1-70B", "--devices", "h100-sxm", "--tp", "2",
+            "--pp", "1", "--weights", "fp8", "--kv-bits", "16", "--slo",
+            "ttft_p99=60s,tpot_p99=2s", "--workload", "prompt=8000,output=1000,rate=50",
+            "--verify", "0", "-f", "csv"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    pick = pd.read_csv(io.StringIO(res.stdout)).iloc[0]
+    assert (pick["max_batch_memory"], pick["batch_limit"]) == (27, 24)
+    assert pick["binds"].startswith(
+        "memory capacity: the KV cache holds 27 requests at most, short of the next batch "
+        "limit screened (32); "
+    )

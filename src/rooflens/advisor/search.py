@@ -286,7 +286,7 @@ def _screen(
     price = cand.device.hourly_price
     return row | {
         "feasible": True,
-        "binds": _binds(curve, best, capacity, fits, slo, p * compute / t_d),
+        "binds": _binds(curve, best, capacity, max_batch, slo, p * compute / t_d),
         "batch_limit": int(sizes[best]),
         "replica_capacity": capacity,
         "replicas": replicas,
@@ -469,10 +469,15 @@ def _why_not(fits: np.ndarray, t_d: np.ndarray, alone: float, slo: SLO) -> str:
 
 
 def _binds(
-    curve: _Replica, best: int, capacity: float, fits: np.ndarray, slo: SLO, busy: np.ndarray
+    curve: _Replica,
+    best: int,
+    capacity: float,
+    held: int,
+    slo: SLO,
+    busy: np.ndarray,
 ) -> str:
-    """What keeps a replica from serving more, in plain words (`busy`: share of a decode step
-    the compute units work)."""
+    """What keeps a replica from serving more, in plain words (`held`: the requests whose KV
+    cache fits; `busy`: share of a decode step the compute units work)."""
     c = int(curve.sizes[best])
     load = np.array([capacity])
     beyond = np.array([capacity * (1 + 2 * TIE)])
@@ -496,8 +501,11 @@ def _binds(
     )
     if best == len(curve.sizes) - 1:
         return f"batch limit: {c} requests at once; {queue}"
-    if not fits[best + 1]:
-        return f"memory capacity: KV cache for more than {c} requests does not fit; {queue}"
+    if held < curve.sizes[best + 1]:
+        return (
+            f"memory capacity: the KV cache holds {held} requests at most, short of the next "
+            f"batch limit screened ({int(curve.sizes[best + 1])}); {queue}"
+        )
     return f"TTFT objective: {queue}; a larger batch limit misses the TPOT objective sooner"
 
 
