@@ -331,6 +331,9 @@ def test_a_release_without_tables_of_its_own_says_which_priced_it_and_takes_its_
         assert not any(line.startswith("engine_version") for line in run.fallbacks)
     assert load_engine_profile("vllm", "h100-sxm", "0.19.0").memory_fraction == 0.9
     assert load_engine_profile("vllm", "h100-sxm", "0.22.0").memory_fraction == 0.92
+    # 0.21.0 raised gpu_memory_utilization to 0.92 (vLLM pull request 38284).
+    assert load_engine_profile("vllm", "h100-sxm", "0.20.1").memory_fraction == 0.9
+    assert load_engine_profile("vllm", "h100-sxm", "0.21.0").memory_fraction == 0.92
     assert load_engine_profile("vllm", "h100-sxm").memory_fraction == 0.92
     assert (
         load_engine_profile("vllm", "h100-sxm", "0.19.0").model_dump().get("asked_version") is None

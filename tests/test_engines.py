@@ -342,7 +342,7 @@ def test_shipped_profiles_load_with_provenance(engine: str, device: str) -> None
 def test_transformers_resolves_to_the_bundled_calibration() -> None:
     assert load_engine_profile("transformers", "h100-sxm") == load_profile("h100-sxm")
     assert set(ENGINES) == {"transformers", "compiled", "vllm", "sglang", "trtllm"}
-    assert DEFAULTS["vllm"].memory_fraction == 0.92  # vllm/config/cache.py from 0.22
+    assert DEFAULTS["vllm"].memory_fraction == 0.92  # vllm/config/cache.py from 0.21
     assert DEFAULTS["trtllm"].memory_fraction == 0.9
     assert 0.8 < DEFAULTS["sglang"].memory_fraction < 0.9
 

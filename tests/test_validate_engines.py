@@ -357,7 +357,7 @@ def test_profiles_resolve_per_row(sample) -> None:
     assert profile_for(row, get_device("h100-sxm"), "roofline") is None
     assert profile_for(row, get_device("h100-sxm"), "transformers") is not None
     assert profile_for(row, get_device("b200"), "transformers") is None
-    # The sample's vLLM releases all predate 0.22: gpu_memory_utilization 0.9, not the 0.92
+    # The sample's vLLM releases all predate 0.21: gpu_memory_utilization 0.9, not the 0.92
     # of the release the shipped profiles' kernels come from.
     assert profile_for(row, get_device("h100-sxm"), "engine").memory_fraction == 0.9
     with pytest.raises(Exception, match="profile"):

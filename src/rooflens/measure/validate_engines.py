@@ -95,7 +95,7 @@ REQUESTS_PER_CLIENT = 10
 # send the stated lengths.
 INFERENCEX_RANGE_RATIO = 0.8
 # vLLM's gpu_memory_utilization default in every release the sample names (0.11.2-0.19.0;
-# its unnamed and nightly ones were measured by 2026-04): 0.9 until 0.22 made it 0.92, the
+# its unnamed and nightly ones were measured by 2026-04): 0.9 until 0.21 made it 0.92, the
 # default of the release the shipped profiles' kernels come from (vllm/config/cache.py): the
 # rule EngineDefaults.memory_fraction_at holds, read at the newest release the sample names.
 VLLM_SAMPLE_MEMORY_FRACTION = VLLM_DEFAULTS.memory_fraction_at("0.19.0")
@@ -1968,7 +1968,7 @@ def report(
         "values unknown to rooflens, rooflens holds half as many tokens and requests queue "
         "for KV blocks, which the misses' queueing column shows); the engine takes its "
         "release's share of memory (vLLM 0.9: every release the sample names predates "
-        "0.22's 0.92; SGLang's as it computes it from the device's memory and the run's TP "
+        "0.21's 0.92; SGLang's as it computes it from the device's memory and the run's TP "
         "and PP, `sglang.memory_fraction_on`), or the share its launch set (below). "
         "FlashAttention is on, with "
         "the fusions the row's engine makes (QKV, "
