@@ -1064,7 +1064,13 @@ def test_sizes_past_any_models_are_refused_in_every_part(
         (["analyze", "meta-llama/Llama-3.1-8B", "-H", "h200-sxm", "--prompt-len", "131072",
           "--gen-len", "1"],
          "error: prompt_len=131072 is invalid: expected at most 131071 tokens: "
-         "meta-llama/Llama-3.1-8B has 131072 positions, and gen_len=1 feeds 1 more"),
+         "meta-llama/Llama-3.1-8B has 131072 positions, and the decode step after it feeds 1 "
+         "more; "),
+        # One token generated is fed back by no step: the decode step after the prompt is.
+        (["analyze", "meta-llama/Llama-3.1-8B", "-H", "h200-sxm", "--prompt-len", "131072",
+          "--gen-len", "3"],
+         "meta-llama/Llama-3.1-8B has 131072 positions, and gen_len=3 feeds 2 more (the last "
+         "token generated is not fed back); "),
         # A known form with numbers its rule refuses says the rule.
         (["simulate", "gpt2", "-H", "a6000", "--prompt", "uniform:500:100"],
          "(uniform needs LOW <= HIGH)"),

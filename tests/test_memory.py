@@ -151,3 +151,11 @@ def test_a_pipeline_stage_holds_the_embedding_or_the_head_not_both() -> None:
     table = 151936 * 896 * 2
     stage = (whole.memory["decode"].weights - table - 896 * 2) / 2 + table + 896 * 2
     assert tied.memory["decode"].weights == pytest.approx(stage)
+
+
+def test_kv_cache_is_whole_bytes() -> None:
+    """Gemma 3 1B keeps 22 of its 26 layers' keys within a 512-token window: the layer shares
+    are fractions, which left 142606336.00000003 bytes at 32,000 tokens."""
+    mem = rooflens.analyze("google/gemma-3-1b-it", "h100-sxm", prompt_len=32000).memory
+    # 4 global layers x 32,000 tokens + 22 windowed x 512, 1 KV head of 256 x 2 (K, V) x 2 B.
+    assert mem["prefill"].kv_cache == (4 * 32000 + 22 * 512) * 256 * 2 * 2

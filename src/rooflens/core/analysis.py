@@ -356,10 +356,10 @@ def _check_context(
     beyond = "allow_long_context=True (--allow-long-context) analyses beyond it"
     worst = np.unravel_index(int(np.argmax(needed - model.max_positions)), np.shape(needed))
     room = model.max_positions - int(np.broadcast_to(after, np.shape(needed))[worst])
-    beside = (
-        "the decode step after it" if g is None
-        else f"gen_len={int(np.broadcast_to(g, np.shape(needed))[worst])}"
-    )  # fmt: skip
+    worst_g = None if g is None else int(np.broadcast_to(g, np.shape(needed))[worst])
+    # One token generated feeds none, but the decode step after the prompt is priced anyway.
+    fed_back = worst_g is not None and worst_g > 1
+    beside = f"gen_len={worst_g}" if fed_back else "the decode step after it"
     has = (
         f"{model.name} has {model.max_positions} positions"
         if model.positions_stated
@@ -367,7 +367,7 @@ def _check_context(
         f"{model.max_positions} positions (max_model_len)"
     )
     why = f"{has}, and {beside} feeds {model.max_positions - room} more" + (
-        "" if g is None else " (the last token generated is not fed back)"
+        " (the last token generated is not fed back)" if fed_back else ""
     )
     prompt = int(np.broadcast_to(s, np.shape(needed))[worst])
     if images is not None:  # the images' tokens join the prompt: their count is the culprit

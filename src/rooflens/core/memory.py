@@ -118,7 +118,9 @@ def kv_cache_bytes(
     most keys kept) keep only that many; plus the recurrent state of the mixer layers, constant
     in the context (`layer_share`: the share of the model's layers this device holds)."""
     kv = batch * kv_tokens_kept(tokens, spans) * kv_bytes_per_token(model, quant)
-    return kv + batch * state_bytes(model, quant) * layer_share
+    # Whole bytes: the spans' layer shares are fractions (Gemma 3 1B's 22 of 26 windowed
+    # layers), which left 142606336.00000003 bytes in the JSON.
+    return np.round(kv + batch * state_bytes(model, quant) * layer_share)
 
 
 def peak_activation_bytes(graph: Graph, quant: Quantization, step: Step) -> np.ndarray:
