@@ -128,7 +128,7 @@ def analyze(
         reserve = _activation_reserve(prep.plan, options, s)
         act = {"prefill": reserve, "decode": reserve}
     memory = {
-        "prefill": _footprint(prep, device, options, b, s, act["prefill"]),
+        "prefill": _footprint(prep, device, options, b, s, act["prefill"], prep.prefill_spans),
         "decode": _footprint(prep, device, options, b, s + 1, act["decode"]),
     }
     generation = None
@@ -190,6 +190,8 @@ class _Prepared:
     graph: Graph
     local: ModelSpec
     spans: tuple[tuple[float, int | None], ...]
+    # While a prefill runs, before a KV budget evicts: its own keys are all held.
+    prefill_spans: tuple[tuple[float, int | None], ...]
     plan: StepPlan
     placement: Placement
     prefill_counts: np.ndarray
@@ -210,6 +212,7 @@ def _build_prepared(model: ModelSpec, options: AnalysisOptions, device: Device) 
         graph=graph,
         local=local_model(model, options.parallelism),
         spans=kv_spans(model, options),
+        prefill_spans=kv_spans(model, options, evicted=False),
         plan=step_plan(graph, quant),
         placement=placement(graph, device, quant),
         prefill_counts=operator_counts(graph, None),
@@ -406,12 +409,15 @@ def _footprint(
     b: np.ndarray,
     tokens: np.ndarray,
     activations: np.ndarray,
+    spans: tuple[tuple[float, int | None], ...] | None = None,
 ) -> Footprint:
+    """Memory holding `tokens` of each sequence's KV cache within `spans` (the analysis'
+    own, after eviction, unless given)."""
     graph, model = prep.graph, prep.local
     quant = options.quantization
     # Pipeline stages hold their share of the (global) mixer layers' state.
     held = graph.num_layers / (graph.total_layers or graph.num_layers)
-    kv = kv_cache_bytes(model, quant, b, tokens, prep.spans, held)
+    kv = kv_cache_bytes(model, quant, b, tokens, spans or prep.spans, held)
     weights, kv, host = offload.resident(
         prep.weights,
         kv,

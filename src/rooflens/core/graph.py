@@ -185,32 +185,37 @@ def _norm(
 
 def attention_layers(
     m: ModelSpec, o: AnalysisOptions
-) -> list[tuple[int | None, int | None, int | None]]:
-    """(layers, most keys one query attends to, chunk) for each kind of attention layer:
-    `attention_spans`, with Llama 4's chunked layers apart and MiniMax-M3's sparse layers,
-    which attend to their selected blocks but keep every key."""
+) -> list[tuple[int | None, int | None, int | None, int | None]]:
+    """(layers, most keys one query attends to, chunk, keys a KV budget keeps cached) for
+    each kind of attention layer: `attention_spans` without the budget, which caps the cached
+    keys only (Step.limited: a step's own tokens are attended before eviction), with Llama 4's
+    chunked layers apart (the budget caps their span, within the chunk) and MiniMax-M3's
+    sparse layers, which attend to their selected blocks but keep every key."""
+    budget = o.kv_budget
     if m.sparse_layers:
-        keys = m.sparse_block * m.sparse_blocks
-        capped = min(filter(None, (keys, o.kv_budget)))
         kinds = [
-            (m.all_layers - m.sparse_layers, o.kv_budget, None),
-            (m.sparse_layers, capped, None),
+            (m.all_layers - m.sparse_layers, None, None, budget),
+            (m.sparse_layers, m.sparse_block * m.sparse_blocks, None, budget),
         ]
         return [kind for kind in kinds if kind[0]]
     if m.attention_chunk is None or m.chunk_layers is None:
-        return [(layers, span, None) for layers, span in attention_spans(m, o)]
+        return [
+            (layers, span, None, budget) for layers, span in attention_spans(m, o, evicted=False)
+        ]
     kinds = [
-        (m.all_layers - m.chunk_layers, o.kv_budget, None),
-        (m.chunk_layers, o.kv_budget, m.attention_chunk),
+        (m.all_layers - m.chunk_layers, None, None, budget),
+        (m.chunk_layers, budget, m.attention_chunk, None),
     ]
     return [kind for kind in kinds if kind[0]]
 
 
-def attention_spans(m: ModelSpec, o: AnalysisOptions) -> list[tuple[int | None, int | None]]:
-    """(layers, most keys one query attends to) for each kind of attention layer: a sliding
-    window (all layers, or Gemma-2's alternate ones) and a KV-cache budget both cap it. A
-    chunked layer keeps at most one chunk of keys."""
-    budget = o.kv_budget
+def attention_spans(
+    m: ModelSpec, o: AnalysisOptions, evicted: bool = True
+) -> list[tuple[int | None, int | None]]:
+    """(layers, most keys one query attends to, or one layer keeps) for each kind of attention
+    layer: a sliding window (all layers, or Gemma-2's alternate ones) and, `evicted`, a
+    KV-cache budget both cap it. A chunked layer keeps at most one chunk of keys."""
+    budget = o.kv_budget if evicted else None
     if m.attention_chunk is not None and m.chunk_layers is not None:
         capped = min(filter(None, (m.attention_chunk, budget)), default=None)
         kinds = [(m.all_layers - m.chunk_layers, budget), (m.chunk_layers, capped)]
@@ -224,15 +229,18 @@ def attention_spans(m: ModelSpec, o: AnalysisOptions) -> list[tuple[int | None, 
     return [(m.all_layers - m.window_layers, budget), (m.window_layers, capped)]
 
 
-def kv_spans(m: ModelSpec, o: AnalysisOptions) -> tuple[tuple[float, int | None], ...]:
-    """(share of layers, most keys each keeps) for the KV cache, from `attention_spans`. Gemma
-    4's global layers weigh by their KV width relative to a window layer's (`kv_bytes_per_token`
+def kv_spans(
+    m: ModelSpec, o: AnalysisOptions, evicted: bool = True
+) -> tuple[tuple[float, int | None], ...]:
+    """(share of layers, most keys each keeps) for the KV cache, from `attention_spans`
+    (`evicted` False: before a KV budget evicts, as a step holds its own keys). Gemma 4's
+    global layers weigh by their KV width relative to a window layer's (`kv_bytes_per_token`
     counts every layer at the window layers' width)."""
     if m.compressed_attention:
         return _compressed_kv_spans(m, o)
     spans = [
         ((m.all_layers if layers is None else layers) / m.all_layers, span)
-        for layers, span in attention_spans(m, o)
+        for layers, span in attention_spans(m, o, evicted)
     ]
     if m.global_head_dim is not None:
         local = local_model(m, o.parallelism)
@@ -274,12 +282,13 @@ def _attention_core(
     span: int | None,
     layers: int | None,
     chunk: int | None = None,
+    kept: int | None = None,
 ) -> list[Operator]:
     """Scores, softmax and values (or the fused kernel) for layers attending to `span` keys
-    (within their chunk, chunked)."""
+    (within their chunk, chunked), `kept` of them cached past a KV budget."""
     h, kvh, d = m.num_heads, m.num_kv_heads, m.head_dim
     heads = {"num_heads": h, "num_kv_heads": kvh, "head_dim": d, "span": span, "layers": layers}
-    heads["chunk"] = chunk
+    heads |= {"chunk": chunk, "kept": kept}
     if m.v_head_dim is not None:
         # Values narrower than queries and keys (MiMo-V2).
         heads["v_dim"] = m.v_head_dim
@@ -307,6 +316,7 @@ def _attention_core(
                 span=span,
                 layers=layers,
                 chunk=chunk,
+                kept=kept,
             ),
             AttentionValues("sv_matmul", "block", ("probs", "v"), "attn", **heads),
         ]
@@ -368,11 +378,12 @@ def _latent_attention(m: ModelSpec, o: AnalysisOptions, src: str) -> list[Operat
                 v_dim=v,
                 kv_lora=c,
                 span=min(filter(None, (span, topk)), default=None),
+                kept=o.kv_budget,
                 layers=layers,
                 sparse=topk is not None,
                 flash=o.flash_attention or topk is not None,
             )
-            for layers, span in attention_spans(m, o)
+            for layers, span in attention_spans(m, o, evicted=False)
         ),
         Linear(
             "o_proj",
@@ -541,8 +552,8 @@ def _one_shape_attention(
         q = "qn"
     if m.sparse_layers:
         ops += block_indexer_operators(m, o.conventions, src)
-    for layers, span, chunk in attention_layers(m, o):
-        ops += _attention_core(m, o, device, q, span, layers, chunk)
+    for layers, span, chunk, kept in attention_layers(m, o):
+        ops += _attention_core(m, o, device, q, span, layers, chunk, kept)
     if m.attention_sinks:
         ops.append(AttentionSinks("attention_sinks", "block", (q,), "sinks", num_heads=h))
     ops.append(

@@ -31,13 +31,19 @@ class Step:
     batch: np.ndarray
     new_tokens: np.ndarray
     past: np.ndarray
-    # Most keys one query may attend to: a sliding window or a KV-cache budget.
+    # Most keys one query may attend to: a sliding window.
     span: float = np.inf
     # Chunked local attention (Llama 4): a query sees only the keys of its own chunk.
     chunk: float = np.inf
 
-    def limited(self, span: float | None, chunk: float | None = None) -> Step:
-        step = self if span is None else replace(self, span=min(self.span, span))
+    def limited(
+        self, span: float | None, chunk: float | None = None, kept: float | None = None
+    ) -> Step:
+        """The step as a layer attending within `span` keys and its `chunk` sees it, its cache
+        evicted to `kept` keys (a KV budget: H2O, StreamingLLM), which caps the cached keys
+        only, the step's own being attended before eviction."""
+        step = self if kept is None else replace(self, past=np.minimum(self.past, kept))
+        step = step if span is None else replace(step, span=min(step.span, span))
         return step if chunk is None else replace(step, chunk=min(step.chunk, chunk))
 
     @property
@@ -160,27 +166,37 @@ TOKENS: Atom = ("tokens",)
 BATCH: Atom = ("batch",)
 
 
-def _scores(step: Step, span: float | None, chunk: float | None) -> np.ndarray:
+def _scores(
+    step: Step, span: float | None, chunk: float | None, kept: float | None = None
+) -> np.ndarray:
     """Scores per head: batch x new tokens x the keys each sees (the full q x keys block)."""
-    s = step.limited(span, chunk)
+    s = step.limited(span, chunk, kept)
     return s.batch * s.new_tokens * s.keys
 
 
-def _batch_keys(step: Step, span: float | None, chunk: float | None) -> np.ndarray:
+def _batch_keys(
+    step: Step, span: float | None, chunk: float | None, kept: float | None = None
+) -> np.ndarray:
     """Keys read per KV head: batch x the keys the step's new tokens see (a windowed prefill
     reads every key some query's window holds, not the last query's window alone)."""
-    s = step.limited(span, chunk)
+    s = step.limited(span, chunk, kept)
     return s.batch * s.seen_keys
 
 
-def _pairs(step: Step, span: float | None, chunk: float | None) -> np.ndarray:
+def _pairs(
+    step: Step, span: float | None, chunk: float | None, kept: float | None = None
+) -> np.ndarray:
     """Unmasked (query, key) pairs per head under the causal mask, over the batch."""
-    s = step.limited(span, chunk)
+    s = step.limited(span, chunk, kept)
     return s.batch * s.causal_pairs
 
 
 def _streamed_keys(
-    step: Step, rows_per_block: float, span: float | None, chunk: float | None
+    step: Step,
+    rows_per_block: float,
+    span: float | None,
+    chunk: float | None,
+    kept: float | None = None,
 ) -> np.ndarray:
     """Keys FlashAttention streams per KV head, over the batch (FlashAttention-2, Dao 2023):
     query block i (1-based) of r = `rows_per_block` tokens after p cached ones sees p + i·r
@@ -188,7 +204,7 @@ def _streamed_keys(
     first row's W and the r − 1 after it). Chunked (Llama 4), each chunk's tokens are a
     sequence of their own, as vLLM runs them (virtual batches): blocks start at a chunk's
     start and see only its keys."""
-    s = step.limited(span, chunk)
+    s = step.limited(span, chunk, kept)
     if not np.isfinite(s.chunk):
         return s.batch * _block_sweep(s.past, s.new_tokens, rows_per_block, s.span)
     c = s.chunk
@@ -226,17 +242,27 @@ def _block_sweep(past: np.ndarray, new: np.ndarray, rows: float, span: float) ->
 
 
 def _block_keys(
-    step: Step, rows_per_block: float, span: float | None, chunk: float | None
+    step: Step,
+    rows_per_block: float,
+    span: float | None,
+    chunk: float | None,
+    kept: float | None = None,
 ) -> np.ndarray:
     """Keys a bidirectional FlashAttention streams per KV head, over the batch: every query
     block of `rows_per_block` tokens reads every key it sees (a ViT's patches, no mask)."""
-    s = step.limited(span, chunk)
+    s = step.limited(span, chunk, kept)
     return s.batch * np.ceil(s.new_tokens / rows_per_block) * s.keys
 
 
-def _splits(step: Step, split_keys: int, span: float | None, chunk: float | None) -> np.ndarray:
+def _splits(
+    step: Step,
+    split_keys: int,
+    span: float | None,
+    chunk: float | None,
+    kept: float | None = None,
+) -> np.ndarray:
     """FlashDecoding's key splits over the batch: ceil(keys / split) per decode sequence."""
-    s = step.limited(span, chunk)
+    s = step.limited(span, chunk, kept)
     return s.batch * np.where(s.new_tokens == 1, np.ceil(s.keys / split_keys), 0)
 
 
@@ -568,10 +594,12 @@ class AttentionScores(ReadsCache):
 
     span: int | None = None
     chunk: int | None = None
+    # The keys a KV budget keeps cached (Step.limited): None, all.
+    kept: int | None = None
 
     def terms(self, prec: Precision) -> Terms:
         h, d = self.num_heads, self.head_dim
-        scores = (("scores", self.span, self.chunk),)
+        scores = (("scores", self.span, self.chunk, self.kept),)
         return self.kv_as_read(
             {
                 # A score is a d-long dot product, a multiply and an add each (seed 000,
@@ -579,7 +607,10 @@ class AttentionScores(ReadsCache):
                 "ops": ((2 * h * d, scores),),
                 "load_act": ((h * d * prec.act, (TOKENS,)),),
                 "load_kv": (
-                    (self.num_kv_heads * d * prec.kv, (("batch_keys", self.span, self.chunk),)),
+                    (
+                        self.num_kv_heads * d * prec.kv,
+                        (("batch_keys", self.span, self.chunk, self.kept),),
+                    ),
                 ),
                 "store_act": ((h * prec.act, scores),),
             }
@@ -592,10 +623,12 @@ class Softmax(Operator):
 
     span: int | None = None
     chunk: int | None = None
+    # The keys a KV budget keeps cached (Step.limited): None, all.
+    kept: int | None = None
 
     def terms(self, prec: Precision) -> Terms:
         h = self.num_heads
-        scores = (("scores", self.span, self.chunk),)
+        scores = (("scores", self.span, self.chunk, self.kept),)
         # max, subtract, exp, sum, divide: 5 OPs per score (seed 000, Table 1).
         return {
             "ops": ((5 * h, scores),),
@@ -618,10 +651,12 @@ class AttentionValues(ReadsCache):
 
     span: int | None = None
     chunk: int | None = None
+    # The keys a KV budget keeps cached (Step.limited): None, all.
+    kept: int | None = None
 
     def terms(self, prec: Precision) -> Terms:
         h, d = self.num_heads, self.v_dim or self.head_dim
-        scores = (("scores", self.span, self.chunk),)
+        scores = (("scores", self.span, self.chunk, self.kept),)
         return self.kv_as_read(
             {
                 # Each probability weights a d-wide value row: a multiply and an add per
@@ -629,7 +664,10 @@ class AttentionValues(ReadsCache):
                 "ops": ((2 * h * d, scores),),
                 "load_act": ((h * prec.act, scores),),
                 "load_kv": (
-                    (self.num_kv_heads * d * prec.kv, (("batch_keys", self.span, self.chunk),)),
+                    (
+                        self.num_kv_heads * d * prec.kv,
+                        (("batch_keys", self.span, self.chunk, self.kept),),
+                    ),
                 ),
                 "store_act": ((h * d * prec.act, (TOKENS,)),),
             }
@@ -665,6 +703,8 @@ class FlashAttention(ReadsCache):
 
     span: int | None = None
     chunk: int | None = None
+    # The keys a KV budget keeps cached (Step.limited): None, all.
+    kept: int | None = None
 
     # FlashDecoding (Dao et al. 2023): split the keys of a decode step into chunks processed
     # in parallel, each writing a partial output and log-sum-exp that a reduction reads back.
@@ -673,22 +713,22 @@ class FlashAttention(ReadsCache):
     causal: bool = True
 
     def terms(self, prec: Precision) -> Terms:
-        h, d, span, chunk = self.num_heads, self.head_dim, self.span, self.chunk
+        h, d, span, chunk, kept = self.num_heads, self.head_dim, self.span, self.chunk, self.kept
         v = self.v_dim or d
         group = h // self.num_kv_heads
         rows = max(self.block_rows / group, 1.0)
         if self.causal:
-            streamed = ("streamed_keys", rows, span, chunk)
-            pairs: tuple[Atom, ...] = (("pairs", span, chunk),)
+            streamed = ("streamed_keys", rows, span, chunk, kept)
+            pairs: tuple[Atom, ...] = (("pairs", span, chunk, kept),)
         else:
-            streamed = ("block_keys", rows, span, chunk)
-            pairs = (("scores", span, chunk),)
+            streamed = ("block_keys", rows, span, chunk, kept)
+            pairs = (("scores", span, chunk, kept),)
         # Q (d wide) read and O (v wide) written once.
         q: tuple[Term, ...] = ((h * d * prec.act, (TOKENS,)),)
         o: tuple[Term, ...] = ((h * v * prec.act, (TOKENS,)),)
         if self.split_kv:
             # fp32 partial outputs and log-sum-exp per split, written then read back.
-            split = ((h * (v + 1) * 4, (("splits", self.split_keys, span, chunk),)),)
+            split = ((h * (v + 1) * 4, (("splits", self.split_keys, span, chunk, kept),)),)
             q, o = q + split, o + split
         return self.kv_as_read(
             {
@@ -980,9 +1020,11 @@ class LatentAttention(ReadsCache):
 
     span: int | None = None
     chunk: int | None = None
+    # The keys a KV budget keeps cached (Step.limited): None, all.
+    kept: int | None = None
 
     def cost(self, step: Step, prec: Precision) -> Cost:
-        step = step.limited(self.span, self.chunk)
+        step = step.limited(self.span, self.chunk, self.kept)
         h, d, v, r, c = self.num_heads, self.head_dim, self.v_dim, self.rope_dim, self.kv_lora
         nope = d - r
         b, keys = step.batch, step.keys
@@ -1035,7 +1077,7 @@ class LatentAttention(ReadsCache):
         if self.flash:
             return out
         # Unfused, the whole block of scores is held at once, as eager attention holds it.
-        limited = step.limited(self.span, self.chunk)
+        limited = step.limited(self.span, self.chunk, self.kept)
         return out + limited.batch * self.num_heads * limited.new_tokens * limited.keys * prec.act
 
 

@@ -328,8 +328,8 @@ class Placement:
     # what it applies to".
     idle_kernel_settings: tuple[str, ...] = ()
     # Attention's reach, to tell its layer variants apart (Gemma 3's window and global
-    # layers): the most keys a query attends to (a sliding window, a KV-cache budget, DSA's
-    # top-k) and chunked attention's chunk; None where the whole context, or no attention.
+    # layers): the most keys a query attends to (a sliding window, DSA's top-k) or a KV-cache
+    # budget keeps, and chunked attention's chunk; None where the whole context, or none.
     spans: tuple[int | None, ...] = ()
     chunks: tuple[int | None, ...] = ()
     # The MLP width of each operator of a model with MLPs of several widths (Nemotron-NAS).
@@ -428,7 +428,13 @@ class Placement:
             ),
             idle_kernel_settings=idle_kernels(quant, curve_dtypes),
             widened=widened_caches(ops, curve_dtypes, quant),
-            spans=tuple(getattr(op, "span", None) for op in ops),
+            spans=tuple(
+                min(
+                    filter(None, (getattr(op, "span", None), getattr(op, "kept", None))),
+                    default=None,
+                )
+                for op in ops
+            ),
             chunks=tuple(getattr(op, "chunk", None) for op in ops),
             mlp_widths=tuple(op.mlp_width for op in ops),
         )

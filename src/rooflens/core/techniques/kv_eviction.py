@@ -2,8 +2,11 @@
 keeps the heavy hitters and pays score bookkeeping; StreamingLLM (Xiao et al. 2023) keeps
 attention sinks plus a recent window, at no cost beyond the capped attention.
 
-The budget caps the keys each attention layer sees (`rooflens.core.graph.attention_spans`,
-where it meets sliding windows); this module adds H2O's bookkeeping operator after each
+The budget caps the keys each attention layer keeps cached (`kept` on the attention
+operators, `rooflens.core.operators.Step.limited`): a step's own tokens are attended before
+eviction, so a prompt prefilled whole attends to all of it, and decode steps to at most the
+budget and themselves. The cache holds the budget (`rooflens.core.graph.attention_spans`,
+where it meets sliding windows). This module adds H2O's bookkeeping operator after each
 attention kernel and prices it.
 """
 
@@ -37,10 +40,11 @@ class ScoreTracking(Operator):
     num_kv_heads: int = 0
     span: int | None = None
     chunk: int | None = None
+    kept: int | None = None
 
     def terms(self, prec: Precision) -> Terms:
-        scores = (("scores", self.span, self.chunk),)
-        sums = ((self.num_kv_heads * 4, (("batch_keys", self.span, self.chunk),)),)
+        scores = (("scores", self.span, self.chunk, self.kept),)
+        sums = ((self.num_kv_heads * 4, (("batch_keys", self.span, self.chunk, self.kept),)),)
         return {"ops": ((self.num_heads, scores),), "load_act": sums, "store_act": sums}
 
     def output_terms(self, prec: Precision) -> tuple[Term, ...]:
@@ -74,6 +78,8 @@ def apply(
                     num_heads=op.num_heads,
                     num_kv_heads=op.num_kv_heads,
                     span=op.span,
+                    chunk=op.chunk,
+                    kept=op.kept,
                     layers=op.layers,
                 )
             )
