@@ -769,6 +769,14 @@ def test_presets_hold_the_engines_defaults() -> None:
     small = preset_for("vllm", get_device("a100-sxm4-80gb"))
     assert (small.max_tokens, small.max_batch) == (2048, 256)
     assert preset_for("vllm", get_device("h200-sxm")) == vllm
+    # vLLM's TPU tokens by chip and its CPU backend's (EngineArgs.get_batch_defaults), the
+    # sequences at most the tokens: the GPU rule applied to both before.
+    expected = {"tpu-v5p": (256, 256), "tpu-v6e": (1024, 256), "tpu-v5e": (512, 256),
+                "tpu7x": (8192, 1024), "amd-epyc-9654": (2048, 128),
+                "apple-m4-max": (2048, 128)}  # fmt: skip
+    for name, sizes in expected.items():
+        sized = preset_for("vllm", get_device(name))
+        assert (sized.max_tokens, sized.max_batch) == sizes, name
     assert preset_for("sglang", get_device("b200")).chunk_size == 16384
     assert preset_for("sglang", get_device("h100-sxm")).chunk_size == 8192
     assert preset_for("sglang", get_device("l4")).chunk_size == 2048
@@ -1045,3 +1053,28 @@ def test_sglang_turns_its_overlap_schedule_off_to_draft() -> None:
     assert scheduler_with("vllm", None, drafting).overlap
     assert scheduler_with("trtllm", None, drafting).overlap
     assert scheduler_with("sglang", None, {}).overlap
+
+
+def test_sglang_sizes_its_request_pool_from_the_kv_cache() -> None:
+    """SGLang's max_running_requests, when not given, is its KV pool's tokens / the context
+    length x 512 within [2048, 4096], at most half the tokens (model_runner); the preset held
+    4,096 requests where SGLang admits 2,048 (Llama-3.1-8B on an H100: 422,282 tokens)."""
+    from rooflens.engines.sglang import request_pool
+    from rooflens.serving.workload import LengthDistribution, Workload
+
+    assert request_pool(422_282, 131_072) == 2048  # 1,649 raised to the floor
+    assert request_pool(712_758, 163_840) == 2227  # DeepSeek-V3 at TP 8 on an H200
+    assert request_pool(10_000_000, 8192) == 4096
+    assert request_pool(3000, 4096) == 1500  # half the tokens
+    fixed = LengthDistribution.parse
+    load = Workload(requests=2500, prompt=fixed("prompt", "32"), output=fixed("output", "8"))
+    run = rooflens.simulate("meta-llama/Llama-3.1-8B", "h100-sxm", load, engine="sglang",
+                            concurrency=2500)  # fmt: skip
+    assert run.kv_capacity == 422_282
+    assert run.scheduler.max_batch == 2048
+    assert run.timeline["running"].max() == 2048
+    # A limit given replaces the pool's, as --max-running-requests does.
+    limit = SchedulerConfig(max_batch=2500)
+    given = rooflens.simulate("meta-llama/Llama-3.1-8B", "h100-sxm", load, engine="sglang",
+                              concurrency=2500, scheduler=limit)  # fmt: skip
+    assert given.scheduler.max_batch == 2500 and given.timeline["running"].max() == 2500

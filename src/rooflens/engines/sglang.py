@@ -54,10 +54,11 @@ SCHEDULER = SchedulerConfig(
     # Prefill batches run on their own (enable_mixed_chunk defaults to False), decoding
     # pauses meanwhile; long prompts are cut into chunks of chunked_prefill_size.
     policy="continuous",
-    # max_running_requests defaults to the request pool the KV cache allows,
-    # min(max(tokens / context_len * 512, 2048), 4096) in model_runner: at most 4096. Decodes
-    # beyond cuda_graph_max_bs run without a CUDA graph; they are not held back.
+    # max_running_requests defaults to the request pool the KV cache allows (request_pool):
+    # at most 4096. Decodes beyond cuda_graph_max_bs run without a CUDA graph; they are not
+    # held back.
     max_batch=4096,
+    request_pool=True,
     # max_prefill_tokens default 16384: the tokens one prefill batch may hold.
     max_tokens=16384,
     # chunked_prefill_size: 8192 for GPUs under 160 GiB (H100, H200); 16384 above (B200).
@@ -76,6 +77,14 @@ SCHEDULER = SchedulerConfig(
     # dropped (scheduler_output_processor_mixin.py, process_batch_result_decode).
     finished_step=True,
 )
+
+
+def request_pool(kv_tokens: int, context_len: int) -> int:
+    """max_running_requests when not given (model_runner's _resolve_max_num_reqs): the KV
+    pool's tokens / the model's context length x 512, within [2048, 4096], and at most half
+    the KV tokens (its newer releases' cap)."""
+    estimated = min(max(int(kv_tokens / context_len * 512), 2048), 4096)
+    return max(min(estimated, kv_tokens // 2), 1)
 
 
 def scheduler_for(device: Device | None) -> SchedulerConfig:

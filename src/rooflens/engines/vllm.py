@@ -34,14 +34,30 @@ SCHEDULER = SchedulerConfig(
 )
 
 
+# EngineArgs.get_batch_defaults, `vllm serve` on a TPU: max_num_batched_tokens by chip (its
+# device name); other chips keep the GPU rule's.
+TPU_TOKENS = {"tpu-v6e": 1024, "tpu-v5e": 512, "tpu-v5p": 256}
+
+
 def scheduler_for(device: Device | None) -> SchedulerConfig:
-    """The scheduler on `device` (None: a GPU of at least 70 GiB)."""
+    """The scheduler on `device` (None: a GPU of at least 70 GiB), by
+    EngineArgs.get_batch_defaults' rules for `vllm serve`: 8,192 tokens and 1,024 sequences on
+    devices of at least 70 GiB but A100s, else 2,048 and 256; a TPU's tokens by its chip;
+    on a CPU 2,048 tokens and 128 sequences per rank of TP x PP (one rank: the preset is one
+    device's); the sequences then at most the tokens."""
     if device is None:
         return SCHEDULER
+    tokens, sequences = SCHEDULER.max_tokens, SCHEDULER.max_batch
     if device.memory_capacity < 70 * _GIB or "a100" in device.name.lower():
-        # EngineArgs.get_batch_defaults: other GPUs get 2048 tokens and 256 sequences.
-        return SCHEDULER.model_copy(update={"max_tokens": 2048, "max_batch": 256})
-    return SCHEDULER
+        tokens, sequences = 2048, 256
+    if device.kind == "tpu":
+        tokens = TPU_TOKENS.get(device.name, tokens)
+    if device.kind in ("cpu", "apple-soc"):  # vLLM runs Apple silicon on its CPU backend
+        tokens, sequences = 2048, 128
+    sequences = min(sequences, tokens)
+    if (tokens, sequences) == (SCHEDULER.max_tokens, SCHEDULER.max_batch):
+        return SCHEDULER
+    return SCHEDULER.model_copy(update={"max_tokens": tokens, "max_batch": sequences})
 
 
 def settle(config: SchedulerConfig) -> SchedulerConfig:

@@ -45,6 +45,16 @@ class SchedulerConfig(BaseModel):
     max_batch: int = setting(
         256, "Scheduler", "max batch", "Most sequences per iteration.", ge=1, le=MAX_SEQUENCES
     )
+    # SGLang sizes its request pool, max_running_requests, from the KV pool
+    # (rooflens.engines.sglang.request_pool).
+    request_pool: bool = setting(
+        False,
+        "Scheduler",
+        "request pool",
+        "Hold the batch also to a request pool sized from the KV cache: its tokens / the "
+        "model's positions x 512, within 2,048-4,096 and at most half its tokens (SGLang's "
+        "max_running_requests when not given).",
+    )
     # vLLM's max_num_batched_tokens.
     max_tokens: int = setting(
         8192,

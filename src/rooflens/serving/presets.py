@@ -37,4 +37,9 @@ def scheduler_with(name: str, device: Device | None, chosen: Mapping[str, Any]) 
     if name not in PRESETS:
         raise InvalidInputError("preset", name, f"one of {', '.join(PRESETS)}")
     module = _ENGINES[name]
-    return module.settle(module.scheduler_for(device).model_copy(update=dict(chosen)))
+    chosen = dict(chosen)
+    if "max_batch" in chosen:
+        # A batch limit given replaces the one an engine sizes from its KV pool, as SGLang
+        # takes --max-running-requests.
+        chosen.setdefault("request_pool", False)
+    return module.settle(module.scheduler_for(device).model_copy(update=chosen))

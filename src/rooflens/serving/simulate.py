@@ -20,6 +20,7 @@ from rooflens.core.pricing import idle_settings, on_link_model
 from rooflens.core.results import json_ready
 from rooflens.core.techniques import quantization
 from rooflens.engines import DEFAULTS
+from rooflens.engines.sglang import request_pool
 from rooflens.engines.validated import architecture, checked_against
 from rooflens.serving.cluster import serve
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
@@ -270,6 +271,11 @@ def run(
                 model, device, decode_options, scheduler, longest, longest_prompt
             )
     decode_replica = decode_replica or replica
+    if scheduler.request_pool:
+        # Sized from the decode pool's KV cache, where batches grow (SGLang's prefill and
+        # decode servers each size their own; a prefill pool's batches stay small).
+        pool = request_pool(decode_replica.kv_tokens, model.max_positions)
+        scheduler = scheduler.model_copy(update={"max_batch": min(scheduler.max_batch, pool)})
     _check_admissible(replica, scheduler, longest, max_len)
     _check_admissible(decode_replica, scheduler, longest, max_len)
     records, assignment, times = serve(
