@@ -11,6 +11,7 @@ import rooflens
 from rooflens.advisor.search import SLO, Target, advise
 from rooflens.cli.app import app
 from rooflens.engines import DEFAULTS, load_engine_profile
+from rooflens.engines.sglang import request_pool
 from rooflens.serving.api import scheduler_of
 from rooflens.serving.presets import preset_for
 from rooflens.serving.workload import LengthDistribution, Workload
@@ -115,7 +116,12 @@ def test_engines_go_by_their_projects_spellings(spelling: str, engine: str) -> N
         workload = Workload(requests=2, prompt=LengthDistribution(kind="fixed", a=256),
                             output=LengthDistribution(kind="fixed", a=4))  # fmt: skip
         served = rooflens.simulate(MODEL, device, workload, engine=spelling)
-        assert served.scheduler == preset_for(engine, device)
+        preset = preset_for(engine, device)
+        if preset.request_pool:  # SGLang's batch limit, sized from its KV cache
+            positions = rooflens.load_model(MODEL).max_positions
+            pool = request_pool(served.kv_capacity, positions)
+            preset = preset.model_copy(update={"max_batch": min(preset.max_batch, pool)})
+        assert served.scheduler == preset
         assert preset_for(spelling, device) == preset_for(engine, device)
 
 
@@ -531,6 +537,9 @@ def test_a_link_setting_no_collective_runs_on_says_so() -> None:
     [
         ("analyze", ["--ep", "2"], "ep=2 is invalid: expected 1: meta-llama/Llama-3.1-8B has no "
          "routed experts"),
+        # It counted 2 devices, 2 groups of 1 whose experts serve every group's tokens.
+        ("analyze", ["--moe-tp", "2"], "moe_tp=2 is invalid: expected empty: "
+         "meta-llama/Llama-3.1-8B has no routed experts to split"),
         ("simulate", ["--prompt-keep", "0.5", "--requests", "4"],
          "prompt_keep=0.5 is invalid: expected 1.0 (prompt compression is not simulated"),
         # A what-if device is not the one the engine's tables were measured on (the message

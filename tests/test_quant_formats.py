@@ -79,6 +79,12 @@ def test_weight_only_pays_dequantization_per_row_tile(tiny_model, toy_device) ->
     assert _q_proj(tiny_model, toy_device, 300, w_bits=4).vector_ops == 64 * 64 * 2 * 3
     assert _q_proj(tiny_model, toy_device, 300, w_bits=8, a_bits=8).vector_ops == 0
     assert _q_proj(tiny_model, toy_device, 300).vector_ops == 0
+    # Pruned, only the weights kept are stored and dequantized (every dense weight was).
+    assert _q_proj(tiny_model, toy_device, 1, w_bits=4, nm_sparsity=(2, 4)).vector_ops == (
+        64 * 64 / 2 * 2
+    )
+    pruned = _q_proj(tiny_model, toy_device, 300, w_bits=4, sparsity=0.75, sparse_kernel=True)
+    assert pruned.vector_ops == 64 * 64 / 4 * 2 * 3
 
 
 def test_dequantization_shows_at_large_batch() -> None:

@@ -421,7 +421,8 @@ class Linear(Operator):
         if not self._dequantizes(quant):
             return np.zeros_like(rows, dtype=np.float64)
         rows_per_tile = self.runs_at(quant).dequant_rows
-        return weights * np.ceil(rows / rows_per_tile) * quantization.DEQUANT_OPS_PER_WEIGHT
+        kept = weights * weight_sparsity.kept_share(quant)  # only stored weights dequantize
+        return kept * np.ceil(rows / rows_per_tile) * quantization.DEQUANT_OPS_PER_WEIGHT
 
     def float_compute(self, quant: Quantization) -> bool:
         return self.quantized and self.runs_at(quant).float_weights
@@ -453,7 +454,9 @@ class Linear(Operator):
         }
         if self._dequantizes(quant):
             tiles = ("ceil_rows", rows[0], self.runs_at(quant).dequant_rows)
-            terms["vector_ops"] = ((n_in * n_out * quantization.DEQUANT_OPS_PER_WEIGHT, (tiles,)),)
+            # Only the weights a pruning keeps are stored, and dequantized.
+            stored = n_in * n_out * weight_sparsity.kept_share(quant)
+            terms["vector_ops"] = ((stored * quantization.DEQUANT_OPS_PER_WEIGHT, (tiles,)),)
         return terms
 
     def input_bytes(self, prec: Precision) -> float:

@@ -53,6 +53,12 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
     if not model.is_moe and ep > 1:
         # Nothing would be spread: a dense model priced as if ep were 1, without a word.
         raise InvalidInputError("ep", ep, f"1: {model.name} has no routed experts")
+    if not model.is_moe and par.moe_tp is not None and par.moe_tp != par.tp:
+        # The expert groups it would make counted devices that no expert runs on (a dense
+        # model at moe_tp 2 was priced on 2 devices, as 2 groups of 1).
+        raise InvalidInputError(
+            "moe_tp", par.moe_tp, f"empty: {model.name} has no routed experts to split"
+        )
     if model.is_moe and model.num_experts % ep:
         raise InvalidInputError(
             "ep", ep, f"a divisor of {model.name}'s {model.num_experts} experts"
