@@ -380,9 +380,14 @@ def test_bad_uploads_are_422_naming_config(client: TestClient) -> None:
         ({"options": {"fusion": ["qkv", "warp"]}}, ["body", "options", "fusion", 1], "'qkv'"),
         ({"options": {"nm_sparsity": "4:2"}}, ["body", "options", "nm_sparsity"], "N < M"),
         (
-            {"options": {"micro_batches": 3}},
+            {"options": {"micro_batches": 3, "pp": 2}},
             ["body", "options", "micro_batches"],
             "a divisor of the batch size",
+        ),
+        (
+            {"options": {"micro_batches": 2}},
+            ["body", "options", "micro_batches"],
+            "1 without pp above 1",
         ),
         ({"prompt_len": 131072}, ["body", "prompt_len"], "has 131072 positions"),
         ({"colour": "red"}, ["body", "colour"], "expected a known field"),

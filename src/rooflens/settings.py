@@ -936,6 +936,10 @@ def _check_dependents(s: Settings) -> None:
         ("offload_disk_bandwidth", s.offload_disk_bandwidth,
          s.offload_disk_bandwidth is not None and not (s.offload_weights or s.offload_kv),
          "empty without offload_weights or offload_kv (what streams from the disk)"),
+        # Alone, a device runs its micro-batches one after another, reading the weights for
+        # each: a batch of 2 in 2 decoded twice as slowly, for nothing.
+        ("micro_batches", s.micro_batches, s.micro_batches > 1 and s.pp == 1,
+         "1 without pp above 1 (the pipeline stages micro-batches keep busy)"),
         # (fusion=all asks for every fusion that applies.)
         ("fusion", ",".join(s.fusion or ()),
          "flash_decoding" in (s.fusion or ()) and set(s.fusion or ()) != set(FUSIONS)
