@@ -1078,3 +1078,10 @@ def test_sglang_sizes_its_request_pool_from_the_kv_cache() -> None:
     given = rooflens.simulate("meta-llama/Llama-3.1-8B", "h100-sxm", load, engine="sglang",
                               concurrency=2500, scheduler=limit)  # fmt: skip
     assert given.scheduler.max_batch == 2500 and given.timeline["running"].max() == 2500
+
+
+def test_an_acceptance_without_drafts_is_refused_by_the_api() -> None:
+    """The command line refused it; the Python and web APIs ignored it."""
+    with pytest.raises(ValueError, match="left out without draft_tokens"):
+        SchedulerConfig(acceptance=0.7)
+    assert SchedulerConfig(draft_tokens=2, acceptance=0.7).acceptance == 0.7

@@ -563,7 +563,7 @@ def test_the_timeline_says_what_ran_and_names_each_engine_by_its_role(
         (["--rate", "nan"], "error: rate=nan is invalid: expected a finite number"),
         # As --cv without gamma arrivals: nothing reads an acceptance without drafts.
         (["--rate", "2", "--acceptance", "0.5"],
-         "error: --acceptance=0.5 is invalid: expected left out without --draft-tokens"),
+         "error: acceptance=0.5 is invalid: expected left out without draft_tokens"),
     ],
 )  # fmt: skip
 def test_settings_nothing_could_use_are_refused(extra: list[str], words: str) -> None:

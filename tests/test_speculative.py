@@ -131,6 +131,9 @@ def test_speculate_command() -> None:
     assert [r["batch"] for r in rows] == [1, 32] and rows[0]["speedup"] > rows[1]["speedup"]
     bad = CliRunner().invoke(app, ["speculate", "Qwen/Qwen2.5-7B", "-H", "h100-sxm"])
     assert bad.exit_code == 2
+    # The API takes the command's defaults (it required gamma and alpha).
+    api = rooflens.speculate("Qwen/Qwen2.5-7B", "h100-sxm", draft="Qwen/Qwen2.5-0.5B", batch=1)
+    assert float(api.speedup) == pytest.approx(rows[0]["speedup"], rel=1e-9)
 
 
 def test_speculation_follows_quantization(tiny_model, toy_device) -> None:

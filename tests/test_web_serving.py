@@ -215,6 +215,9 @@ def test_a_capacity_search_probes_with_fewer_requests_when_asked_for_too_many(cl
         # or 1 as true, where the Strict sections refuse them.
         ({"scheduler": {"max_batch": True}}, ["scheduler", "max_batch"], "boolean is not a num"),
         ({"scheduler": {"overlap": "yes"}}, ["scheduler", "overlap"], "true or false"),
+        # Accepted and ignored, where the command line refused it.
+        ({"scheduler": {"acceptance": 0.7}}, ["scheduler", "acceptance"],
+         "left out without draft_tokens"),
         ({"scheduler": {"overlap": 1}}, ["scheduler", "overlap"], "true or false"),
         # A field of words says which it takes, not "a boolean is not a number".
         ({"scheduler": {"queue": True}}, ["scheduler", "queue"], "'fcfs' or 'spf'"),

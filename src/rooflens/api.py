@@ -18,7 +18,7 @@ from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.results import Analysis, Footprint
-from rooflens.core.speculative import SpeculativeEstimate
+from rooflens.core.speculative import ACCEPTANCE, DRAFT_TOKENS, SpeculativeEstimate
 from rooflens.core.speculative import speculative as _speculative
 from rooflens.core.validation import positive_int_array
 from rooflens.hardware.catalog import get_device
@@ -280,8 +280,8 @@ def speculate(
     model: ModelLike,
     hardware: DeviceLike,
     *,
-    gamma: int,
-    alpha: float,
+    gamma: int = DRAFT_TOKENS,
+    alpha: float = ACCEPTANCE,
     draft: ModelLike | None = None,
     medusa_heads: bool = False,
     mtp: bool = False,
@@ -292,7 +292,8 @@ def speculate(
 ) -> SpeculativeEstimate:
     """Speculative decoding of `model` with a `draft` model, `gamma` Medusa heads or its own
     MTP modules (`mtp=True`): tokens per target step, time per token and speed-up over plain
-    decoding (docs/techniques.md). `context` defaults to 1,024 tokens, or what the model's
+    decoding (docs/techniques.md). `gamma` and `alpha` default to the command's 4 and 0.85
+    (DeepSeek-V3's reported MTP acceptance). `context` defaults to 1,024 tokens, or what the model's
     positions leave beside a step's drafts."""
     spec, device, opts = resolve(model, hardware, options)
     if context is None:

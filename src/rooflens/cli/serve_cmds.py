@@ -317,12 +317,8 @@ def simulate(
     # What the JSON says was served, as the analyses' heads say it (docs/output.md).
     # Only the scheduler settings given replace the preset's (or the engine's, or the
     # defaults): the API resolves them once, as the engine reads them.
+    # (An acceptance without drafts is refused by SchedulerConfig, as the APIs refuse it.)
     sched = build(SchedulerConfig, "--scheduler", flags=True, **scheduling)
-    if "acceptance" in sched.model_fields_set and not sched.draft_tokens:
-        # As --cv without gamma arrivals: a setting nothing reads would be silently ignored.
-        raise InvalidInputError(
-            "--acceptance", sched.acceptance, "left out without --draft-tokens (drafts' acceptance)"
-        )
     cluster = build(ClusterConfig, "--replicas", flags=True, **deployment)
     given = {**_settings(options).changed(), **_given(sched), **_given(cluster)}
     head = {"model": resolve_model(model).name, "hardware": device.name, "settings": given}

@@ -230,6 +230,14 @@ class SchedulerConfig(BaseModel):
             raise ValueError("0 with policy=static (drafts are verified iteration by iteration)")
         return value
 
+    @field_validator("acceptance")
+    @classmethod
+    def _acceptance_with_drafts(cls, value: float, info: ValidationInfo) -> float:
+        # Checked only where given: an acceptance nothing drafts would be silently ignored.
+        if not info.data.get("draft_tokens"):
+            raise ValueError("left out without draft_tokens (the drafts it accepts)")
+        return value
+
     @property
     def chunk(self) -> int:
         return min(self.chunk_size or self.max_tokens, self.max_tokens)
