@@ -530,6 +530,15 @@ def test_a_link_setting_no_collective_runs_on_says_so() -> None:
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert LINK_NOTE in json.loads(res.output)["fallbacks"]
+    # On one device nothing crosses a link, roofline bound or not (it was said for engines).
+    alone = rooflens.analyze(MODEL, "h100-sxm", link_latency=1e-6, gen_len=8)
+    assert alone.fallbacks == [
+        "link_latency=1e-06: nothing here runs on the link model (no collective or pipeline "
+        "hand-over runs: one device); priced as without it"
+    ]
+    assert float(alone.totals()["decode"]["time"]) == float(
+        rooflens.analyze(MODEL, "h100-sxm", gen_len=8).totals()["decode"]["time"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -1154,18 +1154,23 @@ def idle_settings(options: AnalysisOptions, on_link: bool) -> tuple[str, ...]:
     model (`on_link` False: a profile's tables time every collective, or there is none), eager
     execution where the profile has no host time per kernel launched (the engines' tables time
     kernels, not launches), and pruned weights' sparse GEMMs (no profile measured one). None
-    for the roofline bound, which prices them all."""
+    for the roofline bound, which prices them all but a link setting where nothing crosses a
+    link (one device)."""
     profile = options.calibration
-    if profile is None:
-        return ()
     par = options.parallelism
+    why = (
+        "no collective or pipeline hand-over runs: one device"
+        if profile is None
+        else "the profile's measured tables time every collective, if any"
+    )
     lines = [] if on_link else [
-        f"{name}={value:g}: nothing here runs on the link model (the profile's measured "
-        "tables time every collective, if any); priced as without it"
+        f"{name}={value:g}: nothing here runs on the link model ({why}); priced as without it"
         for name, value in (("link_bandwidth", par.link_bandwidth),
                             ("link_latency", par.link_latency))
         if value is not None
     ]  # fmt: skip
+    if profile is None:
+        return tuple(lines)
     launches = profile.eager_host_per_kernel or profile.eager_host_per_layer
     if options.execution == "eager" and not launches:
         lines.append(
