@@ -145,7 +145,9 @@ def test_the_web_form_is_the_declaration() -> None:
         ({"offload_kv": "false"}, "offload_kv", "true or false"),
         ({"link_latency": float("inf")}, "link_latency", "a number in [0, 1] (or empty)"),
         ({"prompt_keep": 0}, "prompt_keep", "a number in (0, 1]"),
-        ({"fusion": "qkv,nope"}, "fusion", "all, none, or any of qkv, gate_up, act"),
+        ({"fusion": "qkv,nope"}, "fusion", "all or none alone, or any of qkv, gate_up, act"),
+        # "all" beside another read as if it were refused itself.
+        ({"fusion": "all,none"}, "fusion", "all or none alone, or any of qkv"),
         ({"nm_sparsity": "2-4"}, "nm_sparsity", "N:M with N < M, like 2:4"),
         ({"nm_sparsity": "4:2"}, "nm_sparsity", "N:M with N < M"),
         ({"speed": 3}, "speed", "a known setting: w_bits"),
@@ -162,6 +164,11 @@ def test_text_values_are_read_as_their_declared_type() -> None:
     assert setting_from_text("flash_attention", "no") is False
     assert setting_from_text("offload_kv", "yes") is True
     assert setting_from_text("w_bits", "4") == 4
+    # As `--w-bits 4.0` reads it (compare --vs w_bits=4.0 refused it); a fraction is no int.
+    assert setting_from_text("w_bits", "4.0") == 4 and setting_from_text("tp", "2.0") == 2
+    for text in ("4.5", "inf", "nan"):
+        with pytest.raises(rooflens.InvalidInputError, match="w_bits"):
+            setting_from_text("w_bits", text)
     assert setting_from_text("link_latency", "0") == 0.0
     assert setting_from_text("group_size", "none") is None
     with pytest.raises(rooflens.InvalidInputError, match="true or false"):

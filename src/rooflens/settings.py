@@ -313,7 +313,7 @@ class Settings(BaseModel):
         "fused kernels",
         "Operators run as one kernel each; empty: with an engine, what its model code fuses "
         "(vllm, sglang, trtllm: qkv, gate_up, add_norm, moe), else none.",
-        accepts="all, none, or any of " + ", ".join(FUSIONS),
+        accepts="all or none alone, or any of " + ", ".join(FUSIONS),
         max_length=len(FUSIONS),
     )
     early_exit_depth: float = setting(
@@ -758,7 +758,14 @@ def setting_from_text(name: str, text: str) -> object:
                 raise ValueError
             return lowered in _TRUE
         if int in kinds:
-            return int(text)
+            try:
+                return int(text)
+            except ValueError:
+                # "4.0" reads as 4, as the command line's integer options read it.
+                number = float(text)
+                if not number.is_integer():
+                    raise
+                return int(number)
         if float in kinds:
             return float(text)
     except ValueError:
