@@ -932,6 +932,15 @@ def test_the_advisor_takes_no_text_for_a_number(client: TestClient, change, loc)
     assert data["message"].endswith("is invalid: text is not a number (send it as a JSON number)")
 
 
+@pytest.mark.parametrize("field", ["kv_bits", "tp", "pp"])
+def test_the_advisor_takes_no_float_for_a_width(client: TestClient, field: str) -> None:
+    """kv_bits [8.0] was searched as 8 (a Literal of integers compares by value)."""
+    body = {"model": {"id": LLAMA}, "devices": ["h100-sxm"], field: [8.0]}
+    data = error(client, "/api/advise", body)
+    assert data["detail"][0]["loc"][1:] == [field], data
+    assert data["message"] == f"{field}=[8.0] is invalid: whole numbers, not 8.0"
+
+
 def test_a_body_the_parser_gives_up_on_or_of_another_type_says_so(client: TestClient) -> None:
     """A body nested 5,000 deep was FastAPI's bare 400 without a message; one sent as text/plain
     read "body=b'{...}' is invalid: Input should be a valid dictionary"."""

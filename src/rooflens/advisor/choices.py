@@ -120,6 +120,9 @@ def _listed(value: object) -> object:
         parts = tuple(plain(p) for p in parts)
         if any(isinstance(p, bool) for p in parts):  # True == 1 would pass as one device
             raise ValueError("a boolean is not a number")
+        floats = [p for p in parts if isinstance(p, float)]
+        if floats:  # 8.0 == 8 would pass a Literal of integer choices (kv_bits: [8.0])
+            raise ValueError(f"whole numbers, not {floats[0]!r}")
         return tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in parts)
     return parts
 
