@@ -22,6 +22,7 @@ from rooflens.api import (
 )
 from rooflens.cli import format as fmt
 from rooflens.cli.common import (
+    SIZE_NAMES,
     AlphaOpt,
     DraftOpt,
     FormatOpt,
@@ -625,6 +626,17 @@ def compare_cmd(
 
     for flag, size in (("--batch", batch), ("--prompt-len", prompt_len), ("--gen-len", gen_len)):
         check_size(flag, size)  # before the default prompt is read from the generation
+    own = ("model", "hardware", *SIZE_NAMES, "images")
+    for item in base or []:
+        if item.partition("=")[0].strip().replace("-", "_") in own:
+            # It silently replaced the command's own argument or option (-H a6000 beside
+            # --base hardware=h100-sxm compared two H100 runs).
+            raise InvalidInputError(
+                "--base",
+                item,
+                "a setting: A's model, hardware, sizes and images are the command's own "
+                "(its model argument, -H, --batch, --prompt-len, --gen-len, --images)",
+            )
     a = {
         "model": model,
         "hardware": hardware,
