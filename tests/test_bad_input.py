@@ -304,6 +304,24 @@ def test_sweep_size_is_capped() -> None:
     assert res.exit_code == 2 and "2000 x 1000 = 2000000 points" in res.output
 
 
+def test_sizes_above_2_53_are_refused_not_rounded() -> None:
+    """sweep ran 2**53 + 1 as 2**53 (a float cast before the bound), and a larger size's error
+    showed a numpy array; speculate alike."""
+    for command in ("sweep", "speculate"):
+        extra = ["--mtp"] if command == "speculate" else []
+        for size in ("9007199254740993", "1152921504606846977"):
+            res = _cli(command, "deepseek-ai/DeepSeek-V3", "-H", "h200-sxm", "--batch", size,
+                       *extra)  # fmt: skip
+            assert res.exit_code == 2, res.output
+            assert res.output.startswith(f"error: batch='{size}' is invalid: expected positive")
+            assert "array" not in res.output
+    with pytest.raises(InvalidInputError) as info:
+        rooflens.sweep("gpt2", "h100-sxm", batch=np.array([1, 2**53 + 1]))
+    assert str(info.value).startswith(f"batch={2**53 + 1} is invalid")
+    with pytest.raises(InvalidInputError, match=r"^batch=0 is invalid"):
+        rooflens.sweep("gpt2", "h100-sxm", batch=[[4, 0]])
+
+
 # config.json: values are read as their type, never converted or guessed -------------------------
 @pytest.mark.parametrize(
     ("model", "key"),

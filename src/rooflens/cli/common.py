@@ -494,8 +494,8 @@ def _check_rate(
 def parse_sizes(field: str, text: str) -> np.ndarray:
     """'1,8,32', '1:1024:x2' (geometric) or '128:4096:+128' (arithmetic) -> array of ints."""
     accepted = (
-        "positive integers like 1,8,32 or ranges START:STOP:xFACTOR / START:STOP:+STEP with "
-        f"1 <= START <= STOP and at most {MAX_AXIS_VALUES} values"
+        "positive integers up to 2**53 like 1,8,32 or ranges START:STOP:xFACTOR / "
+        f"START:STOP:+STEP with 1 <= START <= STOP and at most {MAX_AXIS_VALUES} values"
     )
     try:
         if ":" not in text:
@@ -518,8 +518,8 @@ def parse_sizes(field: str, text: str) -> np.ndarray:
                 if step <= 0 or (stop - start) // step + 1 > MAX_AXIS_VALUES:
                     raise ValueError
                 values = np.arange(start, stop + 1, step, dtype=np.int64)
-        if values.size > MAX_AXIS_VALUES or np.any(values < 1):
-            raise ValueError
+        if values.size > MAX_AXIS_VALUES or np.any(values < 1) or np.any(values > MAX_SIZE):
+            raise ValueError  # (above 2**53 a size loses its last digits as a float)
         return values
     except (ValueError, OverflowError):
         raise InvalidInputError(field, text, accepted) from None

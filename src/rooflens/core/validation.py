@@ -24,11 +24,15 @@ def positive_int_array(field: str, value: object) -> np.ndarray:
         raise InvalidInputError(field, value, accepted) from exc
     if arr.size == 0 or arr.dtype.kind not in "iuf":
         raise InvalidInputError(field, value, accepted)
+    # Compared before the float cast, which rounds integers above 2**53 into range (2**53 + 1
+    # became 2**53).
+    beyond = arr > MAX_SIZE
     arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)) or np.any(arr <= 0):
-        raise InvalidInputError(field, value, accepted)
-    if np.any(arr > MAX_SIZE):
-        raise InvalidInputError(field, value, accepted)
+    bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (arr <= 0) | beyond
+    if np.any(bad):
+        # An array's first entry at fault, not the array's repr.
+        shown = value if arr.ndim == 0 else np.asarray(value).flat[int(np.argmax(bad))].item()
+        raise InvalidInputError(field, shown, accepted)
     return arr
 
 
