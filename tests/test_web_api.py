@@ -584,14 +584,39 @@ def test_cli_web_serves_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     from rooflens.cli.app import app
 
     seen: dict = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
+
+    def serve(server: uvicorn.Server, sockets: list) -> None:
+        seen.update(app=server.config.app, address=sockets[0].getsockname())
+        sockets[0].close()
+
+    monkeypatch.setattr(uvicorn.Server, "run", serve)
     res = CliRunner().invoke(app, ["web", "--port", "8123"])
     assert res.exit_code == 0, res.output
-    assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
+    assert seen["address"] == ("127.0.0.1", 8123)
     assert seen["app"].title == "rooflens"
     assert "http://127.0.0.1:8123/" in res.output
     bad = CliRunner().invoke(app, ["web", "--port", "70000"])
     assert bad.exit_code == 2
+    # A port in use, or an address not this machine's, was uvicorn's log line and exit 3
+    # after "viewer on ..." was printed.
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = CliRunner().invoke(app, ["web", "--port", str(port)])
+    assert busy.exit_code == 2 and "viewer on" not in busy.output
+    assert busy.output.startswith(
+        f"error: --port={port} is invalid: expected a port free on 127.0.0.1 (this one is in use)"
+    )
+    # A name no lookup is made for (a label over 63 characters).
+    name = "x" * 64 + ".example"
+    absent = CliRunner().invoke(app, ["web", "--host", name])
+    assert absent.exit_code == 2 and absent.output.startswith(
+        f"error: --host='{name}' is invalid: expected an address or host name this machine "
+        "resolves"
+    )
 
 
 def test_energy_and_cost_follow_the_given_price(client: TestClient) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 import threading
 import webbrowser
 from typing import Annotated
@@ -33,6 +35,9 @@ def web(
     if not host.strip() or any(c.isspace() for c in host):
         raise InvalidInputError("--host", host, "an address or host name, e.g. 127.0.0.1")
     url = f"http://{host}:{port}/"
+    # Bound here, before saying where it serves: a port in use or an address this machine
+    # lacks was uvicorn's own log line and exit 3, after "viewer on ..." was printed.
+    listening = _bind(host, port)
     if host_name(host) not in LOOPBACK_HOSTS:
         err_console.print(
             f"warning: serving on {host}, beyond this machine: anyone who can reach it can use "
@@ -43,4 +48,30 @@ def web(
     _console().print(f"rooflens web viewer on {url} (Ctrl+C stops it); API reference: {url}docs")
     if open_browser:
         threading.Timer(1.0, webbrowser.open, (url,)).start()
-    uvicorn.run(create_app(allowed), host=host, port=port, log_level="warning")
+    config = uvicorn.Config(create_app(allowed), log_level="warning")
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A socket bound to `host`:`port` (as uvicorn binds one), or one error line naming the
+    option at fault."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (OSError, UnicodeError):
+        raise InvalidInputError(
+            "--host", host, "an address or host name this machine resolves"
+        ) from None
+    listening = socket.socket(family, kind, proto)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind(address)
+    except OSError as exc:
+        listening.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise InvalidInputError(
+                "--port", port, f"a port free on {host} (this one is in use)"
+            ) from None
+        raise InvalidInputError(
+            "--host", host, f"an address of this machine ({exc.strerror or exc})"
+        ) from None
+    return listening
