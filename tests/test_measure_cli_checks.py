@@ -183,3 +183,19 @@ def test_calibrate_reads_aliases_and_refuses_options_of_the_other_mode(tmp_path)
     assert line("--from-aiconfigurator", "h200", "--model", "openai-community/gpt2", "-o",
                 out).startswith("error: --model='openai-community/gpt2' is invalid")  # fmt: skip
     assert "only with --collectives" in line("--calibration", "x", "--device", "cpu")
+
+
+def test_measure_refuses_a_device_without_on_chip_memory_before_the_run(tmp_path: Path) -> None:
+    """The run is priced with FlashAttention, whose tiles take the device's on-chip memory:
+    a device file without it was refused after the run, naming flash_attention."""
+    device = tmp_path / "cpu.toml"
+    device.write_text(
+        'name = "mycpu"\nkind = "cpu"\nmemory_capacity = 64e9\nmemory_bandwidth = 100e9\n'
+        "[peak_ops]\nfp32 = 2e12\nbf16 = 2e12\n"
+    )
+    code, out = _run("measure", OPT, "--device", "cpu", "-H", str(device))
+    assert code == 2, out
+    assert out.startswith(
+        f"error: -H='{device}' is invalid: expected a device with onchip_memory_per_unit (the "
+        "run is priced with FlashAttention"
+    ), out

@@ -614,8 +614,7 @@ def test_cli_web_serves_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     name = "x" * 64 + ".example"
     absent = CliRunner().invoke(app, ["web", "--host", name])
     assert absent.exit_code == 2 and absent.output.startswith(
-        f"error: --host='{name}' is invalid: expected an address or host name this machine "
-        "resolves"
+        f"error: --host='{name}' is invalid: expected an address or host name this machine resolves"
     )
 
 

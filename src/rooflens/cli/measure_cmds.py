@@ -167,9 +167,18 @@ def measure(
     spec = spec_from_config(config, name=name)
     _check_context(spec, prompt_len, gen_len)
     _torch(device)
+    spec_device = named if named is not None else _device_spec(device, hardware)
+    if spec_device.onchip_memory_per_unit is None:
+        # The run is priced with FlashAttention afterwards (measure.validate.FLASH), whose tiles
+        # take it: refused after the run, minutes later, naming a setting never given.
+        raise InvalidInputError(
+            "-H",
+            hardware or spec_device.name,
+            "a device with onchip_memory_per_unit (the run is priced with FlashAttention, "
+            "whose tiles it sizes)",
+        )
     from rooflens.measure.session import measure as run_measure
 
-    spec_device = named if named is not None else _device_spec(device, hardware)
     profile = None
     if calibration is not None and not (calibration == "auto" and spec_device.calibration is None):
         profile = resolve_calibration(calibration, spec_device)
