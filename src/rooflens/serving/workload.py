@@ -175,7 +175,8 @@ class ArrivalProcess(BaseModel):
     # Finite: an infinite rate would send every request at once (a burst, not a rate).
     rate: float = Field(default=defaults.RATE, gt=0.0, allow_inf_nan=False)
     # Gamma gaps' coefficient of variation; None: the default (defaults.CV).
-    cv: float | None = Field(default=None, ge=CV_MIN, le=CV_MAX)
+    # Finite: nan was named as above the maximum (every comparison with it fails).
+    cv: float | None = Field(default=None, ge=CV_MIN, le=CV_MAX, allow_inf_nan=False)
 
     @field_validator("cv")
     @classmethod
