@@ -465,7 +465,7 @@ def test_overlong_model_name_is_one_line() -> None:
         (["--link-latency", "inf", "-f", "json"], "link_latency=inf is invalid"),
         # Finite, but so small that every time overflowed to infinity ($inf per million tokens).
         (["--bandwidth", "1e-300"], "--bandwidth=1e-300 is invalid: expected bytes/s, from 1"),
-        (["--peak", "bf16=1e-300"], "--peak=1e-300 is invalid: expected OP/s"),
+        (["--peak", "bf16=1e-300"], "--peak='bf16=1e-300' is invalid: expected DTYPE=OPS"),
         (["--compute-cap", "1e-300"], "compute_cap=1e-300 is invalid"),
         (["--scale-bandwidth", "1e-300"], "scale_bandwidth=1e-300 is invalid"),
         (["--link-bandwidth", "1e-300", "--tp", "2"], "link_bandwidth=1e-300 is invalid"),
@@ -490,13 +490,28 @@ def test_non_finite_numbers_are_refused(args, message) -> None:
             "interconnect_links=0 is invalid: expected a positive integer",
         ),
         ("memory_capacity = 80e9\ntdp = 0", "tdp=0 is invalid: expected a positive number"),
+        ('memory_capacity = 80e9\nkind = "gpux"',
+         "kind='gpux' is invalid: expected 'gpu', 'tpu', 'apple-soc', 'cpu' or 'other'"),
     ],
-)
+)  # fmt: skip
 def test_device_files_hold_finite_numbers(tmp_path, text, message) -> None:
     path = tmp_path / "dev.toml"
     path.write_text(f'name = "x"\n{text}\nmemory_bandwidth = 1e12\n[peak_ops]\nfp16 = 1e14\n')
     with pytest.raises(rooflens.HardwareSpecError, match=re.escape(message)):
         rooflens.get_device(path)
+
+
+def test_a_device_files_unknown_peak_type_is_named_as_a_key(tmp_path) -> None:
+    """pydantic's path and words: "peak_ops.bf17.[key]='bf17' ... Input should be"."""
+    path = tmp_path / "dev.toml"
+    path.write_text('name = "x"\nmemory_capacity = 8e10\nmemory_bandwidth = 1e12\n'
+                    "[peak_ops]\nbf17 = 1e14\n")  # fmt: skip
+    with pytest.raises(rooflens.HardwareSpecError) as info:
+        rooflens.get_device(path)
+    assert str(info.value) == (
+        f"{path}: peak_ops key 'bf17' is invalid: expected 'fp32', 'tf32', 'fp16', 'bf16', "
+        "'fp8', 'fp6', 'int8', 'int4' or 'fp4'"
+    )
 
 
 def test_group_size_must_divide_the_quantized_widths() -> None:
@@ -910,7 +925,10 @@ def test_an_option_left_out_or_needing_another_says_so(args, message) -> None:
         (["--bandwidth", "-1"], "error: --bandwidth=-1.0 is invalid: expected bytes/s, from 1"),
         (["--memory", "0"], "error: --memory=0.0 is invalid: expected bytes, from 1"),
         (["--peak", "bogus=1e12"], "error: --peak='bogus=1e12' is invalid: expected DTYPE="),
-        (["--peak", "bf16=0"], "error: --peak=0.0 is invalid: expected OP/s, from 1"),
+        (["--peak", "bf16=0"],
+         "error: --peak='bf16=0' is invalid: expected DTYPE=OPS with OPS from 1 to 1e+21"),
+        # The number alone (--peak=nan) lost which type's peak it was.
+        (["--peak", "fp8=nan"], "error: --peak='fp8=nan' is invalid: expected DTYPE=OPS with OPS"),
     ],
 )  # fmt: skip
 def test_device_flags_are_named_as_typed(args, message) -> None:

@@ -477,7 +477,11 @@ def _parse_peaks(items: list[str]) -> dict[str, float]:
             raise InvalidInputError(
                 "--peak", item, f"DTYPE=OPS with DTYPE one of {', '.join(dtypes)}"
             )
-        _check_rate("--peak", peaks[dtype.strip()], "OP/s")
+        rate = peaks[dtype.strip()]
+        if not (math.isfinite(rate) and RATE_BOUNDS[0] <= rate <= RATE_BOUNDS[1]):
+            # The item, not its number alone: which type's peak was at fault.
+            low, high = RATE_BOUNDS
+            raise InvalidInputError("--peak", item, f"DTYPE=OPS with OPS from {low:g} to {high:g}")
     return peaks
 
 

@@ -44,12 +44,20 @@ def device_from_dict(data: dict[str, Any], origin: str = "device") -> Device:
         return Device.model_validate(data, strict=True)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "device"
+        loc = [str(p) for p in err["loc"]]
         value = err.get("input")
         shown = "(missing)" if err["type"] == "missing" else repr(value)
+        if loc[-1:] == ["[key]"]:
+            # A table's key (peak_ops' type names): named as one, not pydantic's path
+            # "peak_ops.bf17.[key]".
+            field, shown = ".".join(loc[:-2]) + " key", f" {value!r}"
+        else:
+            field, shown = ".".join(loc) or "device", f"={shown}"
         reason = _bound_words(err) or str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "literal_error":
+            reason = f"expected {err['ctx']['expected']}"
         where = f"{origin}: " if origin else ""
-        raise HardwareSpecError(f"{where}{field}={shown} is invalid: {reason}") from None
+        raise HardwareSpecError(f"{where}{field}{shown} is invalid: {reason}") from None
 
 
 def _parse_toml(text: str, origin: str) -> dict[str, Any]:
