@@ -562,8 +562,10 @@ def test_the_timeline_says_what_ran_and_names_each_engine_by_its_role(
         (["--rate", "inf"], "error: rate=inf is invalid: expected a finite number"),
         (["--rate", "nan"], "error: rate=nan is invalid: expected a finite number"),
         # It said "expected less than or equal to 1000" of nan.
-        (["--arrival", "gamma", "--cv", "nan"], "error: cv=nan is invalid: expected a finite number"),
-        (["--arrival", "gamma", "--cv", "inf"], "error: cv=inf is invalid: expected a finite number"),
+        (["--arrival", "gamma", "--cv", "nan"],
+         "error: cv=nan is invalid: expected a finite number"),
+        (["--arrival", "gamma", "--cv", "inf"],
+         "error: cv=inf is invalid: expected a finite number"),
         # As --cv without gamma arrivals: nothing reads an acceptance without drafts.
         (["--rate", "2", "--acceptance", "0.5"],
          "error: acceptance=0.5 is invalid: expected left out without draft_tokens"),
