@@ -1117,6 +1117,11 @@ def test_sizes_past_any_models_are_refused_in_every_part(
         (["analyze", "gpt2", "--bandwidth", "1e12", "--memory", "1e10", "--peak", "int8=1e14"],
          "error: custom device: peak_ops={'int8': 100000000000000.0} is invalid: expected at "
          "least one of fp32, fp16 or bf16 among them"),
+        # The drafter's name was refused as the model's.
+        (["analyze", "gpt2", "-H", "a6000", "--draft", " "], "error: --draft=' ' is invalid"),
+        (["analyze", "gpt2", "-H", "a6000", "--draft", "no-such-drafter"],
+         "error: --draft 'no-such-drafter' is neither a bundled model"),
+        (["speculate", "gpt2", "-H", "a6000", "--draft", ""], "error: draft='' is invalid"),
     ],
 )  # fmt: skip
 def test_an_error_says_what_is_wrong_in_its_own_words(args, message) -> None:

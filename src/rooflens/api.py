@@ -34,8 +34,9 @@ ModelLike = str | os.PathLike[str] | ModelSpec
 DeviceLike = str | os.PathLike[str] | Device
 
 
-def resolve_model(model: ModelLike) -> ModelSpec:
-    return model if isinstance(model, ModelSpec) else load_model(model)
+def resolve_model(model: ModelLike, field: str = "model") -> ModelSpec:
+    """A ModelSpec, or one loaded by name (an error names `field`: the model or its drafter)."""
+    return model if isinstance(model, ModelSpec) else load_model(model, field)
 
 
 def resolve_device(hardware: DeviceLike, field: str = "hardware") -> Device:
@@ -303,7 +304,7 @@ def speculate(
         device,
         gamma=gamma,
         alpha=alpha,
-        draft=None if draft is None else resolve_model(draft),
+        draft=None if draft is None else resolve_model(draft, "draft"),
         medusa_heads=medusa_heads,
         mtp=mtp,
         tree_width=tree_width,

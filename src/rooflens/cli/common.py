@@ -383,7 +383,7 @@ def speculation_estimate(
         result.device,
         gamma=gamma,
         alpha=alpha,
-        draft=None if draft is None else resolve_model(draft),
+        draft=None if draft is None else resolve_model(draft, "--draft"),
         medusa_heads=medusa,
         mtp=mtp,
         tree_width=tree_width,

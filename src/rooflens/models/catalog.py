@@ -251,8 +251,11 @@ def _fetch(repo_id: str) -> dict[str, Any]:
     return _with_modelopt(read_config_file(Path(local)), _modelopt_file(repo_id, False))
 
 
-def resolve_config(name: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
-    """The parsed config.json behind a model name, and the name the model goes by."""
+def resolve_config(
+    name: str | os.PathLike[str], field: str = "model"
+) -> tuple[dict[str, Any], str]:
+    """The parsed config.json behind a model name, and the name the model goes by (`field`:
+    what an error calls it, the model or its drafter)."""
     text = os.fspath(name)
     path = Path(text).expanduser()
     # A local file or folder comes first, as transformers' from_pretrained reads a local
@@ -269,28 +272,29 @@ def resolve_config(name: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
         return bundled_config(twin), f"{text} (config of bundled {twin}: same architecture)"
     if text.lower().endswith(".json"):  # a file's name, not a Hub id
         raise UnknownModelError(
-            f"model {text!r} is invalid: expected an existing config.json (no such file)"
+            f"{field} {text!r} is invalid: expected an existing config.json (no such file)"
         )
     if text.count("/") == 1 and not text.startswith((".", "/")):
         return _fetch(text), text
     raise UnknownModelError(
-        f"model {text!r} is neither a bundled model, a local config.json or folder, nor a "
+        f"{field} {text!r} is neither a bundled model, a local config.json or folder, nor a "
         f"Hugging Face id of the form org/name{_did_you_mean(text)} (`rooflens models` lists "
         "the bundled ones)"
     )
 
 
-def load_model(name: str | os.PathLike[str]) -> ModelSpec:
-    """A bundled HF id (or its short name), a config.json / model folder, or a Hub id."""
+def load_model(name: str | os.PathLike[str], field: str = "model") -> ModelSpec:
+    """A bundled HF id (or its short name), a config.json / model folder, or a Hub id
+    (`field`: what an error calls it, the model or its drafter)."""
     if not isinstance(name, str | os.PathLike) or not os.fspath(name).strip():
         # An empty name is no path either: it read the working folder's config.json.
         raise InvalidInputError(
-            "model", name, "a bundled id, a config.json or model folder, a Hub id or a ModelSpec"
+            field, name, "a bundled id, a config.json or model folder, a Hub id or a ModelSpec"
         )
     bundled = bundled_id(os.fspath(name))
     if bundled is not None and not Path(os.fspath(name)).expanduser().exists():
         return bundled_spec(bundled)
-    config, label = resolve_config(name)
+    config, label = resolve_config(name, field)
     return spec_from_config(config, name=label)
 
 
