@@ -867,3 +867,11 @@ def test_memory_reason_names_the_requests_the_cache_holds() -> None:
         "memory capacity: the KV cache holds 27 requests at most, short of the next batch "
         "limit screened (32); "
     )
+
+
+def test_an_empty_search_list_is_named_as_given() -> None:
+    """`--tp ''` read "tp=() is invalid"."""
+    for flag, field in (("--tp", "tp"), ("--pp", "pp"), ("--kv-bits", "kv_bits")):
+        res = CliRunner().invoke(app, ["advise", "gpt2", flag, ""])
+        assert res.exit_code == 2
+        assert res.output.startswith(f"error: {field}='' is invalid: expected "), res.output

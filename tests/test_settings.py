@@ -322,7 +322,7 @@ def test_an_empty_value_is_left_out_of_every_declared_options_command() -> None:
     )
     # Weights to try cannot be none: an empty list is still refused, naming what it takes.
     none = runner.invoke(app, [*searched, "--weights", ""])
-    assert none.output.startswith("error: weights=() is invalid: expected some of stored")
+    assert none.output.startswith("error: weights='' is invalid: expected some of stored")
 
 
 def test_the_rendered_help_shows_what_each_setting_accepts() -> None:

@@ -962,7 +962,10 @@ def test_the_advisor_takes_no_float_for_a_width(client: TestClient, field: str) 
     body = {"model": {"id": LLAMA}, "devices": ["h100-sxm"], field: [8.0]}
     data = error(client, "/api/advise", body)
     assert data["detail"][0]["loc"][1:] == [field], data
-    assert data["message"] == f"{field}=[8.0] is invalid: whole numbers, not 8.0"
+    assert data["message"] == f"{field}=[8.0] is invalid: expected whole numbers, not 8.0"
+    # Empty: named as sent, not as the empty tuple it was read into ("tp=()").
+    data = error(client, "/api/advise", {**body, field: []})
+    assert data["message"].startswith(f"{field}=[] is invalid: expected at least one: ")
 
 
 def test_a_body_the_parser_gives_up_on_or_of_another_type_says_so(client: TestClient) -> None:

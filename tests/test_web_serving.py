@@ -396,7 +396,7 @@ def test_an_unpriced_device_is_searched_once_given_a_price(client: TestClient) -
         ({"weights": ["nvfp4"]}, ["weights"], "tensor cores for"),
         ({"experts": ["dp"]}, ["experts", 0], "'tp' or 'ep'"),
         ({"tp": [2], "devices": ["l40s"]}, ["tp"], "at most 1 in one node"),
-        ({"tp": []}, ["tp"], "at least 1 item"),
+        ({"tp": []}, ["tp"], "expected at least one: widths among"),
         ({"rank": "speed"}, ["rank"], "'cost'"),
         ({"target": {"rate": 0}}, ["target", "rate"], "greater than 0"),
         ({"target": {"output_len": 200000}, "verify": 2}, ["verify"], "too long to confirm"),

@@ -8,7 +8,7 @@ import copy
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
@@ -122,7 +122,7 @@ def _listed(value: object) -> object:
             raise ValueError("a boolean is not a number")
         floats = [p for p in parts if isinstance(p, float)]
         if floats:  # 8.0 == 8 would pass a Literal of integer choices (kv_bits: [8.0])
-            raise ValueError(f"whole numbers, not {floats[0]!r}")
+            raise ValueError(f"expected whole numbers, not {floats[0]!r}")
         return tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in parts)
     return parts
 
@@ -190,8 +190,13 @@ class AdviseSearch(BaseModel):
 
     @field_validator("devices", "tp", "pp", "weights", "experts", "kv_bits", mode="before")
     @classmethod
-    def _lists(cls, value: object) -> object:
-        return _listed(value)
+    def _lists(cls, value: object, info: ValidationInfo) -> object:
+        listed = _listed(value)
+        field = cls.model_fields[str(info.field_name)]
+        if listed == () and any(getattr(m, "min_length", 0) for m in field.metadata):
+            # Named as given ('' or []), not as the empty tuple it was read into ("tp=()").
+            raise ValueError(f"expected at least one: {field.json_schema_extra['accepts']}")  # type: ignore[index]
+        return listed
 
     @field_validator("engine", mode="before")
     @classmethod
