@@ -79,6 +79,35 @@ def test_operator_times_mark_the_roofline_under_a_profile() -> None:
     assert not roofline.axes[0].get_lines()
 
 
+def test_roofline_marks_sit_on_their_own_bars_where_names_repeat() -> None:
+    """Gemma 3's window and global attention are two bars of one name: the marks were placed
+    by name, so the window layers' mark sat on the global layers' row (and Nemotron-NAS's
+    MLPs of several widths grew rows of marks without bars)."""
+    result = rooflens.analyze("google/gemma-3-27b-it", "h200-sxm", engine="vllm")
+    ax = plots.operator_times(result, "decode").axes[0]
+    (mark,) = [line for line in ax.get_lines() if line.get_label() == "roofline time"]
+    rows = {t.get_text() for t in ax.get_yticklabels()}
+    assert len(rows) == len(ax.patches)  # no row without its bar
+    ticks = ax.get_yticklabels()
+    bars = {t.get_text(): bar.get_width() for t, bar in zip(ticks, ax.patches, strict=True)}
+    for label, at in zip(mark.get_ydata(), mark.get_xdata(), strict=True):
+        assert at <= bars[label] * (1 + 1e-9), label  # the roofline time under its own bar
+
+
+def test_memory_bars_count_a_frameworks_own_memory() -> None:
+    """transformers' framework memory (1.1 GB on an H100) is part of the total that decides
+    whether a setup fits; the bars left it out."""
+    fig = plots.memory_bars(LLAMA, "h100-sxm", {"HF": {"engine": "transformers"}, "bound": {}})
+    ax = fig.axes[0]
+    assert len(ax.containers) == 4
+    result = rooflens.analyze(LLAMA, "h100-sxm", engine="transformers", prompt_len=2048,
+                              gen_len=128)  # fmt: skip
+    total = float(result.memory["generation"].total) / 1e9
+    top = sum(container[0].get_height() for container in ax.containers)
+    assert top == pytest.approx(total, rel=1e-9)
+    assert ax.containers[3][1].get_height() == 0.0  # the roofline bound has none
+
+
 @pytest.mark.parametrize(
     ("kind", "suffix", "magic"),
     [

@@ -545,7 +545,12 @@ def memory_bars(
         prompt_len = default_prompt(model, gen_len, 2048, images)
     fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(settings) + 2), 4.5))
     labels = list(settings)
-    parts = {"weights": [], "KV cache": [], "activations": []}
+    parts: dict[str, list[float]] = {
+        "weights": [],
+        "KV cache": [],
+        "activations": [],
+        "framework": [],
+    }
     capacities = []
     results = []
     for options in settings.values():
@@ -563,11 +568,16 @@ def memory_bars(
         parts["weights"].append(float(mem.weights) / 1e9)
         parts["KV cache"].append(float(mem.kv_cache) / 1e9)
         parts["activations"].append(float(mem.activations) / 1e9)
+        # A framework's own memory (transformers' CUDA context and allocator): part of the
+        # total that decides whether it fits, which the bars left out.
+        parts["framework"].append(float(mem.framework) / 1e9)
         capacities.append(float(mem.capacity) / 1e9)
+    if not any(parts["framework"]):
+        del parts["framework"]
     bottom = np.zeros(len(labels))
     at = np.arange(len(labels))
     for (name, values), hatch, gray in zip(
-        parts.items(), ("", "//", ".."), ("0.3", "0.6", "0.85"), strict=True
+        parts.items(), ("", "//", "..", "xx"), ("0.3", "0.6", "0.85", "1.0"), strict=False
     ):
         ax.bar(at, values, bottom=bottom, label=name, color=gray, hatch=hatch, edgecolor="black")
         bottom += np.array(values)
@@ -581,8 +591,8 @@ def memory_bars(
         # An engine takes its share of the device (vLLM 0.92): each bar's own capacity.
         ax.hlines(capacities, at - 0.45, at + 0.45, color="black", linestyle="--",
                   label="capacity (each setting's)")  # fmt: skip
-        # Room above the marks for the legend, which would hide one of them.
-        ax.set_ylim(0, max(*capacities, *bottom) * 1.4)
+    # Room above the marks and bars for the legend, which would hide one of them.
+    ax.set_ylim(0, max(*capacities, *bottom) * 1.4)
     ax.set(
         ylabel="memory (GB)",
         title=f"{subject(results)}\nbatch {batch}, context {context}"
@@ -615,10 +625,11 @@ def operator_times(
     bound_times = rows["total"] * rows["efficiency"]
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(rows) + 1.5))
     hatches = {"compute": "//", "memory": "", "link": "xx", "host link": ".."}
-    for row in rows.itertuples():
+    # Gemma 3's window and global attention share a name: one bar each, labelled.
+    labels = [operator_label(r.name, r.span, r.chunk, r.mlp_width) for r in rows.itertuples()]
+    for row, label in zip(rows.itertuples(), labels, strict=True):
         ax.barh(
-            # Gemma 3's window and global attention share a name: one bar each, labelled.
-            operator_label(row.name, row.span, row.chunk, row.mlp_width),
+            label,
             row.total * 1e3,
             color="0.6",
             edgecolor="black",
@@ -634,10 +645,13 @@ def operator_times(
     # Estimates under a profile: the bound each operator would take on the roofline (none
     # where a measured collective replaced its link model, NaN efficiency).
     if result.options.calibration is not None:
-        marked = bound_times.notna()
+        marked = bound_times.notna().to_numpy()
+        # On the bars' own rows: by their labels, not the names two variants share (the
+        # marks of Gemma 3's window layers landed on its global layers' row, or on rows of
+        # their own).
         (mark,) = ax.plot(
-            bound_times[marked] * 1e3, rows["name"][marked], "|", color="black",
-            markersize=12, markeredgewidth=2, label="roofline time",
+            bound_times[marked] * 1e3, np.array(labels, dtype=object)[marked], "|",
+            color="black", markersize=12, markeredgewidth=2, label="roofline time",
         )  # fmt: skip
         handles.append(mark)
     ax.set(
