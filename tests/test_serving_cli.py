@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -322,6 +323,12 @@ def test_serving_plots_have_their_axes_and_series() -> None:
     ttft, _ = serving_plots.capacity_curve(found).axes
     assert len(ttft.get_lines()[0].get_xdata()) == len(found.probes)
     assert ttft.get_xlabel() == "arrival rate (requests/s)"
+    # None found (a TPOT no step meets): the SLO's lines stay, to show how far the probes are.
+    none = rooflens.capacity(LLAMA, "h100", workload, SLO(ttft=0.5, tpot=1e-4))
+    assert np.isnan(none.rate)
+    ttft, tpot = serving_plots.capacity_curve(none).axes
+    assert [line.get_ydata()[0] for line in tpot.get_lines() if line.get_label() == "SLO"] == [0.1]
+    assert any(line.get_label() == "SLO" for line in ttft.get_lines())
 
 
 def _fixed(requests: int, prompt: int, output: int) -> Workload:

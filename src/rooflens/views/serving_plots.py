@@ -128,13 +128,14 @@ def capacity_curve(capacity: CapacityResult, path: Path = None, title: str | Non
         ax.plot(probes["rate"], probes[col] * scale, marker="o", color="0.2", label=col)
         if not np.isnan(capacity.rate):  # none found: no line, the title says why
             ax.axvline(
-                capacity.rate, color="0.5", linestyle="--", label=f"capacity {capacity.rate:.3g}/s"
+                capacity.rate, color="0.5", linestyle="--", label=f"capacity {capacity.rate:.4g}/s"
             )
         ax.set_xlabel("arrival rate (requests/s)")
         ax.set_ylabel(f"{col.replace('_p', ' p')} ({unit})")
         log_axis(ax.yaxis)
         ax.grid(True, which="both", alpha=0.3)
-    slo = capacity.result.slo if capacity.result is not None else None
+    # The search's own SLO: a run found none at has no result to read it from, and lost its lines.
+    slo = capacity.slo
     if slo is not None:
         ttft_ax.axhline(slo.ttft, color="0.5", linestyle=":", label="SLO")
         tpot_ax.axhline(slo.tpot * 1e3, color="0.5", linestyle=":", label="SLO")
