@@ -590,11 +590,12 @@ def test_cli_web_serves_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
         sockets[0].close()
 
     monkeypatch.setattr(uvicorn.Server, "run", serve)
-    res = CliRunner().invoke(app, ["web", "--port", "8123"])
+    port = _free_port()
+    res = CliRunner().invoke(app, ["web", "--port", str(port)])
     assert res.exit_code == 0, res.output
-    assert seen["address"] == ("127.0.0.1", 8123)
+    assert seen["address"] == ("127.0.0.1", port)
     assert seen["app"].title == "rooflens"
-    assert "http://127.0.0.1:8123/" in res.output
+    assert f"http://127.0.0.1:{port}/" in res.output
     bad = CliRunner().invoke(app, ["web", "--port", "70000"])
     assert bad.exit_code == 2
     # A port in use, or an address not this machine's, was uvicorn's log line and exit 3
@@ -745,13 +746,27 @@ def test_web_warns_when_bound_beyond_loopback(monkeypatch) -> None:
     from rooflens.cli.app import app as cli
 
     seen = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw))
-    res = CliRunner().invoke(cli, ["web", "--host", "0.0.0.0"])
+
+    def serve(server: uvicorn.Server, sockets: list) -> None:
+        seen.update(address=sockets[0].getsockname())
+        sockets[0].close()
+
+    monkeypatch.setattr(uvicorn.Server, "run", serve)
+    port = str(_free_port())
+    res = CliRunner().invoke(cli, ["web", "--host", "0.0.0.0", "--port", port])
     assert res.exit_code == 0, res.output
     assert "warning: serving on 0.0.0.0, beyond this machine" in res.output
-    assert seen["host"] == "0.0.0.0"
-    quiet = CliRunner().invoke(cli, ["web"])
+    assert seen["address"] == ("0.0.0.0", int(port))
+    quiet = CliRunner().invoke(cli, ["web", "--port", port])
     assert "warning" not in quiet.output
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def test_an_engine_goes_by_its_projects_spelling_in_the_web_api(client: TestClient) -> None:
