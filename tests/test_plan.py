@@ -151,3 +151,23 @@ def test_the_cache_keeps_few_results_found_by_value_or_identity() -> None:
     cache.get((2,), lambda: compute("b"))  # a third and fourth entry evict the oldest
     cache.get((1, "a"), lambda: compute("a2"))
     assert calls == ["a", "dict", "copy", "b", "a2"]
+
+
+def test_analyses_under_an_engine_reuse_their_graph_and_plan(monkeypatch) -> None:
+    """api.options_for builds new options around the one loaded profile each call, and a
+    profile's dicts do not hash: the options were keyed by identity and every call rebuilt its
+    graph, plan and placement (40 % of an engine analysis). Options hash their profile by
+    identity, their other fields by value."""
+    from rooflens.core import analysis
+
+    built: list[object] = []
+    build = analysis._build_prepared
+    monkeypatch.setattr(analysis, "_build_prepared", lambda *a: built.append(a) or build(*a))
+    first = rooflens.analyze("Qwen/Qwen2.5-0.5B", "h100-sxm", engine="vllm", gen_len=8)
+    second = rooflens.analyze("Qwen/Qwen2.5-0.5B", "h100-sxm", engine="vllm", gen_len=8)
+    assert first.options is not second.options and first.options == second.options
+    assert hash(first.options) == hash(second.options)
+    assert len(built) <= 1  # none where an earlier test built it
+    assert first.totals()["decode"]["time"] == second.totals()["decode"]["time"]
+    other = first.options.model_copy(update={"fusion": ()})
+    assert hash(other) != hash(first.options) and other != first.options

@@ -238,6 +238,14 @@ class AnalysisOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    def __hash__(self) -> int:
+        # The profile by identity (its tables are dicts, which do not hash), every other field
+        # by value: options rebuilt per call around one loaded profile (api.options_for) find
+        # the graph and plan built for them (core.cache) instead of building them again.
+        return hash(
+            tuple((k, id(v) if k == "calibration" else v) for k, v in self.__dict__.items())
+        )
+
     quantization: Quantization = Field(default_factory=Quantization)
     # Module classes whose linears stay 16-bit whatever `quantization` says (a checkpoint's
     # modules_to_not_convert / ignore list, rooflens.models.quant): attention, mixer, indexer,
