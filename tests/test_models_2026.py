@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 import rooflens
+import rooflens.formats
 from rooflens.core import AnalysisOptions, build_graph
 from rooflens.core.errors import ModelConfigError
 from rooflens.core.mtp import mtp_params
+from rooflens.core.operators import ExpertLinear
 from rooflens.hardware.catalog import get_device
 from rooflens.models import load_model, spec_from_config
 from rooflens.models.catalog import bundled_config
@@ -1006,3 +1008,34 @@ def test_gemma4_global_values_are_cached_beside_the_keys() -> None:
     assert written == 2 * (4 * 2 * 2 * 16 + 2 * 2 * 1 * 32)
     (v_norm,) = [op for op in build_graph(spec, AnalysisOptions()).operators if op.name == "v_norm"]
     assert (v_norm.layers, v_norm.params()) == (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("model", "active"),
+    [
+        # Routed experts counted k of E, everything else whole (cards: DeepSeek-V3 "37B
+        # activated", Qwen3-30B-A3B 3.3B, Mixtral 12.9B, Qwen3-235B-A22B 22B, Llama 4 Scout 17B).
+        ("deepseek-ai/DeepSeek-V3", 37_552_297_472),
+        ("Qwen/Qwen3-30B-A3B", 3_353_032_704),
+        ("mistralai/Mixtral-8x7B-v0.1", 12_879_925_248),
+        ("meta-llama/Llama-4-Scout-17B-16E", 17_172_894_720),
+        # gpt-oss-120b's card counts 5.13 G without its output head's 0.58 G.
+        ("openai/gpt-oss-120b", 5_711_982_912),
+    ],
+)
+def test_active_parameters_of_a_mixture_of_experts(model: str, active: int) -> None:
+    result = rooflens.analyze(model, "h200-sxm", tp=8)
+    assert result.active_params == active
+    spec = rooflens.load_model(model)
+    # By hand: the routed experts' parameters less their (1 - k / E) share unread.
+    graph = build_graph(spec, AnalysisOptions())
+    routed = sum(graph.count(op) * op.params() for op in graph.operators
+                 if isinstance(op, ExpertLinear))  # fmt: skip
+    share = spec.experts_per_token / spec.num_experts
+    assert active == pytest.approx(result.params - routed * (1 - share), abs=1)
+    assert f"({rooflens.formats.si(active)} active)" in " ".join(
+        rooflens.formats.analysis_facts(result)
+    )
+    dense = rooflens.analyze("meta-llama/Llama-3.1-8B", "h200-sxm")
+    assert dense.active_params == dense.params
+    assert "active" not in " ".join(rooflens.formats.analysis_facts(dense))

@@ -134,7 +134,10 @@ def analysis_facts(result: Analysis, sizes: bool = True) -> list[str]:
         )
         shape = [f"batch {int(result.batch)}", prompt]
     return [
-        f"{si(result.params)} params",
+        f"{si(result.params)} params"
+        + (
+            "" if result.active_params == result.params else f" ({si(result.active_params)} active)"
+        ),
         *shape,
         f"W{q.w_bits}A{q.a_bits}KV{q.kv_bits}",
         *(["FlashAttention"] if result.options.flash_attention else []),

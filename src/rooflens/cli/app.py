@@ -426,11 +426,13 @@ def models(wide: WideOpt = False, output: FormatOpt = OutputFormat.table) -> Non
     rows = []
     for model_id in sorted(bundled_models(), key=str.lower):
         m = load_model(model_id)
+        graph = build_graph(m, AnalysisOptions())
         rows.append(
             {
                 "id": model_id,
                 "model_type": m.model_type,
-                "params": build_graph(m, AnalysisOptions()).params(),
+                "params": graph.params(),
+                "active_params": graph.active_params(),
                 "layers": m.num_layers,
                 "hidden": m.hidden_size,
                 "heads": m.num_heads,

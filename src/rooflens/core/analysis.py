@@ -150,6 +150,7 @@ def analyze(
         prompt_len=s,
         gen_len=g,
         params=prep.params,
+        active_params=prep.active_params,
         steps=steps,
         memory=memory,
         # One point's figures as plain floats; a sweep's as arrays.
@@ -197,6 +198,7 @@ class _Prepared:
     prefill_counts: np.ndarray
     decode_counts: np.ndarray
     params: int
+    active_params: int
     weights: float
     head_weights: float
     # The largest head weight streamed per step: the output head's matrix (a tied head reads
@@ -218,6 +220,7 @@ def _build_prepared(model: ModelSpec, options: AnalysisOptions, device: Device) 
         prefill_counts=operator_counts(graph, None),
         decode_counts=operator_counts(graph, options.early_exit_depth),
         params=build_graph(model, _DEFAULT_OPTIONS).params(),
+        active_params=build_graph(model, _DEFAULT_OPTIONS).active_params(),
         weights=weight_bytes(graph, quant),
         head_weights=sum(op.weight_bytes(quant) for op in graph.operators if op.scope == "head"),
         head_unit=max(

@@ -84,6 +84,18 @@ class Graph:
     def params(self) -> int:
         return round(sum(self.count(op) * op.params() for op in self.operators))
 
+    def active_params(self) -> int:
+        """Parameters one token runs through: of a layer's routed experts its top-k of E
+        (DeepSeek-V3's "37B activated" of 671B), every other operator's whole."""
+        return round(
+            sum(
+                self.count(op)
+                * op.params()
+                * (op.top_k / op.num_experts if isinstance(op, ExpertLinear) else 1.0)
+                for op in self.operators
+            )
+        )
+
 
 _GRAPHS = BoundedCache(64)
 

@@ -174,6 +174,9 @@ class Analysis:
     prompt_len: np.ndarray
     gen_len: np.ndarray | None
     params: int
+    # Of `params`, those one token runs through: a layer's top-k of its routed experts
+    # (Graph.active_params); all of them in a dense model.
+    active_params: int
     steps: dict[str, StepCosts]
     memory: dict[str, Footprint]
     generation: dict[str, np.ndarray] | None
@@ -403,6 +406,7 @@ class Analysis:
             "model": self.model.name,
             "hardware": self.device.name,
             "params": self.params,
+            "active_params": self.active_params,
             "inputs": {
                 "batch": _sizes(self.batch),
                 "prompt_len": _sizes(self.given_prompt_len),

@@ -505,6 +505,8 @@ class ModelInfo(BaseModel):
     id: str
     model_type: str
     params: int
+    # Those one token runs through (its layers' top-k routed experts): `params` when dense.
+    active_params: int
     num_layers: int
     hidden_size: int
     num_heads: int

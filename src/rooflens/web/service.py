@@ -147,13 +147,18 @@ def model_catalog() -> tuple[dict[str, Any], ...]:
 
 
 def model_info(
-    spec: ModelSpec, model_id: str | None = None, params: int | None = None
+    spec: ModelSpec, model_id: str | None = None, params: tuple[int, int] | None = None
 ) -> dict[str, Any]:
-    """`params`: the count when known (an analysis has it), else counted from the graph."""
+    """`params`: the counts, all and active, when known (an analysis has them), else counted
+    from the graph."""
+    if params is None:
+        graph = build_graph(spec, AnalysisOptions())
+        params = graph.params(), graph.active_params()
     return {
         "id": model_id or spec.name,
         "model_type": spec.model_type,
-        "params": build_graph(spec, AnalysisOptions()).params() if params is None else params,
+        "params": params[0],
+        "active_params": params[1],
         "num_layers": spec.num_layers,
         "hidden_size": spec.hidden_size,
         "num_heads": spec.num_heads,
@@ -362,7 +367,7 @@ def analysis_payload(
     every = _operators(result)
     frame_ops = every if stage == "all" else [op for op in every if op["stage"] == stage]
     dtypes = sorted({op["compute_dtype"] for op in every if op["ops"]})
-    info = model_info(result.model, params=int(result.params))
+    info = model_info(result.model, params=(int(result.params), int(result.active_params)))
     return {
         "model": info,
         "device": device_info(result.device),
