@@ -215,6 +215,10 @@ def test_plot_and_compare_take_the_long_context_flag_their_errors_name(tmp_path)
          "B:tp=2"],
         ["plot", "operators", LLAMA, "-H", "a6000", "--setting", "A:w_bits=8", "--setting",
          "B:tp=2"],
+        # The other plots ignored a stage; a vision stage without images drew nothing.
+        ["plot", "roofline", LLAMA, "-H", "a6000", "--stage", "prefill"],
+        ["plot", "batch", LLAMA, "-H", "a6000", "--stage", "decode"],
+        ["plot", "operators", LLAMA, "-H", "a6000", "--stage", "vision"],
     ],
 )  # fmt: skip
 def test_plot_bad_input(args) -> None:
@@ -366,6 +370,9 @@ def tick_labels(fig, axis) -> list[str]:
         (0.25, "", "0.25"),
         (0.01, "", "0.01"),
         (1.5e6, "", "1.5M"),
+        # Beside 256k on a token axis: 1,024² is 1M, not 1.05M.
+        (1024**2, "", "1M"),
+        (4 * 1024**2, "", "4M"),
         (1e14, "OP/s", "100 TOP/s"),
         (5e9, "OP/s", "5 GOP/s"),
         # The tables' prefixes (rooflens.formats.si): rounded before one is chosen, up to E.
@@ -500,7 +507,7 @@ def test_each_plot_names_the_model_the_device_and_what_priced_it() -> None:
     assert title == [
         "Qwen/Qwen3-30B-A3B on NVIDIA H200 SXM 141GB,",
         "calibrated estimate (vllm 0.24.0 profile, h200-sxm, graphs)",
-        "decode: time per operator, batch 8, prompt 2048",
+        "decode: time per operator, batch 8, prompt 2048; per device of 2",
     ]
     roof = plots.roofline(rooflens.analyze(LLAMA, "a6000")).axes[0].get_title()
     # The point the figure shows: its batch and the prompt's tokens.
@@ -537,10 +544,14 @@ def test_a_long_engine_label_keeps_a_narrow_figures_title_within_it(tmp_path) ->
     drawn["operators"] = (
         figure,
         figure.axes[0].title,
-        f"{subject}\ndecode: time per operator, {at}",
+        f"{subject}\ndecode: time per operator, {at}; per device of 2",
     )
     figure = plots.roofline(result)
-    drawn["roofline"] = (figure, figure.axes[0].title, f"{subject}\nroofline, {at}")
+    drawn["roofline"] = (
+        figure,
+        figure.axes[0].title,
+        f"{subject}\nroofline, {at}; per device of 2",
+    )
     work = Workload(requests=2, arrivals=ArrivalProcess(kind="fixed", rate=2),
                     prompt=LengthDistribution(a=500), output=LengthDistribution(a=20))  # fmt: skip
     run = rooflens.simulate("Qwen/Qwen3-0.6B", "h100-sxm", work, engine="vllm")
@@ -670,3 +681,24 @@ def test_the_default_prompt_leaves_room_for_the_images(tmp_path, kind) -> None:
     assert res.exit_code == 0, res.output
     assert plots.default_prompt(str(path), 128, 1024, images=1) == 817
     assert list(plots._default_prompts(str(path), 128, images=1)) == [128, 256, 512]
+
+
+def test_a_one_setting_plot_names_its_setting_and_layout(tmp_path) -> None:
+    """The roofline and operator plots' titles said neither the setting's label nor that the
+    figures are per device of 8."""
+    import matplotlib.image
+
+    for kind in ("roofline", "operators"):
+        path = tmp_path / f"{kind}.png"
+        args = ["plot", kind, "deepseek-ai/DeepSeek-V3", "-H", "h200-sxm", "--setting",
+                "TP8:tp=8", "-o", str(path)]  # fmt: skip
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 0, res.output
+        assert matplotlib.image.imread(path).shape[0] > 100
+    from rooflens.views import plots
+
+    result = rooflens.analyze("deepseek-ai/DeepSeek-V3", "h200-sxm", tp=8, prompt_len=1024)
+    title = plots.roofline(result, label="TP8").axes[0].get_title()
+    assert "TP8: roofline, batch 1, prompt 1024; per device of 8" in " ".join(title.split())
+    title = plots.operator_times(result, "prefill", label="TP8").axes[0].get_title()
+    assert "TP8: prefill: time per operator" in " ".join(title.split())

@@ -156,7 +156,12 @@ def plot(
         ),
     ] = None,
     gen_len: Annotated[int, typer.Option(help="Generated tokens.")] = 128,
-    stage: Annotated[str, typer.Option(help="Operators plot: prefill or decode.")] = "decode",
+    stage: Annotated[
+        str | None,
+        typer.Option(
+            help="Operators plot: prefill, decode (its default) or, with --images, vision."
+        ),
+    ] = None,
     setting: Annotated[
         list[str] | None,
         typer.Option(
@@ -172,8 +177,14 @@ def plot(
 
     figure_file("-o", out)
     check_size("--gen-len", gen_len)
-    if stage not in ("prefill", "decode"):
-        raise InvalidInputError("--stage", stage, "prefill or decode")
+    if stage is not None and kind is not PlotKind.operators:
+        # The other plots draw every stage, or latency over whole requests: it was ignored.
+        raise InvalidInputError("--stage", stage, "left out but for the operators plot")
+    stages = ("prefill", "decode", "vision") if images else ("prefill", "decode")
+    if stage is not None and stage not in stages:
+        raise InvalidInputError(
+            "--stage", stage, " or ".join(stages) + ("" if images else " (vision: with --images)")
+        )
     if hardware is None:
         raise InvalidInputError("--hardware", None, "a catalog device or TOML file")
     settings = parse_settings_lines(setting or []) or (
@@ -196,7 +207,7 @@ def plot(
             raise InvalidInputError(
                 "--setting", ", ".join(setting or []), f"one setting for a {kind.value} plot"
             )
-        options = next(iter(settings.values()))
+        label, options = next(iter(settings.items()))
         result = _run(
             {
                 "model": model,
@@ -209,9 +220,9 @@ def plot(
             }
         )
         if kind is PlotKind.roofline:
-            plots.roofline(result, out)
+            plots.roofline(result, out, label)
         else:
-            plots.operator_times(result, stage, out)
+            plots.operator_times(result, stage or "decode", out, label)
     elif kind is PlotKind.batch:
         plots.batch_curves(model, hardware, settings, batches, one_prompt, gen_len, out, images)
     elif kind is PlotKind.sequence:

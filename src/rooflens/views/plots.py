@@ -139,9 +139,13 @@ def _greedy(pieces: list[str], width: Any, room: float) -> list[str]:
 def plain_number(value: float, unit: str = "") -> str:
     """A log axis' tick label as people write the number: 0.2, 20, 512, 2k, 1.5M (three
     significant digits at most, SI prefixes from a thousand on), never 2×10¹. A whole multiple
-    of 1,024 below a million is written in 1,024s (4,096 tokens: 4k), as sizes are."""
-    if value >= 1024 and value < 1024**2 and float(value).is_integer() and value % 1024 == 0:
+    of 1,024 below 1,024² is written in 1,024s (4,096 tokens: 4k), and of 1,024² below 1,024³
+    in 1,024²s (1,048,576: 1M), as sizes are."""
+    whole = float(value).is_integer()
+    if 1024 <= value < 1024**2 and whole and value % 1024 == 0:
         return f"{int(value) // 1024}k{unit}"
+    if 1024**2 <= value < 1024**3 and whole and value % 1024**2 == 0:
+        return f"{int(value) // 1024**2}M{unit}"  # 1,048,576 tokens beside 256k: 1M, not 1.05M
     text = si(value, unit)  # the tables' prefixes: 999.9e6 reads 1 G, 1e18 1 E
     return text if unit else text.replace(" ", "")
 
@@ -264,10 +268,12 @@ def log_axis(axis: Any, values: Any = None, unit: str = "") -> None:
         axis.set_minor_locator(NullLocator())
 
 
-def roofline(result: Analysis, path: str | os.PathLike[str] | None = None) -> Figure:
+def roofline(
+    result: Analysis, path: str | os.PathLike[str] | None = None, label: str = ""
+) -> Figure:
     """The device roofline, one per compute dtype in use, with every operator of every stage
     (the vision encoder's too, where images were given) at (arithmetic intensity, attainable
-    performance)."""
+    performance); `label`: the setting's, which the title names."""
     rows = result.operators()
     # An operator that moves no bytes of its own (an activation run in a GEMM's epilogue) has
     # no intensity to stand at: drawn at the axis' edge, it sat far above the roof.
@@ -306,7 +312,8 @@ def roofline(result: Analysis, path: str | os.PathLike[str] | None = None) -> Fi
     ax.set(
         xlabel="arithmetic intensity (OP/byte)",
         ylabel="attainable performance (OP/s)",
-        title=f"{subject([result])}\nroofline, {point(result)}",
+        title=f"{subject([result])}\n{_named(label)}roofline, {point(result)}"
+        + _per_device([result]),
     )
     fit_titles(fig, ax.title)
     ax.grid(True, which="both", lw=0.3)
@@ -614,11 +621,15 @@ def _wrapped(ax: Any, labels: list[str]) -> list[str]:
 
 
 def operator_times(
-    result: Analysis, stage: str = "decode", path: str | os.PathLike[str] | None = None
+    result: Analysis,
+    stage: str = "decode",
+    path: str | os.PathLike[str] | None = None,
+    label: str = "",
 ) -> Figure:
     """Time per operator over the whole network (per-layer time x layers), with its bound;
     under a profile, each bar also marks its roofline time (time x `efficiency`), so the gap
-    between the mark and the bar's end is what the engine loses against the bound."""
+    between the mark and the bar's end is what the engine loses against the bound; `label`:
+    the setting's, which the title names."""
     rows = result.operators()
     rows = rows[rows.stage == stage].assign(total=lambda f: f["count"] * f["time"])
     rows = rows.sort_values("total")
@@ -627,9 +638,9 @@ def operator_times(
     hatches = {"compute": "//", "memory": "", "link": "xx", "host link": ".."}
     # Gemma 3's window and global attention share a name: one bar each, labelled.
     labels = [operator_label(r.name, r.span, r.chunk, r.mlp_width) for r in rows.itertuples()]
-    for row, label in zip(rows.itertuples(), labels, strict=True):
+    for row, name in zip(rows.itertuples(), labels, strict=True):
         ax.barh(
-            label,
+            name,
             row.total * 1e3,
             color="0.6",
             edgecolor="black",
@@ -656,7 +667,8 @@ def operator_times(
         handles.append(mark)
     ax.set(
         xlabel="time per step (ms)",
-        title=f"{subject([result])}\n{stage}: time per operator, {point(result)}",
+        title=f"{subject([result])}\n{_named(label)}{stage}: time per operator, "
+        f"{point(result)}" + _per_device([result]),
     )
     fit_titles(fig, ax.title)
     ax.legend(handles=handles, fontsize=8, loc="lower right")
@@ -697,6 +709,11 @@ def series_labels(labels: list[str], results: list[Analysis]) -> list[str]:
 def _priced(result: Analysis) -> str:
     """'vllm 0.24.0 profile, h100-sxm, graphs', or 'roofline bound'."""
     return result.options.estimate.removeprefix("calibrated estimate (").removesuffix(")")
+
+
+def _named(label: str) -> str:
+    """'W8A8 fp8: ' before what a one-setting figure shows, where its setting has a label."""
+    return f"{label}: " if label else ""
 
 
 def _per_device(results: list[Analysis]) -> str:
