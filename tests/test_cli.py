@@ -562,3 +562,20 @@ def test_version_flag_prints_the_package_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.stdout.strip() == f"rooflens {rooflens.__version__}"
+
+
+def test_tables_name_a_config_as_the_json_does_and_count_one_point(tmp_path) -> None:
+    """simulate titled its table with the config's path as typed, where its JSON and every
+    other command name the model; a sweep of one point said "1 points"."""
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    config = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+              "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+              "vocab_size": 100, "max_position_embeddings": 128}  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(config))
+    args = ["simulate", str(folder / "config.json"), "-H", "h100-sxm", "--requests", "5"]
+    res = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert res.output.split("\n")[0].strip().startswith("toy on NVIDIA H100")
+    res = runner.invoke(app, ["sweep", "gpt2", "-H", "h100-sxm", "--batch", "1"])
+    assert res.exit_code == 0 and "1 point" in [line.strip() for line in res.output.splitlines()]

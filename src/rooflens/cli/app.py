@@ -411,7 +411,7 @@ def sweep(
         elif col == "throughput":
             shown[col] = shown[col].map(lambda v: f"{v:.4g} tok/s")
     _print_head(result, sizes=False)
-    _console().print(fmt.frame_table(shown, f"{points:,} points"))
+    _console().print(fmt.frame_table(shown, f"{points:,} point{'s' if points != 1 else ''}"))
 
 
 @app.command()

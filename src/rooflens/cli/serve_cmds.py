@@ -382,7 +382,9 @@ def simulate(
     if requests_out:
         result.requests.to_csv(requests_out, index=False)
         wrote(requests_out)
-    title = f"{model} on {device.display_name or device.name}, {result.estimate}"
+    # The model as the JSON and every other command name it (a config's path as typed read
+    # /tmp/x/config.json here).
+    title = f"{head['model']} on {device.display_name or device.name}, {result.estimate}"
     if plot:
         from rooflens.views import serving_plots  # matplotlib: only when drawing
 
@@ -485,9 +487,8 @@ def _capacity(
     if plot:
         from rooflens.views import serving_plots
 
-        serving_plots.capacity_curve(
-            found, plot, f"{model} on {device.display_name or device.name}, {found.estimate}"
-        )
+        shown = f"{head['model']} on {device.display_name or device.name}, {found.estimate}"
+        serving_plots.capacity_curve(found, plot, shown)
         wrote(plot)
     if output_format is OutputFormat.json:
         sys.stdout.write(fmt.to_json(head | found.to_dict()))
