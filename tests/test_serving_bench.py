@@ -704,6 +704,8 @@ def test_cli_closed_loop_with_a_preset_writes_json_without_nan() -> None:
     assert data["tpot"]["mean"] is None
     assert data["ttft"]["mean"] > 0
     assert data["summary"]["tpot_p99"] is None
+    # The preset is a setting given: its settings were {} beside a scheduler it changed.
+    assert data["settings"] == {"preset": "vllm"}
 
 
 def test_cli_refuses_concurrency_with_a_rate() -> None:

@@ -34,6 +34,7 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.core.speculative import expected_tokens
 from rooflens.serving import defaults
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig, build, parse_slo
+from rooflens.settings import engine_name
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -321,6 +322,8 @@ def simulate(
     sched = build(SchedulerConfig, "--scheduler", flags=True, **scheduling)
     cluster = build(ClusterConfig, "--replicas", flags=True, **deployment)
     given = {**_settings(options).changed(), **_given(sched), **_given(cluster)}
+    if preset is not None:  # the scheduler it brings changed nothing else said here
+        given["preset"] = engine_name(preset)
     head = {"model": resolve_model(model).name, "hardware": device.name, "settings": given}
     # A trace replays its lengths in the closed loop where its arrivals are all 0 (the API
     # refuses others, naming them).
