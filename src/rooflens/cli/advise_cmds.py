@@ -142,7 +142,7 @@ def advise_cmd(
                    chosen.experts)
     )  # fmt: skip
     bar, advance = fmt.progress_bar(err_console, "screening setups", total)
-    shown = fmt.shows_progress(err_console, output_format is OutputFormat.table)
+    shown = fmt.shows_progress(err_console)
     with bar if total > 200 and shown else nullcontext():
         advice = advise(spec, target, objectives, devices=pool, tps=chosen.tp,
                         weights=chosen.weights, kv_bits=chosen.kv_bits, pps=chosen.pp,

@@ -169,10 +169,11 @@ def frame_table(frame: pd.DataFrame, title: str) -> Table:
     return table
 
 
-def shows_progress(console: Console, table: bool) -> bool:
-    """Whether a slow command shows its progress on `console` (stderr): under a table, and
-    under JSON or CSV where stderr is a terminal (stdout, which a script reads, holds none)."""
-    return table or console.is_terminal
+def shows_progress(console: Console) -> bool:
+    """Whether a slow command shows its progress on `console` (stderr): where stderr is a
+    terminal or a notebook, whatever the output (stdout, which a script reads, holds none);
+    not into a log, where a table's bar only left a blank line."""
+    return console.is_terminal or console.is_jupyter
 
 
 def progress_bar(

@@ -99,13 +99,10 @@ def _workload(
     )
 
 
-def _progress(total: int, label: str, output: OutputFormat) -> tuple[Progress | None, Any]:
+def _progress(total: int, label: str) -> tuple[Progress | None, Any]:
     """A bar with its ETA on stderr for a run worth waiting on; none for a short run, nor
-    for JSON or CSV unless stderr is a terminal (fmt.shows_progress)."""
-    table = output is OutputFormat.table
-    if not fmt.shows_progress(err_console, table) or (
-        total < PROGRESS_FROM and label == "requests"
-    ):
+    where stderr is no terminal (fmt.shows_progress)."""
+    if not fmt.shows_progress(err_console) or (total < PROGRESS_FROM and label == "requests"):
         return None, None
     return fmt.progress_bar(err_console, f"simulating ({label})", total)
 
@@ -376,7 +373,7 @@ def simulate(
     if concurrency is not None and not trace:
         # Lengths only: the closed loop decides when requests are sent.
         load = Workload(**{k: v for k, v in workload if k != "arrivals"})
-    bar, advance = _progress(len(load) if trace else workload.requests, "requests", output_format)
+    bar, advance = _progress(len(load) if trace else workload.requests, "requests")
     with bar or nullcontext():
         result = run_simulation(
             model, device, load, scheduler=sched, preset=preset, cluster=cluster,
@@ -472,7 +469,7 @@ def _capacity(
     from rooflens.serving.api import capacity as capacity_search
 
     slo = slo or SLO()  # the declared objectives, as the help says and the web API takes
-    bar, advance = _progress(24, "capacity search", output_format)
+    bar, advance = _progress(24, "capacity search")
     with bar or nullcontext():
         found = capacity_search(
             model, device, workload, slo, scheduler=scheduler, preset=preset, cluster=cluster,
