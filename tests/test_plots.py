@@ -449,6 +449,11 @@ def test_every_log_axis_is_labelled_alike() -> None:
     ax = fig.axes[0]
     assert tick_labels(fig, ax.xaxis) == ["4", "5", "6", "8", "10"]
     assert tick_labels(fig, ax.yaxis) == ["0.5", "1", "2", "5", "10", "20", "50", "100"]
+    # No feasible setup: no axis scaled to nothing (-0.04 to 0.04 s and USD read as data).
+    none = pareto(Advice(table=table.assign(feasible=False), rank="cost", target=Target(),
+                         slo=SLO()))  # fmt: skip
+    assert not none.axes[0].get_xticks().size and not none.axes[0].get_yticks().size
+    assert any(t.get_text() == "no setup meets the objectives" for t in none.axes[0].texts)
 
 
 def test_long_setting_names_under_the_memory_bars_stand_apart() -> None:
