@@ -314,6 +314,8 @@ def test_serving_plots_have_their_axes_and_series() -> None:
     fig = serving_plots.timeline(two)
     running, kv, waiting = fig.axes
     assert len(running.get_lines()) == 2  # one per engine
+    # ...in a shade each, not one for all (replicas trading places read as one line).
+    assert len({line.get_color() for line in running.get_lines()}) == 2
     assert "KV" in kv.get_ylabel() and waiting.get_xlabel() == "time (s)"
     one = rooflens.simulate(LLAMA, "h100", workload, slo=slo)
     ttft, tpot = serving_plots.latency_cdf({"two": two, "one": one}).axes

@@ -47,14 +47,17 @@ def timeline(result: SimulationResult, path: Path = None, title: str | None = No
     t = line["start"].to_numpy()
     for engine, rows in line.groupby("engine"):
         style, _ = STYLES[int(engine) % len(STYLES)]
+        # A shade of its own too: replicas that trade places a step apart read as one line
+        # in one shade whatever their dashes.
+        gray = GRAYS[int(engine) % len(GRAYS)]
         label = engine_name(result, int(engine))
         rows = with_idle(rows)
         axes[0].step(
-            rows["start"], rows["running"], where="post", linestyle=style, color="0.2", label=label
+            rows["start"], rows["running"], where="post", linestyle=style, color=gray, label=label
         )
         share = 100 * rows["kv_tokens"] / result.kv_capacity
-        axes[1].step(rows["start"], share, where="post", linestyle=style, color="0.2")
-        axes[2].step(rows["start"], rows["waiting"], where="post", linestyle=style, color="0.2")
+        axes[1].step(rows["start"], share, where="post", linestyle=style, color=gray)
+        axes[2].step(rows["start"], rows["waiting"], where="post", linestyle=style, color=gray)
     axes[0].set_ylabel("requests running")
     axes[1].set_ylabel("KV cache used (%)")
     axes[1].set_ylim(0, 105)
