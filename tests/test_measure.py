@@ -316,6 +316,15 @@ def test_measure_with_an_empty_calibration_is_the_roofline_bound_alone(cpu_files
     title = res.stdout.splitlines()[0]
     assert title.endswith(" · batch 1 · prompt 16 · 1 token generated"), title
     assert "calibrated: no profile" in res.stdout
+    # Its JSON and CSV keep the profile's columns, null (they were left out).
+    res = CliRunner().invoke(app, [*args, "-f", "json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)["rows"]
+    assert all(r["calibrated"] is None and r["calibrated_error"] is None for r in rows)
+    res = CliRunner().invoke(app, [*args, "-f", "csv"])
+    assert res.stdout.splitlines()[0] == (
+        "quantity,unit,measured,roofline,roofline_error,calibrated,calibrated_error"
+    )
 
 
 def test_measure_rejects_bad_input(cpu_files) -> None:

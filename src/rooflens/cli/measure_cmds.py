@@ -201,9 +201,9 @@ def measure(
             compiled,
         )
     if out is not None:
-        out.write_text(json.dumps(result, indent=1))
+        out.write_text(fmt.to_json(result))  # the commands' one writer: no NaN, no Infinity
     if output is OutputFormat.json:
-        typer.echo(json.dumps(result, indent=1))
+        typer.echo(fmt.to_json(result), nl=False)
         return
     if output is OutputFormat.csv:
         import pandas as pd
@@ -263,7 +263,9 @@ def _print_rows(result: dict[str, Any]) -> None:
     for r in result["rows"]:
         show = (lambda v: fmt.si(v, "B")) if r["unit"] == "B" else fmt.seconds
         calibrated = (
-            f"{show(r['calibrated'])} ({r['calibrated_error']:+.0%})" if "calibrated" in r else "—"
+            "—"
+            if r["calibrated"] is None
+            else f"{show(r['calibrated'])} ({r['calibrated_error']:+.0%})"
         )
         rows.append(
             {

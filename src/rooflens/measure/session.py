@@ -29,9 +29,10 @@ def _row(
         "measured": measured,
         "roofline": roofline,
         "roofline_error": roofline / measured - 1,
+        # Null without a profile, never left out (docs/output.md): the same columns every run.
+        "calibrated": calibrated,
+        "calibrated_error": None if calibrated is None else calibrated / measured - 1,
     }
-    if calibrated is not None:
-        row |= {"calibrated": calibrated, "calibrated_error": calibrated / measured - 1}
     return row
 
 
