@@ -188,3 +188,18 @@ def test_a_kept_share_is_not_rounded_up_by_floating_point(tiny_model, toy_device
             tiny_model, toy_device, prompt_len=100, options=AnalysisOptions(prompt_keep=keep)
         )
         assert int(result.prompt_len) == kept
+
+
+def test_the_whole_generation_holds_the_prefills_keys_under_a_budget() -> None:
+    """The generation's peak held the budget's keys only, so a 32k prompt "fit" 20 requests
+    beside a 2,048 budget where its prefill, holding every prompt key, fits 9."""
+    run = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", batch=16, prompt_len=32768,
+                           gen_len=2, kv_budget=2048, flash_attention=True)  # fmt: skip
+    prefill, generation = run.memory["prefill"], run.memory["generation"]
+    assert float(generation.kv_cache) == float(prefill.kv_cache) == 16 * 32768 * 131072
+    assert int(run.peak_memory.max_batch) == int(prefill.max_batch) == 9
+    assert not bool(run.peak_memory.fits)
+    # Without a budget the generation's last context is the peak, as before.
+    plain = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", batch=1, prompt_len=4096,
+                             gen_len=64)  # fmt: skip
+    assert float(plain.memory["generation"].kv_cache) == (4096 + 63) * 131072

@@ -31,7 +31,7 @@ from rooflens.core.pricing import (
     placement,
     price_fields,
 )
-from rooflens.core.results import Analysis, Footprint
+from rooflens.core.results import Analysis, Footprint, larger_footprint
 from rooflens.core.techniques import offload
 from rooflens.core.techniques.parallelism import link_bandwidth, link_latency, local_model
 from rooflens.core.validation import broadcast_sizes, positive_int_array
@@ -142,6 +142,11 @@ def analyze(
         generation = _generation(steps["prefill"], decode_sum, b * par.dp, g, steps.get("vision"))
         peak_act = np.maximum(act["prefill"], act["decode"])
         memory["generation"] = _footprint(prep, device, options, b, s + g - 1, peak_act)
+        if options.kv_budget is not None:
+            # The prefill holds its whole prompt's keys until the pass ends, which may pass
+            # what the budget keeps after it (a 32k prompt beside a 2,048 budget).
+            whole = _footprint(prep, device, options, b, s, peak_act, prep.prefill_spans)
+            memory["generation"] = larger_footprint(memory["generation"], whole)
     return Analysis(
         model=model,
         device=device,

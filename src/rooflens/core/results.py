@@ -101,7 +101,7 @@ def _point(value: Any) -> Any:
     return float(value) if np.ndim(value) == 0 else value
 
 
-def _larger(a: Footprint, b: Footprint) -> Footprint:
+def larger_footprint(a: Footprint, b: Footprint) -> Footprint:
     """Point by point, the footprint with the larger total (and the smaller largest batch)."""
     first = a.total >= b.total
     return Footprint(
@@ -202,7 +202,7 @@ class Analysis:
         of the prefill and decode steps. "Fits" and "largest batch" everywhere mean this."""
         if "generation" in self.memory:
             return self.memory["generation"]
-        return _larger(self.memory["prefill"], self.memory["decode"])
+        return larger_footprint(self.memory["prefill"], self.memory["decode"])
 
     @property
     def fallbacks(self) -> list[str]:
