@@ -465,7 +465,7 @@ def test_overlong_model_name_is_one_line() -> None:
         (["--link-latency", "inf", "-f", "json"], "link_latency=inf is invalid"),
         # Finite, but so small that every time overflowed to infinity ($inf per million tokens).
         (["--bandwidth", "1e-300"], "--bandwidth=1e-300 is invalid: expected bytes/s, from 1"),
-        (["--peak", "bf16=1e-300"], "--peak='bf16=1e-300' is invalid: expected DTYPE=OPS"),
+        (["--peak", "bf16=1e-300"], "--peak='bf16=1e-300' is invalid: expected OP/s"),
         (["--compute-cap", "1e-300"], "compute_cap=1e-300 is invalid"),
         (["--scale-bandwidth", "1e-300"], "scale_bandwidth=1e-300 is invalid"),
         (["--link-bandwidth", "1e-300", "--tp", "2"], "link_bandwidth=1e-300 is invalid"),
@@ -926,9 +926,9 @@ def test_an_option_left_out_or_needing_another_says_so(args, message) -> None:
         (["--memory", "0"], "error: --memory=0.0 is invalid: expected bytes, from 1"),
         (["--peak", "bogus=1e12"], "error: --peak='bogus=1e12' is invalid: expected DTYPE="),
         (["--peak", "bf16=0"],
-         "error: --peak='bf16=0' is invalid: expected DTYPE=OPS with OPS from 1 to 1e+21"),
+         "error: --peak='bf16=0' is invalid: expected OP/s, from 1 to 1e+21"),
         # The number alone (--peak=nan) lost which type's peak it was.
-        (["--peak", "fp8=nan"], "error: --peak='fp8=nan' is invalid: expected DTYPE=OPS with OPS"),
+        (["--peak", "fp8=nan"], "error: --peak='fp8=nan' is invalid: expected OP/s, from 1"),
     ],
 )  # fmt: skip
 def test_device_flags_are_named_as_typed(args, message) -> None:

@@ -520,7 +520,13 @@ def test_a_key_given_twice_to_compare_is_refused() -> None:
     both = runner.invoke(app, [*args, "--vs", "w_bits=4", "--vs", "kv_bits=8", "-f", "json"])
     assert both.exit_code == 0 and json.loads(both.output)["changes"] == {"w_bits": 4, "kv_bits": 8}
     # --base replaced the command's own -H, --batch or model without a word.
-    for item in ("hardware=a6000", "batch=4", "model=Qwen/Qwen2.5-7B", "prompt-len=64"):
+    for item in (
+        "hardware=a6000",
+        "HARDWARE=a6000",
+        "batch=4",
+        "model=Qwen/Qwen2.5-7B",
+        "prompt-len=64",
+    ):
         own = runner.invoke(app, [*args, "--base", item, "--vs", "w_bits=4"])
         assert own.exit_code == 2, own.output
         assert own.output.startswith(

@@ -547,7 +547,7 @@ def test_a_link_setting_no_collective_runs_on_says_so() -> None:
         ("analyze", ["--ep", "2"], "ep=2 is invalid: expected 1: meta-llama/Llama-3.1-8B has no "
          "routed experts"),
         # It counted 2 devices, 2 groups of 1 whose experts serve every group's tokens.
-        ("analyze", ["--moe-tp", "2"], "moe_tp=2 is invalid: expected empty: "
+        ("analyze", ["--moe-tp", "2"], "moe_tp=2 is invalid: expected empty or tp (1): "
          "meta-llama/Llama-3.1-8B has no routed experts to split"),
         ("simulate", ["--prompt-keep", "0.5", "--requests", "4"],
          "prompt_keep=0.5 is invalid: expected 1.0 (prompt compression is not simulated"),

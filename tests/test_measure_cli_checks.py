@@ -193,6 +193,10 @@ def test_measure_refuses_a_device_without_on_chip_memory_before_the_run(tmp_path
         'name = "mycpu"\nkind = "cpu"\nmemory_capacity = 64e9\nmemory_bandwidth = 100e9\n'
         "[peak_ops]\nfp32 = 2e12\nbf16 = 2e12\n"
     )
+    # With CUDA asked for on a machine without it too: the device file is at fault first.
+    code, out = _run("measure", OPT, "-H", str(device))
+    assert code == 2, out
+    assert out.startswith(f"error: -H='{device}' is invalid"), out
     code, out = _run("measure", OPT, "--device", "cpu", "-H", str(device))
     assert code == 2, out
     assert out.startswith(

@@ -120,9 +120,6 @@ def _listed(value: object) -> object:
         parts = tuple(plain(p) for p in parts)
         if any(isinstance(p, bool) for p in parts):  # True == 1 would pass as one device
             raise ValueError("a boolean is not a number")
-        floats = [p for p in parts if isinstance(p, float)]
-        if floats:  # 8.0 == 8 would pass a Literal of integer choices (kv_bits: [8.0])
-            raise ValueError(f"expected whole numbers, not {floats[0]!r}")
         return tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in parts)
     return parts
 
@@ -193,6 +190,11 @@ class AdviseSearch(BaseModel):
     def _lists(cls, value: object, info: ValidationInfo) -> object:
         listed = _listed(value)
         field = cls.model_fields[str(info.field_name)]
+        floats = [p for p in listed if isinstance(p, float)] if isinstance(listed, tuple) else []
+        if floats and info.field_name in ("tp", "pp", "kv_bits"):
+            # 8.0 == 8 would pass a Literal of integer choices (kv_bits: [8.0]); a name list
+            # says which names it takes.
+            raise ValueError(f"expected whole numbers, not {floats[0]!r}")
         if listed == () and any(getattr(m, "min_length", 0) for m in field.metadata):
             # Named as given ('' or []), not as the empty tuple it was read into ("tp=()").
             raise ValueError(f"expected at least one: {field.json_schema_extra['accepts']}")  # type: ignore[index]

@@ -71,6 +71,7 @@ from rooflens.formats import analysis_facts, analysis_notes, memory_verdict, si_
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import bundled_models, load_model
 from rooflens.models.config import SUPPORTED_MODEL_TYPES
+from rooflens.settings import SETTING_NAMES
 
 if TYPE_CHECKING:
     pass
@@ -630,7 +631,7 @@ def compare_cmd(
         check_size(flag, size)  # before the default prompt is read from the generation
     own = ("model", "hardware", *SIZE_NAMES, "images")
     for item in base or []:
-        if item.partition("=")[0].strip().replace("-", "_") in own:
+        if item.partition("=")[0].strip().replace("-", "_").lower() in own:
             # It silently replaced the command's own argument or option (-H a6000 beside
             # --base hardware=h100-sxm compared two H100 runs).
             raise InvalidInputError(
@@ -647,7 +648,7 @@ def compare_cmd(
         "gen_len": gen_len,
         "images": images,
         **({"allow_long_context": True} if allow_long_context else {}),
-        **settings_once(base, "--base"),
+        **settings_once(base, "--base", SETTING_NAMES),
     }
     changes = settings_once(vs, "--vs")
     if not vs:
@@ -676,7 +677,10 @@ def compare_cmd(
         return
     changed = ", ".join(f"{k}={v}" for k, v in differ.items()) or "nothing"
     # A's own settings, where --base gave any: the title says what both sides run.
-    given_a = {**({"images": images} if images else {}), **settings_once(base, "--base")}
+    given_a = {
+        **({"images": images} if images else {}),
+        **settings_once(base, "--base", SETTING_NAMES),
+    }
     settings = ", ".join(f"{k}={v}" for k, v in given_a.items())
     shown = pd.DataFrame(
         {

@@ -477,22 +477,25 @@ def _parse_peaks(items: list[str]) -> dict[str, float]:
             raise InvalidInputError(
                 "--peak", item, f"DTYPE=OPS with DTYPE one of {', '.join(dtypes)}"
             )
-        rate = peaks[dtype.strip()]
-        if not (math.isfinite(rate) and RATE_BOUNDS[0] <= rate <= RATE_BOUNDS[1]):
-            # The item, not its number alone: which type's peak was at fault.
-            low, high = RATE_BOUNDS
-            raise InvalidInputError("--peak", item, f"DTYPE=OPS with OPS from {low:g} to {high:g}")
+        # The item, not its number alone: which type's peak was at fault.
+        _check_rate("--peak", peaks[dtype.strip()], "OP/s", shown=item)
     return peaks
 
 
 def _check_rate(
-    flag: str, value: float | None, unit: str, bounds: tuple[float, float] = RATE_BOUNDS
+    flag: str,
+    value: float | None,
+    unit: str,
+    bounds: tuple[float, float] = RATE_BOUNDS,
+    shown: str | None = None,
 ) -> None:
     """A device figure given on the command line, within the Device's own bounds, named by the
-    flag typed rather than by the field it sets."""
+    flag typed rather than by the field it sets (`shown`: the text it came in, where that says
+    more than the number)."""
     low, high = bounds
     if value is not None and not (math.isfinite(value) and low <= value <= high):
-        raise InvalidInputError(flag, value, f"{unit}, from {low:g} to {high:g}")
+        named = value if shown is None else shown
+        raise InvalidInputError(flag, named, f"{unit}, from {low:g} to {high:g}")
 
 
 def parse_sizes(field: str, text: str) -> np.ndarray:
@@ -714,12 +717,14 @@ def analysis_options(func: F) -> F:
 COMPARED_KEYS = ("model", "hardware", *SIZE_NAMES, "images", *SETTING_NAMES)
 
 
-def settings_once(items: list[str] | None, flag: str) -> dict[str, Any]:
+def settings_once(
+    items: list[str] | None, flag: str, allowed: tuple[str, ...] = COMPARED_KEYS
+) -> dict[str, Any]:
     """Repeated KEY=VALUE options (--vs, --base) as a dict, each key given once: a second
-    value of a key would silently win."""
+    value of a key would silently win; `allowed`: the keys it takes."""
     given: dict[str, Any] = {}
     for item in items or []:
-        key, value = _setting(item, flag)
+        key, value = _setting(item, flag, allowed)
         if key in given:
             raise InvalidInputError(flag, item, f"each KEY once ({key} is given twice)")
         given[key] = value

@@ -166,17 +166,11 @@ def measure(
     config, name = resolve_config(model)
     spec = spec_from_config(config, name=name)
     _check_context(spec, prompt_len, gen_len)
+    if named is not None:
+        _priced_with_flash(named, hardware)  # before torch is imported or the device probed
     _torch(device)
     spec_device = named if named is not None else _device_spec(device, hardware)
-    if spec_device.onchip_memory_per_unit is None:
-        # The run is priced with FlashAttention afterwards (measure.validate.FLASH), whose tiles
-        # take it: refused after the run, minutes later, naming a setting never given.
-        raise InvalidInputError(
-            "-H",
-            hardware or spec_device.name,
-            "a device with onchip_memory_per_unit (the run is priced with FlashAttention, "
-            "whose tiles it sizes)",
-        )
+    _priced_with_flash(spec_device, hardware)
     from rooflens.measure.session import measure as run_measure
 
     profile = None
@@ -211,6 +205,19 @@ def measure(
         typer.echo(pd.DataFrame(result["rows"]).to_csv(index=False), nl=False)
         return
     _print_rows(result)
+
+
+def _priced_with_flash(device: Device, hardware: str | None) -> None:
+    """The run is priced with FlashAttention afterwards (measure.validate.FLASH), whose tiles
+    take the device's on-chip memory: refused up front (it was refused after the run, minutes
+    later, naming a setting never given)."""
+    if device.onchip_memory_per_unit is None:
+        raise InvalidInputError(
+            "-H",
+            hardware or device.name,
+            "a device with onchip_memory_per_unit (the run is priced with FlashAttention, "
+            "whose tiles it sizes)",
+        )
 
 
 def _measure_tp(

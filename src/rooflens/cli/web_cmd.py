@@ -34,7 +34,9 @@ def web(
 
     if not host.strip() or any(c.isspace() for c in host):
         raise InvalidInputError("--host", host, "an address or host name, e.g. 127.0.0.1")
-    url = f"http://{host}:{port}/"
+    # An IPv6 address goes in brackets in a URL (http://[::1]:8000/).
+    bare = host.strip("[]")
+    url = f"http://[{bare}]:{port}/" if ":" in bare else f"http://{host}:{port}/"
     # Bound here, before saying where it serves: a port in use or an address this machine
     # lacks was uvicorn's own log line and exit 3, after "viewer on ..." was printed.
     listening = _bind(host, port)
@@ -53,25 +55,26 @@ def web(
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    """A socket bound to `host`:`port` (as uvicorn binds one), or one error line naming the
-    option at fault."""
+    """A socket bound to `host`:`port` as uvicorn binds one (IPv6 for an address with colons,
+    else IPv4, a name resolved as such), or one error line naming the option at fault."""
+    bare = host.strip("[]")
+    listening = None
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except (OSError, UnicodeError):
-        raise InvalidInputError(
-            "--host", host, "an address or host name this machine resolves"
-        ) from None
-    listening = socket.socket(family, kind, proto)
-    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listening.bind(address)
-    except OSError as exc:
-        listening.close()
-        if exc.errno == errno.EADDRINUSE:
+        # Made inside: a machine without IPv6 refuses the socket itself.
+        listening = socket.socket(socket.AF_INET6 if ":" in bare else socket.AF_INET)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((bare, port))
+    except (OSError, UnicodeError) as exc:
+        if listening is not None:
+            listening.close()
+        if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
             raise InvalidInputError(
                 "--port", port, f"a port free on {host} (this one is in use)"
             ) from None
-        raise InvalidInputError(
-            "--host", host, f"an address of this machine ({exc.strerror or exc})"
-        ) from None
+        if isinstance(exc, socket.gaierror | UnicodeError):
+            raise InvalidInputError(
+                "--host", host, "an address or host name this machine resolves"
+            ) from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise InvalidInputError("--host", host, f"an address of this machine ({why})") from None
     return listening

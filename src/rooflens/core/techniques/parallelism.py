@@ -57,7 +57,9 @@ def local_model(model: ModelSpec, par: Parallelism) -> ModelSpec:
         # The expert groups it would make counted devices that no expert runs on (a dense
         # model at moe_tp 2 was priced on 2 devices, as 2 groups of 1).
         raise InvalidInputError(
-            "moe_tp", par.moe_tp, f"empty: {model.name} has no routed experts to split"
+            "moe_tp",
+            par.moe_tp,
+            f"empty or tp ({par.tp}): {model.name} has no routed experts to split",
         )
     if model.is_moe and model.num_experts % ep:
         raise InvalidInputError(
