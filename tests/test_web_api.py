@@ -53,6 +53,12 @@ def test_analyze_totals_equal_the_python_api(client: TestClient) -> None:
     assert data["generation"]["tpot"] == pytest.approx(float(want.generation["tpot"]), rel=1e-12)
     assert data["memory"]["decode"]["weights"] == float(want.memory["decode"].weights)
     assert data["model"]["params"] == want.params == 8_030_261_248
+    assert data["model"]["active_params"] == 8_030_261_248  # dense: every parameter
+    moe = post(client, "/api/analyze", {**SCENARIO, "model": {"id": "Qwen/Qwen3-30B-A3B"}})
+    assert (moe["model"]["params"], moe["model"]["active_params"]) == (
+        30_532_122_624,
+        3_353_032_704,
+    )
 
 
 def test_analyze_states_its_inputs_and_rows_as_the_cli_json_does(client: TestClient) -> None:

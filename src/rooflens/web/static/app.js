@@ -427,7 +427,9 @@ function render() {
   const notes = an.notes || [];
   const counted = (n, what) => (n ? ` · ${n} ${what}${n > 1 ? "s" : ""}` : "");
   $("#headline").textContent =
-    `${an.model.id} on ${dev.display_name} · ${count(an.model.params)} params · ${an.estimate}` +
+    `${an.model.id} on ${dev.display_name} · ${count(an.model.params)} params` +
+    (an.model.active_params !== an.model.params ? ` (${count(an.model.active_params)} active)` : "") +
+    ` · ${an.estimate}` +
     counted(fallbacks.length, "fallback") + counted(notes.length, "extrapolation");
   $("#headline").title = [
     ...fallbacks.map((line) => `fallback: ${line}`),
