@@ -585,3 +585,20 @@ def test_tables_name_a_config_as_the_json_does_and_count_one_point(tmp_path) -> 
     assert res.output.split("\n")[0].strip().startswith("toy on NVIDIA H100")
     res = runner.invoke(app, ["sweep", "gpt2", "-H", "h100-sxm", "--batch", "1"])
     assert res.exit_code == 0 and "1 point" in [line.strip() for line in res.output.splitlines()]
+
+
+def test_choices_are_read_whatever_their_case(tmp_path) -> None:
+    """Devices and engines matched whatever their case; word choices did not (-f JSON,
+    --w-format FP, plot Roofline, --arrival Gamma were refused)."""
+    res = runner.invoke(app, ["analyze", "gpt2", "-H", "h100-sxm", "--w-bits", "8",
+                              "--w-format", "FP", "-f", "JSON"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["settings"]["w_format"] == "fp"
+    res = runner.invoke(app, ["plot", "Roofline", "gpt2", "-H", "h100-sxm", "-o",
+                              str(tmp_path / "r.png")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["simulate", "gpt2", "-H", "h100-sxm", "--arrival", "Gamma",
+                              "--requests", "5", "-f", "Json"])  # fmt: skip
+    assert res.exit_code == 0 and json.loads(res.stdout)["workload"]["arrival"] == "gamma"
+    bad = runner.invoke(app, ["analyze", "gpt2", "-H", "h100-sxm", "--w-format", "FPX"])
+    assert bad.exit_code == 2 and "w_format='FPX' is invalid" in bad.output

@@ -411,7 +411,8 @@ class Settings(BaseModel):
     def _no_bool_numbers(cls, value: object, info: Any) -> object:
         # True == 1 would otherwise pass as 1-bit weights or one device; numpy's integers
         # (a script's loop) as the numbers they are.
-        return not_a_bool_number(cls.model_fields[info.field_name].annotation, plain(value))
+        annotation = cls.model_fields[info.field_name].annotation
+        return _as_choice(annotation, not_a_bool_number(annotation, plain(value)))
 
     @field_validator("engine_version", mode="before")
     @classmethod
@@ -780,6 +781,23 @@ def plain(value: object) -> object:
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
+    return value
+
+
+def _as_choice(annotation: object, value: object) -> object:
+    """A word of a field of lower-case word choices, in lower case ("FP" is fp, as a device's
+    or an engine's name matches whatever its case); anything else as given."""
+    if not isinstance(value, str):
+        return value
+    words = [
+        choice
+        for kind in _flatten(annotation)
+        if getattr(kind, "__origin__", None) is Literal
+        for choice in get_args(kind)
+    ]
+    if words and all(isinstance(w, str) and w == w.lower() for w in words):
+        lowered = value.strip().lower()
+        return lowered if lowered in words else value
     return value
 
 

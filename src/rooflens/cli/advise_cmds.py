@@ -105,6 +105,7 @@ def advise_cmd(
             help="Output format: table or json, the top picks (--top) and why the others "
             "were turned away; csv, every setup screened, ranked (the picks first), each with "
             "what binds it, in the same columns every run.",
+            case_sensitive=False,
         ),
     ] = OutputFormat.table,
     search: dict[str, object] | None = None,

@@ -98,7 +98,9 @@ def analyze(
         int | None, typer.Option(help="Generated tokens: adds TTFT, TPOT, latency and throughput.")
     ] = None,
     images: ImagesOpt = 0,
-    stage: Annotated[Stage, typer.Option(help="Which stage's operators to show.")] = Stage.all,
+    stage: Annotated[
+        Stage, typer.Option(help="Which stage's operators to show.", case_sensitive=False)
+    ] = Stage.all,
     draft: DraftOpt = None,
     medusa: MedusaOpt = False,
     mtp: MtpOpt = False,

@@ -295,7 +295,9 @@ CalibrationOpt = Annotated[
 WideOpt = Annotated[
     bool, typer.Option("--wide", help="Every column (default: the ones that fit 80 columns).")
 ]
-FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+FormatOpt = Annotated[
+    OutputFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+]
 # What analyze and report add beside the analysis (no analysis settings: the images a request
 # carries, a speculative-decoding estimate, the price and carbon figures), declared once here.
 ImagesOpt = Annotated[

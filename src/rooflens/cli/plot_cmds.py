@@ -138,7 +138,7 @@ def parse_settings_lines(texts: list[str]) -> dict[str, dict[str, Any]]:
 @app.command()
 @_clean_errors
 def plot(
-    kind: Annotated[PlotKind, typer.Argument(help="What to draw.")],
+    kind: Annotated[PlotKind, typer.Argument(help="What to draw.", case_sensitive=False)],
     model: ModelArg,
     hardware: HardwareOpt = None,
     out: Annotated[Path, typer.Option("-o", help="Output file: .png, .svg or .pdf.")] = Path(

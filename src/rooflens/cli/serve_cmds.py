@@ -258,7 +258,8 @@ def simulate(
     ] = None,
     arrival: Annotated[
         # The Python API's and the web's field is `arrivals`: the command line takes both.
-        Arrival, typer.Option("--arrival", "--arrivals", help="Arrival process.")
+        Arrival,
+        typer.Option("--arrival", "--arrivals", help="Arrival process.", case_sensitive=False),
     ] = Arrival.poisson,
     cv: Annotated[
         float | None,
