@@ -5,6 +5,7 @@ cache; peak device memory is read from PyTorch's allocator."""
 from __future__ import annotations
 
 import gc
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,11 @@ from huggingface_hub.errors import StrictDataclassError
 
 from rooflens.core.errors import ModelConfigError
 from rooflens.measure.timing import time_eager, time_graph
+
+# transformers from 5.2x renames forward's `past_key_values` to `cache`, which the releases
+# this extra supports (4.56 on) do not take: the old name stays, its warning is not the
+# user's concern (it printed two lines under every `rooflens measure`).
+warnings.filterwarnings("ignore", message="`past_key_values` is deprecated", category=FutureWarning)
 
 # No "sdpa" in the name: transformers would then demand the model's own SDPA support, which
 # Gemma-2 withholds for its logit soft-capping (see docs/measurement.md).
