@@ -138,7 +138,10 @@ def analyze(
             | ({options.kv_budget} if options.kv_budget else set())
             | _sparse_breaks(model, int(np.min(s)), int(np.max(s + g)))
         )
-        decode_sum = _decode_sum(price, mb, s, g - 1, breaks)
+        # Rates at a step's own context only under a profile or offloading (the roofline's
+        # are the peaks at every step): else a segment's middle step is priced as its first.
+        rated = options.calibration is not None or options.offload_weights or options.offload_kv
+        decode_sum = _decode_sum(price, mb, s, g - 1, breaks, steps["decode"], rated)
         generation = _generation(steps["prefill"], decode_sum, b * par.dp, g, steps.get("vision"))
         peak_act = np.maximum(act["prefill"], act["decode"])
         memory["generation"] = _footprint(prep, device, options, b, s + g - 1, peak_act)
@@ -479,21 +482,33 @@ def footprint(
 
 
 def _decode_sum(
-    price, b: np.ndarray, s: np.ndarray, n: np.ndarray, spans: list[int]
+    price,
+    b: np.ndarray,
+    s: np.ndarray,
+    n: np.ndarray,
+    spans: list[int],
+    decode: StepCosts,
+    rated: bool = True,
 ) -> dict[str, np.ndarray]:
     """Decode steps at contexts s .. s+n-1 in closed form. Costs are affine in the context
     until a span (window or KV budget) is reached and flat after it, so the steps are summed
-    in segments split where each span is reached."""
+    in segments split where each span is reached. `decode`: the step at context s, priced
+    already; `rated`: whether achieved rates depend on the step (a profile, offloading),
+    which a segment then reads at its middle step."""
     bounds = [np.zeros_like(s), *(np.clip(span - s, 0, n) for span in spans), n]
     total = {key: np.zeros_like(s, dtype=np.float64) for key in ("time", "ops", "memory_access")}
     one = np.ones_like(s)
-    for lo, hi in itertools.pairwise(bounds):
+    for index, (lo, hi) in enumerate(itertools.pairwise(bounds)):
         count = np.maximum(hi - lo, 0)
         if not np.any(count):
             continue  # no decode step in this segment at any point
-        first = price(Step(batch=b, new_tokens=one, past=s + lo))
+        first = decode if index == 0 else price(Step(batch=b, new_tokens=one, past=s + lo))
         second = price(Step(batch=b, new_tokens=one, past=s + lo + 1))
-        middle = price(Step(batch=b, new_tokens=one, past=s + lo + np.maximum(count - 1, 0) // 2))
+        middle = (
+            price(Step(batch=b, new_tokens=one, past=s + lo + np.maximum(count - 1, 0) // 2))
+            if rated
+            else first
+        )
         part = decode_totals(first, second, middle, count)
         total = {key: total[key] + part[key] for key in total}
     return total
