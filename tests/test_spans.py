@@ -203,3 +203,17 @@ def test_the_whole_generation_holds_the_prefills_keys_under_a_budget() -> None:
     plain = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", batch=1, prompt_len=4096,
                              gen_len=64)  # fmt: skip
     assert float(plain.memory["generation"].kv_cache) == (4096 + 63) * 131072
+
+
+def test_a_speculative_estimate_holds_the_prefills_keys_under_a_budget() -> None:
+    """The speculative footprint read the decode step's evicted cache, 74.1 GB that 'fit',
+    beside the analysis' own 134 GB that does not."""
+    long = {"batch": 16, "kv_budget": 2048, "flash_attention": True}
+    estimate = rooflens.speculate("meta-llama/Llama-3.1-8B", "h100-sxm", medusa_heads=True,
+                                  context=32768, **long)  # fmt: skip
+    assert float(estimate.memory.kv_cache) >= 16 * 32768 * 131072
+    assert not bool(estimate.memory.fits)
+    plain = rooflens.speculate("meta-llama/Llama-3.1-8B", "h100-sxm", medusa_heads=True,
+                               context=4096, batch=4)  # fmt: skip
+    # Without a budget: the decode step's cache, at the context, its drafts and the token after.
+    assert float(plain.memory.kv_cache) == 4 * (4096 + 4 + 1) * 131072

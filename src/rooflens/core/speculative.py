@@ -328,12 +328,15 @@ def speculative(
             ]
         )
     )
+    # Under a KV budget the context's prefill holds its whole prompt until the pass ends
+    # (analysis' generation peak); without one the decode step's cache is the larger.
+    target_kv = np.maximum(own.kv_cache, held_by_target.memory["prefill"].kv_cache)
     memory = footprint(
         device,
         options.calibration,
         b,
         own.weights + drafter_weights,
-        own.kv_cache + drafter_kv,
+        target_kv + drafter_kv,
         activations,
         own.host,
         own.reserved,
