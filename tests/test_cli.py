@@ -229,6 +229,15 @@ def test_listings() -> None:
     one = invoke("hardware", "a6000")
     assert one.exit_code == 0 and "source" in one.stdout
     assert invoke("models").exit_code == 0 and invoke("hardware").exit_code == 0
+    # A mixture of experts' active parameters beside its total, formatted; a dense model's
+    # a dash (the JSON holds both counts).
+    mixtral = next(m for m in models if m["id"] == "mistralai/Mixtral-8x7B-Instruct-v0.1")
+    assert (mixtral["params"], mixtral["active_params"]) == (46_702_792_704, 12_879_925_248)
+    table = runner.invoke(app, ["models"], env={"COLUMNS": "200"}).stdout
+    row = next(line for line in table.splitlines() if "mistralai/Mixtral-8x7B-Instruct-v0.1 " in line)
+    assert "46.7 G" in row and "12.9 G" in row
+    dense = next(line for line in table.splitlines() if "meta-llama/Llama-2-7b-hf " in line)
+    assert "—" in dense
 
 
 @pytest.mark.parametrize(

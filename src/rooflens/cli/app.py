@@ -450,9 +450,13 @@ def models(wide: WideOpt = False, output: FormatOpt = OutputFormat.table) -> Non
     if output is not OutputFormat.table:
         _emit(rows, frame, output)
         return
-    shown = frame.assign(params=frame.params.map(fmt.si))
+    # Active parameters beside the total where they differ (a mixture of experts), else a dash.
+    active = [
+        fmt.si(a) if a != p else "—" for a, p in zip(frame.active_params, frame.params, strict=True)
+    ]
+    shown = frame.assign(params=frame.params.map(fmt.si), active_params=active)
     if not wide:
-        shown = shown[["id", "model_type", "params", "layers", "max_positions"]]
+        shown = shown[["id", "model_type", "params", "active_params", "layers", "max_positions"]]
     _console().print(
         fmt.frame_table(
             shown,
