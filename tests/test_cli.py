@@ -234,7 +234,9 @@ def test_listings() -> None:
     mixtral = next(m for m in models if m["id"] == "mistralai/Mixtral-8x7B-Instruct-v0.1")
     assert (mixtral["params"], mixtral["active_params"]) == (46_702_792_704, 12_879_925_248)
     table = runner.invoke(app, ["models"], env={"COLUMNS": "200"}).stdout
-    row = next(line for line in table.splitlines() if "mistralai/Mixtral-8x7B-Instruct-v0.1 " in line)
+    row = next(
+        line for line in table.splitlines() if "mistralai/Mixtral-8x7B-Instruct-v0.1 " in line
+    )
     assert "46.7 G" in row and "12.9 G" in row
     dense = next(line for line in table.splitlines() if "meta-llama/Llama-2-7b-hf " in line)
     assert "—" in dense
@@ -611,3 +613,25 @@ def test_choices_are_read_whatever_their_case(tmp_path) -> None:
     assert res.exit_code == 0 and json.loads(res.stdout)["workload"]["arrival"] == "gamma"
     bad = runner.invoke(app, ["analyze", "gpt2", "-H", "h100-sxm", "--w-format", "FPX"])
     assert bad.exit_code == 2 and "w_format='FPX' is invalid" in bad.output
+    # Lists of words, the scheduler's and the cluster's, the advisor's and compare's keys too.
+    res = runner.invoke(app, ["analyze", "gpt2", "-H", "h100-sxm", "--fusion", "QKV,Act",
+                              "-f", "json"])  # fmt: skip
+    assert json.loads(res.stdout)["settings"]["fusion"] == ["qkv", "act"]
+    assert (
+        runner.invoke(app, ["analyze", "gpt2", "-H", "h100-sxm", "--fusion", "ALL"]).exit_code == 0
+    )
+    res = runner.invoke(app, ["simulate", "gpt2", "-H", "h100-sxm", "--queue", "SPF",
+                              "--replicas", "2", "--router", "Round_Robin", "--requests", "5",
+                              "-f", "json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["settings"]["queue"] == "spf"
+    from rooflens.advisor.choices import parse_search
+
+    search = parse_search({"rank": "Latency", "weights": "FP8,BF16", "experts": ["TP"]})
+    assert (search.rank, search.weights, search.experts) == ("latency", ("fp8", "bf16"), ("tp",))
+    res = runner.invoke(app, ["compare", "gpt2", "-H", "h100-sxm", "--vs", "W_BITS=4",
+                              "-f", "json"])  # fmt: skip
+    assert res.exit_code == 0 and json.loads(res.stdout)["changes"] == {"w_bits": 4}
+    res = runner.invoke(app, ["plot", "operators", "gpt2", "-H", "h100-sxm", "--stage",
+                              "Prefill", "-o", str(tmp_path / "o.png")])  # fmt: skip
+    assert res.exit_code == 0, res.output

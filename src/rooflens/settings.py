@@ -412,7 +412,7 @@ class Settings(BaseModel):
         # True == 1 would otherwise pass as 1-bit weights or one device; numpy's integers
         # (a script's loop) as the numbers they are.
         annotation = cls.model_fields[info.field_name].annotation
-        return _as_choice(annotation, not_a_bool_number(annotation, plain(value)))
+        return as_choice(annotation, not_a_bool_number(annotation, plain(value)))
 
     @field_validator("engine_version", mode="before")
     @classmethod
@@ -435,8 +435,9 @@ class Settings(BaseModel):
     def _fusions(cls, value: object) -> object:
         value = split_items(value)
         # "none" states nothing fused, as the help's default reads (with an engine: not its
-        # fusions either).
-        return FUSIONS if value == ("all",) else () if value == ("none",) else value
+        # fusions either); either word whatever its case, as the others.
+        alone = tuple(v.lower() for v in value) if isinstance(value, tuple) else value
+        return FUSIONS if alone == ("all",) else () if alone == ("none",) else value
 
     @field_validator("low_rank_layers", mode="before")
     @classmethod
@@ -784,20 +785,37 @@ def plain(value: object) -> object:
     return value
 
 
-def _as_choice(annotation: object, value: object) -> object:
+def as_choice(annotation: object, value: object) -> object:
     """A word of a field of lower-case word choices, in lower case ("FP" is fp, as a device's
-    or an engine's name matches whatever its case); anything else as given."""
-    if not isinstance(value, str):
+    or an engine's name matches whatever its case), and so each word of a list of them
+    ("QKV,act" or ["QKV"]); anything else as given."""
+    kinds = _flatten(annotation)
+    listed = [k for k in kinds if getattr(k, "__origin__", None) is tuple]
+    words = _words([*kinds, *(a for k in listed for a in _flatten(get_args(k)[0]))])
+    if not words:
         return value
-    words = [
-        choice
-        for kind in _flatten(annotation)
-        if getattr(kind, "__origin__", None) is Literal
-        for choice in get_args(kind)
-    ]
-    if words and all(isinstance(w, str) and w == w.lower() for w in words):
+    if isinstance(value, str):
         lowered = value.strip().lower()
-        return lowered if lowered in words else value
+        if lowered in words:
+            return lowered
+        parts = [p.strip() for p in lowered.split(",")]
+        return ",".join(parts) if listed and all(p in words for p in parts) else value
+    if listed and isinstance(value, list | tuple):
+        return type(value)(_as_word(v, words) for v in value)
+    return value
+
+
+def _words(kinds: list[object]) -> set[str]:
+    """The words of Literal choices among `kinds` where every choice is a lower-case word."""
+    choices = [c for k in kinds if getattr(k, "__origin__", None) is Literal for c in get_args(k)]
+    if choices and all(isinstance(c, str) and c == c.lower() for c in choices):
+        return set(choices)
+    return set()
+
+
+def _as_word(value: object, words: set[str]) -> object:
+    if isinstance(value, str) and value.strip().lower() in words:
+        return value.strip().lower()
     return value
 
 

@@ -15,6 +15,7 @@ from rooflens.core.options import AnalysisOptions
 from rooflens.settings import (
     ENGINE_NAMES,
     Settings,
+    as_choice,
     engine_name,
     invalid_input,
     parse_settings,
@@ -188,8 +189,9 @@ class AdviseSearch(BaseModel):
     @field_validator("devices", "tp", "pp", "weights", "experts", "kv_bits", mode="before")
     @classmethod
     def _lists(cls, value: object, info: ValidationInfo) -> object:
-        listed = _listed(value)
         field = cls.model_fields[str(info.field_name)]
+        # FP8 is fp8, TP tp (settings.as_choice).
+        listed = as_choice(field.annotation, _listed(value))
         floats = [p for p in listed if isinstance(p, float)] if isinstance(listed, tuple) else []
         if floats and info.field_name in ("tp", "pp", "kv_bits"):
             # 8.0 == 8 would pass a Literal of integer choices (kv_bits: [8.0]); a name list
@@ -199,6 +201,11 @@ class AdviseSearch(BaseModel):
             # Named as given ('' or []), not as the empty tuple it was read into ("tp=()").
             raise ValueError(f"expected at least one: {field.json_schema_extra['accepts']}")  # type: ignore[index]
         return listed
+
+    @field_validator("rank", mode="before")
+    @classmethod
+    def _rank_any_case(cls, value: object) -> object:
+        return as_choice(cls.model_fields["rank"].annotation, value)
 
     @field_validator("engine", mode="before")
     @classmethod

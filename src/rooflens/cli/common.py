@@ -739,7 +739,7 @@ def _setting(
     """'w_bits=4' -> ('w_bits', 4), each value read as its declared type; `flag` is the option
     it came from and `allowed` the keys it takes, which an error names."""
     key, sep, text = item.partition("=")
-    key = key.strip().replace("-", "_")
+    key = key.strip().replace("-", "_").lower()  # W_BITS=4 is w_bits, as words are read
     if not sep or key not in allowed:
         raise InvalidInputError(flag, item, f"KEY=VALUE with KEY one of {', '.join(allowed)}")
     text = text.strip()

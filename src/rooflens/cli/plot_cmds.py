@@ -177,6 +177,7 @@ def plot(
 
     figure_file("-o", out)
     check_size("--gen-len", gen_len)
+    stage = stage.strip().lower() if stage is not None else None  # Prefill is prefill
     if stage is not None and kind is not PlotKind.operators:
         # The other plots draw every stage, or latency over whole requests: it was ignored.
         raise InvalidInputError("--stage", stage, "left out but for the operators plot")

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, fie
 
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.speculative import ACCEPTANCE
-from rooflens.settings import MAX_DEVICES, MAX_TOKENS, option_name, setting
+from rooflens.settings import MAX_DEVICES, MAX_TOKENS, as_choice, option_name, setting
 
 Policy = Literal["static", "continuous", "chunked"]
 # Step tables are sized by the scheduler's limits: bounded so that a typo is refused, not
@@ -223,6 +223,12 @@ class SchedulerConfig(BaseModel):
         le=1.0,
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _words_any_case(cls, value: object, info: ValidationInfo) -> object:
+        # --queue SPF is spf, as the analysis' word settings read (settings.as_choice).
+        return as_choice(cls.model_fields[str(info.field_name)].annotation, value)
+
     @field_validator("draft_tokens")
     @classmethod
     def _drafts_only_with_iteration_batching(cls, value: int, info: ValidationInfo) -> int:
@@ -333,6 +339,12 @@ class ClusterConfig(BaseModel):
     # attention); None: as the analyzer options' moe_tp.
     prefill_moe_tp: int | None = _pool_width("prefill", "moe_tp")
     decode_moe_tp: int | None = _pool_width("decode", "moe_tp")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _words_any_case(cls, value: object, info: ValidationInfo) -> object:
+        # --router Round_Robin is round_robin (settings.as_choice).
+        return as_choice(cls.model_fields[str(info.field_name)].annotation, value)
 
     @field_validator("disaggregated")
     @classmethod
