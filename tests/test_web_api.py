@@ -765,6 +765,9 @@ def test_web_warns_when_bound_beyond_loopback(monkeypatch) -> None:
     assert seen["address"] == ("0.0.0.0", int(port))
     quiet = CliRunner().invoke(cli, ["web", "--port", port])
     assert "warning" not in quiet.output
+    # A loopback name whatever its case (LOCALHOST was warned of as beyond this machine).
+    upper = CliRunner().invoke(cli, ["web", "--host", "LOCALHOST", "--port", port])
+    assert upper.exit_code == 0 and "warning" not in upper.output
 
 
 def _free_port() -> int:

@@ -255,10 +255,11 @@ CONTENT_SECURITY_POLICY = (
 
 
 def host_name(header: str) -> str:
-    """The host of a Host header, without its port ('[::1]:8000' -> '::1')."""
+    """The host of a Host header, without its port ('[::1]:8000' -> '::1'), in lower case
+    (names are: LOCALHOST is localhost, not a host beyond this machine)."""
     if header.startswith("["):
-        return header[1:].partition("]")[0]
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+        return header[1:].partition("]")[0].lower()
+    return (header.rsplit(":", 1)[0] if header.count(":") == 1 else header).lower()
 
 
 class GuardHeaders:
@@ -272,7 +273,7 @@ class GuardHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        host = host_name(dict(scope["headers"]).get(b"host", b"").decode("latin-1")).lower()
+        host = host_name(dict(scope["headers"]).get(b"host", b"").decode("latin-1"))
         if host not in self.allowed:
             message = f"host {host!r} is not served: use one of {', '.join(sorted(self.allowed))}"
             item = {"loc": ["header", "host"], "msg": message, "type": "host_not_allowed"}
