@@ -216,6 +216,8 @@ class _Prepared:
 
 def _build_prepared(model: ModelSpec, options: AnalysisOptions, device: Device) -> _Prepared:
     graph = build_graph(model, options, device)
+    # The model's own count, whatever the options shard or prune.
+    whole = build_graph(model, _DEFAULT_OPTIONS)
     quant = options.quantization
     _check_groups(graph, quant, model)
     return _Prepared(
@@ -227,8 +229,8 @@ def _build_prepared(model: ModelSpec, options: AnalysisOptions, device: Device) 
         placement=placement(graph, device, quant),
         prefill_counts=operator_counts(graph, None),
         decode_counts=operator_counts(graph, options.early_exit_depth),
-        params=build_graph(model, _DEFAULT_OPTIONS).params(),
-        active_params=build_graph(model, _DEFAULT_OPTIONS).active_params(),
+        params=whole.params(),
+        active_params=whole.active_params(),
         weights=weight_bytes(graph, quant),
         head_weights=sum(op.weight_bytes(quant) for op in graph.operators if op.scope == "head"),
         head_unit=max(
@@ -428,7 +430,7 @@ def _footprint(
     quant = options.quantization
     # Pipeline stages hold their share of the (global) mixer layers' state.
     held = graph.num_layers / (graph.total_layers or graph.num_layers)
-    kv = kv_cache_bytes(model, quant, b, tokens, spans or prep.spans, held)
+    kv = kv_cache_bytes(model, quant, b, tokens, prep.spans if spans is None else spans, held)
     weights, kv, host = offload.resident(
         prep.weights,
         kv,

@@ -20,7 +20,17 @@ MAX_STEP_TOKENS = 10_000_000
 MAX_DRAFT_TOKENS = 16
 
 
-class SchedulerConfig(BaseModel):
+class _WordChoices(BaseModel):
+    """A description whose word choices read whatever their case (--queue SPF is spf,
+    --router Round_Robin round_robin), as the analysis' settings read theirs."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _words_any_case(cls, value: object, info: ValidationInfo) -> object:
+        return as_choice(cls.model_fields[str(info.field_name)].annotation, value)
+
+
+class SchedulerConfig(_WordChoices):
     """How one replica batches requests (docs/serving.md gives each rule and its source).
 
     static      request-level batches run to completion (FasterTransformer);
@@ -223,12 +233,6 @@ class SchedulerConfig(BaseModel):
         le=1.0,
     )
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _words_any_case(cls, value: object, info: ValidationInfo) -> object:
-        # --queue SPF is spf, as the analysis' word settings read (settings.as_choice).
-        return as_choice(cls.model_fields[str(info.field_name)].annotation, value)
-
     @field_validator("draft_tokens")
     @classmethod
     def _drafts_only_with_iteration_batching(cls, value: int, info: ValidationInfo) -> int:
@@ -298,7 +302,7 @@ def _pool_width(pool: str, axis: str) -> Any:
     )  # fmt: skip
 
 
-class ClusterConfig(BaseModel):
+class ClusterConfig(_WordChoices):
     """Replicas behind a router, or separate prefill and decode pools (disaggregation, as in
     DistServe and Splitwise) handing each request's KV cache over a link."""
 
@@ -339,12 +343,6 @@ class ClusterConfig(BaseModel):
     # attention); None: as the analyzer options' moe_tp.
     prefill_moe_tp: int | None = _pool_width("prefill", "moe_tp")
     decode_moe_tp: int | None = _pool_width("decode", "moe_tp")
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _words_any_case(cls, value: object, info: ValidationInfo) -> object:
-        # --router Round_Robin is round_robin (settings.as_choice).
-        return as_choice(cls.model_fields[str(info.field_name)].annotation, value)
 
     @field_validator("disaggregated")
     @classmethod
