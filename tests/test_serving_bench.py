@@ -1057,6 +1057,24 @@ def test_sglang_turns_its_overlap_schedule_off_to_draft() -> None:
     assert scheduler_with("sglang", None, {}).overlap
 
 
+def test_sglang_drafting_holds_48_requests_unless_given_and_no_mixed_chunks() -> None:
+    """SGLang's server args, speculative decoding on: max_running_requests 48 when not
+    given, mixed chunked prefill off; a batch limit given stays."""
+    drafting = {"draft_tokens": 2, "mixed_chunk": True}
+    settled = scheduler_with("sglang", None, drafting)
+    assert (settled.max_batch, settled.request_pool, settled.mixed_chunk) == (48, True, False)
+    given = scheduler_with("sglang", None, {**drafting, "max_batch": 512})
+    assert (given.max_batch, given.request_pool) == (512, False)
+    assert scheduler_with("sglang", None, {"mixed_chunk": True}).max_batch == 4096
+    assert scheduler_with("vllm", None, drafting).max_batch == 1024
+    fixed = LengthDistribution.parse
+    load = Workload(requests=64, prompt=fixed("prompt", "32"), output=fixed("output", "8"))
+    run = rooflens.simulate("Qwen/Qwen3.5-9B", "h100-sxm", load, engine="sglang", concurrency=64,
+                            scheduler=SchedulerConfig(draft_tokens=2))  # fmt: skip
+    assert run.timeline["running"].max() == 48
+    assert run.timeline["waiting"].max() == 16
+
+
 def test_sglang_sizes_its_request_pool_from_the_kv_cache() -> None:
     """SGLang's max_running_requests, when not given, is its KV pool's tokens / the context
     length x 512 within [2048, 4096], at most half the tokens (model_runner); the preset held

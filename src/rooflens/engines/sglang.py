@@ -95,13 +95,22 @@ def scheduler_for(device: Device | None) -> SchedulerConfig:
     return SCHEDULER.model_copy(update={"chunk_size": chunk})
 
 
+# max_running_requests when speculative decoding runs and none is given
+# (server_args.py, _handle_speculative_decoding).
+SPECULATIVE_REQUESTS = 48
+
+
 def settle(config: SchedulerConfig) -> SchedulerConfig:
     """Settings as SGLang reads them: speculative decoding (EAGLE, which its MTP runs as)
-    turns the overlap schedule off (server_args.py, _handle_speculative_decoding) unless
-    SGLANG_ENABLE_SPEC_V2 is set, which rooflens does not read."""
-    if config.draft_tokens and config.overlap:
-        return config.model_copy(update={"overlap": False})
-    return config
+    turns the overlap schedule off unless SGLANG_ENABLE_SPEC_V2 is set, which rooflens does
+    not read, and mixed chunks off, and takes 48 running requests where none is given, the
+    request pool then no larger (server_args.py, _handle_speculative_decoding)."""
+    if not config.draft_tokens:
+        return config
+    update: dict[str, object] = {"overlap": False, "mixed_chunk": False}
+    if config.request_pool:  # max_running_requests not given (presets.scheduler_with)
+        update["max_batch"] = min(config.max_batch, SPECULATIVE_REQUESTS)
+    return config.model_copy(update=update)
 
 
 DEFAULTS = EngineDefaults(
