@@ -1105,3 +1105,32 @@ def test_an_acceptance_without_drafts_is_refused_by_the_api() -> None:
     with pytest.raises(ValueError, match="left out without draft_tokens"):
         SchedulerConfig(acceptance=0.7)
     assert SchedulerConfig(draft_tokens=2, acceptance=0.7).acceptance == 0.7
+
+
+def test_drafts_count_against_the_token_budget_and_hold_kv_slots() -> None:
+    """vLLM's scheduler takes a drafting sequence's next token and its drafts off the token
+    budget, and holds KV slots for them (lookahead); with 3 drafts at a 2,048-token budget
+    no iteration carries more than 2,048 tokens (rooflens had counted one per decode: up to
+    2,420), and a lone request's decode steps hold its context + 1 + 3 tokens."""
+    fixed = LengthDistribution.parse
+    load = Workload(requests=300, prompt=fixed("prompt", "4096"), output=fixed("output", "64"))
+    drafting = SchedulerConfig(max_batch=256, max_tokens=2048, draft_tokens=3)
+    run = rooflens.simulate("Qwen/Qwen3.5-9B", "h100-sxm", load, concurrency=256,
+                            preset="vllm", scheduler=drafting)  # fmt: skip
+    tokens = run.timeline["decode_seqs"] * 4 + run.timeline["prefill_tokens"]
+    assert tokens.max() == 2048
+    one = Workload(requests=1, prompt=fixed("prompt", "100"), output=fixed("output", "4"))
+    held = {}
+    for drafts in (0, 3):
+        scheduler = SchedulerConfig(block_size=1, **({"draft_tokens": drafts} if drafts else {}))
+        single = rooflens.simulate("deepseek-ai/DeepSeek-V3", "h200", one, concurrency=1,
+                                   preset="vllm", scheduler=scheduler, tp=8)  # fmt: skip
+        held[drafts] = single.timeline["kv_tokens"].tolist()
+    assert held == {0: [100, 101, 102, 103], 3: [100, 104, 105, 106]}
+
+
+def test_tensorrt_llm_holds_drafting_requests_to_the_token_budget() -> None:
+    """TensorRT-LLM's micro-batch scheduler counts a generating request as 1 + its drafts of
+    max_num_tokens: 512 tokens hold 128 requests drafting 3, 512 drafting none."""
+    assert scheduler_with("trtllm", None, {"max_tokens": 512, "draft_tokens": 3}).max_batch == 128
+    assert scheduler_with("trtllm", None, {"max_tokens": 512}).max_batch == 512

@@ -39,11 +39,13 @@ def scheduler_for(device: Device | None) -> SchedulerConfig:
 
 
 def settle(config: SchedulerConfig) -> SchedulerConfig:
-    """Settings as TensorRT-LLM reads them: a token budget below the batch limit holds the
-    batch to the budget, as its micro-batch scheduler counts each generating request as one
-    of max_num_tokens (_torch/pyexecutor/scheduler.py) where vLLM refuses such a budget."""
-    if config.max_tokens < config.max_batch:
-        return config.model_copy(update={"max_batch": config.max_tokens})
+    """Settings as TensorRT-LLM reads them: a token budget below the batch limit's tokens
+    holds the batch to the budget, as its micro-batch scheduler counts each generating
+    request as its beam and its draft tokens of max_num_tokens (_torch/pyexecutor/
+    scheduler.py) where vLLM refuses such a budget."""
+    per_request = config.decode_tokens
+    if config.max_tokens < config.max_batch * per_request:
+        return config.model_copy(update={"max_batch": max(config.max_tokens // per_request, 1)})
     return config
 
 

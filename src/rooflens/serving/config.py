@@ -249,6 +249,15 @@ class SchedulerConfig(_WordChoices):
         return value
 
     @property
+    def decode_tokens(self) -> int:
+        """Tokens a decoding sequence takes of an iteration: its next one and its drafts,
+        verified together, as vLLM's scheduler (schedule: num_new_tokens off token_budget)
+        and TensorRT-LLM's micro-batch scheduler (beam width + draft tokens against
+        max_num_tokens) count them; its KV blocks hold room for them all the step long
+        (vLLM's lookahead slots)."""
+        return 1 + self.draft_tokens
+
+    @property
     def chunk(self) -> int:
         return min(self.chunk_size or self.max_tokens, self.max_tokens)
 

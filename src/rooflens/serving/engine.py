@@ -96,6 +96,8 @@ class Engine:
         submitted; `last_token`: when each request's latest token came out (a decode engine
         receives it from the prefill engine), for inter-token gaps."""
         self.replica, self.config, self.mode = replica, config, mode
+        # KV slots each decoding sequence holds beyond its next token: its drafts'.
+        self.lookahead = config.draft_tokens
         self.on_finish = on_finish
         self.prompt, self.output, self.ready = prompt, output, ready
         n = len(prompt)
@@ -308,7 +310,9 @@ class Engine:
         cfg = self.config
         if self.mode == "decode":
             decoders, swap = self._grow(self._decoders())
-            admitted, swap_in = self._admit(cfg.iteration_tokens - len(decoders), whole=True)
+            admitted, swap_in = self._admit(
+                cfg.iteration_tokens - len(decoders) * cfg.decode_tokens, whole=True
+            )
             # Handed-over requests decode at once; one preempted here by recomputation
             # prefills its prompt and tokens so far on this replica first.
             handed = [i for i, chunk in admitted if chunk == 0]
@@ -331,14 +335,14 @@ class Engine:
                 # token off both.
                 if mixing:
                     decoders, grown = self._grow(self._decoders())
-                size = cfg.chunk_size - len(decoders)
+                size = cfg.chunk_size - len(decoders) * cfg.decode_tokens
                 chunks = self._continue_prefills(size, size)
                 taken = sum(c for _, c in chunks)
                 admitted, swap = self._admit(
                     size - taken,
                     whole=False,
                     alone=not chunks,
-                    joins=cfg.max_tokens - len(decoders) - taken,
+                    joins=cfg.max_tokens - len(decoders) * cfg.decode_tokens - taken,
                 )
                 chunks += admitted
             if chunks or mixing:
@@ -350,7 +354,7 @@ class Engine:
             # Decodes first, then prompt chunks of running requests, then new requests (whole
             # ones only, when prompts are not split: alone if longer than the budget).
             decoders, swap = self._grow(self._decoders())
-            budget = cfg.max_tokens - len(decoders)
+            budget = cfg.max_tokens - len(decoders) * cfg.decode_tokens
             chunks = self._continue_prefills(budget)
             budget -= sum(c for _, c in chunks)
             # Both rules count every iteration, whether or not the other holds the prompts.
@@ -387,7 +391,8 @@ class Engine:
             contexts, prompt_tokens = contexts + 1, prompt_tokens + int(self.target[i])
         if not contexts:
             return False
-        enough = prompt_tokens + len(decoders) >= cfg.batch_wait_ratio * cfg.max_tokens
+        decode_tokens = len(decoders) * cfg.decode_tokens
+        enough = prompt_tokens + decode_tokens >= cfg.batch_wait_ratio * cfg.max_tokens
         if self.held_prompts >= cfg.batch_wait_iterations or enough:
             self.held_prompts = 0
             return False
@@ -496,7 +501,8 @@ class Engine:
         free = self.capacity - self.used
         while (
             steps >= MIN_RUN
-            and int(np.sum(self._held(self.kv[ids] + steps) - self.units[ids])) > free
+            and int(np.sum(self._held(self.kv[ids] + steps + self.lookahead) - self.units[ids]))
+            > free
         ):
             steps //= 2
         if steps < MIN_RUN:
@@ -546,9 +552,10 @@ class Engine:
         b = len(ids)
         # Step k holds each sequence's blocks for its context k + 1 tokens on, as a step
         # taken alone does once it has grown them (a steps x sequences array, summed).
-        grown = self._held(self.kv[ids] + np.arange(1, steps + 1)[:, None]) - self.units[ids]
+        ahead = np.arange(1, steps + 1)[:, None] + self.lookahead
+        grown = self._held(self.kv[ids] + ahead) - self.units[ids]
         kv_tokens = (self.used + np.sum(grown, axis=-1)) * self.unit
-        extra = self._held(self.kv[ids] + steps) - self.units[ids]
+        extra = self._held(self.kv[ids] + steps + self.lookahead) - self.units[ids]
         self.units[ids] += extra
         self.used += int(extra.sum())
         # The queue stays as it is through the run (nothing joins it or leaves it before the
@@ -587,14 +594,15 @@ class Engine:
         if self.swapped[i] or self.prefix:
             return False
         cfg, remaining = self.config, int(self.target[i] - self.kv[i])
+        decode_tokens = len(ids) * cfg.decode_tokens
         # Continuous batching admits prompts before the decodes grow; the others after.
-        growth = int(np.sum(self._held(self.kv[ids] + 1) - self.units[ids]))
+        growth = int(np.sum(self._held(self.kv[ids] + cfg.decode_tokens) - self.units[ids]))
         if self.mode == "decode" and self.kv[i] >= self.target[i]:
             chunk = 1
         elif cfg.mixes_decodes:
             # Mixed: the decodes grow first and take their tokens off both budgets.
-            chunk = min(remaining, cfg.chunk_size - len(ids))
-            if chunk <= 0 or cfg.max_tokens - len(ids) <= 0:
+            chunk = min(remaining, cfg.chunk_size - decode_tokens)
+            if chunk <= 0 or cfg.max_tokens - decode_tokens <= 0:
                 return True
         elif cfg.policy == "continuous":
             chunk = remaining if cfg.chunk_size is None else min(remaining, cfg.chunk_size)
@@ -602,10 +610,10 @@ class Engine:
         elif not cfg.split_prompts:
             # Whole prompts only: one that does not fit beside the decodes waits for them.
             chunk = remaining
-            if chunk > cfg.max_tokens - len(ids):
+            if chunk > cfg.max_tokens - decode_tokens:
                 return True
         else:
-            chunk = min(remaining, cfg.max_tokens - len(ids), cfg.chunk)
+            chunk = min(remaining, cfg.max_tokens - decode_tokens, cfg.chunk)
             if chunk <= 0:
                 return True
         need = self._held(self.kv[i] + chunk) - self.units[i]
@@ -714,7 +722,7 @@ class Engine:
         swap_time = 0.0
         while decoders:
             ids = np.fromiter(decoders, np.int64, len(decoders))
-            extra = self._held(self.kv[ids] + 1) - self.units[ids]
+            extra = self._held(self.kv[ids] + self.config.decode_tokens) - self.units[ids]
             need = int(np.sum(extra))
             if need <= self.capacity - self.used:
                 self.units[ids] += extra
