@@ -1134,3 +1134,23 @@ def test_tensorrt_llm_holds_drafting_requests_to_the_token_budget() -> None:
     max_num_tokens: 512 tokens hold 128 requests drafting 3, 512 drafting none."""
     assert scheduler_with("trtllm", None, {"max_tokens": 512, "draft_tokens": 3}).max_batch == 128
     assert scheduler_with("trtllm", None, {"max_tokens": 512}).max_batch == 512
+
+
+def test_a_replicated_kv_shard_is_handed_over_once_per_receiver() -> None:
+    """MLA's latent cache sits whole on every TP rank: a prompt prefilled at TP 1, 2 or 4
+    hands one copy (4,000 tokens x 27 layers x 576 x 2 bytes = 124.4 MB) to a TP 1 decode
+    rank, 0.1244 s at 1 GB/s; it had been sent once per prefill rank (0.25 s, 0.50 s)."""
+    workload = Workload(
+        requests=1,
+        prompt=LengthDistribution(kind="fixed", a=4000),
+        output=LengthDistribution(kind="fixed", a=2),
+    )
+    for prefill_tp in (1, 2, 4):
+        cluster = ClusterConfig(
+            disaggregated=True, prefill_tp=prefill_tp, decode_tp=1, kv_link_bandwidth=1e9
+        )
+        run = rooflens.simulate("deepseek-ai/DeepSeek-V2-Lite", "h100", workload,
+                                cluster=cluster, concurrency=1)  # fmt: skip
+        decode_step = run.timeline.loc[run.timeline["engine"] == 1, "duration"].sum()
+        handover = run.requests["tpot"].iloc[0] - decode_step
+        assert handover == pytest.approx(4000 * 27 * 576 * 2 / 1e9, rel=1e-9)

@@ -82,11 +82,14 @@ def _pool(
 def transfer_seconds(
     prefill: Replica, decode: Replica, prompt: np.ndarray, link: float | None
 ) -> np.ndarray:
-    """The KV hand-over of each prompt: every device of the smaller pool sends or receives its
-    1/TP shard of the cache over its own link (the same TP on both sides: its own shard)."""
+    """The KV hand-over of each prompt: every decode device receives its own shard of the
+    cache over its own link, and the prefill devices send every decode device's shard over
+    theirs, so a larger decode pool waits on its senders. A shard held on several devices
+    (MLA's latent, GQA's heads under TP wider than they are) is sent once per receiver, not
+    once per prefill device that holds it."""
     link = link or prefill.link_bandwidth or np.inf
-    total = prefill.kv_kept(prompt) * prefill.kv_bytes_per_token * prefill.devices
-    return total / min(prefill.devices, decode.devices) / link
+    shard = decode.kv_kept(prompt) * decode.kv_bytes_per_token
+    return shard * max(1.0, decode.devices / prefill.devices) / link
 
 
 def serve(
