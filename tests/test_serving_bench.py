@@ -1154,3 +1154,31 @@ def test_a_replicated_kv_shard_is_handed_over_once_per_receiver() -> None:
         decode_step = run.timeline.loc[run.timeline["engine"] == 1, "duration"].sum()
         handover = run.requests["tpot"].iloc[0] - decode_step
         assert handover == pytest.approx(4000 * 27 * 576 * 2 / 1e9, rel=1e-9)
+
+
+def test_the_engines_take_the_kv_block_their_attention_backend_needs() -> None:
+    """vLLM: FlashMLA's and FlashInfer MLA's 64 for latent attention on Hopper and Blackwell,
+    a DSA indexer's 64, DeepSeek-V4's 256, else 16; SGLang: trtllm_mha's and trtllm_mla's 64
+    on Blackwell, a DSA indexer's 64, DeepSeek-V4's 256, else 1; a block given stays."""
+    blocks = {}
+    for model in ("deepseek-ai/DeepSeek-V3", "meta-llama/Llama-3.1-8B", "deepseek-ai/DeepSeek-V3.2",
+                  "deepseek-ai/DeepSeek-V4-Flash"):  # fmt: skip
+        spec = rooflens.load_model(model)
+        for engine in ("vllm", "sglang", "trtllm"):
+            for device in ("h200", "b200", "a100-sxm4-80gb"):
+                scheduler = preset_for(engine, get_device(device), spec)
+                blocks[model.split("/")[1], engine, device] = scheduler.block_size
+    assert [blocks["DeepSeek-V3", e, d] for e in ("vllm", "sglang") for d in ("h200", "b200",
+            "a100-sxm4-80gb")] == [64, 64, 16, 1, 64, 1]  # fmt: skip
+    assert [blocks["Llama-3.1-8B", e, "b200"] for e in ("vllm", "sglang", "trtllm")] == [16, 64, 32]
+    assert {
+        blocks["DeepSeek-V3.2", e, d] for e in ("vllm", "sglang") for d in ("h200", "b200")
+    } == {64}
+    assert {blocks["DeepSeek-V4-Flash", e, "h200"] for e in ("vllm", "sglang")} == {256}
+    given = scheduler_with("sglang", get_device("b200"), {"block_size": 16},
+                           rooflens.load_model("meta-llama/Llama-3.1-8B"))  # fmt: skip
+    assert given.block_size == 16
+    fixed = LengthDistribution.parse
+    load = Workload(requests=2, prompt=fixed("prompt", "100"), output=fixed("output", "4"))
+    run = rooflens.simulate("meta-llama/Llama-3.1-8B", "b200", load, engine="sglang", concurrency=1)
+    assert run.timeline["kv_tokens"].tolist()[:2] == [128, 128]  # two pages of 64

@@ -907,7 +907,7 @@ def verify(
         scheduler = (
             # A serving engine confirms as it schedules (its preset), batched up to the pick's
             # limit: the screening's steady state only approximates its chunked prefills.
-            scheduler_with(advice.engine, device, {"max_batch": limit})
+            scheduler_with(advice.engine, device, {"max_batch": limit}, spec)
             if advice.engine in PRESETS
             # One prompt per prefill iteration, whatever the batch limit: the chunk bounds the
             # prefill's tokens, the decodes ride outside the budget (a budget of one short

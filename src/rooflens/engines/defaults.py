@@ -8,6 +8,18 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rooflens.core.efficiency import version_key
+from rooflens.core.hardware import Device
+
+# NVIDIA's catalog GPUs the engines pick kernels for by architecture: Hopper (SM90) and
+# Blackwell datacenter parts (SM100/SM103), by catalog name (a modified copy keeps its base's).
+HOPPER = ("h100", "h200", "h20")
+BLACKWELL = ("b200", "b300", "gb200", "gb300")
+
+
+def on(device: Device, names: tuple[str, ...]) -> bool:
+    """Whether `device` is one of the catalog GPUs `names` (h100 covers h100-sxm and -pcie)."""
+    base = device.name.split(" ")[0].lower()
+    return any(base == n or base.startswith(f"{n}-") for n in names)
 
 
 class EngineDefaults(BaseModel):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rooflens.core.hardware import Device
-from rooflens.engines.defaults import EngineDefaults
+from rooflens.core.model import ModelSpec
+from rooflens.engines.defaults import BLACKWELL, EngineDefaults, on
 from rooflens.serving.config import SchedulerConfig
 
 
@@ -87,12 +88,30 @@ def request_pool(kv_tokens: int, context_len: int) -> int:
     return max(min(estimated, kv_tokens // 2), 1)
 
 
-def scheduler_for(device: Device | None) -> SchedulerConfig:
-    """The scheduler on `device` (None: an 80 GB-class GPU)."""
+def page_size(device: Device | None, model: ModelSpec | None) -> int:
+    """page_size when none is given (server_args.py: the model's adjustments, then its
+    attention backend's, then _handle_page_size's 1): DeepSeek-V4's dsv4 backend 256; a DSA
+    indexer's nsa backend 64; on Blackwell (SM100) the default backends trtllm_mla for latent
+    attention and trtllm_mha for the rest, 64 (trtllm_mha for every model there since pull
+    request 14291, December 2025; for hybrid recurrent models since 19030, March 2026);
+    else 1 (fa3 on Hopper)."""
+    if model is None or device is None:
+        return SCHEDULER.block_size
+    if model.compressed_attention:
+        return 256
+    if model.index_topk or on(device, BLACKWELL):
+        return 64
+    return SCHEDULER.block_size
+
+
+def scheduler_for(device: Device | None, model: ModelSpec | None = None) -> SchedulerConfig:
+    """The scheduler on `device` (None: an 80 GB-class GPU); `model`: its page size
+    (`page_size`)."""
     if device is None:
         return SCHEDULER
     chunk, _ = launch_sizes(device.memory_capacity)
-    return SCHEDULER.model_copy(update={"chunk_size": chunk})
+    pages = page_size(device, model)
+    return SCHEDULER.model_copy(update={"chunk_size": chunk, "block_size": pages})
 
 
 # max_running_requests when speculative decoding runs and none is given

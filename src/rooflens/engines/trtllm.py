@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
 from rooflens.engines.defaults import EngineDefaults
 from rooflens.serving.config import SchedulerConfig
 
@@ -33,8 +34,8 @@ SCHEDULER = SchedulerConfig(
 )
 
 
-def scheduler_for(device: Device | None) -> SchedulerConfig:
-    """The scheduler on `device`: the same on every GPU."""
+def scheduler_for(device: Device | None, model: ModelSpec | None = None) -> SchedulerConfig:
+    """The scheduler on `device`: the same on every GPU and for every model."""
     return SCHEDULER
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from rooflens.core.hardware import Device
-from rooflens.engines.defaults import EngineDefaults
+from rooflens.core.model import ModelSpec
+from rooflens.engines.defaults import BLACKWELL, HOPPER, EngineDefaults, on
 from rooflens.serving.config import SchedulerConfig
 
 _GIB = 2**30
@@ -39,14 +40,32 @@ SCHEDULER = SchedulerConfig(
 TPU_TOKENS = {"tpu-v6e": 1024, "tpu-v5e": 512, "tpu-v5p": 256}
 
 
-def scheduler_for(device: Device | None) -> SchedulerConfig:
+def block_size(device: Device | None, model: ModelSpec | None) -> int:
+    """CacheConfig.block_size as vllm/platforms/cuda.py settles it for the attention backend
+    it picks: DeepSeek-V4's sparse window backend 256, a DSA indexer's 64 (FlashMLA sparse);
+    latent attention on Hopper 64 (FlashMLA) and on Blackwell 64 (FlashInfer MLA, its default
+    since pull request 32339, January 2026; CUTLASS MLA's 128 before); else 16."""
+    if model is None or device is None:
+        return SCHEDULER.block_size
+    if model.compressed_attention:
+        return 256
+    if model.index_topk:
+        return 64
+    if model.is_mla and on(device, HOPPER + BLACKWELL):
+        return 64
+    return SCHEDULER.block_size
+
+
+def scheduler_for(device: Device | None, model: ModelSpec | None = None) -> SchedulerConfig:
     """The scheduler on `device` (None: a GPU of at least 70 GiB), by
     EngineArgs.get_batch_defaults' rules for `vllm serve`: 8,192 tokens and 1,024 sequences on
     devices of at least 70 GiB but A100s, else 2,048 and 256; a TPU's tokens by its chip;
     on a CPU 2,048 tokens and 128 sequences per rank of TP x PP (one rank: the preset is one
-    device's); the sequences then at most the tokens."""
+    device's); the sequences then at most the tokens. `model`: its block size
+    (`block_size`)."""
     if device is None:
         return SCHEDULER
+    blocks = block_size(device, model)
     tokens, sequences = SCHEDULER.max_tokens, SCHEDULER.max_batch
     if device.memory_capacity < 70 * _GIB or "a100" in device.name.lower():
         tokens, sequences = 2048, 256
@@ -55,9 +74,10 @@ def scheduler_for(device: Device | None) -> SchedulerConfig:
     if device.kind in ("cpu", "apple-soc"):  # vLLM runs Apple silicon on its CPU backend
         tokens, sequences = 2048, 128
     sequences = min(sequences, tokens)
-    if (tokens, sequences) == (SCHEDULER.max_tokens, SCHEDULER.max_batch):
+    chosen = {"max_tokens": tokens, "max_batch": sequences, "block_size": blocks}
+    if all(getattr(SCHEDULER, k) == v for k, v in chosen.items()):
         return SCHEDULER
-    return SCHEDULER.model_copy(update={"max_tokens": tokens, "max_batch": sequences})
+    return SCHEDULER.model_copy(update=chosen)
 
 
 def settle(config: SchedulerConfig) -> SchedulerConfig:

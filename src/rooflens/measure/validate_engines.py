@@ -752,7 +752,7 @@ def _replicas(
     spec, device, options = resolve(
         setup.model, get_device(setup.device), dict(setup.options) | {"calibration": calibration}
     )
-    scheduler = scheduler_with(setup.preset, device, dict(setup.scheduler))
+    scheduler = scheduler_with(setup.preset, device, dict(setup.scheduler), spec)
     prefill = pool_options(options, setup.cluster, "prefill")
     decode = pool_options(options, setup.cluster, "decode")
     replica = prepare(spec, device, prefill, scheduler, longest, longest_prompt)

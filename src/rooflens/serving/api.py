@@ -8,6 +8,7 @@ from pathlib import Path
 from rooflens.api import DeviceLike, ModelLike, resolve
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.presets import PRESETS, preset_for, scheduler_with
 from rooflens.serving.results import SimulationResult
@@ -58,18 +59,20 @@ def scheduler_of(
     preset: str | None,
     device: Device,
     engine: object = None,
+    model: ModelSpec | None = None,
 ) -> SchedulerConfig | None:
-    """The scheduler a run uses: an engine's preset (sized for `device`) with the settings
-    given explicitly in `scheduler` (its fields set by the caller) in place of the preset's.
-    Without a preset, an `engine` that has one (vllm, sglang, trtllm) brings its own."""
+    """The scheduler a run uses: an engine's preset (sized for `device`, its KV block for
+    `model`) with the settings given explicitly in `scheduler` (its fields set by the caller)
+    in place of the preset's. Without a preset, an `engine` that has one (vllm, sglang,
+    trtllm) brings its own."""
     if preset is None and engine in PRESETS:
         preset = str(engine)
     if preset is None:
         return scheduler
     if scheduler is None:
-        return preset_for(preset, device)
+        return preset_for(preset, device, model)
     chosen = {k: getattr(scheduler, k) for k in scheduler.model_fields_set}
-    return scheduler_with(preset, device, chosen)
+    return scheduler_with(preset, device, chosen, model)
 
 
 def closed_loop_requests(workload: Workload | Requests | str | Path, clients: int) -> Requests:
@@ -138,7 +141,7 @@ def simulate(
     if isinstance(load, Workload):
         load = fitted_to(load, room)
     requests = _requests(load) if concurrency is None else closed_loop_requests(load, concurrency)
-    sched = scheduler_of(scheduler, preset, device, settings.engine)
+    sched = scheduler_of(scheduler, preset, device, settings.engine, spec)
     check_expert_groups(spec, opts, cluster or ClusterConfig())
     return run(spec, device, opts, requests, sched, cluster, slo, progress, concurrency=concurrency)
 
@@ -165,7 +168,7 @@ def capacity(
     settings = parse_settings(options)
     spec, device, opts = resolve(model, hardware, settings)
     workload = fitted_to(workload, None if settings.allow_long_context else spec.max_positions)
-    sched = scheduler_of(scheduler, preset, device, settings.engine)
+    sched = scheduler_of(scheduler, preset, device, settings.engine, spec)
     check_expert_groups(spec, opts, cluster or ClusterConfig())
     return find_capacity(
         spec, device, opts, workload, slo, sched, cluster, tolerance, progress=progress

@@ -12,6 +12,7 @@ from typing import Any
 
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
 from rooflens.engines import MODULES
 from rooflens.serving.config import SchedulerConfig
 from rooflens.settings import engine_name
@@ -21,18 +22,26 @@ _ENGINES = MODULES
 PRESETS: dict[str, SchedulerConfig] = {name: module.SCHEDULER for name, module in _ENGINES.items()}
 
 
-def preset_for(name: str, device: Device | None = None) -> SchedulerConfig:
+def preset_for(
+    name: str, device: Device | None = None, model: ModelSpec | None = None
+) -> SchedulerConfig:
     """The engine's scheduler defaults, sized for `device` where the engine sizes them by GPU
-    memory (None: a GPU of at least 70 GiB)."""
+    memory (None: a GPU of at least 70 GiB), with the KV block the engine takes for `model`
+    there (None: its default)."""
     name = engine_name(name)
     if name not in PRESETS:
         raise InvalidInputError("preset", name, f"one of {', '.join(PRESETS)}")
-    return _ENGINES[name].scheduler_for(device)
+    return _ENGINES[name].scheduler_for(device, model)
 
 
-def scheduler_with(name: str, device: Device | None, chosen: Mapping[str, Any]) -> SchedulerConfig:
-    """Engine `name`'s scheduler on `device` with the `chosen` settings in place of its own,
-    as the engine reads them (`settle` in rooflens.engines.<engine>)."""
+def scheduler_with(
+    name: str,
+    device: Device | None,
+    chosen: Mapping[str, Any],
+    model: ModelSpec | None = None,
+) -> SchedulerConfig:
+    """Engine `name`'s scheduler on `device` for `model` with the `chosen` settings in place
+    of its own, as the engine reads them (`settle` in rooflens.engines.<engine>)."""
     name = engine_name(name)
     if name not in PRESETS:
         raise InvalidInputError("preset", name, f"one of {', '.join(PRESETS)}")
@@ -42,4 +51,4 @@ def scheduler_with(name: str, device: Device | None, chosen: Mapping[str, Any]) 
         # A batch limit given replaces the one an engine sizes from its KV pool, as SGLang
         # takes --max-running-requests.
         chosen.setdefault("request_pool", False)
-    return module.settle(module.scheduler_for(device).model_copy(update=chosen))
+    return module.settle(module.scheduler_for(device, model).model_copy(update=chosen))
