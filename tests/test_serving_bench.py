@@ -1182,3 +1182,16 @@ def test_the_engines_take_the_kv_block_their_attention_backend_needs() -> None:
     load = Workload(requests=2, prompt=fixed("prompt", "100"), output=fixed("output", "4"))
     run = rooflens.simulate("meta-llama/Llama-3.1-8B", "b200", load, engine="sglang", concurrency=1)
     assert run.timeline["kv_tokens"].tolist()[:2] == [128, 128]  # two pages of 64
+
+
+def test_a_disaggregated_run_of_one_token_answers_leaves_its_decode_pool_idle() -> None:
+    """Every first token comes from the prefill pool: the decode pool runs no iteration, its
+    KV cache peaks at nothing (the memory figure had raised numpy's empty-max error)."""
+    workload = Workload(
+        requests=3,
+        prompt=LengthDistribution(kind="fixed", a=2000),
+        output=LengthDistribution(kind="fixed", a=1),
+    )
+    run = rooflens.simulate(LLAMA, "h100-sxm", workload, cluster=ClusterConfig(disaggregated=True))
+    assert run.peak_memory == run.beside_kv
+    assert run.requests["generated"].tolist() == [1, 1, 1]

@@ -78,6 +78,9 @@ class SimulationResult:
     def _peak_share(self, first_engine: int) -> float:
         engine = self.timeline["engine"].to_numpy()
         kept = engine >= first_engine
+        if not kept.any():
+            # A decode pool that never ran (every answer one token, made by the prefill).
+            return 0.0
         if not self.engine_kv_capacity:
             return float(self.timeline["kv_tokens"][kept].max() / self.kv_capacity)
         capacity = np.asarray(self.engine_kv_capacity)[engine[kept]]

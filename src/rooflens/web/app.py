@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, get_args
 
 from fastapi import FastAPI, Query, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -143,17 +142,34 @@ def _model_in(annotation: Any) -> Any:
     return next((m for a in get_args(annotation) if (m := _model_in(a)) is not None), None)
 
 
-async def _unparsed_body(request: Request, exc: Exception) -> Response:
-    """A body the JSON parser gave up on (nested too deep, say): FastAPI's bare 400, with
-    the one-line message every other refusal has."""
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (a body the JSON parser gave up on, an unknown route, a method
+    the route does not take) with the one-line message and detail every other refusal has,
+    instead of FastAPI's bare {"detail": "Not Found"}."""
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code != 400:
-        return await http_exception_handler(request, exc)
     said = str(exc.detail)
-    message = (
-        f"body is invalid: expected a JSON object its parser reads ({said[:1].lower()}{said[1:]})"
-    )
-    return error_response(400, [{"loc": ["body"], "msg": str(exc.detail), "type": "body"}], message)
+    path = request.url.path
+    where = f"{request.method} {path if len(path) <= 80 else path[:77] + '...'}"
+    if exc.status_code == 400:
+        message = (
+            f"body is invalid: expected a JSON object its parser reads "
+            f"({said[:1].lower()}{said[1:]})"
+        )
+        item = {"loc": ["body"], "msg": said, "type": "body"}
+    elif exc.status_code == 404:
+        message = f"{where} is not found: the page is at /, the API's routes at /docs"
+        item = {"loc": ["path"], "msg": message, "type": "not_found"}
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        message = f"{where} is not allowed: this route takes {allowed or 'other methods'}"
+        item = {"loc": ["method"], "msg": message, "type": "method_not_allowed"}
+    else:
+        message = f"{where}: {said}"
+        item = {"loc": ["path"], "msg": said, "type": "http_error"}
+    response = error_response(exc.status_code, [item], message)
+    # The Allow header of a 405, as the default handler keeps it.
+    response.headers.update(exc.headers or {})
+    return response
 
 
 def _setting_error(error: Any) -> Any:
@@ -161,10 +177,15 @@ def _setting_error(error: Any) -> Any:
     type, each under a loc naming the type ("literal['channel','tensor']"): reported at the
     setting, with what its declaration accepts in words, as the command line says it."""
     loc = tuple(error.get("loc", ()))
-    union_member = len(loc) > 3 and isinstance(loc[3], str)
-    if union_member and loc[1] == "options" and loc[2] in Settings.model_fields:
+    declared = len(loc) > 3 and loc[1] == "options" and loc[2] in Settings.model_fields
+    union_member = declared and isinstance(loc[3], str)
+    if union_member:
         msg = f"expected {accepted(Settings, str(loc[2]))}"
         return {**error, "loc": loc[:3], "msg": msg, "type": "invalid_input"}
+    # An item of a list setting outside its choices (fusion: ["all", "qkv"]): pydantic lists
+    # the item's choices, but the declaration says what the list takes (all or none alone).
+    if declared and isinstance(loc[3], int) and error.get("type") == "literal_error":
+        return {**error, "msg": f"expected {accepted(Settings, str(loc[2]))}"}
     return error
 
 
@@ -320,7 +341,7 @@ def create_app(allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> FastAPI:
     app.add_middleware(GuardHeaders, allowed_hosts=allowed_hosts)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(WebInputError, _input_error)
-    app.add_exception_handler(StarletteHTTPException, _unparsed_body)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     _pages(app)
     _api(app)
     _jobs(app, jobs)
@@ -358,7 +379,12 @@ def _pages(app: FastAPI) -> None:
 def _api(app: FastAPI) -> None:
     @app.get("/api/models", response_model=list[s.ModelInfo], responses=ERRORS, tags=["catalog"])
     def models(
-        q: str = Query("", max_length=100, description="Words that must all appear in the id."),
+        q: str = Query(
+            "",
+            max_length=100,
+            description="Words that must all appear in the id or the model type (llama, "
+            "qwen3_moe), whatever their case.",
+        ),
         limit: int = Query(s.MAX_MODELS_LISTED, ge=1, le=s.MAX_MODELS_LISTED),
     ) -> list[dict[str, Any]]:
         """Search the bundled models (the only ones a request may name)."""

@@ -8,7 +8,8 @@ of each option are what the page builds its form from (through /openapi.json).
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Any, Literal, get_args
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import (
@@ -53,10 +54,20 @@ MAX_VERIFIED = 5
 CalibrationName = Literal[("auto", *sorted(bundled_profiles()))]  # type: ignore[valid-type]
 
 
+def _kinds(annotation: object) -> set[object]:
+    """The types a field takes: the members of a union, each without its Annotated bounds
+    (`Rate` is a float with a range, and text in its place is as wrong as in a float's)."""
+    if get_origin(annotation) is Annotated:
+        return _kinds(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return {kind for member in get_args(annotation) for kind in _kinds(member)}
+    return {annotation}
+
+
 def _numbers_only(annotation: object) -> bool:
-    """Whether a field takes numbers and no text (int, float, their optional forms)."""
-    kinds = set(get_args(annotation)) or {annotation}
-    kinds.discard(type(None))
+    """Whether a field takes numbers and no text (int, float, their optional and bounded
+    forms)."""
+    kinds = _kinds(annotation) - {type(None)}
     return bool(kinds) and kinds <= {int, float}
 
 
@@ -83,9 +94,7 @@ def json_typed(annotation: object, value: object) -> object:
 
 
 def _booleans_only(annotation: object) -> bool:
-    kinds = set(get_args(annotation)) or {annotation}
-    kinds.discard(type(None))
-    return kinds == {bool}
+    return _kinds(annotation) - {type(None)} == {bool}
 
 
 def _json_typed(cls: type[BaseModel], value: object, info: ValidationInfo) -> object:
@@ -769,7 +778,11 @@ class CapacityOut(BaseModel):
     rate: float | None = Field(
         description="Highest arrival rate found within the SLO (req/s); null when none was."
     )
-    warning: str | None = Field(None, description="Why no rate is reported, when none is.")
+    warning: str | None = Field(
+        None,
+        description="Why no rate is reported, when none is; beside a rate, a caveat on it (the "
+        "probes too short to show the rate held in a steady state); null when there is none.",
+    )
     requests: int = Field(
         description="Requests each probe ran: the workload's, or fewer to fit the viewer's cap."
     )
