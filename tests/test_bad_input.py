@@ -1445,3 +1445,149 @@ def test_second_review_mends(tmp_path) -> None:
     w4a8 = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", engine="vllm", w_bits=4,
                             a_bits=8, w_format="int", group_size=128)  # fmt: skip
     assert any("(matmul:w4a8_int): not measured: the fp8 curves" in f for f in w4a8.fallbacks)
+
+
+# -- the Python API's serving, advisor and result entry points -------------------------------
+
+LLAMA_8B = "meta-llama/Llama-3.1-8B"
+
+
+def _small_load():
+    from rooflens.serving import Workload
+
+    return Workload(requests=5, prompt="fixed:100", output="fixed:5")
+
+
+@pytest.mark.parametrize("tolerance", [float("nan"), 5, 1, 0, -1, "x", None, True])
+def test_capacity_refuses_a_tolerance_outside_0_1(tolerance) -> None:
+    """NaN or 1 and above had ended the bisection at its first bracket's low end (64 req/s
+    where 79 holds), with no word."""
+    from rooflens.serving import SLO
+
+    with pytest.raises(InvalidInputError) as info:
+        rooflens.capacity(LLAMA_8B, "h100-sxm", _small_load(), SLO(ttft=0.5, tpot=0.03),
+                          tolerance=tolerance)  # fmt: skip
+    assert info.value.field == "tolerance"
+
+
+@pytest.mark.parametrize(
+    ("arrays", "field"),
+    [
+        (([0.0, float("nan")], [10, 10], [5, 5]), "arrival_time"),
+        (([0.0, float("inf")], [10, 10], [5, 5]), "arrival_time"),
+        (([0.0, 1.0], [10.5, 10], [5, 5]), "prompt_len"),
+        (([0.0, 1.0], [10, 10], [5, float("nan")]), "output_len"),
+        (([0.0, 1.0], [10, 10], ["five", 5]), "output_len"),
+    ],
+)
+def test_requests_built_by_hand_are_checked_as_a_trace_is(arrays, field) -> None:
+    """A NaN arrival had kept the simulator waiting for it forever; an infinite one counted
+    a request never served in the throughput."""
+    from rooflens.serving import Requests
+
+    with pytest.raises(InvalidInputError) as info:
+        Requests(*(np.asarray(a) if i != 2 or field != "output_len" else a
+                   for i, a in enumerate(arrays)))  # fmt: skip
+    assert info.value.field == field
+
+
+def test_requests_take_lists_and_a_shared_prefix_within_the_prompts() -> None:
+    from rooflens.serving import Requests
+
+    requests = Requests([0, 1], [10, 12], [5, 5], shared_prefix=np.int64(10))
+    assert requests.prompt.dtype == np.int64 and requests.shared_prefix == 10
+    for prefix, accepted in ((-1, "at least 0"), (11, "at most the shortest prompt (10")):
+        with pytest.raises(InvalidInputError, match=re.escape(accepted)):
+            Requests([0, 1], [10, 12], [5, 5], shared_prefix=prefix)
+
+
+def test_serving_settings_given_as_analysis_keywords_say_where_they_go() -> None:
+    with pytest.raises(InvalidInputError, match=r"scheduler=SchedulerConfig\(max_tokens=\.\.\.\)"):
+        rooflens.simulate(LLAMA_8B, "h100-sxm", _small_load(), max_tokens=4096)
+    with pytest.raises(InvalidInputError, match=r"cluster=ClusterConfig\(replicas=\.\.\.\)"):
+        rooflens.simulate(LLAMA_8B, "h100-sxm", _small_load(), replicas=2)
+
+
+def test_a_progress_that_cannot_be_called_is_refused_before_the_run() -> None:
+    from rooflens.serving.config import SLO, Target
+
+    with pytest.raises(InvalidInputError, match="progress=3"):
+        rooflens.simulate(LLAMA_8B, "h100-sxm", _small_load(), progress=3)
+    with pytest.raises(InvalidInputError, match="progress='yes'"):
+        rooflens.advisor.advise(LLAMA_8B, Target(prompt_len=100, output_len=10, rate=1),
+                        SLO(ttft=1, tpot=0.1), devices=["l40s"], progress="yes")  # fmt: skip
+
+
+def test_verify_refuses_another_model_than_the_advised_one() -> None:
+    """Its simulations had been filed under the advised model's picks (Qwen3-0.6B's 18 ms
+    TTFT confirming a Llama-3.1-8B pick)."""
+    from rooflens.advisor import verify
+    from rooflens.serving.config import SLO, Target
+
+    advice = rooflens.advisor.advise(LLAMA_8B, Target(prompt_len=1000, output_len=200, rate=5),
+                             SLO(ttft=1, tpot=0.06), devices=["l40s"], tps=[1])  # fmt: skip
+    with pytest.raises(InvalidInputError, match="expected the advised model, meta-llama"):
+        verify(advice, "Qwen/Qwen3-0.6B", top=1, requests=10)
+    with pytest.raises(InvalidInputError, match="requests=1000000000"):
+        verify(advice, LLAMA_8B, top=1, requests=10**9)
+    with pytest.raises(InvalidInputError, match="advice='x'"):
+        verify("x", LLAMA_8B)
+    assert len(advice.top(np.int64(1))) == 1
+
+
+@pytest.mark.parametrize(
+    "engine", [{"engine": "vllm"}, {"engine": "sglang", "engine_version": "0.5.9"}]
+)
+def test_make_options_refuses_an_engine_it_cannot_price(engine) -> None:
+    """Options for vLLM without a device carried its fusions alone and priced the roofline
+    bound under its name."""
+    with pytest.raises(InvalidInputError, match="an engine needs a device"):
+        rooflens.make_options(**engine)
+
+
+def test_fusion_items_that_are_not_words_are_refused() -> None:
+    for fusion in (["qkv", 3], [None]):
+        with pytest.raises(InvalidInputError) as info:
+            rooflens.analyze(LLAMA_8B, "h100-sxm", fusion=fusion)
+        assert info.value.field == "fusion"
+
+
+def test_result_methods_name_what_they_take() -> None:
+    analysis = rooflens.analyze(LLAMA_8B, "h100-sxm", gen_len=8)
+    assert analysis.bottlenecks("Decode", np.int64(2)) == analysis.bottlenecks("decode", 2)
+    for args, field in ((("generation",), "stage"), (("decode", 1.5), "top"),
+                        (("decode", -1), "top")):  # fmt: skip
+        with pytest.raises(InvalidInputError) as info:
+            analysis.bottlenecks(*args)
+        assert info.value.field == field
+    run = rooflens.simulate(LLAMA_8B, "h100-sxm", _small_load())
+    for call, field in (
+        (lambda: run.percentile("latency", 99), "metric"),
+        (lambda: run.percentile("ttft", 200), "q"),
+        (lambda: run.percentile("ttft", "99"), "q"),
+        (lambda: run.distribution("x"), "metric"),
+        (lambda: run.within_slo(), "slo"),
+        (lambda: run.meets_slo(), "slo"),
+    ):
+        with pytest.raises(InvalidInputError) as info:
+            call()
+        assert info.value.field == field
+    assert run.percentile("ttft", np.float64(50)) == run.percentile("ttft", 50)
+
+
+def test_a_speculation_sweep_gives_its_figures_as_lists() -> None:
+    estimate = rooflens.speculate("Qwen/Qwen2.5-7B", "h100-sxm", draft="Qwen/Qwen2.5-0.5B",
+                                  batch=[1, 4])  # fmt: skip
+    figures = estimate.to_dict()
+    assert len(figures["speedup"]) == 2 and figures["fits"] == [True, True]
+    one = rooflens.speculate("Qwen/Qwen2.5-7B", "h100-sxm", draft="Qwen/Qwen2.5-0.5B", batch=4)
+    assert one.to_dict()["speedup"] == pytest.approx(figures["speedup"][1], rel=1e-12)
+    mtp = rooflens.speculate("deepseek-ai/DeepSeek-V3", "h200-sxm", tp=8, mtp=np.True_)
+    assert mtp.to_dict()["tokens_per_step"] > 1
+
+
+def test_calibration_names_read_whatever_their_case() -> None:
+    plain = rooflens.analyze(LLAMA_8B, "h100-sxm", calibration="h100-sxm")
+    for name in ("AUTO", "H100-SXM"):
+        shouted = rooflens.analyze(LLAMA_8B, "h100-sxm", calibration=name)
+        assert shouted.to_dict() == plain.to_dict()

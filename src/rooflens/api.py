@@ -57,7 +57,7 @@ def resolve_calibration(calibration: object, device: Device) -> EfficiencyProfil
 def _calibration(calibration: object, device: Device) -> EfficiencyProfile | None:
     if calibration is None or isinstance(calibration, EfficiencyProfile):
         return calibration
-    if calibration == "auto":
+    if isinstance(calibration, str) and calibration.lower() == "auto":
         if device.calibration is None:
             raise InvalidInputError(
                 "calibration",
@@ -83,6 +83,13 @@ def make_options(**settings: object) -> AnalysisOptions:
         if getattr(parsed, name) != Settings.model_fields[name].default:
             raise InvalidInputError(
                 name, getattr(parsed, name), "a model/device setting: give it to analyze"
+            )
+    for name in ("engine", "engine_version"):
+        # An engine's profile is fitted per device: options without one would carry its
+        # fusions alone and price the roofline bound under its name.
+        if getattr(parsed, name) is not None:
+            raise InvalidInputError(
+                name, getattr(parsed, name), "none here (an engine needs a device: analyze)"
             )
     return parsed.analysis_options(profile)
 

@@ -436,7 +436,8 @@ class Settings(BaseModel):
         value = split_items(value)
         # "none" states nothing fused, as the help's default reads (with an engine: not its
         # fusions either); either word whatever its case, as the others.
-        alone = tuple(v.lower() for v in value) if isinstance(value, tuple) else value
+        words = isinstance(value, tuple) and all(isinstance(v, str) for v in value)
+        alone = tuple(v.lower() for v in value) if words else value
         return FUSIONS if alone == ("all",) else () if alone == ("none",) else value
 
     @field_validator("low_rank_layers", mode="before")

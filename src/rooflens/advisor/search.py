@@ -57,7 +57,13 @@ from rooflens.models.catalog import nvfp4_export
 from rooflens.serving.api import simulate
 from rooflens.serving.config import SLO, SchedulerConfig, Target
 from rooflens.serving.presets import PRESETS, scheduler_with
-from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
+from rooflens.serving.workload import (
+    MAX_REQUESTS,
+    ArrivalProcess,
+    LengthDistribution,
+    Workload,
+)
+from rooflens.settings import plain
 
 BATCHES = np.array([1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512])
 # Requests each confirming simulation runs. Near a replica's capacity a queue takes many
@@ -544,8 +550,7 @@ class Advice:
         return f"estimated with {self.engine}'s fitted profiles{release}"
 
     def top(self, n: int = 5) -> pd.DataFrame:
-        _count("top", n, 1)
-        return self.feasible.head(n)
+        return self.feasible.head(_count("n", n, 1))
 
     def measured_runs(self, picks: pd.DataFrame, model: ModelSpec) -> dict[str, str]:
         """Per device among `picks`, how far the serving engine's forecasts there fell from
@@ -623,11 +628,19 @@ class Advice:
         )
 
 
-def _count(field: str, value: object, least: int) -> None:
+def _count(field: str, value: object, least: int, most: int | None = None) -> int:
     """A count of picks or requests: an integer of at least `least` (a negative one sliced
-    from the end, all but the last)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise InvalidInputError(field, value, f"an integer of at least {least}")
+    from the end, all but the last), at most `most`; numpy's integers read as Python's."""
+    value = plain(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < least
+        or (most is not None and value > most)
+    ):
+        upto = "" if most is None else f" and at most {most:,}"
+        raise InvalidInputError(field, value, f"an integer of at least {least}{upto}")
+    return value
 
 
 def pareto_front(cost: np.ndarray, latency: np.ndarray) -> np.ndarray:
@@ -781,6 +794,8 @@ def advise(
     profile for its device (at `engine_version`, as the setting of that name reads it),
     resolved as `rooflens analyze` resolves it; a device the engine has no profile for is
     rejected, saying so."""
+    if progress is not None and not callable(progress):
+        raise InvalidInputError("progress", progress, "a callable taking a count, or None")
     plan = plan_advice(
         model, target, slo, devices=devices, tps=tps, weights=weights, kv_bits=kv_bits,
         pps=pps, experts=experts, rank=rank, budget=budget, engine=engine,
@@ -886,9 +901,17 @@ def verify(
     (the simulator does not model pipeline stages): the `top` checks go to the best picks
     without them. `progress` is called with 1 as each pick's simulation ends (the picks it
     will run: `picks_to_verify`)."""
-    _count("top", top, 0)
-    _count("requests", requests, 1)
+    if not isinstance(advice, Advice):
+        raise InvalidInputError("advice", advice, "an Advice from rooflens.advise")
+    if progress is not None and not callable(progress):
+        raise InvalidInputError("progress", progress, "a callable taking a count, or None")
+    top = _count("top", top, 0)
+    requests = _count("requests", requests, 1, MAX_REQUESTS)
     spec = resolve_model(model) if isinstance(model, str) else model
+    if advice.model is not None and spec.name != advice.model:
+        # The picks were sized for the advised model: another one's simulations would be
+        # filed under them.
+        raise InvalidInputError("model", spec.name, f"the advised model, {advice.model}")
     table = advice.table.copy()
     for column in ("simulated_ttft", "simulated_tpot"):
         table[column] = np.nan

@@ -112,13 +112,15 @@ def _invalid(origin: str, exc: ValidationError, prefix: str = "") -> HardwareSpe
 def load_profile(name: str | os.PathLike[str]) -> EfficiencyProfile:
     """A bundled profile by device name (see `bundled_profiles()`), or a TOML file."""
     text = os.fspath(name)
-    if text in bundled_profiles():
-        return _bundled(text)
     path = Path(text)
+    # A bundled profile's name reads whatever its case, as device names do; a file wins.
+    if not path.is_file() and text.lower() in bundled_profiles():
+        return _bundled(text.lower())
     if not path.is_file():
         raise HardwareSpecError(
             f"calibration={text!r}: no such file, and no bundled profile of that name "
-            f"(bundled: {', '.join(sorted(bundled_profiles())) or 'none'})"
+            f"(bundled: {', '.join(sorted(bundled_profiles())) or 'none'}; or auto, the "
+            "device's own)"
         )
     layers = layers_path(path)
     return parse_profile(

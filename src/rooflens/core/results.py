@@ -308,6 +308,12 @@ class Analysis:
         of one name count together (Gemma 3's window and global attention, Nemotron-NAS's
         MLP of each width), bound as their largest row is."""
         self._require_point("bottlenecks")
+        stage = stage.lower() if isinstance(stage, str) else stage
+        if stage not in self.steps:
+            raise InvalidInputError("stage", stage, f"one of {', '.join(self.steps)}")
+        top = top.item() if isinstance(top, np.integer) else top
+        if not isinstance(top, int) or isinstance(top, bool) or top < 1:
+            raise InvalidInputError("top", top, "a positive integer")
         st = self.steps[stage]
         times = st.counts * st.time
         total = times.sum()

@@ -15,6 +15,7 @@ tokens. Speed-up = E x t_plain / (t_draft + t_verify).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -75,9 +76,10 @@ class SpeculativeEstimate:
         speed-up where they do not is of a setup that cannot run."""
         return None if self.memory is None else self.memory.fits
 
-    def to_dict(self) -> dict[str, float | bool | None]:
-        out: dict[str, float | bool | None] = {
-            k: float(np.asarray(v))
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready figures: numbers at one batch, lists of them over a batch sweep."""
+        out: dict[str, Any] = {
+            k: _plain(v, float)
             for k, v in (
                 ("tokens_per_step", self.tokens_per_step),
                 ("plain_step", self.plain_step),
@@ -89,10 +91,16 @@ class SpeculativeEstimate:
             )
         }
         held = self.memory
-        out["memory"] = None if held is None else float(np.asarray(held.total))
+        out["memory"] = None if held is None else _plain(held.total, float)
         out["memory_capacity"] = None if held is None else float(held.capacity)
-        out["fits"] = None if held is None else bool(np.asarray(held.fits))
+        out["fits"] = None if held is None else _plain(held.fits, bool)
         return out
+
+
+def _plain(value: object, kind: type) -> Any:
+    """One figure as Python's `kind`, or a list of them for a sweep's array."""
+    array = np.asarray(value)
+    return kind(array) if array.ndim == 0 else [kind(v) for v in array.ravel()]
 
 
 def expected_tokens(alpha: float, gamma: int) -> float:
@@ -202,6 +210,8 @@ def speculative(
         raise InvalidInputError("alpha", alpha, "an acceptance rate in [0, 1]")
     if not isinstance(tree_width, int) or isinstance(tree_width, bool) or tree_width < 1:
         raise InvalidInputError("tree_width", tree_width, "a positive integer")
+    medusa_heads = medusa_heads.item() if isinstance(medusa_heads, np.bool_) else medusa_heads
+    mtp = mtp.item() if isinstance(mtp, np.bool_) else mtp
     for field, flag in (("medusa_heads", medusa_heads), ("mtp", mtp)):
         if not isinstance(flag, bool):
             raise InvalidInputError(field, flag, "True or False")

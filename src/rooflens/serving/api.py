@@ -36,12 +36,27 @@ _TYPES: dict[str, tuple[type, str]] = {
 }
 
 
-def _check_types(**values: object) -> None:
-    """Keywords of the serving entries are their declared type or None."""
+def _check_types(progress: object = None, **values: object) -> None:
+    """Keywords of the serving entries are their declared type or None; `progress` a
+    callable (checked before the run, not when it first reports)."""
     for field, value in values.items():
         kind, accepted = _TYPES[field]
         if value is not None and not isinstance(value, kind):
             raise InvalidInputError(field, value, f"{accepted} or None")
+    if progress is not None and not callable(progress):
+        raise InvalidInputError("progress", progress, "a callable taking a count, or None")
+
+
+def _analysis_settings(options: dict[str, object]) -> dict[str, object]:
+    """The analyzer's settings among a serving entry's keywords: a scheduler's or cluster's
+    field given there is named with where it goes (the command line takes both alike)."""
+    for field, value in options.items():
+        for kind, where in ((SchedulerConfig, "scheduler"), (ClusterConfig, "cluster")):
+            if field in kind.model_fields:
+                raise InvalidInputError(
+                    field, value, f"given in {where}={kind.__name__}({field}=...), not alone"
+                )
+    return options
 
 
 def _requests(workload: Workload | Requests | str | Path) -> Requests:
@@ -125,7 +140,7 @@ def simulate(
     one finishes (vLLM's benchmark_serving --max-concurrency); exclusive with an arrival rate.
     `preset`: an engine's scheduler defaults ('vllm', 'sglang', 'trtllm'); the fields set in
     `scheduler` override it."""
-    _check_types(scheduler=scheduler, cluster=cluster, slo=slo, preset=preset)
+    _check_types(progress, scheduler=scheduler, cluster=cluster, slo=slo, preset=preset)
     concurrency = plain(concurrency)  # numpy's integers too
     if concurrency is not None and (
         not isinstance(concurrency, int) or isinstance(concurrency, bool)
@@ -133,7 +148,7 @@ def simulate(
         raise InvalidInputError("concurrency", concurrency, "a positive integer or None")
     # Parsed once: the engine as the settings read it (its projects' spellings too) brings its
     # scheduler.
-    settings = parse_settings(options)
+    settings = parse_settings(_analysis_settings(options))
     spec, device, opts = resolve(model, hardware, settings)
     # The defaults fit the model's positions, unless it is to be simulated beyond them.
     room = None if settings.allow_long_context else spec.max_positions
@@ -164,8 +179,18 @@ def capacity(
         raise InvalidInputError("workload", workload, "a synthetic Workload (its rate is varied)")
     if not isinstance(slo, SLO):
         raise InvalidInputError("slo", slo, "an SLO to hold the capacity to")
-    _check_types(scheduler=scheduler, cluster=cluster, preset=preset)
-    settings = parse_settings(options)
+    _check_types(progress, scheduler=scheduler, cluster=cluster, preset=preset)
+    tolerance = plain(tolerance)
+    if (
+        not isinstance(tolerance, int | float)
+        or isinstance(tolerance, bool)
+        or not 0 < tolerance < 1
+    ):
+        # NaN or 1 and above would end the bisection at its first bracket's low end.
+        raise InvalidInputError(
+            "tolerance", tolerance, "a number between 0 and 1 (the bracket's width over its top)"
+        )
+    settings = parse_settings(_analysis_settings(options))
     spec, device, opts = resolve(model, hardware, settings)
     workload = fitted_to(workload, None if settings.allow_long_context else spec.max_positions)
     sched = scheduler_of(scheduler, preset, device, settings.engine, spec)

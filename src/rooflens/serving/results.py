@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from rooflens.core.errors import InvalidInputError
 from rooflens.core.results import json_ready
 from rooflens.serving.config import SLO, SchedulerConfig
+from rooflens.settings import plain
 
 if TYPE_CHECKING:
     from rooflens.serving.simulate import MemoryVerdict
@@ -98,21 +100,30 @@ class SimulationResult:
         frame = self.requests
         return float(frame["finish"].max() - frame["arrival"].min())
 
+    def _slo(self) -> SLO:
+        if self.slo is None:
+            raise InvalidInputError("slo", None, "an SLO given to the run (slo=SLO(...))")
+        return self.slo
+
     def meets_slo(self) -> pd.Series:
         """Per request: TTFT and TPOT within the SLO (one-token answers have no TPOT)."""
-        if self.slo is None:
-            raise ValueError("no SLO was given")
+        self._slo()
         frame = self.requests
         tpot_ok = frame["tpot"].isna() | (frame["tpot"] <= self.slo.tpot)
         return (frame["ttft"] <= self.slo.ttft) & tpot_ok
 
     def values(self, metric: str) -> np.ndarray:
         """A latency's samples: one per request, or every token gap for 'itl' (NaN dropped)."""
+        if metric not in (*LATENCIES, "itl"):
+            raise InvalidInputError("metric", metric, f"one of {', '.join((*LATENCIES, 'itl'))}")
         if metric == "itl":
             return self.itl
         return self.requests[metric].dropna().to_numpy()
 
     def percentile(self, metric: str, q: float) -> float:
+        q = plain(q)
+        if not isinstance(q, int | float) or isinstance(q, bool) or not 0 <= q <= 100:
+            raise InvalidInputError("q", q, "a percentile from 0 to 100")
         values = self.values(metric)
         return float(np.percentile(values, q)) if len(values) else float("nan")
 
@@ -171,9 +182,7 @@ class SimulationResult:
 
     def within_slo(self) -> bool:
         """The SLO's percentile of TTFT and of TPOT both within their objectives."""
-        if self.slo is None:
-            raise ValueError("no SLO was given")
-        q = self.slo.percentile
+        q = self._slo().percentile
         tpot = self.percentile("tpot", q)
         return self.percentile("ttft", q) <= self.slo.ttft and (
             np.isnan(tpot) or tpot <= self.slo.tpot

@@ -261,13 +261,49 @@ class Requests:
     shared_prefix: int = 0
 
     def __post_init__(self) -> None:
-        if not (len(self.arrival) == len(self.prompt) == len(self.output)) or not len(self):
-            raise InvalidInputError("requests", len(self.arrival), "at least one request")
-        if np.any(np.diff(self.arrival) < 0) or np.any(self.arrival < 0):
+        # Built by hand in a script too: lists read as arrays, and every value checked as a
+        # trace's are (a NaN arrival had kept the simulator waiting for it forever).
+        columns = {}
+        for field, values in (
+            ("arrival_time", self.arrival),
+            ("prompt_len", self.prompt),
+            ("output_len", self.output),
+        ):
+            try:
+                array = np.asarray(values, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise InvalidInputError(field, values, "an array of numbers") from None
+            if array.ndim != 1:
+                raise InvalidInputError(field, f"{array.ndim}-d", "a one-dimensional array")
+            if not np.isfinite(array).all():
+                first = array[~np.isfinite(array)][0].item()
+                raise InvalidInputError(field, first, "finite numbers")
+            columns[field] = array
+        arrival, prompt, output = columns.values()
+        if not (len(arrival) == len(prompt) == len(output)) or not len(arrival):
+            raise InvalidInputError("requests", len(arrival), "at least one request")
+        if np.any(np.diff(arrival) < 0) or np.any(arrival < 0):
             raise InvalidInputError("arrival_time", "unsorted", "non-negative, in order")
-        for field, values in (("prompt_len", self.prompt), ("output_len", self.output)):
-            if np.any(values < 1):
-                raise InvalidInputError(field, int(values.min()), "at least 1 token")
+        for field, values in (("prompt_len", prompt), ("output_len", output)):
+            # Within int64 (drawn lengths are clipped to 2**62; the model's context bounds
+            # them where they are served).
+            bad = (values < 1) | (values != np.round(values)) | (values > 2**62)
+            if bad.any():
+                shown = values[bad][0].item()
+                raise InvalidInputError(field, shown, "a positive whole number of tokens")
+        prefix = self.shared_prefix
+        if isinstance(prefix, np.integer):
+            prefix = int(prefix)
+        if isinstance(prefix, bool) or not isinstance(prefix, int) or prefix < 0:
+            raise InvalidInputError("shared_prefix", prefix, "a whole number of tokens, at least 0")
+        if prefix > prompt.min():
+            raise InvalidInputError(
+                "shared_prefix", prefix, f"at most the shortest prompt ({int(prompt.min())} tokens)"
+            )
+        object.__setattr__(self, "arrival", arrival)
+        object.__setattr__(self, "prompt", prompt.astype(np.int64))
+        object.__setattr__(self, "output", output.astype(np.int64))
+        object.__setattr__(self, "shared_prefix", prefix)
 
     def __len__(self) -> int:
         return len(self.arrival)
