@@ -383,7 +383,11 @@ def test_bad_uploads_are_422_naming_config(client: TestClient) -> None:
         ({"batch": 0}, ["body", "batch"], "greater than or equal to 1"),
         ({"batch": s.MAX_BATCH + 1}, ["body", "batch"], "less than or equal"),
         ({"options": {"w_bits": 5}}, ["body", "options", "w_bits"], "32, 16, 8, 4, 3, 2 or 1"),
-        ({"options": {"fusion": ["qkv", "warp"]}}, ["body", "options", "fusion", 1], "'qkv'"),
+        (
+            {"options": {"fusion": ["qkv", "warp"]}},
+            ["body", "options", "fusion", 1],
+            "fusion.1='warp' is invalid: expected all or none alone, or any of qkv, gate_up",
+        ),
         ({"options": {"nm_sparsity": "4:2"}}, ["body", "options", "nm_sparsity"], "N < M"),
         (
             {"options": {"micro_batches": 3, "pp": 2}},
@@ -1008,7 +1012,8 @@ def test_a_body_the_parser_gives_up_on_or_of_another_type_says_so(client: TestCl
     assert res.json()["message"] == (
         "body is invalid: expected a JSON object sent as application/json, not text/plain"
     )
-    assert client.get("/api/nothing").status_code == 404  # other HTTP errors as they were
+    # Other HTTP errors carry the same message and detail (test_unknown_routes_and_methods…).
+    assert client.get("/api/nothing").status_code == 404
 
 
 def test_a_comparison_priced_apart_names_what_priced_each_side(client: TestClient) -> None:
@@ -1039,3 +1044,111 @@ def test_a_scenario_takes_images_as_the_command_line_does(client: TestClient) ->
     assert error(client, "/api/analyze", {**body, "images": 65})["detail"][0]["loc"] == [
         "body", "images"
     ]  # fmt: skip
+
+
+# Refusals of every kind have one shape -------------------------------------------------------
+@pytest.mark.parametrize(
+    ("method", "path", "status", "message", "loc"),
+    [
+        ("get", "/api/nothing", 404,
+         "GET /api/nothing is not found: the page is at /, the API's routes at /docs", "path"),
+        ("post", "/nowhere", 404,
+         "POST /nowhere is not found: the page is at /, the API's routes at /docs", "path"),
+        ("get", "/static/missing.js", 404,
+         "GET /static/missing.js is not found: the page is at /, the API's routes at /docs",
+         "path"),
+        ("get", "/api/analyze", 405,
+         "GET /api/analyze is not allowed: this route takes POST", "method"),
+        ("delete", "/api/models", 405,
+         "DELETE /api/models is not allowed: this route takes GET", "method"),
+    ],
+)  # fmt: skip
+def test_unknown_routes_and_methods_answer_as_every_refusal(
+    client: TestClient, method: str, path: str, status: int, message: str, loc: str
+) -> None:
+    """A 404 or 405 was FastAPI's bare {"detail": "Not Found"}, without the `message` every
+    other refusal has."""
+    res = client.request(method.upper(), path)
+    assert res.status_code == status
+    data = res.json()
+    assert data["message"] == message
+    assert data["detail"] == [{"loc": [loc], "msg": message, "type": data["detail"][0]["type"]}]
+    assert data["detail"][0]["type"] == ("not_found" if status == 404 else "method_not_allowed")
+    s.ErrorOut.model_validate(data)  # the declared error body
+    if status == 405:  # the methods it takes, as HTTP says them
+        assert res.headers["allow"] == message.rsplit(" ", 1)[-1]
+
+
+def test_an_unknown_routes_message_keeps_to_one_short_line(client: TestClient) -> None:
+    data = client.get("/" + "x" * 500).json()
+    assert data["message"] == (
+        f"GET /{'x' * 76}... is not found: the page is at /, the API's routes at /docs"
+    )
+
+
+@pytest.mark.parametrize(
+    ("device", "field"),
+    [
+        ({"name": "h100-sxm", "peak_ops": {"bf16": "5e14"}}, "device.peak_ops={'bf16': '5e14'}"),
+        ({"name": "h100-sxm", "memory_bandwidth": "2e12"}, "device.memory_bandwidth='2e12'"),
+    ],
+)
+def test_a_devices_rate_takes_no_text(client: TestClient, device: dict, field: str) -> None:
+    """peak_ops {"bf16": "5e14"} passed as 5e14 (its bounded type, Rate, hid the float from
+    the check every other number field has)."""
+    data = error(client, "/api/analyze", {**SCENARIO, "device": device})
+    assert data["message"] == f"{field} is invalid: text is not a number (send it as a JSON number)"
+    assert data["detail"][0]["loc"][:3] == ["body", "device", field.split("=")[0].split(".")[1]]
+
+
+def test_a_devices_rate_as_a_number_is_taken(client: TestClient) -> None:
+    device = {"name": "h100-sxm", "peak_ops": {"bf16": 5e14}, "memory_bandwidth": 2e12}
+    data = post(client, "/api/analyze", {**SCENARIO, "device": device})
+    assert data["device"]["peak_ops"]["bf16"] == 5e14
+    assert data["device"]["memory_bandwidth"] == 2e12
+    assert data["roofline"]["peaks"]["bf16"] == 5e14
+
+
+FUSION_TAKES = (
+    "expected all or none alone, or any of qkv, gate_up, act, add_norm, moe, flash_decoding "
+    "(or empty)"
+)
+
+
+def test_a_word_that_stands_alone_in_a_list_says_so(client: TestClient) -> None:
+    """fusion ["all", "qkv"] read "Input should be 'qkv', …", which never says that all and
+    none are taken on their own; the declaration's words do."""
+    from rooflens.settings import Settings, accepted
+
+    assert f"expected {accepted(Settings, 'fusion')}" == FUSION_TAKES
+    data = error(client, "/api/analyze", {**SCENARIO, "options": {"fusion": ["all", "qkv"]}})
+    assert data["message"] == f"options.fusion.0='all' is invalid: {FUSION_TAKES}"
+    assert data["detail"][0]["loc"] == ["body", "options", "fusion", 0]
+    # Alone, each word is taken.
+    for word in ("all", "none"):
+        post(client, "/api/analyze", {**SCENARIO, "options": {"fusion": [word]}})
+
+
+def test_a_number_among_a_lists_words_is_a_422(client: TestClient) -> None:
+    """fusion ["qkv", 3] was a 500 (the setting lower-cased every item)."""
+    res = TestClient(create_app(), base_url="http://127.0.0.1", raise_server_exceptions=False).post(
+        "/api/analyze", json={**SCENARIO, "options": {"fusion": ["qkv", 3]}}
+    )
+    assert res.status_code == 422, res.text
+    message = res.json()["message"]
+    assert message.startswith("options.fusion"), message
+    assert "all or none alone, or any of qkv" in message, message
+
+
+def test_the_schema_says_what_a_search_and_a_capacity_warning_are(client: TestClient) -> None:
+    """q's words match the model type too (qwen3_moe finds Qwen3-30B-A3B); a capacity's
+    warning is also given beside a rate, as a caveat on it."""
+    schema = client.get("/openapi.json").json()
+    q = next(p for p in schema["paths"]["/api/models"]["get"]["parameters"] if p["name"] == "q")
+    assert q["description"].startswith("Words that must all appear in the id or the model type")
+    found = client.get("/api/models", params={"q": "qwen3_moe"}).json()
+    assert found and all(m["model_type"] == "qwen3_moe" for m in found)
+    assert "Qwen/Qwen3-30B-A3B" in [m["id"] for m in found]
+    assert not any("qwen3_moe" in m["id"].lower() for m in found)
+    warning = schema["components"]["schemas"]["CapacityOut"]["properties"]["warning"]
+    assert "beside a rate, a caveat on it" in warning["description"]

@@ -7,6 +7,9 @@ A screenshot is saved under the test's tmp dir, and copied to $ROOFLENS_SCREENSH
 
 from __future__ import annotations
 
+import itertools
+import json
+import math
 import os
 import re
 import shutil
@@ -347,6 +350,32 @@ def test_an_engine_simulation_says_what_its_measured_runs_showed(server: str, br
     scheduler = page.evaluate("() => runs.serve.data.scheduler")
     want = preset_for("vllm", rooflens.get_device("h200-sxm")).model_dump()
     assert {k: scheduler[k] for k in want} == want
+    # The form's scheduler fields still read the defaults (continuous, 256): the page says
+    # that they are not what ran, and shows what did.
+    assert page.input_value("#serve-policy") == "continuous"
+    assert page.inner_text("#serve-preset-note").startswith(
+        "With vllm, a field left at its default here runs at vllm's preset instead"
+    )
+    words = {None: "—", True: "on", False: "off"}
+    for key in ("policy", "max_batch", "max_tokens", "chunk_size", "prefix_sharing", "overlap"):
+        value = scheduler[key]
+        want_text = words[value] if value is None or isinstance(value, bool) else str(value)
+        assert page.inner_text(f"#serve-scheduler-{key}") == want_text, key
+    assert page.inner_text("#serve-scheduler-policy") == "chunked"
+    assert page.inner_text("#serve-scheduler-max_batch") == str(scheduler["max_batch"]) != "256"
+    assert page.inner_text("#serve-scheduler-prefix_sharing") == "on"
+    assert page.inner_text("#serve-scheduler-overlap") == "on"
+    # Without an engine the note goes, and the card shows the form's own scheduler.
+    page.close()
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    page.goto(f"{server}/#model={LLAMA}&device=h200-sxm&page=serve&{load}")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    assert not page.is_visible("#serve-preset-note")
+    page.click("#run-serve")
+    page.wait_for_selector("body[data-served='1']", timeout=30_000)
+    assert page.inner_text("#serve-scheduler-policy") == "continuous"
+    assert page.inner_text("#serve-scheduler-max_batch") == "256"
+    assert page.inner_text("#serve-scheduler-prefix_sharing") == "off"
     page.close()
 
 
@@ -615,6 +644,11 @@ def test_phone_and_desktop_layouts(server: str, browser, width: int, height: int
         "document.getElementById('roofline').parentElement.clientWidth]"
     )
     assert widths[0] == pytest.approx(widths[1] - 20, abs=4)
+    # The charts' mode bar lay over their titles on a phone: hidden there, kept on a desktop.
+    modebar = page.eval_on_selector(
+        "#roofline .modebar-container", "bar => getComputedStyle(bar).display"
+    )
+    assert modebar == ("none" if width < 600 else "block")
     # On a phone the settings fold behind a toggle (and unfold above the page).
     toggle = page.locator("#toggle-controls")
     assert toggle.is_visible() == (width < 900)
@@ -812,4 +846,104 @@ def test_views_compared_n_ways(server: str, browser) -> None:
     assert shown == pytest.approx([float(a.totals()["decode"]["time"]) for a in want], rel=1e-9)
     assert "×" in row.nth(1).inner_text()  # each against the first
     assert not errors, errors
+    page.close()
+
+
+def test_weight_scales_take_a_block_size_from_the_url(server: str, browser) -> None:
+    """w_scale=16384 (FP8 128 x 128 blocks) in the URL showed "—" in a select of channel and
+    tensor while every request sent 16384: the box shows what is analysed."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    sent: list[dict] = []
+    page.on(
+        "request",
+        lambda r: sent.append(json.loads(r.post_data)) if r.url.endswith("/api/view") else None,
+    )
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&w_bits=8&w_format=fp&w_scale=16384")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    assert page.input_value("#opt-w_scale") == "16384"
+    assert sent[-1]["a"]["options"]["w_scale"] == 16384  # a JSON number
+    assert page.evaluate("() => last.analysis.inputs.w_scale") == 16384
+    # The words are offered beside it, and one typed is sent as the word.
+    offered = page.eval_on_selector_all(
+        "#opt-w_scale-choices option", "options => options.map((o) => o.value)"
+    )
+    assert offered == ["channel", "tensor"]
+    page.fill("#opt-w_scale", "tensor")
+    page.wait_for_function("() => document.body.dataset.rendered === '2'")
+    assert sent[-1]["a"]["options"]["w_scale"] == "tensor"
+    assert "w_scale=tensor" in page.url
+    # Emptied: left to the default (per channel), and gone from the URL.
+    page.fill("#opt-w_scale", "")
+    page.wait_for_function("() => document.body.dataset.rendered === '3'")
+    assert sent[-1]["a"]["options"]["w_scale"] is None
+    assert "w_scale" not in page.url
+    # Reloaded from a URL with a block size: the same box, the same request.
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&w_bits=8&w_format=fp&w_scale=4096")
+    page.reload()
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    assert page.input_value("#opt-w_scale") == "4096"
+    assert sent[-1]["a"]["options"]["w_scale"] == 4096
+    page.close()
+
+
+def test_a_custom_devices_peaks_are_sent_as_numbers(server: str, browser) -> None:
+    """The peaks box sent "bf16=989e12" as the text "989e12", which the API now refuses (as
+    every number field does): the page sends numbers."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    sent: list[dict] = []
+    page.on(
+        "request",
+        lambda r: sent.append(json.loads(r.post_data)) if r.url.endswith("/api/view") else None,
+    )
+    page.goto(f"{server}/#model={LLAMA}&device=custom&bw=3.35e12&mem=8e10&peaks=bf16%3D989e12")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    assert sent[-1]["a"]["device"]["peak_ops"] == {"bf16": 989e12}
+    assert page.evaluate("() => last.analysis.device.peak_ops.bf16") == 989e12
+    # What reads as no number is sent as typed, for the API to name it.
+    assert page.evaluate("() => parsePeaks('bf16 = 1e15, fp8=2.5e15, int8=lots, fp16=')") == {
+        "bf16": 1e15,
+        "fp8": 2.5e15,
+        "int8": "lots",
+        "fp16": "",
+    }
+    page.close()
+
+
+def tick_labels(page, chart: str, axis: str) -> list[str]:
+    return page.eval_on_selector_all(
+        f"#{chart} .{axis}tick text", "labels => labels.map((l) => l.textContent)"
+    )
+
+
+def round_steps(labels: list[str]) -> bool:
+    """Whether tick labels (plain numbers) are evenly spaced by 1, 2 or 5 times a power of ten."""
+    values = [float(v.replace("\u2212", "-")) for v in labels]
+    steps = {round(b - a, 9) for a, b in itertools.pairwise(values)}
+    if len(steps) != 1:
+        return False
+    (step,) = steps
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    return any(math.isclose(mantissa, m) for m in (1, 2, 2.5, 5)) and all(
+        math.isclose(v / step, round(v / step), abs_tol=1e-9) for v in values
+    )
+
+
+def test_axes_read_si_prefixes_and_right_axes_round_ticks(server: str, browser) -> None:
+    """The roofline's OP/s axis read 10^15 past 100T on an H100 (plotly's "SI" stops at T);
+    the right-hand axes took the left's grid, at 1959, 1567 tokens/s and 105, 78.8 %."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    roof = tick_labels(page, "roofline", "y")
+    assert "1P" in roof and "100T" in roof, roof
+    assert all(re.fullmatch(r"\d+(\.\d+)?[kMGTPE]?", label) for label in roof), roof
+    for chart in ("batch-curve", "seq-curve"):
+        labels = tick_labels(page, chart, "y2")
+        assert len(labels) >= 3 and round_steps(labels), (chart, labels)
+    load = "serve.requests=20&serve.rate=4&serve.prompt=fixed:256&serve.output=fixed:16"
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page.click("#run-serve")
+    page.wait_for_selector("body[data-served='1']", timeout=30_000)
+    assert tick_labels(page, "serve-timeline", "y2") == ["0", "20", "40", "60", "80", "100"]
     page.close()

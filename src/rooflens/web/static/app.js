@@ -101,6 +101,19 @@ function field(key, section, prop, schemas) {
   if (p.anyOf) {
     const alts = p.anyOf.filter((a) => a.type !== "null");
     nullable = alts.length < p.anyOf.length;
+    // Words or a number (w_scale: channel, tensor or a block's weight count such as 16384):
+    // one box offering the words and taking a number too. A select of the words alone showed
+    // "—" for a block size the URL held, while every request sent it.
+    const words = alts.flatMap((a) => a.enum || []);
+    const number = alts.find((a) => a.type === "integer" || a.type === "number");
+    if (alts.length > 1 && words.length && number) {
+      return {
+        key, section, kind: "either", choices: words, integer: number.type === "integer", nullable,
+        title: p.title || key, help: [p.description, p.accepts && `Takes ${p.accepts}.`]
+          .filter(Boolean).join(" "),
+        group: p.group || section, default: p.default ?? null,
+      };
+    }
     p = { ...alts[0], ...p };
   }
   if (p.$ref) p = { ...schemas[p.$ref.split("/").pop()], ...p };
@@ -143,7 +156,12 @@ function inputFor(f, prefix = "opt-") {
     return `<div class="multi" title="${esc(f.help)}"><span>${esc(f.title)}</span>${boxes}</div>`;
   }
   let control;
-  if (f.kind === "select") {
+  if (f.kind === "either") {
+    const list = `${prefix}${f.key}-choices`;
+    const opts = f.choices.map((c) => `<option value="${esc(c)}"></option>`).join("");
+    control = `<input type="text" list="${list}" placeholder="${f.nullable ? "none" : ""}" ${attrs}>` +
+      `<datalist id="${list}">${opts}</datalist>`;
+  } else if (f.kind === "select") {
     const none = f.nullable ? `<option value="">—</option>` : "";
     const opts = f.choices.map((c) => `<option value="${esc(c)}">${esc(c)}</option>`).join("");
     control = `<select ${attrs}>${none}${opts}</select>`;
@@ -173,6 +191,14 @@ const kindOf = (key) => (FIELDS.find((f) => f.key === key) || { kind: BASIC_KIND
 const numeric = (f) => f.choices && typeof f.choices[0] === "number";
 const switched = (f) => f.choices && typeof f.choices[0] === "boolean";
 
+// A box of words or a number: digits are the number, anything else the text as typed (the API
+// names what it takes when the text is neither).
+function wordOrNumber(text, f) {
+  const t = text.trim();
+  if (t === "") return f.nullable ? null : "";
+  return (f.integer ? /^\d+$/ : /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i).test(t) ? Number(t) : t;
+}
+
 function readInput(el, f = kindOf(el.dataset.key), root = document) {
   if (f.kind === "multi") {
     // Ticking "default" clears the list to None; unticking it leaves an empty list.
@@ -182,6 +208,7 @@ function readInput(el, f = kindOf(el.dataset.key), root = document) {
     return numeric(f) ? values.map(Number) : values;
   }
   if (f.kind === "bool") return el.checked;
+  if (f.kind === "either") return wordOrNumber(el.value, f);
   if (el.value === "") return f.nullable || f.kind === "int" || f.kind === "float" ? null : "";
   if (f.kind === "int" || f.kind === "float") return Number(el.value);
   if (f.kind === "select" && numeric(f)) return Number(el.value);
@@ -229,11 +256,15 @@ function fillForm() {
   fillPages();
 }
 
+// "bf16=989e12, fp8=1.98e15" (peaks) or "h100-sxm=2.5" (prices): each figure sent as a
+// JSON number, as the API takes it; what reads as no number is sent as typed, for the API
+// to name.
 function parsePeaks(text) {
   const peaks = {};
   for (const item of text.split(",").map((x) => x.trim()).filter(Boolean)) {
     const [dtype, value] = item.split("=").map((x) => x.trim());
-    peaks[dtype] = value ?? "";
+    const number = value ? Number(value) : NaN;
+    peaks[dtype] = Number.isFinite(number) ? number : value ?? "";
   }
   return peaks;
 }
@@ -273,6 +304,7 @@ function encode(v) {
 function decode(key, text, f = kindOf(key)) {
   if (f.kind === "bool") return text === "1" || text === "true";
   if (f.kind === "multi") return text ? text.split(",").map((v) => (numeric(f) ? Number(v) : v)) : [];
+  if (f.kind === "either") return wordOrNumber(text, f);
   if (text === "" && (f.nullable || f.kind === "int" || f.kind === "float")) return null;
   if (f.kind === "int" || f.kind === "float") return Number(text);
   if (f.kind === "select" && numeric(f)) return Number(text);
@@ -733,11 +765,17 @@ function select(stage, index) {
 const PLOT_CONFIG = { displaylogo: false, responsive: true };
 const SVG_ICON = { width: 1000, height: 1000, path: "M100 800h800v100H100zM450 100h100v450l150-150 70 70-270 270-270-270 70-70 150 150z" };
 
-// Every chart: one tick notation (SI prefixes: 100T, 2G, never 10¹⁵ or "B" for billions),
-// fitted to its box, and downloadable as PNG (plotly's camera) or SVG, named after it.
+// Every chart: one tick notation (SI prefixes: 100T, 2G, 1P, never 10¹⁵ or "B" for billions;
+// plotly's "SI" stops at T, its "SI extended" goes on to P and E, as `si` does), fitted to its
+// box, and downloadable as PNG (plotly's camera) or SVG, named after it.
 function plot(el, traces, layout) {
   for (const [key, axis] of Object.entries(layout)) {
-    if (/^[xy]axis\d*$/.test(key)) layout[key] = { exponentformat: "SI", automargin: true, ...axis };
+    if (/^[xy]axis\d*$/.test(key)) {
+      layout[key] = { exponentformat: "SI extended", automargin: true, ...axis };
+      // An axis drawn over another takes plotly's "sync" ticks by default, aligned to the
+      // other's grid at values such as 1959 and 1567: its own round ones instead (no grid).
+      if (axis.overlaying) layout[key] = { tickmode: "auto", showgrid: false, ...layout[key] };
+    }
   }
   const filename = `rooflens-${el.id}`;
   return Plotly.react(el, traces, layout, {

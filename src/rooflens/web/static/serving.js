@@ -44,8 +44,16 @@ function buildPages(openapi, devices) {
     }
     const groups = {};
     for (const f of PAGE_FIELDS[page]) if (f.key !== "devices") (groups[f.group] ||= []).push(f);
+    // The scheduler's fields show its defaults; with an engine, those left there are the
+    // engine's preset's, which a note atop the first of them says (fillPages).
+    let noted = page !== "serve";
+    const presetNote = (fs) => {
+      if (noted || !fs.some((f) => f.section === "scheduler")) return "";
+      noted = true;
+      return `<p id="serve-preset-note" class="muted" hidden></p>`;
+    };
     $(`#${page}-form`).innerHTML = Object.entries(groups).map(([group, fs]) =>
-      `<fieldset><legend>${esc(group)}</legend>${fs.map((f) => inputFor(f, `${page}-`)).join("")}</fieldset>`).join("");
+      `<fieldset><legend>${esc(group)}</legend>${presetNote(fs)}${fs.map((f) => inputFor(f, `${page}-`)).join("")}</fieldset>`).join("");
   }
   const price = (d) => (d.hourly_price ? ` · $${p3(d.hourly_price)}/h` : " · no price");
   $("#advise-device-list").innerHTML = devices.map((d) => `<label class="check"><input type="checkbox"
@@ -64,6 +72,13 @@ function fillPages() {
   $("#option-groups").hidden = state.page === "advise";
   $("#page-note").hidden = state.page === "analysis";
   $("#page-note").textContent = NOTES[state.page] || "";
+  const engine = state[state.show] && state[state.show].engine;
+  const note = $("#serve-preset-note");
+  if (note) {
+    note.hidden = !engine;
+    note.textContent = engine ? `With ${engine}, a field left at its default here runs at ` +
+      `${engine}'s preset instead; "Scheduler used" shows what a run used.` : "";
+  }
   for (const page of RUN_PAGES) {
     for (const el of document.querySelectorAll(`#page-${page} [data-key]`)) {
       const value = state[page][el.dataset.key];
@@ -335,6 +350,7 @@ function renderServe(d) {
       ...(d.validation ? [["checked against", d.validation, "serve-validation"]] : []),
       ["kernels", d.kernels, "serve-kernels"],
     ]),
+    schedulerCard(d.scheduler),
   ];
   if (d.capacity) {
     cards.push(card("Capacity", [
@@ -350,6 +366,24 @@ function renderServe(d) {
   renderTimeline(d);
   renderLatencyCDF(d);
   renderCapacity(d);
+}
+
+// Shown always, whatever the run used; the others where the run's value is not the default.
+const SCHEDULER_SHOWN = ["policy", "max_batch", "max_tokens", "chunk_size", "prefix_sharing", "overlap"];
+
+// The scheduler the run used, from the answer: an engine's preset where one applied, which
+// the form's fields (at their defaults) do not show.
+function schedulerCard(used) {
+  if (!used) return "";
+  const shown = (value) => (value == null ? "—" : value === true ? "on" : value === false ? "off"
+    : typeof value === "number" ? String(value) : value);
+  const rows = Object.entries(used).filter(([key, value]) => SCHEDULER_SHOWN.includes(key)
+    || !same(value, PAGE_DEFAULTS.serve[key]))
+    .map(([key, value]) => [(pageField("serve", key) || { title: key }).title, shown(value),
+      `serve-scheduler-${key}`]);
+  // The engine of the request that ran, not of the form since changed.
+  const engine = runs.serve && (JSON.parse(runs.serve.key).options || {}).engine;
+  return card(engine ? `Scheduler used (${engine}'s preset where not set)` : "Scheduler used", rows);
 }
 
 function renderTimeline(d) {
