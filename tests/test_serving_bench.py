@@ -1195,3 +1195,14 @@ def test_a_disaggregated_run_of_one_token_answers_leaves_its_decode_pool_idle() 
     run = rooflens.simulate(LLAMA, "h100-sxm", workload, cluster=ClusterConfig(disaggregated=True))
     assert run.peak_memory == run.beside_kv
     assert run.requests["generated"].tolist() == [1, 1, 1]
+
+
+def test_a_static_scheduler_over_a_preset_leaves_its_chunk_size_out() -> None:
+    """`--engine sglang --scheduler static` was refused for the preset's chunk size (8192),
+    which no option could clear; a chunk size given with it is still refused."""
+    static = scheduler_with("sglang", get_device("h100"), {"policy": "static"})
+    assert (static.policy, static.chunk_size) == ("static", None)
+    result = CliRunner().invoke(app, ["simulate", LLAMA, "-H", "h100", "--requests", "3",
+                                      "--engine", "sglang", "--scheduler", "static",
+                                      "--chunk-size", "512"])  # fmt: skip
+    assert result.exit_code == 2 and "chunk_size=512" in result.output

@@ -51,4 +51,8 @@ def scheduler_with(
         # A batch limit given replaces the one an engine sizes from its KV pool, as SGLang
         # takes --max-running-requests.
         chosen.setdefault("request_pool", False)
+    if chosen.get("policy") == "static":
+        # Static batches run whole prompts: the preset's chunk size goes with its policy
+        # (left in, it was refused as if given).
+        chosen.setdefault("chunk_size", None)
     return module.settle(module.scheduler_for(device, model).model_copy(update=chosen))
