@@ -1591,3 +1591,8 @@ def test_calibration_names_read_whatever_their_case() -> None:
     for name in ("AUTO", "H100-SXM"):
         shouted = rooflens.analyze(LLAMA_8B, "h100-sxm", calibration=name)
         assert shouted.to_dict() == plain.to_dict()
+
+
+def test_numpy_scalars_are_named_as_the_numbers_they_are() -> None:
+    with pytest.raises(InvalidInputError, match=r"^w_bits=0\.5 is invalid"):
+        rooflens.analyze(LLAMA_8B, "h100-sxm", w_bits=np.float64(0.5))

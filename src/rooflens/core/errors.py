@@ -13,7 +13,9 @@ class InvalidInputError(RooflensError, ValueError):
     def __init__(self, field: str, value: object, accepted: str) -> None:
         self.field, self.value, self.accepted = field, value, accepted
         # None is a value left out (an option not given), which "=None" would misname.
-        stated = f"{field} is missing" if value is None else f"{field}={value!r} is invalid"
+        # numpy's scalars as the numbers they are (0.5, not np.float64(0.5)).
+        shown = value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
+        stated = f"{field} is missing" if value is None else f"{field}={shown!r} is invalid"
         super().__init__(f"{stated}: expected {accepted}")
 
 

@@ -226,9 +226,10 @@ class SimulationResult:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """What `rooflens simulate -f json` writes: the benchmark's inputs, the summary, the
-        SLO, the deployment and its memory, JSON-ready (a figure that does not exist is
-        None)."""
+        """What `rooflens simulate -f json` writes after its head (`model`, `hardware`,
+        `settings`, `workload`, which the command adds): the benchmark's figures, the
+        summary, the SLO, the deployment and its memory, JSON-ready (a figure that does not
+        exist is None)."""
         # The objectives attainment and goodput were measured against (null without any).
         slo = None if self.slo is None else self.slo.model_dump()
         data = self.benchmark() | {"summary": self.summary(), "slo": slo} | self.deployment()
