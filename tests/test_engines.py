@@ -308,8 +308,19 @@ def test_shipped_older_releases_price_their_runs() -> None:
 
 def test_missing_package_names_the_install(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "aiconfigurator_core", None)
-    with pytest.raises(AiconfiguratorMissing, match="pip install aiconfigurator-core"):
+    with pytest.raises(AiconfiguratorMissing, match="pip install aiconfigurator-core pyarrow"):
         data_root(None)
+
+
+def test_calibrate_reads_the_engines_projects_spellings(monkeypatch) -> None:
+    """--engine vLLM and TensorRT-LLM, as every other --engine reads them: the run gets as
+    far as the missing databases."""
+    monkeypatch.setitem(sys.modules, "aiconfigurator_core", None)
+    for spelling in ("vLLM", "TensorRT-LLM"):
+        result = CliRunner().invoke(
+            app, ["calibrate", "--from-aiconfigurator", "h100-sxm", "--engine", spelling]
+        )
+        assert result.exit_code == 2 and "pip install aiconfigurator-core" in result.output
 
 
 def test_the_refit_module_says_what_is_missing_in_one_line(monkeypatch, tmp_path, capsys) -> None:

@@ -277,8 +277,8 @@ def data_root(data_dir: Path | None = None) -> Path:
         import aiconfigurator_core  # type: ignore[import-not-found]
     except ImportError:
         raise AiconfiguratorMissing(
-            f"fitting engine profiles reads the {PACKAGE} databases: pip install {PACKAGE} "
-            "(or give --data-dir)"
+            f"fitting engine profiles reads the {PACKAGE} databases (parquet): pip install "
+            f"{PACKAGE} pyarrow, or rooflens[aiconfigurator] (or give --data-dir)"
         ) from None
     return Path(aiconfigurator_core.__file__).parent / "systems" / "data"
 

@@ -30,6 +30,7 @@ from rooflens.core.model import ModelSpec
 from rooflens.hardware.catalog import catalog_name
 from rooflens.models.catalog import resolve_config
 from rooflens.models.config import spec_from_config
+from rooflens.settings import engine_name
 
 DeviceOpt = Annotated[str, typer.Option("--device", help="Where to run: 'cuda' or 'cpu'.")]
 TPOpt = Annotated[
@@ -307,6 +308,8 @@ def _calibrate_engine(
 
     # What the command line alone can tell is wrong, before the tables are looked for (a user
     # would otherwise install the package only to meet the next error).
+    # The projects' spellings in any case (vLLM, TensorRT-LLM), as every --engine reads them.
+    engine = str(engine_name(engine))
     if engine not in ENGINES:
         raise InvalidInputError("--engine", engine, f"one of {', '.join(ENGINES)} here")
     root = data_root(data_dir)
