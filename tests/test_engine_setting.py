@@ -708,3 +708,20 @@ def test_a_share_that_leaves_the_cache_no_room_says_so() -> None:
         "75 GB of 85.5 GB, DOES NOT FIT (the engine's memory share, 0.835 of the device, for "
         "weights and KV cache, leaves the KV cache no room); largest batch that fits: 0"
     ) in out
+
+
+def test_an_eager_run_on_a_profile_without_launch_times_is_labelled_as_priced() -> None:
+    """vLLM's profile times kernels, not launches: --execution eager prices as graphs, and
+    the label says graphs, as the fallback line does (it said eager over graph figures)."""
+    import rooflens
+
+    eager = rooflens.analyze(
+        "meta-llama/Llama-3.1-8B", "h100-sxm", engine="vllm", execution="eager"
+    )
+    graphs = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", engine="vllm")
+    assert eager.to_dict()["estimate"] == graphs.to_dict()["estimate"]
+    assert eager.to_dict()["estimate"].endswith("graphs)")
+    assert any("priced as from CUDA graphs" in line for line in eager.to_dict()["fallbacks"])
+    transformers = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", calibration="auto",
+                                    execution="eager")  # fmt: skip
+    assert transformers.to_dict()["estimate"].endswith("eager)")

@@ -323,7 +323,14 @@ class AnalysisOptions(BaseModel):
     def estimate(self) -> str:
         if self.calibration is None:
             return "roofline bound"
-        return f"calibrated estimate ({self.calibration.label}, {self.execution})"
+        execution = self.execution
+        profile = self.calibration
+        if execution == "eager" and not (
+            profile.eager_host_per_kernel or profile.eager_host_per_layer
+        ):
+            # Priced as graphs (pricing's fallback line says why): the label says so.
+            execution = "graphs"
+        return f"calibrated estimate ({profile.label}, {execution})"
 
     @property
     def kernels(self) -> str:
