@@ -69,7 +69,10 @@ def checked_against(engine: str, device: str, model: str, architecture: str | No
     source = _table()["source"]
     own = _group(engine, device, model)
     if own is not None and own["runs"] >= MIN_RUNS:
-        return f"{own['runs']} measured runs of this model with {where}: {_figures(own)} ({source})"
+        measured = [m for m in own.get("measured", [model]) if m.removesuffix("-Instruct") != model]
+        # The runs of another checkpoint the catalog reads as this model (a twin's) say so.
+        of = f"of {', '.join(measured)} (read as this model)" if measured else "of this model"
+        return f"{own['runs']} measured runs {of} with {where}: {_figures(own)} ({source})"
     mine = own["runs"] if own is not None else 0
     kind = _group(engine, device, None, architecture) if architecture else None
     if kind is not None and kind["runs"] >= MIN_RUNS:
@@ -79,8 +82,13 @@ def checked_against(engine: str, device: str, model: str, architecture: str | No
         )
     every = _group(engine, device, None)
     if every is not None and every["runs"] >= MIN_RUNS:
+        # Of the other architecture only, where this one's are too few: said, since their
+        # TTFT misses differ (docs/engines.md).
+        alike = "" if architecture is None else (
+            f", {kind['runs'] if kind is not None else 0} of {architecture} models"
+        )  # fmt: skip
         return (
-            f"{every['runs']} measured runs with {where}, {mine} of this model: "
+            f"{every['runs']} measured runs with {where}{alike}, {mine} of this model: "
             f"{_figures(every)} ({source})"
         )
     return f"no measured runs with {where} ({source})"

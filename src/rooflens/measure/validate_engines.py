@@ -1007,6 +1007,13 @@ def validated_table(predictions: pd.DataFrame) -> dict[str, Any]:
                     "device": values[1],
                     "model": values[2] if extra == "model" else None,
                     "architecture": values[2] if extra == "architecture" else None,
+                    # The checkpoints measured, where the group is one catalog model's: a
+                    # bundled twin's runs are not "of this model" (GLM-5's for GLM-5.1).
+                    **(
+                        {"measured": sorted(group["model_path"].unique())}
+                        if extra == "model"
+                        else {}
+                    ),
                     "runs": len(group),
                     **{
                         f"{metric}_{stat}": round(float(group[f"{metric}_{stat}"].median()), 3)
