@@ -358,6 +358,18 @@ def test_analyze_with_speculation_gives_the_generation_both_ways() -> None:
     assert "generation of 256 tokens, with speculative decoding" in table
 
 
+def test_compare_says_what_priced_each_side() -> None:
+    """The table had hidden the estimates, the fallback (0.5.9 priced with 0.5.10's) and the
+    notes the JSON holds, and printed a cleared setting as engine_version=None."""
+    args = ["compare", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "--base", "engine=sglang"]
+    args += ["--base", "engine_version=0.5.9", "--vs", "engine=vllm", "--vs", "engine_version="]
+    table = " ".join(runner.invoke(app, args, env={"COLUMNS": "200"}).output.split())
+    assert "A: calibrated estimate (sglang 0.5.10 profile, h100-sxm, graphs)" in table
+    assert "B: calibrated estimate (vllm 0.24.0 profile, h100-sxm, graphs)" in table
+    assert "A: fallback: engine_version=0.5.9" in table
+    assert "B changes engine=vllm, engine_version=" in table and "None" not in table
+
+
 def test_compare_says_whether_each_side_fits() -> None:
     # Llama-3.1-70B in bf16 (141 GB of weights) fits neither an H100 nor an L40S: compare
     # once printed their ratios without a word of it.

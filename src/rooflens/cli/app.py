@@ -681,7 +681,8 @@ def compare_cmd(
         }
         _emit(data, frame, output)
         return
-    changed = ", ".join(f"{k}={v}" for k, v in differ.items()) or "nothing"
+    # A setting cleared (engine_version=) reads as typed, not as Python's None.
+    changed = ", ".join(f"{k}={'' if v is None else v}" for k, v in differ.items()) or "nothing"
     # A's own settings, where --base gave any: the title says what both sides run.
     given_a = {
         **({"images": images} if images else {}),
@@ -705,6 +706,12 @@ def compare_cmd(
             + f" · B changes {changed}",
         )
     )
+    # What priced each side, and its notes (fallbacks, sizes beyond a profile's), as the
+    # JSON's "a" and "b" hold them: the table alone hid them.
+    for side, result in (("A", first), ("B", second)):
+        _console().print(f"{side}: {result.options.estimate}", markup=False)
+        for line in analysis_notes(result):
+            _console().print(f"{side}: {line}", markup=False)
 
 
 @app.command()
