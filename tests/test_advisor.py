@@ -875,3 +875,48 @@ def test_an_empty_search_list_is_named_as_given() -> None:
         res = CliRunner().invoke(app, ["advise", "gpt2", flag, ""])
         assert res.exit_code == 2
         assert res.output.startswith(f"error: {field}='' is invalid: expected "), res.output
+
+
+def test_a_rejection_for_memory_names_what_does_not_fit() -> None:
+    """It said the weights and one request's KV cache do not fit where the weights (72.7 GB)
+    and an 8,000-token prompt's unfused activations (16.5 GB) left the KV cache no room, and
+    where two pipeline stages held one request of the two they need in flight."""
+    activations = advise(
+        "meta-llama/Llama-3.1-70B", Target(prompt_len=8000, output_len=1000, rate=2),
+        SLO(ttft=5, tpot=0.06), devices=["h100-sxm"], tps=[1], pps=[1], weights=["fp8"],
+        kv_bits=[16],
+    )  # fmt: skip
+    row = activations.table.iloc[0]
+    assert row["binds"] == (
+        "memory capacity: the weights (72.7 GB) and one prompt's activations (16.5 GB) leave "
+        "no room for a KV cache"
+    )
+    staged = advise(
+        "meta-llama/Llama-3.1-70B", Target(prompt_len=7000, output_len=1000, rate=0.1),
+        SLO(ttft=30, tpot=0.2), devices=["h100-sxm"], tps=[1], pps=[2], weights=["stored"],
+        kv_bits=[16],
+    )  # fmt: skip
+    row = staged.table.iloc[0]
+    assert row["max_batch_memory"] == 1
+    assert row["binds"] == (
+        "memory capacity: the KV cache holds 1 request, and 2 pipeline stages need 2 in flight"
+    )
+
+
+def test_one_token_answers_are_charged_no_decode_step() -> None:
+    """A one-token answer's token is the prefill's: energy at the prefill's power for the
+    load's share of prefill time and idle power otherwise (16.4 kJ per million tokens for
+    FP8 Llama-3.1-8B on an L40S at 5 prompts/s of 1,000 tokens; a phantom decode step had
+    given 18.2 kJ)."""
+    advice = advise(LLAMA_8B, Target(prompt_len=1000, output_len=1, rate=5),
+                    SLO(ttft=1, tpot=0.05), devices=["l40s"], tps=[1], weights=["fp8"],
+                    kv_bits=[8])  # fmt: skip
+    pick = advice.feasible.iloc[0]
+    analysis = rooflens.analyze(LLAMA_8B, "l40s", prompt_len=1000, gen_len=1, w_bits=8,
+                                a_bits=8, w_format="fp", kv_bits=8)  # fmt: skip
+    figures = analysis.economics()
+    share = 5 * float(analysis.steps["prefill"].step_time())
+    device = rooflens.get_device("l40s")
+    power = share * float(figures["prefill_power"]) + (1 - share) * 0.1 * device.tdp
+    assert pick["energy_per_million"] == pytest.approx(power * 3600 / (5 * 1001 * 3600) * 1e6,
+                                                       rel=1e-6)  # fmt: skip

@@ -243,7 +243,8 @@ def _screen(
     )
     max_batch = max(int(room // float(one.kv_cache)), 0)
     held = t_p / p  # how long a prompt holds each stage
-    rate = sizes / (t_d * max(g - 1, 1) + sizes * held)
+    # A one-token answer runs no decode step (its token is the prefill's).
+    rate = sizes / (t_d * (g - 1) + sizes * held)
     z = NormalDist().inv_cdf(slo.percentile / 100)
     fits = max_batch >= sizes
     # The full rate as a curve to read backwards: where a larger batch's step grows faster
@@ -266,7 +267,8 @@ def _screen(
     }
     best, capacity = curve.best_limit(fits)
     if capacity <= 0:
-        return row | {"feasible": False, "binds": _why_not(fits, t_d, t_d[0] / p + t_p, slo)}
+        short = _memory_short(max_batch, p, float(one.weights), float(one.activations), room)
+        return row | {"feasible": False, "binds": _why_not(fits, t_d, t_d[0] / p + t_p, slo, short)}
     replicas = math.ceil(target.rate / capacity)
     # The batch each replica actually runs at its share of the load.
     load = target.rate / replicas
@@ -390,7 +392,9 @@ class _Replica:
         """What a request pays once it holds a slot: the running step, the prompts ahead, its
         own prefill."""
         wait = _prompt_wait(load, self.held, self.slo.percentile / 100)
-        return self.step(self.batch(load)) / self.stages + wait + self.t_p
+        # One-token answers decode nothing: no running step to wait for.
+        running = self.step(self.batch(load)) / self.stages if self.decodes else 0.0
+        return running + wait + self.t_p
 
     def tpot(self, load: np.ndarray, limit: int | None = None) -> np.ndarray:
         """The TPOT quantile at each load: with the batch the load sustains, or (`limit`) a full
@@ -461,11 +465,30 @@ class _Replica:
         return best, found[best]
 
 
-def _why_not(fits: np.ndarray, t_d: np.ndarray, alone: float, slo: SLO) -> str:
-    """Why no batch limit serves any load: memory, a lone request's decode step (`t_d[0]`),
-    or a lone prompt's first token (`alone`)."""
-    if not fits[0]:
+def _memory_short(
+    max_batch: int, stages: int, weights: float, activations: float, room: float
+) -> str:
+    """What memory lacks where no batch fits: room for any KV cache beside the weights and a
+    prompt's activations, room for one request's, or (pipeline stages) for as many requests
+    as stages, one micro-batch in each."""
+    if room <= 0:
+        return (
+            f"memory capacity: the weights ({weights / 1e9:.1f} GB) and one prompt's "
+            f"activations ({activations / 1e9:.1f} GB) leave no room for a KV cache"
+        )
+    if max_batch < 1:
         return "memory capacity: the weights and one request's KV cache do not fit"
+    return (
+        f"memory capacity: the KV cache holds {max_batch} request"
+        f"{'s' * (max_batch != 1)}, and {stages} pipeline stages need {stages} in flight"
+    )
+
+
+def _why_not(fits: np.ndarray, t_d: np.ndarray, alone: float, slo: SLO, short: str) -> str:
+    """Why no batch limit serves any load: memory (`short`, what it lacks), a lone request's
+    decode step (`t_d[0]`), or a lone prompt's first token (`alone`)."""
+    if not fits[0]:
+        return short
     if t_d[0] >= slo.tpot:
         return f"TPOT objective: even one request decodes at {t_d[0] * 1e3:.1f} ms per token"
     return (
@@ -509,7 +532,8 @@ def _binds(
         return f"batch limit: {c} requests at once; {queue}"
     if held < curve.sizes[best + 1]:
         return (
-            f"memory capacity: the KV cache holds {held} requests at most, short of the next "
+            f"memory capacity: the KV cache holds {held} request{'s' * (held != 1)} at most, "
+            "short of the next "
             f"batch limit screened ({int(curve.sizes[best + 1])}); {queue}"
         )
     return f"TTFT objective: {queue}; a larger batch limit misses the TPOT objective sooner"
