@@ -926,7 +926,9 @@ def verify(
     without them. `progress` is called with 1 as each pick's simulation ends (the picks it
     will run: `picks_to_verify`)."""
     if not isinstance(advice, Advice):
-        raise InvalidInputError("advice", advice, "an Advice from rooflens.advise")
+        # Named by its type: a table's repr would run to many lines.
+        shown = advice if isinstance(advice, str | int | float) else type(advice).__name__
+        raise InvalidInputError("advice", shown, "an Advice from rooflens.advisor.advise")
     if progress is not None and not callable(progress):
         raise InvalidInputError("progress", progress, "a callable taking a count, or None")
     top = _count("top", top, 0)
