@@ -1206,3 +1206,17 @@ def test_a_static_scheduler_over_a_preset_leaves_its_chunk_size_out() -> None:
                                       "--engine", "sglang", "--scheduler", "static",
                                       "--chunk-size", "512"])  # fmt: skip
     assert result.exit_code == 2 and "chunk_size=512" in result.output
+
+
+def test_a_run_says_which_operators_it_priced_beyond_their_profile() -> None:
+    """As analyze states them: a 98,304-token prompt's attention lies beyond the 32k rows
+    SGLang's H100 prefill table was fitted over (simulate had said nothing)."""
+    fixed = LengthDistribution.parse
+    long = Workload(requests=1, prompt=fixed("prompt", "98304"), output=fixed("output", "2"))
+    run = rooflens.simulate(LLAMA, "h100-sxm", long, engine="sglang", concurrency=1)
+    assert len(run.notes) == 1 and run.notes[0].startswith("prefill: flash_attention: ")
+    assert run.to_dict()["notes"] == list(run.notes)
+    analysis = rooflens.analyze(LLAMA, "h100-sxm", engine="sglang", prompt_len=98304, gen_len=2)
+    assert run.notes[0] in analysis.notes
+    short = Workload(requests=1, prompt=fixed("prompt", "512"), output=fixed("output", "2"))
+    assert rooflens.simulate(LLAMA, "h100-sxm", short, concurrency=1).notes == ()

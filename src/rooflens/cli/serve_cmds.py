@@ -187,6 +187,7 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
                 )
             )
     rows += [("fallback", line) for line in result.fallbacks]
+    rows += [("note", line) for line in result.notes]
     if result.validation is not None:
         rows.append(("checked against", result.validation))
     rows += [

@@ -71,6 +71,9 @@ class SimulationResult:
     # The deployment in words: replicas and their parallelism, or a disaggregated cluster's
     # pools (serving.simulate.layout).
     layout: str = ""
+    # Operators priced beyond their profile's fitted sizes (Analysis.notes), as the run's
+    # largest prefill and decode step read them.
+    notes: tuple[str, ...] = ()
 
     @property
     def peak_kv_share(self) -> float:
@@ -157,6 +160,7 @@ class SimulationResult:
             "estimate": self.estimate,
             "kernels": self.kernels,
             "fallbacks": list(self.fallbacks),
+            "notes": list(self.notes),
             "validation": self.validation,
             "scheduler": None if self.scheduler is None else self.scheduler.model_dump(),
         }

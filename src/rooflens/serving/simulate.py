@@ -329,7 +329,36 @@ def run(
         scheduler=scheduler,
         validation=_validation(options, model),
         layout=layout(options, cluster),
+        notes=_beyond_fit(model, device, options, cluster, timeline, requests),
     )
+
+
+def _beyond_fit(
+    model: ModelSpec,
+    device: Device,
+    options: AnalysisOptions,
+    cluster: ClusterConfig,
+    timeline: pd.DataFrame,
+    requests: Requests,
+) -> tuple[str, ...]:
+    """Operators the run's iterations priced beyond their profile's fitted sizes, as `analyze`
+    states them: a lone longest prompt's prefill, and a decode step of the most sequences
+    any iteration decoded at the longest context (the extremes of what the run priced; a
+    prefill chunk is no larger than its prompt). None for the roofline bound."""
+    if options.calibration is None:
+        return ()
+    from rooflens.core.analysis import analyze  # the simulator prices through tables
+
+    prompt = int(requests.prompt.max())
+    context = int((requests.prompt + requests.output).max()) - 1
+    sequences = max(int(timeline["decode_seqs"].max()), 1) if len(timeline) else 1
+    prefill = analyze(model, device, batch=1, prompt_len=prompt, gen_len=1,
+                      options=pool_options(options, cluster, "prefill"))  # fmt: skip
+    decode = analyze(model, device, batch=sequences, prompt_len=context, gen_len=2,
+                     options=pool_options(options, cluster, "decode"))  # fmt: skip
+    notes = [n for n in prefill.notes if n.startswith("prefill:")]
+    notes += [n for n in decode.notes if n.startswith("decode:")]
+    return tuple(dict.fromkeys(notes))
 
 
 def layout(options: AnalysisOptions, cluster: ClusterConfig) -> str:

@@ -820,6 +820,10 @@ class SimulateOut(BaseModel):
         "as the settings or the engine's defaults chose them."
     )
     fallbacks: list[str] = Field(description=FALLBACKS)
+    notes: list[str] = Field(
+        description=NOTES + " Read at the run's longest prompt's prefill and its most "
+        "sequences decoding at the longest context."
+    )
     validation: str | None = Field(
         description="How far forecasts of this engine on this device fell from its measured "
         "runs (docs/validation-engines.md); null for an estimate no engine's runs check."

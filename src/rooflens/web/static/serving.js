@@ -347,6 +347,7 @@ function renderServe(d) {
       ["preemptions", String(s.preemptions)],
       ["priced by", d.estimate, "serve-estimate"],
       ...(d.fallbacks || []).map((line) => ["fallback", line]),
+      ...(d.notes || []).map((line) => ["note", line]),
       ...(d.validation ? [["checked against", d.validation, "serve-validation"]] : []),
       ["kernels", d.kernels, "serve-kernels"],
     ]),
