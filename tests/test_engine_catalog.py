@@ -113,3 +113,11 @@ def test_a_profile_partly_taken_from_another_says_so() -> None:
     rows = {(r["engine"], r["device"]): r for r in engine_catalog()}
     assert "; some curves from h200-sxm:" in rows[("transformers", "h100-sxm")]["source"]
     assert "some curves from" not in rows[("transformers", "h200-sxm")]["source"]
+
+
+def test_the_frameworks_we_measure_point_at_their_own_validation() -> None:
+    """transformers and torch.compile are checked against runs on our own GPUs, which the
+    serving engines' column does not hold: it said "no measured runs"."""
+    table = CliRunner().invoke(app, ["engines", "compiled"], env={"COLUMNS": "300"}).output
+    assert "our own runs: docs/validation.md, validation-compiled.md" in " ".join(table.split())
+    assert "no measured runs" not in table
