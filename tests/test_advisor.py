@@ -375,6 +375,10 @@ def test_a_setup_is_priced_as_analyze_prices_it_with_the_engine() -> None:
     assert row["feasible"] and row["precision"] == "W4A16 INT4 g128"
     assert row["stand_ins"] == "matmul:w4a16_int"
     assert "no curves of its own for matmul:w4a16_int: priced with stand-ins" in llama.explain(row)
+    # A 4-bit KV cache, a type the H100 lacks: the FP8 cache's curves price it, said so.
+    narrow = advise(LLAMA_8B, target, SLO(ttft=5, tpot=0.2), devices=["h100-sxm"], tps=(1,),
+                    pps=(1,), kv_bits=(4,), weights=("fp8",), engine="vllm")  # fmt: skip
+    assert narrow.table.iloc[0]["stand_ins"] == "attention:4-bit KV cache"
 
 
 def test_an_engines_picks_are_confirmed_with_its_scheduler(monkeypatch) -> None:

@@ -1204,8 +1204,12 @@ def idle_settings(options: AnalysisOptions, on_link: bool) -> tuple[str, ...]:
 
 def stand_in_curves(placement: Placement, profile: EfficiencyProfile) -> tuple[str, ...]:
     """The curves ("class:type") an engine profile lacks for these operators and prices with
-    others' (fallback_notes says with which)."""
-    return tuple(dict.fromkeys(what for what, _ in _fallbacks(placement, profile)))
+    others' (fallback_notes says with which), a KV cache narrower than the device's types
+    among them ("attention:4-bit KV cache", priced with a wider cache's curves)."""
+    lacked = [what for what, _ in _fallbacks(placement, profile)]
+    for line in placement.widened:  # widened_caches' line: "names (4-bit KV cache): ..."
+        lacked.append(f"attention:{line.split(' (', 1)[1].split(')', 1)[0]}")
+    return tuple(dict.fromkeys(lacked))
 
 
 def _fallbacks(
