@@ -895,6 +895,17 @@ def test_a_rejection_for_memory_names_what_does_not_fit() -> None:
         "memory capacity: the weights (72.7 GB) and one prompt's activations (16.5 GB) leave "
         "no room for a KV cache"
     )
+    # SGLang's static share holds the weights and KV cache alone: 0.835 of an H100 is less
+    # than the weights, whatever the activations.
+    sglang = advise(
+        "meta-llama/Llama-3.1-70B", Target(prompt_len=8000, output_len=1000, rate=2),
+        SLO(ttft=5, tpot=0.06), devices=["h100-sxm"], tps=[1], pps=[1], weights=["fp8"],
+        kv_bits=[16], engine="sglang",
+    )  # fmt: skip
+    assert sglang.table.iloc[0]["binds"] == (
+        "memory capacity: the weights (72.7 GB) leave no room within the engine's memory share "
+        "(0.835 of the device, for weights and KV cache)"
+    )
     staged = advise(
         "meta-llama/Llama-3.1-70B", Target(prompt_len=7000, output_len=1000, rate=0.1),
         SLO(ttft=30, tpot=0.2), devices=["h100-sxm"], tps=[1], pps=[2], weights=["stored"],

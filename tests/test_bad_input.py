@@ -1532,7 +1532,7 @@ def test_verify_refuses_another_model_than_the_advised_one() -> None:
         verify(advice, LLAMA_8B, top=1, requests=10**9)
     with pytest.raises(InvalidInputError, match="advice='x'"):
         verify("x", LLAMA_8B)
-    with pytest.raises(InvalidInputError, match=r"^advice='DataFrame' is invalid: [^\n]*$"):
+    with pytest.raises(InvalidInputError, match=r"^advice='a DataFrame' is invalid: [^\n]*$"):
         verify(advice.table, LLAMA_8B)
     assert len(advice.top(np.int64(1))) == 1
 

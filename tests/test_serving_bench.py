@@ -1127,6 +1127,16 @@ def test_drafts_count_against_the_token_budget_and_hold_kv_slots() -> None:
                                    preset="vllm", scheduler=scheduler, tp=8)  # fmt: skip
         held[drafts] = single.timeline["kv_tokens"].tolist()
     assert held == {0: [100, 101, 102, 103], 3: [100, 104, 105, 106]}
+    # Handed over to a decode pool, it holds them from its first step there.
+    handed = {}
+    for drafts in (0, 3):
+        scheduler = SchedulerConfig(block_size=1, **({"draft_tokens": drafts} if drafts else {}))
+        pools = rooflens.simulate("deepseek-ai/DeepSeek-V3", "h200", one, concurrency=1,
+                                  preset="vllm", scheduler=scheduler, tp=8,
+                                  cluster=ClusterConfig(disaggregated=True))  # fmt: skip
+        decode = pools.timeline[pools.timeline["engine"] == 1]
+        handed[drafts] = decode["kv_tokens"].tolist()
+    assert handed == {0: [101, 102, 103], 3: [104, 105, 106]}
 
 
 def test_tensorrt_llm_holds_drafting_requests_to_the_token_budget() -> None:

@@ -44,6 +44,7 @@ from rooflens.advisor.choices import (
 from rooflens.api import peak_footprint, resolve, resolve_device, resolve_model
 from rooflens.core import analysis as core
 from rooflens.core.economics import idle_power, step_power
+from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.graph import build_graph
 from rooflens.core.hardware import Device
@@ -51,7 +52,7 @@ from rooflens.core.memory import kv_room
 from rooflens.core.model import ModelSpec
 from rooflens.engines import DEFAULTS, engine_profiles
 from rooflens.engines.validated import architecture, checked_against
-from rooflens.formats import seconds
+from rooflens.formats import SHARE_OF, seconds
 from rooflens.hardware.catalog import catalog
 from rooflens.models.catalog import nvfp4_export
 from rooflens.serving.api import simulate
@@ -267,7 +268,9 @@ def _screen(
     }
     best, capacity = curve.best_limit(fits)
     if capacity <= 0:
-        short = _memory_short(max_batch, p, float(one.weights), float(one.activations), room)
+        short = _memory_short(
+            max_batch, p, float(one.weights), float(one.activations), room, options.calibration
+        )
         return row | {"feasible": False, "binds": _why_not(fits, t_d, t_d[0] / p + t_p, slo, short)}
     replicas = math.ceil(target.rate / capacity)
     # The batch each replica actually runs at its share of the load.
@@ -466,15 +469,29 @@ class _Replica:
 
 
 def _memory_short(
-    max_batch: int, stages: int, weights: float, activations: float, room: float
+    max_batch: int,
+    stages: int,
+    weights: float,
+    activations: float,
+    room: float,
+    profile: EfficiencyProfile | None,
 ) -> str:
     """What memory lacks where no batch fits: room for any KV cache beside the weights and a
-    prompt's activations, room for one request's, or (pipeline stages) for as many requests
-    as stages, one micro-batch in each."""
+    prompt's activations (within an engine's memory share, which under SGLang's static share
+    holds the weights and KV cache alone: core.memory.kv_room), room for one request's, or
+    (pipeline stages) for as many requests as stages, one micro-batch in each."""
     if room <= 0:
+        within = ""
+        if profile is not None and profile.memory_fraction < 1:
+            within = (
+                f" within the engine's memory share ({profile.memory_fraction:g} of "
+                f"{SHARE_OF[profile.memory_fraction_of]})"
+            )
+        if profile is not None and profile.memory_fraction_of == "static":
+            return f"memory capacity: the weights ({weights / 1e9:.1f} GB) leave no room{within}"
         return (
             f"memory capacity: the weights ({weights / 1e9:.1f} GB) and one prompt's "
-            f"activations ({activations / 1e9:.1f} GB) leave no room for a KV cache"
+            f"activations ({activations / 1e9:.1f} GB) leave no room for a KV cache{within}"
         )
     if max_batch < 1:
         return "memory capacity: the weights and one request's KV cache do not fit"
@@ -927,7 +944,7 @@ def verify(
     will run: `picks_to_verify`)."""
     if not isinstance(advice, Advice):
         # Named by its type: a table's repr would run to many lines.
-        shown = advice if isinstance(advice, str | int | float) else type(advice).__name__
+        shown = advice if isinstance(advice, str | int | float) else f"a {type(advice).__name__}"
         raise InvalidInputError("advice", shown, "an Advice from rooflens.advisor.advise")
     if progress is not None and not callable(progress):
         raise InvalidInputError("progress", progress, "a callable taking a count, or None")

@@ -487,6 +487,12 @@ class EfficiencyProfile(BaseModel):
     applied_to: str | None = Field(default=None, exclude=True)
 
     @property
+    def times_launches(self) -> bool:
+        """Whether it holds a host time per kernel or layer launched: without one, an eager
+        run is priced as from CUDA graphs (its tables time kernels, not launches)."""
+        return bool(self.eager_host_per_kernel or self.eager_host_per_layer)
+
+    @property
     def measured_on(self) -> str:
         """The device the profile was measured on, and the one it is applied to if another."""
         if self.applied_to is None or self.applied_to == self.device:

@@ -323,13 +323,10 @@ class AnalysisOptions(BaseModel):
     def estimate(self) -> str:
         if self.calibration is None:
             return "roofline bound"
-        execution = self.execution
         profile = self.calibration
-        if execution == "eager" and not (
-            profile.eager_host_per_kernel or profile.eager_host_per_layer
-        ):
-            # Priced as graphs (pricing's fallback line says why): the label says so.
-            execution = "graphs"
+        # Priced as graphs where the profile times no launches (pricing's fallback line says
+        # why): the label says so.
+        execution = "graphs" if not profile.times_launches else self.execution
         return f"calibrated estimate ({profile.label}, {execution})"
 
     @property

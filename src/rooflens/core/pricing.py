@@ -335,8 +335,10 @@ class Placement:
     # The MLP width of each operator of a model with MLPs of several widths (Nemotron-NAS).
     mlp_widths: tuple[int | None, ...] = ()
     # A KV cache narrower than any type of the device, priced with a wider cache's curves
-    # (`widened_caches`): one line saying so, which the profile's fallbacks list.
+    # (`widened_caches`): one line saying so, which the profile's fallbacks list, and the
+    # stand-in it names (`stand_in_curves`).
     widened: tuple[str, ...] = ()
+    widened_stand_in: tuple[str, ...] = ()
 
     @cached_property
     def layer_groups(self) -> tuple[tuple[tuple[str, str], np.ndarray], ...]:
@@ -398,6 +400,7 @@ class Placement:
             else device.peak_ops[d]
             for d, op in zip(dtypes, ops, strict=True)
         ]
+        widened = widened_caches(ops, curve_dtypes, quant)
         return cls(
             names=tuple(op.name for op in ops),
             scopes=tuple(op.scope for op in ops),
@@ -427,7 +430,8 @@ class Placement:
                 for op in ops
             ),
             idle_kernel_settings=idle_kernels(quant, curve_dtypes),
-            widened=widened_caches(ops, curve_dtypes, quant),
+            widened=widened,
+            widened_stand_in=(f"attention:{quant.kv_bits}-bit KV cache",) * bool(widened),
             spans=tuple(
                 min(
                     filter(None, (getattr(op, "span", None), getattr(op, "kept", None))),
@@ -1171,8 +1175,7 @@ def idle_settings(options: AnalysisOptions, on_link: bool) -> tuple[str, ...]:
     ]  # fmt: skip
     if profile is None:
         return tuple(lines)
-    launches = profile.eager_host_per_kernel or profile.eager_host_per_layer
-    if options.execution == "eager" and not launches:
+    if options.execution == "eager" and not profile.times_launches:
         lines.append(
             "execution=eager: the profile has no host time per kernel launched (its tables "
             "time kernels, not launches); priced as from CUDA graphs"
@@ -1207,9 +1210,7 @@ def stand_in_curves(placement: Placement, profile: EfficiencyProfile) -> tuple[s
     others' (fallback_notes says with which), a KV cache narrower than the device's types
     among them ("attention:4-bit KV cache", priced with a wider cache's curves)."""
     lacked = [what for what, _ in _fallbacks(placement, profile)]
-    for line in placement.widened:  # widened_caches' line: "names (4-bit KV cache): ..."
-        lacked.append(f"attention:{line.split(' (', 1)[1].split(')', 1)[0]}")
-    return tuple(dict.fromkeys(lacked))
+    return tuple(dict.fromkeys((*lacked, *placement.widened_stand_in)))
 
 
 def _fallbacks(

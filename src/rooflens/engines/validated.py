@@ -69,8 +69,8 @@ def checked_against(engine: str, device: str, model: str, architecture: str | No
     source = _table()["source"]
     own = _group(engine, device, model)
     if own is not None and own["runs"] >= MIN_RUNS:
-        measured = [m for m in own.get("measured", [model]) if m.removesuffix("-Instruct") != model]
         # The runs of another checkpoint the catalog reads as this model (a twin's) say so.
+        measured = own.get("measured", [])
         of = f"of {', '.join(measured)} (read as this model)" if measured else "of this model"
         return f"{own['runs']} measured runs {of} with {where}: {_figures(own)} ({source})"
     mine = own["runs"] if own is not None else 0

@@ -278,6 +278,12 @@ def catalog_model(model_path: str) -> str:
     raise Inexpressible(f"model {model_path} is not in the bundled catalog")
 
 
+def _twin(model_path: str) -> bool:
+    """Whether a row's model is read as another model of the catalog (`catalog_model`), not
+    as itself or the base of its '-Instruct' checkpoint."""
+    return catalog_model(model_path) not in (model_path, model_path.removesuffix("-Instruct"))
+
+
 def gemm_label(row: pd.Series) -> str | None:
     """The row's GEMM quantization: its gemm_quant_mode, else its precision, else None."""
     for column in ("gemm_quant_mode", "precision"):
@@ -1007,10 +1013,11 @@ def validated_table(predictions: pd.DataFrame) -> dict[str, Any]:
                     "device": values[1],
                     "model": values[2] if extra == "model" else None,
                     "architecture": values[2] if extra == "architecture" else None,
-                    # The checkpoints measured, where the group is one catalog model's: a
-                    # bundled twin's runs are not "of this model" (GLM-5's for GLM-5.1).
+                    # The checkpoints measured that the catalog reads as another model (a
+                    # bundled twin's: GLM-5's runs for GLM-5.1), where the group is one
+                    # catalog model's: their runs are not "of this model".
                     **(
-                        {"measured": sorted(group["model_path"].unique())}
+                        {"measured": sorted(p for p in group["model_path"].unique() if _twin(p))}
                         if extra == "model"
                         else {}
                     ),

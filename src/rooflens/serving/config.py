@@ -135,8 +135,8 @@ class SchedulerConfig(_WordChoices):
         "Scheduler",
         "mixed chunk",
         "Continuous with a chunk size: a prefill iteration also decodes the running requests, "
-        "each taking one token off the chunk size and off the prompt tokens within which "
-        "another prompt may join (SGLang's --enable-mixed-chunk).",
+        "each taking its token (and drafts) off the chunk size and off the prompt tokens "
+        "within which another prompt may join (SGLang's --enable-mixed-chunk).",
     )
     # SGLang's overlap schedule (managers/scheduler.py, event_loop_overlap), vLLM's async
     # scheduling (v1/core/sched/async_scheduler.py) and TensorRT-LLM's overlap scheduler

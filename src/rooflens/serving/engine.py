@@ -96,8 +96,6 @@ class Engine:
         submitted; `last_token`: when each request's latest token came out (a decode engine
         receives it from the prefill engine), for inter-token gaps."""
         self.replica, self.config, self.mode = replica, config, mode
-        # KV slots each decoding sequence holds beyond its next token: its drafts'.
-        self.lookahead = config.draft_tokens
         self.on_finish = on_finish
         self.prompt, self.output, self.ready = prompt, output, ready
         n = len(prompt)
@@ -331,8 +329,8 @@ class Engine:
                 # SGLang's PrefillAdder (managers/schedule_policy.py): chunked_prefill_size
                 # bounds the prefill batch's prompt tokens, a prompt being cut to what it
                 # leaves; max_prefill_tokens only decides whether another whole prompt joins
-                # a batch that holds one. Mixed, the decodes ride along and each takes one
-                # token off both.
+                # a batch that holds one. Mixed, the decodes ride along and each takes its
+                # token and drafts off both.
                 if mixing:
                     decoders, grown = self._grow(self._decoders())
                 size = cfg.chunk_size - len(decoders) * cfg.decode_tokens
@@ -501,7 +499,11 @@ class Engine:
         free = self.capacity - self.used
         while (
             steps >= MIN_RUN
-            and int(np.sum(self._held(self.kv[ids] + steps + self.lookahead) - self.units[ids]))
+            and int(
+                np.sum(
+                    self._held(self.kv[ids] + steps + self.config.draft_tokens) - self.units[ids]
+                )
+            )
             > free
         ):
             steps //= 2
@@ -550,12 +552,13 @@ class Engine:
         starts = self.clock + np.cumsum(times) - times
         steps = len(times)
         b = len(ids)
-        # Step k holds each sequence's blocks for its context k + 1 tokens on, as a step
-        # taken alone does once it has grown them (a steps x sequences array, summed).
-        ahead = np.arange(1, steps + 1)[:, None] + self.lookahead
+        # Step k holds each sequence's blocks for its context k + 1 tokens on and its drafts,
+        # as a step taken alone does once it has grown them (a steps x sequences array,
+        # summed).
+        ahead = np.arange(1, steps + 1)[:, None] + self.config.draft_tokens
         grown = self._held(self.kv[ids] + ahead) - self.units[ids]
         kv_tokens = (self.used + np.sum(grown, axis=-1)) * self.unit
-        extra = self._held(self.kv[ids] + steps + self.lookahead) - self.units[ids]
+        extra = self._held(self.kv[ids] + steps + self.config.draft_tokens) - self.units[ids]
         self.units[ids] += extra
         self.used += int(extra.sum())
         # The queue stays as it is through the run (nothing joins it or leaves it before the
@@ -598,7 +601,7 @@ class Engine:
         # Continuous batching admits prompts before the decodes grow; the others after.
         growth = int(np.sum(self._held(self.kv[ids] + cfg.decode_tokens) - self.units[ids]))
         if self.mode == "decode" and self.kv[i] >= self.target[i]:
-            chunk = 1
+            chunk = cfg.decode_tokens
         elif cfg.mixes_decodes:
             # Mixed: the decodes grow first and take their tokens off both budgets.
             chunk = min(remaining, cfg.chunk_size - decode_tokens)
@@ -650,8 +653,10 @@ class Engine:
         cfg = self.config
         while self.waiting and len(self.running) < cfg.max_batch:
             i = self.waiting[0][2]
+            # A request back from the host or handed over decodes at once: room for its next
+            # token and its drafts, as a running decoder holds (_grow).
             if self.swapped[i]:
-                need = self._held(self.kv[i] + 1)
+                need = self._held(self.kv[i] + cfg.decode_tokens)
                 if need > self.capacity - self.used:
                     break
                 swap_time += self._swap_seconds(i)
@@ -659,7 +664,7 @@ class Engine:
                 self._take(i, need)
                 continue
             if self.mode == "decode" and self.kv[i] >= self.target[i]:
-                need = self._held(self.kv[i] + 1)
+                need = self._held(self.kv[i] + cfg.decode_tokens)
                 if need > self.capacity - self.used:
                     break
                 self._take(i, need)
