@@ -885,24 +885,23 @@ def test_a_rejection_for_memory_names_what_does_not_fit() -> None:
     """It said the weights and one request's KV cache do not fit where the weights (72.7 GB)
     and an 8,000-token prompt's unfused activations (16.5 GB) left the KV cache no room, and
     where two pipeline stages held one request of the two they need in flight."""
-    activations = advise(
-        "meta-llama/Llama-3.1-70B", Target(prompt_len=8000, output_len=1000, rate=2),
-        SLO(ttft=5, tpot=0.06), devices=["h100-sxm"], tps=[1], pps=[1], weights=["fp8"],
-        kv_bits=[16],
-    )  # fmt: skip
-    row = activations.table.iloc[0]
+
+    def fp8_70b(**engine: str) -> pd.Series:
+        advice = advise(
+            "meta-llama/Llama-3.1-70B", Target(prompt_len=8000, output_len=1000, rate=2),
+            SLO(ttft=5, tpot=0.06), devices=["h100-sxm"], tps=[1], pps=[1], weights=["fp8"],
+            kv_bits=[16], **engine,
+        )  # fmt: skip
+        return advice.table.iloc[0]
+
+    row = fp8_70b()
     assert row["binds"] == (
         "memory capacity: the weights (72.7 GB) and one prompt's activations (16.5 GB) leave "
         "no room for a KV cache"
     )
     # SGLang's static share holds the weights and KV cache alone: 0.835 of an H100 is less
     # than the weights, whatever the activations.
-    sglang = advise(
-        "meta-llama/Llama-3.1-70B", Target(prompt_len=8000, output_len=1000, rate=2),
-        SLO(ttft=5, tpot=0.06), devices=["h100-sxm"], tps=[1], pps=[1], weights=["fp8"],
-        kv_bits=[16], engine="sglang",
-    )  # fmt: skip
-    assert sglang.table.iloc[0]["binds"] == (
+    assert fp8_70b(engine="sglang")["binds"] == (
         "memory capacity: the weights (72.7 GB) leave no room within the engine's memory share "
         "(0.835 of the device, for weights and KV cache)"
     )

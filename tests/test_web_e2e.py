@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -849,15 +850,21 @@ def test_views_compared_n_ways(server: str, browser) -> None:
     page.close()
 
 
-def test_weight_scales_take_a_block_size_from_the_url(server: str, browser) -> None:
-    """w_scale=16384 (FP8 128 x 128 blocks) in the URL showed "—" in a select of channel and
-    tensor while every request sent 16384: the box shows what is analysed."""
+def _page_sending_views(browser) -> tuple[Any, list[dict]]:
+    """A desktop page and the bodies of the /api/view requests it sends, as sent."""
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     sent: list[dict] = []
     page.on(
         "request",
         lambda r: sent.append(json.loads(r.post_data)) if r.url.endswith("/api/view") else None,
     )
+    return page, sent
+
+
+def test_weight_scales_take_a_block_size_from_the_url(server: str, browser) -> None:
+    """w_scale=16384 (FP8 128 x 128 blocks) in the URL showed "—" in a select of channel and
+    tensor while every request sent 16384: the box shows what is analysed."""
+    page, sent = _page_sending_views(browser)
     page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&w_bits=8&w_format=fp&w_scale=16384")
     page.wait_for_selector("body[data-rendered]", timeout=20_000)
     assert page.input_value("#opt-w_scale") == "16384"
@@ -889,12 +896,7 @@ def test_weight_scales_take_a_block_size_from_the_url(server: str, browser) -> N
 def test_a_custom_devices_peaks_are_sent_as_numbers(server: str, browser) -> None:
     """The peaks box sent "bf16=989e12" as the text "989e12", which the API now refuses (as
     every number field does): the page sends numbers."""
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    sent: list[dict] = []
-    page.on(
-        "request",
-        lambda r: sent.append(json.loads(r.post_data)) if r.url.endswith("/api/view") else None,
-    )
+    page, sent = _page_sending_views(browser)
     page.goto(f"{server}/#model={LLAMA}&device=custom&bw=3.35e12&mem=8e10&peaks=bf16%3D989e12")
     page.wait_for_selector("body[data-rendered]", timeout=20_000)
     assert sent[-1]["a"]["device"]["peak_ops"] == {"bf16": 989e12}
