@@ -725,3 +725,24 @@ def test_an_eager_run_on_a_profile_without_launch_times_is_labelled_as_priced() 
     transformers = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", calibration="auto",
                                     execution="eager")  # fmt: skip
     assert transformers.to_dict()["estimate"].endswith("eager)")
+
+
+def test_sglang_keeps_an_undeclared_recurrent_state_in_fp32() -> None:
+    """SGLang's mamba2_state_dtype: the config's mamba_ssm_dtype, else float32. Qwen3-Next
+    declares none: 32-bit states under SGLang (1,142 requests of 601 tokens at TP 4 on an
+    H100 where 16 bits held 1,765), 16 under vLLM (the model's dtype); a declared or given
+    width stays."""
+    import rooflens
+    from rooflens.serving import Workload
+
+    load = Workload(requests=2, prompt="fixed:512", output="fixed:89")
+    room = {
+        (engine, bits): rooflens.simulate(
+            "Qwen/Qwen3-Next-80B-A3B-Instruct", "h100-sxm", load, engine=engine,
+            concurrency=1, tp=4, **({"state_bits": bits} if bits else {}),
+        ).kv_room
+        for engine, bits in (("sglang", None), ("sglang", 16), ("vllm", None))
+    }  # fmt: skip
+    assert room == {("sglang", None): 1142, ("sglang", 16): 1765, ("vllm", None): 2214}
+    declared = rooflens.analyze("Qwen/Qwen3.5-9B", "h100-sxm", engine="sglang")
+    assert declared.model.mixer.state_bits == 32  # its config's float32

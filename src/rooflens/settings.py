@@ -653,7 +653,16 @@ class Settings(BaseModel):
         (LLM-Pruner, Sheared-LLaMA) and its recurrent state as wide as asked."""
         model = model.pruned(heads=self.prune_heads, width=self.prune_width, depth=self.prune_depth)
         if self.state_bits is None:
-            return model
+            # An engine's own width where the config declares none (SGLang's float32).
+            engine = self._engine_defaults()
+            mixer = model.mixer
+            if engine is None or engine.state_bits is None or mixer is None:
+                return model
+            if mixer.state_bits is not None or not mixer.state_elements:
+                return model
+            return model.model_copy(
+                update={"mixer": mixer.model_copy(update={"state_bits": engine.state_bits})}
+            )
         if model.mixer is None:
             raise InvalidInputError(
                 "state_bits", self.state_bits, "empty for a model without a recurrent mixer"

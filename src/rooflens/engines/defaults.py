@@ -45,6 +45,9 @@ class EngineDefaults(BaseModel):
     # Scales of FP8 activations for a per-tensor FP8 model the user quantizes (no checkpoint
     # saying otherwise): computed each step (online quantization) or calibrated offline.
     fp8_activation_scale: Literal["dynamic", "static"] = "dynamic"
+    # Bits of a recurrent scan's state where the model's config declares none (None: the
+    # model's own default, 16 bits).
+    state_bits: Literal[16, 32] | None = None
     sources: dict[str, str]
 
     def memory_fraction_at(self, version: str | None) -> float:

@@ -143,6 +143,9 @@ DEFAULTS = EngineDefaults(
         "memory_fraction_on; here an 80 GB H100's at tp 1)"
     ),
     fusion=("qkv", "gate_up", "add_norm", "moe"),
+    # mamba_utils.py mamba2_state_dtype: SGLANG_MAMBA_SSM_DTYPE, else the config's
+    # mamba_ssm_dtype, else float32 (Qwen3-Next, Falcon-H1, Granite-4.0-H, Kimi-Linear).
+    state_bits=32,
     sources={
         "fp8_activation_scale": (
             "SGLang docs, Quantization: --quantization fp8 quantizes a 16-bit checkpoint "
