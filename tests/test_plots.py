@@ -108,6 +108,23 @@ def test_memory_bars_count_a_frameworks_own_memory() -> None:
     assert ax.containers[3][1].get_height() == 0.0  # the roofline bound has none
 
 
+def test_memory_bars_mark_each_engines_own_limit() -> None:
+    """SGLang's share holds the weights and KV cache (0.835 of an H100): at 420 sequences its
+    bar passes its limit, as `rooflens memory` says DOES NOT FIT; the line at the device's
+    85.5 GB had shown it fitting. Each bar's line is its footprint's limit, and a bar above
+    it is one that does not fit."""
+    engines = {"vLLM": {"engine": "vllm"}, "SGLang": {"engine": "sglang"}, "bound": {}}
+    fig = plots.memory_bars(LLAMA, "h100-sxm", engines, batch=420, prompt_len=1024)
+    lines = fig.axes[0].collections[0].get_segments()
+    for (name, options), segment in zip(engines.items(), lines, strict=True):
+        result = rooflens.analyze(LLAMA, "h100-sxm", batch=420, prompt_len=1024, gen_len=128,
+                                  **options)  # fmt: skip
+        peak = result.memory["generation"]
+        assert segment[0][1] == pytest.approx(float(peak.limit) / 1e9, rel=1e-12), name
+        assert (float(peak.total) <= float(peak.limit)) == bool(peak.fits), name
+    assert [round(s[0][1], 1) for s in lines] == [78.7, 72.0, 85.5]
+
+
 @pytest.mark.parametrize(
     ("kind", "suffix", "magic"),
     [
@@ -503,7 +520,8 @@ def test_each_plot_names_the_model_the_device_and_what_priced_it() -> None:
     fig = plots.memory_bars("Qwen/Qwen3-30B-A3B", "h200", mixed)
     assert [" ".join(x.split("\n")) for x in tick_labels(fig, fig.axes[0].xaxis)] == legend
     # vLLM takes 0.92 of the device: each bar its own capacity (the last series' line was all).
-    marks = [c for c in fig.axes[0].collections if c.get_label() == "capacity (each setting's)"]
+    limit = "limit (the device, or the engine's share)"
+    marks = [c for c in fig.axes[0].collections if c.get_label() == limit]
     heights = sorted(round(seg[0][1]) for seg in marks[0].get_segments())
     h200 = rooflens.get_device("h200").memory_capacity / 1e9
     assert heights == [round(0.92 * h200), round(h200)]

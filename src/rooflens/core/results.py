@@ -82,6 +82,13 @@ class Footprint:
         beside_cache = 0.0 if self.reserved else self.activations
         return (self.total <= self.capacity) & (self.kv_cache + beside_cache <= self.room)
 
+    @property
+    def limit(self) -> np.ndarray:
+        """The most the total may reach and fit: the capacity, or less where the engine's
+        room binds (SGLang's share for weights and KV cache, TensorRT-LLM's of free memory)."""
+        beside_cache = 0.0 if self.reserved else self.activations
+        return np.minimum(self.capacity, self.total - (self.kv_cache + beside_cache) + self.room)
+
     def as_dict(self) -> dict[str, np.ndarray | float]:
         return {
             "weights": self.weights,

@@ -578,7 +578,10 @@ def memory_bars(
         # A framework's own memory (transformers' CUDA context and allocator): part of the
         # total that decides whether it fits, which the bars left out.
         parts["framework"].append(float(mem.framework) / 1e9)
-        capacities.append(float(mem.capacity) / 1e9)
+        # What the total may reach and fit: an engine's share can bind below the device
+        # (SGLang's and TensorRT-LLM's), where a line at the device's capacity showed
+        # setups that do not fit below it.
+        capacities.append(float(mem.limit) / 1e9)
     if not any(parts["framework"]):
         del parts["framework"]
     bottom = np.zeros(len(labels))
@@ -592,12 +595,14 @@ def memory_bars(
     # The images' tokens join the prompt.
     vision = results[0].model.vision
     context = prompt_len + gen_len - 1 + (images * vision.tokens_per_image if images else 0)
-    if len(set(capacities)) == 1:
+    device = float(results[0].memory["generation"].capacity) / 1e9
+    if len(set(capacities)) == 1 and capacities[0] == device:
         ax.axhline(capacities[0], color="black", linestyle="--", label="device capacity")
     else:
-        # An engine takes its share of the device (vLLM 0.92): each bar's own capacity.
+        # An engine takes its share of the device (vLLM 0.92, SGLang's for weights and KV
+        # cache): each bar's own limit.
         ax.hlines(capacities, at - 0.45, at + 0.45, color="black", linestyle="--",
-                  label="capacity (each setting's)")  # fmt: skip
+                  label="limit (the device, or the engine's share)")  # fmt: skip
     # Room above the marks and bars for the legend, which would hide one of them.
     ax.set_ylim(0, max(*capacities, *bottom) * 1.4)
     ax.set(
