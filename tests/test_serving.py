@@ -780,9 +780,10 @@ def test_a_request_whose_tokens_fit_but_whose_blocks_do_not_is_refused(
     squeeze, tiny_model, toy_device
 ) -> None:
     """520 KV tokens hold 32 whole blocks of 16 (512 tokens): a 512 + 4-token request takes
-    33 (516 tokens: 528). The check compared its tokens with 520 and passed it; the engine
-    then preempted it at its first decode step and stopped with an internal error that said
-    its 512-token prompt had 513 tokens. Blocks of 8 hold it: 65 of them in 65."""
+    33 (it holds 515 tokens at most, its last token's keys never cached: 528). The check
+    compared its tokens with 520 and passed it; the engine then preempted it at its first
+    decode step and stopped with an internal error that said its 512-token prompt had 513
+    tokens. Blocks of 8 hold it: 65 of them in 65."""
     from rooflens.serving.engine import Engine
     from rooflens.serving.replica import build_replica
 
@@ -792,7 +793,7 @@ def test_a_request_whose_tokens_fit_but_whose_blocks_do_not_is_refused(
     with pytest.raises(
         InvalidInputError,
         match=r"^max_tokens=8192 .*\(520 tokens: 32 whole blocks of 16\) room for the longest "
-        r"request \(516 tokens: 33 blocks\)$",
+        r"request \(515 tokens: 33 blocks\)$",
     ):
         run(tiny_model, device, options, requests, scheduler)
     eights = run(tiny_model, device, options, requests, SchedulerConfig(block_size=8))

@@ -1230,3 +1230,15 @@ def test_a_run_says_which_operators_it_priced_beyond_their_profile() -> None:
     assert run.notes[0] in analysis.notes
     short = Workload(requests=1, prompt=fixed("prompt", "512"), output=fixed("output", "2"))
     assert rooflens.simulate(LLAMA, "h100-sxm", short, concurrency=1).notes == ()
+
+
+def test_the_room_counts_what_a_request_holds_at_most() -> None:
+    """Its prompt and every token but the last (whose keys no step caches), and its drafts:
+    DeepSeek-V3's 63 + 2-token requests hold 64 tokens, one block of vLLM's 64 (the room had
+    counted 65 tokens, two blocks: 5,810 requests where the analyzer's batch limit is 11,620)."""
+    fixed = LengthDistribution.parse
+    load = Workload(requests=2, prompt=fixed("prompt", "63"), output=fixed("output", "2"))
+    run = rooflens.simulate("deepseek-ai/DeepSeek-V3", "h200-sxm", load, engine="vllm",
+                            concurrency=1, tp=8)  # fmt: skip
+    assert run.kv_room == run.to_dict()["memory"]["max_batch"] == 11620
+    assert run.kv_room == run.kv_capacity // 64

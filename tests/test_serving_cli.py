@@ -652,7 +652,8 @@ def test_a_capacity_bracketed_but_held_only_as_a_burst_says_so() -> None:
 
 def test_a_request_whose_blocks_do_not_fit_is_refused_naming_them() -> None:
     """22,406,504,448 bytes leave Llama-2-7B on an H100 520 KV tokens, 32 whole blocks of 16;
-    a 512 + 4-token request takes 33 (it exited 1, "internal error", where its tokens fit)."""
+    a 512 + 4-token request, 515 tokens held at most, takes 33 (it exited 1, "internal
+    error", where its tokens fit)."""
     args = ["simulate", LLAMA, "-H", "h100-sxm", "--memory", "22406504448", "--concurrency", "1"]
     args += ["--requests", "1", "--prompt", "512", "--output", "4"]
     refused = runner.invoke(app, args, env={"COLUMNS": "300"})
@@ -660,7 +661,7 @@ def test_a_request_whose_blocks_do_not_fit_is_refused_naming_them() -> None:
     assert (
         "max_tokens=8192 is invalid: expected a step whose activation reserve leaves the "
         "replica's KV capacity (520 tokens: 32 whole blocks of 16) room for the longest request "
-        "(516 tokens: 33 blocks)"
+        "(515 tokens: 33 blocks)"
     ) in " ".join(refused.output.split())
 
 

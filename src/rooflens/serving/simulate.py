@@ -170,10 +170,12 @@ def memory_verdict(
 
 
 def _kv_need(replica: Replica, scheduler: SchedulerConfig, longest: int, max_len: int) -> int:
-    """KV tokens the workload's longest request takes, as the scheduler counts them (a
-    contiguous layout reserves max_len for each request)."""
-    contiguous = scheduler.kv_layout == "contiguous"
-    return int(replica.kv_kept(max_len if contiguous else longest))
+    """KV tokens the workload's longest request takes, as the scheduler counts them: its
+    prompt and every token but the last, whose keys no step caches, and its drafts' room
+    (the engine's `_held`; a contiguous layout reserves max_len for each request)."""
+    if scheduler.kv_layout == "contiguous":
+        return int(replica.kv_kept(max_len))
+    return int(replica.kv_kept(longest - 1 + scheduler.draft_tokens))
 
 
 def _blocks(
