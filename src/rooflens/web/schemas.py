@@ -797,8 +797,9 @@ class SimulateOut(BaseModel):
     )
     summary: dict[str, float | int | bool | None]
     kv_capacity_tokens: int = Field(
-        description="KV-cache tokens per replica, each the keys and values of every attention "
-        "layer (sliding windows and a hybrid's few attention layers keep fewer per token)."
+        description="KV-cache tokens per replica, each the keys and values of every layer as "
+        "if all attended (a model with sliding windows or a hybrid's few attention layers holds "
+        "several times as many of its own tokens: kv_room_requests counts them)."
     )
     kv_capacity_bytes: float = Field(description="KV-cache bytes per device of a (decode) replica.")
     kv_room_requests: int = Field(
