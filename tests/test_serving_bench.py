@@ -1242,3 +1242,29 @@ def test_the_room_counts_what_a_request_holds_at_most() -> None:
                             concurrency=1, tp=8)  # fmt: skip
     assert run.kv_room == run.to_dict()["memory"]["max_batch"] == 11620
     assert run.kv_room == run.kv_capacity // 64
+
+
+def test_sglang_keeps_a_hybrids_states_in_a_pool_of_their_own() -> None:
+    """SGLang's mamba pool (handle_max_mamba_cache, init_memory_pool): of the 53.5 GB the
+    weights leave Qwen3.5-9B on an H100, 0.9 / 1.9 hold 491 states of 51.5 MB, the KV pool
+    the remaining 28.2 GB (860,907 tokens of its 8 attention layers), and the radix cache
+    caps the running requests at a third of the slots, 163 (the preset held 2,048, and
+    counted room for 750 requests of 601 tokens and 90 of 16,385 in one pool)."""
+    fixed = LengthDistribution.parse
+    rooms = {}
+    for prompt, output in ((512, 89), (16000, 385)):
+        load = Workload(requests=2, prompt=fixed("prompt", str(prompt)),
+                        output=fixed("output", str(output)))  # fmt: skip
+        run = rooflens.simulate("Qwen/Qwen3.5-9B", "h100-sxm", load, engine="sglang",
+                                concurrency=1)  # fmt: skip
+        rooms[prompt] = run.kv_room
+        assert run.scheduler.max_batch == 163
+        assert run.kv_bytes == pytest.approx(28.21e9, rel=1e-3)
+        assert run.kv_capacity * 4 == pytest.approx(860_907, rel=1e-4)  # 8 of 32 layers
+    assert rooms == {512: 491, 16000: 52}
+    # Without prefix sharing (--disable-radix-cache) every slot may run a request.
+    load = Workload(requests=2, prompt=fixed("prompt", "512"), output=fixed("output", "89"))
+    uncached = SchedulerConfig(prefix_sharing=False)
+    plain = rooflens.simulate("Qwen/Qwen3.5-9B", "h100-sxm", load, engine="sglang",
+                              concurrency=1, scheduler=uncached)  # fmt: skip
+    assert plain.scheduler.max_batch == 491

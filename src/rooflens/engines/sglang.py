@@ -60,6 +60,8 @@ SCHEDULER = SchedulerConfig(
     # held back.
     max_batch=4096,
     request_pool=True,
+    # A hybrid recurrent model's states live in a mamba pool of their own (state_pool).
+    state_pool=True,
     # max_prefill_tokens default 16384: the tokens one prefill batch may hold.
     max_tokens=16384,
     # chunked_prefill_size: 8192 for GPUs under 160 GiB (H100, H200); 16384 above (B200).
@@ -78,6 +80,26 @@ SCHEDULER = SchedulerConfig(
     # dropped (scheduler_output_processor_mixin.py, process_batch_result_decode).
     finished_step=True,
 )
+
+
+# server_args.py: mamba_full_memory_ratio, the state pool's memory over the KV pool's; with
+# the radix cache on, max_running_requests at most the state slots over
+# MAMBA_CACHE_SIZE_MAX_RUNNING_REQUESTS_RATIO (model_runner init_memory_pool, v0.5.9).
+STATE_MEMORY_RATIO = 0.9
+SLOTS_PER_REQUEST_CACHED = 3
+
+
+def state_pool(
+    rest: float, state_bytes: float, prefix_sharing: bool, spec_reserve: float = 0.0
+) -> tuple[float, int, int]:
+    """SGLang's split of a hybrid model's memory (handle_max_mamba_cache): the bytes `rest`
+    the weights leave, less the drafts' intermediate states (`spec_reserve`), go
+    0.9 : 1 to the state pool and the KV pool. Returns (the KV pool's bytes, the state
+    slots, the running requests they allow: a third of them with the radix cache on)."""
+    rest -= spec_reserve
+    slots = max(int(rest * STATE_MEMORY_RATIO / (1 + STATE_MEMORY_RATIO) // state_bytes), 0)
+    running = slots // (SLOTS_PER_REQUEST_CACHED if prefix_sharing else 1)
+    return rest - slots * state_bytes, slots, running
 
 
 def request_pool(kv_tokens: int, context_len: int) -> int:

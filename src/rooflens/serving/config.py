@@ -65,6 +65,15 @@ class SchedulerConfig(_WordChoices):
         "model's positions x 512, within 2,048-4,096 and at most half its tokens (SGLang's "
         "max_running_requests when not given).",
     )
+    # SGLang's mamba pool (model_runner handle_max_mamba_cache, init_memory_pool, v0.5.9).
+    state_pool: bool = setting(
+        False,
+        "KV memory",
+        "state pool",
+        "Hybrid recurrent models: the states in a pool of their own, 0.9 / 1.9 of the memory "
+        "the KV cache would take, the running requests at most its slots (a third of them "
+        "with prefix sharing) (SGLang's mamba pool).",
+    )
     # vLLM's max_num_batched_tokens.
     max_tokens: int = setting(
         8192,

@@ -75,6 +75,10 @@ class Replica:
     # request holds it whole from its first token (core.memory.kv_tokens_kept).
     state_tokens: float = 0.0
     speculation: Speculation | None = None
+    # Bytes per device set apart for a state pool of its own (SGLang's mamba pool): the KV
+    # cache holds the rest, and requests hold no state in it (state_tokens 0).
+    state_pool_bytes: float = 0.0
+    state_slots: int = 0  # the states that pool holds (0: no pool of its own)
 
     @property
     def fallbacks(self) -> tuple[str, ...]:
@@ -89,7 +93,8 @@ class Replica:
     def kv_capacity(self) -> float:
         """KV-cache bytes per device (core.memory.kv_room: the memory the engine takes, less
         weights, the activation reserve and the framework's own bytes)."""
-        return float(kv_room(self.memory, self.weights, self.activation_reserve, self.profile))
+        room = float(kv_room(self.memory, self.weights, self.activation_reserve, self.profile))
+        return room - self.state_pool_bytes
 
     @property
     def usable_memory(self) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from rooflens.core.pricing import idle_settings, on_link_model
 from rooflens.core.results import json_ready
 from rooflens.core.techniques import quantization
 from rooflens.engines import DEFAULTS
-from rooflens.engines.sglang import request_pool
+from rooflens.engines.sglang import request_pool, state_pool
 from rooflens.engines.validated import architecture, checked_against
 from rooflens.serving.cluster import serve
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
@@ -194,7 +195,9 @@ def _requests_held(replica: Replica, scheduler: SchedulerConfig, longest: int, m
     """How many of the longest requests the cache holds at once, in whole blocks as the
     scheduler allocates them."""
     _, need, capacity = _blocks(replica, scheduler, longest, max_len)
-    return capacity // need
+    held = capacity // need
+    # States in a pool of their own: as many requests as it has slots, at most.
+    return min(held, replica.state_slots) if replica.state_slots else held
 
 
 def _check_admissible(
@@ -273,6 +276,8 @@ def run(
                 model, device, decode_options, scheduler, longest, longest_prompt
             )
     decode_replica = decode_replica or replica
+    if scheduler.state_pool and decode_replica.state_tokens:
+        replica, decode_replica, scheduler = _with_state_pools(replica, decode_replica, scheduler)
     if scheduler.request_pool:
         # Sized from the decode pool's KV cache, where batches grow (SGLang's prefill and
         # decode servers each size their own; a prefill pool's batches stay small).
@@ -333,6 +338,31 @@ def run(
         layout=layout(options, cluster),
         notes=_beyond_fit(model, device, options, cluster, timeline, requests),
     )
+
+
+def _with_state_pools(
+    replica: Replica, decode_replica: Replica, scheduler: SchedulerConfig
+) -> tuple[Replica, Replica, SchedulerConfig]:
+    """Each pool's replica with its recurrent states in a pool of their own (SGLang's
+    `state_pool`), its KV cache holding the rest, and the batch held to the running requests
+    the decode pool's state slots allow."""
+    running = scheduler.max_batch
+    pooled = []
+    for each in (replica, decode_replica):
+        state = each.state_tokens * each.kv_bytes_per_token  # bytes per request and device
+        # Drafting, the intermediate states of every running request's drafts come first.
+        drafts = state * scheduler.max_batch * scheduler.decode_tokens * bool(each.speculation)
+        kv, slots, allowed = state_pool(each.kv_capacity, state, scheduler.prefix_sharing, drafts)
+        pooled.append(
+            dataclasses.replace(
+                each, state_tokens=0.0, state_pool_bytes=each.kv_capacity - kv, state_slots=slots
+            )
+        )
+        running = max(min(running, allowed), 1)
+    prefill, decode = pooled
+    if decode_replica is replica:
+        decode = prefill
+    return prefill, decode, scheduler.model_copy(update={"max_batch": running})
 
 
 def _beyond_fit(
