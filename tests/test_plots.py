@@ -100,7 +100,7 @@ def test_memory_bars_count_a_frameworks_own_memory() -> None:
     fig = plots.memory_bars(LLAMA, "h100-sxm", {"HF": {"engine": "transformers"}, "bound": {}})
     ax = fig.axes[0]
     assert len(ax.containers) == 4
-    result = rooflens.analyze(LLAMA, "h100-sxm", engine="transformers", prompt_len=2048,
+    result = rooflens.analyze(LLAMA, "h100-sxm", engine="transformers", prompt_len=1024,
                               gen_len=128)  # fmt: skip
     total = float(result.memory["generation"].total) / 1e9
     top = sum(container[0].get_height() for container in ax.containers)
@@ -506,7 +506,7 @@ def test_each_plot_names_the_model_the_device_and_what_priced_it() -> None:
     fig = plots.memory_bars(LLAMA, "a6000", {"W16": {}, "W4 TP2": {"w_bits": 4, "tp": 2}})
     assert fig.axes[0].get_title().splitlines() == [
         "meta-llama/Llama-2-7b-hf on NVIDIA RTX A6000 48GB,", "roofline bound",
-        "batch 1, context 2175; per device",
+        "batch 1, context 1151; per device",
     ]  # fmt: skip
     fig = plots.memory_bars(LLAMA, "a6000", {"TP2": {"tp": 2}})
     assert fig.axes[0].get_title().endswith("; per device of 2")
@@ -560,7 +560,7 @@ def test_a_long_engine_label_keeps_a_narrow_figures_title_within_it(tmp_path) ->
     subject = f"{model} on NVIDIA H200 SXM 141GB, {estimate}"
     memory = plots.memory_bars(model, device, {"vLLM": {"engine": "vllm"}})
     drawn = {
-        "memory": (memory, memory.axes[0].title, f"{subject}\nbatch 1, context 2175"),
+        "memory": (memory, memory.axes[0].title, f"{subject}\nbatch 1, context 1151"),
     }
     figure = plots.operator_times(result, "decode")
     at = "batch 8, prompt 2048"
@@ -590,7 +590,7 @@ def test_a_long_engine_label_keeps_a_narrow_figures_title_within_it(tmp_path) ->
     # in lines as even as they go.
     assert memory.axes[0].get_title().splitlines() == [
         f"{model} on NVIDIA H200 SXM 141GB,", "calibrated estimate (vllm 0.24.0",
-        "profile, h200-sxm, graphs)", "batch 1, context 2175",
+        "profile, h200-sxm, graphs)", "batch 1, context 1151",
     ]  # fmt: skip
     # A name without a space to break at: a smaller font, still within the figure.
     fig = plots.memory_bars(LLAMA, "a6000", {"W16": {}})

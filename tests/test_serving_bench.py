@@ -1268,3 +1268,36 @@ def test_sglang_keeps_a_hybrids_states_in_a_pool_of_their_own() -> None:
     plain = rooflens.simulate("Qwen/Qwen3.5-9B", "h100-sxm", load, engine="sglang",
                               concurrency=1, scheduler=uncached)  # fmt: skip
     assert plain.scheduler.max_batch == 491
+    # ...and with a limit given too, SGLang keeps that many states, the KV cache the rest.
+    given = SchedulerConfig(prefix_sharing=False, max_batch=64)
+    limited = rooflens.simulate("Qwen/Qwen3.5-9B", "h100-sxm", load, engine="sglang",
+                                concurrency=1, scheduler=given)  # fmt: skip
+    assert (limited.scheduler.max_batch, limited.kv_room) == (64, 64)
+    assert limited.kv_bytes == pytest.approx(53.50e9 - 64 * 51_511_296, rel=1e-3)
+
+
+def test_a_state_pool_with_no_room_is_refused() -> None:
+    """A pool of 2 states runs none with prefix sharing (a third of them), and drafts'
+    intermediate states beyond the room leave none: each refused in one line (the first ran
+    a request anyway, the second showed a negative KV capacity)."""
+    fixed = LengthDistribution.parse
+    load = Workload(requests=1, prompt=fixed("prompt", "64"), output=fixed("output", "8"))
+    with pytest.raises(InvalidInputError, match=r"state_pool=True .* it holds 2 of 51\.5 MB"):
+        rooflens.simulate("Qwen/Qwen3.5-9B", "h100-sxm", load, preset="sglang", concurrency=1,
+                          scale_capacity=0.2265)  # fmt: skip
+    drafting = SchedulerConfig(draft_tokens=3, max_batch=1024)
+    with pytest.raises(InvalidInputError, match=r"max_batch=1024 .* at most 257 running requests"):
+        rooflens.simulate("Qwen/Qwen3.5-9B", "h100-sxm", load, engine="sglang", concurrency=1,
+                          scheduler=drafting)  # fmt: skip
+
+
+def test_a_static_batch_is_admitted_on_its_whole_length() -> None:
+    """A static batch holds each request's prompt and output from its start: 509 + 4 tokens
+    in 512 were admitted by the continuous rule (512 tokens held at most) and stopped with an
+    internal error."""
+    args = ["simulate", "meta-llama/Llama-2-7b-hf", "-H", "h100-sxm", "--memory", "22406504448"]
+    args += ["--concurrency", "1", "--requests", "1", "--prompt", "509", "--output", "4"]
+    result = CliRunner().invoke(app, [*args, "--scheduler", "static"])
+    assert result.exit_code == 2
+    assert "room for the longest request (513 tokens: 33 blocks)" in " ".join(result.output.split())
+    assert CliRunner().invoke(app, args).exit_code == 0  # continuous: 512 tokens, 32 blocks

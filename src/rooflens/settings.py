@@ -124,7 +124,8 @@ class Settings(BaseModel):
         "recurrent state bits",
         "Bits per element of a recurrent mixer's state (Mamba, Gated DeltaNet, KDA); empty: "
         "as the checkpoint declares (mamba_ssm_dtype, mamba_ssm_cache_dtype, or its config "
-        "class's default: FP32 for Nemotron-H), else 16 (the KV cache's where wider).",
+        "class's default: FP32 for Nemotron-H), else the engine's (SGLang: 32), else 16 "
+        "(the KV cache's where wider).",
     )
     group_size: int | None = setting(
         None,

@@ -90,14 +90,23 @@ SLOTS_PER_REQUEST_CACHED = 3
 
 
 def state_pool(
-    rest: float, state_bytes: float, prefix_sharing: bool, spec_reserve: float = 0.0
+    rest: float,
+    state_bytes: float,
+    prefix_sharing: bool,
+    spec_reserve: float = 0.0,
+    max_running: int | None = None,
 ) -> tuple[float, int, int]:
     """SGLang's split of a hybrid model's memory (handle_max_mamba_cache): the bytes `rest`
     the weights leave, less the drafts' intermediate states (`spec_reserve`), go
-    0.9 : 1 to the state pool and the KV pool. Returns (the KV pool's bytes, the state
-    slots, the running requests they allow: a third of them with the radix cache on)."""
+    0.9 : 1 to the state pool and the KV pool; with the radix cache off and
+    max_running_requests given (`max_running`), that many states. Returns (the KV pool's
+    bytes, the state slots, the running requests they allow: a third of them with the radix
+    cache on)."""
     rest -= spec_reserve
-    slots = max(int(rest * STATE_MEMORY_RATIO / (1 + STATE_MEMORY_RATIO) // state_bytes), 0)
+    if not prefix_sharing and max_running is not None:
+        slots = max_running
+    else:
+        slots = max(int(rest * STATE_MEMORY_RATIO / (1 + STATE_MEMORY_RATIO) // state_bytes), 0)
     running = slots // (SLOTS_PER_REQUEST_CACHED if prefix_sharing else 1)
     return rest - slots * state_bytes, slots, running
 

@@ -78,7 +78,7 @@ class Replica:
     # Bytes per device set apart for a state pool of its own (SGLang's mamba pool): the KV
     # cache holds the rest, and requests hold no state in it (state_tokens 0).
     state_pool_bytes: float = 0.0
-    state_slots: int = 0  # the states that pool holds (0: no pool of its own)
+    state_slots: int | None = None  # the states that pool holds (None: no pool of its own)
 
     @property
     def fallbacks(self) -> tuple[str, ...]:

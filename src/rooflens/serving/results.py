@@ -27,8 +27,9 @@ BENCHMARK = ("ttft", "tpot", "itl", "e2e")
 class SimulationResult:
     """`requests`: one row per request (times in seconds from the first arrival);
     `timeline`: one row per engine iteration; `kv_capacity`: KV tokens per (decode)
-    replica, each the keys and values of every attention layer (a sequence through sliding
-    windows or a hybrid's few attention layers holds fewer: `kv_room` counts whole requests);
+    replica, each the keys and values of every layer as if all attended (a model with sliding
+    windows or a hybrid's few attention layers holds several times as many of its own tokens:
+    `kv_room` counts whole requests);
     `kv_bytes`: the
     KV-cache bytes per device of a (decode) replica; `kv_room`: how many of the workload's
     longest requests it holds at once; `beside_kv` and `usable_memory`: its bytes per device

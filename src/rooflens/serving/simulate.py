@@ -176,6 +176,9 @@ def _kv_need(replica: Replica, scheduler: SchedulerConfig, longest: int, max_len
     (the engine's `_held`; a contiguous layout reserves max_len for each request)."""
     if scheduler.kv_layout == "contiguous":
         return int(replica.kv_kept(max_len))
+    if scheduler.policy == "static":
+        # A static batch holds each request's whole length from its start (_static_batch).
+        return int(replica.kv_kept(longest))
     return int(replica.kv_kept(longest - 1 + scheduler.draft_tokens))
 
 
@@ -197,7 +200,7 @@ def _requests_held(replica: Replica, scheduler: SchedulerConfig, longest: int, m
     _, need, capacity = _blocks(replica, scheduler, longest, max_len)
     held = capacity // need
     # States in a pool of their own: as many requests as it has slots, at most.
-    return min(held, replica.state_slots) if replica.state_slots else held
+    return held if replica.state_slots is None else min(held, replica.state_slots)
 
 
 def _check_admissible(
@@ -217,7 +220,7 @@ def _check_admissible(
             "layout reserves max_len tokens for every request",
         )
     tokens = _kv_need(replica, scheduler, longest, max_len)
-    # Its tokens may fit where its blocks do not (516 tokens in 520: 33 blocks of 16 in 32).
+    # Its tokens may fit where its blocks do not (515 tokens in 520: 33 blocks of 16 in 32).
     held = f": {capacity} whole blocks of {unit}" if unit > 1 else ""
     whole = f": {need} blocks" if unit > 1 else ""
     raise InvalidInputError(
@@ -345,20 +348,42 @@ def _with_state_pools(
 ) -> tuple[Replica, Replica, SchedulerConfig]:
     """Each pool's replica with its recurrent states in a pool of their own (SGLang's
     `state_pool`), its KV cache holding the rest, and the batch held to the running requests
-    the decode pool's state slots allow."""
+    both pools' state slots allow. A pool left no state for a running request, or whose
+    drafts' intermediate states take all its room, is refused."""
     running = scheduler.max_batch
+    # A batch limit given (no request pool sized for it) is SGLang's max_running_requests.
+    given = None if scheduler.request_pool else scheduler.max_batch
     pooled = []
     for each in (replica, decode_replica):
         state = each.state_tokens * each.kv_bytes_per_token  # bytes per request and device
         # Drafting, the intermediate states of every running request's drafts come first.
         drafts = state * scheduler.max_batch * scheduler.decode_tokens * bool(each.speculation)
-        kv, slots, allowed = state_pool(each.kv_capacity, state, scheduler.prefix_sharing, drafts)
+        if drafts >= each.kv_capacity:
+            most = int(each.kv_capacity // (state * scheduler.decode_tokens))
+            raise InvalidInputError(
+                "max_batch",
+                scheduler.max_batch,
+                f"at most {most} running requests: their drafts' intermediate recurrent states "
+                f"({state / 1e6:.1f} MB a request and draft) take all the room the weights leave",
+            )
+        kv, slots, allowed = state_pool(
+            each.kv_capacity, state, scheduler.prefix_sharing, drafts, given
+        )
+        if allowed < 1:
+            raise InvalidInputError(
+                "state_pool",
+                True,
+                f"a replica whose state pool holds a running request's recurrent state: it "
+                f"holds {slots} of {state / 1e6:.1f} MB"
+                + (", a third of them running with prefix sharing" * scheduler.prefix_sharing)
+                + " (more memory or tensor parallelism, or --no-state-pool)",
+            )
         pooled.append(
             dataclasses.replace(
                 each, state_tokens=0.0, state_pool_bytes=each.kv_capacity - kv, state_slots=slots
             )
         )
-        running = max(min(running, allowed), 1)
+        running = min(running, allowed)
     prefill, decode = pooled
     if decode_replica is replica:
         decode = prefill

@@ -545,11 +545,12 @@ def memory_bars(
     path: str | os.PathLike[str] | None = None,
     images: int = 0,
 ) -> Figure:
-    """Weights, KV cache and peak activations per setting as stacked bars, with the device's
-    capacity marked (Fig. 7); the prompt 2,048 tokens unless given, or what the context
+    """Weights, KV cache and peak activations per setting as stacked bars, with each bar's
+    limit marked (Fig. 7): the device's capacity, or an engine's share where it binds; the
+    prompt 1,024 tokens unless given, as `rooflens plot memory` takes it, or what the context
     leaves; `images` per request (multimodal models)."""
     if prompt_len is None:
-        prompt_len = default_prompt(model, gen_len, 2048, images)
+        prompt_len = default_prompt(model, gen_len, 1024, images)
     fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(settings) + 2), 4.5))
     labels = list(settings)
     parts: dict[str, list[float]] = {
@@ -595,7 +596,7 @@ def memory_bars(
     # The images' tokens join the prompt.
     vision = results[0].model.vision
     context = prompt_len + gen_len - 1 + (images * vision.tokens_per_image if images else 0)
-    device = float(results[0].memory["generation"].capacity) / 1e9
+    device = float(results[0].device.memory_capacity) / 1e9
     if len(set(capacities)) == 1 and capacities[0] == device:
         ax.axhline(capacities[0], color="black", linestyle="--", label="device capacity")
     else:
