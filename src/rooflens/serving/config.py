@@ -71,8 +71,9 @@ class SchedulerConfig(_WordChoices):
         "KV memory",
         "state pool",
         "Hybrid recurrent models: the states in a pool of their own, 0.9 / 1.9 of the memory "
-        "the KV cache would take, the running requests at most its slots (a third of them "
-        "with prefix sharing) (SGLang's mamba pool).",
+        "the KV cache would take (max batch states, where given without prefix sharing), the "
+        "running requests at most its slots (a third of them with prefix sharing) (SGLang's "
+        "mamba pool).",
     )
     # vLLM's max_num_batched_tokens.
     max_tokens: int = setting(
