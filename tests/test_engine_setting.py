@@ -729,20 +729,27 @@ def test_an_eager_run_on_a_profile_without_launch_times_is_labelled_as_priced() 
 
 def test_sglang_keeps_an_undeclared_recurrent_state_in_fp32() -> None:
     """SGLang's mamba2_state_dtype: the config's mamba_ssm_dtype, else float32. Qwen3-Next
-    declares none: 32-bit states under SGLang (1,142 requests of 601 tokens at TP 4 on an
-    H100 where 16 bits held 1,765), 16 under vLLM (the model's dtype); a declared or given
-    width stays."""
+    declares none: 32-bit states under SGLang (in one pool, 1,144 requests of 601 tokens at
+    TP 4 on an H100 where 16 bits held 1,770; in SGLang's own state pool 748), 16 under vLLM
+    (the model's dtype); a declared or given width stays."""
     import rooflens
-    from rooflens.serving import Workload
+    from rooflens.serving import SchedulerConfig, Workload
 
     load = Workload(requests=2, prompt="fixed:512", output="fixed:89")
-    room = {
-        (engine, bits): rooflens.simulate(
+    room = {}
+    for engine, bits, pool in (("sglang", None, False), ("sglang", 16, False),
+                               ("sglang", None, True), ("vllm", None, None)):  # fmt: skip
+        run = rooflens.simulate(
             "Qwen/Qwen3-Next-80B-A3B-Instruct", "h100-sxm", load, engine=engine,
             concurrency=1, tp=4, **({"state_bits": bits} if bits else {}),
-        ).kv_room
-        for engine, bits in (("sglang", None), ("sglang", 16), ("vllm", None))
-    }  # fmt: skip
-    assert room == {("sglang", None): 1142, ("sglang", 16): 1765, ("vllm", None): 2214}
+            scheduler=None if pool is None else SchedulerConfig(state_pool=pool),
+        )  # fmt: skip
+        room[engine, bits, pool] = run.kv_room
+    assert room == {
+        ("sglang", None, False): 1144,
+        ("sglang", 16, False): 1770,
+        ("sglang", None, True): 748,
+        ("vllm", None, None): 2214,
+    }
     declared = rooflens.analyze("Qwen/Qwen3.5-9B", "h100-sxm", engine="sglang")
     assert declared.model.mixer.state_bits == 32  # its config's float32
