@@ -1007,20 +1007,18 @@ def validated_table(predictions: pd.DataFrame) -> dict[str, Any]:
     for extra in ("model", "architecture", None):
         keys = ["backend", "device", *([extra] if extra else [])]
         for values, group in done.groupby(keys, dropna=True):
+            # The checkpoints measured that the catalog reads as another model (a bundled
+            # twin's: GLM-5's runs for GLM-5.1), where the group is one catalog model's:
+            # their runs are not "of this model".
+            paths = group["model_path"].unique() if extra == "model" else []
+            twins = sorted(p for p in paths if _twin(p))
             groups.append(
                 {
                     "engine": values[0],
                     "device": values[1],
                     "model": values[2] if extra == "model" else None,
                     "architecture": values[2] if extra == "architecture" else None,
-                    # The checkpoints measured that the catalog reads as another model (a
-                    # bundled twin's: GLM-5's runs for GLM-5.1), where the group is one
-                    # catalog model's: their runs are not "of this model".
-                    **(
-                        {"measured": sorted(p for p in group["model_path"].unique() if _twin(p))}
-                        if extra == "model"
-                        else {}
-                    ),
+                    **({"measured": twins} if twins else {}),
                     "runs": len(group),
                     **{
                         f"{metric}_{stat}": round(float(group[f"{metric}_{stat}"].median()), 3)
