@@ -640,3 +640,32 @@ def test_deepseek_v4_prefill_attention_is_priced_by_its_module_curves() -> None:
         ("prefill", "compressed_prefill:fp8 (fallback)"),
         ("decode", "attention:fp8 (fallback)"),
     }
+
+
+def _prefill_rows_by_batch(fraction: Callable[[float], float]) -> pd.DataFrame:
+    """Prefill rows whose fraction of the memory bound depends on the batch alone."""
+    rows = pd.DataFrame(_rows(False, 1.0))
+    moved = (rows["latency"] * 1e-3 - FIXED) * H100.memory_bandwidth
+    rows["latency"] = (
+        FIXED + moved / (H100.memory_bandwidth * rows["batch_size"].map(fraction))
+    ) * 1e3
+    return rows
+
+
+def test_the_context_holdout_script_tells_the_readings_apart(load_script) -> None:
+    """scripts/attention_context_holdout.py holds out the longest prompts (8,192 tokens, the
+    top 15 % of the lengths) and reads them past the fit three ways. Kernels whose fraction
+    depends on the batch alone run a prompt of 8,192 tokens as the same batch of 4,096-token
+    prompts: cut back to that column (half the size), the grid reads them within 1 %; held at
+    the column (`clamped`, and `size-fill`, whose column measured every size), it reads a
+    larger batch's fraction, 28 % fast. Of a fraction that depends on nothing, every reading
+    is exact."""
+    script = load_script("attention_context_holdout")
+    (s,) = _attention_samples(_prefill_rows_by_batch(lambda b: 0.05 * b**0.25), False)
+    errors = script.table_errors(s, "h100-sxm")
+    assert errors["held"] == 6  # the six batches at 8,192 tokens
+    assert errors["cut median"] < 0.01
+    assert errors["clamped median"] == errors["size-fill median"] == pytest.approx(0.28, abs=0.01)
+    (s,) = _attention_samples(_prefill_rows_by_batch(lambda b: 0.05), False)
+    flat = script.table_errors(s, "h100-sxm")
+    assert max(flat[f"{r} median"] for r in script.READINGS) < 0.01
