@@ -524,6 +524,26 @@ def test_tensor_parallel_replicas_hold_more_kv() -> None:
     assert two.kv_capacity > 2 * one.kv_capacity
 
 
+def test_the_memory_verdict_holds_one_replicas_share_of_the_requests() -> None:
+    """64 requests at once over 4 replicas are 16 on each: the verdict's peak per device is
+    16 requests' (it had put all 64 on one replica, their KV cache included), the same
+    peak one replica gives 16 requests; the largest batch that fits stays the device's."""
+    burst = _requests(np.zeros(64), np.full(64, 1000), np.full(64, 100))
+    four = rooflens.simulate(LLAMA, "h100", burst, cluster=ClusterConfig(replicas=4))
+    one = rooflens.simulate(LLAMA, "h100", burst)
+    sixteen = rooflens.simulate(
+        LLAMA, "h100", _requests(np.zeros(16), np.full(16, 1000), np.full(16, 100))
+    )
+    assert (one.memory.batch, four.memory.batch) == (64, 16)
+    assert four.memory.peak == sixteen.memory.peak < one.memory.peak
+    assert four.memory.max_batch == one.memory.max_batch
+
+    disaggregated = ClusterConfig(disaggregated=True, prefill_replicas=2, decode_replicas=4)
+    split = rooflens.simulate(LLAMA, "h100", burst, cluster=disaggregated)
+    # The prefill pool's 2 replicas hold 32 each: the tighter pool's verdict is the run's.
+    assert split.memory.batch == 32
+
+
 # -- bad input -----------------------------------------------------------------------------------
 
 

@@ -123,17 +123,21 @@ def memory_verdict(
     scheduler: SchedulerConfig,
     requests: Requests,
     concurrency: int | None = None,
+    replicas: int = 1,
 ) -> MemoryVerdict:
     """The run's "fits", from the analyzer's peak of its largest request (the longest prompt
     and answer together; of equal ones, the longest prompt, whose prefill holds the most
-    activations); raises, naming the device, where it does not fit."""
+    activations); raises, naming the device, where it does not fit. `replicas`: how many
+    replicas share the requests (the router spreads them, each holding its share)."""
     # The activations the replica sets aside for this scheduler's iterations (prepare).
     options = with_activation_reserve(options, scheduler)
     largest = int(np.lexsort((requests.prompt, requests.prompt + requests.output))[-1])
     prompt, output = int(requests.prompt[largest]), int(requests.output[largest])
     one = peak_footprint(model, device, options, prompt_len=prompt, gen_len=output)
-    # No more run at once than the scheduler batches, the workload sends or its clients keep.
-    held = min(scheduler.max_batch, len(requests), concurrency or len(requests))
+    # No more run at once on a replica than its scheduler batches, or its share of what the
+    # workload sends or its clients keep.
+    share = -(-min(len(requests), concurrency or len(requests)) // replicas)
+    held = min(scheduler.max_batch, share)
     batch = max(1, min(held, int(one.max_batch)))
     at = one if batch == 1 else peak_footprint(
         model, device, options, prompt_len=prompt, gen_len=output, batch=batch
@@ -476,11 +480,17 @@ def _pools_verdict(
     """memory_verdict of every pool (a disaggregated cluster's may differ in parallelism);
     the tighter one (fewer requests fit) is the run's."""
     prefill, decode = (pool_options(options, cluster, pool) for pool in ("prefill", "decode"))
-    pools = [prefill] if decode == prefill else [prefill, decode]
-    for pool in pools:
+    if cluster.disaggregated:
+        pools = [(prefill, cluster.prefill_replicas), (decode, cluster.decode_replicas)]
+    else:
+        pools = [(prefill, cluster.replicas)]
+    for pool, _ in pools:
         check_options(pool)
-    verdicts = [memory_verdict(model, device, o, scheduler, requests, concurrency) for o in pools]
-    return min(verdicts, key=lambda v: v.max_batch)
+    verdicts = [
+        memory_verdict(model, device, pool, scheduler, requests, concurrency, replicas)
+        for pool, replicas in pools
+    ]
+    return min(verdicts, key=lambda v: (v.max_batch, -v.peak))
 
 
 def check_expert_groups(model: ModelSpec, options: AnalysisOptions, cluster: ClusterConfig) -> None:
