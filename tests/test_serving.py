@@ -506,6 +506,23 @@ def test_disaggregation_hands_the_kv_cache_over_the_link(tiny_model, toy_device)
     assert row["finish"] == pytest.approx(base["finish"] + 0.256, rel=1e-6)
 
 
+def test_handed_over_requests_decode_within_the_iterations_token_budget() -> None:
+    """A disaggregated decode pool drafting 3 tokens: each sequence takes 1 + 3 tokens of an
+    iteration, so an 8-token budget decodes 2 at a time. Six requests handed over at once had
+    all joined the first iteration (24 tokens); the others now wait for room, and their
+    time per token grows from 3.9 ms to 7.5 ms."""
+    burst = _requests(np.zeros(6), np.full(6, 8), np.full(6, 200))
+    scheduler = SchedulerConfig(
+        policy="chunked", max_tokens=8, max_batch=8, draft_tokens=3, acceptance=0.5
+    )
+    cluster = ClusterConfig(disaggregated=True, prefill_replicas=1, decode_replicas=1)
+    result = rooflens.simulate("Qwen/Qwen3.5-9B", "h100", burst, scheduler=scheduler,
+                               cluster=cluster)  # fmt: skip
+    decode = result.timeline[result.timeline["engine"] == 1]
+    assert decode["decode_seqs"].max() == 2
+    assert result.requests["tpot"].mean() == pytest.approx(7.5e-3, rel=0.01)
+
+
 def test_two_replicas_serve_twice_the_overload() -> None:
     overload = CHAT.at_rate(1000.0)
     one = rooflens.simulate(LLAMA, "h100", overload)

@@ -664,11 +664,14 @@ class Engine:
                 self._take(i, need)
                 continue
             if self.mode == "decode" and self.kv[i] >= self.target[i]:
+                # It decodes in this iteration: its tokens count against the iteration's
+                # budget, as every token an engine schedules does (vLLM's token_budget).
                 need = self._held(self.kv[i] + cfg.decode_tokens)
-                if need > self.capacity - self.used:
+                if need > self.capacity - self.used or budget < cfg.decode_tokens:
                     break
                 self._take(i, need)
                 chunks.append((i, 0))
+                budget -= cfg.decode_tokens
                 continue
             if self.prefix_cached and self.kv[i] < self.prefix:
                 self.kv[i] = self.prefix
