@@ -159,3 +159,26 @@ def test_kv_cache_is_whole_bytes() -> None:
     mem = rooflens.analyze("google/gemma-3-1b-it", "h100-sxm", prompt_len=32000).memory
     # 4 global layers x 32,000 tokens + 22 windowed x 512, 1 KV head of 256 x 2 (K, V) x 2 B.
     assert mem["prefill"].kv_cache == (4 * 32000 + 22 * 512) * 256 * 2 * 2
+
+
+@pytest.mark.parametrize(
+    ("model", "kv_bits", "per_layer"),
+    [
+        # FlashMLA's sparse FP8 layout: 512 FP8 values + 4 fp32 scales + 64 x 2 rotary bytes,
+        # and the FP8 index key (128 values + an fp32 scale).
+        ("deepseek-ai/DeepSeek-V3.2", 8, 512 + 4 * 4 + 64 * 2 + 132),
+        ("zai-org/GLM-5", 8, 656 + 132),
+        # 16 bits: the latent and rotary key at 2 bytes each; a dense MLA's FP8: 576 bytes.
+        ("deepseek-ai/DeepSeek-V3.2", 16, 576 * 2 + 132),
+        ("deepseek-ai/DeepSeek-V3", 8, 576),
+    ],
+)
+def test_a_sparse_latent_fp8_cache_holds_its_scales_and_a_16_bit_rotary_key(
+    model, kv_bits, per_layer
+) -> None:
+    from rooflens.core.memory import kv_bytes_per_token
+    from rooflens.models.catalog import load_model
+
+    spec = load_model(model)
+    held = kv_bytes_per_token(spec, Quantization(kv_bits=kv_bits))
+    assert held == spec.num_layers * per_layer

@@ -52,11 +52,22 @@ def kv_tokens_kept(
     return kept + state_tokens * (np.asarray(tokens) > 0) if state_tokens else kept
 
 
+# DeepSeek Sparse Attention's FP8 cache (FlashMLA's sparse layout: vLLM's fp8_ds_mla, 656
+# bytes a token for DeepSeek-V3.2): the latent in FP8 with an fp32 scale per 128 values, the
+# rotary key kept in 16 bits.
+SPARSE_FP8_GROUP, SPARSE_FP8_SCALE_BYTES, SPARSE_ROPE_BYTES = 128, 4, 2
+
+
 def kv_bytes_per_token(model: ModelSpec, quant: Quantization) -> float:
     """K and V of every layer (kv_heads x (head_dim + value width) per token), or MLA's latent
-    plus DSA's FP8 index key."""
-    per_layer = model.kv_elements_per_token * quant.kv_value_bits / 8 + model.index_key_bytes
-    return model.num_layers * per_layer
+    plus DSA's FP8 index key; DSA's FP8 latent with its scales and 16-bit rotary key."""
+    if model.index_topk and model.is_mla and not model.compressed_attention and quant.kv_bits == 8:
+        latent = model.kv_lora_rank or 0
+        scales = -(-latent // SPARSE_FP8_GROUP) * SPARSE_FP8_SCALE_BYTES
+        cached = latent + scales + model.qk_rope_head_dim * SPARSE_ROPE_BYTES
+    else:
+        cached = model.kv_elements_per_token * quant.kv_value_bits / 8
+    return model.num_layers * (cached + model.index_key_bytes)
 
 
 def state_bytes(model: ModelSpec, quant: Quantization) -> float:
