@@ -3,13 +3,20 @@ objectives, and the load the advisor sizes for."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.speculative import ACCEPTANCE
-from rooflens.settings import MAX_DEVICES, MAX_TOKENS, as_choice, option_name, setting
+from rooflens.settings import (
+    MAX_DEVICES,
+    MAX_TOKENS,
+    accepted,
+    as_choice,
+    option_name,
+    setting,
+)
 
 Policy = Literal["static", "continuous", "chunked"]
 # Step tables are sized by the scheduler's limits: bounded so that a typo is refused, not
@@ -20,7 +27,53 @@ MAX_STEP_TOKENS = 10_000_000
 MAX_DRAFT_TOKENS = 16
 
 
-class _WordChoices(BaseModel):
+def _refused(
+    cls: type[BaseModel], exc: ValidationError, given: dict[str, Any]
+) -> InvalidInputError:
+    """A declared model's first validation error as the typed error the API raises: the field,
+    the value as given, and what its declaration accepts (a validator's rule where one
+    refused it; the known fields for an unknown keyword)."""
+    err = exc.errors()[0]
+    if not err["loc"]:
+        message = str(err["msg"]).removeprefix("Value error, ")
+        return InvalidInputError(cls.__name__, err.get("input"), message)
+    name = str(err["loc"][0])
+    value = given.get(name, err.get("input"))
+    if err["type"] == "extra_forbidden":
+        return InvalidInputError(name, value, f"a known setting: {', '.join(cls.model_fields)}")
+    if err["type"] == "value_error" or name not in cls.model_fields:
+        return InvalidInputError(name, value, str(err["msg"]).removeprefix("Value error, "))
+    return InvalidInputError(name, value, accepted(cls, name))
+
+
+class _Declared(BaseModel):
+    """A model users build by hand (SchedulerConfig(...), SLO(...)): a bad value raises
+    InvalidInputError naming it, as the rest of the API does, not pydantic's ValidationError.
+
+    Only the constructor is wrapped: validation elsewhere (model_validate, the web's request
+    bodies, `build`) keeps pydantic's errors, which their callers format themselves."""
+
+    if not TYPE_CHECKING:  # type checkers keep the keywords pydantic declares from the fields
+
+        def __init__(self, /, *args: Any, **data: Any) -> None:
+            cls = type(self)
+            if args:
+                # A positional value had raised a TypeError naming BaseModel.__init__.
+                shown = args[0] if len(args) == 1 else args
+                names = ", ".join(cls.model_fields)
+                raise InvalidInputError(cls.__name__, shown, f"keyword arguments: {names}")
+            try:
+                super().__init__(**data)
+            except ValidationError as exc:
+                raise _refused(cls, exc, data) from None
+
+        # Read by pydantic as its own __init__: nested and model_validate validation do not
+        # call this one (a custom __init__ would be called there, and its error reworded as
+        # pydantic's), so the web's request bodies and `build` keep pydantic's errors.
+        __init__.__pydantic_base_init__ = True
+
+
+class _WordChoices(_Declared):
     """A description whose word choices read whatever their case (--queue SPF is spf,
     --router Round_Robin round_robin), as the analysis' settings read theirs."""
 
@@ -394,7 +447,7 @@ class ClusterConfig(_WordChoices):
         return value
 
 
-class SLO(BaseModel):
+class SLO(_Declared):
     """Service-level objectives on time to first token and time per output token."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -405,7 +458,7 @@ class SLO(BaseModel):
     percentile: float = setting(99.0, "SLO", "percentile", "Held to the objectives.", gt=0, le=100)
 
 
-class Target(BaseModel):
+class Target(_Declared):
     """The load to serve: requests per second with prompts and answers of these lengths (each
     field declared once here; `rooflens advise --workload` and the web form derive from it)."""
 
@@ -488,7 +541,9 @@ def build(cls: type[BaseModel], field: str, *, flags: bool = False, **values: ob
     """Validate settings into `cls`; a bad value raises InvalidInputError naming it (`flags`:
     a field whose command-line option has another name by that name, as typed)."""
     try:
-        return cls(**values)
+        # Validated as pydantic reports it (a hand-built model's constructor raises the typed
+        # error already), so that a flag is named as typed.
+        return cls.model_validate(values)
     except ValidationError as exc:
         err = exc.errors()[0]
         name = ".".join(str(p) for p in err["loc"]) or field

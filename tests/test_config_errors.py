@@ -1,0 +1,135 @@
+"""Serving settings built by hand (SLO, Target, SchedulerConfig, ClusterConfig) refuse a bad
+value with InvalidInputError naming the field, the value and what is accepted, as the rest of
+the API does, not with pydantic's ValidationError; the command line's and the web's own
+validation of the same models keep their messages."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from rooflens import InvalidInputError, RooflensError
+from rooflens.serving.config import (
+    SLO,
+    ClusterConfig,
+    SchedulerConfig,
+    Target,
+    build,
+    parse_slo,
+)
+
+BAD: list[tuple[type, dict[str, Any], str, str, str]] = [
+    # model, keywords, field named, value shown, what is accepted
+    (SLO, {"ttft": -1.0}, "ttft", "-1.0", "a number in (0, 100000]"),
+    (SLO, {"tpot": math.nan}, "tpot", "nan", "a number in (0, 1000]"),
+    (SLO, {"percentile": math.inf}, "percentile", "inf", "a number in (0, 100]"),
+    (SLO, {"percentile": "high"}, "percentile", "'high'", "a number in (0, 100]"),
+    (SLO, {"ttft": [1.0]}, "ttft", "[1.0]", "a number in (0, 100000]"),
+    (SLO, {"ttfft": 1.0}, "ttfft", "1.0", "a known setting: ttft, tpot, percentile"),
+    (Target, {"rate": -5}, "rate", "-5", "a number in (0, 1e+09]"),
+    (Target, {"prompt_len": 1.5}, "prompt_len", "1.5", "an integer in [1, 2097152]"),
+    (Target, {"output_len": "many"}, "output_len", "'many'", "an integer in [1, 2097152]"),
+    (Target, {"qps": 3}, "qps", "3", "a known setting: prompt_len, output_len, rate"),
+    (SchedulerConfig, {"max_batch": 0}, "max_batch", "0", "an integer in [1, 1000000]"),
+    (SchedulerConfig, {"max_batch": -3}, "max_batch", "-3", "an integer in [1, 1000000]"),
+    (SchedulerConfig, {"policy": "dynamic"}, "policy", "'dynamic'", "one of static, continuous"),
+    (SchedulerConfig, {"chunk_size": "big"}, "chunk_size", "'big'", "(or empty)"),
+    (SchedulerConfig, {"batch_wait_ratio": math.nan}, "batch_wait_ratio", "nan", "in [0, 1]"),
+    (SchedulerConfig, {"overlap": "maybe"}, "overlap", "'maybe'", "true or false"),
+    (SchedulerConfig, {"max_batches": 8}, "max_batches", "8", "a known setting: policy, "),
+    (
+        SchedulerConfig,
+        {"policy": "static", "draft_tokens": 1},
+        "draft_tokens",
+        "1",
+        "0 with policy=static",
+    ),
+    (SchedulerConfig, {"acceptance": 0.7}, "acceptance", "0.7", "left out without draft_tokens"),
+    (ClusterConfig, {"replicas": -1}, "replicas", "-1", "an integer in [1, 1024]"),
+    (ClusterConfig, {"router": "random"}, "router", "'random'", "round_robin, least_outstanding"),
+    (ClusterConfig, {"decode_tp": 2}, "decode_tp", "2", "empty unless disaggregated"),
+    (
+        ClusterConfig,
+        {"disaggregated": True, "kv_link_bandwidth": math.nan},
+        "kv_link_bandwidth",
+        "nan",
+        "a number in [1000000, 1e+16] (or empty)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("model", "keywords", "field", "shown", "accepts"),
+    BAD,
+    ids=[f"{m.__name__}-{f}-{s}" for m, _, f, s, _ in BAD],
+)
+def test_a_hand_built_setting_refuses_a_bad_value_with_the_typed_error(
+    model: type, keywords: dict[str, Any], field: str, shown: str, accepts: str
+) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        model(**keywords)
+    error = info.value
+    assert type(error) is InvalidInputError
+    assert not isinstance(error, ValidationError)
+    assert isinstance(error, RooflensError) and isinstance(error, ValueError)
+    assert error.field == field
+    message = str(error)
+    assert message.startswith(f"{field}={shown} is invalid: expected ")
+    assert accepts in message
+    assert "\n" not in message  # one line
+    assert "pydantic" not in message and "validation error" not in message
+    assert error.__cause__ is None and error.__suppress_context__  # no ValidationError behind
+
+
+def test_the_value_is_named_as_given_and_kept_on_the_error() -> None:
+    with pytest.raises(InvalidInputError) as info:
+        SLO(ttft=0.5, tpot=-0.25)
+    assert (info.value.field, info.value.value) == ("tpot", -0.25)
+    assert str(info.value) == "tpot=-0.25 is invalid: expected a number in (0, 1000]"
+
+
+def test_a_positional_value_is_refused_with_the_keywords_accepted() -> None:
+    with pytest.raises(InvalidInputError) as info:
+        SLO(1.0)
+    assert (
+        str(info.value) == "SLO=1.0 is invalid: expected keyword arguments: ttft, tpot, percentile"
+    )
+    with pytest.raises(InvalidInputError, match=r"^Target=\(1000, 300\) is invalid"):
+        Target(1000, 300)
+
+
+def test_good_values_still_build_and_word_choices_read_in_any_case() -> None:
+    assert SLO(ttft=2, tpot=0.06).ttft == 2.0
+    assert Target(prompt_len=100, output_len=10, rate=1).rate == 1.0
+    assert SchedulerConfig(policy="Chunked", queue="SPF").policy == "chunked"
+    assert SchedulerConfig(draft_tokens=2, acceptance=0.7).acceptance == 0.7
+    assert ClusterConfig(router="Round_Robin").router == "round_robin"
+    # The fields set by the caller are still those given (presets read them).
+    assert SchedulerConfig(max_tokens=4096).model_fields_set == {"max_tokens"}
+
+
+def test_validation_outside_the_constructor_keeps_pydantics_errors() -> None:
+    """model_validate (the web's request bodies validate these models nested) is not reworded:
+    the web formats pydantic's errors itself."""
+    with pytest.raises(ValidationError):
+        SLO.model_validate({"ttft": -1})
+    assert not SLO.__pydantic_custom_init__
+    assert not SchedulerConfig.__pydantic_custom_init__
+
+
+def test_the_command_lines_build_names_flags_as_before() -> None:
+    with pytest.raises(InvalidInputError) as info:
+        build(SchedulerConfig, "--scheduler", flags=True, policy="dynamic")
+    # The policy's option is --scheduler (its `flag`), as typed.
+    assert info.value.field == "scheduler"
+    assert str(info.value) == (
+        "scheduler='dynamic' is invalid: expected 'static', 'continuous' or 'chunked'"
+    )
+    with pytest.raises(InvalidInputError) as info:
+        build(SLO, "--slo", ttft=-1.0)
+    assert str(info.value) == "ttft=-1.0 is invalid: expected greater than 0"
+    with pytest.raises(InvalidInputError, match=r"^--slo ttft='-1s' is invalid"):
+        parse_slo("ttft=-1s")
