@@ -753,3 +753,31 @@ def test_sglang_keeps_an_undeclared_recurrent_state_in_fp32() -> None:
     }
     declared = rooflens.analyze("Qwen/Qwen3.5-9B", "h100-sxm", engine="sglang")
     assert declared.model.mixer.state_bits == 32  # its config's float32
+
+
+def test_vllm_holds_window_layers_in_whole_padded_groups() -> None:
+    """vLLM's hybrid KV cache manager groups each kind of attention layer by the fewest layers
+    any kind has (the most, within 1.25 times the fewest), padding each kind's last group.
+    Gemma 3 27B's 10 global and 52 window layers: 7 groups of 10, so a 601-token request
+    holds 70 layers' blocks, where 62 had been counted (76 such requests to 67). Balanced
+    (gpt-oss-120b's 18 and 18) or whole (Llama 4 Scout's 12 and 36) kinds pad nothing."""
+    from rooflens.engines.vllm import kv_group_layers
+    from rooflens.serving import SchedulerConfig
+
+    assert kv_group_layers([10, 52]) == (10, 60)
+    assert kv_group_layers([12, 13]) == (13, 13)  # gpt-oss-20b with an EAGLE layer
+    assert kv_group_layers([62]) == (62,)
+    load = Workload(requests=2, prompt="fixed:501", output="fixed:100")
+    room = {}
+    for model, tp in (("google/gemma-3-27b-it", 1), ("openai/gpt-oss-120b", 1),
+                      ("meta-llama/Llama-4-Scout-17B-16E", 4)):  # fmt: skip
+        for groups in (True, False):
+            run = rooflens.simulate(model, "h100-sxm", load, engine="vllm", concurrency=1,
+                                    tp=tp, scheduler=SchedulerConfig(kv_groups=groups))  # fmt: skip
+            room[model, groups] = run.kv_room
+    assert room["google/gemma-3-27b-it", True] == 67
+    assert room["google/gemma-3-27b-it", False] == 76
+    assert room["openai/gpt-oss-120b", True] == room["openai/gpt-oss-120b", False]
+    scout = "meta-llama/Llama-4-Scout-17B-16E"
+    assert room[scout, True] == room[scout, False]
+    assert preset_for("vllm").kv_groups and not preset_for("sglang").kv_groups

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.engines.defaults import BLACKWELL, HOPPER, EngineDefaults, on
@@ -29,6 +31,8 @@ SCHEDULER = SchedulerConfig(
     preemption="recompute",
     # V1 enables prefix caching by default.
     prefix_sharing=True,
+    # The hybrid KV cache manager groups window and full attention layers (kv_group_layers).
+    kv_groups=True,
     # async_scheduling defaults to on (vllm/config/vllm.py) since pull request 27614, merged
     # at the end of 2025 (taken as 0.14), with MTP drafts too since 31998.
     overlap=True,
@@ -54,6 +58,25 @@ def block_size(device: Device | None, model: ModelSpec | None) -> int:
     if model.is_mla and on(device, HOPPER + BLACKWELL):
         return 64
     return SCHEDULER.block_size
+
+
+# vllm/v1/core/kv_cache_utils.py (_get_kv_cache_groups_uniform_page_size, the hybrid KV cache
+# manager): a model's layers of each kind in groups of the fewest layers any kind has (of the
+# most, where that is under 1.25 times the fewest), each kind's last group padded.
+GROUP_SLACK = 1.25
+
+
+def kv_group_layers(counts: Sequence[int]) -> tuple[int, ...]:
+    """The layers' worth of KV blocks each kind of attention layer holds (full attention,
+    each window) as vLLM groups them: every group takes a request's blocks for its kind,
+    the padding layers' too (Gemma 3 27B's 10 global and 52 window layers: groups of 10, the
+    window layers holding 60 layers' worth)."""
+    if len(counts) < 2:
+        return tuple(counts)
+    size = min(counts)
+    if max(counts) < size * GROUP_SLACK:
+        size = max(counts)
+    return tuple(-(-count // size) * size for count in counts)
 
 
 def scheduler_for(device: Device | None, model: ModelSpec | None = None) -> SchedulerConfig:

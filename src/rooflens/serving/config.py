@@ -128,6 +128,15 @@ class SchedulerConfig(_WordChoices):
         "running requests at most its slots (a third of them with prefix sharing) (SGLang's "
         "mamba pool).",
     )
+    # vLLM's hybrid KV cache manager (vllm/v1/core/kv_cache_utils.py; rooflens.engines.vllm).
+    kv_groups: bool = setting(
+        False,
+        "KV memory",
+        "KV groups",
+        "Models with window layers: each kind of attention layer holds KV blocks for whole "
+        "groups of layers, as many as the fewest any kind has, its last group padded (vLLM's "
+        "hybrid KV cache manager: Gemma 3 27B's 52 window layers hold 60 layers' worth).",
+    )
     # vLLM's max_num_batched_tokens.
     max_tokens: int = setting(
         8192,

@@ -20,7 +20,7 @@ from rooflens.core.options import AnalysisOptions, Parallelism
 from rooflens.core.pricing import idle_settings, on_link_model
 from rooflens.core.results import json_ready
 from rooflens.core.techniques import quantization
-from rooflens.engines import DEFAULTS
+from rooflens.engines import DEFAULTS, vllm
 from rooflens.engines.sglang import request_pool, state_pool
 from rooflens.engines.validated import architecture, checked_against
 from rooflens.serving.cluster import serve
@@ -72,7 +72,7 @@ def prepare(
         raise InvalidInputError(
             "mixed_chunk", True, "false unless policy=continuous with a chunk_size"
         )
-    return build_replica(
+    replica = build_replica(
         model,
         device,
         options,
@@ -84,6 +84,27 @@ def prepare(
         draft_tokens=scheduler.draft_tokens,
         acceptance=scheduler.acceptance,
     )
+    return _with_kv_groups(replica, model) if scheduler.kv_groups else replica
+
+
+def _with_kv_groups(replica: Replica, model: ModelSpec) -> Replica:
+    """The replica's KV cache held as vLLM's hybrid KV cache manager groups the layers
+    (`vllm.kv_group_layers`): each kind of attention layer (full, each window) holds blocks
+    for whole groups, its padding layers' included. Left as counted where the kinds' shares
+    are not whole layers of one width (Gemma 4's wider global layers, an index key's share),
+    or where drafts' modules or recurrent states share the cache: vLLM then unifies page
+    sizes by rules the replica does not follow (docs/serving.md)."""
+    spans = replica.kv_spans
+    if len(spans) < 2 or replica.speculation is not None or replica.state_tokens:
+        return replica
+    layers = [share * model.all_layers for share, _ in spans]
+    if any(not math.isclose(count, round(count), abs_tol=1e-9) for count in layers):
+        return replica
+    held = vllm.kv_group_layers([round(count) for count in layers])
+    grouped = tuple(
+        (count / model.all_layers, span) for count, (_, span) in zip(held, spans, strict=True)
+    )
+    return dataclasses.replace(replica, kv_spans=grouped)
 
 
 def _max_len(model: ModelSpec, scheduler: SchedulerConfig, longest: int) -> int:
