@@ -821,7 +821,7 @@ def test_the_pareto_plot_names_the_model_what_priced_it_and_the_load() -> None:
     advice = advise(LLAMA_8B, CHAT, SLO(ttft=2, tpot=0.06), devices=["h100-sxm", "l40s"])
     assert advice.model == LLAMA_8B
     title = pareto(advice).axes[0].get_title()
-    assert title == f"{LLAMA_8B}, roofline bound\n20 req/s, 1000+300 tokens"
+    assert title == f"{LLAMA_8B}, roofline bound\n20 req/s, prompt 1,000 tokens, output 300 tokens"
 
 
 def test_an_engine_searches_the_devices_it_has_profiles_for_unless_told() -> None:

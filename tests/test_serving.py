@@ -985,7 +985,10 @@ def test_a_capacity_from_too_short_a_run_says_it_may_not_hold() -> None:
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert f"capacity {found.rate:.3g}/s" in labels
     assert found.warning in [text.get_text() for text in fig.texts]
-    assert fig.get_suptitle() == "roofline bound"
+    assert fig.get_suptitle() == (
+        "roofline bound\n1 replica of 1 device (TP=1); 300 requests at each rate, 4 to 64/s "
+        f"tried; capacity {found.rate:.4g}/s"
+    )
 
 
 def test_every_mtp_module_is_held_and_a_window_module_keeps_its_window(

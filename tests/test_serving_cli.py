@@ -536,17 +536,25 @@ def test_the_timeline_says_what_ran_and_names_each_engine_by_its_role(
     assert [line.get_label() for line in running.get_lines()] == [
         "prefill 0", "decode 0", "decode 1"
     ]  # fmt: skip
-    assert fig.get_suptitle() == "the title\ndisaggregated: 1 prefill and 2 decode replicas"
+    assert fig.get_suptitle() == (
+        "the title\ndisaggregated: 1 prefill replica of 1 device (TP=1),\n2 decode replicas of 1 "
+        "device (TP=1); 30 requests, arrivals averaging 7.79/s"
+    )
     two = rooflens.simulate(LLAMA, "h100", workload, cluster=ClusterConfig(replicas=2))
     fig = serving_plots.timeline(two)
     assert [line.get_label() for line in fig.axes[0].get_lines()] == ["replica 0", "replica 1"]
-    assert fig.get_suptitle() == "roofline bound\n2 replicas"
+    assert fig.get_suptitle() == (
+        "roofline bound\n2 replicas of 1 device (TP=1), round_robin router; 30 requests, "
+        "arrivals averaging 7.79/s"
+    )
     # The command line titles its figures as its summary.
     titles = []
     for name in ("timeline", "capacity_curve"):
         draw = getattr(serving_plots, name)
         monkeypatch.setattr(
-            serving_plots, name, lambda *a, draw=draw: titles.append(draw(*a).get_suptitle())
+            serving_plots,
+            name,
+            lambda *a, draw=draw, **k: titles.append(draw(*a, **k).get_suptitle()),
         )
     png = str(tmp_path / "t.png")
     assert (
@@ -561,7 +569,12 @@ def test_the_timeline_says_what_ran_and_names_each_engine_by_its_role(
         == 0
     )
     head = "meta-llama/Llama-2-7b-hf on NVIDIA H100 SXM5 80GB, roofline bound"
-    assert titles == [f"{head}\n1 replica", head]
+    # The rate as asked for (8/s), not as the Poisson draw arrived; the capacity search's
+    # rates tried and what it found.
+    assert (
+        titles[0] == f"{head}\n1 replica of 1 device (TP=1); 60 requests, poisson arrivals at 8/s"
+    )
+    assert titles[1] == f"{head}\n4 to 32/s tried; no capacity found"
 
 
 @pytest.mark.parametrize(

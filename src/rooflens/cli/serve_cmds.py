@@ -390,7 +390,7 @@ def simulate(
     if plot:
         from rooflens.views import serving_plots  # matplotlib: only when drawing
 
-        serving_plots.timeline(result, plot, title)
+        serving_plots.timeline(result, plot, title, load=_sent_text(head["workload"]))
         wrote(plot)
     _print(result, output_format, title, head)
 
@@ -420,7 +420,9 @@ def _offered(
     return {"requests": workload.requests, **sent, **lengths, "seed": workload.seed}
 
 
-def _offered_text(load: dict[str, Any]) -> str:
+def _sent_text(load: dict[str, Any]) -> str:
+    """The requests and how they are sent, as offered (a Poisson rate as asked for, not as
+    the draw happened to arrive)."""
     if "trace" in load:
         return f"the trace {load['trace']}"
     if "concurrency" in load:
@@ -430,9 +432,15 @@ def _offered_text(load: dict[str, Any]) -> str:
     else:
         spread = f", cv {load['cv']:g}" if "cv" in load else ""
         sent = f"{load['arrival']} arrivals at {load['rate']:g}/s{spread}"
+    return f"{load['requests']} requests, {sent}"
+
+
+def _offered_text(load: dict[str, Any]) -> str:
+    if "trace" in load:
+        return _sent_text(load)
     prefix = f" after a shared prefix of {load['shared_prefix']}" if load["shared_prefix"] else ""
     return (
-        f"{load['requests']} requests, {sent}; prompts {load['prompt']}{prefix}, outputs "
+        f"{_sent_text(load)}; prompts {load['prompt']}{prefix}, outputs "
         f"{load['output']}; seed {load['seed']}"
     )
 

@@ -40,7 +40,10 @@ SUFFIXES = FIGURE_SUFFIXES
 def _save(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
     if path is not None and os.path.splitext(path)[1].lower() not in SUFFIXES:
         plt.close(fig)
-        raise InvalidInputError("plot", os.fspath(path), f"a file ending in {', '.join(SUFFIXES)}")
+        # Named as the plot functions' keyword is, as every error below the command line
+        # names a field by its API name (gen_len, hardware); the commands check their own
+        # -o and --plot by flag before any work.
+        raise InvalidInputError("path", os.fspath(path), f"a file ending in {', '.join(SUFFIXES)}")
     if path is not None:
         save_figure(fig, path, dpi=120, bbox_inches="tight")
     return fig
@@ -185,41 +188,105 @@ class LogTicks(LogLocator):
         if not (hi > 0 and np.isfinite(lo) and np.isfinite(hi)):
             return np.array([])
         lo = max(lo, hi * 1e-12)
+        ticks = self._chosen(lo, hi)
+        return self._ends_labelled(ticks, lo, hi)
+
+    def _chosen(self, lo: float, hi: float) -> np.ndarray:
+        """The ticks by the rules of the class' docstring, before the ends are checked."""
         if self.values is not None:
             shown = self.values[(self.values >= lo * (1 - 1e-9)) & (self.values <= hi * (1 + 1e-9))]
             ratios = shown[1:] / shown[:-1]
-            # Every k-th of sizes evenly spaced on the axis (1, 2, 4, ...: 1, 4, 16, ...);
-            # others (1, 2, 3, ... 451), thinned, read 1, 226, 451: nice numbers for them.
+            # Every k-th of sizes evenly spaced on the axis, counted down from the largest
+            # (1, 2, 4, ... 512: 2, 8, 32, 128, 512): counted up from the smallest, the
+            # largest size drawn went unlabelled (1, 4, ... 256 on an axis ending at 512).
+            # Others (1, 2, 3, ... 451), thinned, read 1, 226, 451: nice numbers for them.
             steps = range(1, len(shown) + 1) if (len(ratios) == 0 or np.ptp(ratios) < 0.1) else [1]
             for k in steps:
-                if self._fit(shown[::k], lo, hi):
-                    return shown[::k]
-        first, last = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
-        decades = np.arange(first, last + 1)
-
-        def within(ticks: np.ndarray) -> np.ndarray:
-            return ticks[(ticks >= lo * (1 - 1e-9)) & (ticks <= hi * (1 + 1e-9))]
-
-        nice = [within((10.0 ** decades[:, None] * np.asarray(m)).ravel()) for m in _MANTISSAS]
-        fitting = [t for t in nice if self._fit(t, lo, hi)]
+                if self._fit(shown[::-1][::k][::-1], lo, hi):
+                    return shown[::-1][::k][::-1]
+        fitting = [t for t in self._nice(lo, hi) if self._fit(t, lo, hi)]
         if fitting:
             # The sparsest that labels enough, else the densest whose labels fit, unless a
             # range is too narrow for it to label more than two (1.04 to 1.25 holds one: 1.2):
             # evenly spaced numbers of up to three digits then.
             enough = [t for t in fitting if len(t) >= MIN_LABELS]
             if enough:
-                return enough[-1]
+                # Of those, the sparsest that also labels both ends of the data (4, 5, 6, 8,
+                # 10 left a Pareto front reaching 17 s unlabelled past 10).
+                ends = [t for t in enough if self._reaches_ends(t, lo, hi)]
+                return (ends or enough)[-1]
             densest = fitting[0]
             if len(densest) >= MIN_LABELS - 1:
                 return densest
             even = _evenly(lo, hi)
             return even if len(even) > len(densest) and self._fit(even, lo, hi) else densest
-        # Decades too close for their labels: every n-th one.
+        # Decades too close for their labels: every n-th one, counted down from the highest
+        # in view, so that the top of the range keeps its label.
+        first, last = _decades(lo, hi)
+        top = int(np.floor(np.log10(hi * (1 + 1e-9))))
+        decades = np.arange(first, last + 1)
         for n in range(2, len(decades) + 1):
-            ticks = within(10.0 ** decades[decades % n == 0])
+            ticks = _within(10.0 ** decades[(top - decades) % n == 0], lo, hi)
             if self._fit(ticks, lo, hi):
                 return ticks
-        return within(10.0**decades)[:1]
+        return _within(10.0**decades, lo, hi)[-1:]
+
+    def _nice(self, lo: float, hi: float) -> list[np.ndarray]:
+        """The nice numbers within lo..hi, one array per entry of _MANTISSAS (densest first)."""
+        first, last = _decades(lo, hi)
+        decades = np.arange(first, last + 1)
+        return [
+            _within((10.0 ** decades[:, None] * np.asarray(m)).ravel(), lo, hi) for m in _MANTISSAS
+        ]
+
+    def _data(self, lo: float, hi: float) -> tuple[float, float]:
+        """The range the axis' data span within the view lo..hi (the view itself where the
+        axis holds no data, or no axis is set): what the labels must reach."""
+        if self.axis is None:
+            return lo, hi
+        dlo, dhi = sorted(float(v) for v in self.axis.get_data_interval())
+        bottom = dlo if np.isfinite(dlo) and dlo > 0 else lo
+        top = dhi if np.isfinite(dhi) and dhi > 0 else hi
+        bottom, top = min(max(bottom, lo), hi), max(min(top, hi), lo)
+        return (bottom, top) if top > bottom else (lo, hi)
+
+    def _reaches_ends(self, ticks: np.ndarray, lo: float, hi: float) -> bool:
+        """Whether the first and last labels lie at or near the ends of the data: no farther
+        from them than half the widest step between labels, or within NEAR_END of them."""
+        if len(ticks) == 0:
+            return False
+        bottom, top = self._data(lo, hi)
+        at = np.log10(ticks)
+        room = max(np.max(np.diff(at)) / 2 if len(at) > 1 else 0.0, np.log10(NEAR_END))
+        tol = 1e-9
+        return at[-1] >= np.log10(top) - room - tol and at[0] <= np.log10(bottom) + room + tol
+
+    def _ends_labelled(self, ticks: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        """`ticks`, with a label added at the top (then the bottom) of the data where none is
+        near it: the end's value rounded to the fewest digits that keep it within NEAR_END,
+        the labels beside it that would collide with it dropped. Sizes (`values`) are
+        labelled down from the largest: their top is labelled already."""
+        if self.values is not None or len(ticks) == 0 or self._reaches_ends(ticks, lo, hi):
+            return ticks
+        bottom, top = self._data(lo, hi)
+        ticks = np.asarray(ticks, dtype=float)
+        room = max(np.max(np.diff(np.log10(ticks))) / 2 if len(ticks) > 1 else 0.0,
+                   np.log10(NEAR_END))  # fmt: skip
+        for end, beyond in (
+            (top, ticks[-1] < top / 10**room),
+            (bottom, ticks[0] > bottom * 10**room),
+        ):
+            if not beyond:
+                continue
+            mark = _rounded_end(end, lo, hi)
+            if mark is None:
+                continue
+            # Keep the ticks farthest from the new one; drop those beside it until all fit.
+            kept = ticks[np.argsort(-np.abs(np.log10(ticks) - np.log10(mark)))]
+            while len(kept) and not self._fit(np.sort(np.append(kept, mark)), lo, hi):
+                kept = kept[:-1]
+            ticks = np.sort(np.append(kept, mark))
+        return ticks
 
     def _fit(self, ticks: np.ndarray, lo: float, hi: float) -> bool:
         """Whether these ticks' labels stand apart along the axis."""
@@ -253,6 +320,29 @@ def _evenly(lo: float, hi: float) -> np.ndarray:
         if len(ticks) >= MIN_LABELS:
             break
     return ticks
+
+
+# A label within this factor of an end of the data is at that end (1.05 beside 1.09 ms).
+NEAR_END = 1.1
+
+
+def _decades(lo: float, hi: float) -> tuple[int, int]:
+    """The powers of ten whose decades lo..hi touches."""
+    return int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
+
+
+def _within(ticks: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return ticks[(ticks >= lo * (1 - 1e-9)) & (ticks <= hi * (1 + 1e-9))]
+
+
+def _rounded_end(end: float, lo: float, hi: float) -> float | None:
+    """An end of the data as a label: rounded to the fewest significant digits (three at
+    most, as plain_number writes them) that keep it within NEAR_END of the end and in view."""
+    for digits in (1, 2, 3):
+        value = float(f"{end:.{digits}g}")
+        if max(value, end) / min(value, end) <= NEAR_END and lo <= value <= hi:
+            return value
+    return None
 
 
 def log_axis(axis: Any, values: Any = None, unit: str = "") -> None:
@@ -340,7 +430,9 @@ def _label_points(ax: Any, rows: Any) -> None:
             placed.append((xi, yi, [name]))
     for px, py, group in placed:
         ax.annotate(
-            ", ".join(group),
+            # Lines of a few names: one line of seven names ran past the figure's edge, and a
+            # figure saved tight grew to take it in.
+            textwrap.fill(", ".join(group), POINT_LABEL_WIDTH, break_on_hyphens=False),
             (10**px, 10**py),
             fontsize=7,
             xytext=(6, -12),
@@ -357,6 +449,8 @@ def _text_box(label: Any, renderer: Any) -> Any:
 
 # Points an overlapping label moves down per pass.
 LABEL_STEP = 9
+# Characters per line of a roofline point's label (about two operator names).
+POINT_LABEL_WIDTH = 32
 
 
 def _separate_labels(fig: Figure, ax: Any) -> None:
@@ -377,7 +471,24 @@ def _separate_labels(fig: Figure, ax: Any) -> None:
                 boxes[i] = box.translated(0, -step)
                 moved = True
         if not moved:
-            return
+            break
+    _keep_labels_inside(fig, ax)
+
+
+def _keep_labels_inside(fig: Figure, ax: Any) -> None:
+    """Move each point label whose text runs past the axes (a point at the right edge, or
+    labels moved down past the bottom) back within them, so that the figure keeps its size
+    when saved tight (a long label had widened the roofline's 8 inches)."""
+    renderer = fig.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    points = 72 / fig.dpi  # pixels to the points the labels' offsets are in
+    for text in ax.texts:
+        box = _text_box(text, renderer)
+        dx = max(inside.x0 - box.x0, 0.0) + min(inside.x1 - box.x1, 0.0)
+        dy = max(inside.y0 - box.y0, 0.0) + min(inside.y1 - box.y1, 0.0)
+        if dx or dy:
+            x, y = text.xyann
+            text.xyann = (x + dx * points, y + dy * points)
 
 
 def _curves(
@@ -430,7 +541,10 @@ def _curves(
         raise InvalidInputError(
             "gen_len", fixed["gen_len"], "at least 2: one token has no time per output token"
         )
-    name = "batch size" if axis == "batch" else "prompt length (tokens)"
+    # With images a prompt is its text and the images' tokens: the axis counts the text.
+    name = {"batch": "batch size"}.get(
+        axis, "prompt text length (tokens)" if fixed.get("images") else "prompt length (tokens)"
+    )
     lat.set(xlabel=name, ylabel="time per output token (ms)")
     thr.set(xlabel=name, ylabel="throughput (tokens/s)")
     for ax in (lat, thr):
@@ -495,6 +609,7 @@ def batch_curves(
     values = np.asarray(batches if batches is not None else DEFAULT_BATCHES)
     if prompt_len is None:
         prompt_len = default_prompt(model, gen_len, PLOT_PROMPT, images)
+    words = prompt_words(prompt_len, images, image_tokens(model, images))
     return _curves(
         model,
         hardware,
@@ -503,7 +618,7 @@ def batch_curves(
         settings,
         {"prompt_len": prompt_len, "gen_len": gen_len, "images": images},
         path,
-        f"prompt {prompt_len}, {gen_len} generated tokens{_images(images)}",
+        f"{words}, {gen_len:,} generated tokens",
     )
 
 
@@ -531,7 +646,7 @@ def sequence_curves(
         settings,
         {"batch": batch, "gen_len": gen_len, "images": images},
         path,
-        f"batch {batch}, {gen_len} generated tokens{_images(images)}",
+        f"batch {batch:,}, {gen_len:,} generated tokens" + _beside_axis(model, images),
     )
 
 
@@ -594,8 +709,12 @@ def memory_bars(
         bottom += np.array(values)
     ax.set_xticks(at, _wrapped(ax, series_labels(labels, results)))
     # The images' tokens join the prompt.
-    vision = results[0].model.vision
-    context = prompt_len + gen_len - 1 + (images * vision.tokens_per_image if images else 0)
+    pictured = image_tokens(results[0].model, images)
+    context = prompt_len + pictured + gen_len - 1
+    # With images, what the context holds: the prompt's text and images' tokens, and the
+    # generated ones fed back.
+    fed = gen_len - 1
+    held = f" (text {prompt_len:,} + image {pictured:,} + {fed:,} generated)" if images else ""
     device = float(results[0].device.memory_capacity) / 1e9
     if len(set(capacities)) == 1 and capacities[0] == device:
         ax.axhline(capacities[0], color="black", linestyle="--", label="device capacity")
@@ -608,7 +727,7 @@ def memory_bars(
     ax.set_ylim(0, max(*capacities, *bottom) * 1.4)
     ax.set(
         ylabel="memory (GB)",
-        title=f"{subject(results)}\nbatch {batch}, context {context}"
+        title=f"{subject(results)}\nbatch {batch:,}, context {context:,} tokens{held}"
         + _images(images)
         + _per_device(results),
     )
@@ -693,10 +812,45 @@ def subject(results: list[Analysis]) -> str:
 
 
 def point(result: Analysis) -> str:
-    """The sizes a one-point figure shows: 'batch 8, prompt 2048' (the tokens prefilled,
-    its images' among them), and the images a request carries where any."""
-    sizes = f"batch {int(np.max(result.batch))}, prompt {int(np.max(result.prompt_len))}"
-    return sizes + _images(0 if result.images is None else int(np.max(result.images)))
+    """The sizes a one-point figure shows: 'batch 8, prompt 2,048 tokens' (the tokens
+    prefilled), and where a request carries images, 'prompt 3,072 tokens (text 1,024 + image
+    2,048), 2 images per request'."""
+    images = 0 if result.images is None else int(np.max(result.images))
+    pictured = image_tokens(result.model, images)
+    prefilled = int(np.max(result.prompt_len))
+    return f"batch {int(np.max(result.batch)):,}, " + prompt_words(
+        prefilled - pictured, images, pictured
+    )
+
+
+def image_tokens(model: Any, images: int) -> int:
+    """The tokens `images` images add to each prompt (none for a model without a vision
+    encoder); `model` a ModelSpec or a name."""
+    if not images:
+        return 0
+    spec = model if hasattr(model, "vision") else resolve_model(model)
+    return images * spec.vision.tokens_per_image if spec.vision else 0
+
+
+def prompt_words(text: int, images: int, pictured: int) -> str:
+    """A prompt as every title says it: 'prompt' is every token prefilled, the images' with
+    the text's ('prompt 3,072 tokens (text 1,024 + image 2,048), 2 images per request');
+    titles had said 'prompt 1024' of the text alone in one plot and of text and images in
+    another."""
+    if not images:
+        return f"prompt {text:,} tokens"
+    return f"prompt {text + pictured:,} tokens (text {text:,} + image {pictured:,})" + _images(
+        images
+    )
+
+
+def _beside_axis(model: Any, images: int) -> str:
+    """What a prompt-length axis leaves out where requests carry images: the axis counts the
+    prompt's text, and the images add their tokens to every prompt."""
+    if not images:
+        return ""
+    pictured = image_tokens(model, images)
+    return f"{_images(images)}; prompt: the axis' text + image {pictured:,} tokens"
 
 
 def _images(images: int) -> str:

@@ -38,10 +38,41 @@ def pools(result: SimulationResult) -> str:
     )
 
 
-def timeline(result: SimulationResult, path: Path = None, title: str | None = None) -> Figure:
+def offered_load(result: SimulationResult) -> str:
+    """The load a run was given, read from its requests: a closed loop of clients ('64
+    requests from 16 clients in a closed loop': each request after the first wave sent when
+    the one C before it finished), requests at the mean rate they arrived at ('500
+    requests, arrivals averaging 9.87/s': a Poisson process' draw, not the rate asked for,
+    which the result does not keep: a caller that knows it passes `load` to timeline), all at
+    once, or one request."""
+    frame = result.requests
+    arrival = frame["arrival"].to_numpy(dtype=float)
+    finish = frame["finish"].to_numpy(dtype=float)
+    n = len(arrival)
+    count = f"{n:,} request{'s' * (n != 1)}"
+    if n <= 1:
+        return count
+    first = arrival.min()
+    clients = int(np.sum(arrival == first))
+    # A closed loop sends request i + C at the moment request i finishes (serving.cluster).
+    if 1 <= clients < n and np.allclose(arrival[clients:], finish[:-clients], rtol=0, atol=1e-12):
+        return f"{count} from {clients:,} client{'s' * (clients > 1)} in a closed loop"
+    span = arrival.max() - first
+    if span <= 0:
+        return f"{count} arriving at once"
+    return f"{count}, arrivals averaging {(n - 1) / span:.3g}/s"
+
+
+def timeline(
+    result: SimulationResult,
+    path: Path = None,
+    title: str | None = None,
+    load: str | None = None,
+) -> Figure:
     """Requests in the running batch, KV-cache use and queue length over time (every engine,
     named by its role); `title`: what ran (the model on the device, what priced it), above
-    the engines the run had."""
+    the deployment (replicas and their parallelism) and the load offered (`load`, as the
+    caller put it, else read from the requests: offered_load)."""
     line = result.timeline.sort_values("start", kind="stable")
     fig, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
     t = line["start"].to_numpy()
@@ -73,7 +104,10 @@ def timeline(result: SimulationResult, path: Path = None, title: str | None = No
     if len(t):
         axes[2].set_xlim(0, float(t.max()))
     head = result.estimate if title is None else title
-    heading = fig.suptitle(f"{head}\n{pools(result)}", fontsize="medium")
+    # The deployment with its parallelism and the load: "1 replica" alone had left out both.
+    deployed = result.layout or pools(result)
+    offered = offered_load(result) if load is None else load
+    heading = fig.suptitle(f"{head}\n{deployed}; {offered}", fontsize="medium")
     fig.tight_layout()
     fit_titles(fig, heading, tight=True)
     return _save(fig, path)
@@ -119,10 +153,17 @@ def latency_cdf(results: Mapping[str, SimulationResult], path: Path = None) -> F
     return _save(fig, path)
 
 
-def capacity_curve(capacity: CapacityResult, path: Path = None, title: str | None = None) -> Figure:
+def capacity_curve(
+    capacity: CapacityResult,
+    path: Path = None,
+    title: str | None = None,
+    layout: str | None = None,
+) -> Figure:
     """The capacity search's probes: TTFT and TPOT percentiles against the arrival rate, the
     SLO and the capacity found; `title`: what ran (the model on the device, what priced it;
-    by default what priced it alone); the warning, if any, under the plots."""
+    by default what priced it alone), above the deployment (`layout`, else the run at
+    capacity's) and the load: the rates tried and the capacity found; the warning, if any,
+    under the plots."""
     probes = capacity.probes.sort_values("rate")
     ttft_col = next(c for c in probes.columns if c.startswith("ttft_p"))
     tpot_col = next(c for c in probes.columns if c.startswith("tpot_p"))
@@ -145,10 +186,24 @@ def capacity_curve(capacity: CapacityResult, path: Path = None, title: str | Non
     for ax in (ttft_ax, tpot_ax):
         ax.legend(fontsize=8)
     head = capacity.estimate if title is None else title
-    heading = fig.suptitle(head, fontsize="medium") if head else None
+    searched = _searched(capacity, probes, layout)
+    heading = fig.suptitle("\n".join(filter(None, (head, searched))), fontsize="medium")
     if capacity.warning is not None:  # why none was found, or the caveat on the one found
         fig.text(0.5, 0.0, capacity.warning, fontsize=8, wrap=True, ha="center", va="top")
     fig.tight_layout()
-    if heading is not None:
-        fit_titles(fig, heading, tight=True)
+    fit_titles(fig, heading, tight=True)
     return _save(fig, path)
+
+
+def _searched(capacity: CapacityResult, probes: pd.DataFrame, layout: str | None) -> str:
+    """The capacity plot's second line: the deployment, where known ('1 replica of 2 devices
+    (TP=2)'), and the load: the requests of each run, the rates tried and the capacity."""
+    run = capacity.result
+    deployed = layout or (run.layout if run is not None else "")
+    rates = probes["rate"].to_numpy(dtype=float)
+    each = f"{len(run.requests):,} requests at each rate, " if run is not None else ""
+    tried = f"{each}{rates.min():,.4g} to {rates.max():,.4g}/s tried" if len(rates) else ""
+    found = (
+        f"capacity {capacity.rate:.4g}/s" if not np.isnan(capacity.rate) else "no capacity found"
+    )
+    return "; ".join(filter(None, (deployed, tried, found)))
