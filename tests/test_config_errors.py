@@ -1,4 +1,5 @@
-"""Serving settings built by hand (SLO, Target, SchedulerConfig, ClusterConfig) refuse a bad
+"""Settings built by hand (SLO, Target, SchedulerConfig, ClusterConfig; AnalysisOptions and its
+parts, workloads) refuse a bad
 value with InvalidInputError naming the field, the value and what is accepted, as the rest of
 the API does, not with pydantic's ValidationError; the command line's and the web's own
 validation of the same models keep their messages."""
@@ -12,6 +13,8 @@ import pytest
 from pydantic import ValidationError
 
 from rooflens import InvalidInputError, RooflensError
+from rooflens.core import AnalysisOptions, Quantization
+from rooflens.core.options import Parallelism
 from rooflens.serving.config import (
     SLO,
     ClusterConfig,
@@ -20,6 +23,7 @@ from rooflens.serving.config import (
     build,
     parse_slo,
 )
+from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
 
 BAD: list[tuple[type, dict[str, Any], str, str, str]] = [
     # model, keywords, field named, value shown, what is accepted
@@ -133,3 +137,55 @@ def test_the_command_lines_build_names_flags_as_before() -> None:
     assert str(info.value) == "ttft=-1.0 is invalid: expected greater than 0"
     with pytest.raises(InvalidInputError, match=r"^--slo ttft='-1s' is invalid"):
         parse_slo("ttft=-1s")
+
+
+CORE_BAD: list[tuple[Any, str]] = [
+    # A construction by hand, and the one line it is refused with.
+    (
+        lambda: Workload(requests=-1),
+        "requests=-1 is invalid: expected a value greater than or equal to 1",
+    ),
+    (lambda: ArrivalProcess(rate=-2), "rate=-2 is invalid: expected a value greater than 0"),
+    (
+        lambda: LengthDistribution(kind="zz"),
+        "kind='zz' is invalid: expected 'fixed', 'uniform', 'normal', 'lognormal' or 'empirical'",
+    ),
+    (lambda: Quantization(kv_bits=5), "kv_bits=5 is invalid: expected 32, 16, 8, 4, 3, 2 or 1"),
+    (lambda: Parallelism(tp=0), "tp=0 is invalid: expected a value greater than 0"),
+    # Inside a nested description: its own field by its path.
+    (
+        lambda: AnalysisOptions(quantization={"kv_bits": 5}),
+        "quantization.kv_bits=5 is invalid: expected 32, 16, 8, 4, 3, 2 or 1",
+    ),
+    (
+        lambda: AnalysisOptions(parallelism={"pp": 2, "foo": 1}),
+        "parallelism.foo=1 is invalid: expected a known setting of parallelism",
+    ),
+    (
+        lambda: AnalysisOptions(w_bits=4),
+        "w_bits=4 is invalid: expected a known setting: quantization",
+    ),
+]
+
+
+@pytest.mark.parametrize(("build_it", "line"), CORE_BAD)
+def test_the_analysis_and_workload_descriptions_built_by_hand_refuse_in_one_typed_line(
+    build_it, line
+) -> None:
+    """AnalysisOptions, Quantization, Parallelism, Workload, ArrivalProcess and
+    LengthDistribution had raised pydantic's ValidationError (a multi-line message with a
+    link) when built by hand."""
+    with pytest.raises(InvalidInputError) as caught:
+        build_it()
+    assert str(caught.value).startswith(line)
+    assert "\n" not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_a_length_forms_rule_survives_the_typed_constructor() -> None:
+    """LengthDistribution.parse validates as pydantic reports it, so a known form with numbers
+    its rules refuse still says the rule (the constructor's typed error would have lost it)."""
+    with pytest.raises(InvalidInputError, match=r"MAX a whole number of tokens"):
+        LengthDistribution.parse("prompt", "normal:500:10:3072.5")
+    with pytest.raises(InvalidInputError, match=r"its lengths above 0"):
+        LengthDistribution.parse("prompt", "uniform:0:10")

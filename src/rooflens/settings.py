@@ -492,7 +492,7 @@ class Settings(BaseModel):
         if "w_format" in given_here and "w_bits" not in given_here:
             _check_width(given["w_format"], given.get("w_bits", 16))
         try:
-            quant = Quantization(**given)
+            quant = Quantization.model_validate(given)  # pydantic's error, worded here
         except ValidationError as exc:
             message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
             field = next(iter(sorted(given_here)), "w_bits")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     NonNegativeFloat,
@@ -15,6 +14,7 @@ from pydantic import (
 )
 
 from rooflens.core.efficiency import EfficiencyProfile
+from rooflens.core.errors import Declared
 from rooflens.core.techniques import quantization, weight_sparsity
 
 Bits = Literal[32, 16, 8, 4, 3, 2, 1]
@@ -38,7 +38,7 @@ DEFAULT_NETWORK_LATENCY = 5e-6
 KV_GROUP = 32
 
 
-class Quantization(BaseModel):
+class Quantization(Declared):
     """Bit-widths of weights, activations and KV cache (seed 000, sec. 3.1.1).
 
     `group_size` is the number of weights sharing one fp16 scale and one `w_bits` zero point
@@ -157,7 +157,7 @@ class Quantization(BaseModel):
         return weight_sparsity.stored_bits(self, quantization.stored_bits(self, in_features))
 
 
-class Conventions(BaseModel):
+class Conventions(Declared):
     """Counting choices where tools differ. The defaults are rooflens's; `llm_viewer()` gives the
     choices of the original LLM-Viewer so its published tables reproduce (docs/conventions.md)."""
 
@@ -177,7 +177,7 @@ class Conventions(BaseModel):
         )
 
 
-class Parallelism(BaseModel):
+class Parallelism(Declared):
     """How the model is spread over devices (Megatron-LM, Shoeybi et al. 2019; GPipe, Huang et
     al. 2019). `tp` shards heads and MLP width, `pp` splits the layers into stages fed with
     `micro_batches` micro-batches, `dp` runs independent replicas."""
@@ -233,7 +233,7 @@ class Parallelism(BaseModel):
         return self.tp * self.pp * self.dp
 
 
-class AnalysisOptions(BaseModel):
+class AnalysisOptions(Declared):
     """Everything besides model, device and sizes that changes the analysis."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -791,7 +791,7 @@ def _dynamic_override(overrides: object, rule: str, base: Quantization) -> Quant
             None if channel else _size("gptq", f"{where}.group_size", group, accepted)
         )
     try:
-        return Quantization(**(base.model_dump() | update))
+        return Quantization.model_validate(base.model_dump() | update)
     except ValidationError as exc:
         error = exc.errors()[0]
         raise ModelConfigError(
@@ -1257,7 +1257,7 @@ def read_quantization_config(
         return _modelopt_mixed(raw, layout)
     fields, skipped, sources = reader(raw)
     try:
-        quant = Quantization(**fields)
+        quant = Quantization.model_validate(fields)
     except ValidationError as exc:
         error = exc.errors()[0]
         message = error["msg"].removeprefix("Value error, ")

@@ -3,11 +3,12 @@ objectives, and the load the advisor sizes for."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
-from rooflens.core.errors import InvalidInputError
+from rooflens.core.errors import Declared, InvalidInputError, refused
 from rooflens.core.speculative import ACCEPTANCE
 from rooflens.settings import (
     MAX_DEVICES,
@@ -27,50 +28,16 @@ MAX_STEP_TOKENS = 10_000_000
 MAX_DRAFT_TOKENS = 16
 
 
-def _refused(
-    cls: type[BaseModel], exc: ValidationError, given: dict[str, Any]
-) -> InvalidInputError:
-    """A declared model's first validation error as the typed error the API raises: the field,
-    the value as given, and what its declaration accepts (a validator's rule where one
-    refused it; the known fields for an unknown keyword)."""
-    err = exc.errors()[0]
-    if not err["loc"]:
-        message = str(err["msg"]).removeprefix("Value error, ")
-        return InvalidInputError(cls.__name__, err.get("input"), message)
-    name = str(err["loc"][0])
-    value = given.get(name, err.get("input"))
-    if err["type"] == "extra_forbidden":
-        return InvalidInputError(name, value, f"a known setting: {', '.join(cls.model_fields)}")
-    if err["type"] == "value_error" or name not in cls.model_fields:
-        return InvalidInputError(name, value, str(err["msg"]).removeprefix("Value error, "))
-    return InvalidInputError(name, value, accepted(cls, name))
+class _Declared(Declared):
+    """A declared description built by hand (SchedulerConfig(...), SLO(...)): a refused value
+    says what its declaration accepts (rooflens.settings.accepted)."""
 
-
-class _Declared(BaseModel):
-    """A model users build by hand (SchedulerConfig(...), SLO(...)): a bad value raises
-    InvalidInputError naming it, as the rest of the API does, not pydantic's ValidationError.
-
-    Only the constructor is wrapped: validation elsewhere (model_validate, the web's request
-    bodies, `build`) keeps pydantic's errors, which their callers format themselves."""
-
-    if not TYPE_CHECKING:  # type checkers keep the keywords pydantic declares from the fields
-
-        def __init__(self, /, *args: Any, **data: Any) -> None:
-            cls = type(self)
-            if args:
-                # A positional value had raised a TypeError naming BaseModel.__init__.
-                shown = args[0] if len(args) == 1 else args
-                names = ", ".join(cls.model_fields)
-                raise InvalidInputError(cls.__name__, shown, f"keyword arguments: {names}")
-            try:
-                super().__init__(**data)
-            except ValidationError as exc:
-                raise _refused(cls, exc, data) from None
-
-        # Read by pydantic as its own __init__: nested and model_validate validation do not
-        # call this one (a custom __init__ would be called there, and its error reworded as
-        # pydantic's), so the web's request bodies and `build` keep pydantic's errors.
-        __init__.__pydantic_base_init__ = True
+    @classmethod
+    def refusal(cls, exc: ValidationError, given: Mapping[str, Any]) -> InvalidInputError:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else ""
+        declared = err["type"] != "value_error" and name in cls.model_fields
+        return refused(cls, exc, given, accepted(cls, name) if declared else None)
 
 
 class _WordChoices(_Declared):

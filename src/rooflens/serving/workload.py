@@ -12,7 +12,6 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -21,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from rooflens.core.errors import InvalidInputError
+from rooflens.core.errors import Declared, InvalidInputError
 from rooflens.serving import defaults
 from rooflens.serving.defaults import CV, CV_MAX, CV_MIN, LENGTH_FORMS
 
@@ -39,7 +38,7 @@ ArrivalKind = Literal["poisson", "gamma", "fixed"]
 DRAW_CEILING = float(2**62)
 
 
-class LengthDistribution(BaseModel):
+class LengthDistribution(Declared):
     """Token counts: drawn values are rounded and clipped to [1, `maximum`]. Its length is
     given (`a`, or empirical `values`): a prompt's or an output's default is a Workload's
     (serving/defaults.py), not a distribution's."""
@@ -82,17 +81,22 @@ class LengthDistribution(BaseModel):
         if not rest and kind.isdigit():
             # A bare count is a fixed length, as `analyze --prompt-len` takes it.
             kind, rest = "fixed", kind
+        # Validated as pydantic reports it (the constructor's typed error would lose the rule).
         try:
             if kind == "empirical":
-                return cls(kind=kind, values=tuple(int(v) for v in rest.split(",")))
+                return cls.model_validate(
+                    {"kind": kind, "values": tuple(int(v) for v in rest.split(","))}
+                )
             numbers = [float(v) for v in rest.split(":")] if rest else []
             if kind == "fixed" and len(numbers) == 1:
-                return cls(kind=kind, a=numbers[0])
+                return cls.model_validate({"kind": kind, "a": numbers[0]})
             if kind in ("uniform", "normal", "lognormal") and len(numbers) == 2:
-                return cls(kind=kind, a=numbers[0], b=numbers[1])
+                return cls.model_validate({"kind": kind, "a": numbers[0], "b": numbers[1]})
             if kind in ("normal", "lognormal") and len(numbers) == 3:
                 # A MAX of 3072.5 is refused, not cut to 3072 (a whole number of tokens).
-                return cls(kind=kind, a=numbers[0], b=numbers[1], maximum=numbers[2])
+                return cls.model_validate(
+                    {"kind": kind, "a": numbers[0], "b": numbers[1], "maximum": numbers[2]}
+                )
         except ValidationError as exc:
             # A form it knows with numbers its rules refuse (uniform:500:100): say the rule.
             error = exc.errors()[0]
@@ -164,7 +168,7 @@ def cv_applies(kind: str, cv: float | None) -> float | None:
     return cv
 
 
-class ArrivalProcess(BaseModel):
+class ArrivalProcess(Declared):
     """Request arrivals at `rate` per second: Poisson, gamma-distributed gaps with coefficient
     of variation `cv` (cv > 1 is burstier than Poisson), or evenly spaced."""
 
@@ -199,7 +203,7 @@ class ArrivalProcess(BaseModel):
         return rng.gamma(shape, 1.0 / shape, n)
 
 
-class Workload(BaseModel):
+class Workload(Declared):
     """Synthetic requests: `requests` arrivals with drawn prompt and output lengths. Every
     prompt starts with the same `shared_prefix` tokens (a system prompt), which prefix sharing
     can cache once. What is left out is `rooflens simulate`'s default (serving/defaults.py):
