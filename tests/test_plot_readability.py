@@ -186,11 +186,12 @@ def test_the_capacity_title_says_the_parallelism_and_the_rates_searched() -> Non
         f"1 replica of 2 devices (TP=2); 300 requests at each rate, {rates.min():,.4g} to "
         f"{rates.max():,.4g}/s tried; capacity {found.rate:.4g}/s",
     ]
-    # None found: no run to read the layout from, unless the caller gives it.
+    # None found: no run at capacity, and the search states the layout it searched.
     none = rooflens.capacity(SMALL, "h100-sxm", _lengths(), SLO(), tp=2)
     assert np.isnan(none.rate)
-    title = capacity_curve(none, layout="1 replica of 2 devices (TP=2)").get_suptitle()
-    assert "TP=2" in title and title.endswith("no capacity found")
+    assert none.layout == none.to_dict()["layout"] == "1 replica of 2 devices (TP=2)"
+    title = capacity_curve(none).get_suptitle()
+    assert "1 replica of 2 devices (TP=2); " in title and title.endswith("no capacity found")
     plt.close("all")
 
 

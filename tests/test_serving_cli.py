@@ -574,7 +574,7 @@ def test_the_timeline_says_what_ran_and_names_each_engine_by_its_role(
     assert (
         titles[0] == f"{head}\n1 replica of 1 device (TP=1); 60 requests, poisson arrivals at 8/s"
     )
-    assert titles[1] == f"{head}\n4 to 32/s tried; no capacity found"
+    assert titles[1] == f"{head}\n1 replica of 1 device (TP=1); 4 to 32/s tried; no capacity found"
 
 
 @pytest.mark.parametrize(

@@ -607,6 +607,8 @@ class CapacityResult:
     estimate: str | None = None
     # The objectives the rate is held to.
     slo: SLO | None = None
+    # The deployment searched, in words (`layout`), found or not.
+    layout: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """What `rooflens simulate --capacity -f json` writes, JSON-ready (NaN as None)."""
@@ -616,6 +618,7 @@ class CapacityResult:
             # What the rate was held to and what priced the runs.
             "slo": None if self.slo is None else self.slo.model_dump(),
             "estimate": self.estimate,
+            "layout": self.layout,
             "probes": self.probes.to_dict(orient="records"),
             # The run at the rate found; null where none was.
             "at_capacity": None if self.result is None else self.result.summary(),
@@ -666,6 +669,7 @@ def find_capacity(
         else replica
     )
     probes: list[dict[str, float]] = []
+    searched = layout(options, cluster)
 
     def trial(rate: float) -> SimulationResult:
         requests = workload.at_rate(rate).draw()
@@ -706,7 +710,9 @@ def find_capacity(
             f"no capacity found: the {workload.requests} requests are served within the SLO "
             f"{held}; too few to find a rate held in a steady state: simulate more requests"
         )
-        return CapacityResult(math.nan, None, pd.DataFrame(probes), warning, options.estimate, slo)
+        return CapacityResult(
+            math.nan, None, pd.DataFrame(probes), warning, options.estimate, slo, searched
+        )
 
     low, high = 0.0, workload.arrivals.rate
     best: SimulationResult | None = None
@@ -733,7 +739,9 @@ def find_capacity(
             f"no capacity found: the SLO fails at every rate tried, down to {slowest:.3g} "
             f"requests/s ({alone})"
         )
-        return CapacityResult(math.nan, None, pd.DataFrame(probes), warning, options.estimate, slo)
+        return CapacityResult(
+            math.nan, None, pd.DataFrame(probes), warning, options.estimate, slo, searched
+        )
     # The bisection's answer passes the same test: a rate found between two doublings can
     # still be one the replicas only absorb as a burst (48 requests/s served at 22.5/s).
     if (found := burst(low, best, high)) is not None:
@@ -741,7 +749,7 @@ def find_capacity(
     caveat = steady_caveat(workload.requests, low, best, float(best.requests["arrival"].max()))
     return CapacityResult(
         rate=low, result=best, probes=pd.DataFrame(probes), warning=caveat,
-        estimate=options.estimate, slo=slo,
+        estimate=options.estimate, slo=slo, layout=searched,
     )  # fmt: skip
 
 

@@ -199,7 +199,7 @@ def _searched(capacity: CapacityResult, probes: pd.DataFrame, layout: str | None
     """The capacity plot's second line: the deployment, where known ('1 replica of 2 devices
     (TP=2)'), and the load: the requests of each run, the rates tried and the capacity."""
     run = capacity.result
-    deployed = layout or (run.layout if run is not None else "")
+    deployed = layout or capacity.layout or (run.layout if run is not None else "")
     rates = probes["rate"].to_numpy(dtype=float)
     each = f"{len(run.requests):,} requests at each rate, " if run is not None else ""
     tried = f"{each}{rates.min():,.4g} to {rates.max():,.4g}/s tried" if len(rates) else ""
