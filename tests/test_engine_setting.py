@@ -759,7 +759,8 @@ def test_vllm_holds_window_layers_in_whole_padded_groups() -> None:
     """vLLM's hybrid KV cache manager groups each kind of attention layer by the fewest layers
     any kind has (the most, within 1.25 times the fewest), padding each kind's last group.
     Gemma 3 27B's 10 global and 52 window layers: 7 groups of 10, so a 601-token request
-    holds 70 layers' blocks, where 62 had been counted (76 such requests to 67). Balanced
+    holds 70 layers' blocks, where 62 had been counted (76 such requests to 67), every group
+    in whole blocks. Balanced
     (gpt-oss-120b's 18 and 18) or whole (Llama 4 Scout's 12 and 36) kinds pad nothing."""
     from rooflens.engines.vllm import kv_group_layers
     from rooflens.serving import SchedulerConfig
@@ -777,6 +778,17 @@ def test_vllm_holds_window_layers_in_whole_padded_groups() -> None:
             room[model, groups] = run.kv_room
     assert room["google/gemma-3-27b-it", True] == 67
     assert room["google/gemma-3-27b-it", False] == 76
+    # Every group rounds to whole 16-token blocks: 15 and 99 cached tokens hold 7 x 1 and
+    # 7 x 7 blocks of 10 layers, 17,940 of which fit (by hand from vLLM's rule: 2,562 and
+    # 366 requests; the kinds' shares summed before rounding had held 1,446 and 413).
+    for prompt, grouped, per_layer in ((15, 2562, 2893), (99, 366, 413)):
+        short = Workload(requests=2, prompt=f"fixed:{prompt}", output="fixed:1")
+        counted = [
+            rooflens.simulate("google/gemma-3-27b-it", "h100-sxm", short, engine="vllm",
+                              concurrency=1, scheduler=SchedulerConfig(kv_groups=groups)).kv_room
+            for groups in (True, False)
+        ]  # fmt: skip
+        assert counted == [grouped, per_layer]
     assert room["openai/gpt-oss-120b", True] == room["openai/gpt-oss-120b", False]
     scout = "meta-llama/Llama-4-Scout-17B-16E"
     assert room[scout, True] == room[scout, False]
