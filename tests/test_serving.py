@@ -521,6 +521,13 @@ def test_handed_over_requests_decode_within_the_iterations_token_budget() -> Non
     decode = result.timeline[result.timeline["engine"] == 1]
     assert decode["decode_seqs"].max() == 2
     assert result.requests["tpot"].mean() == pytest.approx(7.5e-3, rel=0.01)
+    # A budget below one sequence's 1 + 3 tokens still decodes one at a time: an iteration
+    # with nothing else takes one (every request had stalled on an idle replica).
+    narrow = scheduler.model_copy(update={"max_tokens": 3, "max_batch": 1})
+    alone = rooflens.simulate("Qwen/Qwen3.5-9B", "h100", burst, scheduler=narrow,
+                              cluster=cluster)  # fmt: skip
+    assert alone.timeline[alone.timeline["engine"] == 1]["decode_seqs"].max() == 1
+    assert (alone.requests["generated"] == 200).all()
 
 
 def test_two_replicas_serve_twice_the_overload() -> None:
@@ -554,6 +561,16 @@ def test_the_memory_verdict_holds_one_replicas_share_of_the_requests() -> None:
     assert (one.memory.batch, four.memory.batch) == (64, 16)
     assert four.memory.peak == sixteen.memory.peak < one.memory.peak
     assert four.memory.max_batch == one.memory.max_batch
+
+    # A closed loop of 16 clients: least outstanding requests keeps 4 on each replica; round
+    # robin may send one replica every client whose turn falls to it (its runs held 6 or 7).
+    loop = Workload(requests=200, prompt="fixed:500", output="empirical:20,400")
+    held = {
+        router: rooflens.simulate(LLAMA, "h100", loop, concurrency=16,
+                                  cluster=ClusterConfig(replicas=4, router=router)).memory.batch
+        for router in ("least_outstanding", "round_robin")
+    }  # fmt: skip
+    assert held == {"least_outstanding": 4, "round_robin": 16}
 
     disaggregated = ClusterConfig(disaggregated=True, prefill_replicas=2, decode_replicas=4)
     split = rooflens.simulate(LLAMA, "h100", burst, cluster=disaggregated)

@@ -665,9 +665,11 @@ class Engine:
                 continue
             if self.mode == "decode" and self.kv[i] >= self.target[i]:
                 # It decodes in this iteration: its tokens count against the iteration's
-                # budget, as every token an engine schedules does (vLLM's token_budget).
+                # budget, as every token an engine schedules does (vLLM's token_budget),
+                # but one joins an iteration that has nothing else whatever the budget.
                 need = self._held(self.kv[i] + cfg.decode_tokens)
-                if need > self.capacity - self.used or budget < cfg.decode_tokens:
+                idle = not chunks and budget >= cfg.iteration_tokens
+                if need > self.capacity - self.used or (budget < cfg.decode_tokens and not idle):
                     break
                 self._take(i, need)
                 chunks.append((i, 0))

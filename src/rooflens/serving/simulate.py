@@ -126,9 +126,9 @@ def _max_len(model: ModelSpec, scheduler: SchedulerConfig, longest: int) -> int:
 class MemoryVerdict:
     """Whether the deployment fits, as `rooflens analyze` says it (docs/model.md, "Fits"): the
     peak over the whole generation of the workload's largest request (`prompt_len` +
-    `gen_len`), with `batch` of them at once: as many as the run can hold (the scheduler's
-    batch, the requests, the clients of a closed loop), at most the `max_batch` that fit.
-    Bytes per device."""
+    `gen_len`), with `batch` of them at once on one replica: as many as it can hold (the
+    scheduler's batch, its share of the requests, of a closed loop's clients where the router
+    balances them), at most the `max_batch` that fit. Bytes per device."""
 
     prompt_len: int
     gen_len: int
@@ -150,19 +150,24 @@ def memory_verdict(
     requests: Requests,
     concurrency: int | None = None,
     replicas: int = 1,
+    balanced: bool = False,
 ) -> MemoryVerdict:
     """The run's "fits", from the analyzer's peak of its largest request (the longest prompt
     and answer together; of equal ones, the longest prompt, whose prefill holds the most
     activations); raises, naming the device, where it does not fit. `replicas`: how many
-    replicas share the requests (the router spreads them, each holding its share)."""
+    replicas share the requests; `balanced`: whether the router keeps their loads even (least
+    outstanding requests), so that each holds its share of a closed loop's clients, where
+    round robin may send one replica every client whose turn falls to it."""
     # The activations the replica sets aside for this scheduler's iterations (prepare).
     options = with_activation_reserve(options, scheduler)
     largest = int(np.lexsort((requests.prompt, requests.prompt + requests.output))[-1])
     prompt, output = int(requests.prompt[largest]), int(requests.output[largest])
     one = peak_footprint(model, device, options, prompt_len=prompt, gen_len=output)
-    # No more run at once on a replica than its scheduler batches, or its share of what the
-    # workload sends or its clients keep.
-    share = -(-min(len(requests), concurrency or len(requests)) // replicas)
+    # No more run at once on a replica than its scheduler batches, or its share of the
+    # requests, or of a closed loop's clients where the router balances them.
+    share = -(-len(requests) // replicas)
+    if concurrency is not None:
+        share = -(-concurrency // replicas) if balanced else min(concurrency, share)
     held = min(scheduler.max_batch, share)
     batch = max(1, min(held, int(one.max_batch)))
     at = one if batch == 1 else peak_footprint(
@@ -512,8 +517,9 @@ def _pools_verdict(
         pools = [(prefill, cluster.replicas)]
     for pool, _ in pools:
         check_options(pool)
+    balanced = cluster.router == "least_outstanding"
     verdicts = [
-        memory_verdict(model, device, pool, scheduler, requests, concurrency, replicas)
+        memory_verdict(model, device, pool, scheduler, requests, concurrency, replicas, balanced)
         for pool, replicas in pools
     ]
     return min(verdicts, key=lambda v: (v.max_batch, -v.peak))
