@@ -23,7 +23,7 @@ from rooflens.serving.config import (
     build,
     parse_slo,
 )
-from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Workload
+from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Requests, Workload
 
 BAD: list[tuple[type, dict[str, Any], str, str, str]] = [
     # model, keywords, field named, value shown, what is accepted
@@ -85,7 +85,8 @@ def test_a_hand_built_setting_refuses_a_bad_value_with_the_typed_error(
     assert accepts in message
     assert "\n" not in message  # one line
     assert "pydantic" not in message and "validation error" not in message
-    assert error.__cause__ is None and error.__suppress_context__  # no ValidationError behind
+    # No ValidationError behind it.
+    assert error.__cause__ is None and (error.__suppress_context__ or error.__context__ is None)
 
 
 def test_the_value_is_named_as_given_and_kept_on_the_error() -> None:
@@ -179,7 +180,9 @@ def test_the_analysis_and_workload_descriptions_built_by_hand_refuse_in_one_type
         build_it()
     assert str(caught.value).startswith(line)
     assert "\n" not in str(caught.value)
-    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert caught.value.__cause__ is None and (
+        caught.value.__suppress_context__ or caught.value.__context__ is None
+    )
 
 
 def test_a_length_forms_rule_survives_the_typed_constructor() -> None:
@@ -189,3 +192,60 @@ def test_a_length_forms_rule_survives_the_typed_constructor() -> None:
         LengthDistribution.parse("prompt", "normal:500:10:3072.5")
     with pytest.raises(InvalidInputError, match=r"its lengths above 0"):
         LengthDistribution.parse("prompt", "uniform:0:10")
+
+
+@pytest.mark.parametrize(
+    ("build_it", "line"),
+    [
+        # A validator's own refusal, said once (it had been wrapped in a second one).
+        (
+            lambda: Workload(prompt="uniform:1024:256"),
+            "prompt='uniform:1024:256' is invalid: expected N (fixed)",
+        ),
+        # Every branch of a union: w_scale takes a word or a block size.
+        (
+            lambda: Quantization(w_scale=0),
+            "w_scale=0 is invalid: expected 'channel' or 'tensor' or a value greater than 0",
+        ),
+        # A nested description's missing field, named by its path.
+        (
+            lambda: AnalysisOptions(calibration={"x": 1}),
+            "calibration.device is missing: expected a value",
+        ),
+        # A rule across fields names the one given.
+        (
+            lambda: Quantization(w_format="nvfp4"),
+            "w_format='nvfp4' is invalid: expected w_format='nvfp4' stores",
+        ),
+        # pydantic's lax mode would take these as another type.
+        (lambda: Parallelism(tp=True), "tp=True is invalid: expected an integer"),
+        (lambda: SLO(ttft=True), "ttft=True is invalid: expected a number"),
+        (
+            lambda: SchedulerConfig(kv_groups="yes"),
+            "kv_groups='yes' is invalid: expected true or false",
+        ),
+        # Infinite bounds of an analysis (a link latency of inf had put NaN in the JSON).
+        (
+            lambda: Parallelism(tp=2, link_latency=math.inf),
+            "link_latency=inf is invalid: expected a finite number",
+        ),
+        (
+            lambda: Requests([0, 1], [5], [3, 3]),
+            "requests='2, 1 and 2' is invalid: expected as many arrival times",
+        ),
+    ],
+)
+def test_refusals_say_the_field_once_in_the_users_terms(build_it, line) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        build_it()
+    assert str(caught.value).startswith(line)
+    assert str(caught.value).count("expected") == 1
+
+
+def test_a_refusal_crosses_a_process_boundary() -> None:
+    """A worker's InvalidInputError reaches its parent whole (it could not be unpickled)."""
+    import pickle
+
+    error = pickle.loads(pickle.dumps(InvalidInputError("tp", 0, "a value greater than 0")))
+    assert (error.field, error.value, error.accepted) == ("tp", 0, "a value greater than 0")
+    assert str(error) == "tp=0 is invalid: expected a value greater than 0"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -15,6 +15,10 @@ class RooflensError(Exception):
 
 class InvalidInputError(RooflensError, ValueError):
     """A parameter of an analysis is out of range or of the wrong type."""
+
+    def __reduce__(self) -> tuple[type, tuple[str, object, str]]:
+        # Rebuilt from its parts (a worker process's refusal reaches its parent).
+        return type(self), (self.field, self.value, self.accepted)
 
     def __init__(self, field: str, value: object, accepted: str) -> None:
         self.field, self.value, self.accepted = field, value, accepted
@@ -56,24 +60,76 @@ def refused(
 ) -> InvalidInputError:
     """A model's first validation error as the typed error the API raises: the field, the
     value as given, and what it accepts (`accepts`, else a validator's rule or pydantic's
-    words; the known fields for an unknown keyword)."""
-    err = exc.errors()[0]
-    said = str(err["msg"]).removeprefix("Value error, ")
+    words, every branch of a union's; the known fields for an unknown keyword). A validator's
+    own InvalidInputError is raised as it is."""
+    errors = exc.errors()
+    err = errors[0]
+    raised = (err.get("ctx") or {}).get("error")
+    if isinstance(raised, InvalidInputError):
+        return raised
+    said = _words(err)
     if not err["loc"]:
+        # A rule across fields: the one given where there is one, else the description.
+        if len(given) == 1:
+            return InvalidInputError(*next(iter(given.items())), said)
         return InvalidInputError(model.__name__, err.get("input"), said)
     name = str(err["loc"][0])
     value = given.get(name, err.get("input"))
-    nested = len(err["loc"]) > 1
-    if nested:  # inside a nested description: its own field, as given there
-        name, value = ".".join(str(part) for part in err["loc"]), err.get("input")
+    field = model.model_fields.get(name)
+    nested = len(err["loc"]) > 1 and field is not None and _holds_model(field.annotation)
+    if nested:  # inside a nested description: its own field, as given there (None: missing)
+        name = ".".join(str(part) for part in err["loc"])
+        value = None if err["type"] == "missing" else err.get("input")
     if err["type"] == "extra_forbidden":
         known = f"of {err['loc'][0]}" if nested else ", ".join(model.model_fields)
         return InvalidInputError(name, value, f"a known setting{' ' if nested else ': '}{known}")
+    if len(err["loc"]) > 1 and not nested:
+        # The branches of a union (w_scale: 'channel', 'tensor' or a block size) or the items
+        # of a tuple, each refused apart: what any of them takes.
+        said = " or ".join(dict.fromkeys(_words(e) for e in errors if e["loc"][:1] == (name,)))
     if err["type"] == "value_error" or accepts is None or nested:
-        words = said.removeprefix("Input should be ")
-        # pydantic's bounds ("greater than 0") as a value's.
-        return InvalidInputError(name, value, f"a value {words}" if _BOUND.match(words) else words)
+        return InvalidInputError(name, value, said)
     return InvalidInputError(name, value, accepts)
+
+
+def _words(err: Any) -> str:
+    """pydantic's message as what is accepted: its bounds as a value's ("a value greater than
+    0"), a field it lacks as "a value"."""
+    if err["type"] == "missing":
+        return "a value"
+    words = str(err["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
+    return f"a value {words}" if _BOUND.match(words) else words
+
+
+def _holds_model(annotation: Any) -> bool:
+    """Whether a field's type is (or may be) a pydantic model: its errors' later parts are
+    that model's fields, not a union's branches."""
+    kinds = _kinds(annotation)
+    return any(isinstance(k, type) and issubclass(k, BaseModel) for k in kinds)
+
+
+def _kinds(annotation: Any) -> set[Any]:
+    """The types a field's annotation allows (unions, optionals and Annotated unwrapped)."""
+    args = get_args(annotation)
+    if get_origin(annotation) is Literal:
+        return {type(a) for a in args}
+    if not args or get_origin(annotation) in (tuple, list, dict, set, frozenset):
+        return {get_origin(annotation) or annotation}
+    return set().union(*(_kinds(a) for a in args))
+
+
+def _strict(model: type[BaseModel], data: Mapping[str, Any]) -> None:
+    """Refuse what pydantic's lax mode would take as another type: a boolean for a number
+    (tp=True read as 1) and text for a boolean (kv_groups='yes' read as true)."""
+    for name, value in data.items():
+        field = model.model_fields.get(name)
+        if field is None:
+            continue
+        kinds = _kinds(field.annotation)
+        if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:
+            raise InvalidInputError(name, value, "an integer" if float not in kinds else "a number")
+        if isinstance(value, str) and bool in kinds and str not in kinds:
+            raise InvalidInputError(name, value, "true or false")
 
 
 class Declared(BaseModel):
@@ -92,6 +148,7 @@ class Declared(BaseModel):
                 shown = args[0] if len(args) == 1 else args
                 names = ", ".join(cls.model_fields)
                 raise InvalidInputError(cls.__name__, shown, f"keyword arguments: {names}")
+            _strict(cls, data)
             try:
                 super().__init__(**data)
             except ValidationError as exc:

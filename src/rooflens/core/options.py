@@ -45,7 +45,7 @@ class Quantization(Declared):
     (GPTQ/AWQ layout); None means one scale and zero point per output channel.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     w_bits: Bits = 16
     a_bits: Bits = 16
@@ -161,7 +161,7 @@ class Conventions(Declared):
     """Counting choices where tools differ. The defaults are rooflens's; `llm_viewer()` gives the
     choices of the original LLM-Viewer so its published tables reproduce (docs/conventions.md)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     residual_add_reads_all_inputs: bool = True
     rmsnorm_ops_per_element: PositiveInt = 4
@@ -182,7 +182,7 @@ class Parallelism(Declared):
     al. 2019). `tp` shards heads and MLP width, `pp` splits the layers into stages fed with
     `micro_batches` micro-batches, `dp` runs independent replicas."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     tp: PositiveInt = 1
     # Expert parallelism: the routed experts are spread over `ep` devices, tokens sent to
@@ -236,7 +236,7 @@ class Parallelism(Declared):
 class AnalysisOptions(Declared):
     """Everything besides model, device and sizes that changes the analysis."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     def __hash__(self) -> int:
         # The profile by identity (its tables are dicts, which do not hash), every other field

@@ -284,8 +284,13 @@ class Requests:
                 raise InvalidInputError(field, first, "finite numbers")
             columns[field] = array
         arrival, prompt, output = columns.values()
-        if not (len(arrival) == len(prompt) == len(output)) or not len(arrival):
-            raise InvalidInputError("requests", len(arrival), "at least one request")
+        if not len(arrival):
+            raise InvalidInputError("requests", 0, "at least one request")
+        if not len(arrival) == len(prompt) == len(output):
+            lengths = f"{len(arrival)}, {len(prompt)} and {len(output)}"
+            raise InvalidInputError(
+                "requests", lengths, "as many arrival times, prompt and output lengths"
+            )
         if np.any(np.diff(arrival) < 0) or np.any(arrival < 0):
             raise InvalidInputError("arrival_time", "unsorted", "non-negative, in order")
         for field, values in (("prompt_len", prompt), ("output_len", output)):
