@@ -656,16 +656,23 @@ def test_the_context_holdout_script_tells_the_readings_apart(load_script) -> Non
     """scripts/attention_context_holdout.py holds out the longest prompts (8,192 tokens, the
     top 15 % of the lengths) and reads them past the fit three ways. Kernels whose fraction
     depends on the batch alone run a prompt of 8,192 tokens as the same batch of 4,096-token
-    prompts: cut back to that column (half the size), the grid reads them within 1 %; held at
-    the column (`clamped`, and `size-fill`, whose column measured every size), it reads a
-    larger batch's fraction, 28 % fast. Of a fraction that depends on nothing, every reading
-    is exact."""
+    prompts: cut back to that column (its bytes per sequence and head, about a quarter of
+    theirs), the grid reads them within 1 %; held at the column (`clamped`, and `size-fill`,
+    where the column measured every size), it reads a larger batch's fraction, 28 % fast.
+    Where the column lacks its largest batches, the cells above its sizes are filled from
+    shorter prompts at the same size (`clamped`) or from its own largest size (`size-fill`),
+    and the two part. Of a fraction that depends on nothing, every reading is exact."""
     script = load_script("attention_context_holdout")
-    (s,) = _attention_samples(_prefill_rows_by_batch(lambda b: 0.05 * b**0.25), False)
+    rows = _prefill_rows_by_batch(lambda b: 0.05 * b**0.25)
+    (s,) = _attention_samples(rows, False)
     errors = script.table_errors(s, "h100-sxm")
     assert errors["held"] == 6  # the six batches at 8,192 tokens
     assert errors["cut median"] < 0.01
     assert errors["clamped median"] == errors["size-fill median"] == pytest.approx(0.28, abs=0.01)
+    (s,) = _attention_samples(rows[~((rows["isl"] == 4096) & (rows["batch_size"] >= 8))], False)
+    gaps = script.table_errors(s, "h100-sxm")
+    assert gaps["clamped median"] == pytest.approx(0.29, abs=0.01)
+    assert gaps["size-fill median"] == pytest.approx(0.23, abs=0.01)
     (s,) = _attention_samples(_prefill_rows_by_batch(lambda b: 0.05), False)
     flat = script.table_errors(s, "h100-sxm")
     assert max(flat[f"{r} median"] for r in script.READINGS) < 0.01

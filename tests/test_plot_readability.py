@@ -242,6 +242,13 @@ def test_prompt_means_text_and_image_tokens_in_every_title() -> None:
 
     title = pareto(_advice_of_look_alikes()).axes[0].get_title()
     assert title.endswith("10 req/s, prompt 1,000 tokens, output 300 tokens")
+    # A setting that keeps half the prompt prefills 256 of 512 tokens: the titles say so.
+    kept = {"half": {"prompt_keep": 0.5}, "whole": {}}
+    note = "prompts kept to 256 tokens where a setting compresses them"
+    batch = plots.batch_curves("gpt2", "a6000", kept, [1, 2], 512).get_suptitle()
+    memory = plots.memory_bars("gpt2", "a6000", kept, prompt_len=512).axes[0].get_title()
+    assert note in " ".join(batch.split()) and note in " ".join(memory.split())
+    assert "; prompts kept" not in text_only
     plt.close("all")
 
 

@@ -552,6 +552,9 @@ def _curves(
         log_axis(ax.yaxis)
         ax.grid(True, which="both", lw=0.3)
         ax.legend(fontsize=8)
+    if axis == "batch":  # one prompt for every point: a setting may prefill fewer of it
+        asked = fixed["prompt_len"] + image_tokens(model, fixed.get("images", 0))
+        title += _kept_note(results, asked, "prompts")
     heading = fig.suptitle(
         f"{subject(results)}\n{title}; points that do not fit in memory are left out",
         fontsize="medium",
@@ -725,6 +728,7 @@ def memory_bars(
                   label="limit (the device, or the engine's share)")  # fmt: skip
     # Room above the marks and bars for the legend, which would hide one of them.
     ax.set_ylim(0, max(*capacities, *bottom) * 1.4)
+    held += _kept_note(results, prompt_len + pictured, "prompts")
     ax.set(
         ylabel="memory (GB)",
         title=f"{subject(results)}\nbatch {batch:,}, context {context:,} tokens{held}"
@@ -821,6 +825,17 @@ def point(result: Analysis) -> str:
     return f"batch {int(np.max(result.batch)):,}, " + prompt_words(
         prefilled - pictured, images, pictured
     )
+
+
+def _kept_note(results: list[Analysis], asked: int, what: str) -> str:
+    """'; prompts kept to 512 tokens where a setting compresses them': the tokens a setting
+    prefills where it keeps fewer than the prompt asked for (prompt_keep), which the title's
+    prompt would otherwise overstate for it."""
+    kept = sorted({int(np.max(r.prompt_len)) for r in results} - {asked})
+    if not kept:
+        return ""
+    counts = ", ".join(f"{k:,}" for k in kept)
+    return f"; {what} kept to {counts} tokens where a setting compresses them"
 
 
 def image_tokens(model: Any, images: int) -> int:
