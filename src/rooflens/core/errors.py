@@ -74,7 +74,7 @@ def refused(
             return InvalidInputError(*next(iter(given.items())), said)
         return InvalidInputError(model.__name__, err.get("input"), said)
     name = str(err["loc"][0])
-    value = given.get(name, err.get("input"))
+    value = None if err["type"] == "missing" else given.get(name, err.get("input"))
     field = model.model_fields.get(name)
     nested = len(err["loc"]) > 1 and field is not None and _holds_model(field.annotation)
     if nested:  # inside a nested description: its own field, as given there (None: missing)

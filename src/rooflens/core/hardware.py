@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     PositiveFloat,
@@ -14,7 +13,7 @@ from pydantic import (
     field_validator,
 )
 
-from rooflens.core.errors import InvalidInputError
+from rooflens.core.errors import Declared, InvalidInputError
 
 ComputeDtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "fp6", "int8", "int4", "fp4"]
 
@@ -48,7 +47,7 @@ MAX_HOURLY_PRICE = 1e6
 MAX_TDP = 1e6
 
 
-class Device(BaseModel):
+class Device(Declared):
     """A compute device as the roofline sees it."""
 
     # Figures are finite: an infinite capacity or a NaN bandwidth prices nothing.

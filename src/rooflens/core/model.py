@@ -13,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 
+from rooflens.core.errors import Declared
 from rooflens.core.mixers import Mixer
 from rooflens.core.operators import ACTIVATION_OPS, INDEX_KEY_SCALE_BYTES
 from rooflens.core.options import Quantization
@@ -159,7 +160,7 @@ class VisionSpec(BaseModel):
         return self
 
 
-class ModelSpec(BaseModel):
+class ModelSpec(Declared):
     """Everything the analysis needs to know about an architecture, nothing about a checkpoint."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
