@@ -567,6 +567,7 @@ def test_openapi_schema_is_served_and_docs_is_offline(client: TestClient) -> Non
         "/api/compare",
         "/api/view",
         "/api/simulate",
+        "/api/scheduler",
         "/api/advise",
         "/api/jobs/simulate",
         "/api/jobs/advise",

@@ -345,17 +345,22 @@ def test_an_engine_simulation_says_what_its_measured_runs_showed(server: str, br
     checked = checked_against("vllm", "h200-sxm", LLAMA, "dense")
     assert page.inner_text("#serve-validation") == checked
     # The engine's scheduler, as `rooflens simulate --engine vllm` runs it: the page sent every
-    # scheduler field at its default, which the API took as chosen over vLLM's preset.
+    # scheduler field at its default, which the API took as chosen over vLLM's preset. Now it
+    # sends only the fields changed from the preset.
     from rooflens.serving.presets import preset_for
 
     scheduler = page.evaluate("() => runs.serve.data.scheduler")
     want = preset_for("vllm", rooflens.get_device("h200-sxm")).model_dump()
     assert {k: scheduler[k] for k in want} == want
-    # The form's scheduler fields still read the defaults (continuous, 256): the page says
-    # that they are not what ran, and shows what did.
-    assert page.input_value("#serve-policy") == "continuous"
+    # The form's scheduler fields read the preset, what ran (they read the declared defaults,
+    # continuous and 256, while vLLM's chunked and 1,024 ran), and the page says so.
+    page.wait_for_function(
+        "() => document.querySelector('#serve-form').dataset.scheduler === schedulerAsk().key"
+    )
+    assert page.input_value("#serve-policy") == "chunked"
+    assert page.input_value("#serve-max_batch") == str(scheduler["max_batch"])
     assert page.inner_text("#serve-preset-note").startswith(
-        "With vllm, a field left at its default here runs at vllm's preset instead"
+        "With vllm, each field shows what a run uses: vllm's preset for this model and device"
     )
     words = {None: "—", True: "on", False: "off"}
     for key in ("policy", "max_batch", "max_tokens", "chunk_size", "prefix_sharing", "overlap"):

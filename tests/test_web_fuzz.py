@@ -23,6 +23,7 @@ POSTS = (
     "/api/compare",
     "/api/view",
     "/api/simulate",
+    "/api/scheduler",
     "/api/advise",
 )
 # A fixed, quick search in the suite; ROOFLENS_FUZZ_EXAMPLES=2000 searches longer and at random.
@@ -279,6 +280,22 @@ def test_simulate_inputs_are_answered_or_named(body: dict[str, Any]) -> None:
         data = res.json()
         assert data["summary"]["requests"] == body["workload"]["requests"]
         assert all(0 <= v <= 1 + 1e-9 for v in data["timeline"]["kv_share"])
+
+
+@FUZZ
+@given(body=simulations(capacity=False))
+def test_scheduler_inputs_are_answered_or_named(body: dict[str, Any]) -> None:
+    """The scheduler a simulation's settings run (the serving page's form shows it)."""
+    keys = ("model", "device", "options", "scheduler")
+    res = send("/api/scheduler", {k: body[k] for k in keys})
+    if res.status_code == 200:
+        data = res.json()
+        assert set(data) == {"engine", "preset", "scheduler"}
+        assert (
+            set(data["preset"])
+            == set(data["scheduler"])
+            == set(SCHEMA["SchedulerIn"]["properties"])
+        )
 
 
 @settings(FUZZ, max_examples=max(EXAMPLES // 4, 10))

@@ -437,6 +437,13 @@ def _api(app: FastAPI) -> None:
         highest arrival rate within the SLO (as `rooflens.capacity`)."""
         return serving_service.simulate(request)
 
+    @app.post("/api/scheduler", response_model=s.SchedulerOut, responses=ERRORS, tags=["serving"])
+    def scheduler(request: s.SchedulerRequest) -> dict[str, Any]:
+        """The scheduler POST /api/simulate runs for this model, device and options with the
+        scheduler fields given: the engine's preset with them in place, and the preset alone
+        (what the serving page's form shows for a field not set)."""
+        return serving_service.scheduler_used(request)
+
     @app.post("/api/advise", response_model=s.AdviseOut, responses=ERRORS, tags=["serving"])
     def advise(request: s.AdviseRequest) -> dict[str, Any]:
         """The setups that serve a load within the SLO, ranked by cost, energy or latency, with

@@ -453,6 +453,32 @@ class SimulateRequest(Strict):
     capacity: bool = Field(False, description="Also search the capacity (slower).")
 
 
+class SchedulerRequest(Strict):
+    """The scheduler a simulation of this model on this device with these options runs: the
+    serving engine's preset (`options.engine`: vllm, sglang, trtllm) sized for them, with the
+    fields given in `scheduler` in its place, as POST /api/simulate takes them."""
+
+    model: ModelRef
+    device: DeviceRef
+    options: Options = Field(default_factory=Options)
+    scheduler: SchedulerIn = Field(default_factory=SchedulerIn)
+
+
+class SchedulerOut(BaseModel):
+    engine: str | None = Field(
+        description="The engine whose scheduler preset applies; null: none does (no engine, "
+        "or one without a preset), and a field not given runs at its declared default."
+    )
+    preset: dict[str, Any] = Field(
+        description="Every scheduler field as the engine's preset sets it for this model and "
+        "device (its declared default without a preset): what a field not given runs at."
+    )
+    scheduler: dict[str, Any] = Field(
+        description="What a simulation with the fields given runs: the preset with them in "
+        "place, as the engine reads them (POST /api/simulate's `scheduler`)."
+    )
+
+
 TargetIn = derived(Target, "TargetIn", "The load the advisor sizes for.", caps={"rate": 1e6})
 
 

@@ -22,8 +22,10 @@ from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.serving import api as serving
 from rooflens.serving import defaults
+from rooflens.serving.presets import PRESETS
 from rooflens.serving.results import LATENCIES, SimulationResult
 from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Requests, Workload
+from rooflens.settings import parse_settings
 from rooflens.web import schemas as s
 from rooflens.web.service import (
     Loc,
@@ -291,6 +293,25 @@ def simulate(request: s.SimulateRequest, track: Tracker | None = None) -> dict[s
                 for row in found.probes.to_dict(orient="records")
             ],
         },
+    }
+
+
+def scheduler_used(request: s.SchedulerRequest) -> dict[str, Any]:
+    """The scheduler a simulation with these settings runs, resolved as `serving.simulate`
+    resolves it (the device with its what-ifs, the model as served): the engine's preset with
+    the fields given in its place; and the preset alone, what a field not given runs at."""
+    model = resolve_model(request.model, ("model",))
+    device = resolve_device(request.device, ("device",))
+    with located((), where=_placed(SIMULATE_SECTIONS)):
+        settings = parse_settings(option_values(request.options))
+        spec, device, _ = api.resolve(model, device, settings)
+        engine = settings.engine if settings.engine in PRESETS else None
+        preset = serving.scheduler_of(None, None, device, engine, spec) or s.SchedulerIn()
+        used = serving.scheduler_of(request.scheduler, None, device, engine, spec)
+    return {
+        "engine": engine,
+        "preset": preset.model_dump(),
+        "scheduler": (used or request.scheduler).model_dump(),
     }
 
 

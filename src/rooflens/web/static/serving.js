@@ -27,6 +27,17 @@ const runCount = { serve: 0, advise: 0 };
 
 const pageField = (page, key) => PAGE_FIELDS[page].find((f) => f.key === key);
 
+// The scheduler's fields. The serving page keeps one in its state only once the user sets it
+// (undefined: not set), and sends only those: an engine's preset sets the rest, as
+// `rooflens simulate --engine` does. The form shows what a run would use, which
+// POST /api/scheduler says for the model, device and options shown (schedulerView): a field
+// not set shows the preset's value; one set shows its own, with the preset's beside it.
+const SCHEDULER_KEYS = new Set();
+const isScheduler = (page, key) => page === "serve" && SCHEDULER_KEYS.has(key);
+let schedulerView = null;  // {context, key, data}: the last answer of /api/scheduler
+let schedulerSeq = 0;
+let schedulerAsked = null;  // the key of the last request sent
+
 // Forms ------------------------------------------------------------------------------------------
 function buildPages(openapi, devices) {
   const schemas = openapi.components.schemas;
@@ -39,21 +50,27 @@ function buildPages(openapi, devices) {
         if (key === "hourly_prices") Object.assign(f, { kind: "text", default: null, nullable: true });
         if (key === "devices") Object.assign(f, { choices: devices.map((d) => d.name), default: [] });
         PAGE_FIELDS[page].push(f);
-        PAGE_DEFAULTS[page][key] = f.default;
+        // A scheduler field is in the state only once set: none is by default.
+        if (page === "serve" && section === "scheduler") SCHEDULER_KEYS.add(key);
+        PAGE_DEFAULTS[page][key] = isScheduler(page, key) ? undefined : f.default;
       }
     }
     const groups = {};
     for (const f of PAGE_FIELDS[page]) if (f.key !== "devices") (groups[f.group] ||= []).push(f);
-    // The scheduler's fields show its defaults; with an engine, those left there are the
-    // engine's preset's, which a note atop the first of them says (fillPages).
+    // The scheduler's fields show what a run would use: with an engine, its preset where not
+    // set, which a note atop the first of them says (fillScheduler); each shows the preset's
+    // value beside it where it differs.
     let noted = page !== "serve";
     const presetNote = (fs) => {
       if (noted || !fs.some((f) => f.section === "scheduler")) return "";
       noted = true;
-      return `<p id="serve-preset-note" class="muted" hidden></p>`;
+      return `<p id="serve-preset-note" class="muted" hidden></p>
+        <button type="button" id="serve-scheduler-reset" hidden>back to the preset</button>`;
     };
+    const control = (f) => inputFor(f, `${page}-`) + (isScheduler(page, f.key)
+      ? `<div class="preset-hint" id="${page}-hint-${f.key}" hidden></div>` : "");
     $(`#${page}-form`).innerHTML = Object.entries(groups).map(([group, fs]) =>
-      `<fieldset><legend>${esc(group)}</legend>${presetNote(fs)}${fs.map((f) => inputFor(f, `${page}-`)).join("")}</fieldset>`).join("");
+      `<fieldset><legend>${esc(group)}</legend>${presetNote(fs)}${fs.map(control).join("")}</fieldset>`).join("");
   }
   const price = (d) => (d.hourly_price ? ` · $${p3(d.hourly_price)}/h` : " · no price");
   $("#advise-device-list").innerHTML = devices.map((d) => `<label class="check"><input type="checkbox"
@@ -72,15 +89,9 @@ function fillPages() {
   $("#option-groups").hidden = state.page === "advise";
   $("#page-note").hidden = state.page === "analysis";
   $("#page-note").textContent = NOTES[state.page] || "";
-  const engine = state[state.show] && state[state.show].engine;
-  const note = $("#serve-preset-note");
-  if (note) {
-    note.hidden = !engine;
-    note.textContent = engine ? `With ${engine}, a field left at its default here runs at ` +
-      `${engine}'s preset instead; "Scheduler used" shows what a run used.` : "";
-  }
   for (const page of RUN_PAGES) {
     for (const el of document.querySelectorAll(`#page-${page} [data-key]`)) {
+      if (isScheduler(page, el.dataset.key)) continue;  // fillScheduler
       const value = state[page][el.dataset.key];
       if (el.type === "checkbox" && pageField(page, el.dataset.key).kind === "multi") {
         el.checked = multiChecked(el, value, pageField(page, el.dataset.key));
@@ -91,6 +102,110 @@ function fillPages() {
       }
     }
   }
+  fillScheduler();
+  refreshScheduler();
+}
+
+// The scheduler a run would use -----------------------------------------------------------------
+const shownValue = (value) => (value == null ? "—" : value === true ? "on" : value === false
+  ? "off" : String(value));
+
+// What the scheduler request is about: the model, device and options shown (the preset's
+// context), and the fields set.
+function schedulerAsk() {
+  const { model, device, options } = scenario(state[state.show]);
+  const context = JSON.stringify({ model, device, options });
+  const scheduler = sections("serve").scheduler || {};
+  return { context, key: JSON.stringify({ model, device, options, scheduler }),
+    body: { model, device, options, scheduler } };
+}
+
+// The preset's values for the settings shown, once the server has said them (else null).
+function presetValues() {
+  let ask;
+  try {
+    ask = schedulerAsk();
+  } catch (e) {
+    return null;
+  }
+  const view = schedulerView;
+  return view && view.data && view.context === ask.context ? view.data.preset : null;
+}
+
+// Each scheduler field shows its value where set, else what the run would use (the answer of
+// /api/scheduler for these settings, or the declared default until it comes), and the
+// preset's value beside it where they differ.
+function fillScheduler() {
+  let ask = null;
+  try {
+    ask = schedulerAsk();
+  } catch (e) { /* an uploaded config that is no JSON: runPage says so */ }
+  const view = schedulerView && schedulerView.data && ask && schedulerView.context === ask.context
+    ? schedulerView.data : null;
+  const engine = view ? view.engine : null;
+  const word = engine ? `${engine}'s preset` : "default";
+  const note = $("#serve-preset-note");
+  if (note) {
+    note.hidden = !engine;
+    note.textContent = engine ? `With ${engine}, each field shows what a run uses: ${engine}'s ` +
+      "preset for this model and device where not changed; a field changed is sent, and its " +
+      "preset value shows beside it." : "";
+  }
+  const set = [...SCHEDULER_KEYS].filter((key) => state.serve[key] !== undefined);
+  const reset = $("#serve-scheduler-reset");
+  if (reset) {
+    reset.hidden = set.length === 0;
+    reset.textContent = engine ? `back to ${engine}'s preset` : "back to the defaults";
+  }
+  for (const key of SCHEDULER_KEYS) {
+    const f = pageField("serve", key);
+    const chosen = state.serve[key] !== undefined;
+    // Until the answer for the fields set now comes, the preset's (the answer's run was
+    // with other fields set, which the engine may have read into this one).
+    const used = !view ? f.default : schedulerView.key === ask.key ? view.scheduler[key]
+      : view.preset[key];
+    const value = chosen ? state.serve[key] : used;
+    for (const el of document.querySelectorAll(`#page-serve [data-key="${key}"]`)) {
+      el.classList.toggle("chosen", chosen);
+      if (el.type === "checkbox") el.checked = Boolean(value);
+      else if (el !== document.activeElement) el.value = value == null ? "" : value;
+    }
+    const hint = $(`#serve-hint-${key}`);
+    const preset = view ? view.preset[key] : f.default;
+    const differs = !same(value, preset);
+    hint.hidden = !differs;
+    hint.textContent = differs ? `${word}: ${shownValue(preset)}` : "";
+  }
+  // Which settings the server's answer shown was for (tests wait on it).
+  $("#serve-form").dataset.scheduler = view ? schedulerView.key : "";
+}
+
+// Ask the server what scheduler the settings shown would run, once per change of them.
+async function refreshScheduler() {
+  if (state.page !== "serve") return;
+  let ask;
+  try {
+    ask = schedulerAsk();
+  } catch (e) {
+    return;
+  }
+  if (ask.key === schedulerAsked) return;
+  schedulerAsked = ask.key;
+  const id = ++schedulerSeq;
+  let data = null;
+  try {
+    const res = await fetch("/api/scheduler", {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(ask.body),
+    });
+    if (res.ok) data = await res.json();
+  } catch (e) { /* no answer: the fields keep what they show */ }
+  if (id !== schedulerSeq) return;
+  // A refusal (a setting the simulation would refuse too) keeps the last view of the same
+  // model, device and options: the run's message will say what is wrong.
+  if (data || !schedulerView || schedulerView.context !== ask.context) {
+    schedulerView = { context: ask.context, key: ask.key, data };
+  }
+  fillScheduler();
 }
 
 // URL --------------------------------------------------------------------------------------------
@@ -122,10 +237,9 @@ function sections(page) {
     let v = state[page][f.key];
     if (f.key === "hourly_prices") v = parsePeaks(v || "");
     if (f.key === "devices") v = v && v.length ? v : null;
-    // A scheduler field left at its default is not sent: an engine's preset then sets it,
-    // as the CLI's does (the API takes every field sent as chosen).
-    const untouched = JSON.stringify(v) === JSON.stringify(PAGE_DEFAULTS[page][f.key]);
-    if (f.section === "scheduler" && untouched) continue;
+    // A scheduler field not set is not sent: an engine's preset then sets it, as the CLI's
+    // does (the API takes every field sent as chosen).
+    if (isScheduler(page, f.key) && v === undefined) continue;
     if (f.section) (body[f.section] ||= {})[f.key] = v;
     else body[f.key] = v;
   }
@@ -153,6 +267,7 @@ function requestKey(page) {
 }
 
 function markStale() {
+  refreshScheduler();
   for (const page of RUN_PAGES) {
     if (jobs[page]) continue;  // running: the answer will be to the settings sent
     const stale = runs[page] != null && requestKey(page) !== runs[page].key;
@@ -369,21 +484,26 @@ function renderServe(d) {
   renderCapacity(d);
 }
 
-// Shown always, whatever the run used; the others where the run's value is not the default.
+// Shown always, whatever the run used; the others where the run set them or its value is not
+// the default.
 const SCHEDULER_SHOWN = ["policy", "max_batch", "max_tokens", "chunk_size", "prefix_sharing", "overlap"];
 
-// The scheduler the run used, from the answer: an engine's preset where one applied, which
-// the form's fields (at their defaults) do not show.
+// The scheduler the run used, from the answer: an engine's preset where one applied, with the
+// fields the run set in its place.
 function schedulerCard(used) {
   if (!used) return "";
   const shown = (value) => (value == null ? "—" : value === true ? "on" : value === false ? "off"
     : typeof value === "number" ? String(value) : value);
+  // The request that ran, not the form since changed: its engine, and the fields it set
+  // (each shown, an engine's true switch turned off too).
+  const ran = runs.serve ? JSON.parse(runs.serve.key) : {};
+  const engine = (ran.options || {}).engine;
+  const set = ran.scheduler || {};
+  const declared = (key) => (pageField("serve", key) || {}).default;
   const rows = Object.entries(used).filter(([key, value]) => SCHEDULER_SHOWN.includes(key)
-    || !same(value, PAGE_DEFAULTS.serve[key]))
+    || key in set || !same(value, declared(key)))
     .map(([key, value]) => [(pageField("serve", key) || { title: key }).title, shown(value),
       `serve-scheduler-${key}`]);
-  // The engine of the request that ran, not of the form since changed.
-  const engine = runs.serve && (JSON.parse(runs.serve.key).options || {}).engine;
   return card(engine ? `Scheduler used (${engine}'s preset where not set)` : "Scheduler used", rows);
 }
 
@@ -565,7 +685,18 @@ function wirePages() {
       const f = pageField(page, ev.target.dataset.key || "");
       if (!f) return;
       if (ev.target.validity && ev.target.validity.badInput) return;  // no number yet: runPage says so
-      state[page][f.key] = readInput(ev.target, f, root);
+      const value = readInput(ev.target, f, root);
+      if (isScheduler(page, f.key)) {
+        // A field set back to the preset's value (or a number box emptied) follows the
+        // preset again; any other value is sent.
+        const preset = presetValues();
+        const cleared = value === null && !f.nullable;
+        if (cleared || (preset && same(value, preset[f.key]))) delete state[page][f.key];
+        else state[page][f.key] = value;
+        fillScheduler();
+      } else {
+        state[page][f.key] = value;
+      }
       ev.target.classList.remove("invalid");
       writeURL();
       markStale();
@@ -577,6 +708,16 @@ function wirePages() {
     });
   }
   $("#run-serve").addEventListener("click", () => runPage("serve"));
+  // A scheduler box left empty (back to the preset) shows the preset's value once left.
+  $("#page-serve").addEventListener("focusout", (ev) => {
+    if (isScheduler("serve", (ev.target.dataset || {}).key)) setTimeout(fillScheduler, 0);
+  });
+  $("#serve-scheduler-reset").addEventListener("click", () => {
+    for (const key of SCHEDULER_KEYS) delete state.serve[key];
+    fillScheduler();
+    writeURL();
+    markStale();
+  });
   $("#run-capacity").addEventListener("click", () => runPage("serve", true));
   $("#run-advise").addEventListener("click", () => runPage("advise"));
   $("#cancel-serve").addEventListener("click", () => cancelRun("serve"));
