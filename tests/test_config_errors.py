@@ -249,3 +249,13 @@ def test_a_refusal_crosses_a_process_boundary() -> None:
     error = pickle.loads(pickle.dumps(InvalidInputError("tp", 0, "a value greater than 0")))
     assert (error.field, error.value, error.accepted) == ("tp", 0, "a value greater than 0")
     assert str(error) == "tp=0 is invalid: expected a value greater than 0"
+
+
+def test_a_declared_signature_shows_its_keywords_alone() -> None:
+    """help() and editors read the fields as keywords (the constructor's *args, kept to
+    refuse a positional value, had shown first)."""
+    import inspect
+
+    for model in (SLO, SchedulerConfig, AnalysisOptions, Workload):
+        kinds = {p.kind for p in inspect.signature(model).parameters.values()}
+        assert kinds == {inspect.Parameter.KEYWORD_ONLY}, model.__name__

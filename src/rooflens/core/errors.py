@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
@@ -158,6 +159,14 @@ class Declared(BaseModel):
         # call this one (a custom __init__ would be called there, and its error reworded as
         # pydantic's), so the web's request bodies keep pydantic's errors.
         __init__.__pydantic_base_init__ = True
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # help() and editors show the keywords alone: positional values are refused anyway.
+        signature = inspect.signature(cls)
+        kept = [p for p in signature.parameters.values() if p.kind is not p.VAR_POSITIONAL]
+        cls.__signature__ = signature.replace(parameters=kept)
 
     @classmethod
     def refusal(cls, exc: ValidationError, given: Mapping[str, Any]) -> InvalidInputError:
