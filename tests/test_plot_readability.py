@@ -6,6 +6,7 @@ that name fields as the rest of the API does."""
 from __future__ import annotations
 
 import inspect
+import itertools
 
 import matplotlib.image
 import matplotlib.pyplot as plt
@@ -330,3 +331,133 @@ def test_plot_errors_name_fields_by_their_api_names() -> None:
     res = CliRunner().invoke(app, ["plot", "roofline", "gpt2", "-H", "a6000", "-o", "x.txt"])
     assert res.exit_code == 2 and "-o='x.txt' is invalid" in res.output
     plt.close("all")
+
+
+# -- 7. labels and legends clear of each other and of the data ----------------------------
+
+
+def _drawn(monkeypatch, tmp_path, module, name: str, args: list[str]):
+    """The figure `module.name` draws for the command `args` (its file written to tmp_path)."""
+    figures = []
+    draw = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **k: figures.append(draw(*a, **k)) or figures[-1])
+    res = CliRunner().invoke(app, [*args, str(tmp_path / "figure.png")])
+    assert res.exit_code == 0, res.output
+    (fig,) = figures
+    fig.canvas.draw()
+    return fig
+
+
+def _label_boxes(fig) -> list:
+    renderer = fig.canvas.get_renderer()
+    return [mtext.Text.get_window_extent(t, renderer) for t in fig.axes[0].texts]
+
+
+def _along(points: np.ndarray) -> np.ndarray:
+    """A polyline in pixels as a point every half pixel or so along it (NaN gaps skipped)."""
+    out = [points[np.all(np.isfinite(points), axis=1)]]
+    for a, b in itertools.pairwise(points):
+        if np.all(np.isfinite(a)) and np.all(np.isfinite(b)):
+            t = np.linspace(0, 1, 2 * int(np.hypot(*(b - a))) + 2)[:, None]
+            out.append(a + t * (b - a))
+    return np.concatenate(out)
+
+
+def _inside(box, points: np.ndarray) -> np.ndarray:
+    x, y = points.T
+    return (box.x0 < x) & (x < box.x1) & (box.y0 < y) & (y < box.y1)
+
+
+ADVICE_70B = ["advise", "meta-llama/Llama-3.1-70B", "--workload", "prompt=1000,output=300,rate=20",
+              "--slo", "ttft_p99=2s,tpot_p99=60ms", "--plot"]  # fmt: skip
+ADVICE_8B = ["advise", "meta-llama/Llama-3.1-8B", "--workload", "rate=10", "--plot"]
+
+
+@pytest.mark.parametrize("args", [ADVICE_70B, ADVICE_8B], ids=["70b", "8b"])
+def test_pareto_labels_never_overlap(monkeypatch, tmp_path, args) -> None:
+    """The 70B's last two labels ran into each other ("KV83 × mi325x"): the label kept within
+    the axes was moved back over its neighbour after the labels were set apart. No two label
+    boxes overlap, none covers the legend, and each lies within the axes."""
+    from rooflens.views import advisor_plots
+
+    fig = _drawn(monkeypatch, tmp_path, advisor_plots, "pareto", args)
+    ax = fig.axes[0]
+    boxes = _label_boxes(fig)
+    assert len(boxes) >= 4
+    # Apart by 3 points at least: labels 2 points apart read as one ("KV83 × mi325x").
+    room = 3 * fig.dpi / 72
+    assert not any(a.padded(room).overlaps(b) for i, a in enumerate(boxes) for b in boxes[:i])
+    legend = ax.get_legend().get_window_extent(fig.canvas.get_renderer())
+    assert not any(box.overlaps(legend) for box in boxes)
+    inside = ax.get_window_extent()
+    assert all(inside.x0 <= b.x0 and b.x1 <= inside.x1 and inside.y0 <= b.y0 and b.y1 <= inside.y1
+               for b in boxes)  # fmt: skip
+    # Each label stays by its point: within 60 points of it.
+    for text, box in zip(ax.texts, boxes, strict=True):
+        x, y = ax.transData.transform(text.xy)
+        far = max(box.x0 - x, x - box.x1, box.y0 - y, y - box.y1)
+        assert far <= 60 * fig.dpi / 72, text.get_text()
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("images", [[], ["--images", "2"]], ids=["text", "images"])
+def test_sequence_legends_hide_no_line(monkeypatch, tmp_path, images) -> None:
+    """Gemma 3's left panel put its legend ("best" of matplotlib's nine places) over the
+    W4A16 line: each panel's legend now covers no point of any line, its segments sampled in
+    pixels, and the figure keeps its size."""
+    args = ["plot", "sequence", "google/gemma-3-27b-it", "-H", "h100-sxm", *images, "-o"]
+    fig = _drawn(monkeypatch, tmp_path, plots, "sequence_curves", args)
+    assert tuple(fig.get_size_inches()) == (11.0, 4.5)
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        legend = ax.get_legend().get_window_extent(renderer)
+        assert ax.get_window_extent().contains(legend.x0, legend.y0)
+        assert ax.get_window_extent().contains(legend.x1, legend.y1)
+        for line in ax.lines:
+            points = _along(line.get_transform().transform(line.get_xydata()))
+            assert not _inside(legend, points).any(), (ax.get_ylabel(), line.get_label())
+    plt.close(fig)
+
+
+ROOFLINES = [
+    ["google/gemma-3-27b-it", "-H", "h100-sxm", "--images", "2"],
+    ["Qwen/Qwen3-30B-A3B", "-H", "h200-sxm", "--setting", "vLLM:engine=vllm"],
+]
+
+
+@pytest.mark.parametrize("args", ROOFLINES, ids=["gemma-images", "qwen-moe-vllm"])
+def test_roofline_labels_clear_of_markers_and_leader_lines(monkeypatch, tmp_path, args) -> None:
+    """Gemma 3's markers hid the start of "lm_head", and Qwen3-30B-A3B's leader lines ran
+    across "expert_down_proj": no marker touches a label's text, no leader line crosses
+    another label, no two labels overlap, and none covers the legend."""
+    fig = _drawn(monkeypatch, tmp_path, plots, "roofline", ["plot", "roofline", *args, "-o"])
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    boxes = _label_boxes(fig)
+    assert len(boxes) >= 4
+    # Apart by 3 points at least: labels 2 points apart read as one ("KV83 × mi325x").
+    room = 3 * fig.dpi / 72
+    assert not any(a.padded(room).overlaps(b) for i, a in enumerate(boxes) for b in boxes[:i])
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert not any(box.overlaps(legend) for box in boxes)
+    pixels = fig.dpi / 72
+    for collection in ax.collections:
+        centres = collection.get_offset_transform().transform(collection.get_offsets())
+        radius = np.sqrt(collection.get_sizes()[0]) / 2 * pixels
+        for text, box in zip(ax.texts, boxes, strict=True):
+            dx = np.maximum.reduce(
+                [box.x0 - centres[:, 0], centres[:, 0] - box.x1, 0 * centres[:, 0]]
+            )
+            dy = np.maximum.reduce(
+                [box.y0 - centres[:, 1], centres[:, 1] - box.y1, 0 * centres[:, 1]]
+            )
+            assert np.all(np.hypot(dx, dy) >= radius), text.get_text()
+    for i, text in enumerate(ax.texts):
+        # The leader line as drawn: from the label's box to its point.
+        arrow = text.arrow_patch
+        path = arrow.get_transform().transform_path(arrow.get_path())
+        points = _along(path.vertices)
+        for j, box in enumerate(boxes):
+            if j != i:
+                assert not _inside(box, points).any(), (text.get_text(), ax.texts[j].get_text())
+    plt.close(fig)

@@ -6,6 +6,7 @@ tell series apart, so the figures read in grayscale."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import textwrap
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
+from matplotlib.transforms import Bbox
 
 from rooflens.api import analyze, resolve_model
 from rooflens.core.analysis import prompt_room as core_prompt_room
@@ -447,48 +449,191 @@ def _text_box(label: Any, renderer: Any) -> Any:
     return mtext.Text.get_window_extent(label, renderer)
 
 
-# Points an overlapping label moves down per pass.
-LABEL_STEP = 9
 # Characters per line of a roofline point's label (about two operator names).
 POINT_LABEL_WIDTH = 32
+# Points between a label and its point, and the step (points) a label moves farther out by.
+LABEL_GAP = 4
+LABEL_STEP = 9
+# What a label's spot costs (_spot_cost): covering another label or the legend, a leader
+# line crossing a label, a line of the data (or the roofline) through it, covering a marker,
+# and each LABEL_STEP away from its point.
+COVERS_LABEL, CROSSES, ON_LINE, COVERS_MARK, PER_STEP = 1000, 50, 20, 10, 5
+# Markers counted under one label: a cloud of them (the advisor's feasible setups) had sent
+# labels far from their points, with long leader lines.
+MARKS_COUNTED = 2
+# Points kept clear between labels (two that met, 2 points apart, read as one: "KV83 × mi325x").
+LABEL_ROOM = 4
+# A label over its own point's marker hides what it names ("3 × mi325x" over its square).
+COVERS_OWN = 100
 
 
 def _separate_labels(fig: Figure, ax: Any) -> None:
-    """Move annotations down until none overlaps another (a few passes, greedy). The labels
-    sit at offsets in points from their points, so moving one moves its box by as many pixels
-    (dpi / 72 a point): the boxes are measured once, without drawing, and moved with the
-    labels (a draw per pass made a plot of many operators take seconds)."""
-    texts = list(ax.texts)
+    """Place each point label, in turn, at the spot around its point that hides least:
+    where it was put, beside the point (right or left, above or below), then farther up or
+    down, LABEL_STEP points at a time, each kept within the axes (so that the figure keeps
+    its size when saved tight). Worst is a spot over a label placed before or the legend,
+    then one whose leader line crosses a label placed before (or whose box a leader placed
+    before crosses), then one a line runs through, then one over a marker (labels had run
+    into each other, "KV83 × mi325x", and markers had hidden the start of "lm_head"). The
+    labels sit at offsets in points from their points, so moving one moves its box by as
+    many pixels (dpi / 72 a point): the boxes are measured once, without drawing (a draw
+    per label made a plot take seconds)."""
     renderer = fig.canvas.get_renderer()
-    boxes = [_text_box(t, renderer) for t in texts]
-    step = LABEL_STEP * fig.dpi / 72
-    for _ in range(30):
-        moved = False
-        for i, box in enumerate(boxes):
-            if any(box.overlaps(boxes[j]) for j in range(i)):
-                x, y = texts[i].xyann
-                texts[i].xyann = (x, y - LABEL_STEP)
-                boxes[i] = box.translated(0, -step)
-                moved = True
-        if not moved:
-            break
-    _keep_labels_inside(fig, ax)
+    ax.get_xlim(), ax.get_ylim()  # the limits autoscaled before the points are placed
+    legend = ax.get_legend()
+    placed = []  # boxes kept clear of: the legend's and the labels placed
+    if legend is not None:
+        box = legend.get_window_extent(renderer)
+        placed.append(box)
+        # Fixed where it is: "best" weighs the labels, which are about to move.
+        frame = ax.get_window_extent(renderer)
+        legend.set_loc(((box.x0 - frame.x0) / frame.width, (box.y0 - frame.y0) / frame.height))
+    inside = ax.get_window_extent(renderer).padded(-1)  # a pixel clear of the frame
+    pixels = fig.dpi / 72
+    marks, lines = _marks(ax), _lines(ax)
+    leaders: list[tuple[Any, np.ndarray]] = []
+    for label in [t for t in ax.texts if isinstance(t, mtext.Annotation)]:
+        box = _text_box(label, renderer)
+        point = ax.transData.transform(label.xy)
+        best = None
+        for x0, y0, steps in _spots(box, point, LABEL_GAP * pixels, LABEL_STEP * pixels):
+            x0 = min(max(x0, inside.x0), inside.x1 - box.width)
+            y0 = min(max(y0, inside.y0), inside.y1 - box.height)
+            spot = Bbox.from_bounds(x0, y0, box.width, box.height)
+            cost = _spot_cost(spot, point, placed, leaders, marks, lines, LABEL_ROOM * pixels)
+            cost += PER_STEP * steps
+            if best is None or cost < best[0]:
+                best = (cost, spot)
+        spot = best[1]
+        x, y = label.xyann
+        label.xyann = (x + (spot.x0 - box.x0) / pixels, y + (spot.y0 - box.y0) / pixels)
+        placed.append(spot)
+        leaders.append((spot, point))
 
 
-def _keep_labels_inside(fig: Figure, ax: Any) -> None:
-    """Move each point label whose text runs past the axes (a point at the right edge, or
-    labels moved down past the bottom) back within them, so that the figure keeps its size
-    when saved tight (a long label had widened the roofline's 8 inches)."""
-    renderer = fig.canvas.get_renderer()
-    inside = ax.get_window_extent(renderer)
-    points = 72 / fig.dpi  # pixels to the points the labels' offsets are in
-    for text in ax.texts:
-        box = _text_box(text, renderer)
-        dx = max(inside.x0 - box.x0, 0.0) + min(inside.x1 - box.x1, 0.0)
-        dy = max(inside.y0 - box.y0, 0.0) + min(inside.y1 - box.y1, 0.0)
-        if dx or dy:
-            x, y = text.xyann
-            text.xyann = (x + dx * points, y + dy * points)
+def _spots(box: Any, point: np.ndarray, gap: float, step: float) -> Any:
+    """Where a label's box (its lower-left corner, in pixels) may go, with how many steps out
+    each is: where it is, then right or left of its point, below or above it, then farther
+    down (below) or up (above)."""
+    width, height = box.width, box.height
+    yield box.x0, box.y0, 0
+    for k in range(25):
+        for x0 in (point[0] + gap, point[0] - gap - width):
+            yield x0, point[1] - gap - height - k * step, k
+            yield x0, point[1] + gap + k * step, k
+
+
+def _spot_cost(
+    spot: Any,
+    point: np.ndarray,
+    placed: list[Any],
+    leaders: list[Any],
+    marks: np.ndarray,
+    lines: list[np.ndarray],
+    room: float,
+) -> float:
+    """What placing a label's box at `spot`, its leader line to `point`, hides (see
+    _separate_labels): labels or the legend covered (or nearer than `room` pixels), leader
+    lines crossing, lines through it, markers covered."""
+    padded = spot.padded(room)
+    cost = COVERS_LABEL * sum(padded.overlaps(other) for other in placed)
+    centre = np.array([(spot.x0 + spot.x1) / 2, (spot.y0 + spot.y1) / 2])
+    cost += CROSSES * sum(_crosses(centre, point, other, spot) for other in placed)
+    for other, to in leaders:
+        start = np.array([(other.x0 + other.x1) / 2, (other.y0 + other.y1) / 2])
+        cost += CROSSES * _crosses(start, to, padded, other)
+    if len(marks):
+        x, y, r = marks.T
+        r = r + 2  # the marker's edge, and a little room
+        dx = np.maximum.reduce([spot.x0 - x, x - spot.x1, np.zeros_like(x)])
+        dy = np.maximum.reduce([spot.y0 - y, y - spot.y1, np.zeros_like(y)])
+        covered = dx**2 + dy**2 < r**2
+        own = np.hypot(x - point[0], y - point[1]) < 0.5
+        cost += COVERS_MARK * min(int(np.sum(covered)), MARKS_COUNTED)
+        cost += COVERS_OWN * bool(np.any(covered & own))
+    for along in lines:
+        x, y = along.T
+        through = (spot.x0 < x) & (x < spot.x1) & (spot.y0 < y) & (y < spot.y1)
+        cost += ON_LINE * bool(np.any(through))
+    return float(cost)
+
+
+def _crosses(start: np.ndarray, end: np.ndarray, box: Any, own: Any) -> bool:
+    """Whether the leader line from `start` (its label's centre, within `own`) to `end`
+    crosses `box` outside its own label's box (sampled every pixel or so)."""
+    t = np.linspace(0, 1, max(2, int(np.hypot(*(end - start)))))[:, None]
+    x, y = (start + t * (end - start)).T
+    outside = ~((own.x0 <= x) & (x <= own.x1) & (own.y0 <= y) & (y <= own.y1))
+    within = (box.x0 < x) & (x < box.x1) & (box.y0 < y) & (y < box.y1)
+    return bool(np.any(outside & within))
+
+
+def _marks(ax: Any) -> np.ndarray:
+    """Every marker drawn in the axes (scatter points, and lines' markers) as rows of
+    (x, y, radius) in pixels."""
+    pixels = ax.figure.dpi / 72
+    rows = []
+    for collection in ax.collections:
+        at = collection.get_offset_transform().transform(collection.get_offsets())
+        sizes = np.broadcast_to(collection.get_sizes() if len(collection.get_sizes()) else [0],
+                                len(at))  # fmt: skip
+        rows += [np.column_stack([at, np.sqrt(sizes) / 2 * pixels])]
+    for line in ax.lines:
+        if line.get_marker() in (None, "None", "", " "):
+            continue
+        at = line.get_transform().transform(line.get_xydata())
+        rows += [np.column_stack([at, np.full(len(at), line.get_markersize() / 2 * pixels)])]
+    marks = np.concatenate(rows) if rows else np.empty((0, 3))
+    return marks[np.all(np.isfinite(marks), axis=1)]
+
+
+def _clear_legend(ax: Any, **options: Any) -> None:
+    """The axes' legend where it hides the fewest points of its lines (sampled along each
+    segment, in pixels): "best" where that hides none, else the first spot, down from the top
+    (right, left, then centred) that hides none, else the least hiding. Call after the
+    layout is done. "best" weighs only matplotlib's nine places: of three lines across the
+    panel, each met one (the legend covered Gemma 3's W4A16)."""
+    legend = ax.legend(**options)
+    renderer = ax.figure.canvas.get_renderer()
+    ax.get_xlim(), ax.get_ylim()  # the limits autoscaled before they are used
+    frame = ax.get_window_extent(renderer)
+    points = _line_points(ax)
+    box = legend.get_window_extent(renderer)
+    pad = 3 * ax.figure.dpi / 72  # a marker's half size, and a little
+    inner = frame.padded(-pad)
+
+    def hidden(x0: float, y0: float) -> int:
+        x, y = points.T
+        return int(np.sum((x0 - pad <= x) & (x <= x0 + box.width + pad)
+                          & (y0 - pad <= y) & (y <= y0 + box.height + pad)))  # fmt: skip
+
+    if not hidden(box.x0, box.y0):
+        return
+    xs = (inner.x1 - box.width, inner.x0, (frame.x0 + frame.x1 - box.width) / 2)
+    ys = np.arange(inner.y1 - box.height, inner.y0 - 1, -LABEL_STEP * ax.figure.dpi / 72)
+    spots = [(x0, y0) for y0 in ys for x0 in xs]
+    x0, y0 = min(spots, key=lambda spot: hidden(*spot))  # the first of the fewest
+    legend.set_loc(((x0 - frame.x0) / frame.width, (y0 - frame.y0) / frame.height))
+
+
+def _line_points(ax: Any) -> np.ndarray:
+    """The axes' lines as points in pixels: their vertices and a point every pixel or so
+    between each two drawn."""
+    return np.concatenate([np.empty((0, 2)), *_lines(ax)])
+
+
+def _lines(ax: Any) -> list[np.ndarray]:
+    """Each of the axes' lines as points in pixels, a point every pixel or so along it."""
+    out = []
+    for line in ax.lines:
+        xy = line.get_transform().transform(line.get_xydata())
+        along = [xy[np.all(np.isfinite(xy), axis=1)]]
+        for a, b in itertools.pairwise(xy):
+            if np.all(np.isfinite(a)) and np.all(np.isfinite(b)):
+                t = np.linspace(0, 1, max(2, int(np.hypot(*(b - a)))))[:, None]
+                along.append(a + t * (b - a))
+        out.append(np.concatenate(along))
+    return out
 
 
 def _curves(
@@ -551,7 +696,6 @@ def _curves(
         log_axis(ax.xaxis, values)
         log_axis(ax.yaxis)
         ax.grid(True, which="both", lw=0.3)
-        ax.legend(fontsize=8)
     if axis == "batch":  # one prompt for every point: a setting may prefill fewer of it
         asked = fixed["prompt_len"] + image_tokens(model, fixed.get("images", 0))
         title += _kept_note(results, asked, "prompts")
@@ -561,6 +705,8 @@ def _curves(
     )
     fig.tight_layout()
     fit_titles(fig, heading, tight=True)
+    for ax in (lat, thr):  # where the lines are, once laid out
+        _clear_legend(ax, fontsize=8)
     return _save(fig, path)
 
 
