@@ -15,8 +15,12 @@ from fastapi.testclient import TestClient
 
 import rooflens
 import test_web_e2e as e2e
-from rooflens.serving.config import SchedulerConfig
+from rooflens.api import resolve
+from rooflens.serving.config import ClusterConfig, SchedulerConfig
 from rooflens.serving.presets import preset_for
+from rooflens.serving.simulate import pools
+from rooflens.serving.workload import LengthDistribution, Workload
+from rooflens.settings import parse_settings
 from rooflens.web import create_app
 
 GEMMA = "google/gemma-3-27b-it"  # window layers: vLLM's KV groups matter
@@ -57,13 +61,15 @@ def test_the_scheduler_endpoint_gives_the_engines_preset(client: TestClient) -> 
 
 
 def test_the_scheduler_endpoint_sizes_the_preset_for_the_device(client: TestClient) -> None:
-    # SGLang's chunked_prefill_size: 8,192 under 160 GiB (H100), 16,384 above (B200).
+    # SGLang's chunked_prefill_size: 8,192 under 160 GiB (H100), 16,384 above (B200); its
+    # request pool, sized from the KV cache, holds the batch to 2,048 on the H100.
     sglang = {"model": {"id": LLAMA}, "options": {"engine": "sglang"}}
-    for device, chunk in (("h100-sxm", 8192), ("b200", 16384)):
+    for device, chunk, batch in (("h100-sxm", 8192, 2048), ("b200", 16384, 4096)):
         data = post(client, "/api/scheduler", {**sglang, "device": {"name": device}})
         assert data["preset"]["chunk_size"] == data["scheduler"]["chunk_size"] == chunk
         want = preset_for("sglang", rooflens.get_device(device), rooflens.load_model(LLAMA))
-        assert data["preset"] == want.model_dump()
+        assert want.max_batch == 4096
+        assert data["preset"] == {**want.model_dump(), "max_batch": batch}
 
 
 def test_a_field_given_replaces_the_preset_as_the_simulation_runs_it(client: TestClient) -> None:
@@ -79,7 +85,7 @@ def test_a_field_given_replaces_the_preset_as_the_simulation_runs_it(client: Tes
     # SGLang: a batch limit given replaces its request pool, as the engine reads it.
     sglang = {**BASE, "model": {"id": LLAMA}, "options": {"engine": "sglang"}}
     said = post(client, "/api/scheduler", {**sglang, "scheduler": {"max_batch": 64}})
-    assert said["preset"]["request_pool"] is True and said["preset"]["max_batch"] == 4096
+    assert said["preset"]["request_pool"] is True and said["preset"]["max_batch"] == 2048
     assert (said["scheduler"]["request_pool"], said["scheduler"]["max_batch"]) == (False, 64)
     ran = post(
         client, "/api/simulate", {**sglang, "workload": LOAD, "scheduler": {"max_batch": 64}}
@@ -166,7 +172,8 @@ def test_numbers_follow_the_preset_and_the_engine_reads_the_fields_set(
     page, sent = open_serve(browser, server, engine="sglang")
     wait_shown(page)
     assert page.input_value("#serve-policy") == "continuous"
-    assert page.input_value("#serve-max_batch") == "4096"
+    # The batch the run holds: SGLang's request pool for this KV cache, not 4,096.
+    assert page.input_value("#serve-max_batch") == "2048"
     assert page.input_value("#serve-max_tokens") == "16384"
     assert page.input_value("#serve-chunk_size") == "8192"
     assert page.input_value("#serve-block_size") == "1"
@@ -178,7 +185,7 @@ def test_numbers_follow_the_preset_and_the_engine_reads_the_fields_set(
     wait_shown(page)
     assert not page.is_checked("#serve-request_pool")
     assert page.inner_text("#serve-hint-request_pool") == "sglang's preset: on"
-    assert page.inner_text("#serve-hint-max_batch") == "sglang's preset: 4096"
+    assert page.inner_text("#serve-hint-max_batch") == "sglang's preset: 2048"
     # No chunks (an empty chunk size) is a value of its own, sent as null.
     page.fill("#serve-chunk_size", "")
     page.wait_for_function("() => location.hash.includes('serve.chunk_size=')")
@@ -191,14 +198,14 @@ def test_numbers_follow_the_preset_and_the_engine_reads_the_fields_set(
     page.fill("#serve-max_batch", "")
     page.wait_for_function("() => !location.hash.includes('serve.max_batch')")
     page.focus("#serve-max_tokens")
-    page.wait_for_function("() => document.querySelector('#serve-max_batch').value === '4096'")
+    page.wait_for_function("() => document.querySelector('#serve-max_batch').value === '2048'")
     page.fill("#serve-max_batch", "64")
     page.wait_for_function("() => location.hash.includes('serve.max_batch=64')")
     # Back to the preset: nothing set, the fields read the preset again.
     page.click("#serve-scheduler-reset")
     wait_shown(page)
     assert "serve.max_batch" not in page.url and "serve.chunk_size" not in page.url
-    assert page.input_value("#serve-max_batch") == "4096"
+    assert page.input_value("#serve-max_batch") == "2048"
     assert page.is_checked("#serve-request_pool")
     assert page.is_hidden("#serve-scheduler-reset")
     # Another engine: the fields follow its preset.
@@ -208,4 +215,225 @@ def test_numbers_follow_the_preset_and_the_engine_reads_the_fields_set(
     assert page.input_value("#serve-max_batch") == "1024"
     assert page.is_checked("#serve-kv_groups")
     assert not page.is_checked("#serve-request_pool")
+    page.close()
+
+
+# What the QA pass found -------------------------------------------------------------------------
+QWEN = "Qwen/Qwen3.5-9B"  # hybrid: SGLang's state pools hold its batch
+
+
+def test_the_endpoint_reports_the_batch_the_run_holds(client: TestClient) -> None:
+    """SGLang's request pool (Llama 3.1 8B) and a hybrid's state pools (Qwen3.5 9B) hold the
+    batch at run time: /api/scheduler says the batch /api/simulate reports (it said 4,096),
+    sized for the workload and cluster sent."""
+    for model, batch in ((LLAMA, 2048), (QWEN, 163)):
+        body = {"model": {"id": model}, "device": {"name": "h100-sxm"}}
+        body["options"] = {"engine": "sglang"}
+        said = post(client, "/api/scheduler", {**body, "workload": LOAD})
+        ran = post(client, "/api/simulate", {**body, "workload": LOAD})
+        assert said["scheduler"] == ran["scheduler"], model
+        assert said["preset"]["max_batch"] == ran["scheduler"]["max_batch"] == batch, model
+    # A disaggregated decode pool of 8 GPUs holds a KV cache whose request pool is 4,096.
+    body = {"model": {"id": LLAMA}, "device": {"name": "h100-sxm"}, "workload": LOAD}
+    body |= {"options": {"engine": "sglang"}, "cluster": {"disaggregated": True, "decode_tp": 8}}
+    said = post(client, "/api/scheduler", body)
+    ran = post(client, "/api/simulate", body)
+    assert said["scheduler"]["max_batch"] == ran["scheduler"]["max_batch"] == 4096
+    # A workload or cluster the simulation refuses sizes as the defaults (the run says why).
+    bad = {**body, "cluster": {"replicas": 0}, "workload": {"requests": "x"}}
+    assert post(client, "/api/scheduler", bad)["scheduler"]["max_batch"] == 2048
+    # A batch limit given replaces the pool: it runs as given.
+    said = post(client, "/api/scheduler", {**body, "scheduler": {"max_batch": 3000}})
+    assert (said["scheduler"]["max_batch"], said["preset"]["max_batch"]) == (3000, 4096)
+
+
+def test_the_request_pool_cap_matches_the_simulator() -> None:
+    """simulate.pools, which the endpoint calls, holds the batch as run() does."""
+    spec = rooflens.load_model(QWEN)
+    device = rooflens.get_device("h100-sxm")
+    scheduler = preset_for("sglang", device, spec)
+    options = resolve(spec, device, parse_settings({"engine": "sglang"}))[2]
+    *_, held = pools(spec, device, options, scheduler, ClusterConfig(), 601, 600)
+    assert held.max_batch == 163 and scheduler.max_batch == 4096
+    workload = Workload(
+        requests=20,
+        prompt=LengthDistribution.parse("prompt", "fixed:600"),
+        output=LengthDistribution.parse("output", "fixed:1"),
+    )
+    ran = rooflens.simulate(spec, device, workload, engine="sglang")
+    assert ran.scheduler == held
+
+
+def open_url(browser, server: str, query: str):
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    sent: list[dict] = []
+    page.on(
+        "request",
+        lambda r: (
+            sent.append(json.loads(r.post_data)) if r.url.endswith("/jobs/simulate") else None
+        ),
+    )
+    load = "serve.requests=20&serve.rate=4&serve.prompt=fixed:600&serve.output=fixed:1"
+    page.goto(f"{server}/#{query}&page=serve&{load}")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    return page, sent
+
+
+def assert_vllm_preset(page, bad: str | None) -> None:
+    """vLLM's preset for Llama 3.1 8B on an H100 shown, the bad field alone marked."""
+    assert page.input_value("#serve-policy") == "chunked"
+    for key in ("kv_groups", "prefix_sharing", "overlap"):
+        assert page.is_checked(f"#serve-{key}"), key
+    assert page.inner_text("#serve-preset-note").startswith("With vllm, each field shows")
+    marked = page.evaluate(
+        "() => [...document.querySelectorAll('#serve-form .refused')].map((e) => e.dataset.key)"
+    )
+    assert marked == ([bad] if bad else [])
+
+
+def test_a_bad_scheduler_value_leaves_the_preset_shown(server: str, browser) -> None:
+    """One value the API refuses had made every field show the declared defaults."""
+    base = f"model={LLAMA}&device=h100-sxm&engine=vllm"
+    for query, bad in (
+        ("serve.max_batch=5000", "max_batch"),
+        ("serve.max_batch=abc", "max_batch"),
+        ("serve.block_size=1.5", "block_size"),
+    ):
+        page, _ = open_url(browser, server, f"{base}&{query}")
+        wait_shown(page)
+        assert_vllm_preset(page, bad)
+        assert page.inner_text(f"#serve-hint-{bad}") == (
+            "vllm's preset: 1024" if bad == "max_batch" else "vllm's preset: 16"
+        )
+        if bad == "block_size":
+            assert page.input_value("#serve-max_batch") == "1024"
+        assert page.inner_text("#serve-scheduler-reset") == "back to vllm's preset"
+        refused = page.get_attribute("#serve-form", "data-scheduler-refused")
+        assert refused.startswith(f"scheduler.{bad}="), refused
+        assert "None" not in refused
+        page.close()
+    # Text in the link is named as written, not as Python's None.
+    page, sent = open_url(browser, server, f"{base}&serve.max_batch=abc")
+    wait_shown(page)
+    page.click("#run-serve")
+    page.wait_for_selector("#page-serve[data-state='failed']", timeout=20_000)
+    assert page.inner_text("#error-text").startswith("scheduler.max_batch='abc' is invalid")
+    page.close()
+    # An empty one is not set: the preset's, nothing sent.
+    page, sent = open_url(browser, server, f"{base}&serve.max_batch=")
+    wait_shown(page)
+    assert_vllm_preset(page, None)
+    assert page.input_value("#serve-max_batch") == "1024"
+    assert page.is_hidden("#serve-hint-max_batch") and page.is_hidden("#serve-scheduler-reset")
+    page.click("#run-serve")
+    page.wait_for_selector("body[data-served='1']", timeout=60_000)
+    assert "scheduler" not in sent[-1]
+    # Typed, then another engine: its preset shows, the bad field marked.
+    page.fill("#serve-max_batch", "5000")
+    wait_shown(page)
+    assert_vllm_preset(page, "max_batch")
+    page.click("details.group:has(#opt-engine) > summary")
+    page.select_option("#opt-engine", "sglang")
+    wait_shown(page)
+    assert page.input_value("#serve-policy") == "continuous"
+    assert page.input_value("#serve-max_batch") == "5000"
+    assert page.inner_text("#serve-hint-max_batch") == "sglang's preset: 2048"
+    assert page.is_checked("#serve-request_pool") and page.is_checked("#serve-state_pool")
+    assert page.inner_text("#serve-preset-note").startswith("With sglang")
+    # A good value again: the mark goes.
+    page.fill("#serve-max_batch", "64")
+    wait_shown(page)
+    assert page.evaluate("() => document.querySelectorAll('#serve-form .refused').length") == 0
+    assert not page.is_checked("#serve-request_pool")
+    page.close()
+
+
+def test_text_that_is_no_number_stays_and_is_refused(server: str, browser) -> None:
+    """'5e' in a scheduler box had been replaced by '5' once the box was left, and run."""
+    page, sent = open_url(browser, server, f"model={LLAMA}&device=h100-sxm&engine=vllm")
+    wait_shown(page)
+    # An earlier error, which the banner must not keep showing.
+    page.fill("#serve-max_batch", "5000")
+    page.click("#run-serve")
+    page.wait_for_selector("#page-serve[data-state='failed']", timeout=20_000)
+    assert page.inner_text("#error-text").startswith("scheduler.max_batch=5000")
+    page.fill("#serve-max_batch", "")
+    page.focus("#serve-max_batch")
+    page.keyboard.type("5e")
+    bad = "() => document.querySelector('#serve-max_batch').validity.badInput"
+    assert page.evaluate(bad)
+    page.focus("#serve-max_tokens")
+    wait_shown(page)
+    page.wait_for_timeout(200)  # the focusout's redraw
+    assert page.evaluate(bad), "the text typed was replaced"
+    runs = len(sent)
+    page.click("#run-serve")
+    assert page.inner_text("#serve-status") == "max batch: not a number"
+    assert page.inner_text("#error-text") == "max batch: not a number"
+    assert page.get_attribute("#serve-max_batch", "class").split().count("invalid") == 1
+    page.wait_for_timeout(300)
+    assert len(sent) == runs
+    page.close()
+
+
+def test_a_switch_the_engine_turned_off_can_be_ticked(server: str, browser) -> None:
+    """SGLang turns its request pool off for a max batch given: ticking it had read as
+    "the preset's value" and was recorded off."""
+    page, sent = open_url(browser, server, f"model={LLAMA}&device=h100-sxm&engine=sglang")
+    wait_shown(page)
+    page.fill("#serve-max_batch", "128")
+    wait_shown(page)
+    assert not page.is_checked("#serve-request_pool")
+    page.click("#serve-request_pool")
+    page.wait_for_function("() => location.hash.includes('serve.request_pool=1')")
+    wait_shown(page)
+    assert page.is_checked("#serve-request_pool")
+    assert page.is_hidden("#serve-hint-request_pool")  # the preset's value: on
+    page.click("#run-serve")
+    page.wait_for_selector("body[data-served='1']", timeout=60_000)
+    assert sent[-1]["scheduler"] == {"max_batch": 128, "request_pool": True}
+    used = page.evaluate("() => runs.serve.data.scheduler")
+    assert (used["max_batch"], used["request_pool"]) == (128, True)
+    # Off again: sent off.
+    page.click("#serve-request_pool")
+    page.wait_for_function("() => location.hash.includes('serve.request_pool=0')")
+    assert not page.is_checked("#serve-request_pool")
+    page.close()
+
+
+def test_the_form_shows_the_batch_the_run_used(server: str, browser) -> None:
+    """Qwen3.5 9B with SGLang: its state pools hold the batch to 163, which the form said
+    was 4,096; the card and the form agree."""
+    page, _ = open_url(browser, server, f"model={QWEN}&device=h100-sxm&engine=sglang")
+    wait_shown(page)
+    assert page.input_value("#serve-max_batch") == "163"
+    assert page.is_hidden("#serve-hint-max_batch")
+    page.click("#run-serve")
+    page.wait_for_selector("body[data-served='1']", timeout=60_000)
+    assert page.inner_text("#serve-scheduler-max_batch") == "163"
+    assert page.evaluate("() => runs.serve.data.scheduler.max_batch") == 163
+    title = "#serve-cards .card:has(#serve-scheduler-max_batch) h3"
+    assert page.inner_text(title) == "Scheduler used (sglang's preset where not set)"
+    page.close()
+
+
+def test_the_card_names_a_preset_only_where_one_applied(server: str, browser) -> None:
+    page, _ = open_url(browser, server, f"model={LLAMA}&device=h100-sxm&engine=transformers")
+    wait_shown(page)
+    assert page.is_hidden("#serve-preset-note")
+    page.click("#run-serve")
+    page.wait_for_selector("body[data-served='1']", timeout=60_000)
+    title = "#serve-cards .card:has(#serve-scheduler-max_batch) h3"
+    assert page.inner_text(title) == "Scheduler used"
+    assert page.inner_text("#serve-scheduler-max_batch") == "256"
+    page.close()
+
+
+def test_a_preset_of_none_is_named_as_the_box_names_it(server: str, browser) -> None:
+    page, _ = open_url(browser, server, f"model={LLAMA}&device=h100-sxm&engine=vllm")
+    wait_shown(page)
+    assert page.get_attribute("#serve-chunk_size", "placeholder") == "none"
+    page.fill("#serve-chunk_size", "512")
+    page.wait_for_function("() => location.hash.includes('serve.chunk_size=512')")
+    assert page.inner_text("#serve-hint-chunk_size") == "vllm's preset: none"
     page.close()

@@ -302,25 +302,10 @@ def run(
         )
     max_len = _max_len(model, scheduler, longest)
     verdict = _pools_verdict(model, device, options, scheduler, cluster, requests, concurrency)
-    if replica is None:
-        replica = prepare(
-            model, device, pool_options(options, cluster, "prefill"), scheduler, longest,
-            longest_prompt,
-        )  # fmt: skip
-    if decode_replica is None and cluster.disaggregated:
-        decode_options = pool_options(options, cluster, "decode")
-        if decode_options != pool_options(options, cluster, "prefill"):
-            decode_replica = prepare(
-                model, device, decode_options, scheduler, longest, longest_prompt
-            )
-    decode_replica = decode_replica or replica
-    if scheduler.state_pool and decode_replica.state_tokens:
-        replica, decode_replica, scheduler = _with_state_pools(replica, decode_replica, scheduler)
-    if scheduler.request_pool:
-        # Sized from the decode pool's KV cache, where batches grow (SGLang's prefill and
-        # decode servers each size their own; a prefill pool's batches stay small).
-        pool = request_pool(decode_replica.kv_tokens, model.max_positions)
-        scheduler = scheduler.model_copy(update={"max_batch": min(scheduler.max_batch, pool)})
+    replica, decode_replica, scheduler = pools(
+        model, device, options, scheduler, cluster, longest, longest_prompt, replica,
+        decode_replica,
+    )  # fmt: skip
     _check_admissible(replica, scheduler, longest, max_len)
     _check_admissible(decode_replica, scheduler, longest, max_len)
     records, assignment, times = serve(
@@ -376,6 +361,42 @@ def run(
         layout=layout(options, cluster),
         notes=_beyond_fit(model, device, options, cluster, timeline, requests),
     )
+
+
+def pools(
+    model: ModelSpec,
+    device: Device,
+    options: AnalysisOptions,
+    scheduler: SchedulerConfig,
+    cluster: ClusterConfig,
+    longest: int,
+    longest_prompt: int = 0,
+    replica: Replica | None = None,
+    decode_replica: Replica | None = None,
+) -> tuple[Replica, Replica, SchedulerConfig]:
+    """The prefill (or only) and decode pools' replicas `run` serves with (built unless
+    given), and the scheduler as it runs on them: its batch held to SGLang's state pools'
+    slots and request pool where those are on."""
+    if replica is None:
+        replica = prepare(
+            model, device, pool_options(options, cluster, "prefill"), scheduler, longest,
+            longest_prompt,
+        )  # fmt: skip
+    if decode_replica is None and cluster.disaggregated:
+        decode_options = pool_options(options, cluster, "decode")
+        if decode_options != pool_options(options, cluster, "prefill"):
+            decode_replica = prepare(
+                model, device, decode_options, scheduler, longest, longest_prompt
+            )
+    decode_replica = decode_replica or replica
+    if scheduler.state_pool and decode_replica.state_tokens:
+        replica, decode_replica, scheduler = _with_state_pools(replica, decode_replica, scheduler)
+    if scheduler.request_pool:
+        # Sized from the decode pool's KV cache, where batches grow (SGLang's prefill and
+        # decode servers each size their own; a prefill pool's batches stay small).
+        pool = request_pool(decode_replica.kv_tokens, model.max_positions)
+        scheduler = scheduler.model_copy(update={"max_batch": min(scheduler.max_batch, pool)})
+    return replica, decode_replica, scheduler
 
 
 def _with_state_pools(

@@ -462,6 +462,19 @@ class SchedulerRequest(Strict):
     device: DeviceRef
     options: Options = Field(default_factory=Options)
     scheduler: SchedulerIn = Field(default_factory=SchedulerIn)
+    workload: dict[str, Any] | None = Field(
+        None,
+        description="The workload the simulation serves (POST /api/simulate's `workload`): "
+        "its longest request sizes the replica, whose KV cache sizes SGLang's request pool "
+        "and state pools, which hold the batch. Left out, or one the simulation refuses "
+        "(its run says why): the default workload's.",
+    )
+    cluster: dict[str, Any] | None = Field(
+        None,
+        description="The cluster the simulation serves with (POST /api/simulate's "
+        "`cluster`): a disaggregated decode pool's parallelism sizes its request pool. Left "
+        "out, or one the simulation refuses: the default cluster's.",
+    )
 
 
 class SchedulerOut(BaseModel):
@@ -471,11 +484,13 @@ class SchedulerOut(BaseModel):
     )
     preset: dict[str, Any] = Field(
         description="Every scheduler field as the engine's preset sets it for this model and "
-        "device (its declared default without a preset): what a field not given runs at."
+        "device (its declared default without a preset), its batch held to SGLang's request "
+        "and state pools as the run sizes them: what a field not given runs at."
     )
     scheduler: dict[str, Any] = Field(
         description="What a simulation with the fields given runs: the preset with them in "
-        "place, as the engine reads them (POST /api/simulate's `scheduler`)."
+        "place, as the engine reads them and the run holds them (POST /api/simulate's "
+        "`scheduler`)."
     )
 
 

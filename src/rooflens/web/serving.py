@@ -8,7 +8,7 @@ web adds caps on the work one request may ask for, counted in engine iterations.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -18,12 +18,16 @@ from pydantic import BaseModel
 from rooflens import api
 from rooflens.advisor import search
 from rooflens.advisor.choices import COUNT_COLUMNS
+from rooflens.core.errors import RooflensError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
+from rooflens.core.options import AnalysisOptions
 from rooflens.serving import api as serving
 from rooflens.serving import defaults
+from rooflens.serving.config import SchedulerConfig
 from rooflens.serving.presets import PRESETS
 from rooflens.serving.results import LATENCIES, SimulationResult
+from rooflens.serving.simulate import pools
 from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Requests, Workload
 from rooflens.settings import parse_settings
 from rooflens.web import schemas as s
@@ -99,8 +103,11 @@ ARRIVAL_FIELDS = ("rate", "arrivals", "cv")
 def lengths_of(request: s.SimulateRequest, model: ModelSpec) -> tuple[str, str]:
     """The prompt and output lengths as text: as given, the defaults fitted to the model's
     positions as the CLI fits them (kept whole where it is simulated beyond them)."""
-    spec = request.workload
-    long_context = bool(getattr(request.options, "allow_long_context", False))
+    return _lengths(request.workload, request.options, model)
+
+
+def _lengths(spec: s.WorkloadIn, options: s.Options, model: ModelSpec) -> tuple[str, str]:
+    long_context = bool(getattr(options, "allow_long_context", False))
     context = None if long_context else model.max_positions
     return defaults.default_lengths(context, spec.prompt, spec.output, spec.shared_prefix)
 
@@ -296,23 +303,66 @@ def simulate(request: s.SimulateRequest, track: Tracker | None = None) -> dict[s
     }
 
 
+# The cluster, and the longest request and prompt, a simulation sizes its replicas for.
+Sizing = tuple[s.ClusterIn, int, int]
+
+
+def _sizing(request: s.SchedulerRequest, model: ModelSpec) -> Sizing:
+    """The cluster and the longest request and prompt a simulation with the request's workload
+    and cluster sizes its replicas for (as simulation_input draws them); the defaults' where
+    they are left out or the simulation would refuse them (its run says why)."""
+    try:
+        cluster = s.ClusterIn.model_validate(request.cluster or {})
+    except (ValueError, RooflensError):
+        cluster = s.ClusterIn()
+    try:
+        spec = s.WorkloadIn.model_validate(request.workload or {})
+        requests = workload_of(spec, _lengths(spec, request.options, model)).draw()
+    except (ValueError, RooflensError):
+        spec = s.WorkloadIn()
+        requests = workload_of(spec, _lengths(spec, request.options, model)).draw()
+    return cluster, int((requests.prompt + requests.output).max()), int(requests.prompt.max())
+
+
+def _as_run(
+    scheduler: SchedulerConfig,
+    spec: ModelSpec,
+    device: Device,
+    options: AnalysisOptions,
+    sizing: Callable[[], Sizing],
+) -> SchedulerConfig:
+    """`scheduler` as a run holds its batch on the replicas it builds (SGLang's request pool
+    and hybrids' state pools, `rooflens.serving.simulate.pools`); as it is where the replicas
+    cannot be built (the run says why)."""
+    if not (scheduler.request_pool or scheduler.state_pool):
+        return scheduler
+    cluster, longest, longest_prompt = sizing()
+    try:
+        return pools(spec, device, options, scheduler, cluster, longest, longest_prompt)[2]
+    except RooflensError:
+        return scheduler
+
+
 def scheduler_used(request: s.SchedulerRequest) -> dict[str, Any]:
     """The scheduler a simulation with these settings runs, resolved as `serving.simulate`
-    resolves it (the device with its what-ifs, the model as served): the engine's preset with
-    the fields given in its place; and the preset alone, what a field not given runs at."""
+    resolves it (the device with its what-ifs, the model as served) and held to the replicas
+    `run` builds for the workload and cluster (SGLang's request and state pools): the engine's
+    preset with the fields given in its place; and the preset alone, what a field not given
+    runs at."""
     model = resolve_model(request.model, ("model",))
     device = resolve_device(request.device, ("device",))
     with located((), where=_placed(SIMULATE_SECTIONS)):
         settings = parse_settings(option_values(request.options))
-        spec, device, _ = api.resolve(model, device, settings)
+        spec, device, options = api.resolve(model, device, settings)
         engine = settings.engine if settings.engine in PRESETS else None
+        given = request.scheduler.model_fields_set
         preset = serving.scheduler_of(None, None, device, engine, spec) or s.SchedulerIn()
         used = serving.scheduler_of(request.scheduler, None, device, engine, spec)
-    return {
-        "engine": engine,
-        "preset": preset.model_dump(),
-        "scheduler": (used or request.scheduler).model_dump(),
-    }
+        used = used or request.scheduler
+        sizing = cache(partial(_sizing, request, model))  # drawn where a pool needs it
+        preset = _as_run(preset, spec, device, options, sizing)
+        used = preset if not given else _as_run(used, spec, device, options, sizing)
+    return {"engine": engine, "preset": preset.model_dump(), "scheduler": used.model_dump()}
 
 
 # The advisor -----------------------------------------------------------------------------------

@@ -34,7 +34,14 @@ const pageField = (page, key) => PAGE_FIELDS[page].find((f) => f.key === key);
 // not set shows the preset's value; one set shows its own, with the preset's beside it.
 const SCHEDULER_KEYS = new Set();
 const isScheduler = (page, key) => page === "serve" && SCHEDULER_KEYS.has(key);
-let schedulerView = null;  // {context, key, data}: the last answer of /api/scheduler
+// The preset of each context (model, device, options, workload and cluster) asked about:
+// /api/scheduler's answer with no field set, asked for apart from the fields set, so that a
+// field the server refuses leaves the preset shown (it had fallen back to the declared
+// defaults, every field then wrong).
+const presetCache = new Map();
+const PRESETS_KEPT = 32;
+let schedulerView = null;  // {context, key, data}: the last answer of /api/scheduler taken
+let schedulerRefused = null;  // {key, field, message}: the last refusal of the fields set
 let schedulerSeq = 0;
 let schedulerAsked = null;  // the key of the last request sent
 
@@ -107,42 +114,58 @@ function fillPages() {
 }
 
 // The scheduler a run would use -----------------------------------------------------------------
-const shownValue = (value) => (value == null ? "—" : value === true ? "on" : value === false
+// A value as the hint beneath a field says it: "none" as an empty box's placeholder does.
+const shownValue = (value) => (value == null ? "none" : value === true ? "on" : value === false
   ? "off" : String(value));
 
-// What the scheduler request is about: the model, device and options shown (the preset's
-// context), and the fields set.
+// The context of a simulation request: what its preset depends on (the model, device and
+// options; the workload and cluster size SGLang's request and state pools).
+const contextOf = ({ model, device, options, workload, cluster }) =>
+  JSON.stringify({ model, device, options, workload, cluster });
+
+// What the scheduler request is about: the settings shown (the preset's context), and the
+// fields set.
 function schedulerAsk() {
-  const { model, device, options } = scenario(state[state.show]);
-  const context = JSON.stringify({ model, device, options });
-  const scheduler = sections("serve").scheduler || {};
-  return { context, key: JSON.stringify({ model, device, options, scheduler }),
-    body: { model, device, options, scheduler } };
+  const body = bodyOf("serve");
+  const { model, device, options, workload, cluster } = body;
+  const scheduler = body.scheduler || {};
+  const context = contextOf(body);
+  return { context, key: JSON.stringify({ context, scheduler }),
+    body: { model, device, options, workload, cluster, scheduler } };
 }
 
-// The preset's values for the settings shown, once the server has said them (else null).
-function presetValues() {
-  let ask;
+const askOrNull = () => {
   try {
-    ask = schedulerAsk();
+    return schedulerAsk();
   } catch (e) {
-    return null;
+    return null;  // an uploaded config that is no JSON: runPage says so
   }
+};
+
+// The value a run would give a field were it not set, where the page knows it (else
+// undefined): the preset's with no other field set; with others set, the answer's for them
+// while this one is not set (the engine may have read them into it: a max batch given turns
+// SGLang's request pool off).
+function followed(key) {
+  const ask = askOrNull();
+  const preset = ask && presetCache.get(ask.context);
+  if (!preset) return undefined;
+  const others = [...SCHEDULER_KEYS].some((k) => k !== key && state.serve[k] !== undefined);
+  if (!others) return preset.preset[key];
   const view = schedulerView;
-  return view && view.data && view.context === ask.context ? view.data.preset : null;
+  if (state.serve[key] === undefined && view && view.key === ask.key) return view.data.scheduler[key];
+  return undefined;
 }
 
 // Each scheduler field shows its value where set, else what the run would use (the answer of
-// /api/scheduler for these settings, or the declared default until it comes), and the
-// preset's value beside it where they differ.
-function fillScheduler() {
-  let ask = null;
-  try {
-    ask = schedulerAsk();
-  } catch (e) { /* an uploaded config that is no JSON: runPage says so */ }
-  const view = schedulerView && schedulerView.data && ask && schedulerView.context === ask.context
-    ? schedulerView.data : null;
-  const engine = view ? view.engine : null;
+// /api/scheduler for these settings, the preset's until it comes, or the declared default
+// until that comes), and the preset's value beneath it where they differ. A box holding text
+// that is no number keeps it (runPage refuses it); `force`: cleared too.
+function fillScheduler(force = false) {
+  const ask = askOrNull();
+  const presetData = (ask && presetCache.get(ask.context)) || null;
+  const current = schedulerView && ask && schedulerView.key === ask.key ? schedulerView.data : null;
+  const engine = presetData ? presetData.engine : null;
   const word = engine ? `${engine}'s preset` : "default";
   const note = $("#serve-preset-note");
   if (note) {
@@ -157,53 +180,80 @@ function fillScheduler() {
     reset.hidden = set.length === 0;
     reset.textContent = engine ? `back to ${engine}'s preset` : "back to the defaults";
   }
+  const refused = schedulerRefused && ask && schedulerRefused.key === ask.key ? schedulerRefused : null;
   for (const key of SCHEDULER_KEYS) {
     const f = pageField("serve", key);
     const chosen = state.serve[key] !== undefined;
-    // Until the answer for the fields set now comes, the preset's (the answer's run was
-    // with other fields set, which the engine may have read into this one).
-    const used = !view ? f.default : schedulerView.key === ask.key ? view.scheduler[key]
-      : view.preset[key];
+    // Until the answer for the fields set now comes (or where they are refused), the
+    // preset's: the last answer was for other fields, which the engine may have read into
+    // this one.
+    const used = current ? current.scheduler[key] : presetData ? presetData.preset[key] : f.default;
     const value = chosen ? state.serve[key] : used;
+    const bad = Boolean(refused && refused.field === key);
     for (const el of document.querySelectorAll(`#page-serve [data-key="${key}"]`)) {
       el.classList.toggle("chosen", chosen);
+      // The field the server refused is marked (as an invalid one, a mark of its own that a
+      // cleared error leaves), until the server takes it.
+      el.classList.toggle("refused", bad);
+      if (el.validity && el.validity.badInput && !force) continue;  // kept: runPage refuses it
       if (el.type === "checkbox") el.checked = Boolean(value);
-      else if (el !== document.activeElement) el.value = value == null ? "" : value;
+      else if (force || el !== document.activeElement) el.value = value == null ? "" : value;
     }
     const hint = $(`#serve-hint-${key}`);
-    const preset = view ? view.preset[key] : f.default;
+    const preset = presetData ? presetData.preset[key] : f.default;
     const differs = !same(value, preset);
     hint.hidden = !differs;
     hint.textContent = differs ? `${word}: ${shownValue(preset)}` : "";
   }
-  // Which settings the server's answer shown was for (tests wait on it).
-  $("#serve-form").dataset.scheduler = view ? schedulerView.key : "";
+  // Which settings the server's answer shown was for (tests wait on it): its preset and its
+  // answer to the fields set, a refusal included.
+  const answered = presetData && (current || refused);
+  $("#serve-form").dataset.scheduler = answered ? ask.key : "";
+  $("#serve-form").dataset.schedulerRefused = refused ? refused.message : "";
 }
 
-// Ask the server what scheduler the settings shown would run, once per change of them.
-async function refreshScheduler() {
-  if (state.page !== "serve") return;
-  let ask;
-  try {
-    ask = schedulerAsk();
-  } catch (e) {
-    return;
-  }
-  if (ask.key === schedulerAsked) return;
-  schedulerAsked = ask.key;
-  const id = ++schedulerSeq;
-  let data = null;
+async function askScheduler(body) {
   try {
     const res = await fetch("/api/scheduler", {
-      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(ask.body),
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
     });
-    if (res.ok) data = await res.json();
-  } catch (e) { /* no answer: the fields keep what they show */ }
+    return { ok: res.ok, data: await res.json() };
+  } catch (e) {
+    return null;  // no answer: the fields keep what they show
+  }
+}
+
+function keepPreset(context, data) {
+  presetCache.delete(context);
+  presetCache.set(context, data);
+  while (presetCache.size > PRESETS_KEPT) presetCache.delete(presetCache.keys().next().value);
+}
+
+// Ask the server what scheduler the settings shown would run, once per change of them: the
+// preset of their context (once), and the fields set in its place.
+async function refreshScheduler() {
+  if (state.page !== "serve") return;
+  const ask = askOrNull();
+  if (!ask || ask.key === schedulerAsked) return;
+  schedulerAsked = ask.key;
+  const id = ++schedulerSeq;
+  const fieldsSet = Object.keys(ask.body.scheduler).length > 0;
+  const [preset, used] = await Promise.all([
+    fieldsSet && !presetCache.has(ask.context)
+      ? askScheduler({ ...ask.body, scheduler: {} }) : null,
+    askScheduler(ask.body),
+  ]);
+  if (preset && preset.ok) keepPreset(ask.context, preset.data);
+  if (!fieldsSet && used && used.ok) keepPreset(ask.context, used.data);
   if (id !== schedulerSeq) return;
-  // A refusal (a setting the simulation would refuse too) keeps the last view of the same
-  // model, device and options: the run's message will say what is wrong.
-  if (data || !schedulerView || schedulerView.context !== ask.context) {
-    schedulerView = { context: ask.context, key: ask.key, data };
+  if (used && used.ok) {
+    schedulerView = { context: ask.context, key: ask.key, data: used.data };
+    schedulerRefused = null;
+  } else if (used) {
+    // A field the simulation would refuse too: marked, the preset still shown.
+    const loc = (used.data.detail && used.data.detail[0] && used.data.detail[0].loc) || [];
+    const field = loc[1] === "scheduler" ? loc[2] : null;
+    schedulerRefused = { key: ask.key, field, message: used.data.message || "" };
   }
   fillScheduler();
 }
@@ -225,7 +275,12 @@ function readPages(params) {
     for (const [name, text] of params) {
       const key = name.startsWith(`${page}.`) ? name.slice(page.length + 1) : null;
       const f = key && pageField(page, key);
-      if (f) state[page][key] = decode(key, text, f);
+      if (!f) continue;
+      const value = decode(key, text, f);
+      if (isScheduler(page, key) && value === null && !f.nullable) continue;  // empty: not set
+      // Text that is no number is sent as written, which the API names (NaN went as null,
+      // "max_batch=None is invalid").
+      state[page][key] = typeof value === "number" && Number.isNaN(value) ? text : value;
     }
   }
 }
@@ -322,8 +377,11 @@ async function runPage(page, capacity = false) {
   const bad = [...document.querySelectorAll(`#page-${page} input`)].find(
     (el) => el.validity && el.validity.badInput);
   if (bad) {
+    // Said in the banner too, in place of an earlier error it had kept showing.
+    const message = `${pageField(page, bad.dataset.key).title}: not a number`;
+    showError({ message });
     bad.classList.add("invalid");
-    $(`#${page}-status`).textContent = `${pageField(page, bad.dataset.key).title}: not a number`;
+    $(`#${page}-status`).textContent = message;
     return;
   }
   let body;
@@ -386,6 +444,8 @@ async function runPage(page, capacity = false) {
   }
   clearError();
   runs[page] = { key: JSON.stringify({ ...body, ...(page === "serve" ? { capacity: false } : {}) }), data: job.result };
+  // The engine whose scheduler preset the run's settings took, as /api/scheduler said it.
+  if (page === "serve") runs.serve.preset = (presetCache.get(contextOf(body)) || {}).engine || null;
   status.textContent = `answered in ${secs(job.elapsed)}`;
   setState(page, "ok");
   if (page === "serve") renderServe(job.result); else renderAdvise(job.result);
@@ -496,8 +556,9 @@ function schedulerCard(used) {
     : typeof value === "number" ? String(value) : value);
   // The request that ran, not the form since changed: its engine, and the fields it set
   // (each shown, an engine's true switch turned off too).
+  // The engine whose preset applied (none for an engine without one: transformers).
   const ran = runs.serve ? JSON.parse(runs.serve.key) : {};
-  const engine = (ran.options || {}).engine;
+  const engine = runs.serve ? runs.serve.preset : null;
   const set = ran.scheduler || {};
   const declared = (key) => (pageField("serve", key) || {}).default;
   const rows = Object.entries(used).filter(([key, value]) => SCHEDULER_SHOWN.includes(key)
@@ -687,11 +748,13 @@ function wirePages() {
       if (ev.target.validity && ev.target.validity.badInput) return;  // no number yet: runPage says so
       const value = readInput(ev.target, f, root);
       if (isScheduler(page, f.key)) {
-        // A field set back to the preset's value (or a number box emptied) follows the
-        // preset again; any other value is sent.
-        const preset = presetValues();
+        // A field set to the value a run would give it anyway (or a number box emptied)
+        // follows the preset again; any other value is sent, and so is one whose run value
+        // the page does not know (another field set may have changed it: a click must not
+        // read as "follow the preset" where the engine turned the switch off).
+        const base = followed(f.key);
         const cleared = value === null && !f.nullable;
-        if (cleared || (preset && same(value, preset[f.key]))) delete state[page][f.key];
+        if (cleared || (base !== undefined && same(value, base))) delete state[page][f.key];
         else state[page][f.key] = value;
         fillScheduler();
       } else {
@@ -714,7 +777,7 @@ function wirePages() {
   });
   $("#serve-scheduler-reset").addEventListener("click", () => {
     for (const key of SCHEDULER_KEYS) delete state.serve[key];
-    fillScheduler();
+    fillScheduler(true);
     writeURL();
     markStale();
   });
