@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Mapping
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
@@ -119,14 +120,19 @@ def _kinds(annotation: Any) -> set[Any]:
     return set().union(*(_kinds(a) for a in args))
 
 
+@cache
+def _field_kinds(model: type[BaseModel], name: str) -> set[Any]:
+    """`_kinds` of a model's field, found once per field."""
+    return _kinds(model.model_fields[name].annotation)
+
+
 def _strict(model: type[BaseModel], data: Mapping[str, Any]) -> None:
     """Refuse what pydantic's lax mode would take as another type: a boolean for a number
     (tp=True read as 1) and text for a boolean (kv_groups='yes' read as true)."""
     for name, value in data.items():
-        field = model.model_fields.get(name)
-        if field is None:
+        if not isinstance(value, bool | str) or name not in model.model_fields:
             continue
-        kinds = _kinds(field.annotation)
+        kinds = _field_kinds(model, name)
         if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:
             raise InvalidInputError(name, value, "an integer" if float not in kinds else "a number")
         if isinstance(value, str) and bool in kinds and str not in kinds:
