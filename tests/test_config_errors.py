@@ -233,6 +233,20 @@ def test_a_length_forms_rule_survives_the_typed_constructor() -> None:
             lambda: Requests([0, 1], [5], [3, 3]),
             "requests='2, 1 and 2' is invalid: expected as many arrival times",
         ),
+        # A model inside a tuple of pairs: its own field, by its path.
+        (
+            lambda: AnalysisOptions(module_quantization=(("q_proj", {"w_bitz": 4}),)),
+            "module_quantization.0.1.w_bitz=4 is invalid: expected a known setting of",
+        ),
+        (
+            lambda: AnalysisOptions(module_quantization=(("q_proj", {"w_bits": 5}),)),
+            "module_quantization.0.1.w_bits=5 is invalid: expected 32, 16, 8, 4, 3, 2 or 1",
+        ),
+        # A boolean where a word or a block size is wanted.
+        (
+            lambda: Quantization(w_scale=True),
+            "w_scale=True is invalid: expected an integer or a word",
+        ),
     ],
 )
 def test_refusals_say_the_field_once_in_the_users_terms(build_it, line) -> None:
@@ -240,6 +254,19 @@ def test_refusals_say_the_field_once_in_the_users_terms(build_it, line) -> None:
         build_it()
     assert str(caught.value).startswith(line)
     assert str(caught.value).count("expected") == 1
+
+
+def test_a_rule_across_a_models_fields_names_the_field_not_the_whole_model() -> None:
+    """A hand-built ModelSpec breaking a rule across its fields: the field its rule names, not
+    the model's every value (a 404-character line for Llama-3.1-8B)."""
+    from rooflens.core.model import ModelSpec
+    from rooflens.models.catalog import load_model
+
+    given = load_model("meta-llama/Llama-3.1-8B").model_dump(exclude_defaults=True)
+    with pytest.raises(InvalidInputError) as caught:
+        ModelSpec(**(given | {"dense_layers": 99}))
+    assert caught.value.field == "dense_layers" and caught.value.value == 99
+    assert len(str(caught.value)) < 120
 
 
 def test_a_refusal_crosses_a_process_boundary() -> None:

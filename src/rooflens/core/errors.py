@@ -52,6 +52,8 @@ class UnknownHardwareError(RooflensError, LookupError):
 
 
 _BOUND = re.compile(r"(greater|less) than")
+# A rule's message that starts by naming its field ("dense_layers=99 must be ...").
+_NAMED = re.compile(r"(\w+)=")
 
 
 def refused(
@@ -71,10 +73,15 @@ def refused(
         return raised
     said = _words(err)
     if not err["loc"]:
-        # A rule across fields: the one given where there is one, else the description.
+        # A rule across fields: the one given where there is one, else the one its rule
+        # names first ("dense_layers=99 must be within num_layers"), else the description
+        # by the fields given (not every value of a whole model).
         if len(given) == 1:
             return InvalidInputError(*next(iter(given.items())), said)
-        return InvalidInputError(model.__name__, err.get("input"), said)
+        named = _NAMED.match(said)
+        if named and named.group(1) in given:
+            return InvalidInputError(named.group(1), given[named.group(1)], said)
+        return InvalidInputError(model.__name__, f"({', '.join(given)})", said)
     name = str(err["loc"][0])
     value = None if err["type"] == "missing" else given.get(name, err.get("input"))
     field = model.model_fields.get(name)
@@ -104,10 +111,11 @@ def _words(err: Any) -> str:
 
 
 def _holds_model(annotation: Any) -> bool:
-    """Whether a field's type is (or may be) a pydantic model: its errors' later parts are
-    that model's fields, not a union's branches."""
-    kinds = _kinds(annotation)
-    return any(isinstance(k, type) and issubclass(k, BaseModel) for k in kinds)
+    """Whether a field's type is, or holds, a pydantic model (a tuple of (name, model) pairs
+    too): its errors' later parts then lead to that model's fields, not a union's branches."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_model(arg) for arg in get_args(annotation))
 
 
 def _kinds(annotation: Any) -> set[Any]:
@@ -134,7 +142,10 @@ def _strict(model: type[BaseModel], data: Mapping[str, Any]) -> None:
             continue
         kinds = _field_kinds(model, name)
         if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:
-            raise InvalidInputError(name, value, "an integer" if float not in kinds else "a number")
+            number = "a number" if float in kinds else "an integer"
+            # A field that also takes words (w_scale's 'channel', 'tensor' or a block size).
+            wanted = number if kinds <= {int, float, type(None)} else f"{number} or a word"
+            raise InvalidInputError(name, value, f"{wanted}, not true or false")
         if isinstance(value, str) and bool in kinds and str not in kinds:
             raise InvalidInputError(name, value, "true or false")
 

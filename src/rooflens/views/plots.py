@@ -560,12 +560,33 @@ def _spot_cost(
 
 def _crosses(start: np.ndarray, end: np.ndarray, box: Any, own: Any) -> bool:
     """Whether the leader line from `start` (its label's centre, within `own`) to `end`
-    crosses `box` outside its own label's box (sampled every pixel or so)."""
-    t = np.linspace(0, 1, max(2, int(np.hypot(*(end - start)))))[:, None]
-    x, y = (start + t * (end - start)).T
-    outside = ~((own.x0 <= x) & (x <= own.x1) & (own.y0 <= y) & (y <= own.y1))
-    within = (box.x0 < x) & (x < box.x1) & (box.y0 < y) & (y < box.y1)
-    return bool(np.any(outside & within))
+    crosses `box` outside its own label's box: the stretch of the segment inside `box` goes
+    on past where it leaves `own` (both clipped exactly, as Liang and Barsky clip a line)."""
+    inside = _clipped(start, end, box)
+    if inside is None:
+        return False
+    mine = _clipped(start, end, own)
+    return inside[1] > (mine[1] if mine is not None else 0.0) and inside[1] > inside[0]
+
+
+def _clipped(start: np.ndarray, end: np.ndarray, box: Any) -> tuple[float, float] | None:
+    """The stretch (t from 0 at `start` to 1 at `end`) of a segment inside an axis-aligned box,
+    or None where it misses the box (Liang and Barsky, 1984)."""
+    low, high = 0.0, 1.0
+    delta = end - start
+    for d, p, lo, hi in (
+        (delta[0], start[0], box.x0, box.x1),
+        (delta[1], start[1], box.y0, box.y1),
+    ):
+        if d == 0:
+            if not lo <= p <= hi:
+                return None
+            continue
+        a, b = (lo - p) / d, (hi - p) / d
+        low, high = max(low, min(a, b)), min(high, max(a, b))
+        if low > high:
+            return None
+    return low, high
 
 
 def _marks(ax: Any) -> np.ndarray:
