@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from fastapi.testclient import TestClient
 
 import rooflens
 import test_web_e2e as e2e
+import test_web_serving as web_serving
 from rooflens.api import resolve
 from rooflens.serving.config import ClusterConfig, SchedulerConfig
 from rooflens.serving.presets import preset_for
 from rooflens.serving.simulate import pools
 from rooflens.serving.workload import LengthDistribution, Workload
 from rooflens.settings import parse_settings
-from rooflens.web import create_app
 
 GEMMA = "google/gemma-3-27b-it"  # window layers: vLLM's KV groups matter
 LLAMA = "meta-llama/Llama-3.1-8B"
@@ -32,15 +31,9 @@ LOAD = {"requests": 20, "rate": 4.0, "prompt": "fixed:600", "output": "fixed:1"}
 BASE = {"model": {"id": GEMMA}, "device": {"name": "h100-sxm"}, "options": {"engine": "vllm"}}
 
 
-@pytest.fixture(scope="module")
-def client() -> TestClient:
-    return TestClient(create_app(), base_url="http://127.0.0.1")
-
-
-def post(client: TestClient, path: str, body: dict, status: int = 200) -> dict:
-    res = client.post(path, json=body)
-    assert res.status_code == status, res.text
-    return res.json()
+# The serving endpoints' client and request helper, as tests/test_web_serving.py has them.
+client = web_serving.client
+post = web_serving.post
 
 
 def test_the_scheduler_endpoint_gives_the_engines_preset(client: TestClient) -> None:
@@ -103,18 +96,7 @@ def test_the_schema_lists_the_scheduler_endpoint(client: TestClient) -> None:
 
 # The page ---------------------------------------------------------------------------------------
 def open_serve(browser, server: str, engine: str = "vllm"):
-    page = browser.new_page(viewport={"width": 1440, "height": 1400})
-    sent: list[dict] = []
-    page.on(
-        "request",
-        lambda r: (
-            sent.append(json.loads(r.post_data)) if r.url.endswith("/jobs/simulate") else None
-        ),
-    )
-    load = "serve.requests=20&serve.rate=4&serve.prompt=fixed:600&serve.output=fixed:1"
-    page.goto(f"{server}/#model={GEMMA}&device=h100-sxm&engine={engine}&page=serve&{load}")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
-    return page, sent
+    return open_url(browser, server, f"model={GEMMA}&device=h100-sxm&engine={engine}")
 
 
 def wait_shown(page) -> None:
