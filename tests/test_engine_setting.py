@@ -793,3 +793,21 @@ def test_vllm_holds_window_layers_in_whole_padded_groups() -> None:
     scout = "meta-llama/Llama-4-Scout-17B-16E"
     assert room[scout, True] == room[scout, False]
     assert preset_for("vllm").kv_groups and not preset_for("sglang").kv_groups
+
+
+def test_analyze_notes_where_the_engine_holds_memory_otherwise_than_it_counts() -> None:
+    """The largest batch counts every layer at its own size in one pool; where the engine
+    holds the cache otherwise (vLLM's padded layer groups, SGLang's pool of recurrent
+    states), the analysis' notes say so and point at the simulator, which follows it."""
+    from rooflens.formats import analysis_notes
+
+    def noted(model: str, engine: str) -> list[str]:
+        result = rooflens.analyze(model, "h100-sxm", engine=engine)
+        return [line for line in analysis_notes(result) if line.startswith("memory:")]
+
+    (gemma,) = noted("google/gemma-3-27b-it", "vllm")
+    assert "counts 62 layers' KV cache" in gemma and "pads them to 70 layers' blocks" in gemma
+    assert noted("openai/gpt-oss-120b", "vllm") == []  # 18 and 18 layers: nothing padded
+    (states,) = noted("Qwen/Qwen3.5-9B", "sglang")
+    assert "SGLang keeps them in a pool of their own" in states
+    assert noted("Qwen/Qwen3.5-9B", "vllm") == noted("google/gemma-3-27b-it", "sglang") == []

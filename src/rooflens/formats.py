@@ -216,7 +216,37 @@ def analysis_notes(result: Analysis) -> list[str]:
             f"over ({', '.join(names)}), at the curve's end value; e.g. {notes[0]}"
         )
     lines += [f"fallback: {line}" for line in result.fallbacks]
+    pooled = _engine_pools(result)
+    if pooled:
+        lines.append(pooled)
     return lines
+
+
+def _engine_pools(result: Analysis) -> str | None:
+    """Where the engine holds the KV cache otherwise than the largest batch counts it (one
+    pool, every layer at its own size), which `rooflens simulate` follows: vLLM's padded
+    layer groups, SGLang's pool of recurrent states."""
+    from rooflens.core.graph import kv_spans  # the engines' rules: only when noting them
+    from rooflens.engines import vllm
+
+    engine = getattr(result.options.calibration, "engine", None)
+    model = result.model
+    if engine == "vllm" and model.mixer is None:
+        found = vllm.kv_group_spans(kv_spans(model, result.options), model.all_layers)
+        if found is not None:
+            layers = round(found[1] * model.all_layers)
+            return (
+                f"memory: the largest batch counts {model.all_layers} layers' KV cache; vLLM "
+                f"groups them by kind and pads them to {layers} layers' blocks, which `rooflens "
+                "simulate` holds (fewer requests fit)"
+            )
+    if engine == "sglang" and model.mixer is not None:
+        return (
+            "memory: the largest batch counts recurrent states in the KV cache's pool; SGLang "
+            "keeps them in a pool of their own, which `rooflens simulate` holds (its running "
+            "requests at most that pool's slots)"
+        )
+    return None
 
 
 # What an engine's memory share is a share of (EfficiencyProfile.memory_fraction_of), for

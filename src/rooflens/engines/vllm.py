@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from rooflens.core.hardware import Device
@@ -77,6 +78,24 @@ def kv_group_layers(counts: Sequence[int]) -> tuple[int, ...]:
     if max(counts) < size * GROUP_SLACK:
         size = max(counts)
     return tuple(-(-count // size) * size for count in counts)
+
+
+def kv_group_spans(
+    spans: Sequence[tuple[float, int | None]], layers: int
+) -> tuple[tuple[tuple[float, int | None], ...], float] | None:
+    """KV spans (share of `layers`, most keys kept) held as vLLM groups them: each kind's
+    padded layers' share of all the padded layers, and the padded layers over `layers` (what
+    a token's KV bytes grow by); None where grouping pads nothing or the kinds' shares are
+    not whole layers of one width (vLLM then unifies page sizes by other rules)."""
+    counts = [share * layers for share, _ in spans]
+    if len(counts) < 2 or any(not math.isclose(c, round(c), abs_tol=1e-9) for c in counts):
+        return None
+    held = kv_group_layers([round(c) for c in counts])
+    padded = sum(held)
+    if padded == layers:
+        return None
+    grouped = tuple((count / padded, span) for count, (_, span) in zip(held, spans, strict=True))
+    return grouped, padded / layers
 
 
 def scheduler_for(device: Device | None, model: ModelSpec | None = None) -> SchedulerConfig:

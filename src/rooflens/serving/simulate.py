@@ -93,22 +93,20 @@ def _with_kv_groups(replica: Replica, model: ModelSpec) -> Replica:
     for whole groups, its padding layers' included. A token is then counted over the padded
     layers (its bytes times padded / real layers), each kind's share of them its padded
     layers: a request within every window holds whole blocks of all groups, as vLLM rounds
-    each group's; past a window the kinds' tokens are summed before they are rounded, at most
-    a block from vLLM's count. (A disaggregated hand-over then counts the padding's bytes.)
+    each group's; past a window the kinds' tokens are summed before they are rounded, and the
+    block a window group keeps beyond its window is not counted. (A disaggregated hand-over
+    then counts the padding's bytes.)
     Left as counted where the kinds' shares are not whole layers of one width (Gemma 4's
     wider global layers, an index key's share), or where drafts' modules or recurrent states
     share the cache: vLLM then unifies page sizes by rules the replica does not follow
     (docs/serving.md)."""
-    spans = replica.kv_spans
-    if len(spans) < 2 or replica.speculation is not None or replica.state_tokens:
+    if replica.speculation is not None or replica.state_tokens:
         return replica
-    layers = [share * model.all_layers for share, _ in spans]
-    if any(not math.isclose(count, round(count), abs_tol=1e-9) for count in layers):
+    found = vllm.kv_group_spans(replica.kv_spans, model.all_layers)
+    if found is None:
         return replica
-    held = vllm.kv_group_layers([round(count) for count in layers])
-    padded = sum(held)
-    grouped = tuple((count / padded, span) for count, (_, span) in zip(held, spans, strict=True))
-    per_token = replica.kv_bytes_per_token * padded / model.all_layers
+    grouped, padded = found
+    per_token = replica.kv_bytes_per_token * padded
     return dataclasses.replace(replica, kv_spans=grouped, kv_bytes_per_token=per_token)
 
 
