@@ -316,12 +316,15 @@ def _sizing(request: s.SchedulerRequest, model: ModelSpec) -> Sizing:
     except (ValueError, RooflensError):
         cluster = s.ClusterIn()
     try:
-        spec = s.WorkloadIn.model_validate(request.workload or {})
-        requests = workload_of(spec, _lengths(spec, request.options, model)).draw()
+        requests = _drawn(s.WorkloadIn.model_validate(request.workload or {}), request, model)
     except (ValueError, RooflensError):
-        spec = s.WorkloadIn()
-        requests = workload_of(spec, _lengths(spec, request.options, model)).draw()
+        requests = _drawn(s.WorkloadIn(), request, model)
     return cluster, int((requests.prompt + requests.output).max()), int(requests.prompt.max())
+
+
+def _drawn(spec: s.WorkloadIn, request: s.SchedulerRequest, model: ModelSpec) -> Requests:
+    """The requests a simulation of this workload draws (simulation_input's lengths)."""
+    return workload_of(spec, _lengths(spec, request.options, model)).draw()
 
 
 def _as_run(
