@@ -439,7 +439,7 @@ def test_json_says_what_was_computed() -> None:
     analyzed = data("analyze", *llama, *tp, "--w-bits", "4", "--medusa", "--gamma", "2")
     head = list(analyzed)[: list(analyzed).index("operators")]
     assert head == ["model", "hardware", "params", "active_params", "inputs", "estimate",
-                    "settings", "devices", "activation_reserve_tokens", "notes",
+                    "settings", "devices", "activation_reserve_tokens", "kv_layers_held", "notes",
                     "fallbacks"]  # fmt: skip
     assert analyzed["activation_reserve_tokens"] is None  # no engine: no scheduler's reserve
     assert analyzed["settings"] == {"w_bits": 4, "tp": 2} and analyzed["devices"] == 2

@@ -795,10 +795,10 @@ def test_vllm_holds_window_layers_in_whole_padded_groups() -> None:
     assert preset_for("vllm").kv_groups and not preset_for("sglang").kv_groups
 
 
-def test_analyze_notes_where_the_engine_holds_memory_otherwise_than_it_counts() -> None:
-    """The largest batch counts every layer at its own size in one pool; where the engine
-    holds the cache otherwise (vLLM's padded layer groups, SGLang's pool of recurrent
-    states), the analysis' notes say so and point at the simulator, which follows it."""
+def test_analyze_notes_where_the_engine_holds_memory_otherwise_than_one_pool() -> None:
+    """The analysis' notes say where the engine holds the cache otherwise than one pool of
+    every layer at its own size: vLLM's padded layer groups (which the largest batch counts)
+    and SGLang's pool of recurrent states (which it leaves to the simulator)."""
     from rooflens.formats import analysis_notes
 
     def noted(model: str, engine: str) -> list[str]:
@@ -806,8 +806,50 @@ def test_analyze_notes_where_the_engine_holds_memory_otherwise_than_it_counts() 
         return [line for line in analysis_notes(result) if line.startswith("memory:")]
 
     (gemma,) = noted("google/gemma-3-27b-it", "vllm")
-    assert "counts 62 layers' KV cache" in gemma and "pads them to 70 layers' blocks" in gemma
+    assert "62 layers hold 70 layers' blocks, as the largest batch counts them" in gemma
     assert noted("openai/gpt-oss-120b", "vllm") == []  # 18 and 18 layers: nothing padded
     (states,) = noted("Qwen/Qwen3.5-9B", "sglang")
     assert "SGLang keeps them in a pool of their own" in states
     assert noted("Qwen/Qwen3.5-9B", "vllm") == noted("google/gemma-3-27b-it", "sglang") == []
+
+
+def test_analyze_counts_vllm_padded_layer_groups_in_its_largest_batch() -> None:
+    """With vLLM's preset (kv_groups on) the analyzer holds the KV blocks of the padding
+    layers as the simulator does: Gemma 3 27B's 52 window layers hold 60 layers' worth beside
+    its 10 global layers. By hand at a 2,048-token prompt (window 1,024): 10 x 2,048 +
+    60 x 1,024 = 81,920 layer-tokens against 10 x 2,048 + 52 x 1,024 = 73,728 counted layer by
+    layer, 1.1111 times the bytes; at 600 tokens (within the window) 70 / 62 of them. The
+    largest batch at a 600-token prompt is then 68, where the simulator holds 67 requests of
+    601 tokens (its blocks of 16 tokens round 601 up to 608)."""
+    from rooflens.serving.config import SchedulerConfig
+    from rooflens.serving.simulate import memory_verdict
+    from rooflens.serving.workload import Workload
+
+    gemma = "google/gemma-3-27b-it"
+    vllm_run = rooflens.analyze(gemma, "h100-sxm", engine="vllm")
+    sglang_run = rooflens.analyze(gemma, "h100-sxm", engine="sglang")
+    assert vllm_run.options.kv_group_slack == 1.25 and sglang_run.options.kv_group_slack is None
+    grouped = float(vllm_run.memory["decode"].kv_cache)
+    per_layer = float(rooflens.analyze(gemma, "h100-sxm").memory["decode"].kv_cache)
+    assert grouped / per_layer == pytest.approx(81_920 / 73_728, rel=1e-3)
+    short = rooflens.analyze(gemma, "h100-sxm", engine="vllm", prompt_len=600, gen_len=None)
+    plain = rooflens.analyze(gemma, "h100-sxm", prompt_len=600)
+    assert float(short.memory["decode"].kv_cache) / float(plain.memory["decode"].kv_cache) == (
+        pytest.approx(70 / 62)
+    )
+    assert int(short.peak_memory.max_batch) == 68
+    # The simulator's memory verdict counts as its scheduler holds: with kv_groups off, every
+    # layer at its own size.
+    spec, device = rooflens.resolve_model(gemma), rooflens.get_device("h100-sxm")
+    requests = Workload(requests=1, prompt="fixed:600", output="fixed:1").draw()
+    verdicts = [
+        memory_verdict(spec, device, vllm_run.options, SchedulerConfig(kv_groups=on), requests)
+        for on in (True, False)
+    ]
+    assert verdicts[0].max_batch < verdicts[1].max_batch
+    # Models whose kinds pad nothing (gpt-oss-120b's 18 and 18 layers) count as before.
+    oss = [rooflens.analyze("openai/gpt-oss-120b", "h100-sxm", engine=e) for e in ("vllm", None)]
+    assert oss[0].memory["decode"].kv_cache == pytest.approx(oss[1].memory["decode"].kv_cache)
+    # The JSON's context says how many layers' blocks the groups hold.
+    assert vllm_run.context()["kv_layers_held"] == 70
+    assert sglang_run.context()["kv_layers_held"] is oss[0].context()["kv_layers_held"] is None

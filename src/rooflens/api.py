@@ -125,13 +125,17 @@ def options_for(settings: Settings, spec: ModelSpec, device: Device) -> Analysis
 def with_activation_reserve(
     options: AnalysisOptions, scheduler: SchedulerConfig
 ) -> AnalysisOptions:
-    """`options` holding the activations `scheduler` sets aside: one iteration of its token
-    budget, or a whole prompt where it runs long prompts whole (AnalysisOptions'
-    activation_reserve_tokens; the simulator's replica reserves the same)."""
+    """`options` holding the memory `scheduler` sets aside: the activations of one iteration
+    of its token budget, or a whole prompt where it runs long prompts whole (AnalysisOptions'
+    activation_reserve_tokens; the simulator's replica reserves the same), and KV blocks for
+    vLLM's padded layer groups where its `kv_groups` is on (as the replica holds them)."""
+    from rooflens.engines.vllm import GROUP_SLACK
+
     return options.model_copy(
         update={
             "activation_reserve_tokens": scheduler.iteration_tokens,
             "reserve_whole_prompts": scheduler.whole_prompts,
+            "kv_group_slack": GROUP_SLACK if scheduler.kv_groups else None,
         }
     )
 

@@ -223,23 +223,21 @@ def analysis_notes(result: Analysis) -> list[str]:
 
 
 def _engine_pools(result: Analysis) -> str | None:
-    """Where the engine holds the KV cache otherwise than the largest batch counts it (one
-    pool, every layer at its own size), which `rooflens simulate` follows: vLLM's padded
-    layer groups, SGLang's pool of recurrent states."""
+    """Where the engine holds the KV cache otherwise than one pool of every layer at its own
+    size: vLLM's padded layer groups, which the largest batch counts, and SGLang's pool of
+    recurrent states, which it does not (`rooflens simulate` follows both)."""
     from rooflens.core.graph import kv_spans  # the engines' rules: only when noting them
-    from rooflens.engines import vllm
+    from rooflens.core.memory import kv_layers_held
 
-    engine = getattr(result.options.calibration, "engine", None)
-    model = result.model
-    if engine == "vllm" and model.mixer is None:
-        found = vllm.kv_group_spans(kv_spans(model, result.options), model.all_layers)
-        if found is not None:
-            layers = round(found[1] * model.all_layers)
-            return (
-                f"memory: the largest batch counts {model.all_layers} layers' KV cache; vLLM "
-                f"groups them by kind and pads them to {layers} layers' blocks, which `rooflens "
-                "simulate` holds (fewer requests fit)"
-            )
+    options, model = result.options, result.model
+    held = kv_layers_held(kv_spans(model, options), model, options.kv_group_slack)
+    if held is not None:
+        return (
+            f"memory: vLLM groups the KV cache's layers by kind and pads the groups: "
+            f"{model.all_layers} layers hold {held} layers' blocks, as the largest batch counts "
+            "them"
+        )
+    engine = getattr(options.calibration, "engine", None)
     if engine == "sglang" and model.mixer is not None:
         return (
             "memory: the largest batch counts recurrent states in the KV cache's pool; SGLang "

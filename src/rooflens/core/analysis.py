@@ -14,6 +14,7 @@ from rooflens.core.generation import decode_totals
 from rooflens.core.graph import Graph, build_graph, kv_spans
 from rooflens.core.hardware import Device
 from rooflens.core.memory import (
+    held_kv_spans,
     kv_cache_bytes,
     kv_room,
     matrix_bytes,
@@ -223,8 +224,10 @@ def _build_prepared(model: ModelSpec, options: AnalysisOptions, device: Device) 
     return _Prepared(
         graph=graph,
         local=local_model(model, options.parallelism),
-        spans=kv_spans(model, options),
-        prefill_spans=kv_spans(model, options, evicted=False),
+        spans=held_kv_spans(kv_spans(model, options), model, options.kv_group_slack),
+        prefill_spans=held_kv_spans(
+            kv_spans(model, options, evicted=False), model, options.kv_group_slack
+        ),
         plan=step_plan(graph, quant),
         placement=placement(graph, device, quant),
         prefill_counts=operator_counts(graph, None),

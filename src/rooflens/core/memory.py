@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 
 from rooflens.core.efficiency import EfficiencyProfile
@@ -50,6 +53,65 @@ def kv_tokens_kept(
     sequence's first token, whatever its length."""
     kept = sum(share * np.minimum(tokens, span or np.inf) for share, span in spans)
     return kept + state_tokens * (np.asarray(tokens) > 0) if state_tokens else kept
+
+
+def kv_group_layers(counts: Sequence[int], slack: float) -> tuple[int, ...]:
+    """The layers' worth of KV blocks each kind of attention layer holds (full attention,
+    each window) where an engine allocates blocks for groups of layers (vLLM's hybrid KV
+    cache manager, `rooflens.engines.vllm.GROUP_SLACK`): groups of the fewest layers any kind
+    has (of the most, where that is under `slack` times the fewest), each kind's last group
+    padded (Gemma 3 27B's 10 global and 52 window layers: the window layers hold 60)."""
+    if len(counts) < 2:
+        return tuple(counts)
+    size = min(counts)
+    if max(counts) < size * slack:
+        size = max(counts)
+    return tuple(-(-count // size) * size for count in counts)
+
+
+def kv_group_spans(
+    spans: Sequence[tuple[float, int | None]], layers: int, slack: float
+) -> tuple[tuple[tuple[float, int | None], ...], float] | None:
+    """KV spans (share of `layers`, most keys kept) held in groups (`kv_group_layers`): each
+    kind's padded layers' share of all the padded layers, and the padded layers over `layers`
+    (what a token's KV bytes grow by); None where grouping pads nothing or the kinds' shares
+    are not whole layers of one width (vLLM then unifies page sizes by other rules)."""
+    counts = [share * layers for share, _ in spans]
+    if len(counts) < 2 or any(not math.isclose(c, round(c), abs_tol=1e-9) for c in counts):
+        return None
+    held = kv_group_layers([round(c) for c in counts], slack)
+    padded = sum(held)
+    if padded == layers:
+        return None
+    grouped = tuple((count / padded, span) for count, (_, span) in zip(held, spans, strict=True))
+    return grouped, padded / layers
+
+
+def kv_layers_held(
+    spans: tuple[tuple[float, int | None], ...], model: ModelSpec, slack: float | None
+) -> int | None:
+    """The layers' worth of KV blocks the engine's groups hold (Gemma 3 27B's 62 layers: 70
+    under vLLM); None where every layer holds its own (`held_kv_spans`)."""
+    if slack is None or model.mixer is not None:
+        return None
+    found = kv_group_spans(spans, model.all_layers, slack)
+    return None if found is None else round(found[1] * model.all_layers)
+
+
+def held_kv_spans(
+    spans: tuple[tuple[float, int | None], ...], model: ModelSpec, slack: float | None
+) -> tuple[tuple[float, int | None], ...]:
+    """The spans the KV cache holds memory for: `spans` as they are, or with each kind's
+    share grown to its padded layers where the engine groups them (`slack`, `kv_group_spans`;
+    AnalysisOptions.kv_group_slack). A recurrent model's states share the engine's pages by
+    other rules, left as counted."""
+    found = None if slack is None or model.mixer is not None else (
+        kv_group_spans(spans, model.all_layers, slack)
+    )  # fmt: skip
+    if found is None:
+        return spans
+    grouped, padded = found
+    return tuple((share * padded, span) for share, span in grouped)
 
 
 # DeepSeek Sparse Attention's FP8 cache (FlashMLA's sparse layout: vLLM's fp8_ds_mla, 656

@@ -312,6 +312,11 @@ class AnalysisOptions(Declared):
     # (a scheduler that never splits one), so its own length bounds the reserve from below.
     activation_reserve_tokens: PositiveInt | None = None
     reserve_whole_prompts: bool = False
+    # A serving engine that allocates KV blocks for groups of layers (vLLM's hybrid KV cache
+    # manager, where a scheduler's kv_groups is on): the grouping's slack
+    # (memory.kv_group_layers); a window model's cache then holds its padding layers' blocks
+    # too. None: every layer holds its own.
+    kv_group_slack: float | None = Field(default=None, ge=1.0)
 
     @property
     def expert_quantization(self) -> Quantization | None:

@@ -11,7 +11,9 @@ import numpy as np
 from rooflens.core.economics import FIGURES as ECONOMICS_FIGURES
 from rooflens.core.economics import MAX_GRID_INTENSITY, economics
 from rooflens.core.errors import InvalidInputError
+from rooflens.core.graph import kv_spans
 from rooflens.core.hardware import MAX_HOURLY_PRICE, Device
+from rooflens.core.memory import kv_layers_held
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import BYTE_FIELDS, StepCosts, idle_settings
@@ -459,6 +461,11 @@ class Analysis:
             # An engine's activations: the peak of one iteration of this many tokens, set
             # aside at start (AnalysisOptions); null: each stage's own peak.
             "activation_reserve_tokens": self.options.activation_reserve_tokens,
+            # The layers' worth of KV blocks an engine's layer groups hold (vLLM pads Gemma 3
+            # 27B's 62 layers to 70); null: every layer its own.
+            "kv_layers_held": kv_layers_held(
+                kv_spans(self.model, self.options), self.model, self.options.kv_group_slack
+            ),
             "notes": self.notes,
             "fallbacks": self.fallbacks,
         }

@@ -199,7 +199,9 @@ def speculative(
     draft steps), with `gamma` Medusa heads (one pass of the heads), or with the target's own
     multi-token-prediction modules (`mtp`: gamma sequential steps of one MTP module, as
     DeepSeek-V3 and GLM-4.5 are served)."""
-    options = options or AnalysisOptions()
+    # Drafts' caches beside the target's: vLLM then unifies its page sizes by rules other than
+    # its layer groups, which the simulator does not follow either; every layer its own.
+    options = (options or AnalysisOptions()).model_copy(update={"kv_group_slack": None})
     # numpy's integers (a script's loop) as Python's; its booleans stay refused.
     gamma = gamma.item() if isinstance(gamma, np.integer) else gamma
     tree_width = tree_width.item() if isinstance(tree_width, np.integer) else tree_width

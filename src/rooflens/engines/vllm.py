@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
+from rooflens.core import memory
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.engines.defaults import BLACKWELL, HOPPER, EngineDefaults, on
@@ -68,34 +68,16 @@ GROUP_SLACK = 1.25
 
 
 def kv_group_layers(counts: Sequence[int]) -> tuple[int, ...]:
-    """The layers' worth of KV blocks each kind of attention layer holds (full attention,
-    each window) as vLLM groups them: every group takes a request's blocks for its kind,
-    the padding layers' too (Gemma 3 27B's 10 global and 52 window layers: groups of 10, the
-    window layers holding 60 layers' worth)."""
-    if len(counts) < 2:
-        return tuple(counts)
-    size = min(counts)
-    if max(counts) < size * GROUP_SLACK:
-        size = max(counts)
-    return tuple(-(-count // size) * size for count in counts)
+    """The layers' worth of KV blocks each kind of attention layer holds as vLLM groups them
+    (`memory.kv_group_layers` at GROUP_SLACK)."""
+    return memory.kv_group_layers(counts, GROUP_SLACK)
 
 
 def kv_group_spans(
     spans: Sequence[tuple[float, int | None]], layers: int
 ) -> tuple[tuple[tuple[float, int | None], ...], float] | None:
-    """KV spans (share of `layers`, most keys kept) held as vLLM groups them: each kind's
-    padded layers' share of all the padded layers, and the padded layers over `layers` (what
-    a token's KV bytes grow by); None where grouping pads nothing or the kinds' shares are
-    not whole layers of one width (vLLM then unifies page sizes by other rules)."""
-    counts = [share * layers for share, _ in spans]
-    if len(counts) < 2 or any(not math.isclose(c, round(c), abs_tol=1e-9) for c in counts):
-        return None
-    held = kv_group_layers([round(c) for c in counts])
-    padded = sum(held)
-    if padded == layers:
-        return None
-    grouped = tuple((count / padded, span) for count, (_, span) in zip(held, spans, strict=True))
-    return grouped, padded / layers
+    """KV spans held as vLLM groups them (`memory.kv_group_spans` at GROUP_SLACK)."""
+    return memory.kv_group_spans(spans, layers, GROUP_SLACK)
 
 
 def scheduler_for(device: Device | None, model: ModelSpec | None = None) -> SchedulerConfig:
