@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -809,7 +810,8 @@ def test_analyze_notes_where_the_engine_holds_memory_otherwise_than_one_pool() -
     assert "62 layers hold 70 layers' blocks, as the largest batch counts them" in gemma
     assert noted("openai/gpt-oss-120b", "vllm") == []  # 18 and 18 layers: nothing padded
     (states,) = noted("Qwen/Qwen3.5-9B", "sglang")
-    assert "SGLang keeps them in a pool of their own" in states
+    assert "SGLang keeps recurrent states in a pool of their own" in states
+    assert "at most 163 running requests (three slots each with the radix cache)" in states
     assert noted("Qwen/Qwen3.5-9B", "vllm") == noted("google/gemma-3-27b-it", "sglang") == []
 
 
@@ -853,3 +855,43 @@ def test_analyze_counts_vllm_padded_layer_groups_in_its_largest_batch() -> None:
     # The JSON's context says how many layers' blocks the groups hold.
     assert vllm_run.context()["kv_layers_held"] == 70
     assert sglang_run.context()["kv_layers_held"] is oss[0].context()["kv_layers_held"] is None
+
+
+def test_analyze_counts_sglang_state_pool_in_its_largest_batch() -> None:
+    """With SGLang's preset (state_pool on, the radix cache on) the analyzer splits the room
+    0.9 : 1 between recurrent states and the KV cache, three slots a running request, as the
+    simulator's replica does: its largest batch is the running requests the simulator holds
+    its batch to (Qwen3-Next-80B-A3B at TP 4 on an H100, 512 + 89 tokens: 748 slots, 249
+    running; Qwen3.5-9B, 1,024 tokens: 491 slots, 163 running, where one pool had counted
+    628), and a batch past them does not fit, saying why."""
+    from rooflens.formats import memory_verdict
+    from rooflens.serving.config import ClusterConfig
+    from rooflens.serving.presets import preset_for
+    from rooflens.serving.simulate import pools
+
+    for model, tp, prompt, gen, slots, running in (
+        ("Qwen/Qwen3-Next-80B-A3B-Instruct", 4, 512, 89, 748, 249),
+        ("Qwen/Qwen3.5-9B", 1, 1024, None, 491, 163),
+    ):
+        settings = {"engine": "sglang", "tp": tp}
+        result = rooflens.analyze(model, "h100-sxm", prompt_len=prompt, gen_len=gen, **settings)
+        spec, device, options = rooflens.api.resolve(model, "h100-sxm", settings)
+        scheduler = preset_for("sglang", device, spec)
+        replica, _, held = pools(spec, device, options, scheduler, ClusterConfig(),
+                                 prompt + (gen or 1))  # fmt: skip
+        assert (replica.state_slots, held.max_batch) == (slots, running)
+        assert int(result.peak_memory.max_batch) == running == slots // 3
+    # Counted in one pool (vLLM keeps states in its KV blocks) the same model holds 706.
+    one_pool = rooflens.analyze("Qwen/Qwen3.5-9B", "h100-sxm", engine="vllm", prompt_len=1024)
+    assert int(one_pool.peak_memory.max_batch) == 706
+    over = rooflens.analyze("Qwen/Qwen3.5-9B", "h100-sxm", engine="sglang", prompt_len=1024,
+                            batch=[163, 164])  # fmt: skip
+    assert over.peak_memory.fits.tolist() == [True, False]
+    past = rooflens.analyze("Qwen/Qwen3.5-9B", "h100-sxm", engine="sglang", prompt_len=1024,
+                            batch=164)  # fmt: skip
+    assert "SGLang's pool of recurrent states runs at most 163 requests at once" in (
+        memory_verdict(past)
+    )
+    # A dense model under SGLang holds no state pool: one count as before.
+    dense = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", engine="sglang")
+    assert dense.peak_memory.running == np.inf

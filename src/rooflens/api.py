@@ -127,15 +127,22 @@ def with_activation_reserve(
 ) -> AnalysisOptions:
     """`options` holding the memory `scheduler` sets aside: the activations of one iteration
     of its token budget, or a whole prompt where it runs long prompts whole (AnalysisOptions'
-    activation_reserve_tokens; the simulator's replica reserves the same), and KV blocks for
-    vLLM's padded layer groups where its `kv_groups` is on (as the replica holds them)."""
+    activation_reserve_tokens; the simulator's replica reserves the same), KV blocks for
+    vLLM's padded layer groups where its `kv_groups` is on, and SGLang's pool of recurrent
+    states where its `state_pool` is (as the replica holds them)."""
+    from rooflens.engines import sglang
     from rooflens.engines.vllm import GROUP_SLACK
 
+    # A batch limit given (no request pool sized for it) is SGLang's max_running_requests.
+    given = None if scheduler.request_pool else scheduler.max_batch
     return options.model_copy(
         update={
             "activation_reserve_tokens": scheduler.iteration_tokens,
             "reserve_whole_prompts": scheduler.whole_prompts,
             "kv_group_slack": GROUP_SLACK if scheduler.kv_groups else None,
+            "state_pool": sglang.pool(scheduler.prefix_sharing, given)
+            if scheduler.state_pool
+            else None,
         }
     )
 

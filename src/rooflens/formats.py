@@ -224,8 +224,8 @@ def analysis_notes(result: Analysis) -> list[str]:
 
 def _engine_pools(result: Analysis) -> str | None:
     """Where the engine holds the KV cache otherwise than one pool of every layer at its own
-    size: vLLM's padded layer groups, which the largest batch counts, and SGLang's pool of
-    recurrent states, which it does not (`rooflens simulate` follows both)."""
+    size, as the largest batch counts it: vLLM's padded layer groups, SGLang's pool of
+    recurrent states."""
     from rooflens.core.graph import kv_spans  # the engines' rules: only when noting them
     from rooflens.core.memory import kv_layers_held
 
@@ -237,12 +237,14 @@ def _engine_pools(result: Analysis) -> str | None:
             f"{model.all_layers} layers hold {held} layers' blocks, as the largest batch counts "
             "them"
         )
-    engine = getattr(options.calibration, "engine", None)
-    if engine == "sglang" and model.mixer is not None:
+    pool = options.state_pool
+    running = np.min(result.peak_memory.running)
+    if pool is not None and model.mixer is not None and np.isfinite(running):
+        shared = " (three slots each with the radix cache)" if pool.per_request > 1 else ""
         return (
-            "memory: the largest batch counts recurrent states in the KV cache's pool; SGLang "
-            "keeps them in a pool of their own, which `rooflens simulate` holds (its running "
-            "requests at most that pool's slots)"
+            f"memory: SGLang keeps recurrent states in a pool of their own beside the KV "
+            f"cache: at most {int(running):,} running requests{shared}, as the largest batch "
+            "counts them"
         )
     return None
 
@@ -266,7 +268,11 @@ def memory_verdict(result: Analysis) -> str:
     total, capacity = si_apart(float(peak.total), float(peak.capacity), "B")
     why = ""
     profile = result.options.calibration
-    if not peak.fits and float(peak.total) <= peak.capacity and profile is not None:
+    if not peak.fits and np.any(np.asarray(peak.batch) > peak.running):
+        # More sequences than the engine's pool of recurrent states lets run at once.
+        running = int(np.min(peak.running))
+        why = f" (SGLang's pool of recurrent states runs at most {running:,} requests at once)"
+    elif not peak.fits and float(peak.total) <= peak.capacity and profile is not None:
         # Under the capacity, yet the engine's share leaves the cache too little room (SGLang's
         # static share holds the weights and KV cache: 0.835 of an H100 is 71.4 GB).
         of = SHARE_OF[profile.memory_fraction_of]

@@ -243,6 +243,11 @@ def _screen(
         cand.device.memory_capacity, float(one.weights), float(one.activations), options.calibration
     )
     max_batch = max(int(room // float(one.kv_cache)), 0)
+    if options.state_pool is not None and model.mixer is not None:
+        # Recurrent states in a pool of their own (SGLang's): its slots bound the running
+        # requests, the KV cache holds the rest, as the footprint counts them (an engine's
+        # reserve: the same room).
+        max_batch = int(one.max_batch)
     held = t_p / p  # how long a prompt holds each stage
     # A one-token answer runs no decode step (its token is the prefill's).
     rate = sizes / (t_d * (g - 1) + sizes * held)

@@ -18,12 +18,14 @@ from rooflens.core.memory import (
     kv_cache_bytes,
     kv_room,
     matrix_bytes,
+    state_bytes,
+    state_pool_split,
     usable_memory,
     weight_bytes,
 )
 from rooflens.core.model import ModelSpec
 from rooflens.core.operators import Linear, Step
-from rooflens.core.options import AnalysisOptions, Quantization
+from rooflens.core.options import AnalysisOptions, Quantization, StatePool
 from rooflens.core.plan import StepFields, StepPlan, step_plan
 from rooflens.core.pricing import (
     Placement,
@@ -434,6 +436,10 @@ def _footprint(
     # Pipeline stages hold their share of the (global) mixer layers' state.
     held = graph.num_layers / (graph.total_layers or graph.num_layers)
     kv = kv_cache_bytes(model, quant, b, tokens, prep.spans if spans is None else spans, held)
+    # The batch's recurrent states, which an engine's state pool holds apart (footprint); a
+    # model without them has no such pool.
+    pool = options.state_pool if model.mixer is not None else None
+    states = b * state_bytes(model, quant) * held if pool is not None else 0.0
     weights, kv, host = offload.resident(
         prep.weights,
         kv,
@@ -445,7 +451,10 @@ def _footprint(
     )
     held_weights = np.full_like(kv, weights)
     reserved = options.activation_reserve_tokens is not None
-    return footprint(device, options.calibration, b, held_weights, kv, activations, host, reserved)
+    return footprint(
+        device, options.calibration, b, held_weights, kv, activations, host, reserved,
+        states, pool,
+    )  # fmt: skip
 
 
 def footprint(
@@ -457,11 +466,15 @@ def footprint(
     activations: np.ndarray,
     host: np.ndarray | float = 0.0,
     reserved: bool = False,
+    states: np.ndarray | float = 0.0,
+    pool: StatePool | None = None,
 ) -> Footprint:
     """The footprint of `batch` sequences from the bytes each device holds: what fits and the
     largest batch, by the rule every view applies (speculation adds its drafter's weights and
     cache to the target's through it). `reserved`: the activations are an engine's reserve,
-    the same at every batch."""
+    the same at every batch. `pool`: the engine keeps the batch's recurrent states (`states`
+    bytes of `kv`) in a pool of their own, whose slots bound the running requests, the KV
+    cache holding the rest of the room."""
     framework = profile.memory_overhead if profile else 0.0
     if reserved:
         # An engine's reserve is set aside whatever the batch: the cache alone grows with it.
@@ -472,7 +485,19 @@ def footprint(
         # the room excludes only weights and framework.
         per_sequence = (kv + activations) / batch
         room = kv_room(device.memory_capacity, weights, 0.0, profile)
-    max_batch = np.where(room > 0, np.floor(room / per_sequence), 0)
+    running: np.ndarray | float = np.inf
+    if pool is not None:
+        kv_pool, _, running = state_pool_split(room, states / batch, pool)
+        # The KV cache's own pool holds the rest (the batch's states were in `kv`): `room`
+        # is then what the batch's cache and states may fill, for `fits` and `limit`.
+        per_sequence = per_sequence - states / batch
+        room = kv_pool + states
+        # A model of recurrent layers alone holds no KV cache: its slots alone bound it.
+        caches = np.floor(np.divide(kv_pool, per_sequence, out=np.full_like(kv_pool, np.inf),
+                                    where=per_sequence > 0))  # fmt: skip
+        max_batch = np.where(kv_pool > 0, np.minimum(caches, running), 0)
+    else:
+        max_batch = np.where(room > 0, np.floor(room / per_sequence), 0)
     return Footprint(
         weights=weights,
         kv_cache=kv,
@@ -483,6 +508,8 @@ def footprint(
         host=host,
         room=room,
         reserved=reserved,
+        batch=batch,
+        running=running,
     )
 
 

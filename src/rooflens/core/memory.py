@@ -11,7 +11,7 @@ from rooflens.core.efficiency import EfficiencyProfile
 from rooflens.core.graph import Graph
 from rooflens.core.model import ModelSpec
 from rooflens.core.operators import Linear, Operator, Step
-from rooflens.core.options import Quantization
+from rooflens.core.options import Quantization, StatePool
 from rooflens.core.plan import step_plan
 
 
@@ -176,6 +176,24 @@ def kv_room(
     if profile is not None and profile.memory_fraction_of == "free":
         return free * profile.memory_fraction  # a share of what is left (TensorRT-LLM)
     return free
+
+
+def state_pool_split(
+    room: float | np.ndarray, state: float | np.ndarray, pool: StatePool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A room for KV cache and recurrent states split as an engine keeps the states in a pool
+    of their own (SGLang's handle_max_mamba_cache, model_runner.py, v0.5.9): `pool.ratio` : 1
+    of it to the states (or `pool.slots` of them where the launch fixes their number), each
+    `state` bytes. Returns (the KV cache's bytes, the state slots, the running requests they
+    allow, `pool.per_request` slots each)."""
+    room, state = np.asarray(room, dtype=float), np.asarray(state, dtype=float)
+    if pool.slots is not None:
+        slots = np.full_like(room, float(pool.slots))
+    else:
+        share = np.maximum(room, 0.0) * pool.ratio / (1 + pool.ratio)
+        # Python's floor division, as SGLang's own `//`: np.floor(a / b) may round up first.
+        slots = np.floor_divide(share, np.where(state > 0, state, np.inf))
+    return room - slots * state, slots, np.floor_divide(slots, pool.per_request)
 
 
 def kv_cache_bytes(

@@ -233,6 +233,19 @@ class Parallelism(Declared):
         return self.tp * self.pp * self.dp
 
 
+class StatePool(Declared):
+    """A serving engine's pool of recurrent states apart from its KV cache (SGLang's mamba
+    pool, `rooflens.engines.sglang.state_pool`): the room for both split `ratio` : 1 between
+    them (or `slots` states where the launch fixes their number), every running request
+    holding `per_request` of the slots."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ratio: PositiveFloat
+    per_request: PositiveInt = 1
+    slots: PositiveInt | None = None
+
+
 class AnalysisOptions(Declared):
     """Everything besides model, device and sizes that changes the analysis."""
 
@@ -317,6 +330,10 @@ class AnalysisOptions(Declared):
     # (memory.kv_group_layers); a window model's cache then holds its padding layers' blocks
     # too. None: every layer holds its own.
     kv_group_slack: float | None = Field(default=None, ge=1.0)
+    # A serving engine that keeps a hybrid model's recurrent states in a pool of their own
+    # (SGLang's, where a scheduler's state_pool is on): its running requests at most that
+    # pool's slots allow, its KV cache the rest. None: one pool holds both.
+    state_pool: StatePool | None = None
 
     @property
     def expert_quantization(self) -> Quantization | None:

@@ -72,6 +72,10 @@ class Footprint:
     # The activations are an engine's reserve, set aside at start whatever the batch
     # (AnalysisOptions.activation_reserve_tokens): `room` already excludes them.
     reserved: bool = False
+    # The sequences held, and the most an engine runs at once where a pool of their own bounds
+    # them (SGLang's recurrent states, AnalysisOptions.state_pool): max_batch is at most it.
+    batch: np.ndarray | float = 0.0
+    running: np.ndarray | float = np.inf
 
     @property
     def total(self) -> np.ndarray:
@@ -82,7 +86,8 @@ class Footprint:
         """Within the device, and the cache and activations within the room the engine
         leaves them: the batch is at most max_batch."""
         beside_cache = 0.0 if self.reserved else self.activations
-        return (self.total <= self.capacity) & (self.kv_cache + beside_cache <= self.room)
+        held = (self.total <= self.capacity) & (self.kv_cache + beside_cache <= self.room)
+        return held & (self.batch <= self.running)
 
     @property
     def limit(self) -> np.ndarray:
@@ -123,6 +128,8 @@ def larger_footprint(a: Footprint, b: Footprint) -> Footprint:
         host=np.where(first, a.host, b.host),
         room=np.where(first, a.room, b.room),
         reserved=a.reserved,
+        batch=np.where(first, a.batch, b.batch),
+        running=np.minimum(a.running, b.running),
     )
 
 

@@ -200,8 +200,11 @@ def speculative(
     multi-token-prediction modules (`mtp`: gamma sequential steps of one MTP module, as
     DeepSeek-V3 and GLM-4.5 are served)."""
     # Drafts' caches beside the target's: vLLM then unifies its page sizes by rules other than
-    # its layer groups, which the simulator does not follow either; every layer its own.
-    options = (options or AnalysisOptions()).model_copy(update={"kv_group_slack": None})
+    # its layer groups, and SGLang's state pool first sets aside the drafts' intermediate
+    # states, neither of which this estimate follows; one pool, every layer its own.
+    options = (options or AnalysisOptions()).model_copy(
+        update={"kv_group_slack": None, "state_pool": None}
+    )
     # numpy's integers (a script's loop) as Python's; its booleans stay refused.
     gamma = gamma.item() if isinstance(gamma, np.integer) else gamma
     tree_width = tree_width.item() if isinstance(tree_width, np.integer) else tree_width

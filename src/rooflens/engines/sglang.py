@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from rooflens.core import memory
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
+from rooflens.core.options import StatePool
 from rooflens.engines.defaults import BLACKWELL, EngineDefaults, on
 from rooflens.serving.config import SchedulerConfig
 
@@ -102,13 +104,18 @@ def state_pool(
     max_running_requests given (`max_running`), that many states. Returns (the KV pool's
     bytes, the state slots, the running requests they allow: a third of them with the radix
     cache on)."""
-    rest -= spec_reserve
-    if not prefix_sharing and max_running is not None:
-        slots = max_running
-    else:
-        slots = max(int(rest * STATE_MEMORY_RATIO / (1 + STATE_MEMORY_RATIO) // state_bytes), 0)
-    running = slots // (SLOTS_PER_REQUEST_CACHED if prefix_sharing else 1)
-    return rest - slots * state_bytes, slots, running
+    kv, slots, running = memory.state_pool_split(
+        rest - spec_reserve, state_bytes, pool(prefix_sharing, max_running)
+    )
+    return float(kv), int(slots), int(running)
+
+
+def pool(prefix_sharing: bool, max_running: int | None = None) -> StatePool:
+    """The state pool as SGLang sizes it (`state_pool`): its slots fixed by
+    max_running_requests only where the radix cache is off."""
+    fixed = None if prefix_sharing else max_running
+    per_request = SLOTS_PER_REQUEST_CACHED if prefix_sharing else 1
+    return StatePool(ratio=STATE_MEMORY_RATIO, per_request=per_request, slots=fixed)
 
 
 def request_pool(kv_tokens: int, context_len: int) -> int:
