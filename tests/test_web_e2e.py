@@ -362,10 +362,15 @@ def test_an_engine_simulation_says_what_its_measured_runs_showed(server: str, br
     assert page.inner_text("#serve-preset-note").startswith(
         "With vllm, each field shows what a run uses: vllm's preset for this model and device"
     )
-    words = {None: "—", True: "on", False: "off"}
+    # An empty chunk size as what it runs at (its declared help's "empty: the token budget").
+    words = {True: "on", False: "off"}
     for key in ("policy", "max_batch", "max_tokens", "chunk_size", "prefix_sharing", "overlap"):
         value = scheduler[key]
-        want_text = words[value] if value is None or isinstance(value, bool) else str(value)
+        if value is None:
+            assert key == "chunk_size"
+            want_text = "none (the token budget)"
+        else:
+            want_text = words[value] if isinstance(value, bool) else str(value)
         assert page.inner_text(f"#serve-scheduler-{key}") == want_text, key
     assert page.inner_text("#serve-scheduler-policy") == "chunked"
     assert page.inner_text("#serve-scheduler-max_batch") == str(scheduler["max_batch"]) != "256"

@@ -285,9 +285,12 @@ def test_simulate_inputs_are_answered_or_named(body: dict[str, Any]) -> None:
 @FUZZ
 @given(body=simulations(capacity=False))
 def test_scheduler_inputs_are_answered_or_named(body: dict[str, Any]) -> None:
-    """The scheduler a simulation's settings run (the serving page's form shows it)."""
-    keys = ("model", "device", "options", "scheduler")
+    """The scheduler a simulation's settings run (the serving page's form shows it), its
+    workload and cluster sizing SGLang's pools, or their 422 naming the field."""
+    keys = ("model", "device", "options", "scheduler", "workload", "cluster")
     res = send("/api/scheduler", {k: body[k] for k in keys})
+    if res.status_code == 422:
+        assert res.json()["detail"][0]["loc"][1] in keys, res.text
     if res.status_code == 200:
         data = res.json()
         assert set(data) == {"engine", "preset", "scheduler"}

@@ -9,7 +9,9 @@ The browser test drives the page in a headless Chromium as tests/test_web_e2e.py
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
 from fastapi.testclient import TestClient
 
 import rooflens
@@ -221,12 +223,71 @@ def test_the_endpoint_reports_the_batch_the_run_holds(client: TestClient) -> Non
     said = post(client, "/api/scheduler", body)
     ran = post(client, "/api/simulate", body)
     assert said["scheduler"]["max_batch"] == ran["scheduler"]["max_batch"] == 4096
-    # A workload or cluster the simulation refuses sizes as the defaults (the run says why).
-    bad = {**body, "cluster": {"replicas": 0}, "workload": {"requests": "x"}}
-    assert post(client, "/api/scheduler", bad)["scheduler"]["max_batch"] == 2048
+    # Left out, the workload and cluster size the replicas as the defaults do.
+    plain = {k: v for k, v in body.items() if k not in ("workload", "cluster")}
+    assert post(client, "/api/scheduler", plain)["scheduler"]["max_batch"] == 2048
     # A batch limit given replaces the pool: it runs as given.
     said = post(client, "/api/scheduler", {**body, "scheduler": {"max_batch": 3000}})
     assert (said["scheduler"]["max_batch"], said["preset"]["max_batch"]) == (3000, 4096)
+
+
+REFUSED = [
+    # A scheduler the replicas refuse (prepare's checks), or its schema.
+    ({"scheduler": {"max_tokens": 100}}, ["scheduler", "max_tokens"],
+     "scheduler.max_tokens=100 is invalid: expected at least max_batch=1024"),
+    ({"scheduler": {"chunk_size": -1}}, ["scheduler", "chunk_size"],
+     "scheduler.chunk_size=-1 is invalid: Input should be greater than or equal to 1"),
+    # A workload: its schema, its lengths, the viewer's cap on work, a closed loop's arrivals.
+    ({"workload": {"requests": 0}}, ["workload", "requests"],
+     "workload.requests=0 is invalid: Input should be greater than or equal to 1"),
+    ({"workload": {"prompt": "uniform:9:x"}}, ["workload", "prompt"],
+     "workload.prompt='uniform:9:x' is invalid: expected N (fixed), fixed:N, uniform:LOW:HIGH"),
+    ({"workload": {"requests": 5000, "output": "fixed:4000"}}, ["workload", "requests"],
+     "workload.requests=5000 is invalid: these requests could take 20,005,000 engine"),
+    ({"workload": {"concurrency": 4, "rate": 2.0}}, ["workload", "rate"],
+     "workload.rate=2.0 is invalid: no arrivals beside workload.concurrency"),
+    # A cluster: its schema, and a pool's parallelism the model cannot take.
+    ({"cluster": {"replicas": 0}}, ["cluster", "replicas"],
+     "cluster.replicas=0 is invalid: Input should be greater than or equal to 1"),
+    ({"cluster": {"decode_tp": 3}}, ["cluster", "decode_tp"],
+     "cluster.decode_tp=3 is invalid: empty unless disaggregated"),
+    ({"cluster": {"disaggregated": True, "decode_tp": 3}}, ["cluster", "decode_tp"],
+     "cluster.decode_tp=3 is invalid: expected a divisor of meta-llama/Llama-3.1-8B's 32"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "loc", "message"), REFUSED)
+def test_the_scheduler_endpoint_refuses_what_the_run_refuses(
+    client: TestClient, change: dict, loc: list[str], message: str
+) -> None:
+    """A workload or cluster the run refuses had been answered with the defaults' scheduler,
+    and max_tokens below max_batch taken: refused alike, the same 422 as the run's."""
+    body = {"model": {"id": LLAMA}, "device": {"name": "h100-sxm"}, "options": {"engine": "vllm"}}
+    body |= change
+    said = post(client, "/api/scheduler", body, 422)
+    assert said["message"].startswith(message), said["message"]
+    assert said["detail"][0]["loc"] == ["body", *loc]
+    assert post(client, "/api/simulate", body, 422) == said
+
+
+def test_a_model_that_does_not_fit_still_shows_its_preset(client: TestClient) -> None:
+    """No room for a KV cache is the run's to say (the page shows why): the preset shows."""
+    body = {"model": {"id": "deepseek-ai/DeepSeek-V3"}, "device": {"name": "h100-sxm"}}
+    said = post(client, "/api/scheduler", {**body, "options": {"engine": "vllm"}})
+    assert said["engine"] == "vllm" and said["scheduler"]["max_batch"] == 1024
+    ran = post(client, "/api/simulate", {**body, "options": {"engine": "vllm"}}, 422)
+    assert ran["detail"][0]["loc"] == ["body", "device"]
+    assert "room for a KV cache" in ran["message"]
+
+
+def test_every_empty_scheduler_setting_says_what_it_means() -> None:
+    """The page names an empty (None) scheduler value by its declared help's "empty: ..."."""
+    nullable = {k: f for k, f in SchedulerConfig.model_fields.items() if f.default is None}
+    assert set(nullable) == {"chunk_size", "max_len"}
+    meanings = {
+        k: re.search(r"empty: ([^.;]+)", f.description).group(1) for k, f in nullable.items()
+    }
+    assert meanings == {"chunk_size": "the token budget", "max_len": "the model's maximum"}
 
 
 def test_the_request_pool_cap_matches_the_simulator() -> None:
@@ -417,5 +478,115 @@ def test_a_preset_of_none_is_named_as_the_box_names_it(server: str, browser) -> 
     assert page.get_attribute("#serve-chunk_size", "placeholder") == "none"
     page.fill("#serve-chunk_size", "512")
     page.wait_for_function("() => location.hash.includes('serve.chunk_size=512')")
-    assert page.inner_text("#serve-hint-chunk_size") == "vllm's preset: none"
+    assert page.inner_text("#serve-hint-chunk_size") == "vllm's preset: none (the token budget)"
+    page.close()
+
+
+def shown_errors(page) -> dict[str, str]:
+    """The serving form's lines beneath a field saying why the server refused it, by field."""
+    return page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('#serve-form .field-error')]"
+        ".filter((e) => !e.hidden).map((e) => [e.id.replace('serve-error-', ''), e.innerText])"
+        ")"
+    )
+
+
+def test_a_refused_scheduler_field_says_why_beside_it_at_once(server: str, browser) -> None:
+    """The message of a field /api/scheduler refused had shown only once the user ran."""
+    page, sent = open_url(browser, server, f"model={LLAMA}&device=h100-sxm&engine=vllm")
+    wait_shown(page)
+    assert shown_errors(page) == {}
+    # Below vLLM's batch of 1,024: refused by the replicas, as the run refuses it.
+    page.fill("#serve-max_tokens", "100")
+    page.wait_for_function("() => location.hash.includes('serve.max_tokens=100')")
+    wait_shown(page)
+    want = "scheduler.max_tokens=100 is invalid: expected at least max_batch=1024"
+    assert shown_errors(page) == {"max_tokens": want}
+    assert page.is_visible("#serve-error-max_tokens")
+    assert "refused" in page.get_attribute("#serve-max_tokens", "class").split()
+    assert page.input_value("#serve-max_batch") == "1024"  # the preset still shown
+    # Mended, the line goes; another field refused says its own.
+    page.fill("#serve-max_tokens", "")
+    page.fill("#serve-chunk_size", "-5")
+    page.wait_for_function("() => location.hash.includes('serve.chunk_size=-5')")
+    wait_shown(page)
+    assert shown_errors(page) == {
+        "chunk_size": "scheduler.chunk_size=-5 is invalid: Input should be greater than or "
+        "equal to 1"
+    }
+    page.fill("#serve-chunk_size", "512")
+    page.wait_for_function("() => location.hash.includes('serve.chunk_size=512')")
+    wait_shown(page)
+    assert shown_errors(page) == {}
+    assert page.evaluate("() => document.querySelectorAll('#serve-form .refused').length") == 0
+    assert sent == []  # all said without a run
+    page.close()
+
+
+def assert_sglang_preset(page) -> None:
+    """SGLang's preset for Llama 3.1 8B on an H100, its batch held by its request pool."""
+    assert page.input_value("#serve-policy") == "continuous"
+    assert page.input_value("#serve-max_batch") == "2048"
+    assert page.input_value("#serve-chunk_size") == "8192"
+    assert page.is_checked("#serve-request_pool")
+    assert page.inner_text("#serve-preset-note").startswith("With sglang")
+
+
+def test_a_refused_workload_or_cluster_is_named_and_the_preset_stays(server: str, browser) -> None:
+    """/api/scheduler had answered a workload or cluster the run refuses with the defaults'
+    scheduler, unsaid; refused, its field says why and the fields keep the preset."""
+    page, sent = open_url(browser, server, f"model={LLAMA}&device=h100-sxm&engine=sglang")
+    wait_shown(page)
+    assert_sglang_preset(page)
+    page.fill("#serve-requests", "0")
+    page.wait_for_function("() => location.hash.includes('serve.requests=0')")
+    wait_shown(page)
+    want = "workload.requests=0 is invalid: Input should be greater than or equal to 1"
+    assert shown_errors(page) == {"requests": want}
+    assert "refused" in page.get_attribute("#serve-requests", "class").split()
+    assert_sglang_preset(page)
+    page.fill("#serve-requests", "20")
+    page.wait_for_function("() => location.hash.includes('serve.requests=20')")
+    wait_shown(page)
+    assert shown_errors(page) == {}
+    # A decode pool's width without disaggregation.
+    page.fill("#serve-decode_tp", "3")
+    page.wait_for_function("() => location.hash.includes('serve.decode_tp=3')")
+    wait_shown(page)
+    errors = shown_errors(page)
+    assert list(errors) == ["decode_tp"]
+    assert errors["decode_tp"].startswith(
+        "cluster.decode_tp=3 is invalid: empty unless disaggregated"
+    )
+    assert_sglang_preset(page)
+    assert sent == []
+    page.close()
+    # A link whose workload the run refuses, nothing answered before: the preset as the
+    # default workload sizes it, the field saying why.
+    page, _ = open_url(
+        browser, server, f"model={LLAMA}&device=h100-sxm&engine=sglang&serve.shared_prefix=-1"
+    )
+    wait_shown(page)
+    errors = shown_errors(page)
+    assert errors == {
+        "shared_prefix": "workload.shared_prefix=-1 is invalid: Input should be greater than "
+        "or equal to 0"
+    }
+    assert_sglang_preset(page)
+    page.close()
+
+
+def test_the_card_says_what_an_empty_setting_runs_at(server: str, browser) -> None:
+    """The Scheduler used card showed vLLM's empty chunk size as a bare dash."""
+    page, _ = open_url(browser, server, f"model={LLAMA}&device=h100-sxm&engine=vllm")
+    wait_shown(page)
+    page.click("#run-serve")
+    page.wait_for_selector("body[data-served='1']", timeout=60_000)
+    assert page.evaluate("() => runs.serve.data.scheduler.chunk_size") is None
+    assert page.inner_text("#serve-scheduler-chunk_size") == "none (the token budget)"
+    assert page.inner_text("#serve-scheduler-max_tokens") == "8192"
+    # A length reserved per request, set: the hint beneath it names the preset's empty one.
+    page.fill("#serve-max_len", "4096")
+    page.wait_for_function("() => location.hash.includes('serve.max_len=4096')")
+    assert page.inner_text("#serve-hint-max_len") == "vllm's preset: none (the model's maximum)"
     page.close()

@@ -462,18 +462,19 @@ class SchedulerRequest(Strict):
     device: DeviceRef
     options: Options = Field(default_factory=Options)
     scheduler: SchedulerIn = Field(default_factory=SchedulerIn)
-    workload: dict[str, Any] | None = Field(
+    workload: WorkloadIn | None = Field(
         None,
         description="The workload the simulation serves (POST /api/simulate's `workload`): "
         "its longest request sizes the replica, whose KV cache sizes SGLang's request pool "
-        "and state pools, which hold the batch. Left out, or one the simulation refuses "
-        "(its run says why): the default workload's.",
+        "and state pools, which hold the batch. Left out: the default workload's. One the "
+        "simulation refuses is refused alike (422 naming its field).",
     )
-    cluster: dict[str, Any] | None = Field(
+    cluster: ClusterIn | None = Field(
         None,
         description="The cluster the simulation serves with (POST /api/simulate's "
         "`cluster`): a disaggregated decode pool's parallelism sizes its request pool. Left "
-        "out, or one the simulation refuses: the default cluster's.",
+        "out: the default cluster's. One the simulation refuses is refused alike (422 naming "
+        "its field).",
     )
 
 

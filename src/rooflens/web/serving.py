@@ -8,7 +8,7 @@ web adds caps on the work one request may ask for, counted in engine iterations.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache, partial
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from rooflens import api
 from rooflens.advisor import search
 from rooflens.advisor.choices import COUNT_COLUMNS
-from rooflens.core.errors import RooflensError
+from rooflens.core.errors import InvalidInputError, RooflensError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
@@ -27,7 +27,7 @@ from rooflens.serving import defaults
 from rooflens.serving.config import SchedulerConfig
 from rooflens.serving.presets import PRESETS
 from rooflens.serving.results import LATENCIES, SimulationResult
-from rooflens.serving.simulate import pools
+from rooflens.serving.simulate import check_expert_groups, pools
 from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Requests, Workload
 from rooflens.settings import parse_settings
 from rooflens.web import schemas as s
@@ -224,6 +224,14 @@ def simulation_input(request: s.SimulateRequest) -> tuple[ModelSpec, Device, Wor
     422, not a job that fails): the model, the device, the workload and its requests."""
     model = resolve_model(request.model, ("model",))
     device = resolve_device(request.device, ("device",))
+    workload, requests = _checked_requests(request, model, device)
+    return model, device, workload, requests
+
+
+def _checked_requests(
+    request: s.SimulateRequest, model: ModelSpec, device: Device
+) -> tuple[Workload, Requests]:
+    """The request's workload and the requests it draws, refused where its run would be."""
     with located((), where=_placed(SIMULATE_SECTIONS)):
         workload = workload_of(request.workload, lengths_of(request, model))
         requests = workload.draw()
@@ -254,7 +262,7 @@ def simulation_input(request: s.SimulateRequest) -> tuple[ModelSpec, Device, Wor
         )
         with located((), where=_placed(SIMULATE_SECTIONS)):
             requests = serving.closed_loop_requests(lengths, clients)
-    return model, device, workload, requests
+    return workload, requests
 
 
 def simulate(request: s.SimulateRequest, track: Tracker | None = None) -> dict[str, Any]:
@@ -303,28 +311,10 @@ def simulate(request: s.SimulateRequest, track: Tracker | None = None) -> dict[s
     }
 
 
-# The cluster, and the longest request and prompt, a simulation sizes its replicas for.
-Sizing = tuple[s.ClusterIn, int, int]
-
-
-def _sizing(request: s.SchedulerRequest, model: ModelSpec) -> Sizing:
-    """The cluster and the longest request and prompt a simulation with the request's workload
-    and cluster sizes its replicas for (as simulation_input draws them); the defaults' where
-    they are left out or the simulation would refuse them (its run says why)."""
-    try:
-        cluster = s.ClusterIn.model_validate(request.cluster or {})
-    except (ValueError, RooflensError):
-        cluster = s.ClusterIn()
-    try:
-        requests = _drawn(s.WorkloadIn.model_validate(request.workload or {}), request, model)
-    except (ValueError, RooflensError):
-        requests = _drawn(s.WorkloadIn(), request, model)
-    return cluster, int((requests.prompt + requests.output).max()), int(requests.prompt.max())
-
-
-def _drawn(spec: s.WorkloadIn, request: s.SchedulerRequest, model: ModelSpec) -> Requests:
-    """The requests a simulation of this workload draws (simulation_input's lengths)."""
-    return workload_of(spec, _lengths(spec, request.options, model)).draw()
+# The sections of a simulation request whose fields a run refuses on the replicas it builds
+# (prepare's checks across the scheduler's fields); others (a model that leaves no room for a
+# KV cache on the device) leave the scheduler shown as it is, and the run says why.
+REFUSED_ON_REPLICAS = ("scheduler", "workload", "cluster")
 
 
 def _as_run(
@@ -332,16 +322,23 @@ def _as_run(
     spec: ModelSpec,
     device: Device,
     options: AnalysisOptions,
-    sizing: Callable[[], Sizing],
+    cluster: s.ClusterIn,
+    requests: Requests,
 ) -> SchedulerConfig:
-    """`scheduler` as a run holds its batch on the replicas it builds (SGLang's request pool
-    and hybrids' state pools, `rooflens.serving.simulate.pools`); as it is where the replicas
-    cannot be built (the run says why)."""
-    if not (scheduler.request_pool or scheduler.state_pool):
-        return scheduler
-    cluster, longest, longest_prompt = sizing()
+    """`scheduler` as a run holds its batch on the replicas it builds for these requests and
+    this cluster (SGLang's request pool and hybrids' state pools,
+    `rooflens.serving.simulate.pools`), refused as the run refuses its fields (max_tokens
+    below max_batch); as it is where the replicas cannot be built for another reason."""
+    longest = int((requests.prompt + requests.output).max())
     try:
-        return pools(spec, device, options, scheduler, cluster, longest, longest_prompt)[2]
+        return pools(
+            spec, device, options, scheduler, cluster, longest, int(requests.prompt.max())
+        )[2]
+    except InvalidInputError as exc:
+        loc = _where(SIMULATE_SECTIONS, exc.field)
+        if loc[0] in REFUSED_ON_REPLICAS:
+            raise WebInputError(loc, str(exc)) from None
+        return scheduler
     except RooflensError:
         return scheduler
 
@@ -351,20 +348,31 @@ def scheduler_used(request: s.SchedulerRequest) -> dict[str, Any]:
     resolves it (the device with its what-ifs, the model as served) and held to the replicas
     `run` builds for the workload and cluster (SGLang's request and state pools): the engine's
     preset with the fields given in its place; and the preset alone, what a field not given
-    runs at."""
+    runs at. A workload, cluster or scheduler the run would refuse is refused alike (422
+    naming the field), not shown as the defaults' scheduler."""
     model = resolve_model(request.model, ("model",))
     device = resolve_device(request.device, ("device",))
+    cluster = request.cluster or s.ClusterIn()
+    run = s.SimulateRequest.model_construct(
+        model=request.model,
+        device=request.device,
+        options=request.options,
+        workload=request.workload or s.WorkloadIn(),
+        scheduler=request.scheduler,
+        cluster=cluster,
+    )
+    _, requests = _checked_requests(run, model, device)
     with located((), where=_placed(SIMULATE_SECTIONS)):
         settings = parse_settings(option_values(request.options))
         spec, device, options = api.resolve(model, device, settings)
+        check_expert_groups(spec, options, cluster)
         engine = settings.engine if settings.engine in PRESETS else None
         given = request.scheduler.model_fields_set
         preset = serving.scheduler_of(None, None, device, engine, spec) or s.SchedulerIn()
         used = serving.scheduler_of(request.scheduler, None, device, engine, spec)
         used = used or request.scheduler
-        sizing = cache(partial(_sizing, request, model))  # drawn where a pool needs it
-        preset = _as_run(preset, spec, device, options, sizing)
-        used = preset if not given else _as_run(used, spec, device, options, sizing)
+    preset = _as_run(preset, spec, device, options, cluster, requests)
+    used = preset if not given else _as_run(used, spec, device, options, cluster, requests)
     return {"engine": engine, "preset": preset.model_dump(), "scheduler": used.model_dump()}
 
 

@@ -41,7 +41,15 @@ const isScheduler = (page, key) => page === "serve" && SCHEDULER_KEYS.has(key);
 const presetCache = new Map();
 const PRESETS_KEPT = 32;
 let schedulerView = null;  // {context, key, data}: the last answer of /api/scheduler taken
-let schedulerRefused = null;  // {key, field, message}: the last refusal of the fields set
+// {key, field, message}: the last refusal of the settings asked about; `field` the serving
+// form's field it names (a scheduler, workload or cluster field), else null.
+let schedulerRefused = null;
+// What the scheduler's fields last showed from an answer ({preset, used}): shown again while
+// the settings now shown are not answered yet, or are refused (a workload or cluster the run
+// would refuse), in place of the declared defaults, which an engine's preset is not.
+let schedulerShown = null;
+// The sections of a simulation request whose refused field the serving form shows beside it.
+const REFUSED_SECTIONS = ["scheduler", "workload", "cluster"];
 let schedulerSeq = 0;
 let schedulerAsked = null;  // the key of the last request sent
 
@@ -74,8 +82,11 @@ function buildPages(openapi, devices) {
       return `<p id="serve-preset-note" class="muted" hidden></p>
         <button type="button" id="serve-scheduler-reset" hidden>back to the preset</button>`;
     };
+    // The serving form's fields say, beneath them, why /api/scheduler refused them.
     const control = (f) => inputFor(f, `${page}-`) + (isScheduler(page, f.key)
-      ? `<div class="preset-hint" id="${page}-hint-${f.key}" hidden></div>` : "");
+      ? `<div class="preset-hint" id="${page}-hint-${f.key}" hidden></div>` : "")
+      + (page === "serve"
+        ? `<div class="field-error" id="serve-error-${f.key}" role="alert" hidden></div>` : "");
     $(`#${page}-form`).innerHTML = Object.entries(groups).map(([group, fs]) =>
       `<fieldset><legend>${esc(group)}</legend>${presetNote(fs)}${fs.map(control).join("")}</fieldset>`).join("");
   }
@@ -114,9 +125,16 @@ function fillPages() {
 }
 
 // The scheduler a run would use -----------------------------------------------------------------
-// A value as the hint beneath a field says it: "none" as an empty box's placeholder does.
-const shownValue = (value) => (value == null ? "none" : value === true ? "on" : value === false
-  ? "off" : String(value));
+// An empty (None) setting named as an empty box's placeholder names it, with what it then
+// runs at as its declared help says ("empty: the token budget"): a bare dash said nothing.
+function emptyValue(f) {
+  const meaning = f && /empty: ([^.;]+)/.exec(f.help || "");
+  return meaning ? `none (${meaning[1].trim()})` : "none";
+}
+
+// A value of the scheduler's field `key` as the hint beneath it and the card of a run say it.
+const shownValue = (value, key) => (value == null ? emptyValue(pageField("serve", key))
+  : value === true ? "on" : value === false ? "off" : String(value));
 
 // The context of a simulation request: what its preset depends on (the model, device and
 // options; the workload and cluster size SGLang's request and state pools).
@@ -158,13 +176,21 @@ function followed(key) {
 }
 
 // Each scheduler field shows its value where set, else what the run would use (the answer of
-// /api/scheduler for these settings, the preset's until it comes, or the declared default
-// until that comes), and the preset's value beneath it where they differ. A box holding text
-// that is no number keeps it (runPage refuses it); `force`: cleared too.
+// /api/scheduler for these settings, the preset's until it comes, what the fields last showed
+// until that comes or where these settings are refused, the declared default before any
+// answer), and the preset's value beneath it where they differ. A box holding text that is
+// no number keeps it (runPage refuses it); `force`: cleared too.
 function fillScheduler(force = false) {
   const ask = askOrNull();
-  const presetData = (ask && presetCache.get(ask.context)) || null;
-  const current = schedulerView && ask && schedulerView.key === ask.key ? schedulerView.data : null;
+  const refused = schedulerRefused && ask && schedulerRefused.key === ask.key ? schedulerRefused : null;
+  const answered = ask && presetCache.get(ask.context);
+  let presetData = answered || null;
+  let current = schedulerView && ask && schedulerView.key === ask.key ? schedulerView.data : null;
+  if (!presetData && schedulerShown) {
+    // Settings not answered yet, or refused: the fields keep what they showed.
+    presetData = schedulerShown.preset;
+    if (refused) current = schedulerShown.used;
+  }
   const engine = presetData ? presetData.engine : null;
   const word = engine ? `${engine}'s preset` : "default";
   const note = $("#serve-preset-note");
@@ -180,7 +206,6 @@ function fillScheduler(force = false) {
     reset.hidden = set.length === 0;
     reset.textContent = engine ? `back to ${engine}'s preset` : "back to the defaults";
   }
-  const refused = schedulerRefused && ask && schedulerRefused.key === ask.key ? schedulerRefused : null;
   for (const key of SCHEDULER_KEYS) {
     const f = pageField("serve", key);
     const chosen = state.serve[key] !== undefined;
@@ -189,12 +214,8 @@ function fillScheduler(force = false) {
     // this one.
     const used = current ? current.scheduler[key] : presetData ? presetData.preset[key] : f.default;
     const value = chosen ? state.serve[key] : used;
-    const bad = Boolean(refused && refused.field === key);
     for (const el of document.querySelectorAll(`#page-serve [data-key="${key}"]`)) {
       el.classList.toggle("chosen", chosen);
-      // The field the server refused is marked (as an invalid one, a mark of its own that a
-      // cleared error leaves), until the server takes it.
-      el.classList.toggle("refused", bad);
       if (el.validity && el.validity.badInput && !force) continue;  // kept: runPage refuses it
       if (el.type === "checkbox") el.checked = Boolean(value);
       else if (force || el !== document.activeElement) el.value = value == null ? "" : value;
@@ -203,12 +224,26 @@ function fillScheduler(force = false) {
     const preset = presetData ? presetData.preset[key] : f.default;
     const differs = !same(value, preset);
     hint.hidden = !differs;
-    hint.textContent = differs ? `${word}: ${shownValue(preset)}` : "";
+    hint.textContent = differs ? `${word}: ${shownValue(preset, key)}` : "";
   }
+  // The field the server refused is marked (as an invalid one, a mark of its own that a
+  // cleared error leaves) and says why beneath it, until the server takes it: as soon as it
+  // is asked, not once the simulation runs.
+  for (const f of PAGE_FIELDS.serve) {
+    const bad = Boolean(refused && refused.field === f.key);
+    for (const el of document.querySelectorAll(`#page-serve [data-key="${f.key}"]`)) {
+      el.classList.toggle("refused", bad);
+    }
+    const line = $(`#serve-error-${f.key}`);
+    if (line) {
+      line.hidden = !bad;
+      line.textContent = bad ? refused.message : "";
+    }
+  }
+  if (answered && (current || set.length === 0)) schedulerShown = { preset: presetData, used: current };
   // Which settings the server's answer shown was for (tests wait on it): its preset and its
   // answer to the fields set, a refusal included.
-  const answered = presetData && (current || refused);
-  $("#serve-form").dataset.scheduler = answered ? ask.key : "";
+  $("#serve-form").dataset.scheduler = (answered && current) || refused ? ask.key : "";
   $("#serve-form").dataset.schedulerRefused = refused ? refused.message : "";
 }
 
@@ -250,10 +285,20 @@ async function refreshScheduler() {
     schedulerView = { context: ask.context, key: ask.key, data: used.data };
     schedulerRefused = null;
   } else if (used) {
-    // A field the simulation would refuse too: marked, the preset still shown.
+    // A field the simulation would refuse too (a scheduler's, a workload's or a cluster's):
+    // marked with the server's line beneath it, the last preset answered still shown.
     const loc = (used.data.detail && used.data.detail[0] && used.data.detail[0].loc) || [];
-    const field = loc[1] === "scheduler" ? loc[2] : null;
-    schedulerRefused = { key: ask.key, field, message: used.data.message || "" };
+    const named = REFUSED_SECTIONS.includes(loc[1]) && typeof loc[2] === "string"
+      && pageField("serve", loc[2]);
+    schedulerRefused = { key: ask.key, field: named ? loc[2] : null,
+      message: used.data.message || "" };
+    if (!schedulerShown && ["workload", "cluster"].includes(loc[1])) {
+      // Nothing answered before (a link with a workload the run refuses): the preset as the
+      // default workload and cluster size it, until the field is mended.
+      const sized = await askScheduler({ ...ask.body, workload: undefined, cluster: undefined });
+      if (id !== schedulerSeq) return;
+      if (sized && sized.ok) schedulerShown = { preset: sized.data, used: sized.data };
+    }
   }
   fillScheduler();
 }
@@ -552,8 +597,6 @@ const SCHEDULER_SHOWN = ["policy", "max_batch", "max_tokens", "chunk_size", "pre
 // fields the run set in its place.
 function schedulerCard(used) {
   if (!used) return "";
-  const shown = (value) => (value == null ? "—" : value === true ? "on" : value === false ? "off"
-    : typeof value === "number" ? String(value) : value);
   // The request that ran, not the form since changed: its engine, and the fields it set
   // (each shown, an engine's true switch turned off too).
   // The engine whose preset applied (none for an engine without one: transformers).
@@ -563,7 +606,7 @@ function schedulerCard(used) {
   const declared = (key) => (pageField("serve", key) || {}).default;
   const rows = Object.entries(used).filter(([key, value]) => SCHEDULER_SHOWN.includes(key)
     || key in set || !same(value, declared(key)))
-    .map(([key, value]) => [(pageField("serve", key) || { title: key }).title, shown(value),
+    .map(([key, value]) => [(pageField("serve", key) || { title: key }).title, shownValue(value, key),
       `serve-scheduler-${key}`]);
   return card(engine ? `Scheduler used (${engine}'s preset where not set)` : "Scheduler used", rows);
 }
