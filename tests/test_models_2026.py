@@ -1039,3 +1039,30 @@ def test_active_parameters_of_a_mixture_of_experts(model: str, active: int) -> N
     dense = rooflens.analyze("meta-llama/Llama-3.1-8B", "h200-sxm")
     assert dense.active_params == dense.params
     assert "active" not in " ".join(rooflens.formats.analysis_facts(dense))
+
+
+def test_qwen3_5_reads_its_vision_tower() -> None:
+    """Qwen3.5's checkpoints carry a 27-block ViT (1,152 wide, 16 heads, MLP 4,304, patches of
+    16 merged 2 x 2 into the text width): Qwen3-VL's tower without DeepStack mergers. Its
+    parameters by hand: per block 4 x 1,152^2 + 4 x 1,152 (attention with biases) + 2 x 1,152
+    x 4,304 + 4,304 + 1,152 (MLP) + 4 x 1,152 (two LayerNorms); the patch embedding 3 x 2 x
+    16^2 x 1,152 + 1,152; 2,304 position rows of 1,152; the merger's LayerNorm (2 x 1,152),
+    4,608^2 + 4,608 and 4,608 x 4,096 + 4,096. An image of 1,024 pixels a side is 4,096
+    patches, 1,024 tokens."""
+    from rooflens.core.vision import vision_params
+
+    result = rooflens.analyze("Qwen/Qwen3.5-9B", "h200-sxm", images=1, prompt_len=1024)
+    vision = result.model.vision
+    h, mlp = 1152, 4304
+    block = 4 * h * h + 4 * h + 2 * h * mlp + mlp + h + 4 * h
+    merged = 4 * h
+    by_hand = (
+        27 * block
+        + 3 * 2 * 16 * 16 * h + h
+        + 2304 * h
+        + 2 * h + merged * merged + merged + merged * 4096 + 4096
+    )  # fmt: skip
+    assert vision_params(result.model) == by_hand
+    assert (vision.num_layers, vision.patches, vision.tokens_per_image) == (27, 4096, 1024)
+    assert result.prompt_len.item() == 1024 + 1024  # the prefill reads the image's tokens too
+    assert float(result.steps["vision"].step_time()) > 0

@@ -870,6 +870,22 @@ VL_CASES |= {
         "vision_feature_layer": -2,
     },
 }
+# Qwen3.5: Qwen3-VL's ViT without its DeepStack mergers (transformers' Qwen3_5VisionModel
+# deletes them even where the config lists their layers) under the Gated DeltaNet hybrids.
+QWEN3_5_TOWER = {
+    "depth": 2,
+    "hidden_size": 32,
+    "num_heads": 2,
+    "intermediate_size": 48,
+    "patch_size": 4,
+    "out_hidden_size": SMALL["hidden_size"],
+    "num_position_embeddings": 16,
+    "deepstack_visual_indexes": [0],
+}
+VL_CASES |= {
+    "qwen3_5": {"text_config": CASES["qwen3_5_text"], "vision_config": QWEN3_5_TOWER},
+    "qwen3_5_moe": {"text_config": CASES["qwen3_5_moe_text"], "vision_config": QWEN3_5_TOWER},
+}
 # The modules of the tower and projector (the rest is the language model's).
 # Kimi K2.5 as transformers 5 writes its config (Kimi_K25VisionConfig: the tower's sizes under
 # their plain names, pos_emb_height/width): MoonViT of 2 blocks, 16 wide, on DeepSeek-V3's MLA.

@@ -187,8 +187,8 @@ def _qwen3_next(c: _Config, name: str) -> ModelSpec:
 
 
 def _text_tower(c: _Config) -> _Config:
-    """Qwen3.5 checkpoints wrap the language model in `text_config` beside a vision tower,
-    which rooflens leaves out: the language model is what generates."""
+    """Qwen3.5 checkpoints wrap the language model in `text_config` beside a vision tower
+    (read apart, `_with_vision`)."""
     text = c.raw.get("text_config")
     if text is None:
         return c
@@ -206,11 +206,23 @@ def _text_tower(c: _Config) -> _Config:
 
 
 def _qwen3_5(c: _Config, name: str) -> ModelSpec:
-    return _gated_deltanet(_text_tower(c), name, moe=False)
+    return _with_vision(c, _gated_deltanet(_text_tower(c), name, moe=False))
 
 
 def _qwen3_5_moe(c: _Config, name: str) -> ModelSpec:
-    return _gated_deltanet(_text_tower(c), name, moe=True)
+    return _with_vision(c, _gated_deltanet(_text_tower(c), name, moe=True))
+
+
+def _with_vision(c: _Config, spec: ModelSpec) -> ModelSpec:
+    """Qwen3.5's vision tower, where its checkpoint has one: Qwen3-VL's ViT without the
+    DeepStack mergers (transformers' Qwen3_5VisionModel), feeding the first layer alone."""
+    if not isinstance(c.raw.get("vision_config"), dict):
+        return spec
+    # The readers' package imports this module (its hybrid mixers): imported when called.
+    from rooflens.models.readers.common import vision_config
+    from rooflens.models.readers.vision import qwen3_vl_vision
+
+    return spec.model_copy(update={"vision": qwen3_vl_vision(vision_config(c), deepstack=False)})
 
 
 def _mamba2(c: _Config, keys: dict[str, str], heads: int, head_dim: int, **fields: Any) -> Mixer:

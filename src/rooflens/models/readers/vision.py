@@ -95,15 +95,19 @@ def llama4_vision(v: _Config, text_hidden: int) -> VisionSpec:
     )
 
 
-def qwen3_vl_vision(v: _Config, image_side: int = DEFAULT_IMAGE_SIDE) -> VisionSpec:
+def qwen3_vl_vision(
+    v: _Config, image_side: int = DEFAULT_IMAGE_SIDE, deepstack: bool = True
+) -> VisionSpec:
     """Qwen3-VL's ViT: a 3D patch embedding (temporal patch 2), an interpolated learned
     position table, no final norm, a 2x2 patch merger (LayerNorm, two linears) and one
-    DeepStack merger per `deepstack_visual_indexes` entry (LayerNorm after the shuffle)."""
+    DeepStack merger per `deepstack_visual_indexes` entry (LayerNorm after the shuffle).
+    `deepstack` False: Qwen3.5's, the same tower without DeepStack mergers (transformers'
+    Qwen3_5VisionModel deletes them whatever its config lists)."""
     h, patch = v.req("hidden_size"), v.positive("patch_size", 16)
     merge = v.positive("spatial_merge_size", 2)
     merged = h * merge * merge
     out = v.get("out_hidden_size", 3584)
-    deepstack = len(v.get("deepstack_visual_indexes", [8, 16, 24]))
+    deepstack = len(v.get("deepstack_visual_indexes", [8, 16, 24])) if deepstack else 0
     side = image_side // patch
     return v.built(
         VisionSpec,
