@@ -59,11 +59,23 @@ def test_more_bandwidth_is_never_slower(b, s, factor, fa) -> None:
 @given(batches, lengths, bits, bits, st.sampled_from(["w_bits", "a_bits", "kv_bits"]), flash)
 def test_fewer_bits_never_use_more_memory(b, s, x, y, which, fa) -> None:
     low, high = sorted((x, y))
+    # Activations narrower than 16 bits are a quantized GEMM's inputs: 4-bit weights take them.
+    weights = {"w_bits": 4} if which == "a_bits" else {}
     small = analyze(
-        MODEL, DEVICE, batch=b, prompt_len=s, gen_len=8, options=_opts(fa, **{which: low})
+        MODEL,
+        DEVICE,
+        batch=b,
+        prompt_len=s,
+        gen_len=8,
+        options=_opts(fa, **weights, **{which: low}),
     )
     large = analyze(
-        MODEL, DEVICE, batch=b, prompt_len=s, gen_len=8, options=_opts(fa, **{which: high})
+        MODEL,
+        DEVICE,
+        batch=b,
+        prompt_len=s,
+        gen_len=8,
+        options=_opts(fa, **weights, **{which: high}),
     )
     for stage in ("prefill", "decode", "generation"):
         assert small.memory[stage].total <= large.memory[stage].total

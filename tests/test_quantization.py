@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rooflens.core import AnalysisOptions, Device, Quantization, analyze
+from rooflens.core import AnalysisOptions, Device, InvalidInputError, Quantization, analyze
 
 H100_LIKE = Device(
     name="h100-like",
@@ -54,7 +54,7 @@ def test_weight_bytes_scale_with_bits(tiny_model, toy_device) -> None:
 
 
 def test_kv_and_activation_bits(tiny_model, toy_device) -> None:
-    opts = AnalysisOptions(quantization=Quantization(a_bits=8, kv_bits=4))
+    opts = AnalysisOptions(quantization=Quantization(w_bits=8, a_bits=8, kv_bits=4))
     rows = analyze(tiny_model, toy_device, batch=2, prompt_len=8, options=opts).operators()
     prefill = rows[rows.stage == "prefill"].set_index("name")
     # 8-bit activations are the quantized GEMMs' inputs: q_proj reads 16 tokens x 64 at one
@@ -97,3 +97,13 @@ def test_an_fp8_cache_computes_attention_as_fp8_where_int8_is_slower() -> None:
     attention = rows[rows.name.isin(["qk_matmul", "sv_matmul"])]
     assert set(attention.compute_dtype) == {"fp8"}
     assert b300.totals()["prefill"]["time"] == pytest.approx(b200.totals()["prefill"]["time"])
+
+
+def test_narrow_activations_need_quantized_weights() -> None:
+    """Activations are quantized on the way into a quantized GEMM: with 16-bit weights no
+    GEMM takes 8-bit inputs (W16A8 runs on no engine), so it is refused, naming a_bits; W8A8
+    and W4A8 stand, as do 16 or 32-bit activations beside 16-bit weights."""
+    with pytest.raises(InvalidInputError, match=r"^a_bits=8 is invalid: expected 16 while "):
+        Quantization(a_bits=8)
+    for w_bits, a_bits in ((8, 8), (4, 8), (16, 16), (16, 32)):
+        assert Quantization(w_bits=w_bits, a_bits=a_bits).a_bits == a_bits

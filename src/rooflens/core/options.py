@@ -97,6 +97,14 @@ class Quantization(Declared):
             raise ValueError("w_format='fp' is FP8 or FP4: w_bits must be 8 or 4")
         if self.a_scale == "static" and self.a_bits != 8:
             raise ValueError("8-bit activations (a_bits=8) with a static scale")
+        if self.w_bits >= 16 and self.a_bits < 16:
+            # Activations are quantized on the way into a quantized GEMM (its kernel's
+            # operands share one width); with 16-bit weights no GEMM takes them (no engine
+            # runs W16A8).
+            raise ValueError(
+                f"16 while w_bits is {self.w_bits}: activations are quantized on the way into "
+                "quantized GEMMs (W8A8, W4A8); no engine runs 16-bit weights on them"
+            )
         if self.w_format == "nf4" and self.a_bits < 16:
             raise ValueError("w_format='nf4' is weight-only: a_bits must be 16 or 32")
         if self.nm_sparsity is not None:
