@@ -241,7 +241,7 @@ def test_advise_says_which_objectives_applied_and_why_setups_were_turned_away() 
         (["--engine", "tgi"], "engine='tgi' is invalid"),
         (["--engine-version", "0.5.9"], "engine_version='0.5.9' is invalid: expected empty"),
         (["--devices", "h900"], "h900"),
-        (["--devices", "a10", "--tp", "2"], "tp='2' is invalid: expected a width the devices"),
+        (["--devices", "a10", "--tp", "2"], "tp=2 is invalid: expected a width the devices"),
         (["--pp", "0"], "pp=0 is invalid: expected counts among 1, 2, 4, 8"),
         (["--weights", "fp9"], "weights='fp9' is invalid: expected some of stored, bf16"),
         (

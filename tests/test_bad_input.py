@@ -20,6 +20,8 @@ from rooflens import (
 from rooflens.core import analyze
 from rooflens.models import spec_from_config
 
+LLAMA_7B = "meta-llama/Llama-2-7b-hf"
+
 
 @pytest.mark.parametrize("value", [0, -4, 1.5, True, "eight", [1, 0], float("nan"), []])
 @pytest.mark.parametrize("field", ["batch", "prompt_len", "gen_len"])
@@ -290,6 +292,33 @@ def test_sweep_ranges_are_bounded(text: str) -> None:
     res = _cli("sweep", "meta-llama/Llama-2-7b-hf", "-H", "a6000", f"--batch={text}")
     assert res.exit_code == 2, res.output
     assert f"batch={text!r} is invalid" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("5:1", "STOP 1 is below START 5"),
+        ("1:8:0", "STEP 0 is below 1"),
+        ("1:8", "a range has three parts, START:STOP:STEP; 2 given"),
+        ("1:8:x1", "FACTOR 1 is not above 1"),
+        ("1:8:xbig", "FACTOR 'big' is no number"),
+        ("0:8:+1", "START 0 is below 1"),
+        ("a:8:+1", "START 'a' is no whole number"),
+        ("1:2000000:+1", "2000000 values, over 100000"),
+        ("1,2,2", "2 given more than once"),
+        ("4,0", "value 0 is below 1"),
+    ],
+)
+def test_a_bad_range_lists_every_form_and_says_which_part_is_wrong(text, why) -> None:
+    res = _cli("sweep", LLAMA_7B, "-H", "a6000", "--batch", text)
+    assert res.exit_code == 2, res.output
+    line = " ".join(res.output.split())
+    assert line == (
+        f"error: batch={text!r} is invalid: expected positive integers up to 2**53, each once, "
+        "like 1,8,32, or a range START:STOP:xFACTOR (geometric, FACTOR > 1), START:STOP:+STEP "
+        "or START:STOP:STEP (arithmetic, STEP >= 1), with 1 <= START <= STOP, at most 100000 "
+        f"values ({why})"
+    )
 
 
 def test_sweep_size_is_capped() -> None:
@@ -632,6 +661,79 @@ def test_api_keywords_of_the_wrong_type_are_typed_errors(call, field) -> None:
     assert info.value.field == field
 
 
+@pytest.mark.parametrize(
+    ("call", "typed", "meant", "own"),
+    [
+        (lambda: rooflens.analyze(LLAMA_7B, "a6000", batchsize=2), "batchsize", "batch",
+         "batch, prompt_len, gen_len, images, w_bits"),
+        (lambda: rooflens.analyze(LLAMA_7B, "a6000", prompt_length=2), "prompt_length",
+         "prompt_len or prompt_keep", "batch, prompt_len, gen_len, images, w_bits"),
+        (lambda: rooflens.sweep(LLAMA_7B, "a6000", gen_length=[8]), "gen_length", "gen_len",
+         "batch, prompt_len, gen_len, images, w_bits"),
+        (lambda: rooflens.speculate(LLAMA_7B, "a6000", mtp=True, gama=3), "gama", "gamma",
+         "gamma, alpha, draft, medusa_heads, mtp, tree_width, batch, context, w_bits"),
+        (lambda: rooflens.simulate(LLAMA_7B, "a6000", _small_load(), concurency=4),
+         "concurency", "concurrency",
+         "workload, scheduler, cluster, slo, progress, concurrency, preset, w_bits"),
+        (lambda: rooflens.capacity(LLAMA_7B, "a6000", _small_load(), _slo(), tolerence=0.1),
+         "tolerence", "tolerance",
+         "workload, slo, scheduler, cluster, tolerance, progress, preset, w_bits"),
+    ],
+)  # fmt: skip
+def test_a_misspelt_keyword_is_offered_the_nearest_names_its_function_takes(
+    call, typed, meant, own
+) -> None:
+    """Its own keywords had been left out of the list ("expected a known setting: w_bits,
+    a_bits, ...") and nothing suggested."""
+    with pytest.raises(InvalidInputError) as info:
+        call()
+    assert info.value.field == typed
+    assert info.value.accepted.startswith(f"a known setting (did you mean {meant}?): {own}")
+    assert info.value.accepted.endswith(", scale_capacity, compute_cap")
+
+
+@pytest.mark.parametrize(
+    ("function", "keywords"),
+    [
+        (rooflens.analyze, rooflens.api.ANALYZE_KEYWORDS),
+        (rooflens.sweep, rooflens.api.SWEEP_KEYWORDS),
+        (rooflens.speculate, rooflens.api.SPECULATE_KEYWORDS),
+    ],
+)
+def test_the_keywords_a_refusal_offers_are_the_functions_own(function, keywords) -> None:
+    import inspect
+
+    from rooflens.serving import api
+
+    own = [
+        name
+        for name, p in inspect.signature(function).parameters.items()
+        if p.kind is p.KEYWORD_ONLY
+    ]
+    assert list(keywords) == own
+    for entry, offered in ((api.simulate, api.SIMULATE_KEYWORDS),
+                           (api.capacity, api.CAPACITY_KEYWORDS)):  # fmt: skip
+        names = list(inspect.signature(entry).parameters)
+        assert list(offered) == [n for n in names[2:] if n != "options"]
+
+
+def test_a_sweep_axis_that_repeats_a_value_is_refused() -> None:
+    """Three rows for batch 1,2,2 while the head's inputs.batch said [1, 2]."""
+    with pytest.raises(InvalidInputError) as info:
+        rooflens.sweep(LLAMA_7B, "a6000", batch=[1, 2, 2, 4, 4])
+    assert str(info.value) == (
+        "batch=[2, 4] is invalid: expected each value once (a sweep has one row per point)"
+    )
+    res = _cli("sweep", LLAMA_7B, "-H", "a6000", "--prompt-len", "128,128", "-f", "json")
+    assert res.exit_code == 2 and "(128 given more than once)" in res.output, res.output
+
+
+def _slo():
+    from rooflens.serving.config import SLO
+
+    return SLO()
+
+
 def _small_load():
     from rooflens.serving.workload import Workload
 
@@ -679,6 +781,25 @@ def test_simulation_sizes_and_rates_are_bounded(args, message) -> None:
 def test_advise_refuses_a_workload_key_given_twice() -> None:
     res = _cli("advise", "openai-community/gpt2", "--workload", "prompt=1000,prompt=5,output=20")
     assert res.exit_code == 2 and "expected prompt given once" in res.output, res.output
+
+
+def test_advise_names_a_workload_key_it_does_not_know_with_the_nearest() -> None:
+    res = _cli("advise", "openai-community/gpt2", "--workload", "prompt=1000,outpt=300,rate=5")
+    assert res.exit_code == 2, res.output
+    assert res.output.strip() == (
+        "error: --workload='outpt=300' is invalid: expected prompt=N,output=N,rate=R "
+        "(did you mean output?)"
+    )
+
+
+def test_advise_shows_a_width_as_the_number_it_is() -> None:
+    """tp='16' (quoted text) beside tp=3 for widths refused another way."""
+    args = ["advise", "openai-community/gpt2", "--workload", "prompt=100,output=20,rate=1",
+            "--devices", "h100-sxm", "--verify", "0"]  # fmt: skip
+    res = _cli(*args, "--tp", "16")
+    assert res.exit_code == 2 and res.output.startswith("error: tp=16 is invalid:"), res.output
+    res = _cli(*args, "--tp", "16,32")
+    assert res.exit_code == 2 and res.output.startswith("error: tp='16,32' is invalid:")
 
 
 def test_advise_rate_is_bounded() -> None:
@@ -787,6 +908,16 @@ def test_batch_plot_of_one_token_answers_says_so(tmp_path) -> None:
         (["plot", "roofline", "m", "--tp", "8"],
          "No such option: --tp; a plot's lines take settings as --setting LABEL:key=value "
          "(tp=8) (see `rooflens plot --help`)"),
+        (["plot", "roofline", "m", "--no-offload-kv"],
+         "No such option: --no-offload-kv; a plot's lines take settings as --setting "
+         "LABEL:key=value (tp=8) (see `rooflens plot --help`)"),
+        # Any other option keeps click's words and suggestions, without the settings' hint.
+        (["plot", "roofline", "m", "-f", "json"],
+         "No such option: -f (see `rooflens plot --help`)"),
+        (["plot", "roofline", "m", "--foo", "1"],
+         "No such option: --foo (see `rooflens plot --help`)"),
+        (["plot", "roofline", "m", "--settings", "A:tp=2"],
+         "No such option: --settings (Possible options: --setting) (see `rooflens plot --help`)"),
     ],
 )  # fmt: skip
 def test_the_script_says_typers_usage_errors_in_one_line(capsys, argv, line) -> None:
@@ -1404,7 +1535,7 @@ def test_defaults_fit_a_model_with_a_short_context() -> None:
         ),
         (
             ["advise", "facebook/opt-125m", "--tp", "64"],
-            "error: tp='64' is invalid: expected a width the devices allow",
+            "error: tp=64 is invalid: expected a width the devices allow",
         ),
     ],
 )  # fmt: skip

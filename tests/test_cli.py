@@ -219,6 +219,9 @@ def test_parse_sizes() -> None:
     assert list(parse_sizes("b", "1,8,32")) == [1, 8, 32]
     assert list(parse_sizes("b", "1:16:x2")) == [1, 2, 4, 8, 16]
     assert list(parse_sizes("b", "128:512:+128")) == [128, 256, 384, 512]
+    # The step's + may be left out, as the refusal's list of forms says.
+    assert list(parse_sizes("b", "1:10:3")) == [1, 4, 7, 10]
+    assert list(parse_sizes("b", "3:3:x2")) == [3]
 
 
 def test_listings() -> None:
@@ -528,6 +531,30 @@ def test_every_table_says_what_priced_it_and_what_fell_back(command: list[str]) 
     assert any(line.startswith("fallback: expert_gate_proj") for line in head)
     bound = runner.invoke(app, command, env={"COLUMNS": "400"})
     assert bound.stdout.splitlines()[0].endswith("· roofline bound")
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["compare", "gpt2", "-H", "a6000", "--vs", "wbits=4"],
+         "error: --vs='wbits=4' is invalid: expected KEY=VALUE with a known KEY (did you mean "
+         "w_bits, a_bits or kv_bits?): model, hardware, batch, prompt_len, gen_len, images, "
+         "w_bits,"),
+        (["compare", "gpt2", "-H", "a6000", "--vs", "batchsize=4"],
+         "error: --vs='batchsize=4' is invalid: expected KEY=VALUE with a known KEY (did you "
+         "mean batch?): model,"),
+        (["plot", "batch", "gpt2", "-H", "a6000", "--setting", "A:wbits=4", "-o", "x.png"],
+         "error: --setting='wbits=4' is invalid: expected KEY=VALUE with a known KEY (did you "
+         "mean w_bits, a_bits or kv_bits?): w_bits, a_bits,"),
+        # Nothing near: every key, as before.
+        (["compare", "gpt2", "-H", "a6000", "--vs", "zzz=4"],
+         "error: --vs='zzz=4' is invalid: expected KEY=VALUE with a known KEY: model, hardware,"),
+    ],
+)  # fmt: skip
+def test_an_unknown_key_value_setting_is_offered_the_nearest_keys(args, line, tmp_path) -> None:
+    res = runner.invoke(app, [a.replace("x.png", str(tmp_path / "x.png")) for a in args])
+    assert res.exit_code == 2, res.output
+    assert " ".join(res.output.split()).startswith(line)
 
 
 def test_a_key_given_twice_to_compare_is_refused() -> None:

@@ -32,7 +32,8 @@ BAD: list[tuple[type, dict[str, Any], str, str, str]] = [
     (SLO, {"percentile": math.inf}, "percentile", "inf", "a number in (0, 100]"),
     (SLO, {"percentile": "high"}, "percentile", "'high'", "a number in (0, 100]"),
     (SLO, {"ttft": [1.0]}, "ttft", "[1.0]", "a number in (0, 100000]"),
-    (SLO, {"ttfft": 1.0}, "ttfft", "1.0", "a known setting: ttft, tpot, percentile"),
+    # An unknown keyword: the nearest known ones first, then every one.
+    (SLO, {"ttfft": 1.0}, "ttfft", "1.0", "a known setting (did you mean ttft?): ttft, tpot, "),
     (Target, {"rate": -5}, "rate", "-5", "a number in (0, 1e+09]"),
     (Target, {"prompt_len": 1.5}, "prompt_len", "1.5", "an integer in [1, 2097152]"),
     (Target, {"output_len": "many"}, "output_len", "'many'", "an integer in [1, 2097152]"),
@@ -43,7 +44,20 @@ BAD: list[tuple[type, dict[str, Any], str, str, str]] = [
     (SchedulerConfig, {"chunk_size": "big"}, "chunk_size", "'big'", "(or empty)"),
     (SchedulerConfig, {"batch_wait_ratio": math.nan}, "batch_wait_ratio", "nan", "in [0, 1]"),
     (SchedulerConfig, {"overlap": "maybe"}, "overlap", "'maybe'", "true or false"),
-    (SchedulerConfig, {"max_batches": 8}, "max_batches", "8", "a known setting: policy, "),
+    (
+        SchedulerConfig,
+        {"max_batches": 8},
+        "max_batches",
+        "8",
+        "a known setting (did you mean max_batch or max_tokens?): policy, ",
+    ),
+    # Text is no number by hand (pydantic's lax mode read '8' as 8), as analyze(batch='2')
+    # refuses it; text that is no number says the declaration's range.
+    (SchedulerConfig, {"max_batch": "8"}, "max_batch", "'8'", "an integer, not text"),
+    (SchedulerConfig, {"batch_wait_ratio": "0.5"}, "batch_wait_ratio", "'0.5'", "a number, not"),
+    (ClusterConfig, {"replicas": "2"}, "replicas", "'2'", "an integer, not text"),
+    (SLO, {"ttft": "1"}, "ttft", "'1'", "a number, not text"),
+    (Target, {"rate": " 5 "}, "rate", "' 5 '", "a number, not text"),
     (
         SchedulerConfig,
         {"policy": "static", "draft_tokens": 1},
@@ -108,6 +122,10 @@ def test_a_positional_value_is_refused_with_the_keywords_accepted() -> None:
 
 def test_good_values_still_build_and_word_choices_read_in_any_case() -> None:
     assert SLO(ttft=2, tpot=0.06).ttft == 2.0
+    # The length forms as text or a count, and a distribution's own fields as a dict.
+    assert Workload(prompt="uniform:10:20", output=64).output.longest == 64
+    assert Workload(prompt={"kind": "fixed", "a": 128}).prompt.longest == 128
+    assert SchedulerConfig(policy="chunked", chunk_size=None).chunk == 8192
     assert Target(prompt_len=100, output_len=10, rate=1).rate == 1.0
     assert SchedulerConfig(policy="Chunked", queue="SPF").policy == "chunked"
     assert SchedulerConfig(draft_tokens=2, acceptance=0.7).acceptance == 0.7
@@ -142,6 +160,17 @@ def test_the_command_lines_build_names_flags_as_before() -> None:
 
 CORE_BAD: list[tuple[Any, str]] = [
     # A construction by hand, and the one line it is refused with.
+    (lambda: Workload(requests="5"), "requests='5' is invalid: expected an integer, not text"),
+    (lambda: ArrivalProcess(rate="2"), "rate='2' is invalid: expected a number, not text"),
+    # A length of another type names the forms a length takes, not pydantic's "a valid
+    # dictionary or instance of LengthDistribution".
+    (
+        lambda: Workload(prompt=5.5),
+        "prompt=5.5 is invalid: expected N (fixed), fixed:N, uniform:LOW:HIGH, "
+        "normal:MEAN:STD[:MAX], lognormal:MEDIAN:SIGMA[:MAX] or empirical:N,N,..., or a "
+        "LengthDistribution",
+    ),
+    (lambda: Workload(output=[300]), "output=[300] is invalid: expected N (fixed), fixed:N"),
     (
         lambda: Workload(requests=-1),
         "requests=-1 is invalid: expected a value greater than or equal to 1",

@@ -489,6 +489,39 @@ def test_cli_refuses_a_system_or_release_the_tables_do_not_hold(tables, extra, m
     assert res.exit_code == 2 and message in res.output, res.output
 
 
+def test_cli_says_a_data_dir_holds_no_tables_rather_than_listing_its_folders(tmp_path) -> None:
+    """Every folder of a --data-dir (/tmp's) had been listed as a system the tables hold."""
+    for folder in ("notes", "cache/a/b"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "cache" / "a" / "b" / "c").mkdir()
+    (tmp_path / "cache" / "a" / "b" / "c" / "rows.csv").write_text("x\n1\n")
+    res = CliRunner().invoke(
+        app,
+        ["calibrate", "--from-aiconfigurator", "h100_sxm", "--engine", "vllm", "--data-dir",
+         str(tmp_path), "-o", str(tmp_path / "x.toml")],
+    )  # fmt: skip
+    assert res.exit_code == 2, res.output
+    assert " ".join(res.output.split()) == (
+        f"error: --data-dir='{tmp_path}' is invalid: expected a folder of aiconfigurator "
+        "tables, one folder per system (<system>/<op>/<engine>/<version>/<table>.parquet, as "
+        "aiconfigurator-core's systems/data holds them): it holds none"
+    )
+
+
+def test_cli_names_a_system_it_cannot_know_before_asking_for_the_package(monkeypatch) -> None:
+    """Without the package (or pyarrow), a misspelt system without --hardware is refused
+    naming it, not with the install line it would meet again after installing."""
+    monkeypatch.setitem(sys.modules, "aiconfigurator_core", None)
+    res = CliRunner().invoke(app, ["calibrate", "--from-aiconfigurator", "h100_sxmx"])
+    assert res.exit_code == 2, res.output
+    assert " ".join(res.output.split()) == (
+        "error: --from-aiconfigurator='h100_sxmx' is invalid: expected a system rooflens knows "
+        "(did you mean h100_sxm, h200_sxm or b300_sxm?): h100_sxm, h200_sxm, b200_sxm, "
+        "b300_sxm, gb200, gb300 (another system of the tables with --hardware naming its "
+        "catalog device)"
+    )
+
+
 @pytest.mark.parametrize(
     ("quant", "linear", "attention"),
     [

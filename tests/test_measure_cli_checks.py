@@ -152,7 +152,8 @@ def test_an_engine_fit_refuses_what_the_command_line_alone_shows_first(tmp_path:
         2, "error: --engine='transformers' is invalid: expected one of vllm, sglang, trtllm here"
     )  # fmt: skip
     code, out = _run("calibrate", "--from-aiconfigurator", "h200_sxm", "--data-dir", str(tmp_path))
-    assert code == 2 and f"and {tmp_path} holds none" in out, out
+    assert code == 2 and f"--data-dir='{tmp_path}' is invalid" in out, out
+    assert "expected a folder of aiconfigurator tables" in out and "it holds none" in out, out
 
 
 def test_calibrate_reads_aliases_and_refuses_options_of_the_other_mode(tmp_path) -> None:
@@ -162,7 +163,10 @@ def test_calibrate_reads_aliases_and_refuses_options_of_the_other_mode(tmp_path)
 
     from rooflens.cli.app import app
 
-    (tmp_path / "h200_sxm").mkdir()
+    # A system's folder holding a table, but none of GEMMs.
+    tables = tmp_path / "h200_sxm" / "nccl" / "vllm" / "0.1.0"
+    tables.mkdir(parents=True)
+    (tables / "nccl_perf.csv").write_text("message_size,latency\n")
     out = str(tmp_path / "p.json")
 
     def line(*args: str) -> str:

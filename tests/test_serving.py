@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from rooflens.serving import (
     load_trace,
     run,
 )
+from rooflens.serving.workload import TRACE_COLUMNS
 
 LLAMA = "meta-llama/Llama-2-7b-hf"
 
@@ -123,6 +125,21 @@ def test_traces_load_from_csv_and_jsonl(tmp_path) -> None:
     (tmp_path / "bad.csv").write_text("when,prompt_len,output_len\n1,2,3\n")
     with pytest.raises(InvalidInputError, match="arrival_time"):
         load_trace(tmp_path / "bad.csv")
+
+
+def test_a_trace_without_a_column_names_every_spelling_it_takes(tmp_path) -> None:
+    """The alternatives in words (a tuple's repr had been printed), each of them read, and
+    docs/serving.md lists them all."""
+    (tmp_path / "t.csv").write_text("arrival,input_tokens,answer\n0,5,2\n")
+    with pytest.raises(InvalidInputError) as info:
+        load_trace(tmp_path / "t.csv")
+    assert info.value.accepted == "a column output_len, output_tokens or completion_tokens"
+    (tmp_path / "t.csv").write_text("arrival,input_tokens,completion_tokens\n0,5,2\n")
+    assert load_trace(tmp_path / "t.csv").output.tolist() == [2]
+    documented = (Path(__file__).parents[1] / "docs" / "serving.md").read_text("utf-8")
+    trace = documented[documented.index("`--trace file.csv|file.jsonl`") :][:700]
+    for names in TRACE_COLUMNS.values():
+        assert all(f"`{name}`" in trace for name in names), names
 
 
 # -- invariants ----------------------------------------------------------------------------------

@@ -505,6 +505,17 @@ def test_a_closed_loop_needs_a_request_per_client() -> None:
         (["--slo", "tpot=50"], "--slo tpot='50' is invalid: expected a duration with its unit"),
         # The last of two was kept, silently.
         (["--slo", "ttft=1s,ttft=2s"], "--slo='ttft=1s,ttft=2s' is invalid: expected ttft given"),
+        # An unknown key is named, with the known ones and the nearest (it had said only
+        # "expected KEY=VALUE pairs like ...").
+        (
+            ["--slo", "tft=1s,tpot=50ms"],
+            "--slo='tft=1s' is invalid: expected ttft or tpot as KEY (did you mean ttft?), in "
+            "KEY=VALUE pairs like ttft=1s,tpot=50ms (or ttft_p99=2s,tpot_p99=60ms)",
+        ),
+        (
+            ["--slo", "latency=1s"],
+            "--slo='latency=1s' is invalid: expected ttft or tpot as KEY, in",
+        ),
         # A cap below the mean made every prompt the cap.
         (["--prompt", "normal:100:10:50"], "(normal needs MAX >= its mean)"),
     ],

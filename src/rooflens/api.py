@@ -100,11 +100,15 @@ WHAT_IF = ("scale_bandwidth", "scale_compute", "scale_capacity", "compute_cap")
 
 
 def resolve(
-    model: ModelLike, hardware: DeviceLike, settings: Mapping[str, object] | Settings
+    model: ModelLike,
+    hardware: DeviceLike,
+    settings: Mapping[str, object] | Settings,
+    keywords: tuple[str, ...] = (),
 ) -> tuple[ModelSpec, Device, AnalysisOptions]:
     """The model (pruned, and its recurrent state as wide, as asked), the device (with what-ifs
-    applied) and the core's options, from the settings every entry point takes."""
-    parsed = parse_settings(settings)
+    applied) and the core's options, from the settings every entry point takes (`keywords`:
+    the entry's own, which an unknown setting's "did you mean" offers too)."""
+    parsed = parse_settings(settings, keywords)
     device = parsed.what_if(resolve_device(hardware))
     spec = parsed.served(resolve_model(model))
     return spec, device, options_for(parsed, spec, device)
@@ -170,6 +174,15 @@ def resolve_profile(settings: Settings, device: Device) -> EfficiencyProfile | N
     return resolve_calibration(settings.calibration, device)
 
 
+# Each entry's own keywords besides the settings (its signature's, which a test holds them
+# to): a misspelt one arrives among the settings, and its refusal offers these too.
+ANALYZE_KEYWORDS = ("batch", "prompt_len", "gen_len", "images")
+SWEEP_KEYWORDS = ("batch", "prompt_len", "gen_len", "images")
+SPECULATE_KEYWORDS = (
+    "gamma", "alpha", "draft", "medusa_heads", "mtp", "tree_width", "batch", "context",
+)  # fmt: skip
+
+
 def analyze(
     model: ModelLike,
     hardware: DeviceLike,
@@ -192,7 +205,7 @@ def analyze(
     `rooflens.settings.Settings` (precision, attention, parallelism, KV cache, offload,
     sparsity, pruning, kernels, calibration, hardware what-ifs), validated as declared there.
     """
-    spec, device, opts = resolve(model, hardware, options)
+    spec, device, opts = resolve(model, hardware, options, ANALYZE_KEYWORDS)
     if prompt_len is None:
         prompt_len = default_prompt_len(spec, gen_len)
     return _core.analyze(
@@ -243,6 +256,15 @@ def operator_rows(result: Analysis) -> list[dict[str, object]]:
     return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
+def check_distinct(name: str, axis: np.ndarray) -> None:
+    """Refuse an axis that gives a value twice: a sweep has one row per point, and its head
+    lists each axis' distinct values (docs/output.md), which a repeated row would belie."""
+    values, counts = np.unique(axis, return_counts=True)
+    if (counts > 1).any():
+        repeated = [int(v) for v in values[counts > 1]]
+        raise InvalidInputError(name, repeated, "each value once (a sweep has one row per point)")
+
+
 def check_sweep_size(axes: list[np.ndarray]) -> None:
     """Refuse a sweep whose grid is over MAX_SWEEP_POINTS points, naming its size."""
     points = int(np.prod([a.size for a in axes], dtype=np.float64))
@@ -260,16 +282,22 @@ def sweep(
     batch: object = 1,
     prompt_len: object | None = None,
     gen_len: object | None = None,
+    images: object = 0,
     **options: object,
 ) -> pd.DataFrame:
     """Every combination of the given batch sizes, prompt and generation lengths, in one
     vectorized pass: one row per point with stage totals, memory and generation figures. The
-    prompt defaults as `analyze`'s: 2048 tokens, or what the model's context leaves."""
+    prompt defaults as `analyze`'s: 2048 tokens, or what the model's context leaves; `images`
+    per request as `analyze` takes them."""
+    # Checked before the axes are read: a misspelt keyword is refused first, offered these.
+    parse_settings(options, SWEEP_KEYWORDS)
     if prompt_len is None:
         prompt_len = default_prompt_len(resolve_model(model), gen_len)
     axes = [positive_int_array("batch", batch), positive_int_array("prompt_len", prompt_len)]
     if gen_len is not None:
         axes.append(positive_int_array("gen_len", gen_len))
+    for name, axis in zip(("batch", "prompt_len", "gen_len"), axes, strict=False):
+        check_distinct(name, axis)
     check_sweep_size(axes)
     grids = np.meshgrid(*(a.reshape(-1) for a in axes), indexing="ij")
     result = analyze(
@@ -278,6 +306,7 @@ def sweep(
         batch=grids[0],
         prompt_len=grids[1],
         gen_len=grids[2] if gen_len is not None else None,
+        images=images,
         **options,
     )
     return result.summary()
@@ -314,7 +343,7 @@ def speculate(
     decoding (docs/techniques.md). `gamma` and `alpha` default to the command's 4 and 0.85
     (DeepSeek-V3's reported MTP acceptance). `context` defaults to 1,024 tokens, or what the model's
     positions leave beside a step's drafts."""
-    spec, device, opts = resolve(model, hardware, options)
+    spec, device, opts = resolve(model, hardware, options, SPECULATE_KEYWORDS)
     if context is None:
         context = speculation_context_default(spec, gamma, options)
     return _speculative(

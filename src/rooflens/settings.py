@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
 from rooflens.core.efficiency import EfficiencyProfile
-from rooflens.core.errors import InvalidInputError
+from rooflens.core.errors import InvalidInputError, known_names
 from rooflens.core.hardware import RATE_BOUNDS, Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import (
@@ -894,32 +894,41 @@ def _range(metadata: list[object]) -> str:
 
 
 def invalid_input(
-    exc: ValidationError, model: type[BaseModel], prefix: str = ""
+    exc: ValidationError,
+    model: type[BaseModel],
+    prefix: str = "",
+    keywords: tuple[str, ...] = (),
 ) -> InvalidInputError:
     """One validation error of a declared model as the typed error every entry point shows:
-    the field, the value given and what the declaration accepts."""
+    the field, the value given and what the declaration accepts. `keywords`: the calling
+    function's own keywords besides the model's fields (analyze's batch), which an unknown
+    name may be a typo of too."""
     err = exc.errors()[0]
     if not err["loc"]:
         message = str(err["msg"]).removeprefix("Value error, ")
         return InvalidInputError(prefix.rstrip(".") or "settings", err.get("input"), message)
     name = str(err["loc"][0])
     if err["type"] == "extra_forbidden":
-        names = ", ".join(model.model_fields)
-        return InvalidInputError(prefix + name, err.get("input"), f"a known setting: {names}")
+        known = known_names(name, (*keywords, *model.model_fields))
+        return InvalidInputError(prefix + name, err.get("input"), known)
     value = err.get("input")
     if name in model.model_fields:
         return InvalidInputError(prefix + name, value, accepted(model, name))
     return InvalidInputError(prefix + name, value, str(err["msg"]))
 
 
-def parse_settings(values: Mapping[str, object] | Settings | None = None) -> Settings:
-    """Validated settings from keyword values; a bad value raises InvalidInputError naming it."""
+def parse_settings(
+    values: Mapping[str, object] | Settings | None = None, keywords: tuple[str, ...] = ()
+) -> Settings:
+    """Validated settings from keyword values; a bad value raises InvalidInputError naming it.
+    `keywords`: the calling function's own keywords (analyze's batch, prompt_len, ...), which
+    an unknown name is matched against as well as the settings ("did you mean batch?")."""
     if isinstance(values, Settings):
         return values
     try:
         settings = Settings(**dict(values or {}))
     except ValidationError as exc:
-        raise invalid_input(exc, Settings) from None
+        raise invalid_input(exc, Settings, keywords=keywords) from None
     _check_combinations(settings)
     return settings
 

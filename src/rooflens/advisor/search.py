@@ -868,8 +868,11 @@ def advise(
     return replace(ranked, model=spec.name)
 
 
-def _listed(values: Sequence[object]) -> str:
-    """A searched axis as a user types it: "1,2,4" (a tuple's repr printed "(64,)")."""
+def _listed(values: Sequence[object]) -> object:
+    """A searched axis as a user types it: one value as itself (tp=16, not the text '16'),
+    several as "1,2,4" (a tuple's repr printed "(64,)")."""
+    if len(values) == 1:
+        return values[0]
     return ",".join(str(v) for v in values)
 
 

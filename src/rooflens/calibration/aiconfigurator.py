@@ -283,6 +283,25 @@ def data_root(data_dir: Path | None = None) -> Path:
     return Path(aiconfigurator_core.__file__).parent / "systems" / "data"
 
 
+# How a tables folder is laid out (aiconfigurator-core's systems/data), for a refusal to show.
+TABLES_LAYOUT = "<system>/<op>/<engine>/<version>/<table>.parquet"
+
+
+def systems_held(root: Path) -> list[str]:
+    """The folders of `root` that hold at least one operator table where TABLES_LAYOUT puts
+    them (every table of the package is named `<op>_perf`; parquet, or CSV for tests): any
+    other folder is no system (a --data-dir of /tmp named each of its folders one)."""
+    return sorted(
+        system.name
+        for system in root.iterdir()
+        if system.is_dir()
+        and any(
+            next(system.glob(f"*/*/*/*_perf.{kind}"), None) is not None
+            for kind in ("parquet", "csv")
+        )
+    )
+
+
 def pick_version(
     root: Path, system: str, op: str, engine: str, version: str | None, tables: tuple[str, ...]
 ) -> Path | None:

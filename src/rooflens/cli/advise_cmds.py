@@ -24,7 +24,7 @@ from rooflens.cli.common import (
     figure_file,
     wrote,
 )
-from rooflens.core.errors import InvalidInputError
+from rooflens.core.errors import InvalidInputError, did_you_mean
 from rooflens.serving.config import ADVISE_SLO, Target, build, parse_slo, slo_text
 
 # The advisor (pandas, the simulator) is imported when `rooflens advise` runs.
@@ -51,7 +51,9 @@ def _workload(text: str) -> Target:
     for item in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = item.partition("=")
         if not sep or key.strip() not in names:
-            raise InvalidInputError("--workload", text, "prompt=N,output=N,rate=R")
+            # The item itself, which names the key refused ('outpt=300'), with its likely fix.
+            hint = "" if key.strip() in names else did_you_mean(key, names)
+            raise InvalidInputError("--workload", item, f"prompt=N,output=N,rate=R{hint}")
         if names[key.strip()] in values:  # the last one was taken, silently
             raise InvalidInputError("--workload", text, f"{key.strip()} given once")
         try:

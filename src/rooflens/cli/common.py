@@ -31,7 +31,7 @@ from rooflens.api import (
 from rooflens.cli import format as fmt
 from rooflens.core import analysis as core
 from rooflens.core.analysis import default_prompt_len
-from rooflens.core.errors import InvalidInputError, RooflensError
+from rooflens.core.errors import InvalidInputError, RooflensError, known_names
 from rooflens.core.hardware import MAX_CAPACITY, RATE_BOUNDS, ComputeDtype, Device
 from rooflens.core.results import Analysis
 from rooflens.core.speculative import (
@@ -119,8 +119,9 @@ def usage_error_line(exc: typer.TyperException) -> str:
         # click suggests the options nearest in spelling: --help alone is no suggestion.
         message = exc.format_message().replace(" (Possible options: --help)", "")
         unknown = type(exc).__name__ == "NoSuchOption"  # click's, as typer vendors it
-        if unknown and command.startswith("rooflens plot"):
-            # The plots take the analysis's settings per line, not as options of their own.
+        if unknown and command.startswith("rooflens plot") and _setting_flag(exc.option_name):
+            # The plots take the analysis's settings per line, not as options of their own;
+            # any other unknown option keeps click's words and suggestions alone.
             message += "; a plot's lines take settings as --setting LABEL:key=value (tp=8)"
         elif unknown:
             ours = _own_spelling(exc)
@@ -166,6 +167,14 @@ _OWN_SPELLINGS = {
     # Other tools' output switches (rooflens: -f json, -f csv).
     "--format": ("--json", "--csv", "--output-format"),
 }
+
+
+def _setting_flag(option: str) -> bool:
+    """Whether `option` is a declared setting's flag (--tp, --w-bits, --no-offload-kv), as
+    `analyze` takes it."""
+    name = option.removeprefix("--").removeprefix("no-").replace("-", "_")
+    flags = {option_name(Settings, n) for n in SETTING_NAMES}
+    return option.startswith("--") and (name in flags or name in SETTING_NAMES)
 
 
 def _own_spelling(exc: typer.TyperException) -> str:
@@ -500,38 +509,73 @@ def _check_rate(
         raise InvalidInputError(flag, named, f"{unit}, from {low:g} to {high:g}")
 
 
+# Every form an axis of sizes takes, which a refusal lists before saying what is wrong.
+SIZE_FORMS = (
+    "positive integers up to 2**53, each once, like 1,8,32, or a range START:STOP:xFACTOR "
+    "(geometric, FACTOR > 1), START:STOP:+STEP or START:STOP:STEP (arithmetic, STEP >= 1), "
+    f"with 1 <= START <= STOP, at most {MAX_AXIS_VALUES} values"
+)
+
+
 def parse_sizes(field: str, text: str) -> np.ndarray:
-    """'1,8,32', '1:1024:x2' (geometric) or '128:4096:+128' (arithmetic) -> array of ints."""
-    accepted = (
-        "positive integers up to 2**53 like 1,8,32 or ranges START:STOP:xFACTOR / "
-        f"START:STOP:+STEP with 1 <= START <= STOP and at most {MAX_AXIS_VALUES} values"
-    )
+    """'1,8,32', '1:1024:x2' (geometric) or '128:4096:+128' (arithmetic, the + optional) ->
+    array of ints; a refusal lists every form and says which part is wrong."""
+
+    def refuse(why: str) -> InvalidInputError:
+        return InvalidInputError(field, text, f"{SIZE_FORMS} ({why})")
+
+    def integer(part: str, name: str) -> int:
+        try:
+            value = int(part)
+        except ValueError:
+            raise refuse(f"{name} {part.strip()!r} is no whole number") from None
+        if value < 1:
+            raise refuse(f"{name} {value} is below 1")
+        if value > MAX_SIZE:  # above 2**53 a size loses its last digits as a float
+            raise refuse(f"{name} {value} is above 2**53")
+        return value
+
+    def too_many(count: int) -> InvalidInputError:
+        return refuse(f"{count} values, over {MAX_AXIS_VALUES}")
+
+    if ":" not in text:
+        listed = [integer(v, "value") for v in text.split(",")]
+        repeated = sorted({v for v in listed if listed.count(v) > 1})
+        if repeated:
+            # Each point is one row: a value twice would be a row twice (docs/output.md).
+            raise refuse(f"{', '.join(map(str, repeated))} given more than once")
+        if len(listed) > MAX_AXIS_VALUES:
+            raise too_many(len(listed))
+        return np.array(listed, dtype=np.int64)
+    parts = text.split(":")
+    start = integer(parts[0], "START")
+    stop = integer(parts[1], "STOP") if len(parts) > 1 else start
+    if stop < start:
+        raise refuse(f"STOP {stop} is below START {start}")
+    if len(parts) != 3:
+        raise refuse(f"a range has three parts, START:STOP:STEP; {len(parts)} given")
+    step_s = parts[2].strip()
+    if step_s.startswith("x"):
+        try:
+            factor = float(step_s[1:])
+        except ValueError:
+            raise refuse(f"FACTOR {step_s[1:]!r} is no number") from None
+        if not factor > 1 or not np.isfinite(factor):
+            raise refuse(f"FACTOR {step_s[1:]} is not above 1")
+        count = int(np.floor(np.log(stop / start) / np.log(factor) + 1e-9)) + 1
+        if count > MAX_AXIS_VALUES:
+            raise too_many(count)
+        # Rounding may land two powers on one size: each is one point.
+        return np.unique(np.round(start * factor ** np.arange(count)).astype(np.int64))
     try:
-        if ":" not in text:
-            values = np.array([int(v) for v in text.split(",")], dtype=np.int64)
-        else:
-            start_s, stop_s, step_s = text.split(":")
-            start, stop = int(start_s), int(stop_s)
-            if not 1 <= start <= stop:
-                raise ValueError
-            if step_s.startswith("x"):
-                factor = float(step_s[1:])
-                if not factor > 1 or not np.isfinite(factor):
-                    raise ValueError
-                count = int(np.floor(np.log(stop / start) / np.log(factor) + 1e-9)) + 1
-                if count > MAX_AXIS_VALUES:
-                    raise ValueError
-                values = np.unique(np.round(start * factor ** np.arange(count)).astype(np.int64))
-            else:
-                step = int(step_s.lstrip("+"))
-                if step <= 0 or (stop - start) // step + 1 > MAX_AXIS_VALUES:
-                    raise ValueError
-                values = np.arange(start, stop + 1, step, dtype=np.int64)
-        if values.size > MAX_AXIS_VALUES or np.any(values < 1) or np.any(values > MAX_SIZE):
-            raise ValueError  # (above 2**53 a size loses its last digits as a float)
-        return values
-    except (ValueError, OverflowError):
-        raise InvalidInputError(field, text, accepted) from None
+        step = int(step_s.removeprefix("+"))
+    except ValueError:
+        raise refuse(f"STEP {step_s!r} is no whole number") from None
+    if step < 1:
+        raise refuse(f"STEP {step} is below 1")
+    if (stop - start) // step + 1 > MAX_AXIS_VALUES:
+        raise too_many((stop - start) // step + 1)
+    return np.arange(start, stop + 1, step, dtype=np.int64)
 
 
 SIZE_NAMES = ("batch", "prompt_len", "gen_len")
@@ -741,7 +785,7 @@ def _setting(
     key, sep, text = item.partition("=")
     key = key.strip().replace("-", "_").lower()  # W_BITS=4 is w_bits, as words are read
     if not sep or key not in allowed:
-        raise InvalidInputError(flag, item, f"KEY=VALUE with KEY one of {', '.join(allowed)}")
+        raise InvalidInputError(flag, item, known_names(key, allowed, "KEY=VALUE with a known KEY"))
     text = text.strip()
     if key in SETTING_NAMES:
         return key, setting_from_text(key, text)

@@ -24,7 +24,7 @@ from rooflens.cli.common import (
 )
 from rooflens.core.analysis import prompt_room
 from rooflens.core.efficiency import EfficiencyProfile
-from rooflens.core.errors import InvalidInputError, RooflensError
+from rooflens.core.errors import InvalidInputError, RooflensError, known_names
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.hardware.catalog import catalog_name
@@ -300,9 +300,11 @@ def _calibrate_engine(
         ENGINES,
         PACKAGE,
         SYSTEMS,
+        TABLES_LAYOUT,
         data_root,
         fit_engine,
         package_version,
+        systems_held,
     )
     from rooflens.calibration.profile import layers_path, save_profile
 
@@ -312,22 +314,33 @@ def _calibrate_engine(
     engine = str(engine_name(engine))
     if engine not in ENGINES:
         raise InvalidInputError("--engine", engine, f"one of {', '.join(ENGINES)} here")
-    root = data_root(data_dir)
     devices = {v: k for k, v in SYSTEMS.items()}
     typed = system
     # A catalog alias names its device ("h200" for h200-sxm), as -H reads it.
     system = SYSTEMS.get(catalog_name(system) or system, system)
-    if not (root / system).is_dir():
-        held = sorted(p.name for p in root.iterdir() if p.is_dir())
-        what = (
-            f"a system the tables hold: {', '.join(held)}"
-            if held
-            else (
-                f"a system the tables hold, and {root} holds none (a copy of aiconfigurator-core's "
-                "systems/data folder holds one folder per system)"
-            )
+    if data_dir is None and hardware is None and system not in devices:
+        # Refused whatever the installed tables hold (a system rooflens does not know needs
+        # --hardware): said before the package is looked for, which may not be installed.
+        raise InvalidInputError(
+            "--from-aiconfigurator",
+            typed,
+            known_names(typed, devices, "a system rooflens knows")
+            + " (another system of the tables with --hardware naming its catalog device)",
         )
-        raise InvalidInputError("--from-aiconfigurator", typed, what)
+    root = data_root(data_dir)
+    held = systems_held(root)
+    if not held:
+        where = "--data-dir" if data_dir is not None else "the installed tables"
+        raise InvalidInputError(
+            where,
+            str(root),
+            f"a folder of aiconfigurator tables, one folder per system ({TABLES_LAYOUT}, as "
+            f"{PACKAGE}'s systems/data holds them): it holds none",
+        )
+    if system not in held:
+        raise InvalidInputError(
+            "--from-aiconfigurator", typed, known_names(typed, held, "a system the tables hold")
+        )
     if hardware is None and system not in devices:
         raise InvalidInputError(
             "--hardware",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
@@ -51,6 +52,24 @@ class UnknownHardwareError(RooflensError, LookupError):
     """A device name matches no catalog entry."""
 
 
+def did_you_mean(given: object, known: Iterable[str]) -> str:
+    """' (did you mean batch?)': the known names nearest to `given` in spelling (difflib's,
+    as the catalogs' hints), or nothing where none is near."""
+    close = difflib.get_close_matches(str(given).strip().lower(), list(known), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    either = " or ".join(filter(None, (", ".join(close[:-1]), close[-1])))
+    return f" (did you mean {either}?)"
+
+
+def known_names(given: object, known: Iterable[str], what: str = "a known setting") -> str:
+    """What an unknown name is refused with: `what`, the known names nearest to `given`
+    (did_you_mean), then every known one, so that a typo reads its fix first ("a known
+    setting (did you mean batch?): batch, ...")."""
+    names = list(dict.fromkeys(known))
+    return f"{what}{did_you_mean(given, names)}: {', '.join(names)}"
+
+
 _BOUND = re.compile(r"(greater|less) than")
 # A rule's message that starts by naming its field ("dense_layers=99 must be ...").
 _NAMED = re.compile(r"(\w+)=")
@@ -90,8 +109,9 @@ def refused(
         name = ".".join(str(part) for part in err["loc"])
         value = None if err["type"] == "missing" else err.get("input")
     if err["type"] == "extra_forbidden":
-        known = f"of {err['loc'][0]}" if nested else ", ".join(model.model_fields)
-        return InvalidInputError(name, value, f"a known setting{' ' if nested else ': '}{known}")
+        if nested:
+            return InvalidInputError(name, value, f"a known setting of {err['loc'][0]}")
+        return InvalidInputError(name, value, known_names(name, model.model_fields))
     if len(err["loc"]) > 1 and not nested:
         # The branches of a union (w_scale: 'channel', 'tensor' or a block size) or the items
         # of a tuple, each refused apart: what any of them takes.
@@ -136,18 +156,32 @@ def _field_kinds(model: type[BaseModel], name: str) -> set[Any]:
 
 def _strict(model: type[BaseModel], data: Mapping[str, Any]) -> None:
     """Refuse what pydantic's lax mode would take as another type: a boolean for a number
-    (tp=True read as 1) and text for a boolean (kv_groups='yes' read as true)."""
+    (tp=True read as 1), text for a boolean (kv_groups='yes' read as true) and text for a
+    number (Workload(requests='5') read as 5, where analyze(batch='2') is refused). Only
+    descriptions built by hand: the command line and the web validate text on purpose."""
     for name, value in data.items():
         if not isinstance(value, bool | str) or name not in model.model_fields:
             continue
         kinds = _field_kinds(model, name)
+        number = "a number" if float in kinds else "an integer"
         if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:
-            number = "a number" if float in kinds else "an integer"
             # A field that also takes words (w_scale's 'channel', 'tensor' or a block size).
             wanted = number if kinds <= {int, float, type(None)} else f"{number} or a word"
             raise InvalidInputError(name, value, f"{wanted}, not true or false")
         if isinstance(value, str) and bool in kinds and str not in kinds:
             raise InvalidInputError(name, value, "true or false")
+        if isinstance(value, str) and kinds & {int, float} and str not in kinds and _numeral(value):
+            # Other text is refused by the declaration, which names its range.
+            raise InvalidInputError(name, value, f"{number}, not text")
+
+
+def _numeral(text: str) -> bool:
+    """Whether pydantic's lax mode would read `text` as a number ('5', ' 2.5 ', '1e3')."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Declared(BaseModel):

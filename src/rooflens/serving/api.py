@@ -119,6 +119,16 @@ def closed_loop_requests(workload: Workload | Requests | str | Path, clients: in
     return requests
 
 
+# Each entry's own keywords besides the analyzer's settings (its signature's, which a test
+# holds them to), which a misspelt keyword's refusal offers too.
+SIMULATE_KEYWORDS = (
+    "workload", "scheduler", "cluster", "slo", "progress", "concurrency", "preset",
+)  # fmt: skip
+CAPACITY_KEYWORDS = (
+    "workload", "slo", "scheduler", "cluster", "tolerance", "progress", "preset",
+)  # fmt: skip
+
+
 def simulate(
     model: ModelLike,
     hardware: DeviceLike,
@@ -148,7 +158,7 @@ def simulate(
         raise InvalidInputError("concurrency", concurrency, "a positive integer or None")
     # Parsed once: the engine as the settings read it (its projects' spellings too) brings its
     # scheduler.
-    settings = parse_settings(_analysis_settings(options))
+    settings = parse_settings(_analysis_settings(options), SIMULATE_KEYWORDS)
     spec, device, opts = resolve(model, hardware, settings)
     # The defaults fit the model's positions, unless it is to be simulated beyond them.
     room = None if settings.allow_long_context else spec.max_positions
@@ -190,7 +200,7 @@ def capacity(
         raise InvalidInputError(
             "tolerance", tolerance, "a number between 0 and 1 (the bracket's width over its top)"
         )
-    settings = parse_settings(_analysis_settings(options))
+    settings = parse_settings(_analysis_settings(options), CAPACITY_KEYWORDS)
     spec, device, opts = resolve(model, hardware, settings)
     workload = fitted_to(workload, None if settings.allow_long_context else spec.max_positions)
     sched = scheduler_of(scheduler, preset, device, settings.engine, spec)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
-from rooflens.core.errors import Declared, InvalidInputError, refused
+from rooflens.core.errors import Declared, InvalidInputError, did_you_mean, refused
 from rooflens.core.speculative import ACCEPTANCE
 from rooflens.settings import (
     MAX_DEVICES,
@@ -493,7 +493,9 @@ def parse_slo(text: str, default: SLO | None = None) -> SLO:
         key, sep, value = item.partition("=")
         name, _, percentile = key.strip().partition("_p")
         if not sep or name not in ("ttft", "tpot"):
-            raise InvalidInputError("--slo", text, _SLO_FORM)
+            # The item itself, which names the key refused ('tft=1s'), with its likely fix.
+            known = "" if name in ("ttft", "tpot") else did_you_mean(name, ("ttft", "tpot"))
+            raise InvalidInputError("--slo", item, f"ttft or tpot as KEY{known}, in {_SLO_FORM}")
         if name in values:  # the last had silently won
             raise InvalidInputError("--slo", text, f"{name} given once")
         values[name] = _seconds(f"--slo {key.strip()}", value.strip())

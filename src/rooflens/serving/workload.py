@@ -230,6 +230,12 @@ class Workload(Declared):
         # The command line's forms ("fixed:1000", "uniform:128:1024", 512) in the API too.
         if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
             return LengthDistribution.parse(str(info.field_name), str(value))
+        if not isinstance(value, LengthDistribution | dict):
+            # pydantic would ask for "a valid dictionary or instance of LengthDistribution",
+            # naming none of the forms (5.5 is no whole number of tokens).
+            raise InvalidInputError(
+                str(info.field_name), value, f"{LENGTH_FORMS}, or a LengthDistribution"
+            )
         return value
 
     def at_rate(self, rate: float) -> Workload:
@@ -328,7 +334,7 @@ class Requests:
 
 
 # Column names accepted in a trace, first the canonical one.
-_TRACE_COLUMNS = {
+TRACE_COLUMNS = {
     "arrival_time": ("arrival_time", "timestamp", "arrival"),
     "prompt_len": ("prompt_len", "input_len", "prompt_tokens", "input_tokens"),
     "output_len": ("output_len", "output_tokens", "completion_tokens"),
@@ -339,7 +345,7 @@ def _first_bad(bad: np.ndarray, frame: pd.DataFrame, field: str) -> str:
     """Where a trace first breaks a rule: its row (1 the first after the header) and the
     value read there."""
     row = int(np.argmax(bad))
-    names = [n for n in _TRACE_COLUMNS[field] if n in frame.columns]
+    names = [n for n in TRACE_COLUMNS[field] if n in frame.columns]
     value = frame[names[0]].iloc[row] if names else None
     shown = value.item() if isinstance(value, np.generic) else value  # -3, not np.int64(-3)
     return f" (row {row + 1}: {shown!r})"
@@ -347,7 +353,7 @@ def _first_bad(bad: np.ndarray, frame: pd.DataFrame, field: str) -> str:
 
 def load_trace(path: str | Path) -> Requests:
     """A CSV or JSONL file with an arrival time in seconds and prompt and output lengths per
-    request (column names in _TRACE_COLUMNS). Rows are sorted by arrival."""
+    request (column names in TRACE_COLUMNS). Rows are sorted by arrival."""
     path = Path(path)
     if path.suffix not in (".csv", ".jsonl"):
         raise InvalidInputError("trace", str(path), "a .csv or .jsonl file")
@@ -356,10 +362,11 @@ def load_trace(path: str | Path) -> Requests:
     except (OSError, ValueError) as exc:
         raise InvalidInputError("trace", str(path), f"a readable trace file ({exc})") from None
     columns = {}
-    for field, names in _TRACE_COLUMNS.items():
+    for field, names in TRACE_COLUMNS.items():
         found = [n for n in names if n in frame.columns]
         if not found:
-            raise InvalidInputError("trace", str(path), f"a column {field} (or {names[1:]})")
+            spelled = f"{', '.join(names[:-1])} or {names[-1]}"
+            raise InvalidInputError("trace", str(path), f"a column {spelled}")
         columns[field] = pd.to_numeric(frame[found[0]], errors="coerce").to_numpy()
     if not len(frame):
         raise InvalidInputError("trace", str(path), "at least one request")
