@@ -61,22 +61,11 @@ def test_fewer_bits_never_use_more_memory(b, s, x, y, which, fa) -> None:
     low, high = sorted((x, y))
     # Activations narrower than 16 bits are a quantized GEMM's inputs: 4-bit weights take them.
     weights = {"w_bits": 4} if which == "a_bits" else {}
-    small = analyze(
-        MODEL,
-        DEVICE,
-        batch=b,
-        prompt_len=s,
-        gen_len=8,
-        options=_opts(fa, **weights, **{which: low}),
-    )
-    large = analyze(
-        MODEL,
-        DEVICE,
-        batch=b,
-        prompt_len=s,
-        gen_len=8,
-        options=_opts(fa, **weights, **{which: high}),
-    )
+    small, large = (
+        analyze(MODEL, DEVICE, batch=b, prompt_len=s, gen_len=8,
+                options=_opts(fa, **weights, **{which: bits_}))
+        for bits_ in (low, high)
+    )  # fmt: skip
     for stage in ("prefill", "decode", "generation"):
         assert small.memory[stage].total <= large.memory[stage].total
     for stage in ("prefill", "decode"):
