@@ -261,13 +261,41 @@ def test_a_closed_loop_never_has_more_requests_in_flight_than_clients(cluster) -
         spec, device, opts, requests, SchedulerConfig(policy="chunked"), cluster, concurrency=5
     ).requests
     assert (frame["generated"] == frame["output_len"]).all()
-    # Request i + C is sent when request i (the same client's) finishes.
-    np.testing.assert_allclose(
-        frame["arrival"].to_numpy()[clients:], frame["finish"].to_numpy()[:-clients]
-    )
+    # The clients share one queue in order: the k-th request to finish sends request C + k
+    # (vLLM's benchmark, one semaphore of C over every request's task).
+    arrival, finish = frame["arrival"].to_numpy(), frame["finish"].to_numpy()
+    np.testing.assert_allclose(arrival[clients:], np.sort(finish)[: n - clients])
+    assert (np.diff(arrival) >= 0).all()
     events = sorted([(t, 1) for t in frame["arrival"]] + [(t, -1) for t in frame["finish"]])
     in_flight = np.cumsum([d for _, d in sorted(events, key=lambda e: (e[0], e[1]))])
     assert in_flight.max() <= clients
+    # Until the last request is sent, all C are in flight.
+    sent_by = arrival[-1]
+    for t in np.linspace(0.0, sent_by, 50, endpoint=False):
+        assert ((arrival <= t) & (finish > t)).sum() == clients
+
+
+def test_a_closed_loop_keeps_its_clients_busy_when_lengths_vary() -> None:
+    """Two clients, ten requests of alternating 1,000 and 10 output tokens: a client whose
+    chain of requests were fixed (c, c + C, ...) would run the five long ones one after
+    another while the other's short ones ran out; sharing one queue, as the benchmarks do, two
+    stay in flight until the last is sent."""
+    spec, device, opts = _setup()
+    n = 10
+    output = np.where(np.arange(n) % 2 == 0, 1000, 10)
+    requests = Requests(np.zeros(n), np.full(n, 100), output)
+    frame = run(
+        spec, device, opts, requests, SchedulerConfig(policy="chunked"), ClusterConfig(),
+        concurrency=2,
+    ).requests  # fmt: skip
+    arrival, finish = frame["arrival"].to_numpy(), frame["finish"].to_numpy()
+    # The short first request's finish sends the second long one beside the first.
+    assert arrival[2] == finish[1] < finish[0]
+    for t in np.linspace(0.0, arrival[-1], 50, endpoint=False):
+        assert ((arrival <= t) & (finish > t)).sum() == 2
+    # The five long requests run two at a time, not one after another (about 2.5 long
+    # requests' time, where a client's fixed chain would take five).
+    assert finish.max() < 3.2 * finish[0]
 
 
 # -- the vectorized decode runs --------------------------------------------------------------------

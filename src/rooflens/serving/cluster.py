@@ -236,12 +236,16 @@ def _closed_loop(
     progress: Progress,
     concurrency: int,
 ) -> tuple[list[EngineRecord], np.ndarray, dict[str, np.ndarray]]:
-    """Client c sends requests c, c + C, c + 2C, … each when the one before has finished
-    (zero think time), as vLLM's benchmark_serving --max-concurrency and genai-perf do."""
+    """C clients share one queue of the requests in order: the first C are sent at once, and
+    each request's finish sends the next unsent one (zero think time), in the order requests
+    finish, so C are in flight until the last is sent, as vLLM's benchmark_serving
+    --max-concurrency runs them (every request's task waits on one semaphore of C) and
+    genai-perf's concurrency mode keeps C outstanding."""
     n = len(requests)
     clients = min(concurrency, n)
     sent = np.full(n, np.inf)
     sent[:clients] = 0.0
+    unsent = iter(range(clients, n))
     full = not cluster.disaggregated
     first_pool = _pool(
         replica,
@@ -258,10 +262,13 @@ def _closed_loop(
     def next_of_clients(done: np.ndarray, times: np.ndarray) -> None:
         if progress:
             progress(len(done))
-        for i, t in zip(done.tolist(), times.tolist(), strict=True):
-            if i + clients < n:
-                sent[i + clients] = t
-                to_first.send(i + clients, t)
+        # Finishes reach here in time order (one engine's at one instant, or _lockstep's).
+        for t in np.sort(times).tolist():
+            i = next(unsent, None)
+            if i is None:
+                return
+            sent[i] = t
+            to_first.send(i, t)
 
     engines = list(first_pool)
     decode_pool: list[Engine] = []
