@@ -49,8 +49,9 @@ def decode_totals(
     c0, c1 = _compute(at_first, rates), _compute(at_second, rates)
     m0, m1 = _transfer(at_first, rates), _transfer(at_second, rates)
     per_op = sum_of_max_lines(c0, c1 - c0, m0, m1 - m0, steps)
-    # Fixed costs, framework overhead and collectives do not grow with the context.
-    per_step_fixed = rates.total(rates.fixed) + rates.overhead + at_first.total(at_first.link_time)
+    # Fixed costs, framework overhead, collectives and the FP8 GEMMs' input quantization (its
+    # tokens are the step's, whatever the context) do not grow with the context.
+    per_step_fixed = _per_step_fixed(at_first, rates)
     kernels = at_first.total(per_op) + steps * per_step_fixed
     stages = _with_host_time(kernels, at_first, at_second, rates, steps)
     time = at_first.pipeline_slots * (stages + steps * at_first.p2p_time)
@@ -68,7 +69,7 @@ def _with_host_time(
     host = rates.host_time
     if host == 0.0:
         return kernels
-    fixed = rates.total(rates.fixed) + rates.overhead + first.total(first.link_time)
+    fixed = _per_step_fixed(first, rates)
     t0 = first.total(_at(first, rates)) + fixed
     slope = second.total(_at(second, rates)) + fixed - t0
     last = t0 + slope * np.maximum(steps - 1, 0)
@@ -78,6 +79,16 @@ def _with_host_time(
         kernels,
         np.where(np.maximum(t0, last) <= host, steps * host, mixed),
     )
+
+
+def _per_step_fixed(first: StepCosts, rates: StepCosts) -> np.ndarray:
+    """A decode step's time that the context does not change (StepCosts.time's terms beside
+    the operators' roofline): fixed costs, framework overhead, collectives and the pass that
+    quantizes FP8 GEMMs' inputs where a profile prices it apart."""
+    fixed = rates.total(rates.fixed) + rates.overhead + first.total(first.link_time)
+    if np.ndim(first.quantize_time) or first.quantize_time:
+        fixed = fixed + first.total(np.broadcast_to(first.quantize_time, first.link_time.shape))
+    return fixed
 
 
 def _at(costs: StepCosts, rates: StepCosts) -> np.ndarray:
