@@ -895,3 +895,32 @@ def test_analyze_counts_sglang_state_pool_in_its_largest_batch() -> None:
     # A dense model under SGLang holds no state pool: one count as before.
     dense = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", engine="sglang")
     assert dense.peak_memory.running == np.inf
+
+
+def test_vllm_preset_overlaps_iterations_from_its_async_release() -> None:
+    """vLLM forms each iteration while the one before runs from 0.14 (async scheduling by
+    default); an engine version before it asked for runs its iterations one after another,
+    where a run had kept the newest release's overlap (Llama-3.1-8B on an H200 at 32 clients
+    of 1,000 + 200 tokens: TTFT p50 0.17 s at 0.12.0, 0.42 s with the overlap)."""
+    from rooflens.serving import SchedulerConfig, Workload
+    from rooflens.serving.presets import preset_for
+
+    h200 = rooflens.get_device("h200-sxm")
+    releases = ("0.11.2", "0.12.0", "0.13.1rc2", "0.14", "0.24.0", "nightly", None)
+    overlaps = {v: preset_for("vllm", h200, None, v).overlap for v in releases}
+    assert overlaps == {"0.11.2": False, "0.12.0": False, "0.13.1rc2": False, "0.14": True,
+                        "0.24.0": True, "nightly": True, None: True}  # fmt: skip
+    assert preset_for("sglang", h200, None, "0.5.1").overlap  # SGLang's overlap in every release
+    load = Workload(requests=64, prompt="fixed:1000", output="fixed:200")
+    runs = {
+        v: rooflens.simulate("meta-llama/Llama-3.1-8B", "h200-sxm", load, engine="vllm",
+                             concurrency=32, **({"engine_version": v} if v else {}))
+        for v in ("0.12.0", None)
+    }  # fmt: skip
+    assert not runs["0.12.0"].scheduler.overlap and runs[None].scheduler.overlap
+    assert runs["0.12.0"].percentile("ttft", 50) < runs[None].percentile("ttft", 50)
+    # A setting given wins over the release's default.
+    given = rooflens.simulate("meta-llama/Llama-3.1-8B", "h200-sxm", load, engine="vllm",
+                              engine_version="0.12.0", concurrency=32,
+                              scheduler=SchedulerConfig(overlap=True))  # fmt: skip
+    assert given.scheduler.overlap

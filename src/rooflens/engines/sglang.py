@@ -142,9 +142,11 @@ def page_size(device: Device | None, model: ModelSpec | None) -> int:
     return SCHEDULER.block_size
 
 
-def scheduler_for(device: Device | None, model: ModelSpec | None = None) -> SchedulerConfig:
+def scheduler_for(
+    device: Device | None, model: ModelSpec | None = None, version: str | None = None
+) -> SchedulerConfig:
     """The scheduler on `device` (None: an 80 GB-class GPU); `model`: its page size
-    (`page_size`)."""
+    (`page_size`); the same for every `version`."""
     if device is None:
         return SCHEDULER
     chunk, _ = launch_sizes(device.memory_capacity)

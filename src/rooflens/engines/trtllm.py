@@ -34,8 +34,10 @@ SCHEDULER = SchedulerConfig(
 )
 
 
-def scheduler_for(device: Device | None, model: ModelSpec | None = None) -> SchedulerConfig:
-    """The scheduler on `device`: the same on every GPU and for every model."""
+def scheduler_for(
+    device: Device | None, model: ModelSpec | None = None, version: str | None = None
+) -> SchedulerConfig:
+    """The scheduler on `device`: the same on every GPU, model and `version`."""
     return SCHEDULER
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rooflens.core import memory
+from rooflens.core.efficiency import version_key
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.engines.defaults import BLACKWELL, HOPPER, EngineDefaults, on
@@ -80,13 +81,25 @@ def kv_group_spans(
     return memory.kv_group_spans(spans, layers, GROUP_SLACK)
 
 
-def scheduler_for(device: Device | None, model: ModelSpec | None = None) -> SchedulerConfig:
+# vLLM's async scheduling (the preset's `overlap`) is its default from 0.14 (pull request
+# 27614, merged in the last week of 2025; before it only with --async-scheduling): the first
+# release taken to have it, not checked against vLLM's tags.
+ASYNC_SCHEDULING_FROM = "0.14"
+
+
+def scheduler_for(
+    device: Device | None, model: ModelSpec | None = None, version: str | None = None
+) -> SchedulerConfig:
     """The scheduler on `device` (None: a GPU of at least 70 GiB), by
     EngineArgs.get_batch_defaults' rules for `vllm serve`: 8,192 tokens and 1,024 sequences on
     devices of at least 70 GiB but A100s, else 2,048 and 256; a TPU's tokens by its chip;
     on a CPU 2,048 tokens and 128 sequences per rank of TP x PP (one rank: the preset is one
     device's); the sequences then at most the tokens. `model`: its block size
-    (`block_size`)."""
+    (`block_size`). `version`: a release before ASYNC_SCHEDULING_FROM forms each iteration
+    after the one before (no overlap); None, or a nightly or named build: the newest's."""
+    release = version_key(version) if version is not None else (-1,)  # (-1,): no number
+    if (-1,) < release < version_key(ASYNC_SCHEDULING_FROM):
+        return scheduler_for(device, model).model_copy(update={"overlap": False})
     if device is None:
         return SCHEDULER
     blocks = block_size(device, model)

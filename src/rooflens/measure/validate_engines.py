@@ -48,6 +48,7 @@ from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.engines import memory_share, version_key
 from rooflens.engines.validated import architecture
+from rooflens.engines.vllm import ASYNC_SCHEDULING_FROM
 from rooflens.engines.vllm import DEFAULTS as VLLM_DEFAULTS
 from rooflens.hardware.catalog import get_device
 from rooflens.measure.inferencemax import (
@@ -99,15 +100,15 @@ INFERENCEX_RANGE_RATIO = 0.8
 # default of the release the shipped profiles' kernels come from (vllm/config/cache.py): the
 # rule EngineDefaults.memory_fraction_at holds, read at the newest release the sample names.
 VLLM_SAMPLE_MEMORY_FRACTION = VLLM_DEFAULTS.memory_fraction_at("0.19.0")
-# vLLM's async scheduling (the `overlap` schedule) became its default with pull request 27614,
-# merged in the last week of 2025 (before it, --async-scheduling turned it on); rooflens
-# takes 0.14 as the first release with it, which was not checked against vLLM's tags. The
-# sample holds no run of 0.13 or 0.14, so that boundary moves none of its rows. Its runs of
-# earlier releases: aiconfigurator's gap-analysis deployments of 0.12.0, whose vLLM
-# templates do not set it, and InferenceX's gpt-oss runs on 0.11.2, whose H100 scripts'
-# config.yaml set `async-scheduling: true` from 2025-09-23 until the v0.15.1 image
-# (2026-02-25), when InferenceX dropped the flag.
-VLLM_ASYNC_DEFAULT = "0.14"
+# vLLM's async scheduling (the `overlap` schedule) became its default with pull request 27614
+# (rooflens.engines.vllm.ASYNC_SCHEDULING_FROM, whose preset follows it at a release asked
+# for; the runs' launches are read here, each stated on the row). The sample holds no run of
+# 0.13 or 0.14, so that boundary moves none of its rows. Its runs of earlier releases:
+# aiconfigurator's gap-analysis deployments of 0.12.0, whose vLLM templates do not set it,
+# and InferenceX's gpt-oss runs on 0.11.2, whose H100 scripts' config.yaml set
+# `async-scheduling: true` from 2025-09-23 until the v0.15.1 image (2026-02-25), when
+# InferenceX dropped the flag.
+VLLM_ASYNC_DEFAULT = ASYNC_SCHEDULING_FROM
 # AIConfigurator's gap-analysis runs deployed the configurations its generator writes (their
 # files' folders name engine releases its templates cover: TensorRT-LLM 1.0.0rc3, SGLang
 # 0.5.1.post1 and 0.5.6.post2, vLLM 0.12.0; the two files outside those folders, Kimi K2.5's

@@ -75,19 +75,20 @@ def scheduler_of(
     device: Device,
     engine: object = None,
     model: ModelSpec | None = None,
+    version: str | None = None,
 ) -> SchedulerConfig | None:
     """The scheduler a run uses: an engine's preset (sized for `device`, its KV block for
     `model`) with the settings given explicitly in `scheduler` (its fields set by the caller)
     in place of the preset's. Without a preset, an `engine` that has one (vllm, sglang,
-    trtllm) brings its own."""
+    trtllm) brings its own, at its release `version` (the settings' engine_version)."""
     if preset is None and engine in PRESETS:
         preset = str(engine)
     if preset is None:
         return scheduler
     if scheduler is None:
-        return preset_for(preset, device, model)
+        return preset_for(preset, device, model, version)
     chosen = {k: getattr(scheduler, k) for k in scheduler.model_fields_set}
-    return scheduler_with(preset, device, chosen, model)
+    return scheduler_with(preset, device, chosen, model, version)
 
 
 def closed_loop_requests(workload: Workload | Requests | str | Path, clients: int) -> Requests:
@@ -166,7 +167,7 @@ def simulate(
     if isinstance(load, Workload):
         load = fitted_to(load, room)
     requests = _requests(load) if concurrency is None else closed_loop_requests(load, concurrency)
-    sched = scheduler_of(scheduler, preset, device, settings.engine, spec)
+    sched = scheduler_of(scheduler, preset, device, settings.engine, spec, settings.engine_version)
     check_expert_groups(spec, opts, cluster or ClusterConfig())
     return run(spec, device, opts, requests, sched, cluster, slo, progress, concurrency=concurrency)
 
@@ -203,7 +204,7 @@ def capacity(
     settings = parse_settings(_analysis_settings(options), CAPACITY_KEYWORDS)
     spec, device, opts = resolve(model, hardware, settings)
     workload = fitted_to(workload, None if settings.allow_long_context else spec.max_positions)
-    sched = scheduler_of(scheduler, preset, device, settings.engine, spec)
+    sched = scheduler_of(scheduler, preset, device, settings.engine, spec, settings.engine_version)
     check_expert_groups(spec, opts, cluster or ClusterConfig())
     return find_capacity(
         spec, device, opts, workload, slo, sched, cluster, tolerance, progress=progress

@@ -23,15 +23,19 @@ PRESETS: dict[str, SchedulerConfig] = {name: module.SCHEDULER for name, module i
 
 
 def preset_for(
-    name: str, device: Device | None = None, model: ModelSpec | None = None
+    name: str,
+    device: Device | None = None,
+    model: ModelSpec | None = None,
+    version: str | None = None,
 ) -> SchedulerConfig:
     """The engine's scheduler defaults, sized for `device` where the engine sizes them by GPU
     memory (None: a GPU of at least 70 GiB), with the KV block the engine takes for `model`
-    there (None: its default)."""
+    there (None: its default), at release `version` where its defaults changed (None: the
+    newest's)."""
     name = engine_name(name)
     if name not in PRESETS:
         raise InvalidInputError("preset", name, f"one of {', '.join(PRESETS)}")
-    return _ENGINES[name].scheduler_for(device, model)
+    return _ENGINES[name].scheduler_for(device, model, version)
 
 
 def scheduler_with(
@@ -39,6 +43,7 @@ def scheduler_with(
     device: Device | None,
     chosen: Mapping[str, Any],
     model: ModelSpec | None = None,
+    version: str | None = None,
 ) -> SchedulerConfig:
     """Engine `name`'s scheduler on `device` for `model` with the `chosen` settings in place
     of its own, as the engine reads them (`settle` in rooflens.engines.<engine>)."""
@@ -55,4 +60,4 @@ def scheduler_with(
         # Static batches run whole prompts: the preset's chunk size goes with its policy
         # (left in, it was refused as if given).
         chosen.setdefault("chunk_size", None)
-    return module.settle(module.scheduler_for(device, model).model_copy(update=chosen))
+    return module.settle(module.scheduler_for(device, model, version).model_copy(update=chosen))

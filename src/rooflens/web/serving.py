@@ -368,8 +368,9 @@ def scheduler_used(request: s.SchedulerRequest) -> dict[str, Any]:
         check_expert_groups(spec, options, cluster)
         engine = settings.engine if settings.engine in PRESETS else None
         given = request.scheduler.model_fields_set
-        preset = serving.scheduler_of(None, None, device, engine, spec) or s.SchedulerIn()
-        used = serving.scheduler_of(request.scheduler, None, device, engine, spec)
+        version = settings.engine_version
+        preset = serving.scheduler_of(None, None, device, engine, spec, version) or s.SchedulerIn()
+        used = serving.scheduler_of(request.scheduler, None, device, engine, spec, version)
         used = used or request.scheduler
     preset = _as_run(preset, spec, device, options, cluster, requests)
     used = preset if not given else _as_run(used, spec, device, options, cluster, requests)
