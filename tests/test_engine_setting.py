@@ -924,3 +924,34 @@ def test_vllm_preset_overlaps_iterations_from_its_async_release() -> None:
                               engine_version="0.12.0", concurrency=32,
                               scheduler=SchedulerConfig(overlap=True))  # fmt: skip
     assert given.scheduler.overlap
+
+
+def test_simulate_counts_sglang_state_pool_in_its_memory_and_says_its_batch() -> None:
+    """SGLang allocates its pool of recurrent states whole at start: the run's memory at the
+    peak holds it beside the weights (Qwen3.5-9B on an H100: 491 states of 51.5 MB, 25.3 GB),
+    which it had left out; and where the memory holds more of the longest requests than the
+    scheduler runs at once (491 against 163, a third of the slots with the radix cache), the
+    table says so beside the room."""
+    from typer.testing import CliRunner
+
+    from rooflens.core.memory import state_bytes
+    from rooflens.serving import Workload
+
+    load = Workload(requests=320, prompt="fixed:1024", output="fixed:64")
+    run = rooflens.simulate("Qwen/Qwen3.5-9B", "h100-sxm", load, engine="sglang", concurrency=160)
+    spec, _, options = rooflens.api.resolve("Qwen/Qwen3.5-9B", "h100-sxm", {"engine": "sglang"})
+    per_state = state_bytes(spec, options.quantization)
+    assert per_state == 51_511_296  # 32-bit states, as SGLang keeps them
+    assert run.state_pool_bytes == 491 * per_state
+    assert run.beside_kv > run.state_pool_bytes + 17e9  # the weights (17.9 GB) too
+    assert run.peak_memory >= run.beside_kv and run.to_dict()["state_pool_bytes"] == 491 * per_state
+    assert (run.kv_room, run.scheduler.max_batch) == (491, 163)
+    out = CliRunner().invoke(app, ["simulate", "Qwen/Qwen3.5-9B", "-H", "h100-sxm", "--engine",
+                                   "sglang", "--concurrency", "160", "--requests", "320",
+                                   "--prompt", "fixed:1024", "--output", "fixed:64"])  # fmt: skip
+    text = " ".join(out.stdout.split())
+    assert "room for 491 of the longest requests" in text and "at most 163 run at once" in text
+    assert "recurrent-state pool" in text
+    dense = rooflens.simulate("meta-llama/Llama-3.1-8B", "h100-sxm", load, engine="sglang",
+                              concurrency=16)  # fmt: skip
+    assert dense.state_pool_bytes == 0

@@ -115,9 +115,17 @@ def _kv_use(result: SimulationResult, peak_share: float) -> str:
         f" ({result.memory.prompt_len} + {result.memory.gen_len} tokens)" if result.memory else ""
     )
     pooled = " of a decode replica" if result.decode_from else ""
+    # Memory for more than the scheduler runs at once (SGLang's state pool: a third of its
+    # slots with the radix cache): the room alone would overstate the batch.
+    batch = result.scheduler.max_batch if result.scheduler is not None else None
+    runs = (
+        f"; at most {batch:,} run at once (the batch limit)"
+        if batch and batch < result.kv_room
+        else ""
+    )
     return (
         f"{100 * peak_share:.0f} % of {fmt.si(result.kv_bytes, 'B')} per device{pooled}: room for "
-        f"{result.kv_room} of the longest requests{longest}"
+        f"{result.kv_room} of the longest requests{longest}{runs}"
     )
 
 
@@ -208,12 +216,13 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
     # A disaggregated cluster's pools hold different weights and caches: these are the
     # decode pool's, as the KV cache above.
     pooled = " of a decode replica" if result.decode_from else ""
+    states = ", recurrent-state pool" if result.state_pool_bytes else ""
     rows.append(
         (
             "memory at the peak",
             f"{fmt.si(result.peak_memory, 'B')} of {usable} per device{pooled}: "
-            f"{fmt.si(result.beside_kv, 'B')} weights, activation reserve and framework, the "
-            "rest KV cache",
+            f"{fmt.si(result.beside_kv, 'B')} weights, activation reserve{states} and "
+            "framework, the rest KV cache",
         )
     )
     if result.slo is not None:

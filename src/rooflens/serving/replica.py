@@ -104,8 +104,10 @@ class Replica:
     @property
     def beside_kv(self) -> float:
         """Bytes per device held apart from the KV cache (core.memory.beside_kv: weights, the
-        activation reserve and the framework's own)."""
-        return float(beside_kv(self.weights, self.activation_reserve, self.profile))
+        activation reserve and the framework's own), and a pool of recurrent states where the
+        engine keeps one (SGLang allocates it whole at start)."""
+        held = float(beside_kv(self.weights, self.activation_reserve, self.profile))
+        return held + self.state_pool_bytes
 
     @property
     def kv_tokens(self) -> int:

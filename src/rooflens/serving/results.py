@@ -52,6 +52,8 @@ class SimulationResult:
     kernels: str
     # Operators the engine profile prices with another type's curves (Analysis.fallbacks).
     fallbacks: tuple[str, ...] = ()
+    # Of `beside_kv`, a pool of recurrent states the engine keeps apart (SGLang's; 0: none).
+    state_pool_bytes: float = 0.0
     slo: SLO | None = None
     itl: np.ndarray = field(default_factory=lambda: np.zeros(0))
     devices: int = 1
@@ -153,6 +155,7 @@ class SimulationResult:
             "kv_capacity_bytes": self.kv_bytes,
             "kv_room_requests": self.kv_room,
             "peak_memory_bytes": self.peak_memory,
+            "state_pool_bytes": self.state_pool_bytes,
             "usable_memory_bytes": self.usable_memory,
             "layout": self.layout,
             "replicas": self.replicas,

@@ -336,6 +336,7 @@ def run(
         kv_room=_requests_held(decode_replica, scheduler, longest, max_len),
         beside_kv=decode_replica.beside_kv,
         usable_memory=decode_replica.usable_memory,
+        state_pool_bytes=decode_replica.state_pool_bytes,
         device_memory=decode_replica.memory,
         replicas=len(records),
         slo=slo,
