@@ -242,12 +242,10 @@ def _screen(
     room = kv_room(
         cand.device.memory_capacity, float(one.weights), float(one.activations), options.calibration
     )
-    max_batch = max(int(room // float(one.kv_cache)), 0)
-    if options.state_pool is not None and model.mixer is not None:
-        # Recurrent states in a pool of their own (SGLang's): its slots bound the running
-        # requests, the KV cache holds the rest, as the footprint counts them (an engine's
-        # reserve: the same room).
-        max_batch = int(one.max_batch)
+    # With an engine's reserve the footprint counts the same room, and the pools the engine
+    # keeps (SGLang's recurrent states: their slots bound the running requests).
+    reserved = options.activation_reserve_tokens is not None
+    max_batch = int(one.max_batch) if reserved else max(int(room // float(one.kv_cache)), 0)
     held = t_p / p  # how long a prompt holds each stage
     # A one-token answer runs no decode step (its token is the prefill's).
     rate = sizes / (t_d * (g - 1) + sizes * held)
