@@ -87,14 +87,22 @@ def kv_group_spans(
     return grouped, padded / layers
 
 
+def _engine_groups(
+    spans: tuple[tuple[float, int | None], ...], model: ModelSpec, slack: float | None
+) -> tuple[tuple[tuple[float, int | None], ...], float] | None:
+    """`kv_group_spans` where the engine groups this model's layers (`slack` given; a
+    recurrent model's states share the engine's pages by other rules, left as counted)."""
+    if slack is None or model.mixer is not None:
+        return None
+    return kv_group_spans(spans, model.all_layers, slack)
+
+
 def kv_layers_held(
     spans: tuple[tuple[float, int | None], ...], model: ModelSpec, slack: float | None
 ) -> int | None:
     """The layers' worth of KV blocks the engine's groups hold (Gemma 3 27B's 62 layers: 70
     under vLLM); None where every layer holds its own (`held_kv_spans`)."""
-    if slack is None or model.mixer is not None:
-        return None
-    found = kv_group_spans(spans, model.all_layers, slack)
+    found = _engine_groups(spans, model, slack)
     return None if found is None else round(found[1] * model.all_layers)
 
 
@@ -102,12 +110,9 @@ def held_kv_spans(
     spans: tuple[tuple[float, int | None], ...], model: ModelSpec, slack: float | None
 ) -> tuple[tuple[float, int | None], ...]:
     """The spans the KV cache holds memory for: `spans` as they are, or with each kind's
-    share grown to its padded layers where the engine groups them (`slack`, `kv_group_spans`;
-    AnalysisOptions.kv_group_slack). A recurrent model's states share the engine's pages by
-    other rules, left as counted."""
-    found = None if slack is None or model.mixer is not None else (
-        kv_group_spans(spans, model.all_layers, slack)
-    )  # fmt: skip
+    share grown to its padded layers where the engine groups them (`_engine_groups`;
+    AnalysisOptions.kv_group_slack)."""
+    found = _engine_groups(spans, model, slack)
     if found is None:
         return spans
     grouped, padded = found
