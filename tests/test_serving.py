@@ -847,6 +847,30 @@ def test_room_for_the_longest_requests_counts_whole_blocks() -> None:
     assert result.kv_room == (result.kv_capacity // 32) // 32
 
 
+def test_room_holds_a_shared_prefix_once() -> None:
+    """2,000-token prompts whose first 1,000 tokens every request shares, 200 output tokens,
+    blocks of 16: the prefix takes 63 blocks once, each request 75 of its own (1,199 tokens:
+    the last token's keys are never cached). The room had counted 2,199 tokens a request."""
+    from rooflens.serving import LengthDistribution, SchedulerConfig, Workload
+
+    work = Workload(
+        requests=8,
+        prompt=LengthDistribution(kind="fixed", a=1000),
+        output=LengthDistribution(kind="fixed", a=200),
+        shared_prefix=1000,
+    )
+    shared, alone = (
+        rooflens.simulate(
+            "meta-llama/Llama-3.1-8B", "h100-sxm", work, concurrency=8,
+            scheduler=SchedulerConfig(block_size=16, prefix_sharing=sharing),
+        )
+        for sharing in (True, False)
+    )  # fmt: skip
+    blocks = shared.kv_capacity // 16
+    assert shared.kv_room == (blocks - 63) // 75
+    assert alone.kv_room == blocks // 138
+
+
 def test_a_request_whose_tokens_fit_but_whose_blocks_do_not_is_refused(
     squeeze, tiny_model, toy_device
 ) -> None:

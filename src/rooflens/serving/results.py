@@ -32,7 +32,8 @@ class SimulationResult:
     `kv_room` counts whole requests);
     `kv_bytes`: the
     KV-cache bytes per device of a (decode) replica; `kv_room`: how many of the workload's
-    longest requests it holds at once; `beside_kv` and `usable_memory`: its bytes per device
+    longest requests it holds at once (a shared prefix held once for all, where the scheduler
+    shares prefixes); `beside_kv` and `usable_memory`: its bytes per device
     held apart from the KV cache (weights, activation reserve, framework) and the bytes the
     engine may fill;
     `itl`: every gap between consecutive tokens of one request, pooled over requests;

@@ -227,11 +227,19 @@ def _blocks(
     return unit, need, replica.kv_tokens // unit
 
 
-def _requests_held(replica: Replica, scheduler: SchedulerConfig, longest: int, max_len: int) -> int:
+def _requests_held(
+    replica: Replica, scheduler: SchedulerConfig, longest: int, max_len: int, prefix: int = 0
+) -> int:
     """How many of the longest requests the cache holds at once, in whole blocks as the
-    scheduler allocates them."""
-    _, need, capacity = _blocks(replica, scheduler, longest, max_len)
-    held = capacity // need
+    scheduler allocates them. `prefix`: tokens every prompt shares, held once for all of them
+    where the scheduler shares prefixes (the engine's accounting: `_held`)."""
+    unit, need, capacity = _blocks(replica, scheduler, longest, max_len)
+    if prefix and scheduler.prefix_sharing:
+        shared = int(replica.shared_kept(prefix))
+        capacity -= -(-shared // unit)
+        own = _kv_need(replica, scheduler, longest, max_len) - shared
+        need = max(-(-own // unit), 1)
+    held = max(capacity, 0) // need
     # States in a pool of their own: as many requests as it has slots, at most.
     return held if replica.state_slots is None else min(held, replica.state_slots)
 
@@ -333,7 +341,7 @@ def run(
         decode_from=len(records) - cluster.decode_replicas if cluster.disaggregated else 0,
         kv_bytes=decode_replica.kv_capacity,
         # How many of the longest requests the cache holds at once (admitted, each fits).
-        kv_room=_requests_held(decode_replica, scheduler, longest, max_len),
+        kv_room=_requests_held(decode_replica, scheduler, longest, max_len, requests.shared_prefix),
         beside_kv=decode_replica.beside_kv,
         usable_memory=decode_replica.usable_memory,
         state_pool_bytes=decode_replica.state_pool_bytes,

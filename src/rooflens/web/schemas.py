@@ -845,7 +845,8 @@ class SimulateOut(BaseModel):
     )
     kv_capacity_bytes: float = Field(description="KV-cache bytes per device of a (decode) replica.")
     kv_room_requests: int = Field(
-        description="How many of the workload's longest requests one replica's KV cache holds."
+        description="How many of the workload's longest requests one replica's KV cache holds "
+        "(a shared prefix held once for all, where the scheduler shares prefixes)."
     )
     peak_memory_bytes: float = Field(
         description="Bytes per device at the run's peak: weights, activation reserve, framework "
