@@ -189,7 +189,13 @@ CORE_BAD: list[tuple[Any, str]] = [
     ),
     (
         lambda: AnalysisOptions(parallelism={"pp": 2, "foo": 1}),
-        "parallelism.foo=1 is invalid: expected a known setting of parallelism",
+        "parallelism.foo=1 is invalid: expected a known setting of parallelism: tp, ep, moe_tp,",
+    ),
+    # A misspelt one names its nearest settings first.
+    (
+        lambda: AnalysisOptions(parallelism={"tpp": 2}),
+        "parallelism.tpp=2 is invalid: expected a known setting of parallelism (did you mean tp "
+        "or pp?): tp, ep,",
     ),
     (
         lambda: AnalysisOptions(w_bits=4),
@@ -265,7 +271,8 @@ def test_a_length_forms_rule_survives_the_typed_constructor() -> None:
         # A model inside a tuple of pairs: its own field, by its path.
         (
             lambda: AnalysisOptions(module_quantization=(("q_proj", {"w_bitz": 4}),)),
-            "module_quantization.0.1.w_bitz=4 is invalid: expected a known setting of",
+            "module_quantization.0.1.w_bitz=4 is invalid: expected a known setting of "
+            "module_quantization (did you mean w_bits, a_bits or kv_bits?): w_bits,",
         ),
         (
             lambda: AnalysisOptions(module_quantization=(("q_proj", {"w_bits": 5}),)),

@@ -110,7 +110,13 @@ def refused(
         value = None if err["type"] == "missing" else err.get("input")
     if err["type"] == "extra_forbidden":
         if nested:
-            return InvalidInputError(name, value, f"a known setting of {err['loc'][0]}")
+            where = _model_at(field.annotation, err["loc"][1:-1])
+            what = f"a known setting of {err['loc'][0]}"
+            if where is None:
+                return InvalidInputError(name, value, what)
+            return InvalidInputError(
+                name, value, known_names(err["loc"][-1], where.model_fields, what)
+            )
         return InvalidInputError(name, value, known_names(name, model.model_fields))
     if len(err["loc"]) > 1 and not nested:
         # The branches of a union (w_scale: 'channel', 'tensor' or a block size) or the items
@@ -136,6 +142,24 @@ def _holds_model(annotation: Any) -> bool:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return True
     return any(_holds_model(arg) for arg in get_args(annotation))
+
+
+def _model_at(annotation: Any, path: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model a nested error's path leads to from a field's type (through
+    optionals, unions and tuples; list indices and pair positions skipped), or None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if not path:
+            return annotation
+        head, rest = path[0], path[1:]
+        inner = annotation.model_fields.get(str(head))
+        return _model_at(inner.annotation, rest) if inner is not None else None
+    if path and isinstance(path[0], int):
+        path = path[1:]
+    for arg in get_args(annotation):
+        found = _model_at(arg, path)
+        if found is not None:
+            return found
+    return None
 
 
 def _kinds(annotation: Any) -> set[Any]:
