@@ -350,6 +350,15 @@ def test_advise_points_are_the_feasible_setups_and_the_front_is_undominated(advi
         assert not beaten.any()
 
 
+def test_one_token_answers_have_no_time_per_token(client: TestClient) -> None:
+    """An answer of one token has no gap between tokens: its TPOT is null, where the
+    response's declared float had failed the answer with a 500."""
+    body = {**ADVISE, "target": {"prompt_len": 1000, "output_len": 1, "rate": 8}, "verify": 0}
+    data = post(client, "/api/advise", {**body, "devices": ["h100-sxm"], "tp": [1]})
+    assert data["picks"] and all(p["tpot"] is None for p in data["picks"])
+    assert all(p["e2e"] == p["ttft"] for p in data["picks"])
+
+
 def test_pipeline_stages_are_searched_and_left_unconfirmed(client: TestClient) -> None:
     body = {"model": {"id": "meta-llama/Llama-2-70b-hf"}, "devices": ["rtx-4090"],
             "target": {"prompt_len": 500, "output_len": 100, "rate": 0.5},

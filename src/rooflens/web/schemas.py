@@ -900,7 +900,9 @@ class Pick(BaseModel):
     batch_limit: int
     replica_capacity: float
     ttft: float
-    tpot: float
+    tpot: Number = Field(
+        description="None where each answer is one token (no gaps between tokens)."
+    )
     e2e: float
     hourly_price: Number
     cost_per_hour: Number
