@@ -1132,3 +1132,17 @@ def test_sglangs_activation_reserve_is_its_largest_prefill_batch() -> None:
     capacity = held.deployment()["kv_capacity_bytes"]
     assert capacity == budget.deployment()["kv_capacity_bytes"]
     assert capacity == pytest.approx(63.39e9, rel=1e-3)
+
+
+def test_checking_a_simulation_refuses_as_the_run_does_without_serving() -> None:
+    """check_simulation (a web job's check before it starts) raises the run's own refusal,
+    and passes a run that serves."""
+    from rooflens.serving.api import check_simulation
+
+    for model, hardware in (("deepseek-ai/DeepSeek-V3", "h100-sxm"), (LLAMA, "rtx-4090")):
+        with pytest.raises(InvalidInputError) as ran:
+            rooflens.simulate(model, hardware, engine="vllm")
+        with pytest.raises(InvalidInputError) as checked:
+            check_simulation(model, hardware, engine="vllm")
+        assert str(checked.value) == str(ran.value)
+    assert check_simulation(LLAMA, "h100-sxm", engine="vllm", concurrency=4) is None

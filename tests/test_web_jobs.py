@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from rooflens.core.errors import InvalidInputError
 from rooflens.web import create_app
+from rooflens.web import serving as web_serving
 from rooflens.web.jobs import Job, Jobs
 
 LLAMA = {"model": {"id": "meta-llama/Llama-3.1-8B"}, "device": {"name": "h100-sxm"}}
@@ -87,6 +89,29 @@ def test_a_jobs_bad_options_are_a_422_before_it_starts(
 
 
 @pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # No room for a KV cache: the run's memory check.
+        (
+            {"model": {"id": "deepseek-ai/DeepSeek-V3"}, "device": {"name": "h100-sxm"}},
+            "room for a KV cache: weights",
+        ),
+        # Past the model's positions, and a decode pool its heads do not split.
+        ({**LLAMA, "workload": {**SMALL, "prompt": "fixed:200000"}}, "max positions"),
+        ({**LLAMA, "cluster": {"disaggregated": True, "decode_tp": 3}}, "cluster.decode_tp=3"),
+    ],
+)
+def test_what_a_run_refuses_before_serving_is_a_422_before_the_job_starts(
+    client: TestClient, body, message
+) -> None:
+    """Each was a 202 and a job that failed, where POST /api/simulate answers a 422."""
+    refused = client.post("/api/jobs/simulate", json={"workload": SMALL} | body)
+    assert refused.status_code == 422, refused.text
+    assert message in refused.json()["message"]
+    assert refused.json() == client.post("/api/simulate", json={"workload": SMALL} | body).json()
+
+
+@pytest.mark.parametrize(
     "change",
     [
         {"devices": ["h100-sxm", "nope"]},
@@ -125,16 +150,19 @@ def test_a_cancelled_job_stops_computing(client: TestClient) -> None:
     assert client.delete(f"/api/jobs/{job_id}").json()["status"] == "cancelled"
 
 
-def test_a_failed_job_reads_as_a_422(client: TestClient) -> None:
-    # A setup with no room for a KV cache fails in its run, and says what does not fit.
-    v3 = {"model": {"id": "deepseek-ai/DeepSeek-V3"}, "device": {"name": "h100-sxm"}}
-    job = wait(
-        client,
-        client.post("/api/jobs/simulate", json={**v3, "workload": SMALL}).json()["id"],
-        {"failed"},
+def test_a_failed_job_reads_as_a_422(client: TestClient, monkeypatch) -> None:
+    # A refusal only the run itself finds reads as the plain endpoint's answer.
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise InvalidInputError("max_tokens", 4, "a refusal only the run finds")
+
+    monkeypatch.setattr(web_serving.serving, "simulate", refuse)
+    body = {**LLAMA, "workload": SMALL}
+    job = wait(client, client.post("/api/jobs/simulate", json=body).json()["id"], {"failed"})
+    assert job["error"] == client.post("/api/simulate", json=body).json()
+    assert (
+        "max_tokens=4 is invalid: expected a refusal only the run finds"
+        in (job["error"]["message"])
     )
-    assert job["error"] == client.post("/api/simulate", json={**v3, "workload": SMALL}).json()
-    assert "room for a KV cache: weights" in job["error"]["message"]
     # Bad input is refused before any job starts; an unknown job is a 404.
     assert (
         client.post("/api/jobs/simulate", json={**LLAMA, "workload": {"rate": -1}}).status_code

@@ -246,6 +246,8 @@ REFUSED = [
      "workload.requests=5000 is invalid: these requests could take 20,005,000 engine"),
     ({"workload": {"concurrency": 4, "rate": 2.0}}, ["workload", "rate"],
      "workload.rate=2.0 is invalid: no arrivals beside workload.concurrency"),
+    ({"workload": {"prompt": "fixed:200000"}}, ["workload", "prompt"],
+     "workload.prompt: prompt + output=201024 is invalid: expected at most 131072 tokens"),
     # A cluster: its schema, and a pool's parallelism the model cannot take.
     ({"cluster": {"replicas": 0}}, ["cluster", "replicas"],
      "cluster.replicas=0 is invalid: Input should be greater than or equal to 1"),

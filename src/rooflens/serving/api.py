@@ -3,12 +3,14 @@ takes them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from rooflens.api import DeviceLike, ModelLike, resolve
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
+from rooflens.core.options import AnalysisOptions
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.presets import PRESETS, preset_for, scheduler_with
 from rooflens.serving.results import SimulationResult
@@ -16,6 +18,7 @@ from rooflens.serving.simulate import (
     CapacityResult,
     Progress,
     check_expert_groups,
+    deployment,
     find_capacity,
     run,
 )
@@ -152,6 +155,52 @@ def simulate(
     `preset`: an engine's scheduler defaults ('vllm', 'sglang', 'trtllm'); the fields set in
     `scheduler` override it."""
     _check_types(progress, scheduler=scheduler, cluster=cluster, slo=slo, preset=preset)
+    run_of = _simulation(
+        model, hardware, workload, scheduler, cluster, concurrency, preset, options
+    )
+    return run(*run_of.args, run_of.scheduler, cluster, slo, progress, concurrency=run_of.clients)
+
+
+def check_simulation(
+    model: ModelLike,
+    hardware: DeviceLike,
+    workload: Workload | Requests | str | Path | None = None,
+    *,
+    scheduler: SchedulerConfig | None = None,
+    cluster: ClusterConfig | None = None,
+    concurrency: int | None = None,
+    preset: str | None = None,
+    **options: object,
+) -> None:
+    """Refuse, as `simulate` would, what it would refuse before serving a request (the
+    settings, the workload's lengths, memory, the pools and the scheduler's admission), in
+    milliseconds: without serving anything."""
+    _check_types(scheduler=scheduler, cluster=cluster, preset=preset)
+    run_of = _simulation(
+        model, hardware, workload, scheduler, cluster, concurrency, preset, options
+    )
+    deployment(*run_of.args, run_of.scheduler, cluster, run_of.clients)
+
+
+@dataclass(frozen=True)
+class _Simulation:
+    args: tuple[ModelSpec, Device, AnalysisOptions, Requests]
+    scheduler: SchedulerConfig | None
+    clients: int | None
+
+
+def _simulation(
+    model: ModelLike,
+    hardware: DeviceLike,
+    workload: Workload | Requests | str | Path | None,
+    scheduler: SchedulerConfig | None,
+    cluster: ClusterConfig | None,
+    concurrency: object,
+    preset: str | None,
+    options: dict[str, object],
+) -> _Simulation:
+    """What `simulate` runs: the model, device, options and requests resolved, the scheduler
+    its preset with the fields given, the clients of a closed loop."""
     concurrency = plain(concurrency)  # numpy's integers too
     if concurrency is not None and (
         not isinstance(concurrency, int) or isinstance(concurrency, bool)
@@ -169,7 +218,7 @@ def simulate(
     requests = _requests(load) if concurrency is None else closed_loop_requests(load, concurrency)
     sched = scheduler_of(scheduler, preset, device, settings.engine, spec, settings.engine_version)
     check_expert_groups(spec, opts, cluster or ClusterConfig())
-    return run(spec, device, opts, requests, sched, cluster, slo, progress, concurrency=concurrency)
+    return _Simulation((spec, device, opts, requests), sched, concurrency)
 
 
 def capacity(

@@ -272,6 +272,66 @@ def _check_admissible(
     )
 
 
+def check_context(model: ModelSpec, options: AnalysisOptions, longest: int) -> None:
+    """The longest request within the model's positions, unless simulated beyond them."""
+    if options.allow_long_context is False and longest > model.max_positions:
+        raise InvalidInputError(
+            "prompt + output",
+            longest,
+            f"at most {model.max_positions} tokens, the max positions of {model.name} "
+            "(allow_long_context=True, --allow-long-context, simulates beyond them)",
+        )
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A run's checked deployment: the scheduler held to its replicas, the replicas of each
+    pool, the memory verdict, the longest request and the scheduler's max_len."""
+
+    scheduler: SchedulerConfig
+    replica: Replica
+    decode_replica: Replica
+    verdict: MemoryVerdict
+    longest: int
+    max_len: int
+
+
+def deployment(
+    model: ModelSpec,
+    device: Device,
+    options: AnalysisOptions,
+    requests: Requests,
+    scheduler: SchedulerConfig | None = None,
+    cluster: ClusterConfig | None = None,
+    concurrency: int | None = None,
+    replica: Replica | None = None,
+    decode_replica: Replica | None = None,
+) -> Deployment:
+    """Everything `run` refuses before serving a request (the clients, the context length,
+    memory, the pools and the scheduler's admission of the longest request): a web job
+    checks its input with it before it starts."""
+    scheduler = scheduler or SchedulerConfig()
+    cluster = cluster or ClusterConfig()
+    if concurrency is not None and concurrency < 1:
+        raise InvalidInputError("concurrency", concurrency, "a positive number of clients")
+    if cluster.disaggregated and scheduler.policy == "static":
+        raise InvalidInputError(
+            "policy", "static", "'continuous' or 'chunked' in a disaggregated cluster"
+        )
+    longest = int((requests.prompt + requests.output).max())
+    longest_prompt = int(requests.prompt.max())
+    check_context(model, options, longest)
+    max_len = _max_len(model, scheduler, longest)
+    verdict = _pools_verdict(model, device, options, scheduler, cluster, requests, concurrency)
+    replica, decode_replica, scheduler = pools(
+        model, device, options, scheduler, cluster, longest, longest_prompt, replica,
+        decode_replica,
+    )  # fmt: skip
+    _check_admissible(replica, scheduler, longest, max_len)
+    _check_admissible(decode_replica, scheduler, longest, max_len)
+    return Deployment(scheduler, replica, decode_replica, verdict, longest, max_len)
+
+
 def run(
     model: ModelSpec,
     device: Device,
@@ -289,31 +349,13 @@ def run(
     of that many clients (the requests' arrival times are ignored). The pools of a
     disaggregated cluster may run their own parallelism (cluster.prefill_tp …): `replica`
     and `decode_replica` are built from `options` with those applied unless given."""
-    scheduler = scheduler or SchedulerConfig()
     cluster = cluster or ClusterConfig()
-    if concurrency is not None and concurrency < 1:
-        raise InvalidInputError("concurrency", concurrency, "a positive number of clients")
-    if cluster.disaggregated and scheduler.policy == "static":
-        raise InvalidInputError(
-            "policy", "static", "'continuous' or 'chunked' in a disaggregated cluster"
-        )
-    longest = int((requests.prompt + requests.output).max())
-    longest_prompt = int(requests.prompt.max())
-    if options.allow_long_context is False and longest > model.max_positions:
-        raise InvalidInputError(
-            "prompt + output",
-            longest,
-            f"at most {model.max_positions} tokens, the max positions of {model.name} "
-            "(allow_long_context=True, --allow-long-context, simulates beyond them)",
-        )
-    max_len = _max_len(model, scheduler, longest)
-    verdict = _pools_verdict(model, device, options, scheduler, cluster, requests, concurrency)
-    replica, decode_replica, scheduler = pools(
-        model, device, options, scheduler, cluster, longest, longest_prompt, replica,
+    ready = deployment(
+        model, device, options, requests, scheduler, cluster, concurrency, replica,
         decode_replica,
     )  # fmt: skip
-    _check_admissible(replica, scheduler, longest, max_len)
-    _check_admissible(decode_replica, scheduler, longest, max_len)
+    scheduler, replica, decode_replica = ready.scheduler, ready.replica, ready.decode_replica
+    verdict, longest, max_len = ready.verdict, ready.longest, ready.max_len
     records, assignment, times = serve(
         replica, scheduler, cluster, requests, max_len, progress, concurrency, decode_replica
     )

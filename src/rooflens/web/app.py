@@ -477,7 +477,7 @@ def _jobs(app: FastAPI, jobs: Jobs) -> None:
     def start_simulation(request: s.SimulateRequest) -> dict[str, Any]:
         """Start POST /api/simulate's run in the background; GET /api/jobs/{id} follows it."""
         kind = "capacity" if request.capacity else "simulate"
-        serving_service.simulation_input(request)  # bad input: a 422 now, not a failed job
+        serving_service.checked_simulation(request)  # bad input: a 422 now, not a failed job
         return jobs.start(
             kind, lambda job: _as_answered(s.SimulateOut, serving_service.simulate(request, job))
         ).view()

@@ -27,7 +27,7 @@ from rooflens.serving import defaults
 from rooflens.serving.config import SchedulerConfig
 from rooflens.serving.presets import PRESETS
 from rooflens.serving.results import LATENCIES, SimulationResult
-from rooflens.serving.simulate import check_expert_groups, pools
+from rooflens.serving.simulate import check_context, check_expert_groups, pools
 from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Requests, Workload
 from rooflens.settings import parse_settings
 from rooflens.web import schemas as s
@@ -228,6 +228,18 @@ def simulation_input(request: s.SimulateRequest) -> tuple[ModelSpec, Device, Wor
     return model, device, workload, requests
 
 
+def checked_simulation(request: s.SimulateRequest) -> None:
+    """A simulation request refused, before a job runs it, wherever its run would refuse it
+    before serving a request (`serving.check_simulation`: memory, the pools, the context and
+    the cluster too), as the plain endpoint answers (a 422, not a job that fails)."""
+    model, device, _, requests = simulation_input(request)
+    with located((), where=_placed(SIMULATE_SECTIONS)):
+        serving.check_simulation(
+            model, device, requests, scheduler=request.scheduler, cluster=request.cluster,
+            concurrency=request.workload.concurrency, **option_values(request.options),
+        )  # fmt: skip
+
+
 def _checked_requests(
     request: s.SimulateRequest, model: ModelSpec, device: Device
 ) -> tuple[Workload, Requests]:
@@ -331,6 +343,7 @@ def _as_run(
     below max_batch); as it is where the replicas cannot be built for another reason."""
     longest = int((requests.prompt + requests.output).max())
     try:
+        check_context(spec, options, longest)
         return pools(
             spec, device, options, scheduler, cluster, longest, int(requests.prompt.max())
         )[2]
