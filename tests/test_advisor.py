@@ -203,7 +203,7 @@ def test_advise_cli(tmp_path) -> None:
     assert (data["workload"]["prompt_len"], data["workload"]["rate"]) == (1000, 20.0)
     engine = ["advise", LLAMA_8B, "--devices", "h100-sxm", "--verify", "0", "--engine", "vllm"]
     priced = json.loads(runner.invoke(app, [*engine, "--tp", "1", "-f", "json"]).output)
-    assert priced["estimate"] == "estimated with vllm's fitted profiles"
+    assert priced["estimate"] == "estimated with vllm's fitted profiles, of vllm 0.24.0 on h100-sxm"
     assert priced["settings"] == {"devices": ["h100-sxm"], "tp": [1], "engine": "vllm"}
     # How far vLLM's forecasts on the picks' device fell from its measured runs, as a
     # simulation there says it (Llama-3.1-8B unmeasured: the dense models' runs); the

@@ -391,7 +391,7 @@ def test_advise_prices_an_engine_version_with_that_releases_tables() -> None:
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["estimate"] == (
         "estimated with sglang's fitted profiles for release 0.5.9 (a device's tables of "
-        "that release, else of the oldest after it, else the newest)"
+        "that release, else of the oldest after it, else the newest), of sglang 0.5.10 on h100-sxm"
     )
     # Refused as the setting is: a version without an engine, or with transformers.
     for bad in (

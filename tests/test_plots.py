@@ -613,7 +613,8 @@ def test_a_long_engine_label_keeps_a_narrow_figures_title_within_it(tmp_path) ->
     assert advice_plot.axes[0].get_title().splitlines() == [
         "nvidia/DeepSeek-V3-0324-FP4,",
         "estimated with trtllm's fitted profiles for release 1.2.0 (a device's",
-        "tables of that release, else of the oldest after it, else the newest)",
+        "tables of that release, else of the oldest after it, else the newest),",
+        "of trtllm 1.3.0rc20 on b200",
         "10 req/s, prompt 1,000 tokens, output 300 tokens",
     ]
     assert max(_outside_the_figure(advice_plot, advice_plot.axes[0].title)) <= 0

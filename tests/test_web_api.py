@@ -157,6 +157,22 @@ def test_sweep_equals_the_python_api(client: TestClient) -> None:
     assert len(data["rows"]) == 6
     got = [r["tpot"] for r in data["rows"]]
     np.testing.assert_allclose(got, want.tpot.to_numpy(), rtol=1e-12)
+    assert data["estimate"] == "roofline bound"
+
+
+def test_a_sweep_names_its_profile_and_refuses_a_value_given_twice(client: TestClient) -> None:
+    """The answer had held only columns and rows, whatever engine priced them; and a repeated
+    value gave a repeated row where rooflens.sweep refuses it."""
+    body = {"model": {"id": LLAMA}, "device": {"name": "h100-sxm"}, "batch": [2, 8]}
+    data = post(client, "/api/sweep", {**body, "options": {"engine": "vllm"}})
+    assert data["estimate"] == api.analyze(LLAMA, "h100-sxm", engine="vllm").options.estimate
+    assert "vllm" in data["estimate"]
+    refused = error(client, "/api/sweep", {**body, "batch": [8, 2, 8]})
+    assert refused["message"] == (
+        "batch=[8, 2, 8] is invalid: expected each value once (a sweep has one row per point), "
+        "not 8 again"
+    )
+    assert refused["detail"][0]["loc"] == ["body", "batch"]
 
 
 def test_sweep_takes_a_requests_images(client: TestClient) -> None:
@@ -186,6 +202,17 @@ def test_compare_is_b_over_a(client: TestClient) -> None:
     fits = rows["fits in memory"]
     assert (fits["a"], fits["b"], fits["unit"], fits["ratio"]) == (True, True, "", None)
     assert isinstance(fits["a"], bool)  # not 1.0: a yes or no
+    assert data["a_estimate"] == data["b_estimate"] == "roofline bound"
+
+
+def test_compare_names_what_priced_each_side_even_when_alike(client: TestClient) -> None:
+    """Two sides on one engine's profile had said nothing of it (labels name an estimate
+    only where the sides differ)."""
+    a = {**SCENARIO, "options": {"engine": "sglang"}}
+    b = {**SCENARIO, "options": {"engine": "sglang", "w_bits": 4}}
+    data = post(client, "/api/compare", {"a": a, "b": b})
+    want = api.analyze(LLAMA, "h100-sxm", engine="sglang").options.estimate
+    assert data["a_estimate"] == data["b_estimate"] == want and "sglang" in want
 
 
 def test_custom_and_overridden_devices(client: TestClient) -> None:

@@ -444,7 +444,7 @@ def test_advise_prices_with_an_engines_profiles_as_the_python_api(client: TestCl
         data["estimate"]
         == want.estimate
         == "estimated with sglang's fitted profiles for release 0.5.9 (a device's tables of "
-        "that release, else of the oldest after it, else the newest)"
+        "that release, else of the oldest after it, else the newest), of sglang 0.5.10 on h100-sxm"
     )
     assert data["feasible"] == len(want.feasible) > 0
     for pick, (_, row) in zip(data["picks"], want.top(10).iterrows(), strict=True):

@@ -50,7 +50,7 @@ from rooflens.core.graph import build_graph
 from rooflens.core.hardware import Device
 from rooflens.core.memory import kv_room
 from rooflens.core.model import ModelSpec
-from rooflens.engines import DEFAULTS, engine_profiles
+from rooflens.engines import DEFAULTS, engine_profiles, load_engine_profile
 from rooflens.engines.validated import architecture, checked_against
 from rooflens.formats import SHARE_OF, seconds
 from rooflens.hardware.catalog import catalog
@@ -591,7 +591,21 @@ class Advice:
             else f" for release {self.engine_version} (a device's tables of that release, "
             "else of the oldest after it, else the newest)"
         )
-        return f"estimated with {self.engine}'s fitted profiles{release}"
+        # The release each device's tables stand for, as analyze's estimate names it.
+        releases: dict[str, list[str]] = {}
+        for device in dict.fromkeys(self.table["device"]):
+            try:
+                profile = load_engine_profile(self.engine, device, self.engine_version)
+            except RooflensError:  # a device given by its figures: no shipped profile to name
+                continue
+            releases.setdefault(profile.engine_version, []).append(str(device))
+        named = "; ".join(
+            f"{self.engine} {version} on {', '.join(devices)}"
+            for version, devices in releases.items()
+        )
+        return f"estimated with {self.engine}'s fitted profiles{release}" + (
+            f", of {named}" if named else ""
+        )
 
     def top(self, n: int = 5) -> pd.DataFrame:
         return self.feasible.head(_count("n", n, 1))

@@ -290,6 +290,18 @@ class SweepRequest(Setup):
     )
     images: int = Field(0, ge=0, le=MAX_IMAGES, description=IMAGES_HELP)
 
+    @field_validator("batch", "prompt_len", "gen_len")
+    @classmethod
+    def _distinct(cls, values: list[int] | None) -> list[int] | None:
+        # One row per point, as rooflens.sweep holds its axes (api.check_distinct).
+        repeated = sorted({v for v in values or () if values.count(v) > 1})
+        if repeated:
+            raise ValueError(
+                "expected each value once (a sweep has one row per point), not "
+                f"{', '.join(map(str, repeated))} again"
+            )
+        return values
+
     @model_validator(mode="after")
     def _bounded(self) -> SweepRequest:
         sizes = len(self.batch), len(self.prompt_len or [1]), len(self.gen_len or [1])
@@ -762,6 +774,7 @@ class AnalysisOut(BaseModel):
 
 
 class SweepOut(BaseModel):
+    estimate: str = Field(description="What the figures are: the bound, or whose profile.")
     columns: list[str]
     rows: list[dict[str, float | int | bool | None]]
 
@@ -788,8 +801,10 @@ class CompareRow(BaseModel):
 
 class CompareOut(BaseModel):
     rows: list[CompareRow]
-    a: str = Field(description="A's model on its device.")
+    a: str = Field(description="A's model on its device (and its estimate where B's differs).")
     b: str
+    a_estimate: str = Field(description="What priced A: the bound, or whose profile.")
+    b_estimate: str = Field(description="What priced B.")
 
 
 class ViewOut(BaseModel):

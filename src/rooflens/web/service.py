@@ -409,8 +409,10 @@ def sweep(request: s.SweepRequest) -> dict[str, Any]:
         axes.append(np.array(request.gen_len))
     grids = np.meshgrid(*axes, indexing="ij")
     sizes = {"gen_len": None} | dict(zip(SIZES, grids, strict=False))
-    frame = run(request, (), **sizes, **_images(request)).summary()
+    result = run(request, (), **sizes, **_images(request))
+    frame = result.summary()
     return {
+        "estimate": result.options.estimate,
         "columns": list(frame.columns),
         "rows": [{k: _num(v) for k, v in r.items()} for r in frame.to_dict(orient="records")],
     }
@@ -479,6 +481,9 @@ def compare_payload(a: Analysis, b: Analysis) -> dict[str, Any]:
             side: f"{r.model.name} on {r.device.name}" + (f", {r.options.estimate}" * priced)
             for side, r in (("a", a), ("b", b))
         },
+        # What priced each side, always (the labels name it only where the sides differ).
+        "a_estimate": a.options.estimate,
+        "b_estimate": b.options.estimate,
     }
 
 
