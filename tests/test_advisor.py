@@ -17,6 +17,7 @@ import rooflens
 from rooflens.advisor import Target, advise, pareto_front, verify
 from rooflens.advisor.choices import WEIGHTS
 from rooflens.cli.app import app
+from rooflens.core.errors import InvalidInputError
 from rooflens.engines.validated import checked_against
 from rooflens.serving import SLO
 
@@ -879,6 +880,18 @@ def test_an_empty_search_list_is_named_as_given() -> None:
         res = CliRunner().invoke(app, ["advise", "gpt2", flag, ""])
         assert res.exit_code == 2
         assert res.output.startswith(f"error: {field}='' is invalid: expected "), res.output
+
+
+def test_a_search_value_given_twice_is_refused() -> None:
+    """`--tp 1,1` searched every setup twice: screened and listed twice."""
+    res = CliRunner().invoke(app, ["advise", "gpt2", "--tp", "1,2,1"])
+    assert res.exit_code == 2
+    assert res.output == (
+        "error: tp='1,2,1' is invalid: expected widths among 1, 2, 4, 8, 16, 32, 64, "
+        "comma-separated, each value once (1 given twice)\n"
+    )
+    with pytest.raises(InvalidInputError, match=r"each value once \('int4' given twice\)$"):
+        advise("gpt2", Target(), SLO(), weights=["int4", "INT4"])
 
 
 def test_a_rejection_for_memory_names_what_does_not_fit() -> None:

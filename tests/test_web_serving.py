@@ -406,6 +406,9 @@ def test_an_unpriced_device_is_searched_once_given_a_price(client: TestClient) -
         ({"experts": ["dp"]}, ["experts", 0], "'tp' or 'ep'"),
         ({"tp": [2], "devices": ["l40s"]}, ["tp"], "at most 1 in one node"),
         ({"tp": []}, ["tp"], "expected at least one: widths among"),
+        # A value twice had searched and listed every setup twice.
+        ({"tp": [1, 2, 1]}, ["tp"], "tp=[1, 2, 1] is invalid: expected each value once (1 given"),
+        ({"weights": ["fp8", "FP8"]}, ["weights"], "each value once ('fp8' given twice)"),
         ({"rank": "speed"}, ["rank"], "'cost'"),
         ({"target": {"rate": 0}}, ["target", "rate"], "greater than 0"),
         ({"target": {"output_len": 200000}, "verify": 2}, ["verify"], "too long to confirm"),

@@ -913,7 +913,11 @@ def invalid_input(
         return InvalidInputError(prefix + name, err.get("input"), known)
     value = err.get("input")
     if name in model.model_fields:
-        return InvalidInputError(prefix + name, value, accepted(model, name))
+        said = str(err["msg"]).removeprefix("Value error, ")
+        # A rule beyond the field's choices (a list's values each once) says itself too.
+        beyond = err["type"] == "value_error" and said.startswith("expected each ")
+        rule = f", {said.removeprefix('expected ')}" if beyond else ""
+        return InvalidInputError(prefix + name, value, accepted(model, name) + rule)
     return InvalidInputError(prefix + name, value, str(err["msg"]))
 
 

@@ -125,6 +125,11 @@ def _listed(value: object) -> object:
     return parts
 
 
+# What a search list refuses beyond its choices: a value given twice (settings.invalid_input
+# adds it to what the list accepts).
+ONCE = "each value once"
+
+
 class AdviseSearch(BaseModel):
     """What `advise` searches, declared once: the command line's options, the viewer's
     fields and the API's checks derive from it."""
@@ -200,6 +205,11 @@ class AdviseSearch(BaseModel):
         if listed == () and any(getattr(m, "min_length", 0) for m in field.metadata):
             # Named as given ('' or []), not as the empty tuple it was read into ("tp=()").
             raise ValueError(f"expected at least one: {field.json_schema_extra['accepts']}")  # type: ignore[index]
+        if isinstance(listed, tuple):
+            # A value twice would be searched twice: every setup screened and listed twice.
+            again = [p for i, p in enumerate(listed) if p in listed[:i]]
+            if again:
+                raise ValueError(f"expected {ONCE} ({again[0]!r} given twice)")
         return listed
 
     @field_validator("rank", mode="before")
