@@ -706,11 +706,19 @@ def marlin_compute_bound(marlin: ClassEfficiency, mxfp4: ClassEfficiency) -> Cla
 # (aiconfigurator's collector docs, "Power-Law Distribution in MoE Workload Simulation";
 # sdk/models/deepseek.py). Under expert parallelism those rows time the busiest rank.
 SKEWED_DISTRIBUTION = "power_law_1.01"
+# A step of one token routes the same work under any distribution (its top-k experts, on one
+# rank without expert parallelism): there the tables' skewed rows take 0.94-1.0 times the
+# balanced (medians over each H100, H200 and B200 table's cells; 1.01-1.15 at the 95th
+# percentile). A skewed series more than this much slower there was measured apart from the
+# work it states (TensorRT-LLM's H100 table times Llama 4 Scout's layer at TP 4 2.8 times its
+# balanced row at one token, 6 times the H200's at eight), and is not read.
+SKEWED_AGREEMENT = 1.5
 
 
 def skewed_time(df: pd.DataFrame) -> pd.DataFrame:
     """A MoE table's `balanced` rows, each with the latency of the same cell's
-    SKEWED_DISTRIBUTION rows (their median) where that is longer: a skewed load's busiest
+    SKEWED_DISTRIBUTION rows (their median; a series that disagrees where the work is the
+    same left out: SKEWED_AGREEMENT) where that is longer: a skewed load's busiest
     expert (or rank) holds up a long step. Where the skewed rows are faster (small steps, which
     touch fewer experts) the balanced time stays: serving's uniform routing already reads fewer
     experts' weights than the balanced rows (`ExpertLinear.routing`). A table without skewed
@@ -722,11 +730,30 @@ def skewed_time(df: pd.DataFrame) -> pd.DataFrame:
     if skewed.empty:
         return balanced
     cell = [c for c in df.columns if c not in ("distribution", "latency")]
+    skewed = _agreeing(skewed, balanced, [c for c in cell if c != "num_tokens"])
     longest = skewed.groupby(cell, dropna=False, sort=False)["latency"].median()
     at = pd.MultiIndex.from_frame(balanced[cell]) if len(cell) > 1 else balanced[cell[0]]
     other = longest.reindex(at).to_numpy()
     latency = np.fmax(balanced["latency"].to_numpy(float), other)
     return balanced.assign(latency=latency)
+
+
+def _agreeing(skewed: pd.DataFrame, balanced: pd.DataFrame, series: list[str]) -> pd.DataFrame:
+    """The skewed rows less each series whose one-token step, without expert parallelism,
+    takes over SKEWED_AGREEMENT times the balanced series' (SKEWED_AGREEMENT)."""
+    if "num_tokens" not in skewed.columns or "moe_ep_size" not in skewed.columns:
+        return skewed
+
+    def one_token(rows: pd.DataFrame) -> pd.Series:
+        first = rows[(rows["num_tokens"] == 1) & (rows["moe_ep_size"] == 1)]
+        return first.groupby(series, dropna=False, sort=False)["latency"].median()
+
+    ratio = one_token(skewed) / one_token(balanced)
+    apart = ratio[ratio > SKEWED_AGREEMENT].index
+    if apart.empty:
+        return skewed
+    at = pd.MultiIndex.from_frame(skewed[series]) if len(series) > 1 else skewed[series[0]]
+    return skewed[~at.isin(apart)]
 
 
 def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list[Samples]:
