@@ -217,9 +217,11 @@ def test_tensorrt_llm_batch_waiting_holds_a_prompt_while_another_decodes(
     share of 0.05 (25.6 tokens) or 0 it joins the first decode iteration."""
     spec, device, opts = _setup()
     requests = Requests(np.array([0.0, 1e-9]), np.full(2, 50), np.array([10, 2]))
+    # Off: both limits 0 (one alone is refused: TensorRT-LLM would ignore it).
     waiting = SchedulerConfig(
-        policy="chunked", max_tokens=512, batch_wait_iterations=3, batch_wait_ratio=ratio
-    )
+        policy="chunked", max_tokens=512, batch_wait_iterations=3 if ratio else 0,
+        batch_wait_ratio=ratio,
+    )  # fmt: skip
     replica = prepare(spec, device, opts, waiting, 64)
     frame = run(spec, device, opts, requests, waiting, replica=replica).requests
     assert frame["ttft"][1] == pytest.approx(_held_first_token(replica, held), rel=1e-12)
@@ -382,10 +384,9 @@ def test_attention_dp_ranks_let_new_prompts_go_together(
     requests = Requests(
         np.array([0.0, 0.0, 1e-9, 1e-9][:n]), np.full(n, 50), np.array([20, 20, 2, 2][:n])
     )
-    ranks = SchedulerConfig(
-        policy="chunked", max_tokens=512, dp_balance=balance, dp_balance_timeout=3,
-        dp_balance_wait=wait,
-    )  # fmt: skip
+    # Its timings only with balancing (refused without: nothing would read them).
+    timings = {"dp_balance_timeout": 3, "dp_balance_wait": wait} if balance else {}
+    ranks = SchedulerConfig(policy="chunked", max_tokens=512, dp_balance=balance, **timings)
     replica = prepare(spec, device, opts, ranks, 64)
     cluster = ClusterConfig(replicas=2)
     frame = run(spec, device, opts, requests, ranks, cluster, replica=replica).requests
@@ -445,7 +446,7 @@ def test_decode_steps_taken_one_by_one_read_their_times_from_one_priced_run(
     requests = _random_requests(5, 36, True, 150)
     scheduler = SchedulerConfig(
         policy="chunked", max_tokens=512, batch_wait_iterations=6, batch_wait_ratio=0.9,
-        dp_balance=cluster is not None, dp_balance_timeout=5,
+        **({"dp_balance": True, "dp_balance_timeout": 5} if cluster is not None else {}),
     )  # fmt: skip
     cluster = cluster or ClusterConfig()
     replica = prepare(spec, device, opts, scheduler, 512)

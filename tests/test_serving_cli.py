@@ -289,7 +289,24 @@ def test_capacity_without_an_slo_searches_within_the_declared_objectives() -> No
         (["--tp", "3"], "tp=3"),
         # Read by nothing where given: refused rather than ignored (and echoed as if applied).
         (["--dp-balance"], "dp_balance=True is invalid: expected false unless policy=chunked"),
-        (["--batch-wait-iterations", "50"], "batch_wait_iterations=50 is invalid"),
+        (
+            ["--batch-wait-iterations", "50"],
+            "batch_wait_ratio=0.0 is invalid: expected above 0 "
+            "with batch_wait_iterations=50 (prompts are held back only while both are set)",
+        ),
+        # One limit alone, or a balance timing without balancing: nothing would read it.
+        (
+            ["--scheduler", "chunked", "--batch-wait-iterations", "5"],
+            "expected above 0 with batch_wait_iterations=5",
+        ),
+        (
+            ["--scheduler", "chunked", "--batch-wait-ratio", "0.5"],
+            "batch_wait_ratio=0.5 is invalid: expected 0 without batch_wait_iterations",
+        ),
+        (
+            ["--scheduler", "chunked", "--dp-balance-timeout", "3"],
+            "dp_balance_timeout=3 is invalid: expected left out without dp_balance",
+        ),
         (["--kv-link-bandwidth", "1e9"], "expected empty unless disaggregated"),
         (["--scheduler", "static", "--chunk-size", "64"], "chunk_size=64 is invalid"),
         (["--decode-replicas", "3"], "decode_replicas=3 is invalid: expected 1 unless"),

@@ -208,7 +208,7 @@ class SchedulerConfig(_WordChoices):
         "Scheduler",
         "batch wait (iterations)",
         "Chunked: while requests decode, hold new prompts back for up to this many iterations "
-        "(TensorRT-LLM's batch_wait_timeout_iters; 0: never).",
+        "(TensorRT-LLM's batch_wait_timeout_iters; 0: never; set with batch_wait_ratio).",
         ge=0,
         le=MAX_SEQUENCES,
     )
@@ -220,6 +220,8 @@ class SchedulerConfig(_WordChoices):
         "token budget (TensorRT-LLM's batch_wait_max_tokens_ratio; 0: never held).",
         ge=0.0,
         le=1.0,
+        # Checked beside batch_wait_iterations even where left at 0 (_batch_wait_together).
+        validate_default=True,
     )
 
     # TensorRT-LLM's attention_dp_config (enable_balance, timeout_iters, batching_wait_iters;
@@ -277,6 +279,32 @@ class SchedulerConfig(_WordChoices):
     def _drafts_only_with_iteration_batching(cls, value: int, info: ValidationInfo) -> int:
         if value and info.data.get("policy") == "static":
             raise ValueError("0 with policy=static (drafts are verified iteration by iteration)")
+        return value
+
+    @field_validator("batch_wait_ratio")
+    @classmethod
+    def _batch_wait_together(cls, value: float, info: ValidationInfo) -> float:
+        # TensorRT-LLM holds prompts back only while both limits are set (_waiting_requests
+        # stops waiting once either is reached, and a limit of 0 is reached at once): one
+        # alone would be silently ignored.
+        iterations = info.data.get("batch_wait_iterations", 0)
+        if iterations and not value:
+            raise ValueError(
+                f"above 0 with batch_wait_iterations={iterations} (prompts are held back only "
+                "while both are set)"
+            )
+        if value and not iterations:
+            raise ValueError(
+                "0 without batch_wait_iterations (prompts are held back only while both are set)"
+            )
+        return value
+
+    @field_validator("dp_balance_timeout", "dp_balance_wait")
+    @classmethod
+    def _balance_settings_with_balance(cls, value: int, info: ValidationInfo) -> int:
+        # Checked only where given: without dp_balance nothing reads them.
+        if not info.data.get("dp_balance"):
+            raise ValueError("left out without dp_balance (they time its waits)")
         return value
 
     @field_validator("acceptance")
