@@ -992,7 +992,11 @@ def test_experts_over_attention_groups_take_whole_sets_of_groups() -> None:
     replica took the whole load on one group and counted one device of the four."""
     moe = "Qwen/Qwen3-30B-A3B"
     workload = Workload(requests=4, prompt=LengthDistribution(kind="fixed", a=300))
-    spread = r"^replicas=1 is invalid: expected a multiple of 4: ep=4 at tp=1 spreads the experts"
+    # Named as the default it is where not given (the user typed no replica count).
+    spread = (
+        r"^replicas=1 is invalid: expected a multiple of 4 \(1 by default\): ep=4 at tp=1 "
+        "spreads the experts"
+    )
     with pytest.raises(InvalidInputError, match=spread):
         rooflens.simulate(moe, "h100-sxm", workload, ep=4)
     with pytest.raises(InvalidInputError, match=r"^replicas=2 .* or moe_tp=1, the experts "):

@@ -627,11 +627,14 @@ def check_expert_groups(model: ModelSpec, options: AnalysisOptions, cluster: Clu
                 if par.tp % par.ep == 0
                 else ""
             )
+            # Left at its default of 1, the count is named as such (it was never typed).
+            default = "" if field in cluster.model_fields_set else f" ({count} by default)"
             raise InvalidInputError(
                 field,
                 count,
-                f"a multiple of {groups}: ep={par.ep} at tp={par.tp} spreads the experts over "
-                f"{groups} attention groups, each serving its own requests as a replica{inside}",
+                f"a multiple of {groups}{default}: ep={par.ep} at tp={par.tp} spreads the experts "
+                f"over {groups} attention groups, each serving its own requests as a "
+                f"replica{inside}",
             )
 
 
