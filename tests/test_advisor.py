@@ -725,8 +725,11 @@ def test_workload_sizes_are_whole_and_unpriced_devices_show_no_cost() -> None:
     runner = CliRunner()
     res = runner.invoke(app, ["advise", LLAMA_8B, "--workload", "prompt=1.5"])
     assert res.exit_code == 2 and res.output.startswith(
-        "error: --workload prompt_len=1.5 is invalid: expected a whole number of tokens"
+        "error: --workload prompt=1.5 is invalid: expected a whole number of tokens"
     )
+    # A bound is refused by the key typed too (it read prompt_len=-1).
+    res = runner.invoke(app, ["advise", LLAMA_8B, "--workload", "prompt=-1"])
+    assert res.exit_code == 2 and res.output.startswith("error: --workload prompt=-1 is invalid")
     res = runner.invoke(app, ["advise", LLAMA_8B, "--workload", "rate=5", "--devices", "b300",
                               "--verify", "0"])  # fmt: skip
     assert res.exit_code == 0 and "$nan" not in res.output and "│ —" in res.output

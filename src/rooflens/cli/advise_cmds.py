@@ -60,14 +60,20 @@ def _workload(text: str) -> Target:
             values[names[key.strip()]] = float(value)
         except ValueError:
             raise InvalidInputError(f"--workload {key.strip()}", value, "a number") from None
+    typed = {field: key for key, field in names.items()}  # a refusal names the key typed
     for key in ("prompt_len", "output_len"):
         if key in values:
             if not values[key].is_integer():  # 1.5 tokens was read as 1
                 raise InvalidInputError(
-                    f"--workload {key}", values[key], "a whole number of tokens"
+                    f"--workload {typed[key]}", values[key], "a whole number of tokens"
                 )
             values[key] = int(values[key])
-    return build(Target, "--workload", **values)
+    try:
+        return build(Target, "--workload", **values)
+    except InvalidInputError as exc:
+        if exc.field not in typed:
+            raise
+        raise InvalidInputError(f"--workload {typed[exc.field]}", exc.value, exc.accepted) from None
 
 
 @app.command("advise")
