@@ -75,6 +75,11 @@ def _field_loc(field: str) -> Loc:
     return (name,)
 
 
+# The Python API's names of what a request names otherwise (analyze's `hardware` is the
+# request's `device`), as a refusal states them.
+WEB_NAMES = {"hardware": "device"}
+
+
 @contextmanager
 def located(
     prefix: Loc, part: str | None = None, where: Callable[[str], Loc] = _field_loc
@@ -84,7 +89,10 @@ def located(
     try:
         yield
     except InvalidInputError as exc:
-        raise WebInputError(prefix + where(exc.field), str(exc)) from None
+        said = str(exc)
+        if exc.field in WEB_NAMES:  # the API's name for what the request calls otherwise
+            said = str(InvalidInputError(WEB_NAMES[exc.field], exc.value, exc.accepted))
+        raise WebInputError(prefix + where(exc.field), said) from None
     except RooflensError as exc:
         raise WebInputError(prefix + ((part,) if part else ()), str(exc)) from None
 
