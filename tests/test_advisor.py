@@ -51,6 +51,25 @@ def test_an_slo_only_tensor_parallelism_meets() -> None:
     assert table.loc[2, "feasible"] and table.loc[2, "tpot"] <= slo.tpot
 
 
+def test_a_pipeline_parallel_pick_says_it_was_not_simulated() -> None:
+    """`--verify` passes pipeline-parallel picks by (the simulator runs no stages): their
+    cell had been left blank beside a confirmed pick's, and their explanation silent."""
+    args = ["advise", LLAMA_8B, "--devices", "h100-sxm", "--tp", "1", "--pp", "1,2",
+            "--weights", "stored", "--kv-bits", "16", "--verify", "1"]  # fmt: skip
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    rows = [line for line in res.output.splitlines() if line.startswith("│ h100-sxm")]
+    assert [row.split("│")[-2].strip() for row in rows] == ["meets SLO", "not run (PP)"]
+    said = " ".join(res.output.split())  # the explanations as words, however they wrap
+    assert (
+        said.count(
+            "Not confirmed by simulation: the serving simulator does not run pipeline stages."
+        )
+        == 1
+        and "2. 1 × PP=2 h100-sxm" in said
+    )
+
+
 def test_pipeline_stages_split_a_model_over_cards_without_nvlink() -> None:
     # INT4 Llama-2-70B is about 35 GB: no 24 GB RTX 4090 holds it, and without NVLink the search
     # tries no tensor parallelism there, but two pipeline stages over PCIe hold half each.

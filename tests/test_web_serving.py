@@ -369,6 +369,10 @@ def test_pipeline_stages_are_searched_and_left_unconfirmed(client: TestClient) -
     pick = data["picks"][0]
     assert pick["pp"] == 2 and pick["devices"] == 2 * pick["replicas"]
     assert pick["verified"] is None and "PP=2" in pick["explanation"]
+    # Said, not left for the reader to guess from an empty cell.
+    assert pick["explanation"].endswith(
+        "Not confirmed by simulation: the serving simulator does not run pipeline stages."
+    )
     assert data["points"][0]["pp"] == 2
     assert data["rejected"][0]["reason"] == "memory capacity"
 

@@ -678,11 +678,18 @@ class Advice:
             else ""
         )
         # A one-token answer has no time per output token.
-        tpot = f", TPOT ≈ {row['tpot'] * 1e3:.1f} ms" if np.isfinite(row["tpot"]) else ""
+        tpot = f", TPOT ≈ {seconds(row['tpot'])}" if np.isfinite(row["tpot"]) else ""
+        # `verify` passes pipeline-parallel picks by: say so, not leave the reader guessing.
+        staged = (
+            " Not confirmed by simulation: the serving simulator does not run pipeline stages."
+            if row.get("pp", 1) > 1
+            else ""
+        )
         return (
             f"{head}: each replica serves up to {row['replica_capacity']:.3g} req/s with at most "
             f"{int(row['batch_limit'])} requests at once; what binds: {row['binds']}. At "
-            f"{self.target.rate:g} req/s: TTFT ≈ {row['ttft']:.2f} s{tpot}; {cost}.{unmeasured}"
+            f"{self.target.rate:g} req/s: TTFT ≈ {seconds(row['ttft'])}{tpot}; {cost}."
+            f"{unmeasured}{staged}"
         )
 
 

@@ -241,7 +241,10 @@ def _print(advice, picks) -> None:
     shown["cost_per_million"] = shown["cost_per_million"].map(fmt.dollars)
     shown["energy_per_million"] = shown["energy_per_million"].map(lambda v: fmt.si(v, "J"))
     if picks["verified"].notna().any():  # the simulator ran (--verify)
-        shown["simulated"] = picks["verified"].map({True: "meets SLO", False: "misses"}).fillna("")
+        said = picks["verified"].map({True: "meets SLO", False: "misses"})
+        # Pipeline stages are not simulated: such a pick is passed by, not left blank.
+        staged = picks["pp"].gt(1) & picks["verified"].isna()
+        shown["simulated"] = said.astype(object).where(~staged, "not run (PP)").fillna("")
     # A setup priced partly on stand-in curves (where its engine's profile has none of its own).
     standing_in = picks["stand_ins"].fillna("").astype(bool) if "stand_ins" in picks else None
     if standing_in is not None and standing_in.any():
