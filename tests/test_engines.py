@@ -710,6 +710,56 @@ def test_a_skewed_series_that_disagrees_where_the_work_is_the_same_is_not_read()
     assert np.allclose(skewed_time(table(0.128, ep=4))["latency"], [0.128, 3.4])
 
 
+def test_vllm_experts_quantized_online_take_its_triton_fp8_rows() -> None:
+    """vLLM runs FP8 experts with dynamic activation scales on Triton's fused MoE (FlashInfer's
+    FP8 MoE kernels take static scales only): where its table times per-tensor FP8 on
+    FlashInfer alone and block FP8 on Triton too, the Triton block rows fit the fp8 type and
+    the per-tensor rows the static one; elsewhere nothing is remapped."""
+    from rooflens.calibration.aiconfigurator import moe_type_rows, online_fp8_kernels
+
+    def table(per_tensor: str, block: tuple[str, ...]) -> pd.DataFrame:
+        kinds = [("fp8", per_tensor)] + [("fp8_block", k) for k in block]
+        return pd.DataFrame(
+            {
+                "moe_dtype": [d for d, _ in kinds],
+                "kernel_source": [k for _, k in kinds],
+                "num_tokens": 1,
+                "latency": [0.3] + [0.1] * len(block),
+            }
+        )
+
+    hopper = table(
+        "vllm_modeloptfp8moe_flashinfer_cutlass_flashinferexperts",
+        ("vllm_fp8moe_triton_tritonexperts", "vllm_fp8moe_flashinfer_cutlass_flashinferexperts"),
+    )
+    kernels = online_fp8_kernels("vllm", hopper)
+    assert kernels == {"fp8": "fp8_block|triton", "fp8_static": "fp8"}
+    online = moe_type_rows(hopper, "fp8", kernels)
+    assert list(online["kernel_source"]) == ["vllm_fp8moe_triton_tritonexperts"]
+    assert list(moe_type_rows(hopper, "fp8_static", kernels)["moe_dtype"]) == ["fp8"]
+    # Blackwell's block rows are FlashInfer's too; older tables time per-tensor on Triton;
+    # other engines choose otherwise.
+    blackwell = table("vllm_modeloptfp8moe_flashinfer_trtllm", ("vllm_fp8moe_flashinfer_trtllm",))
+    older = table("vllm_fused_moe", ("vllm_fused_moe",))
+    assert online_fp8_kernels("vllm", blackwell) == online_fp8_kernels("vllm", older) == {}
+    assert online_fp8_kernels("sglang", hopper) == {}
+
+
+def test_fp8_experts_quantized_online_decode_no_slower_than_bf16_on_vllm_hopper() -> None:
+    """Qwen3-30B-A3B's FP8 experts (W8A8, dynamic scales) had decoded at 1.9 times its bf16
+    step on vLLM's H200 profile (8.33 against 4.44 ms), priced by ModelOpt's static-scale
+    FlashInfer rows; a static-scale checkpoint still is."""
+    steps = {}
+    for name, settings in (("bf16", {}), ("fp8", {"w_format": "fp"}),
+                           ("fp8_static", {"w_format": "fp", "a_scale": "static"})):  # fmt: skip
+        fp8 = {"w_bits": 8, "a_bits": 8} if settings else {}
+        result = rooflens.analyze(
+            "Qwen/Qwen3-30B-A3B", "h200-sxm", engine="vllm", prompt_len=1024, **fp8, **settings
+        )
+        steps[name] = float(result.steps["decode"].step_time())
+    assert steps["fp8"] <= steps["bf16"] < steps["fp8_static"]
+
+
 def test_llama_4_scouts_layer_on_tensorrt_llm_h100_is_priced_near_the_h200s() -> None:
     """The shipped profiles, refitted without that series: Scout's expert GEMMs at TP 4 and
     batch 8 took 198 us a layer on the H100 (20 % of their bound) against 37 us on the H200."""

@@ -119,6 +119,10 @@ MOE_TYPES = GEMM_TYPES | {
         "w4a16_marlin",
         Quantization(w_bits=4, w_format="mxfp4", group_size=32, w4_kernel="marlin"),
     ),
+    # Per-tensor FP8 experts with their activations' scales stored (ModelOpt's checkpoints):
+    # fitted only where an engine's kernel for them differs from its kernel for dynamic scales
+    # (MOE_KERNELS); elsewhere they take the fp8 curves (DTYPE_FALLBACK).
+    "fp8_static": ("fp8_static", Quantization(w_bits=8, a_bits=8, w_format="fp", a_scale="static")),
     # INT4 weight-only experts (compressed-tensors' WNA16 as Kimi K2's checkpoints store them):
     # Marlin kernels, priced apart from MXFP4's (w4a16_int; rooflens.core.pricing).
     "int4_wo": (
@@ -157,6 +161,24 @@ LOW_LATENCY_TOKENS = 128
 # fitted fractions are of that operator's roofline.
 BLACKWELL = ("b200_sxm", "b300_sxm", "gb200", "gb300")
 MOE_KERNELS = {("trtllm", system): {"w4a16_mxfp4": "w4a8_mxfp4_mxfp8"} for system in BLACKWELL}
+# vLLM picks its FP8 MoE kernel by the scales (fused_moe/oracle/fp8.py,
+# select_fp8_moe_backend): FlashInfer's CUTLASS and TensorRT-LLM kernels first, but they take
+# static per-tensor activation scales only, so experts quantized online (dynamic scales, as
+# rooflens' fp8 means on vLLM) run Triton's fused MoE (TritonExperts). Where a table times
+# per-tensor FP8 only on FlashInfer's kernels (ModelOpt's static-scale path: vLLM 0.24's H100
+# and H200 tables, 2.4-3.5 times the bf16 rows' time at 1-64 tokens on a 2048x768 layer of
+# 128 experts) and block-scaled FP8 on another (Triton's), the block rows stand for dynamic
+# per-tensor experts and the per-tensor rows price static ones (`online_fp8_kernels`). Its
+# Blackwell tables time block-scaled FP8 on FlashInfer's kernel too: no Triton FP8 row, so
+# the per-tensor rows price both there; older tables time both on Triton's.
+# Where each engine's choice of MoE kernel above is stated, by engine and type.
+MOE_KERNEL_SOURCES = {
+    ("trtllm", "w4a16_mxfp4"): "its documentation",
+    ("vllm", "fp8"): "its FP8 MoE oracle: FlashInfer's FP8 MoE kernels take static activation "
+    "scales only, so experts quantized online run Triton's",
+    ("vllm", "fp8_static"): "its FP8 MoE oracle: FlashInfer's CUTLASS kernel for static "
+    "activation scales, as ModelOpt's checkpoints load",
+}
 # GEMM types whose rows an engine's tables time at a kernel choice its serving does not run,
 # and the engine whose rows of the same system stand in. TensorRT-LLM picks its NVFP4 GEMM's
 # kernel and tactic with its autotuner (`trtllm::nvfp4_gemm`, AutoTuner.choose_one), which
@@ -639,7 +661,10 @@ def foreign_kv_types(df: pd.DataFrame, kernels: tuple[str, ...]) -> list[str]:
 
 
 # The tensor type a MoE type's experts compute in (block FP8 as FP8, 4-bit weights at 16 bits).
-MOE_PEAK = {"fp8_block": "fp8", "w4a16": "bf16", "w4a16_int": "bf16", "w4a16_marlin": "bf16"}
+MOE_PEAK = {
+    "fp8_block": "fp8", "fp8_static": "fp8", "w4a16": "bf16", "w4a16_int": "bf16",
+    "w4a16_marlin": "bf16",
+}  # fmt: skip
 
 
 def _marlin_split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -662,6 +687,25 @@ def marlin_elsewhere(df: pd.DataFrame) -> bool:
     return not every.empty and same_layers.empty
 
 
+# A MOE_KERNELS table narrowed to one kernel's rows: "fp8_block|triton".
+KERNEL_OF = "|"
+
+
+def online_fp8_kernels(engine: str, df: pd.DataFrame) -> dict[str, str]:
+    """The MoE types whose rows another kernel's stand for (as MOE_KERNELS): vLLM's FP8
+    experts quantized online where its table times per-tensor FP8 on FlashInfer's kernels
+    alone and block-scaled FP8 on another (the comment above MOE_KERNEL_SOURCES)."""
+    if engine != "vllm" or "kernel_source" not in df.columns:
+        return {}
+    source = df["kernel_source"].astype(str)
+    per_tensor = source[df["moe_dtype"] == "fp8"]
+    block = source[df["moe_dtype"] == "fp8_block"]
+    triton = block.str.contains("triton")
+    if per_tensor.empty or not triton.any() or not per_tensor.str.contains("flashinfer").all():
+        return {}
+    return {"fp8": f"fp8_block{KERNEL_OF}triton", "fp8_static": "fp8"}
+
+
 def moe_type_rows(df: pd.DataFrame, name: str, kernels: dict[str, str] | None) -> pd.DataFrame:
     """A MoE table's rows of one type (MOE_TYPES): the table an engine runs for it
     (`kernels`, MOE_KERNELS), and of MXFP4 rows gpt-oss's kernels rather than Marlin's; the
@@ -675,7 +719,10 @@ def moe_type_rows(df: pd.DataFrame, name: str, kernels: dict[str, str] | None) -
         if not same_layers.empty:
             return same_layers
         return every[every["moe_ep_size"] == 1]
-    rows = df[df["moe_dtype"] == (kernels or {}).get(name, name)]
+    table, _, kernel = (kernels or {}).get(name, name).partition(KERNEL_OF)
+    rows = df[df["moe_dtype"] == table]
+    if kernel:  # one kernel's rows of a table that times several (online_fp8_kernels)
+        rows = rows[rows["kernel_source"].astype(str).str.contains(kernel)]
     if name == "w4a16_mxfp4" and "kernel_source" in rows.columns:
         other = rows["kernel_source"].astype(str).str.contains(MXFP4_OTHER_KERNEL)
         rows = rows[~other] if (~other).any() else rows
@@ -1589,11 +1636,19 @@ def _fit_engine(
     marlin_other_layer = False
     own = ATTENTION_KERNELS.get(engine, ())
     state = SCAN_STATE_BITS[engine]
+    # The kernels standing for a MoE type's own: the engine's on this system, and those its
+    # MoE table says (online_fp8_kernels), which the fallback notes below name.
+    moe_kernels = dict(MOE_KERNELS.get((engine, system), {}))
+
+    def read_moe(table: pd.DataFrame) -> list[Samples]:
+        moe_kernels.update(online_fp8_kernels(engine, table))
+        return moe_samples(table, moe_kernels)
+
     readers: list[tuple[str, list[str], Callable[..., list[Samples]]]] = [
         ("gemm", ["gemm_perf"], gemm_samples),
         ("attention", ["context_attention_perf"], lambda d: _attention_samples(d, False, own)),
         ("attention", ["generation_attention_perf"], lambda d: _attention_samples(d, True, own)),
-        ("moe", ["moe_perf"], lambda d: moe_samples(d, MOE_KERNELS.get((engine, system)))),
+        ("moe", ["moe_perf"], read_moe),
         ("mla", ["context_mla_perf", "generation_mla_perf"], mla_samples),
         ("sparse_attention", ["glm5_dsa_attn_module_perf"], dsa_samples),
         ("linear_attention", ["gdn_perf"], lambda d: scan_samples(d, "gated_deltanet", state)),
@@ -1786,12 +1841,15 @@ def _fit_engine(
                 "no weight-only 4-bit kernel measured: the bf16 curves' fractions of the bf16 "
                 "peak, over the 4-bit weights' bytes"
             )
-    for own, runs in MOE_KERNELS.get((engine, system), {}).items():
+    for own, runs in moe_kernels.items():
         key = f"moe:{MOE_TYPES[own][0]}"
+        table, _, kernel = runs.partition(KERNEL_OF)
+        source = f"the {table} table's {kernel} rows" if kernel else f"the {table} table"
         if key in dtype_classes:
             fallbacks[key] = (
-                f"fitted from the {runs} table, the kernel {engine} runs for {own} experts "
-                f"on {system} (its documentation), priced as the {MOE_TYPES[own][0]} operator"
+                f"fitted from {source}, the kernel {engine} runs for {own} experts on {system} "
+                f"({MOE_KERNEL_SOURCES[engine, own]}), priced as the {MOE_TYPES[own][0]} "
+                "operator"
             )
     fallbacks.update(stand_ins)
     fallbacks.update(extra_notes or {})
