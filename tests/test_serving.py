@@ -1146,3 +1146,21 @@ def test_checking_a_simulation_refuses_as_the_run_does_without_serving() -> None
             check_simulation(model, hardware, engine="vllm")
         assert str(checked.value) == str(ran.value)
     assert check_simulation(LLAMA, "h100-sxm", engine="vllm", concurrency=4) is None
+
+
+def test_another_engines_preset_is_noted() -> None:
+    """`--engine vllm --preset sglang` ran SGLang's scheduler under vLLM's profile and memory
+    share, with only vLLM named in the header."""
+    from rooflens.serving import LengthDistribution, Workload
+
+    work = Workload(
+        requests=4,
+        prompt=LengthDistribution(kind="fixed", a=200),
+        output=LengthDistribution(kind="fixed", a=4),
+    )
+    mixed = rooflens.simulate(LLAMA, "h100-sxm", work, engine="vllm", preset="sglang")
+    assert mixed.notes[-1] == (
+        "preset=sglang: sglang's scheduler with vllm's profile, kernels and memory share"
+    )
+    same = rooflens.simulate(LLAMA, "h100-sxm", work, engine="vllm", preset="vllm")
+    assert not any(note.startswith("preset=") for note in same.notes)

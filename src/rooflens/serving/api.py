@@ -3,7 +3,7 @@ takes them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rooflens.api import DeviceLike, ModelLike, resolve
@@ -158,7 +158,18 @@ def simulate(
     run_of = _simulation(
         model, hardware, workload, scheduler, cluster, concurrency, preset, options
     )
-    return run(*run_of.args, run_of.scheduler, cluster, slo, progress, concurrency=run_of.clients)
+    result = run(*run_of.args, run_of.scheduler, cluster, slo, progress, concurrency=run_of.clients)
+    engine = run_of.args[2].calibration
+    engine_name = getattr(engine, "engine", None)
+    if preset is not None and engine_name in PRESETS and preset != engine_name:
+        # Another engine's scheduler under this engine's kernels and memory share: a what-if
+        # the header's estimate alone would not show.
+        mixed = (
+            f"preset={preset}: {preset}'s scheduler with {engine_name}'s profile, kernels and "
+            "memory share"
+        )
+        return replace(result, notes=(*result.notes, mixed))
+    return result
 
 
 def check_simulation(
