@@ -51,6 +51,25 @@ def test_an_slo_only_tensor_parallelism_meets() -> None:
     assert table.loc[2, "feasible"] and table.loc[2, "tpot"] <= slo.tpot
 
 
+def test_a_calibration_profiles_advice_names_no_release() -> None:
+    """`--engine transformers` prices with the device's calibration profile, which has no
+    release to name: naming one had failed the advice with an internal error."""
+    res = CliRunner().invoke(
+        app, ["advise", LLAMA_8B, "--devices", "h100-sxm", "--engine", "transformers", "--tp",
+              "1", "--verify", "0", "-f", "json"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["estimate"] == "estimated with transformers's fitted profiles"
+
+
+def test_a_device_named_twice_is_searched_once() -> None:
+    """Devices are merged by what they name (aliases too), not refused as a repeated value."""
+    target, slo = Target(prompt_len=500, output_len=50, rate=1), SLO(ttft=5, tpot=0.2)
+    once = advise(LLAMA_8B, target, slo, devices=["h100-sxm"], tps=(1,), pps=(1,))
+    twice = advise(LLAMA_8B, target, slo, devices=["h100-sxm", "h100-sxm"], tps=(1,), pps=(1,))
+    assert len(twice.table) == len(once.table)
+
+
 def test_a_pipeline_parallel_pick_says_it_was_not_simulated() -> None:
     """`--verify` passes pipeline-parallel picks by (the simulator runs no stages): their
     cell had been left blank beside a confirmed pick's, and their explanation silent."""
@@ -61,6 +80,9 @@ def test_a_pipeline_parallel_pick_says_it_was_not_simulated() -> None:
     rows = [line for line in res.output.splitlines() if line.startswith("│ h100-sxm")]
     assert [row.split("│")[-2].strip() for row in rows] == ["meets SLO", "not run (PP)"]
     said = " ".join(res.output.split())  # the explanations as words, however they wrap
+    # Where nothing was simulated (--verify 0) no pick says it was not.
+    unverified = CliRunner().invoke(app, [*args[:-1], "0"], env={"COLUMNS": "200"})
+    assert "Not confirmed by simulation" not in unverified.output
     assert (
         said.count(
             "Not confirmed by simulation: the serving simulator does not run pipeline stages."

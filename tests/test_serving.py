@@ -1146,6 +1146,14 @@ def test_checking_a_simulation_refuses_as_the_run_does_without_serving() -> None
             check_simulation(model, hardware, engine="vllm")
         assert str(checked.value) == str(ran.value)
     assert check_simulation(LLAMA, "h100-sxm", engine="vllm", concurrency=4) is None
+    # Without serving: a workload the run would take seconds over is checked at once.
+    from rooflens.serving import LengthDistribution, Workload
+
+    heavy = Workload(requests=100_000, prompt=LengthDistribution(kind="fixed", a=2000))
+    assert check_simulation(LLAMA, "h100-sxm", heavy, engine="vllm") is None
+    # Its own keywords offered for a misspelt one: no slo, nothing to hold to.
+    with pytest.raises(InvalidInputError, match=r"^slo=.* is invalid: expected a known setting"):
+        check_simulation(LLAMA, "h100-sxm", engine="vllm", slo=SLO())
 
 
 def test_another_engines_preset_is_noted() -> None:
@@ -1162,5 +1170,7 @@ def test_another_engines_preset_is_noted() -> None:
     assert mixed.notes[-1] == (
         "preset=sglang: sglang's scheduler with vllm's profile, kernels and memory share"
     )
-    same = rooflens.simulate(LLAMA, "h100-sxm", work, engine="vllm", preset="vllm")
-    assert not any(note.startswith("preset=") for note in same.notes)
+    # The engine's own preset, however spelt, is no what-if.
+    for spelt in ("vllm", "vLLM"):
+        same = rooflens.simulate(LLAMA, "h100-sxm", work, engine="vllm", preset=spelt)
+        assert not any(note.startswith("preset=") for note in same.notes)

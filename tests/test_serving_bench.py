@@ -994,7 +994,7 @@ def test_experts_over_attention_groups_take_whole_sets_of_groups() -> None:
     workload = Workload(requests=4, prompt=LengthDistribution(kind="fixed", a=300))
     # Named as the default it is where not given (the user typed no replica count).
     spread = (
-        r"^replicas=1 is invalid: expected a multiple of 4 \(1 by default\): ep=4 at tp=1 "
+        r"^replicas=1 is invalid: expected a multiple of 4 \(not given: 1\): ep=4 at tp=1 "
         "spreads the experts"
     )
     with pytest.raises(InvalidInputError, match=spread):
@@ -1334,3 +1334,15 @@ def test_a_static_batch_is_admitted_on_its_whole_length() -> None:
     assert result.exit_code == 2
     assert "room for the longest request (513 tokens: 33 blocks)" in " ".join(result.output.split())
     assert CliRunner().invoke(app, args).exit_code == 0  # continuous: 512 tokens, 32 blocks
+
+
+def test_a_schedulers_fields_given_back_build_it_again() -> None:
+    """A preset's fields as a scheduler gives them (its DP-balance timings at their
+    defaults) build the same scheduler: the checks on timings without balancing refuse
+    only values that would be ignored."""
+    from rooflens.serving.presets import PRESETS
+
+    for name, preset in PRESETS.items():
+        assert SchedulerConfig(**preset.model_dump()) == preset, name
+    with pytest.raises(InvalidInputError, match=r"^dp_balance_timeout=3 is invalid"):
+        SchedulerConfig(policy="chunked", dp_balance_timeout=3)

@@ -301,7 +301,7 @@ def test_capacity_without_an_slo_searches_within_the_declared_objectives() -> No
         ),
         (
             ["--scheduler", "chunked", "--batch-wait-ratio", "0.5"],
-            "batch_wait_ratio=0.5 is invalid: expected 0 without batch_wait_iterations",
+            "batch_wait_ratio=0.5 is invalid: expected 0 without batch_wait_iterations above 0",
         ),
         (
             ["--scheduler", "chunked", "--dp-balance-timeout", "3"],

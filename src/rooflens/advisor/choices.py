@@ -205,8 +205,9 @@ class AdviseSearch(BaseModel):
         if listed == () and any(getattr(m, "min_length", 0) for m in field.metadata):
             # Named as given ('' or []), not as the empty tuple it was read into ("tp=()").
             raise ValueError(f"expected at least one: {field.json_schema_extra['accepts']}")  # type: ignore[index]
-        if isinstance(listed, tuple):
+        if isinstance(listed, tuple) and info.field_name != "devices":
             # A value twice would be searched twice: every setup screened and listed twice.
+            # (Devices are merged by the device they name, aliases too: search.distinct.)
             again = [p for i, p in enumerate(listed) if p in listed[:i]]
             if again:
                 raise ValueError(f"expected {ONCE} ({again[0]!r} given twice)")

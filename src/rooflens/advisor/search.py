@@ -598,7 +598,10 @@ class Advice:
                 profile = load_engine_profile(self.engine, device, self.engine_version)
             except RooflensError:  # a device given by its figures: no shipped profile to name
                 continue
-            releases.setdefault(profile.engine_version, []).append(str(device))
+            version = getattr(profile, "engine_version", None)
+            if version is None:  # a calibration profile (transformers): no release to name
+                continue
+            releases.setdefault(version, []).append(str(device))
         named = "; ".join(
             f"{self.engine} {version} on {', '.join(devices)}"
             for version, devices in releases.items()
@@ -680,9 +683,10 @@ class Advice:
         # A one-token answer has no time per output token.
         tpot = f", TPOT ≈ {seconds(row['tpot'])}" if np.isfinite(row["tpot"]) else ""
         # `verify` passes pipeline-parallel picks by: say so, not leave the reader guessing.
+        simulated = "verified" in self.table and self.table["verified"].notna().any()
         staged = (
             " Not confirmed by simulation: the serving simulator does not run pipeline stages."
-            if row.get("pp", 1) > 1
+            if row.get("pp", 1) > 1 and simulated
             else ""
         )
         return (

@@ -29,7 +29,7 @@ from rooflens.serving.workload import (
     fitted_to,
     load_trace,
 )
-from rooflens.settings import parse_settings, plain
+from rooflens.settings import engine_name, parse_settings, plain
 
 _TYPES: dict[str, tuple[type, str]] = {
     "scheduler": (SchedulerConfig, "a SchedulerConfig"),
@@ -128,6 +128,7 @@ def closed_loop_requests(workload: Workload | Requests | str | Path, clients: in
 SIMULATE_KEYWORDS = (
     "workload", "scheduler", "cluster", "slo", "progress", "concurrency", "preset",
 )  # fmt: skip
+CHECK_KEYWORDS = tuple(k for k in SIMULATE_KEYWORDS if k not in ("slo", "progress"))
 CAPACITY_KEYWORDS = (
     "workload", "slo", "scheduler", "cluster", "tolerance", "progress", "preset",
 )  # fmt: skip
@@ -159,17 +160,21 @@ def simulate(
         model, hardware, workload, scheduler, cluster, concurrency, preset, options
     )
     result = run(*run_of.args, run_of.scheduler, cluster, slo, progress, concurrency=run_of.clients)
-    engine = run_of.args[2].calibration
-    engine_name = getattr(engine, "engine", None)
-    if preset is not None and engine_name in PRESETS and preset != engine_name:
-        # Another engine's scheduler under this engine's kernels and memory share: a what-if
-        # the header's estimate alone would not show.
-        mixed = (
-            f"preset={preset}: {preset}'s scheduler with {engine_name}'s profile, kernels and "
-            "memory share"
-        )
-        return replace(result, notes=(*result.notes, mixed))
-    return result
+    return _with_preset_note(result, preset, run_of.args[2])
+
+
+def _with_preset_note(
+    result: SimulationResult, preset: str | None, options: AnalysisOptions
+) -> SimulationResult:
+    """`result` with a note where its scheduler is another engine's preset than the engine
+    whose profile priced it (`--engine vllm --preset sglang`): a what-if the header's
+    estimate alone would not show."""
+    own = getattr(options.calibration, "engine", None)
+    asked = engine_name(preset) if preset is not None else None
+    if asked is None or own not in PRESETS or asked == own:
+        return result
+    mixed = f"preset={asked}: {asked}'s scheduler with {own}'s profile, kernels and memory share"
+    return replace(result, notes=(*result.notes, mixed))
 
 
 def check_simulation(
@@ -188,9 +193,10 @@ def check_simulation(
     milliseconds: without serving anything."""
     _check_types(scheduler=scheduler, cluster=cluster, preset=preset)
     run_of = _simulation(
-        model, hardware, workload, scheduler, cluster, concurrency, preset, options
-    )
-    deployment(*run_of.args, run_of.scheduler, cluster, run_of.clients)
+        model, hardware, workload, scheduler, cluster, concurrency, preset, options,
+        CHECK_KEYWORDS,
+    )  # fmt: skip
+    deployment(*run_of.args, run_of.scheduler, cluster, concurrency=run_of.clients)
 
 
 @dataclass(frozen=True)
@@ -209,6 +215,7 @@ def _simulation(
     concurrency: object,
     preset: str | None,
     options: dict[str, object],
+    keywords: tuple[str, ...] = SIMULATE_KEYWORDS,
 ) -> _Simulation:
     """What `simulate` runs: the model, device, options and requests resolved, the scheduler
     its preset with the fields given, the clients of a closed loop."""
@@ -219,7 +226,7 @@ def _simulation(
         raise InvalidInputError("concurrency", concurrency, "a positive integer or None")
     # Parsed once: the engine as the settings read it (its projects' spellings too) brings its
     # scheduler.
-    settings = parse_settings(_analysis_settings(options), SIMULATE_KEYWORDS)
+    settings = parse_settings(_analysis_settings(options), keywords)
     spec, device, opts = resolve(model, hardware, settings)
     # The defaults fit the model's positions, unless it is to be simulated beyond them.
     room = None if settings.allow_long_context else spec.max_positions
@@ -266,6 +273,9 @@ def capacity(
     workload = fitted_to(workload, None if settings.allow_long_context else spec.max_positions)
     sched = scheduler_of(scheduler, preset, device, settings.engine, spec, settings.engine_version)
     check_expert_groups(spec, opts, cluster or ClusterConfig())
-    return find_capacity(
+    found = find_capacity(
         spec, device, opts, workload, slo, sched, cluster, tolerance, progress=progress
     )
+    if found.result is None:
+        return found
+    return replace(found, result=_with_preset_note(found.result, preset, opts))

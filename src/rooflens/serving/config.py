@@ -295,23 +295,28 @@ class SchedulerConfig(_WordChoices):
             )
         if value and not iterations:
             raise ValueError(
-                "0 without batch_wait_iterations (prompts are held back only while both are set)"
+                "0 without batch_wait_iterations above 0 (prompts are held back only while "
+                "both are set)"
             )
         return value
 
     @field_validator("dp_balance_timeout", "dp_balance_wait")
     @classmethod
     def _balance_settings_with_balance(cls, value: int, info: ValidationInfo) -> int:
-        # Checked only where given: without dp_balance nothing reads them.
-        if not info.data.get("dp_balance"):
+        # Checked only where given, and away from its default (a scheduler's fields given
+        # back as they were, its preset's say, read the same): without dp_balance nothing
+        # reads them.
+        default = cls.model_fields[str(info.field_name)].default
+        if value != default and not info.data.get("dp_balance"):
             raise ValueError("left out without dp_balance (they time its waits)")
         return value
 
     @field_validator("acceptance")
     @classmethod
     def _acceptance_with_drafts(cls, value: float, info: ValidationInfo) -> float:
-        # Checked only where given: an acceptance nothing drafts would be silently ignored.
-        if not info.data.get("draft_tokens"):
+        # Checked only where given, and away from its default (a scheduler's fields given back
+        # as they were read the same): an acceptance nothing drafts would be silently ignored.
+        if value != cls.model_fields["acceptance"].default and not info.data.get("draft_tokens"):
             raise ValueError("left out without draft_tokens (the drafts it accepts)")
         return value
 

@@ -76,7 +76,8 @@ class SimulationResult:
     # pools (serving.simulate.layout).
     layout: str = ""
     # Operators priced beyond their profile's fitted sizes (Analysis.notes), as the run's
-    # largest prefill and decode step read them.
+    # largest prefill and decode step read them; and another engine's scheduler preset than
+    # the profile's engine (serving.api).
     notes: tuple[str, ...] = ()
 
     @property

@@ -303,6 +303,7 @@ def deployment(
     requests: Requests,
     scheduler: SchedulerConfig | None = None,
     cluster: ClusterConfig | None = None,
+    *,
     concurrency: int | None = None,
     replica: Replica | None = None,
     decode_replica: Replica | None = None,
@@ -351,8 +352,8 @@ def run(
     and `decode_replica` are built from `options` with those applied unless given."""
     cluster = cluster or ClusterConfig()
     ready = deployment(
-        model, device, options, requests, scheduler, cluster, concurrency, replica,
-        decode_replica,
+        model, device, options, requests, scheduler, cluster, concurrency=concurrency,
+        replica=replica, decode_replica=decode_replica,
     )  # fmt: skip
     scheduler, replica, decode_replica = ready.scheduler, ready.replica, ready.decode_replica
     verdict, longest, max_len = ready.verdict, ready.longest, ready.max_len
@@ -628,7 +629,7 @@ def check_expert_groups(model: ModelSpec, options: AnalysisOptions, cluster: Clu
                 else ""
             )
             # Left at its default of 1, the count is named as such (it was never typed).
-            default = "" if field in cluster.model_fields_set else f" ({count} by default)"
+            default = "" if field in cluster.model_fields_set else f" (not given: {count})"
             raise InvalidInputError(
                 field,
                 count,
