@@ -574,6 +574,9 @@ class Advice:
     engine_version: str | None = None
     # The model advised on (its name), for what shows the advice to say.
     model: str | None = None
+    # Whether `verify` ran its top picks through the simulator (which passes pipeline
+    # stages by: their explanations say so).
+    simulated: bool = False
 
     @property
     def feasible(self) -> pd.DataFrame:
@@ -683,10 +686,9 @@ class Advice:
         # A one-token answer has no time per output token.
         tpot = f", TPOT ≈ {seconds(row['tpot'])}" if np.isfinite(row["tpot"]) else ""
         # `verify` passes pipeline-parallel picks by: say so, not leave the reader guessing.
-        simulated = "verified" in self.table and self.table["verified"].notna().any()
         staged = (
             " Not confirmed by simulation: the serving simulator does not run pipeline stages."
-            if row.get("pp", 1) > 1 and simulated
+            if row.get("pp", 1) > 1 and self.simulated
             else ""
         )
         return (
@@ -1045,4 +1047,4 @@ def verify(
         table.loc[standing, "cost_per_million"].to_numpy(), table.loc[standing, "e2e"].to_numpy()
     )
     order = np.lexsort((np.arange(len(table)), failed.to_numpy(), ~table["feasible"].to_numpy()))
-    return replace(advice, table=table.iloc[order].reset_index(drop=True))
+    return replace(advice, table=table.iloc[order].reset_index(drop=True), simulated=top > 0)
