@@ -121,7 +121,7 @@ MOE_TYPES = GEMM_TYPES | {
     ),
     # Per-tensor FP8 experts with their activations' scales stored (ModelOpt's checkpoints):
     # fitted only where an engine's kernel for them differs from its kernel for dynamic scales
-    # (MOE_KERNELS); elsewhere they take the fp8 curves (DTYPE_FALLBACK).
+    # (online_fp8_kernels); elsewhere they take the fp8 curves (DTYPE_FALLBACK).
     "fp8_static": ("fp8_static", Quantization(w_bits=8, a_bits=8, w_format="fp", a_scale="static")),
     # INT4 weight-only experts (compressed-tensors' WNA16 as Kimi K2's checkpoints store them):
     # Marlin kernels, priced apart from MXFP4's (w4a16_int; rooflens.core.pricing).
