@@ -1632,7 +1632,10 @@ def _fit_engine(
         "system": system,
         "fit_date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "host_per_iteration": "not measured: the operator databases time kernels, not steps",
-        "moe_rows": f"balanced, each at its cell's {SKEWED_DISTRIBUTION} time where longer",
+        "moe_rows": (
+            f"balanced, each at its cell's {SKEWED_DISTRIBUTION} time where longer (a series "
+            f"over {SKEWED_AGREEMENT:g} times the balanced at one token, one rank, left out)"
+        ),
     }
     samples: list[Samples] = []
     foreign: dict[str, str] = {}  # attention types fitted on no rows of the engine's kernels
