@@ -166,7 +166,7 @@ MOE_KERNELS = {("trtllm", system): {"w4a16_mxfp4": "w4a8_mxfp4_mxfp8"} for syste
 # static per-tensor activation scales only, so experts quantized online (dynamic scales, as
 # rooflens' fp8 means on vLLM) run Triton's fused MoE (TritonExperts). Where a table times
 # per-tensor FP8 only on FlashInfer's kernels (ModelOpt's static-scale path: vLLM 0.24's H100
-# and H200 tables, 2.4-3.5 times the bf16 rows' time at 1-64 tokens on a 2048x768 layer of
+# and H200 tables, 2.4-4.1 times the bf16 rows' time at 1-64 tokens on a 2048x768 layer of
 # 128 experts) and block-scaled FP8 on another (Triton's), the block rows stand for dynamic
 # per-tensor experts and the per-tensor rows price static ones (`online_fp8_kernels`). Its
 # Blackwell tables time block-scaled FP8 on FlashInfer's kernel too: no Triton FP8 row, so
@@ -757,7 +757,7 @@ def marlin_compute_bound(marlin: ClassEfficiency, mxfp4: ClassEfficiency) -> Cla
 # sdk/models/deepseek.py). Under expert parallelism those rows time the busiest rank.
 SKEWED_DISTRIBUTION = "power_law_1.01"
 # A step of one token routes the same work under any distribution (its top-k experts, on one
-# rank without expert parallelism): there the tables' skewed rows take 0.94-1.0 times the
+# rank without expert parallelism): there the tables' skewed rows take 0.94-1.03 times the
 # balanced (medians over each H100, H200 and B200 table's cells; 1.01-1.15 at the 95th
 # percentile). A skewed series more than this much slower there was measured apart from the
 # work it states (TensorRT-LLM's H100 table times Llama 4 Scout's layer at TP 4 2.8 times its
