@@ -1134,10 +1134,19 @@ def test_sglangs_activation_reserve_is_its_largest_prefill_batch() -> None:
     assert capacity == pytest.approx(63.39e9, rel=1e-3)
 
 
-def test_checking_a_simulation_refuses_as_the_run_does_without_serving() -> None:
+def test_checking_a_simulation_refuses_as_the_run_does_without_serving(monkeypatch) -> None:
     """check_simulation (a web job's check before it starts) raises the run's own refusal,
-    and passes a run that serves."""
+    and passes a run that serves, without serving a request: the serving loop is made to
+    fail, which the check never reaches and the run does."""
+    import rooflens.serving.simulate as simulate_module
     from rooflens.serving.api import check_simulation
+
+    def served(*args: object, **kwargs: object) -> None:
+        raise AssertionError("served")
+
+    monkeypatch.setattr(simulate_module, "serve", served)
+    with pytest.raises(AssertionError, match="served"):
+        rooflens.simulate(LLAMA, "h100-sxm", engine="vllm", concurrency=4)
 
     for model, hardware in (("deepseek-ai/DeepSeek-V3", "h100-sxm"), (LLAMA, "rtx-4090")):
         with pytest.raises(InvalidInputError) as ran:
@@ -1146,11 +1155,12 @@ def test_checking_a_simulation_refuses_as_the_run_does_without_serving() -> None
             check_simulation(model, hardware, engine="vllm")
         assert str(checked.value) == str(ran.value)
     assert check_simulation(LLAMA, "h100-sxm", engine="vllm", concurrency=4) is None
-    # Without serving: a workload the run would take seconds over is checked at once.
+    # Refused past the model's positions, as the run refuses it (not by serving).
     from rooflens.serving import LengthDistribution, Workload
 
-    heavy = Workload(requests=100_000, prompt=LengthDistribution(kind="fixed", a=2000))
-    assert check_simulation(LLAMA, "h100-sxm", heavy, engine="vllm") is None
+    long = Workload(requests=4, prompt=LengthDistribution(kind="fixed", a=5000))
+    with pytest.raises(InvalidInputError, match=r"^prompt \+ output=.* at most 4096 tokens"):
+        check_simulation(LLAMA, "h100-sxm", long, engine="vllm")
     # Its own keywords offered for a misspelt one: no slo, nothing to hold to.
     with pytest.raises(InvalidInputError, match=r"^slo=.* is invalid: expected a known setting"):
         check_simulation(LLAMA, "h100-sxm", engine="vllm", slo=SLO())
