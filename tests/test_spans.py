@@ -30,6 +30,39 @@ def test_windowed_pairs_match_brute_force(past, q, span) -> None:
     assert _pairs(past, q, span) == pytest.approx(brute)
 
 
+def _block(past: int, q: int, span: float = np.inf, chunk: float = np.inf) -> float:
+    step = Step(np.array(1.0), np.array(float(q)), np.array(float(past)), span=span, chunk=chunk)
+    return float(step.block_keys)
+
+
+def test_eager_blocks_span_the_held_cache_and_the_whole_step() -> None:
+    """Unfused attention scores every row against the cached keys its window still holds (a
+    sliding-window cache keeps W - 1) and all of the step's tokens, then masks: a 4,096-token
+    prompt under gpt-oss's 128-key window is a 4,096 x 4,096 block, not 4,096 x 128."""
+    assert _block(0, 4096, span=128) == 4096
+    assert _block(1000, 200, span=128) == 127 + 200
+    assert _block(9000, 100, chunk=8192) == 8191 + 100
+    assert _block(50, 10, span=128) == 60
+    # A decode token's block is the keys it sees (its window's; its chunk's).
+    assert _block(5000, 1, span=128) == 128
+    assert _block(8192 + 9, 1, chunk=8192) == 10
+    assert _block(300, 1) == 301
+
+
+def test_eager_window_prefill_ops_are_the_whole_block() -> None:
+    rows = rooflens.analyze("openai/gpt-oss-20b", "h100-sxm", prompt_len=4096).operators()
+    qk = rows[(rows.stage == "prefill") & (rows.name == "qk_matmul")]
+    # 64 query heads of 64: 2 x 64 x 64 OPs a score, 4,096 x 4,096 scores, on both kinds of
+    # layer (12 window, 12 full).
+    assert sorted(qk["count"]) == [12, 12]
+    assert set(qk.ops) == {2 * 64 * 64 * 4096 * 4096}
+    fused = rooflens.analyze(
+        "openai/gpt-oss-20b", "h100-sxm", prompt_len=4096, flash_attention=True
+    ).operators()
+    attn = fused[(fused.stage == "prefill") & (fused.name == "flash_attention")]
+    assert attn.ops.nunique() == 2  # fused, the window layers price their causal pairs
+
+
 def _budget(n: int | None, policy: str = "h2o") -> AnalysisOptions:
     return AnalysisOptions(kv_budget=n, kv_policy=policy)
 

@@ -197,26 +197,28 @@ def _norm(
 
 def attention_layers(
     m: ModelSpec, o: AnalysisOptions
-) -> list[tuple[int | None, int | None, int | None, int | None]]:
-    """(layers, most keys one query attends to, chunk, keys a KV budget keeps cached) for
-    each kind of attention layer: `attention_spans` without the budget, which caps the cached
-    keys only (Step.limited: a step's own tokens are attended before eviction), with Llama 4's
-    chunked layers apart (the budget caps their span, within the chunk) and MiniMax-M3's
-    sparse layers, which attend to their selected blocks but keep every key."""
+) -> list[tuple[int | None, int | None, int | None, int | None, bool]]:
+    """(layers, most keys one query attends to, chunk, keys a KV budget keeps cached, whether
+    those keys are a sparse selection) for each kind of attention layer: `attention_spans`
+    without the budget, which caps the cached keys only (Step.limited: a step's own tokens
+    are attended before eviction), with Llama 4's chunked layers apart (the budget caps their
+    span, within the chunk) and MiniMax-M3's sparse layers, which attend to their selected
+    blocks but keep every key."""
     budget = o.kv_budget
     if m.sparse_layers:
         kinds = [
-            (m.all_layers - m.sparse_layers, None, None, budget),
-            (m.sparse_layers, m.sparse_block * m.sparse_blocks, None, budget),
+            (m.all_layers - m.sparse_layers, None, None, budget, False),
+            (m.sparse_layers, m.sparse_block * m.sparse_blocks, None, budget, True),
         ]
         return [kind for kind in kinds if kind[0]]
     if m.attention_chunk is None or m.chunk_layers is None:
         return [
-            (layers, span, None, budget) for layers, span in attention_spans(m, o, evicted=False)
+            (layers, span, None, budget, False)
+            for layers, span in attention_spans(m, o, evicted=False)
         ]
     kinds = [
-        (m.all_layers - m.chunk_layers, None, None, budget),
-        (m.chunk_layers, budget, m.attention_chunk, None),
+        (m.all_layers - m.chunk_layers, None, None, budget, False),
+        (m.chunk_layers, budget, m.attention_chunk, None, False),
     ]
     return [kind for kind in kinds if kind[0]]
 
@@ -295,9 +297,11 @@ def _attention_core(
     layers: int | None,
     chunk: int | None = None,
     kept: int | None = None,
+    selected: bool = False,
 ) -> list[Operator]:
     """Scores, softmax and values (or the fused kernel) for layers attending to `span` keys
-    (within their chunk, chunked), `kept` of them cached past a KV budget."""
+    (within their chunk, chunked; `selected`: the keys a sparse layer's indexer picks, which
+    even an unfused kernel scores alone), `kept` of them cached past a KV budget."""
     h, kvh, d = m.num_heads, m.num_kv_heads, m.head_dim
     heads = {"num_heads": h, "num_kv_heads": kvh, "head_dim": d, "span": span, "layers": layers}
     heads |= {"chunk": chunk, "kept": kept}
@@ -317,8 +321,9 @@ def _attention_core(
             )
         )
     else:
+        unfused = {**heads, "masked_block": not selected}
         ops += [
-            AttentionScores("qk_matmul", "block", (q, "k"), "scores", **heads),
+            AttentionScores("qk_matmul", "block", (q, "k"), "scores", **unfused),
             Softmax(
                 "softmax",
                 "block",
@@ -329,8 +334,9 @@ def _attention_core(
                 layers=layers,
                 chunk=chunk,
                 kept=kept,
+                masked_block=not selected,
             ),
-            AttentionValues("sv_matmul", "block", ("probs", "v"), "attn", **heads),
+            AttentionValues("sv_matmul", "block", ("probs", "v"), "attn", **unfused),
         ]
     return ops
 
@@ -564,8 +570,8 @@ def _one_shape_attention(
         q = "qn"
     if m.sparse_layers:
         ops += block_indexer_operators(m, o.conventions, src)
-    for layers, span, chunk, kept in attention_layers(m, o):
-        ops += _attention_core(m, o, device, q, span, layers, chunk, kept)
+    for layers, span, chunk, kept, selected in attention_layers(m, o):
+        ops += _attention_core(m, o, device, q, span, layers, chunk, kept, selected)
     if m.attention_sinks:
         ops.append(AttentionSinks("attention_sinks", "block", (q,), "sinks", num_heads=h))
     ops.append(

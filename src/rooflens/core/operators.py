@@ -63,6 +63,18 @@ class Step:
         return np.minimum(last, self.span)
 
     @property
+    def block_keys(self) -> np.ndarray:
+        """Keys each query row of an unfused (eager) score block spans: the cached keys a
+        window or chunk still holds and all of the step's own tokens, the ones its mask hides
+        included (transformers' sliding-window caches keep W - 1 keys and hand a prompt's
+        attention the whole of it); a decode token's `keys`."""
+        held = self.past
+        limit = min(self.span, self.chunk)
+        if np.isfinite(limit):
+            held = np.minimum(held, limit - 1)
+        return np.where(self.new_tokens == 1, self.keys, held + self.new_tokens)
+
+    @property
     def seen_keys(self) -> np.ndarray:
         """Keys any of this step's new tokens sees, each read at least once: the cache and the
         step's tokens, less those before the first new token's window or chunk (a decode
@@ -174,6 +186,21 @@ def _scores(
     return s.batch * s.new_tokens * s.keys
 
 
+def _masked_scores(
+    step: Step, span: float | None, chunk: float | None, kept: float | None = None
+) -> np.ndarray:
+    """A causal model's unfused scores per head: batch x new tokens x the keys each row of
+    the block spans, those its window's or chunk's mask hides included (Step.block_keys)."""
+    s = step.limited(span, chunk, kept)
+    return s.batch * s.new_tokens * s.block_keys
+
+
+def _score_block(masked: bool, span: int | None, chunk: int | None, kept: int | None) -> Atom:
+    """The scores an unfused kernel computes: the whole block its window's or chunk's mask
+    hides part of (`masked_scores`), or only the keys each query sees (`scores`)."""
+    return ("masked_scores" if masked else "scores", span, chunk, kept)
+
+
 def _batch_keys(
     step: Step, span: float | None, chunk: float | None, kept: float | None = None
 ) -> np.ndarray:
@@ -276,6 +303,7 @@ STEP_ATOMS = {
     "tokens": lambda step: step.tokens,
     "batch": lambda step: step.batch,
     "scores": _scores,
+    "masked_scores": _masked_scores,
     "batch_keys": _batch_keys,
     "pairs": _pairs,
     "streamed_keys": _streamed_keys,
@@ -599,10 +627,12 @@ class AttentionScores(ReadsCache):
     chunk: int | None = None
     # The keys a KV budget keeps cached (Step.limited): None, all.
     kept: int | None = None
+    # As Softmax.masked_block.
+    masked_block: bool = True
 
     def terms(self, prec: Precision) -> Terms:
         h, d = self.num_heads, self.head_dim
-        scores = (("scores", self.span, self.chunk, self.kept),)
+        scores = (_score_block(self.masked_block, self.span, self.chunk, self.kept),)
         return self.kv_as_read(
             {
                 # A score is a d-long dot product, a multiply and an add each (seed 000,
@@ -628,10 +658,14 @@ class Softmax(Operator):
     chunk: int | None = None
     # The keys a KV budget keeps cached (Step.limited): None, all.
     kept: int | None = None
+    # Unfused, the whole block a window's or chunk's mask then hides (a causal model's, as
+    # transformers runs it); False: only the keys each query sees (a vision encoder's windows,
+    # scored apart; sparse layers' selected keys).
+    masked_block: bool = True
 
     def terms(self, prec: Precision) -> Terms:
         h = self.num_heads
-        scores = (("scores", self.span, self.chunk, self.kept),)
+        scores = (_score_block(self.masked_block, self.span, self.chunk, self.kept),)
         # max, subtract, exp, sum, divide: 5 OPs per score (seed 000, Table 1).
         return {
             "ops": ((5 * h, scores),),
@@ -656,10 +690,12 @@ class AttentionValues(ReadsCache):
     chunk: int | None = None
     # The keys a KV budget keeps cached (Step.limited): None, all.
     kept: int | None = None
+    # As Softmax.masked_block.
+    masked_block: bool = True
 
     def terms(self, prec: Precision) -> Terms:
         h, d = self.num_heads, self.v_dim or self.head_dim
-        scores = (("scores", self.span, self.chunk, self.kept),)
+        scores = (_score_block(self.masked_block, self.span, self.chunk, self.kept),)
         return self.kv_as_read(
             {
                 # Each probability weights a d-wide value row: a multiply and an add per
@@ -1035,7 +1071,7 @@ class LatentAttention(ReadsCache):
         latent = b * keys * (c + r) * prec.kv
         q_in = step.tokens * h * d * prec.act
         out = step.tokens * h * v * prec.act
-        pairs = b * h * (step.causal_pairs if self.flash else step.new_tokens * keys)
+        pairs = b * h * (step.causal_pairs if self.flash else step.new_tokens * step.block_keys)
         # Prefill: decompress K_nope and V for every key, write and read them, attend.
         kv_rows = b * keys
         naive_ops = 2 * kv_rows * c * h * (nope + v) + pairs * (2 * d + 2 * v + 5)
@@ -1081,7 +1117,8 @@ class LatentAttention(ReadsCache):
             return out
         # Unfused, the whole block of scores is held at once, as eager attention holds it.
         limited = step.limited(self.span, self.chunk, self.kept)
-        return out + limited.batch * self.num_heads * limited.new_tokens * limited.keys * prec.act
+        block = limited.new_tokens * limited.block_keys
+        return out + limited.batch * self.num_heads * block * prec.act
 
 
 @dataclass(frozen=True)

@@ -219,6 +219,8 @@ def _attention_core(
                 )
             )
             continue
+        # Each window's patches are scored apart (variable-length attention), not masked.
+        share["masked_block"] = False
         ops += [
             AttentionScores("vision_qk_matmul", "block", ("q", "k"), "scores", **reads, **share),
             Softmax(
