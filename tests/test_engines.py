@@ -489,6 +489,27 @@ def test_cli_refuses_a_system_or_release_the_tables_do_not_hold(tables, extra, m
     assert res.exit_code == 2 and message in res.output, res.output
 
 
+def test_cli_refuses_a_device_the_tables_were_not_measured_on(tables) -> None:
+    """H100 tables fitted against a T4's peaks ended in an internal error (KeyError: 'bf16');
+    against another GPU's they would fit fractions of a device never measured."""
+    import shutil
+
+    shutil.copytree(tables / "toy", tables / "h100_sxm")
+    args = ["calibrate", "--engine", "vllm", "--data-dir", str(tables)]
+    for system, device, expected in (
+        ("h100_sxm", "t4", "h100-sxm, the device h100_sxm's tables were measured on"),
+        ("h100_sxm", "h100-pcie", "h100-sxm, the device h100_sxm's tables were measured on"),
+        ("toy", "t4", "a GPU with BF16 tensor cores, as the tables' systems are"),
+    ):
+        res = CliRunner().invoke(app, [*args, "--from-aiconfigurator", system, "-H", device])
+        assert res.exit_code == 2, res.output
+        assert " ".join(res.output.split()) == (
+            f"error: --hardware='{device}' is invalid: expected {expected} (or left out)"
+            if system == "h100_sxm"
+            else f"error: --hardware='{device}' is invalid: expected {expected}"
+        )
+
+
 def test_cli_says_a_data_dir_holds_no_tables_rather_than_listing_its_folders(tmp_path) -> None:
     """Every folder of a --data-dir (/tmp's) had been listed as a system the tables hold."""
     for folder in ("notes", "cache/a/b"):

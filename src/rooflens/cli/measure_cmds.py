@@ -348,6 +348,18 @@ def _calibrate_engine(
             f"the catalog device that system {system} is (rooflens knows: {', '.join(devices)})",
         )
     device = resolve_device(hardware or devices[system])
+    if system in devices and device.name != devices[system]:
+        # The tables time kernels on that GPU: read against another's peaks they would fit
+        # fractions of a device they were never measured on.
+        raise InvalidInputError(
+            "--hardware",
+            hardware,
+            f"{devices[system]}, the device {system}'s tables were measured on (or left out)",
+        )
+    if "bf16" not in device.peak_ops:
+        raise InvalidInputError(
+            "--hardware", hardware, "a GPU with BF16 tensor cores, as the tables' systems are"
+        )
     # About ten seconds: a spinner on a terminal (none when piped).
     with err_console.status(f"fitting the {engine} profile on {system}'s operator tables"):
         # Tables read from a folder of the user's are of no version the package can tell.
