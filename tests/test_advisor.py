@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import rooflens
-from rooflens.advisor import Target, advise, pareto_front, verify
+from rooflens.advisor import Target, advise, candidates, pareto_front, verify
 from rooflens.advisor.choices import WEIGHTS
 from rooflens.cli.app import app
 from rooflens.core.errors import InvalidInputError
@@ -130,6 +130,49 @@ def test_pareto_front_by_hand() -> None:
     latency = np.array([5.0, 3.0, 1.0, 4.0, 6.0])
     # (2, 4) is beaten by (2, 3); (1, 6) by (1, 5).
     assert pareto_front(cost, latency).tolist() == [True, True, True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: pareto_front(None, None),
+         "cost is missing: expected a list of numbers, one per setup"),
+        (lambda: pareto_front([1.0, 2.0], [1.0]),
+         "latency='1 numbers' is invalid: expected as many as cost's 2, one per setup"),
+        (lambda: candidates(None),
+         "devices is missing: expected a list of devices or device names"),
+        (lambda: candidates(["h100-sxm"], tps=(0,)),
+         "tp=0 is invalid: expected widths among 1, 2, 4, 8, 16, 32, 64, comma-separated"),
+        (lambda: candidates(["h100-sxm"], kv_bits=(3,)),
+         "kv_bits=3 is invalid: expected widths among 16, 8, 4, comma-separated"),
+        (lambda: candidates(["h100-sxm"], weights=("foo",)),
+         "weights='foo' is invalid: expected some of stored, bf16, fp8, int4, nvfp4, "
+         "comma-separated"),
+    ],
+)  # fmt: skip
+def test_the_public_search_helpers_refuse_bad_input_by_name(call, message) -> None:
+    """candidates and pareto_front had no checks: a device name ended in an AttributeError,
+    tp=0 listed setups of no device, arrays of two lengths gave a front of the shorter."""
+    with pytest.raises(InvalidInputError) as err:
+        call()
+    assert str(err.value) == message
+
+
+def test_candidates_take_names_as_advise_does() -> None:
+    (named,) = candidates(
+        ["h100"], tps=(1,), weights=("bf16",), kv_bits=(16,), model="facebook/opt-125m"
+    )
+    assert (named.device.name, named.tp, named.weights, named.kv_bits) == (
+        "h100-sxm",
+        1,
+        "bf16",
+        16,
+    )
+
+
+def test_verify_names_a_missing_model(chat_advice) -> None:
+    with pytest.raises(InvalidInputError, match=r"^model is missing"):
+        verify(chat_advice, None, top=1)
 
 
 @pytest.fixture(scope="module")

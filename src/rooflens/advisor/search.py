@@ -168,19 +168,30 @@ def _pipeline_fits(device: Device, devices: int) -> bool:
 
 
 def candidates(
-    devices: Iterable[Device],
+    devices: Iterable[Device | str],
     tps: Sequence[int] = (1, 2, 4, 8),
     weights: Sequence[str] = tuple(WEIGHTS),
     kv_bits: Sequence[int] = (16, 8),
     pps: Sequence[int] = (1,),
-    model: ModelSpec | None = None,
+    model: ModelSpec | str | None = None,
     experts: Sequence[str] = EXPERTS,
 ) -> list[Candidate]:
     """Devices × tensor parallelism within one node × pipeline stages × weight precisions
     (WEIGHTS: those the device has tensor cores for; with `model`, none the checkpoint
     already stores, which "stored" is) × KV widths × expert layouts (EXPERTS: "ep" for a
     mixture of experts over more than one device; with `model`, "tp" alone for a dense
-    one)."""
+    one). Devices may be named; a bad axis raises InvalidInputError naming it, as `advise`."""
+    if isinstance(devices, str) or not isinstance(devices, Iterable):
+        raise InvalidInputError("devices", devices, "a list of devices or device names")
+    devices = [resolve_device(d, "devices") for d in devices]
+    search = parse_search(
+        {"tp": tps, "pp": pps, "weights": weights, "experts": experts, "kv_bits": kv_bits}
+    )
+    tps, pps, weights, experts, kv_bits = (
+        search.tp, search.pp, search.weights, search.experts, search.kv_bits
+    )  # fmt: skip
+    if model is not None and not isinstance(model, ModelSpec):
+        model = resolve_model(model)
     if model is not None and "stored" in weights:
         weights = [w for w in weights if not stored_as(model, w)]
     dense = model is not None and not model.is_moe
@@ -716,7 +727,20 @@ def _count(field: str, value: object, least: int, most: int | None = None) -> in
 
 def pareto_front(cost: np.ndarray, latency: np.ndarray) -> np.ndarray:
     """Points no other point beats on both cost and latency (ties kept)."""
-    cost, latency = np.asarray(cost, dtype=float), np.asarray(latency, dtype=float)
+    arrays = []
+    for field, values in (("cost", cost), ("latency", latency)):
+        try:
+            array = np.asarray(values, dtype=float)
+        except (TypeError, ValueError):
+            array = np.empty((0, 0))
+        if array.ndim != 1:
+            raise InvalidInputError(field, values, "a list of numbers, one per setup")
+        arrays.append(array)
+    cost, latency = arrays
+    if len(cost) != len(latency):
+        raise InvalidInputError(
+            "latency", f"{len(latency)} numbers", f"as many as cost's {len(cost)}, one per setup"
+        )
     better_or_equal = (cost[None, :] <= cost[:, None]) & (latency[None, :] <= latency[:, None])
     strictly = (cost[None, :] < cost[:, None]) | (latency[None, :] < latency[:, None])
     dominated = (better_or_equal & strictly).any(axis=1)
@@ -983,7 +1007,7 @@ def verify(
         raise InvalidInputError("progress", progress, "a callable taking a count, or None")
     top = _count("top", top, 0)
     requests = _count("requests", requests, 1, MAX_REQUESTS)
-    spec = resolve_model(model) if isinstance(model, str) else model
+    spec = model if isinstance(model, ModelSpec) else resolve_model(model)
     if advice.model is not None and spec.name != advice.model:
         # The picks were sized for the advised model: another one's simulations would be
         # filed under them.
