@@ -1184,3 +1184,35 @@ def test_another_engines_preset_is_noted() -> None:
     for spelt in ("vllm", "vLLM"):
         same = rooflens.simulate(LLAMA, "h100-sxm", work, engine="vllm", preset=spelt)
         assert not any(note.startswith("preset=") for note in same.notes)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"finished_step": True},
+         "finished_step=True is invalid: expected false without overlap (the overlap schedule "
+         "takes that step)"),
+        ({"split_prompts": False},
+         "split_prompts=False is invalid: expected true unless policy=chunked (continuous "
+         "batching runs prompts whole, or cut by chunk_size)"),
+    ],
+)  # fmt: skip
+def test_a_scheduler_setting_the_run_would_not_read_is_refused(given, message) -> None:
+    """Both ran as if not given (the same TTFT, TPOT and notes); a preset's own value, and the
+    same setting where it is read, pass."""
+    requests = Requests(np.zeros(2), np.full(2, 64), np.full(2, 4))
+    from rooflens.serving.api import check_simulation
+
+    for call in (rooflens.simulate, check_simulation):
+        with pytest.raises(InvalidInputError) as err:
+            call("facebook/opt-125m", "h100-sxm", requests, scheduler=SchedulerConfig(**given))
+        assert str(err.value) == message
+    read = {"overlap": True} if "finished_step" in given else {"policy": "chunked"}
+    rooflens.simulate(
+        "facebook/opt-125m", "h100-sxm", requests, scheduler=SchedulerConfig(**given, **read)
+    )
+    # SGLang's preset takes the step after finishing; without overlap, it is not given here.
+    rooflens.simulate(
+        "facebook/opt-125m", "h100-sxm", requests, preset="sglang",
+        scheduler=SchedulerConfig(overlap=False),
+    )  # fmt: skip

@@ -235,8 +235,30 @@ def _simulation(
         load = fitted_to(load, room)
     requests = _requests(load) if concurrency is None else closed_loop_requests(load, concurrency)
     sched = scheduler_of(scheduler, preset, device, settings.engine, spec, settings.engine_version)
+    _check_read(scheduler, sched)
     check_expert_groups(spec, opts, cluster or ClusterConfig())
     return _Simulation((spec, device, opts, requests), sched, concurrency)
+
+
+def _check_read(given: SchedulerConfig | None, used: SchedulerConfig | None) -> None:
+    """Refuse a scheduler setting given in `given` that the run (`used`, with its preset)
+    would not read, as SchedulerConfig refuses its siblings: nothing given is ignored in
+    silence. (The state pool and KV groups are the engines' own behaviour, which a model
+    without recurrent states or window layers leaves idle in them too.)"""
+    if given is None or used is None:
+        return
+    chosen = given.model_fields_set
+    if "finished_step" in chosen and used.finished_step and not used.overlap:
+        raise InvalidInputError(
+            "finished_step", True, "false without overlap (the overlap schedule takes that step)"
+        )
+    if "split_prompts" in chosen and not used.split_prompts and used.policy != "chunked":
+        raise InvalidInputError(
+            "split_prompts",
+            False,
+            "true unless policy=chunked (continuous batching runs prompts whole, or cut by "
+            "chunk_size)",
+        )
 
 
 def capacity(
@@ -272,6 +294,7 @@ def capacity(
     spec, device, opts = resolve(model, hardware, settings)
     workload = fitted_to(workload, None if settings.allow_long_context else spec.max_positions)
     sched = scheduler_of(scheduler, preset, device, settings.engine, spec, settings.engine_version)
+    _check_read(scheduler, sched)
     check_expert_groups(spec, opts, cluster or ClusterConfig())
     found = find_capacity(
         spec, device, opts, workload, slo, sched, cluster, tolerance, progress=progress

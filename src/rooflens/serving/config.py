@@ -146,7 +146,8 @@ class SchedulerConfig(_WordChoices):
         None,
         "KV memory",
         "max length",
-        "Contiguous KV: tokens reserved per request; empty: the model's maximum.",
+        "Most tokens a request may reach, prompt and output (vLLM's max_model_len); "
+        "contiguous KV: also the tokens reserved per request; empty: the model's maximum.",
         ge=1,
         le=MAX_TOKENS,
     )
