@@ -419,6 +419,8 @@ def _qwen(**changes: object) -> dict:
             "hidden_size=896 does not split into num_attention_heads=0 heads",
         ),
         ({"hidden_size": "896"}, "hidden_size='896' is invalid: expected an integer"),
+        # A negative width had been blamed on the head count that does not divide it.
+        ({"hidden_size": -1}, "hidden_size=-1 is invalid: expected a positive integer"),
         ({"num_hidden_layers": 24.0}, "num_hidden_layers=24.0 is invalid: expected an integer"),
         ({"num_hidden_layers": True}, "num_hidden_layers=True is invalid: expected an integer"),
         ({"tie_word_embeddings": "false"}, "tie_word_embeddings='false' is invalid: expected true"),

@@ -149,6 +149,11 @@ class _Config:
         """The head width a config without `head_dim` implies: `hidden` split evenly over
         `heads` (read from `heads_key`); a split that leaves a remainder is refused rather
         than rounded."""
+        if hidden < 1:
+            raise ModelConfigError(
+                f"config.json of model_type {self.model_type!r}: {self.path}{field}={hidden!r} "
+                "is invalid: expected a positive integer"
+            )
         if heads < 1 or hidden % heads:
             raise ModelConfigError(
                 f"config.json of model_type {self.model_type!r}: {self.path}{field}={hidden} "
