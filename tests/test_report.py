@@ -52,6 +52,15 @@ def test_html_report_is_self_contained(result) -> None:
     assert "None" not in settings and "<td>—</td>" in settings
 
 
+def test_a_one_token_answer_reports_no_tpot_as_a_dash() -> None:
+    """The generation and cost tables held Python's "None" for a TPOT with no decode step."""
+    one = rooflens.analyze("facebook/opt-125m", "h100-sxm", prompt_len=16, gen_len=1)
+    text = to_html(one)
+    assert "None" not in text
+    generation = text[text.index("<h2>Generation</h2>") :]
+    assert "<td>—</td>" in generation
+
+
 def test_markdown_report(result) -> None:
     text = to_markdown(result)
     assert text.startswith(f"# {LLAMA} on NVIDIA RTX A6000 48GB")

@@ -202,10 +202,12 @@ def _memory_heading(s: dict[str, Any]) -> str:
 
 def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
     """Floats to 4 significant digits, whole ones below ten million (sizes: a batch of
-    100,000, not 1e+05) in full; a missing one (NaN: an efficiency no link model kept) as
-    "—"."""
+    100,000, not 1e+05) in full; a missing one (NaN: an efficiency no link model kept; None:
+    a TPOT with no decode step) as "—"."""
 
     def shown(v: object) -> object:
+        if v is None:
+            return "—"
         if not isinstance(v, float):
             return v
         if math.isnan(v):
