@@ -720,3 +720,11 @@ def test_a_length_form_prints_as_typed() -> None:
     args = ["simulate", "gpt2", "-H", "a6000", "--requests", "4", "--prompt", "uniform:100:200"]
     out = CliRunner().invoke(app, args, env={"COLUMNS": "200"}).stdout
     assert "prompts uniform:100:200" in out and "\N{HUNDRED POINTS SYMBOL}" not in out
+
+
+def test_a_device_too_small_for_the_weights_names_its_memory_in_its_own_unit() -> None:
+    """A 1 MB device read "exceed its 0 GB"."""
+    args = ["simulate", "facebook/opt-125m", "-H", "h100-sxm", "--requests", "4", "--memory"]
+    result = runner.invoke(app, [*args, "1e6"], env={"COLUMNS": "400"})
+    assert result.exit_code == 2
+    assert "per device exceed its 1 MB (turn on flash_attention" in " ".join(result.output.split())

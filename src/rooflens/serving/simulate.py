@@ -23,6 +23,7 @@ from rooflens.core.techniques import quantization
 from rooflens.engines import DEFAULTS, vllm
 from rooflens.engines.sglang import request_pool, state_pool
 from rooflens.engines.validated import architecture, checked_against
+from rooflens.formats import si
 from rooflens.serving.cluster import serve
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.engine import TIMELINE
@@ -197,7 +198,7 @@ def memory_verdict(
             "hardware",
             device.name,
             f"a device with room for a KV cache: {need} per device exceed its "
-            f"{verdict.capacity / gb:.0f} GB ({fused}quantize, add tensor parallelism, shorten "
+            f"{si(verdict.capacity, 'B')} ({fused}quantize, add tensor parallelism, shorten "
             f"the requests or lower {scheduler.iteration_knob})",
         )
     return verdict
