@@ -279,6 +279,16 @@ def test_unknown_profile_lists_bundled_ones() -> None:
         load_profile("no-such-profile")
 
 
+def test_a_folder_given_as_a_profile_is_called_a_folder(tmp_path) -> None:
+    """It read "no such file", of a path that exists."""
+    with pytest.raises(HardwareSpecError) as err:
+        load_profile(tmp_path)
+    assert str(err.value) == (
+        f"calibration='{tmp_path}': a folder; expected a profile file (.toml or .json) or a "
+        "bundled profile's name (h100-sxm, h200-sxm)"
+    )
+
+
 def test_error_summary_arithmetic() -> None:
     rows = [
         {"category": "peak memory", "model": "m", "measured": m, "roofline": r, "calibrated": c}

@@ -116,6 +116,11 @@ def load_profile(name: str | os.PathLike[str]) -> EfficiencyProfile:
     # A bundled profile's name reads whatever its case, as device names do; a file wins.
     if not path.is_file() and text.lower() in bundled_profiles():
         return _bundled(text.lower())
+    if path.is_dir():
+        raise HardwareSpecError(
+            f"calibration={text!r}: a folder; expected a profile file (.toml or .json) or a "
+            f"bundled profile's name ({', '.join(sorted(bundled_profiles())) or 'none'})"
+        )
     if not path.is_file():
         raise HardwareSpecError(
             f"calibration={text!r}: no such file, and no bundled profile of that name "
