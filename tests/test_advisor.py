@@ -971,6 +971,15 @@ def test_an_empty_search_list_is_named_as_given() -> None:
         assert res.output.startswith(f"error: {field}='' is invalid: expected "), res.output
 
 
+def test_an_empty_item_of_a_list_is_refused() -> None:
+    """`--tp 1,,2` searched 1 and 2 as if the slip were not there (sweep refuses it)."""
+    for flag, field, text in (("--tp", "tp", "1,,2"), ("--weights", "weights", "bf16,"),
+                              ("--devices", "devices", "h100,,h200")):  # fmt: skip
+        res = CliRunner().invoke(app, ["advise", "gpt2", flag, text])
+        assert res.exit_code == 2
+        assert res.output.startswith(f"error: {field}='{text}' is invalid: expected "), res.output
+
+
 def test_a_search_value_given_twice_is_refused() -> None:
     """`--tp 1,1` searched every setup twice: screened and listed twice."""
     res = CliRunner().invoke(app, ["advise", "gpt2", "--tp", "1,2,1"])

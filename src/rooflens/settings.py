@@ -92,9 +92,15 @@ def setting(
 
 
 def split_items(value: object) -> object:
-    """'a,b' -> ('a', 'b'); lists and tuples as given."""
+    """'a,b' -> ('a', 'b'), '' -> (); lists and tuples as given. An empty item ('1,,2', '1,')
+    is refused: it is a slip, and read as nothing it had left a value out in silence."""
     if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
+        if not value.strip():
+            return ()
+        parts = tuple(part.strip() for part in value.split(","))
+        if not all(parts):
+            raise ValueError("an empty item between commas")
+        return parts
     if isinstance(value, list):
         return tuple(value)
     return value
