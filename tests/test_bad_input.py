@@ -1195,13 +1195,12 @@ def test_hybrid_vision_and_moe_fields_are_refused_naming_the_field(
         # a trillion MTP modules or Mamba state dimensions priced 10^17 to 10^21 parameters.
         ("allenai/OLMoE-1B-7B-0924", "num_experts",
          "'olmoe': num_experts (num_experts / num_local_experts / n_routed_experts)="
-         "1000000000000 is invalid: Input should be less than or equal to 65536"),
+         "1000000000000 is invalid: expected at most 65,536"),
         ("rednote-hilab/dots.llm1.inst", "moe_intermediate_size",
-         "'dots1': moe_intermediate_size=1000000000000 is invalid: Input should be less than "
-         "or equal to 4194304"),
+         "'dots1': moe_intermediate_size=1000000000000 is invalid: expected at most 4,194,304"),
         ("MiniMaxAI/MiniMax-M3-MXFP8", "vision_config.hidden_size",
-         "'minimax_m3_vl.vision_config': hidden_size=1000000000000 is invalid: Input should be "
-         "less than or equal to 4194304"),
+         "'minimax_m3_vl.vision_config': hidden_size=1000000000000 is invalid: expected at "
+         "most 4,194,304"),
         ("inclusionAI/Ling-mini-2.0", "num_nextn_predict_layers",
          "'bailing_moe': num_nextn_predict_layers=1000000000000 is invalid: expected at most "
          "10,000"),
@@ -1209,8 +1208,7 @@ def test_hybrid_vision_and_moe_fields_are_refused_naming_the_field(
          "'ernie4_5_moe': moe_num_shared_experts=1000000000000 is invalid: expected at most "
          "10,000"),
         ("nvidia/NVIDIA-Nemotron-Nano-9B-v2", "ssm_state_size",
-         "'nemotron_h': ssm_state_size=1000000000000 is invalid: Input should be less than or "
-         "equal to 4194304"),
+         "'nemotron_h': ssm_state_size=1000000000000 is invalid: expected at most 4,194,304"),
     ],
 )  # fmt: skip
 def test_sizes_past_any_models_are_refused_in_every_part(
@@ -1731,3 +1729,17 @@ def test_calibration_names_read_whatever_their_case() -> None:
 def test_numpy_scalars_are_named_as_the_numbers_they_are() -> None:
     with pytest.raises(InvalidInputError, match=r"^w_bits=0\.5 is invalid"):
         rooflens.analyze(LLAMA_8B, "h100-sxm", w_bits=np.float64(0.5))
+
+
+def test_a_bound_is_said_in_the_words_of_the_other_refusals() -> None:
+    """pydantic's "Input should be greater than or equal to 0" had reached the user."""
+    from rooflens.models import spec_from_config
+    from rooflens.models.catalog import bundled_config
+
+    config = {**bundled_config("mistralai/Mixtral-8x7B-Instruct-v0.1"), "num_local_experts": -1}
+    with pytest.raises(ModelConfigError) as err:
+        spec_from_config(config)
+    assert str(err.value).endswith(
+        "num_experts (num_experts / num_local_experts / n_routed_experts)=-1 is invalid: "
+        "expected an integer of at least 0"
+    )

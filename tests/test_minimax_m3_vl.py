@@ -215,7 +215,7 @@ def test_malformed_language_model_values_are_refused_naming_the_key(text, messag
         ({"num_attention_heads": 0},
          "num_attention_heads=0 is invalid: expected a positive integer"),
         ({"num_hidden_layers": 10**5},
-         "num_hidden_layers=100000 is invalid: Input should be less than or equal to 10000"),
+         "num_hidden_layers=100000 is invalid: expected at most 10,000"),
         ({"num_channels": -1}, "num_channels=-1 is invalid: expected a positive integer"),
         ({"hidden_act": 1.5}, "hidden_act=1.5 is invalid: Input should be a valid string"),
     ],

@@ -728,10 +728,17 @@ def _refused(
     spells them."""
     err = exc.errors()[0]
     message = spelled(err["msg"].removeprefix("Value error, "))
+    bound = (err.get("ctx") or {}).get("ge", (err.get("ctx") or {}).get("le"))
     if err["type"] == "greater_than" and err.get("ctx") == {"gt": 0} and type(err["input"]) is int:
         # A size or count below 1, in the words _Config.positive refuses it with ("Input
         # should be greater than 0" where a sibling key said this).
         message = "expected a positive integer"
+    elif err["type"] == "greater_than_equal" and type(err["input"]) is int:
+        # pydantic's "Input should be greater than or equal to 0", in the words of the rest
+        # (a rule of the description may refuse 0 besides: it names itself).
+        message = f"expected an integer of at least {bound:,}"
+    elif err["type"] == "less_than_equal" and type(err["input"]) is int:
+        message = f"expected at most {bound:,}"
     if not err["loc"]:  # a rule across fields names them in its message
         return ModelConfigError(f"{where}: {message}")
     field = spelled(".".join(str(p) for p in err["loc"]))
