@@ -1085,6 +1085,9 @@ def test_sglang_turns_its_overlap_schedule_off_to_draft() -> None:
         assert preset_for(name).overlap
     drafting = {"draft_tokens": 2}
     assert not scheduler_with("sglang", None, drafting).overlap
+    # Nor the step a finished request takes in the overlap loop (the JSON showed it on).
+    assert not scheduler_with("sglang", None, drafting).finished_step
+    assert scheduler_with("sglang", None, {}).finished_step
     assert scheduler_with("vllm", None, drafting).overlap
     assert scheduler_with("trtllm", None, drafting).overlap
     assert scheduler_with("sglang", None, {}).overlap

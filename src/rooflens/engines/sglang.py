@@ -163,10 +163,11 @@ def settle(config: SchedulerConfig) -> SchedulerConfig:
     """Settings as SGLang reads them: speculative decoding (EAGLE, which its MTP runs as)
     turns the overlap schedule off unless SGLANG_ENABLE_SPEC_V2 is set, which rooflens does
     not read, and mixed chunks off, and takes 48 running requests where none is given, the
-    request pool then no larger (server_args.py, _handle_speculative_decoding)."""
+    request pool then no larger (server_args.py, _handle_speculative_decoding). Without the
+    overlap loop no finished request takes a step more."""
     if not config.draft_tokens:
         return config
-    update: dict[str, object] = {"overlap": False, "mixed_chunk": False}
+    update: dict[str, object] = {"overlap": False, "mixed_chunk": False, "finished_step": False}
     if config.request_pool:  # max_running_requests not given (presets.scheduler_with)
         update["max_batch"] = min(config.max_batch, SPECULATIVE_REQUESTS)
     return config.model_copy(update=update)

@@ -248,7 +248,7 @@ def _check_read(given: SchedulerConfig | None, used: SchedulerConfig | None) -> 
     if given is None or used is None:
         return
     chosen = given.model_fields_set
-    if "finished_step" in chosen and used.finished_step and not used.overlap:
+    if "finished_step" in chosen and given.finished_step and not used.overlap:
         raise InvalidInputError(
             "finished_step", True, "false without overlap (the overlap schedule takes that step)"
         )
