@@ -406,7 +406,9 @@ def speculation_estimate(
     assumed = (draft, medusa, mtp, gamma, alpha, tree_width, int(np.asarray(result.prompt_len)))
     speculation = speculation_context(*assumed) | speculation
     # None without gen_len: the key is there either way.
-    speculation["generation"] = speculative_generation(result, speculation["speedup"], hourly_price)
+    speculation["generation"] = speculative_generation(
+        result, speculation["speedup"], hourly_price, speculation["prompt_time"]
+    )
     drafter = drafter_words(draft, medusa, gamma)
     return speculation, f"speculative decoding: {drafter}, γ={gamma}, α={alpha}"
 

@@ -65,6 +65,11 @@ class SpeculativeEstimate:
     # What each device holds while speculating, drafter included (`_footprint`), at each
     # batch; None where not priced (parallel decoding).
     memory: Footprint | None = None
+    # The drafter's own pass over the context, which a speculating engine runs beside the
+    # target's prefill (a draft model's or MTP module's cache, and the first drafts): the
+    # time to first token grows by it (as the serving simulator runs the MTP module over
+    # prompt chunks); Medusa heads read only the last hidden state.
+    prompt_time: np.ndarray | float = 0.0
 
     @property
     def time_per_token(self) -> np.ndarray:
@@ -88,6 +93,7 @@ class SpeculativeEstimate:
                 ("time_per_token", self.time_per_token),
                 ("speedup", self.speedup),
                 ("drafter_weights", self.drafter_weights),
+                ("prompt_time", self.prompt_time),
             )
         }
         held = self.memory
@@ -295,6 +301,7 @@ def speculative(
         drafter_weights, drafter_kv = beside.weights, beside.kv_cache
         # The draft prefills the context too (after the target, its temporaries its own).
         drafter_prefill = drafter_memory["prefill"].activations
+        prompt_time = _prompt_pass(build_graph(draft, options, device), device, options, b, s)
     elif mtp:
         # Each draft token is one MTP module step: one block with its own cache, and a head.
         step = Step(batch=b * tree_width, new_tokens=np.ones_like(s, dtype=float), past=s)
@@ -314,11 +321,13 @@ def speculative(
         spans = kv_spans(layer, options)
         drafter_kv = modules * kv_cache_bytes(layer, quant, b, s + gamma + 1, spans)
         drafter_weights, drafter_prefill = held, 0.0
+        prompt_time = _prompt_pass(module, device, options, b, s)
     else:
         drafting = _heads_time(target, device, options, gamma, b)
         held = gamma * weight_bytes(_medusa_head(target), quant)
         drafter_weights, drafter_kv = held, 0.0  # the heads keep no cache
         drafter_prefill = 0.0  # nor prefill anything of their own
+        prompt_time = np.zeros_like(plain)
     tree_alpha = 1 - (1 - alpha) ** tree_width
     tokens = np.full_like(plain, expected_tokens(tree_alpha, gamma))
     speedup = tokens * plain / (drafting + verify)
@@ -357,8 +366,25 @@ def speculative(
         own.reserved,
     )
     return SpeculativeEstimate(
-        tokens, plain, np.broadcast_to(drafting, plain.shape), verify, speedup, held, memory
+        tokens,
+        plain,
+        np.broadcast_to(drafting, plain.shape),
+        verify,
+        speedup,
+        held,
+        memory,
+        np.broadcast_to(prompt_time, plain.shape),
     )
+
+
+def _prompt_pass(
+    graph: Graph, device: Device, options: AnalysisOptions, batch: np.ndarray, context: np.ndarray
+) -> np.ndarray:
+    """A drafter's pass over each sequence's `context` prompt tokens, as one prefill."""
+    step = Step(batch=batch, new_tokens=np.asarray(context, dtype=float), past=0 * context)
+    return price_step(
+        graph, device, options.quantization, step, options.calibration, options.execution
+    ).step_time()
 
 
 def parallel_decoding(
@@ -388,17 +414,21 @@ def parallel_decoding(
 
 
 def speculative_generation(
-    result: Analysis, speedup: float, hourly_price: float | None = None
+    result: Analysis, speedup: float, hourly_price: float | None = None, prompt_time: float = 0.0
 ) -> dict[str, float | None] | None:
     """The generation's figures with every decode step sped up as the step at the prompt's
-    context is (the speculation estimate's speed-up): time per output token, end-to-end
-    latency, throughput and, where the device has a price, the output tokens' cost (else None)."""
+    context is (the speculation estimate's speed-up) and the drafter's pass over the prompt
+    (`prompt_time`) before the first token: time to first token and per output token,
+    end-to-end latency, throughput and, where the device has a price, the output tokens' cost
+    (else None)."""
     g = result.generation
     if g is None:
         return None
     decode = float(g["decode_time"]) / speedup
-    e2e = float(g["ttft"]) + decode
+    ttft = float(g["ttft"]) + prompt_time
+    e2e = ttft + decode
     out: dict[str, float | None] = {
+        "ttft": ttft,
         "tpot": float(g["tpot"]) / speedup,
         "e2e_latency": e2e,
         "throughput": float(result.batch) * float(result.gen_len) / e2e,

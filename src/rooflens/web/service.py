@@ -356,7 +356,9 @@ def _speculative(
         )
     out: dict[str, Any] = {k: _num(v) for k, v in estimate.to_dict().items()}
     with located(loc):
-        generation = speculative_generation(result, float(estimate.speedup), hourly_price)
+        generation = speculative_generation(
+            result, float(estimate.speedup), hourly_price, float(estimate.prompt_time)
+        )
     out["generation"] = None if generation is None else {k: _num(v) for k, v in generation.items()}
     return out
 
