@@ -26,6 +26,22 @@ def test_what_if_scales_the_device() -> None:
         base.what_if(bandwidth=0)
 
 
+def test_a_what_if_is_named_where_the_tables_and_report_name_the_device() -> None:
+    """The header read "on NVIDIA H100 SXM5 80GB" at twice its bandwidth: only the JSON's
+    device name said so."""
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    faster = rooflens.get_device("h100-sxm").what_if(bandwidth=2)
+    assert faster.display_name == "NVIDIA H100 SXM5 80GB (what-if: bandwidth x2)"
+    out = CliRunner().invoke(app, ["analyze", "gpt2", "-H", "h100-sxm", "--scale-bandwidth", "2"])
+    assert out.exit_code == 0
+    assert out.stdout.startswith(
+        "openai-community/gpt2 on NVIDIA H100 SXM5 80GB (what-if: bandwidth x2) · "
+    )
+
+
 def test_a_what_if_device_has_no_price_of_its_own() -> None:
     base = rooflens.get_device("h100-sxm")
     faster = base.what_if(bandwidth=2)

@@ -174,6 +174,9 @@ class Device(Declared):
         return self.model_copy(
             update={
                 "name": f"{self.name} (what-if: {changes.lstrip(', ')})",
+                # The tables' headers and the report name the device by this: the what-if too.
+                "display_name": f"{self.display_name or self.name} (what-if: "
+                f"{changes.lstrip(', ')})",
                 "memory_bandwidth": self.memory_bandwidth * bandwidth,
                 "memory_capacity": self.memory_capacity * capacity,
                 "peak_ops": {k: min(v * compute, cap) for k, v in self.peak_ops.items()},
