@@ -186,6 +186,11 @@ def test_calibrate_on_a_cpu_names_a_cpu() -> None:
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2
     assert "--hardware='h100-sxm' is invalid: expected a CPU from the catalog" in res.output
+    # measure too: it had printed CPU timings against the H100's predictions (-100 % errors).
+    args = ["measure", "gpt2", "--device", "cpu", "-H", "h100-sxm", "--prompt-len", "16"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2
+    assert "--hardware='h100-sxm' is invalid: expected a CPU from the catalog" in res.output
 
 
 def test_calibrated_operator_time_by_hand(tiny_model, toy_device) -> None:

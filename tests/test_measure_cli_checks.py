@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from rooflens.cli.app import app
 
 OPT = "facebook/opt-125m"  # bundled: a config read, no network; 2048 positions
-CPU_RUN = ["--device", "cpu", "-H", "a6000"]
+CPU_RUN = ["--device", "cpu", "-H", "amd-epyc-9654"]
 NO_CUDA = "error: --device='cuda' is invalid: expected 'cpu' here: PyTorch sees no CUDA device"
 
 

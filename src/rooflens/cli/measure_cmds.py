@@ -164,6 +164,7 @@ def measure(
         raise InvalidInputError("--compiled", True, "a run without --tp")
     _output_file("-o", out, ".json")
     named = _named_device(device, hardware)
+    _check_cpu_named(device, named, hardware)
     config, name = resolve_config(model)
     spec = spec_from_config(config, name=name)
     _check_context(spec, prompt_len, gen_len)
@@ -478,12 +479,7 @@ def calibrate(
         )
     # The device -H names and the model too before the device is probed (see `measure`).
     named = _named_device(device, hardware)
-    if device == "cpu" and named is not None and named.kind == "gpu" and _in_catalog(named):
-        # What this machine's CPU runs describes a CPU, not the catalog's GPU named (a device
-        # file of one's own may describe this machine however it likes).
-        raise InvalidInputError(
-            "--hardware", hardware, "a CPU from the catalog with --device cpu (or --device cuda)"
-        )
+    _check_cpu_named(device, named, hardware)
     config, name = resolve_config(model)
     spec = spec_from_config(config, name=name)
     _torch(device)
@@ -527,6 +523,15 @@ def calibrate(
         f"{profile.graph_overhead_per_layer * 1e6:.1f} µs per layer, eager host "
         f"{profile.eager_host_per_layer * 1e6:.0f} µs per layer"
     )
+
+
+def _check_cpu_named(device: str, named: Device | None, hardware: str | None) -> None:
+    """What this machine's CPU runs describes a CPU, not the catalog's GPU named (a device
+    file of one's own may describe this machine however it likes)."""
+    if device == "cpu" and named is not None and named.kind == "gpu" and _in_catalog(named):
+        raise InvalidInputError(
+            "--hardware", hardware, "a CPU from the catalog with --device cpu (or --device cuda)"
+        )
 
 
 def _in_catalog(device: Device) -> bool:
