@@ -728,3 +728,14 @@ def test_a_device_too_small_for_the_weights_names_its_memory_in_its_own_unit() -
     result = runner.invoke(app, [*args, "1e6"], env={"COLUMNS": "400"})
     assert result.exit_code == 2
     assert "per device exceed its 1 MB (turn on flash_attention" in " ".join(result.output.split())
+
+
+def test_hybrid_block_rounding_example_of_the_serving_docs() -> None:
+    """docs/serving.md: Jamba-v0.1 on an H200 with --engine trtllm at 1,024 + 256 tokens has
+    room for 1,248 requests in the simulator's blocks, where analyze counts 1,411."""
+    two = rooflens.serving.Requests(np.zeros(2), np.full(2, 1024), np.full(2, 256))
+    run = rooflens.simulate("ai21labs/Jamba-v0.1", "h200-sxm", two, engine="trtllm")
+    assert run.to_dict()["kv_room_requests"] == 1248
+    shape = {"prompt_len": 1024, "gen_len": 256}
+    alone = rooflens.analyze("ai21labs/Jamba-v0.1", "h200-sxm", engine="trtllm", **shape)
+    assert alone.to_dict()["memory"]["generation"]["max_batch"] == 1411
