@@ -250,3 +250,36 @@ def test_a_speculative_estimate_holds_the_prefills_keys_under_a_budget() -> None
                                context=4096, batch=4)  # fmt: skip
     # Without a budget: the decode step's cache, at the context, its drafts and the token after.
     assert float(plain.memory.kv_cache) == 4 * (4096 + 4 + 1) * 131072
+
+
+def test_eager_blocks_are_the_keys_transformers_hands_its_eager_attention() -> None:
+    """A sliding-window layer (Mistral's, window 16) in transformers' eager attention: a
+    100-token prompt is scored against all 100 keys, a 50-token continuation against the 15
+    the cache keeps and its own 50, a decode token against 16, as Step.block_keys counts."""
+    import torch
+    import transformers
+    import transformers.models.mistral.modeling_mistral as mistral
+
+    config = transformers.MistralConfig(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=4,
+        num_key_value_heads=2, vocab_size=100, sliding_window=16, max_position_embeddings=512,
+    )  # fmt: skip
+    model = transformers.AutoModelForCausalLM.from_config(config, attn_implementation="eager")
+    seen: list[tuple[int, int]] = []
+    eager = mistral.eager_attention_forward
+
+    def spy(module, query, key, *args, **kwargs):
+        seen.append((query.shape[2], key.shape[2]))
+        return eager(module, query, key, *args, **kwargs)
+
+    cache = transformers.DynamicCache(config=config)
+    ids = torch.randint(0, 100, (1, 151))
+    mistral.eager_attention_forward = spy
+    try:
+        with torch.no_grad():
+            for start, end in ((0, 100), (100, 150), (150, 151)):
+                model(ids[:, start:end], past_key_values=cache, use_cache=True)
+    finally:
+        mistral.eager_attention_forward = eager
+    ours = [(q, int(_block(past, q, span=16))) for past, q in ((0, 100), (100, 50), (150, 1))]
+    assert seen == ours == [(100, 100), (50, 65), (1, 16)]
