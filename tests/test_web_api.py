@@ -80,6 +80,29 @@ def test_analyze_states_its_inputs_and_rows_as_the_cli_json_does(client: TestCli
     assert post(client, "/api/analyze", nvfp4)["inputs"]["w_format"] == "nvfp4"
 
 
+def test_analyze_and_sweep_say_what_the_cli_json_says_beside_the_figures(
+    client: TestClient,
+) -> None:
+    """The web's analysis left out the devices its figures are per device of, an engine's
+    activation reserve and the KV layers its groups hold; its sweep, the fallbacks that
+    priced NVFP4 on an H100 and the notes."""
+    body = {"model": {"id": "google/gemma-3-27b-it"}, "device": {"name": "h100-sxm"},
+            "options": {"engine": "vllm"}}  # fmt: skip
+    data = post(client, "/api/analyze", body)
+    args = ["analyze", "google/gemma-3-27b-it", "-H", "h100-sxm", "--engine", "vllm"]
+    cli = json.loads(CliRunner().invoke(app, [*args, "--gen-len", "128", "-f", "json"]).stdout)
+    for key in ("devices", "activation_reserve_tokens", "kv_layers_held"):
+        assert data[key] == cli[key]
+    assert (data["devices"], data["kv_layers_held"]) == (1, 70)
+    nvfp4 = {"model": {"id": "nvidia/Qwen3-32B-NVFP4"}, "device": {"name": "h100-sxm"},
+             "options": {"engine": "vllm"}, "batch": [1, 8]}  # fmt: skip
+    swept = post(client, "/api/sweep", nvfp4)
+    args = ["sweep", "nvidia/Qwen3-32B-NVFP4", "-H", "h100-sxm", "--engine", "vllm"]
+    cli = json.loads(CliRunner().invoke(app, [*args, "--batch", "1,8", "-f", "json"]).stdout)
+    assert swept["fallbacks"] == cli["fallbacks"] and len(cli["fallbacks"]) == 2
+    assert swept["notes"] == cli["notes"]
+
+
 def test_analyze_operators_follow_the_graph_with_shares(client: TestClient) -> None:
     data = post(client, "/api/analyze", {**SCENARIO, "stage": "decode"})
     ops = data["operators"]

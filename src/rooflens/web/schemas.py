@@ -759,6 +759,18 @@ class AnalysisOut(BaseModel):
     fallbacks: list[str] = Field(description=FALLBACKS)
     notes: list[str] = Field(description=NOTES)
     inputs: dict[str, Any]
+    devices: int = Field(
+        description="The devices the figures are per device of (tp x pp x dp, in each group of "
+        "attention ranks the experts serve), as `rooflens analyze -f json` says."
+    )
+    activation_reserve_tokens: int | None = Field(
+        description="An engine's activations: the peak of one iteration of this many tokens, "
+        "set aside at start; null: each stage's own peak."
+    )
+    kv_layers_held: int | None = Field(
+        description="The layers' worth of KV blocks an engine's layer groups hold (vLLM pads "
+        "Gemma 3 27B's 62 layers to 70); null: every layer its own."
+    )
     operators: list[Operator]
     totals: dict[str, StageTotals]
     memory: dict[str, Memory]
@@ -775,6 +787,8 @@ class AnalysisOut(BaseModel):
 
 class SweepOut(BaseModel):
     estimate: str = Field(description="What the figures are: the bound, or whose profile.")
+    fallbacks: list[str] = Field(description=FALLBACKS)
+    notes: list[str] = Field(description=NOTES)
     columns: list[str]
     rows: list[dict[str, float | int | bool | None]]
 

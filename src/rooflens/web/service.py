@@ -378,6 +378,7 @@ def analysis_payload(
     frame_ops = every if stage == "all" else [op for op in every if op["stage"] == stage]
     dtypes = sorted({op["compute_dtype"] for op in every if op["ops"]})
     info = model_info(result.model, params=(int(result.params), int(result.active_params)))
+    context = result.context()
     return {
         "model": info,
         "device": device_info(result.device),
@@ -385,8 +386,10 @@ def analysis_payload(
         "fallbacks": result.fallbacks,
         "notes": result.notes,
         # As `rooflens analyze -f json` states them: the sizes and the precision as run
-        # (its format, groups and experts' weights too).
-        "inputs": result.context()["inputs"],
+        # (its format, groups and experts' weights too), the devices the figures are per
+        # device of, an engine's activation reserve and the KV layers its groups hold.
+        "inputs": context["inputs"],
+        **{k: context[k] for k in ("devices", "activation_reserve_tokens", "kv_layers_held")},
         "operators": frame_ops,
         "totals": _totals(result),
         "memory": result.memory_figures(),
@@ -423,6 +426,10 @@ def sweep(request: s.SweepRequest) -> dict[str, Any]:
     frame = result.summary()
     return {
         "estimate": result.options.estimate,
+        # What `rooflens sweep -f json` says beside its rows: the curves that stood in for
+        # ones the profile lacks, and what the settings changed.
+        "fallbacks": result.fallbacks,
+        "notes": result.notes,
         "columns": list(frame.columns),
         "rows": [{k: _num(v) for k, v in r.items()} for r in frame.to_dict(orient="records")],
     }
