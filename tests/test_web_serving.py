@@ -574,3 +574,21 @@ def test_a_simulation_states_the_lengths_it_drew_from(client) -> None:
         "prompt": "100",
         "output": "10",
     }
+
+
+def test_a_simulation_says_of_its_deployment_what_the_cli_json_says(client) -> None:
+    """The web's answer dropped the recurrent-state pool (25 GB on Qwen3.5-9B with SGLang's
+    preset), the layout and the memory verdict the CLI's JSON gives."""
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    body = {"model": {"id": "Qwen/Qwen3.5-9B"}, "device": {"name": "h100-sxm"},
+            "workload": {"requests": 20, "rate": 6.0}, "options": {"engine": "sglang"}}  # fmt: skip
+    data = post(client, "/api/simulate", body)
+    args = ["simulate", "Qwen/Qwen3.5-9B", "-H", "h100-sxm", "--engine", "sglang"]
+    args += ["--requests", "20", "--rate", "6", "-f", "json"]
+    cli = json.loads(CliRunner().invoke(app, args).stdout)
+    for key in ("state_pool_bytes", "layout", "memory", "kv_room_requests", "scheduler"):
+        assert data[key] == cli[key], key
+    assert data["state_pool_bytes"] > 20e9 and data["memory"]["fits"] is True

@@ -150,8 +150,12 @@ class SimulationResult:
         report it: KV capacity (tokens per replica, bytes per device, the longest requests it
         holds), memory per device at the peak and usable (a decode replica's where the
         cluster is disaggregated), the layout, what priced the iterations (and
-        the fallbacks it priced with), the kernels priced as one, and the scheduler's
-        settings."""
+        the fallbacks it priced with), the kernels priced as one, the scheduler's
+        settings, and whether the deployment fits as the analyzer says it (`memory`: null
+        where no verdict was formed)."""
+        verdict = None
+        if self.memory is not None:
+            verdict = dataclasses.asdict(self.memory) | {"fits": self.memory.fits}
         return {
             "kv_capacity_tokens": self.kv_capacity,
             "kv_capacity_bytes": self.kv_bytes,
@@ -169,6 +173,7 @@ class SimulationResult:
             "notes": list(self.notes),
             "validation": self.validation,
             "scheduler": None if self.scheduler is None else self.scheduler.model_dump(),
+            "memory": verdict,
         }
 
     def benchmark(self) -> dict[str, Any]:
@@ -243,10 +248,6 @@ class SimulationResult:
         # The objectives attainment and goodput were measured against (null without any).
         slo = None if self.slo is None else self.slo.model_dump()
         data = self.benchmark() | {"summary": self.summary(), "slo": slo} | self.deployment()
-        # null where no verdict was formed, as every key of the JSON that does not apply.
-        data["memory"] = None
-        if self.memory is not None:
-            data["memory"] = dataclasses.asdict(self.memory) | {"fits": self.memory.fits}
         return json_ready(data)  # type: ignore[return-value]
 
     def in_system(self) -> float:

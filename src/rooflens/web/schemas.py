@@ -881,7 +881,12 @@ class SimulateOut(BaseModel):
         description="Bytes per device at the run's peak: weights, activation reserve, framework "
         "and the KV cache at its fullest."
     )
+    state_pool_bytes: float = Field(
+        description="Bytes per device of a hybrid model's recurrent-state pool, where the "
+        "scheduler keeps one apart (SGLang's mamba pool); 0 where none."
+    )
     usable_memory_bytes: float = Field(description="Bytes per device the engine may fill.")
+    layout: str = Field(description="The replicas and their devices, as the CLI's setup line.")
     replicas: int = Field(description="Engines simulated.")
     devices: int = Field(description="Accelerators in the cluster, every engine's.")
     estimate: str = Field(
@@ -904,6 +909,11 @@ class SimulateOut(BaseModel):
     scheduler: dict[str, Any] | None = Field(
         description="The scheduler that batched them: its settings, an engine's preset where "
         "one applied."
+    )
+    memory: dict[str, float | int | bool] | None = Field(
+        description="Whether the deployment fits, as `rooflens analyze` says it: the workload's "
+        "largest request (prompt_len + gen_len), batch of them at once, peak and capacity "
+        "bytes per device, max_batch that fit, fits; null where no verdict was formed."
     )
     slo: dict[str, float]
     timeline: Timeline
