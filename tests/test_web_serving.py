@@ -592,3 +592,14 @@ def test_a_simulation_says_of_its_deployment_what_the_cli_json_says(client) -> N
     for key in ("state_pool_bytes", "layout", "memory", "kv_room_requests", "scheduler"):
         assert data[key] == cli[key], key
     assert data["state_pool_bytes"] > 20e9 and data["memory"]["fits"] is True
+
+
+def test_the_advice_says_how_many_requests_confirmed_its_picks(client) -> None:
+    """The viewer confirms with fewer requests than the CLI where its cap binds (833 at its
+    default two picks of 300-token answers), and its answer had not said so."""
+    body = {"model": {"id": LLAMA}, "devices": ["h100-sxm"], "tp": [1], "weights": ["bf16"],
+            "kv_bits": [16], "pp": [1]}  # fmt: skip
+    assert post(client, "/api/advise", body)["verify_requests"] == 833
+    assert post(client, "/api/advise", {**body, "verify": 0})["verify_requests"] == 0
+    checked = verify(advise(LLAMA, Target(), SLO(), devices=["h100-sxm"], tps=[1]), LLAMA, top=1)
+    assert checked.verify_requests == 1000

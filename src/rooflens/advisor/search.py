@@ -588,6 +588,9 @@ class Advice:
     # Whether `verify` ran its top picks through the simulator (which passes pipeline
     # stages by: their explanations say so).
     simulated: bool = False
+    # The requests each confirming simulation served (0: none ran), which its percentiles
+    # rest on: the web's viewer runs fewer for long answers.
+    verify_requests: int = 0
 
     @property
     def feasible(self) -> pd.DataFrame:
@@ -1071,4 +1074,9 @@ def verify(
         table.loc[standing, "cost_per_million"].to_numpy(), table.loc[standing, "e2e"].to_numpy()
     )
     order = np.lexsort((np.arange(len(table)), failed.to_numpy(), ~table["feasible"].to_numpy()))
-    return replace(advice, table=table.iloc[order].reset_index(drop=True), simulated=top > 0)
+    return replace(
+        advice,
+        table=table.iloc[order].reset_index(drop=True),
+        simulated=top > 0,
+        verify_requests=requests if top > 0 else 0,
+    )

@@ -183,6 +183,8 @@ def advise_cmd(
             # The top picks, each with the CSV's columns (COLUMNS), and why.
             "picks": picks.to_dict(orient="records"),
             "explanations": [advice.explain(row) for _, row in picks.iterrows()],
+            # The requests each confirming simulation served (0: none ran).
+            "verify_requests": advice.verify_requests,
             "rejected": sum(int(r["count"]) for r in advice.rejections()),
             # Of those, the setups not priced at all (no engine profile for the device).
             "not_priced": int(advice.unpriced.sum()),

@@ -983,6 +983,10 @@ class AdviseOut(BaseModel):
     screened: int
     feasible: int
     picks: list[Pick]
+    verify_requests: int = Field(
+        description="Requests each confirming simulation served (0: none ran): the CLI's "
+        "1,000, or fewer for long answers within the viewer's cap."
+    )
     points: list[SetupPoint] = Field(description="Every feasible setup, for the Pareto plot.")
     rejected: list[Rejection]
     validation: dict[str, str] = Field(
