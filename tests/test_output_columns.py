@@ -178,6 +178,7 @@ def test_advise_json_opens_with_its_documented_head_and_the_csv_rows() -> None:
         *head,
         "picks",
         "explanations",
+        "verify_requests",
         "rejected",
         "not_priced",
         "rejections",
