@@ -1203,3 +1203,28 @@ def test_the_schema_says_what_a_search_and_a_capacity_warning_are(client: TestCl
     assert not any("qwen3_moe" in m["id"].lower() for m in found)
     warning = schema["components"]["schemas"]["CapacityOut"]["properties"]["warning"]
     assert "beside a rate, a caveat on it" in warning["description"]
+
+
+def test_the_serving_caps_are_those_docs_web_lists() -> None:
+    """docs/web.md's Limits: batch limit 4,096, token budgets and chunks 65,536, KV blocks
+    4,096 tokens, 64 replicas a pool, an advised rate of 10^6 requests/s."""
+    import annotated_types
+
+    from rooflens.web import schemas as s
+
+    def most(model: type, name: str) -> float:
+        metadata = model.model_fields[name].metadata
+        return min(m.le for m in metadata if isinstance(m, annotated_types.Le))
+
+    caps = {
+        (s.SchedulerIn, "max_batch"): 4096,
+        (s.SchedulerIn, "max_tokens"): 65536,
+        (s.SchedulerIn, "chunk_size"): 65536,
+        (s.SchedulerIn, "block_size"): 4096,
+        (s.ClusterIn, "replicas"): 64,
+        (s.ClusterIn, "prefill_replicas"): 64,
+        (s.ClusterIn, "decode_replicas"): 64,
+        (s.TargetIn, "rate"): 1e6,
+    }
+    for (model, name), cap in caps.items():
+        assert most(model, name) == cap, (model.__name__, name)
