@@ -415,7 +415,10 @@ def test_an_unpriced_device_is_searched_once_given_a_price(client: TestClient) -
         ({"weights": ["fp8", "FP8"]}, ["weights"], "each value once ('fp8' given twice)"),
         ({"rank": "speed"}, ["rank"], "'cost'"),
         ({"target": {"rate": 0}}, ["target", "rate"], "greater than 0"),
-        ({"target": {"output_len": 200000}, "verify": 2}, ["verify"], "too long to confirm"),
+        ({"target": {"output_len": 20000}, "verify": 2}, ["verify"], "too long to confirm"),
+        # Past the model's positions: the context is blamed, not confirming it.
+        ({"target": {"output_len": 200000}, "verify": 2}, ["target", "prompt_len"],
+         "prompt_len + output_len=201000 is invalid: expected a context of at most 131072"),
         ({"verify": 9}, ["verify"], "less than or equal to 5"),
         ({"verify": True}, ["verify"], "a boolean is not a number"),
         ({"target": {"rate": "5"}}, ["target", "rate"], "text is not a number"),

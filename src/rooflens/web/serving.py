@@ -437,21 +437,23 @@ def advice_input(request: s.AdviseRequest) -> tuple[ModelSpec, list[Device]]:
     422, not a job that fails): the model and the devices."""
     model = resolve_model(request.model, ("model",))
     pool = _pool(request)
-    if request.verify and _verified_requests(request.target, request.verify) < MIN_REQUESTS:
-        raise WebInputError(
-            ("verify",),
-            f"verify={request.verify} is invalid: answers of {request.target.output_len} "
-            "tokens are too long to confirm in the viewer; expected 0",
-        )
     with located((), where=_placed(ADVISE_SECTIONS)):
         # The search's own checks (no device, a release without an engine, an engine without
-        # a profile for any device searched), as the search runs them.
+        # a profile for any device searched, a context past the model's), as the search runs
+        # them: before the viewer's cap on confirming, which a context too long for the model
+        # would otherwise be blamed on.
         search.plan_advice(
             model, request.target, request.slo, devices=pool, tps=request.tp, pps=request.pp,
             weights=request.weights, kv_bits=request.kv_bits, experts=request.experts,
             rank=request.rank, budget=request.budget, engine=request.engine,
             engine_version=request.engine_version,
         )  # fmt: skip
+    if request.verify and _verified_requests(request.target, request.verify) < MIN_REQUESTS:
+        raise WebInputError(
+            ("verify",),
+            f"verify={request.verify} is invalid: answers of {request.target.output_len} "
+            "tokens are too long to confirm in the viewer; expected 0",
+        )
     return model, pool
 
 
