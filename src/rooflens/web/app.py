@@ -160,7 +160,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = f"{where} is not found: the page is at /, the API's routes at /docs"
         item = {"loc": ["path"], "msg": message, "type": "not_found"}
     elif exc.status_code == 405:
-        allowed = (exc.headers or {}).get("Allow", "")
+        allowed = _methods_of(request) or (exc.headers or {}).get("Allow", "")
+        exc.headers = {**(exc.headers or {}), "Allow": allowed} if allowed else exc.headers
         message = f"{where} is not allowed: this route takes {allowed or 'other methods'}"
         item = {"loc": ["method"], "msg": message, "type": "method_not_allowed"}
     else:
@@ -170,6 +171,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     # The Allow header of a 405, as the default handler keeps it.
     response.headers.update(exc.headers or {})
     return response
+
+
+def _methods_of(request: Request) -> str:
+    """Every method the routes at the request's path take (Starlette's 405 names the first
+    route's alone: GET where /api/jobs/{id} takes DELETE too)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)
+        if match is Match.PARTIAL:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 def _setting_error(error: Any) -> Any:
