@@ -1728,9 +1728,30 @@ def test_a_scan_on_the_attention_curves_stays_within_its_bound_and_says_so(engin
         in result.fallbacks
     )
     assert "scan:bf16" in result.stand_ins
+    # The rows say so too (they had read plain "attention_prefill").
+    assert set(scans["priced_by"]) == {"attention_prefill (fallback)", "attention (fallback)"}
     # Gated DeltaNet has tables of its own: no such line.
     qwen = rooflens.analyze("Qwen/Qwen3.5-397B-A17B", device, engine=engine, tp=8, gen_len=4)
     assert not any("scan:" in line for line in qwen.fallbacks)
+    gdn = qwen.operators()
+    assert not gdn[gdn["name"] == "mixer_scan"]["priced_by"].str.contains("fallback").any()
+
+
+def test_a_scan_beside_fp8_gemms_computes_on_the_16_bit_activations() -> None:
+    """With W8A8 FP8 the scans had computed at 8 bits on the INT8 tensor types, which a B300
+    all but lacks (0.125 POP/s): Nemotron-Nano-9B-v2's prefill scan took 34.2 ms there against
+    5.7 ms on a B200 or without FP8."""
+    shape = {"batch": 64, "prompt_len": 8192, "engine": "vllm"}
+    fp8 = {"w_bits": 8, "a_bits": 8, "w_format": "fp"}
+    times = {}
+    for device, precision in (("b300", fp8), ("b300", {}), ("b200", fp8)):
+        ops = rooflens.analyze("nvidia/NVIDIA-Nemotron-Nano-9B-v2", device, **shape, **precision)
+        rows = ops.operators()
+        scan = rows[(rows["name"] == "mixer_scan") & (rows["stage"] == "prefill")].iloc[0]
+        assert scan["compute_dtype"] == "bf16"
+        times[device, bool(precision)] = float(scan["time"])
+    assert times["b300", True] == pytest.approx(times["b300", False], rel=1e-9)
+    assert times["b300", True] < 1.5 * times["b200", True]
 
 
 def test_wide_query_groups_take_curves_of_their_own(tables) -> None:

@@ -308,7 +308,11 @@ class StateScan(Operator):
         return step.tokens * self.num_heads * self.head_dim * prec.act
 
     def compute_bits(self, quant: Quantization) -> int | None:
-        return None if self.kind == "mamba1" else quant.a_bits
+        # The scan's products run on the activations between operators (16 bits: an 8-bit
+        # `a_bits` quantizes GEMM inputs only), as the engines' chunked-scan kernels take
+        # bf16 inputs beside FP8 GEMMs; at a_bits it had computed on INT8 tensor types (B300:
+        # 0.125 POP/s dense, a scan five times slower beside FP8 weights).
+        return None if self.kind == "mamba1" else quant.stream_bits
 
     def params(self) -> int:
         return self.extra_params

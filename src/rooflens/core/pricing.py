@@ -1079,6 +1079,7 @@ def priced_by(placement: Placement, profile: EfficiencyProfile | None) -> tuple[
         }
     leaders = np.arange(len(placement.names)) if placement.leaders is None else placement.leaders
     measured = set() if profile is None else set(_measured_collective_rows(placement, profile))
+    foreign = placement.foreign_scans
     out = []
     for row, key in enumerate(_curve_keys(placement)):
         collective = placement.collectives[row] if placement.collectives else None
@@ -1090,7 +1091,9 @@ def priced_by(placement: Placement, profile: EfficiencyProfile | None) -> tuple[
             how = "roofline"
         else:
             how = layered.get(row) or profile.curves_name(*key)
-            if profile.fallback(*key) is not None:
+            # A recurrent scan no table times is priced with the attention curves: a stand-in,
+            # as its fallback line says (_fallbacks).
+            if profile.fallback(*key) is not None or foreign[row]:
                 how += " (fallback)"
             if row in memory_layered:
                 how += f", memory-bound as moe layer {memory_layered[row]}"
