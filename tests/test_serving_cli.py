@@ -403,6 +403,7 @@ def test_memory_at_the_peak_is_what_the_run_held() -> None:
     # The CLI's JSON and the web API report the deployment with the same keys and values.
     deployment = bound.deployment()
     assert data["scheduler"] == deployment.pop("scheduler")
+    assert data["memory"] == pytest.approx(deployment.pop("memory"))
     assert {k: data[k] for k in deployment} == pytest.approx(deployment)
 
 
