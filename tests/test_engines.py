@@ -1907,3 +1907,25 @@ def test_a_tables_collection_date_is_its_own(tmp_path) -> None:
         "  moe_perf:\n    status: complete\n"
     )
     assert collection_date(moe, ("moe_perf",)) == "2026-08-09 (collected)"
+
+
+def test_a_compute_bound_kernel_on_a_curve_nothing_measured_is_noted() -> None:
+    """SGLang's GB300 tables time FP4 experts only memory-bound: its compute curve is the peak,
+    and a compute-bound prefill's experts ran at 100 % of 15 PFLOP/s with nothing to say so
+    (vLLM's latent attention, which its tables do not time, likewise on the attention
+    curves). The issue asks for a visible note wherever a kernel is priced past its data."""
+    nvfp4 = {"w_bits": 4, "a_bits": 4, "w_format": "nvfp4"}
+    scout = rooflens.analyze(
+        "meta-llama/Llama-4-Scout-17B-16E", "gb300", engine="sglang", batch=64, prompt_len=2048,
+        **nvfp4,
+    )  # fmt: skip
+    assert (
+        "prefill: expert_gate_proj: compute-bound, where the moe:fp4 curves pricing it hold no "
+        "compute-bound kernel measured; priced at the peak (its roofline bound)" in scout.notes
+    )
+    kimi = rooflens.analyze("moonshotai/Kimi-K2.5", "b200", engine="vllm", tp=8, prompt_len=8192)
+    assert any(n.startswith("prefill: latent_attention: compute-bound, where the attention ")
+               for n in kimi.notes)  # fmt: skip
+    # Measured compute curves, and element-wise work (memory-bound by design), say nothing.
+    llama = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", engine="vllm", batch=64)
+    assert not any("compute-bound, where" in n for n in llama.notes)

@@ -22,6 +22,7 @@ from rooflens.core.efficiency import (
     WIDE,
     WIDE_GROUP,
     ClassEfficiency,
+    EfficiencyCurve,
     EfficiencyProfile,
     EngineProfile,
     LayerCurve,
@@ -865,6 +866,12 @@ def beyond_fit(
                 load = np.broadcast_to(ratios[row], np.shape(size))[priced]  # type: ignore[index]
                 notes += _layer_note(name, layer, layer_curve, load)
                 continue
+            if kind == "compute" and _unmeasured_compute(profile, key[0], curve):
+                notes.append(
+                    f"{name}: compute-bound, where the {profile.curves_name(*key)} curves "
+                    "pricing it hold no compute-bound kernel measured; priced at the peak (its "
+                    "roofline bound)"
+                )
             # A curve of one fraction for every size has no fitted range to leave.
             if len(curve.log10_sizes) > 1:
                 beyond = _beyond(np.asarray(size)[priced], curve.log10_sizes, unit)
@@ -890,6 +897,20 @@ def beyond_fit(
                         f"edge prices it"
                     )
     return tuple(dict.fromkeys(notes))
+
+
+# Classes whose kernels are memory-bound by nature: their engine profiles' compute curves are
+# the peak by design (element-wise work, the FP8 quantizing pass).
+PEAK_BY_DESIGN = ("vector", "quantize")
+
+
+def _unmeasured_compute(profile: EfficiencyProfile, op_class: str, curve: EfficiencyCurve) -> bool:
+    """Whether an engine profile's compute curve for a tensor-core class holds no measured
+    kernel: one fraction of 1 (its operator tables' rows of that class and type were all
+    memory-bound as rooflens counts them), the peak standing in for a measurement."""
+    if not isinstance(profile, EngineProfile) or op_class.split(":")[0] in PEAK_BY_DESIGN:
+        return False
+    return len(curve.log10_sizes) == 1 and curve.fractions[0] == 1.0
 
 
 def _layer_note(name: str, layer: str, curve: LayerCurve, load: np.ndarray) -> list[str]:
