@@ -672,6 +672,37 @@ def test_balanced_moe_rows_are_priced_with_the_experts_they_read() -> None:
     assert np.allclose(bf16.memory, weights + activations)
 
 
+def test_a_non_gated_moe_layer_is_read_as_its_two_gemms() -> None:
+    """Nemotron-3-Nano's ReLU² experts (2688 x 1856, top-6 of 128) run up and down, no gate:
+    read as three GEMMs, the H100 vLLM rows at 32 tokens and more (every expert reached) took
+    less time than a gated layer's weights take to stream at the peak bandwidth, and their
+    fractions met the cap of 1. Each of the two takes half the layer's time and bytes."""
+    from rooflens.calibration.aiconfigurator import moe_samples
+
+    layer = {"distribution": "balanced", "moe_dtype": "bfloat16", "hidden_size": 2688,
+             "topk": 6, "num_experts": 128, "moe_tp_size": 1, "moe_ep_size": 1,
+             "num_tokens": 64, "latency": 0.857211}  # fmt: skip
+    rows = pd.DataFrame([{**layer, "inter_size": 1856}, {**layer, "inter_size": 1920}])
+    non_gated, gated = (moe_samples(rows.iloc[[i]])[0] for i in (0, 1))
+    assert non_gated.time[0] == pytest.approx(0.857211e-3 / 2)
+    assert gated.time[0] == pytest.approx(0.857211e-3 / 3)
+    # Every expert's up or down weights, and the routed tokens in and out.
+    weights = 128 * 2688 * 1856 * 2
+    assert non_gated.memory[0] == pytest.approx(weights + 64 * 6 * (2688 + 1856) * 2)
+    fraction = non_gated.memory[0] / non_gated.time[0] / 3.35e12  # of the H100's bandwidth
+    assert 0.85 < fraction < 0.95
+    # The shipped profile, refitted so: the layer's decode below the cap it had met (364.6 us
+    # at the full 3.35 TB/s, a batch of 64 at 2,048 tokens).
+    result = rooflens.analyze(
+        "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "h100-sxm", engine="vllm", batch=64,
+        prompt_len=2048, gen_len=None,
+    )  # fmt: skip
+    ops = result.operators()
+    up = ops[(ops["stage"] == "decode") & (ops["name"] == "expert_up_proj")].iloc[0]
+    assert up["priced_by"] == "moe layer bf16/2688x1856:e128:k6"
+    assert 0.8 < up["efficiency"] < 0.95
+
+
 def test_a_skewed_load_lengthens_a_cell_only_where_it_is_slower() -> None:
     """Each balanced MoE row takes its cell's power-law (exponent 1.01) time where that is
     longer (a long step waits for the busiest expert), keeps its own where the skewed row is

@@ -152,6 +152,13 @@ ATTENTION_SHAPE = ("batch_size", "isl", "step", "num_heads", "num_key_value_head
 # A MoE table row's layer shape and layout.
 MOE_LAYER = ("hidden_size", "inter_size", "topk", "num_experts")  # a model's layer, whole
 MOE_SHAPE = (*MOE_LAYER, "moe_tp_size", "moe_ep_size")
+# The tables' layers whose experts are not gated, two GEMMs (up, then down) and no gate:
+# Nemotron-3's ReLU² experts (inter, top-k, experts), Nano's 1856 x k6 of 128 and the k22 of
+# 512 layers at latent widths 1,024-8,192 (aiconfigurator's NemotronH model builds them
+# `is_gated=False`). Read as gated they were impossible: at every expert reached, the
+# H100/H200/B200 rows of every engine took 0.72-0.98 of the time a gated layer's weights take
+# to stream at the peak bandwidth, and their fractions met the cap of 1.
+NON_GATED_LAYERS = frozenset({(1856, 6, 128), (2688, 22, 512), (5120, 22, 512)})
 LOW_LATENCY_TOKENS = 128
 # The MoE kernel an engine runs for a type on some systems, where its documentation names one
 # other than the type's own table: TensorRT-LLM runs MXFP4 experts with MXFP8 activations on
@@ -808,7 +815,8 @@ def _agreeing(skewed: pd.DataFrame, balanced: pd.DataFrame, series: list[str]) -
 
 def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list[Samples]:
     """A fused MoE layer (routing, the gate/up/down expert GEMMs, the combine) per row: three
-    rooflens ExpertLinears over the experts and route share one device holds. The `balanced`
+    rooflens ExpertLinears over the experts and route share one device holds (two, up and
+    down, for a layer of NON_GATED_LAYERS). The `balanced`
     rows, priced as they route: round robin, so a row of T tokens reads min(E, T·k) experts'
     weights, where serving's uniform routing reads fewer (`ExpertLinear.routing`); the
     fraction is of the bytes the kernel moved. Each takes the time of the same cell's
@@ -823,6 +831,7 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
         if rows.empty:
             continue
         ops, memory, routed = np.empty(len(rows)), np.empty(len(rows)), np.empty(len(rows))
+        gemms = np.empty(len(rows))
         position = pd.Series(np.arange(len(rows)), index=rows.index)
         keys = list(MOE_SHAPE)
         for (hid, inter, k, e, tp, ep), part in rows.groupby(keys, sort=False):
@@ -830,7 +839,9 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
             step = Step(tokens, _ones(len(part)), 0 * tokens)
             width, experts, top_k = device_layer(inter, k, e, tp, ep)
             total_o = total_m = work = 0.0
-            for fan_in, fan_out in ((hid, width), (hid, width), (width, hid)):
+            gated = (int(inter), int(k), int(e)) not in NON_GATED_LAYERS
+            layer = ((hid, width),) * (2 if gated else 1) + ((width, hid),)
+            for fan_in, fan_out in layer:
                 op = ExpertLinear(
                     "expert", "block", ("x",), "y", in_features=int(fan_in),
                     out_features=int(fan_out), num_experts=experts, top_k=top_k,
@@ -843,17 +854,19 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
             ops[idx] = np.broadcast_to(total_o, len(part))
             memory[idx] = np.broadcast_to(total_m, len(part))
             routed[idx] = np.broadcast_to(total_o / work, len(part))
+            gemms[idx] = len(layer)
         peak = MOE_PEAK.get(dtype, dtype)
         shape = rows[["num_tokens", *keys]].to_numpy()
-        # rooflens prices the three expert GEMMs one by one, each a third of the layer's OPs
-        # and bytes: the curves are fitted per GEMM, a third of the layer's time each.
-        time = rows["latency"].to_numpy() * 1e-3 / 3
+        # rooflens prices the expert GEMMs one by one, each a third of a gated layer's OPs and
+        # bytes (a half of a non-gated one's): the curves are fitted per GEMM, that share of
+        # the layer's time each.
+        time = rows["latency"].to_numpy() * 1e-3 / gemms
         # An empty cell takes its tokens per expert at other sizes first: a table of one
         # layer shape ties its sizes to its loads, and another model's layer meets them at
         # other pairs (on the held-out shapes, mean of the MoE medians 13.1 % to 12.7 %).
         out.append(
             Samples(
-                "moe", dtype, peak, ops / 3, memory / 3, time, shape, aspect=routed,
+                "moe", dtype, peak, ops / gemms, memory / gemms, time, shape, aspect=routed,
                 fill_first="size",
             )
         )  # fmt: skip
@@ -1634,7 +1647,8 @@ def _fit_engine(
         "host_per_iteration": "not measured: the operator databases time kernels, not steps",
         "moe_rows": (
             f"balanced, each at its cell's {SKEWED_DISTRIBUTION} time where longer (a series "
-            f"over {SKEWED_AGREEMENT:g} times the balanced at one token, one rank, left out)"
+            f"over {SKEWED_AGREEMENT:g} times the balanced at one token, one rank, left out); "
+            "Nemotron-3's ReLU² layers as two GEMMs (NON_GATED_LAYERS), the others three"
         ),
     }
     samples: list[Samples] = []
