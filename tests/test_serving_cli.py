@@ -740,3 +740,15 @@ def test_hybrid_block_rounding_example_of_the_serving_docs() -> None:
     shape = {"prompt_len": 1024, "gen_len": 256}
     alone = rooflens.analyze("ai21labs/Jamba-v0.1", "h200-sxm", engine="trtllm", **shape)
     assert alone.to_dict()["memory"]["generation"]["max_batch"] == 1411
+
+
+def test_an_engine_share_too_small_for_the_weights_says_it_is_the_engines_share() -> None:
+    """With vLLM's share at 0.1 the refusal read "exceed its 8.55 GB" of an 80 GB H100, and
+    its ways out left the share itself unnamed."""
+    args = ["simulate", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "--engine", "vllm"]
+    result = runner.invoke(app, [*args, "--memory-fraction", "0.1", "--requests", "4"])
+    assert result.exit_code == 2
+    assert (
+        "per device exceed the 8.55 GB the engine may take of its 85.5 GB (raise "
+        "memory_fraction, quantize," in " ".join(result.output.split())
+    )

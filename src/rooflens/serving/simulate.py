@@ -194,12 +194,21 @@ def memory_verdict(
         # Unfused attention writes each prompt's scores (tokens x keys x heads): most of a
         # long prompt's activations, which FlashAttention never holds.
         fused = "" if options.flash_attention else "turn on flash_attention, "
+        room = f"its {si(verdict.capacity, 'B')}"
+        if verdict.capacity < 0.999 * device.memory_capacity:
+            # An engine's share of the device (its memory_fraction): the device's own
+            # memory is larger, and raising the share is a way out too.
+            room = (
+                f"the {si(verdict.capacity, 'B')} the engine may take of its "
+                f"{si(device.memory_capacity, 'B')}"
+            )
+            fused = "raise memory_fraction, " + fused
         raise InvalidInputError(
             "hardware",
             device.name,
-            f"a device with room for a KV cache: {need} per device exceed its "
-            f"{si(verdict.capacity, 'B')} ({fused}quantize, add tensor parallelism, shorten "
-            f"the requests or lower {scheduler.iteration_knob})",
+            f"a device with room for a KV cache: {need} per device exceed {room} ({fused}"
+            f"quantize, add tensor parallelism, shorten the requests or lower "
+            f"{scheduler.iteration_knob})",
         )
     return verdict
 
