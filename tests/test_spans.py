@@ -43,9 +43,10 @@ def test_eager_blocks_span_the_held_cache_and_the_whole_step() -> None:
     assert _block(1000, 200, span=128) == 127 + 200
     assert _block(9000, 100, chunk=8192) == 8191 + 100
     assert _block(50, 10, span=128) == 60
-    # A decode token's block is the keys it sees (its window's; its chunk's).
+    # A decode token's block under a window is the keys it sees; under a chunk, the window
+    # of a chunk transformers caches, the keys before its own chunk masked.
     assert _block(5000, 1, span=128) == 128
-    assert _block(8192 + 9, 1, chunk=8192) == 10
+    assert _block(8192 + 9, 1, chunk=8192) == 8192
     assert _block(300, 1) == 301
 
 

@@ -251,7 +251,7 @@ def test_the_speculate_command_says_which_batches_do_not_fit() -> None:
     rows = json.loads(CliRunner().invoke(app, [*args, "-f", "json"]).stdout)["rows"]
     assert [r["fits"] for r in rows] == [True, False, False]
     header = CliRunner().invoke(app, [*args, "-f", "csv"]).stdout.splitlines()[0]
-    assert header.endswith(",speedup,memory,fits")
+    assert header.endswith(",speedup,prompt_time,memory,fits")
     fitting = CliRunner().invoke(app, [*args[:-4], "--batch", "1"], env={"COLUMNS": "200"})
     assert "do not fit" not in fitting.output and "does not fit" not in fitting.output
 

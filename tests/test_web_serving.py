@@ -606,3 +606,7 @@ def test_the_advice_says_how_many_requests_confirmed_its_picks(client) -> None:
     assert post(client, "/api/advise", {**body, "verify": 0})["verify_requests"] == 0
     checked = verify(advise(LLAMA, Target(), SLO(), devices=["h100-sxm"], tps=[1]), LLAMA, top=1)
     assert checked.verify_requests == 1000
+    # Nothing to confirm (no setup fits): none ran, whatever `top` asked for.
+    big = "meta-llama/Llama-2-70b-hf"
+    none = verify(advise(big, Target(), SLO(), devices=["l4"], tps=[1]), big, top=1)
+    assert none.feasible.empty and none.verify_requests == 0

@@ -99,7 +99,7 @@ def split_items(value: object) -> object:
             return ()
         parts = tuple(part.strip() for part in value.split(","))
         if not all(parts):
-            raise ValueError("an empty item between commas")
+            raise ValueError("an empty item (two commas together, or one at an end)")
         return parts
     if isinstance(value, list):
         return tuple(value)

@@ -1020,7 +1020,8 @@ def verify(
         table[column] = np.nan
     table["verified"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
     q = advice.slo.percentile
-    for i in picks_to_verify(table, top):
+    checked = picks_to_verify(table, top)
+    for i in checked:
         row = table.loc[i]
         workload = Workload(
             requests=requests,
@@ -1078,5 +1079,5 @@ def verify(
         advice,
         table=table.iloc[order].reset_index(drop=True),
         simulated=top > 0,
-        verify_requests=requests if top > 0 else 0,
+        verify_requests=requests if checked else 0,
     )

@@ -151,6 +151,8 @@ def analyze(
             ("speed-up", f"{speculation['speedup']:.2f}×"),
             # Held beside the target's weights, which the memory above counts alone.
             ("drafter weights per device", fmt.si(speculation["drafter_weights"], "B")),
+            # Before the first token: a draft model's or MTP module's own pass over the prompt.
+            ("drafter's pass over the prompt", fmt.seconds(speculation["prompt_time"])),
             (
                 "memory with the drafter",
                 "{} of {} per device, ".format(
@@ -163,7 +165,7 @@ def analyze(
         spec = speculation.get("generation")
         if spec is not None:
             rows = [
-                ("time to first token", fmt.seconds(float(result.generation["ttft"]))),
+                ("time to first token", fmt.seconds(spec["ttft"])),
                 ("time per output token", fmt.seconds(spec["tpot"])),
                 ("end-to-end latency", fmt.seconds(spec["e2e_latency"])),
                 ("throughput", f"{spec['throughput']:.4g} tokens/s"),
@@ -781,6 +783,8 @@ def speculate(
             "verify_step": est.verify_step,
             "time_per_token": est.time_per_token,
             "speedup": est.speedup,
+            # The drafter's own pass over the prompt before the first token (per batch).
+            "prompt_time": est.prompt_time,
             # Per device: the target's and the drafter's weights and caches, the larger of the
             # prefill's and the verify step's activations; a speed-up where they do not fit is
             # of a setup that cannot run.
@@ -803,7 +807,7 @@ def speculate(
     shown = frame.assign(
         **{
             c: frame[c].map(fmt.seconds)
-            for c in ("plain_step", "draft_time", "verify_step", "time_per_token")
+            for c in ("plain_step", "draft_time", "verify_step", "time_per_token", "prompt_time")
         }
     )
     shown["speedup"] = frame.speedup.map(lambda v: f"{v:.2f}×")

@@ -66,13 +66,14 @@ class Step:
     def block_keys(self) -> np.ndarray:
         """Keys each query row of an unfused (eager) score block spans: the cached keys a
         window or chunk still holds and all of the step's own tokens, the ones its mask hides
-        included (transformers' sliding-window caches keep W - 1 keys and hand a prompt's
-        attention the whole of it); a decode token's `keys`."""
+        included (transformers' sliding-window caches keep W - 1 keys, a chunked layer's as a
+        window of its chunk, and hand the step's attention all of them): under a window a
+        decode token's `keys`; under a chunk, its cache's whole window."""
         held = self.past
         limit = min(self.span, self.chunk)
         if np.isfinite(limit):
             held = np.minimum(held, limit - 1)
-        return np.where(self.new_tokens == 1, self.keys, held + self.new_tokens)
+        return held + self.new_tokens
 
     @property
     def seen_keys(self) -> np.ndarray:

@@ -320,6 +320,8 @@ def speculative(
         # A module's window layer (Step 3.7's, DeepSeek-V4's) keeps only its window.
         spans = kv_spans(layer, options)
         drafter_kv = modules * kv_cache_bytes(layer, quant, b, s + gamma + 1, spans)
+        # Its pass over the prompt (prompt_time) holds one layer's activations, below the
+        # target's prefill peak: no peak of its own to weigh.
         drafter_weights, drafter_prefill = held, 0.0
         prompt_time = _prompt_pass(module, device, options, b, s)
     else:

@@ -717,6 +717,11 @@ class SpeculativeOut(BaseModel):
     drafter_weights: Number = Field(
         None, description="Bytes per device the drafter's weights add beside the target's."
     )
+    prompt_time: Number = Field(
+        None,
+        description="Seconds of the drafter's own pass over the prompt (a draft model's or "
+        "MTP module's), which the first token waits for; 0 for Medusa heads.",
+    )
     memory: Number = Field(
         None,
         description="Bytes per device while speculating: the target's and the drafter's "
@@ -729,9 +734,9 @@ class SpeculativeOut(BaseModel):
     )
     generation: dict[str, Number] | None = Field(
         None,
-        description="With gen_len: tpot, e2e_latency, throughput and cost_per_million_output "
-        "with every decode step sped up as the one at the prompt's context (the generation "
-        "and economics above are without speculation).",
+        description="With gen_len: ttft (the prefill and prompt_time), tpot, e2e_latency, "
+        "throughput and cost_per_million_output with every decode step sped up as the one at "
+        "the prompt's context (the generation and economics above are without speculation).",
     )
 
 
