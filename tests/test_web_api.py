@@ -318,6 +318,11 @@ def test_speculative_decoding_with_the_models_mtp_module(client: TestClient) -> 
     plain, sped = data["generation"], data["speculative"]["generation"]
     assert sped["tpot"] == pytest.approx(plain["tpot"] / float(spec.speedup), rel=1e-9)
     assert data["speculative"]["drafter_weights"] == pytest.approx(float(spec.drafter_weights))
+    # The MTP module's pass over the prompt, before the first token (the answer had dropped
+    # it while its TTFT held it).
+    assert data["speculative"]["prompt_time"] == pytest.approx(float(spec.prompt_time))
+    assert 0 < data["speculative"]["prompt_time"] < plain["ttft"] / 10
+    assert sped["ttft"] == pytest.approx(plain["ttft"] + float(spec.prompt_time), rel=1e-9)
     # A model without the module: 422 naming the field.
     refused = client.post("/api/analyze", json={**body, "model": {"id": LLAMA}})
     assert refused.status_code == 422 and "mtp" in refused.text
