@@ -253,11 +253,7 @@ def test_a_speculative_estimate_holds_the_prefills_keys_under_a_budget() -> None
     assert float(plain.memory.kv_cache) == 4 * (4096 + 4 + 1) * 131072
 
 
-def test_eager_blocks_are_the_keys_transformers_hands_its_eager_attention() -> None:
-    """A sliding-window layer (Mistral's, window 16) in transformers' eager attention: a
-    100-token prompt is scored against all 100 keys, a 50-token continuation against the 15
-    the cache keeps and its own 50, a decode token against 16, as Step.block_keys counts."""
-    import torch
+def _mistral_window() -> tuple[object, object]:
     import transformers
     import transformers.models.mistral.modeling_mistral as mistral
 
@@ -265,22 +261,48 @@ def test_eager_blocks_are_the_keys_transformers_hands_its_eager_attention() -> N
         hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=4,
         num_key_value_heads=2, vocab_size=100, sliding_window=16, max_position_embeddings=512,
     )  # fmt: skip
+    return config, mistral
+
+
+def _llama4_chunk() -> tuple[object, object]:
+    import transformers
+    import transformers.models.llama4.modeling_llama4 as llama4
+
+    config = transformers.Llama4TextConfig(
+        hidden_size=64, intermediate_size=128, intermediate_size_mlp=128, num_hidden_layers=1,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=16, vocab_size=100,
+        attention_chunk_size=16, num_local_experts=2, num_experts_per_tok=1,
+        max_position_embeddings=512, no_rope_layers=[1], moe_layers=[],
+    )  # fmt: skip
+    return config, llama4
+
+
+@pytest.mark.parametrize(("build", "limit"), [(_mistral_window, "span"), (_llama4_chunk, "chunk")])
+def test_eager_blocks_are_the_keys_transformers_hands_its_eager_attention(build, limit) -> None:
+    """A sliding-window layer (Mistral's, window 16) and a chunked one (Llama 4's, chunks of
+    16, cached as a window of its chunk) in transformers' eager attention: a 100-token prompt
+    is scored against all 100 keys, a 50-token continuation against the 15 the cache keeps
+    and its own 50, a decode token against 16, as Step.block_keys counts."""
+    import torch
+    import transformers
+
+    config, module = build()
     model = transformers.AutoModelForCausalLM.from_config(config, attn_implementation="eager")
     seen: list[tuple[int, int]] = []
-    eager = mistral.eager_attention_forward
+    eager = module.eager_attention_forward
 
-    def spy(module, query, key, *args, **kwargs):
+    def spy(layer, query, key, *args, **kwargs):
         seen.append((query.shape[2], key.shape[2]))
-        return eager(module, query, key, *args, **kwargs)
+        return eager(layer, query, key, *args, **kwargs)
 
     cache = transformers.DynamicCache(config=config)
     ids = torch.randint(0, 100, (1, 151))
-    mistral.eager_attention_forward = spy
+    module.eager_attention_forward = spy
     try:
         with torch.no_grad():
             for start, end in ((0, 100), (100, 150), (150, 151)):
                 model(ids[:, start:end], past_key_values=cache, use_cache=True)
     finally:
-        mistral.eager_attention_forward = eager
-    ours = [(q, int(_block(past, q, span=16))) for past, q in ((0, 100), (100, 50), (150, 1))]
+        module.eager_attention_forward = eager
+    ours = [(q, int(_block(past, q, **{limit: 16}))) for past, q in ((0, 100), (100, 50), (150, 1))]
     assert seen == ours == [(100, 100), (50, 65), (1, 16)]
