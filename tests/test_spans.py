@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -306,3 +308,23 @@ def test_eager_blocks_are_the_keys_transformers_hands_its_eager_attention(build,
         module.eager_attention_forward = eager
     ours = [(q, int(_block(past, q, **{limit: 16}))) for past, q in ((0, 100), (100, 50), (150, 1))]
     assert seen == ours == [(100, 100), (50, 65), (1, 16)]
+
+
+def test_eager_attention_reads_every_key_its_block_spans() -> None:
+    """transformers hands its eager attention the whole cached window (test above), and its
+    matmuls read every key of it: a Llama 4 chunked layer's decode at position 8,201 (chunks
+    of 8,192) reads the 8,192 keys of its cache's window, not the 9 of its own chunk (the keys
+    a query sees, which an operator scoring only those reads)."""
+    from rooflens.core.operators import AttentionScores, AttentionValues, Precision
+    from rooflens.core.options import Quantization
+
+    step = Step(np.array(1.0), np.array(1.0), np.array(8200.0))
+    prec = Precision(Quantization())
+    heads = {"num_heads": 4, "num_kv_heads": 2, "head_dim": 16, "chunk": 8192}
+    for op in (
+        AttentionScores("qk", "block", ("q", "k"), "s", **heads),
+        AttentionValues("sv", "block", ("p", "v"), "o", **heads),
+    ):
+        # K or V: 2 KV heads x 16 values x 2 bytes a key.
+        assert float(op.cost(step, prec).load_kv) == 8192 * 2 * 16 * 2
+        assert float(replace(op, masked_block=False).cost(step, prec).load_kv) == 9 * 2 * 16 * 2

@@ -211,6 +211,21 @@ def _batch_keys(
     return s.batch * s.seen_keys
 
 
+def _masked_keys(
+    step: Step, span: float | None, chunk: float | None, kept: float | None = None
+) -> np.ndarray:
+    """Keys an unfused (eager) kernel reads per KV head, over the batch: every key its score
+    block spans (Step.block_keys; a chunked decode reads its cache's whole window)."""
+    s = step.limited(span, chunk, kept)
+    return s.batch * s.block_keys
+
+
+def _kv_read(masked: bool, span: int | None, chunk: int | None, kept: int | None) -> Atom:
+    """The keys an unfused kernel reads beside its scores (`_score_block`): the whole masked
+    block's, or those the step's queries see."""
+    return ("masked_keys" if masked else "batch_keys", span, chunk, kept)
+
+
 def _pairs(
     step: Step, span: float | None, chunk: float | None, kept: float | None = None
 ) -> np.ndarray:
@@ -306,6 +321,7 @@ STEP_ATOMS = {
     "scores": _scores,
     "masked_scores": _masked_scores,
     "batch_keys": _batch_keys,
+    "masked_keys": _masked_keys,
     "pairs": _pairs,
     "streamed_keys": _streamed_keys,
     "block_keys": _block_keys,
@@ -643,7 +659,7 @@ class AttentionScores(ReadsCache):
                 "load_kv": (
                     (
                         self.num_kv_heads * d * prec.kv,
-                        (("batch_keys", self.span, self.chunk, self.kept),),
+                        (_kv_read(self.masked_block, self.span, self.chunk, self.kept),),
                     ),
                 ),
                 "store_act": ((h * prec.act, scores),),
@@ -706,7 +722,7 @@ class AttentionValues(ReadsCache):
                 "load_kv": (
                     (
                         self.num_kv_heads * d * prec.kv,
-                        (("batch_keys", self.span, self.chunk, self.kept),),
+                        (_kv_read(self.masked_block, self.span, self.chunk, self.kept),),
                     ),
                 ),
                 "store_act": ((h * d * prec.act, (TOKENS,)),),
