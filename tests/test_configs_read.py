@@ -644,3 +644,21 @@ def test_a_zero_size_is_refused_in_the_words_of_its_siblings(model, path, messag
     with pytest.raises(ModelConfigError) as refused:
         spec_from_config(mutated(model, path, 0))
     assert message in str(refused.value)
+
+
+def test_a_config_built_with_numpy_values_reads_as_its_json() -> None:
+    """A config assembled in Python from numpy or pandas (integer and float scalars, an
+    array of layer types) reads as the same config written as JSON; its bad values are still
+    refused by name."""
+    import numpy as np
+
+    config = bundled_config("openai/gpt-oss-20b")
+    as_numpy = {
+        **config,
+        "hidden_size": np.int64(config["hidden_size"]),
+        "rope_theta": np.float64(config["rope_theta"]),
+        "layer_types": np.array(config["layer_types"]),
+    }
+    assert spec_from_config(as_numpy) == spec_from_config(config)
+    with pytest.raises(ModelConfigError, match="hidden_size=-1 is invalid"):
+        spec_from_config({**as_numpy, "hidden_size": np.int32(-1)})

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from rooflens.core.errors import ModelConfigError
@@ -786,10 +787,25 @@ def _check_depth(config: Mapping[str, Any]) -> None:
                 )
 
 
+def _as_json(value: Any) -> Any:
+    """A config built in Python as the JSON it stands for: numpy's scalars and arrays (a
+    config assembled from pandas or numpy) as numbers, booleans and arrays."""
+    if isinstance(value, Mapping):
+        return {key: _as_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_json(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _as_json(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> ModelSpec:
     """Normalize a parsed config.json into a ModelSpec."""
     if not isinstance(config, Mapping):
         raise ModelConfigError(f"config.json must hold a JSON object, got {type(config).__name__}")
+    config = _as_json(config)
     model_type = config.get("model_type")
     if model_type is None:
         text = config.get("text_config")
