@@ -662,3 +662,14 @@ def test_a_config_built_with_numpy_values_reads_as_its_json() -> None:
     assert spec_from_config(as_numpy) == spec_from_config(config)
     with pytest.raises(ModelConfigError, match="hidden_size=-1 is invalid"):
         spec_from_config({**as_numpy, "hidden_size": np.int32(-1)})
+
+
+def test_a_config_nested_past_pythons_depth_is_refused_by_name() -> None:
+    """A config nested hundreds of levels deep, which the JSON parser still reads, is refused
+    as one, not with Python's RecursionError."""
+    nested: dict = {}
+    for _ in range(5000):
+        nested = {"inner": nested}
+    config = {**bundled_config("Qwen/Qwen3-8B"), "extra": nested}
+    with pytest.raises(ModelConfigError, match="nests deeper than Python can read"):
+        spec_from_config(config)

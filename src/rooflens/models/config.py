@@ -805,7 +805,11 @@ def spec_from_config(config: Mapping[str, Any], name: str | None = None) -> Mode
     """Normalize a parsed config.json into a ModelSpec."""
     if not isinstance(config, Mapping):
         raise ModelConfigError(f"config.json must hold a JSON object, got {type(config).__name__}")
-    config = _as_json(config)
+    try:
+        config = _as_json(config)
+    except RecursionError:
+        # One call per nesting level, as the JSON parser's; no config nests more than a few.
+        raise ModelConfigError("config.json nests deeper than Python can read") from None
     model_type = config.get("model_type")
     if model_type is None:
         text = config.get("text_config")
