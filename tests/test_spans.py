@@ -318,13 +318,20 @@ def test_eager_attention_reads_every_key_its_block_spans() -> None:
     from rooflens.core.operators import AttentionScores, AttentionValues, Precision
     from rooflens.core.options import Quantization
 
-    step = Step(np.array(1.0), np.array(1.0), np.array(8200.0))
     prec = Precision(Quantization())
-    heads = {"num_heads": 4, "num_kv_heads": 2, "head_dim": 16, "chunk": 8192}
-    for op in (
-        AttentionScores("qk", "block", ("q", "k"), "s", **heads),
-        AttentionValues("sv", "block", ("p", "v"), "o", **heads),
-    ):
-        # K or V: 2 KV heads x 16 values x 2 bytes a key.
-        assert float(op.cost(step, prec).load_kv) == 8192 * 2 * 16 * 2
-        assert float(replace(op, masked_block=False).cost(step, prec).load_kv) == 9 * 2 * 16 * 2
+    for chunk, past, new, block, seen in [
+        (8192, 8200, 1, 8192, 9),
+        # A 50-token continuation after 100 under chunks of 16: the 15 cached keys and its own
+        # 50 (as transformers hands them, test above), where its queries see keys 96 to 150.
+        (16, 100, 50, 65, 54),
+    ]:
+        step = Step(np.array(1.0), np.array(float(new)), np.array(float(past)))
+        heads = {"num_heads": 4, "num_kv_heads": 2, "head_dim": 16, "chunk": chunk}
+        for op in (
+            AttentionScores("qk", "block", ("q", "k"), "s", **heads),
+            AttentionValues("sv", "block", ("p", "v"), "o", **heads),
+        ):
+            # K or V: 2 KV heads x 16 values x 2 bytes a key.
+            assert float(op.cost(step, prec).load_kv) == block * 2 * 16 * 2
+            seen_only = replace(op, masked_block=False)
+            assert float(seen_only.cost(step, prec).load_kv) == seen * 2 * 16 * 2
