@@ -917,6 +917,30 @@ def test_versions_of_a_day_that_disagree_on_the_moe_kernel_leave_only_it_unknown
     assert looked_up("2026-01-29") == {"max_tokens": 8192, "kv_bits": 8}
 
 
+PREFIX_INDEX = """# provenance
+engine,script,since,until,tp,ep,dp_attention,conc,isl,osl,max_batch,prefix_sharing,memory_fraction
+vllm,benchmarks/single_node/kimik2.5_fp4_b200.sh,2026-03-11T20:28:08Z,2026-03-27T22:21:53Z,4,1,False,16,1024,1024,32,True,0.9
+vllm,benchmarks/single_node/kimik2.5_fp4_b200.sh,2026-03-27T22:21:53Z,,4,1,False,16,1024,1024,32,False,0.9
+"""
+
+
+def test_versions_of_a_day_that_disagree_on_prefix_caching_leave_only_it_unknown() -> None:
+    """Kimi K2.5's FP4 B200 script turned vLLM's prefix caching off on 2026-03-27, every other
+    flag alike: InferenceX's random prompts share no prefix, so a run dated by that day only
+    takes the flags both versions set and leaves prefix caching to the preset."""
+    index = read_index(io.StringIO(PREFIX_INDEX))
+    names = ["kimik2.5_fp4_b200.sh"]
+
+    def looked_up(measured: str) -> dict:
+        return scheduler_updates("vllm", names, measured, (4, 1, False), 16, 1024, 1024, index)[0]
+
+    assert looked_up("2026-03-27") == {"max_batch": 32, "memory_fraction": 0.9}
+    assert looked_up("2026-03-27T23:00:00Z") == {
+        "max_batch": 32, "prefix_sharing": False, "memory_fraction": 0.9
+    }  # fmt: skip
+    assert looked_up("2026-03-26")["prefix_sharing"] is True
+
+
 def _dsr1_b200_trt_run(precision: str, measured: str) -> dict:
     # As InferenceX's dated file of 2026-03-25 records DeepSeek-R1 on TensorRT-LLM, B200, TP 8.
     source = (

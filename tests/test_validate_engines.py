@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -1141,8 +1140,9 @@ def test_deepseek_on_sglang_with_transformers_5_is_read_at_the_prompts_its_serve
     row["silicon_data_source"] = "source_file=2026-04-17.csv; measured=2026-04-17T00:00:00.000Z"
     assert served_prompt_scale(row) == V5_PROMPT_SCALE[1024] == 5.174
     setup, _ = setup_of(row)
-    assert setup.served_isl == math.ceil(1024 * 5.174)
+    assert setup.served_isl == round(1024 * 5.174) == 5298
     prompts, outputs = request_lengths(setup, 6)
+    assert prompts.max() <= setup.served_isl
     # The client's draws (its seed 0: prompts, then outputs), the prompts as the server read.
     draw = np.random.RandomState(0)
     drawn = draw.randint(int(0.8 * 1024), 1025, size=6)
@@ -1153,12 +1153,42 @@ def test_deepseek_on_sglang_with_transformers_5_is_read_at_the_prompts_its_serve
         ("backend_version", "nightly-dev"),
         ("model_path", "Qwen/Qwen3.5-397B-A17B"),
         ("backend", "trtllm"),
+        ("mode", "disagg"),
+        ("backend_version", float("nan")),
         ("silicon_data_source", "source_file=x.csv; measured=2026-05-15T00:00:00.000Z"),
         ("silicon_data_source", "source_file=/data/h200_sxm/sglang/0.5.10/gap-analysis.csv"),
     ]:
         other = row.copy()
         other[field] = value
         assert served_prompt_scale(other) == 1.0, (field, value)
+    undated = row.copy()
+    undated["silicon_data_source"] = "source_file=2026-04-17.csv"
+    assert served_prompt_scale(undated) == 1.0
     row["isl"] = 2048
     with pytest.raises(Inexpressible, match="prompts of 2048 tokens as the server read them"):
         served_prompt_scale(row)
+
+
+def test_runs_read_at_their_served_prompts_are_listed_apart_in_the_report(tmp_path) -> None:
+    """The predictions carry each run's served prompt scale; the report names the runs read at
+    a scale above 1 with their errors; a predictions file written before the column reads as
+    scale 1 throughout (none listed)."""
+    root = Path(__file__).resolve().parents[1]
+    every = read_predictions(root / "docs/data/validation-engines-predictions.csv.gz")
+    # The B300 runs (a report of all of them takes a minute).
+    shipped = every[every["system"] == "b300_sxm"]
+    assert (every["prompt_scale"] != 1).sum() == 31
+    scaled = shipped[shipped["prompt_scale"] != 1]
+    assert len(scaled) == 31
+    assert set(scaled["prompt_scale"]) == {V5_PROMPT_SCALE[1024], V5_PROMPT_SCALE[8192]}
+    assert (scaled["backend"] == "sglang").all() and (scaled["system"] == "b300_sxm").all()
+    text = report(shipped, "silicon_sample.csv", 1.0, REQUESTS_PER_CLIENT, None)
+    assert "31 simulated rows are aggregated InferenceX runs of deepseek-ai/DeepSeek-R1 or " in text
+    assert "5.17 times at 1,024 tokens, 5.10 times at 8,192 tokens" in text
+    older = tmp_path / "older.csv"
+    shipped.drop(columns="prompt_scale").to_csv(older, index=False)
+    again = read_predictions(older)
+    assert (again["prompt_scale"] == 1.0).all()
+    assert "rows are aggregated InferenceX runs of" not in report(
+        again, "silicon_sample.csv", 1.0, REQUESTS_PER_CLIENT, None
+    )

