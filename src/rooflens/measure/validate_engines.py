@@ -257,8 +257,8 @@ class Setup:
     # The lowest fraction of `isl` and `osl` the client draws a request's lengths from
     # (request_lengths): 1 sends the stated lengths.
     length_ratio: float = 1.0
-    # The engine's tokens per token of the prompts the client counted (served_prompt_scale):
-    # 1 where both tokenized them alike.
+    # The engine's tokens per token of each prompt length the client drew
+    # (served_prompt_scale): 1 where client and engine tokenized its prompts alike.
     prompt_scale: float = 1.0
     # Scheduler fields the run's launch set over the preset's (InferenceX's scripts).
     scheduler: tuple[tuple[str, Any], ...] = ()
@@ -623,8 +623,8 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
 
 
 def served_prompt_scale(row: pd.Series) -> float:
-    """The engine's tokens per token of the prompts an InferenceX client counted: above 1
-    where transformers 5 misread the model's tokenizer in the client and the server read it
+    """The engine's tokens per token of each prompt length an InferenceX client drew: above
+    1 where transformers 5 misread the model's tokenizer in the client and the server read it
     as written (V5_MISREAD_TOKENIZERS), else 1."""
     source = str(row.get("silicon_data_source", ""))
     if (
