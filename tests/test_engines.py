@@ -1960,3 +1960,33 @@ def test_a_compute_bound_kernel_on_a_curve_nothing_measured_is_noted() -> None:
     # Measured compute curves, and element-wise work (memory-bound by design), say nothing.
     llama = rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", engine="vllm", batch=64)
     assert not any("compute-bound, where" in n for n in llama.notes)
+
+
+def test_a_moe_series_slower_than_its_layer_at_half_the_tp_is_not_read() -> None:
+    """A layer at MoE TP 2 holds half the weights a rank holds at TP 1: a series timed three
+    times its TP 1 series (as TensorRT-LLM's Hopper tables time Llama 4 Scout's) is left out,
+    every distribution of it, while its TP 4 series, the same layer under expert parallelism
+    and another layer at TP 2 are kept."""
+    from rooflens.calibration.aiconfigurator import tp_agreeing
+
+    rows = []
+    for inter, at_tp2 in ((8192, 3.0), (4096, 0.5)):
+        for tp, ep, factor in ((1, 1, 1.0), (2, 1, at_tp2), (4, 1, 0.25), (2, 2, 0.5)):
+            for tokens in (1, 16, 256, 4096):
+                for dist in ("balanced", "power_law_1.01"):
+                    rows.append({
+                        "moe_dtype": "bfloat16", "hidden_size": 5120, "inter_size": inter,
+                        "topk": 1, "num_experts": 16, "num_tokens": tokens, "moe_tp_size": tp,
+                        "moe_ep_size": ep, "distribution": dist,
+                        "latency": factor * (0.05 + tokens * 1e-4),
+                    })  # fmt: skip
+    table = pd.DataFrame(rows)
+    kept = tp_agreeing(table)
+    gone = table.loc[table.index.difference(kept.index)]
+    assert set(map(tuple, gone[["inter_size", "moe_tp_size", "moe_ep_size"]].values)) == {
+        (8192, 2, 1)
+    }
+    assert len(gone) == 4 * 2  # its token counts, both distributions
+    # A table without the TP and EP columns, or without rows, is read as it is.
+    assert tp_agreeing(table.drop(columns="moe_ep_size")).equals(table.drop(columns="moe_ep_size"))
+    assert tp_agreeing(table.iloc[:0]).empty

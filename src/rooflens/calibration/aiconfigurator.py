@@ -772,6 +772,42 @@ SKEWED_DISTRIBUTION = "power_law_1.01"
 SKEWED_AGREEMENT = 1.5
 
 
+# A layer at MoE TP t holds half the expert weights a rank holds at t / 2, and each token's
+# work on a rank halves with them: its series without expert parallelism is as fast or faster
+# there at every token count. One measured more than this much slower than the same layer's at
+# half its TP (median over the token counts both time) was measured apart from the work it
+# states and is not read, any distribution of it (TensorRT-LLM's H200 table times Llama 4
+# Scout's layer at TP 2 at 3.45 times its TP 1 series, 0.8 times its TP 4 series' OPs a rank
+# apart; 33 series in aiconfigurator 0.12.0's tables, Nemotron-3's among them at 13 times on
+# SGLang's Hopper tables).
+TP_AGREEMENT = 1.5
+
+
+def tp_agreeing(df: pd.DataFrame) -> pd.DataFrame:
+    """A MoE table less each series without expert parallelism timed over TP_AGREEMENT times
+    the same layer's at half its MoE TP (TP_AGREEMENT)."""
+    needed = {"num_tokens", "moe_tp_size", "moe_ep_size", "latency"}
+    if df.empty or not needed <= set(df.columns):
+        return df
+    apart = pd.Series(False, index=df.index)
+    # The layer a row times (shape, type, kernel), as one key (a missing field too).
+    layer = df[[c for c in df.columns if c not in (*needed, "distribution")]]
+    key = layer.astype(str).agg("|".join, axis=1)
+    one_rank = df["moe_ep_size"] == 1
+    balanced = one_rank & (df.get("distribution", "balanced") == "balanced")
+    for name, rows in df[balanced].groupby(key[balanced], sort=False):
+        times = rows.pivot_table(
+            index="num_tokens", columns="moe_tp_size", values="latency", aggfunc="median"
+        )
+        for tp in times.columns:
+            half = tp // 2
+            if tp < 2 or half not in times.columns:
+                continue
+            if (times[tp] / times[half]).median() > TP_AGREEMENT:
+                apart |= (key == name) & one_rank & (df["moe_tp_size"] == tp)
+    return df[~apart]
+
+
 def skewed_time(df: pd.DataFrame) -> pd.DataFrame:
     """A MoE table's `balanced` rows, each with the latency of the same cell's
     SKEWED_DISTRIBUTION rows (their median; a series that disagrees where the work is the
@@ -823,8 +859,9 @@ def moe_samples(df: pd.DataFrame, kernels: dict[str, str] | None = None) -> list
     skewed row where that is longer (`skewed_time`). The shape the `moe` grids read is the
     tokens routed to each expert (OPs over one routed token's OPs through every expert, as
     pricing reads it: rooflens.core.pricing.shape_ratios). `kernels`: the table an engine
-    runs for a type instead of the type's own (MOE_KERNELS)."""
-    df = skewed_time(df)
+    runs for a type instead of the type's own (MOE_KERNELS). A series that scales against
+    its layer's work across TP is left out (`tp_agreeing`)."""
+    df = skewed_time(tp_agreeing(df))
     out = []
     for name, (dtype, quant) in MOE_TYPES.items():
         rows = moe_type_rows(df, name, kernels)
@@ -1647,7 +1684,8 @@ def _fit_engine(
         "host_per_iteration": "not measured: the operator databases time kernels, not steps",
         "moe_rows": (
             f"balanced, each at its cell's {SKEWED_DISTRIBUTION} time where longer (a series "
-            f"over {SKEWED_AGREEMENT:g} times the balanced at one token, one rank, left out); "
+            f"over {SKEWED_AGREEMENT:g} times the balanced at one token, one rank, left out; "
+            f"a series over {TP_AGREEMENT:g} times its layer's at half the MoE TP, left out); "
             "Nemotron-3's ReLU² layers as two GEMMs (NON_GATED_LAYERS), the others three"
         ),
     }
