@@ -574,6 +574,10 @@ def test_every_table_says_what_priced_it_and_what_fell_back(command: list[str]) 
         # Nothing near: every key, as before.
         (["compare", "gpt2", "-H", "a6000", "--vs", "zzz=4"],
          "error: --vs='zzz=4' is invalid: expected KEY=VALUE with a known KEY: model, hardware,"),
+        # A known key without its value: the value is what is missing.
+        (["compare", "gpt2", "-H", "a6000", "--vs", "w_bits"],
+         "error: --vs='w_bits' is invalid: expected KEY=VALUE: w_bits=... with the value it "
+         "takes"),
     ],
 )  # fmt: skip
 def test_an_unknown_key_value_setting_is_offered_the_nearest_keys(args, line, tmp_path) -> None:

@@ -153,7 +153,7 @@ def test_the_command_lines_build_names_flags_as_before() -> None:
     )
     with pytest.raises(InvalidInputError) as info:
         build(SLO, "--slo", ttft=-1.0)
-    assert str(info.value) == "ttft=-1.0 is invalid: expected greater than 0"
+    assert str(info.value) == "ttft=-1.0 is invalid: expected a positive number"
     with pytest.raises(InvalidInputError, match=r"^--slo ttft='-1s' is invalid"):
         parse_slo("ttft=-1s")
 
@@ -173,15 +173,15 @@ CORE_BAD: list[tuple[Any, str]] = [
     (lambda: Workload(output=[300]), "output=[300] is invalid: expected N (fixed), fixed:N"),
     (
         lambda: Workload(requests=-1),
-        "requests=-1 is invalid: expected a value greater than or equal to 1",
+        "requests=-1 is invalid: expected an integer of at least 1",
     ),
-    (lambda: ArrivalProcess(rate=-2), "rate=-2 is invalid: expected a value greater than 0"),
+    (lambda: ArrivalProcess(rate=-2), "rate=-2 is invalid: expected a positive number"),
     (
         lambda: LengthDistribution(kind="zz"),
         "kind='zz' is invalid: expected 'fixed', 'uniform', 'normal', 'lognormal' or 'empirical'",
     ),
     (lambda: Quantization(kv_bits=5), "kv_bits=5 is invalid: expected 32, 16, 8, 4, 3, 2 or 1"),
-    (lambda: Parallelism(tp=0), "tp=0 is invalid: expected a value greater than 0"),
+    (lambda: Parallelism(tp=0), "tp=0 is invalid: expected a positive integer"),
     # Inside a nested description: its own field by its path.
     (
         lambda: AnalysisOptions(quantization={"kv_bits": 5}),
@@ -240,7 +240,7 @@ def test_a_length_forms_rule_survives_the_typed_constructor() -> None:
         # Every branch of a union: w_scale takes a word or a block size.
         (
             lambda: Quantization(w_scale=0),
-            "w_scale=0 is invalid: expected 'channel' or 'tensor' or a value greater than 0",
+            "w_scale=0 is invalid: expected 'channel' or 'tensor' or a positive integer",
         ),
         # A nested description's missing field, named by its path.
         (

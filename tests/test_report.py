@@ -231,3 +231,29 @@ def test_a_report_of_a_setup_that_does_not_fit_says_so_first() -> None:
     assert f"- {verdict}" in text
     fitting = to_markdown(rooflens.analyze("meta-llama/Llama-3.1-8B", "h100-sxm", gen_len=128))
     assert "DOES NOT FIT" not in fitting and "memory at the peak" not in fitting
+
+
+def test_an_engines_state_pool_is_named_only_where_a_model_holds_states() -> None:
+    """SGLang's pool of recurrent states is among the options its preset sets: its fields read
+    under its name (`state_pool.ratio`, not a bare `ratio`), and a model without recurrent
+    layers, which the pool holds nothing of, is not told of it; nor vLLM's KV group padding
+    where it pads nothing."""
+    from rooflens import analyze
+    from rooflens.formats import analysis_notes
+
+    def settings(model: str, **options: object) -> str:
+        result = analyze(model, "b200", engine="sglang", **options)
+        return next(line for line in analysis_notes(result) if line.startswith("settings: "))
+
+    hybrid = settings("Qwen/Qwen3.5-397B-A17B", tp=4)
+    assert "state_pool.ratio=0.9" in hybrid and "state_pool.per_request=3" in hybrid
+    assert ", ratio=" not in hybrid
+    plain = settings("Qwen/Qwen3-30B-A3B")
+    assert "state_pool" not in plain and "ratio" not in plain
+    assert "activation_reserve_tokens=" in plain
+    # Likewise vLLM's padding of KV layer groups: said for Gemma 3's window and global
+    # layers, not for a model whose every layer holds its own blocks.
+    for model, said in (("google/gemma-3-27b-it", True), ("meta-llama/Llama-3.1-8B", False)):
+        result = analyze(model, "h100-sxm", engine="vllm")
+        line = next(x for x in analysis_notes(result) if x.startswith("settings: "))
+        assert ("kv_group_slack=1.25" in line) is said

@@ -93,19 +93,27 @@ def si_apart(first: float, second: float, unit: str = "") -> tuple[str, str]:
     return si(first, unit, digits), si(second, unit, digits)
 
 
-def changed_options(options: object, shown: tuple[str, ...] = ()) -> list[str]:
+def changed_options(
+    options: object, shown: tuple[str, ...] = (), hidden: tuple[str, ...] = ()
+) -> list[str]:
     """'name=value' for every analysis option that differs from its default (nested
-    descriptions flattened), so a header says everything that changed the answer."""
+    descriptions flattened; an engine's state pool's fields under its name, `state_pool.ratio`),
+    so a header says everything that changed the answer; `hidden`: options that change
+    nothing here."""
     from rooflens.core.options import AnalysisOptions
 
-    def flat(data: dict, out: dict) -> dict:
+    # Option groups whose fields read as settings of their own (quantization, parallelism...)
+    # are flattened bare; these keep their name, their fields meaning nothing alone.
+    named = ("state_pool",)
+
+    def flat(data: dict, out: dict, prefix: str = "") -> dict:
         for key, value in data.items():
-            if key in ("module_quantization", "partly_unquantized"):
+            if key in ("module_quantization", "partly_unquantized", *hidden):
                 continue  # the checkpoint line says how the modules stored apart are
             if isinstance(value, dict) and key != "calibration":
-                flat(value, out)
+                flat(value, out, f"{key}." if key in named else prefix)
             else:
-                out[key] = value
+                out[f"{prefix}{key}"] = value
         return out
 
     default = flat(AnalysisOptions().model_dump(), {})
@@ -182,9 +190,16 @@ def analysis_notes(result: Analysis) -> list[str]:
             for (k, n), names in by_layers.items()
         )
         lines.append(f"checkpoint: {stored.method} quantization_config, precision {kept}{apart}")
-    changed = changed_options(
-        result.options, shown=("w_bits", "a_bits", "kv_bits", "flash_attention", "execution")
-    )
+    from rooflens.core.graph import kv_spans
+    from rooflens.core.memory import kv_layers_held
+
+    # An engine's pool of recurrent states holds nothing for a model without them, and its
+    # padding of KV layer groups nothing where every layer holds its own blocks.
+    model, options = result.model, result.options
+    ungrouped = kv_layers_held(kv_spans(model, options), model, options.kv_group_slack) is None
+    hidden = ("state_pool",) * (model.mixer_layers == 0) + ("kv_group_slack",) * ungrouped
+    shown = ("w_bits", "a_bits", "kv_bits", "flash_attention", "execution")
+    changed = changed_options(options, shown=shown, hidden=hidden)
     if changed:
         lines.append("settings: " + ", ".join(changed))
     par = result.options.parallelism

@@ -197,7 +197,7 @@ def advise_cmd(
     elif output_format is OutputFormat.csv:
         sys.stdout.write(advice.table.to_csv(index=False))
     else:
-        _print(advice, picks)
+        _print(advice, picks, spec.is_moe)
         for device, line in advice.measured_runs(picks, spec).items():
             _console().print(f"checked against, {device}: {line}")
 
@@ -224,7 +224,7 @@ def _tally(advice) -> str:
     return "; ".join(parts) + "."
 
 
-def _print(advice, picks) -> None:
+def _print(advice, picks, moe: bool) -> None:
     console = _console()
     if picks.empty:
         budgeted = advice.over_budget.any() or advice.unpriced_under_budget.any()
@@ -233,7 +233,8 @@ def _print(advice, picks) -> None:
         console.print(_tally(advice))
         _print_why(advice)
         return
-    shown = picks[[c for c in SHOWN if c in picks]].copy()
+    # How experts are laid out says nothing of a dense model.
+    shown = picks[[c for c in SHOWN if c in picks and (moe or c != "experts")]].copy()
     for column in ("ttft", "tpot"):
         shown[column] = shown[column].map(fmt.seconds)
     # A device the catalog has no price for shows no cost ("$nan" before).
@@ -254,7 +255,11 @@ def _print(advice, picks) -> None:
     # A column every pick shares says nothing row by row: one line says it, and the table
     # keeps to a terminal's width.
     same = [c for c in SAME_FOR_ALL if c in shown and len(shown) > 1 and shown[c].nunique() == 1]
-    title = f"best setups by {advice.rank}, {advice.estimate}"
+    load = advice.target
+    workload = (
+        f"{load.prompt_len:,} prompt + {load.output_len:,} output tokens at {load.rate:g} req/s"
+    )
+    title = f"best setups by {advice.rank} for {workload}, {advice.estimate}"
     ranked = {"cost": ("cost_per_million", "a price"), "energy": ("energy_per_million", "a TDP")}
     if advice.rank in ranked:
         column, needs = ranked[advice.rank]
@@ -262,8 +267,8 @@ def _print(advice, picks) -> None:
         if missing.all():
             # Nothing to rank by: the order is the latency tie-break's.
             title = (
-                f"best setups by latency (none has {needs} to rank by {advice.rank}), "
-                f"{advice.estimate}"
+                f"best setups by latency (none has {needs} to rank by {advice.rank}) for "
+                f"{workload}, {advice.estimate}"
             )
         elif missing.any():
             title += f" (those without {needs} last, by latency)"

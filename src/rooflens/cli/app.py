@@ -704,10 +704,14 @@ def compare_cmd(
             "B / A": frame.ratio.map(lambda r: f"{r:.3g}×" if np.isfinite(r) else "—"),
         }
     )
+    # The sizes both sides run at, unless B changes them (then its settings say so).
+    sizes = f"batch {int(first.batch)} · prompt {int(first.given_prompt_len)}" + (
+        f" · gen {int(first.gen_len)}" if first.gen_len is not None else ""
+    )
     _console().print(
         fmt.frame_table(
             shown,
-            f"A: {first.model.name} on {first.device.name}"
+            f"A: {first.model.name} on {first.device.name} · {sizes}"
             + (f" ({settings})" if settings else "")
             + f" · B changes {changed}",
         )

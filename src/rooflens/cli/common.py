@@ -31,7 +31,7 @@ from rooflens.api import (
 from rooflens.cli import format as fmt
 from rooflens.core import analysis as core
 from rooflens.core.analysis import default_prompt_len
-from rooflens.core.errors import InvalidInputError, RooflensError, known_names
+from rooflens.core.errors import InvalidInputError, RooflensError, bound_words, known_names
 from rooflens.core.hardware import MAX_CAPACITY, RATE_BOUNDS, ComputeDtype, Device
 from rooflens.core.results import Analysis
 from rooflens.core.speculative import (
@@ -192,20 +192,10 @@ def _own_spelling(exc: typer.TyperException) -> str:
     return ""
 
 
-# A bound typer's parser checks (min=, max=), in words, by the pydantic error it raised.
-_BOUNDS = {
-    "greater_than_equal": ("ge", "at least"),
-    "greater_than": ("gt", "more than"),
-    "less_than_equal": ("le", "at most"),
-    "less_than": ("lt", "less than"),
-}
-
-
 def _bound(error: Mapping[str, Any]) -> str:
-    """'at least 1' for a value under an option's min=1; else pydantic's own words."""
-    key, words = _BOUNDS.get(error.get("type", ""), ("", ""))
-    limit = error.get("ctx", {}).get(key)
-    return f"{words} {limit}" if limit is not None else str(error.get("msg", ""))
+    """'at least 1' for a value under an option's min=1 (a bound typer's parser checks, by
+    the pydantic error it raised); else pydantic's own words."""
+    return bound_words(error) or str(error.get("msg", ""))
 
 
 def writable_folder(option: str, path: Path | None) -> None:
@@ -786,6 +776,8 @@ def _setting(
     it came from and `allowed` the keys it takes, which an error names."""
     key, sep, text = item.partition("=")
     key = key.strip().replace("-", "_").lower()  # W_BITS=4 is w_bits, as words are read
+    if not sep and key in allowed:  # a known key without its value
+        raise InvalidInputError(flag, item, f"KEY=VALUE: {key}=... with the value it takes")
     if not sep or key not in allowed:
         raise InvalidInputError(flag, item, known_names(key, allowed, "KEY=VALUE with a known KEY"))
     text = text.strip()

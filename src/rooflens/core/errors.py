@@ -71,6 +71,38 @@ def known_names(given: object, known: Iterable[str], what: str = "a known settin
 
 
 _BOUND = re.compile(r"(greater|less) than")
+# pydantic's bound checks, by the error it raises: its context key and the words the other
+# refusals use.
+_BOUND_WORDS = {
+    "greater_than_equal": ("ge", "at least"),
+    "greater_than": ("gt", "more than"),
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "less than"),
+}
+
+
+def bound_words(error: Mapping[str, Any]) -> str | None:
+    """'at least 1' for a value past a field's bound (pydantic's error), else None."""
+    key, words = _BOUND_WORDS.get(error.get("type", ""), ("", ""))
+    limit = (error.get("ctx") or {}).get(key)
+    return f"{words} {limit}" if limit is not None else None
+
+
+def bound_accepted(error: Mapping[str, Any]) -> str:
+    """What a value past a field's bound is refused with: 'an integer of at least 1' where
+    the bound and the value given are integers, 'a positive number' for a bound of more than
+    0, 'a number less than 1' otherwise."""
+    key, words = _BOUND_WORDS.get(error.get("type", ""), ("", ""))
+    limit = (error.get("ctx") or {}).get(key)
+    whole = type(limit) is int and type(error.get("input")) is int
+    kind = "integer" if whole else "number"
+    if key == "gt" and limit == 0:
+        return f"a positive {kind}"
+    shown = f"{limit:,}" if type(limit) is int else f"{limit:g}"
+    article = "an" if whole else "a"
+    return f"{article} {kind} {'of ' if words.startswith('at ') else ''}{words} {shown}"
+
+
 # A rule's message that starts by naming its field ("dense_layers=99 must be ...").
 _NAMED = re.compile(r"(\w+)=")
 
@@ -128,10 +160,12 @@ def refused(
 
 
 def _words(err: Any) -> str:
-    """pydantic's message as what is accepted: its bounds as a value's ("a value greater than
-    0"), a field it lacks as "a value"."""
+    """pydantic's message as what is accepted: its bounds in the words the other refusals use
+    ("an integer of at least 1", "a number more than 0"), a field it lacks as "a value"."""
     if err["type"] == "missing":
         return "a value"
+    if bound_words(err) is not None:
+        return bound_accepted(err)
     words = str(err["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
     return f"a value {words}" if _BOUND.match(words) else words
 

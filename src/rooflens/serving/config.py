@@ -8,7 +8,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
-from rooflens.core.errors import Declared, InvalidInputError, did_you_mean, refused
+from rooflens.core.errors import (
+    Declared,
+    InvalidInputError,
+    bound_accepted,
+    bound_words,
+    did_you_mean,
+    refused,
+)
 from rooflens.core.speculative import ACCEPTANCE
 from rooflens.settings import (
     MAX_DEVICES,
@@ -561,6 +568,8 @@ def build(cls: type[BaseModel], field: str, *, flags: bool = False, **values: ob
         name = ".".join(str(p) for p in err["loc"]) or field
         value = values.get(name, err.get("input"))
         message = err["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
+        if bound_words(err) is not None:  # in the words the other refusals use
+            message = bound_accepted(err)
         if flags and name in cls.model_fields:
             name = option_name(cls, name)
         raise InvalidInputError(name, value, message[:1].lower() + message[1:]) from None
