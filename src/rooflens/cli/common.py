@@ -409,7 +409,8 @@ LongContextOpt = Annotated[
     bool,
     typer.Option(
         "--allow-long-context",
-        help=f"{Settings.model_fields['allow_long_context'].description} (every analysis).",
+        help=f"{Settings.model_fields['allow_long_context'].description.rstrip('.')}, in "
+        "every analysis the command runs.",
     ),
 ]
 
