@@ -245,6 +245,23 @@ def test_listings() -> None:
     assert "—" in dense
 
 
+def test_models_are_found_by_a_part_of_their_id_or_type() -> None:
+    """`rooflens models TEXT` lists the bundled models whose id or model_type holds the text,
+    in any case; none holding it is refused in one line."""
+    every = json.loads(invoke("models", "-f", "json").stdout)
+    found = json.loads(invoke("models", "GEMMA3", "-f", "json").stdout)
+    assert [m["id"] for m in found] == [
+        m["id"] for m in every if "gemma3" in f"{m['id']} {m['model_type']}".lower()
+    ]
+    assert found and all("gemma3" in m["model_type"] for m in found)
+    table = runner.invoke(app, ["models", "llama-4"], env={"COLUMNS": "200"}).stdout
+    assert table.lstrip().startswith("bundled models (")
+    assert " holding 'llama-4'" in table.splitlines()[0]
+    none = invoke("models", "zzzz")
+    assert none.exit_code == 2
+    assert none.output.startswith("error: query='zzzz' is invalid: expected text in a bundled")
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -421,7 +421,14 @@ def sweep(
 
 @app.command()
 @_clean_errors
-def models(wide: WideOpt = False, output: FormatOpt = OutputFormat.table) -> None:
+def models(
+    query: Annotated[
+        str | None,
+        typer.Argument(help="Only the models whose id or model_type holds this text (any case)."),
+    ] = None,
+    wide: WideOpt = False,
+    output: FormatOpt = OutputFormat.table,
+) -> None:
     """The bundled models, with their computed parameter counts."""
     import pandas as pd
 
@@ -431,6 +438,8 @@ def models(wide: WideOpt = False, output: FormatOpt = OutputFormat.table) -> Non
     rows = []
     for model_id in sorted(bundled_models(), key=str.lower):
         m = load_model(model_id)
+        if query is not None and query.lower() not in f"{model_id} {m.model_type}".lower():
+            continue
         graph = build_graph(m, AnalysisOptions())
         rows.append(
             {
@@ -448,6 +457,12 @@ def models(wide: WideOpt = False, output: FormatOpt = OutputFormat.table) -> Non
                 "max_positions": m.max_positions,
             }
         )
+    if not rows:
+        raise InvalidInputError(
+            "query",
+            query,
+            "text in a bundled model's id or model_type (`rooflens models` lists them)",
+        )
     frame = pd.DataFrame(rows)
     if output is not OutputFormat.table:
         _emit(rows, frame, output)
@@ -462,7 +477,9 @@ def models(wide: WideOpt = False, output: FormatOpt = OutputFormat.table) -> Non
     _console().print(
         fmt.frame_table(
             shown,
-            f"bundled models ({len(rows)}); supported model_types: "
+            f"bundled models ({len(rows)}"
+            + (f" holding {query!r}" if query is not None else "")
+            + "); supported model_types: "
             f"{', '.join(SUPPORTED_MODEL_TYPES)}",
         )
     )
