@@ -435,8 +435,8 @@ def test_bad_uploads_are_422_naming_config(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("change", "loc", "words"),
     [
-        ({"batch": 0}, ["body", "batch"], "greater than or equal to 1"),
-        ({"batch": s.MAX_BATCH + 1}, ["body", "batch"], "less than or equal"),
+        ({"batch": 0}, ["body", "batch"], "expected an integer of at least 1"),
+        ({"batch": s.MAX_BATCH + 1}, ["body", "batch"], "expected an integer of at most"),
         ({"options": {"w_bits": 5}}, ["body", "options", "w_bits"], "32, 16, 8, 4, 3, 2 or 1"),
         (
             {"options": {"fusion": ["qkv", "warp"]}},
@@ -560,7 +560,7 @@ def test_sweep_sizes_are_capped(client: TestClient) -> None:
     )
     # Each value is named where it stands (the whole body was named before).
     data = error(client, "/api/sweep", {**base, "batch": [1, 0]})
-    assert data["message"] == "batch.1=0 is invalid: Input should be greater than or equal to 1"
+    assert data["message"] == "batch.1=0 is invalid: expected an integer of at least 1"
     assert data["detail"][0]["loc"] == ["body", "batch", 1]
     items = client.get("/openapi.json").json()["components"]["schemas"]["SweepRequest"]
     assert items["properties"]["batch"]["items"]["maximum"] == s.MAX_BATCH

@@ -236,10 +236,10 @@ REFUSED = [
     ({"scheduler": {"max_tokens": 100}}, ["scheduler", "max_tokens"],
      "scheduler.max_tokens=100 is invalid: expected at least max_batch=1024"),
     ({"scheduler": {"chunk_size": -1}}, ["scheduler", "chunk_size"],
-     "scheduler.chunk_size=-1 is invalid: Input should be greater than or equal to 1"),
+     "scheduler.chunk_size=-1 is invalid: expected an integer of at least 1"),
     # A workload: its schema, its lengths, the viewer's cap on work, a closed loop's arrivals.
     ({"workload": {"requests": 0}}, ["workload", "requests"],
-     "workload.requests=0 is invalid: Input should be greater than or equal to 1"),
+     "workload.requests=0 is invalid: expected an integer of at least 1"),
     ({"workload": {"prompt": "uniform:9:x"}}, ["workload", "prompt"],
      "workload.prompt='uniform:9:x' is invalid: expected N (fixed), fixed:N, uniform:LOW:HIGH"),
     ({"workload": {"requests": 5000, "output": "fixed:4000"}}, ["workload", "requests"],
@@ -250,7 +250,7 @@ REFUSED = [
      "workload.prompt: prompt + output=201024 is invalid: expected at most 131072 tokens"),
     # A cluster: its schema, and a pool's parallelism the model cannot take.
     ({"cluster": {"replicas": 0}}, ["cluster", "replicas"],
-     "cluster.replicas=0 is invalid: Input should be greater than or equal to 1"),
+     "cluster.replicas=0 is invalid: expected an integer of at least 1"),
     ({"cluster": {"decode_tp": 3}}, ["cluster", "decode_tp"],
      "cluster.decode_tp=3 is invalid: empty unless disaggregated"),
     ({"cluster": {"disaggregated": True, "decode_tp": 3}}, ["cluster", "decode_tp"],
@@ -514,8 +514,7 @@ def test_a_refused_scheduler_field_says_why_beside_it_at_once(server: str, brows
     page.wait_for_function("() => location.hash.includes('serve.chunk_size=-5')")
     wait_shown(page)
     assert shown_errors(page) == {
-        "chunk_size": "scheduler.chunk_size=-5 is invalid: Input should be greater than or "
-        "equal to 1"
+        "chunk_size": "scheduler.chunk_size=-5 is invalid: expected an integer of at least 1"
     }
     page.fill("#serve-chunk_size", "512")
     page.wait_for_function("() => location.hash.includes('serve.chunk_size=512')")
@@ -544,7 +543,7 @@ def test_a_refused_workload_or_cluster_is_named_and_the_preset_stays(server: str
     page.fill("#serve-requests", "0")
     page.wait_for_function("() => location.hash.includes('serve.requests=0')")
     wait_shown(page)
-    want = "workload.requests=0 is invalid: Input should be greater than or equal to 1"
+    want = "workload.requests=0 is invalid: expected an integer of at least 1"
     assert shown_errors(page) == {"requests": want}
     assert "refused" in page.get_attribute("#serve-requests", "class").split()
     assert_sglang_preset(page)
@@ -572,8 +571,7 @@ def test_a_refused_workload_or_cluster_is_named_and_the_preset_stays(server: str
     wait_shown(page)
     errors = shown_errors(page)
     assert errors == {
-        "shared_prefix": "workload.shared_prefix=-1 is invalid: Input should be greater than "
-        "or equal to 0"
+        "shared_prefix": "workload.shared_prefix=-1 is invalid: expected an integer of at least 0"
     }
     assert_sglang_preset(page)
     page.close()
