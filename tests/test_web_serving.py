@@ -201,8 +201,8 @@ def test_a_capacity_search_probes_with_fewer_requests_when_asked_for_too_many(cl
          "engine iterations"),
         ({"workload": {"prompt": "gauss:3"}}, ["workload", "prompt"], "lognormal:MEDIAN"),
         ({"workload": {"output": "uniform:9:3"}}, ["workload", "output"], "uniform:LOW:HIGH"),
-        ({"workload": {"requests": 0}}, ["workload", "requests"], "greater than or equal to 1"),
-        ({"workload": {"concurrency": 0}}, ["workload", "concurrency"], "greater than or equal"),
+        ({"workload": {"requests": 0}}, ["workload", "requests"], "an integer of at least 1"),
+        ({"workload": {"concurrency": 0}}, ["workload", "concurrency"], "an integer of at least"),
         ({"workload": {"concurrency": 4}, "capacity": True}, ["workload", "concurrency"],
          "closed loop has no arrival rate"),
         ({"workload": {"prompt": "fixed:200000"}}, ["workload", "prompt"],
@@ -210,7 +210,7 @@ def test_a_capacity_search_probes_with_fewer_requests_when_asked_for_too_many(cl
         ({"workload": {"prompt": "fixed:300000", "requests": 2}, "options": {
           "allow_long_context": True}, "scheduler": {"max_len": 400000}}, ["workload", "prompt"],
          "viewer simulates at most 262144"),
-        ({"scheduler": {"max_batch": 5000}}, ["scheduler", "max_batch"], "less than or equal"),
+        ({"scheduler": {"max_batch": 5000}}, ["scheduler", "max_batch"], "an integer of at most"),
         # Sections derived from the serving declarations took true as 1, "2" as 2 and "yes"
         # or 1 as true, where the Strict sections refuse them.
         ({"scheduler": {"max_batch": True}}, ["scheduler", "max_batch"], "boolean is not a num"),
@@ -236,7 +236,7 @@ def test_a_capacity_search_probes_with_fewer_requests_when_asked_for_too_many(cl
         ({"cluster": {"disaggregated": True, "decode_tp": 3}}, ["cluster", "decode_tp"],
          "cluster.decode_tp=3 is invalid: expected a divisor of"),
         ({"slo": {"ttft": float("nan")}}, ["slo", "ttft"], "finite"),
-        ({"slo": {"percentile": 0}}, ["slo", "percentile"], "greater than 0"),
+        ({"slo": {"percentile": 0}}, ["slo", "percentile"], "a positive number"),
         ({"options": {"pp": 2}}, ["options", "pp"], "pipeline-parallel serving"),
         ({"device": {"name": "rtx-4090"}, "model": {"id": "meta-llama/Llama-3.1-70B"}},
          ["device"], "rtx-4090"),
@@ -246,12 +246,12 @@ def test_a_capacity_search_probes_with_fewer_requests_when_asked_for_too_many(cl
         (
             {"workload": {"arrivals": "gamma", "cv": 0.0005}},
             ["workload", "cv"],
-            "greater than or equal to 0.001",
+            "a number of at least 0.001",
         ),
         (
             {"workload": {"arrivals": "gamma", "cv": 2000}},
             ["workload", "cv"],
-            "less than or equal to 1000",
+            "a number of at most 1000",
         ),
         # Poisson gaps have a cv of 1: another was ignored.
         ({"workload": {"cv": 3}}, ["workload", "cv"], r"only gamma gaps take a cv"),
@@ -414,12 +414,12 @@ def test_an_unpriced_device_is_searched_once_given_a_price(client: TestClient) -
         ({"tp": [1, 2, 1]}, ["tp"], "tp=[1, 2, 1] is invalid: expected each value once (1 given"),
         ({"weights": ["fp8", "FP8"]}, ["weights"], "each value once ('fp8' given twice)"),
         ({"rank": "speed"}, ["rank"], "'cost'"),
-        ({"target": {"rate": 0}}, ["target", "rate"], "greater than 0"),
+        ({"target": {"rate": 0}}, ["target", "rate"], "a positive number"),
         ({"target": {"output_len": 20000}, "verify": 2}, ["verify"], "too long to confirm"),
         # Past the model's positions: the context is blamed, not confirming it.
         ({"target": {"output_len": 200000}, "verify": 2}, ["target", "prompt_len"],
          "prompt_len + output_len=201000 is invalid: expected a context of at most 131072"),
-        ({"verify": 9}, ["verify"], "less than or equal to 5"),
+        ({"verify": 9}, ["verify"], "an integer of at most 5"),
         ({"verify": True}, ["verify"], "a boolean is not a number"),
         ({"target": {"rate": "5"}}, ["target", "rate"], "text is not a number"),
         ({"model": {"id": "llama-9"}}, ["model", "id"], "bundled model"),
