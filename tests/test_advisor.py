@@ -272,7 +272,7 @@ def test_advise_cli(tmp_path) -> None:
     assert "best setups by cost" in result.output and "what binds" in result.output
     assert "roofline bound" in " ".join(result.output.split())
     # Headers a person reads, not the table's column names.
-    for header in ("weights", "max batch", "$/hour", "$/M tokens"):
+    for header in ("weights", "batch limit", "$/hour", "$/M tokens"):
         assert header in result.output
     assert "cost_per" not in result.output
     assert png.stat().st_size > 10_000

@@ -35,7 +35,7 @@ SHOWN = ["device", "tp", "pp", "experts", "weights", "kv_bits", "replicas", "bat
 # Columns left out of the table, and said once, where every pick shown has the same value.
 SAME_FOR_ALL = ("tp", "pp", "experts", "kv_bits", "replicas", "cost_per_hour", "pareto")
 # Headers short enough not to break mid-word in a terminal (tokens: prompt and output).
-HEADERS = {"kv_bits": "KV bits", "batch_limit": "max batch",
+HEADERS = {"kv_bits": "KV bits", "batch_limit": "batch limit",
            "cost_per_hour": "$/hour", "cost_per_million": "$/M tokens",
            "energy_per_million": "energy/M tokens"}  # fmt: skip
 
