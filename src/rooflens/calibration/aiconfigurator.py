@@ -777,9 +777,9 @@ SKEWED_AGREEMENT = 1.5
 # there at every token count. One measured more than this much slower than the same layer's at
 # half its TP (median over the token counts both time) was measured apart from the work it
 # states and is not read, any distribution of it (TensorRT-LLM's H200 table times Llama 4
-# Scout's layer at TP 2 at 3.45 times its TP 1 series, 0.8 times its TP 4 series' OPs a rank
-# apart; 33 series in aiconfigurator 0.12.0's tables, Nemotron-3's among them at 13 times on
-# SGLang's Hopper tables).
+# Scout's layer at TP 2 at 3.45 times its TP 1 series; 33 series in aiconfigurator 0.12.0's
+# tables, SGLang 0.5.10's Hopper tables timing a Nemotron-3 layer at TP 16 at 13 times its
+# TP 8 series among them).
 TP_AGREEMENT = 1.5
 
 

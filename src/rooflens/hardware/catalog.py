@@ -10,11 +10,17 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, get_args
+from typing import Any
 
 from pydantic import ValidationError
 
-from rooflens.core.errors import HardwareSpecError, InvalidInputError, UnknownHardwareError
+from rooflens.core.errors import (
+    HardwareSpecError,
+    InvalidInputError,
+    UnknownHardwareError,
+    bound_accepted,
+    bound_words,
+)
 from rooflens.core.hardware import Device
 
 if sys.version_info >= (3, 11):
@@ -53,7 +59,11 @@ def device_from_dict(data: dict[str, Any], origin: str = "device") -> Device:
             field, shown = ".".join(loc[:-2]) + " key", f" {value!r}"
         else:
             field, shown = ".".join(loc) or "device", f"={shown}"
-        reason = _bound_words(err) or str(err["msg"]).removeprefix("Value error, ")
+        reason = (
+            f"expected {bound_accepted(err)}"
+            if bound_words(err) is not None
+            else str(err["msg"]).removeprefix("Value error, ")
+        )
         if err["type"] == "literal_error":
             reason = f"expected {err['ctx']['expected']}"
         where = f"{origin}: " if origin else ""
@@ -65,32 +75,6 @@ def _parse_toml(text: str, origin: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise HardwareSpecError(f"{origin} is not valid TOML: {exc}") from None
-
-
-# A bound pydantic names in its own words ("Input should be less than or equal to
-# 1000000000000000000"), said as every other refusal says it.
-_BOUND_WORDS = {
-    "less_than_equal": ("le", "at most"),
-    "less_than": ("lt", "below"),
-    "greater_than_equal": ("ge", "at least"),
-    "greater_than": ("gt", "above"),
-}
-
-
-def _bound_words(error: Any) -> str:
-    """'expected at most 1e+18' for a value past a device figure's bound; else empty."""
-    key, words = _BOUND_WORDS.get(error.get("type", ""), ("", ""))
-    limit = error.get("ctx", {}).get(key)
-    if not isinstance(limit, int | float):
-        return ""
-    if (key, limit) == ("gt", 0):
-        # An integer field (interconnect_links) counts; the others measure.
-        field = Device.model_fields.get(str(error.get("loc", ("",))[0]))
-        kinds = get_args(field.annotation) if field is not None else ()
-        # PositiveInt | None: Annotated[int, ...] and None.
-        whole = any(kind is int or get_args(kind)[:1] == (int,) for kind in kinds)
-        return f"expected a positive {'integer' if whole else 'number'}"
-    return f"expected {words} {limit:g}"
 
 
 @cache
