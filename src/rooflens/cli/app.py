@@ -467,22 +467,21 @@ def models(
     if output is not OutputFormat.table:
         _emit(rows, frame, output)
         return
-    # Active parameters beside the total where they differ (a mixture of experts), else a dash.
-    active = [
-        fmt.si(a) if a != p else "—" for a, p in zip(frame.active_params, frame.params, strict=True)
-    ]
-    shown = frame.assign(params=frame.params.map(fmt.si), active_params=active)
+    # A dense model's active parameters are all of them: shown as such, as the JSON gives them.
+    shown = frame.assign(
+        params=frame.params.map(fmt.si), active_params=frame.active_params.map(fmt.si)
+    )
     if not wide:
         shown = shown[["id", "model_type", "params", "active_params", "layers", "max_positions"]]
-    _console().print(
-        fmt.frame_table(
-            shown,
-            f"bundled models ({len(rows)}"
-            + (f" holding {query!r}" if query is not None else "")
-            + "); supported model_types: "
-            f"{', '.join(SUPPORTED_MODEL_TYPES)}",
-        )
+    # The full list of readable model_types titles the whole catalog; a filtered listing
+    # names its filter instead.
+    title = (
+        f"bundled models ({len(rows)} holding {query!r})"
+        if query is not None
+        else f"bundled models ({len(rows)}); supported model_types: "
+        f"{', '.join(SUPPORTED_MODEL_TYPES)}"
     )
+    _console().print(fmt.frame_table(shown, title))
 
 
 @app.command()
