@@ -188,3 +188,19 @@ def test_a_sparse_latent_fp8_cache_holds_its_scales_and_a_16_bit_rotary_key(
     spec = load_model(model)
     held = kv_bytes_per_token(spec, Quantization(kv_bits=kv_bits))
     assert held == spec.num_layers * per_layer
+
+
+def test_reprs_read_as_numbers(tiny_model, toy_device) -> None:
+    """A point's footprint shows plain numbers (no 0-d arrays); an analysis shows its inputs
+    (a sweep's axes as their distinct values), not every field of its model."""
+    point = analyze(tiny_model, toy_device, batch=2, prompt_len=8)
+    shown = repr(point.memory["prefill"])
+    assert "array(" not in shown and "np.float64" not in shown
+    assert f"weights={86848 * 2 * 1.0!r}" in shown and "reserved=False" in shown
+    assert repr(point) == (
+        f"Analysis(model={tiny_model.name!r}, device={toy_device.name!r}, batch=2, "
+        "prompt_len=8, gen_len=None, shape=())"
+    )
+    swept = analyze(tiny_model, toy_device, batch=np.array([1, 4, 4]), prompt_len=8, gen_len=3)
+    assert repr(swept).endswith("batch=[1, 4], prompt_len=[8], gen_len=[3], shape=(3,))")
+    assert "array([" in repr(swept.memory["prefill"])  # a sweep's arrays stay arrays

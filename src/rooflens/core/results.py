@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -96,6 +96,11 @@ class Footprint:
         beside_cache = 0.0 if self.reserved else self.activations
         return np.minimum(self.capacity, self.total - (self.kv_cache + beside_cache) + self.room)
 
+    def __repr__(self) -> str:
+        # At a single point its arrays read as the numbers they hold.
+        shown = ", ".join(f"{f.name}={_shown(getattr(self, f.name))!r}" for f in fields(self))
+        return f"Footprint({shown})"
+
     def as_dict(self) -> dict[str, np.ndarray | float]:
         return {
             "weights": self.weights,
@@ -108,6 +113,13 @@ class Footprint:
             "fits": self.fits,
             "max_batch": self.max_batch,
         }
+
+
+def _shown(value: Any) -> Any:
+    """A numpy scalar or 0-d array as the Python number it holds (arrays and the rest kept)."""
+    if isinstance(value, np.ndarray | np.generic) and np.ndim(value) == 0:
+        return value.item()
+    return value
 
 
 def _point(value: Any) -> Any:
@@ -201,6 +213,16 @@ class Analysis:
     asked_prompt_len: np.ndarray | None = None
     # Images per request, where any (their tokens are in `prompt_len`).
     images: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        # The inputs that tell one analysis from another, not every field of the model (a
+        # sweep's axes as their distinct values).
+        return (
+            f"Analysis(model={self.model.name!r}, device={self.device.name!r}, "
+            f"batch={_sizes(self.batch)!r}, prompt_len={_sizes(self.given_prompt_len)!r}, "
+            f"gen_len={None if self.gen_len is None else _sizes(self.gen_len)!r}, "
+            f"shape={self.shape!r})"
+        )
 
     @property
     def given_prompt_len(self) -> np.ndarray:
