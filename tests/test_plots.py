@@ -436,6 +436,25 @@ def test_a_range_narrower_than_any_nice_numbers_takes_evenly_spaced_ones() -> No
     )
     legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
     assert legend == ["W16 (fits in memory at no point)", "W4"]
+    assert fig.left_out == ("W16 fits in memory at no prompt length: not drawn",)
+
+
+def test_the_command_says_which_points_it_leaves_out(tmp_path) -> None:
+    """Points that do not fit are left out of the curves; the command line says which, per
+    setting, beside the file it wrote (only the figure's title had said that some were)."""
+    args = ["plot", "batch", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "-o"]
+    res = CliRunner().invoke(app, [*args, str(tmp_path / "b.png")], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    # On the H100 16-bit weights leave room for 236 sequences of 1,152 tokens, 8-bit 260,
+    # 4-bit 272 (the default series: W16A16, W8A8, W4A16 over batch sizes 1 to 512).
+    assert res.output.splitlines() == [
+        "note: W16A16 does not fit in memory at batch sizes 256, 512: left out there",
+        "note: W8A8 does not fit in memory at batch size 512: left out there",
+        "note: W4A16 does not fit in memory at batch size 512: left out there",
+        f"wrote {tmp_path / 'b.png'}",
+    ]
+    fig = plots.batch_curves("meta-llama/Llama-3.1-8B", "h100-sxm", {"w16": {}}, [1, 2])
+    assert fig.left_out == ()
 
 
 def test_every_log_axis_is_labelled_alike() -> None:

@@ -224,10 +224,17 @@ def plot(
             plots.roofline(result, out, label)
         else:
             plots.operator_times(result, stage or "decode", out, label)
-    elif kind is PlotKind.batch:
-        plots.batch_curves(model, hardware, settings, batches, one_prompt, gen_len, out, images)
-    elif kind is PlotKind.sequence:
-        plots.sequence_curves(model, hardware, settings, prompts, one_batch, gen_len, out, images)
+    elif kind in (PlotKind.batch, PlotKind.sequence):
+        if kind is PlotKind.batch:
+            fig = plots.batch_curves(
+                model, hardware, settings, batches, one_prompt, gen_len, out, images
+            )
+        else:
+            fig = plots.sequence_curves(
+                model, hardware, settings, prompts, one_batch, gen_len, out, images
+            )
+        for line in fig.left_out:  # the figure's gaps, said where the command's output is read
+            _console().print(f"note: {line}")
     else:
         plots.memory_bars(model, hardware, settings, one_batch, one_prompt, gen_len, out, images)
     _console().print(f"wrote {out}")

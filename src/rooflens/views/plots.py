@@ -39,6 +39,28 @@ Settings = Mapping[str, Mapping[str, Any]]
 SUFFIXES = FIGURE_SUFFIXES
 
 
+class CurvesFigure(Figure):
+    """A figure of curves against an axis, which also says in words which of its points it
+    leaves out (a setting that does not fit in memory there): one line per series missing
+    any, for the command line to print beside the file."""
+
+    left_out: tuple[str, ...] = ()
+
+
+def _left_out_line(label: str, axis: str, values: np.ndarray, fits: np.ndarray) -> str | None:
+    """Which of a series' points do not fit in memory, in words (None where all fit)."""
+    missing = [int(v) for v, held in zip(values, fits, strict=True) if not held]
+    if not missing:
+        return None
+    name = {"batch": "batch size"}.get(axis, "prompt length")
+    series = label or "the setting"
+    if len(missing) == len(values):
+        return f"{series} fits in memory at no {name}: not drawn"
+    sizes = ", ".join(f"{v:,}" for v in missing)
+    plural = "s" if len(missing) > 1 else ""
+    return f"{series} does not fit in memory at {name}{plural} {sizes}: left out there"
+
+
 def _save(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
     if path is not None and os.path.splitext(path)[1].lower() not in SUFFIXES:
         plt.close(fig)
@@ -666,9 +688,10 @@ def _curves(
     fixed: dict[str, int],
     path: str | os.PathLike[str] | None,
     title: str,
-) -> Figure:
-    fig, (lat, thr) = plt.subplots(1, 2, figsize=(11, 4.5))
+) -> CurvesFigure:
+    fig, (lat, thr) = plt.subplots(1, 2, figsize=(11, 4.5), FigureClass=CurvesFigure)
     fitted = timed = False
+    left_out = []
     results = [
         analyze(model, hardware, **{**fixed, axis: values}, **options)
         for options in settings.values()
@@ -683,6 +706,7 @@ def _curves(
         throughput = np.where(fits, np.asarray(gen["throughput"]), np.nan)
         fitted = fitted or bool(np.any(fits))
         timed = timed or bool(np.any(np.isfinite(tpot)))
+        left_out.append(_left_out_line(label, axis, values, np.broadcast_to(fits, values.shape)))
         kw = {
             "linestyle": style,
             "marker": marker,
@@ -728,7 +752,9 @@ def _curves(
     fit_titles(fig, heading, tight=True)
     for ax in (lat, thr):  # where the lines are, once laid out
         _clear_legend(ax, fontsize=8)
-    return _save(fig, path)
+    fig.left_out = tuple(line for line in left_out if line is not None)
+    _save(fig, path)
+    return fig
 
 
 # The sizes the curves take where none are given (LLM-Viewer's figures' ranges), the prompts
@@ -772,7 +798,7 @@ def batch_curves(
     gen_len: int = 128,
     path: str | os.PathLike[str] | None = None,
     images: int = 0,
-) -> Figure:
+) -> CurvesFigure:
     """Latency and throughput against batch size, one line per setting (seed 000, Fig. 8);
     the prompt 1,024 tokens unless given, or what the model's context leaves; `images` per
     request (multimodal models)."""
@@ -801,7 +827,7 @@ def sequence_curves(
     gen_len: int = 128,
     path: str | os.PathLike[str] | None = None,
     images: int = 0,
-) -> Figure:
+) -> CurvesFigure:
     """Latency and throughput against prompt length, one line per setting (Fig. 9); 128 to
     4,096 tokens unless given, as far as the model's context holds them; `images` per
     request (multimodal models)."""
