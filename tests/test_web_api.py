@@ -796,6 +796,11 @@ def test_only_loopback_host_names_are_served() -> None:
     assert refused.json()["message"].startswith("host 'evil.example' is not served")
     lan = TestClient(create_app(("127.0.0.1", "10.1.2.3")), base_url="http://10.1.2.3:8000")
     assert lan.get("/api/devices").status_code == 200
+    # Listening on every interface (--host 0.0.0.0), any of the machine's names is served.
+    every = create_app(None)
+    for host in ("10.1.2.3:8000", "myserver.example", "127.0.0.1"):
+        reached = TestClient(every, base_url=f"http://{host}").get("/api/devices")
+        assert reached.status_code == 200
 
 
 def test_pages_forbid_framing_and_foreign_scripts(client: TestClient) -> None:
@@ -822,7 +827,12 @@ def test_web_warns_when_bound_beyond_loopback(monkeypatch) -> None:
     res = CliRunner().invoke(cli, ["web", "--host", "0.0.0.0", "--port", port])
     assert res.exit_code == 0, res.output
     assert "warning: serving on 0.0.0.0, beyond this machine" in res.output
+    said = " ".join(res.output.split())  # the warning is wrapped at the terminal's width
+    assert "answers requests by any of this machine's addresses or names" in said
     assert seen["address"] == ("0.0.0.0", int(port))
+    one = CliRunner().invoke(cli, ["web", "--host", "127.0.0.2", "--port", port])
+    assert one.exit_code == 0
+    assert "answers requests as 127.0.0.2 (or from this machine)" in " ".join(one.output.split())
     quiet = CliRunner().invoke(cli, ["web", "--port", port])
     assert "warning" not in quiet.output
     # A loopback name whatever its case (LOCALHOST was warned of as beyond this machine).

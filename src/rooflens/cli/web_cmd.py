@@ -30,7 +30,7 @@ def web(
     import uvicorn
 
     from rooflens.web import create_app
-    from rooflens.web.app import LOOPBACK_HOSTS, host_name
+    from rooflens.web.app import EVERY_INTERFACE, LOOPBACK_HOSTS, host_name
 
     if not host.strip() or any(c.isspace() for c in host):
         raise InvalidInputError("--host", host, "an address or host name, e.g. 127.0.0.1")
@@ -40,13 +40,22 @@ def web(
     # Bound here, before saying where it serves: a port in use or an address this machine
     # lacks was uvicorn's own log line and exit 3, after "viewer on ..." was printed.
     listening = _bind(host, port)
+    everywhere = host_name(bare) in EVERY_INTERFACE
     if host_name(host) not in LOOPBACK_HOSTS:
+        # Bound to one address, the API serves requests naming it (or loopback) only, which
+        # keeps pages elsewhere from reaching it under their own DNS names; bound to every
+        # interface, requests naming any of the machine's addresses or names.
+        reached = (
+            "by any of this machine's addresses or names"
+            if everywhere
+            else f"as {host} (or from this machine)"
+        )
         err_console.print(
             f"warning: serving on {host}, beyond this machine: anyone who can reach it can use "
-            "the viewer and its API (there is no login); requests must name this address",
+            f"the viewer and its API (there is no login); it answers requests {reached}",
             style="yellow",
         )
-    allowed = tuple(dict.fromkeys((*LOOPBACK_HOSTS, host_name(host))))
+    allowed = None if everywhere else tuple(dict.fromkeys((*LOOPBACK_HOSTS, host_name(host))))
     _console().print(f"rooflens web viewer on {url} (Ctrl+C stops it); API reference: {url}docs")
     if open_browser:
         threading.Timer(1.0, webbrowser.open, (url,)).start()

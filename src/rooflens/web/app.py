@@ -283,6 +283,10 @@ def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
 # 127.0.0.1 (DNS rebinding) and then read the API as same-origin; its Host header still
 # carries that name, so only requests naming these hosts are served.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# Addresses that listen on every interface: the machine is reached by any of its addresses
+# and names (a LAN address, a DNS name), none of which the bind names, so every Host is
+# served, as the command's warning says.
+EVERY_INTERFACE = ("0.0.0.0", "::", "")
 # Everything the page loads is served here: scripts only from this origin; plotly sets
 # inline styles; images and downloads are data: and blob: URLs; no framing by other pages.
 CONTENT_SECURITY_POLICY = (
@@ -304,15 +308,16 @@ class GuardHeaders:
     """Serve only requests whose Host is an allowed name (400 otherwise), and add the
     content-security and framing headers to every response."""
 
-    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...]) -> None:
-        self.app, self.allowed = app, {h.lower() for h in allowed_hosts}
+    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...] | None) -> None:
+        self.app = app
+        self.allowed = None if allowed_hosts is None else {h.lower() for h in allowed_hosts}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         host = host_name(dict(scope["headers"]).get(b"host", b"").decode("latin-1"))
-        if host not in self.allowed:
+        if self.allowed is not None and host not in self.allowed:
             message = f"host {host!r} is not served: use one of {', '.join(sorted(self.allowed))}"
             item = {"loc": ["header", "host"], "msg": message, "type": "host_not_allowed"}
             await error_response(400, [item], message)(scope, receive, send)
@@ -334,10 +339,10 @@ class GuardHeaders:
 
 
 # App -------------------------------------------------------------------------------------------
-def create_app(allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS) -> FastAPI:
+def create_app(allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS) -> FastAPI:
     """The viewer's app: page at /, API under /api, schema at /openapi.json, reference at /docs.
     `allowed_hosts`: the Host names served (loopback by default; `rooflens web --host` adds
-    the address it binds to)."""
+    the address it binds to); None serves every name (`--host 0.0.0.0`)."""
     jobs = Jobs(job_error_body)
 
     @asynccontextmanager
