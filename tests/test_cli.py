@@ -721,3 +721,20 @@ def test_choices_are_read_whatever_their_case(tmp_path) -> None:
     res = runner.invoke(app, ["plot", "operators", "gpt2", "-H", "h100-sxm", "--stage",
                               "Prefill", "-o", str(tmp_path / "o.png")])  # fmt: skip
     assert res.exit_code == 0, res.output
+
+
+def test_the_vision_stage_is_shown_alone() -> None:
+    """`--stage vision` keeps the image encoder's operators (as `plot operators` takes it and
+    docs/output.md says); without images there is no such stage, and it is refused so."""
+    args = ["analyze", "google/gemma-3-27b-it", "-H", "b200", "--images", "1", "--stage", "vision"]
+    data = json.loads(invoke(*args, "-f", "json").stdout)
+    assert {r["stage"] for r in data["operators"]} == {"vision"}
+    assert len(data["operators"]) == 19  # the SigLIP encoder's operators and the projector
+    table = runner.invoke(app, args, env={"COLUMNS": "200"}).stdout
+    assert "vision: per operator" in table and "prefill: per operator" not in table
+    refused = invoke("analyze", "google/gemma-3-27b-it", "-H", "b200", "--stage", "vision")
+    assert refused.exit_code == 2
+    assert refused.output == (
+        "error: --stage='vision' is invalid: expected prefill, decode or all (vision: with "
+        "--images)\n"
+    )

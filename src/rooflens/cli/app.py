@@ -99,7 +99,11 @@ def analyze(
     ] = None,
     images: ImagesOpt = 0,
     stage: Annotated[
-        Stage, typer.Option(help="Which stage's operators to show.", case_sensitive=False)
+        Stage,
+        typer.Option(
+            help="Which stage's operators to show (vision: the image encoder, with --images).",
+            case_sensitive=False,
+        ),
     ] = Stage.all,
     draft: DraftOpt = None,
     medusa: MedusaOpt = False,
@@ -116,6 +120,10 @@ def analyze(
     """Per-operator roofline of prefill and decode, network totals, memory and generation."""
     drafting = draft is not None or medusa or mtp
     speculation_given(drafting, gamma, alpha, tree_width)
+    if stage is Stage.vision and not images:  # no image, no encoder stage to show
+        raise InvalidInputError(
+            "--stage", stage.value, "prefill, decode or all (vision: with --images)"
+        )
     params = {
         "model": model, "hardware": hardware, "batch": batch, "prompt_len": prompt_len,
         "gen_len": gen_len, "images": images, **(options or {}),

@@ -88,6 +88,7 @@ class OutputFormat(str, enum.Enum):
 class Stage(str, enum.Enum):
     prefill = "prefill"
     decode = "decode"
+    vision = "vision"  # the image encoder, with --images
     all = "all"
 
 
