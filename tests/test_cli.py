@@ -586,8 +586,9 @@ def test_every_table_says_what_priced_it_and_what_fell_back(command: list[str]) 
         (["compare", "gpt2", "-H", "a6000", "--vs", "batchsize=4"],
          "error: --vs='batchsize=4' is invalid: expected KEY=VALUE with a known KEY (did you "
          "mean batch?): model,"),
+        # The option as written, its label too.
         (["plot", "batch", "gpt2", "-H", "a6000", "--setting", "A:wbits=4", "-o", "x.png"],
-         "error: --setting='wbits=4' is invalid: expected KEY=VALUE with a known KEY (did you "
+         "error: --setting='A:wbits=4' is invalid: expected KEY=VALUE with a known KEY (did you "
          "mean w_bits, a_bits or kv_bits?): w_bits, a_bits,"),
         # Nothing near: every key, as before.
         (["compare", "gpt2", "-H", "a6000", "--vs", "zzz=4"],
@@ -616,6 +617,16 @@ def test_a_key_given_twice_to_compare_is_refused() -> None:
     assert base.exit_code == 2 and "--base='tp=2' is invalid" in base.output
     both = runner.invoke(app, [*args, "--vs", "w_bits=4", "--vs", "kv_bits=8", "-f", "json"])
     assert both.exit_code == 0 and json.loads(both.output)["changes"] == {"w_bits": 4, "kv_bits": 8}
+    # Several joined by commas, as a plot's --setting takes them (a value listing items too).
+    joined = runner.invoke(app, [*args, "--vs", "w_bits=4,kv_bits=8", "-f", "json"])
+    assert json.loads(joined.output)["changes"] == {"w_bits": 4, "kv_bits": 8}
+    fused = runner.invoke(
+        app, [*args, "--base", "tp=2,fusion=qkv,gate_up", "--vs", "tp=4", "-f", "json"]
+    )
+    assert fused.exit_code == 0, fused.output
+    assert json.loads(fused.output)["a"]["settings"] == {"tp": 2, "fusion": ["qkv", "gate_up"]}
+    joined_twice = runner.invoke(app, [*args, "--vs", "w_bits=4,w_bits=8"])
+    assert joined_twice.exit_code == 2 and "(w_bits is given twice)" in joined_twice.output
     # --base replaced the command's own -H, --batch or model without a word.
     for item in (
         "hardware=a6000",

@@ -646,13 +646,16 @@ def compare_cmd(
     gen_len: Annotated[int | None, typer.Option(help="Generated tokens.")] = 128,
     base: Annotated[
         list[str] | None,
-        typer.Option(help="Setting of analysis A, KEY=VALUE (repeatable), e.g. w_bits=8."),
+        typer.Option(
+            help="Setting of analysis A, KEY=VALUE (repeatable, or several joined by commas), "
+            "e.g. w_bits=8."
+        ),
     ] = None,
     vs: Annotated[
         list[str] | None,
         typer.Option(
-            help="What B changes from A, KEY=VALUE (repeatable), e.g. w_bits=4, tp=2, "
-            "hardware=h200-sxm, model=Qwen/Qwen2.5-7B."
+            help="What B changes from A, KEY=VALUE (repeatable, or several joined by commas), "
+            "e.g. w_bits=4 or w_bits=4,kv_bits=8 or hardware=h200-sxm or model=Qwen/Qwen2.5-7B."
         ),
     ] = None,
     images: ImagesOpt = 0,

@@ -757,13 +757,27 @@ def analysis_options(func: F) -> F:
 COMPARED_KEYS = ("model", "hardware", *SIZE_NAMES, "images", *SETTING_NAMES)
 
 
+def setting_items(text: str) -> list[str]:
+    """'w_bits=4,fusion=qkv,gate_up' -> ['w_bits=4', 'fusion=qkv,gate_up']: KEY=VALUE items
+    joined by commas, where a part without "=" continues the value before it (a value that
+    lists several items)."""
+    parts: list[str] = []
+    for part in text.split(","):
+        if "=" in part or not parts:
+            parts.append(part)
+        else:
+            parts[-1] += "," + part
+    return [part for part in parts if part.strip()]
+
+
 def settings_once(
     items: list[str] | None, flag: str, allowed: tuple[str, ...] = COMPARED_KEYS
 ) -> dict[str, Any]:
-    """Repeated KEY=VALUE options (--vs, --base) as a dict, each key given once: a second
-    value of a key would silently win; `allowed`: the keys it takes."""
+    """Repeated KEY=VALUE options (--vs, --base; each may join several with commas) as a
+    dict, each key given once: a second value of a key would silently win; `allowed`: the
+    keys it takes."""
     given: dict[str, Any] = {}
-    for item in items or []:
+    for item in (one for text in items or [] for one in setting_items(text) or [text]):
         key, value = _setting(item, flag, allowed)
         if key in given:
             raise InvalidInputError(flag, item, f"each KEY once ({key} is given twice)")

@@ -31,6 +31,7 @@ from rooflens.cli.common import (
     check_size,
     figure_file,
     parse_sizes,
+    setting_items,
     speculation_estimate,
     speculation_given,
     writable_folder,
@@ -112,15 +113,13 @@ def parse_setting(text: str) -> tuple[str, dict[str, Any]]:
     if not sep or not label.strip():
         raise InvalidInputError("--setting", text, "LABEL:KEY=VALUE,KEY=VALUE (e.g. W4:w_bits=4)")
     # Settings only: the model, device and sizes are the command's own options.
-    # A value may list several items (fusion=qkv,gate_up): a part without "=" continues the
-    # one before.
-    parts: list[str] = []
-    for part in body.split(","):
-        if "=" in part or not parts:
-            parts.append(part)
-        else:
-            parts[-1] += "," + part
-    items = (_setting(item, "--setting", SETTING_NAMES) for item in parts if item.strip())
+    try:
+        items = [_setting(item, "--setting", SETTING_NAMES) for item in setting_items(body)]
+    except InvalidInputError as exc:
+        if exc.field != "--setting":  # a value refused: named by its key
+            raise
+        # An item that is no KEY=VALUE of a known key: the option as written, its label too.
+        raise InvalidInputError("--setting", text, exc.accepted) from None
     return label.strip(), dict(items)
 
 
