@@ -1086,7 +1086,7 @@ def test_unknown_hardware_names_what_is_accepted() -> None:
     with pytest.raises(
         rooflens.UnknownHardwareError,
         match=r"^hardware='h10' is invalid: "
-        r"expected a catalog device .* or a device TOML file; did you mean h20",
+        r"expected a catalog device .* or a device TOML file; did you mean h100-sxm, h20",
     ):
         rooflens.analyze("gpt2", "h10")  # fmt: skip
 

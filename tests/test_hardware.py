@@ -46,6 +46,13 @@ def test_lookup_ignores_case_and_punctuation(typed: str) -> None:
 def test_unknown_device_suggests_close_names() -> None:
     with pytest.raises(UnknownHardwareError, match=r"did you mean.*h100"):
         get_device("h100-sxn")
+    # nvidia-smi's name for an H100 SXM is an alias; one mistyped is nearest to it, not to the
+    # A100s' catalog names (suggestions read aliases and display names as lookups do).
+    assert get_device("NVIDIA H100 80GB HBM3").name == "h100-sxm"
+    with pytest.raises(UnknownHardwareError, match=r"did you mean h100-sxm, "):
+        get_device("NVIDIA H100 80G HBM3")
+    with pytest.raises(UnknownHardwareError, match=r"did you mean h200-sxm, "):
+        get_device("NVIDIA H200 SXM 141G")
 
 
 def test_user_device_from_file(tmp_path) -> None:

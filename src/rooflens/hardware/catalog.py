@@ -103,6 +103,15 @@ def _index() -> dict[str, str]:
     return index
 
 
+def _close_names(text: str, n: int = 3) -> list[str]:
+    """The catalog names nearest to `text` in spelling, read against every device's name,
+    display name and aliases as lookups read them (nvidia-smi's 'NVIDIA H100 80GB HBM3' is
+    nearest the H100's own alias, not the A100s' names)."""
+    keys = list(_index())
+    matched = difflib.get_close_matches(_key(text), keys, n=4 * n, cutoff=0.4)
+    return list(dict.fromkeys(_index()[key] for key in matched))[:n]
+
+
 def catalog_name(name: str) -> str | None:
     """The catalog device a name or alias means (case, spaces and dashes ignored), or None."""
     return _index().get(_key(name))
@@ -167,7 +176,7 @@ def get_device(name: str | os.PathLike[str], field: str = "hardware") -> Device:
             f"{field}={text!r} is invalid: expected a catalog device or a device TOML file; "
             f"there is no file {text}"
         )
-    close = difflib.get_close_matches(text.lower(), names, n=3, cutoff=0.4)
+    close = _close_names(text)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownHardwareError(
         f"{field}={text!r} is invalid: expected a catalog device (`rooflens hardware` lists "
