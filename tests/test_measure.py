@@ -299,6 +299,15 @@ def test_calibrate_then_measure_end_to_end(cpu_files) -> None:
     result = json.loads(res.stdout)
     names = [r["quantity"] for r in result["rows"]]
     assert "decode step (eager)" in names and "prefill: q_proj" in names
+    # A CPU captures no CUDA graphs: its steps are the eager ones, named so (they were also
+    # printed as "(graphs)" rows holding the eager times).
+    assert not [n for n in names if "graphs" in n]
+    steps = names[: names.index("time per output token (eager)") + 1]
+    assert steps == [
+        "prefill step (eager)",
+        "decode step (eager)",
+        "time per output token (eager)",
+    ]
     for row in result["rows"]:
         assert row["measured"] > 0
         assert row["roofline_error"] == pytest.approx(row["roofline"] / row["measured"] - 1)

@@ -52,44 +52,58 @@ def step_rows(
     def tpot(result) -> float:
         return float(result.generation["tpot"]) if gen_len > 1 else both(result, "decode")
 
-    kernel = "graph" if "graph" in prefill else "eager"
-    rows = [
-        _row(
-            "prefill step (graphs)",
-            prefill[kernel],
-            both(bound, "prefill"),
-            graphs and both(graphs, "prefill"),
-            "s",
-        ),
+    # A device that captures no CUDA graphs (a CPU) ran every step eagerly: no graph rows,
+    # and its time per token is the eager steps' (it had been labelled as graphs').
+    captured = "graph" in prefill and "graph" in first and "graph" in last
+    kernel, priced = ("graph", graphs) if captured else ("eager", eager)
+    rows = []
+    if captured:
+        rows.append(
+            _row(
+                "prefill step (graphs)",
+                prefill["graph"],
+                both(bound, "prefill"),
+                graphs and both(graphs, "prefill"),
+                "s",
+            )
+        )
+    rows.append(
         _row(
             "prefill step (eager)",
             prefill["eager"],
             both(bound, "prefill"),
             eager and both(eager, "prefill"),
             "s",
-        ),
-        _row(
-            "decode step (graphs)",
-            first.get("graph", first["eager"]),
-            both(bound, "decode"),
-            graphs and both(graphs, "decode"),
-            "s",
-        ),
+        )
+    )
+    if captured:
+        rows.append(
+            _row(
+                "decode step (graphs)",
+                first["graph"],
+                both(bound, "decode"),
+                graphs and both(graphs, "decode"),
+                "s",
+            )
+        )
+    rows.append(
         _row(
             "decode step (eager)",
             first["eager"],
             both(bound, "decode"),
             eager and both(eager, "decode"),
             "s",
-        ),
+        )
+    )
+    rows.append(
         _row(
-            "time per output token (graphs)",
-            (first.get("graph", first["eager"]) + last.get("graph", last["eager"])) / 2,
+            f"time per output token ({'graphs' if captured else 'eager'})",
+            (first[kernel] + last[kernel]) / 2,
             tpot(bound),
-            tpot(graphs) if graphs else None,
+            tpot(priced) if priced else None,
             "s",
-        ),
-    ]
+        )
+    )
     if "peak_memory" in prefill:
         rows.append(
             _row(
