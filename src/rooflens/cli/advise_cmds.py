@@ -68,6 +68,8 @@ def _workload(text: str) -> Target:
                     f"--workload {typed[key]}", values[key], "a whole number of tokens"
                 )
             values[key] = int(values[key])
+    if not values:
+        raise InvalidInputError("--workload", text, "prompt=N,output=N,rate=R (any of them)")
     try:
         return build(Target, "--workload", **values)
     except InvalidInputError as exc:
@@ -131,12 +133,13 @@ def advise_cmd(
     from rooflens.api import resolve_model
 
     figure_file("--plot", plot)
-    target = _workload(workload) if workload else Target()
+    # An empty one is refused as such (it ran the default load without a word).
+    target = _workload(workload) if workload is not None else Target()
     for flag, value, least in (("--top", top, 1), ("--verify", verify_top, 0)):
         if value < least:
             raise InvalidInputError(flag, value, f"an integer of at least {least}")
     # An objective left out keeps the advisor's default, as the help says.
-    objectives = parse_slo(slo, ADVISE_SLO) if slo else ADVISE_SLO
+    objectives = parse_slo(slo, ADVISE_SLO) if slo is not None else ADVISE_SLO
     # The search's options are declared once (AdviseSearch), as the viewer's fields are.
     chosen = parse_search(search or {})
     pool = (

@@ -364,7 +364,7 @@ def simulate(
         )  # fmt: skip
     # Fewer requests than clients is refused by the simulator itself (closed_loop_requests),
     # as the Python and web APIs refuse it.
-    objectives = parse_slo(slo) if slo else None
+    objectives = parse_slo(slo) if slo is not None else None
     if not analysis.get("allow_long_context"):
         context = resolve_model(model).max_positions
         prompt, output = defaults.default_lengths(context, prompt, output, shared_prefix)
