@@ -244,6 +244,9 @@ def test_concurrency_and_an_arrival_rate_are_exclusive() -> None:
         rooflens.simulate(LLAMA, "h100-sxm", trace, concurrency=2)
     with pytest.raises(InvalidInputError, match="concurrency"):
         rooflens.simulate(LLAMA, "h100-sxm", Workload(requests=2), concurrency=0)
+    # A count no loop can have is named as such first, not as a conflict with the rate.
+    with pytest.raises(InvalidInputError, match=r"^concurrency=-1 is invalid: expected a pos"):
+        rooflens.simulate(LLAMA, "h100-sxm", workload, concurrency=-1)
 
 
 @pytest.mark.parametrize(

@@ -224,6 +224,8 @@ def _simulation(
         not isinstance(concurrency, int) or isinstance(concurrency, bool)
     ):
         raise InvalidInputError("concurrency", concurrency, "a positive integer or None")
+    if concurrency is not None and concurrency < 1:  # as the bad value it is, before conflicts
+        raise InvalidInputError("concurrency", concurrency, "a positive number of clients")
     # Parsed once: the engine as the settings read it (its projects' spellings too) brings its
     # scheduler.
     settings = parse_settings(_analysis_settings(options), keywords)
