@@ -217,7 +217,7 @@ def test_malformed_language_model_values_are_refused_naming_the_key(text, messag
         ({"num_hidden_layers": 10**5},
          "num_hidden_layers=100000 is invalid: expected at most 10,000"),
         ({"num_channels": -1}, "num_channels=-1 is invalid: expected a positive integer"),
-        ({"hidden_act": 1.5}, "hidden_act=1.5 is invalid: Input should be a valid string"),
+        ({"hidden_act": 1.5}, "hidden_act=1.5 is invalid: expected text"),
     ],
 )  # fmt: skip
 def test_malformed_vision_values_are_refused_naming_the_key(vision, message) -> None:

@@ -463,6 +463,13 @@ def test_bad_uploads_are_422_naming_config(client: TestClient) -> None:
         ({"device": {"name": "h100", "peak_ops": {"fp64": 1e12}}}, None, "fp64"),
         ({"options": {"tp": 3}}, ["body", "options", "tp"], "tp"),
         ({"speculative": {"draft": "x", "gamma": 2}}, ["body", "speculative", "draft"], "draft"),
+        # A wrong type in the words the other refusals use, not pydantic's.
+        ({"batch": 1.5}, ["body", "batch"], "batch=1.5 is invalid: expected an integer"),
+        (
+            {"options": {"flash_attention": "maybe"}},
+            ["body", "options", "flash_attention"],
+            "flash_attention='maybe' is invalid: expected true or false",
+        ),
         # A declared setting's own words, not its pattern.
         (
             {"options": {"engine": "sglang", "engine_version": "v0.5"}},
@@ -1246,3 +1253,16 @@ def test_the_serving_caps_are_those_docs_web_lists() -> None:
     }
     for (model, name), cap in caps.items():
         assert most(model, name) == cap, (model.__name__, name)
+
+
+def test_a_list_too_long_and_a_query_of_the_wrong_type_are_said_in_words(
+    client: TestClient,
+) -> None:
+    """pydantic's "List should have at most 64 items after validation, not 65" and "Input
+    should be a valid integer, unable to parse string as an integer", in the API's words."""
+    body = {**SCENARIO, "batch": list(range(1, 66))}
+    data = error(client, "/api/sweep", body)
+    assert data["message"].endswith("is invalid: expected at most 64 values")
+    res = client.get("/api/models?limit=abc")
+    assert res.status_code == 422
+    assert res.json()["message"] == "limit='abc' is invalid: expected an integer"

@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 
 from rooflens.core.efficiency import EfficiencyProfile, EngineProfile, LayerCurve
-from rooflens.core.errors import HardwareSpecError
+from rooflens.core.errors import HardwareSpecError, type_words
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -102,6 +102,8 @@ def _invalid(origin: str, exc: ValidationError, prefix: str = "") -> HardwareSpe
     # A check across fields (a model's own validator) has no location of its own: its message
     # names what it checks.
     message = err["msg"].removeprefix("Value error, ")
+    if type_words(err) is not None:  # a wrong type, in the words of the other refusals
+        message = f"expected {type_words(err)}"
     if not field:
         return HardwareSpecError(f"calibration profile {origin}: {message}")
     value = err.get("input")

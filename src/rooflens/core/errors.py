@@ -81,6 +81,35 @@ _BOUND_WORDS = {
 }
 
 
+# pydantic's type checks, by the error it raises: what the value should have been, in the
+# words the other refusals use ("an integer", not "Input should be a valid integer, got a
+# number with a fractional part"); a list's length by its context's limit.
+_TYPE_WORDS = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "text",
+    "list_type": "a list",
+    "finite_number": "a finite number",
+}
+_LENGTH_WORDS = {"too_long": ("max_length", "at most"), "too_short": ("min_length", "at least")}
+
+
+def type_words(error: Mapping[str, Any]) -> str | None:
+    """What a value of the wrong type or length is refused with ("an integer", "at most 64
+    values"), else None."""
+    kind = error.get("type", "")
+    if kind in _TYPE_WORDS:
+        return _TYPE_WORDS[kind]
+    key, words = _LENGTH_WORDS.get(kind, ("", ""))
+    limit = (error.get("ctx") or {}).get(key)
+    return f"{words} {limit:,} values" if isinstance(limit, int) else None
+
+
 def bound_words(error: Mapping[str, Any]) -> str | None:
     """'at least 1' for a value past a field's bound (pydantic's error), else None."""
     key, words = _BOUND_WORDS.get(error.get("type", ""), ("", ""))
@@ -166,6 +195,8 @@ def _words(err: Any) -> str:
         return "a value"
     if bound_words(err) is not None:
         return bound_accepted(err)
+    if type_words(err) is not None:
+        return str(type_words(err))
     words = str(err["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
     return f"a value {words}" if _BOUND.match(words) else words
 

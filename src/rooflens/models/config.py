@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from rooflens.core.errors import ModelConfigError
+from rooflens.core.errors import ModelConfigError, type_words
 from rooflens.core.model import MAX_LAYERS, MAX_WIDTH, MODULE_CLASSES, ModelSpec
 
 # What a field read with a default of this type must hold; "an integer" is never a string
@@ -740,6 +740,8 @@ def _refused(
         message = f"expected an integer of at least {bound:,}"
     elif err["type"] == "less_than_equal" and type(err["input"]) is int:
         message = f"expected at most {bound:,}"
+    elif type_words(err) is not None:  # a wrong type, in the words of the rest
+        message = f"expected {type_words(err)}"
     if not err["loc"]:  # a rule across fields names them in its message
         return ModelConfigError(f"{where}: {message}")
     field = spelled(".".join(str(p) for p in err["loc"]))

@@ -15,6 +15,7 @@ from rooflens.core.errors import (
     bound_words,
     did_you_mean,
     refused,
+    type_words,
 )
 from rooflens.core.speculative import ACCEPTANCE
 from rooflens.settings import (
@@ -570,6 +571,8 @@ def build(cls: type[BaseModel], field: str, *, flags: bool = False, **values: ob
         message = err["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
         if bound_words(err) is not None:  # in the words the other refusals use
             message = bound_accepted(err)
+        elif type_words(err) is not None:
+            message = str(type_words(err))
         if flags and name in cls.model_fields:
             name = option_name(cls, name)
         raise InvalidInputError(name, value, message[:1].lower() + message[1:]) from None

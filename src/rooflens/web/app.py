@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rooflens import __version__
-from rooflens.core.errors import bound_accepted, bound_words
+from rooflens.core.errors import bound_accepted, bound_words, type_words
 from rooflens.engines.catalog import engine_catalog
 from rooflens.settings import Settings, accepted
 from rooflens.web import schemas as s
@@ -105,6 +105,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         reason = str(first.get("msg", "")).removeprefix("Value error, ")
         if bound_words(first) is not None:  # in the words the API and command line use
             reason = f"expected {bound_accepted(first)}"
+        elif type_words(first) is not None:
+            reason = f"expected {type_words(first)}"
         name = next((p for p in reversed(first.get("loc", ())) if isinstance(p, str)), "")
         # A declared setting that says in words what it takes says so instead of its regex.
         if first.get("type") == "string_pattern_mismatch" and name in Settings.model_fields:
