@@ -245,6 +245,23 @@ def test_listings() -> None:
     assert dense.count("6.74 G") == 2 and "—" not in dense
 
 
+def test_the_models_listing_is_the_webs() -> None:
+    """`rooflens models -f json` gives each model as GET /api/models does, by the declared
+    names (it had its own: layers, hidden, kv_heads ...)."""
+    from fastapi.testclient import TestClient
+
+    from rooflens.web import create_app
+
+    listed = json.loads(invoke("models", "llama-4", "-f", "json").stdout)
+    web = TestClient(create_app(), base_url="http://127.0.0.1")
+    served = web.get("/api/models", params={"q": "llama-4", "limit": 10}).json()
+    assert listed == served
+    assert listed[0]["num_layers"] == 48 and listed[0]["num_experts"] == 128
+    # And the web's unknown device is offered the nearest by its aliases too.
+    res = web.post("/api/analyze", json={"model": "gpt2", "device": "NVIDIA H100 80G HBM3"})
+    assert "did you mean h100-sxm," in res.json()["message"]
+
+
 def test_models_are_found_by_a_part_of_their_id_or_type() -> None:
     """`rooflens models TEXT` lists the bundled models whose id or model_type holds the text,
     in any case; none holding it is refused in one line."""

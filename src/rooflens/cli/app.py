@@ -440,31 +440,15 @@ def models(
     """The bundled models, with their computed parameter counts."""
     import pandas as pd
 
-    from rooflens.core.graph import build_graph
-    from rooflens.core.options import AnalysisOptions
+    from rooflens.models.catalog import model_info
 
     rows = []
     for model_id in sorted(bundled_models(), key=str.lower):
         m = load_model(model_id)
         if query is not None and query.lower() not in f"{model_id} {m.model_type}".lower():
             continue
-        graph = build_graph(m, AnalysisOptions())
-        rows.append(
-            {
-                "id": model_id,
-                "model_type": m.model_type,
-                "params": graph.params(),
-                "active_params": graph.active_params(),
-                "layers": m.num_layers,
-                "hidden": m.hidden_size,
-                "heads": m.num_heads,
-                "kv_heads": m.num_kv_heads,
-                "head_dim": m.head_dim,
-                "intermediate": m.intermediate_size,
-                "vocab": m.vocab_size,
-                "max_positions": m.max_positions,
-            }
-        )
+        # As the web's listing gives it, by the declared names (num_layers, hidden_size ...).
+        rows.append(model_info(m, model_id))
     if not rows:
         raise InvalidInputError(
             "query",
@@ -480,7 +464,9 @@ def models(
         params=frame.params.map(fmt.si), active_params=frame.active_params.map(fmt.si)
     )
     if not wide:
-        shown = shown[["id", "model_type", "params", "active_params", "layers", "max_positions"]]
+        shown = shown[
+            ["id", "model_type", "params", "active_params", "num_layers", "max_positions"]
+        ]
     # The full list of readable model_types titles the whole catalog; a filtered listing
     # names its filter instead.
     title = (

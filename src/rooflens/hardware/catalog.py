@@ -103,7 +103,7 @@ def _index() -> dict[str, str]:
     return index
 
 
-def _close_names(text: str, n: int = 3) -> list[str]:
+def close_names(text: str, n: int = 3) -> list[str]:
     """The catalog names nearest to `text` in spelling, read against every device's name,
     display name and aliases as lookups read them (nvidia-smi's 'NVIDIA H100 80GB HBM3' is
     nearest the H100's own alias, not the A100s' names)."""
@@ -176,7 +176,7 @@ def get_device(name: str | os.PathLike[str], field: str = "hardware") -> Device:
             f"{field}={text!r} is invalid: expected a catalog device or a device TOML file; "
             f"there is no file {text}"
         )
-    close = _close_names(text)
+    close = close_names(text)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownHardwareError(
         f"{field}={text!r} is invalid: expected a catalog device (`rooflens hardware` lists "

@@ -20,7 +20,9 @@ from rooflens.core.errors import (
     ModelFetchError,
     UnknownModelError,
 )
+from rooflens.core.graph import build_graph
 from rooflens.core.model import ModelSpec
+from rooflens.core.options import AnalysisOptions
 from rooflens.models.config import spec_from_config
 
 _CONFIGS = "configs"
@@ -307,3 +309,29 @@ def bundled_spec(model_id: str) -> ModelSpec:
 def _folder_name(path: Path) -> str:
     folder = path if path.is_dir() else path.parent
     return folder.resolve().name
+
+
+def model_info(
+    spec: ModelSpec, model_id: str | None = None, params: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    """A model's description as the listings give it (`rooflens models`, the web's GET
+    /api/models and its analyses), by its declared names. `params`: the counts, all and
+    active, when known (an analysis has them), else counted from the graph."""
+    if params is None:
+        graph = build_graph(spec, AnalysisOptions())
+        params = graph.params(), graph.active_params()
+    return {
+        "id": model_id or spec.name,
+        "model_type": spec.model_type,
+        "params": params[0],
+        "active_params": params[1],
+        "num_layers": spec.num_layers,
+        "hidden_size": spec.hidden_size,
+        "num_heads": spec.num_heads,
+        "num_kv_heads": spec.num_kv_heads,
+        "head_dim": spec.head_dim,
+        "intermediate_size": spec.intermediate_size,
+        "vocab_size": spec.vocab_size,
+        "max_positions": spec.max_positions,
+        "num_experts": spec.num_experts,
+    }

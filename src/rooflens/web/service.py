@@ -19,15 +19,19 @@ import numpy as np
 from rooflens import api
 from rooflens.core.analysis import default_prompt_len
 from rooflens.core.errors import InvalidInputError, RooflensError
-from rooflens.core.graph import build_graph
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
-from rooflens.core.options import AnalysisOptions
 from rooflens.core.pricing import BYTE_FIELDS
 from rooflens.core.results import Analysis, compare
 from rooflens.core.speculative import drafted_tokens, speculative, speculative_generation
-from rooflens.hardware.catalog import catalog, catalog_name, device_from_dict, timed_figures
-from rooflens.models.catalog import bundled_id, bundled_models, bundled_spec
+from rooflens.hardware.catalog import (
+    catalog,
+    catalog_name,
+    close_names,
+    device_from_dict,
+    timed_figures,
+)
+from rooflens.models.catalog import bundled_id, bundled_models, bundled_spec, model_info
 from rooflens.models.config import spec_from_config
 from rooflens.views.report import ADVICE
 from rooflens.web import schemas as s
@@ -154,31 +158,6 @@ def model_catalog() -> tuple[dict[str, Any], ...]:
     return tuple(model_info(bundled_spec(i), i) for i in sorted(bundled_models(), key=str.lower))
 
 
-def model_info(
-    spec: ModelSpec, model_id: str | None = None, params: tuple[int, int] | None = None
-) -> dict[str, Any]:
-    """`params`: the counts, all and active, when known (an analysis has them), else counted
-    from the graph."""
-    if params is None:
-        graph = build_graph(spec, AnalysisOptions())
-        params = graph.params(), graph.active_params()
-    return {
-        "id": model_id or spec.name,
-        "model_type": spec.model_type,
-        "params": params[0],
-        "active_params": params[1],
-        "num_layers": spec.num_layers,
-        "hidden_size": spec.hidden_size,
-        "num_heads": spec.num_heads,
-        "num_kv_heads": spec.num_kv_heads,
-        "head_dim": spec.head_dim,
-        "intermediate_size": spec.intermediate_size,
-        "vocab_size": spec.vocab_size,
-        "max_positions": spec.max_positions,
-        "num_experts": spec.num_experts,
-    }
-
-
 def search_models(query: str, limit: int) -> list[dict[str, Any]]:
     words = query.lower().split()
     return [
@@ -193,7 +172,7 @@ def catalog_device(name: str, loc: Loc) -> Device:
     """The catalog device a name or alias means; `loc` is where the name sits."""
     found = catalog_name(name)
     if found is None:
-        close = difflib.get_close_matches(name.lower(), list(catalog()), n=3, cutoff=0.4)
+        close = close_names(name)  # read against aliases and display names too
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise WebInputError(
             loc,
