@@ -760,6 +760,11 @@ def test_cli_replays_a_traces_lengths_in_a_closed_loop_as_the_api(tmp_path) -> N
     assert result.exit_code == 0, result.output
     api = rooflens.simulate("Qwen/Qwen2.5-0.5B", "h100-sxm", at_once, concurrency=2)
     assert json.loads(result.output)["ttft"]["mean"] == pytest.approx(api.summary()["ttft_mean"])
+    # The head says the loop's clients, which the trace alone does not (runs of 2 and of 3
+    # clients read alike).
+    assert json.loads(result.output)["workload"] == {"trace": str(at_once), "concurrency": 2}
+    table = CliRunner().invoke(app, [*args, str(at_once)], env={"COLUMNS": "200"})
+    assert f"the trace {at_once}, sent by a closed loop of 2 clients" in table.output
     refused = CliRunner().invoke(app, [*args, str(timed)])
     assert refused.exit_code == 2
     assert refused.output.startswith(

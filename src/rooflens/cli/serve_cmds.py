@@ -416,8 +416,8 @@ def _offered(
     """The load offered (JSON `workload`, the table's `workload` row): a trace, a closed loop
     of clients, or requests arriving at a rate (searched by --capacity), with the lengths as
     typed."""
-    if trace is not None:
-        return {"trace": str(trace)}
+    if trace is not None:  # replayed as it arrives, or by a closed loop of clients
+        return {"trace": str(trace)} | ({} if concurrency is None else {"concurrency": concurrency})
     arrivals = workload.arrivals
     if concurrency is not None:
         sent: dict[str, Any] = {"concurrency": concurrency}
@@ -433,7 +433,9 @@ def _sent_text(load: dict[str, Any]) -> str:
     """The requests and how they are sent, as offered (a Poisson rate as asked for, not as
     the draw happened to arrive)."""
     if "trace" in load:
-        return f"the trace {load['trace']}"
+        clients = load.get("concurrency")
+        looped = f", sent by a closed loop of {clients} clients" if clients else ""
+        return f"the trace {load['trace']}{looped}"
     if "concurrency" in load:
         sent = f"a closed loop of {load['concurrency']} clients"
     elif load["rate"] is None:
