@@ -149,7 +149,7 @@ def test_the_command_lines_build_names_flags_as_before() -> None:
     # The policy's option is --scheduler (its `flag`), as typed.
     assert info.value.field == "scheduler"
     assert str(info.value) == (
-        "scheduler='dynamic' is invalid: expected 'static', 'continuous' or 'chunked'"
+        "scheduler='dynamic' is invalid: expected one of static, continuous, chunked"
     )
     with pytest.raises(InvalidInputError) as info:
         build(SLO, "--slo", ttft=-1.0)
@@ -178,14 +178,14 @@ CORE_BAD: list[tuple[Any, str]] = [
     (lambda: ArrivalProcess(rate=-2), "rate=-2 is invalid: expected a positive number"),
     (
         lambda: LengthDistribution(kind="zz"),
-        "kind='zz' is invalid: expected 'fixed', 'uniform', 'normal', 'lognormal' or 'empirical'",
+        "kind='zz' is invalid: expected one of fixed, uniform, normal, lognormal, empirical",
     ),
-    (lambda: Quantization(kv_bits=5), "kv_bits=5 is invalid: expected 32, 16, 8, 4, 3, 2 or 1"),
+    (lambda: Quantization(kv_bits=5), "kv_bits=5 is invalid: expected one of 32, 16, 8, 4, 3, 2, 1"),
     (lambda: Parallelism(tp=0), "tp=0 is invalid: expected a positive integer"),
     # Inside a nested description: its own field by its path.
     (
         lambda: AnalysisOptions(quantization={"kv_bits": 5}),
-        "quantization.kv_bits=5 is invalid: expected 32, 16, 8, 4, 3, 2 or 1",
+        "quantization.kv_bits=5 is invalid: expected one of 32, 16, 8, 4, 3, 2, 1",
     ),
     (
         lambda: AnalysisOptions(parallelism={"pp": 2, "foo": 1}),
@@ -240,7 +240,7 @@ def test_a_length_forms_rule_survives_the_typed_constructor() -> None:
         # Every branch of a union: w_scale takes a word or a block size.
         (
             lambda: Quantization(w_scale=0),
-            "w_scale=0 is invalid: expected 'channel' or 'tensor' or a positive integer",
+            "w_scale=0 is invalid: expected one of channel, tensor or a positive integer",
         ),
         # A nested description's missing field, named by its path.
         (
@@ -276,7 +276,7 @@ def test_a_length_forms_rule_survives_the_typed_constructor() -> None:
         ),
         (
             lambda: AnalysisOptions(module_quantization=(("q_proj", {"w_bits": 5}),)),
-            "module_quantization.0.1.w_bits=5 is invalid: expected 32, 16, 8, 4, 3, 2 or 1",
+            "module_quantization.0.1.w_bits=5 is invalid: expected one of 32, 16, 8, 4, 3, 2, 1",
         ),
         # A boolean where a word or a block size is wanted.
         (

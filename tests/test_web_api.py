@@ -437,7 +437,7 @@ def test_bad_uploads_are_422_naming_config(client: TestClient) -> None:
     [
         ({"batch": 0}, ["body", "batch"], "expected an integer of at least 1"),
         ({"batch": s.MAX_BATCH + 1}, ["body", "batch"], "expected an integer of at most"),
-        ({"options": {"w_bits": 5}}, ["body", "options", "w_bits"], "32, 16, 8, 4, 3, 2 or 1"),
+        ({"options": {"w_bits": 5}}, ["body", "options", "w_bits"], "one of 32, 16, 8, 4, 3, 2, 1"),
         (
             {"options": {"fusion": ["qkv", "warp"]}},
             ["body", "options", "fusion", 1],

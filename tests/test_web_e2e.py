@@ -410,6 +410,37 @@ def test_a_decimal_typed_key_by_key_stays_as_typed(server: str, browser) -> None
     page.close()
 
 
+def test_a_scheduler_preset_is_chosen_on_the_serving_page(server: str, browser) -> None:
+    """The form's scheduler preset (rooflens simulate --preset): without an engine, vLLM's
+    scheduler over the roofline bound; the fields show it, the URL keeps it and the run is
+    the API's with that preset."""
+    import numpy as np
+
+    from rooflens.serving.presets import preset_for
+    from rooflens.serving.workload import Requests
+
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    load = "serve.requests=12&serve.concurrency=4&serve.prompt=fixed:256&serve.output=fixed:16"
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    assert page.input_value("#serve-preset") == ""  # none: the declared defaults
+    page.select_option("#serve-preset", "vllm")
+    page.wait_for_function("() => location.hash.includes('serve.preset=vllm')")
+    page.wait_for_function(
+        "() => document.querySelector('#serve-form').dataset.scheduler === schedulerAsk().key"
+    )
+    want = preset_for("vllm", rooflens.get_device("h100-sxm"))
+    assert page.input_value("#serve-policy") == "chunked"
+    assert page.input_value("#serve-max_batch") == str(want.max_batch)
+    page.click("#run-serve")
+    page.wait_for_selector("body[data-served='1']", timeout=30_000)
+    assert page.evaluate("() => runs.serve.data.scheduler.max_tokens") == want.max_tokens
+    lengths = Requests(np.zeros(12), np.full(12, 256), np.full(12, 16))
+    api = rooflens.simulate(LLAMA, "h100-sxm", lengths, concurrency=4, preset="vllm").summary()
+    assert seconds(page.inner_text("#serve-ttft-p99")) == pytest.approx(api["ttft_p99"], rel=5e-3)
+    page.close()
+
+
 def test_a_closed_loop_runs_from_the_serving_page(server: str, browser) -> None:
     """Clients in the form: the page sends no rate beside them (the API refuses one) and
     shows the API's answer for the closed loop."""

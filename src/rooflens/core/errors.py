@@ -105,6 +105,9 @@ def type_words(error: Mapping[str, Any]) -> str | None:
     kind = error.get("type", "")
     if kind in _TYPE_WORDS:
         return _TYPE_WORDS[kind]
+    if kind == "literal_error":  # "'vllm', 'sglang' or 'trtllm'" -> one of vllm, sglang, trtllm
+        expected = str((error.get("ctx") or {}).get("expected", ""))
+        return f"one of {expected.replace(chr(39), '').replace(' or ', ', ')}"
     key, words = _LENGTH_WORDS.get(kind, ("", ""))
     limit = (error.get("ctx") or {}).get(key)
     return f"{words} {limit:,} values" if isinstance(limit, int) else None

@@ -105,7 +105,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         reason = str(first.get("msg", "")).removeprefix("Value error, ")
         if bound_words(first) is not None:  # in the words the API and command line use
             reason = f"expected {bound_accepted(first)}"
-        elif type_words(first) is not None:
+        elif type_words(first) is not None and reason.startswith(("Input should", "List should")):
+            # pydantic's own sentence; a declared setting's words (fusion's) stand
             reason = f"expected {type_words(first)}"
         name = next((p for p in reversed(first.get("loc", ())) if isinstance(p, str)), "")
         # A declared setting that says in words what it takes says so instead of its regex.

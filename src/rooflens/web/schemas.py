@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import annotated_types
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -32,7 +33,14 @@ from rooflens.core.speculative import ACCEPTANCE, DRAFT_TOKENS, TREE_WIDTH
 from rooflens.serving import defaults as workload_defaults
 from rooflens.serving.config import ADVISE_SLO, SLO, ClusterConfig, SchedulerConfig, Target
 from rooflens.serving.workload import cv_applies
-from rooflens.settings import IMAGES_HELP, MAX_TOKENS, Settings, not_a_bool_number, setting
+from rooflens.settings import (
+    IMAGES_HELP,
+    MAX_TOKENS,
+    Settings,
+    engine_name,
+    not_a_bool_number,
+    setting,
+)
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_BATCH = 1 << 16
@@ -451,6 +459,20 @@ AdviseSLOIn = derived(
 )
 
 
+# The engines with a scheduler preset (rooflens.serving.presets), by their projects'
+# spellings too, as `options.engine` takes them.
+PresetName = Annotated[Literal["vllm", "sglang", "trtllm"], BeforeValidator(engine_name)]
+PRESET_HELP = (
+    "The engine whose scheduler defaults the scheduler's fields not set take, where it is not "
+    "the options' engine (vLLM's scheduler over the roofline bound, say); empty: the options' "
+    "engine's, where it has one (rooflens simulate --preset)."
+)
+
+
+def preset_field() -> Any:
+    return setting(None, "Scheduler", "scheduler preset", PRESET_HELP)
+
+
 class SimulateRequest(Strict):
     """Serve a synthetic workload with a model on replicas of a device (docs/serving.md);
     `capacity` also searches the highest arrival rate within the SLO."""
@@ -459,6 +481,7 @@ class SimulateRequest(Strict):
     device: DeviceRef
     options: Options = Field(default_factory=Options)
     workload: WorkloadIn = Field(default_factory=WorkloadIn)
+    preset: PresetName | None = preset_field()
     scheduler: SchedulerIn = Field(default_factory=SchedulerIn)
     cluster: ClusterIn = Field(default_factory=ClusterIn)
     slo: SLOIn = Field(default_factory=SLOIn)
@@ -473,6 +496,7 @@ class SchedulerRequest(Strict):
     model: ModelRef
     device: DeviceRef
     options: Options = Field(default_factory=Options)
+    preset: PresetName | None = preset_field()
     scheduler: SchedulerIn = Field(default_factory=SchedulerIn)
     workload: WorkloadIn | None = Field(
         None,

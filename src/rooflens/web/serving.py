@@ -236,7 +236,8 @@ def checked_simulation(request: s.SimulateRequest) -> None:
     with located((), where=_placed(SIMULATE_SECTIONS)):
         serving.check_simulation(
             model, device, requests, scheduler=request.scheduler, cluster=request.cluster,
-            concurrency=request.workload.concurrency, **option_values(request.options),
+            concurrency=request.workload.concurrency, preset=request.preset,
+            **option_values(request.options),
         )  # fmt: skip
 
 
@@ -283,7 +284,11 @@ def simulate(request: s.SimulateRequest, track: Tracker | None = None) -> dict[s
     options = option_values(request.options)
     clients = request.workload.concurrency
     with located((), where=_placed(SIMULATE_SECTIONS)):
-        settings = {"scheduler": request.scheduler, "cluster": request.cluster}
+        settings = {
+            "scheduler": request.scheduler,
+            "cluster": request.cluster,
+            "preset": request.preset,
+        }
         track.start_phase("simulating requests", len(requests))
         result = serving.simulate(
             model, device, requests, slo=request.slo, progress=track.advance,
@@ -370,6 +375,7 @@ def scheduler_used(request: s.SchedulerRequest) -> dict[str, Any]:
         model=request.model,
         device=request.device,
         options=request.options,
+        preset=request.preset,
         workload=request.workload or s.WorkloadIn(),
         scheduler=request.scheduler,
         cluster=cluster,
@@ -379,11 +385,12 @@ def scheduler_used(request: s.SchedulerRequest) -> dict[str, Any]:
         settings = parse_settings(option_values(request.options))
         spec, device, options = api.resolve(model, device, settings)
         check_expert_groups(spec, options, cluster)
-        engine = settings.engine if settings.engine in PRESETS else None
+        # The preset asked for, else the options' engine's (serving.scheduler_of's order).
+        engine = request.preset or (settings.engine if settings.engine in PRESETS else None)
         given = request.scheduler.model_fields_set
         version = settings.engine_version
-        preset = serving.scheduler_of(None, None, device, engine, spec, version) or s.SchedulerIn()
-        used = serving.scheduler_of(request.scheduler, None, device, engine, spec, version)
+        preset = serving.scheduler_of(None, engine, device, None, spec, version) or s.SchedulerIn()
+        used = serving.scheduler_of(request.scheduler, engine, device, None, spec, version)
         used = used or request.scheduler
     preset = _as_run(preset, spec, device, options, cluster, requests)
     used = preset if not given else _as_run(used, spec, device, options, cluster, requests)

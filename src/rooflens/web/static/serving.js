@@ -6,11 +6,17 @@
 const PAGES = ["analysis", "serve", "advise"];
 const RUN_PAGES = ["serve", "advise"];
 const PAGE_SCHEMAS = {
-  serve: [["workload", "WorkloadIn"], ["scheduler", "SchedulerIn"], ["cluster", "ClusterIn"],
-    ["slo", "SLOIn"]],
+  serve: [["workload", "WorkloadIn"], ["", "SimulateRequest"], ["scheduler", "SchedulerIn"],
+    ["cluster", "ClusterIn"], ["slo", "SLOIn"]],
   advise: [["target", "TargetIn"], ["slo", "AdviseSLOIn"], ["", "AdviseRequest"]],
 };
-const NESTED = new Set(["model", "target", "slo"]);  // AdviseRequest's own sections
+// The fields of a request's own (section "") the form shows: AdviseRequest's but its
+// sections; SimulateRequest's scheduler preset alone (its sections and the capacity search,
+// a button of its own, are the page's).
+const TOP_FIELDS = {
+  serve: (key) => key === "preset",
+  advise: (key) => !["model", "target", "slo"].includes(key),
+};
 const ENDPOINT = { serve: "/api/simulate", advise: "/api/advise" };
 const NOTES = {
   serve: "The simulation prices every iteration with the model, device and options below " +
@@ -59,7 +65,7 @@ function buildPages(openapi, devices) {
   for (const [page, parts] of Object.entries(PAGE_SCHEMAS)) {
     for (const [section, name] of parts) {
       for (const [key, prop] of Object.entries(schemas[name].properties)) {
-        if (section === "" && NESTED.has(key)) continue;
+        if (section === "" && !TOP_FIELDS[page](key)) continue;
         const f = field(key, section, prop, schemas);
         // Prices travel as "name=USD, …" text in the form and the URL.
         if (key === "hourly_prices") Object.assign(f, { kind: "text", default: null, nullable: true });
@@ -138,18 +144,18 @@ const shownValue = (value, key) => (value == null ? emptyValue(pageField("serve"
 
 // The context of a simulation request: what its preset depends on (the model, device and
 // options; the workload and cluster size SGLang's request and state pools).
-const contextOf = ({ model, device, options, workload, cluster }) =>
-  JSON.stringify({ model, device, options, workload, cluster });
+const contextOf = ({ model, device, options, workload, cluster, preset }) =>
+  JSON.stringify({ model, device, options, workload, cluster, preset });
 
 // What the scheduler request is about: the settings shown (the preset's context), and the
 // fields set.
 function schedulerAsk() {
   const body = bodyOf("serve");
-  const { model, device, options, workload, cluster } = body;
+  const { model, device, options, workload, cluster, preset } = body;
   const scheduler = body.scheduler || {};
   const context = contextOf(body);
   return { context, key: JSON.stringify({ context, scheduler }),
-    body: { model, device, options, workload, cluster, scheduler } };
+    body: { model, device, options, workload, cluster, preset, scheduler } };
 }
 
 const askOrNull = () => {
