@@ -180,7 +180,7 @@ CORE_BAD: list[tuple[Any, str]] = [
         lambda: LengthDistribution(kind="zz"),
         "kind='zz' is invalid: expected one of fixed, uniform, normal, lognormal, empirical",
     ),
-    (lambda: Quantization(kv_bits=5), "kv_bits=5 is invalid: expected one of 32, 16, 8, 4, 3, 2, 1"),
+    (lambda: Quantization(kv_bits=5), "kv_bits=5 is invalid: expected one of 32, 16, 8, 4, 3"),
     (lambda: Parallelism(tp=0), "tp=0 is invalid: expected a positive integer"),
     # Inside a nested description: its own field by its path.
     (
