@@ -803,11 +803,14 @@ def test_only_loopback_host_names_are_served() -> None:
     assert refused.json()["message"].startswith("host 'evil.example' is not served")
     lan = TestClient(create_app(("127.0.0.1", "10.1.2.3")), base_url="http://10.1.2.3:8000")
     assert lan.get("/api/devices").status_code == 200
-    # Listening on every interface (--host 0.0.0.0), any of the machine's names is served.
-    every = create_app(None)
-    for host in ("10.1.2.3:8000", "myserver.example", "127.0.0.1"):
+    # Listening on every interface (--host 0.0.0.0): any address given as the Host (no
+    # rebinding: a page from that address is this server's), the names listed, no others.
+    every = create_app(("127.0.0.1", "localhost", "::1", "myserver.example"), any_address=True)
+    for host in ("10.1.2.3:8000", "[fe80::1]:8000", "myserver.example", "127.0.0.1"):
         reached = TestClient(every, base_url=f"http://{host}").get("/api/devices")
-        assert reached.status_code == 200
+        assert reached.status_code == 200, host
+    rebound = TestClient(every, base_url="http://evil.example").get("/api/devices")
+    assert rebound.status_code == 400
 
 
 def test_pages_forbid_framing_and_foreign_scripts(client: TestClient) -> None:
@@ -835,11 +838,17 @@ def test_web_warns_when_bound_beyond_loopback(monkeypatch) -> None:
     assert res.exit_code == 0, res.output
     assert "warning: serving on 0.0.0.0, beyond this machine" in res.output
     said = " ".join(res.output.split())  # the warning is wrapped at the terminal's width
-    assert "answers requests by any of this machine's addresses or names" in said
+    assert "answers requests by any of this machine's addresses or by " in said
+    assert "(more names: --allow-host)" in said
     assert seen["address"] == ("0.0.0.0", int(port))
-    one = CliRunner().invoke(cli, ["web", "--host", "127.0.0.2", "--port", port])
+    one = CliRunner().invoke(
+        cli, ["web", "--host", "127.0.0.2", "--port", port, "--allow-host", "Box.example"]
+    )
     assert one.exit_code == 0
-    assert "answers requests as 127.0.0.2 (or from this machine)" in " ".join(one.output.split())
+    assert "answers requests as 127.0.0.2, box.example (more" in " ".join(one.output.split())
+    bad = CliRunner().invoke(cli, ["web", "--port", port, "--allow-host", "a/b"])
+    assert bad.exit_code == 2
+    assert bad.output.startswith("error: --allow-host='a/b' is invalid: expected a host name")
     quiet = CliRunner().invoke(cli, ["web", "--port", port])
     assert "warning" not in quiet.output
     # A loopback name whatever its case (LOCALHOST was warned of as beyond this machine).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 import threading
 import webbrowser
@@ -21,6 +22,14 @@ def web(
         str, typer.Option(help="Address to listen on; the default serves this machine only.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A name requests may reach this server by, besides its address (a DNS name "
+            "of this machine; repeatable). Other names are refused: a page elsewhere could "
+            "point one at this machine and read the API."
+        ),
+    ] = None,
     open_browser: Annotated[
         bool, typer.Option("--open/--no-open", help="Open the page in a browser.")
     ] = False,
@@ -30,7 +39,7 @@ def web(
     import uvicorn
 
     from rooflens.web import create_app
-    from rooflens.web.app import EVERY_INTERFACE, LOOPBACK_HOSTS, host_name
+    from rooflens.web.app import LOOPBACK_HOSTS, host_name
 
     if not host.strip() or any(c.isspace() for c in host):
         raise InvalidInputError("--host", host, "an address or host name, e.g. 127.0.0.1")
@@ -40,27 +49,41 @@ def web(
     # Bound here, before saying where it serves: a port in use or an address this machine
     # lacks was uvicorn's own log line and exit 3, after "viewer on ..." was printed.
     listening = _bind(host, port)
-    everywhere = host_name(bare) in EVERY_INTERFACE
+    names = [name.strip().lower() for name in allow_host or []]
+    for name in names:
+        if not name or any(c.isspace() or c in "/:@" for c in name):
+            raise InvalidInputError("--allow-host", name, "a host name, e.g. myserver.example")
+    everywhere = _unspecified(bare)
+    # Requests naming this machine (loopback, the address bound, the names given) are served;
+    # bound to every interface, also any address given as the Host and the machine's own name.
+    own = (socket.gethostname().lower(), socket.getfqdn().lower()) if everywhere else ()
+    allowed = tuple(dict.fromkeys((*LOOPBACK_HOSTS, host_name(host), *own, *names)))
     if host_name(host) not in LOOPBACK_HOSTS:
-        # Bound to one address, the API serves requests naming it (or loopback) only, which
-        # keeps pages elsewhere from reaching it under their own DNS names; bound to every
-        # interface, requests naming any of the machine's addresses or names.
         reached = (
-            "by any of this machine's addresses or names"
+            "by any of this machine's addresses or by "
+            + ", ".join(n for n in allowed if n not in LOOPBACK_HOSTS and n != host_name(host))
             if everywhere
-            else f"as {host} (or from this machine)"
+            else f"as {', '.join(n for n in allowed if n not in LOOPBACK_HOSTS)}"
         )
         err_console.print(
             f"warning: serving on {host}, beyond this machine: anyone who can reach it can use "
-            f"the viewer and its API (there is no login); it answers requests {reached}",
+            f"the viewer and its API (there is no login); it answers requests {reached} (more "
+            "names: --allow-host)",
             style="yellow",
         )
-    allowed = None if everywhere else tuple(dict.fromkeys((*LOOPBACK_HOSTS, host_name(host))))
     _console().print(f"rooflens web viewer on {url} (Ctrl+C stops it); API reference: {url}docs")
     if open_browser:
         threading.Timer(1.0, webbrowser.open, (url,)).start()
-    config = uvicorn.Config(create_app(allowed), log_level="warning")
+    config = uvicorn.Config(create_app(allowed, any_address=everywhere), log_level="warning")
     uvicorn.Server(config).run(sockets=[listening])
+
+
+def _unspecified(address: str) -> bool:
+    """An address that listens on every interface (0.0.0.0, ::, 0, ::0 ...)."""
+    try:
+        return ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        return address in ("", "0")
 
 
 def _bind(host: str, port: int) -> socket.socket:

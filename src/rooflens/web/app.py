@@ -8,6 +8,7 @@ from a CDN, which an offline machine cannot reach).
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -286,10 +287,6 @@ def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
 # 127.0.0.1 (DNS rebinding) and then read the API as same-origin; its Host header still
 # carries that name, so only requests naming these hosts are served.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-# Addresses that listen on every interface: the machine is reached by any of its addresses
-# and names (a LAN address, a DNS name), none of which the bind names, so every Host is
-# served, as the command's warning says.
-EVERY_INTERFACE = ("0.0.0.0", "::", "")
 # Everything the page loads is served here: scripts only from this origin; plotly sets
 # inline styles; images and downloads are data: and blob: URLs; no framing by other pages.
 CONTENT_SECURITY_POLICY = (
@@ -307,20 +304,35 @@ def host_name(header: str) -> str:
     return (header.rsplit(":", 1)[0] if header.count(":") == 1 else header).lower()
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 class GuardHeaders:
     """Serve only requests whose Host is an allowed name (400 otherwise), and add the
     content-security and framing headers to every response."""
 
-    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...] | None) -> None:
-        self.app = app
-        self.allowed = None if allowed_hosts is None else {h.lower() for h in allowed_hosts}
+    def __init__(
+        self, app: ASGIApp, allowed_hosts: tuple[str, ...], any_address: bool = False
+    ) -> None:
+        self.app, self.allowed = app, {h.lower() for h in allowed_hosts}
+        self.any_address = any_address
+
+    def _served(self, host: str) -> bool:
+        # An address given as the Host (http://10.1.2.3:8000/) is no rebinding: a page served
+        # from that address is this server's own. Names must be listed.
+        return host in self.allowed or (self.any_address and _is_address(host))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         host = host_name(dict(scope["headers"]).get(b"host", b"").decode("latin-1"))
-        if self.allowed is not None and host not in self.allowed:
+        if not self._served(host):
             message = f"host {host!r} is not served: use one of {', '.join(sorted(self.allowed))}"
             item = {"loc": ["header", "host"], "msg": message, "type": "host_not_allowed"}
             await error_response(400, [item], message)(scope, receive, send)
@@ -342,10 +354,13 @@ class GuardHeaders:
 
 
 # App -------------------------------------------------------------------------------------------
-def create_app(allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS) -> FastAPI:
+def create_app(
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS, any_address: bool = False
+) -> FastAPI:
     """The viewer's app: page at /, API under /api, schema at /openapi.json, reference at /docs.
     `allowed_hosts`: the Host names served (loopback by default; `rooflens web --host` adds
-    the address it binds to); None serves every name (`--host 0.0.0.0`)."""
+    the address it binds to, and --allow-host names); `any_address`: also any IP address
+    given as the Host (bound to every interface, `--host 0.0.0.0`)."""
     jobs = Jobs(job_error_body)
 
     @asynccontextmanager
@@ -363,7 +378,7 @@ def create_app(allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS) -> FastAP
     )
     app.state.jobs = jobs
     app.add_middleware(BodyLimit, limit=s.MAX_BODY_BYTES)
-    app.add_middleware(GuardHeaders, allowed_hosts=allowed_hosts)
+    app.add_middleware(GuardHeaders, allowed_hosts=allowed_hosts, any_address=any_address)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(WebInputError, _input_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
