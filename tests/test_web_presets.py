@@ -591,3 +591,42 @@ def test_the_card_says_what_an_empty_setting_runs_at(server: str, browser) -> No
     page.wait_for_function("() => location.hash.includes('serve.max_len=4096')")
     assert page.inner_text("#serve-hint-max_len") == "vllm's preset: none (the model's maximum)"
     page.close()
+
+
+def test_a_preset_apart_from_the_engine_is_the_apis(client: TestClient) -> None:
+    """`preset` (rooflens simulate --preset) takes another engine's scheduler: without an
+    engine over the roofline bound, or beside one, whose profile still prices the run (a
+    note says so). Another engine's release is not read as the preset's (SGLang 0.5.14 read
+    as vLLM's release turned vLLM's async scheduling off)."""
+    base = {"model": LLAMA, "device": "h100-sxm"}
+    answer = post(client, "/api/scheduler", {**base, "preset": "TensorRT-LLM"})
+    want = preset_for(
+        "trtllm", rooflens.get_device("h100-sxm"), resolve(LLAMA, "h100-sxm", parse_settings({}))[0]
+    )
+    assert answer["engine"] == "trtllm"
+    assert answer["preset"] == answer["scheduler"] == want.model_dump()
+    sglang = {"engine": "sglang", "engine_version": "0.5.14"}
+    mixed = post(client, "/api/scheduler", {**base, "options": sglang, "preset": "vllm"})
+    assert mixed["engine"] == "vllm" and mixed["preset"]["overlap"] is True
+    old = {"engine": "vllm", "engine_version": "0.11.0"}  # before vLLM's async scheduling
+    assert post(client, "/api/scheduler", {**base, "options": old})["preset"]["overlap"] is False
+    # The run is the API's with that preset, and says whose profile priced it.
+    load = {"requests": 16, "concurrency": 4, "prompt": "fixed:256", "output": "fixed:16"}
+    ran = post(
+        client, "/api/simulate", {**base, "options": sglang, "preset": "vllm", "workload": load}
+    )
+    lengths = Workload(
+        requests=16,
+        prompt=LengthDistribution(kind="fixed", a=256),
+        output=LengthDistribution(kind="fixed", a=16),
+    )
+    api = rooflens.simulate(LLAMA, "h100-sxm", lengths, concurrency=4, preset="vllm", **sglang)
+    assert ran["summary"]["ttft_mean"] == pytest.approx(api.summary()["ttft_mean"])
+    assert ran["notes"] == [
+        "preset=vllm: vllm's scheduler with sglang's profile, kernels and memory share"
+    ]
+    refused = client.post("/api/simulate", json={**base, "preset": "tgi"})
+    assert refused.status_code == 422
+    assert (
+        refused.json()["message"] == "preset='tgi' is invalid: expected one of vllm, sglang, trtllm"
+    )

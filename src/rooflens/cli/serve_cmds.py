@@ -34,6 +34,7 @@ from rooflens.core.errors import InvalidInputError
 from rooflens.core.speculative import expected_tokens
 from rooflens.serving import defaults
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig, build, parse_slo
+from rooflens.serving.presets import PRESET_HELP
 from rooflens.settings import engine_name
 
 if TYPE_CHECKING:
@@ -264,7 +265,7 @@ def simulate(
     ] = None,
     preset: Annotated[
         str | None,
-        typer.Option(help="Engine scheduler defaults: vllm, sglang or trtllm (options override)."),
+        typer.Option(help=PRESET_HELP),
     ] = None,
     arrival: Annotated[
         # The Python API's and the web's field is `arrivals`: the command line takes both.
@@ -295,7 +296,7 @@ def simulate(
         str | None,
         typer.Option(
             help="Objectives, e.g. ttft=1s,tpot=50ms or ttft_p99=2s,…; one left out keeps its "
-            f"default ({_slo_default()})."
+            f"default ({_slo_default()}); left out or empty: no SLO."
         ),
     ] = None,
     capacity: Annotated[
@@ -327,6 +328,8 @@ def simulate(
     # Only the scheduler settings given replace the preset's (or the engine's, or the
     # defaults): the API resolves them once, as the engine reads them.
     # (An acceptance without drafts is refused by SchedulerConfig, as the APIs refuse it.)
+    if preset is not None and not preset.strip():
+        preset = None  # empty: the engine's own, as the option's help says (an unset variable)
     sched = build(SchedulerConfig, "--scheduler", flags=True, **scheduling)
     cluster = build(ClusterConfig, "--replicas", flags=True, **deployment)
     given = {**_settings(options).changed(), **_given(sched), **_given(cluster)}
@@ -364,7 +367,7 @@ def simulate(
         )  # fmt: skip
     # Fewer requests than clients is refused by the simulator itself (closed_loop_requests),
     # as the Python and web APIs refuse it.
-    objectives = parse_slo(slo) if slo is not None else None
+    objectives = parse_slo(slo) if slo else None  # empty: none, as left out
     if not analysis.get("allow_long_context"):
         context = resolve_model(model).max_positions
         prompt, output = defaults.default_lengths(context, prompt, output, shared_prefix)

@@ -83,11 +83,15 @@ def scheduler_of(
     """The scheduler a run uses: an engine's preset (sized for `device`, its KV block for
     `model`) with the settings given explicitly in `scheduler` (its fields set by the caller)
     in place of the preset's. Without a preset, an `engine` that has one (vllm, sglang,
-    trtllm) brings its own, at its release `version` (the settings' engine_version)."""
+    trtllm) brings its own, at its release `version` (the settings' engine_version); another
+    engine's preset is that engine's newest release's (`version` is the settings' engine's:
+    SGLang's 0.5.14 read as vLLM's had turned vLLM's async scheduling off)."""
     if preset is None and engine in PRESETS:
         preset = str(engine)
     if preset is None:
         return scheduler
+    if engine_name(preset) != engine:
+        version = None
     if scheduler is None:
         return preset_for(preset, device, model, version)
     chosen = {k: getattr(scheduler, k) for k in scheduler.model_fields_set}

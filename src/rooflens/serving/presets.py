@@ -20,6 +20,13 @@ from rooflens.settings import engine_name
 # Each engine's scheduler lives in its module (rooflens.engines.<engine>), with its sources.
 _ENGINES = MODULES
 PRESETS: dict[str, SchedulerConfig] = {name: module.SCHEDULER for name, module in _ENGINES.items()}
+# What choosing a preset apart from the engine does, in words the command line's --preset
+# and the web's `preset` both show.
+PRESET_HELP = (
+    f"Engine whose scheduler defaults the scheduler's fields not given take ({', '.join(PRESETS)}),"
+    " where it is not the analysis' engine (vLLM's scheduler over the roofline bound, say); "
+    "empty: the engine's own, where it has one."
+)
 
 
 def preset_for(

@@ -32,6 +32,7 @@ from rooflens.core.hardware import MAX_CAPACITY, MAX_HOURLY_PRICE, MAX_TDP, Comp
 from rooflens.core.speculative import ACCEPTANCE, DRAFT_TOKENS, TREE_WIDTH
 from rooflens.serving import defaults as workload_defaults
 from rooflens.serving.config import ADVISE_SLO, SLO, ClusterConfig, SchedulerConfig, Target
+from rooflens.serving.presets import PRESET_HELP, PRESETS
 from rooflens.serving.workload import cv_applies
 from rooflens.settings import (
     IMAGES_HELP,
@@ -459,14 +460,9 @@ AdviseSLOIn = derived(
 )
 
 
-# The engines with a scheduler preset (rooflens.serving.presets), by their projects'
-# spellings too, as `options.engine` takes them.
-PresetName = Annotated[Literal["vllm", "sglang", "trtllm"], BeforeValidator(engine_name)]
-PRESET_HELP = (
-    "The engine whose scheduler defaults the scheduler's fields not set take, where it is not "
-    "the options' engine (vLLM's scheduler over the roofline bound, say); empty: the options' "
-    "engine's, where it has one (rooflens simulate --preset)."
-)
+# The engines with a scheduler preset, as rooflens.serving.presets holds them, by their
+# projects' spellings too, as `options.engine` takes them.
+PresetName = Annotated[Literal[tuple(PRESETS)], BeforeValidator(engine_name)]
 
 
 def preset_field() -> Any:

@@ -388,10 +388,9 @@ def scheduler_used(request: s.SchedulerRequest) -> dict[str, Any]:
         # The preset asked for, else the options' engine's (serving.scheduler_of's order).
         engine = request.preset or (settings.engine if settings.engine in PRESETS else None)
         given = request.scheduler.model_fields_set
-        version = settings.engine_version
-        preset = serving.scheduler_of(None, engine, device, None, spec, version) or s.SchedulerIn()
-        used = serving.scheduler_of(request.scheduler, engine, device, None, spec, version)
-        used = used or request.scheduler
+        ran = (request.preset, device, settings.engine, spec, settings.engine_version)
+        preset = serving.scheduler_of(None, *ran) or s.SchedulerIn()
+        used = serving.scheduler_of(request.scheduler, *ran) or request.scheduler
     preset = _as_run(preset, spec, device, options, cluster, requests)
     used = preset if not given else _as_run(used, spec, device, options, cluster, requests)
     return {"engine": engine, "preset": preset.model_dump(), "scheduler": used.model_dump()}
