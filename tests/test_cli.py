@@ -644,6 +644,15 @@ def test_a_key_given_twice_to_compare_is_refused() -> None:
     assert json.loads(fused.output)["a"]["settings"] == {"tp": 2, "fusion": ["qkv", "gate_up"]}
     joined_twice = runner.invoke(app, [*args, "--vs", "w_bits=4,w_bits=8"])
     assert joined_twice.exit_code == 2 and "(w_bits is given twice)" in joined_twice.output
+    # An empty item was joined to the value before it ("w_bits='4,' is invalid").
+    gap = runner.invoke(app, [*args, "--vs", "w_bits=4,,kv_bits=8"])
+    assert gap.output == (
+        "error: --vs='w_bits=4,,kv_bits=8' is invalid: expected KEY=VALUE items joined by "
+        "commas, none empty\n"
+    )
+    # An unknown key among several: the option as written, as plot's --setting names it.
+    unknown = runner.invoke(app, [*args, "--vs", "w_bits=4,wbits=8"])
+    assert unknown.output.startswith("error: --vs='w_bits=4,wbits=8' is invalid: expected KEY")
     # --base replaced the command's own -H, --batch or model without a word.
     for item in (
         "hardware=a6000",

@@ -240,7 +240,7 @@ def test_a_length_forms_rule_survives_the_typed_constructor() -> None:
         # Every branch of a union: w_scale takes a word or a block size.
         (
             lambda: Quantization(w_scale=0),
-            "w_scale=0 is invalid: expected one of channel, tensor or a positive integer",
+            "w_scale=0 is invalid: expected channel or tensor or a positive integer",
         ),
         # A nested description's missing field, named by its path.
         (

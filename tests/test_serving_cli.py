@@ -277,7 +277,7 @@ def test_capacity_without_an_slo_searches_within_the_declared_objectives() -> No
     [
         (["--slo", "ttft=soon"], "--slo ttft='soon'"),
         (["--slo", "latency=1s"], "--slo='latency=1s'"),
-        (["--slo", ""], "--slo='' is invalid"),  # it ran without an SLO, silently
+        (["--slo", ","], "--slo=',' is invalid"),  # no objective: not an SLO of none
         (["--queue", "lifo"], "queue='lifo'"),
         (["--max-batch", "0"], "max_batch=0"),
         # The option's name as typed where it is not the field's (policy).

@@ -68,7 +68,7 @@ def _workload(text: str) -> Target:
                     f"--workload {typed[key]}", values[key], "a whole number of tokens"
                 )
             values[key] = int(values[key])
-    if not values:
+    if not values:  # commas alone: no key given, which an empty value says plainly
         raise InvalidInputError("--workload", text, "prompt=N,output=N,rate=R (any of them)")
     try:
         return build(Target, "--workload", **values)
@@ -87,13 +87,14 @@ def advise_cmd(
         str | None,
         typer.Option(
             help="Load to serve: prompt=TOKENS,output=TOKENS,rate=REQ_PER_S; a key left out "
-            f"keeps its default ({_load_text(Target())})."
+            f"keeps its default ({_load_text(Target())}); empty: all of them."
         ),
     ] = None,
     slo: Annotated[
         str | None,
         typer.Option(
-            help=f"Objectives, e.g. ttft_p99=2s,tpot_p99=60ms (default {slo_text(ADVISE_SLO)})."
+            help=f"Objectives, e.g. ttft_p99=2s,tpot_p99=60ms (default, or empty: "
+            f"{slo_text(ADVISE_SLO)})."
         ),
     ] = None,
     verify_top: Annotated[
@@ -133,13 +134,13 @@ def advise_cmd(
     from rooflens.api import resolve_model
 
     figure_file("--plot", plot)
-    # An empty one is refused as such (it ran the default load without a word).
-    target = _workload(workload) if workload is not None else Target()
+    # Empty: the default load, as an empty declared option is left out (an unset variable).
+    target = _workload(workload) if workload else Target()
     for flag, value, least in (("--top", top, 1), ("--verify", verify_top, 0)):
         if value < least:
             raise InvalidInputError(flag, value, f"an integer of at least {least}")
     # An objective left out keeps the advisor's default, as the help says.
-    objectives = parse_slo(slo, ADVISE_SLO) if slo is not None else ADVISE_SLO
+    objectives = parse_slo(slo, ADVISE_SLO) if slo else ADVISE_SLO
     # The search's options are declared once (AdviseSearch), as the viewer's fields are.
     chosen = parse_search(search or {})
     pool = (

@@ -757,12 +757,15 @@ def analysis_options(func: F) -> F:
 COMPARED_KEYS = ("model", "hardware", *SIZE_NAMES, "images", *SETTING_NAMES)
 
 
-def setting_items(text: str) -> list[str]:
+def setting_items(text: str, flag: str) -> list[str]:
     """'w_bits=4,fusion=qkv,gate_up' -> ['w_bits=4', 'fusion=qkv,gate_up']: KEY=VALUE items
     joined by commas, where a part without "=" continues the value before it (a value that
-    lists several items)."""
+    lists several items). An empty part (two commas together, or one at an end) is refused,
+    as settings.split_items refuses one: it had been joined to the value before it."""
     parts: list[str] = []
     for part in text.split(","):
+        if not part.strip() and "," in text:
+            raise InvalidInputError(flag, text, "KEY=VALUE items joined by commas, none empty")
         if "=" in part or not parts:
             parts.append(part)
         else:
@@ -777,11 +780,19 @@ def settings_once(
     dict, each key given once: a second value of a key would silently win; `allowed`: the
     keys it takes."""
     given: dict[str, Any] = {}
-    for item in (one for text in items or [] for one in setting_items(text) or [text]):
-        key, value = _setting(item, flag, allowed)
-        if key in given:
-            raise InvalidInputError(flag, item, f"each KEY once ({key} is given twice)")
-        given[key] = value
+    for text in items or []:
+        for item in setting_items(text, flag) or [text]:
+            try:
+                key, value = _setting(item, flag, allowed)
+            except InvalidInputError as exc:
+                if exc.field != flag or item == text:  # a value refused: named by its key
+                    raise
+                # An item of several that is no KEY=VALUE of a known key: the option as
+                # written, as plot's --setting names it.
+                raise InvalidInputError(flag, text, exc.accepted) from None
+            if key in given:
+                raise InvalidInputError(flag, item, f"each KEY once ({key} is given twice)")
+            given[key] = value
     return given
 
 

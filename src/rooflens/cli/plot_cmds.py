@@ -114,7 +114,8 @@ def parse_setting(text: str) -> tuple[str, dict[str, Any]]:
         raise InvalidInputError("--setting", text, "LABEL:KEY=VALUE,KEY=VALUE (e.g. W4:w_bits=4)")
     # Settings only: the model, device and sizes are the command's own options.
     try:
-        items = [_setting(item, "--setting", SETTING_NAMES) for item in setting_items(body)]
+        parts = setting_items(body, "--setting")
+        items = [_setting(item, "--setting", SETTING_NAMES) for item in parts]
     except InvalidInputError as exc:
         if exc.field != "--setting":  # a value refused: named by its key
             raise

@@ -105,12 +105,17 @@ def type_words(error: Mapping[str, Any]) -> str | None:
     kind = error.get("type", "")
     if kind in _TYPE_WORDS:
         return _TYPE_WORDS[kind]
-    if kind == "literal_error":  # "'vllm', 'sglang' or 'trtllm'" -> one of vllm, sglang, trtllm
-        expected = str((error.get("ctx") or {}).get("expected", ""))
-        return f"one of {expected.replace(chr(39), '').replace(' or ', ', ')}"
+    if kind == "literal_error":  # "'vllm', 'sglang' or 'trtllm'": one of vllm, sglang, trtllm
+        expected = str((error.get("ctx") or {}).get("expected", "")).replace("'", "")
+        choices = [c for part in expected.split(" or ") for c in part.split(", ") if c]
+        if not choices:  # an error raised without its choices: pydantic's words stand
+            return None
+        return " or ".join(choices) if len(choices) == 2 else f"one of {', '.join(choices)}"
     key, words = _LENGTH_WORDS.get(kind, ("", ""))
     limit = (error.get("ctx") or {}).get(key)
-    return f"{words} {limit:,} values" if isinstance(limit, int) else None
+    if not isinstance(limit, int):
+        return None
+    return f"{words} {limit:,} value{'' if limit == 1 else 's'}"
 
 
 def bound_words(error: Mapping[str, Any]) -> str | None:

@@ -215,8 +215,8 @@ class Analysis:
     images: np.ndarray | None = None
 
     def __repr__(self) -> str:
-        # The inputs that tell one analysis from another, not every field of the model (a
-        # sweep's axes as their distinct values).
+        # What was analysed, model, device and sizes (a sweep's axes as their distinct
+        # values), not every field of the model; the settings are in `options`.
         return (
             f"Analysis(model={self.model.name!r}, device={self.device.name!r}, "
             f"batch={_sizes(self.batch)!r}, prompt_len={_sizes(self.given_prompt_len)!r}, "
