@@ -247,6 +247,54 @@ def test_a_bad_value_names_the_field(server: str, browser) -> None:
     page.close()
 
 
+def test_an_emptied_box_is_its_default_and_a_new_link_refills_every_box(
+    server: str, browser
+) -> None:
+    """Tensor parallel emptied sent None ("a.options.tp=None is invalid") and the page stayed
+    failed, a link with "tp=" drew nothing; both are the default now. A link opened while the
+    batch box had focus left the box at its old value, which the next change wrote back."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&tp=2")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page.evaluate("() => document.querySelector('#opt-tp').closest('details').open = true")
+    at_tp2 = page.inner_text("#total-decode-time")
+    page.fill("#opt-tp", "")
+    page.wait_for_function("() => !location.hash.includes('tp=')")
+    page.wait_for_function(
+        "before => document.querySelector('#total-decode-time').textContent !== before",
+        arg=at_tp2,
+    )
+    assert page.is_hidden("#error")
+    want = api.analyze(LLAMA, "h100-sxm", batch=1, prompt_len=2048, gen_len=128)
+    decode = seconds(page.inner_text("#total-decode-time"))
+    assert decode == pytest.approx(float(want.totals()["decode"]["time"]), rel=5e-3)
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&tp=")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page.wait_for_function("() => document.querySelector('#page-analysis').dataset.state === 'ok'")
+    # A link followed while a box has focus: the box reads it too.
+    page.fill("#batch", "64")
+    page.wait_for_function("() => location.hash.includes('batch=64')")
+    page.evaluate("() => { location.hash = location.hash.replace('batch=64', 'batch=8'); }")
+    page.wait_for_function("() => document.querySelector('#batch').value === '8'")
+    page.close()
+
+
+def test_a_long_chart_title_is_broken_into_lines_within_its_chart(server: str, browser) -> None:
+    """plotly draws a title on one line: at a phone's width the serving timeline's ("<model>
+    on <device>: the engines over time") ran past both edges. It is broken at spaces now."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    load = "serve.requests=8&serve.concurrency=2&serve.prompt=fixed:64&serve.output=fixed:8"
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page.click("#run-serve")
+    page.wait_for_selector("body[data-served='1']", timeout=30_000)
+    chart = page.locator("#serve-timeline").bounding_box()
+    title = page.locator("#serve-timeline .gtitle").bounding_box()
+    assert title["x"] >= chart["x"] and title["x"] + title["width"] <= chart["x"] + chart["width"]
+    assert page.locator("#serve-timeline .gtitle tspan.line").count() >= 2
+    page.close()
+
+
 def test_images_run_the_vision_encoder_as_a_stage(server: str, browser) -> None:
     """A multimodal model given images per request: the encoder's card, its operators on the
     graph, the table and the roofline, and a TTFT that waits for it, as the API prices them; a

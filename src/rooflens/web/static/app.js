@@ -186,6 +186,17 @@ function buildForm() {
 }
 
 const kindOf = (key) => (FIELDS.find((f) => f.key === key) || { kind: BASIC_KIND[key] || "text" });
+// Sizes that cannot be empty: an emptied box is its default, as an option's is.
+const REQUIRED_SIZES = ["batch", "prompt_len", "images"];
+
+// An empty value of a setting that cannot be empty (tensor parallel, batch) is its default:
+// None was sent and refused ("tp=None is invalid"), and the page stayed failed.
+function orDefault(key, value) {
+  if (value != null && value !== "") return value;
+  const f = FIELDS.find((x) => x.key === key);
+  const required = f ? !f.nullable && f.default != null : REQUIRED_SIZES.includes(key);
+  return required ? DEFAULTS[key] : value;
+}
 
 // Form <-> state --------------------------------------------------------------------------------
 const numeric = (f) => f.choices && typeof f.choices[0] === "number";
@@ -222,7 +233,7 @@ function multiChecked(el, value, f) {
   return (value || []).includes(numeric(f) ? Number(el.value) : el.value);
 }
 
-function fillForm() {
+function fillForm(everyBox = false) {
   const cfg = state[state.show];
   for (const el of document.querySelectorAll("#controls [data-key]")) {
     const value = cfg[el.dataset.key];
@@ -230,7 +241,7 @@ function fillForm() {
       el.checked = multiChecked(el, value, kindOf(el.dataset.key));
     } else if (el.type === "checkbox") {
       el.checked = Boolean(value);
-    } else if (el !== document.activeElement) {
+    } else if (everyBox || el !== document.activeElement) {
       // The field being typed in keeps its text: "2." read as 2 and written back put the
       // caret first, and 2.49 became 492.
       el.value = value == null ? "" : value;
@@ -338,12 +349,13 @@ function writeURL(push = false) {
 // The configurations a URL fragment holds: A, B (or null) and which one is shown.
 function configsFrom(params) {
   const a = clone(DEFAULTS);
-  for (const [key, text] of params) if (key in DEFAULTS) a[key] = decode(key, text);
+  for (const [key, text] of params) if (key in DEFAULTS) a[key] = orDefault(key, decode(key, text));
   let b = null;
   if (params.get("cmp") === "1") {
     b = clone(a);
     for (const [key, text] of params) {
-      if (key.startsWith("b.") && key.slice(2) in DEFAULTS) b[key.slice(2)] = decode(key.slice(2), text);
+      const own = key.slice(2);
+      if (key.startsWith("b.") && own in DEFAULTS) b[own] = orDefault(own, decode(own, text));
     }
   }
   return { a, b, show: params.get("show") === "b" && b ? "b" : "a" };
@@ -769,6 +781,7 @@ const SVG_ICON = { width: 1000, height: 1000, path: "M100 800h800v100H100zM450 1
 // plotly's "SI" stops at T, its "SI extended" goes on to P and E, as `si` does), fitted to its
 // box, and downloadable as PNG (plotly's camera) or SVG, named after it.
 function plot(el, traces, layout) {
+  fitTitle(layout, el.clientWidth);
   for (const [key, axis] of Object.entries(layout)) {
     if (/^[xy]axis\d*$/.test(key)) {
       layout[key] = { exponentformat: "SI extended", automargin: true, ...axis };
@@ -786,6 +799,27 @@ function plot(el, traces, layout) {
       click: (gd) => Plotly.downloadImage(gd, { format: "svg", filename }),
     }],
   });
+}
+
+// A title wider than its chart is broken at spaces into lines that fit, the top margin grown
+// to hold them: plotly draws one line, which a long title ran past both edges of ("Capacity
+// search: no capacity found ..." lost its colour key). About 0.55 of the font size a letter.
+function fitTitle(layout, width) {
+  const title = layout.title;
+  if (!title || !title.text || !width || String(title.text).includes("<br>")) return;
+  const size = (title.font && title.font.size) || 14;
+  const perLine = Math.max(20, Math.floor((width - 60) / (size * 0.55)));
+  const lines = [];
+  for (const word of String(title.text).split(" ")) {
+    const n = lines.length;
+    if (n && `${lines[n - 1]} ${word}`.length <= perLine) lines[n - 1] += ` ${word}`;
+    else lines.push(word);
+  }
+  title.text = lines.join("<br>");
+  if (lines.length > 1) {
+    const margin = layout.margin || {};
+    layout.margin = { ...margin, t: Math.max(margin.t ?? 0, 30 + 20 * lines.length) };
+  }
 }
 
 // A chart drawn while its page was hidden has plotly's default width: fit each shown chart to
@@ -1086,8 +1120,9 @@ function onInput(ev) {
     return;
   }
   const cfg = state[state.show];
-  // No images is none: an emptied box is the default (it wrote "images=" to the URL).
-  cfg[key] = key === "images" && value == null ? 0 : value;
+  // An emptied box that cannot be empty is the default (no images is none; "images=" and
+  // "tp=" were written to the URL).
+  cfg[key] = orDefault(key, value);
   if (key === "model") { cfg.config = ""; cfg.config_name = ""; }
   if (key === "device" && value === "custom") $("#device-custom").open = true;
   state.op = key === "model" ? null : state.op;
@@ -1237,9 +1272,11 @@ function wire() {
   });
   window.addEventListener("resize", resizeCharts);
   // Back, Forward, a pasted link or a history entry: the view follows the URL.
+  // Every box reads the new URL, the one focused too (it kept the old value, which the next
+  // change wrote back over the link's).
   const follow = () => {
     if (location.hash === shownHash) return;
-    readURL(); fillForm(); writeURL(); refresh(); markStale();
+    readURL(); fillForm(true); writeURL(); refresh(); markStale();
   };
   window.addEventListener("hashchange", follow);
   window.addEventListener("popstate", follow);
