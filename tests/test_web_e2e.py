@@ -279,6 +279,24 @@ def test_an_emptied_box_is_its_default_and_a_new_link_refills_every_box(
     page.close()
 
 
+def test_an_engines_share_of_the_device_is_named_so(server: str, browser) -> None:
+    """With vLLM on an H200 the memory a setup may fill is vLLM's 0.92 of the device: the card
+    and the chart's limit say so (the chart called it "device capacity")."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    page.goto(f"{server}/#model={LLAMA}&device=h200-sxm&engine=vllm")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    want = api.analyze(LLAMA, "h200-sxm", batch=1, prompt_len=2048, gen_len=128, engine="vllm")
+    share = float(want.peak_memory.capacity)
+    assert page.inner_text("#total-memory").endswith(f"of {fmt.si(share, 'B')} (vllm's share)")
+    assert f"vllm's share of the device {fmt.si(share, 'B')}" in page.inner_text("#memory")
+    page.goto(f"{server}/#model={LLAMA}&device=h200-sxm")
+    page.wait_for_function(
+        "() => !document.querySelector('#total-memory').textContent.includes('share')"
+    )
+    assert "device capacity" in page.inner_text("#memory")
+    page.close()
+
+
 def test_a_long_chart_title_is_broken_into_lines_within_its_chart(server: str, browser) -> None:
     """plotly draws a title on one line: at a phone's width the serving timeline's ("<model>
     on <device>: the engines over time") ran past both edges. It is broken at spaces now."""

@@ -556,7 +556,8 @@ function renderTotals(an) {
     ], state.stage === "generation"));
   }
   cards.push(card("Memory", [
-    ["total", `${si(mem.total, "B")} of ${si(mem.capacity, "B")}`, "total-memory"],
+    ["total", `${si(mem.total, "B")} of ${si(mem.capacity, "B")}`
+      + (engineShare(an, mem.capacity) ? ` (${engineShare(an, mem.capacity)})` : ""), "total-memory"],
     ["fits", mem.fits ? "yes" : "NO"],
     ["largest batch that fits", si(mem.max_batch)],
   ]));
@@ -893,6 +894,14 @@ function renderRoofline(an) {
   }
 }
 
+// An engine's share of the device (vLLM's 0.92, SGLang's static fraction) where the memory
+// a setup may fill is less than the device's ("vllm's share"), else null: the device's own
+// figure is in the device line, and "device capacity" had named the share.
+function engineShare(an, capacity) {
+  const engine = state[state.show].engine;
+  return engine && capacity < an.device.memory_capacity * (1 - 1e-9) ? `${engine}'s share` : null;
+}
+
 function renderMemory(an) {
   const stages = Object.keys(an.memory);
   const parts = [["weights", "#4e79a7"], ["kv_cache", "#f28e2b"], ["activations", "#59a14f"],
@@ -902,6 +911,8 @@ function renderMemory(an) {
     y: stages.map((s) => (an.memory[s][key] || 0) / 1e9),
   }));
   const capacity = an.memory[stages[0]].capacity / 1e9;
+  const limit = engineShare(an, capacity * 1e9) ? `${engineShare(an, capacity * 1e9)} of the device`
+    : "device capacity";
   const host = Math.max(...stages.map((s) => an.memory[s].host || 0));
   plot($("#memory"), traces, {
     barmode: "stack",
@@ -909,7 +920,7 @@ function renderMemory(an) {
     shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: capacity, y1: capacity,
       line: { color: "#c00", dash: "dash", width: 2 } }],
     annotations: [{ xref: "paper", x: 1, y: capacity, xanchor: "right", yanchor: "bottom",
-      text: `device capacity ${si(capacity * 1e9, "B")}`, showarrow: false, font: { color: "#c00" } }],
+      text: `${limit} ${si(capacity * 1e9, "B")}`, showarrow: false, font: { color: "#c00" } }],
     yaxis: { title: { text: "GB" }, rangemode: "tozero" },
     legend: { orientation: "h", y: -0.2 }, margin: { l: 50, r: 10, t: 36, b: 40 }, height: 420,
   });
