@@ -484,7 +484,8 @@ def test_422_names_the_field_and_why(
     data = error(client, "/api/analyze", {**SCENARIO, **change})
     if loc is not None:
         assert data["detail"][0]["loc"] == loc
-    field = ".".join(str(p) for p in data["detail"][0]["loc"][1:])
+    # The path as the message spells it: pydantic's tags ("[key]") left out.
+    field = ".".join(str(p) for p in data["detail"][0]["loc"][1:] if "[" not in str(p))
     assert data["message"].startswith(field), data["message"]
     assert words in data["message"]
 
@@ -1275,3 +1276,26 @@ def test_a_list_too_long_and_a_query_of_the_wrong_type_are_said_in_words(
     res = client.get("/api/models?limit=abc")
     assert res.status_code == 422
     assert res.json()["message"] == "limit='abc' is invalid: expected an integer"
+
+
+def test_a_scenarios_setting_and_a_dict_key_are_named_as_the_request_spells_them(
+    client: TestClient,
+) -> None:
+    """A scenario's setting of several types in /api/view said pydantic's branch tag and half
+    its words ("a.options.w_scale.literal['channel','tensor']='banana' ... channel or
+    tensor"); a peak of an unknown type said "peak_ops.foo.[key]"."""
+    scenario = {"model": {"id": "gpt2"}, "device": {"name": "h100-sxm"}}
+    view = {"a": {**scenario, "options": {"w_scale": "banana"}}, "b": None, "show": "a"}
+    data = error(client, "/api/view", view)
+    assert data["message"].startswith(
+        "a.options.w_scale='banana' is invalid: expected channel, tensor or a block's weight count"
+    )
+    assert data["detail"][0]["loc"] == ["body", "a", "options", "w_scale"]
+    device = {
+        "name": "x",
+        "memory_bandwidth": 1e12,
+        "memory_capacity": 1e10,
+        "peak_ops": {"foo": 1e15},
+    }
+    data = error(client, "/api/analyze", {**SCENARIO, "device": device})
+    assert data["message"].startswith("device.peak_ops.foo='foo' is invalid: expected one of fp32")

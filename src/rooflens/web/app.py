@@ -91,7 +91,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         for e in errors
     ]
     first = errors[0] if errors else {}
-    field = ".".join(str(p) for p in first.get("loc", ())[1:]) or "body"
+    field = ".".join(_path(first.get("loc", ())[1:])) or "body"
     if first.get("type") == "missing":
         message = f"{field} is missing"
     elif isinstance(first.get("input"), bytes) and tuple(first.get("loc", ())) == ("body",):
@@ -125,6 +125,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             else (f"{field}={_shown(first.get('input'))} is invalid: {reason}")
         )
     return error_response(422, items, message)
+
+
+def _path(loc: Any) -> list[str]:
+    """A refused value's place as the request spells it: pydantic's tags for a union's branch
+    ("literal['channel','tensor']", "function-after[...]") and a dict's key ("[key]") left out
+    ("a.options.w_scale.literal['channel','tensor']='banana'" named no field the user knows)."""
+    return [str(p) for p in loc if isinstance(p, int) or "[" not in str(p)]
 
 
 def _fields_at(request: Request, loc: tuple[Any, ...]) -> list[str]:
@@ -198,15 +205,17 @@ def _setting_error(error: Any) -> Any:
     type, each under a loc naming the type ("literal['channel','tensor']"): reported at the
     setting, with what its declaration accepts in words, as the command line says it."""
     loc = tuple(error.get("loc", ()))
-    declared = len(loc) > 3 and loc[1] == "options" and loc[2] in Settings.model_fields
-    union_member = declared and isinstance(loc[3], str)
-    if union_member:
-        msg = f"expected {accepted(Settings, str(loc[2]))}"
-        return {**error, "loc": loc[:3], "msg": msg, "type": "invalid_input"}
+    # The options of a request, or of a scenario within one (/api/view's a and b).
+    at = next((i for i, p in enumerate(loc) if p == "options"), len(loc))
+    name, member = (*loc[at + 1 : at + 3], None, None)[:2]
+    declared = member is not None and name in Settings.model_fields
+    if declared and isinstance(member, str):
+        msg = f"expected {accepted(Settings, str(name))}"
+        return {**error, "loc": loc[: at + 2], "msg": msg, "type": "invalid_input"}
     # An item of a list setting outside its choices (fusion: ["all", "qkv"]): pydantic lists
     # the item's choices, but the declaration says what the list takes (all or none alone).
-    if declared and isinstance(loc[3], int) and error.get("type") == "literal_error":
-        return {**error, "msg": f"expected {accepted(Settings, str(loc[2]))}"}
+    if declared and isinstance(member, int) and error.get("type") == "literal_error":
+        return {**error, "msg": f"expected {accepted(Settings, str(name))}"}
     return error
 
 
