@@ -507,6 +507,29 @@ def test_a_scheduler_preset_is_chosen_on_the_serving_page(server: str, browser) 
     page.close()
 
 
+def test_controls_a_closed_loop_cannot_use_are_switched_off(server: str, browser) -> None:
+    """With clients the rate, arrivals and cv went into the URL and nowhere else, and the
+    capacity search failed only when pressed; the downloads did nothing before a run."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    load = "serve.requests=12&serve.prompt=fixed:64&serve.output=fixed:8"
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    assert page.is_enabled("#serve-rate") and page.is_enabled("#run-capacity")
+    assert page.is_disabled("[data-run-export='serve:json']")
+    page.fill("#serve-concurrency", "4")
+    page.wait_for_function("() => document.querySelector('#serve-rate').disabled")
+    for control in ("#serve-arrivals", "#serve-cv", "#run-capacity"):
+        assert page.is_disabled(control), control
+    assert "closed loop" in page.get_attribute("#run-capacity", "title")
+    page.click("#run-serve")
+    page.wait_for_selector("body[data-served='1']", timeout=30_000)
+    assert page.is_enabled("[data-run-export='serve:json']")
+    page.fill("#serve-concurrency", "")
+    page.wait_for_function("() => !document.querySelector('#serve-rate').disabled")
+    assert page.is_enabled("#run-capacity")
+    page.close()
+
+
 def test_a_closed_loop_runs_from_the_serving_page(server: str, browser) -> None:
     """Clients in the form: the page sends no rate beside them (the API refuses one) and
     shows the API's answer for the closed loop."""

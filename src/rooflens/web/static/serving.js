@@ -128,6 +128,7 @@ function fillPages() {
   }
   fillScheduler();
   refreshScheduler();
+  fitControls();
 }
 
 // The scheduler a run would use -----------------------------------------------------------------
@@ -372,7 +373,25 @@ function requestKey(page) {
   }
 }
 
+// What the form offers follows what a run can use: a closed loop's clients send on answers,
+// so the arrival rate, arrivals and cv (which the request leaves out) and the capacity search
+// (which raises the rate) are switched off and say why; the downloads wait for a run.
+function fitControls() {
+  const looped = state.serve.concurrency != null;
+  const why = looped ? "a closed loop of clients has no arrival rate (empty the concurrency)" : "";
+  for (const key of ["rate", "arrivals", "cv"]) {
+    const el = $(`#serve-${key}`);
+    if (el) { el.disabled = looped; el.title = why || pageField("serve", key).help; }
+  }
+  $("#run-capacity").disabled = looped;
+  $("#run-capacity").title = why;
+  for (const button of document.querySelectorAll("[data-run-export]")) {
+    button.disabled = !runs[button.dataset.runExport.split(":")[0]];
+  }
+}
+
 function markStale() {
+  fitControls();
   refreshScheduler();
   for (const page of RUN_PAGES) {
     if (jobs[page]) continue;  // running: the answer will be to the settings sent
@@ -500,6 +519,7 @@ async function runPage(page, capacity = false) {
   status.textContent = `answered in ${secs(job.elapsed)}`;
   setState(page, "ok");
   if (page === "serve") renderServe(job.result); else renderAdvise(job.result);
+  fitControls();
   document.body.dataset[page === "serve" ? "served" : "advised"] = String(++runCount[page]);
   rememberRun(page);
 }
