@@ -46,13 +46,13 @@ def web(
     # An IPv6 address goes in brackets in a URL (http://[::1]:8000/).
     bare = host.strip("[]")
     url = f"http://[{bare}]:{port}/" if ":" in bare else f"http://{host}:{port}/"
+    names = [name.strip().lower() for name in allow_host or []]
+    for name in names:  # before the socket is bound, as every other refusal is
+        if not name or any(c.isspace() or c in "/:@" for c in name):
+            raise InvalidInputError("--allow-host", name, "a host name, e.g. myserver.example")
     # Bound here, before saying where it serves: a port in use or an address this machine
     # lacks was uvicorn's own log line and exit 3, after "viewer on ..." was printed.
     listening = _bind(host, port)
-    names = [name.strip().lower() for name in allow_host or []]
-    for name in names:
-        if not name or any(c.isspace() or c in "/:@" for c in name):
-            raise InvalidInputError("--allow-host", name, "a host name, e.g. myserver.example")
     everywhere = _unspecified(bare)
     # Requests naming this machine (loopback, the address bound, the names given) are served;
     # bound to every interface, also any address given as the Host and the machine's own name.
