@@ -665,6 +665,9 @@ def test_serving_and_advisor_pages(server: str, browser, tmp_path: Path) -> None
     else:  # this short load is one burst: the page says so instead of a number
         assert shown == "none found"
         assert found.warning in page.inner_text("#serve-cards")
+    # The chart's legend in words, not the answer's keys (ttft_p99).
+    legend = page.eval_on_selector("#serve-capacity .legend", "el => el.textContent")
+    assert "TTFT p99 (s)" in legend and "TPOT p99 (ms)" in legend and "ttft_p" not in legend
     assert page.is_visible("#serve-capacity")
     shots = {"serving": tmp_path / "serving.png"}
     page.screenshot(path=str(shots["serving"]), full_page=True, clip=TOP)

@@ -699,12 +699,14 @@ function renderCapacity(d) {
   const probes = [...d.capacity.probes].sort((a, b) => a.rate - b.rate);
   const key = (metric) => Object.keys(probes[0] || {}).find((k) => k.startsWith(`${metric}_p`));
   const [tk, pk] = [key("ttft"), key("tpot")];
+  // The legend in words: "TTFT p99", not the answer's key ttft_p99.
+  const named = (k) => (k ? k.replace(/^(\w+)_p/, (_, m) => `${m.toUpperCase()} p`) : "");
   const colors = probes.map((p) => (p.within_slo ? "#1a7f37" : "#b42318"));
   const rates = probes.map((p) => p.rate);
   plot($("#serve-capacity"), [
-    { x: rates, y: probes.map((p) => p[tk]), name: `${tk} (s)`, mode: "lines+markers",
+    { x: rates, y: probes.map((p) => p[tk]), name: `${named(tk)} (s)`, mode: "lines+markers",
       line: { color: "#4e79a7" }, marker: { color: colors, size: 9 } },
-    { x: rates, y: probes.map((p) => ms(p[pk])), name: `${pk} (ms)`, mode: "lines+markers", yaxis: "y2",
+    { x: rates, y: probes.map((p) => ms(p[pk])), name: `${named(pk)} (ms)`, mode: "lines+markers", yaxis: "y2",
       line: { color: "#f28e2b", dash: "dash" }, marker: { color: colors, size: 9, symbol: "square" } },
   ], {
     title: { text: (d.capacity.rate == null ? `Capacity search: ${d.capacity.warning} `
