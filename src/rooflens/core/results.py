@@ -183,11 +183,8 @@ def _sizes(value: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """numpy scalars and 0-d arrays -> Python numbers; NaN -> None (valid JSON)."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
-    if isinstance(value, np.generic):
-        value = value.item()
+    """numpy scalars and 0-d arrays -> Python numbers (_shown); NaN -> None (valid JSON)."""
+    value = _shown(value)
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
