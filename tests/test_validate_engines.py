@@ -1192,3 +1192,47 @@ def test_runs_read_at_their_served_prompts_are_listed_apart_in_the_report(tmp_pa
     assert "rows are aggregated InferenceX runs of" not in report(
         again, "silicon_sample.csv", 1.0, REQUESTS_PER_CLIENT, None
     )
+
+
+def test_the_report_opens_with_the_targets_where_and_why_they_are_missed() -> None:
+    """Four runs on target systems and one off them. Llama-3.1-70B on vLLM at 4 clients, TP 1
+    and 2: measured 150 and 100 ms, predicted 110 and 60 (the same 100 ms divided by TP, 40
+    ms more measured outside it); DeepSeek-R1 on SGLang at 64 clients, predicted 40 and 110
+    against 100. |TTFT errors| 0.1, 0.267, 0.4, 0.6: median 0.333, p90 0.54; TPOT exact.
+    Two runs miss by more than 35 %, both underestimates. A 40 ms gap added to the vLLM runs
+    leaves errors 0, 0, 0.6 and 0.1: median 0.05, p90 0.45."""
+    from rooflens.measure.validate_engines import target_lines
+
+    llama = SERIES_BASE | {
+        "model_path": "meta-llama/Llama-3.1-70B", "system": "h200_sxm", "precision": "fp8",
+        "moe_quant_mode": "fp8",
+    }  # fmt: skip
+    deepseek = llama | {"backend": "sglang", "model_path": "deepseek-ai/DeepSeek-R1"}
+    rows = pd.DataFrame([
+        llama | {"batch_size": 4, "isl": 1000, "silicon_ttft_ms": 150.0,
+                 "predicted_ttft_ms": 110.0},
+        llama | {"batch_size": 4, "isl": 1000, "tp_size": 2, "moe_tp_size": 2,
+                 "silicon_ttft_ms": 100.0, "predicted_ttft_ms": 60.0},
+        deepseek | {"batch_size": 64, "isl": 1000, "silicon_ttft_ms": 100.0,
+                    "predicted_ttft_ms": 40.0},
+        deepseek | {"batch_size": 64, "isl": 2000, "silicon_ttft_ms": 100.0,
+                    "predicted_ttft_ms": 110.0},
+        llama | {"batch_size": 4, "isl": 1000, "system": "gb200", "silicon_ttft_ms": 100.0,
+                 "predicted_ttft_ms": 1.0},
+    ]).assign(profile="engine")  # fmt: skip
+    text = "\n".join(target_lines(errors(rows), rows))
+    assert "Profile `engine` on the systems the targets are stated for" in text
+    assert "4 rows;" in text
+    assert "| TTFT | 33 % | 15 % | 54 % | 35 % | missed | missed (median 10 %) |" in text
+    assert "| TPOT | 0 % | 15 % | 0 % | 35 % | met | met (median 10 %) |" in text
+    assert "2 rows (50 %) miss by more than 35 %, 100 % of them underestimates" in text
+    assert "| sglang | MoE | 2 | 1 | 35 % | 0.75 |" in text
+    assert "| vllm | dense | 2 | 1 | 33 % | 0.67 |" in text
+    assert "100 % of the 2 aggregated runs are underestimated, by a median of 40 ms" in text
+    assert "(vllm 40 ms)" in text
+    assert "vllm 1 of 1 series, its undivided part 40 ms longer measured" in text
+    assert "still miss by 5 % median and 45 % p90" in text
+    # No record repeats a measurement and no series varies the output length.
+    assert "disagree among themselves" not in text
+    assert "grows with the output length" not in text
+    assert target_lines(errors(rows.iloc[[4]]), rows) == []
