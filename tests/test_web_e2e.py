@@ -1082,3 +1082,43 @@ def test_axes_read_si_prefixes_and_right_axes_round_ticks(server: str, browser) 
     page.wait_for_selector("body[data-served='1']", timeout=30_000)
     assert tick_labels(page, "serve-timeline", "y2") == ["0", "20", "40", "60", "80", "100"]
     page.close()
+
+
+def _served(browser, server: str, width: int, height: int = 900) -> Any:
+    """A page at `width` that has run a short simulation of the default device."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    load = "serve.requests=20&serve.rate=4&serve.prompt=fixed:256&serve.output=fixed:16"
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page.click("#run-serve")
+    page.wait_for_selector("body[data-served='1']", timeout=30_000)
+    return page
+
+
+# Card values that run past their card's padding (or start before it), shown ones only.
+OUTSIDE_CARDS = """() => [...document.querySelectorAll('.card b')].filter((b) => {
+  const card = b.closest('.card');
+  const box = card.getBoundingClientRect();
+  const pad = parseFloat(getComputedStyle(card).paddingRight);
+  const value = b.getBoundingClientRect();
+  const inside = value.left >= box.left + pad - 0.5 && value.right <= box.right - pad + 0.5;
+  return value.width > 0 && !inside;
+}).map((b) => b.textContent)"""
+
+
+def test_long_card_values_wrap_inside_their_card(server: str, browser) -> None:
+    """The scheduler card's "none (the token budget)" (a chunk size left to the budget) kept to
+    one line and ran past the card's right edge at 1440 px."""
+    page = _served(browser, server, 1440)
+    chunk = page.inner_text("#serve-scheduler-chunk_size")
+    assert chunk == "none (the token budget)"
+    assert page.evaluate(OUTSIDE_CARDS) == []
+    # A figure beside a short label still keeps to one line.
+    line = page.evaluate(
+        "() => parseFloat(getComputedStyle(document.getElementById('serve-rps')).lineHeight)"
+    )
+    assert page.locator("#serve-rps").bounding_box()["height"] < 1.5 * line
+    page.click('.page-tab[data-page="analysis"]')
+    page.wait_for_selector("#total-decode-time")
+    assert page.evaluate(OUTSIDE_CARDS) == []
+    page.close()
