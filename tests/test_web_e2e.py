@@ -1122,3 +1122,58 @@ def test_long_card_values_wrap_inside_their_card(server: str, browser) -> None:
     page.wait_for_selector("#total-decode-time")
     assert page.evaluate(OUTSIDE_CARDS) == []
     page.close()
+
+
+def badge_box(page, selector: str) -> dict[str, float]:
+    """The box of the state badge of the panel `selector` (its ::before, which no DOM method
+    measures), through the DevTools protocol."""
+    cdp = page.context.new_cdp_session(page)
+    root = cdp.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+    pseudo = cdp.send("DOM.describeNode", {"nodeId": node, "depth": 1})["node"]["pseudoElements"]
+    before = next(p for p in pseudo if p["pseudoType"] == "before")
+    quad = cdp.send("DOM.getBoxModel", {"backendNodeId": before["backendNodeId"]})["model"]
+    xs, ys = quad["border"][0::2], quad["border"][1::2]
+    cdp.detach()
+    return {"left": min(xs), "top": min(ys), "right": max(xs), "bottom": max(ys)}
+
+
+# The boxes of the lines of text of an element (its title's words, not its block's width).
+TEXT_LINES = """(el) => { const range = document.createRange(); range.selectNodeContents(el);
+  return [...range.getClientRects()].map((r) => ({left: r.left, top: r.top, right: r.right,
+    bottom: r.bottom})); }"""
+
+
+def overlaps(a: dict[str, float], b: dict[str, float]) -> bool:
+    return (
+        a["left"] < b["right"]
+        and b["left"] < a["right"]
+        and a["top"] < b["bottom"]
+        and (b["top"] < a["bottom"])
+    )
+
+
+@pytest.mark.parametrize(("width", "height"), VIEWPORTS)
+def test_a_panels_state_badge_leaves_its_title_clear(
+    server: str, browser, width: int, height: int
+) -> None:
+    """The badge "failed: the last good result, dimmed" lay over the graph panel's title."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm")
+    page.wait_for_selector("#page-analysis[data-state=ok]", timeout=20_000)
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&batch=0")  # refused: 422
+    page.wait_for_selector("#page-analysis[data-state=failed]", timeout=20_000)
+    for panel in ("#page-analysis .graph-panel", "#why", "#page-analysis .details-panel"):
+        badge = badge_box(page, panel)
+        assert badge["right"] - badge["left"] > 100  # "failed: the last good result, dimmed"
+        title = page.locator(f"{panel} > h2")
+        for line in title.evaluate(TEXT_LINES):
+            assert not overlaps(badge, line), (panel, badge, line)
+        # Clear of the panel above too (the page's gap is 8 px on a phone).
+        above = page.evaluate(
+            "sel => document.querySelector(sel).closest('section')"
+            ".previousElementSibling.getBoundingClientRect().bottom",
+            panel,
+        )
+        assert badge["top"] >= above, (panel, badge, above)
+    page.close()

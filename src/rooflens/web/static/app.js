@@ -985,7 +985,8 @@ function renderCompare() {
   box.innerHTML = `<h2>A against B</h2>
     <p class="muted">A: ${esc(last.compare.a)} · B: ${esc(last.compare.b)} · B changes
     ${esc(changes.join(", ") || "nothing yet: pick B above and change it")}</p>
-    <table id="compare-table"><tr><th>metric</th><th>A</th><th>B</th><th>B / A</th></tr>${rows}</table>`;
+    <div class="scroll"><table id="compare-table"><tr><th>metric</th><th>A</th><th>B</th>
+    <th>B / A</th></tr>${rows}</table></div>`;
 }
 
 function renderTable() {
