@@ -1177,3 +1177,39 @@ def test_a_panels_state_badge_leaves_its_title_clear(
         )
         assert badge["top"] >= above, (panel, badge, above)
     page.close()
+
+
+# The advisor's table of picks against the box it scrolls in.
+PICKS_BOX = """() => { const table = document.getElementById('advise-table');
+  const box = table.parentElement;
+  return {table: table.scrollWidth, box: box.clientWidth, scrolls: box.scrollWidth,
+    cues: [...box.classList].filter((c) => c.startsWith('more-')),
+    shade: getComputedStyle(box).boxShadow}; }"""
+
+
+def test_the_advisors_picks_fit_their_box_or_shade_the_rest(server: str, browser) -> None:
+    """At 1440 px the picks ran 600 px past their box (an NVFP4 checkpoint's note on one line),
+    cut at its edge with no cue that there was more: they fit; where they cannot (a phone),
+    the box shades the edge the rest lies beyond."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{server}/#model={LLAMA}&page=advise")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page.click("#run-advise")
+    page.wait_for_selector("body[data-advised='1']", timeout=60_000)
+    box = page.evaluate(PICKS_BOX)
+    assert box["table"] <= box["box"] and box["scrolls"] <= box["box"], box
+    assert box["cues"] == [] and box["shade"] == "none", box
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_function("() => document.querySelector('#advise-picks .more-right')")
+    box = page.evaluate(PICKS_BOX)
+    assert box["scrolls"] > box["box"] and box["cues"] == ["more-right"], box
+    assert "inset" in box["shade"], box
+    # Scrolled to its end: the shade moves to the left edge, where the rest now lies.
+    page.eval_on_selector("#advise-table", "t => { t.parentElement.scrollLeft = 1e6; }")
+    page.wait_for_function(
+        "() => document.querySelector('#advise-picks .scroll').classList.value"
+        " === 'scroll more-left'"
+    )
+    # The page itself does not scroll sideways (once the charts follow the new width).
+    page.wait_for_function("() => document.documentElement.scrollWidth <= innerWidth")
+    page.close()

@@ -494,6 +494,7 @@ function render() {
   renderCurve("prompt_len", "#seq-curve", "prompt length (tokens)");
   renderCompare();
   renderTable();
+  cueScrolls();
   markStale();
   rememberAnalysis();
   document.body.dataset.rendered = String(++rendered);
@@ -772,6 +773,7 @@ function select(stage, index) {
   renderDetails();
   renderRoofline(last.analysis);
   renderTable();
+  cueScrolls();
 }
 
 // Charts ----------------------------------------------------------------------------------------
@@ -824,13 +826,29 @@ function fitTitle(layout, width) {
 }
 
 // A chart drawn while its page was hidden has plotly's default width: fit each shown chart to
-// its box again once the page (or the settings beside it) changes.
+// its box again once the page (or the settings beside it) changes; the boxes that scroll
+// sideways are then wider or narrower too.
 function resizeCharts() {
   requestAnimationFrame(() => {
     for (const el of document.querySelectorAll("main:not([hidden]) .js-plotly-plot")) {
       Plotly.Plots.resize(el);
     }
+    cueScrolls();
   });
+}
+
+// A box that scrolls sideways (a wide table, the graph on a phone) shades each edge that more
+// lies beyond (style.css .more-left, .more-right): where scroll bars stay hidden until used
+// (phones, macOS, a headless browser), a table cut at its box's edge read as the whole table.
+// Called once a box's content or width changes, and as it scrolls.
+function cueScroll(box) {
+  const hidden = box.scrollWidth - box.clientWidth;
+  box.classList.toggle("more-left", hidden > 1 && box.scrollLeft > 1);
+  box.classList.toggle("more-right", hidden > 1 && box.scrollLeft < hidden - 1);
+}
+
+function cueScrolls() {
+  for (const box of document.querySelectorAll(".scroll")) cueScroll(box);
 }
 const DASHES = ["solid", "dash", "dot", "dashdot"];
 const logspace = (a, b, n) => Array.from({ length: n }, (_, i) => 10 ** (a + ((b - a) * i) / (n - 1)));
@@ -1283,6 +1301,12 @@ function wire() {
     resizeCharts();
   });
   window.addEventListener("resize", resizeCharts);
+  // Neither event bubbles: caught on their way down. A box opened (the operator table) has
+  // its width only then.
+  document.addEventListener("scroll", (ev) => {
+    if (ev.target.classList && ev.target.classList.contains("scroll")) cueScroll(ev.target);
+  }, true);
+  document.addEventListener("toggle", cueScrolls, true);
   // Back, Forward, a pasted link or a history entry: the view follows the URL.
   // Every box reads the new URL, the one focused too (it kept the old value, which the next
   // change wrote back over the link's).

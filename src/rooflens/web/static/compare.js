@@ -69,6 +69,7 @@ async function compareViews() {
   }).join("");
   box.innerHTML = `<table id="views-compare"><tr><th>metric</th>${head}</tr>${rows}</table>
     <p class="muted">Each view as shown (A or B), analysed afresh; ratios against the first.</p>`;
+  cueScrolls();
 }
 
 function wireViews() {

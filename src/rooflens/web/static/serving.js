@@ -769,6 +769,7 @@ function renderAdvise(d) {
     ? `<ul id="advise-reasons">${d.rejected.map((r) => `<li><b>${r.count}</b> · ${esc(r.example)}
         ${r.count > 1 ? `<span class="muted">(one example of ${r.count})</span>` : ""}</li>`).join("")}</ul>`
     : "<p>None: every setup searched meets them.</p>");
+  cueScrolls();
 }
 
 function renderPareto(d) {
