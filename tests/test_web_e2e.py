@@ -310,6 +310,9 @@ def test_a_long_chart_title_is_broken_into_lines_within_its_chart(server: str, b
     title = page.locator("#serve-timeline .gtitle").bounding_box()
     assert title["x"] >= chart["x"] and title["x"] + title["width"] <= chart["x"] + chart["width"]
     assert page.locator("#serve-timeline .gtitle tspan.line").count() >= 2
+    # Its lines are held above the plot, within the chart.
+    plot = page.locator("#serve-timeline .nsewdrag").bounding_box()
+    assert chart["y"] <= title["y"] and title["y"] + title["height"] <= plot["y"]
     page.close()
 
 
@@ -1212,4 +1215,37 @@ def test_the_advisors_picks_fit_their_box_or_shade_the_rest(server: str, browser
     )
     # The page itself does not scroll sideways (once the charts follow the new width).
     page.wait_for_function("() => document.documentElement.scrollWidth <= innerWidth")
+    page.close()
+
+
+def edges(box: dict[str, float]) -> dict[str, float]:
+    """A playwright bounding box as its edges."""
+    return {
+        "left": box["x"],
+        "top": box["y"],
+        "right": box["x"] + box["width"],
+        "bottom": box["y"] + box["height"],
+    }
+
+
+def test_the_charts_tool_bar_leaves_their_titles_clear(server: str, browser) -> None:
+    """Plotly's mode bar (downloads, zoom), shown at a chart's top right on hover, lay over
+    every chart's title at 1440 px ("Roofline: every operator" lost its last word)."""
+    page = _served(browser, server, 1440)
+    page.click("#run-capacity")  # a chart whose title takes two lines
+    page.wait_for_selector("body[data-served='2']", timeout=60_000)
+    charts = {"serve": ["serve-timeline", "serve-cdf", "serve-capacity"]}
+    charts["analysis"] = ["roofline", "memory", "batch-curve", "seq-curve"]
+    for name, ids in charts.items():
+        page.click(f'.page-tab[data-page="{name}"]')
+        for chart in ids:
+            page.hover(f"#{chart} .xy .nsewdrag")  # where the bar shows (it is laid out always)
+            bar = page.locator(f"#{chart} .modebar")
+            assert bar.is_visible(), chart
+            bar_box = edges(bar.bounding_box())
+            assert bar_box["right"] - bar_box["left"] > 100, chart
+            title = edges(page.locator(f"#{chart} .gtitle").bounding_box())
+            assert not overlaps(title, bar_box), (chart, title, bar_box)
+            # Each of its lines above the plot.
+            assert title["bottom"] <= page.locator(f"#{chart} .xy .nsewdrag").bounding_box()["y"]
     page.close()

@@ -785,6 +785,7 @@ const SVG_ICON = { width: 1000, height: 1000, path: "M100 800h800v100H100zM450 1
 // box, and downloadable as PNG (plotly's camera) or SVG, named after it.
 function plot(el, traces, layout) {
   fitTitle(layout, el.clientWidth);
+  placeTitle(layout);
   for (const [key, axis] of Object.entries(layout)) {
     if (/^[xy]axis\d*$/.test(key)) {
       layout[key] = { exponentformat: "SI extended", automargin: true, ...axis };
@@ -804,8 +805,8 @@ function plot(el, traces, layout) {
   });
 }
 
-// A title wider than its chart is broken at spaces into lines that fit, the top margin grown
-// to hold them: plotly draws one line, which a long title ran past both edges of ("Capacity
+// A title wider than its chart is broken at spaces into lines that fit (placeTitle makes room
+// for them): plotly draws one line, which a long title ran past both edges of ("Capacity
 // search: no capacity found ..." lost its colour key). About 0.55 of the font size a letter.
 function fitTitle(layout, width) {
   const title = layout.title;
@@ -819,10 +820,25 @@ function fitTitle(layout, width) {
     else lines.push(word);
   }
   title.text = lines.join("<br>");
-  if (lines.length > 1) {
-    const margin = layout.margin || {};
-    layout.margin = { ...margin, t: Math.max(margin.t ?? 0, 30 + 20 * lines.length) };
-  }
+}
+
+// The mode bar (plotly's tool bar: the PNG and SVG downloads, zoom) shows at a chart's top
+// right on hover, 24 px tall and near 300 px wide, where it covered the titles: the top margin
+// keeps a band for it, and the title's lines (20 px each) below the band, above the plot.
+// The title is placed by its middle: plotly centres a title of several lines on its anchor
+// whichever the anchor (one anchored at its top rose into the band, at its bottom fell onto
+// the plot). A phone hides the bar (style.css) and keeps no band.
+const MODEBAR_BAND = 28;
+
+function placeTitle(layout) {
+  const title = layout.title;
+  if (!title || !title.text || !layout.height) return;
+  const lines = String(title.text).split("<br>").length;
+  const top = (matchMedia("(max-width: 600px)").matches ? 0 : MODEBAR_BAND) + 6;
+  const middle = top + 10 * lines;
+  Object.assign(title, { yref: "container", y: 1 - middle / layout.height, yanchor: "middle" });
+  const margin = layout.margin || {};
+  layout.margin = { ...margin, t: Math.max(margin.t ?? 0, top + 20 * lines + 8) };
 }
 
 // A chart drawn while its page was hidden has plotly's default width: fit each shown chart to
