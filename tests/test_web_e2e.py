@@ -1249,3 +1249,35 @@ def test_the_charts_tool_bar_leaves_their_titles_clear(server: str, browser) -> 
             # Each of its lines above the plot.
             assert title["bottom"] <= page.locator(f"#{chart} .xy .nsewdrag").bounding_box()["y"]
     page.close()
+
+
+# The roofline's ridge labels and its operators' points, each as its edges.
+RIDGES_AND_POINTS = """() => {
+  const el = document.getElementById('roofline');
+  const groups = el.querySelectorAll('.scatterlayer .trace');
+  const boxes = (g, sel) => [...g.querySelectorAll(sel)].map((n) => n.getBoundingClientRect())
+    .filter((r) => r.width > 0)
+    .map((r) => ({left: r.left, top: r.top, right: r.right, bottom: r.bottom}));
+  const labels = [], points = [];
+  el.data.forEach((trace, i) => {  // a scatter layer's traces are in the data's order
+    if (trace.name === 'ridge points') labels.push(...boxes(groups[i], '.textpoint text'));
+    if (/ operators$/.test(trace.name)) points.push(...boxes(groups[i], 'path.point'));
+  });
+  return {labels, points};
+}"""
+
+
+def test_the_rooflines_ridge_labels_clear_its_points(server: str, browser) -> None:
+    """FP8 weights on an H100: the compute-bound operators just under the top roof lay over its
+    ridge's label ("295 OP/B"), drawn below and right of the ridge."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&w_bits=8&w_format=fp")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    shown = page.evaluate(RIDGES_AND_POINTS)
+    assert len(shown["labels"]) == 2 and len(shown["points"]) > 20, shown
+    title = edges(page.locator("#roofline .gtitle").bounding_box())
+    for label in shown["labels"]:
+        hidden = [p for p in shown["points"] if overlaps(label, p)]
+        assert hidden == [], (label, hidden)
+        assert not overlaps(label, title)
+    page.close()

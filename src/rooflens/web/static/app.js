@@ -891,10 +891,15 @@ function renderRoofline(an) {
     });
   }
   // The ridge point of each roof: the intensity at which the device stops waiting on memory.
+  // Its label goes above and left of it, over the memory slope that every roof shares, where
+  // no operator can be (none runs faster than its roof); below and right of it, the operators
+  // on the roof hid it. Not clipped at the plot's edge: the top roof's label may reach into
+  // the margin.
   const ridges = Object.entries(an.roofline.peaks).map(([dtype, peak]) => [dtype, peak, peak / bw]);
   traces.push({
     name: "ridge points", mode: "markers+text", x: ridges.map((r) => r[2]), y: ridges.map((r) => r[1]),
-    text: ridges.map((r) => `${si(r[2])} OP/B`), textposition: "bottom right", textfont: { size: 10 },
+    text: ridges.map((r) => `${si(r[2])} OP/B`), textposition: "top left", textfont: { size: 10 },
+    cliponaxis: false,
     hovertemplate: "%{customdata} ridge: %{x:.3s} OP/B<extra></extra>", customdata: ridges.map((r) => r[0]),
     marker: { symbol: "diamond", size: 9, color: "#555" },
   });
