@@ -1281,3 +1281,25 @@ def test_the_rooflines_ridge_labels_clear_its_points(server: str, browser) -> No
         assert hidden == [], (label, hidden)
         assert not overlaps(label, title)
     page.close()
+
+
+def test_the_latency_shares_axis_titles_clear_each_other_on_a_phone(server: str, browser) -> None:
+    """The two x axes of the latency shares sit side by side, each under half the plot: on a
+    phone their titles ("time to first token (s)", "time per output token (ms)") ran into each
+    other, the second past the chart's edge."""
+    page = _served(browser, server, 390, 844)
+    chart = edges(page.locator("#serve-cdf").bounding_box())
+    ttft, tpot, legend = (
+        edges(page.locator(f"#serve-cdf {part}").bounding_box())
+        for part in (".g-xtitle", ".g-x2title", ".legend")
+    )
+    assert not overlaps(ttft, tpot), (ttft, tpot)
+    for title in (ttft, tpot):
+        assert chart["left"] <= title["left"] and title["right"] <= chart["right"], title
+        assert not overlaps(title, legend), (title, legend)
+    # Each broken into lines, in full.
+    words = page.eval_on_selector_all(
+        "#serve-cdf .g-xtitle text, #serve-cdf .g-x2title text", "ts => ts.map(t => t.textContent)"
+    )
+    assert words == ["time to firsttoken (s)", "time per outputtoken (ms)"]
+    page.close()

@@ -786,6 +786,7 @@ const SVG_ICON = { width: 1000, height: 1000, path: "M100 800h800v100H100zM450 1
 function plot(el, traces, layout) {
   fitTitle(layout, el.clientWidth);
   placeTitle(layout);
+  fitAxisTitles(layout, el.clientWidth);
   for (const [key, axis] of Object.entries(layout)) {
     if (/^[xy]axis\d*$/.test(key)) {
       layout[key] = { exponentformat: "SI extended", automargin: true, ...axis };
@@ -812,14 +813,35 @@ function fitTitle(layout, width) {
   const title = layout.title;
   if (!title || !title.text || !width || String(title.text).includes("<br>")) return;
   const size = (title.font && title.font.size) || 14;
-  const perLine = Math.max(20, Math.floor((width - 60) / (size * 0.55)));
+  title.text = breakLines(title.text, Math.max(20, Math.floor((width - 60) / (size * 0.55))));
+}
+
+// `text` broken at spaces into lines of at most `perLine` letters (a longer word alone).
+function breakLines(text, perLine) {
   const lines = [];
-  for (const word of String(title.text).split(" ")) {
+  for (const word of String(text).split(" ")) {
     const n = lines.length;
     if (n && `${lines[n - 1]} ${word}`.length <= perLine) lines[n - 1] += ` ${word}`;
     else lines.push(word);
   }
-  title.text = lines.join("<br>");
+  return lines.join("<br>");
+}
+
+// An x axis' title wider than the axis is broken into lines as a chart's is: on a phone the
+// two axes side by side of the latency shares (each under half the plot's width) had their
+// titles run into each other. Each axis' share of the plot is its domain; plotly's axis titles
+// are 14 px; the bottom margin grows to hold the lines (automargin, which plot sets).
+function fitAxisTitles(layout, width) {
+  const margin = layout.margin || {};
+  const plotWidth = width - (margin.l ?? 80) - (margin.r ?? 80);
+  for (const [key, axis] of Object.entries(layout)) {
+    const title = /^xaxis\d*$/.test(key) && axis.title;
+    if (!title || !title.text || !width || String(title.text).includes("<br>")) continue;
+    const [from, to] = axis.domain || [0, 1];
+    const size = (title.font && title.font.size) || 14;
+    const perLine = Math.max(8, Math.floor(((to - from) * plotWidth) / (size * 0.55)));
+    title.text = breakLines(title.text, perLine);
+  }
 }
 
 // The mode bar (plotly's tool bar: the PNG and SVG downloads, zoom) shows at a chart's top

@@ -688,7 +688,10 @@ function renderLatencyCDF(d) {
     yaxis: { title: { text: "% of requests" }, range: [0, 101] },
     yaxis2: { anchor: "x2", range: [0, 101] },
     shapes, annotations,
-    legend: { orientation: "h", y: -0.25 }, margin: { l: 50, r: 10, t: 36, b: 40 }, height: 380,
+    // The legend at the chart's foot, below the axes' titles however many lines they take
+    // (one placed a share of the plot's height below it lay over their second lines).
+    legend: { orientation: "h", yref: "container", y: 0, yanchor: "bottom" },
+    margin: { l: 50, r: 10, t: 36, b: 40 }, height: 380,
   });
 }
 
