@@ -1303,3 +1303,40 @@ def test_the_latency_shares_axis_titles_clear_each_other_on_a_phone(server: str,
     )
     assert words == ["time to firsttoken (s)", "time per outputtoken (ms)"]
     page.close()
+
+
+def test_a_cancelled_run_says_so_until_the_next_run(server: str, browser) -> None:
+    """After a run, a run of other settings cancelled: "settings changed: run again" took the
+    status line's place at once, and nothing said that the run had been cancelled."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    load = "serve.requests=20&serve.rate=20"
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page.click("#run-serve")
+    page.wait_for_selector("body[data-served='1']", timeout=30_000)
+    page.fill("#serve-requests", "2000")
+    page.click("#run-serve")
+    page.wait_for_function(
+        "() => /simulating requests… [1-9]\\d* of 2000/.test("
+        "document.getElementById('serve-status').textContent)",
+        timeout=60_000,
+    )
+    page.click("#cancel-serve")
+    page.wait_for_selector("body[data-serve-cancelled]", timeout=30_000)
+    status = page.inner_text("#serve-status")
+    assert re.match(r"cancelled after .+ of 2000\) · settings changed: run again", status), status
+    assert page.get_attribute("#page-serve", "data-state") == "stale"  # the 20 requests' run
+    # Another change keeps it; so does going back to the settings of the run shown.
+    page.fill("#serve-rate", "10")
+    assert page.inner_text("#serve-status") == status
+    page.fill("#serve-rate", "20")
+    page.fill("#serve-requests", "20")
+    assert page.inner_text("#serve-status") == status.split(" · ")[0]
+    assert page.get_attribute("#page-serve", "data-state") == "ok"
+    # The next run clears it.
+    page.click("#run-serve")
+    page.wait_for_selector("body[data-served='2']", timeout=30_000)
+    assert page.inner_text("#serve-status").startswith("answered in")
+    page.fill("#serve-rate", "10")
+    assert page.inner_text("#serve-status") == "settings changed: run again to update"
+    page.close()

@@ -28,6 +28,9 @@ const NOTES = {
 const PAGE_FIELDS = { serve: [], advise: [] };
 const PAGE_DEFAULTS = { serve: {}, advise: {} };
 const runs = { serve: null, advise: null };  // the last answer of each page, with its request
+// The status line of each page's run cancelled since its last run, kept until the next one:
+// a change of settings after it wrote "settings changed" over it.
+const cancelled = { serve: "", advise: "" };
 const pageSeq = { serve: 0, advise: 0 };
 const runCount = { serve: 0, advise: 0 };
 
@@ -398,10 +401,11 @@ function markStale() {
     const stale = runs[page] != null && requestKey(page) !== runs[page].key;
     if (stale) {
       setState(page, "stale");
-      $(`#${page}-status`).textContent = "settings changed: run again to update";
+      $(`#${page}-status`).textContent = [cancelled[page], "settings changed: run again to update"]
+        .filter(Boolean).join(" · ");
     } else if (runs[page] != null && $(`#page-${page}`).dataset.state === "stale") {
       setState(page, "ok");
-      $(`#${page}-status`).textContent = "";
+      $(`#${page}-status`).textContent = cancelled[page];
     }
   }
 }
@@ -462,6 +466,7 @@ async function runPage(page, capacity = false) {
     return;
   }
   if (jobs[page]) cancelRun(page);
+  cancelled[page] = "";
   const id = ++pageSeq[page];
   const status = $(`#${page}-status`);
   const retry = () => runPage(page, capacity);
@@ -506,7 +511,8 @@ async function runPage(page, capacity = false) {
     return;
   }
   if (job.status === "cancelled") {
-    status.textContent = `cancelled after ${secs(job.elapsed)} (${job.phase}: ${job.done} of ${job.total})`;
+    cancelled[page] = `cancelled after ${secs(job.elapsed)} (${job.phase}: ${job.done} of ${job.total})`;
+    status.textContent = cancelled[page];
     setState(page, runs[page] ? "ok" : "idle");
     markStale();
     document.body.dataset[`${page}Cancelled`] = job.id;
