@@ -1340,3 +1340,30 @@ def test_a_cancelled_run_says_so_until_the_next_run(server: str, browser) -> Non
     page.fill("#serve-rate", "10")
     assert page.inner_text("#serve-status") == "settings changed: run again to update"
     page.close()
+
+
+def test_the_advisors_header_names_the_devices_it_searches(server: str, browser) -> None:
+    """The advisor searches devices itself, yet the header named the device on the left ("on
+    NVIDIA H100 SXM5 80GB"), which it ignores (its settings are hidden there)."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&page=advise")
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    assert page.is_hidden("#device-fieldset")
+    headline = page.inner_text("#headline")
+    assert headline == f"{LLAMA} · 8B params · across every priced device", headline
+    page.click("#advise-devices > summary")
+    for name in ("h200-sxm", "a100-sxm4-80gb"):
+        page.check(f'#advise-device-list input[value="{name}"]')
+    assert page.inner_text("#headline").endswith("· across a100-sxm4-80gb, h200-sxm")
+    # The pages that use the device name it.
+    for name in ("serve", "analysis"):
+        page.click(f'.page-tab[data-page="{name}"]')
+        assert page.inner_text("#headline").startswith(f"{LLAMA} on NVIDIA H100 SXM5 80GB · ")
+    page.go_back()
+    page.wait_for_function("() => state.page === 'serve'")
+    page.go_back()
+    page.wait_for_function("() => state.page === 'advise'")
+    page.wait_for_function(
+        "() => document.getElementById('headline').textContent.endsWith('a100-sxm4-80gb, h200-sxm')"
+    )
+    page.close()

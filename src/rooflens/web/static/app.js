@@ -462,23 +462,38 @@ const graphStage = () => {
 };
 const stageOps = (stage) => last.analysis.operators.filter((o) => o.stage === stage);
 
-function render() {
+// The header's line: the model shown, and on the analysis and serving pages the device and
+// what priced it. The advisor searches devices itself (and prices with its own engine): there
+// the line names the devices it searches, not the device on the left, which it ignores.
+function fillHeadline() {
+  if (!last) return;
   const an = last.analysis;
-  const dev = an.device;
+  const params = ` · ${count(an.model.params)} params` +
+    (an.model.active_params !== an.model.params ? ` (${count(an.model.active_params)} active)` : "");
+  if (state.page === "advise") {
+    const ticked = state.advise.devices || [];
+    $("#headline").textContent = `${an.model.id}${params} · across ` +
+      (ticked.length ? ticked.join(", ") : "every priced device");
+    $("#headline").title = "";
+    return;
+  }
   // Operators the engine profile prices with another type's curves, or outside the sizes its
   // curves were fitted over: counted, and named on hover.
   const fallbacks = an.fallbacks || [];
   const notes = an.notes || [];
   const counted = (n, what) => (n ? ` · ${n} ${what}${n > 1 ? "s" : ""}` : "");
-  $("#headline").textContent =
-    `${an.model.id} on ${dev.display_name} · ${count(an.model.params)} params` +
-    (an.model.active_params !== an.model.params ? ` (${count(an.model.active_params)} active)` : "") +
-    ` · ${an.estimate}` +
-    counted(fallbacks.length, "fallback") + counted(notes.length, "extrapolation");
+  $("#headline").textContent = `${an.model.id} on ${an.device.display_name}${params} · ` +
+    an.estimate + counted(fallbacks.length, "fallback") + counted(notes.length, "extrapolation");
   $("#headline").title = [
     ...fallbacks.map((line) => `fallback: ${line}`),
     ...notes.map((line) => `extrapolated: ${line}`),
   ].join("\n");
+}
+
+function render() {
+  const an = last.analysis;
+  const dev = an.device;
+  fillHeadline();
   $("#model-info").textContent = `${an.model.model_type} · ${an.model.num_layers} layers · hidden ` +
     `${an.model.hidden_size} · ${an.model.num_heads}/${an.model.num_kv_heads} heads · ` +
     `max ${an.model.max_positions} positions`;

@@ -116,6 +116,7 @@ function fillPages() {
   $("#option-groups").hidden = state.page === "advise";
   $("#page-note").hidden = state.page === "analysis";
   $("#page-note").textContent = NOTES[state.page] || "";
+  fillHeadline();
   for (const page of RUN_PAGES) {
     for (const el of document.querySelectorAll(`#page-${page} [data-key]`)) {
       if (isScheduler(page, el.dataset.key)) continue;  // fillScheduler
@@ -841,6 +842,7 @@ function wirePages() {
       } else {
         state[page][f.key] = value;
       }
+      if (f.key === "devices") fillHeadline();  // the advisor's devices, named in the header
       ev.target.classList.remove("invalid");
       writeURL();
       markStale();
