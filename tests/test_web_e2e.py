@@ -193,6 +193,8 @@ def test_page_end_to_end(server: str, browser, tmp_path: Path) -> None:
     assert page.input_value("#opt-flash_attention") == ""
     page.select_option("#opt-flash_attention", "true")
     page.wait_for_function("() => location.hash.includes('b.flash_attention=1')")
+    # The picture is of the answer, not of the page still fetching it.
+    page.wait_for_function("() => !document.body.classList.contains('busy')")
 
     shot = tmp_path / "web.png"
     page.screenshot(path=str(shot))
