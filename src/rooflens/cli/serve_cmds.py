@@ -197,6 +197,14 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
             )
     rows += [("fallback", line) for line in result.fallbacks]
     rows += [("note", line) for line in result.notes]
+    if result.host_per_request:
+        rows.append(
+            (
+                "per request",
+                f"{fmt.seconds(result.host_per_request)} on the engine's serving path outside "
+                "its iterations, in every TTFT (measured: docs/engines-measured.md)",
+            )
+        )
     if result.validation is not None:
         rows.append(("checked against", result.validation))
     rows += [

@@ -478,6 +478,11 @@ class EfficiencyProfile(BaseModel):
     # long, as an overlap schedule prepares the next while one runs. None: not measured (the
     # operator databases time kernels, not steps), and steps take their GPU time.
     host_per_iteration: NonNegativeFloat | None = None
+    # Time each request spends on the engine's serving path outside its iterations (API
+    # server, tokenizer, hand-off to the scheduler, detokenizing and streaming), seconds: the
+    # serving simulator delays each request's arrival at the engine by it. None: not measured
+    # (the operator databases time kernels, not requests).
+    host_per_request: NonNegativeFloat | None = None
     # Measured collectives per kind (see EngineProfile), in place of the link model.
     collectives: dict[CollectiveKind, CollectiveTable] = Field(default_factory=dict)
     provenance: dict[str, str] = Field(default_factory=dict)

@@ -97,12 +97,17 @@ def _shipped(engine: str, device: str, version: str | None) -> EfficiencyProfile
     if defaults is None:
         return profile
     # The engine's memory behaviour comes with its kernels: the share of the device it takes.
-    return profile.model_copy(
-        update={
-            "memory_fraction": memory_share(engine, device, None),
-            "memory_fraction_of": defaults.memory_fraction_of,
+    update: dict[str, object] = {
+        "memory_fraction": memory_share(engine, device, None),
+        "memory_fraction_of": defaults.memory_fraction_of,
+    }
+    if defaults.host_per_request is not None:
+        # The time a request takes outside the kernels, measured with the engine itself.
+        update["host_per_request"] = defaults.host_per_request
+        update["provenance"] = profile.provenance | {
+            "host_per_request": defaults.sources["host_per_request"]
         }
-    )
+    return profile.model_copy(update=update)
 
 
 def memory_share(engine: str, device: str, version: str | None, tp: int = 1, pp: int = 1) -> float:
@@ -136,9 +141,12 @@ def profile_facts(engine: str, device: str) -> dict[str, object]:
     text = resources.files("rooflens.engines").joinpath(_FOLDER, name).read_text("utf-8")
     head = json.loads(text)
     defaults = DEFAULTS.get(engine)
+    provenance = dict(head.get("provenance", {}))
+    if defaults is not None and defaults.host_per_request is not None:
+        provenance["host_per_request"] = defaults.sources["host_per_request"]
     return {
         "engine_version": head.get("engine_version"),
-        "provenance": dict(head.get("provenance", {})),
+        "provenance": provenance,
         "memory_fraction": memory_share(engine, device, None)
         if defaults
         else head["memory_fraction"],

@@ -48,6 +48,11 @@ class EngineDefaults(BaseModel):
     # Bits of a recurrent scan's state where the model's config declares none (None: the
     # model's own default, 16 bits).
     state_bits: Literal[16, 32] | None = None
+    # Seconds a request spends on the engine's serving path outside its iterations (the API
+    # server, tokenizing, handing the request to the scheduler, detokenizing and streaming
+    # back), measured end to end from a client (None: not measured); the serving simulator
+    # adds it to each request's way to the engine.
+    host_per_request: float | None = Field(default=None, ge=0.0)
     sources: dict[str, str]
 
     def memory_fraction_at(self, version: str | None) -> float:

@@ -114,17 +114,18 @@ def serve(
             replica, decode_replica, config, cluster, requests, max_len, progress, concurrency
         )
     order = np.argsort(requests.arrival, kind="stable")
+    # Each request reaches the engines its serving path's time after it is sent.
+    at_engine = requests.arrival + request_path(replica)
+    sent = {"arrival": requests.arrival, "at_engine": at_engine}
     if not cluster.disaggregated:
-        engines = _pool(
-            replica, config, requests, requests.arrival, cluster.replicas, "full", max_len
-        )
-        assignment = _route(engines, requests.arrival, order, cluster.router, progress)
+        engines = _pool(replica, config, requests, at_engine, cluster.replicas, "full", max_len)
+        assignment = _route(engines, at_engine, order, cluster.router, progress)
         records = [e.record() for e in engines]
-        return records, assignment, _merge(records, assignment) | {"arrival": requests.arrival}
+        return records, assignment, _merge(records, assignment) | sent
     prefill = _pool(
-        replica, config, requests, requests.arrival, cluster.prefill_replicas, "prefill", max_len
+        replica, config, requests, at_engine, cluster.prefill_replicas, "prefill", max_len
     )
-    on_prefill = _route(prefill, requests.arrival, order, cluster.router, None)
+    on_prefill = _route(prefill, at_engine, order, cluster.router, None)
     first = _merge([e.record() for e in prefill], on_prefill)
     handed = first["handoff"]
     moved = transfer_seconds(replica, decode_replica, requests.prompt, cluster.kv_link_bandwidth)
@@ -150,10 +151,18 @@ def serve(
     times["finish"] = np.where(needs_decode, second["finish"], first["handoff"])
     times["preemptions"] = first["preemptions"] + second["preemptions"]
     times["generated"] = np.where(needs_decode, second["generated"], first["generated"])
-    times["arrival"] = requests.arrival
+    times |= sent
     records = [e.record() for e in prefill] + [e.record() for e in decode]
     assignment = np.where(needs_decode, on_decode + len(prefill), on_prefill)
     return records, assignment, times
+
+
+def request_path(replica: Replica) -> float:
+    """Seconds a request takes from its client to the engine's scheduler and its tokens back,
+    outside the iterations (the profile's `host_per_request`; 0 where not measured): counted
+    on its way in, which delays its client's next request by as much as its way back would."""
+    profile = replica.profile
+    return float(profile.host_per_request or 0.0) if profile is not None else 0.0
 
 
 class _Router:
@@ -243,15 +252,18 @@ def _closed_loop(
     genai-perf's concurrency mode keeps C outstanding."""
     n = len(requests)
     clients = min(concurrency, n)
+    # A request reaches the engines its serving path's time after its client sends it.
+    way_in = request_path(replica)
     sent = np.full(n, np.inf)
     sent[:clients] = 0.0
+    at_engine = sent + way_in
     unsent = iter(range(clients, n))
     full = not cluster.disaggregated
     first_pool = _pool(
         replica,
         config,
         requests,
-        sent,
+        at_engine,
         cluster.replicas if full else cluster.prefill_replicas,
         "full" if full else "prefill",
         max_len,
@@ -268,7 +280,8 @@ def _closed_loop(
             if i is None:
                 return
             sent[i] = t
-            to_first.send(i, t)
+            at_engine[i] = t + way_in
+            to_first.send(i, t + way_in)
 
     engines = list(first_pool)
     decode_pool: list[Engine] = []
@@ -307,10 +320,11 @@ def _closed_loop(
             engine.on_finish = hand_over
         engines += decode_pool
     for i in range(clients):
-        to_first.send(i, 0.0)
+        to_first.send(i, way_in)
     _lockstep(engines)
     first = _merge([e.record() for e in first_pool], on_first)
     first["arrival"] = sent
+    first["at_engine"] = at_engine
     records = [e.record() for e in engines]
     if full:
         return records, on_first, first

@@ -79,6 +79,9 @@ class SimulationResult:
     # largest prefill and decode step read them; and another engine's scheduler preset than
     # the profile's engine (serving.api).
     notes: tuple[str, ...] = ()
+    # Seconds each request spent on the engine's serving path outside its iterations (its
+    # profile's measured host_per_request; 0 where none is measured).
+    host_per_request: float = 0.0
 
     @property
     def peak_kv_share(self) -> float:
@@ -171,6 +174,7 @@ class SimulationResult:
             "kernels": self.kernels,
             "fallbacks": list(self.fallbacks),
             "notes": list(self.notes),
+            "host_per_request": self.host_per_request,
             "validation": self.validation,
             "scheduler": None if self.scheduler is None else self.scheduler.model_dump(),
             "memory": verdict,
@@ -252,7 +256,8 @@ class SimulationResult:
 
     def in_system(self) -> float:
         """Time-averaged requests waiting or running, read off the engines' timelines (for
-        Little's law: it should equal throughput x mean latency)."""
+        Little's law: it should equal throughput x mean latency at the engines, each
+        request's end-to-end latency less its way there, `host_per_request`)."""
         line = self.timeline
         area = ((line["waiting"] + line["running"]) * line["duration"]).sum()
         return float(area / self.duration)
@@ -282,7 +287,8 @@ def request_frame(
             "ttft": first - arrival,
             "tpot": tpot,
             "e2e": finish - arrival,
-            "queueing": start - arrival,
+            # Waiting at the engine: from the request's arrival there, past its serving path.
+            "queueing": start - times.get("at_engine", arrival),
             "preemptions": times["preemptions"],
             "generated": times["generated"],
         }

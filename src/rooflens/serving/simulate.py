@@ -24,7 +24,7 @@ from rooflens.engines import DEFAULTS, vllm
 from rooflens.engines.sglang import request_pool, state_pool
 from rooflens.engines.validated import architecture, checked_against
 from rooflens.formats import si
-from rooflens.serving.cluster import serve
+from rooflens.serving.cluster import request_path, serve
 from rooflens.serving.config import SLO, ClusterConfig, SchedulerConfig
 from rooflens.serving.engine import TIMELINE
 from rooflens.serving.replica import Replica, build_replica, check_options
@@ -420,6 +420,7 @@ def run(
         validation=_validation(options, model),
         layout=layout(options, cluster),
         notes=_beyond_fit(model, device, options, cluster, timeline, requests),
+        host_per_request=request_path(replica),
     )
 
 

@@ -1,0 +1,101 @@
+"""Serving runs rooflens measured with an engine itself (scripts/engine_serving_client.py, one
+JSON line per benchmark point), set beside the serving simulator's forecast of each point:
+docs/engines-measured.md.
+
+    python -m rooflens.measure.engine_runs docs/data/engine-runs-vllm-0.22.0-h100.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rooflens.serving.api import simulate
+from rooflens.serving.config import SchedulerConfig
+from rooflens.serving.workload import Workload
+
+# The engine's largest position in those runs (vLLM's --max-model-len 9216).
+MAX_LEN = 9216
+
+
+def read_runs(path: Path) -> pd.DataFrame:
+    """The measured points, one row each."""
+    return pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line])
+
+
+def forecast(run: pd.Series) -> dict[str, float]:
+    """rooflens' closed-loop forecast of one measured point: the run's engine, release, device
+    and model, its clients and requests, every prompt and output of the stated lengths."""
+    workload = Workload(
+        requests=int(run["requests"]),
+        prompt=f"fixed:{int(run['isl'])}",
+        output=f"fixed:{int(run['osl'])}",
+    )
+    result = simulate(
+        run["model"],
+        run["device"],
+        workload,
+        scheduler=SchedulerConfig(max_len=MAX_LEN),
+        concurrency=int(run["clients"]),
+        engine=run["engine"],
+        engine_version=run["engine_version"],
+    )
+    served = result.requests
+    return {
+        "ttft_predicted_ms": 1e3 * float(served["ttft"].mean()),
+        "tpot_predicted_ms": 1e3 * float(served["tpot"].dropna().mean()),
+    }
+
+
+def side_by_side(runs: pd.DataFrame) -> pd.DataFrame:
+    """Each measured point with its forecast and the errors (predicted / measured - 1)."""
+    predicted = pd.DataFrame([forecast(run) for _, run in runs.iterrows()], index=runs.index)
+    out = pd.concat([runs, predicted], axis=1)
+    out["ttft_error"] = out["ttft_predicted_ms"] / out["ttft_mean_ms"] - 1
+    out["tpot_error"] = out["tpot_predicted_ms"] / out["tpot_mean_ms"] - 1
+    return out
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """The side-by-side table as docs/engines-measured.md shows it."""
+    lines = [
+        "| model | prompt | output | clients | requests | TTFT measured ms | TTFT predicted ms "
+        "| err | TPOT measured ms | TPOT predicted ms | err |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in table.iterrows():
+        lines.append(
+            f"| {r['model']} | {r['isl']} | {r['osl']} | {r['clients']} | {r['requests']} | "
+            f"{r['ttft_mean_ms']:.1f} | {r['ttft_predicted_ms']:.1f} | "
+            f"{100 * r['ttft_error']:+.0f} % | {r['tpot_mean_ms']:.2f} | "
+            f"{r['tpot_predicted_ms']:.2f} | {100 * r['tpot_error']:+.0f} % |"
+        )
+    return "\n".join(lines)
+
+
+def fit_points(runs: pd.DataFrame) -> pd.Series:
+    """The points `host_per_request` is measured on: one client, prompts of at most 128
+    tokens (prefilled inside a CUDA graph), of the first model."""
+    return (runs["clients"] == 1) & (runs["isl"] <= 128) & (runs["model"] == runs["model"].iloc[0])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", type=Path)
+    args = parser.parse_args(argv)
+    table = side_by_side(read_runs(args.runs))
+    print(markdown(table))
+    rest = table[~fit_points(table)]
+    print(
+        f"\nOutside the fitted points ({len(rest)}): |TTFT error| median "
+        f"{100 * float(np.median(rest['ttft_error'].abs())):.0f} %, |TPOT error| median "
+        f"{100 * float(np.median(rest['tpot_error'].abs())):.0f} %."
+    )
+
+
+if __name__ == "__main__":
+    main()
