@@ -90,6 +90,8 @@ def test_simulate_equals_the_python_api(chunked) -> None:
     assert data["estimate"] == want.estimate == "roofline bound"
     assert data["kernels"] == want.kernels == "fused attention; fused: nothing else"
     assert data["fallbacks"] == list(want.fallbacks) == []
+    # No engine's measured time per request under a roofline bound.
+    assert data["host_per_request"] == want.host_per_request == 0.0
     # A roofline bound is checked against no engine's measured runs.
     assert data["validation"] is want.validation is None
     assert data["scheduler"] == want.scheduler.model_dump()

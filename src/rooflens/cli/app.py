@@ -596,6 +596,10 @@ def engines(
                 for f, of in zip(frame.memory_fraction, frame.memory_fraction_of, strict=True)
             ],
             "per iteration": frame.apply(budget, axis=1),
+            # The engine's measured time on its serving path (docs/engines-measured.md).
+            "per request": frame.host_per_request.map(
+                lambda t: "—" if pd.isna(t) else fmt.seconds(t)
+            ),
             "fitted": frame.fitted.fillna("—"),
             "source": frame.source,
             "checked against (median error)": frame.apply(checked, axis=1),

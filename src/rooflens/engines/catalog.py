@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from rooflens.core.errors import InvalidInputError
-from rooflens.engines import engine_profiles, engine_versions, profile_facts
+from rooflens.engines import DEFAULTS, engine_profiles, engine_versions, profile_facts
 from rooflens.engines.validated import ARCHITECTURES, engine_group
 from rooflens.hardware.catalog import catalog
 from rooflens.serving.presets import PRESETS, preset_for
@@ -69,6 +69,10 @@ def engine_catalog(engine: str | None = None) -> list[dict[str, Any]]:
                     "memory_fraction_of": facts["memory_fraction_of"],
                     "max_tokens": scheduler.max_tokens if scheduler else None,
                     "max_batch": scheduler.max_batch if scheduler else None,
+                    # Measured with the engine itself (docs/engines-measured.md), else None.
+                    "host_per_request": (
+                        DEFAULTS[name].host_per_request if name in DEFAULTS else None
+                    ),
                     "validated_runs": checked["runs"] if checked else 0,
                     "ttft_error": checked["ttft_error"] if checked else None,
                     "tpot_error": checked["tpot_error"] if checked else None,

@@ -627,6 +627,11 @@ class EngineInfo(BaseModel):
     memory_fraction_of: Literal["device", "static", "free"]
     max_tokens: int | None = Field(description="The scheduler preset's token budget.")
     max_batch: int | None = Field(description="The scheduler preset's batch limit.")
+    host_per_request: float | None = Field(
+        description="Seconds each request spends on the engine's serving path outside its "
+        "iterations, measured with the engine (docs/engines-measured.md); null where not "
+        "measured."
+    )
     validated_runs: int = Field(description="Measured serving runs its forecasts were checked on.")
     ttft_error: float | None = Field(description="Their median |error| of TTFT (a share).")
     tpot_error: float | None = Field(description="Their median |error| of TPOT (a share).")
@@ -926,6 +931,12 @@ class SimulateOut(BaseModel):
     notes: list[str] = Field(
         description=NOTES + " Read at the run's longest prompt's prefill and its most "
         "sequences decoding at the longest context."
+    )
+    host_per_request: float = Field(
+        0.0,
+        description="Seconds each request spent on the engine's serving path outside its "
+        "iterations, in every TTFT and end-to-end latency (the profile's measured time, "
+        "docs/engines-measured.md); 0 where none is measured.",
     )
     validation: str | None = Field(
         description="How far forecasts of this engine on this device fell from its measured "
