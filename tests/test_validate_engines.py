@@ -1232,6 +1232,8 @@ def test_the_report_opens_with_the_targets_where_and_why_they_are_missed() -> No
     assert "(vllm 40 ms)" in text
     assert "vllm 1 of 1 series, its undivided part 40 ms longer measured" in text
     assert "still miss by 5 % median and 45 % p90" in text
+    # The one time per request measured with an engine itself, named as in the forecasts.
+    assert "only vllm's 9.9 ms per request on its serving path" in text
     # No record repeats a measurement and no series varies the output length.
     assert "disagree among themselves" not in text
     assert "grows with the output length" not in text

@@ -46,6 +46,7 @@ from rooflens.core.errors import (
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
+from rooflens.engines import DEFAULTS as ENGINE_DEFAULTS
 from rooflens.engines import memory_share, version_key
 from rooflens.engines.validated import architecture
 from rooflens.engines.vllm import ASYNC_SCHEDULING_FROM
@@ -1543,10 +1544,27 @@ def _why_lines(target: pd.DataFrame, mine: pd.DataFrame, rows: pd.DataFrame) -> 
         "kernels takes the missing time (the API server, tokenization, the scheduler's "
         "loop, the host launching a prefill run without CUDA graphs, the client). The "
         "operator databases time kernels, and rooflens adds no time it has not measured "
-        "(nothing is fitted to these runs), so its TTFT for these engines is short by about "
-        "that much."
+        "(nothing is fitted to these runs): "
+        + _measured_paths()
+        + ", so its TTFT is short by about what the rest takes."
     )
     return why
+
+
+def _measured_paths() -> str:
+    """Which engines' time per request outside their iterations rooflens measured with the
+    engine itself (EngineDefaults.host_per_request), in words."""
+    measured = [
+        f"{name}'s {1e3 * d.host_per_request:.1f} ms per request"
+        for name, d in ENGINE_DEFAULTS.items()
+        if d.host_per_request is not None
+    ]
+    if not measured:
+        return "no engine's time per request is measured"
+    return (
+        "only " + ", ".join(measured) + " on its serving path, measured with the engine "
+        "itself (docs/engines-measured.md), is in its forecasts"
+    )
 
 
 def _split_lines(done: pd.DataFrame) -> list[str]:
