@@ -264,7 +264,11 @@ def _screen(
     fits = max_batch >= sizes
     # The full rate as a curve to read backwards: where a larger batch's step grows faster
     # than the batch (a kernel's tile boundary), it serves no more than the smaller.
-    curve = _Replica(sizes, t_d, np.maximum.accumulate(rate), held, g - 1, t_p, z, p, slo)
+    # A request's time on the engine's serving path, where the profile measured one: in every
+    # TTFT, as the confirming simulation adds it, not in any step.
+    profile = options.calibration
+    way_in = float(profile.host_per_request or 0.0) if profile is not None else 0.0
+    curve = _Replica(sizes, t_d, np.maximum.accumulate(rate), held, g - 1, t_p, z, p, slo, way_in)
     row: dict[str, object] = {
         "device": cand.device.name,
         "tp": cand.tp,
@@ -285,7 +289,10 @@ def _screen(
         short = _memory_short(
             max_batch, p, float(one.weights), float(one.activations), room, options.calibration
         )
-        return row | {"feasible": False, "binds": _why_not(fits, t_d, t_d[0] / p + t_p, slo, short)}
+        return row | {
+            "feasible": False,
+            "binds": _why_not(fits, t_d, t_d[0] / p + t_p + way_in, slo, short),
+        }
     replicas = math.ceil(target.rate / capacity)
     # The batch each replica actually runs at its share of the load.
     load = target.rate / replicas
@@ -373,9 +380,10 @@ class _Replica:
     within the SLO at each batch limit. At a load λ the replica runs b(λ) requests on average
     (λ = b / S(b), the rate curve read backwards). A request waits for one of the c slots
     (`_slot_wait`), then for the running step and the prompts ahead of it (`_prompt_wait`),
-    then prefills: TTFT_q ≈ W_slot + t_d / p + W_prompts + t_p, the quantiles added (at least
-    the sum's). Its g - 1 decode steps pause for every prompt queued or arriving meanwhile
-    (`tpot`)."""
+    then prefills: TTFT_q ≈ W_slot + t_d / p + W_prompts + t_p + t_r, the quantiles added (at
+    least the sum's), t_r the engine's measured time per request outside its iterations
+    (`host_per_request`, as the simulator adds it). Its g - 1 decode steps pause for every
+    prompt queued or arriving meanwhile (`tpot`)."""
 
     sizes: np.ndarray
     t_d: np.ndarray
@@ -386,6 +394,7 @@ class _Replica:
     z: float
     stages: int
     slo: SLO
+    way_in: float = 0.0  # t_r: the engine's time per request on its serving path
 
     def batch(self, load: np.ndarray) -> np.ndarray:
         """Requests in service on average at each load (below one request at a time's rate,
@@ -411,7 +420,7 @@ class _Replica:
         wait = _prompt_wait(load, self.held, self.slo.percentile / 100)
         # One-token answers decode nothing: no running step to wait for.
         running = self.step(self.batch(load)) / self.stages if self.decodes else 0.0
-        return running + wait + self.t_p
+        return running + wait + self.t_p + self.way_in
 
     def tpot(self, load: np.ndarray, limit: int | None = None) -> np.ndarray:
         """The TPOT quantile at each load: with the batch the load sustains, or (`limit`) a full
