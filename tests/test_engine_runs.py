@@ -98,3 +98,48 @@ def test_the_documents_table_is_the_shipped_runs_against_their_forecasts(table) 
     stated = re.search(r"with it, (\d+) %", text)
     assert stated and int(stated[1]) == round(median)
     assert f"the {len(rest)} points not fitted" in text
+
+
+@pytest.mark.parametrize("value", [-0.001, float("inf"), float("nan"), 1e12])
+def test_a_profiles_time_per_request_is_a_finite_time(value) -> None:
+    """A profile file's host_per_request is refused beyond an hour or not a number (1e12 s
+    took the simulator's clock past its resolution; inf gave NaN rates)."""
+    from rooflens.core.efficiency import EfficiencyProfile
+
+    measured = load_engine_profile("vllm", "h100-sxm")
+    data = measured.model_dump() | {"host_per_request": value}
+    with pytest.raises(ValueError, match="host_per_request"):
+        EfficiencyProfile.model_validate(data)
+
+
+def test_the_router_picks_an_engine_when_a_request_is_sent(monkeypatch) -> None:
+    """Two replicas behind a least-outstanding router: it counts what each has finished by
+    the moment a request is sent, before the request's serving path, in an open loop as in a
+    closed one (it had counted 9.9 ms ahead in an open loop)."""
+    from rooflens.serving.engine import Engine
+
+    asked: list[float] = []
+    outstanding = Engine.outstanding
+
+    def recorded(self, at):
+        asked.append(at)
+        return outstanding(self, at)
+
+    monkeypatch.setattr(Engine, "outstanding", recorded)
+    measured = load_engine_profile("vllm", "h100-sxm")
+    cluster = ClusterConfig(replicas=2, router="least_outstanding")
+    workload = Workload(
+        requests=20, prompt="fixed:512", output="fixed:64", arrivals={"kind": "fixed", "rate": 30}
+    )
+    served = simulate(
+        "meta-llama/Llama-3.1-8B", "h100-sxm", workload, calibration=measured, cluster=cluster
+    ).requests
+    # Each request asks both replicas, at the instant it was sent.
+    np.testing.assert_allclose(sorted(set(asked)), sorted(served["arrival"]))
+    asked.clear()
+    looped = simulate(
+        "meta-llama/Llama-3.1-8B", "h100-sxm",
+        Workload(requests=20, prompt="fixed:512", output="fixed:64"),
+        calibration=measured, cluster=cluster, concurrency=4,
+    ).requests  # fmt: skip
+    np.testing.assert_allclose(sorted(set(asked)), sorted(set(looped["arrival"])))

@@ -266,8 +266,7 @@ def _screen(
     # than the batch (a kernel's tile boundary), it serves no more than the smaller.
     # A request's time on the engine's serving path, where the profile measured one: in every
     # TTFT, as the confirming simulation adds it, not in any step.
-    profile = options.calibration
-    way_in = float(profile.host_per_request or 0.0) if profile is not None else 0.0
+    way_in = options.calibration.request_time if options.calibration is not None else 0.0
     curve = _Replica(sizes, t_d, np.maximum.accumulate(rate), held, g - 1, t_p, z, p, slo, way_in)
     row: dict[str, object] = {
         "device": cand.device.name,

@@ -202,7 +202,8 @@ def _summary_rows(result: SimulationResult) -> list[tuple[str, str]]:
             (
                 "per request",
                 f"{fmt.seconds(result.host_per_request)} on the engine's serving path outside "
-                "its iterations, in every TTFT (measured: docs/engines-measured.md)",
+                "its iterations, in every TTFT: "
+                + (result.host_per_request_source or "as the profile gives it"),
             )
         )
     if result.validation is not None:

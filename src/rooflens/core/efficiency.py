@@ -482,7 +482,7 @@ class EfficiencyProfile(BaseModel):
     # server, tokenizer, hand-off to the scheduler, detokenizing and streaming), seconds: the
     # serving simulator delays each request's arrival at the engine by it. None: not measured
     # (the operator databases time kernels, not requests).
-    host_per_request: NonNegativeFloat | None = None
+    host_per_request: float | None = Field(default=None, ge=0.0, le=3600.0, allow_inf_nan=False)
     # Measured collectives per kind (see EngineProfile), in place of the link model.
     collectives: dict[CollectiveKind, CollectiveTable] = Field(default_factory=dict)
     provenance: dict[str, str] = Field(default_factory=dict)
@@ -496,6 +496,12 @@ class EfficiencyProfile(BaseModel):
         """Whether it holds a host time per kernel or layer launched: without one, an eager
         run is priced as from CUDA graphs (its tables time kernels, not launches)."""
         return bool(self.eager_host_per_kernel or self.eager_host_per_layer)
+
+    @property
+    def request_time(self) -> float:
+        """Seconds each request spends on the serving path outside the iterations (0 where
+        none is measured)."""
+        return float(self.host_per_request or 0.0)
 
     @property
     def measured_on(self) -> str:

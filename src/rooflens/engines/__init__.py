@@ -104,9 +104,7 @@ def _shipped(engine: str, device: str, version: str | None) -> EfficiencyProfile
     if defaults.host_per_request is not None:
         # The time a request takes outside the kernels, measured with the engine itself.
         update["host_per_request"] = defaults.host_per_request
-        update["provenance"] = profile.provenance | {
-            "host_per_request": defaults.sources["host_per_request"]
-        }
+        update["provenance"] = defaults.with_measured(profile.provenance)
     return profile.model_copy(update=update)
 
 
@@ -142,8 +140,8 @@ def profile_facts(engine: str, device: str) -> dict[str, object]:
     head = json.loads(text)
     defaults = DEFAULTS.get(engine)
     provenance = dict(head.get("provenance", {}))
-    if defaults is not None and defaults.host_per_request is not None:
-        provenance["host_per_request"] = defaults.sources["host_per_request"]
+    if defaults is not None:
+        provenance = defaults.with_measured(provenance)
     return {
         "engine_version": head.get("engine_version"),
         "provenance": provenance,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rooflens.core.efficiency import version_key
 from rooflens.core.hardware import Device
@@ -52,8 +52,21 @@ class EngineDefaults(BaseModel):
     # server, tokenizing, handing the request to the scheduler, detokenizing and streaming
     # back), measured end to end from a client (None: not measured); the serving simulator
     # adds it to each request's way to the engine.
-    host_per_request: float | None = Field(default=None, ge=0.0)
+    host_per_request: float | None = Field(default=None, ge=0.0, le=3600.0, allow_inf_nan=False)
     sources: dict[str, str]
+
+    @model_validator(mode="after")
+    def _measured_with_its_source(self) -> EngineDefaults:
+        # A measured time per request goes into every profile's provenance with its source.
+        if self.host_per_request is not None and "host_per_request" not in self.sources:
+            raise ValueError("host_per_request needs its source in `sources`")
+        return self
+
+    def with_measured(self, provenance: dict[str, str]) -> dict[str, str]:
+        """A profile's provenance with where the engine's time per request was measured."""
+        if self.host_per_request is None:
+            return dict(provenance)
+        return dict(provenance) | {"host_per_request": self.sources["host_per_request"]}
 
     def memory_fraction_at(self, version: str | None) -> float:
         """The share a release takes by default (None: the newest's, `memory_fraction`)."""

@@ -1546,7 +1546,7 @@ def _why_lines(target: pd.DataFrame, mine: pd.DataFrame, rows: pd.DataFrame) -> 
         "operator databases time kernels, and rooflens adds no time it has not measured "
         "(nothing is fitted to these runs): "
         + _measured_paths()
-        + ", so its TTFT is short by about what the rest takes."
+        + ", so rooflens' TTFT falls short by about what the rest of that path takes."
     )
     return why
 

@@ -19,7 +19,8 @@ Progress = Callable[[int], None] | None
 def _route(
     engines: list[Engine], ready: np.ndarray, order: np.ndarray, router: str, progress: Progress
 ) -> np.ndarray:
-    """Send requests (in `order` of readiness) to engines; return each request's engine."""
+    """Send requests (in `order` of readiness) to engines; return each request's engine.
+    `ready`: when each is routed (sent; the engines read when it reaches them)."""
     assignment = np.full(len(ready), -1, dtype=np.int64)
     if router == "round_robin" or len(engines) == 1:
         assignment[order] = np.arange(len(order)) % len(engines)
@@ -119,13 +120,14 @@ def serve(
     sent = {"arrival": requests.arrival, "at_engine": at_engine}
     if not cluster.disaggregated:
         engines = _pool(replica, config, requests, at_engine, cluster.replicas, "full", max_len)
-        assignment = _route(engines, at_engine, order, cluster.router, progress)
+        # The router, before the serving path, picks an engine when the request is sent.
+        assignment = _route(engines, requests.arrival, order, cluster.router, progress)
         records = [e.record() for e in engines]
         return records, assignment, _merge(records, assignment) | sent
     prefill = _pool(
         replica, config, requests, at_engine, cluster.prefill_replicas, "prefill", max_len
     )
-    on_prefill = _route(prefill, at_engine, order, cluster.router, None)
+    on_prefill = _route(prefill, requests.arrival, order, cluster.router, None)
     first = _merge([e.record() for e in prefill], on_prefill)
     handed = first["handoff"]
     moved = transfer_seconds(replica, decode_replica, requests.prompt, cluster.kv_link_bandwidth)
@@ -159,10 +161,10 @@ def serve(
 
 def request_path(replica: Replica) -> float:
     """Seconds a request takes from its client to the engine's scheduler and its tokens back,
-    outside the iterations (the profile's `host_per_request`; 0 where not measured): counted
-    on its way in, which delays its client's next request by as much as its way back would."""
-    profile = replica.profile
-    return float(profile.host_per_request or 0.0) if profile is not None else 0.0
+    outside the iterations (EfficiencyProfile.request_time; 0 without a profile): counted on
+    its way in, which delays its client's next request by as much as its way back would. The
+    router sits before that path: it picks an engine when the request is sent."""
+    return replica.profile.request_time if replica.profile is not None else 0.0
 
 
 class _Router:
@@ -281,7 +283,7 @@ def _closed_loop(
                 return
             sent[i] = t
             at_engine[i] = t + way_in
-            to_first.send(i, t + way_in)
+            to_first.send(i, t)
 
     engines = list(first_pool)
     decode_pool: list[Engine] = []
@@ -320,7 +322,7 @@ def _closed_loop(
             engine.on_finish = hand_over
         engines += decode_pool
     for i in range(clients):
-        to_first.send(i, way_in)
+        to_first.send(i, 0.0)
     _lockstep(engines)
     first = _merge([e.record() for e in first_pool], on_first)
     first["arrival"] = sent

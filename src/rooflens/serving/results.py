@@ -82,6 +82,8 @@ class SimulationResult:
     # Seconds each request spent on the engine's serving path outside its iterations (its
     # profile's measured host_per_request; 0 where none is measured).
     host_per_request: float = 0.0
+    # Where that time came from (its profile's provenance; "" where it has none).
+    host_per_request_source: str = ""
 
     @property
     def peak_kv_share(self) -> float:

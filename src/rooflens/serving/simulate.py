@@ -421,6 +421,9 @@ def run(
         layout=layout(options, cluster),
         notes=_beyond_fit(model, device, options, cluster, timeline, requests),
         host_per_request=request_path(replica),
+        host_per_request_source=(
+            replica.profile.provenance.get("host_per_request", "") if replica.profile else ""
+        ),
     )
 
 
