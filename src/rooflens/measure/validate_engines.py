@@ -1551,14 +1551,19 @@ def _why_lines(target: pd.DataFrame, mine: pd.DataFrame, rows: pd.DataFrame) -> 
     return why
 
 
-def _measured_paths() -> str:
-    """Which engines' time per request outside their iterations rooflens measured with the
-    engine itself (EngineDefaults.host_per_request), in words."""
-    measured = [
-        f"{name}'s {1e3 * d.host_per_request:.1f} ms per request"
+def _measured_times() -> list[str]:
+    """Each engine's time per request outside its iterations that rooflens measured with the
+    engine itself (EngineDefaults.host_per_request), as "vllm's 9.9 ms"."""
+    return [
+        f"{name}'s {1e3 * d.host_per_request:.1f} ms"
         for name, d in ENGINE_DEFAULTS.items()
         if d.host_per_request is not None
     ]
+
+
+def _measured_paths() -> str:
+    """Which engines' time per request rooflens measured, in words."""
+    measured = [f"{time} per request" for time in _measured_times()]
     if not measured:
         return "no engine's time per request is measured"
     return (
@@ -2316,7 +2321,10 @@ def report(
         "drafts with the model's MTP module as many tokens per step as its MTP benchmark "
         "script launched the engine to (the launch index, below), and is not simulated "
         "where that is not known (`rooflens.measure.inferencemax`, its configurations' "
-        "and changelog's history shipped as indexes). "
+        "and changelog's history shipped as indexes). A request reaches the engine its "
+        "engine's time per request outside the iterations after it is sent, where rooflens "
+        f"measured one with the engine itself ({', '.join(_measured_times()) or 'none'}: "
+        "docs/engines-measured.md; none for the others). "
         "err = |predicted - measured| / "
         "measured (its median and 90th percentile over the rows); pred/meas > 1 is an "
         "overestimate.",
