@@ -90,6 +90,22 @@ def browser() -> Iterator[object]:
         chromium.close()
 
 
+def _opened(browser: Any, url: str, width: int = 1440, height: int = 1400) -> Any:
+    """A page at `url` (a link's settings in its hash) once it has drawn its first answer."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url)
+    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    return page
+
+
+def _served(browser: Any, url: str, width: int = 1440, height: int = 1400) -> Any:
+    """A page at `url` once its first serving simulation (Simulate) has answered."""
+    page = _opened(browser, url, width, height)
+    page.click("#run-serve")
+    page.wait_for_selector("body[data-served='1']", timeout=30_000)
+    return page
+
+
 def save_small(shot: Path, to: Path) -> None:
     """A screenshot for docs/, in 256 colours (a third of the bytes, the same to the eye)."""
     from PIL import Image
@@ -255,9 +271,7 @@ def test_an_emptied_box_is_its_default_and_a_new_link_refills_every_box(
     """Tensor parallel emptied sent None ("a.options.tp=None is invalid") and the page stayed
     failed, a link with "tp=" drew nothing; both are the default now. A link opened while the
     batch box had focus left the box at its old value, which the next change wrote back."""
-    page = browser.new_page(viewport={"width": 1440, "height": 1400})
-    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&tp=2")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page = _opened(browser, f"{server}/#model={LLAMA}&device=h100-sxm&tp=2")
     page.evaluate("() => document.querySelector('#opt-tp').closest('details').open = true")
     at_tp2 = page.inner_text("#total-decode-time")
     page.fill("#opt-tp", "")
@@ -284,9 +298,7 @@ def test_an_emptied_box_is_its_default_and_a_new_link_refills_every_box(
 def test_an_engines_share_of_the_device_is_named_so(server: str, browser) -> None:
     """With vLLM on an H200 the memory a setup may fill is vLLM's 0.92 of the device: the card
     and the chart's limit say so (the chart called it "device capacity")."""
-    page = browser.new_page(viewport={"width": 1440, "height": 1400})
-    page.goto(f"{server}/#model={LLAMA}&device=h200-sxm&engine=vllm")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page = _opened(browser, f"{server}/#model={LLAMA}&device=h200-sxm&engine=vllm")
     want = api.analyze(LLAMA, "h200-sxm", batch=1, prompt_len=2048, gen_len=128, engine="vllm")
     share = float(want.peak_memory.capacity)
     assert page.inner_text("#total-memory").endswith(f"of {fmt.si(share, 'B')} (vllm's share)")
@@ -302,12 +314,8 @@ def test_an_engines_share_of_the_device_is_named_so(server: str, browser) -> Non
 def test_a_long_chart_title_is_broken_into_lines_within_its_chart(server: str, browser) -> None:
     """plotly draws a title on one line: at a phone's width the serving timeline's ("<model>
     on <device>: the engines over time") ran past both edges. It is broken at spaces now."""
-    page = browser.new_page(viewport={"width": 390, "height": 844})
     load = "serve.requests=8&serve.concurrency=2&serve.prompt=fixed:64&serve.output=fixed:8"
-    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
-    page.click("#run-serve")
-    page.wait_for_selector("body[data-served='1']", timeout=30_000)
+    page = _served(browser, f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}", 390, 844)
     chart = page.locator("#serve-timeline").bounding_box()
     title = page.locator("#serve-timeline .gtitle").bounding_box()
     assert title["x"] >= chart["x"] and title["x"] + title["width"] <= chart["x"] + chart["width"]
@@ -381,9 +389,7 @@ def test_a_release_field_offers_the_engines_releases(server: str, browser) -> No
     engine chosen beside it (newest first, with their devices), as /api/engines lists them."""
     from rooflens.engines.catalog import engine_catalog
 
-    page = browser.new_page(viewport={"width": 1440, "height": 1400})
-    page.goto(f"{server}/#model={LLAMA}&device=h200-sxm&engine=vllm")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page = _opened(browser, f"{server}/#model={LLAMA}&device=h200-sxm&engine=vllm")
     page.click("details.group:has(#opt-engine_version) > summary")
     page.focus("#opt-engine_version")
     offered = page.eval_on_selector_all(
@@ -407,12 +413,10 @@ def test_an_engine_simulation_says_what_its_measured_runs_showed(server: str, br
     the engine's measured runs, as the API says it."""
     from rooflens.engines.validated import checked_against
 
-    page = browser.new_page(viewport={"width": 1440, "height": 1400})
     load = "serve.requests=20&serve.rate=4&serve.prompt=fixed:256&serve.output=fixed:16"
-    page.goto(f"{server}/#model={LLAMA}&device=h200-sxm&engine=vllm&page=serve&{load}")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
-    page.click("#run-serve")
-    page.wait_for_selector("body[data-served='1']", timeout=30_000)
+    page = _served(
+        browser, f"{server}/#model={LLAMA}&device=h200-sxm&engine=vllm&page=serve&{load}"
+    )
     checked = checked_against("vllm", "h200-sxm", LLAMA, "dense")
     assert page.inner_text("#serve-validation") == checked
     # The engine's scheduler, as `rooflens simulate --engine vllm` runs it: the page sent every
@@ -449,9 +453,7 @@ def test_an_engine_simulation_says_what_its_measured_runs_showed(server: str, br
     assert page.inner_text("#serve-scheduler-overlap") == "on"
     # Without an engine the note goes, and the card shows the form's own scheduler.
     page.close()
-    page = browser.new_page(viewport={"width": 1440, "height": 1400})
-    page.goto(f"{server}/#model={LLAMA}&device=h200-sxm&page=serve&{load}")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page = _opened(browser, f"{server}/#model={LLAMA}&device=h200-sxm&page=serve&{load}")
     assert not page.is_visible("#serve-preset-note")
     page.click("#run-serve")
     page.wait_for_selector("body[data-served='1']", timeout=30_000)
@@ -464,9 +466,7 @@ def test_an_engine_simulation_says_what_its_measured_runs_showed(server: str, br
 def test_a_decimal_typed_key_by_key_stays_as_typed(server: str, browser) -> None:
     """The form rewrote the field being typed in: "2." read as 2 put the caret first, and a
     price of 2.49 became 492; a number box holding no number yet ("1e") sent null."""
-    page = browser.new_page(viewport={"width": 1440, "height": 1400})
-    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page = _opened(browser, f"{server}/#model={LLAMA}&device=h100-sxm")
     page.click("details.group:has(#opt-hourly_price) > summary")
     page.click("#opt-hourly_price")
     page.keyboard.type("2.49")
@@ -490,10 +490,8 @@ def test_a_scheduler_preset_is_chosen_on_the_serving_page(server: str, browser) 
     from rooflens.serving.presets import preset_for
     from rooflens.serving.workload import Requests
 
-    page = browser.new_page(viewport={"width": 1440, "height": 1400})
     load = "serve.requests=12&serve.concurrency=4&serve.prompt=fixed:256&serve.output=fixed:16"
-    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page = _opened(browser, f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
     assert page.input_value("#serve-preset") == ""  # none: the declared defaults
     page.select_option("#serve-preset", "vllm")
     page.wait_for_function("() => location.hash.includes('serve.preset=vllm')")
@@ -515,10 +513,8 @@ def test_a_scheduler_preset_is_chosen_on_the_serving_page(server: str, browser) 
 def test_controls_a_closed_loop_cannot_use_are_switched_off(server: str, browser) -> None:
     """With clients the rate, arrivals and cv went into the URL and nowhere else, and the
     capacity search failed only when pressed; the downloads did nothing before a run."""
-    page = browser.new_page(viewport={"width": 1440, "height": 1400})
     load = "serve.requests=12&serve.prompt=fixed:64&serve.output=fixed:8"
-    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page = _opened(browser, f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
     assert page.is_enabled("#serve-rate") and page.is_enabled("#run-capacity")
     assert page.is_disabled("[data-run-export='serve:json']")
     page.fill("#serve-concurrency", "4")
@@ -538,12 +534,8 @@ def test_controls_a_closed_loop_cannot_use_are_switched_off(server: str, browser
 def test_a_closed_loop_runs_from_the_serving_page(server: str, browser) -> None:
     """Clients in the form: the page sends no rate beside them (the API refuses one) and
     shows the API's answer for the closed loop."""
-    page = browser.new_page(viewport={"width": 1440, "height": 1400})
     load = "serve.requests=12&serve.concurrency=4&serve.prompt=fixed:256&serve.output=fixed:16"
-    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
-    page.click("#run-serve")
-    page.wait_for_selector("body[data-served='1']", timeout=30_000)
+    page = _served(browser, f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
     assert page.get_attribute("#page-serve", "data-state") == "ok"
     import numpy as np
 
@@ -565,9 +557,7 @@ def test_a_closed_loop_runs_from_the_serving_page(server: str, browser) -> None:
 def test_a_list_left_to_the_engine_differs_from_an_empty_one(server: str, browser) -> None:
     """Fused kernels: "default" leaves them to the engine (its fusions); unticking it asks for
     none; both survive the URL and price as the API does."""
-    page = browser.new_page(viewport={"width": 1440, "height": 1400})
-    page.goto(f"{server}/#model={LLAMA}&device=h200-sxm&prompt_len=128&engine=vllm")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page = _opened(browser, f"{server}/#model={LLAMA}&device=h200-sxm&prompt_len=128&engine=vllm")
     unset = 'input[data-key="fusion"][data-unset]'
     assert page.is_checked(unset)
     assert not page.is_checked('input[data-key="fusion"][value="qkv"]')
@@ -860,9 +850,9 @@ def test_honest_states(server: str, browser) -> None:
 
 
 def test_a_run_cancelled_from_the_page_stops_on_the_server(server: str, browser) -> None:
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.goto(f"{server}/#model={LLAMA}&page=serve&serve.requests=2000&serve.rate=20")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page = _opened(
+        browser, f"{server}/#model={LLAMA}&page=serve&serve.requests=2000&serve.rate=20", 1440, 900
+    )
     page.click("#run-serve")
     page.wait_for_function(
         "() => /simulating requests… [1-9]\\d* of 2000/.test("
@@ -896,9 +886,9 @@ def test_a_run_cancelled_from_the_page_stops_on_the_server(server: str, browser)
 def test_exports_carry_the_apis_numbers(server: str, browser, tmp_path: Path) -> None:
     import pandas as pd
 
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&batch=8&prompt_len=1024")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page = _opened(
+        browser, f"{server}/#model={LLAMA}&device=h100-sxm&batch=8&prompt_len=1024", 1440, 900
+    )
     with page.expect_download() as download:
         page.click("#export-operators")
     path = tmp_path / download.value.suggested_filename
@@ -926,9 +916,7 @@ def test_exports_carry_the_apis_numbers(server: str, browser, tmp_path: Path) ->
 
 
 def test_model_search_as_you_type_and_copy_link(server: str, browser) -> None:
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.goto(f"{server}/#model={LLAMA}")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page = _opened(browser, f"{server}/#model={LLAMA}", 1440, 900)
     page.fill("#model", "llama 70b")
     page.wait_for_function(
         "() => document.getElementById('model-info').textContent === '2 matches'"
@@ -1071,9 +1059,7 @@ def round_steps(labels: list[str]) -> bool:
 def test_axes_read_si_prefixes_and_right_axes_round_ticks(server: str, browser) -> None:
     """The roofline's OP/s axis read 10^15 past 100T on an H100 (plotly's "SI" stops at T);
     the right-hand axes took the left's grid, at 1959, 1567 tokens/s and 105, 78.8 %."""
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page = _opened(browser, f"{server}/#model={LLAMA}&device=h100-sxm", 1440, 1000)
     roof = tick_labels(page, "roofline", "y")
     assert "1P" in roof and "100T" in roof, roof
     assert all(re.fullmatch(r"\d+(\.\d+)?[kMGTPE]?", label) for label in roof), roof
@@ -1089,15 +1075,11 @@ def test_axes_read_si_prefixes_and_right_axes_round_ticks(server: str, browser) 
     page.close()
 
 
-def _served(browser, server: str, width: int, height: int = 900) -> Any:
+def _short_run(browser: Any, server: str, width: int, height: int = 900) -> Any:
     """A page at `width` that has run a short simulation of the default device."""
-    page = browser.new_page(viewport={"width": width, "height": height})
     load = "serve.requests=20&serve.rate=4&serve.prompt=fixed:256&serve.output=fixed:16"
-    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
-    page.click("#run-serve")
-    page.wait_for_selector("body[data-served='1']", timeout=30_000)
-    return page
+    url = f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}"
+    return _served(browser, url, width, height)
 
 
 # Card values that run past their card's padding (or start before it), shown ones only.
@@ -1114,7 +1096,7 @@ OUTSIDE_CARDS = """() => [...document.querySelectorAll('.card b')].filter((b) =>
 def test_long_card_values_wrap_inside_their_card(server: str, browser) -> None:
     """The scheduler card's "none (the token budget)" (a chunk size left to the budget) kept to
     one line and ran past the card's right edge at 1440 px."""
-    page = _served(browser, server, 1440)
+    page = _short_run(browser, server, 1440)
     chunk = page.inner_text("#serve-scheduler-chunk_size")
     assert chunk == "none (the token budget)"
     assert page.evaluate(OUTSIDE_CARDS) == []
@@ -1196,9 +1178,7 @@ def test_the_advisors_picks_fit_their_box_or_shade_the_rest(server: str, browser
     """At 1440 px the picks ran 600 px past their box (an NVFP4 checkpoint's note on one line),
     cut at its edge with no cue that there was more: they fit; where they cannot (a phone),
     the box shades the edge the rest lies beyond."""
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.goto(f"{server}/#model={LLAMA}&page=advise")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page = _opened(browser, f"{server}/#model={LLAMA}&page=advise", 1440, 900)
     page.click("#run-advise")
     page.wait_for_selector("body[data-advised='1']", timeout=60_000)
     box = page.evaluate(PICKS_BOX)
@@ -1233,7 +1213,7 @@ def edges(box: dict[str, float]) -> dict[str, float]:
 def test_the_charts_tool_bar_leaves_their_titles_clear(server: str, browser) -> None:
     """Plotly's mode bar (downloads, zoom), shown at a chart's top right on hover, lay over
     every chart's title at 1440 px ("Roofline: every operator" lost its last word)."""
-    page = _served(browser, server, 1440)
+    page = _short_run(browser, server, 1440)
     page.click("#run-capacity")  # a chart whose title takes two lines
     page.wait_for_selector("body[data-served='2']", timeout=60_000)
     charts = {"serve": ["serve-timeline", "serve-cdf", "serve-capacity"]}
@@ -1272,9 +1252,9 @@ RIDGES_AND_POINTS = """() => {
 def test_the_rooflines_ridge_labels_clear_its_points(server: str, browser) -> None:
     """FP8 weights on an H100: the compute-bound operators just under the top roof lay over its
     ridge's label ("295 OP/B"), drawn below and right of the ridge."""
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&w_bits=8&w_format=fp")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page = _opened(
+        browser, f"{server}/#model={LLAMA}&device=h100-sxm&w_bits=8&w_format=fp", 1440, 900
+    )
     shown = page.evaluate(RIDGES_AND_POINTS)
     assert len(shown["labels"]) == 2 and len(shown["points"]) > 20, shown
     title = edges(page.locator("#roofline .gtitle").bounding_box())
@@ -1289,7 +1269,7 @@ def test_the_latency_shares_axis_titles_clear_each_other_on_a_phone(server: str,
     """The two x axes of the latency shares sit side by side, each under half the plot: on a
     phone their titles ("time to first token (s)", "time per output token (ms)") ran into each
     other, the second past the chart's edge."""
-    page = _served(browser, server, 390, 844)
+    page = _short_run(browser, server, 390, 844)
     chart = edges(page.locator("#serve-cdf").bounding_box())
     ttft, tpot, legend = (
         edges(page.locator(f"#serve-cdf {part}").bounding_box())
@@ -1310,12 +1290,8 @@ def test_the_latency_shares_axis_titles_clear_each_other_on_a_phone(server: str,
 def test_a_cancelled_run_says_so_until_the_next_run(server: str, browser) -> None:
     """After a run, a run of other settings cancelled: "settings changed: run again" took the
     status line's place at once, and nothing said that the run had been cancelled."""
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
     load = "serve.requests=20&serve.rate=20"
-    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
-    page.click("#run-serve")
-    page.wait_for_selector("body[data-served='1']", timeout=30_000)
+    page = _served(browser, f"{server}/#model={LLAMA}&device=h100-sxm&page=serve&{load}", 1440, 900)
     page.fill("#serve-requests", "2000")
     page.click("#run-serve")
     page.wait_for_function(
@@ -1347,9 +1323,7 @@ def test_a_cancelled_run_says_so_until_the_next_run(server: str, browser) -> Non
 def test_the_advisors_header_names_the_devices_it_searches(server: str, browser) -> None:
     """The advisor searches devices itself, yet the header named the device on the left ("on
     NVIDIA H100 SXM5 80GB"), which it ignores (its settings are hidden there)."""
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.goto(f"{server}/#model={LLAMA}&device=h100-sxm&page=advise")
-    page.wait_for_selector("body[data-rendered]", timeout=20_000)
+    page = _opened(browser, f"{server}/#model={LLAMA}&device=h100-sxm&page=advise", 1440, 900)
     assert page.is_hidden("#device-fieldset")
     headline = page.inner_text("#headline")
     assert headline == f"{LLAMA} · 8B params · across every priced device", headline
