@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # The serving runs of docs/engines-measured.md, on a GPU machine with PyTorch 2.11 (CUDA 13)
-# and no network: vLLM 0.22.0 from a bundle made elsewhere, its OpenAI server on a model
-# folder with random weights (--load-format dummy), and scripts/engine_serving_client.py over
-# the points given. Writes steps.txt, points.jsonl and server.log under $OUT.
+# and no network: vLLM 0.22.0 or SGLang 0.5.17 from a bundle made elsewhere, its OpenAI server
+# on a model folder with random weights (--load-format dummy), and
+# scripts/engine_serving_client.py over the points given. Writes steps.txt, points.jsonl and
+# server.log under $OUT.
 #
-#   bash scripts/engine_serving_run.sh POINTS [MODEL_DIR]
+#   ENGINE=vllm|sglang bash scripts/engine_serving_run.sh POINTS [MODEL_DIR]
 #
 # POINTS: isl:osl:clients:requests_per_client,... MODEL_DIR: a config.json with a word-level
 # tokenizer.json (one token per word "t<id>", ids covering the model's vocabulary).
-# BUNDLE_PARTS: the bundle's pieces in order (a tar of vllm022.tar.xz, vLLM 0.22.0's wheel
-# unpacked less its FA2 kernels (Hopper runs FA3) and its vllm-rs binary, and deps/*.whl, the
-# wheels vLLM needs that the machine lacked); EXTRA: a folder of wheels installed only where
-# the machine lacks them; STUB: a folder on PYTHONPATH last (an xgrammar stand-in: structured
-# output, unused). FlashInfer is not installed: the sampler is PyTorch's.
+# BUNDLE_PARTS: the bundle's pieces in order, a tar holding deps/*.whl (the engine's wheels and
+# those it needs that the machine lacked) and the engine's compiled part: for vLLM
+# vllm022.tar.xz, its wheel unpacked less its FA2 kernels (Hopper runs FA3) and its vllm-rs
+# binary (deps then holds no vLLM wheel); for SGLang sglk.tar.xz, sglang-kernel 0.4.5's wheel
+# unpacked less its FA3 kernels (flash_ops, 1.1 GB), its Blackwell, FlashMLA and InfLLM
+# kernels, so SGLang runs its Triton attention backend. EXTRA: a folder of wheels installed
+# only where the machine lacks them; STUB: a folder on PYTHONPATH last (an xgrammar stand-in:
+# structured output, unused). FlashInfer is not installed for vLLM (SGLang imports it; neither
+# samples with it). SERVER_ARGS: more options for the server (SGLang's
+# --scheduler-recv-interval 30, say).
 set -u
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export VLLM_USE_FLASHINFER_SAMPLER=0
+ENGINE="${ENGINE:-vllm}"
 POINTS="$1"
 MODEL="${2:-model}"
 BUNDLE_PARTS="${BUNDLE_PARTS:-/tmp/ch/part0 /tmp/ch/part1 /tmp/ch/part2 /tmp/ch/part3}"
@@ -23,13 +30,18 @@ EXTRA="${EXTRA:-extra}"
 STUB="${STUB:-stub}"
 CLIENT="$(dirname "$0")/engine_serving_client.py"
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/steps.txt"; }
-if [ ! -d /tmp/site/vllm ]; then
+case "$ENGINE" in
+  vllm) COMPILED=vllm022.tar.xz ;;
+  sglang) COMPILED=sglk.tar.xz ;;
+  *) echo "ENGINE=$ENGINE: expected vllm or sglang" >&2; exit 2 ;;
+esac
+if [ ! -d "/tmp/site2/$ENGINE" ] && [ ! -d "/tmp/site/$ENGINE" ]; then
   log "assemble"
   # shellcheck disable=SC2086
   cat $BUNDLE_PARTS > /tmp/bundle.tar || exit 3
   sha256sum /tmp/bundle.tar | tee -a "$OUT/steps.txt"
   mkdir -p /tmp/b /tmp/site /tmp/site2 && tar xf /tmp/bundle.tar -C /tmp/b || exit 4
-  xz -dc /tmp/b/vllm022.tar.xz | tar x -C /tmp/site || exit 5
+  xz -dc "/tmp/b/$COMPILED" | tar x -C /tmp/site || exit 5
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
     --target /tmp/site2 /tmp/b/deps/*.whl > "$OUT/pip.txt" 2>&1 || { log "pip failed"; exit 6; }
   missing=""
@@ -45,13 +57,23 @@ if [ ! -d /tmp/site/vllm ]; then
 fi
 export PYTHONPATH="/tmp/site:/tmp/site2:$STUB"
 log "import"
-python3 -c "import vllm, torch; print('vllm', vllm.__version__, 'torch', torch.__version__)" \
+python3 -c "import $ENGINE, torch; print('$ENGINE', $ENGINE.__version__, 'torch', torch.__version__)" \
   >> "$OUT/steps.txt" 2>&1 || { log "import failed"; exit 7; }
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,clocks.mem,power.limit --format=csv \
   >> "$OUT/steps.txt"
 log "serve"
-python3 -m vllm.entrypoints.openai.api_server --model "$MODEL" --served-model-name m \
-  --load-format dummy --max-model-len 9216 --port 8000 > /tmp/server.log 2>&1 &
+# shellcheck disable=SC2086
+if [ "$ENGINE" = vllm ]; then
+  setsid python3 -m vllm.entrypoints.openai.api_server --model "$MODEL" --served-model-name m \
+    --load-format dummy --max-model-len 9216 --port 8000 ${SERVER_ARGS:-} > /tmp/server.log 2>&1 &
+else
+  # CUDA graphs up to 64 sequences, the most clients a point runs (SGLang's own limit on an
+  # H100 is larger and only lengthens the start).
+  setsid python3 -m sglang.launch_server --model-path "$MODEL" --served-model-name m \
+    --load-format dummy --context-length 9216 --port 8000 --attention-backend triton \
+    --sampling-backend pytorch --grammar-backend none --cuda-graph-max-bs 64 ${SERVER_ARGS:-} \
+    > /tmp/server.log 2>&1 &
+fi
 SERVER=$!
 for _ in $(seq 1 200); do
   if curl -sf http://127.0.0.1:8000/health > /dev/null; then break; fi
@@ -66,7 +88,9 @@ log "ready"
 python3 "$CLIENT" --points "$POINTS" --out "$OUT/points.jsonl" >> "$OUT/steps.txt" 2>&1
 log "client done"
 nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu --format=csv >> "$OUT/steps.txt"
-kill $SERVER
-sleep 3
-grep -v "Avg prompt throughput" /tmp/server.log | tail -n 3000 > "$OUT/server.log"
+# The server's process group (SGLang's scheduler and detokenizer are processes of their own),
+# so that a next run finds the GPU free.
+kill -- -"$SERVER"
+for _ in $(seq 1 30); do kill -0 -- -"$SERVER" 2> /dev/null || break; sleep 1; done
+grep -v -e "Avg prompt throughput" -e "Decode batch" /tmp/server.log | tail -n 3000 > "$OUT/server.log"
 log "end"

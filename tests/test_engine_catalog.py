@@ -44,11 +44,12 @@ def test_a_fitted_engine_profile_says_its_release_source_and_defaults() -> None:
     # sequences on a GPU of 70 GiB or more.
     assert (vllm["memory_fraction"], vllm["memory_fraction_of"]) == (0.92, "device")
     assert (vllm["max_tokens"], vllm["max_batch"]) == (8192, 1024)
-    # vLLM's time per request was measured with vLLM itself (docs/engines-measured.md);
-    # SGLang's and TensorRT-LLM's, and a framework's, were not.
+    # vLLM's and SGLang's times per request were measured with the engines themselves
+    # (docs/engines-measured.md); TensorRT-LLM's, and a framework's, were not.
     assert vllm["host_per_request"] == 0.0099
     sglang = _row(rows, "sglang", "h100-sxm")
-    assert sglang["host_per_request"] is None
+    assert sglang["host_per_request"] == 0.0173
+    assert _row(rows, "trtllm", "h200-sxm")["host_per_request"] is None
     assert _row(rows, "transformers", "h100-sxm")["host_per_request"] is None
     assert sglang["older_releases"] == ["0.5.6.post2", "0.5.10"]
     assert (sglang["max_tokens"], sglang["memory_fraction_of"]) == (16384, "static")

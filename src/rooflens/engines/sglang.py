@@ -187,7 +187,18 @@ DEFAULTS = EngineDefaults(
     # mamba_utils.py mamba2_state_dtype: SGLANG_MAMBA_SSM_DTYPE, else the config's
     # mamba_ssm_dtype, else float32 (Qwen3-Next, Falcon-H1, Granite-4.0-H, Kimi-Linear).
     state_bits=32,
+    # Measured (docs/engines-measured.md): SGLang 0.5.17's OpenAI server on an H100 SXM, one
+    # streaming client, Llama-3.1-8B's shape with random weights, 16- and 128-token prompts
+    # (prefilled in a CUDA graph): mean TTFT less the prefill step the H100 profile prices
+    # (its tables are SGLang 0.5.14's), 8 requests each.
+    host_per_request=0.0173,
     sources={
+        "host_per_request": (
+            "measured by rooflens with SGLang 0.5.17's OpenAI server on an H100 SXM "
+            "(2026-12-07, Triton attention): one streaming client, Llama-3.1-8B's shape, 16- "
+            "and 128-token prompts, mean TTFT less the prefill step SGLang 0.5.14's H100 "
+            "tables price (docs/engines-measured.md)"
+        ),
         "fp8_activation_scale": (
             "SGLang docs, Quantization: --quantization fp8 quantizes a 16-bit checkpoint "
             "online, its activations' scales computed at run time"

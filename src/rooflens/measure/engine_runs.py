@@ -77,6 +77,16 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def beside(changed: pd.DataFrame, default: pd.DataFrame) -> pd.DataFrame:
+    """The points measured both with a changed launch and at the defaults (same model,
+    lengths and clients), with the changed run's TTFT and TPOT over the default's."""
+    keys = ["model", "isl", "osl", "clients"]
+    both = changed.merge(default, on=keys, suffixes=("", "_default"))
+    both["ttft_ratio"] = both["ttft_mean_ms"] / both["ttft_mean_ms_default"]
+    both["tpot_ratio"] = both["tpot_mean_ms"] / both["tpot_mean_ms_default"]
+    return both[[*keys, "ttft_ratio", "tpot_ratio"]]
+
+
 def fit_points(runs: pd.DataFrame) -> pd.Series:
     """The points `host_per_request` is measured on: one client, prompts of at most 128
     tokens (prefilled inside a CUDA graph), of the first model."""

@@ -1566,9 +1566,14 @@ def _measured_paths() -> str:
     measured = [f"{time} per request" for time in _measured_times()]
     if not measured:
         return "no engine's time per request is measured"
+    if len(measured) == 1:
+        return (
+            f"only {measured[0]} on its serving path, measured with the engine itself "
+            "(docs/engines-measured.md), is in its forecasts"
+        )
     return (
-        "only " + ", ".join(measured) + " on its serving path, measured with the engine "
-        "itself (docs/engines-measured.md), is in its forecasts"
+        "only " + ", ".join(measured[:-1]) + f" and {measured[-1]} on their serving paths, "
+        "measured with the engines themselves (docs/engines-measured.md), are in its forecasts"
     )
 
 
