@@ -14,11 +14,12 @@
 # vllm022.tar.xz, its wheel unpacked less its FA2 kernels (Hopper runs FA3) and its vllm-rs
 # binary (deps then holds no vLLM wheel); for SGLang sglk.tar.xz, sglang-kernel 0.4.5's wheel
 # unpacked less its FA3 kernels (flash_ops, 1.1 GB), its Blackwell, FlashMLA and InfLLM
-# kernels, so SGLang runs its Triton attention backend. EXTRA: a folder of wheels installed
-# only where the machine lacks them; STUB: a folder on PYTHONPATH last (an xgrammar stand-in:
-# structured output, unused). FlashInfer is not installed for vLLM (SGLang imports it; neither
-# samples with it). SERVER_ARGS: more options for the server (SGLang's
-# --scheduler-recv-interval 30, say).
+# kernels, so SGLang runs its Triton attention backend (deps holds SGLang's wheel, the
+# transformers 5.12.1 and tokenizers 0.22.2 it pins, and FlashInfer's Python package, which it
+# imports). EXTRA: a folder of wheels installed only where the machine lacks them; STUB: a
+# folder on PYTHONPATH last (an xgrammar stand-in: structured output, unused). Neither engine
+# samples with FlashInfer (vLLM runs without it). SERVER_ARGS: more options for the server
+# (SGLang's --scheduler-recv-interval 30, say).
 set -u
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export VLLM_USE_FLASHINFER_SAMPLER=0
@@ -35,32 +36,38 @@ case "$ENGINE" in
   sglang) COMPILED=sglk.tar.xz ;;
   *) echo "ENGINE=$ENGINE: expected vllm or sglang" >&2; exit 2 ;;
 esac
-if [ ! -d "/tmp/site2/$ENGINE" ] && [ ! -d "/tmp/site/$ENGINE" ]; then
+# Each engine in folders of its own, so that a machine that served one can assemble the other.
+B="/tmp/b-$ENGINE" SITE="/tmp/site-$ENGINE" SITE2="/tmp/site2-$ENGINE"
+if [ ! -d "$SITE2/$ENGINE" ] && [ ! -d "$SITE/$ENGINE" ]; then
   log "assemble"
   # shellcheck disable=SC2086
   cat $BUNDLE_PARTS > /tmp/bundle.tar || exit 3
   sha256sum /tmp/bundle.tar | tee -a "$OUT/steps.txt"
-  mkdir -p /tmp/b /tmp/site /tmp/site2 && tar xf /tmp/bundle.tar -C /tmp/b || exit 4
-  xz -dc "/tmp/b/$COMPILED" | tar x -C /tmp/site || exit 5
+  mkdir -p "$B" "$SITE" "$SITE2" && tar xf /tmp/bundle.tar -C "$B" || exit 4
+  xz -dc "$B/$COMPILED" | tar x -C "$SITE" || exit 5
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-    --target /tmp/site2 /tmp/b/deps/*.whl > "$OUT/pip.txt" 2>&1 || { log "pip failed"; exit 6; }
+    --target "$SITE2" "$B"/deps/*.whl > "$OUT/pip.txt" 2>&1 || { log "pip failed"; exit 6; }
   missing=""
   for w in "$EXTRA"/*.whl; do
     name=$(basename "$w" | cut -d- -f1)
-    PYTHONPATH=/tmp/site2 python3 -c "import importlib.metadata as m, sys; m.version(sys.argv[1])" \
+    PYTHONPATH="$SITE2" python3 -c "import importlib.metadata as m, sys; m.version(sys.argv[1])" \
       "$name" 2> /dev/null || missing="$missing $w"
   done
   log "extra wheels installed: $missing"
   # shellcheck disable=SC2086
   [ -z "$missing" ] || python3 -m pip install -q --no-index --no-deps --no-compile \
-    --no-cache-dir --target /tmp/site2 $missing >> "$OUT/pip.txt" 2>&1
+    --no-cache-dir --target "$SITE2" $missing >> "$OUT/pip.txt" 2>&1
 fi
-export PYTHONPATH="/tmp/site:/tmp/site2:$STUB"
+export PYTHONPATH="$SITE:$SITE2:$STUB"
 log "import"
 python3 -c "import $ENGINE, torch; print('$ENGINE', $ENGINE.__version__, 'torch', torch.__version__)" \
   >> "$OUT/steps.txt" 2>&1 || { log "import failed"; exit 7; }
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,clocks.mem,power.limit --format=csv \
   >> "$OUT/steps.txt"
+if curl -s -o /dev/null http://127.0.0.1:8000/health; then
+  log "port 8000 answers already: another server runs"
+  exit 9
+fi
 log "serve"
 # shellcheck disable=SC2086
 if [ "$ENGINE" = vllm ]; then
@@ -75,8 +82,17 @@ else
     > /tmp/server.log 2>&1 &
 fi
 SERVER=$!
+# The server's process group (SGLang's scheduler and detokenizer are processes of their own)
+# goes when this script ends, however it ends, so that a next run finds the GPU and port free.
+stop() {
+  kill -- -"$SERVER" 2> /dev/null
+  for _ in $(seq 1 30); do kill -0 -- -"$SERVER" 2> /dev/null || return; sleep 1; done
+  kill -9 -- -"$SERVER" 2> /dev/null
+}
+trap stop EXIT
+ready=""
 for _ in $(seq 1 200); do
-  if curl -sf http://127.0.0.1:8000/health > /dev/null; then break; fi
+  if curl -sf http://127.0.0.1:8000/health > /dev/null; then ready=1; break; fi
   if ! kill -0 $SERVER 2> /dev/null; then
     log "server died"
     tail -n 400 /tmp/server.log > "$OUT/server_tail.log"
@@ -84,13 +100,15 @@ for _ in $(seq 1 200); do
   fi
   sleep 2
 done
+if [ -z "$ready" ]; then
+  log "server not ready after 400 s"
+  tail -n 400 /tmp/server.log > "$OUT/server_tail.log"
+  exit 10
+fi
 log "ready"
 python3 "$CLIENT" --points "$POINTS" --out "$OUT/points.jsonl" >> "$OUT/steps.txt" 2>&1
 log "client done"
 nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu --format=csv >> "$OUT/steps.txt"
-# The server's process group (SGLang's scheduler and detokenizer are processes of their own),
-# so that a next run finds the GPU free.
-kill -- -"$SERVER"
-for _ in $(seq 1 30); do kill -0 -- -"$SERVER" 2> /dev/null || break; sleep 1; done
+stop
 grep -v -e "Avg prompt throughput" -e "Decode batch" /tmp/server.log | tail -n 3000 > "$OUT/server.log"
 log "end"

@@ -61,8 +61,18 @@ UNFUSED_ENGINE = (
 
 @pytest.mark.parametrize(
     ("model", "given", "without"),
-    [(MODEL, GIVEN, {}), PLAIN_ON_FP8, UNFUSED_ENGINE],
-    ids=["away from defaults", "16 bits on an FP8 checkpoint", "no fusion with an engine"],
+    [
+        (MODEL, GIVEN, {}),
+        PLAIN_ON_FP8,
+        UNFUSED_ENGINE,
+        ("meta-llama/Llama-3.1-8B", {"engine": "sglang", "fusion": "none"}, {"engine": "sglang"}),
+    ],
+    ids=[
+        "away from defaults",
+        "16 bits on an FP8 checkpoint",
+        "no fusion with an engine",
+        "no fusion with SGLang",
+    ],
 )
 def test_every_entry_point_prices_the_same_step(model: str, given: dict, without: dict) -> None:
     """The settings given reach the step priced from every entry point, including values

@@ -3,6 +3,7 @@ JSON line per benchmark point), set beside the serving simulator's forecast of e
 docs/engines-measured.md.
 
     python -m rooflens.measure.engine_runs docs/data/engine-runs-vllm-0.22.0-h100.jsonl
+    python -m rooflens.measure.engine_runs docs/data/engine-runs-sglang-0.5.17-h100.jsonl
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rooflens.engines import DEFAULTS as ENGINE_DEFAULTS
+from rooflens.engines import load_engine_profile
 from rooflens.serving.api import simulate
 from rooflens.serving.config import SchedulerConfig
 from rooflens.serving.workload import Workload
 
-# The engine's largest position in those runs (vLLM's --max-model-len 9216).
+# The engine's largest position in those runs (vLLM's --max-model-len, SGLang's
+# --context-length: 9216).
 MAX_LEN = 9216
 
 
@@ -27,22 +31,33 @@ def read_runs(path: Path) -> pd.DataFrame:
     return pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line])
 
 
-def forecast(run: pd.Series) -> dict[str, float]:
+def forecast(run: pd.Series, path: bool = True) -> dict[str, float]:
     """rooflens' closed-loop forecast of one measured point: the run's engine, release, device
-    and model, its clients and requests, every prompt and output of the stated lengths."""
+    and model, its clients and requests, every prompt and output of the stated lengths.
+    `path=False`: the same forecast without the engine's measured time per request (its
+    profile and fusions given apart, with the engine's scheduler preset)."""
     workload = Workload(
         requests=int(run["requests"]),
         prompt=f"fixed:{int(run['isl'])}",
         output=f"fixed:{int(run['osl'])}",
     )
+    engine, release = run["engine"], run["engine_version"]
+    if path:
+        chosen: dict[str, object] = {"engine": engine, "engine_version": release}
+    else:
+        profile = load_engine_profile(engine, run["device"], release)
+        chosen = {
+            "preset": engine,
+            "calibration": profile.model_copy(update={"host_per_request": None}),
+            "fusion": ENGINE_DEFAULTS[engine].fusion,
+        }
     result = simulate(
         run["model"],
         run["device"],
         workload,
         scheduler=SchedulerConfig(max_len=MAX_LEN),
         concurrency=int(run["clients"]),
-        engine=run["engine"],
-        engine_version=run["engine_version"],
+        **chosen,
     )
     served = result.requests
     return {
@@ -51,9 +66,10 @@ def forecast(run: pd.Series) -> dict[str, float]:
     }
 
 
-def side_by_side(runs: pd.DataFrame) -> pd.DataFrame:
-    """Each measured point with its forecast and the errors (predicted / measured - 1)."""
-    predicted = pd.DataFrame([forecast(run) for _, run in runs.iterrows()], index=runs.index)
+def side_by_side(runs: pd.DataFrame, path: bool = True) -> pd.DataFrame:
+    """Each measured point with its forecast and the errors (predicted / measured - 1);
+    `path=False` forecasts without the engine's measured time per request."""
+    predicted = pd.DataFrame([forecast(run, path) for _, run in runs.iterrows()], index=runs.index)
     out = pd.concat([runs, predicted], axis=1)
     out["ttft_error"] = out["ttft_predicted_ms"] / out["ttft_mean_ms"] - 1
     out["tpot_error"] = out["tpot_predicted_ms"] / out["tpot_mean_ms"] - 1
