@@ -7,7 +7,9 @@ drains first. Prompts are random words of a word-level tokenizer, one token each
 of N words is N tokens. Outputs run to `osl` tokens (ignore_eos, min_tokens). TTFT: from
 sending to the first streamed chunk holding text, as benchmark_serving reads it; TPOT: (end -
 first chunk) / (output tokens - 1). One JSON line per point: means, medians and every
-request's TTFT and TPOT."""
+request's TTFT and TPOT; with --metrics, also what the server's Prometheus histograms summed
+and counted over the point's timed requests (scraped after its warm-up and after it), so
+that a request's time inside the engine can be set beside the client's."""
 
 from __future__ import annotations
 
@@ -67,8 +69,28 @@ async def one(session: aiohttp.ClientSession, url: str, model: str, text: str, o
     }
 
 
+async def scrape(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    """The server's histogram sums and counts (`name_sum{labels}`, `name_count{labels}`)."""
+    async with session.get(url) as resp:
+        resp.raise_for_status()
+        text = await resp.text()
+    found = {}
+    for line in text.splitlines():
+        key, _, value = line.rpartition(" ")
+        if not line.startswith("#") and ("_sum" in key or "_count" in key):
+            found[key] = float(value)
+    return found
+
+
 async def point(
-    url: str, model: str, isl: int, osl: int, clients: int, per_client: int, seed: int
+    url: str,
+    model: str,
+    isl: int,
+    osl: int,
+    clients: int,
+    per_client: int,
+    seed: int,
+    metrics: str | None = None,
 ) -> dict:
     rng = random.Random(seed)
     texts = [prompt(rng, isl) for _ in range(clients * per_client)]
@@ -92,9 +114,11 @@ async def point(
                     return
                 results.append(await one(session, url, model, text, osl))
 
+        before = await scrape(session, metrics) if metrics else {}
         begin = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
         span = time.perf_counter() - begin
+        after = await scrape(session, metrics) if metrics else {}
     ttfts = [r["ttft"] for r in results]
     tpots = [r["tpot"] for r in results]
     return {
@@ -112,6 +136,11 @@ async def point(
         "seconds": span,
         "ttft_ms": [round(1e3 * v, 3) for v in ttfts],
         "tpot_ms": [round(1e3 * v, 4) for v in tpots],
+        **(
+            {"server": {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k)}}
+            if metrics
+            else {}
+        ),
     }
 
 
@@ -123,11 +152,14 @@ def main() -> None:
         "--points", required=True, help="isl:osl:clients:per_client,... each one benchmark point"
     )
     parser.add_argument("--out", required=True)
+    parser.add_argument("--metrics", help="the server's Prometheus endpoint, scraped per point")
     args = parser.parse_args()
     with open(args.out, "a") as out:
         for n, item in enumerate(args.points.split(",")):
             isl, osl, clients, per_client = (int(v) for v in item.split(":"))
-            found = asyncio.run(point(args.url, args.model, isl, osl, clients, per_client, n))
+            found = asyncio.run(
+                point(args.url, args.model, isl, osl, clients, per_client, n, args.metrics)
+            )
             out.write(json.dumps(found) + "\n")
             out.flush()
             print(

@@ -17,9 +17,10 @@
 # kernels, so SGLang runs its Triton attention backend (deps holds SGLang's wheel, the
 # transformers 5.12.1 and tokenizers 0.22.2 it pins, and FlashInfer's Python package, which it
 # imports). EXTRA: a folder of wheels installed only where the machine lacks them; STUB: a
-# folder on PYTHONPATH last (an xgrammar stand-in: structured output, unused). Neither engine
+# folder on PYTHONPATH last (scripts/engine_stub, an xgrammar stand-in: structured output,
+# unused). Neither engine
 # samples with FlashInfer (vLLM runs without it). SERVER_ARGS: more options for the server
-# (SGLang's --scheduler-recv-interval 30, say).
+# (SGLang's --scheduler-recv-interval 30, say); CLIENT_ARGS: for the client (--metrics URL).
 set -u
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export VLLM_USE_FLASHINFER_SAMPLER=0
@@ -28,7 +29,7 @@ POINTS="$1"
 MODEL="${2:-model}"
 BUNDLE_PARTS="${BUNDLE_PARTS:-/tmp/ch/part0 /tmp/ch/part1 /tmp/ch/part2 /tmp/ch/part3}"
 EXTRA="${EXTRA:-extra}"
-STUB="${STUB:-stub}"
+STUB="${STUB:-$(dirname "$0")/engine_stub}"
 CLIENT="$(dirname "$0")/engine_serving_client.py"
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/steps.txt"; }
 case "$ENGINE" in
@@ -106,7 +107,9 @@ if [ -z "$ready" ]; then
   exit 10
 fi
 log "ready"
-python3 "$CLIENT" --points "$POINTS" --out "$OUT/points.jsonl" >> "$OUT/steps.txt" 2>&1
+# shellcheck disable=SC2086
+python3 "$CLIENT" --points "$POINTS" --out "$OUT/points.jsonl" ${CLIENT_ARGS:-} \
+  >> "$OUT/steps.txt" 2>&1
 log "client done"
 nvidia-smi --query-gpu=clocks.sm,clocks.mem,temperature.gpu --format=csv >> "$OUT/steps.txt"
 stop

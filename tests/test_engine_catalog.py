@@ -48,7 +48,7 @@ def test_a_fitted_engine_profile_says_its_release_source_and_defaults() -> None:
     # (docs/engines-measured.md); TensorRT-LLM's, and a framework's, were not.
     assert vllm["host_per_request"] == 0.0099
     sglang = _row(rows, "sglang", "h100-sxm")
-    assert sglang["host_per_request"] == 0.0173
+    assert sglang["host_per_request"] == 0.0158
     assert _row(rows, "trtllm", "h200-sxm")["host_per_request"] is None
     assert _row(rows, "transformers", "h100-sxm")["host_per_request"] is None
     assert sglang["older_releases"] == ["0.5.6.post2", "0.5.10"]

@@ -189,15 +189,15 @@ DEFAULTS = EngineDefaults(
     state_bits=32,
     # Measured (docs/engines-measured.md): SGLang 0.5.17's OpenAI server on an H100 SXM, one
     # streaming client, Llama-3.1-8B's shape with random weights, 16- and 128-token prompts
-    # (prefilled in a CUDA graph): mean TTFT less the prefill step the H100 profile prices
-    # (its tables are SGLang 0.5.14's), 8 requests each.
-    host_per_request=0.0173,
+    # (prefilled in a CUDA graph), in two launches at its defaults: mean TTFT less the prefill
+    # step the H100 profile prices (its tables are SGLang 0.5.14's), 8 requests each.
+    host_per_request=0.0158,
     sources={
         "host_per_request": (
             "measured by rooflens with SGLang 0.5.17's OpenAI server on an H100 SXM "
             "(2026-12-07, Triton attention): one streaming client, Llama-3.1-8B's shape, 16- "
-            "and 128-token prompts, mean TTFT less the prefill step SGLang 0.5.14's H100 "
-            "tables price (docs/engines-measured.md)"
+            "and 128-token prompts in two launches, mean TTFT less the prefill step SGLang "
+            "0.5.14's H100 tables price (docs/engines-measured.md)"
         ),
         "fp8_activation_scale": (
             "SGLang docs, Quantization: --quantization fp8 quantizes a 16-bit checkpoint "

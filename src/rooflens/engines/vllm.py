@@ -132,14 +132,15 @@ DEFAULTS = EngineDefaults(
     fusion=("qkv", "gate_up", "add_norm", "moe"),
     # Measured (docs/engines-measured.md): vLLM 0.22.0's OpenAI server on an H100 SXM, one
     # streaming client, Llama-3.1-8B's shape with random weights, 16- and 128-token prompts
-    # (prefilled in a CUDA graph): mean TTFT less the prefill step the H100 profile prices
-    # (its tables are vLLM 0.24.0's, the H100's only ones), 8 requests each.
+    # (prefilled in a CUDA graph), in two launches: mean TTFT less the prefill step the H100
+    # profile prices (its tables are vLLM 0.24.0's, the H100's only ones), 8 requests each.
     host_per_request=0.0099,
     sources={
         "host_per_request": (
             "measured by rooflens with vLLM 0.22.0's OpenAI server on an H100 SXM (2026-12-07): "
-            "one streaming client, Llama-3.1-8B's shape, 16- and 128-token prompts, mean TTFT "
-            "less the prefill step vLLM 0.24.0's H100 tables price (docs/engines-measured.md)"
+            "one streaming client, Llama-3.1-8B's shape, 16- and 128-token prompts in two "
+            "launches, mean TTFT less the prefill step vLLM 0.24.0's H100 tables price "
+            "(docs/engines-measured.md)"
         ),
         "fp8_activation_scale": (
             "vLLM docs, FP8 W8A8 (docs.vllm.ai quantization/fp8): --quantization fp8 "

@@ -4,6 +4,7 @@ docs/engines-measured.md.
 
     python -m rooflens.measure.engine_runs docs/data/engine-runs-vllm-0.22.0-h100.jsonl
     python -m rooflens.measure.engine_runs docs/data/engine-runs-sglang-0.5.17-h100.jsonl
+    python -m rooflens.measure.engine_runs --inside docs/data/engine-runs-vllm-0.22.0-h100.jsonl
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rooflens.api import analyze
 from rooflens.engines import DEFAULTS as ENGINE_DEFAULTS
 from rooflens.engines import load_engine_profile
 from rooflens.serving.api import simulate
@@ -79,14 +81,14 @@ def side_by_side(runs: pd.DataFrame, path: bool = True) -> pd.DataFrame:
 def markdown(table: pd.DataFrame) -> str:
     """The side-by-side table as docs/engines-measured.md shows it."""
     lines = [
-        "| model | prompt | output | clients | requests | TTFT measured ms | TTFT predicted ms "
-        "| err | TPOT measured ms | TPOT predicted ms | err |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | launch | prompt | output | clients | requests | TTFT measured ms "
+        "| TTFT predicted ms | err | TPOT measured ms | TPOT predicted ms | err |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in table.iterrows():
         lines.append(
-            f"| {r['model']} | {r['isl']} | {r['osl']} | {r['clients']} | {r['requests']} | "
-            f"{r['ttft_mean_ms']:.1f} | {r['ttft_predicted_ms']:.1f} | "
+            f"| {r['model']} | {r['launch']} | {r['isl']} | {r['osl']} | {r['clients']} | "
+            f"{r['requests']} | {r['ttft_mean_ms']:.1f} | {r['ttft_predicted_ms']:.1f} | "
             f"{100 * r['ttft_error']:+.0f} % | {r['tpot_mean_ms']:.2f} | "
             f"{r['tpot_predicted_ms']:.2f} | {100 * r['tpot_error']:+.0f} % |"
         )
@@ -95,12 +97,103 @@ def markdown(table: pd.DataFrame) -> str:
 
 def beside(changed: pd.DataFrame, default: pd.DataFrame) -> pd.DataFrame:
     """The points measured both with a changed launch and at the defaults (same model,
-    lengths and clients), with the changed run's TTFT and TPOT over the default's."""
+    lengths and clients), one row per default launch, with the changed run's TTFT and TPOT
+    over that launch's."""
     keys = ["model", "isl", "osl", "clients"]
     both = changed.merge(default, on=keys, suffixes=("", "_default"))
     both["ttft_ratio"] = both["ttft_mean_ms"] / both["ttft_mean_ms_default"]
     both["tpot_ratio"] = both["tpot_mean_ms"] / both["tpot_mean_ms_default"]
-    return both[[*keys, "ttft_ratio", "tpot_ratio"]]
+    return both[[*keys, "launch", "launch_default", "ttft_ratio", "tpot_ratio"]]
+
+
+def between_launches(runs: pd.DataFrame) -> pd.DataFrame:
+    """The points measured in more than one launch (same model, lengths and clients): each
+    later launch's TTFT and TPOT over the first launch's."""
+    keys = ["model", "isl", "osl", "clients"]
+    first = runs[runs["launch"] == runs.groupby(keys)["launch"].transform("min")]
+    later = runs[runs["launch"] != runs.groupby(keys)["launch"].transform("min")]
+    return beside(later, first).rename(columns={"launch_default": "first_launch"})
+
+
+# Each engine's Prometheus series for a request's TTFT inside the server (from its arrival
+# at the API server: vLLM's arrival_time, SGLang's tokenizer manager), its wait in the
+# scheduler's queue, and its prefill as the engine times it (vLLM: scheduled to first token;
+# SGLang: its prefill_forward stage), as (series, label the key must hold).
+SERVER_SERIES = {
+    "vllm": {
+        "server": ("vllm:time_to_first_token_seconds", ""),
+        "queue": ("vllm:request_queue_time_seconds", ""),
+        "prefill": ("vllm:request_prefill_time_seconds", ""),
+    },
+    "sglang": {
+        "server": ("sglang:time_to_first_token_seconds", ""),
+        "queue": ("sglang:queue_time_seconds", ""),
+        "prefill": ("sglang:per_stage_req_latency_seconds", 'stage="prefill_forward"'),
+    },
+}
+
+
+def _series_mean(server: dict[str, float], series: str, label: str) -> float:
+    """Mean of one histogram over a point's timed requests: its sum over its count."""
+    total = count = 0.0
+    for key, value in server.items():
+        name = key.split("{", 1)[0]
+        if label not in key:
+            continue
+        if name == f"{series}_sum":
+            total += value
+        elif name == f"{series}_count":
+            count += value
+    return total / count if count else float("nan")
+
+
+def inside_server(runs: pd.DataFrame) -> pd.DataFrame:
+    """The single-client points whose server histograms were scraped: the client's TTFT
+    beside the server's own, its queue and prefill as the engine times it, and the prefill
+    step rooflens prices (its kernels), all in ms."""
+    rows = []
+    has_server = runs["server"].notna() if "server" in runs else pd.Series(False, runs.index)
+    for _, run in runs[has_server & (runs["clients"] == 1)].iterrows():
+        series = SERVER_SERIES[run["engine"]]
+        means = {k: 1e3 * _series_mean(run["server"], *v) for k, v in series.items()}
+        step = analyze(
+            run["model"],
+            run["device"],
+            batch=1,
+            prompt_len=int(run["isl"]),
+            engine=run["engine"],
+            engine_version=run["engine_version"],
+        ).totals()["prefill"]["time"]
+        rows.append(
+            {
+                "engine": run["engine"],
+                "model": run["model"],
+                "launch": run["launch"],
+                "isl": run["isl"],
+                "client_ms": run["ttft_mean_ms"],
+                "server_ms": means["server"],
+                "queue_ms": means["queue"],
+                "prefill_ms": means["prefill"],
+                "priced_ms": 1e3 * step,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def inside_markdown(split: pd.DataFrame) -> str:
+    """The breakdown as docs/engines-measured.md shows it."""
+    lines = [
+        "| engine | launch | prompt | TTFT at the client ms | TTFT in the server ms | queue ms "
+        "| prefill as the engine times it ms | prefill step rooflens prices ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for _, r in split.iterrows():
+        lines.append(
+            f"| {r['engine']} | {r['launch']} | {r['isl']} | {r['client_ms']:.1f} | "
+            f"{r['server_ms']:.1f} | {r['queue_ms']:.2f} | {r['prefill_ms']:.1f} | "
+            f"{r['priced_ms']:.1f} |"
+        )
+    return "\n".join(lines)
 
 
 def fit_points(runs: pd.DataFrame) -> pd.Series:
@@ -112,7 +205,15 @@ def fit_points(runs: pd.DataFrame) -> pd.Series:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", type=Path)
+    parser.add_argument(
+        "--inside",
+        action="store_true",
+        help="the single-client points' TTFT as the server's own histograms split it",
+    )
     args = parser.parse_args(argv)
+    if args.inside:
+        print(inside_markdown(inside_server(read_runs(args.runs))))
+        return
     table = side_by_side(read_runs(args.runs))
     print(markdown(table))
     rest = table[~fit_points(table)]

@@ -936,7 +936,7 @@ class SimulateOut(BaseModel):
         0.0,
         description="Seconds each request spent on the engine's serving path outside its "
         "iterations, in every TTFT and end-to-end latency (its profile's host_per_request: "
-        "vLLM's measured 9.9 ms, SGLang's 17.3 ms, docs/engines-measured.md); 0 where the "
+        "vLLM's measured 9.9 ms, SGLang's 15.8 ms, docs/engines-measured.md); 0 where the "
         "profile has none.",
     )
     validation: str | None = Field(
