@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import statistics
 import time
 
@@ -69,16 +70,21 @@ async def one(session: aiohttp.ClientSession, url: str, model: str, text: str, o
     }
 
 
+# A Prometheus text sample: name, optional {labels}, value, optional timestamp.
+SAMPLE = re.compile(r"([A-Za-z_:][\w:]*)(\{.*\})?\s+(\S+)(?:\s+\S+)?")
+
+
 async def scrape(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
-    """The server's histogram sums and counts (`name_sum{labels}`, `name_count{labels}`)."""
+    """The server's histogram and summary sums and counts (`name_sum{labels}`,
+    `name_count{labels}`)."""
     async with session.get(url) as resp:
         resp.raise_for_status()
         text = await resp.text()
     found = {}
     for line in text.splitlines():
-        key, _, value = line.rpartition(" ")
-        if not line.startswith("#") and ("_sum" in key or "_count" in key):
-            found[key] = float(value)
+        sample = SAMPLE.fullmatch(line.strip())
+        if sample and sample[1].endswith(("_sum", "_count")):
+            found[sample[1] + (sample[2] or "")] = float(sample[3])
     return found
 
 

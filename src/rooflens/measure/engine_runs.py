@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -116,46 +117,55 @@ def between_launches(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 # Each engine's Prometheus series for a request's TTFT inside the server (from its arrival
-# at the API server: vLLM's arrival_time, SGLang's tokenizer manager), its wait in the
-# scheduler's queue, and its prefill as the engine times it (vLLM: scheduled to first token;
-# SGLang: its prefill_forward stage), as (series, label the key must hold).
-SERVER_SERIES = {
+# there, before tokenizing: vLLM's renderer stamps arrival_time as it starts on the prompt,
+# SGLang's tokenizer manager as it takes the request), its wait in the scheduler's queue, and
+# its prefill as the engine times it (vLLM: scheduled to first token; SGLang: its
+# prefill_forward stage), as (series, the labels a sample must carry).
+SERVER_SERIES: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
     "vllm": {
-        "server": ("vllm:time_to_first_token_seconds", ""),
-        "queue": ("vllm:request_queue_time_seconds", ""),
-        "prefill": ("vllm:request_prefill_time_seconds", ""),
+        "server": ("vllm:time_to_first_token_seconds", {}),
+        "queue": ("vllm:request_queue_time_seconds", {}),
+        "prefill": ("vllm:request_prefill_time_seconds", {}),
     },
     "sglang": {
-        "server": ("sglang:time_to_first_token_seconds", ""),
-        "queue": ("sglang:queue_time_seconds", ""),
-        "prefill": ("sglang:per_stage_req_latency_seconds", 'stage="prefill_forward"'),
+        "server": ("sglang:time_to_first_token_seconds", {}),
+        "queue": ("sglang:queue_time_seconds", {}),
+        "prefill": ("sglang:per_stage_req_latency_seconds", {"stage": "prefill_forward"}),
     },
 }
+# A sample's key as the client stores it: name{label="value",...}.
+_SAMPLE = re.compile(r"([A-Za-z_:][\w:]*)(?:\{(.*)\})?")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-def _series_mean(server: dict[str, float], series: str, label: str) -> float:
-    """Mean of one histogram over a point's timed requests: its sum over its count."""
+def _series(server: dict[str, float], series: str, labels: dict[str, str]) -> tuple[float, float]:
+    """One histogram over a point's timed requests: its sum and count over the samples that
+    carry `labels`."""
     total = count = 0.0
     for key, value in server.items():
-        name = key.split("{", 1)[0]
-        if label not in key:
+        sample = _SAMPLE.fullmatch(key)
+        if sample is None:
             continue
-        if name == f"{series}_sum":
+        carried = dict(_LABEL.findall(sample[2] or ""))
+        if any(carried.get(k) != v for k, v in labels.items()):
+            continue
+        if sample[1] == f"{series}_sum":
             total += value
-        elif name == f"{series}_count":
+        elif sample[1] == f"{series}_count":
             count += value
-    return total / count if count else float("nan")
+    return total, count
 
 
 def inside_server(runs: pd.DataFrame) -> pd.DataFrame:
     """The single-client points whose server histograms were scraped: the client's TTFT
     beside the server's own, its queue and prefill as the engine times it, and the prefill
-    step rooflens prices (its kernels), all in ms."""
+    step rooflens prices (its kernels), all in ms; `counted`, the requests the server's TTFT
+    histogram counted over the point (its timed requests, where nothing was missed)."""
     rows = []
     has_server = runs["server"].notna() if "server" in runs else pd.Series(False, runs.index)
     for _, run in runs[has_server & (runs["clients"] == 1)].iterrows():
-        series = SERVER_SERIES[run["engine"]]
-        means = {k: 1e3 * _series_mean(run["server"], *v) for k, v in series.items()}
+        sums = {k: _series(run["server"], *v) for k, v in SERVER_SERIES[run["engine"]].items()}
+        means = {k: 1e3 * total / count if count else np.nan for k, (total, count) in sums.items()}
         step = analyze(
             run["model"],
             run["device"],
@@ -170,6 +180,8 @@ def inside_server(runs: pd.DataFrame) -> pd.DataFrame:
                 "model": run["model"],
                 "launch": run["launch"],
                 "isl": run["isl"],
+                "requests": run["requests"],
+                "counted": sums["server"][1],
                 "client_ms": run["ttft_mean_ms"],
                 "server_ms": means["server"],
                 "queue_ms": means["queue"],
