@@ -1247,3 +1247,39 @@ def test_the_report_opens_with_the_targets_where_and_why_they_are_missed() -> No
     assert "disagree among themselves" not in text
     assert "grows with the output length" not in text
     assert target_lines(errors(rows.iloc[[4]]), rows) == []
+
+
+@pytest.mark.parametrize(
+    ("version", "graphs"),
+    [("0.5.9", False), ("0.5.1.post1", False), ("0.5.10", True), ("0.5.10.post1", True),
+     ("0.5.17", True), ("nightly-dev", None), ("glm5-hopper", None), (None, None),
+     (float("nan"), None)],
+)  # fmt: skip
+def test_sglang_prefills_in_graphs_by_default_from_0_5_10(version, graphs) -> None:
+    from rooflens.engines.sglang import prefill_graphs_by_default
+
+    assert prefill_graphs_by_default(version) is graphs
+
+
+def test_the_report_groups_sglang_runs_by_their_releases_prefill_graphs() -> None:
+    """SGLang runs at 8 clients or fewer on a release before 0.5.10 (gaps 200 and 100 ms:
+    median 150), on 0.5.10 (80 ms) and on a nightly image (60 ms); a vLLM run is left out.
+    No SGLang run: no line."""
+    from rooflens.measure.validate_engines import _sglang_graph_lines
+
+    def run(backend, version, clients, gap):
+        return {"backend": backend, "backend_version": version, "batch_size": clients,
+                "silicon_ttft_ms": 300.0, "predicted_ttft_ms": 300.0 - gap}  # fmt: skip
+
+    few = pd.DataFrame([
+        run("sglang", "0.5.9", 4, 200.0), run("sglang", "0.5.8.post1", 1, 100.0),
+        run("sglang", "0.5.10.post1", 8, 80.0), run("sglang", "nightly-dev", 2, 60.0),
+        run("vllm", "0.5.9", 4, 999.0),
+    ])  # fmt: skip
+    (line,) = _sglang_graph_lines(few)
+    assert (
+        "fall short by a median of 150 ms on releases before 0.5.10 (2 runs), 80 ms on 0.5.10 "
+        "and later (1 run) and 60 ms on images naming no release (1 run)" in line
+    )
+    assert "Prefill without CUDA graphs" in line
+    assert _sglang_graph_lines(few[few["backend"] == "vllm"]) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rooflens.core import memory
+from rooflens.core.efficiency import version_key
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import StatePool
@@ -140,6 +141,23 @@ def page_size(device: Device | None, model: ModelSpec | None) -> int:
     if model.index_topk or on(device, BLACKWELL):
         return 64
     return SCHEDULER.block_size
+
+
+# SGLang prefills in CUDA graphs by default from 0.5.10 (python/sglang/srt/server_args.py:
+# 0.5.9's enable_piecewise_cuda_graph is False unless given; 0.5.10's
+# disable_piecewise_cuda_graph is False, its _handle_piecewise_cuda_graph still turning the
+# graphs off with attention DP, speculative decoding, disaggregation, pipeline parallelism
+# and some architectures; 0.5.17 captures "breakable" prefill graphs up to 8,192 tokens).
+PREFILL_GRAPHS_FROM = "0.5.10"
+
+
+def prefill_graphs_by_default(version: str | None) -> bool | None:
+    """Whether an SGLang release prefills in CUDA graphs by default (before the conditions
+    that turn them off); None for a version that names no release (a nightly image)."""
+    release = version_key(version) if isinstance(version, str) else (-1,)
+    if release == (-1,):
+        return None
+    return release >= version_key(PREFILL_GRAPHS_FROM)
 
 
 def scheduler_for(

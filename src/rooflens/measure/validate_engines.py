@@ -48,6 +48,7 @@ from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.engines import DEFAULTS as ENGINE_DEFAULTS
 from rooflens.engines import memory_share, version_key
+from rooflens.engines.sglang import PREFILL_GRAPHS_FROM, prefill_graphs_by_default
 from rooflens.engines.validated import architecture
 from rooflens.engines.vllm import ASYNC_SCHEDULING_FROM
 from rooflens.engines.vllm import DEFAULTS as VLLM_DEFAULTS
@@ -1483,6 +1484,7 @@ def _why_lines(target: pd.DataFrame, mine: pd.DataFrame, rows: pd.DataFrame) -> 
             f"own prefill, {(gap > 0).mean() * 100:.0f} % of the {len(few)} aggregated runs "
             f"are underestimated, by a median of {gap.median():.0f} ms ({per_engine})."
         )
+    why.extend(_sglang_graph_lines(few))
     by_tp = ttft_by_tp(target)
     if not by_tp.empty:
         ratio = by_tp["predicted divided"] / by_tp["measured divided"]
@@ -1549,6 +1551,39 @@ def _why_lines(target: pd.DataFrame, mine: pd.DataFrame, rows: pd.DataFrame) -> 
         + ", so rooflens' TTFT falls short by about what the rest of that path takes."
     )
     return why
+
+
+def _sglang_graph_lines(few: pd.DataFrame) -> list[str]:
+    """SGLang's aggregated runs at few clients grouped by whether their release prefills in
+    CUDA graphs by default (rooflens.engines.sglang.prefill_graphs_by_default), with their
+    median TTFT gap: what a prefill without graphs costs is measured with SGLang itself, not
+    priced."""
+    runs = few[few["backend"] == "sglang"]
+    if runs.empty:
+        return []
+    graphs = runs["backend_version"].map(prefill_graphs_by_default)
+    gap = runs["silicon_ttft_ms"] - runs["predicted_ttft_ms"]
+    groups = [
+        (graphs == False, f"releases before {PREFILL_GRAPHS_FROM}"),  # noqa: E712
+        (graphs == True, f"{PREFILL_GRAPHS_FROM} and later"),  # noqa: E712
+        (graphs.isna(), "images naming no release"),
+    ]
+    parts = [
+        f"{gap[chosen].median():.0f} ms on {name} ({int(chosen.sum())} "
+        f"run{'' if chosen.sum() == 1 else 's'})"
+        for chosen, name in groups
+        if chosen.any()
+    ]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return [
+        f"- SGLang releases before {PREFILL_GRAPHS_FROM} prefill without CUDA graphs by "
+        f"default (later ones turn piecewise graphs on): at 1-{SPLIT_MAX_CONCURRENCY} clients "
+        f"its aggregated runs fall short by a median of {listed}; the groups' models, "
+        "systems and launches differ. Without prefill graphs SGLang took "
+        "tens of ms more to a first token on a mixture-of-experts model on our H100 "
+        '(docs/engines-measured.md, "Prefill without CUDA graphs"), a host cost rooflens '
+        "does not price."
+    ]
 
 
 def _measured_times() -> list[str]:
