@@ -9,7 +9,10 @@ sending to the first streamed chunk holding text, as benchmark_serving reads it;
 first chunk) / (output tokens - 1). One JSON line per point: means, medians and every
 request's TTFT and TPOT; with --metrics, also what the server's Prometheus histograms summed
 and counted over the point's timed requests (scraped after its warm-up and after it), so
-that a request's time inside the engine can be set beside the client's."""
+that a request's time inside the engine can be set beside the client's. --tag key=value
+(repeatable) heads every line with what the point was measured on: engine, engine_version,
+device, model, launch, server_args, as docs/data/engine-runs-*.jsonl hold them (whole numbers
+as numbers)."""
 
 from __future__ import annotations
 
@@ -159,14 +162,23 @@ def main() -> None:
     )
     parser.add_argument("--out", required=True)
     parser.add_argument("--metrics", help="the server's Prometheus endpoint, scraped per point")
+    parser.add_argument(
+        "--tag", action="append", default=[], help="key=value written first on every line"
+    )
     args = parser.parse_args()
+    tags: dict[str, object] = {}
+    for tag in args.tag:
+        key, sep, value = tag.partition("=")
+        if not sep or not key:
+            parser.error(f"--tag {tag!r}: expected key=value")
+        tags[key] = int(value) if value.isdigit() else value
     with open(args.out, "a") as out:
         for n, item in enumerate(args.points.split(",")):
             isl, osl, clients, per_client = (int(v) for v in item.split(":"))
             found = asyncio.run(
                 point(args.url, args.model, isl, osl, clients, per_client, n, args.metrics)
             )
-            out.write(json.dumps(found) + "\n")
+            out.write(json.dumps(tags | found) + "\n")
             out.flush()
             print(
                 f"isl {isl} osl {osl} c {clients}: TTFT {found['ttft_mean_ms']:.2f} ms "

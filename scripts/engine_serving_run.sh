@@ -18,9 +18,9 @@
 # transformers 5.12.1 and tokenizers 0.22.2 it pins, and FlashInfer's Python package, which it
 # imports). EXTRA: a folder of wheels installed only where the machine lacks them; STUB: a
 # folder on PYTHONPATH last (scripts/engine_stub, an xgrammar stand-in: structured output,
-# unused). Neither engine
-# samples with FlashInfer (vLLM runs without it). SERVER_ARGS: more options for the server
-# (SGLang's --scheduler-recv-interval 30, say); CLIENT_ARGS: for the client (--metrics URL).
+# unused). Neither engine samples with FlashInfer (vLLM runs without it). SERVER_ARGS: more
+# options for the server (SGLang's --scheduler-recv-interval 30, say); CLIENT_ARGS: for the
+# client (--metrics URL, --tag model=meta-llama/Llama-3.1-8B --tag launch=2 ...).
 set -u
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export VLLM_USE_FLASHINFER_SAMPLER=0

@@ -225,7 +225,7 @@ def test_the_servers_own_split_of_ttft_is_the_documents() -> None:
     """The server-side histograms' split of a single-client TTFT, for both engines, is the
     document's table, every timed request counted; and the ranges the document gives hold:
     2-5 ms between the client and the server, 4-5 ms in the server outside the prefill at 16
-    and 128 tokens (5-7 at 1,024), the engine's own prefill 2-3 ms longer than the step
+    and 128 tokens (6-7 at 1,024), the engine's own prefill 2-3 ms longer than the step
     rooflens prices at 16 tokens (1.5-3.3 at 128 and 1,024)."""
     text = DOC.read_text("utf-8")
     flat = " ".join(text.split())
@@ -241,11 +241,53 @@ def test_the_servers_own_split_of_ttft_is_the_documents() -> None:
     outside = both["client_ms"] - both["server_ms"]
     engine = both["server_ms"] - both["prefill_ms"]
     beyond = both["prefill_ms"] - both["priced_ms"]
-    assert f"(HTTP, streaming; {_span(outside)} ms)" in flat
+    assert f"(HTTP, streaming; {_span(outside)} ms over the three prompt lengths)" in flat
     assert f"{_span(engine[both['isl'] <= 128])} ms inside the server" in flat
     assert f"detokenizing; {_span(engine[both['isl'] == 1024])} ms at 1,024 tokens)" in flat
     assert f"takes {_span(beyond[both['isl'] == 16])} ms more than" in flat
     assert f"({_span(beyond[both['isl'] > 16], 1)} ms at 128 and 1,024 tokens)" in flat
+    # The three parts' sums at 16 and 128 tokens: vLLM's beside its fitted time, SGLang's
+    # launch with metrics beside its default launches (0.66-0.76 times their TTFT there).
+    vllm, sglang = (split[split["isl"] <= 128] for split in splits)
+    parts = (outside + engine + beyond).loc[both["isl"] <= 128].to_numpy()
+    assert [f"{v:.1f}" for v in parts[:2]] == ["9.0", "10.6"]
+    assert "add up to 9.0 and 10.6 ms at 16 and 128 tokens" in flat
+    assert all(8.5 < v < 9.5 for v in parts[2:])  # "about 9 ms"
+    ratios = beside(
+        read_runs(ROOT / "docs/data/engine-runs-sglang-0.5.17-h100-metrics.jsonl"),
+        read_runs(ROOT / MEASURED["sglang"][1]),
+    ).query("isl <= 128")["ttft_ratio"]
+    assert f"which was {_span(ratios, 2)} times as long" in flat
+    unlocated = 15.8 - parts[2:]
+    assert f"the other {_span(pd.Series(unlocated))} ms of its fitted" in flat
+    assert len(vllm) == len(sglang) == 2
+
+
+def test_the_servers_histograms_are_read_by_their_labels() -> None:
+    """A histogram's sum and count over the samples carrying the wanted labels, read from
+    the keys the client stores; a label value that only contains the wanted one, or another
+    series whose name starts alike, is not taken."""
+    from rooflens.measure.engine_runs import _series
+
+    server = {
+        'x:stage_seconds_sum{stage="prefill_forward",rank="0"}': 0.3,
+        'x:stage_seconds_count{stage="prefill_forward",rank="0"}': 3.0,
+        'x:stage_seconds_sum{stage="prefill_forward_chunked"}': 9.0,
+        'x:stage_seconds_count{stage="prefill_forward_chunked"}': 9.0,
+        "x:stage_seconds_total_sum": 7.0,
+        'x:stage_seconds_bucket{le="1"}': 3.0,
+    }
+    assert _series(server, "x:stage_seconds", {"stage": "prefill_forward"}) == (0.3, 3.0)
+    assert _series(server, "x:stage_seconds", {}) == (9.3, 12.0)
+    assert _series(server, "x:other", {}) == (0.0, 0.0)
+
+
+def test_inside_says_when_a_file_holds_no_server_histograms(capsys) -> None:
+    from rooflens.measure.engine_runs import main
+
+    main(["--inside", str(ROOT / "docs/data/engine-runs-sglang-0.5.17-h100-recv30.jsonl")])
+    out = capsys.readouterr().out
+    assert "no single-client point of vllm or sglang with the server's histograms" in out
 
 
 def test_the_eager_prefill_run_is_what_the_document_says() -> None:

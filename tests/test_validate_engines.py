@@ -1252,8 +1252,8 @@ def test_the_report_opens_with_the_targets_where_and_why_they_are_missed() -> No
 @pytest.mark.parametrize(
     ("version", "graphs"),
     [("0.5.9", False), ("0.5.1.post1", False), ("0.5.10", True), ("0.5.10.post1", True),
-     ("0.5.17", True), ("nightly-dev", None), ("glm5-hopper", None), (None, None),
-     (float("nan"), None)],
+     ("0.5.17", True), ("v0.5.9-cu130", False), ("v0.5.10", True), ("0.5.10rc1", False),
+     ("nightly-dev", None), ("glm5-hopper", None), (None, None), (float("nan"), None)],
 )  # fmt: skip
 def test_sglang_prefills_in_graphs_by_default_from_0_5_10(version, graphs) -> None:
     from rooflens.engines.sglang import prefill_graphs_by_default
@@ -1263,23 +1263,30 @@ def test_sglang_prefills_in_graphs_by_default_from_0_5_10(version, graphs) -> No
 
 def test_the_report_groups_sglang_runs_by_their_releases_prefill_graphs() -> None:
     """SGLang runs at 8 clients or fewer on a release before 0.5.10 (gaps 200 and 100 ms:
-    median 150), on 0.5.10 (80 ms) and on a nightly image (60 ms); a vLLM run is left out.
-    No SGLang run: no line."""
+    median 150), on 0.5.10 (80 ms), on 0.5.10 with attention DP (-50 ms: an overestimate), on
+    a nightly image (60 ms) and with no release recorded (30 ms); a vLLM run and a run without
+    a prediction are left out. Without SGLang runs, or without versions, no line."""
     from rooflens.measure.validate_engines import _sglang_graph_lines
 
-    def run(backend, version, clients, gap):
-        return {"backend": backend, "backend_version": version, "batch_size": clients,
+    def run(backend, version, gap, dp=1):
+        return {"backend": backend, "backend_version": version, "attention_dp_size": dp,
                 "silicon_ttft_ms": 300.0, "predicted_ttft_ms": 300.0 - gap}  # fmt: skip
 
     few = pd.DataFrame([
-        run("sglang", "0.5.9", 4, 200.0), run("sglang", "0.5.8.post1", 1, 100.0),
-        run("sglang", "0.5.10.post1", 8, 80.0), run("sglang", "nightly-dev", 2, 60.0),
-        run("vllm", "0.5.9", 4, 999.0),
+        run("sglang", "0.5.9", 200.0), run("sglang", "0.5.8.post1", 100.0),
+        run("sglang", "0.5.10.post1", 80.0), run("sglang", "0.5.10.post1", -50.0, dp=8),
+        run("sglang", "nightly-dev", 60.0), run("sglang", None, 30.0),
+        run("sglang", "0.5.9", float("nan")), run("vllm", "0.5.9", 999.0),
     ])  # fmt: skip
     (line,) = _sglang_graph_lines(few)
     assert (
-        "fall short by a median of 150 ms on releases before 0.5.10 (2 runs), 80 ms on 0.5.10 "
-        "and later (1 run) and 60 ms on images naming no release (1 run)" in line
+        "has a median of 150 ms on releases before 0.5.10 (2 runs), 80 ms on 0.5.10 and later "
+        "(1 run), -50 ms on 0.5.10 and later with attention DP (1 run), 60 ms on nightly "
+        "images (1 run) and 30 ms on runs recording no release (1 run);" in line
     )
-    assert "Prefill without CUDA graphs" in line
+    assert "Prefill without CUDA graphs" in line and "none ran" not in line
+    (older,) = _sglang_graph_lines(few[few["backend_version"] == "0.5.9"])
+    assert "150 ms" not in older and "200 ms on releases before 0.5.10 (1 run)" in older
+    assert "(none ran 0.5.10 or later without DP)" in older
     assert _sglang_graph_lines(few[few["backend"] == "vllm"]) == []
+    assert _sglang_graph_lines(few.drop(columns="backend_version")) == []

@@ -153,8 +153,10 @@ PREFILL_GRAPHS_FROM = "0.5.10"
 
 def prefill_graphs_by_default(version: str | None) -> bool | None:
     """Whether an SGLang release prefills in CUDA graphs by default (before the conditions
-    that turn them off); None for a version that names no release (a nightly image)."""
-    release = version_key(version) if isinstance(version, str) else (-1,)
+    that turn them off); None for a version that names no release (a nightly image). An image
+    tag's leading "v" is read past (v0.5.9-cu130); a release candidate of 0.5.10 ranks before
+    it, as version_key ranks pre-releases."""
+    release = version_key(version.strip().lstrip("vV")) if isinstance(version, str) else (-1,)
     if release == (-1,):
         return None
     return release >= version_key(PREFILL_GRAPHS_FROM)

@@ -163,7 +163,8 @@ def inside_server(runs: pd.DataFrame) -> pd.DataFrame:
     histogram counted over the point (its timed requests, where nothing was missed)."""
     rows = []
     has_server = runs["server"].notna() if "server" in runs else pd.Series(False, runs.index)
-    for _, run in runs[has_server & (runs["clients"] == 1)].iterrows():
+    known = runs["engine"].isin(list(SERVER_SERIES))
+    for _, run in runs[has_server & known & (runs["clients"] == 1)].iterrows():
         sums = {k: _series(run["server"], *v) for k, v in SERVER_SERIES[run["engine"]].items()}
         means = {k: 1e3 * total / count if count else np.nan for k, (total, count) in sums.items()}
         step = analyze(
@@ -224,7 +225,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.inside:
-        print(inside_markdown(inside_server(read_runs(args.runs))))
+        split = inside_server(read_runs(args.runs))
+        if split.empty:
+            print(
+                f"{args.runs}: no single-client point of {' or '.join(SERVER_SERIES)} with the "
+                "server's histograms (the client's --metrics)"
+            )
+            return
+        print(inside_markdown(split))
         return
     table = side_by_side(read_runs(args.runs))
     print(markdown(table))

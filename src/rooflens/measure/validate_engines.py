@@ -1555,32 +1555,48 @@ def _why_lines(target: pd.DataFrame, mine: pd.DataFrame, rows: pd.DataFrame) -> 
 
 def _sglang_graph_lines(few: pd.DataFrame) -> list[str]:
     """SGLang's aggregated runs at few clients grouped by whether their release prefills in
-    CUDA graphs by default (rooflens.engines.sglang.prefill_graphs_by_default), with their
-    median TTFT gap: what a prefill without graphs costs is measured with SGLang itself, not
+    CUDA graphs by default (rooflens.engines.sglang.prefill_graphs_by_default; a run with
+    attention DP, which turns them off, apart), with their median TTFT measured less
+    predicted: what a prefill without graphs costs is measured with SGLang itself, not
     priced."""
+    if "backend_version" not in few:
+        return []
     runs = few[few["backend"] == "sglang"]
     if runs.empty:
         return []
-    graphs = runs["backend_version"].map(prefill_graphs_by_default)
+    version = runs["backend_version"]
+    graphs = version.map(prefill_graphs_by_default)
+    named = version.fillna("").astype(str).str.strip() != ""
+    nightly = version.fillna("").astype(str).str.startswith("nightly")
+    attention_dp = runs.get("attention_dp_size", pd.Series(1, runs.index)).fillna(1) > 1
     gap = runs["silicon_ttft_ms"] - runs["predicted_ttft_ms"]
     groups = [
         (graphs == False, f"releases before {PREFILL_GRAPHS_FROM}"),  # noqa: E712
-        (graphs == True, f"{PREFILL_GRAPHS_FROM} and later"),  # noqa: E712
-        (graphs.isna(), "images naming no release"),
+        ((graphs == True) & ~attention_dp, f"{PREFILL_GRAPHS_FROM} and later"),  # noqa: E712
+        ((graphs == True) & attention_dp, f"{PREFILL_GRAPHS_FROM} and later with attention DP"),  # noqa: E712
+        (graphs.isna() & nightly, "nightly images"),
+        (graphs.isna() & named & ~nightly, "other named builds"),
+        (~named, "runs recording no release"),
     ]
-    parts = [
-        f"{gap[chosen].median():.0f} ms on {name} ({int(chosen.sum())} "
-        f"run{'' if chosen.sum() == 1 else 's'})"
-        for chosen, name in groups
-        if chosen.any()
-    ]
+    parts = []
+    for chosen, name in groups:
+        values = gap[chosen].dropna()
+        if len(values):
+            count = f"{len(values)} run{'' if len(values) == 1 else 's'}"
+            parts.append(f"{values.median():.0f} ms on {name} ({count})")
+    if not parts:
+        return []
     listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    with_graphs = ((graphs == True) & ~attention_dp).any()  # noqa: E712
     return [
         f"- SGLang releases before {PREFILL_GRAPHS_FROM} prefill without CUDA graphs by "
-        f"default (later ones turn piecewise graphs on): at 1-{SPLIT_MAX_CONCURRENCY} clients "
-        f"its aggregated runs fall short by a median of {listed}; the groups' models, "
-        "systems and launches differ. Without prefill graphs SGLang took "
-        "tens of ms more to a first token on a mixture-of-experts model on our H100 "
+        "default (later ones turn piecewise graphs on, except with attention DP, speculative "
+        f"decoding, disaggregation, pipeline parallelism and some architectures): at "
+        f"1-{SPLIT_MAX_CONCURRENCY} clients its aggregated runs' TTFT, measured less "
+        f"predicted, has a median of {listed}"
+        + ("" if with_graphs else f" (none ran {PREFILL_GRAPHS_FROM} or later without DP)")
+        + "; the groups' models, systems and launches differ. Without prefill graphs SGLang "
+        "took tens of ms more to a first token on a mixture-of-experts model on our H100 "
         '(docs/engines-measured.md, "Prefill without CUDA graphs"), a host cost rooflens '
         "does not price."
     ]
