@@ -79,21 +79,29 @@ def side_by_side(runs: pd.DataFrame, path: bool = True) -> pd.DataFrame:
     return out
 
 
+def _markdown(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table of pre-formatted cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
 def markdown(table: pd.DataFrame) -> str:
     """The side-by-side table as docs/engines-measured.md shows it."""
-    lines = [
-        "| model | launch | prompt | output | clients | requests | TTFT measured ms "
-        "| TTFT predicted ms | err | TPOT measured ms | TPOT predicted ms | err |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for _, r in table.iterrows():
-        lines.append(
-            f"| {r['model']} | {r['launch']} | {r['isl']} | {r['osl']} | {r['clients']} | "
-            f"{r['requests']} | {r['ttft_mean_ms']:.1f} | {r['ttft_predicted_ms']:.1f} | "
-            f"{100 * r['ttft_error']:+.0f} % | {r['tpot_mean_ms']:.2f} | "
-            f"{r['tpot_predicted_ms']:.2f} | {100 * r['tpot_error']:+.0f} % |"
-        )
-    return "\n".join(lines)
+    header = [
+        "model", "launch", "prompt", "output", "clients", "requests", "TTFT measured ms",
+        "TTFT predicted ms", "err", "TPOT measured ms", "TPOT predicted ms", "err",
+    ]  # fmt: skip
+    rows = [
+        [
+            str(r["model"]), str(r["launch"]), str(r["isl"]), str(r["osl"]),
+            str(r["clients"]), str(r["requests"]), f"{r['ttft_mean_ms']:.1f}",
+            f"{r['ttft_predicted_ms']:.1f}", f"{100 * r['ttft_error']:+.0f} %",
+            f"{r['tpot_mean_ms']:.2f}", f"{r['tpot_predicted_ms']:.2f}",
+            f"{100 * r['tpot_error']:+.0f} %",
+        ]
+        for _, r in table.iterrows()
+    ]  # fmt: skip
+    return _markdown(header, rows)
 
 
 def beside(changed: pd.DataFrame, default: pd.DataFrame) -> pd.DataFrame:
@@ -195,18 +203,19 @@ def inside_server(runs: pd.DataFrame) -> pd.DataFrame:
 
 def inside_markdown(split: pd.DataFrame) -> str:
     """The breakdown as docs/engines-measured.md shows it."""
-    lines = [
-        "| engine | launch | prompt | TTFT at the client ms | TTFT in the server ms | queue ms "
-        "| prefill as the engine times it ms | prefill step rooflens prices ms |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for _, r in split.iterrows():
-        lines.append(
-            f"| {r['engine']} | {r['launch']} | {r['isl']} | {r['client_ms']:.1f} | "
-            f"{r['server_ms']:.1f} | {r['queue_ms']:.2f} | {r['prefill_ms']:.1f} | "
-            f"{r['priced_ms']:.1f} |"
-        )
-    return "\n".join(lines)
+    header = [
+        "engine", "launch", "prompt", "TTFT at the client ms", "TTFT in the server ms",
+        "queue ms", "prefill as the engine times it ms", "prefill step rooflens prices ms",
+    ]  # fmt: skip
+    rows = [
+        [
+            str(r["engine"]), str(r["launch"]), str(r["isl"]), f"{r['client_ms']:.1f}",
+            f"{r['server_ms']:.1f}", f"{r['queue_ms']:.2f}", f"{r['prefill_ms']:.1f}",
+            f"{r['priced_ms']:.1f}",
+        ]
+        for _, r in split.iterrows()
+    ]  # fmt: skip
+    return _markdown(header, rows)
 
 
 def fit_points(runs: pd.DataFrame) -> pd.Series:
