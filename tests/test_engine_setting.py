@@ -444,6 +444,54 @@ def test_the_host_time_setting_sets_the_profiles_host_time_per_iteration() -> No
     assert "host_time=50.0 is invalid: expected empty without an engine" in res.output
 
 
+def test_the_request_time_setting_sets_the_profiles_time_per_request() -> None:
+    """request_time (ms) replaces the profile's host_per_request and says so: TensorRT-LLM,
+    which has none measured, takes 20 ms, and each request of an open loop far below capacity
+    reaches its first token exactly that much later; vLLM's measured 9.9 ms can be set to 0.
+    The roofline bound has no request path: one line naming the setting, in the API, the CLI
+    (exit 2) and the web API (422)."""
+    workload = Workload(
+        requests=4,
+        prompt=LengthDistribution(kind="fixed", a=512),
+        output=LengthDistribution(kind="fixed", a=8),
+        arrivals={"kind": "fixed", "rate": 0.5},
+    )
+    bare = rooflens.simulate(MODEL, "h200-sxm", workload, engine="trtllm")
+    given = rooflens.simulate(MODEL, "h200-sxm", workload, engine="trtllm", request_time=20)
+    assert bare.host_per_request == 0.0 and given.host_per_request == pytest.approx(0.02)
+    assert given.host_per_request_source == "given: request_time 20 ms"
+    np.testing.assert_allclose(
+        given.requests["ttft"] - bare.requests["ttft"], 0.02, rtol=0, atol=1e-12
+    )
+    none = rooflens.simulate(MODEL, "h200-sxm", workload, engine="vllm", request_time=0)
+    assert none.host_per_request == 0.0
+    with pytest.raises(rooflens.InvalidInputError) as info:
+        rooflens.simulate(MODEL, "h200-sxm", workload, request_time=20)
+    assert info.value.field == "request_time"
+    res = CliRunner().invoke(
+        app, ["simulate", MODEL, "-H", "h200-sxm", "--requests", "2", "--request-time", "20"]
+    )
+    assert res.exit_code == 2
+    assert "request_time=20.0 is invalid: expected empty without an engine" in res.output
+    from fastapi.testclient import TestClient
+
+    from rooflens.web.app import create_app
+
+    client = TestClient(create_app(), base_url="http://127.0.0.1")
+    body = {
+        "model": {"id": MODEL},
+        "device": {"name": "h200-sxm"},
+        "workload": {"requests": 2, "prompt": "fixed:512", "output": "fixed:8"},
+    }
+    refused = client.post("/api/simulate", json=body | {"options": {"request_time": 20}})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "options", "request_time"]
+    served = client.post(
+        "/api/simulate", json=body | {"options": {"engine": "trtllm", "request_time": 20}}
+    )
+    assert served.status_code == 200 and served.json()["host_per_request"] == pytest.approx(0.02)
+
+
 @pytest.mark.parametrize(
     ("name", "value", "accepted"),
     [("w4_kernel", "marlin", "native"), ("fp8_moe_kernel", "trtllm_gen", "native"),
