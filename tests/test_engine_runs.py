@@ -134,9 +134,9 @@ def test_the_documents_table_is_the_shipped_runs_against_their_forecasts(measure
     assert f"the {len(rest)} points not fitted" in " ".join(section.split())
     tpot = 100 * float(np.median(rest["tpot_error"].abs()))
     assert re.search(rf"within\s+a\s+median\s+of\s+{round(tpot)} %", section)
-    # Without the engine's time per request (its profile given apart, the preset and the
-    # fusions alongside): one client's decode steps are the same, its TTFT shorter. (Under
-    # load the later arrivals change which steps a request shares.)
+    # Without the engine's time per request (request_time 0): one client's decode steps are
+    # the same, its TTFT shorter. (Under load the later arrivals change which steps a request
+    # shares.)
     runs = read_runs(ROOT / MEASURED[measured[0]][1])
     bare = side_by_side(runs, path=False)
     alone = runs["clients"] == 1

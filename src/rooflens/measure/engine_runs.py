@@ -18,8 +18,6 @@ import numpy as np
 import pandas as pd
 
 from rooflens.api import analyze
-from rooflens.engines import DEFAULTS as ENGINE_DEFAULTS
-from rooflens.engines import load_engine_profile
 from rooflens.serving.api import simulate
 from rooflens.serving.config import SchedulerConfig
 from rooflens.serving.workload import Workload
@@ -37,30 +35,23 @@ def read_runs(path: Path) -> pd.DataFrame:
 def forecast(run: pd.Series, path: bool = True) -> dict[str, float]:
     """rooflens' closed-loop forecast of one measured point: the run's engine, release, device
     and model, its clients and requests, every prompt and output of the stated lengths.
-    `path=False`: the same forecast without the engine's measured time per request (its
-    profile and fusions given apart, with the engine's scheduler preset)."""
+    `path=False`: the same forecast without the engine's measured time per request."""
     workload = Workload(
         requests=int(run["requests"]),
         prompt=f"fixed:{int(run['isl'])}",
         output=f"fixed:{int(run['osl'])}",
     )
-    engine, release = run["engine"], run["engine_version"]
-    if path:
-        chosen: dict[str, object] = {"engine": engine, "engine_version": release}
-    else:
-        profile = load_engine_profile(engine, run["device"], release)
-        chosen = {
-            "preset": engine,
-            "calibration": profile.model_copy(update={"host_per_request": None}),
-            "fusion": ENGINE_DEFAULTS[engine].fusion,
-        }
+    # Without the path: the request_time setting at 0 replaces the profile's measured time.
+    without = {} if path else {"request_time": 0.0}
     result = simulate(
         run["model"],
         run["device"],
         workload,
         scheduler=SchedulerConfig(max_len=MAX_LEN),
         concurrency=int(run["clients"]),
-        **chosen,
+        engine=run["engine"],
+        engine_version=run["engine_version"],
+        **without,
     )
     served = result.requests
     return {

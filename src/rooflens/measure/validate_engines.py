@@ -1570,10 +1570,11 @@ def _sglang_graph_lines(few: pd.DataFrame) -> list[str]:
     nightly = version.fillna("").astype(str).str.startswith("nightly")
     attention_dp = runs.get("attention_dp_size", pd.Series(1, runs.index)).fillna(1) > 1
     gap = runs["silicon_ttft_ms"] - runs["predicted_ttft_ms"]
+    with_graphs = graphs.eq(True) & ~attention_dp
     groups = [
-        (graphs == False, f"releases before {PREFILL_GRAPHS_FROM}"),  # noqa: E712
-        ((graphs == True) & ~attention_dp, f"{PREFILL_GRAPHS_FROM} and later"),  # noqa: E712
-        ((graphs == True) & attention_dp, f"{PREFILL_GRAPHS_FROM} and later with attention DP"),  # noqa: E712
+        (graphs.eq(False), f"releases before {PREFILL_GRAPHS_FROM}"),
+        (with_graphs, f"{PREFILL_GRAPHS_FROM} and later"),
+        (graphs.eq(True) & attention_dp, f"{PREFILL_GRAPHS_FROM} and later with attention DP"),
         (graphs.isna() & nightly, "nightly images"),
         (graphs.isna() & named & ~nightly, "other named builds"),
         (~named, "runs recording no release"),
@@ -1586,20 +1587,23 @@ def _sglang_graph_lines(few: pd.DataFrame) -> list[str]:
             parts.append(f"{values.median():.0f} ms on {name} ({count})")
     if not parts:
         return []
-    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    with_graphs = ((graphs == True) & ~attention_dp).any()  # noqa: E712
     return [
         f"- SGLang releases before {PREFILL_GRAPHS_FROM} prefill without CUDA graphs by "
         "default (later ones turn piecewise graphs on, except with attention DP, speculative "
         f"decoding, disaggregation, pipeline parallelism and some architectures): at "
         f"1-{SPLIT_MAX_CONCURRENCY} clients its aggregated runs' TTFT, measured less "
-        f"predicted, has a median of {listed}"
-        + ("" if with_graphs else f" (none ran {PREFILL_GRAPHS_FROM} or later without DP)")
+        f"predicted, has a median of {_in_words(parts)}"
+        + ("" if with_graphs.any() else f" (none ran {PREFILL_GRAPHS_FROM} or later without DP)")
         + "; the groups' models, systems and launches differ. Without prefill graphs SGLang "
         "took tens of ms more to a first token on a mixture-of-experts model on our H100 "
         '(docs/engines-measured.md, "Prefill without CUDA graphs"), a host cost rooflens '
         "does not price."
     ]
+
+
+def _in_words(items: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _measured_times() -> list[str]:
@@ -1623,8 +1627,8 @@ def _measured_paths() -> str:
             "(docs/engines-measured.md), is in its forecasts"
         )
     return (
-        "only " + ", ".join(measured[:-1]) + f" and {measured[-1]} on their serving paths, "
-        "measured with the engines themselves (docs/engines-measured.md), are in its forecasts"
+        f"only {_in_words(measured)} on their serving paths, measured with the engines "
+        "themselves (docs/engines-measured.md), are in its forecasts"
     )
 
 
