@@ -328,10 +328,10 @@ def test_a_release_without_tables_of_its_own_says_which_priced_it_and_takes_its_
     }
     for (engine, version), words in cases.items():
         run = rooflens.analyze(MODEL, "h100-sxm", engine=engine, engine_version=version)
-        assert run.fallbacks[-1] == (
+        assert (
             f"engine_version={version}: the operator databases time no kernels of that "
             f"release on h100-sxm; {words}"
-        )
+        ) in run.fallbacks
     # A release with tables of its own, or its post-release, needs no word.
     for version in ("0.5.10", "0.5.10.post1", None):
         run = rooflens.analyze(MODEL, "h100-sxm", engine="sglang", engine_version=version)

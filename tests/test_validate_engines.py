@@ -1285,8 +1285,52 @@ def test_the_report_groups_sglang_runs_by_their_releases_prefill_graphs() -> Non
         "images (1 run) and 30 ms on runs recording no release (1 run);" in line
     )
     assert "Prefill without CUDA graphs" in line and "none ran" not in line
+    assert (
+        "the predictions take that host time, 0.42 ms per layer, 1.77 ms more with experts, on "
+        "every prefill"
+    ) in line
     (older,) = _sglang_graph_lines(few[few["backend_version"] == "0.5.9"])
     assert "150 ms" not in older and "200 ms on releases before 0.5.10 (1 run)" in older
     assert "(none ran 0.5.10 or later without DP)" in older
     assert _sglang_graph_lines(few[few["backend"] == "vllm"]) == []
     assert _sglang_graph_lines(few.drop(columns="backend_version")) == []
+
+
+@pytest.mark.parametrize(
+    ("backend", "version", "mode", "dp", "pp", "drafting", "system", "tokens"),
+    [("sglang", "0.5.9", "agg", 1, 1, False, "h200_sxm", 0),
+     ("sglang", "0.5.10.post1", "agg", 1, 1, False, "h200_sxm", 8192),
+     ("sglang", "0.5.10.post1", "agg", 1, 1, False, "b200_sxm", 16384),
+     ("sglang", "nightly-dev", "agg", 1, 1, False, "h200_sxm", 8192),
+     ("sglang", float("nan"), "agg", float("nan"), float("nan"), False, "h200_sxm", 8192),
+     ("sglang", "0.5.10.post1", "agg", 8, 1, False, "h200_sxm", 0),
+     ("sglang", "0.5.10.post1", "agg", 1, 1, True, "h200_sxm", 0),
+     ("sglang", "0.5.10.post1", "disagg", 1, 1, False, "h200_sxm", 0),
+     ("sglang", "0.5.10.post1", "agg", 1, 2, False, "h200_sxm", 0),
+     ("vllm", "0.19.0", "agg", 1, 1, False, "h200_sxm", None),
+     ("trtllm", "1.2.0", "agg", 1, 1, False, "h200_sxm", None)],
+)  # fmt: skip
+def test_a_rows_prefill_graphs_are_its_engines_as_launched(
+    backend, version, mode, dp, pp, drafting, system, tokens
+) -> None:
+    """SGLang's by release (none before 0.5.10, then its chunked prefill on the device; a
+    nightly image or no release as the newest), none with attention DP, MTP drafting, a
+    disaggregated run or pipeline parallelism; the other engines' not priced (None)."""
+    from rooflens.measure.validate_engines import catalog_device, simulated_graph_tokens
+
+    row = pd.Series({"backend": backend, "backend_version": version, "mode": mode,
+                     "attention_dp_size": dp, "pp_size": pp, "system": system})  # fmt: skip
+    assert simulated_graph_tokens(row, catalog_device(system), drafting) == tokens
+
+
+def test_a_latent_attention_rows_prefill_graphs_are_none_on_sglang() -> None:
+    """DeepSeek-V3 on SGLang 0.5.10 without attention DP: prefilled without graphs all the
+    same (latent attention without DSA), where GLM-5 (DSA) takes its chunk."""
+    from rooflens.measure.validate_engines import catalog_device, simulated_graph_tokens
+    from rooflens.models.catalog import load_model
+
+    row = pd.Series({"backend": "sglang", "backend_version": "0.5.10.post1", "mode": "agg",
+                     "attention_dp_size": 1, "pp_size": 1, "system": "h200_sxm"})  # fmt: skip
+    h200 = catalog_device("h200_sxm")
+    assert simulated_graph_tokens(row, h200, False, load_model("deepseek-ai/DeepSeek-V3")) == 0
+    assert simulated_graph_tokens(row, h200, False, load_model("zai-org/GLM-5")) == 8192

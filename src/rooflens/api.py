@@ -119,6 +119,13 @@ def options_for(settings: Settings, spec: ModelSpec, device: Device) -> Analysis
     engine's, a calibration, or none) and, with an engine, the activations its scheduler
     sets aside at its scheduler's defaults (with_activation_reserve)."""
     options = settings.analysis_options(resolve_profile(settings, device), spec)
+    if settings.engine is not None and settings.prefill_graph_tokens is None:
+        from rooflens.engines import prefill_graph_tokens
+
+        # The engine's release prefills in CUDA graphs up to its own size (none before SGLang
+        # 0.5.10): a larger iteration runs eagerly.
+        default = prefill_graph_tokens(settings.engine, device, settings.engine_version, spec)
+        options = options.model_copy(update={"prefill_graph_tokens": default})
     from rooflens.serving.presets import PRESETS, preset_for  # serving builds on this module
 
     if settings.engine not in PRESETS:

@@ -32,6 +32,7 @@ from rooflens.core.pricing import (
     StepCosts,
     operator_counts,
     placement,
+    prefill_graph_limit,
     price_fields,
 )
 from rooflens.core.results import Analysis, Footprint, larger_footprint
@@ -98,6 +99,7 @@ def analyze(
             pipeline=(slots, send),
             offload=(options.offload_weights, options.offload_kv),
             disk_bandwidth=options.offload_disk_bandwidth,
+            graph_tokens=np.inf if decode else prefill_graph_limit(options),
         )
 
     one, zero = np.ones_like(s), np.zeros_like(s)

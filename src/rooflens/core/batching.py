@@ -80,6 +80,9 @@ class MixedBatch:
     execution: Execution = "graphs"
     offload: tuple[bool, bool] = (False, False)
     disk_bandwidth: float | None = None
+    # The most tokens a prefilling step runs from a CUDA graph with (pricing's
+    # prefill_graph_limit): a larger one runs eagerly.
+    prefill_graph_tokens: float = np.inf
 
     @cached_property
     def placement(self) -> Placement:
@@ -177,6 +180,7 @@ class MixedBatch:
             self.execution,
             offload=self.offload,
             disk_bandwidth=self.disk_bandwidth,
+            graph_tokens=self.prefill_graph_tokens if prefill else np.inf,
         )
 
     def step_time(
@@ -343,5 +347,6 @@ class StepTable:
             mb.execution,
             offload=mb.offload,
             disk_bandwidth=mb.disk_bandwidth,
+            graph_tokens=mb.prefill_graph_tokens if prefill else np.inf,
         )
         return np.asarray(costs.step_time(), dtype=np.float64)

@@ -474,6 +474,10 @@ class EfficiencyProfile(BaseModel):
     kernel_kinds: dict[str, ClassEfficiency] = Field(default_factory=dict)
     # Eager execution: host time per kernel launched, on top of eager_host_per_layer.
     eager_host_per_kernel: NonNegativeFloat = 0.0
+    # Eager execution: host time per layer whose MLP is a mixture of experts, on top of
+    # eager_host_per_layer (its routing and grouped expert GEMMs launch more kernels, and
+    # costlier ones, than a dense MLP).
+    eager_host_per_moe_layer: NonNegativeFloat = 0.0
     # Host and scheduler time per engine iteration (seconds): every step lasts at least this
     # long, as an overlap schedule prepares the next while one runs. None: not measured (the
     # operator databases time kernels, not steps), and steps take their GPU time.
@@ -495,7 +499,9 @@ class EfficiencyProfile(BaseModel):
     def times_launches(self) -> bool:
         """Whether it holds a host time per kernel or layer launched: without one, an eager
         run is priced as from CUDA graphs (its tables time kernels, not launches)."""
-        return bool(self.eager_host_per_kernel or self.eager_host_per_layer)
+        return bool(
+            self.eager_host_per_kernel or self.eager_host_per_layer or self.eager_host_per_moe_layer
+        )
 
     @property
     def request_time(self) -> float:

@@ -325,6 +325,11 @@ class AnalysisOptions(Declared):
     prompt_keep: float = Field(default=1.0, gt=0.0, le=1.0)
     calibration: EfficiencyProfile | None = None
     execution: Literal["graphs", "eager"] = "graphs"
+    # With execution "graphs", an engine that replays prefill iterations from CUDA graphs only
+    # up to this many tokens: a larger one runs eagerly, lasting at least the host's time to
+    # launch it (the profile's eager host time). 0: no prefill in a graph (SGLang before
+    # 0.5.10); None: every iteration from graphs.
+    prefill_graph_tokens: int | None = Field(default=None, ge=0)
     # A serving engine's activations: it sets aside, at start, the peak of one iteration of
     # its token budget (vLLM's profile run; the simulator's replica reserves the same), and no
     # iteration holds more, prompts past the budget being chunked. Every stage then holds
@@ -357,6 +362,8 @@ class AnalysisOptions(Declared):
         # Priced as graphs where the profile times no launches (pricing's fallback line says
         # why): the label says so.
         execution = "graphs" if not profile.times_launches else self.execution
+        if execution == "graphs" and profile.times_launches and self.prefill_graph_tokens == 0:
+            execution = "graphs for decode, eager prefill"
         return f"calibrated estimate ({profile.label}, {execution})"
 
     @property

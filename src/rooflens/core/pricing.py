@@ -81,8 +81,13 @@ class StepCosts:
     # Eager execution: host time per kernel launched, and the kernels each operator launches.
     host_per_kernel: float = 0.0
     kernels: np.ndarray | float = 1.0
+    # Eager execution: host time per layer with a mixture-of-experts MLP, on top of the above.
+    host_per_moe_layer: float = 0.0
     # An engine's host and scheduler time per iteration (EngineProfile.host_per_iteration).
     host_per_iteration: float = 0.0
+    # The largest step, in tokens, an engine replays from a CUDA graph where it captures only
+    # some of its steps (AnalysisOptions.prefill_graph_tokens); a larger one runs eagerly.
+    graph_tokens: float = np.inf
     # What priced these costs, kept to say on demand (`beyond_fit`) which operators a profile
     # curve prices outside the sizes it was fitted over; the simulator never asks.
     placement: Placement | None = None
@@ -246,20 +251,46 @@ class StepCosts:
         return self.total(self.memory_access if name == "memory_access" else self.fields[name])
 
     @property
+    def _launch_time(self) -> float:
+        """The host's time to launch a step's kernels one by one (run eagerly): the profile's
+        time per layer and per kernel launched."""
+        launched = float(np.dot(self.counts, np.broadcast_to(self.kernels, self.counts.shape)))
+        per_layer = self.host_per_layer * self.num_layers + self.host_per_kernel * launched
+        if not self.host_per_moe_layer:
+            return per_layer
+        return per_layer + self.host_per_moe_layer * self.moe_layers
+
+    @property
+    def moe_layers(self) -> float:
+        """Layers whose MLP is a mixture of experts: the runs per step of its expert GEMMs."""
+        placement = self.placement
+        if placement is None:
+            return 0.0
+        rows = [i for i, c in enumerate(placement.engine_classes) if c == "moe"]
+        return float(np.max(self.counts[rows])) if rows else 0.0
+
+    @property
     def host_time(self) -> float:
         """The host's time per step, which the GPU's cannot undercut: an engine's time per
         iteration (its overlap schedule prepares the next iteration while one runs), or,
         run eagerly, the time to launch every kernel, whichever is longer."""
         if self.execution != "eager":
             return self.host_per_iteration
-        launched = float(np.dot(self.counts, np.broadcast_to(self.kernels, self.counts.shape)))
-        eager = self.host_per_layer * self.num_layers + self.host_per_kernel * launched
-        return max(eager, self.host_per_iteration)
+        return max(self._launch_time, self.host_per_iteration)
+
+    @property
+    def host_floor(self) -> np.ndarray | float:
+        """Each step's host time (host_time), a step of more tokens than the engine's CUDA
+        graphs hold (graph_tokens) run eagerly: its launch time where that is longer."""
+        if self.execution == "eager" or np.isinf(self.graph_tokens):
+            return self.host_time
+        eager = max(self._launch_time, self.host_per_iteration)
+        return np.where(np.asarray(self.tokens) > self.graph_tokens, eager, self.host_time)
 
     def step_time(self) -> np.ndarray:
         """The whole step: kernels plus per-layer framework overhead; run eagerly, the GPU
         cannot finish before the host has launched everything."""
-        stage = np.maximum(self.total(self.time) + self.overhead, self.host_time)
+        stage = np.maximum(self.total(self.time) + self.overhead, self.host_floor)
         return self.pipeline_slots * (stage + self.p2p_time)
 
     @property
@@ -744,9 +775,11 @@ def price_fields(
     pipeline: tuple[int, np.ndarray | float] = (1, 0.0),
     offload: tuple[bool, bool] = (False, False),
     disk_bandwidth: float | None = None,
+    graph_tokens: float = np.inf,
 ) -> StepCosts:
     """Turn operator fields (from any step, uniform or mixed) into priced step costs; `tokens`
-    and `sequences`: each step's new tokens and the sequences they belong to."""
+    and `sequences`: each step's new tokens and the sequences they belong to; `graph_tokens`:
+    the largest of them the engine runs from a CUDA graph (StepCosts.graph_tokens)."""
     peaks = placement.peaks
     if profile is None:
         # Uncalibrated rates are the peaks: one per operator, broadcast over the points.
@@ -799,7 +832,9 @@ def price_fields(
         host_per_layer=profile.eager_host_per_layer if profile else 0.0,
         execution=execution,
         host_per_kernel=profile.eager_host_per_kernel if profile else 0.0,
+        host_per_moe_layer=profile.eager_host_per_moe_layer if profile else 0.0,
         host_per_iteration=(profile.host_per_iteration or 0.0) if profile else 0.0,
+        graph_tokens=graph_tokens,
         kernels=1.0 if placement.kernels is None else placement.kernels,
         placement=placement,
         profile=profile,
@@ -1176,6 +1211,58 @@ def on_link_model(placement: Placement, profile: EfficiencyProfile | None) -> bo
     )
 
 
+def prefill_graph_limit(options: AnalysisOptions) -> float:
+    """The most tokens a prefill iteration may hold and still run from a CUDA graph
+    (AnalysisOptions.prefill_graph_tokens; infinite where every iteration does, or where all
+    run eagerly, which host_time prices already)."""
+    if options.prefill_graph_tokens is None or options.execution == "eager":
+        return np.inf
+    return float(options.prefill_graph_tokens)
+
+
+def _prefill_graph_lines(options: AnalysisOptions, profile: EfficiencyProfile) -> list[str]:
+    """A cap on prefill graphs the profile cannot price, in one line."""
+    limit = prefill_graph_limit(options)
+    if np.isinf(limit) or profile.times_launches:
+        return []
+    return [
+        f"prefill_graph_tokens={limit:.0f}: the profile has no host time per kernel launched "
+        "(its tables time kernels, not launches); priced as from CUDA graphs"
+    ]
+
+
+def prefill_graph_lines(options: AnalysisOptions, largest_prefill: float) -> list[str]:
+    """Where the estimate prices a prefill iteration (of `largest_prefill` tokens at most)
+    without CUDA graphs, one line saying at what host time."""
+    profile = options.calibration
+    limit = prefill_graph_limit(options)
+    if profile is None or not profile.times_launches or not largest_prefill > limit:
+        return []
+    which = (
+        "every prefill iteration runs"
+        if limit == 0
+        else (f"prefill iterations of more than {limit:,.0f} tokens run")
+    )
+    per_layer, per_moe, per_kernel = (
+        profile.eager_host_per_layer,
+        profile.eager_host_per_moe_layer,
+        profile.eager_host_per_kernel,
+    )
+    launch = [
+        text
+        for text, value in (
+            (f"{per_layer * 1e3:.2f} ms per layer", per_layer),
+            (f"{per_moe * 1e3:.2f} ms more per mixture-of-experts layer", per_moe),
+            (f"{per_kernel * 1e6:.1f} µs per kernel", per_kernel),
+        )
+        if value
+    ]
+    return [
+        f"{which} without CUDA graphs: each lasts at least the host's time to launch its "
+        f"kernels (the profile's {' and '.join(launch)})"
+    ]
+
+
 def idle_settings(options: AnalysisOptions, on_link: bool) -> tuple[str, ...]:
     """Settings a calibrated estimate cannot price here, or prices with curves measured on
     other kernels, one line each: a link bandwidth or latency where nothing runs on the link
@@ -1204,6 +1291,7 @@ def idle_settings(options: AnalysisOptions, on_link: bool) -> tuple[str, ...]:
             "execution=eager: the profile has no host time per kernel launched (its tables "
             "time kernels, not launches); priced as from CUDA graphs"
         )
+    lines += _prefill_graph_lines(options, profile)
     asked = getattr(profile, "asked_version", None)
     if asked is not None:
         used = getattr(profile, "engine_version", "")

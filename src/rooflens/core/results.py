@@ -16,7 +16,7 @@ from rooflens.core.hardware import MAX_HOURLY_PRICE, Device
 from rooflens.core.memory import kv_layers_held
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
-from rooflens.core.pricing import BYTE_FIELDS, StepCosts, idle_settings
+from rooflens.core.pricing import BYTE_FIELDS, StepCosts, idle_settings, prefill_graph_lines
 from rooflens.core.techniques import quantization
 
 if TYPE_CHECKING:
@@ -247,6 +247,8 @@ class Analysis:
         lines = [line for step in self.steps.values() for line in step.fallbacks]
         on_link = any(step.on_link_model for step in self.steps.values())
         lines += idle_settings(self.options, on_link)
+        largest = float(np.max(self.steps["prefill"].tokens))
+        lines += prefill_graph_lines(self.options, largest)
         lines += quantization.weight_only_lines(self.options, self.device)
         return list(dict.fromkeys(lines))
 

@@ -21,6 +21,8 @@ from rooflens.calibration.profile import (
 )
 from rooflens.core.efficiency import EfficiencyProfile, version_key
 from rooflens.core.errors import InvalidInputError
+from rooflens.core.hardware import Device
+from rooflens.core.model import ModelSpec
 from rooflens.engines import sglang, trtllm, vllm
 from rooflens.engines.defaults import EngineDefaults
 from rooflens.hardware.catalog import catalog_name, get_device
@@ -101,9 +103,11 @@ def _shipped(engine: str, device: str, version: str | None) -> EfficiencyProfile
         "memory_fraction": memory_share(engine, device, None),
         "memory_fraction_of": defaults.memory_fraction_of,
     }
-    if defaults.host_per_request is not None:
-        # The time a request takes outside the kernels, measured with the engine itself.
-        update["host_per_request"] = defaults.host_per_request
+    measured = defaults.measured()
+    if measured:
+        # Times outside the kernels (a request's path, an eager launch), measured with the
+        # engine itself.
+        update |= measured
         update["provenance"] = defaults.with_measured(profile.provenance)
     return profile.model_copy(update=update)
 
@@ -113,6 +117,17 @@ def memory_share(engine: str, device: str, version: str | None, tp: int = 1, pp:
     release and a TP and PP width, as its module says (SGLang's from the device's memory and
     the layout, the others' by release)."""
     return MODULES[engine].memory_share(get_device(device), version, tp, pp)
+
+
+def prefill_graph_tokens(
+    engine: str, device: Device, version: str | None, model: ModelSpec | None = None
+) -> int | None:
+    """The most tokens `engine`'s release runs a prefill iteration of `model` from a CUDA
+    graph with by default on `device` (its module's `prefill_graph_tokens`); None: every
+    iteration priced as from graphs (an engine without a scheduler preset, or no host launch
+    time measured)."""
+    module = MODULES.get(engine)
+    return None if module is None else module.prefill_graph_tokens(device, version, model)
 
 
 @cache

@@ -22,6 +22,11 @@ def on(device: Device, names: tuple[str, ...]) -> bool:
     return any(base == n or base.startswith(f"{n}-") for n in names)
 
 
+# The engine's times beside its kernels that rooflens measured with the engine itself: each
+# is a profile field of that name, its source in the profile's provenance.
+MEASURED = ("host_per_request", "eager_host_per_layer", "eager_host_per_moe_layer")
+
+
 class EngineDefaults(BaseModel):
     """An engine's documented defaults, each with where it was read (`sources`)."""
 
@@ -53,20 +58,34 @@ class EngineDefaults(BaseModel):
     # back), measured end to end from a client (None: not measured); the serving simulator
     # adds it to each request's way to the engine.
     host_per_request: float | None = Field(default=None, ge=0.0, le=3600.0, allow_inf_nan=False)
+    # Seconds per layer the host takes to launch an iteration's kernels one by one, where the
+    # engine runs one without a CUDA graph (a prefill past its graphs: the module's
+    # prefill_graph_tokens), measured with the engine itself (None: not measured, and such
+    # iterations are priced as their kernels).
+    eager_host_per_layer: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
+    # And more per layer whose MLP is a mixture of experts (None: not measured).
+    eager_host_per_moe_layer: float | None = Field(
+        default=None, ge=0.0, le=1.0, allow_inf_nan=False
+    )
     sources: dict[str, str]
 
     @model_validator(mode="after")
     def _measured_with_its_source(self) -> EngineDefaults:
-        # A measured time per request goes into every profile's provenance with its source.
-        if self.host_per_request is not None and "host_per_request" not in self.sources:
-            raise ValueError("host_per_request needs its source in `sources`")
+        # A measured time goes into every profile's provenance with its source.
+        for name in MEASURED:
+            if getattr(self, name) is not None and name not in self.sources:
+                raise ValueError(f"{name} needs its source in `sources`")
         return self
 
     def with_measured(self, provenance: dict[str, str]) -> dict[str, str]:
-        """A profile's provenance with where the engine's time per request was measured."""
-        if self.host_per_request is None:
-            return dict(provenance)
-        return dict(provenance) | {"host_per_request": self.sources["host_per_request"]}
+        """A profile's provenance with where the engine's times beside its kernels (per
+        request, per layer launched) were measured."""
+        measured = {n: self.sources[n] for n in MEASURED if getattr(self, n) is not None}
+        return dict(provenance) | measured
+
+    def measured(self) -> dict[str, float]:
+        """The profile fields measured with the engine itself, by name."""
+        return {n: getattr(self, n) for n in MEASURED if getattr(self, n) is not None}
 
     def memory_fraction_at(self, version: str | None) -> float:
         """The share a release takes by default (None: the newest's, `memory_fraction`)."""

@@ -151,6 +151,25 @@ def page_size(device: Device | None, model: ModelSpec | None) -> int:
 PREFILL_GRAPHS_FROM = "0.5.10"
 
 
+def prefill_graph_tokens(
+    device: Device, version: str | None, model: ModelSpec | None = None
+) -> int | None:
+    """The most tokens a prefill iteration runs from a CUDA graph with by default: none
+    before 0.5.10, nor for a latent-attention model without DSA's indexer (0.5.17's log:
+    "Breakable CUDA graph is incompatible with MLA attention (non-DSA)", read as every
+    release's from 0.5.10); else the chunked-prefill size (0.5.17 captured graphs up to its
+    8,192 on an H100, its log said); the newest release's where none is named. A nightly
+    image (`prefill_graphs_by_default` None) is taken as the newest. Attention DP,
+    speculative decoding, disaggregation and pipeline parallelism turn the graphs off from
+    0.5.10 too, which the setting says where they run (rooflens does not infer it)."""
+    if prefill_graphs_by_default(version) is False:
+        return 0
+    if model is not None and model.is_mla and model.index_topk is None:
+        return 0
+    chunk, _ = launch_sizes(device.memory_capacity)
+    return chunk
+
+
 def prefill_graphs_by_default(version: str | None) -> bool | None:
     """Whether an SGLang release prefills in CUDA graphs by default (before the conditions
     that turn them off); None for a version that names no release (a nightly image). An image
@@ -212,7 +231,28 @@ DEFAULTS = EngineDefaults(
     # (prefilled in a CUDA graph), in two launches at its defaults: mean TTFT less the prefill
     # step the H100 profile prices (its tables are SGLang 0.5.14's), 8 requests each.
     host_per_request=0.0158,
+    # Measured (docs/engines-measured.md, "Prefill without CUDA graphs"): SGLang 0.5.17 on an
+    # H100 SXM started with and without prefill graphs, one client, prompts of up to 1,024
+    # tokens: the TTFT the graphs saved plus the prefill step priced, per layer, the median
+    # over Llama-3.1-8B's and Qwen3-8B's points (dense) and over Qwen3-30B-A3B's less that
+    # (mixture of experts) (engine_runs.launch_times).
+    eager_host_per_layer=0.00042,
+    eager_host_per_moe_layer=0.00177,
     sources={
+        "eager_host_per_layer": (
+            "measured by rooflens with SGLang 0.5.17 on an H100 SXM (2026-12-07, Triton "
+            "attention): Llama-3.1-8B's and Qwen3-8B's shapes started with and without "
+            "prefill CUDA graphs, one client, 16- to 1,024-token prompts, the median per "
+            "layer of the TTFT the graphs saved plus the prefill step priced "
+            "(docs/engines-measured.md)"
+        ),
+        "eager_host_per_moe_layer": (
+            "measured by rooflens with SGLang 0.5.17 on an H100 SXM (2026-12-07, Triton "
+            "attention): Qwen3-30B-A3B's shape started twice without prefill CUDA graphs and "
+            "once with, one client, 16- to 1,024-token prompts, the median per layer of the "
+            "TTFT the graphs saved plus the prefill step priced, less a dense layer's "
+            "(docs/engines-measured.md)"
+        ),
         "host_per_request": (
             "measured by rooflens with SGLang 0.5.17's OpenAI server on an H100 SXM "
             "(2026-12-07, Triton attention): one streaming client, Llama-3.1-8B's shape, 16- "

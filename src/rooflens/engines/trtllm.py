@@ -88,3 +88,12 @@ def memory_share(device: Device, version: str | None, tp: int = 1, pp: int = 1) 
     """The share of memory it takes by default: its release's (DEFAULTS), on any device and
     layout."""
     return DEFAULTS.memory_fraction_at(version)
+
+
+def prefill_graph_tokens(
+    device: Device, version: str | None, model: ModelSpec | None = None
+) -> int | None:
+    """None: TensorRT-LLM captures generation-only batches unless piecewise graphs are on,
+    and rooflens has measured no host time for its context iterations apart from their
+    kernels, so every iteration is priced as its kernels."""
+    return None

@@ -167,3 +167,13 @@ def memory_share(device: Device, version: str | None, tp: int = 1, pp: int = 1) 
     """The share of memory it takes by default: its release's (DEFAULTS), on any device and
     layout."""
     return DEFAULTS.memory_fraction_at(version)
+
+
+def prefill_graph_tokens(
+    device: Device, version: str | None, model: ModelSpec | None = None
+) -> int | None:
+    """None: vLLM replays piecewise CUDA graphs for iterations up to its capture size
+    (min(2 x max_num_seqs, 512) tokens) and runs larger ones compiled but without a graph, a
+    host time rooflens has not measured apart from its kernels (docs/engines-measured.md), so
+    every iteration is priced as its kernels."""
+    return None

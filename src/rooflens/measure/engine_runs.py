@@ -18,6 +18,9 @@ import numpy as np
 import pandas as pd
 
 from rooflens.api import analyze
+from rooflens.engines import prefill_graph_tokens
+from rooflens.hardware.catalog import get_device
+from rooflens.models.catalog import load_model
 from rooflens.serving.api import simulate
 from rooflens.serving.config import SchedulerConfig
 from rooflens.serving.workload import Workload
@@ -25,6 +28,10 @@ from rooflens.serving.workload import Workload
 # The engine's largest position in those runs (vLLM's --max-model-len, SGLang's
 # --context-length: 9216).
 MAX_LEN = 9216
+
+
+# SGLang's option that starts it without prefill CUDA graphs.
+EAGER_PREFILL = "--disable-prefill-cuda-graph"
 
 
 def read_runs(path: Path) -> pd.DataFrame:
@@ -43,6 +50,8 @@ def forecast(run: pd.Series, path: bool = True) -> dict[str, float]:
     )
     # Without the path: the request_time setting at 0 replaces the profile's measured time.
     without = {} if path else {"request_time": 0.0}
+    if EAGER_PREFILL in str(run.get("server_args", "")):
+        without["prefill_graph_tokens"] = 0  # the launch captured no prefill graph
     result = simulate(
         run["model"],
         run["device"],
@@ -207,6 +216,75 @@ def inside_markdown(split: pd.DataFrame) -> str:
         for _, r in split.iterrows()
     ]  # fmt: skip
     return _markdown(header, rows)
+
+
+# The points a launch time is read from: prompts of at most this many tokens, whose prefill
+# the GPU runs in less time than the host launches it (longer ones it outlasts).
+LAUNCH_POINTS_MAX_TOKENS = 1024
+
+
+def prefilled_in_graphs(run: pd.Series) -> bool:
+    """Whether the run's engine prefilled its prompts in CUDA graphs: the launch left them on
+    and its release does so for the model at that length (`engines.prefill_graph_tokens`;
+    SGLang 0.5.17 not for latent attention)."""
+    if EAGER_PREFILL in str(run.get("server_args", "")):
+        return False
+    tokens = prefill_graph_tokens(
+        run["engine"], get_device(run["device"]), run["engine_version"], load_model(run["model"])
+    )
+    return tokens is None or tokens >= int(run["isl"])
+
+
+def launch_points(eager: pd.DataFrame, graphs: pd.DataFrame) -> pd.DataFrame:
+    """The host's time to launch a prefill iteration without CUDA graphs, per point: each
+    single-client point of at most LAUNCH_POINTS_MAX_TOKENS tokens measured in a launch
+    without prefill graphs (`eager`) and in one with them (`graphs`), where the former took
+    longer (`graphs` rows that did not prefill in a graph left out, prefilled_in_graphs):
+    its TTFT less the one with graphs, plus the prefill step rooflens prices (the
+    GPU's time, which the TTFT with graphs holds beside the request's path). Columns: model,
+    launch, launch_graphs, isl, ttft_mean_ms, ttft_graphs_ms, priced_ms, launch_ms, layers,
+    moe_layers, per_layer_ms."""
+    keys = ["model", "isl", "osl", "clients"]
+    graphed = graphs.apply(prefilled_in_graphs, axis=1).astype(bool)
+    with_graphs = graphs.loc[graphed & (graphs["clients"] == 1), [*keys, "ttft_mean_ms", "launch"]]
+    both = eager[(eager["clients"] == 1) & (eager["isl"] <= LAUNCH_POINTS_MAX_TOKENS)].merge(
+        with_graphs, on=keys, suffixes=("", "_graphs")
+    )
+    both = both[both["ttft_mean_ms"] > both["ttft_mean_ms_graphs"]].reset_index(drop=True)
+    rows = []
+    for _, run in both.iterrows():
+        prefill = analyze(
+            run["model"], run["device"], engine=run["engine"],
+            engine_version=run["engine_version"], prompt_len=int(run["isl"]),
+            prefill_graph_tokens=int(run["isl"]),
+        ).steps["prefill"]  # fmt: skip
+        priced = 1e3 * float(np.max(prefill.step_time()))
+        launch = float(run["ttft_mean_ms"] - run["ttft_mean_ms_graphs"]) + priced
+        rows.append({
+            "model": run["model"], "launch": run["launch"],
+            "launch_graphs": run["launch_graphs"], "isl": int(run["isl"]),
+            "ttft_mean_ms": run["ttft_mean_ms"], "ttft_graphs_ms": run["ttft_mean_ms_graphs"],
+            "priced_ms": priced, "launch_ms": launch, "layers": prefill.num_layers,
+            "moe_layers": prefill.moe_layers, "per_layer_ms": launch / prefill.num_layers,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def launch_times(eager: pd.DataFrame, graphs: pd.DataFrame) -> tuple[float, float]:
+    """The host's time per layer to launch a prefill without CUDA graphs (seconds), and its
+    more per mixture-of-experts layer: the median per layer over the points of the dense
+    models, and over those of the mixture-of-experts models less that (launch_points; a
+    model must be all one or all the other)."""
+    points = launch_points(eager, graphs)
+    if points.empty:
+        raise ValueError("no single-client point where the launch without graphs was slower")
+    moe = points["moe_layers"] == points["layers"]
+    if not (moe | (points["moe_layers"] == 0)).all():
+        raise ValueError("a model with both dense and mixture-of-experts layers")
+    if moe.all() or not moe.any():
+        raise ValueError("points of dense and of mixture-of-experts models are both needed")
+    dense = float(points.loc[~moe, "per_layer_ms"].median()) / 1e3
+    return dense, float(points.loc[moe, "per_layer_ms"].median()) / 1e3 - dense
 
 
 def fit_points(runs: pd.DataFrame) -> pd.Series:

@@ -47,7 +47,7 @@ from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.engines import DEFAULTS as ENGINE_DEFAULTS
-from rooflens.engines import memory_share, version_key
+from rooflens.engines import memory_share, prefill_graph_tokens, version_key
 from rooflens.engines.sglang import PREFILL_GRAPHS_FROM, prefill_graphs_by_default
 from rooflens.engines.validated import architecture
 from rooflens.engines.vllm import ASYNC_SCHEDULING_FROM
@@ -598,6 +598,9 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     rules = parse_settings(quant | {"engine": str(row["backend"])})
     fusion = rules.fused_kernels()
     options = quant | {"tp": tp, "ep": ep, "flash_attention": True, "fusion": fusion}
+    graph_tokens = simulated_graph_tokens(row, device, drafting == "mtp", spec)
+    if graph_tokens is not None:
+        options["prefill_graph_tokens"] = graph_tokens
     scale = rules.quantization().a_scale
     if scale != "dynamic":
         options["a_scale"] = scale
@@ -622,6 +625,30 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
         memory_fraction=memory,
     )
     return setup, {"precision_source": source, "layout": layout, "launch": script}
+
+
+def simulated_graph_tokens(
+    row: pd.Series, device: Device, drafting: bool, model: ModelSpec | None = None
+) -> int | None:
+    """The most tokens the row's engine ran a prefill iteration from a CUDA graph with, as
+    an analysis with `engine=` takes it by release (`rooflens.engines.prefill_graph_tokens`:
+    SGLang none before 0.5.10; a nightly or named build, whose date against the change is
+    not read, as the newest), and none where SGLang's server turns prefill graphs off
+    (attention DP, MTP drafting, a disaggregated run, pipeline parallelism); None for the
+    engines with no host launch time measured."""
+    release = str(row.get("backend_version", ""))
+    default = prefill_graph_tokens(
+        str(row["backend"]), device, release if release[:1].isdigit() else None, model
+    )
+    if default is None or row["backend"] != "sglang":
+        return default
+    dp = row.get("attention_dp_size")
+    pp = row.get("pp_size")
+    attention_dp = pd.notna(dp) and float(dp) > 1
+    pipeline = pd.notna(pp) and float(pp) > 1
+    if attention_dp or drafting or row["mode"] != "agg" or pipeline:
+        return 0
+    return default
 
 
 def served_prompt_scale(row: pd.Series) -> float:
@@ -1596,9 +1623,21 @@ def _sglang_graph_lines(few: pd.DataFrame) -> list[str]:
         + ("" if with_graphs.any() else f" (none ran {PREFILL_GRAPHS_FROM} or later without DP)")
         + "; the groups' models, systems and launches differ. Without prefill graphs SGLang "
         "took tens of ms more to a first token on a mixture-of-experts model on our H100 "
-        '(docs/engines-measured.md, "Prefill without CUDA graphs"), a host cost rooflens '
-        "does not price."
+        '(docs/engines-measured.md, "Prefill without CUDA graphs"); the predictions take '
+        f"that host time, {_launch_time()}, on every prefill SGLang runs without graphs "
+        "(nightly and named builds read as the newest release)."
     ]
+
+
+def _launch_time() -> str:
+    """SGLang's measured host time per layer of a prefill without CUDA graphs, in words."""
+    sglang = ENGINE_DEFAULTS["sglang"]
+    if not sglang.eager_host_per_layer:
+        return "none measured"
+    words = f"{1e3 * sglang.eager_host_per_layer:.2f} ms per layer"
+    if sglang.eager_host_per_moe_layer:
+        words += f", {1e3 * sglang.eager_host_per_moe_layer:.2f} ms more with experts"
+    return words
 
 
 def _in_words(items: list[str]) -> str:
@@ -1627,8 +1666,9 @@ def _measured_paths() -> str:
             "(docs/engines-measured.md), is in its forecasts"
         )
     return (
-        f"only {_in_words(measured)} on their serving paths, measured with the engines "
-        "themselves (docs/engines-measured.md), are in its forecasts"
+        f"only {_in_words(measured)} on their serving paths, and SGLang's {_launch_time()} "
+        "launching a prefill run without CUDA graphs, measured with the engines themselves "
+        "(docs/engines-measured.md), are in its forecasts"
     )
 
 
@@ -2006,9 +2046,15 @@ def _iteration_gap_lines(done: pd.DataFrame) -> list[str]:
 def prefill_graph_tokens_of(row: pd.Series) -> float:
     """The most tokens a prefill could hold and run as a CUDA graph in an aggregated
     InferenceX run, as its script launched the engine (`prefill_graph_tokens`; the MTP
-    script where the run drafted), else NaN."""
-    launch, _ = launch_of(row, mtp="_mtp" in str(row.get("launch", "")))
+    script where the run drafted), SGLang's as simulated (`simulated_graph_tokens`), else
+    NaN."""
+    drafting = "_mtp" in str(row.get("launch", ""))
+    launch, _ = launch_of(row, mtp=drafting)
     tokens = launch.get("graph_tokens")
+    if tokens is None and row["backend"] == "sglang":
+        # Not read off SGLang's scripts: its release's default, as simulated.
+        model = _model(row_checkpoint(row, catalog_model(str(row["model_path"]))))
+        tokens = simulated_graph_tokens(row, catalog_device(str(row["system"])), drafting, model)
     return float(tokens) if tokens is not None else np.nan
 
 
@@ -2062,9 +2108,12 @@ def _graph_lines(done: pd.DataFrame) -> list[str]:
         "(`prefill_graph_tokens`): vLLM replays piecewise graphs for batches up to its "
         "capture size (`--max-cudagraph-capture-size`, else min(2 x `--max-num-seqs`, 512)), "
         "TensorRT-LLM captures generation-only batches unless its `torch_compile_config` "
-        "enables piecewise graphs, and SGLang's prefill graphs are not read (not known). The "
-        "operator tables time kernels, not the host's work of launching them, which an "
-        "iteration without a graph pays.",
+        "enables piecewise graphs, and SGLang's are its release's default as simulated "
+        "(`simulated_graph_tokens`: none before 0.5.10, nor with attention DP, MTP drafting "
+        "or disaggregation; nightly and named builds as the newest release). The operator "
+        "tables time kernels, not the host's work of launching them, which an iteration "
+        f"without a graph pays: the predictions take SGLang's measured {_launch_time()}, no "
+        "other engine's (none measured).",
         "",
         _markdown(table),
     ]
@@ -2384,7 +2433,9 @@ def report(
         "and changelog's history shipped as indexes). A request reaches the engine its "
         "engine's time per request outside the iterations after it is sent, where rooflens "
         f"measured one with the engine itself ({', '.join(_measured_times()) or 'none'}: "
-        "docs/engines-measured.md; none for the others). "
+        "docs/engines-measured.md; none for the others), and a prefill iteration SGLang "
+        "runs without CUDA graphs (`simulated_graph_tokens`) lasts at least the host's "
+        f"measured time to launch it ({_launch_time()}; the same document). "
         "err = |predicted - measured| / "
         "measured (its median and 90th percentile over the rows); pred/meas > 1 is an "
         "overestimate.",

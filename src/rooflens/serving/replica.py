@@ -34,6 +34,7 @@ from rooflens.core.model import ModelSpec
 from rooflens.core.mtp import mtp_graph, mtp_model, mtp_modules_held, stored_part
 from rooflens.core.operators import Cost, Step
 from rooflens.core.options import AnalysisOptions
+from rooflens.core.pricing import prefill_graph_limit
 from rooflens.core.speculative import expected_tokens, verification_graph
 from rooflens.formats import SHARE_OF
 
@@ -307,6 +308,7 @@ def build_replica(
             options.execution,
             (options.offload_weights, options.offload_kv),
             options.offload_disk_bandwidth,
+            prefill_graph_limit(options),
         )
         return StepTable(batch, max_tokens, max_context, max_rows)
 

@@ -17,7 +17,7 @@ from rooflens.core.graph import local_model
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions, Parallelism
-from rooflens.core.pricing import idle_settings, on_link_model
+from rooflens.core.pricing import idle_settings, on_link_model, prefill_graph_lines
 from rooflens.core.results import json_ready
 from rooflens.core.techniques import quantization
 from rooflens.engines import DEFAULTS, vllm
@@ -412,6 +412,7 @@ def run(
                     *replica.fallbacks,
                     *decode_replica.fallbacks,
                     *idle_settings(options, _on_link(replica, decode_replica)),
+                    *prefill_graph_lines(options, _largest_prefill(timeline)),
                     *quantization.weight_only_lines(options, device),
                 )
             )
@@ -508,6 +509,15 @@ def _with_state_pools(
     if decode_replica is replica:
         decode = prefill
     return prefill, decode, scheduler.model_copy(update={"max_batch": running})
+
+
+def _largest_prefill(timeline: pd.DataFrame) -> float:
+    """The most tokens an iteration that prefilled held (its decode tokens too), 0 where none
+    prefilled."""
+    prefilled = timeline["prefill_tokens"] > 0
+    if not prefilled.any():
+        return 0.0
+    return float((timeline["prefill_tokens"] + timeline["decode_seqs"])[prefilled].max())
 
 
 def _beyond_fit(

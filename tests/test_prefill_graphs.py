@@ -1,0 +1,172 @@
+"""Prefill iterations run without CUDA graphs: past the engine's prefill graphs (none before
+SGLang 0.5.10) an iteration lasts at least the host's time to launch its kernels, the
+profile's eager time per layer; decode steps and iterations within the graphs do not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import rooflens
+from rooflens.cli.app import app
+from rooflens.engines import DEFAULTS, load_engine_profile, prefill_graph_tokens
+from rooflens.hardware.catalog import get_device
+from rooflens.serving.workload import Workload
+
+MOE = "Qwen/Qwen3-30B-A3B"  # 48 layers
+DENSE = "meta-llama/Llama-3.1-8B"
+
+
+def _prefill(run: rooflens.Analysis) -> float:
+    return float(np.max(run.steps["prefill"].step_time()))
+
+
+def test_sglang_prefills_without_graphs_before_0_5_10_and_up_to_its_chunk_after() -> None:
+    h100, b200 = get_device("h100-sxm"), get_device("b200")
+    assert prefill_graph_tokens("sglang", h100, "0.5.9") == 0
+    assert prefill_graph_tokens("sglang", h100, "v0.5.6.post2") == 0
+    assert prefill_graph_tokens("sglang", h100, "0.5.10rc0") == 0
+    assert prefill_graph_tokens("sglang", h100, "0.5.10") == 8192
+    assert prefill_graph_tokens("sglang", h100, None) == 8192
+    assert prefill_graph_tokens("sglang", b200, "0.5.17") == 16384
+    # No host launch time measured: every iteration as its kernels.
+    for engine in ("vllm", "trtllm", "transformers"):
+        assert prefill_graph_tokens(engine, h100, None) is None
+
+
+def test_an_eager_prefill_lasts_at_least_the_hosts_launch_time() -> None:
+    """A layer's launch takes 0.42 ms, 1.77 ms more with a mixture of experts: Qwen3-30B-A3B's
+    48 such layers 105.1 ms, longer than the GPU's prefill of 16 or 1,024 tokens (15.9 and
+    31.8 ms) and shorter than the one of 8,192 tokens; Llama-3.1-8B's 32 dense layers 13.4 ms;
+    decode is untouched."""
+    dense, moe = (
+        DEFAULTS["sglang"].eager_host_per_layer,
+        DEFAULTS["sglang"].eager_host_per_moe_layer,
+    )
+    assert (dense, moe) == (0.00042, 0.00177)
+    profile = load_engine_profile("sglang", "h100-sxm")
+    assert (profile.eager_host_per_layer, profile.eager_host_per_moe_layer) == (dense, moe)
+    floors = {MOE: 48 * (dense + moe), DENSE: 32 * dense}
+    for model, floor in floors.items():
+        for prompt in (16, 1024, 8192):
+            graphs = rooflens.analyze(
+                model, "h100-sxm", engine="sglang", engine_version="0.5.17", prompt_len=prompt
+            )
+            eager = rooflens.analyze(
+                model, "h100-sxm", engine="sglang", engine_version="0.5.9", prompt_len=prompt
+            )
+            given = rooflens.analyze(
+                model, "h100-sxm", engine="sglang", prompt_len=prompt, prefill_graph_tokens=0
+            )
+            assert eager.options.prefill_graph_tokens == 0
+            assert _prefill(given) == pytest.approx(max(_prefill(graphs), floor))
+            decode = float(graphs.totals()["decode"]["time"])
+            assert float(given.totals()["decode"]["time"]) == decode
+        assert _prefill(graphs) > floor  # 8,192 tokens: the GPU outlasts the host
+    assert floors[MOE] == pytest.approx(0.10512)
+    # A prompt past the graphs' tokens runs eagerly; one within them does not.
+    within = rooflens.analyze(MOE, "h100-sxm", engine="sglang", prompt_len=512)
+    past = rooflens.analyze(
+        MOE, "h100-sxm", engine="sglang", prompt_len=512, prefill_graph_tokens=511
+    )
+    assert _prefill(within) < floors[MOE]
+    assert _prefill(past) == pytest.approx(floors[MOE])
+
+
+def test_sglang_prefills_latent_attention_without_graphs_from_0_5_10_too() -> None:
+    """0.5.17's log: its breakable prefill graphs are incompatible with MLA without DSA's
+    indexer, so DeepSeek-V2-Lite prefills eagerly (27 layers: 26 with experts), GLM-5 (DSA)
+    in graphs."""
+    h100 = get_device("h100-sxm")
+    lite = rooflens.load_model("deepseek-ai/DeepSeek-V2-Lite")
+    assert prefill_graph_tokens("sglang", h100, "0.5.17", lite) == 0
+    assert prefill_graph_tokens("sglang", h100, "0.5.17", rooflens.load_model("zai-org/GLM-5")) == (
+        8192
+    )
+    run = rooflens.analyze(lite, "h100-sxm", engine="sglang", engine_version="0.5.17")
+    assert run.options.prefill_graph_tokens == 0
+    assert _prefill(run) == pytest.approx(27 * 0.00042 + 26 * 0.00177)
+
+
+def test_the_line_says_where_prefill_ran_without_graphs() -> None:
+    eager = rooflens.analyze(MOE, "h100-sxm", engine="sglang", engine_version="0.5.9")
+    line = (
+        "every prefill iteration runs without CUDA graphs: each lasts at least the host's "
+        "time to launch its kernels (the profile's 0.42 ms per layer and 1.77 ms more per "
+        "mixture-of-experts layer)"
+    )
+    assert line in eager.fallbacks
+    within = rooflens.analyze(MOE, "h100-sxm", engine="sglang", prompt_len=1024)
+    assert not any("CUDA graphs" in f for f in within.fallbacks)
+    past = rooflens.analyze(
+        MOE, "h100-sxm", engine="sglang", prompt_len=1024, prefill_graph_tokens=512
+    )
+    assert any(f.startswith("prefill iterations of more than 512 tokens") for f in past.fallbacks)
+    # A profile that times no launches cannot price it, and says so.
+    vllm = rooflens.analyze(MOE, "h100-sxm", engine="vllm", prefill_graph_tokens=0)
+    assert (
+        "prefill_graph_tokens=0: the profile has no host time per kernel launched (its tables "
+        "time kernels, not launches); priced as from CUDA graphs"
+    ) in vllm.fallbacks
+    assert _prefill(vllm) == _prefill(rooflens.analyze(MOE, "h100-sxm", engine="vllm"))
+
+
+def test_a_single_client_waits_the_launch_time_on_sglang_before_0_5_10() -> None:
+    """One client, 16-token prompts: TTFT is SGLang's 15.8 ms per request and the prefill
+    iteration, 105.1 ms of host launch before 0.5.10 (the GPU's 15.9 ms after)."""
+    load = Workload(requests=3, prompt="fixed:16", output="fixed:4")
+    old, new = (
+        rooflens.simulate(MOE, "h100-sxm", load, engine="sglang", engine_version=v, concurrency=1)
+        for v in ("0.5.9", "0.5.17")
+    )
+    ttft_old = old.requests["ttft"].to_numpy()
+    np.testing.assert_allclose(ttft_old, 0.0158 + 48 * (0.00042 + 0.00177), rtol=1e-6)
+    assert float(new.requests["ttft"].max()) < 0.0158 + 0.02
+    assert any("without CUDA graphs" in f for f in old.fallbacks)
+    assert not any("without CUDA graphs" in f for f in new.fallbacks)
+
+
+def test_the_setting_is_refused_for_the_roofline_bound_everywhere() -> None:
+    with pytest.raises(rooflens.InvalidInputError) as info:
+        rooflens.analyze(DENSE, "h100-sxm", prefill_graph_tokens=0)
+    assert info.value.field == "prefill_graph_tokens"
+    assert info.value.accepted.startswith("empty without an engine or a calibration")
+    res = CliRunner().invoke(
+        app, ["analyze", DENSE, "-H", "h100-sxm", "--prefill-graph-tokens", "0"]
+    )
+    assert res.exit_code == 2
+    assert "prefill_graph_tokens=0 is invalid: expected empty without an engine" in res.output
+    res = CliRunner().invoke(
+        app, ["analyze", DENSE, "-H", "h100-sxm", "--engine", "sglang", "--prefill-graph-tokens",
+              "-1"],
+    )  # fmt: skip
+    assert res.exit_code == 2
+    from fastapi.testclient import TestClient
+
+    from rooflens.web.app import create_app
+
+    web = TestClient(create_app(), base_url="http://127.0.0.1")
+    body = {"model": {"id": DENSE}, "device": {"name": "h100-sxm"}}
+    refused = web.post("/api/analyze", json=body | {"options": {"prefill_graph_tokens": 0}})
+    assert refused.status_code == 422
+    served = web.post(
+        "/api/analyze",
+        json=body | {"options": {"engine": "sglang", "engine_version": "0.5.9"}},
+    )
+    assert served.status_code == 200
+    answer = served.json()
+    assert answer["estimate"].endswith("graphs for decode, eager prefill)")
+    assert any(line.startswith("every prefill iteration runs without") for line in
+               answer["fallbacks"])  # fmt: skip
+
+
+def test_the_settings_help_names_the_measured_times() -> None:
+    from rooflens.settings import Settings
+
+    sglang = DEFAULTS["sglang"]
+    help_text = Settings.model_fields["prefill_graph_tokens"].description
+    assert (
+        f"SGLang's measured {sglang.eager_host_per_layer * 1e3:.2f} ms per layer, "
+        f"{sglang.eager_host_per_moe_layer * 1e3:.2f} ms more with experts"
+    ) in help_text
