@@ -427,7 +427,10 @@ def test_compare_says_what_priced_each_side() -> None:
     args = ["compare", "meta-llama/Llama-3.1-8B", "-H", "h100-sxm", "--base", "engine=sglang"]
     args += ["--base", "engine_version=0.5.9", "--vs", "engine=vllm", "--vs", "engine_version="]
     table = " ".join(runner.invoke(app, args, env={"COLUMNS": "200"}).output.split())
-    assert "A: calibrated estimate (sglang 0.5.10 profile, h100-sxm, graphs)" in table
+    assert (
+        "A: calibrated estimate (sglang 0.5.10 profile, h100-sxm, graphs for decode, eager "
+        "prefill)"
+    ) in table
     assert "B: calibrated estimate (vllm 0.24.0 profile, h100-sxm, graphs)" in table
     assert "A: fallback: engine_version=0.5.9" in table
     assert "B changes engine=vllm, engine_version=" in table and "None" not in table
