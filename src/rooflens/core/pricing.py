@@ -253,7 +253,7 @@ class StepCosts:
     @property
     def _launch_time(self) -> float:
         """The host's time to launch a step's kernels one by one (run eagerly): the profile's
-        time per layer and per kernel launched."""
+        time per layer, more per mixture-of-experts layer, and per kernel launched."""
         launched = float(np.dot(self.counts, np.broadcast_to(self.kernels, self.counts.shape)))
         per_layer = self.host_per_layer * self.num_layers + self.host_per_kernel * launched
         if not self.host_per_moe_layer:
@@ -280,8 +280,8 @@ class StepCosts:
 
     @property
     def host_floor(self) -> np.ndarray | float:
-        """Each step's host time (host_time), a step of more tokens than the engine's CUDA
-        graphs hold (graph_tokens) run eagerly: its launch time where that is longer."""
+        """Each step's host time: host_time, and for a step of more tokens than the engine's
+        CUDA graphs hold (graph_tokens), which runs eagerly, its launch time where longer."""
         if self.execution == "eager" or np.isinf(self.graph_tokens):
             return self.host_time
         eager = max(self._launch_time, self.host_per_iteration)
