@@ -428,8 +428,7 @@ def test_compare_says_what_priced_each_side() -> None:
     args += ["--base", "engine_version=0.5.9", "--vs", "engine=vllm", "--vs", "engine_version="]
     table = " ".join(runner.invoke(app, args, env={"COLUMNS": "200"}).output.split())
     assert (
-        "A: calibrated estimate (sglang 0.5.10 profile, h100-sxm, graphs for decode, eager "
-        "prefill)"
+        "A: calibrated estimate (sglang 0.5.10 profile, h100-sxm, graphs for decode, eager prefill)"
     ) in table
     assert "B: calibrated estimate (vllm 0.24.0 profile, h100-sxm, graphs)" in table
     assert "A: fallback: engine_version=0.5.9" in table

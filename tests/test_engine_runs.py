@@ -298,7 +298,7 @@ def test_the_eager_prefill_runs_are_what_the_document_says() -> None:
     Qwen3-30B-A3B 3.09, 3.30, 1.92 and 0.91 times at 16-4,096 tokens in its first start (55,
     74 and 44 ms longer, 11 ms shorter), 5.10, 3.83, 2.71 and 1.13 in its second; Llama-3.1-8B
     1.12-1.33 up to 128 tokens, 0.93-0.99 beyond; Qwen3-8B 2.49 and 2.32, then 1.01;
-    DeepSeek-V2-Lite (prefilled without graphs in both) 0.89-1.05; TPOT within 3 %."""
+    DeepSeek-V2-Lite (prefilled without graphs in both) 0.89-1.05; TPOT within 3.5 %."""
     eager = read_runs(EAGER)
     assert set(eager["server_args"]) == {"--disable-prefill-cuda-graph"}
     graphs = pd.concat([read_runs(ROOT / MEASURED["sglang"][1]), read_runs(MORE)])
@@ -323,7 +323,7 @@ def test_the_eager_prefill_runs_are_what_the_document_says() -> None:
     assert (min(lite), max(lite)) == (0.89, 1.05)
     four = both[(both["model"] == MOE) & (both["clients"] == 4)]
     assert [round(r, 2) for r in four["ttft_ratio"]] == [1.99]
-    assert round(float((both["tpot_ratio"] - 1).abs().max()), 2) == 0.03
+    assert round(float((both["tpot_ratio"] - 1).abs().max()), 3) == 0.035
     keys = ["model", "isl", "osl", "clients"]
     paired = eager[eager["launch"] == 2].merge(
         graphs[graphs["model"] == MOE], on=keys, suffixes=("", "_graphs")
@@ -339,7 +339,7 @@ def test_the_eager_prefill_runs_are_what_the_document_says() -> None:
         "Qwen3-8B (36 dense layers): 2.49 and 2.32 times at 16 and 128 tokens",
         "without graphs in both starts: 0.89-1.05 times",
         "at 4 clients of 1,024-token prompts, 1.99 times",
-        "moved by at most 3 %",
+        "moved by at most 3.5 %",
     ):
         assert words in flat, words
 

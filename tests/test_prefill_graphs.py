@@ -64,6 +64,8 @@ def test_an_eager_prefill_lasts_at_least_the_hosts_launch_time() -> None:
             decode = float(graphs.totals()["decode"]["time"])
             assert float(given.totals()["decode"]["time"]) == decode
         assert _prefill(graphs) > floor  # 8,192 tokens: the GPU outlasts the host
+        short = rooflens.analyze(model, "h100-sxm", engine="sglang", prompt_len=16)
+        assert _prefill(short) < floor  # 16 tokens: the host's launch binds
     assert floors[MOE] == pytest.approx(0.10512)
     # A prompt past the graphs' tokens runs eagerly; one within them does not.
     within = rooflens.analyze(MOE, "h100-sxm", engine="sglang", prompt_len=512)
@@ -94,7 +96,8 @@ def test_the_line_says_where_prefill_ran_without_graphs() -> None:
     line = (
         "every prefill iteration runs without CUDA graphs: each lasts at least the host's "
         "time to launch its kernels (the profile's 0.42 ms per layer and 1.77 ms more per "
-        "mixture-of-experts layer)"
+        "mixture-of-experts layer, measured with the engine on one H100 host: "
+        "docs/engines-measured.md)"
     )
     assert line in eager.fallbacks
     within = rooflens.analyze(MOE, "h100-sxm", engine="sglang", prompt_len=1024)
@@ -150,6 +153,7 @@ def test_the_setting_is_refused_for_the_roofline_bound_everywhere() -> None:
     body = {"model": {"id": DENSE}, "device": {"name": "h100-sxm"}}
     refused = web.post("/api/analyze", json=body | {"options": {"prefill_graph_tokens": 0}})
     assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "options", "prefill_graph_tokens"]
     served = web.post(
         "/api/analyze",
         json=body | {"options": {"engine": "sglang", "engine_version": "0.5.9"}},
@@ -157,6 +161,8 @@ def test_the_setting_is_refused_for_the_roofline_bound_everywhere() -> None:
     assert served.status_code == 200
     answer = served.json()
     assert answer["estimate"].endswith("graphs for decode, eager prefill)")
+    newest = web.post("/api/analyze", json=body | {"options": {"engine": "sglang"}}).json()
+    assert newest["estimate"].endswith("graphs, prefill's up to 8,192 tokens)")
     assert any(line.startswith("every prefill iteration runs without") for line in
                answer["fallbacks"])  # fmt: skip
 
@@ -170,3 +176,33 @@ def test_the_settings_help_names_the_measured_times() -> None:
         f"SGLang's measured {sglang.eager_host_per_layer * 1e3:.2f} ms per layer, "
         f"{sglang.eager_host_per_moe_layer * 1e3:.2f} ms more with experts"
     ) in help_text
+
+
+def test_sglang_turns_prefill_graphs_off_with_drafting_disaggregation_dp_and_pipelines() -> None:
+    """From 0.5.10 SGLang prefills without graphs under speculative decoding, disaggregation,
+    attention DP and pipeline parallelism: analyze reads the layout, the simulator its
+    scheduler's drafts and its cluster."""
+    from rooflens.api import resolve
+    from rooflens.serving.api import _served_graphs
+    from rooflens.serving.config import ClusterConfig, SchedulerConfig
+    from rooflens.settings import parse_settings
+
+    assert rooflens.analyze(DENSE, "h100-sxm", engine="sglang").options.prefill_graph_tokens == (
+        8192
+    )
+    piped = rooflens.analyze(DENSE, "h100-sxm", engine="sglang", pp=2)
+    assert piped.options.prefill_graph_tokens == 0
+    spread = rooflens.analyze(MOE, "h100-sxm", engine="sglang", tp=1, ep=2)  # 2 DP groups
+    assert spread.options.prefill_graph_tokens == 0
+    settings = parse_settings({"engine": "sglang"})
+    spec, device, options = resolve(DENSE, "h100-sxm", settings)
+    plain = SchedulerConfig()
+    assert _served_graphs(options, settings, spec, device, plain, None) is options
+    drafting = SchedulerConfig(draft_tokens=2)
+    assert _served_graphs(options, settings, spec, device, drafting, None).prefill_graph_tokens == 0
+    split = ClusterConfig(disaggregated=True)
+    assert _served_graphs(options, settings, spec, device, plain, split).prefill_graph_tokens == 0
+    # Given, the setting stands.
+    given = parse_settings({"engine": "sglang", "prefill_graph_tokens": 512})
+    spec, device, options = resolve(DENSE, "h100-sxm", given)
+    assert _served_graphs(options, given, spec, device, drafting, split).prefill_graph_tokens == 512

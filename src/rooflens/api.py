@@ -119,18 +119,37 @@ def options_for(settings: Settings, spec: ModelSpec, device: Device) -> Analysis
     engine's, a calibration, or none) and, with an engine, the activations its scheduler
     sets aside at its scheduler's defaults (with_activation_reserve)."""
     options = settings.analysis_options(resolve_profile(settings, device), spec)
-    if settings.engine is not None and settings.prefill_graph_tokens is None:
-        from rooflens.engines import prefill_graph_tokens
-
-        # The engine's release prefills in CUDA graphs up to its own size (none before SGLang
-        # 0.5.10): a larger iteration runs eagerly.
-        default = prefill_graph_tokens(settings.engine, device, settings.engine_version, spec)
-        options = options.model_copy(update={"prefill_graph_tokens": default})
+    options = with_prefill_graphs(options, settings, spec, device)
     from rooflens.serving.presets import PRESETS, preset_for  # serving builds on this module
 
     if settings.engine not in PRESETS:
         return options  # no engine, or one (transformers, torch.compile) without a scheduler
     return with_activation_reserve(options, preset_for(settings.engine, device))
+
+
+def with_prefill_graphs(
+    options: AnalysisOptions,
+    settings: Settings,
+    spec: ModelSpec,
+    device: Device,
+    drafting: bool = False,
+    disaggregated: bool = False,
+) -> AnalysisOptions:
+    """`options` with the engine's prefill CUDA graphs as its release runs them for `spec`
+    at this layout (`rooflens.engines.prefill_graph_tokens`; a larger iteration runs
+    eagerly), unless the settings give them; `drafting` and `disaggregated`: what the
+    serving simulator's scheduler and cluster add."""
+    if settings.engine is None or settings.prefill_graph_tokens is not None:
+        return options
+    from rooflens.engines import prefill_graph_tokens
+
+    par = options.parallelism
+    default = prefill_graph_tokens(
+        settings.engine, device, settings.engine_version, spec, drafting=drafting,
+        disaggregated=disaggregated, attention_dp=par.expert_token_groups > 1,
+        pipeline=par.pp > 1,
+    )  # fmt: skip
+    return options.model_copy(update={"prefill_graph_tokens": default})
 
 
 def with_activation_reserve(

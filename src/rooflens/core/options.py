@@ -362,8 +362,14 @@ class AnalysisOptions(Declared):
         # Priced as graphs where the profile times no launches (pricing's fallback line says
         # why): the label says so.
         execution = "graphs" if not profile.times_launches else self.execution
-        if execution == "graphs" and profile.times_launches and self.prefill_graph_tokens == 0:
-            execution = "graphs for decode, eager prefill"
+        cap = self.prefill_graph_tokens
+        if execution == "graphs" and profile.times_launches and cap is not None:
+            # Past the engine's prefill graphs an iteration runs eagerly: say where they end.
+            execution = (
+                "graphs for decode, eager prefill"
+                if cap == 0
+                else f"graphs, prefill's up to {cap:,} tokens"
+            )
         return f"calibrated estimate ({profile.label}, {execution})"
 
     @property

@@ -745,8 +745,10 @@ def price_step(
     exit_depth: float | None = None,
     disk_bandwidth: float | None = None,
     prefill: bool = False,
+    graph_tokens: float = np.inf,
 ) -> StepCosts:
-    """A step of `graph` priced; `prefill`: as a step that prefills (Placement.prefill)."""
+    """A step of `graph` priced; `prefill`: as a step that prefills (Placement.prefill);
+    `graph_tokens`: the most tokens it runs from a CUDA graph with (StepCosts.graph_tokens)."""
     placed = placement(graph, device, quant)
     return price_fields(
         placed.prefill if prefill else placed,
@@ -760,6 +762,7 @@ def price_step(
         pipeline,
         offload,
         disk_bandwidth,
+        graph_tokens,
     )
 
 
@@ -1257,9 +1260,15 @@ def prefill_graph_lines(options: AnalysisOptions, largest_prefill: float) -> lis
         )
         if value
     ]
+    # An engine's launch times were measured on one host, whatever device it prices.
+    where = (
+        ", measured with the engine on one H100 host: docs/engines-measured.md"
+        if "eager_host_per_layer" in profile.provenance
+        else ""
+    )
     return [
         f"{which} without CUDA graphs: each lasts at least the host's time to launch its "
-        f"kernels (the profile's {' and '.join(launch)})"
+        f"kernels (the profile's {' and '.join(launch)}{where})"
     ]
 
 

@@ -29,7 +29,7 @@ from rooflens.core.model import ModelSpec
 from rooflens.core.mtp import mtp_graph, mtp_model, mtp_modules_held, stored_part
 from rooflens.core.operators import LatentAttention, Linear, Step
 from rooflens.core.options import AnalysisOptions
-from rooflens.core.pricing import price_step
+from rooflens.core.pricing import prefill_graph_limit, price_step
 from rooflens.core.results import Analysis, Footprint
 from rooflens.core.techniques.parallelism import local_model
 from rooflens.core.validation import broadcast_sizes, positive_int_array
@@ -382,11 +382,13 @@ def speculative(
 def _prompt_pass(
     graph: Graph, device: Device, options: AnalysisOptions, batch: np.ndarray, context: np.ndarray
 ) -> np.ndarray:
-    """A drafter's pass over each sequence's `context` prompt tokens, as one prefill."""
+    """A drafter's pass over each sequence's `context` prompt tokens, as one prefill (without
+    a CUDA graph past the engine's prefill graphs)."""
     step = Step(batch=batch, new_tokens=np.asarray(context, dtype=float), past=0 * context)
     return price_step(
-        graph, device, options.quantization, step, options.calibration, options.execution
-    ).step_time()
+        graph, device, options.quantization, step, options.calibration, options.execution,
+        graph_tokens=prefill_graph_limit(options),
+    ).step_time()  # fmt: skip
 
 
 def parallel_decoding(

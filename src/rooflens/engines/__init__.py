@@ -120,14 +120,21 @@ def memory_share(engine: str, device: str, version: str | None, tp: int = 1, pp:
 
 
 def prefill_graph_tokens(
-    engine: str, device: Device, version: str | None, model: ModelSpec | None = None
+    engine: str,
+    device: Device,
+    version: str | None,
+    model: ModelSpec | None = None,
+    **conditions: bool,
 ) -> int | None:
     """The most tokens `engine`'s release runs a prefill iteration of `model` from a CUDA
-    graph with by default on `device` (its module's `prefill_graph_tokens`); None: every
+    graph with by default on `device`, under the deployment's `conditions` (drafting,
+    disaggregated, attention_dp, pipeline: its module's `prefill_graph_tokens`); None: every
     iteration priced as from graphs (an engine without a scheduler preset, or no host launch
     time measured)."""
     module = MODULES.get(engine)
-    return None if module is None else module.prefill_graph_tokens(device, version, model)
+    if module is None:
+        return None
+    return module.prefill_graph_tokens(device, version, model, **conditions)
 
 
 @cache

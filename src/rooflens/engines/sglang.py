@@ -152,17 +152,26 @@ PREFILL_GRAPHS_FROM = "0.5.10"
 
 
 def prefill_graph_tokens(
-    device: Device, version: str | None, model: ModelSpec | None = None
+    device: Device,
+    version: str | None,
+    model: ModelSpec | None = None,
+    *,
+    drafting: bool = False,
+    disaggregated: bool = False,
+    attention_dp: bool = False,
+    pipeline: bool = False,
 ) -> int | None:
     """The most tokens a prefill iteration runs from a CUDA graph with by default: none
-    before 0.5.10, nor for a latent-attention model without DSA's indexer (0.5.17's log:
-    "Breakable CUDA graph is incompatible with MLA attention (non-DSA)", read as every
-    release's from 0.5.10); else the chunked-prefill size (0.5.17 captured graphs up to its
-    8,192 on an H100, its log said); the newest release's where none is named. A nightly
-    image (`prefill_graphs_by_default` None) is taken as the newest. Attention DP,
-    speculative decoding, disaggregation and pipeline parallelism turn the graphs off from
-    0.5.10 too, which the setting says where they run (rooflens does not infer it)."""
+    before 0.5.10; none from it either with speculative decoding (`drafting`), a
+    disaggregated deployment, attention DP or pipeline parallelism (0.5.10's
+    _handle_piecewise_cuda_graph), nor for a latent-attention model without DSA's indexer
+    (0.5.17's log: "Breakable CUDA graph is incompatible with MLA attention (non-DSA)", read
+    as every release's from 0.5.10); else the chunked-prefill size (0.5.17 captured graphs
+    up to its 8,192 on an H100, its log said). A nightly image or named build
+    (`prefill_graphs_by_default` None) is taken as the newest release, as is no version."""
     if prefill_graphs_by_default(version) is False:
+        return 0
+    if drafting or disaggregated or attention_dp or pipeline:
         return 0
     if model is not None and model.is_mla and model.index_topk is None:
         return 0

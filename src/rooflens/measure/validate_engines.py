@@ -631,24 +631,18 @@ def simulated_graph_tokens(
     row: pd.Series, device: Device, drafting: bool, model: ModelSpec | None = None
 ) -> int | None:
     """The most tokens the row's engine ran a prefill iteration from a CUDA graph with, as
-    an analysis with `engine=` takes it by release (`rooflens.engines.prefill_graph_tokens`:
-    SGLang none before 0.5.10; a nightly or named build, whose date against the change is
-    not read, as the newest), and none where SGLang's server turns prefill graphs off
-    (attention DP, MTP drafting, a disaggregated run, pipeline parallelism); None for the
-    engines with no host launch time measured."""
-    release = str(row.get("backend_version", ""))
-    default = prefill_graph_tokens(
-        str(row["backend"]), device, release if release[:1].isdigit() else None, model
-    )
-    if default is None or row["backend"] != "sglang":
-        return default
-    dp = row.get("attention_dp_size")
-    pp = row.get("pp_size")
-    attention_dp = pd.notna(dp) and float(dp) > 1
-    pipeline = pd.notna(pp) and float(pp) > 1
-    if attention_dp or drafting or row["mode"] != "agg" or pipeline:
-        return 0
-    return default
+    an analysis with `engine=` takes it (`rooflens.engines.prefill_graph_tokens`: SGLang none
+    before 0.5.10, nor with attention DP, MTP drafting, a disaggregated run, pipeline
+    parallelism or latent attention without DSA; a nightly or named build, whose date against
+    the change is not read, as the newest); None for the engines with no host launch time
+    measured."""
+    release = row.get("backend_version")
+    dp, pp = row.get("attention_dp_size"), row.get("pp_size")
+    return prefill_graph_tokens(
+        str(row["backend"]), device, str(release) if pd.notna(release) else None, model,
+        drafting=drafting, disaggregated=row["mode"] != "agg",
+        attention_dp=pd.notna(dp) and float(dp) > 1, pipeline=pd.notna(pp) and float(pp) > 1,
+    )  # fmt: skip
 
 
 def served_prompt_scale(row: pd.Series) -> float:
@@ -2109,8 +2103,9 @@ def _graph_lines(done: pd.DataFrame) -> list[str]:
         "capture size (`--max-cudagraph-capture-size`, else min(2 x `--max-num-seqs`, 512)), "
         "TensorRT-LLM captures generation-only batches unless its `torch_compile_config` "
         "enables piecewise graphs, and SGLang's are its release's default as simulated "
-        "(`simulated_graph_tokens`: none before 0.5.10, nor with attention DP, MTP drafting "
-        "or disaggregation; nightly and named builds as the newest release). The operator "
+        "(`simulated_graph_tokens`: none before 0.5.10, nor with attention DP, MTP drafting, "
+        "disaggregation, pipeline parallelism or latent attention without DSA; nightly and "
+        "named builds as the newest release). The operator "
         "tables time kernels, not the host's work of launching them, which an iteration "
         f"without a graph pays: the predictions take SGLang's measured {_launch_time()}, no "
         "other engine's (none measured).",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rooflens.api import DeviceLike, ModelLike, resolve
+from rooflens.api import DeviceLike, ModelLike, resolve, with_prefill_graphs
 from rooflens.core.errors import InvalidInputError
 from rooflens.core.hardware import Device
 from rooflens.core.model import ModelSpec
@@ -29,7 +29,7 @@ from rooflens.serving.workload import (
     fitted_to,
     load_trace,
 )
-from rooflens.settings import engine_name, parse_settings, plain
+from rooflens.settings import Settings, engine_name, parse_settings, plain
 
 _TYPES: dict[str, tuple[type, str]] = {
     "scheduler": (SchedulerConfig, "a SchedulerConfig"),
@@ -243,7 +243,25 @@ def _simulation(
     sched = scheduler_of(scheduler, preset, device, settings.engine, spec, settings.engine_version)
     _check_read(scheduler, sched)
     check_expert_groups(spec, opts, cluster or ClusterConfig())
+    opts = _served_graphs(opts, settings, spec, device, sched, cluster)
     return _Simulation((spec, device, opts, requests), sched, concurrency)
+
+
+def _served_graphs(
+    options: AnalysisOptions,
+    settings: Settings,
+    spec: ModelSpec,
+    device: Device,
+    scheduler: SchedulerConfig | None,
+    cluster: ClusterConfig | None,
+) -> AnalysisOptions:
+    """The engine's prefill graphs as it serves: none where it drafts or disaggregates and
+    its release turns them off then (rooflens.api.with_prefill_graphs)."""
+    drafting = scheduler is not None and bool(scheduler.draft_tokens)
+    disaggregated = cluster is not None and cluster.disaggregated
+    if not (drafting or disaggregated):
+        return options
+    return with_prefill_graphs(options, settings, spec, device, drafting, disaggregated)
 
 
 def _check_read(given: SchedulerConfig | None, used: SchedulerConfig | None) -> None:
@@ -302,6 +320,7 @@ def capacity(
     sched = scheduler_of(scheduler, preset, device, settings.engine, spec, settings.engine_version)
     _check_read(scheduler, sched)
     check_expert_groups(spec, opts, cluster or ClusterConfig())
+    opts = _served_graphs(opts, settings, spec, device, sched, cluster)
     found = find_capacity(
         spec, device, opts, workload, slo, sched, cluster, tolerance, progress=progress
     )
