@@ -39,10 +39,11 @@ def read_runs(path: Path) -> pd.DataFrame:
     return pd.DataFrame([json.loads(line) for line in path.read_text().splitlines() if line])
 
 
-def forecast(run: pd.Series, path: bool = True) -> dict[str, float]:
+def forecast(run: pd.Series, path: bool = True, **settings: object) -> dict[str, float]:
     """rooflens' closed-loop forecast of one measured point: the run's engine, release, device
     and model, its clients and requests, every prompt and output of the stated lengths.
-    `path=False`: the same forecast without the engine's measured time per request."""
+    `path=False`: the same forecast without the engine's measured time per request;
+    `settings`: more settings over those (a what-if: prefill_graph_tokens, say)."""
     workload = Workload(
         requests=int(run["requests"]),
         prompt=f"fixed:{int(run['isl'])}",
@@ -60,7 +61,7 @@ def forecast(run: pd.Series, path: bool = True) -> dict[str, float]:
         concurrency=int(run["clients"]),
         engine=run["engine"],
         engine_version=run["engine_version"],
-        **without,
+        **(without | settings),
     )
     served = result.requests
     return {
