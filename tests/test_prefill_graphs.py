@@ -206,3 +206,16 @@ def test_sglang_turns_prefill_graphs_off_with_drafting_disaggregation_dp_and_pip
     given = parse_settings({"engine": "sglang", "prefill_graph_tokens": 512})
     spec, device, options = resolve(DENSE, "h100-sxm", given)
     assert _served_graphs(options, given, spec, device, drafting, split).prefill_graph_tokens == 512
+
+
+def test_an_eager_sglang_launch_prices_every_step_at_its_launch_time() -> None:
+    """`--execution eager` (SGLang's --disable-cuda-graph): decode steps too last at least
+    the host's launch of every layer, where vLLM's profile, which times no launches, prices
+    them as graphs and says so."""
+    eager = rooflens.analyze(DENSE, "h100-sxm", engine="sglang", execution="eager", gen_len=8)
+    graphs = rooflens.analyze(DENSE, "h100-sxm", engine="sglang", gen_len=8)
+    step = float(np.max(eager.steps["decode"].step_time()))
+    assert step == pytest.approx(max(float(np.max(graphs.steps["decode"].step_time())),
+                                     32 * 0.00042))  # fmt: skip
+    assert step > float(np.max(graphs.steps["decode"].step_time()))
+    assert eager.options.estimate.endswith("eager)")
