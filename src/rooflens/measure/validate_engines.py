@@ -842,9 +842,11 @@ def _replicas(
         layout = dict(setup.options)
         share = memory_share("sglang", setup.device, None, layout.get("tp", 1), layout.get("pp", 1))
         calibration = calibration.model_copy(update={"memory_fraction": share})
-    spec, device, options = resolve(
-        setup.model, get_device(setup.device), dict(setup.options) | {"calibration": calibration}
-    )
+    settings = dict(setup.options) | {"calibration": calibration}
+    if calibration is None:
+        # The roofline bound launches nothing: no prefill runs outside a CUDA graph.
+        settings.pop("prefill_graph_tokens", None)
+    spec, device, options = resolve(setup.model, get_device(setup.device), settings)
     scheduler = scheduler_with(setup.preset, device, dict(setup.scheduler), spec)
     prefill = pool_options(options, setup.cluster, "prefill")
     decode = pool_options(options, setup.cluster, "decode")
