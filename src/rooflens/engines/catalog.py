@@ -73,6 +73,14 @@ def engine_catalog(engine: str | None = None) -> list[dict[str, Any]]:
                     "host_per_request": (
                         DEFAULTS[name].host_per_request if name in DEFAULTS else None
                     ),
+                    # The host's launch of a prefill run without CUDA graphs, per layer and
+                    # more per mixture-of-experts layer, where measured (else None).
+                    "eager_host_per_layer": (
+                        DEFAULTS[name].eager_host_per_layer if name in DEFAULTS else None
+                    ),
+                    "eager_host_per_moe_layer": (
+                        DEFAULTS[name].eager_host_per_moe_layer if name in DEFAULTS else None
+                    ),
                     "validated_runs": checked["runs"] if checked else 0,
                     "ttft_error": checked["ttft_error"] if checked else None,
                     "tpot_error": checked["tpot_error"] if checked else None,

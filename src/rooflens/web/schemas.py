@@ -632,6 +632,14 @@ class EngineInfo(BaseModel):
         "iterations, measured with the engine (docs/engines-measured.md); null where not "
         "measured."
     )
+    eager_host_per_layer: float | None = Field(
+        description="Seconds per layer the host takes to launch a prefill the engine runs "
+        "without CUDA graphs, measured with the engine (the same document); null where not "
+        "measured."
+    )
+    eager_host_per_moe_layer: float | None = Field(
+        description="Seconds more per mixture-of-experts layer; null where not measured."
+    )
     validated_runs: int = Field(description="Measured serving runs its forecasts were checked on.")
     ttft_error: float | None = Field(description="Their median |error| of TTFT (a share).")
     tpot_error: float | None = Field(description="Their median |error| of TPOT (a share).")
