@@ -96,7 +96,7 @@ def test_the_line_says_where_prefill_ran_without_graphs() -> None:
     line = (
         "every prefill iteration runs without CUDA graphs: each lasts at least the host's "
         "time to launch its kernels (the profile's 0.42 ms per layer and 1.77 ms more per "
-        "mixture-of-experts layer, measured with the engine on one H100 host: "
+        "mixture-of-experts layer, measured with the engine on an H100: "
         "docs/engines-measured.md)"
     )
     assert line in eager.fallbacks

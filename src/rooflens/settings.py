@@ -381,12 +381,11 @@ class Settings(BaseModel):
         None,
         "Calibration",
         "prefill graph tokens",
-        "With an engine: the most tokens a prefill iteration runs from a CUDA graph with; a "
-        "larger one runs without, lasting at least the host's time to launch its kernels "
-        "(SGLang's measured 0.42 ms per layer, 1.77 ms more with experts); 0: none (SGLang "
-        "before 0.5.10); empty: the "
-        "engine's default for its release (priced only where its profile times launches: "
-        "SGLang's).",
+        "With an engine: the largest prefill iteration (tokens) the engine replays as a CUDA "
+        "graph; a larger one runs without, lasting at least the host's time to launch its "
+        "kernels (SGLang's measured 0.42 ms per layer, 1.77 ms more with experts; no other "
+        "engine's launch time is measured, so only SGLang's prices it); 0: none (SGLang "
+        "before 0.5.10); empty: the engine's default for its release and layout.",
         ge=0,
         le=MAX_TOKENS,
     )

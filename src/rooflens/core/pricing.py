@@ -1262,7 +1262,7 @@ def prefill_graph_lines(options: AnalysisOptions, largest_prefill: float) -> lis
     ]
     # An engine's launch times were measured on one host, whatever device it prices.
     where = (
-        ", measured with the engine on one H100 host: docs/engines-measured.md"
+        ", measured with the engine on an H100: docs/engines-measured.md"
         if "eager_host_per_layer" in profile.provenance
         else ""
     )
