@@ -219,3 +219,23 @@ def test_an_eager_sglang_launch_prices_every_step_at_its_launch_time() -> None:
                                      32 * 0.00042))  # fmt: skip
     assert step > float(np.max(graphs.steps["decode"].step_time()))
     assert eager.options.estimate.endswith("eager)")
+
+
+def test_deepseek_r1s_prefill_row_in_engines_md_is_the_hosts_launch() -> None:
+    """docs/engines.md: DeepSeek-R1's 1,024-token prefill on eight H200s under SGLang takes
+    62 ms of kernels, and the host's 128 ms (61 x 0.42 + 58 x 1.77) launching it without
+    graphs, as SGLang prefills latent attention."""
+    from pathlib import Path
+
+    run = rooflens.analyze(
+        "deepseek-ai/DeepSeek-R1", "h200-sxm", engine="sglang", tp=8, prompt_len=1024
+    )
+    graphs = rooflens.analyze(
+        "deepseek-ai/DeepSeek-R1", "h200-sxm", engine="sglang", tp=8, prompt_len=1024,
+        prefill_graph_tokens=1024,
+    )  # fmt: skip
+    assert run.steps["prefill"].moe_layers == 58
+    assert round(1e3 * _prefill(run)) == 128 and round(1e3 * _prefill(graphs)) == 62
+    doc = " ".join((Path(__file__).parents[1] / "docs/engines.md").read_text("utf-8").split())
+    assert "takes 62 ms of kernels over 61 layers" in doc
+    assert "is now the host's 128 ms (61 x 0.42 + 58 x 1.77)" in doc

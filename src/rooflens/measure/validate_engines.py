@@ -1580,8 +1580,8 @@ def _sglang_graph_lines(few: pd.DataFrame) -> list[str]:
     """SGLang's aggregated runs at few clients grouped by whether their release prefills in
     CUDA graphs by default (rooflens.engines.sglang.prefill_graphs_by_default; a run with
     attention DP, which turns them off, apart), with their median TTFT measured less
-    predicted: what a prefill without graphs costs is measured with SGLang itself, not
-    priced."""
+    predicted, the predictions holding SGLang's measured launch time of a prefill without
+    graphs where the run's release and layout ran one (`simulated_graph_tokens`)."""
     if "backend_version" not in few:
         return []
     runs = few[few["backend"] == "sglang"]
@@ -1656,14 +1656,10 @@ def _measured_paths() -> str:
     measured = [f"{time} per request" for time in _measured_times()]
     if not measured:
         return "no engine's time per request is measured"
-    if len(measured) == 1:
-        return (
-            f"only {measured[0]} on its serving path, measured with the engine itself "
-            "(docs/engines-measured.md), is in its forecasts"
-        )
+    paths = "its serving path" if len(measured) == 1 else "their serving paths"
     return (
-        f"only {_in_words(measured)} on their serving paths, and SGLang's {_launch_time()} "
-        "launching a prefill run without CUDA graphs, measured with the engines themselves "
+        f"only {_in_words(measured)} on {paths}, and SGLang's {_launch_time()} launching a "
+        "prefill run without CUDA graphs, measured with the engines themselves "
         "(docs/engines-measured.md), are in its forecasts"
     )
 
