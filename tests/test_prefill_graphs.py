@@ -26,7 +26,7 @@ def test_sglang_prefills_without_graphs_before_0_5_10_and_up_to_its_chunk_after(
     h100, b200 = get_device("h100-sxm"), get_device("b200")
     assert prefill_graph_tokens("sglang", h100, "0.5.9") == 0
     assert prefill_graph_tokens("sglang", h100, "v0.5.6.post2") == 0
-    assert prefill_graph_tokens("sglang", h100, "0.5.10rc0") == 0
+    assert prefill_graph_tokens("sglang", h100, "0.5.10rc0") == 8192  # on from its first candidate
     assert prefill_graph_tokens("sglang", h100, "0.5.10") == 8192
     assert prefill_graph_tokens("sglang", h100, None) == 8192
     assert prefill_graph_tokens("sglang", b200, "0.5.17") == 16384
@@ -76,7 +76,7 @@ def test_an_eager_prefill_lasts_at_least_the_hosts_launch_time() -> None:
     assert _prefill(past) == pytest.approx(floors[MOE])
 
 
-def test_sglang_prefills_latent_attention_without_graphs_from_0_5_10_too() -> None:
+def test_sglang_prefills_latent_attention_without_graphs_from_0_5_15() -> None:
     """0.5.17's log: its breakable prefill graphs are incompatible with MLA without DSA's
     indexer, so DeepSeek-V2-Lite prefills eagerly (27 layers: 26 with experts), GLM-5 (DSA)
     in graphs."""
@@ -89,6 +89,70 @@ def test_sglang_prefills_latent_attention_without_graphs_from_0_5_10_too() -> No
     run = rooflens.analyze(lite, "h100-sxm", engine="sglang", engine_version="0.5.17")
     assert run.options.prefill_graph_tokens == 0
     assert _prefill(run) == pytest.approx(27 * 0.00042 + 26 * 0.00177)
+
+
+RULES = [
+    # (model, device, release, deployment, why off or None): each release's server_args.py.
+    ("meta-llama/Llama-3.1-8B", "h100-sxm", "0.5.9", {}, "prefill graphs are opt-in before 0.5.10"),
+    ("meta-llama/Llama-3.1-8B", "h100-sxm", "0.5.12", {}, None),
+    ("meta-llama/Llama-3.1-8B", "h100-sxm", "0.5.12", {"drafting": True}, "speculative decoding"),
+    ("meta-llama/Llama-3.1-8B", "h100-sxm", "0.5.17", {"drafting": True}, None),
+    ("meta-llama/Llama-3.1-8B", "h100-sxm", "0.5.12", {"attention_dp": True}, "attention DP"),
+    ("meta-llama/Llama-3.1-8B", "h100-sxm", "0.5.16", {"attention_dp": True}, "attention DP"),
+    ("meta-llama/Llama-3.1-8B", "h100-sxm", "0.5.17", {"attention_dp": True}, None),
+    ("meta-llama/Llama-3.1-8B", "h100-sxm", "0.5.14", {"pipeline": True}, "pipeline parallelism"),
+    ("meta-llama/Llama-3.1-8B", "h100-sxm", "0.5.17", {"pipeline": True}, None),
+    ("Qwen/Qwen3.5-397B-A17B", "b200", "0.5.10.post1", {}, "a multimodal model"),
+    ("Qwen/Qwen3.5-397B-A17B", "b200", "0.5.15", {}, "a multimodal model"),
+    ("Qwen/Qwen3.5-397B-A17B", "b200", "0.5.16", {}, None),
+    ("google/gemma-3-27b-it", "h100-sxm", "0.5.17", {}, "a multimodal model"),
+    ("moonshotai/Kimi-K2.5", "h200", "0.5.16", {}, None),
+    ("moonshotai/Kimi-K2.5", "h200", "0.5.17", {"attention_dp": True}, "attention DP"),
+    ("zai-org/GLM-5", "h200", "0.5.12", {}, "glm_moe_dsa (its architecture's list)"),
+    ("zai-org/GLM-5", "h200", "0.5.13", {}, None),
+    ("zai-org/GLM-5", "h200", "0.5.15", {}, "latent attention"),
+    ("zai-org/GLM-5", "h200", "0.5.17", {}, None),
+    ("Qwen/Qwen3-Next-80B-A3B-Instruct", "h100-sxm", "0.5.14", {},
+     "qwen3_next (its architecture's list)"),
+    ("Qwen/Qwen3-Next-80B-A3B-Instruct", "h100-sxm", "0.5.15", {}, None),
+    ("deepseek-ai/DeepSeek-V3", "h200", "0.5.12", {}, None),
+    ("deepseek-ai/DeepSeek-V3", "b200", "0.5.12", {}, "TensorRT-LLM's MoE runner on Blackwell"),
+    ("deepseek-ai/DeepSeek-V3", "h200", "0.5.17", {}, "latent attention without DSA"),
+    ("Qwen/Qwen3-30B-A3B", "b200", "0.5.13", {}, "TensorRT-LLM's MoE runner on Blackwell"),
+    ("Qwen/Qwen3-30B-A3B", "h100-sxm", "0.5.13", {}, None),
+    ("openai/gpt-oss-120b", "b200", "0.5.13", {}, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "device", "release", "deployment", "why"), RULES)
+def test_sglang_prefill_graph_rules_follow_each_release(
+    model: str, device: str, release: str, deployment: dict[str, bool], why: str | None
+) -> None:
+    from rooflens.engines.sglang import prefill_graphs_off
+
+    spec = rooflens.load_model(model)
+    assert prefill_graphs_off(get_device(device), release, spec, **deployment) == why
+    tokens = prefill_graph_tokens("sglang", get_device(device), release, spec, **deployment)
+    assert (tokens == 0) is (why is not None)
+
+
+@pytest.mark.parametrize(
+    ("version", "at", "release"),
+    [("0.5.9", None, "0.5.9"), ("v0.5.14-cu130", None, "0.5.14-cu130"),
+     ("nightly-dev-20260216-d3bae71e", None, "0.5.9"),  # before 0.5.10's default landed
+     ("nightly-dev-20260302-abc", None, "0.5.10"),
+     ("nightly-dev-20260402-d7256eb6", None, "0.5.10"),
+     ("nightly-dev-20260510", "2026-01-01", "0.5.11"),  # the tag's date before `at`
+     ("nightly-dev", "2026-03-20", "0.5.10"), ("glm5-hopper", "2026-03-19T08:00:00Z", "0.5.10"),
+     ("nightly-dev", "2026-07-25", "0.5.16"), ("nightly-dev", None, "0.5.17"),
+     (None, None, "0.5.17")],
+)  # fmt: skip
+def test_a_nightly_image_takes_the_rules_of_the_last_release_before_its_day(
+    version: str | None, at: str | None, release: str
+) -> None:
+    from rooflens.engines.sglang import rules_release
+
+    assert rules_release(version, at) == release
 
 
 def test_the_line_says_where_prefill_ran_without_graphs() -> None:
@@ -179,22 +243,23 @@ def test_the_settings_help_names_the_measured_times() -> None:
 
 
 def test_sglang_turns_prefill_graphs_off_with_drafting_disaggregation_dp_and_pipelines() -> None:
-    """From 0.5.10 SGLang prefills without graphs under speculative decoding, disaggregation,
+    """0.5.10-0.5.14 prefill without graphs under speculative decoding, disaggregation,
     attention DP and pipeline parallelism: analyze reads the layout, the simulator its
-    scheduler's drafts and its cluster."""
+    scheduler's drafts and its cluster. 0.5.17's breakable graphs keep them on there."""
     from rooflens.api import resolve
     from rooflens.serving.api import _served_graphs
     from rooflens.serving.config import ClusterConfig, SchedulerConfig
     from rooflens.settings import parse_settings
 
-    assert rooflens.analyze(DENSE, "h100-sxm", engine="sglang").options.prefill_graph_tokens == (
-        8192
-    )
-    piped = rooflens.analyze(DENSE, "h100-sxm", engine="sglang", pp=2)
+    old = {"engine": "sglang", "engine_version": "0.5.14"}
+    assert rooflens.analyze(DENSE, "h100-sxm", **old).options.prefill_graph_tokens == 8192
+    piped = rooflens.analyze(DENSE, "h100-sxm", pp=2, **old)
     assert piped.options.prefill_graph_tokens == 0
-    spread = rooflens.analyze(MOE, "h100-sxm", engine="sglang", tp=1, ep=2)  # 2 DP groups
+    spread = rooflens.analyze(MOE, "h100-sxm", tp=1, ep=2, **old)  # 2 DP groups
     assert spread.options.prefill_graph_tokens == 0
-    settings = parse_settings({"engine": "sglang"})
+    newest = rooflens.analyze(DENSE, "h100-sxm", engine="sglang", pp=2)
+    assert newest.options.prefill_graph_tokens == 8192
+    settings = parse_settings(old)
     spec, device, options = resolve(DENSE, "h100-sxm", settings)
     plain = SchedulerConfig()
     assert _served_graphs(options, settings, spec, device, plain, None) is options
@@ -202,8 +267,12 @@ def test_sglang_turns_prefill_graphs_off_with_drafting_disaggregation_dp_and_pip
     assert _served_graphs(options, settings, spec, device, drafting, None).prefill_graph_tokens == 0
     split = ClusterConfig(disaggregated=True)
     assert _served_graphs(options, settings, spec, device, plain, split).prefill_graph_tokens == 0
+    settings = parse_settings({"engine": "sglang"})
+    spec, device, options = resolve(DENSE, "h100-sxm", settings)
+    served = _served_graphs(options, settings, spec, device, drafting, split)
+    assert served.prefill_graph_tokens == 8192
     # Given, the setting stands.
-    given = parse_settings({"engine": "sglang", "prefill_graph_tokens": 512})
+    given = parse_settings({**old, "prefill_graph_tokens": 512})
     spec, device, options = resolve(DENSE, "h100-sxm", given)
     assert _served_graphs(options, given, spec, device, drafting, split).prefill_graph_tokens == 512
 

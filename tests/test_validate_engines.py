@@ -1258,7 +1258,8 @@ def test_the_report_opens_with_the_targets_where_and_why_they_are_missed() -> No
 @pytest.mark.parametrize(
     ("version", "graphs"),
     [("0.5.9", False), ("0.5.1.post1", False), ("0.5.10", True), ("0.5.10.post1", True),
-     ("0.5.17", True), ("v0.5.9-cu130", False), ("v0.5.10", True), ("0.5.10rc1", False),
+     ("0.5.17", True), ("v0.5.9-cu130", False), ("v0.5.10", True), ("0.5.10rc1", True),
+     ("nightly-dev-20260216-d3bae71e", False), ("nightly-dev-20260402-d7256eb6", True),
      ("nightly-dev", None), ("glm5-hopper", None), (None, None), (float("nan"), None)],
 )  # fmt: skip
 def test_sglang_prefills_in_graphs_by_default_from_0_5_10(version, graphs) -> None:
@@ -1329,14 +1330,28 @@ def test_a_rows_prefill_graphs_are_its_engines_as_launched(
     assert simulated_graph_tokens(row, catalog_device(system), drafting) == tokens
 
 
-def test_a_latent_attention_rows_prefill_graphs_are_none_on_sglang() -> None:
-    """DeepSeek-V3 on SGLang 0.5.10 without attention DP: prefilled without graphs all the
-    same (latent attention without DSA), where GLM-5 (DSA) takes its chunk."""
+def test_a_rows_prefill_graphs_follow_its_releases_rules_for_its_model() -> None:
+    """SGLang 0.5.10.post1 without attention DP: DeepSeek-V3 prefills in piecewise graphs on
+    an H200, without them on a B200 (TensorRT-LLM's MoE runner); GLM-5 and Qwen3.5 without
+    them on both (GLM-5's architecture listed, Qwen3.5 multimodal). A nightly image whose
+    tag names no day takes the newest release's rules (GLM-5 in graphs) unless the row says
+    when it was measured: 2026-03-20, 0.5.10's."""
     from rooflens.measure.validate_engines import catalog_device, simulated_graph_tokens
     from rooflens.models.catalog import load_model
 
     row = pd.Series({"backend": "sglang", "backend_version": "0.5.10.post1", "mode": "agg",
                      "attention_dp_size": 1, "pp_size": 1, "system": "h200_sxm"})  # fmt: skip
-    h200 = catalog_device("h200_sxm")
-    assert simulated_graph_tokens(row, h200, False, load_model("deepseek-ai/DeepSeek-V3")) == 0
-    assert simulated_graph_tokens(row, h200, False, load_model("zai-org/GLM-5")) == 8192
+    h200, b200 = catalog_device("h200_sxm"), catalog_device("b200_sxm")
+    deepseek, glm = load_model("deepseek-ai/DeepSeek-V3"), load_model("zai-org/GLM-5")
+    qwen = load_model("Qwen/Qwen3.5-397B-A17B")
+    assert simulated_graph_tokens(row, h200, False, deepseek) == 8192
+    assert simulated_graph_tokens(row, b200, False, deepseek) == 0
+    for model in (glm, qwen):
+        assert simulated_graph_tokens(row, h200, False, model) == 0
+        assert simulated_graph_tokens(row, b200, False, model) == 0
+    nightly = row.copy()
+    nightly["backend_version"] = "nightly-dev"
+    assert simulated_graph_tokens(nightly, h200, False, glm) == 8192  # no day: the newest
+    nightly["silicon_data_source"] = "measured=2026-03-20"
+    assert simulated_graph_tokens(nightly, h200, False, glm) == 0
+    assert simulated_graph_tokens(nightly, h200, False, deepseek) == 8192

@@ -385,7 +385,7 @@ class Settings(BaseModel):
         "graph; a larger one runs without, lasting at least the host's time to launch its "
         "kernels (SGLang's measured 0.42 ms per layer, 1.77 ms more with experts; no other "
         "engine's launch time is measured, so only SGLang's prices it); 0: none (SGLang "
-        "before 0.5.10); empty: the engine's default for its release and layout.",
+        "before 0.5.10); empty: the engine's default for its release, model and layout.",
         ge=0,
         le=MAX_TOKENS,
     )

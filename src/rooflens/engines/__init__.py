@@ -124,16 +124,21 @@ def prefill_graph_tokens(
     device: Device,
     version: str | None,
     model: ModelSpec | None = None,
+    *,
+    at: str | None = None,
     **conditions: bool,
 ) -> int | None:
     """The most tokens `engine`'s release runs a prefill iteration of `model` from a CUDA
     graph with by default on `device`, under the deployment's `conditions` (drafting,
-    disaggregated, attention_dp, pipeline: its module's `prefill_graph_tokens`); None: every
-    iteration priced as from graphs (an engine without a scheduler preset, or no host launch
-    time measured)."""
+    disaggregated, attention_dp, pipeline: its module's `prefill_graph_tokens`; `at`: the day
+    a build that names no release ran, for SGLang's nightly images); None: every iteration
+    priced as from graphs (an engine without a scheduler preset, or no host launch time
+    measured)."""
     module = MODULES.get(engine)
     if module is None:
         return None
+    if engine == "sglang":
+        return module.prefill_graph_tokens(device, version, model, at=at, **conditions)
     return module.prefill_graph_tokens(device, version, model, **conditions)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rooflens.core import memory
 from rooflens.core.efficiency import version_key
 from rooflens.core.hardware import Device
@@ -143,12 +145,122 @@ def page_size(device: Device | None, model: ModelSpec | None) -> int:
     return SCHEDULER.block_size
 
 
-# SGLang prefills in CUDA graphs by default from 0.5.10 (python/sglang/srt/server_args.py:
-# 0.5.9's enable_piecewise_cuda_graph is False unless given; 0.5.10's
-# disable_piecewise_cuda_graph is False, its _handle_piecewise_cuda_graph still turning the
-# graphs off with attention DP, speculative decoding, disaggregation, pipeline parallelism
-# and some architectures; 0.5.17 captures "breakable" prefill graphs up to 8,192 tokens).
+# SGLang prefills in CUDA graphs by default from 0.5.10 (python/sglang/srt/server_args.py of
+# each release: 0.5.9's enable_piecewise_cuda_graph is False unless given; 0.5.10-0.5.14 run
+# piecewise graphs, _handle_piecewise_cuda_graph or 0.5.14's tc_piecewise rules turning them
+# off for some deployments and architectures; from 0.5.15 "breakable" graphs are the default
+# on CUDA, _disable_breakable_cudagraph_if_incompatible turning them off for others).
 PREFILL_GRAPHS_FROM = "0.5.10"
+# Its first release candidate already had them on.
+FIRST_CANDIDATE = "0.5.10rc0"
+BREAKABLE_GRAPHS_FROM = "0.5.15"
+# The day each release's rules reached the nightly images, for a nightly read by its date:
+# PyPI's upload day of the release, but 0.5.10's from the day its default landed on main
+# (pull request 16331, merged 2026-03-02; the release came 2026-04-05).
+RELEASE_DAYS = (
+    ("0.5.10", "2026-03-02"),
+    ("0.5.11", "2026-05-07"),
+    ("0.5.12", "2026-05-16"),
+    ("0.5.13", "2026-06-11"),
+    ("0.5.14", "2026-06-26"),
+    ("0.5.15", "2026-07-10"),
+    ("0.5.16", "2026-07-25"),
+    ("0.5.17", "2026-08-08"),
+)
+# Architectures whose piecewise prefill graphs 0.5.10-0.5.14 turn off (configs/model_config.py,
+# piecewise_cuda_graph_disabled_model_archs), by model_type, with the first release that no
+# longer lists them (None: still listed in 0.5.14).
+PIECEWISE_OFF = {"qwen3_next": None, "deepseek_v4": None, "glm_moe_dsa": "0.5.13",
+                 "deepseek_v32": "0.5.13"}  # fmt: skip
+# The auto MoE runner 0.5.10-0.5.14 choose on Blackwell for these (flashinfer_trtllm: DeepSeek
+# V3's architecture in FP8 or FP4, the Qwen3 MoE family), with which piecewise graphs are
+# turned off (server_args.py: moe_runner_backend in flashinfer_trtllm or flashinfer_mxfp4,
+# gpt-oss excepted).
+TRTLLM_MOE_RUNNER = ("deepseek_v3", "kimi_k2", "qwen3_moe", "qwen3_next", "qwen3_5_moe")
+# Multimodal wrappers whose breakable prefill graphs are allowed from 0.5.16
+# (multimodal_breakable_cuda_graph_supported_model_archs), and those moved to piecewise
+# graphs instead (multimodal_piecewise_cuda_graph_supported_model_archs).
+BREAKABLE_MULTIMODAL = ("qwen3_5", "qwen3_5_moe")
+PIECEWISE_MULTIMODAL = ("kimi_k25", "minimax_m3_vl")
+
+
+def rules_release(version: str | None, at: str | None = None) -> str:
+    """The release whose prefill-graph rules `version` runs: the release it names (an image
+    tag's leading "v" read past; a release candidate ranks before its release, as version_key
+    ranks them); a nightly image's by its date (the tag's YYYYMMDD, else `at`, the day it was
+    measured, YYYY-MM-DD...), the last release whose rules had reached the nightlies that day
+    (RELEASE_DAYS; "0.5.9" before them); else (no version, a named build) the newest."""
+    newest = RELEASE_DAYS[-1][0]
+    if not isinstance(version, str):
+        return newest
+    if version_key(version.strip().lstrip("vV")) != (-1,):
+        return version.strip().lstrip("vV")
+    found = re.search(r"(20\d\d)(\d\d)(\d\d)", version)
+    day = "-".join(found.groups()) if found else (at[:10] if at else None)
+    if day is None:
+        return newest
+    reached = [release for release, since in RELEASE_DAYS if since <= day]
+    return reached[-1] if reached else "0.5.9"
+
+
+def prefill_graphs_off(
+    device: Device,
+    release: str,
+    model: ModelSpec | None = None,
+    *,
+    drafting: bool = False,
+    disaggregated: bool = False,
+    attention_dp: bool = False,
+    pipeline: bool = False,
+) -> str | None:
+    """Why `release` (rules_release) prefills without CUDA graphs by default, None where it
+    prefills in them. Before 0.5.10: opt-in. 0.5.10-0.5.14 (piecewise graphs): off with
+    speculative decoding, attention DP, pipeline parallelism, a disaggregated deployment, a
+    multimodal wrapper, the architectures PIECEWISE_OFF lists, or on Blackwell for those whose
+    auto MoE runner is TensorRT-LLM's (TRTLLM_MOE_RUNNER). From 0.5.15 (breakable graphs): off
+    with latent attention (0.5.17: without DSA's indexer), DeepSeek-V4, attention DP (before
+    0.5.17), Nemotron-H (0.5.17), a multimodal wrapper other than Qwen3.5's (0.5.16); the
+    multimodal wrappers moved to piecewise graphs (0.5.16: Kimi K2.5, MiniMax M3) keep those
+    off with attention DP, pipeline parallelism or disaggregation."""
+    key = version_key(release)
+    if key < version_key(FIRST_CANDIDATE):
+        return "prefill graphs are opt-in before 0.5.10"
+    kind = model.model_type if model is not None else ""
+    multimodal = model is not None and (
+        model.vision is not None or model.vision_left_out is not None
+    )
+    if key < version_key(BREAKABLE_GRAPHS_FROM):
+        until = PIECEWISE_OFF.get(kind, "")
+        rules = (
+            ("speculative decoding", drafting),
+            ("attention DP", attention_dp),
+            ("pipeline parallelism", pipeline),
+            ("a disaggregated deployment", disaggregated),
+            ("a multimodal model", multimodal),
+            (f"{kind} (its architecture's list)",
+             until is None or (until != "" and key < version_key(until))),
+            ("TensorRT-LLM's MoE runner on Blackwell",
+             kind in TRTLLM_MOE_RUNNER and on(device, BLACKWELL)),
+        )  # fmt: skip
+    elif multimodal and kind in PIECEWISE_MULTIMODAL and key >= version_key("0.5.16"):
+        rules = (
+            ("attention DP", attention_dp),
+            ("pipeline parallelism", pipeline),
+            ("a disaggregated deployment", disaggregated),
+        )
+    else:
+        mla = model is not None and model.is_mla
+        rules = (
+            ("latent attention", mla and key < version_key("0.5.17")),
+            ("latent attention without DSA",
+             mla and model is not None and model.index_topk is None),
+            ("DeepSeek-V4", kind == "deepseek_v4"),
+            ("attention DP", attention_dp and key < version_key("0.5.17")),
+            ("Nemotron-H", kind == "nemotron_h" and key >= version_key("0.5.17")),
+            ("a multimodal model", multimodal and not (
+                kind in BREAKABLE_MULTIMODAL and key >= version_key("0.5.16"))),
+        )  # fmt: skip
+    return next((reason for reason, applies in rules if applies), None)
 
 
 def prefill_graph_tokens(
@@ -160,34 +272,32 @@ def prefill_graph_tokens(
     disaggregated: bool = False,
     attention_dp: bool = False,
     pipeline: bool = False,
-) -> int | None:
-    """The most tokens a prefill iteration runs from a CUDA graph with by default: none
-    before 0.5.10; none from it either with speculative decoding (`drafting`), a
-    disaggregated deployment, attention DP or pipeline parallelism (0.5.10's
-    _handle_piecewise_cuda_graph), nor for a latent-attention model without DSA's indexer
-    (0.5.17's log: "Breakable CUDA graph is incompatible with MLA attention (non-DSA)", read
-    as every release's from 0.5.10); else the chunked-prefill size (0.5.17 captured graphs
-    up to its 8,192 on an H100, its log said). A nightly image or named build
-    (`prefill_graphs_by_default` None) is taken as the newest release, as is no version."""
-    if prefill_graphs_by_default(version) is False:
-        return 0
-    if drafting or disaggregated or attention_dp or pipeline:
-        return 0
-    if model is not None and model.is_mla and model.index_topk is None:
+    at: str | None = None,
+) -> int:
+    """The most tokens a prefill iteration runs from a CUDA graph with by default: 0 where
+    `version`'s rules (rules_release; `at`: the day a nightly without a date in its tag was
+    measured) turn them off for this deployment (prefill_graphs_off), else the chunked-prefill
+    size (0.5.17 captured graphs up to its 8,192 on an H100, its log said)."""
+    release = rules_release(version, at)
+    off = prefill_graphs_off(
+        device, release, model, drafting=drafting, disaggregated=disaggregated,
+        attention_dp=attention_dp, pipeline=pipeline,
+    )  # fmt: skip
+    if off is not None:
         return 0
     chunk, _ = launch_sizes(device.memory_capacity)
     return chunk
 
 
-def prefill_graphs_by_default(version: str | None) -> bool | None:
-    """Whether an SGLang release prefills in CUDA graphs by default (before the conditions
-    that turn them off); None for a version that names no release (a nightly image). An image
-    tag's leading "v" is read past (v0.5.9-cu130); a release candidate of 0.5.10 ranks before
-    it, as version_key ranks pre-releases."""
-    release = version_key(version.strip().lstrip("vV")) if isinstance(version, str) else (-1,)
-    if release == (-1,):
+def prefill_graphs_by_default(version: str | None, at: str | None = None) -> bool | None:
+    """Whether an SGLang release prefills in CUDA graphs by default, before the conditions
+    that turn them off (rules_release); None for a version that names no release and no day
+    (a nightly image without one, a named build), which rules_release reads as the newest."""
+    named = isinstance(version, str) and version_key(version.strip().lstrip("vV")) != (-1,)
+    dated = isinstance(version, str) and re.search(r"20\d{6}", version) is not None
+    if not (named or dated or at):
         return None
-    return release >= version_key(PREFILL_GRAPHS_FROM)
+    return version_key(rules_release(version, at)) >= version_key(FIRST_CANDIDATE)
 
 
 def scheduler_for(

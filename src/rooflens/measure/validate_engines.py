@@ -631,16 +631,15 @@ def simulated_graph_tokens(
     row: pd.Series, device: Device, drafting: bool, model: ModelSpec | None = None
 ) -> int | None:
     """The most tokens the row's engine ran a prefill iteration from a CUDA graph with, as
-    an analysis with `engine=` takes it (`rooflens.engines.prefill_graph_tokens`: SGLang none
-    before 0.5.10, nor with attention DP, MTP drafting, a disaggregated run, pipeline
-    parallelism or latent attention without DSA; a nightly or named build, whose date against
-    the change is not read, as the newest); None for the engines with no host launch time
-    measured."""
+    an analysis with `engine=` takes it (`rooflens.engines.prefill_graph_tokens`: SGLang's
+    rules of the row's release, a nightly image's by its tag's date or else the day the row
+    was measured, measured_at; a named build by that day too); None for the engines with no
+    host launch time measured."""
     release = row.get("backend_version")
     dp, pp = row.get("attention_dp_size"), row.get("pp_size")
     return prefill_graph_tokens(
         str(row["backend"]), device, str(release) if pd.notna(release) else None, model,
-        drafting=drafting, disaggregated=row["mode"] != "agg",
+        at=measured_at(row), drafting=drafting, disaggregated=row["mode"] != "agg",
         attention_dp=pd.notna(dp) and float(dp) > 1, pipeline=pd.notna(pp) and float(pp) > 1,
     )  # fmt: skip
 
@@ -1588,7 +1587,12 @@ def _sglang_graph_lines(few: pd.DataFrame) -> list[str]:
     if runs.empty:
         return []
     version = runs["backend_version"]
-    graphs = version.map(prefill_graphs_by_default)
+    # A nightly image or named build by the day it was measured (rules_release).
+    graphs = pd.Series(
+        [prefill_graphs_by_default(v if isinstance(v, str) else None, measured_at(run))
+         for v, (_, run) in zip(version, runs.iterrows(), strict=True)],
+        index=runs.index, dtype=object,
+    )  # fmt: skip
     named = version.fillna("").astype(str).str.strip() != ""
     nightly = version.fillna("").astype(str).str.startswith("nightly")
     attention_dp = runs.get("attention_dp_size", pd.Series(1, runs.index)).fillna(1) > 1
@@ -1612,8 +1616,8 @@ def _sglang_graph_lines(few: pd.DataFrame) -> list[str]:
         return []
     return [
         f"- SGLang releases before {PREFILL_GRAPHS_FROM} prefill without CUDA graphs by "
-        "default (later ones turn piecewise graphs on, except with attention DP, speculative "
-        f"decoding, disaggregation, pipeline parallelism and some architectures): at "
+        "default (later ones turn prefill graphs on, except for the deployments and "
+        "architectures each release's rules name, docs/engines.md): at "
         f"1-{SPLIT_MAX_CONCURRENCY} clients its aggregated runs' TTFT, measured less "
         f"predicted, has a median of {_in_words(parts)}"
         + ("" if with_graphs.any() else f" (none ran {PREFILL_GRAPHS_FROM} or later without DP)")
@@ -1621,7 +1625,8 @@ def _sglang_graph_lines(few: pd.DataFrame) -> list[str]:
         "took tens of ms more to a first token on a mixture-of-experts model on our H100 "
         '(docs/engines-measured.md, "Prefill without CUDA graphs"); the predictions take '
         f"that host time, {_launch_time()}, on every prefill SGLang runs without graphs "
-        "(nightly and named builds read as the newest release)."
+        "(a nightly image or named build by the rules of the last release before the day it "
+        "was measured)."
     ]
 
 
@@ -2101,9 +2106,9 @@ def _graph_lines(done: pd.DataFrame) -> list[str]:
         "capture size (`--max-cudagraph-capture-size`, else min(2 x `--max-num-seqs`, 512)), "
         "TensorRT-LLM captures generation-only batches unless its `torch_compile_config` "
         "enables piecewise graphs, and SGLang's are its release's default as simulated "
-        "(`simulated_graph_tokens`: none before 0.5.10, nor with attention DP, MTP drafting, "
-        "disaggregation, pipeline parallelism or latent attention without DSA; nightly and "
-        "named builds as the newest release). The operator "
+        "(`simulated_graph_tokens`: none before 0.5.10, nor where the release's rules turn "
+        "them off, as docs/engines.md lists; a nightly image or named build by the rules of "
+        "the last release before the day it was measured). The operator "
         "tables time kernels, not the host's work of launching them, which an iteration "
         f"without a graph pays: the predictions take SGLang's measured {_launch_time()}, no "
         "other engine's (none measured).",
