@@ -141,7 +141,7 @@ def test_sglang_prefill_graph_rules_follow_each_release(
     [("0.5.9", None, "0.5.9"), ("v0.5.14-cu130", None, "0.5.14-cu130"),
      ("nightly-dev-20260216-d3bae71e", None, "0.5.9"),  # before 0.5.10's default landed
      ("nightly-dev-20260302-abc", None, "0.5.10"),
-     ("nightly-dev-20260402-d7256eb6", None, "0.5.10"),
+     ("nightly-dev-20260402-d7256eb6", None, "0.5.10"), ("nightly-2026-05-07", None, "0.5.11"),
      ("nightly-dev-20260510", "2026-01-01", "0.5.11"),  # the tag's date before `at`
      ("nightly-dev", "2026-03-20", "0.5.10"), ("glm5-hopper", "2026-03-19T08:00:00Z", "0.5.10"),
      ("nightly-dev", "2026-07-25", "0.5.16"), ("nightly-dev", None, "0.5.17"),

@@ -184,6 +184,10 @@ BREAKABLE_MULTIMODAL = ("qwen3_5", "qwen3_5_moe")
 PIECEWISE_MULTIMODAL = ("kimi_k25", "minimax_m3_vl")
 
 
+# A nightly image's day in its tag: 20260402, 2026-04-02 or 2026_04_02.
+DAY_IN_TAG = r"(20\d\d)[-_]?(\d\d)[-_]?(\d\d)"
+
+
 def rules_release(version: str | None, at: str | None = None) -> str:
     """The release whose prefill-graph rules `version` runs: the release it names (an image
     tag's leading "v" read past; a release candidate ranks before its release, as version_key
@@ -195,7 +199,7 @@ def rules_release(version: str | None, at: str | None = None) -> str:
         return newest
     if version_key(version.strip().lstrip("vV")) != (-1,):
         return version.strip().lstrip("vV")
-    found = re.search(r"(20\d\d)(\d\d)(\d\d)", version)
+    found = re.search(DAY_IN_TAG, version)
     day = "-".join(found.groups()) if found else (at[:10] if at else None)
     if day is None:
         return newest
@@ -294,7 +298,7 @@ def prefill_graphs_by_default(version: str | None, at: str | None = None) -> boo
     that turn them off (rules_release); None for a version that names no release and no day
     (a nightly image without one, a named build), which rules_release reads as the newest."""
     named = isinstance(version, str) and version_key(version.strip().lstrip("vV")) != (-1,)
-    dated = isinstance(version, str) and re.search(r"20\d{6}", version) is not None
+    dated = isinstance(version, str) and re.search(DAY_IN_TAG, version) is not None
     if not (named or dated or at):
         return None
     return version_key(rules_release(version, at)) >= version_key(FIRST_CANDIDATE)
