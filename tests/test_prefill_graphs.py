@@ -91,9 +91,10 @@ def test_sglang_prefills_latent_attention_without_graphs_from_0_5_15() -> None:
     assert _prefill(run) == pytest.approx(27 * 0.00042 + 26 * 0.00177)
 
 
+RUNNER = "TensorRT-LLM's MoE runner, its choice on Blackwell"
 RULES = [
     # (model, device, release, deployment, why off or None): each release's server_args.py.
-    ("meta-llama/Llama-3.1-8B", "h100-sxm", "0.5.9", {}, "prefill graphs are opt-in before 0.5.10"),
+    ("meta-llama/Llama-3.1-8B", "h100-sxm", "0.5.9", {}, "prefill graphs opt-in before 0.5.10"),
     ("meta-llama/Llama-3.1-8B", "h100-sxm", "0.5.12", {}, None),
     ("meta-llama/Llama-3.1-8B", "h100-sxm", "0.5.12", {"drafting": True}, "speculative decoding"),
     ("meta-llama/Llama-3.1-8B", "h100-sxm", "0.5.17", {"drafting": True}, None),
@@ -108,17 +109,17 @@ RULES = [
     ("google/gemma-3-27b-it", "h100-sxm", "0.5.17", {}, "a multimodal model"),
     ("moonshotai/Kimi-K2.5", "h200", "0.5.16", {}, None),
     ("moonshotai/Kimi-K2.5", "h200", "0.5.17", {"attention_dp": True}, "attention DP"),
-    ("zai-org/GLM-5", "h200", "0.5.12", {}, "glm_moe_dsa (its architecture's list)"),
+    ("zai-org/GLM-5", "h200", "0.5.12", {}, "the glm_moe_dsa architecture"),
     ("zai-org/GLM-5", "h200", "0.5.13", {}, None),
     ("zai-org/GLM-5", "h200", "0.5.15", {}, "latent attention"),
     ("zai-org/GLM-5", "h200", "0.5.17", {}, None),
     ("Qwen/Qwen3-Next-80B-A3B-Instruct", "h100-sxm", "0.5.14", {},
-     "qwen3_next (its architecture's list)"),
+     "the qwen3_next architecture"),
     ("Qwen/Qwen3-Next-80B-A3B-Instruct", "h100-sxm", "0.5.15", {}, None),
     ("deepseek-ai/DeepSeek-V3", "h200", "0.5.12", {}, None),
-    ("deepseek-ai/DeepSeek-V3", "b200", "0.5.12", {}, "TensorRT-LLM's MoE runner on Blackwell"),
+    ("deepseek-ai/DeepSeek-V3", "b200", "0.5.12", {}, RUNNER),
     ("deepseek-ai/DeepSeek-V3", "h200", "0.5.17", {}, "latent attention without DSA"),
-    ("Qwen/Qwen3-30B-A3B", "b200", "0.5.13", {}, "TensorRT-LLM's MoE runner on Blackwell"),
+    ("Qwen/Qwen3-30B-A3B", "b200", "0.5.13", {}, RUNNER),
     ("Qwen/Qwen3-30B-A3B", "h100-sxm", "0.5.13", {}, None),
     ("openai/gpt-oss-120b", "b200", "0.5.13", {}, None),
 ]  # fmt: skip
@@ -158,12 +159,25 @@ def test_a_nightly_image_takes_the_rules_of_the_last_release_before_its_day(
 def test_the_line_says_where_prefill_ran_without_graphs() -> None:
     eager = rooflens.analyze(MOE, "h100-sxm", engine="sglang", engine_version="0.5.9")
     line = (
-        "every prefill iteration runs without CUDA graphs: each lasts at least the host's "
-        "time to launch its kernels (the profile's 0.42 ms per layer and 1.77 ms more per "
-        "mixture-of-experts layer, measured with the engine on an H100: "
-        "docs/engines-measured.md)"
+        "every prefill iteration runs without CUDA graphs (SGLang 0.5.9: prefill graphs opt-in "
+        "before 0.5.10): each lasts at least the host's time to launch its kernels (the "
+        "profile's 0.42 ms per layer and 1.77 ms more per mixture-of-experts layer, measured "
+        "with the engine on an H100: docs/engines-measured.md)"
     )
     assert line in eager.fallbacks
+    # The release's reason where its rules turn them off, and no setting line for it.
+    qwen = rooflens.analyze(
+        "Qwen/Qwen3.5-397B-A17B", "b200", engine="sglang", engine_version="0.5.12", tp=8
+    )
+    assert any(
+        f.startswith("every prefill iteration runs without CUDA graphs (SGLang 0.5.12 turns "
+                     "them off for a multimodal model): ")
+        for f in qwen.fallbacks
+    )  # fmt: skip
+    assert "prefill_graph_note" not in " ".join(rooflens.formats.analysis_notes(qwen))
+    given = rooflens.analyze(MOE, "h100-sxm", engine="sglang", prefill_graph_tokens=0)
+    assert any(f.startswith("every prefill iteration runs without CUDA graphs: ")
+               for f in given.fallbacks)  # fmt: skip
     within = rooflens.analyze(MOE, "h100-sxm", engine="sglang", prompt_len=1024)
     assert not any("CUDA graphs" in f for f in within.fallbacks)
     past = rooflens.analyze(

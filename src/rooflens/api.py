@@ -142,14 +142,23 @@ def with_prefill_graphs(
     if settings.engine is None or settings.prefill_graph_tokens is not None:
         return options
     from rooflens.engines import prefill_graph_tokens
+    from rooflens.engines.sglang import prefill_graphs_note
 
     par = options.parallelism
+    deployment = {
+        "drafting": drafting, "disaggregated": disaggregated,
+        "attention_dp": par.expert_token_groups > 1, "pipeline": par.pp > 1,
+    }  # fmt: skip
     default = prefill_graph_tokens(
-        settings.engine, device, settings.engine_version, spec, drafting=drafting,
-        disaggregated=disaggregated, attention_dp=par.expert_token_groups > 1,
-        pipeline=par.pp > 1,
-    )  # fmt: skip
-    return options.model_copy(update={"prefill_graph_tokens": default})
+        settings.engine, device, settings.engine_version, spec, **deployment
+    )
+    # Why the release runs none (SGLang's rules), for the estimate's fallback line.
+    note = (
+        prefill_graphs_note(device, settings.engine_version, spec, **deployment)
+        if settings.engine == "sglang" and default == 0
+        else None
+    )
+    return options.model_copy(update={"prefill_graph_tokens": default, "prefill_graph_note": note})
 
 
 def with_activation_reserve(

@@ -197,7 +197,12 @@ def analysis_notes(result: Analysis) -> list[str]:
     # padding of KV layer groups nothing where every layer holds its own blocks.
     model, options = result.model, result.options
     ungrouped = kv_layers_held(kv_spans(model, options), model, options.kv_group_slack) is None
-    hidden = ("state_pool",) * (model.mixer_layers == 0) + ("kv_group_slack",) * ungrouped
+    # The reason for no prefill graphs is said in the fallback line.
+    hidden = (
+        ("prefill_graph_note",)
+        + ("state_pool",) * (model.mixer_layers == 0)
+        + ("kv_group_slack",) * ungrouped
+    )
     shown = ("w_bits", "a_bits", "kv_bits", "flash_attention", "execution")
     changed = changed_options(options, shown=shown, hidden=hidden)
     if changed:

@@ -330,6 +330,9 @@ class AnalysisOptions(Declared):
     # launch it (the profile's eager host time). 0: no prefill in a graph (SGLang before
     # 0.5.10); None: every iteration from graphs.
     prefill_graph_tokens: int | None = Field(default=None, ge=0)
+    # Why an engine's release runs no prefill graph here (its rules, in words), where
+    # `prefill_graph_tokens` is its default of 0; said in the estimate's fallback line.
+    prefill_graph_note: str | None = None
     # A serving engine's activations: it sets aside, at start, the peak of one iteration of
     # its token budget (vLLM's profile run; the simulator's replica reserves the same), and no
     # iteration holds more, prompts past the budget being chunked. Every stage then holds

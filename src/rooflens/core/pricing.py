@@ -1241,6 +1241,7 @@ def prefill_graph_lines(options: AnalysisOptions, largest_prefill: float) -> lis
     limit = prefill_graph_limit(options)
     if profile is None or not profile.times_launches or not largest_prefill > limit:
         return []
+    why = f" ({options.prefill_graph_note})" if limit == 0 and options.prefill_graph_note else ""
     which = (
         "every prefill iteration runs"
         if limit == 0
@@ -1267,7 +1268,7 @@ def prefill_graph_lines(options: AnalysisOptions, largest_prefill: float) -> lis
         else ""
     )
     return [
-        f"{which} without CUDA graphs: each lasts at least the host's time to launch its "
+        f"{which} without CUDA graphs{why}: each lasts at least the host's time to launch its "
         f"kernels (the profile's {' and '.join(launch)}{where})"
     ]
 

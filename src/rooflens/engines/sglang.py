@@ -228,7 +228,7 @@ def prefill_graphs_off(
     off with attention DP, pipeline parallelism or disaggregation."""
     key = version_key(release)
     if key < version_key(FIRST_CANDIDATE):
-        return "prefill graphs are opt-in before 0.5.10"
+        return OPT_IN
     kind = model.model_type if model is not None else ""
     multimodal = model is not None and (
         model.vision is not None or model.vision_left_out is not None
@@ -241,9 +241,9 @@ def prefill_graphs_off(
             ("pipeline parallelism", pipeline),
             ("a disaggregated deployment", disaggregated),
             ("a multimodal model", multimodal),
-            (f"{kind} (its architecture's list)",
+            (f"the {kind} architecture",
              until is None or (until != "" and key < version_key(until))),
-            ("TensorRT-LLM's MoE runner on Blackwell",
+            ("TensorRT-LLM's MoE runner, its choice on Blackwell",
              kind in TRTLLM_MOE_RUNNER and on(device, BLACKWELL)),
         )  # fmt: skip
     elif multimodal and kind in PIECEWISE_MULTIMODAL and key >= version_key("0.5.16"):
@@ -265,6 +265,29 @@ def prefill_graphs_off(
                 kind in BREAKABLE_MULTIMODAL and key >= version_key("0.5.16"))),
         )  # fmt: skip
     return next((reason for reason, applies in rules if applies), None)
+
+
+# prefill_graphs_off's answer for a release before 0.5.10.
+OPT_IN = "prefill graphs opt-in before 0.5.10"
+
+
+def prefill_graphs_note(
+    device: Device,
+    version: str | None,
+    model: ModelSpec | None = None,
+    *,
+    at: str | None = None,
+    **conditions: bool,
+) -> str | None:
+    """Why SGLang `version` prefills without CUDA graphs here, in words for the estimate's
+    fallback line (prefill_graphs_off); None where it prefills in them."""
+    release = rules_release(version, at)
+    off = prefill_graphs_off(device, release, model, **conditions)
+    if off is None:
+        return None
+    if off == OPT_IN:
+        return f"SGLang {release}: {off}"
+    return f"SGLang {release} turns them off for {off}"
 
 
 def prefill_graph_tokens(
