@@ -79,19 +79,24 @@ def test_an_eager_prefill_lasts_at_least_the_hosts_launch_time() -> None:
 def test_sglang_prefills_latent_attention_without_graphs_from_0_5_15() -> None:
     """0.5.17's log: its breakable prefill graphs are incompatible with MLA without DSA's
     indexer, so DeepSeek-V2-Lite prefills eagerly (27 layers: 26 with experts), GLM-5 (DSA)
-    in graphs."""
-    h100 = get_device("h100-sxm")
-    lite = rooflens.load_model("deepseek-ai/DeepSeek-V2-Lite")
-    assert prefill_graph_tokens("sglang", h100, "0.5.17", lite) == 0
-    assert prefill_graph_tokens("sglang", h100, "0.5.17", rooflens.load_model("zai-org/GLM-5")) == (
-        8192
+    in graphs of at most 2,048 tokens, as every release captures latent attention's; on a B200
+    too, whose chunk is 16,384; DeepSeek-V2-Lite's piecewise graphs in 0.5.12 as well."""
+    h100, b200 = get_device("h100-sxm"), get_device("b200")
+    lite, glm = (
+        rooflens.load_model("deepseek-ai/DeepSeek-V2-Lite"),
+        rooflens.load_model("zai-org/GLM-5"),
     )
+    assert prefill_graph_tokens("sglang", h100, "0.5.17", lite) == 0
+    assert prefill_graph_tokens("sglang", h100, "0.5.17", glm) == 2048
+    assert prefill_graph_tokens("sglang", b200, "0.5.17", glm) == 2048
+    assert prefill_graph_tokens("sglang", h100, "0.5.12", lite) == 2048
     run = rooflens.analyze(lite, "h100-sxm", engine="sglang", engine_version="0.5.17")
     assert run.options.prefill_graph_tokens == 0
     assert _prefill(run) == pytest.approx(27 * 0.00042 + 26 * 0.00177)
 
 
 RUNNER = "TensorRT-LLM's MoE runner, its choice on Blackwell"
+WRAPPER = "its multimodal wrapper, in which the graph runner finds no language model"
 RULES = [
     # (model, device, release, deployment, why off or None): each release's server_args.py.
     ("meta-llama/Llama-3.1-8B", "h100-sxm", "0.5.9", {}, "prefill graphs opt-in before 0.5.10"),
@@ -106,9 +111,13 @@ RULES = [
     ("Qwen/Qwen3.5-397B-A17B", "b200", "0.5.10.post1", {}, "a multimodal model"),
     ("Qwen/Qwen3.5-397B-A17B", "b200", "0.5.15", {}, "a multimodal model"),
     ("Qwen/Qwen3.5-397B-A17B", "b200", "0.5.16", {}, None),
-    ("google/gemma-3-27b-it", "h100-sxm", "0.5.17", {}, "a multimodal model"),
+    # Served as a text model (mm_disabled_models), its language model reached from 0.5.16.
+    ("google/gemma-3-27b-it", "h100-sxm", "0.5.12", {}, WRAPPER),
+    ("google/gemma-3-27b-it", "h100-sxm", "0.5.17", {}, None),
+    ("Qwen/Qwen3-VL-4B-Instruct", "h100-sxm", "0.5.17", {}, "a multimodal model"),
     ("moonshotai/Kimi-K2.5", "h200", "0.5.16", {}, None),
     ("moonshotai/Kimi-K2.5", "h200", "0.5.17", {"attention_dp": True}, "attention DP"),
+    ("moonshotai/Kimi-K2.5", "h200", "0.5.16", {"drafting": True}, "speculative decoding"),
     ("zai-org/GLM-5", "h200", "0.5.12", {}, "the glm_moe_dsa architecture"),
     ("zai-org/GLM-5", "h200", "0.5.13", {}, None),
     ("zai-org/GLM-5", "h200", "0.5.15", {}, "latent attention"),
@@ -119,7 +128,8 @@ RULES = [
     ("deepseek-ai/DeepSeek-V3", "h200", "0.5.12", {}, None),
     ("deepseek-ai/DeepSeek-V3", "b200", "0.5.12", {}, RUNNER),
     ("deepseek-ai/DeepSeek-V3", "h200", "0.5.17", {}, "latent attention without DSA"),
-    ("Qwen/Qwen3-30B-A3B", "b200", "0.5.13", {}, RUNNER),
+    ("Qwen/Qwen3-30B-A3B", "b200", "0.5.12", {}, RUNNER),
+    ("Qwen/Qwen3-30B-A3B", "b200", "0.5.13", {}, None),  # its MoE layers inside the graphs
     ("Qwen/Qwen3-30B-A3B", "h100-sxm", "0.5.13", {}, None),
     ("openai/gpt-oss-120b", "b200", "0.5.13", {}, None),
 ]  # fmt: skip
@@ -139,7 +149,9 @@ def test_sglang_prefill_graph_rules_follow_each_release(
 
 @pytest.mark.parametrize(
     ("version", "at", "release"),
-    [("0.5.9", None, "0.5.9"), ("v0.5.14-cu130", None, "0.5.14-cu130"),
+    [("0.5.9", None, "0.5.9"), ("v0.5.14-cu130", None, "0.5.14"),
+     ("v0.5.15-cu129-amd64", None, "0.5.15"), ("0.5.10.post1", "2026-01-01", "0.5.10.post1"),
+     ("20260402", None, "0.5.10"), (None, "2026-03-20", "0.5.10"), ("", "2026-03-20", "0.5.10"),
      ("nightly-dev-20260216-d3bae71e", None, "0.5.9"),  # before 0.5.10's default landed
      ("nightly-dev-20260302-abc", None, "0.5.10"),
      ("nightly-dev-20260402-d7256eb6", None, "0.5.10"), ("nightly-2026-05-07", None, "0.5.11"),

@@ -1270,26 +1270,33 @@ def test_sglang_prefills_in_graphs_by_default_from_0_5_10(version, graphs) -> No
 
 def test_the_report_groups_sglang_runs_by_their_releases_prefill_graphs() -> None:
     """SGLang runs at 8 clients or fewer on a release before 0.5.10 (gaps 200 and 100 ms:
-    median 150), on 0.5.10 (80 ms), on 0.5.10 with attention DP (-50 ms: an overestimate), on
-    a nightly image (60 ms) and with no release recorded (30 ms); a vLLM run and a run without
-    a prediction are left out. Without SGLang runs, or without versions, no line."""
+    median 150, the second a build naming no release, measured on 2026-02-20), from 0.5.10
+    prefilling in graphs (Llama-3.1-8B: 80 ms), from 0.5.10 without them by its rules
+    (attention DP: -50 ms; Qwen3.5, multimodal: 60 ms), and a build naming no release and
+    no day (30 ms); a vLLM run and a run without a prediction are left out. Without SGLang
+    runs, or without versions, no line."""
     from rooflens.measure.validate_engines import _sglang_graph_lines
 
-    def run(backend, version, gap, dp=1):
+    def run(
+        version, gap, dp=1, model="meta-llama/Llama-3.1-8B-Instruct", source="", backend="sglang"
+    ):
         return {"backend": backend, "backend_version": version, "attention_dp_size": dp,
+                "model_path": model, "system": "h200_sxm", "mode": "agg", "isl": 1024,
+                "osl": 1024, "batch_size": 4, "tp_size": 8, "pp_size": 1,
+                "precision": "bf16", "silicon_data_source": source,
                 "silicon_ttft_ms": 300.0, "predicted_ttft_ms": 300.0 - gap}  # fmt: skip
 
     few = pd.DataFrame([
-        run("sglang", "0.5.9", 200.0), run("sglang", "0.5.8.post1", 100.0),
-        run("sglang", "0.5.10.post1", 80.0), run("sglang", "0.5.10.post1", -50.0, dp=8),
-        run("sglang", "nightly-dev", 60.0), run("sglang", None, 30.0),
-        run("sglang", "0.5.9", float("nan")), run("vllm", "0.5.9", 999.0),
+        run("0.5.9", 200.0), run(None, 100.0, source="measured=2026-02-20"),
+        run("0.5.10.post1", 80.0), run("0.5.10.post1", -50.0, dp=8),
+        run("0.5.10.post1", 60.0, model="Qwen/Qwen3.5-397B-A17B"),
+        run("glm5-hopper", 30.0), run("0.5.9", float("nan")), run("0.19.0", 999.0, backend="vllm"),
     ])  # fmt: skip
     (line,) = _sglang_graph_lines(few)
     assert (
-        "has a median of 150 ms on releases before 0.5.10 (2 runs), 80 ms on 0.5.10 and later "
-        "(1 run), -50 ms on 0.5.10 and later with attention DP (1 run), 60 ms on nightly "
-        "images (1 run) and 30 ms on runs recording no release (1 run);" in line
+        "has a median of 150 ms on releases before 0.5.10 (2 runs), 5 ms on 0.5.10 and later, "
+        "without graphs by their rules (2 runs), 80 ms on 0.5.10 and later, in graphs (1 run) "
+        "and 30 ms on builds naming no release and no day (1 run);" in line
     )
     assert "Prefill without CUDA graphs" in line and "none ran" not in line
     assert (
@@ -1298,7 +1305,7 @@ def test_the_report_groups_sglang_runs_by_their_releases_prefill_graphs() -> Non
     ) in line
     (older,) = _sglang_graph_lines(few[few["backend_version"] == "0.5.9"])
     assert "150 ms" not in older and "200 ms on releases before 0.5.10 (1 run)" in older
-    assert "(none ran 0.5.10 or later without DP)" in older
+    assert "(none ran 0.5.10 or later in graphs)" in older
     assert _sglang_graph_lines(few[few["backend"] == "vllm"]) == []
     assert _sglang_graph_lines(few.drop(columns="backend_version")) == []
 
@@ -1331,8 +1338,9 @@ def test_a_rows_prefill_graphs_are_its_engines_as_launched(
 
 
 def test_a_rows_prefill_graphs_follow_its_releases_rules_for_its_model() -> None:
-    """SGLang 0.5.10.post1 without attention DP: DeepSeek-V3 prefills in piecewise graphs on
-    an H200, without them on a B200 (TensorRT-LLM's MoE runner); GLM-5 and Qwen3.5 without
+    """SGLang 0.5.10.post1 without attention DP: DeepSeek-V3 prefills in piecewise graphs (of
+    2,048 tokens at most, latent attention's) on an H200, without them on a B200
+    (TensorRT-LLM's MoE runner); GLM-5 and Qwen3.5 without
     them on both (GLM-5's architecture listed, Qwen3.5 multimodal). A nightly image whose
     tag names no day takes the newest release's rules (GLM-5 in graphs) unless the row says
     when it was measured: 2026-03-20, 0.5.10's."""
@@ -1344,14 +1352,14 @@ def test_a_rows_prefill_graphs_follow_its_releases_rules_for_its_model() -> None
     h200, b200 = catalog_device("h200_sxm"), catalog_device("b200_sxm")
     deepseek, glm = load_model("deepseek-ai/DeepSeek-V3"), load_model("zai-org/GLM-5")
     qwen = load_model("Qwen/Qwen3.5-397B-A17B")
-    assert simulated_graph_tokens(row, h200, False, deepseek) == 8192
+    assert simulated_graph_tokens(row, h200, False, deepseek) == 2048
     assert simulated_graph_tokens(row, b200, False, deepseek) == 0
     for model in (glm, qwen):
         assert simulated_graph_tokens(row, h200, False, model) == 0
         assert simulated_graph_tokens(row, b200, False, model) == 0
     nightly = row.copy()
     nightly["backend_version"] = "nightly-dev"
-    assert simulated_graph_tokens(nightly, h200, False, glm) == 8192  # no day: the newest
+    assert simulated_graph_tokens(nightly, h200, False, glm) == 2048  # no day: the newest
     nightly["silicon_data_source"] = "measured=2026-03-20"
     assert simulated_graph_tokens(nightly, h200, False, glm) == 0
-    assert simulated_graph_tokens(nightly, h200, False, deepseek) == 8192
+    assert simulated_graph_tokens(nightly, h200, False, deepseek) == 2048

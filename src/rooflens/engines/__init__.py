@@ -137,9 +137,7 @@ def prefill_graph_tokens(
     module = MODULES.get(engine)
     if module is None:
         return None
-    if engine == "sglang":
-        return module.prefill_graph_tokens(device, version, model, at=at, **conditions)
-    return module.prefill_graph_tokens(device, version, model, **conditions)
+    return module.prefill_graph_tokens(device, version, model, at=at, **conditions)
 
 
 @cache

@@ -168,43 +168,97 @@ RELEASE_DAYS = (
     ("0.5.17", "2026-08-08"),
 )
 # Architectures whose piecewise prefill graphs 0.5.10-0.5.14 turn off (configs/model_config.py,
-# piecewise_cuda_graph_disabled_model_archs), by model_type, with the first release that no
-# longer lists them (None: still listed in 0.5.14).
-PIECEWISE_OFF = {"qwen3_next": None, "deepseek_v4": None, "glm_moe_dsa": "0.5.13",
-                 "deepseek_v32": "0.5.13"}  # fmt: skip
-# The auto MoE runner 0.5.10-0.5.14 choose on Blackwell for these (flashinfer_trtllm: DeepSeek
-# V3's architecture in FP8 or FP4, the Qwen3 MoE family), with which piecewise graphs are
-# turned off (server_args.py: moe_runner_backend in flashinfer_trtllm or flashinfer_mxfp4,
-# gpt-oss excepted).
-TRTLLM_MOE_RUNNER = ("deepseek_v3", "kimi_k2", "qwen3_moe", "qwen3_next", "qwen3_5_moe")
+# piecewise_cuda_graph_disabled_model_archs), by model_type: the first release that lists
+# them and the first that no longer does (None: still listed in 0.5.14).
+PIECEWISE_OFF = {
+    "qwen3_next": ("0.5.10", None),
+    "glm_moe_dsa": ("0.5.10", "0.5.13"),
+    "deepseek_v32": ("0.5.10", "0.5.13"),
+    "deepseek_v4": ("0.5.12", None),
+}
+# The auto MoE runner 0.5.10-0.5.12 choose on Blackwell (flashinfer_trtllm) for DeepSeek V3's
+# architecture and the Qwen3 MoE family in 16 bits or FP8, with which they turn piecewise
+# graphs off (server_args.py: moe_runner_backend flashinfer_trtllm or flashinfer_mxfp4,
+# gpt-oss excepted; 0.5.13 runs those MoE layers inside the graphs). The runner's choices that
+# hang on the checkpoint's precision (Llama 4 in FP8, GLM-4.x in NVFP4) are not read.
+TRTLLM_MOE_RUNNER = ("deepseek_v3", "kimi_k2", "kimi_k25", "qwen3_moe", "qwen3_next", "qwen3_5_moe")
+TRTLLM_MOE_RUNNER_UNTIL = "0.5.13"
+# Multimodal wrappers SGLang serves as text models unless --enable-multimodal is given
+# (model_config.py's mm_disabled_models), and whose language model its graph runner finds
+# only from 0.5.16 (resolve_language_model; before, "not a language model": no graphs).
+TEXT_WRAPPERS = ("gemma3", "llama4")
+WRAPPERS_REACHED_FROM = "0.5.16"
 # Multimodal wrappers whose breakable prefill graphs are allowed from 0.5.16
 # (multimodal_breakable_cuda_graph_supported_model_archs), and those moved to piecewise
 # graphs instead (multimodal_piecewise_cuda_graph_supported_model_archs).
+ALLOWLISTS_FROM = "0.5.16"
 BREAKABLE_MULTIMODAL = ("qwen3_5", "qwen3_5_moe")
 PIECEWISE_MULTIMODAL = ("kimi_k25", "minimax_m3_vl")
-
-
+# 0.5.17 keeps breakable graphs for DP attention and prefills DSA's latent attention in them.
+BREAKABLE_WIDENED = "0.5.17"
+# Every release captures prefill graphs of at most 2,048 tokens for latent attention
+# (server_args.py: piecewise_cuda_graph_max_tokens, from 0.5.14 the prefill config's max_bs).
+MLA_GRAPH_TOKENS = 2048
 # A nightly image's day in its tag: 20260402, 2026-04-02 or 2026_04_02.
 DAY_IN_TAG = r"(20\d\d)[-_]?(\d\d)[-_]?(\d\d)"
+# A release a tag names: 0.5.10, v0.5.10.post1, 0.5.10rc0, read before any suffix
+# (v0.5.15-cu129-amd64).
+RELEASE_IN_TAG = r"[vV]?(\d+\.\d+\.\d+(?:\.post\d+|rc\d+)?)(?![\d.])"
+
+
+def named_release(version: str | None) -> str | None:
+    """The release an image tag names (RELEASE_IN_TAG), None for one that names none (a
+    nightly image, a named build)."""
+    if not isinstance(version, str):
+        return None
+    found = re.match(RELEASE_IN_TAG, version.strip())
+    return found.group(1) if found else None
+
+
+def tag_day(version: str | None, at: str | None = None) -> str | None:
+    """The day a build that names no release is read by: the one in its tag (DAY_IN_TAG),
+    else `at` (the day it was measured, YYYY-MM-DD...), else None."""
+    found = re.search(DAY_IN_TAG, version) if isinstance(version, str) else None
+    if found:
+        return "-".join(found.groups())
+    return at[:10] if at else None
 
 
 def rules_release(version: str | None, at: str | None = None) -> str:
-    """The release whose prefill-graph rules `version` runs: the release it names (an image
-    tag's leading "v" read past; a release candidate ranks before its release, as version_key
-    ranks them); a nightly image's by its date (the tag's YYYYMMDD, else `at`, the day it was
-    measured, YYYY-MM-DD...), the last release whose rules had reached the nightlies that day
-    (RELEASE_DAYS; "0.5.9" before them); else (no version, a named build) the newest."""
-    newest = RELEASE_DAYS[-1][0]
-    if not isinstance(version, str):
-        return newest
-    if version_key(version.strip().lstrip("vV")) != (-1,):
-        return version.strip().lstrip("vV")
-    found = re.search(DAY_IN_TAG, version)
-    day = "-".join(found.groups()) if found else (at[:10] if at else None)
+    """The release whose prefill-graph rules `version` runs: the one it names (named_release);
+    for a build that names none, the last release whose rules had reached the nightlies on its
+    day (tag_day; RELEASE_DAYS, "0.5.9" before them); with no day either, the newest."""
+    release = named_release(version)
+    if release is not None:
+        return release
+    day = tag_day(version, at)
     if day is None:
-        return newest
+        return RELEASE_DAYS[-1][0]
     reached = [release for release, since in RELEASE_DAYS if since <= day]
     return reached[-1] if reached else "0.5.9"
+
+
+def _piecewise_rules(
+    device: Device, key: tuple[int, ...], kind: str, multimodal: bool, drafting: bool,
+    disaggregated: bool, attention_dp: bool, pipeline: bool,
+) -> tuple[tuple[str, bool], ...]:  # fmt: skip
+    """0.5.10-0.5.14's piecewise graphs: off with speculative decoding (0.5.10's
+    _handle_piecewise_cuda_graph; later an EAGLE target's extend captures hidden states its
+    runner cannot replay), attention DP, pipeline parallelism, disaggregation, a multimodal
+    model, a listed architecture (PIECEWISE_OFF), TensorRT-LLM's MoE runner (to 0.5.12)."""
+    listed = PIECEWISE_OFF.get(kind)
+    return (
+        ("speculative decoding", drafting),
+        ("attention DP", attention_dp),
+        ("pipeline parallelism", pipeline),
+        ("a disaggregated deployment", disaggregated),
+        ("a multimodal model", multimodal),
+        (f"the {kind} architecture", listed is not None and key >= version_key(listed[0])
+         and (listed[1] is None or key < version_key(listed[1]))),
+        ("TensorRT-LLM's MoE runner, its choice on Blackwell",
+         kind in TRTLLM_MOE_RUNNER and on(device, BLACKWELL)
+         and key < version_key(TRTLLM_MOE_RUNNER_UNTIL)),
+    )  # fmt: skip
 
 
 def prefill_graphs_off(
@@ -218,51 +272,45 @@ def prefill_graphs_off(
     pipeline: bool = False,
 ) -> str | None:
     """Why `release` (rules_release) prefills without CUDA graphs by default, None where it
-    prefills in them. Before 0.5.10: opt-in. 0.5.10-0.5.14 (piecewise graphs): off with
-    speculative decoding, attention DP, pipeline parallelism, a disaggregated deployment, a
-    multimodal wrapper, the architectures PIECEWISE_OFF lists, or on Blackwell for those whose
-    auto MoE runner is TensorRT-LLM's (TRTLLM_MOE_RUNNER). From 0.5.15 (breakable graphs): off
-    with latent attention (0.5.17: without DSA's indexer), DeepSeek-V4, attention DP (before
-    0.5.17), Nemotron-H (0.5.17), a multimodal wrapper other than Qwen3.5's (0.5.16); the
-    multimodal wrappers moved to piecewise graphs (0.5.16: Kimi K2.5, MiniMax M3) keep those
-    off with attention DP, pipeline parallelism or disaggregation."""
+    prefills in them. Before 0.5.10: opt-in. A multimodal wrapper SGLang serves as text
+    (TEXT_WRAPPERS): none before 0.5.16. 0.5.10-0.5.14: _piecewise_rules. From 0.5.15
+    (breakable graphs): off with latent attention (0.5.17: without DSA's indexer),
+    DeepSeek-V4, attention DP (before 0.5.17), Nemotron-H (0.5.17), a multimodal model other
+    than Qwen3.5 (0.5.16); the multimodal models moved to piecewise graphs (0.5.16: Kimi K2.5,
+    MiniMax M3) keep them off with speculative decoding (an EAGLE target,
+    cuda_graph_setup.py), attention DP, pipeline parallelism or disaggregation."""
     key = version_key(release)
     if key < version_key(FIRST_CANDIDATE):
         return OPT_IN
     kind = model.model_type if model is not None else ""
-    multimodal = model is not None and (
-        model.vision is not None or model.vision_left_out is not None
-    )
+    wrapped = model is not None and (model.vision is not None or model.vision_left_out is not None)
+    if kind in TEXT_WRAPPERS:
+        if key < version_key(WRAPPERS_REACHED_FROM):
+            return "its multimodal wrapper, in which the graph runner finds no language model"
+        wrapped = False
     if key < version_key(BREAKABLE_GRAPHS_FROM):
-        until = PIECEWISE_OFF.get(kind, "")
+        rules = _piecewise_rules(
+            device, key, kind, wrapped, drafting, disaggregated, attention_dp, pipeline
+        )
+    elif wrapped and kind in PIECEWISE_MULTIMODAL and key >= version_key(ALLOWLISTS_FROM):
         rules = (
             ("speculative decoding", drafting),
-            ("attention DP", attention_dp),
-            ("pipeline parallelism", pipeline),
-            ("a disaggregated deployment", disaggregated),
-            ("a multimodal model", multimodal),
-            (f"the {kind} architecture",
-             until is None or (until != "" and key < version_key(until))),
-            ("TensorRT-LLM's MoE runner, its choice on Blackwell",
-             kind in TRTLLM_MOE_RUNNER and on(device, BLACKWELL)),
-        )  # fmt: skip
-    elif multimodal and kind in PIECEWISE_MULTIMODAL and key >= version_key("0.5.16"):
-        rules = (
             ("attention DP", attention_dp),
             ("pipeline parallelism", pipeline),
             ("a disaggregated deployment", disaggregated),
         )
     else:
         mla = model is not None and model.is_mla
+        widened = key >= version_key(BREAKABLE_WIDENED)
         rules = (
-            ("latent attention", mla and key < version_key("0.5.17")),
+            ("latent attention", mla and not widened),
             ("latent attention without DSA",
              mla and model is not None and model.index_topk is None),
             ("DeepSeek-V4", kind == "deepseek_v4"),
-            ("attention DP", attention_dp and key < version_key("0.5.17")),
-            ("Nemotron-H", kind == "nemotron_h" and key >= version_key("0.5.17")),
-            ("a multimodal model", multimodal and not (
-                kind in BREAKABLE_MULTIMODAL and key >= version_key("0.5.16"))),
+            ("attention DP", attention_dp and not widened),
+            ("Nemotron-H", kind == "nemotron_h" and widened),
+            ("a multimodal model", wrapped and not (
+                kind in BREAKABLE_MULTIMODAL and key >= version_key(ALLOWLISTS_FROM))),
         )  # fmt: skip
     return next((reason for reason, applies in rules if applies), None)
 
@@ -302,9 +350,10 @@ def prefill_graph_tokens(
     at: str | None = None,
 ) -> int:
     """The most tokens a prefill iteration runs from a CUDA graph with by default: 0 where
-    `version`'s rules (rules_release; `at`: the day a nightly without a date in its tag was
-    measured) turn them off for this deployment (prefill_graphs_off), else the chunked-prefill
-    size (0.5.17 captured graphs up to its 8,192 on an H100, its log said)."""
+    `version`'s rules (rules_release; `at`: the day a build naming no release was measured)
+    turn them off for this deployment (prefill_graphs_off), else the chunked-prefill size
+    (0.5.17 captured graphs up to its 8,192 on an H100, its log said), at most
+    MLA_GRAPH_TOKENS for latent attention."""
     release = rules_release(version, at)
     off = prefill_graphs_off(
         device, release, model, drafting=drafting, disaggregated=disaggregated,
@@ -313,16 +362,14 @@ def prefill_graph_tokens(
     if off is not None:
         return 0
     chunk, _ = launch_sizes(device.memory_capacity)
-    return chunk
+    return min(chunk, MLA_GRAPH_TOKENS) if model is not None and model.is_mla else chunk
 
 
 def prefill_graphs_by_default(version: str | None, at: str | None = None) -> bool | None:
     """Whether an SGLang release prefills in CUDA graphs by default, before the conditions
-    that turn them off (rules_release); None for a version that names no release and no day
-    (a nightly image without one, a named build), which rules_release reads as the newest."""
-    named = isinstance(version, str) and version_key(version.strip().lstrip("vV")) != (-1,)
-    dated = isinstance(version, str) and re.search(DAY_IN_TAG, version) is not None
-    if not (named or dated or at):
+    that turn them off (rules_release); None where neither a release nor a day is known, which
+    rules_release reads as the newest."""
+    if named_release(version) is None and tag_day(version, at) is None:
         return None
     return version_key(rules_release(version, at)) >= version_key(FIRST_CANDIDATE)
 

@@ -91,7 +91,12 @@ def memory_share(device: Device, version: str | None, tp: int = 1, pp: int = 1) 
 
 
 def prefill_graph_tokens(
-    device: Device, version: str | None, model: ModelSpec | None = None, **conditions: bool
+    device: Device,
+    version: str | None,
+    model: ModelSpec | None = None,
+    *,
+    at: str | None = None,
+    **conditions: bool,
 ) -> int | None:
     """None: TensorRT-LLM captures generation-only batches unless piecewise graphs are on,
     and rooflens has measured no host time for its context iterations apart from their

@@ -170,7 +170,12 @@ def memory_share(device: Device, version: str | None, tp: int = 1, pp: int = 1) 
 
 
 def prefill_graph_tokens(
-    device: Device, version: str | None, model: ModelSpec | None = None, **conditions: bool
+    device: Device,
+    version: str | None,
+    model: ModelSpec | None = None,
+    *,
+    at: str | None = None,
+    **conditions: bool,
 ) -> int | None:
     """None: vLLM replays piecewise CUDA graphs for iterations up to its capture size
     (min(2 x max_num_seqs, 512) tokens) and runs larger ones compiled but without a graph, a

@@ -1577,8 +1577,9 @@ def _why_lines(target: pd.DataFrame, mine: pd.DataFrame, rows: pd.DataFrame) -> 
 
 def _sglang_graph_lines(few: pd.DataFrame) -> list[str]:
     """SGLang's aggregated runs at few clients grouped by whether their release prefills in
-    CUDA graphs by default (rooflens.engines.sglang.prefill_graphs_by_default; a run with
-    attention DP, which turns them off, apart), with their median TTFT measured less
+    CUDA graphs by default (rooflens.engines.sglang.prefill_graphs_by_default, a build naming
+    no release by the day it was measured) and, from 0.5.10, whether its rules put the run's
+    prompt in one as simulated (prefill_graphs), with their median TTFT measured less
     predicted, the predictions holding SGLang's measured launch time of a prefill without
     graphs where the run's release and layout ran one (`simulated_graph_tokens`)."""
     if "backend_version" not in few:
@@ -1586,25 +1587,24 @@ def _sglang_graph_lines(few: pd.DataFrame) -> list[str]:
     runs = few[few["backend"] == "sglang"]
     if runs.empty:
         return []
-    version = runs["backend_version"]
-    # A nightly image or named build by the day it was measured (rules_release).
-    graphs = pd.Series(
+    era = pd.Series(
         [prefill_graphs_by_default(v if isinstance(v, str) else None, measured_at(run))
-         for v, (_, run) in zip(version, runs.iterrows(), strict=True)],
+         for v, (_, run) in zip(runs["backend_version"], runs.iterrows(), strict=True)],
         index=runs.index, dtype=object,
     )  # fmt: skip
-    named = version.fillna("").astype(str).str.strip() != ""
-    nightly = version.fillna("").astype(str).str.startswith("nightly")
-    attention_dp = runs.get("attention_dp_size", pd.Series(1, runs.index)).fillna(1) > 1
+    later = era.eq(True)
+    outcome = (prefill_graphs(runs[later]) if later.any() else pd.Series(dtype=object)).reindex(
+        runs.index
+    )
     gap = runs["silicon_ttft_ms"] - runs["predicted_ttft_ms"]
-    with_graphs = graphs.eq(True) & ~attention_dp
+    in_graphs = later & outcome.eq("in a CUDA graph")
+    since = f"{PREFILL_GRAPHS_FROM} and later"
     groups = [
-        (graphs.eq(False), f"releases before {PREFILL_GRAPHS_FROM}"),
-        (with_graphs, f"{PREFILL_GRAPHS_FROM} and later"),
-        (graphs.eq(True) & attention_dp, f"{PREFILL_GRAPHS_FROM} and later with attention DP"),
-        (graphs.isna() & nightly, "nightly images"),
-        (graphs.isna() & named & ~nightly, "other named builds"),
-        (~named, "runs recording no release"),
+        (era.eq(False), f"releases before {PREFILL_GRAPHS_FROM}"),
+        (later & outcome.eq("without CUDA graphs"), f"{since}, without graphs by their rules"),
+        (in_graphs, f"{since}, in graphs"),
+        (later & outcome.eq("not known"), f"{since}, their graphs not known"),
+        (era.isna(), "builds naming no release and no day"),
     ]
     parts = []
     for chosen, name in groups:
@@ -1620,7 +1620,7 @@ def _sglang_graph_lines(few: pd.DataFrame) -> list[str]:
         "architectures each release's rules name, docs/engines.md): at "
         f"1-{SPLIT_MAX_CONCURRENCY} clients its aggregated runs' TTFT, measured less "
         f"predicted, has a median of {_in_words(parts)}"
-        + ("" if with_graphs.any() else f" (none ran {PREFILL_GRAPHS_FROM} or later without DP)")
+        + ("" if in_graphs.any() else f" (none ran {PREFILL_GRAPHS_FROM} or later in graphs)")
         + "; the groups' models, systems and launches differ. Without prefill graphs SGLang "
         "took tens of ms more to a first token on a mixture-of-experts model on our H100 "
         '(docs/engines-measured.md, "Prefill without CUDA graphs"); the predictions take '
