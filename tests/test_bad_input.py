@@ -1752,3 +1752,18 @@ def test_a_bound_is_said_in_the_words_of_the_other_refusals() -> None:
         "num_experts (num_experts / num_local_experts / n_routed_experts)=-1 is invalid: "
         "expected an integer of at least 0"
     )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["plot", "roofline", "Qwen/Qwen2.5-0.5B", "-H", "a6000", "-o"],
+     ["report", "Qwen/Qwen2.5-0.5B", "-H", "a6000", "-o"],
+     ["simulate", "Qwen/Qwen2.5-0.5B", "-H", "a6000", "--requests", "2", "--plot"],
+     ["measure", "Qwen/Qwen2.5-0.5B", "-o"],
+     ["calibrate", "-o", "p.toml", "--raw"]],
+)  # fmt: skip
+def test_an_empty_file_name_is_refused_as_given(command: list[str]) -> None:
+    """`-o ''` was read as the folder '.', which the error then named ('.' is invalid)."""
+    res = _cli(*command, "")
+    assert res.exit_code == 2, res.output
+    assert "'': expected a file name" in res.output and "'.'" not in res.output, res.output

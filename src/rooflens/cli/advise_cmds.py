@@ -22,6 +22,7 @@ from rooflens.cli.common import (
     declared_options,
     err_console,
     figure_file,
+    file_name,
     wrote,
 )
 from rooflens.core.errors import InvalidInputError, did_you_mean
@@ -107,7 +108,9 @@ def advise_cmd(
             "setup screened)."
         ),
     ] = 5,
-    plot: Annotated[Path | None, typer.Option(help="Pareto front to .png/.svg/.pdf.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Pareto front to .png/.svg/.pdf.", parser=file_name)
+    ] = None,
     output_format: Annotated[
         OutputFormat,
         typer.Option(

@@ -199,6 +199,16 @@ def _bound(error: Mapping[str, Any]) -> str:
     return bound_words(error) or str(error.get("msg", ""))
 
 
+def file_name(value: str | Path) -> Path:
+    """A file option's value as given: an empty name is refused before Path reads it as '.',
+    the folder it would then name."""
+    if isinstance(value, Path):
+        return value
+    if not value.strip():
+        raise typer.BadParameter(f"{value!r}: expected a file name")
+    return Path(value)
+
+
 def writable_folder(option: str, path: Path | None) -> None:
     """Before any work: a file to write needs its folder (the run would be lost after it)."""
     if path is not None and not path.resolve().parent.is_dir():

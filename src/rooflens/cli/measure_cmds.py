@@ -20,6 +20,7 @@ from rooflens.cli.common import (
     _console,
     app,
     err_console,
+    file_name,
     writable_folder,
 )
 from rooflens.core.analysis import prompt_room
@@ -141,7 +142,9 @@ def measure(
     gen_len: Annotated[int, typer.Option(help="Generated tokens.")] = 128,
     calibration: CalibrationOpt = "auto",
     output: FormatOpt = OutputFormat.table,
-    out: Annotated[Path | None, typer.Option("-o", help="Also write the JSON here.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("-o", help="Also write the JSON here.", parser=file_name)
+    ] = None,
     tp: TPOpt = None,
     compiled: Annotated[
         bool, typer.Option(help="Steps through torch.compile (reduce-overhead); not with --tp.")
@@ -397,9 +400,14 @@ def calibrate(
         str, typer.Option(help="Model whose real steps fit the framework overheads.")
     ] = DEFAULT_CALIBRATION_MODEL,
     out: Annotated[
-        Path, typer.Option("-o", help="Profile to write (.toml, or .json as rooflens ships).")
+        Path,
+        typer.Option(
+            "-o", help="Profile to write (.toml, or .json as rooflens ships).", parser=file_name
+        ),
     ] = Path("profile.toml"),
-    raw: Annotated[Path | None, typer.Option(help="Also keep the raw measurements (JSON).")] = None,
+    raw: Annotated[
+        Path | None, typer.Option(help="Also keep the raw measurements (JSON).", parser=file_name)
+    ] = None,
     collectives: Annotated[
         bool,
         typer.Option(

@@ -30,6 +30,7 @@ from rooflens.cli.common import (
     app,
     check_size,
     figure_file,
+    file_name,
     parse_sizes,
     setting_items,
     speculation_estimate,
@@ -141,9 +142,9 @@ def plot(
     kind: Annotated[PlotKind, typer.Argument(help="What to draw.", case_sensitive=False)],
     model: ModelArg,
     hardware: HardwareOpt = None,
-    out: Annotated[Path, typer.Option("-o", help="Output file: .png, .svg or .pdf.")] = Path(
-        "rooflens.png"
-    ),
+    out: Annotated[
+        Path, typer.Option("-o", help="Output file: .png, .svg or .pdf.", parser=file_name)
+    ] = Path("rooflens.png"),
     batch: Annotated[
         str | None,
         typer.Option(help="Batch size (batch plot: sizes, e.g. 1:512:x2). Default: 1 (1:512:x2)."),
@@ -251,9 +252,9 @@ def report(
         int | None, typer.Option(help="Prompt tokens. Default: 2048, or what the context leaves.")
     ] = None,
     gen_len: Annotated[int | None, typer.Option(help="Generated tokens.")] = 128,
-    out: Annotated[Path, typer.Option("-o", help="Report file: .html or .md.")] = Path(
-        "rooflens-report.html"
-    ),
+    out: Annotated[
+        Path, typer.Option("-o", help="Report file: .html or .md.", parser=file_name)
+    ] = Path("rooflens-report.html"),
     images: ImagesOpt = 0,
     draft: DraftOpt = None,
     medusa: MedusaOpt = False,

@@ -27,6 +27,7 @@ from rooflens.cli.common import (
     declared_options,
     err_console,
     figure_file,
+    file_name,
     table_file,
     wrote,
 )
@@ -312,7 +313,8 @@ def simulate(
         bool, typer.Option(help="Search the highest arrival rate within the SLO.")
     ] = False,
     plot: Annotated[
-        Path | None, typer.Option(help="Timeline (or capacity curve) to .png/.svg/.pdf.")
+        Path | None,
+        typer.Option(help="Timeline (or capacity curve) to .png/.svg/.pdf.", parser=file_name),
     ] = None,
     requests_out: Annotated[
         Path | None,
