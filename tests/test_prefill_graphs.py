@@ -334,3 +334,21 @@ def test_deepseek_r1s_prefill_row_in_engines_md_is_the_hosts_launch() -> None:
     doc = " ".join((Path(__file__).parents[1] / "docs/engines.md").read_text("utf-8").split())
     assert "takes 62 ms of kernels over 61 layers" in doc
     assert "is now the host's 128 ms (61 x 0.42 + 58 x 1.77)" in doc
+
+
+def test_the_note_comes_from_the_engines_own_rules() -> None:
+    """SGLang says why its release runs no prefill graph; vLLM and TensorRT-LLM, whose rules
+    rooflens does not read (no launch time measured), say nothing."""
+    from rooflens.engines import prefill_graphs_note
+
+    h100 = get_device("h100-sxm")
+    qwen = rooflens.load_model("Qwen/Qwen3.5-397B-A17B")
+    assert prefill_graphs_note("sglang", h100, "0.5.14", qwen) == (
+        "SGLang 0.5.14 turns them off for a multimodal model"
+    )
+    assert prefill_graphs_note("sglang", h100, "0.5.17", qwen) is None
+    assert prefill_graphs_note("sglang", h100, "0.5.12", None, drafting=True) == (
+        "SGLang 0.5.12 turns them off for speculative decoding"
+    )
+    for engine in ("vllm", "trtllm", "transformers"):
+        assert prefill_graphs_note(engine, h100, "0.5.9", qwen) is None

@@ -141,8 +141,7 @@ def with_prefill_graphs(
     serving simulator's scheduler and cluster add."""
     if settings.engine is None or settings.prefill_graph_tokens is not None:
         return options
-    from rooflens.engines import prefill_graph_tokens
-    from rooflens.engines.sglang import prefill_graphs_note
+    from rooflens.engines import prefill_graph_tokens, prefill_graphs_note
 
     par = options.parallelism
     deployment = {
@@ -152,10 +151,10 @@ def with_prefill_graphs(
     default = prefill_graph_tokens(
         settings.engine, device, settings.engine_version, spec, **deployment
     )
-    # Why the release runs none (SGLang's rules), for the estimate's fallback line.
+    # Why the release runs none, for the estimate's fallback line.
     note = (
-        prefill_graphs_note(device, settings.engine_version, spec, **deployment)
-        if settings.engine == "sglang" and default == 0
+        prefill_graphs_note(settings.engine, device, settings.engine_version, spec, **deployment)
+        if default == 0
         else None
     )
     return options.model_copy(update={"prefill_graph_tokens": default, "prefill_graph_note": note})

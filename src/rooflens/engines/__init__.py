@@ -140,6 +140,22 @@ def prefill_graph_tokens(
     return module.prefill_graph_tokens(device, version, model, at=at, **conditions)
 
 
+def prefill_graphs_note(
+    engine: str,
+    device: Device,
+    version: str | None,
+    model: ModelSpec | None = None,
+    *,
+    at: str | None = None,
+    **conditions: bool,
+) -> str | None:
+    """Why `engine`'s release runs no prefill iteration from a CUDA graph here, in words
+    (its module's `prefill_graphs_note`); None where it does, or where the engine's rules are
+    not read (no host launch time measured: vLLM, TensorRT-LLM)."""
+    note = getattr(MODULES.get(engine), "prefill_graphs_note", None)
+    return None if note is None else note(device, version, model, at=at, **conditions)
+
+
 @cache
 def _newest_release(engine: str, device: str) -> str | None:
     """The release whose tables the shipped `<engine>-<device>.toml` was fitted on (None for
