@@ -1000,3 +1000,19 @@ def test_simulate_counts_sglang_state_pool_in_its_memory_and_says_its_batch() ->
     dense = rooflens.simulate("meta-llama/Llama-3.1-8B", "h100-sxm", load, engine="sglang",
                               concurrency=16)  # fmt: skip
     assert dense.state_pool_bytes == 0
+
+
+def test_simulate_table_gives_a_light_runs_kv_share_a_decimal() -> None:
+    """Four clients of Llama-3.1-8B on an H100 hold 4 x (512 + 32) tokens of a cache with room
+    for hundreds of thousands: its peak share, well under one percent, reads with a decimal,
+    not as "0 %"."""
+    from rooflens.cli.serve_cmds import _kv_use
+    from rooflens.serving import Workload
+
+    load = Workload(requests=8, prompt="fixed:512", output="fixed:32")
+    run = rooflens.simulate("meta-llama/Llama-3.1-8B", "h100-sxm", load, concurrency=4)
+    share = run.summary()["peak_kv_share"]
+    assert 0 < share < 0.01
+    assert _kv_use(run, share).startswith(f"{100 * share:.1f} % of ")
+    assert _kv_use(run, 0.5).startswith("50 % of ")
+    assert _kv_use(run, 0.0).startswith("0 % of ")

@@ -125,8 +125,11 @@ def _kv_use(result: SimulationResult, peak_share: float) -> str:
         if batch and batch < result.kv_room
         else ""
     )
+    # A light run's share would round to "0 %" whole: one decimal below 10 %.
+    percent = 100 * peak_share
+    share = f"{percent:.1f}" if 0 < percent < 9.95 else f"{percent:.0f}"
     return (
-        f"{100 * peak_share:.0f} % of {fmt.si(result.kv_bytes, 'B')} per device{pooled}: room for "
+        f"{share} % of {fmt.si(result.kv_bytes, 'B')} per device{pooled}: room for "
         f"{result.kv_room} of the longest requests{longest}{runs}"
     )
 
