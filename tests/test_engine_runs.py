@@ -532,5 +532,14 @@ def test_a_hybrids_gated_deltanet_layers_launch_as_attention_layers_do() -> None
         "lies within -9 to +10 % of measured",
         "TTFT is forecast 41 % short on the hybrid and 22 % on Qwen3-30B-A3B",
         "the hybrid's TPOT is forecast 1.31-1.59 times measured",
+        "they time 2,048-wide layers of 512 experts at top-22 only",
     ):
         assert words in flat, words
+    # The hybrid's expert layer is not one SGLang's H100 table times; 256 experts at top-8 is.
+    assert profile.layer_key("bf16", "2048x512:e256:k10") is None
+    assert profile.layer_key("bf16", "2048x512:e256:k8") == "bf16/2048x512:e256:k8"
+    for engine in ("sglang", "vllm", "trtllm"):
+        for device in ("h100-sxm", "h200-sxm"):
+            layers = load_engine_profile(engine, device).layers
+            wide = {key.split(":k")[1] for key in layers if "/2048x" in key and ":e512:" in key}
+            assert wide == {"22"}, (engine, device)
