@@ -1303,6 +1303,11 @@ def test_the_report_groups_sglang_runs_by_their_releases_prefill_graphs() -> Non
         "the predictions take that host time, 0.42 ms per layer, 1.77 ms more with experts, on "
         "every prefill"
     ) in line
+    # The hybrid starts (docs/engines-measured.md) found no time of Gated DeltaNet's own.
+    assert line.endswith(
+        "a hybrid's Gated DeltaNet layers as its attention layers (measured alike on one H100 "
+        "host, docs/engines-measured.md)."
+    )
     (older,) = _sglang_graph_lines(few[few["backend_version"] == "0.5.9"])
     assert "150 ms" not in older and "200 ms on releases before 0.5.10 (1 run)" in older
     assert "(none ran 0.5.10 or later in graphs)" in older

@@ -1626,7 +1626,8 @@ def _sglang_graph_lines(few: pd.DataFrame) -> list[str]:
         '(docs/engines-measured.md, "Prefill without CUDA graphs"); the predictions take '
         f"that host time, {_launch_time()}, on every prefill SGLang runs without graphs "
         "(a nightly image or named build by the rules of the last release before the day it "
-        "was measured)."
+        "was measured), a hybrid's Gated DeltaNet layers as its attention layers (measured "
+        "alike on one H100 host, docs/engines-measured.md)."
     ]
 
 
