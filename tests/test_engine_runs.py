@@ -22,6 +22,7 @@ from rooflens.measure.engine_runs import (
     launch_points,
     launch_times,
     markdown,
+    prefilled_in_graphs,
     read_runs,
     side_by_side,
 )
@@ -543,3 +544,43 @@ def test_a_hybrids_gated_deltanet_layers_launch_as_attention_layers_do() -> None
             layers = load_engine_profile(engine, device).layers
             wide = {key.split(":k")[1] for key in layers if "/2048x" in key and ":e512:" in key}
             assert wide == {"22"}, (engine, device)
+
+
+def test_four_clients_finish_in_rounds_of_one_ahead_and_three_together() -> None:
+    """SGLang at 4 clients of 1,024-token prompts with prefill graphs: the requests finish in
+    rounds of four (the client records them as they end); the first of each round took
+    42-95 ms (medians per start, 1.2-1.8 times the start's single-client TTFT), the other
+    three longer (91-114 ms), in every one of the eight starts."""
+    files = [
+        ROOT / MEASURED["sglang"][1],
+        MORE,
+        HYBRID,
+        ROOT / "docs/data/engine-runs-sglang-0.5.17-h100-metrics.jsonl",
+        ROOT / "docs/data/engine-runs-sglang-0.5.17-h100-recv30.jsonl",
+    ]
+    runs = pd.concat([read_runs(f) for f in files], ignore_index=True)
+    runs["server_args"] = runs.get("server_args", pd.Series(dtype=str)).fillna("")
+    runs["model"] = runs["model"].replace({NEXT: str(ROOT / NEXT)})
+    chosen = runs[(runs["clients"] == 4) & (runs["isl"] == 1024)]
+    chosen = chosen[chosen.apply(prefilled_in_graphs, axis=1).astype(bool)]
+    firsts, rests = [], []
+    for ttfts in chosen["ttft_ms"]:
+        rounds = np.asarray(ttfts)[: len(ttfts) // 4 * 4].reshape(-1, 4)
+        assert (rounds[:, 0] < rounds[:, 1:].min(axis=1)).all()
+        firsts.append(float(np.median(rounds[:, 0])))
+        rests.append(float(np.median(rounds[:, 1:])))
+    assert len(firsts) == 8
+    singles = [
+        runs[
+            (runs["model"] == model) & (runs["launch"] == launch) & (runs["clients"] == 1)
+            & (runs["isl"] == 1024)
+        ]["ttft_mean_ms"].mean()
+        for model, launch in zip(chosen["model"], chosen["launch"], strict=True)
+    ]  # fmt: skip
+    over = np.array(firsts) / np.array(singles)
+    assert (round(over.min(), 1), round(over.max(), 1)) == (1.2, 1.8)
+    assert (round(min(firsts)), round(max(firsts))) == (42, 95)
+    assert (round(min(rests)), round(max(rests))) == (91, 114)
+    flat = " ".join(DOC.read_text("utf-8").split())
+    assert "took 42-95 ms to a first token (per start, a median; 1.2-1.8 times" in flat
+    assert "and the other three longer (91-114 ms), as if one request kept a step" in flat
