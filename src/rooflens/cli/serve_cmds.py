@@ -125,9 +125,16 @@ def _kv_use(result: SimulationResult, peak_share: float) -> str:
         if batch and batch < result.kv_room
         else ""
     )
-    # A light run's share would round to "0 %" whole: one decimal below 10 %.
+    # A light run's share would round to "0 %" whole: two significant digits below 10 %.
     percent = 100 * peak_share
-    share = f"{percent:.1f}" if 0 < percent < 9.95 else f"{percent:.0f}"
+    if not percent > 0:
+        share = "0"
+    elif percent < 0.01:
+        share = "< 0.01"
+    elif percent < 9.95:
+        share = f"{percent:.2g}"
+    else:
+        share = f"{percent:.0f}"
     return (
         f"{share} % of {fmt.si(result.kv_bytes, 'B')} per device{pooled}: room for "
         f"{result.kv_room} of the longest requests{longest}{runs}"
