@@ -1950,6 +1950,22 @@ def test_a_compute_bound_kernel_on_a_curve_nothing_measured_is_noted() -> None:
         "meta-llama/Llama-4-Scout-17B-16E", "gb300", engine="sglang", batch=64, prompt_len=2048,
         **nvfp4,
     )  # fmt: skip
+    # Its layer (16 experts, top-1) is not a shape the tables time: the nearest they time of
+    # its widths prices it, as a fallback line says.
+    assert any(
+        line.endswith("(MoE layer fp4/8192x5120:e16:k1): not a shape the operator tables time; "
+                      "the nearest they time, fp4/8192x5120:e16:k0.6875, prices it")
+        for line in scout.fallbacks
+    )  # fmt: skip
+    # Without a timed layer of its widths the class's curves price it, and say so.
+    profile = load_engine_profile("sglang", "gb300")
+    untimed = profile.with_stored_layers(
+        lambda: {k: v for k, v in profile.layers.items() if "/8192x5120:" not in k}
+    )
+    scout = rooflens.analyze(
+        "meta-llama/Llama-4-Scout-17B-16E", "gb300", calibration=untimed, batch=64,
+        prompt_len=2048, fusion=("qkv", "gate_up", "add_norm", "moe"), **nvfp4,
+    )  # fmt: skip
     assert (
         "prefill: expert_gate_proj: compute-bound, where the moe:fp4 curves pricing it hold no "
         "compute-bound kernel measured; priced at the peak (its roofline bound)" in scout.notes

@@ -1200,9 +1200,26 @@ def fallback_notes(placement: Placement, profile: EfficiencyProfile) -> tuple[st
             f"{', '.join(dict.fromkeys(names))} ({what}): {how}"
             for (what, how), names in _fallbacks(placement, profile).items()
         )
+        + _nearest_layer_lines(placement, profile)
         + placement.widened
         + placement.idle_kernel_settings
     )
+
+
+def _nearest_layer_lines(placement: Placement, profile: EfficiencyProfile) -> tuple[str, ...]:
+    """One line per MoE layer shape the operator tables do not time, priced by the nearest
+    they time (`EngineProfile.layer_key`, `nearest_layer`), naming its operators."""
+    lines = []
+    for (dtype, layer), rows in placement.layer_groups:
+        key = profile.layer_key(dtype, layer)
+        if key is None or key.split("/", 1)[1] == layer:
+            continue
+        names = ", ".join(dict.fromkeys(placement.names[int(row)] for row in rows))
+        lines.append(
+            f"{names} (MoE layer {dtype}/{layer}): not a shape the operator tables time; the "
+            f"nearest they time, {key}, prices it"
+        )
+    return tuple(lines)
 
 
 def on_link_model(placement: Placement, profile: EfficiencyProfile | None) -> bool:
