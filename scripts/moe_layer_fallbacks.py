@@ -1,5 +1,5 @@
 """Leave-one-out check of how rooflens prices a MoE layer shape the operator tables do not
-time (docs/engines.md, "Expert layers the tables do not time"): each timed bf16 layer of one
+time (docs/engines.md, `moe_layers`): each timed bf16 layer of one
 engine profile, at TP 1 and EP 1, priced three ways at decode batches of 1, 16 and 128 - by
 its own curve, with that curve hidden (the nearest timed layer of its widths prices it,
 `nearest_layer`), and with every layer of its widths hidden (the class's grid over all
