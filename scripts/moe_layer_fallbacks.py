@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rooflens.api import analyze
-from rooflens.core.efficiency import _LAYER_SHAPE
+from rooflens.core.efficiency import layer_shape
 from rooflens.engines import load_engine_profile
 
 # A Qwen3-MoE layout of one layer, its widths and experts set per shape.
@@ -46,11 +46,11 @@ def main(engine: str, device: str, shapes: int = 40) -> None:
     timed = {}
     for key in layers:
         kind, _, layer = key.partition("/")
-        shape = _LAYER_SHAPE.match(layer)
+        shape = layer_shape(layer)
         if kind != "bf16" or shape is None:
             continue
-        wide, narrow = (int(x) for x in shape[1].split("x"))
-        experts, top_k = int(shape[2]), float(shape[3])
+        wide, narrow = (int(x) for x in shape[0].split("x"))
+        experts, top_k = shape[1], shape[2]
         if top_k.is_integer() and experts >= top_k and wide in WIDE:
             timed[key] = (wide, narrow, experts, int(top_k))
     keys = sorted(timed)

@@ -76,3 +76,12 @@ def test_the_estimate_names_the_layer_that_priced_an_untimed_one() -> None:
     ]
     timed = analyze("Qwen/Qwen3-30B-A3B", "h100-sxm", engine="sglang", prompt_len=1024)
     assert not [line for line in timed.fallbacks if "MoE layer" in line]
+
+
+def test_a_layer_key_reads_back_into_its_parts() -> None:
+    from rooflens.core.efficiency import expert_layer, layer_shape
+
+    assert layer_shape(expert_layer(2048, 512, 256, 10)) == ("2048x512", 256, 10.0)
+    assert layer_shape("7168x256:e32:k1.25") == ("7168x256", 32, 1.25)
+    assert layer_shape("2048x512:e0:k8") is None and layer_shape("2048x512:e8:k0") is None
+    assert layer_shape("bf16/2048x512:e8:k2") is None

@@ -406,6 +406,16 @@ def sequence_heads(heads: ArrayLike, kv_heads: ArrayLike, prefill: bool) -> Arra
 _LAYER_SHAPE = re.compile(r"^(\d+x\d+):e(\d+):k([0-9.e+-]+)$")
 
 
+def layer_shape(layer: str) -> tuple[str, int, float] | None:
+    """A MoE layer key's parts (`expert_layer`): its widths ("2048x512"), the experts a device
+    holds and the experts each token reaches among them; None if `layer` is not such a key
+    or holds no expert or routes none."""
+    shape = _LAYER_SHAPE.match(layer)
+    if shape is None or not (int(shape[2]) > 0 and float(shape[3]) > 0):
+        return None
+    return shape[1], int(shape[2]), float(shape[3])
+
+
 def nearest_layer(layers: Mapping[str, object], kind: str, layer: str) -> str | None:
     """The key of the layer of type `kind` the tables time nearest to the untimed `layer`
     ("2048x512:e256:k10"): the same two widths, the nearest expert count, then the nearest
@@ -413,25 +423,17 @@ def nearest_layer(layers: Mapping[str, object], kind: str, layer: str) -> str | 
     Checked on the operator tables, hiding each timed layer's own curve: the nearest layer's
     misses its time by a median 6-8 % (p90 26-38 %), the class's grid over all shapes by
     6-29 % (p90 42-80 %; scripts/moe_layer_fallbacks.py, docs/engines.md)."""
-    shape = _LAYER_SHAPE.match(layer)
+    shape = layer_shape(layer)
     if shape is None:
         return None
-    widths, experts, top_k = shape[1], int(shape[2]), float(shape[3])
-    if not (experts > 0 and top_k > 0):
-        return None
+    widths, experts, top_k = shape
     prefix = f"{kind}/{widths}:"
     best: tuple[float, float, str] | None = None
     for key in layers:
-        if not key.startswith(prefix):
+        other = layer_shape(key[len(kind) + 1 :]) if key.startswith(prefix) else None
+        if other is None:
             continue
-        other = _LAYER_SHAPE.match(key[len(kind) + 1 :])
-        if other is None or not int(other[2]) > 0 or not float(other[3]) > 0:
-            continue
-        rank = (
-            abs(np.log(int(other[2]) / experts)),
-            abs(np.log(float(other[3]) / top_k)),
-            key,
-        )
+        rank = (abs(np.log(other[1] / experts)), abs(np.log(other[2] / top_k)), key)
         best = rank if best is None or rank < best else best
     return None if best is None else best[2]
 
