@@ -23,6 +23,20 @@ def test_the_tower_is_resident_once_whatever_the_images_or_the_sweep() -> None:
         assert weights == pytest.approx(np.full(weights.shape, text + tower), rel=1e-12)
 
 
+def test_a_position_table_is_held_whole_not_as_a_pass_gathers_it() -> None:
+    """Qwen3.5's tower gathers one position row per patch, 4,096 of a 2,304-row table, and
+    Llama 4 Scout's 577 of 578: the resident tower was its pass's reads, 4,128,768 bytes
+    over (1,792 x 1,152 x 2) and 2,816 under (1,408 x 2). Held: every parameter once at 16
+    bits, 456,010,480 and 871,932,416 of them."""
+    for model, params in (
+        ("Qwen/Qwen3.5-397B-A17B", 456_010_480),
+        ("meta-llama/Llama-4-Scout-17B-16E", 871_932_416),
+    ):
+        text = api.analyze(model, "h100-sxm", prompt_len=1024).memory["prefill"].weights
+        seen = api.analyze(model, "h100-sxm", prompt_len=1024, images=1).memory["prefill"].weights
+        assert float(seen) - float(text) == 2 * params
+
+
 def test_a_request_owes_the_encoder_its_work_and_energy() -> None:
     """TTFT waited for the encoder, but the generation's OPs and bytes and the energy per
     request left it out."""

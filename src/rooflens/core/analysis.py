@@ -39,7 +39,7 @@ from rooflens.core.results import Analysis, Footprint, larger_footprint
 from rooflens.core.techniques import offload
 from rooflens.core.techniques.parallelism import link_bandwidth, link_latency, local_model
 from rooflens.core.validation import broadcast_sizes, positive_int_array
-from rooflens.core.vision import image_activations, price_images
+from rooflens.core.vision import image_activations, price_images, vision_weight_bytes
 
 if TYPE_CHECKING:
     from rooflens.core.efficiency import EfficiencyProfile
@@ -115,11 +115,9 @@ def analyze(
         steps["vision"] = price_images(
             model, device, np.broadcast_to(mb * n_images, s.shape), options
         )
-        # The tower runs, so it is resident beside the language model: its weights as one
-        # image's pass reads them (each once; more images read the position table's rows
-        # again, which holds them once), the same at every point of a sweep.
-        tower = float(np.max(price_images(model, device, 1, options).field_total("load_weight")))
-        prep = replace(prep, weights=prep.weights + tower)
+        # The tower runs, so it is resident beside the language model, the same at every
+        # point of a sweep.
+        prep = replace(prep, weights=prep.weights + vision_weight_bytes(model, options))
     act = {
         "prefill": prefill_fields.peak_activation_bytes(),
         "decode": decode_fields.peak_activation_bytes(),

@@ -250,6 +250,18 @@ def vision_params(model: ModelSpec) -> int:
     return vision_graph(model.vision).params() if model.vision else 0
 
 
+def vision_weight_bytes(model: ModelSpec, options: AnalysisOptions | None = None) -> float:
+    """Bytes the tower and projector hold in memory: every parameter once at its stored 16
+    bits, the position table whole (a pass gathers one row per patch, which may be more rows
+    than the table holds, as Qwen3.5's 4,096 patches over 2,304 rows, or fewer)."""
+    options = options or AnalysisOptions()
+    graph = vision_graph(model.vision, options) if model.vision else None
+    if graph is None:
+        return 0.0
+    quant = options.quantization
+    return float(sum(graph.count(op) * op.weight_bytes(quant) for op in graph.operators))
+
+
 def image_activations(
     model: ModelSpec, device: Device, images: object, options: AnalysisOptions | None = None
 ) -> np.ndarray:
