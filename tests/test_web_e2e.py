@@ -265,6 +265,21 @@ def test_a_bad_value_names_the_field(server: str, browser) -> None:
     page.close()
 
 
+def test_the_prompt_follows_the_models_context_until_one_is_typed(server: str, browser) -> None:
+    """The page sent 2048 prompt tokens whatever the model, and GPT-2 (1,024 positions) and
+    every 2,048-position model opened refused; an empty box is the model's own default, as
+    `rooflens analyze` takes it (897 tokens before GPT-2's 128 generated)."""
+    page = _opened(browser, f"{server}/#model=openai-community/gpt2&device=h100-sxm")
+    page.wait_for_function("() => document.querySelector('#page-analysis').dataset.state === 'ok'")
+    assert page.is_hidden("#error")
+    assert page.input_value("#prompt_len") == ""
+    want = api.analyze("openai-community/gpt2", "h100-sxm", gen_len=128)
+    assert int(want.prompt_len) == 897
+    decode = seconds(page.inner_text("#total-decode-time"))
+    assert decode == pytest.approx(float(want.totals()["decode"]["time"]), rel=5e-3)
+    page.close()
+
+
 def test_an_emptied_box_is_its_default_and_a_new_link_refills_every_box(
     server: str, browser
 ) -> None:

@@ -13,7 +13,7 @@ const PARALLEL = [
 ];
 const BASIC = {
   model: "meta-llama/Llama-3.1-8B", config: "", config_name: "", device: "h100-sxm",
-  bw: null, mem: null, peaks: "", tdp: null, batch: 1, prompt_len: 2048, gen_len: 128, images: 0,
+  bw: null, mem: null, peaks: "", tdp: null, batch: 1, prompt_len: null, gen_len: 128, images: 0,
 };
 const BASIC_KIND = {
   bw: "float", mem: "float", tdp: "float", batch: "int", prompt_len: "int", gen_len: "int", images: "int",
@@ -186,8 +186,10 @@ function buildForm() {
 }
 
 const kindOf = (key) => (FIELDS.find((f) => f.key === key) || { kind: BASIC_KIND[key] || "text" });
-// Sizes that cannot be empty: an emptied box is its default, as an option's is.
-const REQUIRED_SIZES = ["batch", "prompt_len", "images"];
+// Sizes that cannot be empty: an emptied box is its default, as an option's is. An empty
+// prompt is the API's default for the model (2048 tokens, or what its context leaves after
+// the generation, as `rooflens analyze` takes it): a fixed 2048 was refused for GPT-2.
+const REQUIRED_SIZES = ["batch", "images"];
 
 // An empty value of a setting that cannot be empty (tensor parallel, batch) is its default:
 // None was sent and refused ("tp=None is invalid"), and the page stayed failed.
@@ -1028,7 +1030,8 @@ function renderCurve(axis, sel, label) {
       mode: "lines+markers", line: { color, dash: "dash" }, marker: { size: 5, symbol: "square" } });
   }
   const cfg = state[state.show];
-  const current = axis === "batch" ? cfg.batch : cfg.prompt_len;
+  // The prompt the analysis ran at: the model's default where the box is empty.
+  const current = axis === "batch" ? cfg.batch : (cfg.prompt_len ?? last?.analysis?.inputs?.prompt_len);
   plot($(sel), traces, {
     title: { text: `Against ${label}`, font: { size: 14 } },
     xaxis: { type: "log", title: { text: label } },
