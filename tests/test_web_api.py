@@ -103,6 +103,45 @@ def test_analyze_and_sweep_say_what_the_cli_json_says_beside_the_figures(
     assert swept["notes"] == cli["notes"]
 
 
+def test_analyze_lists_the_vision_stage_alone_as_the_cli_does(client: TestClient) -> None:
+    """`--stage vision` listed Gemma 3's image encoder, where the API refused stage "vision"
+    (prefill, decode or all only); without images both name what the stage needs."""
+    gemma = "google/gemma-3-27b-it"
+    body = {"model": gemma, "device": "h100-sxm", "images": 2, "prompt_len": 512}
+    data = post(client, "/api/analyze", {**body, "stage": "vision"})
+    args = ["analyze", gemma, "-H", "h100-sxm", "--images", "2", "--prompt-len", "512"]
+    cli = json.loads(CliRunner().invoke(app, [*args, "--stage", "vision", "-f", "json"]).stdout)
+    assert [o["name"] for o in data["operators"]] == [o["name"] for o in cli["operators"]]
+    assert {o["stage"] for o in data["operators"]} == {"vision"} and len(data["operators"]) == 19
+    refused = client.post("/api/analyze", json={"model": gemma, "device": "h100-sxm",
+                                                "stage": "vision"})  # fmt: skip
+    assert refused.status_code == 422
+    assert refused.json()["message"] == (
+        "stage='vision' is invalid: expected prefill, decode or all (vision: with images)"
+    )
+
+
+def test_empty_text_is_a_setting_left_out_as_its_message_says(client: TestClient) -> None:
+    """w_scale="" was refused with "... (or empty)", as were nm_sparsity, low_rank_layers,
+    engine, calibration and a drafter, where engine_version="" was taken as not given and the
+    command line takes every empty value so; a list's empty text stays the empty list."""
+    body = {"model": "gpt2", "device": "h100-sxm", "prompt_len": 64, "gen_len": 8}
+    plain = post(client, "/api/analyze", body)
+    for options in (
+        {"w_scale": ""}, {"nm_sparsity": " "}, {"low_rank_layers": ""}, {"engine": ""},
+        {"calibration": ""}, {"w_bits": ""},
+    ):  # fmt: skip
+        data = post(client, "/api/analyze", {**body, "options": options})
+        assert data["totals"] == plain["totals"] and data["estimate"] == "roofline bound"
+        res = api.analyze("gpt2", "h100-sxm", prompt_len=64, gen_len=8, **options)
+        assert float(res.totals()["decode"]["time"]) == plain["totals"]["decode"]["time"]
+    drafted = post(client, "/api/analyze", {**body, "speculative": {"draft": ""}})
+    assert drafted["speculative"] is None and drafted["totals"] == plain["totals"]
+    unfused = post(client, "/api/analyze", {**body, "options": {"fusion": ""}})
+    want = api.analyze("gpt2", "h100-sxm", prompt_len=64, gen_len=8, fusion=())
+    assert unfused["totals"]["decode"]["time"] == float(want.totals()["decode"]["time"])
+
+
 def test_analyze_operators_follow_the_graph_with_shares(client: TestClient) -> None:
     data = post(client, "/api/analyze", {**SCENARIO, "stage": "decode"})
     ops = data["operators"]
