@@ -443,6 +443,11 @@ class Settings(BaseModel):
         # True == 1 would otherwise pass as 1-bit weights or one device; numpy's integers
         # (a script's loop) as the numbers they are.
         annotation = cls.model_fields[info.field_name].annotation
+        # Empty text is "not given" where that is the default, as the command line and the
+        # help's "(or empty)" take it (w_scale="" was refused naming "(or empty)"); a list's
+        # empty text stays the empty list (fusion="": nothing fused).
+        if isinstance(value, str) and not value.strip() and _empty_is_unset(cls, info.field_name):
+            return None
         return as_choice(annotation, not_a_bool_number(annotation, plain(value)))
 
     @field_validator("engine_version", mode="before")
@@ -784,6 +789,13 @@ def option_name(model: type[BaseModel], name: str) -> str:
     """The command-line name of a declared field: its `flag` where it has one, else its name."""
     extra = model.model_fields[name].json_schema_extra
     return str(extra.get("flag", name)) if isinstance(extra, dict) else name
+
+
+def _empty_is_unset(model: type[BaseModel], name: str) -> bool:
+    """Whether empty text gives setting `name` its default, None: an optional setting that
+    is not a list."""
+    kinds = setting_kinds(name, model)
+    return model.model_fields[name].default is None and type(None) in kinds and tuple not in kinds
 
 
 def setting_kinds(name: str, model: type[BaseModel] = Settings) -> set[type]:
