@@ -113,6 +113,51 @@ def test_custom_device_from_flags() -> None:
     assert json.loads(res.stdout)["hardware"] == "custom"
 
 
+def test_a_tdp_flag_gives_a_device_power_as_the_viewers_does() -> None:
+    """The viewer's device took a TDP and the command line had no --tdp, so a custom device
+    there never had power, energy or cost. A TDP alone keeps a catalog device as measured
+    (its engine profile still prices it), as the viewer's override does."""
+    from fastapi.testclient import TestClient
+
+    from rooflens.web import create_app
+
+    web = TestClient(create_app(), base_url="http://127.0.0.1")
+    custom = {"memory_bandwidth": 3.35e12, "memory_capacity": 8e10, "peak_ops": {"bf16": 989e12}}
+    flags = ("--bandwidth", "3.35e12", "--memory", "8e10", "--peak", "bf16=989e12")
+    for device, args in (
+        ({**custom, "tdp": 700}, (*flags, "--tdp", "700")),
+        ({"name": "h100-sxm", "tdp": 350}, ("-H", "h100-sxm", "--tdp", "350", "--engine", "vllm")),
+    ):
+        res = invoke(
+            "analyze", "gpt2", "--prompt-len", "128", "--gen-len", "8", *args, "-f", "json"
+        )
+        assert res.exit_code == 0, res.output
+        cli = json.loads(res.stdout)
+        options = {"engine": "vllm"} if "--engine" in args else {}
+        body = {
+            "model": "gpt2",
+            "device": device,
+            "prompt_len": 128,
+            "gen_len": 8,
+            "options": options,
+        }
+        answer = web.post("/api/analyze", json=body).json()
+        assert cli["estimate"] == answer["estimate"]
+        assert cli["economics"]["decode_power"] == pytest.approx(
+            answer["economics"]["decode_power"], rel=1e-12
+        )
+        assert cli["economics"]["decode_power"] > 0
+    plain = json.loads(invoke("analyze", "gpt2", "-H", "h100-sxm", "--engine", "vllm",
+                              "--prompt-len", "128", "--gen-len", "8", "-f", "json").stdout)  # fmt: skip
+    assert cli["estimate"] == plain["estimate"] and cli["estimate"].startswith("calibrated")
+    assert cli["economics"]["decode_power"] == pytest.approx(
+        plain["economics"]["decode_power"] / 2, rel=1e-12
+    )  # H100 SXM: 700 W in the catalog, its idle draw a share of it
+    refused = invoke("analyze", "gpt2", "-H", "h100-sxm", "--tdp", "0")
+    assert refused.exit_code == 2
+    assert "--tdp=0.0 is invalid: expected W, above 0 and at most 1e+06" in refused.output
+
+
 def test_json_keys_are_there_where_they_do_not_apply() -> None:
     """One shape whatever the device and options: a key that does not apply is null, not
     left out (a custom device without a TDP dropped `economics`; an unpriced one, its costs)."""

@@ -182,6 +182,7 @@ def _option_values(tmp: Path) -> dict[str, list[str]]:
         "--requests-out": out,
         "--bandwidth": NUMBERS,
         "--memory": NUMBERS,
+        "--tdp": NUMBERS,
         "--peak": ["bf16=989e12", "fp16=1e14", "fp16=inf", "fp16=nan", "x", "bf16=-1"],
         "--tp": [*INTS, "1,2"],
         "--pp": [*INTS, "1,2"],

@@ -780,7 +780,7 @@ def speculate(
     if context is None:
         context = speculation_context_default(resolve_model(model), gamma, opts)
     check_size("--context", context)
-    device = _device(hardware, opts.get("bandwidth"), opts.get("memory"), opts.get("peak"))
+    device = _device(hardware, opts)
     sizes = parse_sizes("batch", batch)
     est = run(
         model,

@@ -32,7 +32,7 @@ from rooflens.cli import format as fmt
 from rooflens.core import analysis as core
 from rooflens.core.analysis import default_prompt_len
 from rooflens.core.errors import InvalidInputError, RooflensError, bound_words, known_names
-from rooflens.core.hardware import MAX_CAPACITY, RATE_BOUNDS, ComputeDtype, Device
+from rooflens.core.hardware import MAX_CAPACITY, MAX_TDP, RATE_BOUNDS, ComputeDtype, Device
 from rooflens.core.results import Analysis
 from rooflens.core.speculative import (
     ACCEPTANCE,
@@ -295,6 +295,14 @@ PeakOpt = Annotated[
     list[str] | None,
     typer.Option("--peak", help="Peak OP/s per dtype, e.g. --peak bf16=989e12 (repeatable)."),
 ]
+TdpOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--tdp",
+        help="Board power in W, for power, energy and cost: for a custom device, or overriding "
+        "--hardware's.",
+    ),
+]
 CalibrationOpt = Annotated[
     str | None,
     typer.Option(
@@ -426,12 +434,16 @@ LongContextOpt = Annotated[
 ]
 
 
-def _device(
-    hardware: str | None, bandwidth: float | None, memory: float | None, peak: list[str] | None
-) -> Device:
+def _device(hardware: str | None, flags: dict[str, Any]) -> Device:
+    """The device a command runs on: `hardware` from the catalog or a file, its figures
+    overridden by the custom-device flags in `flags` (`_device_options`), or a custom device
+    of those flags alone."""
+    bandwidth, memory, tdp = flags.get("bandwidth"), flags.get("memory"), flags.get("tdp")
     _check_rate("--bandwidth", bandwidth, "bytes/s")
     _check_rate("--memory", memory, "bytes", (1.0, MAX_CAPACITY))
-    peaks = _parse_peaks(peak or [])
+    if tdp is not None and not (math.isfinite(tdp) and 0 < tdp <= MAX_TDP):  # the Device's bounds
+        raise InvalidInputError("--tdp", tdp, f"W, above 0 and at most {MAX_TDP:g}")
+    peaks = _parse_peaks(flags.get("peak") or [])
     if hardware is None:
         missing = [
             n
@@ -455,23 +467,27 @@ def _device(
                 "memory_bandwidth": bandwidth,
                 "memory_capacity": memory,
                 "peak_ops": peaks,
+                "tdp": tdp,
             },
             "custom device",
         )
     base = resolve_device(hardware)
-    if bandwidth is None and memory is None and not peaks:
+    if bandwidth is None and memory is None and not peaks and tdp is None:
         return base
     data = base.model_dump()
     if bandwidth is not None:
         data["memory_bandwidth"] = bandwidth
     if memory is not None:
         data["memory_capacity"] = memory
+    if tdp is not None:
+        data["tdp"] = tdp
     data["peak_ops"] = {**data["peak_ops"], **peaks}
     device = device_from_dict(data, "--hardware with overrides")
     # Flags repeating the catalog's own figures leave its device as it is; others make it a
     # device not measured (its calibration gone), keeping a price its file gave it.
     if timed_figures(device) == timed_figures(base):
-        return base
+        # A TDP alone keeps the device as measured, as the viewer's override does.
+        return base if tdp is None else base.model_copy(update={"tdp": tdp})
     return modified(device, base)
 
 
@@ -614,9 +630,7 @@ def _run(params: dict[str, Any]) -> Analysis:
     if prompt_len is None:
         # With a drafter ("drafted": its tokens a step), the room its verify step takes.
         prompt_len = default_prompt_len(spec, params["gen_len"], params.get("drafted"))
-    device = _device(
-        params.get("hardware"), params.get("bandwidth"), params.get("memory"), params.get("peak")
-    )
+    device = _device(params.get("hardware"), params)
     device = settings.what_if(device)
     return core.analyze(
         spec,
@@ -674,6 +688,7 @@ def _device_options(
     bandwidth: BandwidthOpt = None,
     memory: MemoryOpt = None,
     peak: PeakOpt = None,
+    tdp: TdpOpt = None,
 ) -> None:
     """The flags that define a custom device or override a catalog one's figures."""
 

@@ -342,7 +342,7 @@ def simulate(
 
     figure_file("--plot", plot)
     table_file("--requests-out", requests_out)
-    device = _device(hardware, options.get("bandwidth"), options.get("memory"), options.get("peak"))
+    device = _device(hardware, options)
     # Every setting given, falsy ones included (a zero link latency is a setting).
     analysis = _settings(options).model_dump(exclude_defaults=True)
     # What the JSON says was served, as the analyses' heads say it (docs/output.md).
