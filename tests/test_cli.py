@@ -147,8 +147,8 @@ def test_a_tdp_flag_gives_a_device_power_as_the_viewers_does() -> None:
             answer["economics"]["decode_power"], rel=1e-12
         )
         assert cli["economics"]["decode_power"] > 0
-    plain = json.loads(invoke("analyze", "gpt2", "-H", "h100-sxm", "--engine", "vllm",
-                              "--prompt-len", "128", "--gen-len", "8", "-f", "json").stdout)  # fmt: skip
+    args = ("-H", "h100-sxm", "--engine", "vllm", "--prompt-len", "128", "--gen-len", "8")
+    plain = json.loads(invoke("analyze", "gpt2", *args, "-f", "json").stdout)
     assert cli["estimate"] == plain["estimate"] and cli["estimate"].startswith("calibrated")
     assert cli["economics"]["decode_power"] == pytest.approx(
         plain["economics"]["decode_power"] / 2, rel=1e-12

@@ -388,8 +388,8 @@ def analysis_payload(
 
 def analyze(request: s.AnalyzeRequest) -> dict[str, Any]:
     if request.stage == "vision" and not request.images:  # no image, no encoder stage
-        message = InvalidInputError("stage", "vision", "prefill, decode or all (vision: with images)")
-        raise WebInputError(("stage",), str(message))
+        accepted = "prefill, decode or all (vision: with images)"
+        raise WebInputError(("stage",), str(InvalidInputError("stage", "vision", accepted)))
     request = with_prompt(request)
     return analysis_payload(run_scenario(request), request, stage=request.stage)
 
