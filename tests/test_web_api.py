@@ -657,6 +657,14 @@ def test_page_and_assets_are_all_local(client: TestClient) -> None:
         assert not re.search(r"https?://(?!127\.0\.0\.1)", text), asset
 
 
+def test_the_pages_answer_head_as_link_checkers_ask(client: TestClient) -> None:
+    """`curl -I` and link checkers ask HEAD, which the page and the reference answered 405."""
+    for path in ("/", "/docs", "/static/app.js"):
+        answer = client.head(path)
+        assert answer.status_code == 200 and answer.content == b"", path
+        assert answer.headers["content-length"] == client.get(path).headers["content-length"]
+
+
 def test_openapi_schema_is_served_and_docs_is_offline(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert set(schema["paths"]) == {

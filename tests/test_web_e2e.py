@@ -810,6 +810,20 @@ def test_phone_and_desktop_layouts(server: str, browser, width: int, height: int
     page.close()
 
 
+def test_the_pages_links_to_an_api_tag_reach_it(server: str, browser) -> None:
+    """The serving page links to /docs#tag/serving, which no element bore: the reference
+    opened at its top. Each tag is now a section of its endpoints, and the page goes to it."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(f"{server}/")
+    assert page.locator('a[href="/docs#tag/serving"]').count() == 2
+    page.goto(f"{server}/docs#tag/serving")
+    page.wait_for_selector("#reference h2", timeout=20_000)
+    top = page.evaluate("() => document.getElementById('tag/serving').getBoundingClientRect().top")
+    assert abs(top) < 2 and page.evaluate("() => scrollY") > 0
+    assert "/api/simulate" in page.inner_text("#tag\\/serving")
+    page.close()
+
+
 def test_honest_states(server: str, browser) -> None:
     """Failed and stale results are dimmed and said to be; a retry follows a lost answer; a
     setup that does not fit says what it needs instead of showing figures."""

@@ -399,16 +399,21 @@ def create_app(
 
 
 def _pages(app: FastAPI) -> None:
+    # GET and HEAD (link checkers and `curl -I` ask HEAD, which a GET route answered 405).
     page = (STATIC / "index.html").read_text("utf-8").replace("/vendor/plotly.min.js", plotly_url())
     # Compressed once, off the request path, so that the first page load does not wait for it.
     threading.Thread(target=plotly_gzipped, daemon=True).start()
     docs = (STATIC / "docs.html").read_text("utf-8")
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route(
+        "/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+    )
     def index() -> HTMLResponse:
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
-    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route(
+        "/docs", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
+    )
     def reference() -> HTMLResponse:
         return HTMLResponse(docs, headers={"Cache-Control": "no-cache"})
 

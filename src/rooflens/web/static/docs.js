@@ -77,12 +77,20 @@ function endpoint(path, method, op) {
 async function start() {
   const api = await fetch("/openapi.json").then((r) => r.json());
   SCHEMAS = api.components.schemas;
-  const parts = [];
+  // Endpoints by their tag, each tag a heading a link reaches (/docs#tag/serving).
+  const byTag = {};
   for (const [path, methods] of Object.entries(api.paths)) {
-    for (const [method, op] of Object.entries(methods)) parts.push(endpoint(path, method, op));
+    for (const [method, op] of Object.entries(methods)) {
+      (byTag[(op.tags || ["other"])[0]] ||= []).push(endpoint(path, method, op));
+    }
   }
+  const parts = Object.entries(byTag).map(([tag, eps]) =>
+    `<section id="tag/${esc(tag)}"><h1 class="tag">${esc(tag)}</h1>${eps.join("")}</section>`);
   document.getElementById("reference").innerHTML =
     `<p>${esc(api.info.title)} ${esc(api.info.version)}: ${esc(api.info.description || "")}</p>${parts.join("")}`;
+  // The page is drawn after load: the browser found no anchor then, so go to it now.
+  const target = location.hash && document.getElementById(decodeURIComponent(location.hash.slice(1)));
+  if (target) target.scrollIntoView();
 }
 
 start();
