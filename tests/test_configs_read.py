@@ -371,12 +371,12 @@ def test_a_stored_group_that_does_not_divide_says_where_it_comes_from(recipe, so
     [
         # Once "w_bits=5 as read", rooflens's name for it.
         ({"quant_method": "awq", "bits": 5},
-         "quantization_config (awq): bits=5 is invalid: Input should be 32, 16, 8, 4, 3, 2 or 1"),
+         "quantization_config (awq): bits=5 is invalid: expected one of 32, 16, 8, 4, 3, 2, 1"),
         ({"quant_method": "awq", "w_bit": 5, "q_group_size": 128},
-         "quantization_config (awq): w_bit=5 is invalid: Input should be 32, 16"),
+         "quantization_config (awq): w_bit=5 is invalid: expected one of 32, 16"),
         ({"quant_method": "compressed-tensors",
           "config_groups": {"g": {"weights": {"num_bits": 5, "type": "int"}}}},
-         "(compressed-tensors): weights.num_bits=5 is invalid: Input should be 32, 16"),
+         "(compressed-tensors): weights.num_bits=5 is invalid: expected one of 32, 16"),
         # GPTQConfig has no default width: it was read as 4 bits.
         ({"quant_method": "gptq", "group_size": 128},
          "quantization_config (gptq) lacks 'bits' (transformers' GPTQConfig has no default)"),
@@ -509,7 +509,7 @@ def test_a_per_module_group_that_does_not_divide_says_where_it_comes_from() -> N
          "dynamic['+:.*mlp.*'] sets ['adapter']; supported: ['bits', 'desc_act', 'group_size', "
          "'sym']"),
         (_gptq(dynamic={"+:.*mlp.*": {"bits": 5}}),
-         "dynamic['+:.*mlp.*'].bits=5 is invalid: Input should be 32, 16, 8, 4, 3, 2 or 1"),
+         "dynamic['+:.*mlp.*'].bits=5 is invalid: expected one of 32, 16, 8, 4, 3, 2, 1"),
         (_gptq(dynamic={"+:.*mlp.*": {"bits": "8"}}),
          "dynamic['+:.*mlp.*'].bits='8' is invalid: expected a positive integer"),
         (_gptq(dynamic={"+:(": {"bits": 8}}), "dynamic rule '+:(' is invalid: missing )"),

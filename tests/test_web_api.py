@@ -657,6 +657,30 @@ def test_page_and_assets_are_all_local(client: TestClient) -> None:
         assert not re.search(r"https?://(?!127\.0\.0\.1)", text), asset
 
 
+def test_refusals_say_what_is_accepted_in_the_apis_words(client: TestClient) -> None:
+    """These kept pydantic's sentences ("Input should be a valid dictionary or object to
+    extract fields from", "String should have at most 40 characters", "Input should be 32,
+    16, 8, 4, 3, 2 or 1") where every other refusal says "expected ..."."""
+    gpt2, long = {"model": "gpt2", "device": "h100-sxm"}, "9" * 41
+    config = {"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4,
+              "num_hidden_layers": 2, "intermediate_size": 128, "vocab_size": 100,
+              "quantization_config": {"quant_method": "gptq", "bits": 5}}  # fmt: skip
+    for method, path, body, message in (
+        ("post", "/api/analyze", [], "body=[] is invalid: expected a JSON object"),
+        ("post", "/api/analyze", {**gpt2, "options": None},
+         "options=None is invalid: expected a JSON object"),
+        ("post", "/api/analyze", {**gpt2, "options": {"engine": "vllm", "engine_version": long}},
+         f"options.engine_version='{'9' * 41}' is invalid: expected text of at most 40 characters"),
+        ("get", "/api/models?q=" + "x" * 101, None,
+         f"q='{'x' * 76}... is invalid: expected text of at most 100 characters"),
+        ("post", "/api/model", {"config": config},
+         "config: quantization_config (gptq): bits=5 is invalid: expected one of 32, 16, 8, 4, 3, "
+         "2, 1"),
+    ):  # fmt: skip
+        answer = client.post(path, json=body) if method == "post" else client.get(path)
+        assert answer.status_code == 422 and answer.json()["message"] == message
+
+
 def test_the_pages_answer_head_as_link_checkers_ask(client: TestClient) -> None:
     """`curl -I` and link checkers ask HEAD, which the page and the reference answered 405."""
     for path in ("/", "/docs", "/static/app.js"):

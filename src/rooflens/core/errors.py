@@ -95,13 +95,22 @@ _TYPE_WORDS = {
     "string_type": "text",
     "list_type": "a list",
     "finite_number": "a finite number",
+    "dict_type": "a JSON object",
+    "model_type": "a JSON object",
+    "model_attributes_type": "a JSON object",
 }
-_LENGTH_WORDS = {"too_long": ("max_length", "at most"), "too_short": ("min_length", "at least")}
+# A list's length in values, a text's in characters.
+_LENGTH_WORDS = {
+    "too_long": ("max_length", "at most", "value"),
+    "too_short": ("min_length", "at least", "value"),
+    "string_too_long": ("max_length", "text of at most", "character"),
+    "string_too_short": ("min_length", "text of at least", "character"),
+}
 
 
 def type_words(error: Mapping[str, Any]) -> str | None:
     """What a value of the wrong type or length is refused with ("an integer", "at most 64
-    values"), else None."""
+    values", "text of at most 40 characters"), else None."""
     kind = error.get("type", "")
     if kind in _TYPE_WORDS:
         return _TYPE_WORDS[kind]
@@ -111,11 +120,11 @@ def type_words(error: Mapping[str, Any]) -> str | None:
         if not choices:  # an error raised without its choices: pydantic's words stand
             return None
         return " or ".join(choices) if len(choices) == 2 else f"one of {', '.join(choices)}"
-    key, words = _LENGTH_WORDS.get(kind, ("", ""))
+    key, words, unit = _LENGTH_WORDS.get(kind, ("", "", ""))
     limit = (error.get("ctx") or {}).get(key)
     if not isinstance(limit, int):
         return None
-    return f"{words} {limit:,} value{'' if limit == 1 else 's'}"
+    return f"{words} {limit:,} {unit}{'' if limit == 1 else 's'}"
 
 
 def bound_words(error: Mapping[str, Any]) -> str | None:

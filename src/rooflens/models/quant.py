@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rooflens.core.errors import ModelConfigError
+from rooflens.core.errors import ModelConfigError, type_words
 from rooflens.core.graph import build_graph
 from rooflens.core.model import MODULE_CLASSES, CheckpointQuant, ModelSpec
 from rooflens.core.options import AnalysisOptions, Quantization
@@ -794,9 +794,10 @@ def _dynamic_override(overrides: object, rule: str, base: Quantization) -> Quant
         return Quantization.model_validate(base.model_dump() | update)
     except ValidationError as exc:
         error = exc.errors()[0]
+        words = type_words(error)
         raise ModelConfigError(
             f"quantization_config (gptq): {where}.bits={fields.get('bits')!r} is invalid: "
-            f"{error['msg']}"
+            + (f"expected {words}" if words else str(error["msg"]))
         ) from None
 
 
@@ -1260,7 +1261,8 @@ def read_quantization_config(
         quant = Quantization.model_validate(fields)
     except ValidationError as exc:
         error = exc.errors()[0]
-        message = error["msg"].removeprefix("Value error, ")
+        words = type_words(error)  # pydantic's "Input should be 32, 16 ..." in our words
+        message = f"expected {words}" if words else error["msg"].removeprefix("Value error, ")
         if not error["loc"]:  # a rule across fields names them in its message
             raise ModelConfigError(f"quantization_config ({method}): {message}") from None
         name = str(error["loc"][0])

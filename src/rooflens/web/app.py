@@ -106,7 +106,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         reason = str(first.get("msg", "")).removeprefix("Value error, ")
         if bound_words(first) is not None:  # in the words the API and command line use
             reason = f"expected {bound_accepted(first)}"
-        elif type_words(first) is not None and reason.startswith(("Input should", "List should")):
+        elif type_words(first) is not None and reason.startswith(
+            ("Input should", "List should", "String should")
+        ):
             # pydantic's own sentence; a declared setting's words (fusion's) stand
             reason = f"expected {type_words(first)}"
         name = next((p for p in reversed(first.get("loc", ())) if isinstance(p, str)), "")
