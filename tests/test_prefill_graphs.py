@@ -168,6 +168,25 @@ def test_a_nightly_image_takes_the_rules_of_the_last_release_before_its_day(
     assert rules_release(version, at) == release
 
 
+def test_a_fourth_number_or_a_dev_release_is_the_release_it_numbers() -> None:
+    """0.5.9.0, 0.5.9.1 and 0.5.9.dev0 matched no release in a tag: read as builds naming
+    none, they took the newest release's rules (prefill graphs, TTFT 78 ms) while the
+    tables priced 0.5.9's kernels; 0.5.9 itself prefills without graphs (105 ms)."""
+    from rooflens.engines.sglang import named_release
+
+    h100 = get_device("h100-sxm")
+    plain = rooflens.analyze(MOE, h100, prompt_len=4096, gen_len=16, engine="sglang",
+                             engine_version="0.5.9")  # fmt: skip
+    for version in ("0.5.9.0", "0.5.9.1", "0.5.9.dev0"):
+        assert named_release(version) == version
+        assert prefill_graph_tokens("sglang", h100, version) == 0
+        run = rooflens.analyze(MOE, h100, prompt_len=4096, gen_len=16, engine="sglang",
+                               engine_version=version)  # fmt: skip
+        assert float(run.generation["ttft"]) == float(plain.generation["ttft"])
+    assert named_release("v0.5.15-cu129-amd64") == "0.5.15"
+    assert named_release("nightly-dev-20260216-d3bae71e") is None
+
+
 def test_the_line_says_where_prefill_ran_without_graphs() -> None:
     eager = rooflens.analyze(MOE, "h100-sxm", engine="sglang", engine_version="0.5.9")
     line = (
