@@ -794,6 +794,30 @@ def test_advise_refuses_a_workload_key_given_twice() -> None:
     assert res.exit_code == 2 and "expected prompt given once" in res.output, res.output
 
 
+@pytest.mark.parametrize(
+    ("args", "flag", "form"),
+    [
+        (("simulate", "-H", "a6000", "--requests", "3", "--slo", "ttft=1s,,tpot=50ms"), "--slo",
+         "KEY=VALUE pairs like ttft=1s,tpot=50ms (or ttft_p99=2s,tpot_p99=60ms)"),
+        (("advise", "--slo", "ttft_p99=2s,tpot_p99=60ms,"), "--slo",
+         "KEY=VALUE pairs like ttft=1s,tpot=50ms (or ttft_p99=2s,tpot_p99=60ms)"),
+        (("advise", "--workload", "prompt=100,,output=10"), "--workload",
+         "prompt=N,output=N,rate=R"),
+    ],
+)  # fmt: skip
+def test_a_pair_list_refuses_an_empty_item_as_every_list_does(args, flag, form) -> None:
+    """--slo and --workload skipped an empty item where --tp 1,,2 and --devices refuse one:
+    a pair left out went unsaid."""
+    command, *rest = args
+    res = _cli(command, "openai-community/gpt2", *rest)
+    given = rest[rest.index(flag) + 1]
+    assert res.exit_code == 2, res.output
+    assert res.output.strip() == (
+        f"error: {flag}={given!r} is invalid: expected {form}, without an empty item (two "
+        "commas together, or one at an end)"
+    )
+
+
 def test_advise_names_a_workload_key_it_does_not_know_with_the_nearest() -> None:
     res = _cli("advise", "openai-community/gpt2", "--workload", "prompt=1000,outpt=300,rate=5")
     assert res.exit_code == 2, res.output

@@ -26,7 +26,14 @@ from rooflens.cli.common import (
     wrote,
 )
 from rooflens.core.errors import InvalidInputError, did_you_mean
-from rooflens.serving.config import ADVISE_SLO, Target, build, parse_slo, slo_text
+from rooflens.serving.config import (
+    ADVISE_SLO,
+    Target,
+    build,
+    key_value_items,
+    parse_slo,
+    slo_text,
+)
 
 # The advisor (pandas, the simulator) is imported when `rooflens advise` runs.
 
@@ -49,7 +56,7 @@ def _workload(text: str) -> Target:
     """'prompt=1000,output=300,rate=20'."""
     values: dict[str, float] = {}
     names = {"prompt": "prompt_len", "output": "output_len", "rate": "rate"}
-    for item in filter(None, (p.strip() for p in text.split(","))):
+    for item in key_value_items("--workload", text, "prompt=N,output=N,rate=R"):
         key, sep, value = item.partition("=")
         if not sep or key.strip() not in names:
             # The item itself, which names the key refused ('outpt=300'), with its likely fix.

@@ -25,6 +25,7 @@ from rooflens.settings import (
     as_choice,
     option_name,
     setting,
+    split_items,
 )
 
 Policy = Literal["static", "continuous", "chunked"]
@@ -527,11 +528,22 @@ def slo_text(slo: SLO) -> str:
     return f"ttft_p{p}={duration(slo.ttft)},tpot_p{p}={duration(slo.tpot)}"
 
 
+def key_value_items(flag: str, text: str, form: str) -> tuple[str, ...]:
+    """The KEY=VALUE items of a comma list. An empty item (two commas together, or one at an
+    end) is refused, as every list setting refuses one (`split_items`): it was skipped, and
+    a pair left out went unsaid."""
+    try:
+        items = split_items(text)
+    except ValueError as exc:
+        raise InvalidInputError(flag, text, f"{form}, without {exc}") from None
+    return tuple(str(item) for item in items)  # type: ignore[union-attr]
+
+
 def parse_slo(text: str, default: SLO | None = None) -> SLO:
     """'ttft=1s,tpot=50ms' or 'ttft_p99=2s,tpot_p99=60ms' (the percentile in the keys); what
     the text leaves out is `default`'s (SLO's own defaults without one)."""
     values: dict[str, float] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
+    for item in key_value_items("--slo", text, _SLO_FORM):
         key, sep, value = item.partition("=")
         name, _, percentile = key.strip().partition("_p")
         if not sep or name not in ("ttft", "tpot"):
