@@ -158,6 +158,26 @@ def test_a_tdp_flag_gives_a_device_power_as_the_viewers_does() -> None:
     assert "--tdp=0.0 is invalid: expected W, above 0 and at most 1e+06" in refused.output
 
 
+@pytest.mark.parametrize("output", ["table", "json", "csv"])
+def test_a_reader_that_stops_reading_ends_the_command_cleanly(output: str) -> None:
+    """`rooflens analyze ... | head -1` exited 1 (rich's answer to the closed pipe) and JSON
+    or CSV 2 ("error: cannot use: Broken pipe"), where output that fit the pipe before it
+    closed exited 0. The pipe is closed here before the command writes."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "rooflens", "analyze", "gpt2", "-H", "a6000"]
+    run = subprocess.Popen(
+        [*command, "--prompt-len", "128", "-f", output],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert run.stdout is not None and run.stderr is not None
+    run.stdout.close()
+    assert run.stderr.read() == b""
+    assert run.wait(timeout=120) == 0
+
+
 def test_json_keys_are_there_where_they_do_not_apply() -> None:
     """One shape whatever the device and options: a key that does not apply is null, not
     left out (a custom device without a TDP dropped `economics`; an unpriced one, its costs)."""

@@ -68,14 +68,26 @@ if TYPE_CHECKING:
 err_console = Console(stderr=True, markup=False, highlight=False, emoji=False)
 
 
+class _Output(Console):
+    """The console commands print to. A reader that stopped reading (`| head`) ends the
+    command with exit code 0, as output that fit the pipe before it closed does; rich's own
+    answer is 1, which read as a failure."""
+
+    def on_broken_pipe(self) -> None:
+        try:
+            super().on_broken_pipe()  # further output to the null device
+        except SystemExit:
+            raise SystemExit(0) from None
+
+
 def _console(at_least: int = 0) -> Console:
     """The terminal's width (COLUMNS when set); full-width tables when piped to a file (rich
     would squeeze them to 80 columns). `at_least`: wider than the terminal if need be, for a
     table whose cells would otherwise be cut (fmt.narrowest_width)."""
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 150
-    console = Console(width=width, markup=False, emoji=False)
+    console = _Output(width=width, markup=False, emoji=False)
     if console.width < at_least:
-        console = Console(width=at_least, markup=False, emoji=False)
+        console = _Output(width=at_least, markup=False, emoji=False)
     return console
 
 
@@ -251,6 +263,11 @@ def _clean_errors(func: F) -> F:
             raise
         except RooflensError as exc:
             raise _fail(str(exc), 2) from None
+        except BrokenPipeError:
+            # The reader stopped reading (`| head`): what it read was all it wanted (exit 0,
+            # as the tables' console does). The flush at exit goes to the null device.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except OSError as exc:
             where = f" {exc.filename!r}" if exc.filename else ""
             raise _fail(f"cannot use{where}: {exc.strerror or exc}", 2) from None
