@@ -155,7 +155,15 @@ def test_a_tdp_flag_gives_a_device_power_as_the_viewers_does() -> None:
     )  # H100 SXM: 700 W in the catalog, its idle draw a share of it
     refused = invoke("analyze", "gpt2", "-H", "h100-sxm", "--tdp", "0")
     assert refused.exit_code == 2
-    assert "--tdp=0.0 is invalid: expected W, above 0 and at most 1e+06" in refused.output
+    assert "--tdp=0.0 is invalid: expected W, above 0, and at most 1e+06" in refused.output
+    # Below the idle draw its catalog entry states (21 W): named as typed, not as idle_power.
+    idle = "--tdp=10.0 is invalid: expected W, at least rtx-4090's idle draw, 21, and at most 1e+06"
+    assert invoke("analyze", "gpt2", "-H", "rtx-4090", "--tdp", "10").output.strip() == (
+        f"error: {idle}"
+    )
+    below = web.post("/api/analyze", json={"model": "gpt2", "device": {"name": "rtx-4090",
+                                                                        "tdp": 10}})  # fmt: skip
+    assert below.status_code == 422 and below.json()["message"] == "device." + idle[2:]
 
 
 @pytest.mark.parametrize("output", ["table", "json", "csv"])
@@ -176,6 +184,33 @@ def test_a_reader_that_stops_reading_ends_the_command_cleanly(output: str) -> No
     run.stdout.close()
     assert run.stderr.read() == b""
     assert run.wait(timeout=120) == 0
+
+
+def test_a_file_whose_reader_goes_away_is_still_an_error(tmp_path) -> None:
+    """Only stdout's reader stopping is no error: a --requests-out pipe that closes midway
+    cut the file short and sent the summary to the null device, with exit code 0."""
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    fifo = tmp_path / "requests.csv"
+    os.mkfifo(fifo)
+
+    def read_one_byte() -> None:
+        with open(fifo, "rb") as reader:
+            reader.read(1)
+
+    threading.Thread(target=read_one_byte, daemon=True).start()
+    summary = tmp_path / "summary.txt"
+    with open(summary, "w") as out:
+        run = subprocess.run(
+            [sys.executable, "-m", "rooflens", "simulate", "gpt2", "-H", "a6000",
+             "--requests", "2000", "--requests-out", str(fifo)],
+            stdout=out, stderr=subprocess.PIPE, timeout=300,
+        )  # fmt: skip
+    assert run.returncode == 2
+    assert run.stderr.decode().strip().endswith("error: cannot use: Broken pipe")
 
 
 def test_json_keys_are_there_where_they_do_not_apply() -> None:

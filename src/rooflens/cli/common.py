@@ -11,6 +11,7 @@ import inspect
 import math
 import os
 import re
+import select
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -32,7 +33,7 @@ from rooflens.cli import format as fmt
 from rooflens.core import analysis as core
 from rooflens.core.analysis import default_prompt_len
 from rooflens.core.errors import InvalidInputError, RooflensError, bound_words, known_names
-from rooflens.core.hardware import MAX_CAPACITY, MAX_TDP, RATE_BOUNDS, ComputeDtype, Device
+from rooflens.core.hardware import MAX_CAPACITY, RATE_BOUNDS, ComputeDtype, Device
 from rooflens.core.results import Analysis
 from rooflens.core.speculative import (
     ACCEPTANCE,
@@ -42,7 +43,7 @@ from rooflens.core.speculative import (
 )
 from rooflens.core.validation import MAX_SIZE
 from rooflens.formats import FIGURE_SUFFIXES, TABLE_SUFFIXES
-from rooflens.hardware.catalog import device_from_dict, modified, timed_figures
+from rooflens.hardware.catalog import checked_tdp, device_from_dict, modified, timed_figures
 from rooflens.settings import (
     IMAGES_HELP,
     SETTING_NAMES,
@@ -250,6 +251,20 @@ def wrote(path: Path) -> None:
     err_console.print(f"wrote {path}", soft_wrap=True)  # a path broken over lines is no path
 
 
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe its reader has closed (poll reports an error on its end),
+    not a file or pipe a command writes beside it (--requests-out)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a stream without a descriptor
+        return False
+    if not hasattr(select, "poll"):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
 def _clean_errors(func: F) -> F:
     """The error boundary of every command: bad input (a value, a file, its encoding) is one
     line on stderr and exit code 2; anything else is a bug, one line and exit code 1
@@ -263,7 +278,9 @@ def _clean_errors(func: F) -> F:
             raise
         except RooflensError as exc:
             raise _fail(str(exc), 2) from None
-        except BrokenPipeError:
+        except BrokenPipeError as exc:
+            if not _stdout_closed():  # a file or pipe the command writes to: bad input
+                raise _fail(f"cannot use: {exc.strerror or exc}", 2) from None
             # The reader stopped reading (`| head`): what it read was all it wanted (exit 0,
             # as the tables' console does). The flush at exit goes to the null device.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -458,8 +475,6 @@ def _device(hardware: str | None, flags: dict[str, Any]) -> Device:
     bandwidth, memory, tdp = flags.get("bandwidth"), flags.get("memory"), flags.get("tdp")
     _check_rate("--bandwidth", bandwidth, "bytes/s")
     _check_rate("--memory", memory, "bytes", (1.0, MAX_CAPACITY))
-    if tdp is not None and not (math.isfinite(tdp) and 0 < tdp <= MAX_TDP):  # the Device's bounds
-        raise InvalidInputError("--tdp", tdp, f"W, above 0 and at most {MAX_TDP:g}")
     peaks = _parse_peaks(flags.get("peak") or [])
     if hardware is None:
         missing = [
@@ -484,11 +499,12 @@ def _device(hardware: str | None, flags: dict[str, Any]) -> Device:
                 "memory_bandwidth": bandwidth,
                 "memory_capacity": memory,
                 "peak_ops": peaks,
-                "tdp": tdp,
+                "tdp": checked_tdp("--tdp", tdp),
             },
             "custom device",
         )
     base = resolve_device(hardware)
+    checked_tdp("--tdp", tdp, base)
     if bandwidth is None and memory is None and not peaks and tdp is None:
         return base
     data = base.model_dump()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from rooflens.core.errors import (
     bound_accepted,
     bound_words,
 )
-from rooflens.core.hardware import Device
+from rooflens.core.hardware import MAX_TDP, Device
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -150,6 +151,19 @@ def modified(changed: Device, given: Device, where: str | None = None) -> Device
             }
         )
     return out
+
+
+def checked_tdp(field: str, tdp: float | None, device: Device | None = None) -> float | None:
+    """A board power given for `device` (None: a device of one's own), within the Device's
+    bounds and not below the idle draw its catalog entry states (which the Device refuses
+    in its own words, naming idle_power, not the TDP typed)."""
+    if tdp is None:
+        return None
+    idle = device.idle_power if device is not None and device.idle_power else 0.0
+    if not (math.isfinite(tdp) and 0 < tdp <= MAX_TDP and tdp >= idle):
+        low = f"at least {device.name}'s idle draw, {idle:g}" if device and idle else "above 0"
+        raise InvalidInputError(field, tdp, f"W, {low}, and at most {MAX_TDP:g}")
+    return tdp
 
 
 def timed_figures(device: Device) -> tuple[object, ...]:

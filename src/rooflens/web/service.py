@@ -27,6 +27,7 @@ from rooflens.core.speculative import drafted_tokens, speculative, speculative_g
 from rooflens.hardware.catalog import (
     catalog,
     catalog_name,
+    checked_tdp,
     close_names,
     device_from_dict,
     timed_figures,
@@ -187,6 +188,10 @@ def resolve_device(ref: s.DeviceRef, loc: Loc) -> Device:
         data: dict[str, Any] = {"name": "custom", "peak_ops": {}}
     else:
         base = catalog_device(ref.name, (*loc, "name"))
+        try:
+            checked_tdp("tdp", ref.tdp, base)
+        except InvalidInputError as exc:
+            raise WebInputError((*loc, "tdp"), str(exc)) from None
         if (ref.memory_bandwidth, ref.memory_capacity, ref.tdp) == (None, None, None) and not peaks:
             return base
         data = base.model_dump()
