@@ -187,6 +187,20 @@ def test_a_fourth_number_or_a_dev_release_is_the_release_it_numbers() -> None:
     assert named_release("nightly-dev-20260216-d3bae71e") is None
 
 
+def test_a_dev_build_comes_before_its_release_and_a_dated_one_by_its_day() -> None:
+    """A development build precedes its release's candidates (PEP 440: 0.5.10.dev7 before
+    0.5.10rc0; dev and rc ranked alike, so 0.5.10.dev0 took 0.5.10's graph rules), and one
+    stamped with its day is read by that day, as a nightly is."""
+    from rooflens.core.efficiency import version_key
+    from rooflens.engines.sglang import named_release, rules_release
+
+    assert version_key("0.5.10.dev7") < version_key("0.5.10rc0") < version_key("0.5.10")
+    h100 = get_device("h100-sxm")
+    assert prefill_graph_tokens("sglang", h100, "0.5.10.dev0") == 0  # opt-in before 0.5.10rc0
+    assert named_release("0.5.10.dev20260315") is None
+    assert rules_release("0.5.10.dev20260315") == rules_release("nightly-dev-20260315")
+
+
 def test_the_line_says_where_prefill_ran_without_graphs() -> None:
     eager = rooflens.analyze(MOE, "h100-sxm", engine="sglang", engine_version="0.5.9")
     line = (

@@ -756,16 +756,19 @@ def memory_by_shape(
 
 
 def version_key(version: str) -> tuple[int, ...]:
-    """A release number's order: its numbers (four places), then a pre-release (rc, dev, a,
-    b, pre) below the release itself. A post-release ranks as its release: it fixes that
-    release's code, and its kernels are the release's."""
+    """A release number's order: its numbers (four places), then a pre-release (rc, a, b,
+    pre) below the release itself and a development build below those (PEP 440: 0.5.10.dev7
+    before 0.5.10rc0). A post-release ranks as its release: it fixes that release's code,
+    and its kernels are the release's."""
     match = re.match(r"(\d+(?:\.\d+)*)(.*)", version)
     if match is None:
         return (-1,)
     numbers = [int(n) for n in match.group(1).split(".")][:4]
     numbers += [0] * (4 - len(numbers))
     pre = re.search(r"(rc|dev|alpha|beta|pre|a|b)\.?(\d*)", match.group(2))
-    return (*numbers, -1, int(pre.group(2) or 0)) if pre else (*numbers, 0, 0)
+    if pre is None:
+        return (*numbers, 0, 0)
+    return (*numbers, -2 if pre.group(1) == "dev" else -1, int(pre.group(2) or 0))
 
 
 class EngineProfile(EfficiencyProfile):

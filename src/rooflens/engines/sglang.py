@@ -201,10 +201,14 @@ BREAKABLE_WIDENED = "0.5.17"
 MLA_GRAPH_TOKENS = 2048
 # A nightly image's day in its tag: 20260402, 2026-04-02 or 2026_04_02.
 DAY_IN_TAG = r"(20\d\d)[-_]?(\d\d)[-_]?(\d\d)"
-# A release a tag names: 0.5.10, v0.5.10.post1, 0.5.10rc0, 0.5.9.0, 0.5.9.dev0, read before
-# any suffix (v0.5.15-cu129-amd64). A fourth number or a dev release had matched nothing and
-# been read as a build naming no release (the newest's rules), while its tables were 0.5.9's.
-RELEASE_IN_TAG = r"[vV]?(\d+\.\d+\.\d+(?:\.\d+)?(?:\.?(?:post|rc|dev)\d+)?)(?![\d.])"
+# A release a tag names: 0.5.10, v0.5.10.post1, 0.5.10rc0, 0.5.9.0, or a development build
+# of one, 0.5.10.dev3 (before it: version_key), read before any suffix (v0.5.15-cu129-amd64).
+# A fourth number or a dev build had matched nothing and been read as a build naming no
+# release (the newest's rules), while its tables were the release's. A dev build stamped
+# with its day (0.5.10.dev20260315) names none: it is read by its day, as a nightly is.
+RELEASE_IN_TAG = (
+    r"[vV]?(\d+\.\d+\.\d+(?:\.\d+)?(?:\.?(?:post|rc)\d+|\.?dev(?!20\d{6})\d+)?)(?![\d.])"
+)
 
 
 def named_release(version: str | None) -> str | None:
