@@ -123,8 +123,9 @@ def test_analyze_lists_the_vision_stage_alone_as_the_cli_does(client: TestClient
 
 def test_empty_text_is_a_setting_left_out_as_its_message_says(client: TestClient) -> None:
     """w_scale="" was refused with "... (or empty)", as were nm_sparsity, low_rank_layers,
-    engine, calibration and a drafter, where engine_version="" was taken as not given and the
-    command line takes every empty value so; a list's empty text stays the empty list."""
+    engine and calibration, where engine_version="" was taken as not given and the command
+    line takes these settings' empty values so; a list's empty text stays the empty list. A
+    drafter is no setting that may be empty: "" is refused, as --draft "" is."""
     body = {"model": "gpt2", "device": "h100-sxm", "prompt_len": 64, "gen_len": 8}
     plain = post(client, "/api/analyze", body)
     for options in (
@@ -135,8 +136,8 @@ def test_empty_text_is_a_setting_left_out_as_its_message_says(client: TestClient
         assert data["totals"] == plain["totals"] and data["estimate"] == "roofline bound"
         res = api.analyze("gpt2", "h100-sxm", prompt_len=64, gen_len=8, **options)
         assert float(res.totals()["decode"]["time"]) == plain["totals"]["decode"]["time"]
-    drafted = post(client, "/api/analyze", {**body, "speculative": {"draft": ""}})
-    assert drafted["speculative"] is None and drafted["totals"] == plain["totals"]
+    drafted = client.post("/api/analyze", json={**body, "speculative": {"draft": ""}})
+    assert drafted.status_code == 422 and "speculative.draft=''" in drafted.json()["message"]
     unfused = post(client, "/api/analyze", {**body, "options": {"fusion": ""}})
     want = api.analyze("gpt2", "h100-sxm", prompt_len=64, gen_len=8, fusion=())
     assert unfused["totals"]["decode"]["time"] == float(want.totals()["decode"]["time"])

@@ -84,6 +84,8 @@ _BOUND_WORDS = {
 # pydantic's type checks, by the error it raises: what the value should have been, in the
 # words the other refusals use ("an integer", not "Input should be a valid integer, got a
 # number with a fractional part"); a list's length by its context's limit.
+# A section of fields where something else stood: a config.json's object, a profile's table.
+MAPPING = "a mapping of fields (a JSON object or TOML table)"
 _TYPE_WORDS = {
     "int_type": "an integer",
     "int_parsing": "an integer",
@@ -95,9 +97,9 @@ _TYPE_WORDS = {
     "string_type": "text",
     "list_type": "a list",
     "finite_number": "a finite number",
-    "dict_type": "a JSON object",
-    "model_type": "a JSON object",
-    "model_attributes_type": "a JSON object",
+    "dict_type": MAPPING,
+    "model_type": MAPPING,
+    "model_attributes_type": MAPPING,
 }
 # A list's length in values, a text's in characters.
 _LENGTH_WORDS = {

@@ -15,6 +15,7 @@ import numpy as np
 from rooflens.core.cache import BoundedCache
 from rooflens.core.graph import Graph, flash_tile_rows
 from rooflens.core.hardware import Device
+from rooflens.core.memory import weight_bytes
 from rooflens.core.model import ModelSpec, VisionSpec
 from rooflens.core.operators import (
     Activation,
@@ -251,15 +252,14 @@ def vision_params(model: ModelSpec) -> int:
 
 
 def vision_weight_bytes(model: ModelSpec, options: AnalysisOptions | None = None) -> float:
-    """Bytes the tower and projector hold in memory: every parameter once at its stored 16
-    bits, the position table whole (a pass gathers one row per patch, which may be more rows
-    than the table holds, as Qwen3.5's 4,096 patches over 2,304 rows, or fewer)."""
+    """Bytes the tower and projector hold in memory: every parameter once at the width the
+    language model keeps unquantized modules at (16 bits; 32 in an fp32 run), the position
+    table whole (a pass gathers one row per patch, which may be more rows than the table
+    holds, as Qwen3.5's 4,096 patches over 2,304 rows, or fewer)."""
     options = options or AnalysisOptions()
-    graph = vision_graph(model.vision, options) if model.vision else None
-    if graph is None:
+    if model.vision is None:
         return 0.0
-    quant = options.quantization
-    return float(sum(graph.count(op) * op.weight_bytes(quant) for op in graph.operators))
+    return weight_bytes(vision_graph(model.vision, options), options.quantization)
 
 
 def image_activations(

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rooflens import __version__
-from rooflens.core.errors import bound_accepted, bound_words, type_words
+from rooflens.core.errors import MAPPING, bound_accepted, bound_words, type_words
 from rooflens.engines.catalog import engine_catalog
 from rooflens.settings import Settings, accepted
 from rooflens.web import schemas as s
@@ -106,6 +106,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         reason = str(first.get("msg", "")).removeprefix("Value error, ")
         if bound_words(first) is not None:  # in the words the API and command line use
             reason = f"expected {bound_accepted(first)}"
+        elif type_words(first) == MAPPING:  # a request is JSON: no TOML table to offer
+            reason = "expected a JSON object"
         elif type_words(first) is not None and reason.startswith(
             ("Input should", "List should", "String should")
         ):

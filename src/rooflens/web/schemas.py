@@ -150,12 +150,6 @@ class Speculative(Strict):
         TREE_WIDTH, "Speculative decoding", "tree width", "Candidates per position.", ge=1, le=64
     )
 
-    @field_validator("draft", mode="before")
-    @classmethod
-    def _empty_is_no_drafter(cls, value: object) -> object:
-        # "" is no drafter, as the analysis settings' empty text is "not given".
-        return None if isinstance(value, str) and not value.strip() else value
-
     @field_validator("gamma", "alpha", "tree_width")
     @classmethod
     def _shapes_a_drafter(cls, value: float, info: ValidationInfo) -> float:

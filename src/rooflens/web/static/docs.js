@@ -81,7 +81,7 @@ async function start() {
   const byTag = {};
   for (const [path, methods] of Object.entries(api.paths)) {
     for (const [method, op] of Object.entries(methods)) {
-      (byTag[(op.tags || ["other"])[0]] ||= []).push(endpoint(path, method, op));
+      (byTag[op.tags?.[0] ?? "other"] ||= []).push(endpoint(path, method, op));
     }
   }
   const parts = Object.entries(byTag).map(([tag, eps]) =>
@@ -89,7 +89,9 @@ async function start() {
   document.getElementById("reference").innerHTML =
     `<p>${esc(api.info.title)} ${esc(api.info.version)}: ${esc(api.info.description || "")}</p>${parts.join("")}`;
   // The page is drawn after load: the browser found no anchor then, so go to it now.
-  const target = location.hash && document.getElementById(decodeURIComponent(location.hash.slice(1)));
+  let id = location.hash.slice(1);
+  try { id = decodeURIComponent(id); } catch { /* a malformed escape: the hash as written */ }
+  const target = id && document.getElementById(id);
   if (target) target.scrollIntoView();
 }
 
