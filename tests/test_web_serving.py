@@ -196,6 +196,39 @@ def test_a_capacity_search_probes_with_fewer_requests_when_asked_for_too_many(cl
     assert _rate(data) == pytest.approx(want.rate, rel=1e-12, nan_ok=True)
 
 
+def test_the_command_line_takes_the_same_prices_as_the_viewer(client: TestClient) -> None:
+    """The viewer's advisor took prices per device and `rooflens advise` took the catalog's
+    only: a buyer's quoted price ranked nothing there. --hourly-prices is the same declared
+    setting (AdviseSearch), aliases read as their device."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from rooflens.cli.app import app
+
+    body = {**ADVISE, "verify": 0, "top": 3, "hourly_prices": {"H100 SXM": 0.01}}
+    web = post(client, "/api/advise", body)
+    args = ["advise", LLAMA, "--workload", "prompt=1000,output=200,rate=8", "--slo",
+            "ttft_p99=2s,tpot_p99=60ms", "--devices", ",".join(ADVISE["devices"]), "--tp", "1,2",
+            "--pp", "1", "--verify", "0", "--top", "3", "--hourly-prices", "H100 SXM=0.01",
+            "-f", "json"]  # fmt: skip
+    for key in ("weights", "kv_bits", "experts"):
+        if key in ADVISE:
+            args += ["--" + key.replace("_", "-"), ",".join(map(str, ADVISE[key]))]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    cli = json.loads(res.stdout)
+    assert [p["device"] for p in cli["picks"]] == [p["device"] for p in web["picks"]]
+    assert cli["picks"][0]["device"] == "h100-sxm" and cli["picks"][0]["hourly_price"] == 0.01
+    assert cli["settings"]["hourly_prices"] == {"H100 SXM": 0.01}
+    refused = CliRunner().invoke(app, [*args[:-2], "--hourly-prices", "b200=5"])
+    assert refused.exit_code == 2
+    assert refused.output.strip() == (
+        "error: --hourly-prices='b200=5' is invalid: expected a price for one of the devices "
+        "searched (a100-sxm4-80gb, h100-sxm, l40s, rtx-4090)"
+    )
+
+
 @pytest.mark.parametrize(
     ("change", "loc", "words"),
     [

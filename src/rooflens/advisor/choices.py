@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
+from rooflens.core.hardware import MAX_HOURLY_PRICE
 from rooflens.core.model import ModelSpec
 from rooflens.core.options import AnalysisOptions
 from rooflens.settings import (
@@ -181,6 +182,14 @@ class AdviseSearch(BaseModel):
         Settings.model_fields["engine"]
     )
     engine_version: str | None = copy.copy(Settings.model_fields["engine_version"])
+    # Prices a buyer was quoted (a reserved rate, another provider's list), per device.
+    hourly_prices: dict[str, float] = setting(
+        {}, "Search", "prices (USD/h)", "Prices per device overriding the catalog's, e.g. "
+        "h100-sxm=2.5,a100=1.2 ({'h100-sxm': 2.5} in JSON); a device without a catalog price "
+        "is searched once given one.",
+        accepts="DEVICE=USD_PER_HOUR pairs, comma-separated, each price in "
+        f"(0, {MAX_HOURLY_PRICE:g}]",
+    )  # fmt: skip
 
     def changed(self) -> dict[str, object]:
         """The search settings that differ from their defaults, by their declared names, as
@@ -212,6 +221,38 @@ class AdviseSearch(BaseModel):
             if again:
                 raise ValueError(f"expected {ONCE} ({again[0]!r} given twice)")
         return listed
+
+    @field_validator("hourly_prices", mode="before")
+    @classmethod
+    def _prices_as_pairs(cls, value: object) -> object:
+        # The command line's "h100-sxm=2.5,a100=1.2"; a JSON object as it is.
+        if not isinstance(value, str):
+            return value
+        prices: dict[str, object] = {}
+        for item in split_items(value) or ():  # an empty item refused, as every list's
+            name, sep, price = str(item).partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"expected DEVICE=USD_PER_HOUR, not {item!r}")
+            if name.strip() in prices:
+                raise ValueError(f"expected each device once ({name.strip()!r} given twice)")
+            try:
+                prices[name.strip()] = float(price)
+            except ValueError:
+                raise ValueError(f"expected a number of USD per hour for {name.strip()}, not "
+                                 f"{price.strip()!r}") from None  # fmt: skip
+        return prices
+
+    @field_validator("hourly_prices")
+    @classmethod
+    def _prices_bounded(cls, prices: dict[str, float]) -> dict[str, float]:
+        if len(prices) > MAX_ADVISED_DEVICES:
+            raise ValueError(f"at most {MAX_ADVISED_DEVICES} devices")
+        bad = [k for k, v in prices.items() if not 0 < v <= MAX_HOURLY_PRICE]
+        if bad:
+            raise ValueError(
+                f"{bad[0]}={prices[bad[0]]} is not in (0, {MAX_HOURLY_PRICE:g}] USD per hour"
+            )
+        return prices
 
     @field_validator("rank", mode="before")
     @classmethod

@@ -22,7 +22,7 @@ replicas = ceil(rate / capacity). The formulas and their sources: docs/advisor.m
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import NamedTuple
@@ -766,6 +766,17 @@ def default_devices(engine: str | None, priced: Collection[str] = ()) -> list[De
     pool = [d for d in catalog().values() if d.hourly_price or d.name in priced]
     described = engine_profiles().get(engine, ()) if engine is not None else ()
     return [d for d in pool if d.name in described] or pool
+
+
+def priced_pool(
+    named: Sequence[Device] | None, engine: str | None, prices: Mapping[str, float]
+) -> list[Device]:
+    """The devices a search tries, each once, with `prices` (USD per hour, by catalog name)
+    over the catalog's: those `named` (none named: none searched, which the search refuses),
+    else every device with a price, or given one here, that the engine's profiles describe
+    (default_devices)."""
+    pool = distinct(named) if named is not None else default_devices(engine, prices)
+    return [d.model_copy(update={"hourly_price": prices.get(d.name, d.hourly_price)}) for d in pool]
 
 
 # What a search tries unless told otherwise: the declaration's defaults (choices.AdviseSearch).

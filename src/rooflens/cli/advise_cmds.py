@@ -136,9 +136,8 @@ def advise_cmd(
     from rooflens.advisor.search import (
         advise,
         candidates,
-        default_devices,
-        distinct,
         picks_to_verify,
+        priced_pool,
         verify,
     )
     from rooflens.api import resolve_model
@@ -153,12 +152,20 @@ def advise_cmd(
     objectives = parse_slo(slo, ADVISE_SLO) if slo else ADVISE_SLO
     # The search's options are declared once (AdviseSearch), as the viewer's fields are.
     chosen = parse_search(search or {})
-    pool = (
-        [resolve_device(d, "--devices") for d in chosen.devices]
-        if chosen.devices
-        else default_devices(chosen.engine)
-    )
-    pool = distinct(pool)
+    # Prices by the catalog name of the device each names (an alias too).
+    prices: dict[str, float] = {}
+    for name, price in chosen.hourly_prices.items():
+        prices[resolve_device(name, "--hourly-prices").name] = price
+    named = [resolve_device(d, "--devices") for d in chosen.devices] if chosen.devices else None
+    pool = priced_pool(named, chosen.engine, prices)
+    searched = {d.name for d in pool}
+    for name, price in chosen.hourly_prices.items():
+        if resolve_device(name, "--hourly-prices").name not in searched:
+            raise InvalidInputError(
+                "--hourly-prices",
+                f"{name}={price:g}",
+                f"a price for one of the devices searched ({', '.join(sorted(searched))})",
+            )
     spec = resolve_model(model)
     total = len(
         candidates(pool, chosen.tp, chosen.weights, chosen.kv_bits, chosen.pp, spec,

@@ -740,6 +740,8 @@ def declared_option(model: type[BaseModel], name: str) -> inspect.Parameter:
     shown = field.default
     if isinstance(shown, tuple):
         shown = ",".join(str(v) for v in shown) or "none"
+    elif isinstance(shown, dict):  # pairs, as the option takes them
+        shown = ",".join(f"{k}={v}" for k, v in shown.items()) or "none"
     default_text = "" if shown is None else f"; default {str(shown).lower()}"
     # Parentheses, not brackets: rich would read "[...]" in help as markup and drop it.
     help_text = f"{field.description} ({accepted(model, name)}{default_text})"

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from rooflens.advisor.choices import MAX_ADVISED_DEVICES, AdviseSearch
+from rooflens.advisor.choices import AdviseSearch
 from rooflens.calibration.profile import bundled_profiles
 from rooflens.core.economics import FIGURES as ECONOMICS_FIGURES
 from rooflens.core.economics import MAX_GRID_INTENSITY
@@ -544,13 +544,6 @@ class AdviseRequest(AdviseSearch):
     model: ModelRef
     target: TargetIn = Field(default_factory=TargetIn)
     slo: AdviseSLOIn = Field(default_factory=AdviseSLOIn)
-    hourly_prices: dict[str, float] = setting(
-        {},
-        "Search",
-        "prices (USD/h)",
-        "Prices overriding the catalog's, e.g. {'h100-sxm': 2.5}; the page takes "
-        "h100-sxm=2.5, a100=1.2.",
-    )
     verify: int = setting(
         2, "Search", "confirm top", "Top picks re-run in the simulator.", ge=0, le=MAX_VERIFIED
     )
@@ -562,18 +555,6 @@ class AdviseRequest(AdviseSearch):
         # Lax here (the search's lists come as "1,2" text too), but a number stays a number
         # and a boolean a boolean.
         return json_typed(cls.model_fields[info.field_name].annotation, value)
-
-    @field_validator("hourly_prices")
-    @classmethod
-    def _prices(cls, prices: dict[str, float]) -> dict[str, float]:
-        if len(prices) > MAX_ADVISED_DEVICES:
-            raise ValueError(f"at most {MAX_ADVISED_DEVICES} devices")
-        bad = [k for k, v in prices.items() if not 0 < v <= MAX_HOURLY_PRICE]
-        if bad:
-            raise ValueError(
-                f"{bad[0]}={prices[bad[0]]} is not in (0, {MAX_HOURLY_PRICE:g}] USD per hour"
-            )
-        return prices
 
 
 class UploadRequest(Strict):

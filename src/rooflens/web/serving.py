@@ -405,20 +405,19 @@ def _pool(request: s.AdviseRequest) -> list[Device]:
         for name, price in request.hourly_prices.items()
     }
     prices = {key: price for key, (_, price) in given.items()}
-    if request.devices is None:
-        pool = search.default_devices(request.engine, prices)
-    else:
-        named = (catalog_device(name, ("devices", i)) for i, name in enumerate(request.devices))
-        pool = search.distinct(named)
-        searched = {d.name for d in pool}
-        for key, (name, price) in given.items():
-            if key not in searched:
-                raise WebInputError(
-                    ("hourly_prices", name),
-                    f"{name}={price} is invalid: expected a price for one of the devices "
-                    f"searched ({', '.join(sorted(searched))})",
-                )
-    return [d.model_copy(update={"hourly_price": prices.get(d.name, d.hourly_price)}) for d in pool]
+    named = None
+    if request.devices is not None:
+        named = [catalog_device(name, ("devices", i)) for i, name in enumerate(request.devices)]
+    pool = search.priced_pool(named, request.engine, prices)
+    searched = {d.name for d in pool}
+    for key, (name, price) in given.items():
+        if key not in searched:
+            raise WebInputError(
+                ("hourly_prices", name),
+                f"{name}={price} is invalid: expected a price for one of the devices "
+                f"searched ({', '.join(sorted(searched))})",
+            )
+    return pool
 
 
 def _verified_requests(target: s.TargetIn, picks: int) -> int:
