@@ -153,14 +153,15 @@ def advise_cmd(
     # The search's options are declared once (AdviseSearch), as the viewer's fields are.
     chosen = parse_search(search or {})
     # Prices by the catalog name of the device each names (an alias too).
-    prices: dict[str, float] = {}
-    for name, price in chosen.hourly_prices.items():
-        prices[resolve_device(name, "--hourly-prices").name] = price
+    given = {
+        resolve_device(name, "--hourly-prices").name: (name, price)
+        for name, price in chosen.hourly_prices.items()
+    }
     named = [resolve_device(d, "--devices") for d in chosen.devices] if chosen.devices else None
-    pool = priced_pool(named, chosen.engine, prices)
+    pool = priced_pool(named, chosen.engine, {key: price for key, (_, price) in given.items()})
     searched = {d.name for d in pool}
-    for name, price in chosen.hourly_prices.items():
-        if resolve_device(name, "--hourly-prices").name not in searched:
+    for key, (name, price) in given.items():
+        if key not in searched:
             raise InvalidInputError(
                 "--hourly-prices",
                 f"{name}={price:g}",
