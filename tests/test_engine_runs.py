@@ -593,8 +593,8 @@ def test_a_hybrids_gated_deltanet_layers_launch_as_attention_layers_do(tmp_path)
         "in runs of 0.5.9 and nightly builds",
         "across Qwen3.5's 32 series of runs that differ only in prompt length (at most 8 "
         "clients), rooflens predicts a median 6.9 ms per 1,000 tokens where the runs took 23.7 "
-        "(0.26 of it), while its time per request is predicted within 40 ms of measured (203 "
-        "against 180 ms, medians)",
+        "(0.26 of it), while its time per request (the line's intercept) falls 40 ms short (the "
+        "median of the series' gaps; medians of 203 ms measured and 180 ms predicted)",
         "(8,192 tokens on a B200 at TP 8: 0.19 ms a layer,",
     ):
         assert words in flat, words
@@ -607,6 +607,8 @@ def test_a_hybrids_gated_deltanet_layers_launch_as_attention_layers_do(tmp_path)
     assert (round(slopes["predicted slope"], 1), round(slopes["measured slope"], 1)) == (6.9, 23.7)
     ratio = split["predicted slope"] / split["measured slope"]
     assert round(float(ratio.median()), 2) == 0.26
+    gaps = split["measured intercept"] - split["predicted intercept"]
+    assert round(float(gaps.median())) == 40
     intercepts = split[["measured intercept", "predicted intercept"]].median()
     assert (round(intercepts["measured intercept"]), round(intercepts["predicted intercept"])) == (
         203,
