@@ -36,6 +36,15 @@ from rooflens.serving.workload import Workload
 ROOT = Path(__file__).resolve().parents[1]
 MOE = "Qwen/Qwen3-30B-A3B"
 DOC = ROOT / "docs/engines-measured.md"
+
+
+def _doc_says(*phrases: str) -> None:
+    """Each phrase stands in docs/engines-measured.md (line breaks read as spaces)."""
+    flat = " ".join(DOC.read_text("utf-8").split())
+    for phrase in phrases:
+        assert phrase in flat, phrase
+
+
 # engine: (its release measured, the runs, the fitted time per request in seconds, its title)
 MEASURED = {
     "vllm": ("0.22.0", "docs/data/engine-runs-vllm-0.22.0-h100.jsonl", 0.0099, "vLLM 0.22.0"),
@@ -169,8 +178,7 @@ def test_the_receive_interval_runs_are_what_the_document_says() -> None:
     low, high = both["ttft_ratio"].min(), both["ttft_ratio"].max()
     assert (round(low, 2), round(high, 2)) == (0.87, 0.98)
     assert (both["tpot_ratio"] - 1).abs().max() < 0.005
-    flat = " ".join(DOC.read_text("utf-8").split())
-    assert "TTFT was 0.87-0.98 times the default launches' at the points both ran" in flat
+    _doc_says("TTFT was 0.87-0.98 times the default launches' at the points both ran")
     workload = Workload(requests=12, prompt="fixed:1024", output="fixed:256")
     ttfts = [
         simulate(
@@ -198,7 +206,6 @@ def test_the_launches_differ_as_the_document_says() -> None:
     """The same server started again: SGLang's fourth start 0.87-0.95 times the first's TTFT
     (TPOT within 0.6 %), vLLM's second 0.98-1.01 at one client and 1.14 at four (TPOT
     0.96-0.97), SGLang with --enable-metrics 0.66-0.96 of its default starts'."""
-    flat = " ".join(DOC.read_text("utf-8").split())
     sglang = between_launches(read_runs(ROOT / MEASURED["sglang"][1]))
     assert len(sglang) == 5 and set(sglang["launch"]) == {4}
     assert (round(sglang["ttft_ratio"].min(), 2), round(sglang["ttft_ratio"].max(), 2)) == (
@@ -206,21 +213,21 @@ def test_the_launches_differ_as_the_document_says() -> None:
         0.95,
     )
     assert (sglang["tpot_ratio"] - 1).abs().max() < 0.006
-    assert "SGLang's fourth start measured 0.87-0.95 times the first's TTFT" in flat
+    _doc_says("SGLang's fourth start measured 0.87-0.95 times the first's TTFT")
     vllm = between_launches(read_runs(ROOT / MEASURED["vllm"][1]))
     alone = vllm[vllm["clients"] == 1]["ttft_ratio"]
     assert (round(alone.min(), 2), round(alone.max(), 2)) == (0.98, 1.01)
     assert round(float(vllm[vllm["clients"] == 4]["ttft_ratio"].iloc[0]), 2) == 1.14
     tpot = vllm["tpot_ratio"]
     assert (round(tpot.min(), 2), round(tpot.max(), 2)) == (0.96, 0.97)
-    assert "start 0.98-1.01 times the first's at one client and 1.14 times at 4 clients" in flat
+    _doc_says("start 0.98-1.01 times the first's at one client and 1.14 times at 4 clients")
     metrics = beside(
         read_runs(ROOT / "docs/data/engine-runs-sglang-0.5.17-h100-metrics.jsonl"),
         read_runs(ROOT / MEASURED["sglang"][1]),
     )
     ratios = metrics["ttft_ratio"]
     assert (round(ratios.min(), 2), round(ratios.max(), 2)) == (0.66, 0.96)
-    assert "`--enable-metrics` measured 0.66-0.96 times the TTFT" in flat
+    _doc_says("`--enable-metrics` measured 0.66-0.96 times the TTFT")
 
 
 def _span(values: pd.Series, digits: int = 0) -> str:
@@ -348,8 +355,7 @@ def test_the_eager_prefill_runs_are_what_the_document_says() -> None:
     )
     slower = (paired["ttft_mean_ms"] - paired["ttft_mean_ms_graphs"]).round().astype(int)
     assert list(slower) == [55, 74, 44, -11]
-    flat = " ".join(DOC.read_text("utf-8").split())
-    for words in (
+    _doc_says(
         "tokens 3.09, 3.30, 1.92 and 0.91 times what the start with graphs measured",
         "and 5.10, 3.83, 2.71 and 1.13 times in the second (107, 91, 82 and 16 ms longer;",
         "Llama-3.1-8B (32 dense layers): 1.12-1.33 times at 16 and 128 tokens",
@@ -358,8 +364,7 @@ def test_the_eager_prefill_runs_are_what_the_document_says() -> None:
         "without graphs in both starts: 0.89-1.05 times",
         "at 4 clients of 1,024-token prompts, 1.99 times)",
         "moved by at most 3.5 %",
-    ):
-        assert words in flat, words
+    )
 
 
 EAGER = ROOT / "docs/data/engine-runs-sglang-0.5.17-h100-eager-prefill.jsonl"
@@ -397,13 +402,11 @@ def test_the_shipped_launch_times_are_the_fit_of_the_eager_prefill_runs() -> Non
     qwen8 = points[points["model"] == "Qwen/Qwen3-8B"]
     assert round(float(qwen8["launch_ms"].iloc[0])) == 35
     assert round(float(qwen8["priced_ms"].iloc[-1])) == 24  # its 1,024-token prompt
-    flat = " ".join(DOC.read_text("utf-8").split())
-    for words in (
+    _doc_says(
         "give 0.31-0.42 ms (Llama-3.1-8B) and 0.68-0.98 ms (Qwen3-8B), median 0.42 ms",
         "give 1.47-2.03 ms in the first start and 2.36-2.56 in the second, median 2.19 ms",
         "its 16-token one says its launch takes 35 ms, longer than the GPU's 24 ms there",
-    ):
-        assert words in flat, words
+    )
     dense, more = launch_times(eager, graphs)
     profile = load_engine_profile("sglang", "h100-sxm")
     assert (round(dense, 5), round(more, 5)) == (
@@ -422,7 +425,6 @@ def test_the_eager_prefill_forecasts_are_what_the_document_says() -> None:
     table = side_by_side(pd.concat([read_runs(EAGER), read_runs(MORE)], ignore_index=True))
     lite = table[(table["model"] == "deepseek-ai/DeepSeek-V2-Lite") & (table["clients"] == 1)]
     short = lite[lite["isl"] <= 1024]
-    flat = " ".join(DOC.read_text("utf-8").split())
     assert sorted(round(100 * e) for e in short["ttft_error"]) == [9, 21, 21, 22, 23, 28]
     longer = lite[lite["isl"] == 4096]["ttft_error"]
     assert sorted(round(100 * e) for e in longer) == [-25, -20]
@@ -434,12 +436,11 @@ def test_the_eager_prefill_forecasts_are_what_the_document_says() -> None:
         for _, run in short.iterrows()
     ]
     assert (round(100 * min(errors)), round(100 * max(errors))) == (-56, -18)
-    assert "(in its two starts; priced as graphs it missed by -18 to -56 %)" in flat
-    assert (
+    _doc_says("(in its two starts; priced as graphs it missed by -18 to -56 %)")
+    _doc_says(
         "at 4,096 tokens by -20 and -25 %, and at 4 clients of 1,024-token prompts by -30 and"
-        in flat
     )
-    assert "DeepSeek-V2-Lite's single-client TTFT up to 1,024 tokens by +9 to +28 %" in flat
+    _doc_says("DeepSeek-V2-Lite's single-client TTFT up to 1,024 tokens by +9 to +28 %")
 
 
 @pytest.mark.parametrize("value", [-0.001, float("inf"), float("nan"), 1e12])
@@ -520,15 +521,13 @@ def test_a_qwen35_cut_at_tp1_takes_its_time_per_token_as_the_other_models_do() -
     weights = analyze(str(ROOT / "docs/data/qwen3.5-4-layers.config.json"), "h100-sxm",
                       engine="sglang").memory["decode"].weights  # fmt: skip
     assert round(weights / 1e9, 1) == 56.6
-    flat = " ".join(DOC.read_text("utf-8").split())
-    for words in (
+    _doc_says(
         "rooflens forecasts 6.25 ms per 1,000 prompt tokens between 1,024 and 8,192 tokens",
         "Measured: 9.30 and 9.58 ms per 1,000 tokens, predicted 0.67 and 0.65 of it",
         "TTFT is forecast -2 to -23 % (launch 1) and +14 to -21 % (launch 2) from 128 to 8,192 "
         "tokens, TPOT 14-34 % short",
         "56.6 GB of random weights",
-    ):
-        assert words in flat, words
+    )
 
 
 def test_a_hybrids_gated_deltanet_layers_launch_as_attention_layers_do(tmp_path) -> None:
@@ -612,8 +611,7 @@ def test_a_hybrids_gated_deltanet_layers_launch_as_attention_layers_do(tmp_path)
     ratio = qwen35["predicted_ttft_ms"] / qwen35["silicon_ttft_ms"]
     assert round(float(ratio.median()), 2) == 0.55
     assert {v.split("-")[0] for v in qwen35["backend_version"]} == {"0.5.9", "nightly"}
-    flat = " ".join(DOC.read_text("utf-8").split())
-    for words in (
+    _doc_says(
         "per layer: the hybrid 1.52-1.98 ms, median 1.66 ms; Qwen3-30B-A3B on the same host "
         "1.66-2.29 ms, median 1.85 ms",
         "the hybrid's launches took 36.6-47.5 ms, against the profile's 52.6 ms",
@@ -633,8 +631,7 @@ def test_a_hybrids_gated_deltanet_layers_launch_as_attention_layers_do(tmp_path)
         "(0.26 of it), while its time per request (the line's intercept) falls 40 ms short (the "
         "median of the series' gaps; medians of 203 ms measured and 180 ms predicted)",
         "(8,192 tokens on a B200 at TP 8: 0.19 ms a layer,",
-    ):
-        assert words in flat, words
+    )
     # The split the words quote (validate_engines.ttft_split, the report's table).
     done = validate_engines.errors(predictions)
     split = validate_engines.ttft_split(done[done["profile"] == "engine"])
@@ -708,11 +705,9 @@ def test_four_clients_finish_one_ahead_of_the_other_three_every_round() -> None:
     metrics = rounds(graphed[graphed["server_args"] == "--enable-metrics"]["ttft_ms"].iloc[0])
     gaps = np.sort(metrics[:, 1:], axis=1)
     assert [round(g) for g in gaps[:, 2] - gaps[:, 1]] == [17, 18, 16, 17]
-    flat = " ".join(DOC.read_text("utf-8").split())
-    for words in (
+    _doc_says(
         "with prefill graphs (four models, in the files above) the first of every four",
         "42-95 ms to a first token (per start, a median; 1.2-1.8 times",
         "the other three longer (91-114 ms; in one start, every round, one of them 16-18 ms",
         "and so too in all seven such starts without prefill graphs",
-    ):
-        assert words in flat, words
+    )
