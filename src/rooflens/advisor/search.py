@@ -779,6 +779,23 @@ def priced_pool(
     return [d.model_copy(update={"hourly_price": prices.get(d.name, d.hourly_price)}) for d in pool]
 
 
+def unsearched_price(
+    pool: Sequence[Device], given: Mapping[str, tuple[str, float]]
+) -> tuple[str, float, str] | None:
+    """The first price `given` (catalog name -> the name as given, its price) for a device
+    the search does not try, with what a price must name instead; None if every one is
+    searched (a price for a device left out would change nothing, in silence)."""
+    searched = {d.name for d in pool}
+    for key, (name, price) in given.items():
+        if key not in searched:
+            return (
+                name,
+                price,
+                f"a price for one of the devices searched ({', '.join(sorted(searched))})",
+            )
+    return None
+
+
 # What a search tries unless told otherwise: the declaration's defaults (choices.AdviseSearch).
 SEARCHED = AdviseSearch()
 

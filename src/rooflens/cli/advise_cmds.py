@@ -138,6 +138,7 @@ def advise_cmd(
         candidates,
         picks_to_verify,
         priced_pool,
+        unsearched_price,
         verify,
     )
     from rooflens.api import resolve_model
@@ -159,14 +160,10 @@ def advise_cmd(
     }
     named = [resolve_device(d, "--devices") for d in chosen.devices] if chosen.devices else None
     pool = priced_pool(named, chosen.engine, {key: price for key, (_, price) in given.items()})
-    searched = {d.name for d in pool}
-    for key, (name, price) in given.items():
-        if key not in searched:
-            raise InvalidInputError(
-                "--hourly-prices",
-                f"{name}={price:g}",
-                f"a price for one of the devices searched ({', '.join(sorted(searched))})",
-            )
+    outside = unsearched_price(pool, given)
+    if outside is not None:
+        name, price, accepted = outside
+        raise InvalidInputError("--hourly-prices", f"{name}={price:g}", accepted)
     spec = resolve_model(model)
     total = len(
         candidates(pool, chosen.tp, chosen.weights, chosen.kv_bits, chosen.pp, spec,

@@ -409,14 +409,12 @@ def _pool(request: s.AdviseRequest) -> list[Device]:
     if request.devices is not None:
         named = [catalog_device(name, ("devices", i)) for i, name in enumerate(request.devices)]
     pool = search.priced_pool(named, request.engine, prices)
-    searched = {d.name for d in pool}
-    for key, (name, price) in given.items():
-        if key not in searched:
-            raise WebInputError(
-                ("hourly_prices", name),
-                f"{name}={price} is invalid: expected a price for one of the devices "
-                f"searched ({', '.join(sorted(searched))})",
-            )
+    outside = search.unsearched_price(pool, given)
+    if outside is not None:
+        name, price, accepted = outside
+        raise WebInputError(
+            ("hourly_prices", name), f"{name}={price} is invalid: expected {accepted}"
+        )
     return pool
 
 
