@@ -13,11 +13,13 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 import rooflens
 import test_web_e2e as e2e
 import test_web_serving as web_serving
 from rooflens.api import resolve
+from rooflens.cli.app import app
 from rooflens.serving.config import ClusterConfig, SchedulerConfig
 from rooflens.serving.presets import preset_for
 from rooflens.serving.simulate import pools
@@ -630,3 +632,31 @@ def test_a_preset_apart_from_the_engine_is_the_apis(client: TestClient) -> None:
     assert (
         refused.json()["message"] == "preset='tgi' is invalid: expected one of vllm, sglang, trtllm"
     )
+
+
+def test_empty_text_leaves_a_scheduler_field_or_the_preset_out_as_the_command_line() -> None:
+    """`--chunk-size ""` under SGLang's preset runs the preset's 8,192-token chunks and
+    `--preset ""` no preset; the API refused both (text in a number's place, not a preset).
+    Empty text now leaves the field out there too, where null stays a value of its own (no
+    chunks); a field that may not be empty is still refused, as on the command line."""
+    body = {"model": "gpt2", "device": "h100-sxm", "workload": {"requests": 4}}
+    with TestClient(rooflens.web.app.create_app(), base_url="http://localhost") as api:
+        chunks = {}
+        for sent in ("", None, 512):
+            answer = api.post(
+                "/api/simulate", json=body | {"preset": "sglang", "scheduler": {"chunk_size": sent}}
+            )
+            chunks[sent] = answer.json()["scheduler"]["chunk_size"]
+        assert chunks == {"": 8192, None: None, 512: 512}
+        no_preset = api.post("/api/scheduler", json={**body, "preset": "", "workload": None})
+        assert no_preset.status_code == 200 and no_preset.json()["engine"] is None
+        split = api.post("/api/simulate", json=body | {"cluster": {"prefill_tp": ""}})
+        assert split.status_code == 200
+        refused = api.post("/api/simulate", json=body | {"scheduler": {"max_batch": ""}})
+        assert refused.status_code == 422
+        assert refused.json()["message"].startswith("scheduler.max_batch='' is invalid")
+    cli = CliRunner()
+    args = ["simulate", "gpt2", "-H", "h100-sxm", "--requests", "4", "-f", "json"]
+    ran = cli.invoke(app, [*args, "--preset", "sglang", "--chunk-size", ""])
+    assert ran.exit_code == 0 and json.loads(ran.output)["scheduler"]["chunk_size"] == 8192
+    assert cli.invoke(app, [*args, "--max-batch", ""]).exit_code == 2

@@ -446,7 +446,7 @@ class Settings(BaseModel):
         # Empty text is "not given" where that is the default, as the command line and the
         # help's "(or empty)" take it (w_scale="" was refused naming "(or empty)"); a list's
         # empty text stays the empty list (fusion="": nothing fused).
-        if isinstance(value, str) and not value.strip() and _empty_is_unset(cls, info.field_name):
+        if isinstance(value, str) and not value.strip() and empty_is_unset(cls, info.field_name):
             return None
         return as_choice(annotation, not_a_bool_number(annotation, plain(value)))
 
@@ -791,7 +791,7 @@ def option_name(model: type[BaseModel], name: str) -> str:
     return str(extra.get("flag", name)) if isinstance(extra, dict) else name
 
 
-def _empty_is_unset(model: type[BaseModel], name: str) -> bool:
+def empty_is_unset(model: type[BaseModel], name: str) -> bool:
     """Whether empty text gives setting `name` its default, None: an optional setting that
     is not a list."""
     kinds = setting_kinds(name, model)

@@ -38,6 +38,7 @@ from rooflens.settings import (
     IMAGES_HELP,
     MAX_TOKENS,
     Settings,
+    empty_is_unset,
     engine_name,
     not_a_bool_number,
     setting,
@@ -107,7 +108,15 @@ def _booleans_only(annotation: object) -> bool:
 
 
 def _json_typed(cls: type[BaseModel], value: object, info: ValidationInfo) -> object:
+    if info.field_name == "preset" and _empty_leaves_out(cls, info.field_name, value):
+        return None
     return json_typed(cls.model_fields[info.field_name].annotation, value)
+
+
+def _empty_leaves_out(cls: type[BaseModel], name: str, value: object) -> bool:
+    """Whether `value` is empty text that leaves out `name`, an optional field (not a list),
+    as the command line takes it (--preset "")."""
+    return isinstance(value, str) and not value.strip() and empty_is_unset(cls, name)
 
 
 class Strict(BaseModel):
@@ -420,9 +429,11 @@ def derived(
     doc: str,
     caps: dict[str, float] | None = None,
     defaults: dict[str, Any] | None = None,
+    empty_left_out: bool = False,
 ) -> Any:
     """`model` as the web takes it: every field as declared there, with tighter upper bounds
-    (`caps`, the viewer's limits on work) or other defaults where given."""
+    (`caps`, the viewer's limits on work) or other defaults where given; `empty_left_out`:
+    empty text for an optional field is that field left out, as on the command line."""
     fields: dict[str, Any] = {}
     for field in {*(caps or {}), *(defaults or {})}:
         info = copy.copy(model.model_fields[field])
@@ -433,8 +444,22 @@ def derived(
             info.default = defaults[field]
         fields[field] = (info.annotation, info)
     # Each field typed as JSON gives it, as the Strict sections are.
-    typed = {"json_typed": field_validator("*", mode="before")(classmethod(_json_typed))}
-    return create_model(name, __base__=model, __doc__=doc, __validators__=typed, **fields)
+    validators = {"json_typed": field_validator("*", mode="before")(classmethod(_json_typed))}
+    if empty_left_out:
+        validators["empty_left_out"] = model_validator(mode="before")(classmethod(_drop_empty))
+    return create_model(name, __base__=model, __doc__=doc, __validators__=validators, **fields)
+
+
+def _drop_empty(cls: type[BaseModel], given: object) -> object:
+    """The fields given less those whose empty text leaves them out, so that a preset's value
+    stands where "" was sent, as the command line's --chunk-size "" leaves it."""
+    if not isinstance(given, dict):
+        return given
+    return {
+        k: v
+        for k, v in given.items()
+        if not (k in cls.model_fields and _empty_leaves_out(cls, k, v))
+    }
 
 
 SchedulerIn = derived(
@@ -447,12 +472,14 @@ SchedulerIn = derived(
         "chunk_size": MAX_STEP_TOKENS,
         "block_size": 4096,
     },
+    empty_left_out=True,
 )
 ClusterIn = derived(
     ClusterConfig,
     "ClusterIn",
     "Replicas behind a router, or disaggregated prefill and decode pools.",
     caps={"replicas": 64, "prefill_replicas": 64, "decode_replicas": 64},
+    empty_left_out=True,
 )
 SLOIn = derived(SLO, "SLOIn", "Objectives on time to first token and time per output token.")
 # The advisor's objectives: looser defaults, as `rooflens advise` has.
