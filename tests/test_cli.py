@@ -153,6 +153,14 @@ def test_a_tdp_flag_gives_a_device_power_as_the_viewers_does() -> None:
     assert cli["economics"]["decode_power"] == pytest.approx(
         plain["economics"]["decode_power"] / 2, rel=1e-12
     )  # H100 SXM: 700 W in the catalog, its idle draw a share of it
+    # The TDP the powers are at is said with them: a --tdp given alone left no trace.
+    assert (cli["economics"]["tdp"], answer["economics"]["tdp"], plain["economics"]["tdp"]) == (
+        350,
+        350,
+        700,
+    )
+    table = invoke("analyze", "gpt2", "-H", "h100-sxm", "--tdp", "350").output
+    assert re.search(r"power \(prefill / decode\) +│ +\d+ W / \d+ W \(TDP 350 W\)", table)
     refused = invoke("analyze", "gpt2", "-H", "h100-sxm", "--tdp", "0")
     assert refused.exit_code == 2
     assert "--tdp=0.0 is invalid: expected W, above 0, and at most 1e+06" in refused.output

@@ -275,7 +275,10 @@ def _economics_rows(
     rows = []
     if "prefill_power" in e:
         rows += [
-            ("power (prefill / decode)", f"{e['prefill_power']:.0f} W / {e['decode_power']:.0f} W"),
+            (
+                "power (prefill / decode)",
+                f"{e['prefill_power']:.0f} W / {e['decode_power']:.0f} W (TDP {e['tdp']:.0f} W)",
+            ),
             (
                 "energy per output token",
                 fmt.si(e["energy_per_output_token"], "J") if decoded else "—" + prefill_only,

@@ -68,6 +68,8 @@ def step_power(step: StepCosts, device: Device, occupancy: float = 1.0) -> np.nd
 FIGURES = (
     # The price per device-hour the costs are at (the one given, else the catalog's).
     "hourly_price",
+    # The board power the powers are at (the device's TDP, or the one given for it).
+    "tdp",
     "prefill_power",
     "decode_power",
     "energy_per_prompt_token",
@@ -118,6 +120,7 @@ def economics(
         if vision is not None:
             input_j = input_j + devices * step_power(vision, device) * vision.step_time()
         out = {
+            "tdp": np.full(np.shape(prefill_w), _tdp(device)),
             "prefill_power": prefill_w,
             "decode_power": decode_w,
             # Prefill energy (and the encoder's) is charged to prompt tokens, decode energy to
