@@ -174,17 +174,21 @@ def test_a_tdp_flag_gives_a_device_power_as_the_viewers_does() -> None:
     assert below.status_code == 422 and below.json()["message"] == "device." + idle[2:]
 
 
-@pytest.mark.parametrize("output", ["table", "json", "csv"])
+@pytest.mark.parametrize("output", ["table", "json", "csv", "version"])
 def test_a_reader_that_stops_reading_ends_the_command_cleanly(output: str) -> None:
     """`rooflens analyze ... | head -1` exited 1 (rich's answer to the closed pipe) and JSON
     or CSV 2 ("error: cannot use: Broken pipe"), where output that fit the pipe before it
-    closed exited 0. The pipe is closed here before the command writes."""
+    closed exited 0; `rooflens --version | true` exited 1 with a traceback of the flush at
+    exit. The pipe is closed here before the command writes."""
     import subprocess
     import sys
 
     command = [sys.executable, "-m", "rooflens", "analyze", "gpt2", "-H", "a6000"]
+    args = ["--prompt-len", "128", "-f", output]
+    if output == "version":
+        command, args = [sys.executable, "-m", "rooflens"], ["--version"]
     run = subprocess.Popen(
-        [*command, "--prompt-len", "128", "-f", output],
+        [*command, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

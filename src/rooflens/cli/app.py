@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import sys
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated, Any
@@ -871,7 +872,12 @@ def _print_version(asked: bool) -> None:
     if asked:
         from rooflens import __version__
 
-        print(f"rooflens {__version__}")
+        try:
+            print(f"rooflens {__version__}", flush=True)
+        except BrokenPipeError:
+            # The reader closed stdout (`| true`), as every command takes it: exit 0, the
+            # flush at exit to the null device.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit()
 
 
