@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 import sys
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Annotated, Any
@@ -57,6 +56,7 @@ from rooflens.cli.common import (
     speculation_context,
     speculation_estimate,
     speculation_given,
+    stdout_to_null,
     usage_error_line,
 )
 from rooflens.core.analysis import default_prompt_len
@@ -874,10 +874,8 @@ def _print_version(asked: bool) -> None:
 
         try:
             print(f"rooflens {__version__}", flush=True)
-        except BrokenPipeError:
-            # The reader closed stdout (`| true`), as every command takes it: exit 0, the
-            # flush at exit to the null device.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except BrokenPipeError:  # the reader closed stdout (`| true`): exit 0, as a command
+            stdout_to_null()
         raise typer.Exit()
 
 

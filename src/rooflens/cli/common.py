@@ -265,6 +265,12 @@ def _stdout_closed() -> bool:
     return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
+def stdout_to_null() -> None:
+    """Send what stdout still holds to the null device, once its reader has closed it: the
+    flush at exit would otherwise fail on the closed pipe (exit 1, a traceback)."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def _clean_errors(func: F) -> F:
     """The error boundary of every command: bad input (a value, a file, its encoding) is one
     line on stderr and exit code 2; anything else is a bug, one line and exit code 1
@@ -282,8 +288,8 @@ def _clean_errors(func: F) -> F:
             if not _stdout_closed():  # a file or pipe the command writes to: bad input
                 raise _fail(f"cannot use: {exc.strerror or exc}", 2) from None
             # The reader stopped reading (`| head`): what it read was all it wanted (exit 0,
-            # as the tables' console does). The flush at exit goes to the null device.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            # as the tables' console does).
+            stdout_to_null()
             raise typer.Exit(0) from None
         except OSError as exc:
             where = f" {exc.filename!r}" if exc.filename else ""
