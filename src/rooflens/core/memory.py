@@ -60,12 +60,14 @@ def kv_group_layers(counts: Sequence[int], slack: float) -> tuple[int, ...]:
     each window) where an engine allocates blocks for groups of layers (vLLM's hybrid KV
     cache manager, `rooflens.engines.vllm.GROUP_SLACK`): groups of the fewest layers any kind
     has (of the most, where that is under `slack` times the fewest), each kind's last group
-    padded (Gemma 3 27B's 10 global and 52 window layers: the window layers hold 60)."""
-    if len(counts) < 2:
+    padded (Gemma 3 27B's 10 global and 52 window layers: the window layers hold 60); a kind
+    with no layers (all of it pruned away) holds none."""
+    held = [count for count in counts if count > 0]
+    if len(held) < 2:
         return tuple(counts)
-    size = min(counts)
-    if max(counts) < size * slack:
-        size = max(counts)
+    size = min(held)
+    if max(held) < size * slack:
+        size = max(held)
     return tuple(-(-count // size) * size for count in counts)
 
 
