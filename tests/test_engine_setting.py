@@ -817,11 +817,16 @@ def test_vllm_holds_window_layers_in_whole_padded_groups() -> None:
     assert kv_group_layers([10, 52]) == (10, 60)
     assert kv_group_layers([12, 13]) == (13, 13)  # gpt-oss-20b with an EAGLE layer
     assert kv_group_layers([62]) == (62,)
-    # A kind pruned away entirely holds nothing (prune_depth 0.5 leaves Gemma 3 1B no global
-    # layer: the fewest layers were 0 and the grouping divided by them).
-    assert kv_group_layers([0, 13]) == (0, 13)
-    pruned = rooflens.analyze("google/gemma-3-1b-it", "h100-sxm", prune_depth=0.5, engine="vllm")
-    assert pruned.to_dict()["kv_layers_held"] is None and pruned.model.all_layers == 13
+    # A kind with no layers left holds nothing (Gemma 3 1B cut to one layer, a window layer:
+    # the fewest layers were 0 and the grouping divided by them).
+    assert kv_group_layers([0, 1]) == (0, 1)
+    one = rooflens.analyze("google/gemma-3-1b-it", "h100-sxm", prune_depth=0.97, engine="vllm")
+    assert one.to_dict()["kv_layers_held"] is None and one.model.window_layers == 1
+    # Half its 26 layers (22 window, 4 global) keep both kinds' shares, 11 and 2: vLLM holds
+    # the window layers in groups of 2, 12 of them.
+    half = rooflens.analyze("google/gemma-3-1b-it", "h100-sxm", prune_depth=0.5, engine="vllm")
+    assert (half.model.num_layers, half.model.window_layers) == (13, 11)
+    assert half.to_dict()["kv_layers_held"] == 14
     load = Workload(requests=2, prompt="fixed:501", output="fixed:100")
     room = {}
     for model, tp in (("google/gemma-3-27b-it", 1), ("openai/gpt-oss-120b", 1),

@@ -240,3 +240,21 @@ def test_a_pruning_share_that_removes_nothing_is_refused_and_the_kept_counts_nam
         "meta-llama/Llama-3.1-8B (pruned: 6 of 8 KV groups, 11469 of 14336 MLP channels, "
         "32 of 32 layers)"
     )
+
+
+def test_depth_pruning_keeps_each_interleaved_kind_of_layer_in_its_share() -> None:
+    """Depth pruning kept every window (or chunked) layer it could, so it removed the global
+    layers first: Gemma 3 1B at half its 26 layers (22 window, 4 global) kept 13 window
+    layers and no global one, Llama 4 Scout's 24 of 48 all chunked. Each kind now keeps its
+    share of the layers left (11 and 2; 18 chunked and 6 full), one at least where it had any."""
+    from rooflens.models.catalog import load_model
+
+    gemma = load_model("google/gemma-3-1b-it")
+    assert (gemma.num_layers, gemma.window_layers) == (26, 22)
+    assert gemma.pruned(depth=0.5).window_layers == 11
+    assert gemma.pruned(depth=0.97).window_layers == 1  # one layer left: a window one
+    scout = load_model("meta-llama/Llama-4-Scout-17B-16E")
+    assert (scout.num_layers, scout.chunk_layers) == (48, 36)
+    assert scout.pruned(depth=0.5).chunk_layers == 18
+    # One window layer among 26, halved: round(0.5) would drop it; it stays.
+    assert gemma.model_copy(update={"window_layers": 1}).pruned(depth=0.5).window_layers == 1

@@ -548,6 +548,16 @@ class ModelSpec(Declared):
                 f"0, or above {0.5 / widest:.3g}: {self.name}'s {widest} MLP channels, and "
                 f"{width:g} of them rounds to none",
             )
+
+        def interleaved(count: int | None) -> int | None:
+            # Layers of a kind interleaved with the others (window among global layers, chunked
+            # among full ones) keep their share of the layers left, at least one where there
+            # were any: keeping every one removed the others first (Gemma 3 1B at prune_depth
+            # 0.5 kept no global layer).
+            if count is None:
+                return None
+            return min(layers, max(1 if count else 0, round(count * layers / self.num_layers)))
+
         # Global layers of their own shape (Gemma 4's fewer KV heads, Step's fewer query heads)
         # lose the same share of their KV groups, each group kept whole.
         global_kv = (
@@ -588,12 +598,8 @@ class ModelSpec(Declared):
                 "shared_intermediate_size": keep(self.shared_intermediate_size),
                 "num_layers": layers,
                 "dense_layers": min(self.dense_layers, layers),
-                "window_layers": None
-                if self.window_layers is None
-                else min(self.window_layers, layers),
-                "chunk_layers": None
-                if self.chunk_layers is None
-                else min(self.chunk_layers, layers),
+                "window_layers": interleaved(self.window_layers),
+                "chunk_layers": interleaved(self.chunk_layers),
                 "index_layers": None
                 if self.index_layers is None
                 else min(self.index_layers, layers),
