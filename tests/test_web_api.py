@@ -1023,6 +1023,13 @@ def test_figures_too_small_to_time_anything_are_422(client: TestClient, change, 
         ("/api/analyze", {"batch": "8"}, ["batch"]),
         ("/api/simulate", {"workload": {"rate": "2"}}, ["workload", "rate"]),
         ("/api/simulate", {"workload": {"concurrency": "4"}}, ["workload", "concurrency"]),
+        # A boolean inside a mapping of numbers was read as 1: a bf16 peak of 1 OP/s, $1/h.
+        (
+            "/api/analyze",
+            {"device": {"name": "h100-sxm", "peak_ops": {"bf16": True}}},
+            ["device", "peak_ops"],
+        ),
+        ("/api/advise", {"hourly_prices": {"h100-sxm": True}}, ["hourly_prices"]),
     ],
 )
 def test_a_boolean_is_no_size(client: TestClient, path: str, change: dict, loc: list) -> None:
@@ -1034,6 +1041,8 @@ def test_a_boolean_is_no_size(client: TestClient, path: str, change: dict, loc: 
         assert data["message"].endswith(
             "is invalid: text is not a number (send it as a JSON number)"
         )
+    elif path == "/api/advise" or "device" in change:
+        assert data["message"].endswith("is invalid: a boolean is not a number"), data
 
 
 @pytest.mark.parametrize(

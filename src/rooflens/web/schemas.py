@@ -86,10 +86,16 @@ def _text_for_a_number(annotation: object, value: object) -> bool:
     value of a mapping of numbers (hourly_prices: {"l4": "1"})."""
     if isinstance(value, str):
         return _numbers_only(annotation)
-    if isinstance(value, dict) and getattr(annotation, "__origin__", None) is dict:
-        _, number = get_args(annotation)
-        return _numbers_only(number) and any(isinstance(v, str) for v in value.values())
-    return False
+    return _in_a_number_map(annotation, value, str)
+
+
+def _in_a_number_map(annotation: object, value: object, kind: type) -> bool:
+    """Whether `value`, a mapping given for a mapping of numbers, holds a `kind` among its
+    values (text, or a boolean that pydantic would read as 1: peak_ops {"bf16": true})."""
+    if not isinstance(value, dict) or getattr(annotation, "__origin__", None) is not dict:
+        return False
+    _, number = get_args(annotation)
+    return _numbers_only(number) and any(isinstance(v, kind) for v in value.values())
 
 
 def json_typed(annotation: object, value: object) -> object:
@@ -98,6 +104,8 @@ def json_typed(annotation: object, value: object) -> object:
     (JSON has numbers and booleans; the Python API refuses text in a number's place)."""
     if _text_for_a_number(annotation, value):
         raise ValueError("text is not a number (send it as a JSON number)")
+    if _in_a_number_map(annotation, value, bool):
+        raise ValueError("a boolean is not a number")
     if _booleans_only(annotation) and not isinstance(value, bool):
         raise ValueError("expected true or false (a JSON boolean)")
     return not_a_bool_number(annotation, value)
