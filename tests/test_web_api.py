@@ -1148,6 +1148,29 @@ def test_the_advisor_takes_no_text_for_a_number(client: TestClient, change, loc)
     assert data["message"].endswith("is invalid: text is not a number (send it as a JSON number)")
 
 
+def test_the_advisor_leaves_out_a_setting_sent_as_empty_text(client: TestClient) -> None:
+    """engine, engine_version, budget and devices sent empty were refused (devices "" as "[]
+    expected at least one device"), where `rooflens advise --devices ''` searches every priced
+    device, as the field's help says, and the analysis's options take empty text as left out.
+    A list that must hold something still refuses it."""
+    from rooflens.advisor.choices import AdviseSearch
+
+    empty = AdviseSearch.model_validate(
+        {"engine": "", "engine_version": " ", "budget": "", "devices": ""}
+    )
+    assert empty == AdviseSearch()
+    body = {"model": {"id": LLAMA}, "devices": "h100-sxm", "verify": 0, "top": 1}
+    base = client.post("/api/advise", json=body).json()
+    for field in ("engine", "engine_version", "budget"):
+        answer = client.post("/api/advise", json=body | {field: ""})
+        assert answer.status_code == 200 and answer.json()["picks"] == base["picks"], field
+    every = client.post("/api/advise", json=body | {"devices": ""}).json()
+    assert every["screened"] > base["screened"]
+    assert error(client, "/api/advise", body | {"tp": ""})["message"].startswith(
+        "tp='' is invalid: expected at least one: "
+    )
+
+
 @pytest.mark.parametrize("field", ["kv_bits", "tp", "pp"])
 def test_the_advisor_takes_no_float_for_a_width(client: TestClient, field: str) -> None:
     """kv_bits [8.0] was searched as 8 (a Literal of integers compares by value)."""

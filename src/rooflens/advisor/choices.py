@@ -8,7 +8,14 @@ import copy
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from rooflens.core.hardware import MAX_HOURLY_PRICE
 from rooflens.core.model import ModelSpec
@@ -198,6 +205,25 @@ class AdviseSearch(BaseModel):
             name: getattr(self, name)
             for name, field in type(self).model_fields.items()
             if getattr(self, name) != field.default
+        }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_left_out(cls, given: object) -> object:
+        # Empty text for a setting whose default is none leaves it out (devices "": every
+        # priced one, as its help and --devices "" say; engine, engine_version, budget), as an
+        # analysis's settings take it.
+        if not isinstance(given, dict):
+            return given
+        return {
+            k: v
+            for k, v in given.items()
+            if not (
+                isinstance(v, str)
+                and not v.strip()
+                and k in cls.model_fields
+                and cls.model_fields[k].default is None
+            )
         }
 
     @field_validator("devices", "tp", "pp", "weights", "experts", "kv_bits", mode="before")
