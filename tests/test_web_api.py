@@ -1403,3 +1403,16 @@ def test_a_scenarios_setting_and_a_dict_key_are_named_as_the_request_spells_them
     }
     data = error(client, "/api/analyze", {**SCENARIO, "device": device})
     assert data["message"].startswith("device.peak_ops.foo='foo' is invalid: expected one of fp32")
+
+
+def test_an_empty_device_name_is_a_device_of_ones_own(client: TestClient) -> None:
+    """The field's help says "empty: a custom device", but "" was refused as no catalog
+    device: it is now the name left out, a device from the figures given."""
+    own = {"memory_bandwidth": 1e12, "memory_capacity": 8e10, "peak_ops": {"bf16": 1e14}}
+    named = client.post("/api/analyze", json={"model": "gpt2", "device": {"name": "", **own}})
+    unnamed = client.post("/api/analyze", json={"model": "gpt2", "device": own})
+    assert named.status_code == 200 and named.json()["totals"] == unnamed.json()["totals"]
+    assert error(client, "/api/analyze", {"model": "gpt2", "device": {"name": ""}})[
+        "message"
+    ].endswith("needs memory_bandwidth, memory_capacity and peak_ops; missing: "
+                "memory_bandwidth, memory_capacity, peak_ops")  # fmt: skip

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import (
@@ -116,7 +116,8 @@ def _booleans_only(annotation: object) -> bool:
 
 
 def _json_typed(cls: type[BaseModel], value: object, info: ValidationInfo) -> object:
-    if info.field_name == "preset" and _empty_leaves_out(cls, info.field_name, value):
+    left_out = getattr(cls, "EMPTY_LEFT_OUT", ())
+    if info.field_name in left_out and _empty_leaves_out(cls, info.field_name, value):
         return None
     return json_typed(cls.model_fields[info.field_name].annotation, value)
 
@@ -129,6 +130,9 @@ def _empty_leaves_out(cls: type[BaseModel], name: str, value: object) -> bool:
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # Fields whose empty text is the field left out, as their help or the command line says
+    # (a preset "", --preset ""; a device's name "": a device of one's own).
+    EMPTY_LEFT_OUT: ClassVar[tuple[str, ...]] = ()
 
     _json_typed = field_validator("*", mode="before")(classmethod(_json_typed))
 
@@ -227,6 +231,7 @@ class DeviceRef(Strict):
     """A catalog device (GET /api/devices), optionally with figures overridden, or a device of
     your own from bandwidth, capacity and peaks."""
 
+    EMPTY_LEFT_OUT = ("name",)
     name: str | None = Field(
         None, max_length=100, description="Catalog name or alias; empty: a custom device."
     )
@@ -509,6 +514,8 @@ class SimulateRequest(Strict):
     """Serve a synthetic workload with a model on replicas of a device (docs/serving.md);
     `capacity` also searches the highest arrival rate within the SLO."""
 
+    EMPTY_LEFT_OUT = ("preset",)
+
     model: ModelRef
     device: DeviceRef
     options: Options = Field(default_factory=Options)
@@ -524,6 +531,8 @@ class SchedulerRequest(Strict):
     """The scheduler a simulation of this model on this device with these options runs: the
     serving engine's preset (`options.engine`: vllm, sglang, trtllm) sized for them, with the
     fields given in `scheduler` in its place, as POST /api/simulate takes them."""
+
+    EMPTY_LEFT_OUT = ("preset",)
 
     model: ModelRef
     device: DeviceRef
