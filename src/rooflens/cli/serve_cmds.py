@@ -316,7 +316,8 @@ def simulate(
         str | None,
         typer.Option(
             help="Objectives, e.g. ttft=1s,tpot=50ms or ttft_p99=2s,…; one left out keeps its "
-            f"default ({_slo_default()}); left out or empty: no SLO."
+            f"default ({_slo_default()}); left out or empty: no SLO (with --capacity, whose "
+            "search needs one: those defaults)."
         ),
     ] = None,
     capacity: Annotated[
