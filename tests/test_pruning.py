@@ -243,18 +243,30 @@ def test_a_pruning_share_that_removes_nothing_is_refused_and_the_kept_counts_nam
 
 
 def test_depth_pruning_keeps_each_interleaved_kind_of_layer_in_its_share() -> None:
-    """Depth pruning kept every window (or chunked) layer it could, so it removed the global
-    layers first: Gemma 3 1B at half its 26 layers (22 window, 4 global) kept 13 window
-    layers and no global one, Llama 4 Scout's 24 of 48 all chunked. Each kind now keeps its
-    share of the layers left (11 and 2; 18 chunked and 6 full), one at least where it had any."""
+    """Depth pruning kept every layer of one kind it could, so it removed the others first:
+    Gemma 3 1B at half its 26 layers (22 window, 4 global) kept 13 window layers and no global
+    one, MiniMax-M3's 30 of 60 all sparse, DeepSeek-V4-Flash's 22 of 43 no window-only layer.
+    Each kind now keeps its share of the layers left (largest remainders first), one at least
+    while there are as many layers as kinds."""
+    from rooflens.core.model import apportioned
     from rooflens.models.catalog import load_model
 
+    assert apportioned((22, 4), 13) == [11, 2]
+    assert apportioned((22, 4), 3) == [2, 1]  # the global kind keeps one too
+    assert apportioned((22, 4), 1) == [1, 0]  # one layer: the larger kind's
+    assert apportioned((1, 25), 13) == [1, 12]  # 0.5 of a layer: kept, not rounded away
+    assert apportioned((21, 20, 2), 22) == [11, 10, 1]
     gemma = load_model("google/gemma-3-1b-it")
     assert (gemma.num_layers, gemma.window_layers) == (26, 22)
     assert gemma.pruned(depth=0.5).window_layers == 11
-    assert gemma.pruned(depth=0.97).window_layers == 1  # one layer left: a window one
+    assert gemma.pruned(depth=0.9).window_layers == 2  # of 3: one global layer stays
     scout = load_model("meta-llama/Llama-4-Scout-17B-16E")
     assert (scout.num_layers, scout.chunk_layers) == (48, 36)
     assert scout.pruned(depth=0.5).chunk_layers == 18
-    # One window layer among 26, halved: round(0.5) would drop it; it stays.
-    assert gemma.model_copy(update={"window_layers": 1}).pruned(depth=0.5).window_layers == 1
+    m3 = load_model("MiniMaxAI/MiniMax-M3")
+    assert (m3.num_layers, m3.sparse_layers) == (60, 57)
+    assert m3.pruned(depth=0.5).sparse_layers == 29
+    v4 = load_model("deepseek-ai/DeepSeek-V4-Flash")
+    assert (v4.num_layers, v4.csa_layers, v4.hca_layers) == (43, 21, 20)
+    half = v4.pruned(depth=0.5)
+    assert (half.num_layers, half.csa_layers, half.hca_layers) == (22, 11, 10)

@@ -160,6 +160,26 @@ class VisionSpec(BaseModel):
         return self
 
 
+def apportioned(counts: tuple[int, ...], kept: int) -> list[int]:
+    """`kept` layers shared among kinds of interleaved layers (`counts`, which sum to the
+    layers) in proportion, largest remainders first, every kind that had layers keeping one
+    while there are as many layers as kinds: depth pruning that kept every layer of one kind
+    it could removed the others first (Gemma 3 1B halved kept no global layer)."""
+    total = sum(counts)
+    present = sum(1 for c in counts if c > 0)
+    exact = [c * kept / total for c in counts]
+    floor = [1 if c > 0 and kept >= present else 0 for c in counts]
+    shares = [max(f, int(e)) for f, e in zip(floor, exact, strict=True)]
+    while sum(shares) > kept:  # the floors took more: from the kind furthest above its share
+        over = max((i for i in range(len(counts)) if shares[i] > floor[i]),
+                   key=lambda i: shares[i] - exact[i])  # fmt: skip
+        shares[over] -= 1
+    while sum(shares) < kept:  # the largest remainder first
+        under = max(range(len(counts)), key=lambda i: exact[i] - shares[i])
+        shares[under] += 1
+    return shares
+
+
 class ModelSpec(Declared):
     """Everything the analysis needs to know about an architecture, nothing about a checkpoint."""
 
@@ -550,14 +570,15 @@ class ModelSpec(Declared):
             )
 
         def interleaved(count: int | None) -> int | None:
-            # Layers of a kind interleaved with the others (window among global layers, chunked
-            # among full ones) keep their share of the layers left, at least one where there
-            # were any: keeping every one removed the others first (Gemma 3 1B at prune_depth
-            # 0.5 kept no global layer).
+            # Window layers among global ones, chunked among full: each kind keeps its share.
             if count is None:
                 return None
-            return min(layers, max(1 if count else 0, round(count * layers / self.num_layers)))
+            return apportioned((count, self.num_layers - count), layers)[0]
 
+        compressed = apportioned(
+            (self.csa_layers, self.hca_layers, self.num_layers - self.csa_layers - self.hca_layers),
+            layers,
+        )
         # Global layers of their own shape (Gemma 4's fewer KV heads, Step's fewer query heads)
         # lose the same share of their KV groups, each group kept whole.
         global_kv = (
@@ -603,9 +624,11 @@ class ModelSpec(Declared):
                 "index_layers": None
                 if self.index_layers is None
                 else min(self.index_layers, layers),
-                "sparse_layers": min(self.sparse_layers, layers),
-                "csa_layers": min(self.csa_layers, layers),
-                "hca_layers": min(self.hca_layers, max(layers - self.csa_layers, 0)),
+                "sparse_layers": apportioned(
+                    (self.sparse_layers, self.num_layers - self.sparse_layers), layers
+                )[0],
+                "csa_layers": compressed[0],
+                "hca_layers": compressed[1],
             }
         )
 
