@@ -9,7 +9,7 @@ immutable descriptions: `AnalysisOptions`, the pruned model and the what-if devi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
@@ -789,6 +789,25 @@ def option_name(model: type[BaseModel], name: str) -> str:
     """The command-line name of a declared field: its `flag` where it has one, else its name."""
     extra = model.model_fields[name].json_schema_extra
     return str(extra.get("flag", name)) if isinstance(extra, dict) else name
+
+
+def without_empty_text(
+    model: type[BaseModel], given: object, leaves_out: Callable[[type[BaseModel], str], bool]
+) -> object:
+    """`given`, a mapping of `model`'s fields, less those sent as empty text that it leaves
+    out (`leaves_out(model, name)`), so that a field's default, or a preset's value, stands."""
+    if not isinstance(given, dict):
+        return given
+    return {
+        k: v
+        for k, v in given.items()
+        if not (
+            isinstance(v, str)
+            and not v.strip()
+            and k in model.model_fields
+            and leaves_out(model, k)
+        )
+    }
 
 
 def empty_is_unset(model: type[BaseModel], name: str) -> bool:

@@ -30,6 +30,7 @@ from rooflens.settings import (
     plain,
     setting,
     split_items,
+    without_empty_text,
 )
 
 # Devices one search may name (the viewer's answers stay small).
@@ -138,6 +139,10 @@ def _listed(value: object) -> object:
 ONCE = "each value once"
 
 
+def _default_is_none(model: type[BaseModel], name: str) -> bool:
+    return model.model_fields[name].default is None
+
+
 class AdviseSearch(BaseModel):
     """What `advise` searches, declared once: the command line's options, the viewer's
     fields and the API's checks derive from it."""
@@ -211,20 +216,8 @@ class AdviseSearch(BaseModel):
     @classmethod
     def _empty_left_out(cls, given: object) -> object:
         # Empty text for a setting whose default is none leaves it out (devices "": every
-        # priced one, as its help and --devices "" say; engine, engine_version, budget), as an
-        # analysis's settings take it.
-        if not isinstance(given, dict):
-            return given
-        return {
-            k: v
-            for k, v in given.items()
-            if not (
-                isinstance(v, str)
-                and not v.strip()
-                and k in cls.model_fields
-                and cls.model_fields[k].default is None
-            )
-        }
+        # priced one, as its help and --devices "" say; engine, engine_version, budget).
+        return without_empty_text(cls, given, _default_is_none)
 
     @field_validator("devices", "tp", "pp", "weights", "experts", "kv_bits", mode="before")
     @classmethod

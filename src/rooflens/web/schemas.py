@@ -42,6 +42,7 @@ from rooflens.settings import (
     engine_name,
     not_a_bool_number,
     setting,
+    without_empty_text,
 )
 
 MAX_BODY_BYTES = 256 * 1024
@@ -464,15 +465,8 @@ def derived(
 
 
 def _drop_empty(cls: type[BaseModel], given: object) -> object:
-    """The fields given less those whose empty text leaves them out, so that a preset's value
-    stands where "" was sent, as the command line's --chunk-size "" leaves it."""
-    if not isinstance(given, dict):
-        return given
-    return {
-        k: v
-        for k, v in given.items()
-        if not (k in cls.model_fields and _empty_leaves_out(cls, k, v))
-    }
+    # A preset's value stands where "" was sent, as the command line's --chunk-size "".
+    return without_empty_text(cls, given, empty_is_unset)
 
 
 SchedulerIn = derived(
