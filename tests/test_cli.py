@@ -160,7 +160,7 @@ def test_a_tdp_flag_gives_a_device_power_as_the_viewers_does() -> None:
         700,
     )
     table = invoke("analyze", "gpt2", "-H", "h100-sxm", "--tdp", "350").output
-    assert re.search(r"power \(prefill / decode\) +│ +\d+ W / \d+ W \(TDP 350 W\)", table)
+    assert re.search(r"power \(prefill / decode\) +│ +\d+ W / \d+ W \(TDP 350 W a device\)", table)
     refused = invoke("analyze", "gpt2", "-H", "h100-sxm", "--tdp", "0")
     assert refused.exit_code == 2
     assert "--tdp=0.0 is invalid: expected W, above 0, and at most 1e+06" in refused.output
@@ -900,3 +900,14 @@ def test_compare_without_a_device_names_what_it_takes() -> None:
         "error: --hardware is missing: expected A's catalog device or TOML file "
         "(--vs hardware=... sets B's)"
     )
+
+
+def test_an_empty_hardware_is_a_device_of_ones_own() -> None:
+    """-H "" was refused as no catalog device, where the API takes an empty device name as a
+    device of one's own (its help: "empty: a custom device")."""
+    own = ["--bandwidth", "1e12", "--memory", "8e10", "--peak", "bf16=1e14"]
+    named = invoke("analyze", "gpt2", "-H", "", *own, "-f", "json")
+    unnamed = invoke("analyze", "gpt2", *own, "-f", "json")
+    assert named.exit_code == 0 and json.loads(named.stdout) == json.loads(unnamed.stdout)
+    alone = invoke("analyze", "gpt2", "-H", "")
+    assert alone.exit_code == 2 and "--hardware is missing" in alone.output

@@ -650,6 +650,10 @@ def test_empty_text_leaves_a_scheduler_field_or_the_preset_out_as_the_command_li
         assert chunks == {"": 8192, None: None, 512: 512}
         no_preset = api.post("/api/scheduler", json={**body, "preset": "", "workload": None})
         assert no_preset.status_code == 200 and no_preset.json()["engine"] is None
+        # Left out, the options' engine brings its own preset, as with no preset sent.
+        engine = {**body, "options": {"engine": "sglang"}, "workload": None}
+        own = api.post("/api/scheduler", json={**engine, "preset": ""}).json()
+        assert own["engine"] == "sglang" and own == api.post("/api/scheduler", json=engine).json()
         split = api.post("/api/simulate", json=body | {"cluster": {"prefill_tp": ""}})
         assert split.status_code == 200
         refused = api.post("/api/simulate", json=body | {"scheduler": {"max_batch": ""}})

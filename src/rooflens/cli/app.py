@@ -278,7 +278,8 @@ def _economics_rows(
         rows += [
             (
                 "power (prefill / decode)",
-                f"{e['prefill_power']:.0f} W / {e['decode_power']:.0f} W (TDP {e['tdp']:.0f} W)",
+                f"{e['prefill_power']:.0f} W / {e['decode_power']:.0f} W "
+                f"(TDP {e['tdp']:.0f} W a device)",
             ),
             (
                 "energy per output token",

@@ -479,6 +479,8 @@ def _device(hardware: str | None, flags: dict[str, Any]) -> Device:
     overridden by the custom-device flags in `flags` (`_device_options`), or a custom device
     of those flags alone."""
     bandwidth, memory, tdp = flags.get("bandwidth"), flags.get("memory"), flags.get("tdp")
+    if hardware is not None and not hardware.strip():
+        hardware = None  # -H "": a device of one's own, as the API's empty name
     _check_rate("--bandwidth", bandwidth, "bytes/s")
     _check_rate("--memory", memory, "bytes", (1.0, MAX_CAPACITY))
     peaks = _parse_peaks(flags.get("peak") or [])
