@@ -894,12 +894,13 @@ def test_the_vision_stage_is_shown_alone() -> None:
 def test_compare_without_a_device_names_what_it_takes() -> None:
     """compare without -H told the user to build a device from --bandwidth, --memory and
     --peak, options compare does not have ("No such option: --bandwidth")."""
-    missing = runner.invoke(app, ["compare", "gpt2", "--vs", "hardware=h200-sxm"])
-    assert missing.exit_code == 2
-    assert missing.output.strip() == (
-        "error: --hardware is missing: expected A's catalog device or TOML file "
-        "(--vs hardware=... sets B's)"
-    )
+    for device in ([], ["-H", ""]):
+        missing = runner.invoke(app, ["compare", "gpt2", *device, "--vs", "hardware=h200-sxm"])
+        assert missing.exit_code == 2
+        assert missing.output.strip() == (
+            "error: --hardware is missing: expected A's catalog device or TOML file "
+            "(--vs hardware=... sets B's)"
+        )
 
 
 def test_an_empty_hardware_is_a_device_of_ones_own() -> None:
