@@ -174,12 +174,13 @@ def test_a_tdp_flag_gives_a_device_power_as_the_viewers_does() -> None:
     assert below.status_code == 422 and below.json()["message"] == "device." + idle[2:]
 
 
-@pytest.mark.parametrize("output", ["table", "json", "csv", "version"])
+@pytest.mark.parametrize("output", ["table", "json", "csv", "version", "help", "analyze-help"])
 def test_a_reader_that_stops_reading_ends_the_command_cleanly(output: str) -> None:
     """`rooflens analyze ... | head -1` exited 1 (rich's answer to the closed pipe) and JSON
     or CSV 2 ("error: cannot use: Broken pipe"), where output that fit the pipe before it
     closed exited 0; `rooflens --version | true` exited 1 with a traceback of the flush at
-    exit. The pipe is closed here before the command writes."""
+    exit, and `--help | true` 1 (rich's answer). The pipe is closed here before the command
+    writes."""
     import subprocess
     import sys
 
@@ -187,6 +188,9 @@ def test_a_reader_that_stops_reading_ends_the_command_cleanly(output: str) -> No
     args = ["--prompt-len", "128", "-f", output]
     if output == "version":
         command, args = [sys.executable, "-m", "rooflens"], ["--version"]
+    elif output.endswith("help"):  # rich's help console exited 1 (`--help | true`)
+        command = [sys.executable, "-m", "rooflens", *(["analyze"] if "-" in output else [])]
+        args = ["--help"]
     run = subprocess.Popen(
         [*command, *args],
         stdout=subprocess.PIPE,

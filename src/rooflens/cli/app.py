@@ -56,6 +56,7 @@ from rooflens.cli.common import (
     speculation_context,
     speculation_estimate,
     speculation_given,
+    stdout_at_null,
     stdout_to_null,
     usage_error_line,
 )
@@ -902,6 +903,13 @@ def main(argv: list[str] | None = None) -> None:
     type, an unknown option) as one line on stderr and exit code 2, as all bad input."""
     try:
         code = app(args=argv, prog_name="rooflens", standalone_mode=False)
+    except SystemExit as exc:
+        # rich exits 1 where its help met a reader that had closed stdout (`--help | true`),
+        # having sent stdout to the null device; that reader read what it wanted, as every
+        # command's output takes it (exit 0).
+        if exc.code == 1 and stdout_at_null():
+            sys.exit(0)
+        raise
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)

@@ -251,7 +251,7 @@ def wrote(path: Path) -> None:
     err_console.print(f"wrote {path}", soft_wrap=True)  # a path broken over lines is no path
 
 
-def _stdout_closed() -> bool:
+def stdout_closed() -> bool:
     """Whether stdout is a pipe its reader has closed (poll reports an error on its end),
     not a file or pipe a command writes beside it (--requests-out)."""
     try:
@@ -263,6 +263,16 @@ def _stdout_closed() -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
     return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+def stdout_at_null() -> bool:
+    """Whether stdout now writes to the null device: where rich sent it on meeting a reader
+    that had closed the pipe (Console.on_broken_pipe), or stdout_to_null."""
+    try:
+        here, null = os.fstat(sys.stdout.fileno()), os.stat(os.devnull)
+    except (AttributeError, OSError, ValueError):
+        return False
+    return (here.st_dev, here.st_ino, here.st_rdev) == (null.st_dev, null.st_ino, null.st_rdev)
 
 
 def stdout_to_null() -> None:
@@ -285,7 +295,7 @@ def _clean_errors(func: F) -> F:
         except RooflensError as exc:
             raise _fail(str(exc), 2) from None
         except BrokenPipeError as exc:
-            if not _stdout_closed():  # a file or pipe the command writes to: bad input
+            if not stdout_closed():  # a file or pipe the command writes to: bad input
                 raise _fail(f"cannot use: {exc.strerror or exc}", 2) from None
             # The reader stopped reading (`| head`): what it read was all it wanted (exit 0,
             # as the tables' console does).
