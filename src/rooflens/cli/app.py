@@ -686,7 +686,7 @@ def compare_cmd(
         **settings_once(base, "--base", SETTING_NAMES),
     }
     changes = settings_once(vs, "--vs")
-    if hardware is None or not hardware.strip():
+    if hardware is None:
         # compare takes no custom-device flags: the device of one's own is a TOML file here.
         raise InvalidInputError(
             "--hardware", None, "A's catalog device or TOML file (--vs hardware=... sets B's)"

@@ -322,10 +322,20 @@ ModelArg = Annotated[
         help="Bundled Hugging Face id (see `rooflens models`), config.json, model folder or Hub id."
     ),
 ]
+
+
+def _empty_is_none(value: str | None) -> str | None:
+    # -H "": no device named (a device of one's own, as the API's empty name), in every command.
+    return None if value is not None and not value.strip() else value
+
+
 HardwareOpt = Annotated[
     str | None,
     typer.Option(
-        "--hardware", "-H", help="Catalog device (see `rooflens hardware`) or a device TOML file."
+        "--hardware",
+        "-H",
+        help="Catalog device (see `rooflens hardware`) or a device TOML file.",
+        callback=_empty_is_none,
     ),
 ]
 BandwidthOpt = Annotated[
@@ -489,8 +499,6 @@ def _device(hardware: str | None, flags: dict[str, Any]) -> Device:
     overridden by the custom-device flags in `flags` (`_device_options`), or a custom device
     of those flags alone."""
     bandwidth, memory, tdp = flags.get("bandwidth"), flags.get("memory"), flags.get("tdp")
-    if hardware is not None and not hardware.strip():
-        hardware = None  # -H "": a device of one's own, as the API's empty name
     _check_rate("--bandwidth", bandwidth, "bytes/s")
     _check_rate("--memory", memory, "bytes", (1.0, MAX_CAPACITY))
     peaks = _parse_peaks(flags.get("peak") or [])

@@ -187,7 +187,7 @@ def plot(
         raise InvalidInputError(
             "--stage", stage, " or ".join(stages) + ("" if images else " (vision: with --images)")
         )
-    if hardware is None or not hardware.strip():
+    if hardware is None:
         raise InvalidInputError("--hardware", None, "a catalog device or TOML file")
     settings = parse_settings_lines(setting or []) or (
         default_series(kind.value, model) if kind.value in DEFAULT_SETTINGS else {"": {}}
