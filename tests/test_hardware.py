@@ -38,9 +38,24 @@ def test_seed_a6000_figures_are_kept() -> None:
     assert a6000.peak_ops["int8"] == pytest.approx(310e12, rel=0.005)
 
 
-@pytest.mark.parametrize("typed", ["A6000", "rtx a6000", "RTX-A6000", "nvidia rtx a6000"])
-def test_lookup_ignores_case_and_punctuation(typed: str) -> None:
+@pytest.mark.parametrize(
+    "typed", ["A6000", "rtx a6000", "RTX-A6000", "nvidia rtx a6000", "RTX_A6000"]
+)
+def test_lookup_ignores_case_spaces_dashes_and_underscores(typed: str) -> None:
     assert get_device(typed).name == "a6000"
+
+
+@pytest.mark.parametrize("typed", ["h100-sxm!!!", "h100.sxm", "h100/sxm", "(h100-sxm)"])
+def test_other_marks_are_part_of_a_name(typed: str) -> None:
+    """Only case, spaces, dashes and underscores are ignored: `h100-sxm!!!` is no device (it
+    resolved to the H100 once), and the refusal offers the nearest names."""
+    with pytest.raises(UnknownHardwareError, match=r"did you mean h100-sxm"):
+        get_device(typed)
+
+
+def test_a_display_name_with_its_marks_names_its_device() -> None:
+    assert get_device("NVIDIA B200 (HGX B200, 180GB)").name == "b200"
+    assert get_device("xeon 8480+").name == "intel-xeon-platinum-8480"
 
 
 def test_unknown_device_suggests_close_names() -> None:

@@ -91,7 +91,9 @@ def catalog() -> Mapping[str, Device]:
 
 
 def _key(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum())
+    # Case, spaces, dashes and underscores only: other marks are part of a name
+    # (`h100-sxm!!!` is no device; "Xeon Platinum 8480+" keeps its plus).
+    return "".join(ch for ch in name.lower() if not (ch.isspace() or ch in "-_"))
 
 
 @cache
