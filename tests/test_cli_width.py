@@ -103,3 +103,20 @@ def test_the_command_list_wraps_each_summary_as_one_paragraph() -> None:
     )
     compare = next(c for c in app.registered_commands if c.name == "compare")
     assert compare.short_help is not None and "\n" not in compare.short_help
+
+
+def test_a_switch_help_names_its_two_flags_not_a_value() -> None:
+    """A switch takes no value (`--flash-attention=false` is refused), so its help names the
+    two flags where it said "(true or false (or empty))", as a request's JSON takes them."""
+    for command, switch, left_out in (
+        ("analyze", "flash-attention", "neither: empty"),
+        ("analyze", "sparse-kernel", "default false"),
+        ("simulate", "overlap", "default false"),
+    ):
+        result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+        assert result.exit_code == 0, result.output
+        assert f"(--{switch} or --no-{switch}; {left_out})" in result.stdout
+        assert "(true or false" not in result.stdout
+    refused = CliRunner().invoke(app, ["analyze", "gpt2", "-H", "a6000", "--flash-attention=false"])
+    assert refused.exit_code == 2
+    assert "Option '--flash-attention' does not take a value" in refused.output

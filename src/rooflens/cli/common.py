@@ -769,8 +769,15 @@ def declared_option(model: type[BaseModel], name: str) -> inspect.Parameter:
     elif isinstance(shown, dict):  # pairs, as the option takes them
         shown = ",".join(f"{k}={v}" for k, v in shown.items()) or "none"
     default_text = "" if shown is None else f"; default {str(shown).lower()}"
+    # A switch takes no value: its help names the two flags, not the "true or false" a
+    # request's JSON takes (`--flash-attention=false` is refused, as a switch must).
+    if bool in kinds:
+        left_out = "; neither: empty" if field.default is None else default_text
+        accepts = f"{flag} or --no-{flag[2:]}{left_out}"
+    else:
+        accepts = f"{accepted(model, name)}{default_text}"
     # Parentheses, not brackets: rich would read "[...]" in help as markup and drop it.
-    help_text = f"{field.description} ({accepted(model, name)}{default_text})"
+    help_text = f"{field.description} ({accepts})"
     # A setting that may be empty (None: its declared default) takes an empty value as left
     # out, as its help's "empty:" says (--engine "" was refused as no engine's name, --w-bits
     # "" as no integer; a script's unset variable gives one). A flag has no value to empty.
