@@ -133,13 +133,72 @@ def test_a_trace_without_a_column_names_every_spelling_it_takes(tmp_path) -> Non
     (tmp_path / "t.csv").write_text("arrival,input_tokens,answer\n0,5,2\n")
     with pytest.raises(InvalidInputError) as info:
         load_trace(tmp_path / "t.csv")
-    assert info.value.accepted == "a column output_len, output_tokens or completion_tokens"
+    assert info.value.accepted == (
+        "a column output_len, output_tokens or completion_tokens"
+        " (or a Mooncake, Azure or BurstGPT trace's columns)"
+    )
     (tmp_path / "t.csv").write_text("arrival,input_tokens,completion_tokens\n0,5,2\n")
     assert load_trace(tmp_path / "t.csv").output.tolist() == [2]
     documented = (Path(__file__).parents[1] / "docs" / "serving.md").read_text("utf-8")
     trace = documented[documented.index("`--trace file.csv|file.jsonl`") :][:700]
     for names in TRACE_COLUMNS.values():
         assert all(f"`{name}`" in trace for name in names), names
+
+
+def test_public_traces_are_read_as_published(tmp_path) -> None:
+    """Mooncake's JSONL (arrivals in ms, as its README and Dynamo's say), Azure's CSV (clock
+    times) and BurstGPT's CSV (seconds) each give arrivals in seconds from the first and
+    their lengths; their other columns are not read."""
+    mooncake = tmp_path / "mooncake.jsonl"
+    rows = [
+        {"timestamp": 0, "input_length": 6755, "output_length": 500, "hash_ids": [0, 1]},
+        {"timestamp": 3052, "input_length": 2287, "output_length": 316, "hash_ids": [0, 2]},
+        {"timestamp": 1500, "input_length": 100, "output_length": 7, "hash_ids": [3]},
+    ]
+    mooncake.write_text("\n".join(json.dumps(r) for r in rows))
+    read = load_trace(mooncake)
+    np.testing.assert_allclose(read.arrival, [0.0, 1.5, 3.052])
+    assert read.prompt.tolist() == [6755, 100, 2287] and read.output.tolist() == [500, 7, 316]
+
+    azure = tmp_path / "azure.csv"
+    azure.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2023-11-16 18:15:46.6805900,374,44\n"
+        "2023-11-16 18:15:50.9951690,396,109\n"
+        "2023-11-16 18:15:51.0000000,879,2\n"
+    )
+    read = load_trace(azure)
+    np.testing.assert_allclose(read.arrival, [0.0, 4.314579, 4.31941], atol=1e-6)
+    assert read.prompt.tolist() == [374, 396, 879] and read.output.tolist() == [44, 109, 2]
+
+    burst = tmp_path / "burst.csv"
+    burst.write_text(
+        "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+        "5,ChatGPT,472,18,490,Conversation log\n45,GPT-4,1087,231,1318,API log\n"
+    )
+    read = load_trace(burst)
+    np.testing.assert_allclose(read.arrival, [0.0, 40.0])
+    assert read.prompt.tolist() == [472, 1087] and read.output.tolist() == [18, 231]
+
+
+def test_a_public_trace_bad_row_names_its_own_column(tmp_path) -> None:
+    """BurstGPT records a failed request with 0 response tokens: refused at its row and
+    column, not dropped silently; an Azure clock time that is none is named too."""
+    burst = tmp_path / "burst.csv"
+    burst.write_text(
+        "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+        "5,ChatGPT,472,18,490,Conversation log\n6,ChatGPT,300,0,300,Conversation log\n"
+    )
+    with pytest.raises(InvalidInputError) as info:
+        load_trace(burst)
+    assert info.value.accepted == "Response tokens a positive whole number (row 2: 0)"
+    azure = tmp_path / "azure.csv"
+    azure.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,374,44\nsoon,396,109\n"
+    )
+    with pytest.raises(InvalidInputError) as info:
+        load_trace(azure)
+    assert info.value.accepted == "a clock time for TIMESTAMP in every row (row 2: 'soon')"
 
 
 # -- invariants ----------------------------------------------------------------------------------

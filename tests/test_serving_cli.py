@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 
@@ -188,6 +189,24 @@ def test_simulate_a_trace_to_csv(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert lines[0].startswith("arrival,prompt_len") and len(lines) == 6
+
+
+def test_simulate_a_mooncake_trace_replays_its_milliseconds(tmp_path) -> None:
+    """Mooncake's arrivals are milliseconds: requests 2 s apart arrive 2 s apart."""
+    trace = tmp_path / "mooncake.jsonl"
+    trace.write_text(
+        "\n".join(
+            json.dumps({"timestamp": 2000 * i, "input_length": 200, "output_length": 10})
+            for i in range(3)
+        )
+    )
+    result = runner.invoke(
+        app, ["simulate", LLAMA, "-H", "a100-sxm4-80gb", "--trace", str(trace), "-f", "csv"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert [float(r["arrival"]) for r in rows] == [0.0, 2.0, 4.0]
+    assert {r["prompt_len"] for r in rows} == {"200"}
 
 
 def test_capacity_search_from_the_cli(tmp_path) -> None:

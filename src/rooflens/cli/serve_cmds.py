@@ -310,7 +310,10 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed of the workload.")] = 0,
     trace: Annotated[
         Path | None,
-        typer.Option(help="CSV/JSONL trace (arrival_time, prompt_len, output_len) instead."),
+        typer.Option(
+            help="CSV/JSONL trace (arrival_time, prompt_len, output_len), or a Mooncake, "
+            "Azure or BurstGPT trace as published, instead."
+        ),
     ] = None,
     slo: Annotated[
         str | None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -341,19 +341,66 @@ TRACE_COLUMNS = {
 }
 
 
-def _first_bad(bad: np.ndarray, frame: pd.DataFrame, field: str) -> str:
+class TraceFormat(NamedTuple):
+    """A public trace's own columns: its arrival time (in `time_unit`: seconds a unit, or
+    "datetime" for clock times) and its prompt and output lengths in tokens."""
+
+    name: str
+    arrival: str
+    prompt: str
+    output: str
+    time_unit: float | str
+
+
+# Public traces read as published, each recognised by its three columns together (a file
+# with rooflens' own columns is read as those first).
+TRACE_FORMATS = (
+    # Mooncake's (FAST'25) JSONL, as NVIDIA Dynamo and aiperf replay it: the arrival in ms
+    # since the first request (its README); hash_ids, its prefix blocks, are not read.
+    TraceFormat("Mooncake", "timestamp", "input_length", "output_length", 1e-3),
+    # Azure's LLM inference traces (2023, 2024): TIMESTAMP a clock time.
+    TraceFormat("Azure", "TIMESTAMP", "ContextTokens", "GeneratedTokens", "datetime"),
+    # BurstGPT's CSV: Timestamp in seconds; its Model, Total tokens and Log Type not read.
+    TraceFormat("BurstGPT", "Timestamp", "Request tokens", "Response tokens", 1.0),
+)
+
+
+def _first_bad(bad: np.ndarray, frame: pd.DataFrame, column: str) -> str:
     """Where a trace first breaks a rule: its row (1 the first after the header) and the
     value read there."""
     row = int(np.argmax(bad))
-    names = [n for n in TRACE_COLUMNS[field] if n in frame.columns]
-    value = frame[names[0]].iloc[row] if names else None
+    value = frame[column].iloc[row]
     shown = value.item() if isinstance(value, np.generic) else value  # -3, not np.int64(-3)
     return f" (row {row + 1}: {shown!r})"
 
 
+def _trace_columns(frame: pd.DataFrame, path: Path) -> tuple[dict[str, str], TraceFormat | None]:
+    """The column read for each field, and the public format they are (None: rooflens')."""
+    own = {
+        field: next((n for n in names if n in frame.columns), None)
+        for field, names in TRACE_COLUMNS.items()
+    }
+    if all(own.values()):
+        return {k: str(v) for k, v in own.items()}, None
+    for form in TRACE_FORMATS:
+        if {form.arrival, form.prompt, form.output} <= set(frame.columns):
+            fields = {"arrival_time": form.arrival, "prompt_len": form.prompt}
+            return {**fields, "output_len": form.output}, form
+    field = next(k for k, v in own.items() if v is None)
+    names = TRACE_COLUMNS[field]
+    *others, last = (f.name for f in TRACE_FORMATS)
+    known = f"{', '.join(others)} or {last}"
+    raise InvalidInputError(
+        "trace",
+        str(path),
+        f"a column {', '.join(names[:-1])} or {names[-1]} (or a {known} trace's columns)",
+    )
+
+
 def load_trace(path: str | Path) -> Requests:
     """A CSV or JSONL file with an arrival time in seconds and prompt and output lengths per
-    request (column names in TRACE_COLUMNS). Rows are sorted by arrival."""
+    request (column names in TRACE_COLUMNS), or a public trace as published
+    (TRACE_FORMATS). Rows are sorted by arrival; other columns are not read."""
     path = Path(path)
     if path.suffix not in (".csv", ".jsonl"):
         raise InvalidInputError("trace", str(path), "a .csv or .jsonl file")
@@ -361,22 +408,31 @@ def load_trace(path: str | Path) -> Requests:
         frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_json(path, lines=True)
     except (OSError, ValueError) as exc:
         raise InvalidInputError("trace", str(path), f"a readable trace file ({exc})") from None
-    columns = {}
-    for field, names in TRACE_COLUMNS.items():
-        found = [n for n in names if n in frame.columns]
-        if not found:
-            spelled = f"{', '.join(names[:-1])} or {names[-1]}"
-            raise InvalidInputError("trace", str(path), f"a column {spelled}")
-        columns[field] = pd.to_numeric(frame[found[0]], errors="coerce").to_numpy()
+    names, form = _trace_columns(frame, path)
     if not len(frame):
         raise InvalidInputError("trace", str(path), "at least one request")
+    columns = {
+        field: pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
+        for field, name in names.items()
+    }
+    if form is not None and form.time_unit == "datetime":
+        clock = pd.to_datetime(frame[form.arrival], errors="coerce", format="mixed")
+        seconds = (clock - clock.min()).dt.total_seconds().to_numpy(dtype=float)
+        columns["arrival_time"] = np.where(clock.isna().to_numpy(), np.nan, seconds)
+    elif form is not None:
+        columns["arrival_time"] = columns["arrival_time"] * float(form.time_unit)
     for field, values in columns.items():
         if not np.isfinite(values).all():
+            what = (
+                "a clock time"
+                if field == "arrival_time" and form and form.time_unit == "datetime"
+                else "a number"
+            )
             raise InvalidInputError(
                 "trace",
                 str(path),
-                f"a number for {field} in every row"
-                + _first_bad(~np.isfinite(values), frame, field),
+                f"{what} for {names[field]} in every row"
+                + _first_bad(~np.isfinite(values), frame, names[field]),
             )
     for field in ("prompt_len", "output_len"):
         lengths = columns[field]
@@ -386,12 +442,14 @@ def load_trace(path: str | Path) -> Requests:
             raise InvalidInputError(
                 "trace",
                 str(path),
-                f"{field} a positive whole number{_first_bad(bad, frame, field)}",
+                f"{names[field]} a positive whole number{_first_bad(bad, frame, names[field])}",
             )
     if np.any(columns["arrival_time"] < 0):
         bad = columns["arrival_time"] < 0
         raise InvalidInputError(
-            "trace", str(path), f"arrival_time at least 0{_first_bad(bad, frame, 'arrival_time')}"
+            "trace",
+            str(path),
+            f"{names['arrival_time']} at least 0{_first_bad(bad, frame, names['arrival_time'])}",
         )
     order = np.argsort(columns["arrival_time"], kind="stable")
     arrival = columns["arrival_time"][order]
