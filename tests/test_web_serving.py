@@ -234,6 +234,9 @@ def test_the_command_line_takes_the_same_prices_as_the_viewer(client: TestClient
     [
         ({"workload": {"requests": 5000, "output": "fixed:2000"}}, ["workload", "requests"],
          "engine iterations"),
+        # The scheduler's own rule first: the cap its 1-token budget set blamed the requests.
+        ({"workload": {"requests": 5000, "output": "fixed:2000"}, "scheduler": {
+          "max_tokens": 1}}, ["scheduler", "max_tokens"], "expected at least max_batch=256"),
         ({"workload": {"prompt": "gauss:3"}}, ["workload", "prompt"], "lognormal:MEDIAN"),
         ({"workload": {"output": "uniform:9:3"}}, ["workload", "output"], "uniform:LOW:HIGH"),
         ({"workload": {"requests": 0}}, ["workload", "requests"], "an integer of at least 1"),

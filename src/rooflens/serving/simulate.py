@@ -34,17 +34,8 @@ from rooflens.serving.workload import Requests, Workload
 Progress = Callable[[int], None] | None
 
 
-def prepare(
-    model: ModelSpec,
-    device: Device,
-    options: AnalysisOptions,
-    scheduler: SchedulerConfig,
-    longest: int,
-    longest_prompt: int = 0,
-) -> Replica:
-    """The replica, with step tables sized for this scheduler and requests up to `longest`;
-    its activations reserved for the largest iteration the scheduler forms (a whole prompt
-    longer than the token budget runs alone: `longest_prompt` tokens)."""
+def check_scheduler(scheduler: SchedulerConfig) -> None:
+    """Refuse a scheduler whose settings contradict each other, naming the setting."""
     if scheduler.max_tokens < scheduler.max_batch and not scheduler.budgets_prompts_only:
         # A decode iteration of max_batch sequences is max_batch tokens; vLLM refuses
         # max_num_batched_tokens < max_num_seqs for the same reason.
@@ -73,6 +64,20 @@ def prepare(
         raise InvalidInputError(
             "mixed_chunk", True, "false unless policy=continuous with a chunk_size"
         )
+
+
+def prepare(
+    model: ModelSpec,
+    device: Device,
+    options: AnalysisOptions,
+    scheduler: SchedulerConfig,
+    longest: int,
+    longest_prompt: int = 0,
+) -> Replica:
+    """The replica, with step tables sized for this scheduler and requests up to `longest`;
+    its activations reserved for the largest iteration the scheduler forms (a whole prompt
+    longer than the token budget runs alone: `longest_prompt` tokens)."""
+    check_scheduler(scheduler)
     replica = build_replica(
         model,
         device,

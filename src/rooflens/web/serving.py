@@ -27,7 +27,7 @@ from rooflens.serving import defaults
 from rooflens.serving.config import SchedulerConfig
 from rooflens.serving.presets import PRESETS
 from rooflens.serving.results import LATENCIES, SimulationResult
-from rooflens.serving.simulate import check_context, check_expert_groups, pools
+from rooflens.serving.simulate import check_context, check_expert_groups, check_scheduler, pools
 from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Requests, Workload
 from rooflens.settings import parse_settings
 from rooflens.web import schemas as s
@@ -143,7 +143,7 @@ def _too_much(requests: Requests, work: int, cap: int, what: str) -> WebInputErr
     )
 
 
-def _check_work(requests: Requests, request: s.SimulateRequest) -> None:
+def _check_context(requests: Requests, request: s.SimulateRequest) -> None:
     longest = int((requests.prompt + requests.output).max())
     if longest > s.MAX_SIMULATED_CONTEXT:
         # The simulator tabulates one sequence's cost at every context up to the longest.
@@ -153,9 +153,23 @@ def _check_work(requests: Requests, request: s.SimulateRequest) -> None:
             f"tokens (prompt + output), and the viewer simulates at most "
             f"{s.MAX_SIMULATED_CONTEXT}; the CLI has no cap",
         )
-    work = iterations_at_worst(requests, request.scheduler)
+
+
+def _check_work(requests: Requests, scheduler: SchedulerConfig) -> None:
+    work = iterations_at_worst(requests, scheduler)
     if work > s.MAX_ITERATIONS:
         raise _too_much(requests, work, s.MAX_ITERATIONS, "one simulation")
+
+
+def _scheduler_run(request: s.SimulateRequest, model: ModelSpec, device: Device) -> SchedulerConfig:
+    """The scheduler the run takes (`serving.scheduler_of`: the preset asked for, else the
+    options' engine's, with the fields given in its place), its settings checked together."""
+    settings = parse_settings(option_values(request.options))
+    spec, device, _ = api.resolve(model, device, settings)
+    ran = (request.preset, device, settings.engine, spec, settings.engine_version)
+    scheduler = serving.scheduler_of(request.scheduler, *ran) or request.scheduler
+    check_scheduler(scheduler)
+    return scheduler
 
 
 def capacity_workload(workload: Workload, scheduler: s.SchedulerIn) -> Workload:
@@ -248,10 +262,13 @@ def _checked_requests(
     with located((), where=_placed(SIMULATE_SECTIONS)):
         workload = workload_of(request.workload, lengths_of(request, model))
         requests = workload.draw()
-        _check_work(requests, request)
+        _check_context(requests, request)
         # The options as every iteration's analysis reads them (a tp the model's heads do not
         # split, a group size its weights cannot take): one step of one token, milliseconds.
         api.analyze(model, device, batch=1, prompt_len=1, **option_values(request.options))
+        # The scheduler's own rules before the cap its token budget sets (max_tokens=1 had
+        # been refused as too many iterations for workload.requests).
+        _check_work(requests, _scheduler_run(request, model, device))
     clients = request.workload.concurrency
     if clients is not None:
         if request.capacity:
@@ -294,7 +311,9 @@ def simulate(request: s.SimulateRequest, track: Tracker | None = None) -> dict[s
             model, device, requests, slo=request.slo, progress=track.advance,
             concurrency=clients, **settings, **options,
         )  # fmt: skip
-        probed = capacity_workload(workload, request.scheduler) if request.capacity else None
+        probed = None
+        if request.capacity:
+            probed = capacity_workload(workload, _scheduler_run(request, model, device))
         found = None
         if probed is not None:
             track.start_phase("searching the capacity (probes)", CAPACITY_PROBES)
