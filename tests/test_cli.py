@@ -331,6 +331,20 @@ def test_sweep_grid_and_formats() -> None:
     assert len(csv.stdout.strip().splitlines()) == 3
 
 
+def test_a_large_sweep_table_shows_its_first_rows_and_says_so() -> None:
+    """A table of 1,200 points shows the first 1,000 and says how to get all; CSV gives all."""
+    args = ["sweep", "gpt2", "-H", "a6000", "--batch", "1:1200:+1", "--prompt-len", "128"]
+    table = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    assert "1,200 points (the first 1,000 shown; -f csv or -f json gives all)" in table.stdout
+    batches = [line.split("│")[1].strip() for line in table.stdout.splitlines() if "│" in line]
+    assert batches == [str(b) for b in range(1, 1001)]
+    csv = runner.invoke(app, [*args, "-f", "csv"])
+    assert len(csv.stdout.strip().splitlines()) == 1201
+    small = runner.invoke(app, ["sweep", "gpt2", "-H", "a6000", "--batch", "1,2"])
+    assert "2 points" in small.stdout and "shown" not in small.stdout
+
+
 def test_parse_sizes() -> None:
     assert list(parse_sizes("b", "1,8,32")) == [1, 8, 32]
     assert list(parse_sizes("b", "1:16:x2")) == [1, 2, 4, 8, 16]

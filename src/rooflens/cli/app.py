@@ -80,6 +80,9 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "main", "parse_sizes"]
 
+# The most rows a sweep prints as a table (-f csv and -f json give every point).
+SWEEP_TABLE_ROWS = 1_000
+
 
 # Commands --------------------------------------------------------------------------------------
 @app.command()
@@ -421,7 +424,9 @@ def sweep(
         )
         if c in frame
     ]
-    shown = frame[cols].copy()
+    # A terminal table of every point of a large sweep only scrolls away (100,000 rows took
+    # 38 s to render): it shows the first SWEEP_TABLE_ROWS, its title saying so.
+    shown = frame[cols].head(SWEEP_TABLE_ROWS).copy()
     for col in cols:
         if col.endswith("time") or col in ("ttft", "tpot"):
             shown[col] = shown[col].map(fmt.seconds)
@@ -430,7 +435,10 @@ def sweep(
         elif col == "throughput":
             shown[col] = shown[col].map(lambda v: f"{v:.4g} tok/s")
     _print_head(result, sizes=False)
-    _console().print(fmt.frame_table(shown, f"{points:,} point{'s' if points != 1 else ''}"))
+    title = f"{points:,} point{'s' if points != 1 else ''}"
+    if len(shown) < points:
+        title += f" (the first {len(shown):,} shown; -f csv or -f json gives all)"
+    _console().print(fmt.frame_table(shown, title))
 
 
 @app.command()
