@@ -1091,6 +1091,31 @@ def test_a_float_is_no_choice_of_integers(client: TestClient) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("path", "change", "message"),
+    [
+        ("/api/analyze", {"batch": 4.0}, "batch=4.0 is invalid: expected an integer"),
+        ("/api/analyze", {"options": {"tp": 2.0}},
+         "options.tp=2.0 is invalid: expected an integer"),
+        ("/api/simulate", {"workload": {"requests": 10.0}},
+         "workload.requests=10.0 is invalid: expected an integer"),
+        ("/api/simulate", {"scheduler": {"max_batch": 8.0}},
+         "scheduler.max_batch=8.0 is invalid: expected an integer"),
+        ("/api/simulate", {"cluster": {"replicas": 2.0}},
+         "cluster.replicas=2.0 is invalid: expected an integer"),
+    ],
+)  # fmt: skip
+def test_a_whole_float_is_no_integer_in_any_section(
+    client: TestClient, path, change, message
+) -> None:
+    """`"requests": 10.0` and `"max_batch": 8.0` passed as integers where `"tp": 2.0` was
+    refused (as the command line refuses 8.0): every integer field refuses a float alike."""
+    body = {**SCENARIO}
+    for key, value in change.items():
+        body[key] = {**body[key], **value} if isinstance(body.get(key), dict) else value
+    assert error(client, path, body)["message"] == message
+
+
 @pytest.mark.parametrize("value", [0, "abc", -128])
 def test_a_setting_of_several_types_says_what_it_takes(client: TestClient, value) -> None:
     """w_scale takes a name or a block size: its errors named a pydantic union member
