@@ -682,12 +682,16 @@ def test_refusals_say_what_is_accepted_in_the_apis_words(client: TestClient) -> 
         assert answer.status_code == 422 and answer.json()["message"] == message
 
 
-def test_the_pages_answer_head_as_link_checkers_ask(client: TestClient) -> None:
-    """`curl -I` and link checkers ask HEAD, which the page and the reference answered 405."""
-    for path in ("/", "/docs", "/static/app.js"):
+def test_every_get_route_answers_head_as_link_checkers_ask(client: TestClient) -> None:
+    """`curl -I`, link checkers and uptime checks ask HEAD, which the page and the reference
+    answered 405 once, and the API's GET routes until HeadAsGet answered it for all."""
+    for path in ("/", "/docs", "/static/app.js", "/api/devices", "/api/engines", "/openapi.json"):
         answer = client.head(path)
         assert answer.status_code == 200 and answer.content == b"", path
         assert answer.headers["content-length"] == client.get(path).headers["content-length"]
+    assert client.head("/api/jobs/nothing").status_code == 404
+    posted = client.head("/api/analyze")  # a POST route: HEAD is no method of it, as GET
+    assert posted.status_code == 405 and posted.content == b""
 
 
 def test_openapi_schema_is_served_and_docs_is_offline(client: TestClient) -> None:

@@ -248,6 +248,26 @@ def job_error_body(exc: Exception) -> dict[str, Any] | None:
     return input_error_body(exc) if isinstance(exc, WebInputError) else None
 
 
+class HeadAsGet:
+    """HEAD answered as GET without its body, on every route (`curl -I` and uptime checks
+    ask HEAD, which FastAPI's GET routes answered 405)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 class BodyLimit:
     """Refuse request bodies over `limit` bytes (413), declared or streamed, before any parsing.
     The body is read here (it is small by then) and handed on whole."""
@@ -391,6 +411,7 @@ def create_app(
     )
     app.state.jobs = jobs
     app.add_middleware(BodyLimit, limit=s.MAX_BODY_BYTES)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(GuardHeaders, allowed_hosts=allowed_hosts, any_address=any_address)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(WebInputError, _input_error)
@@ -403,21 +424,17 @@ def create_app(
 
 
 def _pages(app: FastAPI) -> None:
-    # GET and HEAD (link checkers and `curl -I` ask HEAD, which a GET route answered 405).
+    # HEAD too, as every route (HeadAsGet).
     page = (STATIC / "index.html").read_text("utf-8").replace("/vendor/plotly.min.js", plotly_url())
     # Compressed once, off the request path, so that the first page load does not wait for it.
     threading.Thread(target=plotly_gzipped, daemon=True).start()
     docs = (STATIC / "docs.html").read_text("utf-8")
 
-    @app.api_route(
-        "/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
-    )
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> HTMLResponse:
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
-    @app.api_route(
-        "/docs", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False
-    )
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def reference() -> HTMLResponse:
         return HTMLResponse(docs, headers={"Cache-Control": "no-cache"})
 
