@@ -501,6 +501,19 @@ def test_analyze_and_speculate_price_a_models_own_mtp_module() -> None:
     assert refused.exit_code == 2 and "no multi-token-prediction" in refused.output
 
 
+def test_speculation_takes_simulates_names_for_its_two_figures() -> None:
+    """--draft-tokens and --acceptance, as `simulate` names them, are --gamma and --alpha."""
+    llama = ["deepseek-ai/DeepSeek-V3", "-H", "h200", "--tp", "8", "--mtp", "-f", "json"]
+    for command in ("speculate", "analyze"):
+        greek = runner.invoke(app, [command, *llama, "--gamma", "2", "--alpha", "0.5"])
+        named = runner.invoke(app, [command, *llama, "--draft-tokens", "2", "--acceptance", "0.5"])
+        assert greek.exit_code == named.exit_code == 0, named.output
+        assert json.loads(named.stdout) == json.loads(greek.stdout)
+        spec = json.loads(named.stdout)
+        spec = spec.get("speculative", spec)
+        assert spec["gamma"] == 2 and spec["alpha"] == 0.5
+
+
 def test_analyze_and_simulate_agree_on_a_lone_speculating_request() -> None:
     """The simulator runs the MTP module over the prompt before the first token; analyze's
     speculative generation had left it out (0.913 ms of Qwen3.5-9B's 512-token prompt on an

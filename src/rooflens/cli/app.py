@@ -775,8 +775,12 @@ def speculate(
     mtp: Annotated[
         bool, typer.Option(help="Draft with the model's own multi-token-prediction module.")
     ] = False,
-    gamma: Annotated[int, typer.Option(help="Draft tokens per target step.")] = DRAFT_TOKENS,
-    alpha: Annotated[float, typer.Option(help="Acceptance rate per drafted token.")] = ACCEPTANCE,
+    gamma: Annotated[
+        int, typer.Option("--gamma", "--draft-tokens", help="Draft tokens per target step.")
+    ] = DRAFT_TOKENS,
+    alpha: Annotated[
+        float, typer.Option("--alpha", "--acceptance", help="Acceptance rate per drafted token.")
+    ] = ACCEPTANCE,
     tree_width: Annotated[int, typer.Option(help="Candidates verified per position.")] = TREE_WIDTH,
     batch: Annotated[str, typer.Option(help="Batch sizes: 1,8,32 or 1:128:x2.")] = "1,8,32",
     context: Annotated[

@@ -396,13 +396,22 @@ MtpOpt = Annotated[
     bool,
     typer.Option(help="Speculative decoding with the model's own multi-token-prediction module."),
 ]
+# --draft-tokens and --acceptance too, as `simulate` names the same two figures.
 GammaOpt = Annotated[
     int | None,
-    typer.Option(help=f"Speculation: draft tokens per step (default {DRAFT_TOKENS})."),
+    typer.Option(
+        "--gamma",
+        "--draft-tokens",
+        help=f"Speculation: draft tokens per step (default {DRAFT_TOKENS}).",
+    ),
 ]
 AlphaOpt = Annotated[
     float | None,
-    typer.Option(help=f"Speculation: acceptance rate per token (default {ACCEPTANCE:g})."),
+    typer.Option(
+        "--alpha",
+        "--acceptance",
+        help=f"Speculation: acceptance rate per token (default {ACCEPTANCE:g}).",
+    ),
 ]
 TreeWidthOpt = Annotated[
     int | None,
