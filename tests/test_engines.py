@@ -479,8 +479,11 @@ def test_cli_fits_a_profile_from_a_data_dir(tables, tmp_path) -> None:
         (["--from-aiconfigurator", "h999"],
          "--from-aiconfigurator='h999' is invalid: expected a system the tables hold: toy"),
         # A release the tables do not hold was fitted on another's and named for it.
+        (["--from-aiconfigurator", "toy", "--engine-version", "9.9.9"],
+         "--engine-version='9.9.9' is invalid: expected a release the tables hold for vllm on toy"),
+        # Its first name, kept.
         (["--from-aiconfigurator", "toy", "--version", "9.9.9"],
-         "version='9.9.9' is invalid: expected a release the tables hold for vllm on toy"),
+         "--engine-version='9.9.9' is invalid: expected a release the tables hold for vllm on toy"),
     ],
 )  # fmt: skip
 def test_cli_refuses_a_system_or_release_the_tables_do_not_hold(tables, extra, message) -> None:

@@ -373,7 +373,13 @@ def _calibrate_engine(
             else f"{PACKAGE} tables read from {Path(data_dir) / system} (Apache-2.0; their "
             "package version not recorded)"
         )
-        fit = fit_engine(root, system, engine, device, version, package_version(), source)
+        try:
+            fit = fit_engine(root, system, engine, device, version, package_version(), source)
+        except InvalidInputError as exc:
+            if exc.field != "version":
+                raise
+            # Named by its flag, as the refusals above name theirs.
+            raise InvalidInputError("--engine-version", exc.value, exc.accepted) from None
     save_profile(fit.profile, out)
     worst = max(
         (e["median"] for k, e in fit.held_out.items() if e["n"] and not k.startswith("coll")),
@@ -439,7 +445,12 @@ def calibrate(
     ] = None,
     version: Annotated[
         str | None,
-        typer.Option(help="With --from-aiconfigurator: the engine version (default: newest)."),
+        typer.Option(
+            "--engine-version",
+            "--version",  # its first name, kept
+            help="With --from-aiconfigurator: the engine version (default: newest), as "
+            "--engine-version names it in the other commands.",
+        ),
     ] = None,
     data_dir: Annotated[
         Path | None,
@@ -471,7 +482,8 @@ def calibrate(
                 )
         _calibrate_engine(from_aiconfigurator, engine or "vllm", version, data_dir, hardware, out)
         return
-    for flag, value in (("--engine", engine), ("--version", version), ("--data-dir", data_dir)):
+    only = (("--engine", engine), ("--engine-version", version), ("--data-dir", data_dir))
+    for flag, value in only:
         if value is not None:
             raise InvalidInputError(flag, str(value), "only with --from-aiconfigurator")
     _check_device_name(device)
