@@ -648,3 +648,21 @@ def test_the_advice_says_how_many_requests_confirmed_its_picks(client) -> None:
     big = "meta-llama/Llama-2-70b-hf"
     none = verify(advise(big, Target(), SLO(), devices=["l4"], tps=[1]), big, top=1)
     assert none.feasible.empty and none.verify_requests == 0
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "expected"),
+    [
+        # Whole prompts: one iteration each, however long.
+        (SchedulerConfig(policy="continuous", max_tokens=512, max_batch=8), 2 + 16),
+        # Chunked: prompts cut at the token budget (4096 / 512 = 8, and 1).
+        (SchedulerConfig(policy="chunked", max_tokens=512, max_batch=8), 9 + 16),
+        # SGLang's: the budget bounds which prompts join, the chunk size cuts them (4096 /
+        # 1024 = 4, and 1); a budget of 16 counted 256 + 7 chunks and refused the request.
+        (SchedulerConfig(policy="continuous", max_tokens=16, max_batch=8, chunk_size=1024),
+         5 + 16),
+    ],
+)  # fmt: skip
+def test_the_work_cap_counts_prompt_chunks_as_the_engine_cuts_them(scheduler, expected) -> None:
+    requests = Requests(np.array([0.0, 1.0]), np.array([4096, 100]), np.array([8, 8]))
+    assert iterations_at_worst(requests, scheduler) == expected

@@ -126,11 +126,17 @@ def workload_of(spec: s.WorkloadIn, lengths: tuple[str, str] | None = None) -> W
     )
 
 
-def iterations_at_worst(requests: Requests, scheduler: s.SchedulerIn) -> int:
+def iterations_at_worst(requests: Requests, scheduler: SchedulerConfig) -> int:
     """Engine iterations if every request ran alone: one per output token, one per prompt
-    chunk. The simulator's cost is about proportional to its iterations."""
-    chunks = np.ceil(requests.prompt / scheduler.chunk)
-    return int(requests.output.sum() + chunks.sum())
+    chunk, as the engine cuts prompts (whole; at the chunk size where the token budget
+    bounds only which prompts join, SGLang's; else at the smaller of the chunk size and the
+    budget). The simulator's cost is about proportional to its iterations."""
+    if scheduler.whole_prompts:
+        chunks = len(requests)
+    else:
+        size = scheduler.chunk_size if scheduler.budgets_prompts_only else scheduler.chunk
+        chunks = int(np.ceil(requests.prompt / (size or scheduler.chunk)).sum())
+    return int(requests.output.sum()) + chunks
 
 
 def _too_much(requests: Requests, work: int, cap: int, what: str) -> WebInputError:
@@ -138,7 +144,8 @@ def _too_much(requests: Requests, work: int, cap: int, what: str) -> WebInputErr
         ("workload", "requests"),
         f"workload.requests={len(requests)} is invalid: these requests could take {work:,} "
         f"engine iterations (output tokens + prompt chunks), and {what} in the viewer takes "
-        f"at most {cap:,}; use fewer requests or shorter outputs (the CLI has no cap)",
+        f"at most {cap:,}; use fewer requests, shorter outputs or larger prompt chunks (the "
+        "CLI has no cap)",
         "too_much_work",
     )
 
