@@ -181,6 +181,49 @@ def test_public_traces_are_read_as_published(tmp_path) -> None:
     assert read.prompt.tolist() == [472, 1087] and read.output.tolist() == [18, 231]
 
 
+def test_public_trace_edge_cases(tmp_path) -> None:
+    """Azure clock times at different offsets are instants (a mix had raised pandas'
+    ValueError); a number where Azure has clock times, JSON's true as a length, a length over
+    the bound, and a format's missing column are each refused naming what is wrong; the
+    suffix is read in any case and a byte-order mark is no part of a JSONL's text."""
+    azure = tmp_path / "azure.csv"
+    azure.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2023-11-16 18:15:46+00:00,100,10\n2023-11-16 19:15:47+01:00,200,10\n"
+    )
+    np.testing.assert_allclose(load_trace(azure).arrival, [0.0, 1.0])
+    azure.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n1,100,10\n2,200,10\n")
+    with pytest.raises(InvalidInputError) as info:
+        load_trace(azure)
+    assert info.value.accepted == "a clock time for TIMESTAMP in every row (row 1: 1)"
+
+    def refused(name: str, rows: list[dict]) -> str:
+        path = tmp_path / name
+        path.write_text("\n".join(json.dumps(r) for r in rows))
+        with pytest.raises(InvalidInputError) as info:
+            load_trace(path)
+        return info.value.accepted
+
+    moon = {"timestamp": 0, "input_length": 10, "output_length": 2}
+    assert refused("a.jsonl", [{**moon, "input_length": True}]) == (
+        "a number for input_length in every row (row 1: True)"
+    )
+    assert refused("b.jsonl", [{**moon, "input_length": 1e30}]) == (
+        "input_length at most 1,099,511,627,776 tokens (row 1: 1e+30)"
+    )
+    assert refused("c.jsonl", [{"timestamp": 0, "input_length": 10}]) == (
+        "a column output_length (a Mooncake trace's timestamp, input_length and output_length)"
+    )
+    burst = tmp_path / "burst.CSV"
+    burst.write_text("Timestamp,Request tokens\n5,472\n")
+    with pytest.raises(InvalidInputError) as info:
+        load_trace(burst)
+    assert info.value.accepted.startswith("a column Response tokens (a BurstGPT trace's")
+    upper = tmp_path / "t.JSONL"
+    upper.write_bytes(b"\xef\xbb\xbf" + json.dumps(moon).encode())
+    assert load_trace(upper).prompt.tolist() == [10]
+
+
 def test_a_public_trace_bad_row_names_its_own_column(tmp_path) -> None:
     """BurstGPT records a failed request with 0 response tokens: refused at its row and
     column, not dropped silently; an Azure clock time that is none is named too."""

@@ -386,6 +386,16 @@ def _trace_columns(frame: pd.DataFrame, path: Path) -> tuple[dict[str, str], Tra
         if {form.arrival, form.prompt, form.output} <= set(frame.columns):
             fields = {"arrival_time": form.arrival, "prompt_len": form.prompt}
             return {**fields, "output_len": form.output}, form
+    # The format most of whose columns the file has names the one it lacks.
+    found = sum(v is not None for v in own.values())
+    for form in TRACE_FORMATS:
+        wanted = (form.arrival, form.prompt, form.output)
+        missing = [c for c in wanted if c not in frame.columns]
+        if 3 - len(missing) > found:
+            spelled = f"{', '.join(wanted[:-1])} and {wanted[-1]}"
+            raise InvalidInputError(
+                "trace", str(path), f"a column {missing[0]} (a {form.name} trace's {spelled})"
+            )
     field = next(k for k, v in own.items() if v is None)
     names = TRACE_COLUMNS[field]
     *others, last = (f.name for f in TRACE_FORMATS)
@@ -397,26 +407,48 @@ def _trace_columns(frame: pd.DataFrame, path: Path) -> tuple[dict[str, str], Tra
     )
 
 
+def _booleans(column: pd.Series) -> np.ndarray:
+    """Where a column holds true or false (JSON's), which pandas would read as 1 and 0."""
+    if column.dtype == bool:
+        return np.ones(len(column), dtype=bool)
+    if column.dtype != object:
+        return np.zeros(len(column), dtype=bool)
+    return np.fromiter((isinstance(v, bool) for v in column), dtype=bool, count=len(column))
+
+
 def load_trace(path: str | Path) -> Requests:
     """A CSV or JSONL file with an arrival time in seconds and prompt and output lengths per
     request (column names in TRACE_COLUMNS), or a public trace as published
     (TRACE_FORMATS). Rows are sorted by arrival; other columns are not read."""
     path = Path(path)
-    if path.suffix not in (".csv", ".jsonl"):
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl"):
         raise InvalidInputError("trace", str(path), "a .csv or .jsonl file")
     try:
-        frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_json(path, lines=True)
+        # utf-8-sig: a byte-order mark, as some editors write one, is no part of the text.
+        if suffix == ".csv":
+            frame = pd.read_csv(path, encoding="utf-8-sig")
+        else:
+            frame = pd.read_json(path, lines=True, encoding="utf-8-sig")
     except (OSError, ValueError) as exc:
         raise InvalidInputError("trace", str(path), f"a readable trace file ({exc})") from None
     names, form = _trace_columns(frame, path)
     if not len(frame):
         raise InvalidInputError("trace", str(path), "at least one request")
     columns = {
-        field: pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
+        field: np.where(
+            _booleans(frame[name]), np.nan, pd.to_numeric(frame[name], errors="coerce")
+        ).astype(float)
         for field, name in names.items()
     }
     if form is not None and form.time_unit == "datetime":
-        clock = pd.to_datetime(frame[form.arrival], errors="coerce", format="mixed")
+        given = frame[form.arrival]
+        # Clock times only: a number (seconds? nanoseconds?) is not what the format holds.
+        # Offsets may differ from row to row: each read as the instant it names.
+        clock = pd.Series(pd.NaT, index=given.index, dtype="datetime64[ns, UTC]")
+        text = given.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        if text.any():
+            clock[text] = pd.to_datetime(given[text], errors="coerce", format="mixed", utc=True)
         seconds = (clock - clock.min()).dt.total_seconds().to_numpy(dtype=float)
         columns["arrival_time"] = np.where(clock.isna().to_numpy(), np.nan, seconds)
     elif form is not None:
@@ -436,13 +468,18 @@ def load_trace(path: str | Path) -> Requests:
             )
     for field in ("prompt_len", "output_len"):
         lengths = columns[field]
-        bad = (lengths < 1) | (lengths != np.round(lengths)) | (lengths > MAX_LENGTH)
+        bad = (lengths < 1) | (lengths != np.round(lengths))
         if bad.any():
             # A length of 10.7 tokens is no request: never truncated silently.
             raise InvalidInputError(
                 "trace",
                 str(path),
                 f"{names[field]} a positive whole number{_first_bad(bad, frame, names[field])}",
+            )
+        if (lengths > MAX_LENGTH).any():
+            where = _first_bad(lengths > MAX_LENGTH, frame, names[field])
+            raise InvalidInputError(
+                "trace", str(path), f"{names[field]} at most {MAX_LENGTH:,} tokens{where}"
             )
     if np.any(columns["arrival_time"] < 0):
         bad = columns["arrival_time"] < 0
