@@ -116,7 +116,8 @@ def close_names(text: str, n: int = 3) -> list[str]:
 
 
 def catalog_name(name: str) -> str | None:
-    """The catalog device a name or alias means (case, spaces and dashes ignored), or None."""
+    """The catalog device a name or alias means (case, spaces, dashes and underscores
+    ignored), or None."""
     return _index().get(_key(name))
 
 
@@ -174,7 +175,8 @@ def timed_figures(device: Device) -> tuple[object, ...]:
 
 
 def get_device(name: str | os.PathLike[str], field: str = "hardware") -> Device:
-    """A catalog name or alias (case, spaces and dashes ignored), or a path to a TOML file;
+    """A catalog name or alias (case, spaces, dashes and underscores ignored), or a path to a
+    TOML file;
     `field`: the setting it was given as, which an error names."""
     if not isinstance(name, str | os.PathLike):
         raise InvalidInputError(
