@@ -1276,10 +1276,10 @@ def test_a_scenario_takes_images_as_the_command_line_does(client: TestClient) ->
         ("get", "/api/analyze", 405,
          "GET /api/analyze is not allowed: this route takes POST", "method"),
         ("delete", "/api/models", 405,
-         "DELETE /api/models is not allowed: this route takes GET", "method"),
+         "DELETE /api/models is not allowed: this route takes GET, HEAD", "method"),
         # Every method its routes take: it had said GET alone.
         ("put", "/api/jobs/abc", 405,
-         "PUT /api/jobs/abc is not allowed: this route takes DELETE, GET", "method"),
+         "PUT /api/jobs/abc is not allowed: this route takes DELETE, GET, HEAD", "method"),
     ],
 )  # fmt: skip
 def test_unknown_routes_and_methods_answer_as_every_refusal(

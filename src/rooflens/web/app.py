@@ -201,6 +201,8 @@ def _methods_of(request: Request) -> str:
         match, _ = route.matches(request.scope)
         if match is Match.PARTIAL:
             methods |= set(getattr(route, "methods", None) or ())
+    if "GET" in methods:  # HeadAsGet answers HEAD wherever GET is taken
+        methods.add("HEAD")
     return ", ".join(sorted(methods))
 
 
