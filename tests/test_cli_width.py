@@ -109,9 +109,10 @@ def test_a_switch_help_names_its_two_flags_not_a_value() -> None:
     """A switch takes no value (`--flash-attention=false` is refused), so its help names the
     two flags where it said "(true or false (or empty))", as a request's JSON takes them."""
     for command, switch, left_out in (
-        ("analyze", "flash-attention", "neither: empty"),
+        ("analyze", "flash-attention", "give neither for empty"),
         ("analyze", "sparse-kernel", "default false"),
-        ("simulate", "overlap", "default false"),
+        # A preset (an engine's own too) turns it on: the help says where else it comes from.
+        ("simulate", "overlap", "default false; a preset's own under --preset or --engine"),
     ):
         result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400"})
         assert result.exit_code == 0, result.output

@@ -761,9 +761,10 @@ def _device_options(
     """The flags that define a custom device or override a catalog one's figures."""
 
 
-def declared_option(model: type[BaseModel], name: str) -> inspect.Parameter:
+def declared_option(model: type[BaseModel], name: str, note: str = "") -> inspect.Parameter:
     """The command-line option of one declared setting: its flag, type, default, help (with
-    what it accepts) and help panel all come from the field of `model` that declares it."""
+    what it accepts) and help panel all come from the field of `model` that declares it;
+    `note` ends what it accepts (where else its default may come from)."""
     field = model.model_fields[name]
     extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
     flag = "--" + option_name(model, name).replace("_", "-")
@@ -781,10 +782,10 @@ def declared_option(model: type[BaseModel], name: str) -> inspect.Parameter:
     # A switch takes no value: its help names the two flags, not the "true or false" a
     # request's JSON takes (`--flash-attention=false` is refused, as a switch must).
     if bool in kinds:
-        left_out = "; neither: empty" if field.default is None else default_text
-        accepts = f"{flag} or --no-{flag[2:]}{left_out}"
+        left_out = "; give neither for empty" if field.default is None else default_text
+        accepts = f"{flag} or --no-{flag[2:]}{left_out}{note}"
     else:
-        accepts = f"{accepted(model, name)}{default_text}"
+        accepts = f"{accepted(model, name)}{default_text}{note}"
     # Parentheses, not brackets: rich would read "[...]" in help as markup and drop it.
     help_text = f"{field.description} ({accepts})"
     # A setting that may be empty (None: its declared default) takes an empty value as left
@@ -821,13 +822,13 @@ def _empty_or(kind: type) -> Callable[[Any], Any]:
 
 
 def declared_options(
-    model: type[BaseModel], into: str, more: tuple[inspect.Parameter, ...] = ()
+    model: type[BaseModel], into: str, more: tuple[inspect.Parameter, ...] = (), note: str = ""
 ) -> Callable[[F], F]:
     """Add every field of `model` (and `more`) to a command's options, and hand those typed on
     the command line to it as one dict, keyword `into`; an option left out is not in it, so
     the declared default (or a preset's value) stands. Typer reads options from a signature,
-    so the signature is built from the declaration."""
-    shared = [*(declared_option(model, name) for name in model.model_fields), *more]
+    so the signature is built from the declaration. `note` ends each option's help."""
+    shared = [*(declared_option(model, name, note) for name in model.model_fields), *more]
 
     def decorate(func: F) -> F:
         own = [p for p in inspect.signature(func, eval_str=True).parameters.values()]

@@ -270,7 +270,8 @@ def _slo_default() -> str:
 @app.command()
 @_clean_errors
 @analysis_options
-@declared_options(SchedulerConfig, "scheduling")
+# A preset (--preset, or an engine's own) gives the fields not typed its values instead.
+@declared_options(SchedulerConfig, "scheduling", note="; a preset's own under --preset or --engine")
 @declared_options(ClusterConfig, "deployment")
 def simulate(
     model: ModelArg,
