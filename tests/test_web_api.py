@@ -1046,7 +1046,11 @@ def test_a_boolean_is_no_size(client: TestClient, path: str, change: dict, loc: 
             "is invalid: text is not a number (send it as a JSON number)"
         )
     elif path == "/api/advise" or "device" in change:
-        assert data["message"].endswith("is invalid: a boolean is not a number"), data
+        # The key whose value is one, not the whole mapping alone.
+        key = "h100-sxm" if path == "/api/advise" else "bf16"
+        assert data["message"].endswith(
+            f"is invalid: a boolean is not a number at {key} (send it as a JSON number)"
+        ), data
 
 
 @pytest.mark.parametrize(
@@ -1165,16 +1169,18 @@ def test_the_documented_upload_limits_are_the_viewers(client: TestClient) -> Non
 
 
 @pytest.mark.parametrize(
-    ("change", "loc"),
-    [({"hourly_prices": {"l4": "1"}}, ["hourly_prices"]), ({"top": "3"}, ["top"])],
+    ("change", "loc", "at"),
+    [({"hourly_prices": {"l4": "1"}}, ["hourly_prices"], " at l4"), ({"top": "3"}, ["top"], "")],
 )
-def test_the_advisor_takes_no_text_for_a_number(client: TestClient, change, loc) -> None:
+def test_the_advisor_takes_no_text_for_a_number(client: TestClient, change, loc, at) -> None:
     """A price of "1" passed as 1 USD/h where the other requests refuse text for a number;
     its lists still come as text ("1,2") as the page sends them."""
     body = {"model": {"id": LLAMA}, "devices": ["l4"]} | change
     data = error(client, "/api/advise", body)
     assert data["detail"][0]["loc"][1:] == loc, data
-    assert data["message"].endswith("is invalid: text is not a number (send it as a JSON number)")
+    assert data["message"].endswith(
+        f"is invalid: text is not a number{at} (send it as a JSON number)"
+    )
 
 
 def test_the_advisor_leaves_out_a_setting_sent_as_empty_text(client: TestClient) -> None:
@@ -1306,17 +1312,20 @@ def test_an_unknown_routes_message_keeps_to_one_short_line(client: TestClient) -
 
 
 @pytest.mark.parametrize(
-    ("device", "field"),
+    ("device", "field", "at"),
     [
-        ({"name": "h100-sxm", "peak_ops": {"bf16": "5e14"}}, "device.peak_ops={'bf16': '5e14'}"),
-        ({"name": "h100-sxm", "memory_bandwidth": "2e12"}, "device.memory_bandwidth='2e12'"),
+        ({"name": "h100-sxm", "peak_ops": {"fp8": 1e15, "bf16": "5e14"}},
+         "device.peak_ops={'fp8': 1000000000000000.0, 'bf16': '5e14'}", " at bf16"),
+        ({"name": "h100-sxm", "memory_bandwidth": "2e12"}, "device.memory_bandwidth='2e12'", ""),
     ],
-)
-def test_a_devices_rate_takes_no_text(client: TestClient, device: dict, field: str) -> None:
+)  # fmt: skip
+def test_a_devices_rate_takes_no_text(client: TestClient, device: dict, field: str, at) -> None:
     """peak_ops {"bf16": "5e14"} passed as 5e14 (its bounded type, Rate, hid the float from
-    the check every other number field has)."""
+    the check every other number field has); the key is named, not the mapping alone."""
     data = error(client, "/api/analyze", {**SCENARIO, "device": device})
-    assert data["message"] == f"{field} is invalid: text is not a number (send it as a JSON number)"
+    assert data["message"] == (
+        f"{field} is invalid: text is not a number{at} (send it as a JSON number)"
+    )
     assert data["detail"][0]["loc"][:3] == ["body", "device", field.split("=")[0].split(".")[1]]
 
 

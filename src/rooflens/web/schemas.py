@@ -82,31 +82,28 @@ def _numbers_only(annotation: object) -> bool:
     return bool(kinds) and kinds <= {int, float}
 
 
-def _text_for_a_number(annotation: object, value: object) -> bool:
-    """Whether `value` puts text where `annotation` takes a number: the field itself, or a
-    value of a mapping of numbers (hourly_prices: {"l4": "1"})."""
-    if isinstance(value, str):
-        return _numbers_only(annotation)
-    return _in_a_number_map(annotation, value, str)
-
-
-def _in_a_number_map(annotation: object, value: object, kind: type) -> bool:
-    """Whether `value`, a mapping given for a mapping of numbers, holds a `kind` among its
-    values (text, or a boolean that pydantic would read as 1: peak_ops {"bf16": true})."""
+def _in_a_number_map(annotation: object, value: object, kind: type) -> str | None:
+    """The first key of `value`, a mapping given for a mapping of numbers, whose value is a
+    `kind` (text, or a boolean that pydantic would read as 1: peak_ops {"bf16": true})."""
     if not isinstance(value, dict) or getattr(annotation, "__origin__", None) is not dict:
-        return False
+        return None
     _, number = get_args(annotation)
-    return _numbers_only(number) and any(isinstance(v, kind) for v in value.values())
+    if not _numbers_only(number):
+        return None
+    return next((str(k) for k, v in value.items() if isinstance(v, kind)), None)
 
 
 def json_typed(annotation: object, value: object) -> object:
     """`value`, unless JSON gave it as another type than the field's: "batch": true would
     otherwise pass as one sequence, "batch": "8" as eight and "overlap": "yes" or 1 as true
-    (JSON has numbers and booleans; the Python API refuses text in a number's place)."""
-    if _text_for_a_number(annotation, value):
+    (JSON has numbers and booleans; the Python API refuses text in a number's place); in a
+    mapping of numbers, the key whose value is not one is named."""
+    if isinstance(value, str) and _numbers_only(annotation):
         raise ValueError("text is not a number (send it as a JSON number)")
-    if _in_a_number_map(annotation, value, bool):
-        raise ValueError("a boolean is not a number")
+    for kind, what in ((str, "text"), (bool, "a boolean")):
+        key = _in_a_number_map(annotation, value, kind)
+        if key is not None:
+            raise ValueError(f"{what} is not a number at {key} (send it as a JSON number)")
     if _booleans_only(annotation) and not isinstance(value, bool):
         raise ValueError("expected true or false (a JSON boolean)")
     if isinstance(value, float) and _integers_only(annotation):
