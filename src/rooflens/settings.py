@@ -908,9 +908,9 @@ def _as_word(value: object, words: set[str]) -> object:
 
 def not_a_bool_number(annotation: object, value: object) -> object:
     """`value`, unless it is a boolean where `annotation` takes none (pydantic reads True as
-    1 in a number's place), or a float where it takes only integer choices (pydantic's
-    Literal[8] takes 8.0, where an integer field refuses it): a field validator's check,
-    raising ValueError."""
+    1 in a number's place), or a float where it takes only integers or integer choices
+    (pydantic reads 8.0 as 8, and Literal[8] takes it): a field validator's check, raising
+    ValueError, that every declared section shares (the command line refuses 8.0 too)."""
     kinds = _flatten(annotation)
     choices = _integer_choices(kinds)
     numeric = bool(choices) or any(kind in (int, float) for kind in kinds)
@@ -919,6 +919,8 @@ def not_a_bool_number(annotation: object, value: object) -> object:
         raise ValueError("a boolean is not a number")
     if isinstance(value, float) and float not in kinds and choices:
         raise ValueError(f"expected one of the integers {', '.join(map(str, choices))}")
+    if isinstance(value, float) and int in kinds and float not in kinds:
+        raise ValueError("expected an integer")
     return value
 
 

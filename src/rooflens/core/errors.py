@@ -217,6 +217,8 @@ def _words(err: Any) -> str:
     if type_words(err) is not None:
         return str(type_words(err))
     words = str(err["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
+    # A rule that says "expected ..." itself: the refusal says "expected" once.
+    words = words.removeprefix("expected ")
     return f"a value {words}" if _BOUND.match(words) else words
 
 

@@ -23,7 +23,9 @@ from rooflens.settings import (
     MAX_TOKENS,
     accepted,
     as_choice,
+    not_a_bool_number,
     option_name,
+    plain,
     setting,
     split_items,
 )
@@ -51,12 +53,14 @@ class _Declared(Declared):
 
 class _WordChoices(_Declared):
     """A description whose word choices read whatever their case (--queue SPF is spf,
-    --router Round_Robin round_robin), as the analysis' settings read theirs."""
+    --router Round_Robin round_robin), and whose numbers are of their declared kind (no
+    boolean as 1, no 8.0 as 8; numpy's as Python's), as the analysis' settings read theirs."""
 
     @field_validator("*", mode="before")
     @classmethod
-    def _words_any_case(cls, value: object, info: ValidationInfo) -> object:
-        return as_choice(cls.model_fields[str(info.field_name)].annotation, value)
+    def _as_declared(cls, value: object, info: ValidationInfo) -> object:
+        annotation = cls.model_fields[str(info.field_name)].annotation
+        return as_choice(annotation, not_a_bool_number(annotation, plain(value)))
 
 
 class SchedulerConfig(_WordChoices):

@@ -23,6 +23,7 @@ from pydantic import (
 from rooflens.core.errors import Declared, InvalidInputError
 from rooflens.serving import defaults
 from rooflens.serving.defaults import CV, CV_MAX, CV_MIN, LENGTH_FORMS
+from rooflens.settings import not_a_bool_number, plain
 
 # The latest arrival a run accepts (s): the clock still resolves 0.1 µs there.
 LATEST_ARRIVAL = 1e9
@@ -223,6 +224,12 @@ class Workload(Declared):
     )
     shared_prefix: int = Field(default=0, ge=0)
     seed: int = Field(default=0, ge=0, le=2**63 - 1)  # numpy's generator takes these
+
+    @field_validator("requests", "shared_prefix", "seed", mode="before")
+    @classmethod
+    def _whole(cls, value: object, info: ValidationInfo) -> object:
+        # No 10.0 requests and no true as one, as the scheduler's numbers (not_a_bool_number).
+        return not_a_bool_number(cls.model_fields[str(info.field_name)].annotation, plain(value))
 
     @field_validator("prompt", "output", mode="before")
     @classmethod

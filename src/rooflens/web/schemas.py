@@ -106,15 +106,7 @@ def json_typed(annotation: object, value: object) -> object:
             raise ValueError(f"{what} is not a number at {key} (send it as a JSON number)")
     if _booleans_only(annotation) and not isinstance(value, bool):
         raise ValueError("expected true or false (a JSON boolean)")
-    if isinstance(value, float) and _integers_only(annotation):
-        # 2.0 passed as 2 in the serving and sizes sections, where the analysis options and
-        # the command line refuse it: one rule for every integer field.
-        raise ValueError("expected an integer")
     return not_a_bool_number(annotation, value)
-
-
-def _integers_only(annotation: object) -> bool:
-    return _kinds(annotation) - {type(None)} == {int}
 
 
 def _booleans_only(annotation: object) -> bool:
