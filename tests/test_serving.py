@@ -158,6 +158,16 @@ def test_public_traces_are_read_as_published(tmp_path) -> None:
     mooncake.write_text("\n".join(json.dumps(r) for r in rows))
     read = load_trace(mooncake)
     np.testing.assert_allclose(read.arrival, [0.0, 1.5, 3.052])
+    # An excerpt from later in a trace (every value past a year in seconds, as ms from 8.8
+    # h on): pandas had read the column as dates, the gaps a million times too long.
+    late = tmp_path / "late.jsonl"
+    late.write_text("\n".join(json.dumps({**r, "timestamp": r["timestamp"] + 40_000_000})
+                              for r in rows))  # fmt: skip
+    np.testing.assert_allclose(load_trace(late).arrival, [0.0, 1.5, 3.052])
+    own = tmp_path / "own.jsonl"
+    own.write_text("\n".join(json.dumps({"arrival_time": 4e7 + t, "prompt_len": 5,
+                                         "output_len": 2}) for t in (0, 1)))  # fmt: skip
+    np.testing.assert_allclose(load_trace(own).arrival, [0.0, 1.0])
     assert read.prompt.tolist() == [6755, 100, 2287] and read.output.tolist() == [500, 7, 316]
 
     azure = tmp_path / "azure.csv"
@@ -192,6 +202,12 @@ def test_public_trace_edge_cases(tmp_path) -> None:
         "2023-11-16 18:15:46+00:00,100,10\n2023-11-16 19:15:47+01:00,200,10\n"
     )
     np.testing.assert_allclose(load_trace(azure).arrival, [0.0, 1.0])
+    azure.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,1,1\n11/16/2023 10:00,1,1\n"
+    )
+    with pytest.raises(InvalidInputError) as info:
+        load_trace(azure)  # a date in an order of its own is no guess
+    assert info.value.accepted.endswith("(row 2: '11/16/2023 10:00')")
     azure.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n1,100,10\n2,200,10\n")
     with pytest.raises(InvalidInputError) as info:
         load_trace(azure)
