@@ -661,6 +661,8 @@ def test_the_advice_says_how_many_requests_confirmed_its_picks(client) -> None:
         # 1024 = 4, and 1); a budget of 16 counted 256 + 7 chunks and refused the request.
         (SchedulerConfig(policy="continuous", max_tokens=16, max_batch=8, chunk_size=1024),
          5 + 16),
+        # Static batches run prompts whole, whatever the budget (8 + 1 chunks counted once).
+        (SchedulerConfig(policy="static", max_tokens=512, max_batch=8), 2 + 16),
     ],
 )  # fmt: skip
 def test_the_work_cap_counts_prompt_chunks_as_the_engine_cuts_them(scheduler, expected) -> None:

@@ -18,6 +18,7 @@ from rooflens.serving.simulate import (
     CapacityResult,
     Progress,
     check_expert_groups,
+    check_scheduler,
     deployment,
     find_capacity,
     run,
@@ -240,11 +241,26 @@ def _simulation(
     if isinstance(load, Workload):
         load = fitted_to(load, room)
     requests = _requests(load) if concurrency is None else closed_loop_requests(load, concurrency)
-    sched = scheduler_of(scheduler, preset, device, settings.engine, spec, settings.engine_version)
-    _check_read(scheduler, sched)
+    sched = scheduler_run(scheduler, preset, settings, spec, device)
     check_expert_groups(spec, opts, cluster or ClusterConfig())
     opts = _served_graphs(opts, settings, spec, device, sched, cluster)
     return _Simulation((spec, device, opts, requests), sched, concurrency)
+
+
+def scheduler_run(
+    scheduler: SchedulerConfig | None,
+    preset: str | None,
+    settings: Settings,
+    spec: ModelSpec,
+    device: Device,
+) -> SchedulerConfig | None:
+    """The scheduler a run takes (`scheduler_of`, with the settings' engine and release),
+    refused where a setting given would not be read or its settings contradict each other."""
+    sched = scheduler_of(scheduler, preset, device, settings.engine, spec, settings.engine_version)
+    _check_read(scheduler, sched)
+    if sched is not None:
+        check_scheduler(sched)
+    return sched
 
 
 def _served_graphs(
@@ -317,8 +333,7 @@ def capacity(
     settings = parse_settings(_analysis_settings(options), CAPACITY_KEYWORDS)
     spec, device, opts = resolve(model, hardware, settings)
     workload = fitted_to(workload, None if settings.allow_long_context else spec.max_positions)
-    sched = scheduler_of(scheduler, preset, device, settings.engine, spec, settings.engine_version)
-    _check_read(scheduler, sched)
+    sched = scheduler_run(scheduler, preset, settings, spec, device)
     check_expert_groups(spec, opts, cluster or ClusterConfig())
     opts = _served_graphs(opts, settings, spec, device, sched, cluster)
     found = find_capacity(

@@ -348,6 +348,15 @@ class SchedulerConfig(_WordChoices):
         return min(self.chunk_size or self.max_tokens, self.max_tokens)
 
     @property
+    def prompt_chunk(self) -> int | None:
+        """The most tokens of one prompt an iteration runs, as the engine cuts prompts: None
+        where they run whole (static batching, whole_prompts), the chunk size where the
+        token budget bounds only which prompts join (budgets_prompts_only), else `chunk`."""
+        if self.policy == "static" or self.whole_prompts:
+            return None
+        return self.chunk_size if self.budgets_prompts_only else self.chunk
+
+    @property
     def budgets_prompts_only(self) -> bool:
         """Whether max_tokens bounds only which prompts join a prefill iteration, not the
         decodes (continuous with a chunk size: SGLang's max_prefill_tokens, which it accepts

@@ -27,7 +27,7 @@ from rooflens.serving import defaults
 from rooflens.serving.config import SchedulerConfig
 from rooflens.serving.presets import PRESETS
 from rooflens.serving.results import LATENCIES, SimulationResult
-from rooflens.serving.simulate import check_context, check_expert_groups, check_scheduler, pools
+from rooflens.serving.simulate import check_context, check_expert_groups, pools
 from rooflens.serving.workload import ArrivalProcess, LengthDistribution, Requests, Workload
 from rooflens.settings import parse_settings
 from rooflens.web import schemas as s
@@ -128,29 +128,30 @@ def workload_of(spec: s.WorkloadIn, lengths: tuple[str, str] | None = None) -> W
 
 def iterations_at_worst(requests: Requests, scheduler: SchedulerConfig) -> int:
     """Engine iterations if every request ran alone: one per output token, one per prompt
-    chunk, as the engine cuts prompts (whole; at the chunk size where the token budget
-    bounds only which prompts join, SGLang's; else at the smaller of the chunk size and the
-    budget). The simulator's cost is about proportional to its iterations."""
-    if scheduler.whole_prompts:
-        chunks = len(requests)
-    else:
-        size = scheduler.chunk_size if scheduler.budgets_prompts_only else scheduler.chunk
-        chunks = int(np.ceil(requests.prompt / (size or scheduler.chunk)).sum())
+    chunk as the engine cuts prompts (`prompt_chunk`; one a prompt where it runs whole). The
+    simulator's cost is about proportional to its iterations."""
+    size = scheduler.prompt_chunk
+    chunks = len(requests) if size is None else int(np.ceil(requests.prompt / size).sum())
     return int(requests.output.sum()) + chunks
 
 
-def _too_much(requests: Requests, work: int, cap: int, what: str) -> WebInputError:
+def _too_much(
+    requests: Requests, work: int, cap: int, what: str, scheduler: SchedulerConfig
+) -> WebInputError:
+    # Larger chunks are a way out only where prompts are cut (not static batching's).
+    ways = "fewer requests or shorter outputs"
+    if scheduler.prompt_chunk is not None:
+        ways = "fewer requests, shorter outputs or larger prompt chunks"
     return WebInputError(
         ("workload", "requests"),
         f"workload.requests={len(requests)} is invalid: these requests could take {work:,} "
         f"engine iterations (output tokens + prompt chunks), and {what} in the viewer takes "
-        f"at most {cap:,}; use fewer requests, shorter outputs or larger prompt chunks (the "
-        "CLI has no cap)",
+        f"at most {cap:,}; use {ways} (the CLI has no cap)",
         "too_much_work",
     )
 
 
-def _check_context(requests: Requests, request: s.SimulateRequest) -> None:
+def _within_viewer_context(requests: Requests, request: s.SimulateRequest) -> None:
     longest = int((requests.prompt + requests.output).max())
     if longest > s.MAX_SIMULATED_CONTEXT:
         # The simulator tabulates one sequence's cost at every context up to the longest.
@@ -165,21 +166,19 @@ def _check_context(requests: Requests, request: s.SimulateRequest) -> None:
 def _check_work(requests: Requests, scheduler: SchedulerConfig) -> None:
     work = iterations_at_worst(requests, scheduler)
     if work > s.MAX_ITERATIONS:
-        raise _too_much(requests, work, s.MAX_ITERATIONS, "one simulation")
+        raise _too_much(requests, work, s.MAX_ITERATIONS, "one simulation", scheduler)
 
 
 def _scheduler_run(request: s.SimulateRequest, model: ModelSpec, device: Device) -> SchedulerConfig:
-    """The scheduler the run takes (`serving.scheduler_of`: the preset asked for, else the
+    """The scheduler the run takes (`serving.scheduler_run`: the preset asked for, else the
     options' engine's, with the fields given in its place), its settings checked together."""
     settings = parse_settings(option_values(request.options))
     spec, device, _ = api.resolve(model, device, settings)
-    ran = (request.preset, device, settings.engine, spec, settings.engine_version)
-    scheduler = serving.scheduler_of(request.scheduler, *ran) or request.scheduler
-    check_scheduler(scheduler)
-    return scheduler
+    ran = serving.scheduler_run(request.scheduler, request.preset, settings, spec, device)
+    return ran or request.scheduler
 
 
-def capacity_workload(workload: Workload, scheduler: s.SchedulerIn) -> Workload:
+def capacity_workload(workload: Workload, scheduler: SchedulerConfig) -> Workload:
     """The workload a capacity search in the viewer probes with: the same distributions,
     with as many requests as fit the cap on one probe (a search runs a dozen or more)."""
     cap = s.MAX_CAPACITY_ITERATIONS
@@ -195,6 +194,7 @@ def capacity_workload(workload: Workload, scheduler: s.SchedulerIn) -> Workload:
                 work,
                 cap,
                 f"a capacity search's probe of at least {MIN_REQUESTS} requests",
+                scheduler,
             )
         workload = workload.model_copy(update={"requests": fewer})
     return workload
@@ -269,7 +269,7 @@ def _checked_requests(
     with located((), where=_placed(SIMULATE_SECTIONS)):
         workload = workload_of(request.workload, lengths_of(request, model))
         requests = workload.draw()
-        _check_context(requests, request)
+        _within_viewer_context(requests, request)
         # The options as every iteration's analysis reads them (a tp the model's heads do not
         # split, a group size its weights cannot take): one step of one token, milliseconds.
         api.analyze(model, device, batch=1, prompt_len=1, **option_values(request.options))
