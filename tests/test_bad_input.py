@@ -1070,7 +1070,8 @@ def test_a_file_in_a_missing_folder_is_refused_before_any_work(
         # taken, whatever their value, and unused.
         (
             ["analyze", "gpt2", "-H", "a6000", "--alpha", "1.5"],
-            "error: --alpha=1.5 is invalid: expected left out without --draft, --medusa or --mtp",
+            "error: --alpha/--acceptance=1.5 is invalid: expected left out without --draft, "
+            "--medusa or --mtp",
         ),
     ],
 )

@@ -432,7 +432,9 @@ def speculation_given(
     """Speculation's figures without a drafter would be taken and mean nothing: refused."""
     if drafting:
         return  # the estimate checks their values
-    for flag, value in (("--gamma", gamma), ("--alpha", alpha), ("--tree-width", tree_width)):
+    # Each by both its names: either may have been typed.
+    named = (("--gamma/--draft-tokens", gamma), ("--alpha/--acceptance", alpha))
+    for flag, value in (*named, ("--tree-width", tree_width)):
         if value is not None:
             raise InvalidInputError(
                 flag, value, "left out without --draft, --medusa or --mtp (no speculation)"
