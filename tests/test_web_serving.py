@@ -668,3 +668,23 @@ def test_the_advice_says_how_many_requests_confirmed_its_picks(client) -> None:
 def test_the_work_cap_counts_prompt_chunks_as_the_engine_cuts_them(scheduler, expected) -> None:
     requests = Requests(np.array([0.0, 1.0]), np.array([4096, 100]), np.array([8, 8]))
     assert iterations_at_worst(requests, scheduler) == expected
+
+
+@pytest.mark.parametrize(
+    ("settings", "status"),
+    [
+        # SGLang's preset cuts 512-token prompts at a chunk size of 1: 512 chunks each.
+        ({"preset": "sglang", "scheduler": {"chunk_size": 1}}, 422),
+        ({"options": {"engine": "sglang"}, "scheduler": {"chunk_size": 1}}, 422),
+        # The same requests at a chunk size of 8: 64 chunks each, within the cap.
+        ({"preset": "sglang", "scheduler": {"chunk_size": 8}}, 200),
+    ],
+)
+def test_the_work_cap_counts_the_presets_scheduler(client, settings, status) -> None:
+    """The cap reads the scheduler the run takes, a preset's or an engine's with the fields
+    given: 1,000 requests of 512 + 8 tokens are 8,000 decode iterations plus the chunks."""
+    workload = {"requests": 1000, "prompt": "fixed:512", "output": "fixed:8", "rate": 4.0}
+    res = client.post("/api/scheduler", json={**BASE, **settings, "workload": workload})
+    assert res.status_code == status, res.text
+    if status == 422:
+        assert "could take 520,000 engine iterations" in res.json()["message"]
