@@ -685,7 +685,8 @@ def test_refusals_say_what_is_accepted_in_the_apis_words(client: TestClient) -> 
 def test_every_get_route_answers_head_as_link_checkers_ask(client: TestClient) -> None:
     """`curl -I`, link checkers and uptime checks ask HEAD, which the page and the reference
     answered 405 once, and the API's GET routes until HeadAsGet answered it for all."""
-    for path in ("/", "/docs", "/static/app.js", "/api/devices", "/api/engines", "/openapi.json"):
+    pages = ("/", "/docs", "/static/app.js", "/vendor/plotly.min.js")
+    for path in (*pages, "/api/devices", "/api/engines", "/openapi.json"):
         answer = client.head(path)
         assert answer.status_code == 200 and answer.content == b"", path
         assert answer.headers["content-length"] == client.get(path).headers["content-length"]

@@ -250,15 +250,24 @@ def job_error_body(exc: Exception) -> dict[str, Any] | None:
     return input_error_body(exc) if isinstance(exc, WebInputError) else None
 
 
+# Paths whose files answer HEAD themselves, headers only (StaticFiles, FileResponse), where
+# a GET would read the file (plotly.min.js: 4.8 MB) for a body never sent.
+FILES_ANSWER_HEAD = ("/static/", "/vendor/")
+
+
 class HeadAsGet:
     """HEAD answered as GET without its body, on every route (`curl -I` and uptime checks
-    ask HEAD, which FastAPI's GET routes answered 405)."""
+    ask HEAD, which FastAPI's GET routes answered 405); files answer it themselves."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "HEAD"
+            or str(scope["path"]).startswith(FILES_ANSWER_HEAD)
+        ):
             await self.app(scope, receive, send)
             return
 
@@ -440,11 +449,11 @@ def _pages(app: FastAPI) -> None:
     def reference() -> HTMLResponse:
         return HTMLResponse(docs, headers={"Cache-Control": "no-cache"})
 
-    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    @app.api_route("/vendor/plotly.min.js", methods=["GET", "HEAD"], include_in_schema=False)
     def plotly() -> FileResponse:
         return FileResponse(plotly_js(), media_type="text/javascript")
 
-    @app.get(plotly_url(), include_in_schema=False)
+    @app.api_route(plotly_url(), methods=["GET", "HEAD"], include_in_schema=False)
     def plotly_versioned(request: Request) -> Response:
         headers = {"Cache-Control": PLOTLY_CACHE, "Vary": "Accept-Encoding"}
         if "gzip" not in request.headers.get("accept-encoding", ""):
