@@ -204,7 +204,10 @@ def test_a_report_takes_what_analyze_adds_beside_the_analysis(tmp_path) -> None:
     bad = CliRunner().invoke(
         app, ["report", LLAMA, "-H", "a6000", "--alpha", "0.7", "-o", str(tmp_path / "x.md")]
     )
-    assert bad.exit_code == 2 and "--alpha=0.7 is invalid: expected left out without" in bad.output
+    assert (
+        bad.exit_code == 2
+        and "--alpha/--acceptance=0.7 is invalid: expected left out without" in bad.output
+    )
     # Images: the vision encoder's stage, its bottlenecks and its operator plot.
     vl = tmp_path / "vl.md"
     args = ["report", "Qwen/Qwen3-VL-4B-Instruct", "-H", "h100-sxm", "--images", "2", "-o", str(vl)]
