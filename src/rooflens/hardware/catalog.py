@@ -176,8 +176,7 @@ def timed_figures(device: Device) -> tuple[object, ...]:
 
 def get_device(name: str | os.PathLike[str], field: str = "hardware") -> Device:
     """A catalog name or alias (case, spaces, dashes and underscores ignored), or a path to a
-    TOML file;
-    `field`: the setting it was given as, which an error names."""
+    TOML file; `field`: the setting it was given as, which an error names."""
     if not isinstance(name, str | os.PathLike):
         raise InvalidInputError(
             field, name, "a catalog device name, a device TOML file or a Device"
