@@ -448,7 +448,7 @@ class Settings(BaseModel):
         # empty text stays the empty list (fusion="": nothing fused).
         if isinstance(value, str) and not value.strip() and empty_is_unset(cls, info.field_name):
             return None
-        return as_choice(annotation, not_a_bool_number(annotation, plain(value)))
+        return as_choice(annotation, declared_number(cls, info.field_name, value))
 
     @field_validator("engine_version", mode="before")
     @classmethod
@@ -922,6 +922,12 @@ def not_a_bool_number(annotation: object, value: object) -> object:
     if isinstance(value, float) and int in kinds and float not in kinds:
         raise ValueError("expected an integer")
     return value
+
+
+def declared_number(model: type[BaseModel], name: str, value: object) -> object:
+    """`value` for field `name` of a declared model, numpy's scalars as Python's, refused
+    where not_a_bool_number refuses it: the check every declared section's validator makes."""
+    return not_a_bool_number(model.model_fields[name].annotation, plain(value))
 
 
 def _integer_choices(kinds: list[object]) -> tuple[int, ...]:

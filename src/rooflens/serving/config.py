@@ -23,9 +23,8 @@ from rooflens.settings import (
     MAX_TOKENS,
     accepted,
     as_choice,
-    not_a_bool_number,
+    declared_number,
     option_name,
-    plain,
     setting,
     split_items,
 )
@@ -59,8 +58,8 @@ class _WordChoices(_Declared):
     @field_validator("*", mode="before")
     @classmethod
     def _as_declared(cls, value: object, info: ValidationInfo) -> object:
-        annotation = cls.model_fields[str(info.field_name)].annotation
-        return as_choice(annotation, not_a_bool_number(annotation, plain(value)))
+        name = str(info.field_name)
+        return as_choice(cls.model_fields[name].annotation, declared_number(cls, name, value))
 
 
 class SchedulerConfig(_WordChoices):

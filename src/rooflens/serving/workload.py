@@ -23,7 +23,7 @@ from pydantic import (
 from rooflens.core.errors import Declared, InvalidInputError
 from rooflens.serving import defaults
 from rooflens.serving.defaults import CV, CV_MAX, CV_MIN, LENGTH_FORMS
-from rooflens.settings import not_a_bool_number, plain
+from rooflens.settings import declared_number
 
 # The latest arrival a run accepts (s): the clock still resolves 0.1 µs there.
 LATEST_ARRIVAL = 1e9
@@ -228,8 +228,8 @@ class Workload(Declared):
     @field_validator("requests", "shared_prefix", "seed", mode="before")
     @classmethod
     def _whole(cls, value: object, info: ValidationInfo) -> object:
-        # No 10.0 requests and no true as one, as the scheduler's numbers (not_a_bool_number).
-        return not_a_bool_number(cls.model_fields[str(info.field_name)].annotation, plain(value))
+        # No 10.0 requests and no true as one, as the scheduler's numbers.
+        return declared_number(cls, str(info.field_name), value)
 
     @field_validator("prompt", "output", mode="before")
     @classmethod
