@@ -573,7 +573,9 @@ def test_compare_says_what_priced_each_side() -> None:
     assert (
         "A: calibrated estimate (sglang 0.5.10 profile, h100-sxm, graphs for decode, eager prefill)"
     ) in table
-    assert "B: calibrated estimate (vllm 0.24.0 profile, h100-sxm, graphs)" in table
+    assert (
+        "B: calibrated estimate (vllm 0.24.0 profile, h100-sxm, graphs, prefill's up to 512 tokens)"
+    ) in table
     assert "A: fallback: engine_version=0.5.9" in table
     assert "B changes engine=vllm, engine_version=" in table and "None" not in table
 

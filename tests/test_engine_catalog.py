@@ -50,12 +50,16 @@ def test_a_fitted_engine_profile_says_its_release_source_and_defaults() -> None:
     sglang = _row(rows, "sglang", "h100-sxm")
     assert sglang["host_per_request"] == 0.0158
     assert _row(rows, "trtllm", "h200-sxm")["host_per_request"] is None
-    # And SGLang's launch of a prefill without CUDA graphs, none measured for the others.
+    # And SGLang's and vLLM's launch of a prefill without CUDA graphs, none measured for
+    # TensorRT-LLM.
     assert (sglang["eager_host_per_layer"], sglang["eager_host_per_moe_layer"]) == (
         0.00042,
         0.00177,
     )
-    assert vllm["eager_host_per_layer"] is None and vllm["eager_host_per_moe_layer"] is None
+    assert (vllm["eager_host_per_layer"], vllm["eager_host_per_moe_layer"]) == (0.00109, 0.00047)
+    trtllm_launch = _row(rows, "trtllm", "h200-sxm")
+    assert trtllm_launch["eager_host_per_layer"] is None
+    assert trtllm_launch["eager_host_per_moe_layer"] is None
     assert _row(rows, "transformers", "h100-sxm")["host_per_request"] is None
     assert sglang["older_releases"] == ["0.5.6.post2", "0.5.10"]
     assert (sglang["max_tokens"], sglang["memory_fraction_of"]) == (16384, "static")

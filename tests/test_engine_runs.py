@@ -24,6 +24,7 @@ from rooflens.measure.engine_runs import (
     inside_server,
     launch_points,
     launch_times,
+    launched_graph_tokens,
     markdown,
     prefilled_in_graphs,
     read_runs,
@@ -417,6 +418,117 @@ def test_the_shipped_launch_times_are_the_fit_of_the_eager_prefill_runs() -> Non
         launch_times(eager[eager["isl"] == 4096], graphs)
     with pytest.raises(ValueError, match="both needed"):
         launch_times(eager[eager["model"] == MOE], graphs)
+
+
+GRAPHS = ROOT / "docs/data/engine-runs-vllm-0.22.0-h100-graphs.jsonl"
+
+
+def _vllm_starts() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """vLLM's six starts on one host: at its defaults, and with graphs to 4,096 tokens."""
+    runs = read_runs(GRAPHS)
+    captured = runs.apply(launched_graph_tokens, axis=1)
+    return runs[captured.isna()], runs[captured.notna()]
+
+
+def test_a_launch_names_its_prefill_graphs_in_its_server_arguments() -> None:
+    def run(args: object) -> pd.Series:
+        return pd.Series({"server_args": args})
+
+    assert launched_graph_tokens(run("--disable-prefill-cuda-graph")) == 0
+    sizes = '--compilation-config {"cudagraph_capture_sizes":[1,2,4,1024,4096]}'
+    assert launched_graph_tokens(run(sizes)) == 4096
+    assert launched_graph_tokens(run('--compilation-config {"mode": 3}')) is None
+    for nothing in ("", None, float("nan"), "--enable-metrics"):
+        assert launched_graph_tokens(run(nothing)) is None
+    defaults, graphs = _vllm_starts()
+    assert sorted(set(zip(defaults["model"], defaults["launch"], strict=True))) == [
+        (MOE, 3),
+        ("meta-llama/Llama-3.1-8B", 4),
+        ("meta-llama/Llama-3.1-8B", 5),
+    ]
+    assert set(graphs.apply(launched_graph_tokens, axis=1)) == {4096}
+    # At the defaults vLLM captures 512 tokens: 1,024 runs past them, with graphs to 4,096 not.
+    long = defaults[defaults["isl"] == 1024].iloc[0]
+    assert not prefilled_in_graphs(long)
+    assert prefilled_in_graphs(defaults[defaults["isl"] == 512].iloc[0])
+    assert prefilled_in_graphs(graphs[graphs["isl"] == 4096].iloc[0])
+
+
+def test_vllms_launch_times_are_the_rules_reading_of_its_starts_past_its_graphs() -> None:
+    """Points past 512 tokens where the start at the defaults was slower than a start with
+    graphs by more than 2 ms and than the pair differ at points both ran in graphs:
+    Qwen3-30B-A3B's five (1.22-1.68 ms per layer, median 1.56), Llama-3.1-8B's one (its
+    fourth start at 1,024 tokens, 1.09 ms); the profile's 1.09 ms and 0.47 ms more per
+    mixture-of-experts layer. Without the margin Llama-3.1-8B's fourth start also counts at
+    2,048 and 4,096 tokens (within its 7.05 ms control)."""
+    defaults, graphs = _vllm_starts()
+    points = launch_points(defaults, graphs, max_tokens=4096, margin=True)
+    qwen = points[points["model"] == MOE]
+    assert [round(p, 2) for p in sorted(qwen["per_layer_ms"])] == [1.22, 1.22, 1.56, 1.58, 1.68]
+    assert round(float(qwen["per_layer_ms"].median()), 2) == 1.56
+    assert sorted(qwen["isl"]) == [1024, 1024, 2048, 2048, 4096]
+    llama = points[points["model"] == "meta-llama/Llama-3.1-8B"]
+    assert llama[["launch", "isl"]].values.tolist() == [[4, 1024]]
+    assert round(float(llama["control_ms"].iloc[0]), 2) == 7.05
+    assert round(float(llama["per_layer_ms"].iloc[0]), 2) == 1.09
+    dense, more = launch_times(defaults, graphs, max_tokens=4096, margin=True)
+    profile = load_engine_profile("vllm", "h100-sxm")
+    assert (round(dense, 5), round(more, 5)) == (
+        profile.eager_host_per_layer,
+        profile.eager_host_per_moe_layer,
+    )
+    loose = launch_points(defaults, graphs, max_tokens=4096)
+    assert len(loose[loose["model"] == "meta-llama/Llama-3.1-8B"]) == 3
+    # The fallback: the shipped starts at the defaults (another host) against these.
+    shipped = read_runs(ROOT / MEASURED["vllm"][1])
+    across = launch_points(shipped, graphs, max_tokens=4096, margin=True)
+    dense_across = across[across["model"] != MOE]["per_layer_ms"]
+    assert [round(p, 2) for p in dense_across] == [1.51, 3.17]
+    assert round(float(dense_across.median()), 2) == 2.34
+    _doc_says(
+        "Qwen3-30B-A3B's five points give 1.22, 1.22, 1.56, 1.58 and 1.68 ms per layer",
+        "and 1.68 ms per layer (median 1.56)",
+        "1.09 ms: so 1.09 ms per layer and 0.47 ms more per mixture-of-experts layer",
+        "a launch of 34.9 ms for Llama-3.1-8B and 74.9 ms for Qwen3-30B-A3B",
+        "gives Llama-3.1-8B 1.51 and 3.17 ms per layer",
+        "a dense figure of 2.34 ms and a negative one for its experts",
+    )
+
+
+def test_vllms_starts_past_its_graphs_are_what_the_document_says() -> None:
+    """The six starts' single-client TTFTs as the section reads them, and its table of
+    today's forecasts."""
+    defaults, graphs = _vllm_starts()
+    mean = pd.concat([defaults, graphs]).pivot_table(
+        index=["model", "isl"], columns="launch", values="ttft_mean_ms"
+    )
+    qwen, llama = mean.loc[MOE], mean.loc["meta-llama/Llama-3.1-8B"]
+    gaps = [round(qwen.loc[n, 3] - qwen.loc[n, g], 1) for n in (1024, 2048, 4096) for g in (2, 4)]
+    assert gaps == [25.3, 25.6, 29.5, 30.5, 1.1, 3.1]
+    assert (
+        round(float((qwen.loc[[16, 128, 512], 3] - qwen.loc[[16, 128, 512], 4]).abs().max()), 2)
+        == 1.04
+    )
+    assert [round(llama.loc[n, 4] - llama.loc[n, 3], 1) for n in (16, 128, 1024, 2048, 4096)] == [
+        3.3,
+        7.1,
+        12.8,
+        2.1,
+        4.2,
+    ]
+    assert max(abs(llama.loc[n, 5] - llama.loc[n, 3]) for n in (1024, 2048, 4096)) < 0.75
+    _doc_says(
+        "29.5 and 30.5 ms at 2,048 and 1.1 and 3.1 ms at 4,096",
+        "they differ by at most 1.04 ms",
+        "(35.5 against 36.2 ms at 1,024)",
+        "25.2 ms from being scheduled to its first token",
+    )
+    shipped = inside_server(read_runs(ROOT / MEASURED["vllm"][1]))
+    assert round(float(shipped.loc[shipped["isl"] == 1024, "prefill_ms"].iloc[0]), 1) == 25.2
+    text = DOC.read_text("utf-8")
+    section = text.split("\n## vLLM past its CUDA graphs\n", 1)[1].split("\n## ", 1)[0]
+    table = side_by_side(read_runs(GRAPHS))
+    assert markdown(table) in section
 
 
 def test_the_eager_prefill_forecasts_are_what_the_document_says() -> None:

@@ -538,7 +538,10 @@ def test_each_plot_names_the_model_the_device_and_what_priced_it() -> None:
     assert fig.get_suptitle().startswith("Qwen/Qwen3-30B-A3B on NVIDIA H200 SXM 141GB\n")
     # ...which they had not: "A" and "B" alone, W4's bars read as the engine's.
     legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
-    assert legend == ["vLLM: vllm 0.24.0 profile, h200-sxm, graphs", "roofline: roofline bound"]
+    assert legend == [
+        "vLLM: vllm 0.24.0 profile, h200-sxm, graphs, prefill's up to 512 tokens",
+        "roofline: roofline bound",
+    ]
     fig = plots.memory_bars("Qwen/Qwen3-30B-A3B", "h200", mixed)
     assert [" ".join(x.split("\n")) for x in tick_labels(fig, fig.axes[0].xaxis)] == legend
     # vLLM takes 0.92 of the device: each bar its own capacity (the last series' line was all).
@@ -551,7 +554,8 @@ def test_each_plot_names_the_model_the_device_and_what_priced_it() -> None:
     title = plots.operator_times(result, "decode").axes[0].get_title().splitlines()
     assert title == [
         "Qwen/Qwen3-30B-A3B on NVIDIA H200 SXM 141GB,",
-        "calibrated estimate (vllm 0.24.0 profile, h200-sxm, graphs)",
+        "calibrated estimate (vllm 0.24.0 profile,",
+        "h200-sxm, graphs, prefill's up to 512 tokens)",
         "decode: time per operator, batch 8, prompt 2,048 tokens; per device of 2",
     ]
     roof = plots.roofline(rooflens.analyze(LLAMA, "a6000")).axes[0].get_title()
@@ -578,7 +582,9 @@ def test_a_long_engine_label_keeps_a_narrow_figures_title_within_it(tmp_path) ->
 
     model, device = "Qwen/Qwen3-30B-A3B", "h200"
     result = rooflens.analyze(model, device, engine="vllm", tp=2, batch=8)
-    estimate = "calibrated estimate (vllm 0.24.0 profile, h200-sxm, graphs)"
+    estimate = (
+        "calibrated estimate (vllm 0.24.0 profile, h200-sxm, graphs, prefill's up to 512 tokens)"
+    )
     subject = f"{model} on NVIDIA H200 SXM 141GB, {estimate}"
     memory = plots.memory_bars(model, device, {"vLLM": {"engine": "vllm"}})
     drawn = {
@@ -615,8 +621,8 @@ def test_a_long_engine_label_keeps_a_narrow_figures_title_within_it(tmp_path) ->
     # Broken where it must, after the device; the memory plot's estimate at its words too,
     # in lines as even as they go.
     assert memory.axes[0].get_title().splitlines() == [
-        f"{model} on NVIDIA H200 SXM 141GB,", "calibrated estimate (vllm 0.24.0",
-        "profile, h200-sxm, graphs)", "batch 1, context 1,151 tokens",
+        f"{model} on NVIDIA H200 SXM 141GB,", "calibrated estimate (vllm 0.24.0 profile,",
+        "h200-sxm, graphs, prefill's up to 512 tokens)", "batch 1, context 1,151 tokens",
     ]  # fmt: skip
     # A name without a space to break at: a smaller font, still within the figure.
     fig = plots.memory_bars(LLAMA, "a6000", {"W16": {}})

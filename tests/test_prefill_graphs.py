@@ -31,8 +31,65 @@ def test_sglang_prefills_without_graphs_before_0_5_10_and_up_to_its_chunk_after(
     assert prefill_graph_tokens("sglang", h100, None) == 8192
     assert prefill_graph_tokens("sglang", b200, "0.5.17") == 16384
     # No host launch time measured: every iteration as its kernels.
-    for engine in ("vllm", "trtllm", "transformers"):
+    for engine in ("trtllm", "transformers"):
         assert prefill_graph_tokens(engine, h100, None) is None
+
+
+def test_vllm_captures_graphs_up_to_twice_its_sequences_512_and_its_token_budget() -> None:
+    """vllm/config/vllm.py (_set_cudagraph_sizes): min(2 x max_num_seqs x (1 + drafts), 512,
+    max_num_batched_tokens); its preset (1,024 sequences, 8,192 tokens) gives 512, on an
+    A100 (256 and 2,048) too."""
+    from rooflens.serving.config import SchedulerConfig
+
+    h100 = get_device("h100-sxm")
+    assert prefill_graph_tokens("vllm", h100, "0.22.0") == 512
+    assert prefill_graph_tokens("vllm", get_device("a100-sxm-80gb"), None) == 512
+    for sched, tokens in (
+        (SchedulerConfig(max_batch=4), 8),
+        (SchedulerConfig(max_batch=64), 128),
+        (SchedulerConfig(max_batch=32, draft_tokens=3), 256),
+        (SchedulerConfig(max_batch=1024, max_tokens=2048), 512),
+        (SchedulerConfig(max_batch=100, max_tokens=150), 150),
+    ):
+        assert prefill_graph_tokens("vllm", h100, None, scheduler=sched) == tokens
+
+
+def test_a_vllm_prefill_past_its_graphs_lasts_at_least_the_measured_launch() -> None:
+    """vLLM's launch: 1.09 ms per layer, 0.47 ms more with a mixture of experts
+    (docs/engines-measured.md): Llama-3.1-8B's 32 layers 34.88 ms, Qwen3-30B-A3B's 48 74.88
+    ms; a 512-token prompt (in its graphs) is priced as its kernels, 1,024 tokens at the
+    launch where the kernels are shorter, 8,192 tokens as its kernels (longer)."""
+    profile = load_engine_profile("vllm", "h100-sxm")
+    assert (profile.eager_host_per_layer, profile.eager_host_per_moe_layer) == (0.00109, 0.00047)
+    for model, launch in ((DENSE, 32 * 0.00109), (MOE, 48 * (0.00109 + 0.00047))):
+        for prompt in (512, 1024, 8192):
+            served = rooflens.analyze(model, "h100-sxm", engine="vllm", prompt_len=prompt)
+            kernels = rooflens.analyze(
+                model, "h100-sxm", engine="vllm", prompt_len=prompt, prefill_graph_tokens=prompt
+            )
+            expected = _prefill(kernels) if prompt <= 512 else max(_prefill(kernels), launch)
+            assert _prefill(served) == pytest.approx(expected, rel=1e-12)
+        assert round(1e3 * launch, 2) in (34.88, 74.88)
+
+
+def test_a_vllm_scheduler_of_few_sequences_captures_fewer_prefill_tokens() -> None:
+    """The serving simulator takes the capture sizes from the scheduler it runs: 8 sequences
+    capture 16 tokens, so a 256-token prompt runs past them and its TTFT holds Llama's 34.88
+    ms launch; at the preset's 1,024 sequences (512 tokens) it runs in a graph."""
+    from rooflens.serving.api import simulate
+    from rooflens.serving.config import SchedulerConfig
+
+    load = Workload(requests=2, prompt="fixed:256", output="fixed:4")
+    runs = {
+        batch: simulate(
+            DENSE, "h100-sxm", load, engine="vllm", concurrency=1,
+            scheduler=SchedulerConfig(max_batch=batch, policy="chunked"),
+        ).requests["ttft"]
+        for batch in (8, 1024)
+    }  # fmt: skip
+    kernels = _prefill(rooflens.analyze(DENSE, "h100-sxm", engine="vllm", prompt_len=256))
+    assert kernels < 0.03488
+    np.testing.assert_allclose(runs[8] - runs[1024], 0.03488 - kernels, rtol=1e-6)
 
 
 def test_an_eager_prefill_lasts_at_least_the_hosts_launch_time() -> None:
@@ -229,13 +286,20 @@ def test_the_line_says_where_prefill_ran_without_graphs() -> None:
         MOE, "h100-sxm", engine="sglang", prompt_len=1024, prefill_graph_tokens=512
     )
     assert any(f.startswith("prefill iterations of more than 512 tokens") for f in past.fallbacks)
-    # A profile that times no launches cannot price it, and says so.
-    vllm = rooflens.analyze(MOE, "h100-sxm", engine="vllm", prefill_graph_tokens=0)
+    # A profile that times no launches cannot price it, and says so (TensorRT-LLM's).
+    trtllm = rooflens.analyze(MOE, "h200-sxm", engine="trtllm", prefill_graph_tokens=0)
     assert (
         "prefill_graph_tokens=0: the profile has no host time per kernel launched (its tables "
         "time kernels, not launches); priced as from CUDA graphs"
-    ) in vllm.fallbacks
-    assert _prefill(vllm) == _prefill(rooflens.analyze(MOE, "h100-sxm", engine="vllm"))
+    ) in trtllm.fallbacks
+    assert _prefill(trtllm) == _prefill(rooflens.analyze(MOE, "h200-sxm", engine="trtllm"))
+    # vLLM's, measured, past its 512-token graphs by default.
+    vllm = rooflens.analyze(MOE, "h100-sxm", engine="vllm", prompt_len=2048)
+    assert any(
+        f.startswith("prefill iterations of more than 512 tokens run without CUDA graphs: ")
+        and "1.09 ms per layer and 0.47 ms more per mixture-of-experts layer" in f
+        for f in vllm.fallbacks
+    )
 
 
 def test_a_single_client_waits_the_launch_time_on_sglang_before_0_5_10() -> None:

@@ -121,12 +121,13 @@ def test_a_cache_narrower_than_the_devices_types_says_which_curves_price_it() ->
     """A 4-bit KV cache on an H200 (no 4-bit type) is priced with the FP8 cache's curves at
     its own bytes: the fallbacks say so, where nothing did; an 8-bit cache has curves."""
     narrow = api.analyze("meta-llama/Llama-3.1-8B", "h200-sxm", engine="vllm", kv_bits=4)
-    assert narrow.fallbacks == [
+    # Beside the line a vLLM prefill past its 512-token graphs adds (its launch time).
+    assert [f for f in narrow.fallbacks if "without CUDA graphs" not in f] == [
         "flash_attention (4-bit KV cache): the device has no 4-bit type: the fp8 cache's "
         "curves price it, at its 4-bit bytes"
     ]
     rows = {r["name"]: r for r in api.operator_rows(narrow) if r["stage"] == "decode"}
     assert rows["flash_attention"]["priced_by"] == "attention:fp8"
     fp8 = api.analyze("meta-llama/Llama-3.1-8B", "h200-sxm", engine="vllm", kv_bits=8)
-    assert fp8.fallbacks == []
+    assert [f for f in fp8.fallbacks if "without CUDA graphs" not in f] == []
     assert api.analyze("meta-llama/Llama-3.1-8B", "h200-sxm", kv_bits=4).fallbacks == []

@@ -102,7 +102,8 @@ def test_a_quantized_checkpoint_runs_as_stored_at_its_own_precision(
     row["model_path"], row["precision"] = model, precision
     row["gemm_quant_mode"] = row["moe_quant_mode"] = gemm
     setup, notes = setup_of(row)
-    options = {k: v for k, v in setup.options if k not in ("tp", "ep", "flash_attention", "fusion")}
+    layout = ("tp", "ep", "flash_attention", "fusion", "prefill_graph_tokens")
+    options = {k: v for k, v in setup.options if k not in layout}
     assert options == expected
     assert notes["precision_source"] == source
 
@@ -137,7 +138,9 @@ def test_nvfp4_rows_run_nvidias_export_with_its_16_bit_attention_and_fp8_cache(s
     row["gemm_quant_mode"] = row["moe_quant_mode"] = "nvfp4"
     setup, _ = setup_of(row)
     assert setup.model == "nvidia/DeepSeek-V3.1-NVFP4"
-    _, _, options = resolve(setup.model, "b200", dict(setup.options))
+    # The roofline bound (no engine profile here) launches nothing: no prefill graph limit.
+    stored = {k: v for k, v in setup.options if k != "prefill_graph_tokens"}
+    _, _, options = resolve(setup.model, "b200", stored)
     # Its exclude_modules name MLA's q_a, q_b, kv_a and kv_b projections of every layer, not
     # o_proj, which the export stores in NVFP4.
     kept = {name for name, k, n in options.partly_unquantized if k == n == 61}
@@ -163,6 +166,8 @@ def test_rows_map_to_setups_or_reasons(sample) -> None:
         # vLLM's model code: one QKV GEMM, one gate/up GEMM, the activation and the residual
         # adds fused, the routed experts' activation inside FusedMoE.
         "fusion": ("qkv", "gate_up", "add_norm", "moe"),
+        # vLLM's CUDA graphs at its defaults: up to min(2 x 1,024 sequences, 512) tokens.
+        "prefill_graph_tokens": 512,
     }
     # TensorRT-LLM serves FP8 from ModelOpt checkpoints, whose activation scales are stored.
     trtllm = sample.iloc[0].copy()
@@ -820,7 +825,11 @@ def test_runs_faster_than_the_peak_allows_are_listed(sample) -> None:
     share = peak_share(fast)
     ops = rooflens.analyze(
         "meta-llama/Llama-3.1-8B", "h100-sxm", batch=1, prompt_len=256, gen_len=1,
-        **{k: v for k, v in setup_of(fast.iloc[0])[0].options if k not in ("tp", "ep")},
+        **{
+            k: v
+            for k, v in setup_of(fast.iloc[0])[0].options
+            if k not in ("tp", "ep", "prefill_graph_tokens")
+        },
     ).totals()["prefill"]["ops"]  # fmt: skip
     rate = 1000 / (0.001 + 31 * 0.00001)
     peak = max(rooflens.get_device("h100-sxm").peak_ops.values())
@@ -846,6 +855,7 @@ def test_runs_faster_than_their_own_tables_allow_are_listed(sample) -> None:
     predictions = predict(fast, ["roofline"], requests_per_client=2)
     share = table_share(errors(predictions))
     options = dict(setup_of(fast.iloc[0])[0].options)
+    options.pop("prefill_graph_tokens")  # the roofline bound launches nothing
     prefill = rooflens.analyze(
         "meta-llama/Llama-3.1-8B", "h100-sxm", batch=64, prompt_len=256, gen_len=1, **options
     ).totals()["prefill"]["time"]
@@ -1241,8 +1251,9 @@ def test_the_report_opens_with_the_targets_where_and_why_they_are_missed() -> No
     # and in the report's account of how rows are predicted.
     assert (
         "only vllm's 9.9 ms per request and sglang's 15.8 ms per request on their serving "
-        "paths, and SGLang's 0.42 ms per layer, 1.77 ms more with experts launching a "
-        "prefill run without CUDA graphs, measured with the engines themselves" in text
+        "paths, and SGLang's 0.42 ms per layer, 1.77 ms more with experts; vLLM's 1.09 ms "
+        "per layer, 0.47 ms more with experts launching a prefill run without CUDA graphs, "
+        "measured with the engines themselves" in text
     )
     from rooflens.measure.validate_engines import _measured_times
 
@@ -1326,7 +1337,7 @@ def test_the_report_groups_sglang_runs_by_their_releases_prefill_graphs() -> Non
      ("sglang", "0.5.10.post1", "agg", 1, 1, True, "h200_sxm", 0),
      ("sglang", "0.5.10.post1", "disagg", 1, 1, False, "h200_sxm", 0),
      ("sglang", "0.5.10.post1", "agg", 1, 2, False, "h200_sxm", 0),
-     ("vllm", "0.19.0", "agg", 1, 1, False, "h200_sxm", None),
+     ("vllm", "0.19.0", "agg", 1, 1, False, "h200_sxm", 512),
      ("trtllm", "1.2.0", "agg", 1, 1, False, "h200_sxm", None)],
 )  # fmt: skip
 def test_a_rows_prefill_graphs_are_its_engines_as_launched(
@@ -1334,12 +1345,35 @@ def test_a_rows_prefill_graphs_are_its_engines_as_launched(
 ) -> None:
     """SGLang's by release (none before 0.5.10, then its chunked prefill on the device; a
     nightly image or no release as the newest), none with attention DP, MTP drafting, a
-    disaggregated run or pipeline parallelism; the other engines' not priced (None)."""
+    disaggregated run or pipeline parallelism; vLLM's default capture sizes at its preset
+    (512 tokens); TensorRT-LLM's not priced (None)."""
     from rooflens.measure.validate_engines import catalog_device, simulated_graph_tokens
 
     row = pd.Series({"backend": backend, "backend_version": version, "mode": mode,
                      "attention_dp_size": dp, "pp_size": pp, "system": system})  # fmt: skip
     assert simulated_graph_tokens(row, catalog_device(system), drafting) == tokens
+
+
+def test_a_vllm_rows_prefill_graphs_are_its_scripts_else_its_schedulers_capture_sizes() -> None:
+    """A script's own capture sizes (InferenceX's launch reading, `graph_tokens`) win; else
+    vLLM's rule at the row's scheduler: min(2 x max_num_seqs x (1 + drafts), 512,
+    max_num_batched_tokens)."""
+    from rooflens.measure.validate_engines import catalog_device, simulated_graph_tokens
+    from rooflens.serving.config import SchedulerConfig
+
+    row = pd.Series({"backend": "vllm", "backend_version": "0.19.0", "mode": "agg",
+                     "attention_dp_size": 1, "pp_size": 1, "system": "h200_sxm"})  # fmt: skip
+    h200 = catalog_device("h200_sxm")
+    assert simulated_graph_tokens(row, h200, False, launched=2048) == 2048
+    assert simulated_graph_tokens(row, h200, False, launched=0) == 0
+    small = SchedulerConfig(max_batch=8)
+    assert simulated_graph_tokens(row, h200, False, scheduler=small) == 16
+    drafts = SchedulerConfig(max_batch=16, draft_tokens=3)
+    assert simulated_graph_tokens(row, h200, True, scheduler=drafts) == 128
+    budget = SchedulerConfig(max_batch=256, max_tokens=300)
+    assert simulated_graph_tokens(row, h200, False, scheduler=budget) == 300
+    # TensorRT-LLM: its launch's graphs are not simulated (no launch time measured).
+    assert simulated_graph_tokens(row.replace({"vllm": "trtllm"}), h200, False, launched=0) is None
 
 
 def test_a_rows_prefill_graphs_follow_its_releases_rules_for_its_model() -> None:

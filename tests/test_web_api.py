@@ -99,7 +99,8 @@ def test_analyze_and_sweep_say_what_the_cli_json_says_beside_the_figures(
     swept = post(client, "/api/sweep", nvfp4)
     args = ["sweep", "nvidia/Qwen3-32B-NVFP4", "-H", "h100-sxm", "--engine", "vllm"]
     cli = json.loads(CliRunner().invoke(app, [*args, "--batch", "1,8", "-f", "json"]).stdout)
-    assert swept["fallbacks"] == cli["fallbacks"] and len(cli["fallbacks"]) == 2
+    # Two of its own, and the line a prefill past vLLM's graphs adds.
+    assert swept["fallbacks"] == cli["fallbacks"] and len(cli["fallbacks"]) == 3
     assert swept["notes"] == cli["notes"]
 
 
@@ -966,7 +967,8 @@ def test_the_analysis_names_the_fallbacks_an_engine_profile_prices_with(
     assert data["fallbacks"] == want.fallbacks
     assert "(moe:w4a16_marlin)" in data["fallbacks"][0]
     plain = post(client, "/api/analyze", {**SCENARIO, "options": {"engine": "vllm"}})
-    assert plain["fallbacks"] == []
+    # Only the line a prefill past vLLM's 512-token graphs adds (its launch time).
+    assert [f for f in plain["fallbacks"] if "without CUDA graphs" not in f] == []
 
 
 def test_an_unstated_prompt_is_the_command_lines_default(client: TestClient) -> None:
@@ -1246,7 +1248,8 @@ def test_a_comparison_priced_apart_names_what_priced_each_side(client: TestClien
     mixed = post(client, "/api/compare", {"a": side, "b": side | {"options": {"engine": "vllm"}}})
     assert mixed["a"] == f"{LLAMA} on h100-sxm, roofline bound"
     assert mixed["b"] == (
-        f"{LLAMA} on h100-sxm, calibrated estimate (vllm 0.24.0 profile, h100-sxm, graphs)"
+        f"{LLAMA} on h100-sxm, calibrated estimate (vllm 0.24.0 profile, h100-sxm, graphs, "
+        "prefill's up to 512 tokens)"
     )
     alike = post(client, "/api/compare", {"a": side, "b": side | {"batch": 8}})
     assert alike["a"] == alike["b"] == f"{LLAMA} on h100-sxm"

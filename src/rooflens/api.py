@@ -134,11 +134,12 @@ def with_prefill_graphs(
     device: Device,
     drafting: bool = False,
     disaggregated: bool = False,
+    scheduler: SchedulerConfig | None = None,
 ) -> AnalysisOptions:
     """`options` with the engine's prefill CUDA graphs as its release runs them for `spec`
     at this layout (`rooflens.engines.prefill_graph_tokens`; a larger iteration runs
-    eagerly), unless the settings give them; `drafting` and `disaggregated`: what the
-    serving simulator's scheduler and cluster add."""
+    eagerly), unless the settings give them; `drafting`, `disaggregated` and `scheduler`:
+    what the serving simulator's scheduler and cluster add (None: the engine's preset)."""
     if settings.engine is None or settings.prefill_graph_tokens is not None:
         return options
     from rooflens.engines import prefill_graph_tokens, prefill_graphs_note
@@ -149,7 +150,7 @@ def with_prefill_graphs(
         "attention_dp": par.expert_token_groups > 1, "pipeline": par.pp > 1,
     }  # fmt: skip
     default = prefill_graph_tokens(
-        settings.engine, device, settings.engine_version, spec, **deployment
+        settings.engine, device, settings.engine_version, spec, scheduler=scheduler, **deployment
     )
     # Why the release runs none, for the estimate's fallback line.
     note = (

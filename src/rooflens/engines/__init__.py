@@ -26,6 +26,7 @@ from rooflens.core.model import ModelSpec
 from rooflens.engines import sglang, trtllm, vllm
 from rooflens.engines.defaults import EngineDefaults
 from rooflens.hardware.catalog import catalog_name, get_device
+from rooflens.serving.config import SchedulerConfig
 from rooflens.settings import ENGINE_NAMES, engine_name, parse_settings
 
 ENGINES = ENGINE_NAMES
@@ -126,18 +127,21 @@ def prefill_graph_tokens(
     model: ModelSpec | None = None,
     *,
     at: str | None = None,
+    scheduler: SchedulerConfig | None = None,
     **conditions: bool,
 ) -> int | None:
     """The most tokens `engine`'s release runs a prefill iteration of `model` from a CUDA
     graph with by default on `device`, under the deployment's `conditions` (drafting,
     disaggregated, attention_dp, pipeline: its module's `prefill_graph_tokens`; `at`: the day
-    a build that names no release ran, for SGLang's nightly images); None: every iteration
-    priced as from graphs (an engine without a scheduler preset, or no host launch time
-    measured)."""
+    a build that names no release ran, for SGLang's nightly images; `scheduler`: the one it
+    serves with, where its capture sizes follow it, vLLM's); None: every iteration priced as
+    from graphs (an engine without a scheduler preset, or no host launch time measured)."""
     module = MODULES.get(engine)
     if module is None:
         return None
-    return module.prefill_graph_tokens(device, version, model, at=at, **conditions)
+    return module.prefill_graph_tokens(
+        device, version, model, at=at, scheduler=scheduler, **conditions
+    )
 
 
 def prefill_graphs_note(
@@ -150,8 +154,9 @@ def prefill_graphs_note(
     **conditions: bool,
 ) -> str | None:
     """Why `engine`'s release runs no prefill iteration from a CUDA graph here, in words
-    (its module's `prefill_graphs_note`); None where it does, or where the engine's rules are
-    not read (no host launch time measured: vLLM, TensorRT-LLM)."""
+    (its module's `prefill_graphs_note`); None where it does, or where its module gives no
+    reason (vLLM, whose default capture sizes hold at least two tokens; TensorRT-LLM, whose
+    launch time is not measured)."""
     note = getattr(MODULES.get(engine), "prefill_graphs_note", None)
     return None if note is None else note(device, version, model, at=at, **conditions)
 

@@ -353,12 +353,14 @@ def prefill_graph_tokens(
     attention_dp: bool = False,
     pipeline: bool = False,
     at: str | None = None,
+    scheduler: SchedulerConfig | None = None,
 ) -> int:
     """The most tokens a prefill iteration runs from a CUDA graph with by default: 0 where
     `version`'s rules (rules_release; `at`: the day a build naming no release was measured)
     turn them off for this deployment (prefill_graphs_off), else the chunked-prefill size
     (0.5.17 captured graphs up to its 8,192 on an H100, its log said), at most
-    MLA_GRAPH_TOKENS for latent attention."""
+    MLA_GRAPH_TOKENS for latent attention. `scheduler` is not read: the chunk size is the one
+    SGLang sets from the device's memory (launch_sizes)."""
     release = rules_release(version, at)
     off = prefill_graphs_off(
         device, release, model, drafting=drafting, disaggregated=disaggregated,

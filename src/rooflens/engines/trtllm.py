@@ -96,9 +96,10 @@ def prefill_graph_tokens(
     model: ModelSpec | None = None,
     *,
     at: str | None = None,
+    scheduler: SchedulerConfig | None = None,
     **conditions: bool,
 ) -> int | None:
     """None: TensorRT-LLM captures generation-only batches unless piecewise graphs are on,
     and rooflens has measured no host time for its context iterations apart from their
-    kernels, so every iteration is priced as its kernels."""
+    kernels, so every iteration is priced as its kernels (`scheduler` not read)."""
     return None

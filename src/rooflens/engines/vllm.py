@@ -135,7 +135,30 @@ DEFAULTS = EngineDefaults(
     # (prefilled in a CUDA graph), in two launches: mean TTFT less the prefill step the H100
     # profile prices (its tables are vLLM 0.24.0's, the H100's only ones), 8 requests each.
     host_per_request=0.0099,
+    # Measured (docs/engines-measured.md, "vLLM past its CUDA graphs"): vLLM 0.22.0 on one
+    # H100 SXM host started at its defaults (graphs up to 512 tokens) and with graphs captured
+    # up to 4,096 tokens, one client, 1,024- to 4,096-token prompts: the TTFT the graphs saved
+    # plus the prefill step priced, per layer, where it passed the starts' own difference at
+    # prompts both ran in graphs; the median over Llama-3.1-8B's points (dense) and over
+    # Qwen3-30B-A3B's less that (mixture of experts) (engine_runs.launch_times, margin).
+    eager_host_per_layer=0.00109,
+    eager_host_per_moe_layer=0.00047,
     sources={
+        "eager_host_per_layer": (
+            "measured by rooflens with vLLM 0.22.0 on an H100 SXM (2026-12-08, FlashAttention "
+            "3, Triton MoE kernel): Llama-3.1-8B's shape started twice at its defaults and "
+            "once with CUDA graphs captured up to 4,096 tokens, one client, prompts past the "
+            "default 512-token graphs, the median per layer of the TTFT the graphs saved plus "
+            "the prefill step priced, where it passed the starts' difference at prompts both "
+            "ran in graphs (one point of six; docs/engines-measured.md)"
+        ),
+        "eager_host_per_moe_layer": (
+            "measured by rooflens with vLLM 0.22.0 on an H100 SXM (2026-12-08, Triton MoE "
+            "kernel): Qwen3-30B-A3B's shape started once at its defaults and twice with CUDA "
+            "graphs captured up to 4,096 tokens, one client, prompts past the default "
+            "512-token graphs, the median per layer of the TTFT the graphs saved plus the "
+            "prefill step priced, less a dense layer's (docs/engines-measured.md)"
+        ),
         "host_per_request": (
             "measured by rooflens with vLLM 0.22.0's OpenAI server on an H100 SXM (2026-12-07): "
             "one streaming client, Llama-3.1-8B's shape, 16- and 128-token prompts in two "
@@ -169,16 +192,30 @@ def memory_share(device: Device, version: str | None, tp: int = 1, pp: int = 1) 
     return DEFAULTS.memory_fraction_at(version)
 
 
+# vllm/config/vllm.py (VllmConfig._set_cudagraph_sizes, 0.22.0): with no capture size
+# given, CUDA graphs are captured for batches of up to min(2 x max_num_seqs x (1 + the
+# speculative tokens), 512) tokens, and never more than max_num_batched_tokens.
+GRAPH_TOKENS_CAP = 512
+
+
+def capture_tokens(max_seqs: int, max_tokens: int, draft_tokens: int = 0) -> int:
+    """The most tokens an iteration holds and still replays one of vLLM's CUDA graphs, at its
+    default capture sizes (GRAPH_TOKENS_CAP's rule)."""
+    return min(2 * max_seqs * (1 + draft_tokens), GRAPH_TOKENS_CAP, max_tokens)
+
+
 def prefill_graph_tokens(
     device: Device,
     version: str | None,
     model: ModelSpec | None = None,
     *,
     at: str | None = None,
+    scheduler: SchedulerConfig | None = None,
     **conditions: bool,
-) -> int | None:
-    """None: vLLM replays piecewise CUDA graphs for iterations up to its capture size
-    (min(2 x max_num_seqs, 512) tokens) and runs larger ones compiled but without a graph, a
-    host time rooflens has not measured apart from its kernels (docs/engines-measured.md), so
-    every iteration is priced as its kernels."""
-    return None
+) -> int:
+    """The most tokens a prefill iteration runs from vLLM's piecewise CUDA graphs
+    (capture_tokens) with `scheduler`'s sequences, token budget and drafts (None: its preset
+    on `device`, scheduler_for); a larger one runs compiled but launched kernel by kernel,
+    whose host time was measured (docs/engines-measured.md, "vLLM past its CUDA graphs")."""
+    sched = scheduler if scheduler is not None else scheduler_for(device, model, version)
+    return capture_tokens(sched.max_batch, sched.max_tokens, sched.draft_tokens)

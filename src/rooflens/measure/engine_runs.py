@@ -32,6 +32,24 @@ MAX_LEN = 9216
 
 # SGLang's option that starts it without prefill CUDA graphs.
 EAGER_PREFILL = "--disable-prefill-cuda-graph"
+# vLLM's option whose `cudagraph_capture_sizes` list replaces its default capture sizes.
+COMPILATION_CONFIG = "--compilation-config"
+
+
+def launched_graph_tokens(run: pd.Series) -> int | None:
+    """The most tokens a prefill iteration ran from a CUDA graph with where the run's launch
+    set it (`server_args`): 0 under SGLang's EAGER_PREFILL, the largest of vLLM's
+    `cudagraph_capture_sizes` in its COMPILATION_CONFIG; None where the launch left the
+    engine's default."""
+    args = str(run.get("server_args", "") or "")
+    if EAGER_PREFILL in args:
+        return 0
+    if COMPILATION_CONFIG in args:
+        config = json.loads(args.split(COMPILATION_CONFIG, 1)[1].strip())
+        sizes = config.get("cudagraph_capture_sizes")
+        if sizes:
+            return max(int(n) for n in sizes)
+    return None
 
 
 def read_runs(path: Path) -> pd.DataFrame:
@@ -50,9 +68,10 @@ def forecast(run: pd.Series, path: bool = True, **settings: object) -> dict[str,
         output=f"fixed:{int(run['osl'])}",
     )
     # Without the path: the request_time setting at 0 replaces the profile's measured time.
-    without = {} if path else {"request_time": 0.0}
-    if EAGER_PREFILL in str(run.get("server_args", "")):
-        without["prefill_graph_tokens"] = 0  # the launch captured no prefill graph
+    without: dict[str, object] = {} if path else {"request_time": 0.0}
+    launched = launched_graph_tokens(run)
+    if launched is not None:
+        without["prefill_graph_tokens"] = launched  # the launch's own graphs
     result = simulate(
         run["model"],
         run["device"],
@@ -183,6 +202,7 @@ def inside_server(runs: pd.DataFrame) -> pd.DataFrame:
             prompt_len=int(run["isl"]),
             engine=run["engine"],
             engine_version=run["engine_version"],
+            prefill_graph_tokens=int(run["isl"]),  # its kernels, as from a graph
         ).totals()["prefill"]["time"]
         rows.append(
             {
@@ -225,58 +245,91 @@ LAUNCH_POINTS_MAX_TOKENS = 1024
 
 
 def prefilled_in_graphs(run: pd.Series) -> bool:
-    """Whether the run's engine prefilled its prompts in CUDA graphs: the launch left them on
-    and its release does so for the model at that length (`engines.prefill_graph_tokens`;
-    SGLang 0.5.17 not for latent attention)."""
-    if EAGER_PREFILL in str(run.get("server_args", "")):
-        return False
-    tokens = prefill_graph_tokens(
-        run["engine"], get_device(run["device"]), run["engine_version"], load_model(run["model"])
-    )
+    """Whether the run's engine prefilled its prompts in CUDA graphs: the graphs its launch
+    set (launched_graph_tokens), else its release's for the model at that length
+    (`engines.prefill_graph_tokens`: vLLM's capture sizes; SGLang 0.5.17 not for latent
+    attention), held the whole prompt."""
+    tokens = launched_graph_tokens(run)
+    if tokens is None:
+        tokens = prefill_graph_tokens(
+            run["engine"], get_device(run["device"]), run["engine_version"],
+            load_model(run["model"]),
+        )  # fmt: skip
     return tokens is None or tokens >= int(run["isl"])
 
 
-def launch_points(eager: pd.DataFrame, graphs: pd.DataFrame) -> pd.DataFrame:
+# A start's TTFT differs from another's by this much at least where both ran the same
+# iterations (launch_points' margin): a point counts where the difference passes it and the
+# largest difference at the points both starts prefilled in CUDA graphs.
+LAUNCH_MARGIN_MS = 2.0
+
+
+def launch_points(
+    eager: pd.DataFrame,
+    graphs: pd.DataFrame,
+    max_tokens: int = LAUNCH_POINTS_MAX_TOKENS,
+    margin: bool = False,
+) -> pd.DataFrame:
     """The host's time to launch a prefill iteration without CUDA graphs, per point: each
-    single-client point of at most LAUNCH_POINTS_MAX_TOKENS tokens measured in a launch
-    without prefill graphs (`eager`) and in one with them (`graphs`), where the former took
-    longer (`graphs` rows that did not prefill in a graph left out, prefilled_in_graphs):
-    its TTFT less the one with graphs, plus the prefill step rooflens prices (the
-    GPU's time, which the TTFT with graphs holds beside the request's path). Columns: model,
-    launch, launch_graphs, isl, ttft_mean_ms, ttft_graphs_ms, priced_ms, launch_ms, layers,
-    moe_layers, per_layer_ms."""
+    single-client point of at most `max_tokens` tokens that a launch (`eager`) prefilled
+    without graphs and another (`graphs`) in them (prefilled_in_graphs), where the former
+    took longer: its TTFT less the one with graphs, plus the prefill step rooflens prices
+    (the GPU's time, which the TTFT with graphs holds beside the request's path). `margin`:
+    only where it took longer by more than LAUNCH_MARGIN_MS and than the pair of launches
+    differ by at any point both prefilled in graphs (`control_ms`). Columns: model, launch,
+    launch_graphs, isl, ttft_mean_ms, ttft_graphs_ms, control_ms, priced_ms, launch_ms,
+    layers, moe_layers, per_layer_ms."""
     keys = ["model", "isl", "osl", "clients"]
-    graphed = graphs.apply(prefilled_in_graphs, axis=1).astype(bool)
-    with_graphs = graphs.loc[graphed & (graphs["clients"] == 1), [*keys, "ttft_mean_ms", "launch"]]
-    both = eager[(eager["clients"] == 1) & (eager["isl"] <= LAUNCH_POINTS_MAX_TOKENS)].merge(
-        with_graphs, on=keys, suffixes=("", "_graphs")
+    start = ["launch", "launch_graphs"]
+    both_graphed = graphs.apply(prefilled_in_graphs, axis=1).astype(bool)
+    with_graphs = graphs.loc[
+        both_graphed & (graphs["clients"] == 1), [*keys, "ttft_mean_ms", "launch"]
+    ]
+    single = eager[eager["clients"] == 1]
+    single = single.assign(graphed=single.apply(prefilled_in_graphs, axis=1).astype(bool))
+    pairs = single.merge(with_graphs, on=keys, suffixes=("", "_graphs"))
+    pairs["gap"] = pairs["ttft_mean_ms"] - pairs["ttft_mean_ms_graphs"]
+    # What two starts differ by where both ran the prompt in graphs.
+    control = (
+        pairs[pairs["graphed"]]
+        .groupby(["model", *start])["gap"]
+        .agg(lambda gaps: float(gaps.abs().max()))
     )
-    both = both[both["ttft_mean_ms"] > both["ttft_mean_ms_graphs"]].reset_index(drop=True)
+    pairs = pairs.join(control.rename("control_ms"), on=["model", *start])
+    pairs["control_ms"] = pairs["control_ms"].fillna(0.0)
+    floor = np.maximum(pairs["control_ms"], LAUNCH_MARGIN_MS) if margin else 0.0
+    counted = pairs[~pairs["graphed"] & (pairs["isl"] <= max_tokens) & (pairs["gap"] > floor)]
     rows = []
-    for _, run in both.iterrows():
+    for _, run in counted.iterrows():
         prefill = analyze(
             run["model"], run["device"], engine=run["engine"],
             engine_version=run["engine_version"], prompt_len=int(run["isl"]),
             prefill_graph_tokens=int(run["isl"]),
         ).steps["prefill"]  # fmt: skip
         priced = 1e3 * float(np.max(prefill.step_time()))
-        launch = float(run["ttft_mean_ms"] - run["ttft_mean_ms_graphs"]) + priced
+        launch = float(run["gap"]) + priced
         rows.append({
             "model": run["model"], "launch": run["launch"],
             "launch_graphs": run["launch_graphs"], "isl": int(run["isl"]),
             "ttft_mean_ms": run["ttft_mean_ms"], "ttft_graphs_ms": run["ttft_mean_ms_graphs"],
-            "priced_ms": priced, "launch_ms": launch, "layers": prefill.num_layers,
-            "moe_layers": prefill.moe_layers, "per_layer_ms": launch / prefill.num_layers,
+            "control_ms": float(run["control_ms"]), "priced_ms": priced, "launch_ms": launch,
+            "layers": prefill.num_layers, "moe_layers": prefill.moe_layers,
+            "per_layer_ms": launch / prefill.num_layers,
         })  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def launch_times(eager: pd.DataFrame, graphs: pd.DataFrame) -> tuple[float, float]:
+def launch_times(
+    eager: pd.DataFrame,
+    graphs: pd.DataFrame,
+    max_tokens: int = LAUNCH_POINTS_MAX_TOKENS,
+    margin: bool = False,
+) -> tuple[float, float]:
     """The host's time per layer to launch a prefill without CUDA graphs (seconds), and its
     more per mixture-of-experts layer: the median per layer over the points of the dense
-    models, and over those of the mixture-of-experts models less that (launch_points; a
-    model must be all one or all the other)."""
-    points = launch_points(eager, graphs)
+    models, and over those of the mixture-of-experts models less that (launch_points, with
+    `max_tokens` and `margin`; a model must be all one or all the other)."""
+    points = launch_points(eager, graphs, max_tokens, margin)
     if points.empty:
         raise ValueError("no single-client point where the launch without graphs was slower")
     moe = points["moe_layers"] == points["layers"]

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from rooflens.engines import vllm
 from rooflens.measure.inferencemax import MODEL_NAMES, measured_field, names_model, open_shipped
 
 INDEX_FILE = "inferencemax_launches.csv"
@@ -426,12 +427,11 @@ def draft_tokens(engine: str, values: Mapping[str, str], options: Mapping[str, A
     return None
 
 
-# vLLM's CUDA-graph sizes when a launch names none: up to min(2 x max_num_seqs, 512) tokens
+# vLLM's CUDA-graph sizes when a launch names none: rooflens.engines.vllm.capture_tokens
 # (vllm/config/vllm.py, _set_cudagraph_sizes); an unset max_num_seqs (256, or 1,024 on
-# large GPUs in some releases) makes that 512. A prefill or mixed batch within them replays
-# its piecewise graph, attention outside it (cudagraph_mode FULL_AND_PIECEWISE, the default
-# from vLLM 0.11.0's release notes on).
-VLLM_GRAPH_TOKENS_CAP = 512
+# large GPUs in some releases) makes that 512, an unset token budget the preset's. A prefill
+# or mixed batch within them replays its piecewise graph, attention outside it
+# (cudagraph_mode FULL_AND_PIECEWISE, the default from vLLM 0.11.0's release notes on).
 VLLM_MAX_NUM_SEQS = 256
 
 
@@ -444,7 +444,7 @@ def prefill_graph_tokens(engine: str, command: str, files: Mapping[str, str] | N
     vLLM: --enforce-eager, or a cudagraph_mode of NONE or FULL_DECODE_ONLY, gives 0; else
     --max-cudagraph-capture-size, the largest of --cuda-graph-sizes, or the compilation
     config's max_cudagraph_capture_size or cudagraph_capture_sizes; else vLLM's default
-    (VLLM_GRAPH_TOKENS_CAP). TensorRT-LLM captures generation-only batches
+    (`rooflens.engines.vllm.capture_tokens`). TensorRT-LLM captures generation-only batches
     (cuda_graph_config): 0, unless its options file's torch_compile_config turns on
     enable_piecewise_cuda_graph, then the largest of its capture_num_tokens. SGLang's
     --disable-cuda-graph or --disable-piecewise-cuda-graph gives 0; otherwise its prefill
@@ -495,7 +495,8 @@ def _vllm_graph_tokens(values: Mapping[str, str]) -> int | None:
     if named:
         return named[0]
     max_seqs = _count(values.get("--max-num-seqs")) or VLLM_MAX_NUM_SEQS
-    return min(2 * max_seqs, VLLM_GRAPH_TOKENS_CAP)
+    budget = _count(values.get("--max-num-batched-tokens")) or vllm.SCHEDULER.max_tokens
+    return vllm.capture_tokens(max_seqs, budget, draft_tokens("vllm", values, {}) or 0)
 
 
 def _count(value: Any) -> int | None:

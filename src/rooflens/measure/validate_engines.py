@@ -528,8 +528,9 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     memory = launch.pop("memory_fraction", None)
     if not overlapped(row):
         launch["overlap"] = False
-    # Fields the report reads and the simulation does not (which prefills ran as CUDA graphs:
-    # prefill_graph_tokens_of).
+    # Fields the report reads (which prefills ran as CUDA graphs: prefill_graph_tokens_of),
+    # not scheduler fields; vLLM's graphs as launched are simulated (simulated_graph_tokens).
+    launched_graphs = launch.get("graph_tokens")
     for field in DESCRIPTIVE:
         launch.pop(field, None)
     if row["mode"] == "agg":
@@ -598,7 +599,10 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
     rules = parse_settings(quant | {"engine": str(row["backend"])})
     fusion = rules.fused_kernels()
     options = quant | {"tp": tp, "ep": ep, "flash_attention": True, "fusion": fusion}
-    graph_tokens = simulated_graph_tokens(row, device, drafting == "mtp", spec)
+    served = scheduler_with(str(row["backend"]), device, launch, spec)
+    graph_tokens = simulated_graph_tokens(
+        row, device, drafting == "mtp", spec, launched=launched_graphs, scheduler=served
+    )
     if graph_tokens is not None:
         options["prefill_graph_tokens"] = graph_tokens
     scale = rules.quantization().a_scale
@@ -628,19 +632,28 @@ def setup_of(row: pd.Series) -> tuple[Setup, dict[str, str]]:
 
 
 def simulated_graph_tokens(
-    row: pd.Series, device: Device, drafting: bool, model: ModelSpec | None = None
+    row: pd.Series,
+    device: Device,
+    drafting: bool,
+    model: ModelSpec | None = None,
+    launched: int | None = None,
+    scheduler: SchedulerConfig | None = None,
 ) -> int | None:
     """The most tokens the row's engine ran a prefill iteration from a CUDA graph with, as
     an analysis with `engine=` takes it (`rooflens.engines.prefill_graph_tokens`: SGLang's
     rules of the row's release, a nightly image's by its tag's date or else the day the row
-    was measured, measured_at; a named build by that day too); None for the engines with no
-    host launch time measured."""
+    was measured, measured_at; a named build by that day too; vLLM's capture sizes at the
+    row's `scheduler`, or as its script `launched` them where it says); None for the engine
+    with no host launch time measured (TensorRT-LLM)."""
+    if row["backend"] == "vllm" and launched is not None:
+        return int(launched)
     release = row.get("backend_version")
     dp, pp = row.get("attention_dp_size"), row.get("pp_size")
     return prefill_graph_tokens(
         str(row["backend"]), device, str(release) if pd.notna(release) else None, model,
-        at=measured_at(row), drafting=drafting, disaggregated=row["mode"] != "agg",
-        attention_dp=pd.notna(dp) and float(dp) > 1, pipeline=pd.notna(pp) and float(pp) > 1,
+        at=measured_at(row), scheduler=scheduler, drafting=drafting,
+        disaggregated=row["mode"] != "agg", attention_dp=pd.notna(dp) and float(dp) > 1,
+        pipeline=pd.notna(pp) and float(pp) > 1,
     )  # fmt: skip
 
 
@@ -1239,10 +1252,14 @@ def _prompt_seconds(
     where the profile does not price it."""
     row = pd.Series({"backend": engine[0], "backend_version": engine[1]})
     calibration = profile_for(row, get_device(device), profile)
+    settings = dict(options)
+    if calibration is None:
+        # The roofline bound launches nothing: no prefill runs outside a CUDA graph.
+        settings.pop("prefill_graph_tokens", None)
     try:
         analysis = analyze(
             model, device, batch=prompts, prompt_len=isl, gen_len=1, calibration=calibration,
-            **dict(options),
+            **settings,
         )  # fmt: skip
     except (InvalidInputError, ModelConfigError):
         return math.nan
@@ -1631,15 +1648,26 @@ def _sglang_graph_lines(few: pd.DataFrame) -> list[str]:
     ]
 
 
-def _launch_time() -> str:
-    """SGLang's measured host time per layer of a prefill without CUDA graphs, in words."""
-    sglang = ENGINE_DEFAULTS["sglang"]
-    if not sglang.eager_host_per_layer:
+def _launch_time(engine: str = "sglang") -> str:
+    """An engine's measured host time per layer of a prefill without CUDA graphs, in words
+    ("0.42 ms per layer, 1.77 ms more with experts"), or "none measured"."""
+    defaults = ENGINE_DEFAULTS[engine]
+    if not defaults.eager_host_per_layer:
         return "none measured"
-    words = f"{1e3 * sglang.eager_host_per_layer:.2f} ms per layer"
-    if sglang.eager_host_per_moe_layer:
-        words += f", {1e3 * sglang.eager_host_per_moe_layer:.2f} ms more with experts"
+    words = f"{1e3 * defaults.eager_host_per_layer:.2f} ms per layer"
+    if defaults.eager_host_per_moe_layer:
+        words += f", {1e3 * defaults.eager_host_per_moe_layer:.2f} ms more with experts"
     return words
+
+
+def _launch_times() -> str:
+    """SGLang's and vLLM's launch times (_launch_time), each named: "SGLang's 0.42 ms per
+    layer, ...; vLLM's ..."."""
+    return "; ".join(
+        f"{title}'s {_launch_time(name)}"
+        for name, title in (("sglang", "SGLang"), ("vllm", "vLLM"))
+        if ENGINE_DEFAULTS[name].eager_host_per_layer
+    )
 
 
 def _in_words(items: list[str]) -> str:
@@ -1664,7 +1692,7 @@ def _measured_paths() -> str:
         return "no engine's time per request is measured"
     paths = "its serving path" if len(measured) == 1 else "their serving paths"
     return (
-        f"only {_in_words(measured)} on {paths}, and SGLang's {_launch_time()} launching a "
+        f"only {_in_words(measured)} on {paths}, and {_launch_times()} launching a "
         "prefill run without CUDA graphs, measured with the engines themselves "
         "(docs/engines-measured.md), are in its forecasts"
     )
@@ -2104,15 +2132,17 @@ def _graph_lines(done: pd.DataFrame) -> list[str]:
         f"{few['clients'].cat.categories[0]} clients, where a request's TTFT is mostly its own "
         "prefill. The launch index reads it off the script that launched the engine "
         "(`prefill_graph_tokens`): vLLM replays piecewise graphs for batches up to its "
-        "capture size (`--max-cudagraph-capture-size`, else min(2 x `--max-num-seqs`, 512)), "
+        "capture size (`--max-cudagraph-capture-size` or the largest of its capture sizes, "
+        "else min(2 x `--max-num-seqs` x (1 + draft tokens), 512, "
+        "`--max-num-batched-tokens`)), "
         "TensorRT-LLM captures generation-only batches unless its `torch_compile_config` "
         "enables piecewise graphs, and SGLang's are its release's default as simulated "
         "(`simulated_graph_tokens`: none before 0.5.10, nor where the release's rules turn "
         "them off, as docs/engines.md lists; a nightly image or named build by the rules of "
         "the last release before the day it was measured). The operator "
         "tables time kernels, not the host's work of launching them, which an iteration "
-        f"without a graph pays: the predictions take SGLang's measured {_launch_time()}, no "
-        "other engine's (none measured).",
+        f"without a graph pays: the predictions take the measured {_launch_times()}; none for "
+        "TensorRT-LLM (not measured).",
         "",
         _markdown(table),
     ]
@@ -2432,9 +2462,10 @@ def report(
         "and changelog's history shipped as indexes). A request reaches the engine its "
         "engine's time per request outside the iterations after it is sent, where rooflens "
         f"measured one with the engine itself ({', '.join(_measured_times()) or 'none'}: "
-        "docs/engines-measured.md; none for the others), and a prefill iteration SGLang "
-        "runs without CUDA graphs (`simulated_graph_tokens`) lasts at least the host's "
-        f"measured time to launch it ({_launch_time()}; the same document). "
+        "docs/engines-measured.md; none for the others), and a prefill iteration SGLang or "
+        "vLLM runs without CUDA graphs (`simulated_graph_tokens`: SGLang's by its release's "
+        "rules, vLLM's past its capture sizes as launched) lasts at least the host's "
+        f"measured time to launch it ({_launch_times()}; the same document). "
         "err = |predicted - measured| / "
         "measured (its median and 90th percentile over the rows); pred/meas > 1 is an "
         "overestimate.",

@@ -271,13 +271,15 @@ def _served_graphs(
     scheduler: SchedulerConfig | None,
     cluster: ClusterConfig | None,
 ) -> AnalysisOptions:
-    """The engine's prefill graphs as it serves: none where it drafts or disaggregates and
-    its release turns them off then (rooflens.api.with_prefill_graphs)."""
+    """The engine's prefill graphs as it serves (rooflens.api.with_prefill_graphs): none
+    where it drafts or disaggregates and its release turns them off then, and as many tokens
+    as the scheduler's sizes capture where they follow it (vLLM's)."""
     drafting = scheduler is not None and bool(scheduler.draft_tokens)
     disaggregated = cluster is not None and cluster.disaggregated
-    if not (drafting or disaggregated):
-        return options
-    return with_prefill_graphs(options, settings, spec, device, drafting, disaggregated)
+    served = with_prefill_graphs(
+        options, settings, spec, device, drafting, disaggregated, scheduler
+    )
+    return options if served == options else served
 
 
 def _check_read(given: SchedulerConfig | None, used: SchedulerConfig | None) -> None:
