@@ -780,6 +780,13 @@ def test_a_run_inferencex_ran_only_with_mtp_drafts_as_its_script_launched() -> N
         ("vllm", "vllm serve m --max-num-seqs 8 "
          "--compilation_config.pass_config.fuse_allreduce_rms true", None, 16),
         ("vllm", "vllm serve m --enforce-eager --max-cudagraph-capture-size 2048", None, 0),
+        # Its default sizes: at most the token budget, twice the sequences with each's drafts.
+        ("vllm", "vllm serve m --max-num-seqs 512 --max-num-batched-tokens 256", None, 256),
+        ("vllm", "vllm serve m --max-num-seqs 16 --speculative-config "
+         """'{"method": "deepseek_mtp", "num_speculative_tokens": 3}'""", None, 128),
+        # Named sizes past the token budget are not captured.
+        ("vllm", "vllm serve m --max-num-batched-tokens 1024 --max-cudagraph-capture-size 2048",
+         None, 1024),
         # TensorRT-LLM: generation-only graphs, unless piecewise graphs are on.
         ("trtllm", "trtllm-serve m --extra_llm_api_options o.yml",
          {"o.yml": "cuda_graph_config:\n  max_batch_size: 64\n"}, 0),
@@ -852,8 +859,12 @@ def test_a_work_in_progress_run_takes_no_main_line_flags() -> None:
     later = pd.Series(_minimax_b200_run("2026-04-22T10:00:00Z", wip=False))
     assert prefill_graph_tokens_of(later) == 2048
     assert prefill_graphs(pd.DataFrame([later])).tolist() == ["in a CUDA graph"]
-    # The simulation takes the scheduler's flags, never the graphs' field.
+    # The simulation takes the scheduler's flags, and the graphs as its prefill graph limit
+    # (vLLM's launch time past them); with no launch known, vLLM's default at its preset.
     assert "graph_tokens" not in dict(setup_of(later)[0].scheduler)
+    assert dict(setup_of(later)[0].options)["prefill_graph_tokens"] == 2048
+    assert dict(setup_of(marked)[0].options)["prefill_graph_tokens"] == 512
+    assert dict(setup_of(early)[0].options)["prefill_graph_tokens"] == 512
 
 
 def test_the_report_pairs_a_point_measured_with_and_without_prefill_graphs() -> None:

@@ -52,6 +52,11 @@ def test_vllm_captures_graphs_up_to_twice_its_sequences_512_and_its_token_budget
         (SchedulerConfig(max_batch=100, max_tokens=150), 150),
     ):
         assert prefill_graph_tokens("vllm", h100, None, scheduler=sched) == tokens
+    # gpt-oss sets its own largest size, 1,024 tokens, whatever the sequences.
+    gpt_oss = rooflens.load_model("openai/gpt-oss-120b")
+    assert prefill_graph_tokens("vllm", h100, None, gpt_oss) == 1024
+    few = SchedulerConfig(max_batch=4, max_tokens=768)
+    assert prefill_graph_tokens("vllm", h100, None, gpt_oss, scheduler=few) == 768
 
 
 def test_a_vllm_prefill_past_its_graphs_lasts_at_least_the_measured_launch() -> None:
@@ -385,7 +390,7 @@ def test_sglang_turns_prefill_graphs_off_with_drafting_disaggregation_dp_and_pip
     settings = parse_settings(old)
     spec, device, options = resolve(DENSE, "h100-sxm", settings)
     plain = SchedulerConfig()
-    assert _served_graphs(options, settings, spec, device, plain, None) is options
+    assert _served_graphs(options, settings, spec, device, plain, None) == options
     drafting = SchedulerConfig(draft_tokens=2)
     assert _served_graphs(options, settings, spec, device, drafting, None).prefill_graph_tokens == 0
     split = ClusterConfig(disaggregated=True)

@@ -196,6 +196,9 @@ def memory_share(device: Device, version: str | None, tp: int = 1, pp: int = 1) 
 # given, CUDA graphs are captured for batches of up to min(2 x max_num_seqs x (1 + the
 # speculative tokens), 512) tokens, and never more than max_num_batched_tokens.
 GRAPH_TOKENS_CAP = 512
+# vllm/model_executor/models/config.py (GptOssForCausalLMConfig, 0.22.0): gpt-oss sets the
+# largest capture size itself, 1,024 tokens whatever max_num_seqs (992 in 0.11.0).
+GPT_OSS_GRAPH_TOKENS = 1024
 
 
 def capture_tokens(max_seqs: int, max_tokens: int, draft_tokens: int = 0) -> int:
@@ -214,8 +217,11 @@ def prefill_graph_tokens(
     **conditions: bool,
 ) -> int:
     """The most tokens a prefill iteration runs from vLLM's piecewise CUDA graphs
-    (capture_tokens) with `scheduler`'s sequences, token budget and drafts (None: its preset
-    on `device`, scheduler_for); a larger one runs compiled but launched kernel by kernel,
+    (capture_tokens; gpt-oss's GPT_OSS_GRAPH_TOKENS) with `scheduler`'s sequences, token
+    budget and drafts (None: its preset on `device`, scheduler_for); a larger one runs
+    compiled but launched kernel by kernel,
     whose host time was measured (docs/engines-measured.md, "vLLM past its CUDA graphs")."""
     sched = scheduler if scheduler is not None else scheduler_for(device, model, version)
+    if model is not None and model.model_type == "gpt_oss":
+        return min(GPT_OSS_GRAPH_TOKENS, sched.max_tokens)
     return capture_tokens(sched.max_batch, sched.max_tokens, sched.draft_tokens)

@@ -276,7 +276,8 @@ def launch_points(
     took longer: its TTFT less the one with graphs, plus the prefill step rooflens prices
     (the GPU's time, which the TTFT with graphs holds beside the request's path). `margin`:
     only where it took longer by more than LAUNCH_MARGIN_MS and than the pair of launches
-    differ by at any point both prefilled in graphs (`control_ms`). Columns: model, launch,
+    differ by at any point both prefilled in graphs (`control_ms`; 0 where they have none,
+    LAUNCH_MARGIN_MS alone then). Columns: model, launch,
     launch_graphs, isl, ttft_mean_ms, ttft_graphs_ms, control_ms, priced_ms, launch_ms,
     layers, moe_layers, per_layer_ms."""
     keys = ["model", "isl", "osl", "clients"]

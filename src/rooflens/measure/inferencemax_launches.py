@@ -492,10 +492,11 @@ def _vllm_graph_tokens(values: Mapping[str, str]) -> int | None:
     counts = [_count(n) for n in re.findall(r"\d+", str(listed))]
     sizes.append(max((n for n in counts if n is not None), default=None))
     named = [n for n in sizes if n is not None]
-    if named:
-        return named[0]
-    max_seqs = _count(values.get("--max-num-seqs")) or VLLM_MAX_NUM_SEQS
     budget = _count(values.get("--max-num-batched-tokens")) or vllm.SCHEDULER.max_tokens
+    if named:
+        # vLLM captures no size past the token budget (_set_cudagraph_sizes).
+        return min(named[0], budget)
+    max_seqs = _count(values.get("--max-num-seqs")) or VLLM_MAX_NUM_SEQS
     return vllm.capture_tokens(max_seqs, budget, draft_tokens("vllm", values, {}) or 0)
 
 

@@ -276,10 +276,7 @@ def _served_graphs(
     as the scheduler's sizes capture where they follow it (vLLM's)."""
     drafting = scheduler is not None and bool(scheduler.draft_tokens)
     disaggregated = cluster is not None and cluster.disaggregated
-    served = with_prefill_graphs(
-        options, settings, spec, device, drafting, disaggregated, scheduler
-    )
-    return options if served == options else served
+    return with_prefill_graphs(options, settings, spec, device, drafting, disaggregated, scheduler)
 
 
 def _check_read(given: SchedulerConfig | None, used: SchedulerConfig | None) -> None:
