@@ -386,7 +386,8 @@ class Settings(BaseModel):
         "kernels (SGLang's measured 0.42 ms per layer, 1.77 ms more with experts; vLLM's "
         "1.09 ms and 0.47 ms more; TensorRT-LLM's is not measured, so its profile prices "
         "none); 0: none (SGLang before 0.5.10); empty: the engine's default for its release, "
-        "model and layout (vLLM's from its scheduler's sequences and token budget).",
+        "model and layout (vLLM's from its scheduler's sequences, drafts and token budget; "
+        "gpt-oss 1,024).",
         ge=0,
         le=MAX_TOKENS,
     )

@@ -1264,6 +1264,15 @@ def prefill_graph_lines(options: AnalysisOptions, largest_prefill: float) -> lis
         if limit == 0
         else (f"prefill iterations of more than {limit:,.0f} tokens run")
     )
+    return [
+        f"{which} without CUDA graphs{why}: each lasts at least the host's time to launch its "
+        f"kernels ({_launch_words(profile)})"
+    ]
+
+
+def _launch_words(profile: EfficiencyProfile) -> str:
+    """The profile's host times to launch a step's kernels, in words, and where they were
+    measured where an engine's were."""
     per_layer, per_moe, per_kernel = (
         profile.eager_host_per_layer,
         profile.eager_host_per_moe_layer,
@@ -1281,13 +1290,16 @@ def prefill_graph_lines(options: AnalysisOptions, largest_prefill: float) -> lis
     # An engine's launch times were measured on one host, whatever device it prices.
     where = (
         ", measured with the engine on an H100: docs/engines-measured.md"
-        if "eager_host_per_layer" in profile.provenance
+        if _engine_measured_launch(profile)
         else ""
     )
-    return [
-        f"{which} without CUDA graphs{why}: each lasts at least the host's time to launch its "
-        f"kernels (the profile's {' and '.join(launch)}{where})"
-    ]
+    return f"the profile's {' and '.join(launch)}{where}"
+
+
+def _engine_measured_launch(profile: EfficiencyProfile) -> bool:
+    """Whether the profile's launch times were measured with a serving engine (on its
+    prefills past the CUDA graphs), not with a framework's eager kernels."""
+    return "eager_host_per_layer" in profile.provenance
 
 
 def idle_settings(options: AnalysisOptions, on_link: bool) -> tuple[str, ...]:
@@ -1317,6 +1329,12 @@ def idle_settings(options: AnalysisOptions, on_link: bool) -> tuple[str, ...]:
         lines.append(
             "execution=eager: the profile has no host time per kernel launched (its tables "
             "time kernels, not launches); priced as from CUDA graphs"
+        )
+    elif options.execution == "eager" and _engine_measured_launch(profile):
+        # Measured on prefills past the engine's graphs, applied to every step run eagerly.
+        lines.append(
+            "execution=eager: every step, decode too, lasts at least the host's time to "
+            f"launch its kernels ({_launch_words(profile)}, on prefills past its CUDA graphs)"
         )
     lines += _prefill_graph_lines(options, profile)
     asked = getattr(profile, "asked_version", None)
