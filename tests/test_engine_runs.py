@@ -437,6 +437,7 @@ def test_a_launch_names_its_prefill_graphs_in_its_server_arguments() -> None:
     assert launched_graph_tokens(run("--disable-prefill-cuda-graph")) == 0
     sizes = '--compilation-config {"cudagraph_capture_sizes":[1,2,4,1024,4096]}'
     assert launched_graph_tokens(run(sizes)) == 4096
+    assert launched_graph_tokens(run(f"{sizes} --max-num-seqs 8")) == 4096
     assert launched_graph_tokens(run('--compilation-config {"mode": 3}')) is None
     for nothing in ("", None, float("nan"), "--enable-metrics"):
         assert launched_graph_tokens(run(nothing)) is None

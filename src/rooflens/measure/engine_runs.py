@@ -45,7 +45,8 @@ def launched_graph_tokens(run: pd.Series) -> int | None:
     if EAGER_PREFILL in args:
         return 0
     if COMPILATION_CONFIG in args:
-        config = json.loads(args.split(COMPILATION_CONFIG, 1)[1].strip())
+        # Its JSON value, whatever other options follow it.
+        config, _ = json.JSONDecoder().raw_decode(args.split(COMPILATION_CONFIG, 1)[1].strip())
         sizes = config.get("cudagraph_capture_sizes")
         if sizes:
             return max(int(n) for n in sizes)
@@ -258,9 +259,10 @@ def prefilled_in_graphs(run: pd.Series) -> bool:
     return tokens is None or tokens >= int(run["isl"])
 
 
-# A start's TTFT differs from another's by this much at least where both ran the same
-# iterations (launch_points' margin): a point counts where the difference passes it and the
-# largest difference at the points both starts prefilled in CUDA graphs.
+# The least TTFT difference between two starts read as a launch (launch_points' margin): a
+# point counts where its difference passes this and the pair's largest difference at the
+# points both starts prefilled in CUDA graphs (the reading stated before vLLM's starts ran,
+# docs/engines-measured.md).
 LAUNCH_MARGIN_MS = 2.0
 
 
