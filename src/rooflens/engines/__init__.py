@@ -155,8 +155,8 @@ def prefill_graphs_note(
 ) -> str | None:
     """Why `engine`'s release runs no prefill iteration from a CUDA graph here, in words
     (its module's `prefill_graphs_note`); None where it does, or where its module gives no
-    reason (vLLM, whose default capture sizes hold at least two tokens; TensorRT-LLM, whose
-    launch time is not measured)."""
+    reason (vLLM, whose default capture sizes are never empty; TensorRT-LLM, whose launch
+    time is not measured)."""
     note = getattr(MODULES.get(engine), "prefill_graphs_note", None)
     return None if note is None else note(device, version, model, at=at, **conditions)
 
